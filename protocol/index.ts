@@ -1,0 +1,5 @@
+/** The loanet wire contract: import from here on every side. */
+export * from './version.ts';
+export * from './topics.ts';
+export * from './messages.ts';
+export * from './decode.ts';

@@ -1,0 +1,66 @@
+/**
+ * MQTT topic names: the only place topic strings are built or parsed.
+ *
+ * Layout (all under `loanet/v1/`):
+ *   sites/{siteId}/state       site → server, retained; the last will sets it offline
+ *   sites/{siteId}/telemetry   site → server, heartbeat every N seconds
+ *   sites/{siteId}/event       site → server, command results, faults, sound checks
+ *   sites/{siteId}/cmd         server → site, QoS 1, each command has an id
+ *   areas/{areaKey}/audio      server → sites, one channel per area node; a site
+ *                              subscribes to its own area and every ancestor so
+ *                              "play to this district" is one publish
+ *
+ * Ids are restricted to [a-z0-9-] (and `_`/`.` for area keys) so that a topic
+ * can never contain MQTT wildcards (`+`, `#`) or extra levels (`/`).
+ */
+import { TOPIC_ROOT } from './version.ts';
+
+export const SITE_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+/** Area key: `{structureVersion}.{code}`, e.g. `2025.02647`; codes may hold `-` for local (village) codes. */
+export const AREA_KEY_PATTERN = /^[0-9a-z]{1,16}\.[0-9A-Za-z-]{1,32}$/;
+
+export type SiteChannel = 'state' | 'telemetry' | 'event' | 'cmd';
+export const SITE_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'cmd'];
+/** Channels a site itself publishes on. */
+export const SITE_UPLINK_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event'];
+
+export function isValidSiteId(id: string): boolean {
+  return SITE_ID_PATTERN.test(id);
+}
+
+export function isValidAreaKey(key: string): boolean {
+  return AREA_KEY_PATTERN.test(key);
+}
+
+export function siteTopic(siteId: string, channel: SiteChannel): string {
+  if (!isValidSiteId(siteId)) throw new Error(`invalid site id "${siteId}": use a-z, 0-9 and -`);
+  return `${TOPIC_ROOT}/sites/${siteId}/${channel}`;
+}
+
+export function areaAudioTopic(areaKey: string): string {
+  if (!isValidAreaKey(areaKey)) throw new Error(`invalid area key "${areaKey}"`);
+  return `${TOPIC_ROOT}/areas/${areaKey}/audio`;
+}
+
+/** Subscription filters the server uses to hear every site. */
+export const SERVER_SUBSCRIPTIONS: readonly string[] = SITE_UPLINK_CHANNELS.map(
+  (c) => `${TOPIC_ROOT}/sites/+/${c}`,
+);
+
+export type ParsedTopic =
+  | { kind: 'site'; siteId: string; channel: SiteChannel }
+  | { kind: 'area-audio'; areaKey: string };
+
+/** Parse a concrete topic name (no wildcards); undefined when it is not a loanet v1 topic. */
+export function parseTopic(topic: string): ParsedTopic | undefined {
+  const parts = topic.split('/');
+  if (parts.length !== 5 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return undefined;
+  const [, , family, id, leaf] = parts as [string, string, string, string, string];
+  if (family === 'sites' && isValidSiteId(id) && (SITE_CHANNELS as readonly string[]).includes(leaf)) {
+    return { kind: 'site', siteId: id, channel: leaf as SiteChannel };
+  }
+  if (family === 'areas' && isValidAreaKey(id) && leaf === 'audio') {
+    return { kind: 'area-audio', areaKey: id };
+  }
+  return undefined;
+}
