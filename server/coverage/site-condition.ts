@@ -1,0 +1,400 @@
+/**
+ * One site's verdict from what the server knows about it: pure, no I/O, no
+ * clock of its own (`now` is passed in), so the same observation always gives
+ * the same verdict and tests can pin every boundary.
+ *
+ * The rules, in the order they are applied:
+ *
+ *  1. Never heard (`firstSeenAt === null`) → `unverified` with no reasons.
+ *     `Reason.severity` has no informational level, and an unheard site is not
+ *     a failure of something that worked: it is a site nobody has proven yet.
+ *     Callers list unverified sites apart (see CoverageReport.unverifiedSites).
+ *
+ *  2. Offline → `offline` with exactly one reason (code 'offline') and nothing
+ *     else. Two ways to be offline:
+ *       - `connected === false` (clean shutdown or the broker's last will);
+ *         "since" is `disconnectedAt ?? lastSeenAt`; params.cause 'disconnected';
+ *       - silent: `now − lastSeenAt > missedHeartbeats × interval × 1000`
+ *         (strictly greater: a message arriving exactly on the deadline still
+ *         counts), where interval = the site's reported interval, else the one
+ *         in its last telemetry, else `policy.defaultIntervalS`. A TCP
+ *         connection can hang for many minutes without the broker noticing, so
+ *         the retained "online" state alone proves nothing; "since" is
+ *         `lastSeenAt`; params.cause 'silent'.
+ *     Offline wins over everything: the last telemetry of an offline site is
+ *     stale, and listing its old faults would tell operators about a past that
+ *     may already be repaired. The message shows "HH:MM" when the time is today
+ *     in `policy.timeZone` (relative to `now`), else "dd/MM HH:mm".
+ *
+ *  3. Faulty (the site is online but cannot, or provably does not, make sound):
+ *       - amplifier fault overheat / overload / no_response ('amplifier_fault');
+ *       - every speaker line is open or short ('no_working_line', plus one
+ *         'line_open' / 'line_short' reason per line, each severity 'faulty');
+ *         lines reporting 'unknown' are neither working nor failed, so a mix of
+ *         failed and unknown lines is degraded, not faulty;
+ *       - on battery (source 'battery' or mains lost), or solar, below
+ *         `criticalBatteryPct` ('battery_critical': about to go dark);
+ *       - a device the site cannot play without is unreachable
+ *         ('device_unreachable'): kinds amplifier/amp/player/decoder/receiver/
+ *         controller/codec/main (see CRITICAL_DEVICE_KINDS); other devices
+ *         (monitoring mic, sensors, …) unreachable → degraded;
+ *       - the last sound check heard nothing ('sound_check_failed'), unless a
+ *         later successful verification exists. Healthy-looking telemetry with a
+ *         failed check means the speakers are silent: that is a fault.
+ *
+ *  4. Degraded (it plays, but something needs attention):
+ *       - some, not all, speaker lines open / short ('line_open' / 'line_short');
+ *       - on battery with mains lost, at or above critical ('on_battery');
+ *       - signal weaker than `weakSignalDbm` ('weak_signal');
+ *       - the registry expects a monitoring mic but the agent reports none
+ *         ('monitor_mic_unavailable');
+ *       - a site with a monitoring mic (telemetry.monitorMic, or, without
+ *         telemetry, obs.expectsMonitorMic) whose last verified sound is null or
+ *         older than `soundMaxAgeMs` ('sound_not_verified'); not added when a
+ *         failed sound check is already listed (that says more);
+ *       - amplifier at or above AMPLIFIER_HOT_C without a fault yet
+ *         ('amplifier_hot'). An amplifier that is merely switched off is not a
+ *         reason: agents switch amplifiers on for broadcasts only.
+ *
+ *  5. Condition = worst severity among the reasons, else `operational`.
+ *     Reasons are returned worst first (stable within a severity). Stations
+ *     follow exactly the same rules as clusters.
+ *
+ * Every reason carries an English `message`, a Vietnamese `messageVi` and the
+ * raw values in `params` (times as epoch ms) so a UI can render its own text.
+ */
+import type { TelemetryMessage } from '../../protocol/index.ts';
+import type { CoveragePolicy, Reason, SiteObservation, SiteVerdict, SoundCheckRecord } from './model.ts';
+
+/** Amplifier temperature (°C) from which an amplifier without a fault yet is reported as running hot. */
+export const AMPLIFIER_HOT_C = 75;
+
+/** Device kinds without which a site cannot play: unreachable → faulty. Matched case-insensitively as a word prefix. */
+export const CRITICAL_DEVICE_KINDS: readonly string[] = ['amplifier', 'amp', 'player', 'decoder', 'receiver', 'controller', 'codec', 'main'];
+
+// ------------------------------------------------------------ time text ----
+
+interface ZoneFormatters {
+  parts: Intl.DateTimeFormat;
+}
+
+const formatterCache = new Map<string, ZoneFormatters>();
+
+function formattersFor(timeZone: string): ZoneFormatters {
+  let f = formatterCache.get(timeZone);
+  if (!f) {
+    f = {
+      parts: new Intl.DateTimeFormat('en-GB', {
+        timeZone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+      }),
+    };
+    formatterCache.set(timeZone, f);
+  }
+  return f;
+}
+
+interface LocalTime {
+  /** yyyy-MM-dd, for same-day comparisons. */
+  day: string;
+  /** dd/MM */
+  dm: string;
+  /** HH:mm */
+  hm: string;
+  hour: number;
+}
+
+/** Small cache: many sites share the same "since" minute (a commune's power cut, a broker restart). */
+const localCache = new Map<string, LocalTime>();
+const LOCAL_CACHE_MAX = 4096;
+
+/** Wall-clock parts of `epochMs` in `timeZone` (minute resolution). */
+export function localTime(epochMs: number, timeZone: string): LocalTime {
+  const minute = Math.floor(epochMs / 60_000);
+  const cacheKey = `${timeZone}|${minute}`;
+  const hit = localCache.get(cacheKey);
+  if (hit) return hit;
+  let y = '', mo = '', d = '', h = '', mi = '';
+  for (const p of formattersFor(timeZone).parts.formatToParts(minute * 60_000)) {
+    switch (p.type) {
+      case 'year': y = p.value; break;
+      case 'month': mo = p.value; break;
+      case 'day': d = p.value; break;
+      case 'hour': h = p.value; break;
+      case 'minute': mi = p.value; break;
+      default: break;
+    }
+  }
+  if (h === '24') h = '00';
+  const lt: LocalTime = { day: `${y}-${mo}-${d}`, dm: `${d}/${mo}`, hm: `${h}:${mi}`, hour: Number(h) };
+  if (localCache.size >= LOCAL_CACHE_MAX) localCache.clear();
+  localCache.set(cacheKey, lt);
+  return lt;
+}
+
+/** "HH:mm" when `epochMs` falls on the same calendar day as `now` in `timeZone`, else "dd/MM HH:mm". */
+export function formatSince(epochMs: number, now: number, timeZone: string): string {
+  const t = localTime(epochMs, timeZone);
+  return t.day === localTime(now, timeZone).day ? t.hm : `${t.dm} ${t.hm}`;
+}
+
+/** Always "dd/MM HH:mm". */
+export function formatDateTime(epochMs: number, timeZone: string): string {
+  const t = localTime(epochMs, timeZone);
+  return `${t.dm} ${t.hm}`;
+}
+
+// ------------------------------------------------------------- liveness ----
+
+/** The heartbeat interval (s) the silence rule uses for this site. */
+export function effectiveIntervalS(obs: SiteObservation, policy: CoveragePolicy): number {
+  return obs.intervalS ?? obs.telemetry?.intervalS ?? policy.defaultIntervalS;
+}
+
+export interface OfflineState {
+  since: number | null;
+  cause: 'disconnected' | 'silent';
+}
+
+/**
+ * Whether a heard site is offline now, and since when (rule 2). Returns null
+ * when the site is online or was never heard (that is rule 1, not offline).
+ */
+export function offlineState(obs: SiteObservation, now: number, policy: CoveragePolicy): OfflineState | null {
+  if (obs.firstSeenAt === null) return null;
+  const lastSeen = obs.lastSeenAt ?? obs.firstSeenAt;
+  if (!obs.connected) return { since: obs.disconnectedAt ?? lastSeen, cause: 'disconnected' };
+  const deadlineMs = policy.missedHeartbeats * effectiveIntervalS(obs, policy) * 1000;
+  if (now - lastSeen > deadlineMs) return { since: lastSeen, cause: 'silent' };
+  return null;
+}
+
+/** Online = heard at least once, connected, and not silent past the deadline. */
+export function isOnline(obs: SiteObservation, now: number, policy: CoveragePolicy): boolean {
+  return obs.firstSeenAt !== null && offlineState(obs, now, policy) === null;
+}
+
+/** The newest sound check the server knows of (its own record, or the one in the last telemetry). */
+export function latestSoundCheck(obs: SiteObservation): SoundCheckRecord | null {
+  const a = obs.lastSoundCheck;
+  const b = obs.telemetry?.lastSoundCheck ?? null;
+  if (!a) return b;
+  if (!b) return a;
+  return b.at > a.at ? b : a;
+}
+
+/** Whether the site has a monitoring mic that can verify sound: the agent's word if it reported, else the registry's. */
+export function hasMonitorMic(obs: SiteObservation): boolean {
+  return obs.telemetry ? obs.telemetry.monitorMic : obs.expectsMonitorMic;
+}
+
+// -------------------------------------------------------------- reasons ----
+
+const AMP_FAULT_VI: Record<string, string> = {
+  overheat: 'quá nhiệt',
+  overload: 'quá tải',
+  no_response: 'không phản hồi',
+};
+const AMP_FAULT_EN: Record<string, string> = {
+  overheat: 'overheat',
+  overload: 'overload',
+  no_response: 'no response',
+};
+
+function reason(code: string, severity: Reason['severity'], params: Reason['params'], message: string, messageVi: string): Reason {
+  return { code, params, message, messageVi, severity };
+}
+
+function lineReason(id: number, status: 'open' | 'short', severity: 'degraded' | 'faulty'): Reason {
+  return status === 'open'
+    ? reason('line_open', severity, { line: id, status }, `speaker line ${id} open`, `đường loa ${id} bị hở mạch`)
+    : reason('line_short', severity, { line: id, status }, `speaker line ${id} short`, `đường loa ${id} bị chập mạch`);
+}
+
+function isCriticalDevice(kind: string): boolean {
+  const k = kind.toLowerCase();
+  return CRITICAL_DEVICE_KINDS.some((c) => k === c || k.startsWith(`${c}_`) || k.startsWith(`${c}-`) || k.startsWith(`${c}.`));
+}
+
+function telemetryReasons(t: TelemetryMessage, policy: CoveragePolicy, out: Reason[]): void {
+  // Amplifier.
+  const amp = t.amplifier;
+  if (amp && amp.fault !== 'none') {
+    out.push(
+      reason(
+        'amplifier_fault',
+        'faulty',
+        { fault: amp.fault, temperatureC: amp.temperatureC },
+        `amplifier fault: ${AMP_FAULT_EN[amp.fault] ?? amp.fault}`,
+        `bộ khuếch đại bị lỗi: ${AMP_FAULT_VI[amp.fault] ?? amp.fault}`,
+      ),
+    );
+  } else if (amp && amp.temperatureC !== null && amp.temperatureC >= AMPLIFIER_HOT_C) {
+    const c = Math.round(amp.temperatureC);
+    out.push(reason('amplifier_hot', 'degraded', { temperatureC: amp.temperatureC }, `amplifier hot ${c}°C`, `bộ khuếch đại nóng ${c}°C`));
+  }
+
+  // Speaker lines.
+  if (t.lines.length > 0) {
+    const failed = t.lines.filter((l) => l.status === 'open' || l.status === 'short');
+    if (failed.length === t.lines.length) {
+      const open = failed.filter((l) => l.status === 'open').length;
+      out.push(
+        reason(
+          'no_working_line',
+          'faulty',
+          { lines: t.lines.length, open, short: failed.length - open },
+          `no speaker line works (${t.lines.length} of ${t.lines.length} failed)`,
+          `không đường loa nào hoạt động (hỏng ${t.lines.length}/${t.lines.length})`,
+        ),
+      );
+      for (const l of failed) out.push(lineReason(l.id, l.status as 'open' | 'short', 'faulty'));
+    } else {
+      for (const l of failed) out.push(lineReason(l.id, l.status as 'open' | 'short', 'degraded'));
+    }
+  }
+
+  // Power.
+  const p = t.power;
+  const onBattery = p.source === 'battery' || p.mainsOk === false;
+  const pct = p.batteryPct;
+  if ((onBattery || p.source === 'solar') && pct !== null && pct < policy.criticalBatteryPct) {
+    const r = Math.round(pct);
+    out.push(
+      reason('battery_critical', 'faulty', { batteryPct: pct, source: p.source }, `battery critical ${r}%`, `pin sắp cạn ${r}%`),
+    );
+  } else if (onBattery) {
+    const r = pct === null ? null : Math.round(pct);
+    out.push(
+      reason(
+        'on_battery',
+        'degraded',
+        { batteryPct: pct, source: p.source },
+        r === null ? 'on battery' : `on battery ${r}%`,
+        r === null ? 'đang chạy pin' : `đang chạy pin ${r}%`,
+      ),
+    );
+  }
+
+  // Signal.
+  const dbm = t.link.signalDbm;
+  if (dbm !== null && dbm < policy.weakSignalDbm) {
+    out.push(reason('weak_signal', 'degraded', { signalDbm: dbm, link: t.link.type }, `weak signal ${dbm} dBm`, `sóng yếu ${dbm} dBm`));
+  }
+
+  // Devices.
+  for (const d of t.devices) {
+    if (d.reachable) continue;
+    const severity = isCriticalDevice(d.kind) ? 'faulty' : 'degraded';
+    out.push(
+      reason(
+        'device_unreachable',
+        severity,
+        { device: d.id, kind: d.kind, error: d.error ?? null },
+        `device ${d.id} (${d.kind}) not responding`,
+        `thiết bị ${d.id} (${d.kind}) không phản hồi`,
+      ),
+    );
+  }
+}
+
+function soundReasons(obs: SiteObservation, now: number, policy: CoveragePolicy, out: Reason[]): void {
+  const tz = policy.timeZone;
+  const verified = obs.lastSoundVerifiedAt;
+  const check = latestSoundCheck(obs);
+  let failedListed = false;
+  if (check && !check.ok && (verified === null || verified < check.at)) {
+    const when = formatSince(check.at, now, tz);
+    out.push(
+      reason(
+        'sound_check_failed',
+        'faulty',
+        { at: check.at, levelDb: check.levelDb },
+        `sound check heard nothing at ${when}`,
+        `kiểm tra âm thanh không nghe thấy gì lúc ${when}`,
+      ),
+    );
+    failedListed = true;
+  }
+
+  if (obs.expectsMonitorMic && obs.telemetry && !obs.telemetry.monitorMic) {
+    out.push(
+      reason(
+        'monitor_mic_unavailable',
+        'degraded',
+        {},
+        'monitoring microphone not available',
+        'micro giám sát không hoạt động',
+      ),
+    );
+  }
+
+  if (!failedListed && hasMonitorMic(obs)) {
+    if (verified === null) {
+      out.push(reason('sound_not_verified', 'degraded', { since: null }, 'sound never verified', 'chưa từng xác minh được âm thanh'));
+    } else if (now - verified > policy.soundMaxAgeMs) {
+      const when = formatDateTime(verified, tz);
+      out.push(
+        reason(
+          'sound_not_verified',
+          'degraded',
+          { since: verified },
+          `sound not verified since ${when}`,
+          `chưa xác minh được âm thanh từ ${when}`,
+        ),
+      );
+    }
+  }
+}
+
+const SEVERITY_RANK: Record<Reason['severity'], number> = { degraded: 1, faulty: 2, offline: 3 };
+
+/** Classify one site (see the rules at the top of this file). Pure. */
+export function classifySite(obs: SiteObservation, now: number, policy: CoveragePolicy): SiteVerdict {
+  // Rule 1: never heard.
+  if (obs.firstSeenAt === null) return { siteId: obs.siteId, condition: 'unverified', reasons: [] };
+
+  // Rule 2: offline wins over everything.
+  const off = offlineState(obs, now, policy);
+  if (off) {
+    const since = off.since;
+    const when = since === null ? null : formatSince(since, now, policy.timeZone);
+    return {
+      siteId: obs.siteId,
+      condition: 'offline',
+      reasons: [
+        reason(
+          'offline',
+          'offline',
+          { since, cause: off.cause },
+          when === null ? 'offline' : `offline since ${when}`,
+          when === null ? 'mất kết nối' : `mất kết nối từ ${when}`,
+        ),
+      ],
+    };
+  }
+
+  // Rules 3 and 4.
+  const reasons: Reason[] = [];
+  if (obs.telemetry) telemetryReasons(obs.telemetry, policy, reasons);
+  soundReasons(obs, now, policy, reasons);
+
+  if (reasons.length === 0) return { siteId: obs.siteId, condition: 'operational', reasons };
+
+  // Rule 5: worst first, stable within a severity.
+  let worst: Reason['severity'] = 'degraded';
+  for (const r of reasons) if (SEVERITY_RANK[r.severity] > SEVERITY_RANK[worst]) worst = r.severity;
+  if (worst !== 'degraded') {
+    const sorted = reasons
+      .map((r, i) => ({ r, i }))
+      .sort((a, b) => SEVERITY_RANK[b.r.severity] - SEVERITY_RANK[a.r.severity] || a.i - b.i)
+      .map((x) => x.r);
+    return { siteId: obs.siteId, condition: worst, reasons: sorted };
+  }
+  return { siteId: obs.siteId, condition: worst, reasons };
+}
