@@ -3,3 +3,4 @@ export * from './version.ts';
 export * from './topics.ts';
 export * from './messages.ts';
 export * from './decode.ts';
+export * from './device.ts';

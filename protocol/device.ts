@@ -1,0 +1,345 @@
+/**
+ * The device protocol between the edge agent and the local device firmware
+ * (amplifier controller, speaker-line monitor, power supply, modem): message
+ * schemas and the frame codec. Pure, no I/O. hardware/device-protocol.md is
+ * the human-readable spec; change both together.
+ *
+ * The same bytes run over a UART (115200 8N1) and over TCP, so the framing
+ * must survive line noise, a device that boots mid-frame and an agent that
+ * attaches to a running stream. Each frame therefore starts with a two-byte
+ * SYNC, carries an explicit length and ends with a CRC; the decoder scans for
+ * SYNC, and when a candidate frame fails (CRC, length) it moves ONE byte on
+ * and scans again, because the "frame" may have been a false SYNC inside
+ * garbage with a real frame starting within it.
+ *
+ *   0      1      2        3      4..5          6..6+N-1        6+N..7+N
+ *   0xA5   0x5A   version  seq    length N (BE)  payload (JSON)  CRC-16 (BE)
+ *
+ * CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, xorout 0;
+ * check value 0x29B1 for "123456789") over version..payload.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+
+export const DEVICE_SYNC_0 = 0xa5;
+export const DEVICE_SYNC_1 = 0x5a;
+export const DEVICE_PROTOCOL_VERSION = 1;
+/** Largest payload; a 8-line status is ~700 bytes. Bounds what a false SYNC can make the decoder wait for. */
+export const DEVICE_MAX_PAYLOAD = 1024;
+export const DEVICE_HEADER_BYTES = 6;
+export const DEVICE_TRAILER_BYTES = 2;
+export const DEVICE_FRAME_OVERHEAD = DEVICE_HEADER_BYTES + DEVICE_TRAILER_BYTES;
+
+// ------------------------------------------------------------------ CRC ----
+
+const CRC_TABLE = (() => {
+  const t = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 8;
+    for (let b = 0; b < 8; b++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
+    t[i] = c;
+  }
+  return t;
+})();
+
+/** CRC-16/CCITT-FALSE of bytes[start, end). */
+export function crc16CcittFalse(bytes: Uint8Array, start = 0, end = bytes.length): number {
+  let crc = 0xffff;
+  for (let i = start; i < end; i++) {
+    crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ bytes[i]!) & 0xff]!;
+  }
+  return crc;
+}
+
+// -------------------------------------------------------------- schemas ----
+
+const Level = Type.Integer({ minimum: 0, maximum: 100 });
+const Hz = Type.Integer({ minimum: 20, maximum: 20000 });
+const DurationMs = Type.Integer({ minimum: 10, maximum: 60000 });
+const Short = (maxLength = 64) => Type.String({ maxLength });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Lit = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
+const Obj = <P extends Record<string, TSchema>>(p: P) => Type.Object(p, { additionalProperties: false });
+
+const ToneParams = { hz: Hz, durationMs: DurationMs, level: Level };
+
+/** Requests, agent → device. Every one gets exactly one `reply` with the same frame seq. */
+export const DeviceRequest = Type.Union([
+  Obj({ type: Type.Literal('hello'), agent: Type.Optional(Short(40)) }),
+  Obj({ type: Type.Literal('get_status') }),
+  Obj({ type: Type.Literal('set_volume'), level: Level }),
+  Obj({ type: Type.Literal('amp_power'), on: Type.Boolean() }),
+  Obj({ type: Type.Literal('play_tone'), ...ToneParams }),
+  Obj({ type: Type.Literal('sound_check'), ...ToneParams }),
+  Obj({ type: Type.Literal('reboot') }),
+]);
+export type DeviceRequest = Static<typeof DeviceRequest>;
+export type DeviceOp = DeviceRequest['type'];
+export const DEVICE_OPS: readonly DeviceOp[] = ['hello', 'get_status', 'set_volume', 'amp_power', 'play_tone', 'sound_check', 'reboot'];
+
+export const DeviceLineStatus = Obj({
+  id: Type.Integer({ minimum: 1, maximum: 16 }),
+  status: Lit(['ok', 'open', 'short', 'unknown'] as const),
+  /** Measured impedance; an open line reads very high (1 MΩ, the meter's ceiling), a short ≈ 0. */
+  ohm: Nullable(Type.Number({ minimum: 0 })),
+  nominalOhm: Nullable(Type.Number({ minimum: 0 })),
+});
+export type DeviceLineStatus = Static<typeof DeviceLineStatus>;
+
+/** What `get_status` answers: compact keys, because it must fit one 1024-byte payload. */
+export const DeviceStatusPayload = Obj({
+  amp: Nullable(
+    Obj({
+      on: Type.Boolean(),
+      volume: Level,
+      fault: Lit(['none', 'overheat', 'overload', 'no_response'] as const),
+      tempC: Nullable(Type.Number()),
+      /** True while the amplifier is powered but still in its warm-up (power sequencing) window. */
+      warming: Type.Optional(Type.Boolean()),
+    }),
+  ),
+  lines: Type.Array(DeviceLineStatus, { maxItems: 8 }),
+  power: Obj({
+    source: Lit(['mains', 'battery', 'solar', 'unknown'] as const),
+    mainsOk: Nullable(Type.Boolean()),
+    batteryPct: Nullable(Type.Number({ minimum: 0, maximum: 100 })),
+  }),
+  link: Obj({
+    type: Lit(['ethernet', 'fiber', 'wifi', '4g', '3g', '2g', 'unknown'] as const),
+    up: Type.Boolean(),
+    dbm: Nullable(Type.Number({ minimum: -200, maximum: 0 })),
+    operator: Type.Optional(Short(40)),
+  }),
+  boardTempC: Nullable(Type.Number()),
+  mic: Type.Boolean(),
+  uptimeS: Type.Integer({ minimum: 0 }),
+});
+export type DeviceStatusPayload = Static<typeof DeviceStatusPayload>;
+
+export const DeviceHelloResult = Obj({
+  model: Short(64),
+  firmware: Short(40),
+  /** Device protocol version the firmware speaks (same as the frame version today). */
+  protocol: Type.Integer({ minimum: 1, maximum: 255 }),
+  profile: Type.Optional(Short(64)),
+  mic: Type.Boolean(),
+  lines: Type.Integer({ minimum: 0, maximum: 8 }),
+  /** The amplifier's warm-up; the agent waits this much longer for an `amp_power` reply. */
+  warmupMs: Type.Integer({ minimum: 0, maximum: 60000 }),
+});
+export type DeviceHelloResult = Static<typeof DeviceHelloResult>;
+
+const Empty = Obj({});
+/** Result schema per request op: a reply names the op it answers, so it can be validated on its own. */
+export const DEVICE_RESULTS = {
+  hello: DeviceHelloResult,
+  get_status: DeviceStatusPayload,
+  set_volume: Obj({ volume: Level }),
+  amp_power: Obj({ on: Type.Boolean() }),
+  play_tone: Empty,
+  sound_check: Obj({ levelDb: Nullable(Type.Number({ minimum: -200, maximum: 20 })) }),
+  reboot: Empty,
+} as const satisfies Record<DeviceOp, TSchema>;
+export type DeviceResultOf<O extends DeviceOp> = Static<(typeof DEVICE_RESULTS)[O]>;
+
+export const DeviceErrorInfo = Obj({ code: Short(64), message: Short(300) });
+export type DeviceErrorInfo = Static<typeof DeviceErrorInfo>;
+
+/** Replies, device → agent, matched to the request by frame seq. */
+export const DeviceReply = Type.Union([
+  ...DEVICE_OPS.map((op) => Obj({ type: Type.Literal('reply'), op: Type.Literal(op), ok: Type.Literal(true), result: DEVICE_RESULTS[op] })),
+  Obj({ type: Type.Literal('reply'), op: Lit(DEVICE_OPS), ok: Type.Literal(false), error: DeviceErrorInfo }),
+]);
+export type DeviceReply =
+  | { [O in DeviceOp]: { type: 'reply'; op: O; ok: true; result: DeviceResultOf<O> } }[DeviceOp]
+  | { type: 'reply'; op: DeviceOp; ok: false; error: DeviceErrorInfo };
+
+/** Unsolicited events, device → agent, sent the moment a fault appears or clears. */
+export const DeviceEvent = Obj({
+  type: Lit(['fault', 'fault_cleared'] as const),
+  /** Which part: 'amplifier', 'line-2', 'power', 'modem'. */
+  device: Short(64),
+  /** Stable code, e.g. 'line_open', 'amp_overheat', 'mains_lost', 'battery_low', 'modem_link_lost'. */
+  fault: Short(64),
+  detail: Type.Optional(Short(300)),
+});
+export type DeviceEvent = Static<typeof DeviceEvent>;
+
+export type DeviceToAgentMessage = DeviceReply | DeviceEvent;
+export type DeviceMessage = DeviceRequest | DeviceToAgentMessage;
+
+/** Which messages a decoder accepts: a device only takes requests, an agent only replies and events. */
+export type DeviceDirection = 'to_device' | 'to_agent' | 'any';
+
+const checkers: Record<DeviceDirection, TypeCheck<TSchema>> = {
+  to_device: TypeCompiler.Compile(DeviceRequest),
+  to_agent: TypeCompiler.Compile(Type.Union([DeviceReply, DeviceEvent])),
+  any: TypeCompiler.Compile(Type.Union([DeviceRequest, DeviceReply, DeviceEvent])),
+};
+
+// --------------------------------------------------------------- encode ----
+
+/** Encode one frame. Throws RangeError on our own bug (bad seq, payload too large), never on peer input. */
+export function encodeDeviceFrame(seq: number, message: DeviceMessage, version = DEVICE_PROTOCOL_VERSION): Buffer {
+  if (!Number.isInteger(seq) || seq < 0 || seq > 255) throw new RangeError(`device frame seq ${seq} is not 0..255`);
+  const payload = Buffer.from(JSON.stringify(message), 'utf8');
+  if (payload.length > DEVICE_MAX_PAYLOAD) {
+    throw new RangeError(`device ${message.type} payload of ${payload.length} bytes exceeds ${DEVICE_MAX_PAYLOAD}`);
+  }
+  const frame = Buffer.allocUnsafe(payload.length + DEVICE_FRAME_OVERHEAD);
+  frame[0] = DEVICE_SYNC_0;
+  frame[1] = DEVICE_SYNC_1;
+  frame[2] = version;
+  frame[3] = seq;
+  frame.writeUInt16BE(payload.length, 4);
+  payload.copy(frame, DEVICE_HEADER_BYTES);
+  frame.writeUInt16BE(crc16CcittFalse(frame, 2, DEVICE_HEADER_BYTES + payload.length), DEVICE_HEADER_BYTES + payload.length);
+  return frame;
+}
+
+// --------------------------------------------------------------- decode ----
+
+export interface DeviceFrame<M = DeviceMessage> {
+  version: number;
+  seq: number;
+  message: M;
+}
+
+/** A frame whose CRC was good but whose content we cannot use: reported so the peer can be answered or counted. */
+export interface DeviceFrameRejection {
+  seq: number;
+  code: 'unknown_version' | 'bad_json' | 'schema';
+  reason: string;
+}
+
+export interface DeviceDecodeStats {
+  frames: number;
+  /** Bytes skipped while hunting for SYNC (garbage, and the bytes of frames that failed). */
+  droppedBytes: number;
+  crcErrors: number;
+  /** Headers announcing a payload larger than DEVICE_MAX_PAYLOAD (a false SYNC, or a broken peer). */
+  oversize: number;
+  rejected: number;
+}
+
+export interface DeviceDecodeResult<M = DeviceMessage> {
+  frames: DeviceFrame<M>[];
+  rejected: DeviceFrameRejection[];
+}
+
+type MessageFor<D extends DeviceDirection> = D extends 'to_device'
+  ? DeviceRequest
+  : D extends 'to_agent'
+    ? DeviceToAgentMessage
+    : DeviceMessage;
+
+/**
+ * Incremental decoder: push bytes as they arrive, in any split, and get the
+ * complete valid frames. Never throws on input. Keeps at most one frame of
+ * bytes (DEVICE_MAX_PAYLOAD + overhead) plus the latest chunk.
+ */
+export class DeviceFrameDecoder<D extends DeviceDirection = 'any'> {
+  readonly stats: DeviceDecodeStats = { frames: 0, droppedBytes: 0, crcErrors: 0, oversize: 0, rejected: 0 };
+  private buf: Buffer = Buffer.alloc(0);
+  private readonly check: TypeCheck<TSchema>;
+
+  constructor(readonly direction: D = 'any' as D) {
+    this.check = checkers[direction];
+  }
+
+  /** Bytes held while waiting for the rest of a frame. */
+  get pending(): number {
+    return this.buf.length;
+  }
+
+  /**
+   * Drop a partial frame. Over a UART the transport calls this after an
+   * inter-byte gap (e.g. 50 ms): a false SYNC announcing 1000 bytes would
+   * otherwise hold back the real frames behind it until 1000 bytes arrive.
+   */
+  flush(): number {
+    const n = this.buf.length;
+    this.stats.droppedBytes += n;
+    this.buf = Buffer.alloc(0);
+    return n;
+  }
+
+  push(chunk: Uint8Array): DeviceDecodeResult<MessageFor<D>> {
+    const out: DeviceDecodeResult<MessageFor<D>> = { frames: [], rejected: [] };
+    const buf = this.buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buf, chunk]);
+    let pos = 0;
+    for (;;) {
+      const sync = findSync(buf, pos);
+      if (sync < 0) {
+        // Keep a trailing 0xA5: it may be the first half of a SYNC split across chunks.
+        const keep = buf.length > pos && buf[buf.length - 1] === DEVICE_SYNC_0 ? 1 : 0;
+        this.stats.droppedBytes += buf.length - pos - keep;
+        pos = buf.length - keep;
+        break;
+      }
+      this.stats.droppedBytes += sync - pos;
+      pos = sync;
+      if (buf.length - pos < DEVICE_HEADER_BYTES) break;
+      const len = buf.readUInt16BE(pos + 4);
+      if (len > DEVICE_MAX_PAYLOAD) {
+        this.stats.oversize++;
+        this.stats.droppedBytes++;
+        pos++;
+        continue;
+      }
+      const end = pos + DEVICE_HEADER_BYTES + len + DEVICE_TRAILER_BYTES;
+      if (buf.length < end) break;
+      const crc = buf.readUInt16BE(end - DEVICE_TRAILER_BYTES);
+      if (crc !== crc16CcittFalse(buf, pos + 2, end - DEVICE_TRAILER_BYTES)) {
+        this.stats.crcErrors++;
+        this.stats.droppedBytes++;
+        pos++;
+        continue;
+      }
+      const version = buf[pos + 2]!;
+      const seq = buf[pos + 3]!;
+      const payload = buf.subarray(pos + DEVICE_HEADER_BYTES, end - DEVICE_TRAILER_BYTES);
+      pos = end;
+      const decoded = this.decodePayload(version, seq, payload);
+      if ('code' in decoded) {
+        this.stats.rejected++;
+        out.rejected.push(decoded);
+      } else {
+        this.stats.frames++;
+        out.frames.push(decoded);
+      }
+    }
+    // Copy the remainder so a large chunk is not kept alive by a small tail.
+    this.buf = pos >= buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(pos));
+    return out;
+  }
+
+  private decodePayload(version: number, seq: number, payload: Buffer): DeviceFrame<MessageFor<D>> | DeviceFrameRejection {
+    if (version !== DEVICE_PROTOCOL_VERSION) {
+      return { seq, code: 'unknown_version', reason: `device protocol version ${version}; this side speaks ${DEVICE_PROTOCOL_VERSION}` };
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(payload.toString('utf8'));
+    } catch (e) {
+      return { seq, code: 'bad_json', reason: `payload is not JSON (${(e as Error).message})` };
+    }
+    if (!this.check.Check(value)) {
+      const first = this.check.Errors(value).First();
+      const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+      return {
+        seq,
+        code: 'schema',
+        reason: `${JSON.stringify(type ?? null)} not valid ${this.direction}: ${first ? `${first.path || '/'}: ${first.message}` : 'mismatch'}`,
+      };
+    }
+    return { version, seq, message: value as MessageFor<D> };
+  }
+}
+
+function findSync(buf: Buffer, from: number): number {
+  for (let i = buf.indexOf(DEVICE_SYNC_0, from); i >= 0 && i + 1 < buf.length; i = buf.indexOf(DEVICE_SYNC_0, i + 1)) {
+    if (buf[i + 1] === DEVICE_SYNC_1) return i;
+  }
+  return -1;
+}
