@@ -1,0 +1,728 @@
+/**
+ * The edge agent's link to the server: one MQTT client per site that keeps a
+ * retained `state` (with a last will), sends heartbeats built from the device
+ * gateway, runs commands exactly once and answers each on `event`, and
+ * reports device faults as they happen. Reconnects are driven here with
+ * jittered backoff (backoff.ts), not by mqtt.js's fixed period.
+ *
+ * Session choice: clean session = false. A 4G link drops for seconds many
+ * times a day; with a persistent session the broker keeps our `cmd`
+ * subscription and queues QoS 1 commands sent during the gap, and delivers
+ * them on reconnect. That is safe because every command carries `expiresAt`
+ * (checked here before running) and an id (duplicates are answered from the
+ * ledger, never re-run). The cost is one small session per site on the broker.
+ *
+ * Memory: the fleet runner runs ~3,000 agents in one process, so per agent
+ * there is one client, two small mqtt.js stores, a bounded ledger of command
+ * results and a bounded outbox; no per-agent intervals beyond the heartbeat.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { connect as mqttConnect, MqttClient, Store, type IClientOptions } from 'mqtt';
+import {
+  COMMAND_TYPES,
+  PROTOCOL_VERSION,
+  decodeCommand,
+  decodeEvent,
+  decodeState,
+  decodeTelemetry,
+  encodeJson,
+  siteTopic,
+  type CommandMessage,
+  type CommandResultEvent,
+  type CommandType,
+  type FaultEvent,
+  type SiteEventMessage,
+  type SiteStateMessage,
+  type SoundCheckEvent,
+  type TelemetryMessage,
+} from '../protocol/index.ts';
+import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type ToneRequest } from './devices/gateway.ts';
+import { Backoff } from './backoff.ts';
+import type { AgentConfig } from './config.ts';
+
+export interface Clock {
+  now(): number;
+}
+
+export interface AgentLogger {
+  debug?(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** Runs after the site has said "offline, reboot"; when it resolves, the agent reconnects. */
+export type RebootHook = (gateway: DeviceGateway) => Promise<void>;
+
+export interface EdgeAgentOptions {
+  config: AgentConfig;
+  gateway: DeviceGateway;
+  clock?: Clock;
+  log?: AgentLogger;
+  /** Builds the byte stream to the broker (e.g. a simulated 4G link); default: connect to `config.server.mqttUrl`. */
+  mqttStream?: (() => Duplex) | undefined;
+  /**
+   * Default: reboot the devices through the gateway, then reconnect. On a real
+   * board pass a hook that reboots the machine; systemd starts the agent again.
+   */
+  onReboot?: RebootHook;
+  /** Uniform [0,1) source for backoff and heartbeat phase jitter. */
+  random?: () => number;
+  /** Command results remembered for duplicate detection (default 200). */
+  ledgerCapacity?: number;
+  /** Events kept while offline (default 100; the oldest is dropped first). */
+  outboxCapacity?: number;
+  /** Commands waiting behind the running one before new ones are refused 'busy' (default 16). */
+  maxQueuedCommands?: number;
+  /** Give up on a CONNACK after this long (default 30 s). */
+  connectTimeoutMs?: number;
+}
+
+export interface AgentStats {
+  readonly connected: boolean;
+  /** Successful CONNACKs. */
+  readonly connects: number;
+  readonly connectAttempts: number;
+  /** CONNACKs refusing us (bad credential, not authorised). */
+  readonly refusedConnects: number;
+  readonly heartbeatsSent: number;
+  /** Heartbeats not sent because the link was down (telemetry is never queued: it would be stale). */
+  readonly heartbeatsDropped: number;
+  /** Commands actually executed against the devices (not refusals or duplicates). */
+  readonly commandsRun: number;
+  readonly commandsRefused: number;
+  readonly duplicateCommands: number;
+  /** Payloads on `cmd` that were not a valid command. */
+  readonly invalidCommands: number;
+  readonly outboxSize: number;
+  readonly eventsDropped: number;
+  readonly lastError: string | null;
+}
+
+export interface StopOptions {
+  /** true (default): say offline 'shutdown' and disconnect cleanly; false: drop the link so the broker publishes the will. */
+  graceful?: boolean;
+}
+
+export const DEFAULT_TONE = { hz: 1000, durationMs: 3000 } as const;
+const DEFAULT_TONE_LEVEL = 60;
+const ACK_TIMEOUT_MS = 3000;
+const LEDGER_FILE = 'commands.json';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type CommandOutcome = { result?: NonNullable<CommandResultEvent['result']>; after?: () => Promise<void> };
+
+const clip = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
+
+function consoleLogger(siteId: string): AgentLogger {
+  return {
+    info: (m) => console.log(`[agent ${siteId}] ${m}`),
+    warn: (m) => console.warn(`[agent ${siteId}] ${m}`),
+    error: (m) => console.error(`[agent ${siteId}] ${m}`),
+  };
+}
+
+/**
+ * Results of the last N commands, oldest first, optionally kept in a JSON
+ * file so a command redelivered after an agent restart is still not re-run.
+ */
+class CommandLedger {
+  private readonly results = new Map<string, CommandResultEvent>();
+  private writing: Promise<void> = Promise.resolve();
+  private dirty = false;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly file: string | undefined,
+    private readonly log: AgentLogger,
+  ) {}
+
+  async load(): Promise<void> {
+    if (!this.file) return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(this.file, 'utf8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`ignoring unreadable command ledger ${this.file}: ${(e as Error).message}`);
+      return;
+    }
+    const list = (raw as { results?: unknown } | null)?.results;
+    if (!Array.isArray(list)) return;
+    for (const item of list) {
+      const checked = decodeEvent.check(item);
+      if (checked.ok && checked.value.type === 'cmd_result') this.remember(checked.value);
+    }
+  }
+
+  get(id: string): CommandResultEvent | undefined {
+    return this.results.get(id);
+  }
+
+  put(result: CommandResultEvent): Promise<void> {
+    this.remember(result);
+    return this.persist();
+  }
+
+  private remember(result: CommandResultEvent): void {
+    this.results.delete(result.cmdId);
+    this.results.set(result.cmdId, result);
+    while (this.results.size > this.capacity) {
+      const oldest = this.results.keys().next().value;
+      if (oldest === undefined) break;
+      this.results.delete(oldest);
+    }
+  }
+
+  /** Writes are serialised and coalesced; a write is atomic (temp file + rename). */
+  private persist(): Promise<void> {
+    const file = this.file;
+    if (!file) return Promise.resolve();
+    this.dirty = true;
+    this.writing = this.writing.then(async () => {
+      if (!this.dirty) return;
+      this.dirty = false;
+      try {
+        await mkdir(join(file, '..'), { recursive: true });
+        const tmp = `${file}.tmp`;
+        await writeFile(tmp, JSON.stringify({ v: 1, results: [...this.results.values()] }));
+        await rename(tmp, file);
+      } catch (e) {
+        this.log.error(`cannot save command ledger ${file}: ${(e as Error).message}`);
+      }
+    });
+    return this.writing;
+  }
+
+  flush(): Promise<void> {
+    return this.writing;
+  }
+}
+
+export class EdgeAgent {
+  private readonly config: AgentConfig;
+  private readonly gateway: DeviceGateway;
+  private readonly clock: Clock;
+  private readonly log: AgentLogger;
+  private readonly mqttStream: (() => Duplex) | undefined;
+  private readonly onReboot: RebootHook;
+  private readonly random: () => number;
+  private readonly outboxCapacity: number;
+  private readonly maxQueuedCommands: number;
+  private readonly connectTimeoutMs: number;
+  private readonly backoff: Backoff;
+  private readonly ledger: CommandLedger;
+  private readonly topics: { state: string; telemetry: string; event: string; cmd: string };
+  private readonly counters: Mutable<AgentStats>;
+
+  private client: MqttClient | undefined;
+  private stores = { incomingStore: new Store(), outgoingStore: new Store() };
+  private started = false;
+  private stopped = false;
+  private rebooting = false;
+  private refusedLast = false;
+  private startedAt = 0;
+  private seq = 0;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private heartbeatRunning = false;
+  private heartbeatAgain = false;
+  private commandChain: Promise<void> = Promise.resolve();
+  private queuedCommands = 0;
+  private outbox: SiteEventMessage[] = [];
+  private lastSoundCheck: TelemetryMessage['lastSoundCheck'] = null;
+  private unsubscribeFaults: (() => void) | undefined;
+
+  constructor(options: EdgeAgentOptions) {
+    this.config = options.config;
+    this.gateway = options.gateway;
+    this.clock = options.clock ?? Date;
+    this.log = options.log ?? consoleLogger(options.config.siteId);
+    this.mqttStream = options.mqttStream;
+    this.onReboot = options.onReboot ?? ((gateway) => gateway.reboot());
+    this.random = options.random ?? Math.random;
+    this.outboxCapacity = options.outboxCapacity ?? 100;
+    this.maxQueuedCommands = options.maxQueuedCommands ?? 16;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
+    this.backoff = new Backoff({ ...options.config.reconnect, random: this.random });
+    const stateFile = options.config.stateDir ? join(options.config.stateDir, LEDGER_FILE) : undefined;
+    this.ledger = new CommandLedger(options.ledgerCapacity ?? 200, stateFile, this.log);
+    const id = options.config.siteId;
+    this.topics = { state: siteTopic(id, 'state'), telemetry: siteTopic(id, 'telemetry'), event: siteTopic(id, 'event'), cmd: siteTopic(id, 'cmd') };
+    this.counters = {
+      connected: false, connects: 0, connectAttempts: 0, refusedConnects: 0, heartbeatsSent: 0, heartbeatsDropped: 0,
+      commandsRun: 0, commandsRefused: 0, duplicateCommands: 0, invalidCommands: 0, outboxSize: 0, eventsDropped: 0, lastError: null,
+    };
+  }
+
+  get siteId(): string {
+    return this.config.siteId;
+  }
+
+  /** A snapshot; changing it changes nothing. */
+  get stats(): AgentStats {
+    return { ...this.counters, outboxSize: this.outbox.length };
+  }
+
+  /** Starts the devices and the link; resolves without waiting for the broker (the agent works offline). */
+  async start(): Promise<void> {
+    if (this.started) throw new Error(`agent ${this.siteId} already started`);
+    this.started = true;
+    this.startedAt = this.now();
+    await this.ledger.load();
+    try {
+      await this.gateway.start();
+    } catch (e) {
+      // Devices that do not answer are reported unreachable in telemetry; the link still comes up.
+      this.noteError(`device gateway did not start: ${(e as Error).message}`, 'warn');
+    }
+    this.unsubscribeFaults = this.gateway.onFault((notice) => this.onFault(notice));
+    this.client = this.createClient();
+    this.connectNow();
+  }
+
+  async stop({ graceful = true }: StopOptions = {}): Promise<void> {
+    if (!this.started || this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    this.stopHeartbeats();
+    this.unsubscribeFaults?.();
+    const client = this.client;
+    if (client) {
+      if (graceful) {
+        if (client.connected) await this.publishState('offline', 'shutdown');
+        await withTimeout(new Promise<void>((res) => client.end(false, {}, () => res())), ACK_TIMEOUT_MS);
+      } else {
+        // No DISCONNECT packet: to the broker this is a lost link, so it publishes our will.
+        client.end(true);
+      }
+    }
+    this.counters.connected = false;
+    await this.ledger.flush();
+    try {
+      await this.gateway.stop();
+    } catch (e) {
+      this.noteError(`device gateway did not stop cleanly: ${(e as Error).message}`, 'warn');
+    }
+  }
+
+  // ------------------------------------------------------------ link ----
+
+  private createClient(): MqttClient {
+    const options: IClientOptions = {
+      protocolVersion: 4,
+      clientId: this.siteId,
+      username: this.siteId,
+      password: this.config.credential.secret,
+      keepalive: this.config.keepaliveS,
+      clean: false,
+      reconnectPeriod: 0, // reconnects are ours, with jittered backoff
+      connectTimeout: this.connectTimeoutMs,
+      manualConnect: true,
+      resubscribe: false, // we subscribe on every CONNACK ourselves
+      queueQoSZero: false, // telemetry while offline is stale: drop it
+      ...this.stores,
+      will: this.will(),
+    };
+    const stream = this.mqttStream;
+    const client = stream ? new MqttClient(() => stream(), options) : mqttConnect(this.config.server.mqttUrl, options);
+    client.on('connect', () => this.onConnected());
+    client.on('close', () => this.onClosed());
+    client.on('error', (err) => this.onClientError(err));
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    return client;
+  }
+
+  private will(): NonNullable<IClientOptions['will']> {
+    // `at` is the time the will was registered (this CONNECT); the server stamps when it arrived.
+    const message: SiteStateMessage = { v: PROTOCOL_VERSION, siteId: this.siteId, state: 'offline', at: this.now(), reason: 'last-will' };
+    return { topic: this.topics.state, payload: encodeJson(message), qos: 1, retain: true };
+  }
+
+  private connectNow(): void {
+    const client = this.client;
+    if (!client || this.stopped) return;
+    this.reconnectTimer = undefined;
+    this.counters.connectAttempts++;
+    client.options.will = this.will();
+    if (this.counters.connectAttempts === 1) client.connect();
+    // Same stores: QoS 1 events not yet acknowledged are resent on the new connection.
+    else client.reconnect(this.stores as unknown as Parameters<MqttClient['reconnect']>[0]);
+  }
+
+  private onConnected(): void {
+    const client = this.client;
+    if (!client) return;
+    this.counters.connected = true;
+    this.counters.connects++;
+    this.refusedLast = false;
+    this.backoff.reset();
+    this.log.info(`connected to ${this.config.server.mqttUrl} (connect #${this.counters.connects})`);
+    client.subscribe(this.topics.cmd, { qos: 1 }, (err) => {
+      if (err) this.noteError(`cannot subscribe to ${this.topics.cmd}: ${err.message}`);
+    });
+    void this.publishState('online');
+    const pending = this.outbox;
+    this.outbox = [];
+    for (const event of pending) void this.publishEvent(event);
+    this.startHeartbeats();
+  }
+
+  private onClosed(): void {
+    const wasConnected = this.counters.connected;
+    this.counters.connected = false;
+    this.stopHeartbeats();
+    if (this.stopped || this.rebooting || this.reconnectTimer) return;
+    const delay = this.refusedLast ? this.backoff.atCap() : this.backoff.next();
+    if (wasConnected) this.log.warn(`link to ${this.config.server.mqttUrl} lost; reconnecting in ${delay} ms`);
+    else this.log.debug?.(`connect failed; retrying in ${delay} ms`);
+    this.reconnectTimer = setTimeout(() => this.connectNow(), delay);
+    this.reconnectTimer.unref();
+  }
+
+  private onClientError(err: Error): void {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'number' && code >= 1 && code <= 5) {
+      // CONNACK refused: retrying soon cannot help (a wrong secret stays wrong), so wait near the backoff cap.
+      this.refusedLast = true;
+      this.counters.refusedConnects++;
+      const hint = code === 4 || code === 5 ? `check credential for site ${this.siteId} in the agent config and the server's site registry` : 'check the broker';
+      this.noteError(`broker refused the connection: ${err.message} (code ${code}); ${hint}; retrying in ${this.backoff.capMs / 2}-${this.backoff.capMs} ms`);
+      return;
+    }
+    this.noteError(`mqtt: ${err.message}`, this.counters.connected ? 'warn' : 'debug');
+  }
+
+  private noteError(message: string, level: 'error' | 'warn' | 'debug' = 'error'): void {
+    this.counters.lastError = message;
+    if (level === 'debug') this.log.debug?.(message);
+    else this.log[level](message);
+  }
+
+  /** QoS 1 publish that resolves when acknowledged (or after a timeout/close); never rejects. */
+  private publish(topic: string, payload: Buffer, retain: boolean): Promise<boolean> {
+    const client = this.client;
+    if (!client) return Promise.resolve(false);
+    const acked = new Promise<boolean>((res) => {
+      client.publish(topic, payload, { qos: 1, retain }, (err) => {
+        if (err) this.noteError(`publish to ${topic} failed: ${err.message}`, 'warn');
+        res(!err);
+      });
+    });
+    return withTimeout(acked, ACK_TIMEOUT_MS).then((ok) => ok === true);
+  }
+
+  private publishState(state: 'online' | 'offline', reason?: string): Promise<boolean> {
+    const message: SiteStateMessage = { v: PROTOCOL_VERSION, siteId: this.siteId, state, at: this.now(), agentVersion: clip(this.config.agentVersion, 40) };
+    if (reason) message.reason = reason;
+    const checked = decodeState.check(message);
+    if (!checked.ok) {
+      this.noteError(`bug: not publishing invalid state: ${checked.error.reason}`);
+      return Promise.resolve(false);
+    }
+    return this.publish(this.topics.state, encodeJson(message), true);
+  }
+
+  /** Events are validated, then published, or kept in the bounded outbox while the link is down. */
+  private publishEvent(event: SiteEventMessage): Promise<boolean> {
+    const checked = decodeEvent.check(event);
+    if (!checked.ok) {
+      this.noteError(`bug: not publishing invalid ${event.type} event: ${checked.error.reason}`);
+      return Promise.resolve(false);
+    }
+    if (!this.client?.connected) {
+      this.outbox.push(event);
+      if (this.outbox.length > this.outboxCapacity) {
+        this.outbox.shift();
+        this.counters.eventsDropped++;
+      }
+      return Promise.resolve(false);
+    }
+    return this.publish(this.topics.event, encodeJson(event), false);
+  }
+
+  // ------------------------------------------------------- heartbeat ----
+
+  private startHeartbeats(): void {
+    this.stopHeartbeats();
+    this.requestHeartbeat();
+    const intervalMs = this.config.heartbeatIntervalS * 1000;
+    // First periodic beat at 75-100% of the interval, so agents that connected together drift apart.
+    const phase = Math.round(intervalMs * (1 - 0.25 * this.random()));
+    this.heartbeatTimer = setTimeout(() => {
+      this.requestHeartbeat();
+      this.heartbeatTimer = setInterval(() => this.requestHeartbeat(), intervalMs);
+      this.heartbeatTimer.unref();
+    }, phase);
+    this.heartbeatTimer.unref();
+  }
+
+  private stopHeartbeats(): void {
+    // clearTimeout also clears an interval in Node.
+    clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  /** Send a heartbeat now; if one is being built, send another right after it (status may have changed). */
+  private requestHeartbeat(): void {
+    if (this.heartbeatRunning) {
+      this.heartbeatAgain = true;
+      return;
+    }
+    this.heartbeatRunning = true;
+    void this.sendHeartbeat().finally(() => {
+      this.heartbeatRunning = false;
+      if (this.heartbeatAgain && !this.stopped) {
+        this.heartbeatAgain = false;
+        this.requestHeartbeat();
+      }
+    });
+  }
+
+  private async sendHeartbeat(): Promise<void> {
+    let message: TelemetryMessage;
+    try {
+      message = await this.buildTelemetry();
+    } catch (e) {
+      this.noteError(`cannot read device status for heartbeat: ${(e as Error).message}`);
+      return;
+    }
+    const checked = decodeTelemetry.check(message);
+    if (!checked.ok) {
+      this.noteError(`bug: not publishing invalid telemetry: ${checked.error.reason}`);
+      return;
+    }
+    const client = this.client;
+    if (!client?.connected) {
+      this.counters.heartbeatsDropped++;
+      return;
+    }
+    client.publish(this.topics.telemetry, encodeJson(message), { qos: 0 });
+    this.seq++;
+    this.counters.heartbeatsSent++;
+  }
+
+  private async buildTelemetry(): Promise<TelemetryMessage> {
+    const s = await this.gateway.status();
+    const now = this.now();
+    const amp = s.amplifier;
+    return {
+      v: PROTOCOL_VERSION,
+      siteId: this.siteId,
+      at: now,
+      seq: this.seq,
+      intervalS: this.config.heartbeatIntervalS,
+      uptimeS: Math.max(0, Math.floor((now - this.startedAt) / 1000)),
+      versions: { agent: clip(this.config.agentVersion, 40), protocol: PROTOCOL_VERSION, ...(s.firmware ? { firmware: clip(s.firmware, 40) } : {}) },
+      link: {
+        type: s.link.type === 'unknown' ? this.config.link.type : s.link.type,
+        signalDbm: s.link.signalDbm,
+        ...(s.link.operator ? { operator: clip(s.link.operator, 40) } : {}),
+      },
+      power: { source: s.power.source, mainsOk: s.power.mainsOk, batteryPct: s.power.batteryPct },
+      amplifier: amp ? { on: amp.on, volume: Math.round(amp.volume), fault: amp.fault, temperatureC: amp.temperatureC } : null,
+      lines: s.lines.map((l) => ({ id: l.id, status: l.status, impedanceOhm: l.impedanceOhm, nominalOhm: l.nominalOhm })),
+      temperatureC: s.boardTemperatureC,
+      clockOffsetMs: null, // TODO: NTP-style offset over MQTT (DESIGN.md "Clock")
+      devices: s.devices,
+      monitorMic: s.monitorMic,
+      lastSoundCheck: this.lastSoundCheck,
+    };
+  }
+
+  // ---------------------------------------------------------- faults ----
+
+  private onFault(notice: DeviceFaultNotice): void {
+    const event: FaultEvent = {
+      v: PROTOCOL_VERSION,
+      siteId: this.siteId,
+      at: this.now(),
+      type: notice.cleared ? 'fault_cleared' : 'fault',
+      device: clip(notice.device, 64),
+      fault: clip(notice.fault, 64),
+      ...(notice.detail ? { detail: clip(notice.detail, 300) } : {}),
+    };
+    void this.publishEvent(event);
+    if (this.client?.connected) this.requestHeartbeat();
+  }
+
+  // -------------------------------------------------------- commands ----
+
+  private onMessage(topic: string, payload: Buffer): void {
+    if (topic !== this.topics.cmd) return; // area audio channels: later
+    const decoded = decodeCommand.decode(payload);
+    if (!decoded.ok) {
+      this.onInvalidCommand(payload, decoded.error.code === 'unknown_version' ? 'unsupported_version' : 'invalid', decoded.error.reason);
+      return;
+    }
+    const command = decoded.value;
+    if (this.queuedCommands >= this.maxQueuedCommands) {
+      void this.publishEvent(this.resultOf(command, false, undefined, { code: 'busy', message: `${this.queuedCommands} commands already waiting; retry later` }));
+      this.counters.commandsRefused++;
+      return;
+    }
+    // Commands run one at a time: the hardware does one thing at once, and a
+    // duplicate that arrives while its original runs finds the stored result.
+    this.queuedCommands++;
+    this.commandChain = this.commandChain
+      .then(() => this.handleCommand(command))
+      .catch((e: unknown) => this.noteError(`bug: command ${command.id} handling failed: ${(e as Error).message}`))
+      .finally(() => {
+        this.queuedCommands--;
+      });
+  }
+
+  /** Answer a bad command if we can tell the sender which one it was; otherwise count and drop it. */
+  private onInvalidCommand(payload: Buffer, code: string, reason: string): void {
+    this.counters.invalidCommands++;
+    let id: unknown;
+    let type: unknown;
+    try {
+      ({ id, type } = JSON.parse(payload.toString('utf8')) as { id?: unknown; type?: unknown });
+    } catch {
+      /* not JSON: nothing to answer */
+    }
+    const answerable = typeof id === 'string' && /^[A-Za-z0-9_-]{8,64}$/.test(id) && COMMAND_TYPES.includes(type as CommandType);
+    if (!answerable) {
+      this.log.warn(`dropped an invalid command payload (${payload.length} bytes): ${clip(reason, 200)}`);
+      return;
+    }
+    const event: CommandResultEvent = {
+      v: PROTOCOL_VERSION, siteId: this.siteId, at: this.now(), type: 'cmd_result',
+      cmdId: id as string, cmdType: type as CommandType, ok: false, error: { code, message: clip(reason, 500) },
+    };
+    void this.publishEvent(event);
+  }
+
+  private resultOf(command: CommandMessage, ok: boolean, result?: CommandResultEvent['result'], error?: { code: string; message: string }): CommandResultEvent {
+    const event: CommandResultEvent = { v: PROTOCOL_VERSION, siteId: this.siteId, at: this.now(), type: 'cmd_result', cmdId: command.id, cmdType: command.type, ok };
+    if (result) event.result = result;
+    if (error) event.error = { code: clip(error.code, 64), message: clip(error.message, 500) };
+    return event;
+  }
+
+  private async handleCommand(command: CommandMessage): Promise<void> {
+    const prior = this.ledger.get(command.id);
+    if (prior) {
+      // Redelivered (QoS 1, persistent session, or the server retrying): answer again, never run twice.
+      this.counters.duplicateCommands++;
+      await this.publishEvent(prior);
+      return;
+    }
+    let answer: CommandResultEvent;
+    let after: (() => Promise<void>) | undefined;
+    if (command.siteId !== this.siteId) {
+      this.counters.commandsRefused++;
+      answer = this.resultOf(command, false, undefined, { code: 'wrong_site', message: `command is for site ${command.siteId}, this is ${this.siteId}` });
+    } else if (command.expiresAt < this.now()) {
+      this.counters.commandsRefused++;
+      answer = this.resultOf(command, false, undefined, { code: 'expired', message: `command expired at ${new Date(command.expiresAt).toISOString()}; not run` });
+    } else {
+      try {
+        this.counters.commandsRun++;
+        const outcome = await this.execute(command);
+        answer = this.resultOf(command, true, outcome.result);
+        after = outcome.after;
+      } catch (e) {
+        // The one place a failed command becomes an answer.
+        const code = e instanceof DeviceError ? e.code : 'internal';
+        answer = this.resultOf(command, false, undefined, { code, message: (e as Error)?.message || String(e) });
+        if (code === 'internal') this.noteError(`command ${command.id} (${command.type}) failed: ${answer.error?.message}`);
+      }
+    }
+    await this.ledger.put(answer);
+    await this.publishEvent(answer);
+    if (after) await after();
+  }
+
+  private async execute(command: CommandMessage): Promise<CommandOutcome> {
+    switch (command.type) {
+      case 'set_volume':
+        return { result: { volume: await this.gateway.setVolume(command.params.level) } };
+      case 'amp_power':
+        await this.gateway.setAmplifier(command.params.on);
+        return { result: { on: command.params.on } };
+      case 'test_tone': {
+        const tone: ToneRequest = {
+          hz: command.params.hz ?? DEFAULT_TONE.hz,
+          durationMs: command.params.durationMs ?? DEFAULT_TONE.durationMs,
+          level: command.params.level ?? (await this.currentVolume()),
+        };
+        await this.gateway.playTestTone(tone);
+        return { result: { ...tone } };
+      }
+      case 'sound_check':
+        return { result: await this.soundCheck() };
+      case 'reboot':
+        return { after: () => this.reboot() };
+      default: {
+        const unknown: never = command;
+        throw new Error(`unknown command type ${(unknown as { type: string }).type}`);
+      }
+    }
+  }
+
+  private async currentVolume(): Promise<number> {
+    try {
+      return (await this.gateway.status()).amplifier?.volume ?? DEFAULT_TONE_LEVEL;
+    } catch {
+      return DEFAULT_TONE_LEVEL;
+    }
+  }
+
+  private async soundCheck(): Promise<NonNullable<CommandResultEvent['result']>> {
+    const tone: ToneRequest = { ...DEFAULT_TONE, level: await this.currentVolume() };
+    const { levelDb } = await this.gateway.soundCheck(tone);
+    const thresholdDb = this.config.soundCheckThresholdDb;
+    const passed = levelDb !== null && levelDb >= thresholdDb;
+    const at = this.now();
+    this.lastSoundCheck = { at, ok: passed, levelDb };
+    const event: SoundCheckEvent = {
+      v: PROTOCOL_VERSION, siteId: this.siteId, at, type: 'sound_check', ok: passed, levelDb, thresholdDb,
+      toneHz: tone.hz, durationMs: tone.durationMs, trigger: 'command',
+    };
+    await this.publishEvent(event);
+    return { passed, levelDb, thresholdDb };
+  }
+
+  /** After the ok answer: say offline 'reboot', leave cleanly (no will), run the hook, come back. */
+  private async reboot(): Promise<void> {
+    const client = this.client;
+    if (!client || this.stopped) return;
+    this.rebooting = true;
+    try {
+      if (client.connected) {
+        await this.publishState('offline', 'reboot');
+        await withTimeout(new Promise<void>((res) => client.end(false, {}, () => res())), ACK_TIMEOUT_MS);
+      }
+      // end() closed the stores; a clean DISCONNECT left nothing in flight to carry over.
+      this.stores = { incomingStore: new Store(), outgoingStore: new Store() };
+      this.stopHeartbeats();
+      try {
+        await this.onReboot(this.gateway);
+      } catch (e) {
+        this.noteError(`reboot failed: ${(e as Error).message}`);
+      }
+    } finally {
+      this.rebooting = false;
+    }
+    if (!this.stopped && !this.reconnectTimer) {
+      this.backoff.reset();
+      this.connectNow();
+    }
+  }
+
+  private now(): number {
+    return Math.floor(this.clock.now());
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((res) => {
+    timer = setTimeout(() => res(undefined), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

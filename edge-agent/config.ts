@@ -1,0 +1,211 @@
+/**
+ * Edge agent configuration: one JSON file per site, validated once at start
+ * against a TypeBox schema, defaults applied, then passed down as a plain
+ * `AgentConfig`. Nothing in the agent reads files or the environment later.
+ *
+ * `parseAgentConfig` is pure (the fleet runner builds thousands of configs in
+ * code); `loadAgentConfig` adds the file I/O: reading the JSON, a
+ * `credential.secretFile`, and resolving relative paths against the file.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { AREA_KEY_PATTERN, LinkType, SITE_ID_PATTERN } from '../protocol/index.ts';
+import { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS } from './backoff.ts';
+
+/**
+ * Passed through to `createDeviceGateway` (edge-agent/devices/factory.ts).
+ * TODO: replace with `import type { DeviceGatewayConfig } from './devices/factory.ts'`
+ * once that file exists; the factory validates its own part.
+ */
+export type DeviceGatewayConfig = Record<string, unknown>;
+
+const NonEmpty = (description: string) => Type.String({ minLength: 1, description });
+
+export const AgentConfigFile = Type.Object(
+  {
+    siteId: Type.String({ pattern: SITE_ID_PATTERN.source, description: 'site id, also the MQTT client id and username' }),
+    server: Type.Object(
+      {
+        mqttUrl: Type.String({ pattern: '^(mqtt|mqtts|tcp|ssl|ws|wss)://[^\\s]+$', description: "e.g. 'mqtt://host:1883'" }),
+        httpUrl: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+      },
+      { additionalProperties: false },
+    ),
+    credential: Type.Object(
+      {
+        secret: Type.Optional(NonEmpty('the site secret (MQTT password)')),
+        secretFile: Type.Optional(NonEmpty('a file holding the secret, relative to the config file')),
+      },
+      { additionalProperties: false },
+    ),
+    heartbeatIntervalS: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
+    /** MQTT keepalive; the broker declares us gone (and publishes the will) after 1.5× this without traffic. */
+    keepaliveS: Type.Integer({ minimum: 5, maximum: 3600, default: 30 }),
+    areaChannels: Type.Array(Type.String({ pattern: AREA_KEY_PATTERN.source }), { maxItems: 16, default: [] }),
+    devices: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+    /** What the agent reports as its uplink when the modem does not say. */
+    link: Type.Object({ type: LinkType }, { additionalProperties: false, default: { type: 'unknown' } }),
+    /** Where executed command ids are kept for dedupe across restarts; absent = memory only. */
+    stateDir: Type.Optional(NonEmpty('directory for agent state')),
+    /** A sound check passes when the monitoring mic hears at least this level. */
+    soundCheckThresholdDb: Type.Number({ minimum: -120, maximum: 0, default: -40 }),
+    reconnect: Type.Object(
+      {
+        baseMs: Type.Integer({ minimum: 10, maximum: 600_000, default: DEFAULT_BACKOFF_BASE_MS }),
+        capMs: Type.Integer({ minimum: 10, maximum: 3_600_000, default: DEFAULT_BACKOFF_CAP_MS }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, $id: 'AgentConfigFile' },
+);
+export type AgentConfigFile = Static<typeof AgentConfigFile>;
+
+/** The validated configuration the agent runs with. */
+export interface AgentConfig {
+  siteId: string;
+  server: { mqttUrl: string; httpUrl?: string };
+  credential: { secret: string };
+  heartbeatIntervalS: number;
+  keepaliveS: number;
+  areaChannels: string[];
+  devices: DeviceGatewayConfig;
+  link: { type: AgentConfigFile['link']['type'] };
+  stateDir?: string;
+  soundCheckThresholdDb: number;
+  reconnect: { baseMs: number; capMs: number };
+  /** From package.json, not from the file. */
+  agentVersion: string;
+}
+
+/** A config problem, naming the file and the field so the operator can fix it. */
+export class AgentConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${field ? `${field}: ` : ''}${reason}`);
+    this.name = 'AgentConfigError';
+  }
+}
+
+/** Convert a JSON pointer (`/server/mqttUrl`) to a field path (`server.mqttUrl`). */
+function fieldOf(pointer: string): string {
+  return pointer.replace(/^\//, '').replace(/\//g, '.').replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+export interface ParseOptions {
+  /** Named in errors; a file path or e.g. '<fleet site 12>'. */
+  source?: string;
+  agentVersion?: string;
+  /** A secret read from `credential.secretFile` by the loader. */
+  secretFromFile?: string;
+}
+
+/** Validate a parsed JSON value and apply defaults. Pure; throws AgentConfigError. */
+export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): AgentConfig {
+  const source = options.source ?? '<config>';
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new AgentConfigError(source, '', 'expected a JSON object');
+  }
+  // Value.Default fills defaults in a clone; Clean is not used so unknown keys are reported, not dropped.
+  const value = Value.Default(AgentConfigFile, Value.Clone(raw));
+  const first = Value.Errors(AgentConfigFile, value).First();
+  if (first) {
+    const field = fieldOf(first.path);
+    const extra = first.message.includes('additional properties') || first.message.includes('Unexpected property')
+      ? ` (unknown field; allowed: ${allowedKeys(field)})`
+      : '';
+    const options = (first.schema as { anyOf?: Array<{ const?: unknown }> }).anyOf?.map((s) => s.const);
+    const message = options && options.every((o) => o !== undefined) ? `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}` : first.message;
+    throw new AgentConfigError(source, field, `${message}${extra}`);
+  }
+  const file = value as AgentConfigFile;
+  const { secret, secretFile } = file.credential;
+  if (secret !== undefined && secretFile !== undefined) {
+    throw new AgentConfigError(source, 'credential', 'give either secret or secretFile, not both');
+  }
+  const resolvedSecret = secret ?? options.secretFromFile?.trim();
+  if (!resolvedSecret) {
+    throw new AgentConfigError(
+      source,
+      secretFile !== undefined ? 'credential.secretFile' : 'credential',
+      secretFile !== undefined ? `secret file ${secretFile} is empty or was not read` : 'needs secret or secretFile',
+    );
+  }
+  if (file.reconnect.capMs < file.reconnect.baseMs) {
+    throw new AgentConfigError(source, 'reconnect.capMs', `must be >= reconnect.baseMs (${file.reconnect.baseMs})`);
+  }
+  const config: AgentConfig = {
+    siteId: file.siteId,
+    server: file.server.httpUrl ? { mqttUrl: file.server.mqttUrl, httpUrl: file.server.httpUrl } : { mqttUrl: file.server.mqttUrl },
+    credential: { secret: resolvedSecret },
+    heartbeatIntervalS: file.heartbeatIntervalS,
+    keepaliveS: file.keepaliveS,
+    areaChannels: file.areaChannels,
+    devices: file.devices,
+    link: file.link,
+    soundCheckThresholdDb: file.soundCheckThresholdDb,
+    reconnect: file.reconnect,
+    agentVersion: options.agentVersion ?? '0.0.0',
+  };
+  if (file.stateDir !== undefined) config.stateDir = file.stateDir;
+  return config;
+}
+
+function allowedKeys(field: string): string {
+  const parent = field.includes('.') ? field.slice(0, field.lastIndexOf('.')) : '';
+  let schema: unknown = AgentConfigFile;
+  for (const part of parent ? parent.split('.') : []) {
+    schema = (schema as { properties?: Record<string, unknown> }).properties?.[part];
+  }
+  const props = (schema as { properties?: Record<string, unknown> } | undefined)?.properties;
+  return props ? Object.keys(props).join(', ') : '?';
+}
+
+let cachedVersion: string | undefined;
+/** The agent's version, from the project's package.json. */
+export async function readAgentVersion(): Promise<string> {
+  if (cachedVersion === undefined) {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    cachedVersion = typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  }
+  return cachedVersion;
+}
+
+/** Read, validate and resolve a config file (relative paths are relative to the file). */
+export async function loadAgentConfig(path: string): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new AgentConfigError(path, '', `cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new AgentConfigError(path, '', `not valid JSON (${(e as Error).message})`);
+  }
+  const baseDir = dirname(resolve(path));
+  let secretFromFile: string | undefined;
+  const secretFile = (raw as { credential?: { secretFile?: unknown } } | null)?.credential?.secretFile;
+  if (typeof secretFile === 'string' && secretFile !== '') {
+    const secretPath = resolve(baseDir, secretFile);
+    try {
+      secretFromFile = await readFile(secretPath, 'utf8');
+    } catch (e) {
+      throw new AgentConfigError(path, 'credential.secretFile', `cannot read ${secretPath} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  const config = parseAgentConfig(raw, {
+    source: path,
+    agentVersion: await readAgentVersion(),
+    ...(secretFromFile !== undefined ? { secretFromFile } : {}),
+  });
+  if (config.stateDir !== undefined) config.stateDir = resolve(baseDir, config.stateDir);
+  return config;
+}

@@ -1,0 +1,94 @@
+/**
+ * The edge agent's composition root: `npm run agent -- --config FILE`.
+ * Loads and validates the config, builds the device gateway from it, starts
+ * the agent, and stops it gracefully on SIGINT/SIGTERM (state 'shutdown', so
+ * the server can tell a planned stop from a lost link).
+ */
+import type { DeviceGateway } from './devices/gateway.ts';
+import { EdgeAgent } from './agent.ts';
+import { AgentConfigError, loadAgentConfig, type DeviceGatewayConfig } from './config.ts';
+
+const USAGE = 'usage: npm run agent -- --config FILE';
+
+function configPath(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--config' || arg === '-c') return argv[i + 1];
+    if (arg.startsWith('--config=')) return arg.slice('--config='.length);
+  }
+  return undefined;
+}
+
+type DeviceFactory = (config: DeviceGatewayConfig) => DeviceGateway | Promise<DeviceGateway>;
+
+/**
+ * The driver factory lives in edge-agent/devices/factory.ts (written
+ * separately). TODO: make this a static `import { createDeviceGateway }` once
+ * that file has landed; the variable specifier keeps typecheck green until then.
+ */
+async function loadDeviceFactory(): Promise<DeviceFactory> {
+  const specifier = './devices/factory.ts';
+  const mod = (await import(specifier)) as { createDeviceGateway?: DeviceFactory };
+  if (typeof mod.createDeviceGateway !== 'function') throw new Error(`${specifier} does not export createDeviceGateway`);
+  return mod.createDeviceGateway;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  const path = configPath(argv);
+  if (!path) {
+    console.error(`loanet agent: no config file given; ${USAGE}`);
+    process.exit(2);
+  }
+  let config;
+  try {
+    config = await loadAgentConfig(path);
+  } catch (e) {
+    if (e instanceof AgentConfigError) {
+      console.error(`loanet agent: bad config ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+
+  const createDeviceGateway = await loadDeviceFactory();
+  const gateway = await createDeviceGateway(config.devices);
+  const agent = new EdgeAgent({ config, gateway });
+
+  // The agent's own timers are unref'd (so thousands can live in a test or the
+  // fleet runner); this one keeps the process up while the link is down.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      console.error(`loanet agent: ${signal} again, exiting without a clean stop`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`loanet agent: ${signal}, stopping`);
+    agent
+      .stop({ graceful: true })
+      .then(() => {
+        clearInterval(keepAlive);
+        process.exit(0);
+      })
+      .catch((e: unknown) => {
+        console.error(`loanet agent: stop failed: ${(e as Error).message}`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+  await agent.start();
+  console.log(`loanet agent ${config.agentVersion}: site ${config.siteId} → ${config.server.mqttUrl}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(`loanet agent: ${(e as Error).message ?? String(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,483 @@
+/**
+ * The edge agent against a real aedes broker over TCP, with a real mqtt.js
+ * client playing the server. The devices are an in-test fake of the
+ * DeviceGateway interface (the simulated firmware is tested on its own).
+ */
+import net from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Aedes } from 'aedes';
+import { connectAsync, type MqttClient } from 'mqtt';
+import {
+  PROTOCOL_VERSION,
+  decodeEvent,
+  decodeState,
+  decodeTelemetry,
+  encodeJson,
+  parseTopic,
+  siteTopic,
+  type CommandMessage,
+  type SiteEventMessage,
+  type SiteStateMessage,
+  type TelemetryMessage,
+} from '../../protocol/index.ts';
+import { EdgeAgent, type AgentLogger } from '../../edge-agent/agent.ts';
+import { parseAgentConfig, type AgentConfig } from '../../edge-agent/config.ts';
+import {
+  DeviceError,
+  type DeviceFaultNotice,
+  type DeviceGateway,
+  type DeviceStatus,
+  type SoundCheckResult,
+  type ToneRequest,
+} from '../../edge-agent/devices/gateway.ts';
+
+const SERVER_USER = 'loanet-server';
+const SERVER_SECRET = 'server-secret';
+const SITE = 'xa-ban-xeo-01';
+const SECRET = 'site-secret-01';
+
+// ------------------------------------------------------------ harness ----
+
+class FakeGateway implements DeviceGateway {
+  volume = 50;
+  ampOn = true;
+  calls: string[] = [];
+  micLevelDb: number | null = -20;
+  faultListeners = new Set<(n: DeviceFaultNotice) => void>();
+  ampFault: 'none' | 'overheat' = 'none';
+
+  async start() {}
+  async stop() {}
+  async status(): Promise<DeviceStatus> {
+    return {
+      amplifier: { on: this.ampOn, volume: this.volume, fault: this.ampFault, temperatureC: 41.5 },
+      lines: [{ id: 1, status: 'ok', impedanceOhm: 8.1, nominalOhm: 8 }],
+      power: { source: 'mains', mainsOk: true, batteryPct: null },
+      link: { type: 'unknown', signalDbm: -71, operator: 'Viettel', up: true },
+      boardTemperatureC: 38,
+      monitorMic: true,
+      devices: [{ id: 'amp-1', kind: 'amplifier', reachable: true, firmware: '1.2.0' }],
+      firmware: '1.2.0',
+    };
+  }
+  async setVolume(level: number) {
+    this.calls.push(`setVolume ${level}`);
+    this.volume = level;
+    return level;
+  }
+  async setAmplifier(on: boolean) {
+    this.calls.push(`setAmplifier ${on}`);
+    if (!on && this.volume === 13) throw new DeviceError('relay_stuck', 'amplifier relay did not open');
+    this.ampOn = on;
+  }
+  async playTestTone(tone: ToneRequest) {
+    this.calls.push(`playTestTone ${tone.hz} ${tone.durationMs} ${tone.level}`);
+  }
+  async soundCheck(tone: ToneRequest): Promise<SoundCheckResult> {
+    this.calls.push(`soundCheck ${tone.hz} ${tone.level}`);
+    return { levelDb: this.micLevelDb };
+  }
+  async reboot() {
+    this.calls.push('reboot');
+  }
+  onFault(listener: (n: DeviceFaultNotice) => void) {
+    this.faultListeners.add(listener);
+    return () => this.faultListeners.delete(listener);
+  }
+  raise(notice: DeviceFaultNotice) {
+    for (const l of this.faultListeners) l(notice);
+  }
+}
+
+interface Seen {
+  topic: string;
+  retain: boolean;
+  at: number;
+  body: unknown;
+}
+
+/** An aedes broker on a TCP port that can be stopped and started again on the same port. */
+class TestBroker {
+  port = 0;
+  connects: Array<{ username: string | undefined; ok: boolean }> = [];
+  private aedes: Aedes | undefined;
+  private server: net.Server | undefined;
+  private sockets = new Set<net.Socket>();
+  secrets = new Map<string, string>([[SITE, SECRET]]);
+
+  async start(): Promise<void> {
+    this.aedes = await Aedes.createBroker({
+      authenticate: (_client, username, password, done) => {
+        const expected = username === SERVER_USER ? SERVER_SECRET : username ? this.secrets.get(username) : undefined;
+        const ok = expected !== undefined && password?.toString() === expected;
+        this.connects.push({ username, ok });
+        if (ok) done(null, true);
+        else done(Object.assign(new Error('bad credential'), { returnCode: 4 as const }), false);
+      },
+    });
+    const server = net.createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      this.aedes!.handle(socket);
+    });
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(this.port, '127.0.0.1', () => res());
+    });
+    this.port = (server.address() as net.AddressInfo).port;
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((res) => (this.server ? this.server.close(() => res()) : res()));
+    await new Promise<void>((res) => (this.aedes ? this.aedes.close(() => res()) : res()));
+    this.server = undefined;
+    this.aedes = undefined;
+  }
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+}
+
+/** The server side: a plain MQTT client that hears every site and can send commands. */
+class ServerSide {
+  seen: Seen[] = [];
+  private constructor(private readonly client: MqttClient) {
+    client.on('message', (topic, payload, packet) => {
+      if (topic.endsWith('/cmd')) return; // our own commands echoed back
+      this.seen.push({ topic, retain: packet.retain, at: Date.now(), body: JSON.parse(payload.toString('utf8')) });
+    });
+  }
+  static async connect(url: string): Promise<ServerSide> {
+    const client = await connectAsync(url, { username: SERVER_USER, password: SERVER_SECRET, clientId: `server-${Math.random().toString(16).slice(2)}`, reconnectPeriod: 0 });
+    const side = new ServerSide(client);
+    await client.subscribeAsync('loanet/v1/sites/+/#', { qos: 1 });
+    return side;
+  }
+  of(channel: 'state' | 'telemetry' | 'event'): Seen[] {
+    return this.seen.filter((s) => parseTopic(s.topic)?.kind === 'site' && s.topic.endsWith(`/${channel}`));
+  }
+  states(): SiteStateMessage[] {
+    return this.of('state').map((s) => s.body as SiteStateMessage);
+  }
+  events(): SiteEventMessage[] {
+    return this.of('event').map((s) => s.body as SiteEventMessage);
+  }
+  results(cmdId: string) {
+    return this.events().filter((e) => e.type === 'cmd_result' && e.cmdId === cmdId);
+  }
+  async send(command: CommandMessage | string): Promise<void> {
+    const payload = typeof command === 'string' ? command : encodeJson(command);
+    await this.client.publishAsync(siteTopic(SITE, 'cmd'), payload, { qos: 1 });
+  }
+  async close(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+const quiet: AgentLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let seq = 0;
+function command<T extends CommandMessage['type']>(type: T, params: Extract<CommandMessage, { type: T }>['params'], over: Partial<CommandMessage> = {}): CommandMessage {
+  const now = Date.now();
+  return { v: PROTOCOL_VERSION, id: `cmd-${Date.now()}-${++seq}`, siteId: SITE, issuedAt: now, expiresAt: now + 60_000, type, params, ...over } as CommandMessage;
+}
+
+function agentConfig(url: string, over: Record<string, unknown> = {}): AgentConfig {
+  return parseAgentConfig(
+    { siteId: SITE, server: { mqttUrl: url }, credential: { secret: SECRET }, heartbeatIntervalS: 1, keepaliveS: 5, reconnect: { baseMs: 50, capMs: 400 }, ...over },
+    { source: 'test', agentVersion: '0.1.0-test' },
+  );
+}
+
+// ------------------------------------------------------------ fixtures ----
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!().catch(() => {});
+});
+
+async function setup(over: Record<string, unknown> = {}, agentOptions: Partial<ConstructorParameters<typeof EdgeAgent>[0]> = {}) {
+  const broker = new TestBroker();
+  await broker.start();
+  cleanups.push(() => broker.stop());
+  const server = await ServerSide.connect(broker.url);
+  cleanups.push(() => server.close());
+  const gateway = new FakeGateway();
+  const agent = new EdgeAgent({ config: agentConfig(broker.url, over), gateway, log: quiet, ...agentOptions });
+  cleanups.push(() => agent.stop({ graceful: false }));
+  return { broker, server, gateway, agent };
+}
+
+// --------------------------------------------------------------- tests ----
+
+describe('edge agent over MQTT', () => {
+  it('connects with its own credential, publishes a retained online state and valid heartbeats at its interval', async () => {
+    const { broker, server, agent } = await setup();
+    await agent.start();
+    await waitFor('3 heartbeats', () => server.of('telemetry').length >= 3, 5000);
+
+    expect(broker.connects.filter((c) => c.username === SITE)).toEqual([{ username: SITE, ok: true }]);
+    const online = server.states().find((s) => s.state === 'online');
+    expect(online).toMatchObject({ siteId: SITE, state: 'online', agentVersion: '0.1.0-test' });
+
+    const beats = server.of('telemetry');
+    for (const b of beats) {
+      const decoded = decodeTelemetry.decode(JSON.stringify(b.body));
+      expect(decoded.ok, JSON.stringify(decoded)).toBe(true);
+    }
+    const bodies = beats.map((b) => b.body as TelemetryMessage);
+    expect(bodies.map((b) => b.seq).slice(0, 3)).toEqual([0, 1, 2]);
+    expect(bodies[0]).toMatchObject({ intervalS: 1, link: { type: 'unknown', signalDbm: -71, operator: 'Viettel' }, versions: { agent: '0.1.0-test', protocol: 1, firmware: '1.2.0' } });
+    // First beat right after CONNACK; the first periodic one at 75-100% of the interval; then every interval.
+    const gap1 = beats[1]!.at - beats[0]!.at;
+    const gap2 = beats[2]!.at - beats[1]!.at;
+    expect(gap1).toBeGreaterThanOrEqual(700);
+    expect(gap1).toBeLessThanOrEqual(1200);
+    expect(gap2).toBeGreaterThanOrEqual(900);
+    expect(gap2).toBeLessThanOrEqual(1200);
+
+    // A server that subscribes later still learns the site is online: the state is retained.
+    const late = await ServerSide.connect(broker.url);
+    cleanups.push(() => late.close());
+    const retained = await waitFor('retained state', () => late.of('state')[0]);
+    expect(retained.retain).toBe(true);
+    expect(decodeState.decode(JSON.stringify(retained.body))).toMatchObject({ ok: true, value: { state: 'online' } });
+    expect(agent.stats).toMatchObject({ connected: true, connects: 1 });
+  });
+
+  it('runs a command once and answers it once; a duplicate id is answered from the ledger without re-running', async () => {
+    const { server, gateway, agent } = await setup();
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+
+    const cmd = command('set_volume', { level: 70 });
+    await server.send(cmd);
+    await waitFor('result', () => server.results(cmd.id).length === 1);
+    await sleep(150);
+    expect(server.results(cmd.id)).toHaveLength(1);
+    expect(server.results(cmd.id)[0]).toMatchObject({ ok: true, cmdType: 'set_volume', result: { volume: 70 } });
+    expect(decodeEvent.check(server.results(cmd.id)[0]).ok).toBe(true);
+
+    await server.send(cmd);
+    await waitFor('second answer', () => server.results(cmd.id).length === 2);
+    expect(server.results(cmd.id)[1]).toEqual(server.results(cmd.id)[0]);
+    expect(gateway.calls.filter((c) => c.startsWith('setVolume'))).toEqual(['setVolume 70']);
+    expect(agent.stats).toMatchObject({ commandsRun: 1, duplicateCommands: 1 });
+  });
+
+  it('remembers executed command ids across a restart when given a stateDir', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loanet-agent-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const { broker, server, gateway, agent } = await setup({ stateDir: dir });
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+    const cmd = command('amp_power', { on: false });
+    await server.send(cmd);
+    await waitFor('result', () => server.results(cmd.id).length === 1);
+    await agent.stop();
+
+    const again = new EdgeAgent({ config: agentConfig(broker.url, { stateDir: dir }), gateway, log: quiet });
+    cleanups.push(() => again.stop({ graceful: false }));
+    await again.start();
+    await waitFor('online again', () => again.stats.connected);
+    await server.send(cmd);
+    await waitFor('answer from the ledger', () => server.results(cmd.id).length === 2);
+    expect(gateway.calls.filter((c) => c.startsWith('setAmplifier'))).toEqual(['setAmplifier false']);
+  });
+
+  it('refuses an expired command and a command for another site, without touching the devices', async () => {
+    const { server, gateway, agent } = await setup();
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+    const old = command('set_volume', { level: 10 }, { issuedAt: Date.now() - 120_000, expiresAt: Date.now() - 60_000 });
+    const other = command('set_volume', { level: 11 }, { siteId: 'some-other-site' });
+    await server.send(old);
+    await server.send(other);
+    await waitFor('answers', () => server.results(old.id).length === 1 && server.results(other.id).length === 1);
+    expect(server.results(old.id)[0]).toMatchObject({ ok: false, error: { code: 'expired' } });
+    expect(server.results(other.id)[0]).toMatchObject({ ok: false, error: { code: 'wrong_site' } });
+    expect(gateway.calls).toEqual([]);
+    expect(agent.stats.commandsRefused).toBe(2);
+  });
+
+  it('answers an invalid command that has an id with "invalid", drops garbage, and keeps working', async () => {
+    const { server, gateway, agent } = await setup();
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+    const bad = { ...command('set_volume', { level: 70 }), params: { level: 500 } };
+    await server.send(JSON.stringify(bad));
+    await server.send('{{{ not json');
+    await server.send(JSON.stringify({ hello: 'world' }));
+    await waitFor('invalid answer', () => server.results(bad.id).length === 1);
+    expect(server.results(bad.id)[0]).toMatchObject({ ok: false, error: { code: 'invalid' } });
+    expect(decodeEvent.check(server.results(bad.id)[0]).ok).toBe(true);
+
+    const good = command('test_tone', {});
+    await server.send(good);
+    await waitFor('tone answer', () => server.results(good.id).length === 1);
+    expect(server.results(good.id)[0]).toMatchObject({ ok: true, result: { hz: 1000, durationMs: 3000, level: 50 } });
+    expect(agent.stats.invalidCommands).toBe(3);
+    expect(gateway.calls).toEqual(['playTestTone 1000 3000 50']);
+  });
+
+  it('turns a device error into ok:false with its code', async () => {
+    const { server, gateway, agent } = await setup();
+    gateway.volume = 13; // the fake's relay sticks at this volume
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+    const cmd = command('amp_power', { on: false });
+    await server.send(cmd);
+    await waitFor('answer', () => server.results(cmd.id).length === 1);
+    expect(server.results(cmd.id)[0]).toMatchObject({ ok: false, error: { code: 'relay_stuck', message: 'amplifier relay did not open' } });
+  });
+
+  it('runs a sound check: a sound_check event, the command result, and lastSoundCheck in the next heartbeat', async () => {
+    const { server, gateway, agent } = await setup();
+    gateway.micLevelDb = -55; // below the -40 dB default threshold
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+    const cmd = command('sound_check', {});
+    await server.send(cmd);
+    await waitFor('answer', () => server.results(cmd.id).length === 1);
+    expect(server.results(cmd.id)[0]).toMatchObject({ ok: true, result: { passed: false, levelDb: -55, thresholdDb: -40 } });
+    const check = server.events().find((e) => e.type === 'sound_check');
+    expect(check).toMatchObject({ ok: false, levelDb: -55, thresholdDb: -40, toneHz: 1000, trigger: 'command' });
+    const beat = await waitFor('heartbeat with sound check', () =>
+      server.of('telemetry').map((s) => s.body as TelemetryMessage).find((t) => t.lastSoundCheck !== null),
+    2500);
+    expect(beat.lastSoundCheck).toMatchObject({ ok: false, levelDb: -55 });
+  });
+
+  it('reports a device fault at once, with an extra heartbeat showing the new status', async () => {
+    const { server, gateway, agent } = await setup({ heartbeatIntervalS: 60 });
+    await agent.start();
+    await waitFor('first heartbeat', () => server.of('telemetry').length === 1);
+    gateway.ampFault = 'overheat';
+    gateway.raise({ device: 'amp-1', fault: 'overheat', cleared: false, detail: '78 °C' });
+    await waitFor('fault event', () => server.events().find((e) => e.type === 'fault'), 1000);
+    const beat = await waitFor('extra heartbeat', () => server.of('telemetry')[1], 1000);
+    expect((beat.body as TelemetryMessage).amplifier?.fault).toBe('overheat');
+    expect(server.events().find((e) => e.type === 'fault')).toMatchObject({ device: 'amp-1', fault: 'overheat', detail: '78 °C' });
+  });
+
+  it('reconnects on its own after the broker restarts, and sends events raised while offline', async () => {
+    const { broker, gateway, agent } = await setup();
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+    await broker.stop();
+    await waitFor('link lost', () => !agent.stats.connected);
+    gateway.raise({ device: 'line-2', fault: 'open', cleared: false });
+    await sleep(300);
+    expect(agent.stats.outboxSize).toBe(1);
+    const attemptsWhileDown = agent.stats.connectAttempts;
+    expect(attemptsWhileDown).toBeGreaterThan(1); // it kept trying…
+    expect(attemptsWhileDown).toBeLessThan(15); // …with backoff, not in a loop
+
+    await broker.start(); // same port
+    const server = await ServerSide.connect(broker.url);
+    cleanups.push(() => server.close());
+    await waitFor('reconnected', () => agent.stats.connected && agent.stats.connects === 2, 5000);
+    await waitFor('queued fault delivered', () => server.events().find((e) => e.type === 'fault' && e.device === 'line-2'), 2000);
+    await waitFor('online again', () => server.states().some((s) => s.state === 'online'));
+    expect(agent.stats.outboxSize).toBe(0);
+  });
+
+  it('when its link dies without a clean close, the broker publishes the retained last will; the agent comes back', async () => {
+    const sockets: net.Socket[] = [];
+    const broker = new TestBroker();
+    await broker.start();
+    cleanups.push(() => broker.stop());
+    const server = await ServerSide.connect(broker.url);
+    cleanups.push(() => server.close());
+    const agent = new EdgeAgent({
+      config: agentConfig(broker.url),
+      gateway: new FakeGateway(),
+      log: quiet,
+      mqttStream: () => {
+        const s = net.connect(broker.port, '127.0.0.1');
+        sockets.push(s);
+        return s;
+      },
+    });
+    cleanups.push(() => agent.stop({ graceful: false }));
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+
+    sockets.at(-1)!.destroy(); // the 4G link drops: no DISCONNECT
+    const will = await waitFor('last will', () => server.of('state').find((s) => (s.body as SiteStateMessage).state === 'offline'));
+    expect(will.body).toMatchObject({ state: 'offline', reason: 'last-will', siteId: SITE });
+    expect(decodeState.decode(JSON.stringify(will.body)).ok).toBe(true);
+
+    const late = await ServerSide.connect(broker.url);
+    cleanups.push(() => late.close());
+    await waitFor('agent back', () => agent.stats.connects === 2);
+    await waitFor('online after the will', () => server.states().at(-1)?.state === 'online');
+    expect(sockets.length).toBe(2);
+  });
+
+  it('a graceful stop leaves a retained offline state with reason shutdown (and no will)', async () => {
+    const { broker, server, agent } = await setup();
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+    await agent.stop({ graceful: true });
+    await waitFor('offline', () => server.states().find((s) => s.state === 'offline'));
+    await sleep(200);
+    const offline = server.states().filter((s) => s.state === 'offline');
+    expect(offline).toHaveLength(1);
+    expect(offline[0]).toMatchObject({ reason: 'shutdown' });
+    const late = await ServerSide.connect(broker.url);
+    cleanups.push(() => late.close());
+    const retained = await waitFor('retained', () => late.of('state')[0]);
+    expect(retained.body).toMatchObject({ state: 'offline', reason: 'shutdown' });
+  });
+
+  it('reboot: answers ok first, says offline "reboot", reboots the devices, then comes back online', async () => {
+    const { server, gateway, agent } = await setup();
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+    const cmd = command('reboot', {});
+    await server.send(cmd);
+    await waitFor('back online', () => agent.stats.connects === 2, 5000);
+    await waitFor('online state', () => server.states().at(-1)?.state === 'online');
+    const resultIdx = server.seen.findIndex((s) => (s.body as { cmdId?: string }).cmdId === cmd.id);
+    const offlineIdx = server.seen.findIndex((s) => (s.body as SiteStateMessage).reason === 'reboot');
+    expect(resultIdx).toBeGreaterThanOrEqual(0);
+    expect(offlineIdx).toBeGreaterThan(resultIdx);
+    expect(server.results(cmd.id)).toHaveLength(1);
+    expect(server.results(cmd.id)[0]).toMatchObject({ ok: true });
+    expect(gateway.calls).toEqual(['reboot']);
+    // No last will: the agent left cleanly.
+    expect(server.states().some((s) => s.reason === 'last-will')).toBe(false);
+  });
+
+  it('with a wrong secret it is refused and retries slowly, not in a hot loop', async () => {
+    const { broker, agent } = await setup({ credential: { secret: 'wrong-secret' } });
+    await agent.start();
+    await sleep(1500);
+    const attempts = broker.connects.filter((c) => c.username === SITE);
+    expect(attempts.length).toBeGreaterThanOrEqual(2);
+    // Refused retries wait in [cap/2, cap] = [200, 400] ms: at most ~8 in 1.5 s.
+    expect(attempts.length).toBeLessThanOrEqual(9);
+    expect(attempts.every((a) => !a.ok)).toBe(true);
+    expect(agent.stats).toMatchObject({ connected: false, connects: 0 });
+    expect(agent.stats.refusedConnects).toBe(attempts.length);
+    expect(agent.stats.lastError).toMatch(/refused.*credential/i);
+  });
+});
