@@ -1,0 +1,67 @@
+/**
+ * Hashing of passwords and site secrets with scrypt (Node's crypto, no native
+ * add-on). Stored form: `scrypt$N$r$p$saltB64$hashB64`, so parameters can be
+ * raised later without breaking stored hashes.
+ *
+ * Two cost profiles, on purpose:
+ * - people's passwords are low-entropy, so they get a high cost (N=2^15);
+ * - site secrets are 256 random bits issued by loanet, which no amount of
+ *   stretching makes stronger, and a province of 3,000 agents reconnecting
+ *   after a server restart must not cost minutes of CPU; they get N=2^12.
+ */
+import { randomBytes, scrypt, scryptSync, timingSafeEqual, createHash } from 'node:crypto';
+
+export interface ScryptCost {
+  N: number;
+  r: number;
+  p: number;
+}
+export const PASSWORD_COST: ScryptCost = { N: 2 ** 15, r: 8, p: 1 };
+export const SITE_SECRET_COST: ScryptCost = { N: 2 ** 12, r: 8, p: 1 };
+const KEY_LEN = 32;
+
+function maxmem(c: ScryptCost): number {
+  return 256 * c.N * c.r + 1024 * 1024;
+}
+
+export function hashSecret(secret: string, cost: ScryptCost): string {
+  const salt = randomBytes(16);
+  const hash = scryptSync(secret, salt, KEY_LEN, { ...c(cost), maxmem: maxmem(cost) });
+  return `scrypt$${cost.N}$${cost.r}$${cost.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+function c(cost: ScryptCost) {
+  return { N: cost.N, r: cost.r, p: cost.p };
+}
+
+function parse(stored: string): { cost: ScryptCost; salt: Buffer; hash: Buffer } | undefined {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
+  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  if (![N, r, p].every((x) => Number.isInteger(x) && x > 0)) return undefined;
+  return { cost: { N, r, p }, salt: Buffer.from(parts[4]!, 'base64'), hash: Buffer.from(parts[5]!, 'base64') };
+}
+
+/** Verify without blocking the event loop (scrypt runs on libuv's thread pool). */
+export function verifySecret(secret: string, stored: string): Promise<boolean> {
+  const p = parse(stored);
+  if (!p) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    scrypt(secret, p.salt, p.hash.length, { ...c(p.cost), maxmem: maxmem(p.cost) }, (err, derived) => {
+      resolve(!err && derived.length === p.hash.length && timingSafeEqual(derived, p.hash));
+    });
+  });
+}
+
+/** A new random secret for a site or an API token: 32 bytes, base64url (43 characters). */
+export function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * Tokens are looked up on every API call, so they are stored as SHA-256 (they
+ * are random 256-bit values; a slow hash would add nothing but latency).
+ */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}

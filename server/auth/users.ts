@@ -1,0 +1,127 @@
+/**
+ * People and scripts that use the API: users with a role scoped to an area
+ * subtree, session tokens from login, and long-lived API tokens for scripts.
+ * Tokens are random 256-bit values stored as SHA-256 digests.
+ */
+import type { Db } from '../store/db.ts';
+import { Errors } from '../errors.ts';
+import { hashSecret, newSecret, PASSWORD_COST, tokenDigest, verifySecret } from './secrets.ts';
+
+export type Role = 'admin' | 'operator' | 'technician' | 'emergency' | 'viewer';
+export const ROLES: readonly Role[] = ['admin', 'operator', 'technician', 'emergency', 'viewer'];
+
+export interface User {
+  id: number;
+  username: string;
+  role: Role;
+  /** Root of the area subtree the user may see and act in; null = the whole network. */
+  areaId: number | null;
+  createdAt: number;
+  disabledAt: number | null;
+}
+
+export interface Principal {
+  user: User;
+  tokenId: number;
+  tokenKind: 'session' | 'api';
+}
+
+interface UserRow {
+  id: number;
+  username: string;
+  password_hash: string;
+  role: Role;
+  area_id: number | null;
+  created_at: number;
+  disabled_at: number | null;
+}
+
+const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, role: r.role, areaId: r.area_id, createdAt: r.created_at, disabledAt: r.disabled_at });
+
+export class UserRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  byUsername(username: string): User | undefined {
+    const r = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+    return r && toUser(r);
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+  }
+
+  create(input: { username: string; password: string; role: Role; areaId?: number | null }): User {
+    if (!/^[a-z0-9._-]{3,40}$/.test(input.username)) throw Errors.badRequest('username must be 3-40 characters of a-z, 0-9, . _ -', 'username');
+    if (input.password.length < 8) throw Errors.badRequest('password must be at least 8 characters', 'password');
+    if (this.byUsername(input.username)) throw Errors.conflict(`user ${input.username} already exists`);
+    const info = this.db
+      .prepare('INSERT INTO users (username, password_hash, role, area_id, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(input.username, hashSecret(input.password, PASSWORD_COST), input.role, input.areaId ?? null, this.now());
+    return toUser(this.db.prepare('SELECT * FROM users WHERE id = ?').get(Number(info.lastInsertRowid)) as UserRow);
+  }
+
+  /**
+   * Make sure an admin exists. With a password given, the `admin` account is
+   * created with it (or its password reset to it, so an operator who lost it
+   * can recover by restarting with LOANET_ADMIN_PASSWORD). Without one, and
+   * no admin yet, a random password is generated and returned to be printed once.
+   */
+  bootstrapAdmin(password: string | undefined): { created: boolean; generatedPassword?: string } {
+    const existing = this.byUsername('admin');
+    if (existing) {
+      if (password) {
+        this.db.prepare('UPDATE users SET password_hash = ?, disabled_at = NULL WHERE id = ?').run(hashSecret(password, PASSWORD_COST), existing.id);
+      }
+      return { created: false };
+    }
+    const generated = password ? undefined : newSecret().slice(0, 20);
+    this.create({ username: 'admin', password: password ?? generated!, role: 'admin' });
+    return generated ? { created: true, generatedPassword: generated } : { created: true };
+  }
+
+  async login(username: string, password: string, ttlMs: number): Promise<{ token: string; user: User; expiresAt: number }> {
+    const r = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+    // Verify against a dummy hash when the user is unknown so timing does not reveal usernames.
+    const ok = await verifySecret(password, r?.password_hash ?? DUMMY_HASH);
+    if (!r || !ok || r.disabled_at !== null) throw Errors.badCredentials();
+    const expiresAt = this.now() + ttlMs;
+    const token = this.issueToken(r.id, 'session', null, expiresAt);
+    return { token, user: toUser(r), expiresAt };
+  }
+
+  createApiToken(userId: number, name: string, expiresAt: number | null): { token: string; id: number } {
+    const token = this.issueToken(userId, 'api', name, expiresAt);
+    const id = (this.db.prepare('SELECT id FROM api_tokens WHERE token_hash = ?').get(tokenDigest(token)) as { id: number }).id;
+    return { token, id };
+  }
+
+  revokeToken(tokenId: number): void {
+    this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), tokenId);
+  }
+
+  authenticate(token: string): Principal | undefined {
+    if (token.length < 20 || token.length > 200) return undefined;
+    const row = this.db
+      .prepare(
+        `SELECT t.id AS token_id, t.kind, t.expires_at, t.revoked_at, u.* FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ?`,
+      )
+      .get(tokenDigest(token)) as (UserRow & { token_id: number; kind: 'session' | 'api'; expires_at: number | null; revoked_at: number | null }) | undefined;
+    if (!row || row.revoked_at !== null || row.disabled_at !== null) return undefined;
+    if (row.expires_at !== null && row.expires_at <= this.now()) return undefined;
+    return { user: toUser(row), tokenId: row.token_id, tokenKind: row.kind };
+  }
+
+  private issueToken(userId: number, kind: 'session' | 'api', name: string | null, expiresAt: number | null): string {
+    const token = `lnt_${newSecret()}`;
+    this.db
+      .prepare('INSERT INTO api_tokens (user_id, token_hash, kind, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(userId, tokenDigest(token), kind, name, this.now(), expiresAt);
+    return token;
+  }
+}
+
+const DUMMY_HASH = hashSecret('loanet-dummy-password', PASSWORD_COST);

@@ -1,0 +1,100 @@
+/**
+ * Server configuration: read once from LOANET_* environment variables,
+ * validated, and passed down. Nothing deeper reads process.env.
+ * Every variable is listed in README.md's configuration table.
+ */
+import { StartupError } from './errors.ts';
+
+export interface ServerConfig {
+  httpPort: number;
+  httpHost: string;
+  mqttPort: number;
+  mqttHost: string;
+  dataDir: string;
+  /** Bootstraps the `admin` account on first start; when unset a random one is generated and printed once. */
+  adminPassword: string | undefined;
+  /** Expected heartbeat interval of agents that have not said theirs (seconds). */
+  heartbeatIntervalS: number;
+  /** How often the server re-evaluates liveness and coverage (milliseconds). */
+  sweepIntervalMs: number;
+  /** A cluster with a monitoring mic whose sound was last verified longer ago than this is degraded. */
+  soundMaxAgeH: number;
+  /** How often each mic-equipped site gets a scheduled sound check (hours; 0 = never). */
+  soundCheckIntervalH: number;
+  /** Local hours (Asia/Ho_Chi_Minh) in which no scheduled test tone is played, e.g. "21-6"; empty = none. */
+  soundCheckQuietHours: { startHour: number; endHour: number } | null;
+  /** Coverage history snapshot period (seconds). */
+  historyIntervalS: number;
+  /** Default command time to live (seconds): a command for an offline site waits this long. */
+  commandTtlS: number;
+  /** Session token lifetime (hours). */
+  sessionTtlH: number;
+  /** Structure version used when an area code is given without one. */
+  areaVersion: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^-?\d+$/.test(raw.trim())) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `${name}="${raw}" is not a whole number; set ${name} to a number from ${min} to ${max}`);
+  }
+  const n = Number(raw);
+  if (n < min || n > max) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `${name}=${n} is out of range; set ${name} to a number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, dflt: T, allowed: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `${name}="${raw}" is not valid; set ${name} to one of: ${allowed.join(', ')}`);
+  }
+  return raw as T;
+}
+
+function quietHours(env: Env): ServerConfig['soundCheckQuietHours'] {
+  const raw = env.LOANET_SOUND_CHECK_QUIET_HOURS;
+  if (raw === undefined || raw.trim() === '') return null;
+  const m = /^(\d{1,2})-(\d{1,2})$/.exec(raw.trim());
+  const start = m ? Number(m[1]) : NaN;
+  const end = m ? Number(m[2]) : NaN;
+  if (!m || start > 23 || end > 23) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_SOUND_CHECK_QUIET_HOURS="${raw}" is not valid; write local hours as START-END, e.g. 21-6`);
+  }
+  return { startHour: start, endHour: end };
+}
+
+export function loadConfig(env: Env = process.env): ServerConfig {
+  const adminPassword = env.LOANET_ADMIN_PASSWORD;
+  if (adminPassword !== undefined && adminPassword !== '' && adminPassword.length < 8) {
+    throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_ADMIN_PASSWORD is shorter than 8 characters; set a longer LOANET_ADMIN_PASSWORD');
+  }
+  const areaVersion = env.LOANET_AREA_VERSION ?? '2025';
+  if (!/^[0-9a-z]{1,16}$/.test(areaVersion)) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_AREA_VERSION="${areaVersion}" is not valid; use a structure version such as 2025`);
+  }
+  return {
+    httpPort: int(env, 'LOANET_HTTP_PORT', 8080, 0, 65535),
+    httpHost: env.LOANET_HTTP_HOST || '0.0.0.0',
+    mqttPort: int(env, 'LOANET_MQTT_PORT', 1883, 0, 65535),
+    mqttHost: env.LOANET_MQTT_HOST || '0.0.0.0',
+    dataDir: env.LOANET_DATA_DIR || './data',
+    adminPassword: adminPassword === '' ? undefined : adminPassword,
+    heartbeatIntervalS: int(env, 'LOANET_HEARTBEAT_S', 30, 1, 3600),
+    sweepIntervalMs: int(env, 'LOANET_SWEEP_MS', 1000, 100, 60_000),
+    soundMaxAgeH: int(env, 'LOANET_SOUND_MAX_AGE_H', 168, 1, 24 * 365),
+    soundCheckIntervalH: int(env, 'LOANET_SOUND_CHECK_INTERVAL_H', 24, 0, 24 * 365),
+    soundCheckQuietHours: quietHours(env),
+    historyIntervalS: int(env, 'LOANET_HISTORY_S', 300, 1, 86_400),
+    commandTtlS: int(env, 'LOANET_COMMAND_TTL_S', 3600, 1, 7 * 86_400),
+    sessionTtlH: int(env, 'LOANET_SESSION_TTL_H', 12, 1, 24 * 90),
+    areaVersion,
+    logLevel: oneOf(env, 'LOANET_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * Everything the HTTP routes and background jobs need, built once by the
+ * composition root (main.ts / server.ts) and passed down explicitly.
+ */
+import type { ServerConfig } from './config.ts';
+import type { Db } from './store/db.ts';
+import type { AreaRepository } from './registry/areas.ts';
+import type { SiteRepository } from './registry/sites.ts';
+import type { UserRepository } from './auth/users.ts';
+import type { LoginLimiter } from './auth/login-limiter.ts';
+import type { AuditLog } from './audit.ts';
+import type { FleetState } from './fleet/fleet-state.ts';
+import type { SiteMessageIngest } from './fleet/ingest.ts';
+import type { CommandService } from './fleet/commands.ts';
+import type { BrokerLink } from './fleet/broker.ts';
+import type { CoverageService } from './coverage/service.ts';
+
+export interface Versions {
+  loanet: string;
+  protocol: number;
+  schema: number;
+  node: string;
+}
+
+export interface ServerContext {
+  config: ServerConfig;
+  db: Db;
+  areas: AreaRepository;
+  sites: SiteRepository;
+  users: UserRepository;
+  loginLimiter: LoginLimiter;
+  audit: AuditLog;
+  fleet: FleetState;
+  ingest: SiteMessageIngest;
+  commands: CommandService;
+  broker: BrokerLink;
+  coverage: CoverageService;
+  versions: Versions;
+  startedAt: number;
+  now(): number;
+}

@@ -1,0 +1,119 @@
+/**
+ * Coverage as a service: the shell around the pure coverage functions. It
+ * keeps the area index (rebuilt when areas change), answers coverage for any
+ * subtree at the current time, stores a history snapshot every few minutes,
+ * and tells the broker which audio channels a site may hear.
+ */
+import type { Db } from '../store/db.ts';
+import type { AreaRepository } from '../registry/areas.ts';
+import type { FleetState } from '../fleet/fleet-state.ts';
+import { AreaIndex, coverageOf, coverageSnapshotRows, UnknownAreaError } from './coverage.ts';
+import type { CoveragePolicy, CoverageReport, AreaNode } from './model.ts';
+import { Errors } from '../errors.ts';
+
+export interface CoverageHistoryPoint {
+  at: number;
+  sites: number;
+  operational: number;
+  degraded: number;
+  faulty: number;
+  offline: number;
+  unverified: number;
+  villages: number;
+  villagesCovered: number;
+}
+
+export class CoverageService {
+  private index: AreaIndex | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly areas: AreaRepository,
+    private readonly fleet: FleetState,
+    private readonly policy: CoveragePolicy,
+    private readonly defaultVersion: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Call after any change to areas. */
+  invalidate(): void {
+    this.index = undefined;
+  }
+
+  areaIndex(): AreaIndex {
+    this.index ??= AreaIndex.build(this.areas.active());
+    return this.index;
+  }
+
+  resolveArea(keyOrCode: string): AreaNode {
+    const key = keyOrCode.includes('.') ? keyOrCode : `${this.defaultVersion}.${keyOrCode}`;
+    const node = this.areaIndex().get(key);
+    if (!node) throw Errors.notFound(`area ${keyOrCode}`);
+    return node;
+  }
+
+  /** The top areas (provinces) of the default structure version, for a request without ?area=. */
+  defaultRoot(): AreaNode {
+    const roots = this.areaIndex().roots.filter((r) => r.version === this.defaultVersion);
+    const root = roots[0] ?? this.areaIndex().roots[0];
+    if (!root) throw Errors.notFound('any area (import an area list first: POST /api/areas/import)');
+    return root;
+  }
+
+  /** The area and its ancestors' ids: what a user's scope is checked against. */
+  areaPath(areaId: number): number[] {
+    const idx = this.areaIndex();
+    return [areaId, ...idx.ancestors(areaId).map((a) => a.id)];
+  }
+
+  subtreeIds(areaId: number): Set<number> {
+    return new Set([...this.areaIndex().subtree(areaId)].map((a) => a.id));
+  }
+
+  /** Area keys whose audio channel a site may subscribe to: its area and every ancestor. */
+  channelKeysOfArea(areaId: number): string[] {
+    const idx = this.areaIndex();
+    const self = idx.byId.get(areaId);
+    return self ? [self.key, ...idx.ancestors(areaId).map((a) => a.key)] : [];
+  }
+
+  report(areaKeyOrCode: string | undefined): CoverageReport {
+    const root = areaKeyOrCode ? this.resolveArea(areaKeyOrCode) : this.defaultRoot();
+    const t = this.now();
+    try {
+      return coverageOf(this.areaIndex(), root.key, this.fleet.observations(), (s) => this.fleet.classify(s.siteId, t)!, t, this.policy);
+    } catch (e) {
+      if (e instanceof UnknownAreaError) throw Errors.notFound(`area ${e.areaKey}`);
+      throw e;
+    }
+  }
+
+  /** Store one history row per area of commune level or higher. */
+  snapshot(): number {
+    const t = this.now();
+    const idx = this.areaIndex();
+    const rows = coverageSnapshotRows(idx, this.fleet.observations(), (s) => this.fleet.classify(s.siteId, t)!, t, this.policy);
+    const stmt = this.db.prepare(
+      `INSERT OR REPLACE INTO coverage_history (at, area_id, sites, operational, degraded, faulty, offline, unverified, villages, villages_covered)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.db.transaction(() => {
+      for (const r of rows) {
+        const node = idx.get(r.areaKey);
+        if (node) stmt.run(t, node.id, r.sites, r.operational, r.degraded, r.faulty, r.offline, r.unverified, r.villages, r.villagesCovered);
+      }
+    })();
+    return rows.length;
+  }
+
+  history(areaKeyOrCode: string | undefined, from: number, to: number): { area: string; points: CoverageHistoryPoint[] } {
+    const root = areaKeyOrCode ? this.resolveArea(areaKeyOrCode) : this.defaultRoot();
+    const rows = this.db
+      .prepare(
+        `SELECT at, sites, operational, degraded, faulty, offline, unverified, villages, villages_covered AS villagesCovered
+         FROM coverage_history WHERE area_id = ? AND at >= ? AND at < ? ORDER BY at LIMIT 20000`,
+      )
+      .all(root.id, from, to) as CoverageHistoryPoint[];
+    return { area: root.key, points: rows };
+  }
+}

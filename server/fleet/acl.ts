@@ -1,0 +1,50 @@
+/**
+ * Who may publish and subscribe to what: one pure function, used by the
+ * embedded broker's hooks and (later) to generate an external broker's ACL.
+ *
+ * A site publishes only its own state, telemetry and events, and subscribes
+ * only to its own command topic and the audio channels of its area and every
+ * ancestor area. No wildcards for sites: a site never needs to hear another.
+ */
+import { TOPIC_ROOT, areaAudioTopic, parseTopic, siteTopic, SITE_UPLINK_CHANNELS } from '../../protocol/index.ts';
+
+export type Actor = { kind: 'site'; siteId: string; areaKeys: readonly string[] } | { kind: 'server' };
+export type AclAction = 'publish' | 'subscribe';
+export type AclDecision = { allow: true } | { allow: false; reason: string };
+
+const ALLOW: AclDecision = { allow: true };
+
+export function authorize(actor: Actor, action: AclAction, topic: string): AclDecision {
+  switch (actor.kind) {
+    case 'server':
+      return topic.startsWith(`${TOPIC_ROOT}/`) ? ALLOW : { allow: false, reason: `topic ${topic} is outside ${TOPIC_ROOT}/` };
+    case 'site':
+      return action === 'publish' ? sitePublish(actor, topic) : siteSubscribe(actor, topic);
+    default: {
+      const never: never = actor;
+      return never;
+    }
+  }
+}
+
+function sitePublish(actor: { siteId: string }, topic: string): AclDecision {
+  if (topic.includes('+') || topic.includes('#')) return { allow: false, reason: 'wildcards are not allowed in a topic name' };
+  const t = parseTopic(topic);
+  if (!t || t.kind !== 'site') return { allow: false, reason: `site ${actor.siteId} may not publish on ${topic}` };
+  if (t.siteId !== actor.siteId) return { allow: false, reason: `site ${actor.siteId} may not publish on site ${t.siteId}'s topics` };
+  if (!(SITE_UPLINK_CHANNELS as readonly string[]).includes(t.channel)) {
+    return { allow: false, reason: `site ${actor.siteId} may not publish on its ${t.channel} topic` };
+  }
+  return ALLOW;
+}
+
+function siteSubscribe(actor: { siteId: string; areaKeys: readonly string[] }, filter: string): AclDecision {
+  if (filter === siteTopic(actor.siteId, 'cmd')) return ALLOW;
+  for (const key of actor.areaKeys) if (filter === areaAudioTopic(key)) return ALLOW;
+  return { allow: false, reason: `site ${actor.siteId} may not subscribe to ${filter}` };
+}
+
+/** The exact topics a site may subscribe to (for generated broker ACL files). */
+export function siteSubscriptions(siteId: string, areaKeys: readonly string[]): string[] {
+  return [siteTopic(siteId, 'cmd'), ...areaKeys.map(areaAudioTopic)];
+}

@@ -1,0 +1,103 @@
+/**
+ * The boundary for everything sites send: decode, check, count and drop what
+ * is bad, pass what is good to the fleet state. A malformed message from a
+ * device is counted (per reason and per site), logged with the site id, and
+ * dropped; it never throws into the broker and never touches stored data.
+ */
+import { decodeEvent, decodeState, decodeTelemetry, type DecodeErrorCode, type Decoded } from '../../protocol/index.ts';
+import type { SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../../protocol/index.ts';
+import type { Logger, SiteMessage } from './broker.ts';
+
+export type RejectCode = DecodeErrorCode | 'site_mismatch' | 'unknown_site' | 'not_accepted';
+
+export interface IngestSink {
+  isKnownSite(siteId: string): boolean;
+  applyState(siteId: string, m: SiteStateMessage, retained: boolean): void;
+  applyTelemetry(siteId: string, m: TelemetryMessage): void;
+  applyEvent(siteId: string, m: SiteEventMessage): void;
+}
+
+export interface IngestStats {
+  accepted: number;
+  rejected: number;
+  rejectedByCode: Partial<Record<RejectCode, number>>;
+  /** Sites with the most rejected messages, for a technician to look at. */
+  rejectedBySite: Array<{ siteId: string; count: number; lastReason: string; lastAt: number }>;
+}
+
+const MAX_TRACKED_SITES = 10_000;
+
+export class SiteMessageIngest {
+  private accepted = 0;
+  private rejected = 0;
+  private readonly byCode = new Map<RejectCode, number>();
+  private readonly bySite = new Map<string, { count: number; lastReason: string; lastAt: number }>();
+
+  constructor(
+    private readonly sink: IngestSink,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  handle(m: SiteMessage): void {
+    if (!this.sink.isKnownSite(m.siteId)) {
+      // Possible with an external broker or a stale retained message after a site was retired.
+      return this.reject(m, 'unknown_site', `site ${m.siteId} is not registered or is retired`);
+    }
+    switch (m.channel) {
+      case 'state':
+        return this.accept(m, decodeState.decode(m.payload), (v) => this.sink.applyState(m.siteId, v, m.retain));
+      case 'telemetry':
+        return this.accept(m, decodeTelemetry.decode(m.payload), (v) => this.sink.applyTelemetry(m.siteId, v));
+      case 'event':
+        return this.accept(m, decodeEvent.decode(m.payload), (v) => this.sink.applyEvent(m.siteId, v));
+      case 'cmd':
+        // The ACL stops sites publishing here; with an external broker, ignore our own commands.
+        return;
+      default: {
+        const never: never = m.channel;
+        return never;
+      }
+    }
+  }
+
+  stats(limit = 20): IngestStats {
+    return {
+      accepted: this.accepted,
+      rejected: this.rejected,
+      rejectedByCode: Object.fromEntries(this.byCode),
+      rejectedBySite: [...this.bySite.entries()]
+        .map(([siteId, s]) => ({ siteId, ...s }))
+        .sort((a, b) => b.count - a.count)
+        .slice(0, limit),
+    };
+  }
+
+  private accept<T extends { siteId: string }>(m: SiteMessage, d: Decoded<T>, apply: (v: T) => void): void {
+    if (!d.ok) return this.reject(m, d.error.code, d.error.reason);
+    if (d.value.siteId !== m.siteId) {
+      return this.reject(m, 'site_mismatch', `payload says site ${d.value.siteId} but arrived on site ${m.siteId}'s topic`);
+    }
+    try {
+      apply(d.value);
+      this.accepted++;
+    } catch (err) {
+      // A message that passes the schema but breaks an invariant (or a bug of ours): count, log, go on.
+      this.reject(m, 'not_accepted', (err as Error).message);
+    }
+  }
+
+  private reject(m: SiteMessage, code: RejectCode, reason: string): void {
+    this.rejected++;
+    this.byCode.set(code, (this.byCode.get(code) ?? 0) + 1);
+    const s = this.bySite.get(m.siteId);
+    if (s) {
+      s.count++;
+      s.lastReason = reason;
+      s.lastAt = this.now();
+    } else if (this.bySite.size < MAX_TRACKED_SITES) {
+      this.bySite.set(m.siteId, { count: 1, lastReason: reason, lastAt: this.now() });
+    }
+    this.log.warn({ siteId: m.siteId, channel: m.channel, code, bytes: m.payload.length }, `dropped message: ${reason}`);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Builds the Fastify application (no listen: tests use inject or their own
+ * port). Routes live in http/routes/, one file per resource; schemas are
+ * TypeBox, so OpenAPI (served at /docs) and validation come from one source.
+ */
+import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { ServerContext } from '../context.ts';
+import { LoanetError } from '../errors.ts';
+import { registerAuth } from './auth.ts';
+import { healthRoutes } from './routes/health.ts';
+import { authRoutes } from './routes/auth.ts';
+import { areaRoutes } from './routes/areas.ts';
+import { siteRoutes } from './routes/sites.ts';
+import { coverageRoutes } from './routes/coverage.ts';
+import { fleetRoutes } from './routes/fleet.ts';
+
+export type App = FastifyInstance;
+
+export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | object } = {}): Promise<App> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 10 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'loanet API',
+        description: 'Radio network management: areas, sites, commands and verified coverage. Authenticate with POST /api/auth/login and send Authorization: Bearer <token>.',
+        version: ctx.versions.loanet,
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.setErrorHandler((err: FastifyError | LoanetError, req, reply) => {
+    if (err instanceof LoanetError) {
+      return reply.status(err.statusCode).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
+    }
+    if ('validation' in err && err.validation) {
+      const v = err.validation[0];
+      const where = (err.validationContext ?? 'body') as string;
+      const path = v?.instancePath ? v.instancePath.replace(/^\//, '').replace(/\//g, '.') : '';
+      const missing = v && 'missingProperty' in v.params ? String(v.params.missingProperty) : '';
+      const extra = v && 'additionalProperty' in v.params ? String(v.params.additionalProperty) : '';
+      const field = [path, missing || extra].filter(Boolean).join('.') || where;
+      const message = extra ? `${where}.${field}: unknown field` : `${where}${field !== where ? '.' + field : ''}: ${v?.message ?? 'invalid'}`;
+      return reply.status(400).send({ error: 'LOANET_BAD_REQUEST', message, field });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 500) req.log.error(err);
+    return reply.status(status).send({ error: err.code ?? 'LOANET_INTERNAL', message: status >= 500 ? 'internal error' : err.message });
+  });
+
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'LOANET_NOT_FOUND', message: `no route ${req.method} ${req.url}` }));
+
+  registerAuth(app, ctx.users);
+  await app.register(healthRoutes(ctx));
+  await app.register(authRoutes(ctx));
+  await app.register(areaRoutes(ctx));
+  await app.register(siteRoutes(ctx));
+  await app.register(coverageRoutes(ctx));
+  await app.register(fleetRoutes(ctx));
+  return app;
+}

@@ -1,0 +1,83 @@
+/**
+ * Authentication and authorization for the HTTP API. Every route under /api
+ * requires a bearer token except the few marked public (health, login).
+ * Authorization is by role, scoped to the user's area subtree.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Principal, Role, UserRepository } from '../auth/users.ts';
+import { Errors } from '../errors.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** A route anyone may call without a token. */
+    public?: boolean;
+  }
+}
+
+export type Permission =
+  | 'read' // see areas, sites, coverage, commands
+  | 'registry.write' // create/update/retire areas and sites, rotate credentials
+  | 'site.command' // volume, amplifier, test tone, sound check, reboot
+  | 'users.manage'
+  | 'audit.read';
+
+const GRANTS: Record<Role, readonly Permission[]> = {
+  admin: ['read', 'registry.write', 'site.command', 'users.manage', 'audit.read'],
+  technician: ['read', 'site.command'],
+  operator: ['read', 'site.command'],
+  emergency: ['read'],
+  viewer: ['read'],
+};
+
+export function can(role: Role, p: Permission): boolean {
+  return GRANTS[role].includes(p);
+}
+
+export function registerAuth(app: FastifyInstance, users: UserRepository): void {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/api/') || req.routeOptions.config?.public) return;
+    const header = req.headers.authorization;
+    const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    const principal = m ? users.authenticate(m[1]!) : undefined;
+    if (!principal) throw Errors.unauthenticated();
+    req.principal = principal;
+  });
+}
+
+/**
+ * Check a permission, and when `areaIds` is given (the area ids the target
+ * lies in: its area and ancestors), that the user's scope contains it.
+ */
+export function requirePermission(req: FastifyRequest, p: Permission, targetAreaPath?: readonly number[]): Principal {
+  const principal = req.principal;
+  if (!principal) throw Errors.unauthenticated();
+  const { user } = principal;
+  if (!can(user.role, p)) throw Errors.forbidden(`role ${user.role} may not ${describe(p)}`);
+  if (targetAreaPath && user.areaId !== null && !targetAreaPath.includes(user.areaId)) {
+    throw Errors.forbidden(`${user.username} may act only inside their own area`);
+  }
+  return principal;
+}
+
+function describe(p: Permission): string {
+  switch (p) {
+    case 'read':
+      return 'read the network';
+    case 'registry.write':
+      return 'change areas and sites';
+    case 'site.command':
+      return 'send commands to sites';
+    case 'users.manage':
+      return 'manage users';
+    case 'audit.read':
+      return 'read the audit log';
+    default: {
+      const never: never = p;
+      return never;
+    }
+  }
+}

@@ -1,0 +1,144 @@
+/** The area tree: list, read, create, update, retire, and import from CSV. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { ServerContext } from '../../context.ts';
+import { Errors } from '../../errors.ts';
+import { requirePermission } from '../auth.ts';
+import { parseAreaCsv, AreaImportError } from '../../registry/area-import.ts';
+import type { Area } from '../../registry/areas.ts';
+
+const Level = Type.Union([Type.Literal('province'), Type.Literal('district'), Type.Literal('commune'), Type.Literal('village')]);
+const Lat = Type.Union([Type.Number({ minimum: -90, maximum: 90 }), Type.Null()]);
+const Lon = Type.Union([Type.Number({ minimum: -180, maximum: 180 }), Type.Null()]);
+const Code = Type.String({ pattern: '^[0-9A-Za-z-]{1,32}$', description: 'official administrative code, or a local code for villages' });
+const Version = Type.String({ pattern: '^[0-9a-z]{1,16}$', description: 'structure version, e.g. 2020 or 2025' });
+
+const view = (a: Area) => ({
+  key: a.key,
+  code: a.code,
+  version: a.version,
+  name: a.name,
+  level: a.level,
+  kind: a.kind,
+  parent: a.parentKey,
+  lat: a.lat,
+  lon: a.lon,
+  retiredAt: a.retiredAt,
+});
+
+export const areaRoutes =
+  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const dv = ctx.config.areaVersion;
+    const changed = () => ctx.coverage.invalidate();
+
+    app.get(
+      '/api/areas',
+      {
+        schema: {
+          tags: ['areas'],
+          summary: 'List areas (optionally the children of one, or one level)',
+          querystring: Type.Object({
+            version: Type.Optional(Version),
+            parent: Type.Optional(Type.String({ description: 'area code or key whose children to list' })),
+            level: Type.Optional(Level),
+            includeRetired: Type.Optional(Type.Boolean()),
+          }),
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        const parent = req.query.parent ? ctx.areas.require(req.query.parent, dv) : undefined;
+        let list = ctx.areas.list({ version: req.query.version, parentId: parent?.id, level: req.query.level, includeRetired: req.query.includeRetired });
+        if (p.user.areaId !== null) {
+          const scope = ctx.coverage.subtreeIds(p.user.areaId);
+          list = list.filter((a) => scope.has(a.id));
+        }
+        return { areas: list.map(view) };
+      },
+    );
+
+    app.get('/api/areas/:key', { schema: { tags: ['areas'], summary: 'One area', params: Type.Object({ key: Type.String() }) } }, async (req) => {
+      const a = ctx.areas.require(req.params.key, dv);
+      requirePermission(req, 'read', a.retiredAt ? undefined : ctx.coverage.areaPath(a.id));
+      return view(a);
+    });
+
+    app.post(
+      '/api/areas',
+      {
+        schema: {
+          tags: ['areas'],
+          summary: 'Create an area',
+          body: Type.Object(
+            { version: Type.Optional(Version), code: Code, name: Type.String({ minLength: 1, maxLength: 200 }), level: Level, kind: Type.Optional(Type.String({ maxLength: 40 })), parent: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req, reply) => {
+        const p = requirePermission(req, 'registry.write');
+        const b = req.body;
+        const a = ctx.areas.create({ version: b.version ?? dv, code: b.code, name: b.name, level: b.level, kind: b.kind ?? null, parentKey: b.parent ?? null, lat: b.lat ?? null, lon: b.lon ?? null, source: 'api' });
+        changed();
+        ctx.audit.record(p.user, 'area.create', a.key, { name: a.name, level: a.level });
+        return reply.status(201).send(view(a));
+      },
+    );
+
+    app.patch(
+      '/api/areas/:key',
+      {
+        schema: {
+          tags: ['areas'],
+          summary: 'Update an area (name, kind, coordinates, parent)',
+          params: Type.Object({ key: Type.String() }),
+          body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), kind: Type.Optional(Type.String({ maxLength: 40 })), parent: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon) }, { additionalProperties: false }),
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'registry.write');
+        const a = ctx.areas.update(req.params.key, dv, { name: req.body.name, kind: req.body.kind, parentKey: req.body.parent, lat: req.body.lat, lon: req.body.lon });
+        changed();
+        ctx.audit.record(p.user, 'area.update', a.key, req.body);
+        return view(a);
+      },
+    );
+
+    app.delete('/api/areas/:key', { schema: { tags: ['areas'], summary: 'Retire an area (refused while it has active children or sites)', params: Type.Object({ key: Type.String() }) } }, async (req) => {
+      const p = requirePermission(req, 'registry.write');
+      const a = ctx.areas.retire(req.params.key, dv);
+      changed();
+      ctx.audit.record(p.user, 'area.retire', a.key);
+      return view(a);
+    });
+
+    app.post(
+      '/api/areas/import',
+      {
+        bodyLimit: 10 * 1024 * 1024,
+        schema: {
+          tags: ['areas'],
+          summary: 'Import areas from CSV (GSO lists or code,name,level,parent_code); all or nothing',
+          description: 'Send the CSV as the body with Content-Type text/csv. Rows are upserted by (version, code).',
+          querystring: Type.Object({ version: Version }),
+          consumes: ['text/csv'],
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'registry.write');
+        if (typeof req.body !== 'string') throw Errors.badRequest('send the CSV as the body with Content-Type: text/csv', 'body');
+        let drafts;
+        try {
+          drafts = parseAreaCsv(req.body);
+        } catch (e) {
+          if (e instanceof AreaImportError) throw Errors.badRequest(e.message, 'body');
+          throw e;
+        }
+        const summary = ctx.areas.import(req.query.version, drafts, 'csv-import');
+        changed();
+        ctx.audit.record(p.user, 'area.import', req.query.version, { ...summary });
+        return summary;
+      },
+    );
+  };

@@ -1,0 +1,256 @@
+/**
+ * Sites: registry (register with a one-time credential, update, retire,
+ * rotate), their live status with reasons, history, uptime, and commands.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import type { ServerContext } from '../../context.ts';
+import { COMMAND_TYPES, type CommandType } from '../../../protocol/index.ts';
+import { requirePermission, type Permission } from '../auth.ts';
+import { Errors } from '../../errors.ts';
+import type { Site } from '../../registry/sites.ts';
+import { conditionShares, type ConditionTransition } from '../../coverage/uptime.ts';
+import { SITE_CONDITIONS, type SiteCondition } from '../../coverage/model.ts';
+
+const Kind = Type.Union([Type.Literal('station'), Type.Literal('cluster')]);
+const Lat = Type.Union([Type.Number({ minimum: -90, maximum: 90 }), Type.Null()]);
+const Lon = Type.Union([Type.Number({ minimum: -180, maximum: 180 }), Type.Null()]);
+const ExpectedDevice = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), kind: Type.String({ minLength: 1, maxLength: 32 }) }, { additionalProperties: false });
+const SiteId = Type.Object({ id: Type.String({ maxLength: 64 }) });
+
+export const siteRoutes =
+  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const view = (s: Site) => {
+      const verdict = ctx.fleet.classify(s.id);
+      const obs = ctx.fleet.observation(s.id);
+      const cached = ctx.fleet.verdict(s.id);
+      return {
+        id: s.id,
+        name: s.name,
+        kind: s.kind,
+        area: s.areaKey,
+        lat: s.lat,
+        lon: s.lon,
+        profile: s.profile,
+        expectedDevices: s.expectedDevices,
+        monitorMic: s.monitorMic,
+        retiredAt: s.retiredAt,
+        status: obs
+          ? {
+              condition: verdict?.condition ?? 'unverified',
+              since: cached && cached.condition === verdict?.condition ? cached.since : null,
+              reasons: verdict?.reasons ?? [],
+              connected: obs.connected,
+              firstSeenAt: obs.firstSeenAt,
+              lastSeenAt: obs.lastSeenAt,
+              lastSoundVerifiedAt: obs.lastSoundVerifiedAt,
+              lastSoundCheck: obs.lastSoundCheck,
+              telemetry: obs.telemetry,
+            }
+          : null,
+      };
+    };
+
+    /** Load a site and check the caller may do `p` where it is. */
+    const siteFor = (req: FastifyRequest, id: string, p: Permission): { site: Site; user: { id: number; username: string } } => {
+      const site = ctx.sites.require(id);
+      const principal = requirePermission(req, p, ctx.coverage.areaPath(site.areaId));
+      return { site, user: principal.user };
+    };
+
+    app.get(
+      '/api/sites',
+      {
+        schema: {
+          tags: ['sites'],
+          summary: 'List sites with their condition; filter by area subtree, kind, condition or text',
+          querystring: Type.Object({
+            area: Type.Optional(Type.String()),
+            kind: Type.Optional(Kind),
+            condition: Type.Optional(Type.Union(SITE_CONDITIONS.map((c) => Type.Literal(c)))),
+            q: Type.Optional(Type.String({ maxLength: 100 })),
+            includeRetired: Type.Optional(Type.Boolean()),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50_000 })),
+            offset: Type.Optional(Type.Integer({ minimum: 0 })),
+          }),
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        const area = req.query.area ? ctx.coverage.resolveArea(req.query.area) : undefined;
+        if (area) requirePermission(req, 'read', ctx.coverage.areaPath(area.id));
+        const scopeId = area?.id ?? p.user.areaId;
+        const areaIds = scopeId !== null && scopeId !== undefined ? ctx.coverage.subtreeIds(scopeId) : undefined;
+        let list = ctx.sites.list({ areaIds, kind: req.query.kind, q: req.query.q, includeRetired: req.query.includeRetired }).map(view);
+        if (req.query.condition) list = list.filter((s) => s.status?.condition === req.query.condition);
+        const offset = req.query.offset ?? 0;
+        const limit = req.query.limit ?? 1000;
+        return { total: list.length, sites: list.slice(offset, offset + limit) };
+      },
+    );
+
+    app.get('/api/sites/:id', { schema: { tags: ['sites'], summary: 'One site with its live status and reasons', params: SiteId } }, async (req) => {
+      const { site } = siteFor(req, req.params.id, 'read');
+      return { ...view(site), pendingCommands: ctx.commands.pendingFor(site.id) };
+    });
+
+    app.post(
+      '/api/sites',
+      {
+        schema: {
+          tags: ['sites'],
+          summary: 'Register a site; answers its credential ONCE (only a hash is kept)',
+          body: Type.Object(
+            {
+              id: Type.Optional(Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$' })),
+              name: Type.String({ minLength: 1, maxLength: 200 }),
+              kind: Kind,
+              area: Type.String({ description: 'area code or key (2025.02647)' }),
+              lat: Type.Optional(Lat),
+              lon: Type.Optional(Lon),
+              profile: Type.Optional(Type.String({ maxLength: 64 })),
+              expectedDevices: Type.Optional(Type.Array(ExpectedDevice, { maxItems: 32 })),
+              monitorMic: Type.Optional(Type.Boolean()),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req, reply) => {
+        const area = ctx.coverage.resolveArea(req.body.area);
+        const p = requirePermission(req, 'registry.write', ctx.coverage.areaPath(area.id));
+        const { site, credential } = ctx.sites.create({ ...req.body, areaKey: area.key });
+        ctx.fleet.upsertSite(site);
+        ctx.audit.record(p.user, 'site.create', site.id, { area: site.areaKey, kind: site.kind });
+        return reply.status(201).send({ site: view(site), credential });
+      },
+    );
+
+    app.patch(
+      '/api/sites/:id',
+      {
+        schema: {
+          tags: ['sites'],
+          summary: 'Update a site',
+          params: SiteId,
+          body: Type.Object(
+            { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), kind: Type.Optional(Kind), area: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon), profile: Type.Optional(Type.String({ maxLength: 64 })), expectedDevices: Type.Optional(Type.Array(ExpectedDevice, { maxItems: 32 })), monitorMic: Type.Optional(Type.Boolean()) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const { site: before, user } = siteFor(req, req.params.id, 'registry.write');
+        const areaKey = req.body.area ? ctx.coverage.resolveArea(req.body.area).key : undefined;
+        const site = ctx.sites.update(before.id, { ...req.body, areaKey });
+        ctx.fleet.upsertSite(site);
+        // Its channels changed: make it reconnect so the broker applies the new ACL.
+        if (site.areaId !== before.areaId) ctx.broker.disconnectSite(site.id);
+        ctx.audit.record(user, 'site.update', site.id, req.body);
+        return view(site);
+      },
+    );
+
+    app.delete('/api/sites/:id', { schema: { tags: ['sites'], summary: 'Retire a site: its credential is revoked at once, its history kept', params: SiteId } }, async (req) => {
+      const { site, user } = siteFor(req, req.params.id, 'registry.write');
+      const retired = ctx.sites.retire(site.id);
+      ctx.fleet.removeSite(site.id);
+      ctx.broker.disconnectSite(site.id);
+      ctx.audit.record(user, 'site.retire', site.id);
+      return { id: retired.id, retiredAt: retired.retiredAt };
+    });
+
+    app.post('/api/sites/:id/credential', { schema: { tags: ['sites'], summary: 'Rotate the site credential; the old one is refused at once. Answers the new one ONCE.', params: SiteId } }, async (req) => {
+      const { site, user } = siteFor(req, req.params.id, 'registry.write');
+      const credential = ctx.sites.rotateCredential(site.id);
+      ctx.broker.disconnectSite(site.id);
+      ctx.audit.record(user, 'site.credential.rotate', site.id);
+      return { credential };
+    });
+
+    app.get(
+      '/api/sites/:id/events',
+      {
+        schema: {
+          tags: ['sites'],
+          summary: 'History of a site: condition changes, connects, faults, sound checks',
+          params: SiteId,
+          querystring: Type.Object({ from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()), type: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }),
+        },
+      },
+      async (req) => {
+        const { site } = siteFor(req, req.params.id, 'read');
+        const q = req.query;
+        const rows = ctx.db
+          .prepare(
+            `SELECT at, type, condition, detail FROM site_events WHERE site_id = ? AND at >= ? AND at < ? ${q.type ? 'AND type = ?' : ''} ORDER BY id DESC LIMIT ?`,
+          )
+          .all(...([site.id, q.from ?? 0, q.to ?? Number.MAX_SAFE_INTEGER, ...(q.type ? [q.type] : []), q.limit ?? 200] as Array<string | number>)) as Array<{ at: number; type: string; condition: string | null; detail: string | null }>;
+        return { events: rows.map((r) => ({ at: r.at, type: r.type, condition: r.condition, detail: r.detail ? JSON.parse(r.detail) : null })) };
+      },
+    );
+
+    app.get(
+      '/api/sites/:id/uptime',
+      {
+        schema: {
+          tags: ['sites'],
+          summary: 'Share of time in each condition over a window (default the last 30 days)',
+          params: SiteId,
+          querystring: Type.Object({ from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()) }),
+        },
+      },
+      async (req) => {
+        const { site } = siteFor(req, req.params.id, 'read');
+        const to = req.query.to ?? ctx.now();
+        const from = req.query.from ?? to - 30 * 86_400_000;
+        const before = ctx.db.prepare("SELECT condition FROM site_events WHERE site_id = ? AND type = 'condition' AND at <= ? ORDER BY id DESC LIMIT 1").get(site.id, from) as { condition: SiteCondition } | undefined;
+        const transitions = ctx.db
+          .prepare("SELECT at, condition FROM site_events WHERE site_id = ? AND type = 'condition' AND at > ? AND at < ? ORDER BY id")
+          .all(site.id, from, to) as ConditionTransition[];
+        return { siteId: site.id, ...conditionShares(transitions, { from: Math.max(from, site.createdAt), to }, before?.condition ?? 'unverified') };
+      },
+    );
+
+    app.post(
+      '/api/sites/:id/commands',
+      {
+        schema: {
+          tags: ['commands'],
+          summary: 'Send a command (set_volume, amp_power, test_tone, sound_check, reboot); waits up to waitMs for the result',
+          description: 'params: set_volume {level 0-100}; amp_power {on}; test_tone {hz?, durationMs?, level?}; sound_check {}; reboot {}. A command for an offline site waits until it comes back or ttlS runs out.',
+          params: SiteId,
+          body: Type.Object(
+            {
+              type: Type.Union(COMMAND_TYPES.map((t) => Type.Literal(t))),
+              params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+              ttlS: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+              waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req, reply) => {
+        const { site, user } = siteFor(req, req.params.id, 'site.command');
+        const cmd = await ctx.commands.issue(site.id, req.body.type as CommandType, req.body.params ?? {}, req.body.ttlS ?? ctx.config.commandTtlS, user.username);
+        ctx.audit.record(user, `site.command.${cmd.type}`, site.id, { commandId: cmd.id, params: cmd.params });
+        const final = await ctx.commands.waitFor(cmd.id, req.body.waitMs ?? 0);
+        return reply.status(final.status === 'succeeded' || final.status === 'failed' || final.status === 'expired' ? 200 : 202).send(final);
+      },
+    );
+
+    app.get('/api/sites/:id/commands', { schema: { tags: ['commands'], summary: 'Recent commands of a site', params: SiteId } }, async (req) => {
+      const { site } = siteFor(req, req.params.id, 'read');
+      return { commands: ctx.commands.list(site.id) };
+    });
+
+    app.get('/api/commands/:id', { schema: { tags: ['commands'], summary: 'A command and its result', params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } }, async (req) => {
+      const c = ctx.commands.get(req.params.id);
+      if (!c) throw Errors.notFound(`command ${req.params.id}`);
+      siteFor(req, c.siteId, 'read');
+      return c;
+    });
+  };

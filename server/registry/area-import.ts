@@ -1,0 +1,144 @@
+/**
+ * Turns area lists (CSV) into area drafts, parents before children. Pure.
+ *
+ * Three layouts are understood, recognised by their header:
+ * - the GSO three-level list (province_code, district_code, commune_code, …),
+ *   as in vn-admin/lao-cai-2020.csv;
+ * - the GSO two-level list since the July 2025 reform (province_code,
+ *   commune_code, …, no district), as in vn-admin/lao-cai-2025.csv;
+ * - loanet's own layout for any depth, villages included:
+ *   `code,name,level,parent_code[,kind,lat,lon]`.
+ * Codes are kept as strings: "080" and "80" are different codes.
+ */
+import type { AreaLevel } from '../coverage/model.ts';
+import { parseCsv, CsvError } from './csv.ts';
+
+export interface AreaDraft {
+  code: string;
+  name: string;
+  level: AreaLevel;
+  kind: string | null;
+  parentCode: string | null;
+  lat: number | null;
+  lon: number | null;
+}
+
+export class AreaImportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AreaImportError';
+  }
+}
+
+const LEVELS: readonly AreaLevel[] = ['province', 'district', 'commune', 'village'];
+export const AREA_CODE_PATTERN = /^[0-9A-Za-z-]{1,32}$/;
+
+function coord(raw: string | undefined, what: 'lat' | 'lon', line: number): number | null {
+  if (raw === undefined || raw === '') return null;
+  const n = Number(raw);
+  const limit = what === 'lat' ? 90 : 180;
+  if (!Number.isFinite(n) || Math.abs(n) > limit) throw new AreaImportError(`line ${line}: ${what} "${raw}" is not a valid coordinate`);
+  return n;
+}
+
+function code(raw: string | undefined, column: string, line: number): string {
+  if (raw === undefined || !AREA_CODE_PATTERN.test(raw)) {
+    throw new AreaImportError(`line ${line}: ${column} "${raw ?? ''}" is not a valid area code (letters, digits and -)`);
+  }
+  return raw;
+}
+
+function required(row: Record<string, string>, column: string, line: number): string {
+  const v = row[column];
+  if (v === undefined || v === '') throw new AreaImportError(`line ${line}: ${column} is empty`);
+  return v;
+}
+
+export function parseAreaCsv(text: string): AreaDraft[] {
+  let table;
+  try {
+    table = parseCsv(text);
+  } catch (e) {
+    if (e instanceof CsvError) throw new AreaImportError(e.message);
+    throw e;
+  }
+  const h = new Set(table.header);
+  const out = new Map<string, AreaDraft>();
+  const add = (d: AreaDraft, line: number) => {
+    const prev = out.get(d.code);
+    if (prev && (prev.name !== d.name || prev.level !== d.level || prev.parentCode !== d.parentCode)) {
+      throw new AreaImportError(`line ${line}: code ${d.code} appears twice with different content ("${prev.name}" and "${d.name}")`);
+    }
+    if (!prev) out.set(d.code, d);
+  };
+
+  if (h.has('province_code') && h.has('commune_code')) {
+    const threeLevel = h.has('district_code');
+    table.rows.forEach((r, i) => {
+      const line = i + 2;
+      const p = code(r.province_code, 'province_code', line);
+      add({ code: p, name: required(r, 'province_name', line), level: 'province', kind: 'tỉnh', parentCode: null, lat: null, lon: null }, line);
+      let parent = p;
+      if (threeLevel) {
+        const d = code(r.district_code, 'district_code', line);
+        add({ code: d, name: required(r, 'district_name', line), level: 'district', kind: r.district_type || null, parentCode: p, lat: null, lon: null }, line);
+        parent = d;
+      }
+      add(
+        {
+          code: code(r.commune_code, 'commune_code', line),
+          name: required(r, 'commune_name', line),
+          level: 'commune',
+          kind: r.commune_type || null,
+          parentCode: parent,
+          lat: coord(r.lat, 'lat', line),
+          lon: coord(r.lon, 'lon', line),
+        },
+        line,
+      );
+    });
+  } else if (h.has('code') && h.has('name') && h.has('level')) {
+    table.rows.forEach((r, i) => {
+      const line = i + 2;
+      const level = r.level as AreaLevel;
+      if (!LEVELS.includes(level)) throw new AreaImportError(`line ${line}: level "${r.level}" must be one of ${LEVELS.join(', ')}`);
+      add(
+        {
+          code: code(r.code, 'code', line),
+          name: required(r, 'name', line),
+          level,
+          kind: r.kind || null,
+          parentCode: r.parent_code ? code(r.parent_code, 'parent_code', line) : null,
+          lat: coord(r.lat, 'lat', line),
+          lon: coord(r.lon, 'lon', line),
+        },
+        line,
+      );
+    });
+  } else {
+    throw new AreaImportError(
+      `unrecognised header (${table.header.join(',')}): expected a GSO list (province_code, [district_code,] commune_code, …) or code,name,level,parent_code`,
+    );
+  }
+  return orderParentsFirst([...out.values()]);
+}
+
+/** Parents before children; a parent code missing from the file must already exist (the caller checks). */
+export function orderParentsFirst(drafts: AreaDraft[]): AreaDraft[] {
+  const byCode = new Map(drafts.map((d) => [d.code, d]));
+  const done = new Set<string>();
+  const visiting = new Set<string>();
+  const out: AreaDraft[] = [];
+  const visit = (d: AreaDraft) => {
+    if (done.has(d.code)) return;
+    if (visiting.has(d.code)) throw new AreaImportError(`area ${d.code} is its own ancestor`);
+    visiting.add(d.code);
+    const parent = d.parentCode ? byCode.get(d.parentCode) : undefined;
+    if (parent) visit(parent);
+    visiting.delete(d.code);
+    done.add(d.code);
+    out.push(d);
+  };
+  drafts.forEach(visit);
+  return out;
+}

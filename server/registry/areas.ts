@@ -1,0 +1,246 @@
+/**
+ * The area tree (province → [district →] commune → village) in the store.
+ * Areas are keyed by structure version + official code (`2025.02647`),
+ * because the 2025 reform reused codes for different communes.
+ */
+import type { Db } from '../store/db.ts';
+import type { AreaLevel, AreaNode } from '../coverage/model.ts';
+import { Errors } from '../errors.ts';
+import { type AreaDraft, AREA_CODE_PATTERN } from './area-import.ts';
+
+export interface Area extends AreaNode {
+  kind: string | null;
+  lat: number | null;
+  lon: number | null;
+  parentKey: string | null;
+  source: string | null;
+  createdAt: number;
+  updatedAt: number;
+  retiredAt: number | null;
+}
+
+interface AreaRow {
+  id: number;
+  version: string;
+  code: string;
+  name: string;
+  level: AreaLevel;
+  kind: string | null;
+  parent_id: number | null;
+  parent_key: string | null;
+  lat: number | null;
+  lon: number | null;
+  source: string | null;
+  created_at: number;
+  updated_at: number;
+  retired_at: number | null;
+}
+
+export const LEVEL_RANK: Record<AreaLevel, number> = { province: 0, district: 1, commune: 2, village: 3 };
+
+export function areaKey(version: string, code: string): string {
+  return `${version}.${code}`;
+}
+
+/** `2025.02647` → {version, code}; a bare code takes the default structure version. */
+export function parseAreaKey(input: string, defaultVersion: string): { version: string; code: string } {
+  const dot = input.indexOf('.');
+  const version = dot >= 0 ? input.slice(0, dot) : defaultVersion;
+  const code = dot >= 0 ? input.slice(dot + 1) : input;
+  if (!/^[0-9a-z]{1,16}$/.test(version) || !AREA_CODE_PATTERN.test(code)) {
+    throw Errors.badRequest(`area "${input}" is not an area code (e.g. 02647) or key (e.g. 2025.02647)`, 'area');
+  }
+  return { version, code };
+}
+
+const SELECT = `SELECT a.*, CASE WHEN p.id IS NULL THEN NULL ELSE p.version || '.' || p.code END AS parent_key
+  FROM areas a LEFT JOIN areas p ON p.id = a.parent_id`;
+
+function toArea(r: AreaRow): Area {
+  return {
+    id: r.id,
+    key: areaKey(r.version, r.code),
+    code: r.code,
+    version: r.version,
+    name: r.name,
+    level: r.level,
+    kind: r.kind,
+    parentId: r.parent_id,
+    parentKey: r.parent_key,
+    lat: r.lat,
+    lon: r.lon,
+    source: r.source,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    retiredAt: r.retired_at,
+  };
+}
+
+export interface AreaInput {
+  version: string;
+  code: string;
+  name: string;
+  level: AreaLevel;
+  kind?: string | null;
+  parentKey?: string | null;
+  lat?: number | null;
+  lon?: number | null;
+  source?: string | null;
+}
+
+export interface ImportSummary {
+  version: string;
+  created: number;
+  updated: number;
+  unchanged: number;
+}
+
+export class AreaRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(key: string, defaultVersion: string): Area | undefined {
+    const { version, code } = parseAreaKey(key, defaultVersion);
+    const r = this.db.prepare(`${SELECT} WHERE a.version = ? AND a.code = ?`).get(version, code) as AreaRow | undefined;
+    return r && toArea(r);
+  }
+
+  require(key: string, defaultVersion: string): Area {
+    const a = this.get(key, defaultVersion);
+    if (!a) throw Errors.notFound(`area ${key}`);
+    return a;
+  }
+
+  byId(id: number): Area | undefined {
+    const r = this.db.prepare(`${SELECT} WHERE a.id = ?`).get(id) as AreaRow | undefined;
+    return r && toArea(r);
+  }
+
+  list(filter: { version?: string; parentId?: number; level?: AreaLevel; includeRetired?: boolean } = {}): Area[] {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    if (filter.version) (where.push('a.version = ?'), args.push(filter.version));
+    if (filter.parentId !== undefined) (where.push('a.parent_id = ?'), args.push(filter.parentId));
+    if (filter.level) (where.push('a.level = ?'), args.push(filter.level));
+    if (!filter.includeRetired) where.push('a.retired_at IS NULL');
+    const sql = `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY a.version, a.code`;
+    return (this.db.prepare(sql).all(...args) as AreaRow[]).map(toArea);
+  }
+
+  /** Every active area: the input of the coverage index. */
+  active(): Area[] {
+    return this.list({});
+  }
+
+  versions(): string[] {
+    return (this.db.prepare('SELECT DISTINCT version FROM areas ORDER BY version').all() as Array<{ version: string }>).map((r) => r.version);
+  }
+
+  create(input: AreaInput): Area {
+    if (this.get(areaKey(input.version, input.code), input.version)) {
+      throw Errors.conflict(`area ${areaKey(input.version, input.code)} already exists`);
+    }
+    const parent = this.checkParent(input.version, input.level, input.parentKey ?? null);
+    const t = this.now();
+    const info = this.db
+      .prepare(
+        `INSERT INTO areas (version, code, name, level, kind, parent_id, lat, lon, source, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(input.version, input.code, input.name, input.level, input.kind ?? null, parent?.id ?? null, input.lat ?? null, input.lon ?? null, input.source ?? null, t, t);
+    return this.byId(Number(info.lastInsertRowid))!;
+  }
+
+  update(key: string, defaultVersion: string, patch: Partial<Pick<AreaInput, 'name' | 'kind' | 'lat' | 'lon' | 'parentKey'>>): Area {
+    const a = this.require(key, defaultVersion);
+    if (a.retiredAt) throw Errors.conflict(`area ${a.key} is retired`);
+    let parentId = a.parentId;
+    if (patch.parentKey !== undefined) {
+      const parent = this.checkParent(a.version, a.level, patch.parentKey);
+      if (parent && this.isInSubtree(parent.id, a.id)) throw Errors.badRequest(`area ${patch.parentKey} is inside ${a.key}; an area cannot move under itself`, 'parentKey');
+      parentId = parent?.id ?? null;
+    }
+    this.db
+      .prepare('UPDATE areas SET name = ?, kind = ?, lat = ?, lon = ?, parent_id = ?, updated_at = ? WHERE id = ?')
+      .run(patch.name ?? a.name, patch.kind !== undefined ? patch.kind : a.kind, patch.lat !== undefined ? patch.lat : a.lat, patch.lon !== undefined ? patch.lon : a.lon, parentId, this.now(), a.id);
+    return this.byId(a.id)!;
+  }
+
+  /** Retire an area; refused while it still has active child areas or sites, so nothing is orphaned. */
+  retire(key: string, defaultVersion: string): Area {
+    const a = this.require(key, defaultVersion);
+    if (a.retiredAt) return a;
+    const children = (this.db.prepare('SELECT COUNT(*) AS n FROM areas WHERE parent_id = ? AND retired_at IS NULL').get(a.id) as { n: number }).n;
+    const sites = (this.db.prepare('SELECT COUNT(*) AS n FROM sites WHERE area_id = ? AND retired_at IS NULL').get(a.id) as { n: number }).n;
+    if (children > 0 || sites > 0) {
+      throw Errors.conflict(`area ${a.key} still has ${children} active child areas and ${sites} active sites; retire or move them first`);
+    }
+    this.db.prepare('UPDATE areas SET retired_at = ?, updated_at = ? WHERE id = ?').run(this.now(), this.now(), a.id);
+    return this.byId(a.id)!;
+  }
+
+  /** Upsert a parsed list in one transaction: all of it or nothing. */
+  import(version: string, drafts: AreaDraft[], source: string): ImportSummary {
+    const summary: ImportSummary = { version, created: 0, updated: 0, unchanged: 0 };
+    this.db.transaction(() => {
+      for (const d of drafts) {
+        const existing = this.get(areaKey(version, d.code), version);
+        const parentKey = d.parentCode ? areaKey(version, d.parentCode) : null;
+        if (!existing) {
+          this.create({ version, code: d.code, name: d.name, level: d.level, kind: d.kind, parentKey, lat: d.lat, lon: d.lon, source });
+          summary.created++;
+          continue;
+        }
+        if (existing.level !== d.level) {
+          throw Errors.conflict(`area ${existing.key} is a ${existing.level} in the store but a ${d.level} in the file`);
+        }
+        const same = existing.name === d.name && existing.kind === d.kind && existing.parentKey === parentKey && existing.lat === d.lat && existing.lon === d.lon && existing.retiredAt === null;
+        if (same) {
+          summary.unchanged++;
+          continue;
+        }
+        this.db.prepare('UPDATE areas SET retired_at = NULL WHERE id = ?').run(existing.id);
+        this.update(existing.key, version, { name: d.name, kind: d.kind, parentKey, lat: d.lat, lon: d.lon });
+        summary.updated++;
+      }
+    })();
+    return summary;
+  }
+
+  /** Ancestors of an area, nearest first (the area itself excluded). */
+  ancestors(area: Area): Area[] {
+    const out: Area[] = [];
+    let p = area.parentId !== null ? this.byId(area.parentId) : undefined;
+    while (p) {
+      out.push(p);
+      p = p.parentId !== null ? this.byId(p.parentId) : undefined;
+    }
+    return out;
+  }
+
+  private isInSubtree(candidateId: number, rootId: number): boolean {
+    let cur: Area | undefined = this.byId(candidateId);
+    while (cur) {
+      if (cur.id === rootId) return true;
+      cur = cur.parentId !== null ? this.byId(cur.parentId) : undefined;
+    }
+    return false;
+  }
+
+  private checkParent(version: string, level: AreaLevel, parentKey: string | null): Area | undefined {
+    if (parentKey === null) {
+      if (level !== 'province') throw Errors.badRequest(`a ${level} needs a parent area`, 'parentKey');
+      return undefined;
+    }
+    const parent = this.get(parentKey, version);
+    if (!parent) throw Errors.badRequest(`parent area ${parentKey} does not exist`, 'parentKey');
+    if (parent.retiredAt) throw Errors.badRequest(`parent area ${parent.key} is retired`, 'parentKey');
+    if (parent.version !== version) throw Errors.badRequest(`parent area ${parent.key} is of structure version ${parent.version}, not ${version}`, 'parentKey');
+    if (LEVEL_RANK[parent.level] >= LEVEL_RANK[level]) {
+      throw Errors.badRequest(`a ${level} cannot be inside a ${parent.level} (${parent.key})`, 'parentKey');
+    }
+    return parent;
+  }
+}

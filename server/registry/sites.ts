@@ -1,0 +1,227 @@
+/**
+ * Sites (commune stations and village clusters) and their credentials.
+ *
+ * A credential is issued once at registration (or rotation), returned to the
+ * caller once, and stored only as a scrypt hash. Verification results are
+ * cached by digest so a reconnect storm of 3,000 agents does not cost
+ * 3,000 scrypt runs every time; the cache is dropped on rotate/retire.
+ */
+import type { Db } from '../store/db.ts';
+import type { SiteKind } from '../coverage/model.ts';
+import { Errors } from '../errors.ts';
+import { isValidSiteId } from '../../protocol/index.ts';
+import { hashSecret, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';
+import type { Area, AreaRepository } from './areas.ts';
+
+export interface ExpectedDevice {
+  id: string;
+  kind: string;
+}
+
+export interface Site {
+  id: string;
+  name: string;
+  kind: SiteKind;
+  areaId: number;
+  areaKey: string;
+  lat: number | null;
+  lon: number | null;
+  profile: string | null;
+  expectedDevices: ExpectedDevice[];
+  monitorMic: boolean;
+  createdAt: number;
+  updatedAt: number;
+  retiredAt: number | null;
+}
+
+interface SiteRow {
+  id: string;
+  name: string;
+  kind: SiteKind;
+  area_id: number;
+  area_key: string;
+  lat: number | null;
+  lon: number | null;
+  profile: string | null;
+  expected_devices: string;
+  monitor_mic: number;
+  created_at: number;
+  updated_at: number;
+  retired_at: number | null;
+}
+
+export interface SiteInput {
+  id?: string;
+  name: string;
+  kind: SiteKind;
+  areaKey: string;
+  lat?: number | null;
+  lon?: number | null;
+  profile?: string | null;
+  expectedDevices?: ExpectedDevice[];
+  monitorMic?: boolean;
+}
+
+export interface IssuedCredential {
+  siteId: string;
+  /** Shown once; loanet keeps only its hash. */
+  secret: string;
+}
+
+const SELECT = `SELECT s.*, a.version || '.' || a.code AS area_key FROM sites s JOIN areas a ON a.id = s.area_id`;
+
+function toSite(r: SiteRow): Site {
+  return {
+    id: r.id,
+    name: r.name,
+    kind: r.kind,
+    areaId: r.area_id,
+    areaKey: r.area_key,
+    lat: r.lat,
+    lon: r.lon,
+    profile: r.profile,
+    expectedDevices: JSON.parse(r.expected_devices) as ExpectedDevice[],
+    monitorMic: r.monitor_mic === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    retiredAt: r.retired_at,
+  };
+}
+
+export class SiteRepository {
+  /** digest(siteId + secret) → true, for credentials verified since the last change. */
+  private readonly verified = new Map<string, string>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly areas: AreaRepository,
+    private readonly defaultVersion: () => string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(id: string): Site | undefined {
+    const r = this.db.prepare(`${SELECT} WHERE s.id = ?`).get(id) as SiteRow | undefined;
+    return r && toSite(r);
+  }
+
+  require(id: string): Site {
+    const s = this.get(id);
+    if (!s) throw Errors.notFound(`site ${id}`);
+    return s;
+  }
+
+  /** Sites, optionally only those whose area lies in one of the given area ids (a subtree, expanded by the caller). */
+  list(filter: { areaIds?: Set<number>; kind?: SiteKind; q?: string; includeRetired?: boolean } = {}): Site[] {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (!filter.includeRetired) where.push('s.retired_at IS NULL');
+    if (filter.kind) (where.push('s.kind = ?'), args.push(filter.kind));
+    if (filter.q) (where.push('(s.id LIKE ? OR s.name LIKE ?)'), args.push(`%${filter.q}%`, `%${filter.q}%`));
+    const rows = this.db.prepare(`${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY s.id`).all(...args) as SiteRow[];
+    const sites = rows.map(toSite);
+    return filter.areaIds ? sites.filter((s) => filter.areaIds!.has(s.areaId)) : sites;
+  }
+
+  /** Register a site and issue its first credential. */
+  create(input: SiteInput): { site: Site; credential: IssuedCredential } {
+    const area = this.areas.require(input.areaKey, this.defaultVersion());
+    if (area.retiredAt) throw Errors.badRequest(`area ${area.key} is retired`, 'areaKey');
+    const id = input.id ?? this.nextId(area, input.kind);
+    if (!isValidSiteId(id)) throw Errors.badRequest(`site id "${id}" must be 1-64 characters of a-z, 0-9 and -`, 'id');
+    if (this.get(id)) throw Errors.conflict(`site ${id} already exists`);
+    const t = this.now();
+    const secret = newSecret();
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO sites (id, name, kind, area_id, lat, lon, profile, expected_devices, monitor_mic, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(id, input.name, input.kind, area.id, input.lat ?? area.lat ?? null, input.lon ?? area.lon ?? null, input.profile ?? null, JSON.stringify(input.expectedDevices ?? []), input.monitorMic ? 1 : 0, t, t);
+      this.db.prepare('INSERT INTO site_credentials (site_id, secret_hash, created_at) VALUES (?, ?, ?)').run(id, hashSecret(secret, SITE_SECRET_COST), t);
+    })();
+    return { site: this.get(id)!, credential: { siteId: id, secret } };
+  }
+
+  update(id: string, patch: Partial<Omit<SiteInput, 'id'>>): Site {
+    const s = this.require(id);
+    if (s.retiredAt) throw Errors.conflict(`site ${id} is retired`);
+    let areaId = s.areaId;
+    if (patch.areaKey !== undefined) {
+      const area = this.areas.require(patch.areaKey, this.defaultVersion());
+      if (area.retiredAt) throw Errors.badRequest(`area ${area.key} is retired`, 'areaKey');
+      areaId = area.id;
+    }
+    this.db
+      .prepare('UPDATE sites SET name = ?, kind = ?, area_id = ?, lat = ?, lon = ?, profile = ?, expected_devices = ?, monitor_mic = ?, updated_at = ? WHERE id = ?')
+      .run(
+        patch.name ?? s.name,
+        patch.kind ?? s.kind,
+        areaId,
+        patch.lat !== undefined ? patch.lat : s.lat,
+        patch.lon !== undefined ? patch.lon : s.lon,
+        patch.profile !== undefined ? patch.profile : s.profile,
+        JSON.stringify(patch.expectedDevices ?? s.expectedDevices),
+        (patch.monitorMic ?? s.monitorMic) ? 1 : 0,
+        this.now(),
+        id,
+      );
+    return this.get(id)!;
+  }
+
+  /** Issue a new credential; the old one stops working at once. */
+  rotateCredential(id: string): IssuedCredential {
+    const s = this.require(id);
+    if (s.retiredAt) throw Errors.conflict(`site ${id} is retired`);
+    const secret = newSecret();
+    const t = this.now();
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE site_credentials SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL').run(t, id);
+      this.db.prepare('INSERT INTO site_credentials (site_id, secret_hash, created_at) VALUES (?, ?, ?)').run(id, hashSecret(secret, SITE_SECRET_COST), t);
+    })();
+    this.forget(id);
+    return { siteId: id, secret };
+  }
+
+  /** Retire a site: its credential is revoked; its history stays. */
+  retire(id: string): Site {
+    const s = this.require(id);
+    if (s.retiredAt) return s;
+    const t = this.now();
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE sites SET retired_at = ?, updated_at = ? WHERE id = ?').run(t, t, id);
+      this.db.prepare('UPDATE site_credentials SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL').run(t, id);
+    })();
+    this.forget(id);
+    return this.get(id)!;
+  }
+
+  async verifyCredential(siteId: string, secret: string): Promise<boolean> {
+    if (!isValidSiteId(siteId) || secret.length === 0 || secret.length > 256) return false;
+    const digest = tokenDigest(`${siteId}\n${secret}`);
+    if (this.verified.get(siteId) === digest) return true;
+    const row = this.db
+      .prepare(
+        `SELECT c.secret_hash FROM site_credentials c JOIN sites s ON s.id = c.site_id
+         WHERE c.site_id = ? AND c.revoked_at IS NULL AND s.retired_at IS NULL ORDER BY c.id DESC LIMIT 1`,
+      )
+      .get(siteId) as { secret_hash: string } | undefined;
+    if (!row) return false;
+    const ok = await verifySecret(secret, row.secret_hash);
+    if (ok) this.verified.set(siteId, digest);
+    return ok;
+  }
+
+  private forget(id: string): void {
+    this.verified.delete(id);
+  }
+
+  /** `{areaCode}-st{n}` for stations, `{areaCode}-cl{n}` for clusters: readable in logs and topics. */
+  private nextId(area: Area, kind: SiteKind): string {
+    const prefix = `${area.code.toLowerCase()}-${kind === 'station' ? 'st' : 'cl'}`;
+    for (let n = 1; ; n++) {
+      const id = `${prefix}${n}`;
+      if (!this.get(id)) return id;
+    }
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The composition root of the server: builds the store, registry, broker,
+ * fleet state, coverage and HTTP app, wires them, and runs the background
+ * jobs (liveness sweep, batched status writes, coverage history, scheduled
+ * sound checks). `main.ts` only reads configuration and calls this.
+ */
+import { createRequire } from 'node:module';
+import type { ServerConfig } from './config.ts';
+import { StartupError } from './errors.ts';
+import { openDatabase, schemaVersion, type Db } from './store/db.ts';
+import { AreaRepository } from './registry/areas.ts';
+import { SiteRepository } from './registry/sites.ts';
+import { UserRepository } from './auth/users.ts';
+import { LoginLimiter } from './auth/login-limiter.ts';
+import { AuditLog } from './audit.ts';
+import { FleetState } from './fleet/fleet-state.ts';
+import { SiteMessageIngest } from './fleet/ingest.ts';
+import { CommandService } from './fleet/commands.ts';
+import { EmbeddedBroker, type Logger } from './fleet/broker.ts';
+import { CoverageService } from './coverage/service.ts';
+import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy } from './coverage/model.ts';
+import { planSoundChecks } from './coverage/sound-check-planner.ts';
+import { buildApp, type App } from './http/app.ts';
+import type { ServerContext } from './context.ts';
+import { PROTOCOL_VERSION } from '../protocol/index.ts';
+
+const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
+
+export interface RunningServer {
+  ctx: ServerContext;
+  app: App;
+  httpPort: number;
+  mqttPort: number;
+  /** Set when the admin password was generated at first start: print it once. */
+  generatedAdminPassword: string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  logger?: Logger & { child?: unknown };
+  httpLogger?: boolean | object;
+  now?: () => number;
+}
+
+const SILENT: Logger = { info() {}, warn() {}, error() {} };
+
+export async function startServer(config: ServerConfig, opts: ServerOptions = {}): Promise<RunningServer> {
+  const now = opts.now ?? Date.now;
+  const log = opts.logger ?? SILENT;
+  const db: Db = openDatabase(config.dataDir);
+  const policy: CoveragePolicy = {
+    ...DEFAULT_COVERAGE_POLICY,
+    defaultIntervalS: config.heartbeatIntervalS,
+    soundMaxAgeMs: config.soundMaxAgeH * 3600 * 1000,
+  };
+
+  const areas = new AreaRepository(db, now);
+  const sites = new SiteRepository(db, areas, () => config.areaVersion, now);
+  const users = new UserRepository(db, now);
+  const audit = new AuditLog(db, now);
+  const fleet = new FleetState(db, policy, now);
+  fleet.load(sites.list());
+  const coverage = new CoverageService(db, areas, fleet, policy, config.areaVersion, now);
+
+  const broker = new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost }, {
+    verifyCredential: (id, secret) => sites.verifyCredential(id, secret),
+    areaKeysOf: (id) => {
+      const o = fleet.observation(id);
+      return o ? coverage.channelKeysOfArea(o.areaId) : undefined;
+    },
+  }, log);
+  const ingest = new SiteMessageIngest(fleet, log, now);
+  broker.onSiteMessage((m) => ingest.handle(m));
+  const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
+  fleet.listen({
+    siteOnline: (id) => void commands.flush(id),
+    siteEvent: (id, ev) => {
+      if (ev.type === 'cmd_result') commands.complete(id, ev);
+    },
+    conditionChanged: (c) => {
+      if (c.from !== null) log.info({ siteId: c.siteId, from: c.from, to: c.to, reasons: c.verdict.reasons.map((r) => r.message) }, 'site condition changed');
+    },
+  });
+
+  const boot = users.bootstrapAdmin(config.adminPassword);
+
+  const ctx: ServerContext = {
+    config,
+    db,
+    areas,
+    sites,
+    users,
+    loginLimiter: new LoginLimiter(),
+    audit,
+    fleet,
+    ingest,
+    commands,
+    broker,
+    coverage,
+    versions: { loanet: pkg.version, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
+    startedAt: now(),
+    now,
+  };
+
+  const app = await buildApp(ctx, { logger: opts.httpLogger ?? false });
+  try {
+    await broker.start();
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  try {
+    await app.listen({ port: config.httpPort, host: config.httpHost });
+  } catch (e) {
+    await broker.stop();
+    db.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    throw code === 'EADDRINUSE'
+      ? new StartupError('LOANET_HTTP_PORT_IN_USE', `HTTP port ${config.httpPort} is in use; set LOANET_HTTP_PORT to a free port`)
+      : new StartupError('LOANET_HTTP_LISTEN_FAILED', `cannot listen for HTTP on ${config.httpHost}:${config.httpPort} (${code ?? (e as Error).message}); check LOANET_HTTP_HOST and LOANET_HTTP_PORT`);
+  }
+  const addr = app.server.address();
+  const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
+
+  // Background jobs. Each is wrapped so one failure is logged, never fatal.
+  const guard = (name: string, fn: () => void) => () => {
+    try {
+      fn();
+    } catch (err) {
+      log.error({ err, job: name }, `background job ${name} failed`);
+    }
+  };
+  const timers = [
+    setInterval(guard('sweep', () => {
+      fleet.sweep();
+      commands.expire();
+    }), config.sweepIntervalMs),
+    setInterval(guard('flush', () => fleet.flush()), 1000),
+    setInterval(guard('history', () => coverage.snapshot()), config.historyIntervalS * 1000),
+  ];
+  if (config.soundCheckIntervalH > 0) {
+    const pending = new Set<string>();
+    timers.push(
+      setInterval(guard('sound-checks', () => {
+        for (const c of pending) if (!commands.pendingFor(c).some((x) => x.type === 'sound_check')) pending.delete(c);
+        const due = planSoundChecks(fleet.observations(), now(), {
+          intervalMs: config.soundCheckIntervalH * 3600 * 1000,
+          maxPerRun: 20,
+          pending,
+          policy,
+          quietHours: config.soundCheckQuietHours ? { ...config.soundCheckQuietHours, timeZone: policy.timeZone } : undefined,
+        });
+        for (const id of due) {
+          pending.add(id);
+          void commands.issue(id, 'sound_check', {}, 600, 'scheduler');
+        }
+      }), 30_000),
+    );
+  }
+  timers.forEach((t) => t.unref());
+  coverage.snapshot();
+
+  let stopped = false;
+  return {
+    ctx,
+    app,
+    httpPort,
+    mqttPort: broker.port ?? config.mqttPort,
+    generatedAdminPassword: boot.generatedPassword,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      timers.forEach((t) => clearInterval(t));
+      await app.close();
+      await broker.stop();
+      fleet.flush();
+      db.close();
+    },
+  };
+}

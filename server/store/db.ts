@@ -1,0 +1,63 @@
+/**
+ * Opens the SQLite store (better-sqlite3, WAL) in the data folder and brings
+ * its schema up to date. The file is the whole state of a one-machine
+ * deployment: back it up with `sqlite3 loanet.db ".backup ..."`.
+ */
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import { StartupError } from '../errors.ts';
+import { MIGRATIONS, type Migration } from './migrations.ts';
+
+export type Db = Database.Database;
+
+export function openDatabase(dataDir: string, migrations: readonly Migration[] = MIGRATIONS): Db {
+  try {
+    fs.mkdirSync(dataDir, { recursive: true });
+    fs.accessSync(dataDir, fs.constants.W_OK);
+  } catch (e) {
+    throw new StartupError(
+      'LOANET_DATA_DIR_UNWRITABLE',
+      `data folder ${path.resolve(dataDir)} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set LOANET_DATA_DIR to a writable folder`,
+    );
+  }
+  const file = path.join(dataDir, 'loanet.db');
+  let db: Db;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+  } catch (e) {
+    throw new StartupError('LOANET_STORE_OPEN_FAILED', `cannot open ${file}: ${(e as Error).message}; check LOANET_DATA_DIR`);
+  }
+  migrate(db, migrations);
+  return db;
+}
+
+export function schemaVersion(db: Db): number {
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+export function migrate(db: Db, migrations: readonly Migration[]): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const current = schemaVersion(db);
+  const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0);
+  if (current > latest) {
+    throw new StartupError(
+      'LOANET_STORE_TOO_NEW',
+      `the store's schema version ${current} is newer than this loanet knows (${latest}); run a newer loanet or point LOANET_DATA_DIR elsewhere`,
+    );
+  }
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+    })();
+  }
+}

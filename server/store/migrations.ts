@@ -1,0 +1,151 @@
+/**
+ * Versioned schema migrations. Append only: a released migration is never
+ * edited; a change is a new entry. Each runs in a transaction and is recorded
+ * in schema_migrations, so a half-applied migration cannot exist.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'areas, sites, credentials, users, status, events, commands, coverage history, audit',
+    sql: `
+CREATE TABLE areas (
+  id          INTEGER PRIMARY KEY,
+  version     TEXT NOT NULL,               -- structure version: codes were reused in the 2025 reform
+  code        TEXT NOT NULL,               -- official administrative code (mã đơn vị hành chính), or a local code for villages
+  name        TEXT NOT NULL,
+  level       TEXT NOT NULL CHECK (level IN ('province','district','commune','village')),
+  kind        TEXT,                        -- 'xã', 'phường', 'thị trấn', 'huyện', 'thôn', …
+  parent_id   INTEGER REFERENCES areas(id),
+  lat         REAL,
+  lon         REAL,
+  source      TEXT,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  retired_at  INTEGER,
+  UNIQUE (version, code)
+);
+CREATE INDEX areas_parent ON areas(parent_id);
+
+CREATE TABLE sites (
+  id               TEXT PRIMARY KEY,
+  name             TEXT NOT NULL,
+  kind             TEXT NOT NULL CHECK (kind IN ('station','cluster')),
+  area_id          INTEGER NOT NULL REFERENCES areas(id),
+  lat              REAL,
+  lon              REAL,
+  profile          TEXT,
+  expected_devices TEXT NOT NULL DEFAULT '[]',
+  monitor_mic      INTEGER NOT NULL DEFAULT 0,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  retired_at       INTEGER
+);
+CREATE INDEX sites_area ON sites(area_id);
+
+CREATE TABLE site_credentials (
+  id          INTEGER PRIMARY KEY,
+  site_id     TEXT NOT NULL REFERENCES sites(id),
+  secret_hash TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  revoked_at  INTEGER
+);
+CREATE INDEX site_credentials_site ON site_credentials(site_id);
+
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY,
+  username      TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  role          TEXT NOT NULL CHECK (role IN ('admin','operator','technician','emergency','viewer')),
+  area_id       INTEGER REFERENCES areas(id),
+  created_at    INTEGER NOT NULL,
+  disabled_at   INTEGER
+);
+
+CREATE TABLE api_tokens (
+  id           INTEGER PRIMARY KEY,
+  user_id      INTEGER NOT NULL REFERENCES users(id),
+  token_hash   TEXT NOT NULL UNIQUE,
+  kind         TEXT NOT NULL CHECK (kind IN ('session','api')),
+  name         TEXT,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER,
+  last_used_at INTEGER,
+  revoked_at   INTEGER
+);
+
+CREATE TABLE site_status (
+  site_id                TEXT PRIMARY KEY REFERENCES sites(id),
+  first_seen_at          INTEGER,
+  last_seen_at           INTEGER,
+  connected              INTEGER NOT NULL DEFAULT 0,
+  disconnected_at        INTEGER,
+  interval_s             INTEGER,
+  telemetry              TEXT,
+  last_sound_verified_at INTEGER,
+  last_sound_check       TEXT,
+  condition              TEXT,
+  reasons                TEXT,
+  condition_since        INTEGER,
+  updated_at             INTEGER NOT NULL
+);
+
+CREATE TABLE site_events (
+  id        INTEGER PRIMARY KEY,
+  site_id   TEXT NOT NULL,
+  at        INTEGER NOT NULL,
+  type      TEXT NOT NULL,       -- 'condition', 'fault', 'fault_cleared', 'sound_check', 'cmd_result', 'connected', 'disconnected'
+  condition TEXT,
+  detail    TEXT
+);
+CREATE INDEX site_events_site_at ON site_events(site_id, at);
+CREATE INDEX site_events_at ON site_events(at);
+
+CREATE TABLE commands (
+  id           TEXT PRIMARY KEY,
+  site_id      TEXT NOT NULL REFERENCES sites(id),
+  type         TEXT NOT NULL,
+  params       TEXT NOT NULL,
+  created_by   TEXT,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  status       TEXT NOT NULL CHECK (status IN ('queued','sent','succeeded','failed','expired')),
+  sent_at      INTEGER,
+  completed_at INTEGER,
+  result       TEXT,
+  error        TEXT
+);
+CREATE INDEX commands_site_status ON commands(site_id, status);
+
+CREATE TABLE coverage_history (
+  at              INTEGER NOT NULL,
+  area_id         INTEGER NOT NULL,
+  sites           INTEGER NOT NULL,
+  operational     INTEGER NOT NULL,
+  degraded        INTEGER NOT NULL,
+  faulty          INTEGER NOT NULL,
+  offline         INTEGER NOT NULL,
+  unverified      INTEGER NOT NULL,
+  villages        INTEGER NOT NULL,
+  villages_covered INTEGER NOT NULL,
+  PRIMARY KEY (area_id, at)
+);
+
+CREATE TABLE audit_log (
+  id       INTEGER PRIMARY KEY,
+  at       INTEGER NOT NULL,
+  user_id  INTEGER,
+  username TEXT,
+  action   TEXT NOT NULL,
+  target   TEXT,
+  detail   TEXT
+);
+CREATE INDEX audit_log_at ON audit_log(at);
+`,
+  },
+];
