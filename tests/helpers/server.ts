@@ -1,0 +1,106 @@
+/**
+ * Test fixture: a real loanet server (embedded broker on an ephemeral TCP
+ * port, SQLite in a temp folder, HTTP on an ephemeral port), with the Lào Cai
+ * 2025 area list imported and an admin token ready.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, type ServerConfig } from '../../server/config.ts';
+import { startServer, type RunningServer } from '../../server/server.ts';
+
+export const ADMIN_PASSWORD = 'test-admin-password';
+export const LAO_CAI_2025 = path.resolve(import.meta.dirname, '../../server/registry/vn-admin/lao-cai-2025.csv');
+
+export interface TestServer {
+  server: RunningServer;
+  config: ServerConfig;
+  dataDir: string;
+  baseUrl: string;
+  mqttUrl: string;
+  token: string;
+  api<T = any>(method: string, url: string, body?: unknown, opts?: { token?: string | null; contentType?: string }): Promise<{ status: number; body: T }>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function tempDir(prefix = 'loanet-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function startTestServer(env: Record<string, string> = {}, existingDataDir?: string): Promise<TestServer> {
+  const dataDir = existingDataDir ?? tempDir();
+  const config = loadConfig({
+    LOANET_HTTP_PORT: '0',
+    LOANET_MQTT_PORT: '0',
+    LOANET_HTTP_HOST: '127.0.0.1',
+    LOANET_MQTT_HOST: '127.0.0.1',
+    LOANET_DATA_DIR: dataDir,
+    LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    LOANET_SWEEP_MS: '200',
+    LOANET_SOUND_CHECK_INTERVAL_H: '0',
+    ...env,
+  });
+  const t: TestServer = {
+    server: undefined as unknown as RunningServer,
+    config,
+    dataDir,
+    baseUrl: '',
+    mqttUrl: '',
+    token: '',
+    async api(method, url, body, opts = {}) {
+      const token = opts.token === undefined ? t.token : opts.token;
+      const headers: Record<string, string> = {};
+      if (token) headers.authorization = `Bearer ${token}`;
+      let payload: string | undefined;
+      if (body !== undefined) {
+        headers['content-type'] = opts.contentType ?? 'application/json';
+        payload = typeof body === 'string' ? body : JSON.stringify(body);
+      }
+      const res = await fetch(`${t.baseUrl}${url}`, { method, headers, body: payload });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      return { status: res.status, body: parsed as any };
+    },
+    async restart() {
+      await t.server.stop();
+      await boot(t, { ...config, httpPort: 0, mqttPort: t.server.mqttPort });
+    },
+    async stop() {
+      await t.server.stop();
+    },
+  };
+  await boot(t, config);
+  return t;
+}
+
+async function boot(t: TestServer, config: ServerConfig): Promise<void> {
+  t.server = await startServer(config);
+  t.baseUrl = `http://127.0.0.1:${t.server.httpPort}`;
+  t.mqttUrl = `mqtt://127.0.0.1:${t.server.mqttPort}`;
+  const login = await t.api<{ token: string }>('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD }, { token: null });
+  if (login.status !== 200) throw new Error(`login failed: ${JSON.stringify(login.body)}`);
+  t.token = login.body.token;
+}
+
+export async function importLaoCai2025(t: TestServer): Promise<void> {
+  const r = await t.api('POST', '/api/areas/import?version=2025', fs.readFileSync(LAO_CAI_2025, 'utf8'), { contentType: 'text/csv' });
+  if (r.status !== 200) throw new Error(`import failed: ${JSON.stringify(r.body)}`);
+}
+
+/** Poll until `fn` returns a truthy value or the timeout passes; fails with the last value seen. */
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await fn();
+    if (last) return last as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
