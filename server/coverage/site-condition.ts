@@ -74,29 +74,56 @@ export const CRITICAL_DEVICE_KINDS: readonly string[] = ['amplifier', 'amp', 'pl
 
 // ------------------------------------------------------------ time text ----
 
-interface ZoneFormatters {
-  parts: Intl.DateTimeFormat;
-}
+const formatterCache = new Map<string, Intl.DateTimeFormat>();
 
-const formatterCache = new Map<string, ZoneFormatters>();
-
-function formattersFor(timeZone: string): ZoneFormatters {
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
   let f = formatterCache.get(timeZone);
   if (!f) {
-    f = {
-      parts: new Intl.DateTimeFormat('en-GB', {
-        timeZone,
-        year: 'numeric',
-        month: '2-digit',
-        day: '2-digit',
-        hour: '2-digit',
-        minute: '2-digit',
-        hourCycle: 'h23',
-      }),
-    };
+    f = new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    });
     formatterCache.set(timeZone, f);
   }
   return f;
+}
+
+/** UTC offset (ms) of `timeZone` at instant `epochMs`, from Intl. */
+function offsetViaIntl(epochMs: number, timeZone: string): number {
+  const at = Math.floor(epochMs / 1000) * 1000;
+  const v: Record<string, number> = {};
+  for (const p of formatterFor(timeZone).formatToParts(at)) if (p.type !== 'literal') v[p.type] = Number(p.value);
+  const local = Date.UTC(v.year!, v.month! - 1, v.day!, v.hour === 24 ? 0 : v.hour!, v.minute!, v.second!);
+  return local - at;
+}
+
+/**
+ * Offsets cached per zone and UTC hour: Intl is asked twice per hour bucket
+ * (its start and end) and the cached offset is used only when both agree, so a
+ * DST change inside the hour still goes to Intl. Formatting 30,000 distinct
+ * times then costs arithmetic, not 30,000 formatToParts calls.
+ */
+const offsetCache = new Map<string, number | null>();
+const HOUR_MS = 3_600_000;
+
+function zoneOffset(epochMs: number, timeZone: string): number {
+  const hour = Math.floor(epochMs / HOUR_MS);
+  const key = `${timeZone}|${hour}`;
+  let off = offsetCache.get(key);
+  if (off === undefined) {
+    const a = offsetViaIntl(hour * HOUR_MS, timeZone);
+    const b = offsetViaIntl((hour + 1) * HOUR_MS - 1, timeZone);
+    off = a === b ? a : null;
+    if (offsetCache.size >= 100_000) offsetCache.clear();
+    offsetCache.set(key, off);
+  }
+  return off ?? offsetViaIntl(epochMs, timeZone);
 }
 
 interface LocalTime {
@@ -109,32 +136,15 @@ interface LocalTime {
   hour: number;
 }
 
-/** Small cache: many sites share the same "since" minute (a commune's power cut, a broker restart). */
-const localCache = new Map<string, LocalTime>();
-const LOCAL_CACHE_MAX = 4096;
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
 
 /** Wall-clock parts of `epochMs` in `timeZone` (minute resolution). */
 export function localTime(epochMs: number, timeZone: string): LocalTime {
-  const minute = Math.floor(epochMs / 60_000);
-  const cacheKey = `${timeZone}|${minute}`;
-  const hit = localCache.get(cacheKey);
-  if (hit) return hit;
-  let y = '', mo = '', d = '', h = '', mi = '';
-  for (const p of formattersFor(timeZone).parts.formatToParts(minute * 60_000)) {
-    switch (p.type) {
-      case 'year': y = p.value; break;
-      case 'month': mo = p.value; break;
-      case 'day': d = p.value; break;
-      case 'hour': h = p.value; break;
-      case 'minute': mi = p.value; break;
-      default: break;
-    }
-  }
-  if (h === '24') h = '00';
-  const lt: LocalTime = { day: `${y}-${mo}-${d}`, dm: `${d}/${mo}`, hm: `${h}:${mi}`, hour: Number(h) };
-  if (localCache.size >= LOCAL_CACHE_MAX) localCache.clear();
-  localCache.set(cacheKey, lt);
-  return lt;
+  const d = new Date(epochMs + zoneOffset(epochMs, timeZone));
+  const mo = pad2(d.getUTCMonth() + 1);
+  const day = pad2(d.getUTCDate());
+  const hour = d.getUTCHours();
+  return { day: `${d.getUTCFullYear()}-${mo}-${day}`, dm: `${day}/${mo}`, hm: `${pad2(hour)}:${pad2(d.getUTCMinutes())}`, hour };
 }
 
 /** "HH:mm" when `epochMs` falls on the same calendar day as `now` in `timeZone`, else "dd/MM HH:mm". */

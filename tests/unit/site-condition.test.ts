@@ -160,6 +160,14 @@ describe('offline', () => {
     expect(formatSince(vn(2025, 3, 10, 0, 5), now, 'Asia/Ho_Chi_Minh')).toBe('00:05');
   });
 
+  it('formats correctly across a DST change and in half-hour zones', () => {
+    const now = Date.UTC(2025, 2, 30, 12, 0);
+    expect(formatSince(Date.UTC(2025, 2, 30, 0, 59), now, 'Europe/Berlin')).toBe('01:59');
+    expect(formatSince(Date.UTC(2025, 2, 30, 1, 0), now, 'Europe/Berlin')).toBe('03:00');
+    expect(formatSince(Date.UTC(2025, 2, 30, 0, 30), now, 'Asia/Kolkata')).toBe('06:00');
+    expect(formatSince(Date.UTC(2025, 2, 29, 18, 29), now, 'Asia/Kolkata')).toBe('29/03 23:59');
+  });
+
   it('formats in the policy zone', () => {
     const v = classifySite(site({ connected: false, disconnectedAt: Date.UTC(2025, 2, 10, 7, 2) }), NOW, { ...policy, timeZone: 'UTC' });
     expect(v.reasons[0]!.message).toBe('offline since 07:02');
