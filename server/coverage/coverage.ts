@@ -295,10 +295,62 @@ function areaCoverageAt(index: AreaIndex, t: RangeTotals, position: number): Are
 /** Order of failing sites: worst first (offline, faulty, degraded — SITE_CONDITIONS puts the worst last). */
 const FAIL_RANK: Record<SiteCondition, number> = { offline: 0, faulty: 1, degraded: 2, operational: 9, unverified: 9 };
 
-let collator: Intl.Collator | null = null;
-function compareNames(a: string, b: string): number {
-  collator ??= new Intl.Collator('vi', { sensitivity: 'base', numeric: true });
-  return collator.compare(a, b);
+/**
+ * Vietnamese sort key, so sorting thousands of failing sites compares plain
+ * strings instead of calling Intl.Collator per comparison (that alone was most
+ * of the time for a 30,000-site province). Primary: letters in Vietnamese
+ * alphabet order (a ă â b c d đ e ê … o ô ơ … u ư …), case-insensitive,
+ * digit runs compared as numbers; secondary (ties only): tones in the
+ * traditional order (ngang, huyền, hỏi, ngã, sắc, nặng).
+ */
+const ALPHABET = 'aăâbcdđeêfghijklmnoôơpqrstuưvwxyz';
+const LETTER_RANK = new Map<string, number>([...ALPHABET].map((c, i) => [c, i]));
+const TONE_RANK: Record<number, number> = { 0x300: 1, 0x309: 2, 0x303: 3, 0x301: 4, 0x323: 5 };
+const sortKeyCache = new Map<string, string>();
+
+export function vietnameseSortKey(name: string): string {
+  const hit = sortKeyCache.get(name);
+  if (hit !== undefined) return hit;
+  // Recompose letter modifiers (ă â ê ô ơ ư) but keep tones apart.
+  const d = name.toLowerCase().normalize('NFD');
+  let primary = '';
+  let tones = '';
+  for (let i = 0; i < d.length; i++) {
+    let ch = d[i]!;
+    const code = ch.charCodeAt(0);
+    if (code >= 0x30 && code <= 0x39) {
+      let j = i;
+      while (j < d.length && d.charCodeAt(j) >= 0x30 && d.charCodeAt(j) <= 0x39) j++;
+      const digits = d.slice(i, j).replace(/^0+(?=\d)/, '');
+      primary += String.fromCharCode(0x800 + digits.length) + digits;
+      i = j - 1;
+      continue;
+    }
+    if (code >= 0x300 && code <= 0x36f) continue; // a mark without a base letter
+    let tone = 0;
+    while (i + 1 < d.length) {
+      const m = d.charCodeAt(i + 1);
+      if (m === 0x306 || m === 0x302 || m === 0x31b) ch = (ch + d[i + 1]!).normalize('NFC');
+      else if (TONE_RANK[m] !== undefined) tone = TONE_RANK[m]!;
+      else if (!(m >= 0x300 && m <= 0x36f)) break;
+      i++;
+    }
+    const rank = LETTER_RANK.get(ch);
+    primary += rank === undefined ? ch : String.fromCharCode(0x1000 + rank);
+    tones += String.fromCharCode(0x30 + tone);
+  }
+  const key = `${primary}\u0000${tones}`;
+  if (sortKeyCache.size >= 200_000) sortKeyCache.clear();
+  sortKeyCache.set(name, key);
+  return key;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function sortByName<T extends { siteId: string; name: string }>(items: T[], rank: (item: T) => number): T[] {
+  const keyed = items.map((item) => ({ item, r: rank(item), k: vietnameseSortKey(item.name) }));
+  keyed.sort((a, b) => a.r - b.r || cmp(a.k, b.k) || cmp(a.item.siteId, b.item.siteId));
+  return keyed.map((x) => x.item);
 }
 
 /**
@@ -331,18 +383,14 @@ export function coverageOf(
     if (v.condition === 'unverified') {
       unverifiedSites.push({ siteId: site.siteId, name: site.name, areaKey: index.order[p]!.key });
     } else if (v.condition !== 'operational') {
-      failing.push({ ...v, name: site.name, areaKey: index.order[p]!.key });
+      // An explicit literal, not a spread: one object shape, several times faster for 10k entries.
+      failing.push({ siteId: v.siteId, condition: v.condition, reasons: v.reasons, name: site.name, areaKey: index.order[p]!.key });
     }
     return v;
   });
 
-  failing.sort(
-    (a, b) =>
-      FAIL_RANK[a.condition] - FAIL_RANK[b.condition] ||
-      compareNames(a.name, b.name) ||
-      (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0),
-  );
-  unverifiedSites.sort((a, b) => compareNames(a.name, b.name) || (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0));
+  const failingSorted = sortByName(failing, (f) => FAIL_RANK[f.condition]);
+  const unverifiedSorted = sortByName(unverifiedSites, () => 0);
 
   const uncoveredVillages: CoverageReport['uncoveredVillages'] = [];
   for (let p = start; p <= end; p++) {
@@ -358,7 +406,14 @@ export function coverageOf(
   }
 
   const children = index.children(root.id).map((c) => areaCoverageAt(index, totals, index.tin(c.id)!));
-  return { ...areaCoverageAt(index, totals, start), at: now, children, failing, unverifiedSites, uncoveredVillages };
+  return {
+    ...areaCoverageAt(index, totals, start),
+    at: now,
+    children,
+    failing: failingSorted,
+    unverifiedSites: unverifiedSorted,
+    uncoveredVillages,
+  };
 }
 
 /** One stored coverage-history row. */

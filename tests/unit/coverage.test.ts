@@ -7,6 +7,7 @@ import {
   coverageSnapshotRows,
   headlineCondition,
   sitesOutsideIndex,
+  vietnameseSortKey,
 } from '../../server/coverage/coverage.ts';
 import {
   DEFAULT_COVERAGE_POLICY,
@@ -292,6 +293,28 @@ describe('coverageSnapshotRows', () => {
 
   it('is empty for an empty index', () => {
     expect(coverageSnapshotRows(AreaIndex.build([]), [], new Map(), NOW, policy)).toEqual([]);
+  });
+});
+
+describe('vietnameseSortKey', () => {
+  const sorted = (names: string[]) => [...names].sort((a, b) => (vietnameseSortKey(a) < vietnameseSortKey(b) ? -1 : 1));
+
+  it('orders by the Vietnamese alphabet: a ă â b c d đ e ê … o ô ơ … u ư', () => {
+    expect(sorted(['Ư', 'u', 'ơ', 'Ô', 'o', 'Đ', 'd', 'ê', 'e', 'â', 'Ă', 'a'])).toEqual(['a', 'Ă', 'â', 'd', 'Đ', 'e', 'ê', 'o', 'Ô', 'ơ', 'u', 'Ư']);
+    expect(sorted(['Thôn Đông', 'Thôn Dương', 'Thôn Ấp'])).toEqual(['Thôn Ấp', 'Thôn Dương', 'Thôn Đông']);
+  });
+
+  it('tones only break ties, in the traditional order (ngang, huyền, hỏi, ngã, sắc, nặng)', () => {
+    expect(sorted(['mạ', 'má', 'mã', 'mả', 'mà', 'ma'])).toEqual(['ma', 'mà', 'mả', 'mã', 'má', 'mạ']);
+    expect(sorted(['Bá B', 'Ba C'])).toEqual(['Bá B', 'Ba C']);
+  });
+
+  it('compares numbers by value', () => {
+    expect(sorted(['Cụm 10', 'Cụm 9', 'Cụm 09a', 'Cụm 100'])).toEqual(['Cụm 9', 'Cụm 09a', 'Cụm 10', 'Cụm 100']);
+  });
+
+  it('is the same for composed and decomposed input', () => {
+    expect(vietnameseSortKey('Thôn Đặng'.normalize('NFD'))).toBe(vietnameseSortKey('Thôn Đặng'.normalize('NFC')));
   });
 });
 
