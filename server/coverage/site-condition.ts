@@ -36,7 +36,7 @@
  *         `criticalBatteryPct` ('battery_critical': about to go dark);
  *       - a device the site cannot play without is unreachable
  *         ('device_unreachable'): kinds amplifier/amp/player/decoder/receiver/
- *         controller/codec/main (see CRITICAL_DEVICE_KINDS); other devices
+ *         controller/board/codec/main (see CRITICAL_DEVICE_KINDS; the agent's sim driver reports 'controller', the board driver 'board'); other devices
  *         (monitoring mic, sensors, …) unreachable → degraded;
  *       - the last sound check heard nothing ('sound_check_failed'), unless a
  *         later successful verification exists. Healthy-looking telemetry with a
@@ -70,7 +70,7 @@ import type { CoveragePolicy, Reason, SiteObservation, SiteVerdict, SoundCheckRe
 export const AMPLIFIER_HOT_C = 75;
 
 /** Device kinds without which a site cannot play: unreachable → faulty. Matched case-insensitively as a word prefix. */
-export const CRITICAL_DEVICE_KINDS: readonly string[] = ['amplifier', 'amp', 'player', 'decoder', 'receiver', 'controller', 'codec', 'main'];
+export const CRITICAL_DEVICE_KINDS: readonly string[] = ['amplifier', 'amp', 'player', 'decoder', 'receiver', 'controller', 'board', 'codec', 'main'];
 
 // ------------------------------------------------------------ time text ----
 

@@ -229,6 +229,11 @@ describe('faulty', () => {
       params: { device: 'amp0', kind: 'amplifier', error: 'i2c timeout' },
       messageVi: 'thiết bị amp0 (amplifier) không phản hồi',
     });
+    // What edge agents actually report: the device controller / the board itself.
+    for (const kind of ['controller', 'board']) {
+      const t = telemetry({ amplifier: null, lines: [], devices: [{ id: 'dev0', kind, reachable: false }] });
+      expect(classifySite(site({ telemetry: t }), NOW, policy).condition).toBe('faulty');
+    }
     const sensor = telemetry({ devices: [{ id: 't0', kind: 'temp_sensor', reachable: false }] });
     expect(classifySite(site({ telemetry: sensor }), NOW, policy).condition).toBe('degraded');
   });
