@@ -36,8 +36,9 @@
  *         `criticalBatteryPct` ('battery_critical': about to go dark);
  *       - a device the site cannot play without is unreachable
  *         ('device_unreachable'): kinds amplifier/amp/player/decoder/receiver/
- *         controller/board/codec/main (see CRITICAL_DEVICE_KINDS; the agent's sim driver reports 'controller', the board driver 'board'); other devices
- *         (monitoring mic, sensors, …) unreachable → degraded;
+ *         controller/board/codec/main (see CRITICAL_DEVICE_KINDS; the agent's
+ *         sim driver reports 'controller', its board driver 'board'); other
+ *         devices (monitoring mic, sensors, …) unreachable → degraded;
  *       - the last sound check heard nothing ('sound_check_failed'), unless a
  *         later successful verification exists. Healthy-looking telemetry with a
  *         failed check means the speakers are silent: that is a fault.
