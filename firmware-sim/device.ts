@@ -118,8 +118,13 @@ export class SimDevice {
     return out;
   }
 
-  /** Advance the physics to `now`: battery charge/drain, amplifier temperature. */
+  /** Advance the physics to `now` (battery charge/drain, amplifier temperature) and announce fault changes. */
   tick(now = this.clock()): void {
+    this.advance(now);
+    this.announce(now);
+  }
+
+  private advance(now: number): void {
     const dt = Math.max(0, now - this.lastTick);
     this.lastTick = Math.max(this.lastTick, now);
     const { power } = this.profile;
@@ -136,7 +141,11 @@ export class SimDevice {
       const capacityWh = power.battery ? power.battery.capacityAh * power.battery.volts : 0;
       const drawW = this.profile.board.idleW + this.profile.modem.idleW + (this.ampOn ? this.profile.amplifier.idleW : 0);
       this.batteryPct = capacityWh > 0 ? Math.max(0, this.batteryPct - ((drawW * hours) / capacityWh) * 100) : 0;
-      if (this.batteryPct <= 0) this.goDark();
+      if (this.batteryPct <= 0) {
+        // Dying gasp: the firmware's last words (battery_low) go out before the power does.
+        this.announce(now);
+        this.goDark();
+      }
     }
     if (this.injected.ampOverheat) {
       this.ampTempC = this.profile.amplifier.maxTempC + 5;
@@ -144,7 +153,6 @@ export class SimDevice {
       const target = this.profile.ambientTempC + (this.ampOn ? AMP_RISE_C : 0);
       this.ampTempC = target + (this.ampTempC - target) * Math.exp(-dt / THERMAL_TAU_MS);
     }
-    this.announce(now);
   }
 
   injectFault(fault: FaultSpec, now = this.clock()): DeviceEvent[] {
@@ -303,7 +311,7 @@ export class SimDevice {
   }
 
   private setFault(fault: FaultSpec, on: boolean, now: number): DeviceEvent[] {
-    this.tick(now);
+    this.advance(now);
     switch (fault.kind) {
       case 'line_open':
       case 'line_short':
@@ -330,7 +338,7 @@ export class SimDevice {
         throw new Error(`unknown fault ${JSON.stringify(never)}`);
       }
     }
-    this.tick(now); // settle consequences (a battery-less site goes dark, a restored one boots)
+    this.advance(now); // settle consequences (a battery-less site goes dark, a restored one boots)
     return this.announce(now);
   }
 

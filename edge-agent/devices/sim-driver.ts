@@ -302,6 +302,11 @@ export class SimDeviceDriver implements DeviceGateway {
     return this.hello?.warmupMs ?? DEFAULT_WARMUP_MS;
   }
 
+  private knownLines(): DeviceStatus['lines'] {
+    if (this.lastLines.length > 0 || !this.hello) return this.lastLines;
+    return Array.from({ length: this.hello.lines }, (_, i) => ({ id: i + 1, status: 'unknown' as const, impedanceOhm: null, nominalOhm: null }));
+  }
+
   private toStatus(s: DeviceStatusPayload): DeviceStatus {
     const lines = s.lines.map((l) => ({ id: l.id, status: l.status, impedanceOhm: l.ohm, nominalOhm: l.nominalOhm }));
     this.lastLines = lines;
@@ -320,8 +325,8 @@ export class SimDeviceDriver implements DeviceGateway {
   private unreachableStatus(error: string): DeviceStatus {
     return {
       amplifier: null,
-      // Keep the line ids we know so coverage still lists them, as 'unknown'.
-      lines: this.lastLines.map((l) => ({ ...l, status: 'unknown' as const, impedanceOhm: null })),
+      // Keep the line ids we know (from the last status, else hello's count) so coverage still lists them.
+      lines: this.knownLines().map((l) => ({ ...l, status: 'unknown' as const, impedanceOhm: null })),
       power: { source: 'unknown', mainsOk: null, batteryPct: null },
       // The uplink is unknown, not lost: the modem's view came from the device. Claiming
       // `up: false` would raise a false link fault on top of the real one (unreachable device).
