@@ -103,6 +103,8 @@ export interface SimStreamGatewayConfig {
   deviceId?: string;
   requestTimeoutMs?: number;
   retries?: number;
+  /** For a serial line: drop a partial frame after this much silence (50 ms at 115200 baud). */
+  frameGapMs?: number;
 }
 export type BoardGatewayConfig = { driver: 'board' } & BoardDriverConfig;
 
@@ -146,7 +148,11 @@ export function createDeviceGateway(config: DeviceGatewayConfig, deps: DeviceGat
         ...(config.reconnect ? { reconnect: config.reconnect } : {}),
       });
     case 'sim-stream':
-      return new SimDeviceDriver({ transport: { kind: 'stream', stream: config.stream }, ...pickCommon(config) });
+      return new SimDeviceDriver({
+        transport: { kind: 'stream', stream: config.stream },
+        ...pickCommon(config),
+        ...(config.frameGapMs !== undefined ? { frameGapMs: config.frameGapMs } : {}),
+      });
     case 'board': {
       const { driver: _driver, ...board } = config;
       return new BoardDriver(board, deps);

@@ -37,6 +37,14 @@ export interface SimDriverOptions {
   retries?: number;
   /** TCP reconnect backoff: doubling from baseMs to capMs, jittered. */
   reconnect?: { baseMs?: number; capMs?: number };
+  /**
+   * On a serial line: a silence this long in the middle of a frame drops the
+   * partial frame (DeviceFrameDecoder.flush), so a false SYNC cannot hold back
+   * real frames. 50 ms suits 115200 baud; off (0) by default and for TCP.
+   */
+  frameGapMs?: number;
+  /** Clock for the frame gap; default Date.now. */
+  now?: () => number;
 }
 
 interface Pending {
@@ -69,6 +77,7 @@ export class SimDeviceDriver implements DeviceGateway {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private streamUsed = false;
+  private lastDataAt = 0;
 
   constructor(private readonly options: SimDriverOptions) {
     this.deviceId = options.deviceId ?? 'controller';
@@ -171,6 +180,12 @@ export class SimDeviceDriver implements DeviceGateway {
   }
 
   private onData(chunk: Buffer): void {
+    const gap = this.options.frameGapMs ?? 0;
+    if (gap > 0) {
+      const now = (this.options.now ?? Date.now)();
+      if (this.decoder.pending > 0 && now - this.lastDataAt > gap) this.decoder.flush();
+      this.lastDataAt = now;
+    }
     const { frames } = this.decoder.push(chunk);
     // Rejected frames are counted by the decoder; an unusable reply then times out like a lost one.
     for (const { seq, message } of frames) {

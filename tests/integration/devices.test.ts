@@ -125,6 +125,24 @@ for (const [name, start] of [
   });
 }
 
+describe('serial-line behaviour over a stream', () => {
+  it('a false SYNC announcing a long frame is dropped after a silent gap, so the next real frame gets through', async () => {
+    const device = new SimDevice(profile, { seed: 7 });
+    const server = new DeviceServer(device, { tickIntervalMs: 0 });
+    const pair = createDevicePair();
+    server.attach(pair.device);
+    const gateway = createDeviceGateway({ driver: 'sim-stream', stream: pair.agent, requestTimeoutMs: 400, frameGapMs: 50 });
+    const faults = collectFaults(gateway);
+    cleanups.push(() => gateway.stop(), () => server.close());
+    await gateway.start();
+    // Line noise that looks like the start of a 1000-byte frame, then silence.
+    pair.device.write(Buffer.from([0xa5, 0x5a, 0x01, 0x00, 0x03, 0xe8, 0x11, 0x22]));
+    await new Promise((r) => setTimeout(r, 80));
+    device.injectFault({ kind: 'modem_link_lost' });
+    expect(await faults.next((n) => n.fault === 'modem_link_lost', 1000)).toMatchObject({ device: 'modem' });
+  });
+});
+
 describe('losing the device', () => {
   it('TCP: server stopped → status unreachable, commands throw device_unreachable; server back → reconnects', async () => {
     const { server, port, gateway, faults, device } = await startTcp();
