@@ -15,12 +15,14 @@ import { Value } from '@sinclair/typebox/value';
 export const PROFILES_DIR = join(dirname(fileURLToPath(import.meta.url)), 'profiles');
 
 const Obj = Type.Object;
+const Lit = <T extends string>(values: readonly T[], description?: string) =>
+  Type.Union(values.map((v) => Type.Literal(v)), description ? { description } : {});
 const Text = (description: string, maxLength = 120) => Type.String({ minLength: 1, maxLength, description });
 
 export const BoardPart = Obj(
   {
     model: Text('e.g. "Raspberry Pi 4 Model B 2GB"'),
-    audioOut: Type.Union(['usb', 'i2s', 'hdmi', 'onboard'].map((v) => Type.Literal(v)), { description: 'how the agent reaches the amplifier input' }),
+    audioOut: Lit(['usb', 'i2s', 'hdmi', 'onboard'] as const, 'how the agent reaches the amplifier input'),
     /** libgpiod chip and line of the relay that switches amplifier mains. */
     ampRelay: Obj({ chip: Text('e.g. "gpiochip0"', 32), line: Type.Integer({ minimum: 0, maximum: 511 }), activeLow: Type.Boolean() }, { additionalProperties: false }),
     idleW: Type.Number({ minimum: 0, maximum: 50, description: 'board draw, W' }),
@@ -60,7 +62,7 @@ export const PowerPart = Obj(
   {
     mains: Type.Boolean({ description: 'grid supply present' }),
     battery: Type.Union([
-      Obj({ capacityAh: Type.Number({ minimum: 1, maximum: 2000 }), volts: Type.Number({ minimum: 6, maximum: 96 }), kind: Type.Union(['lifepo4', 'agm', 'gel'].map((v) => Type.Literal(v))) }, { additionalProperties: false }),
+      Obj({ capacityAh: Type.Number({ minimum: 1, maximum: 2000 }), volts: Type.Number({ minimum: 6, maximum: 96 }), kind: Lit(['lifepo4', 'agm', 'gel'] as const) }, { additionalProperties: false }),
       Type.Null(),
     ]),
     solar: Type.Union([Obj({ panelW: Type.Number({ minimum: 1, maximum: 5000 }), controller: Text('charge controller') }, { additionalProperties: false }), Type.Null()]),
@@ -72,7 +74,7 @@ export const PowerPart = Obj(
 
 export const ModemPart = Obj(
   {
-    type: Type.Union(['ethernet', 'fiber', 'wifi', '4g', '3g', '2g'].map((v) => Type.Literal(v))),
+    type: Lit(['ethernet', 'fiber', 'wifi', '4g', '3g', '2g'] as const),
     model: Text('modem / ONT model'),
     idleW: Type.Number({ minimum: 0, maximum: 30 }),
     /** Typical RSRP-ish signal for the simulator; null for wired links. */

@@ -210,6 +210,8 @@ export interface DeviceFrameRejection {
   seq: number;
   code: 'unknown_version' | 'bad_json' | 'schema';
   reason: string;
+  /** The message's `type` when it had a string one, so a device can still answer an invalid request. */
+  messageType?: string;
 }
 
 export interface DeviceDecodeStats {
@@ -330,7 +332,8 @@ export class DeviceFrameDecoder<D extends DeviceDirection = 'any'> {
       return {
         seq,
         code: 'schema',
-        reason: `${JSON.stringify(type ?? null)} not valid ${this.direction}: ${first ? `${first.path || '/'}: ${first.message}` : 'mismatch'}`,
+        reason: `${JSON.stringify(type ?? null)} not valid ${this.direction}: ${first ? `${first.path || '/'}: ${first.message}` : 'mismatch'}`.slice(0, 300),
+        ...(typeof type === 'string' ? { messageType: type.slice(0, 64) } : {}),
       };
     }
     return { version, seq, message: value as MessageFor<D> };
