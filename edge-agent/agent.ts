@@ -649,17 +649,37 @@ export class EdgeAgent {
           durationMs: command.params.durationMs ?? DEFAULT_TONE.durationMs,
           level: command.params.level ?? (await this.currentVolume()),
         };
-        await this.gateway.playTestTone(tone);
+        await this.withAmplifierOn(() => this.gateway.playTestTone(tone));
         return { result: { ...tone } };
       }
       case 'sound_check':
-        return { result: await this.soundCheck() };
+        return { result: await this.withAmplifierOn(() => this.soundCheck()) };
       case 'reboot':
         return { after: () => this.reboot() };
       default: {
         const unknown: never = command;
         throw new Error(`unknown command type ${(unknown as { type: string }).type}`);
       }
+    }
+  }
+
+  /**
+   * A tone needs the amplifier powered: switch it on (the driver waits out the
+   * profile's warm-up) and, if it was off before, off again afterwards, so a
+   * test never leaves a cluster's amplifier burning power all night.
+   */
+  private async withAmplifierOn<T>(fn: () => Promise<T>): Promise<T> {
+    let wasOn = true;
+    try {
+      wasOn = (await this.gateway.status()).amplifier?.on ?? true;
+    } catch {
+      /* unknown: leave the amplifier as it is */
+    }
+    if (!wasOn) await this.gateway.setAmplifier(true);
+    try {
+      return await fn();
+    } finally {
+      if (!wasOn) await this.gateway.setAmplifier(false).catch((e: unknown) => this.noteError(`amplifier did not switch off after a tone: ${(e as Error).message}`));
     }
   }
 

@@ -35,8 +35,26 @@ function firstErrors(check: TypeCheck<TSchema>, value: unknown): string {
   return out.join('; ');
 }
 
+/**
+ * For a union discriminated by `type` (commands, events), the errors of the
+ * variant the message claims to be say what is wrong ("/params/level: Expected
+ * integer to be less or equal to 100"); the union's own error says only
+ * "Expected union value".
+ */
+function variantCheckers(schema: TSchema): Map<string, TypeCheck<TSchema>> {
+  const out = new Map<string, TypeCheck<TSchema>>();
+  const variants = (schema as { anyOf?: TSchema[] }).anyOf ?? [];
+  for (const v of variants) {
+    const t = (v as { properties?: { type?: { const?: unknown; anyOf?: Array<{ const?: unknown }> } } }).properties?.type;
+    const consts = t?.const !== undefined ? [t.const] : (t?.anyOf ?? []).map((x) => x.const);
+    for (const c of consts) if (typeof c === 'string') out.set(c, TypeCompiler.Compile(v));
+  }
+  return out;
+}
+
 export function payloadDecoder<S extends TSchema>(name: string, schema: S): PayloadDecoder<Static<S>> {
   const check = TypeCompiler.Compile(schema);
+  const variants = variantCheckers(schema);
   const validate = (value: unknown): Decoded<Static<S>> => {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return { ok: false, error: { code: 'schema', reason: `${name}: expected a JSON object` } };
@@ -52,7 +70,10 @@ export function payloadDecoder<S extends TSchema>(name: string, schema: S): Payl
       };
     }
     if (!check.Check(value)) {
-      return { ok: false, error: { code: 'schema', reason: `${name}: ${firstErrors(check, value)}` } };
+      const type = (value as { type?: unknown }).type;
+      const variant = typeof type === 'string' ? variants.get(type) : undefined;
+      const detail = variant ? firstErrors(variant, value) : variants.size > 0 ? `/type: must be one of ${[...variants.keys()].join(', ')}` : firstErrors(check, value);
+      return { ok: false, error: { code: 'schema', reason: `${name}: ${detail}` } };
     }
     return { ok: true, value: value as Static<S> };
   };

@@ -21,6 +21,9 @@ export interface ServerConfig {
   soundMaxAgeH: number;
   /** How often each mic-equipped site gets a scheduled sound check (hours; 0 = never). */
   soundCheckIntervalH: number;
+  /** How often the sound-check planner runs (seconds), and how many sites it sends a check per run. */
+  soundCheckPeriodS: number;
+  soundCheckBatch: number;
   /** Local hours (Asia/Ho_Chi_Minh) in which no scheduled test tone is played, e.g. "21-6"; empty = none. */
   soundCheckQuietHours: { startHour: number; endHour: number } | null;
   /** Coverage history snapshot period (seconds). */
@@ -90,6 +93,8 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     sweepIntervalMs: int(env, 'LOANET_SWEEP_MS', 1000, 100, 60_000),
     soundMaxAgeH: int(env, 'LOANET_SOUND_MAX_AGE_H', 168, 1, 24 * 365),
     soundCheckIntervalH: int(env, 'LOANET_SOUND_CHECK_INTERVAL_H', 24, 0, 24 * 365),
+    soundCheckPeriodS: int(env, 'LOANET_SOUND_CHECK_PERIOD_S', 30, 1, 3600),
+    soundCheckBatch: int(env, 'LOANET_SOUND_CHECK_BATCH', 20, 1, 10_000),
     soundCheckQuietHours: quietHours(env),
     historyIntervalS: int(env, 'LOANET_HISTORY_S', 300, 1, 86_400),
     commandTtlS: int(env, 'LOANET_COMMAND_TTL_S', 3600, 1, 7 * 86_400),

@@ -145,7 +145,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
         for (const c of pending) if (!commands.pendingFor(c).some((x) => x.type === 'sound_check')) pending.delete(c);
         const due = planSoundChecks(fleet.observations(), now(), {
           intervalMs: config.soundCheckIntervalH * 3600 * 1000,
-          maxPerRun: 20,
+          maxPerRun: config.soundCheckBatch,
           pending,
           policy,
           quietHours: config.soundCheckQuietHours ? { ...config.soundCheckQuietHours, timeZone: policy.timeZone } : undefined,
@@ -154,7 +154,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
           pending.add(id);
           void commands.issue(id, 'sound_check', {}, 600, 'scheduler');
         }
-      }), 30_000),
+      }), config.soundCheckPeriodS * 1000),
     );
   }
   timers.forEach((t) => t.unref());

@@ -1,0 +1,344 @@
+/**
+ * Runs many simulated sites in one process: for each, a simulated device
+ * (firmware-sim) behind an in-memory byte stream, the real edge agent with
+ * its sim driver, and a simulated uplink to the broker, a real TCP
+ * connection per site. Registers the sites with the server first (or reuses
+ * them, keeping their credentials in a local file).
+ *
+ * The runner is also the test and demo harness: it can kill an agent, cut a
+ * link without a close, and inject device faults.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { EdgeAgent } from '../edge-agent/agent.ts';
+import { parseAgentConfig } from '../edge-agent/config.ts';
+import { SimDeviceDriver } from '../edge-agent/devices/sim-driver.ts';
+import { loadProfile, type DeviceProfile } from '../hardware/profiles.ts';
+import { SimDevice, type FaultSpec } from './device.ts';
+import { DeviceServer, createDevicePair } from './device-server.ts';
+import { SimulatedLink, type LinkMode } from './link.ts';
+import { planFleet, pickFaulty, type CommuneInfo, type PlannedSite } from './fleet-plan.ts';
+import { ApiError, type LoanetClient } from './api-client.ts';
+
+export interface FleetRunnerOptions {
+  api: LoanetClient;
+  /** Broker address the agents connect to. */
+  mqtt: { host: string; port: number };
+  sites: number;
+  heartbeatS: number;
+  /** Share of sites that get a device fault injected after start (0..1). */
+  faultShare?: number;
+  seed?: number;
+  /** Where site credentials are kept between runs; null = memory only. */
+  credentialsFile?: string | null;
+  /** Area (code or key) whose communes get the sites; default all communes of the current structure. */
+  area?: string;
+  /** Site id prefix, so several fleets can share a server. */
+  idPrefix?: string;
+  /** New agents started per second (a real province does not boot in one instant). */
+  startRate?: number;
+  log?: (line: string) => void;
+}
+
+export interface SimSite {
+  plan: PlannedSite;
+  secret: string;
+  device: SimDevice;
+  server: DeviceServer;
+  link: SimulatedLink;
+  agent: EdgeAgent;
+  running: boolean;
+}
+
+export interface FleetStats {
+  sites: number;
+  running: number;
+  connected: number;
+  heartbeatsSent: number;
+  commandsRun: number;
+}
+
+interface AreaView {
+  key: string;
+  code: string;
+  name: string;
+  level: string;
+  lat: number | null;
+  lon: number | null;
+  parent: string | null;
+}
+
+const FAULT_MENU: FaultSpec[] = [{ kind: 'line_open', line: 2 }, { kind: 'line_short', line: 1 }, { kind: 'amp_overheat' }, { kind: 'mains_lost' }, { kind: 'modem_link_lost' }];
+
+export class FleetRunner {
+  private readonly sites = new Map<string, SimSite>();
+  private readonly profiles = new Map<string, DeviceProfile>();
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly opts: FleetRunnerOptions) {
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** Register villages and sites with the server as needed; returns the plan with credentials. */
+  async prepare(): Promise<Array<{ plan: PlannedSite; secret: string }>> {
+    const { api } = this.opts;
+    const communes = await this.communes();
+    const plan = planFleet(communes, this.opts.sites, this.opts.idPrefix ?? 'sim');
+
+    const villages = new Set((await api.get<{ areas: AreaView[] }>('/api/areas?level=village')).areas.map((a) => a.key));
+    let createdVillages = 0;
+    for (const s of plan) {
+      if (!s.village || villages.has(s.area)) continue;
+      await api.post('/api/areas', { code: s.village.code, name: s.village.name, level: 'village', kind: 'thôn', parent: s.village.parentKey, lat: s.village.lat, lon: s.village.lon });
+      villages.add(s.area);
+      createdVillages++;
+    }
+
+    const saved = this.readCredentials();
+    const existing = new Set((await api.get<{ sites: Array<{ id: string }> }>(`/api/sites?q=${encodeURIComponent((this.opts.idPrefix ?? 'sim') + '-')}&limit=50000`)).sites.map((s) => s.id));
+    let created = 0;
+    let rotated = 0;
+    const out: Array<{ plan: PlannedSite; secret: string }> = [];
+    for (const s of plan) {
+      let secret = saved[s.id];
+      if (!existing.has(s.id)) {
+        const profile = await this.profile(s.profile);
+        const r = await api.post<{ credential: { secret: string } }>('/api/sites', {
+          id: s.id,
+          name: s.name,
+          kind: s.kind,
+          area: s.area,
+          lat: s.lat,
+          lon: s.lon,
+          profile: s.profile,
+          monitorMic: profile.monitorMic,
+          expectedDevices: [{ id: 'controller', kind: 'controller' }],
+        });
+        secret = r.credential.secret;
+        created++;
+      } else if (!secret) {
+        // Registered earlier but its secret is not in our file: issue a new one.
+        secret = (await api.post<{ credential: { secret: string } }>(`/api/sites/${s.id}/credential`)).credential.secret;
+        rotated++;
+      }
+      saved[s.id] = secret;
+      out.push({ plan: s, secret });
+    }
+    this.writeCredentials(saved);
+    this.log(`fleet: ${plan.length} sites (${created} registered, ${rotated} credentials reissued, ${plan.length - created - rotated} reused), ${createdVillages} villages created`);
+    return out;
+  }
+
+  /** Start every site's device, agent and link. Resolves once all agents were started (not necessarily connected). */
+  async start(prepared?: Array<{ plan: PlannedSite; secret: string }>): Promise<void> {
+    const list = prepared ?? (await this.prepare());
+    const rate = this.opts.startRate ?? 500;
+    let i = 0;
+    for (const { plan, secret } of list) {
+      const site = await this.build(plan, secret);
+      this.sites.set(plan.id, site);
+      await site.agent.start();
+      site.running = true;
+      if (++i % rate === 0) await new Promise((r) => setTimeout(r, 1000));
+    }
+    // One timer advances every device's physics (battery, heat), instead of one per device.
+    this.ticker = setInterval(() => {
+      const t = Date.now();
+      for (const s of this.sites.values()) {
+        s.device.tick(t);
+        if (s.running && s.device.isDark(t)) void this.powerLoss(s);
+      }
+    }, 1000);
+    this.ticker.unref();
+    const share = this.opts.faultShare ?? 0;
+    if (share > 0) {
+      const faulty = pickFaulty([...this.sites.values()].map((s) => ({ id: s.plan.id })), share, this.opts.seed ?? 1);
+      faulty.forEach((f, k) => this.injectFault(f.id, FAULT_MENU[k % FAULT_MENU.length]!));
+      this.log(`fleet: injected faults into ${faulty.length} sites: ${faulty.map((f, k) => `${f.id} ${FAULT_MENU[k % FAULT_MENU.length]!.kind}`).join(', ')}`);
+    }
+  }
+
+  site(id: string): SimSite {
+    const s = this.sites.get(id);
+    if (!s) throw new Error(`no simulated site ${id}`);
+    return s;
+  }
+
+  ids(): string[] {
+    return [...this.sites.keys()];
+  }
+
+  /** The agent process dies: its TCP connection closes, the broker publishes its last will. */
+  async kill(id: string): Promise<void> {
+    const s = this.site(id);
+    s.running = false;
+    await s.agent.stop({ graceful: false });
+  }
+
+  /** The uplink goes silent without closing (blackhole) or loses carrier (down). */
+  cut(id: string, mode: Exclude<LinkMode, 'up'> = 'blackhole'): void {
+    this.site(id).link.setMode(mode);
+  }
+
+  /** Bring a site back: link up, and a killed agent started again (a new agent, as systemd would). */
+  async restore(id: string): Promise<void> {
+    const s = this.site(id);
+    s.link.setMode('up');
+    if (!s.running) {
+      const fresh = await this.build(s.plan, s.secret, s);
+      s.agent = fresh.agent;
+      s.link = fresh.link;
+      await s.agent.start();
+      s.running = true;
+    }
+  }
+
+  injectFault(id: string, fault: FaultSpec): void {
+    const s = this.site(id);
+    s.device.injectFault(fault);
+    if (fault.kind === 'modem_link_lost') s.link.setMode('down');
+  }
+
+  clearFault(id: string, fault: FaultSpec): void {
+    const s = this.site(id);
+    s.device.clearFault(fault);
+    if (fault.kind === 'modem_link_lost') s.link.setMode('up');
+  }
+
+  stats(): FleetStats {
+    let running = 0;
+    let connected = 0;
+    let heartbeatsSent = 0;
+    let commandsRun = 0;
+    for (const s of this.sites.values()) {
+      if (s.running) running++;
+      const st = s.agent.stats;
+      if (st.connected) connected++;
+      heartbeatsSent += st.heartbeatsSent;
+      commandsRun += st.commandsRun;
+    }
+    return { sites: this.sites.size, running, connected, heartbeatsSent, commandsRun };
+  }
+
+  async stop(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    await Promise.all(
+      [...this.sites.values()].map(async (s) => {
+        if (s.running) await s.agent.stop({ graceful: true }).catch(() => {});
+        s.running = false;
+        s.link.close();
+        await s.server.close().catch(() => {});
+      }),
+    );
+  }
+
+  /** The board lost power (battery empty): agent and link die with it, no goodbye. */
+  private async powerLoss(s: SimSite): Promise<void> {
+    s.running = false;
+    s.link.setMode('down');
+    await s.agent.stop({ graceful: false }).catch(() => {});
+    this.log(`fleet: ${s.plan.id} lost power (battery empty)`);
+  }
+
+  private async build(plan: PlannedSite, secret: string, reuse?: SimSite): Promise<SimSite> {
+    const profile = await this.profile(plan.profile);
+    const device = reuse?.device ?? new SimDevice(profile, { seed: hashSeed(plan.id) });
+    const server = reuse?.server ?? new DeviceServer(device, { realTime: true, tickIntervalMs: 0 });
+    const pair = createDevicePair();
+    server.attach(pair.device);
+    const gateway = new SimDeviceDriver({ transport: { kind: 'stream', stream: pair.agent } });
+    const link = reuse?.link ?? new SimulatedLink(this.opts.mqtt.host, this.opts.mqtt.port);
+    const config = parseAgentConfig(
+      {
+        siteId: plan.id,
+        server: { mqttUrl: `mqtt://${this.opts.mqtt.host}:${this.opts.mqtt.port}` },
+        credential: { secret },
+        heartbeatIntervalS: this.opts.heartbeatS,
+        // Keepalive no longer than the heartbeat, so a dead link is noticed by the broker too.
+        keepaliveS: Math.max(5, Math.min(30, this.opts.heartbeatS)),
+        link: { type: profile.modem.type },
+        reconnect: { baseMs: 500, capMs: Math.max(2000, this.opts.heartbeatS * 1000) },
+      },
+      { source: `fleet:${plan.id}` },
+    );
+    const agent = new EdgeAgent({
+      config,
+      gateway,
+      mqttStream: link.open,
+      log: quietLog(this.log, plan.id),
+      // A connection attempt into a dead link must give up in time to try again when it is back.
+      connectTimeoutMs: Math.min(30_000, Math.max(3000, 2 * this.opts.heartbeatS * 1000)),
+    });
+    return { plan, secret, device, server, link, agent, running: false };
+  }
+
+  private async profile(name: string): Promise<DeviceProfile> {
+    let p = this.profiles.get(name);
+    if (!p) {
+      p = await loadProfile(name);
+      this.profiles.set(name, p);
+    }
+    return p;
+  }
+
+  private async communes(): Promise<CommuneInfo[]> {
+    const { api } = this.opts;
+    let areas: AreaView[];
+    if (this.opts.area) {
+      const root = await api.get<AreaView>(`/api/areas/${encodeURIComponent(this.opts.area)}`);
+      const all = (await api.get<{ areas: AreaView[] }>(`/api/areas?version=${root.key.split('.')[0]}`)).areas;
+      const under = new Set([root.key]);
+      // Parents come before children in key order only by accident; iterate to a fixed point.
+      for (let changed = true; changed; ) {
+        changed = false;
+        for (const a of all) if (a.parent && under.has(a.parent) && !under.has(a.key)) (under.add(a.key), (changed = true));
+      }
+      areas = all.filter((a) => under.has(a.key) && a.level === 'commune');
+    } else {
+      areas = (await api.get<{ areas: AreaView[] }>('/api/areas?level=commune')).areas;
+      const versions = [...new Set(areas.map((a) => a.key.split('.')[0]!))].sort();
+      const latest = versions[versions.length - 1];
+      areas = areas.filter((a) => a.key.startsWith(`${latest}.`));
+    }
+    if (areas.length === 0) throw new Error('the server has no communes: import an area list first (POST /api/areas/import)');
+    return areas.map((a) => ({ key: a.key, code: a.code, name: a.name, lat: a.lat, lon: a.lon }));
+  }
+
+  private readCredentials(): Record<string, string> {
+    const f = this.opts.credentialsFile;
+    if (!f || !fs.existsSync(f)) return {};
+    try {
+      const data = JSON.parse(fs.readFileSync(f, 'utf8')) as { server?: string; sites?: Record<string, string> };
+      return data.server === this.opts.api.baseUrl ? (data.sites ?? {}) : {};
+    } catch {
+      return {};
+    }
+  }
+
+  private writeCredentials(sites: Record<string, string>): void {
+    const f = this.opts.credentialsFile;
+    if (!f) return;
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    const tmp = `${f}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify({ server: this.opts.api.baseUrl, sites }, null, 1), { mode: 0o600 });
+    fs.renameSync(tmp, f);
+  }
+}
+
+function hashSeed(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
+  return h >>> 0;
+}
+
+function quietLog(log: (line: string) => void, id: string) {
+  return {
+    info: () => {},
+    debug: () => {},
+    warn: (m: string) => log(`${id}: ${m}`),
+    error: (m: string) => log(`${id}: ERROR ${m}`),
+  };
+}
+
+export { ApiError };
