@@ -147,7 +147,6 @@ export class FleetState implements IngestSink {
     if (m.at < e.lastStateAt) return;
     e.lastStateAt = m.at;
     const t = this.now();
-    const wasOnline = this.isOnline(siteId);
     this.seen(e, t);
     if (m.state === 'online') {
       e.obs.connected = true;
@@ -158,7 +157,9 @@ export class FleetState implements IngestSink {
     }
     this.recordEvent(siteId, t, m.state === 'online' ? 'connected' : 'disconnected', null, { reason: m.reason ?? null, agentVersion: m.agentVersion ?? null });
     this.evaluate(siteId);
-    if (m.state === 'online' && !wasOnline) this.emitOnline(siteId);
+    // Every new connection may have missed commands (e.g. after a server restart,
+    // when the stored verdict still says online), so each "online" flushes.
+    if (m.state === 'online') this.emitOnline(siteId);
   }
 
   applyTelemetry(siteId: string, m: TelemetryMessage): void {
