@@ -83,6 +83,7 @@ export class FleetRunner {
   /** Register villages and sites with the server as needed; returns the plan with credentials. */
   async prepare(): Promise<Array<{ plan: PlannedSite; secret: string }>> {
     const { api } = this.opts;
+    const started = Date.now();
     const communes = await this.communes();
     const plan = planFleet(communes, this.opts.sites, this.opts.idPrefix ?? 'sim');
 
@@ -126,7 +127,7 @@ export class FleetRunner {
       out.push({ plan: s, secret });
     }
     this.writeCredentials(saved);
-    this.log(`fleet: ${plan.length} sites (${created} registered, ${rotated} credentials reissued, ${plan.length - created - rotated} reused), ${createdVillages} villages created`);
+    this.log(`fleet: ${plan.length} sites (${created} registered, ${rotated} credentials reissued, ${plan.length - created - rotated} reused), ${createdVillages} villages created, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return out;
   }
 
@@ -134,6 +135,7 @@ export class FleetRunner {
   async start(prepared?: Array<{ plan: PlannedSite; secret: string }>): Promise<void> {
     const list = prepared ?? (await this.prepare());
     const rate = this.opts.startRate ?? 500;
+    const started = Date.now();
     let i = 0;
     for (const { plan, secret } of list) {
       const site = await this.build(plan, secret);
@@ -142,6 +144,7 @@ export class FleetRunner {
       site.running = true;
       if (++i % rate === 0) await new Promise((r) => setTimeout(r, 1000));
     }
+    this.log(`fleet: ${list.length} agents started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     // One timer advances every device's physics (battery, heat), instead of one per device.
     this.ticker = setInterval(() => {
       const t = Date.now();
@@ -154,8 +157,16 @@ export class FleetRunner {
     const share = this.opts.faultShare ?? 0;
     if (share > 0) {
       const faulty = pickFaulty([...this.sites.values()].map((s) => ({ id: s.plan.id })), share, this.opts.seed ?? 1);
-      faulty.forEach((f, k) => this.injectFault(f.id, FAULT_MENU[k % FAULT_MENU.length]!));
-      this.log(`fleet: injected faults into ${faulty.length} sites: ${faulty.map((f, k) => `${f.id} ${FAULT_MENU[k % FAULT_MENU.length]!.kind}`).join(', ')}`);
+      const done: string[] = [];
+      faulty.forEach((f, k) => {
+        const site = this.site(f.id);
+        const pick = FAULT_MENU[k % FAULT_MENU.length]!;
+        // A line fault goes on the last line the profile has (a solar cluster has one).
+        const fault: FaultSpec = 'line' in pick ? { ...pick, line: Math.min(pick.line, site.device.profile.lines.length) } : pick;
+        this.injectFault(f.id, fault);
+        done.push(`${f.id} ${fault.kind}${'line' in fault ? ' ' + fault.line : ''}`);
+      });
+      this.log(`fleet: injected faults into ${faulty.length} sites: ${done.join(', ')}`);
     }
   }
 

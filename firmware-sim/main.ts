@@ -1,0 +1,90 @@
+/**
+ * `npm run sim -- --sites N`: registers N simulated sites with a running
+ * loanet server (or reuses them) and runs them in this process, each a real
+ * MQTT connection from a real edge agent to its simulated devices.
+ *
+ * The server comes from LOANET_URL (default http://localhost:8080) and a
+ * token from LOANET_TOKEN (or LOANET_ADMIN_PASSWORD to log in as admin).
+ * The broker is the server's embedded one unless LOANET_MQTT_URL says otherwise.
+ */
+import path from 'node:path';
+import { LoanetClient } from './api-client.ts';
+import { FleetRunner } from './fleet-runner.ts';
+import { ArgError, parseArgs } from './cli-args.ts';
+
+const USAGE = `usage: npm run sim -- --sites N [--heartbeat 30] [--faults 0.03] [--area CODE] [--prefix sim] [--credentials FILE] [--rate 500]`;
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { sites: 'number', heartbeat: 'number', faults: 'number', area: 'string', prefix: 'string', credentials: 'string', rate: 'number', help: 'boolean' });
+  if (args.help) return void console.log(USAGE);
+  const sites = (args.sites as number | undefined) ?? 100;
+  if (!Number.isInteger(sites) || sites < 1 || sites > 100_000) throw new ArgError(`--sites ${sites} must be a whole number from 1 to 100000`);
+  const heartbeatS = (args.heartbeat as number | undefined) ?? 30;
+  if (!Number.isInteger(heartbeatS) || heartbeatS < 1 || heartbeatS > 3600) throw new ArgError(`--heartbeat ${heartbeatS} must be whole seconds from 1 to 3600`);
+  const faults = (args.faults as number | undefined) ?? 0;
+  if (faults < 0 || faults > 1) throw new ArgError(`--faults ${faults} must be a share from 0 to 1, e.g. 0.03`);
+
+  const api = await connectApi();
+  const mqtt = await brokerAddress(api);
+  const fleet = new FleetRunner({
+    api,
+    mqtt,
+    sites,
+    heartbeatS,
+    faultShare: faults,
+    area: args.area as string | undefined,
+    idPrefix: (args.prefix as string | undefined) ?? 'sim',
+    credentialsFile: (args.credentials as string | undefined) ?? path.join(process.env.LOANET_DATA_DIR ?? './data', 'sim-credentials.json'),
+    startRate: (args.rate as number | undefined) ?? 500,
+    log: (line) => console.log(line),
+  });
+  console.log(`fleet: starting ${sites} sites against ${api.baseUrl} (MQTT ${mqtt.host}:${mqtt.port}), heartbeat ${heartbeatS} s`);
+  await fleet.start();
+  const report = () => {
+    const s = fleet.stats();
+    const mem = process.memoryUsage();
+    console.log(`fleet: ${s.connected}/${s.sites} connected, ${s.heartbeatsSent} heartbeats, ${s.commandsRun} commands; rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MiB`);
+  };
+  const timer = setInterval(report, 10_000);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    console.log('fleet: stopping (agents say goodbye)…');
+    await fleet.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+export async function connectApi(): Promise<LoanetClient> {
+  const api = LoanetClient.fromEnv();
+  if (!api.hasToken) {
+    const password = process.env.LOANET_ADMIN_PASSWORD;
+    if (!password) throw new ArgError('no credentials: set LOANET_TOKEN to an API token (POST /api/auth/tokens), or LOANET_ADMIN_PASSWORD');
+    await api.login('admin', password);
+  }
+  return api;
+}
+
+export async function brokerAddress(api: LoanetClient): Promise<{ host: string; port: number }> {
+  const url = process.env.LOANET_MQTT_URL;
+  if (url) {
+    const u = new URL(url);
+    if (u.protocol !== 'mqtt:') throw new ArgError(`LOANET_MQTT_URL="${url}" must be mqtt://host:port`);
+    return { host: u.hostname, port: Number(u.port || 1883) };
+  }
+  const health = await api.get<{ broker: { port: number | null } }>('/api/health');
+  if (!health.broker.port) throw new ArgError('the server did not say its MQTT port; set LOANET_MQTT_URL');
+  return { host: new URL(api.baseUrl).hostname, port: health.broker.port };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e: unknown) => {
+    console.error(`loanet sim: ${e instanceof Error ? e.message : String(e)}`);
+    if (e instanceof ArgError) console.error(USAGE);
+    process.exit(2);
+  });
+}
