@@ -73,7 +73,9 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   broker.onSiteMessage((m) => ingest.handle(m));
   const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
   fleet.listen({
-    siteOnline: (id) => void commands.flush(id),
+    siteOnline: (id) => {
+      commands.flush(id).catch((err: unknown) => log.error({ siteId: id, err }, 'sending waiting commands failed'));
+    },
     siteEvent: (id, ev) => {
       if (ev.type === 'cmd_result') commands.complete(id, ev);
     },
@@ -152,7 +154,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
         });
         for (const id of due) {
           pending.add(id);
-          void commands.issue(id, 'sound_check', {}, 600, 'scheduler');
+          commands.issue(id, 'sound_check', {}, 600, 'scheduler').catch((err: unknown) => log.error({ siteId: id, err }, 'scheduled sound check not issued'));
         }
       }), config.soundCheckPeriodS * 1000),
     );

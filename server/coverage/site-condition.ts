@@ -192,11 +192,10 @@ export function isOnline(obs: SiteObservation, now: number, policy: CoveragePoli
 
 /** The newest sound check the server knows of (its own record, or the one in the last telemetry). */
 export function latestSoundCheck(obs: SiteObservation): SoundCheckRecord | null {
-  const a = obs.lastSoundCheck;
-  const b = obs.telemetry?.lastSoundCheck ?? null;
-  if (!a) return b;
-  if (!b) return a;
-  return b.at > a.at ? b : a;
+  // obs.lastSoundCheck is on the server's clock (the fleet state converts the
+  // agent's report); the telemetry copy is on the agent's clock and is only a
+  // fallback for an observation that never had the server's.
+  return obs.lastSoundCheck ?? obs.telemetry?.lastSoundCheck ?? null;
 }
 
 /** Whether the site has a monitoring mic that can verify sound: the agent's word if it reported, else the registry's. */

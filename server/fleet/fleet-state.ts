@@ -51,8 +51,8 @@ interface Entry {
   obs: SiteObservation;
   verdict: SiteVerdict | null;
   since: number | null;
-  /** Agent-clock time of the last state message applied, to ignore a stale last will after a reconnect. */
-  lastStateAt: number;
+  /** Agent-clock time of the last "online" applied, to ignore a stale last will after a reconnect. */
+  lastOnlineAt: number;
 }
 
 export class FleetState implements IngestSink {
@@ -88,7 +88,7 @@ export class FleetState implements IngestSink {
         obs.lastSoundCheck = r.last_sound_check ? (JSON.parse(r.last_sound_check) as SoundCheckRecord) : null;
         if (r.condition) verdict = { siteId: s.id, condition: r.condition, reasons: r.reasons ? JSON.parse(r.reasons) : [] };
       }
-      this.entries.set(s.id, { obs, verdict, since: r?.condition_since ?? null, lastStateAt: 0 });
+      this.entries.set(s.id, { obs, verdict, since: r?.condition_since ?? null, lastOnlineAt: 0 });
     }
   }
 
@@ -96,7 +96,7 @@ export class FleetState implements IngestSink {
   upsertSite(s: Site): void {
     const e = this.entries.get(s.id);
     if (!e) {
-      this.entries.set(s.id, { obs: this.blank(s), verdict: null, since: null, lastStateAt: 0 });
+      this.entries.set(s.id, { obs: this.blank(s), verdict: null, since: null, lastOnlineAt: 0 });
       this.evaluate(s.id);
       return;
     }
@@ -143,9 +143,12 @@ export class FleetState implements IngestSink {
   applyState(siteId: string, m: SiteStateMessage, _retained: boolean): void {
     const e = this.entries.get(siteId)!;
     // A last will of an older connection can arrive after the new connection's
-    // "online" (client-id takeover); the agent stamps both, so the older loses.
-    if (m.at < e.lastStateAt) return;
-    e.lastStateAt = m.at;
+    // "online" (client-id takeover). Both are stamped by the same agent clock at
+    // connect time, so an offline older than the last online is stale. Only
+    // offline messages are checked: an online always applies, so a board whose
+    // clock went backwards after a reboot is never locked out.
+    if (m.state === 'offline' && m.at < e.lastOnlineAt) return;
+    if (m.state === 'online') e.lastOnlineAt = m.at;
     const t = this.now();
     this.seen(e, t);
     if (m.state === 'online') {
@@ -172,7 +175,12 @@ export class FleetState implements IngestSink {
     e.obs.disconnectedAt = null;
     e.obs.intervalS = m.intervalS;
     e.obs.telemetry = m;
-    if (m.lastSoundCheck) this.noteSoundCheck(e, m.lastSoundCheck);
+    if (m.lastSoundCheck) {
+      // The agent dates its check on its own clock; move it onto ours by the
+      // heartbeat's own skew (arrival minus stamp), never into the future.
+      const at = Math.min(t, m.lastSoundCheck.at + (t - m.at));
+      this.noteSoundCheck(e, { ...m.lastSoundCheck, at });
+    }
     this.evaluate(siteId);
     if (!wasOnline) this.emitOnline(siteId);
   }

@@ -99,7 +99,7 @@ CREATE TABLE site_events (
   id        INTEGER PRIMARY KEY,
   site_id   TEXT NOT NULL,
   at        INTEGER NOT NULL,
-  type      TEXT NOT NULL,       -- 'condition', 'fault', 'fault_cleared', 'sound_check', 'cmd_result', 'connected', 'disconnected'
+  type      TEXT NOT NULL,       -- 'condition', 'fault', 'fault_cleared', 'sound_check', 'connected', 'disconnected' (command results live in commands)
   condition TEXT,
   detail    TEXT
 );

@@ -98,8 +98,14 @@ export const areaRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'registry.write');
+        const before = ctx.areas.require(req.params.key, dv);
         const a = ctx.areas.update(req.params.key, dv, { name: req.body.name, kind: req.body.kind, parentKey: req.body.parent, lat: req.body.lat, lon: req.body.lon });
         changed();
+        if (a.parentId !== before.parentId) {
+          // The sites below now belong to other ancestors: make them reconnect so the broker grants the new channels.
+          const moved = ctx.coverage.subtreeIds(a.id);
+          for (const o of ctx.fleet.observations()) if (moved.has(o.areaId)) ctx.broker.disconnectSite(o.siteId);
+        }
         ctx.audit.record(p.user, 'area.update', a.key, req.body);
         return view(a);
       },

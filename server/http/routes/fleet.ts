@@ -7,7 +7,16 @@ export const fleetRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get('/api/fleet/messages', { schema: { tags: ['fleet'], summary: 'Accepted and rejected site messages, by reason and by site; broker refusals' } }, async (req) => {
-      requirePermission(req, 'read');
-      return { ingest: ctx.ingest.stats(), broker: ctx.broker.status() };
+      const p = requirePermission(req, 'read');
+      const ingest = ctx.ingest.stats(p.user.areaId === null ? 20 : 10_000);
+      if (p.user.areaId !== null) {
+        // A user scoped to an area sees only its own sites' rejections (totals stay fleet-wide counts).
+        const scope = ctx.coverage.subtreeIds(p.user.areaId);
+        ingest.rejectedBySite = ingest.rejectedBySite.filter((r) => {
+          const o = ctx.fleet.observation(r.siteId);
+          return o !== undefined && scope.has(o.areaId);
+        }).slice(0, 20);
+      }
+      return { ingest, broker: ctx.broker.status() };
     });
   };
