@@ -8,18 +8,15 @@
  * `credential.secretFile`, and resolving relative paths against the file.
  */
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { AREA_KEY_PATTERN, LinkType, SITE_ID_PATTERN } from '../protocol/index.ts';
 import { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS } from './backoff.ts';
+import { DeviceConfigError, parseDeviceGatewayConfig, type DeviceGatewayConfig } from './devices/factory.ts';
 
-/**
- * Passed through to `createDeviceGateway` (edge-agent/devices/factory.ts).
- * TODO: replace with `import type { DeviceGatewayConfig } from './devices/factory.ts'`
- * once that file exists; the factory validates its own part.
- */
-export type DeviceGatewayConfig = Record<string, unknown>;
+export type { DeviceGatewayConfig };
 
 const NonEmpty = (description: string) => Type.String({ minLength: 1, description });
 
@@ -44,7 +41,13 @@ export const AgentConfigFile = Type.Object(
     /** MQTT keepalive; the broker declares us gone (and publishes the will) after 1.5× this without traffic. */
     keepaliveS: Type.Integer({ minimum: 5, maximum: 3600, default: 30 }),
     areaChannels: Type.Array(Type.String({ pattern: AREA_KEY_PATTERN.source }), { maxItems: 16, default: [] }),
-    devices: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+    /**
+     * The device driver, e.g. `{ "driver": "sim", "host": "127.0.0.1", "port": 7000 }` or
+     * `{ "driver": "board", ... }`. Validated by `parseDeviceGatewayConfig` (devices/factory.ts),
+     * which knows each driver's fields. Required by the CLI; code that builds its own
+     * gateway (the fleet runner) leaves it out.
+     */
+    devices: Type.Optional(Type.Unknown({ description: 'device driver: {driver:"sim",host,port} or {driver:"board",...}' })),
     /** What the agent reports as its uplink when the modem does not say. */
     link: Type.Object({ type: LinkType }, { additionalProperties: false, default: { type: 'unknown' } }),
     /** Where executed command ids are kept for dedupe across restarts; absent = memory only. */
@@ -71,7 +74,8 @@ export interface AgentConfig {
   heartbeatIntervalS: number;
   keepaliveS: number;
   areaChannels: string[];
-  devices: DeviceGatewayConfig;
+  /** Absent when the caller builds its own gateway (the fleet runner). */
+  devices?: DeviceGatewayConfig;
   link: { type: AgentConfigFile['link']['type'] };
   stateDir?: string;
   soundCheckThresholdDb: number;
@@ -79,6 +83,9 @@ export interface AgentConfig {
   /** From package.json, not from the file. */
   agentVersion: string;
 }
+
+/** What the command line runs with: a config that names its device driver. */
+export type AgentFileConfig = AgentConfig & { devices: DeviceGatewayConfig };
 
 /** A config problem, naming the file and the field so the operator can fix it. */
 export class AgentConfigError extends Error {
@@ -100,12 +107,19 @@ function fieldOf(pointer: string): string {
 export interface ParseOptions {
   /** Named in errors; a file path or e.g. '<fleet site 12>'. */
   source?: string;
+  /** Default: the version in package.json. */
   agentVersion?: string;
   /** A secret read from `credential.secretFile` by the loader. */
   secretFromFile?: string;
+  /** Fail when the `devices` section is missing (the CLI has no other way to reach a device). */
+  requireDevices?: boolean;
 }
 
+const DEVICES_EXAMPLE = '{"driver": "sim", "host": "127.0.0.1", "port": 7000} or {"driver": "board", ...}';
+
 /** Validate a parsed JSON value and apply defaults. Pure; throws AgentConfigError. */
+export function parseAgentConfig(raw: unknown, options: ParseOptions & { requireDevices: true }): AgentFileConfig;
+export function parseAgentConfig(raw: unknown, options?: ParseOptions): AgentConfig;
 export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): AgentConfig {
   const source = options.source ?? '<config>';
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -139,6 +153,20 @@ export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): Agen
   if (file.reconnect.capMs < file.reconnect.baseMs) {
     throw new AgentConfigError(source, 'reconnect.capMs', `must be >= reconnect.baseMs (${file.reconnect.baseMs})`);
   }
+  let devices: DeviceGatewayConfig | undefined;
+  if (file.devices !== undefined) {
+    if (typeof file.devices !== 'object' || file.devices === null || Array.isArray(file.devices)) {
+      throw new AgentConfigError(source, 'devices', `expected an object, e.g. ${DEVICES_EXAMPLE}`);
+    }
+    try {
+      devices = parseDeviceGatewayConfig(file.devices);
+    } catch (e) {
+      if (!(e instanceof DeviceConfigError)) throw e;
+      throw new AgentConfigError(source, e.field ? `devices.${e.field}` : 'devices', e.reason);
+    }
+  } else if (options.requireDevices) {
+    throw new AgentConfigError(source, 'devices', `missing; the agent needs a device driver, e.g. ${DEVICES_EXAMPLE}`);
+  }
   const config: AgentConfig = {
     siteId: file.siteId,
     server: file.server.httpUrl ? { mqttUrl: file.server.mqttUrl, httpUrl: file.server.httpUrl } : { mqttUrl: file.server.mqttUrl },
@@ -146,12 +174,12 @@ export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): Agen
     heartbeatIntervalS: file.heartbeatIntervalS,
     keepaliveS: file.keepaliveS,
     areaChannels: file.areaChannels,
-    devices: file.devices,
     link: file.link,
     soundCheckThresholdDb: file.soundCheckThresholdDb,
     reconnect: file.reconnect,
-    agentVersion: options.agentVersion ?? '0.0.0',
+    agentVersion: options.agentVersion ?? readAgentVersion(),
   };
+  if (devices !== undefined) config.devices = devices;
   if (file.stateDir !== undefined) config.stateDir = file.stateDir;
   return config;
 }
@@ -167,17 +195,28 @@ function allowedKeys(field: string): string {
 }
 
 let cachedVersion: string | undefined;
-/** The agent's version, from the project's package.json. */
-export async function readAgentVersion(): Promise<string> {
+/**
+ * The agent's version, from the project's package.json (read once, synchronously,
+ * so the pure `parseAgentConfig` can default to it). '0.0.0' if it cannot be read.
+ */
+export function readAgentVersion(): string {
   if (cachedVersion === undefined) {
-    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    cachedVersion = typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+    let version: unknown;
+    try {
+      version = (createRequire(import.meta.url)('../package.json') as { version?: unknown }).version;
+    } catch {
+      /* not shipped with a package.json: report the placeholder */
+    }
+    cachedVersion = typeof version === 'string' && version !== '' ? version : '0.0.0';
   }
   return cachedVersion;
 }
 
-/** Read, validate and resolve a config file (relative paths are relative to the file). */
-export async function loadAgentConfig(path: string): Promise<AgentConfig> {
+/**
+ * Read, validate and resolve a config file (relative paths are relative to the
+ * file). The file must name its device driver: the CLI has no other device.
+ */
+export async function loadAgentConfig(path: string): Promise<AgentFileConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -203,7 +242,7 @@ export async function loadAgentConfig(path: string): Promise<AgentConfig> {
   }
   const config = parseAgentConfig(raw, {
     source: path,
-    agentVersion: await readAgentVersion(),
+    requireDevices: true,
     ...(secretFromFile !== undefined ? { secretFromFile } : {}),
   });
   if (config.stateDir !== undefined) config.stateDir = resolve(baseDir, config.stateDir);

@@ -4,9 +4,9 @@
  * the agent, and stops it gracefully on SIGINT/SIGTERM (state 'shutdown', so
  * the server can tell a planned stop from a lost link).
  */
-import type { DeviceGateway } from './devices/gateway.ts';
 import { EdgeAgent } from './agent.ts';
-import { AgentConfigError, loadAgentConfig, type DeviceGatewayConfig } from './config.ts';
+import { AgentConfigError, loadAgentConfig, type AgentFileConfig } from './config.ts';
+import { createDeviceGateway } from './devices/factory.ts';
 
 const USAGE = 'usage: npm run agent -- --config FILE';
 
@@ -17,20 +17,6 @@ function configPath(argv: readonly string[]): string | undefined {
     if (arg.startsWith('--config=')) return arg.slice('--config='.length);
   }
   return undefined;
-}
-
-type DeviceFactory = (config: DeviceGatewayConfig) => DeviceGateway | Promise<DeviceGateway>;
-
-/**
- * The driver factory lives in edge-agent/devices/factory.ts (written
- * separately). TODO: make this a static `import { createDeviceGateway }` once
- * that file has landed; the variable specifier keeps typecheck green until then.
- */
-async function loadDeviceFactory(): Promise<DeviceFactory> {
-  const specifier = './devices/factory.ts';
-  const mod = (await import(specifier)) as { createDeviceGateway?: DeviceFactory };
-  if (typeof mod.createDeviceGateway !== 'function') throw new Error(`${specifier} does not export createDeviceGateway`);
-  return mod.createDeviceGateway;
 }
 
 async function main(): Promise<void> {
@@ -44,7 +30,7 @@ async function main(): Promise<void> {
     console.error(`loanet agent: no config file given; ${USAGE}`);
     process.exit(2);
   }
-  let config;
+  let config: AgentFileConfig;
   try {
     config = await loadAgentConfig(path);
   } catch (e) {
@@ -55,8 +41,7 @@ async function main(): Promise<void> {
     throw e;
   }
 
-  const createDeviceGateway = await loadDeviceFactory();
-  const gateway = await createDeviceGateway(config.devices);
+  const gateway = createDeviceGateway(config.devices);
   const agent = new EdgeAgent({ config, gateway });
 
   // The agent's own timers are unref'd (so thousands can live in a test or the
