@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { authorize, siteSubscriptions, type Actor } from '../../server/fleet/acl.ts';
+import { areaAudioTopic, siteTopic } from '../../protocol/index.ts';
+
+const site: Actor = { kind: 'site', siteId: 'sim-02683-v01', areaKeys: ['2025.02683-01', '2025.02683', '2025.15'] };
+const server: Actor = { kind: 'server' };
+
+describe('ACL: what a site may publish', () => {
+  it('its own state, telemetry and events', () => {
+    for (const ch of ['state', 'telemetry', 'event'] as const) expect(authorize(site, 'publish', siteTopic('sim-02683-v01', ch))).toEqual({ allow: true });
+  });
+  it('not its own command topic: only the server commands a site', () => {
+    const d = authorize(site, 'publish', siteTopic('sim-02683-v01', 'cmd'));
+    expect(d).toEqual({ allow: false, reason: 'site sim-02683-v01 may not publish on its cmd topic' });
+  });
+  it("not another site's topics", () => {
+    const d = authorize(site, 'publish', siteTopic('sim-02683-v02', 'telemetry'));
+    expect(d.allow).toBe(false);
+    expect(!d.allow && d.reason).toMatch(/site sim-02683-v02's topics/);
+  });
+  it('not audio channels, foreign roots, wildcards or extra levels', () => {
+    for (const topic of [areaAudioTopic('2025.02683'), 'other/v1/sites/sim-02683-v01/state', 'loanet/v1/sites/+/state', 'loanet/v1/sites/sim-02683-v01/state/extra', 'loanet/v2/sites/sim-02683-v01/state', '']) {
+      expect(authorize(site, 'publish', topic).allow, topic).toBe(false);
+    }
+  });
+});
+
+describe('ACL: what a site may subscribe to', () => {
+  it('its own command topic and the audio channels of its area and every ancestor', () => {
+    for (const t of siteSubscriptions('sim-02683-v01', site.kind === 'site' ? site.areaKeys : [])) expect(authorize(site, 'subscribe', t), t).toEqual({ allow: true });
+  });
+  it("not another site's commands, another area's audio, or any wildcard", () => {
+    for (const filter of [siteTopic('sim-02683-v02', 'cmd'), areaAudioTopic('2025.02671'), 'loanet/v1/sites/+/cmd', 'loanet/v1/areas/+/audio', 'loanet/v1/#', '#', siteTopic('sim-02683-v01', 'telemetry')]) {
+      expect(authorize(site, 'subscribe', filter).allow, filter).toBe(false);
+    }
+  });
+});
+
+describe('ACL: the server', () => {
+  it('may use anything under loanet/v1/ and nothing outside it', () => {
+    expect(authorize(server, 'subscribe', 'loanet/v1/sites/+/telemetry').allow).toBe(true);
+    expect(authorize(server, 'publish', siteTopic('sim-02683-v01', 'cmd')).allow).toBe(true);
+    expect(authorize(server, 'publish', '$SYS/broker').allow).toBe(false);
+  });
+});
