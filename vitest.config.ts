@@ -8,5 +8,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests open real sockets and SQLite files; forks keep them apart.
     pool: 'forks',
+    reporters: ['default', './tests/helpers/summary-reporter.ts'],
   },
 });

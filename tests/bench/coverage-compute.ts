@@ -197,7 +197,7 @@ export async function runCoverageComputeBench({ quick }: { quick: boolean }): Pr
   return results;
 }
 
-function printTable(results: BenchResult[]): void {
+export function printTable(results: BenchResult[]): void {
   const rows = results.map((r) => ({
     scenario: r.scenario,
     ...Object.fromEntries(Object.entries(r.params).map(([k, v]) => [k, v])),
