@@ -7,6 +7,8 @@ import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import addFormats from 'ajv-formats';
 import type { ServerContext } from '../context.ts';
 import { LoanetError } from '../errors.ts';
 import { registerAuth } from './auth.ts';
@@ -23,8 +25,14 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Query strings and path parameters arrive as text and are coerced ("5" → 5);
+  // a JSON body is taken as sent, so {"name": 5} is refused, not turned into "5".
+  const base: AjvOptions = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false };
+  const bodyAjv = addFormats.default(new Ajv({ ...base, coerceTypes: false }));
+  const textAjv = addFormats.default(new Ajv({ ...base, coerceTypes: 'array' }));
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
   app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 10 * 1024 * 1024 }, (_req, body, done) => done(null, body));
 

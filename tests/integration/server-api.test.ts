@@ -87,6 +87,7 @@ describe('HTTP API', () => {
       [{ name: 'Đài', kind: 'station', area: '02683', lat: 123 }, /lat/],
       [{ name: 'Đài', kind: 'station', area: '02683', colour: 'red' }, /colour/],
       [{ name: 'Đài', kind: 'station', area: '02683', id: 'Bad Id!' }, /id/],
+      [{ name: 5, kind: 'station', area: '02683' }, /name/],
     ];
     for (const [body, field] of cases) {
       const r = await t.api('POST', '/api/sites', body);
