@@ -8,17 +8,11 @@ import type { Db } from '../store/db.ts';
 import type { AreaRepository } from '../registry/areas.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
 import { AreaIndex, coverageOf, coverageSnapshotRows, UnknownAreaError } from './coverage.ts';
-import type { CoveragePolicy, CoverageReport, AreaNode } from './model.ts';
+import type { ConditionCounts, CoveragePolicy, CoverageReport, AreaNode } from './model.ts';
 import { Errors } from '../errors.ts';
 
-export interface CoverageHistoryPoint {
+export interface CoverageHistoryPoint extends ConditionCounts {
   at: number;
-  sites: number;
-  operational: number;
-  degraded: number;
-  faulty: number;
-  offline: number;
-  unverified: number;
   villages: number;
   villagesCovered: number;
 }

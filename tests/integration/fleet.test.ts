@@ -7,24 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import type { CoverageReport } from '../../server/coverage/model.ts';
 
 const HEARTBEAT_S = 2;
 const SITES = 200;
 let t: TestServer;
 let fleet: FleetRunner;
 
-interface Coverage {
-  sites: number;
-  operational: number;
-  degraded: number;
-  faulty: number;
-  offline: number;
-  unverified: number;
-  villages: number;
-  villagesCovered: number;
-  failing: Array<{ siteId: string; condition: string; reasons: Array<{ code: string; message: string; messageVi: string }> }>;
-  children: Array<{ area: { key: string }; sites: number; operational: number }>;
-}
+type Coverage = CoverageReport;
 const coverage = async (area = '15') => (await t.api<Coverage>('GET', `/api/coverage?area=${area}`)).body;
 
 beforeAll(async () => {
