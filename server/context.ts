@@ -28,7 +28,8 @@ export interface ServerContext {
   areas: AreaRepository;
   sites: SiteRepository;
   users: UserRepository;
-  loginLimiter: LoginLimiter;
+  /** Failed logins per username (tight) and per client address (looser: a commune office shares one address). */
+  loginLimits: { byUser: LoginLimiter; byAddress: LoginLimiter };
   audit: AuditLog;
   fleet: FleetState;
   ingest: SiteMessageIngest;

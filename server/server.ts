@@ -92,7 +92,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     areas,
     sites,
     users,
-    loginLimiter: new LoginLimiter(),
+    loginLimits: { byUser: new LoginLimiter(10), byAddress: new LoginLimiter(100) },
     audit,
     fleet,
     ingest,

@@ -5,6 +5,7 @@ import type { ServerContext } from '../../context.ts';
 import { Errors } from '../../errors.ts';
 import { ROLES, type Role } from '../../auth/users.ts';
 import { requirePermission } from '../auth.ts';
+import type { LoginLimiter } from '../../auth/login-limiter.ts';
 
 const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
 
@@ -24,16 +25,20 @@ export const authRoutes =
       },
       async (req) => {
         const t = ctx.now();
-        const keys = [`u:${req.body.username}`, `ip:${req.ip}`];
-        const wait = Math.max(...keys.map((k) => ctx.loginLimiter.retryAfter(k, t)));
+        const limits: Array<[LoginLimiter, string]> = [
+          [ctx.loginLimits.byUser, req.body.username],
+          [ctx.loginLimits.byAddress, req.ip],
+        ];
+        const wait = Math.max(...limits.map(([l, k]) => l.retryAfter(k, t)));
         if (wait > 0) throw Errors.tooManyRequests(`too many failed logins; try again in ${Math.ceil(wait / 60000)} minutes`);
         try {
           const r = await ctx.users.login(req.body.username, req.body.password, ctx.config.sessionTtlH * 3600 * 1000);
-          keys.forEach((k) => ctx.loginLimiter.succeed(k));
+          // Only the user's own count is forgiven: one good account must not reset an address that is guessing others.
+          ctx.loginLimits.byUser.succeed(req.body.username);
           ctx.audit.record(r.user, 'auth.login', r.user.username);
           return { token: r.token, expiresAt: r.expiresAt, user: { username: r.user.username, role: r.user.role } };
         } catch (e) {
-          keys.forEach((k) => ctx.loginLimiter.fail(k, t));
+          limits.forEach(([l, k]) => l.fail(k, t));
           throw e;
         }
       },
