@@ -223,6 +223,7 @@ export class EdgeAgent {
   private rebooting = false;
   private refusedLast = false;
   private startedAt = 0;
+  private willAt = 0;
   private seq = 0;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -336,7 +337,8 @@ export class EdgeAgent {
 
   private will(): NonNullable<IClientOptions['will']> {
     // `at` is the time the will was registered (this CONNECT); the server stamps when it arrived.
-    const message: SiteStateMessage = { v: PROTOCOL_VERSION, siteId: this.siteId, state: 'offline', at: this.now(), reason: 'last-will' };
+    this.willAt = this.now();
+    const message: SiteStateMessage = { v: PROTOCOL_VERSION, siteId: this.siteId, state: 'offline', at: this.willAt, reason: 'last-will' };
     return { topic: this.topics.state, payload: encodeJson(message), qos: 1, retain: true };
   }
 
@@ -414,7 +416,7 @@ export class EdgeAgent {
   }
 
   private publishState(state: 'online' | 'offline', reason?: string): Promise<boolean> {
-    const message: SiteStateMessage = { v: PROTOCOL_VERSION, siteId: this.siteId, state, at: this.now(), agentVersion: clip(this.config.agentVersion, 40) };
+    const message: SiteStateMessage = { v: PROTOCOL_VERSION, siteId: this.siteId, state, at: state === 'online' ? this.willAt : this.now(), agentVersion: clip(this.config.agentVersion, 40) };
     if (reason) message.reason = reason;
     const checked = decodeState.check(message);
     if (!checked.ok) {

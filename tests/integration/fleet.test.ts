@@ -13,13 +13,14 @@ const HEARTBEAT_S = 2;
 const SITES = 200;
 let t: TestServer;
 let fleet: FleetRunner;
+let killedSite: string;
 
 type Coverage = CoverageReport;
 const coverage = async (area = '15') => (await t.api<Coverage>('GET', `/api/coverage?area=${area}`)).body;
 
 beforeAll(async () => {
   // Scheduled sound checks verify every mic-equipped site soon after it comes online.
-  t = await startTestServer({ LOANET_HEARTBEAT_S: String(HEARTBEAT_S), LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '200' });
+  t = await startTestServer({ LOANET_HEARTBEAT_S: String(HEARTBEAT_S), LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '200', LOANET_HISTORY_S: '1' });
   await importLaoCai2025(t);
   fleet = new FleetRunner({
     api: new LoanetClient(t.baseUrl, t.token),
@@ -78,6 +79,7 @@ describe('a simulated province of 200 sites', () => {
       expect(obs.lastSeenAt!).toBeLessThanOrEqual(cutAt + 100);
       expect(since - obs.lastSeenAt!).toBeLessThanOrEqual(2 * HEARTBEAT_S * 1000 + t.config.sweepIntervalMs + 50);
     }
+    killedSite = killed[0]!;
     const villageLoss = (await coverage()).villagesCovered;
     expect(villageLoss).toBe(SITES - 99 - [...cut].filter((id) => id.includes('-v')).length);
 
@@ -120,5 +122,21 @@ describe('a simulated province of 200 sites', () => {
     const bad = await t.api('POST', `/api/sites/${id}/commands`, { type: 'set_volume', params: { level: 500 } });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/level/);
+  });
+
+  it('keeps history: the cut site\'s uptime shows its offline time, and coverage over time has the dip', async () => {
+    const up = await t.api('GET', `/api/sites/${killedSite}/uptime`);
+    expect(up.status).toBe(200);
+    expect(up.body.share.offline).toBeGreaterThan(0);
+    expect(up.body.share.operational).toBeGreaterThan(0);
+    const events = (await t.api('GET', `/api/sites/${killedSite}/events?type=condition`)).body.events;
+    expect(events.map((e: { condition: string }) => e.condition)).toEqual(expect.arrayContaining(['offline', 'operational']));
+    const h = await t.api('GET', '/api/coverage/history?area=15');
+    expect(h.body.area).toBe('2025.15');
+    const points = h.body.points as Array<{ sites: number; offline: number; operational: number }>;
+    expect(points.length).toBeGreaterThan(5);
+    expect(points[points.length - 1]!.sites).toBe(SITES);
+    expect(Math.max(...points.map((p) => p.offline))).toBeGreaterThanOrEqual(5);
+    expect(points[points.length - 1]!.operational).toBe(SITES);
   });
 });
