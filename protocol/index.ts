@@ -4,3 +4,5 @@ export * from './topics.ts';
 export * from './messages.ts';
 export * from './decode.ts';
 export * from './device.ts';
+export * from './audio-frame.ts';
+export * from './audio-control.ts';
