@@ -1,6 +1,7 @@
 /**
  * Who may publish and subscribe to what: one pure function, used by the
- * embedded broker's hooks and (later) to generate an external broker's ACL.
+ * embedded broker's hooks and the EMQX authorization hook, and (through
+ * `sitePublications`/`siteSubscriptions`) to generate Mosquitto's ACL file.
  *
  * A site publishes only its own state, telemetry and events, and subscribes
  * only to its own command topic and the audio channels of its area and every
@@ -42,6 +43,11 @@ function siteSubscribe(actor: { siteId: string; areaKeys: readonly string[] }, f
   if (filter === siteTopic(actor.siteId, 'cmd')) return ALLOW;
   for (const key of actor.areaKeys) if (filter === areaAudioTopic(key)) return ALLOW;
   return { allow: false, reason: `site ${actor.siteId} may not subscribe to ${filter}` };
+}
+
+/** The exact topics a site may publish on (for generated broker ACL files). */
+export function sitePublications(siteId: string): string[] {
+  return SITE_UPLINK_CHANNELS.map((c) => siteTopic(siteId, c));
 }
 
 /** The exact topics a site may subscribe to (for generated broker ACL files). */

@@ -2,7 +2,8 @@
  * Sites (commune stations and village clusters) and their credentials.
  *
  * A credential is issued once at registration (or rotation), returned to the
- * caller once, and stored only as a scrypt hash. Verification results are
+ * caller once, and stored only as hashes: scrypt for loanet's own checks, and
+ * Mosquitto's `$7$` PBKDF2 form for an external Mosquitto broker. Verification results are
  * cached by digest so a reconnect storm of 3,000 agents does not cost
  * 3,000 scrypt runs every time; the cache is dropped on rotate/retire.
  */
@@ -11,6 +12,7 @@ import type { SiteKind } from '../coverage/model.ts';
 import { Errors } from '../errors.ts';
 import { isValidSiteId } from '../../protocol/index.ts';
 import { hashSecret, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';
+import { mosquittoPasswordHash } from '../fleet/mosquitto-files.ts';
 import type { Area, AreaRepository } from './areas.ts';
 
 export interface ExpectedDevice {
@@ -138,7 +140,7 @@ export class SiteRepository {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(id, input.name, input.kind, area.id, input.lat ?? area.lat ?? null, input.lon ?? area.lon ?? null, input.profile ?? null, JSON.stringify(input.expectedDevices ?? []), input.monitorMic ? 1 : 0, t, t);
-      this.db.prepare('INSERT INTO site_credentials (site_id, secret_hash, created_at) VALUES (?, ?, ?)').run(id, hashSecret(secret, SITE_SECRET_COST), t);
+      this.insertCredential(id, secret, t);
     })();
     return { site: this.get(id)!, credential: { siteId: id, secret } };
   }
@@ -177,7 +179,7 @@ export class SiteRepository {
     const t = this.now();
     this.db.transaction(() => {
       this.db.prepare('UPDATE site_credentials SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL').run(t, id);
-      this.db.prepare('INSERT INTO site_credentials (site_id, secret_hash, created_at) VALUES (?, ?, ?)').run(id, hashSecret(secret, SITE_SECRET_COST), t);
+      this.insertCredential(id, secret, t);
     })();
     this.forget(id);
     return { siteId: id, secret };
@@ -210,6 +212,28 @@ export class SiteRepository {
     const ok = await verifySecret(secret, row.secret_hash);
     if (ok) this.verified.set(siteId, digest);
     return ok;
+  }
+
+  /**
+   * The current credential of every active site as an external broker needs
+   * it: the Mosquitto hash, or null for a credential issued before schema 2.
+   */
+  brokerCredentials(): Array<{ siteId: string; areaId: number; mosquittoHash: string | null }> {
+    const rows = this.db
+      .prepare(
+        `SELECT s.id AS site_id, s.area_id, (SELECT c.mosquitto_hash FROM site_credentials c
+            WHERE c.site_id = s.id AND c.revoked_at IS NULL ORDER BY c.id DESC LIMIT 1) AS mosquitto_hash
+         FROM sites s WHERE s.retired_at IS NULL ORDER BY s.id`,
+      )
+      .all() as Array<{ site_id: string; area_id: number; mosquitto_hash: string | null }>;
+    return rows.map((r) => ({ siteId: r.site_id, areaId: r.area_id, mosquittoHash: r.mosquitto_hash }));
+  }
+
+  /** Both hashes are made now, the only time the plain secret is known: scrypt for loanet, `$7$` for Mosquitto. */
+  private insertCredential(siteId: string, secret: string, t: number): void {
+    this.db
+      .prepare('INSERT INTO site_credentials (site_id, secret_hash, mosquitto_hash, created_at) VALUES (?, ?, ?, ?)')
+      .run(siteId, hashSecret(secret, SITE_SECRET_COST), mosquittoPasswordHash(secret), t);
   }
 
   private forget(id: string): void {

@@ -148,4 +148,54 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log(at);
 `,
   },
+  {
+    version: 2,
+    name: 'Mosquitto password hash of each site credential, for an external broker',
+    // Written when a credential is issued or rotated, the only time the plain
+    // secret is known: `$7$` PBKDF2-SHA512 as mosquitto_passwd writes it.
+    // Credentials issued before this migration have none (NULL): rotate them.
+    sql: `
+ALTER TABLE site_credentials ADD COLUMN mosquitto_hash TEXT;
+`,
+  },
+  {
+    version: 3,
+    name: 'media library: uploaded and synthesised audio, stored as Ogg Opus by SHA-256',
+    // A row is written only once its Opus file is complete in media/<sha256>.opus;
+    // uploads being processed, and refused ones, live in memory only.
+    sql: `
+CREATE TABLE media (
+  id              TEXT PRIMARY KEY,
+  title           TEXT NOT NULL,
+  lang            TEXT NOT NULL,             -- BCP 47: vi, hmn, ium, tyz, …
+  tags            TEXT NOT NULL DEFAULT '[]',
+  origin          TEXT NOT NULL CHECK (origin IN ('upload','tts')),
+  original_name   TEXT,
+  source          TEXT NOT NULL,             -- JSON: format, codec, sample rate, channels, bytes of what was given
+  transcript      TEXT,                      -- the text, for synthesised items
+  tts             TEXT,                      -- JSON: engine, voice, rate
+  sha256          TEXT NOT NULL,
+  bytes           INTEGER NOT NULL,
+  duration_ms     INTEGER NOT NULL,
+  codec           TEXT NOT NULL,
+  sample_rate     INTEGER NOT NULL,
+  channels        INTEGER NOT NULL,
+  bitrate_kbps    INTEGER NOT NULL,
+  target_lufs     REAL NOT NULL,
+  input_lufs      REAL NOT NULL,             -- EBU R128 measured once at ingest (48 kHz mono)
+  input_tp        REAL NOT NULL,
+  input_lra       REAL NOT NULL,
+  input_thresh    REAL NOT NULL,
+  gain_db         REAL NOT NULL,
+  output_lufs     REAL NOT NULL,             -- measured on the stored file
+  output_tp       REAL NOT NULL,
+  created_by      INTEGER REFERENCES users(id),
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL,
+  retired_at      INTEGER
+);
+CREATE INDEX media_sha256 ON media(sha256);
+CREATE INDEX media_created ON media(created_at);
+`,
+  },
 ];

@@ -6,6 +6,7 @@ import { importLaoCai2025, startTestServer, tempDir, type TestServer } from '../
 import { loadConfig } from '../../server/config.ts';
 import { startServer } from '../../server/server.ts';
 import { StartupError } from '../../server/errors.ts';
+import { MIGRATIONS } from '../../server/store/migrations.ts';
 
 let t: TestServer;
 
@@ -22,7 +23,7 @@ describe('HTTP API', () => {
     expect(r.body.status).toBe('ok');
     expect(r.body.versions.protocol).toBe(1);
     expect(r.body.broker).toMatchObject({ kind: 'embedded', up: true });
-    expect(r.body.store).toMatchObject({ kind: 'sqlite', up: true, schemaVersion: 1 });
+    expect(r.body.store).toMatchObject({ kind: 'sqlite', up: true, schemaVersion: MIGRATIONS[MIGRATIONS.length - 1]!.version });
   });
 
   it('refuses every other route without a token, and with a bad token', async () => {
