@@ -4,12 +4,24 @@
  * Every variable is listed in README.md's configuration table.
  */
 import { StartupError } from './errors.ts';
+import { isValidSiteId } from '../protocol/index.ts';
 
 export interface ServerConfig {
   httpPort: number;
   httpHost: string;
   mqttPort: number;
   mqttHost: string;
+  /**
+   * An external MQTT 3.1.1 broker (Mosquitto, EMQX) to use instead of the
+   * embedded one, e.g. mqtt://127.0.0.1:1884; null = embedded broker.
+   */
+  mqttUrl: string | null;
+  /** The server's own user on the external broker (never a valid site id, so it cannot collide with one). */
+  mqttUsername: string;
+  /** Its password; required with mqttUrl, and what the generated Mosquitto password file hashes for it. */
+  mqttPassword: string | undefined;
+  /** Shared secret an external broker sends in the x-loanet-hook-secret header to the EMQX hooks; unset = hooks off. */
+  brokerHookSecret: string | undefined;
   dataDir: string;
   /** Bootstraps the `admin` account on first start; when unset a random one is generated and printed once. */
   adminPassword: string | undefined;
@@ -35,6 +47,24 @@ export interface ServerConfig {
   /** Structure version used when an area code is given without one. */
   areaVersion: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** The media library and text to speech (server/media). */
+  media: MediaConfig;
+}
+
+export interface MediaConfig {
+  /** Largest upload accepted (bytes); bigger ones are cut off while streaming, never buffered. */
+  maxBytes: number;
+  /** Longest audio accepted (seconds). */
+  maxDurationS: number;
+  /** Opus bitrate of stored items (kbit/s): 24 is clear speech for loudspeakers at ~11 MB per hour. */
+  bitrateKbps: number;
+  /** Integrated loudness every item is normalised to (LUFS, EBU R128 / ITU-R BS.1770). */
+  loudnessLufs: number;
+  /** Explicit ffmpeg/ffprobe binaries; unset = PATH, then the @ffmpeg-installer / @ffprobe-installer packages. */
+  ffmpegPath: string | undefined;
+  ffprobePath: string | undefined;
+  /** espeak-ng binary (a name looked up on PATH, or a path). */
+  espeakPath: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -73,6 +103,40 @@ function quietHours(env: Env): ServerConfig['soundCheckQuietHours'] {
   return { startHour: start, endHour: end };
 }
 
+/** Safe in Mosquitto's files (no `:`, spaces or line breaks); it must also not be a valid site id, so no site can ever share it. */
+const SERVER_USERNAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function externalBroker(env: Env): Pick<ServerConfig, 'mqttUrl' | 'mqttUsername' | 'mqttPassword' | 'brokerHookSecret'> {
+  const rawUrl = env.LOANET_MQTT_URL?.trim() || null;
+  if (rawUrl) {
+    let u: URL | undefined;
+    try {
+      u = new URL(rawUrl);
+    } catch {
+      u = undefined;
+    }
+    if (!u || !['mqtt:', 'mqtts:'].includes(u.protocol) || !u.hostname || u.username || u.password || (u.pathname !== '' && u.pathname !== '/')) {
+      throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_MQTT_URL="${rawUrl}" is not valid; set LOANET_MQTT_URL to mqtt://host:port or mqtts://host:port (credentials go in LOANET_MQTT_USERNAME and LOANET_MQTT_PASSWORD)`);
+    }
+  }
+  const username = env.LOANET_MQTT_USERNAME || 'loanet_server';
+  if (!SERVER_USERNAME.test(username) || isValidSiteId(username)) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_MQTT_USERNAME="${username}" is not valid; use up to 64 of A-Z a-z 0-9 _ . - with at least one _ . or capital letter (so it can never be a site id), e.g. loanet_server`);
+  }
+  const password = env.LOANET_MQTT_PASSWORD || undefined;
+  if (rawUrl && !password) {
+    throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_MQTT_URL is set but LOANET_MQTT_PASSWORD is not; set LOANET_MQTT_PASSWORD to the password of the server\'s user on that broker');
+  }
+  if (password !== undefined && (password.length < 12 || /[\r\n]/.test(password))) {
+    throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_MQTT_PASSWORD is shorter than 12 characters or holds a line break; set a longer LOANET_MQTT_PASSWORD');
+  }
+  const hookSecret = env.LOANET_BROKER_HOOK_SECRET || undefined;
+  if (hookSecret !== undefined && hookSecret.length < 16) {
+    throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_BROKER_HOOK_SECRET is shorter than 16 characters; set a longer LOANET_BROKER_HOOK_SECRET');
+  }
+  return { mqttUrl: rawUrl, mqttUsername: username, mqttPassword: password, brokerHookSecret: hookSecret };
+}
+
 export function loadConfig(env: Env = process.env): ServerConfig {
   const adminPassword = env.LOANET_ADMIN_PASSWORD;
   if (adminPassword !== undefined && adminPassword !== '' && adminPassword.length < 8) {
@@ -87,6 +151,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     httpHost: env.LOANET_HTTP_HOST || '0.0.0.0',
     mqttPort: int(env, 'LOANET_MQTT_PORT', 1883, 0, 65535),
     mqttHost: env.LOANET_MQTT_HOST || '0.0.0.0',
+    ...externalBroker(env),
     dataDir: env.LOANET_DATA_DIR || './data',
     adminPassword: adminPassword === '' ? undefined : adminPassword,
     heartbeatIntervalS: int(env, 'LOANET_HEARTBEAT_S', 30, 1, 3600),
@@ -101,5 +166,23 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     sessionTtlH: int(env, 'LOANET_SESSION_TTL_H', 12, 1, 24 * 90),
     areaVersion,
     logLevel: oneOf(env, 'LOANET_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    media: mediaConfig(env),
+  };
+}
+
+function mediaConfig(env: Env): MediaConfig {
+  return {
+    maxBytes: int(env, 'LOANET_MEDIA_MAX_MB', 200, 1, 4096) * 1024 * 1024,
+    maxDurationS: int(env, 'LOANET_MEDIA_MAX_DURATION_S', 3 * 3600, 1, 24 * 3600),
+    bitrateKbps: int(env, 'LOANET_MEDIA_BITRATE_KBPS', 24, 6, 256),
+    // -16 LUFS, not broadcast's -23: outdoor loudspeakers play over wind, rain,
+    // traffic and village noise, so speech needs a high, steady level and little
+    // dynamic range; -16 is the AES streaming recommendation for devices heard in
+    // noise, and every bulletin at the same loudness means operators never touch
+    // the amplifier volume between items.
+    loudnessLufs: int(env, 'LOANET_LOUDNESS_LUFS', -16, -40, -5),
+    ffmpegPath: env.LOANET_FFMPEG || undefined,
+    ffprobePath: env.LOANET_FFPROBE || undefined,
+    espeakPath: env.LOANET_ESPEAK || 'espeak-ng',
   };
 }

@@ -12,7 +12,7 @@ import type { AuditLog } from './audit.ts';
 import type { FleetState } from './fleet/fleet-state.ts';
 import type { SiteMessageIngest } from './fleet/ingest.ts';
 import type { CommandService } from './fleet/commands.ts';
-import type { BrokerLink } from './fleet/broker.ts';
+import type { BrokerLink, SiteAuthority } from './fleet/broker.ts';
 import type { CoverageService } from './coverage/service.ts';
 
 export interface Versions {
@@ -35,6 +35,8 @@ export interface ServerContext {
   ingest: SiteMessageIngest;
   commands: CommandService;
   broker: BrokerLink;
+  /** How sites are authenticated and authorized: the embedded broker's hooks and the EMQX HTTP hooks share it. */
+  siteAuthority: SiteAuthority;
   coverage: CoverageService;
   versions: Versions;
   startedAt: number;

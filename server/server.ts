@@ -16,7 +16,8 @@ import { AuditLog } from './audit.ts';
 import { FleetState } from './fleet/fleet-state.ts';
 import { SiteMessageIngest } from './fleet/ingest.ts';
 import { CommandService } from './fleet/commands.ts';
-import { EmbeddedBroker, type Logger } from './fleet/broker.ts';
+import { EmbeddedBroker, type Logger, type SiteAuthority } from './fleet/broker.ts';
+import { ExternalBroker } from './fleet/external-broker.ts';
 import { CoverageService } from './coverage/service.ts';
 import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy } from './coverage/model.ts';
 import { planSoundChecks } from './coverage/sound-check-planner.ts';
@@ -62,16 +63,26 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   fleet.load(sites.list());
   const coverage = new CoverageService(db, areas, fleet, policy, config.areaVersion, now);
 
-  const broker = new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost }, {
+  const authority: SiteAuthority = {
     verifyCredential: (id, secret) => sites.verifyCredential(id, secret),
     areaKeysOf: (id) => {
       const o = fleet.observation(id);
       return o ? coverage.channelKeysOfArea(o.areaId) : undefined;
     },
-  }, log);
+  };
+  const external = config.mqttUrl
+    ? new ExternalBroker({ url: config.mqttUrl, username: config.mqttUsername, password: config.mqttPassword ?? '' }, log)
+    : undefined;
+  const broker: EmbeddedBroker | ExternalBroker = external ?? new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost }, authority, log);
   const ingest = new SiteMessageIngest(fleet, log, now);
   broker.onSiteMessage((m) => ingest.handle(m));
   const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
+  // After a gap in the server's own link, re-send what waits for sites that stayed online meanwhile.
+  external?.onReconnect(() => {
+    for (const o of fleet.observations()) {
+      if (fleet.isOnline(o.siteId)) commands.flush(o.siteId).catch((err: unknown) => log.error({ siteId: o.siteId, err }, 'sending waiting commands failed'));
+    }
+  });
   fleet.listen({
     siteOnline: (id) => {
       commands.flush(id).catch((err: unknown) => log.error({ siteId: id, err }, 'sending waiting commands failed'));
@@ -98,6 +109,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     ingest,
     commands,
     broker,
+    siteAuthority: authority,
     coverage,
     versions: { loanet: pkg.version, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
     startedAt: now(),

@@ -1,0 +1,227 @@
+/**
+ * The server as an ordinary MQTT 3.1.1 client of an external broker
+ * (Mosquitto, EMQX) chosen by LOANET_MQTT_URL, instead of the embedded aedes.
+ *
+ * - It connects with its own user (LOANET_MQTT_USERNAME / LOANET_MQTT_PASSWORD),
+ *   client id = username, clean session = false: the broker keeps its
+ *   subscriptions to the site uplink topics and queues QoS 1 state and events
+ *   while the server restarts.
+ * - Commands go out with QoS 1 (resolved on PUBACK). While the link is down a
+ *   publish fails at once, so the command stays queued; after a reconnect the
+ *   composition root re-sends what waits for online sites (`onReconnect`).
+ * - Reconnects use the agent's jittered exponential backoff; a refused
+ *   credential waits near the cap, since retrying soon cannot fix it.
+ * - The broker authenticates and authorizes the sites (Mosquitto files or
+ *   EMQX hooks generated/served by loanet), so `disconnectSite` cannot kick a
+ *   client: rotation, retirement and area moves take effect at the site's
+ *   next connect, once the broker's files are regenerated (Mosquitto) or at
+ *   once for new connections (EMQX hooks). See docs/operations.md.
+ * - `status().clients` is 0: the number of clients lives in the broker.
+ */
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { SERVER_SUBSCRIPTIONS, parseTopic } from '../../protocol/index.ts';
+import { Backoff } from '../../edge-agent/backoff.ts';
+import { StartupError } from '../errors.ts';
+import type { BrokerLink, BrokerStatus, Logger, SiteMessage } from './broker.ts';
+
+export interface ExternalBrokerOptions {
+  url: string;
+  username: string;
+  password: string;
+  /** How long the first connection may take before start-up fails (ms). */
+  connectTimeoutMs?: number;
+  keepaliveS?: number;
+  reconnect?: { baseMs: number; capMs: number };
+}
+
+const CONNACK_TEXT: Record<number, string> = {
+  1: 'unacceptable protocol version',
+  2: 'client id rejected',
+  3: 'server unavailable',
+  4: 'bad user name or password',
+  5: 'not authorised',
+};
+
+export class ExternalBroker implements BrokerLink {
+  private client: MqttClient | undefined;
+  private readonly handlers: Array<(m: SiteMessage) => void> = [];
+  private readonly reconnectHandlers: Array<() => void> = [];
+  private readonly backoff: Backoff;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private connects = 0;
+  private refusedLast = false;
+  private readonly counters = { refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 };
+
+  constructor(
+    private readonly opts: ExternalBrokerOptions,
+    private readonly log: Logger,
+  ) {
+    this.backoff = new Backoff({ baseMs: opts.reconnect?.baseMs ?? 500, capMs: opts.reconnect?.capMs ?? 30_000 });
+  }
+
+  /** Connects once; an unreachable broker or a refused credential stops start-up with one line naming the variable. */
+  async start(): Promise<void> {
+    const options: IClientOptions = {
+      protocolVersion: 4,
+      clientId: this.opts.username,
+      username: this.opts.username,
+      password: this.opts.password,
+      clean: false,
+      keepalive: this.opts.keepaliveS ?? 30,
+      connectTimeout: this.opts.connectTimeoutMs ?? 10_000,
+      reconnectPeriod: 0, // reconnects are ours, with jittered backoff
+      resubscribe: true, // when the broker lost our session, subscribe again
+      queueQoSZero: false,
+    };
+    const client = connect(this.opts.url, options);
+    this.client = client;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let lastError: Error | undefined;
+        const onError = (err: Error) => (lastError = err);
+        const onClose = () => reject(lastError ?? new Error('connection closed (timeout or broker hung up)'));
+        client.on('error', onError);
+        client.once('close', onClose);
+        client.once('connect', () => {
+          client.off('error', onError);
+          client.off('close', onClose);
+          resolve();
+        });
+      });
+    } catch (e) {
+      client.end(true);
+      this.client = undefined;
+      throw this.startupError(e as Error);
+    }
+    let granted: Array<{ topic: string; qos: number }>;
+    try {
+      granted = await client.subscribeAsync(SERVER_SUBSCRIPTIONS.map((t) => t), { qos: 1 });
+    } catch (e) {
+      client.end(true);
+      this.client = undefined;
+      throw new StartupError('LOANET_MQTT_SUBSCRIBE_FAILED', `cannot subscribe to the site topics on LOANET_MQTT_URL=${this.opts.url} (${(e as Error).message})`);
+    }
+    const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+    if (refused.length) {
+      client.end(true);
+      this.client = undefined;
+      throw new StartupError(
+        'LOANET_MQTT_SUBSCRIBE_REFUSED',
+        `the broker at LOANET_MQTT_URL=${this.opts.url} refused the subscription to ${refused.join(', ')} for LOANET_MQTT_USERNAME=${this.opts.username}; give that user readwrite on loanet/v1/# in the broker's ACL`,
+      );
+    }
+    this.connects = 1;
+    this.log.info({ url: this.opts.url, username: this.opts.username }, 'connected to the external MQTT broker');
+
+    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet.retain));
+    client.on('connect', () => this.onConnected());
+    client.on('close', () => this.onClosed());
+    client.on('error', (err) => this.onError(err));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    const client = this.client;
+    this.client = undefined;
+    if (client) await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+  }
+
+  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
+    const client = this.client;
+    if (!client || !client.connected) return Promise.reject(new Error(`not connected to the MQTT broker at ${this.opts.url}`));
+    return new Promise((resolve, reject) => client.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  onSiteMessage(handler: (m: SiteMessage) => void): void {
+    this.handlers.push(handler);
+  }
+
+  /** Called after every reconnect (not the first connect): time to re-send what waits. */
+  onReconnect(handler: () => void): void {
+    this.reconnectHandlers.push(handler);
+  }
+
+  /**
+   * An external broker's clients are not ours to close. The site keeps its
+   * current connection; its new credential, retirement or area apply at its
+   * next connect (after the Mosquitto files are regenerated and SIGHUPed).
+   */
+  disconnectSite(siteId: string): void {
+    this.log.warn(
+      { siteId },
+      'external broker: the site keeps its current connection; the change applies at its next connect (Mosquitto: regenerate the broker files and send SIGHUP first; see docs/operations.md)',
+    );
+  }
+
+  get port(): number | null {
+    const u = new URL(this.opts.url);
+    return u.port ? Number(u.port) : u.protocol === 'mqtts:' ? 8883 : 1883;
+  }
+
+  status(): BrokerStatus {
+    return { kind: 'external', up: !this.stopped && this.client?.connected === true, clients: 0, port: this.port, ...this.counters };
+  }
+
+  private dispatch(topic: string, payload: Buffer, retain: boolean): void {
+    const t = parseTopic(topic);
+    if (!t || t.kind !== 'site') return;
+    const m: SiteMessage = { siteId: t.siteId, channel: t.channel, payload, retain };
+    for (const h of this.handlers) {
+      try {
+        h(m);
+      } catch (err) {
+        this.log.error({ siteId: t.siteId, err }, 'site message handler failed');
+      }
+    }
+  }
+
+  private onConnected(): void {
+    this.connects++;
+    this.refusedLast = false;
+    this.backoff.reset();
+    this.log.info({ url: this.opts.url, connects: this.connects }, 'reconnected to the external MQTT broker');
+    for (const h of this.reconnectHandlers) {
+      try {
+        h();
+      } catch (err) {
+        this.log.error({ err }, 'reconnect handler failed');
+      }
+    }
+  }
+
+  private onClosed(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    const delay = this.refusedLast ? this.backoff.atCap() : this.backoff.next();
+    this.log.warn({ url: this.opts.url, delayMs: delay }, 'link to the external MQTT broker lost; reconnecting');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.stopped) this.client?.reconnect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private onError(err: Error): void {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'number') {
+      this.refusedLast = true;
+      this.counters.refusedConnects++;
+      this.log.error({ url: this.opts.url, code }, `the external MQTT broker refused the server (${CONNACK_TEXT[code] ?? code}); check LOANET_MQTT_USERNAME and LOANET_MQTT_PASSWORD`);
+      return;
+    }
+    this.log.warn({ url: this.opts.url, err: err.message }, 'external MQTT broker link error');
+  }
+
+  private startupError(e: Error): StartupError {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'number') {
+      return new StartupError(
+        'LOANET_MQTT_REFUSED',
+        `the MQTT broker at LOANET_MQTT_URL=${this.opts.url} refused the server's credential (${CONNACK_TEXT[code] ?? `code ${code}`}); check LOANET_MQTT_USERNAME=${this.opts.username} and LOANET_MQTT_PASSWORD, and that the broker knows that user`,
+      );
+    }
+    const why = typeof code === 'string' ? code : e.message;
+    return new StartupError('LOANET_MQTT_UNREACHABLE', `cannot reach the MQTT broker at LOANET_MQTT_URL=${this.opts.url} (${why}); check LOANET_MQTT_URL and that the broker is running`);
+  }
+}
