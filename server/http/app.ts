@@ -18,6 +18,7 @@ import { areaRoutes } from './routes/areas.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { coverageRoutes } from './routes/coverage.ts';
 import { fleetRoutes } from './routes/fleet.ts';
+import { brokerRoutes } from './routes/broker.ts';
 
 export type App = FastifyInstance;
 
@@ -78,5 +79,6 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   await app.register(siteRoutes(ctx));
   await app.register(coverageRoutes(ctx));
   await app.register(fleetRoutes(ctx));
+  await app.register(brokerRoutes(ctx));
   return app;
 }

@@ -1,0 +1,140 @@
+/**
+ * What an external broker needs from loanet:
+ * - Mosquitto: a password file and an ACL file generated from the registry,
+ *   for a province-wide admin (they hold every site's hash), audited.
+ * - EMQX: HTTP authentication and authorization hooks, called by the broker
+ *   (not by people), so they take no bearer token but a shared secret header
+ *   (`x-loanet-hook-secret` = LOANET_BROKER_HOOK_SECRET), compared in constant
+ *   time. Unset secret = hooks off (503).
+ * docs/operations.md shows both set-ups.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import type { ServerContext } from '../../context.ts';
+import { Errors, LoanetError } from '../../errors.ts';
+import { requirePermission } from '../auth.ts';
+import { authorize, type Actor } from '../../fleet/acl.ts';
+import { mosquittoAclFile, mosquittoPasswdFile, mosquittoPasswordHash, type MosquittoSite } from '../../fleet/mosquitto-files.ts';
+
+export const HOOK_SECRET_HEADER = 'x-loanet-hook-secret';
+/** Response header of the password file: how many active sites have no Mosquitto hash yet (listed in `# rotate:` lines). */
+export const WITHOUT_HASH_HEADER = 'x-loanet-sites-without-mosquitto-hash';
+
+const Result = Type.Object({ result: Type.Union([Type.Literal('allow'), Type.Literal('deny')]) });
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Constant-time string equality (hashing first makes the lengths equal). */
+function sameSecret(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+export const brokerRoutes =
+  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const requireProvinceAdmin = (req: FastifyRequest) => {
+      const p = requirePermission(req, 'registry.write');
+      if (p.user.role !== 'admin' || p.user.areaId !== null) throw Errors.forbidden('only an admin of the whole network may read the broker files (they hold every site\'s password hash)');
+      return p;
+    };
+
+    const mosquittoSites = (): MosquittoSite[] =>
+      ctx.sites.brokerCredentials().map((c) => ({ siteId: c.siteId, areaKeys: ctx.coverage.channelKeysOfArea(c.areaId), passwordHash: c.mosquittoHash }));
+
+    const textSchema = (summary: string) => ({
+      tags: ['broker'],
+      summary,
+      response: { 200: { type: 'string', description: 'text/plain file' } },
+    });
+
+    app.get('/api/broker/mosquitto/passwd', { schema: textSchema('Mosquitto password file for every active site and the server user (admin; audited). Sites whose credential predates Mosquitto hashes are listed in "# rotate:" lines and counted in a response header.') }, async (req, reply) => {
+      const p = requireProvinceAdmin(req);
+      const server = { username: ctx.config.mqttUsername, passwordHash: ctx.config.mqttPassword ? mosquittoPasswordHash(ctx.config.mqttPassword) : null };
+      const { text, withoutHash } = mosquittoPasswdFile(mosquittoSites(), server, new Date(ctx.now()).toISOString());
+      ctx.audit.record(p.user, 'broker.mosquitto.passwd', null, { withoutHash: withoutHash.length });
+      return reply.header('content-type', 'text/plain; charset=utf-8').header(WITHOUT_HASH_HEADER, String(withoutHash.length)).send(text);
+    });
+
+    app.get('/api/broker/mosquitto/acl', { schema: textSchema('Mosquitto ACL file: each site its own topics and its areas\' audio, the server user loanet/v1/# (admin; audited)') }, async (req, reply) => {
+      const p = requireProvinceAdmin(req);
+      const text = mosquittoAclFile(mosquittoSites(), ctx.config.mqttUsername, new Date(ctx.now()).toISOString());
+      ctx.audit.record(p.user, 'broker.mosquitto.acl', null);
+      return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
+    });
+
+    const checkHookSecret = (req: FastifyRequest) => {
+      const expected = ctx.config.brokerHookSecret;
+      if (!expected) throw Errors.unavailable('the broker hooks are off: set LOANET_BROKER_HOOK_SECRET on the loanet server and send it in the x-loanet-hook-secret header');
+      const given = req.headers[HOOK_SECRET_HEADER];
+      if (typeof given !== 'string' || !sameSecret(given, expected)) {
+        throw new LoanetError('LOANET_UNAUTHENTICATED', 401, `wrong or missing ${HOOK_SECRET_HEADER} header`);
+      }
+    };
+
+    const hookConfig = { public: true };
+
+    app.post(
+      '/api/broker/emqx/authn',
+      {
+        config: hookConfig,
+        schema: {
+          tags: ['broker'],
+          summary: `EMQX HTTP authentication hook (called by the broker; ${HOOK_SECRET_HEADER} header, no token)`,
+          security: [],
+          body: Type.Object({ clientid: Type.String({ maxLength: 256 }), username: Type.String({ maxLength: 256 }), password: Type.String({ maxLength: 1024 }) }),
+          response: { 200: Type.Object({ result: Result.properties.result, is_superuser: Type.Boolean() }) },
+        },
+      },
+      async (req) => {
+        checkHookSecret(req);
+        const { clientid, username, password } = req.body;
+        const serverPassword = ctx.config.mqttPassword;
+        if (username === ctx.config.mqttUsername) {
+          const ok = serverPassword !== undefined && sameSecret(password, serverPassword);
+          return { result: ok ? ('allow' as const) : ('deny' as const), is_superuser: false };
+        }
+        // The same rule as the embedded broker: client id = username = site id, a valid current secret, an active site.
+        let ok = false;
+        if (username === clientid) {
+          try {
+            ok = (await ctx.siteAuthority.verifyCredential(username, password)) && ctx.siteAuthority.areaKeysOf(username) !== undefined;
+          } catch (err) {
+            req.log.error({ err, siteId: username }, 'credential check failed');
+            throw Errors.unavailable('credential check failed');
+          }
+        }
+        return { result: ok ? ('allow' as const) : ('deny' as const), is_superuser: false };
+      },
+    );
+
+    app.post(
+      '/api/broker/emqx/authz',
+      {
+        config: hookConfig,
+        schema: {
+          tags: ['broker'],
+          summary: `EMQX HTTP authorization hook (called by the broker; ${HOOK_SECRET_HEADER} header, no token)`,
+          security: [],
+          body: Type.Object({ username: Type.String({ maxLength: 256 }), topic: Type.String({ maxLength: 1024 }), action: Type.Union([Type.Literal('publish'), Type.Literal('subscribe')]) }),
+          response: { 200: Result },
+        },
+      },
+      async (req) => {
+        checkHookSecret(req);
+        const { username, topic, action } = req.body;
+        let actor: Actor | undefined;
+        if (username === ctx.config.mqttUsername) actor = { kind: 'server' };
+        else {
+          const areaKeys = ctx.siteAuthority.areaKeysOf(username);
+          if (areaKeys) actor = { kind: 'site', siteId: username, areaKeys };
+        }
+        const d = actor ? authorize(actor, action, topic) : { allow: false as const, reason: `unknown or retired site ${username}` };
+        if (!d.allow) req.log.warn({ username, topic, action }, `broker hook denied: ${d.reason}`);
+        return { result: d.allow ? ('allow' as const) : ('deny' as const) };
+      },
+    );
+  };
