@@ -71,7 +71,7 @@ export class ExternalBroker implements BrokerLink {
       keepalive: this.opts.keepaliveS ?? 30,
       connectTimeout: this.opts.connectTimeoutMs ?? 10_000,
       reconnectPeriod: 0, // reconnects are ours, with jittered backoff
-      resubscribe: true, // when the broker lost our session, subscribe again
+      resubscribe: false, // mqtt.js only remembers subscriptions with its own reconnects: onConnected() subscribes
       queueQoSZero: false,
     };
     const client = connect(this.opts.url, options);
@@ -115,7 +115,7 @@ export class ExternalBroker implements BrokerLink {
     this.log.info({ url: this.opts.url, username: this.opts.username }, 'connected to the external MQTT broker');
 
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet.retain));
-    client.on('connect', () => this.onConnected());
+    client.on('connect', (connack) => this.onConnected(connack.sessionPresent));
     client.on('close', () => this.onClosed());
     client.on('error', (err) => this.onError(err));
   }
@@ -177,11 +177,19 @@ export class ExternalBroker implements BrokerLink {
     }
   }
 
-  private onConnected(): void {
+  private onConnected(sessionPresent: boolean): void {
     this.connects++;
     this.refusedLast = false;
     this.backoff.reset();
-    this.log.info({ url: this.opts.url, connects: this.connects }, 'reconnected to the external MQTT broker');
+    this.log.info({ url: this.opts.url, connects: this.connects, sessionPresent }, 'reconnected to the external MQTT broker');
+    // A broker that kept our session kept our subscriptions (and queued QoS 1 messages for us);
+    // one that lost it (restarted without persistence, or expired it) needs them again.
+    if (!sessionPresent) {
+      this.client?.subscribe(SERVER_SUBSCRIPTIONS.map((t) => t), { qos: 1 }, (err, granted) => {
+        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+        if (err || refused.length) this.log.error({ url: this.opts.url, err: err?.message, refused }, 'cannot subscribe to the site topics again; check the server user\'s ACL (readwrite on loanet/v1/#)');
+      });
+    }
     for (const h of this.reconnectHandlers) {
       try {
         h();

@@ -64,6 +64,24 @@ function connectRaw(username: string, password: string): Promise<mqtt.MqttClient
   });
 }
 
+async function startMosquitto(): Promise<void> {
+  mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  mosquitto.stderr!.on('data', (d: Buffer) => (mosquittoLog = (mosquittoLog + d.toString()).slice(-20_000)));
+  await waitFor('mosquitto listening', () =>
+    new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    }),
+  );
+}
+
+async function stopMosquitto(): Promise<void> {
+  if (!mosquitto || mosquitto.exitCode !== null) return;
+  const exited = new Promise((resolve) => mosquitto!.once('exit', resolve));
+  mosquitto.kill('SIGTERM');
+  await exited;
+}
+
 /** Runs the real `npm run broker-files` CLI into the test's folder; answers what it printed. */
 async function regenerate(): Promise<string> {
   const cli = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'firmware-sim/broker-files.ts'), '--out', dir], {
@@ -103,14 +121,7 @@ describe.skipIf(!HAVE_MOSQUITTO)('loanet on an external Mosquitto broker', () =>
         '',
       ].join('\n'),
     );
-    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    mosquitto.stderr!.on('data', (d: Buffer) => (mosquittoLog = (mosquittoLog + d.toString()).slice(-20_000)));
-    await waitFor('mosquitto listening', () =>
-      new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-        s.on('error', () => resolve(false));
-      }),
-    );
+    await startMosquitto();
 
     t = await startTestServer({
       LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`,
@@ -134,7 +145,7 @@ describe.skipIf(!HAVE_MOSQUITTO)('loanet on an external Mosquitto broker', () =>
     const out = await regenerate();
     expect(out).toMatch(new RegExp(`wrote .*passwd \\(${SITES + 2} site users \\+ the server user\\)`));
     expect(out).toMatch(/kill -HUP/);
-    process.kill(mosquitto.pid!, 'SIGHUP');
+    process.kill(mosquitto!.pid!, 'SIGHUP');
     await waitFor('mosquitto knows the sites', async () => {
       try {
         (await connectRaw(forger.id, forger.secret)).end(true);
@@ -149,11 +160,7 @@ describe.skipIf(!HAVE_MOSQUITTO)('loanet on an external Mosquitto broker', () =>
   afterAll(async () => {
     await fleet?.stop();
     await t?.stop();
-    if (mosquitto && mosquitto.exitCode === null) {
-      const exited = new Promise((resolve) => mosquitto!.once('exit', resolve));
-      mosquitto.kill('SIGTERM');
-      await exited;
-    }
+    await stopMosquitto();
   });
 
   it('says it runs on an external broker, connected', async () => {
@@ -250,6 +257,18 @@ describe.skipIf(!HAVE_MOSQUITTO)('loanet on an external Mosquitto broker', () =>
     await waitFor('back with the new secret', () => agent().connected, 10_000, 50);
     await waitFor('all operational again', async () => (await coverage()).operational === SITES, 20_000, 250);
   }, 40_000);
+
+  it('rides out a Mosquitto restart: the server reconnects, subscribes again (the broker kept no session) and commands flow', async () => {
+    await stopMosquitto();
+    await waitFor('the server sees its link down', () => !t.server.ctx.broker.status().up, 10_000, 50);
+    await startMosquitto();
+    await waitFor('the server reconnected', () => t.server.ctx.broker.status().up, 40_000, 100);
+    await waitFor('every agent back', () => fleet.stats().connected === SITES, 20_000, 100);
+    const id = fleet.ids()[1]!;
+    await waitFor(`${id} online again`, () => t.server.ctx.fleet.isOnline(id), 10_000, 50);
+    const r = await t.api('POST', `/api/sites/${id}/commands`, { type: 'set_volume', params: { level: 33 }, waitMs: 5000 });
+    expect(r.body).toMatchObject({ status: 'succeeded' });
+  }, 90_000);
 
   it('stops start-up with one line naming LOANET_MQTT_USERNAME when the broker refuses the server', async () => {
     const config = loadConfig({ LOANET_HTTP_PORT: '0', LOANET_HTTP_HOST: '127.0.0.1', LOANET_DATA_DIR: tempDir(), LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: 'a-wrong-server-password' });
