@@ -14,6 +14,8 @@ import type { SiteMessageIngest } from './fleet/ingest.ts';
 import type { CommandService } from './fleet/commands.ts';
 import type { BrokerLink, SiteAuthority } from './fleet/broker.ts';
 import type { CoverageService } from './coverage/service.ts';
+import type { MediaLibrary } from './media/library.ts';
+import type { TtsEngine } from './media/tts/engine.ts';
 
 export interface Versions {
   loanet: string;
@@ -38,6 +40,8 @@ export interface ServerContext {
   /** How sites are authenticated and authorized: the embedded broker's hooks and the EMQX HTTP hooks share it. */
   siteAuthority: SiteAuthority;
   coverage: CoverageService;
+  /** The media library (uploads, Opus store) and the text-to-speech engine. */
+  media: { library: MediaLibrary; tts: TtsEngine };
   versions: Versions;
   startedAt: number;
   now(): number;

@@ -21,6 +21,8 @@ import { ExternalBroker } from './fleet/external-broker.ts';
 import { CoverageService } from './coverage/service.ts';
 import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy } from './coverage/model.ts';
 import { planSoundChecks } from './coverage/sound-check-planner.ts';
+import { MediaLibrary } from './media/library.ts';
+import { EspeakEngine } from './media/tts/espeak.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { ServerContext } from './context.ts';
 import { PROTOCOL_VERSION } from '../protocol/index.ts';
@@ -111,6 +113,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     broker,
     siteAuthority: authority,
     coverage,
+    media: { library: new MediaLibrary(db, config.dataDir, config.media, audit, now, log), tts: new EspeakEngine(config.media.espeakPath) },
     versions: { loanet: pkg.version, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
     startedAt: now(),
     now,
@@ -186,6 +189,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       stopped = true;
       timers.forEach((t) => clearInterval(t));
       await app.close();
+      await ctx.media.library.close();
       await broker.stop();
       fleet.flush();
       db.close();

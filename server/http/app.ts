@@ -19,6 +19,7 @@ import { siteRoutes } from './routes/sites.ts';
 import { coverageRoutes } from './routes/coverage.ts';
 import { fleetRoutes } from './routes/fleet.ts';
 import { brokerRoutes } from './routes/broker.ts';
+import { mediaRoutes } from './routes/media.ts';
 
 export type App = FastifyInstance;
 
@@ -80,5 +81,6 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   await app.register(coverageRoutes(ctx));
   await app.register(fleetRoutes(ctx));
   await app.register(brokerRoutes(ctx));
+  await app.register(mediaRoutes(ctx));
   return app;
 }

@@ -21,13 +21,15 @@ export type Permission =
   | 'read' // see areas, sites, coverage, commands
   | 'registry.write' // create/update/retire areas and sites, rotate credentials
   | 'site.command' // volume, amplifier, test tone, sound check, reboot
+  | 'media.write' // upload, synthesise, edit and retire media (the library is province-wide)
   | 'users.manage'
   | 'audit.read';
 
 const GRANTS: Record<Role, readonly Permission[]> = {
-  admin: ['read', 'registry.write', 'site.command', 'users.manage', 'audit.read'],
+  admin: ['read', 'registry.write', 'site.command', 'media.write', 'users.manage', 'audit.read'],
   technician: ['read', 'site.command'],
-  operator: ['read', 'site.command'],
+  // Technicians keep the network running; making bulletins is the operators' job.
+  operator: ['read', 'site.command', 'media.write'],
   emergency: ['read'],
   viewer: ['read'],
 };
@@ -71,6 +73,8 @@ function describe(p: Permission): string {
       return 'change areas and sites';
     case 'site.command':
       return 'send commands to sites';
+    case 'media.write':
+      return 'change the media library';
     case 'users.manage':
       return 'manage users';
     case 'audit.read':

@@ -1,0 +1,374 @@
+/**
+ * The media library over HTTP: upload audio (multipart, field `file`),
+ * make speech from text or a .docx, follow processing, list, download with
+ * Range (agents resume over 4G), edit metadata, retire.
+ *
+ * Creating answers 201 with the ready item, or the 4xx that names what is
+ * wrong with the file, when processing ends within `waitMs` (default 5 min);
+ * otherwise 202 with the id and a Location to poll (`waitMs=0` always does).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import multipart, { type MultipartFile } from '@fastify/multipart';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerContext } from '../../context.ts';
+import { requirePermission } from '../auth.ts';
+import { Errors, LoanetError } from '../../errors.ts';
+import { MediaRejected, Rejections } from '../../media/analysis.ts';
+import type { JobView, MediaItem, MediaMeta, SubmitInput } from '../../media/library.ts';
+import { KNOWN_LANGUAGES, normaliseLanguageTag } from '../../media/languages.ts';
+import { parseRange } from '../../media/range.ts';
+import { docxText, MAX_DOCX_BYTES } from '../../media/docx.ts';
+import { MAX_TEXT_CHARS, RATE_RANGE } from '../../media/tts/engine.ts';
+import { pickVoice } from '../../media/tts/espeak.ts';
+import type { Principal } from '../../auth/users.ts';
+
+const MediaId = Type.Object({ id: Type.String({ maxLength: 64 }) });
+const Wait = Type.Object({ waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'how long to wait for processing before answering 202 (default 300000)' })) });
+const DEFAULT_WAIT_MS = 5 * 60_000;
+const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 40 }), { maxItems: 20 });
+
+const rejected = (e: MediaRejected) => new LoanetError(e.code, e.statusCode, e.message);
+
+function langOf(raw: string | undefined, field = 'lang'): string {
+  const tag = normaliseLanguageTag(raw ?? 'vi');
+  if (!tag) throw Errors.badRequest(`${field}: "${raw}" is not a BCP 47 language tag (e.g. vi, hmn, ium, tyz)`, field);
+  return tag;
+}
+
+function tagsOf(raw: string[]): string[] {
+  const tags = [...new Set(raw.flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean))];
+  if (tags.length > 20 || tags.some((t) => t.length > 40)) throw Errors.badRequest('tags: at most 20 tags of at most 40 characters', 'tags');
+  return tags;
+}
+
+function titleOf(raw: string | undefined, fallbackName: string | undefined): string {
+  const title = (raw ?? '').trim() || (fallbackName ? path.parse(fallbackName).name.trim() : '');
+  if (!title) throw Errors.badRequest('title: required', 'title');
+  if (title.length > 200) throw Errors.badRequest('title: at most 200 characters', 'title');
+  return title;
+}
+
+export const mediaRoutes =
+  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const lib = ctx.media.library;
+    const tts = ctx.media.tts;
+
+    await app.register(multipart, {
+      // Uploads stream to disk; the limit cuts them off, nothing is held in memory.
+      limits: { fileSize: lib.config.maxBytes, files: 1, fields: 20, fieldSize: 10_000, parts: 25 },
+    });
+
+    const needTools = () => {
+      const t = lib.mediaTools();
+      if (!('tools' in t)) throw Errors.unavailable(`cannot process audio: ${t.missing}`);
+    };
+    const needTts = () => {
+      const a = tts.available();
+      if (!a.ok) throw Errors.unavailable(a.reason);
+    };
+
+    /** Answer a creation: 201 ready, 4xx refused, 202 still processing. */
+    const answer = async (reply: FastifyReply, job: JobView, waitMs: number) => {
+      const x = await lib.settle(job.id, waitMs);
+      if (!x) throw Errors.notFound(`media ${job.id}`);
+      if (x.status === 'ready') return reply.status(201).header('location', `/api/media/${x.id}`).send(x);
+      if (x.status === 'failed') return reply.status(x.statusCode ?? 422).send({ error: x.code, message: x.reason, id: x.id });
+      return reply.status(202).header('location', `/api/media/${x.id}`).send(x);
+    };
+
+    /** Fields and the one file of a multipart request; the file streams to `into` (limit enforced while streaming). */
+    const readMultipart = async (req: FastifyRequest, into: (part: MultipartFile) => Promise<void>) => {
+      if (!req.isMultipart()) throw new LoanetError('LOANET_UNSUPPORTED_MEDIA_TYPE', 415, 'send the file as multipart/form-data in the field "file" (curl -F file=@bulletin.mp3)');
+      const fields: Record<string, string[]> = {};
+      let file: { filename: string; mimetype: string } | undefined;
+      for await (const part of req.parts()) {
+        if (part.type === 'file') {
+          if (part.fieldname !== 'file') {
+            part.file.resume();
+            throw Errors.badRequest(`unexpected file field "${part.fieldname}": send the file as "file"`, part.fieldname);
+          }
+          file = { filename: part.filename, mimetype: part.mimetype };
+          await into(part);
+        } else {
+          (fields[part.fieldname] ??= []).push(String(part.value));
+        }
+      }
+      if (!file) throw Errors.badRequest('file: required (multipart field "file")', 'file');
+      return { fields, file };
+    };
+
+    const mayChange = (p: Principal, item: MediaItem) => {
+      const u = p.user;
+      if (u.role === 'admin' || u.areaId === null || item.createdById === u.id) return;
+      throw Errors.forbidden(`${u.username} may change only media they created`);
+    };
+
+    const ttsFields = Type.Object(
+      {
+        text: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS }),
+        title: Type.String({ minLength: 1, maxLength: 200 }),
+        lang: Type.Optional(Type.String({ maxLength: 35, description: 'BCP 47 tag; default vi' })),
+        voice: Type.Optional(Type.String({ maxLength: 64, description: 'an engine voice, e.g. vi, vi-vn-x-central, vi-vn-x-south' })),
+        rate: Type.Optional(Type.Integer({ minimum: RATE_RANGE.min, maximum: RATE_RANGE.max, description: 'words per minute (default 145)' })),
+        tags: Type.Optional(Tags),
+      },
+      { additionalProperties: false },
+    );
+
+    /** Check the voice now (a wrong one is a 422 at once), then synthesise inside the job. */
+    const submitSpeech = async (p: Principal, o: { text: string; title: string; lang: string; voice?: string | undefined; rate?: number | undefined; tags: string[]; originalName?: string; source?: Record<string, unknown> }) => {
+      needTts();
+      needTools();
+      const text = o.text.normalize('NFC').trim();
+      if (!text) throw new LoanetError('LOANET_TTS_NO_TEXT', 422, 'there is no text to speak');
+      const voice = pickVoice(await tts.voices(), o.lang, o.voice);
+      if (typeof voice === 'string') throw new LoanetError('LOANET_TTS_NO_VOICE', 422, voice);
+      const input: SubmitInput = {
+        meta: { title: o.title, lang: o.lang, tags: o.tags },
+        origin: 'tts',
+        originalName: o.originalName ?? null,
+        source: o.source,
+        transcript: text,
+        tts: { engine: tts.name, voice: voice.id, rate: o.rate ?? null },
+        actor: p.user,
+        inputStage: 'synthesizing',
+        input: async (signal) => (await tts.synthesize(text, { lang: o.lang, voice: voice.id, rate: o.rate }, lib.tmpDir, signal)).file,
+      };
+      return lib.submit(input);
+    };
+
+    app.get(
+      '/api/media',
+      {
+        schema: {
+          tags: ['media'],
+          summary: 'The media library: ready items (newest first) and the uploads still processing',
+          querystring: Type.Object({
+            q: Type.Optional(Type.String({ maxLength: 100, description: 'text in the title or transcript' })),
+            lang: Type.Optional(Type.String({ maxLength: 35 })),
+            tag: Type.Optional(Type.String({ maxLength: 40 })),
+            origin: Type.Optional(Type.Union([Type.Literal('upload'), Type.Literal('tts')])),
+            includeRetired: Type.Optional(Type.Boolean()),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+            offset: Type.Optional(Type.Integer({ minimum: 0 })),
+          }),
+        },
+      },
+      async (req) => {
+        requirePermission(req, 'read');
+        const q = req.query;
+        const { total, items } = lib.list({ ...q, lang: q.lang ? langOf(q.lang) : undefined });
+        return { total, items, processing: lib.processing() };
+      },
+    );
+
+    app.get('/api/media/languages', { schema: { tags: ['media'], summary: 'Language tags (BCP 47) of the province\'s peoples; any well-formed tag is accepted' } }, async (req) => {
+      requirePermission(req, 'read');
+      return { languages: KNOWN_LANGUAGES };
+    });
+
+    app.get('/api/media/tts/voices', { schema: { tags: ['media'], summary: 'The text-to-speech engine and its voices (503 when none is installed)' } }, async (req) => {
+      requirePermission(req, 'read');
+      needTts();
+      return { engine: tts.name, voices: await tts.voices() };
+    });
+
+    app.get('/api/media/:id', { schema: { tags: ['media'], summary: 'One item (status ready), or its processing job (processing with percent, or failed with the reason)', params: MediaId } }, async (req) => {
+      requirePermission(req, 'read');
+      const x = lib.get(req.params.id);
+      if (!x) throw Errors.notFound(`media ${req.params.id}`);
+      return x;
+    });
+
+    app.get(
+      '/api/media/:id/audio',
+      {
+        schema: {
+          tags: ['media'],
+          summary: 'The stored Ogg Opus file (audio/ogg); supports Range (206, 416) and If-Range for resumed downloads',
+          params: MediaId,
+        },
+      },
+      async (req, reply) => {
+        requirePermission(req, 'read');
+        const x = lib.get(req.params.id);
+        if (!x) throw Errors.notFound(`media ${req.params.id}`);
+        if (x.status !== 'ready') throw Errors.conflict(`media ${x.id} is ${x.status}, it has no audio${x.status === 'processing' ? ' yet' : ''}`);
+        if (x.retiredAt !== null) throw new LoanetError('LOANET_GONE', 410, `media ${x.id} was retired`);
+        const file = lib.fileOf(x.sha256);
+        let size: number;
+        try {
+          size = fs.statSync(file).size;
+        } catch {
+          throw new LoanetError('LOANET_MEDIA_FILE_MISSING', 500, `the audio file of media ${x.id} is missing from the data folder`);
+        }
+        const etag = `"${x.sha256}"`;
+        reply.header('accept-ranges', 'bytes').header('etag', etag);
+        const ifRange = req.headers['if-range'];
+        const range = ifRange !== undefined && ifRange !== etag ? { kind: 'whole' as const } : parseRange(req.headers.range, size);
+        if (range.kind === 'unsatisfiable') {
+          return reply.status(416).header('content-range', `bytes */${size}`).send({ error: 'LOANET_RANGE_NOT_SATISFIABLE', message: `the range is outside the file (${size} bytes)` });
+        }
+        reply
+          .header('cache-control', 'private, max-age=86400')
+          .header('content-type', 'audio/ogg')
+          .header('content-disposition', `inline; filename="${x.id}.opus"`)
+          .header('x-content-sha256', x.sha256);
+        if (range.kind === 'partial') {
+          reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1);
+          return reply.send(fs.createReadStream(file, { start: range.start, end: range.end }));
+        }
+        reply.header('content-length', size);
+        return reply.send(fs.createReadStream(file));
+      },
+    );
+
+    app.post(
+      '/api/media',
+      {
+        schema: {
+          tags: ['media'],
+          summary: 'Upload audio (any format ffmpeg reads): multipart field "file", optional fields title, lang (BCP 47, default vi), tags (comma-separated)',
+          description: 'Stored as Ogg Opus mono 48 kHz, normalised to the loudness target. 201 with the item when ready within waitMs; 202 with its id while processing; 413 too large; 422 empty, not audio, damaged, silent or too long; 503 without ffmpeg.',
+          querystring: Wait,
+          consumes: ['multipart/form-data'],
+        },
+      },
+      async (req, reply) => {
+        const p = requirePermission(req, 'media.write');
+        needTools();
+        const tmp = lib.tempPath('.upload');
+        let size = 0;
+        try {
+          const { fields, file } = await readMultipart(req, async (part) => {
+            await pipeline(part.file, fs.createWriteStream(tmp, { flags: 'wx' }));
+            if (part.file.truncated) throw Rejections.tooLarge(lib.config.maxBytes);
+            size = fs.statSync(tmp).size;
+          });
+          const meta: MediaMeta = { title: titleOf(fields.title?.[0], file.filename), lang: langOf(fields.lang?.[0]), tags: tagsOf(fields.tags ?? []) };
+          if (size === 0) throw Rejections.empty();
+          const job = lib.submit({ meta, origin: 'upload', originalName: file.filename || null, source: { bytes: size, contentType: file.mimetype }, actor: p.user, input: tmp });
+          return await answer(reply, job, req.query.waitMs ?? DEFAULT_WAIT_MS);
+        } catch (e) {
+          fs.rmSync(tmp, { force: true });
+          if (e instanceof MediaRejected) throw rejected(e);
+          if ((e as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw rejected(Rejections.tooLarge(lib.config.maxBytes));
+          throw e;
+        }
+      },
+    );
+
+    app.post(
+      '/api/media/tts',
+      {
+        schema: {
+          tags: ['media'],
+          summary: 'Speak a text (full Vietnamese diacritics) into a new item with the text-to-speech engine',
+          description: '201 ready / 202 processing as for uploads; 422 when the engine has no voice for the language; 503 when no engine is installed.',
+          querystring: Wait,
+          body: ttsFields,
+        },
+      },
+      async (req, reply) => {
+        const p = requirePermission(req, 'media.write');
+        const b = req.body;
+        try {
+          const job = await submitSpeech(p, { text: b.text, title: b.title.trim(), lang: langOf(b.lang), voice: b.voice, rate: b.rate, tags: tagsOf(b.tags ?? []) });
+          return await answer(reply, job, req.query.waitMs ?? DEFAULT_WAIT_MS);
+        } catch (e) {
+          if (e instanceof MediaRejected) throw rejected(e);
+          throw e;
+        }
+      },
+    );
+
+    app.post(
+      '/api/media/tts/docx',
+      {
+        schema: {
+          tags: ['media'],
+          summary: 'Speak a Word document (.docx, multipart field "file"; fields title, lang, voice, rate, tags)',
+          querystring: Wait,
+          consumes: ['multipart/form-data'],
+        },
+      },
+      async (req, reply) => {
+        const p = requirePermission(req, 'media.write');
+        needTts();
+        try {
+          let buf: Buffer | undefined;
+          const { fields, file } = await readMultipart(req, async (part) => {
+            const chunks: Buffer[] = [];
+            let n = 0;
+            for await (const c of part.file) {
+              n += (c as Buffer).length;
+              if (n > MAX_DOCX_BYTES) throw new LoanetError('LOANET_DOCX_TOO_LARGE', 413, `the document is larger than ${MAX_DOCX_BYTES / 1024 / 1024} MB`);
+              chunks.push(c as Buffer);
+            }
+            buf = Buffer.concat(chunks);
+          });
+          const text = docxText(buf ?? Buffer.alloc(0));
+          if (!text) throw new LoanetError('LOANET_TTS_NO_TEXT', 422, 'the document has no text');
+          const rate = fields.rate?.[0] !== undefined ? Number(fields.rate[0]) : undefined;
+          if (rate !== undefined && !(Number.isInteger(rate) && rate >= RATE_RANGE.min && rate <= RATE_RANGE.max)) {
+            throw Errors.badRequest(`rate: words per minute from ${RATE_RANGE.min} to ${RATE_RANGE.max}`, 'rate');
+          }
+          const job = await submitSpeech(p, {
+            text,
+            title: titleOf(fields.title?.[0], file.filename),
+            lang: langOf(fields.lang?.[0]),
+            voice: fields.voice?.[0] || undefined,
+            rate,
+            tags: tagsOf(fields.tags ?? []),
+            originalName: file.filename,
+            source: { document: file.filename, bytes: buf?.length ?? 0 },
+          });
+          return await answer(reply, job, req.query.waitMs ?? DEFAULT_WAIT_MS);
+        } catch (e) {
+          if (e instanceof MediaRejected) throw rejected(e);
+          if ((e as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw rejected(Rejections.tooLarge(lib.config.maxBytes));
+          throw e;
+        }
+      },
+    );
+
+    app.patch(
+      '/api/media/:id',
+      {
+        schema: {
+          tags: ['media'],
+          summary: 'Change the title, language or tags of an item',
+          params: MediaId,
+          body: Type.Object(
+            { title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), lang: Type.Optional(Type.String({ maxLength: 35 })), tags: Type.Optional(Tags) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'media.write');
+        const item = lib.item(req.params.id);
+        if (!item) throw Errors.notFound(`media ${req.params.id}`);
+        mayChange(p, item);
+        if (item.retiredAt !== null) throw Errors.conflict(`media ${item.id} was retired`);
+        const b = req.body;
+        return lib.update(item.id, { title: b.title?.trim(), lang: b.lang !== undefined ? langOf(b.lang) : undefined, tags: b.tags ? tagsOf(b.tags) : undefined }, p.user);
+      },
+    );
+
+    app.delete('/api/media/:id', { schema: { tags: ['media'], summary: 'Retire an item: refused while it is scheduled; the record stays, the file goes', params: MediaId } }, async (req) => {
+      const p = requirePermission(req, 'media.write');
+      const item = lib.item(req.params.id);
+      if (!item) throw Errors.notFound(`media ${req.params.id}`);
+      mayChange(p, item);
+      if (item.retiredAt !== null) return item;
+      const blocker = lib.retireBlocker(item.id);
+      if (blocker) throw Errors.conflict(`media ${item.id} cannot be retired: ${blocker}`);
+      return lib.retire(item.id, p.user);
+    });
+  };

@@ -1,0 +1,436 @@
+/**
+ * The media library: audio items every site can be sent, stored once as
+ * `${dataDir}/media/<sha256>.opus` and described by a `media` row.
+ *
+ * An item is processed as a job: its input (an upload streamed to disk, or
+ * a WAV from text to speech) goes through the ingest pipeline in
+ * `media/tmp/`, the finished Opus file is renamed into place, and only then
+ * is the row written. A job that fails or is aborted leaves neither file nor
+ * row; its reason is kept in memory for a day so GET /api/media/{id} can say
+ * why. Temp files left by a crash are removed at start.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../store/db.ts';
+import type { MediaConfig } from '../config.ts';
+import type { AuditLog } from '../audit.ts';
+import { MediaRejected } from './analysis.ts';
+import { ingestAudio, type IngestResult, type Stage } from './ingest.ts';
+import { findMediaTools, type MediaTools } from './tools.ts';
+
+export type JobStage = Stage | 'queued' | 'receiving' | 'synthesizing';
+
+export interface Actor {
+  id: number;
+  username: string;
+}
+
+export interface MediaMeta {
+  title: string;
+  lang: string;
+  tags: string[];
+}
+
+export interface MediaItem extends MediaMeta {
+  id: string;
+  status: 'ready';
+  origin: 'upload' | 'tts';
+  originalName: string | null;
+  source: Record<string, unknown>;
+  transcript: string | null;
+  tts: Record<string, unknown> | null;
+  sha256: string;
+  bytes: number;
+  durationMs: number;
+  codec: string;
+  sampleRate: number;
+  channels: number;
+  bitrateKbps: number;
+  loudness: { targetLufs: number; inputLufs: number; inputTruePeak: number; inputRange: number; inputThreshold: number; gainDb: number; outputLufs: number; outputTruePeak: number };
+  createdBy: string | null;
+  createdById: number | null;
+  createdAt: number;
+  updatedAt: number;
+  retiredAt: number | null;
+}
+
+export interface JobView {
+  id: string;
+  status: 'processing' | 'failed';
+  stage: JobStage;
+  /** 0–100, over the whole pipeline. */
+  percent: number;
+  title: string;
+  lang: string;
+  origin: 'upload' | 'tts';
+  createdAt: number;
+  finishedAt: number | null;
+  code: string | null;
+  reason: string | null;
+  statusCode: number | null;
+}
+
+interface Job {
+  view: JobView;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export interface SubmitInput {
+  meta: MediaMeta;
+  origin: 'upload' | 'tts';
+  originalName?: string | null;
+  /** Extra facts about what was given (size, the file's type as sent). */
+  source?: Record<string, unknown>;
+  transcript?: string | null;
+  tts?: Record<string, unknown> | null;
+  actor: Actor;
+  /** The input file in `tmpDir`, or what makes it there; it is deleted when the job ends, whatever happens. */
+  input: string | ((signal: AbortSignal) => Promise<string>);
+  /** The stage shown while `input` runs. */
+  inputStage?: JobStage;
+}
+
+/** Refuses to retire an item still needed (the scheduler's hook): answers the reason, or null. */
+export type RetireGuard = (mediaId: string) => string | null;
+
+const STAGE_SPAN: Record<JobStage, [number, number]> = {
+  queued: [0, 0],
+  receiving: [0, 0],
+  synthesizing: [0, 5],
+  probing: [5, 6],
+  measuring: [6, 40],
+  encoding: [40, 85],
+  verifying: [85, 100],
+};
+
+const FAILED_KEPT_MS = 24 * 3600 * 1000;
+const CONCURRENCY = 2;
+
+interface Row {
+  id: string;
+  title: string;
+  lang: string;
+  tags: string;
+  origin: 'upload' | 'tts';
+  original_name: string | null;
+  source: string;
+  transcript: string | null;
+  tts: string | null;
+  sha256: string;
+  bytes: number;
+  duration_ms: number;
+  codec: string;
+  sample_rate: number;
+  channels: number;
+  bitrate_kbps: number;
+  target_lufs: number;
+  input_lufs: number;
+  input_tp: number;
+  input_lra: number;
+  input_thresh: number;
+  gain_db: number;
+  output_lufs: number;
+  output_tp: number;
+  created_by: number | null;
+  created_by_name: string | null;
+  created_at: number;
+  updated_at: number;
+  retired_at: number | null;
+}
+
+export class MediaLibrary {
+  readonly dir: string;
+  readonly tmpDir: string;
+  private readonly jobs = new Map<string, Job>();
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  private retireGuards: RetireGuard[] = [];
+  private tools: MediaTools | undefined;
+  /** Ingest speed of the last finished job: media seconds per wall second. */
+  lastSpeed: number | undefined;
+
+  constructor(
+    private readonly db: Db,
+    dataDir: string,
+    readonly config: MediaConfig,
+    private readonly audit: AuditLog,
+    private readonly now: () => number = Date.now,
+    private readonly log: { warn(o: object, m: string): void; error(o: object, m: string): void } = { warn() {}, error() {} },
+  ) {
+    this.dir = path.join(dataDir, 'media');
+    this.tmpDir = path.join(this.dir, 'tmp');
+    fs.mkdirSync(this.tmpDir, { recursive: true });
+    // Whatever a crash left half-written is not in the library: remove it.
+    for (const f of fs.readdirSync(this.tmpDir)) fs.rmSync(path.join(this.tmpDir, f), { force: true, recursive: true });
+  }
+
+  /** ffmpeg and ffprobe, or why they are missing (found once, then kept). */
+  mediaTools(): { tools: MediaTools } | { missing: string } {
+    if (this.tools) return { tools: this.tools };
+    const found = findMediaTools({ ffmpegPath: this.config.ffmpegPath, ffprobePath: this.config.ffprobePath });
+    if ('tools' in found) this.tools = found.tools;
+    return found;
+  }
+
+  /** A fresh path in the temp folder. */
+  tempPath(suffix: string): string {
+    return path.join(this.tmpDir, `${randomBytes(9).toString('base64url')}${suffix}`);
+  }
+
+  newId(): string {
+    return `med-${randomBytes(8).toString('hex')}`;
+  }
+
+  addRetireGuard(g: RetireGuard): void {
+    this.retireGuards.push(g);
+  }
+
+  /** Start processing; answers at once with the job (its id is the item's id once ready). */
+  submit(input: SubmitInput, id = this.newId()): JobView {
+    const tools = this.mediaTools();
+    if (!('tools' in tools)) throw new Error(tools.missing);
+    const abort = new AbortController();
+    const view: JobView = {
+      id,
+      status: 'processing',
+      stage: 'queued',
+      percent: 0,
+      title: input.meta.title,
+      lang: input.meta.lang,
+      origin: input.origin,
+      createdAt: this.now(),
+      finishedAt: null,
+      code: null,
+      reason: null,
+      statusCode: null,
+    };
+    const job: Job = { view, abort, done: Promise.resolve() };
+    this.jobs.set(id, job);
+    job.done = this.process(job, input, tools.tools);
+    return { ...view };
+  }
+
+  private async slot(): Promise<void> {
+    if (this.running < CONCURRENCY) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+  }
+
+  private release(): void {
+    this.running--;
+    this.waiting.shift()?.();
+  }
+
+  private async process(job: Job, input: SubmitInput, tools: MediaTools): Promise<void> {
+    const v = job.view;
+    const signal = job.abort.signal;
+    const setStage = (stage: JobStage, fraction: number) => {
+      const [a, b] = STAGE_SPAN[stage];
+      v.stage = stage;
+      v.percent = Math.max(v.percent, Math.min(99, Math.round(a + (b - a) * fraction)));
+    };
+    const out = path.join(this.tmpDir, `${v.id}.opus`);
+    let inFile = typeof input.input === 'string' ? input.input : undefined;
+    await this.slot();
+    try {
+      if (signal.aborted) throw new Error('aborted');
+      if (typeof input.input !== 'string') {
+        setStage(input.inputStage ?? 'receiving', 0);
+        inFile = await input.input(signal);
+      }
+      if (!inFile) throw new Error('no input file');
+      const r = await ingestAudio(tools, inFile, out, { targetLufs: this.config.loudnessLufs, bitrateKbps: this.config.bitrateKbps, maxDurationS: this.config.maxDurationS }, { signal, progress: setStage });
+      if (signal.aborted) throw new Error('aborted');
+      this.store(v.id, r, input);
+      this.lastSpeed = r.durationMs / Math.max(1, r.elapsedMs);
+      this.jobs.delete(v.id);
+    } catch (e) {
+      v.status = 'failed';
+      v.finishedAt = this.now();
+      if (e instanceof MediaRejected) {
+        v.code = e.code;
+        v.reason = e.message;
+        v.statusCode = e.statusCode;
+      } else {
+        const aborted = signal.aborted;
+        v.code = aborted ? 'LOANET_MEDIA_ABORTED' : 'LOANET_MEDIA_FAILED';
+        v.reason = aborted ? 'processing was stopped (server shutting down)' : `processing failed: ${(e as Error).message}`;
+        v.statusCode = aborted ? 503 : 500;
+        if (!aborted) this.log.error({ err: e, mediaId: v.id }, 'media ingest failed');
+      }
+    } finally {
+      this.release();
+      for (const f of [inFile, out]) if (f) fs.rmSync(f, { force: true });
+    }
+  }
+
+  /** Move the finished file into place and write the row (synchronously: no retire can interleave). */
+  private store(id: string, r: IngestResult, input: SubmitInput): void {
+    const final = this.fileOf(r.sha256);
+    const existed = fs.existsSync(final);
+    if (!existed) fs.renameSync(r.file, final);
+    const t = this.now();
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO media (id, title, lang, tags, origin, original_name, source, transcript, tts, sha256, bytes, duration_ms, codec, sample_rate, channels, bitrate_kbps,
+             target_lufs, input_lufs, input_tp, input_lra, input_thresh, gain_db, output_lufs, output_tp, created_by, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          id, input.meta.title, input.meta.lang, JSON.stringify(input.meta.tags), input.origin, input.originalName ?? null,
+          JSON.stringify({ ...r.source, ...(input.source ?? {}) }), input.transcript ?? null, input.tts ? JSON.stringify(input.tts) : null,
+          r.sha256, r.bytes, r.durationMs, r.stored.codec, r.stored.sampleRate, r.stored.channels, r.stored.bitrateKbps,
+          this.config.loudnessLufs, r.input.i, r.input.tp, r.input.lra, r.input.thresh, r.gainDb, r.output.i, r.output.tp,
+          input.actor.id, t, t,
+        );
+    } catch (e) {
+      if (!existed && !this.shaInUse(r.sha256)) fs.rmSync(final, { force: true });
+      throw e;
+    }
+    this.audit.record(input.actor, 'media.create', id, { title: input.meta.title, lang: input.meta.lang, origin: input.origin, sha256: r.sha256, durationMs: r.durationMs });
+  }
+
+  fileOf(sha256: string): string {
+    return path.join(this.dir, `${sha256}.opus`);
+  }
+
+  private shaInUse(sha256: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM media WHERE sha256 = ? AND retired_at IS NULL LIMIT 1').get(sha256);
+  }
+
+  private prune(): void {
+    const cutoff = this.now() - FAILED_KEPT_MS;
+    for (const [id, j] of this.jobs) if (j.view.finishedAt !== null && j.view.finishedAt < cutoff) this.jobs.delete(id);
+  }
+
+  /** The item, or its job while processing / after failing. */
+  get(id: string): MediaItem | JobView | undefined {
+    this.prune();
+    const job = this.jobs.get(id);
+    if (job) return { ...job.view };
+    const row = this.db.prepare('SELECT m.*, u.username AS created_by_name FROM media m LEFT JOIN users u ON u.id = m.created_by WHERE m.id = ?').get(id) as Row | undefined;
+    return row ? toItem(row) : undefined;
+  }
+
+  item(id: string): MediaItem | undefined {
+    const x = this.get(id);
+    return x && x.status === 'ready' ? x : undefined;
+  }
+
+  /** Resolves when the job has finished, or after `ms`, whichever is first. */
+  async settle(id: string, ms: number): Promise<MediaItem | JobView | undefined> {
+    const job = this.jobs.get(id);
+    if (job && ms > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([job.done, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+      clearTimeout(timer);
+    }
+    return this.get(id);
+  }
+
+  processing(): JobView[] {
+    this.prune();
+    return [...this.jobs.values()].map((j) => ({ ...j.view }));
+  }
+
+  list(f: { q?: string; lang?: string; tag?: string; origin?: string; includeRetired?: boolean; limit?: number; offset?: number } = {}): { total: number; items: MediaItem[] } {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    if (!f.includeRetired) where.push('m.retired_at IS NULL');
+    if (f.q) (where.push("(m.title LIKE ? ESCAPE '\\' OR m.transcript LIKE ? ESCAPE '\\')"), args.push(like(f.q), like(f.q)));
+    if (f.lang) (where.push('(m.lang = ? OR m.lang LIKE ?)'), args.push(f.lang, `${f.lang}-%`));
+    if (f.tag) (where.push('EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)'), args.push(f.tag));
+    if (f.origin) (where.push('m.origin = ?'), args.push(f.origin));
+    const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM media m ${w}`).get(...args) as { n: number }).n;
+    const rows = this.db
+      .prepare(`SELECT m.*, u.username AS created_by_name FROM media m LEFT JOIN users u ON u.id = m.created_by ${w} ORDER BY m.created_at DESC, m.id LIMIT ? OFFSET ?`)
+      .all(...args, f.limit ?? 100, f.offset ?? 0) as Row[];
+    return { total, items: rows.map(toItem) };
+  }
+
+  update(id: string, patch: Partial<MediaMeta>, actor: Actor): MediaItem {
+    const sets: string[] = [];
+    const args: Array<string | number> = [];
+    if (patch.title !== undefined) (sets.push('title = ?'), args.push(patch.title));
+    if (patch.lang !== undefined) (sets.push('lang = ?'), args.push(patch.lang));
+    if (patch.tags !== undefined) (sets.push('tags = ?'), args.push(JSON.stringify(patch.tags)));
+    if (sets.length) {
+      this.db.prepare(`UPDATE media SET ${sets.join(', ')}, updated_at = ? WHERE id = ?`).run(...args, this.now(), id);
+      this.audit.record(actor, 'media.update', id, patch as Record<string, unknown>);
+    }
+    return this.item(id)!;
+  }
+
+  /** Why it cannot be retired now (scheduled, …), or null. */
+  retireBlocker(id: string): string | null {
+    for (const g of this.retireGuards) {
+      const why = g(id);
+      if (why) return why;
+    }
+    return null;
+  }
+
+  /** Retire: the row stays (history refers to it), the file goes when no other live item shares it. */
+  retire(id: string, actor: Actor): MediaItem {
+    const item = this.item(id)!;
+    this.db.prepare('UPDATE media SET retired_at = ?, updated_at = ? WHERE id = ?').run(this.now(), this.now(), id);
+    if (!this.shaInUse(item.sha256)) fs.rmSync(this.fileOf(item.sha256), { force: true });
+    this.audit.record(actor, 'media.retire', id, { title: item.title });
+    return this.item(id)!;
+  }
+
+  /** Stop every job (their temp files go with them) and wait for them to end. */
+  async close(): Promise<void> {
+    const jobs = [...this.jobs.values()];
+    for (const j of jobs) j.abort.abort();
+    await Promise.allSettled(jobs.map((j) => j.done));
+  }
+}
+
+function like(s: string): string {
+  return `%${s.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+}
+
+function toItem(r: Row): MediaItem {
+  return {
+    id: r.id,
+    status: 'ready',
+    title: r.title,
+    lang: r.lang,
+    tags: JSON.parse(r.tags) as string[],
+    origin: r.origin,
+    originalName: r.original_name,
+    source: JSON.parse(r.source) as Record<string, unknown>,
+    transcript: r.transcript,
+    tts: r.tts ? (JSON.parse(r.tts) as Record<string, unknown>) : null,
+    sha256: r.sha256,
+    bytes: r.bytes,
+    durationMs: r.duration_ms,
+    codec: r.codec,
+    sampleRate: r.sample_rate,
+    channels: r.channels,
+    bitrateKbps: r.bitrate_kbps,
+    loudness: {
+      targetLufs: r.target_lufs,
+      inputLufs: r.input_lufs,
+      inputTruePeak: r.input_tp,
+      inputRange: r.input_lra,
+      inputThreshold: r.input_thresh,
+      gainDb: r.gain_db,
+      outputLufs: r.output_lufs,
+      outputTruePeak: r.output_tp,
+    },
+    createdBy: r.created_by_name,
+    createdById: r.created_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    retiredAt: r.retired_at,
+  };
+}
