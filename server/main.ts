@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   }
   const { httpPort, mqttPort } = server;
   log.info({ httpPort, mqttPort, dataDir: config.dataDir }, 'loanet started');
-  console.log(`loanet ${server.ctx.versions.loanet}: API http://localhost:${httpPort}/api  docs http://localhost:${httpPort}/docs  MQTT mqtt://localhost:${mqttPort}  data ${config.dataDir}`);
+  const mqtt = config.mqttUrl ? `external MQTT broker ${config.mqttUrl} as ${config.mqttUsername}` : `MQTT mqtt://localhost:${mqttPort}`;
+  console.log(`loanet ${server.ctx.versions.loanet}: API http://localhost:${httpPort}/api  docs http://localhost:${httpPort}/docs  ${mqtt}  data ${config.dataDir}`);
   if (server.generatedAdminPassword) {
     console.log(`first start: created user "admin" with password ${server.generatedAdminPassword} (shown once; set LOANET_ADMIN_PASSWORD to choose it)`);
   }
