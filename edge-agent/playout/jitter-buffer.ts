@@ -59,6 +59,13 @@ export interface JitterBufferOptions {
   driftWindow?: number;
   /** Sequence numbers remembered for duplicate detection (default 1024 messages). */
   seqMemory?: number;
+  /**
+   * The stream start message's play-at of the first packet and packet
+   * duration. Without it the timeline starts at the first packet received;
+   * with it a site that lost the first messages still starts on time and
+   * conceals them.
+   */
+  start?: { atMs: number; frameMs: number };
 }
 
 export type PushResult =
@@ -136,6 +143,8 @@ export class JitterBuffer {
   private streamId: number | undefined;
   private durUs = DEFAULT_PACKET_US;
   private originUs: number | undefined;
+  /** The origin came from the stream start, so the first slot is known even if its packet is not. */
+  private readonly startKnown: boolean;
   private endSlot: number | undefined;
   private readonly packets = new Map<number, Entry>();
   private started = false;
@@ -169,6 +178,11 @@ export class JitterBuffer {
     this.maxConceal = options.maxConcealPackets ?? 10;
     this.driftWindow = Math.max(2, options.driftWindow ?? 500);
     this.seqMemory = Math.max(1, options.seqMemory ?? 1024);
+    this.startKnown = options.start !== undefined;
+    if (options.start) {
+      this.originUs = options.start.atMs * 1000;
+      this.durUs = options.start.frameMs * 1000;
+    }
   }
 
   /** The acoustic offset added to every play-at here, ms. */
@@ -197,8 +211,8 @@ export class JitterBuffer {
       this.counts.tooEarly++;
       return { status: 'too_early', leadMs };
     }
+    this.streamId ??= frame.streamId;
     if (this.originUs === undefined) {
-      this.streamId = frame.streamId;
       this.durUs = frame.packetDurationUs;
       this.originUs = frame.playAtUs;
     }
@@ -247,6 +261,16 @@ export class JitterBuffer {
       this.dropPassed(now);
       let first: number | undefined;
       for (const slot of this.packets.keys()) if (first === undefined || slot < first) first = slot;
+      if (this.startKnown) {
+        // The stream's timeline is known: start with the slot due now, even if its packet was lost.
+        const due = Math.floor((now - this.acousticUs - this.originUs) / dur);
+        if (due >= 0 && (first === undefined || first > due) && (this.endSlot === undefined || due <= this.endSlot)) {
+          this.started = true;
+          this.cursor = due;
+          return this.emit(now - this.sched(due), 0, false);
+        }
+        if (due < 0 && first === undefined) return silence('waiting', Math.min(this.sched(0) - now, dur));
+      }
       if (first === undefined) return silence(this.endSlot !== undefined ? 'ended' : 'not_started', dur);
       const t = this.sched(first);
       if (t > now) return silence('waiting', Math.min(t - now, dur));

@@ -248,6 +248,19 @@ describe('JitterBuffer', () => {
     expect(buf.pull(T0 + 160)).toMatchObject({ kind: 'packet', slot: 8, errorMs: 0 });
   });
 
+  it('starts on time and conceals when the first messages are lost, if the stream start said when it begins', () => {
+    const buf = new JitterBuffer({ start: { atMs: T0, frameMs: 20 } });
+    expect(buf.pull(T0 - 5)).toEqual({ kind: 'silence', reason: 'waiting', durationMs: 5 });
+    buf.push(message(1), T0 - 150); // message 0 never came
+    const played = run(buf, [{ at: T0 - 100, frame: message(2, { last: 2 }) }], T0, T0 + 300);
+    expect(audible(played).map((p) => p.out.kind)).toEqual(['conceal', 'conceal', 'conceal', 'packet', 'packet', 'packet', 'packet', 'packet', 'packet']);
+    expect(audible(played)[0]!.at).toBe(T0);
+    // Without it, the timeline starts at the first packet received.
+    const plain = new JitterBuffer();
+    plain.push(message(1), T0 - 150);
+    expect(plain.pull(T0)).toMatchObject({ kind: 'silence', reason: 'waiting' });
+  });
+
   it('conceals a gap up to 200 ms and then plays silence until audio returns', () => {
     const all = stream(20);
     const kept = all.filter((_, k) => k < 3 || k > 8); // 6 messages = 18 packets missing
