@@ -6,18 +6,18 @@
  *
  *   npx tsx tests/bench/coverage-compute.ts [--quick]
  *
- * `runCoverageComputeBench` is exported for a bench runner.
+ * `runCoverageComputeBench` is exported for the bench runner (run.ts). It is
+ * the in-process half of the coverage figures; heartbeat-ingest.ts measures
+ * the same question over HTTP on a live server.
  */
 import type { TelemetryMessage } from '../../protocol/index.ts';
 import { AreaIndex, coverageOf } from '../../server/coverage/coverage.ts';
 import { DEFAULT_COVERAGE_POLICY, type AreaNode, type SiteObservation, type SiteVerdict } from '../../server/coverage/model.ts';
 import { classifySite } from '../../server/coverage/site-condition.ts';
 
-export interface BenchResult {
-  scenario: string;
-  params: Record<string, number | string | boolean>;
-  figures: Record<string, number>;
-}
+import { printTable, type BenchResult } from './lib/result.ts';
+
+export { printTable, type BenchResult };
 
 const NOW = Date.UTC(2025, 2, 10, 7, 30);
 const DAY = 86_400_000;
@@ -195,15 +195,6 @@ export async function runCoverageComputeBench({ quick }: { quick: boolean }): Pr
     });
   }
   return results;
-}
-
-export function printTable(results: BenchResult[]): void {
-  const rows = results.map((r) => ({
-    scenario: r.scenario,
-    ...Object.fromEntries(Object.entries(r.params).map(([k, v]) => [k, v])),
-    ...Object.fromEntries(Object.entries(r.figures).map(([k, v]) => [k, Number(v.toFixed(3))])),
-  }));
-  console.table(rows);
 }
 
 const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('coverage-compute.ts');

@@ -1,0 +1,257 @@
+/**
+ * A loanet server as a child process (`node --import tsx server/main.ts`,
+ * temp LOANET_DATA_DIR, free loopback ports), on its embedded broker or on a
+ * real Mosquitto started here with the password and ACL files the server
+ * serves at /api/broker/mosquitto/* (as tests/integration/external-broker
+ * does), so each process's CPU is measured apart.
+ *
+ * Sites are registered once per invocation, through the API as the fleet
+ * runner does (scrypt per site: the slow part), into a template data folder;
+ * every stack starts from a copy of it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import { LoanetClient } from '../../../firmware-sim/api-client.ts';
+import { FleetRunner } from '../../../firmware-sim/fleet-runner.ts';
+import { mosquittoAclFile, mosquittoPasswdFile, mosquittoPasswordHash } from '../../../server/fleet/mosquitto-files.ts';
+import { freePort, ROOT, startProcess, startTsx, stopProcess, tcpOpen, waitFor, type Tracked } from './proc.ts';
+
+export type BrokerKind = 'embedded' | 'mosquitto';
+export const BROKERS: readonly BrokerKind[] = ['embedded', 'mosquitto'];
+export const MOSQUITTO = '/usr/sbin/mosquitto';
+export const HAVE_MOSQUITTO = fs.existsSync(MOSQUITTO);
+
+const ADMIN_PASSWORD = 'bench-admin-password';
+const SERVER_USER = 'loanet_server';
+const SERVER_MQTT_PASSWORD = 'bench-mqtt-server-password';
+const LAO_CAI_2025 = path.join(ROOT, 'server/registry/vn-admin/lao-cai-2025.csv');
+
+export interface Province {
+  /** Template data folder (loanet.db with areas and sites), copied for each stack. */
+  dataDir: string;
+  /** Site ids in plan order (stations first), with their secrets. */
+  sites: Array<{ id: string; secret: string }>;
+  /** Seconds the registration of the sites that were new took, and how many were new. */
+  registration: { sites: number; seconds: number };
+}
+
+export interface Stack {
+  broker: BrokerKind;
+  baseUrl: string;
+  token: string;
+  api: LoanetClient;
+  /** Where the sites connect (the embedded broker or Mosquitto). */
+  mqtt: { host: string; port: number; url: string };
+  server: Tracked;
+  mosquitto: Tracked | undefined;
+  dir: string;
+  /** The fleet runner's credentials file, pointing at this server. */
+  credentialsFile: string;
+  stop(): Promise<void>;
+}
+
+let province: Province | undefined;
+const tempDirs: string[] = [];
+
+function tempDir(prefix: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
+
+/** Remove every temp folder this module made (call once at the very end). */
+export function removeTempDirs(): void {
+  for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+async function startServerProcess(dataDir: string, env: Record<string, string>): Promise<{ server: Tracked; baseUrl: string; httpPort: number; mqttPort: number; token: string; api: LoanetClient }> {
+  const httpPort = await freePort();
+  const mqttPort = await freePort();
+  const server = startTsx('server', 'server/main.ts', [], {
+    LOANET_HTTP_PORT: String(httpPort),
+    LOANET_HTTP_HOST: '127.0.0.1',
+    LOANET_MQTT_PORT: String(mqttPort),
+    LOANET_MQTT_HOST: '127.0.0.1',
+    LOANET_DATA_DIR: dataDir,
+    LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    ...env,
+  });
+  const baseUrl = `http://127.0.0.1:${httpPort}`;
+  try {
+    await Promise.race([
+      waitFor('server health', async () => (await fetch(`${baseUrl}/api/health`)).ok, 60_000, 100),
+      server.exited.then((code) => {
+        throw new Error(`server exited (${code}) at start-up:\n${server.tail().slice(-2000)}`);
+      }),
+    ]);
+    const api = new LoanetClient(baseUrl, undefined);
+    await api.login('admin', ADMIN_PASSWORD);
+    const token = (await api.post<{ token: string }>('/api/auth/tokens', { name: 'bench' }).catch(() => undefined))?.token;
+    const client = token ? new LoanetClient(baseUrl, token) : api;
+    return { server, baseUrl, httpPort, mqttPort, token: token ?? '', api: client };
+  } catch (e) {
+    await stopProcess(server);
+    throw e;
+  }
+}
+
+/**
+ * Areas (Lào Cai 2025) and `sites` sites registered through the API, the
+ * fleet runner's plan. Memoised: a later call for more sites extends it (the
+ * plan for n sites is a prefix of the plan for more).
+ */
+export async function prepareProvince(sites: number, log: (s: string) => void): Promise<Province> {
+  if (province && province.sites.length >= sites) return province;
+  const dataDir = province?.dataDir ?? path.join(tempDir('loanet-bench-template-'), 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const s = await startServerProcess(dataDir, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
+  try {
+    if (!province) {
+      const csv = fs.readFileSync(LAO_CAI_2025, 'utf8');
+      await s.api.request('POST', '/api/areas/import?version=2025', csv, 'text/csv');
+    }
+    const credentialsFile = path.join(dataDir, '..', 'credentials.json');
+    const runner = new FleetRunner({ api: s.api, mqtt: { host: '127.0.0.1', port: 1 }, sites, heartbeatS: 30, credentialsFile });
+    const t0 = performance.now();
+    const before = province?.sites.length ?? 0;
+    const prepared = await runner.prepare();
+    const seconds = (performance.now() - t0) / 1000;
+    province = {
+      dataDir,
+      sites: prepared.map((p) => ({ id: p.plan.id, secret: p.secret })),
+      registration: { sites: prepared.length - before, seconds },
+    };
+    log(`registered ${prepared.length - before} sites through the API in ${seconds.toFixed(1)} s`);
+    return province;
+  } finally {
+    await stopProcess(s.server, 15_000);
+  }
+}
+
+/** A server (and Mosquitto) on a copy of the province, ready for sites to connect. */
+export async function startStack(p: Province, broker: BrokerKind, env: Record<string, string> = {}): Promise<Stack> {
+  const dir = tempDir(`loanet-bench-${broker}-`);
+  const dataDir = path.join(dir, 'data');
+  fs.cpSync(p.dataDir, dataDir, { recursive: true });
+  let mosquitto: Tracked | undefined;
+  let mosquittoPort = 0;
+  let started: Awaited<ReturnType<typeof startServerProcess>> | undefined;
+  try {
+    if (broker === 'mosquitto') {
+      if (!HAVE_MOSQUITTO) throw new Error(`${MOSQUITTO} is missing (apt-get install mosquitto)`);
+      mosquittoPort = await freePort();
+      // Bootstrap as an operator would: only the server's own user; the server then serves the full files.
+      const now = new Date().toISOString();
+      fs.writeFileSync(path.join(dir, 'passwd'), mosquittoPasswdFile([], { username: SERVER_USER, passwordHash: mosquittoPasswordHash(SERVER_MQTT_PASSWORD) }, now).text);
+      fs.writeFileSync(path.join(dir, 'acl'), mosquittoAclFile([], SERVER_USER, now));
+      fs.writeFileSync(
+        path.join(dir, 'mosquitto.conf'),
+        [
+          'per_listener_settings false',
+          'allow_anonymous false',
+          `password_file ${path.join(dir, 'passwd')}`,
+          `acl_file ${path.join(dir, 'acl')}`,
+          'persistence false',
+          'max_queued_messages 100000',
+          `user ${os.userInfo().username}`,
+          `listener ${mosquittoPort} 127.0.0.1`,
+          'use_username_as_clientid true',
+          'log_dest stderr',
+          'log_type error',
+          'log_type warning',
+          '',
+        ].join('\n'),
+      );
+      mosquitto = startProcess('mosquitto', MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')]);
+      await waitFor('mosquitto listening', () => tcpOpen(mosquittoPort), 10_000, 50);
+    }
+    started = await startServerProcess(dataDir, {
+      ...(broker === 'mosquitto' ? { LOANET_MQTT_URL: `mqtt://127.0.0.1:${mosquittoPort}`, LOANET_MQTT_PASSWORD: SERVER_MQTT_PASSWORD } : {}),
+      ...env,
+    });
+    const port = broker === 'mosquitto' ? mosquittoPort : started.mqttPort;
+    if (broker === 'mosquitto') {
+      const passwd = await started.api.request<string>('GET', '/api/broker/mosquitto/passwd');
+      const acl = await started.api.request<string>('GET', '/api/broker/mosquitto/acl');
+      fs.writeFileSync(path.join(dir, 'passwd'), passwd);
+      fs.writeFileSync(path.join(dir, 'acl'), acl);
+      process.kill(mosquitto!.pid, 'SIGHUP');
+      const probe = p.sites[0]!;
+      await waitFor('mosquitto knows the sites', () => canConnect(port, probe.id, probe.secret), 15_000, 100);
+    }
+    const credentialsFile = path.join(dir, 'credentials.json');
+    fs.writeFileSync(credentialsFile, JSON.stringify({ server: started.baseUrl, sites: Object.fromEntries(p.sites.map((s) => [s.id, s.secret])) }), { mode: 0o600 });
+    const s = started;
+    return {
+      broker,
+      baseUrl: s.baseUrl,
+      token: s.token,
+      api: s.api,
+      mqtt: { host: '127.0.0.1', port, url: `mqtt://127.0.0.1:${port}` },
+      server: s.server,
+      mosquitto,
+      dir,
+      credentialsFile,
+      async stop() {
+        await stopProcess(s.server, 15_000);
+        await stopProcess(mosquitto);
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await stopProcess(started?.server);
+    await stopProcess(mosquitto);
+    throw e;
+  }
+}
+
+async function canConnect(port: number, id: string, secret: string): Promise<boolean> {
+  try {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: id, username: id, password: secret, clean: true, reconnectPeriod: 0, connectTimeout: 3000 });
+    await c.endAsync(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The fleet's condition counts from the server (the whole province). */
+export async function coverageCounts(api: LoanetClient): Promise<{ sites: number; unverified: number; offline: number; operational: number; degraded: number; faulty: number }> {
+  return api.get('/api/coverage?area=15');
+}
+
+/** Messages the ingest boundary has accepted since the server started. */
+export async function acceptedCount(api: LoanetClient): Promise<{ accepted: number; rejected: number }> {
+  const r = await api.get<{ ingest: { accepted: number; rejected: number } }>('/api/fleet/messages');
+  return { accepted: r.ingest.accepted, rejected: r.ingest.rejected };
+}
+
+/** The fleet runner (`npm run sim`) as a child process against a stack. */
+export function startFleetRunner(stack: Stack, sites: number, heartbeatS: number): Tracked {
+  return startTsx('fleet-runner', 'firmware-sim/main.ts', ['--sites', String(sites), '--heartbeat', String(heartbeatS), '--credentials', stack.credentialsFile, '--rate', '500'], {
+    LOANET_URL: stack.baseUrl,
+    LOANET_TOKEN: stack.token,
+    ...(stack.broker === 'mosquitto' ? { LOANET_MQTT_URL: stack.mqtt.url } : {}),
+  });
+}
+
+/**
+ * Waits until `expectHeard` sites have been heard from (not unverified): the
+ * fleet is connected and has sent its first heartbeat. Fails early if the
+ * fleet runner dies.
+ */
+export async function waitForHeard(stack: Stack, fleet: Tracked, expectHeard: number, timeoutMs: number): Promise<number> {
+  const t0 = performance.now();
+  await Promise.race([
+    waitFor(`${expectHeard} sites heard`, async () => {
+      const c = await coverageCounts(stack.api);
+      return c.sites - c.unverified >= expectHeard;
+    }, timeoutMs, 500),
+    fleet.exited.then((code) => {
+      throw new Error(`fleet runner exited (${code}):\n${fleet.tail().slice(-2000)}`);
+    }),
+  ]);
+  return (performance.now() - t0) / 1000;
+}
