@@ -1,18 +1,60 @@
 /**
  * `npm run bench [-- --quick] [-- --out FILE]`: runs every benchmark
- * scenario, prints its table, and optionally writes all results as one JSON
+ * scenario, prints its tables, and optionally writes all results as one JSON
  * document with the machine described. Benchmarks measure; tests never time.
+ *
+ * Scenarios (one file each, `run…Bench({quick}) → BenchResult[]`):
+ *   coverage-compute.ts      classify + coverage in process, 3k and 30k sites
+ *   heartbeat-ingest.ts      server child process on aedes and on Mosquitto: 3,000 real agents, then a raw publisher up to saturation
+ *   fleet-runner-cost.ts     the fleet runner's own RSS and CPU per simulated site
+ *   edge-agent-footprint.ts  one agent process idle (playing a stream: not measurable yet)
+ *
+ * Every child process runs in its own process group and is killed when its
+ * scenario ends, also on failure or Ctrl-C. Traffic stays on 127.0.0.1.
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { printTable, runCoverageComputeBench, type BenchResult } from './coverage-compute.ts';
+import { runCoverageComputeBench } from './coverage-compute.ts';
+import { runHeartbeatIngestBench } from './heartbeat-ingest.ts';
+import { runFleetRunnerCostBench } from './fleet-runner-cost.ts';
+import { runEdgeAgentFootprintBench } from './edge-agent-footprint.ts';
+import { stopAll } from './lib/proc.ts';
+import { removeTempDirs } from './lib/stack.ts';
+import { printTable, type BenchResult } from './lib/result.ts';
 
-async function main(): Promise<void> {
+interface Scenario {
+  name: string;
+  run(opts: { quick: boolean }): Promise<BenchResult[]>;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'coverage-compute', run: runCoverageComputeBench },
+  { name: 'heartbeat-ingest', run: runHeartbeatIngestBench },
+  { name: 'fleet-runner-cost', run: runFleetRunnerCostBench },
+  { name: 'edge-agent-footprint', run: runEdgeAgentFootprintBench },
+];
+
+/**
+ * (d) Figures later issues ask for. Each becomes a scenario file here when
+ * its feature lands (alerts: time from an operator's alert to sound at every
+ * site; live: end-to-end latency and sync spread across sites; bulletins:
+ * fan-out of a stored item to a province). Listed in the output and the JSON
+ * so a reader sees what is not measured yet.
+ */
+const PENDING = [
+  { scenario: 'alert/time-to-sound', waitsFor: 'emergency alerts (not built)' },
+  { scenario: 'live/latency-and-sync', waitsFor: 'live broadcast over MQTT audio frames (not built)' },
+  { scenario: 'bulletin/fan-out', waitsFor: 'scheduled bulletins from the media library (not built)' },
+  { scenario: 'edge-agent/playing-24kbps', waitsFor: 'the agent audio path (edge-agent/playout)' },
+];
+
+async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const quick = argv.includes('--quick');
   const outIdx = argv.indexOf('--out');
   const out = outIdx >= 0 ? argv[outIdx + 1] : undefined;
   if (outIdx >= 0 && !out) throw new Error('--out needs a file name');
+  const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1]?.split(',') : undefined;
   const machine = {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -20,18 +62,67 @@ async function main(): Promise<void> {
     node: process.versions.node,
     platform: `${os.platform()} ${os.release()}`,
   };
+  const started = Date.now();
   console.log(`loanet benchmarks${quick ? ' (quick)' : ''} on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}`);
   const results: BenchResult[] = [];
-  const coverage = await runCoverageComputeBench({ quick });
-  printTable(coverage);
-  results.push(...coverage);
+  const failures: Array<{ scenario: string; error: string }> = [];
+  for (const s of SCENARIOS) {
+    if (only && !only.includes(s.name)) continue;
+    const t0 = Date.now();
+    try {
+      const r = await s.run({ quick });
+      printTable(r);
+      results.push(...r);
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      console.error(`bench ${s.name} failed: ${error}`);
+      failures.push({ scenario: s.name, error });
+    } finally {
+      // Whatever a failed scenario left running.
+      await stopAll();
+    }
+    console.log(`(${s.name}: ${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+  }
+  console.log(`not measured yet: ${PENDING.map((p) => `${p.scenario} (${p.waitsFor})`).join('; ')}`);
+  console.log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (out) {
-    fs.writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), machine, quick, results }, null, 2));
+    fs.writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), machine, quick, ulimitNoFile: noFileLimit(), results, failures, pending: PENDING }, null, 2));
     console.log(`wrote ${out}`);
+  }
+  return failures.length ? 1 : 0;
+}
+
+function noFileLimit(): string {
+  try {
+    const m = /Max open files\s+(\S+)\s+(\S+)/.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return m ? `${m[1]} soft / ${m[2]} hard` : 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(1);
-});
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error(`bench: ${sig}, stopping every child process`);
+    void stopAll().finally(() => {
+      removeTempDirs();
+      process.exit(130);
+    });
+  });
+}
+
+main()
+  .then(
+    (code) => (process.exitCode = code),
+    (e: unknown) => {
+      console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
+      process.exitCode = 1;
+    },
+  )
+  .finally(async () => {
+    await stopAll();
+    removeTempDirs();
+  });
