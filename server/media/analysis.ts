@@ -177,11 +177,12 @@ export function looksTruncated(declaredS: number | undefined, decodedS: number):
 export const TO_MONO_48K = 'aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=mono';
 
 /**
- * Ceiling of the peak limiter (dBFS). EBU R128 allows −1 dBTP; the extra
- * half dB covers inter-sample peaks and the Opus encoder's overshoot, so the
- * amplifier never clips on what we send.
+ * Ceiling of the (sample-peak) limiter, dBFS. EBU R128 allows −1 dBTP; the
+ * Opus encoder and inter-sample peaks add about 1 dB on espeak-ng speech
+ * (measured: a −1.5 dBFS ceiling came out at −0.5 dBTP), so the ceiling sits
+ * 1.5 dB lower and the amplifier never clips on what we send.
  */
-export const PEAK_CEILING_DBFS = -1.5;
+export const PEAK_CEILING_DBFS = -2.5;
 
 export function measureChain(): string {
   return `${TO_MONO_48K},loudnorm=print_format=json`;

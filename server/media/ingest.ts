@@ -157,7 +157,11 @@ export async function ingestAudio(tools: MediaTools, input: string, outFile: str
   let gainDb = gainFor(s.targetLufs, measured.i);
   let output: LoudnessMeasure | undefined;
   let encodes = 0;
-  // The gain only grows toward the target (the limiter takes loudness away), so the last encode is the closest.
+  let prev: { gainDb: number; lufs: number } | undefined;
+  // The limiter takes some loudness away, so a first encode of limited speech
+  // lands under the target; the gain is raised by the secant through the last
+  // two encodes (the first step assumes half a dB of gain gives a third of a dB
+  // less, which is what espeak-ng speech does). The last encode is the closest.
   for (;;) {
     encodes++;
     report('encoding', 0);
@@ -169,7 +173,9 @@ export async function ingestAudio(tools: MediaTools, input: string, outFile: str
     if (v.code !== 0 || !output) throw new Error(`the encoded file does not decode: ${lastError(v.stderr)}`);
     const error = s.targetLufs - output.i;
     if (Math.abs(error) <= LOUDNESS_TOLERANCE_LU || encodes >= 3) break;
-    gainDb += error;
+    const slope = prev ? (output.i - prev.lufs) / (gainDb - prev.gainDb) : 2 / 3;
+    prev = { gainDb, lufs: output.i };
+    gainDb += error / Math.min(1, Math.max(0.2, Number.isFinite(slope) ? slope : 1));
   }
   const sp = await ffprobe(tools, outFile, signal);
   if (!sp.ok || !sp.probe.audio) throw new Error(`the encoded file does not probe: ${sp.ok ? 'no audio' : sp.error}`);
