@@ -1,0 +1,268 @@
+/**
+ * Priority arbitration at a site, and the same-priority check that refuses
+ * a new item before it is saved (issue 3, item 3).
+ *
+ * Decisions:
+ * - Higher priority plays (emergency > priority > normal, Circular 39). A
+ *   lower occurrence that overlaps a higher one at a site is skipped there
+ *   *whole* (`higher_priority`), not cut short: half a bulletin informs no one.
+ * - `queue: true` means "wait, don't drop me": instead of being skipped, the
+ *   occurrence starts right when the occurrence blocking it ends, repeatedly if
+ *   the next slot is taken too, as long as it still ends by the item's
+ *   `validUntil` (else it is skipped `queue_no_room`). Queued items yield to
+ *   non-queued items of the same priority, so queueing never displaces an
+ *   item that was there on its own terms. The occurrence keeps its id (item +
+ *   scheduled start) so agents and the as-run log can follow it.
+ * - Two non-queued items of the same priority overlapping at a site are
+ *   refused up front by `checkNewItem`; should any still meet (data saved
+ *   before a change, an item whose own repeats overlap), the one scheduled
+ *   first plays and the other is skipped `same_priority`.
+ *
+ * Per site, accepted plays are kept as a sorted list of disjoint intervals;
+ * each occurrence is placed by binary search, so arbitration is
+ * O(n log n) per site.
+ */
+import { PRIORITY_RANK, occurrenceId, type BroadcastItem, type Horizon, type Occurrence } from './model.ts';
+import { SCHEDULE_ZONE } from './recurrence.ts';
+import { isLive, resolveItem, type ResolveProblem, type SiteDirectory } from './resolve.ts';
+import { formatShort } from './zone.ts';
+
+export interface PlannedOccurrence extends Occurrence {
+  /** Stable id: item + scheduled start (see occurrenceId). */
+  id: string;
+  /** Start before any queue shift. */
+  scheduledAt: number;
+  /** startAt − scheduledAt (0 unless queued behind another). */
+  shiftedMs: number;
+}
+
+export type SkipReason = 'higher_priority' | 'same_priority' | 'queue_no_room';
+
+export interface SkippedOccurrence extends Occurrence {
+  id: string;
+  reason: SkipReason;
+  /** Id of the occurrence that took the slot. */
+  blockedBy: string;
+}
+
+export interface SitePlan {
+  siteId: string;
+  /** What plays, by start time, never overlapping. */
+  plays: PlannedOccurrence[];
+  skipped: SkippedOccurrence[];
+}
+
+/** Items by id (for `queue` and `validUntil`). */
+export type ItemLookup = ReadonlyMap<string, Pick<BroadcastItem, 'queue' | 'validUntil'>>;
+
+/** Arbitrate the occurrences of ONE site. */
+export function arbitrateSite(siteId: string, occurrences: readonly Occurrence[], items: ItemLookup): SitePlan {
+  const queued = (o: Occurrence) => items.get(o.itemId)?.queue === true;
+  const order = [...occurrences].sort(
+    (a, b) =>
+      PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] ||
+      Number(queued(a)) - Number(queued(b)) ||
+      a.startAt - b.startAt ||
+      (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0),
+  );
+  const plays: PlannedOccurrence[] = [];
+  const skipped: SkippedOccurrence[] = [];
+  for (const o of order) {
+    const id = occurrenceId(o.itemId, o.startAt);
+    const duration = o.endAt - o.startAt;
+    const validUntil = items.get(o.itemId)?.validUntil ?? Infinity;
+    let start = o.startAt;
+    for (;;) {
+      // plays are disjoint and sorted by start, hence also by end.
+      const i = firstEndingAfter(plays, start);
+      const blocker = plays[i];
+      if (!blocker || blocker.startAt >= start + duration) {
+        plays.splice(i, 0, { ...o, id, scheduledAt: o.startAt, startAt: start, endAt: start + duration, shiftedMs: start - o.startAt });
+        break;
+      }
+      if (!queued(o)) {
+        const reason: SkipReason = PRIORITY_RANK[blocker.priority] > PRIORITY_RANK[o.priority] ? 'higher_priority' : 'same_priority';
+        skipped.push({ ...o, id, reason, blockedBy: blocker.id });
+        break;
+      }
+      start = blocker.endAt;
+      if (start + duration > validUntil) {
+        skipped.push({ ...o, id, reason: 'queue_no_room', blockedBy: blocker.id });
+        break;
+      }
+    }
+  }
+  skipped.sort((a, b) => a.startAt - b.startAt || (a.itemId < b.itemId ? -1 : 1));
+  return { siteId, plays, skipped };
+}
+
+function firstEndingAfter(plays: readonly PlannedOccurrence[], t: number): number {
+  let lo = 0;
+  let hi = plays.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (plays[mid]!.endAt <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Arbitrate every site: occurrences are grouped by site, then `arbitrateSite` each. */
+export function arbitrate(occurrences: readonly Occurrence[], items: ItemLookup): Map<string, SitePlan> {
+  const bySite = new Map<string, Occurrence[]>();
+  for (const o of occurrences) {
+    let list = bySite.get(o.siteId);
+    if (!list) bySite.set(o.siteId, (list = []));
+    list.push(o);
+  }
+  const plans = new Map<string, SitePlan>();
+  for (const [siteId, list] of bySite) plans.set(siteId, arbitrateSite(siteId, list, items));
+  return plans;
+}
+
+// ------------------------------------------------- the same-priority check ----
+
+/** Where a set of sites is, said briefly: whole areas by name, the rest by id. */
+export interface SitePlaces {
+  /** Areas all of whose active sites are in the set (largest such areas only). */
+  areas: Array<{ key: string; name: string; sites: number }>;
+  /** Sites of the set not inside one of those areas. */
+  siteIds: string[];
+}
+
+export interface ConflictEntry {
+  itemId: string;
+  title: string;
+  /** Every site where the two items overlap, sorted. */
+  siteIds: string[];
+  /** The same sites, compressed to whole areas where possible. */
+  places: SitePlaces;
+  firstOverlapAt: number;
+}
+
+export type CheckResult =
+  | { ok: true; /** Same-priority items the new (queued) item will wait behind. */ queuedBehind: ConflictEntry[]; problems: ResolveProblem[] }
+  | { ok: false; code: 'same_priority_overlap'; message: string; messageVi: string; conflicts: ConflictEntry[]; problems: ResolveProblem[] };
+
+/**
+ * Would `newItem` overlap, at any site, an existing live item of the same
+ * priority within the horizon? If so it is refused, naming each item, the
+ * sites and the first overlap, unless it asks to queue. Higher and lower
+ * priorities never refuse: arbitration settles them. Existing items that
+ * queue are not counted: they wait behind whatever is there.
+ *
+ * Occurrence times do not depend on the site before arbitration, so this
+ * compares items pairwise (sorted start lists, binary search) and intersects
+ * target sets only for pairs that overlap in time.
+ */
+export function checkNewItem(
+  newItem: BroadcastItem,
+  existingItems: readonly BroadcastItem[],
+  sites: SiteDirectory,
+  horizon: Horizon,
+  opts: { zone?: string } = {},
+): CheckResult {
+  const zone = opts.zone ?? SCHEDULE_ZONE;
+  const mine = resolveItem(newItem, sites, horizon);
+  const problems = [...mine.problems];
+  const mySites = new Set(mine.resolved.siteIds);
+  const conflicts: ConflictEntry[] = [];
+  for (const other of existingItems) {
+    if (other.id === newItem.id || !isLive(other) || other.priority !== newItem.priority || other.queue === true) continue;
+    const theirs = resolveItem(other, sites, horizon).resolved;
+    const at = firstOverlap(mine.resolved.starts, newItem.durationMs, theirs.starts, other.durationMs);
+    if (at === undefined) continue;
+    const shared = theirs.siteIds.filter((s) => mySites.has(s));
+    if (shared.length === 0) continue;
+    conflicts.push({ itemId: other.id, title: other.title, siteIds: shared, places: placesOf(shared, sites), firstOverlapAt: at });
+  }
+  conflicts.sort((a, b) => a.firstOverlapAt - b.firstOverlapAt || (a.itemId < b.itemId ? -1 : 1));
+  if (conflicts.length === 0 || newItem.queue === true) return { ok: true, queuedBehind: conflicts, problems };
+  const en = conflicts.map((c) => `overlaps "${c.title}" at ${describePlaces(c, 'en')} from ${formatShort(c.firstOverlapAt, zone)}`);
+  const vi = conflicts.map((c) => `trùng giờ với "${c.title}" tại ${describePlaces(c, 'vi')} từ ${formatShort(c.firstOverlapAt, zone)}`);
+  return {
+    ok: false,
+    code: 'same_priority_overlap',
+    message: `"${newItem.title}" ${en.join('; ')}. Move it, or ask to queue it behind.`,
+    messageVi: `"${newItem.title}" ${vi.join('; ')}. Hãy đổi giờ, hoặc chọn phát nối tiếp sau.`,
+    conflicts,
+    problems,
+  };
+}
+
+/**
+ * The earliest instant at which an interval [a, a+da) overlaps some
+ * [b, b+db), both start lists ascending; undefined if none do.
+ */
+export function firstOverlap(a: readonly number[], da: number, b: readonly number[], db: number): number | undefined {
+  let best: number | undefined;
+  for (const s of a) {
+    if (best !== undefined && s >= best) break;
+    // First b whose interval ends after s: the earliest-starting candidate.
+    let lo = 0;
+    let hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (b[mid]! + db <= s) lo = mid + 1;
+      else hi = mid;
+    }
+    const t = b[lo];
+    if (t !== undefined && t < s + da) {
+      const at = Math.max(s, t);
+      if (best === undefined || at < best) best = at;
+    }
+  }
+  return best;
+}
+
+/** Compress a set of sites to the largest areas it covers whole, plus the leftover sites. */
+export function placesOf(siteIds: readonly string[], dir: SiteDirectory): SitePlaces {
+  const index = dir.index;
+  const total = dir.activeCountByPosition();
+  const inSet = new Int32Array(index.size);
+  const loose: string[] = [];
+  for (const id of siteIds) {
+    const p = dir.positionOf(id);
+    if (p === undefined) loose.push(id);
+    else inSet[p]!++;
+  }
+  // Children come after their parent in preorder: one backward pass sums subtrees.
+  for (let p = index.size - 1; p >= 0; p--) {
+    const parent = index.parentPosition(p);
+    if (parent >= 0) {
+      total[parent]! += total[p]!;
+      inSet[parent]! += inSet[p]!;
+    }
+  }
+  const areas: SitePlaces['areas'] = [];
+  const covered = new Set<number>();
+  for (let p = 0; p < index.size; p++) {
+    if (inSet[p] === 0) continue;
+    const node = index.order[p]!;
+    if (inSet[p] === total[p]) {
+      areas.push({ key: node.key, name: node.name, sites: inSet[p]! });
+      const end = index.toutOf(node.id)!;
+      for (let q = p; q <= end; q++) covered.add(q);
+      p = end;
+    }
+  }
+  for (const id of siteIds) {
+    const p = dir.positionOf(id);
+    if (p !== undefined && !covered.has(p)) loose.push(id);
+  }
+  return { areas, siteIds: loose.sort() };
+}
+
+function describePlaces(c: ConflictEntry, lang: 'en' | 'vi'): string {
+  const n = c.siteIds.length;
+  const count = lang === 'en' ? `${n} site${n === 1 ? '' : 's'}` : `${n} điểm`;
+  const names = c.places.areas.map((a) => a.name);
+  const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? (lang === 'en' ? ` and ${names.length - 3} more areas` : ` và ${names.length - 3} khu vực khác`) : '');
+  const loose = c.places.siteIds;
+  const looseList = loose.slice(0, 5).join(', ') + (loose.length > 5 ? ', …' : '');
+  if (names.length === 0) return `${count} (${looseList})`;
+  if (loose.length === 0) return `${count} ${lang === 'en' ? 'in' : 'ở'} ${shown}`;
+  return lang === 'en'
+    ? `${count} in ${shown} and ${loose.length} other site${loose.length === 1 ? '' : 's'} (${looseList})`
+    : `${count} ở ${shown} và ${loose.length} điểm khác (${looseList})`;
+}
