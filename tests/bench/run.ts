@@ -61,6 +61,8 @@ async function main(): Promise<number> {
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     node: process.versions.node,
     platform: `${os.platform()} ${os.release()}`,
+    // Other work on the machine skews every figure: the load when the run began.
+    loadAvgAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
   };
   const started = Date.now();
   console.log(`loanet benchmarks${quick ? ' (quick)' : ''} on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}`);
