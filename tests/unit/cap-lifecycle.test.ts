@@ -17,7 +17,7 @@ function load(name: string, edit: (s: string) => string = (s) => s): CapAlert {
 function store(...alerts: CapAlert[]) {
   const m = new Map<string, KnownAlert>();
   for (const a of alerts) {
-    m.set(capKeyString(a), { key: { sender: a.sender, identifier: a.identifier }, sent: a.sent, contentHash: capContentHash(a), state: 'active' });
+    m.set(capKeyString(a), { key: { sender: a.sender, identifier: a.identifier }, sent: a.sent, contentHash: capContentHash(a), state: 'active', isActual: a.status === 'Actual' });
   }
   return (k: CapKey) => m.get(capKeyString(k));
 }
@@ -86,6 +86,17 @@ describe('CAP lifecycle', () => {
     expect(as('Draft')).toMatchObject({ isActual: false, broadcast: 'refuse' });
     expect(as('System')).toMatchObject({ isActual: false, broadcast: 'none' });
     expect(as('Actual')).toMatchObject({ isActual: true, broadcast: 'broadcast', preempts: true });
+  });
+
+  it('a Test Cancel does not cancel an Actual alert, and an Actual Cancel does not cancel a test', () => {
+    const testCancel = load('vn-lu-quet-bat-xat-cancel.xml', (x) => x.replace('<status>Actual</status>', '<status>Test</status>'));
+    const o = classify(testCancel, store(ALERT, UPDATE));
+    expect(o).toMatchObject({ kind: 'unresolved_reference', cancels: [] });
+    expect(o.warnings.join()).toContain('is an Actual alert');
+    const testAlert = load('vn-lu-quet-bat-xat-alert.xml', (x) => x.replace('<status>Actual</status>', '<status>Exercise</status>'));
+    const testUpdate = load('vn-lu-quet-bat-xat-update.xml', (x) => x.replace('<status>Actual</status>', '<status>Exercise</status>'));
+    expect(classify(testUpdate, store(testAlert))).toMatchObject({ kind: 'update', supersedes: [KEY1], handling: { broadcast: 'test_run' } });
+    expect(classify(UPDATE, store(testAlert))).toMatchObject({ kind: 'unresolved_reference', supersedes: [] });
   });
 
   it('the content hash ignores whitespace in the XML but not content', () => {

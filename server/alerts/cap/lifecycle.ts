@@ -17,6 +17,9 @@
  *   nothing to stop and is not broadcast;
  * - `new`: anything else.
  *
+ * Real and test worlds never mix: a Test/Exercise Update or Cancel does not touch an
+ * Actual alert (its reference counts as unresolved, with a warning), nor the reverse.
+ *
  * Status handling (`handling`): only status Actual is real. Test and Exercise become a
  * `test_run` that plays at test priority, never pre-empting a real alert or live
  * broadcast and pre-empted by them; Draft is refused for broadcast; System (network
@@ -30,6 +33,8 @@ export interface KnownAlert {
   sent: string;
   contentHash: string;
   state: 'active' | 'superseded' | 'cancelled' | 'expired';
+  /** status Actual. A Test/Exercise message never supersedes or cancels an Actual alert, nor the reverse. */
+  isActual: boolean;
 }
 
 export type LifecycleKind = 'new' | 'duplicate' | 'conflict' | 'update' | 'cancel' | 'unresolved_reference';
@@ -139,11 +144,18 @@ export function classifyIncoming(
       base.unresolved.push(ref);
       continue;
     }
+    if (known.isActual !== status.isActual) {
+      base.unresolved.push(ref);
+      base.warnings.push(
+        `reference ${ks} is ${known.isActual ? 'an Actual alert' : 'not an Actual alert'} and this message is ${status.isActual ? 'Actual' : `status ${alert.status}`}: not linked`,
+      );
+      continue;
+    }
     if (known.sent !== ref.sent) base.warnings.push(`reference ${ks} says sent ${ref.sent}, the known alert was sent ${known.sent}`);
     if (known.state === 'cancelled') base.warnings.push(`reference ${ks} is already cancelled`);
     resolved.push(rk);
   }
-  for (const u of base.unresolved) base.warnings.push(`reference ${u.sender},${u.identifier},${u.sent} is not a known alert`);
+  for (const u of base.unresolved.filter((r) => !lookup({ sender: r.sender, identifier: r.identifier }))) base.warnings.push(`reference ${u.sender},${u.identifier},${u.sent} is not a known alert`);
 
   switch (alert.msgType) {
     case 'Alert':
