@@ -1,0 +1,159 @@
+/**
+ * The desired playlist of each site for the coming horizon (default 48 h),
+ * what the server distributes and the agent plays from its cache even when
+ * the link is down (issue 3, item 4).
+ *
+ * A playlist's `version` is a hash of its entries only (not of when it was
+ * computed, nor of the input order), so recomputing an unchanged schedule
+ * gives the same version and an agent reporting it need download nothing.
+ * (As the horizon slides, entries entering or leaving it do change it.)
+ * `mediaNeeded` says which media (by SHA-256, the cache key) some entry
+ * still needs: everything else may be evicted from a full cache.
+ */
+import { createHash } from 'node:crypto';
+import { arbitrate, type SitePlan } from './conflicts.ts';
+import { DEFAULT_HORIZON_MS, type BroadcastItem, type Horizon, type Priority } from './model.ts';
+import { resolveOccurrences, type ResolveProblem, type SiteDirectory } from './resolve.ts';
+
+export interface PlaylistEntry {
+  /** Occurrence id: item + scheduled start (stable across recomputation and queue shifts). */
+  id: string;
+  itemId: string;
+  mediaId: string;
+  /** The media file's SHA-256: what the agent fetches, verifies and caches by. */
+  sha256: string;
+  /** When to start playing (after any queue shift). */
+  startAt: number;
+  durationMs: number;
+  priority: Priority;
+}
+
+export interface SitePlaylist {
+  siteId: string;
+  version: string;
+  /** By startAt, then id. */
+  entries: PlaylistEntry[];
+}
+
+/** What the schedule needs to know of a media item. */
+export type MediaLookup = (mediaId: string) => { sha256: string } | undefined;
+
+export interface PlaylistProblem {
+  itemId: string;
+  code: 'unknown_media';
+  message: string;
+}
+
+/** [now, now + 48 h). */
+export function defaultHorizon(now: number, lengthMs: number = DEFAULT_HORIZON_MS): Horizon {
+  return { from: now, to: now + lengthMs };
+}
+
+function compareEntries(a: PlaylistEntry, b: PlaylistEntry): number {
+  return a.startAt - b.startAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** Stable hash of the entries, whatever their order: 16 hex digits. */
+export function playlistVersion(entries: readonly PlaylistEntry[]): string {
+  const h = createHash('sha256');
+  h.update('loanet-playlist/1\n');
+  for (const e of [...entries].sort(compareEntries)) {
+    h.update(`${e.id}\t${e.itemId}\t${e.mediaId}\t${e.sha256}\t${e.startAt}\t${e.durationMs}\t${e.priority}\n`);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+export function makePlaylist(siteId: string, entries: readonly PlaylistEntry[]): SitePlaylist {
+  const sorted = [...entries].sort(compareEntries);
+  return { siteId, version: playlistVersion(sorted), entries: sorted };
+}
+
+/** One site's arbitrated plan → its playlist, cut to entries that are still playing or start within the horizon. */
+export function playlistForSite(
+  plan: SitePlan,
+  items: ReadonlyMap<string, BroadcastItem>,
+  media: MediaLookup,
+  horizon: Horizon,
+): { playlist: SitePlaylist; problems: PlaylistProblem[] } {
+  const entries: PlaylistEntry[] = [];
+  const problems: PlaylistProblem[] = [];
+  for (const p of plan.plays) {
+    if (p.startAt >= horizon.to || p.endAt <= horizon.from) continue;
+    const item = items.get(p.itemId);
+    if (!item) continue;
+    const m = media(item.mediaId);
+    if (!m) {
+      problems.push({ itemId: item.id, code: 'unknown_media', message: `"${item.title}" plays media ${item.mediaId}, which is not in the library` });
+      continue;
+    }
+    entries.push({ id: p.id, itemId: item.id, mediaId: item.mediaId, sha256: m.sha256, startAt: p.startAt, durationMs: p.endAt - p.startAt, priority: p.priority });
+  }
+  return { playlist: makePlaylist(plan.siteId, entries), problems };
+}
+
+export interface ScheduleComputation {
+  /** One playlist per active site (empty ones too: an agent must learn it has nothing to play). */
+  playlists: Map<string, SitePlaylist>;
+  plans: Map<string, SitePlan>;
+  problems: Array<ResolveProblem | PlaylistProblem>;
+}
+
+/** The whole pure pipeline: items → occurrences → per-site arbitration → playlists. */
+export function computePlaylists(
+  items: readonly BroadcastItem[],
+  sites: SiteDirectory,
+  media: MediaLookup,
+  horizon: Horizon,
+): ScheduleComputation {
+  const byId = new Map(items.map((i) => [i.id, i]));
+  const { occurrences, problems } = resolveOccurrences(items, sites, horizon);
+  const plans = arbitrate(occurrences, byId);
+  const playlists = new Map<string, SitePlaylist>();
+  const all: Array<ResolveProblem | PlaylistProblem> = [...problems];
+  const reported = new Set<string>();
+  for (const site of sites.activeSites()) {
+    const plan = plans.get(site.siteId) ?? { siteId: site.siteId, plays: [], skipped: [] };
+    const r = playlistForSite(plan, byId, media, horizon);
+    playlists.set(site.siteId, r.playlist);
+    for (const p of r.problems) {
+      if (!reported.has(p.itemId)) all.push(p);
+      reported.add(p.itemId);
+    }
+  }
+  return { playlists, plans, problems: all };
+}
+
+export interface PlaylistDiff {
+  /** True when nothing differs (the versions are equal). */
+  same: boolean;
+  added: PlaylistEntry[];
+  removed: PlaylistEntry[];
+  /** Same occurrence id, different content (moved by a queue shift, media replaced, …). */
+  changed: Array<{ before: PlaylistEntry; after: PlaylistEntry }>;
+}
+
+export function diffPlaylists(before: SitePlaylist, after: SitePlaylist): PlaylistDiff {
+  const old = new Map(before.entries.map((e) => [e.id, e]));
+  const added: PlaylistEntry[] = [];
+  const changed: PlaylistDiff['changed'] = [];
+  for (const e of after.entries) {
+    const o = old.get(e.id);
+    if (!o) added.push(e);
+    else {
+      old.delete(e.id);
+      if (o.mediaId !== e.mediaId || o.sha256 !== e.sha256 || o.startAt !== e.startAt || o.durationMs !== e.durationMs || o.priority !== e.priority || o.itemId !== e.itemId) {
+        changed.push({ before: o, after: e });
+      }
+    }
+  }
+  const removed = [...old.values()];
+  return { same: added.length === 0 && removed.length === 0 && changed.length === 0, added, removed, changed };
+}
+
+/** SHA-256s some entry of these playlists plays: the agent's cache must keep them; anything else may go. */
+export function mediaNeeded(playlists: SitePlaylist | Iterable<SitePlaylist>): Set<string> {
+  const needed = new Set<string>();
+  const list: Iterable<SitePlaylist> = 'entries' in playlists ? [playlists as SitePlaylist] : (playlists as Iterable<SitePlaylist>);
+  for (const p of list) for (const e of p.entries) needed.add(e.sha256);
+  return needed;
+}
