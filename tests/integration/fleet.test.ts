@@ -47,6 +47,8 @@ describe('a simulated province of 200 sites', () => {
     expect(c.villages).toBe(SITES - 99);
     expect(c.villagesCovered).toBe(SITES - 99);
     expect(c.children).toHaveLength(99);
+    const cut = (await t.api('GET', '/api/coverage?area=15&limit=0')).body;
+    expect(cut).toMatchObject({ failing: [], failingTotal: 0, unverifiedTotal: 0, uncoveredVillagesTotal: 0, sites: SITES });
     expect(fleet.stats().connected).toBe(SITES);
   });
 

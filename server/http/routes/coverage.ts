@@ -13,7 +13,12 @@ export const coverageRoutes =
         schema: {
           tags: ['coverage'],
           summary: 'Coverage of an area subtree now: counts per condition, village figures, each child, failing sites with reasons',
-          querystring: Type.Object({ area: Type.Optional(Type.String({ description: 'area code (02647) or key (2025.02647); default: your scope or the province' })) }),
+          description:
+            'The lists (failing, unverifiedSites, uncoveredVillages) are cut to `limit` entries each, worst first; their full lengths are in failingTotal, unverifiedTotal and uncoveredVillagesTotal. Counts are always complete.',
+          querystring: Type.Object({
+            area: Type.Optional(Type.String({ description: 'area code (02647) or key (2025.02647); default: your scope or the province' })),
+            limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, default: 200, description: 'at most this many entries per list (default 200)' })),
+          }),
         },
       },
       async (req) => {
@@ -21,7 +26,19 @@ export const coverageRoutes =
         const scoped = req.query.area ?? (p.user.areaId !== null ? ctx.areas.byId(p.user.areaId)?.key : undefined);
         const root = scoped ? ctx.coverage.resolveArea(scoped) : ctx.coverage.defaultRoot();
         requirePermission(req, 'read', ctx.coverage.areaPath(root.id));
-        return ctx.coverage.report(root.key);
+        const r = ctx.coverage.report(root.key);
+        // A province answer with every degraded site's reasons runs to ~1 MB; serialising that
+        // blocks the loop that takes in heartbeats, so lists are cut (worst first) and totals kept.
+        const limit = req.query.limit ?? 200;
+        return {
+          ...r,
+          failing: r.failing.slice(0, limit),
+          failingTotal: r.failing.length,
+          unverifiedSites: r.unverifiedSites.slice(0, limit),
+          unverifiedTotal: r.unverifiedSites.length,
+          uncoveredVillages: r.uncoveredVillages.slice(0, limit),
+          uncoveredVillagesTotal: r.uncoveredVillages.length,
+        };
       },
     );
 
