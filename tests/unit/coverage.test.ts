@@ -329,7 +329,8 @@ describe('headlineCondition', () => {
 });
 
 describe('scale', () => {
-  it('computes a 3,000-site / 2,000-village province well under 50 ms', () => {
+  // Speed is measured by tests/bench/coverage-compute.ts, never asserted here.
+  it('counts a 3,000-site / 2,000-village province completely', () => {
     const P = area('99', 'P', 'province', null);
     const nodes: AreaNode[] = [P];
     const sites: SiteObservation[] = [];
@@ -350,11 +351,9 @@ describe('scale', () => {
     for (let i = 0; sites.length < 3000; i++) sites.push(obs(`ex-${i}`, 'cluster', nodes[nodes.length - 1 - (i % 50)]!));
     const idx = AreaIndex.build(nodes);
     coverageOf(idx, P.key, sites, new Map(), NOW, policy); // warm up
-    const t0 = performance.now();
     const r = coverageOf(idx, P.key, sites, classifyAll(sites, NOW, policy), NOW, policy);
-    const ms = performance.now() - t0;
     expect(r.villages).toBe(2000);
     expect(r.sites).toBe(3000);
-    expect(ms).toBeLessThan(50);
+    expect(r.children.reduce((n, c) => n + c.sites, 0)).toBe(3000);
   });
 });
