@@ -79,7 +79,9 @@ describe('a simulated province of 200 sites', () => {
       const obs = t.server.ctx.fleet.observation(id)!;
       const since = t.server.ctx.fleet.verdict(id)!.since!;
       expect(obs.lastSeenAt!).toBeLessThanOrEqual(cutAt + 100);
-      expect(since - obs.lastSeenAt!).toBeLessThanOrEqual(2 * HEARTBEAT_S * 1000 + t.config.sweepIntervalMs + 50);
+      // The deadline itself is exact (2 intervals after the last message); the slack is only for a busy event loop delaying the sweep.
+      expect(since - obs.lastSeenAt!).toBeLessThanOrEqual(2 * HEARTBEAT_S * 1000 + t.config.sweepIntervalMs + 1000);
+      expect(since - obs.lastSeenAt!).toBeGreaterThan(2 * HEARTBEAT_S * 1000);
     }
     killedSite = killed[0]!;
     const villageLoss = (await coverage()).villagesCovered;
