@@ -57,37 +57,40 @@ export type ItemLookup = ReadonlyMap<string, Pick<BroadcastItem, 'queue' | 'vali
 
 /** Arbitrate the occurrences of ONE site. */
 export function arbitrateSite(siteId: string, occurrences: readonly Occurrence[], items: ItemLookup): SitePlan {
-  const queued = (o: Occurrence) => items.get(o.itemId)?.queue === true;
-  const order = [...occurrences].sort(
+  // Sort keys computed once, not per comparison: this runs for every site of a province.
+  const order = occurrences.map((o) => {
+    const item = items.get(o.itemId);
+    return { o, rank: PRIORITY_RANK[o.priority], queued: item?.queue === true, validUntil: item?.validUntil ?? Infinity };
+  });
+  order.sort(
     (a, b) =>
-      PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] ||
-      Number(queued(a)) - Number(queued(b)) ||
-      a.startAt - b.startAt ||
-      (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0),
+      b.rank - a.rank ||
+      Number(a.queued) - Number(b.queued) ||
+      a.o.startAt - b.o.startAt ||
+      (a.o.itemId < b.o.itemId ? -1 : a.o.itemId > b.o.itemId ? 1 : 0),
   );
   const plays: PlannedOccurrence[] = [];
   const skipped: SkippedOccurrence[] = [];
-  for (const o of order) {
+  for (const { o, rank, queued, validUntil } of order) {
     const id = occurrenceId(o.itemId, o.startAt);
     const duration = o.endAt - o.startAt;
-    const validUntil = items.get(o.itemId)?.validUntil ?? Infinity;
     let start = o.startAt;
     for (;;) {
       // plays are disjoint and sorted by start, hence also by end.
       const i = firstEndingAfter(plays, start);
       const blocker = plays[i];
       if (!blocker || blocker.startAt >= start + duration) {
-        plays.splice(i, 0, { ...o, id, scheduledAt: o.startAt, startAt: start, endAt: start + duration, shiftedMs: start - o.startAt });
+        plays.splice(i, 0, { itemId: o.itemId, siteId: o.siteId, startAt: start, endAt: start + duration, priority: o.priority, id, scheduledAt: o.startAt, shiftedMs: start - o.startAt });
         break;
       }
-      if (!queued(o)) {
-        const reason: SkipReason = PRIORITY_RANK[blocker.priority] > PRIORITY_RANK[o.priority] ? 'higher_priority' : 'same_priority';
-        skipped.push({ ...o, id, reason, blockedBy: blocker.id });
+      if (!queued) {
+        const reason: SkipReason = PRIORITY_RANK[blocker.priority] > rank ? 'higher_priority' : 'same_priority';
+        skipped.push({ itemId: o.itemId, siteId: o.siteId, startAt: o.startAt, endAt: o.endAt, priority: o.priority, id, reason, blockedBy: blocker.id });
         break;
       }
       start = blocker.endAt;
       if (start + duration > validUntil) {
-        skipped.push({ ...o, id, reason: 'queue_no_room', blockedBy: blocker.id });
+        skipped.push({ itemId: o.itemId, siteId: o.siteId, startAt: o.startAt, endAt: o.endAt, priority: o.priority, id, reason: 'queue_no_room', blockedBy: blocker.id });
         break;
       }
     }

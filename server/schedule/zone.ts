@@ -57,10 +57,34 @@ export function wallAsUtc(w: WallTime): number {
   return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second);
 }
 
-/** Offset of `zone` from UTC at instant `at`, in ms (+7 h → 25_200_000). */
-export function zoneOffsetMs(at: number, zone: string): number {
+function rawOffsetMs(at: number, zone: string): number {
   const ms = ((at % 1000) + 1000) % 1000;
   return wallAsUtc(wallTimeAt(at, zone)) - (at - ms);
+}
+
+const HOUR = 3_600_000;
+/** zone → UTC hour → the offset throughout that hour, or null if it changes within it. */
+const offsetCache = new Map<string, Map<number, number | null>>();
+
+/**
+ * Offset of `zone` from UTC at instant `at`, in ms (+7 h → 25_200_000).
+ * Intl is slow (a province's schedule asks tens of thousands of times), so
+ * the offset is cached per UTC hour when it is the same at both ends of the
+ * hour: exact for any zone that does not change offset twice within an hour,
+ * which no zone does.
+ */
+export function zoneOffsetMs(at: number, zone: string): number {
+  let byHour = offsetCache.get(zone);
+  if (!byHour) offsetCache.set(zone, (byHour = new Map()));
+  const hour = Math.floor(at / HOUR);
+  let cached = byHour.get(hour);
+  if (cached === undefined) {
+    if (byHour.size > 100_000) byHour.clear();
+    const first = rawOffsetMs(hour * HOUR, zone);
+    cached = first === rawOffsetMs(hour * HOUR + HOUR - 1, zone) ? first : null;
+    byHour.set(hour, cached);
+  }
+  return cached ?? rawOffsetMs(at, zone);
 }
 
 /** The instant at which the clock in `zone` reads `w` (see the module comment for gaps and repeats). */
