@@ -76,6 +76,8 @@ describe('a simulated province of 200 sites', () => {
     }
     // Each recorded transition to offline lies within two intervals (plus one sweep) of the last message.
     for (const id of silenced) {
+      // The recorded transition is made by the sweep; wait for it (the API classifies afresh at query time).
+      await waitFor(`${id} recorded offline`, () => t.server.ctx.fleet.verdict(id)?.condition === 'offline', 3000, 50);
       const obs = t.server.ctx.fleet.observation(id)!;
       const since = t.server.ctx.fleet.verdict(id)!.since!;
       expect(obs.lastSeenAt!).toBeLessThanOrEqual(cutAt + 100);
