@@ -3,8 +3,9 @@
  * stops (what an agent needs to know about the binary frames of
  * protocol/audio-frame.ts), and the clock exchange by which an agent measures
  * its offset to the server clock. TypeBox schemas and boundary decoders; pure,
- * no I/O. Not wired yet: the topics they travel on are decided with the
- * wiring (docs/protocol.md, "Audio frames").
+ * no I/O. The clock exchange is wired (sites/{siteId}/clock up,
+ * sites/{siteId}/time down; docs/protocol.md, "Clocks"); the stream
+ * control messages are not yet.
  *
  * Common rules as for every payload: `v` is the protocol version, objects
  * are closed, times are ms since the Unix epoch on the sender's clock unless
@@ -112,16 +113,21 @@ export type AudioControlMessage = Static<typeof AudioControlMessage>;
 // NTP-style (RFC 5905 §8): the agent sends t0 on its clock; the server stamps
 // t1 on receipt and t2 when it answers; the agent stamps t3 on receipt.
 // Times are ms, fractions allowed (sub-ms precision from a monotonic clock).
+// Both travel on site topics, so both carry `siteId`, checked against the topic.
 
+const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
 const ClockId = Type.Integer({ minimum: 0, maximum: 0xffff_ffff, description: 'request id, echoed in the response' });
 const ClockMs = Type.Number({ minimum: 0, description: 'ms since the Unix epoch, fractions allowed' });
 
-export const ClockRequest = Obj({ v: Version, id: ClockId, t0: ClockMs }, 'ClockRequest');
+/** sites/{siteId}/clock, site → server, QoS 0. */
+export const ClockRequest = Obj({ v: Version, siteId: SiteId, id: ClockId, t0: ClockMs }, 'ClockRequest');
 export type ClockRequest = Static<typeof ClockRequest>;
 
+/** sites/{siteId}/time, server → site, QoS 0. */
 export const ClockResponse = Obj(
   {
     v: Version,
+    siteId: SiteId,
     id: ClockId,
     /** The request's t0, echoed (agent clock). */
     t0: ClockMs,

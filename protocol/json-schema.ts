@@ -7,6 +7,7 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import { CommandMessage, SiteEventMessage, SiteStateMessage, TelemetryMessage } from './messages.ts';
+import { ClockRequest, ClockResponse } from './audio-control.ts';
 import { DeviceEvent, DeviceReply, DeviceRequest } from './device.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
@@ -15,6 +16,8 @@ export const SCHEMA_DOCUMENTS: Record<string, { title: string; schema: TSchema }
   'telemetry.json': { title: 'loanet/v1 sites/{siteId}/telemetry', schema: TelemetryMessage },
   'event.json': { title: 'loanet/v1 sites/{siteId}/event', schema: SiteEventMessage },
   'cmd.json': { title: 'loanet/v1 sites/{siteId}/cmd', schema: CommandMessage },
+  'clock.json': { title: 'loanet/v1 sites/{siteId}/clock', schema: ClockRequest },
+  'time.json': { title: 'loanet/v1 sites/{siteId}/time', schema: ClockResponse },
   'device-request.json': { title: 'device protocol: agent → device', schema: DeviceRequest },
   'device-reply.json': { title: 'device protocol: device → agent reply', schema: DeviceReply },
   'device-event.json': { title: 'device protocol: device → agent event', schema: DeviceEvent },

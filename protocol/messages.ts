@@ -115,7 +115,13 @@ export const TelemetryMessage = Type.Object(
     ),
     lines: Type.Array(SpeakerLineReport, { maxItems: 64 }),
     temperatureC: Nullable(Type.Number()),
+    /**
+     * Server clock − agent clock (ms) as the clock exchange estimates it: positive
+     * when the agent's clock is behind the server's. Null until the first exchange.
+     */
     clockOffsetMs: Nullable(Type.Number()),
+    /** Worst-case error of clockOffsetMs (ms, ≥ 0); null until synced. Optional: agents before clock sync omit it. */
+    clockUncertaintyMs: Type.Optional(Nullable(Type.Number({ minimum: 0 }))),
     devices: Type.Array(DeviceReport, { maxItems: 32 }),
     /** Whether a monitoring microphone can verify that sound comes out. */
     monitorMic: Type.Boolean(),

@@ -6,6 +6,8 @@
  *   sites/{siteId}/telemetry   site → server, heartbeat every N seconds
  *   sites/{siteId}/event       site → server, command results, faults, sound checks
  *   sites/{siteId}/cmd         server → site, QoS 1, each command has an id
+ *   sites/{siteId}/clock       site → server, QoS 0, clock requests (NTP-style t0)
+ *   sites/{siteId}/time        server → site, QoS 0, clock responses (t0 echoed, t1, t2)
  *   areas/{areaKey}/audio      server → sites, one channel per area node; a site
  *                              subscribes to its own area and every ancestor so
  *                              "play to this district" is one publish
@@ -19,10 +21,12 @@ export const SITE_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 /** Area key: `{structureVersion}.{code}`, e.g. `2025.02647`; codes may hold `-` for local (village) codes. */
 export const AREA_KEY_PATTERN = /^[0-9a-z]{1,16}\.[0-9A-Za-z-]{1,32}$/;
 
-export type SiteChannel = 'state' | 'telemetry' | 'event' | 'cmd';
-export const SITE_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'cmd'];
-/** Channels a site itself publishes on. */
-export const SITE_UPLINK_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event'];
+export type SiteChannel = 'state' | 'telemetry' | 'event' | 'cmd' | 'clock' | 'time';
+export const SITE_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'cmd', 'clock', 'time'];
+/** Channels a site itself publishes on (the server subscribes to these for every site). */
+export const SITE_UPLINK_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'clock'];
+/** Channels the server publishes on and the site subscribes to (its own only). */
+export const SITE_DOWNLINK_CHANNELS: readonly SiteChannel[] = ['cmd', 'time'];
 
 export function isValidSiteId(id: string): boolean {
   return SITE_ID_PATTERN.test(id);

@@ -3,11 +3,11 @@
  * embedded broker's hooks and the EMQX authorization hook, and (through
  * `sitePublications`/`siteSubscriptions`) to generate Mosquitto's ACL file.
  *
- * A site publishes only its own state, telemetry and events, and subscribes
- * only to its own command topic and the audio channels of its area and every
- * ancestor area. No wildcards for sites: a site never needs to hear another.
+ * A site publishes only its own state, telemetry, events and clock requests,
+ * and subscribes only to its own command and time (clock response) topics
+ * and the audio channels of its area and every ancestor area. No wildcards for sites: a site never needs to hear another.
  */
-import { TOPIC_ROOT, areaAudioTopic, parseTopic, siteTopic, SITE_UPLINK_CHANNELS } from '../../protocol/index.ts';
+import { TOPIC_ROOT, areaAudioTopic, parseTopic, siteTopic, SITE_DOWNLINK_CHANNELS, SITE_UPLINK_CHANNELS } from '../../protocol/index.ts';
 
 export type Actor = { kind: 'site'; siteId: string; areaKeys: readonly string[] } | { kind: 'server' };
 export type AclAction = 'publish' | 'subscribe';
@@ -40,7 +40,7 @@ function sitePublish(actor: { siteId: string }, topic: string): AclDecision {
 }
 
 function siteSubscribe(actor: { siteId: string; areaKeys: readonly string[] }, filter: string): AclDecision {
-  if (filter === siteTopic(actor.siteId, 'cmd')) return ALLOW;
+  for (const c of SITE_DOWNLINK_CHANNELS) if (filter === siteTopic(actor.siteId, c)) return ALLOW;
   for (const key of actor.areaKeys) if (filter === areaAudioTopic(key)) return ALLOW;
   return { allow: false, reason: `site ${actor.siteId} may not subscribe to ${filter}` };
 }
@@ -52,5 +52,5 @@ export function sitePublications(siteId: string): string[] {
 
 /** The exact topics a site may subscribe to (for generated broker ACL files). */
 export function siteSubscriptions(siteId: string, areaKeys: readonly string[]): string[] {
-  return [siteTopic(siteId, 'cmd'), ...areaKeys.map(areaAudioTopic)];
+  return [...SITE_DOWNLINK_CHANNELS.map((c) => siteTopic(siteId, c)), ...areaKeys.map(areaAudioTopic)];
 }

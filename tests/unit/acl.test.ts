@@ -6,12 +6,15 @@ const site: Actor = { kind: 'site', siteId: 'sim-02683-v01', areaKeys: ['2025.02
 const server: Actor = { kind: 'server' };
 
 describe('ACL: what a site may publish', () => {
-  it('its own state, telemetry and events', () => {
-    for (const ch of ['state', 'telemetry', 'event'] as const) expect(authorize(site, 'publish', siteTopic('sim-02683-v01', ch))).toEqual({ allow: true });
+  it('its own state, telemetry, events and clock requests', () => {
+    for (const ch of ['state', 'telemetry', 'event', 'clock'] as const) expect(authorize(site, 'publish', siteTopic('sim-02683-v01', ch))).toEqual({ allow: true });
   });
   it('not its own command topic: only the server commands a site', () => {
     const d = authorize(site, 'publish', siteTopic('sim-02683-v01', 'cmd'));
     expect(d).toEqual({ allow: false, reason: 'site sim-02683-v01 may not publish on its cmd topic' });
+  });
+  it('not its own time topic: only the server answers clock requests', () => {
+    expect(authorize(site, 'publish', siteTopic('sim-02683-v01', 'time'))).toEqual({ allow: false, reason: 'site sim-02683-v01 may not publish on its time topic' });
   });
   it("not another site's topics", () => {
     const d = authorize(site, 'publish', siteTopic('sim-02683-v02', 'telemetry'));
@@ -26,11 +29,12 @@ describe('ACL: what a site may publish', () => {
 });
 
 describe('ACL: what a site may subscribe to', () => {
-  it('its own command topic and the audio channels of its area and every ancestor', () => {
+  it('its own command and time topics and the audio channels of its area and every ancestor', () => {
+    expect(siteSubscriptions('sim-02683-v01', [])).toEqual([siteTopic('sim-02683-v01', 'cmd'), siteTopic('sim-02683-v01', 'time')]);
     for (const t of siteSubscriptions('sim-02683-v01', site.kind === 'site' ? site.areaKeys : [])) expect(authorize(site, 'subscribe', t), t).toEqual({ allow: true });
   });
   it("not another site's commands, another area's audio, or any wildcard", () => {
-    for (const filter of [siteTopic('sim-02683-v02', 'cmd'), areaAudioTopic('2025.02671'), 'loanet/v1/sites/+/cmd', 'loanet/v1/areas/+/audio', 'loanet/v1/#', '#', siteTopic('sim-02683-v01', 'telemetry')]) {
+    for (const filter of [siteTopic('sim-02683-v02', 'cmd'), areaAudioTopic('2025.02671'), 'loanet/v1/sites/+/cmd', 'loanet/v1/areas/+/audio', 'loanet/v1/#', '#', siteTopic('sim-02683-v01', 'telemetry'), siteTopic('sim-02683-v01', 'clock'), siteTopic('sim-02683-v02', 'time'), 'loanet/v1/sites/+/time']) {
       expect(authorize(site, 'subscribe', filter).allow, filter).toBe(false);
     }
   });

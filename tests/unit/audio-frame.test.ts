@@ -188,7 +188,9 @@ describe('audio control messages', () => {
   });
 
   it('decodes a clock response with fractional ms and refuses one missing t2', () => {
-    expect(decodeClockResponse.decode('{"v":1,"id":9,"t0":1757637000000.25,"t1":1757637001980.5,"t2":1757637001980.75}').ok).toBe(true);
-    expect(decodeClockResponse.decode('{"v":1,"id":9,"t0":1,"t1":2}').ok).toBe(false);
+    expect(decodeClockResponse.decode('{"v":1,"siteId":"xa-ban-xeo-01","id":9,"t0":1757637000000.25,"t1":1757637001980.5,"t2":1757637001980.75}').ok).toBe(true);
+    expect(decodeClockResponse.decode('{"v":1,"siteId":"xa-ban-xeo-01","id":9,"t0":1,"t1":2}').ok).toBe(false);
+    // It travels on a site topic, so it names the site (checked against the topic).
+    expect(decodeClockResponse.decode('{"v":1,"id":9,"t0":1,"t1":2,"t2":2}').ok).toBe(false);
   });
 });

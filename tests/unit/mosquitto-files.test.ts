@@ -95,12 +95,14 @@ describe('the Mosquitto ACL file', () => {
     expect(sections.get('loanet_server')).toEqual(['topic readwrite loanet/v1/#']);
   });
 
-  it('lets a site write its own uplink topics and read its cmd and its area and ancestors\' audio, nothing else', () => {
+  it('lets a site write its own uplink topics and read its cmd and time topics and its area and ancestors\' audio, nothing else', () => {
     expect(sections.get('sim-02683-v01')).toEqual([
       'topic write loanet/v1/sites/sim-02683-v01/state',
       'topic write loanet/v1/sites/sim-02683-v01/telemetry',
       'topic write loanet/v1/sites/sim-02683-v01/event',
+      'topic write loanet/v1/sites/sim-02683-v01/clock',
       'topic read loanet/v1/sites/sim-02683-v01/cmd',
+      'topic read loanet/v1/sites/sim-02683-v01/time',
       'topic read loanet/v1/areas/2025.02683-01/audio',
       'topic read loanet/v1/areas/2025.02683/audio',
       'topic read loanet/v1/areas/2025.15/audio',
