@@ -15,6 +15,7 @@ import { LoginLimiter } from './auth/login-limiter.ts';
 import { AuditLog } from './audit.ts';
 import { FleetState } from './fleet/fleet-state.ts';
 import { SiteMessageIngest } from './fleet/ingest.ts';
+import { ClockResponder } from './fleet/clock-responder.ts';
 import { CommandService } from './fleet/commands.ts';
 import { EmbeddedBroker, type Logger, type SiteAuthority } from './fleet/broker.ts';
 import { ExternalBroker } from './fleet/external-broker.ts';
@@ -76,7 +77,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     ? new ExternalBroker({ url: config.mqttUrl, username: config.mqttUsername, password: config.mqttPassword ?? '' }, log)
     : undefined;
   const broker: EmbeddedBroker | ExternalBroker = external ?? new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost }, authority, log);
-  const ingest = new SiteMessageIngest(fleet, log, now);
+  // Clock requests are answered on the real server clock, not `now` (which tests may freeze).
+  const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log));
   broker.onSiteMessage((m) => ingest.handle(m));
   const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
   // After a gap in the server's own link, re-send what waits for sites that stayed online meanwhile.

@@ -3,9 +3,13 @@
  * is bad, pass what is good to the fleet state. A malformed message from a
  * device is counted (per reason and per site), logged with the site id, and
  * dropped; it never throws into the broker and never touches stored data.
+ *
+ * Clock requests pass the same checks but go to the clock sink (the
+ * responder), not the fleet state: they are frequent and say nothing about
+ * the site's health, so they neither mark it seen nor reach SQLite.
  */
-import { decodeEvent, decodeState, decodeTelemetry, type DecodeErrorCode, type Decoded } from '../../protocol/index.ts';
-import type { SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../../protocol/index.ts';
+import { decodeClockRequest, decodeEvent, decodeState, decodeTelemetry, type DecodeErrorCode, type Decoded } from '../../protocol/index.ts';
+import type { ClockRequest, SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../../protocol/index.ts';
 import type { Logger, SiteMessage } from './broker.ts';
 
 export type RejectCode = DecodeErrorCode | 'site_mismatch' | 'unknown_site' | 'not_accepted';
@@ -15,6 +19,13 @@ export interface IngestSink {
   applyState(siteId: string, m: SiteStateMessage, retained: boolean): void;
   applyTelemetry(siteId: string, m: TelemetryMessage): void;
   applyEvent(siteId: string, m: SiteEventMessage): void;
+}
+
+/** Where valid clock requests go (server/fleet/clock-responder.ts). */
+export interface ClockSink {
+  /** The server clock, read as a request arrives (t1), before it is decoded. */
+  stamp(): number;
+  answer(siteId: string, request: ClockRequest, t1: number): void;
 }
 
 export interface IngestStats {
@@ -37,9 +48,11 @@ export class SiteMessageIngest {
     private readonly sink: IngestSink,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    private readonly clock?: ClockSink,
   ) {}
 
   handle(m: SiteMessage): void {
+    const t1 = m.channel === 'clock' && this.clock ? this.clock.stamp() : 0;
     if (!this.sink.isKnownSite(m.siteId)) {
       // Possible with an external broker or a stale retained message after a site was retired.
       return this.reject(m, 'unknown_site', `site ${m.siteId} is not registered or is retired`);
@@ -51,8 +64,13 @@ export class SiteMessageIngest {
         return this.accept(m, decodeTelemetry.decode(m.payload), (v) => this.sink.applyTelemetry(m.siteId, v));
       case 'event':
         return this.accept(m, decodeEvent.decode(m.payload), (v) => this.sink.applyEvent(m.siteId, v));
+      case 'clock': {
+        const clock = this.clock;
+        return this.accept(m, decodeClockRequest.decode(m.payload), (v) => clock?.answer(m.siteId, v, t1));
+      }
       case 'cmd':
-        // The ACL stops sites publishing here; with an external broker, ignore our own commands.
+      case 'time':
+        // The ACL stops sites publishing here; with an external broker, ignore our own downlink.
         return;
       default: {
         const never: never = m.channel;
