@@ -12,9 +12,23 @@
  * (checked here before running) and an id (duplicates are answered from the
  * ledger, never re-run). The cost is one small session per site on the broker.
  *
+ * Clock: the agent measures its offset to the server clock with the NTP-style
+ * exchange (protocol/audio-control.ts; docs/protocol.md, "Clocks"):
+ * it subscribes to its `time` topic, sends `{id, t0}` on `clock` at connect
+ * and then when `ClockSync.nextRequestInMs()` says (a burst of a few 250 ms
+ * apart, then every 30 s), and reports the estimate in every heartbeat
+ * (`clockOffsetMs`, `clockUncertaintyMs`; null until the first answer).
+ * t0 and t3 come from the agent's sync time base: `clock.now()` when a clock
+ * is injected (tests, simulations), else `performance.timeOrigin +
+ * performance.now()` — the epoch at process start plus a monotonic clock, so
+ * an NTP step of the board's wall clock mid-run cannot corrupt a sample (a
+ * step inside one exchange would otherwise be read as network delay or
+ * offset). The offset is "server clock − that time base".
+ *
  * Memory: the fleet runner runs ~3,000 agents in one process, so per agent
  * there is one client, two small mqtt.js stores, a bounded ledger of command
- * results and a bounded outbox; no per-agent intervals beyond the heartbeat.
+ * results, a bounded outbox and a clock window of at most 32 samples; no
+ * per-agent timers beyond the heartbeat and the next clock request.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,12 +37,15 @@ import { connect as mqttConnect, MqttClient, Store, type IClientOptions } from '
 import {
   COMMAND_TYPES,
   PROTOCOL_VERSION,
+  decodeClockRequest,
+  decodeClockResponse,
   decodeCommand,
   decodeEvent,
   decodeState,
   decodeTelemetry,
   encodeJson,
   siteTopic,
+  type ClockRequest,
   type CommandMessage,
   type CommandResultEvent,
   type CommandType,
@@ -40,11 +57,25 @@ import {
 } from '../protocol/index.ts';
 import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type ToneRequest } from './devices/gateway.ts';
 import { Backoff } from './backoff.ts';
+import { ClockSync } from './playout/clock-sync.ts';
 import type { AgentConfig } from './config.ts';
 
 export interface Clock {
   now(): number;
 }
+
+/**
+ * Clock exchange pacing: a burst at start (ClockSync asks every 250 ms until
+ * it has 5 samples), then one request per 30 s — 100 requests/s for 3,000
+ * agents. Without answers (a server that predates the exchange, or a link
+ * losing them) the agent falls back to the steady interval after a few tries.
+ */
+const CLOCK_SYNC_OPTIONS = { windowSize: 32, burstSamples: 5, burstIntervalMs: 250, intervalMs: 30_000 } as const;
+const CLOCK_MAX_UNANSWERED_BURST = 8;
+const CLOCK_MAX_PENDING = 4;
+
+/** The default sync time base: the epoch at process start plus a monotonic clock (never steps). */
+const monotonicEpochMs = (): number => performance.timeOrigin + performance.now();
 
 export interface AgentLogger {
   debug?(message: string): void;
@@ -59,7 +90,6 @@ export type RebootHook = (gateway: DeviceGateway) => Promise<void>;
 export interface EdgeAgentOptions {
   config: AgentConfig;
   gateway: DeviceGateway;
-  clock?: Clock;
   log?: AgentLogger;
   /** Builds the byte stream to the broker (e.g. a simulated 4G link); default: connect to `config.server.mqttUrl`. */
   mqttStream?: (() => Duplex) | undefined;
@@ -68,6 +98,12 @@ export interface EdgeAgentOptions {
    * board pass a hook that reboots the machine; systemd starts the agent again.
    */
   onReboot?: RebootHook;
+  /**
+   * The agent's clock (default the wall clock, `Date`) stamps `at` fields; when
+   * given, it is also the time base of the clock exchange (t0, t3), whose
+   * default is monotonic (see the header).
+   */
+  clock?: Clock;
   /** Uniform [0,1) source for backoff and heartbeat phase jitter. */
   random?: () => number;
   /** Command results remembered for duplicate detection (default 200). */
@@ -98,6 +134,9 @@ export interface AgentStats {
   readonly invalidCommands: number;
   readonly outboxSize: number;
   readonly eventsDropped: number;
+  /** Clock requests sent and answers used (a stale, duplicate or impossible answer is not used). */
+  readonly clockRequests: number;
+  readonly clockSamples: number;
   readonly lastError: string | null;
 }
 
@@ -213,7 +252,14 @@ export class EdgeAgent {
   private readonly connectTimeoutMs: number;
   private readonly backoff: Backoff;
   private readonly ledger: CommandLedger;
-  private readonly topics: { state: string; telemetry: string; event: string; cmd: string };
+  private readonly topics: { state: string; telemetry: string; event: string; cmd: string; clock: string; time: string };
+  private readonly syncNow: () => number;
+  private readonly clockSync = new ClockSync(CLOCK_SYNC_OPTIONS);
+  private clockTimer: NodeJS.Timeout | undefined;
+  private clockId = 0;
+  private clockUnanswered = 0;
+  /** Requests in flight (at most CLOCK_MAX_PENDING): an answer slower than the request interval still counts. */
+  private clockPending: Array<{ id: number; t0: number }> = [];
   private readonly counters: Mutable<AgentStats>;
 
   private client: MqttClient | undefined;
@@ -239,6 +285,8 @@ export class EdgeAgent {
     this.config = options.config;
     this.gateway = options.gateway;
     this.clock = options.clock ?? Date;
+    const injected = options.clock;
+    this.syncNow = injected ? () => injected.now() : monotonicEpochMs;
     this.log = options.log ?? consoleLogger(options.config.siteId);
     this.mqttStream = options.mqttStream;
     this.onReboot = options.onReboot ?? ((gateway) => gateway.reboot());
@@ -250,10 +298,14 @@ export class EdgeAgent {
     const stateFile = options.config.stateDir ? join(options.config.stateDir, LEDGER_FILE) : undefined;
     this.ledger = new CommandLedger(options.ledgerCapacity ?? 200, stateFile, this.log);
     const id = options.config.siteId;
-    this.topics = { state: siteTopic(id, 'state'), telemetry: siteTopic(id, 'telemetry'), event: siteTopic(id, 'event'), cmd: siteTopic(id, 'cmd') };
+    this.topics = {
+      state: siteTopic(id, 'state'), telemetry: siteTopic(id, 'telemetry'), event: siteTopic(id, 'event'), cmd: siteTopic(id, 'cmd'),
+      clock: siteTopic(id, 'clock'), time: siteTopic(id, 'time'),
+    };
     this.counters = {
       connected: false, connects: 0, connectAttempts: 0, refusedConnects: 0, heartbeatsSent: 0, heartbeatsDropped: 0,
-      commandsRun: 0, commandsRefused: 0, duplicateCommands: 0, invalidCommands: 0, outboxSize: 0, eventsDropped: 0, lastError: null,
+      commandsRun: 0, commandsRefused: 0, duplicateCommands: 0, invalidCommands: 0, outboxSize: 0, eventsDropped: 0,
+      clockRequests: 0, clockSamples: 0, lastError: null,
     };
   }
 
@@ -288,6 +340,7 @@ export class EdgeAgent {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     this.stopHeartbeats();
+    this.stopClockRequests();
     this.unsubscribeFaults?.();
     const client = this.client;
     if (client) {
@@ -364,6 +417,11 @@ export class EdgeAgent {
     client.subscribe(this.topics.cmd, { qos: 1 }, (err) => {
       if (err) this.noteError(`cannot subscribe to ${this.topics.cmd}: ${err.message}`);
     });
+    client.subscribe(this.topics.time, { qos: 0 }, (err, granted) => {
+      // A server that predates the clock exchange refuses the subscription (0x80): then do not ask.
+      if (err || granted?.[0]?.qos === 128) this.noteError(`cannot subscribe to ${this.topics.time}: ${err?.message ?? 'refused'}; clock offset stays unknown`, 'warn');
+      else if (client === this.client && client.connected) this.startClockRequests();
+    });
     void this.publishState('online');
     const pending = this.outbox;
     this.outbox = [];
@@ -375,6 +433,7 @@ export class EdgeAgent {
     const wasConnected = this.counters.connected;
     this.counters.connected = false;
     this.stopHeartbeats();
+    this.stopClockRequests();
     if (this.stopped || this.rebooting || this.reconnectTimer) return;
     const delay = this.refusedLast ? this.backoff.atCap() : this.backoff.next();
     if (wasConnected) this.log.warn(`link to ${this.config.server.mqttUrl} lost; reconnecting in ${delay} ms`);
@@ -509,6 +568,7 @@ export class EdgeAgent {
     const s = await this.gateway.status();
     const now = this.now();
     const amp = s.amplifier;
+    const clock = this.clockSync.estimate();
     return {
       v: PROTOCOL_VERSION,
       siteId: this.siteId,
@@ -526,11 +586,67 @@ export class EdgeAgent {
       amplifier: amp ? { on: amp.on, volume: Math.round(amp.volume), fault: amp.fault, temperatureC: amp.temperatureC } : null,
       lines: s.lines.map((l) => ({ id: l.id, status: l.status, impedanceOhm: l.impedanceOhm, nominalOhm: l.nominalOhm })),
       temperatureC: s.boardTemperatureC,
-      clockOffsetMs: null, // TODO: NTP-style offset over MQTT (DESIGN.md "Clock")
+      clockOffsetMs: clock ? round3(clock.offsetMs) : null,
+      clockUncertaintyMs: clock ? round3(clock.uncertaintyMs) : null,
       devices: s.devices,
       monitorMic: s.monitorMic,
       lastSoundCheck: this.lastSoundCheck,
     };
+  }
+
+  // ----------------------------------------------------------- clock ----
+
+  private startClockRequests(): void {
+    this.stopClockRequests();
+    this.clockUnanswered = 0;
+    this.clockPending = [];
+    this.sendClockRequest();
+  }
+
+  private stopClockRequests(): void {
+    clearTimeout(this.clockTimer);
+    this.clockTimer = undefined;
+  }
+
+  private sendClockRequest(): void {
+    this.clockTimer = undefined;
+    const client = this.client;
+    if (!client?.connected || this.stopped) return;
+    this.clockId = (this.clockId + 1) >>> 0;
+    const request: ClockRequest = { v: PROTOCOL_VERSION, siteId: this.siteId, id: this.clockId, t0: this.syncNow() };
+    const checked = decodeClockRequest.check(request);
+    if (!checked.ok) {
+      this.noteError(`bug: not publishing invalid clock request: ${checked.error.reason}`);
+      return;
+    }
+    this.clockPending.push({ id: request.id, t0: request.t0 });
+    if (this.clockPending.length > CLOCK_MAX_PENDING) this.clockPending.shift();
+    this.clockUnanswered++;
+    this.counters.clockRequests++;
+    client.publish(this.topics.clock, encodeJson(request), { qos: 0 });
+    // Unanswered for a while: stop bursting (an old server, or answers being lost), keep asking slowly.
+    const delay = this.clockUnanswered > CLOCK_MAX_UNANSWERED_BURST ? CLOCK_SYNC_OPTIONS.intervalMs : this.clockSync.nextRequestInMs();
+    this.clockTimer = setTimeout(() => this.sendClockRequest(), delay);
+    this.clockTimer.unref();
+  }
+
+  private onClockResponse(payload: Buffer): void {
+    const t3 = this.syncNow();
+    const decoded = decodeClockResponse.decode(payload);
+    if (!decoded.ok) {
+      this.log.debug?.(`dropped an invalid clock answer: ${clip(decoded.error.reason, 200)}`);
+      return;
+    }
+    const r = decoded.value;
+    const i = this.clockPending.findIndex((p) => p.id === r.id && p.t0 === r.t0);
+    if (r.siteId !== this.siteId || i < 0) return; // not ours, a duplicate, or older than the requests we remember
+    this.clockPending.splice(i, 1);
+    this.clockUnanswered = 0;
+    const added = this.clockSync.add({ t0: r.t0, t1: r.t1, t2: r.t2, t3 });
+    if (added.accepted) {
+      this.counters.clockSamples++;
+      if (added.step) this.log.warn(`clock step: offset to the server clock is now ${added.offsetMs.toFixed(1)} ms`);
+    }
   }
 
   // ---------------------------------------------------------- faults ----
@@ -552,6 +668,7 @@ export class EdgeAgent {
   // -------------------------------------------------------- commands ----
 
   private onMessage(topic: string, payload: Buffer): void {
+    if (topic === this.topics.time) return this.onClockResponse(payload);
     if (topic !== this.topics.cmd) return; // area audio channels: later
     const decoded = decodeCommand.decode(payload);
     if (!decoded.ok) {
@@ -739,6 +856,8 @@ export class EdgeAgent {
     return Math.floor(this.clock.now());
   }
 }
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
