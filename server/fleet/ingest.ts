@@ -30,6 +30,8 @@ export interface ClockSink {
 
 export interface IngestStats {
   accepted: number;
+  /** Accepted messages per channel (state, telemetry, event, clock). */
+  acceptedByChannel: Partial<Record<SiteMessage['channel'], number>>;
   rejected: number;
   rejectedByCode: Partial<Record<RejectCode, number>>;
   /** Sites with the most rejected messages, for a technician to look at. */
@@ -40,6 +42,7 @@ const MAX_TRACKED_SITES = 10_000;
 
 export class SiteMessageIngest {
   private accepted = 0;
+  private readonly byChannel = new Map<SiteMessage['channel'], number>();
   private rejected = 0;
   private readonly byCode = new Map<RejectCode, number>();
   private readonly bySite = new Map<string, { count: number; lastReason: string; lastAt: number }>();
@@ -82,6 +85,7 @@ export class SiteMessageIngest {
   stats(limit = 20): IngestStats {
     return {
       accepted: this.accepted,
+      acceptedByChannel: Object.fromEntries(this.byChannel),
       rejected: this.rejected,
       rejectedByCode: Object.fromEntries(this.byCode),
       rejectedBySite: [...this.bySite.entries()]
@@ -99,6 +103,7 @@ export class SiteMessageIngest {
     try {
       apply(d.value);
       this.accepted++;
+      this.byChannel.set(m.channel, (this.byChannel.get(m.channel) ?? 0) + 1);
     } catch (err) {
       // A message that passes the schema but breaks an invariant (or a bug of ours): count, log, go on.
       this.reject(m, 'not_accepted', (err as Error).message);

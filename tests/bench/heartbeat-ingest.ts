@@ -125,7 +125,8 @@ async function realistic(stack: Stack, province: Province, z: Sizes, log: (s: st
       broker: stack.broker,
       params: { sites: z.sites, heartbeatS: z.heartbeatS, windowS: Math.round(w.seconds), registered: province.sites.length },
       figures: {
-        heartbeatsPerS: (a1.accepted - a0.accepted) / w.seconds,
+        // Telemetry only: agents also send clock requests (about one per 30 s each).
+        heartbeatsPerS: (a1.heartbeats - a0.heartbeats) / w.seconds,
         expectedPerS: z.sites / z.heartbeatS,
         serverCpuPct: serverPct,
         brokerCpuPct: brokerPct,

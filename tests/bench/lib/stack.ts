@@ -223,9 +223,9 @@ export async function coverageCounts(api: LoanetClient): Promise<{ sites: number
 }
 
 /** Messages the ingest boundary has accepted since the server started. */
-export async function acceptedCount(api: LoanetClient): Promise<{ accepted: number; rejected: number }> {
-  const r = await api.get<{ ingest: { accepted: number; rejected: number } }>('/api/fleet/messages');
-  return { accepted: r.ingest.accepted, rejected: r.ingest.rejected };
+export async function acceptedCount(api: LoanetClient): Promise<{ accepted: number; heartbeats: number; rejected: number }> {
+  const r = await api.get<{ ingest: { accepted: number; acceptedByChannel?: { telemetry?: number }; rejected: number } }>('/api/fleet/messages');
+  return { accepted: r.ingest.accepted, heartbeats: r.ingest.acceptedByChannel?.telemetry ?? r.ingest.accepted, rejected: r.ingest.rejected };
 }
 
 /** The fleet runner (`npm run sim`) as a child process against a stack. */
