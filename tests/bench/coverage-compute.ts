@@ -16,23 +16,13 @@ import { DEFAULT_COVERAGE_POLICY, type AreaNode, type SiteObservation, type Site
 import { classifySite } from '../../server/coverage/site-condition.ts';
 
 import { printTable, type BenchResult } from './lib/result.ts';
+import { mulberry32 } from '../helpers/seeded-random.ts';
 
 export { printTable, type BenchResult };
 
 const NOW = Date.UTC(2025, 2, 10, 7, 30);
 const DAY = 86_400_000;
 
-/** Deterministic PRNG so every run measures the same province. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function telemetry(siteId: string, rnd: () => number): TelemetryMessage {
   const r = rnd();

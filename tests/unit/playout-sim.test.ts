@@ -36,18 +36,8 @@ import { describe, expect, it } from 'vitest';
 import type { AudioFrame } from '../../protocol/index.ts';
 import { ClockSync } from '../../edge-agent/playout/clock-sync.ts';
 import { JitterBuffer, type JitterBufferStats } from '../../edge-agent/playout/jitter-buffer.ts';
+import { mulberry32 as rng } from '../helpers/seeded-random.ts';
 
-/** mulberry32: a small seeded PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SITES = 50;
 const LOSS = 0.05;
