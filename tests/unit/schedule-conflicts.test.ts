@@ -1,35 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { AreaIndex } from '../../server/coverage/coverage.ts';
-import type { AreaLevel, AreaNode } from '../../server/coverage/model.ts';
 import { arbitrate, arbitrateSite, checkNewItem, firstOverlap, placesOf } from '../../server/schedule/conflicts.ts';
 import type { BroadcastItem, Occurrence, Priority, ScheduleSite } from '../../server/schedule/model.ts';
 import { SiteDirectory, resolveOccurrences } from '../../server/schedule/resolve.ts';
+import { H, MIN, DAY0, laoCai, batXatDistrict, xaBatXat, thon1, thon2, xaQuangKim, thon3, index, provinceSites } from '../helpers/schedule-fixture.ts';
 
-const H = 3_600_000;
-const MIN = 60_000;
-/** 2026-11-27 00:00 local (Asia/Ho_Chi_Minh). */
-const DAY0 = Date.parse('2026-11-26T17:00:00Z');
-
-let nextId = 1;
-function area(code: string, name: string, level: AreaLevel, parent: AreaNode | null): AreaNode {
-  return { id: nextId++, key: `2025.${code}`, code, version: '2025', name, level, parentId: parent?.id ?? null };
-}
-const laoCai = area('10', 'Tỉnh Lào Cai', 'province', null);
-const batXatDistrict = area('083', 'Huyện Bát Xát', 'district', laoCai);
-const xaBatXat = area('02683', 'Xã Bát Xát', 'commune', batXatDistrict);
-const thon1 = area('0268301', 'Thôn 1', 'village', xaBatXat);
-const thon2 = area('0268302', 'Thôn 2', 'village', xaBatXat);
-const xaQuangKim = area('02686', 'Xã Quang Kim', 'commune', batXatDistrict);
-const thon3 = area('0268601', 'Thôn 3', 'village', xaQuangKim);
-const index = AreaIndex.build([laoCai, batXatDistrict, xaBatXat, thon1, thon2, xaQuangKim, thon3]);
-const sites: ScheduleSite[] = [
-  { siteId: 'bx-station', areaId: xaBatXat.id },
-  { siteId: 'bx-1a', areaId: thon1.id },
-  { siteId: 'bx-1b', areaId: thon1.id },
-  { siteId: 'bx-1-old', areaId: thon1.id, retired: true },
-  { siteId: 'bx-2', areaId: thon2.id },
-  { siteId: 'qk-3', areaId: thon3.id },
-];
+const sites: ScheduleSite[] = provinceSites;
 const dir = new SiteDirectory(index, sites);
 const horizon = { from: DAY0, to: DAY0 + 48 * H };
 
