@@ -66,6 +66,7 @@
  */
 import type { TelemetryMessage } from '../../protocol/index.ts';
 import type { CoveragePolicy, Reason, SiteObservation, SiteVerdict, SoundCheckRecord } from './model.ts';
+import { zoneOffsetMs } from '../time/zone.ts';
 
 /** Amplifier temperature (°C) from which an amplifier without a fault yet is reported as running hot. */
 export const AMPLIFIER_HOT_C = 75;
@@ -74,58 +75,6 @@ export const AMPLIFIER_HOT_C = 75;
 export const CRITICAL_DEVICE_KINDS: readonly string[] = ['amplifier', 'amp', 'player', 'decoder', 'receiver', 'controller', 'board', 'codec', 'main'];
 
 // ------------------------------------------------------------ time text ----
-
-const formatterCache = new Map<string, Intl.DateTimeFormat>();
-
-function formatterFor(timeZone: string): Intl.DateTimeFormat {
-  let f = formatterCache.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-GB', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    });
-    formatterCache.set(timeZone, f);
-  }
-  return f;
-}
-
-/** UTC offset (ms) of `timeZone` at instant `epochMs`, from Intl. */
-function offsetViaIntl(epochMs: number, timeZone: string): number {
-  const at = Math.floor(epochMs / 1000) * 1000;
-  const v: Record<string, number> = {};
-  for (const p of formatterFor(timeZone).formatToParts(at)) if (p.type !== 'literal') v[p.type] = Number(p.value);
-  const local = Date.UTC(v.year!, v.month! - 1, v.day!, v.hour === 24 ? 0 : v.hour!, v.minute!, v.second!);
-  return local - at;
-}
-
-/**
- * Offsets cached per zone and UTC hour: Intl is asked twice per hour bucket
- * (its start and end) and the cached offset is used only when both agree, so a
- * DST change inside the hour still goes to Intl. Formatting 30,000 distinct
- * times then costs arithmetic, not 30,000 formatToParts calls.
- */
-const offsetCache = new Map<string, number | null>();
-const HOUR_MS = 3_600_000;
-
-function zoneOffset(epochMs: number, timeZone: string): number {
-  const hour = Math.floor(epochMs / HOUR_MS);
-  const key = `${timeZone}|${hour}`;
-  let off = offsetCache.get(key);
-  if (off === undefined) {
-    const a = offsetViaIntl(hour * HOUR_MS, timeZone);
-    const b = offsetViaIntl((hour + 1) * HOUR_MS - 1, timeZone);
-    off = a === b ? a : null;
-    if (offsetCache.size >= 100_000) offsetCache.clear();
-    offsetCache.set(key, off);
-  }
-  return off ?? offsetViaIntl(epochMs, timeZone);
-}
 
 interface LocalTime {
   /** yyyy-MM-dd, for same-day comparisons. */
@@ -141,7 +90,7 @@ const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
 
 /** Wall-clock parts of `epochMs` in `timeZone` (minute resolution). */
 export function localTime(epochMs: number, timeZone: string): LocalTime {
-  const d = new Date(epochMs + zoneOffset(epochMs, timeZone));
+  const d = new Date(epochMs + zoneOffsetMs(epochMs, timeZone));
   const mo = pad2(d.getUTCMonth() + 1);
   const day = pad2(d.getUTCDate());
   const hour = d.getUTCHours();

@@ -25,7 +25,7 @@
 import { PRIORITY_RANK, occurrenceId, type BroadcastItem, type Horizon, type Occurrence } from './model.ts';
 import { SCHEDULE_ZONE } from './recurrence.ts';
 import { isLive, resolveItem, type ResolveProblem, type SiteDirectory } from './resolve.ts';
-import { formatShort } from './zone.ts';
+import { formatShort } from '../time/zone.ts';
 
 export interface PlannedOccurrence extends Occurrence {
   /** Stable id: item + scheduled start (see occurrenceId). */

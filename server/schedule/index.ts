@@ -14,5 +14,5 @@ export { arbitrate, arbitrateSite, checkNewItem, firstOverlap, placesOf } from '
 export type { CheckResult, ConflictEntry, ItemLookup, PlannedOccurrence, SitePlaces, SitePlan, SkipReason, SkippedOccurrence } from './conflicts.ts';
 export { computePlaylists, defaultHorizon, diffPlaylists, makePlaylist, mediaNeeded, playlistForSite, playlistVersion } from './playlist.ts';
 export type { MediaLookup, PlaylistDiff, PlaylistEntry, PlaylistProblem, ScheduleComputation, SitePlaylist } from './playlist.ts';
-export { formatShort, wallTimeAt, wallTimeToEpoch, zoneOffsetMs } from './zone.ts';
-export type { WallTime } from './zone.ts';
+export { formatShort, wallTimeAt, wallTimeToEpoch, zoneOffsetMs } from '../time/zone.ts';
+export type { WallTime } from '../time/zone.ts';

@@ -26,7 +26,7 @@
  * - COUNT counts generated instances before EXDATE removes any, so an excluded
  *   date still uses up one of the COUNT.
  */
-import { assertZone, dateOfDay, dayNumber, daysInMonth, wallTimeToEpoch, type WallTime } from './zone.ts';
+import { assertZone, dateOfDay, dayNumber, daysInMonth, wallTimeToEpoch, type WallTime } from '../time/zone.ts';
 
 export const SCHEDULE_ZONE = 'Asia/Ho_Chi_Minh';
 /** Default cap on the occurrences one expansion returns. */

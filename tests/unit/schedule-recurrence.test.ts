@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { RecurrenceError, expandRecurrence, parseRRule, validateRecurrence, type RecurrenceSpec } from '../../server/schedule/recurrence.ts';
-import { wallTimeToEpoch, zoneOffsetMs } from '../../server/schedule/zone.ts';
+import { wallTimeToEpoch, zoneOffsetMs } from '../../server/time/zone.ts';
 
 const H = 3_600_000;
 const DAY = 24 * H;
