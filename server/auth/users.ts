@@ -82,6 +82,24 @@ export class UserRepository {
     return generated ? { created: true, generatedPassword: generated } : { created: true };
   }
 
+  /**
+   * Change a user's own password after checking the current one. Every other
+   * session of the user is revoked (a stolen session must not outlive the
+   * change); API tokens stay, they are managed on their own.
+   */
+  async changePassword(userId: number, current: string, next: string, keepTokenId: number): Promise<void> {
+    const r = this.db.prepare('SELECT * FROM users WHERE id = ?').get(userId) as UserRow | undefined;
+    if (!r || !(await verifySecret(current, r.password_hash))) throw Errors.badRequest('the current password is wrong', 'currentPassword');
+    if (next.length < 8) throw Errors.badRequest('the new password must be at least 8 characters', 'newPassword');
+    if (next === current) throw Errors.badRequest('the new password must differ from the current one', 'newPassword');
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hashSecret(next, PASSWORD_COST), userId);
+      this.db
+        .prepare("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND kind = 'session' AND id != ? AND revoked_at IS NULL")
+        .run(this.now(), userId, keepTokenId);
+    })();
+  }
+
   async login(username: string, password: string, ttlMs: number): Promise<{ token: string; user: User; expiresAt: number }> {
     const r = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
     // Verify against a dummy hash when the user is unknown so timing does not reveal usernames.

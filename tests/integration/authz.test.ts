@@ -76,4 +76,20 @@ describe('roles', () => {
     expect(r.status).toBe(429);
     expect(r.body.message).toMatch(/too many failed logins/);
   });
+
+  it('a user changes their own password: the old one stops working, other sessions are signed out', async () => {
+    const login = (password: string) => t.api('POST', '/api/auth/login', { username: 'op-batxat', password }, { token: null });
+    const other = (await login('password-of-op-batxat')).body.token;
+    const wrong = await t.api('POST', '/api/auth/password', { currentPassword: 'nope', newPassword: 'a-new-password' }, { token: tokens.operator });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.field).toBe('currentPassword');
+    const short = await t.api('POST', '/api/auth/password', { currentPassword: 'password-of-op-batxat', newPassword: 'short' }, { token: tokens.operator });
+    expect(short.body.field).toBe('newPassword');
+    const ok = await t.api('POST', '/api/auth/password', { currentPassword: 'password-of-op-batxat', newPassword: 'mật-khẩu-mới-2026' }, { token: tokens.operator });
+    expect(ok.status).toBe(200);
+    expect((await t.api('GET', '/api/auth/me', undefined, { token: tokens.operator })).status).toBe(200);
+    expect((await t.api('GET', '/api/auth/me', undefined, { token: other })).status).toBe(401);
+    expect((await login('password-of-op-batxat')).status).toBe(401);
+    expect((await login('mật-khẩu-mới-2026')).status).toBe(200);
+  });
 });

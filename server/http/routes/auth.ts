@@ -69,6 +69,23 @@ export const authRoutes =
     );
 
     app.post(
+      '/api/auth/password',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Change your own password; your other sessions are signed out',
+          body: Type.Object({ currentPassword: Type.String({ minLength: 1, maxLength: 200 }), newPassword: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        await ctx.users.changePassword(p.user.id, req.body.currentPassword, req.body.newPassword, p.tokenId);
+        ctx.audit.record(p.user, 'auth.password.change', p.user.username);
+        return { ok: true };
+      },
+    );
+
+    app.post(
       '/api/auth/logout',
       { schema: { tags: ['auth'], summary: 'Revoke the token used for this call' } },
       async (req) => {
