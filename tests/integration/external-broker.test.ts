@@ -9,9 +9,7 @@
  * and only then do the agents connect.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,12 +20,10 @@ import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { loadConfig } from '../../server/config.ts';
 import { startServer } from '../../server/server.ts';
 import { StartupError } from '../../server/errors.ts';
-import { mosquittoAclFile, mosquittoPasswdFile, mosquittoPasswordHash } from '../../server/fleet/mosquitto-files.ts';
+import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { PROTOCOL_VERSION, siteTopic } from '../../protocol/index.ts';
 import type { CoverageReport } from '../../server/coverage/model.ts';
 
-const MOSQUITTO = '/usr/sbin/mosquitto';
-const HAVE_MOSQUITTO = fs.existsSync(MOSQUITTO);
 if (!HAVE_MOSQUITTO) {
   if (process.env.CI) throw new Error(`${MOSQUITTO} is missing: .ci/run must install the Debian package mosquitto`);
   console.warn(`\n*** WARNING: ${MOSQUITTO} not found: SKIPPING the external broker tests (apt-get install mosquitto to run them) ***\n`);
@@ -48,13 +44,6 @@ let fleet: FleetRunner;
 let forger: { id: string; secret: string };
 let victim: string;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return p;
-}
 
 function connectRaw(username: string, password: string): Promise<mqtt.MqttClient> {
   return new Promise((resolve, reject) => {
@@ -98,29 +87,7 @@ describe.skipIf(!HAVE_MOSQUITTO)('loanet on an external Mosquitto broker', () =>
     dir = tempDir('loanet-mosquitto-');
     port = await freePort();
     // Bootstrap, as an operator would with mosquitto_passwd: only the server's own user.
-    const now = new Date().toISOString();
-    fs.writeFileSync(path.join(dir, 'passwd'), mosquittoPasswdFile([], { username: SERVER_USER, passwordHash: mosquittoPasswordHash(SERVER_PASSWORD) }, now).text);
-    fs.writeFileSync(path.join(dir, 'acl'), mosquittoAclFile([], SERVER_USER, now));
-    fs.writeFileSync(
-      path.join(dir, 'mosquitto.conf'),
-      [
-        'per_listener_settings false',
-        'allow_anonymous false',
-        `password_file ${path.join(dir, 'passwd')}`,
-        `acl_file ${path.join(dir, 'acl')}`,
-        'persistence false',
-        'max_queued_messages 10000',
-        // Started as root (CI), mosquitto would switch to user "mosquitto", who cannot read this temp dir.
-        `user ${os.userInfo().username}`,
-        `listener ${port} 127.0.0.1`,
-        'use_username_as_clientid true',
-        'log_dest stderr',
-        'log_type error',
-        'log_type warning',
-        'log_type notice',
-        '',
-      ].join('\n'),
-    );
+    writeMosquittoBootstrap(dir, { port, serverUser: SERVER_USER, serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000, logNotice: true });
     await startMosquitto();
 
     t = await startTestServer({

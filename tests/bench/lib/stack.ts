@@ -15,13 +15,12 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { LoanetClient } from '../../../firmware-sim/api-client.ts';
 import { FleetRunner } from '../../../firmware-sim/fleet-runner.ts';
-import { mosquittoAclFile, mosquittoPasswdFile, mosquittoPasswordHash } from '../../../server/fleet/mosquitto-files.ts';
+import { HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../../helpers/mosquitto.ts';
 import { freePort, ROOT, startProcess, startTsx, stopProcess, tcpOpen, waitFor, type Tracked } from './proc.ts';
 
 export type BrokerKind = 'embedded' | 'mosquitto';
 export const BROKERS: readonly BrokerKind[] = ['embedded', 'mosquitto'];
-export const MOSQUITTO = '/usr/sbin/mosquitto';
-export const HAVE_MOSQUITTO = fs.existsSync(MOSQUITTO);
+export { HAVE_MOSQUITTO, MOSQUITTO };
 
 const ADMIN_PASSWORD = 'bench-admin-password';
 const SERVER_USER = 'loanet_server';
@@ -142,29 +141,8 @@ export async function startStack(p: Province, broker: BrokerKind, env: Record<st
     if (broker === 'mosquitto') {
       if (!HAVE_MOSQUITTO) throw new Error(`${MOSQUITTO} is missing (apt-get install mosquitto)`);
       mosquittoPort = await freePort();
-      // Bootstrap as an operator would: only the server's own user; the server then serves the full files.
-      const now = new Date().toISOString();
-      fs.writeFileSync(path.join(dir, 'passwd'), mosquittoPasswdFile([], { username: SERVER_USER, passwordHash: mosquittoPasswordHash(SERVER_MQTT_PASSWORD) }, now).text);
-      fs.writeFileSync(path.join(dir, 'acl'), mosquittoAclFile([], SERVER_USER, now));
-      fs.writeFileSync(
-        path.join(dir, 'mosquitto.conf'),
-        [
-          'per_listener_settings false',
-          'allow_anonymous false',
-          `password_file ${path.join(dir, 'passwd')}`,
-          `acl_file ${path.join(dir, 'acl')}`,
-          'persistence false',
-          'max_queued_messages 100000',
-          `user ${os.userInfo().username}`,
-          `listener ${mosquittoPort} 127.0.0.1`,
-          'use_username_as_clientid true',
-          'log_dest stderr',
-          'log_type error',
-          'log_type warning',
-          '',
-        ].join('\n'),
-      );
-      mosquitto = startProcess('mosquitto', MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')]);
+      const conf = writeMosquittoBootstrap(dir, { port: mosquittoPort, serverUser: SERVER_USER, serverPassword: SERVER_MQTT_PASSWORD, maxQueuedMessages: 100_000 });
+      mosquitto = startProcess('mosquitto', MOSQUITTO, ['-c', conf]);
       await waitFor('mosquitto listening', () => tcpOpen(mosquittoPort), 10_000, 50);
     }
     started = await startServerProcess(dataDir, {
