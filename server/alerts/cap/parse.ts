@@ -460,47 +460,40 @@ function readResource(el: XmlElement, path: string, cx: Ctx): CapResource | unde
   return r;
 }
 
+/** Every `name` child parsed by `parse`; an empty element is refused with `emptyMessage`. */
+function readShapes<T>(g: Groups, name: string, path: string, cx: Ctx, emptyMessage: string, parse: (text: string, path: string, cx: Ctx) => T | undefined): T[] {
+  const out: T[] = [];
+  (g.get(name) ?? []).forEach((e, i) => {
+    const p = `${path}/${name}[${i}]`;
+    const t = textOfElement(e, p, cx);
+    if (t === undefined) {
+      if (e.children.length === 0) cx.err(p, emptyMessage);
+      return;
+    }
+    const v = parse(t, p, cx);
+    if (v) out.push(v);
+  });
+  return out;
+}
+
+/** An optional number in feet (altitude, ceiling); `given` says whether the element had text. */
+function readFeet(g: Groups, name: string, path: string, cx: Ctx): { given: boolean; feet: number | undefined } {
+  const text = one(g, name, path, cx, false);
+  if (text === undefined) return { given: false, feet: undefined };
+  const n = parseNumber(text);
+  if (n === null) cx.err(`${path}/${name}`, `"${text.slice(0, 40)}" is not a number (feet)`);
+  return { given: true, feet: n ?? undefined };
+}
+
 function readArea(el: XmlElement, path: string, cx: Ctx): CapArea | undefined {
   const g = groupChildren(el, path, AREA_ELEMENTS, cx);
   const areaDesc = one(g, 'areaDesc', path, cx, true);
-  const polygon: LatLon[][] = [];
-  (g.get('polygon') ?? []).forEach((pe, i) => {
-    const p = `${path}/polygon[${i}]`;
-    const t = textOfElement(pe, p, cx);
-    if (t === undefined) {
-      if (pe.children.length === 0) cx.err(p, 'is empty; a polygon needs at least 4 points');
-      return;
-    }
-    const ring = parsePolygon(t, p, cx);
-    if (ring) polygon.push(ring);
-  });
-  const circle: CapCircle[] = [];
-  (g.get('circle') ?? []).forEach((ce, i) => {
-    const p = `${path}/circle[${i}]`;
-    const t = textOfElement(ce, p, cx);
-    if (t === undefined) {
-      if (ce.children.length === 0) cx.err(p, 'is empty');
-      return;
-    }
-    const c = parseCircle(t, p, cx);
-    if (c) circle.push(c);
-  });
+  const polygon = readShapes(g, 'polygon', path, cx, 'is empty; a polygon needs at least 4 points', parsePolygon);
+  const circle = readShapes(g, 'circle', path, cx, 'is empty', parseCircle);
   const geocode = readPairs(g, 'geocode', path, cx);
-  const altitudeText = one(g, 'altitude', path, cx, false);
-  const ceilingText = one(g, 'ceiling', path, cx, false);
-  let altitude: number | undefined;
-  let ceiling: number | undefined;
-  if (altitudeText !== undefined) {
-    const n = parseNumber(altitudeText);
-    if (n === null) cx.err(`${path}/altitude`, `"${altitudeText.slice(0, 40)}" is not a number (feet)`);
-    else altitude = n;
-  }
-  if (ceilingText !== undefined) {
-    const n = parseNumber(ceilingText);
-    if (n === null) cx.err(`${path}/ceiling`, `"${ceilingText.slice(0, 40)}" is not a number (feet)`);
-    else ceiling = n;
-    if (altitudeText === undefined) cx.err(`${path}/ceiling`, 'may only be used with altitude');
-  }
+  const { given: hasAltitude, feet: altitude } = readFeet(g, 'altitude', path, cx);
+  const { given: hasCeiling, feet: ceiling } = readFeet(g, 'ceiling', path, cx);
+  if (hasCeiling && !hasAltitude) cx.err(`${path}/ceiling`, 'may only be used with altitude');
   if (areaDesc === undefined) return undefined;
   const a: CapArea = { areaDesc, polygon, circle, geocode };
   if (altitude !== undefined) a.altitude = altitude;
