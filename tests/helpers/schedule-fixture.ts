@@ -4,7 +4,7 @@
  */
 import { AreaIndex } from '../../server/coverage/coverage.ts';
 import type { AreaLevel, AreaNode } from '../../server/coverage/model.ts';
-import type { ScheduleSite } from '../../server/schedule/model.ts';
+import type { BroadcastItem, ScheduleSite } from '../../server/schedule/model.ts';
 
 export const H = 3_600_000;
 export const MIN = 60_000;
@@ -33,3 +33,19 @@ export const provinceSites: ScheduleSite[] = [
   { siteId: 'bx-2', areaId: thon2.id },
   { siteId: 'qk-3', areaId: thon3.id },
 ];
+
+/** An approved 10-minute item at 06:00 on DAY0; tests override what they are about. */
+export function broadcastItem(over: Partial<BroadcastItem> & Pick<BroadcastItem, 'id'>): BroadcastItem {
+  return {
+    mediaId: 'm1',
+    durationMs: 10 * MIN,
+    title: over.id,
+    targets: { areaKeys: [], siteIds: [] },
+    start: { at: DAY0 + 6 * H },
+    priority: 'normal',
+    status: 'approved',
+    createdBy: 'op',
+    approvedBy: 'chief',
+    ...over,
+  };
+}

@@ -2,26 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { arbitrate, arbitrateSite, checkNewItem, firstOverlap, placesOf } from '../../server/schedule/conflicts.ts';
 import type { BroadcastItem, Occurrence, Priority, ScheduleSite } from '../../server/schedule/model.ts';
 import { SiteDirectory, resolveOccurrences } from '../../server/schedule/resolve.ts';
-import { H, MIN, DAY0, laoCai, batXatDistrict, xaBatXat, thon1, thon2, xaQuangKim, thon3, index, provinceSites } from '../helpers/schedule-fixture.ts';
+import { H, MIN, DAY0, index, provinceSites, broadcastItem } from '../helpers/schedule-fixture.ts';
 
 const sites: ScheduleSite[] = provinceSites;
 const dir = new SiteDirectory(index, sites);
 const horizon = { from: DAY0, to: DAY0 + 48 * H };
 
-function item(over: Partial<BroadcastItem> & Pick<BroadcastItem, 'id'>): BroadcastItem {
-  return {
-    mediaId: 'm1',
-    durationMs: 10 * MIN,
-    title: over.id,
-    targets: { areaKeys: ['2025.10'], siteIds: [] },
-    start: { at: DAY0 + 6 * H },
-    priority: 'normal',
-    status: 'approved',
-    createdBy: 'op',
-    approvedBy: 'chief',
-    ...over,
-  };
-}
+const item = (over: Partial<BroadcastItem> & Pick<BroadcastItem, 'id'>): BroadcastItem => broadcastItem({ targets: { areaKeys: ['2025.10'], siteIds: [] }, ...over });
 
 function occ(itemId: string, priority: Priority, startAt: number, durationMs: number, siteId = 's1'): Occurrence {
   return { itemId, siteId, startAt, endAt: startAt + durationMs, priority };

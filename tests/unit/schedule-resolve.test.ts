@@ -1,25 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { BroadcastItem, ScheduleSite } from '../../server/schedule/model.ts';
 import { SiteDirectory, resolveOccurrences, targetSites } from '../../server/schedule/resolve.ts';
-import { H, DAY0, laoCai, batXatDistrict, xaBatXat, thon1, thon2, xaQuangKim, thon3, index, provinceSites } from '../helpers/schedule-fixture.ts';
+import { H, DAY0, index, provinceSites, broadcastItem } from '../helpers/schedule-fixture.ts';
 
 const sites: ScheduleSite[] = [...provinceSites, { siteId: 'orphan', areaId: 9999 }];
 const dir = new SiteDirectory(index, sites);
 
-function item(over: Partial<BroadcastItem> & Pick<BroadcastItem, 'id'>): BroadcastItem {
-  return {
-    mediaId: 'm1',
-    durationMs: 10 * 60_000,
-    title: over.id,
-    targets: { areaKeys: [], siteIds: [] },
-    start: { at: DAY0 + 6 * H },
-    priority: 'normal',
-    status: 'approved',
-    createdBy: 'op',
-    approvedBy: 'chief',
-    ...over,
-  };
-}
+const item = broadcastItem;
 const horizon = { from: DAY0, to: DAY0 + 48 * H };
 
 describe('targetSites', () => {
