@@ -191,10 +191,6 @@ export class AreaIndex {
   }
 }
 
-export function buildAreaIndex(nodes: readonly AreaNode[]): AreaIndex {
-  return AreaIndex.build(nodes);
-}
-
 // ---------------------------------------------------------- aggregation ----
 
 const COND_INDEX: Record<SiteCondition, number> = { operational: 0, degraded: 1, faulty: 2, offline: 3, unverified: 4 };

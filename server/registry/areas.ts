@@ -134,10 +134,6 @@ export class AreaRepository {
     return this.list({});
   }
 
-  versions(): string[] {
-    return (this.db.prepare('SELECT DISTINCT version FROM areas ORDER BY version').all() as Array<{ version: string }>).map((r) => r.version);
-  }
-
   create(input: AreaInput): Area {
     if (this.get(areaKey(input.version, input.code), input.version)) {
       throw Errors.conflict(`area ${areaKey(input.version, input.code)} already exists`);
@@ -207,17 +203,6 @@ export class AreaRepository {
       }
     })();
     return summary;
-  }
-
-  /** Ancestors of an area, nearest first (the area itself excluded). */
-  ancestors(area: Area): Area[] {
-    const out: Area[] = [];
-    let p = area.parentId !== null ? this.byId(area.parentId) : undefined;
-    while (p) {
-      out.push(p);
-      p = p.parentId !== null ? this.byId(p.parentId) : undefined;
-    }
-    return out;
   }
 
   private isInSubtree(candidateId: number, rootId: number): boolean {
