@@ -8,6 +8,7 @@
  * site_events, which is the history that uptime and coverage over time are
  * computed from.
  */
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import type { SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../../protocol/index.ts';
 import type { CoveragePolicy, SiteCondition, SiteObservation, SiteVerdict, SoundCheckRecord } from '../coverage/model.ts';
@@ -60,11 +61,16 @@ export class FleetState implements IngestSink {
   private readonly dirty = new Set<string>();
   private readonly listeners: FleetListeners[] = [];
 
+  /** Prepared once: an event is inserted on every connect, disconnect, fault and condition change. */
+  private readonly insertEvent: Statement<[string, number, string, string | null, string]>;
+
   constructor(
     private readonly db: Db,
     private readonly policy: CoveragePolicy,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.insertEvent = db.prepare<[string, number, string, string | null, string]>('INSERT INTO site_events (site_id, at, type, condition, detail) VALUES (?, ?, ?, ?, ?)');
+  }
 
   listen(l: FleetListeners): void {
     this.listeners.push(l);
@@ -316,6 +322,6 @@ export class FleetState implements IngestSink {
   }
 
   private recordEvent(siteId: string, at: number, type: string, condition: SiteCondition | null, detail: object): void {
-    this.db.prepare('INSERT INTO site_events (site_id, at, type, condition, detail) VALUES (?, ?, ?, ?, ?)').run(siteId, at, type, condition, JSON.stringify(detail));
+    this.insertEvent.run(siteId, at, type, condition, JSON.stringify(detail));
   }
 }
