@@ -8,6 +8,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { PROTOCOL_VERSION } from './version.ts';
 import { CommandMessage, SiteEventMessage, SiteStateMessage, TelemetryMessage } from './messages.ts';
+import { PlaylistMessage } from './playlist.ts';
 
 /** Largest JSON payload accepted on any site topic (a heartbeat is ~1 KB). */
 export const MAX_JSON_PAYLOAD_BYTES = 16 * 1024;
@@ -101,6 +102,7 @@ export const decodeState = payloadDecoder('state', SiteStateMessage);
 export const decodeTelemetry = payloadDecoder('telemetry', TelemetryMessage);
 export const decodeEvent = payloadDecoder('event', SiteEventMessage);
 export const decodeCommand = payloadDecoder('cmd', CommandMessage);
+export const decodePlaylist = payloadDecoder('playlist', PlaylistMessage);
 
 /** Serialise a message for the wire (one place, so encoding can change later). */
 export function encodeJson(message: object): Buffer {

@@ -6,3 +6,4 @@ export * from './decode.ts';
 export * from './device.ts';
 export * from './audio-frame.ts';
 export * from './audio-control.ts';
+export * from './playlist.ts';

@@ -8,6 +8,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { CommandMessage, SiteEventMessage, SiteStateMessage, TelemetryMessage } from './messages.ts';
 import { ClockRequest, ClockResponse } from './audio-control.ts';
+import { PlaylistMessage } from './playlist.ts';
 import { DeviceEvent, DeviceReply, DeviceRequest } from './device.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
@@ -18,6 +19,7 @@ export const SCHEMA_DOCUMENTS: Record<string, { title: string; schema: TSchema }
   'cmd.json': { title: 'loanet/v1 sites/{siteId}/cmd', schema: CommandMessage },
   'clock.json': { title: 'loanet/v1 sites/{siteId}/clock', schema: ClockRequest },
   'time.json': { title: 'loanet/v1 sites/{siteId}/time', schema: ClockResponse },
+  'playlist.json': { title: 'loanet/v1 sites/{siteId}/playlist', schema: PlaylistMessage },
   'device-request.json': { title: 'device protocol: agent → device', schema: DeviceRequest },
   'device-reply.json': { title: 'device protocol: device → agent reply', schema: DeviceReply },
   'device-event.json': { title: 'device protocol: device → agent event', schema: DeviceEvent },

@@ -9,6 +9,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { PROTOCOL_VERSION } from './version.ts';
+import { AsRunEvent, PlaylistReport } from './playlist.ts';
 
 const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
 const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
@@ -126,6 +127,8 @@ export const TelemetryMessage = Type.Object(
     /** Whether a monitoring microphone can verify that sound comes out. */
     monitorMic: Type.Boolean(),
     lastSoundCheck: Nullable(SoundCheckSummary),
+    /** The playlist the agent holds and the state of its media cache (protocol/playlist.ts). Optional: agents before issue 3 omit it. */
+    playlist: Type.Optional(PlaylistReport),
   },
   { additionalProperties: false, $id: 'TelemetryMessage' },
 );
@@ -238,7 +241,7 @@ export const SoundCheckEvent = Type.Object(
   { additionalProperties: false },
 );
 
-export const SiteEventMessage = Type.Union([CommandResultEvent, FaultEvent, SoundCheckEvent], {
+export const SiteEventMessage = Type.Union([CommandResultEvent, FaultEvent, SoundCheckEvent, AsRunEvent], {
   $id: 'SiteEventMessage',
 });
 export type SiteEventMessage = Static<typeof SiteEventMessage>;

@@ -8,9 +8,14 @@
  *   sites/{siteId}/cmd         server → site, QoS 1, each command has an id
  *   sites/{siteId}/clock       site → server, QoS 0, clock requests (NTP-style t0)
  *   sites/{siteId}/time        server → site, QoS 0, clock responses (t0 echoed, t1, t2)
+ *   sites/{siteId}/playlist    server → site, QoS 1, retained: the desired playlist for the
+ *                              coming horizon (protocol/playlist.ts); a site that reconnects
+ *                              gets the newest one from the broker without asking
  *   areas/{areaKey}/audio      server → sites, one channel per area node; a site
  *                              subscribes to its own area and every ancestor so
- *                              "play to this district" is one publish
+ *                              "play to this district" is one publish (binary frames)
+ *   areas/{areaKey}/control    server → sites, JSON control of what plays on an area
+ *                              (stream start/stop, alert start/cancel); same fan-out
  *
  * Ids are restricted to [a-z0-9-] (and `_`/`.` for area keys) so that a topic
  * can never contain MQTT wildcards (`+`, `#`) or extra levels (`/`).
@@ -21,12 +26,16 @@ export const SITE_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 /** Area key: `{structureVersion}.{code}`, e.g. `2025.02647`; codes may hold `-` for local (village) codes. */
 export const AREA_KEY_PATTERN = /^[0-9a-z]{1,16}\.[0-9A-Za-z-]{1,32}$/;
 
-export type SiteChannel = 'state' | 'telemetry' | 'event' | 'cmd' | 'clock' | 'time';
-export const SITE_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'cmd', 'clock', 'time'];
+export type SiteChannel = 'state' | 'telemetry' | 'event' | 'cmd' | 'clock' | 'time' | 'playlist';
+export const SITE_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'cmd', 'clock', 'time', 'playlist'];
 /** Channels a site itself publishes on (the server subscribes to these for every site). */
 export const SITE_UPLINK_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'clock'];
 /** Channels the server publishes on and the site subscribes to (its own only). */
-export const SITE_DOWNLINK_CHANNELS: readonly SiteChannel[] = ['cmd', 'time'];
+export const SITE_DOWNLINK_CHANNELS: readonly SiteChannel[] = ['cmd', 'time', 'playlist'];
+
+/** Area channels: binary audio frames, and JSON control of what plays there. */
+export type AreaChannel = 'audio' | 'control';
+export const AREA_CHANNELS: readonly AreaChannel[] = ['audio', 'control'];
 
 export function isValidSiteId(id: string): boolean {
   return SITE_ID_PATTERN.test(id);
@@ -41,9 +50,17 @@ export function siteTopic(siteId: string, channel: SiteChannel): string {
   return `${TOPIC_ROOT}/sites/${siteId}/${channel}`;
 }
 
-export function areaAudioTopic(areaKey: string): string {
+export function areaTopic(areaKey: string, channel: AreaChannel): string {
   if (!isValidAreaKey(areaKey)) throw new Error(`invalid area key "${areaKey}"`);
-  return `${TOPIC_ROOT}/areas/${areaKey}/audio`;
+  return `${TOPIC_ROOT}/areas/${areaKey}/${channel}`;
+}
+
+export function areaAudioTopic(areaKey: string): string {
+  return areaTopic(areaKey, 'audio');
+}
+
+export function areaControlTopic(areaKey: string): string {
+  return areaTopic(areaKey, 'control');
 }
 
 /** Subscription filters the server uses to hear every site. */
@@ -53,7 +70,8 @@ export const SERVER_SUBSCRIPTIONS: readonly string[] = SITE_UPLINK_CHANNELS.map(
 
 export type ParsedTopic =
   | { kind: 'site'; siteId: string; channel: SiteChannel }
-  | { kind: 'area-audio'; areaKey: string };
+  | { kind: 'area-audio'; areaKey: string }
+  | { kind: 'area-control'; areaKey: string };
 
 /** Parse a concrete topic name (no wildcards); undefined when it is not a loanet v1 topic. */
 export function parseTopic(topic: string): ParsedTopic | undefined {
@@ -65,6 +83,9 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   }
   if (family === 'areas' && isValidAreaKey(id) && leaf === 'audio') {
     return { kind: 'area-audio', areaKey: id };
+  }
+  if (family === 'areas' && isValidAreaKey(id) && leaf === 'control') {
+    return { kind: 'area-control', areaKey: id };
   }
   return undefined;
 }

@@ -5,9 +5,9 @@
  *
  * A site publishes only its own state, telemetry, events and clock requests,
  * and subscribes only to its own command and time (clock response) topics
- * and the audio channels of its area and every ancestor area. No wildcards for sites: a site never needs to hear another.
+ * and the audio and control channels of its area and every ancestor area. No wildcards for sites: a site never needs to hear another.
  */
-import { TOPIC_ROOT, areaAudioTopic, parseTopic, siteTopic, SITE_DOWNLINK_CHANNELS, SITE_UPLINK_CHANNELS } from '../../protocol/index.ts';
+import { TOPIC_ROOT, AREA_CHANNELS, areaTopic, parseTopic, siteTopic, SITE_DOWNLINK_CHANNELS, SITE_UPLINK_CHANNELS } from '../../protocol/index.ts';
 
 export type Actor = { kind: 'site'; siteId: string; areaKeys: readonly string[] } | { kind: 'server' };
 export type AclAction = 'publish' | 'subscribe';
@@ -41,7 +41,7 @@ function sitePublish(actor: { siteId: string }, topic: string): AclDecision {
 
 function siteSubscribe(actor: { siteId: string; areaKeys: readonly string[] }, filter: string): AclDecision {
   for (const c of SITE_DOWNLINK_CHANNELS) if (filter === siteTopic(actor.siteId, c)) return ALLOW;
-  for (const key of actor.areaKeys) if (filter === areaAudioTopic(key)) return ALLOW;
+  for (const key of actor.areaKeys) for (const c of AREA_CHANNELS) if (filter === areaTopic(key, c)) return ALLOW;
   return { allow: false, reason: `site ${actor.siteId} may not subscribe to ${filter}` };
 }
 
@@ -52,5 +52,5 @@ export function sitePublications(siteId: string): string[] {
 
 /** The exact topics a site may subscribe to (for generated broker ACL files). */
 export function siteSubscriptions(siteId: string, areaKeys: readonly string[]): string[] {
-  return [...SITE_DOWNLINK_CHANNELS.map((c) => siteTopic(siteId, c)), ...areaKeys.map(areaAudioTopic)];
+  return [...SITE_DOWNLINK_CHANNELS.map((c) => siteTopic(siteId, c)), ...areaKeys.flatMap((k) => AREA_CHANNELS.map((c) => areaTopic(k, c)))];
 }

@@ -206,6 +206,8 @@ export class FleetState implements IngestSink {
         this.recordEvent(siteId, t, m.type, null, { device: m.device, fault: m.fault, detail: m.detail ?? null });
         break;
       case 'cmd_result':
+      case 'as_run':
+        // Listeners own these: the command queue and the as-run log.
         break;
       default: {
         const never: never = m;

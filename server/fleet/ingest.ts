@@ -73,6 +73,7 @@ export class SiteMessageIngest {
       }
       case 'cmd':
       case 'time':
+      case 'playlist':
         // The ACL stops sites publishing here; with an external broker, ignore our own downlink.
         return;
       default: {

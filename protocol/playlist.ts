@@ -1,0 +1,151 @@
+/**
+ * Store and forward of scheduled audio (issue 3): the desired playlist the
+ * server keeps per site, and the as-run receipt an agent writes for every
+ * entry it was asked to play.
+ *
+ * The playlist travels retained on `sites/{siteId}/playlist` (QoS 1): a site
+ * that reconnects after hours offline receives the newest one from the broker
+ * without asking, downloads what its cache lacks over HTTP
+ * (`GET /api/media/{mediaId}/audio`, Range, site credential) and verifies the
+ * SHA-256. The agent then plays from its cache whether or not the link is up,
+ * and reports the version it holds in its heartbeat (`telemetry.playlist`).
+ *
+ * Receipts travel as `as_run` events on `sites/{siteId}/event` (QoS 1). The
+ * agent writes each to disk before sending it and sends it again after a
+ * reconnect until the broker acknowledged it; the server keeps one per
+ * (siteId, entryId), so a receipt sent twice is counted once.
+ *
+ * Times are ms since the Unix epoch. `startAt` in a playlist is on the server
+ * clock; an agent plays at startAt − clockOffset (its own clock). Receipt times
+ * are on the server clock as the agent estimates it (own clock + offset).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { PROTOCOL_VERSION } from './version.ts';
+
+const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
+const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
+const EpochMs = Type.Integer({ minimum: 0, description: 'milliseconds since the Unix epoch' });
+const Lit = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
+const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) =>
+  Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
+const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the media file, lower-case hex' });
+const EntryId = Type.String({ minLength: 1, maxLength: 120, pattern: '^[A-Za-z0-9_.:@-]+$', description: 'occurrence id: item id @ scheduled start' });
+const PlaylistVersion = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
+
+/** Circular 39/2020/TT-BTTTT priority classes; a higher one pre-empts a lower one at a site. */
+export const PLAYLIST_PRIORITIES = ['normal', 'priority', 'emergency'] as const;
+export type PlaylistPriority = (typeof PLAYLIST_PRIORITIES)[number];
+
+/** What an entry is: a scheduled bulletin, or the file copy of an emergency alert (issue 5). */
+export const PLAYLIST_ENTRY_KINDS = ['bulletin', 'alert'] as const;
+export type PlaylistEntryKind = (typeof PLAYLIST_ENTRY_KINDS)[number];
+
+export const PlaylistEntryMessage = Obj({
+  /** Occurrence id, stable across recomputation: the key of the receipt. */
+  id: EntryId,
+  kind: Lit(PLAYLIST_ENTRY_KINDS),
+  /** The broadcast item (or alert) this is an occurrence of. */
+  itemId: Type.String({ minLength: 1, maxLength: 80 }),
+  mediaId: Type.String({ minLength: 1, maxLength: 80 }),
+  sha256: Sha256,
+  /** Size of the media file: what the agent's cache must hold. */
+  bytes: Type.Integer({ minimum: 1 }),
+  /** When to start playing, server clock. */
+  startAt: EpochMs,
+  durationMs: Type.Integer({ minimum: 1 }),
+  priority: Lit(PLAYLIST_PRIORITIES),
+  /** Do not start after this (server clock): a late start past it is a skip (`expired`). Absent: startAt + durationMs. */
+  notAfter: Type.Optional(EpochMs),
+  /** Play this many times in a row (alerts: default 3). */
+  repeats: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
+  /** Amplifier volume for this entry (0–100); absent: the site's volume. */
+  volume: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  /** Human label for logs and the console. */
+  title: Type.Optional(Type.String({ maxLength: 200 })),
+});
+export type PlaylistEntryMessage = Static<typeof PlaylistEntryMessage>;
+
+/** sites/{siteId}/playlist, server → site, QoS 1, retained. */
+export const PlaylistMessage = Obj(
+  {
+    v: Version,
+    siteId: SiteId,
+    /** Content hash of the entries: equal versions mean nothing to do. */
+    version: PlaylistVersion,
+    /** Server clock, when this playlist was computed. */
+    at: EpochMs,
+    /** The playlist covers [at, horizonEnd): entries starting later come in a later version. */
+    horizonEnd: EpochMs,
+    /** By startAt. */
+    entries: Type.Array(PlaylistEntryMessage, { maxItems: 500 }),
+  },
+  'PlaylistMessage',
+);
+export type PlaylistMessage = Static<typeof PlaylistMessage>;
+
+/** Largest playlist payload (500 entries ≈ 200 KB); larger than the 16 KiB of uplink JSON. */
+export const MAX_PLAYLIST_BYTES = 512 * 1024;
+
+/** What the agent says of its playlist and cache in every heartbeat (telemetry.playlist). */
+export const PlaylistReport = Obj({
+  /** Version of the playlist the agent holds; null before the first. */
+  version: Type.Union([PlaylistVersion, Type.Null()]),
+  entries: Type.Integer({ minimum: 0 }),
+  /** Entries still to play whose media is not (yet) in the cache. */
+  missing: Type.Integer({ minimum: 0 }),
+  cacheBytes: Type.Integer({ minimum: 0 }),
+  cacheLimitBytes: Type.Integer({ minimum: 0 }),
+});
+export type PlaylistReport = Static<typeof PlaylistReport>;
+
+// ------------------------------------------------------------- receipts ----
+
+/**
+ * played   started within tolerance and ran to the end;
+ * late     started, but later than the tolerance (lateMs says by how much);
+ * partial  started but stopped before the end (reason says why: pre-empted, amplifier fault, …);
+ * skipped  never started (reason says why).
+ */
+export const AS_RUN_OUTCOMES = ['played', 'late', 'partial', 'skipped'] as const;
+export type AsRunOutcome = (typeof AS_RUN_OUTCOMES)[number];
+
+/**
+ * no_media      not in the cache at start time (download failed or incomplete);
+ * preempted     a higher priority played instead (or interrupted it);
+ * amp_fault     the amplifier refused to switch on or faulted while playing;
+ * device_off    the audio device was unreachable or powered off;
+ * expired       the agent could not start it before notAfter (e.g. it was off);
+ * cancelled     the entry left the playlist after it started;
+ * error         anything else (detail says what).
+ */
+export const AS_RUN_REASONS = ['no_media', 'preempted', 'amp_fault', 'device_off', 'expired', 'cancelled', 'error'] as const;
+export type AsRunReason = (typeof AS_RUN_REASONS)[number];
+
+/** One receipt per playlist entry per site: an `event` of type `as_run`. */
+export const AsRunEvent = Obj({
+  v: Version,
+  siteId: SiteId,
+  /** When the receipt was written (server clock as estimated by the agent). */
+  at: EpochMs,
+  type: Type.Literal('as_run'),
+  entryId: EntryId,
+  kind: Lit(PLAYLIST_ENTRY_KINDS),
+  itemId: Type.String({ minLength: 1, maxLength: 80 }),
+  mediaId: Type.String({ minLength: 1, maxLength: 80 }),
+  /** The entry's startAt. */
+  scheduledAt: EpochMs,
+  outcome: Lit(AS_RUN_OUTCOMES),
+  startedAt: Type.Optional(EpochMs),
+  endedAt: Type.Optional(EpochMs),
+  /** startedAt − scheduledAt (ms, may be negative); absent when skipped. */
+  startErrorMs: Type.Optional(Type.Number()),
+  /** 20 ms audio frames written to the sink. */
+  frames: Type.Optional(Type.Integer({ minimum: 0 })),
+  reason: Type.Optional(Lit(AS_RUN_REASONS)),
+  detail: Type.Optional(Type.String({ maxLength: 300 })),
+  /** The playlist version the agent played this from. */
+  playlistVersion: Type.Optional(PlaylistVersion),
+  /** Estimated error of the agent's server-clock estimate (ms) when it started. */
+  clockUncertaintyMs: Type.Optional(Type.Number({ minimum: 0 })),
+});
+export type AsRunEvent = Static<typeof AsRunEvent>;
