@@ -1,0 +1,163 @@
+/**
+ * The agent's audio contract: the one PCM format every part of the agent's
+ * audio path speaks, and the two ports the playout engine (edge-agent/playout/)
+ * and the live source depend on — a decoder of Opus packets and a sink that
+ * plays PCM. Adapters live beside this file: opus.ts (@discordjs/opus),
+ * ogg.ts (reads the media library's files into packets), sinks/* (ALSA via
+ * aplay, the simulated amplifier of firmware-sim, WAV file, null).
+ *
+ * Why one fixed format: the media library transcodes everything to Opus mono
+ * 48 kHz (server/media/ingest.ts), live streams are encoded the same way, and
+ * Opus always decodes natively at 48 kHz. Keeping PCM mono/48 kHz/s16 in
+ * 20 ms frames everywhere means no resampling or channel mixing in the agent,
+ * the engine can switch programmes (pre-emption) on any frame boundary, and
+ * one frame is the unit of both timing and counting (receipts count frames).
+ */
+
+/** Opus decodes natively at 48 kHz; the library and live streams are encoded at it. */
+export const SAMPLE_RATE = 48_000;
+/** Mono: a public-address horn has one channel; the library downmixes at ingest. */
+export const CHANNELS = 1;
+/** One frame = 20 ms, Opus's default packet duration and the engine's scheduling slot. */
+export const FRAME_MS = 20;
+/** Samples per channel in one frame: 48 000 × 0.020. */
+export const FRAME_SAMPLES = (SAMPLE_RATE * FRAME_MS) / 1000; // 960
+/** Bytes of one frame as signed 16-bit little-endian PCM (what aplay -f S16_LE reads). */
+export const FRAME_BYTES = FRAME_SAMPLES * CHANNELS * 2; // 1920
+/** The longest Opus packet (RFC 6716 §3.2.5: 120 ms) in samples, to size decode buffers. */
+export const MAX_PACKET_SAMPLES = (SAMPLE_RATE * 120) / 1000;
+
+/** A frame of silence; callers must not write into it (a fresh one is cheap: `new Int16Array(FRAME_SAMPLES)`). */
+export const SILENT_FRAME: Readonly<Int16Array> = new Int16Array(FRAME_SAMPLES);
+
+/**
+ * Decodes one Opus stream (one decoder per stream: Opus decoders carry state
+ * between packets, which is what makes concealment and FEC possible, so a
+ * decoder must not be shared between programmes playing in turn — create one
+ * per programme or call reset() between them).
+ *
+ * Every method returns PCM in the agent format (mono, 48 kHz, s16).
+ */
+export interface OpusPacketDecoder {
+  /**
+   * Decode one packet into 960·k samples (k = packet duration / 20 ms; a
+   * 2.5–10 ms packet gives fewer than 960). Throws AudioDecodeError for a
+   * packet libopus refuses; the caller conceals that slot instead.
+   */
+  decode(packet: Uint8Array): Int16Array;
+  /**
+   * Packet-loss concealment for one missing 20 ms frame: libopus extrapolates
+   * from its state (and fades to silence after ~100 ms of consecutive losses),
+   * which sounds far better than a gap of silence. Costs no input.
+   */
+  conceal(): Int16Array;
+  /**
+   * Rebuild the frame *before* `nextPacket` from the forward-error-correction
+   * data (LBRR) the encoder put in it. Present only when the binding can do it;
+   * callers check `decodeFec !== undefined` and fall back to conceal().
+   */
+  decodeFec?(nextPacket: Uint8Array): Int16Array;
+  /** Forget the stream state (a new stream starts; the next packet decodes without the past). */
+  reset(): void;
+}
+
+/** A packet libopus refused, or a decoder that could not be created. */
+export class AudioDecodeError extends Error {
+  constructor(
+    readonly code: 'bad_packet' | 'decoder_unavailable',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AudioDecodeError';
+  }
+}
+
+/** The sinks the agent can play to; `AudioSinkConfig.kind` in edge-agent/config.ts. */
+export type AudioSinkKind = 'alsa' | 'device' | 'file' | 'null';
+
+/** Counters every sink keeps: the engine's statistics and the as-run receipts read them. */
+export interface AudioSinkStats {
+  /** Frames accepted by write() since open(). */
+  framesWritten: number;
+  /**
+   * Times the output ran dry while open: frames were due at the output and none
+   * had been written (ALSA: a gap longer than the buffer between writes;
+   * simulated amplifier: a frame's play-at already past when it arrived).
+   */
+  underruns: number;
+  /** Frames dropped by flush() before they were heard (pre-emption). */
+  framesFlushed: number;
+  /** Local-clock play-at of the first and of the last frame written; null before the first. */
+  firstPlayAtLocalMs: number | null;
+  lastPlayAtLocalMs: number | null;
+}
+
+/**
+ * Where decoded audio goes. One sink per agent; the playout engine is its only
+ * writer (programmes pre-empt each other in the engine, not in the sink).
+ *
+ * Timing model: the sink itself has no clock. It plays frames in the order
+ * written, one after another; `latencyMs` is how long a frame written now takes
+ * to be heard (the output buffer ahead of the speaker), so the engine writes the
+ * frame due at local time T at T − latencyMs. `playAtLocalMs` is that T: a real
+ * output ignores it for timing (the buffer does the waiting) but recording sinks
+ * (simulated amplifier, statistics) need it to say *when* a frame was heard
+ * without simulating an audio clock.
+ */
+export interface AudioSink {
+  readonly kind: AudioSinkKind;
+  /** Output latency, ms: write a frame this long before its play-at. Constant while open. */
+  readonly latencyMs: number;
+  /** Acquire the output (spawn aplay, open the file...). Idempotent; write() before open() throws. */
+  open(): Promise<void>;
+  /**
+   * Queue one frame (FRAME_SAMPLES samples of mono s16) due at `playAtLocalMs`
+   * (local monotonic-or-wall clock the engine uses, ms). Frames must be written
+   * in play-at order. Resolves when the sink can take more (backpressure: ALSA
+   * pipe full); the engine must not write the next frame before that.
+   */
+  write(frame: Int16Array, playAtLocalMs: number): Promise<void>;
+  /**
+   * Drop whatever is buffered and not yet heard, so the next write is heard
+   * within about one frame (pre-emption by an alert). Counted in framesFlushed.
+   */
+  flush(): Promise<void>;
+  /** Let buffered audio finish (file sinks: finalise the file), then release the output. Idempotent. */
+  close(): Promise<void>;
+  stats(): AudioSinkStats;
+}
+
+/** A sink failed (aplay exited, the file cannot be written, the device link is down). */
+export class AudioSinkError extends Error {
+  constructor(
+    readonly sink: AudioSinkKind,
+    readonly code: 'not_open' | 'output_failed' | 'bad_frame',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AudioSinkError';
+  }
+}
+
+/**
+ * An Ogg Opus file read into its packets (edge-agent/audio/ogg.ts,
+ * `readOggOpus(bytes)`): what a bulletin from the media library becomes before
+ * decoding. Decode every packet in order with one decoder, then drop the first
+ * `preSkip` samples (encoder delay, RFC 7845 §4.2) and keep `totalSamples`.
+ */
+export interface OggOpusStream {
+  /** Channels in the stream (OpusHead); the library writes 1. */
+  channels: number;
+  /** Samples at 48 kHz to discard from the decoded start (OpusHead pre-skip). */
+  preSkip: number;
+  /** Rate the source had before encoding (informational; Opus always decodes at 48 kHz). */
+  inputSampleRate: number;
+  /** OpusHead output gain, Q7.8 dB; the library writes 0 (loudness is normalised at ingest). */
+  outputGainQ8: number;
+  /** The audio packets in order (OpusHead and OpusTags excluded). */
+  packets: Uint8Array[];
+  /** Playable samples at 48 kHz: last granule position − pre-skip (RFC 7845 §4). */
+  totalSamples: number;
+  /** totalSamples in ms. */
+  durationMs: number;
+}
