@@ -9,6 +9,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { PROTOCOL_VERSION } from './version.ts';
 import { CommandMessage, SiteEventMessage, SiteStateMessage, TelemetryMessage } from './messages.ts';
 import { PlaylistMessage } from './playlist.ts';
+import { AlertControlMessage } from './alert.ts';
 
 /** Largest JSON payload accepted on any site topic (a heartbeat is ~1 KB). */
 export const MAX_JSON_PAYLOAD_BYTES = 16 * 1024;
@@ -103,6 +104,8 @@ export const decodeTelemetry = payloadDecoder('telemetry', TelemetryMessage);
 export const decodeEvent = payloadDecoder('event', SiteEventMessage);
 export const decodeCommand = payloadDecoder('cmd', CommandMessage);
 export const decodePlaylist = payloadDecoder('playlist', PlaylistMessage);
+/** Alert control on areas/{areaKey}/control (protocol/alert.ts). */
+export const decodeAlertControl = payloadDecoder('alert-control', AlertControlMessage);
 
 /** Serialise a message for the wire (one place, so encoding can change later). */
 export function encodeJson(message: object): Buffer {

@@ -7,3 +7,4 @@ export * from './device.ts';
 export * from './audio-frame.ts';
 export * from './audio-control.ts';
 export * from './playlist.ts';
+export * from './alert.ts';

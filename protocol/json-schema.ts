@@ -9,6 +9,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { CommandMessage, SiteEventMessage, SiteStateMessage, TelemetryMessage } from './messages.ts';
 import { ClockRequest, ClockResponse } from './audio-control.ts';
 import { PlaylistMessage } from './playlist.ts';
+import { AlertControlMessage } from './alert.ts';
 import { DeviceEvent, DeviceReply, DeviceRequest } from './device.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
@@ -20,6 +21,7 @@ export const SCHEMA_DOCUMENTS: Record<string, { title: string; schema: TSchema }
   'clock.json': { title: 'loanet/v1 sites/{siteId}/clock', schema: ClockRequest },
   'time.json': { title: 'loanet/v1 sites/{siteId}/time', schema: ClockResponse },
   'playlist.json': { title: 'loanet/v1 sites/{siteId}/playlist', schema: PlaylistMessage },
+  'alert-control.json': { title: 'loanet/v1 areas/{areaKey}/control: alert_start, alert_cancel', schema: AlertControlMessage },
   'device-request.json': { title: 'device protocol: agent → device', schema: DeviceRequest },
   'device-reply.json': { title: 'device protocol: device → agent reply', schema: DeviceReply },
   'device-event.json': { title: 'device protocol: device → agent event', schema: DeviceEvent },

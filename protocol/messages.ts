@@ -10,6 +10,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { PROTOCOL_VERSION } from './version.ts';
 import { AsRunEvent, PlaylistReport } from './playlist.ts';
+import { AlertStatusEvent } from './alert.ts';
 
 const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
 const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
@@ -241,7 +242,7 @@ export const SoundCheckEvent = Type.Object(
   { additionalProperties: false },
 );
 
-export const SiteEventMessage = Type.Union([CommandResultEvent, FaultEvent, SoundCheckEvent, AsRunEvent], {
+export const SiteEventMessage = Type.Union([CommandResultEvent, FaultEvent, SoundCheckEvent, AsRunEvent, AlertStatusEvent], {
   $id: 'SiteEventMessage',
 });
 export type SiteEventMessage = Static<typeof SiteEventMessage>;

@@ -207,7 +207,8 @@ export class FleetState implements IngestSink {
         break;
       case 'cmd_result':
       case 'as_run':
-        // Listeners own these: the command queue and the as-run log.
+      case 'alert_status':
+        // Listeners own these: the command queue, the as-run log, alert delivery.
         break;
       default: {
         const never: never = m;

@@ -1,0 +1,162 @@
+/**
+ * Emergency alerts (issue 5) on the wire: what the server publishes on an
+ * area's control channel to start and stop an alert, and the delivery status
+ * a site reports back on its event channel. TypeBox schemas and boundary
+ * decoders; pure, no I/O.
+ *
+ * `alert_start` travels on `areas/{areaKey}/control`, QoS 1, RETAINED while
+ * the alert is valid: a site that connects (or reconnects) while it is valid
+ * gets it from the broker at once, without asking. Every site subscribes to
+ * its own area's channel and its ancestors', so one publish on a commune's
+ * channel reaches every cluster in it. A drawn area (polygon) that covers only
+ * part of an area is published on the areas of the sites inside it, with
+ * `sites` naming them: a site not listed ignores the message.
+ *
+ * `alert_cancel` travels on the same channels, QoS 1, not retained; then the
+ * server clears the retained `alert_start` (an empty retained payload, which
+ * receivers ignore). An alert past `validUntil` is never started by a site,
+ * whatever the broker delivers late.
+ *
+ * One retained slot per channel: when two alerts are valid on the same area
+ * channel, the channel retains the newest; when it ends, the server retains
+ * the other again. Live streams (stream_start/stream_stop) share the channel
+ * but are never retained, so they do not disturb the slot.
+ *
+ * An Update of an alert is a new `alert_start` with the same alertId and a
+ * higher `revision`: a site playing an older revision stops it and plays the
+ * new one; a site that already played this revision does nothing.
+ *
+ * Times are ms since the Unix epoch on the server clock, except in
+ * `alert_status`, where they are the server clock as the agent estimates it
+ * (own clock + measured offset).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { PROTOCOL_VERSION } from './version.ts';
+
+const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
+const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
+const AreaKey = Type.String({ pattern: '^[0-9a-z]{1,16}\\.[0-9A-Za-z-]{1,32}$', description: 'area key' });
+const EpochMs = Type.Integer({ minimum: 0, description: 'milliseconds since the Unix epoch' });
+const Lit = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
+const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) =>
+  Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
+
+/** `alr-` and 16 hex digits, made by the server. */
+export const ALERT_ID_PATTERN = /^alr-[0-9a-f]{16}$/;
+export const AlertId = Type.String({ pattern: ALERT_ID_PATTERN.source, description: 'alert id' });
+export const AlertRevision = Type.Integer({ minimum: 1, maximum: 1000, description: 'content revision; an Update raises it' });
+
+/** The attention signal a site synthesises itself before the message, so the first sound never waits for a download. */
+export const ATTENTION_SIGNALS = ['siren', 'chime'] as const;
+export type AttentionSignal = (typeof ATTENTION_SIGNALS)[number];
+
+export const DEFAULT_ALERT_REPEATS = 3;
+
+/** The alert's audio in the media library: fetched over HTTP into the site's cache and checked by SHA-256. */
+export const AlertMedia = Obj({
+  mediaId: Type.String({ minLength: 1, maxLength: 80 }),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the Ogg Opus file, lower-case hex' }),
+  bytes: Type.Integer({ minimum: 1 }),
+  durationMs: Type.Integer({ minimum: 1 }),
+});
+export type AlertMedia = Static<typeof AlertMedia>;
+
+/** areas/{areaKey}/control, server → sites, QoS 1, retained while valid. */
+export const AlertStart = Obj(
+  {
+    v: Version,
+    type: Type.Literal('alert_start'),
+    alertId: AlertId,
+    revision: AlertRevision,
+    /**
+     * A test or exercise (CAP status Test/Exercise): plays, and is reported,
+     * but at test priority: it never pre-empts a live broadcast or a real alert.
+     */
+    test: Type.Boolean(),
+    /** Area subtrees the alert is for (what the server published on). */
+    areas: Type.Array(AreaKey, { minItems: 1, maxItems: 256 }),
+    /** Only these sites play (a drawn area); absent: every site in `areas`. */
+    sites: Type.Optional(Type.Array(SiteId, { maxItems: 5000 })),
+    media: AlertMedia,
+    /** Played once before the first repeat of the message; null: none. */
+    attention: Type.Union([Lit(ATTENTION_SIGNALS), Type.Null()]),
+    /** The message is played this many times in a row (default 3). */
+    repeats: Type.Integer({ minimum: 1, maximum: 20 }),
+    /** Amplifier volume while the alert plays (0–100); absent: the site's own volume. */
+    volume: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+    /** Do not start after this (server clock). */
+    validUntil: EpochMs,
+    /** Human label for logs and consoles (the headline). */
+    title: Type.Optional(Type.String({ maxLength: 200 })),
+    /** Server clock, when the alert (this revision) was issued. */
+    at: EpochMs,
+  },
+  'AlertStart',
+);
+export type AlertStart = Static<typeof AlertStart>;
+
+export const ALERT_CANCEL_REASONS = ['cancelled', 'expired', 'superseded'] as const;
+export type AlertCancelReason = (typeof ALERT_CANCEL_REASONS)[number];
+
+/** areas/{areaKey}/control, server → sites, QoS 1, not retained: stop at once. */
+export const AlertCancel = Obj(
+  {
+    v: Version,
+    type: Type.Literal('alert_cancel'),
+    alertId: AlertId,
+    /** `cancelled` by an official (or a CAP Cancel), `expired` past validUntil. */
+    reason: Lit(ALERT_CANCEL_REASONS),
+    at: EpochMs,
+  },
+  'AlertCancel',
+);
+export type AlertCancel = Static<typeof AlertCancel>;
+
+export const AlertControlMessage = Type.Union([AlertStart, AlertCancel], { $id: 'AlertControlMessage' });
+export type AlertControlMessage = Static<typeof AlertControlMessage>;
+
+// --------------------------------------------------------------- status ----
+
+/**
+ * received   the site has the alert_start and will play it;
+ * playing    sound is coming out: the attention signal (repeat 0) or repeat N of the message;
+ * completed  every repeat played to the end;
+ * failed     it could not play (reason says why);
+ * stopped    it was playing or about to, and a cancel (or a newer revision) stopped it.
+ */
+export const ALERT_DELIVERY_STATUSES = ['received', 'playing', 'completed', 'failed', 'stopped'] as const;
+export type AlertDeliveryStatus = (typeof ALERT_DELIVERY_STATUSES)[number];
+
+/**
+ * no_media    the audio could not be fetched or did not match its SHA-256;
+ * amp_fault   the amplifier refused to switch on or faulted while playing;
+ * device_off  the audio device was unreachable;
+ * expired     the site got it after validUntil;
+ * preempted   something of higher priority played instead (a test alert under a real one);
+ * error       anything else (detail says what).
+ */
+export const ALERT_FAILURE_REASONS = ['no_media', 'amp_fault', 'device_off', 'expired', 'preempted', 'error'] as const;
+export type AlertFailureReason = (typeof ALERT_FAILURE_REASONS)[number];
+
+/** sites/{siteId}/event, site → server, QoS 1: one per step of one alert revision at one site. */
+export const AlertStatusEvent = Obj({
+  v: Version,
+  siteId: SiteId,
+  /** When this step happened (server clock as the agent estimates it). */
+  at: EpochMs,
+  type: Type.Literal('alert_status'),
+  alertId: AlertId,
+  revision: AlertRevision,
+  status: Lit(ALERT_DELIVERY_STATUSES),
+  /** playing: 0 for the attention signal, 1…repeats for the message; completed/stopped: the last one played. */
+  repeat: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),
+  /** When the first sound of this alert came out at this site (server clock, agent's estimate). */
+  firstSoundAt: Type.Optional(EpochMs),
+  /** The level the monitoring microphone heard while the alert played (dBFS); null: no microphone or not measured. */
+  levelDb: Type.Optional(Type.Union([Type.Number({ minimum: -200, maximum: 20 }), Type.Null()])),
+  reason: Type.Optional(Lit(ALERT_FAILURE_REASONS)),
+  detail: Type.Optional(Type.String({ maxLength: 300 })),
+  /** Error bound of the agent's server-clock estimate (ms). */
+  clockUncertaintyMs: Type.Optional(Type.Number({ minimum: 0 })),
+});
+export type AlertStatusEvent = Static<typeof AlertStatusEvent>;
