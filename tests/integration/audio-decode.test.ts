@@ -89,7 +89,7 @@ describe.skipIf(missing.length > 0)('Ogg Opus from real ffmpeg, decoded by libop
     const pcm = Buffer.alloc(FRAME_SAMPLES * 2);
     for (let i = 0; i < FRAME_SAMPLES; i++) pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 1000 * i) / 48000)), i * 2);
     const d = createOpusDecoder();
-    let last = new Int16Array(0);
+    let last: Int16Array = new Int16Array(0);
     for (let k = 0; k < 5; k++) last = d.decode(enc.encode(pcm));
     expect(rms(last)).toBeGreaterThan(4000);
   });
