@@ -5,7 +5,8 @@
  * its offset to the server clock. TypeBox schemas and boundary decoders; pure,
  * no I/O. The clock exchange is wired (sites/{siteId}/clock up,
  * sites/{siteId}/time down; docs/protocol.md, "Clocks"); the stream
- * control messages are not yet.
+ * control messages are wired by server/live and edge-agent/live; what sites
+ * report about a stream is protocol/stream-stats.ts.
  *
  * Common rules as for every payload: `v` is the protocol version, objects
  * are closed, times are ms since the Unix epoch on the sender's clock unless

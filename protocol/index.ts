@@ -8,3 +8,4 @@ export * from './audio-frame.ts';
 export * from './audio-control.ts';
 export * from './playlist.ts';
 export * from './alert.ts';
+export * from './stream-stats.ts';

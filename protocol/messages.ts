@@ -11,6 +11,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { PROTOCOL_VERSION } from './version.ts';
 import { AsRunEvent, PlaylistReport } from './playlist.ts';
 import { AlertStatusEvent } from './alert.ts';
+import { StreamStatsEvent } from './stream-stats.ts';
 
 const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
 const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
@@ -242,7 +243,7 @@ export const SoundCheckEvent = Type.Object(
   { additionalProperties: false },
 );
 
-export const SiteEventMessage = Type.Union([CommandResultEvent, FaultEvent, SoundCheckEvent, AsRunEvent, AlertStatusEvent], {
+export const SiteEventMessage = Type.Union([CommandResultEvent, FaultEvent, SoundCheckEvent, AsRunEvent, AlertStatusEvent, StreamStatsEvent], {
   $id: 'SiteEventMessage',
 });
 export type SiteEventMessage = Static<typeof SiteEventMessage>;

@@ -208,7 +208,8 @@ export class FleetState implements IngestSink {
       case 'cmd_result':
       case 'as_run':
       case 'alert_status':
-        // Listeners own these: the command queue, the as-run log, alert delivery.
+      case 'stream_stats':
+        // Listeners own these: the command queue, the as-run log, alert delivery, live statistics.
         break;
       default: {
         const never: never = m;
