@@ -27,6 +27,8 @@
  */
 import type { AudioSink } from '../audio/types.ts';
 import type { PlaylistPriority } from '../../protocol/playlist.ts';
+import { DeviceError } from '../devices/gateway.ts';
+import { PlayoutTimeline, type ProgrammeMeta } from './timeline.ts';
 
 export type ProgrammeKind = 'bulletin' | 'alert' | 'live' | 'tone';
 /** normal < priority < emergency. */
@@ -95,6 +97,8 @@ export interface AmplifierControl {
   /** Resolves when the amplifier is on and warmed up (the sim driver waits out the warm-up), or throws DeviceError. */
   setAmplifier(on: boolean): Promise<void>;
   setVolume(level: number): Promise<number>;
+  /** The site's volume, so it can be restored after a programme with its own (DeviceGateway.status fits). */
+  status?(): Promise<{ amplifier: { volume: number } | null }>;
 }
 
 /** The agent's time base and its estimate of the server clock. */
@@ -133,6 +137,323 @@ export interface PlayoutEngineApi {
   programmes(): Array<{ id: string; kind: ProgrammeKind; priority: ProgrammePriority; state: 'pending' | 'playing' | 'suspended'; frames: number }>;
   /** The id of the programme on air now, or null. */
   readonly onAir: string | null;
-  /** Stop everything (cancels what plays), close the sink, switch the amplifier off. */
-  stop(): Promise<void>;
+  /** Stop everything (what plays fails with `reason`, default 'error' "agent stopped"), close the sink, switch the amplifier off. */
+  stop(reason?: PlayoutFailure, detail?: string): Promise<void>;
+}
+
+type AmpState = 'off' | 'switching_on' | 'on' | 'switching_off';
+
+/** Which failure a device error means for a programme: unreachable device, or an amplifier that refused. */
+function failureOf(e: unknown): { reason: PlayoutFailure; detail: string } {
+  const message = (e as Error)?.message ?? String(e);
+  if (e instanceof DeviceError && (e.code === 'device_unreachable' || e.code === 'device_off' || e.code === 'powered_off')) return { reason: 'device_off', detail: message };
+  return { reason: 'amp_fault', detail: message };
+}
+
+export class PlayoutEngine implements PlayoutEngineApi {
+  private readonly sink: AudioSink;
+  private readonly clock: EngineClock;
+  private readonly amplifier: AmplifierControl | undefined;
+  private readonly tl: PlayoutTimeline;
+  private readonly onFrame: PlayoutEngineOptions['onFrame'];
+  private readonly log: NonNullable<PlayoutEngineOptions['log']>;
+  private readonly sources = new Map<string, ProgrammeSource>();
+  private readonly listeners = new Set<(event: EngineEvent) => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private again = false;
+  private needFlush = false;
+  /** Bumped by every retraction: a frame whose write straddled one is not counted (the flush dropped it). */
+  private generation = 0;
+  private amp: AmpState = 'off';
+  private sinkOpen = false;
+  private siteVolume: number | undefined;
+  private appliedVolume: number | undefined;
+  private volumeChain: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(o: PlayoutEngineOptions) {
+    this.sink = o.sink;
+    this.clock = o.clock;
+    this.amplifier = o.amplifier;
+    this.onFrame = o.onFrame;
+    this.log = o.log ?? { warn: () => {}, error: () => {} };
+    this.tl = new PlayoutTimeline({
+      latencyMs: o.sink.latencyMs,
+      leadMs: o.amplifier ? o.leadMs : 0,
+      tailMs: o.tailMs,
+      ...(o.lateToleranceMs !== undefined ? { lateToleranceMs: o.lateToleranceMs } : {}),
+    });
+  }
+
+  get onAir(): string | null {
+    return this.tl.onAir;
+  }
+
+  /** The server clock as this agent estimates it (its own clock until the first exchange). */
+  serverNow(): number {
+    return this.clock.now() + (this.clock.offsetMs() ?? 0);
+  }
+
+  add(programme: Programme): AddResult {
+    if (this.stopped) return { ok: false, reason: 'expired', detail: 'the playout engine is stopped' };
+    const { source, ...meta } = programme;
+    const r = this.tl.add(meta satisfies ProgrammeMeta, this.serverNow());
+    if (!r.ok) return r;
+    this.sources.set(programme.id, source);
+    if (r.flush) this.retracted();
+    this.kick();
+    return { ok: true };
+  }
+
+  cancel(id: string, reason: PlayoutFailure = 'cancelled', detail = 'cancelled'): boolean {
+    const r = this.tl.cancel(id, this.serverNow(), reason, detail);
+    if (r.flush) this.retracted();
+    this.publish();
+    this.kick();
+    return r.found;
+  }
+
+  on(listener: (event: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  programmes(): ReturnType<PlayoutEngineApi['programmes']> {
+    return this.tl.list();
+  }
+
+  async stop(reason: PlayoutFailure = 'error', detail = 'agent stopped'): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.tl.failAll(this.serverNow(), reason, detail);
+    this.publish();
+    while (this.pumping) await new Promise((r) => setTimeout(r, 5));
+    if (this.sinkOpen) {
+      this.sinkOpen = false;
+      await this.sink.flush().catch(() => {});
+      await this.sink.close().catch(() => {});
+    }
+    await this.volumeChain;
+    if (this.amplifier && this.amp !== 'off') await this.amplifier.setAmplifier(false).catch(() => {});
+    this.amp = 'off';
+  }
+
+  // ------------------------------------------------------------- shell ----
+
+  private retracted(): void {
+    this.needFlush = true;
+    this.generation++;
+  }
+
+  private publish(): void {
+    for (const event of this.tl.drain()) {
+      if (event.type === 'ended' || event.type === 'failed') {
+        const source = this.sources.get(event.id);
+        this.sources.delete(event.id);
+        try {
+          source?.close?.();
+        } catch (e) {
+          this.log.warn(`closing the source of ${event.id} failed: ${(e as Error).message}`);
+        }
+      }
+      for (const l of this.listeners) {
+        try {
+          l(event);
+        } catch (e) {
+          this.log.error(`playout listener failed on ${event.type} ${'id' in event ? event.id : ''}: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+
+  private emitAmp(on: boolean, ok: boolean, detail?: string): void {
+    const event: EngineEvent = { type: 'amplifier', on, at: this.serverNow(), ok, ...(detail ? { detail } : {}) };
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        /* a listener's problem is not the engine's */
+      }
+    }
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump()
+      .catch((e: unknown) => this.log.error(`bug: playout step failed: ${(e as Error).stack ?? String(e)}`))
+      .finally(() => {
+        this.pumping = false;
+        this.schedule();
+      });
+  }
+
+  private async pump(): Promise<void> {
+    do {
+      this.again = false;
+      await this.step();
+    } while (this.again && !this.stopped);
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    const now = this.serverNow();
+    const at = this.tl.nextWakeAt(now, this.amp === 'on' || this.amp === 'switching_on');
+    if (at === null) return;
+    // Look again at least every second: the clock estimate moves, and it costs nothing.
+    this.timer = setTimeout(() => this.kick(), Math.max(0, Math.min(at - now, 1000)));
+    this.timer.unref();
+  }
+
+  private async step(): Promise<void> {
+    this.tl.advance(this.serverNow());
+    this.publish();
+    if (this.needFlush) {
+      this.needFlush = false;
+      if (this.sinkOpen) await this.sink.flush().catch((e: unknown) => this.log.warn(`sink flush failed: ${(e as Error).message}`));
+    }
+    this.driveAmplifier();
+    for (;;) {
+      if (this.stopped || this.needFlush) return;
+      const now = this.serverNow();
+      const w = this.tl.next(now);
+      this.publish();
+      if (!w) return;
+      const source = this.sources.get(w.id);
+      let frame: Int16Array | null;
+      try {
+        frame = source ? source.frame(w.index, w.slot) : null;
+      } catch (e) {
+        this.tl.sourceFailed(w, now, `source failed: ${(e as Error).message}`);
+        this.publish();
+        continue;
+      }
+      if (frame === null) {
+        this.tl.sourceEnded(w);
+        this.publish();
+        continue;
+      }
+      this.applyVolume();
+      const generation = this.generation;
+      const offset = this.clock.offsetMs() ?? 0;
+      try {
+        if (!this.sinkOpen) {
+          await this.sink.open();
+          this.sinkOpen = true;
+        }
+        await this.sink.write(frame, w.slot - offset);
+      } catch (e) {
+        const t = this.serverNow();
+        this.tl.failAll(t, 'device_off', `audio output failed: ${(e as Error).message}`, t + this.tl.leadMs + this.tl.latencyMs);
+        this.publish();
+        this.sinkOpen = false;
+        await this.sink.close().catch(() => {});
+        return;
+      }
+      if (generation !== this.generation) continue; // retracted while writing: the coming flush drops it
+      this.tl.wrote(w);
+      this.onFrame?.(w.id, w.index, w.slot, w.slot - offset);
+    }
+  }
+
+  /** Amplifier on when the timeline wants it (lead before the first start), off after the tail. */
+  private driveAmplifier(): void {
+    const now = this.serverNow();
+    const isOn = this.amp === 'on' || this.amp === 'switching_on';
+    const want = this.tl.ampWanted(now, isOn);
+    if (want && this.amp === 'off') {
+      this.amp = 'switching_on';
+      const amplifier = this.amplifier;
+      if (!amplifier) {
+        this.amp = 'on';
+        this.tl.ampReady = true;
+        return;
+      }
+      void this.readSiteVolume()
+        .then(() => amplifier.setAmplifier(true))
+        .then(
+          () => {
+            if (this.amp !== 'switching_on') return;
+            this.amp = 'on';
+            this.tl.ampReady = true;
+            this.emitAmp(true, true);
+            this.kick();
+          },
+          (e: unknown) => {
+            this.amp = 'off';
+            const f = failureOf(e);
+            this.emitAmp(true, false, f.detail);
+            this.log.warn(`amplifier did not switch on: ${f.detail}`);
+            const t = this.serverNow();
+            this.tl.failAll(t, f.reason, f.detail, t + this.tl.leadMs);
+            this.publish();
+            this.kick();
+          },
+        );
+    } else if (!want && this.amp === 'on') {
+      this.amp = 'switching_off';
+      this.tl.ampReady = false;
+      void (async () => {
+        if (this.sinkOpen) {
+          this.sinkOpen = false;
+          await this.sink.close().catch((e: unknown) => this.log.warn(`sink close failed: ${(e as Error).message}`));
+        }
+        this.restoreVolume();
+        await this.volumeChain;
+        if (this.amplifier) {
+          await this.amplifier.setAmplifier(false).then(
+            () => this.emitAmp(false, true),
+            (e: unknown) => {
+              this.emitAmp(false, false, (e as Error).message);
+              this.log.warn(`amplifier did not switch off: ${(e as Error).message}`);
+            },
+          );
+        }
+        this.amp = 'off';
+        this.kick();
+      })();
+    }
+  }
+
+  private async readSiteVolume(): Promise<void> {
+    if (!this.amplifier?.status) return;
+    try {
+      const v = (await this.amplifier.status()).amplifier?.volume;
+      if (v !== undefined) {
+        this.siteVolume = v;
+        this.appliedVolume = v;
+      }
+    } catch {
+      /* unknown: a programme volume is then not restored */
+    }
+  }
+
+  /** The owner's volume, or the site's when it has none; changes go out in order. */
+  private applyVolume(): void {
+    const wanted = this.tl.wantedVolume() ?? this.siteVolume;
+    if (wanted === undefined || wanted === this.appliedVolume || !this.amplifier) return;
+    this.appliedVolume = wanted;
+    const amplifier = this.amplifier;
+    this.volumeChain = this.volumeChain.then(() =>
+      amplifier.setVolume(wanted).then(
+        () => undefined,
+        (e: unknown) => this.log.warn(`volume ${wanted} not set: ${(e as Error).message}`),
+      ),
+    );
+  }
+
+  private restoreVolume(): void {
+    if (this.siteVolume === undefined || this.appliedVolume === this.siteVolume || !this.amplifier) return;
+    const amplifier = this.amplifier;
+    const v = this.siteVolume;
+    this.appliedVolume = v;
+    this.volumeChain = this.volumeChain.then(() => amplifier.setVolume(v).then(() => undefined, () => undefined));
+  }
 }
