@@ -44,6 +44,8 @@ export interface ServerConfig {
   commandTtlS: number;
   /** Session token lifetime (hours). */
   sessionTtlH: number;
+  /** Secure flag of the console's session cookie: auto = when the request came over HTTPS (directly or X-Forwarded-Proto from a TLS proxy). */
+  cookieSecure: 'auto' | 'always' | 'never';
   /** Structure version used when an area code is given without one. */
   areaVersion: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     historyIntervalS: int(env, 'LOANET_HISTORY_S', 300, 1, 86_400),
     commandTtlS: int(env, 'LOANET_COMMAND_TTL_S', 3600, 1, 7 * 86_400),
     sessionTtlH: int(env, 'LOANET_SESSION_TTL_H', 12, 1, 24 * 90),
+    cookieSecure: oneOf(env, 'LOANET_COOKIE_SECURE', 'auto', ['auto', 'always', 'never']),
     areaVersion,
     logLevel: oneOf(env, 'LOANET_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     media: mediaConfig(env),

@@ -26,6 +26,8 @@ export const Errors = {
   conflict: (message: string) => new LoanetError('LOANET_CONFLICT', 409, message),
   tooManyRequests: (message: string) => new LoanetError('LOANET_RATE_LIMITED', 429, message),
   unavailable: (message: string) => new LoanetError('LOANET_UNAVAILABLE', 503, message),
+  csrf: (why: string) =>
+    new LoanetError('LOANET_CSRF', 403, `refused: ${why}; a request authenticated by the session cookie must send the X-CSRF-Token header the login answered, from the console's own origin`),
 } as const;
 
 /** A start-up problem: printed as one line naming what is wrong and which variable to change. */

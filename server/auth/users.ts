@@ -20,6 +20,14 @@ export interface User {
   disabledAt: number | null;
 }
 
+export interface ApiTokenInfo {
+  id: number;
+  name: string;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
 export interface Principal {
   user: User;
   tokenId: number;
@@ -114,6 +122,20 @@ export class UserRepository {
     const token = this.issueToken(userId, 'api', name, expiresAt);
     const id = (this.db.prepare('SELECT id FROM api_tokens WHERE token_hash = ?').get(tokenDigest(token)) as { id: number }).id;
     return { token, id };
+  }
+
+  /** A user's long-lived API tokens (never the secret: only its digest is kept), newest first. */
+  listApiTokens(userId: number): ApiTokenInfo[] {
+    const rows = this.db
+      .prepare("SELECT id, name, created_at, expires_at, revoked_at FROM api_tokens WHERE user_id = ? AND kind = 'api' ORDER BY id DESC")
+      .all(userId) as Array<{ id: number; name: string | null; created_at: number; expires_at: number | null; revoked_at: number | null }>;
+    return rows.map((r) => ({ id: r.id, name: r.name ?? '', createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at }));
+  }
+
+  /** Revoke one of the user's own API tokens; false when it is not theirs (or not an API token). */
+  revokeApiToken(userId: number, tokenId: number): boolean {
+    const r = this.db.prepare("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND user_id = ? AND kind = 'api'").run(this.now(), tokenId, userId);
+    return r.changes > 0;
   }
 
   revokeToken(tokenId: number): void {

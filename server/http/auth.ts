@@ -1,15 +1,20 @@
 /**
  * Authentication and authorization for the HTTP API. Every route under /api
  * requires a bearer token except the few marked public (health, login).
+ * The console's browser sends its session token in an HttpOnly cookie
+ * instead, with a CSRF token on unsafe methods (session-cookie.ts says why).
  * Authorization is by role, scoped to the user's area subtree.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal, Role, UserRepository } from '../auth/users.ts';
 import { Errors } from '../errors.ts';
+import { CSRF_HEADER, SESSION_COOKIE, csrfMatches, isUnsafeMethod, originAllowed, readCookie } from './session-cookie.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    /** How the principal was authenticated: a bearer header, or the console's session cookie. */
+    authVia: 'bearer' | 'cookie' | null;
   }
   interface FastifyContextConfig {
     /** A route anyone may call without a token. */
@@ -34,19 +39,41 @@ const GRANTS: Record<Role, readonly Permission[]> = {
   viewer: ['read'],
 };
 
+/** Everything a role may do (the console shows only what the user can use). */
+export function permissionsOf(role: Role): readonly Permission[] {
+  return GRANTS[role];
+}
+
 export function can(role: Role, p: Permission): boolean {
   return GRANTS[role].includes(p);
 }
 
 export function registerAuth(app: FastifyInstance, users: UserRepository): void {
   app.decorateRequest('principal', null);
+  app.decorateRequest('authVia', null);
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') || req.routeOptions.config?.public) return;
     const header = req.headers.authorization;
-    const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    const principal = m ? users.authenticate(m[1]!) : undefined;
-    if (!principal) throw Errors.unauthenticated();
+    if (header) {
+      // An explicit header wins over a cookie, so a script in a logged-in browser acts as itself.
+      const m = /^Bearer\s+(\S+)$/i.exec(header);
+      const principal = m ? users.authenticate(m[1]!) : undefined;
+      if (!principal) throw Errors.unauthenticated();
+      req.principal = principal;
+      req.authVia = 'bearer';
+      return;
+    }
+    const token = readCookie(req.headers.cookie, SESSION_COOKIE);
+    const principal = token ? users.authenticate(token) : undefined;
+    // Only login sessions ride in cookies; a long-lived API token never does.
+    if (!token || !principal || principal.tokenKind !== 'session') throw Errors.unauthenticated();
+    if (!originAllowed(req.headers.origin, req.headers.host)) throw Errors.csrf(`Origin ${req.headers.origin} is not this server`);
+    if (isUnsafeMethod(req.method)) {
+      const sent = req.headers[CSRF_HEADER];
+      if (!csrfMatches(token, Array.isArray(sent) ? sent[0] : sent)) throw Errors.csrf('missing or wrong CSRF token');
+    }
     req.principal = principal;
+    req.authVia = 'cookie';
   });
 }
 

@@ -1,29 +1,40 @@
 /** Login, API tokens, the current user, and user management (admin). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../../context.ts';
 import { Errors } from '../../errors.ts';
 import { ROLES, type Role } from '../../auth/users.ts';
-import { requirePermission } from '../auth.ts';
+import { permissionsOf, requirePermission } from '../auth.ts';
 import type { LoginLimiter } from '../../auth/login-limiter.ts';
+import { clearedSessionCookie, cookieShouldBeSecure, csrfTokenFor, readCookie, SESSION_COOKIE, sessionCookie } from '../session-cookie.ts';
 
 const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
 
 export const authRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
+    const secureCookie = (req: FastifyRequest) => cookieShouldBeSecure(ctx.config.cookieSecure, req.protocol, req.headers['x-forwarded-proto']);
+
     app.post(
       '/api/auth/login',
       {
         config: { public: true },
         schema: {
           tags: ['auth'],
-          summary: 'Log in with username and password; answers a bearer token',
+          summary: 'Log in with username and password; answers a bearer token (or, with cookie: true, sets the console\'s HttpOnly session cookie and answers its CSRF token)',
           security: [],
-          body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 100 }), password: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              username: Type.String({ minLength: 1, maxLength: 100 }),
+              password: Type.String({ minLength: 1, maxLength: 200 }),
+              cookie: Type.Optional(Type.Boolean({ description: 'browser login: the token goes in an HttpOnly cookie, never in the answer' })),
+            },
+            { additionalProperties: false },
+          ),
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const t = ctx.now();
         const limits: Array<[LoginLimiter, string]> = [
           [ctx.loginLimits.byUser, req.body.username],
@@ -35,8 +46,13 @@ export const authRoutes =
           const r = await ctx.users.login(req.body.username, req.body.password, ctx.config.sessionTtlH * 3600 * 1000);
           // Only the user's own count is forgiven: one good account must not reset an address that is guessing others.
           ctx.loginLimits.byUser.succeed(req.body.username);
-          ctx.audit.record(r.user, 'auth.login', r.user.username);
-          return { token: r.token, expiresAt: r.expiresAt, user: { username: r.user.username, role: r.user.role } };
+          ctx.audit.record(r.user, 'auth.login', r.user.username, req.body.cookie ? { via: 'cookie' } : undefined);
+          const user = { username: r.user.username, role: r.user.role };
+          if (req.body.cookie) {
+            reply.header('set-cookie', sessionCookie(r.token, (r.expiresAt - ctx.now()) / 1000, secureCookie(req)));
+            return { csrfToken: csrfTokenFor(r.token), expiresAt: r.expiresAt, user };
+          }
+          return { token: r.token, expiresAt: r.expiresAt, user };
         } catch (e) {
           limits.forEach(([l, k]) => l.fail(k, t));
           throw e;
@@ -47,8 +63,34 @@ export const authRoutes =
     app.get('/api/auth/me', { schema: { tags: ['auth'], summary: 'The authenticated user' } }, async (req) => {
       const p = requirePermission(req, 'read');
       const area = p.user.areaId !== null ? ctx.areas.byId(p.user.areaId) : undefined;
-      return { username: p.user.username, role: p.user.role, area: area ? area.key : null, tokenKind: p.tokenKind };
+      const cookieToken = req.authVia === 'cookie' ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined;
+      return {
+        username: p.user.username,
+        role: p.user.role,
+        area: area ? area.key : null,
+        areaName: area ? area.name : null,
+        tokenKind: p.tokenKind,
+        permissions: permissionsOf(p.user.role),
+        // The console reloads: it gets its CSRF token again from the cookie session it still has.
+        ...(cookieToken ? { csrfToken: csrfTokenFor(cookieToken) } : {}),
+      };
     });
+
+    app.get('/api/auth/tokens', { schema: { tags: ['auth'], summary: 'Your own API tokens (names and dates; a token itself is shown only once, when made)' } }, async (req) => {
+      const p = requirePermission(req, 'read');
+      return { tokens: ctx.users.listApiTokens(p.user.id) };
+    });
+
+    app.delete(
+      '/api/auth/tokens/:id',
+      { schema: { tags: ['auth'], summary: 'Revoke one of your own API tokens', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        if (!ctx.users.revokeApiToken(p.user.id, req.params.id)) throw Errors.notFound(`API token ${req.params.id} of ${p.user.username}`);
+        ctx.audit.record(p.user, 'auth.token.revoke', String(req.params.id));
+        return { ok: true };
+      },
+    );
 
     app.post(
       '/api/auth/tokens',
@@ -88,10 +130,11 @@ export const authRoutes =
     app.post(
       '/api/auth/logout',
       { schema: { tags: ['auth'], summary: 'Revoke the token used for this call' } },
-      async (req) => {
+      async (req, reply) => {
         const p = requirePermission(req, 'read');
         ctx.users.revokeToken(p.tokenId);
         ctx.audit.record(p.user, 'auth.logout', p.user.username);
+        if (req.authVia === 'cookie') reply.header('set-cookie', clearedSessionCookie(secureCookie(req)));
         return { ok: true };
       },
     );

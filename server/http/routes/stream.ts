@@ -1,0 +1,81 @@
+/**
+ * GET /api/stream: live updates for the console as Server-Sent Events, so no
+ * page needs a refresh button. Fed by FleetState listeners: a site's condition
+ * changed, a command's result came back. Each client sees only the sites in
+ * its user's area subtree. A comment line every 20 s keeps 4G carriers and
+ * proxies from closing an idle connection, and re-checks the token: a signed
+ * out session stops receiving.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { ServerResponse } from 'node:http';
+import type { ServerContext } from '../../context.ts';
+import { requirePermission } from '../auth.ts';
+import { readCookie, SESSION_COOKIE } from '../session-cookie.ts';
+
+const KEEPALIVE_MS = 20_000;
+
+/** One SSE frame: `event:` line, the JSON on one `data:` line (JSON never holds a raw line break), blank line. */
+export function sseFrame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+interface StreamClient {
+  res: ServerResponse;
+  /** Area ids the user may see; null = the whole network. */
+  scope: Set<number> | null;
+  token: string;
+}
+
+export const streamRoutes =
+  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const clients = new Set<StreamClient>();
+
+    const send = (siteId: string, event: string, data: unknown) => {
+      if (clients.size === 0) return;
+      const areaId = ctx.fleet.observation(siteId)?.areaId;
+      const frame = sseFrame(event, data);
+      for (const c of clients) {
+        if (c.scope === null || (areaId !== undefined && c.scope.has(areaId))) c.res.write(frame);
+      }
+    };
+
+    ctx.fleet.listen({
+      conditionChanged: (ch) => {
+        send(ch.siteId, 'condition', { siteId: ch.siteId, at: ch.at, from: ch.from, to: ch.to, reasons: ch.verdict.reasons });
+      },
+      siteEvent: (siteId, ev) => {
+        // The composition root's listener stored the result first (it registered before this one).
+        if (ev.type === 'cmd_result') send(siteId, 'command', ctx.commands.get(ev.cmdId) ?? { id: ev.cmdId, siteId });
+      },
+    });
+
+    const keepalive = setInterval(() => {
+      for (const c of clients) {
+        if (!ctx.users.authenticate(c.token)) {
+          c.res.end();
+          clients.delete(c);
+        } else c.res.write(': keepalive\n\n');
+      }
+    }, KEEPALIVE_MS);
+    keepalive.unref();
+
+    app.addHook('onClose', async () => {
+      clearInterval(keepalive);
+      for (const c of clients) c.res.end();
+      clients.clear();
+    });
+
+    app.get('/api/stream', { schema: { tags: ['console'], summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back)' } }, async (req, reply) => {
+      const p = requirePermission(req, 'read');
+      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const token = bearer ?? readCookie(req.headers.cookie, SESSION_COOKIE) ?? '';
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      const client: StreamClient = { res, scope: p.user.areaId === null ? null : ctx.coverage.subtreeIds(p.user.areaId), token };
+      clients.add(client);
+      res.write('retry: 3000\n\n' + sseFrame('hello', { at: ctx.now(), username: p.user.username }));
+      req.raw.on('close', () => clients.delete(client));
+    });
+  };

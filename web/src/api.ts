@@ -1,0 +1,58 @@
+/**
+ * Talking to the loanet API from the console. The session token lives in an
+ * HttpOnly cookie the page cannot read; unsafe requests carry the CSRF token
+ * that login (or /api/auth/me after a reload) answered.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let csrfToken = '';
+let onUnauthenticated: () => void = () => {};
+
+export function setCsrfToken(token: string): void {
+  csrfToken = token;
+}
+export function whenUnauthenticated(fn: () => void): void {
+  onUnauthenticated = fn;
+}
+
+export async function api<T>(method: string, url: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = csrfToken;
+  let payload: BodyInit | undefined;
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  const res = await fetch(url, { method, headers, body: payload, credentials: 'same-origin' });
+  const text = await res.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { message: text };
+  }
+  if (!res.ok) {
+    const e = (data ?? {}) as { error?: string; message?: string };
+    if (res.status === 401 && !url.startsWith('/api/auth/login')) onUnauthenticated();
+    throw new ApiError(res.status, e.error ?? 'LOANET_HTTP', e.message ?? `HTTP ${res.status}`);
+  }
+  return data as T;
+}
+
+export const get = <T>(url: string) => api<T>('GET', url);
+
+/** Query string from the set fields of an object. */
+export function qs(params: Record<string, string | number | boolean | undefined | null>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}

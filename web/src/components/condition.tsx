@@ -1,0 +1,24 @@
+import { reasonText, t } from '../i18n.ts';
+import type { Reason, SiteCondition } from '../types.ts';
+
+export function ConditionPill(props: { condition: SiteCondition | null | undefined }) {
+  const c = props.condition ?? 'unverified';
+  return (
+    <span class={`pill ${c}`} data-condition={c}>
+      {t(c)}
+    </span>
+  );
+}
+
+export function Reasons(props: { reasons: Reason[] }) {
+  if (props.reasons.length === 0) return null;
+  return <span>{props.reasons.map(reasonText).join('; ')}</span>;
+}
+
+export function ShareBar(props: { share: number | null }) {
+  return (
+    <div class="bar" aria-hidden="true">
+      <span style={`width:${Math.round((props.share ?? 0) * 100)}%`} />
+    </div>
+  );
+}

@@ -1,0 +1,42 @@
+/** Loading API data into a component, with reload (live updates) and errors shown where the data would be. */
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { get } from './api.ts';
+
+export interface Loaded<T> {
+  data: T | undefined;
+  error: string | undefined;
+  reload: () => void;
+}
+
+export function useApi<T>(url: string | null): Loaded<T> {
+  const [state, setState] = useState<{ data: T | undefined; error: string | undefined }>({ data: undefined, error: undefined });
+  const seq = useRef(0);
+  const load = useCallback(() => {
+    if (!url) return;
+    const n = ++seq.current;
+    get<T>(url).then(
+      (data) => n === seq.current && setState({ data, error: undefined }),
+      (e: Error) => n === seq.current && setState((s) => ({ data: s.data, error: e.message })),
+    );
+  }, [url]);
+  useEffect(() => {
+    setState({ data: undefined, error: undefined });
+    load();
+  }, [load]);
+  return { ...state, reload: load };
+}
+
+/** Call `fn` at most once per `ms` however often the trigger fires (a province changing at once must not hammer the server). */
+export function useThrottled(fn: () => void, ms: number): () => void {
+  const timer = useRef<number | null>(null);
+  const latest = useRef(fn);
+  latest.current = fn;
+  useEffect(() => () => void (timer.current !== null && clearTimeout(timer.current)), []);
+  return useCallback(() => {
+    if (timer.current !== null) return;
+    timer.current = window.setTimeout(() => {
+      timer.current = null;
+      latest.current();
+    }, ms);
+  }, [ms]);
+}

@@ -1,0 +1,114 @@
+/** The operator console: login, then the pages the user's role allows. */
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import './styles.css';
+import { api, ApiError, setCsrfToken, whenUnauthenticated } from './api.ts';
+import { lang, setLang, t, type Lang, type StringKey } from './i18n.ts';
+import { interceptLinks, navigate, useLocation } from './router.ts';
+import { onLive, startLiveUpdates, stopLiveUpdates, isLive } from './live-updates.ts';
+import type { Me } from './types.ts';
+import { LoginPage } from './pages/login.tsx';
+import { OverviewPage } from './pages/overview.tsx';
+import { SitesPage } from './pages/sites.tsx';
+import { SitePage } from './pages/site.tsx';
+import { AccountPage } from './pages/account.tsx';
+import { AuditPage } from './pages/audit.tsx';
+
+function App() {
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [, setLangState] = useState<Lang>(lang());
+  const [live, setLive] = useState(isLive());
+  const loc = useLocation();
+
+  useEffect(() => {
+    document.documentElement.lang = lang();
+    whenUnauthenticated(() => {
+      stopLiveUpdates();
+      setMe(null);
+    });
+    api<Me>('GET', '/api/auth/me').then(
+      (m) => signedIn(m),
+      (e: unknown) => (e instanceof ApiError && e.status === 401 ? setMe(null) : setMe(null)),
+    );
+    return onLive('status', setLive);
+  }, []);
+
+  const signedIn = (m: Me) => {
+    if (m.csrfToken) setCsrfToken(m.csrfToken);
+    setMe(m);
+    startLiveUpdates();
+  };
+
+  const switchLang = (l: Lang) => {
+    setLang(l);
+    setLangState(l);
+  };
+
+  const langSwitch = (
+    <span class="lang" role="group" aria-label="language">
+      {(['vi', 'en'] as const).map((l) => (
+        <button type="button" class={lang() === l ? '' : 'secondary'} aria-pressed={lang() === l} data-lang={l} onClick={() => switchLang(l)}>
+          {l === 'vi' ? 'Tiếng Việt' : 'English'}
+        </button>
+      ))}
+    </span>
+  );
+
+  if (me === undefined) return <main class="muted">{t('loading')}</main>;
+  if (me === null) return <LoginPage langSwitch={langSwitch} onLogin={signedIn} />;
+
+  const logout = async () => {
+    await api('POST', '/api/auth/logout').catch(() => {});
+    stopLiveUpdates();
+    setMe(null);
+    navigate('/', true);
+  };
+
+  const nav: Array<[string, StringKey, boolean]> = [
+    ['/', 'overview', true],
+    ['/sites', 'sites', true],
+    ['/account', 'account', true],
+    ['/audit', 'audit', me.permissions.includes('audit.read')],
+  ];
+  const path = loc.path;
+  const active = (href: string) => (href === '/' ? path === '/' : path.startsWith(href));
+
+  let page;
+  const site = /^\/sites\/([^/]+)$/.exec(path);
+  if (path === '/') page = <OverviewPage me={me} query={loc.query} />;
+  else if (path === '/sites') page = <SitesPage me={me} query={loc.query} />;
+  else if (site) page = <SitePage me={me} id={decodeURIComponent(site[1]!)} />;
+  else if (path === '/account') page = <AccountPage me={me} />;
+  else if (path === '/audit') page = me.permissions.includes('audit.read') ? <AuditPage /> : <p class="error">{t('notAllowed')}</p>;
+  else page = <p>{t('notFound')}</p>;
+
+  return (
+    <div onClick={interceptLinks}>
+      <header class="top">
+        <span class="brand">loanet · {t('appName')}</span>
+        <nav>
+          {nav
+            .filter(([, , show]) => show)
+            .map(([href, key]) => (
+              <a href={href} class={active(href) ? 'active' : ''}>
+                {t(key)}
+              </a>
+            ))}
+        </nav>
+        <span class="me">
+          <span class={`live-dot ${live ? 'on' : ''}`} title={t('liveUpdates')} data-live={live ? 'on' : 'off'} />
+          <span data-testid="whoami">
+            {me.username} · {me.role} · {me.areaName ?? t('whole')}
+          </span>
+          {langSwitch}
+          <button type="button" onClick={logout}>
+            {t('logout')}
+          </button>
+        </span>
+      </header>
+      <main>{page}</main>
+    </div>
+  );
+}
+
+render(<App />, document.getElementById('app')!);

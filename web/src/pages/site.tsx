@@ -1,0 +1,215 @@
+/**
+ * One site: condition and reasons, last heartbeat, signal, power, amplifier,
+ * speaker lines, devices, history, recent commands, and the controls (volume,
+ * amplifier, test tone, reboot) whose results arrive by live update.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, qs } from '../api.ts';
+import { formatTime, t, type StringKey } from '../i18n.ts';
+import { useApi, useThrottled } from '../hooks.ts';
+import { onLive } from '../live-updates.ts';
+import type { CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../types.ts';
+import { ConditionPill, Reasons } from '../components/condition.tsx';
+
+const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
+const COMMAND_LABEL: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'sound' };
+
+function CommandOutcome(props: { c: CommandRecord }) {
+  const c = props.c;
+  const cls = c.status === 'succeeded' ? 'ok' : c.status === 'failed' || c.status === 'expired' ? 'error' : 'muted';
+  return (
+    <span class={cls} data-status={c.status}>
+      {t(STATUS_KEY[c.status])}
+      {c.error ? ` — ${c.error.message}` : ''}
+      {c.result && Object.keys(c.result).length > 0 ? ` — ${JSON.stringify(c.result)}` : ''}
+    </span>
+  );
+}
+
+export function SitePage(props: { me: Me; id: string }) {
+  const id = encodeURIComponent(props.id);
+  const site = useApi<SiteView>(`/api/sites/${id}`);
+  const events = useApi<{ events: SiteEvent[] }>(`/api/sites/${id}/events${qs({ limit: 30 })}`);
+  const commands = useApi<{ commands: CommandRecord[] }>(`/api/sites/${id}/commands`);
+  const [last, setLast] = useState<CommandRecord | null>(null);
+  // A fast site can answer before our POST returns: results seen on the stream wait here for their command.
+  const seen = useRef(new Map<string, CommandRecord>());
+  const [error, setError] = useState('');
+  const [volume, setVolume] = useState(60);
+  const canCommand = props.me.permissions.includes('site.command');
+
+  const refresh = useThrottled(() => {
+    site.reload();
+    events.reload();
+  }, 1000);
+  useEffect(() => onLive('condition', (e) => e.siteId === props.id && refresh()), [props.id, refresh]);
+  useEffect(
+    () =>
+      onLive('command', (c) => {
+        if (c.siteId !== props.id) return;
+        seen.current.set(c.id, c);
+        setLast((prev) => (prev && prev.id === c.id ? c : prev));
+        commands.reload();
+        site.reload();
+      }),
+    [props.id],
+  );
+  useEffect(() => {
+    const v = site.data?.status?.telemetry?.amplifier?.volume;
+    if (v !== undefined) setVolume(v);
+  }, [site.data?.status?.telemetry?.amplifier?.volume]);
+
+  const send = async (type: string, params: Record<string, unknown> = {}) => {
+    setError('');
+    try {
+      const c = await api<CommandRecord>('POST', `/api/sites/${id}/commands`, { type, params, waitMs: 0 });
+      setLast(seen.current.get(c.id) ?? c);
+      commands.reload();
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  };
+
+  const s = site.data;
+  if (site.error && !s) return <p class="error">{site.error}</p>;
+  if (!s) return <p class="muted">{t('loading')}</p>;
+  const st = s.status;
+  const tel = st?.telemetry ?? null;
+
+  return (
+    <section>
+      <h1>
+        {s.name} <ConditionPill condition={st?.condition} />
+      </h1>
+      <p class="muted">
+        {s.id} · {t(s.kind)} · {s.area}
+      </p>
+      {st && st.reasons.length > 0 && (
+        <p data-testid="site-reasons">
+          <Reasons reasons={st.reasons} />
+        </p>
+      )}
+      <div class="grid">
+        <div class="card">
+          <div class="muted">{t('lastHeartbeat')}</div>
+          <div data-testid="last-heartbeat">{formatTime(st?.lastSeenAt)}</div>
+        </div>
+        <div class="card">
+          <div class="muted">{t('signal')}</div>
+          <div>{tel ? `${tel.link.type} ${tel.link.signalDbm ?? '—'} dBm` : '—'}</div>
+        </div>
+        <div class="card">
+          <div class="muted">{t('power')}</div>
+          <div>
+            {tel ? `${tel.power.source === 'mains' ? t('mains') : tel.power.source === 'battery' ? t('battery') : tel.power.source === 'solar' ? t('solar') : '—'}${tel.power.batteryPct !== null ? ` · ${t('battery')} ${Math.round(tel.power.batteryPct)}%` : ''}` : '—'}
+          </div>
+        </div>
+        <div class="card">
+          <div class="muted">{t('amplifier')}</div>
+          <div data-testid="amplifier">{tel?.amplifier ? `${tel.amplifier.on ? t('on') : t('off')} · ${t('volume')} ${tel.amplifier.volume}${tel.amplifier.fault !== 'none' ? ` · ${tel.amplifier.fault}` : ''}` : '—'}</div>
+        </div>
+        <div class="card">
+          <div class="muted">{t('soundVerified')}</div>
+          <div>{formatTime(st?.lastSoundVerifiedAt)}</div>
+        </div>
+      </div>
+
+      {canCommand && (
+        <>
+          <h2>{t('controls')}</h2>
+          <div class="card">
+            <div class="row">
+              <label>
+                {t('volume')} ({volume})
+                <input type="range" min={0} max={100} value={volume} onInput={(e) => setVolume(Number(e.currentTarget.value))} aria-label={t('volume')} />
+              </label>
+              <button type="button" onClick={() => send('set_volume', { level: volume })} data-command="set_volume">
+                {t('setVolume')}
+              </button>
+              <button type="button" onClick={() => send('amp_power', { on: true })} data-command="amp_on">
+                {t('ampOn')}
+              </button>
+              <button type="button" class="secondary" onClick={() => send('amp_power', { on: false })} data-command="amp_off">
+                {t('ampOff')}
+              </button>
+              <button type="button" onClick={() => send('test_tone', {})} data-command="test_tone">
+                {t('testTone')}
+              </button>
+              <button type="button" class="danger" onClick={() => window.confirm(t('confirmReboot')) && send('reboot', {})} data-command="reboot">
+                {t('reboot')}
+              </button>
+            </div>
+            {error && <p class="error" role="alert">{error}</p>}
+            {last && (
+              <p data-testid="command-result" data-command-id={last.id}>
+                {t(COMMAND_LABEL[last.type] ?? 'controls')}: <CommandOutcome c={last} />
+              </p>
+            )}
+          </div>
+        </>
+      )}
+
+      <div class="two">
+        <div>
+          <h2>{t('lines')}</h2>
+          <table>
+            <tbody>
+              {(tel?.lines ?? []).map((l) => (
+                <tr>
+                  <td>#{l.id}</td>
+                  <td class={l.status === 'ok' ? 'ok' : 'error'}>{l.status}</td>
+                  <td class="muted">{l.impedanceOhm !== null ? `${l.impedanceOhm} Ω` : ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <h2>{t('devices')}</h2>
+          <table>
+            <tbody>
+              {(tel?.devices ?? s.expectedDevices.map((d) => ({ ...d, reachable: false, firmware: undefined, error: undefined }))).map((d) => (
+                <tr>
+                  <td>{d.id}</td>
+                  <td>{d.kind}</td>
+                  <td class={d.reachable ? 'ok' : 'error'}>{d.reachable ? 'OK' : (d.error ?? '—')}</td>
+                  <td class="muted">{d.firmware ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <div>
+          <h2>{t('commands')}</h2>
+          <table data-testid="commands">
+            <tbody>
+              {(commands.data?.commands ?? []).slice(0, 10).map((c) => (
+                <tr>
+                  <td class="muted">{formatTime(c.createdAt)}</td>
+                  <td>{c.type}</td>
+                  <td>
+                    <CommandOutcome c={c} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </div>
+
+      <h2>{t('history')}</h2>
+      <div class="scroll">
+        <table data-testid="events">
+          <tbody>
+            {(events.data?.events ?? []).map((e) => (
+              <tr>
+                <td class="muted">{formatTime(e.at)}</td>
+                <td>{e.type}</td>
+                <td>{e.condition && <ConditionPill condition={e.condition as SiteCondition} />}</td>
+                <td class="muted">{e.detail ? JSON.stringify(e.detail).slice(0, 160) : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
