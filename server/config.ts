@@ -51,6 +51,15 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** The media library and text to speech (server/media). */
   media: MediaConfig;
+  /** Scheduled bulletins: how far ahead playlists reach and how often they are recomputed (server/schedule). */
+  schedule: ScheduleConfig;
+}
+
+export interface ScheduleConfig {
+  /** Each site's desired playlist covers [now, now + horizonH). */
+  horizonH: number;
+  /** Recompute every site's playlist this often (seconds) as the horizon slides. */
+  recomputeS: number;
 }
 
 export interface MediaConfig {
@@ -170,6 +179,10 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     areaVersion,
     logLevel: oneOf(env, 'LOANET_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     media: mediaConfig(env),
+    schedule: {
+      horizonH: int(env, 'LOANET_SCHEDULE_HORIZON_H', 48, 1, 14 * 24),
+      recomputeS: int(env, 'LOANET_SCHEDULE_RECOMPUTE_S', 60, 1, 3600),
+    },
   };
 }
 

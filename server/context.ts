@@ -16,6 +16,10 @@ import type { BrokerLink, SiteAuthority } from './fleet/broker.ts';
 import type { CoverageService } from './coverage/service.ts';
 import type { MediaLibrary } from './media/library.ts';
 import type { TtsEngine } from './media/tts/engine.ts';
+import type { ScheduleService } from './schedule/service.ts';
+import type { PlaylistDistributor } from './schedule/distribution.ts';
+import type { SentEntryStore } from './schedule/sent-entries.ts';
+import type { AsRunLog } from './asrun/log.ts';
 
 export interface Versions {
   loanet: string;
@@ -42,6 +46,10 @@ export interface ServerContext {
   coverage: CoverageService;
   /** The media library (uploads, Opus store) and the text-to-speech engine. */
   media: { library: MediaLibrary; tts: TtsEngine };
+  /** Broadcast items and approval, per-site playlist distribution, and what was sent to each site. */
+  schedule: { service: ScheduleService; distribution: PlaylistDistributor; sent: SentEntryStore };
+  /** The as-run receipts (nhật ký phát thanh). */
+  asRun: AsRunLog;
   versions: Versions;
   startedAt: number;
   now(): number;

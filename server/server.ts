@@ -24,6 +24,12 @@ import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy } from './coverage/model.t
 import { planSoundChecks } from './coverage/sound-check-planner.ts';
 import { MediaLibrary } from './media/library.ts';
 import { EspeakEngine } from './media/tts/espeak.ts';
+import { BroadcastItemStore } from './schedule/items-store.ts';
+import { SentEntryStore } from './schedule/sent-entries.ts';
+import { ScheduleService } from './schedule/service.ts';
+import { PlaylistDistributor } from './schedule/distribution.ts';
+import { SiteDirectory } from './schedule/resolve.ts';
+import { AsRunLog } from './asrun/log.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { ServerContext } from './context.ts';
 import { PROTOCOL_VERSION } from '../protocol/index.ts';
@@ -101,6 +107,45 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
 
   const boot = users.bootstrapAdmin(config.adminPassword);
 
+  // Schedule (issue 3): items and approval, playlist distribution, as-run receipts.
+  const library = new MediaLibrary(db, config.dataDir, config.media, audit, now, log);
+  const scheduleItems = new BroadcastItemStore(db);
+  const sentEntries = new SentEntryStore(db);
+  const asRun = new AsRunLog(db, now);
+  const registrySites = () => sites.list({ includeRetired: true });
+  const distribution = new PlaylistDistributor({
+    db,
+    items: scheduleItems,
+    sent: sentEntries,
+    directory: () => new SiteDirectory(coverage.areaIndex(), registrySites().map((s) => ({ siteId: s.id, areaId: s.areaId, retired: s.retiredAt !== null }))),
+    media: (id) => {
+      const m = library.item(id);
+      return m && m.retiredAt === null ? { sha256: m.sha256, bytes: m.bytes } : undefined;
+    },
+    broker,
+    held: (id) => fleet.observation(id)?.telemetry?.playlist,
+    log,
+    now,
+    horizonMs: config.schedule.horizonH * 3600 * 1000,
+    recomputeMs: config.schedule.recomputeS * 1000,
+  });
+  const schedule = new ScheduleService({
+    store: scheduleItems,
+    areaIndex: () => coverage.areaIndex(),
+    areaVersion: config.areaVersion,
+    sites: registrySites,
+    media: (id) => library.get(id),
+    audit,
+    now,
+    changed: (reason) => distribution.refresh(reason),
+  });
+  library.addRetireGuard((id) => schedule.mediaInUse(id));
+  fleet.listen({
+    siteEvent: (id, ev) => {
+      if (ev.type === 'as_run') asRun.record(id, ev);
+    },
+  });
+
   const ctx: ServerContext = {
     config,
     db,
@@ -115,7 +160,9 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     broker,
     siteAuthority: authority,
     coverage,
-    media: { library: new MediaLibrary(db, config.dataDir, config.media, audit, now, log), tts: new EspeakEngine(config.media.espeakPath) },
+    media: { library, tts: new EspeakEngine(config.media.espeakPath) },
+    schedule: { service: schedule, distribution, sent: sentEntries },
+    asRun,
     versions: { loanet: pkg.version, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
     startedAt: now(),
     now,
@@ -140,6 +187,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   }
   const addr = app.server.address();
   const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
+  // Every site's playlist again: the embedded broker's retained messages did not survive a restart.
+  await distribution.start().catch((err: unknown) => log.error({ err }, 'first playlist distribution failed; retried periodically'));
 
   // Background jobs. Each is wrapped so one failure is logged, never fatal.
   const guard = (name: string, fn: () => void) => () => {
@@ -190,6 +239,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       if (stopped) return;
       stopped = true;
       timers.forEach((t) => clearInterval(t));
+      distribution.stop();
       await app.close();
       await ctx.media.library.close();
       await broker.stop();

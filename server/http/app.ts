@@ -20,6 +20,8 @@ import { coverageRoutes } from './routes/coverage.ts';
 import { fleetRoutes } from './routes/fleet.ts';
 import { brokerRoutes } from './routes/broker.ts';
 import { mediaRoutes } from './routes/media.ts';
+import { scheduleRoutes } from './routes/schedule.ts';
+import { asRunRoutes } from './routes/as-run.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { consoleRoutes } from './routes/console.ts';
 
@@ -84,6 +86,8 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   await app.register(fleetRoutes(ctx));
   await app.register(brokerRoutes(ctx));
   await app.register(mediaRoutes(ctx));
+  await app.register(scheduleRoutes(ctx));
+  await app.register(asRunRoutes(ctx));
   await app.register(streamRoutes(ctx));
   // Last: the console answers every path no API route took (its own client-side routes).
   await app.register(consoleRoutes());

@@ -27,14 +27,16 @@ export type Permission =
   | 'registry.write' // create/update/retire areas and sites, rotate credentials
   | 'site.command' // volume, amplifier, test tone, sound check, reboot
   | 'media.write' // upload, synthesise, edit and retire media (the library is province-wide)
+  | 'schedule.write' // create, edit drafts of and cancel broadcast items (inside the user's area)
+  | 'schedule.approve' // approve drafts; operators only others' drafts (four eyes, server/schedule/service.ts)
   | 'users.manage'
   | 'audit.read';
 
 const GRANTS: Record<Role, readonly Permission[]> = {
-  admin: ['read', 'registry.write', 'site.command', 'media.write', 'users.manage', 'audit.read'],
+  admin: ['read', 'registry.write', 'site.command', 'media.write', 'schedule.write', 'schedule.approve', 'users.manage', 'audit.read'],
   technician: ['read', 'site.command'],
   // Technicians keep the network running; making bulletins is the operators' job.
-  operator: ['read', 'site.command', 'media.write'],
+  operator: ['read', 'site.command', 'media.write', 'schedule.write', 'schedule.approve'],
   emergency: ['read'],
   viewer: ['read'],
 };
@@ -102,6 +104,10 @@ function describe(p: Permission): string {
       return 'send commands to sites';
     case 'media.write':
       return 'change the media library';
+    case 'schedule.write':
+      return 'schedule broadcasts';
+    case 'schedule.approve':
+      return 'approve broadcasts';
     case 'users.manage':
       return 'manage users';
     case 'audit.read':

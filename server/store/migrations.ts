@@ -198,4 +198,109 @@ CREATE INDEX media_sha256 ON media(sha256);
 CREATE INDEX media_created ON media(created_at);
 `,
   },
+  {
+    version: 4,
+    name: 'schedule: broadcast items, what was sent to each site, and the as-run log',
+    // broadcast_items: one row per item (server/schedule/items-store.ts). Times are
+    // epoch ms; the recurrence's wall times are text in the item's zone.
+    // first_at/last_at bound the item's possible starts (last_at NULL = open-ended)
+    // so a period query need not expand every recurrence.
+    // broadcast_item_areas: the area of every target (area targets and the areas of
+    // targeted sites), so "items that play in this commune" is an indexed lookup.
+    // playlist_entries: every occurrence the server put in a site's playlist (or
+    // skipped there by priority arbitration): what the as-run log must account for.
+    // An entry withdrawn before it was due (item cancelled) gets withdrawn_at.
+    // as_run: one receipt per (site, entry), the first received wins (the agent
+    // re-sends after reconnects).
+    sql: `
+CREATE TABLE broadcast_items (
+  id              TEXT PRIMARY KEY,
+  title           TEXT NOT NULL,
+  media_id        TEXT NOT NULL,
+  duration_ms     INTEGER NOT NULL,
+  target_areas    TEXT NOT NULL DEFAULT '[]',   -- JSON: area keys {version}.{code}
+  target_sites    TEXT NOT NULL DEFAULT '[]',   -- JSON: site ids
+  start_at        INTEGER,                      -- one-off start, or NULL with a recurrence
+  dtstart         TEXT,                         -- recurrence: local wall time of the first occurrence
+  rrule           TEXT,
+  exdates         TEXT,                         -- JSON: local wall times
+  zone            TEXT,
+  priority        TEXT NOT NULL CHECK (priority IN ('normal','priority','emergency')),
+  valid_from      INTEGER,
+  valid_until     INTEGER,
+  queue           INTEGER NOT NULL DEFAULT 0,
+  note            TEXT,
+  status          TEXT NOT NULL CHECK (status IN ('draft','approved','cancelled')),
+  first_at        INTEGER NOT NULL,
+  last_at         INTEGER,
+  created_by      TEXT NOT NULL,
+  created_by_id   INTEGER,
+  created_at      INTEGER NOT NULL,
+  updated_by      TEXT NOT NULL,
+  updated_by_id   INTEGER,
+  updated_at      INTEGER NOT NULL,
+  approved_by     TEXT,
+  approved_by_id  INTEGER,
+  approved_at     INTEGER,
+  cancelled_by    TEXT,
+  cancelled_by_id INTEGER,
+  cancelled_at    INTEGER,
+  cancel_reason   TEXT
+);
+CREATE INDEX broadcast_items_status ON broadcast_items(status, first_at);
+CREATE INDEX broadcast_items_period ON broadcast_items(first_at, last_at);
+CREATE INDEX broadcast_items_media ON broadcast_items(media_id);
+
+CREATE TABLE broadcast_item_areas (
+  item_id TEXT NOT NULL REFERENCES broadcast_items(id),
+  area_id INTEGER NOT NULL,
+  PRIMARY KEY (item_id, area_id)
+);
+CREATE INDEX broadcast_item_areas_area ON broadcast_item_areas(area_id);
+
+CREATE TABLE playlist_entries (
+  site_id       TEXT NOT NULL,
+  entry_id      TEXT NOT NULL,               -- occurrence id: item @ scheduled start
+  item_id       TEXT NOT NULL,
+  media_id      TEXT NOT NULL,
+  scheduled_at  INTEGER NOT NULL,
+  start_at      INTEGER NOT NULL,            -- after any queue shift
+  duration_ms   INTEGER NOT NULL,
+  priority      TEXT NOT NULL,
+  plan          TEXT NOT NULL CHECK (plan IN ('play','skipped')),
+  skip_reason   TEXT,                        -- higher_priority, same_priority, queue_no_room
+  blocked_by    TEXT,
+  first_sent_at INTEGER NOT NULL,
+  sent_at       INTEGER NOT NULL,
+  version       TEXT,                        -- playlist version it was last sent in
+  withdrawn_at  INTEGER,
+  PRIMARY KEY (site_id, entry_id)
+);
+CREATE INDEX playlist_entries_scheduled ON playlist_entries(scheduled_at);
+CREATE INDEX playlist_entries_item ON playlist_entries(item_id);
+
+CREATE TABLE as_run (
+  site_id              TEXT NOT NULL,
+  entry_id             TEXT NOT NULL,
+  kind                 TEXT NOT NULL,
+  item_id              TEXT NOT NULL,
+  media_id             TEXT NOT NULL,
+  scheduled_at         INTEGER NOT NULL,
+  outcome              TEXT NOT NULL CHECK (outcome IN ('played','late','partial','skipped')),
+  started_at           INTEGER,
+  ended_at             INTEGER,
+  start_error_ms       REAL,
+  frames               INTEGER,
+  reason               TEXT,
+  detail               TEXT,
+  playlist_version     TEXT,
+  clock_uncertainty_ms REAL,
+  at                   INTEGER NOT NULL,     -- when the agent wrote it (server clock as it estimated)
+  received_at          INTEGER NOT NULL,     -- when the server first received it
+  PRIMARY KEY (site_id, entry_id)
+);
+CREATE INDEX as_run_scheduled ON as_run(scheduled_at);
+CREATE INDEX as_run_item ON as_run(item_id);
+`,
+  },
 ];

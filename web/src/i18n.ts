@@ -112,6 +112,7 @@ const vi = {
   sound: 'Âm thanh',
   soundVerified: 'Xác minh âm thanh',
   uptime: 'Thời gian hoạt động',
+  areasWithoutSites: '{n} đơn vị chưa có trạm',
 };
 
 export type StringKey = keyof typeof vi;
@@ -222,6 +223,7 @@ const en: Record<StringKey, string> = {
   sound: 'Sound',
   soundVerified: 'Sound verified',
   uptime: 'Uptime',
+  areasWithoutSites: '{n} areas without sites',
 };
 
 const DICTS: Record<Lang, Record<StringKey, string>> = { vi, en };

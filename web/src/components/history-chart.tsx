@@ -1,5 +1,5 @@
 /** Coverage (villages covered) and uptime (sites operational) over time, as two SVG lines. */
-import { formatDay, formatShare, formatTime, t } from '../i18n.ts';
+import { formatClock, formatDay, formatShare, formatTime, t } from '../i18n.ts';
 import type { CoverageHistoryPoint } from '../types.ts';
 
 const W = 600;
@@ -12,7 +12,9 @@ const B = 24;
 export function HistoryChart(props: { points: CoverageHistoryPoint[]; from: number; to: number }) {
   const pts = props.points.filter((p) => p.sites > 0);
   if (pts.length === 0) return <p class="muted">{t('noHistory')}</p>;
-  const x = (at: number) => L + ((at - props.from) / Math.max(1, props.to - props.from)) * (W - L - R);
+  // A network younger than the window is drawn from its first snapshot, not squeezed into the right edge.
+  const from = Math.max(props.from, pts[0]!.at);
+  const x = (at: number) => L + ((at - from) / Math.max(1, props.to - from)) * (W - L - R);
   const y = (share: number) => T + (1 - share) * (H - T - B);
   const line = (share: (p: CoverageHistoryPoint) => number | null) =>
     pts
@@ -23,7 +25,9 @@ export function HistoryChart(props: { points: CoverageHistoryPoint[]; from: numb
   const uptime = (p: CoverageHistoryPoint) => p.operational / p.sites;
   const villages = (p: CoverageHistoryPoint) => (p.villages > 0 ? p.villagesCovered / p.villages : null);
   const last = pts[pts.length - 1]!;
-  const days = [0, 7, 14, 21, 28, 30].map((d) => props.to - d * 86_400_000).filter((d) => d >= props.from);
+  const span = props.to - from;
+  const ticks = span > 3 * 86_400_000 ? [0, 7, 14, 21, 28].map((d) => props.to - d * 86_400_000).filter((d) => d >= from) : [from, from + span / 2, props.to];
+  const tickLabel = span > 3 * 86_400_000 ? formatDay : formatClock;
   return (
     <figure style="margin:0">
       <svg viewBox={`0 0 ${W} ${H}`} width="100%" role="img" aria-label={t('last30')} data-testid="history-chart">
@@ -35,13 +39,13 @@ export function HistoryChart(props: { points: CoverageHistoryPoint[]; from: numb
             </text>
           </g>
         ))}
-        {days.map((d) => (
+        {ticks.map((d) => (
           <text x={x(d)} y={H - 6} font-size="10" text-anchor="middle" fill="#5b6570">
-            {formatDay(d)}
+            {tickLabel(d)}
           </text>
         ))}
-        <path d={line(uptime)} fill="none" stroke="var(--operational)" stroke-width="2" />
-        <path d={line(villages)} fill="none" stroke="#1a73e8" stroke-width="2" stroke-dasharray="5 3" />
+        <path d={line(uptime)} fill="none" stroke="var(--operational)" stroke-width="2" data-series="uptime" />
+        <path d={line(villages)} fill="none" stroke="#1a73e8" stroke-width="2" stroke-dasharray="5 3" data-series="villages" />
       </svg>
       <figcaption class="legend">
         <span>

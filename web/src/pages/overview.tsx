@@ -35,6 +35,10 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
   if (coverage.error && !c) return <p class="error">{coverage.error}</p>;
   if (!c) return <p class="muted">{t('loading')}</p>;
 
+  // Worst first, so what needs a technician is at the top; areas with no site yet folded away.
+  const withSites = c.children.filter((ch) => ch.sites > 0).sort((a, b) => (a.operationalShare ?? 0) - (b.operationalShare ?? 0) || a.area.name.localeCompare(b.area.name, 'vi'));
+  const withoutSites = c.children.filter((ch) => ch.sites === 0);
+
   return (
     <section>
       <h1 data-testid="overview-title">{t('coverageOf', { area: c.area.name })}</h1>
@@ -112,7 +116,7 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
         </div>
       )}
 
-      {c.children.length > 0 && (
+      {withSites.length > 0 && (
         <>
           <h2>{t('byArea')}</h2>
           <div class="scroll">
@@ -127,7 +131,7 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
                 </tr>
               </thead>
               <tbody>
-                {c.children.map((ch) => (
+                {withSites.map((ch) => (
                   <tr data-area={ch.area.key}>
                     <td>
                       <a href={`/${qs({ area: ch.area.key })}`}>{ch.area.name}</a>
@@ -146,6 +150,12 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
             </table>
           </div>
         </>
+      )}
+      {withoutSites.length > 0 && (
+        <details>
+          <summary class="muted">{t('areasWithoutSites', { n: withoutSites.length })}</summary>
+          <p class="muted">{withoutSites.map((ch) => ch.area.name).join(', ')}</p>
+        </details>
       )}
     </section>
   );

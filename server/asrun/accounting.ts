@@ -1,0 +1,209 @@
+/**
+ * The nhật ký phát thanh (as-run log) as people read it: one line per
+ * (entry, site) the server asked for, whether or not a receipt came back
+ * (pure; issue 3, item 6).
+ *
+ * - A receipt says played / late / partial / skipped (with why).
+ * - An occurrence the server's priority arbitration skipped at a site is
+ *   "skipped" with the server's reason (it was never sent to play).
+ * - An occurrence whose end (plus a grace for the receipt to travel) has
+ *   passed without a receipt is "no receipt yet", with what the server knows
+ *   of the site now (e.g. offline since 14:02): the log never silently drops
+ *   a site.
+ * - One not yet due (or still playing) is "not due yet".
+ * - A receipt for an entry the server has no record of sending (e.g. sent
+ *   before this server's database existed) is listed as it is.
+ */
+import type { AsRunReceipt } from './log.ts';
+import type { SentEntry } from '../schedule/sent-entries.ts';
+
+export const AS_RUN_STATUSES = ['played', 'late', 'partial', 'skipped', 'no_receipt', 'upcoming'] as const;
+export type AsRunStatus = (typeof AS_RUN_STATUSES)[number];
+
+/** A receipt may take this long after an entry's end to arrive before it counts as missing. */
+export const RECEIPT_GRACE_MS = 2 * 60_000;
+
+export const STATUS_LABEL: Readonly<Record<AsRunStatus, { vi: string; en: string }>> = {
+  played: { vi: 'Đã phát', en: 'played' },
+  late: { vi: 'Phát muộn', en: 'late' },
+  partial: { vi: 'Phát dở dang', en: 'partial' },
+  skipped: { vi: 'Không phát', en: 'skipped' },
+  no_receipt: { vi: 'Chưa có báo cáo', en: 'no receipt yet' },
+  upcoming: { vi: 'Chưa đến giờ', en: 'not due yet' },
+};
+
+const REASON_TEXT: Readonly<Record<string, { vi: string; en: string }>> = {
+  no_media: { vi: 'không có tệp âm thanh trong bộ nhớ của điểm', en: 'the audio was not in the site cache' },
+  preempted: { vi: 'bị bản tin ưu tiên cao hơn chen ngang', en: 'pre-empted by a higher priority' },
+  amp_fault: { vi: 'lỗi bộ khuếch đại', en: 'amplifier fault' },
+  device_off: { vi: 'thiết bị âm thanh tắt hoặc không liên lạc được', en: 'audio device off or unreachable' },
+  expired: { vi: 'quá giờ, không kịp phát', en: 'too late to start' },
+  cancelled: { vi: 'bị hủy khi đang phát', en: 'cancelled while playing' },
+  error: { vi: 'lỗi', en: 'error' },
+  higher_priority: { vi: 'trùng giờ với bản tin ưu tiên cao hơn (theo lịch)', en: 'a higher-priority item was scheduled at that time' },
+  same_priority: { vi: 'trùng giờ với bản tin cùng mức ưu tiên (theo lịch)', en: 'overlapped an item of the same priority' },
+  queue_no_room: { vi: 'không còn chỗ để phát nối tiếp trong thời hạn hiệu lực', en: 'no room to queue it within its validity' },
+};
+
+export interface SiteInfo {
+  name: string;
+  areaKey: string;
+  areaName: string;
+}
+
+/** What the server knows of a site now (FleetState's verdict, first reason). */
+export interface SiteNow {
+  condition: string;
+  message: string;
+  messageVi: string;
+}
+
+export interface AsRunLine {
+  entryId: string;
+  itemId: string;
+  title: string;
+  siteId: string;
+  siteName: string;
+  areaKey: string;
+  areaName: string;
+  scheduledAt: number;
+  /** Planned start (after any queue shift). */
+  startAt: number;
+  durationMs: number;
+  priority: string;
+  status: AsRunStatus;
+  /** Who says so: the site's receipt, or the server (its own plan, or no receipt). */
+  source: 'agent' | 'server';
+  reason: string | null;
+  /** Why, in words (Vietnamese, English). */
+  explanation: { vi: string; en: string } | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  startErrorMs: number | null;
+  frames: number | null;
+  detail: string | null;
+  receivedAt: number | null;
+  /** For "no receipt yet": the site's condition now. */
+  siteNow: SiteNow | null;
+}
+
+export interface AsRunSummary {
+  lines: number;
+  sites: number;
+  entries: number;
+  byStatus: Record<AsRunStatus, number>;
+}
+
+export interface AccountInput {
+  sent: readonly SentEntry[];
+  receipts: readonly AsRunReceipt[];
+  sites: ReadonlyMap<string, SiteInfo>;
+  titleOf(itemId: string): string;
+  siteNow(siteId: string): SiteNow | undefined;
+  now: number;
+  graceMs?: number;
+}
+
+function fmtSeconds(ms: number, lang: 'vi' | 'en'): string {
+  const s = (ms / 1000).toFixed(1);
+  return lang === 'vi' ? s.replace('.', ',') : s;
+}
+
+function explain(status: AsRunStatus, reason: string | null, r: AsRunReceipt | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
+  if (status === 'late' && r?.startErrorMs != null) return { vi: `phát muộn ${fmtSeconds(r.startErrorMs, 'vi')} giây`, en: `started ${fmtSeconds(r.startErrorMs, 'en')} s late` };
+  if (status === 'no_receipt') {
+    if (!now) return { vi: 'chưa nhận được báo cáo của điểm', en: 'no receipt from the site yet' };
+    return { vi: `chưa nhận được báo cáo; ${now.messageVi}`, en: `no receipt yet; ${now.message}` };
+  }
+  if (reason) return REASON_TEXT[reason] ?? { vi: reason, en: reason };
+  return null;
+}
+
+export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary: AsRunSummary } {
+  const grace = input.graceMs ?? RECEIPT_GRACE_MS;
+  const receipts = new Map(input.receipts.map((r) => [`${r.siteId}\n${r.entryId}`, r]));
+  const lines: AsRunLine[] = [];
+  const site = (id: string) => input.sites.get(id) ?? { name: id, areaKey: '', areaName: '' };
+  for (const e of input.sent) {
+    const key = `${e.siteId}\n${e.entryId}`;
+    const r = receipts.get(key);
+    receipts.delete(key);
+    const s = site(e.siteId);
+    let status: AsRunStatus;
+    let reason: string | null = null;
+    let source: AsRunLine['source'] = 'server';
+    let siteNow: SiteNow | null = null;
+    if (r) {
+      status = r.outcome;
+      reason = r.reason;
+      source = 'agent';
+    } else if (e.plan === 'skipped') {
+      status = 'skipped';
+      reason = e.skipReason;
+    } else if (e.startAt + e.durationMs + grace <= input.now) {
+      status = 'no_receipt';
+      siteNow = input.siteNow(e.siteId) ?? null;
+    } else {
+      status = 'upcoming';
+    }
+    lines.push({
+      entryId: e.entryId,
+      itemId: e.itemId,
+      title: input.titleOf(e.itemId),
+      siteId: e.siteId,
+      siteName: s.name,
+      areaKey: s.areaKey,
+      areaName: s.areaName,
+      scheduledAt: e.scheduledAt,
+      startAt: e.startAt,
+      durationMs: e.durationMs,
+      priority: e.priority,
+      status,
+      source,
+      reason,
+      explanation: explain(status, reason, r, siteNow ?? undefined),
+      startedAt: r?.startedAt ?? null,
+      endedAt: r?.endedAt ?? null,
+      startErrorMs: r?.startErrorMs ?? null,
+      frames: r?.frames ?? null,
+      detail: r?.detail ?? null,
+      receivedAt: r?.receivedAt ?? null,
+      siteNow,
+    });
+  }
+  // Receipts for entries the server has no record of sending.
+  for (const r of receipts.values()) {
+    const s = site(r.siteId);
+    lines.push({
+      entryId: r.entryId,
+      itemId: r.itemId,
+      title: input.titleOf(r.itemId),
+      siteId: r.siteId,
+      siteName: s.name,
+      areaKey: s.areaKey,
+      areaName: s.areaName,
+      scheduledAt: r.scheduledAt,
+      startAt: r.scheduledAt,
+      durationMs: r.startedAt !== null && r.endedAt !== null ? r.endedAt - r.startedAt : 0,
+      priority: '',
+      status: r.outcome,
+      source: 'agent',
+      reason: r.reason,
+      explanation: explain(r.outcome, r.reason, r, undefined),
+      startedAt: r.startedAt,
+      endedAt: r.endedAt,
+      startErrorMs: r.startErrorMs,
+      frames: r.frames,
+      detail: r.detail,
+      receivedAt: r.receivedAt,
+      siteNow: null,
+    });
+  }
+  lines.sort((a, b) => a.scheduledAt - b.scheduledAt || (a.areaKey < b.areaKey ? -1 : a.areaKey > b.areaKey ? 1 : 0) || (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0));
+  const byStatus = Object.fromEntries(AS_RUN_STATUSES.map((s) => [s, 0])) as Record<AsRunStatus, number>;
+  for (const l of lines) byStatus[l.status]++;
+  return {
+    lines,
+    summary: { lines: lines.length, sites: new Set(lines.map((l) => l.siteId)).size, entries: new Set(lines.map((l) => l.entryId)).size, byStatus },
+  };
+}

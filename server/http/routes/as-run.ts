@@ -1,0 +1,120 @@
+/**
+ * GET /api/as-run: the nhật ký phát thanh of an area for a period. One line
+ * per (entry, site) the server asked to play, with the site's receipt or,
+ * when none came, why not as far as the server knows (server/asrun/
+ * accounting.ts). JSON by default; CSV (UTF-8 with BOM, Vietnamese and
+ * English headers, local times) when asked with `Accept: text/csv` or
+ * `?format=csv`.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { ServerContext } from '../../context.ts';
+import { requirePermission } from '../auth.ts';
+import { Errors } from '../../errors.ts';
+import { AS_RUN_STATUSES, STATUS_LABEL, accountAsRun, type SiteInfo, type SiteNow } from '../../asrun/accounting.ts';
+import { asRunCsv } from '../../asrun/csv.ts';
+import { MAX_PERIOD_MS } from '../../schedule/service.ts';
+import { ScheduleInputError, localIso, parseInstant, startOfLocalDay } from '../../schedule/times.ts';
+import { SCHEDULE_ZONE } from '../../schedule/recurrence.ts';
+
+const TimeIn = Type.Union([Type.String({ minLength: 1, maxLength: 40 }), Type.Integer({ minimum: 0 })], {
+  description: 'epoch ms, ISO 8601 with an offset, or local Asia/Ho_Chi_Minh time (2026-11-27T06:00); entries are selected by scheduled start',
+});
+
+export const asRunRoutes =
+  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const time = (v: string | number, field: string) => {
+      try {
+        return parseInstant(v, field);
+      } catch (e) {
+        if (e instanceof ScheduleInputError) throw Errors.badRequest(e.message, e.field);
+        throw e;
+      }
+    };
+
+    app.get(
+      '/api/as-run',
+      {
+        schema: {
+          tags: ['schedule'],
+          summary: 'As-run log (nhật ký phát thanh) of an area for a period: every (entry, site) played, late, partial, skipped with why, or not reported; CSV with Accept: text/csv',
+          description:
+            'Default period: today (local). Each line: the bulletin, the site, its status (played | late | partial | skipped | no_receipt | upcoming), who says so (agent receipt or server), the reason in Vietnamese and English, start/end/start error/frames from the receipt, and for no_receipt the site\'s condition now (e.g. offline since 14:02). CSV: UTF-8 with BOM, headers "Vietnamese / English", times dd/mm/yyyy hh:mm:ss in Asia/Ho_Chi_Minh.',
+          querystring: Type.Object({
+            area: Type.Optional(Type.String({ description: 'area code or key; default: your own area, else the province' })),
+            from: Type.Optional(TimeIn),
+            to: Type.Optional(TimeIn),
+            site: Type.Optional(Type.String({ maxLength: 64 })),
+            item: Type.Optional(Type.String({ maxLength: 80 })),
+            status: Type.Optional(Type.Union(AS_RUN_STATUSES.map((s) => Type.Literal(s)))),
+            format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')])),
+          }),
+        },
+      },
+      async (req, reply) => {
+        const p = requirePermission(req, 'read');
+        const q = req.query;
+        const index = ctx.coverage.areaIndex();
+        let area = q.area ? ctx.coverage.resolveArea(q.area) : p.user.areaId !== null ? index.byId.get(p.user.areaId) : undefined;
+        area ??= ctx.coverage.defaultRoot();
+        requirePermission(req, 'read', ctx.coverage.areaPath(area.id));
+        const from = q.from !== undefined ? time(q.from, 'from') : startOfLocalDay(ctx.now());
+        const to = q.to !== undefined ? time(q.to, 'to') : from + 86_400_000;
+        if (to <= from) throw Errors.badRequest(`to: ${localIso(to)} is not after from ${localIso(from)}`, 'to');
+        if (to - from > MAX_PERIOD_MS) throw Errors.badRequest(`to: a period of at most ${MAX_PERIOD_MS / 86_400_000} days`, 'to');
+
+        let sites = ctx.sites.list({ areaIds: ctx.coverage.subtreeIds(area.id), includeRetired: true });
+        if (q.site) {
+          sites = sites.filter((s) => s.id === q.site);
+          if (sites.length === 0) throw Errors.badRequest(`site: ${q.site} is not a site in ${area.name}`, 'site');
+        }
+        const siteIds = sites.map((s) => s.id);
+        const info = new Map<string, SiteInfo>(sites.map((s) => [s.id, { name: s.name, areaKey: s.areaKey, areaName: index.byId.get(s.areaId)?.name ?? s.areaKey }]));
+        const sent = ctx.schedule.sent.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
+        const receipts = ctx.asRun.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
+        const titles = new Map<string, string>();
+        const titleOf = (itemId: string) => {
+          let t = titles.get(itemId);
+          if (t === undefined) {
+            try {
+              t = ctx.schedule.service.get(itemId).title;
+            } catch {
+              t = itemId;
+            }
+            titles.set(itemId, t);
+          }
+          return t;
+        };
+        const now = ctx.now();
+        const siteNow = (id: string): SiteNow | undefined => {
+          const v = ctx.fleet.classify(id, now);
+          if (!v) return { condition: 'retired', message: 'site retired or removed', messageVi: 'điểm đã ngừng sử dụng' };
+          const r = v.reasons[0];
+          return { condition: v.condition, message: r?.message ?? v.condition, messageVi: r?.messageVi ?? v.condition };
+        };
+        const { lines: all, summary } = accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now });
+        const lines = q.status ? all.filter((l) => l.status === q.status) : all;
+
+        const wantsCsv = q.format === 'csv' || (q.format !== 'json' && /\btext\/csv\b/i.test(req.headers.accept ?? ''));
+        if (wantsCsv) {
+          const day = localIso(from).slice(0, 10).replace(/-/g, '');
+          return reply
+            .header('content-type', 'text/csv; charset=utf-8')
+            .header('content-disposition', `attachment; filename="nhat-ky-phat-thanh_${area.code}_${day}.csv"`)
+            .send(asRunCsv(lines, SCHEDULE_ZONE));
+        }
+        const local = (t: number | null) => (t === null ? null : localIso(t));
+        return {
+          area: { key: area.key, code: area.code, name: area.name },
+          from,
+          fromLocal: localIso(from),
+          to,
+          toLocal: localIso(to),
+          summary,
+          statusLabels: STATUS_LABEL,
+          lines: lines.map((l) => ({ ...l, scheduledLocal: localIso(l.scheduledAt), startLocal: localIso(l.startAt), startedLocal: local(l.startedAt), endedLocal: local(l.endedAt), receivedLocal: local(l.receivedAt) })),
+        };
+      },
+    );
+  };

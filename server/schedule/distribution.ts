@@ -1,0 +1,252 @@
+/**
+ * Distribution of desired playlists (issue 3, item 4): the shell that runs
+ * the pure pipeline (computePlaylists) over the approved items, the registry
+ * and the media library, and publishes each site's playlist RETAINED with
+ * QoS 1 on sites/{id}/playlist when its version changed.
+ *
+ * - When: on every change of approved items (the schedule service awaits
+ *   `refresh`), when the registry or the media library changes (a cheap
+ *   fingerprint is polled), and every `recomputeMs` as the horizon slides.
+ *   Refreshes never overlap: one asked for while another runs is run once after it.
+ * - What is remembered: the last published version per site (memory). After
+ *   a restart that map is empty, so every site is published again: the
+ *   embedded broker's retained store lives in memory and is gone; an external
+ *   broker still has it, and the agent ignores a version it already holds.
+ * - A publish that fails (external broker down) is not remembered, so the
+ *   next refresh tries again.
+ * - Every entry sent, and every occurrence arbitration skipped at a site, is
+ *   written to playlist_entries (sent-entries.ts): the as-run log accounts
+ *   for them.
+ * - "Desired vs held": the version the agent reports in telemetry.playlist.
+ */
+import { siteTopic, PROTOCOL_VERSION, MAX_PLAYLIST_BYTES, type PlaylistMessage, type PlaylistReport } from '../../protocol/index.ts';
+import type { BrokerLink, Logger } from '../fleet/broker.ts';
+import type { Db } from '../store/db.ts';
+import { computePlaylists, type PlaylistProblem, type SitePlaylist } from './playlist.ts';
+import type { SiteDirectory, ResolveProblem } from './resolve.ts';
+import type { BroadcastItemStore, ScheduledItem } from './items-store.ts';
+import type { SentEntryStore } from './sent-entries.ts';
+import type { SitePlan } from './conflicts.ts';
+
+/** What distribution needs of a media item. */
+export interface DistributableMedia {
+  sha256: string;
+  bytes: number;
+}
+
+export interface DistributionDeps {
+  db: Db;
+  items: BroadcastItemStore;
+  sent: SentEntryStore;
+  directory(): SiteDirectory;
+  /** A ready, not retired media item, or undefined. */
+  media(id: string): DistributableMedia | undefined;
+  broker: BrokerLink;
+  /** What the agent last reported of its playlist (telemetry.playlist). */
+  held(siteId: string): PlaylistReport | undefined;
+  log: Logger;
+  now(): number;
+  horizonMs: number;
+  recomputeMs: number;
+  /** How often the registry/media fingerprint is polled. */
+  watchMs?: number;
+}
+
+export interface RefreshSummary {
+  at: number;
+  reason: string;
+  sites: number;
+  published: number;
+  failed: number;
+  cleared: number;
+  problems: Array<ResolveProblem | PlaylistProblem | { itemId: string; code: 'too_many_entries'; message: string }>;
+}
+
+export interface SitePlaylistStatus {
+  siteId: string;
+  desired: PlaylistMessage | null;
+  /** The last version published to the broker (retained), and when. */
+  published: { version: string; at: number } | null;
+  held: PlaylistReport | null;
+  converged: boolean;
+}
+
+const MAX_ENTRIES = 500;
+
+export class PlaylistDistributor {
+  private readonly published = new Map<string, { version: string; at: number }>();
+  private desired = new Map<string, PlaylistMessage>();
+  private last: RefreshSummary | undefined;
+  private running: Promise<RefreshSummary> | undefined;
+  private pending: { reason: string; promise: Promise<RefreshSummary> } | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private fingerprint = '';
+
+  constructor(private readonly deps: DistributionDeps) {}
+
+  /** The periodic jobs, then the first publish of every site (a failure of which the jobs retry). */
+  async start(): Promise<void> {
+    this.fingerprint = this.currentFingerprint();
+    const guard = (fn: () => Promise<unknown>) => () => {
+      fn().catch((err: unknown) => this.deps.log.error({ err }, 'playlist distribution failed'));
+    };
+    this.timers.push(setInterval(guard(() => this.refresh('horizon')), this.deps.recomputeMs));
+    this.timers.push(
+      setInterval(guard(async () => {
+        const f = this.currentFingerprint();
+        if (f !== this.fingerprint) {
+          this.fingerprint = f;
+          await this.refresh('registry or media changed');
+        }
+      }), this.deps.watchMs ?? 2000),
+    );
+    for (const t of this.timers) t.unref();
+    await this.refresh('start');
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  /** Recompute and publish what changed; concurrent calls share one follow-up run. */
+  refresh(reason: string): Promise<RefreshSummary> {
+    if (!this.running) {
+      this.running = this.run(reason).finally(() => (this.running = undefined));
+      return this.running;
+    }
+    if (!this.pending) {
+      const after = this.running.catch(() => undefined);
+      const promise = after.then(() => {
+        this.pending = undefined;
+        return this.refresh(reason);
+      });
+      this.pending = { reason, promise };
+    }
+    return this.pending.promise;
+  }
+
+  lastRefresh(): RefreshSummary | undefined {
+    return this.last;
+  }
+
+  status(siteId: string): SitePlaylistStatus {
+    const desired = this.desired.get(siteId) ?? null;
+    const held = this.deps.held(siteId) ?? null;
+    return { siteId, desired, published: this.published.get(siteId) ?? null, held, converged: !!desired && held?.version === desired.version };
+  }
+
+  /** Sites (of `siteIds`, default all) whose agent does not hold the desired version. */
+  convergence(siteIds?: Iterable<string>): { sites: number; converged: number; notConverged: Array<{ siteId: string; desired: string; held: string | null }> } {
+    const ids = siteIds ? [...siteIds] : [...this.desired.keys()];
+    const notConverged: Array<{ siteId: string; desired: string; held: string | null }> = [];
+    let sites = 0;
+    for (const id of ids) {
+      const d = this.desired.get(id);
+      if (!d) continue;
+      sites++;
+      const h = this.deps.held(id)?.version ?? null;
+      if (h !== d.version) notConverged.push({ siteId: id, desired: d.version, held: h });
+    }
+    return { sites, converged: sites - notConverged.length, notConverged };
+  }
+
+  private currentFingerprint(): string {
+    const r = this.deps.db
+      .prepare(
+        `SELECT (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) || ':' || IFNULL(MAX(retired_at), 0) FROM sites) AS s,
+                (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) || ':' || IFNULL(MAX(retired_at), 0) FROM areas) AS a,
+                (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM media) AS m`,
+      )
+      .get() as { s: string; a: string; m: string };
+    return `${r.s}/${r.a}/${r.m}`;
+  }
+
+  private async run(reason: string): Promise<RefreshSummary> {
+    const now = this.deps.now();
+    const horizon = { from: now, to: now + this.deps.horizonMs };
+    const items: ScheduledItem[] = this.deps.items.live(now);
+    const byId = new Map(items.map((i) => [i.id, i]));
+    const dir = this.deps.directory();
+    // One library lookup per media item per run, not one per entry per site.
+    const mediaCache = new Map<string, DistributableMedia | undefined>();
+    const media = (id: string) => {
+      if (!mediaCache.has(id)) mediaCache.set(id, this.deps.media(id));
+      return mediaCache.get(id);
+    };
+    const comp = computePlaylists(items, dir, media, horizon);
+    const problems: RefreshSummary['problems'] = [...comp.problems];
+    const desired = new Map<string, PlaylistMessage>();
+    for (const [siteId, pl] of comp.playlists) {
+      const msg = this.message(pl, byId, media, now, horizon.to, problems);
+      desired.set(siteId, msg);
+    }
+    this.desired = desired;
+
+    let published = 0;
+    let failed = 0;
+    let cleared = 0;
+    for (const [siteId, msg] of desired) {
+      if (this.published.get(siteId)?.version === msg.version) continue;
+      try {
+        const payload = Buffer.from(JSON.stringify(msg));
+        if (payload.length > MAX_PLAYLIST_BYTES) throw new Error(`playlist of ${payload.length} bytes exceeds ${MAX_PLAYLIST_BYTES}`);
+        await this.deps.broker.publish(siteTopic(siteId, 'playlist'), payload, { qos: 1, retain: true });
+        this.published.set(siteId, { version: msg.version, at: now });
+        published++;
+        const pl = comp.playlists.get(siteId)!;
+        this.deps.sent.recordSent(pl, comp.plans.get(siteId) as SitePlan | undefined, horizon, now, (itemId) => byId.get(itemId)?.mediaId);
+      } catch (err) {
+        failed++;
+        this.deps.log.warn({ siteId, err: (err as Error).message }, 'playlist not published; retried at the next refresh');
+      }
+    }
+    // Sites gone from the registry (retired, deleted): clear their retained playlist.
+    for (const siteId of [...this.published.keys()]) {
+      if (desired.has(siteId)) continue;
+      try {
+        await this.deps.broker.publish(siteTopic(siteId, 'playlist'), Buffer.alloc(0), { qos: 1, retain: true });
+        this.published.delete(siteId);
+        this.deps.sent.withdrawAll(siteId, now);
+        cleared++;
+      } catch (err) {
+        this.deps.log.warn({ siteId, err: (err as Error).message }, 'retained playlist of a retired site not cleared');
+      }
+    }
+    const summary: RefreshSummary = { at: now, reason, sites: desired.size, published, failed, cleared, problems };
+    this.last = summary;
+    if (published || failed || cleared) this.deps.log.info({ reason, sites: desired.size, published, failed, cleared, problems: problems.length }, 'playlists distributed');
+    return summary;
+  }
+
+  private message(pl: SitePlaylist, items: ReadonlyMap<string, ScheduledItem>, media: (id: string) => DistributableMedia | undefined, at: number, horizonEnd: number, problems: RefreshSummary['problems']): PlaylistMessage {
+    let entries = pl.entries;
+    if (entries.length > MAX_ENTRIES) {
+      problems.push({ itemId: entries[MAX_ENTRIES]!.itemId, code: 'too_many_entries', message: `site ${pl.siteId} has ${entries.length} entries in the horizon; only the first ${MAX_ENTRIES} are sent` });
+      entries = entries.slice(0, MAX_ENTRIES);
+    }
+    const version = entries === pl.entries ? pl.version : `${pl.version.slice(0, 12)}t${entries.length}`;
+    return {
+      v: PROTOCOL_VERSION,
+      siteId: pl.siteId,
+      version,
+      at,
+      horizonEnd,
+      entries: entries.map((e) => {
+        const item = items.get(e.itemId);
+        return {
+          id: e.id,
+          kind: 'bulletin' as const,
+          itemId: e.itemId,
+          mediaId: e.mediaId,
+          sha256: e.sha256,
+          bytes: media(e.mediaId)?.bytes ?? 1,
+          startAt: e.startAt,
+          durationMs: e.durationMs,
+          priority: e.priority,
+          ...(item ? { title: item.title.slice(0, 200) } : {}),
+        };
+      }),
+    };
+  }
+}

@@ -1,0 +1,382 @@
+/**
+ * The schedule shell: broadcast items through their life (draft → approved
+ * → cancelled), checked against the registry, the media library and each
+ * other before they are saved, audited, and handed to distribution when the
+ * set of approved items changes. Decisions come from the pure core
+ * (resolve.ts, conflicts.ts, recurrence.ts) and from `approvalRefusal`/
+ * `scopeRefusal` below; this file only gathers their inputs and stores.
+ *
+ * Rules (docs/bulletins.md):
+ * - Drafts never go out; only approved items are distributed.
+ * - Four eyes: an operator may approve drafts others made, never one they
+ *   created or last edited; an admin may approve any draft.
+ * - Area scope: a user scoped to an area acts only on items whose every
+ *   target (area or site) lies inside that area's subtree.
+ * - An item overlapping, at some site, an approved item of the same
+ *   priority is refused (409, naming the item and the sites) unless it asks
+ *   to queue; checked on create, update and again on approval.
+ * - Approved items are not edited: cancel and create anew (the as-run log
+ *   and the agents follow occurrence ids that must not change meaning).
+ */
+import { randomBytes } from 'node:crypto';
+import type { AreaIndex } from '../coverage/coverage.ts';
+import type { AreaNode } from '../coverage/model.ts';
+import type { AuditLog } from '../audit.ts';
+import type { User } from '../auth/users.ts';
+import type { Site } from '../registry/sites.ts';
+import type { MediaItem, JobView } from '../media/library.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import { checkNewItem, type ConflictEntry } from './conflicts.ts';
+import type { BroadcastItem, ItemStart, Priority } from './model.ts';
+import { RecurrenceError, SCHEDULE_ZONE, dateTimeToEpoch, validateRecurrence } from './recurrence.ts';
+import { SiteDirectory, itemStarts, targetSites, type ResolveProblem } from './resolve.ts';
+import { BroadcastItemStore, startBounds, type ItemFilter, type ScheduledItem } from './items-store.ts';
+import { ScheduleInputError, localIso, parseInstant, wallText, type TimeInput } from './times.ts';
+
+export interface ItemInput {
+  title: string;
+  mediaId: string;
+  /** Area codes or keys (`02683`, `2025.02683`) and site ids. */
+  targets: { areas?: string[]; sites?: string[] };
+  start: { at: TimeInput } | { dtstart: TimeInput; rrule: string; exdates?: TimeInput[] };
+  priority?: Priority;
+  validFrom?: TimeInput | null;
+  validUntil?: TimeInput | null;
+  queue?: boolean;
+  note?: string | null;
+}
+
+export type ItemPatch = Partial<ItemInput>;
+
+export interface ScheduleDeps {
+  store: BroadcastItemStore;
+  areaIndex(): AreaIndex;
+  /** Structure version of area codes given without one. */
+  areaVersion: string;
+  /** Every registered site, retired ones too. */
+  sites(): Site[];
+  media(id: string): MediaItem | JobView | undefined;
+  audit: AuditLog;
+  now(): number;
+  /** The set of approved items changed: redistribute (resolves when published). */
+  changed(reason: string): Promise<unknown>;
+}
+
+/** Same-priority overlaps are looked for this far ahead of the item's first start. */
+export const CONFLICT_WINDOW_MS = 31 * 86_400_000;
+/** Longest calendar or as-run period one request may ask for. */
+export const MAX_PERIOD_MS = 92 * 86_400_000;
+
+type Actor = Pick<User, 'id' | 'username' | 'role' | 'areaId'>;
+
+/** Why `user` may not approve `item` (four eyes), or null. Pure. */
+export function approvalRefusal(user: Actor, item: Pick<ScheduledItem, 'createdById' | 'updatedById' | 'createdBy' | 'title'>): { message: string; messageVi: string } | null {
+  if (user.role === 'admin') return null;
+  if (item.createdById === user.id || item.updatedById === user.id) {
+    return {
+      message: `four eyes: ${user.username} created or last edited "${item.title}" and may not approve it; another operator or an admin must`,
+      messageVi: `nguyên tắc hai người: ${user.username} đã tạo hoặc sửa "${item.title}" nên không được tự duyệt; cần một người khác hoặc quản trị viên duyệt`,
+    };
+  }
+  return null;
+}
+
+/** Why `user` may not act on an item with these targets (area scope), or null. Pure over the index. */
+export function scopeRefusal(user: Actor, targets: { areaIds: readonly number[] }, index: AreaIndex): string | null {
+  if (user.areaId === null) return null;
+  for (const id of targets.areaIds) {
+    if (!index.isInSubtree(id, user.areaId)) {
+      const scope = index.byId.get(user.areaId);
+      const target = index.byId.get(id);
+      return `${user.username} may schedule only inside ${scope?.name ?? `area ${user.areaId}`}; ${target?.name ?? `area ${id}`} is outside it`;
+    }
+  }
+  return null;
+}
+
+const bad = (e: ScheduleInputError) => Errors.badRequest(e.message, e.field);
+
+function recurrenceField(part: string): string {
+  switch (part) {
+    case 'DTSTART':
+      return 'start.dtstart';
+    case 'EXDATE':
+      return 'start.exdates';
+    case 'TZID':
+      return 'start.zone';
+    default:
+      return 'start.rrule';
+  }
+}
+
+export class ScheduleService {
+  constructor(private readonly deps: ScheduleDeps) {}
+
+  /** The registry as the schedule sees it, built per call (a few ms for a province). */
+  directory(): SiteDirectory {
+    return new SiteDirectory(
+      this.deps.areaIndex(),
+      this.deps.sites().map((s) => ({ siteId: s.id, areaId: s.areaId, retired: s.retiredAt !== null })),
+    );
+  }
+
+  list(f: ItemFilter): { total: number; items: ScheduledItem[] } {
+    return this.deps.store.list(f);
+  }
+
+  get(id: string): ScheduledItem {
+    const item = this.deps.store.get(id);
+    if (!item) throw Errors.notFound(`broadcast item ${id}`);
+    return item;
+  }
+
+  resolveArea(keyOrCode: string, field: string): AreaNode {
+    const key = keyOrCode.includes('.') ? keyOrCode : `${this.deps.areaVersion}.${keyOrCode}`;
+    const node = this.deps.areaIndex().get(key);
+    if (!node) throw Errors.badRequest(`${field}: ${keyOrCode} is not a current area (give an area code such as 02683, or a key such as 2025.02683)`, field);
+    return node;
+  }
+
+  /** The area ids an item's targets lie in (area targets and targeted sites' areas). */
+  targetAreaIds(item: Pick<BroadcastItem, 'targets'>, dir: SiteDirectory): number[] {
+    const ids: number[] = [];
+    for (const k of item.targets.areaKeys) {
+      const a = dir.index.get(k);
+      if (a) ids.push(a.id);
+    }
+    for (const s of item.targets.siteIds) {
+      const site = dir.byId.get(s);
+      if (site) ids.push(site.areaId);
+    }
+    return ids;
+  }
+
+  /** Validate input against the registry and the library; the item as it would be stored. */
+  prepare(input: ItemInput, actor: Actor, existing?: ScheduledItem): ScheduledItem {
+    try {
+      return this.prepareOrThrow(input, actor, existing);
+    } catch (e) {
+      if (e instanceof ScheduleInputError) throw bad(e);
+      if (e instanceof RecurrenceError) {
+        const field = recurrenceField(e.part);
+        throw Errors.badRequest(`${field}: ${e.message}`, field);
+      }
+      throw e;
+    }
+  }
+
+  private prepareOrThrow(input: ItemInput, actor: Actor, existing?: ScheduledItem): ScheduledItem {
+    const now = this.deps.now();
+    const title = input.title.trim();
+    if (!title) throw new ScheduleInputError('title', 'required');
+    const media = this.deps.media(input.mediaId);
+    if (!media) throw new ScheduleInputError('mediaId', `no media item ${input.mediaId} in the library`);
+    if (media.status !== 'ready') throw new ScheduleInputError('mediaId', `media ${input.mediaId} is ${media.status === 'processing' ? 'still processing' : `not usable (${media.reason ?? 'failed'})`}`);
+    if (media.retiredAt !== null) throw new ScheduleInputError('mediaId', `media ${input.mediaId} is retired`);
+
+    const dir = this.directory();
+    const areaKeys: string[] = [];
+    for (const [i, a] of (input.targets.areas ?? []).entries()) areaKeys.push(this.resolveArea(a, `targets.areas[${i}]`).key);
+    const siteIds: string[] = [];
+    for (const [i, id] of (input.targets.sites ?? []).entries()) {
+      const s = dir.byId.get(id);
+      if (!s) throw new ScheduleInputError(`targets.sites[${i}]`, `site ${id} is not registered`);
+      if (s.retired) throw new ScheduleInputError(`targets.sites[${i}]`, `site ${id} is retired`);
+      siteIds.push(id);
+    }
+    if (areaKeys.length === 0 && siteIds.length === 0) throw new ScheduleInputError('targets', 'name at least one area or site');
+
+    const validFrom = input.validFrom === undefined || input.validFrom === null ? undefined : parseInstant(input.validFrom, 'validFrom');
+    const validUntil = input.validUntil === undefined || input.validUntil === null ? undefined : parseInstant(input.validUntil, 'validUntil');
+    if (validFrom !== undefined && validUntil !== undefined && validUntil <= validFrom) {
+      throw new ScheduleInputError('validUntil', `${localIso(validUntil)} is not after validFrom ${localIso(validFrom)}`);
+    }
+
+    let start: ItemStart;
+    if ('at' in input.start) {
+      const at = parseInstant(input.start.at, 'start.at');
+      if (at + media.durationMs <= now) throw new ScheduleInputError('start.at', `${localIso(at)} has already passed`);
+      if (validFrom !== undefined && at < validFrom) throw new ScheduleInputError('start.at', `${localIso(at)} is before validFrom ${localIso(validFrom)}`);
+      if (validUntil !== undefined && at >= validUntil) throw new ScheduleInputError('start.at', `${localIso(at)} is not before validUntil ${localIso(validUntil)}`);
+      start = { at };
+    } else {
+      const dtstart = wallText(input.start.dtstart, 'start.dtstart');
+      const exdates = input.start.exdates?.map((x, i) => wallText(x, `start.exdates[${i}]`));
+      const rrule = input.start.rrule.trim().replace(/^RRULE:/i, '');
+      validateRecurrence({ dtstart, rrule, ...(exdates ? { exdates } : {}) });
+      start = { dtstart, rrule, ...(exdates && exdates.length ? { exdates } : {}) };
+    }
+    const t = now;
+    const item: ScheduledItem = {
+      id: existing?.id ?? `bi-${randomBytes(6).toString('hex')}`,
+      mediaId: media.id,
+      durationMs: media.durationMs,
+      title,
+      targets: { areaKeys: [...new Set(areaKeys)], siteIds: [...new Set(siteIds)] },
+      start,
+      priority: input.priority ?? 'normal',
+      ...(validFrom !== undefined ? { validFrom } : {}),
+      ...(validUntil !== undefined ? { validUntil } : {}),
+      status: existing?.status ?? 'draft',
+      queue: input.queue === true,
+      createdBy: existing?.createdBy ?? actor.username,
+      note: input.note?.trim() || null,
+      createdById: existing ? existing.createdById : actor.id,
+      createdAt: existing?.createdAt ?? t,
+      updatedBy: actor.username,
+      updatedById: actor.id,
+      updatedAt: t,
+      approvedById: null,
+      approvedAt: null,
+      cancelledBy: null,
+      cancelledById: null,
+      cancelledAt: null,
+      cancelReason: null,
+    };
+    return item;
+  }
+
+  /** Refuse (403) when `actor` may not act on this item's targets. */
+  assertScope(actor: Actor, item: Pick<BroadcastItem, 'targets'>, dir = this.directory()): void {
+    const why = scopeRefusal(actor, { areaIds: this.targetAreaIds(item, dir) }, dir.index);
+    if (why) throw Errors.forbidden(why);
+  }
+
+  /** The same-priority check of the core, over the next CONFLICT_WINDOW_MS of the item. */
+  check(item: BroadcastItem, dir = this.directory()) {
+    const from = Math.max(this.deps.now(), 'at' in item.start ? item.start.at : (item.validFrom ?? 0));
+    const horizon = { from, to: from + CONFLICT_WINDOW_MS };
+    const live = this.deps.store.live(horizon.from);
+    const result = checkNewItem(item, live, dir, horizon, { zone: SCHEDULE_ZONE });
+    const sites = targetSites(item, dir).siteIds.length;
+    const next = itemStarts(item, { from: this.deps.now(), to: this.deps.now() + CONFLICT_WINDOW_MS }, 10).starts;
+    return { result, sites, next };
+  }
+
+  /** Throw the 409 that names the item(s) and sites, when the check refuses. */
+  private assertNoConflict(item: BroadcastItem, dir: SiteDirectory): ResolveProblem[] {
+    const { result } = this.check(item, dir);
+    if (!result.ok) {
+      throw new LoanetError('LOANET_SCHEDULE_CONFLICT', 409, result.message, {
+        code: result.code,
+        messageVi: result.messageVi,
+        conflicts: result.conflicts.map(conflictView),
+        hint: 'set "queue": true to play it right after the item it overlaps',
+      });
+    }
+    return result.problems;
+  }
+
+  private save(item: ScheduledItem, dir: SiteDirectory): void {
+    const dtstartAt = 'dtstart' in item.start ? dateTimeToEpoch(item.start.dtstart, 'DTSTART', item.start.zone ?? SCHEDULE_ZONE) : undefined;
+    this.deps.store.save(item, startBounds(item, dtstartAt), this.targetAreaIds(item, dir));
+  }
+
+  create(input: ItemInput, actor: Actor): ScheduledItem {
+    const item = this.prepare(input, actor);
+    const dir = this.directory();
+    this.assertScope(actor, item, dir);
+    this.assertNoConflict(item, dir);
+    this.save(item, dir);
+    this.deps.audit.record(actor, 'schedule.create', item.id, { title: item.title, mediaId: item.mediaId, priority: item.priority, targets: item.targets, start: item.start, queue: item.queue });
+    return this.get(item.id);
+  }
+
+  update(id: string, patch: ItemPatch, actor: Actor): ScheduledItem {
+    const old = this.get(id);
+    const dir = this.directory();
+    this.assertScope(actor, old, dir);
+    if (old.status !== 'draft') throw Errors.conflict(`"${old.title}" is ${old.status}; only drafts can be edited (cancel it and create a new one)`);
+    const input: ItemInput = {
+      title: patch.title ?? old.title,
+      mediaId: patch.mediaId ?? old.mediaId,
+      targets: patch.targets ?? { areas: old.targets.areaKeys, sites: old.targets.siteIds },
+      start: patch.start ?? old.start,
+      priority: patch.priority ?? old.priority,
+      validFrom: patch.validFrom === undefined ? (old.validFrom ?? null) : patch.validFrom,
+      validUntil: patch.validUntil === undefined ? (old.validUntil ?? null) : patch.validUntil,
+      queue: patch.queue ?? old.queue === true,
+      note: patch.note === undefined ? old.note : patch.note,
+    };
+    const item = this.prepare(input, actor, old);
+    this.assertScope(actor, item, dir);
+    this.assertNoConflict(item, dir);
+    this.save(item, dir);
+    this.deps.audit.record(actor, 'schedule.update', id, { changed: Object.keys(patch) });
+    return this.get(id);
+  }
+
+  async approve(id: string, actor: Actor): Promise<ScheduledItem> {
+    const item = this.get(id);
+    const dir = this.directory();
+    this.assertScope(actor, item, dir);
+    if (item.status !== 'draft') throw Errors.conflict(`"${item.title}" is already ${item.status}`);
+    const refusal = approvalRefusal(actor, item);
+    if (refusal) throw new LoanetError('LOANET_FORBIDDEN', 403, `not allowed: ${refusal.message}`, { messageVi: refusal.messageVi, rule: 'four_eyes' });
+    if ('at' in item.start && item.start.at + item.durationMs <= this.deps.now()) {
+      throw Errors.badRequest(`start.at: ${localIso(item.start.at)} has already passed; edit the draft first`, 'start.at');
+    }
+    // Others may have been approved since this draft was checked.
+    this.assertNoConflict(item, dir);
+    const t = this.deps.now();
+    const approved: ScheduledItem = { ...item, status: 'approved', approvedBy: actor.username, approvedById: actor.id, approvedAt: t };
+    this.save(approved, dir);
+    this.deps.audit.record(actor, 'schedule.approve', id, { title: item.title, createdBy: item.createdBy });
+    await this.deps.changed(`approved ${id}`);
+    return this.get(id);
+  }
+
+  async cancel(id: string, actor: Actor, reason: string | undefined): Promise<ScheduledItem> {
+    const item = this.get(id);
+    const dir = this.directory();
+    this.assertScope(actor, item, dir);
+    if (item.status === 'cancelled') throw Errors.conflict(`"${item.title}" is already cancelled`);
+    const t = this.deps.now();
+    const cancelled: ScheduledItem = { ...item, status: 'cancelled', cancelledBy: actor.username, cancelledById: actor.id, cancelledAt: t, cancelReason: reason?.trim() || null };
+    this.save(cancelled, dir);
+    this.deps.audit.record(actor, 'schedule.cancel', id, { title: item.title, was: item.status, reason: cancelled.cancelReason });
+    if (item.status === 'approved') await this.deps.changed(`cancelled ${id}`);
+    return this.get(id);
+  }
+
+  /** Media still needed by a draft or approved item (the library's retire guard). */
+  mediaInUse(mediaId: string): string | null {
+    const using = this.deps.store.usingMedia(mediaId, this.deps.now());
+    if (using.length === 0) return null;
+    const names = using.slice(0, 3).map((i) => `"${i.title}" (${i.id}, ${i.status})`).join(', ');
+    return `still scheduled by ${names}${using.length > 3 ? ` and ${using.length - 3} more` : ''}; cancel those first`;
+  }
+
+  /**
+   * Occurrences (as scheduled, before per-site arbitration) of every item
+   * that plays somewhere in `area`'s subtree during [from, to): the week view.
+   */
+  calendar(area: AreaNode, from: number, to: number, opts: { includeDrafts: boolean; includeCancelled: boolean }) {
+    const dir = this.directory();
+    const index = dir.index;
+    const areaIds = [...index.subtree(area.id)].map((a) => a.id).concat(index.ancestors(area.id).map((a) => a.id));
+    const inArea = new Set(dir.sitesIn(area).map((s) => s.siteId));
+    const { items } = this.deps.store.list({ areaIds, from, to, limit: 10_000 });
+    const occurrences: Array<{ itemId: string; title: string; status: string; priority: Priority; queue: boolean; startAt: number; startLocal: string; endAt: number; endLocal: string; sites: number }> = [];
+    const problems: ResolveProblem[] = [];
+    const shown: ScheduledItem[] = [];
+    for (const item of items) {
+      if (item.status === 'draft' && !opts.includeDrafts) continue;
+      if (item.status === 'cancelled' && !opts.includeCancelled) continue;
+      const targeted = targetSites(item, dir).siteIds.filter((s) => inArea.has(s)).length;
+      const r = itemStarts(item, { from, to });
+      problems.push(...r.problems);
+      if (r.starts.length === 0) continue;
+      shown.push(item);
+      for (const s of r.starts) {
+        occurrences.push({ itemId: item.id, title: item.title, status: item.status, priority: item.priority, queue: item.queue === true, startAt: s, startLocal: localIso(s), endAt: s + item.durationMs, endLocal: localIso(s + item.durationMs), sites: targeted });
+      }
+    }
+    occurrences.sort((a, b) => a.startAt - b.startAt || (a.itemId < b.itemId ? -1 : 1));
+    return { occurrences, items: shown, problems };
+  }
+}
+
+export function conflictView(c: ConflictEntry) {
+  return { itemId: c.itemId, title: c.title, siteIds: c.siteIds, places: c.places, firstOverlapAt: c.firstOverlapAt, firstOverlapLocal: localIso(c.firstOverlapAt) };
+}

@@ -1,0 +1,52 @@
+/**
+ * A real Chromium for the console tests: Debian's /usr/bin/chromium driven by
+ * playwright-core, headless, with a fresh profile per run. Without chromium the
+ * browser tests skip loudly — except under CI, where they must fail (.ci/run
+ * installs it).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+
+export const CHROMIUM = process.env.LOANET_CHROMIUM ?? '/usr/bin/chromium';
+export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-output/screenshots');
+
+export function chromiumAvailable(): boolean {
+  const ok = fs.existsSync(CHROMIUM);
+  if (!ok) {
+    if (process.env.CI) throw new Error(`chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install chromium, or set LOANET_CHROMIUM)`);
+    console.warn(`\n!!! SKIPPING browser tests: no chromium at ${CHROMIUM} (apt-get install chromium, or set LOANET_CHROMIUM) !!!\n`);
+  }
+  return ok;
+}
+
+export interface Browser {
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(opts: { timezoneId?: string } = {}): Promise<Browser> {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+    // The tests' browser sits in another zone on purpose: the console must still show Asia/Ho_Chi_Minh times.
+    timezoneId: opts.timezoneId ?? 'Europe/Paris',
+    locale: 'en-GB',
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export function screenshotPath(name: string): string {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  return path.join(SCREENSHOTS, `${name}.png`);
+}
