@@ -42,9 +42,12 @@ import {
   decodeCommand,
   decodeEvent,
   decodeState,
+  decodePlaylist,
   decodeTelemetry,
   encodeJson,
+  MAX_PLAYLIST_BYTES,
   siteTopic,
+  type AsRunEvent,
   type ClockRequest,
   type CommandMessage,
   type CommandResultEvent,
@@ -58,6 +61,12 @@ import {
 import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type ToneRequest } from './devices/gateway.ts';
 import { Backoff } from './backoff.ts';
 import { ClockSync } from './playout/clock-sync.ts';
+import { PlayoutEngine } from './playout/engine.ts';
+import { openOggOpusFile } from './playout/file-source.ts';
+import { PlaylistExecutor, type PlaylistExecutorStats } from './playout/playlist-executor.ts';
+import { ReceiptJournal, type ReceiptStats } from './playout/receipts.ts';
+import type { AudioSink } from './audio/types.ts';
+import type { MediaCache } from './media-cache/types.ts';
 import type { AgentConfig } from './config.ts';
 
 export interface Clock {
@@ -87,9 +96,29 @@ export interface AgentLogger {
 /** Runs after the site has said "offline, reboot"; when it resolves, the agent reconnects. */
 export type RebootHook = (gateway: DeviceGateway) => Promise<void>;
 
+/**
+ * What the agent plays through (issue 3): without it the agent neither plays
+ * nor subscribes to its playlist. The caller builds the parts (main.ts from
+ * the config, the fleet runner per simulated site); the logic is in
+ * edge-agent/playout/ (engine, playlist executor, receipt journal).
+ */
+export interface PlayoutSetup {
+  sink: AudioSink;
+  /** Media for playlist entries; absent: every entry is skipped 'no_media'. */
+  cache?: MediaCache;
+  /** Amplifier on this long before sound: the profile's warm-up plus a margin. */
+  leadMs: number;
+  /** And off this long after the last programme. */
+  tailMs: number;
+  /** Hand an entry to the engine this long before its start (default lead + 3 s). */
+  prepareAheadMs?: number;
+  lateToleranceMs?: number;
+}
+
 export interface EdgeAgentOptions {
   config: AgentConfig;
   gateway: DeviceGateway;
+  playout?: PlayoutSetup;
   log?: AgentLogger;
   /** Builds the byte stream to the broker (e.g. a simulated 4G link); default: connect to `config.server.mqttUrl`. */
   mqttStream?: (() => Duplex) | undefined;
@@ -137,6 +166,8 @@ export interface AgentStats {
   /** Clock requests sent and answers used (a stale, duplicate or impossible answer is not used). */
   readonly clockRequests: number;
   readonly clockSamples: number;
+  /** Playlist payloads that were not a valid playlist (counted and dropped). */
+  readonly invalidPlaylists: number;
   readonly lastError: string | null;
 }
 
@@ -148,6 +179,9 @@ export interface StopOptions {
 export const DEFAULT_TONE = { hz: 1000, durationMs: 3000 } as const;
 const DEFAULT_TONE_LEVEL = 60;
 const ACK_TIMEOUT_MS = 3000;
+/** A receipt not acknowledged by then is sent again after the next reconnect (the server dedupes). */
+const RECEIPT_ACK_TIMEOUT_MS = 60_000;
+const RECEIPT_JOURNAL_FILE = 'asrun.journal';
 const LEDGER_FILE = 'commands.json';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -252,7 +286,7 @@ export class EdgeAgent {
   private readonly connectTimeoutMs: number;
   private readonly backoff: Backoff;
   private readonly ledger: CommandLedger;
-  private readonly topics: { state: string; telemetry: string; event: string; cmd: string; clock: string; time: string };
+  private readonly topics: { state: string; telemetry: string; event: string; cmd: string; clock: string; time: string; playlist: string };
   private readonly syncNow: () => number;
   private readonly clockSync = new ClockSync(CLOCK_SYNC_OPTIONS);
   private clockTimer: NodeJS.Timeout | undefined;
@@ -261,6 +295,10 @@ export class EdgeAgent {
   /** Requests in flight (at most CLOCK_MAX_PENDING): an answer slower than the request interval still counts. */
   private clockPending: Array<{ id: number; t0: number }> = [];
   private readonly counters: Mutable<AgentStats>;
+  private readonly playoutSetup: PlayoutSetup | undefined;
+  private engine: PlayoutEngine | undefined;
+  private journal: ReceiptJournal | undefined;
+  private executor: PlaylistExecutor | undefined;
 
   private client: MqttClient | undefined;
   private stores = { incomingStore: new Store(), outgoingStore: new Store() };
@@ -300,13 +338,51 @@ export class EdgeAgent {
     const id = options.config.siteId;
     this.topics = {
       state: siteTopic(id, 'state'), telemetry: siteTopic(id, 'telemetry'), event: siteTopic(id, 'event'), cmd: siteTopic(id, 'cmd'),
-      clock: siteTopic(id, 'clock'), time: siteTopic(id, 'time'),
+      clock: siteTopic(id, 'clock'), time: siteTopic(id, 'time'), playlist: siteTopic(id, 'playlist'),
     };
     this.counters = {
       connected: false, connects: 0, connectAttempts: 0, refusedConnects: 0, heartbeatsSent: 0, heartbeatsDropped: 0,
       commandsRun: 0, commandsRefused: 0, duplicateCommands: 0, invalidCommands: 0, outboxSize: 0, eventsDropped: 0,
-      clockRequests: 0, clockSamples: 0, lastError: null,
+      clockRequests: 0, clockSamples: 0, invalidPlaylists: 0, lastError: null,
     };
+    this.playoutSetup = options.playout;
+    if (options.playout) this.buildPlayout(options.playout);
+  }
+
+  /** Engine, playlist executor and receipt journal (issue 3); their logic lives in edge-agent/playout/. */
+  private buildPlayout(setup: PlayoutSetup): void {
+    const offsetMs = (): number | undefined => this.clockSync.estimate()?.offsetMs;
+    const serverNow = (): number => this.syncNow() + (offsetMs() ?? 0);
+    const log = { info: (m: string) => this.log.debug?.(m), warn: (m: string) => this.log.warn(m), error: (m: string) => this.log.error(m) };
+    this.engine = new PlayoutEngine({
+      sink: setup.sink,
+      clock: { now: this.syncNow, offsetMs },
+      amplifier: this.gateway,
+      leadMs: setup.leadMs,
+      tailMs: setup.tailMs,
+      ...(setup.lateToleranceMs !== undefined ? { lateToleranceMs: setup.lateToleranceMs } : {}),
+      log,
+    });
+    const stateDir = this.config.stateDir;
+    this.journal = new ReceiptJournal({ ...(stateDir ? { file: join(stateDir, RECEIPT_JOURNAL_FILE) } : {}), now: serverNow, log });
+    this.executor = new PlaylistExecutor({
+      siteId: this.siteId,
+      engine: this.engine,
+      serverNow,
+      clockUncertaintyMs: () => this.clockSync.estimate()?.uncertaintyMs ?? null,
+      ...(setup.cache ? { cache: setup.cache } : {}),
+      journal: this.journal,
+      ...(stateDir ? { stateDir } : {}),
+      openSource: (path, entry) => openOggOpusFile(path, entry.repeats ?? 1),
+      prepareAheadMs: setup.prepareAheadMs ?? setup.leadMs + 3000,
+      log,
+    });
+  }
+
+  /** The playout parts, for the fleet runner, alerts and live streams (which add programmes to the engine), and tests. */
+  get playout(): { engine: PlayoutEngine; executor: PlaylistExecutor; journal: ReceiptJournal; stats: { executor: PlaylistExecutorStats; receipts: ReceiptStats } } | undefined {
+    if (!this.engine || !this.executor || !this.journal) return undefined;
+    return { engine: this.engine, executor: this.executor, journal: this.journal, stats: { executor: this.executor.stats, receipts: this.journal.stats() } };
   }
 
   get siteId(): string {
@@ -324,6 +400,11 @@ export class EdgeAgent {
     this.started = true;
     this.startedAt = this.now();
     await this.ledger.load();
+    // Receipts and the saved playlist first: the agent plays from disk whether or not the link comes up.
+    if (this.journal && this.executor) {
+      await this.journal.open();
+      await this.playoutSetup?.cache?.open();
+    }
     try {
       await this.gateway.start();
     } catch (e) {
@@ -331,6 +412,7 @@ export class EdgeAgent {
       this.noteError(`device gateway did not start: ${(e as Error).message}`, 'warn');
     }
     this.unsubscribeFaults = this.gateway.onFault((notice) => this.onFault(notice));
+    await this.executor?.start();
     this.client = this.createClient();
     this.connectNow();
   }
@@ -342,6 +424,11 @@ export class EdgeAgent {
     this.stopHeartbeats();
     this.stopClockRequests();
     this.unsubscribeFaults?.();
+    this.executor?.stop();
+    this.journal?.detach();
+    await this.engine?.stop();
+    await this.journal?.close();
+    await this.playoutSetup?.cache?.close().catch(() => {});
     const client = this.client;
     if (client) {
       if (graceful) {
@@ -422,6 +509,14 @@ export class EdgeAgent {
       if (err || granted?.[0]?.qos === 128) this.noteError(`cannot subscribe to ${this.topics.time}: ${err?.message ?? 'refused'}; clock offset stays unknown`, 'warn');
       else if (client === this.client && client.connected) this.startClockRequests();
     });
+    if (this.executor) {
+      // Retained: the broker hands over the newest playlist at once, however long we were away.
+      client.subscribe(this.topics.playlist, { qos: 1 }, (err) => {
+        if (err) this.noteError(`cannot subscribe to ${this.topics.playlist}: ${err.message}`);
+      });
+      // Back-fill: every receipt not yet acknowledged goes out again.
+      this.journal?.attach(this.sendReceipt);
+    }
     void this.publishState('online');
     const pending = this.outbox;
     this.outbox = [];
@@ -434,6 +529,7 @@ export class EdgeAgent {
     this.counters.connected = false;
     this.stopHeartbeats();
     this.stopClockRequests();
+    this.journal?.detach();
     if (this.stopped || this.rebooting || this.reconnectTimer) return;
     const delay = this.refusedLast ? this.backoff.atCap() : this.backoff.next();
     if (wasConnected) this.log.warn(`link to ${this.config.server.mqttUrl} lost; reconnecting in ${delay} ms`);
@@ -473,6 +569,21 @@ export class EdgeAgent {
     });
     return withTimeout(acked, ACK_TIMEOUT_MS).then((ok) => ok === true);
   }
+
+  /** A receipt, QoS 1: true only once the broker acknowledged it (PUBACK), which is when the journal marks it sent. */
+  private readonly sendReceipt = (event: AsRunEvent): Promise<boolean> => {
+    const client = this.client;
+    if (!client?.connected) return Promise.resolve(false);
+    const checked = decodeEvent.check(event);
+    if (!checked.ok) {
+      this.noteError(`bug: not publishing invalid as_run receipt: ${checked.error.reason}`);
+      return Promise.resolve(false);
+    }
+    const acked = new Promise<boolean>((res) => {
+      client.publish(this.topics.event, encodeJson(event), { qos: 1 }, (err) => res(!err));
+    });
+    return withTimeout(acked, RECEIPT_ACK_TIMEOUT_MS).then((ok) => ok === true);
+  };
 
   private publishState(state: 'online' | 'offline', reason?: string): Promise<boolean> {
     const message: SiteStateMessage = { v: PROTOCOL_VERSION, siteId: this.siteId, state, at: state === 'online' ? this.willAt : this.now(), agentVersion: clip(this.config.agentVersion, 40) };
@@ -591,6 +702,7 @@ export class EdgeAgent {
       devices: s.devices,
       monitorMic: s.monitorMic,
       lastSoundCheck: this.lastSoundCheck,
+      ...(this.executor ? { playlist: this.executor.report() } : {}),
     };
   }
 
@@ -649,6 +761,22 @@ export class EdgeAgent {
     }
   }
 
+  // -------------------------------------------------------- playlist ----
+
+  private onPlaylist(payload: Buffer): void {
+    if (!this.executor || payload.length === 0) return; // an empty retained payload clears the topic: nothing to do
+    const decoded = decodePlaylist.decode(payload, MAX_PLAYLIST_BYTES);
+    if (!decoded.ok) {
+      this.counters.invalidPlaylists++;
+      this.log.warn(`dropped an invalid playlist (${payload.length} bytes): ${clip(decoded.error.reason, 200)}`);
+      return;
+    }
+    void this.executor.accept(decoded.value).then((r) => {
+      if (r === 'wrong_site') this.counters.invalidPlaylists++;
+      if (r === 'new') this.requestHeartbeat(); // tell the server at once which version we hold
+    });
+  }
+
   // ---------------------------------------------------------- faults ----
 
   private onFault(notice: DeviceFaultNotice): void {
@@ -669,6 +797,7 @@ export class EdgeAgent {
 
   private onMessage(topic: string, payload: Buffer): void {
     if (topic === this.topics.time) return this.onClockResponse(payload);
+    if (topic === this.topics.playlist) return this.onPlaylist(payload);
     if (topic !== this.topics.cmd) return; // area audio channels: later
     const decoded = decodeCommand.decode(payload);
     if (!decoded.ok) {

@@ -1,0 +1,358 @@
+/**
+ * Plays the site's playlist (protocol/playlist.ts) from the media cache at
+ * each entry's start time, whether or not the server is reachable, and writes
+ * one as-run receipt per entry.
+ *
+ * - The playlist is kept in `stateDir/playlist.json` (atomic rename), so after
+ *   a reboot with the link down the agent still knows what to play.
+ * - The media cache is told what the playlist needs (entries not yet over);
+ *   it fetches what it lacks and evicts only what no entry needs.
+ * - `prepareAheadMs` before an entry's start (longer than the amplifier lead),
+ *   its file is opened from the cache and handed to the playout engine as a
+ *   'bulletin' (or 'alert') programme at the entry's priority; the engine
+ *   starts it on the server clock and switches the amplifier.
+ * - Receipts: played / late from the engine's 'ended', partial / skipped from
+ *   'failed', and from here: skipped no_media (not in the cache at its start),
+ *   expired (the agent was off past notAfter), cancelled (removed while
+ *   playing, via the engine), and partial 'error' for an entry that was
+ *   playing when the agent died (the journal's started mark), so a restart
+ *   does not play it twice.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  PROTOCOL_VERSION,
+  decodePlaylist,
+  type AsRunEvent,
+  type AsRunOutcome,
+  type AsRunReason,
+  type PlaylistEntryMessage,
+  type PlaylistMessage,
+  type PlaylistReport,
+} from '../../protocol/index.ts';
+import type { MediaCache, MediaRef } from '../media-cache/types.ts';
+import type { EngineEvent, PlayoutEngineApi, ProgrammeSource } from './engine.ts';
+import type { ReceiptJournal } from './receipts.ts';
+
+const PLAYLIST_FILE = 'playlist.json';
+
+export interface PlaylistExecutorOptions {
+  siteId: string;
+  engine: Pick<PlayoutEngineApi, 'add' | 'cancel' | 'on'>;
+  /** The server clock as the agent estimates it. */
+  serverNow: () => number;
+  clockUncertaintyMs?: () => number | null;
+  /** Absent: no cache (no HTTP URL configured), every entry is skipped no_media. */
+  cache?: Pick<MediaCache, 'setNeeded' | 'has' | 'pathOf' | 'report'>;
+  journal: ReceiptJournal;
+  stateDir?: string;
+  /** Builds a source from a cached file: Ogg Opus → decoder → frames (default in agent wiring). */
+  openSource: (path: string, entry: PlaylistEntryMessage) => Promise<ProgrammeSource>;
+  /** Hand an entry to the engine this long before its start (default 5 s; must exceed the amplifier lead). */
+  prepareAheadMs?: number;
+  log?: { info(message: string): void; warn(message: string): void; error(message: string): void };
+}
+
+export interface PlaylistExecutorStats {
+  playlistsAccepted: number;
+  playlistsUnchanged: number;
+  playlistsRefused: number;
+  programmesStarted: number;
+  receipts: number;
+}
+
+type Handed = { entry: PlaylistEntryMessage; version: string };
+
+export type AcceptResult = 'new' | 'unchanged' | 'stale' | 'wrong_site';
+
+const clip = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
+
+export class PlaylistExecutor {
+  private readonly o: PlaylistExecutorOptions;
+  private readonly prepareAheadMs: number;
+  private readonly log: NonNullable<PlaylistExecutorOptions['log']>;
+  private playlist: PlaylistMessage | null = null;
+  /** Entries handed to the engine (or being opened), until their receipt is written. */
+  private readonly handed = new Map<string, Handed>();
+  private readonly opening = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+  private saving: Promise<void> = Promise.resolve();
+  private readonly counters: PlaylistExecutorStats = { playlistsAccepted: 0, playlistsUnchanged: 0, playlistsRefused: 0, programmesStarted: 0, receipts: 0 };
+
+  constructor(o: PlaylistExecutorOptions) {
+    this.o = o;
+    this.prepareAheadMs = o.prepareAheadMs ?? 5000;
+    this.log = o.log ?? { info: () => {}, warn: () => {}, error: () => {} };
+  }
+
+  get stats(): PlaylistExecutorStats {
+    return { ...this.counters };
+  }
+
+  get version(): string | null {
+    return this.playlist?.version ?? null;
+  }
+
+  /** Load the saved playlist, settle entries a crash interrupted, and start the schedule. */
+  async start(): Promise<void> {
+    this.unsubscribe = this.o.engine.on((e) => this.onEngineEvent(e));
+    this.playlist = await this.load();
+    for (const i of this.o.journal.interrupted()) {
+      const entry = this.playlist?.entries.find((e) => e.id === i.entryId);
+      if (!entry) continue;
+      await this.receipt(entry, i.version ?? this.playlist!.version, 'partial', {
+        startedAt: i.startedAt,
+        startErrorMs: i.startedAt - entry.startAt,
+        reason: 'error',
+        detail: 'the agent stopped (restart, crash or power loss) while this played',
+      });
+    }
+    this.syncCache();
+    this.tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.unsubscribe?.();
+  }
+
+  /** A playlist from the broker (already decoded and validated). */
+  async accept(msg: PlaylistMessage): Promise<AcceptResult> {
+    if (msg.siteId !== this.o.siteId) {
+      this.counters.playlistsRefused++;
+      return 'wrong_site';
+    }
+    const current = this.playlist;
+    if (current && current.version === msg.version) {
+      this.counters.playlistsUnchanged++;
+      return 'unchanged';
+    }
+    if (current && msg.at < current.at) {
+      this.counters.playlistsRefused++;
+      return 'stale';
+    }
+    this.playlist = msg;
+    this.counters.playlistsAccepted++;
+    const keep = new Set(msg.entries.map((e) => e.id));
+    // An entry handed to the engine and no longer wanted is stopped; its receipt says cancelled.
+    for (const id of [...this.handed.keys()]) if (!keep.has(id)) this.o.engine.cancel(id, 'cancelled', 'removed from the playlist');
+    await this.save(msg);
+    this.syncCache();
+    this.tick();
+    return 'new';
+  }
+
+  /** What the heartbeat says of the playlist (telemetry.playlist). */
+  report(): PlaylistReport {
+    const now = this.o.serverNow();
+    const cache = this.o.cache?.report();
+    let missing = 0;
+    for (const e of this.upcoming(now)) if (!this.o.cache?.has(e.sha256)) missing++;
+    return {
+      version: this.playlist?.version ?? null,
+      entries: this.playlist?.entries.length ?? 0,
+      missing,
+      cacheBytes: Math.max(0, Math.round(cache?.cacheBytes ?? 0)),
+      cacheLimitBytes: Math.max(0, Math.round(cache?.limitBytes ?? 0)),
+    };
+  }
+
+  // ------------------------------------------------------------- inside ----
+
+  /** Entries not yet settled (no receipt, not handed) whose window is not over. */
+  private upcoming(now: number): PlaylistEntryMessage[] {
+    return (this.playlist?.entries ?? []).filter((e) => !this.o.journal.has(e.id) && notAfterOf(e) >= now);
+  }
+
+  private syncCache(): void {
+    if (!this.o.cache) return;
+    const now = this.o.serverNow();
+    const needed = new Map<string, MediaRef>();
+    for (const e of this.playlist?.entries ?? []) {
+      if (this.o.journal.has(e.id) && !this.handed.has(e.id)) continue;
+      if (endOf(e) < now && !this.handed.has(e.id)) continue;
+      needed.set(e.sha256, { mediaId: e.mediaId, sha256: e.sha256, bytes: e.bytes });
+    }
+    this.o.cache.setNeeded([...needed.values()]);
+  }
+
+  private tick(): void {
+    clearTimeout(this.timer);
+    if (this.stopped || !this.playlist) return;
+    const now = this.o.serverNow();
+    const version = this.playlist.version;
+    let wake = Infinity;
+    for (const entry of this.playlist.entries) {
+      if (this.handed.has(entry.id) || this.opening.has(entry.id) || this.o.journal.has(entry.id)) continue;
+      if (now > notAfterOf(entry)) {
+        void this.receipt(entry, version, 'skipped', { reason: 'expired', detail: `not started by ${new Date(notAfterOf(entry)).toISOString()}: the agent was not running` });
+        continue;
+      }
+      if (now < entry.startAt - this.prepareAheadMs) {
+        wake = Math.min(wake, entry.startAt - this.prepareAheadMs);
+        continue;
+      }
+      const path = this.o.cache?.pathOf(entry.sha256) ?? null;
+      if (path) {
+        void this.hand(entry, version, path);
+      } else if (now >= entry.startAt) {
+        void this.receipt(entry, version, 'skipped', { reason: 'no_media', detail: `media ${entry.mediaId} (${entry.sha256.slice(0, 12)}…) not in the cache at start time` });
+      } else {
+        wake = Math.min(wake, now + 100); // the download may finish before the start
+      }
+    }
+    if (wake === Infinity) wake = now + 60_000; // the playlist may gain entries; look again now and then
+    this.timer = setTimeout(() => this.tick(), Math.max(10, Math.min(wake - now, 1000)));
+    this.timer.unref();
+  }
+
+  private async hand(entry: PlaylistEntryMessage, version: string, path: string): Promise<void> {
+    this.opening.add(entry.id);
+    let source: ProgrammeSource;
+    try {
+      source = await this.o.openSource(path, entry);
+    } catch (e) {
+      this.opening.delete(entry.id);
+      await this.receipt(entry, version, 'skipped', { reason: 'error', detail: `cannot read media ${entry.mediaId}: ${(e as Error).message}` });
+      return;
+    }
+    this.opening.delete(entry.id);
+    if (this.stopped || !this.playlist?.entries.some((e) => e.id === entry.id)) {
+      source.close?.();
+      return;
+    }
+    this.handed.set(entry.id, { entry, version });
+    const repeats = entry.repeats ?? 1;
+    const r = this.o.engine.add({
+      id: entry.id,
+      kind: entry.kind,
+      priority: entry.priority,
+      startAt: entry.startAt,
+      // A bulletin interrupted by an alert continues after it, as long as it is still wanted.
+      whenPreempted: 'resume',
+      durationMs: entry.durationMs * repeats,
+      notAfter: notAfterOf(entry),
+      source,
+      ...(entry.volume !== undefined ? { volume: entry.volume } : {}),
+    });
+    if (!r.ok) {
+      this.handed.delete(entry.id);
+      source.close?.();
+      if (r.reason === 'expired') await this.receipt(entry, version, 'skipped', { reason: 'expired', detail: r.detail });
+      else this.log.warn(`entry ${entry.id} not played: ${r.detail}`);
+    }
+  }
+
+  private onEngineEvent(e: EngineEvent): void {
+    if (e.type === 'amplifier') return;
+    const h = this.handed.get(e.id);
+    if (!h) return;
+    const { entry, version } = h;
+    switch (e.type) {
+      case 'started':
+        this.counters.programmesStarted++;
+        void this.o.journal.markStarted(entry.id, e.at, version);
+        return;
+      case 'ended':
+        this.handed.delete(e.id);
+        void this.receipt(entry, version, e.late ? 'late' : 'played', { startedAt: e.startedAt, endedAt: e.at, startErrorMs: e.startErrorMs, frames: e.frames });
+        return;
+      case 'failed': {
+        this.handed.delete(e.id);
+        const started = e.startedAt !== undefined;
+        void this.receipt(entry, version, started ? 'partial' : 'skipped', {
+          reason: e.reason satisfies AsRunReason,
+          detail: e.detail,
+          frames: e.frames,
+          ...(started ? { startedAt: e.startedAt!, endedAt: e.at, startErrorMs: e.startErrorMs ?? e.startedAt! - entry.startAt } : {}),
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private async receipt(
+    entry: PlaylistEntryMessage,
+    version: string,
+    outcome: AsRunOutcome,
+    x: { startedAt?: number; endedAt?: number; startErrorMs?: number; frames?: number; reason?: AsRunReason; detail?: string },
+  ): Promise<void> {
+    const uncertainty = this.o.clockUncertaintyMs?.();
+    const event: AsRunEvent = {
+      v: PROTOCOL_VERSION,
+      siteId: this.o.siteId,
+      at: Math.max(0, Math.round(this.o.serverNow())),
+      type: 'as_run',
+      entryId: entry.id,
+      kind: entry.kind,
+      itemId: entry.itemId,
+      mediaId: entry.mediaId,
+      scheduledAt: entry.startAt,
+      outcome,
+      playlistVersion: version,
+      ...(x.startedAt !== undefined ? { startedAt: Math.max(0, Math.round(x.startedAt)) } : {}),
+      ...(x.endedAt !== undefined ? { endedAt: Math.max(0, Math.round(x.endedAt)) } : {}),
+      ...(x.startErrorMs !== undefined ? { startErrorMs: Math.round(x.startErrorMs * 1000) / 1000 } : {}),
+      ...(x.frames !== undefined ? { frames: x.frames } : {}),
+      ...(x.reason ? { reason: x.reason } : {}),
+      ...(x.detail ? { detail: clip(x.detail, 300) } : {}),
+      ...(uncertainty !== null && uncertainty !== undefined ? { clockUncertaintyMs: Math.round(uncertainty * 1000) / 1000 } : {}),
+    };
+    try {
+      if (await this.o.journal.record(event)) {
+        this.counters.receipts++;
+        this.log.info(`as-run ${entry.id}: ${outcome}${x.reason ? ` (${x.reason})` : ''}`);
+      }
+    } catch (e) {
+      this.log.error(`cannot record the receipt of ${entry.id}: ${(e as Error).message}`);
+    }
+  }
+
+  private async load(): Promise<PlaylistMessage | null> {
+    if (!this.o.stateDir) return null;
+    const file = join(this.o.stateDir, PLAYLIST_FILE);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`cannot read ${file}: ${(e as Error).message}`);
+      return null;
+    }
+    const decoded = decodePlaylist.decode(text, Number.MAX_SAFE_INTEGER);
+    if (!decoded.ok || decoded.value.siteId !== this.o.siteId) {
+      this.log.warn(`ignoring saved playlist ${file}: ${decoded.ok ? 'another site' : decoded.error.reason}`);
+      return null;
+    }
+    return decoded.value;
+  }
+
+  private save(msg: PlaylistMessage): Promise<void> {
+    const dir = this.o.stateDir;
+    if (!dir) return Promise.resolve();
+    this.saving = this.saving.then(async () => {
+      try {
+        await mkdir(dir, { recursive: true });
+        const file = join(dir, PLAYLIST_FILE);
+        await writeFile(`${file}.tmp`, JSON.stringify(msg));
+        await rename(`${file}.tmp`, file);
+      } catch (e) {
+        this.log.error(`cannot save the playlist: ${(e as Error).message}`);
+      }
+    });
+    return this.saving;
+  }
+}
+
+/** Do not start after this: the entry's own notAfter, else its start + duration (protocol/playlist.ts). */
+export function notAfterOf(e: PlaylistEntryMessage): number {
+  return e.notAfter ?? e.startAt + e.durationMs;
+}
+
+function endOf(e: PlaylistEntryMessage): number {
+  return Math.max(notAfterOf(e), e.startAt + e.durationMs * (e.repeats ?? 1));
+}
