@@ -1,0 +1,190 @@
+/**
+ * The playlist executor (edge-agent/playout/playlist-executor.ts) against a
+ * fake engine and a fake cache, with a fake clock: what it hands to the
+ * engine and when, what the cache is told it needs, the receipt it writes for
+ * each outcome, and that a saved playlist plays after a restart.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PlaylistExecutor } from '../../edge-agent/playout/playlist-executor.ts';
+import { ReceiptJournal } from '../../edge-agent/playout/receipts.ts';
+import type { AddResult, EngineEvent, Programme, PlayoutFailure } from '../../edge-agent/playout/engine.ts';
+import type { MediaCacheReport, MediaRef } from '../../edge-agent/media-cache/types.ts';
+import { PROTOCOL_VERSION, type PlaylistEntryMessage, type PlaylistMessage } from '../../protocol/index.ts';
+
+const T0 = 1_800_000_000_000;
+const SHA = (c: string) => c.repeat(64);
+
+class FakeEngine {
+  added: Programme[] = [];
+  cancelled: Array<{ id: string; reason?: PlayoutFailure }> = [];
+  private listeners = new Set<(e: EngineEvent) => void>();
+  add(p: Programme): AddResult {
+    this.added.push(p);
+    return { ok: true };
+  }
+  cancel(id: string, reason?: PlayoutFailure) {
+    this.cancelled.push({ id, ...(reason ? { reason } : {}) });
+    return true;
+  }
+  on(l: (e: EngineEvent) => void) {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+  emit(e: EngineEvent) {
+    for (const l of this.listeners) l(e);
+  }
+}
+
+class FakeCache {
+  needed: MediaRef[] = [];
+  have = new Set<string>();
+  setNeeded(n: readonly MediaRef[]) {
+    this.needed = [...n];
+  }
+  has(sha: string) {
+    return this.have.has(sha);
+  }
+  pathOf(sha: string) {
+    return this.have.has(sha) ? `/cache/${sha}` : null;
+  }
+  report(): MediaCacheReport {
+    return { cacheBytes: 1234, limitBytes: 10_000, missing: [], overLimit: null, counters: { bytesFetched: 0, downloads: 0, retries: 0, resumes: 0, checksumFailures: 0, evictions: 0 } };
+  }
+}
+
+function entry(id: string, startAt: number, over: Partial<PlaylistEntryMessage> = {}): PlaylistEntryMessage {
+  return { id, kind: 'bulletin', itemId: 'item-1', mediaId: `m-${id}`, sha256: SHA(id[0]!), bytes: 1000, startAt, durationMs: 60_000, priority: 'normal', ...over };
+}
+function playlist(version: string, entries: PlaylistEntryMessage[], at = T0): PlaylistMessage {
+  return { v: PROTOCOL_VERSION, siteId: 'site-1', version, at, horizonEnd: at + 48 * 3600_000, entries };
+}
+
+const dirs: string[] = [];
+function stateDir() {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-exec-'));
+  dirs.push(d);
+  return d;
+}
+
+function setup(dir?: string) {
+  const engine = new FakeEngine();
+  const cache = new FakeCache();
+  const journal = new ReceiptJournal(dir ? { file: path.join(dir, 'asrun.journal'), now: () => Date.now() } : { now: () => Date.now() });
+  const opened: string[] = [];
+  const executor = new PlaylistExecutor({
+    siteId: 'site-1',
+    engine,
+    serverNow: () => Date.now(),
+    clockUncertaintyMs: () => 2.5,
+    cache,
+    journal,
+    ...(dir ? { stateDir: dir } : {}),
+    openSource: async (p) => (opened.push(p), { frame: () => null }),
+    prepareAheadMs: 5000,
+  });
+  return { engine, cache, journal, executor, opened };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: T0 });
+});
+afterEach(() => {
+  vi.useRealTimers();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('PlaylistExecutor', () => {
+  it('hands an entry to the engine ahead of its start and turns the engine events into its receipt', async () => {
+    const { engine, cache, journal, executor, opened } = setup();
+    await journal.open();
+    await executor.start();
+    cache.have.add(SHA('a'));
+    expect(await executor.accept(playlist('v1', [entry('a@1', T0 + 60_000, { volume: 70, priority: 'priority' })]))).toBe('new');
+    expect(cache.needed).toEqual([{ mediaId: 'm-a@1', sha256: SHA('a'), bytes: 1000 }]);
+    await vi.advanceTimersByTimeAsync(50_000);
+    expect(engine.added).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(6_000); // now within prepareAhead of the start
+    expect(opened).toEqual([`/cache/${SHA('a')}`]);
+    expect(engine.added).toHaveLength(1);
+    expect(engine.added[0]).toMatchObject({ id: 'a@1', kind: 'bulletin', priority: 'priority', startAt: T0 + 60_000, volume: 70, whenPreempted: 'resume', notAfter: T0 + 120_000 });
+    engine.emit({ type: 'started', id: 'a@1', kind: 'bulletin', scheduledAt: T0 + 60_000, at: T0 + 60_004, startErrorMs: 4, late: false });
+    engine.emit({ type: 'ended', id: 'a@1', at: T0 + 120_004, frames: 3000, startedAt: T0 + 60_004, startErrorMs: 4, late: false });
+    await journal.flushed();
+    expect(journal.get('a@1')).toMatchObject({
+      type: 'as_run', siteId: 'site-1', entryId: 'a@1', itemId: 'item-1', mediaId: 'm-a@1', scheduledAt: T0 + 60_000, outcome: 'played',
+      startedAt: T0 + 60_004, endedAt: T0 + 120_004, startErrorMs: 4, frames: 3000, playlistVersion: 'v1', clockUncertaintyMs: 2.5,
+    });
+    expect(executor.report()).toEqual({ version: 'v1', entries: 1, missing: 0, cacheBytes: 1234, cacheLimitBytes: 10_000 });
+  });
+
+  it('writes skipped receipts: no_media at the start, expired past the window, preempted from the engine, partial when cut', async () => {
+    const { engine, cache, journal, executor } = setup();
+    await journal.open();
+    await executor.start();
+    cache.have.add(SHA('p'));
+    cache.have.add(SHA('q'));
+    await executor.accept(
+      playlist('v1', [
+        entry('gone@1', T0 - 120_000), // over before the agent got the playlist
+        entry('nomedia@1', T0 + 10_000),
+        entry('p@1', T0 + 20_000),
+        entry('q@1', T0 + 30_000),
+      ]),
+    );
+    expect(executor.report().missing).toBe(1);
+    await vi.advanceTimersByTimeAsync(40_000);
+    engine.emit({ type: 'failed', id: 'p@1', at: T0 + 20_000, reason: 'preempted', detail: 'a higher priority held the site', frames: 0 });
+    engine.emit({ type: 'started', id: 'q@1', kind: 'bulletin', scheduledAt: T0 + 30_000, at: T0 + 30_200, startErrorMs: 200, late: true });
+    engine.emit({ type: 'failed', id: 'q@1', at: T0 + 35_000, reason: 'amp_fault', detail: 'overheat', frames: 240, startedAt: T0 + 30_200, startErrorMs: 200 });
+    await journal.flushed();
+    expect(journal.get('gone@1')).toMatchObject({ outcome: 'skipped', reason: 'expired' });
+    expect(journal.get('nomedia@1')).toMatchObject({ outcome: 'skipped', reason: 'no_media' });
+    expect(journal.get('p@1')).toMatchObject({ outcome: 'skipped', reason: 'preempted', frames: 0 });
+    expect(journal.get('p@1')).not.toHaveProperty('startedAt');
+    expect(journal.get('q@1')).toMatchObject({ outcome: 'partial', reason: 'amp_fault', startedAt: T0 + 30_200, endedAt: T0 + 35_000, startErrorMs: 200, frames: 240 });
+  });
+
+  it('stops an entry that left the playlist while it played (cancelled), and ignores an older or equal playlist', async () => {
+    const { engine, cache, journal, executor } = setup();
+    await journal.open();
+    await executor.start();
+    cache.have.add(SHA('a'));
+    await executor.accept(playlist('v1', [entry('a@1', T0 + 1000)]));
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(engine.added.map((p) => p.id)).toEqual(['a@1']);
+    expect(await executor.accept(playlist('v1', [entry('a@1', T0 + 1000)]))).toBe('unchanged');
+    expect(await executor.accept(playlist('v0', [], T0 - 1))).toBe('stale');
+    expect(await executor.accept({ ...playlist('v9', []), siteId: 'other-site' })).toBe('wrong_site');
+    expect(await executor.accept(playlist('v2', [], T0 + 2000))).toBe('new');
+    expect(engine.cancelled).toEqual([{ id: 'a@1', reason: 'cancelled' }]);
+    expect(cache.needed).toEqual([]);
+  });
+
+  it('plays a saved playlist after a restart with the link down, and settles an entry the crash interrupted as partial', async () => {
+    const dir = stateDir();
+    const first = setup(dir);
+    await first.journal.open();
+    await first.executor.start();
+    first.cache.have.add(SHA('a'));
+    first.cache.have.add(SHA('b'));
+    await first.executor.accept(playlist('v1', [entry('a@1', T0 + 1000), entry('b@1', T0 + 600_000)]));
+    await vi.advanceTimersByTimeAsync(2000);
+    first.engine.emit({ type: 'started', id: 'a@1', kind: 'bulletin', scheduledAt: T0 + 1000, at: T0 + 1001, startErrorMs: 1, late: false });
+    await first.journal.flushed();
+    first.executor.stop(); // killed: no receipt for a@1
+    await first.journal.close();
+
+    const second = setup(dir);
+    second.cache.have.add(SHA('b'));
+    await second.journal.open();
+    await second.executor.start(); // no playlist message: the link is down
+    await second.journal.flushed();
+    expect(second.journal.get('a@1')).toMatchObject({ outcome: 'partial', reason: 'error', startedAt: T0 + 1001 });
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(second.engine.added.map((p) => p.id)).toEqual(['b@1']); // a@1 is not played a second time
+    expect(second.executor.version).toBe('v1');
+  });
+});
