@@ -8,6 +8,7 @@
  *   heartbeat-ingest.ts      server child process on aedes and on Mosquitto: 3,000 real agents, then a raw publisher up to saturation
  *   fleet-runner-cost.ts     the fleet runner's own RSS and CPU per simulated site
  *   edge-agent-footprint.ts  one agent process idle (playing a stream: not measurable yet)
+ *   media-ingest.ts          one hour of speech (espeak-ng, looped) through POST /api/media: × real time
  *
  * Every child process runs in its own process group and is killed when its
  * scenario ends, also on failure or Ctrl-C. Traffic stays on 127.0.0.1.
@@ -18,6 +19,7 @@ import { runCoverageComputeBench } from './coverage-compute.ts';
 import { runHeartbeatIngestBench } from './heartbeat-ingest.ts';
 import { runFleetRunnerCostBench } from './fleet-runner-cost.ts';
 import { runEdgeAgentFootprintBench } from './edge-agent-footprint.ts';
+import { runMediaIngestBench } from './media-ingest.ts';
 import { stopAll } from './lib/proc.ts';
 import { removeTempDirs } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -32,6 +34,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'heartbeat-ingest', run: runHeartbeatIngestBench },
   { name: 'fleet-runner-cost', run: runFleetRunnerCostBench },
   { name: 'edge-agent-footprint', run: runEdgeAgentFootprintBench },
+  { name: 'media-ingest', run: runMediaIngestBench },
 ];
 
 /**
