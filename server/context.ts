@@ -16,6 +16,9 @@ import type { BrokerLink, SiteAuthority } from './fleet/broker.ts';
 import type { CoverageService } from './coverage/service.ts';
 import type { MediaLibrary } from './media/library.ts';
 import type { TtsEngine } from './media/tts/engine.ts';
+import type { AlertService } from './alerts/service.ts';
+import type { CapIngest } from './alerts/cap-ingest.ts';
+import type { AlertMessages } from './alerts/message.ts';
 import type { ScheduleService } from './schedule/service.ts';
 import type { PlaylistDistributor } from './schedule/distribution.ts';
 import type { SentEntryStore } from './schedule/sent-entries.ts';
@@ -50,6 +53,8 @@ export interface ServerContext {
   schedule: { service: ScheduleService; distribution: PlaylistDistributor; sent: SentEntryStore };
   /** The as-run receipts (nhật ký phát thanh). */
   asRun: AsRunLog;
+  /** Emergency alerts (issue 5): lifecycle and delivery, CAP ingest, the alert audio made through the media library. */
+  alerts: { service: AlertService; cap: CapIngest; messages: AlertMessages };
   versions: Versions;
   startedAt: number;
   now(): number;

@@ -30,6 +30,10 @@ import { ScheduleService } from './schedule/service.ts';
 import { PlaylistDistributor } from './schedule/distribution.ts';
 import { SiteDirectory } from './schedule/resolve.ts';
 import { AsRunLog } from './asrun/log.ts';
+import { AlertStore } from './alerts/store.ts';
+import { AlertService } from './alerts/service.ts';
+import { AlertMessages } from './alerts/message.ts';
+import { CapIngest } from './alerts/cap-ingest.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { ServerContext } from './context.ts';
 import { PROTOCOL_VERSION } from '../protocol/index.ts';
@@ -105,6 +109,12 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     },
   });
 
+  // Emergency alerts (issue 5): published on the area control channels, delivery from alert_status events.
+  const alertStore = new AlertStore(db);
+  const alertService = new AlertService({ store: alertStore, broker, fleet, coverage, sites, audit, log, now, timeZone: policy.timeZone, capSender: 'loanet' });
+  const alertMessages = new AlertMessages(() => ctx.media);
+  const alertCap = new CapIngest(alertService, alertStore, alertMessages, { now, areaVersion: config.areaVersion, timeZone: policy.timeZone });
+
   const boot = users.bootstrapAdmin(config.adminPassword);
 
   // Schedule (issue 3): items and approval, playlist distribution, as-run receipts.
@@ -163,6 +173,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     media: { library, tts: new EspeakEngine(config.media.espeakPath) },
     schedule: { service: schedule, distribution, sent: sentEntries },
     asRun,
+    alerts: { service: alertService, cap: alertCap, messages: alertMessages },
     versions: { loanet: pkg.version, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
     startedAt: now(),
     now,
@@ -187,6 +198,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   }
   const addr = app.server.address();
   const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
+  // Valid alerts again on their channels: the embedded broker's retained messages did not survive a restart.
+  await alertService.start();
   // Every site's playlist again: the embedded broker's retained messages did not survive a restart.
   await distribution.start().catch((err: unknown) => log.error({ err }, 'first playlist distribution failed; retried periodically'));
 
@@ -204,6 +217,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       commands.expire();
     }), config.sweepIntervalMs),
     setInterval(guard('flush', () => fleet.flush()), 1000),
+    setInterval(guard('alerts', () => void alertService.tick().catch((err: unknown) => log.error({ err }, 'alert expiry failed'))), 1000),
     setInterval(guard('history', () => coverage.snapshot()), config.historyIntervalS * 1000),
   ];
   if (config.soundCheckIntervalH > 0) {
@@ -239,6 +253,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       if (stopped) return;
       stopped = true;
       timers.forEach((t) => clearInterval(t));
+      alertService.stop();
       distribution.stop();
       await app.close();
       await ctx.media.library.close();

@@ -20,6 +20,7 @@ import { coverageRoutes } from './routes/coverage.ts';
 import { fleetRoutes } from './routes/fleet.ts';
 import { brokerRoutes } from './routes/broker.ts';
 import { mediaRoutes } from './routes/media.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { scheduleRoutes } from './routes/schedule.ts';
 import { asRunRoutes } from './routes/as-run.ts';
 import { streamRoutes } from './routes/stream.ts';
@@ -86,6 +87,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   await app.register(fleetRoutes(ctx));
   await app.register(brokerRoutes(ctx));
   await app.register(mediaRoutes(ctx));
+  await app.register(alertRoutes(ctx));
   await app.register(scheduleRoutes(ctx));
   await app.register(asRunRoutes(ctx));
   await app.register(streamRoutes(ctx));

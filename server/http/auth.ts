@@ -29,15 +29,17 @@ export type Permission =
   | 'media.write' // upload, synthesise, edit and retire media (the library is province-wide)
   | 'schedule.write' // create, edit drafts of and cancel broadcast items (inside the user's area)
   | 'schedule.approve' // approve drafts; operators only others' drafts (four eyes, server/schedule/service.ts)
+  | 'alert.write' // start, update and cancel emergency alerts (inside the user's area)
   | 'users.manage'
   | 'audit.read';
 
 const GRANTS: Record<Role, readonly Permission[]> = {
-  admin: ['read', 'registry.write', 'site.command', 'media.write', 'schedule.write', 'schedule.approve', 'users.manage', 'audit.read'],
+  admin: ['read', 'alert.write', 'registry.write', 'site.command', 'media.write', 'schedule.write', 'schedule.approve', 'users.manage', 'audit.read'],
   technician: ['read', 'site.command'],
   // Technicians keep the network running; making bulletins is the operators' job.
   operator: ['read', 'site.command', 'media.write', 'schedule.write', 'schedule.approve'],
-  emergency: ['read'],
+  // Emergency officials start alerts; nothing else changes.
+  emergency: ['read', 'alert.write'],
   viewer: ['read'],
 };
 
@@ -108,6 +110,8 @@ function describe(p: Permission): string {
       return 'schedule broadcasts';
     case 'schedule.approve':
       return 'approve broadcasts';
+    case 'alert.write':
+      return 'start, update or cancel emergency alerts';
     case 'users.manage':
       return 'manage users';
     case 'audit.read':

@@ -303,4 +303,76 @@ CREATE INDEX as_run_scheduled ON as_run(scheduled_at);
 CREATE INDEX as_run_item ON as_run(item_id);
 `,
   },
+  {
+    version: 5,
+    name: 'emergency alerts: alerts, their CAP messages and per-site delivery',
+    // One row per alert (its current revision); cap_messages keeps every CAP
+    // message received, keyed (sender, identifier) for de-duplication and
+    // Update/Cancel by reference; alert_deliveries holds one row per targeted
+    // site, created when the alert starts, so the sites not yet confirmed are
+    // known after a restart.
+    sql: `
+CREATE TABLE alerts (
+  id              TEXT PRIMARY KEY,          -- alr-<16 hex>
+  revision        INTEGER NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('active','cancelled','expired')),
+  test            INTEGER NOT NULL,          -- CAP Test/Exercise: never Actual
+  origin          TEXT NOT NULL CHECK (origin IN ('api','cap')),
+  title           TEXT NOT NULL,
+  target_areas    TEXT NOT NULL,             -- JSON: area keys as given
+  areas           TEXT NOT NULL,             -- JSON: area keys published on (minimal cover)
+  sites           TEXT,                      -- JSON: site ids of a drawn area; NULL = every site of areas
+  polygon         TEXT,                      -- JSON: the drawn polygon, [[lat,lon],...]
+  media           TEXT NOT NULL,             -- JSON: {mediaId, sha256, bytes, durationMs}
+  message         TEXT NOT NULL,             -- JSON: how the message was given (media, upload, text)
+  attention       TEXT,                      -- siren | chime | NULL
+  repeats         INTEGER NOT NULL,
+  volume          INTEGER,
+  valid_until     INTEGER NOT NULL,
+  created_by      INTEGER REFERENCES users(id),
+  created_by_name TEXT,
+  created_at      INTEGER NOT NULL,
+  revised_at      INTEGER NOT NULL,
+  ended_at        INTEGER,
+  ended_by_name   TEXT,
+  cap_sender      TEXT,
+  cap_identifier  TEXT,
+  cap_sent        TEXT
+);
+CREATE INDEX alerts_state ON alerts(state);
+
+CREATE TABLE cap_messages (
+  sender       TEXT NOT NULL,
+  identifier   TEXT NOT NULL,
+  sent         TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  msg_type     TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  state        TEXT NOT NULL CHECK (state IN ('active','superseded','cancelled','expired')),
+  alert_id     TEXT REFERENCES alerts(id),
+  received_at  INTEGER NOT NULL,
+  received_by  TEXT,
+  xml          TEXT NOT NULL,
+  PRIMARY KEY (sender, identifier)
+);
+CREATE INDEX cap_messages_alert ON cap_messages(alert_id);
+
+CREATE TABLE alert_deliveries (
+  alert_id        TEXT NOT NULL REFERENCES alerts(id),
+  site_id         TEXT NOT NULL,
+  revision        INTEGER NOT NULL,          -- the revision the status refers to
+  status          TEXT NOT NULL CHECK (status IN ('pending','received','playing','completed','failed','stopped')),
+  received_at     INTEGER,                   -- site times: server clock as the agent estimates it
+  first_sound_at  INTEGER,
+  completed_at    INTEGER,
+  failed_at       INTEGER,
+  reason          TEXT,
+  detail          TEXT,
+  repeat          INTEGER,
+  level_db        REAL,
+  reported_at     INTEGER,                   -- server clock, last status received
+  PRIMARY KEY (alert_id, site_id)
+);
+`,
+  },
 ];

@@ -1,0 +1,160 @@
+/**
+ * A CAP 1.2 document posted to loanet, through the pure core in `cap/`:
+ * parse and validate (400 naming the element), de-duplicate by sender and
+ * identifier, Update and Cancel by references, refuse what cannot be
+ * broadcast here (Draft, expired, an area outside the registry: 422 naming
+ * it), map `<area>` to areas by geocode and to sites by polygon/circle, and
+ * make the audio from the embedded resource or by speaking headline and
+ * instruction. Status Test/Exercise becomes a test alert, never Actual.
+ */
+import fs from 'node:fs';
+import { LoanetError } from '../errors.ts';
+import { chooseSpeech, pickInfo } from './cap/speech.ts';
+import { capContentHash, classifyIncoming, type LifecycleOutcome } from './cap/lifecycle.ts';
+import { matchAlertAreas } from './cap/area-match.ts';
+import { parseCap } from './cap/parse.ts';
+import { capKeyString, capTimeToMs, type CapAlert, type CapIssue, type CapKey } from './cap/model.ts';
+import type { AlertMessages, PreparedMessage } from './message.ts';
+import type { Alert } from './model.ts';
+import type { AlertActor, AlertService, AlertSpec } from './service.ts';
+import { siteLocations } from './targets.ts';
+import type { AlertStore } from './store.ts';
+import { DEFAULT_ALERT_REPEATS, type AttentionSignal } from '../../protocol/index.ts';
+
+/** Validity of a CAP alert without `<expires>`. */
+export const CAP_DEFAULT_VALIDITY_MS = 3600_000;
+
+export type CapIngestResult =
+  | { outcome: 'started'; alert: Alert; lifecycle: LifecycleOutcome['kind']; warnings: string[] }
+  | { outcome: 'updated'; alert: Alert; lifecycle: 'update'; warnings: string[] }
+  | { outcome: 'cancelled'; cancelled: string[]; warnings: string[] }
+  | { outcome: 'duplicate'; alertId: string | null; warnings: string[] }
+  | { outcome: 'stored'; reason: string; warnings: string[] };
+
+const capInvalid = (errors: CapIssue[]) =>
+  new LoanetError('LOANET_CAP_INVALID', 400, `not a valid CAP 1.2 alert: ${errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, field: errors[0]?.path });
+const unprocessable = (code: string, field: string, message: string, extra: Record<string, unknown> = {}) => new LoanetError(code, 422, message, { field, ...extra });
+
+const MIME_SUFFIX: Record<string, string> = { mpeg: '.mp3', mp3: '.mp3', 'x-ipaws-audio-mp3': '.mp3', wav: '.wav', 'x-wav': '.wav', ogg: '.ogg', opus: '.opus', aac: '.aac', mp4: '.m4a' };
+
+export class CapIngest {
+  constructor(
+    private readonly alerts: AlertService,
+    private readonly store: AlertStore,
+    private readonly messages: AlertMessages,
+    private readonly o: { now: () => number; areaVersion: string; timeZone: string },
+  ) {}
+
+  async ingest(xml: string, actor: AlertActor): Promise<CapIngestResult> {
+    const parsed = parseCap(xml);
+    if (!parsed.ok) throw capInvalid(parsed.errors);
+    const cap = parsed.alert;
+    const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
+    if (parsed.signature.signed) warnings.push('the message is signed; loanet does not verify XML signatures: trusted because of who posted it');
+    const hash = capContentHash(cap);
+    const outcome = classifyIncoming(cap, hash, (k) => this.store.knownCap(k));
+    warnings.push(...outcome.warnings);
+    const key: CapKey = outcome.key;
+
+    if (outcome.kind === 'duplicate') return { outcome: 'duplicate', alertId: this.store.capMessage(key)?.alertId ?? null, warnings };
+    if (outcome.kind === 'conflict') throw new LoanetError('LOANET_CAP_CONFLICT', 409, `${capKeyString(key)} was already received with different content; a change must be a new message with msgType Update`, { field: 'alert/identifier' });
+    if (outcome.handling.broadcast === 'refuse') throw unprocessable('LOANET_CAP_NOT_FOR_BROADCAST', 'alert/status', `status ${cap.status} is not for broadcast`);
+
+    const record = (state: 'active' | 'cancelled', alertId: string | null) =>
+      this.store.saveCap({ key, sent: cap.sent, status: cap.status, msgType: cap.msgType, contentHash: hash, state, alertId, xml, receivedBy: actor.username }, this.o.now());
+
+    if (outcome.kind === 'cancel') {
+      const ids = this.alertsOf(outcome.cancels);
+      for (const id of ids) this.alerts.mayChange(this.alerts.require(id), actor, 'cancel');
+      const cancelled: string[] = [];
+      for (const id of ids) {
+        const a = await this.alerts.cancel(id, actor, 'cap');
+        cancelled.push(a.id);
+      }
+      for (const k of outcome.cancels) this.store.setCapState(k, 'cancelled');
+      record('cancelled', cancelled[0] ?? null);
+      return { outcome: 'cancelled', cancelled, warnings };
+    }
+    if (outcome.handling.broadcast === 'none') {
+      // System messages, Ack, Error, a Cancel of nothing known: kept for the record, nothing to play.
+      record('active', null);
+      return { outcome: 'stored', reason: outcome.handling.reason, warnings };
+    }
+
+    // Something to broadcast (Actual), or a test run (Test/Exercise).
+    const info = pickInfo(cap);
+    if (!info) throw unprocessable('LOANET_CAP_NOTHING_TO_PLAY', 'alert/info', 'the alert has no <info>: nothing to broadcast');
+    const infoIdx = cap.info.indexOf(info);
+    const now = this.o.now();
+    const expires = info.expires ? capTimeToMs(info.expires) : null;
+    if (expires !== null && expires <= now) {
+      throw unprocessable('LOANET_ALERT_EXPIRED', `alert/info[${infoIdx}]/expires`, `alert/info[${infoIdx}]/expires: the alert expired at ${info.expires}; nothing to broadcast`);
+    }
+    const sites = this.alerts.targetSites();
+    const match = matchAlertAreas(cap, { index: this.alerts.areaIndex(), sites: siteLocations(sites), currentVersion: this.o.areaVersion });
+    if (match.matchesNothing) {
+      const first = match.unmatched[0];
+      throw unprocessable('LOANET_CAP_NO_AREA', first ? `alert/${first.path}` : 'alert/info/area', `no <area> of the alert is in this network: ${match.unmatched.slice(0, 3).map((u) => `${u.path}: ${u.reason}`).join('; ')}`, { unmatched: match.unmatched });
+    }
+    for (const u of match.unmatched) warnings.push(`${u.path}: ${u.reason}`);
+    const targets = this.alerts.resolve({ areaKeys: match.areaKeys, siteIds: match.siteIds }, actor, sites);
+
+    // Which live alert an Update replaces (the first active one it references).
+    const supersededIds = outcome.kind === 'update' ? this.alertsOf(outcome.supersedes) : [];
+    const replace = supersededIds.map((id) => this.alerts.get(id)).find((a) => a?.state === 'active');
+    if (replace) this.alerts.mayChange(replace, actor, 'update');
+
+    const title = (info.headline ?? info.event).trim().slice(0, 200);
+    const message = await this.message(cap, title, actor, warnings);
+    const test = !outcome.handling.isActual;
+    const spec: AlertSpec = {
+      title,
+      test,
+      attention: attentionFor(cap, test),
+      repeats: DEFAULT_ALERT_REPEATS,
+      volume: null,
+      validUntil: expires ?? now + CAP_DEFAULT_VALIDITY_MS,
+      polygon: null,
+    };
+    const origin = { sender: cap.sender, identifier: cap.identifier, sent: cap.sent };
+    if (replace) {
+      const alert = await this.alerts.revise(replace.id, spec, targets, message, actor, origin, match.areaKeys);
+      for (const k of outcome.supersedes) this.store.setCapState(k, 'superseded');
+      record('active', alert.id);
+      return { outcome: 'updated', alert, lifecycle: 'update', warnings };
+    }
+    for (const k of outcome.supersedes) this.store.setCapState(k, 'superseded');
+    const alert = await this.alerts.create(spec, targets, message, actor, origin, match.areaKeys);
+    record('active', alert.id);
+    return { outcome: 'started', alert, lifecycle: outcome.kind, warnings };
+  }
+
+  private alertsOf(keys: readonly CapKey[]): string[] {
+    const ids = new Set<string>();
+    for (const k of keys) {
+      const id = this.store.capMessage(k)?.alertId;
+      if (id) ids.add(id);
+    }
+    return [...ids];
+  }
+
+  /** The embedded audio when there is one that checks out, else headline and instruction spoken. */
+  private async message(cap: CapAlert, title: string, actor: AlertActor, warnings: string[]): Promise<PreparedMessage> {
+    const choice = chooseSpeech(cap);
+    if (choice.kind === 'none') throw unprocessable('LOANET_CAP_NOTHING_TO_PLAY', 'alert/info', choice.reason);
+    warnings.push(...choice.notes);
+    if (choice.kind === 'audio') {
+      const sub = choice.mimeType.toLowerCase().split('/')[1] ?? '';
+      const file = this.messages.tempPath(MIME_SUFFIX[sub] ?? '.audio');
+      fs.writeFileSync(file, choice.bytes);
+      return this.messages.fromFile(file, { title, lang: choice.lang, actor, originalName: `cap-resource${MIME_SUFFIX[sub] ?? ''}`, capMime: choice.mimeType });
+    }
+    return this.messages.fromText(choice.text, { title, lang: choice.lang, actor, field: 'alert/info/headline' });
+  }
+}
+
+/** A siren before a real Extreme or Severe alert; a chime before anything else (and every test). */
+export function attentionFor(cap: CapAlert, test: boolean): AttentionSignal {
+  const sev = pickInfo(cap)?.severity;
+  return !test && (sev === 'Extreme' || sev === 'Severe') ? 'siren' : 'chime';
+}

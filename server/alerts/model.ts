@@ -1,0 +1,85 @@
+/**
+ * Emergency alerts as the server keeps them (issue 5): the alert (its current
+ * revision), where it goes, what it plays, and one delivery row per targeted
+ * site. Pure types; `store.ts` persists them, `service.ts` runs them, the pure
+ * modules beside them decide (targets, delivery, retained slots, CAP Ack, report).
+ */
+import type { AlertDeliveryStatus, AlertFailureReason, AlertMedia, AttentionSignal } from '../../protocol/index.ts';
+import type { LatLon } from './cap/model.ts';
+
+export type AlertState = 'active' | 'cancelled' | 'expired';
+
+/** How the message was given: an existing library item, an uploaded file, text spoken by TTS, or a CAP message's audio or text. */
+export type AlertMessageSource =
+  | { kind: 'media'; mediaId: string }
+  | { kind: 'upload'; mediaId: string; originalName: string | null }
+  | { kind: 'tts'; mediaId: string; text: string; lang: string }
+  | { kind: 'cap_audio'; mediaId: string; mimeType: string };
+
+export interface CapOrigin {
+  sender: string;
+  identifier: string;
+  sent: string;
+}
+
+export interface Alert {
+  id: string;
+  revision: number;
+  state: AlertState;
+  /** CAP Test/Exercise or an API test: played at test priority, never Actual. */
+  test: boolean;
+  origin: 'api' | 'cap';
+  title: string;
+  /** The target areas as given (area keys); the sites of a drawn area or CAP geometry are in `sites`. */
+  targetAreas: string[];
+  /** Area keys the control message is published on (a minimal cover: no key lies below another). */
+  areas: string[];
+  /** The sites of a drawn area (or CAP polygon/circle); null: every site of `areas`. */
+  sites: string[] | null;
+  polygon: LatLon[] | null;
+  media: AlertMedia;
+  message: AlertMessageSource;
+  attention: AttentionSignal | null;
+  repeats: number;
+  volume: number | null;
+  validUntil: number;
+  createdBy: number | null;
+  createdByName: string | null;
+  createdAt: number;
+  /** When the current revision was issued: time to first sound counts from here. */
+  revisedAt: number;
+  endedAt: number | null;
+  endedByName: string | null;
+  cap: CapOrigin | null;
+}
+
+/** `pending`: sent, nothing heard back yet. The rest as the site reports (protocol/alert.ts). */
+export type DeliveryStatus = 'pending' | AlertDeliveryStatus;
+
+export interface Delivery {
+  alertId: string;
+  siteId: string;
+  revision: number;
+  status: DeliveryStatus;
+  /** Site times: the server clock as the agent estimates it. */
+  receivedAt: number | null;
+  firstSoundAt: number | null;
+  completedAt: number | null;
+  failedAt: number | null;
+  reason: AlertFailureReason | null;
+  detail: string | null;
+  /** The highest repeat reported playing (0 = attention signal). */
+  repeat: number | null;
+  /** The loudest level the monitoring microphone reported (dBFS). */
+  levelDb: number | null;
+  /** Server clock, when the last status arrived. */
+  reportedAt: number | null;
+}
+
+export function pendingDelivery(alertId: string, siteId: string, revision: number): Delivery {
+  return {
+    alertId, siteId, revision, status: 'pending',
+    receivedAt: null, firstSoundAt: null, completedAt: null, failedAt: null,
+    reason: null, detail: null, repeat: null, levelDb: null, reportedAt: null,
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The delivery report of one alert, pure: one line per targeted site, as CSV
+ * for a spreadsheet (UTF-8 with a byte-order mark so Excel reads the
+ * diacritics, Vietnamese headers, local Asia/Ho_Chi_Minh times) and as JSON
+ * (the same facts with epoch times, for programs).
+ */
+import type { SiteVerdict } from '../coverage/model.ts';
+import { wallTimeAt } from '../time/zone.ts';
+import { confirmedPlaying, unreachedReasons, type SiteInfo } from './delivery.ts';
+import type { Alert, Delivery, DeliveryStatus } from './model.ts';
+
+export interface ReportLine {
+  siteId: string;
+  name: string;
+  areaKey: string | null;
+  areaName: string | null;
+  status: DeliveryStatus;
+  receivedAt: number | null;
+  firstSoundAt: number | null;
+  /** firstSoundAt − the alert's issue time. */
+  firstSoundAfterMs: number | null;
+  repeat: number | null;
+  completedAt: number | null;
+  failedAt: number | null;
+  levelDb: number | null;
+  reasons: Array<{ code: string; message: string; messageVi: string }>;
+}
+
+export const STATUS_VI: Record<DeliveryStatus, string> = {
+  pending: 'chưa phản hồi',
+  received: 'đã nhận',
+  playing: 'đang phát',
+  completed: 'đã phát xong',
+  failed: 'lỗi',
+  stopped: 'đã dừng',
+};
+
+export function reportLines(
+  alert: Alert,
+  rows: readonly Delivery[],
+  siteInfo: (siteId: string) => SiteInfo | undefined,
+  verdictOf: (siteId: string) => SiteVerdict | undefined,
+  now: number,
+  timeZone: string,
+): ReportLine[] {
+  return rows.map((d) => {
+    const info = siteInfo(d.siteId);
+    return {
+      siteId: d.siteId,
+      name: info?.name ?? d.siteId,
+      areaKey: info?.areaKey ?? null,
+      areaName: info?.areaName ?? null,
+      status: d.status,
+      receivedAt: d.receivedAt,
+      firstSoundAt: d.firstSoundAt,
+      firstSoundAfterMs: d.firstSoundAt === null ? null : Math.max(0, d.firstSoundAt - alert.revisedAt),
+      repeat: d.repeat,
+      completedAt: d.completedAt,
+      failedAt: d.failedAt,
+      levelDb: d.levelDb,
+      reasons: confirmedPlaying(d) ? [] : unreachedReasons(d, verdictOf(d.siteId), now, timeZone).map(({ code, message, messageVi }) => ({ code, message, messageVi })),
+    };
+  });
+}
+
+/** "27/11/2026 16:51:46" in `zone`. */
+export function localDateTime(at: number | null, zone: string): string {
+  if (at === null) return '';
+  const w = wallTimeAt(at, zone);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(w.day)}/${p(w.month)}/${w.year} ${p(w.hour)}:${p(w.minute)}:${p(w.second)}`;
+}
+
+function csvField(v: string | number | null): string {
+  if (v === null) return '';
+  let s = String(v);
+  // A text cell starting like a formula is defused for spreadsheets; numbers are left as they are.
+  if (typeof v === 'string' && /^[=+\-@]/.test(s) && !/^-?\d+(?:\.\d+)?$/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export const CSV_HEADERS = [
+  'Mã điểm',
+  'Tên điểm',
+  'Mã khu vực',
+  'Khu vực',
+  'Trạng thái',
+  'Nhận lúc',
+  'Phát lúc (âm thanh đầu tiên)',
+  'Sau khi phát lệnh (giây)',
+  'Lần phát',
+  'Hoàn tất lúc',
+  'Lỗi/dừng lúc',
+  'Mức âm micro (dBFS)',
+  'Lý do',
+] as const;
+
+export function reportCsv(lines: readonly ReportLine[], timeZone: string): string {
+  const rows = lines.map((l) =>
+    [
+      l.siteId, l.name, l.areaKey, l.areaName, STATUS_VI[l.status],
+      localDateTime(l.receivedAt, timeZone), localDateTime(l.firstSoundAt, timeZone),
+      l.firstSoundAfterMs === null ? null : (l.firstSoundAfterMs / 1000).toFixed(2),
+      l.repeat, localDateTime(l.completedAt, timeZone), localDateTime(l.failedAt, timeZone),
+      l.levelDb === null ? null : l.levelDb.toFixed(1),
+      l.reasons.map((r) => r.messageVi).join('; '),
+    ].map((v) => csvField(v === '' ? null : v)).join(','),
+  );
+  return `\uFEFF${[CSV_HEADERS.join(','), ...rows].join('\r\n')}\r\n`;
+}

@@ -1,0 +1,429 @@
+/**
+ * The alert service, the shell around the pure alert modules: starts,
+ * revises (Update) and cancels alerts, publishes them on the area control
+ * channels (retained while valid), takes the sites' alert_status reports into
+ * the delivery rows, ends alerts at the end of their validity, and after a
+ * restart publishes the valid ones again (aedes keeps retained messages in
+ * memory only), so sites not yet confirmed still get them.
+ *
+ * Delivery rows of the alerts in memory are kept in memory too and written
+ * through on every change: a status report costs one row write, never a read.
+ */
+import { randomBytes } from 'node:crypto';
+import { areaControlTopic, encodeJson, type AlertCancel, type AlertCancelReason, type AlertStart, type AlertStatusEvent, type AttentionSignal } from '../../protocol/index.ts';
+import type { AuditLog } from '../audit.ts';
+import type { CoverageService } from '../coverage/service.ts';
+import { Errors } from '../errors.ts';
+import type { BrokerLink, Logger } from '../fleet/broker.ts';
+import type { FleetState } from '../fleet/fleet-state.ts';
+import type { SiteRepository } from '../registry/sites.ts';
+import type { LatLon } from './cap/model.ts';
+import { capAck } from './cap-ack.ts';
+import { applyStatus, deliveryState, type DeliveryState, type SiteInfo } from './delivery.ts';
+import type { PreparedMessage } from './message.ts';
+import type { Alert, CapOrigin, Delivery } from './model.ts';
+import { reportLines, type ReportLine } from './report.ts';
+import { retainedPlan, slotChanges, type RetainedPlan } from './retained.ts';
+import type { AlertStore } from './store.ts';
+import { outsideScope, resolveTargets, type ResolvedTargets, type TargetSite } from './targets.ts';
+
+export interface AlertActor {
+  id: number;
+  username: string;
+  /** Root of the actor's area scope; null: the whole network. */
+  areaId: number | null;
+}
+
+export interface AlertSpec {
+  title: string;
+  test: boolean;
+  attention: AttentionSignal | null;
+  repeats: number;
+  volume: number | null;
+  validUntil: number;
+  polygon: LatLon[] | null;
+}
+
+export interface AlertServiceDeps {
+  store: AlertStore;
+  broker: BrokerLink;
+  fleet: FleetState;
+  coverage: CoverageService;
+  sites: SiteRepository;
+  audit: AuditLog;
+  log: Logger;
+  now: () => number;
+  timeZone: string;
+  /** CAP sender loanet signs its Acks with. */
+  capSender: string;
+}
+
+interface Live {
+  alert: Alert;
+  rows: Map<string, Delivery>;
+}
+
+/** Alerts kept in memory after they end, so late stop/complete reports still land cheaply. */
+const ENDED_KEPT_MS = 3600_000;
+
+export class AlertService {
+  private readonly live = new Map<string, Live>();
+  private plan: RetainedPlan = new Map();
+  /** Alerts to re-announce on a channel, for sites that came online while another alert held its retained slot. */
+  private readonly nudges = new Map<string, Set<string>>();
+  private nudgeTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly d: AlertServiceDeps) {}
+
+  get timeZone(): string {
+    return this.d.timeZone;
+  }
+
+  /** After (re)start: load the valid alerts and publish them again. */
+  async start(): Promise<void> {
+    for (const a of this.d.store.active()) this.live.set(a.id, { alert: a, rows: new Map(this.d.store.deliveries(a.id).map((r) => [r.siteId, r])) });
+    this.expire();
+    this.d.fleet.listen({
+      siteEvent: (siteId, ev) => {
+        if (ev.type === 'alert_status') this.onStatus(siteId, ev);
+      },
+      siteOnline: (siteId) => this.onSiteOnline(siteId),
+    });
+    this.plan = new Map();
+    await this.applyPlan();
+  }
+
+  stop(): void {
+    clearTimeout(this.nudgeTimer);
+  }
+
+  // ------------------------------------------------------------ targets ----
+
+  areaIndex() {
+    return this.d.coverage.areaIndex();
+  }
+
+  targetSites(): TargetSite[] {
+    return this.d.sites.list().map((s) => ({ siteId: s.id, areaId: s.areaId, lat: s.lat, lon: s.lon }));
+  }
+
+  /** Resolve and scope-check a target; throws 400 (naming the field) or 403 (naming what lies outside). */
+  resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, sites = this.targetSites()): ResolvedTargets {
+    const index = this.d.coverage.areaIndex();
+    const r = resolveTargets(req, index, sites);
+    if (!r.ok) throw Errors.badRequest(`${r.problem.field}: ${r.problem.message}`, r.problem.field);
+    const out = outsideScope(r.targets, actor.areaId, index, sites);
+    if (out) {
+      this.d.audit.record(actor, 'alert.denied', null, { why: out, areas: req.areaKeys });
+      throw Errors.forbidden(`${actor.username} may start alerts only inside their own area: ${out}`);
+    }
+    return r.targets;
+  }
+
+  /** Throws 403 unless the actor's scope holds every site and area of the alert. */
+  mayChange(alert: Alert, actor: AlertActor, action: string): void {
+    if (actor.areaId === null) return;
+    const index = this.d.coverage.areaIndex();
+    const rows = this.rowsOf(alert.id);
+    const sites = this.targetSites();
+    const byId = new Map(sites.map((s) => [s.siteId, s]));
+    const areasOut = alert.areas.filter((k) => {
+      const n = index.get(k);
+      return !n || !index.isInSubtree(n.id, actor.areaId!);
+    });
+    const sitesOut = [...rows.keys()].filter((id) => {
+      const s = byId.get(id);
+      return s !== undefined && !index.isInSubtree(s.areaId, actor.areaId!);
+    });
+    if (areasOut.length > 0 || sitesOut.length > 0) {
+      this.d.audit.record(actor, 'alert.denied', alert.id, { action, areasOutside: areasOut, sitesOutside: sitesOut.length });
+      throw Errors.forbidden(`${actor.username} may ${action} only alerts inside their own area; ${alert.id} reaches ${areasOut[0] ?? sitesOut[0]} outside it`);
+    }
+  }
+
+  // ---------------------------------------------------------- lifecycle ----
+
+  async create(spec: AlertSpec, targets: ResolvedTargets, message: PreparedMessage, actor: AlertActor, cap: CapOrigin | null, targetAreas: readonly string[]): Promise<Alert> {
+    const t = this.d.now();
+    if (spec.validUntil <= t) throw Errors.badRequest('validity: the alert would already be expired', 'validUntil');
+    const alert: Alert = {
+      id: `alr-${randomBytes(8).toString('hex')}`,
+      revision: 1,
+      state: 'active',
+      test: spec.test,
+      origin: cap ? 'cap' : 'api',
+      title: spec.title,
+      targetAreas: [...targetAreas],
+      areas: targets.channels,
+      sites: targets.siteFilter,
+      polygon: spec.polygon,
+      media: message.media,
+      message: message.source,
+      attention: spec.attention,
+      repeats: spec.repeats,
+      volume: spec.volume,
+      validUntil: spec.validUntil,
+      createdBy: actor.id,
+      createdByName: actor.username,
+      createdAt: t,
+      revisedAt: t,
+      endedAt: null,
+      endedByName: null,
+      cap,
+    };
+    const rows = this.d.store.saveAlertWithTargets(alert, targets.siteIds);
+    this.live.set(alert.id, { alert, rows: new Map(rows.map((r) => [r.siteId, r])) });
+    this.d.audit.record(actor, 'alert.start', alert.id, {
+      title: alert.title, test: alert.test, channels: alert.areas, sites: targets.siteIds.length, mediaId: alert.media.mediaId,
+      attention: alert.attention, repeats: alert.repeats, volume: alert.volume, validUntil: alert.validUntil, cap,
+    });
+    await this.announce(alert, alert.areas);
+    return alert;
+  }
+
+  /** An Update in flight: new content and/or targets, revision + 1; every site is pending again for it. */
+  async revise(id: string, spec: AlertSpec, targets: ResolvedTargets, message: PreparedMessage, actor: AlertActor, cap: CapOrigin | null, targetAreas: readonly string[]): Promise<Alert> {
+    const cur = this.require(id);
+    if (cur.state !== 'active') throw Errors.conflict(`alert ${id} is ${cur.state}: start a new alert instead`);
+    this.mayChange(cur, actor, 'update');
+    const t = this.d.now();
+    const next: Alert = {
+      ...cur,
+      revision: cur.revision + 1,
+      test: spec.test,
+      title: spec.title,
+      targetAreas: [...targetAreas],
+      areas: targets.channels,
+      sites: targets.siteFilter,
+      polygon: spec.polygon,
+      media: message.media,
+      message: message.source,
+      attention: spec.attention,
+      repeats: spec.repeats,
+      volume: spec.volume,
+      validUntil: spec.validUntil,
+      revisedAt: t,
+      cap: cap ?? cur.cap,
+    };
+    const rows = this.d.store.saveAlertWithTargets(next, targets.siteIds);
+    this.live.set(id, { alert: next, rows: new Map(rows.map((r) => [r.siteId, r])) });
+    this.d.audit.record(actor, 'alert.update', id, { revision: next.revision, title: next.title, channels: next.areas, sites: targets.siteIds.length, mediaId: next.media.mediaId, cap });
+    const dropped = cur.areas.filter((k) => !next.areas.includes(k));
+    if (dropped.length > 0) await this.publishCancel(id, dropped, 'superseded');
+    await this.announce(next, next.areas);
+    return next;
+  }
+
+  async cancel(id: string, actor: AlertActor, via: 'api' | 'cap' = 'api'): Promise<Alert> {
+    const cur = this.require(id);
+    this.mayChange(cur, actor, 'cancel');
+    if (cur.state !== 'active') return cur;
+    const ended: Alert = { ...cur, state: 'cancelled', endedAt: this.d.now(), endedByName: actor.username };
+    this.d.store.saveAlert(ended);
+    this.d.store.setCapStateOfAlert(id, 'cancelled');
+    this.live.get(id)!.alert = ended;
+    this.d.audit.record(actor, 'alert.cancel', id, { via, revision: cur.revision });
+    await this.publishCancel(id, cur.areas, 'cancelled');
+    await this.applyPlan();
+    return ended;
+  }
+
+  /** End alerts past their validity: no site may start them any more, so the retained slots are cleared (nothing is stopped). */
+  expire(): string[] {
+    const t = this.d.now();
+    const ended: string[] = [];
+    for (const l of this.live.values()) {
+      if (l.alert.state === 'active' && l.alert.validUntil <= t) {
+        l.alert = { ...l.alert, state: 'expired', endedAt: t };
+        this.d.store.saveAlert(l.alert);
+        this.d.store.setCapStateOfAlert(l.alert.id, 'expired');
+        this.d.audit.record(null, 'alert.expire', l.alert.id, { revision: l.alert.revision });
+        ended.push(l.alert.id);
+      } else if (l.alert.state !== 'active' && (l.alert.endedAt ?? t) < t - ENDED_KEPT_MS) {
+        this.live.delete(l.alert.id);
+      }
+    }
+    return ended;
+  }
+
+  /** The periodic job: expire, then fix the retained slots. */
+  async tick(): Promise<void> {
+    if (this.expire().length > 0) await this.applyPlan();
+  }
+
+  // ------------------------------------------------------------ reading ----
+
+  get(id: string): Alert | undefined {
+    return this.live.get(id)?.alert ?? this.d.store.get(id);
+  }
+
+  require(id: string): Alert {
+    const a = this.get(id);
+    if (!a) throw Errors.notFound(`alert ${id}`);
+    return a;
+  }
+
+  list(f: { state?: Alert['state']; limit?: number } = {}): Alert[] {
+    return this.d.store.list(f).map((a) => this.live.get(a.id)?.alert ?? a);
+  }
+
+  state(id: string, unreachedLimit?: number): DeliveryState {
+    const alert = this.require(id);
+    return deliveryState(alert, [...this.rowsOf(id).values()], (s) => this.siteInfo(s), (s) => this.d.fleet.classify(s), this.d.now(), this.d.timeZone, unreachedLimit);
+  }
+
+  report(id: string): { alert: Alert; state: DeliveryState; lines: ReportLine[] } {
+    const alert = this.require(id);
+    const rows = [...this.rowsOf(id).values()];
+    const state = this.state(id, 0);
+    return { alert, state, lines: reportLines(alert, rows, (s) => this.siteInfo(s), (s) => this.d.fleet.classify(s), this.d.now(), this.d.timeZone) };
+  }
+
+  capAck(id: string): string {
+    const alert = this.require(id);
+    return capAck(alert, this.state(id, 0).counts, { sender: this.d.capSender, now: this.d.now(), timeZone: this.d.timeZone });
+  }
+
+  private rowsOf(id: string): Map<string, Delivery> {
+    const l = this.live.get(id);
+    if (l) return l.rows;
+    return new Map(this.d.store.deliveries(id).map((r) => [r.siteId, r]));
+  }
+
+  private siteInfo(siteId: string): SiteInfo | undefined {
+    const s = this.d.sites.get(siteId);
+    if (!s) return undefined;
+    const area = this.d.coverage.areaIndex().byId.get(s.areaId);
+    return { name: s.name, areaKey: area?.key ?? s.areaKey, areaName: area?.name ?? null };
+  }
+
+  // ----------------------------------------------------------- delivery ----
+
+  onStatus(siteId: string, ev: AlertStatusEvent): void {
+    let l = this.live.get(ev.alertId);
+    if (!l) {
+      const a = this.d.store.get(ev.alertId);
+      if (!a) throw new Error(`alert ${ev.alertId} is not known`);
+      l = { alert: a, rows: new Map(this.d.store.deliveries(a.id).map((r) => [r.siteId, r])) };
+      this.live.set(a.id, l);
+    }
+    const row = l.rows.get(siteId);
+    // A site outside the target (e.g. moved to another area since) is not counted: the proof is about the targeted sites.
+    if (!row) throw new Error(`site ${siteId} is not a target of alert ${ev.alertId}`);
+    const next = applyStatus(row, ev, l.alert.revision, this.d.now());
+    if (next === row) return;
+    l.rows.set(siteId, next);
+    this.d.store.saveDelivery(next);
+  }
+
+  // --------------------------------------------------------- publishing ----
+
+  private startMessage(a: Alert): AlertStart {
+    return {
+      v: 1,
+      type: 'alert_start',
+      alertId: a.id,
+      revision: a.revision,
+      test: a.test,
+      areas: a.areas,
+      ...(a.sites ? { sites: a.sites } : {}),
+      media: a.media,
+      attention: a.attention,
+      repeats: a.repeats,
+      ...(a.volume !== null ? { volume: a.volume } : {}),
+      validUntil: a.validUntil,
+      title: a.title.slice(0, 200),
+      at: a.revisedAt,
+    };
+  }
+
+  /** Publish an alert on its channels at once (retained where it holds the slot), then settle the other slots. */
+  private async announce(a: Alert, channels: readonly string[]): Promise<void> {
+    const next = retainedPlan(this.slotCandidates());
+    const payload = encodeJson(this.startMessage(a));
+    await Promise.all(
+      channels.map((ch) => {
+        const h = next.get(ch);
+        const retain = h?.id === a.id && h.revision === a.revision;
+        return this.publish(areaControlTopic(ch), payload, retain);
+      }),
+    );
+    // The slots this alert took are already published; the rest of the change is applied as usual.
+    for (const ch of channels) {
+      const h = next.get(ch);
+      if (h?.id === a.id && h.revision === a.revision) this.plan.set(ch, h);
+    }
+    await this.applyPlan(next);
+  }
+
+  private async publishCancel(alertId: string, channels: readonly string[], reason: AlertCancelReason): Promise<void> {
+    const m: AlertCancel = { v: 1, type: 'alert_cancel', alertId, reason, at: this.d.now() };
+    const payload = encodeJson(m);
+    await Promise.all(channels.map((ch) => this.publish(areaControlTopic(ch), payload, false)));
+  }
+
+  private slotCandidates() {
+    return [...this.live.values()]
+      .filter((l) => l.alert.state === 'active')
+      .map((l) => ({ id: l.alert.id, revision: l.alert.revision, revisedAt: l.alert.revisedAt, channels: l.alert.areas }));
+  }
+
+  private async applyPlan(next = retainedPlan(this.slotCandidates())): Promise<void> {
+    const changes = slotChanges(this.plan, next);
+    this.plan = next;
+    await Promise.all(
+      changes.map((c) => {
+        const holder = c.holder ? this.live.get(c.holder.id)?.alert : undefined;
+        // An empty retained payload clears the slot [MQTT-3.3.1-10]; receivers ignore empty payloads.
+        return this.publish(areaControlTopic(c.channel), holder ? encodeJson(this.startMessage(holder)) : Buffer.alloc(0), true);
+      }),
+    );
+  }
+
+  private async publish(topic: string, payload: Buffer, retain: boolean): Promise<void> {
+    try {
+      await this.d.broker.publish(topic, payload, { qos: 1, retain });
+    } catch (err) {
+      this.d.log.error({ topic, err }, 'alert publish failed');
+    }
+  }
+
+  /**
+   * A site came online. The retained slots of its channels give it the
+   * newest valid alert; an older one still valid and not confirmed there is
+   * announced again (not retained) on its channel — batched, since a flood of
+   * reconnecting sites must not cost one publish each.
+   */
+  private onSiteOnline(siteId: string): void {
+    const site = this.d.fleet.observation(siteId);
+    if (!site) return;
+    let keys: string[] | undefined;
+    for (const l of this.live.values()) {
+      if (l.alert.state !== 'active') continue;
+      const row = l.rows.get(siteId);
+      if (!row || row.status !== 'pending' && row.status !== 'received') continue;
+      keys ??= this.d.coverage.channelKeysOfArea(site.areaId);
+      const ch = keys.find((k) => l.alert.areas.includes(k));
+      if (!ch) continue;
+      const h = this.plan.get(ch);
+      if (h?.id === l.alert.id && h.revision === l.alert.revision) continue;
+      let set = this.nudges.get(l.alert.id);
+      if (!set) this.nudges.set(l.alert.id, (set = new Set()));
+      set.add(ch);
+    }
+    if (this.nudges.size > 0 && !this.nudgeTimer) {
+      this.nudgeTimer = setTimeout(() => {
+        this.nudgeTimer = undefined;
+        const batch = [...this.nudges];
+        this.nudges.clear();
+        for (const [id, chs] of batch) {
+          const a = this.live.get(id)?.alert;
+          if (!a || a.state !== 'active') continue;
+          const payload = encodeJson(this.startMessage(a));
+          for (const ch of chs) void this.publish(areaControlTopic(ch), payload, false);
+        }
+      }, 500);
+      this.nudgeTimer.unref();
+    }
+  }
+}

@@ -1,0 +1,415 @@
+/**
+ * Emergency alerts over the real server: HTTP API, the embedded broker over
+ * TCP, SQLite in a temp folder, real ffmpeg and espeak-ng for the audio.
+ * Sites here are plain MQTT clients with site credentials, so what is
+ * checked is exactly the wire contract: what a site receives on its area
+ * control channels and what the server makes of the site's alert_status.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeAlertControl, siteTopic, type AlertStart, type AlertStatusEvent } from '../../protocol/index.ts';
+import { parseCap } from '../../server/alerts/cap/parse.ts';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { makeInputs, missingTools, postMultipart, uploadFile } from '../helpers/media.ts';
+
+const missing = missingTools(true);
+const run = missing.length === 0 || !!process.env.CI;
+
+let t: TestServer;
+const tokens: Record<string, string> = {};
+const sites: Record<string, { siteId: string; secret: string }> = {};
+const clients: MqttClient[] = [];
+let sineMediaId: string;
+
+async function userToken(username: string, role: string, area?: string): Promise<string> {
+  const r = await t.api('POST', '/api/users', { username, password: `password-of-${username}`, role, ...(area ? { area } : {}) });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return (await t.api('POST', '/api/auth/login', { username, password: `password-of-${username}` }, { token: null })).body.token;
+}
+
+async function site(name: string, area: string, lat: number, lon: number): Promise<{ siteId: string; secret: string }> {
+  const r = await t.api('POST', '/api/sites', { name, kind: 'cluster', area, lat, lon });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body.credential;
+}
+
+/** A site as an MQTT client that records what arrives on its area control channels. */
+async function listen(s: { siteId: string; secret: string }, channels: string[]): Promise<{ client: MqttClient; got: Array<{ topic: string; retain: boolean; text: string }> }> {
+  const client = await mqtt.connectAsync(t.mqttUrl, { clientId: s.siteId, username: s.siteId, password: s.secret, protocolVersion: 4, reconnectPeriod: 0 });
+  clients.push(client);
+  const got: Array<{ topic: string; retain: boolean; text: string }> = [];
+  client.on('message', (topic, payload, packet) => got.push({ topic, retain: packet.retain, text: payload.toString('utf8') }));
+  await client.subscribeAsync(channels.map((k) => `loanet/v1/areas/${k}/control`), { qos: 1 });
+  return { client, got };
+}
+
+const starts = (got: Array<{ text: string }>): AlertStart[] =>
+  got.flatMap((m) => {
+    if (m.text === '') return [];
+    const d = decodeAlertControl.decode(m.text);
+    return d.ok && d.value.type === 'alert_start' ? [d.value] : [];
+  });
+
+async function report(client: MqttClient, siteId: string, e: Omit<AlertStatusEvent, 'v' | 'siteId' | 'type'>): Promise<void> {
+  const ev: AlertStatusEvent = { v: 1, siteId, type: 'alert_status', ...e };
+  await client.publishAsync(siteTopic(siteId, 'event'), JSON.stringify(ev), { qos: 1 });
+}
+
+beforeAll(async () => {
+  if (!run) return;
+  t = await startTestServer();
+  await importLaoCai2025(t);
+  sites.batXat1 = await site('Cụm loa thôn Bản Vược', '02683', 22.52, 103.85);
+  sites.batXat2 = await site('Cụm loa thôn Cốc Mỳ', '02683', 22.53, 103.86);
+  sites.batXatOff = await site('Cụm loa thôn Trung Lèng Hồ', '02683', 22.55, 103.84);
+  sites.camDuong = await site('Cụm loa tổ 5 Cam Đường', '02671', 22.43, 104.0);
+  sites.muongHum = await site('Cụm loa thôn Mường Hum', '02728', 22.467, 103.658);
+  tokens.batXat = await userToken('khan-cap-bat-xat', 'emergency', '02683');
+  tokens.camDuong = await userToken('khan-cap-cam-duong', 'emergency', '02671');
+  tokens.province = await userToken('khan-cap-tinh', 'emergency');
+  tokens.operator = await userToken('op-bat-xat', 'operator', '02683');
+  const f = makeInputs(tempDir('loanet-alert-inputs-'));
+  const up = await uploadFile(t, f('sine.wav'), { title: 'Còi thử' });
+  expect(up.status, JSON.stringify(up.body)).toBe(201);
+  sineMediaId = up.body.id;
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of clients) await c.endAsync().catch(() => undefined);
+  await t?.stop();
+});
+
+describe.skipIf(!run)('starting an alert', () => {
+  it('an official of Bát Xát starts one by text: sites there get alert_start retained, time to first sound is measured from their reports', async () => {
+    const s1 = await listen(sites.batXat1!, ['2025.02683', '2025.15']);
+    const r = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { text: 'Cảnh báo lũ quét. Người dân ven suối sơ tán ngay.' }, attention: 'siren', volume: 90, validForMinutes: 30 }, { token: tokens.batXat });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const id: string = r.body.id;
+    expect(id).toMatch(/^alr-[0-9a-f]{16}$/);
+    const got = await waitFor('alert_start at the Bát Xát site', () => starts(s1.got).find((m) => m.alertId === id));
+    expect(got).toMatchObject({ revision: 1, test: false, areas: ['2025.02683'], attention: 'siren', repeats: 3, volume: 90 });
+    expect(got.media.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(got.sites).toBeUndefined();
+    // A site that connects later still gets it: it is retained.
+    const s2 = await listen(sites.batXat2!, ['2025.02683']);
+    await waitFor('the retained alert_start at a late site', () => s2.got.find((m) => m.retain && starts([m])[0]?.alertId === id));
+    // A site of another commune gets nothing.
+    const other = await listen(sites.camDuong!, ['2025.02671']);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(starts(other.got).filter((m) => m.alertId === id)).toEqual([]);
+
+    const issued = got.at;
+    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 40 });
+    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'playing', repeat: 0, at: issued + 120, firstSoundAt: issued + 120, levelDb: -18.5 });
+    await report(s2.client, sites.batXat2!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 300 });
+    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'completed', repeat: 3, at: issued + 20_000 });
+    const state = await waitFor('delivery counted', async () => {
+      const g = await t.api('GET', `/api/alerts/${id}`);
+      return g.body.delivery.counts.completed === 1 && g.body.delivery.counts.received === 2 ? g.body.delivery : undefined;
+    });
+    expect(state.counts).toEqual({ targeted: 3, received: 2, playing: 0, confirmedPlaying: 1, completed: 1, failed: 0, stopped: 0, unreached: 2 });
+    expect(state.timeToFirstSound).toEqual({ firstMs: 120, p50Ms: 120, p99Ms: 120, lastMs: 120 });
+    expect(state.confirmedPlayingOverTime[0]).toEqual({ afterMs: 250, sites: 1, share: 0.3333 });
+    const unreached = Object.fromEntries(state.unreached.map((u: any) => [u.siteId, u]));
+    expect(unreached[sites.batXatOff!.siteId].reasons.map((x: any) => x.code)).toEqual(['never_connected']);
+    expect(unreached[sites.batXatOff!.siteId].reasons[0].messageVi).toBe('chưa từng kết nối với máy chủ');
+    expect(unreached[sites.batXat2!.siteId].reasons[0].messageVi).toMatch(/^đã nhận lúc \d\d:\d\d \d\d\/\d\d, chưa xác nhận phát$/);
+
+    // A report that arrives late never takes a site back.
+    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 50 });
+    await new Promise((res) => setTimeout(res, 200));
+    expect((await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.completed).toBe(1);
+
+    // The report: CSV with a BOM and Vietnamese headers, and JSON.
+    const csv = await fetch(`${t.baseUrl}/api/alerts/${id}/report`, { headers: { authorization: `Bearer ${t.token}` } });
+    const bytes = Buffer.from(await csv.arrayBuffer());
+    expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const lines = bytes.toString('utf8').slice(1).trim().split('\r\n');
+    expect(lines[0]).toBe('Mã điểm,Tên điểm,Mã khu vực,Khu vực,Trạng thái,Nhận lúc,Phát lúc (âm thanh đầu tiên),Sau khi phát lệnh (giây),Lần phát,Hoàn tất lúc,Lỗi/dừng lúc,Mức âm micro (dBFS),Lý do');
+    const row1 = lines.find((l) => l.startsWith(sites.batXat1!.siteId))!;
+    expect(row1).toContain('đã phát xong');
+    expect(row1).toContain(',0.12,');
+    expect(row1).toContain(',-18.5,');
+    expect(row1).toMatch(/\d\d\/\d\d\/\d{4} \d\d:\d\d:\d\d/);
+    expect(lines.find((l) => l.startsWith(sites.batXatOff!.siteId))).toContain('chưa từng kết nối với máy chủ');
+    const json = await t.api('GET', `/api/alerts/${id}/report?format=json`);
+    expect(json.body.sites).toHaveLength(3);
+
+    // The CAP Ack references the alert and is itself valid CAP 1.2.
+    const ack = await fetch(`${t.baseUrl}/api/alerts/${id}/cap-ack`, { headers: { authorization: `Bearer ${t.token}` } });
+    expect(ack.headers.get('content-type')).toContain('application/cap+xml');
+    const parsed = parseCap(await ack.text());
+    expect(parsed.ok).toBe(true);
+    if (parsed.ok) {
+      expect(parsed.alert.msgType).toBe('Ack');
+      expect(parsed.alert.status).toBe('Actual');
+      expect(parsed.alert.references[0]).toMatchObject({ sender: 'loanet', identifier: id });
+      expect(parsed.alert.note).toContain('confirmed playing 1');
+    }
+
+    // Cancel: every listening site gets alert_cancel, and the retained slot is cleared.
+    const c = await t.api('POST', `/api/alerts/${id}/cancel`, undefined, { token: tokens.batXat });
+    expect(c.status, JSON.stringify(c.body)).toBe(200);
+    expect(c.body.alert.state).toBe('cancelled');
+    await waitFor('alert_cancel at the site', () => s2.got.find((m) => m.text.includes('"alert_cancel"') && m.text.includes(id)));
+    const late = await listen(sites.batXatOff!, ['2025.02683']);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(starts(late.got).filter((m) => m.alertId === id)).toEqual([]);
+    const audit = await t.api('GET', '/api/audit?action=alert');
+    expect(audit.status).toBe(200);
+    const actions = (audit.body.entries ?? audit.body).filter((e: any) => e.target === id).map((e: any) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['alert.start', 'alert.cancel']));
+    for (const cl of [s1, s2, other, late]) await cl.client.endAsync();
+  }, 60_000);
+
+  it('a drawn polygon targets only the sites inside it, named in the message', async () => {
+    const s = await listen(sites.batXat1!, ['2025.02683']);
+    const polygon = [[22.515, 103.845], [22.515, 103.855], [22.525, 103.855], [22.525, 103.845]];
+    const r = await t.api('POST', '/api/alerts', { polygon, message: { mediaId: sineMediaId }, title: 'Sạt lở đồi Bản Vược', attention: 'chime', repeats: 2 }, { token: tokens.batXat });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const got = await waitFor('alert_start', () => starts(s.got).find((m) => m.alertId === r.body.id));
+    expect(got.sites).toEqual([sites.batXat1!.siteId]);
+    expect(got.repeats).toBe(2);
+    expect((await t.api('GET', `/api/alerts/${r.body.id}`)).body.delivery.counts.targeted).toBe(1);
+    await t.api('POST', `/api/alerts/${r.body.id}/cancel`, undefined, { token: tokens.batXat });
+    await s.client.endAsync();
+  });
+
+  it('starts one from an uploaded file', async () => {
+    const f = makeInputs(tempDir('loanet-alert-upload-'));
+    const up = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm cảnh báo', attention: null }) }, { data: fs.readFileSync(f('sine.mp3')), name: 'canh-bao.mp3' }, tokens.batXat);
+    expect(up.status, JSON.stringify(up.body)).toBe(201);
+    expect(up.body.alert.message).toMatchObject({ kind: 'upload', originalName: 'canh-bao.mp3' });
+    expect(up.body.alert.attention).toBeNull();
+    await t.api('POST', `/api/alerts/${up.body.id}/cancel`, undefined, { token: tokens.batXat });
+    const bad = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'], repeats: 50 }) }, { data: fs.readFileSync(f('sine.mp3')), name: 'x.mp3' }, tokens.batXat);
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toContain('alert.repeats');
+    const silent = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'] }) }, { data: fs.readFileSync(f('silent.wav')), name: 'im-lang.wav' }, tokens.batXat);
+    expect(silent.status).toBe(422);
+  }, 60_000);
+
+  it('an update in flight raises the revision and every site is pending again', async () => {
+    const s = await listen(sites.batXat1!, ['2025.02683']);
+    const r = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId } }, { token: tokens.batXat });
+    const id = r.body.id;
+    await waitFor('rev 1', () => starts(s.got).find((m) => m.alertId === id && m.revision === 1));
+    await report(s.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'playing', repeat: 1, at: Date.now() });
+    const u = await t.api('POST', `/api/alerts/${id}/update`, { title: 'Cập nhật: mở rộng vùng sơ tán', repeats: 5 }, { token: tokens.batXat });
+    expect(u.status, JSON.stringify(u.body)).toBe(200);
+    expect(u.body.revision).toBe(2);
+    const rev2 = await waitFor('rev 2', () => starts(s.got).find((m) => m.alertId === id && m.revision === 2));
+    expect(rev2).toMatchObject({ repeats: 5, title: 'Cập nhật: mở rộng vùng sơ tán', areas: ['2025.02683'] });
+    const st = (await t.api('GET', `/api/alerts/${id}`)).body.delivery;
+    expect(st.counts.confirmedPlaying).toBe(0);
+    // A report for the old revision no longer counts.
+    await report(s.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'completed', at: Date.now() });
+    await report(s.client, sites.batXat1!.siteId, { alertId: id, revision: 2, status: 'playing', repeat: 0, at: Date.now() });
+    await waitFor('rev 2 playing', async () => (await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.playing === 1);
+    expect((await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.completed).toBe(0);
+    await t.api('POST', `/api/alerts/${id}/cancel`, undefined, { token: tokens.batXat });
+    await s.client.endAsync();
+  });
+});
+
+describe.skipIf(!run)('who may start an alert, where', () => {
+  it('an operator, a viewer-level role or an official of another area is refused, naming why; the refusal is audited', async () => {
+    const body = { areas: ['02683'], message: { mediaId: sineMediaId } };
+    const op = await t.api('POST', '/api/alerts', body, { token: tokens.operator });
+    expect(op.status).toBe(403);
+    expect(op.body.message).toContain('role operator may not start, update or cancel emergency alerts');
+    const other = await t.api('POST', '/api/alerts', body, { token: tokens.camDuong });
+    expect(other.status).toBe(403);
+    expect(other.body.message).toContain('2025.02683');
+    // Nor can an official of another area cancel or update Bát Xát's alert.
+    const mine = await t.api('POST', '/api/alerts', body, { token: tokens.batXat });
+    expect(mine.status).toBe(201);
+    expect((await t.api('POST', `/api/alerts/${mine.body.id}/cancel`, undefined, { token: tokens.camDuong })).status).toBe(403);
+    expect((await t.api('POST', `/api/alerts/${mine.body.id}/update`, { repeats: 1 }, { token: tokens.camDuong })).status).toBe(403);
+    expect((await t.api('POST', `/api/alerts/${mine.body.id}/cancel`, undefined, { token: tokens.operator })).status).toBe(403);
+    // A province official may.
+    expect((await t.api('POST', `/api/alerts/${mine.body.id}/cancel`, undefined, { token: tokens.province })).status).toBe(200);
+    const audit = (await t.api('GET', '/api/audit?action=alert.denied')).body;
+    expect((audit.entries ?? audit).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('bad input gets a 400 naming the field', async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ areas: ['99999'], message: { mediaId: sineMediaId } }, 'areas[0]'],
+      [{ message: { mediaId: sineMediaId } }, 'areas'],
+      [{ areas: ['02683'], message: { mediaId: 'med-nope' } }, 'message.mediaId'],
+      [{ areas: ['02683'], message: { mediaId: sineMediaId }, repeats: 0 }, 'repeats'],
+      [{ areas: ['02683'], message: { mediaId: sineMediaId }, validUntil: 1000 }, 'validUntil'],
+      [{ polygon: [[1, 1], [1, 1], [1, 1]], message: { mediaId: sineMediaId } }, 'polygon'],
+    ];
+    for (const [body, field] of cases) {
+      const r = await t.api('POST', '/api/alerts', body, { token: tokens.province });
+      expect(r.status, JSON.stringify(r.body)).toBe(400);
+      expect(r.body.field ?? r.body.message, JSON.stringify(r.body)).toContain(field);
+    }
+  });
+});
+
+// ------------------------------------------------------------------- CAP ----
+
+const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/cap');
+const SHARED = path.resolve(import.meta.dirname, '../../../shared/data/cap');
+const DATETIME = /(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})([-+]\d{2}:\d{2})/g;
+
+/** Every CAP dateTime moved by the same amount, so `base` lands on `to`: the lifecycle's references still line up. */
+function shiftDates(xml: string, base: string, to: number): string {
+  const ms = (m: string) => Date.parse(m.replace(/([-+]\d{2}:\d{2})$/, '$1'));
+  const delta = to - ms(base);
+  return xml.replace(DATETIME, (m, _y, _mo, _d, _h, _mi, _s, zone: string) => {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    const off = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
+    const local = new Date(ms(m) + delta + off);
+    const p = (n: number) => String(n).padStart(2, '0');
+    return `${local.getUTCFullYear()}-${p(local.getUTCMonth() + 1)}-${p(local.getUTCDate())}T${p(local.getUTCHours())}:${p(local.getUTCMinutes())}:${p(local.getUTCSeconds())}${zone}`;
+  });
+}
+
+const postCap = (xml: string, token = tokens.province) => t.api('POST', '/api/alerts/cap', xml, { token, contentType: 'application/cap+xml' });
+
+/** Over HTTP, as they are (their dates long past, their areas American): what each deserves. */
+const AS_IS: Record<string, { status: number; error?: string; field?: RegExp }> = {
+  'google-PAAQ-4-mg5a94.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED', field: /expires/ },
+  'ipaws-5e6dd964023f1930ef638846.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
+  'ipaws-5e6dd9de023f1930ef6548d9.xml': { status: 200 }, // a Cancel of an alert never received: stored, nothing to stop
+  'ipaws-5e6ddbad023f1930ef6c1a5a.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
+  'ipaws-5e7e0fc5023f1930efcf3deb.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
+  'ipaws-5ea321f39fc226a7b44b6874.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
+  'nws-5c2cf27b1f56885d61654dc47fa411d5.xml': { status: 400, error: 'LOANET_CAP_INVALID', field: /^alert$/ }, // CAP 1.1
+  'v1dot2_appendix_adot1.xml': { status: 422, error: 'LOANET_CAP_NO_AREA', field: /area/ },
+  'v1dot2_appendix_adot2.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
+  'v1dot2_appendix_adot3.xml': { status: 422, error: 'LOANET_CAP_NO_AREA', field: /circle/ },
+  'v1dot2_appendix_adot4.xml': { status: 422, error: 'LOANET_CAP_NO_AREA', field: /area/ },
+  'vn-dien-tap-test.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
+  'vn-lu-quet-bat-xat-alert.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
+  'vn-lu-quet-bat-xat-cancel.xml': { status: 200 },
+  'vn-lu-quet-bat-xat-update.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
+  'vn-sat-lo-muong-hum-circle.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
+};
+
+describe.skipIf(!run)('CAP 1.2 over HTTP', () => {
+  it('every file of the shared CAP set, as it is, is accepted or refused as it deserves, naming what is wrong', async () => {
+    const files = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.xml')).sort();
+    expect(files).toEqual(Object.keys(AS_IS).sort());
+    if (fs.existsSync(SHARED)) for (const f of fs.readdirSync(SHARED).filter((x) => x.endsWith('.xml'))) expect(AS_IS[f], f).toBeDefined();
+    for (const f of files) {
+      const r = await postCap(fs.readFileSync(path.join(FIXTURES, f), 'utf8'));
+      const want = AS_IS[f]!;
+      expect(r.status, `${f}: ${JSON.stringify(r.body).slice(0, 300)}`).toBe(want.status);
+      if (want.error) expect(r.body.error, f).toBe(want.error);
+      if (want.field) expect(r.body.field, f).toMatch(want.field);
+    }
+  });
+
+  it('refuses a wrong namespace, a missing element and a bad enumeration naming them', async () => {
+    const base = fs.readFileSync(path.join(FIXTURES, 'vn-lu-quet-bat-xat-alert.xml'), 'utf8');
+    const wrongNs = await postCap(base.replace('urn:oasis:names:tc:emergency:cap:1.2', 'urn:example:cap'));
+    expect(wrongNs.status).toBe(400);
+    expect(wrongNs.body.message).toContain('urn:example:cap');
+    const noSender = await postCap(base.replace(/<sender>.*<\/sender>/, ''));
+    expect(noSender.status).toBe(400);
+    expect(noSender.body.errors[0].path).toBe('alert/sender');
+    const badUrgency = await postCap(base.replace('<urgency>Immediate</urgency>', '<urgency>Soon</urgency>'));
+    expect(badUrgency.body.errors[0]).toEqual({ path: 'alert/info[0]/urgency', message: '"Soon" is not one of Immediate, Expected, Future, Past, Unknown' });
+    const draft = await postCap(shiftDates(base.replace('<status>Actual</status>', '<status>Draft</status>'), '2025-09-17T04:10:00+07:00', Date.now()));
+    expect(draft.status).toBe(422);
+    expect(draft.body.field).toBe('alert/status');
+    const xml = await t.api('POST', '/api/alerts/cap', base, { token: tokens.province, contentType: 'text/plain' });
+    expect(xml.status).toBe(415);
+  });
+
+  it('the Bát Xát flash flood: Alert starts, a re-send is a duplicate, Update revises it in flight, Cancel stops it', async () => {
+    const now = Date.now();
+    // Identifiers of their own: the as-is test above already sent these files once.
+    const read = (f: string) => shiftDates(fs.readFileSync(path.join(FIXTURES, f), 'utf8'), '2025-09-17T04:10:00+07:00', now).replaceAll('LC-PCTT-2025-0917-LQ-', 'LC-PCTT-2025-0917-LQ-T');
+    const s = await listen(sites.batXat1!, ['2025.02683']);
+    const a = await postCap(read('vn-lu-quet-bat-xat-alert.xml'));
+    expect(a.status, JSON.stringify(a.body)).toBe(201);
+    const id = a.body.id;
+    expect(a.body.alert).toMatchObject({ origin: 'cap', test: false, attention: 'siren', title: 'Cảnh báo khẩn cấp: nguy cơ lũ quét rất cao tại xã Bát Xát', cap: { sender: 'pctt@laocai.gov.vn', identifier: 'LC-PCTT-2025-0917-LQ-T001' } });
+    expect(a.body.alert.message.kind).toBe('tts');
+    expect(a.body.alert.message.text).toContain('Người dân ở ven suối và vùng trũng khẩn trương sơ tán');
+    await waitFor('alert_start', () => starts(s.got).find((m) => m.alertId === id));
+    const dup = await postCap(read('vn-lu-quet-bat-xat-alert.xml'));
+    expect(dup.status).toBe(200);
+    expect(dup.body).toMatchObject({ outcome: 'duplicate', id });
+    // Not by the Bát Xát official: the Update reaches Y Tý too.
+    const upDenied = await postCap(read('vn-lu-quet-bat-xat-update.xml'), tokens.batXat);
+    expect(upDenied.status).toBe(403);
+    const up = await postCap(read('vn-lu-quet-bat-xat-update.xml'));
+    expect(up.status, JSON.stringify(up.body)).toBe(200);
+    expect(up.body).toMatchObject({ outcome: 'updated', id, revision: 2 });
+    expect(up.body.alert.areas).toEqual(['2025.02683', '2025.02701']);
+    await waitFor('revision 2 at the site', () => starts(s.got).find((m) => m.alertId === id && m.revision === 2));
+    const c = await postCap(read('vn-lu-quet-bat-xat-cancel.xml'));
+    expect(c.status, JSON.stringify(c.body)).toBe(200);
+    expect(c.body).toMatchObject({ outcome: 'cancelled', cancelled: [id] });
+    expect((await t.api('GET', `/api/alerts/${id}`)).body.alert.state).toBe('cancelled');
+    await waitFor('alert_cancel at the site', () => s.got.find((m) => m.text.includes('alert_cancel') && m.text.includes(id)));
+    await s.client.endAsync();
+  }, 60_000);
+
+  it('a Test message becomes a test alert; a circle finds the sites within it', async () => {
+    const test = await postCap(shiftDates(fs.readFileSync(path.join(FIXTURES, 'vn-dien-tap-test.xml'), 'utf8'), '2025-10-05T08:00:00+07:00', Date.now()));
+    expect(test.status, JSON.stringify(test.body)).toBe(201);
+    expect(test.body.alert.test).toBe(true);
+    expect(test.body.alert.attention).toBe('chime');
+    const ack = parseCap(await (await fetch(`${t.baseUrl}/api/alerts/${test.body.id}/cap-ack`, { headers: { authorization: `Bearer ${t.token}` } })).text());
+    expect(ack.ok && ack.alert.status).toBe('Test');
+    await t.api('POST', `/api/alerts/${test.body.id}/cancel`, undefined, { token: tokens.province });
+    const xml = fs.readFileSync(path.join(FIXTURES, 'vn-sat-lo-muong-hum-circle.xml'), 'utf8');
+    const sent = /<sent>([^<]+)<\/sent>/.exec(xml)![1]!;
+    const circle = await postCap(shiftDates(xml, sent, Date.now()));
+    expect(circle.status, JSON.stringify(circle.body)).toBe(201);
+    expect(circle.body.alert.sites).toEqual([sites.muongHum!.siteId]);
+    expect(circle.body.alert.areas).toEqual(['2025.02728']);
+    await t.api('POST', `/api/alerts/${circle.body.id}/cancel`, undefined, { token: tokens.province });
+  }, 60_000);
+
+  it('an IPAWS message with embedded MP3 plays that audio; one whose digest does not match is spoken instead', async () => {
+    const retarget = (f: string) => {
+      const xml = fs.readFileSync(path.join(FIXTURES, f), 'utf8');
+      const sent = /<sent>([^<]+)<\/sent>/.exec(xml)![1]!;
+      return shiftDates(xml, sent, Date.now()).replace(/<area>[\s\S]*?<\/area>/, '<area><areaDesc>Xã Bát Xát</areaDesc><geocode><valueName>VN-ADMIN</valueName><value>02683</value></geocode></area>');
+    };
+    const mp3 = await postCap(retarget('ipaws-5e6dd964023f1930ef638846.xml'));
+    expect(mp3.status, JSON.stringify(mp3.body)).toBe(201);
+    expect(mp3.body.alert.message).toMatchObject({ kind: 'cap_audio', mimeType: 'audio/x-ipaws-audio-mp3' });
+    const media = (await t.api('GET', `/api/media/${mp3.body.alert.media.mediaId}`)).body;
+    expect(media.status).toBe('ready');
+    expect(media.source.codec ?? media.source.format).toMatch(/mp3/);
+    expect(media.durationMs).toBeGreaterThan(5_000);
+    await t.api('POST', `/api/alerts/${mp3.body.id}/cancel`, undefined, { token: tokens.province });
+    const mismatch = await postCap(retarget('ipaws-5e6ddbad023f1930ef6c1a5a.xml'));
+    expect(mismatch.status, JSON.stringify(mismatch.body)).toBe(201);
+    expect(mismatch.body.alert.message.kind).toBe('tts');
+    expect(mismatch.body.warnings.join(' ')).toContain('does not match the SHA-1');
+    await t.api('POST', `/api/alerts/${mismatch.body.id}/cancel`, undefined, { token: tokens.province });
+  }, 120_000);
+});
+
+describe.skipIf(!run)('restart', () => {
+  it('a valid alert survives a restart: its retained alert_start is published again and its deliveries are kept', async () => {
+    const r = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, validForMinutes: 10 }, { token: tokens.batXat });
+    const id = r.body.id;
+    const s = await listen(sites.batXat1!, ['2025.02683']);
+    await waitFor('alert_start', () => starts(s.got).find((m) => m.alertId === id));
+    await report(s.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'completed', at: Date.now(), firstSoundAt: Date.now() - 1000 });
+    await waitFor('completed', async () => (await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.completed === 1);
+    await s.client.endAsync();
+    await t.restart();
+    const after = await listen(sites.batXat2!, ['2025.02683']);
+    const again = await waitFor('the retained alert_start after the restart', () => after.got.find((m) => m.retain && starts([m])[0]?.alertId === id));
+    expect(starts([again])[0]!.revision).toBe(1);
+    const st = (await t.api('GET', `/api/alerts/${id}`)).body.delivery;
+    expect(st.counts).toMatchObject({ targeted: 3, completed: 1 });
+    await t.api('POST', `/api/alerts/${id}/cancel`, undefined, { token: t.token });
+    await after.client.endAsync();
+  }, 60_000);
+});
