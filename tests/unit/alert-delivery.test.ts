@@ -1,0 +1,208 @@
+/** The pure alert modules: delivery folding and state, targets, retained slots, CAP Ack, report. */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { AlertStatusEvent } from '../../protocol/index.ts';
+import { AreaIndex } from '../../server/coverage/coverage.ts';
+import type { AreaNode, SiteVerdict } from '../../server/coverage/model.ts';
+import { applyStatus, confirmedPlaying, deliveryState, percentile } from '../../server/alerts/delivery.ts';
+import { pendingDelivery, type Alert, type Delivery } from '../../server/alerts/model.ts';
+import { outsideScope, resolveTargets, sitesInPolygon, type TargetSite } from '../../server/alerts/targets.ts';
+import { retainedPlan, slotChanges } from '../../server/alerts/retained.ts';
+import { capAck, capDateTime } from '../../server/alerts/cap-ack.ts';
+import { parseCap } from '../../server/alerts/cap/parse.ts';
+import { reportCsv, reportLines } from '../../server/alerts/report.ts';
+
+const TZ = 'Asia/Ho_Chi_Minh';
+const T0 = Date.UTC(2026, 10, 27, 23, 10, 0); // 06:10 on 28/11 in Lào Cai
+
+const node = (id: number, code: string, name: string, level: AreaNode['level'], parentId: number | null): AreaNode => ({ id, key: `2025.${code}`, code, version: '2025', name, level, parentId });
+const INDEX = AreaIndex.build([
+  node(1, '15', 'Tỉnh Lào Cai', 'province', null),
+  node(2, '02683', 'Xã Bát Xát', 'commune', 1),
+  node(3, '02671', 'Phường Cam Đường', 'commune', 1),
+  node(4, '02683-01', 'Thôn Bản Vược', 'village', 2),
+]);
+const SITES: TargetSite[] = [
+  { siteId: 'bx-1', areaId: 4, lat: 22.52, lon: 103.85 },
+  { siteId: 'bx-2', areaId: 2, lat: 22.53, lon: 103.86 },
+  { siteId: 'cd-1', areaId: 3, lat: 22.43, lon: 104.0 },
+];
+
+function alert(over: Partial<Alert> = {}): Alert {
+  return {
+    id: 'alr-0123456789abcdef', revision: 1, state: 'active', test: false, origin: 'api', title: 'Lũ quét',
+    targetAreas: ['2025.02683'], areas: ['2025.02683'], sites: null, polygon: null,
+    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 }, message: { kind: 'media', mediaId: 'med-1' },
+    attention: 'siren', repeats: 3, volume: null, validUntil: T0 + 3600_000,
+    createdBy: 1, createdByName: 'khan-cap', createdAt: T0, revisedAt: T0, endedAt: null, endedByName: null, cap: null,
+    ...over,
+  };
+}
+
+const ev = (status: AlertStatusEvent['status'], at: number, more: Partial<AlertStatusEvent> = {}): AlertStatusEvent => ({
+  v: 1, siteId: 'bx-1', at, type: 'alert_status', alertId: 'alr-0123456789abcdef', revision: 1, status, ...more,
+});
+
+describe('a site status moves its delivery on, never back', () => {
+  it('received → playing (first sound) → completed', () => {
+    let d = pendingDelivery('alr-0123456789abcdef', 'bx-1', 1);
+    d = applyStatus(d, ev('received', T0 + 50), 1, T0 + 60);
+    expect(d).toMatchObject({ status: 'received', receivedAt: T0 + 50, reportedAt: T0 + 60 });
+    d = applyStatus(d, ev('playing', T0 + 140, { repeat: 0, levelDb: -20 }), 1, T0 + 150);
+    expect(d).toMatchObject({ status: 'playing', firstSoundAt: T0 + 140, repeat: 0, levelDb: -20 });
+    d = applyStatus(d, ev('completed', T0 + 30_000, { repeat: 3, levelDb: -25 }), 1, T0 + 30_010);
+    expect(d).toMatchObject({ status: 'completed', completedAt: T0 + 30_000, repeat: 3, levelDb: -20, firstSoundAt: T0 + 140 });
+  });
+
+  it('a late or repeated report changes nothing; another revision is ignored', () => {
+    const done = applyStatus(applyStatus(pendingDelivery('a', 'bx-1', 1), ev('playing', T0 + 100), 1, T0), ev('completed', T0 + 9000), 1, T0);
+    expect(applyStatus(done, ev('received', T0 + 10), 1, T0 + 1)).toBe(done);
+    expect(applyStatus(done, ev('failed', T0 + 10, { reason: 'amp_fault' }), 1, T0 + 1).status).toBe('completed');
+    expect(applyStatus(done, ev('playing', T0 + 100, { revision: 2 }), 1, T0 + 1)).toBe(done);
+  });
+
+  it('in any order, the status is the furthest step reported and first sound the earliest', () => {
+    const steps: AlertStatusEvent[] = [ev('received', T0 + 10), ev('playing', T0 + 200, { repeat: 0 }), ev('playing', T0 + 5000, { repeat: 1 }), ev('completed', T0 + 20_000, { repeat: 3 })];
+    fc.assert(
+      fc.property(fc.shuffledSubarray(steps, { minLength: 1 }), (some) => {
+        const d = some.reduce((acc, e) => applyStatus(acc, e, 1, T0), pendingDelivery('a', 'bx-1', 1));
+        const rank = { received: 1, playing: 2, completed: 3 } as Record<string, number>;
+        const best = some.reduce((m, e) => Math.max(m, rank[e.status]!), 0);
+        expect(rank[d.status]).toBe(best);
+        const sounds = some.filter((e) => e.status === 'playing').map((e) => e.at);
+        expect(d.firstSoundAt).toBe(sounds.length ? Math.min(...sounds) : null);
+      }),
+    );
+  });
+
+  it('a failure keeps its reason; stopped after sound still counts as confirmed playing', () => {
+    const f = applyStatus(pendingDelivery('a', 'bx-1', 1), ev('failed', T0 + 3000, { reason: 'no_media', detail: 'HTTP 503' }), 1, T0);
+    expect(f).toMatchObject({ status: 'failed', reason: 'no_media', detail: 'HTTP 503', failedAt: T0 + 3000 });
+    expect(confirmedPlaying(f)).toBe(false);
+    const s = applyStatus(applyStatus(pendingDelivery('a', 'bx-1', 1), ev('playing', T0 + 100), 1, T0), ev('stopped', T0 + 900), 1, T0);
+    expect(s.status).toBe('stopped');
+    expect(confirmedPlaying(s)).toBe(true);
+  });
+});
+
+describe('the delivery state an official reads', () => {
+  const offline: SiteVerdict = {
+    siteId: 'bx-2', condition: 'offline',
+    reasons: [{ code: 'offline', params: { since: T0 - 600_000 }, message: 'offline since 06:00', messageVi: 'mất kết nối từ 06:00', severity: 'offline' }],
+  };
+  const ampFault: SiteVerdict = {
+    siteId: 'cd-1', condition: 'faulty',
+    reasons: [{ code: 'amplifier_fault', params: { fault: 'overheat' }, message: 'amplifier fault: overheat', messageVi: 'ampli lỗi: quá nhiệt', severity: 'faulty' }],
+  };
+  const rows: Delivery[] = [
+    { ...pendingDelivery('a', 'bx-1', 1), status: 'completed', receivedAt: T0 + 50, firstSoundAt: T0 + 400, completedAt: T0 + 30_000 },
+    pendingDelivery('a', 'bx-2', 1),
+    { ...pendingDelivery('a', 'cd-1', 1), status: 'failed', reason: 'amp_fault', failedAt: T0 + 2000, receivedAt: T0 + 60 },
+    { ...pendingDelivery('a', 'cd-2', 1), status: 'playing', receivedAt: T0 + 60, firstSoundAt: T0 + 1500 },
+  ];
+  const verdicts: Record<string, SiteVerdict> = { 'bx-2': offline, 'cd-1': ampFault, 'bx-1': { siteId: 'bx-1', condition: 'operational', reasons: [] }, 'cd-2': { siteId: 'cd-2', condition: 'operational', reasons: [] } };
+  const st = deliveryState(alert(), rows, (s) => ({ name: `Cụm ${s}`, areaKey: null, areaName: null }), (s) => verdicts[s], T0 + 4000, TZ);
+
+  it('counts, time to first sound and the share over time', () => {
+    expect(st.counts).toEqual({ targeted: 4, received: 3, playing: 1, confirmedPlaying: 2, completed: 1, failed: 1, stopped: 0, unreached: 2 });
+    expect(st.timeToFirstSound).toEqual({ firstMs: 400, p50Ms: 400, p99Ms: 1500, lastMs: 1500 });
+    expect(st.confirmedPlayingOverTime).toEqual([
+      { afterMs: 250, sites: 0, share: 0 },
+      { afterMs: 500, sites: 1, share: 0.25 },
+      { afterMs: 1000, sites: 1, share: 0.25 },
+      { afterMs: 2000, sites: 2, share: 0.5 },
+      { afterMs: 3000, sites: 2, share: 0.5 },
+    ]);
+  });
+
+  it('unreached sites with reasons in both languages: offline since, the failure the site reported, the amplifier fault', () => {
+    const byId = Object.fromEntries(st.unreached.map((u) => [u.siteId, u]));
+    expect(byId['bx-2']!.reasons.map((r) => r.messageVi)).toEqual(['mất kết nối từ 06:00']);
+    expect(byId['cd-1']!.reasons.map((r) => r.code)).toEqual(['alert_amp_fault', 'amplifier_fault']);
+    expect(byId['cd-1']!.reasons[0]!.messageVi).toBe('ampli không bật được hoặc bị lỗi (06:10 28/11)');
+    expect(byId['cd-1']!.reasons[0]!.message).toBe('the amplifier did not switch on or faulted (06:10 28/11)');
+  });
+
+  it('the list is cut to the limit, and says so', () => {
+    const cut = deliveryState(alert(), rows, () => undefined, (s) => verdicts[s], T0 + 4000, TZ, 1);
+    expect(cut.unreached).toHaveLength(1);
+    expect(cut.unreachedTruncated).toBe(true);
+    expect(cut.counts.unreached).toBe(2);
+  });
+
+  it('percentile is the nearest rank', () => {
+    expect(percentile([1, 2, 3, 4], 50)).toBe(2);
+    expect(percentile([1, 2, 3, 4], 99)).toBe(4);
+    expect(percentile([5], 1)).toBe(5);
+  });
+});
+
+describe('targets', () => {
+  it('an area targets its subtree; channels are a minimal cover', () => {
+    const r = resolveTargets({ areaKeys: ['2025.02683', '2025.02683-01'], siteIds: [] }, INDEX, SITES);
+    expect(r.ok && r.targets).toEqual({ siteIds: ['bx-1', 'bx-2'], channels: ['2025.02683'], siteFilter: null, areas: [INDEX.get('2025.02683'), INDEX.get('2025.02683-01')] });
+  });
+
+  it('geometry names its sites and publishes on their own areas', () => {
+    const inside = sitesInPolygon([[22.51, 103.84], [22.51, 103.855], [22.525, 103.855], [22.525, 103.84]], SITES);
+    expect(inside).toEqual(['bx-1']);
+    const r = resolveTargets({ areaKeys: [], siteIds: inside }, INDEX, SITES);
+    expect(r.ok && r.targets).toMatchObject({ siteIds: ['bx-1'], channels: ['2025.02683-01'], siteFilter: ['bx-1'] });
+  });
+
+  it('refuses an unknown area naming it, and a target with no site', () => {
+    expect(resolveTargets({ areaKeys: ['2025.99999'], siteIds: [] }, INDEX, SITES)).toEqual({ ok: false, problem: { field: 'areas[0]', message: 'area 2025.99999 is not in the area registry' } });
+    const empty = resolveTargets({ areaKeys: ['2025.15'], siteIds: [] }, INDEX, []);
+    expect(!empty.ok && empty.problem.message).toContain('no registered site');
+  });
+
+  it('an official of Cam Đường cannot reach Bát Xát, by area or by drawing', () => {
+    const byArea = resolveTargets({ areaKeys: ['2025.02683'], siteIds: [] }, INDEX, SITES);
+    const drawn = resolveTargets({ areaKeys: [], siteIds: ['bx-2', 'cd-1'] }, INDEX, SITES);
+    if (!byArea.ok || !drawn.ok) throw new Error('unexpected');
+    expect(outsideScope(byArea.targets, 3, INDEX, SITES)).toBe('area 2025.02683 (Xã Bát Xát) lies outside your area');
+    expect(outsideScope(drawn.targets, 3, INDEX, SITES)).toBe('site bx-2 lies outside your area');
+    expect(outsideScope(byArea.targets, 2, INDEX, SITES)).toBeNull();
+    expect(outsideScope(drawn.targets, null, INDEX, SITES)).toBeNull();
+  });
+});
+
+describe('retained slots', () => {
+  it('the newest valid alert holds a channel; when it ends the slot returns to the other, or is cleared', () => {
+    const a = { id: 'alr-a', revision: 1, revisedAt: 100, channels: ['2025.15'] };
+    const b = { id: 'alr-b', revision: 1, revisedAt: 200, channels: ['2025.15', '2025.02683'] };
+    const both = retainedPlan([a, b]);
+    expect([...both]).toEqual([['2025.15', { id: 'alr-b', revision: 1 }], ['2025.02683', { id: 'alr-b', revision: 1 }]]);
+    const onlyA = retainedPlan([a]);
+    expect(slotChanges(both, onlyA)).toEqual([
+      { channel: '2025.02683', holder: null },
+      { channel: '2025.15', holder: { id: 'alr-a', revision: 1 } },
+    ]);
+    expect(slotChanges(onlyA, onlyA)).toEqual([]);
+    expect(slotChanges(onlyA, retainedPlan([{ ...a, revision: 2 }]))).toEqual([{ channel: '2025.15', holder: { id: 'alr-a', revision: 2 } }]);
+  });
+});
+
+describe('CAP Ack and the report', () => {
+  it('CAP dateTime in Vietnam time, numeric zone', () => {
+    expect(capDateTime(T0 + 999, TZ)).toBe('2026-11-28T06:10:00+07:00');
+  });
+
+  it('the Ack is valid CAP 1.2, references the CAP message, and keeps a test a test', () => {
+    const counts = { targeted: 4, received: 3, playing: 1, confirmedPlaying: 2, completed: 1, failed: 1, stopped: 0, unreached: 2 };
+    const a = alert({ test: true, cap: { sender: 'pctt@laocai.gov.vn', identifier: 'LC-1', sent: '2026-11-28T06:09:00+07:00' } });
+    const r = parseCap(capAck(a, counts, { sender: 'loanet', now: T0 + 5000, timeZone: TZ }));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.alert).toMatchObject({ msgType: 'Ack', status: 'Test', sender: 'loanet', references: [{ sender: 'pctt@laocai.gov.vn', identifier: 'LC-1', sent: '2026-11-28T06:09:00+07:00' }] });
+    expect(r.alert.note).toContain('targeted 4, received 3, confirmed playing 2');
+  });
+
+  it('CSV: BOM, Vietnamese headers and statuses, local times, formulas defused, numbers kept', () => {
+    const rows: Delivery[] = [{ ...pendingDelivery('a', 'bx-1', 1), status: 'completed', receivedAt: T0 + 50, firstSoundAt: T0 + 400, completedAt: T0 + 30_000, repeat: 3, levelDb: -21.25 }];
+    const lines = reportLines(alert(), rows, () => ({ name: '=HYPERLINK("x")', areaKey: '2025.02683', areaName: 'Xã Bát Xát' }), () => undefined, T0, TZ);
+    const csv = reportCsv(lines, TZ);
+    expect(csv.startsWith('\uFEFFMã điểm,Tên điểm,')).toBe(true);
+    expect(csv.split('\r\n')[1]).toBe(`bx-1,"'=HYPERLINK(""x"")",2025.02683,Xã Bát Xát,đã phát xong,28/11/2026 06:10:00,28/11/2026 06:10:00,0.40,3,28/11/2026 06:10:30,,-21.3,`);
+  });
+});
