@@ -1,0 +1,100 @@
+/**
+ * Playlists and receipts through an external broker (LOANET_MQTT_URL): a real
+ * Mosquitto configured with the files loanet serves, the server as its
+ * client. The retained playlist is kept by Mosquitto (a site connecting after
+ * approval gets it), and a receipt sent through Mosquitto lands in the
+ * as-run log once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { siteTopic, type AsRunEvent, type PlaylistMessage } from '../../protocol/index.ts';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+
+if (!HAVE_MOSQUITTO) {
+  if (process.env.CI) throw new Error(`${MOSQUITTO} is missing: .ci/run must install the Debian package mosquitto`);
+  console.warn(`\n*** WARNING: ${MOSQUITTO} not found: SKIPPING the schedule-over-Mosquitto test (apt-get install mosquitto) ***\n`);
+}
+const missing = missingTools(false);
+const SERVER_PASSWORD = 'test-mqtt-server-password';
+
+let dir: string;
+let port: number;
+let mosquitto: ChildProcess | undefined;
+let t: TestServer;
+let site: { siteId: string; secret: string };
+let client: MqttClient | undefined;
+
+describe.skipIf(!HAVE_MOSQUITTO || missing.length > 0)('schedule over an external Mosquitto', () => {
+  beforeAll(async () => {
+    dir = tempDir('loanet-schedule-mosquitto-');
+    port = await freePort();
+    writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
+    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+    const listening = () => new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    await waitFor('mosquitto listening', listening);
+    t = await startTestServer({ LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
+    await importLaoCai2025(t);
+    site = (await t.api('POST', '/api/sites', { name: 'Cụm loa Bát Xát', kind: 'cluster', area: '02683' })).body.credential;
+    // The files an operator would install, as loanet serves them; then SIGHUP.
+    for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(dir, f), (await t.api('GET', `/api/broker/mosquitto/${f}`)).body as string);
+    process.kill(mosquitto.pid!, 'SIGHUP');
+    await waitFor('mosquitto knows the site', async () => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: site.siteId, username: site.siteId, password: site.secret, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 });
+      const ok = await new Promise<boolean>((resolve) => {
+        c.once('connect', () => resolve(true));
+        c.once('error', () => resolve(false));
+      });
+      c.end(true);
+      return ok;
+    }, 10_000, 100);
+  }, 60_000);
+
+  afterAll(async () => {
+    client?.end(true);
+    await t?.stop();
+    if (mosquitto && mosquitto.exitCode === null) {
+      const exited = new Promise((r) => mosquitto!.once('exit', r));
+      mosquitto.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an approved item reaches a site connecting afterwards, retained by Mosquitto; its receipt is stored once', async () => {
+    const wav = path.join(dir, 'b.wav');
+    ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=500:duration=2', '-ac', '1', wav);
+    const media = await uploadFile(t, wav, { title: 'Bản tin' });
+    expect(media.status).toBe(201);
+    const at = Date.now() + 3_600_000;
+    const item = await t.api('POST', '/api/schedule/items', { title: 'Thông báo qua Mosquitto', mediaId: media.body.id, targets: { sites: [site.siteId] }, start: { at } });
+    expect(item.status, JSON.stringify(item.body)).toBe(201);
+    const approved = await t.api('POST', `/api/schedule/items/${item.body.id}/approve`);
+    expect(approved.status).toBe(200);
+    expect(approved.body.distribution.failed).toBe(0);
+
+    client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: site.siteId, username: site.siteId, password: site.secret, protocolVersion: 4, reconnectPeriod: 0 });
+    const got: PlaylistMessage[] = [];
+    client.on('message', (topic, payload) => topic === siteTopic(site.siteId, 'playlist') && payload.length > 0 && got.push(JSON.parse(payload.toString()) as PlaylistMessage));
+    await new Promise<void>((resolve, reject) => (client!.once('connect', () => resolve()), client!.once('error', reject)));
+    await client.subscribeAsync(siteTopic(site.siteId, 'playlist'), { qos: 1 });
+    const pl = await waitFor('the retained playlist from Mosquitto', () => got.find((p) => p.entries.some((e) => e.itemId === item.body.id)));
+    const entry = pl.entries[0]!;
+    expect(entry).toMatchObject({ itemId: item.body.id, startAt: at, kind: 'bulletin', title: 'Thông báo qua Mosquitto' });
+
+    const receipt: AsRunEvent = { v: 1, siteId: site.siteId, at: Date.now(), type: 'as_run', entryId: entry.id, kind: 'bulletin', itemId: entry.itemId, mediaId: entry.mediaId, scheduledAt: entry.startAt, outcome: 'skipped', reason: 'device_off' };
+    await client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(receipt), { qos: 1 });
+    await client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(receipt), { qos: 1 });
+    await waitFor('both copies handled', () => t.server.ctx.asRun.stats().stored + t.server.ctx.asRun.stats().duplicates === 2);
+    const log = await t.api('GET', `/api/as-run?area=02683&from=${at - 60_000}&to=${at + 60_000}`);
+    expect(log.body.lines.map((l: { siteId: string; status: string; reason: string }) => [l.siteId, l.status, l.reason])).toEqual([[site.siteId, 'skipped', 'device_off']]);
+  }, 30_000);
+});
