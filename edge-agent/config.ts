@@ -9,7 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { AREA_KEY_PATTERN, LinkType, SITE_ID_PATTERN } from '../protocol/index.ts';
@@ -61,6 +61,28 @@ export const AgentConfigFile = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /**
+     * Audio output and the media cache (edge-agent/audio/, edge-agent/media-cache/).
+     * Defaults suit a Pi: the device driver's own output (the board's sound card,
+     * or the simulated amplifier), a 200 ms ALSA buffer, 1 GiB of cache (~90 h of
+     * speech at 24 kbit/s) under stateDir.
+     */
+    audio: Type.Object(
+      {
+        sink: Type.Union([Type.Literal('device'), Type.Literal('alsa'), Type.Literal('file'), Type.Literal('null')], {
+          default: 'device',
+          description: "'device': the driver's output (board: ALSA on its audio.device; sim: the simulated amplifier); 'alsa': aplay on alsaDevice; 'file': a WAV at file; 'null': count only",
+        }),
+        alsaDevice: Type.String({ minLength: 1, maxLength: 100, default: 'default', description: "ALSA PCM for sink 'alsa', e.g. 'default', 'plughw:1,0'" }),
+        bufferMs: Type.Integer({ minimum: 20, maximum: 2000, default: 200, description: 'output buffer: how far ahead of play time frames are written' }),
+        file: Type.Optional(NonEmpty("WAV path for sink 'file', relative to the config file")),
+        cacheDir: Type.Optional(NonEmpty('media cache directory, relative to the config file; default <stateDir>/media-cache')),
+        cacheLimitBytes: Type.Integer({ minimum: 1024 * 1024, default: 1024 ** 3, description: 'bytes the media cache may hold' }),
+        /** A partial download older than this is deleted at start instead of resumed (the file may have been replaced). */
+        partialMaxAgeH: Type.Number({ minimum: 0, maximum: 24 * 365, default: 72 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false, $id: 'AgentConfigFile' },
 );
@@ -80,8 +102,20 @@ export interface AgentConfig {
   stateDir?: string;
   soundCheckThresholdDb: number;
   reconnect: { baseMs: number; capMs: number };
+  audio: AgentAudioConfig;
   /** From package.json, not from the file. */
   agentVersion: string;
+}
+
+/** The `audio` section, validated; `cacheDir` resolved (absent: no stateDir and none given, so no cache). */
+export interface AgentAudioConfig {
+  sink: 'device' | 'alsa' | 'file' | 'null';
+  alsaDevice: string;
+  bufferMs: number;
+  file?: string;
+  cacheDir?: string;
+  cacheLimitBytes: number;
+  partialMaxAgeH: number;
 }
 
 /** What the command line runs with: a config that names its device driver. */
@@ -150,6 +184,9 @@ export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): Agen
       secretFile !== undefined ? `secret file ${secretFile} is empty or was not read` : 'needs secret or secretFile',
     );
   }
+  if (file.audio.sink === 'file' && file.audio.file === undefined) {
+    throw new AgentConfigError(source, 'audio.file', "sink 'file' needs a WAV path in audio.file");
+  }
   if (file.reconnect.capMs < file.reconnect.baseMs) {
     throw new AgentConfigError(source, 'reconnect.capMs', `must be >= reconnect.baseMs (${file.reconnect.baseMs})`);
   }
@@ -177,11 +214,25 @@ export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): Agen
     link: file.link,
     soundCheckThresholdDb: file.soundCheckThresholdDb,
     reconnect: file.reconnect,
+    audio: audioConfigOf(file.audio, file.stateDir),
     agentVersion: options.agentVersion ?? readAgentVersion(),
   };
   if (devices !== undefined) config.devices = devices;
   if (file.stateDir !== undefined) config.stateDir = file.stateDir;
   return config;
+}
+
+function audioConfigOf(a: AgentConfigFile['audio'], stateDir: string | undefined): AgentAudioConfig {
+  const cacheDir = a.cacheDir ?? (stateDir !== undefined ? join(stateDir, 'media-cache') : undefined);
+  return {
+    sink: a.sink,
+    alsaDevice: a.alsaDevice,
+    bufferMs: a.bufferMs,
+    cacheLimitBytes: a.cacheLimitBytes,
+    partialMaxAgeH: a.partialMaxAgeH,
+    ...(a.file !== undefined ? { file: a.file } : {}),
+    ...(cacheDir !== undefined ? { cacheDir } : {}),
+  };
 }
 
 function allowedKeys(field: string): string {
@@ -246,5 +297,8 @@ export async function loadAgentConfig(path: string): Promise<AgentFileConfig> {
     ...(secretFromFile !== undefined ? { secretFromFile } : {}),
   });
   if (config.stateDir !== undefined) config.stateDir = resolve(baseDir, config.stateDir);
+  // Audio paths are relative to the file too (a default cacheDir under a relative stateDir included).
+  if (config.audio.cacheDir !== undefined) config.audio.cacheDir = resolve(baseDir, config.audio.cacheDir);
+  if (config.audio.file !== undefined) config.audio.file = resolve(baseDir, config.audio.file);
   return config;
 }

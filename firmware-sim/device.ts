@@ -14,6 +14,7 @@
 import type { DeviceEvent, DeviceHelloResult, DeviceLineStatus, DeviceOp, DeviceReply, DeviceRequest, DeviceResultOf, DeviceStatusPayload } from '../protocol/index.ts';
 import { DEVICE_PROTOCOL_VERSION } from '../protocol/index.ts';
 import type { DeviceProfile } from '../hardware/profiles.ts';
+import { AmplifierRecord, type AmplifierRecordSnapshot, type SilentReason } from './amplifier-record.ts';
 
 export type LineFaultKind = 'line_open' | 'line_short';
 export type FaultSpec =
@@ -82,6 +83,8 @@ export class SimDevice {
     supplyLost: false,
     linkLost: false,
   };
+  /** What came out of the speakers (audio messages). */
+  private readonly played = new AmplifierRecord();
   /** Faults last announced; compared after each mutation. */
   private announced = new Map<string, DeviceEvent>();
 
@@ -251,7 +254,35 @@ export class SimDevice {
         this.bootedAt = now;
         this.awakeAt = now + this.profile.board.bootMs;
         return done('reboot', {});
+      case 'audio':
+        return done('audio', { heard: this.played.add(request, this.silentBecause(now)) });
+      case 'audio_flush':
+        return done('audio_flush', { dropped: this.played.flush(request.session, request.fromSeq) });
     }
+  }
+
+  /**
+   * Why audio arriving now would make no sound, or null when it is heard. The
+   * state at arrival stands for the batch's play time: a sink sends a batch at
+   * most its latency (a few hundred ms) ahead.
+   */
+  private silentBecause(now: number): SilentReason | null {
+    if (!this.ampOn) return 'amp_off';
+    if (now < this.ampReadyAt) return 'warming';
+    if (this.overheated()) return 'overheat';
+    if (this.volume === 0) return 'volume_zero';
+    const healthy = this.profile.lines.some((l) => classifyLine(this.lineOhm(l.id, l.nominalOhm), l.nominalOhm) === 'ok');
+    return healthy ? null : 'lines_fault';
+  }
+
+  /** What the amplifier played (device protocol `audio` messages): for tests and the fleet runner. */
+  playedAudio(): AmplifierRecordSnapshot {
+    return this.played.snapshot();
+  }
+
+  /** Frames heard with play-at (agent clock) in [from, to). */
+  heardFramesBetween(from: number, to: number): number {
+    return this.played.heardBetween(from, to);
   }
 
   private hello(): DeviceHelloResult {

@@ -63,6 +63,19 @@ const Obj = <P extends Record<string, TSchema>>(p: P) => Type.Object(p, { additi
 
 const ToneParams = { hz: Hz, durationMs: DurationMs, level: Level };
 
+/**
+ * Audio to the amplifier, as per-frame SUMMARIES, not PCM: on a real board the
+ * PCM goes to the sound card (ALSA) and never crosses this link; the simulated
+ * firmware only needs to know what would have come out of the speakers, and a
+ * fleet of hundreds of simulated sites must stay cheap (one ~300-byte frame per
+ * 200 ms per site instead of 96 kB/s of PCM). See hardware/device-protocol.md.
+ */
+export const AUDIO_BATCH_MAX_FRAMES = 50;
+const U32 = Type.Integer({ minimum: 0, maximum: 0xffff_ffff });
+/** Frame level, dBFS RMS, one decimal; -120 stands for digital silence. */
+export const AUDIO_LEVEL_FLOOR_DB = -120;
+const LevelDb = Type.Number({ minimum: AUDIO_LEVEL_FLOOR_DB, maximum: 0 });
+
 /** Requests, agent → device. Every one gets exactly one `reply` with the same frame seq. */
 export const DeviceRequest = Type.Union([
   Obj({ type: Type.Literal('hello'), agent: Type.Optional(Short(40)) }),
@@ -72,10 +85,26 @@ export const DeviceRequest = Type.Union([
   Obj({ type: Type.Literal('play_tone'), ...ToneParams }),
   Obj({ type: Type.Literal('sound_check'), ...ToneParams }),
   Obj({ type: Type.Literal('reboot') }),
+  /**
+   * Consecutive frames of one output session: frame `seq + i` is due at
+   * `playAt + i × frameMs` (agent's local clock, ms) with level `levels[i]`.
+   * Reply `{heard}`: how many came out of the speakers (amplifier on and warm,
+   * not in thermal shutdown, volume > 0, at least one speaker line ok).
+   */
+  Obj({
+    type: Type.Literal('audio'),
+    session: U32,
+    seq: U32,
+    playAt: Type.Number({ minimum: 0 }),
+    frameMs: Type.Integer({ minimum: 1, maximum: 120 }),
+    levels: Type.Array(LevelDb, { minItems: 1, maxItems: AUDIO_BATCH_MAX_FRAMES }),
+  }),
+  /** Pre-emption: frames of `session` from `fromSeq` on were sent ahead but are not to be heard. Reply `{dropped}`. */
+  Obj({ type: Type.Literal('audio_flush'), session: U32, fromSeq: U32 }),
 ]);
 export type DeviceRequest = Static<typeof DeviceRequest>;
 export type DeviceOp = DeviceRequest['type'];
-export const DEVICE_OPS: readonly DeviceOp[] = ['hello', 'get_status', 'set_volume', 'amp_power', 'play_tone', 'sound_check', 'reboot'];
+export const DEVICE_OPS: readonly DeviceOp[] = ['hello', 'get_status', 'set_volume', 'amp_power', 'play_tone', 'sound_check', 'reboot', 'audio', 'audio_flush'];
 
 export const DeviceLineStatus = Obj({
   id: Type.Integer({ minimum: 1, maximum: 16 }),
@@ -139,6 +168,8 @@ export const DEVICE_RESULTS = {
   play_tone: Empty,
   sound_check: Obj({ levelDb: Nullable(Type.Number({ minimum: -200, maximum: 20 })) }),
   reboot: Empty,
+  audio: Obj({ heard: Type.Integer({ minimum: 0, maximum: AUDIO_BATCH_MAX_FRAMES }) }),
+  audio_flush: Obj({ dropped: Type.Integer({ minimum: 0 }) }),
 } as const satisfies Record<DeviceOp, TSchema>;
 export type DeviceResultOf<O extends DeviceOp> = Static<(typeof DEVICE_RESULTS)[O]>;
 

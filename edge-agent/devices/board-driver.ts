@@ -12,7 +12,8 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type DeviceStatus, type LinkKind, type PowerSourceKind, type SoundCheckResult, type ToneRequest } from './gateway.ts';
+import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type DeviceStatus, type GatewayAudioSinkOptions, type LinkKind, type PowerSourceKind, type SoundCheckResult, type ToneRequest } from './gateway.ts';
+import { AlsaSink } from '../audio/sinks/alsa.ts';
 
 // ---------------------------------------------------------- commands ----
 
@@ -280,6 +281,15 @@ export class BoardDriver implements DeviceGateway {
     // A plain board senses no faults; kept so the agent's wiring is driver-agnostic.
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** The board's sound card: raw PCM into aplay on the configured ALSA device (the one the test tone uses). */
+  audioSink(options: GatewayAudioSinkOptions = {}): AlsaSink {
+    return new AlsaSink({
+      device: this.config.audio?.device ?? 'default',
+      ...(options.bufferMs !== undefined ? { bufferMs: options.bufferMs } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
   }
 
   private async driveRelay(value: 0 | 1): Promise<void> {

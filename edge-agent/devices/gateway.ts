@@ -8,6 +8,7 @@
  * to the agent.
  */
 import type { DeviceReport, SpeakerLineReport } from '../../protocol/index.ts';
+import type { AudioSink } from '../audio/types.ts';
 
 export type LinkKind = 'ethernet' | 'fiber' | 'wifi' | '4g' | '3g' | '2g' | 'unknown';
 export type PowerSourceKind = 'mains' | 'battery' | 'solar' | 'unknown';
@@ -75,4 +76,21 @@ export interface DeviceGateway {
   reboot(): Promise<void>;
   /** Faults raised or cleared by devices between heartbeats. Returns an unsubscribe function. */
   onFault(listener: (notice: DeviceFaultNotice) => void): () => void;
+  /**
+   * The audio output that belongs to this device, when the driver has one: the
+   * board's sound card (ALSA via aplay), or the simulated amplifier reached
+   * over the device protocol. Optional, so a gateway without audio (or a test
+   * double) needs nothing; the agent's sink factory (edge-agent/audio/sinks/
+   * factory.ts) asks for it when the config says `audio.sink: "device"`.
+   * Each call makes a new, unopened sink.
+   */
+  audioSink?(options?: GatewayAudioSinkOptions): AudioSink;
+}
+
+/** What the agent may tune on a device's own sink. */
+export interface GatewayAudioSinkOptions {
+  /** Output buffer (ALSA) or batch length (simulated amplifier), ms. */
+  bufferMs?: number;
+  /** The engine's local clock, so underruns and flushes are judged on the same time base. */
+  now?: () => number;
 }

@@ -23,7 +23,9 @@ import {
   type DeviceResultOf,
   type DeviceStatusPayload,
 } from '../../protocol/index.ts';
-import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type DeviceStatus, type SoundCheckResult, type ToneRequest } from './gateway.ts';
+import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type DeviceStatus, type GatewayAudioSinkOptions, type SoundCheckResult, type ToneRequest } from './gateway.ts';
+import { DeviceSink, type DeviceAudioLink } from '../audio/sinks/device.ts';
+import { FRAME_MS } from '../audio/types.ts';
 
 export type SimDriverTransport = { kind: 'tcp'; host: string; port: number } | { kind: 'stream'; stream: Duplex };
 
@@ -133,6 +135,18 @@ export class SimDeviceDriver implements DeviceGateway {
   onFault(listener: (notice: DeviceFaultNotice) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** The simulated amplifier as a sink: frame summaries over the device protocol (`audio`, `audio_flush`). */
+  audioSink(options: GatewayAudioSinkOptions = {}): DeviceSink {
+    const link: DeviceAudioLink = {
+      sendAudio: (batch) => this.request({ type: 'audio', ...batch }),
+      flushAudio: (session, fromSeq) => this.request({ type: 'audio_flush', session, fromSeq }),
+    };
+    return new DeviceSink(link, {
+      ...(options.bufferMs !== undefined ? { batchFrames: Math.max(1, Math.round(options.bufferMs / FRAME_MS)) } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
   }
 
   // ---------------------------------------------------------- requests ----
