@@ -147,7 +147,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     media: (id) => library.get(id),
     audit,
     now,
-    changed: (reason) => distribution.refresh(reason),
+    // A failed distribution does not undo an approval: the periodic refresh retries it.
+    changed: (reason) => distribution.refresh(reason).catch((err: unknown) => log.error({ err, reason }, 'playlist distribution failed; retried periodically')),
   });
   library.addRetireGuard((id) => schedule.mediaInUse(id));
   fleet.listen({

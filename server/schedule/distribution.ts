@@ -72,6 +72,7 @@ export interface SitePlaylistStatus {
 }
 
 const MAX_ENTRIES = 500;
+const PUBLISH_BATCH = 50;
 
 export class PlaylistDistributor {
   private readonly published = new Map<string, { version: string; at: number }>();
@@ -186,21 +187,32 @@ export class PlaylistDistributor {
     let published = 0;
     let failed = 0;
     let cleared = 0;
-    for (const [siteId, msg] of desired) {
-      if (this.published.get(siteId)?.version === msg.version) continue;
-      try {
-        const payload = Buffer.from(JSON.stringify(msg));
-        if (payload.length > MAX_PLAYLIST_BYTES) throw new Error(`playlist of ${payload.length} bytes exceeds ${MAX_PLAYLIST_BYTES}`);
-        await this.deps.broker.publish(siteTopic(siteId, 'playlist'), payload, { qos: 1, retain: true });
-        this.published.set(siteId, { version: msg.version, at: now });
-        published++;
-        const pl = comp.playlists.get(siteId)!;
-        this.deps.sent.recordSent(pl, comp.plans.get(siteId) as SitePlan | undefined, horizon, now, (itemId) => byId.get(itemId)?.mediaId);
-      } catch (err) {
-        failed++;
-        this.deps.log.warn({ siteId, err: (err as Error).message }, 'playlist not published; retried at the next refresh');
-      }
+    const changed = [...desired].filter(([siteId, msg]) => this.published.get(siteId)?.version !== msg.version);
+    const sentNow: string[] = [];
+    // A few publishes in flight at once: with an external broker each QoS 1 publish waits for its PUBACK.
+    for (let i = 0; i < changed.length; i += PUBLISH_BATCH) {
+      await Promise.all(
+        changed.slice(i, i + PUBLISH_BATCH).map(async ([siteId, msg]) => {
+          try {
+            const payload = Buffer.from(JSON.stringify(msg));
+            if (payload.length > MAX_PLAYLIST_BYTES) throw new Error(`playlist of ${payload.length} bytes exceeds ${MAX_PLAYLIST_BYTES}`);
+            await this.deps.broker.publish(siteTopic(siteId, 'playlist'), payload, { qos: 1, retain: true });
+            this.published.set(siteId, { version: msg.version, at: now });
+            sentNow.push(siteId);
+            published++;
+          } catch (err) {
+            failed++;
+            this.deps.log.warn({ siteId, err: (err as Error).message }, 'playlist not published; retried at the next refresh');
+          }
+        }),
+      );
     }
+    // What each site was sent, in one transaction.
+    this.deps.db.transaction(() => {
+      for (const siteId of sentNow) {
+        this.deps.sent.recordSent(comp.playlists.get(siteId)!, comp.plans.get(siteId) as SitePlan | undefined, horizon, now, (itemId) => byId.get(itemId)?.mediaId);
+      }
+    })();
     // Sites gone from the registry (retired, deleted): clear their retained playlist.
     for (const siteId of [...this.published.keys()]) {
       if (desired.has(siteId)) continue;
