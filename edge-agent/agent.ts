@@ -84,7 +84,7 @@ const CLOCK_MAX_UNANSWERED_BURST = 8;
 const CLOCK_MAX_PENDING = 4;
 
 /** The default sync time base: the epoch at process start plus a monotonic clock (never steps). */
-const monotonicEpochMs = (): number => performance.timeOrigin + performance.now();
+export const monotonicEpochMs = (): number => performance.timeOrigin + performance.now();
 
 export interface AgentLogger {
   debug?(message: string): void;

@@ -10,7 +10,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { EdgeAgent } from '../edge-agent/agent.ts';
+import { EdgeAgent, monotonicEpochMs, type PlayoutSetup } from '../edge-agent/agent.ts';
+import { NullSink } from '../edge-agent/audio/sinks/null.ts';
+import type { MediaCache } from '../edge-agent/media-cache/types.ts';
 import { parseAgentConfig } from '../edge-agent/config.ts';
 import { SimDeviceDriver } from '../edge-agent/devices/sim-driver.ts';
 import { loadProfile, type DeviceProfile } from '../hardware/profiles.ts';
@@ -37,7 +39,29 @@ export interface FleetRunnerOptions {
   idPrefix?: string;
   /** New agents started per second (a real province does not boot in one instant). */
   startRate?: number;
+  /**
+   * Play playlists (issue 3): every site gets the playout engine, on the
+   * simulated amplifier ('device', default: the device records what it
+   * played and when) or a null sink, a receipt journal and saved playlist
+   * under `stateRoot/<site>` (so a killed and restored agent back-fills), and
+   * the media cache `mediaCache` builds. Absent: agents do not play.
+   */
+  playout?: FleetPlayoutOptions;
   log?: (line: string) => void;
+}
+
+export interface FleetPlayoutOptions {
+  sink?: 'device' | 'null';
+  /** Output buffer of the sink (ms, default 200). */
+  bufferMs?: number;
+  /** Per-site state (receipt journal, saved playlist); absent: memory only. */
+  stateRoot?: string;
+  /** Builds a site's media cache (edge-agent/media-cache); absent: entries are skipped no_media. */
+  mediaCache?: (site: { id: string; secret: string; stateDir: string | undefined }) => MediaCache;
+  /** Amplifier off this long after the last programme (default 3000 ms). */
+  tailMs?: number;
+  /** Added to the profile's amplifier warm-up for the lead (default 500 ms: the device round trip and margin). */
+  leadMarginMs?: number;
 }
 
 export interface SimSite {
@@ -270,18 +294,35 @@ export class FleetRunner {
         keepaliveS: Math.max(5, Math.min(30, this.opts.heartbeatS)),
         link: { type: profile.modem.type },
         reconnect: { baseMs: 500, capMs: Math.max(2000, this.opts.heartbeatS * 1000) },
+        ...(this.opts.playout?.stateRoot ? { stateDir: path.join(this.opts.playout.stateRoot, plan.id) } : {}),
       },
       { source: `fleet:${plan.id}` },
     );
     const agent = new EdgeAgent({
       config,
       gateway,
+      ...(this.opts.playout ? { playout: this.playoutFor(plan, secret, profile, gateway, config.stateDir) } : {}),
       mqttStream: link.open,
       log: quietLog(this.log, plan.id),
       // A connection attempt into a dead link must give up in time to try again when it is back.
       connectTimeoutMs: Math.min(30_000, Math.max(3000, 2 * this.opts.heartbeatS * 1000)),
     });
     return { plan, secret, device, server, link, agent, running: false };
+  }
+
+  /** The site's playout parts: the simulated amplifier (or a null sink), its media cache, the profile's amplifier warm-up as lead. */
+  private playoutFor(plan: PlannedSite, secret: string, profile: DeviceProfile, gateway: SimDeviceDriver, stateDir: string | undefined): PlayoutSetup {
+    const o = this.opts.playout!;
+    const bufferMs = o.bufferMs ?? 200;
+    // The sink judges "due" on the agent's own time base (its default: the monotonic epoch).
+    const sink = (o.sink ?? 'device') === 'device' ? gateway.audioSink({ bufferMs, now: monotonicEpochMs }) : new NullSink({ latencyMs: bufferMs, now: monotonicEpochMs });
+    const cache = o.mediaCache?.({ id: plan.id, secret, stateDir });
+    return {
+      sink,
+      ...(cache ? { cache } : {}),
+      leadMs: profile.amplifier.warmupMs + (o.leadMarginMs ?? 500),
+      tailMs: o.tailMs ?? 3000,
+    };
   }
 
   private async profile(name: string): Promise<DeviceProfile> {
