@@ -377,6 +377,22 @@ describe.skipIf(missing.length > 0)('distribution to a site over MQTT and the as
     expect(mineCsv.find((r) => r.includes(sites.ht2!.siteId))).toContain('Chưa đến giờ / not due yet');
   });
 
+  it('once an entry is over, a site that sent no receipt is listed as not reported, with its condition', async () => {
+    const at = Date.now() + 1500;
+    const item = await t.api('POST', '/api/schedule/items', body('Phát ngay', at, { sites: [sites.ht2!.siteId] }));
+    expect(item.status, JSON.stringify(item.body)).toBe(201);
+    expect((await t.api('POST', `/api/schedule/items/${item.body.id}/approve`)).status).toBe(200);
+    const url = `/api/as-run?area=02680&from=${at - 1000}&to=${at + 1000}&item=${item.body.id}`;
+    expect((await t.api('GET', url)).body.lines.map((l: { status: string }) => l.status)).toEqual(['upcoming']);
+    const line = await waitFor('the entry to be over', async () => {
+      const l = (await t.api('GET', `${url}&graceS=0`)).body.lines[0];
+      return l?.status === 'no_receipt' ? l : undefined;
+    }, 15_000, 250);
+    // Never heard from: the server says so instead of leaving the site out.
+    expect(line).toMatchObject({ siteId: sites.ht2!.siteId, source: 'server', siteNow: { condition: 'unverified' } });
+    expect(line.explanation.vi).toMatch(/^chưa nhận được báo cáo; /);
+  }, 20_000);
+
   it('media still scheduled cannot be retired', async () => {
     const r = await t.api('DELETE', `/api/media/${mediaId}`);
     expect(r.status).toBe(409);

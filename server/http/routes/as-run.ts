@@ -49,6 +49,7 @@ export const asRunRoutes =
             item: Type.Optional(Type.String({ maxLength: 80 })),
             status: Type.Optional(Type.Union(AS_RUN_STATUSES.map((s) => Type.Literal(s)))),
             format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')])),
+            graceS: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, description: 'seconds after an entry\'s end before a missing receipt counts as no_receipt (default 120)' })),
           }),
         },
       },
@@ -93,7 +94,7 @@ export const asRunRoutes =
           const r = v.reasons[0];
           return { condition: v.condition, message: r?.message ?? v.condition, messageVi: r?.messageVi ?? v.condition };
         };
-        const { lines: all, summary } = accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now });
+        const { lines: all, summary } = accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now, ...(q.graceS !== undefined ? { graceMs: q.graceS * 1000 } : {}) });
         const lines = q.status ? all.filter((l) => l.status === q.status) : all;
 
         const wantsCsv = q.format === 'csv' || (q.format !== 'json' && /\btext\/csv\b/i.test(req.headers.accept ?? ''));
