@@ -158,6 +158,18 @@ describe.skipIf(missing.length > 0)('broadcast items: drafts, approval, scope', 
   });
 });
 
+describe.skipIf(missing.length > 0)('OpenAPI', () => {
+  it('documents the schedule and as-run routes', async () => {
+    const r = await t.api('GET', '/docs/json', undefined, { token: null });
+    expect(r.status).toBe(200);
+    for (const p of ['/api/schedule/items', '/api/schedule/items/{id}/approve', '/api/schedule/check', '/api/schedule/calendar', '/api/schedule/distribution', '/api/sites/{id}/playlist', '/api/as-run']) {
+      expect(Object.keys(r.body.paths), p).toContain(p);
+    }
+    expect(r.body.paths['/api/schedule/items'].post.description).toMatch(/409 LOANET_SCHEDULE_CONFLICT/);
+    expect(r.body.paths['/api/as-run'].get.summary).toMatch(/nhật ký phát thanh/);
+  });
+});
+
 describe.skipIf(missing.length > 0)('conflicts', () => {
   it('refuses a same-priority overlap naming the item and the sites, accepts it queued, and a dry run saves nothing', async () => {
     const at = Date.now() + 30 * H;
