@@ -47,6 +47,8 @@ import {
   encodeJson,
   MAX_PLAYLIST_BYTES,
   siteTopic,
+  areaControlTopic,
+  parseTopic,
   type AsRunEvent,
   type ClockRequest,
   type CommandMessage,
@@ -67,6 +69,8 @@ import { PlaylistExecutor, type PlaylistExecutorStats } from './playout/playlist
 import { ReceiptJournal, type ReceiptStats } from './playout/receipts.ts';
 import type { AudioSink } from './audio/types.ts';
 import type { MediaCache } from './media-cache/types.ts';
+import { AlertHandler } from './alerts/handler.ts';
+import { SharedMediaNeeds } from './alerts/media-needs.ts';
 import type { AgentConfig } from './config.ts';
 
 export interface Clock {
@@ -299,6 +303,8 @@ export class EdgeAgent {
   private engine: PlayoutEngine | undefined;
   private journal: ReceiptJournal | undefined;
   private executor: PlaylistExecutor | undefined;
+  /** Emergency alerts from the area control channels (issue 5): edge-agent/alerts/. */
+  private alerts: AlertHandler | undefined;
 
   private client: MqttClient | undefined;
   private stores = { incomingStore: new Store(), outgoingStore: new Store() };
@@ -365,16 +371,30 @@ export class EdgeAgent {
     });
     const stateDir = this.config.stateDir;
     this.journal = new ReceiptJournal({ ...(stateDir ? { file: join(stateDir, RECEIPT_JOURNAL_FILE) } : {}), now: serverNow, log });
+    // The playlist and the alerts share the cache: each declares its own needs, the cache gets the union.
+    const needs = setup.cache ? new SharedMediaNeeds(setup.cache) : undefined;
     this.executor = new PlaylistExecutor({
       siteId: this.siteId,
       engine: this.engine,
       serverNow,
       clockUncertaintyMs: () => this.clockSync.estimate()?.uncertaintyMs ?? null,
-      ...(setup.cache ? { cache: setup.cache } : {}),
+      ...(setup.cache && needs ? { cache: needs.viewFor('playlist', setup.cache) } : {}),
       journal: this.journal,
       ...(stateDir ? { stateDir } : {}),
       openSource: (path, entry) => openOggOpusFile(path, entry.repeats ?? 1),
       prepareAheadMs: setup.prepareAheadMs ?? setup.leadMs + 3000,
+      log,
+    });
+    const cache = setup.cache;
+    this.alerts = new AlertHandler({
+      siteId: this.siteId,
+      engine: this.engine,
+      serverNow,
+      clockUncertaintyMs: () => this.clockSync.estimate()?.uncertaintyMs ?? null,
+      ...(cache && needs ? { media: { need: (refs) => needs.set('alerts', refs), pathOf: (sha) => cache.pathOf(sha) } } : {}),
+      openMessage: (path) => openOggOpusFile(path, 1),
+      publish: (event) => void this.publishEvent(event),
+      ...(stateDir ? { stateDir } : {}),
       log,
     });
   }
@@ -413,6 +433,7 @@ export class EdgeAgent {
     }
     this.unsubscribeFaults = this.gateway.onFault((notice) => this.onFault(notice));
     await this.executor?.start();
+    await this.alerts?.start();
     this.client = this.createClient();
     this.connectNow();
   }
@@ -425,6 +446,7 @@ export class EdgeAgent {
     this.stopClockRequests();
     this.unsubscribeFaults?.();
     this.executor?.stop();
+    await this.alerts?.stop();
     this.journal?.detach();
     await this.engine?.stop();
     await this.journal?.close();
@@ -514,6 +536,12 @@ export class EdgeAgent {
       client.subscribe(this.topics.playlist, { qos: 1 }, (err) => {
         if (err) this.noteError(`cannot subscribe to ${this.topics.playlist}: ${err.message}`);
       });
+      // Alerts: retained while valid, so a site that (re)connects gets a valid alert at once.
+      for (const key of this.config.areaChannels) {
+        client.subscribe(areaControlTopic(key), { qos: 1 }, (err, granted) => {
+          if (err || granted?.[0]?.qos === 128) this.noteError(`cannot subscribe to ${areaControlTopic(key)}: ${err?.message ?? 'refused'}; alerts for ${key} will not arrive`);
+        });
+      }
       // Back-fill: every receipt not yet acknowledged goes out again.
       this.journal?.attach(this.sendReceipt);
     }
@@ -780,6 +808,11 @@ export class EdgeAgent {
   // ---------------------------------------------------------- faults ----
 
   private onFault(notice: DeviceFaultNotice): void {
+    // A fault that silences the output fails what plays (a partial receipt rather than a false 'played').
+    if (!notice.cleared && this.engine) {
+      if (notice.fault === 'amp_overheat' || notice.fault === 'amp_no_response') this.engine.deviceFault('amp_fault', `${notice.device}: ${notice.fault}${notice.detail ? ` (${notice.detail})` : ''}`);
+      else if (notice.fault === 'device_unreachable') this.engine.deviceFault('device_off', `${notice.device} unreachable${notice.detail ? `: ${notice.detail}` : ''}`);
+    }
     const event: FaultEvent = {
       v: PROTOCOL_VERSION,
       siteId: this.siteId,
@@ -798,6 +831,7 @@ export class EdgeAgent {
   private onMessage(topic: string, payload: Buffer): void {
     if (topic === this.topics.time) return this.onClockResponse(payload);
     if (topic === this.topics.playlist) return this.onPlaylist(payload);
+    if (parseTopic(topic)?.kind === 'area-control') return this.alerts?.onControl(payload);
     if (topic !== this.topics.cmd) return; // area audio channels: later
     const decoded = decodeCommand.decode(payload);
     if (!decoded.ok) {

@@ -4,11 +4,22 @@
  * the agent, and stops it gracefully on SIGINT/SIGTERM (state 'shutdown', so
  * the server can tell a planned stop from a lost link).
  */
-import { EdgeAgent } from './agent.ts';
+import { EdgeAgent, monotonicEpochMs } from './agent.ts';
+import { createAudioSink } from './audio/sinks/factory.ts';
+import { AudioSinkError } from './audio/types.ts';
 import { AgentConfigError, loadAgentConfig, type AgentFileConfig } from './config.ts';
 import { createDeviceGateway } from './devices/factory.ts';
 
 const USAGE = 'usage: npm run agent -- --config FILE';
+
+/**
+ * Amplifier power sequencing when the config does not know the hardware: on
+ * 3.5 s before sound (the longest warm-up among hardware/profiles, 3 s, plus
+ * a margin for the relay and the device round trip), off 5 s after the last
+ * programme (a following one within it does not cycle the relay).
+ */
+const AMP_LEAD_MS = 3500;
+const AMP_TAIL_MS = 5000;
 
 function configPath(argv: readonly string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
@@ -42,7 +53,16 @@ async function main(): Promise<void> {
   }
 
   const gateway = createDeviceGateway(config.devices);
-  const agent = new EdgeAgent({ config, gateway });
+  let sink;
+  try {
+    // The sink judges "due" on the agent's own time base (monotonic, anchored to the epoch once).
+    sink = createAudioSink(config.audio, { gateway, now: monotonicEpochMs });
+  } catch (e) {
+    if (!(e instanceof AudioSinkError)) throw e;
+    console.error(`loanet agent: bad config ${path}: audio.sink: ${e.message}`);
+    process.exit(2);
+  }
+  const agent = new EdgeAgent({ config, gateway, playout: { sink, leadMs: AMP_LEAD_MS, tailMs: AMP_TAIL_MS } });
 
   // The agent's own timers are unref'd (so thousands can live in a test or the
   // fleet runner); this one keeps the process up while the link is down.

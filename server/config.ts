@@ -51,6 +51,8 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** The media library and text to speech (server/media). */
   media: MediaConfig;
+  /** Live streams (server/live): defaults a start request may override. */
+  live: { delayMs: number; packetsPerMessage: number; bitrate: number; announceMs: number };
   /** Scheduled bulletins: how far ahead playlists reach and how often they are recomputed (server/schedule). */
   schedule: ScheduleConfig;
 }
@@ -179,6 +181,12 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     areaVersion,
     logLevel: oneOf(env, 'LOANET_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     media: mediaConfig(env),
+    live: {
+      delayMs: int(env, 'LOANET_LIVE_DELAY_MS', 250, 100, 5000),
+      packetsPerMessage: int(env, 'LOANET_LIVE_PACKETS', 3, 1, 10),
+      bitrate: int(env, 'LOANET_LIVE_BITRATE', 24_000, 8000, 128_000),
+      announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', 5000, 0, 60_000),
+    },
     schedule: {
       horizonH: int(env, 'LOANET_SCHEDULE_HORIZON_H', 48, 1, 14 * 24),
       recomputeS: int(env, 'LOANET_SCHEDULE_RECOMPUTE_S', 60, 1, 3600),

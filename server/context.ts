@@ -9,6 +9,7 @@ import type { SiteRepository } from './registry/sites.ts';
 import type { UserRepository } from './auth/users.ts';
 import type { LoginLimiter } from './auth/login-limiter.ts';
 import type { AuditLog } from './audit.ts';
+import type { LiveService } from './live/service.ts';
 import type { FleetState } from './fleet/fleet-state.ts';
 import type { SiteMessageIngest } from './fleet/ingest.ts';
 import type { CommandService } from './fleet/commands.ts';
@@ -43,6 +44,8 @@ export interface ServerContext {
   fleet: FleetState;
   ingest: SiteMessageIngest;
   commands: CommandService;
+  /** Live streams (issue 4): sources, pacing, frames on the area audio channels, site statistics. */
+  live: LiveService;
   broker: BrokerLink;
   /** How sites are authenticated and authorized: the embedded broker's hooks and the EMQX HTTP hooks share it. */
   siteAuthority: SiteAuthority;

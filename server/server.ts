@@ -17,6 +17,7 @@ import { FleetState } from './fleet/fleet-state.ts';
 import { SiteMessageIngest } from './fleet/ingest.ts';
 import { ClockResponder } from './fleet/clock-responder.ts';
 import { CommandService } from './fleet/commands.ts';
+import { LiveService } from './live/service.ts';
 import { EmbeddedBroker, type Logger, type SiteAuthority } from './fleet/broker.ts';
 import { ExternalBroker } from './fleet/external-broker.ts';
 import { CoverageService } from './coverage/service.ts';
@@ -91,6 +92,9 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log));
   broker.onSiteMessage((m) => ingest.handle(m));
   const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
+  // Live frames are paced on the real server clock, not `now` (which tests may freeze).
+  const live = new LiveService({ broker, audit, log, now: Date.now, config: config.live });
+  fleet.listen({ siteEvent: (id, ev) => ev.type === 'stream_stats' && live.onStats(id, ev) });
   // After a gap in the server's own link, re-send what waits for sites that stayed online meanwhile.
   external?.onReconnect(() => {
     for (const o of fleet.observations()) {
@@ -168,6 +172,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     fleet,
     ingest,
     commands,
+    live,
     broker,
     siteAuthority: authority,
     coverage,
@@ -256,6 +261,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       timers.forEach((t) => clearInterval(t));
       alertService.stop();
       distribution.stop();
+      live.close();
       await app.close();
       await ctx.media.library.close();
       await broker.stop();

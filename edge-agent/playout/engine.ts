@@ -97,8 +97,12 @@ export interface AmplifierControl {
   /** Resolves when the amplifier is on and warmed up (the sim driver waits out the warm-up), or throws DeviceError. */
   setAmplifier(on: boolean): Promise<void>;
   setVolume(level: number): Promise<number>;
-  /** The site's volume, so it can be restored after a programme with its own (DeviceGateway.status fits). */
-  status?(): Promise<{ amplifier: { volume: number } | null }>;
+  /**
+   * The site's volume (restored after a programme with its own) and the
+   * amplifier's fault: an amplifier in thermal shutdown switches on but stays
+   * mute, so a programme would "play" to nobody. DeviceGateway.status fits.
+   */
+  status?(): Promise<{ amplifier: { volume: number; fault?: string } | null }>;
 }
 
 /** The agent's time base and its estimate of the server clock. */
@@ -221,6 +225,21 @@ export class PlayoutEngine implements PlayoutEngineApi {
 
   programmes(): ReturnType<PlayoutEngineApi['programmes']> {
     return this.tl.list();
+  }
+
+  /**
+   * The device reported a fault that silences the output (amplifier overheat,
+   * device unreachable): what plays and what is due within the lead fails
+   * with `reason` (a partial receipt, not a false 'played'); later programmes
+   * try again when their time comes.
+   */
+  deviceFault(reason: Extract<PlayoutFailure, 'amp_fault' | 'device_off'>, detail: string): void {
+    if (this.stopped) return;
+    const now = this.serverNow();
+    if (this.tl.onAir !== null) this.retracted();
+    this.tl.failAll(now, reason, detail, now + this.tl.leadMs);
+    this.publish();
+    this.kick();
   }
 
   async stop(reason: PlayoutFailure = 'error', detail = 'agent stopped'): Promise<void> {
@@ -378,6 +397,7 @@ export class PlayoutEngine implements PlayoutEngineApi {
       }
       void this.readSiteVolume()
         .then(() => amplifier.setAmplifier(true))
+        .then(() => this.checkAmplifierFault())
         .then(
           () => {
             if (this.amp !== 'switching_on') return;
@@ -420,6 +440,18 @@ export class PlayoutEngine implements PlayoutEngineApi {
         this.kick();
       })();
     }
+  }
+
+  /** After switching on: an amplifier that reports a fault is mute, which is a failure, not a start. */
+  private async checkAmplifierFault(): Promise<void> {
+    if (!this.amplifier?.status) return;
+    let fault: string | undefined;
+    try {
+      fault = (await this.amplifier.status()).amplifier?.fault;
+    } catch {
+      return; // unknown: play, and let the device's fault events say otherwise
+    }
+    if (fault && fault !== 'none') throw new DeviceError(`amp_${fault}`, `the amplifier reports ${fault}: it is on but mute`);
   }
 
   private async readSiteVolume(): Promise<void> {

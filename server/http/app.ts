@@ -23,6 +23,7 @@ import { mediaRoutes } from './routes/media.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { scheduleRoutes } from './routes/schedule.ts';
 import { asRunRoutes } from './routes/as-run.ts';
+import { liveRoutes } from './routes/live.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { consoleRoutes } from './routes/console.ts';
 
@@ -90,6 +91,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   await app.register(alertRoutes(ctx));
   await app.register(scheduleRoutes(ctx));
   await app.register(asRunRoutes(ctx));
+  await app.register(liveRoutes(ctx));
   await app.register(streamRoutes(ctx));
   // Last: the console answers every path no API route took (its own client-side routes).
   await app.register(consoleRoutes());

@@ -29,15 +29,16 @@ export type Permission =
   | 'media.write' // upload, synthesise, edit and retire media (the library is province-wide)
   | 'schedule.write' // create, edit drafts of and cancel broadcast items (inside the user's area)
   | 'schedule.approve' // approve drafts; operators only others' drafts (four eyes, server/schedule/service.ts)
+  | 'live.broadcast' // go live (voice, relay, media played now) in the user's area; stop a live stream
   | 'alert.write' // start, update and cancel emergency alerts (inside the user's area)
   | 'users.manage'
   | 'audit.read';
 
 const GRANTS: Record<Role, readonly Permission[]> = {
-  admin: ['read', 'alert.write', 'registry.write', 'site.command', 'media.write', 'schedule.write', 'schedule.approve', 'users.manage', 'audit.read'],
+  admin: ['read', 'alert.write', 'registry.write', 'site.command', 'media.write', 'schedule.write', 'schedule.approve', 'live.broadcast', 'users.manage', 'audit.read'],
   technician: ['read', 'site.command'],
   // Technicians keep the network running; making bulletins is the operators' job.
-  operator: ['read', 'site.command', 'media.write', 'schedule.write', 'schedule.approve'],
+  operator: ['read', 'site.command', 'media.write', 'schedule.write', 'schedule.approve', 'live.broadcast'],
   // Emergency officials start alerts; nothing else changes.
   emergency: ['read', 'alert.write'],
   viewer: ['read'],
@@ -110,6 +111,8 @@ function describe(p: Permission): string {
       return 'schedule broadcasts';
     case 'schedule.approve':
       return 'approve broadcasts';
+    case 'live.broadcast':
+      return 'broadcast live';
     case 'alert.write':
       return 'start, update or cancel emergency alerts';
     case 'users.manage':

@@ -58,6 +58,7 @@ function source(tag: string, frames: number): ProgrammeSource & { closed: boolea
 class FakeAmp {
   calls: Array<{ op: string; value: number | boolean; at: number }> = [];
   fail: DeviceError | null = null;
+  fault = 'none';
   constructor(private readonly warmupMs: number) {}
   async setAmplifier(on: boolean) {
     this.calls.push({ op: 'power', value: on, at: Date.now() });
@@ -69,7 +70,7 @@ class FakeAmp {
     return level;
   }
   async status() {
-    return { amplifier: { volume: 50 } };
+    return { amplifier: { volume: 50, fault: this.fault } };
   }
 }
 
@@ -155,6 +156,31 @@ describe('PlayoutEngine', () => {
       expect(sink.writes).toHaveLength(0);
       await engine.stop();
     }
+  });
+
+  it('does not "play" to an amplifier that switched on but reports a fault, and stops what plays when the device reports one', async () => {
+    const amp = new FakeAmp(100);
+    amp.fault = 'overheat';
+    const { engine, sink, events } = engineWith(amp);
+    const startAt = Date.now() + OFFSET + 5000;
+    engine.add({ id: 'b1', kind: 'bulletin', priority: 'normal', startAt, whenPreempted: 'resume', source: source('b', 10) });
+    await vi.advanceTimersByTimeAsync(8000);
+    expect(events.find((e) => e.type === 'failed')).toMatchObject({ id: 'b1', reason: 'amp_fault', frames: 0 });
+    expect(sink.writes).toHaveLength(0);
+
+    amp.fault = 'none';
+    const later = Date.now() + OFFSET + 5000;
+    engine.add({ id: 'b2', kind: 'bulletin', priority: 'normal', startAt: later, whenPreempted: 'resume', source: source('c', 500) });
+    await vi.advanceTimersByTimeAsync(5000 + 2000);
+    expect(engine.onAir).toBe('b2');
+    const at = Date.now();
+    engine.deviceFault('amp_fault', 'amplifier: amp_overheat');
+    await vi.advanceTimersByTimeAsync(1000);
+    const failed = events.filter((e) => e.type === 'failed' && e.id === 'b2');
+    expect(failed).toEqual([expect.objectContaining({ reason: 'amp_fault', detail: 'amplifier: amp_overheat', startedAt: later })]);
+    expect(sink.writes.filter((w) => w.tag === 'c').every((w) => w.playAt < at)).toBe(true);
+    expect(engine.onAir).toBeNull();
+    await engine.stop();
   });
 
   it('cancels a programme on air and stops writing it at once', async () => {

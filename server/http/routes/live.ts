@@ -1,0 +1,240 @@
+/**
+ * Live broadcast over HTTP (issue 4):
+ *   POST /api/live/streams            start a relay of a radio URL, or a media item played now
+ *   GET  /api/live/streams            list (live first, then recently ended)
+ *   GET  /api/live/streams/{id}       one stream with its server and site statistics and the play-time skew
+ *   POST /api/live/streams/{id}/stop  stop it
+ *   GET  /api/live/voice (WebSocket)  a live voice: PCM s16le 48 kHz mono binary messages (the
+ *                                     console's AudioWorklet), or ?format=webm for MediaRecorder's WebM/Opus
+ *
+ * Going live needs 'live.broadcast' in every target area (operators and
+ * admins, within their area subtree); every start and stop is audited. The
+ * WebSocket is authenticated as every /api route is (bearer header, or the
+ * console's session cookie) before it is upgraded.
+ *
+ * Sources and why:
+ * - relay: ffmpeg reads the URL (HTTP, Icecast) and writes PCM; the stream
+ *   re-encodes it. A relay that dies ends the stream with source_lost.
+ * - media: the stored Ogg Opus is decoded and re-encoded (ffmpeg → PCM →
+ *   the live encoder), not re-packetised: the library stores VBR Opus without
+ *   in-band FEC at whatever bitrate the upload got, and on lossy 4G links the
+ *   live stream needs FEC and one known bitrate per site; one pipeline for
+ *   every source also means one pacing and one set of statistics. The cost
+ *   is one Opus encode per stream (a few % of a core), not per site.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import type { ServerContext } from '../../context.ts';
+import { requirePermission } from '../auth.ts';
+import { Errors } from '../../errors.ts';
+import { AUDIO_PRIORITIES, type AudioPriority } from '../../../protocol/index.ts';
+import { findMediaTools } from '../../media/tools.ts';
+import { FfmpegPcmSource, relayInput } from '../../live/ffmpeg-source.ts';
+import type { LiveArea, LiveStartInput } from '../../live/service.ts';
+import type { Principal } from '../../auth/users.ts';
+
+const Priority = Type.Union(AUDIO_PRIORITIES.map((p) => Type.Literal(p)));
+const Areas = Type.Array(Type.String({ minLength: 1, maxLength: 60 }), { minItems: 1, maxItems: 64, description: 'area keys or codes: each subtree hears the stream' });
+const Tuning = {
+  priority: Type.Optional(Priority),
+  whenPreempted: Type.Optional(Type.Union([Type.Literal('resume'), Type.Literal('end')])),
+  label: Type.Optional(Type.String({ maxLength: 120 })),
+  delayMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 5000, description: 'capture to play-at, ms (default 250)' })),
+  packetsPerMessage: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: '20 ms Opus packets per MQTT message (default 3)' })),
+  bitrate: Type.Optional(Type.Integer({ minimum: 8000, maximum: 128000, description: 'Opus bitrate, bit/s (default 24000)' })),
+};
+const StartBody = Type.Object(
+  {
+    source: Type.Union([
+      Type.Object({ kind: Type.Literal('relay'), url: Type.String({ minLength: 8, maxLength: 2000, description: 'http(s) URL of a radio stream (Icecast, MP3, AAC, Ogg)' }) }, { additionalProperties: false }),
+      Type.Object({ kind: Type.Literal('media'), mediaId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+    ]),
+    areas: Areas,
+    ...Tuning,
+  },
+  { additionalProperties: false },
+);
+const StreamId = Type.Object({ id: Type.Integer({ minimum: 0, maximum: 0xffff_ffff }) });
+const VoiceQuery = Type.Object(
+  {
+    areas: Type.String({ minLength: 1, maxLength: 2000, description: 'comma-separated area keys or codes' }),
+    format: Type.Optional(Type.Union([Type.Literal('pcm'), Type.Literal('webm')])),
+    ...Tuning,
+  },
+  { additionalProperties: false },
+);
+
+export const liveRoutes =
+  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+    // An upgrade refused before it became a WebSocket (401, 403) leaves its raw socket open,
+    // and the HTTP server would wait for it forever on close: end them all when closing.
+    const upgrades = new Set<import('node:stream').Duplex>();
+    app.server.on('upgrade', (_req, socket: import('node:stream').Duplex) => {
+      upgrades.add(socket);
+      socket.once('close', () => upgrades.delete(socket));
+    });
+    app.addHook('preClose', async () => {
+      for (const s of upgrades) s.destroy();
+    });
+
+    /** Resolve target areas and check the caller may go live in each. */
+    const targets = (req: FastifyRequest, raw: readonly string[]): { areas: LiveArea[]; principal: Principal } => {
+      let principal = requirePermission(req, 'live.broadcast');
+      const areas = raw.map((k) => {
+        const node = ctx.coverage.resolveArea(k.trim());
+        const path = ctx.coverage.areaPath(node.id);
+        principal = requirePermission(req, 'live.broadcast', path);
+        return { id: node.id, key: node.key, path };
+      });
+      return { areas, principal };
+    };
+
+    const ffmpegPath = (): string => {
+      const found = findMediaTools({ ffmpegPath: ctx.config.media.ffmpegPath, ffprobePath: ctx.config.media.ffprobePath });
+      if ('missing' in found) throw Errors.unavailable(`live relay and media streams need ffmpeg: ${found.missing}`);
+      return found.tools.ffmpeg.path;
+    };
+
+    const tuning = (b: { priority?: AudioPriority | undefined; whenPreempted?: 'resume' | 'end' | undefined; label?: string | undefined; delayMs?: number | undefined; packetsPerMessage?: number | undefined; bitrate?: number | undefined }) => ({
+      priority: b.priority ?? 'normal',
+      ...(b.whenPreempted ? { whenPreempted: b.whenPreempted } : {}),
+      ...(b.label ? { label: b.label } : {}),
+      ...(b.delayMs ? { delayMs: b.delayMs } : {}),
+      ...(b.packetsPerMessage ? { packetsPerMessage: b.packetsPerMessage } : {}),
+      ...(b.bitrate ? { bitrate: b.bitrate } : {}),
+    });
+
+    app.post('/api/live/streams', { schema: { tags: ['live'], summary: 'Start a live stream: relay a radio URL or play a media item now', body: StartBody } }, async (req, reply) => {
+      const { areas, principal } = targets(req, req.body.areas);
+      const src = req.body.source;
+      let input: LiveStartInput;
+      let ffmpegArgs: string[];
+      if (src.kind === 'relay') {
+        let url: URL;
+        try {
+          url = new URL(src.url);
+        } catch {
+          throw Errors.badRequest('source.url: not a URL', 'source.url');
+        }
+        // Only network streams: a file: or other URL would let a caller read the server's disk through ffmpeg.
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') throw Errors.badRequest(`source.url: only http and https streams can be relayed, not ${url.protocol}`, 'source.url');
+        input = { source: { kind: 'relay', url: url.toString() }, areas, actor: principal.user, ...tuning(req.body) };
+        ffmpegArgs = relayInput(url.toString());
+      } else {
+        const item = ctx.media.library.item(src.mediaId);
+        if (!item || item.retiredAt !== null) throw Errors.notFound(`media item ${src.mediaId} (ready, not retired)`);
+        input = { source: { kind: 'media', mediaId: item.id, title: item.title }, areas, actor: principal.user, ...tuning(req.body) };
+        ffmpegArgs = ['-i', ctx.media.library.fileOf(item.sha256)];
+      }
+      const ffmpeg = ffmpegPath();
+      const view = ctx.live.start(input, (stream, end) => {
+        const child = new FfmpegPcmSource(ffmpeg, ffmpegArgs, {
+          data: (c) => stream.push(c),
+          exit: (e) => {
+            if (e.closedByUs) return;
+            if (src.kind === 'media' && e.code === 0) return stream.sourceFinished();
+            const why = e.code === 0 ? 'the stream ended' : `ffmpeg exited (${e.code ?? e.signal})${e.stderrTail ? `: ${e.stderrTail}` : ''}`;
+            // A relay whose source went away plays out what it had, then ends as source_lost.
+            if (src.kind === 'media') end('error', why);
+            else stream.sourceFinished('source_lost', why);
+          },
+        });
+        return child;
+      });
+      return reply.status(201).header('location', `/api/live/streams/${view.id}`).send(view);
+    });
+
+    app.get('/api/live/streams', { schema: { tags: ['live'], summary: 'Live streams, live ones first, then recently ended', querystring: Type.Object({ state: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('all')])) }, { additionalProperties: false }) } }, async (req) => {
+      const p = requirePermission(req, 'read');
+      const mine = (areas: string[]) => p.user.areaId === null || areas.some((k) => ctx.coverage.areaPath(ctx.coverage.resolveArea(k).id).includes(p.user.areaId!) || ctx.coverage.subtreeIds(ctx.coverage.resolveArea(k).id).has(p.user.areaId!));
+      return { streams: ctx.live.list(req.query.state ?? 'all').filter((s) => mine(s.areas)) };
+    });
+
+    app.get('/api/live/streams/:id', { schema: { tags: ['live'], summary: 'One live stream with statistics: server pacing, sites (received, late, lost, concealed), play-time skew between sites', params: StreamId } }, async (req) => {
+      const areas = ctx.live.areasOf(req.params.id);
+      const view = ctx.live.get(req.params.id);
+      if (!areas || !view) throw Errors.notFound(`live stream ${req.params.id}`);
+      const p = requirePermission(req, 'read');
+      if (p.user.areaId !== null && !areas.some((a) => a.path.includes(p.user.areaId!) || ctx.coverage.subtreeIds(a.id).has(p.user.areaId!))) {
+        throw Errors.forbidden(`${p.user.username} may see only streams that reach their own area`);
+      }
+      return view;
+    });
+
+    app.post('/api/live/streams/:id/stop', { schema: { tags: ['live'], summary: 'Stop a live stream: every site falls silent and switches its amplifier off as its profile says', params: StreamId } }, async (req) => {
+      const areas = ctx.live.areasOf(req.params.id);
+      if (!areas) throw Errors.notFound(`live stream ${req.params.id}`);
+      let principal = requirePermission(req, 'live.broadcast');
+      for (const a of areas) principal = requirePermission(req, 'live.broadcast', a.path);
+      return ctx.live.stop(req.params.id, principal.user);
+    });
+
+    app.get('/api/live/voice', { websocket: true, schema: { tags: ['live'], summary: 'WebSocket: a live voice (binary PCM s16le 48 kHz mono, or WebM/Opus with ?format=webm)', querystring: VoiceQuery } }, (socket, req) => {
+      const q = req.query as typeof VoiceQuery.static;
+      let started: { id: number } | undefined;
+      try {
+        const { areas, principal } = targets(req, q.areas.split(','));
+        const format = q.format ?? 'pcm';
+        const ffmpeg = format === 'webm' ? ffmpegPath() : undefined;
+        let push: (c: Buffer) => void = () => {};
+        let finishInput = () => {};
+        const view = ctx.live.start({ source: { kind: 'browser', format }, areas, actor: principal.user, ...tuning(q) }, (stream, end) => {
+          const closeSocket = () => {
+            if (socket.readyState === socket.OPEN) socket.close(1000, 'stream ended');
+          };
+          if (ffmpeg) {
+            const child = new FfmpegPcmSource(ffmpeg, ['-f', 'webm', '-i', 'pipe:0'], {
+              data: (c) => stream.push(c),
+              exit: (e) => {
+                if (!e.closedByUs) end('source_lost', e.code === 0 ? 'the browser stopped sending' : `WebM decoding failed (${e.code ?? e.signal}): ${e.stderrTail}`);
+                closeSocket();
+              },
+            });
+            push = (c) => child.write(c);
+            finishInput = () => child.endInput();
+            return { pause() {}, resume() {}, close: () => (child.close(), closeSocket()) };
+          }
+          push = (c) => {
+            // PCM s16le: an odd byte count cannot be samples.
+            if (c.length % 2 !== 0) {
+              end('error', `a binary message of ${c.length} bytes is not 16-bit PCM`);
+              return;
+            }
+            stream.push(c);
+          };
+          finishInput = () => end('source_lost', 'the browser disconnected');
+          return { pause() {}, resume() {}, close: closeSocket };
+        });
+        started = view;
+        socket.send(JSON.stringify({ type: 'started', stream: view }));
+        socket.on('message', (data: Buffer, isBinary: boolean) => {
+          if (!isBinary) {
+            // A text message {"type":"stop"} ends the stream as an operator's stop.
+            let stop = false;
+            try {
+              stop = (JSON.parse(data.toString('utf8')) as { type?: unknown }).type === 'stop';
+            } catch {
+              /* not JSON */
+            }
+            if (stop && started) ctx.live.stop(started.id, principal.user);
+            return;
+          }
+          push(data);
+        });
+        socket.on('close', () => {
+          finishInput();
+          // A voice ends with its socket: for PCM at once, for WebM when ffmpeg has drained.
+          if (!ffmpeg && started && ctx.live.get(started.id)?.state === 'live') ctx.live.stop(started.id, principal.user);
+        });
+      } catch (err) {
+        const e = err as { statusCode?: number; code?: string; message?: string };
+        socket.send(JSON.stringify({ type: 'error', error: e.code ?? 'LOANET_INTERNAL', message: e.message ?? 'internal error' }));
+        // 4000 + HTTP status: the console shows why (4403 forbidden, 4409 same priority on air).
+        socket.close(4000 + (e.statusCode ?? 500) % 1000, (e.message ?? '').slice(0, 120));
+      }
+    });
+  };

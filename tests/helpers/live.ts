@@ -1,0 +1,95 @@
+/**
+ * Test helpers for live streams: a site's-eye view of an area's audio and
+ * control channels over a real MQTT connection (what an agent would hear),
+ * Opus decoding of what arrived, and PCM test signals.
+ */
+import { connect, type MqttClient } from 'mqtt';
+import opus from '@discordjs/opus';
+import { areaAudioTopic, areaControlTopic, decodeAudioControl, decodeAudioFrame, type AudioControlMessage, type AudioFrame } from '../../protocol/index.ts';
+
+export interface Heard {
+  /** In arrival order; `at` is the local arrival time (Date.now). */
+  frames: Array<{ frame: AudioFrame; at: number; bytes: number; topic: string }>;
+  /** Control messages from the control channels and JSON (retained start) from the audio channels. */
+  control: Array<{ msg: AudioControlMessage; at: number; topic: string; retained: boolean; channel: 'audio' | 'control' }>;
+  /** Empty retained payloads (a cleared slot). */
+  cleared: string[];
+  rejected: string[];
+  client: MqttClient;
+  close(): Promise<void>;
+}
+
+/** Connect as a site and listen to the audio and control channels of `areaKeys`. */
+export async function listenAsSite(mqttUrl: string, cred: { siteId: string; secret: string }, areaKeys: readonly string[]): Promise<Heard> {
+  const client = connect(mqttUrl, { clientId: cred.siteId, username: cred.siteId, password: cred.secret, protocolVersion: 4, reconnectPeriod: 0 });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  let closing: Promise<void> | undefined;
+  const heard: Heard = { frames: [], control: [], cleared: [], rejected: [], client, close: () => (closing ??= client.endAsync().then(() => undefined)) };
+  client.on('message', (topic, payload, packet) => {
+    const at = Date.now();
+    const channel = topic.endsWith('/audio') ? 'audio' : 'control';
+    if (payload.length === 0) return void heard.cleared.push(topic);
+    if (payload[0] === 0x7b) {
+      const d = decodeAudioControl.decode(payload);
+      if (d.ok) heard.control.push({ msg: d.value, at, topic, retained: packet.retain, channel });
+      else heard.rejected.push(d.error.reason);
+      return;
+    }
+    const f = decodeAudioFrame(payload);
+    if (f.ok) heard.frames.push({ frame: f.frame, at, bytes: payload.length, topic });
+    else heard.rejected.push(f.reason);
+  });
+  const topics = areaKeys.flatMap((k) => [areaAudioTopic(k), areaControlTopic(k)]);
+  const granted = await client.subscribeAsync(topics, { qos: 1 });
+  if (granted.some((g) => g.qos === 128)) throw new Error(`subscription refused: ${JSON.stringify(granted)}`);
+  return heard;
+}
+
+/** Decode the Opus packets of these frames in order (one decoder, as a site would) into PCM s16 samples. */
+export function decodeFrames(frames: readonly AudioFrame[]): Int16Array {
+  const dec = new opus.OpusEncoder(48000, 1);
+  const parts: Buffer[] = [];
+  for (const f of frames) for (const p of f.packets) parts.push(dec.decode(Buffer.from(p)));
+  const all = Buffer.concat(parts);
+  return new Int16Array(all.buffer, all.byteOffset, all.length / 2);
+}
+
+export function rms(samples: Int16Array, from = 0, to = samples.length): number {
+  let s = 0;
+  for (let i = from; i < to; i++) s += samples[i]! * samples[i]!;
+  return to > from ? Math.sqrt(s / (to - from)) : 0;
+}
+
+/** The strongest frequency among `candidates` (Goertzel), for telling a 440 Hz tone from a 1 kHz one. */
+export function dominantOf(samples: Int16Array, candidates: readonly number[], rate = 48000): number {
+  let best = candidates[0]!;
+  let bestP = -1;
+  for (const hz of candidates) {
+    const w = (2 * Math.PI * hz) / rate;
+    const c = 2 * Math.cos(w);
+    let s1 = 0;
+    let s2 = 0;
+    for (let i = 0; i < samples.length; i++) {
+      const s0 = samples[i]! + c * s1 - s2;
+      s2 = s1;
+      s1 = s0;
+    }
+    const p = s1 * s1 + s2 * s2 - c * s1 * s2;
+    if (p > bestP) {
+      bestP = p;
+      best = hz;
+    }
+  }
+  return best;
+}
+
+/** `ms` of a sine as PCM s16le 48 kHz mono, phase-continuous from sample `offset`. */
+export function sinePcm(hz: number, ms: number, offset = 0, amplitude = 8000): Buffer {
+  const n = (48000 * ms) / 1000;
+  const b = Buffer.alloc(n * 2);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * hz * (offset + i)) / 48000)), i * 2);
+  return b;
+}
