@@ -58,7 +58,7 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     await page.click('button[type=submit]');
     await page.locator('[data-testid=overview-title]').waitFor();
     // The session is an HttpOnly cookie: the page's scripts cannot read it.
-    expect(await page.evaluate(() => document.cookie)).not.toContain('loanet_session');
+    expect(await page.evaluate<string>('document.cookie')).not.toContain('loanet_session');
     const cookies = await browser.context.cookies();
     expect(cookies.find((c) => c.name === 'loanet_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
   });
@@ -73,7 +73,7 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     await page.locator('[data-testid=history-chart] path[data-series=uptime]').waitFor();
     expect((await page.getAttribute('[data-testid=history-chart] path[data-series=uptime]', 'd'))!.split('L').length).toBeGreaterThan(1);
     expect(await page.locator(`[data-testid=children] tr[data-area="2025.${COMMUNES.batXat}"]`).innerText()).toContain('Xã Bát Xát');
-    expect(await page.evaluate(() => document.documentElement.lang)).toBe('vi');
+    expect(await page.evaluate<string>('document.documentElement.lang')).toBe('vi');
     await page.screenshot({ path: screenshotPath('overview-vi'), fullPage: true });
   });
 
@@ -81,7 +81,7 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     await page.click('button[data-lang=en]');
     expect(await text('[data-testid=overview-title]')).toBe('Coverage: Tỉnh Lào Cai');
     expect(await text('header nav')).toContain('Sites');
-    expect(await page.evaluate(() => document.documentElement.lang)).toBe('en');
+    expect(await page.evaluate<string>('document.documentElement.lang')).toBe('en');
     await page.screenshot({ path: screenshotPath('overview-en'), fullPage: true });
     await page.click('button[data-lang=vi]');
     expect(await text('[data-testid=overview-title]')).toBe('Độ phủ sóng: Tỉnh Lào Cai');

@@ -60,7 +60,8 @@ export const streamRoutes =
     }, KEEPALIVE_MS);
     keepalive.unref();
 
-    app.addHook('onClose', async () => {
+    // preClose, not onClose: an open stream would keep the HTTP server's close() waiting forever.
+    app.addHook('preClose', async () => {
       clearInterval(keepalive);
       for (const c of clients) c.res.end();
       clients.clear();

@@ -1,0 +1,323 @@
+/**
+ * Authorization of EVERY API route, enumerated from Fastify at test time (so
+ * a route someone adds later without a rule here fails this test): the
+ * explicit table below says which roles may call each route and whether it is
+ * scoped to the user's area. For each route:
+ *  - no token, a forged token, and a cookie session without its CSRF token
+ *    (unsafe methods) are refused (401/403);
+ *  - every role NOT in the route's list is refused with 403, with a request
+ *    that is otherwise valid (so the refusal is the role's, not a 400);
+ *  - for area-scoped routes, a user whose role is allowed but who is scoped to
+ *    another commune is refused with 403 on a target in this commune;
+ *  - for reads, an allowed user inside the area is NOT refused (the rule is
+ *    not vacuous).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
+import { ROLES, type Role } from '../../server/auth/users.ts';
+
+/** Commune A holds every target; users "…-b" are scoped to commune B. */
+const COMMUNE_A = '02683'; // Xã Bát Xát
+const COMMUNE_B = '02671'; // Phường Cam Đường
+
+interface Fixture {
+  siteA: string;
+  commandA: string;
+  /** A ready media item (text to speech), for schedule and live samples. */
+  mediaId: string;
+  /** A live stream (of that item) in commune A, possibly ended by now. */
+  streamA: number;
+  now: number;
+}
+
+interface Sample {
+  url: string;
+  body?: unknown;
+  contentType?: string;
+}
+
+interface Rule {
+  /** Who may call it: roles, or public (no token; the route guards itself or is harmless). */
+  roles: readonly Role[] | 'public';
+  /** The sample request targets commune A; a user of an allowed role scoped to commune B must be refused. */
+  scoped?: boolean;
+  sample: (fx: Fixture) => Sample;
+  /** A WebSocket route: refused before or at the upgrade. */
+  websocket?: boolean;
+}
+
+const EVERYONE = ROLES;
+const ADMIN: Role[] = ['admin'];
+const COMMANDERS: Role[] = ['admin', 'operator', 'technician'];
+const MEDIA_WRITERS: Role[] = ['admin', 'operator'];
+const SCHEDULERS: Role[] = ['admin', 'operator'];
+const ALERTERS: Role[] = ['admin', 'emergency'];
+const BROADCASTERS: Role[] = ['admin', 'operator'];
+
+const inAnHour = (fx: Fixture) => fx.now + 3_600_000;
+
+/** The table: "METHOD /path" as Fastify registers it → who may call it. */
+const TABLE: Record<string, Rule> = {
+  'GET /api/health': { roles: 'public', sample: () => ({ url: '/api/health' }) },
+  'POST /api/auth/login': { roles: 'public', sample: () => ({ url: '/api/auth/login', body: { username: 'nobody', password: 'x' } }) },
+  'POST /api/auth/logout': { roles: EVERYONE, sample: () => ({ url: '/api/auth/logout' }) },
+  'GET /api/auth/me': { roles: EVERYONE, sample: () => ({ url: '/api/auth/me' }) },
+  'GET /api/auth/tokens': { roles: EVERYONE, sample: () => ({ url: '/api/auth/tokens' }) },
+  'POST /api/auth/tokens': { roles: EVERYONE, sample: () => ({ url: '/api/auth/tokens', body: { name: 'x' } }) },
+  'DELETE /api/auth/tokens/:id': { roles: EVERYONE, sample: () => ({ url: '/api/auth/tokens/999999' }) },
+  'POST /api/auth/password': { roles: EVERYONE, sample: () => ({ url: '/api/auth/password', body: { currentPassword: 'wrong-password', newPassword: 'another-password' } }) },
+  'GET /api/audit': { roles: ADMIN, sample: () => ({ url: '/api/audit' }) },
+  'POST /api/users': { roles: ADMIN, sample: () => ({ url: '/api/users', body: { username: 'mallory', password: 'password-123', role: 'admin' } }) },
+
+  'GET /api/areas': { roles: EVERYONE, sample: () => ({ url: '/api/areas' }) },
+  'POST /api/areas': { roles: ADMIN, sample: () => ({ url: '/api/areas', body: { code: `${COMMUNE_A}-77`, name: 'Thôn 77', level: 'village', parent: COMMUNE_A } }) },
+  'POST /api/areas/import': { roles: ADMIN, sample: () => ({ url: '/api/areas/import?version=2025', body: 'code,name,level,parent_code\n', contentType: 'text/csv' }) },
+  'GET /api/areas/:key': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
+  'PATCH /api/areas/:key': { roles: ADMIN, sample: () => ({ url: `/api/areas/${COMMUNE_A}`, body: { name: 'Xã Bát Xát' } }) },
+  'DELETE /api/areas/:key': { roles: ADMIN, sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
+
+  'GET /api/sites': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/sites?area=${COMMUNE_A}` }) },
+  'POST /api/sites': { roles: ADMIN, scoped: true, sample: () => ({ url: '/api/sites', body: { name: 'Cụm loa mới', kind: 'cluster', area: COMMUNE_A } }) },
+  'GET /api/sites/:id': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}` }) },
+  'PATCH /api/sites/:id': { roles: ADMIN, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}`, body: { name: 'Đài xã Bát Xát' } }) },
+  'DELETE /api/sites/:id': { roles: ADMIN, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}` }) },
+  'POST /api/sites/:id/credential': { roles: ADMIN, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/credential` }) },
+  'POST /api/sites/:id/commands': { roles: COMMANDERS, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/commands`, body: { type: 'test_tone' } }) },
+  'GET /api/sites/:id/commands': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/commands` }) },
+  'GET /api/sites/:id/events': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/events` }) },
+  'GET /api/sites/:id/uptime': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/uptime` }) },
+  'GET /api/sites/:id/playlist': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/playlist` }) },
+  'GET /api/commands/:id': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/commands/${fx.commandA}` }) },
+
+  'GET /api/coverage': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/coverage?area=${COMMUNE_A}` }) },
+  'GET /api/coverage/history': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/coverage/history?area=${COMMUNE_A}` }) },
+  'GET /api/fleet/messages': { roles: EVERYONE, sample: () => ({ url: '/api/fleet/messages' }) },
+  'GET /api/stream': { roles: EVERYONE, sample: () => ({ url: '/api/stream' }) },
+
+  'GET /api/broker/mosquitto/passwd': { roles: ADMIN, sample: () => ({ url: '/api/broker/mosquitto/passwd' }) },
+  'GET /api/broker/mosquitto/acl': { roles: ADMIN, sample: () => ({ url: '/api/broker/mosquitto/acl' }) },
+  // The broker's hooks: no user token, a shared secret instead (checked in tests/integration/broker-hooks.test.ts).
+  'POST /api/broker/emqx/authn': { roles: 'public', sample: () => ({ url: '/api/broker/emqx/authn', body: { clientid: 'x', username: 'x', password: 'x' } }) },
+  'POST /api/broker/emqx/authz': { roles: 'public', sample: () => ({ url: '/api/broker/emqx/authz', body: { clientid: 'x', username: 'x', topic: 'x', action: 'publish' } }) },
+
+  'GET /api/media': { roles: EVERYONE, sample: () => ({ url: '/api/media' }) },
+  'POST /api/media': { roles: MEDIA_WRITERS, sample: () => ({ url: '/api/media', body: {} }) },
+  'GET /api/media/languages': { roles: EVERYONE, sample: () => ({ url: '/api/media/languages' }) },
+  'GET /api/media/tts/voices': { roles: EVERYONE, sample: () => ({ url: '/api/media/tts/voices' }) },
+  'POST /api/media/tts': { roles: MEDIA_WRITERS, sample: () => ({ url: '/api/media/tts', body: { title: 'Thử', text: 'Thông báo thử' } }) },
+  'POST /api/media/tts/docx': { roles: MEDIA_WRITERS, sample: () => ({ url: '/api/media/tts/docx', body: {} }) },
+  'GET /api/media/:id': { roles: EVERYONE, sample: (fx) => ({ url: `/api/media/${fx.mediaId}` }) },
+  'PATCH /api/media/:id': { roles: MEDIA_WRITERS, sample: (fx) => ({ url: `/api/media/${fx.mediaId}`, body: { title: 'x' } }) },
+  'DELETE /api/media/:id': { roles: MEDIA_WRITERS, sample: (fx) => ({ url: `/api/media/${fx.mediaId}` }) },
+  'GET /api/media/:id/audio': { roles: EVERYONE, sample: (fx) => ({ url: `/api/media/${fx.mediaId}/audio` }) },
+
+  'GET /api/schedule/items': { roles: EVERYONE, sample: () => ({ url: '/api/schedule/items' }) },
+  'POST /api/schedule/items': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: '/api/schedule/items', body: { title: 'Bản tin', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: inAnHour(fx) } } }) },
+  'POST /api/schedule/check': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: '/api/schedule/check', body: { title: 'Bản tin', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: inAnHour(fx) } } }) },
+  'GET /api/schedule/items/:id': { roles: EVERYONE, sample: () => ({ url: '/api/schedule/items/none' }) },
+  'PATCH /api/schedule/items/:id': { roles: SCHEDULERS, sample: () => ({ url: '/api/schedule/items/none', body: { title: 'x' } }) },
+  'POST /api/schedule/items/:id/approve': { roles: SCHEDULERS, sample: () => ({ url: '/api/schedule/items/none/approve' }) },
+  'POST /api/schedule/items/:id/cancel': { roles: SCHEDULERS, sample: () => ({ url: '/api/schedule/items/none/cancel' }) },
+  'GET /api/schedule/calendar': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/schedule/calendar?area=${COMMUNE_A}` }) },
+  'GET /api/schedule/distribution': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/schedule/distribution?area=${COMMUNE_A}` }) },
+  'GET /api/as-run': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/as-run?area=${COMMUNE_A}` }) },
+
+  'POST /api/alerts': { roles: ALERTERS, scoped: true, sample: () => ({ url: '/api/alerts', body: { areas: [COMMUNE_A], message: { text: 'Thử nghiệm' }, test: true } }) },
+  'POST /api/alerts/upload': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/upload', body: {} }) },
+  'POST /api/alerts/cap': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/cap', body: '<alert/>', contentType: 'text/plain' }) },
+  'GET /api/alerts': { roles: EVERYONE, sample: () => ({ url: '/api/alerts' }) },
+  'GET /api/alerts/:id': { roles: EVERYONE, sample: () => ({ url: '/api/alerts/none' }) },
+  'POST /api/alerts/:id/cancel': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/none/cancel' }) },
+  'POST /api/alerts/:id/update': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/none/update', body: { title: 'x' } }) },
+  'GET /api/alerts/:id/cap-ack': { roles: EVERYONE, sample: () => ({ url: '/api/alerts/none/cap-ack' }) },
+  'GET /api/alerts/:id/report': { roles: EVERYONE, sample: () => ({ url: '/api/alerts/none/report' }) },
+
+  'POST /api/live/streams': { roles: BROADCASTERS, scoped: true, sample: () => ({ url: '/api/live/streams', body: { source: { kind: 'relay', url: 'http://127.0.0.1:9/stream' }, areas: [COMMUNE_A] } }) },
+  'GET /api/live/streams': { roles: EVERYONE, sample: () => ({ url: '/api/live/streams' }) },
+  'GET /api/live/streams/:id': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/live/streams/${fx.streamA}` }) },
+  'POST /api/live/streams/:id/stop': { roles: BROADCASTERS, scoped: true, sample: (fx) => ({ url: `/api/live/streams/${fx.streamA}/stop` }) },
+  'GET /api/live/voice': { roles: BROADCASTERS, scoped: true, websocket: true, sample: () => ({ url: `/api/live/voice?areas=${COMMUNE_A}` }) },
+};
+
+/** Every route Fastify has, read from its route tree: "METHOD /path" (HEAD is Fastify's automatic twin of GET). */
+function registeredRoutes(tree: string): string[] {
+  const out: string[] = [];
+  const stack: string[] = [];
+  for (const line of tree.split('\n')) {
+    const m = /^([\s│├└─]*)(\S.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (!m || !m[2]) continue;
+    const depth = Math.round([...m[1]!].length / 4);
+    stack.length = depth;
+    stack[depth] = m[2];
+    const path = stack.join('');
+    for (const method of (m[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+      if (method !== 'HEAD') out.push(`${method} ${path}`);
+    }
+  }
+  return [...new Set(out)].sort();
+}
+
+let t: TestServer;
+let routes: string[];
+const fx: Fixture = { siteA: '', commandA: '', mediaId: '', streamA: 0, now: Date.now() };
+/** tokens[role] = province-wide user of that role; scopedB[role] = same role scoped to commune B. */
+const tokens = {} as Record<Role, string>;
+const scopedB = {} as Record<Role, string>;
+let cookieSession: { cookie: string };
+
+async function makeUser(username: string, role: Role, area?: string): Promise<string> {
+  const password = `password-of-${username}`;
+  const r = await t.api('POST', '/api/users', { username, password, role, ...(area ? { area } : {}) });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return (await t.api('POST', '/api/auth/login', { username, password }, { token: null })).body.token as string;
+}
+
+async function call(method: string, s: Sample, token: string | null, extra: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const headers: Record<string, string> = { ...extra };
+  if (token) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (s.body !== undefined) {
+    headers['content-type'] = s.contentType ?? 'application/json';
+    body = typeof s.body === 'string' ? s.body : JSON.stringify(s.body);
+  } else if (method !== 'GET' && method !== 'DELETE') {
+    headers['content-type'] = 'application/json';
+    body = '{}';
+  }
+  const ac = new AbortController();
+  const res = await fetch(`${t.baseUrl}${s.url}`, { method, headers, body, signal: ac.signal });
+  // A stream (SSE) never ends: its status is all we need.
+  const text = res.headers.get('content-type')?.includes('event-stream') ? (ac.abort(), '') : await res.text();
+  return { status: res.status, body: text };
+}
+
+/** Open a WebSocket; resolves with the HTTP status that refused the upgrade, or the close code after it. */
+function wsOutcome(url: string, token: string | null): Promise<{ httpStatus?: number; closeCode?: number }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${t.baseUrl.replace('http', 'ws')}${url}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve({ httpStatus: res.statusCode });
+      ws.terminate();
+    });
+    ws.on('close', (code) => resolve({ closeCode: code }));
+    ws.on('error', () => {});
+    ws.on('message', () => {});
+  });
+}
+
+const refused = (status: number) => status === 401 || status === 403;
+
+beforeAll(async () => {
+  t = await startTestServer();
+  await importLaoCai2025(t);
+  fx.siteA = (await t.api('POST', '/api/sites', { name: 'Đài xã Bát Xát', kind: 'station', area: COMMUNE_A })).body.site.id;
+  fx.commandA = (await t.api('POST', `/api/sites/${fx.siteA}/commands`, { type: 'test_tone' })).body.id;
+  const media = await t.api('POST', '/api/media/tts?waitMs=60000', { title: 'Bản tin thử', text: 'Thông báo của Ủy ban nhân dân xã.' });
+  expect(media.status, JSON.stringify(media.body)).toBe(201);
+  fx.mediaId = media.body.id;
+  const stream = await t.api('POST', '/api/live/streams', { source: { kind: 'media', mediaId: fx.mediaId }, areas: [COMMUNE_A] });
+  expect(stream.status, JSON.stringify(stream.body)).toBeLessThan(300);
+  fx.streamA = stream.body.id;
+  for (const role of ROLES) {
+    tokens[role] = await makeUser(`${role}-all`, role);
+    scopedB[role] = await makeUser(`${role}-b`, role, COMMUNE_B);
+  }
+  const login = await fetch(`${t.baseUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer-all', password: 'password-of-viewer-all', cookie: true }) });
+  cookieSession = { cookie: (login.headers.get('set-cookie') ?? '').split(';')[0]! };
+  routes = registeredRoutes(t.server.app.printRoutes({ commonPrefix: false })).filter((r) => r.split(' ')[1]!.startsWith('/api/'));
+});
+afterAll(async () => {
+  // A live stream still on air keeps the server's stop waiting: end it first.
+  if (fx.streamA) await t.api('POST', `/api/live/streams/${fx.streamA}/stop`);
+  await t?.stop();
+});
+
+describe('every API route has an authorization rule', () => {
+  it('the route tree is read (sanity: known routes are found)', () => {
+    expect(routes).toContain('GET /api/sites/:id');
+    expect(routes).toContain('POST /api/sites/:id/commands');
+    expect(routes).toContain('DELETE /api/auth/tokens/:id');
+  });
+
+  it('no registered route is missing from the table', () => {
+    const missing = routes.filter((r) => !(r in TABLE));
+    expect(missing, `add these routes to TABLE in ${import.meta.filename}: who may call them, and whether they are area-scoped`).toEqual([]);
+  });
+});
+
+describe('refusals, route by route', () => {
+  // The routes are known only after beforeAll, so one test walks them all and reports every failure at once.
+  it('refuses callers without a token, with a forged one, and cookie sessions without the CSRF token', async () => {
+    const failures: string[] = [];
+    for (const route of routes) {
+      const rule = TABLE[route];
+      if (!rule || rule.roles === 'public') continue;
+      const [method] = route.split(' ') as [string];
+      const s = rule.sample(fx);
+      if (rule.websocket) {
+        const o = await wsOutcome(s.url, null);
+        if (o.httpStatus !== 401) failures.push(`${route} without a token: ${JSON.stringify(o)}`);
+        continue;
+      }
+      const none = await call(method, s, null);
+      if (none.status !== 401) failures.push(`${route} without a token: ${none.status}`);
+      const forged = await call(method, s, 'lnt_forged-token-that-was-never-issued');
+      if (forged.status !== 401) failures.push(`${route} with a forged token: ${forged.status}`);
+      if (method !== 'GET') {
+        const csrf = await call(method, s, null, { cookie: cookieSession.cookie });
+        if (csrf.status !== 403) failures.push(`${route} by cookie without CSRF token: ${csrf.status}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('refuses every role not in the table (403), and users of an allowed role outside the area', async () => {
+    const failures: string[] = [];
+    const checked: string[] = [];
+    for (const route of routes) {
+      const rule = TABLE[route];
+      if (!rule || rule.roles === 'public') continue;
+      const allowed = rule.roles;
+      const [method] = route.split(' ') as [string];
+      const s = rule.sample(fx);
+      for (const role of ROLES.filter((r) => !allowed.includes(r))) {
+        if (rule.websocket) {
+          const o = await wsOutcome(s.url, tokens[role]);
+          if (!(o.httpStatus === 403 || o.closeCode === 4403)) failures.push(`${route} as ${role}: ${JSON.stringify(o)}`);
+        } else {
+          const r = await call(method, s, tokens[role]);
+          if (r.status !== 403) failures.push(`${route} as ${role}: ${r.status} ${r.body.slice(0, 160)}`);
+        }
+        checked.push(`${route} ${role}`);
+      }
+      if (rule.scoped) {
+        for (const role of allowed) {
+          if (rule.websocket) {
+            const o = await wsOutcome(s.url, scopedB[role]);
+            if (!(o.httpStatus === 403 || o.closeCode === 4403)) failures.push(`${route} as ${role} of commune B: ${JSON.stringify(o)}`);
+          } else {
+            const r = await call(method, s, scopedB[role]);
+            if (r.status !== 403) failures.push(`${route} as ${role} of commune B: ${r.status} ${r.body.slice(0, 160)}`);
+          }
+          checked.push(`${route} ${role}-b`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(checked.length).toBeGreaterThan(50);
+  });
+
+  it('lets an allowed user inside the area read (the refusals above are not vacuous)', async () => {
+    const failures: string[] = [];
+    for (const route of routes) {
+      const rule = TABLE[route];
+      if (!rule || rule.roles === 'public' || rule.websocket || !route.startsWith('GET ')) continue;
+      const s = rule.sample(fx);
+      for (const role of rule.roles) {
+        const r = await call('GET', s, tokens[role]);
+        if (refused(r.status)) failures.push(`${route} as ${role}: ${r.status} ${r.body.slice(0, 160)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+});
