@@ -1,0 +1,296 @@
+/**
+ * An agent's alert handling (issue 5), the shell around decide.ts and
+ * alert-source.ts: alert control messages from the area channels in, an
+ * emergency programme on the playout engine and alert_status events out.
+ *
+ * On alert_start (decided by decide.ts): report `received`, and hand the
+ * engine the alert AT ONCE — the attention signal is synthesised here, so the
+ * first sound never waits for the download — while the alert's audio is
+ * fetched into the media cache; when it is in, the message plays `repeats`
+ * times at the alert's volume. A real alert is an `emergency` programme (it
+ * pre-empts bulletins and live streams within one frame; what it interrupted
+ * resumes or ends by its own policy, in the engine); a test is `priority`, so
+ * it never pre-empts a real alert or an emergency broadcast.
+ * On alert_cancel the programme stops on the next frame not yet heard.
+ *
+ * Statuses: received → playing (repeat 0 = signal, then each repeat) →
+ * completed, or failed (no_media, amp_fault, device_off, expired, preempted,
+ * error) or stopped (cancelled, replaced by a newer revision).
+ */
+import { decodeAlertControl, type AlertFailureReason, type AlertStart, type AlertStatusEvent } from '../../protocol/index.ts';
+import type { MediaRef } from '../media-cache/types.ts';
+import type { EngineEvent, PlayoutEngineApi, PlayoutFailure } from '../playout/engine.ts';
+import { attentionFrames } from './attention.ts';
+import { AlertSource, type MessageFrames } from './alert-source.ts';
+import { decideCancel, decideStart } from './decide.ts';
+import { AlertMemory } from './memory.ts';
+
+export interface AlertMedia {
+  /** Declare the media the alerts need now (the cache fetches them in the background). */
+  need(refs: readonly MediaRef[]): void;
+  /** The verified file, or null while it is not (yet) in the cache. */
+  pathOf(sha256: string): string | null;
+}
+
+export interface AlertHandlerOptions {
+  siteId: string;
+  engine: Pick<PlayoutEngineApi, 'add' | 'cancel' | 'on'>;
+  serverNow: () => number;
+  clockUncertaintyMs?: () => number | null;
+  /** Absent: no cache (no HTTP URL): the signal plays, then the alert fails no_media. */
+  media?: AlertMedia;
+  openMessage: (path: string) => Promise<MessageFrames>;
+  publish: (event: AlertStatusEvent) => void;
+  /** The monitoring microphone's level while the alert plays (dBFS), when the site has one. */
+  micLevelDb?: () => Promise<number | null>;
+  stateDir?: string;
+  log: { info?(m: string): void; warn(m: string): void; error(m: string): void };
+  /** Give up on the audio this long after the alert arrived (default 120 s, never past validUntil). */
+  mediaTimeoutMs?: number;
+  /** How often to look whether the audio has arrived (default 100 ms). */
+  pollMs?: number;
+}
+
+export interface AlertHandlerStats {
+  controlMessages: number;
+  invalid: number;
+  started: number;
+  ignored: number;
+  completed: number;
+  failed: number;
+  stopped: number;
+}
+
+interface Running {
+  start: AlertStart;
+  programmeId: string;
+  source: AlertSource;
+  firstSoundAt: number | null;
+  /** Why we cancelled it ourselves: the status it ends with. */
+  endAs: { status: 'failed' | 'stopped'; reason?: AlertFailureReason; detail: string } | null;
+  poll: NodeJS.Timeout | undefined;
+  deadline: number;
+  lastRepeat: number;
+}
+
+const FAILURE: Record<PlayoutFailure, AlertFailureReason> = {
+  amp_fault: 'amp_fault',
+  device_off: 'device_off',
+  expired: 'expired',
+  preempted: 'preempted',
+  cancelled: 'error',
+  error: 'error',
+};
+
+export class AlertHandler {
+  private readonly memory: AlertMemory;
+  private readonly running = new Map<string, Running>();
+  private readonly byProgramme = new Map<string, string>();
+  private unsubscribe: (() => void) | undefined;
+  readonly stats: AlertHandlerStats = { controlMessages: 0, invalid: 0, started: 0, ignored: 0, completed: 0, failed: 0, stopped: 0 };
+
+  constructor(private readonly o: AlertHandlerOptions) {
+    this.memory = new AlertMemory(o.stateDir, o.log);
+  }
+
+  async start(): Promise<void> {
+    await this.memory.load(this.o.serverNow());
+    this.unsubscribe = this.o.engine.on((e) => this.onEngine(e));
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    for (const r of this.running.values()) clearInterval(r.poll);
+    await this.memory.flushed();
+  }
+
+  /** A message on one of the site's area control channels. Live-stream messages there are not ours. */
+  onControl(payload: Uint8Array): void {
+    if (payload.length === 0) return; // a cleared retained slot
+    const d = decodeAlertControl.decode(payload);
+    if (!d.ok) {
+      if (!/"type"\s*:\s*"alert_/.test(Buffer.from(payload).toString('utf8', 0, 400))) return;
+      this.stats.invalid++;
+      this.o.log.warn(`dropped an invalid alert control message: ${d.error.reason}`);
+      return;
+    }
+    this.stats.controlMessages++;
+    const m = d.value;
+    if (m.type === 'alert_start') this.onStart(m);
+    else this.onCancel(m.alertId, m.reason);
+  }
+
+  private onStart(m: AlertStart): void {
+    const now = this.o.serverNow();
+    const cur = this.running.get(m.alertId);
+    const decision = decideStart(this.memory.view, m, this.o.siteId, now, cur !== undefined);
+    if (decision.action === 'ignore') {
+      this.stats.ignored++;
+      return;
+    }
+    if (decision.action === 'expired') {
+      this.memory.set(m.alertId, m.revision, 'expired', now);
+      this.report(m, 'failed', { reason: 'expired', detail: 'received after validUntil' });
+      this.stats.failed++;
+      return;
+    }
+    if (cur) this.end(cur, { status: 'stopped', detail: `replaced by revision ${m.revision}` });
+    this.report(m, 'received');
+    this.play(m, now);
+  }
+
+  private onCancel(alertId: string, reason: 'cancelled' | 'expired' | 'superseded'): void {
+    const cur = this.running.get(alertId);
+    const d = decideCancel(this.memory.view, { v: 1, type: 'alert_cancel', alertId, reason, at: 0 }, cur !== undefined);
+    if (d.action === 'stop' && cur) this.end(cur, { status: 'stopped', detail: `alert ${reason}` });
+    else if (d.action === 'forget') this.memory.set(alertId, 1000, 'stopped', this.o.serverNow());
+  }
+
+  private play(m: AlertStart, now: number): void {
+    const programmeId = `alert:${m.alertId}:${m.revision}`;
+    const r: Running = {
+      start: m,
+      programmeId,
+      source: undefined as unknown as AlertSource,
+      firstSoundAt: null,
+      endAs: null,
+      poll: undefined,
+      deadline: Math.min(m.validUntil, now + (this.o.mediaTimeoutMs ?? 120_000)),
+      lastRepeat: -1,
+    };
+    r.source = new AlertSource({
+      signal: attentionFrames(m.attention),
+      repeats: m.repeats,
+      onSound: (repeat, at) => this.onSound(r, repeat, at),
+    });
+    this.running.set(m.alertId, r);
+    this.byProgramme.set(programmeId, m.alertId);
+    this.memory.set(m.alertId, m.revision, 'playing', now);
+    const added = this.o.engine.add({
+      id: programmeId,
+      kind: 'alert',
+      priority: m.test ? 'priority' : 'emergency',
+      startAt: now,
+      whenPreempted: 'resume',
+      ...(m.volume !== undefined ? { volume: m.volume } : {}),
+      durationMs: m.media.durationMs * m.repeats + 4000,
+      notAfter: m.validUntil,
+      source: r.source,
+    });
+    if (!added.ok) {
+      this.forget(r);
+      this.memory.set(m.alertId, m.revision, 'failed', now);
+      this.report(m, 'failed', { reason: added.reason === 'expired' ? 'expired' : 'error', detail: added.detail });
+      this.stats.failed++;
+      return;
+    }
+    this.stats.started++;
+    this.fetch(r);
+  }
+
+  /** Ask the cache for the audio and attach it to the source as soon as it is there. */
+  private fetch(r: Running): void {
+    this.needMedia();
+    const tryAttach = () => {
+      if (!this.running.has(r.start.alertId) || this.running.get(r.start.alertId) !== r) return clearInterval(r.poll);
+      const path = this.o.media?.pathOf(r.start.media.sha256) ?? null;
+      if (path) {
+        clearInterval(r.poll);
+        r.poll = undefined;
+        this.o.openMessage(path).then(
+          (frames) => r.source.attach(frames),
+          (e: unknown) => this.end(r, { status: 'failed', reason: 'no_media', detail: `cached audio unreadable: ${(e as Error).message}` }),
+        );
+        return;
+      }
+      if (this.o.serverNow() >= r.deadline) {
+        clearInterval(r.poll);
+        this.end(r, { status: 'failed', reason: 'no_media', detail: this.o.media ? `audio ${r.start.media.mediaId} not in the cache in time` : 'no media cache configured' });
+      }
+    };
+    r.poll = setInterval(tryAttach, this.o.pollMs ?? 100);
+    r.poll.unref();
+    tryAttach();
+  }
+
+  private needMedia(): void {
+    this.o.media?.need([...this.running.values()].map((x) => ({ mediaId: x.start.media.mediaId, sha256: x.start.media.sha256, bytes: x.start.media.bytes })));
+  }
+
+  private onSound(r: Running, repeat: number, at: number): void {
+    r.firstSoundAt ??= at;
+    r.lastRepeat = repeat;
+    this.report(r.start, 'playing', { repeat, firstSoundAt: r.firstSoundAt });
+    if (repeat === 1 && this.o.micLevelDb) {
+      // Measured while the message plays: the monitoring microphone proves the speakers, not only the wires.
+      void this.o.micLevelDb().then(
+        (levelDb) => {
+          if (levelDb !== null && this.running.get(r.start.alertId) === r) this.report(r.start, 'playing', { repeat: r.lastRepeat, firstSoundAt: r.firstSoundAt ?? at, levelDb });
+        },
+        () => undefined,
+      );
+    }
+  }
+
+  /** Stop a running alert ourselves (cancel, newer revision, no media); the engine's event then ends it. */
+  private end(r: Running, as: NonNullable<Running['endAs']>): void {
+    if (r.endAs) return;
+    r.endAs = as;
+    clearInterval(r.poll);
+    if (!this.o.engine.cancel(r.programmeId, 'cancelled', as.detail)) this.finish(r, 'cancelled', as.detail);
+  }
+
+  private onEngine(e: EngineEvent): void {
+    if (e.type !== 'ended' && e.type !== 'failed') return;
+    const alertId = this.byProgramme.get(e.id);
+    const r = alertId ? this.running.get(alertId) : undefined;
+    if (!r || r.programmeId !== e.id) return;
+    if (e.type === 'ended') this.finish(r, null, '');
+    else this.finish(r, e.reason, e.detail);
+  }
+
+  private finish(r: Running, failure: PlayoutFailure | null, detail: string): void {
+    this.forget(r);
+    const now = this.o.serverNow();
+    const m = r.start;
+    if (failure === null && !r.endAs) {
+      this.memory.set(m.alertId, m.revision, 'completed', now);
+      this.report(m, 'completed', { repeat: m.repeats, ...(r.firstSoundAt !== null ? { firstSoundAt: r.firstSoundAt } : {}) });
+      this.stats.completed++;
+      return;
+    }
+    const as = r.endAs ?? { status: 'failed' as const, reason: FAILURE[failure ?? 'error'], detail };
+    this.memory.set(m.alertId, m.revision, as.status, now);
+    this.report(m, as.status, {
+      ...(as.reason ? { reason: as.reason } : {}),
+      detail: as.detail.slice(0, 300),
+      ...(r.lastRepeat >= 0 ? { repeat: r.lastRepeat } : {}),
+      ...(r.firstSoundAt !== null ? { firstSoundAt: r.firstSoundAt } : {}),
+    });
+    if (as.status === 'stopped') this.stats.stopped++;
+    else this.stats.failed++;
+  }
+
+  private forget(r: Running): void {
+    clearInterval(r.poll);
+    if (this.running.get(r.start.alertId) === r) this.running.delete(r.start.alertId);
+    this.byProgramme.delete(r.programmeId);
+    this.needMedia();
+  }
+
+  private report(m: AlertStart, status: AlertStatusEvent['status'], more: Partial<Pick<AlertStatusEvent, 'repeat' | 'firstSoundAt' | 'levelDb' | 'reason' | 'detail'>> = {}): void {
+    const u = this.o.clockUncertaintyMs?.();
+    this.o.publish({
+      v: 1,
+      siteId: this.o.siteId,
+      at: Math.max(0, Math.round(this.o.serverNow())),
+      type: 'alert_status',
+      alertId: m.alertId,
+      revision: m.revision,
+      status,
+      ...more,
+      ...(more.firstSoundAt !== undefined ? { firstSoundAt: Math.max(0, Math.round(more.firstSoundAt)) } : {}),
+      ...(u !== null && u !== undefined ? { clockUncertaintyMs: u } : {}),
+    });
+  }
+}

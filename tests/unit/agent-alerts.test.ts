@@ -1,0 +1,294 @@
+/**
+ * The agent's alert handling: the attention signals, the alert's PCM source,
+ * the start/cancel decisions, and the handler driving the real playout engine
+ * (fake timers, a sink that records what was heard): the alert pre-empts a
+ * bulletin at once with a locally made signal, plays its message when the
+ * download lands, reports every step, stops on cancel, and is not played
+ * again by a restarted agent.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { AlertStart, AlertStatusEvent } from '../../protocol/index.ts';
+import { FRAME_SAMPLES, SAMPLE_RATE, type AudioSink, type AudioSinkStats } from '../../edge-agent/audio/types.ts';
+import { PlayoutEngine, type ProgrammeSource } from '../../edge-agent/playout/engine.ts';
+import { attentionFrames, chime, siren } from '../../edge-agent/alerts/attention.ts';
+import { AlertSource, type MessageFrames } from '../../edge-agent/alerts/alert-source.ts';
+import { decideCancel, decideStart, type Remembered } from '../../edge-agent/alerts/decide.ts';
+import { AlertHandler } from '../../edge-agent/alerts/handler.ts';
+import { SharedMediaNeeds } from '../../edge-agent/alerts/media-needs.ts';
+
+/** Sign changes per second in a frame: twice the frequency of a pure tone. */
+function hzOf(frames: readonly Int16Array[], from: number, count = 5): number {
+  let crossings = 0;
+  let prev = 0;
+  for (let f = from; f < from + count; f++) {
+    for (const s of frames[f]!) {
+      if (s !== 0 && prev !== 0 && Math.sign(s) !== Math.sign(prev)) crossings++;
+      if (s !== 0) prev = s;
+    }
+  }
+  return crossings / 2 / ((count * FRAME_SAMPLES) / SAMPLE_RATE);
+}
+
+describe('attention signals are made on the agent', () => {
+  it('the siren wails 600 → 1,200 → 600 Hz, twice in 4 s, about −6 dBFS', () => {
+    const s = siren();
+    expect(s).toHaveLength(200);
+    expect(hzOf(s, 2)).toBeGreaterThan(560);
+    expect(hzOf(s, 2)).toBeLessThan(680);
+    expect(hzOf(s, 48)).toBeGreaterThan(1100);
+    expect(hzOf(s, 98)).toBeLessThan(680);
+    const peak = Math.max(...s.slice(10, 190).map((f) => Math.max(...f.map(Math.abs))));
+    expect(peak).toBeGreaterThan(16_000);
+    expect(peak).toBeLessThanOrEqual(16_384);
+    expect(Math.abs(s[0]![0]!)).toBeLessThan(100); // faded in: no click
+  });
+
+  it('the chime is three falling tones in 1.8 s; none means no frames', () => {
+    const c = chime();
+    expect(c).toHaveLength(90);
+    expect(hzOf(c, 5)).toBeGreaterThan(hzOf(c, 35));
+    expect(hzOf(c, 35)).toBeGreaterThan(hzOf(c, 65));
+    expect(attentionFrames(null)).toEqual([]);
+    expect(attentionFrames('chime')).toBe(attentionFrames('chime'));
+  });
+});
+
+const tagged = (tag: number, n: number): MessageFrames & { closed: boolean } => ({
+  framesPerPass: n,
+  closed: false,
+  frame(k: number) {
+    if (k < 0 || k >= n) return null;
+    const f = new Int16Array(FRAME_SAMPLES);
+    f[0] = tag;
+    f[1] = k;
+    return f;
+  },
+  close() {
+    this.closed = true;
+  },
+});
+
+describe('the alert source', () => {
+  const signal = [1, 2].map((v) => Int16Array.from({ length: FRAME_SAMPLES }, () => v));
+
+  it('signal, then silence while the audio downloads, then the message with gaps between repeats, then the end', () => {
+    const sounds: Array<[number, number]> = [];
+    const s = new AlertSource({ signal, repeats: 2, gapFrames: 1, onSound: (r, at) => sounds.push([r, at]) });
+    const tags = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => s.frame(from + i, 1000 + (from + i) * 20)).map((f) => (f === null ? 'end' : `${f[0]}:${f[1]}`));
+    expect(tags(0, 4)).toEqual(['1:1', '2:2', '0:0', '0:0']);
+    s.attach(tagged(9, 2));
+    expect(tags(4, 10)).toEqual(['9:0', '9:1', '0:0', '9:0', '9:1', 'end']);
+    // Asked again after a retraction: the same frames.
+    expect(tags(3, 6)).toEqual(['0:0', '9:0', '9:1']);
+    expect(sounds).toEqual([[0, 1000], [1, 1080], [2, 1140]]);
+  });
+
+  it('without a signal the message starts at the first frame asked once it is there', () => {
+    const s = new AlertSource({ signal: [], repeats: 1 });
+    expect(s.frame(0, 0)![0]).toBe(0);
+    s.attach(tagged(7, 1));
+    expect(s.frame(1, 0)![0]).toBe(7);
+    expect(s.frame(2, 0)).toBeNull();
+  });
+
+  it('a file that arrives after close is closed at once', () => {
+    const s = new AlertSource({ signal: [], repeats: 1 });
+    s.close();
+    const m = tagged(1, 1);
+    s.attach(m);
+    expect(m.closed).toBe(true);
+  });
+});
+
+const start = (over: Partial<AlertStart> = {}): AlertStart => ({
+  v: 1, type: 'alert_start', alertId: 'alr-00000000000000a1', revision: 1, test: false, areas: ['2025.02683'],
+  media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 100, durationMs: 40 }, attention: null, repeats: 2,
+  validUntil: 4_000_000_000_000, at: 1000, ...over,
+});
+
+describe('start and cancel decisions', () => {
+  const mem = (entries: Array<[string, Remembered]>) => new Map(entries);
+  it('plays a new alert; ignores one for other sites, one already finished, an older revision', () => {
+    expect(decideStart(mem([]), start(), 's1', 2000, false)).toEqual({ action: 'play', replaces: false });
+    expect(decideStart(mem([]), start({ sites: ['s2'] }), 's1', 2000, false)).toEqual({ action: 'ignore', why: 'not_for_this_site' });
+    const done = mem([['alr-00000000000000a1', { revision: 1, outcome: 'completed', at: 1 }]]);
+    expect(decideStart(done, start(), 's1', 2000, false)).toEqual({ action: 'ignore', why: 'already_handled' });
+    const rev2 = mem([['alr-00000000000000a1', { revision: 2, outcome: 'playing', at: 1 }]]);
+    expect(decideStart(rev2, start(), 's1', 2000, true)).toEqual({ action: 'ignore', why: 'older_revision' });
+  });
+
+  it('a newer revision replaces the one playing; an interrupted one (restart) plays again; an expired one does not', () => {
+    const playing = mem([['alr-00000000000000a1', { revision: 1, outcome: 'playing', at: 1 }]]);
+    expect(decideStart(playing, start({ revision: 2 }), 's1', 2000, true)).toEqual({ action: 'play', replaces: true });
+    expect(decideStart(playing, start(), 's1', 2000, true)).toEqual({ action: 'ignore', why: 'already_handled' });
+    expect(decideStart(playing, start(), 's1', 2000, false)).toEqual({ action: 'play', replaces: false });
+    expect(decideStart(mem([]), start({ validUntil: 2000 }), 's1', 2000, false)).toEqual({ action: 'expired' });
+  });
+
+  it('cancel stops what plays, and remembers an alert it never played so a late start is not played', () => {
+    const playing = mem([['alr-00000000000000a1', { revision: 1, outcome: 'playing', at: 1 }]]);
+    const cancel = { v: 1 as const, type: 'alert_cancel' as const, alertId: 'alr-00000000000000a1', reason: 'cancelled' as const, at: 5 };
+    expect(decideCancel(playing, cancel, true)).toEqual({ action: 'stop', revision: 1 });
+    expect(decideCancel(mem([]), cancel, false)).toEqual({ action: 'forget' });
+  });
+});
+
+describe('shared media needs', () => {
+  it('the cache is told the union of the playlist and the alerts', () => {
+    const calls: string[][] = [];
+    const needs = new SharedMediaNeeds({ setNeeded: (refs) => calls.push(refs.map((r) => r.mediaId)) });
+    needs.set('playlist', [{ mediaId: 'b1', sha256: '1', bytes: 1 }]);
+    needs.set('alerts', [{ mediaId: 'a1', sha256: '2', bytes: 1 }, { mediaId: 'b1-again', sha256: '1', bytes: 1 }]);
+    needs.set('alerts', []);
+    expect(calls).toEqual([['b1'], ['b1', 'a1'], ['b1']]);
+  });
+});
+
+// ---------------------------------------------------------------- handler ----
+
+class RecordingSink implements AudioSink {
+  readonly kind = 'null' as const;
+  readonly latencyMs = 60;
+  heard: Array<{ v: number; k: number; playAt: number }> = [];
+  async open() {}
+  async write(frame: Int16Array, playAt: number) {
+    this.heard.push({ v: frame[0]!, k: frame[1]!, playAt });
+  }
+  async flush() {
+    const now = Date.now();
+    this.heard = this.heard.filter((w) => w.playAt < now);
+  }
+  async close() {}
+  stats(): AudioSinkStats {
+    return { framesWritten: this.heard.length, underruns: 0, framesFlushed: 0, firstPlayAtLocalMs: null, lastPlayAtLocalMs: null };
+  }
+}
+
+function bulletin(frames: number): ProgrammeSource {
+  return {
+    frame(index) {
+      if (index >= frames) return null;
+      const f = new Int16Array(FRAME_SAMPLES);
+      f[0] = 5;
+      f[1] = index;
+      return f;
+    },
+  };
+}
+
+describe('the handler on the real playout engine', () => {
+  let dir: string;
+  let sink: RecordingSink;
+  let engine: PlayoutEngine;
+  let events: AlertStatusEvent[];
+  let downloaded: boolean;
+  const T0 = Date.UTC(2026, 10, 28, 0, 0, 0);
+
+  const handler = () =>
+    new AlertHandler({
+      siteId: 's1',
+      engine,
+      serverNow: () => Date.now(),
+      media: { need: () => {}, pathOf: () => (downloaded ? '/cache/a.opus' : null) },
+      openMessage: async () => tagged(9, 5),
+      publish: (e) => events.push(e),
+      stateDir: dir,
+      log: { warn: () => {}, error: () => {} },
+      mediaTimeoutMs: 3000,
+    });
+  const control = (m: object) => Buffer.from(JSON.stringify(m));
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-agent-alerts-'));
+    sink = new RecordingSink();
+    engine = new PlayoutEngine({ sink, clock: { now: () => Date.now(), offsetMs: () => 0 }, leadMs: 0, tailMs: 200 });
+    events = [];
+    downloaded = false;
+  });
+  afterEach(async () => {
+    await engine.stop();
+    vi.useRealTimers();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pre-empts a bulletin with the chime at once, plays the message when it lands, reports each step, and the bulletin resumes', async () => {
+    const h = handler();
+    await h.start();
+    engine.add({ id: 'b', kind: 'bulletin', priority: 'normal', startAt: T0, whenPreempted: 'resume', source: bulletin(100) });
+    await vi.advanceTimersByTimeAsync(500);
+    const t = Date.now();
+    h.onControl(control(start({ attention: 'chime', validUntil: T0 + 600_000, volume: 95 })));
+    await vi.advanceTimersByTimeAsync(1000);
+    downloaded = true;
+    await vi.advanceTimersByTimeAsync(4000);
+    const alertFrames = sink.heard.filter((w) => w.v !== 5);
+    expect(alertFrames[0]!.playAt - t).toBeLessThanOrEqual(80); // the signal's first frame, within a few frames
+    expect(alertFrames.filter((w) => w.v === 9).map((w) => w.k)).toEqual([0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+    const bulletinAfter = sink.heard.filter((w) => w.v === 5 && w.playAt > alertFrames[alertFrames.length - 1]!.playAt);
+    expect(bulletinAfter[0]!.k).toBe(sink.heard.filter((w) => w.v === 5 && w.playAt < alertFrames[0]!.playAt).length);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['playing', 1], ['playing', 2], ['completed', 2]]);
+    const playing = events.find((e) => e.status === 'playing')!;
+    expect(playing.firstSoundAt! - t).toBeLessThanOrEqual(80);
+    expect(events.every((e) => e.siteId === 's1' && e.alertId === 'alr-00000000000000a1' && e.revision === 1)).toBe(true);
+    await h.stop();
+
+    // A restarted agent gets the retained alert_start again: it does not play it twice.
+    const again = handler();
+    await again.start();
+    events = [];
+    again.onControl(control(start({ attention: 'chime', validUntil: T0 + 600_000 })));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(events).toEqual([]);
+    expect(again.stats.ignored).toBe(1);
+    await again.stop();
+  });
+
+  it('cancel stops it on the next frame not yet heard and reports stopped', async () => {
+    const h = handler();
+    await h.start();
+    h.onControl(control(start({ attention: 'siren' })));
+    await vi.advanceTimersByTimeAsync(1000);
+    h.onControl(control({ v: 1, type: 'alert_cancel', alertId: 'alr-00000000000000a1', reason: 'cancelled', at: Date.now() }));
+    const cancelledAt = Date.now();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(sink.heard.filter((w) => w.playAt > cancelledAt + 20)).toEqual([]);
+    expect(events.map((e) => e.status)).toEqual(['received', 'playing', 'stopped']);
+    expect(events[2]).toMatchObject({ repeat: 0, detail: 'alert cancelled' });
+    await h.stop();
+  });
+
+  it('audio that never arrives: the signal plays, then it fails no_media; one received after its validity fails expired', async () => {
+    const h = handler();
+    await h.start();
+    h.onControl(control(start({ attention: 'chime' })));
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(events.map((e) => e.status)).toEqual(['received', 'playing', 'failed']);
+    expect(events[2]).toMatchObject({ reason: 'no_media', repeat: 0 });
+    events = [];
+    h.onControl(control(start({ alertId: 'alr-00000000000000a2', validUntil: T0 })));
+    expect(events).toMatchObject([{ status: 'failed', reason: 'expired' }]);
+    // Live-stream control on the same channel, or a cleared retained slot: not ours, not counted as invalid.
+    h.onControl(control({ v: 1, type: 'stream_stop', streamId: 1, reason: 'ended', at: 1 }));
+    h.onControl(Buffer.alloc(0));
+    h.onControl(control({ v: 1, type: 'alert_start', alertId: 'nope' }));
+    expect(h.stats.invalid).toBe(1);
+    await h.stop();
+  });
+
+  it('a test alert does not pre-empt an emergency programme', async () => {
+    const h = handler();
+    await h.start();
+    engine.add({ id: 'live', kind: 'live', priority: 'emergency', startAt: T0, whenPreempted: 'end', source: bulletin(1000) });
+    await vi.advanceTimersByTimeAsync(300);
+    downloaded = true;
+    h.onControl(control(start({ test: true, attention: 'chime' })));
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(sink.heard.filter((w) => w.v !== 5)).toEqual([]);
+    expect(events.map((e) => e.status)).toEqual(['received']);
+    await h.stop();
+  });
+});
