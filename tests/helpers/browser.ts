@@ -50,3 +50,12 @@ export function screenshotPath(name: string): string {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   return path.join(SCREENSHOTS, `${name}.png`);
 }
+
+/** Log in through the console's own form and wait for the overview. */
+export async function loginThroughForm(page: import('playwright-core').Page, baseUrl: string, username: string, password: string): Promise<void> {
+  await page.goto(baseUrl + '/');
+  await page.fill('input[name=username]', username);
+  await page.fill('input[name=password]', password);
+  await page.click('button[type=submit]');
+  await page.locator('[data-testid=overview-title]').waitFor();
+}

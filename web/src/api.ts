@@ -56,3 +56,29 @@ export function qs(params: Record<string, string | number | boolean | undefined 
   const s = p.toString();
   return s ? `?${s}` : '';
 }
+
+/** Upload a file as multipart with progress (fetch cannot report upload progress; XHR can). */
+export function uploadWithProgress<T>(url: string, form: FormData, onProgress: (share: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', url);
+    xhr.setRequestHeader('x-csrf-token', csrfToken);
+    xhr.setRequestHeader('accept', 'application/json');
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onerror = () => reject(new ApiError(0, 'LOANET_NETWORK', 'network error'));
+    xhr.onload = () => {
+      let data: unknown = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        data = { message: xhr.responseText };
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data as T);
+      else {
+        const e = (data ?? {}) as { error?: string; message?: string };
+        reject(new ApiError(xhr.status, e.error ?? 'LOANET_HTTP', e.message ?? `HTTP ${xhr.status}`));
+      }
+    };
+    xhr.send(form);
+  });
+}

@@ -13,6 +13,9 @@ import { SitesPage } from './pages/sites.tsx';
 import { SitePage } from './pages/site.tsx';
 import { AccountPage } from './pages/account.tsx';
 import { AuditPage } from './pages/audit.tsx';
+import { SchedulePage } from './pages/schedule.tsx';
+import { AlertTrackerPage, EmergencyPage } from './pages/emergency.tsx';
+import { LivePage } from './pages/live.tsx';
 
 function App() {
   const [me, setMe] = useState<Me | null | undefined>(undefined);
@@ -67,6 +70,9 @@ function App() {
   const nav: Array<[string, StringKey, boolean]> = [
     ['/', 'overview', true],
     ['/sites', 'sites', true],
+    ['/schedule', 'schedule', true],
+    ['/emergency', 'emergency', true],
+    ['/live', 'live', true],
     ['/account', 'account', true],
     ['/audit', 'audit', me.permissions.includes('audit.read')],
   ];
@@ -75,9 +81,14 @@ function App() {
 
   let page;
   const site = /^\/sites\/([^/]+)$/.exec(path);
+  const alert = /^\/emergency\/([^/]+)$/.exec(path);
   if (path === '/') page = <OverviewPage me={me} query={loc.query} />;
   else if (path === '/sites') page = <SitesPage me={me} query={loc.query} />;
   else if (site) page = <SitePage me={me} id={decodeURIComponent(site[1]!)} />;
+  else if (path === '/schedule') page = <SchedulePage me={me} query={loc.query} />;
+  else if (path === '/emergency') page = <EmergencyPage me={me} />;
+  else if (alert) page = <AlertTrackerPage me={me} id={decodeURIComponent(alert[1]!)} />;
+  else if (path === '/live') page = <LivePage me={me} />;
   else if (path === '/account') page = <AccountPage me={me} />;
   else if (path === '/audit') page = me.permissions.includes('audit.read') ? <AuditPage /> : <p class="error">{t('notAllowed')}</p>;
   else page = <p>{t('notFound')}</p>;

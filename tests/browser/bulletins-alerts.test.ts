@@ -1,0 +1,132 @@
+/**
+ * Bulletins and emergency alerts in the console, in a real Chromium, against a
+ * real server and a commune of real agents that play (playout engine on the
+ * simulated amplifiers, media cache over HTTP): upload a bulletin with
+ * progress, schedule it with the dry-run answer shown before saving, approve
+ * it and see it in the week calendar, be warned of a conflict before saving;
+ * then send an alert from a template, confirm, and watch the tracker reach
+ * every online site.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
+import { chromiumAvailable, launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { ffmpeg, missingTools } from '../helpers/media.ts';
+import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
+
+const COMMUNE = '02683'; // Xã Bát Xát
+const SITES = 4;
+
+const missing = missingTools(true);
+if (missing.length && process.env.CI) throw new Error(`CI must run the console's bulletin and alert tests: missing ${missing.join(', ')}`);
+if (missing.length) console.warn(`\n!!! SKIPPING console bulletin/alert browser tests: missing ${missing.join(', ')} !!!\n`);
+const run = chromiumAvailable() && missing.length === 0;
+
+let t: TestServer;
+let fleet: FleetRunner;
+let browser: Browser;
+let page: Page;
+let dir: string;
+
+/** Local Asia/Ho_Chi_Minh "YYYY-MM-DDTHH:mm" (what the datetime-local field takes). */
+function localInput(ms: number): string {
+  return new Date(ms + 7 * 3_600_000).toISOString().slice(0, 16);
+}
+
+beforeAll(async () => {
+  if (!run) return;
+  dir = tempDir('loanet-console-bulletins-');
+  t = await startTestServer({ LOANET_HEARTBEAT_S: '2', LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '200' });
+  await importLaoCai2025(t);
+  fleet = new FleetRunner({
+    api: new LoanetClient(t.baseUrl, t.token),
+    mqtt: { host: '127.0.0.1', port: t.server.mqttPort },
+    sites: SITES,
+    heartbeatS: 2,
+    area: COMMUNE,
+    credentialsFile: null,
+    playout: {
+      stateRoot: path.join(dir, 'sites'),
+      tailMs: 1000,
+      mediaCache: ({ id, secret, stateDir }) =>
+        new FileMediaCache({ dir: path.join(stateDir ?? path.join(dir, 'caches', id), 'media-cache'), limitBytes: 20 * 1024 * 1024, httpUrl: t.baseUrl, siteId: id, secret, retry: { baseMs: 200, capMs: 2000 } }),
+    },
+  });
+  await fleet.start();
+  await waitFor('every agent connected', () => fleet.stats().connected === SITES, 60_000, 100);
+  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-ac', '1', path.join(dir, 'ban-tin-sang.wav'));
+  browser = await launchBrowser();
+  page = await browser.context.newPage();
+  page.setDefaultTimeout(20_000);
+  await loginThroughForm(page, t.baseUrl, 'admin', ADMIN_PASSWORD);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await fleet?.stop();
+  await t?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!run)('bulletins and alerts in the console', () => {
+  it('uploads a bulletin with progress, checks it for conflicts before saving, saves, approves and shows it in the week', async () => {
+    await page.click('header nav a[href="/schedule"]');
+    await page.locator('[data-testid=broadcast-form]').waitFor();
+    await page.click('[data-testid=broadcast-form] summary');
+    await page.setInputFiles('input[name=file]', path.join(dir, 'ban-tin-sang.wav'));
+    await page.locator('[data-testid=upload-progress]').waitFor();
+    await page.locator('[data-testid=media-player]').waitFor();
+    const mediaId = await page.inputValue('select[name=mediaId]');
+    expect((await t.api('GET', `/api/media/${mediaId}`)).body).toMatchObject({ status: 'ready', title: 'ban-tin-sang' });
+
+    await page.fill('input[name=title]', 'Bản tin sáng');
+    await page.selectOption('[data-testid=broadcast-form] select[name=area]', `2025.${COMMUNE}`);
+    const start = localInput(Date.now() + 3 * 3_600_000);
+    await page.fill('input[name=start]', start);
+    const ok = page.locator('[data-testid=check-result][data-ok=true]');
+    await ok.waitFor();
+    expect(await ok.innerText()).toContain(`${SITES} trạm`);
+    await page.click('[data-testid=broadcast-form] button[type=submit]');
+    await page.locator('[data-testid=saved-item]').waitFor();
+
+    const row = page.locator('[data-testid=items] tr', { hasText: 'Bản tin sáng' });
+    await row.locator('[data-action=approve]').click();
+    await page.locator('[data-testid=items] tr[data-status=approved]', { hasText: 'Bản tin sáng' }).waitFor();
+    const itemId = await page.locator('[data-testid=items] tr[data-status=approved]').first().getAttribute('data-item');
+    expect((await t.api('GET', `/api/schedule/items/${itemId}`)).body.status).toBe('approved');
+    await page.locator(`[data-testid=week] [data-item="${itemId}"]`, { hasText: 'Bản tin sáng' }).waitFor();
+
+    // The same slot again at the same priority: the conflict shows before anything is saved.
+    await page.fill('input[name=title]', 'Bản tin trùng giờ');
+    await page.fill('input[name=start]', start);
+    const clash = page.locator('[data-testid=check-result][data-ok=false]');
+    await clash.waitFor();
+    expect(await clash.innerText()).toContain('Bản tin sáng');
+    expect(await page.isDisabled('[data-testid=broadcast-form] button[type=submit]')).toBe(true);
+    await page.screenshot({ path: screenshotPath('schedule'), fullPage: true });
+  });
+
+  it('sends an alert from a template after a confirmation, and the tracker reaches every online site', async () => {
+    await page.click('header nav a[href="/emergency"]');
+    await page.selectOption('[data-testid=alert-form] select[name=area]', `2025.${COMMUNE}`);
+    await page.selectOption('select[name=template]', 'flood');
+    expect(await page.inputValue('textarea[name=text]')).toContain('lũ quét');
+    await page.check('input[name=test]');
+    await page.click('[data-testid=alert-form] button[type=submit]');
+    await page.locator('[data-testid=alert-confirm]', { hasText: 'Xã Bát Xát' }).waitFor();
+    expect(await page.locator('[data-testid=alert-confirm]').innerText()).toContain(`${SITES} trạm`);
+    await page.screenshot({ path: screenshotPath('emergency-confirm'), fullPage: true });
+    await page.click('[data-testid=send-alert]');
+    const progress = page.locator('[data-testid=alert-progress]');
+    await progress.waitFor();
+    expect(await progress.getAttribute('data-targeted')).toBe(String(SITES));
+    await page.locator('[data-testid=all-reached]').waitFor({ timeout: 60_000 });
+    expect(await progress.getAttribute('data-reached')).toBe(String(SITES));
+    expect(await progress.innerText()).toContain('100%');
+    await page.screenshot({ path: screenshotPath('emergency-tracker'), fullPage: true });
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * Choose a bulletin from the media library, upload a new one (with progress:
+ * a 20 MB file over 4G takes a while), or make one from text by speech. The
+ * chosen item can be listened to in the browser.
+ */
+import { useState } from 'preact/hooks';
+import { api, ApiError, uploadWithProgress } from '../api.ts';
+import { t } from '../i18n.ts';
+import { useApi } from '../hooks.ts';
+
+export interface MediaSummary {
+  id: string;
+  title: string;
+  durationMs: number;
+  lang: string;
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+export function MediaPicker(props: { value: string; onChange: (id: string) => void; canWrite: boolean }) {
+  const lib = useApi<{ items: MediaSummary[] }>('/api/media?limit=200');
+  const [progress, setProgress] = useState<number | null>(null);
+  const [busy, setBusy] = useState('');
+  const [error, setError] = useState('');
+  const [ttsTitle, setTtsTitle] = useState('');
+  const [ttsText, setTtsText] = useState('');
+
+  const done = (item: MediaSummary) => {
+    lib.reload();
+    props.onChange(item.id);
+    setBusy('');
+    setProgress(null);
+  };
+  const fail = (e: unknown) => {
+    setError(e instanceof ApiError ? e.message : String(e));
+    setBusy('');
+    setProgress(null);
+  };
+
+  const upload = (e: Event) => {
+    const input = e.currentTarget as HTMLInputElement;
+    const file = input.files?.[0];
+    if (!file) return;
+    const form = new FormData();
+    form.append('title', file.name.replace(/\.[^.]+$/, ''));
+    form.append('file', file);
+    setError('');
+    setProgress(0);
+    uploadWithProgress<MediaSummary>('/api/media?waitMs=120000', form, (share) => {
+      setProgress(share);
+      if (share >= 1) setBusy(t('processing'));
+    }).then(done, fail);
+    input.value = '';
+  };
+
+  const speak = (e: Event) => {
+    e.preventDefault();
+    setError('');
+    setBusy(t('processing'));
+    api<MediaSummary>('POST', '/api/media/tts?waitMs=120000', { title: ttsTitle, text: ttsText }).then((item) => {
+      setTtsText('');
+      setTtsTitle('');
+      done(item);
+    }, fail);
+  };
+
+  const items = lib.data?.items ?? [];
+  return (
+    <div>
+      <div class="row">
+        <label>
+          {t('media')}
+          <select name="mediaId" value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)} required>
+            <option value="">{t('chooseMedia')}</option>
+            {items.map((m) => (
+              <option value={m.id}>
+                {m.title} ({formatDuration(m.durationMs)})
+              </option>
+            ))}
+          </select>
+        </label>
+        {props.value && <audio controls preload="none" src={`/api/media/${encodeURIComponent(props.value)}/audio`} data-testid="media-player" />}
+      </div>
+      {props.canWrite && (
+        <details>
+          <summary>
+            {t('upload')} / {t('tts')}
+          </summary>
+          <div class="row">
+            <label>
+              {t('upload')}
+              <input type="file" name="file" accept="audio/*,.mp3,.wav,.ogg,.m4a" onChange={upload} />
+            </label>
+            {progress !== null && (
+              <span data-testid="upload-progress">
+                <progress max={1} value={progress} /> {busy || t('uploading', { pct: Math.round(progress * 100) })}
+              </span>
+            )}
+          </div>
+          <div class="row">
+            <label>
+              {t('title')}
+              <input name="ttsTitle" value={ttsTitle} onInput={(e) => setTtsTitle(e.currentTarget.value)} />
+            </label>
+            <label style="flex:1">
+              {t('text')}
+              <textarea name="ttsText" rows={2} value={ttsText} onInput={(e) => setTtsText(e.currentTarget.value)} />
+            </label>
+            <button type="button" class="secondary" disabled={!ttsTitle || !ttsText || busy !== ''} onClick={speak}>
+              {t('makeSpeech')}
+            </button>
+          </div>
+          {busy && progress === null && <p class="muted">{busy}</p>}
+        </details>
+      )}
+      {error && <p class="error">{error}</p>}
+    </div>
+  );
+}
