@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   console.log(`
 loanet demo is running: ${sites} simulated sites in the ${communes || 99} communes of Lào Cai.
 
+  console       ${base}/   (user admin, password ${config.adminPassword ?? 'loanet-demo'})
   API docs      ${base}/docs
   health        curl ${base}/api/health
   log in        curl -s -X POST ${base}/api/auth/login -H 'content-type: application/json' \\

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const { httpPort, mqttPort } = server;
   log.info({ httpPort, mqttPort, dataDir: config.dataDir }, 'loanet started');
   const mqtt = config.mqttUrl ? `external MQTT broker ${config.mqttUrl} as ${config.mqttUsername}` : `MQTT mqtt://localhost:${mqttPort}`;
-  console.log(`loanet ${server.ctx.versions.loanet}: API http://localhost:${httpPort}/api  docs http://localhost:${httpPort}/docs  ${mqtt}  data ${config.dataDir}`);
+  console.log(`loanet ${server.ctx.versions.loanet}: console http://localhost:${httpPort}/  API http://localhost:${httpPort}/api  docs http://localhost:${httpPort}/docs  ${mqtt}  data ${config.dataDir}`);
   if (server.generatedAdminPassword) {
     console.log(`first start: created user "admin" with password ${server.generatedAdminPassword} (shown once; set LOANET_ADMIN_PASSWORD to choose it)`);
   }
