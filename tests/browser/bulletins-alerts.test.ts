@@ -5,7 +5,8 @@
  * progress, schedule it with the dry-run answer shown before saving, approve
  * it and see it in the week calendar, be warned of a conflict before saving;
  * then send an alert from a template, confirm, and watch the tracker reach
- * every online site.
+ * every online site; go live from the (fake) microphone and see the level
+ * meter move and the on-air sign.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -59,7 +60,8 @@ beforeAll(async () => {
   await fleet.start();
   await waitFor('every agent connected', () => fleet.stats().connected === SITES, 60_000, 100);
   ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-ac', '1', path.join(dir, 'ban-tin-sang.wav'));
-  browser = await launchBrowser();
+  // A fake microphone (a beep) and no permission prompt, for going live.
+  browser = await launchBrowser({ extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
   page = await browser.context.newPage();
   page.setDefaultTimeout(20_000);
   await loginThroughForm(page, t.baseUrl, 'admin', ADMIN_PASSWORD);
@@ -128,5 +130,19 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     expect(await progress.getAttribute('data-reached')).toBe(String(SITES));
     expect(await progress.innerText()).toContain('100%');
     await page.screenshot({ path: screenshotPath('emergency-tracker'), fullPage: true });
+  });
+
+  it('goes live from the microphone: on-air sign, level meter, the stream on the server, then stops', async () => {
+    await page.click('header nav a[href="/live"]');
+    await page.selectOption('select[name=area]', `2025.${COMMUNE}`);
+    await page.click('[data-testid=go-live]');
+    await page.locator('[data-testid=on-air][data-state=on-air]').waitFor();
+    await expect.poll(async () => Number(await page.getAttribute('[data-testid=level]', 'data-level')), { timeout: 10_000 }).toBeGreaterThan(0);
+    const live = (await t.api('GET', '/api/live/streams')).body.streams as Array<{ id: number; state: string }>;
+    expect(live.filter((s) => s.state === 'live')).toHaveLength(1);
+    await page.screenshot({ path: screenshotPath('live'), fullPage: true });
+    await page.click('[data-testid=stop-live]');
+    await page.locator('[data-testid=on-air][data-state=idle]').waitFor();
+    await waitFor('the stream ended on the server', async () => ((await t.api('GET', '/api/live/streams')).body.streams as Array<{ state: string }>).every((s) => s.state !== 'live'));
   });
 });

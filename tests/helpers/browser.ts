@@ -26,12 +26,12 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(opts: { timezoneId?: string } = {}): Promise<Browser> {
+export async function launchBrowser(opts: { timezoneId?: string; extraArgs?: string[] } = {}): Promise<Browser> {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...(opts.extraArgs ?? [])],
     viewport: { width: 1280, height: 900 },
     // The tests' browser sits in another zone on purpose: the console must still show Asia/Ho_Chi_Minh times.
     timezoneId: opts.timezoneId ?? 'Europe/Paris',

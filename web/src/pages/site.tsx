@@ -3,9 +3,9 @@
  * speaker lines, devices, history, recent commands, and the controls (volume,
  * amplifier, test tone, reboot) whose results arrive by live update.
  */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
-import { formatTime, t, type StringKey } from '../i18n.ts';
+import { formatTime, lang, t, type StringKey } from '../i18n.ts';
 import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
 import type { CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../types.ts';
@@ -13,6 +13,13 @@ import { ConditionPill, Reasons } from '../components/condition.tsx';
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
 const COMMAND_LABEL: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'sound' };
+
+interface AsRunLine {
+  title: string;
+  startAt: number;
+  status: string;
+  explanation: { vi: string; en: string } | null;
+}
 
 function CommandOutcome(props: { c: CommandRecord }) {
   const c = props.c;
@@ -31,6 +38,10 @@ export function SitePage(props: { me: Me; id: string }) {
   const site = useApi<SiteView>(`/api/sites/${id}`);
   const events = useApi<{ events: SiteEvent[] }>(`/api/sites/${id}/events${qs({ limit: 30 })}`);
   const commands = useApi<{ commands: CommandRecord[] }>(`/api/sites/${id}/commands`);
+  const since = useMemo(() => Date.now() - 7 * 86_400_000, [props.id]);
+  const asRun = useApi<{ lines: AsRunLine[]; statusLabels: Record<string, { vi: string; en: string }> }>(
+    site.data ? `/api/as-run${qs({ area: site.data.area, site: props.id, from: since, to: since + 8 * 86_400_000 })}` : null,
+  );
   const [last, setLast] = useState<CommandRecord | null>(null);
   // A fast site can answer before our POST returns: results seen on the stream wait here for their command.
   const seen = useRef(new Map<string, CommandRecord>());
@@ -193,6 +204,26 @@ export function SitePage(props: { me: Me; id: string }) {
             </tbody>
           </table>
         </div>
+      </div>
+
+      <h2>{t('asRun')}</h2>
+      <div class="scroll">
+        <table data-testid="site-as-run">
+          <tbody>
+            {(asRun.data?.lines ?? []).slice(-20).reverse().map((l) => {
+              const label = asRun.data?.statusLabels[l.status];
+              const pick = (x: { vi: string; en: string } | null | undefined) => (x ? (lang() === 'vi' ? x.vi : x.en) : '');
+              return (
+                <tr>
+                  <td class="muted">{formatTime(l.startAt)}</td>
+                  <td>{l.title}</td>
+                  <td>{pick(label) || l.status}</td>
+                  <td class="muted">{pick(l.explanation)}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
       </div>
 
       <h2>{t('history')}</h2>
