@@ -116,7 +116,8 @@ export function LivePage(props: { me: Me }) {
         <label>
           {t('micLevel')}
           <div class="meter" data-testid="level" data-level={level.toFixed(2)}>
-            <span style={`width:${Math.round(Math.min(1, level) * 100)}%`} />
+            {/* dBFS from -60 to 0 across the bar: a voice is visible long before it clips. */}
+            <span style={`width:${Math.round(Math.max(0, Math.min(1, (20 * Math.log10(Math.max(level, 1e-6)) + 60) / 60)) * 100)}%`} />
           </div>
         </label>
         {error && (
