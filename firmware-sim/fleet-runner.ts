@@ -97,6 +97,9 @@ const FAULT_MENU: FaultSpec[] = [{ kind: 'line_open', line: 2 }, { kind: 'line_s
 export class FleetRunner {
   private readonly sites = new Map<string, SimSite>();
   private readonly profiles = new Map<string, DeviceProfile>();
+  /** Area key → parent key, and code → key: each site subscribes to its own area's channels and its ancestors' (alerts, live). */
+  private readonly areaParents = new Map<string, string | null>();
+  private readonly areaKeyByCode = new Map<string, string>();
   private ticker: NodeJS.Timeout | undefined;
   private readonly log: (line: string) => void;
 
@@ -120,6 +123,7 @@ export class FleetRunner {
       createdVillages++;
     }
 
+    await this.loadAreas();
     const saved = this.readCredentials();
     const existing = new Set((await api.get<{ sites: Array<{ id: string }> }>(`/api/sites?q=${encodeURIComponent((this.opts.idPrefix ?? 'sim') + '-')}&limit=50000`)).sites.map((s) => s.id));
     let created = 0;
@@ -158,6 +162,7 @@ export class FleetRunner {
   /** Start every site's device, agent and link. Resolves once all agents were started (not necessarily connected). */
   async start(prepared?: Array<{ plan: PlannedSite; secret: string }>): Promise<void> {
     const list = prepared ?? (await this.prepare());
+    if (this.areaParents.size === 0) await this.loadAreas();
     const rate = this.opts.startRate ?? 500;
     const started = Date.now();
     let i = 0;
@@ -295,6 +300,7 @@ export class FleetRunner {
         link: { type: profile.modem.type },
         reconnect: { baseMs: 500, capMs: Math.max(2000, this.opts.heartbeatS * 1000) },
         ...(this.opts.playout?.stateRoot ? { stateDir: path.join(this.opts.playout.stateRoot, plan.id) } : {}),
+        areaChannels: this.channelsOf(plan.area),
       },
       { source: `fleet:${plan.id}` },
     );
@@ -323,6 +329,24 @@ export class FleetRunner {
       leadMs: profile.amplifier.warmupMs + (o.leadMarginMs ?? 500),
       tailMs: o.tailMs ?? 3000,
     };
+  }
+
+  private async loadAreas(): Promise<void> {
+    for (const a of (await this.opts.api.get<{ areas: AreaView[] }>('/api/areas')).areas) {
+      this.areaParents.set(a.key, a.parent);
+      if (!this.areaKeyByCode.has(a.code)) this.areaKeyByCode.set(a.code, a.key);
+    }
+  }
+
+  /** The site's area and its ancestors, nearest first (the ACL lets a site subscribe to exactly these). */
+  private channelsOf(area: string): string[] {
+    const out: string[] = [];
+    let key: string | null | undefined = area.includes('.') ? area : this.areaKeyByCode.get(area);
+    while (key && out.length < 16 && !out.includes(key)) {
+      out.push(key);
+      key = this.areaParents.get(key);
+    }
+    return out;
   }
 
   private async profile(name: string): Promise<DeviceProfile> {

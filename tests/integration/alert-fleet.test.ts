@@ -1,0 +1,196 @@
+/**
+ * An emergency alert across a simulated commune, end to end with real
+ * components: the server (HTTP, embedded broker over TCP, SQLite, ffmpeg for
+ * the message), and the fleet runner's real agents (area control channels,
+ * media cache over HTTP with the site credential, libopus, the playout
+ * engine) on simulated devices whose amplifiers record what they played.
+ *
+ * - A bulletin plays at some sites: the alert pre-empts it everywhere and it
+ *   resumes after; every online site confirms playing (the server's delivery
+ *   state, and each simulated amplifier heard the alert).
+ * - Sites whose agents are down are listed unreached with their reasons, and
+ *   play the alert when they come back within its validity (retained message).
+ * - Cancel stops a long alert everywhere, within a frame of the cancel reaching
+ *   each site.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { monotonicEpochMs } from '../../edge-agent/agent.ts';
+import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
+import { FRAME_SAMPLES } from '../../edge-agent/audio/types.ts';
+import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
+import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+
+const missing = missingTools(false);
+const COMMUNE = '02683'; // Xã Bát Xát
+const SITES = Number(process.env.LOANET_ALERT_FLEET_SITES ?? 60);
+const MESSAGE_S = 2;
+
+let t: TestServer;
+let fleet: FleetRunner;
+let dir: string;
+let mediaId: string;
+/** Engine events per site, from the moment the fleet is up. */
+const events = new Map<string, EngineEvent[]>();
+
+/** Server clock − the agents' time base (same process). */
+const trueOffset = () => Date.now() - monotonicEpochMs();
+
+function watch(id: string): void {
+  const list: EngineEvent[] = [];
+  events.set(id, list);
+  fleet.site(id).agent.playout!.engine.on((e) => list.push(e));
+}
+
+/** A bulletin programme handed straight to a site's engine: a long tone, as a scheduled bulletin would be. */
+function playBulletin(id: string, seconds: number): void {
+  const frames = (seconds * 1000) / 20;
+  const ok = fleet.site(id).agent.playout!.engine.add({
+    id: `bulletin-${id}`,
+    kind: 'bulletin',
+    priority: 'normal',
+    startAt: Date.now() + 200,
+    whenPreempted: 'resume',
+    source: {
+      frame(index) {
+        if (index >= frames) return null;
+        return Int16Array.from({ length: FRAME_SAMPLES }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 330 * (index * FRAME_SAMPLES + i)) / 48000)));
+      },
+    },
+  });
+  expect(ok).toEqual({ ok: true });
+}
+
+const state = async (id: string) => (await t.api('GET', `/api/alerts/${id}?limit=1000`)).body.delivery;
+
+beforeAll(async () => {
+  if (missing.length) return;
+  dir = tempDir('loanet-alert-fleet-');
+  t = await startTestServer();
+  await importLaoCai2025(t);
+  const wav = path.join(dir, 'canh-bao.wav');
+  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=880:duration=${MESSAGE_S}`, '-ac', '1', wav);
+  const up = await uploadFile(t, wav, { title: 'Cảnh báo lũ quét (thử)' });
+  expect(up.status, JSON.stringify(up.body)).toBe(201);
+  mediaId = up.body.id;
+  fleet = new FleetRunner({
+    api: new LoanetClient(t.baseUrl, t.token),
+    mqtt: { host: '127.0.0.1', port: t.server.mqttPort },
+    sites: SITES,
+    heartbeatS: 2,
+    area: COMMUNE,
+    credentialsFile: null,
+    playout: {
+      stateRoot: path.join(dir, 'sites'),
+      tailMs: 1000,
+      mediaCache: ({ id, secret, stateDir }) =>
+        new FileMediaCache({ dir: path.join(stateDir ?? path.join(dir, 'caches', id), 'media-cache'), limitBytes: 20 * 1024 * 1024, httpUrl: t.baseUrl, siteId: id, secret, retry: { baseMs: 200, capMs: 2000 } }),
+    },
+  });
+  await fleet.start();
+  await waitFor('every agent connected', () => fleet.stats().connected === SITES, 60_000, 100);
+  for (const id of fleet.ids()) watch(id);
+}, 180_000);
+
+afterAll(async () => {
+  await fleet?.stop();
+  await t?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(missing.length > 0)(`an alert to a commune of ${SITES} simulated sites`, () => {
+  it('pre-empts the bulletins, every online site confirms playing, the sites that were down are listed with reasons and play when they come back', async () => {
+    const ids = fleet.ids();
+    const down = ids.slice(0, 3);
+    const withBulletin = ids.filter((id, i) => i % 4 === 1 && !down.includes(id));
+    for (const id of down) await fleet.kill(id);
+    await waitFor('the killed sites offline at the server', async () => {
+      const c = (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body;
+      return c.offline >= down.length;
+    }, 20_000, 200);
+    for (const id of withBulletin) playBulletin(id, 30);
+    await waitFor('the bulletins on air', () => withBulletin.every((id) => fleet.site(id).agent.playout!.engine.onAir === `bulletin-${id}`), 10_000, 50);
+
+    const calledAt = Date.now();
+    const r = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { mediaId }, attention: 'chime', repeats: 1, validForMinutes: 10, title: 'Lũ quét: sơ tán ngay' });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const alertId: string = r.body.id;
+    const online = ids.filter((id) => !down.includes(id));
+
+    const s = await waitFor('every online site confirmed playing', async () => {
+      const st = await state(alertId);
+      return st.counts.confirmedPlaying === online.length ? st : undefined;
+    }, 60_000, 200);
+    expect(s.counts.targeted).toBe(SITES);
+    expect(s.counts.unreached).toBe(down.length);
+    expect(s.timeToFirstSound).not.toBeNull();
+    // The sites that were down, each with the fleet's reason.
+    const unreached = new Map<string, { reasons: Array<{ code: string; messageVi: string; message: string }> }>(s.unreached.map((u: any) => [u.siteId, u]));
+    expect([...unreached.keys()].sort()).toEqual([...down].sort());
+    for (const id of down) {
+      expect(unreached.get(id)!.reasons[0]!.code, id).toBe('offline');
+      expect(unreached.get(id)!.reasons[0]!.messageVi, id).toMatch(/^mất kết nối từ \d\d:\d\d/);
+    }
+
+    // Pre-emption: each bulletin was interrupted by the alert and came back after it.
+    for (const id of withBulletin) {
+      const ev = events.get(id)!;
+      const pre = ev.find((e) => e.type === 'preempted' && e.id === `bulletin-${id}`);
+      expect(pre, `${id}: bulletin pre-empted`).toBeDefined();
+      expect(pre!.type === 'preempted' && pre!.by).toBe(`alert:${alertId}:1`);
+    }
+    await waitFor('the bulletins resumed', () => withBulletin.every((id) => events.get(id)!.some((e) => e.type === 'resumed' && e.id === `bulletin-${id}`)), 20_000, 100);
+
+    // Each simulated amplifier heard sound after the call: the ground truth behind the confirmations.
+    for (const id of online) {
+      const local = calledAt - trueOffset();
+      expect(fleet.site(id).device.heardFramesBetween(local, local + 60_000), id).toBeGreaterThan(0);
+    }
+    await waitFor('every online site completed', async () => (await state(alertId)).counts.completed === online.length, 30_000, 250);
+
+    // The sites come back within the validity: the retained alert plays there too.
+    for (const id of down) await fleet.restore(id);
+    for (const id of down) watch(id);
+    const after = await waitFor('the returning sites confirmed playing', async () => {
+      const st = await state(alertId);
+      return st.counts.confirmedPlaying === SITES ? st : undefined;
+    }, 60_000, 250);
+    expect(after.counts.unreached).toBe(0);
+    for (const id of down) expect(events.get(id)!.some((e) => e.type === 'started' && e.id === `alert:${alertId}:1`), id).toBe(true);
+    // The rest of the bulletins is not this test's business any more.
+    for (const id of withBulletin) fleet.site(id).agent.playout!.engine.cancel(`bulletin-${id}`);
+  }, 240_000);
+
+  it('Cancel stops a long alert everywhere', async () => {
+    const ids = fleet.ids();
+    const r = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { mediaId }, attention: 'siren', repeats: 10, validForMinutes: 10 });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const alertId: string = r.body.id;
+    await waitFor('every site playing', async () => (await state(alertId)).counts.confirmedPlaying === ids.length, 60_000, 200);
+    const cancelledAt = Date.now();
+    const c = await t.api('POST', `/api/alerts/${alertId}/cancel`);
+    expect(c.status).toBe(200);
+    const st = await waitFor('every site stopped', async () => {
+      const x = await state(alertId);
+      return x.counts.stopped === ids.length ? x : undefined;
+    }, 30_000, 200);
+    expect(st.counts.completed).toBe(0);
+    for (const id of ids) {
+      const ev = events.get(id)!;
+      const failed = ev.find((e) => e.type === 'failed' && e.id === `alert:${alertId}:1`);
+      expect(failed, id).toMatchObject({ reason: 'cancelled' });
+      expect(failed!.at).toBeGreaterThanOrEqual(cancelledAt - 50);
+    }
+    // Nothing of it is heard a moment after the cancel (the amplifier tail is silence).
+    await new Promise((res) => setTimeout(res, 1500));
+    const quietFrom = cancelledAt - trueOffset() + 1000;
+    for (const id of ids) {
+      expect(fleet.site(id).agent.playout!.engine.onAir, id).toBeNull();
+      expect(fleet.site(id).device.heardFramesBetween(quietFrom, quietFrom + 60_000), id).toBe(0);
+    }
+  }, 180_000);
+});
