@@ -7,6 +7,7 @@
 import { EdgeAgent, monotonicEpochMs } from './agent.ts';
 import { createAudioSink } from './audio/sinks/factory.ts';
 import { AudioSinkError } from './audio/types.ts';
+import { FileMediaCache } from './media-cache/cache.ts';
 import { AgentConfigError, loadAgentConfig, type AgentFileConfig } from './config.ts';
 import { createDeviceGateway } from './devices/factory.ts';
 
@@ -62,7 +63,15 @@ async function main(): Promise<void> {
     console.error(`loanet agent: bad config ${path}: audio.sink: ${e.message}`);
     process.exit(2);
   }
-  const agent = new EdgeAgent({ config, gateway, playout: { sink, leadMs: AMP_LEAD_MS, tailMs: AMP_TAIL_MS } });
+  // Media for the playlist: downloaded from the server's HTTP API with the site's own credential.
+  const { cacheDir } = config.audio;
+  const httpUrl = config.server.httpUrl;
+  const cache =
+    cacheDir && httpUrl
+      ? new FileMediaCache({ dir: cacheDir, limitBytes: config.audio.cacheLimitBytes, httpUrl, siteId: config.siteId, secret: config.credential.secret, partialMaxAgeMs: config.audio.partialMaxAgeH * 3600_000 })
+      : undefined;
+  if (!cache) console.warn(`loanet agent: no media cache (needs server.httpUrl and stateDir or audio.cacheDir): scheduled bulletins will be skipped 'no_media'`);
+  const agent = new EdgeAgent({ config, gateway, playout: { sink, leadMs: AMP_LEAD_MS, tailMs: AMP_TAIL_MS, ...(cache ? { cache } : {}) } });
 
   // The agent's own timers are unref'd (so thousands can live in a test or the
   // fleet runner); this one keeps the process up while the link is down.

@@ -95,6 +95,11 @@ export class PlaylistExecutor {
     return this.playlist?.version ?? null;
   }
 
+  /** The entries of the playlist held (for the fleet runner, tests and the console). */
+  heldEntries(): readonly PlaylistEntryMessage[] {
+    return this.playlist?.entries ?? [];
+  }
+
   /** Load the saved playlist, settle entries a crash interrupted, and start the schedule. */
   async start(): Promise<void> {
     this.unsubscribe = this.o.engine.on((e) => this.onEngineEvent(e));
