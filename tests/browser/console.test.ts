@@ -74,7 +74,17 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     expect((await page.getAttribute('[data-testid=history-chart] path[data-series=uptime]', 'd'))!.split('L').length).toBeGreaterThan(1);
     expect(await page.locator(`[data-testid=children] tr[data-area="2025.${COMMUNES.batXat}"]`).innerText()).toContain('Xã Bát Xát');
     expect(await page.evaluate<string>('document.documentElement.lang')).toBe('vi');
+    // The browser sits in Paris; the console shows Asia/Ho_Chi_Minh time (UTC+7, 6 hours ahead of Paris in winter).
+    expect(await page.evaluate<string>('Intl.DateTimeFormat().resolvedOptions().timeZone')).toBe('Europe/Paris');
+    const hcmHour = (ms: number) => new Date(ms + 7 * 3_600_000).toISOString().slice(11, 13);
+    const before = hcmHour(Date.now());
+    const shown = /(\d{2}):\d{2}:\d{2}/.exec(await text('main .row .muted'))?.[1];
+    expect([before, hcmHour(Date.now())]).toContain(shown);
     await page.screenshot({ path: screenshotPath('overview-vi'), fullPage: true });
+    // A phone: the same page at 390 px wide.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: screenshotPath('overview-phone'), fullPage: false });
+    await page.setViewportSize({ width: 1280, height: 900 });
   });
 
   it('switches language to English and back', async () => {
