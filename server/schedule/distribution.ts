@@ -73,6 +73,8 @@ export interface SitePlaylistStatus {
 
 const MAX_ENTRIES = 500;
 const PUBLISH_BATCH = 50;
+/** How long an entry stays in the playlist after its scheduled end. */
+export const KEEP_ENDED_MS = 10 * 60_000;
 
 export class PlaylistDistributor {
   private readonly published = new Map<string, { version: string; at: number }>();
@@ -165,8 +167,10 @@ export class PlaylistDistributor {
 
   private async run(reason: string): Promise<RefreshSummary> {
     const now = this.deps.now();
-    const horizon = { from: now, to: now + this.deps.horizonMs };
-    const items: ScheduledItem[] = this.deps.items.live(now);
+    // Entries stay a while after their end: an agent that started one late is
+    // still playing it, and must not see it leave the playlist (it would stop it).
+    const horizon = { from: now - KEEP_ENDED_MS, to: now + this.deps.horizonMs };
+    const items: ScheduledItem[] = this.deps.items.live(horizon.from);
     const byId = new Map(items.map((i) => [i.id, i]));
     const dir = this.deps.directory();
     // One library lookup per media item per run, not one per entry per site.

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../server/store/db.ts';
 import { BroadcastItemStore, startBounds, type ScheduledItem } from '../../server/schedule/items-store.ts';
 import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
-import { PlaylistDistributor } from '../../server/schedule/distribution.ts';
+import { KEEP_ENDED_MS, PlaylistDistributor } from '../../server/schedule/distribution.ts';
 import { SiteDirectory } from '../../server/schedule/resolve.ts';
 import type { BrokerLink } from '../../server/fleet/broker.ts';
 import type { PlaylistMessage, PlaylistReport } from '../../protocol/index.ts';
@@ -135,6 +135,17 @@ describe('PlaylistDistributor', () => {
     published = [];
     await dist.refresh('horizon');
     expect(messages().map((m) => m.entries.length)).toEqual([1, 1, 1, 1]);
+  });
+
+  it('keeps an entry 10 minutes past its end (a late start is still playing), then drops it', async () => {
+    save({ id: 'bt-1', targets: { areaKeys: [], siteIds: ['qk-3'] } });
+    const end = DAY0 + 6 * H + 600_000;
+    now = end + KEEP_ENDED_MS - 1000;
+    await dist.refresh('start');
+    expect(dist.status('qk-3').desired!.entries.map((e) => e.itemId)).toEqual(['bt-1']);
+    now = end + KEEP_ENDED_MS;
+    await dist.refresh('horizon');
+    expect(dist.status('qk-3').desired!.entries).toEqual([]);
   });
 
   it('records what was sent, also what arbitration skipped, and withdraws a cancelled entry', async () => {
