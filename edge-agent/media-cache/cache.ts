@@ -74,6 +74,7 @@ export class FileMediaCache implements MediaCache {
   private readonly counters: MediaCacheCounters = { bytesFetched: 0, downloads: 0, retries: 0, resumes: 0, checksumFailures: 0, evictions: 0 };
   private readonly now: () => number;
   private running: Promise<void> | null = null;
+  private rerun = false;
   private wakeTimer: NodeJS.Timeout | undefined;
   private abort: AbortController | undefined;
   private closed = false;
@@ -172,11 +173,17 @@ export class FileMediaCache implements MediaCache {
 
   private kick(): void {
     if (this.closed || !this.opened) return;
-    if (this.running) return;
+    if (this.running) {
+      // The pump may be past its last look at `needed`: look again when it ends.
+      this.rerun = true;
+      return;
+    }
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
+    this.rerun = false;
     this.running = this.pump().finally(() => {
       this.running = null;
+      if (this.rerun) this.kick();
     });
   }
 

@@ -79,7 +79,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
 
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'LOANET_NOT_FOUND', message: `no route ${req.method} ${req.url}` }));
 
-  registerAuth(app, ctx.users);
+  registerAuth(app, ctx.users, ctx.siteAuthority);
   await app.register(healthRoutes(ctx));
   await app.register(authRoutes(ctx));
   await app.register(areaRoutes(ctx));

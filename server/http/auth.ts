@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal, Role, UserRepository } from '../auth/users.ts';
-import { Errors } from '../errors.ts';
+import { Errors, LoanetError } from '../errors.ts';
 import { CSRF_HEADER, SESSION_COOKIE, csrfMatches, isUnsafeMethod, originAllowed, readCookie } from './session-cookie.ts';
 
 declare module 'fastify' {
@@ -15,11 +15,38 @@ declare module 'fastify' {
     principal: Principal | null;
     /** How the principal was authenticated: a bearer header, or the console's session cookie. */
     authVia: 'bearer' | 'cookie' | null;
+    /** A site authenticated with HTTP Basic (site id + site secret), on a route marked `siteAccess`; principal is then null. */
+    site: { siteId: string } | null;
   }
   interface FastifyContextConfig {
     /** A route anyone may call without a token. */
     public?: boolean;
+    /** A route a SITE may call with its own credential (HTTP Basic siteId:secret); every other route refuses it. */
+    siteAccess?: boolean;
   }
+}
+
+/** The site registry's credential check (server/registry/sites.ts: cached after the first success, cleared on rotate and retire). */
+export interface SiteCredentialVerifier {
+  verifyCredential(siteId: string, secret: string): Promise<boolean>;
+}
+
+/**
+ * A site's HTTP Basic credential (the same site id and secret as its MQTT
+ * login). Sites download media for their playlists this way; they get that
+ * route only, so a stolen agent secret cannot read the network or act on it.
+ */
+async function authenticateSite(header: string, siteAccess: boolean, sites: SiteCredentialVerifier | undefined): Promise<{ siteId: string }> {
+  const encoded = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header)?.[1];
+  const decoded = encoded ? Buffer.from(encoded, 'base64').toString('utf8') : '';
+  const colon = decoded.indexOf(':');
+  const siteId = colon > 0 ? decoded.slice(0, colon) : '';
+  const secret = colon > 0 ? decoded.slice(colon + 1) : '';
+  if (!sites || !siteId || !secret || !(await sites.verifyCredential(siteId, secret))) {
+    throw new LoanetError('LOANET_BAD_SITE_CREDENTIALS', 401, 'site credential refused: send Authorization: Basic base64(siteId:secret) with the site\'s current secret (a rotated or retired one no longer works)');
+  }
+  if (!siteAccess) throw Errors.forbidden(`site ${siteId} may only download media audio (GET /api/media/{id}/audio)`);
+  return { siteId };
 }
 
 export type Permission =
@@ -53,12 +80,17 @@ export function can(role: Role, p: Permission): boolean {
   return GRANTS[role].includes(p);
 }
 
-export function registerAuth(app: FastifyInstance, users: UserRepository): void {
+export function registerAuth(app: FastifyInstance, users: UserRepository, sites?: SiteCredentialVerifier): void {
   app.decorateRequest('principal', null);
   app.decorateRequest('authVia', null);
+  app.decorateRequest('site', null);
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') || req.routeOptions.config?.public) return;
     const header = req.headers.authorization;
+    if (header && /^Basic\s/i.test(header)) {
+      req.site = await authenticateSite(header, req.routeOptions.config?.siteAccess === true, sites);
+      return;
+    }
     if (header) {
       // An explicit header wins over a cookie, so a script in a logged-in browser acts as itself.
       const m = /^Bearer\s+(\S+)$/i.exec(header);

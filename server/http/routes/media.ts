@@ -191,11 +191,14 @@ export const mediaRoutes =
         schema: {
           tags: ['media'],
           summary: 'The stored Ogg Opus file (audio/ogg); supports Range (206, 416) and If-Range for resumed downloads',
+          description: 'Users with a bearer token, and sites with their own credential (HTTP Basic siteId:secret): the agents download their playlists\' media here, the only route a site may call.',
           params: MediaId,
         },
+        config: { siteAccess: true },
       },
       async (req, reply) => {
-        requirePermission(req, 'read');
+        // A site downloads any ready item: the library is province-wide, and the schedule decides what plays where.
+        if (!req.site) requirePermission(req, 'read');
         const x = lib.get(req.params.id);
         if (!x) throw Errors.notFound(`media ${req.params.id}`);
         if (x.status !== 'ready') throw Errors.conflict(`media ${x.id} is ${x.status}, it has no audio${x.status === 'processing' ? ' yet' : ''}`);

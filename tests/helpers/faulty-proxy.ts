@@ -1,0 +1,91 @@
+/**
+ * A tiny HTTP proxy in front of a test server that can misbehave on purpose,
+ * one scripted behaviour per request: cut the connection after N body bytes
+ * (a 4G link dropping mid-download), or flip a byte (a corrupting middlebox),
+ * or pass through. Real sockets both ways; records what it saw (Range
+ * headers, body bytes sent) so tests and benchmarks can count the cost.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type ProxyBehaviour = { kind: 'pass' } | { kind: 'cut'; afterBytes: number } | { kind: 'flip'; atByte: number };
+
+export interface ProxiedRequest {
+  method: string;
+  url: string;
+  range: string | undefined;
+  status: number;
+  /** Body bytes this proxy forwarded to the client. */
+  bodyBytes: number;
+  /** Response header bytes (status line and headers, approximately as sent). */
+  headerBytes: number;
+  behaviour: ProxyBehaviour['kind'];
+}
+
+export interface FaultyProxy {
+  url: string;
+  /** Behaviours for the next requests, consumed in order; then 'pass'. */
+  script: ProxyBehaviour[];
+  requests: ProxiedRequest[];
+  close(): Promise<void>;
+}
+
+export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
+  const upstream = new URL(target);
+  const proxy: FaultyProxy = { url: '', script: [], requests: [], close: async () => {} };
+  const server = http.createServer((req, res) => {
+    const socket = req.socket;
+    const behaviour = proxy.script.shift() ?? { kind: 'pass' };
+    const up = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+      (upRes) => {
+        const record: ProxiedRequest = {
+          method: req.method ?? 'GET',
+          url: req.url ?? '',
+          range: req.headers.range,
+          status: upRes.statusCode ?? 0,
+          bodyBytes: 0,
+          headerBytes: 0,
+          behaviour: behaviour.kind,
+        };
+        proxy.requests.push(record);
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        record.headerBytes = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`.length + Object.entries(upRes.headers).reduce((n, [k, v]) => n + k.length + String(v).length + 4, 2);
+        let sent = 0;
+        upRes.on('data', (chunk: Buffer) => {
+          let out = chunk;
+          if (behaviour.kind === 'cut' && sent + out.length > behaviour.afterBytes) {
+            const keep = Math.max(0, behaviour.afterBytes - sent);
+            if (keep > 0) {
+              res.write(out.subarray(0, keep));
+              record.bodyBytes += keep;
+            }
+            sent += keep;
+            upRes.destroy();
+            // Let the kept bytes leave, then drop the connection without finishing the response.
+            setImmediate(() => socket.destroy());
+            return;
+          }
+          if (behaviour.kind === 'flip' && behaviour.atByte >= sent && behaviour.atByte < sent + out.length) {
+            out = Buffer.from(out);
+            out[behaviour.atByte - sent]! ^= 0xff;
+          }
+          sent += out.length;
+          record.bodyBytes += out.length;
+          res.write(out);
+        });
+        upRes.on('end', () => res.end());
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return proxy;
+}
