@@ -28,6 +28,9 @@ interface Fixture {
   mediaId: string;
   /** A live stream (of that item) in commune A, possibly ended by now. */
   streamA: number;
+  /** A draft broadcast item and a test alert, both targeting commune A. */
+  itemA: string;
+  alertA: string;
   now: number;
 }
 
@@ -115,10 +118,11 @@ const TABLE: Record<string, Rule> = {
   'GET /api/schedule/items': { roles: EVERYONE, sample: () => ({ url: '/api/schedule/items' }) },
   'POST /api/schedule/items': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: '/api/schedule/items', body: { title: 'Bản tin', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: inAnHour(fx) } } }) },
   'POST /api/schedule/check': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: '/api/schedule/check', body: { title: 'Bản tin', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: inAnHour(fx) } } }) },
-  'GET /api/schedule/items/:id': { roles: EVERYONE, sample: () => ({ url: '/api/schedule/items/none' }) },
-  'PATCH /api/schedule/items/:id': { roles: SCHEDULERS, sample: () => ({ url: '/api/schedule/items/none', body: { title: 'x' } }) },
-  'POST /api/schedule/items/:id/approve': { roles: SCHEDULERS, sample: () => ({ url: '/api/schedule/items/none/approve' }) },
-  'POST /api/schedule/items/:id/cancel': { roles: SCHEDULERS, sample: () => ({ url: '/api/schedule/items/none/cancel' }) },
+  // Another commune's item is not even visible (404, so its existence does not leak); covered in tests/integration/schedule.test.ts.
+  'GET /api/schedule/items/:id': { roles: EVERYONE, sample: (fx) => ({ url: `/api/schedule/items/${fx.itemA}` }) },
+  'PATCH /api/schedule/items/:id': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: `/api/schedule/items/${fx.itemA}`, body: { title: 'x' } }) },
+  'POST /api/schedule/items/:id/approve': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: `/api/schedule/items/${fx.itemA}/approve` }) },
+  'POST /api/schedule/items/:id/cancel': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: `/api/schedule/items/${fx.itemA}/cancel` }) },
   'GET /api/schedule/calendar': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/schedule/calendar?area=${COMMUNE_A}` }) },
   'GET /api/schedule/distribution': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/schedule/distribution?area=${COMMUNE_A}` }) },
   'GET /api/as-run': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/as-run?area=${COMMUNE_A}` }) },
@@ -127,11 +131,11 @@ const TABLE: Record<string, Rule> = {
   'POST /api/alerts/upload': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/upload', body: {} }) },
   'POST /api/alerts/cap': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/cap', body: '<alert/>', contentType: 'text/plain' }) },
   'GET /api/alerts': { roles: EVERYONE, sample: () => ({ url: '/api/alerts' }) },
-  'GET /api/alerts/:id': { roles: EVERYONE, sample: () => ({ url: '/api/alerts/none' }) },
-  'POST /api/alerts/:id/cancel': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/none/cancel' }) },
-  'POST /api/alerts/:id/update': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/none/update', body: { title: 'x' } }) },
-  'GET /api/alerts/:id/cap-ack': { roles: EVERYONE, sample: () => ({ url: '/api/alerts/none/cap-ack' }) },
-  'GET /api/alerts/:id/report': { roles: EVERYONE, sample: () => ({ url: '/api/alerts/none/report' }) },
+  'GET /api/alerts/:id': { roles: EVERYONE, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}` }) },
+  'POST /api/alerts/:id/cancel': { roles: ALERTERS, scoped: true, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cancel` }) },
+  'POST /api/alerts/:id/update': { roles: ALERTERS, scoped: true, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/update`, body: { title: 'x' } }) },
+  'GET /api/alerts/:id/cap-ack': { roles: EVERYONE, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cap-ack` }) },
+  'GET /api/alerts/:id/report': { roles: EVERYONE, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/report` }) },
 
   'POST /api/live/streams': { roles: BROADCASTERS, scoped: true, sample: () => ({ url: '/api/live/streams', body: { source: { kind: 'relay', url: 'http://127.0.0.1:9/stream' }, areas: [COMMUNE_A] } }) },
   'GET /api/live/streams': { roles: EVERYONE, sample: () => ({ url: '/api/live/streams' }) },
@@ -160,7 +164,7 @@ function registeredRoutes(tree: string): string[] {
 
 let t: TestServer;
 let routes: string[];
-const fx: Fixture = { siteA: '', commandA: '', mediaId: '', streamA: 0, now: Date.now() };
+const fx: Fixture = { siteA: '', commandA: '', mediaId: '', streamA: 0, itemA: '', alertA: '', now: Date.now() };
 /** tokens[role] = province-wide user of that role; scopedB[role] = same role scoped to commune B. */
 const tokens = {} as Record<Role, string>;
 const scopedB = {} as Record<Role, string>;
@@ -218,6 +222,12 @@ beforeAll(async () => {
   const stream = await t.api('POST', '/api/live/streams', { source: { kind: 'media', mediaId: fx.mediaId }, areas: [COMMUNE_A] });
   expect(stream.status, JSON.stringify(stream.body)).toBeLessThan(300);
   fx.streamA = stream.body.id;
+  const item = await t.api('POST', '/api/schedule/items', { title: 'Bản tin xã', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: fx.now + 86_400_000 } });
+  expect(item.status, JSON.stringify(item.body)).toBe(201);
+  fx.itemA = item.body.id;
+  const alert = await t.api('POST', '/api/alerts', { areas: [COMMUNE_A], message: { mediaId: fx.mediaId }, test: true });
+  expect(alert.status, JSON.stringify(alert.body)).toBe(201);
+  fx.alertA = alert.body.id;
   for (const role of ROLES) {
     tokens[role] = await makeUser(`${role}-all`, role);
     scopedB[role] = await makeUser(`${role}-b`, role, COMMUNE_B);
