@@ -9,6 +9,7 @@
  *   fleet-runner-cost.ts     the fleet runner's own RSS and CPU per simulated site
  *   edge-agent-footprint.ts  one agent process idle (playing a stream: not measurable yet)
  *   media-ingest.ts          one hour of speech (espeak-ng, looped) through POST /api/media: × real time
+ *   alert-delivery.ts        API call → first sound on the simulated amplifiers, 500/1,000/3,000 sites, and with 5% reconnecting
  *
  * Every child process runs in its own process group and is killed when its
  * scenario ends, also on failure or Ctrl-C. Traffic stays on 127.0.0.1.
@@ -20,6 +21,7 @@ import { runHeartbeatIngestBench } from './heartbeat-ingest.ts';
 import { runFleetRunnerCostBench } from './fleet-runner-cost.ts';
 import { runEdgeAgentFootprintBench } from './edge-agent-footprint.ts';
 import { runMediaIngestBench } from './media-ingest.ts';
+import { runAlertDeliveryBench } from './alert-delivery.ts';
 import { stopAll } from './lib/proc.ts';
 import { removeTempDirs } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -35,6 +37,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'fleet-runner-cost', run: runFleetRunnerCostBench },
   { name: 'edge-agent-footprint', run: runEdgeAgentFootprintBench },
   { name: 'media-ingest', run: runMediaIngestBench },
+  { name: 'alert-delivery', run: runAlertDeliveryBench },
 ];
 
 /**
@@ -45,7 +48,6 @@ const SCENARIOS: Scenario[] = [
  * so a reader sees what is not measured yet.
  */
 const PENDING = [
-  { scenario: 'alert/time-to-sound', waitsFor: 'emergency alerts (not built)' },
   { scenario: 'live/latency-and-sync', waitsFor: 'live broadcast over MQTT audio frames (not built)' },
   { scenario: 'bulletin/fan-out', waitsFor: 'scheduled bulletins from the media library (not built)' },
   { scenario: 'edge-agent/playing-24kbps', waitsFor: 'the agent audio path (edge-agent/playout)' },
