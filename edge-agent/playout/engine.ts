@@ -194,6 +194,11 @@ export class PlayoutEngine implements PlayoutEngineApi {
     return this.tl.onAir;
   }
 
+  /** The sink's counters (frames written, underruns, flushed): statistics and benchmarks. */
+  sinkStats(): ReturnType<AudioSink['stats']> {
+    return this.sink.stats();
+  }
+
   /** The server clock as this agent estimates it (its own clock until the first exchange). */
   serverNow(): number {
     return this.clock.now() + (this.clock.offsetMs() ?? 0);

@@ -10,6 +10,7 @@
  *   edge-agent-footprint.ts  one agent process idle (playing a stream: not measurable yet)
  *   media-ingest.ts          one hour of speech (espeak-ng, looped) through POST /api/media: × real time
  *   alert-delivery.ts        API call → first sound on the simulated amplifiers, 500/1,000/3,000 sites, and with 5% reconnecting
+ *   playout-accuracy.ts      one bulletin scheduled to 500 simulated sites: start error p50/p99/max on their amplifiers, bytes fetched per site
  *
  * Every child process runs in its own process group and is killed when its
  * scenario ends, also on failure or Ctrl-C. Traffic stays on 127.0.0.1.
@@ -22,6 +23,7 @@ import { runFleetRunnerCostBench } from './fleet-runner-cost.ts';
 import { runEdgeAgentFootprintBench } from './edge-agent-footprint.ts';
 import { runMediaIngestBench } from './media-ingest.ts';
 import { runAlertDeliveryBench } from './alert-delivery.ts';
+import { runPlayoutAccuracyBench } from './playout-accuracy.ts';
 import { stopAll } from './lib/proc.ts';
 import { removeTempDirs } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -38,6 +40,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'edge-agent-footprint', run: runEdgeAgentFootprintBench },
   { name: 'media-ingest', run: runMediaIngestBench },
   { name: 'alert-delivery', run: runAlertDeliveryBench },
+  { name: 'playout-accuracy', run: runPlayoutAccuracyBench },
 ];
 
 /**
