@@ -57,6 +57,11 @@ export class UserRepository {
     return r && toUser(r);
   }
 
+  /** Every user, by name (for the admins' user list). */
+  list(): User[] {
+    return (this.db.prepare('SELECT * FROM users ORDER BY username').all() as UserRow[]).map(toUser);
+  }
+
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
   }

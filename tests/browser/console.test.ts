@@ -169,4 +169,30 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     await page.click('header nav a[href="/"]');
     await page.locator('[data-testid=overview-title]').waitFor();
   });
+
+  it('lets an admin make a commune operator, who then sees and acts only in that commune', async () => {
+    await page.click('header nav a[href="/users"]');
+    await page.fill('input[name=newUsername]', 'op-batxat');
+    await page.fill('input[name=newUserPassword]', 'mat-khau-xa-bat-xat');
+    await page.selectOption('select[name=role]', 'operator');
+    await page.selectOption('select[name=userArea]', `2025.${COMMUNES.batXat}`);
+    await page.click('[data-testid=user-form] button[type=submit]');
+    await page.locator('[data-testid=users] tr', { hasText: 'op-batxat' }).waitFor();
+    expect(await page.locator('[data-testid=users] tr', { hasText: 'op-batxat' }).innerText()).toMatch(/Vận hành\s+Xã Bát Xát/);
+    await page.screenshot({ path: screenshotPath('users'), fullPage: true });
+
+    await page.click('header button:has-text("Đăng xuất")');
+    await page.fill('input[name=username]', 'op-batxat');
+    await page.fill('input[name=password]', 'mat-khau-xa-bat-xat');
+    await page.click('button[type=submit]');
+    await page.locator('[data-testid=overview-title]', { hasText: 'Xã Bát Xát' }).waitFor();
+    await page.locator('[data-testid=share-sites]', { hasText: `/ ${SITES_PER_COMMUNE}` }).waitFor();
+    expect(await page.locator('header nav a[href="/audit"]').count()).toBe(0);
+    expect(await page.locator('header nav a[href="/users"]').count()).toBe(0);
+    await page.click('header nav a[href="/sites"]');
+    await page.locator('[data-testid=sites-count]', { hasText: `/ ${SITES_PER_COMMUNE}` }).waitFor();
+    // Another commune's site, typed into the address bar: refused by the server, shown as such.
+    await page.goto(`${t.baseUrl}/sites/c${COMMUNES.camDuong}-${COMMUNES.camDuong}-st`);
+    expect(await text('main .error')).toMatch(/^Bạn không có quyền làm việc này\. \(not allowed: .*only inside their own area\)$/);
+  });
 });

@@ -71,6 +71,7 @@ const TABLE: Record<string, Rule> = {
   'DELETE /api/auth/tokens/:id': { roles: EVERYONE, sample: () => ({ url: '/api/auth/tokens/999999' }) },
   'POST /api/auth/password': { roles: EVERYONE, sample: () => ({ url: '/api/auth/password', body: { currentPassword: 'wrong-password', newPassword: 'another-password' } }) },
   'GET /api/audit': { roles: ADMIN, sample: () => ({ url: '/api/audit' }) },
+  'GET /api/users': { roles: ADMIN, sample: () => ({ url: '/api/users' }) },
   'POST /api/users': { roles: ADMIN, sample: () => ({ url: '/api/users', body: { username: 'mallory', password: 'password-123', role: 'admin' } }) },
 
   'GET /api/areas': { roles: EVERYONE, sample: () => ({ url: '/api/areas' }) },

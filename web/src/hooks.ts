@@ -1,6 +1,12 @@
 /** Loading API data into a component, with reload (live updates) and errors shown where the data would be. */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { get } from './api.ts';
+import { ApiError, get } from './api.ts';
+import { t } from './i18n.ts';
+
+/** An API error as the user reads it: a refusal in their language, with the server's exact reason after it. */
+export function errorText(e: Error): string {
+  return e instanceof ApiError && e.status === 403 ? `${t('notAllowed')} (${e.message})` : e.message;
+}
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -16,7 +22,7 @@ export function useApi<T>(url: string | null): Loaded<T> {
     const n = ++seq.current;
     get<T>(url).then(
       (data) => n === seq.current && setState({ data, error: undefined }),
-      (e: Error) => n === seq.current && setState((s) => ({ data: s.data, error: e.message })),
+      (e: Error) => n === seq.current && setState((s) => ({ data: s.data, error: errorText(e) })),
     );
   }, [url]);
   useEffect(() => {

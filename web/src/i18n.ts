@@ -104,7 +104,7 @@ const vi = {
   to: 'Đến',
   filter: 'Lọc',
   loading: 'Đang tải…',
-  notAllowed: 'Bạn không có quyền xem trang này.',
+  notAllowed: 'Bạn không có quyền làm việc này.',
   liveUpdates: 'Cập nhật trực tiếp',
   role: 'Vai trò',
   whole: 'toàn mạng',
@@ -172,6 +172,12 @@ const vi = {
   micLevel: 'Mức micrô',
   liveNeedsMic: 'Cần quyền dùng micrô (trình duyệt chỉ cho phép qua HTTPS hoặc localhost).',
   liveStreams: 'Các buổi phát',
+  users: 'Người dùng',
+  role_admin: 'Quản trị',
+  role_operator: 'Vận hành',
+  role_technician: 'Kỹ thuật',
+  role_emergency: 'Cán bộ ứng phó khẩn cấp',
+  role_viewer: 'Chỉ xem',
 };
 
 export type StringKey = keyof typeof vi;
@@ -274,7 +280,7 @@ const en: Record<StringKey, string> = {
   to: 'To',
   filter: 'Filter',
   loading: 'Loading…',
-  notAllowed: 'You may not see this page.',
+  notAllowed: 'You are not allowed to do this.',
   liveUpdates: 'Live updates',
   role: 'Role',
   whole: 'whole network',
@@ -342,6 +348,12 @@ const en: Record<StringKey, string> = {
   micLevel: 'Microphone level',
   liveNeedsMic: 'Needs microphone permission (browsers allow it only over HTTPS or on localhost).',
   liveStreams: 'Streams',
+  users: 'Users',
+  role_admin: 'Administrator',
+  role_operator: 'Operator',
+  role_technician: 'Technician',
+  role_emergency: 'Emergency official',
+  role_viewer: 'Viewer',
 };
 
 const DICTS: Record<Lang, Record<StringKey, string>> = { vi, en };

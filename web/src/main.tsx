@@ -16,6 +16,7 @@ import { AuditPage } from './pages/audit.tsx';
 import { SchedulePage } from './pages/schedule.tsx';
 import { AlertTrackerPage, EmergencyPage } from './pages/emergency.tsx';
 import { LivePage } from './pages/live.tsx';
+import { UsersPage } from './pages/users.tsx';
 
 function App() {
   const [me, setMe] = useState<Me | null | undefined>(undefined);
@@ -74,6 +75,7 @@ function App() {
     ['/emergency', 'emergency', true],
     ['/live', 'live', true],
     ['/account', 'account', true],
+    ['/users', 'users', me.permissions.includes('users.manage')],
     ['/audit', 'audit', me.permissions.includes('audit.read')],
   ];
   const path = loc.path;
@@ -90,6 +92,7 @@ function App() {
   else if (alert) page = <AlertTrackerPage me={me} id={decodeURIComponent(alert[1]!)} />;
   else if (path === '/live') page = <LivePage me={me} />;
   else if (path === '/account') page = <AccountPage me={me} />;
+  else if (path === '/users') page = me.permissions.includes('users.manage') ? <UsersPage /> : <p class="error">{t('notAllowed')}</p>;
   else if (path === '/audit') page = me.permissions.includes('audit.read') ? <AuditPage /> : <p class="error">{t('notAllowed')}</p>;
   else page = <p>{t('notFound')}</p>;
 
@@ -109,7 +112,7 @@ function App() {
         <span class="me">
           <span class={`live-dot ${live ? 'on' : ''}`} title={t('liveUpdates')} data-live={live ? 'on' : 'off'} />
           <span data-testid="whoami">
-            {me.username} · {me.role} · {me.areaName ?? t('whole')}
+            {me.username} · {t(`role_${me.role}`)} · {me.areaName ?? t('whole')}
           </span>
           {langSwitch}
           <button type="button" onClick={logout}>

@@ -160,6 +160,16 @@ export const authRoutes =
       },
     );
 
+    app.get('/api/users', { schema: { tags: ['users'], summary: 'Every user with role and area scope (admin)' } }, async (req) => {
+      requirePermission(req, 'users.manage');
+      return {
+        users: ctx.users.list().map((u) => {
+          const area = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
+          return { username: u.username, role: u.role, area: area?.key ?? null, areaName: area?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
+        }),
+      };
+    });
+
     app.get(
       '/api/audit',
       {

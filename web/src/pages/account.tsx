@@ -57,7 +57,7 @@ export function AccountPage(props: { me: Me }) {
     <section>
       <h1>{t('account')}</h1>
       <p>
-        {props.me.username} · {t('role')}: {props.me.role} · {props.me.areaName ?? t('whole')}
+        {props.me.username} · {t('role')}: {t(`role_${props.me.role}`)} · {props.me.areaName ?? t('whole')}
       </p>
       <h2>{t('changePassword')}</h2>
       <form class="card row" onSubmit={changePassword}>
