@@ -12,6 +12,8 @@
  *   alert-delivery.ts        API call → first sound on the simulated amplifiers, 500/1,000/3,000 sites, and with 5% reconnecting
  *   playout-accuracy.ts      one bulletin scheduled to 500 simulated sites: start error p50/p99/max on their amplifiers, bytes fetched per site
  *
+ *   media-fetch.ts           bytes a site fetches per bulletin (clean, cut and resumed, corrupted) against the Opus payload
+ *
  * Every child process runs in its own process group and is killed when its
  * scenario ends, also on failure or Ctrl-C. Traffic stays on 127.0.0.1.
  */
@@ -24,6 +26,7 @@ import { runEdgeAgentFootprintBench } from './edge-agent-footprint.ts';
 import { runMediaIngestBench } from './media-ingest.ts';
 import { runAlertDeliveryBench } from './alert-delivery.ts';
 import { runPlayoutAccuracyBench } from './playout-accuracy.ts';
+import { runMediaFetchBench } from './media-fetch.ts';
 import { stopAll } from './lib/proc.ts';
 import { removeTempDirs } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -34,6 +37,7 @@ interface Scenario {
 }
 
 const SCENARIOS: Scenario[] = [
+  { name: 'media-fetch', run: runMediaFetchBench },
   { name: 'coverage-compute', run: runCoverageComputeBench },
   { name: 'heartbeat-ingest', run: runHeartbeatIngestBench },
   { name: 'fleet-runner-cost', run: runFleetRunnerCostBench },

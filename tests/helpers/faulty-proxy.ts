@@ -19,11 +19,15 @@ export interface ProxiedRequest {
   bodyBytes: number;
   /** Response header bytes (status line and headers, approximately as sent). */
   headerBytes: number;
+  /** Request line and header bytes the client sent. */
+  requestHeaderBytes: number;
   behaviour: ProxyBehaviour['kind'];
 }
 
 export interface FaultyProxy {
   url: string;
+  /** Drop Range and If-Range from requests: a server (or middlebox) without resume support. */
+  stripRange: boolean;
   /** Behaviours for the next requests, consumed in order; then 'pass'. */
   script: ProxyBehaviour[];
   requests: ProxiedRequest[];
@@ -32,12 +36,18 @@ export interface FaultyProxy {
 
 export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
   const upstream = new URL(target);
-  const proxy: FaultyProxy = { url: '', script: [], requests: [], close: async () => {} };
+  const proxy: FaultyProxy = { url: '', stripRange: false, script: [], requests: [], close: async () => {} };
   const server = http.createServer((req, res) => {
     const socket = req.socket;
     const behaviour = proxy.script.shift() ?? { kind: 'pass' };
+    const headers: http.OutgoingHttpHeaders = { ...req.headers, host: upstream.host };
+    if (proxy.stripRange) {
+      delete headers.range;
+      delete headers['if-range'];
+    }
+    const requestHeaderBytes = `${req.method} ${req.url} HTTP/1.1\r\n`.length + req.rawHeaders.reduce((n, h) => n + h.length + 2, 2);
     const up = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
       (upRes) => {
         const record: ProxiedRequest = {
           method: req.method ?? 'GET',
@@ -46,6 +56,7 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
           status: upRes.statusCode ?? 0,
           bodyBytes: 0,
           headerBytes: 0,
+          requestHeaderBytes,
           behaviour: behaviour.kind,
         };
         proxy.requests.push(record);
@@ -56,14 +67,12 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
           let out = chunk;
           if (behaviour.kind === 'cut' && sent + out.length > behaviour.afterBytes) {
             const keep = Math.max(0, behaviour.afterBytes - sent);
-            if (keep > 0) {
-              res.write(out.subarray(0, keep));
-              record.bodyBytes += keep;
-            }
+            record.bodyBytes += keep;
             sent += keep;
             upRes.destroy();
-            // Let the kept bytes leave, then drop the connection without finishing the response.
-            setImmediate(() => socket.destroy());
+            // Let the kept bytes reach the kernel (so the client gets them all), then drop the
+            // connection without finishing the response, as a dying 4G link does.
+            res.write(out.subarray(0, keep), () => socket.destroy());
             return;
           }
           if (behaviour.kind === 'flip' && behaviour.atByte >= sent && behaviour.atByte < sent + out.length) {

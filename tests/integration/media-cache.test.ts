@@ -75,14 +75,14 @@ describe.skipIf(missing.length > 0)('agent media cache against a real server', (
 
       const wrong = await get(`/api/media/${m.mediaId}/audio`, basic(site.siteId, 'not-the-secret'));
       expect(wrong.status).toBe(401);
-      expect((await wrong.json()).error).toBe('LOANET_BAD_SITE_CREDENTIALS');
+      expect(((await wrong.json()) as { error: string }).error).toBe('LOANET_BAD_SITE_CREDENTIALS');
       expect((await get(`/api/media/${m.mediaId}/audio`, basic('no-such-site', site.secret))).status).toBe(401);
       expect((await get(`/api/media/${m.mediaId}/audio`, 'Basic !!!')).status).toBe(401);
 
       for (const url of ['/api/media', `/api/media/${m.mediaId}`, '/api/sites', `/api/sites/${site.siteId}`, '/api/coverage', '/api/auth/me']) {
         const r = await get(url, basic(site.siteId, site.secret));
         expect(r.status, url).toBe(403);
-        expect((await r.json()).message, url).toMatch(/may only download media audio/);
+        expect(((await r.json()) as { message: string }).message, url).toMatch(/may only download media audio/);
       }
       const post = await fetch(`${t.baseUrl}/api/media/tts`, { method: 'POST', headers: { authorization: basic(site.siteId, site.secret), 'content-type': 'application/json' }, body: JSON.stringify({ text: 'x', title: 'x' }) });
       expect(post.status).toBe(403);
@@ -212,7 +212,7 @@ describe.skipIf(missing.length > 0)('agent media cache against a real server', (
     const cache = cacheAt(path.join(dir, 'retired'), 10 * 1024 * 1024, t.baseUrl, s);
     await cache.open();
     cache.setNeeded([media[1]!]);
-    const errors = await waitFor('two failed attempts', () => (cache.errors()[0]?.attempts ?? 0) >= 2 && cache.errors());
+    const errors = await waitFor('two failed attempts', () => ((cache.errors()[0]?.attempts ?? 0) >= 2 ? cache.errors() : undefined));
     await cache.close();
     expect(errors[0]!.error).toMatch(/HTTP 401/);
     expect(cache.has(media[1]!.sha256)).toBe(false);
