@@ -394,6 +394,29 @@ describe.skipIf(!run)('CAP 1.2 over HTTP', () => {
   }, 120_000);
 });
 
+describe.skipIf(!run)('two alerts on one channel, and the end of validity', () => {
+  it('the newest holds the retained slot; a site that comes online gets the older one re-announced; an expired alert leaves the slot', async () => {
+    const older = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Cũ', validForMinutes: 10 }, { token: tokens.batXat });
+    const newer = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Mới', validUntil: Date.now() + 2500 }, { token: tokens.batXat });
+    expect(older.status).toBe(201);
+    expect(newer.status).toBe(201);
+    const s = await listen(sites.batXatOff!, ['2025.02683']);
+    await waitFor('the newer alert retained', () => s.got.find((m) => m.retain && starts([m])[0]?.alertId === newer.body.id));
+    expect(s.got.filter((m) => m.retain && starts([m])[0]?.alertId === older.body.id)).toEqual([]);
+    // The site says it is online: the older alert, which holds no slot, is announced to its channel again.
+    await s.client.publishAsync(siteTopic(sites.batXatOff!.siteId, 'state'), JSON.stringify({ v: 1, siteId: sites.batXatOff!.siteId, state: 'online', at: Date.now() }), { qos: 1, retain: true });
+    await waitFor('the older alert re-announced', () => starts(s.got).find((m) => m.alertId === older.body.id));
+    // The newer one expires: its slot goes back to the older one.
+    await waitFor('the newer alert expired', async () => (await t.api('GET', `/api/alerts/${newer.body.id}`)).body.alert.state === 'expired', 10_000, 200);
+    const late = await listen(sites.batXat2!, ['2025.02683']);
+    await waitFor('a late site gets the older alert retained', () => late.got.find((m) => m.retain && starts([m])[0]?.alertId === older.body.id));
+    expect(late.got.filter((m) => starts([m])[0]?.alertId === newer.body.id)).toEqual([]);
+    await t.api('POST', `/api/alerts/${older.body.id}/cancel`, undefined, { token: tokens.batXat });
+    await s.client.endAsync();
+    await late.client.endAsync();
+  }, 30_000);
+});
+
 describe.skipIf(!run)('restart', () => {
   it('a valid alert survives a restart: its retained alert_start is published again and its deliveries are kept', async () => {
     const r = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, validForMinutes: 10 }, { token: tokens.batXat });
