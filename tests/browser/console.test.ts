@@ -124,7 +124,7 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     await page.click('button[data-command=test_tone]');
     const result = page.locator('[data-testid=command-result] [data-status=succeeded]');
     await result.waitFor();
-    expect(await text('[data-testid=command-result]')).toMatch(/Phát âm thử: Thành công/);
+    expect(await text('[data-testid=command-result]')).toMatch(/Phát âm thử: Thành công — 1000 Hz · 3.0 s/);
     const id = await page.locator('[data-testid=command-result]').getAttribute('data-command-id');
     expect((await t.api('GET', `/api/commands/${id}`)).body.status).toBe('succeeded');
     await page.screenshot({ path: screenshotPath('site'), fullPage: true });

@@ -21,6 +21,26 @@ interface AsRunLine {
   explanation: { vi: string; en: string } | null;
 }
 
+/** A command's result in words where its fields are known (tone, sound check, volume), else its fields as sent. */
+function resultText(r: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (typeof r.hz === 'number') parts.push(`${r.hz} Hz`);
+  if (typeof r.durationMs === 'number') parts.push(`${(r.durationMs / 1000).toFixed(1)} s`);
+  if (typeof r.level === 'number') parts.push(`${t('volume')} ${r.level}`);
+  if (typeof r.passed === 'boolean') parts.push(r.passed ? '✓' : '✗');
+  if (typeof r.levelDb === 'number') parts.push(`${r.levelDb} dB${typeof r.thresholdDb === 'number' ? ` (≥ ${r.thresholdDb} dB)` : ''}`);
+  return parts.length ? parts.join(' · ') : JSON.stringify(r);
+}
+
+/** What a history event says: reasons of a condition change, else its details. */
+function eventText(e: SiteEvent): string {
+  const d = e.detail;
+  if (!d) return '';
+  const reasons = Array.isArray(d.reasons) ? (d.reasons as Array<{ message?: string; messageVi?: string }>) : null;
+  if (reasons) return reasons.map((r) => (lang() === 'vi' && r.messageVi ? r.messageVi : (r.message ?? ''))).join('; ');
+  return JSON.stringify(d).slice(0, 160);
+}
+
 function CommandOutcome(props: { c: CommandRecord }) {
   const c = props.c;
   const cls = c.status === 'succeeded' ? 'ok' : c.status === 'failed' || c.status === 'expired' ? 'error' : 'muted';
@@ -28,7 +48,7 @@ function CommandOutcome(props: { c: CommandRecord }) {
     <span class={cls} data-status={c.status}>
       {t(STATUS_KEY[c.status])}
       {c.error ? ` — ${c.error.message}` : ''}
-      {c.result && Object.keys(c.result).length > 0 ? ` — ${JSON.stringify(c.result)}` : ''}
+      {c.result && Object.keys(c.result).length > 0 ? ` — ${resultText(c.result)}` : ''}
     </span>
   );
 }
@@ -235,7 +255,7 @@ export function SitePage(props: { me: Me; id: string }) {
                 <td class="muted">{formatTime(e.at)}</td>
                 <td>{e.type}</td>
                 <td>{e.condition && <ConditionPill condition={e.condition as SiteCondition} />}</td>
-                <td class="muted">{e.detail ? JSON.stringify(e.detail).slice(0, 160) : ''}</td>
+                <td class="muted">{eventText(e)}</td>
               </tr>
             ))}
           </tbody>
