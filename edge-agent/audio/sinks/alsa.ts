@@ -99,10 +99,14 @@ export class AlsaSink implements AudioSink {
     const child = this.child;
     if (!child) return;
     this.child = undefined;
-    // End of input: aplay plays what it holds, then exits.
-    const exited = child.exitCode === null && child.signalCode === null ? once(child, 'exit') : undefined;
-    child.stdin.end();
-    await exited;
+    // End of input: aplay plays what it holds, then exits. A wedged device must not hang the agent's shutdown.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.stdin.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), this.latencyMs + 2000);
+      await exited;
+      clearTimeout(timer);
+    }
     this.ahead = [];
   }
 
