@@ -194,9 +194,10 @@ export class PlayoutTimeline {
     for (let guard = 0; guard < 1000; guard++) {
       let slot = this.cursor;
       if (slot !== null && slot < now) {
-        // Fell behind (a blocked event loop): restart the run from now rather than write the past.
-        slot = now;
-        this.cursor = now;
+        // Fell behind (a blocked event loop): a frame written now is heard `latency` from now, so the
+        // run restarts there — a gap, but what follows is on time again, and nothing is skipped.
+        slot = now + this.latencyMs;
+        this.cursor = slot;
       }
       if (slot === null) {
         const first = this.firstStart(now);

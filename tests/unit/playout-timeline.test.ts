@@ -243,7 +243,7 @@ describe('PlayoutTimeline', () => {
     expect(d.of('ended', 'b1')).toHaveLength(1);
   });
 
-  it('restarts the run from now instead of writing the past when the shell fell behind', () => {
+  it('restarts the run a sink latency from now, instead of writing the past, when the shell fell behind', () => {
     const d = new Driver({ latencyMs: 60 });
     const start = T0 + 5000;
     d.add({ id: 'b1', startAt: start }, 100);
@@ -252,6 +252,9 @@ describe('PlayoutTimeline', () => {
     d.runUntil(start + 5000);
     const b = d.heard('b1');
     expect(b.map((w) => w.index)).toEqual([...Array(100).keys()]);
-    for (const w of b) expect(w.slot).toBeGreaterThanOrEqual(w.writtenAt);
+    // Every frame, the first after the stall included, is written at least the sink latency before it is heard.
+    for (const w of b) expect(w.slot - w.writtenAt).toBeGreaterThanOrEqual(60);
+    const gap = b.findIndex((w, i) => i > 0 && w.slot - b[i - 1]!.slot > 20);
+    expect(b[gap]!.slot).toBe(b[gap]!.writtenAt + 60);
   });
 });
