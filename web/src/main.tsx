@@ -11,12 +11,15 @@ import { LoginPage } from './pages/login.tsx';
 import { OverviewPage } from './pages/overview.tsx';
 import { SitesPage } from './pages/sites.tsx';
 import { SitePage } from './pages/site.tsx';
-import { AccountPage } from './pages/account.tsx';
-import { AuditPage } from './pages/audit.tsx';
-import { SchedulePage } from './pages/schedule.tsx';
-import { AlertTrackerPage, EmergencyPage } from './pages/emergency.tsx';
-import { LivePage } from './pages/live.tsx';
-import { UsersPage } from './pages/users.tsx';
+import { lazyPage } from './lazy.tsx';
+
+const AccountPage = lazyPage(() => import('./pages/account.tsx').then((m) => m.AccountPage));
+const AuditPage = lazyPage(() => import('./pages/audit.tsx').then((m) => m.AuditPage));
+const SchedulePage = lazyPage(() => import('./pages/schedule.tsx').then((m) => m.SchedulePage));
+const EmergencyPage = lazyPage(() => import('./pages/emergency.tsx').then((m) => m.EmergencyPage));
+const AlertTrackerPage = lazyPage(() => import('./pages/emergency.tsx').then((m) => m.AlertTrackerPage));
+const LivePage = lazyPage(() => import('./pages/live.tsx').then((m) => m.LivePage));
+const UsersPage = lazyPage(() => import('./pages/users.tsx').then((m) => m.UsersPage));
 
 function App() {
   const [me, setMe] = useState<Me | null | undefined>(undefined);
