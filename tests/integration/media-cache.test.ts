@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
 import { startFaultyProxy, type FaultyProxy } from '../helpers/faulty-proxy.ts';
+import { registeredRoutes } from '../helpers/routes.ts';
 import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
 import type { MediaRef } from '../../edge-agent/media-cache/types.ts';
 import { readOggOpus } from '../../edge-agent/audio/ogg.ts';
@@ -90,6 +91,30 @@ describe.skipIf(missing.length > 0)('agent media cache against a real server', (
       // Users keep their bearer tokens; nobody gets in without credentials.
       expect((await get(`/api/media/${m.mediaId}/audio`, `Bearer ${t.token}`)).status).toBe(200);
       expect((await get(`/api/media/${m.mediaId}/audio`)).status).toBe(401);
+    });
+
+    it('refuses a site credential on EVERY other protected route (enumerated from Fastify)', async () => {
+      const routes = registeredRoutes(t.server.app.printRoutes({ commonPrefix: false })).filter((r) => r.split(' ')[1]!.startsWith('/api/'));
+      expect(routes.length).toBeGreaterThan(30);
+      let checked = 0;
+      for (const route of routes) {
+        const [method, pattern] = route.split(' ') as [string, string];
+        const url = pattern.replace(/:[A-Za-z]+/g, 'x').replace(/\*$/, 'x');
+        const init = (authorization?: string): RequestInit => ({
+          method,
+          headers: { ...(authorization ? { authorization } : {}), ...(method === 'GET' || method === 'DELETE' ? {} : { 'content-type': 'application/json' }) },
+          ...(method === 'GET' || method === 'DELETE' ? {} : { body: '{}' }),
+        });
+        const anonymous = await fetch(`${t.baseUrl}${url}`, init());
+        await anonymous.arrayBuffer();
+        if (anonymous.status !== 401) continue; // a public route (health, login): nobody's credential matters
+        const asSite = await fetch(`${t.baseUrl}${url}`, init(basic(site.siteId, site.secret)));
+        await asSite.arrayBuffer();
+        if (route === 'GET /api/media/:id/audio') expect(asSite.status, route).toBe(404); // allowed through; no media "x"
+        else expect(asSite.status, route).toBe(403);
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(30);
     });
 
     it('refuses a rotated credential and a retired site at once (the verifier\'s cache is cleared)', async () => {
