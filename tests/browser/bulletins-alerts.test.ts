@@ -112,7 +112,10 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     await page.screenshot({ path: screenshotPath('schedule'), fullPage: true });
   });
 
-  it('sends an alert from a template after a confirmation, and the tracker reaches every online site', async () => {
+  it('sends an alert from a template after a confirmation; the tracker reaches every online site and names the one that is down', async () => {
+    const down = fleet.ids()[SITES - 1]!;
+    await fleet.kill(down);
+    await waitFor('the killed site offline', async () => (await t.api('GET', `/api/sites/${down}`)).body.status.condition === 'offline', 20_000, 200);
     await page.click('header nav a[href="/emergency"]');
     await page.selectOption('[data-testid=alert-form] select[name=area]', `2025.${COMMUNE}`);
     await page.selectOption('select[name=template]', 'flood');
@@ -126,10 +129,18 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     const progress = page.locator('[data-testid=alert-progress]');
     await progress.waitFor();
     expect(await progress.getAttribute('data-targeted')).toBe(String(SITES));
+    await page.locator(`[data-testid=alert-progress][data-reached="${SITES - 1}"]`).waitFor({ timeout: 60_000 });
+    expect(await progress.innerText()).toContain(`${SITES - 1} / ${SITES} trạm`);
+    const unreached = await page.locator('[data-testid=unreached]').innerText();
+    expect(unreached).toContain(fleet.site(down).plan.name);
+    expect(unreached).toMatch(/mất kết nối|ngoại tuyến|offline/i);
+    await page.screenshot({ path: screenshotPath('emergency-tracker'), fullPage: true });
+    // Back within the alert's validity, the site plays it too (the alert is retained on its area's channel): 100%.
+    await fleet.restore(down);
     await page.locator('[data-testid=all-reached]').waitFor({ timeout: 60_000 });
     expect(await progress.getAttribute('data-reached')).toBe(String(SITES));
     expect(await progress.innerText()).toContain('100%');
-    await page.screenshot({ path: screenshotPath('emergency-tracker'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('emergency-tracker-100'), fullPage: true });
   });
 
   it('goes live from the microphone: on-air sign, level meter, the stream on the server, then stops', async () => {

@@ -41,6 +41,16 @@ interface Tracking {
   };
 }
 
+/** A site's delivery status (server/alerts/model.ts DeliveryStatus) in words. */
+const DELIVERY_STATUS: Record<string, { vi: string; en: string }> = {
+  pending: { vi: 'chưa nhận được', en: 'not received yet' },
+  received: { vi: 'đã nhận, chưa phát', en: 'received, not playing yet' },
+  playing: { vi: 'đang phát', en: 'playing' },
+  completed: { vi: 'đã phát xong', en: 'completed' },
+  failed: { vi: 'lỗi khi phát', en: 'failed' },
+  stopped: { vi: 'đã dừng', en: 'stopped' },
+};
+
 /** Standard messages (Vietnamese first: what the loudspeakers say). */
 const TEMPLATES: Array<{ id: string; vi: string; en: string; text: string }> = [
   { id: 'flood', vi: 'Lũ quét, sạt lở đất', en: 'Flash flood, landslide', text: 'Cảnh báo lũ quét và sạt lở đất. Người dân sống ven sông suối và sườn đồi hãy khẩn trương di chuyển đến nơi an toàn theo hướng dẫn của chính quyền.' },
@@ -241,7 +251,7 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
                 <td>
                   <a href={`/sites/${encodeURIComponent(u.siteId)}`}>{u.name}</a> <span class="muted">{u.areaName ?? ''}</span>
                 </td>
-                <td>{u.status}</td>
+                <td>{DELIVERY_STATUS[u.status] ? DELIVERY_STATUS[u.status]![lang()] : u.status}</td>
                 <td>{u.reasons.map((r) => reasonText(r)).join('; ')}</td>
               </tr>
             ))}

@@ -8,6 +8,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
 import { formatDay, formatTime, lang, localInputValue, t, type StringKey } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
+import { navigate } from '../router.ts';
 import type { AreaView, Me } from '../types.ts';
 import { MediaPicker } from '../components/media-picker.tsx';
 
@@ -224,6 +225,12 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
         {t('weekCalendar')} {calendar.data ? `— ${calendar.data.area.name}` : ''}
       </h2>
       <div class="row">
+        <select name="calendarArea" aria-label={t('area')} value={area} onChange={(e) => navigate(`/schedule${qs({ area: e.currentTarget.value })}`, true)}>
+          <option value="">{props.me.areaName ?? t('whole')}</option>
+          {(communes.data?.areas ?? []).map((a) => (
+            <option value={a.key}>{a.name}</option>
+          ))}
+        </select>
         <button type="button" class="secondary" onClick={() => setWeek(week - 1)}>
           {t('previousWeek')}
         </button>
