@@ -47,9 +47,16 @@ export async function buildConsole(): Promise<void> {
   await build({ configFile: path.join(WEB_DIR, 'vite.config.ts'), logLevel: 'warn', build: { outDir: tmp, emptyOutDir: true } });
   fs.writeFileSync(path.join(tmp, STAMP), hash + '\n');
   const old = path.join(WEB_DIR, `.dist-old-${process.pid}`);
-  if (fs.existsSync(DIST_DIR)) fs.renameSync(DIST_DIR, old);
-  fs.renameSync(tmp, DIST_DIR);
-  fs.rmSync(old, { recursive: true, force: true });
+  try {
+    if (fs.existsSync(DIST_DIR)) fs.renameSync(DIST_DIR, old);
+    fs.renameSync(tmp, DIST_DIR);
+  } catch (e) {
+    // Another build (a second test run) swapped its own in meanwhile: fine if it is of the same sources.
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!consoleBuildIsFresh()) throw e;
+  } finally {
+    fs.rmSync(old, { recursive: true, force: true });
+  }
 }
 
 export async function ensureConsoleBuilt(): Promise<'fresh' | 'built'> {
