@@ -13,6 +13,7 @@
  *   playout-accuracy.ts      one bulletin scheduled to 500 simulated sites: start error p50/p99/max on their amplifiers, bytes fetched per site
  *
  *   media-fetch.ts           bytes a site fetches per bulletin (clean, cut and resumed, corrupted) against the Opus payload
+ *   agent-audio.ts           the agent's audio path per second of programme: Ogg read, libopus decode, device-link summaries vs PCM
  *
  * Every child process runs in its own process group and is killed when its
  * scenario ends, also on failure or Ctrl-C. Traffic stays on 127.0.0.1.
@@ -27,6 +28,7 @@ import { runMediaIngestBench } from './media-ingest.ts';
 import { runAlertDeliveryBench } from './alert-delivery.ts';
 import { runPlayoutAccuracyBench } from './playout-accuracy.ts';
 import { runMediaFetchBench } from './media-fetch.ts';
+import { runAgentAudioBench } from './agent-audio.ts';
 import { stopAll } from './lib/proc.ts';
 import { removeTempDirs } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -38,6 +40,7 @@ interface Scenario {
 
 const SCENARIOS: Scenario[] = [
   { name: 'media-fetch', run: runMediaFetchBench },
+  { name: 'agent-audio', run: runAgentAudioBench },
   { name: 'coverage-compute', run: runCoverageComputeBench },
   { name: 'heartbeat-ingest', run: runHeartbeatIngestBench },
   { name: 'fleet-runner-cost', run: runFleetRunnerCostBench },
