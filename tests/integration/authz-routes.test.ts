@@ -3,8 +3,9 @@
  * a route someone adds later without a rule here fails this test): the
  * explicit table below says which roles may call each route and whether it is
  * scoped to the user's area. For each route:
- *  - no token, a forged token, and a cookie session without its CSRF token
- *    (unsafe methods) are refused (401/403);
+ *  - no token, a forged token, a cookie session without its CSRF token
+ *    (unsafe methods), and a site's own credential (except where sites may
+ *    call) are refused (401/403);
  *  - every role NOT in the route's list is refused with 403, with a request
  *    that is otherwise valid (so the refusal is the role's, not a 400);
  *  - for area-scoped routes, a user whose role is allowed but who is scoped to
@@ -48,6 +49,8 @@ interface Rule {
   sample: (fx: Fixture) => Sample;
   /** A WebSocket route: refused before or at the upgrade. */
   websocket?: boolean;
+  /** A site may call it with its own credential (HTTP Basic siteId:secret); every other route refuses sites. */
+  siteAccess?: boolean;
 }
 
 const EVERYONE = ROLES;
@@ -114,7 +117,7 @@ const TABLE: Record<string, Rule> = {
   'GET /api/media/:id': { roles: EVERYONE, sample: (fx) => ({ url: `/api/media/${fx.mediaId}` }) },
   'PATCH /api/media/:id': { roles: MEDIA_WRITERS, sample: (fx) => ({ url: `/api/media/${fx.mediaId}`, body: { title: 'x' } }) },
   'DELETE /api/media/:id': { roles: MEDIA_WRITERS, sample: (fx) => ({ url: `/api/media/${fx.mediaId}` }) },
-  'GET /api/media/:id/audio': { roles: EVERYONE, sample: (fx) => ({ url: `/api/media/${fx.mediaId}/audio` }) },
+  'GET /api/media/:id/audio': { roles: EVERYONE, siteAccess: true, sample: (fx) => ({ url: `/api/media/${fx.mediaId}/audio` }) },
 
   'GET /api/schedule/items': { roles: EVERYONE, sample: () => ({ url: '/api/schedule/items' }) },
   'POST /api/schedule/items': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: '/api/schedule/items', body: { title: 'Bản tin', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: inAnHour(fx) } } }) },
@@ -170,6 +173,8 @@ const fx: Fixture = { siteA: '', commandA: '', mediaId: '', streamA: 0, itemA: '
 const tokens = {} as Record<Role, string>;
 const scopedB = {} as Record<Role, string>;
 let cookieSession: { cookie: string };
+/** HTTP Basic with site A's own id and secret. */
+let siteBasic = '';
 
 async function makeUser(username: string, role: Role, area?: string): Promise<string> {
   const password = `password-of-${username}`;
@@ -215,7 +220,9 @@ const refused = (status: number) => status === 401 || status === 403;
 beforeAll(async () => {
   t = await startTestServer();
   await importLaoCai2025(t);
-  fx.siteA = (await t.api('POST', '/api/sites', { name: 'Đài xã Bát Xát', kind: 'station', area: COMMUNE_A })).body.site.id;
+  const created = (await t.api('POST', '/api/sites', { name: 'Đài xã Bát Xát', kind: 'station', area: COMMUNE_A })).body as { site: { id: string }; credential: string };
+  fx.siteA = created.site.id;
+  siteBasic = `Basic ${Buffer.from(`${created.site.id}:${created.credential}`).toString('base64')}`;
   fx.commandA = (await t.api('POST', `/api/sites/${fx.siteA}/commands`, { type: 'test_tone' })).body.id;
   const media = await t.api('POST', '/api/media/tts?waitMs=60000', { title: 'Bản tin thử', text: 'Thông báo của Ủy ban nhân dân xã.' });
   expect(media.status, JSON.stringify(media.body)).toBe(201);
@@ -258,7 +265,7 @@ describe('every API route has an authorization rule', () => {
 
 describe('refusals, route by route', () => {
   // The routes are known only after beforeAll, so one test walks them all and reports every failure at once.
-  it('refuses callers without a token, with a forged one, and cookie sessions without the CSRF token', async () => {
+  it('refuses callers without a token, with a forged one, cookie sessions without the CSRF token, and sites outside their one route', async () => {
     const failures: string[] = [];
     for (const route of routes) {
       const rule = TABLE[route];
@@ -277,6 +284,10 @@ describe('refusals, route by route', () => {
       if (method !== 'GET') {
         const csrf = await call(method, s, null, { cookie: cookieSession.cookie });
         if (csrf.status !== 403) failures.push(`${route} by cookie without CSRF token: ${csrf.status}`);
+      }
+      if (!rule.siteAccess) {
+        const site = await call(method, s, null, { authorization: siteBasic });
+        if (!refused(site.status)) failures.push(`${route} with a site's own credential: ${site.status}`);
       }
     }
     expect(failures).toEqual([]);
@@ -327,6 +338,10 @@ describe('refusals, route by route', () => {
       for (const role of rule.roles) {
         const r = await call('GET', s, tokens[role]);
         if (refused(r.status)) failures.push(`${route} as ${role}: ${r.status} ${r.body.slice(0, 160)}`);
+      }
+      if (rule.siteAccess) {
+        const r = await call('GET', s, null, { authorization: siteBasic });
+        if (refused(r.status)) failures.push(`${route} as the site itself: ${r.status} ${r.body.slice(0, 160)}`);
       }
     }
     expect(failures).toEqual([]);
