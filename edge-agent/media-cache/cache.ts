@@ -119,6 +119,8 @@ export class FileMediaCache implements MediaCache {
       await rm(this.partPath(kind.sha256), { force: true });
     }
     this.opened = true;
+    // A playlist may have been declared while the index was being rebuilt.
+    this.kick();
   }
 
   setNeeded(needed: readonly MediaRef[]): void {
