@@ -220,9 +220,9 @@ const refused = (status: number) => status === 401 || status === 403;
 beforeAll(async () => {
   t = await startTestServer();
   await importLaoCai2025(t);
-  const created = (await t.api('POST', '/api/sites', { name: 'Đài xã Bát Xát', kind: 'station', area: COMMUNE_A })).body as { site: { id: string }; credential: string };
+  const created = (await t.api('POST', '/api/sites', { name: 'Đài xã Bát Xát', kind: 'station', area: COMMUNE_A })).body as { site: { id: string }; credential: { siteId: string; secret: string } };
   fx.siteA = created.site.id;
-  siteBasic = `Basic ${Buffer.from(`${created.site.id}:${created.credential}`).toString('base64')}`;
+  siteBasic = `Basic ${Buffer.from(`${created.credential.siteId}:${created.credential.secret}`).toString('base64')}`;
   fx.commandA = (await t.api('POST', `/api/sites/${fx.siteA}/commands`, { type: 'test_tone' })).body.id;
   const media = await t.api('POST', '/api/media/tts?waitMs=60000', { title: 'Bản tin thử', text: 'Thông báo của Ủy ban nhân dân xã.' });
   expect(media.status, JSON.stringify(media.body)).toBe(201);
