@@ -130,9 +130,12 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
       });
       const f = fleet;
       await f.start();
-      await waitFor(`${n} agents connected`, () => f.stats().connected === n, Math.max(60_000, n * 60), 200);
+      // On a loaded 2-core machine a few thousand agents in one process may not all be up in time:
+      // measure over the sites online at the call (the issue's "online sites"), and say how many.
+      await waitFor(`${n} agents connected`, () => f.stats().connected === n, Math.max(120_000, n * 100), 500).catch(() => undefined);
       await sleep(quick ? 2000 : 5000);
-      const ids = f.ids();
+      const ids = f.ids().filter((id) => f.site(id).agent.stats.connected);
+      if (ids.length < n) log(`alert-delivery: only ${ids.length} of ${n} agents connected; measuring those`);
 
       const cpu = new CpuWindow({ server: stack.server.pid });
       cpu.start();
@@ -142,7 +145,7 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
       results.push({
         scenario: 'alert/time-to-sound',
         params: { sites: n },
-        figures: { ...figuresOf(a.m, ids.length), serverCpuPct: w.pct.server! },
+        figures: { ...figuresOf(a.m, ids.length), online: ids.length, serverCpuPct: w.pct.server! },
         ...(a.m.missing.length ? { note: `${a.m.missing.length} sites did not sound within 120 s` } : {}),
       });
       await stack.api.post(`/api/alerts/${a.alertId}/cancel`);
@@ -166,8 +169,11 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
       results.push({ scenario: 'alert/time-to-sound-5pct-reconnecting/online', params: { sites: n, reconnecting: back.length }, figures: figuresOf(stayedMeasured, stayed.length), note: 'the 95% that stayed online while 5% reconnected at the moment of the call' });
       results.push({ scenario: 'alert/time-to-sound-5pct-reconnecting/returning', params: { sites: n, reconnecting: back.length }, figures: figuresOf(backMeasured, back.length), note: 'the 5% whose agents started again at the moment of the call (the retained alert_start)' });
       await stack.api.post(`/api/alerts/${b.alertId}/cancel`);
+    } catch (e) {
+      log(`alert-delivery: ${n} sites failed: ${(e as Error).message}`);
+      results.push({ scenario: 'alert/time-to-sound', params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
     } finally {
-      await fleet?.stop();
+      await fleet?.stop().catch(() => undefined);
       await stack.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
