@@ -6,6 +6,7 @@
 import { t } from '../i18n.ts';
 import type { AreaView, SiteCondition, SiteView } from '../types.ts';
 import { CONDITIONS } from '../types.ts';
+import { fitProjection } from './projection.ts';
 
 const W = 600;
 const H = 420;
@@ -14,18 +15,10 @@ const PAD = 18;
 export function SiteMap(props: { sites: SiteView[]; communes: AreaView[] }) {
   const placed = props.sites.filter((s) => s.lat !== null && s.lon !== null);
   if (placed.length === 0) return <p class="muted">{t('noCoords')}</p>;
-  const lats = placed.map((s) => s.lat!);
-  const lons = placed.map((s) => s.lon!);
-  const minLat = Math.min(...lats);
-  const maxLat = Math.max(...lats);
-  const minLon = Math.min(...lons);
-  const maxLon = Math.max(...lons);
-  const k = Math.cos((((minLat + maxLat) / 2) * Math.PI) / 180);
-  const spanX = Math.max((maxLon - minLon) * k, 0.01);
-  const spanY = Math.max(maxLat - minLat, 0.01);
-  const scale = Math.min((W - 2 * PAD) / spanX, (H - 2 * PAD) / spanY);
-  const x = (lon: number) => PAD + (lon - minLon) * k * scale + (W - 2 * PAD - spanX * scale) / 2;
-  const y = (lat: number) => H - PAD - (lat - minLat) * scale - (H - 2 * PAD - spanY * scale) / 2;
+  const { x, y } = fitProjection(
+    placed.map((s) => ({ lat: s.lat!, lon: s.lon! })),
+    { width: W, height: H, pad: PAD },
+  );
   // Worst drawn last so a faulty site is never hidden under an operational one.
   const order: Record<SiteCondition, number> = { operational: 0, unverified: 1, degraded: 2, offline: 3, faulty: 4 };
   const cond = (s: SiteView): SiteCondition => s.status?.condition ?? 'unverified';
