@@ -22,6 +22,7 @@ import { DeviceSink } from '../../edge-agent/audio/sinks/device.ts';
 import { createAudioSink } from '../../edge-agent/audio/sinks/factory.ts';
 import { frameLevelDb } from '../../edge-agent/audio/sinks/stats.ts';
 import { AudioSinkError, FRAME_MS, FRAME_SAMPLES, type AudioSink } from '../../edge-agent/audio/types.ts';
+import { waitFor } from '../helpers/server.ts';
 
 let hasAplay = true;
 try {
@@ -217,6 +218,17 @@ describe('device sink: the simulated amplifier records what it played', () => {
     const after = device.playedAudio();
     expect(after.totals.flushedFrames).toBeGreaterThan(0);
     expect(after.totals.frames).toBe(60 + 10 - sink2.stats().framesFlushed);
+  });
+
+  it('sends the tail of a programme when writes stop, without waiting for close', async () => {
+    const { device, gateway, sink } = await simulatedAmplifier(Date.now);
+    await gateway.setAmplifier(true);
+    await sink.open();
+    const start = Date.now() + sink.latencyMs;
+    for (let k = 0; k < 13; k++) await sink.write(tone(0.2), start + k * FRAME_MS); // one full batch + 3 frames
+    await waitFor('the last 3 frames at the device', () => device.playedAudio().totals.frames === 13, 5000);
+    expect(sink.heardFrames + sink.silentFrames).toBeLessThanOrEqual(13);
+    await sink.close();
   });
 
   it('is silent with every speaker line faulty, and says why', async () => {

@@ -7,7 +7,8 @@
  *
  * Batching: frames are sent in runs of up to `batchFrames` consecutive frames
  * (default 10 = 200 ms). A batch leaves when it is full, when the next frame
- * does not follow on, or when its first frame is due within `sendAheadMs`;
+ * does not follow on, or when its first frame is due within `sendAheadMs`
+ * (checked at each write, and by a timer when writes stop: a programme's end);
  * so latencyMs = batch length + sendAheadMs. The device answers each batch
  * with how many frames it heard; those counts are kept here (`heardFrames`,
  * `silentFrames`) so the engine can tell "played to a dead amplifier".
@@ -56,6 +57,7 @@ export class DeviceSink implements AudioSink {
   private sent: Array<{ seq: number; playAt: number }> = [];
   private inFlight = new Set<Promise<void>>();
   private lastError: string | undefined;
+  private deadline: NodeJS.Timeout | undefined;
   /** Frames the device says came out of the speakers / made no sound. */
   heardFrames = 0;
   silentFrames = 0;
@@ -88,6 +90,7 @@ export class DeviceSink implements AudioSink {
     this.batch.push({ seq: this.nextSeq, playAt: playAtLocalMs, level: frameLevelDb(frame) });
     this.nextSeq = (this.nextSeq + 1) >>> 0;
     if (this.batch.length >= this.batchFrames || this.batch[0]!.playAt - now <= this.sendAheadMs) this.send();
+    else this.armDeadline(now);
     // Backpressure: at most a few batches unanswered (a stalled link stalls the engine, not memory).
     if (this.inFlight.size >= 4) await Promise.race(this.inFlight);
   }
@@ -96,6 +99,8 @@ export class DeviceSink implements AudioSink {
     const now = this.now();
     const unsent = this.batch.length;
     this.batch = [];
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = undefined;
     const undue = this.sent.filter((f) => f.playAt > now);
     this.sent = [];
     this.stats_.flushed(unsent + undue.length);
@@ -125,7 +130,23 @@ export class DeviceSink implements AudioSink {
     return this.lastError;
   }
 
+  /**
+   * A partial batch must not wait for a next write that may not come (the
+   * programme ended): send it when its first frame is due within sendAheadMs.
+   */
+  private armDeadline(now: number): void {
+    if (this.deadline || this.batch.length === 0) return;
+    const delay = Math.max(0, Math.min(this.latencyMs, this.batch[0]!.playAt - this.sendAheadMs - now));
+    this.deadline = setTimeout(() => {
+      this.deadline = undefined;
+      this.send();
+    }, delay);
+    this.deadline.unref();
+  }
+
   private send(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = undefined;
     if (this.batch.length === 0) return;
     const batch = this.batch;
     this.batch = [];
