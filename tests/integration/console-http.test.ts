@@ -103,21 +103,28 @@ describe('live updates', () => {
   it('streams condition changes and command results of the user\'s own area only', async () => {
     await t.api('POST', '/api/users', { username: 'op-batxat', password: 'password-of-op', role: 'operator', area: '02683' });
     const op = (await t.api('POST', '/api/auth/login', { username: 'op-batxat', password: 'password-of-op' }, { token: null })).body.token as string;
-    const seen: string[] = [];
-    const req = http.get(`${t.baseUrl}/api/stream`, { headers: { authorization: `Bearer ${op}` } });
-    const res = await new Promise<http.IncomingMessage>((resolve) => req.on('response', resolve));
-    expect(res.statusCode).toBe(200);
-    expect(res.headers['content-type']).toMatch(/text\/event-stream/);
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => seen.push(chunk));
-    await waitFor('hello event', () => seen.join('').includes('event: hello'));
+    const open = async (token: string) => {
+      const seen: string[] = [];
+      const req = http.get(`${t.baseUrl}/api/stream`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await new Promise<http.IncomingMessage>((resolve) => req.on('response', resolve));
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toMatch(/text\/event-stream/);
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => seen.push(chunk));
+      await waitFor('hello event', () => seen.join('').includes('event: hello'));
+      return { seen, req };
+    };
+    const { seen, req } = await open(op);
+    const admin = await open(t.token);
     // A site registered in another commune and one in Bát Xát: each is classified (first condition) on registration.
     const other = (await t.api('POST', '/api/sites', { name: 'Đài phường Cam Đường', kind: 'station', area: '02671' })).body.site.id as string;
     const own = (await t.api('POST', '/api/sites', { name: 'Đài xã Bát Xát', kind: 'station', area: '02683' })).body.site.id as string;
     // The sweep gives each new site its first condition (unverified: never heard from).
     await waitFor('own site condition event', () => seen.join('').includes(`"siteId":"${own}"`), 10_000);
-    // By now the other commune's site, registered first, has been classified in the same or an earlier sweep.
+    // The province-wide admin saw the other commune's site change; the commune operator did not.
+    await waitFor('other site condition event for the admin', () => admin.seen.join('').includes(`"siteId":"${other}"`), 10_000);
     req.destroy();
+    admin.req.destroy();
     expect(seen.join('')).not.toContain(`"siteId":"${other}"`);
     expect((await fetch(`${t.baseUrl}/api/stream`)).status).toBe(401);
   });
