@@ -35,6 +35,8 @@ import type { EngineEvent, PlayoutEngineApi, ProgrammeSource } from './engine.ts
 import type { ReceiptJournal } from './receipts.ts';
 
 const PLAYLIST_FILE = 'playlist.json';
+/** Frames decoded at hand-over (320 ms: more than any sink writes ahead at the start). */
+const PRIME_FRAMES = 16;
 
 export interface PlaylistExecutorOptions {
   siteId: string;
@@ -228,6 +230,13 @@ export class PlaylistExecutor {
     if (this.stopped || !this.playlist?.entries.some((e) => e.id === entry.id)) {
       source.close?.();
       return;
+    }
+    // Decode the first frames now, seconds ahead, so the write at the start instant costs no decoding
+    // (a cold decoder on a slow board, or many agents in one simulator process, would start late).
+    try {
+      for (let i = 0; i < PRIME_FRAMES; i++) source.frame(i, entry.startAt + i * 20);
+    } catch {
+      /* a bad file shows when it plays: the engine fails it with its reason */
     }
     this.handed.set(entry.id, { entry, version });
     const repeats = entry.repeats ?? 1;

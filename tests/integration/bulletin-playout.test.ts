@@ -28,6 +28,7 @@ import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import type { PlayedRun } from '../../firmware-sim/amplifier-record.ts';
+import { encodeJson, siteTopic } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
 
@@ -201,5 +202,21 @@ describe.skipIf(missing.length > 0)('bulletins play on time at every targeted cl
     expect(by.get(overheated)).toMatchObject({ status: 'skipped', reason: 'amp_fault' });
     expect(by.get(off)).toMatchObject({ status: 'skipped', reason: 'expired' });
     fleet.clearFault(overheated, { kind: 'amp_overheat' });
+  });
+
+  it('a malformed playlist, or one for another site, is counted and dropped: the agent keeps the one it holds', async () => {
+    const id = fleet.ids()[0]!;
+    const agent = fleet.site(id).agent;
+    const held = agent.playout!.executor.version;
+    expect(held).not.toBeNull();
+    const before = agent.stats.invalidPlaylists;
+    const topic = siteTopic(id, 'playlist');
+    // Not retained: the real playlist stays the retained one.
+    await t.server.ctx.broker.publish(topic, Buffer.from('not json at all'), { qos: 1 });
+    await t.server.ctx.broker.publish(topic, encodeJson({ v: 1, siteId: id, version: 'bad', at: Date.now(), horizonEnd: Date.now(), entries: [{ id: 'x' }] }), { qos: 1 });
+    await t.server.ctx.broker.publish(topic, encodeJson({ v: 1, siteId: fleet.ids()[1]!, version: 'other-site', at: Date.now(), horizonEnd: Date.now() + 1000, entries: [] }), { qos: 1 });
+    await waitFor('three playlists counted as invalid', () => agent.stats.invalidPlaylists === before + 3, 10_000, 50);
+    expect(agent.playout!.executor.version).toBe(held);
+    expect(agent.stats.connected).toBe(true);
   });
 });
