@@ -68,6 +68,7 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     await page.locator('[data-testid=share-sites]', { hasText: `${SITES} / ${SITES}` }).waitFor();
     expect(await text('[data-testid=share-sites]')).toContain('100%');
     expect(await text('[data-testid=share-villages]')).toContain(`${SITES - 3} / ${SITES - 3}`);
+    expect(await text('[data-testid=share-clusters]')).toContain(`${SITES - 3} / ${SITES - 3}`);
     expect(await page.locator('[data-testid=site-map] circle[data-condition=operational]').count()).toBe(SITES);
     // History snapshots every second here: the chart draws the operational share from several of them.
     await page.locator('[data-testid=history-chart] path[data-series=uptime]').waitFor();

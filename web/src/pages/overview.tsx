@@ -35,6 +35,9 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
   if (coverage.error && !c) return <p class="error">{coverage.error}</p>;
   if (!c) return <p class="muted">{t('loading')}</p>;
 
+  // The coverage answer counts sites of both kinds; village loudspeakers are what most people hear, so clusters get their own share.
+  const clusterList = sites.data && sites.data.total === sites.data.sites.length ? sites.data.sites.filter((s) => s.kind === 'cluster') : undefined;
+  const clusters = clusterList && { total: clusterList.length, operational: clusterList.filter((s) => s.status?.condition === 'operational').length };
   // Worst first, so what needs a technician is at the top; areas with no site yet folded away.
   const withSites = c.children.filter((ch) => ch.sites > 0).sort((a, b) => (a.operationalShare ?? 0) - (b.operationalShare ?? 0) || a.area.name.localeCompare(b.area.name, 'vi'));
   const withoutSites = c.children.filter((ch) => ch.sites === 0);
@@ -58,6 +61,15 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
             {c.operational} / {c.sites}
           </div>
         </div>
+        {clusters && (
+          <div class="card" data-testid="share-clusters">
+            <div class="muted">{t('operationalClusters')}</div>
+            <div class="big">{formatShare(clusters.total ? clusters.operational / clusters.total : null)}</div>
+            <div class="muted">
+              {clusters.operational} / {clusters.total}
+            </div>
+          </div>
+        )}
         <div class="card" data-testid="share-villages">
           <div class="muted">{t('villagesCovered')}</div>
           <div class="big">{formatShare(c.villageShare)}</div>
