@@ -10,7 +10,7 @@ import { formatDay, formatTime, lang, localInputValue, t, type StringKey } from 
 import { useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import type { AreaView, Me } from '../types.ts';
-import { MediaPicker } from '../components/media-picker.tsx';
+import { formatDuration, MediaPicker, type MediaSummary } from '../components/media-picker.tsx';
 
 interface Conflict {
   itemId: string;
@@ -192,6 +192,7 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
   const items = useApi<{ total: number; items: Item[] }>(`/api/schedule/items${qs({ area, limit: 50 })}`);
   const asRun = useApi<{ lines: AsRunLine[]; statusLabels: Record<string, { vi: string; en: string }> }>(`/api/as-run${qs({ area, from: from - 7 * DAY, to: Math.min(to, Date.now() + DAY) })}`);
   const [actionError, setActionError] = useState('');
+  const library = useApi<{ total: number; items: Array<MediaSummary & { createdAt: number; createdBy: string | null }> }>('/api/media?limit=50');
 
   const reload = () => {
     calendar.reload();
@@ -295,6 +296,28 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
                       {t('cancel')}
                     </button>
                   )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+
+      <h2>
+        {t('mediaLibrary')} ({library.data?.total ?? '…'})
+      </h2>
+      <div class="scroll">
+        <table data-testid="library">
+          <tbody>
+            {(library.data?.items ?? []).map((m) => (
+              <tr>
+                <td>{m.title}</td>
+                <td>{formatDuration(m.durationMs)}</td>
+                <td class="hide-sm muted">
+                  {m.lang} · {formatTime(m.createdAt)} · {m.createdBy ?? ''}
+                </td>
+                <td>
+                  <audio controls preload="none" src={`/api/media/${encodeURIComponent(m.id)}/audio`} />
                 </td>
               </tr>
             ))}
