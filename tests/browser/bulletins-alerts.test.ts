@@ -84,6 +84,16 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     await page.locator('[data-testid=media-player]').waitFor();
     const mediaId = await page.inputValue('select[name=mediaId]');
     expect((await t.api('GET', `/api/media/${mediaId}`)).body).toMatchObject({ status: 'ready', title: 'ban-tin-sang' });
+    // The browser can play it: the player's Ogg Opus (fetched with the session cookie) decodes to the 3 s uploaded.
+    const seconds = await page.evaluate<number>(`new Promise((resolve, reject) => {
+      const a = document.querySelector('[data-testid=media-player]');
+      a.preload = 'metadata';
+      a.addEventListener('loadedmetadata', () => resolve(a.duration));
+      a.addEventListener('error', () => reject(new Error('audio error ' + (a.error && a.error.code))));
+      a.load();
+    })`);
+    expect(seconds).toBeGreaterThan(2.5);
+    expect(seconds).toBeLessThan(3.5);
 
     await page.fill('input[name=title]', 'Bản tin sáng');
     await page.selectOption('[data-testid=broadcast-form] select[name=area]', `2025.${COMMUNE}`);
