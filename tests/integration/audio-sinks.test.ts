@@ -138,6 +138,25 @@ describe('file sink', () => {
   });
 });
 
+describe('file sink across close and open', () => {
+  it('continues the same file on the same timeline when the engine reopens it for the next programme', async () => {
+    const file = path.join(dir, 'reopen.wav');
+    const clock = { t: 0 };
+    const sink = new FileSink({ path: file, latencyMs: 20, now: () => clock.t });
+    await sink.open();
+    for (let k = 0; k < 10; k++) await sink.write(tone(0.3), 1000 + k * FRAME_MS);
+    await sink.close(); // amplifier off after the first programme
+    await sink.open(); // the next one
+    for (let k = 0; k < 5; k++) await sink.write(tone(0.3), 2000 + k * FRAME_MS);
+    await sink.close();
+    const wav = fs.readFileSync(file);
+    expect(wav.readUInt32LE(40)).toBe(wav.length - 44);
+    // 10 frames (1000–1200 ms), silence to 2000 ms, 5 frames: 1100 ms from the first frame.
+    expect((wav.length - 44) / 2).toBe(1100 * 48);
+    expect(sink.stats().framesWritten).toBe(15);
+  });
+});
+
 describe.skipIf(!hasAplay)('ALSA sink (real aplay)', () => {
   it('builds the aplay command line from the config', () => {
     expect(aplayArgs({ device: 'plughw:1,0', bufferMs: 200 })).toEqual(['-q', '-t', 'raw', '-f', 'S16_LE', '-r', '48000', '-c', '1', '-D', 'plughw:1,0', '--buffer-time=200000', '--period-time=50000', '-']);

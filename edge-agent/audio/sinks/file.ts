@@ -54,6 +54,7 @@ export class FileSink implements AudioSink {
   /** Play-at the next committed frame would have if contiguous; null before the first. */
   private nextPlayAt: number | null = null;
   private readonly maxQueue: number;
+  private created = false;
 
   constructor(private readonly options: FileSinkOptions) {
     this.latencyMs = options.latencyMs ?? 100;
@@ -66,16 +67,21 @@ export class FileSink implements AudioSink {
     return this.dataBytes;
   }
 
+  /**
+   * The first open creates the file; a later one (the engine closes the sink
+   * when the amplifier goes off, and opens it for the next programme)
+   * continues it, so one file holds the whole session on one timeline.
+   */
   async open(): Promise<void> {
     if (this.file) return;
+    const first = !this.created;
     try {
-      this.file = await open(this.options.path, 'w');
-      await this.file.write(wavHeader(0), 0, HEADER_BYTES, 0);
+      this.file = await open(this.options.path, first ? 'w' : 'r+');
+      if (first) await this.file.write(wavHeader(0), 0, HEADER_BYTES, 0);
     } catch (e) {
       throw new AudioSinkError('file', 'output_failed', `cannot write ${this.options.path}: ${(e as Error).message}`);
     }
-    this.dataBytes = 0;
-    this.nextPlayAt = null;
+    this.created = true;
   }
 
   async write(frame: Int16Array, playAtLocalMs: number): Promise<void> {
