@@ -75,9 +75,13 @@ export class AudioDecodeError extends Error {
 /** The sinks the agent can play to; `AudioSinkConfig.kind` in edge-agent/config.ts. */
 export type AudioSinkKind = 'alsa' | 'device' | 'file' | 'null';
 
-/** Counters every sink keeps: the engine's statistics and the as-run receipts read them. */
+/**
+ * Counters every sink keeps: the engine's statistics and the as-run receipts
+ * read them. Cumulative over the sink object's life: the engine closes the
+ * sink when the amplifier goes off and reopens it, and counts must not reset.
+ */
 export interface AudioSinkStats {
-  /** Frames accepted by write() since open(). */
+  /** Frames accepted by write(). */
   framesWritten: number;
   /**
    * Times the output ran dry while open: frames were due at the output and none
