@@ -95,6 +95,15 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     expect(seconds).toBeGreaterThan(2.5);
     expect(seconds).toBeLessThan(3.5);
 
+    // A second bulletin from text, by the server's text to speech: it becomes the chosen one.
+    await page.fill('input[name=ttsTitle]', 'Thông báo tiêm phòng');
+    await page.fill('textarea[name=ttsText]', 'Sáng mai, trạm y tế xã tiêm phòng cho trẻ em dưới năm tuổi.');
+    await page.click('button:has-text("Tạo bản tin")');
+    await expect.poll(async () => page.inputValue('select[name=mediaId]'), { timeout: 30_000 }).not.toBe(mediaId);
+    const spoken = (await t.api('GET', `/api/media/${await page.inputValue('select[name=mediaId]')}`)).body;
+    expect(spoken).toMatchObject({ status: 'ready', origin: 'tts', title: 'Thông báo tiêm phòng' });
+    await page.selectOption('select[name=mediaId]', mediaId);
+
     await page.fill('input[name=title]', 'Bản tin sáng');
     await page.selectOption('[data-testid=broadcast-form] select[name=area]', `2025.${COMMUNE}`);
     const start = localInput(Date.now() + 3 * 3_600_000);
