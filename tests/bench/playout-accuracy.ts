@@ -10,9 +10,9 @@
  * frame (its record, on the agent's time base) converted to server time, minus
  * the scheduled start. Agents and server share this machine's clock, so the
  * conversion is exact here (Date.now − the agents' monotonic epoch) and the
- * figure is what a listener standing between two horns would measure:
- * clock-sync error + scheduling error. Also: the receipts' outcomes, and the
- * bytes each site fetched for the bulletin against the Opus file's size.
+ * figure is what a listener at the horn with a server-synchronised watch
+ * would measure: clock-sync error + scheduling error. Also: the receipts' outcomes, and the
+ * body bytes each site's cache fetched for the bulletin against the file's size.
  *
  * Everything runs on one 2-core machine with the server, so the event loop
  * of 500 agents in one process is the main source of error: a figure for
@@ -125,9 +125,10 @@ export async function runPlayoutAccuracyBench({ quick, log = console.log }: { qu
       receiptsPlayed: outcomes.played ?? 0,
       receiptsLate: outcomes.late ?? 0,
       receiptsOther: sites - (outcomes.played ?? 0) - (outcomes.late ?? 0),
-      opusFileBytes: opusBytes,
+      // Body bytes the caches received (HTTP headers not counted; media-fetch.ts measures the wire).
+      fileBytes: opusBytes,
       fetchedBytesPerSite: fetched / sites,
-      fetchedOverPayload: opusBytes > 0 ? fetched / sites / opusBytes : NaN,
+      fetchedOverFile: opusBytes > 0 ? fetched / sites / opusBytes : NaN,
     };
     log(`playout-accuracy: outcomes ${JSON.stringify(outcomes)}`);
     return [

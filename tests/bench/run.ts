@@ -59,7 +59,6 @@ const SCENARIOS: Scenario[] = [
  */
 const PENDING = [
   { scenario: 'live/latency-and-sync', waitsFor: 'live broadcast over MQTT audio frames (not built)' },
-  { scenario: 'bulletin/fan-out', waitsFor: 'scheduled bulletins from the media library (not built)' },
   { scenario: 'edge-agent/playing-24kbps', waitsFor: 'the agent audio path (edge-agent/playout)' },
 ];
 
