@@ -1,0 +1,86 @@
+/**
+ * The Ogg Opus file source (edge-agent/playout/file-source.ts) with a fake
+ * decoder whose "PCM" counts samples, so every frame's content says exactly
+ * which samples of the stream it holds: pre-skip dropped, 960 per frame, the
+ * last one padded with silence, repeats, and the same frame again when the
+ * engine asks for an index it had (recent, or older than what is kept).
+ */
+import { describe, expect, it } from 'vitest';
+import { FileSource } from '../../edge-agent/playout/file-source.ts';
+import { AudioDecodeError, FRAME_SAMPLES, type OggOpusStream, type OpusPacketDecoder } from '../../edge-agent/audio/types.ts';
+
+/** Packet k decodes to samples numbered k·960 + 1 … (k+1)·960 (never 0, so padding shows as 0). */
+class CountingDecoder implements OpusPacketDecoder {
+  next = 0;
+  resets = 0;
+  decoded = 0;
+  decode(packet: Uint8Array): Int16Array {
+    if (packet[0] === 0xff) throw new AudioDecodeError('bad_packet', 'refused');
+    this.decoded++;
+    const out = new Int16Array(FRAME_SAMPLES);
+    for (let i = 0; i < out.length; i++) out[i] = ((this.next + i) % 30000) + 1;
+    this.next += FRAME_SAMPLES;
+    return out;
+  }
+  conceal(): Int16Array {
+    this.next += FRAME_SAMPLES;
+    return new Int16Array(FRAME_SAMPLES).fill(-1);
+  }
+  reset(): void {
+    this.next = 0;
+    this.resets++;
+  }
+}
+
+function stream(packets: number, preSkip: number, totalSamples: number, bad: number[] = []): OggOpusStream {
+  return {
+    channels: 1, preSkip, inputSampleRate: 48000, outputGainQ8: 0, totalSamples, durationMs: totalSamples / 48,
+    packets: Array.from({ length: packets }, (_, k) => new Uint8Array([bad.includes(k) ? 0xff : 1])),
+  };
+}
+
+/** The sample number a frame's first sample should carry (1-based, after pre-skip). */
+const firstSampleOf = (frame: number, preSkip: number) => ((frame * FRAME_SAMPLES + preSkip) % 30000) + 1;
+
+describe('FileSource', () => {
+  it('cuts the decoded stream into 20 ms frames after the pre-skip, and pads the last one with silence', () => {
+    const total = 10 * FRAME_SAMPLES + 100; // 10 frames and a bit
+    const src = new FileSource({ stream: stream(12, 312, total), decoder: new CountingDecoder() });
+    expect(src.totalFrames).toBe(11);
+    for (let k = 0; k < 11; k++) expect(src.frame(k)![0], `frame ${k}`).toBe(firstSampleOf(k, 312));
+    const last = src.frame(10)!;
+    expect(last[99]).toBe(((10 * FRAME_SAMPLES + 99 + 312) % 30000) + 1);
+    expect(last[100]).toBe(0);
+    expect(last.subarray(100).every((x) => x === 0)).toBe(true);
+    expect(src.frame(11)).toBeNull();
+  });
+
+  it('plays the file `repeats` times, each pass from its own start', () => {
+    const src = new FileSource({ stream: stream(6, 0, 5 * FRAME_SAMPLES), decoder: new CountingDecoder(), repeats: 3 });
+    expect(src.totalFrames).toBe(15);
+    const firsts = Array.from({ length: 15 }, (_, k) => src.frame(k)![0]);
+    expect(firsts).toEqual([0, 1, 2].flatMap(() => [0, 1, 2, 3, 4].map((k) => firstSampleOf(k, 0))));
+    expect(src.frame(15)).toBeNull();
+  });
+
+  it('gives the same frame again for an index it had, from memory when recent and by decoding again when older', () => {
+    const decoder = new CountingDecoder();
+    const src = new FileSource({ stream: stream(40, 0, 40 * FRAME_SAMPLES), decoder, keepFrames: 8 });
+    for (let k = 0; k < 30; k++) src.frame(k);
+    const decodedBefore = decoder.decoded;
+    // A pre-emption retracted the last 5 frames: asked again, they come from memory.
+    for (let k = 25; k < 30; k++) expect(src.frame(k)![0]).toBe(firstSampleOf(k, 0));
+    expect(decoder.decoded).toBe(decodedBefore);
+    // Older than what is kept: decoded again from the start, same samples.
+    expect(src.frame(3)![0]).toBe(firstSampleOf(3, 0));
+    expect(decoder.resets).toBe(1);
+    expect(src.frame(4)![0]).toBe(firstSampleOf(4, 0));
+  });
+
+  it('conceals a packet libopus refuses instead of failing the bulletin', () => {
+    const src = new FileSource({ stream: stream(5, 0, 5 * FRAME_SAMPLES, [2]), decoder: new CountingDecoder() });
+    expect(src.frame(2)![0]).toBe(-1);
+    expect(src.frame(3)![0]).toBe(firstSampleOf(3, 0));
+    expect(src.badPackets).toBe(1);
+  });
+});
