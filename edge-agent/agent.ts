@@ -48,6 +48,7 @@ import {
   MAX_PLAYLIST_BYTES,
   siteTopic,
   areaControlTopic,
+  areaAudioTopic,
   parseTopic,
   type AsRunEvent,
   type ClockRequest,
@@ -70,6 +71,8 @@ import { ReceiptJournal, type ReceiptStats } from './playout/receipts.ts';
 import type { AudioSink } from './audio/types.ts';
 import type { MediaCache } from './media-cache/types.ts';
 import { AlertHandler } from './alerts/handler.ts';
+import { LiveReceiver } from './live/receiver.ts';
+import { createOpusDecoder } from './audio/opus.ts';
 import { SharedMediaNeeds } from './alerts/media-needs.ts';
 import type { AgentConfig } from './config.ts';
 
@@ -117,6 +120,11 @@ export interface PlayoutSetup {
   /** Hand an entry to the engine this long before its start (default lead + 3 s). */
   prepareAheadMs?: number;
   lateToleranceMs?: number;
+  /**
+   * Simulation only: every live audio message passes through this before the
+   * receiver (the fleet runner delays or drops some, as a 4G link would).
+   */
+  liveAudioLink?: (deliver: () => void) => void;
 }
 
 export interface EdgeAgentOptions {
@@ -305,6 +313,7 @@ export class EdgeAgent {
   private executor: PlaylistExecutor | undefined;
   /** Emergency alerts from the area control channels (issue 5): edge-agent/alerts/. */
   private alerts: AlertHandler | undefined;
+  private live: LiveReceiver | undefined;
 
   private client: MqttClient | undefined;
   private stores = { incomingStore: new Store(), outgoingStore: new Store() };
@@ -397,6 +406,23 @@ export class EdgeAgent {
       ...(stateDir ? { stateDir } : {}),
       log,
     });
+    this.live = new LiveReceiver({
+      siteId: this.siteId,
+      engine: this.engine,
+      serverNow,
+      now: () => this.now(),
+      clockUncertaintyMs: () => this.clockSync.estimate()?.uncertaintyMs ?? null,
+      publish: (event) => void this.publishEvent(event),
+      createDecoder: createOpusDecoder,
+      clockOffsetMs: () => offsetMs() ?? 0,
+      acousticDelayM: this.config.audio.acousticDelayM,
+      log,
+    });
+  }
+
+  /** The live-stream receiver (issue 4), when the agent plays: for tests and simulations. */
+  get liveReceiver(): LiveReceiver | undefined {
+    return this.live;
   }
 
   /** The playout parts, for the fleet runner, alerts and live streams (which add programmes to the engine), and tests. */
@@ -447,6 +473,7 @@ export class EdgeAgent {
     this.unsubscribeFaults?.();
     this.executor?.stop();
     await this.alerts?.stop();
+    this.live?.close();
     this.journal?.detach();
     await this.engine?.stop();
     await this.journal?.close();
@@ -540,6 +567,12 @@ export class EdgeAgent {
       for (const key of this.config.areaChannels) {
         client.subscribe(areaControlTopic(key), { qos: 1 }, (err, granted) => {
           if (err || granted?.[0]?.qos === 128) this.noteError(`cannot subscribe to ${areaControlTopic(key)}: ${err?.message ?? 'refused'}; alerts for ${key} will not arrive`);
+        });
+      }
+      // Live streams: frames QoS 0 (a late frame is useless, a lost one is concealed); the start is retained here.
+      for (const key of this.config.areaChannels) {
+        client.subscribe(areaAudioTopic(key), { qos: 0 }, (err, granted) => {
+          if (err || granted?.[0]?.qos === 128) this.noteError(`cannot subscribe to ${areaAudioTopic(key)}: ${err?.message ?? 'refused'}; live streams for ${key} will not arrive`);
         });
       }
       // Back-fill: every receipt not yet acknowledged goes out again.
@@ -828,10 +861,24 @@ export class EdgeAgent {
 
   // -------------------------------------------------------- commands ----
 
+  /** A message on an area audio channel: to the live receiver, through the simulated link when there is one. */
+  private onLiveAudio(payload: Buffer): void {
+    const live = this.live;
+    if (!live) return;
+    const link = this.playoutSetup?.liveAudioLink;
+    if (link) link(() => live.onAudio(payload));
+    else live.onAudio(payload);
+  }
+
   private onMessage(topic: string, payload: Buffer): void {
     if (topic === this.topics.time) return this.onClockResponse(payload);
     if (topic === this.topics.playlist) return this.onPlaylist(payload);
-    if (parseTopic(topic)?.kind === 'area-control') return this.alerts?.onControl(payload);
+    const area = parseTopic(topic)?.kind;
+    if (area === 'area-control') {
+      this.live?.onControl(payload);
+      return this.alerts?.onControl(payload);
+    }
+    if (area === 'area-audio') return this.onLiveAudio(payload);
     if (topic !== this.topics.cmd) return; // area audio channels: later
     const decoded = decodeCommand.decode(payload);
     if (!decoded.ok) {

@@ -80,6 +80,11 @@ export const AgentConfigFile = Type.Object(
         cacheLimitBytes: Type.Integer({ minimum: 1024 * 1024, default: 1024 ** 3, description: 'bytes the media cache may hold' }),
         /** A partial download older than this is deleted at start instead of resumed (the file may have been replaced). */
         partialMaxAgeH: Type.Number({ minimum: 0, maximum: 24 * 365, default: 72 }),
+        /**
+         * Live streams play this much later here: the extra distance (m) the sound of a
+         * neighbouring horn travels to the listeners between them, at 343 m/s. Negative: earlier.
+         */
+        acousticDelayM: Type.Number({ minimum: -100, maximum: 1000, default: 0, description: 'acoustic alignment of live streams, metres (÷ 343 m/s)' }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -116,6 +121,8 @@ export interface AgentAudioConfig {
   cacheDir?: string;
   cacheLimitBytes: number;
   partialMaxAgeH: number;
+  /** Live streams play acousticDelayM / 343 m/s later at this site. */
+  acousticDelayM: number;
 }
 
 /** What the command line runs with: a config that names its device driver. */
@@ -230,6 +237,7 @@ function audioConfigOf(a: AgentConfigFile['audio'], stateDir: string | undefined
     bufferMs: a.bufferMs,
     cacheLimitBytes: a.cacheLimitBytes,
     partialMaxAgeH: a.partialMaxAgeH,
+    acousticDelayM: a.acousticDelayM,
     ...(a.file !== undefined ? { file: a.file } : {}),
     ...(cacheDir !== undefined ? { cacheDir } : {}),
   };

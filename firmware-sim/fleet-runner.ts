@@ -62,6 +62,13 @@ export interface FleetPlayoutOptions {
   tailMs?: number;
   /** Added to the profile's amplifier warm-up for the lead (default 500 ms: the device round trip and margin). */
   leadMarginMs?: number;
+  /**
+   * Live streams (issue 4): the site's clock runs this many ms off (its agent and sink see
+   * real time + error; the clock exchange must find it), and its live audio messages pass
+   * through `liveAudioLink` (delay, jitter, loss of a 4G link). Both per site.
+   */
+  clockErrorMs?: (siteId: string) => number;
+  liveAudioLink?: (siteId: string) => ((deliver: () => void) => void) | undefined;
 }
 
 export interface SimSite {
@@ -304,11 +311,14 @@ export class FleetRunner {
       },
       { source: `fleet:${plan.id}` },
     );
+    // One clock error per site, shared by the agent and its sink.
+    const clockErrorMs = this.opts.playout?.clockErrorMs?.(plan.id) ?? 0;
     const agent = new EdgeAgent({
       config,
       gateway,
-      ...(this.opts.playout ? { playout: this.playoutFor(plan, secret, profile, gateway, config.stateDir) } : {}),
+      ...(this.opts.playout ? { playout: this.playoutFor(plan, secret, profile, gateway, config.stateDir, clockErrorMs) } : {}),
       mqttStream: link.open,
+      ...(clockErrorMs !== 0 ? { clock: skewedClock(clockErrorMs) } : {}),
       log: quietLog(this.log, plan.id),
       // A connection attempt into a dead link must give up in time to try again when it is back.
       connectTimeoutMs: Math.min(30_000, Math.max(3000, 2 * this.opts.heartbeatS * 1000)),
@@ -317,17 +327,20 @@ export class FleetRunner {
   }
 
   /** The site's playout parts: the simulated amplifier (or a null sink), its media cache, the profile's amplifier warm-up as lead. */
-  private playoutFor(plan: PlannedSite, secret: string, profile: DeviceProfile, gateway: SimDeviceDriver, stateDir: string | undefined): PlayoutSetup {
+  private playoutFor(plan: PlannedSite, secret: string, profile: DeviceProfile, gateway: SimDeviceDriver, stateDir: string | undefined, clockErrorMs = 0): PlayoutSetup {
     const o = this.opts.playout!;
     const bufferMs = o.bufferMs ?? 200;
     // The sink judges "due" on the agent's own time base (its default: the monotonic epoch).
-    const sink = (o.sink ?? 'device') === 'device' ? gateway.audioSink({ bufferMs, now: monotonicEpochMs }) : new NullSink({ latencyMs: bufferMs, now: monotonicEpochMs });
+    const now = clockErrorMs === 0 ? monotonicEpochMs : () => monotonicEpochMs() + clockErrorMs;
+    const sink = (o.sink ?? 'device') === 'device' ? gateway.audioSink({ bufferMs, now }) : new NullSink({ latencyMs: bufferMs, now });
+    const liveAudioLink = o.liveAudioLink?.(plan.id);
     const cache = o.mediaCache?.({ id: plan.id, secret, stateDir });
     return {
       sink,
       ...(cache ? { cache } : {}),
       leadMs: profile.amplifier.warmupMs + (o.leadMarginMs ?? 500),
       tailMs: o.tailMs ?? 3000,
+      ...(liveAudioLink ? { liveAudioLink } : {}),
     };
   }
 
@@ -418,3 +431,8 @@ function quietLog(log: (line: string) => void, id: string) {
 }
 
 export { ApiError };
+
+/** A site clock `errorMs` off real time, on the monotonic time base (what the agent and its sink share). */
+function skewedClock(errorMs: number): { now(): number } {
+  return { now: () => monotonicEpochMs() + errorMs };
+}

@@ -72,6 +72,8 @@ export class LivePlayback implements ProgrammeSource {
   private readonly marks: PlayedMark[] = [];
   /** Decode failures (a packet libopus refused: concealed instead). */
   badPackets = 0;
+  /** Lost packets rebuilt from the next packet's in-band FEC. */
+  private fecUsed = 0;
   /** Server time of the last frame asked for (undefined before the first). */
   lastPullAt: number | undefined;
 
@@ -93,8 +95,15 @@ export class LivePlayback implements ProgrammeSource {
     return this.jb.push(frame, arrivalServerMs);
   }
 
+  /**
+   * The jitter buffer's counters, with concealment as it was done: the buffer
+   * counts a slot as FEC-recoverable when the next packet carries FEC, but
+   * only a decoder with decodeFec can use it; otherwise that slot was
+   * concealed by PLC like any other.
+   */
   get stats(): JitterBufferStats {
-    return this.jb.stats;
+    const s = this.jb.stats;
+    return { ...s, concealed: s.concealed + s.fecRecovered - this.fecUsed, fecRecovered: this.fecUsed };
   }
 
   /** True once the end-of-stream message has been played out. */
@@ -203,7 +212,9 @@ export class LivePlayback implements ProgrammeSource {
   private conceal(fecFrom: Uint8Array | undefined): Int16Array {
     if (fecFrom && this.decoder.decodeFec) {
       try {
-        return this.decoder.decodeFec(fecFrom);
+        const pcm = this.decoder.decodeFec(fecFrom);
+        this.fecUsed++;
+        return pcm;
       } catch {
         /* fall back to PLC */
       }

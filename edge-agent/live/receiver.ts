@@ -1,0 +1,248 @@
+/**
+ * The agent's live-stream receiver (issue 4): what arrives on the area audio
+ * and control channels of the site's area and its ancestors becomes
+ * programmes of kind 'live' in the playout engine, and statistics go back to
+ * the server as stream_stats events.
+ *
+ * - stream_start (retained on the audio channel, QoS 1 on the control
+ *   channel, re-announced every few seconds): a LivePlayback for the stream,
+ *   added to the engine with the stream's priority and whenPreempted, so
+ *   pre-emption between a live voice, a relayed programme, a bulletin and an
+ *   alert is the engine's one decision. A repeated start changes nothing.
+ * - binary frames: into that stream's jitter buffer, stamped with their
+ *   arrival on the server clock (the agent's estimate). Frames of a stream
+ *   whose start has not arrived yet wait (a few seconds' worth at most).
+ * - the end: the stream plays out to its end-of-stream message (the last
+ *   audio the server sent), then the engine ends the programme, silences the
+ *   output and switches the amplifier off after the profile's tail. A
+ *   stream_stop whose end-of-stream message never comes (lost: frames are
+ *   QoS 0) cancels it after the stream's delay and a margin.
+ * - stream_stats: every `statsIntervalMs` while a stream plays, and once at
+ *   its end (`final`).
+ */
+import { decodeAudioControl, decodeAudioFrame, PROTOCOL_VERSION, type AudioFrame, type AudioStreamStart, type StreamStatsEvent } from '../../protocol/index.ts';
+import type { EngineEvent, PlayoutEngineApi } from '../playout/engine.ts';
+import type { OpusPacketDecoder } from '../audio/types.ts';
+import { LivePlayback } from './live-playback.ts';
+
+export interface LiveReceiverOptions {
+  siteId: string;
+  engine: PlayoutEngineApi;
+  /** The server clock as this agent estimates it. */
+  serverNow(): number;
+  /** The agent's own clock, for `at` fields. */
+  now(): number;
+  clockUncertaintyMs(): number | null;
+  /** Server clock − the agent's time base, as the engine converts with (0 before the first exchange). */
+  clockOffsetMs(): number;
+  publish(event: StreamStatsEvent): void;
+  createDecoder(): OpusPacketDecoder;
+  /** This site's acoustic offset, metres (config live.acousticDelayM). */
+  acousticDelayM?: number;
+  /** Statistics period while a stream plays (default 5000 ms). */
+  statsIntervalMs?: number;
+  log: { info(m: string): void; warn(m: string): void };
+}
+
+export interface LiveReceiverStats {
+  starts: number;
+  frames: number;
+  invalid: number;
+  /** Frames for a stream this site does not know (and never learnt of). */
+  orphanFrames: number;
+  statsSent: number;
+}
+
+interface Live {
+  start: AudioStreamStart;
+  playback: LivePlayback;
+  stopTimer?: NodeJS.Timeout;
+  done: boolean;
+}
+
+const PROGRAMME_PREFIX = 'live:';
+const MAX_PENDING_FRAMES = 100;
+const ENDED_MEMORY = 64;
+/** After the end-of-stream message's play time, how long to wait for it before stopping anyway. */
+const STOP_MARGIN_MS = 100;
+
+export class LiveReceiver {
+  private readonly streams = new Map<number, Live>();
+  private readonly pending = new Map<number, AudioFrame[]>();
+  private readonly endedIds: number[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+  readonly stats: LiveReceiverStats = { starts: 0, frames: 0, invalid: 0, orphanFrames: 0, statsSent: 0 };
+  /**
+   * The latest marked messages played (at most 200): server-clock estimate and the local
+   * instant the engine scheduled them for. Simulations compare the local instants
+   * against each site's known clock error to measure the true skew.
+   */
+  readonly marksPlayed: Array<{ streamId: number; seq: number; playedAt: number; localAt: number }> = [];
+  /** The latest statistics sent per stream (the last 16 streams). */
+  readonly lastReports = new Map<number, StreamStatsEvent>();
+
+  constructor(private readonly o: LiveReceiverOptions) {
+    this.timer = setInterval(() => this.reportAll(), o.statsIntervalMs ?? 5000);
+    this.timer.unref();
+    this.unsubscribe = o.engine.on((e) => this.onEngine(e));
+  }
+
+  /** A message on an area audio channel: a binary frame, or JSON (the retained stream start). */
+  onAudio(payload: Uint8Array): void {
+    if (payload.length === 0) return; // a cleared retained slot
+    if (payload[0] === 0x7b) return this.onControl(payload);
+    const d = decodeAudioFrame(payload);
+    if (!d.ok) {
+      this.stats.invalid++;
+      return;
+    }
+    this.stats.frames++;
+    const f = d.frame;
+    const live = this.streams.get(f.streamId);
+    if (live) {
+      if (!live.done) live.playback.push(f, this.o.serverNow());
+      return;
+    }
+    if (this.endedIds.includes(f.streamId)) return;
+    // The start may come just after the first frames (another topic): keep a few seconds.
+    const q = this.pending.get(f.streamId) ?? [];
+    // The frame's bytes are a view into the MQTT payload: keep a copy.
+    q.push({ ...f, packets: f.packets.map((p) => Uint8Array.from(p)) });
+    if (q.length > MAX_PENDING_FRAMES) {
+      q.shift();
+      this.stats.orphanFrames++;
+    }
+    this.pending.set(f.streamId, q);
+    if (this.pending.size > 8) this.pending.delete(this.pending.keys().next().value!);
+  }
+
+  /** A message on an area control channel (alerts share it: anything else is ignored). */
+  onControl(payload: Uint8Array): void {
+    if (payload.length === 0) return;
+    const d = decodeAudioControl.decode(payload);
+    if (!d.ok) {
+      if (/"type"\s*:\s*"stream_/.test(Buffer.from(payload).toString('utf8', 0, 400))) {
+        this.stats.invalid++;
+        this.o.log.warn(`dropped an invalid stream control message: ${d.error.reason}`);
+      }
+      return;
+    }
+    const m = d.value;
+    if (m.type === 'stream_start') this.onStart(m);
+    else this.onStop(m.streamId, m.reason, m.at);
+  }
+
+  /** Streams known here, for tests and the footprint. */
+  streamsHeld(): Array<{ streamId: number; priority: string; done: boolean }> {
+    return [...this.streams.values()].map((l) => ({ streamId: l.start.streamId, priority: l.start.priority, done: l.done }));
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.unsubscribe();
+    for (const l of this.streams.values()) clearTimeout(l.stopTimer);
+  }
+
+  private onStart(m: AudioStreamStart): void {
+    if (this.streams.has(m.streamId) || this.endedIds.includes(m.streamId)) return;
+    this.stats.starts++;
+    const playback = new LivePlayback({
+      streamId: m.streamId,
+      startAtMs: m.startAt,
+      delayMs: m.delayMs,
+      ...(this.o.acousticDelayM ? { acousticDelayM: this.o.acousticDelayM } : {}),
+      decoder: this.o.createDecoder(),
+    });
+    const live: Live = { start: m, playback, done: false };
+    this.streams.set(m.streamId, live);
+    for (const f of this.pending.get(m.streamId) ?? []) playback.push(f, this.o.serverNow());
+    this.pending.delete(m.streamId);
+    const added = this.o.engine.add({
+      id: `${PROGRAMME_PREFIX}${m.streamId}`,
+      kind: 'live',
+      priority: m.priority,
+      startAt: m.startAt,
+      whenPreempted: m.whenPreempted ?? 'resume',
+      source: playback,
+    });
+    if (!added.ok) {
+      this.o.log.warn(`live stream ${m.streamId} not played: ${added.detail}`);
+      this.finish(live);
+      return;
+    }
+    this.o.log.info(`live stream ${m.streamId} (${m.priority}, ${m.source.label ?? m.source.kind}) from ${new Date(m.startAt).toISOString()}`);
+  }
+
+  private onStop(streamId: number, reason: string, stoppedAt: number): void {
+    const live = this.streams.get(streamId);
+    if (!live) {
+      this.pending.delete(streamId);
+      this.remember(streamId);
+      return;
+    }
+    if (live.done || live.stopTimer) return;
+    // Normally the end-of-stream message ends it (its play-at is about stop + delay); if that
+    // message was lost, stop just after it would have played.
+    const dueIn = stoppedAt + live.start.delayMs + STOP_MARGIN_MS - this.o.serverNow();
+    live.stopTimer = setTimeout(() => {
+      if (!live.done) this.o.engine.cancel(`${PROGRAMME_PREFIX}${streamId}`, 'cancelled', `stream stopped (${reason})`);
+    }, Math.max(0, Math.min(dueIn, live.start.delayMs + 2000)));
+    live.stopTimer.unref();
+  }
+
+  private onEngine(e: EngineEvent): void {
+    if (e.type !== 'ended' && e.type !== 'failed') return;
+    if (!e.id.startsWith(PROGRAMME_PREFIX)) return;
+    const live = this.streams.get(Number(e.id.slice(PROGRAMME_PREFIX.length)));
+    if (live) this.finish(live);
+  }
+
+  private finish(live: Live): void {
+    if (live.done) return;
+    live.done = true;
+    clearTimeout(live.stopTimer);
+    this.report(live, true);
+    this.streams.delete(live.start.streamId);
+    this.remember(live.start.streamId);
+  }
+
+  private remember(streamId: number): void {
+    this.endedIds.push(streamId);
+    if (this.endedIds.length > ENDED_MEMORY) this.endedIds.shift();
+  }
+
+  private reportAll(): void {
+    for (const l of this.streams.values()) if (!l.done && l.playback.lastPullAt !== undefined) this.report(l, false);
+  }
+
+  private report(live: Live, final: boolean): void {
+    const s = live.playback.stats;
+    const offset = this.o.clockOffsetMs();
+    const taken = live.playback.takeMarks();
+    for (const m of taken) this.marksPlayed.push({ streamId: live.start.streamId, seq: m.seq, playedAt: m.playedAt, localAt: m.playedAt - offset });
+    if (this.marksPlayed.length > 200) this.marksPlayed.splice(0, this.marksPlayed.length - 200);
+    const marks = taken.slice(-64).map((m) => ({ seq: m.seq, playedAt: Math.round(m.playedAt * 1000) / 1000 }));
+    const ev: StreamStatsEvent = {
+      v: PROTOCOL_VERSION,
+      siteId: this.o.siteId,
+      at: Math.round(this.o.now()),
+      type: 'stream_stats',
+      streamId: live.start.streamId,
+      received: s.received,
+      late: s.late,
+      lost: s.lost,
+      concealed: s.concealed,
+      fecRecovered: s.fecRecovered,
+      played: s.played,
+      bufferLevelMs: Math.max(0, Math.round(s.bufferLevelMs)),
+      marks,
+      clockUncertaintyMs: this.o.clockUncertaintyMs(),
+      final,
+    };
+    this.stats.statsSent++;
+    this.lastReports.set(ev.streamId, ev);
+    if (this.lastReports.size > 16) this.lastReports.delete(this.lastReports.keys().next().value!);
+    this.o.publish(ev);
+  }
+}
