@@ -5,6 +5,7 @@
  * records which programme each slot went to.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { PlayoutTimeline, type ProgrammeMeta } from '../../edge-agent/playout/timeline.ts';
 import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
 
@@ -256,5 +257,66 @@ describe('PlayoutTimeline', () => {
     for (const w of b) expect(w.slot - w.writtenAt).toBeGreaterThanOrEqual(60);
     const gap = b.findIndex((w, i) => i > 0 && w.slot - b[i - 1]!.slot > 20);
     expect(b[gap]!.slot).toBe(b[gap]!.writtenAt + 60);
+  });
+});
+
+describe('PlayoutTimeline, any mix of programmes (property)', () => {
+  const PRI = ['normal', 'priority', 'emergency'] as const;
+  const programme = fc.record({
+    priority: fc.constantFrom(...PRI),
+    startOffset: fc.integer({ min: 0, max: 6000 }),
+    frames: fc.integer({ min: 1, max: 120 }),
+    whenPreempted: fc.constantFrom('resume' as const, 'end' as const),
+    /** Added this long after the run began (0: known ahead); late ones may arrive after their own start. */
+    addedAfter: fc.integer({ min: 0, max: 6000 }),
+    cancelAfter: fc.option(fc.integer({ min: 0, max: 8000 }), { nil: undefined }),
+  });
+
+  it('never overlaps or writes the past, hears each programme once and in order, and a programme on air is only interrupted by a higher one', () => {
+    fc.assert(
+      fc.property(fc.array(programme, { minLength: 1, maxLength: 5 }), fc.integer({ min: 20, max: 400 }), (ps, latencyMs) => {
+        const d = new Driver({ latencyMs, leadMs: 1000, warmupMs: 500, tailMs: 1000 });
+        const base = d.now + 2000;
+        const pending = ps.map((p, i) => ({ ...p, id: `p${i}`, startAt: base + p.startOffset, addAt: d.now + p.addedAfter, cancelAt: p.cancelAfter === undefined ? undefined : d.now + p.cancelAfter, added: false, cancelled: false }));
+        const end = base + 6000 + ps.reduce((a, p) => a + p.frames * 20, 0) + 5000;
+        while (d.now < end) {
+          for (const p of pending) {
+            if (!p.added && d.now >= p.addAt) {
+              p.added = true;
+              d.add({ id: p.id, priority: p.priority, startAt: p.startAt, whenPreempted: p.whenPreempted }, p.frames);
+            }
+            if (p.added && !p.cancelled && p.cancelAt !== undefined && d.now >= p.cancelAt) {
+              p.cancelled = true;
+              d.cancel(p.id);
+            }
+          }
+          d.step();
+          d.now += 5;
+        }
+        const heard = [...d.writes].sort((a, b) => a.slot - b.slot);
+        // No overlap, nothing written for a time already past.
+        for (let i = 1; i < heard.length; i++) expect(heard[i]!.slot - heard[i - 1]!.slot).toBeGreaterThanOrEqual(20);
+        for (const w of heard) expect(w.slot).toBeGreaterThanOrEqual(w.writtenAt);
+        const rank = (id: string) => PRI.indexOf(pending.find((p) => p.id === id)!.priority);
+        for (const p of pending) {
+          const mine = heard.filter((w) => w.id === p.id);
+          // Each frame once, in order, from the first: a prefix of the programme.
+          expect(mine.map((w) => w.index)).toEqual(mine.map((_, k) => k));
+          const terminal = d.events.filter((e) => (e.type === 'ended' || e.type === 'failed') && e.id === p.id);
+          if (p.added) expect(terminal, `${p.id}: one ended or failed`).toHaveLength(1);
+          const t = terminal[0];
+          if (t?.type === 'ended') expect(mine).toHaveLength(p.frames);
+          if (t) expect((t as { frames: number }).frames).toBe(mine.length);
+          const started = d.events.find((e) => e.type === 'started' && e.id === p.id);
+          if (mine.length) expect(started).toMatchObject({ at: mine[0]!.slot });
+          // While it plays (first to last frame heard), only a higher priority is heard in between.
+          if (mine.length > 1) {
+            const inside = heard.filter((w) => w.slot > mine[0]!.slot && w.slot < mine.at(-1)!.slot && w.id !== p.id);
+            for (const w of inside) expect(rank(w.id), `${w.id} inside ${p.id}`).toBeGreaterThan(rank(p.id));
+          }
+        }
+      }),
+      { numRuns: 150 },
+    );
   });
 });
