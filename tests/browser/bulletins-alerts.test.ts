@@ -160,6 +160,9 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     expect(await progress.getAttribute('data-reached')).toBe(String(SITES));
     expect(await progress.innerText()).toContain('100%');
     await page.screenshot({ path: screenshotPath('emergency-tracker-100'), fullPage: true });
+    // Every page now carries the alert in force (an exercise here), linking to its tracker.
+    await page.click('header nav a[href="/"]');
+    await page.locator('[data-testid=alert-banner]', { hasText: 'Diễn tập (không phải cảnh báo thật): Lũ quét, sạt lở đất' }).waitFor();
   });
 
   it('goes live from the microphone: on-air sign, level meter, the stream on the server, then stops', async () => {

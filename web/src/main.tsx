@@ -12,6 +12,7 @@ import { OverviewPage } from './pages/overview.tsx';
 import { SitesPage } from './pages/sites.tsx';
 import { SitePage } from './pages/site.tsx';
 import { lazyPage } from './lazy.tsx';
+import { AlertBanner } from './components/alert-banner.tsx';
 
 const AccountPage = lazyPage(() => import('./pages/account.tsx').then((m) => m.AccountPage));
 const AuditPage = lazyPage(() => import('./pages/audit.tsx').then((m) => m.AuditPage));
@@ -123,6 +124,7 @@ function App() {
           </button>
         </span>
       </header>
+      <AlertBanner path={path} />
       <main>{page}</main>
     </div>
   );
