@@ -182,7 +182,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     logLevel: oneOf(env, 'LOANET_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     media: mediaConfig(env),
     live: {
-      delayMs: int(env, 'LOANET_LIVE_DELAY_MS', 250, 100, 5000),
+      delayMs: int(env, 'LOANET_LIVE_DELAY_MS', 500, 100, 5000),
       packetsPerMessage: int(env, 'LOANET_LIVE_PACKETS', 3, 1, 10),
       bitrate: int(env, 'LOANET_LIVE_BITRATE', 24_000, 8000, 128_000),
       announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', 5000, 0, 60_000),

@@ -12,7 +12,7 @@
  *   play-at) is skipped rather than sent late to every site.
  *
  * Play-at of slot k = startAtMs + k × 20 ms, where startAtMs = the stream's
- * capture origin + delayMs (250 ms by default): the delay is the sites'
+ * capture origin + delayMs (500 ms by default): the delay is the sites'
  * jitter-buffer budget for the network and the server's pacing.
  */
 import { encodeAudioFrame } from '../../protocol/audio-frame.ts';

@@ -87,8 +87,17 @@ export interface LiveConfig {
   keepEnded: number;
 }
 
+/**
+ * Default capture → play-at delay: 500 ms, not the 250 ms first planned. Every
+ * site must hold a packet before it writes it, and it writes `sink latency + 40 ms`
+ * ahead (240 ms with the agents' default 200 ms output buffer); the message
+ * grouping adds 60 ms and the server's pacing ~10 ms. At 250 ms nothing would be
+ * left for the network's jitter; at 500 ms about 190 ms is, which covers a 4G
+ * link's 0–150 ms. Sites with small output buffers (ALSA 40–60 ms) can run at
+ * 250–300 ms: LOANET_LIVE_DELAY_MS, or delayMs per stream.
+ */
 export const DEFAULT_LIVE_CONFIG: LiveConfig = {
-  delayMs: 250,
+  delayMs: 500,
   packetsPerMessage: 3,
   bitrate: 24_000,
   expectedLossPct: 10,

@@ -41,7 +41,7 @@ const Tuning = {
   priority: Type.Optional(Priority),
   whenPreempted: Type.Optional(Type.Union([Type.Literal('resume'), Type.Literal('end')])),
   label: Type.Optional(Type.String({ maxLength: 120 })),
-  delayMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 5000, description: 'capture to play-at, ms (default 250)' })),
+  delayMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 5000, description: 'capture to play-at, ms (default LOANET_LIVE_DELAY_MS, 500)' })),
   packetsPerMessage: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: '20 ms Opus packets per MQTT message (default 3)' })),
   bitrate: Type.Optional(Type.Integer({ minimum: 8000, maximum: 128000, description: 'Opus bitrate, bit/s (default 24000)' })),
 };
