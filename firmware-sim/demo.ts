@@ -14,6 +14,7 @@ import { StartupError } from '../server/errors.ts';
 import { startServer } from '../server/server.ts';
 import { LoanetClient } from './api-client.ts';
 import { FleetRunner } from './fleet-runner.ts';
+import { simulatedPlayout } from './fleet-playout.ts';
 
 const LAO_CAI_2025 = path.resolve(import.meta.dirname, '../server/registry/vn-admin/lao-cai-2025.csv');
 
@@ -53,6 +54,8 @@ async function main(): Promise<void> {
     idPrefix: 'demo',
     credentialsFile: path.join(config.dataDir, 'demo-credentials.json'),
     log: (line) => console.log(line.replace(/^fleet:/, 'demo:')),
+    // Scheduled bulletins and alerts play on the simulated amplifiers, with as-run receipts.
+    playout: simulatedPlayout({ dir: path.join(config.dataDir, 'demo-sites'), httpUrl: api.baseUrl }),
   });
   await fleet.start();
 

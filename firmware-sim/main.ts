@@ -10,12 +10,13 @@
 import path from 'node:path';
 import { LoanetClient } from './api-client.ts';
 import { FleetRunner } from './fleet-runner.ts';
+import { simulatedPlayout } from './fleet-playout.ts';
 import { ArgError, parseArgs } from './cli-args.ts';
 
-const USAGE = `usage: npm run sim -- --sites N [--heartbeat 30] [--faults 0.03] [--area CODE] [--prefix sim] [--credentials FILE] [--rate 500]`;
+const USAGE = `usage: npm run sim -- --sites N [--heartbeat 30] [--faults 0.03] [--area CODE] [--prefix sim] [--credentials FILE] [--rate 500] [--playout]`;
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { sites: 'number', heartbeat: 'number', faults: 'number', area: 'string', prefix: 'string', credentials: 'string', rate: 'number', help: 'boolean' });
+  const args = parseArgs(process.argv.slice(2), { sites: 'number', heartbeat: 'number', faults: 'number', area: 'string', prefix: 'string', credentials: 'string', rate: 'number', playout: 'boolean', help: 'boolean' });
   if (args.help) return void console.log(USAGE);
   const sites = (args.sites as number | undefined) ?? 100;
   if (!Number.isInteger(sites) || sites < 1 || sites > 100_000) throw new ArgError(`--sites ${sites} must be a whole number from 1 to 100000`);
@@ -37,6 +38,9 @@ async function main(): Promise<void> {
     credentialsFile: (args.credentials as string | undefined) ?? path.join(process.env.LOANET_DATA_DIR ?? './data', 'sim-credentials.json'),
     startRate: (args.rate as number | undefined) ?? 500,
     log: (line) => console.log(line),
+    // --playout: sites play their playlists (bulletins, alerts) on their simulated amplifiers, with receipts
+    // and a media cache per site under $LOANET_DATA_DIR/sim-sites (off by default: the fleet benchmarks measure heartbeats).
+    ...(args.playout === true ? { playout: simulatedPlayout({ dir: path.join(process.env.LOANET_DATA_DIR ?? './data', 'sim-sites'), httpUrl: api.baseUrl }) } : {}),
   });
   console.log(`fleet: starting ${sites} sites against ${api.baseUrl} (MQTT ${mqtt.host}:${mqtt.port}), heartbeat ${heartbeatS} s`);
   await fleet.start();
