@@ -11,6 +11,7 @@
  *   media-ingest.ts          one hour of speech (espeak-ng, looped) through POST /api/media: × real time
  *   alert-delivery.ts        API call → first sound on the simulated amplifiers, 500/1,000/3,000 sites, and with 5% reconnecting
  *   playout-accuracy.ts      one bulletin scheduled to 500 simulated sites: start error p50/p99/max on their amplifiers, bytes fetched per site
+ *   live-broadcast.ts        a live voice to 100/1,000/3,000 sites: mouth-to-speaker, true play-time skew, loss after concealment, bytes per site vs Opus, server CPU per 100 sites
  *
  *   media-fetch.ts           bytes a site fetches per bulletin (clean, cut and resumed, corrupted) against the Opus payload
  *   agent-audio.ts           the agent's audio path per second of programme: Ogg read, libopus decode, device-link summaries vs PCM
@@ -27,6 +28,7 @@ import { runEdgeAgentFootprintBench } from './edge-agent-footprint.ts';
 import { runMediaIngestBench } from './media-ingest.ts';
 import { runAlertDeliveryBench } from './alert-delivery.ts';
 import { runPlayoutAccuracyBench } from './playout-accuracy.ts';
+import { runLiveBroadcastBench } from './live-broadcast.ts';
 import { runMediaFetchBench } from './media-fetch.ts';
 import { runAgentAudioBench } from './agent-audio.ts';
 import { stopAll } from './lib/proc.ts';
@@ -48,6 +50,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'media-ingest', run: runMediaIngestBench },
   { name: 'alert-delivery', run: runAlertDeliveryBench },
   { name: 'playout-accuracy', run: runPlayoutAccuracyBench },
+  { name: 'live-broadcast', run: runLiveBroadcastBench },
 ];
 
 /**
@@ -58,7 +61,6 @@ const SCENARIOS: Scenario[] = [
  * so a reader sees what is not measured yet.
  */
 const PENDING = [
-  { scenario: 'live/latency-and-sync', waitsFor: 'live broadcast over MQTT audio frames (not built)' },
   { scenario: 'edge-agent/playing-24kbps', waitsFor: 'the agent audio path (edge-agent/playout)' },
 ];
 

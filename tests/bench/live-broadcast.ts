@@ -1,0 +1,258 @@
+/**
+ * A live voice to the whole province (issue 4), measured at 100, 1,000 and
+ * 3,000 listening sites (`--quick`: 100 only, shorter):
+ *
+ *   mouth-to-speaker  a 1 kHz burst sent by the "console" (PCM over the
+ *                     WebSocket, 20 ms pieces in real time) → the play-at of
+ *                     the first loud packet the sites receive (they play it
+ *                     then: see skew): ms;
+ *   skew p50/p99      the true spread of play instants between sites for the
+ *                     same marked message: full agents (clock exchange,
+ *                     jitter buffer, libopus, playout engine, simulated
+ *                     amplifier) whose clocks are up to ±2 s off and whose
+ *                     links delay live audio 0–150 ms and lose 5 %; their
+ *                     local play instants minus their known clock errors;
+ *   loss after concealment  packets neither played nor concealed at those
+ *                     sites, over packets due (the server's stream view);
+ *   bytes per site    TCP bytes a listening site's socket received per second
+ *                     during the stream, against the Opus payload bitrate;
+ *   CPU per 100 sites server process (HTTP, encoder, embedded aedes broker)
+ *                     % of one core while streaming, per 100 listening sites.
+ *
+ * The server is a child process. The listening sites are raw MQTT clients in
+ * this process, logged in as real sites and subscribed to the province's
+ * audio and control channels (what the broker must fan out to every site),
+ * plus FULL_AGENTS complete agents (the fleet runner) for what only playing
+ * can show. On this shared 2-core machine the bench process itself (3,000
+ * clients) competes with the server: figures are upper bounds.
+ */
+import net from 'node:net';
+import mqtt, { type MqttClient } from 'mqtt';
+import WebSocket from 'ws';
+import opus from '@discordjs/opus';
+import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { monotonicEpochMs } from '../../edge-agent/agent.ts';
+import { areaAudioTopic, areaControlTopic, decodeAudioFrame } from '../../protocol/index.ts';
+import { mulberry32 } from '../helpers/seeded-random.ts';
+import { prepareProvince, startStack, type Stack } from './lib/stack.ts';
+import { CpuWindow, percentile, sleep, waitFor } from './lib/proc.ts';
+import type { BenchResult } from './lib/result.ts';
+
+const PROVINCE = '2025.15';
+const FULL_AGENTS = Number(process.env.LOANET_BENCH_LIVE_AGENTS ?? 40);
+const BURST_EVERY_MS = 2000;
+const BURST_MS = 200;
+
+interface Listener {
+  client: MqttClient;
+  socket: net.Socket | undefined;
+  frames: number;
+}
+
+async function connectListeners(stack: Stack, sites: Array<{ id: string; secret: string }>, log: (s: string) => void): Promise<Listener[]> {
+  const out: Listener[] = [];
+  for (let i = 0; i < sites.length; i += 100) {
+    const batch = await Promise.all(
+      sites.slice(i, i + 100).map(async (s) => {
+        const client = await mqtt.connectAsync(stack.mqtt.url, { protocolVersion: 4, clientId: s.id, username: s.id, password: s.secret, clean: true, reconnectPeriod: 0, keepalive: 60, connectTimeout: 30_000 });
+        await client.subscribeAsync([areaAudioTopic(PROVINCE), areaControlTopic(PROVINCE)], { qos: 0 });
+        const l: Listener = { client, socket: client.stream as unknown as net.Socket, frames: 0 };
+        client.on('message', (_t, payload) => {
+          if (payload[0] === 0x4c) l.frames++;
+        });
+        return l;
+      }),
+    );
+    out.push(...batch);
+  }
+  log(`live-broadcast: ${out.length} listening clients connected`);
+  return out;
+}
+
+/** The console's microphone: PCM in 20 ms pieces, silence with a 1 kHz burst every 2 s; returns the burst send times. */
+function speak(ws: WebSocket, stopAt: number): { bursts: number[]; done: Promise<void> } {
+  const bursts: number[] = [];
+  const t0 = Date.now();
+  let n = 0;
+  const done = new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = Date.now();
+      if (now >= stopAt) return resolve();
+      // Catch up on the real-time schedule, never ahead of it.
+      while (t0 + n * 20 <= now) {
+        const inCycle = (n * 20) % BURST_EVERY_MS;
+        const loud = inCycle < BURST_MS;
+        if (loud && inCycle === 0) bursts.push(t0 + n * 20);
+        const b = Buffer.alloc(1920);
+        if (loud) for (let i = 0; i < 960; i++) b.writeInt16LE(Math.round(12000 * Math.sin((2 * Math.PI * 1000 * (n * 960 + i)) / 48000)), i * 2);
+        ws.send(b);
+        n++;
+      }
+      setTimeout(tick, 10);
+    };
+    tick();
+  });
+  return { bursts, done };
+}
+
+export async function runLiveBroadcastBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
+  const sizes = quick ? [100] : (process.env.LOANET_BENCH_LIVE_SIZES ?? '100,1000,3000').split(',').map(Number);
+  const seconds = quick ? 10 : 20;
+  const province = await prepareProvince(Math.max(...sizes), log);
+  const results: BenchResult[] = [];
+  for (const n of sizes) {
+    const stack = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
+    let fleet: FleetRunner | undefined;
+    let listeners: Listener[] = [];
+    let ws: WebSocket | undefined;
+    try {
+      const agents = Math.min(FULL_AGENTS, n);
+      const rnd = mulberry32(n);
+      const clockError = new Map<string, number>();
+      fleet = new FleetRunner({
+        api: new LoanetClient(stack.baseUrl, stack.token),
+        mqtt: { host: '127.0.0.1', port: stack.mqtt.port },
+        sites: agents,
+        heartbeatS: 30,
+        credentialsFile: stack.credentialsFile,
+        startRate: 200,
+        playout: {
+          sink: 'device',
+          bufferMs: 100,
+          tailMs: 1000,
+          clockErrorMs: (id) => {
+            const e = Math.round((rnd() * 2 - 1) * 2000);
+            clockError.set(id, e);
+            return e;
+          },
+          liveAudioLink: () => (deliver) => {
+            if (rnd() < 0.05) return;
+            setTimeout(deliver, rnd() * 150);
+          },
+        },
+      });
+      const f = fleet;
+      await f.start();
+      await waitFor(`${agents} agents connected`, () => f.stats().connected === agents, 120_000, 200);
+      listeners = await connectListeners(stack, province.sites.slice(agents, n), log);
+      await sleep(3000); // clock exchanges settle
+
+      // The console goes live to the whole province.
+      ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/api/live/voice?areas=15&priority=emergency`, { headers: { authorization: `Bearer ${stack.token}` } });
+      const started = await new Promise<{ id: number; startAt: number; delayMs: number }>((resolve, reject) => {
+        ws!.once('error', reject);
+        ws!.on('message', (d, binary) => {
+          if (binary) return;
+          const m = JSON.parse(d.toString()) as { type: string; stream?: { id: number; startAt: number; delayMs: number }; message?: string };
+          if (m.type === 'started' && m.stream) resolve(m.stream);
+          if (m.type === 'error') reject(new Error(m.message));
+        });
+      });
+      // One listener decodes what it hears: when does each burst play?
+      const probe = listeners[0]?.client ?? undefined;
+      const loudAt: number[] = [];
+      if (probe) {
+        const dec = new opus.OpusEncoder(48000, 1);
+        let wasLoud = false;
+        probe.on('message', (_t, payload) => {
+          const fr = decodeAudioFrame(payload);
+          if (!fr.ok || fr.frame.streamId !== started.id) return;
+          fr.frame.packets.forEach((p, k) => {
+            const pcm = dec.decode(Buffer.from(p));
+            let peak = 0;
+            for (let i = 0; i < pcm.length; i += 2) peak = Math.max(peak, Math.abs(pcm.readInt16LE(i)));
+            const loud = peak > 4000;
+            if (loud && !wasLoud) loudAt.push(fr.frame.playAtUs / 1000 + k * 20);
+            wasLoud = loud;
+          });
+        });
+      }
+      const stopAt = Date.now() + seconds * 1000;
+      const voice = speak(ws, stopAt);
+      await sleep(2000); // past the start
+      const bytes0 = listeners.map((l) => l.socket?.bytesRead ?? 0);
+      const frames0 = listeners.map((l) => l.frames);
+      const cpu = new CpuWindow({ server: stack.server.pid });
+      cpu.start();
+      const w0 = performance.now();
+      await voice.done;
+      const win = cpu.stop();
+      const windowS = (performance.now() - w0) / 1000;
+      const bytes = listeners.map((l, i) => ((l.socket?.bytesRead ?? 0) - bytes0[i]!) / windowS);
+      const frames = listeners.map((l, i) => (l.frames - frames0[i]!) / windowS);
+      ws.send(JSON.stringify({ type: 'stop' }));
+      await sleep(started.delayMs + 7000); // play-out, final reports
+      const view = await stack.api.get<{ server: { payloadBytes: number; wireBytes: number; messages: number; slots: number }; sites: { sites: number; lost: number; concealed: number; played: number; unconcealedLossRatio: number | null; late: number; received: number }; skew: { p50Ms: number | null; p99Ms: number | null } }>(`/api/live/streams/${started.id}`);
+
+      // Mouth to speaker: each burst's send time → the play-at of the first loud packet after it.
+      const m2s: number[] = [];
+      for (const b of voice.bursts) {
+        const heard = loudAt.find((t) => t >= b && t < b + BURST_EVERY_MS);
+        if (heard !== undefined) m2s.push(heard - b);
+      }
+      // True skew at the full agents.
+      const offset = Date.now() - monotonicEpochMs();
+      const bySeq = new Map<number, number[]>();
+      for (const id of f.ids()) {
+        for (const mk of f.site(id).agent.liveReceiver?.marksPlayed ?? []) {
+          if (mk.streamId !== started.id) continue;
+          bySeq.set(mk.seq, [...(bySeq.get(mk.seq) ?? []), mk.localAt - clockError.get(id)! + offset]);
+        }
+      }
+      const spreads = [...bySeq.values()].filter((v) => v.length >= agents / 2).map((v) => Math.max(...v) - Math.min(...v));
+      // The skew is bounded by the agents' clock estimates: a site plays wrong by its estimate's error.
+      const uncertainty = f.ids().map((id) => f.site(id).agent.liveReceiver?.lastReports.get(started.id)?.clockUncertaintyMs ?? NaN).filter(Number.isFinite);
+      const payloadKbps = (view.server.payloadBytes * 8) / (view.server.slots * 20); // bits per ms = kbit/s
+      const wireKbps = (percentile(bytes, 50) * 8) / 1000;
+      const figures: Record<string, number> = {
+        listeningSites: n,
+        fullAgents: agents,
+        delayMs: started.delayMs,
+        mouthToSpeakerP50Ms: percentile(m2s, 50),
+        mouthToSpeakerMaxMs: m2s.length ? Math.max(...m2s) : NaN,
+        skewP50Ms: percentile(spreads, 50),
+        skewP99Ms: percentile(spreads, 99),
+        skewMarks: spreads.length,
+        clockUncertaintyMaxMs: uncertainty.length ? Math.max(...uncertainty) : NaN,
+        siteReportedSkewP99Ms: view.skew.p99Ms ?? NaN,
+        lossAfterConcealmentPct: (view.sites.unconcealedLossRatio ?? NaN) * 100,
+        lateMessagesPct: view.sites.received ? (view.sites.late / view.sites.received) * 100 : NaN,
+        opusPayloadKbps: payloadKbps,
+        wireKbpsPerSiteP50: wireKbps,
+        wireOverPayload: wireKbps / payloadKbps,
+        framesPerSiteSecP50: percentile(frames, 50),
+        framesPerSiteSecMin: frames.length ? Math.min(...frames) : NaN,
+        serverCpuPct: win.pct.server!,
+        serverCpuPctPer100Sites: (win.pct.server! / n) * 100,
+      };
+      log(`live-broadcast: ${n} sites: mouth→speaker p50 ${figures.mouthToSpeakerP50Ms} ms, skew p99 ${figures.skewP99Ms?.toFixed(2)} ms, loss after concealment ${figures.lossAfterConcealmentPct?.toFixed(3)} %, wire ${wireKbps.toFixed(1)} kbit/s vs Opus ${payloadKbps.toFixed(1)}, server ${win.pct.server!.toFixed(1)} % of a core`);
+      results.push({
+        scenario: 'live/broadcast',
+        params: { sites: n },
+        figures,
+        note: `${agents} full agents (clocks ±2 s off, links 0–150 ms jitter and 5 % loss) + ${n - agents} raw MQTT listeners on the province channel; the server's CPU includes the embedded broker; wire = TCP payload bytes (MQTT headers and topic included, TCP/IP headers not)`,
+      });
+    } catch (e) {
+      log(`live-broadcast: ${n} sites failed: ${(e as Error).message}`);
+      results.push({ scenario: 'live/broadcast', params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
+    } finally {
+      ws?.terminate();
+      await Promise.all(listeners.map((l) => l.client.endAsync(true).catch(() => undefined)));
+      await fleet?.stop().catch(() => undefined);
+      await stack.stop();
+    }
+  }
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const quick = process.argv.includes('--quick');
+  const { printTable } = await import('./lib/result.ts');
+  const { removeTempDirs } = await import('./lib/stack.ts');
+  try {
+    printTable(await runLiveBroadcastBench({ quick }));
+  } finally {
+    removeTempDirs();
+  }
+}
