@@ -63,7 +63,7 @@ beforeAll(async () => {
   // A fake microphone (a beep) and no permission prompt, for going live.
   browser = await launchBrowser({ extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
   page = await browser.context.newPage();
-  page.setDefaultTimeout(20_000);
+  page.setDefaultTimeout(30_000);
   await loginThroughForm(page, t.baseUrl, 'admin', ADMIN_PASSWORD);
 }, 120_000);
 

@@ -37,7 +37,7 @@ beforeAll(async () => {
   await waitFor(`${SITES} sites operational`, async () => (await t.api('GET', '/api/coverage?area=15')).body.operational === SITES, 30_000, 250);
   browser = await launchBrowser();
   page = await browser.context.newPage();
-  page.setDefaultTimeout(15_000);
+  page.setDefaultTimeout(30_000);
 });
 
 afterAll(async () => {
