@@ -105,6 +105,8 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     await page.locator('[data-testid=share-sites]', { hasText: `${SITES_PER_COMMUNE} / ${SITES_PER_COMMUNE}` }).waitFor();
     expect(await page.locator('[data-testid=site-map] circle[data-condition]').count()).toBe(SITES_PER_COMMUNE);
     await page.screenshot({ path: screenshotPath('overview-commune'), fullPage: true });
+    await page.click('button:has-text("Lên cấp trên")');
+    await page.locator('[data-testid=overview-title]', { hasText: 'Tỉnh Lào Cai' }).waitFor();
   });
 
   it('lists sites and filters them to one commune', async () => {

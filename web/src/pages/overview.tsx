@@ -21,6 +21,7 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
   const sites = useApi<{ total: number; sites: SiteView[] }>(`/api/sites${qs({ area, limit: 5000 })}`);
   const rootKey = coverage.data?.area.key;
   const children = useApi<{ areas: AreaView[] }>(rootKey ? `/api/areas${qs({ parent: rootKey })}` : null);
+  const here = useApi<AreaView>(area ? `/api/areas/${encodeURIComponent(area)}` : null);
   const to = useMemo(() => Date.now(), [area]);
   const from = to - 30 * 86_400_000;
   const history = useApi<{ points: CoverageHistoryPoint[] }>(`/api/coverage/history${qs({ area, from, to })}`);
@@ -46,8 +47,9 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
     <section>
       <h1 data-testid="overview-title">{t('coverageOf', { area: c.area.name })}</h1>
       <div class="row">
-        {area && (
-          <button type="button" class="secondary" onClick={() => navigate('/')}>
+        {area && rootKey !== props.me.area && (
+          // One level up, but never above the user's own area (the server would refuse it).
+          <button type="button" class="secondary" onClick={() => navigate(here.data?.parent && here.data.parent !== props.me.area ? `/${qs({ area: here.data.parent })}` : '/')}>
             ↑ {t('up')}
           </button>
         )}
