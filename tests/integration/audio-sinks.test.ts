@@ -162,17 +162,23 @@ describe.skipIf(!hasAplay)('ALSA sink (real aplay)', () => {
     expect(aplayArgs({ device: 'plughw:1,0', bufferMs: 200 })).toEqual(['-q', '-t', 'raw', '-f', 'S16_LE', '-r', '48000', '-c', '1', '-D', 'plughw:1,0', '--buffer-time=200000', '--period-time=50000', '-']);
   });
 
-  it('plays seconds of audio into ALSA null and restarts aplay on flush', async () => {
+  it('plays audio into ALSA null, restarts aplay on a flush only when ALSA holds audio, and plays out the rest on close', async () => {
     const sink = new AlsaSink({ device: 'null', bufferMs: 100 });
     await sink.open();
-    const t0 = Date.now() + 100;
-    for (let k = 0; k < 150; k++) await sink.write(tone(0.2, 440, k * FRAME_SAMPLES), t0 + k * FRAME_MS);
+    // Nothing due yet (play-at beyond the feed horizon of 80 ms): a flush has nothing in ALSA to drop.
+    const later = Date.now() + 5000;
+    for (let k = 0; k < 10; k++) await sink.write(tone(0.2, 440, k * FRAME_SAMPLES), later + k * FRAME_MS);
+    await sink.flush();
     expect(sink.spawns).toBe(1);
+    expect(sink.stats().framesFlushed).toBe(10);
+    // Due now: fed to aplay at once, so a flush must restart it to drop ALSA's buffer.
+    const t0 = Date.now();
+    for (let k = 0; k < 150; k++) await sink.write(tone(0.2, 440, k * FRAME_SAMPLES), t0 + k * FRAME_MS);
     await sink.flush();
     expect(sink.spawns).toBe(2);
-    await sink.write(tone(), Date.now() + 100);
-    await sink.close();
-    expect(sink.stats().framesWritten).toBe(151);
+    for (let k = 0; k < 50; k++) await sink.write(tone(), Date.now() + 3000 + k * FRAME_MS);
+    await sink.close(); // queued frames go to aplay, which plays them out and exits 0
+    expect(sink.stats().framesWritten).toBe(210);
   });
 
   it('says what is wrong when ALSA refuses the device or aplay is missing', async () => {

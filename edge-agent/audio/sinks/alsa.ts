@@ -5,17 +5,21 @@
  *
  *   aplay -q -t raw -f S16_LE -r 48000 -c 1 -D <device> --buffer-time=<µs> -
  *
- * Latency. ALSA plays a frame once everything before it in its buffer has
- * played, so the engine writes each frame `latencyMs` = the configured buffer
- * before its play-at, and the pipe and ALSA buffer together hold about that
- * much audio. Backpressure: write() resolves when the pipe takes the bytes
+ * Latency. The engine writes each frame `latencyMs` = the configured buffer
+ * before its play-at; the sink queues it and hands it to aplay one frame
+ * later than that, on a timer (alsa-feed.ts says why: ALSA starts a stream
+ * when its buffer is full, so feeding on schedule makes the first frame heard
+ * at its play-at instead of early), filling gaps and padding short runs with
+ * silence. Backpressure: write() resolves when the pipe takes the bytes
  * (Node's stream 'drain'), so a stalled aplay stalls the engine instead of
- * growing memory.
+ * growing memory. Not corrected: the sound card's own clock drifting against
+ * the agent's (tens of ppm; a few ms per minute of continuous programme).
  *
  * Flush (pre-emption). Bytes in a pipe and in ALSA's buffer cannot be taken
- * back, so flush() kills aplay (SIGKILL: the kernel closes the PCM, which
- * drops its buffer; SIGTERM is not enough, since aplay blocked reading an idle
- * pipe does not wake to it) and starts a fresh one; the next frames are heard after the new
+ * back, so flush() drops the queue and, when audio is still in ALSA's buffer,
+ * kills aplay (SIGKILL: the kernel closes the PCM, which drops its buffer;
+ * SIGTERM is not enough, since aplay blocked reading an idle pipe does not
+ * wake to it) and starts a fresh one; the next frames are heard after the new
  * process opens the device (a few ms on a Pi), which the engine's one-frame
  * budget absorbs. Underruns are counted from the engine's timing (a frame
  * written after its own play-at: ALSA ran dry before it), since aplay -q
@@ -24,7 +28,8 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { AudioSinkError, CHANNELS, FRAME_MS, SAMPLE_RATE, type AudioSink, type AudioSinkStats } from '../types.ts';
+import { AudioSinkError, CHANNELS, FRAME_BYTES, FRAME_MS, SAMPLE_RATE, type AudioSink, type AudioSinkStats } from '../types.ts';
+import { planFeed } from './alsa-feed.ts';
 import { defaultSinkClock, SinkStatsKeeper } from './stats.ts';
 
 export interface AlsaSinkOptions {
@@ -55,17 +60,26 @@ export class AlsaSink implements AudioSink {
   readonly latencyMs: number;
   private readonly now: () => number;
   private readonly stats_ = new SinkStatsKeeper('alsa');
+  private readonly feedAheadMs: number;
+  private readonly padDelayMs: number;
   private child: Aplay | undefined;
   private exitInfo: string | undefined;
   private stderr = '';
-  /** Play-at of frames handed to aplay and not yet due (for counting what a flush drops). */
-  private ahead: number[] = [];
-  /** aplay processes started, for statistics (1 + flushes + restarts). */
+  /** Frames written by the engine and not yet handed to aplay (see alsa-feed.ts). */
+  private queue: Array<{ bytes: Buffer; playAt: number }> = [];
+  /** Play-at of real frames handed to aplay, kept until due (for counting what a flush drops). */
+  private fed: number[] = [];
+  private fedEnd: number | null = null;
+  private filledMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** aplay processes started, for statistics (1 + flushes that had audio in ALSA's buffer). */
   spawns = 0;
 
   constructor(private readonly options: AlsaSinkOptions = {}) {
-    this.latencyMs = Math.max(FRAME_MS, options.bufferMs ?? 200);
+    this.latencyMs = Math.max(2 * FRAME_MS, options.bufferMs ?? 200);
     this.now = options.now ?? defaultSinkClock;
+    this.feedAheadMs = this.latencyMs - FRAME_MS;
+    this.padDelayMs = Math.min(2 * FRAME_MS, this.feedAheadMs / 2);
   }
 
   async open(): Promise<void> {
@@ -75,28 +89,39 @@ export class AlsaSink implements AudioSink {
   async write(frame: Int16Array, playAtLocalMs: number): Promise<void> {
     if (!this.child) throw new AudioSinkError('alsa', 'not_open', this.exitInfo ? `aplay is not running (${this.exitInfo})` : 'write() before open()');
     if (this.exitInfo) throw this.failure();
-    const now = this.now();
-    this.stats_.written(frame, playAtLocalMs, now);
-    this.ahead = this.ahead.filter((t) => t > now);
-    this.ahead.push(playAtLocalMs);
+    this.stats_.written(frame, playAtLocalMs, this.now());
+    // Copy: the engine may reuse its frame. Int16Array is host-endian; every board we run on (ARM, x86) is little-endian like S16_LE.
+    this.queue.push({ bytes: Buffer.from(frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength)), playAt: playAtLocalMs });
     const child = this.child;
-    // Int16Array is host-endian; every board we run on (ARM, x86) is little-endian like S16_LE.
-    const bytes = Buffer.from(frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength));
-    if (!child.stdin.write(bytes)) await this.writable(child);
+    // Backpressure: a pipe that aplay does not empty (a wedged card) stalls the engine instead of growing memory.
+    if (!this.pump()) await this.writable(child);
     if (this.exitInfo && this.child === child) throw this.failure();
   }
 
   async flush(): Promise<void> {
     const now = this.now();
-    this.stats_.flushed(this.ahead.filter((t) => t > now).length);
-    this.ahead = [];
-    if (!this.child) return;
+    this.fed = this.fed.filter((t) => t > now);
+    this.stats_.flushed(this.queue.length + this.fed.length);
+    this.queue = [];
+    this.fed = [];
+    this.clearTimer();
+    const inAlsa = this.fedEnd !== null && this.fedEnd > now;
+    this.fedEnd = null;
+    this.filledMs = 0;
+    // Audio already in the pipe and ALSA's buffer cannot be taken back: restart aplay to drop it.
+    if (!this.child || !inAlsa) return;
     await this.kill();
     await this.start();
   }
 
   async close(): Promise<void> {
+    this.clearTimer();
+    if (this.child && !this.exitInfo) this.pump(Number.POSITIVE_INFINITY); // the rest, whatever its time: closing means play it out
     const child = this.child;
+    this.queue = [];
+    this.fed = [];
+    this.fedEnd = null;
+    this.filledMs = 0;
     if (!child) return;
     this.child = undefined;
     // End of input: aplay plays what it holds, then exits. A wedged device must not hang the agent's shutdown.
@@ -107,7 +132,44 @@ export class AlsaSink implements AudioSink {
       await exited;
       clearTimeout(timer);
     }
-    this.ahead = [];
+  }
+
+  /**
+   * Hand aplay what is due (planFeed) and set the timer for the next. Returns
+   * false when the pipe is full. `feedAheadMs` = Infinity feeds everything.
+   */
+  private pump(feedAheadMs = this.feedAheadMs): boolean {
+    this.clearTimer();
+    const child = this.child;
+    if (!child) return true;
+    const now = this.now();
+    const plan = planFeed({ queued: this.queue.map((f) => f.playAt), fedEnd: this.fedEnd, filledMs: this.filledMs, now, feedAheadMs, padDelayMs: this.padDelayMs, frameMs: FRAME_MS });
+    const parts: Buffer[] = [];
+    for (const step of plan.steps) {
+      if ('silence' in step) {
+        parts.push(Buffer.alloc(step.silence * FRAME_BYTES));
+      } else {
+        for (const f of this.queue.splice(0, step.frames)) {
+          parts.push(f.bytes);
+          this.fed.push(f.playAt);
+        }
+      }
+    }
+    this.fedEnd = plan.fedEnd;
+    this.filledMs = plan.filledMs;
+    this.fed = this.fed.filter((t) => t > now);
+    let ok = true;
+    if (parts.length > 0) ok = child.stdin.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    if (plan.wakeAt !== null && Number.isFinite(plan.wakeAt)) {
+      this.timer = setTimeout(() => this.pump(), Math.max(0, plan.wakeAt - now));
+      this.timer.unref();
+    }
+    return ok;
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   stats(): AudioSinkStats {
