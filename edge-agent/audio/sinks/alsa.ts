@@ -9,8 +9,8 @@
  * before its play-at; the sink queues it and hands it to aplay one frame
  * later than that, on a timer (alsa-feed.ts says why: ALSA starts a stream
  * when its buffer is full, so feeding on schedule makes the first frame heard
- * at its play-at instead of early), filling gaps and padding short runs with
- * silence. Backpressure: write() resolves when the pipe takes the bytes
+ * at its play-at instead of early), with silence in the gaps and after the
+ * last programme for as long as the sink is open. Backpressure: write() resolves when the pipe takes the bytes
  * (Node's stream 'drain'), so a stalled aplay stalls the engine instead of
  * growing memory. Not corrected: the sound card's own clock drifting against
  * the agent's (tens of ppm; a few ms per minute of continuous programme).
@@ -19,9 +19,8 @@
  * back, so flush() drops the queue and, when audio is still in ALSA's buffer,
  * kills aplay (SIGKILL: the kernel closes the PCM, which drops its buffer;
  * SIGTERM is not enough, since aplay blocked reading an idle pipe does not
- * wake to it) and starts a fresh one; the next frames are heard after the new
- * process opens the device (a few ms on a Pi), which the engine's one-frame
- * budget absorbs. Underruns are counted from the engine's timing (a frame
+ * wake to it) and starts a fresh one; the next frames are fed on schedule
+ * as before (their play-at is a buffer ahead, longer than a process start). Underruns are counted from the engine's timing (a frame
  * written after its own play-at: ALSA ran dry before it), since aplay -q
  * reports none.
  */
