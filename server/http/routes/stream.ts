@@ -13,6 +13,8 @@ import { requirePermission } from '../auth.ts';
 import { readCookie, SESSION_COOKIE } from '../session-cookie.ts';
 
 const KEEPALIVE_MS = 20_000;
+/** A client this far behind (a phone that lost coverage mid-storm) is dropped: it reconnects and reloads, instead of the server buffering for it. */
+const MAX_BACKLOG_BYTES = 1024 * 1024;
 
 /** One SSE frame: `event:` line, the JSON on one `data:` line (JSON never holds a raw line break), blank line. */
 export function sseFrame(event: string, data: unknown): string {
@@ -36,7 +38,11 @@ export const streamRoutes =
       const areaId = ctx.fleet.observation(siteId)?.areaId;
       const frame = sseFrame(event, data);
       for (const c of clients) {
-        if (c.scope === null || (areaId !== undefined && c.scope.has(areaId))) c.res.write(frame);
+        if (c.scope !== null && (areaId === undefined || !c.scope.has(areaId))) continue;
+        if (c.res.writableLength > MAX_BACKLOG_BYTES) {
+          clients.delete(c);
+          c.res.destroy();
+        } else c.res.write(frame);
       }
     };
 
