@@ -45,6 +45,8 @@ export interface LivePlaybackOptions {
   /** This site's acoustic offset, metres (÷ 343 m/s). */
   acousticDelayM?: number;
   decoder: OpusPacketDecoder;
+  /** Server clock → this agent's clock as the engine converts it when it writes a frame (default: identity). */
+  toLocal?: (serverMs: number) => number;
   jitter?: Omit<JitterBufferOptions, 'targetDelayMs' | 'acousticDelayM' | 'start'>;
 }
 
@@ -52,6 +54,8 @@ export interface PlayedMark {
   seq: number;
   /** When the marked message's first sample is played, server clock (this site's estimate). */
   playedAt: number;
+  /** The same instant on this agent's own clock, converted when the frame was handed to the engine. */
+  localAt: number;
 }
 
 export class LivePlayback implements ProgrammeSource {
@@ -60,6 +64,7 @@ export class LivePlayback implements ProgrammeSource {
   private readonly decoder: OpusPacketDecoder;
   private readonly startAtMs: number;
   private readonly acousticMs: number;
+  private readonly toLocal: (serverMs: number) => number;
   /** Decoded slots not yet wholly played: slot → samples. */
   private readonly decoded = new Map<number, Int16Array>();
   /** Marked slots decoded but not yet played: slot → seq. */
@@ -81,6 +86,7 @@ export class LivePlayback implements ProgrammeSource {
     this.streamId = o.streamId;
     this.decoder = o.decoder;
     this.startAtMs = o.startAtMs;
+    this.toLocal = o.toLocal ?? ((t) => t);
     this.jb = new JitterBuffer({
       ...o.jitter,
       targetDelayMs: o.delayMs,
@@ -139,7 +145,8 @@ export class LivePlayback implements ProgrammeSource {
       const seq = this.pendingMarks.get(slot);
       if (seq !== undefined && slotStart >= s0 && slotStart < s0 + FRAME_SAMPLES) {
         this.pendingMarks.delete(slot);
-        this.marks.push({ seq, playedAt: atServerMs + (slotStart - s0) / SAMPLES_PER_MS });
+        const playedAt = atServerMs + (slotStart - s0) / SAMPLES_PER_MS;
+        this.marks.push({ seq, playedAt, localAt: this.toLocal(playedAt) });
       }
     }
     // Slots wholly before this frame are done with.

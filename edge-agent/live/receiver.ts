@@ -153,6 +153,7 @@ export class LiveReceiver {
       delayMs: m.delayMs,
       ...(this.o.acousticDelayM ? { acousticDelayM: this.o.acousticDelayM } : {}),
       decoder: this.o.createDecoder(),
+      toLocal: (t) => t - this.o.clockOffsetMs(),
     });
     const live: Live = { start: m, playback, done: false };
     this.streams.set(m.streamId, live);
@@ -218,9 +219,8 @@ export class LiveReceiver {
 
   private report(live: Live, final: boolean): void {
     const s = live.playback.stats;
-    const offset = this.o.clockOffsetMs();
     const taken = live.playback.takeMarks();
-    for (const m of taken) this.marksPlayed.push({ streamId: live.start.streamId, seq: m.seq, playedAt: m.playedAt, localAt: m.playedAt - offset });
+    for (const m of taken) this.marksPlayed.push({ streamId: live.start.streamId, seq: m.seq, playedAt: m.playedAt, localAt: m.localAt });
     if (this.marksPlayed.length > 200) this.marksPlayed.splice(0, this.marksPlayed.length - 200);
     const marks = taken.slice(-64).map((m) => ({ seq: m.seq, playedAt: Math.round(m.playedAt * 1000) / 1000 }));
     const ev: StreamStatsEvent = {

@@ -20,14 +20,16 @@
  *                     % of one core while streaming, per 100 listening sites.
  *
  * The server is a child process. The listening sites are raw MQTT clients in
- * this process, logged in as real sites and subscribed to the province's
+ * a child process (tests/bench/lib/live-listeners.ts), logged in as real sites and subscribed to the province's
  * audio and control channels (what the broker must fan out to every site),
  * plus FULL_AGENTS complete agents (the fleet runner) for what only playing
- * can show. On this shared 2-core machine the bench process itself (3,000
- * clients) competes with the server: figures are upper bounds.
+ * can show, in this process. On this shared 2-core machine the listeners and
+ * the agents compete with the server for the CPU: figures are upper bounds.
  */
-import net from 'node:net';
-import mqtt, { type MqttClient } from 'mqtt';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
 import WebSocket from 'ws';
 import opus from '@discordjs/opus';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
@@ -36,7 +38,7 @@ import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { areaAudioTopic, areaControlTopic, decodeAudioFrame } from '../../protocol/index.ts';
 import { mulberry32 } from '../helpers/seeded-random.ts';
 import { prepareProvince, startStack, type Stack } from './lib/stack.ts';
-import { CpuWindow, percentile, sleep, waitFor } from './lib/proc.ts';
+import { CpuWindow, percentile, sleep, startTsx, stopProcess, waitFor, type Tracked } from './lib/proc.ts';
 import type { BenchResult } from './lib/result.ts';
 
 const PROVINCE = '2025.15';
@@ -44,30 +46,29 @@ const FULL_AGENTS = Number(process.env.LOANET_BENCH_LIVE_AGENTS ?? 40);
 const BURST_EVERY_MS = 2000;
 const BURST_MS = 200;
 
-interface Listener {
-  client: MqttClient;
-  socket: net.Socket | undefined;
-  frames: number;
+interface Listeners {
+  proc: Tracked;
+  count(): Promise<{ bytes: number[]; frames: number[] }>;
 }
 
-async function connectListeners(stack: Stack, sites: Array<{ id: string; secret: string }>, log: (s: string) => void): Promise<Listener[]> {
-  const out: Listener[] = [];
-  for (let i = 0; i < sites.length; i += 100) {
-    const batch = await Promise.all(
-      sites.slice(i, i + 100).map(async (s) => {
-        const client = await mqtt.connectAsync(stack.mqtt.url, { protocolVersion: 4, clientId: s.id, username: s.id, password: s.secret, clean: true, reconnectPeriod: 0, keepalive: 60, connectTimeout: 30_000 });
-        await client.subscribeAsync([areaAudioTopic(PROVINCE), areaControlTopic(PROVINCE)], { qos: 0 });
-        const l: Listener = { client, socket: client.stream as unknown as net.Socket, frames: 0 };
-        client.on('message', (_t, payload) => {
-          if (payload[0] === 0x4c) l.frames++;
+/** The listening sites in a child process (tests/bench/lib/live-listeners.ts), so they do not load the full agents' event loop. */
+async function startListeners(stack: Stack, sites: Array<{ id: string; secret: string }>, dir: string): Promise<Listeners> {
+  const file = path.join(dir, 'listeners.json');
+  fs.writeFileSync(file, JSON.stringify(sites), { mode: 0o600 });
+  const proc = startTsx('live-listeners', 'tests/bench/lib/live-listeners.ts', [stack.mqtt.url, file, PROVINCE], {}, { ipc: true });
+  await proc.waitForLine(/^listening \d+/, Math.max(60_000, sites.length * 50));
+  return {
+    proc,
+    count: () =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('listeners did not answer')), 30_000);
+        proc.child.once('message', (m) => {
+          clearTimeout(timer);
+          resolve(m as { bytes: number[]; frames: number[] });
         });
-        return l;
+        proc.child.send({ cmd: 'count' });
       }),
-    );
-    out.push(...batch);
-  }
-  log(`live-broadcast: ${out.length} listening clients connected`);
-  return out;
+  };
 }
 
 /** The console's microphone: PCM in 20 ms pieces, silence with a 1 kHz burst every 2 s; returns the burst send times. */
@@ -104,7 +105,9 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
   for (const n of sizes) {
     const stack = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
     let fleet: FleetRunner | undefined;
-    let listeners: Listener[] = [];
+    let listeners: Listeners | undefined;
+    let probe: mqtt.MqttClient | undefined;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-live-'));
     let ws: WebSocket | undefined;
     try {
       const agents = Math.min(FULL_AGENTS, n);
@@ -135,7 +138,12 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
       const f = fleet;
       await f.start();
       await waitFor(`${agents} agents connected`, () => f.stats().connected === agents, 120_000, 200);
-      listeners = await connectListeners(stack, province.sites.slice(agents, n), log);
+      // One listening site in this process decodes what it hears (mouth-to-speaker); the rest in a child.
+      const probeSite = province.sites[agents]!;
+      probe = await mqtt.connectAsync(stack.mqtt.url, { protocolVersion: 4, clientId: probeSite.id, username: probeSite.id, password: probeSite.secret, clean: true, reconnectPeriod: 0 });
+      await probe.subscribeAsync([areaAudioTopic(PROVINCE), areaControlTopic(PROVINCE)], { qos: 0 });
+      listeners = n - agents - 1 > 0 ? await startListeners(stack, province.sites.slice(agents + 1, n), dir) : undefined;
+      log(`live-broadcast: ${agents} full agents, ${n - agents} listening sites connected`);
       await sleep(3000); // clock exchanges settle
 
       // The console goes live to the whole province.
@@ -150,7 +158,6 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
         });
       });
       // One listener decodes what it hears: when does each burst play?
-      const probe = listeners[0]?.client ?? undefined;
       const loudAt: number[] = [];
       if (probe) {
         const dec = new opus.OpusEncoder(48000, 1);
@@ -171,16 +178,16 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
       const stopAt = Date.now() + seconds * 1000;
       const voice = speak(ws, stopAt);
       await sleep(2000); // past the start
-      const bytes0 = listeners.map((l) => l.socket?.bytesRead ?? 0);
-      const frames0 = listeners.map((l) => l.frames);
+      const c0 = (await listeners?.count()) ?? { bytes: [], frames: [] };
       const cpu = new CpuWindow({ server: stack.server.pid });
       cpu.start();
       const w0 = performance.now();
       await voice.done;
       const win = cpu.stop();
       const windowS = (performance.now() - w0) / 1000;
-      const bytes = listeners.map((l, i) => ((l.socket?.bytesRead ?? 0) - bytes0[i]!) / windowS);
-      const frames = listeners.map((l, i) => (l.frames - frames0[i]!) / windowS);
+      const c1 = (await listeners?.count()) ?? { bytes: [], frames: [] };
+      const bytes = c1.bytes.map((b, i) => (b - c0.bytes[i]!) / windowS);
+      const frames = c1.frames.map((f, i) => (f - c0.frames[i]!) / windowS);
       ws.send(JSON.stringify({ type: 'stop' }));
       await sleep(started.delayMs + 7000); // play-out, final reports
       const view = await stack.api.get<{ server: { payloadBytes: number; wireBytes: number; messages: number; slots: number }; sites: { sites: number; lost: number; concealed: number; played: number; unconcealedLossRatio: number | null; late: number; received: number }; skew: { p50Ms: number | null; p99Ms: number | null } }>(`/api/live/streams/${started.id}`);
@@ -231,14 +238,16 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
         scenario: 'live/broadcast',
         params: { sites: n },
         figures,
-        note: `${agents} full agents (clocks ±2 s off, links 0–150 ms jitter and 5 % loss) + ${n - agents} raw MQTT listeners on the province channel; the server's CPU includes the embedded broker; wire = TCP payload bytes (MQTT headers and topic included, TCP/IP headers not)`,
+        note: `${agents} full agents in the bench process (clocks ±2 s off, links 0–150 ms jitter and 5 % loss) + ${n - agents} raw MQTT listeners on the province channel (1 here decoding, the rest in a child process); the server's CPU includes the embedded broker; wire = TCP payload bytes (MQTT headers and topic included, TCP/IP headers not)`,
       });
     } catch (e) {
       log(`live-broadcast: ${n} sites failed: ${(e as Error).message}`);
       results.push({ scenario: 'live/broadcast', params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
     } finally {
       ws?.terminate();
-      await Promise.all(listeners.map((l) => l.client.endAsync(true).catch(() => undefined)));
+      await probe?.endAsync(true).catch(() => undefined);
+      await stopProcess(listeners?.proc);
+      fs.rmSync(dir, { recursive: true, force: true });
       await fleet?.stop().catch(() => undefined);
       await stack.stop();
     }
