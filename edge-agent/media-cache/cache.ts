@@ -215,6 +215,8 @@ export class FileMediaCache implements MediaCache {
             this.wakeTimer = undefined;
             this.kick();
           }, Math.max(0, pick.wakeAtMs - this.now()));
+          // Like the agent's other timers: a retry pending must not keep a process (or a test) alive.
+          this.wakeTimer.unref();
         }
         return;
       }
