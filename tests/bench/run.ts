@@ -9,6 +9,7 @@
  *   fleet-runner-cost.ts     the fleet runner's own RSS and CPU per simulated site
  *   edge-agent-footprint.ts  one agent process idle (playing a stream: not measurable yet)
  *   media-ingest.ts          one hour of speech (espeak-ng, looped) through POST /api/media: × real time
+ *   playlist-distribution.ts the server's cost of computing, publishing and recording every site's playlist
  *   alert-delivery.ts        API call → first sound on the simulated amplifiers, 500/1,000/3,000 sites, and with 5% reconnecting
  *   playout-accuracy.ts      one bulletin scheduled to 500 simulated sites: start error p50/p99/max on their amplifiers, bytes fetched per site
  *   live-broadcast.ts        a live voice to 100/1,000/3,000 sites: mouth-to-speaker, true play-time skew, loss after concealment, bytes per site vs Opus, server CPU per 100 sites
@@ -26,6 +27,7 @@ import { runHeartbeatIngestBench } from './heartbeat-ingest.ts';
 import { runFleetRunnerCostBench } from './fleet-runner-cost.ts';
 import { runEdgeAgentFootprintBench } from './edge-agent-footprint.ts';
 import { runMediaIngestBench } from './media-ingest.ts';
+import { runPlaylistDistributionBench } from './playlist-distribution.ts';
 import { runAlertDeliveryBench } from './alert-delivery.ts';
 import { runPlayoutAccuracyBench } from './playout-accuracy.ts';
 import { runLiveBroadcastBench } from './live-broadcast.ts';
@@ -48,6 +50,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'fleet-runner-cost', run: runFleetRunnerCostBench },
   { name: 'edge-agent-footprint', run: runEdgeAgentFootprintBench },
   { name: 'media-ingest', run: runMediaIngestBench },
+  { name: 'playlist-distribution', run: runPlaylistDistributionBench },
   { name: 'alert-delivery', run: runAlertDeliveryBench },
   { name: 'playout-accuracy', run: runPlayoutAccuracyBench },
   { name: 'live-broadcast', run: runLiveBroadcastBench },

@@ -1,0 +1,144 @@
+/**
+ * What distributing playlists costs the server: PlaylistDistributor over a
+ * real SQLite store on a synthetic province (3,000 sites, and 30,000 without
+ * --quick) with a realistic schedule (a province bulletin every day at 06:00
+ * and 17:00, a priority item per district, a weekly item per commune, one
+ * emergency). The broker is a counter (the embedded broker's own cost is in
+ * heartbeat-ingest), so the figures are the server's event-loop time:
+ *
+ * - first: every site computed, published and recorded (server start);
+ * - unchanged: a periodic recompute that publishes nothing;
+ * - approval: one more province-wide item, every playlist changes (what an
+ *   approve request waits for).
+ *
+ *   npx tsx tests/bench/playlist-distribution.ts [--quick]
+ */
+import fs from 'node:fs';
+import { openDatabase } from '../../server/store/db.ts';
+import { AreaIndex } from '../../server/coverage/coverage.ts';
+import { BroadcastItemStore, startBounds, type ScheduledItem } from '../../server/schedule/items-store.ts';
+import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
+import { PlaylistDistributor } from '../../server/schedule/distribution.ts';
+import { SiteDirectory } from '../../server/schedule/resolve.ts';
+import type { BrokerLink } from '../../server/fleet/broker.ts';
+import { tempDir } from '../helpers/server.ts';
+import { syntheticProvince } from './coverage-compute.ts';
+import { printTable, type BenchResult } from './lib/result.ts';
+
+const H = 3_600_000;
+/** 2026-11-27 00:00 local. */
+const DAY0 = Date.parse('2026-11-26T17:00:00Z');
+
+function item(id: string, over: Partial<ScheduledItem>): ScheduledItem {
+  return {
+    id,
+    mediaId: 'm1',
+    durationMs: 5 * 60_000,
+    title: id,
+    targets: { areaKeys: [], siteIds: [] },
+    start: { at: DAY0 + 8 * H },
+    priority: 'normal',
+    status: 'approved',
+    queue: false,
+    createdBy: 'op',
+    approvedBy: 'chief',
+    note: null,
+    createdById: 1,
+    createdAt: DAY0,
+    updatedBy: 'op',
+    updatedById: 1,
+    updatedAt: DAY0,
+    approvedById: 2,
+    approvedAt: DAY0,
+    cancelledBy: null,
+    cancelledById: null,
+    cancelledAt: null,
+    cancelReason: null,
+    ...over,
+  };
+}
+
+async function runOne(villages: number, siteCount: number): Promise<BenchResult> {
+  const dir = tempDir('loanet-bench-dist-');
+  const db = openDatabase(dir);
+  try {
+    const prov = syntheticProvince(villages, siteCount);
+    const index = AreaIndex.build(prov.nodes);
+    const sites = prov.sites.map((s) => ({ siteId: s.siteId, areaId: s.areaId }));
+    const items = new BroadcastItemStore(db);
+    const save = (i: ScheduledItem) => items.save(i, startBounds(i, i.start && 'dtstart' in i.start ? DAY0 : undefined), []);
+    save(item('province-daily', { targets: { areaKeys: [prov.rootKey], siteIds: [] }, start: { dtstart: '2026-11-27T06:00', rrule: 'FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0' } }));
+    const districts = prov.nodes.filter((n) => n.level === 'district');
+    const communes = prov.nodes.filter((n) => n.level === 'commune');
+    districts.forEach((d, k) => save(item(`district-${k}`, { targets: { areaKeys: [d.key], siteIds: [] }, priority: 'priority', start: { at: DAY0 + (9 + (k % 8)) * H } })));
+    communes.forEach((c, k) => save(item(`commune-${k}`, { targets: { areaKeys: [c.key], siteIds: [] }, start: { dtstart: `2026-11-27T${String(11 + (k % 6)).padStart(2, '0')}:30`, rrule: 'FREQ=WEEKLY;BYDAY=FR,SA' } })));
+    save(item('emergency', { targets: { areaKeys: [districts[0]!.key], siteIds: [] }, priority: 'emergency', start: { at: DAY0 + 6 * H + 60_000 } }));
+
+    let messages = 0;
+    let bytes = 0;
+    const broker: BrokerLink = {
+      async start() {},
+      async stop() {},
+      async publish(_topic, payload) {
+        messages++;
+        bytes += payload.length;
+      },
+      onSiteMessage() {},
+      disconnectSite() {},
+      status: () => ({ kind: 'embedded', up: true, clients: 0, port: null, refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 }),
+    };
+    const dist = new PlaylistDistributor({
+      db,
+      items,
+      sent: new SentEntryStore(db),
+      directory: () => new SiteDirectory(index, sites),
+      media: () => ({ sha256: 'a'.repeat(64), bytes: 900_000 }),
+      broker,
+      held: () => undefined,
+      log: { info() {}, warn() {}, error() {} },
+      now: () => DAY0 + 5 * H,
+      horizonMs: 48 * H,
+      recomputeMs: 60_000,
+    });
+    const time = async (reason: string) => {
+      const t0 = performance.now();
+      const r = await dist.refresh(reason);
+      return { ms: performance.now() - t0, r };
+    };
+    const first = await time('start');
+    const firstBytes = bytes / Math.max(1, messages);
+    const entries = first.r.sites ? (db.prepare("SELECT COUNT(*) AS n FROM playlist_entries WHERE plan = 'play'").get() as { n: number }).n / first.r.sites : 0;
+    const unchanged = await time('horizon');
+    save(item('province-extra', { targets: { areaKeys: [prov.rootKey], siteIds: [] }, start: { at: DAY0 + 20 * H } }));
+    const approval = await time('approved');
+    return {
+      scenario: 'schedule/playlist-distribution',
+      params: { sites: siteCount, items: 2 + districts.length + communes.length },
+      figures: {
+        firstMs: first.ms,
+        unchangedMs: unchanged.ms,
+        approvalMs: approval.ms,
+        publishedOnApproval: approval.r.published,
+        entriesPerSite: entries,
+        bytesPerPlaylist: firstBytes,
+      },
+      note: 'event-loop time of PlaylistDistributor.refresh (compute, publish to a counting broker, record sent entries in SQLite)',
+    };
+  } finally {
+    db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function runPlaylistDistributionBench({ quick }: { quick: boolean }): Promise<BenchResult[]> {
+  const out = [await runOne(2000, 3000)];
+  if (!quick) out.push(await runOne(20_000, 30_000));
+  return out;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runPlaylistDistributionBench({ quick: process.argv.includes('--quick') }).then(printTable, (e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}
