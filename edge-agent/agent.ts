@@ -113,8 +113,12 @@ export interface PlayoutSetup {
   sink: AudioSink;
   /** Media for playlist entries; absent: every entry is skipped 'no_media'. */
   cache?: MediaCache;
-  /** Amplifier on this long before sound: the profile's warm-up plus a margin. */
-  leadMs: number;
+  /**
+   * Amplifier on this long before sound: the profile's warm-up plus a margin.
+   * Absent: the warm-up the device reports once started (DeviceGateway.amplifierWarmupMs)
+   * + 500 ms, and 3.5 s until it has (the longest warm-up in hardware/profiles, 3 s, + 500 ms).
+   */
+  leadMs?: number;
   /** And off this long after the last programme. */
   tailMs: number;
   /** Hand an entry to the engine this long before its start (default lead + 3 s). */
@@ -194,6 +198,9 @@ const ACK_TIMEOUT_MS = 3000;
 /** A receipt not acknowledged by then is sent again after the next reconnect (the server dedupes). */
 const RECEIPT_ACK_TIMEOUT_MS = 60_000;
 const RECEIPT_JOURNAL_FILE = 'asrun.journal';
+const DEFAULT_AMP_LEAD_MS = 3500;
+/** Added to the device's warm-up: the amp_power round trip and the relay. */
+const AMP_LEAD_MARGIN_MS = 500;
 const LEDGER_FILE = 'commands.json';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -369,15 +376,16 @@ export class EdgeAgent {
     const offsetMs = (): number | undefined => this.clockSync.estimate()?.offsetMs;
     const serverNow = (): number => this.syncNow() + (offsetMs() ?? 0);
     const log = { info: (m: string) => this.log.debug?.(m), warn: (m: string) => this.log.warn(m), error: (m: string) => this.log.error(m) };
-    this.engine = new PlayoutEngine({
+    const engine = new PlayoutEngine({
       sink: setup.sink,
       clock: { now: this.syncNow, offsetMs },
       amplifier: this.gateway,
-      leadMs: setup.leadMs,
+      leadMs: setup.leadMs ?? DEFAULT_AMP_LEAD_MS,
       tailMs: setup.tailMs,
       ...(setup.lateToleranceMs !== undefined ? { lateToleranceMs: setup.lateToleranceMs } : {}),
       log,
     });
+    this.engine = engine;
     const stateDir = this.config.stateDir;
     this.journal = new ReceiptJournal({ ...(stateDir ? { file: join(stateDir, RECEIPT_JOURNAL_FILE) } : {}), now: serverNow, log });
     // The playlist and the alerts share the cache: each declares its own needs, the cache gets the union.
@@ -391,7 +399,7 @@ export class EdgeAgent {
       journal: this.journal,
       ...(stateDir ? { stateDir } : {}),
       openSource: (path, entry) => openOggOpusFile(path, entry.repeats ?? 1),
-      prepareAheadMs: setup.prepareAheadMs ?? setup.leadMs + 3000,
+      prepareAheadMs: setup.prepareAheadMs ?? (() => engine.leadMs + 3000),
       log,
     });
     const cache = setup.cache;
@@ -458,6 +466,9 @@ export class EdgeAgent {
       this.noteError(`device gateway did not start: ${(e as Error).message}`, 'warn');
     }
     this.unsubscribeFaults = this.gateway.onFault((notice) => this.onFault(notice));
+    // The amplifier lead follows the device's own warm-up when the caller did not fix it.
+    const warmupMs = this.playoutSetup && this.playoutSetup.leadMs === undefined ? this.gateway.amplifierWarmupMs?.() : undefined;
+    if (warmupMs !== undefined) this.engine?.setLeadMs(warmupMs + AMP_LEAD_MARGIN_MS);
     await this.executor?.start();
     await this.alerts?.start();
     this.client = this.createClient();

@@ -250,6 +250,11 @@ export class BoardDriver implements DeviceGateway {
     return v;
   }
 
+  /** The configured warm-up; 0 without a relay (the amplifier is always on, or there is none to switch). */
+  amplifierWarmupMs(): number {
+    return this.config.amplifier ? (this.config.amplifier.warmupMs ?? 2000) : 0;
+  }
+
   async setAmplifier(on: boolean): Promise<void> {
     if (!this.config.amplifier) throw new DeviceError('not_supported', 'no amplifier relay configured (set amplifier.gpio)');
     const wasOn = this.ampOn;

@@ -85,6 +85,13 @@ export interface DeviceGateway {
    * Each call makes a new, unopened sink.
    */
   audioSink?(options?: GatewayAudioSinkOptions): AudioSink;
+  /**
+   * How long the amplifier takes from power-on to stable output (ms), as the
+   * device says (the firmware's `hello`) or the board config sets; undefined
+   * when unknown. The playout engine switches the amplifier on this long
+   * (plus a margin) before sound. Known after start().
+   */
+  amplifierWarmupMs?(): number | undefined;
 }
 
 /** What the agent may tune on a device's own sink. */

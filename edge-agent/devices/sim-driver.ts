@@ -149,6 +149,10 @@ export class SimDeviceDriver implements DeviceGateway {
     });
   }
 
+  amplifierWarmupMs(): number | undefined {
+    return this.hello?.warmupMs;
+  }
+
   // ---------------------------------------------------------- requests ----
 
   private async request<O extends DeviceOp>(req: Extract<DeviceRequest, { type: O }>, extraMs = 0): Promise<DeviceResultOf<O>> {

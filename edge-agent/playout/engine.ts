@@ -71,7 +71,11 @@ export interface Programme {
 /** Why a programme did not start, or stopped before its end. */
 export type PlayoutFailure = 'amp_fault' | 'device_off' | 'expired' | 'preempted' | 'cancelled' | 'error';
 
-/** What the engine reports; times are on the server clock as the agent estimates it. */
+/**
+ * What the engine reports; times are on the server clock as the agent estimates it.
+ * 'started' can come twice for one programme when a pre-emption or cancel withdrew
+ * every frame of it before any was heard: the last one gives the real first sound.
+ */
 export type EngineEvent =
   | { type: 'started'; id: string; kind: ProgrammeKind; scheduledAt: number; at: number; startErrorMs: number; late: boolean }
   | { type: 'preempted'; id: string; at: number; by: string; frames: number }
@@ -148,6 +152,9 @@ export interface PlayoutEngineApi {
 type AmpState = 'off' | 'switching_on' | 'on' | 'switching_off';
 
 /** Which failure a device error means for a programme: unreachable device, or an amplifier that refused. */
+/** A board without an amplifier relay cannot switch it: the amplifier is simply always on. */
+const cannotSwitch = (e: unknown): boolean => e instanceof DeviceError && e.code === 'not_supported';
+
 function failureOf(e: unknown): { reason: PlayoutFailure; detail: string } {
   const message = (e as Error)?.message ?? String(e);
   if (e instanceof DeviceError && (e.code === 'device_unreachable' || e.code === 'device_off' || e.code === 'powered_off')) return { reason: 'device_off', detail: message };
@@ -192,6 +199,15 @@ export class PlayoutEngine implements PlayoutEngineApi {
 
   get onAir(): string | null {
     return this.tl.onAir;
+  }
+
+  get leadMs(): number {
+    return this.tl.leadMs;
+  }
+
+  /** Switch the amplifier on this long before sound from now on (the device said its warm-up after start). */
+  setLeadMs(ms: number): void {
+    if (this.amplifier && Number.isFinite(ms) && ms >= 0) this.tl.leadMs = ms;
   }
 
   /** The sink's counters (frames written, underruns, flushed): statistics and benchmarks. */
@@ -401,7 +417,9 @@ export class PlayoutEngine implements PlayoutEngineApi {
         return;
       }
       void this.readSiteVolume()
-        .then(() => amplifier.setAmplifier(true))
+        .then(() => amplifier.setAmplifier(true).catch((e: unknown) => {
+          if (!cannotSwitch(e)) throw e;
+        }))
         .then(() => this.checkAmplifierFault())
         .then(
           () => {
@@ -436,6 +454,7 @@ export class PlayoutEngine implements PlayoutEngineApi {
           await this.amplifier.setAmplifier(false).then(
             () => this.emitAmp(false, true),
             (e: unknown) => {
+              if (cannotSwitch(e)) return;
               this.emitAmp(false, false, (e as Error).message);
               this.log.warn(`amplifier did not switch off: ${(e as Error).message}`);
             },

@@ -50,8 +50,8 @@ export interface PlaylistExecutorOptions {
   stateDir?: string;
   /** Builds a source from a cached file: Ogg Opus → decoder → frames (default in agent wiring). */
   openSource: (path: string, entry: PlaylistEntryMessage) => Promise<ProgrammeSource>;
-  /** Hand an entry to the engine this long before its start (default 5 s; must exceed the amplifier lead). */
-  prepareAheadMs?: number;
+  /** Hand an entry to the engine this long before its start (default 5 s; must exceed the amplifier lead, which may change once the device said its warm-up). */
+  prepareAheadMs?: number | (() => number);
   log?: { info(message: string): void; warn(message: string): void; error(message: string): void };
 }
 
@@ -71,7 +71,7 @@ const clip = (s: string, max: number): string => (s.length <= max ? s : `${s.sli
 
 export class PlaylistExecutor {
   private readonly o: PlaylistExecutorOptions;
-  private readonly prepareAheadMs: number;
+  private readonly prepareAhead: () => number;
   private readonly log: NonNullable<PlaylistExecutorOptions['log']>;
   private playlist: PlaylistMessage | null = null;
   /** Entries handed to the engine (or being opened), until their receipt is written. */
@@ -85,7 +85,8 @@ export class PlaylistExecutor {
 
   constructor(o: PlaylistExecutorOptions) {
     this.o = o;
-    this.prepareAheadMs = o.prepareAheadMs ?? 5000;
+    const ahead = o.prepareAheadMs ?? 5000;
+    this.prepareAhead = typeof ahead === 'function' ? ahead : () => ahead;
     this.log = o.log ?? { info: () => {}, warn: () => {}, error: () => {} };
   }
 
@@ -191,6 +192,7 @@ export class PlaylistExecutor {
     if (this.stopped || !this.playlist) return;
     const now = this.o.serverNow();
     const version = this.playlist.version;
+    const prepareAheadMs = this.prepareAhead();
     let wake = Infinity;
     for (const entry of this.playlist.entries) {
       if (this.handed.has(entry.id) || this.opening.has(entry.id) || this.o.journal.has(entry.id)) continue;
@@ -198,8 +200,8 @@ export class PlaylistExecutor {
         void this.receipt(entry, version, 'skipped', { reason: 'expired', detail: `not started by ${new Date(notAfterOf(entry)).toISOString()}: the agent was not running` });
         continue;
       }
-      if (now < entry.startAt - this.prepareAheadMs) {
-        wake = Math.min(wake, entry.startAt - this.prepareAheadMs);
+      if (now < entry.startAt - prepareAheadMs) {
+        wake = Math.min(wake, entry.startAt - prepareAheadMs);
         continue;
       }
       const path = this.o.cache?.pathOf(entry.sha256) ?? null;

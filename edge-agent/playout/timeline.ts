@@ -65,6 +65,8 @@ interface Held {
   startErrorMs?: number;
   /** Slot at which its source said "no more" (its sound ends there), while frames are still unheard. */
   endSlot?: number;
+  /** How it leaves at endSlot: absent = it ended (its source ran out); set = it fails so (pre-empted, policy 'end'). */
+  endAs?: { reason: PlayoutFailure; detail: string };
   /** It was due while a higher priority held the site. */
   blocked: boolean;
 }
@@ -88,7 +90,8 @@ const RANK: Record<ProgrammePriority, number> = { normal: 0, priority: 1, emerge
 export class PlayoutTimeline {
   readonly latencyMs: number;
   readonly batchMs: number;
-  readonly leadMs: number;
+  /** Settable: the device says its warm-up only once it has started. */
+  leadMs: number;
   readonly tailMs: number;
   readonly lateToleranceMs: number;
   private readonly gate: boolean;
@@ -258,6 +261,10 @@ export class PlayoutTimeline {
     if (i > 0) this.queue.splice(0, i);
     for (const h of [...this.held.values()]) {
       if (h.endSlot !== undefined && h.endSlot <= now) {
+        if (h.endAs) {
+          this.fail(h, h.endSlot, h.endAs.reason, h.endAs.detail);
+          continue;
+        }
         this.held.delete(h.meta.id);
         this.events.push({
           type: 'ended', id: h.meta.id, at: h.endSlot, frames: h.position,
@@ -330,20 +337,33 @@ export class PlayoutTimeline {
       }
       if (first === null) first = w.slot;
       const h = this.held.get(w.id);
-      if (h) {
-        h.position = Math.min(h.position, w.index);
-        if (h.endSlot !== undefined) {
-          // It had ended; its last frames are back in play.
-          delete h.endSlot;
-          h.state = 'suspended';
-        }
-      }
+      if (h) h.position = Math.min(h.position, w.index);
     }
     if (first === null) return false;
     this.queue = keep;
+    // A programme whose end is not heard yet (its source ran out, or a pre-emption was to end it
+    // there) is back in play from the first frame not heard: the slots are assigned again.
+    for (const h of this.held.values()) {
+      if (h.endSlot !== undefined && h.endSlot > now) {
+        delete h.endSlot;
+        delete h.endAs;
+        h.state = 'suspended';
+      }
+    }
+    // A programme none of whose frames will be heard has not started after all: it waits for its
+    // start again (a later 'started' event gives the real first sound).
+    for (const h of this.held.values()) {
+      if (h.startedAt !== undefined && h.position === 0 && !keep.some((w) => w.id === h.meta.id)) {
+        h.state = 'pending';
+        delete h.startedAt;
+        delete h.startErrorMs;
+      }
+    }
     this.cursor = first;
     // States stay: the one on air keeps its claim and is pre-empted (with an event) only if outranked.
-    this.lastOwner = keep.length ? keep[keep.length - 1]!.id : null;
+    const last = keep[keep.length - 1];
+    this.lastOwner = last ? last.id : null;
+    this.lastSoundEnd = last ? last.slot + FRAME_MS : this.lastSoundEnd === null ? null : Math.min(this.lastSoundEnd, now);
     return true;
   }
 
@@ -356,7 +376,8 @@ export class PlayoutTimeline {
       t = Math.min(t, h.state === 'pending' ? h.meta.startAt : now);
     }
     if (t === Infinity) return null;
-    return Math.max(t, now + this.latencyMs);
+    // Never before the end of what is already written (a run that just ended may still be ahead of now).
+    return Math.max(t, now + this.latencyMs, this.lastSoundEnd ?? -Infinity);
   }
 
   private eligible(h: Held, slot: number): boolean {
@@ -390,7 +411,10 @@ export class PlayoutTimeline {
     for (const h of [...this.held.values()]) {
       if (h === owner || h.state !== 'playing') continue;
       if (h.meta.whenPreempted === 'end') {
-        this.fail(h, slot, 'preempted', `pre-empted by ${owner.meta.id}`);
+        // It stops here for good once this slot is heard; until then a retraction may give it back.
+        h.state = 'suspended';
+        h.endSlot = slot;
+        h.endAs = { reason: 'preempted', detail: `pre-empted by ${owner.meta.id}` };
       } else {
         h.state = 'suspended';
         this.events.push({ type: 'preempted', id: h.meta.id, at: slot, by: owner.meta.id, frames: h.position });
@@ -420,7 +444,11 @@ export class PlayoutTimeline {
   }
 }
 
-/** Negative when a plays before b: higher priority, then earlier start, then added first. */
+/**
+ * Negative when a plays before b: higher priority; at the same priority the one already
+ * started keeps the site (a later arrival with an earlier start time waits), then the
+ * earlier start, then the first added.
+ */
 function better(a: Held, b: Held): number {
-  return b.rank - a.rank || a.meta.startAt - b.meta.startAt || a.order - b.order;
+  return b.rank - a.rank || Number(b.startedAt !== undefined) - Number(a.startedAt !== undefined) || a.meta.startAt - b.meta.startAt || a.order - b.order;
 }

@@ -183,6 +183,18 @@ describe('PlayoutEngine', () => {
     await engine.stop();
   });
 
+  it('plays on a board whose amplifier cannot be switched (no relay: always on)', async () => {
+    const amp = new FakeAmp(100);
+    amp.fail = new DeviceError('not_supported', 'no amplifier relay configured (set amplifier.gpio)');
+    const { engine, sink, events } = engineWith(amp);
+    const startAt = Date.now() + OFFSET + 5000;
+    engine.add({ id: 'b1', kind: 'bulletin', priority: 'normal', startAt, whenPreempted: 'resume', source: source('b', 10) });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(events.find((e) => e.type === 'ended')).toMatchObject({ id: 'b1', frames: 10, startErrorMs: 0 });
+    expect(sink.writes).toHaveLength(10);
+    await engine.stop();
+  });
+
   it('cancels a programme on air and stops writing it at once', async () => {
     const amp = new FakeAmp(100);
     const { engine, sink, events } = engineWith(amp);
