@@ -83,10 +83,13 @@ export interface Clock {
 /**
  * Clock exchange pacing: a burst at start (ClockSync asks every 250 ms until
  * it has 5 samples), then one request per 30 s — 100 requests/s for 3,000
- * agents. Without answers (a server that predates the exchange, or a link
- * losing them) the agent falls back to the steady interval after a few tries.
+ * agents — or every 5 s while the estimate's bound is wider than 5 ms (a
+ * burst taken while the board or the link was busy; live streams play off
+ * by up to that bound). Without answers (a server that predates the
+ * exchange, or a link losing them) the agent falls back to the steady
+ * interval after a few tries.
  */
-const CLOCK_SYNC_OPTIONS = { windowSize: 32, burstSamples: 5, burstIntervalMs: 250, intervalMs: 30_000 } as const;
+const CLOCK_SYNC_OPTIONS = { windowSize: 32, burstSamples: 5, burstIntervalMs: 250, intervalMs: 30_000, targetUncertaintyMs: 5, refineIntervalMs: 5000 } as const;
 const CLOCK_MAX_UNANSWERED_BURST = 8;
 const CLOCK_MAX_PENDING = 4;
 

@@ -73,6 +73,14 @@ export interface ClockSyncOptions {
   /** Request interval while bursting (default 250 ms) and after (default 5000 ms). */
   burstIntervalMs?: number;
   intervalMs?: number;
+  /**
+   * After the burst, while the estimate's uncertainty is above this (ms), ask every
+   * `refineIntervalMs` instead of `intervalMs`: a burst taken while the link or the
+   * board was busy leaves a wide bound, and live streams play off by up to it
+   * (default: no target, the steady interval at once).
+   */
+  targetUncertaintyMs?: number;
+  refineIntervalMs?: number;
 }
 
 export type ClockAddResult =
@@ -94,6 +102,8 @@ export class ClockSync {
   private readonly burstSamples: number;
   private readonly burstIntervalMs: number;
   private readonly intervalMs: number;
+  private readonly targetUncertaintyMs: number;
+  private readonly refineIntervalMs: number;
   private window: Sample[] = [];
   private pendingStep: Sample[] = [];
   private current: ClockEstimate | null = null;
@@ -109,6 +119,8 @@ export class ClockSync {
     this.burstSamples = options.burstSamples ?? 8;
     this.burstIntervalMs = options.burstIntervalMs ?? 250;
     this.intervalMs = options.intervalMs ?? 5000;
+    this.targetUncertaintyMs = options.targetUncertaintyMs ?? Infinity;
+    this.refineIntervalMs = options.refineIntervalMs ?? 2000;
   }
 
   /** Add one exchange. A sample the clocks cannot have produced is refused, not thrown. */
@@ -161,9 +173,11 @@ export class ClockSync {
     return this.current ? serverTime - this.current.offsetMs : undefined;
   }
 
-  /** When to send the next request: quickly until the window has a few samples, then at the steady interval. */
+  /** When to send the next request: quickly until the window has a few samples, sooner while the bound is wide, then at the steady interval. */
   nextRequestInMs(): number {
-    return this.window.length < this.burstSamples ? this.burstIntervalMs : this.intervalMs;
+    if (this.window.length < this.burstSamples) return this.burstIntervalMs;
+    const u = this.estimate()?.uncertaintyMs ?? Infinity;
+    return u > this.targetUncertaintyMs ? Math.min(this.refineIntervalMs, this.intervalMs) : this.intervalMs;
   }
 
   reset(): void {

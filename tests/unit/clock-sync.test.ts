@@ -133,4 +133,17 @@ describe('ClockSync', () => {
     }
     expect(c.nextRequestInMs()).toBe(4000);
   });
+
+  it('with a target uncertainty, keeps asking sooner while the bound is wider than the target', () => {
+    const c = new ClockSync({ burstSamples: 2, burstIntervalMs: 100, intervalMs: 30_000, targetUncertaintyMs: 5, refineIntervalMs: 2000, fastestFraction: 1 });
+    // Two slow round trips (a busy link): the bound stays wide.
+    c.add({ t0: 0, t1: 100, t2: 100, t3: 80 });
+    c.add({ t0: 1000, t1: 1100, t2: 1100, t3: 1080 });
+    expect(c.estimate()!.uncertaintyMs).toBeGreaterThan(5);
+    expect(c.nextRequestInMs()).toBe(2000);
+    // A fast one narrows it: back to the steady interval.
+    c.add({ t0: 3000, t1: 3090.5, t2: 3090.5, t3: 3001 });
+    expect(c.estimate()!.uncertaintyMs).toBeLessThanOrEqual(5);
+    expect(c.nextRequestInMs()).toBe(30_000);
+  });
 });
