@@ -94,6 +94,16 @@ export interface AsRunSummary {
   byStatus: Record<AsRunStatus, number>;
 }
 
+/** One occurrence across all its sites: did this bulletin reach everyone? */
+export interface AsRunEntrySummary {
+  entryId: string;
+  itemId: string;
+  title: string;
+  scheduledAt: number;
+  sites: number;
+  byStatus: Record<AsRunStatus, number>;
+}
+
 export interface AccountInput {
   sent: readonly SentEntry[];
   receipts: readonly AsRunReceipt[];
@@ -119,7 +129,9 @@ function explain(status: AsRunStatus, reason: string | null, r: AsRunReceipt | u
   return null;
 }
 
-export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary: AsRunSummary } {
+const zeroCounts = () => Object.fromEntries(AS_RUN_STATUSES.map((s) => [s, 0])) as Record<AsRunStatus, number>;
+
+export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary: AsRunSummary; entries: AsRunEntrySummary[] } {
   const grace = input.graceMs ?? RECEIPT_GRACE_MS;
   const receipts = new Map(input.receipts.map((r) => [`${r.siteId}\n${r.entryId}`, r]));
   const lines: AsRunLine[] = [];
@@ -200,10 +212,18 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
     });
   }
   lines.sort((a, b) => a.scheduledAt - b.scheduledAt || (a.areaKey < b.areaKey ? -1 : a.areaKey > b.areaKey ? 1 : 0) || (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0));
-  const byStatus = Object.fromEntries(AS_RUN_STATUSES.map((s) => [s, 0])) as Record<AsRunStatus, number>;
-  for (const l of lines) byStatus[l.status]++;
+  const byStatus = zeroCounts();
+  const perEntry = new Map<string, AsRunEntrySummary>();
+  for (const l of lines) {
+    byStatus[l.status]++;
+    let e = perEntry.get(l.entryId);
+    if (!e) perEntry.set(l.entryId, (e = { entryId: l.entryId, itemId: l.itemId, title: l.title, scheduledAt: l.scheduledAt, sites: 0, byStatus: zeroCounts() }));
+    e.sites++;
+    e.byStatus[l.status]++;
+  }
   return {
     lines,
-    summary: { lines: lines.length, sites: new Set(lines.map((l) => l.siteId)).size, entries: new Set(lines.map((l) => l.entryId)).size, byStatus },
+    summary: { lines: lines.length, sites: new Set(lines.map((l) => l.siteId)).size, entries: perEntry.size, byStatus },
+    entries: [...perEntry.values()],
   };
 }

@@ -364,6 +364,7 @@ describe.skipIf(missing.length > 0)('distribution to a site over MQTT and the as
         [sites.ht2!.siteId, 'upcoming', 'server'],
       ].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
     );
+    expect(log.body.entries.find((e: { itemId: string }) => e.itemId === itemId)).toMatchObject({ sites: 2, byStatus: { played: 1, upcoming: 1 }, scheduledLocal: localIso(scheduledAt) });
     const played = lines.find((l: { status: string }) => l.status === 'played');
     expect(played).toMatchObject({ title: 'Thông báo họp thôn', areaName: 'Xã Hợp Thành', startErrorMs: 12, frames: 150, scheduledLocal: localIso(scheduledAt) });
 

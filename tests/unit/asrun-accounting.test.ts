@@ -88,6 +88,11 @@ describe('accountAsRun', () => {
     expect(summary.sites).toBe(4);
   });
 
+  it('sums each occurrence over its sites', () => {
+    const { entries } = accountAsRun({ ...base, sent: [sent('a'), sent('b'), sent('c')], receipts: [receipt('a')], now: T6 + H });
+    expect(entries).toEqual([{ entryId: `bi-1@${T6}`, itemId: 'bi-1', title: 'Thông báo tiêm chủng, đợt 2', scheduledAt: T6, sites: 3, byStatus: { played: 1, late: 0, partial: 0, skipped: 0, no_receipt: 2, upcoming: 0 } }]);
+  });
+
   it('an entry still within its end + grace is not due yet, not missing', () => {
     const { lines } = accountAsRun({ ...base, sent: [sent('c')], receipts: [], now: T6 + 60_000 + 60_000 });
     expect(lines[0]!.status).toBe('upcoming');

@@ -94,7 +94,7 @@ export const asRunRoutes =
           const r = v.reasons[0];
           return { condition: v.condition, message: r?.message ?? v.condition, messageVi: r?.messageVi ?? v.condition };
         };
-        const { lines: all, summary } = accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now, ...(q.graceS !== undefined ? { graceMs: q.graceS * 1000 } : {}) });
+        const { lines: all, summary, entries } = accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now, ...(q.graceS !== undefined ? { graceMs: q.graceS * 1000 } : {}) });
         const lines = q.status ? all.filter((l) => l.status === q.status) : all;
 
         const wantsCsv = q.format === 'csv' || (q.format !== 'json' && /\btext\/csv\b/i.test(req.headers.accept ?? ''));
@@ -113,6 +113,7 @@ export const asRunRoutes =
           to,
           toLocal: localIso(to),
           summary,
+          entries: entries.map((e) => ({ ...e, scheduledLocal: localIso(e.scheduledAt) })),
           statusLabels: STATUS_LABEL,
           lines: lines.map((l) => ({ ...l, scheduledLocal: localIso(l.scheduledAt), startLocal: localIso(l.startAt), startedLocal: local(l.startedAt), endedLocal: local(l.endedAt), receivedLocal: local(l.receivedAt) })),
         };
