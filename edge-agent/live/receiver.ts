@@ -16,7 +16,9 @@
  *   audio the server sent), then the engine ends the programme, silences the
  *   output and switches the amplifier off after the profile's tail. A
  *   stream_stop whose end-of-stream message never comes (lost: frames are
- *   QoS 0) cancels it after the stream's delay and a margin.
+ *   QoS 0) cancels it after the stream's delay and a margin. A stream that
+ *   sends nothing for `silentEndMs` (the stop was missed while the link was
+ *   down, and the server has long ended it) is ended here too.
  * - stream_stats: every `statsIntervalMs` while a stream plays, and once at
  *   its end (`final`).
  */
@@ -41,6 +43,8 @@ export interface LiveReceiverOptions {
   acousticDelayM?: number;
   /** Statistics period while a stream plays (default 5000 ms). */
   statsIntervalMs?: number;
+  /** A stream with no message for this long is over (default 15 000 ms). */
+  silentEndMs?: number;
   log: { info(m: string): void; warn(m: string): void };
 }
 
@@ -56,6 +60,8 @@ export interface LiveReceiverStats {
 interface Live {
   start: AudioStreamStart;
   playback: LivePlayback;
+  /** Server time of the last message (or of the start). */
+  lastHeardAt: number;
   stopTimer?: NodeJS.Timeout;
   done: boolean;
 }
@@ -101,7 +107,10 @@ export class LiveReceiver {
     const f = d.frame;
     const live = this.streams.get(f.streamId);
     if (live) {
-      if (!live.done) live.playback.push(f, this.o.serverNow());
+      if (!live.done) {
+        live.lastHeardAt = this.o.serverNow();
+        live.playback.push(f, live.lastHeardAt);
+      }
       return;
     }
     if (this.endedIds.includes(f.streamId)) return;
@@ -155,7 +164,7 @@ export class LiveReceiver {
       decoder: this.o.createDecoder(),
       toLocal: (t) => t - this.o.clockOffsetMs(),
     });
-    const live: Live = { start: m, playback, done: false };
+    const live: Live = { start: m, playback, lastHeardAt: this.o.serverNow(), done: false };
     this.streams.set(m.streamId, live);
     for (const f of this.pending.get(m.streamId) ?? []) playback.push(f, this.o.serverNow());
     this.pending.delete(m.streamId);
@@ -214,7 +223,17 @@ export class LiveReceiver {
   }
 
   private reportAll(): void {
-    for (const l of this.streams.values()) if (!l.done && l.playback.lastPullAt !== undefined) this.report(l, false);
+    const now = this.o.serverNow();
+    for (const l of [...this.streams.values()]) {
+      if (l.done) continue;
+      if (now - l.lastHeardAt > (this.o.silentEndMs ?? 15_000)) {
+        // Its stop was missed (the link was down then): nothing has come for long, it is over.
+        this.o.log.warn(`live stream ${l.start.streamId}: nothing heard for ${Math.round((now - l.lastHeardAt) / 1000)} s; ending it`);
+        if (!this.o.engine.cancel(`${PROGRAMME_PREFIX}${l.start.streamId}`, 'cancelled', 'stream silent')) this.finish(l);
+        continue;
+      }
+      if (l.playback.lastPullAt !== undefined) this.report(l, false);
+    }
   }
 
   private report(live: Live, final: boolean): void {

@@ -1,0 +1,116 @@
+/** edge-agent/live/receiver.ts against a recording engine, with fake timers and a fake server clock. */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LiveReceiver } from '../../edge-agent/live/receiver.ts';
+import type { EngineEvent, PlayoutEngineApi, Programme } from '../../edge-agent/playout/engine.ts';
+import { createOpusDecoder } from '../../edge-agent/audio/opus.ts';
+import { encodeAudioFrame, encodeJson, type AudioStreamStart, type StreamStatsEvent } from '../../protocol/index.ts';
+
+const T0 = 1_800_000_000_000;
+
+function fakeEngine() {
+  const added: Programme[] = [];
+  const cancelled: Array<{ id: string; detail: string | undefined }> = [];
+  const listeners = new Set<(e: EngineEvent) => void>();
+  const engine: PlayoutEngineApi = {
+    add: (p) => (added.push(p), { ok: true }),
+    cancel: (id, _reason, detail) => {
+      cancelled.push({ id, detail });
+      for (const l of listeners) l({ type: 'failed', id, at: 0, reason: 'cancelled', detail: detail ?? '', frames: 0 });
+      return true;
+    },
+    on: (l) => (listeners.add(l), () => listeners.delete(l)),
+    programmes: () => [],
+    onAir: null,
+    stop: async () => {},
+  };
+  const emit = (e: EngineEvent) => listeners.forEach((l) => l(e));
+  return { engine, added, cancelled, emit };
+}
+
+const start = (over: Partial<AudioStreamStart> = {}): AudioStreamStart => ({
+  v: 1, type: 'stream_start', streamId: 7,
+  codec: { name: 'opus', sampleRate: 48000, channels: 1, frameMs: 20, packetsPerMessage: 3, bitrate: 24000, fec: true },
+  priority: 'priority', areas: ['2025.02683'], source: { kind: 'relay', label: 'Đài tỉnh' }, delayMs: 500, whenPreempted: 'end',
+  startAt: T0 + 500, at: T0, ...over,
+});
+
+const frame = (seq: number, end = false) =>
+  encodeAudioFrame({ streamId: 7, seq, playAtUs: (T0 + 500 + seq * 60) * 1000, sampleRate: 48000, packetDurationUs: 20000, fec: true, marker: seq % 50 === 0, endOfStream: end, packets: [Uint8Array.of(0xf8, 0xff, 0xfe)] });
+
+describe('LiveReceiver', () => {
+  let now = T0;
+  let published: StreamStatsEvent[];
+  let warnings: string[];
+  let f: ReturnType<typeof fakeEngine>;
+  let r: LiveReceiver;
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    now = T0;
+    published = [];
+    warnings = [];
+    f = fakeEngine();
+    r = new LiveReceiver({
+      siteId: 'cum-loa-1', engine: f.engine, serverNow: () => now, now: () => now, clockUncertaintyMs: () => 1.5, clockOffsetMs: () => 0,
+      publish: (e) => published.push(e), createDecoder: createOpusDecoder, log: { info() {}, warn: (m) => warnings.push(m) },
+    });
+  });
+  afterEach(() => {
+    r.close();
+    vi.useRealTimers();
+  });
+
+  it('a stream start (retained JSON on the audio channel) becomes one live programme; frames that came first are kept; a repeat changes nothing', () => {
+    r.onAudio(frame(0));
+    r.onAudio(encodeJson(start()));
+    r.onControl(encodeJson({ ...start(), at: T0 + 5000 }));
+    expect(f.added).toHaveLength(1);
+    expect(f.added[0]).toMatchObject({ id: 'live:7', kind: 'live', priority: 'priority', startAt: T0 + 500, whenPreempted: 'end' });
+    r.onAudio(frame(1));
+    expect(r.streamsHeld()).toEqual([{ streamId: 7, priority: 'priority', done: false }]);
+    // The frame before the start was counted by the stream's jitter buffer, with the one after.
+    vi.advanceTimersByTime(5000);
+    now += 5000;
+    f.emit({ type: 'ended', id: 'live:7', at: now, frames: 10, startedAt: T0 + 500, late: false, startErrorMs: 0 });
+    const last = published.at(-1)!;
+    expect(last).toMatchObject({ type: 'stream_stats', siteId: 'cum-loa-1', streamId: 7, received: 2, final: true, clockUncertaintyMs: 1.5 });
+  });
+
+  it('ignores alerts and cleared slots, and counts a malformed stream message', () => {
+    r.onControl(encodeJson({ v: 1, type: 'alert_cancel', alertId: 'alr-0123456789abcdef' }));
+    r.onControl(Buffer.alloc(0));
+    r.onAudio(Buffer.alloc(0));
+    r.onControl(Buffer.from('{"v":1,"type":"stream_start","streamId":"x"}'));
+    r.onAudio(Buffer.from([0x4c, 0x41, 9]));
+    expect(r.stats.invalid).toBe(2);
+    expect(warnings).toHaveLength(1);
+    expect(f.added).toHaveLength(0);
+  });
+
+  it('after a stop whose end-of-stream message never came, cancels just after that message would have played', () => {
+    r.onAudio(encodeJson(start()));
+    r.onControl(encodeJson({ v: 1, type: 'stream_stop', streamId: 7, reason: 'operator', at: T0 + 1000 }));
+    vi.advanceTimersByTime(1000 + 500 + 50);
+    expect(f.cancelled).toEqual([]);
+    vi.advanceTimersByTime(100);
+    expect(f.cancelled).toEqual([{ id: 'live:7', detail: 'stream stopped (operator)' }]);
+    // Once over, its start (retained, re-announced) does not bring it back.
+    r.onControl(encodeJson(start()));
+    expect(f.added).toHaveLength(1);
+    expect(published.at(-1)).toMatchObject({ final: true });
+  });
+
+  it('ends a stream that has sent nothing for long (its stop was missed while the link was down)', () => {
+    r.onAudio(encodeJson(start()));
+    r.onAudio(frame(0));
+    for (let i = 0; i < 3; i++) {
+      now += 5000;
+      vi.advanceTimersByTime(5000);
+    }
+    expect(f.cancelled).toEqual([]);
+    now += 5000;
+    vi.advanceTimersByTime(5000);
+    expect(f.cancelled).toEqual([{ id: 'live:7', detail: 'stream silent' }]);
+    expect(warnings.some((w) => /nothing heard/.test(w))).toBe(true);
+  });
+});
