@@ -190,7 +190,7 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
       const frames = c1.frames.map((f, i) => (f - c0.frames[i]!) / windowS);
       ws.send(JSON.stringify({ type: 'stop' }));
       await sleep(started.delayMs + 7000); // play-out, final reports
-      const view = await stack.api.get<{ server: { payloadBytes: number; wireBytes: number; messages: number; slots: number }; sites: { sites: number; lost: number; concealed: number; played: number; unconcealedLossRatio: number | null; late: number; received: number }; skew: { p50Ms: number | null; p99Ms: number | null } }>(`/api/live/streams/${started.id}`);
+      const view = await stack.api.get<{ server: { payloadBytes: number; wireBytes: number; messages: number; slots: number; lateSkipped: number; silencePackets: number }; sites: { sites: number; lost: number; concealed: number; played: number; unconcealedLossRatio: number | null; late: number; received: number }; skew: { p50Ms: number | null; p99Ms: number | null } }>(`/api/live/streams/${started.id}`);
 
       // Mouth to speaker: each burst's send time → the play-at of the first loud packet after it.
       const m2s: number[] = [];
@@ -230,6 +230,9 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
         wireOverPayload: wireKbps / payloadKbps,
         framesPerSiteSecP50: percentile(frames, 50),
         framesPerSiteSecMin: frames.length ? Math.min(...frames) : NaN,
+        // The server's own pacing: slots it reached after their play-at (skipped), and slots with no voice yet (silence).
+        serverSkippedSlotsPct: (view.server.lateSkipped / view.server.slots) * 100,
+        sourceUnderrunPct: (view.server.silencePackets / view.server.slots) * 100,
         serverCpuPct: win.pct.server!,
         serverCpuPctPer100Sites: (win.pct.server! / n) * 100,
       };
