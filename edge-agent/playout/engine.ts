@@ -73,8 +73,10 @@ export type PlayoutFailure = 'amp_fault' | 'device_off' | 'expired' | 'preempted
 
 /**
  * What the engine reports; times are on the server clock as the agent estimates it.
- * 'started' can come twice for one programme when a pre-emption or cancel withdrew
- * every frame of it before any was heard: the last one gives the real first sound.
+ * 'started' comes once, when the first frame is written. If a pre-emption or a cancel
+ * then withdraws every frame of it before any was heard, the programme plays later
+ * ('preempted', 'resumed'), and the real first sound is the startedAt of its 'ended'
+ * or 'failed' event — which is what receipts use.
  */
 export type EngineEvent =
   | { type: 'started'; id: string; kind: ProgrammeKind; scheduledAt: number; at: number; startErrorMs: number; late: boolean }

@@ -220,6 +220,11 @@ export class PlayoutTimeline {
         return null;
       }
       this.switchTo(owner, slot);
+      if (owner.position === 0 && owner.startedAt !== slot) {
+        // Its first frame goes out here, not where it was first planned (a retraction took that one back).
+        owner.startedAt = slot;
+        owner.startErrorMs = slot - owner.meta.startAt;
+      }
       return { id: owner.meta.id, index: owner.position, slot };
     }
     return null;
@@ -350,15 +355,6 @@ export class PlayoutTimeline {
         h.state = 'suspended';
       }
     }
-    // A programme none of whose frames will be heard has not started after all: it waits for its
-    // start again (a later 'started' event gives the real first sound).
-    for (const h of this.held.values()) {
-      if (h.startedAt !== undefined && h.position === 0 && !keep.some((w) => w.id === h.meta.id)) {
-        h.state = 'pending';
-        delete h.startedAt;
-        delete h.startErrorMs;
-      }
-    }
     this.cursor = first;
     // States stay: the one on air keeps its claim and is pre-empted (with an event) only if outranked.
     const last = keep[keep.length - 1];
@@ -383,7 +379,8 @@ export class PlayoutTimeline {
   private eligible(h: Held, slot: number): boolean {
     if (h.endSlot !== undefined) return false;
     if (h.state === 'pending') return h.meta.startAt <= slot && (!this.gate || this.ampReady);
-    return true;
+    // Started but nothing of it heard (a retraction took every frame back): still never before its start.
+    return h.position > 0 || h.meta.startAt <= slot;
   }
 
   private ownerOf(slot: number): Held | null {
@@ -436,7 +433,8 @@ export class PlayoutTimeline {
   private fail(h: Held, at: number, reason: PlayoutFailure, detail: string): void {
     this.held.delete(h.meta.id);
     const event: EngineEvent = { type: 'failed', id: h.meta.id, at, reason, detail, frames: h.position };
-    if (h.startedAt !== undefined) {
+    // Started means heard: a programme whose every frame was taken back did not start.
+    if (h.startedAt !== undefined && h.position > 0) {
       event.startedAt = h.startedAt;
       event.startErrorMs = h.startErrorMs ?? 0;
     }
