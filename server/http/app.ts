@@ -26,6 +26,7 @@ import { asRunRoutes } from './routes/as-run.ts';
 import { liveRoutes } from './routes/live.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { consoleRoutes } from './routes/console.ts';
+import { registerCompression } from './compress.ts';
 
 export type App = FastifyInstance;
 
@@ -80,6 +81,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'LOANET_NOT_FOUND', message: `no route ${req.method} ${req.url}` }));
 
   registerAuth(app, ctx.users, ctx.siteAuthority);
+  registerCompression(app);
   await app.register(healthRoutes(ctx));
   await app.register(authRoutes(ctx));
   await app.register(areaRoutes(ctx));

@@ -49,6 +49,21 @@ describe('console files', () => {
   });
 });
 
+describe('answers fit for a phone on 4G', () => {
+  it('gzips a large JSON answer (the province coverage) and gives a brief site list for the map', async () => {
+    for (let i = 0; i < 3; i++) await t.api('POST', '/api/sites', { name: `Cụm loa ${i}`, kind: 'cluster', area: '02683', lat: 22.5 + i / 100, lon: 103.85 });
+    const res = await fetch(`${t.baseUrl}/api/coverage?area=15`, { headers: { authorization: `Bearer ${t.token}`, 'accept-encoding': 'gzip' } });
+    expect(res.headers.get('content-encoding')).toBe('gzip');
+    const body = (await res.json()) as { children: unknown[] };
+    expect(body.children).toHaveLength(99);
+    const plain = await fetch(`${t.baseUrl}/api/coverage?area=15`, { headers: { authorization: `Bearer ${t.token}`, 'accept-encoding': 'identity' } });
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    const brief = await t.api('GET', '/api/sites?area=02683&brief=true');
+    expect(brief.body.sites.length).toBeGreaterThanOrEqual(3);
+    for (const s of brief.body.sites) expect(Object.keys(s).sort()).toEqual(['area', 'condition', 'id', 'kind', 'lat', 'lon', 'name']);
+  });
+});
+
 describe('browser session', () => {
   it('logs in by HttpOnly cookie; reads with it; refuses unsafe calls without the CSRF token or from another origin', async () => {
     const s = await cookieLogin('admin', 'test-admin-password');

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { clearedSessionCookie, cookieShouldBeSecure, csrfMatches, csrfTokenFor, isUnsafeMethod, originAllowed, readCookie, sessionCookie } from '../../server/http/session-cookie.ts';
 import { resolveInside } from '../../server/http/routes/console.ts';
 import { sseFrame } from '../../server/http/routes/stream.ts';
+import { MIN_COMPRESS_BYTES, shouldCompress } from '../../server/http/compress.ts';
 
 describe('session cookie', () => {
   it('is HttpOnly and SameSite=Strict, Secure only when asked', () => {
@@ -66,5 +67,20 @@ describe('console files', () => {
 describe('live updates', () => {
   it('frames an event as one SSE message, the JSON on a single data line', () => {
     expect(sseFrame('condition', { siteId: 's1', reason: 'dòng 1\ndòng 2' })).toBe('event: condition\ndata: {"siteId":"s1","reason":"dòng 1\\ndòng 2"}\n\n');
+  });
+});
+
+describe('API compression', () => {
+  const big = MIN_COMPRESS_BYTES;
+  it('gzips large JSON and CSV for clients that accept it', () => {
+    expect(shouldCompress('gzip, deflate, br', 'application/json; charset=utf-8', false, big)).toBe(true);
+    expect(shouldCompress('gzip', 'text/csv; charset=utf-8', false, big)).toBe(true);
+  });
+  it('leaves small answers, other types, encoded answers and clients without gzip alone', () => {
+    expect(shouldCompress('gzip', 'application/json', false, big - 1)).toBe(false);
+    expect(shouldCompress('gzip', 'audio/ogg', false, big)).toBe(false);
+    expect(shouldCompress('gzip', 'text/html; charset=utf-8', true, big)).toBe(false);
+    expect(shouldCompress(undefined, 'application/json', false, big)).toBe(false);
+    expect(shouldCompress('identity', 'application/json', false, big)).toBe(false);
   });
 });

@@ -66,6 +66,17 @@ export interface SiteView {
   pendingCommands?: CommandRecord[];
 }
 
+/** GET /api/sites?brief=true: what a map needs. */
+export interface SiteBrief {
+  id: string;
+  name: string;
+  kind: 'station' | 'cluster';
+  area: string;
+  lat: number | null;
+  lon: number | null;
+  condition: SiteCondition;
+}
+
 export interface AreaView {
   key: string;
   code: string;

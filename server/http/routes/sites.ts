@@ -72,6 +72,7 @@ export const siteRoutes =
             condition: Type.Optional(Type.Union(SITE_CONDITIONS.map((c) => Type.Literal(c)))),
             q: Type.Optional(Type.String({ maxLength: 100 })),
             includeRetired: Type.Optional(Type.Boolean()),
+            brief: Type.Optional(Type.Boolean({ description: 'only id, name, kind, area, lat, lon and condition (a map of a province without every telemetry)' })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50_000 })),
             offset: Type.Optional(Type.Integer({ minimum: 0 })),
           }),
@@ -87,7 +88,11 @@ export const siteRoutes =
         if (req.query.condition) list = list.filter((s) => s.status?.condition === req.query.condition);
         const offset = req.query.offset ?? 0;
         const limit = req.query.limit ?? 1000;
-        return { total: list.length, sites: list.slice(offset, offset + limit) };
+        const page = list.slice(offset, offset + limit);
+        if (req.query.brief) {
+          return { total: list.length, sites: page.map((s) => ({ id: s.id, name: s.name, kind: s.kind, area: s.area, lat: s.lat, lon: s.lon, condition: s.status?.condition ?? 'unverified' })) };
+        }
+        return { total: list.length, sites: page };
       },
     );
 

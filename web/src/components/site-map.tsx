@@ -4,7 +4,7 @@
  * name at its centre. No tile server, so it works offline and costs no data.
  */
 import { t } from '../i18n.ts';
-import type { AreaView, SiteCondition, SiteView } from '../types.ts';
+import type { AreaView, SiteBrief, SiteCondition } from '../types.ts';
 import { CONDITIONS } from '../types.ts';
 import { fitProjection } from './projection.ts';
 
@@ -12,7 +12,7 @@ const W = 600;
 const H = 420;
 const PAD = 18;
 
-export function SiteMap(props: { sites: SiteView[]; communes: AreaView[] }) {
+export function SiteMap(props: { sites: SiteBrief[]; communes: AreaView[] }) {
   const placed = props.sites.filter((s) => s.lat !== null && s.lon !== null);
   if (placed.length === 0) return <p class="muted">{t('noCoords')}</p>;
   const { x, y } = fitProjection(
@@ -21,7 +21,7 @@ export function SiteMap(props: { sites: SiteView[]; communes: AreaView[] }) {
   );
   // Worst drawn last so a faulty site is never hidden under an operational one.
   const order: Record<SiteCondition, number> = { operational: 0, unverified: 1, degraded: 2, offline: 3, faulty: 4 };
-  const cond = (s: SiteView): SiteCondition => s.status?.condition ?? 'unverified';
+  const cond = (s: SiteBrief): SiteCondition => s.condition;
   const sorted = [...placed].sort((a, b) => order[cond(a)] - order[cond(b)]);
   const r = placed.length > 1000 ? 2.5 : placed.length > 200 ? 3.5 : 5;
   const showNames = props.communes.length <= 40;

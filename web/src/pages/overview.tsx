@@ -9,7 +9,7 @@ import { formatShare, formatTime, t } from '../i18n.ts';
 import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
 import { navigate } from '../router.ts';
-import type { AreaView, CoverageHistoryPoint, CoverageReport, Me, SiteView } from '../types.ts';
+import type { AreaView, CoverageHistoryPoint, CoverageReport, Me, SiteBrief } from '../types.ts';
 import { CONDITIONS } from '../types.ts';
 import { ConditionPill, Reasons, ShareBar } from '../components/condition.tsx';
 import { SiteMap } from '../components/site-map.tsx';
@@ -18,7 +18,7 @@ import { HistoryChart } from '../components/history-chart.tsx';
 export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
   const area = props.query.get('area') ?? '';
   const coverage = useApi<CoverageReport & { failingTotal: number }>(`/api/coverage${qs({ area, limit: 100 })}`);
-  const sites = useApi<{ total: number; sites: SiteView[] }>(`/api/sites${qs({ area, limit: 5000 })}`);
+  const sites = useApi<{ total: number; sites: SiteBrief[] }>(`/api/sites${qs({ area, limit: 5000, brief: true })}`);
   const rootKey = coverage.data?.area.key;
   const children = useApi<{ areas: AreaView[] }>(rootKey ? `/api/areas${qs({ parent: rootKey })}` : null);
   const here = useApi<AreaView>(area ? `/api/areas/${encodeURIComponent(area)}` : null);
@@ -38,7 +38,7 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
 
   // The coverage answer counts sites of both kinds; village loudspeakers are what most people hear, so clusters get their own share.
   const clusterList = sites.data && sites.data.total === sites.data.sites.length ? sites.data.sites.filter((s) => s.kind === 'cluster') : undefined;
-  const clusters = clusterList && { total: clusterList.length, operational: clusterList.filter((s) => s.status?.condition === 'operational').length };
+  const clusters = clusterList && { total: clusterList.length, operational: clusterList.filter((s) => s.condition === 'operational').length };
   // Worst first, so what needs a technician is at the top; areas with no site yet folded away.
   const withSites = c.children.filter((ch) => ch.sites > 0).sort((a, b) => (a.operationalShare ?? 0) - (b.operationalShare ?? 0) || a.area.name.localeCompare(b.area.name, 'vi'));
   const withoutSites = c.children.filter((ch) => ch.sites === 0);
