@@ -142,7 +142,17 @@ describe.skipIf(missing.length > 0)('broadcast items: drafts, approval, scope', 
     expect((await t.api('POST', `/api/schedule/items/${draft.body.id}/approve`, undefined, { token: tokens.opCd })).status).toBe(403);
     expect((await t.api('POST', `/api/schedule/items/${draft.body.id}/cancel`, {}, { token: tokens.opCd })).status).toBe(403);
     // Their own commune is fine.
-    expect((await t.api('POST', '/api/schedule/items', body('Của Cam Đường', soon() + 7 * H, { areas: ['02671'] }), { token: tokens.opCd })).status).toBe(201);
+    const own = await t.api('POST', '/api/schedule/items', body('Của Cam Đường', soon() + 7 * H, { areas: ['02671'] }), { token: tokens.opCd });
+    expect(own.status).toBe(201);
+    // And they read only what plays there.
+    const listed = (await t.api('GET', '/api/schedule/items', undefined, { token: tokens.opCd })).body;
+    expect(listed.area.key).toBe('2025.02671');
+    expect(listed.items.map((i: { id: string }) => i.id)).toContain(own.body.id);
+    expect(listed.items.map((i: { id: string }) => i.id)).not.toContain(draft.body.id);
+    expect((await t.api('GET', `/api/schedule/items/${draft.body.id}`, undefined, { token: tokens.opCd })).status).toBe(404);
+    expect((await t.api('GET', '/api/schedule/items?area=02683', undefined, { token: tokens.opCd })).status).toBe(403);
+    expect((await t.api('GET', '/api/as-run?area=02683', undefined, { token: tokens.opCd })).status).toBe(403);
+    expect((await t.api('GET', `/api/sites/${sites.bx1!.siteId}/playlist`, undefined, { token: tokens.opCd })).status).toBe(403);
   });
 
   it('only drafts are edited, and editing makes the editor unable to approve', async () => {
