@@ -104,6 +104,8 @@ export class PlayoutTimeline {
   /** End of the last sound written (server time). */
   private lastSoundEnd: number | null = null;
   private order = 0;
+  /** A retraction emptied the sink: the next write is heard at once (AudioSink.flush), not a latency later. */
+  private flushed = false;
   private events: EngineEvent[] = [];
   /** Set by the shell: the amplifier is on and warmed up. */
   ampReady: boolean;
@@ -199,7 +201,8 @@ export class PlayoutTimeline {
       if (slot !== null && slot < now) {
         // Fell behind (a blocked event loop): a frame written now is heard `latency` from now, so the
         // run restarts there — a gap, but what follows is on time again, and nothing is skipped.
-        slot = now + this.latencyMs;
+        // Right after a flush the sink is empty and plays the next write at once: restart at now.
+        slot = this.flushed ? now : now + this.latencyMs;
         this.cursor = slot;
       }
       if (slot === null) {
@@ -235,6 +238,7 @@ export class PlayoutTimeline {
     const h = this.held.get(w.id);
     if (!h) return;
     this.queue.push({ slot: w.slot, id: w.id, index: w.index });
+    this.flushed = false;
     h.position = w.index + 1;
     this.cursor = w.slot + FRAME_MS;
     this.lastSoundEnd = w.slot + FRAME_MS;
@@ -346,6 +350,7 @@ export class PlayoutTimeline {
     }
     if (first === null) return false;
     this.queue = keep;
+    this.flushed = true;
     // A programme whose end is not heard yet (its source ran out, or a pre-emption was to end it
     // there) is back in play from the first frame not heard: the slots are assigned again.
     for (const h of this.held.values()) {

@@ -99,8 +99,11 @@ describe.skipIf(missing.length > 0)('pre-emption at the edge, through the simula
     expect(totals.silentFrames).toBe(0);
     expect(totals.flushedFrames).toBe(0);
     expect(heard).toHaveLength(1);
-    expect(heard[0]).toMatchObject({ firstHeardAt: start, heardFrames: bulletin.totalFrames + alert.totalFrames });
-    expect(heard[0]!.lastHeardAt! + FRAME_MS - start).toBe((bulletin.totalFrames + alert.totalFrames) * FRAME_MS);
+    expect(heard[0]).toMatchObject({ heardFrames: bulletin.totalFrames + alert.totalFrames });
+    // On time (issue 3's bound: within 100 ms of the scheduled start; exact unless the machine stalled the timer).
+    expect(heard[0]!.firstHeardAt! - start).toBeGreaterThanOrEqual(0);
+    expect(heard[0]!.firstHeardAt! - start).toBeLessThanOrEqual(100);
+    expect(heard[0]!.lastHeardAt! + FRAME_MS - heard[0]!.firstHeardAt!).toBe((bulletin.totalFrames + alert.totalFrames) * FRAME_MS);
     // …and the alert owns exactly its slots inside it.
     expect(events.find((e) => e.type === 'resumed')).toMatchObject({ id: 'b1', at: a1.at + alert.totalFrames * FRAME_MS });
   });
@@ -118,7 +121,8 @@ describe.skipIf(missing.length > 0)('pre-emption at the edge, through the simula
     await waitFor('amplifier off', () => events.some((e) => e.type === 'amplifier' && !e.on), 10_000, 50);
 
     const cutOff = ended(events, 'b2');
-    expect(cutOff).toMatchObject({ type: 'failed', reason: 'preempted', startedAt: start });
+    expect(cutOff).toMatchObject({ type: 'failed', reason: 'preempted' });
+    expect((cutOff as { startedAt: number }).startedAt - start).toBeLessThanOrEqual(100);
     const a2 = events.find((e): e is Extract<EngineEvent, { type: 'started' }> => e.type === 'started' && e.id === 'a2')!;
     expect(a2.at - arrival).toBeGreaterThanOrEqual(0);
     expect(a2.at - arrival).toBeLessThan(FRAME_MS);

@@ -17,6 +17,8 @@ class RecordingSink implements AudioSink {
   readonly latencyMs = 100;
   writes: Array<{ tag: string; index: number; playAt: number; writtenAt: number }> = [];
   flushes: number[] = [];
+  /** How long flush() takes (a device round trip, aplay restarting). */
+  flushDelayMs = 0;
   opened = 0;
   closed = 0;
   async open() {
@@ -29,6 +31,7 @@ class RecordingSink implements AudioSink {
     const now = Date.now();
     this.flushes.push(now);
     this.writes = this.writes.filter((w) => w.playAt < now);
+    if (this.flushDelayMs) await new Promise((r) => setTimeout(r, this.flushDelayMs));
   }
   async close() {
     this.closed++;
@@ -137,6 +140,25 @@ describe('PlayoutEngine', () => {
     expect(events.find((e) => e.type === 'preempted')).toMatchObject({ id: 'b1', by: 'e1' });
     expect(events.find((e) => e.type === 'resumed')).toMatchObject({ id: 'b1' });
     expect(events.filter((e) => e.type === 'ended').map((e) => 'id' in e && e.id)).toEqual(['e1', 'b1']);
+    await engine.stop();
+  });
+
+  it('after a slow flush the emergency is written for at once, not a sink latency later', async () => {
+    const amp = new FakeAmp(100);
+    const sink = new RecordingSink();
+    sink.flushDelayMs = 45; // longer than the frame the cut was planned in
+    const { engine, events } = engineWith(amp, sink);
+    const startAt = Date.now() + OFFSET + 3000;
+    engine.add({ id: 'b1', kind: 'bulletin', priority: 'normal', startAt, whenPreempted: 'resume', source: source('b', 500) });
+    await vi.advanceTimersByTimeAsync(4003);
+    const arrivedLocal = Date.now();
+    engine.add({ id: 'e1', kind: 'alert', priority: 'emergency', startAt: arrivedLocal + OFFSET, whenPreempted: 'end', source: source('e', 10) });
+    await vi.advanceTimersByTimeAsync(2000);
+    const firstAlert = sink.writes.find((w) => w.tag === 'e')!;
+    expect(firstAlert.playAt - arrivedLocal).toBeGreaterThanOrEqual(0);
+    expect(firstAlert.playAt - arrivedLocal).toBeLessThanOrEqual(sink.flushDelayMs + 20);
+    expect(events.find((e) => e.type === 'started' && e.id === 'e1')).toMatchObject({ at: firstAlert.playAt + OFFSET });
+    sink.flushDelayMs = 0; // stop() flushes too, and fake timers do not run by themselves
     await engine.stop();
   });
 
