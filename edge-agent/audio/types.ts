@@ -100,13 +100,15 @@ export interface AudioSinkStats {
  * Where decoded audio goes. One sink per agent; the playout engine is its only
  * writer (programmes pre-empt each other in the engine, not in the sink).
  *
- * Timing model: the sink itself has no clock. It plays frames in the order
- * written, one after another; `latencyMs` is how long a frame written now takes
- * to be heard (the output buffer ahead of the speaker), so the engine writes the
- * frame due at local time T at T − latencyMs. `playAtLocalMs` is that T: a real
- * output ignores it for timing (the buffer does the waiting) but recording sinks
- * (simulated amplifier, statistics) need it to say *when* a frame was heard
- * without simulating an audio clock.
+ * Timing model: frames are written in play-at order; `latencyMs` is how far
+ * ahead of its play-at a frame must be written (the output buffer ahead of
+ * the speaker), so the engine writes the frame due at local time T by
+ * T − latencyMs. `playAtLocalMs` is that T, on the engine's local clock (the
+ * sink is given the same clock, `now`). Recording sinks (simulated amplifier,
+ * WAV file) use it to say *when* a frame was heard without simulating an
+ * audio clock; the ALSA sink uses it to hand each frame to the sound card on
+ * schedule. A frame written after its play-at is heard late and counted as an
+ * underrun; one written earlier than latencyMs waits in the sink.
  */
 export interface AudioSink {
   readonly kind: AudioSinkKind;
