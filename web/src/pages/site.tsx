@@ -12,7 +12,7 @@ import type { CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../t
 import { ConditionPill, Reasons } from '../components/condition.tsx';
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
-const COMMAND_LABEL: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'sound' };
+const COMMAND_LABEL: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck' };
 
 interface AsRunLine {
   title: string;
@@ -215,7 +215,7 @@ export function SitePage(props: { me: Me; id: string }) {
               {(commands.data?.commands ?? []).slice(0, 10).map((c) => (
                 <tr>
                   <td class="muted">{formatTime(c.createdAt)}</td>
-                  <td>{c.type}</td>
+                  <td>{COMMAND_LABEL[c.type] ? t(COMMAND_LABEL[c.type]!) : c.type}</td>
                   <td>
                     <CommandOutcome c={c} />
                   </td>
