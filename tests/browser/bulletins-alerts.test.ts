@@ -129,6 +129,13 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     expect(await clash.innerText()).toContain('Bản tin sáng');
     expect(await page.isDisabled('[data-testid=broadcast-form] button[type=submit]')).toBe(true);
     await page.screenshot({ path: screenshotPath('schedule'), fullPage: true });
+    // Every site of the commune reports holding the new playlist (asked again on a reload of the page).
+    await expect
+      .poll(async () => {
+        await page.reload();
+        return page.locator('[data-testid=distribution]').innerText({ timeout: 5_000 }).catch(() => '');
+      }, { timeout: 30_000, intervals: [1000] })
+      .toContain(`${SITES}/${SITES} trạm đã nhận lịch phát mới nhất`);
   });
 
   it('sends an alert from a template after a confirmation; the tracker reaches every online site and names the one that is down', async () => {

@@ -192,11 +192,13 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
   const items = useApi<{ total: number; items: Item[] }>(`/api/schedule/items${qs({ area, limit: 50 })}`);
   const asRun = useApi<{ lines: AsRunLine[]; statusLabels: Record<string, { vi: string; en: string }> }>(`/api/as-run${qs({ area, from: from - 7 * DAY, to: Math.min(to, Date.now() + DAY) })}`);
   const [actionError, setActionError] = useState('');
+  const distribution = useApi<{ sites: number; converged: number; notConvergedSites: Array<{ siteId: string; online: boolean }> }>(`/api/schedule/distribution${qs({ area })}`);
   const library = useApi<{ total: number; items: Array<MediaSummary & { createdAt: number; createdBy: string | null }> }>('/api/media?limit=50');
 
   const reload = () => {
     calendar.reload();
     items.reload();
+    distribution.reload();
   };
   const act = async (id: string, action: 'approve' | 'cancel') => {
     setActionError('');
@@ -256,6 +258,17 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
           </div>
         ))}
       </div>
+
+      {distribution.data && distribution.data.sites > 0 && (
+        <p class={distribution.data.converged === distribution.data.sites ? 'ok' : 'muted'} data-testid="distribution">
+          {t('playlistsHeld', { n: distribution.data.converged, all: distribution.data.sites })}
+          {distribution.data.notConvergedSites.length > 0 &&
+            ` — ${distribution.data.notConvergedSites
+              .slice(0, 10)
+              .map((x) => `${x.siteId}${x.online ? '' : ` (${t('offline').toLowerCase()})`}`)
+              .join(', ')}`}
+        </p>
+      )}
 
       <h2>{t('items')}</h2>
       {actionError && (
