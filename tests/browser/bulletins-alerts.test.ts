@@ -134,7 +134,7 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
       .poll(async () => {
         await page.reload();
         return page.locator('[data-testid=distribution]').innerText({ timeout: 5_000 }).catch(() => '');
-      }, { timeout: 30_000, intervals: [1000] })
+      }, { timeout: 30_000, interval: 1000 })
       .toContain(`${SITES}/${SITES} trạm đã nhận lịch phát mới nhất`);
   });
 
