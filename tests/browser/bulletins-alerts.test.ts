@@ -149,7 +149,7 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     await page.check('input[name=test]');
     await page.click('[data-testid=alert-form] button[type=submit]');
     await page.locator('[data-testid=alert-confirm]', { hasText: 'Xã Bát Xát' }).waitFor();
-    expect(await page.locator('[data-testid=alert-confirm]').innerText()).toContain(`${SITES} trạm`);
+    expect(await page.locator('[data-testid=alert-confirm]').innerText()).toContain(`${SITES} trạm — 1 trạm đang mất kết nối`);
     await page.screenshot({ path: screenshotPath('emergency-confirm'), fullPage: true });
     await page.click('[data-testid=send-alert]');
     const progress = page.locator('[data-testid=alert-progress]');

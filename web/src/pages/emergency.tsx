@@ -68,7 +68,7 @@ export function EmergencyPage(props: { me: Me }) {
   const [text, setText] = useState('');
   const [test, setTest] = useState(false);
   const [step, setStep] = useState<'compose' | 'confirm'>('compose');
-  const [sites, setSites] = useState<number | null>(null);
+  const [sites, setSites] = useState<{ all: number; offline: number } | null>(null);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
 
@@ -78,7 +78,7 @@ export function EmergencyPage(props: { me: Me }) {
     setError('');
     try {
       const c = await api<CoverageReport>('GET', `/api/coverage${qs({ area, limit: 0 })}`);
-      setSites(c.sites);
+      setSites({ all: c.sites, offline: c.offline + c.unverified });
     } catch {
       setSites(null);
     }
@@ -148,7 +148,12 @@ export function EmergencyPage(props: { me: Me }) {
       {canSend && step === 'confirm' && (
         <div class="card" data-testid="alert-confirm">
           <p class="big">{t('confirmAlert', { area: areaName })}</p>
-          {sites !== null && <p>{t('sitesN', { n: sites })}</p>}
+          {sites !== null && (
+            <p>
+              {t('sitesN', { n: sites.all })}
+              {sites.offline > 0 && <strong class="error"> — {t('sitesOffline', { n: sites.offline })}</strong>}
+            </p>
+          )}
           <blockquote>{text}</blockquote>
           {test && <p class="muted">{t('isTest')}</p>}
           {error && (
