@@ -141,7 +141,11 @@ export class EmbeddedBroker implements BrokerLink {
                 }
               }
             }
-            done();
+            // Not done() here: mqemitter drains its queue by calling the next message from
+            // the previous one's done, so thousands of site messages queued behind a publish
+            // to thousands of subscribers (a province-wide alert, all sites answering) would
+            // recurse once per message and overflow the stack. A microtask lets the stack unwind.
+            queueMicrotask(done);
           },
           resolve,
         ),

@@ -171,6 +171,7 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
       await stack.api.post(`/api/alerts/${b.alertId}/cancel`);
     } catch (e) {
       log(`alert-delivery: ${n} sites failed: ${(e as Error).message}`);
+      log(`server output (last lines):\n${stack.server.tail().slice(-3000)}`);
       results.push({ scenario: 'alert/time-to-sound', params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
     } finally {
       await fleet?.stop().catch(() => undefined);
