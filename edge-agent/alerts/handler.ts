@@ -253,14 +253,19 @@ export class AlertHandler {
     this.forget(r);
     const now = this.o.serverNow();
     const m = r.start;
+    // The end of an older revision must not overwrite what is remembered of a newer one.
+    const remember = (outcome: 'completed' | 'failed' | 'stopped') => {
+      const known = this.memory.view.get(m.alertId);
+      if (!known || known.revision <= m.revision) this.memory.set(m.alertId, m.revision, outcome, now);
+    };
     if (failure === null && !r.endAs) {
-      this.memory.set(m.alertId, m.revision, 'completed', now);
+      remember('completed');
       this.report(m, 'completed', { repeat: m.repeats, ...(r.firstSoundAt !== null ? { firstSoundAt: r.firstSoundAt } : {}) });
       this.stats.completed++;
       return;
     }
     const as = r.endAs ?? { status: 'failed' as const, reason: FAILURE[failure ?? 'error'], detail };
-    this.memory.set(m.alertId, m.revision, as.status, now);
+    remember(as.status);
     this.report(m, as.status, {
       ...(as.reason ? { reason: as.reason } : {}),
       detail: as.detail.slice(0, 300),

@@ -279,6 +279,24 @@ describe('the handler on the real playout engine', () => {
     await h.stop();
   });
 
+  it('an Update (a newer revision) stops the one playing and plays the new one; a late copy of the old one is ignored', async () => {
+    const h = handler();
+    await h.start();
+    downloaded = true;
+    h.onControl(control(start({ attention: 'siren', repeats: 1 })));
+    await vi.advanceTimersByTimeAsync(500);
+    h.onControl(control(start({ revision: 2, attention: null, repeats: 1 })));
+    await vi.advanceTimersByTimeAsync(3000);
+    h.onControl(control(start({ attention: 'siren', repeats: 1 })));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(events.map((e) => [e.revision, e.status])).toEqual([
+      [1, 'received'], [1, 'playing'], [1, 'stopped'],
+      [2, 'received'], [2, 'playing'], [2, 'completed'],
+    ]);
+    expect(events[2]!.detail).toBe('replaced by revision 2');
+    await h.stop();
+  });
+
   it('a test alert does not pre-empt an emergency programme', async () => {
     const h = handler();
     await h.start();
