@@ -93,7 +93,13 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   broker.onSiteMessage((m) => ingest.handle(m));
   const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
   // Live frames are paced on the real server clock, not `now` (which tests may freeze).
-  const live = new LiveService({ broker, audit, log, now: Date.now, config: config.live });
+  const live = new LiveService({
+    broker, audit, log, now: Date.now, config: config.live,
+    areaPathOfSite: (id) => {
+      const o = fleet.observation(id);
+      return o ? coverage.areaPath(o.areaId) : undefined;
+    },
+  });
   fleet.listen({ siteEvent: (id, ev) => ev.type === 'stream_stats' && live.onStats(id, ev) });
   // After a gap in the server's own link, re-send what waits for sites that stayed online meanwhile.
   external?.onReconnect(() => {

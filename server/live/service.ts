@@ -176,6 +176,8 @@ export interface LiveServiceDeps {
   /** The server clock (never a frozen test clock: frames are paced on it). */
   now(): number;
   config?: Partial<LiveConfig>;
+  /** Ids of a site's area and its ancestors: only sites a stream targets may report on it. */
+  areaPathOfSite?: (siteId: string) => readonly number[] | undefined;
 }
 
 const rank = (p: AudioPriority) => AUDIO_PRIORITIES.indexOf(p);
@@ -295,6 +297,9 @@ export class LiveService {
   onStats(siteId: string, ev: StreamStatsEvent): void {
     const e = this.live.get(ev.streamId) ?? this.ended.find((x) => x.id === ev.streamId);
     if (!e) return;
+    // A site outside the stream's areas never heard it: its report would only distort the figures.
+    const path = this.deps.areaPathOfSite?.(siteId);
+    if (this.deps.areaPathOfSite && !(path && e.input.areas.some((a) => path.includes(a.id)))) return;
     const prev = e.reports.get(siteId);
     // Counters are cumulative at the site: an older report (delivered late) never replaces a newer one.
     if (prev && prev.at > ev.at) return;

@@ -312,7 +312,14 @@ describe.skipIf(missing.length > 0)('live streams (server)', () => {
     const rejectedBefore = t.server.ctx.ingest.stats().rejected;
     await a.client.publishAsync(siteTopic(creds.a!.siteId, 'event'), Buffer.from(JSON.stringify({ v: 1, siteId: creds.a!.siteId, at: 1, type: 'stream_stats', streamId: id })), { qos: 1 });
     await waitFor('the bad report counted', () => t.server.ctx.ingest.stats().rejected > rejectedBefore);
-    expect((await t.api('GET', `/api/live/streams/${id}`)).body.sites).toMatchObject({ sites: 2, received: 200 });
+    // A site outside the stream's areas never heard it: its report is not counted.
+    const cam = await listen('cam', [CAM_DUONG, PROVINCE]);
+    await report(cam, creds.cam!.siteId, 500);
+    await new Promise((res) => setTimeout(res, 300));
+    const after = (await t.api('GET', `/api/live/streams/${id}`)).body;
+    expect(after.sites).toMatchObject({ sites: 2, received: 200 });
+    expect(after.skew.maxMs).toBe(4.5);
+    await cam.close();
     expect((await t.api('POST', `/api/live/streams/${id}/stop`)).status).toBe(200);
     await a.close();
     await b.close();
