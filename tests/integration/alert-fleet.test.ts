@@ -24,6 +24,7 @@ import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+import { capNowFor } from '../helpers/cap.ts';
 
 const missing = missingTools(false);
 const COMMUNE = '02683'; // Xã Bát Xát
@@ -164,6 +165,22 @@ describe.skipIf(missing.length > 0)(`an alert to a commune of ${SITES} simulated
     // The rest of the bulletins is not this test's business any more.
     for (const id of withBulletin) fleet.site(id).agent.playout!.engine.cancel(`bulletin-${id}`);
   }, 240_000);
+
+  it('an IPAWS CAP message with embedded MP3 plays that audio at every site', async () => {
+    const ids = fleet.ids();
+    const r = await t.api('POST', '/api/alerts/cap', capNowFor('ipaws-5e6dd964023f1930ef638846.xml', COMMUNE), { contentType: 'application/cap+xml' });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body.alert.message).toMatchObject({ kind: 'cap_audio', mimeType: 'audio/x-ipaws-audio-mp3' });
+    const alertId: string = r.body.id;
+    // Repeat 1 is the message itself (0 was the signal): its audio came from the cache, made from the MP3.
+    await waitFor('every site playing the message', async () => {
+      const rep = (await t.api('GET', `/api/alerts/${alertId}/report?format=json`)).body;
+      return rep.sites.length === ids.length && rep.sites.every((s: { repeat: number | null }) => (s.repeat ?? 0) >= 1);
+    }, 90_000, 500);
+    for (const id of ids) expect(fleet.site(id).agent.playout!.engine.onAir, id).toBe(`alert:${alertId}:1`);
+    expect((await t.api('POST', `/api/alerts/${alertId}/cancel`)).status).toBe(200);
+    await waitFor('every site stopped', async () => (await state(alertId)).counts.stopped === ids.length, 30_000, 200);
+  }, 150_000);
 
   it('Cancel stops a long alert everywhere', async () => {
     const ids = fleet.ids();

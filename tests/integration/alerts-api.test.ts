@@ -13,6 +13,7 @@ import { decodeAlertControl, siteTopic, type AlertStart, type AlertStatusEvent }
 import { parseCap } from '../../server/alerts/cap/parse.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { makeInputs, missingTools, postMultipart, uploadFile } from '../helpers/media.ts';
+import { capNowFor, shiftDates } from '../helpers/cap.ts';
 
 const missing = missingTools(true);
 const run = missing.length === 0 || !!process.env.CI;
@@ -256,21 +257,6 @@ describe.skipIf(!run)('who may start an alert, where', () => {
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/cap');
 const SHARED = path.resolve(import.meta.dirname, '../../../shared/data/cap');
-const DATETIME = /(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})([-+]\d{2}:\d{2})/g;
-
-/** Every CAP dateTime moved by the same amount, so `base` lands on `to`: the lifecycle's references still line up. */
-function shiftDates(xml: string, base: string, to: number): string {
-  const ms = (m: string) => Date.parse(m.replace(/([-+]\d{2}:\d{2})$/, '$1'));
-  const delta = to - ms(base);
-  return xml.replace(DATETIME, (m, _y, _mo, _d, _h, _mi, _s, zone: string) => {
-    const sign = zone.startsWith('-') ? -1 : 1;
-    const off = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
-    const local = new Date(ms(m) + delta + off);
-    const p = (n: number) => String(n).padStart(2, '0');
-    return `${local.getUTCFullYear()}-${p(local.getUTCMonth() + 1)}-${p(local.getUTCDate())}T${p(local.getUTCHours())}:${p(local.getUTCMinutes())}:${p(local.getUTCSeconds())}${zone}`;
-  });
-}
-
 const postCap = (xml: string, token = tokens.province) => t.api('POST', '/api/alerts/cap', xml, { token, contentType: 'application/cap+xml' });
 
 /** Over HTTP, as they are (their dates long past, their areas American): what each deserves. */
@@ -373,11 +359,7 @@ describe.skipIf(!run)('CAP 1.2 over HTTP', () => {
   }, 60_000);
 
   it('an IPAWS message with embedded MP3 plays that audio; one whose digest does not match is spoken instead', async () => {
-    const retarget = (f: string) => {
-      const xml = fs.readFileSync(path.join(FIXTURES, f), 'utf8');
-      const sent = /<sent>([^<]+)<\/sent>/.exec(xml)![1]!;
-      return shiftDates(xml, sent, Date.now()).replace(/<area>[\s\S]*?<\/area>/, '<area><areaDesc>Xã Bát Xát</areaDesc><geocode><valueName>VN-ADMIN</valueName><value>02683</value></geocode></area>');
-    };
+    const retarget = (f: string) => capNowFor(f, '02683');
     const mp3 = await postCap(retarget('ipaws-5e6dd964023f1930ef638846.xml'));
     expect(mp3.status, JSON.stringify(mp3.body)).toBe(201);
     expect(mp3.body.alert.message).toMatchObject({ kind: 'cap_audio', mimeType: 'audio/x-ipaws-audio-mp3' });
