@@ -148,21 +148,22 @@ export class AlertHandler {
 
   private play(m: AlertStart, now: number): void {
     const programmeId = `alert:${m.alertId}:${m.revision}`;
+    const source = new AlertSource({
+      signal: attentionFrames(m.attention),
+      repeats: m.repeats,
+      // Called only once the engine plays it, long after `r` exists.
+      onSound: (repeat, at) => this.onSound(r, repeat, at),
+    });
     const r: Running = {
       start: m,
       programmeId,
-      source: undefined as unknown as AlertSource,
+      source,
       firstSoundAt: null,
       endAs: null,
       poll: undefined,
       deadline: Math.min(m.validUntil, now + (this.o.mediaTimeoutMs ?? 120_000)),
       lastRepeat: -1,
     };
-    r.source = new AlertSource({
-      signal: attentionFrames(m.attention),
-      repeats: m.repeats,
-      onSound: (repeat, at) => this.onSound(r, repeat, at),
-    });
     this.running.set(m.alertId, r);
     this.byProgramme.set(programmeId, m.alertId);
     this.memory.set(m.alertId, m.revision, 'playing', now);
