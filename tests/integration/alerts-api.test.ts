@@ -215,6 +215,13 @@ describe.skipIf(!run)('starting an alert', () => {
   });
 });
 
+describe.skipIf(!run)('what a site needs to hear alerts', () => {
+  it('GET /api/sites/{id} names the area control channels its agent must subscribe to', async () => {
+    const r = await t.api('GET', `/api/sites/${sites.batXat1!.siteId}`);
+    expect(r.body.areaChannels).toEqual(['2025.02683', '2025.15']);
+  });
+});
+
 describe.skipIf(!run)('who may start an alert, where', () => {
   it('an operator, a viewer-level role or an official of another area is refused, naming why; the refusal is audited', async () => {
     const body = { areas: ['02683'], message: { mediaId: sineMediaId } };

@@ -98,7 +98,8 @@ export const siteRoutes =
 
     app.get('/api/sites/:id', { schema: { tags: ['sites'], summary: 'One site with its live status and reasons', params: SiteId } }, async (req) => {
       const { site } = siteFor(req, req.params.id, 'read');
-      return { ...view(site), pendingCommands: ctx.commands.pendingFor(site.id) };
+      // areaChannels: what the site's agent.json must list to hear alerts and live streams (its area and every ancestor).
+      return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: ctx.commands.pendingFor(site.id) };
     });
 
     app.post(
