@@ -8,6 +8,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** How long a cut connection stalls, after its last bytes, before it drops. */
+const CUT_STALL_MS = 250;
+
 export type ProxyBehaviour = { kind: 'pass' } | { kind: 'cut'; afterBytes: number } | { kind: 'flip'; atByte: number };
 
 export interface ProxiedRequest {
@@ -70,9 +73,11 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
             record.bodyBytes += keep;
             sent += keep;
             upRes.destroy();
-            // Let the kept bytes reach the kernel (so the client gets them all), then drop the
-            // connection without finishing the response, as a dying 4G link does.
-            res.write(out.subarray(0, keep), () => socket.destroy());
+            // Let the kept bytes reach the client, then drop the connection without finishing
+            // the response, as a dying 4G link does: it stalls first, then the session is gone.
+            // The pause matters: a client's fetch discards body bytes it has received but not
+            // yet handed to its reader when the error arrives in the same instant.
+            res.write(out.subarray(0, keep), () => setTimeout(() => socket.destroy(), CUT_STALL_MS));
             return;
           }
           if (behaviour.kind === 'flip' && behaviour.atByte >= sent && behaviour.atByte < sent + out.length) {
