@@ -30,7 +30,7 @@ const AreaKey = Type.String({ pattern: '^[0-9a-z]{1,16}\\.[0-9A-Za-z-]{1,32}$', 
  * Priority of a broadcast, as bulletins follow Circular 39/2020/TT-BTTTT:
  * normal (the operator decides when), priority (ahead of other items),
  * emergency (plays immediately). A higher priority pre-empts a lower one at a
- * site (edge-agent/playout/stream-arbiter.ts).
+ * site (edge-agent/playout/timeline.ts).
  */
 export const AUDIO_PRIORITIES = ['normal', 'priority', 'emergency'] as const;
 export type AudioPriority = (typeof AUDIO_PRIORITIES)[number];

@@ -19,7 +19,7 @@
  *
  * Two streams of the same priority on overlapping areas are refused (409):
  * each site would keep the first and refuse the second anyway
- * (edge-agent/playout/stream-arbiter.ts), and the second operator is better
+ * (edge-agent/playout/timeline.ts: at equal priority the one on air keeps the site), and the second operator is better
  * told at once who is on air. Different priorities may overlap: each site
  * lets the higher pre-empt the lower.
  *
