@@ -122,8 +122,12 @@ export interface PlayoutSetup {
    * + 500 ms, and 3.5 s until it has (the longest warm-up in hardware/profiles, 3 s, + 500 ms).
    */
   leadMs?: number;
-  /** And off this long after the last programme. */
-  tailMs: number;
+  /**
+   * And off this long after the last programme. Absent: the hold the device
+   * reports once started (DeviceGateway.amplifierHoldMs, the profile's
+   * power sequencing), and 5 s until it has.
+   */
+  tailMs?: number;
   /** Hand an entry to the engine this long before its start (default lead + 3 s). */
   prepareAheadMs?: number;
   lateToleranceMs?: number;
@@ -202,6 +206,8 @@ const ACK_TIMEOUT_MS = 3000;
 const RECEIPT_ACK_TIMEOUT_MS = 60_000;
 const RECEIPT_JOURNAL_FILE = 'asrun.journal';
 const DEFAULT_AMP_LEAD_MS = 3500;
+/** Until the device says its hold (profile amplifier.holdMs): a following item within it does not cycle the relay. */
+const DEFAULT_AMP_TAIL_MS = 5000;
 /** Added to the device's warm-up: the amp_power round trip and the relay. */
 const AMP_LEAD_MARGIN_MS = 500;
 const LEDGER_FILE = 'commands.json';
@@ -384,7 +390,7 @@ export class EdgeAgent {
       clock: { now: this.syncNow, offsetMs },
       amplifier: this.gateway,
       leadMs: setup.leadMs ?? DEFAULT_AMP_LEAD_MS,
-      tailMs: setup.tailMs,
+      tailMs: setup.tailMs ?? DEFAULT_AMP_TAIL_MS,
       ...(setup.lateToleranceMs !== undefined ? { lateToleranceMs: setup.lateToleranceMs } : {}),
       log,
     });
@@ -472,6 +478,8 @@ export class EdgeAgent {
     // The amplifier lead follows the device's own warm-up when the caller did not fix it.
     const warmupMs = this.playoutSetup && this.playoutSetup.leadMs === undefined ? this.gateway.amplifierWarmupMs?.() : undefined;
     if (warmupMs !== undefined) this.engine?.setLeadMs(warmupMs + AMP_LEAD_MARGIN_MS);
+    const holdMs = this.playoutSetup && this.playoutSetup.tailMs === undefined ? this.gateway.amplifierHoldMs?.() : undefined;
+    if (holdMs !== undefined) this.engine?.setTailMs(holdMs);
     await this.executor?.start();
     await this.alerts?.start();
     this.client = this.createClient();

@@ -13,13 +13,6 @@ import { createDeviceGateway } from './devices/factory.ts';
 
 const USAGE = 'usage: npm run agent -- --config FILE';
 
-/**
- * Amplifier power sequencing: on before sound by the warm-up the device
- * reports (the agent asks the driver once it started), off 5 s after the last
- * programme (a following one within it does not cycle the relay).
- */
-const AMP_TAIL_MS = 5000;
-
 function configPath(argv: readonly string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -69,7 +62,7 @@ async function main(): Promise<void> {
       ? new FileMediaCache({ dir: cacheDir, limitBytes: config.audio.cacheLimitBytes, httpUrl, siteId: config.siteId, secret: config.credential.secret, partialMaxAgeMs: config.audio.partialMaxAgeH * 3600_000 })
       : undefined;
   if (!cache) console.warn(`loanet agent: no media cache (needs server.httpUrl and stateDir or audio.cacheDir): scheduled bulletins will be skipped 'no_media'`);
-  const agent = new EdgeAgent({ config, gateway, playout: { sink, tailMs: AMP_TAIL_MS, ...(cache ? { cache } : {}) } });
+  const agent = new EdgeAgent({ config, gateway, playout: { sink, ...(cache ? { cache } : {}) } });
 
   // The agent's own timers are unref'd (so thousands can live in a test or the
   // fleet runner); this one keeps the process up while the link is down.

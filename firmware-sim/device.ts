@@ -295,6 +295,7 @@ export class SimDevice {
       mic: p.monitorMic,
       lines: p.lines.length,
       warmupMs: p.amplifier.warmupMs,
+      holdMs: p.amplifier.holdMs,
     };
   }
 

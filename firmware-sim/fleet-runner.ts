@@ -339,7 +339,7 @@ export class FleetRunner {
       sink,
       ...(cache ? { cache } : {}),
       leadMs: profile.amplifier.warmupMs + (o.leadMarginMs ?? 500),
-      tailMs: o.tailMs ?? 3000,
+      tailMs: o.tailMs ?? profile.amplifier.holdMs,
       ...(liveAudioLink ? { liveAudioLink } : {}),
     };
   }

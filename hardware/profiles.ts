@@ -41,6 +41,13 @@ export const AmplifierPart = Obj(
     idleW: Type.Number({ minimum: 0, maximum: 500 }),
     /** Power sequencing: relay on → output stable, ms. Playing sooner gives a thump and clipped first words. */
     warmupMs: Type.Integer({ minimum: 0, maximum: 60_000 }),
+    /**
+     * Power sequencing after sound: how long the amplifier stays on after the last
+     * programme before it is switched off, ms. Long enough that items a few seconds
+     * apart do not cycle the relay (each cycle is another warm-up and thump), short
+     * enough that a solar site does not burn its battery on an idle amplifier.
+     */
+    holdMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
     /** Output line voltage (100 V line in Vietnam's loudspeaker networks, 70 V elsewhere). */
     lineVolts: Type.Union([Type.Literal(70), Type.Literal(100)]),
   },

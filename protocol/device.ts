@@ -155,6 +155,8 @@ export const DeviceHelloResult = Obj({
   lines: Type.Integer({ minimum: 0, maximum: 8 }),
   /** The amplifier's warm-up; the agent waits this much longer for an `amp_power` reply. */
   warmupMs: Type.Integer({ minimum: 0, maximum: 60000 }),
+  /** How long the amplifier should stay on after the last sound (the profile's power sequencing). Optional: older firmware omits it. */
+  holdMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
 });
 export type DeviceHelloResult = Static<typeof DeviceHelloResult>;
 

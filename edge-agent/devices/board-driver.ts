@@ -111,7 +111,7 @@ export interface GpioLineConfig {
 
 export interface BoardDriverConfig {
   deviceId?: string;
-  amplifier?: { gpio: GpioLineConfig; warmupMs?: number };
+  amplifier?: { gpio: GpioLineConfig; warmupMs?: number; holdMs?: number };
   audio?: {
     /** ALSA PCM for aplay -D, e.g. 'default', 'hw:1,0', 'null'. Default 'default'. */
     device?: string;
@@ -253,6 +253,11 @@ export class BoardDriver implements DeviceGateway {
   /** The configured warm-up; 0 without a relay (the amplifier is always on, or there is none to switch). */
   amplifierWarmupMs(): number {
     return this.config.amplifier ? (this.config.amplifier.warmupMs ?? 2000) : 0;
+  }
+
+  /** The configured hold after the last sound; undefined without a relay (nothing to switch off). */
+  amplifierHoldMs(): number | undefined {
+    return this.config.amplifier ? (this.config.amplifier.holdMs ?? 5000) : undefined;
   }
 
   async setAmplifier(on: boolean): Promise<void> {

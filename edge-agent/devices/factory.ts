@@ -55,6 +55,7 @@ export const BoardGatewayConfig = Type.Object(
             { additionalProperties: false },
           ),
           warmupMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+          holdMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
         },
         { additionalProperties: false },
       ),

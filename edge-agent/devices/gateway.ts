@@ -92,6 +92,8 @@ export interface DeviceGateway {
    * (plus a margin) before sound. Known after start().
    */
   amplifierWarmupMs?(): number | undefined;
+  /** How long the amplifier should stay on after the last sound, as the device's profile says; undefined when it does not say. */
+  amplifierHoldMs?(): number | undefined;
 }
 
 /** What the agent may tune on a device's own sink. */

@@ -153,6 +153,10 @@ export class SimDeviceDriver implements DeviceGateway {
     return this.hello?.warmupMs;
   }
 
+  amplifierHoldMs(): number | undefined {
+    return this.hello?.holdMs;
+  }
+
   // ---------------------------------------------------------- requests ----
 
   private async request<O extends DeviceOp>(req: Extract<DeviceRequest, { type: O }>, extraMs = 0): Promise<DeviceResultOf<O>> {

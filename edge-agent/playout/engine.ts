@@ -212,6 +212,15 @@ export class PlayoutEngine implements PlayoutEngineApi {
     if (this.amplifier && Number.isFinite(ms) && ms >= 0) this.tl.leadMs = ms;
   }
 
+  get tailMs(): number {
+    return this.tl.tailMs;
+  }
+
+  /** Keep the amplifier on this long after the last sound from now on (the device said its hold after start). */
+  setTailMs(ms: number): void {
+    if (this.amplifier && Number.isFinite(ms) && ms >= 0) this.tl.tailMs = ms;
+  }
+
   /** The sink's counters (frames written, underruns, flushed): statistics and benchmarks. */
   sinkStats(): ReturnType<AudioSink['stats']> {
     return this.sink.stats();

@@ -92,7 +92,8 @@ export class PlayoutTimeline {
   readonly batchMs: number;
   /** Settable: the device says its warm-up only once it has started. */
   leadMs: number;
-  readonly tailMs: number;
+  /** Settable for the same reason: the device says its hold after sound once started. */
+  tailMs: number;
   readonly lateToleranceMs: number;
   private readonly gate: boolean;
   private readonly held = new Map<string, Held>();

@@ -25,6 +25,7 @@ import {
 } from '../../protocol/index.ts';
 import { EdgeAgent, type AgentLogger } from '../../edge-agent/agent.ts';
 import { parseAgentConfig, type AgentConfig } from '../../edge-agent/config.ts';
+import { NullSink } from '../../edge-agent/audio/sinks/null.ts';
 import {
   DeviceError,
   type DeviceFaultNotice,
@@ -466,6 +467,31 @@ describe('edge agent over MQTT', () => {
     expect(gateway.calls).toEqual(['reboot']);
     // No last will: the agent left cleanly.
     expect(server.states().some((s) => s.reason === 'last-will')).toBe(false);
+  });
+
+  it("switches its amplifier by the device's power sequencing (warm-up before, hold after) unless the caller fixes them", async () => {
+    class SequencedGateway extends FakeGateway {
+      amplifierWarmupMs(): number {
+        return 1200;
+      }
+      amplifierHoldMs(): number {
+        return 7000;
+      }
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'loanet-agent-amp-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const { broker } = await setup();
+    const follows = new EdgeAgent({ config: agentConfig(broker.url, { stateDir: join(dir, 'a') }), gateway: new SequencedGateway(), log: quiet, playout: { sink: new NullSink() } });
+    cleanups.push(() => follows.stop({ graceful: false }));
+    await follows.start();
+    // The warm-up plus the margin for the amp_power round trip; the hold as the device says.
+    expect(follows.playout!.engine.leadMs).toBe(1700);
+    expect(follows.playout!.engine.tailMs).toBe(7000);
+    const fixed = new EdgeAgent({ config: agentConfig(broker.url, { stateDir: join(dir, 'b') }), gateway: new SequencedGateway(), log: quiet, playout: { sink: new NullSink(), leadMs: 900, tailMs: 400 } });
+    cleanups.push(() => fixed.stop({ graceful: false }));
+    await fixed.start();
+    expect(fixed.playout!.engine.leadMs).toBe(900);
+    expect(fixed.playout!.engine.tailMs).toBe(400);
   });
 
   it('with a wrong secret it is refused and retries slowly, not in a hot loop', async () => {

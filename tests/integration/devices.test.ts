@@ -84,6 +84,9 @@ for (const [name, start] of [
       expect(s.lines.map((l) => l.status)).toEqual(['ok', 'ok']);
       expect(s.monitorMic).toBe(true);
       expect(s.link).toMatchObject({ type: '4g', up: true });
+      // Power sequencing as the profile says, learnt from the device's hello.
+      expect(gateway.amplifierWarmupMs?.()).toBe(profile.amplifier.warmupMs);
+      expect(gateway.amplifierHoldMs?.()).toBe(profile.amplifier.holdMs);
 
       expect(await gateway.setVolume(60)).toBe(60);
       await gateway.setAmplifier(true);
