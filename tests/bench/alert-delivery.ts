@@ -10,6 +10,10 @@
  *                    95% that were online (they must not be delayed) and for
  *                    the returning 5%.
  *
+ * Each size runs twice, on the embedded broker (aedes) and on a Mosquitto
+ * started here (the server in LOANET_MQTT_URL mode, the sites' passwords and
+ * ACL from the server), and prints the ratio mosquitto / embedded.
+ *
  * The server is a child process (its own CPU); the fleet runs in this
  * process (the amplifiers' records must be read here), each site with the
  * real agent, playout engine on the simulated amplifier, and media cache over
@@ -29,9 +33,9 @@ import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { findMediaTools } from '../../server/media/tools.ts';
 import { execFileSync } from 'node:child_process';
-import { prepareProvince, startStack, type Stack } from './lib/stack.ts';
+import { BROKERS, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startStack, type Stack } from './lib/stack.ts';
 import { CpuWindow, sleep, waitFor } from './lib/proc.ts';
-import type { BenchResult } from './lib/result.ts';
+import { compareBrokers, type BenchResult } from './lib/result.ts';
 
 const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!);
 
@@ -109,8 +113,10 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
   const sizes = quick ? [100] : (process.env.LOANET_BENCH_ALERT_SIZES ?? '500,1000,3000').split(',').map(Number);
   const province = await prepareProvince(Math.max(...sizes), log);
   const results: BenchResult[] = [];
-  for (const n of sizes) {
-    const stack = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
+  const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
+  if (!HAVE_MOSQUITTO) results.push({ scenario: 'alert/time-to-sound', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
+  for (const n of sizes) for (const broker of brokers) {
+    const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-alert-'));
     let fleet: FleetRunner | undefined;
     try {
@@ -137,15 +143,16 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
       const ids = f.ids().filter((id) => f.site(id).agent.stats.connected);
       if (ids.length < n) log(`alert-delivery: only ${ids.length} of ${n} agents connected; measuring those`);
 
-      const cpu = new CpuWindow({ server: stack.server.pid });
+      const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
       cpu.start();
       const a = await alertOnce(stack, f, mediaId, ids);
       const w = cpu.stop();
-      log(`alert-delivery: ${n} sites online: first sound p50 ${pct(a.m.sound, 50)} ms, p99 ${pct(a.m.sound, 99)} ms, 100% ${pct(a.m.sound, 100)} ms (${a.m.missing.length} silent)`);
+      log(`alert-delivery [${broker}]: ${n} sites online: first sound p50 ${pct(a.m.sound, 50)} ms, p99 ${pct(a.m.sound, 99)} ms, 100% ${pct(a.m.sound, 100)} ms (${a.m.missing.length} silent)`);
       results.push({
         scenario: 'alert/time-to-sound',
+        broker,
         params: { sites: n },
-        figures: { ...figuresOf(a.m, ids.length), online: ids.length, serverCpuPct: w.pct.server! },
+        figures: { ...figuresOf(a.m, ids.length), online: ids.length, serverCpuPct: w.pct.server!, brokerCpuPct: w.pct.broker ?? 0 },
         ...(a.m.missing.length ? { note: `${a.m.missing.length} sites did not sound within 120 s` } : {}),
       });
       await stack.api.post(`/api/alerts/${a.alertId}/cancel`);
@@ -165,21 +172,29 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
       const recv = (set: readonly string[]) => rows.sites.filter((s) => set.includes(s.siteId) && s.receivedAt !== null).map((s) => Math.max(0, s.receivedAt! - b.calledAt)).sort((x, y) => x - y);
       const stayedMeasured: Measured = { sound: [...stayedM.by.values()].sort((x, y) => x - y), received: recv(stayed), missing: stayedM.missing };
       const backMeasured: Measured = { sound: [...backM.by.values()].sort((x, y) => x - y), received: recv(back), missing: backM.missing };
-      log(`alert-delivery: ${n} sites, ${back.length} reconnecting: online p99 ${pct(stayedMeasured.sound, 99)} ms, returning p99 ${pct(backMeasured.sound, 99)} ms`);
-      results.push({ scenario: 'alert/time-to-sound-5pct-reconnecting/online', params: { sites: n, reconnecting: back.length }, figures: figuresOf(stayedMeasured, stayed.length), note: 'the 95% that stayed online while 5% reconnected at the moment of the call' });
-      results.push({ scenario: 'alert/time-to-sound-5pct-reconnecting/returning', params: { sites: n, reconnecting: back.length }, figures: figuresOf(backMeasured, back.length), note: 'the 5% whose agents started again at the moment of the call (the retained alert_start)' });
+      log(`alert-delivery [${broker}]: ${n} sites, ${back.length} reconnecting: online p99 ${pct(stayedMeasured.sound, 99)} ms, returning p99 ${pct(backMeasured.sound, 99)} ms`);
+      results.push({ scenario: 'alert/time-to-sound-5pct-reconnecting/online', broker, params: { sites: n, reconnecting: back.length }, figures: figuresOf(stayedMeasured, stayed.length), note: 'the 95% that stayed online while 5% reconnected at the moment of the call' });
+      results.push({ scenario: 'alert/time-to-sound-5pct-reconnecting/returning', broker, params: { sites: n, reconnecting: back.length }, figures: figuresOf(backMeasured, back.length), note: 'the 5% whose agents started again at the moment of the call (the retained alert_start)' });
       await stack.api.post(`/api/alerts/${b.alertId}/cancel`);
     } catch (e) {
-      log(`alert-delivery: ${n} sites failed: ${(e as Error).message}`);
+      log(`alert-delivery [${broker}]: ${n} sites failed: ${(e as Error).message}`);
       log(`server output (last lines):\n${stack.server.tail().slice(-3000)}`);
-      results.push({ scenario: 'alert/time-to-sound', params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
+      results.push({ scenario: 'alert/time-to-sound', broker, params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
     } finally {
       await fleet?.stop().catch(() => undefined);
       await stack.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
-  return results;
+  // Side by side per size: the same fleet, the same alert, on aedes and on Mosquitto.
+  const ratios: BenchResult[] = [];
+  for (const n of sizes) {
+    for (const scenario of ['alert/time-to-sound', 'alert/time-to-sound-5pct-reconnecting/online', 'alert/time-to-sound-5pct-reconnecting/returning']) {
+      const r = compareBrokers(results, scenario, (x) => x.params.sites === n);
+      if (r) ratios.push(r);
+    }
+  }
+  return [...results, ...ratios];
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -40,9 +40,9 @@ export function printTable(results: readonly BenchResult[]): void {
  * Mosquitto, and the ratio mosquitto / embedded (below 1: Mosquitto costs
  * less, or answers faster). Returns the ratios as results too.
  */
-export function compareBrokers(results: readonly BenchResult[], scenario: string): BenchResult | undefined {
-  const e = results.find((r) => r.scenario === scenario && r.broker === 'embedded');
-  const m = results.find((r) => r.scenario === scenario && r.broker === 'mosquitto');
+export function compareBrokers(results: readonly BenchResult[], scenario: string, match: (r: BenchResult) => boolean = () => true): BenchResult | undefined {
+  const e = results.find((r) => r.scenario === scenario && r.broker === 'embedded' && match(r));
+  const m = results.find((r) => r.scenario === scenario && r.broker === 'mosquitto' && match(r));
   if (!e || !m) return undefined;
   const figures: Record<string, number> = {};
   const rows: Array<Record<string, string | number>> = [];
@@ -54,7 +54,7 @@ export function compareBrokers(results: readonly BenchResult[], scenario: string
     if (Number.isFinite(ratio)) figures[k] = ratio;
     rows.push({ figure: k, embedded: round(a), mosquitto: round(b), 'mosquitto / embedded': Number.isFinite(ratio) ? round(ratio) : '–' });
   }
-  console.log(`${scenario}: embedded aedes vs Mosquitto`);
+  console.log(`${scenario}${e.params.sites !== undefined ? ` (${e.params.sites} sites)` : ''}: embedded aedes vs Mosquitto`);
   console.table(rows);
   return { scenario: `${scenario}/ratio`, broker: 'mosquitto/embedded', params: { ...e.params }, figures };
 }
