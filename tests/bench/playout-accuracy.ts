@@ -4,7 +4,8 @@
  * simulated sites (`--quick`: 50) — real agents in this process (fleet
  * runner: media cache over HTTP with each site's credential, libopus, the
  * playout engine, the simulated amplifier over the device protocol), the
- * server a child process on its embedded broker.
+ * server a child process, once on its embedded broker (aedes) and once on a
+ * Mosquitto started here (LOANET_MQTT_URL mode), with the ratio printed.
  *
  * Start error per site = when the site's simulated amplifier heard the first
  * frame (its record, on the agent's time base) converted to server time, minus
@@ -28,9 +29,9 @@ import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { findMediaTools } from '../../server/media/tools.ts';
-import { prepareProvince, removeTempDirs, startStack } from './lib/stack.ts';
+import { BROKERS, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, removeTempDirs, startStack, type BrokerKind, type Province } from './lib/stack.ts';
 import { percentile, sleep, stopAll, waitFor } from './lib/proc.ts';
-import { printTable, type BenchResult } from './lib/result.ts';
+import { compareBrokers, printTable, type BenchResult } from './lib/result.ts';
 
 const BULLETIN_S = 5;
 const PROVINCE = '15'; // Tỉnh Lào Cai
@@ -40,14 +41,27 @@ export async function runPlayoutAccuracyBench({ quick, log = console.log }: { qu
   const found = findMediaTools({});
   if (!('tools' in found)) throw new Error('ffmpeg/ffprobe not found (apt-get install ffmpeg)');
   const province = await prepareProvince(sites, log);
-  const stack = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0', LOANET_SCHEDULE_RECOMPUTE_S: '10' });
+  const results: BenchResult[] = [];
+  for (const broker of BROKERS) {
+    if (broker === 'mosquitto' && !HAVE_MOSQUITTO) {
+      results.push({ scenario: 'playout/on-time', broker, params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
+      continue;
+    }
+    results.push(await onTime(province, broker, sites, quick, found.tools.ffmpeg.path, log));
+  }
+  const ratio = compareBrokers(results, 'playout/on-time');
+  return ratio ? [...results, ratio] : results;
+}
+
+async function onTime(province: Province, broker: BrokerKind, sites: number, quick: boolean, ffmpeg: string, log: (line: string) => void): Promise<BenchResult> {
+  const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0', LOANET_SCHEDULE_RECOMPUTE_S: '10' });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-playout-'));
   const caches = new Map<string, FileMediaCache>();
   let fleet: FleetRunner | undefined;
   try {
     // The bulletin: what the media library makes of a WAV (Ogg Opus, 24 kbit/s).
     const wav = path.join(dir, 'ban-tin.wav');
-    execFileSync(found.tools.ffmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=440:duration=${BULLETIN_S}`, '-ac', '1', wav]);
+    execFileSync(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=440:duration=${BULLETIN_S}`, '-ac', '1', wav]);
     const form = new FormData();
     form.set('title', 'Bản tin đo độ đúng giờ');
     form.set('file', new Blob([fs.readFileSync(wav)], { type: 'audio/wav' }), 'ban-tin.wav');
@@ -76,7 +90,7 @@ export async function runPlayoutAccuracyBench({ quick, log = console.log }: { qu
     await waitFor('every agent connected', () => fleet!.stats().connected === sites, Math.max(60_000, sites * 200), 200);
     await sleep(3000); // clock exchanges settle (a burst at connect)
 
-    const at = Date.now() + (quick ? 25_000 : 45_000);
+    const at = Date.now() + (quick ? 15_000 : 45_000);
     const created = await stack.api.post<{ id: string }>('/api/schedule/items', { title: 'Bản tin đo độ đúng giờ', mediaId: media.id, targets: { areas: [PROVINCE] }, start: { at } });
     const t0 = Date.now();
     await stack.api.post(`/api/schedule/items/${created.id}/approve`);
@@ -88,7 +102,7 @@ export async function runPlayoutAccuracyBench({ quick, log = console.log }: { qu
     await waitFor('every site to hold the playlist with its media', () => ready() === sites || Date.now() > at - 3000, at - Date.now(), 200).catch(() => undefined);
     const readyS = (Date.now() - t0) / 1000;
     const readyAtStart = ready();
-    log(`playout-accuracy: ${readyAtStart}/${sites} sites ready ${readyS.toFixed(1)} s after approval; start at +${((at - Date.now()) / 1000).toFixed(1)} s`);
+    log(`playout-accuracy [${broker}]: ${readyAtStart}/${sites} sites ready ${readyS.toFixed(1)} s after approval; start at +${((at - Date.now()) / 1000).toFixed(1)} s`);
 
     const entryId = `${created.id}@${at}`;
     await waitFor('every receipt', () => ids.every((id) => fleet!.site(id).agent.playout?.journal.has(entryId)), at - Date.now() + BULLETIN_S * 1000 + 30_000, 250).catch(() => undefined);
@@ -130,16 +144,14 @@ export async function runPlayoutAccuracyBench({ quick, log = console.log }: { qu
       fetchedBytesPerSite: fetched / sites,
       fetchedOverFile: opusBytes > 0 ? fetched / sites / opusBytes : NaN,
     };
-    log(`playout-accuracy: outcomes ${JSON.stringify(outcomes)}`);
-    return [
-      {
-        scenario: 'playout/on-time',
-        broker: 'embedded',
-        params: { sites, bulletinS: BULLETIN_S, agentsInOneProcess: true },
-        figures,
-        note: 'start error = first frame heard on the simulated amplifier (server time) − scheduled start; all agents share one process and the machine with the server',
-      },
-    ];
+    log(`playout-accuracy [${broker}]: outcomes ${JSON.stringify(outcomes)}`);
+    return {
+      scenario: 'playout/on-time',
+      broker,
+      params: { sites, bulletinS: BULLETIN_S, agentsInOneProcess: true },
+      figures,
+      note: 'start error = first frame heard on the simulated amplifier (server time) − scheduled start; all agents share one process and the machine with the server',
+    };
   } finally {
     await fleet?.stop();
     await stack.stop();
