@@ -17,7 +17,13 @@
  *   bytes per site    TCP bytes a listening site's socket received per second
  *                     during the stream, against the Opus payload bitrate;
  *   CPU per 100 sites server process (HTTP, encoder, embedded aedes broker)
- *                     % of one core while streaming, per 100 listening sites.
+ *                     % of one core while streaming, per 100 listening sites
+ *                     (on Mosquitto: server and broker apart, and summed).
+ *
+ * Each size runs on the embedded broker (aedes) and on a Mosquitto started
+ * here (server in LOANET_MQTT_URL mode), with the ratio printed: the fan-out
+ * of one audio message to every site is the broker's work, in the server's
+ * process or in Mosquitto's.
  *
  * The server is a child process. The listening sites are raw MQTT clients in
  * a child process (tests/bench/lib/live-listeners.ts), logged in as real sites and subscribed to the province's
@@ -37,9 +43,9 @@ import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { areaAudioTopic, areaControlTopic, decodeAudioFrame } from '../../protocol/index.ts';
 import { mulberry32 } from '../helpers/seeded-random.ts';
-import { prepareProvince, startStack, type Stack } from './lib/stack.ts';
+import { BROKERS, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startStack, type Stack } from './lib/stack.ts';
 import { CpuWindow, percentile, sleep, startTsx, stopProcess, waitFor, type Tracked } from './lib/proc.ts';
-import type { BenchResult } from './lib/result.ts';
+import { compareBrokers, type BenchResult } from './lib/result.ts';
 
 const PROVINCE = '2025.15';
 const FULL_AGENTS = Number(process.env.LOANET_BENCH_LIVE_AGENTS ?? 40);
@@ -99,11 +105,13 @@ function speak(ws: WebSocket, stopAt: number): { bursts: number[]; done: Promise
 
 export async function runLiveBroadcastBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
   const sizes = quick ? [100] : (process.env.LOANET_BENCH_LIVE_SIZES ?? '100,1000,3000').split(',').map(Number);
-  const seconds = quick ? 10 : 20;
+  const seconds = quick ? 8 : 20;
   const province = await prepareProvince(Math.max(...sizes), log);
   const results: BenchResult[] = [];
-  for (const n of sizes) {
-    const stack = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
+  const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
+  if (!HAVE_MOSQUITTO) results.push({ scenario: 'live/broadcast', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
+  for (const n of sizes) for (const broker of brokers) {
+    const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
     let fleet: FleetRunner | undefined;
     let listeners: Listeners | undefined;
     let probe: mqtt.MqttClient | undefined;
@@ -179,7 +187,7 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
       const voice = speak(ws, stopAt);
       await sleep(2000); // past the start
       const c0 = (await listeners?.count()) ?? { bytes: [], frames: [] };
-      const cpu = new CpuWindow({ server: stack.server.pid });
+      const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
       cpu.start();
       const w0 = performance.now();
       await voice.done;
@@ -235,17 +243,21 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
         sourceUnderrunPct: (view.server.silencePackets / view.server.slots) * 100,
         serverCpuPct: win.pct.server!,
         serverCpuPctPer100Sites: (win.pct.server! / n) * 100,
+        brokerCpuPct: win.pct.broker ?? 0,
+        // What the province pays for the fan-out whichever process does it.
+        serverPlusBrokerCpuPctPer100Sites: ((win.pct.server! + (win.pct.broker ?? 0)) / n) * 100,
       };
-      log(`live-broadcast: ${n} sites: mouth→speaker p50 ${figures.mouthToSpeakerP50Ms} ms, skew p99 ${figures.skewP99Ms?.toFixed(2)} ms, loss after concealment ${figures.lossAfterConcealmentPct?.toFixed(3)} %, wire ${wireKbps.toFixed(1)} kbit/s vs Opus ${payloadKbps.toFixed(1)}, server ${win.pct.server!.toFixed(1)} % of a core`);
+      log(`live-broadcast [${broker}]: ${n} sites: mouth→speaker p50 ${figures.mouthToSpeakerP50Ms} ms, skew p99 ${figures.skewP99Ms?.toFixed(2)} ms, loss after concealment ${figures.lossAfterConcealmentPct?.toFixed(3)} %, wire ${wireKbps.toFixed(1)} kbit/s vs Opus ${payloadKbps.toFixed(1)}, server ${win.pct.server!.toFixed(1)} % of a core`);
       results.push({
         scenario: 'live/broadcast',
+        broker,
         params: { sites: n },
         figures,
-        note: `${agents} full agents in the bench process (clocks ±2 s off, links 0–150 ms jitter and 5 % loss) + ${n - agents} raw MQTT listeners on the province channel (1 here decoding, the rest in a child process); the server's CPU includes the embedded broker; wire = TCP payload bytes (MQTT headers and topic included, TCP/IP headers not)`,
+        note: `${agents} full agents in the bench process (clocks ±2 s off, links 0–150 ms jitter and 5 % loss) + ${n - agents} raw MQTT listeners on the province channel (1 here decoding, the rest in a child process); ${broker === 'embedded' ? "the server's CPU includes the embedded broker" : 'brokerCpuPct is the mosquitto process'}; wire = TCP payload bytes (MQTT headers and topic included, TCP/IP headers not)`,
       });
     } catch (e) {
-      log(`live-broadcast: ${n} sites failed: ${(e as Error).message}`);
-      results.push({ scenario: 'live/broadcast', params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
+      log(`live-broadcast [${broker}]: ${n} sites failed: ${(e as Error).message}`);
+      results.push({ scenario: 'live/broadcast', broker, params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
     } finally {
       ws?.terminate();
       await probe?.endAsync(true).catch(() => undefined);
@@ -255,7 +267,8 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
       await stack.stop();
     }
   }
-  return results;
+  const ratios = sizes.map((n) => compareBrokers(results, 'live/broadcast', (r) => r.params.sites === n)).filter((r): r is BenchResult => !!r);
+  return [...results, ...ratios];
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
