@@ -420,6 +420,9 @@ export class EdgeAgent {
       ...(cache && needs ? { media: { need: (refs) => needs.set('alerts', refs), pathOf: (sha) => cache.pathOf(sha) } } : {}),
       openMessage: (path) => openOggOpusFile(path, 1),
       publish: (event) => void this.publishEvent(event),
+      // The device's microphone window is on the engine's local clock; the handler speaks server clock.
+      ...(this.gateway.micLevel ? { micLevelDb: (from: number, to: number) => this.gateway.micLevel!(from - (offsetMs() ?? 0), to - (offsetMs() ?? 0)) } : {}),
+      levelThresholdDb: this.config.soundCheckThresholdDb,
       ...(stateDir ? { stateDir } : {}),
       log,
     });

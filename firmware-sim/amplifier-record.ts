@@ -53,9 +53,33 @@ interface RecentFrame {
   seq: number;
   playAt: number;
   energy: number;
+  /** Energy that reached the air (after volume and speaker lines), for the microphone. */
+  acoustic: number;
   level: number;
   reason: SilentReason | null;
   run: RunState;
+}
+
+/** Per-second totals of what came out of the speakers, for the monitoring microphone's windows. */
+interface AirSecond {
+  /** Frames due in this second (heard or not). */
+  frames: number;
+  heard: number;
+  /** Sum of their acoustic energies (0 for a frame that made no sound). */
+  acoustic: number;
+}
+
+/** What came out of the speakers over a window of play-at times. */
+export interface AirLevel {
+  /** Frames due in the window (heard or silent). */
+  frames: number;
+  heardFrames: number;
+  /**
+   * The loudest one-second energy mean of the acoustic level (dBFS) in the
+   * window, as a level meter's 1 s Leq reads it: gaps between repeats or a
+   * download wait do not dilute it. Null when no frame was due.
+   */
+  loudestSecondDb: number | null;
 }
 
 interface RunState extends PlayedRun {
@@ -64,6 +88,8 @@ interface RunState extends PlayedRun {
 
 /** Frames kept for audio_flush: more than any sink sends ahead (a few hundred ms). */
 const RECENT_FRAMES = 256;
+/** Seconds of air totals kept: an hour, longer than any alert (a few kB per site). */
+const AIR_SECONDS = 3600;
 
 const energyOf = (db: number) => (db <= AUDIO_LEVEL_FLOOR_DB ? 0 : 10 ** (db / 10));
 const dbOf = (energy: number) => (energy <= 0 ? AUDIO_LEVEL_FLOOR_DB : Math.round(10 * Math.log10(energy) * 10) / 10);
@@ -72,14 +98,18 @@ export class AmplifierRecord {
   private readonly totals: AmplifierRecordTotals = { frames: 0, heardFrames: 0, silentFrames: 0, flushedFrames: 0, batches: 0 };
   private readonly runs: RunState[] = [];
   private recent: RecentFrame[] = [];
+  private readonly air = new Map<number, AirSecond>();
 
   constructor(private readonly maxRuns = 100) {}
 
   /**
    * Record one batch. `silentBecause` is the amplifier's state when the batch
-   * arrived (null: the frames were heard). Returns how many were heard.
+   * arrived (null: the frames were heard); `gainDb` what the volume and the
+   * speaker lines did to a heard frame's level on its way to the air.
+   * Returns how many were heard.
    */
-  add(batch: { session: number; seq: number; playAt: number; frameMs: number; levels: readonly number[] }, silentBecause: SilentReason | null): number {
+  add(batch: { session: number; seq: number; playAt: number; frameMs: number; levels: readonly number[] }, silentBecause: SilentReason | null, gainDb = 0): number {
+    const gain = 10 ** (gainDb / 10);
     this.totals.batches++;
     for (let i = 0; i < batch.levels.length; i++) {
       const seq = (batch.seq + i) >>> 0;
@@ -103,7 +133,9 @@ export class AmplifierRecord {
         run.silent[silentBecause] = (run.silent[silentBecause] ?? 0) + 1;
         this.totals.silentFrames++;
       }
-      this.recent.push({ session: batch.session, seq, playAt, energy, level, reason: silentBecause, run });
+      const acoustic = silentBecause === null ? energy * gain : 0;
+      this.toAir(playAt, 1, acoustic, silentBecause === null ? 1 : 0);
+      this.recent.push({ session: batch.session, seq, playAt, energy, acoustic, level, reason: silentBecause, run });
     }
     if (this.recent.length > RECENT_FRAMES * 2) this.recent = this.recent.slice(-RECENT_FRAMES);
     return silentBecause === null ? batch.levels.length : 0;
@@ -119,6 +151,7 @@ export class AmplifierRecord {
         continue;
       }
       dropped++;
+      this.toAir(f.playAt, -1, -f.acoustic, f.reason === null ? -1 : 0);
       const run = f.run;
       run.frames--;
       if (f.reason === null) {
@@ -165,6 +198,41 @@ export class AmplifierRecord {
       totals: { ...this.totals },
       runs: this.runs.map(({ energySum: _e, silent, ...r }) => ({ ...r, silent: { ...silent } })),
     };
+  }
+
+  /**
+   * What came out of the speakers for frames due in [from, to) (agent clock),
+   * at one-second resolution: the seconds the window touches count whole.
+   * The monitoring microphone's reading is built on this.
+   */
+  airBetween(from: number, to: number): AirLevel {
+    let frames = 0;
+    let heardFrames = 0;
+    let loudest = -1;
+    for (let s = Math.floor(from / 1000); s * 1000 < to; s++) {
+      const a = this.air.get(s);
+      if (!a || a.frames <= 0) continue;
+      frames += a.frames;
+      heardFrames += a.heard;
+      loudest = Math.max(loudest, a.acoustic / a.frames);
+    }
+    return { frames, heardFrames, loudestSecondDb: frames === 0 ? null : dbOf(Math.max(0, loudest)) };
+  }
+
+  private toAir(playAt: number, frames: number, acoustic: number, heard: number): void {
+    const s = Math.floor(playAt / 1000);
+    const a = this.air.get(s) ?? { frames: 0, heard: 0, acoustic: 0 };
+    a.frames += frames;
+    a.heard += heard;
+    a.acoustic = Math.max(0, a.acoustic + acoustic);
+    this.air.set(s, a);
+    if (this.air.size > AIR_SECONDS + 60) {
+      // Insertion order is play order, near enough: drop the oldest seconds.
+      for (const k of this.air.keys()) {
+        if (this.air.size <= AIR_SECONDS) break;
+        this.air.delete(k);
+      }
+    }
   }
 
   /** Frames heard whose play-at lies in [from, to) on the agent clock (for "was this bulletin heard"). */

@@ -12,7 +12,7 @@
  * faults, like a battery running low, are announced the same way).
  */
 import type { DeviceEvent, DeviceHelloResult, DeviceLineStatus, DeviceOp, DeviceReply, DeviceRequest, DeviceResultOf, DeviceStatusPayload } from '../protocol/index.ts';
-import { DEVICE_PROTOCOL_VERSION } from '../protocol/index.ts';
+import { AUDIO_LEVEL_FLOOR_DB, DEVICE_PROTOCOL_VERSION } from '../protocol/index.ts';
 import type { DeviceProfile } from '../hardware/profiles.ts';
 import { AmplifierRecord, type AmplifierRecordSnapshot, type SilentReason } from './amplifier-record.ts';
 
@@ -255,9 +255,11 @@ export class SimDevice {
         this.awakeAt = now + this.profile.board.bootMs;
         return done('reboot', {});
       case 'audio':
-        return done('audio', { heard: this.played.add(request, this.silentBecause(now)) });
+        return done('audio', { heard: this.played.add(request, this.silentBecause(now), this.airGainDb()) });
       case 'audio_flush':
         return done('audio_flush', { dropped: this.played.flush(request.session, request.fromSeq) });
+      case 'mic_level':
+        return done('mic_level', { levelDb: this.profile.monitorMic ? this.heardLevel(request.from, request.to) : null });
     }
   }
 
@@ -324,6 +326,32 @@ export class SimDevice {
       10 * Math.log10(healthy / lines.length) +
       this.noise(0.5);
     return round1(Math.max(db, MIC_NOISE_FLOOR_DB + this.noise(1.5)));
+  }
+
+  /**
+   * What a heard frame's level becomes in the air: the volume, and the share
+   * of the speaker lines still carrying it (an open line's horns are silent).
+   */
+  private airGainDb(): number {
+    const lines = this.profile.lines;
+    const healthy = lines.filter((l) => classifyLine(this.lineOhm(l.id, l.nominalOhm), l.nominalOhm) === 'ok').length;
+    if (healthy === 0 || this.volume === 0) return AUDIO_LEVEL_FLOOR_DB;
+    return 20 * Math.log10(this.volume / 100) + 10 * Math.log10(healthy / lines.length);
+  }
+
+  /**
+   * The monitoring microphone over the audio due in [from, to): the loudest
+   * second of what came out, on the same scale as a sound check (a full-scale
+   * tone, RMS −3 dBFS, at full volume reads MIC_FULL_SCALE_DB), over the
+   * ambient noise floor. Nothing came out (amplifier off or faulted, every
+   * line open, no audio sent): the noise floor.
+   */
+  private heardLevel(from: number, to: number): number {
+    const floor = MIC_NOISE_FLOOR_DB + this.noise(1.5);
+    const air = this.played.airBetween(from, to);
+    if (air.heardFrames === 0 || air.loudestSecondDb === null || air.loudestSecondDb <= AUDIO_LEVEL_FLOOR_DB) return round1(floor);
+    const signal = MIC_FULL_SCALE_DB + 3 + air.loudestSecondDb + this.noise(0.5);
+    return round1(10 * Math.log10(10 ** (signal / 10) + 10 ** (floor / 10)));
   }
 
   private lineOhm(id: number, nominalOhm: number): number {

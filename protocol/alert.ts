@@ -152,8 +152,18 @@ export const AlertStatusEvent = Obj({
   repeat: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),
   /** When the first sound of this alert came out at this site (server clock, agent's estimate). */
   firstSoundAt: Type.Optional(EpochMs),
-  /** The level the monitoring microphone heard while the alert played (dBFS); null: no microphone or not measured. */
+  /**
+   * The level the monitoring microphone heard while the alert played (dBFS,
+   * the loudest second since the first sound; device protocol `mic_level`);
+   * null: the site has no microphone. Sent with `completed` (and `stopped` or
+   * `failed` after sound) and once mid-alert with the second repeat's `playing`.
+   */
   levelDb: Type.Optional(Type.Union([Type.Number({ minimum: -200, maximum: 20 }), Type.Null()])),
+  /**
+   * The site's sound-check threshold (dBFS): a level below it means the alert
+   * played but was not heard (speaker line open, amplifier silent). Sent with `levelDb`.
+   */
+  thresholdDb: Type.Optional(Type.Number({ minimum: -200, maximum: 20 })),
   reason: Type.Optional(Lit(ALERT_FAILURE_REASONS)),
   detail: Type.Optional(Type.String({ maxLength: 300 })),
   /** Error bound of the agent's server-clock estimate (ms). */

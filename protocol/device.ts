@@ -101,10 +101,19 @@ export const DeviceRequest = Type.Union([
   }),
   /** Pre-emption: frames of `session` from `fromSeq` on were sent ahead but are not to be heard. Reply `{dropped}`. */
   Obj({ type: Type.Literal('audio_flush'), session: U32, fromSeq: U32 }),
+  /**
+   * What the monitoring microphone heard while the audio due in [from, to)
+   * played (agent's local clock, the clock of `audio` playAt): the delivery
+   * proof of an alert ("the speakers made sound", not only "the frames were
+   * sent"). Reply `{levelDb}`: the mean level (dBFS) over the window, the
+   * ambient noise floor when nothing came out; null when the device has no
+   * monitoring microphone (not an error: the agent asks every device).
+   */
+  Obj({ type: Type.Literal('mic_level'), from: Type.Number({ minimum: 0 }), to: Type.Number({ minimum: 0 }) }),
 ]);
 export type DeviceRequest = Static<typeof DeviceRequest>;
 export type DeviceOp = DeviceRequest['type'];
-export const DEVICE_OPS: readonly DeviceOp[] = ['hello', 'get_status', 'set_volume', 'amp_power', 'play_tone', 'sound_check', 'reboot', 'audio', 'audio_flush'];
+export const DEVICE_OPS: readonly DeviceOp[] = ['hello', 'get_status', 'set_volume', 'amp_power', 'play_tone', 'sound_check', 'reboot', 'audio', 'audio_flush', 'mic_level'];
 
 export const DeviceLineStatus = Obj({
   id: Type.Integer({ minimum: 1, maximum: 16 }),
@@ -172,6 +181,7 @@ export const DEVICE_RESULTS = {
   reboot: Empty,
   audio: Obj({ heard: Type.Integer({ minimum: 0, maximum: AUDIO_BATCH_MAX_FRAMES }) }),
   audio_flush: Obj({ dropped: Type.Integer({ minimum: 0 }) }),
+  mic_level: Obj({ levelDb: Nullable(Type.Number({ minimum: -200, maximum: 20 })) }),
 } as const satisfies Record<DeviceOp, TSchema>;
 export type DeviceResultOf<O extends DeviceOp> = Static<(typeof DEVICE_RESULTS)[O]>;
 

@@ -41,8 +41,15 @@ export interface AlertHandlerOptions {
   media?: AlertMedia;
   openMessage: (path: string) => Promise<MessageFrames>;
   publish: (event: AlertStatusEvent) => void;
-  /** The monitoring microphone's level while the alert plays (dBFS), when the site has one. */
-  micLevelDb?: () => Promise<number | null>;
+  /**
+   * What the monitoring microphone heard over [from, to) (server clock, the
+   * agent's estimate): dBFS, or null when the site has no microphone.
+   */
+  micLevelDb?: (fromServerMs: number, toServerMs: number) => Promise<number | null>;
+  /** The site's sound-check threshold (dBFS), sent beside a level so the server can tell "played but not heard". */
+  levelThresholdDb?: number;
+  /** Give up on the microphone after this long and report without a level (default 3000 ms). */
+  micTimeoutMs?: number;
   stateDir?: string;
   log: { info?(m: string): void; warn(m: string): void; error(m: string): void };
   /** Give up on the audio this long after the alert arrived (default 120 s, never past validUntil). */
@@ -222,14 +229,37 @@ export class AlertHandler {
     r.firstSoundAt ??= at;
     r.lastRepeat = repeat;
     this.report(r.start, 'playing', { repeat, firstSoundAt: r.firstSoundAt });
-    if (repeat === 1 && this.o.micLevelDb) {
-      // Measured while the message plays: the monitoring microphone proves the speakers, not only the wires.
-      void this.o.micLevelDb().then(
-        (levelDb) => {
-          if (levelDb !== null && this.running.get(r.start.alertId) === r) this.report(r.start, 'playing', { repeat: r.lastRepeat, firstSoundAt: r.firstSoundAt ?? at, levelDb });
-        },
-        () => undefined,
-      );
+    if (repeat === 2) {
+      // Mid-alert, over the signal and the first message: a long alert shows its level before it ends.
+      const first = r.firstSoundAt;
+      void this.measure(first, at).then((level) => {
+        if (level && this.running.get(r.start.alertId) === r) this.report(r.start, 'playing', { repeat: r.lastRepeat, firstSoundAt: first, ...level });
+      });
+    }
+  }
+
+  /**
+   * The microphone over [from, to): the fields to report, or null when not
+   * measured (no driver support, device unreachable, too slow). The
+   * microphone proves the speakers made sound, not only that frames were sent.
+   */
+  private async measure(from: number, to: number): Promise<Pick<AlertStatusEvent, 'levelDb' | 'thresholdDb'> | null> {
+    const mic = this.o.micLevelDb;
+    if (!mic) return null;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), this.o.micTimeoutMs ?? 3000);
+        timer.unref();
+      });
+      const levelDb = await Promise.race([mic(from, to), timeout]);
+      if (levelDb === undefined) return null;
+      if (levelDb === null) return { levelDb: null };
+      return { levelDb, ...(this.o.levelThresholdDb !== undefined ? { thresholdDb: this.o.levelThresholdDb } : {}) };
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -261,20 +291,26 @@ export class AlertHandler {
     };
     if (failure === null && !r.endAs) {
       remember('completed');
-      this.report(m, 'completed', { repeat: m.repeats, ...(r.firstSoundAt !== null ? { firstSoundAt: r.firstSoundAt } : {}) });
+      this.reportEnd(r, 'completed', { repeat: m.repeats }, now);
       this.stats.completed++;
       return;
     }
     const as = r.endAs ?? { status: 'failed' as const, reason: FAILURE[failure ?? 'error'], detail };
     remember(as.status);
-    this.report(m, as.status, {
+    this.reportEnd(r, as.status, {
       ...(as.reason ? { reason: as.reason } : {}),
       detail: as.detail.slice(0, 300),
       ...(r.lastRepeat >= 0 ? { repeat: r.lastRepeat } : {}),
-      ...(r.firstSoundAt !== null ? { firstSoundAt: r.firstSoundAt } : {}),
-    });
+    }, now);
     if (as.status === 'stopped') this.stats.stopped++;
     else this.stats.failed++;
+  }
+
+  /** The final report; after sound it waits for what the microphone heard since the first sound. */
+  private reportEnd(r: Running, status: 'completed' | 'failed' | 'stopped', more: Partial<Pick<AlertStatusEvent, 'repeat' | 'reason' | 'detail'>>, now: number): void {
+    const first = r.firstSoundAt;
+    if (first === null || !this.o.micLevelDb) return this.report(r.start, status, { ...more, ...(first !== null ? { firstSoundAt: first } : {}) });
+    void this.measure(first, now).then((level) => this.report(r.start, status, { ...more, firstSoundAt: first, ...(level ?? {}) }));
   }
 
   private forget(r: Running): void {
@@ -284,7 +320,7 @@ export class AlertHandler {
     this.needMedia();
   }
 
-  private report(m: AlertStart, status: AlertStatusEvent['status'], more: Partial<Pick<AlertStatusEvent, 'repeat' | 'firstSoundAt' | 'levelDb' | 'reason' | 'detail'>> = {}): void {
+  private report(m: AlertStart, status: AlertStatusEvent['status'], more: Partial<Pick<AlertStatusEvent, 'repeat' | 'firstSoundAt' | 'levelDb' | 'thresholdDb' | 'reason' | 'detail'>> = {}): void {
     const u = this.o.clockUncertaintyMs?.();
     this.o.publish({
       v: 1,

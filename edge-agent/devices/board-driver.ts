@@ -280,6 +280,14 @@ export class BoardDriver implements DeviceGateway {
     throw new DeviceError('no_monitor_mic', `${this.deviceId} has no monitoring microphone; a sound check needs a device with one`);
   }
 
+  /**
+   * No capture device is driven yet (as for soundCheck): an alert's delivery
+   * proof from a board says "no microphone" (null) rather than a made-up level.
+   */
+  async micLevel(_from: number, _to: number): Promise<number | null> {
+    return null;
+  }
+
   async reboot(): Promise<void> {
     const argv = this.config.rebootCommand;
     if (!argv || argv.length === 0) throw new DeviceError('not_supported', 'reboot is not configured (set rebootCommand)');

@@ -92,6 +92,13 @@ export interface DeviceGateway {
    * (plus a margin) before sound. Known after start().
    */
   amplifierWarmupMs?(): number | undefined;
+  /**
+   * What the monitoring microphone heard while the audio due in [from, to)
+   * played (the playout engine's local clock, ms): dBFS, the ambient floor
+   * when nothing came out; null when the site has no microphone or the driver
+   * cannot measure. The alert handler puts it in the delivery proof.
+   */
+  micLevel?(from: number, to: number): Promise<number | null>;
   /** How long the amplifier should stay on after the last sound, as the device's profile says; undefined when it does not say. */
   amplifierHoldMs?(): number | undefined;
 }

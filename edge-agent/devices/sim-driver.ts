@@ -57,7 +57,7 @@ interface Pending {
 }
 
 /** Operations that are safe to send twice: repeating them changes nothing. */
-const IDEMPOTENT: ReadonlySet<DeviceOp> = new Set(['hello', 'get_status', 'set_volume', 'amp_power']);
+const IDEMPOTENT: ReadonlySet<DeviceOp> = new Set(['hello', 'get_status', 'set_volume', 'amp_power', 'mic_level']);
 /** Warm-up assumed before hello has told us the real one. */
 const DEFAULT_WARMUP_MS = 5000;
 
@@ -151,6 +151,11 @@ export class SimDeviceDriver implements DeviceGateway {
 
   amplifierWarmupMs(): number | undefined {
     return this.hello?.warmupMs;
+  }
+
+  async micLevel(from: number, to: number): Promise<number | null> {
+    const { levelDb } = await this.request({ type: 'mic_level', from: Math.max(0, from), to: Math.max(0, to) });
+    return levelDb;
   }
 
   amplifierHoldMs(): number | undefined {

@@ -6,6 +6,10 @@
  * Vietnamese and English, from the fleet's own verdict (offline since …,
  * amplifier fault, speaker line open).
  *
+ * A site with a monitoring microphone reports the level it heard; below
+ * the site's sound-check threshold the site is "played but not heard"
+ * (counted and listed apart: it did play, the speakers did not carry it).
+ *
  * Statuses only move forward (pending < received < playing < completed |
  * failed | stopped): a report that arrives late or twice never takes a site
  * back. A report for another revision than the alert's current one is ignored
@@ -43,7 +47,34 @@ export function applyStatus(row: Delivery, ev: AlertStatusEvent, alertRevision: 
   }
   if (ev.repeat !== undefined && (next.repeat === null || ev.repeat > next.repeat)) set('repeat', ev.repeat);
   if (typeof ev.levelDb === 'number' && (next.levelDb === null || ev.levelDb > next.levelDb)) set('levelDb', ev.levelDb);
+  if (typeof ev.levelDb === 'number' && ev.thresholdDb !== undefined) set('levelThresholdDb', ev.thresholdDb);
   return changed ? next : row;
+}
+
+/** Judged with this when a site sent a level without its threshold: the agents' default sound-check threshold (edge-agent/config.ts). */
+export const DEFAULT_LEVEL_THRESHOLD_DB = -40;
+
+/**
+ * What the site's monitoring microphone says: `heard` (its level reached the
+ * site's sound-check threshold), `not_heard` (it played, but the level stayed
+ * below: a speaker line open, the amplifier silent), or null (no microphone,
+ * or no level reported yet).
+ */
+export function heardVerdict(d: Delivery): 'heard' | 'not_heard' | null {
+  if (d.levelDb === null) return null;
+  return d.levelDb >= (d.levelThresholdDb ?? DEFAULT_LEVEL_THRESHOLD_DB) ? 'heard' : 'not_heard';
+}
+
+/** The reason a site is "played but not heard", in both languages. */
+export function notHeardReason(d: Delivery): ReasonText {
+  const level = (d.levelDb ?? 0).toFixed(1);
+  const threshold = (d.levelThresholdDb ?? DEFAULT_LEVEL_THRESHOLD_DB).toFixed(1);
+  return {
+    code: 'played_not_heard',
+    params: { levelDb: d.levelDb, thresholdDb: d.levelThresholdDb ?? DEFAULT_LEVEL_THRESHOLD_DB },
+    message: `played, but the monitoring microphone heard only ${level} dBFS (threshold ${threshold} dBFS): check the speaker lines and the amplifier`,
+    messageVi: `đã phát nhưng micro giám sát chỉ nghe ${level} dBFS (ngưỡng ${threshold} dBFS): kiểm tra đường dây loa và ampli`,
+  };
 }
 
 /** Ever made sound (the share that counts as "confirmed playing"). */
@@ -73,6 +104,18 @@ export interface DeliveryCounts {
   stopped: number;
   /** Not confirmed playing: no report yet, only received, failed, or stopped before any sound. */
   unreached: number;
+  /** Confirmed playing and the monitoring microphone's level reached the site's threshold. */
+  heard: number;
+  /** Confirmed playing, but the microphone's level stayed below the threshold: played but not heard. */
+  notHeard: number;
+}
+
+/** One site's monitoring-microphone level (sites with a microphone that reported one). */
+export interface SiteLevel {
+  siteId: string;
+  levelDb: number;
+  thresholdDb: number;
+  heard: boolean;
 }
 
 export interface TimeToFirstSound {
@@ -104,6 +147,11 @@ export interface DeliveryState {
   unreached: UnreachedSite[];
   /** True when `unreached` was cut to the limit. */
   unreachedTruncated: boolean;
+  /** Sites that played but whose microphone did not hear it, with the reasons (vi, en); cut to the same limit. */
+  notHeard: UnreachedSite[];
+  /** Every reported microphone level, per site (cut to the same limit; sites without a microphone are absent). */
+  levels: SiteLevel[];
+  levelsTruncated: boolean;
 }
 
 export interface SiteInfo {
@@ -130,10 +178,22 @@ export function deliveryState(
   timeZone: string,
   unreachedLimit = 500,
 ): DeliveryState {
-  const counts: DeliveryCounts = { targeted: rows.length, received: 0, playing: 0, confirmedPlaying: 0, completed: 0, failed: 0, stopped: 0, unreached: 0 };
+  const counts: DeliveryCounts = { targeted: rows.length, received: 0, playing: 0, confirmedPlaying: 0, completed: 0, failed: 0, stopped: 0, unreached: 0, heard: 0, notHeard: 0 };
   const delays: number[] = [];
   const unreached: UnreachedSite[] = [];
+  const notHeard: UnreachedSite[] = [];
+  const levels: SiteLevel[] = [];
+  let levelsTotal = 0;
+  const listed = (d: Delivery, reasons: UnreachedSite['reasons']): UnreachedSite => {
+    const info = siteInfo(d.siteId);
+    return { siteId: d.siteId, name: info?.name ?? d.siteId, areaKey: info?.areaKey ?? null, areaName: info?.areaName ?? null, status: d.status, reasons };
+  };
   for (const d of rows) {
+    const verdict = heardVerdict(d);
+    if (verdict !== null && d.levelDb !== null) {
+      levelsTotal++;
+      if (levels.length < unreachedLimit) levels.push({ siteId: d.siteId, levelDb: d.levelDb, thresholdDb: d.levelThresholdDb ?? DEFAULT_LEVEL_THRESHOLD_DB, heard: verdict === 'heard' });
+    }
     if (RANK[d.status] >= 1) counts.received++;
     if (d.status === 'playing') counts.playing++;
     if (d.status === 'completed') counts.completed++;
@@ -142,20 +202,15 @@ export function deliveryState(
     if (confirmedPlaying(d)) {
       counts.confirmedPlaying++;
       if (d.firstSoundAt !== null) delays.push(Math.max(0, d.firstSoundAt - alert.revisedAt));
+      if (verdict === 'heard') counts.heard++;
+      if (verdict === 'not_heard') {
+        counts.notHeard++;
+        if (notHeard.length < unreachedLimit) notHeard.push(listed(d, notHeardReasons(d, verdictOf(d.siteId))));
+      }
       continue;
     }
     counts.unreached++;
-    if (unreached.length < unreachedLimit) {
-      const info = siteInfo(d.siteId);
-      unreached.push({
-        siteId: d.siteId,
-        name: info?.name ?? d.siteId,
-        areaKey: info?.areaKey ?? null,
-        areaName: info?.areaName ?? null,
-        status: d.status,
-        reasons: unreachedReasons(d, verdictOf(d.siteId), now, timeZone),
-      });
-    }
+    if (unreached.length < unreachedLimit) unreached.push(listed(d, unreachedReasons(d, verdictOf(d.siteId), now, timeZone)));
   }
   delays.sort((a, b) => a - b);
   const elapsed = now - alert.revisedAt;
@@ -175,7 +230,15 @@ export function deliveryState(
     confirmedPlayingOverTime,
     unreached,
     unreachedTruncated: counts.unreached > unreached.length,
+    notHeard,
+    levels,
+    levelsTruncated: levelsTotal > levels.length,
   };
+}
+
+/** Why a site that played was not heard: the microphone's level, then what the fleet knows of its lines and amplifier. */
+export function notHeardReasons(d: Delivery, verdict: SiteVerdict | undefined): ReasonText[] {
+  return [notHeardReason(d), ...(verdict?.reasons ?? []).map((r) => ({ code: r.code, params: r.params, message: r.message, messageVi: r.messageVi }))];
 }
 
 function countAtMost(sorted: readonly number[], x: number): number {

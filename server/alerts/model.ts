@@ -70,8 +70,10 @@ export interface Delivery {
   detail: string | null;
   /** The highest repeat reported playing (0 = attention signal). */
   repeat: number | null;
-  /** The loudest level the monitoring microphone reported (dBFS). */
+  /** The loudest level the monitoring microphone reported (dBFS); null: no microphone, or not measured yet. */
   levelDb: number | null;
+  /** The site's sound-check threshold sent with the level: below it, the alert played but was not heard. */
+  levelThresholdDb: number | null;
   /** Server clock, when the last status arrived. */
   reportedAt: number | null;
 }
@@ -80,6 +82,6 @@ export function pendingDelivery(alertId: string, siteId: string, revision: numbe
   return {
     alertId, siteId, revision, status: 'pending',
     receivedAt: null, firstSoundAt: null, completedAt: null, failedAt: null,
-    reason: null, detail: null, repeat: null, levelDb: null, reportedAt: null,
+    reason: null, detail: null, repeat: null, levelDb: null, levelThresholdDb: null, reportedAt: null,
   };
 }

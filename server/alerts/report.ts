@@ -6,7 +6,7 @@
  */
 import type { SiteVerdict } from '../coverage/model.ts';
 import { wallTimeAt } from '../time/zone.ts';
-import { confirmedPlaying, unreachedReasons, type SiteInfo } from './delivery.ts';
+import { confirmedPlaying, heardVerdict, notHeardReasons, unreachedReasons, type SiteInfo } from './delivery.ts';
 import type { Alert, Delivery, DeliveryStatus } from './model.ts';
 
 export interface ReportLine {
@@ -23,6 +23,9 @@ export interface ReportLine {
   completedAt: number | null;
   failedAt: number | null;
   levelDb: number | null;
+  levelThresholdDb: number | null;
+  /** The microphone's verdict: heard, not heard (played, level below the threshold), null without a level. */
+  heard: boolean | null;
   reasons: Array<{ code: string; message: string; messageVi: string }>;
 }
 
@@ -45,6 +48,7 @@ export function reportLines(
 ): ReportLine[] {
   return rows.map((d) => {
     const info = siteInfo(d.siteId);
+    const heard = heardVerdict(d);
     return {
       siteId: d.siteId,
       name: info?.name ?? d.siteId,
@@ -58,7 +62,14 @@ export function reportLines(
       completedAt: d.completedAt,
       failedAt: d.failedAt,
       levelDb: d.levelDb,
-      reasons: confirmedPlaying(d) ? [] : unreachedReasons(d, verdictOf(d.siteId), now, timeZone).map(({ code, message, messageVi }) => ({ code, message, messageVi })),
+      levelThresholdDb: d.levelThresholdDb,
+      heard: heard === null ? null : heard === 'heard',
+      reasons: (!confirmedPlaying(d)
+        ? unreachedReasons(d, verdictOf(d.siteId), now, timeZone)
+        : heard === 'not_heard'
+          ? notHeardReasons(d, verdictOf(d.siteId))
+          : []
+      ).map(({ code, message, messageVi }) => ({ code, message, messageVi })),
     };
   });
 }

@@ -1,5 +1,5 @@
 /**
- * Alerts, their CAP messages and their deliveries in SQLite (migration 5).
+ * Alerts, their CAP messages and their deliveries in SQLite (migrations 5, 6).
  * Statements are prepared once: a province-wide alert brings a few thousand
  * status reports within seconds, each one row write.
  */
@@ -52,6 +52,7 @@ interface DeliveryRow {
   detail: string | null;
   repeat: number | null;
   level_db: number | null;
+  level_threshold_db: number | null;
   reported_at: number | null;
 }
 
@@ -120,6 +121,7 @@ function toDelivery(r: DeliveryRow): Delivery {
     detail: r.detail,
     repeat: r.repeat,
     levelDb: r.level_db,
+    levelThresholdDb: r.level_threshold_db,
     reportedAt: r.reported_at,
   };
 }
@@ -168,12 +170,13 @@ function deliveryParams(d: Delivery) {
     detail: d.detail,
     repeat: d.repeat,
     level_db: d.levelDb,
+    level_threshold_db: d.levelThresholdDb,
     reported_at: d.reportedAt,
   };
 }
 
 const ALERT_COLUMNS = 'id, revision, state, test, origin, title, target_areas, areas, sites, polygon, media, message, attention, repeats, volume, valid_until, created_by, created_by_name, created_at, revised_at, ended_at, ended_by_name, cap_sender, cap_identifier, cap_sent';
-const DELIVERY_COLUMNS = 'alert_id, site_id, revision, status, received_at, first_sound_at, completed_at, failed_at, reason, detail, repeat, level_db, reported_at';
+const DELIVERY_COLUMNS = 'alert_id, site_id, revision, status, received_at, first_sound_at, completed_at, failed_at, reason, detail, repeat, level_db, level_threshold_db, reported_at';
 const named = (cols: string) => cols.split(', ').map((c) => `@${c}`).join(', ');
 
 export class AlertStore {

@@ -375,4 +375,14 @@ CREATE TABLE alert_deliveries (
 );
 `,
   },
+  {
+    version: 6,
+    name: 'alert deliveries: the sound-check threshold a site judged its microphone level by',
+    // A level below the site's own threshold means the alert played but was
+    // not heard (line open, amplifier silent); the threshold is per site, so
+    // it is kept beside the level rather than assumed by the server.
+    sql: `
+ALTER TABLE alert_deliveries ADD COLUMN level_threshold_db REAL;
+`,
+  },
 ];

@@ -187,7 +187,7 @@ describe('the handler on the real playout engine', () => {
   let downloaded: boolean;
   const T0 = Date.UTC(2026, 10, 28, 0, 0, 0);
 
-  const handler = () =>
+  const handler = (more: Partial<ConstructorParameters<typeof AlertHandler>[0]> = {}) =>
     new AlertHandler({
       siteId: 's1',
       engine,
@@ -198,6 +198,7 @@ describe('the handler on the real playout engine', () => {
       stateDir: dir,
       log: { warn: () => {}, error: () => {} },
       mediaTimeoutMs: 3000,
+      ...more,
     });
   const control = (m: object) => Buffer.from(JSON.stringify(m));
 
@@ -245,6 +246,57 @@ describe('the handler on the real playout engine', () => {
     expect(events).toEqual([]);
     expect(again.stats.ignored).toBe(1);
     await again.stop();
+  });
+
+  it('reports what the monitoring microphone heard since the first sound: mid-alert with the second repeat, and with completed', async () => {
+    const windows: Array<[number, number]> = [];
+    const h = handler({
+      micLevelDb: async (from, to) => {
+        windows.push([from, to]);
+        return -31.5;
+      },
+      levelThresholdDb: -40,
+    });
+    await h.start();
+    downloaded = true;
+    h.onControl(control(start({ attention: 'chime', validUntil: T0 + 600_000 })));
+    await vi.advanceTimersByTimeAsync(6000);
+    expect(events.map((e) => [e.status, e.repeat, e.levelDb])).toEqual([
+      ['received', undefined, undefined], ['playing', 0, undefined], ['playing', 1, undefined], ['playing', 2, undefined], ['playing', 2, -31.5], ['completed', 2, -31.5],
+    ]);
+    const first = events[1]!.firstSoundAt!;
+    const completed = events[5]!;
+    expect(completed).toMatchObject({ thresholdDb: -40, firstSoundAt: first });
+    // The windows start at the first sound; the last one ends when the alert ended.
+    expect(windows).toHaveLength(2);
+    expect(windows.every(([from]) => from === first)).toBe(true);
+    expect(windows[1]![1]).toBeGreaterThan(windows[0]![1]);
+    expect(windows[1]![1]).toBeLessThanOrEqual(completed.at);
+    await h.stop();
+  });
+
+  it('a site without a microphone says null; a microphone that does not answer delays the report only by its timeout', async () => {
+    const noMic = handler({ micLevelDb: async () => null, levelThresholdDb: -40 });
+    await noMic.start();
+    downloaded = true;
+    noMic.onControl(control(start({ repeats: 1 })));
+    await vi.advanceTimersByTimeAsync(3000);
+    const done = events.find((e) => e.status === 'completed')!;
+    expect(done.levelDb).toBeNull();
+    expect(done.thresholdDb).toBeUndefined();
+    await noMic.stop();
+
+    events = [];
+    const deaf = handler({ micLevelDb: () => new Promise<number | null>(() => {}), micTimeoutMs: 5000 });
+    await deaf.start();
+    deaf.onControl(control(start({ alertId: 'alr-00000000000000a2', repeats: 1 })));
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(events.map((e) => e.status)).toEqual(['received', 'playing']);
+    await vi.advanceTimersByTimeAsync(5000);
+    const late = events.find((e) => e.status === 'completed')!;
+    expect(late).toBeDefined();
+    expect('levelDb' in late).toBe(false);
+    await deaf.stop();
   });
 
   it('cancel stops it on the next frame not yet heard and reports stopped', async () => {

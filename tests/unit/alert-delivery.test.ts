@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type { AlertStatusEvent } from '../../protocol/index.ts';
 import { AreaIndex } from '../../server/coverage/coverage.ts';
 import type { AreaNode, SiteVerdict } from '../../server/coverage/model.ts';
-import { applyStatus, confirmedPlaying, deliveryState, percentile } from '../../server/alerts/delivery.ts';
+import { applyStatus, confirmedPlaying, deliveryState, heardVerdict, percentile } from '../../server/alerts/delivery.ts';
 import { pendingDelivery, type Alert, type Delivery } from '../../server/alerts/model.ts';
 import { outsideScope, resolveTargets, sitesInPolygon, type TargetSite } from '../../server/alerts/targets.ts';
 import { retainedPlan, slotChanges } from '../../server/alerts/retained.ts';
@@ -85,6 +85,53 @@ describe('a site status moves its delivery on, never back', () => {
   });
 });
 
+describe('the monitoring microphone: played but not heard', () => {
+  const lineOpen: SiteVerdict = {
+    siteId: 'bx-2', condition: 'faulty',
+    reasons: [{ code: 'line_open', params: { line: 1 }, message: 'speaker line 1 open', messageVi: 'đường dây loa 1 bị hở', severity: 'faulty' }],
+  };
+  const played = (site: string, more: Partial<AlertStatusEvent>) =>
+    applyStatus(applyStatus(pendingDelivery('a', site, 1), ev('playing', T0 + 300, { siteId: site, repeat: 0 }), 1, T0), ev('completed', T0 + 20_000, { siteId: site, repeat: 3, ...more }), 1, T0);
+  const heard = played('bx-1', { levelDb: -31.4, thresholdDb: -40 });
+  const silent = played('bx-2', { levelDb: -71.8, thresholdDb: -40 });
+  const noMic = played('cd-1', { levelDb: null });
+  const strict = played('cd-2', { levelDb: -31.4, thresholdDb: -30 });
+
+  it('the level is judged by the threshold the site sent; no microphone is no verdict', () => {
+    expect(heard).toMatchObject({ levelDb: -31.4, levelThresholdDb: -40 });
+    expect(heardVerdict(heard)).toBe('heard');
+    expect(heardVerdict(silent)).toBe('not_heard');
+    expect(heardVerdict(strict)).toBe('not_heard');
+    expect(noMic.levelDb).toBeNull();
+    expect(heardVerdict(noMic)).toBeNull();
+    // A level without a threshold (an older agent) is judged by the default sound-check threshold.
+    expect(heardVerdict({ ...heard, levelThresholdDb: null })).toBe('heard');
+    expect(heardVerdict({ ...silent, levelThresholdDb: null })).toBe('not_heard');
+  });
+
+  it('a site that played but was not heard still confirms playing, and is counted and listed apart with reasons in both languages', () => {
+    const verdicts: Record<string, SiteVerdict> = { 'bx-2': lineOpen };
+    const st = deliveryState(alert(), [heard, silent, noMic, strict], (s) => ({ name: `Cụm ${s}`, areaKey: null, areaName: null }), (s) => verdicts[s] ?? { siteId: s, condition: 'operational', reasons: [] }, T0 + 30_000, TZ);
+    expect(st.counts).toMatchObject({ targeted: 4, confirmedPlaying: 4, completed: 4, unreached: 0, heard: 1, notHeard: 2 });
+    expect(st.notHeard.map((n) => n.siteId)).toEqual(['bx-2', 'cd-2']);
+    const bx2 = st.notHeard[0]!;
+    expect(bx2.reasons.map((r) => r.code)).toEqual(['played_not_heard', 'line_open']);
+    expect(bx2.reasons[0]!.messageVi).toBe('đã phát nhưng micro giám sát chỉ nghe -71.8 dBFS (ngưỡng -40.0 dBFS): kiểm tra đường dây loa và ampli');
+    expect(bx2.reasons[0]!.message).toContain('-71.8 dBFS (threshold -40.0 dBFS)');
+    expect(st.levels).toEqual([
+      { siteId: 'bx-1', levelDb: -31.4, thresholdDb: -40, heard: true },
+      { siteId: 'bx-2', levelDb: -71.8, thresholdDb: -40, heard: false },
+      { siteId: 'cd-2', levelDb: -31.4, thresholdDb: -30, heard: false },
+    ]);
+    // The report: the level and the verdict per site; the not-heard reason in the CSV's reasons column.
+    const lines = reportLines(alert(), [heard, silent, noMic], (s) => ({ name: s, areaKey: null, areaName: null }), (s) => verdicts[s], T0 + 30_000, TZ);
+    expect(lines.map((l) => [l.siteId, l.levelDb, l.heard])).toEqual([['bx-1', -31.4, true], ['bx-2', -71.8, false], ['cd-1', null, null]]);
+    const csv = reportCsv(lines, TZ).split('\r\n');
+    expect(csv[2]).toContain(',-71.8,đã phát nhưng micro giám sát chỉ nghe -71.8 dBFS');
+    expect(csv[2]).toContain('đường dây loa 1 bị hở');
+  });
+});
+
 describe('the delivery state an official reads', () => {
   const offline: SiteVerdict = {
     siteId: 'bx-2', condition: 'offline',
@@ -104,7 +151,7 @@ describe('the delivery state an official reads', () => {
   const st = deliveryState(alert(), rows, (s) => ({ name: `Cụm ${s}`, areaKey: null, areaName: null }), (s) => verdicts[s], T0 + 4000, TZ);
 
   it('counts, time to first sound and the share over time', () => {
-    expect(st.counts).toEqual({ targeted: 4, received: 3, playing: 1, confirmedPlaying: 2, completed: 1, failed: 1, stopped: 0, unreached: 2 });
+    expect(st.counts).toEqual({ targeted: 4, received: 3, playing: 1, confirmedPlaying: 2, completed: 1, failed: 1, stopped: 0, unreached: 2, heard: 0, notHeard: 0 });
     expect(st.timeToFirstSound).toEqual({ firstMs: 400, p50Ms: 400, p99Ms: 1500, lastMs: 1500 });
     expect(st.confirmedPlayingOverTime).toEqual([
       { afterMs: 250, sites: 0, share: 0 },
@@ -189,7 +236,7 @@ describe('CAP Ack and the report', () => {
   });
 
   it('the Ack is valid CAP 1.2, references the CAP message, and keeps a test a test', () => {
-    const counts = { targeted: 4, received: 3, playing: 1, confirmedPlaying: 2, completed: 1, failed: 1, stopped: 0, unreached: 2 };
+    const counts = { targeted: 4, received: 3, playing: 1, confirmedPlaying: 2, completed: 1, failed: 1, stopped: 0, unreached: 2, heard: 0, notHeard: 0 };
     const a = alert({ test: true, cap: { sender: 'pctt@laocai.gov.vn', identifier: 'LC-1', sent: '2026-11-28T06:09:00+07:00' } });
     const r = parseCap(capAck(a, counts, { sender: 'loanet', now: T0 + 5000, timeZone: TZ }));
     expect(r.ok).toBe(true);

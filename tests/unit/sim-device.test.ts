@@ -132,6 +132,65 @@ describe('simulated device', () => {
     expect(result<{ levelDb: number }>(ask({ type: 'sound_check', hz: 1000, durationMs: 300, level: 100 })).levelDb).toBeLessThan(-60);
   });
 
+  describe('mic_level: what the microphone heard of the audio played in a window', () => {
+    /** 5 s of frames at `levelDb` from `playAt` (agent clock), as a sink sends them: 50 frames a batch. */
+    const play = (ask: (r: DeviceRequest) => SimReplyOutcome | null, playAt: number, levelDb: number, session = 7) => {
+      for (let b = 0; b < 5; b++) ask({ type: 'audio', session, seq: b * 50, playAt: playAt + b * 1000, frameMs: 20, levels: Array(50).fill(levelDb) });
+    };
+    const level = (o: SimReplyOutcome | null) => result<{ levelDb: number | null }>(o).levelDb;
+    const T = 2_000_000;
+
+    it('hears a programme on the sound-check scale: a -3 dBFS signal at full volume reads about -20 dBFS, lower with volume, a quieter signal or an open line', () => {
+      const { device, ask, ampOnReady } = rig(cluster);
+      ampOnReady();
+      ask({ type: 'set_volume', level: 100 });
+      play(ask, T, -3);
+      expect(level(ask({ type: 'mic_level', from: T, to: T + 5000 }))).toBeCloseTo(-20, 0);
+      ask({ type: 'set_volume', level: 50 });
+      play(ask, T + 10_000, -3);
+      expect(level(ask({ type: 'mic_level', from: T + 10_000, to: T + 15_000 }))).toBeCloseTo(-26, 0);
+      play(ask, T + 20_000, -23);
+      expect(level(ask({ type: 'mic_level', from: T + 20_000, to: T + 25_000 }))).toBeCloseTo(-46, 0);
+      device.injectFault({ kind: 'line_open', line: 1 });
+      play(ask, T + 30_000, -3);
+      expect(level(ask({ type: 'mic_level', from: T + 30_000, to: T + 35_000 }))).toBeCloseTo(-29, 0);
+      // A window with nothing played in it hears the ambient floor.
+      expect(level(ask({ type: 'mic_level', from: T + 40_000, to: T + 45_000 }))).toBeLessThan(MIC_NOISE_FLOOR_DB + 2);
+    });
+
+    it('the loudest second counts: silence before the message (a download wait) does not dilute it', () => {
+      const { ask, ampOnReady } = rig(cluster);
+      ampOnReady();
+      ask({ type: 'set_volume', level: 100 });
+      play(ask, T, -120);
+      play(ask, T + 5000, -3);
+      expect(level(ask({ type: 'mic_level', from: T, to: T + 10_000 }))).toBeCloseTo(-20, 0);
+    });
+
+    it('hears nothing when every speaker line is open, or the amplifier is off, or the frames were flushed before being heard', () => {
+      const open = rig(cluster);
+      open.ampOnReady();
+      for (const l of cluster.lines) open.device.injectFault({ kind: 'line_open', line: l.id });
+      play(open.ask, T, -3);
+      expect(level(open.ask({ type: 'mic_level', from: T, to: T + 5000 }))).toBeLessThan(MIC_NOISE_FLOOR_DB + 2);
+      const off = rig(cluster);
+      play(off.ask, T, -3);
+      expect(level(off.ask({ type: 'mic_level', from: T, to: T + 5000 }))).toBeLessThan(MIC_NOISE_FLOOR_DB + 2);
+      const flushed = rig(cluster);
+      flushed.ampOnReady();
+      flushed.ask({ type: 'audio', session: 1, seq: 0, playAt: T, frameMs: 20, levels: Array(50).fill(-3) });
+      flushed.ask({ type: 'audio_flush', session: 1, fromSeq: 0 });
+      expect(level(flushed.ask({ type: 'mic_level', from: T, to: T + 1000 }))).toBeLessThan(MIC_NOISE_FLOOR_DB + 2);
+    });
+
+    it('a site without a monitoring microphone answers null, not an error', () => {
+      const { ask, ampOnReady } = rig(solar);
+      ampOnReady();
+      play(ask, T, -3);
+      expect(ask({ type: 'mic_level', from: T, to: T + 5000 })?.reply).toEqual({ type: 'reply', op: 'mic_level', ok: true, result: { levelDb: null } });
+    });
+  });
+
   it('a site without a monitoring mic refuses a sound check', () => {
     const { ask, ampOnReady } = rig(solar);
     ampOnReady();

@@ -260,9 +260,9 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
-          summary: 'An alert and its live delivery: counts (targeted, received, playing, confirmedPlaying, completed, failed, unreached), time to first sound, the share confirmed playing over time, the unreached sites with reasons (vi, en)',
+          summary: 'An alert and its live delivery: counts (targeted, received, playing, confirmedPlaying, completed, failed, unreached, heard, notHeard), time to first sound, the share confirmed playing over time, the unreached sites with reasons (vi, en), the sites that played but whose monitoring microphone did not hear it (notHeard, with reasons), and each site\'s microphone level (levels)',
           params: IdParams,
-          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'unreached sites listed (default 500)' })) }),
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'unreached, not-heard and level sites listed, each (default 500)' })) }),
         },
       },
       async (req) => {
