@@ -18,9 +18,10 @@
  *   null; a site whose speaker lines are all open played but was not heard,
  *   and the server lists it so, with the reason.
  *
- * 500 sites, as issue 5 asks: the whole file took 40 s wall (3 tests, 15 s,
- * 7 s and 2 s of it; the rest is starting 500 agents) on this 2-core machine
- * while it was otherwise idle. LOANET_ALERT_FLEET_SITES sets another size.
+ * 500 sites, as issue 5 asks: the whole file took 35-40 s wall (the three
+ * tests 12-15 s, 6-7 s and 2 s; the rest is starting 500 agents) on this
+ * 2-core machine while it was otherwise idle. LOANET_ALERT_FLEET_SITES sets
+ * another size.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeAlertControl, siteTopic, type AlertStart, type AlertStatusEvent } from '../../protocol/index.ts';
 import { parseCap } from '../../server/alerts/cap/parse.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { makeInputs, missingTools, postMultipart, uploadFile } from '../helpers/media.ts';
+import { makeInputs, missingTools, postMultipart, probe, tools, uploadFile } from '../helpers/media.ts';
+import { execFileSync } from 'node:child_process';
 import { capNowFor, shiftDates } from '../helpers/cap.ts';
 
 const missing = missingTools(true);
@@ -110,7 +111,9 @@ describe.skipIf(!run)('starting an alert', () => {
       const g = await t.api('GET', `/api/alerts/${id}`);
       return g.body.delivery.counts.completed === 1 && g.body.delivery.counts.received === 2 ? g.body.delivery : undefined;
     });
-    expect(state.counts).toEqual({ targeted: 3, received: 2, playing: 0, confirmedPlaying: 1, completed: 1, failed: 0, stopped: 0, unreached: 2 });
+    expect(state.counts).toEqual({ targeted: 3, received: 2, playing: 0, confirmedPlaying: 1, completed: 1, failed: 0, stopped: 0, unreached: 2, heard: 1, notHeard: 0 });
+    // A level sent without the site's threshold is judged by the agents' default one.
+    expect(state.levels).toEqual([{ siteId: sites.batXat1!.siteId, levelDb: -18.5, thresholdDb: -40, heard: true }]);
     expect(state.timeToFirstSound).toEqual({ firstMs: 120, p50Ms: 120, p99Ms: 120, lastMs: 120 });
     expect(state.confirmedPlayingOverTime[0]).toEqual({ afterMs: 250, sites: 1, share: 0.3333 });
     const unreached = Object.fromEntries(state.unreached.map((u: any) => [u.siteId, u]));
@@ -190,6 +193,27 @@ describe.skipIf(!run)('starting an alert', () => {
     expect(bad.body.message).toContain('alert.repeats');
     const silent = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'] }) }, { data: fs.readFileSync(f('silent.wav')), name: 'im-lang.wav' }, tokens.batXat);
     expect(silent.status).toBe(422);
+  }, 60_000);
+
+  it('starts one from a browser recording: WebM/Opus as MediaRecorder streams it (no duration, no cues), and Ogg/Opus as Firefox records', async () => {
+    const dir = tempDir('loanet-alert-recording-');
+    // Piped out, the WebM muxer cannot seek back to write the duration or the cues: what a browser's MediaRecorder gives.
+    const voice = ['-f', 'lavfi', '-i', 'sine=frequency=520:duration=4', '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k'];
+    const webm = execFileSync(tools!.ffmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', ...voice, '-f', 'webm', 'pipe:1'], { maxBuffer: 10 * 1024 * 1024 });
+    fs.writeFileSync(path.join(dir, 'ghi-am.webm'), webm);
+    expect(probe(path.join(dir, 'ghi-am.webm')).format.duration).toBeUndefined();
+    const ogg = execFileSync(tools!.ffmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', ...voice, '-f', 'ogg', 'pipe:1'], { maxBuffer: 10 * 1024 * 1024 });
+    for (const [data, name, type] of [[webm, 'ghi-am.webm', 'audio/webm;codecs=opus'], [ogg, 'ghi-am.ogg', 'audio/ogg;codecs=opus']] as const) {
+      const up = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm: sơ tán khỏi bờ suối', attention: 'siren', repeats: 2 }) }, { data, name, type }, tokens.batXat);
+      expect(up.status, `${name}: ${JSON.stringify(up.body)}`).toBe(201);
+      expect(up.body.alert.message, name).toMatchObject({ kind: 'upload', originalName: name });
+      // The recording became the library's Ogg Opus, whole: 4 s, the duration read from the audio itself.
+      expect(Math.abs(up.body.alert.media.durationMs - 4000), name).toBeLessThan(150);
+      const lib = await t.api('GET', `/api/media/${up.body.alert.media.mediaId}`);
+      expect(lib.status, name).toBe(200);
+      expect(lib.body.sha256, name).toBe(up.body.alert.media.sha256);
+      await t.api('POST', `/api/alerts/${up.body.id}/cancel`, undefined, { token: tokens.batXat });
+    }
   }, 60_000);
 
   it('an update in flight raises the revision and every site is pending again', async () => {
