@@ -310,7 +310,8 @@ export class AlertHandler {
   private reportEnd(r: Running, status: 'completed' | 'failed' | 'stopped', more: Partial<Pick<AlertStatusEvent, 'repeat' | 'reason' | 'detail'>>, now: number): void {
     const first = r.firstSoundAt;
     if (first === null || !this.o.micLevelDb) return this.report(r.start, status, { ...more, ...(first !== null ? { firstSoundAt: first } : {}) });
-    void this.measure(first, now).then((level) => this.report(r.start, status, { ...more, firstSoundAt: first, ...(level ?? {}) }));
+    // Reported with the time it ended, not the time the microphone answered.
+    void this.measure(first, now).then((level) => this.report(r.start, status, { ...more, firstSoundAt: first, ...(level ?? {}) }, now));
   }
 
   private forget(r: Running): void {
@@ -320,12 +321,12 @@ export class AlertHandler {
     this.needMedia();
   }
 
-  private report(m: AlertStart, status: AlertStatusEvent['status'], more: Partial<Pick<AlertStatusEvent, 'repeat' | 'firstSoundAt' | 'levelDb' | 'thresholdDb' | 'reason' | 'detail'>> = {}): void {
+  private report(m: AlertStart, status: AlertStatusEvent['status'], more: Partial<Pick<AlertStatusEvent, 'repeat' | 'firstSoundAt' | 'levelDb' | 'thresholdDb' | 'reason' | 'detail'>> = {}, at = this.o.serverNow()): void {
     const u = this.o.clockUncertaintyMs?.();
     this.o.publish({
       v: 1,
       siteId: this.o.siteId,
-      at: Math.max(0, Math.round(this.o.serverNow())),
+      at: Math.max(0, Math.round(at)),
       type: 'alert_status',
       alertId: m.alertId,
       revision: m.revision,

@@ -253,6 +253,7 @@ describe('the handler on the real playout engine', () => {
     const h = handler({
       micLevelDb: async (from, to) => {
         windows.push([from, to]);
+        await new Promise((res) => setTimeout(res, 50)); // a device round trip
         return -31.5;
       },
       levelThresholdDb: -40,
@@ -271,7 +272,7 @@ describe('the handler on the real playout engine', () => {
     expect(windows).toHaveLength(2);
     expect(windows.every(([from]) => from === first)).toBe(true);
     expect(windows[1]![1]).toBeGreaterThan(windows[0]![1]);
-    expect(windows[1]![1]).toBeLessThanOrEqual(completed.at);
+    expect(Math.round(windows[1]![1])).toBe(completed.at); // the time it ended, not when the microphone answered
     await h.stop();
   });
 
