@@ -19,6 +19,9 @@ interface Counts {
   completed: number;
   failed: number;
   unreached: number;
+  /** Confirmed by the site's monitoring microphone, or played but not heard by it. */
+  heard?: number;
+  notHeard?: number;
 }
 interface AlertSummary {
   id: string;
@@ -37,6 +40,7 @@ interface Tracking {
     issuedAt: number;
     counts: Counts;
     unreached: Array<{ siteId: string; name: string; areaName: string | null; status: string; reasons: Array<{ message: string; messageVi: string }> }>;
+    notHeard?: Array<{ siteId: string; name: string; areaName: string | null; status: string; reasons: Array<{ message: string; messageVi: string }> }>;
     timeToFirstSound: { firstMs: number; p50Ms: number; lastMs: number } | null;
   };
 }
@@ -240,7 +244,29 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
           {formatShare(share)} — {t('reached', { done: c.confirmedPlaying, all: c.targeted })}
         </p>
         <ShareBar share={share} />
+        {(c.heard ?? 0) + (c.notHeard ?? 0) > 0 && (
+          <p data-testid="alert-heard">{t('heardByMic', { n: c.heard ?? 0, all: (c.heard ?? 0) + (c.notHeard ?? 0) })}</p>
+        )}
       </div>
+      {(data.delivery.notHeard ?? []).length > 0 && (
+        <>
+          <h2>
+            {t('playedNotHeard')} ({c.notHeard ?? 0})
+          </h2>
+          <table data-testid="not-heard">
+            <tbody>
+              {(data.delivery.notHeard ?? []).map((u) => (
+                <tr>
+                  <td>
+                    <a href={`/sites/${encodeURIComponent(u.siteId)}`}>{u.name}</a> <span class="muted">{u.areaName ?? ''}</span>
+                  </td>
+                  <td>{u.reasons.map((r) => reasonText(r)).join('; ')}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
       <h2>
         {t('unreachedSites')} ({c.unreached})
       </h2>
