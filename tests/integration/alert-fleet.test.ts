@@ -20,8 +20,8 @@
  *
  * 500 sites, as issue 5 asks: the whole file took 35-40 s wall (the three
  * tests 12-15 s, 6-7 s and 2 s; the rest is starting 500 agents) on this
- * 2-core machine while it was otherwise idle. LOANET_ALERT_FLEET_SITES sets
- * another size.
+ * 2-core machine while it was otherwise idle, 44-47 s beside the rest of the
+ * suite or other work (load 4). LOANET_ALERT_FLEET_SITES sets another size.
  */
 import fs from 'node:fs';
 import path from 'node:path';
