@@ -143,6 +143,11 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
       const ids = f.ids().filter((id) => f.site(id).agent.stats.connected);
       if (ids.length < n) log(`alert-delivery: only ${ids.length} of ${n} agents connected; measuring those`);
 
+      // The server's CPU just before the call, over as long: what it was still doing anyway (the fleet's arrival).
+      const quiet = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
+      quiet.start();
+      await sleep(3000);
+      const q = quiet.stop();
       const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
       cpu.start();
       const a = await alertOnce(stack, f, mediaId, ids);
@@ -152,7 +157,7 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
         scenario: 'alert/time-to-sound',
         broker,
         params: { sites: n },
-        figures: { ...figuresOf(a.m, ids.length), online: ids.length, serverCpuPct: w.pct.server!, brokerCpuPct: w.pct.broker ?? 0 },
+        figures: { ...figuresOf(a.m, ids.length), online: ids.length, serverCpuPct: w.pct.server!, brokerCpuPct: w.pct.broker ?? 0, serverCpuPctBeforeCall: q.pct.server!, windowS: w.seconds },
         ...(a.m.missing.length ? { note: `${a.m.missing.length} sites did not sound within 120 s` } : {}),
       });
       await stack.api.post(`/api/alerts/${a.alertId}/cancel`);
