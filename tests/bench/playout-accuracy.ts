@@ -112,13 +112,20 @@ async function onTime(province: Province, broker: BrokerKind, sites: number, qui
     const outcomes: Record<string, number> = {};
     let fetched = 0;
     let underruns = 0;
+    // What each agent itself reported: its start error against its own estimate of server time, and that estimate's bound.
+    // True error ≈ reported: the agent started late; true ≫ reported: its clock estimate was off.
+    const reportedErrors: number[] = [];
+    const uncertainties: number[] = [];
     for (const id of ids) {
       const site = fleet.site(id);
       const local = at - offset;
       const runs = site.device.playedAudio().runs.filter((r) => r.firstHeardAt !== null && Math.abs(r.firstHeardAt - local) < 10_000);
       const first = runs.sort((a, b) => a.firstHeardAt! - b.firstHeardAt!)[0];
       if (first) errors.push(first.firstHeardAt! + offset - at);
-      const outcome = site.agent.playout?.journal.get(entryId)?.outcome ?? 'none';
+      const receipt = site.agent.playout?.journal.get(entryId);
+      const outcome = receipt?.outcome ?? 'none';
+      if (receipt?.startErrorMs !== undefined) reportedErrors.push(receipt.startErrorMs);
+      if (receipt?.clockUncertaintyMs !== undefined) uncertainties.push(receipt.clockUncertaintyMs);
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
       fetched += caches.get(id)?.report().counters.bytesFetched ?? 0;
       underruns += site.agent.playout?.engine.sinkStats().underruns ?? 0;
@@ -134,6 +141,9 @@ async function onTime(province: Province, broker: BrokerKind, sites: number, qui
       startErrorAbsP99Ms: percentile(abs, 99),
       startErrorAbsMaxMs: abs.length ? Math.max(...abs) : NaN,
       sitesOver100Ms: abs.filter((e) => e > 100).length,
+      agentReportedStartErrorP50Ms: percentile(reportedErrors, 50),
+      agentReportedStartErrorP99Ms: percentile(reportedErrors, 99),
+      clockUncertaintyMaxMs: uncertainties.length ? Math.max(...uncertainties) : NaN,
       // Frames that reached the amplifier after their play-at (the record dates them at play-at): transport lateness the start error does not show.
       sinkUnderruns: underruns,
       receiptsPlayed: outcomes.played ?? 0,
