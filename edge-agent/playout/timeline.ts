@@ -450,9 +450,15 @@ export class PlayoutTimeline {
 
 /**
  * Negative when a plays before b: higher priority; at the same priority the one already
- * started keeps the site (a later arrival with an earlier start time waits), then the
+ * on air keeps the site (a later arrival with an earlier start time waits), then the
  * earlier start, then the first added.
+ *
+ * "On air" is position > 0 — it has frames written and not taken back, i.e. heard or to be
+ * heard — not `startedAt !== undefined`: a retraction can take back every frame of a
+ * programme that had started (startedAt stays set), and such a programme was never heard.
+ * Counting it as started let it, by its earlier start time, cut into a same-priority
+ * programme the listener was hearing when a higher one pre-empted both.
  */
 function better(a: Held, b: Held): number {
-  return b.rank - a.rank || Number(b.startedAt !== undefined) - Number(a.startedAt !== undefined) || a.meta.startAt - b.meta.startAt || a.order - b.order;
+  return b.rank - a.rank || Number(b.position > 0) - Number(a.position > 0) || a.meta.startAt - b.meta.startAt || a.order - b.order;
 }

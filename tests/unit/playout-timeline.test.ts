@@ -272,54 +272,78 @@ describe('PlayoutTimeline, any mix of programmes (property)', () => {
     cancelAfter: fc.option(fc.integer({ min: 0, max: 8000 }), { nil: undefined }),
   });
 
+  type Mix = Array<{ priority: (typeof PRI)[number]; startOffset: number; frames: number; whenPreempted: 'resume' | 'end'; addedAfter: number; cancelAfter: number | undefined }>;
+
+  /** Plays a mix of programmes through the driver and checks the rules; returns the slots heard, in time order. */
+  function playMix(ps: Mix, latencyMs: number): Slot[] {
+    const d = new Driver({ latencyMs, leadMs: 1000, warmupMs: 500, tailMs: 1000 });
+    const base = d.now + 2000;
+    const pending = ps.map((p, i) => ({ ...p, id: `p${i}`, startAt: base + p.startOffset, addAt: d.now + p.addedAfter, cancelAt: p.cancelAfter === undefined ? undefined : d.now + p.cancelAfter, added: false, cancelled: false }));
+    const end = base + 6000 + ps.reduce((a, p) => a + p.frames * 20, 0) + 5000;
+    while (d.now < end) {
+      for (const p of pending) {
+        if (!p.added && d.now >= p.addAt) {
+          p.added = true;
+          d.add({ id: p.id, priority: p.priority, startAt: p.startAt, whenPreempted: p.whenPreempted }, p.frames);
+        }
+        if (p.added && !p.cancelled && p.cancelAt !== undefined && d.now >= p.cancelAt) {
+          p.cancelled = true;
+          d.cancel(p.id);
+        }
+      }
+      d.step();
+      d.now += 5;
+    }
+    const heard = [...d.writes].sort((a, b) => a.slot - b.slot);
+    // No overlap, nothing written for a time already past.
+    for (let i = 1; i < heard.length; i++) expect(heard[i]!.slot - heard[i - 1]!.slot).toBeGreaterThanOrEqual(20);
+    for (const w of heard) expect(w.slot).toBeGreaterThanOrEqual(w.writtenAt);
+    const rank = (id: string) => PRI.indexOf(pending.find((p) => p.id === id)!.priority);
+    for (const p of pending) {
+      const mine = heard.filter((w) => w.id === p.id);
+      // Each frame once, in order, from the first: a prefix of the programme.
+      expect(mine.map((w) => w.index)).toEqual(mine.map((_, k) => k));
+      const terminal = d.events.filter((e) => (e.type === 'ended' || e.type === 'failed') && e.id === p.id);
+      if (p.added) expect(terminal, `${p.id}: one ended or failed`).toHaveLength(1);
+      const t = terminal[0];
+      if (t?.type === 'ended') expect(mine).toHaveLength(p.frames);
+      if (t) expect((t as { frames: number }).frames).toBe(mine.length);
+      // Started once; the terminal event dates the first sound actually heard.
+      expect(d.events.filter((e) => e.type === 'started' && e.id === p.id).length).toBeLessThanOrEqual(1);
+      if (mine.length && t) expect(t).toMatchObject({ startedAt: mine[0]!.slot });
+      if (!mine.length && t?.type === 'failed') expect(t).not.toHaveProperty('startedAt');
+      for (const w of mine.slice(0, 1)) expect(w.slot).toBeGreaterThanOrEqual(p.startAt);
+      // While it plays (first to last frame heard), only a higher priority is heard in between.
+      if (mine.length > 1) {
+        const inside = heard.filter((w) => w.slot > mine[0]!.slot && w.slot < mine.at(-1)!.slot && w.id !== p.id);
+        for (const w of inside) expect(rank(w.id), `${w.id} inside ${p.id}`).toBeGreaterThan(rank(p.id));
+      }
+    }
+    return heard;
+  }
+
   it('never overlaps or writes the past, hears each programme once and in order, and a programme on air is only interrupted by a higher one', () => {
     fc.assert(
       fc.property(fc.array(programme, { minLength: 1, maxLength: 5 }), fc.integer({ min: 20, max: 400 }), (ps, latencyMs) => {
-        const d = new Driver({ latencyMs, leadMs: 1000, warmupMs: 500, tailMs: 1000 });
-        const base = d.now + 2000;
-        const pending = ps.map((p, i) => ({ ...p, id: `p${i}`, startAt: base + p.startOffset, addAt: d.now + p.addedAfter, cancelAt: p.cancelAfter === undefined ? undefined : d.now + p.cancelAfter, added: false, cancelled: false }));
-        const end = base + 6000 + ps.reduce((a, p) => a + p.frames * 20, 0) + 5000;
-        while (d.now < end) {
-          for (const p of pending) {
-            if (!p.added && d.now >= p.addAt) {
-              p.added = true;
-              d.add({ id: p.id, priority: p.priority, startAt: p.startAt, whenPreempted: p.whenPreempted }, p.frames);
-            }
-            if (p.added && !p.cancelled && p.cancelAt !== undefined && d.now >= p.cancelAt) {
-              p.cancelled = true;
-              d.cancel(p.id);
-            }
-          }
-          d.step();
-          d.now += 5;
-        }
-        const heard = [...d.writes].sort((a, b) => a.slot - b.slot);
-        // No overlap, nothing written for a time already past.
-        for (let i = 1; i < heard.length; i++) expect(heard[i]!.slot - heard[i - 1]!.slot).toBeGreaterThanOrEqual(20);
-        for (const w of heard) expect(w.slot).toBeGreaterThanOrEqual(w.writtenAt);
-        const rank = (id: string) => PRI.indexOf(pending.find((p) => p.id === id)!.priority);
-        for (const p of pending) {
-          const mine = heard.filter((w) => w.id === p.id);
-          // Each frame once, in order, from the first: a prefix of the programme.
-          expect(mine.map((w) => w.index)).toEqual(mine.map((_, k) => k));
-          const terminal = d.events.filter((e) => (e.type === 'ended' || e.type === 'failed') && e.id === p.id);
-          if (p.added) expect(terminal, `${p.id}: one ended or failed`).toHaveLength(1);
-          const t = terminal[0];
-          if (t?.type === 'ended') expect(mine).toHaveLength(p.frames);
-          if (t) expect((t as { frames: number }).frames).toBe(mine.length);
-          // Started once; the terminal event dates the first sound actually heard.
-          expect(d.events.filter((e) => e.type === 'started' && e.id === p.id).length).toBeLessThanOrEqual(1);
-          if (mine.length && t) expect(t).toMatchObject({ startedAt: mine[0]!.slot });
-          if (!mine.length && t?.type === 'failed') expect(t).not.toHaveProperty('startedAt');
-          for (const w of mine.slice(0, 1)) expect(w.slot).toBeGreaterThanOrEqual(p.startAt);
-          // While it plays (first to last frame heard), only a higher priority is heard in between.
-          if (mine.length > 1) {
-            const inside = heard.filter((w) => w.slot > mine[0]!.slot && w.slot < mine.at(-1)!.slot && w.id !== p.id);
-            for (const w of inside) expect(rank(w.id), `${w.id} inside ${p.id}`).toBeGreaterThan(rank(p.id));
-          }
-        }
+        playMix(ps, latencyMs);
       }),
       { numRuns: 300 },
     );
+  });
+
+  // Found by the property (seed -415907126). p1 is heard from its start; p0 (same priority, an
+  // earlier start time) arrives late and is written after p1's end; an emergency then takes back
+  // p1's last frame and p0's only one. p0 had "started" (a started event, startedAt set) but was
+  // never heard: it must not, by its earlier start time, go before the rest of p1, which was on air.
+  it('regression: a same-priority programme whose every frame was taken back does not cut into the one on air when a higher one pre-empts both', () => {
+    const heard = playMix(
+      [
+        { priority: 'normal', startOffset: 0, frames: 1, whenPreempted: 'resume', addedAfter: 1941, cancelAfter: undefined },
+        { priority: 'normal', startOffset: 1, frames: 2, whenPreempted: 'resume', addedAfter: 0, cancelAfter: undefined },
+        { priority: 'emergency', startOffset: 0, frames: 1, whenPreempted: 'resume', addedAfter: 2001, cancelAfter: undefined },
+      ],
+      22,
+    );
+    expect(heard.map((w) => `${w.id}#${w.index}`)).toEqual(['p1#0', 'p2#0', 'p1#1', 'p0#0']);
   });
 });
