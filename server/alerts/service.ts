@@ -63,6 +63,26 @@ interface Live {
   rows: Map<string, Delivery>;
 }
 
+/** What changed about an alert, for live consoles (GET /api/stream). */
+export type AlertChangeKind = 'started' | 'delivery' | 'updated' | 'cancelled' | 'expired';
+
+export interface AlertChange {
+  kind: AlertChangeKind;
+  alertId: string;
+  revision: number;
+  state: Alert['state'];
+  test: boolean;
+  title: string;
+  counts: DeliveryState['counts'];
+  /** Areas the alert reaches (its channels' areas and its target sites' areas): who may see the change. */
+  areaIds: number[];
+}
+
+export type AlertChangeListener = (c: AlertChange) => void;
+
+/** Status reports arrive in storms (thousands of sites within seconds): one delivery event per alert per this window. */
+const DELIVERY_COALESCE_MS = 300;
+
 /** Alerts kept in memory after they end, so late stop/complete reports still land cheaply. */
 const ENDED_KEPT_MS = 3600_000;
 
@@ -72,6 +92,10 @@ export class AlertService {
   /** Alerts to re-announce on a channel, for sites that came online while another alert held its retained slot. */
   private readonly nudges = new Map<string, Set<string>>();
   private nudgeTimer: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<AlertChangeListener>();
+  /** Alerts with delivery changes not yet told to listeners, and the timer that will tell them. */
+  private readonly pendingDelivery = new Set<string>();
+  private deliveryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: AlertServiceDeps) {}
 
@@ -95,6 +119,53 @@ export class AlertService {
 
   stop(): void {
     clearTimeout(this.nudgeTimer);
+    clearTimeout(this.deliveryTimer);
+    this.deliveryTimer = undefined;
+    this.pendingDelivery.clear();
+  }
+
+  /** Be told of alert changes (start, delivery, update, cancel, expiry); returns the unsubscribe. */
+  listen(fn: AlertChangeListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private notify(id: string, kind: AlertChangeKind): void {
+    if (this.listeners.size === 0) return;
+    const alert = this.get(id);
+    if (!alert) return;
+    const index = this.d.coverage.areaIndex();
+    const areaIds = new Set<number>();
+    for (const k of alert.areas) {
+      const n = index.get(k);
+      if (n) areaIds.add(n.id);
+    }
+    for (const siteId of this.rowsOf(id).keys()) {
+      const s = this.d.sites.get(siteId);
+      if (s) areaIds.add(s.areaId);
+    }
+    const change: AlertChange = { kind, alertId: id, revision: alert.revision, state: alert.state, test: alert.test, title: alert.title, counts: this.state(id, 0).counts, areaIds: [...areaIds] };
+    for (const fn of this.listeners) {
+      try {
+        fn(change);
+      } catch (e) {
+        this.d.log.error({ err: e, alertId: id }, 'alert change listener failed');
+      }
+    }
+  }
+
+  /** Delivery changes are coalesced: at most one event per alert per DELIVERY_COALESCE_MS. */
+  private deliveryChanged(id: string): void {
+    if (this.listeners.size === 0) return;
+    this.pendingDelivery.add(id);
+    if (this.deliveryTimer) return;
+    this.deliveryTimer = setTimeout(() => {
+      this.deliveryTimer = undefined;
+      const ids = [...this.pendingDelivery];
+      this.pendingDelivery.clear();
+      for (const a of ids) this.notify(a, 'delivery');
+    }, DELIVERY_COALESCE_MS);
+    this.deliveryTimer.unref();
   }
 
   // ------------------------------------------------------------ targets ----
@@ -178,6 +249,7 @@ export class AlertService {
       attention: alert.attention, repeats: alert.repeats, volume: alert.volume, validUntil: alert.validUntil, cap,
     });
     await this.announce(alert, alert.areas);
+    this.notify(alert.id, 'started');
     return alert;
   }
 
@@ -211,6 +283,7 @@ export class AlertService {
     const dropped = cur.areas.filter((k) => !next.areas.includes(k));
     if (dropped.length > 0) await this.publishCancel(id, dropped, 'superseded');
     await this.announce(next, next.areas);
+    this.notify(id, 'updated');
     return next;
   }
 
@@ -225,6 +298,7 @@ export class AlertService {
     this.d.audit.record(actor, 'alert.cancel', id, { via, revision: cur.revision });
     await this.publishCancel(id, cur.areas, 'cancelled');
     await this.applyPlan();
+    this.notify(id, 'cancelled');
     return ended;
   }
 
@@ -239,6 +313,7 @@ export class AlertService {
         this.d.store.setCapStateOfAlert(l.alert.id, 'expired');
         this.d.audit.record(null, 'alert.expire', l.alert.id, { revision: l.alert.revision });
         ended.push(l.alert.id);
+        this.notify(l.alert.id, 'expired');
       } else if (l.alert.state !== 'active' && (l.alert.endedAt ?? t) < t - ENDED_KEPT_MS) {
         this.live.delete(l.alert.id);
       }
@@ -314,6 +389,7 @@ export class AlertService {
     if (next === row) return;
     l.rows.set(siteId, next);
     this.d.store.saveDelivery(next);
+    this.deliveryChanged(ev.alertId);
   }
 
   // --------------------------------------------------------- publishing ----

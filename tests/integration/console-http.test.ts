@@ -143,4 +143,46 @@ describe('live updates', () => {
     expect(seen.join('')).not.toContain(`"siteId":"${other}"`);
     expect((await fetch(`${t.baseUrl}/api/stream`)).status).toBe(401);
   });
+
+  it('pushes an alert started through the API, with its delivery counts, to users of its area only', async () => {
+    const users = [
+      { username: 'op-alert-batxat', area: '02683' },
+      { username: 'op-alert-camduong', area: '02671' },
+    ];
+    const streams = [];
+    for (const u of users) {
+      expect((await t.api('POST', '/api/users', { username: u.username, password: 'password-of-op', role: 'operator', area: u.area })).status).toBe(201);
+      const token = (await t.api('POST', '/api/auth/login', { username: u.username, password: 'password-of-op' }, { token: null })).body.token as string;
+      const seen: string[] = [];
+      const req = http.get(`${t.baseUrl}/api/stream`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await new Promise<http.IncomingMessage>((resolve) => req.on('response', resolve));
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => seen.push(chunk));
+      await waitFor('hello event', () => seen.join('').includes('event: hello'));
+      streams.push({ seen, req });
+    }
+    const [batXat, camDuong] = streams as [(typeof streams)[0], (typeof streams)[0]];
+    // A site in Bát Xát, so the alert has a target to count.
+    expect((await t.api('POST', '/api/sites', { name: 'Đài thôn Bản Vược', kind: 'station', area: '02683' })).status).toBe(201);
+    const started = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { text: 'Cảnh báo lũ quét.' }, test: true, validForMinutes: 10 });
+    expect(started.status, JSON.stringify(started.body)).toBe(201);
+    const id = started.body.id as string;
+    const alertEvents = (seen: string[]) =>
+      seen
+        .join('')
+        .split('\n\n')
+        .filter((f) => f.startsWith('event: alert\n'))
+        .map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as { kind: string; alertId: string; state: string; counts: { targeted: number } });
+    await waitFor('alert started event in Bát Xát', () => alertEvents(batXat.seen).some((e) => e.alertId === id && e.kind === 'started'), 10_000);
+    const ev = alertEvents(batXat.seen).find((e) => e.alertId === id && e.kind === 'started')!;
+    expect(ev.state).toBe('active');
+    expect(ev.counts.targeted).toBeGreaterThanOrEqual(1);
+    expect((await t.api('POST', `/api/alerts/${id}/cancel`)).status).toBe(200);
+    await waitFor('alert cancelled event in Bát Xát', () => alertEvents(batXat.seen).some((e) => e.alertId === id && e.kind === 'cancelled'), 10_000);
+    batXat.req.destroy();
+    camDuong.req.destroy();
+    // The Cam Đường operator's stream was open all along (it got the hello) and carried no frame about this alert.
+    expect(camDuong.seen.join('')).not.toContain(id);
+    expect(alertEvents(camDuong.seen)).toEqual([]);
+  });
 });

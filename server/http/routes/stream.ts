@@ -1,7 +1,9 @@
 /**
  * GET /api/stream: live updates for the console as Server-Sent Events, so no
  * page needs a refresh button. Fed by FleetState listeners: a site's condition
- * changed, a command's result came back. Each client sees only the sites in
+ * changed, a command's result came back; and by the alert service: an alert
+ * started, its delivery moved (coalesced by the service), it was updated,
+ * cancelled or expired. Each client sees only the sites in
  * its user's area subtree. A comment line every 20 s keeps 4G carriers and
  * proxies from closing an idle connection, and re-checks the token: a signed
  * out session stops receiving.
@@ -46,6 +48,20 @@ export const streamRoutes =
       }
     };
 
+    // An alert goes to users whose area overlaps any area the alert reaches.
+    const unlistenAlerts = ctx.alerts.service.listen((ch) => {
+      if (clients.size === 0) return;
+      const { areaIds, ...data } = ch;
+      const frame = sseFrame('alert', data);
+      for (const c of clients) {
+        if (c.scope !== null && !areaIds.some((a) => c.scope!.has(a))) continue;
+        if (c.res.writableLength > MAX_BACKLOG_BYTES) {
+          clients.delete(c);
+          c.res.destroy();
+        } else c.res.write(frame);
+      }
+    });
+
     ctx.fleet.listen({
       conditionChanged: (ch) => {
         send(ch.siteId, 'condition', { siteId: ch.siteId, at: ch.at, from: ch.from, to: ch.to, reasons: ch.verdict.reasons });
@@ -69,11 +85,12 @@ export const streamRoutes =
     // preClose, not onClose: an open stream would keep the HTTP server's close() waiting forever.
     app.addHook('preClose', async () => {
       clearInterval(keepalive);
+      unlistenAlerts();
       for (const c of clients) c.res.end();
       clients.clear();
     });
 
-    app.get('/api/stream', { schema: { tags: ['console'], summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back)' } }, async (req, reply) => {
+    app.get('/api/stream', { schema: { tags: ['console'], summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts)' } }, async (req, reply) => {
       const p = requirePermission(req, 'read');
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const token = bearer ?? readCookie(req.headers.cookie, SESSION_COOKIE) ?? '';
