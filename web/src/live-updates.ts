@@ -12,10 +12,21 @@ export interface ConditionEvent {
   reasons: Reason[];
 }
 
-type Handlers = { condition: (e: ConditionEvent) => void; command: (e: CommandRecord) => void; status: (connected: boolean) => void };
+/** An alert changed (server/alerts/service.ts AlertChange, without its area list): started, delivery moved, updated, cancelled, expired. */
+export interface AlertEvent {
+  kind: 'started' | 'delivery' | 'updated' | 'cancelled' | 'expired';
+  alertId: string;
+  revision: number;
+  state: 'active' | 'cancelled' | 'expired';
+  test: boolean;
+  title: string;
+  counts: Record<string, number>;
+}
+
+type Handlers = { condition: (e: ConditionEvent) => void; command: (e: CommandRecord) => void; alert: (e: AlertEvent) => void; status: (connected: boolean) => void };
 type Kind = keyof Handlers;
 
-const subs: { [K in Kind]: Set<Handlers[K]> } = { condition: new Set(), command: new Set(), status: new Set() };
+const subs: { [K in Kind]: Set<Handlers[K]> } = { condition: new Set(), command: new Set(), alert: new Set(), status: new Set() };
 let source: EventSource | null = null;
 let connected = false;
 
@@ -30,6 +41,7 @@ export function startLiveUpdates(): void {
   source.addEventListener('hello', () => setConnected(true));
   source.addEventListener('error', () => setConnected(false));
   source.addEventListener('condition', (e) => subs.condition.forEach((f) => f(JSON.parse((e as MessageEvent<string>).data) as ConditionEvent)));
+  source.addEventListener('alert', (e) => subs.alert.forEach((f) => f(JSON.parse((e as MessageEvent<string>).data) as AlertEvent)));
   source.addEventListener('command', (e) => subs.command.forEach((f) => f(JSON.parse((e as MessageEvent<string>).data) as CommandRecord)));
 }
 

@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api.ts';
 import { t } from '../i18n.ts';
+import { onLive } from '../live-updates.ts';
 
 interface Active {
   id: string;
@@ -9,9 +10,10 @@ interface Active {
   test: boolean;
 }
 
-const POLL_MS = 15_000;
+/** Only a fallback for a dropped stream: alert changes are pushed (GET /api/stream, `alert` events). */
+const POLL_MS = 30_000;
 
-/** `path`: asked again on every page change (someone who just sent an alert sees it at once), and every 15 s. */
+/** `path`: asked again on every page change, and whenever the stream says an alert changed. */
 export function AlertBanner(props: { path: string }) {
   const [active, setActive] = useState<Active[]>([]);
   useEffect(() => {
@@ -25,8 +27,15 @@ export function AlertBanner(props: { path: string }) {
         });
     };
     load();
+    // Only start, cancel, expiry and update change what the banner shows; delivery progress does not.
+    const off = onLive('alert', (e) => {
+      if (e.kind === 'delivery' || stopped) return;
+      clearTimeout(timer);
+      load();
+    });
     return () => {
       stopped = true;
+      off();
       clearTimeout(timer);
     };
   }, [props.path]);

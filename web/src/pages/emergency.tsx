@@ -10,6 +10,10 @@ import { useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import type { AreaView, CoverageReport, Me } from '../types.ts';
 import { ShareBar } from '../components/condition.tsx';
+import { onLive } from '../live-updates.ts';
+
+/** Only for a dropped stream: the tracker reloads on the stream's `alert` events for its alert. */
+const FALLBACK_REFRESH_MS = 30_000;
 
 interface Counts {
   targeted: number;
@@ -203,13 +207,16 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
   useEffect(() => {
     let stop = false;
     let timer = 0;
-    // Polled once a second while the alert is in flight: delivery moves fast and every site matters.
-    const load = () =>
+    // Reloaded when the stream says this alert changed (the server coalesces delivery
+    // storms to a few events a second); the slow timer only covers a dropped stream.
+    const load = (): void => {
+      clearTimeout(timer);
       api<Tracking>('GET', `/api/alerts/${encodeURIComponent(props.id)}`).then(
         (d) => {
           if (stop) return;
           setData(d);
-          if (d.alert.state === 'active') timer = window.setTimeout(load, 1000);
+          setError('');
+          if (d.alert.state === 'active') timer = window.setTimeout(load, FALLBACK_REFRESH_MS);
         },
         (e: Error) => {
           if (stop) return;
@@ -217,9 +224,14 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
           timer = window.setTimeout(load, 3000);
         },
       );
+    };
     load();
+    const off = onLive('alert', (e) => {
+      if (!stop && e.alertId === props.id) load();
+    });
     return () => {
       stop = true;
+      off();
       clearTimeout(timer);
     };
   }, [props.id]);
