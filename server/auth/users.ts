@@ -62,6 +62,33 @@ export class UserRepository {
     return (this.db.prepare('SELECT * FROM users ORDER BY username').all() as UserRow[]).map(toUser);
   }
 
+  byId(id: number): User | undefined {
+    const r = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
+    return r && toUser(r);
+  }
+
+  /**
+   * Change a user's role, area scope or disabled state (admin). Disabling also
+   * revokes every session and API token of the user: authenticate() already
+   * refuses a disabled user, and revoking means re-enabling later does not
+   * bring back a session that may have been the reason for disabling.
+   */
+  update(id: number, change: { role?: Role; areaId?: number | null; disabled?: boolean }): User {
+    const cur = this.byId(id);
+    if (!cur) throw Errors.notFound(`user ${id}`);
+    const t = this.now();
+    this.db.transaction(() => {
+      if (change.role !== undefined) this.db.prepare('UPDATE users SET role = ? WHERE id = ?').run(change.role, id);
+      if (change.areaId !== undefined) this.db.prepare('UPDATE users SET area_id = ? WHERE id = ?').run(change.areaId, id);
+      if (change.disabled === true && cur.disabledAt === null) {
+        this.db.prepare('UPDATE users SET disabled_at = ? WHERE id = ?').run(t, id);
+        this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(t, id);
+      }
+      if (change.disabled === false) this.db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ?').run(id);
+    })();
+    return this.byId(id)!;
+  }
+
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
   }

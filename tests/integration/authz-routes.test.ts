@@ -76,6 +76,8 @@ const TABLE: Record<string, Rule> = {
   'GET /api/audit': { roles: ADMIN, sample: () => ({ url: '/api/audit' }) },
   'GET /api/users': { roles: ADMIN, sample: () => ({ url: '/api/users' }) },
   'POST /api/users': { roles: ADMIN, sample: () => ({ url: '/api/users', body: { username: 'mallory', password: 'password-123', role: 'admin' } }) },
+  // User 1 is the bootstrap admin: setting its role to admin changes nothing when an allowed caller gets through.
+  'PATCH /api/users/:id': { roles: ADMIN, sample: () => ({ url: '/api/users/1', body: { role: 'admin' } }) },
 
   'GET /api/areas': { roles: EVERYONE, sample: () => ({ url: '/api/areas' }) },
   'POST /api/areas': { roles: ADMIN, sample: () => ({ url: '/api/areas', body: { code: `${COMMUNE_A}-77`, name: 'Thôn 77', level: 'village', parent: COMMUNE_A } }) },

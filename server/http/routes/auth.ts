@@ -160,12 +160,43 @@ export const authRoutes =
       },
     );
 
+    app.patch(
+      '/api/users/:id',
+      {
+        schema: {
+          tags: ['users'],
+          summary: "Change a user's role, area scope, or disable/enable them (admin); disabling ends their sessions and tokens",
+          params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+          body: Type.Object(
+            {
+              role: Type.Optional(RoleSchema),
+              area: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'area code or key the user is scoped to; null for the whole network' })),
+              disabled: Type.Optional(Type.Boolean()),
+            },
+            { additionalProperties: false, minProperties: 1 },
+          ),
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'users.manage');
+        const target = ctx.users.byId(req.params.id);
+        if (!target) throw Errors.notFound(`user ${req.params.id}`);
+        // An admin locking themselves out would leave nobody to undo it (the bootstrap reset needs a restart).
+        if (req.body.disabled === true && target.id === p.user.id) throw Errors.badRequest('disabled: you cannot disable your own account / không thể tự khóa tài khoản của chính mình', 'disabled');
+        const area = req.body.area === undefined ? undefined : req.body.area === null ? null : ctx.coverage.resolveArea(req.body.area);
+        const u = ctx.users.update(target.id, { role: req.body.role as Role | undefined, areaId: area === undefined ? undefined : (area?.id ?? null), disabled: req.body.disabled });
+        const areaOut = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
+        ctx.audit.record(p.user, 'user.update', u.username, { role: req.body.role, area: area === undefined ? undefined : (area?.key ?? null), disabled: req.body.disabled });
+        return { id: u.id, username: u.username, role: u.role, area: areaOut?.key ?? null, areaName: areaOut?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
+      },
+    );
+
     app.get('/api/users', { schema: { tags: ['users'], summary: 'Every user with role and area scope (admin)' } }, async (req) => {
       requirePermission(req, 'users.manage');
       return {
         users: ctx.users.list().map((u) => {
           const area = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
-          return { username: u.username, role: u.role, area: area?.key ?? null, areaName: area?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
+          return { id: u.id, username: u.username, role: u.role, area: area?.key ?? null, areaName: area?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
         }),
       };
     });
