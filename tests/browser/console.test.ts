@@ -181,7 +181,17 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     await page.selectOption('select[name=userArea]', `2025.${COMMUNES.batXat}`);
     await page.click('[data-testid=user-form] button[type=submit]');
     await page.locator('[data-testid=users] tr', { hasText: 'op-batxat' }).waitFor();
-    expect(await page.locator('[data-testid=users] tr', { hasText: 'op-batxat' }).innerText()).toMatch(/Vận hành\s+Xã Bát Xát/);
+    const row = page.locator('[data-testid=users] tr[data-user=op-batxat]');
+    // Role and area are shown as the row's own selects, where the admin can change them.
+    expect(await row.locator('select[name=userRole]').inputValue()).toBe('operator');
+    expect(await row.locator('select[name=userRowArea]').inputValue()).toBe(`2025.${COMMUNES.batXat}`);
+    // Disable (after a confirmation), then enable again: the row says so each time, and the server agrees.
+    page.once('dialog', (d) => void d.accept());
+    await row.locator('button[name=toggleDisabled]').click();
+    await row.locator('td', { hasText: 'Đã khóa' }).waitFor();
+    expect((await t.api('POST', '/api/auth/login', { username: 'op-batxat', password: 'mat-khau-xa-bat-xat' }, { token: null })).status).toBe(401);
+    await row.locator('button[name=toggleDisabled]', { hasText: 'Mở khóa' }).click();
+    await row.locator('button[name=toggleDisabled]', { hasText: /^Khóa$/ }).waitFor();
     await page.screenshot({ path: screenshotPath('users'), fullPage: true });
 
     await page.click('header button:has-text("Đăng xuất")');

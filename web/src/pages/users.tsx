@@ -1,4 +1,4 @@
-/** Users for admins: who may do what, where (role and area subtree), and making new ones. */
+/** Users for admins: who may do what, where (role and area subtree), making new ones, changing or disabling them (PATCH /api/users/:id). */
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
 import { formatTime, t } from '../i18n.ts';
@@ -6,6 +6,7 @@ import { useApi } from '../hooks.ts';
 import type { AreaView } from '../types.ts';
 
 interface UserView {
+  id: number;
   username: string;
   role: string;
   area: string | null;
@@ -33,6 +34,18 @@ export function UsersPage() {
     } catch (err) {
       setMsg({ ok: false, text: err instanceof ApiError ? err.message : String(err) });
     }
+  };
+
+  /** One change to one user (role, area or disabled), then the list again; the server's refusal (e.g. disabling yourself) is shown as is. */
+  const change = async (u: UserView, body: { role?: string; area?: string | null; disabled?: boolean }) => {
+    if (body.disabled === true && !window.confirm(t('confirmDisableUser'))) return;
+    try {
+      await api('PATCH', `/api/users/${u.id}`, body);
+      setMsg({ ok: true, text: `${u.username}: ${t('saved')}` });
+    } catch (err) {
+      setMsg({ ok: false, text: err instanceof ApiError ? err.message : String(err) });
+    }
+    users.reload();
   };
 
   return (
@@ -75,15 +88,38 @@ export function UsersPage() {
               <th>{t('role')}</th>
               <th>{t('area')}</th>
               <th>{t('created')}</th>
+              <th />
             </tr>
           </thead>
           <tbody>
             {(users.data?.users ?? []).map((u) => (
-              <tr>
-                <td>{u.username}</td>
-                <td>{t(`role_${u.role as (typeof ROLES)[number]}`)}</td>
-                <td>{u.areaName ?? t('whole')}</td>
+              <tr data-user={u.username} class={u.disabledAt !== null ? 'muted' : ''}>
+                <td>
+                  {u.username}
+                  {u.disabledAt !== null ? ` · ${t('userDisabled')} ${formatTime(u.disabledAt)}` : ''}
+                </td>
+                <td>
+                  <select name="userRole" aria-label={t('role')} value={u.role} onChange={(e) => void change(u, { role: (e.currentTarget as HTMLSelectElement).value })}>
+                    {ROLES.map((r) => (
+                      <option value={r}>{t(`role_${r}`)}</option>
+                    ))}
+                  </select>
+                </td>
+                <td>
+                  <select name="userRowArea" aria-label={t('area')} value={u.area ?? ''} onChange={(e) => void change(u, { area: (e.currentTarget as HTMLSelectElement).value || null })}>
+                    <option value="">{t('whole')}</option>
+                    {u.area !== null && !(communes.data?.areas ?? []).some((a) => a.key === u.area) && <option value={u.area}>{u.areaName ?? u.area}</option>}
+                    {(communes.data?.areas ?? []).map((a) => (
+                      <option value={a.key}>{a.name}</option>
+                    ))}
+                  </select>
+                </td>
                 <td>{formatTime(u.createdAt)}</td>
+                <td>
+                  <button type="button" name="toggleDisabled" onClick={() => void change(u, { disabled: u.disabledAt === null })}>
+                    {u.disabledAt === null ? t('disableUser') : t('enableUser')}
+                  </button>
+                </td>
               </tr>
             ))}
           </tbody>
