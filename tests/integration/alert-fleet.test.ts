@@ -35,6 +35,7 @@ import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
 import { capNowFor } from '../helpers/cap.ts';
+import type { AlertChange } from '../../server/alerts/service.ts';
 
 const missing = missingTools(false);
 const COMMUNE = '02683'; // Xã Bát Xát
@@ -130,6 +131,11 @@ describe.skipIf(missing.length > 0)(`an alert to a commune of ${SITES} simulated
     for (const id of withBulletin) playBulletin(id, 30);
     await waitFor('the bulletins on air', () => withBulletin.every((id) => fleet.site(id).agent.playout!.engine.onAir === `bulletin-${id}`), 10_000, 50);
 
+    // What the console's stream (GET /api/stream) is fed: the alert service's change events.
+    const changes: AlertChange[] = [];
+    const unlisten = t.server.ctx.alerts.service.listen((c) => changes.push(c));
+    let statusReports = 0;
+    t.server.ctx.fleet.listen({ siteEvent: (_site, ev) => void (ev.type === 'alert_status' && statusReports++) });
     const calledAt = Date.now();
     const r = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { mediaId }, attention: 'chime', repeats: 1, validForMinutes: 10, title: 'Lũ quét: sơ tán ngay' });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
@@ -142,6 +148,14 @@ describe.skipIf(missing.length > 0)(`an alert to a commune of ${SITES} simulated
     }, 60_000, 200);
     expect(s.counts.targeted).toBe(SITES);
     expect(s.counts.unreached).toBe(down.length);
+    // Delivery progress was pushed: a coalesced delivery event carries the final count, and the storm of
+    // status reports (several per site) became far fewer events.
+    await waitFor('a delivery event with every online site confirmed', () => changes.some((c) => c.alertId === alertId && c.kind === 'delivery' && c.counts.confirmedPlaying === online.length), 10_000, 50);
+    expect(changes.find((c) => c.alertId === alertId)?.kind).toBe('started');
+    const deliveryEvents = changes.filter((c) => c.alertId === alertId && c.kind === 'delivery').length;
+    expect(statusReports).toBeGreaterThan(online.length);
+    expect(deliveryEvents).toBeLessThan(statusReports);
+    unlisten();
     expect(s.timeToFirstSound).not.toBeNull();
     // The sites that were down, each with the fleet's reason.
     const unreached = new Map<string, { reasons: Array<{ code: string; messageVi: string; message: string }> }>(s.unreached.map((u: any) => [u.siteId, u]));
