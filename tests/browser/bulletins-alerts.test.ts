@@ -15,9 +15,8 @@ import type { Page } from 'playwright-core';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
 import { chromiumAvailable, launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
 import { ffmpeg, missingTools } from '../helpers/media.ts';
-import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
-import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
+import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 
 const COMMUNE = '02683'; // Xã Bát Xát
 const SITES = 4;
@@ -43,22 +42,7 @@ beforeAll(async () => {
   dir = tempDir('loanet-console-bulletins-');
   t = await startTestServer({ LOANET_HEARTBEAT_S: '2', LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '200' });
   await importLaoCai2025(t);
-  fleet = new FleetRunner({
-    api: new LoanetClient(t.baseUrl, t.token),
-    mqtt: { host: '127.0.0.1', port: t.server.mqttPort },
-    sites: SITES,
-    heartbeatS: 2,
-    area: COMMUNE,
-    credentialsFile: null,
-    playout: {
-      stateRoot: path.join(dir, 'sites'),
-      tailMs: 1000,
-      mediaCache: ({ id, secret, stateDir }) =>
-        new FileMediaCache({ dir: path.join(stateDir ?? path.join(dir, 'caches', id), 'media-cache'), limitBytes: 20 * 1024 * 1024, httpUrl: t.baseUrl, siteId: id, secret, retry: { baseMs: 200, capMs: 2000 } }),
-    },
-  });
-  await fleet.start();
-  await waitFor('every agent connected', () => fleet.stats().connected === SITES, 60_000, 100);
+  fleet = await startPlayoutFleet(t, { sites: SITES, area: COMMUNE, dir });
   ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-ac', '1', path.join(dir, 'ban-tin-sang.wav'));
   // A fake microphone (a beep) and no permission prompt, for going live.
   browser = await launchBrowser({ extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });

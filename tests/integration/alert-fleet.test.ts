@@ -27,11 +27,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
-import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
 import { FRAME_SAMPLES } from '../../edge-agent/audio/types.ts';
 import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
-import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
 import { capNowFor } from '../helpers/cap.ts';
@@ -89,22 +88,7 @@ beforeAll(async () => {
   const up = await uploadFile(t, wav, { title: 'Cảnh báo lũ quét (thử)' });
   expect(up.status, JSON.stringify(up.body)).toBe(201);
   mediaId = up.body.id;
-  fleet = new FleetRunner({
-    api: new LoanetClient(t.baseUrl, t.token),
-    mqtt: { host: '127.0.0.1', port: t.server.mqttPort },
-    sites: SITES,
-    heartbeatS: 2,
-    area: COMMUNE,
-    credentialsFile: null,
-    playout: {
-      stateRoot: path.join(dir, 'sites'),
-      tailMs: 1000,
-      mediaCache: ({ id, secret, stateDir }) =>
-        new FileMediaCache({ dir: path.join(stateDir ?? path.join(dir, 'caches', id), 'media-cache'), limitBytes: 20 * 1024 * 1024, httpUrl: t.baseUrl, siteId: id, secret, retry: { baseMs: 200, capMs: 2000 } }),
-    },
-  });
-  await fleet.start();
-  await waitFor('every agent connected', () => fleet.stats().connected === SITES, 60_000, 100);
+  fleet = await startPlayoutFleet(t, { sites: SITES, area: COMMUNE, dir });
   for (const id of fleet.ids()) watch(id);
 }, 180_000);
 

@@ -16,6 +16,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
+import { registeredRoutes } from '../helpers/routes.ts';
 import { ROLES, type Role } from '../../server/auth/users.ts';
 
 /** Commune A holds every target; users "…-b" are scoped to commune B. */
@@ -149,24 +150,6 @@ const TABLE: Record<string, Rule> = {
   'POST /api/live/streams/:id/stop': { roles: BROADCASTERS, scoped: true, sample: (fx) => ({ url: `/api/live/streams/${fx.streamA}/stop` }) },
   'GET /api/live/voice': { roles: BROADCASTERS, scoped: true, websocket: true, sample: () => ({ url: `/api/live/voice?areas=${COMMUNE_A}` }) },
 };
-
-/** Every route Fastify has, read from its route tree: "METHOD /path" (HEAD is Fastify's automatic twin of GET). */
-function registeredRoutes(tree: string): string[] {
-  const out: string[] = [];
-  const stack: string[] = [];
-  for (const line of tree.split('\n')) {
-    const m = /^([\s│├└─]*)(\S.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (!m || !m[2]) continue;
-    const depth = Math.round([...m[1]!].length / 4);
-    stack.length = depth;
-    stack[depth] = m[2];
-    const path = stack.join('');
-    for (const method of (m[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-      if (method !== 'HEAD') out.push(`${method} ${path}`);
-    }
-  }
-  return [...new Set(out)].sort();
-}
 
 let t: TestServer;
 let routes: string[];

@@ -24,9 +24,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
-import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
-import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import type { PlayedRun } from '../../firmware-sim/amplifier-record.ts';
 import { encodeJson, siteTopic } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
@@ -103,22 +102,7 @@ beforeAll(async () => {
   const up = await uploadFile(t, wav, { title: 'Bản tin thử phát theo lịch' });
   expect(up.status, JSON.stringify(up.body)).toBe(201);
   mediaId = up.body.id;
-  fleet = new FleetRunner({
-    api: new LoanetClient(t.baseUrl, t.token),
-    mqtt: { host: '127.0.0.1', port: t.server.mqttPort },
-    sites: SITES,
-    heartbeatS: 2,
-    area: COMMUNE,
-    credentialsFile: null,
-    playout: {
-      stateRoot: path.join(dir, 'sites'),
-      tailMs: 1000,
-      mediaCache: ({ id, secret, stateDir }) =>
-        new FileMediaCache({ dir: path.join(stateDir ?? path.join(dir, 'caches', id), 'media-cache'), limitBytes: 50 * 1024 * 1024, httpUrl: t.baseUrl, siteId: id, secret, retry: { baseMs: 200, capMs: 2000 } }),
-    },
-  });
-  await fleet.start();
-  await waitFor('every agent connected', () => fleet.stats().connected === SITES, 20_000, 100);
+  fleet = await startPlayoutFleet(t, { sites: SITES, area: COMMUNE, dir, cacheLimitBytes: 50 * 1024 * 1024, connectTimeoutMs: 20_000 });
 }, 120_000);
 
 afterAll(async () => {

@@ -1,0 +1,49 @@
+/**
+ * A fleet of real agents that PLAY (playout engine, media cache over HTTP
+ * with each site's own credential, the simulated amplifier recording what it
+ * heard), for the tests that follow audio from the server to the speakers:
+ * bulletins, alerts and the console's browser tests. Started, and every
+ * agent connected, before it is returned.
+ */
+import path from 'node:path';
+import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
+import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { waitFor, type TestServer } from './server.ts';
+
+export interface PlayoutFleetOptions {
+  sites: number;
+  /** Area code the sites are registered in. */
+  area: string;
+  /** Folder for the sites' state and caches. */
+  dir: string;
+  cacheLimitBytes?: number;
+  connectTimeoutMs?: number;
+}
+
+export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): Promise<FleetRunner> {
+  const fleet = new FleetRunner({
+    api: new LoanetClient(t.baseUrl, t.token),
+    mqtt: { host: '127.0.0.1', port: t.server.mqttPort },
+    sites: o.sites,
+    heartbeatS: 2,
+    area: o.area,
+    credentialsFile: null,
+    playout: {
+      stateRoot: path.join(o.dir, 'sites'),
+      tailMs: 1000,
+      mediaCache: ({ id, secret, stateDir }) =>
+        new FileMediaCache({
+          dir: path.join(stateDir ?? path.join(o.dir, 'caches', id), 'media-cache'),
+          limitBytes: o.cacheLimitBytes ?? 20 * 1024 * 1024,
+          httpUrl: t.baseUrl,
+          siteId: id,
+          secret,
+          retry: { baseMs: 200, capMs: 2000 },
+        }),
+    },
+  });
+  await fleet.start();
+  await waitFor('every agent connected', () => fleet.stats().connected === o.sites, o.connectTimeoutMs ?? 60_000, 100);
+  return fleet;
+}
