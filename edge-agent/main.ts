@@ -7,6 +7,7 @@
 import { EdgeAgent, monotonicEpochMs } from './agent.ts';
 import { createAudioSink } from './audio/sinks/factory.ts';
 import { AudioSinkError } from './audio/types.ts';
+import { opusFec } from './audio/opus.ts';
 import { FileMediaCache } from './media-cache/cache.ts';
 import { AgentConfigError, loadAgentConfig, type AgentFileConfig } from './config.ts';
 import { createDeviceGateway } from './devices/factory.ts';
@@ -91,6 +92,8 @@ async function main(): Promise<void> {
 
   await agent.start();
   console.log(`loanet agent ${config.agentVersion}: site ${config.siteId} → ${config.server.mqttUrl}`);
+  if (opusFec.available) console.log(`loanet agent: libopus ${opusFec.libopus}, lost live packets rebuilt from in-band FEC`);
+  else console.warn(`loanet agent: WARNING: ${opusFec.why}; lost live packets are concealed (PLC) only`);
 }
 
 main().catch((e: unknown) => {

@@ -2,8 +2,9 @@
  * The binary audio message of the live-broadcast issue: one MQTT payload on an
  * area channel (`loanet/v1/areas/{areaKey}/audio`) carrying a few Opus packets
  * and the server-clock time at which the first of them is to be played. Pure,
- * no I/O; docs/protocol.md ("Audio frames") is the human-readable spec. Not
- * wired yet: nothing publishes or subscribes to these today.
+ * no I/O; docs/protocol.md ("Audio frames") is the human-readable spec. The
+ * server's live streams (server/live/) publish them; agents (edge-agent/live/)
+ * play them.
  *
  * All integers are big-endian (network order), as in protocol/device.ts.
  *

@@ -1,30 +1,125 @@
 /**
- * The agent's Opus decoder (OpusPacketDecoder in types.ts) over
- * @discordjs/opus, the maintained binding of libopus.
+ * The agent's Opus decoder (OpusPacketDecoder in types.ts).
  *
- * What the binding offers (read from its src/node-opus.cc, v0.10): one class,
- * OpusEncoder(rate, channels), whose `decode(buf)` calls
- * `opus_decode(dec, data, len, pcm, 5760, decode_fec = 0)` and returns s16le
- * PCM; `applyDecoderCTL(ctl, int)` for setter CTLs. So:
+ * Preferred: loanet's own libopus binding (native/opus_decoder.c, built by
+ * `prepare` from the libopus 1.3.1 sources @discordjs/opus vendors). It gives
+ * libopus's three decode modes exactly: decode a packet, conceal exactly one
+ * 20 ms frame (PLC), and rebuild a lost frame from the next packet's in-band
+ * FEC (decode_fec = 1) — what live playout needs on lossy 4G links.
  *
- * - Decode: yes. One binding object per stream (its decoder keeps state).
- * - Packet-loss concealment: yes, indirectly. An EMPTY buffer reaches
- *   opus_decode with len 0, which libopus treats as a lost packet — but the
- *   binding passes frame_size 5760, so one call conceals 120 ms (six 20 ms
- *   frames of the last packet's duration). conceal() therefore runs PLC once
- *   per six losses and hands the frames out one per call, which is exactly
- *   what consecutive calls would have produced. The cost: if real packets come
- *   back after fewer than six losses, the decoder's state has run ahead by the
- *   unused concealment. The next real packet decodes normally (SILK/CELT state
- *   resynchronises within a frame); the only effect is a smoother-or-rougher
- *   join than libopus would give, never a timing shift (we count our frames).
- * - In-band FEC (decode_fec = 1): NOT exposed — the flag is hard-coded 0 and
- *   no CTL selects it. `decodeFec` is therefore left undefined, and the live
- *   jitter buffer's "use FEC from the next packet" falls back to conceal().
- *   Exposing it needs a patched binding (one extra argument to Decode).
+ * Fallback, when the binding could not be built (no C compiler on a board):
+ * @discordjs/opus, whose src/node-opus.cc (v0.10) offers one class,
+ * OpusEncoder(rate, channels), with `decode(buf)` calling
+ * `opus_decode(dec, data, len, pcm, 5760, decode_fec = 0)`:
+ *
+ * - Decode: yes.
+ * - Packet-loss concealment: indirectly. An EMPTY buffer reaches opus_decode
+ *   with len 0, which libopus treats as a lost packet — but with frame_size
+ *   5760, so one call conceals 120 ms (six 20 ms frames). conceal() runs PLC
+ *   once per six losses and hands the frames out one per call; if real
+ *   packets come back sooner the decoder state has run ahead by the unused
+ *   concealment (a rougher join, never a timing shift: we count our frames).
+ * - In-band FEC: NOT exposed (decode_fec hard-coded 0), so `decodeFec` is
+ *   undefined and the live jitter buffer's "use FEC from the next packet"
+ *   falls back to conceal(). The agent logs this at start (fecAvailable).
  */
+import { createRequire } from 'node:module';
 import opus from '@discordjs/opus';
 import { AudioDecodeError, FRAME_SAMPLES, SAMPLE_RATE, type OpusPacketDecoder } from './types.ts';
+
+/** The binding's API (native/opus_decoder.c). */
+interface NativeOpus {
+  create(sampleRate: number, channels: number): object;
+  /** packet null → PLC of frameSamples; fec → rebuild frameSamples before `packet`; frameSamples 0 → the packet's own length. */
+  decode(handle: object, packet: Uint8Array | null, frameSamples: number, fec: boolean): Int16Array;
+  reset(handle: object): void;
+  destroy(handle: object): void;
+  libopusVersion: string;
+}
+
+function loadNative(): { binding: NativeOpus | null; error?: string } {
+  try {
+    const req = createRequire(import.meta.url);
+    return { binding: req('./native/build/Release/loanet_opus.node') as NativeOpus };
+  } catch (e) {
+    return { binding: null, error: (e as Error).message.split('\n')[0] };
+  }
+}
+
+const native = loadNative();
+
+/**
+ * Whether lost live packets can be rebuilt from in-band FEC here; when not,
+ * why (the agent logs it at start: a site that only conceals sounds worse
+ * under loss, and a technician should know).
+ */
+export const opusFec: { available: boolean; libopus?: string; why?: string } = native.binding
+  ? { available: true, libopus: native.binding.libopusVersion }
+  : { available: false, why: `loanet's libopus binding is not built (npm run prepare builds it): ${native.error}` };
+
+interface DecoderCounters {
+  packetsDecoded: number;
+  framesConcealed: number;
+  badPackets: number;
+}
+
+/** loanet's libopus binding: decode, exact 20 ms PLC, in-band FEC. */
+export class NativeOpusDecoder implements OpusPacketDecoder, DecoderCounters {
+  private readonly lib: NativeOpus;
+  private handle: object;
+  packetsDecoded = 0;
+  framesConcealed = 0;
+  badPackets = 0;
+  /** Frames rebuilt from the next packet's FEC data. */
+  framesFromFec = 0;
+
+  constructor(lib: NativeOpus) {
+    this.lib = lib;
+    try {
+      this.handle = lib.create(SAMPLE_RATE, 1);
+    } catch (e) {
+      throw new AudioDecodeError('decoder_unavailable', `cannot create an Opus decoder (libopus): ${(e as Error).message}`);
+    }
+  }
+
+  decode(packet: Uint8Array): Int16Array {
+    if (packet.length === 0) throw new AudioDecodeError('bad_packet', 'an empty Opus packet (use conceal() for a lost one)');
+    let pcm: Int16Array;
+    try {
+      pcm = this.lib.decode(this.handle, packet, 0, false);
+    } catch (e) {
+      this.badPackets++;
+      throw new AudioDecodeError('bad_packet', `libopus refused the packet (${packet.length} bytes): ${(e as Error).message}`);
+    }
+    this.packetsDecoded++;
+    return pcm;
+  }
+
+  conceal(): Int16Array {
+    this.framesConcealed++;
+    try {
+      return this.lib.decode(this.handle, null, FRAME_SAMPLES, false);
+    } catch {
+      return new Int16Array(FRAME_SAMPLES);
+    }
+  }
+
+  decodeFec(nextPacket: Uint8Array): Int16Array {
+    // libopus reads the LBRR copy of the previous frame out of `nextPacket`
+    // (or conceals when it carries none); the next call decodes nextPacket itself.
+    try {
+      const pcm = this.lib.decode(this.handle, nextPacket, FRAME_SAMPLES, true);
+      this.framesFromFec++;
+      return pcm;
+    } catch (e) {
+      throw new AudioDecodeError('bad_packet', `libopus could not read FEC from the next packet (${nextPacket.length} bytes): ${(e as Error).message}`);
+    }
+  }
+
+  reset(): void {
+    this.lib.reset(this.handle);
+  }
+}
 
 // A CommonJS add-on: its named exports are not visible to ESM's static analysis.
 const { OpusEncoder } = opus;
@@ -41,7 +136,8 @@ function samplesOf(pcm: Buffer): Int16Array {
   return out;
 }
 
-export class LibopusDecoder implements OpusPacketDecoder {
+/** The fallback over @discordjs/opus: decode and PLC, no FEC (see the top of this file). */
+export class LibopusDecoder implements OpusPacketDecoder, DecoderCounters {
   private binding: Binding;
   /** Concealment frames already computed by one 120 ms PLC call, handed out one per conceal(). */
   private concealed: Int16Array[] = [];
@@ -99,8 +195,13 @@ export class LibopusDecoder implements OpusPacketDecoder {
   }
 }
 
-/** A decoder for one stream (bulletin, alert, live stream). */
-export function createOpusDecoder(): OpusPacketDecoder & { packetsDecoded: number; framesConcealed: number; badPackets: number } {
+/**
+ * A decoder for one stream (bulletin, alert, live stream): loanet's binding
+ * when it is built, else @discordjs/opus (no FEC). `prefer: 'fallback'` forces
+ * the latter (tests compare the two; a technician can rule the binding out).
+ */
+export function createOpusDecoder(prefer: 'native' | 'fallback' = 'native'): OpusPacketDecoder & DecoderCounters {
+  if (prefer === 'native' && native.binding) return new NativeOpusDecoder(native.binding);
   return new LibopusDecoder();
 }
 
