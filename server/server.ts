@@ -18,6 +18,7 @@ import { SiteMessageIngest } from './fleet/ingest.ts';
 import { ClockResponder } from './fleet/clock-responder.ts';
 import { CommandService } from './fleet/commands.ts';
 import { LiveService } from './live/service.ts';
+import { LiveStreamStore } from './live/store.ts';
 import { EmbeddedBroker, type Logger, type SiteAuthority } from './fleet/broker.ts';
 import { ExternalBroker } from './fleet/external-broker.ts';
 import { CoverageService } from './coverage/service.ts';
@@ -94,7 +95,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
   // Live frames are paced on the real server clock, not `now` (which tests may freeze).
   const live = new LiveService({
-    broker, audit, log, now: Date.now, config: config.live,
+    broker, audit, log, now: Date.now, config: config.live, store: new LiveStreamStore(db, Date.now),
     areaPathOfSite: (id) => {
       const o = fleet.observation(id);
       return o ? coverage.areaPath(o.areaId) : undefined;
@@ -198,6 +199,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     db.close();
     throw e;
   }
+  // Streams the last run went down under: closed as server_restart, their sites told to stop (before any new one starts).
+  await live.recover();
   try {
     await app.listen({ port: config.httpPort, host: config.httpHost });
   } catch (e) {

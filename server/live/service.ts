@@ -23,9 +23,19 @@
  * told at once who is on air. Different priorities may overlap: each site
  * lets the higher pre-empt the lower.
  *
- * Streams live in memory: a server restart ends them (a relay's ffmpeg and a
- * browser's socket die with the process anyway). Ended streams stay visible
- * for `keepEnded` of them, with their statistics.
+ * The record (server/live/store.ts, migration 7). Every stream is written
+ * when it starts and when it ends (who, what, where, how it ended), and the
+ * latest stream_stats of each site with it, coalesced: reports are kept in
+ * memory and upserted in one transaction every `flushMs`, never per message.
+ * A restart cannot carry a stream on (a relay's ffmpeg and a browser's socket
+ * die with the process): a graceful stop ends them as `server_shutdown`;
+ * after a crash, `recover()` at the next start closes every stream still
+ * recorded on air as `server_restart`, sends its stream_stop and clears its
+ * retained start (an external broker keeps retained messages across the
+ * restart, and its sites would wait on a stream nobody sends). On the wire
+ * both are reason `error` with the cause in `detail`. Ended streams stay in
+ * memory for `keepEnded` of them (late final reports still count); older
+ * ones are read from the store.
  */
 import { randomInt } from 'node:crypto';
 import {
@@ -46,6 +56,9 @@ import type { AuditLog } from '../audit.ts';
 import { Errors } from '../errors.ts';
 import { LiveStream, type LiveStreamStats, type PcmSource } from './live-stream.ts';
 import { SkewTracker, type SkewSummary } from './skew.ts';
+import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamRecord, type LiveStreamStore } from './store.ts';
+
+export type { LiveEndReason } from './store.ts';
 
 export interface LiveArea {
   id: number;
@@ -85,6 +98,8 @@ export interface LiveConfig {
   announceMs: number;
   markerEvery: number;
   keepEnded: number;
+  /** Site reports and running counters are written to the store at most this often (ms). */
+  flushMs: number;
 }
 
 /**
@@ -104,6 +119,7 @@ export const DEFAULT_LIVE_CONFIG: LiveConfig = {
   announceMs: 5000,
   markerEvery: 50,
   keepEnded: 50,
+  flushMs: 1000,
 };
 
 /** Per-site counters as last reported (they are cumulative at the site). */
@@ -117,6 +133,10 @@ interface SiteReport {
   bufferLevelMs: number;
   final: boolean;
   at: number;
+  /** Marks this site reported, in total. */
+  marks: number;
+  clockUncertaintyMs: number | null;
+  receivedAt: number;
 }
 
 export interface LiveSiteTotals {
@@ -148,11 +168,35 @@ export interface LiveStreamView {
   startAt: number;
   startedBy: string;
   endedAt: number | null;
-  endReason: AudioStopReason | null;
+  endReason: LiveEndReason | null;
   endDetail: string | null;
+  /** Who stopped it (an operator's stop), else null. */
+  endedBy: string | null;
   server: LiveStreamStats;
   sites: LiveSiteTotals;
   skew: SkewSummary;
+}
+
+/** One site's latest report on one stream (what GET /api/live/streams/{id} lists per site). */
+export interface LiveSiteView {
+  siteId: string;
+  received: number;
+  late: number;
+  lost: number;
+  concealed: number;
+  fecRecovered: number;
+  played: number;
+  bufferLevelMs: number;
+  marks: number;
+  clockUncertaintyMs: number | null;
+  final: boolean;
+  /** The report's time (the site's estimate of the server clock). */
+  at: number;
+  receivedAt: number;
+}
+
+export interface LiveStreamDetail extends LiveStreamView {
+  siteReports: LiveSiteView[];
 }
 
 interface Entry {
@@ -162,11 +206,14 @@ interface Entry {
   start: AudioStreamStart;
   startedAt: number;
   endedAt: number | null;
-  endReason: AudioStopReason | null;
+  endReason: LiveEndReason | null;
   endDetail: string | null;
+  endedBy: string | null;
   reports: Map<string, SiteReport>;
   skew: SkewTracker;
   finalStats: LiveStreamStats | null;
+  /** Sites whose report changed since the last write to the store. */
+  dirty: Set<string>;
 }
 
 export interface LiveServiceDeps {
@@ -178,6 +225,8 @@ export interface LiveServiceDeps {
   config?: Partial<LiveConfig>;
   /** Ids of a site's area and its ancestors: only sites a stream targets may report on it. */
   areaPathOfSite?: (siteId: string) => readonly number[] | undefined;
+  /** The record of streams and site reports; absent (unit tests), streams live in memory only. */
+  store?: LiveStreamStore;
 }
 
 const rank = (p: AudioPriority) => AUDIO_PRIORITIES.indexOf(p);
@@ -189,6 +238,10 @@ export class LiveService {
   /** Area key → the stream whose start the area's audio channel retains. */
   private readonly retained = new Map<string, number>();
   private readonly announceTimer: NodeJS.Timeout | undefined;
+  private readonly flushTimer: NodeJS.Timeout | undefined;
+  /** Streams closed by recover(): id → target area ids, so the sites' last reports on them are still recorded. */
+  private readonly recovered = new Map<number, readonly number[]>();
+  private readonly recoveredDirty = new Map<string, { streamId: number; site: LiveSiteRecord }>();
 
   constructor(private readonly deps: LiveServiceDeps) {
     this.cfg = { ...DEFAULT_LIVE_CONFIG, ...deps.config };
@@ -196,6 +249,48 @@ export class LiveService {
       this.announceTimer = setInterval(() => this.announce(), this.cfg.announceMs);
       this.announceTimer.unref();
     }
+    if (deps.store) {
+      this.flushTimer = setInterval(() => {
+        try {
+          this.flush();
+        } catch (err) {
+          // Kept in memory and tried again at the next flush.
+          deps.log.error({ err: (err as Error).message }, 'writing live stream statistics failed');
+        }
+      }, this.cfg.flushMs);
+      this.flushTimer.unref();
+    }
+  }
+
+  /**
+   * At server start, before any stream: close every stream the store still
+   * has on air (the server went down under it) as `server_restart`, tell its
+   * areas `stream_stop`, and clear the start their audio channels retain.
+   * Resolves when the broker took every message; a refused publish (the
+   * broker link not up yet) is tried again a few times.
+   */
+  async recover(opts: { retries?: number; retryMs?: number } = {}): Promise<number[]> {
+    const store = this.deps.store;
+    if (!store) return [];
+    const open = store.open();
+    const now = this.deps.now();
+    const detail = 'server_restart: the server restarted while the stream was on air / máy chủ khởi động lại khi luồng đang phát';
+    const sends: Array<Promise<void>> = [];
+    for (const r of open) {
+      if (!store.end(r.id, { endedAt: now, reason: 'server_restart', detail, by: null })) continue;
+      this.recovered.set(r.id, r.areaIds);
+      if (this.recovered.size > this.cfg.keepEnded) this.recovered.delete(this.recovered.keys().next().value!);
+      this.deps.audit.record(null, 'live.stop', String(r.id), { reason: 'server_restart' });
+      this.deps.log.warn({ streamId: r.id, areas: r.areas }, 'live stream ended by the server restart');
+      const stop = encodeJson({ v: PROTOCOL_VERSION, type: 'stream_stop', streamId: r.id, reason: 'error', detail, at: now } satisfies AudioStreamStop);
+      for (const key of r.areas) {
+        sends.push(this.pubReliably(areaControlTopic(key), stop, false, opts));
+        // No stream is live yet: nothing else can hold the slot.
+        if (!this.retained.has(key)) sends.push(this.pubReliably(areaAudioTopic(key), Buffer.alloc(0), true, opts));
+      }
+    }
+    await Promise.all(sends);
+    return open.map((r) => r.id);
   }
 
   /**
@@ -251,16 +346,36 @@ export class LiveService {
       at: now,
     };
     const entry: Entry = {
-      id, stream, input: { ...input, areas }, start, startedAt: now, endedAt: null, endReason: null, endDetail: null,
-      reports: new Map(), skew: new SkewTracker(), finalStats: null,
+      id, stream, input: { ...input, areas }, start, startedAt: now, endedAt: null, endReason: null, endDetail: null, endedBy: null,
+      reports: new Map(), skew: new SkewTracker(), finalStats: null, dirty: new Set(),
     };
+    // Recorded before anything goes out: a crash from here on leaves a row that recover() closes.
+    this.deps.store?.insert({
+      id,
+      source: {
+        kind: input.source.kind,
+        label: start.source.label ?? null,
+        ref: input.source.kind === 'relay' ? publicUrl(input.source.url) : input.source.kind === 'media' ? input.source.mediaId : null,
+        format: input.source.kind === 'browser' ? input.source.format : null,
+      },
+      priority: start.priority,
+      whenPreempted: start.whenPreempted ?? 'resume',
+      areas: start.areas,
+      areaIds: areas.map((a) => a.id),
+      delayMs,
+      codec: start.codec,
+      startAt: start.startAt,
+      createdBy: input.actor.id,
+      createdByName: input.actor.username,
+      startedAt: now,
+    });
     this.live.set(id, entry);
     this.sendStart(entry);
     const source = attach(stream, (reason, detail) => this.finish(entry, reason, detail, null));
     if (entry.endedAt === null) stream.start(source);
     else source.close();
     this.deps.audit.record(input.actor, 'live.start', String(id), {
-      source: input.source.kind, ...(input.source.kind === 'relay' ? { url: input.source.url } : {}), ...(input.source.kind === 'media' ? { mediaId: input.source.mediaId } : {}),
+      source: input.source.kind, ...(input.source.kind === 'relay' ? { url: publicUrl(input.source.url) } : {}), ...(input.source.kind === 'media' ? { mediaId: input.source.mediaId } : {}),
       areas: start.areas, priority: input.priority, label,
     });
     return this.view(entry);
@@ -270,70 +385,183 @@ export class LiveService {
   stop(id: number, actor: LiveActor): LiveStreamView {
     const e = this.live.get(id);
     if (!e) {
-      if (this.ended.some((x) => x.id === id)) throw Errors.conflict(`luồng ${id} đã kết thúc / stream ${id} has already ended`);
+      if (this.ended.some((x) => x.id === id) || this.deps.store?.exists(id)) throw Errors.conflict(`luồng ${id} đã kết thúc / stream ${id} has already ended`);
       throw Errors.notFound(`live stream ${id}`);
     }
     this.finish(e, 'operator', `stopped by ${actor.username}`, actor);
     return this.view(e);
   }
 
-  list(state: 'live' | 'all' = 'all'): LiveStreamView[] {
-    const live = [...this.live.values()].map((e) => this.view(e));
-    return state === 'live' ? live : [...live, ...[...this.ended].reverse().map((e) => this.view(e))];
+  /**
+   * Streams newest first: on air and past. With a store, past streams come
+   * from it (paged by `before`, a start time); without one, from memory.
+   * `areaIds`: only streams with a target among these areas (the caller's scope).
+   */
+  list(q: { state?: 'live' | 'all'; limit?: number; before?: number; areaIds?: ReadonlySet<number> } = {}): { streams: LiveStreamView[]; next: number | null } {
+    const limit = q.limit ?? 100;
+    const seen = (ids: readonly number[]) => !q.areaIds || ids.some((id) => q.areaIds!.has(id));
+    const store = this.deps.store;
+    if (q.state === 'live' || !store) {
+      const mem = q.state === 'live' ? [...this.live.values()] : [...this.live.values(), ...[...this.ended].reverse()];
+      const streams = mem
+        .filter((e) => seen(e.input.areas.map((a) => a.id)) && (q.before === undefined || e.startedAt < q.before))
+        .sort((a, b) => b.startedAt - a.startedAt)
+        .slice(0, limit)
+        .map((e) => this.view(e));
+      return { streams, next: streams.length === limit ? streams[streams.length - 1]!.startedAt : null };
+    }
+    this.flushQuietly();
+    const rows = store.list({ limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: [...q.areaIds] } : {}) });
+    const streams = rows.map((r) => {
+      const e = this.entry(r.id);
+      return e ? this.view(e) : this.recordView(r, store.sites(r.id));
+    });
+    return { streams, next: rows.length === limit ? rows[rows.length - 1]!.startedAt : null };
   }
 
-  get(id: number): LiveStreamView | undefined {
-    const e = this.live.get(id) ?? this.ended.find((x) => x.id === id);
-    return e ? this.view(e) : undefined;
+  /** One stream with each site's latest report: from memory while on air or recently ended, else from the store. */
+  get(id: number): LiveStreamDetail | undefined {
+    const e = this.entry(id);
+    if (e) return { ...this.view(e), siteReports: [...e.reports].map(([siteId, r]) => siteView(siteId, r)).sort((a, b) => a.siteId.localeCompare(b.siteId)) };
+    const store = this.deps.store;
+    const r = store?.get(id);
+    if (!store || !r) return undefined;
+    this.flushQuietly();
+    const sites = store.sites(id);
+    return { ...this.recordView(r, sites), siteReports: sites.map(({ siteId, ...rest }) => ({ siteId, ...rest })) };
   }
 
   /** Can `actor` stop/see this stream: the areas it targets (for the route's scope check). */
   areasOf(id: number): LiveArea[] | undefined {
-    const e = this.live.get(id) ?? this.ended.find((x) => x.id === id);
-    return e?.input.areas;
+    return this.entry(id)?.input.areas;
+  }
+
+  /** Ids of the areas a stream (live or past) targets. */
+  areaIdsOf(id: number): number[] | undefined {
+    return this.entry(id)?.input.areas.map((a) => a.id) ?? this.deps.store?.get(id)?.areaIds;
   }
 
   /** A site's stream_stats event (already validated at the ingest boundary). */
   onStats(siteId: string, ev: StreamStatsEvent): void {
-    const e = this.live.get(ev.streamId) ?? this.ended.find((x) => x.id === ev.streamId);
-    if (!e) return;
-    // A site outside the stream's areas never heard it: its report would only distort the figures.
+    const e = this.entry(ev.streamId);
     const path = this.deps.areaPathOfSite?.(siteId);
-    if (this.deps.areaPathOfSite && !(path && e.input.areas.some((a) => path.includes(a.id)))) return;
+    // A site outside the stream's areas never heard it: its report would only distort the figures.
+    const outside = (areaIds: readonly number[]) => this.deps.areaPathOfSite !== undefined && !(path && areaIds.some((a) => path.includes(a)));
+    if (!e) {
+      // A stream the restart closed: the sites' last (final) reports still belong in its record.
+      const areaIds = this.recovered.get(ev.streamId);
+      if (!areaIds || outside(areaIds)) return;
+      const key = `${ev.streamId}/${siteId}`;
+      const prev = this.recoveredDirty.get(key);
+      if (prev && prev.site.at > ev.at) return;
+      this.recoveredDirty.set(key, { streamId: ev.streamId, site: siteView(siteId, reportOf(ev, (prev?.site.marks ?? 0) + ev.marks.length, this.deps.now())) });
+      return;
+    }
+    if (outside(e.input.areas.map((a) => a.id))) return;
     const prev = e.reports.get(siteId);
     // Counters are cumulative at the site: an older report (delivered late) never replaces a newer one.
     if (prev && prev.at > ev.at) return;
-    e.reports.set(siteId, {
-      received: ev.received, late: ev.late, lost: ev.lost, concealed: ev.concealed, fecRecovered: ev.fecRecovered,
-      played: ev.played, bufferLevelMs: ev.bufferLevelMs, final: ev.final, at: ev.at,
-    });
+    e.reports.set(siteId, reportOf(ev, (prev?.marks ?? 0) + ev.marks.length, this.deps.now()));
+    e.dirty.add(siteId);
     for (const m of ev.marks) e.skew.add(siteId, m.seq, m.playedAt);
   }
 
-  /** End every live stream (server shutdown). */
-  close(): void {
-    clearInterval(this.announceTimer);
-    for (const e of [...this.live.values()]) this.finish(e, 'error', 'server shutting down', null);
+  /**
+   * Write what changed since the last write to the store, in one transaction:
+   * the sites' latest reports, the running counters of live streams, the skew
+   * of streams with new reports. Called by the timer every `flushMs`; what
+   * fails to be written stays marked and goes with the next one.
+   */
+  flush(): void {
+    const store = this.deps.store;
+    if (!store) return;
+    const sites: Array<{ streamId: number; site: LiveSiteRecord }> = [];
+    const streams: Array<{ id: number; serverStats: LiveStreamStats | null; skew: SkewSummary | null }> = [];
+    const written: Entry[] = [];
+    for (const e of [...this.live.values(), ...this.ended]) {
+      const live = e.endedAt === null;
+      if (e.dirty.size === 0 && !live) continue;
+      for (const siteId of e.dirty) sites.push({ streamId: e.id, site: siteView(siteId, e.reports.get(siteId)!) });
+      streams.push({ id: e.id, serverStats: live ? e.stream.stats() : null, skew: e.dirty.size ? e.skew.summary() : null });
+      written.push(e);
+    }
+    const recovered = [...this.recoveredDirty.values()];
+    sites.push(...recovered);
+    store.write({ sites, streams });
+    for (const e of written) e.dirty.clear();
+    for (const r of recovered) if (this.recoveredDirty.get(`${r.streamId}/${r.site.siteId}`) === r) this.recoveredDirty.delete(`${r.streamId}/${r.site.siteId}`);
   }
 
-  private finish(e: Entry, reason: AudioStopReason, detail: string | undefined, actor: LiveActor | null): void {
+  /** End every live stream (server shutdown), and write what is left. */
+  close(): void {
+    clearInterval(this.announceTimer);
+    for (const e of [...this.live.values()]) this.finish(e, 'server_shutdown', 'server shutting down', null);
+    clearInterval(this.flushTimer);
+    this.flushQuietly();
+  }
+
+  private entry(id: number): Entry | undefined {
+    return this.live.get(id) ?? this.ended.find((x) => x.id === id);
+  }
+
+  private flushQuietly(): void {
+    try {
+      this.flush();
+    } catch (err) {
+      this.deps.log.error({ err: (err as Error).message }, 'writing live stream statistics failed');
+    }
+  }
+
+  private finish(e: Entry, reason: LiveEndReason, detail: string | undefined, actor: LiveActor | null): void {
     if (e.endedAt !== null) return;
     e.endedAt = this.deps.now();
+    // ffmpeg's error names the URL it read: a relay's credentials must not reach the record, the log or the sites.
+    if (detail !== undefined && e.input.source.kind === 'relay') detail = redactUrl(detail, e.input.source.url);
     e.endReason = reason;
     e.endDetail = detail ?? null;
+    e.endedBy = actor?.username ?? null;
     e.stream.finish();
     e.finalStats = e.stream.stats();
     this.live.delete(e.id);
     this.ended.push(e);
-    if (this.ended.length > this.cfg.keepEnded) this.ended.shift();
-    const stop: AudioStreamStop = { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: e.id, reason, ...(detail ? { detail: detail.slice(0, 300) } : {}), at: e.endedAt };
+    if (this.ended.length > this.cfg.keepEnded) {
+      const old = this.ended.shift()!;
+      // Its last reports go to the store before it leaves memory.
+      if (old.dirty.size) this.flushQuietly();
+    }
+    // The wire knows the causes a site acts on; the server going away is an error there, named in the detail.
+    const wireReason: AudioStopReason = reason === 'server_shutdown' || reason === 'server_restart' ? 'error' : reason;
+    const wireDetail = wireReason === reason ? detail : `${reason}${detail ? `: ${detail}` : ''}`;
+    const stop: AudioStreamStop = { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: e.id, reason: wireReason, ...(wireDetail ? { detail: wireDetail.slice(0, 300) } : {}), at: e.endedAt };
     const payload = encodeJson(stop);
     for (const a of e.input.areas) {
       this.pub(areaControlTopic(a.key), payload, 1, false);
       if (this.retained.get(a.key) === e.id) this.retainBest(a.key);
     }
+    try {
+      this.deps.store?.end(e.id, { endedAt: e.endedAt, reason, detail: e.endDetail, by: actor ? { id: actor.id, name: actor.username } : null, serverStats: e.finalStats, skew: e.skew.summary() });
+    } catch (err) {
+      this.deps.log.error({ streamId: e.id, err: (err as Error).message }, 'recording the end of a live stream failed');
+    }
+    this.flushQuietly();
     this.deps.audit.record(actor, 'live.stop', String(e.id), { reason, ...(detail ? { detail } : {}) });
     if (reason !== 'operator' && reason !== 'ended') this.deps.log.warn({ streamId: e.id, reason, detail }, 'live stream ended');
+  }
+
+  /** Publish QoS 1 until the broker takes it (a few tries: the link may come up just after the start). */
+  private async pubReliably(topic: string, payload: Buffer, retain: boolean, o: { retries?: number; retryMs?: number }): Promise<void> {
+    const tries = (o.retries ?? 10) + 1;
+    for (let i = 0; i < tries; i++) {
+      try {
+        return await this.deps.broker.publish(topic, payload, { qos: 1, retain });
+      } catch (err) {
+        if (i === tries - 1) {
+          this.deps.log.error({ topic, err: (err as Error).message }, 'live stream_stop after the restart not published');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, o.retryMs ?? 1000).unref());
+      }
+    }
   }
 
   private sendStart(e: Entry): void {
@@ -386,7 +614,8 @@ export class LiveService {
     const recent = new Set([...this.live.keys(), ...this.ended.map((e) => e.id)]);
     for (;;) {
       const id = randomInt(1, 0xffff_ffff);
-      if (!recent.has(id)) return id;
+      // Never an id of the record: a past stream's statistics must not mix with a new one's.
+      if (!recent.has(id) && !this.recovered.has(id) && !this.deps.store?.exists(id)) return id;
     }
   }
 
@@ -398,7 +627,7 @@ export class LiveService {
       source: {
         kind: src.kind,
         label: e.start.source.label ?? null,
-        ...(src.kind === 'relay' ? { url: src.url } : {}),
+        ...(src.kind === 'relay' ? { url: publicUrl(src.url) } : {}),
         ...(src.kind === 'media' ? { mediaId: src.mediaId } : {}),
         ...(src.kind === 'browser' ? { format: src.format } : {}),
       },
@@ -413,17 +642,69 @@ export class LiveService {
       endedAt: e.endedAt,
       endReason: e.endReason,
       endDetail: e.endDetail,
+      endedBy: e.endedBy,
       server: e.finalStats ?? e.stream.stats(),
-      sites: totals(e.reports),
+      sites: totals(e.reports.values()),
       skew: e.skew.summary(),
+    };
+  }
+
+  /** A stream known only from the store, in the same shape. */
+  private recordView(r: LiveStreamRecord, sites: readonly LiveSiteRecord[]): LiveStreamView {
+    return {
+      id: r.id,
+      state: r.endedAt === null ? 'live' : 'ended',
+      source: {
+        kind: r.source.kind,
+        label: r.source.label,
+        ...(r.source.kind === 'relay' && r.source.ref ? { url: r.source.ref } : {}),
+        ...(r.source.kind === 'media' && r.source.ref ? { mediaId: r.source.ref } : {}),
+        ...(r.source.kind === 'browser' && r.source.format ? { format: r.source.format } : {}),
+      },
+      areas: r.areas,
+      priority: r.priority,
+      whenPreempted: r.whenPreempted,
+      delayMs: r.delayMs,
+      codec: r.codec,
+      startedAt: r.startedAt,
+      startAt: r.startAt,
+      startedBy: r.createdByName,
+      endedAt: r.endedAt,
+      endReason: r.endReason,
+      endDetail: r.endDetail,
+      endedBy: r.endedByName,
+      server: r.serverStats ?? { ...NO_SERVER_STATS },
+      sites: totals(sites),
+      skew: r.skew ?? { ...NO_SKEW },
     };
   }
 }
 
-function totals(reports: Map<string, SiteReport>): LiveSiteTotals {
-  const t = { sites: reports.size, received: 0, late: 0, lost: 0, concealed: 0, fecRecovered: 0, played: 0 };
+const NO_SERVER_STATS: LiveStreamStats = { slots: 0, audioPackets: 0, silencePackets: 0, lateSkipped: 0, messages: 0, payloadBytes: 0, wireBytes: 0, queueMs: 0, droppedMs: 0, sourceBytes: 0 };
+const NO_SKEW: SkewSummary = { marks: 0, sites: 0, p50Ms: null, p99Ms: null, maxMs: null };
+
+function reportOf(ev: StreamStatsEvent, marks: number, receivedAt: number): SiteReport {
+  return {
+    received: ev.received, late: ev.late, lost: ev.lost, concealed: ev.concealed, fecRecovered: ev.fecRecovered,
+    played: ev.played, bufferLevelMs: ev.bufferLevelMs, final: ev.final, at: ev.at,
+    marks, clockUncertaintyMs: ev.clockUncertaintyMs, receivedAt,
+  };
+}
+
+function siteView(siteId: string, r: SiteReport): LiveSiteView {
+  return {
+    siteId, received: r.received, late: r.late, lost: r.lost, concealed: r.concealed, fecRecovered: r.fecRecovered, played: r.played,
+    bufferLevelMs: r.bufferLevelMs, marks: r.marks, clockUncertaintyMs: r.clockUncertaintyMs, final: r.final, at: r.at, receivedAt: r.receivedAt,
+  };
+}
+
+type Counters = Pick<SiteReport, 'received' | 'late' | 'lost' | 'concealed' | 'fecRecovered' | 'played' | 'bufferLevelMs'>;
+
+function totals(reports: Iterable<Counters>): LiveSiteTotals {
+  const t = { sites: 0, received: 0, late: 0, lost: 0, concealed: 0, fecRecovered: 0, played: 0 };
   let buf = 0;
-  for (const r of reports.values()) {
+  for (const r of reports) {
+    t.sites++;
     t.received += r.received;
     t.late += r.late;
     t.lost += r.lost;
@@ -434,7 +715,7 @@ function totals(reports: Map<string, SiteReport>): LiveSiteTotals {
   }
   const due = t.played + t.lost;
   const unconcealed = Math.max(0, t.lost - t.concealed - t.fecRecovered);
-  return { ...t, bufferLevelMsMean: reports.size ? Math.round(buf / reports.size) : null, unconcealedLossRatio: due > 0 ? unconcealed / due : null };
+  return { ...t, bufferLevelMsMean: t.sites ? Math.round(buf / t.sites) : null, unconcealedLossRatio: due > 0 ? unconcealed / due : null };
 }
 
 /** Drop areas that lie inside another target: a site under both would get every frame twice. */
@@ -456,6 +737,28 @@ function defaultLabel(s: LiveSourceSpec, actor: LiveActor): string {
       return s.title;
     case 'relay':
       return safeHost(s.url);
+  }
+}
+
+/** `text` with `url` shown as its public form, and its password, user name and query values masked wherever else they appear. */
+export function redactUrl(text: string, url: string): string {
+  let out = text.split(url).join(publicUrl(url));
+  try {
+    const u = new URL(url);
+    out = out.split(url.replace(/#.*$/, '')).join(publicUrl(url));
+    const secrets = [u.password, u.password ? u.username : '', ...[...u.searchParams.values()]].flatMap((x) => [x, safeDecode(x), encodeURIComponent(x)]);
+    for (const s of new Set(secrets)) if (s.length >= 3) out = out.split(s).join('***');
+  } catch {
+    /* not a URL: nothing more to mask */
+  }
+  return out.replace(/\/\/[^/\s@]+@/g, '//');
+}
+
+function safeDecode(x: string): string {
+  try {
+    return decodeURIComponent(x);
+  } catch {
+    return x;
   }
 }
 

@@ -385,4 +385,71 @@ CREATE TABLE alert_deliveries (
 ALTER TABLE alert_deliveries ADD COLUMN level_threshold_db REAL;
 `,
   },
+  {
+    version: 7,
+    name: 'live streams: who broadcast what, where, when and how it ended, and what each site reported',
+    // live_streams: one row per live stream (server/live/store.ts), written when it
+    // starts and when it ends; a row still without ended_at after a restart was on
+    // air when the server went down, and is closed as server_restart at the next
+    // start. source_ref is the media id or the relay URL without credentials, query
+    // or fragment (never a secret). server_stats and skew are JSON, refreshed while
+    // on air (at most every second) and final at the end.
+    // live_stream_areas: the id of every target area, so "streams that reached this
+    // commune" is an indexed lookup.
+    // live_stream_sites: the latest stream_stats of each site for each stream
+    // (counters are cumulative at the site), upserted in batches.
+    sql: `
+CREATE TABLE live_streams (
+  id              INTEGER PRIMARY KEY,           -- the stream id on the wire (u32)
+  source_kind     TEXT NOT NULL CHECK (source_kind IN ('browser','relay','media')),
+  source_label    TEXT,
+  source_ref      TEXT,                          -- media id, or the relay URL without credentials
+  source_format   TEXT,                          -- browser: pcm | webm
+  priority        TEXT NOT NULL,
+  when_preempted  TEXT NOT NULL CHECK (when_preempted IN ('resume','end')),
+  areas           TEXT NOT NULL,                 -- JSON: target area keys
+  delay_ms        INTEGER NOT NULL,
+  codec           TEXT NOT NULL,                 -- JSON: the stream_start codec
+  start_at        INTEGER NOT NULL,              -- play-at of the first frame
+  created_by      INTEGER REFERENCES users(id),
+  created_by_name TEXT NOT NULL,
+  started_at      INTEGER NOT NULL,
+  ended_at        INTEGER,
+  end_reason      TEXT,                          -- ended, operator, source_lost, error, server_shutdown, server_restart, …
+  end_detail      TEXT,
+  ended_by        INTEGER REFERENCES users(id),
+  ended_by_name   TEXT,
+  server_stats    TEXT,                          -- JSON: the server's pacing counters
+  skew            TEXT,                          -- JSON: play-time skew summary between sites
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX live_streams_started ON live_streams(started_at);
+CREATE INDEX live_streams_open ON live_streams(ended_at) WHERE ended_at IS NULL;
+
+CREATE TABLE live_stream_areas (
+  stream_id INTEGER NOT NULL REFERENCES live_streams(id),
+  area_id   INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, area_id)
+);
+CREATE INDEX live_stream_areas_area ON live_stream_areas(area_id);
+
+CREATE TABLE live_stream_sites (
+  stream_id            INTEGER NOT NULL REFERENCES live_streams(id),
+  site_id              TEXT NOT NULL,
+  received             INTEGER NOT NULL,
+  late                 INTEGER NOT NULL,
+  lost                 INTEGER NOT NULL,
+  concealed            INTEGER NOT NULL,
+  fec_recovered        INTEGER NOT NULL,
+  played               INTEGER NOT NULL,
+  buffer_level_ms      REAL NOT NULL,
+  marks                INTEGER NOT NULL,      -- marked messages this site reported a play time for
+  clock_uncertainty_ms REAL,
+  final                INTEGER NOT NULL,
+  at                   INTEGER NOT NULL,      -- the report's time (agent clock)
+  received_at          INTEGER NOT NULL,      -- server clock, last report received
+  PRIMARY KEY (stream_id, site_id)
+);
+`,
+  },
 ];

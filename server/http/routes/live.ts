@@ -1,8 +1,9 @@
 /**
  * Live broadcast over HTTP (issue 4):
  *   POST /api/live/streams            start a relay of a radio URL, or a media item played now
- *   GET  /api/live/streams            list (live first, then recently ended)
- *   GET  /api/live/streams/{id}       one stream with its server and site statistics and the play-time skew
+ *   GET  /api/live/streams            on air and past streams, newest first, paged (limit, before), scoped to the caller's area
+ *   GET  /api/live/streams/{id}       one stream (on air or past, from the record) with its server and site
+ *                                     statistics, the play-time skew, each site's latest report, and its end
  *   POST /api/live/streams/{id}/stop  stop it
  *   GET  /api/live/voice (WebSocket)  a live voice: PCM s16le 48 kHz mono binary messages (the
  *                                     console's AudioWorklet), or ?format=webm for MediaRecorder's WebM/Opus
@@ -148,26 +149,79 @@ export const liveRoutes =
       return reply.status(201).header('location', `/api/live/streams/${view.id}`).send(view);
     });
 
-    app.get('/api/live/streams', { schema: { tags: ['live'], summary: 'Live streams, live ones first, then recently ended', querystring: Type.Object({ state: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('all')])) }, { additionalProperties: false }) } }, async (req) => {
-      const p = requirePermission(req, 'read');
-      const mine = (areas: string[]) => p.user.areaId === null || areas.some((k) => ctx.coverage.areaPath(ctx.coverage.resolveArea(k).id).includes(p.user.areaId!) || ctx.coverage.subtreeIds(ctx.coverage.resolveArea(k).id).has(p.user.areaId!));
-      return { streams: ctx.live.list(req.query.state ?? 'all').filter((s) => mine(s.areas)) };
-    });
+    /** Area ids whose streams the caller may see: streams reaching their area (its subtree or an ancestor); undefined = every stream. */
+    const scopeOf = (areaId: number | null): Set<number> | undefined =>
+      areaId === null ? undefined : new Set([...ctx.coverage.subtreeIds(areaId), ...ctx.coverage.areaPath(areaId)]);
 
-    app.get('/api/live/streams/:id', { schema: { tags: ['live'], summary: 'One live stream with statistics: server pacing, sites (received, late, lost, concealed), play-time skew between sites', params: StreamId } }, async (req) => {
-      const areas = ctx.live.areasOf(req.params.id);
-      const view = ctx.live.get(req.params.id);
-      if (!areas || !view) throw Errors.notFound(`live stream ${req.params.id}`);
-      const p = requirePermission(req, 'read');
-      if (p.user.areaId !== null && !areas.some((a) => a.path.includes(p.user.areaId!) || ctx.coverage.subtreeIds(a.id).has(p.user.areaId!))) {
-        throw Errors.forbidden(`${p.user.username} may see only streams that reach their own area`);
-      }
-      return view;
-    });
+    app.get(
+      '/api/live/streams',
+      {
+        schema: {
+          tags: ['live'],
+          summary: 'Live streams on air and past, newest first (by start), with their statistics; paged with limit and before',
+          description:
+            'Only streams that reach the caller\'s area (a target inside it, or above it); `area` narrows to the streams that reached that area. `next`: pass it as `before` for the next page (null: no more). `state=live`: only those on air.',
+          querystring: Type.Object(
+            {
+              state: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('all')])),
+              area: Type.Optional(Type.String({ minLength: 1, maxLength: 60, description: 'area code or key: streams that reached it' })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'default 50' })),
+              before: Type.Optional(Type.Integer({ minimum: 0, description: 'only streams started before this time (epoch ms): the `next` of the previous page' })),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        const q = req.query;
+        let areaIds = scopeOf(p.user.areaId);
+        if (q.area) {
+          const area = ctx.coverage.resolveArea(q.area);
+          requirePermission(req, 'read', ctx.coverage.areaPath(area.id));
+          areaIds = scopeOf(area.id);
+        }
+        return ctx.live.list({ state: q.state ?? 'all', limit: q.limit ?? 50, ...(q.before !== undefined ? { before: q.before } : {}), ...(areaIds ? { areaIds } : {}) });
+      },
+    );
+
+    app.get(
+      '/api/live/streams/:id',
+      {
+        schema: {
+          tags: ['live'],
+          summary: 'One live stream, on air or past, with statistics: server pacing, sites (received, late, lost, concealed), play-time skew between sites, each site\'s latest report, and how it ended',
+          params: StreamId,
+        },
+      },
+      async (req) => {
+        const areaIds = ctx.live.areaIdsOf(req.params.id);
+        const view = areaIds && ctx.live.get(req.params.id);
+        if (!areaIds || !view) throw Errors.notFound(`live stream ${req.params.id}`);
+        const p = requirePermission(req, 'read');
+        const scope = scopeOf(p.user.areaId);
+        if (scope && !areaIds.some((a) => scope.has(a))) {
+          throw Errors.forbidden(`${p.user.username} may see only streams that reach their own area`);
+        }
+        // Which villages heard it: each reporting site's name and area.
+        const index = ctx.coverage.areaIndex();
+        const siteReports = view.siteReports.map((r) => {
+          const site = ctx.sites.get(r.siteId);
+          const area = site ? index.byId.get(site.areaId) : undefined;
+          return { ...r, siteName: site?.name ?? null, areaKey: site?.areaKey ?? null, areaName: area?.name ?? null };
+        });
+        return { ...view, siteReports };
+      },
+    );
 
     app.post('/api/live/streams/:id/stop', { schema: { tags: ['live'], summary: 'Stop a live stream: every site falls silent and switches its amplifier off as its profile says', params: StreamId } }, async (req) => {
       const areas = ctx.live.areasOf(req.params.id);
-      if (!areas) throw Errors.notFound(`live stream ${req.params.id}`);
+      if (!areas) {
+        requirePermission(req, 'live.broadcast');
+        // A past stream known only from the record.
+        if (ctx.live.areaIdsOf(req.params.id)) throw Errors.conflict(`luồng ${req.params.id} đã kết thúc / stream ${req.params.id} has already ended`);
+        throw Errors.notFound(`live stream ${req.params.id}`);
+      }
       let principal = requirePermission(req, 'live.broadcast');
       for (const a of areas) principal = requirePermission(req, 'live.broadcast', a.path);
       return ctx.live.stop(req.params.id, principal.user);

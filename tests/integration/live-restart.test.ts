@@ -1,0 +1,201 @@
+/**
+ * A server that dies under a live stream, with an external Mosquitto: the
+ * broker outlives the server and keeps the stream's retained stream_start on
+ * the area's audio channel, and its sites stay connected, waiting on a stream
+ * nobody sends. The next server on the same data folder finds the stream
+ * still recorded on air, closes it as server_restart, publishes its
+ * stream_stop and clears the retained start: the agent stops and switches
+ * its amplifier off, and a site connecting afterwards gets no stale start.
+ *
+ * Real parts: Mosquitto configured with the files loanet serves; the first
+ * server a child process (`node --import tsx server/main.ts`) killed with
+ * SIGKILL, so nothing of its clean stop runs; the second in this process on
+ * the same data folder; a real agent (the fleet runner's, playout engine on
+ * a simulated amplifier) connected to Mosquitto throughout; a WebSocket voice.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
+import { ADMIN_PASSWORD, LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { listenAsSite, sinePcm, type Heard } from '../helpers/live.ts';
+
+if (!HAVE_MOSQUITTO) {
+  if (process.env.CI) throw new Error(`${MOSQUITTO} is missing: .ci/run must install the Debian package mosquitto`);
+  console.warn(`\n*** WARNING: ${MOSQUITTO} not found: SKIPPING the live restart test (apt-get install mosquitto) ***\n`);
+}
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const SERVER_PASSWORD = 'test-mqtt-server-password';
+const BAT_XAT = '2025.02683';
+const AUDIO_TOPIC = `loanet/v1/areas/${BAT_XAT}/audio`;
+
+let dir: string;
+let dataDir: string;
+let port: number;
+let mosquitto: ChildProcess | undefined;
+let child: ChildProcess | undefined;
+let childOutput = '';
+let t: TestServer | undefined;
+let fleet: FleetRunner | undefined;
+let voice: WebSocket | undefined;
+const heard: Heard[] = [];
+
+/** The first server, as `npm start` runs it, on the external broker. */
+async function startChildServer(httpPort: number): Promise<{ base: string; token: string }> {
+  child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      NODE_NO_WARNINGS: '1',
+      LOANET_HTTP_PORT: String(httpPort),
+      LOANET_HTTP_HOST: '127.0.0.1',
+      LOANET_DATA_DIR: dataDir,
+      LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`,
+      LOANET_MQTT_PASSWORD: SERVER_PASSWORD,
+      LOANET_SOUND_CHECK_INTERVAL_H: '0',
+      LOANET_LOG_LEVEL: 'warn',
+    },
+  });
+  child.stdout!.on('data', (b: Buffer) => (childOutput += b.toString('utf8')));
+  child.stderr!.on('data', (b: Buffer) => (childOutput += b.toString('utf8')));
+  const base = `http://127.0.0.1:${httpPort}`;
+  await waitFor(`the first server answering (output: ${childOutput.slice(-500)})`, async () => {
+    if (child!.exitCode !== null) throw new Error(`the first server exited: ${childOutput}`);
+    return fetch(`${base}/api/health`).then((r) => r.ok, () => false);
+  }, 60_000, 200);
+  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+  return { base, token: ((await login.json()) as { token: string }).token };
+}
+
+async function call(base: string, token: string, method: string, url: string, body?: string, contentType = 'application/json'): Promise<any> {
+  const res = await fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}) }, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
+  return text.startsWith('{') ? JSON.parse(text) : text;
+}
+
+const mqttUrl = () => `mqtt://127.0.0.1:${port}`;
+
+describe.skipIf(!HAVE_MOSQUITTO)('a live stream across a server crash, with an external Mosquitto', () => {
+  beforeAll(async () => {
+    dir = tempDir('loanet-live-restart-');
+    dataDir = path.join(dir, 'data');
+    port = await freePort();
+    writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
+    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+    await waitFor('mosquitto listening', () => new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    }));
+  }, 30_000);
+
+  afterAll(async () => {
+    voice?.terminate();
+    for (const h of heard) await h.close().catch(() => {});
+    await fleet?.stop().catch(() => {});
+    await t?.stop().catch(() => {});
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (mosquitto && mosquitto.exitCode === null) {
+      const exited = new Promise((r) => mosquitto!.once('exit', r));
+      mosquitto.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the next server ends the stream as server_restart, clears its retained start, and the agent goes silent', async () => {
+    const first = await startChildServer(await freePort());
+    await call(first.base, first.token, 'POST', '/api/areas/import?version=2025', fs.readFileSync(LAO_CAI_2025, 'utf8'), 'text/csv');
+    const listener = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Cụm loa thôn Nghe', kind: 'cluster', area: '02683' }))).credential as { siteId: string; secret: string };
+    fleet = new FleetRunner({
+      api: new LoanetClient(first.base, first.token),
+      mqtt: { host: '127.0.0.1', port },
+      sites: 1,
+      heartbeatS: 2,
+      area: '02683',
+      credentialsFile: null,
+      playout: { tailMs: 1000 },
+    });
+    const prepared = await fleet.prepare();
+    // The files an operator installs, as loanet serves them; then SIGHUP.
+    for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(dir, f), await call(first.base, first.token, 'GET', `/api/broker/mosquitto/${f}`));
+    process.kill(mosquitto!.pid!, 'SIGHUP');
+    await waitFor('mosquitto knows the sites', () => listenAsSite(mqttUrl(), listener, [BAT_XAT]).then((h) => (h.close(), true), () => false), 10_000, 100);
+    await fleet.start(prepared);
+    const siteId = fleet.ids()[0]!;
+    await waitFor('the agent connected', () => fleet!.stats().connected === 1, 30_000, 100);
+    const events: EngineEvent[] = [];
+    fleet.site(siteId).agent.playout!.engine.on((e) => events.push(e));
+
+    // On air: a voice from the console, which the agent plays.
+    voice = new WebSocket(`${first.base.replace('http', 'ws')}/api/live/voice?areas=02683`, { headers: { authorization: `Bearer ${first.token}` } });
+    voice.on('error', () => {});
+    const msgs: Array<{ type: string; stream?: { id: number } }> = [];
+    voice.on('message', (d, binary) => !binary && msgs.push(JSON.parse(d.toString())));
+    const id = (await waitFor('started', () => msgs.find((m) => m.type === 'started'))).stream!.id;
+    let n = 0;
+    const speaking = setInterval(() => voice!.readyState === voice!.OPEN && voice!.send(sinePcm(440, 20, n++ * 960)), 20);
+    try {
+      await waitFor('the agent plays the stream', () => fleet!.site(siteId).agent.playout!.engine.onAir === `live:${id}`, 20_000, 50);
+      await waitFor('its amplifier on', () => fleet!.site(siteId).device.status().amp?.on, 20_000, 50);
+    } finally {
+      clearInterval(speaking);
+    }
+
+    // The server dies: nothing of its clean stop runs. Mosquitto still holds the start for sites that connect.
+    const exited = new Promise((r) => child!.once('exit', r));
+    child!.kill('SIGKILL');
+    await exited;
+    const watcher = await listenAsSite(mqttUrl(), listener, [BAT_XAT]);
+    heard.push(watcher);
+    const stale = await waitFor('the retained start, still there', () => watcher.control.find((c) => c.retained && c.channel === 'audio'));
+    expect(stale.msg).toMatchObject({ type: 'stream_start', streamId: id });
+    expect(events.some((e) => (e.type === 'ended' || e.type === 'failed') && e.id === `live:${id}`)).toBe(false);
+
+    // The next server, same data folder, same broker.
+    t = await startTestServer({ LOANET_MQTT_URL: mqttUrl(), LOANET_MQTT_PASSWORD: SERVER_PASSWORD }, dataDir);
+    const view = await t.api('GET', `/api/live/streams/${id}`);
+    expect(view.status).toBe(200);
+    expect(view.body).toMatchObject({ id, state: 'ended', endReason: 'server_restart', startedBy: 'admin', areas: [BAT_XAT], source: { kind: 'browser' } });
+    expect(view.body.endedAt).toBeGreaterThan(view.body.startedAt);
+    expect((await t.api('GET', '/api/live/streams?state=live')).body.streams).toEqual([]);
+
+    // The sites that stayed connected are told, and the retained slot is emptied.
+    const stop = await waitFor('stream_stop on the control channel', () => watcher.control.find((c) => c.msg.type === 'stream_stop' && c.msg.streamId === id));
+    expect(stop.msg).toMatchObject({ reason: 'error' });
+    expect((stop.msg as { detail?: string }).detail).toMatch(/^server_restart/);
+    await waitFor('the retained start cleared', () => watcher.cleared.includes(AUDIO_TOPIC));
+
+    // The agent stops the stream because it was told to (not by waiting out its silence limit), and its amplifier goes off.
+    const ended = await waitFor('the agent ended the stream', () => events.find((e) => e.type === 'failed' && e.id === `live:${id}`), 20_000, 50);
+    expect(ended).toMatchObject({ reason: 'cancelled' });
+    expect((ended as { detail: string }).detail).toMatch(/stream stopped/);
+    await waitFor('the amplifier off', () => !fleet!.site(siteId).device.status().amp?.on, 20_000, 50);
+    expect(fleet.site(siteId).agent.playout!.engine.onAir).not.toBe(`live:${id}`);
+
+    // Its last report on the stream reaches the new server and joins the stream's record.
+    const withReport = await waitFor('the agent\'s final report recorded', async () => {
+      const v = (await t!.api('GET', `/api/live/streams/${id}`)).body;
+      return v.siteReports.find((r: { siteId: string; final: boolean }) => r.siteId === siteId && r.final) ? v : null;
+    }, 20_000, 200);
+    expect(withReport.sites.sites).toBeGreaterThanOrEqual(1);
+
+    // A site connecting now gets no stale start.
+    const fresh = await listenAsSite(mqttUrl(), listener, [BAT_XAT]);
+    heard.push(fresh);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fresh.control.filter((c) => c.retained)).toEqual([]);
+
+    const audit = await t.api('GET', '/api/audit?action=live.');
+    expect(audit.body.entries.filter((e: { target: string }) => e.target === String(id)).map((e: { action: string }) => e.action).sort()).toEqual(['live.start', 'live.stop']);
+  }, 180_000);
+});
