@@ -15,6 +15,7 @@ import { Value } from '@sinclair/typebox/value';
 import { AREA_KEY_PATTERN, LinkType, SITE_ID_PATTERN } from '../protocol/index.ts';
 import { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS } from './backoff.ts';
 import { DeviceConfigError, parseDeviceGatewayConfig, type DeviceGatewayConfig } from './devices/factory.ts';
+import { DEFAULT_OUTPUT_BUFFER_MS } from './audio/types.ts';
 
 export type { DeviceGatewayConfig };
 
@@ -74,7 +75,7 @@ export const AgentConfigFile = Type.Object(
           description: "'device': the driver's output (board: ALSA on its audio.device; sim: the simulated amplifier); 'alsa': aplay on alsaDevice; 'file': a WAV at file; 'null': count only",
         }),
         alsaDevice: Type.String({ minLength: 1, maxLength: 100, default: 'default', description: "ALSA PCM for sink 'alsa', e.g. 'default', 'plughw:1,0'" }),
-        bufferMs: Type.Integer({ minimum: 20, maximum: 2000, default: 200, description: 'output buffer: how far ahead of play time frames are written' }),
+        bufferMs: Type.Integer({ minimum: 20, maximum: 2000, default: DEFAULT_OUTPUT_BUFFER_MS, description: 'output buffer: how far ahead of play time frames are written (a live stream needs its frames this + 40 ms before they are heard)' }),
         file: Type.Optional(NonEmpty("WAV path for sink 'file', relative to the config file")),
         cacheDir: Type.Optional(NonEmpty('media cache directory, relative to the config file; default <stateDir>/media-cache')),
         cacheLimitBytes: Type.Integer({ minimum: 1024 * 1024, default: 1024 ** 3, description: 'bytes the media cache may hold' }),

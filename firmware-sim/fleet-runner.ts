@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EdgeAgent, monotonicEpochMs, type PlayoutSetup } from '../edge-agent/agent.ts';
 import { NullSink } from '../edge-agent/audio/sinks/null.ts';
+import { DEFAULT_OUTPUT_BUFFER_MS } from '../edge-agent/audio/types.ts';
 import type { MediaCache } from '../edge-agent/media-cache/types.ts';
 import { parseAgentConfig } from '../edge-agent/config.ts';
 import { SimDeviceDriver } from '../edge-agent/devices/sim-driver.ts';
@@ -52,7 +53,7 @@ export interface FleetRunnerOptions {
 
 export interface FleetPlayoutOptions {
   sink?: 'device' | 'null';
-  /** Output buffer of the sink (ms, default 200). */
+  /** Output buffer of the sink (ms, default 100 as an agent's: DEFAULT_OUTPUT_BUFFER_MS). */
   bufferMs?: number;
   /** Per-site state (receipt journal, saved playlist); absent: memory only. */
   stateRoot?: string;
@@ -329,7 +330,7 @@ export class FleetRunner {
   /** The site's playout parts: the simulated amplifier (or a null sink), its media cache, the profile's amplifier warm-up as lead. */
   private playoutFor(plan: PlannedSite, secret: string, profile: DeviceProfile, gateway: SimDeviceDriver, stateDir: string | undefined, clockErrorMs = 0): PlayoutSetup {
     const o = this.opts.playout!;
-    const bufferMs = o.bufferMs ?? 200;
+    const bufferMs = o.bufferMs ?? DEFAULT_OUTPUT_BUFFER_MS;
     // The sink judges "due" on the agent's own time base (its default: the monotonic epoch).
     const now = clockErrorMs === 0 ? monotonicEpochMs : () => monotonicEpochMs() + clockErrorMs;
     const sink = (o.sink ?? 'device') === 'device' ? gateway.audioSink({ bufferMs, now }) : new NullSink({ latencyMs: bufferMs, now });

@@ -5,6 +5,7 @@
  */
 import { StartupError } from './errors.ts';
 import { isValidSiteId } from '../protocol/index.ts';
+import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
 
 export interface ServerConfig {
   httpPort: number;
@@ -52,7 +53,7 @@ export interface ServerConfig {
   /** The media library and text to speech (server/media). */
   media: MediaConfig;
   /** Live streams (server/live): defaults a start request may override. */
-  live: { delayMs: number; packetsPerMessage: number; bitrate: number; announceMs: number };
+  live: LiveDefaults;
   /** Scheduled bulletins: how far ahead playlists reach and how often they are recomputed (server/schedule). */
   schedule: ScheduleConfig;
 }
@@ -81,6 +82,34 @@ export interface MediaConfig {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** Live stream defaults (server/live); a start request may override delayMs, packetsPerMessage and bitrate. */
+export interface LiveDefaults {
+  /** capture → play-at, ms: the delay budget's sum (server/live/delay-budget.ts) unless LOANET_LIVE_DELAY_MS sets it whole. */
+  delayMs: number;
+  /** The jitter buffer target inside delayMs (LOANET_LIVE_JITTER_MS, default 250). */
+  jitterMs: number;
+  /** The slowest site output's write-ahead allowed for (LOANET_LIVE_OUTPUT_MS, default 180). */
+  outputMs: number;
+  packetsPerMessage: number;
+  bitrate: number;
+  announceMs: number;
+}
+
+function liveConfig(env: Env): LiveDefaults {
+  const packetsPerMessage = int(env, 'LOANET_LIVE_PACKETS', 3, 1, 10);
+  const jitterMs = int(env, 'LOANET_LIVE_JITTER_MS', DEFAULT_LIVE_JITTER_MS, 0, 5000);
+  const outputMs = int(env, 'LOANET_LIVE_OUTPUT_MS', DEFAULT_LIVE_OUTPUT_MS, 0, 2000);
+  const budget = liveDelayMs({ jitterMs, outputMs, packetsPerMessage, frameMs: 20, pacingMs: LIVE_PACING_MS });
+  return {
+    delayMs: int(env, 'LOANET_LIVE_DELAY_MS', budget, 100, 5000),
+    jitterMs,
+    outputMs,
+    packetsPerMessage,
+    bitrate: int(env, 'LOANET_LIVE_BITRATE', 24_000, 8000, 128_000),
+    announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', 5000, 0, 60_000),
+  };
+}
 
 function int(env: Env, name: string, dflt: number, min: number, max: number): number {
   const raw = env[name];
@@ -181,12 +210,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     areaVersion,
     logLevel: oneOf(env, 'LOANET_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     media: mediaConfig(env),
-    live: {
-      delayMs: int(env, 'LOANET_LIVE_DELAY_MS', 500, 100, 5000),
-      packetsPerMessage: int(env, 'LOANET_LIVE_PACKETS', 3, 1, 10),
-      bitrate: int(env, 'LOANET_LIVE_BITRATE', 24_000, 8000, 128_000),
-      announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', 5000, 0, 60_000),
-    },
+    live: liveConfig(env),
     schedule: {
       horizonH: int(env, 'LOANET_SCHEDULE_HORIZON_H', 48, 1, 14 * 24),
       recomputeS: int(env, 'LOANET_SCHEDULE_RECOMPUTE_S', 60, 1, 3600),

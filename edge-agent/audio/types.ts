@@ -27,6 +27,15 @@ export const FRAME_BYTES = FRAME_SAMPLES * CHANNELS * 2; // 1920
 /** The longest Opus packet (RFC 6716 §3.2.5: 120 ms) in samples, to size decode buffers. */
 export const MAX_PACKET_SAMPLES = (SAMPLE_RATE * 120) / 1000;
 
+/**
+ * Default output buffer of every sink, ms: how far ahead of its play time a
+ * frame is written (the ALSA buffer; the simulated amplifier's batch). 100 ms
+ * rides out an 80 ms stall on a Pi; a live frame must be in hand this plus the
+ * engine's 40 ms batch before it is heard, so a bigger buffer eats the live
+ * stream's jitter margin (server/live/delay-budget.ts).
+ */
+export const DEFAULT_OUTPUT_BUFFER_MS = 100;
+
 /** A frame of silence; callers must not write into it (a fresh one is cheap: `new Int16Array(FRAME_SAMPLES)`). */
 export const SILENT_FRAME: Readonly<Int16Array> = new Int16Array(FRAME_SAMPLES);
 

@@ -56,6 +56,7 @@ import type { AuditLog } from '../audit.ts';
 import { Errors } from '../errors.ts';
 import { LiveStream, type LiveStreamStats, type PcmSource } from './live-stream.ts';
 import { SkewTracker, type SkewSummary } from './skew.ts';
+import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './delay-budget.ts';
 import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamRecord, type LiveStreamStore } from './store.ts';
 
 export type { LiveEndReason } from './store.ts';
@@ -103,16 +104,13 @@ export interface LiveConfig {
 }
 
 /**
- * Default capture → play-at delay: 500 ms, not the 250 ms first planned. Every
- * site must hold a packet before it writes it, and it writes `sink latency + 40 ms`
- * ahead (240 ms with the agents' default 200 ms output buffer); the message
- * grouping adds 60 ms and the server's pacing ~10 ms. At 250 ms nothing would be
- * left for the network's jitter; at 500 ms about 190 ms is, which covers a 4G
- * link's 0–150 ms. Sites with small output buffers (ALSA 40–60 ms) can run at
- * 250–300 ms: LOANET_LIVE_DELAY_MS, or delayMs per stream.
+ * Default capture → play-at delay: the delay budget's sum (delay-budget.ts):
+ * 60 ms grouping + 10 ms pacing + 250 ms jitter buffer target + 180 ms for the
+ * sites' output write-ahead = 500 ms. LOANET_LIVE_JITTER_MS / _OUTPUT_MS /
+ * _DELAY_MS (server/config.ts), or delayMs per stream, change it.
  */
 export const DEFAULT_LIVE_CONFIG: LiveConfig = {
-  delayMs: 500,
+  delayMs: liveDelayMs({ jitterMs: DEFAULT_LIVE_JITTER_MS, outputMs: DEFAULT_LIVE_OUTPUT_MS, packetsPerMessage: 3, frameMs: 20, pacingMs: LIVE_PACING_MS }),
   packetsPerMessage: 3,
   bitrate: 24_000,
   expectedLossPct: 10,

@@ -8,9 +8,9 @@ import { AmplifierRecord } from '../../firmware-sim/amplifier-record.ts';
 const base = { siteId: 'lc-bx-01', server: { mqttUrl: 'mqtt://127.0.0.1:1883' }, credential: { secret: 's3cret-s3cret' } };
 
 describe('agent config: audio section', () => {
-  it('defaults suit a Pi: the driver\'s own output, 200 ms buffer, 1 GiB cache under stateDir', () => {
+  it('defaults suit a Pi: the driver\'s own output, 100 ms buffer, 1 GiB cache under stateDir', () => {
     const c = parseAgentConfig({ ...base, stateDir: '/var/lib/loanet-agent' }, { agentVersion: '1' });
-    expect(c.audio).toMatchObject({ sink: 'device', alsaDevice: 'default', bufferMs: 200, cacheDir: '/var/lib/loanet-agent/media-cache', cacheLimitBytes: 1024 ** 3, partialMaxAgeH: 72 });
+    expect(c.audio).toMatchObject({ sink: 'device', alsaDevice: 'default', bufferMs: 100, cacheDir: '/var/lib/loanet-agent/media-cache', cacheLimitBytes: 1024 ** 3, partialMaxAgeH: 72 });
     expect(parseAgentConfig(base, { agentVersion: '1' }).audio.cacheDir).toBeUndefined();
   });
 

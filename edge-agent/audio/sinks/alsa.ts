@@ -27,14 +27,14 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { AudioSinkError, CHANNELS, FRAME_BYTES, FRAME_MS, SAMPLE_RATE, type AudioSink, type AudioSinkStats } from '../types.ts';
+import { AudioSinkError, CHANNELS, DEFAULT_OUTPUT_BUFFER_MS, FRAME_BYTES, FRAME_MS, SAMPLE_RATE, type AudioSink, type AudioSinkStats } from '../types.ts';
 import { planFeed } from './alsa-feed.ts';
 import { defaultSinkClock, SinkStatsKeeper } from './stats.ts';
 
 export interface AlsaSinkOptions {
   /** ALSA PCM for aplay -D: 'default', 'hw:1,0', 'plughw:0,0', 'null' (tests). Default 'default'. */
   device?: string;
-  /** ALSA buffer, ms (default 200: rides out a 100 ms event-loop stall on a Pi). */
+  /** ALSA buffer, ms (default 100: rides out an 80 ms event-loop stall on a Pi, and leaves a live stream's 250 ms jitter target intact: server/live/delay-budget.ts). */
   bufferMs?: number;
   /** Replace 'aplay' (a path, or a wrapper for tests); it must take aplay's arguments. */
   command?: string;
@@ -43,7 +43,7 @@ export interface AlsaSinkOptions {
 
 /** The aplay command line for a config: pure, unit-tested. */
 export function aplayArgs(options: Pick<AlsaSinkOptions, 'device' | 'bufferMs'> = {}): string[] {
-  const bufferUs = Math.round((options.bufferMs ?? 200) * 1000);
+  const bufferUs = Math.round((options.bufferMs ?? DEFAULT_OUTPUT_BUFFER_MS) * 1000);
   return [
     '-q', '-t', 'raw', '-f', 'S16_LE', '-r', String(SAMPLE_RATE), '-c', String(CHANNELS),
     '-D', options.device ?? 'default',
@@ -75,7 +75,7 @@ export class AlsaSink implements AudioSink {
   spawns = 0;
 
   constructor(private readonly options: AlsaSinkOptions = {}) {
-    this.latencyMs = Math.max(2 * FRAME_MS, options.bufferMs ?? 200);
+    this.latencyMs = Math.max(2 * FRAME_MS, options.bufferMs ?? DEFAULT_OUTPUT_BUFFER_MS);
     this.now = options.now ?? defaultSinkClock;
     this.feedAheadMs = this.latencyMs - FRAME_MS;
     this.padDelayMs = Math.min(2 * FRAME_MS, this.feedAheadMs / 2);

@@ -6,7 +6,8 @@
  * came out of its speakers, when, how loud, and whether the amplifier was on.
  *
  * Batching: frames are sent in runs of up to `batchFrames` consecutive frames
- * (default 10 = 200 ms). A batch leaves when it is full, when the next frame
+ * (default 10 = 200 ms; the agent's default output buffer of 100 ms makes
+ * it 5). A batch leaves when it is full, when the next frame
  * does not follow on, or when its first frame is due within `sendAheadMs`
  * (checked at each write, and by a timer when writes stop: a programme's end);
  * so latencyMs = batch length + sendAheadMs. The device answers each batch
@@ -29,7 +30,7 @@ export interface DeviceAudioLink {
 export interface DeviceSinkOptions {
   /** Frames per audio message, 1..50 (default 10). */
   batchFrames?: number;
-  /** Send a batch when its first frame is due within this, ms (default 60: link and firmware time). */
+  /** Send a batch when its first frame is due within this, ms (default 40: link and firmware time on a board's local link). */
   sendAheadMs?: number;
   now?: () => number;
 }
@@ -69,7 +70,7 @@ export class DeviceSink implements AudioSink {
     options: DeviceSinkOptions = {},
   ) {
     this.batchFrames = Math.max(1, Math.min(AUDIO_BATCH_MAX_FRAMES, options.batchFrames ?? 10));
-    this.sendAheadMs = options.sendAheadMs ?? 60;
+    this.sendAheadMs = options.sendAheadMs ?? 40;
     this.latencyMs = this.batchFrames * FRAME_MS + this.sendAheadMs;
     this.now = options.now ?? defaultSinkClock;
   }
