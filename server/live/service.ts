@@ -240,6 +240,7 @@ export class LiveService {
   /** Streams closed by recover(): id → target area ids, so the sites' last reports on them are still recorded. */
   private readonly recovered = new Map<number, readonly number[]>();
   private readonly recoveredDirty = new Map<string, { streamId: number; site: LiveSiteRecord }>();
+  private readonly recordCounts = { reports: 0, writes: 0, siteRows: 0, failures: 0 };
 
   constructor(private readonly deps: LiveServiceDeps) {
     this.cfg = { ...DEFAULT_LIVE_CONFIG, ...deps.config };
@@ -408,7 +409,6 @@ export class LiveService {
         .map((e) => this.view(e));
       return { streams, next: streams.length === limit ? streams[streams.length - 1]!.startedAt : null };
     }
-    this.flushQuietly();
     const rows = store.list({ limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: [...q.areaIds] } : {}) });
     const streams = rows.map((r) => {
       const e = this.entry(r.id);
@@ -424,7 +424,6 @@ export class LiveService {
     const store = this.deps.store;
     const r = store?.get(id);
     if (!store || !r) return undefined;
-    this.flushQuietly();
     const sites = store.sites(id);
     return { ...this.recordView(r, sites), siteReports: sites.map(({ siteId, ...rest }) => ({ siteId, ...rest })) };
   }
@@ -453,6 +452,7 @@ export class LiveService {
       const prev = this.recoveredDirty.get(key);
       if (prev && prev.site.at > ev.at) return;
       this.recoveredDirty.set(key, { streamId: ev.streamId, site: siteView(siteId, reportOf(ev, (prev?.site.marks ?? 0) + ev.marks.length, this.deps.now())) });
+      this.recordCounts.reports++;
       return;
     }
     if (outside(e.input.areas.map((a) => a.id))) return;
@@ -460,6 +460,7 @@ export class LiveService {
     // Counters are cumulative at the site: an older report (delivered late) never replaces a newer one.
     if (prev && prev.at > ev.at) return;
     e.reports.set(siteId, reportOf(ev, (prev?.marks ?? 0) + ev.marks.length, this.deps.now()));
+    this.recordCounts.reports++;
     e.dirty.add(siteId);
     for (const m of ev.marks) e.skew.add(siteId, m.seq, m.playedAt);
   }
@@ -485,9 +486,22 @@ export class LiveService {
     }
     const recovered = [...this.recoveredDirty.values()];
     sites.push(...recovered);
-    store.write({ sites, streams });
+    if (sites.length === 0 && streams.length === 0) return;
+    try {
+      store.write({ sites, streams });
+    } catch (err) {
+      this.recordCounts.failures++;
+      throw err;
+    }
+    this.recordCounts.writes++;
+    this.recordCounts.siteRows += sites.length;
     for (const e of written) e.dirty.clear();
     for (const r of recovered) if (this.recoveredDirty.get(`${r.streamId}/${r.site.siteId}`) === r) this.recoveredDirty.delete(`${r.streamId}/${r.site.siteId}`);
+  }
+
+  /** How the record keeps up: site reports accepted, transactions written, site rows upserted, failed writes. */
+  recordStats(): { reports: number; writes: number; siteRows: number; failures: number } {
+    return { ...this.recordCounts };
   }
 
   /** End every live stream (server shutdown), and write what is left. */
