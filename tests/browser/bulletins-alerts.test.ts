@@ -163,10 +163,23 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     await page.locator('[data-testid=on-air][data-state=on-air]').waitFor();
     await expect.poll(async () => Number(await page.getAttribute('[data-testid=level]', 'data-level')), { timeout: 10_000 }).toBeGreaterThan(0);
     const live = (await t.api('GET', '/api/live/streams')).body.streams as Array<{ id: number; state: string }>;
-    expect(live.filter((s) => s.state === 'live')).toHaveLength(1);
+    const onAir = live.filter((s) => s.state === 'live');
+    expect(onAir).toHaveLength(1);
+    // The stream's delivery: the commune's playing sites report every 5 s; the skew between them is measured.
+    await page.click(`[data-testid=streams] tr[data-stream="${onAir[0]!.id}"]`);
+    await page.locator('[data-testid=stream-detail][data-state=live]').waitFor();
+    await expect.poll(async () => page.locator('[data-testid=stream-sites] tbody tr').count(), { timeout: 20_000 }).toBe(SITES);
+    await expect.poll(async () => Number(await page.getAttribute('[data-testid=skew]', 'data-sites')), { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+    const p99 = Number(await page.getAttribute('[data-testid=skew]', 'data-p99'));
+    expect(p99).toBeGreaterThanOrEqual(0);
+    expect(p99).toBeLessThan(50);
+    await expect(page.locator('[data-testid=stream-detail]').textContent()).resolves.toContain('Độ lệch giữa các trạm');
     await page.screenshot({ path: screenshotPath('live'), fullPage: true });
     await page.click('[data-testid=stop-live]');
     await page.locator('[data-testid=on-air][data-state=idle]').waitFor();
     await waitFor('the stream ended on the server', async () => ((await t.api('GET', '/api/live/streams')).body.streams as Array<{ state: string }>).every((s) => s.state !== 'live'));
+    // The record stays: the detail turns to ended, with who stopped it.
+    await page.locator('[data-testid=stream-detail][data-state=ended]').waitFor({ timeout: 10_000 });
+    await page.locator(`[data-testid=streams] tr[data-stream="${onAir[0]!.id}"][data-state=ended]`).waitFor({ timeout: 10_000 });
   });
 });

@@ -5,17 +5,136 @@
  * unmistakable on-air sign shows when the loudspeakers carry it.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { formatTime, t } from '../i18n.ts';
+import { formatTime, t, type StringKey } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import type { AreaView, Me } from '../types.ts';
 
+/** GET /api/live/streams[/{id}] (server/live/service.ts LiveStreamView / LiveStreamDetail). */
 interface StreamView {
   id: number;
-  state: string;
-  label?: string | null;
-  startedAt?: number;
-  startedBy?: string | null;
-  areas?: Array<{ key: string } | string>;
+  state: 'live' | 'ended';
+  source: { kind: 'browser' | 'relay' | 'media'; label: string | null };
+  areas: string[];
+  priority: 'normal' | 'priority' | 'emergency';
+  delayMs: number;
+  codec: { bitrate?: number; fec?: boolean; packetsPerMessage: number };
+  startedAt: number;
+  startedBy: string;
+  endedAt: number | null;
+  endReason: string | null;
+  endedBy: string | null;
+  sites: { sites: number; received: number; lost: number; concealed: number; fecRecovered: number; played: number; unconcealedLossRatio: number | null };
+  skew: { marks: number; sites: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
+}
+interface SiteReport {
+  siteId: string;
+  siteName?: string | null;
+  areaName?: string | null;
+  received: number;
+  late: number;
+  lost: number;
+  concealed: number;
+  fecRecovered: number;
+  played: number;
+  bufferLevelMs: number;
+  clockUncertaintyMs: number | null;
+  final: boolean;
+  receivedAt: number;
+}
+interface StreamDetail extends StreamView {
+  siteReports: SiteReport[];
+}
+
+const ms = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${v < 10 ? v.toFixed(2) : v.toFixed(0)} ms`);
+const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(2)} %`);
+
+/** Refresh `reload` every `everyMs` while `active`: a stream on air changes by the second. */
+function usePoll(active: boolean, reload: () => void, everyMs: number): void {
+  useEffect(() => {
+    if (!active) return;
+    const id = window.setInterval(reload, everyMs);
+    return () => window.clearInterval(id);
+  }, [active, reload, everyMs]);
+}
+
+function sourceText(s: StreamView): string {
+  const kind = t(`liveSource_${s.source.kind}` as StringKey);
+  return s.source.label ? `${kind} · ${s.source.label}` : kind;
+}
+
+function stateText(s: StreamView): string {
+  if (s.state === 'live') return `● ${t('onAir')}`;
+  const why = s.endReason ? t(`liveEnd_${s.endReason}` as StringKey) : '';
+  return why ? `${t('liveEnded')} (${why})` : t('liveEnded');
+}
+
+/**
+ * One stream's delivery: the skew between sites (the echo a listener between
+ * two clusters would hear) and each site's report, refreshed while on air.
+ */
+function StreamDetailCard(props: { id: number; onClose: () => void }) {
+  const d = useApi<StreamDetail>(`/api/live/streams/${props.id}`);
+  usePoll(d.data?.state === 'live', d.reload, 3000);
+  if (d.error) return <p class="error">{d.error}</p>;
+  const s = d.data;
+  if (!s) return <p class="muted">…</p>;
+  return (
+    <div class="card" data-testid="stream-detail" data-state={s.state}>
+      <div class="row">
+        <h3>
+          #{s.id} {sourceText(s)}
+        </h3>
+        <button type="button" onClick={props.onClose}>
+          {t('close')}
+        </button>
+      </div>
+      <p>
+        {stateText(s)} · {t('liveDelay')}: {ms(s.delayMs)} · {s.codec.bitrate ? `${s.codec.bitrate / 1000} kbit/s` : ''} {s.codec.fec ? '· FEC' : ''} · {formatTime(s.startedAt)}
+        {s.endedAt ? ` → ${formatTime(s.endedAt)}` : ''}
+      </p>
+      <p data-testid="skew" data-p99={s.skew.p99Ms ?? ''} data-sites={s.skew.sites}>
+        <strong>{t('liveSkew')}</strong>: p50 {ms(s.skew.p50Ms)} · p99 {ms(s.skew.p99Ms)} · max {ms(s.skew.maxMs)} ({t('liveSkewOver', { marks: s.skew.marks, sites: s.skew.sites })})
+      </p>
+      <p>
+        <strong>{t('liveLossHeard')}</strong>: {pct(s.sites.unconcealedLossRatio)} · {t('liveConcealed')} {s.sites.concealed} · FEC {s.sites.fecRecovered}
+      </p>
+      <table data-testid="stream-sites">
+        <thead>
+          <tr>
+            <th>{t('site')}</th>
+            <th>{t('livePlayed')}</th>
+            <th>{t('liveReceived')}</th>
+            <th>{t('liveLate')}</th>
+            <th>{t('liveLost')}</th>
+            <th>{t('liveConcealed')}</th>
+            <th>FEC</th>
+            <th>{t('liveBuffer')}</th>
+            <th>{t('liveClock')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {s.siteReports.map((r) => (
+            <tr data-site={r.siteId}>
+              <td>
+                <a href={`/sites/${encodeURIComponent(r.siteId)}`}>{r.siteName ?? r.siteId}</a>
+                {r.final ? ' ✓' : ''}
+                {r.areaName && <div class="muted">{r.areaName}</div>}
+              </td>
+              <td>{r.played}</td>
+              <td>{r.received}</td>
+              <td>{r.late}</td>
+              <td>{r.lost}</td>
+              <td>{r.concealed}</td>
+              <td>{r.fecRecovered}</td>
+              <td>{ms(r.bufferLevelMs)}</td>
+              <td>{r.clockUncertaintyMs === null ? '–' : `± ${ms(r.clockUncertaintyMs)}`}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {s.siteReports.length === 0 && <p class="muted">{t('liveNoReports')}</p>}
+    </div>
+  );
 }
 
 export function LivePage(props: { me: Me }) {
@@ -25,6 +144,7 @@ export function LivePage(props: { me: Me }) {
   const [state, setState] = useState<'idle' | 'connecting' | 'on-air'>('idle');
   const [level, setLevel] = useState(0);
   const [error, setError] = useState('');
+  const [selected, setSelected] = useState<number | null>(null);
   const session = useRef<{ ws: WebSocket; ctx: AudioContext; mic: MediaStream } | null>(null);
 
   const stop = () => {
@@ -41,6 +161,7 @@ export function LivePage(props: { me: Me }) {
     streams.reload();
   };
   useEffect(() => () => stop(), []);
+  usePoll((streams.data?.streams ?? []).some((x) => x.state === 'live'), streams.reload, 5000);
 
   const start = async () => {
     setError('');
@@ -127,19 +248,36 @@ export function LivePage(props: { me: Me }) {
         )}
       </div>
       <h2>{t('liveStreams')}</h2>
-      <table data-testid="streams">
+      <table data-testid="streams" class="clickable">
+        <thead>
+          <tr>
+            <th>#</th>
+            <th>{t('liveSource')}</th>
+            <th>{t('status')}</th>
+            <th>{t('liveStarted')}</th>
+            <th>{t('liveBy')}</th>
+            <th>{t('liveSites')}</th>
+            <th>{t('liveLossHeard')}</th>
+            <th>{t('liveSkew')} p99</th>
+          </tr>
+        </thead>
         <tbody>
           {(streams.data?.streams ?? []).slice(0, 20).map((s) => (
-            <tr>
+            <tr data-stream={s.id} data-state={s.state} class={selected === s.id ? 'selected' : ''} onClick={() => setSelected(s.id)}>
               <td>#{s.id}</td>
-              <td>{s.label ?? ''}</td>
-              <td>{s.state}</td>
-              <td>{s.startedAt ? formatTime(s.startedAt) : ''}</td>
-              <td class="muted">{s.startedBy ?? ''}</td>
+              <td>{sourceText(s)}</td>
+              <td class={s.state === 'live' ? 'live-cell' : ''}>{stateText(s)}</td>
+              <td>{formatTime(s.startedAt)}</td>
+              <td class="muted">{s.startedBy}</td>
+              <td>{s.sites.sites}</td>
+              <td>{pct(s.sites.unconcealedLossRatio)}</td>
+              <td>{ms(s.skew.p99Ms)}</td>
             </tr>
           ))}
         </tbody>
       </table>
+      {streams.error && <p class="error">{streams.error}</p>}
+      {selected !== null && <StreamDetailCard key={selected} id={selected} onClose={() => setSelected(null)} />}
     </section>
   );
 }
