@@ -20,7 +20,7 @@ import { printTable, type BenchResult } from './lib/result.ts';
 export async function runAgentAudioBench(opts: { quick: boolean }): Promise<BenchResult[]> {
   const found = findMediaTools({});
   if (!('tools' in found)) return [{ scenario: 'agent/audio-cost', params: {}, figures: {}, note: 'skipped: needs ffmpeg' }];
-  const seconds = opts.quick ? 60 : 600;
+  const seconds = opts.quick ? 20 : 600;
   const dir = tempDir('loanet-bench-audio-');
   try {
     const file = path.join(dir, 'speechlike.opus');

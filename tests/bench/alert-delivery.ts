@@ -33,7 +33,7 @@ import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { findMediaTools } from '../../server/media/tools.ts';
 import { execFileSync } from 'node:child_process';
-import { BROKERS, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startStack, type Stack } from './lib/stack.ts';
+import { BROKERS, eachBroker, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startStack, type Stack } from './lib/stack.ts';
 import { CpuWindow, sleep, waitFor } from './lib/proc.ts';
 import { compareBrokers, type BenchResult } from './lib/result.ts';
 
@@ -110,12 +110,13 @@ function figuresOf(m: Measured, n: number): Record<string, number> {
 }
 
 export async function runAlertDeliveryBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
-  const sizes = quick ? [100] : (process.env.LOANET_BENCH_ALERT_SIZES ?? '500,1000,3000').split(',').map(Number);
+  const sizes = quick ? [20] : (process.env.LOANET_BENCH_ALERT_SIZES ?? '500,1000,3000').split(',').map(Number);
   const province = await prepareProvince(Math.max(...sizes), log);
   const results: BenchResult[] = [];
   const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
   if (!HAVE_MOSQUITTO) results.push({ scenario: 'alert/time-to-sound', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
-  for (const n of sizes) for (const broker of brokers) {
+  // --quick: both brokers side by side (a smoke run); the full run one after the other.
+  for (const n of sizes) await eachBroker(brokers, quick, async (broker) => {
     const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-alert-'));
     let fleet: FleetRunner | undefined;
@@ -139,14 +140,14 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
       // On a loaded 2-core machine a few thousand agents in one process may not all be up in time:
       // measure over the sites online at the call (the issue's "online sites"), and say how many.
       await waitFor(`${n} agents connected`, () => f.stats().connected === n, Math.max(120_000, n * 100), 500).catch(() => undefined);
-      await sleep(quick ? 2000 : 5000);
+      await sleep(quick ? 500 : 5000);
       const ids = f.ids().filter((id) => f.site(id).agent.stats.connected);
       if (ids.length < n) log(`alert-delivery: only ${ids.length} of ${n} agents connected; measuring those`);
 
       // The server's CPU just before the call, over as long: what it was still doing anyway (the fleet's arrival).
       const quiet = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
       quiet.start();
-      await sleep(3000);
+      await sleep(quick ? 1000 : 3000);
       const q = quiet.stop();
       const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
       cpu.start();
@@ -161,13 +162,13 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
         ...(a.m.missing.length ? { note: `${a.m.missing.length} sites did not sound within 120 s` } : {}),
       });
       await stack.api.post(`/api/alerts/${a.alertId}/cancel`);
-      await sleep(4000); // amplifiers off again (tail), the retained slot cleared
+      await sleep(quick ? 2000 : 4000); // amplifiers off again (tail), the retained slot cleared
 
       // 5% of the agents were down and come back at the moment of the call.
       const back = ids.filter((_, i) => i % 20 === 7);
       const stayed = ids.filter((id) => !back.includes(id));
       for (const id of back) await f.kill(id);
-      await sleep(3000);
+      await sleep(quick ? 1000 : 3000);
       const b = await alertOnce(stack, f, mediaId, ids, async () => {
         await Promise.all(back.map((id) => f.restore(id)));
       });
@@ -190,7 +191,7 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
       await stack.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  }
+  });
   // Side by side per size: the same fleet, the same alert, on aedes and on Mosquitto.
   const ratios: BenchResult[] = [];
   for (const n of sizes) {

@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { findMediaTools } from '../../server/media/tools.ts';
-import { prepareProvince, startStack, waitForHeard, type Stack } from './lib/stack.ts';
+import { acceptedCount, prepareProvince, startStack, waitForHeard, type Stack } from './lib/stack.ts';
 import { CpuWindow, rssMiB, sleep, startTsx, stopProcess, waitFor, type Tracked } from './lib/proc.ts';
 import type { BenchResult } from './lib/result.ts';
 
@@ -85,20 +85,29 @@ interface LiveView {
 
 export async function runEdgeAgentFootprintBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
   const heartbeatS = 30;
-  const settleS = quick ? 1 : 10;
-  const windowS = quick ? 3 : 60;
-  // Long enough to cover settling, the window and the wait for the first site report.
-  const programmeS = settleS + windowS + (quick ? 12 : 20);
+  const settleS = quick ? 0.5 : 10;
+  const windowS = quick ? 1 : 60;
+  // Long enough to cover settling, the window and the wait for the first site report (every 5 s).
+  const programmeS = settleS + windowS + (quick ? 9 : 20);
+  // The bulletin's receipt comes when it ends: in --quick a shorter one, just covering its window.
+  const bulletinS = quick ? settleS + windowS + 3 : programmeS;
   const province = await prepareProvince(1, log);
   const site = province.sites[0]!;
-  const stack = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
-  let device: Tracked | undefined;
+  // The simulated device's process starts (tsx) while the server does.
+  const device: Tracked = startTsx('device', 'firmware-sim/device-main.ts', ['--profile', 'commune-station', '--port', '0', '--host', '127.0.0.1'], {});
+  // Watched from the start: the line may come before the server is up.
+  const devicePort = device.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, 60_000);
+  devicePort.catch(() => undefined);
   let agent: Tracked | undefined;
+  let started: Stack | undefined;
   try {
-    const mediaId = await uploadTone(stack, stack.dir, programmeS, 'Đo tài nguyên của agent');
+    const stack = (started = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' }));
+    const [mediaId, bulletinId] = await Promise.all([
+      uploadTone(stack, stack.dir, programmeS, 'Đo tài nguyên của agent'),
+      bulletinS === programmeS ? undefined : uploadTone(stack, stack.dir, bulletinS, 'Đo tài nguyên của agent (bản tin)'),
+    ]);
     const { areaChannels } = await stack.api.get<{ areaChannels: string[] }>(`/api/sites/${site.id}`);
-    device = startTsx('device', 'firmware-sim/device-main.ts', ['--profile', 'commune-station', '--port', '0', '--host', '127.0.0.1'], {});
-    const m = await device.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, 30_000);
+    const m = await devicePort;
     const configFile = path.join(stack.dir, 'agent.json');
     fs.writeFileSync(
       configFile,
@@ -115,9 +124,10 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
       }),
       { mode: 0o600 },
     );
+    const base = await acceptedCount(stack.api);
     agent = startTsx('edge-agent', 'edge-agent/main.ts', ['--config', configFile], {});
     await agent.waitForLine(/loanet agent .*site /, 30_000);
-    await waitForHeard(stack, agent, 1, 30_000);
+    await waitForHeard(stack, agent, 1, 30_000, base.heartbeats);
     await sleep(settleS * 1000);
     const a = agent;
     const d = device;
@@ -126,23 +136,23 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     log(`edge-agent-footprint: idle rss ${idle.rssMiB.toFixed(1)} MiB, cpu ${idle.cpuPct.toFixed(2)}%`);
 
     // A live stream to the province, from a media item played now (ffmpeg → Opus 24 kbit/s on the server).
-    const started = await stack.api.post<{ id: number; codec: { bitrate?: number } }>('/api/live/streams', { source: { kind: 'media', mediaId }, areas: [PROVINCE], label: 'bench footprint' });
-    const view = () => stack.api.get<LiveView>(`/api/live/streams/${started.id}`);
+    const stream = await stack.api.post<{ id: number; codec: { bitrate?: number } }>('/api/live/streams', { source: { kind: 'media', mediaId }, areas: [PROVINCE], label: 'bench footprint' });
+    const view = () => stack.api.get<LiveView>(`/api/live/streams/${stream.id}`);
     await waitFor('the agent to report live packets played', async () => (await view()).sites.played > 0, 30_000, 500);
     await sleep(settleS * 1000);
     const live = await measure(a, d, windowS);
     const liveS = (Date.now() - (await view()).startAt) / 1000;
-    await stack.api.post(`/api/live/streams/${started.id}/stop`).catch(() => undefined);
-    await sleep(8000); // amplifier tail (5 s), the agent's final stream report
+    await stack.api.post(`/api/live/streams/${stream.id}/stop`).catch(() => undefined);
+    await sleep(quick ? 3000 : 8000); // amplifier tail (5 s), the agent's final stream report (--quick: the last periodic one may be what is counted)
     const after = await view();
     // 20 ms packets: what the agent reported played against what the stream had sent when stopped.
     const livePlayed = after.sites.played;
     log(`edge-agent-footprint: live rss ${live.rssMiB.toFixed(1)} MiB, cpu ${live.cpuPct.toFixed(2)}% (${livePlayed} packets played over ${liveS.toFixed(0)} s, ${after.sites.lost} lost)`);
 
     // A bulletin from the cache: scheduled far enough ahead for the fetch, the window inside it.
-    const leadS = quick ? 8 : 15;
+    const leadS = quick ? 4 : 15;
     const at = Date.now() + leadS * 1000;
-    const item = await stack.api.post<{ id: string }>('/api/schedule/items', { title: 'Bản tin đo tài nguyên', mediaId, targets: { areas: [PROVINCE] }, start: { at } });
+    const item = await stack.api.post<{ id: string }>('/api/schedule/items', { title: 'Bản tin đo tài nguyên', mediaId: bulletinId ?? mediaId, targets: { areas: [PROVINCE] }, start: { at } });
     await stack.api.post(`/api/schedule/items/${item.id}/approve`);
     await sleep(Math.max(0, at - Date.now()) + (settleS + 1) * 1000);
     const bulletin = await measure(a, d, windowS);
@@ -151,12 +161,12 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     const receipt = await waitFor(
       'the bulletin receipt',
       async () => {
-        const r = await stack.api.get<{ lines: Array<{ siteId: string; status: string }> }>(`/api/as-run?area=${PROVINCE}&item=${encodeURIComponent(item.id)}&format=json&from=${at - 60_000}&to=${at + programmeS * 1000 + 60_000}`);
+        const r = await stack.api.get<{ lines: Array<{ siteId: string; status: string }> }>(`/api/as-run?area=${PROVINCE}&item=${encodeURIComponent(item.id)}&format=json&from=${at - 60_000}&to=${at + bulletinS * 1000 + 60_000}`);
         const line = r.lines.find((l) => l.siteId === site.id);
         return line && line.status !== 'upcoming' ? line.status : undefined;
       },
-      (programmeS + 30) * 1000,
-      1000,
+      (bulletinS + 30) * 1000,
+      quick ? 250 : 1000,
     ).catch((e: Error) => `none (${e.message.slice(0, 80)})`);
 
     const row = (state: string, w: Window, extra: Record<string, number>, note?: string): BenchResult => ({
@@ -174,16 +184,16 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
       },
       ...(note ? { note } : {}),
     });
-    const bitrate = after.codec.bitrate ?? started.codec.bitrate ?? 24000;
+    const bitrate = after.codec.bitrate ?? stream.codec.bitrate ?? 24000;
     return [
       row('idle', idle, {}, 'node --import tsx (TypeScript compiled at start-up, as npm run agent does); CPU % of one core of this machine, not of a Pi; heartbeats every 30 s'),
-      row('playing live', live, { bitrateKbps: bitrate / 1000, streamS: liveS, packetsPlayed: livePlayed, packetsLost: after.sites.lost }, `live stream ${started.id} (media item played now, Opus ${bitrate / 1000} kbit/s) heard through the agent's area channels; packetsPlayed (20 ms each) over the whole stream, from the agent's own stream reports`),
+      row('playing live', live, { bitrateKbps: bitrate / 1000, streamS: liveS, packetsPlayed: livePlayed, packetsLost: after.sites.lost }, `live stream ${stream.id} (media item played now, Opus ${bitrate / 1000} kbit/s) heard through the agent's area channels; packetsPlayed (20 ms each) over the whole stream, from the agent's own stream reports`),
       row('playing bulletin', bulletin, {}, `scheduled bulletin played from the media cache; the site's receipt: ${receipt}`),
     ];
   } finally {
     await stopProcess(agent);
     await stopProcess(device);
-    await stack.stop();
+    await started?.stop();
   }
 }
 

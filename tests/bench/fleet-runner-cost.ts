@@ -11,25 +11,26 @@
  * embedded broker only; heartbeat-ingest.ts also reports the runner's cost
  * at 3,000 sites on both brokers.
  */
-import { prepareProvince, startFleetRunner, startStack, waitForHeard } from './lib/stack.ts';
+import { acceptedCount, prepareProvince, startFleetRunner, startStack, waitForHeard } from './lib/stack.ts';
 import { CpuWindow, rssMiB, sleep, stopProcess } from './lib/proc.ts';
 import type { BenchResult } from './lib/result.ts';
 
 export async function runFleetRunnerCostBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
-  const sizes = quick ? [30, 100] : [500, 3000];
-  const heartbeatS = quick ? 4 : 30;
-  const windowS = quick ? 3 : 30;
-  const settleS = quick ? 0.5 : 10;
+  const sizes = quick ? [10, 30] : [500, 3000];
+  const heartbeatS = quick ? 1 : 30;
+  const windowS = quick ? 1.5 : 30;
+  const settleS = quick ? 0.2 : 10;
   const province = await prepareProvince(Math.max(...sizes), log);
   const stack = await startStack(province, 'embedded');
   const results: BenchResult[] = [];
   try {
     let heard = 0;
     for (const n of sizes) {
+      const base = await acceptedCount(stack.api);
       const fleet = startFleetRunner(stack, n, heartbeatS);
       try {
         heard = Math.max(heard, n);
-        const rampS = await waitForHeard(stack, fleet, heard, Math.max(60_000, n * 100));
+        const rampS = await waitForHeard(stack, fleet, heard, Math.max(60_000, n * 100), base.heartbeats);
         await sleep(settleS * 1000);
         const rss = rssMiB(fleet.pid);
         const win = new CpuWindow({ fleet: fleet.pid, server: stack.server.pid });

@@ -43,7 +43,7 @@ import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { areaAudioTopic, areaControlTopic, decodeAudioFrame } from '../../protocol/index.ts';
 import { mulberry32 } from '../helpers/seeded-random.ts';
-import { BROKERS, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startStack, type Stack } from './lib/stack.ts';
+import { BROKERS, eachBroker, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startStack, type Stack } from './lib/stack.ts';
 import { CpuWindow, percentile, sleep, startTsx, stopProcess, waitFor, type Tracked } from './lib/proc.ts';
 import { compareBrokers, type BenchResult } from './lib/result.ts';
 
@@ -104,13 +104,15 @@ function speak(ws: WebSocket, stopAt: number): { bursts: number[]; done: Promise
 }
 
 export async function runLiveBroadcastBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
-  const sizes = quick ? [100] : (process.env.LOANET_BENCH_LIVE_SIZES ?? '100,1000,3000').split(',').map(Number);
-  const seconds = quick ? 8 : 20;
+  // --quick: 40 sites (10 full agents, 29 listeners, the probe), a 4 s stream, both brokers side by side.
+  const sizes = quick ? [40] : (process.env.LOANET_BENCH_LIVE_SIZES ?? '100,1000,3000').split(',').map(Number);
+  const seconds = quick ? 4 : 20;
+  const fullAgents = quick ? 10 : FULL_AGENTS;
   const province = await prepareProvince(Math.max(...sizes), log);
   const results: BenchResult[] = [];
   const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
   if (!HAVE_MOSQUITTO) results.push({ scenario: 'live/broadcast', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
-  for (const n of sizes) for (const broker of brokers) {
+  for (const n of sizes) await eachBroker(brokers, quick, async (broker) => {
     const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
     let fleet: FleetRunner | undefined;
     let listeners: Listeners | undefined;
@@ -118,7 +120,7 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-live-'));
     let ws: WebSocket | undefined;
     try {
-      const agents = Math.min(FULL_AGENTS, n);
+      const agents = Math.min(fullAgents, n);
       const rnd = mulberry32(n);
       const clockError = new Map<string, number>();
       fleet = new FleetRunner({
@@ -152,7 +154,7 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
       await probe.subscribeAsync([areaAudioTopic(PROVINCE), areaControlTopic(PROVINCE)], { qos: 0 });
       listeners = n - agents - 1 > 0 ? await startListeners(stack, province.sites.slice(agents + 1, n), dir) : undefined;
       log(`live-broadcast: ${agents} full agents, ${n - agents} listening sites connected`);
-      await sleep(3000); // clock exchanges settle
+      await sleep(quick ? 1000 : 3000); // clock exchanges settle
 
       // The console goes live to the whole province.
       ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/api/live/voice?areas=15&priority=emergency`, { headers: { authorization: `Bearer ${stack.token}` } });
@@ -197,7 +199,7 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
       const bytes = c1.bytes.map((b, i) => (b - c0.bytes[i]!) / windowS);
       const frames = c1.frames.map((f, i) => (f - c0.frames[i]!) / windowS);
       ws.send(JSON.stringify({ type: 'stop' }));
-      await sleep(started.delayMs + 7000); // play-out, final reports
+      await sleep(started.delayMs + (quick ? 2500 : 7000)); // play-out, final reports (--quick: may be the last periodic ones)
       const view = await stack.api.get<{ server: { payloadBytes: number; wireBytes: number; messages: number; slots: number; lateSkipped: number; silencePackets: number }; sites: { sites: number; lost: number; concealed: number; played: number; unconcealedLossRatio: number | null; late: number; received: number }; skew: { p50Ms: number | null; p99Ms: number | null } }>(`/api/live/streams/${started.id}`);
 
       // Mouth to speaker: each burst's send time → the play-at of the first loud packet after it.
@@ -266,7 +268,7 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
       await fleet?.stop().catch(() => undefined);
       await stack.stop();
     }
-  }
+  });
   const ratios = sizes.map((n) => compareBrokers(results, 'live/broadcast', (r) => r.params.sites === n)).filter((r): r is BenchResult => !!r);
   return [...results, ...ratios];
 }

@@ -37,7 +37,7 @@ export async function runMediaFetchBench(opts: { quick: boolean }): Promise<Benc
   if (!('tools' in found) || !which('espeak-ng')) {
     return [{ scenario: 'media/fetch-per-site', params: {}, figures: {}, note: 'skipped: needs ffmpeg and espeak-ng' }];
   }
-  const sites = opts.quick ? 5 : 50;
+  const sites = opts.quick ? 3 : 50;
   const dir = tempDir('loanet-bench-fetch-');
   const t = await startTestServer();
   const proxy = await startFaultyProxy(t.baseUrl);

@@ -29,26 +29,24 @@ import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { findMediaTools } from '../../server/media/tools.ts';
-import { BROKERS, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, removeTempDirs, startStack, type BrokerKind, type Province } from './lib/stack.ts';
+import { BROKERS, eachBroker, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, removeTempDirs, startStack, type BrokerKind, type Province } from './lib/stack.ts';
 import { percentile, sleep, stopAll, waitFor } from './lib/proc.ts';
 import { compareBrokers, printTable, type BenchResult } from './lib/result.ts';
 
 const BULLETIN_S = 5;
+/** --quick: a shorter bulletin, fewer sites, a shorter lead, both brokers side by side (a smoke run). */
+const QUICK_BULLETIN_S = 2;
 const PROVINCE = '15'; // Tỉnh Lào Cai
 
 export async function runPlayoutAccuracyBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
-  const sites = quick ? 50 : 500;
+  const sites = quick ? 20 : 500;
   const found = findMediaTools({});
   if (!('tools' in found)) throw new Error('ffmpeg/ffprobe not found (apt-get install ffmpeg)');
   const province = await prepareProvince(sites, log);
   const results: BenchResult[] = [];
-  for (const broker of BROKERS) {
-    if (broker === 'mosquitto' && !HAVE_MOSQUITTO) {
-      results.push({ scenario: 'playout/on-time', broker, params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
-      continue;
-    }
-    results.push(await onTime(province, broker, sites, quick, found.tools.ffmpeg.path, log));
-  }
+  if (!HAVE_MOSQUITTO) results.push({ scenario: 'playout/on-time', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
+  const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
+  results.push(...(await eachBroker(brokers, quick, (broker) => onTime(province, broker, sites, quick, found.tools.ffmpeg.path, log))));
   const ratio = compareBrokers(results, 'playout/on-time');
   return ratio ? [...results, ratio] : results;
 }
@@ -56,12 +54,13 @@ export async function runPlayoutAccuracyBench({ quick, log = console.log }: { qu
 async function onTime(province: Province, broker: BrokerKind, sites: number, quick: boolean, ffmpeg: string, log: (line: string) => void): Promise<BenchResult> {
   const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0', LOANET_SCHEDULE_RECOMPUTE_S: '10' });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-playout-'));
+  const bulletinS = quick ? QUICK_BULLETIN_S : BULLETIN_S;
   const caches = new Map<string, FileMediaCache>();
   let fleet: FleetRunner | undefined;
   try {
     // The bulletin: what the media library makes of a WAV (Ogg Opus, 24 kbit/s).
     const wav = path.join(dir, 'ban-tin.wav');
-    execFileSync(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=440:duration=${BULLETIN_S}`, '-ac', '1', wav]);
+    execFileSync(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=440:duration=${bulletinS}`, '-ac', '1', wav]);
     const form = new FormData();
     form.set('title', 'Bản tin đo độ đúng giờ');
     form.set('file', new Blob([fs.readFileSync(wav)], { type: 'audio/wav' }), 'ban-tin.wav');
@@ -88,9 +87,9 @@ async function onTime(province: Province, broker: BrokerKind, sites: number, qui
     });
     await fleet.start();
     await waitFor('every agent connected', () => fleet!.stats().connected === sites, Math.max(60_000, sites * 200), 200);
-    await sleep(3000); // clock exchanges settle (a burst at connect)
+    await sleep(quick ? 1000 : 3000); // clock exchanges settle (a burst at connect)
 
-    const at = Date.now() + (quick ? 15_000 : 45_000);
+    const at = Date.now() + (quick ? 5000 : 45_000);
     const created = await stack.api.post<{ id: string }>('/api/schedule/items', { title: 'Bản tin đo độ đúng giờ', mediaId: media.id, targets: { areas: [PROVINCE] }, start: { at } });
     const t0 = Date.now();
     await stack.api.post(`/api/schedule/items/${created.id}/approve`);
@@ -105,7 +104,7 @@ async function onTime(province: Province, broker: BrokerKind, sites: number, qui
     log(`playout-accuracy [${broker}]: ${readyAtStart}/${sites} sites ready ${readyS.toFixed(1)} s after approval; start at +${((at - Date.now()) / 1000).toFixed(1)} s`);
 
     const entryId = `${created.id}@${at}`;
-    await waitFor('every receipt', () => ids.every((id) => fleet!.site(id).agent.playout?.journal.has(entryId)), at - Date.now() + BULLETIN_S * 1000 + 30_000, 250).catch(() => undefined);
+    await waitFor('every receipt', () => ids.every((id) => fleet!.site(id).agent.playout?.journal.has(entryId)), at - Date.now() + bulletinS * 1000 + 30_000, quick ? 100 : 250).catch(() => undefined);
 
     const offset = Date.now() - monotonicEpochMs();
     const errors: number[] = [];
@@ -158,7 +157,7 @@ async function onTime(province: Province, broker: BrokerKind, sites: number, qui
     return {
       scenario: 'playout/on-time',
       broker,
-      params: { sites, bulletinS: BULLETIN_S, agentsInOneProcess: true },
+      params: { sites, bulletinS, agentsInOneProcess: true },
       figures,
       note: 'start error = first frame heard on the simulated amplifier (server time) − scheduled start; all agents share one process and the machine with the server',
     };

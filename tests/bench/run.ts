@@ -34,26 +34,34 @@ import { runLiveBroadcastBench } from './live-broadcast.ts';
 import { runMediaFetchBench } from './media-fetch.ts';
 import { runAgentAudioBench } from './agent-audio.ts';
 import { stopAll } from './lib/proc.ts';
-import { removeTempDirs } from './lib/stack.ts';
+import { inStackPool, removeTempDirs, shareStacks, stopSharedStacks } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
 
 interface Scenario {
   name: string;
-  run(opts: { quick: boolean }): Promise<BenchResult[]>;
+  run(opts: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]>;
+  /**
+   * `--quick` only: the lane it runs in. Lanes run side by side, the
+   * scenarios of a lane one after the other; a lane's scenarios share one
+   * server per broker (lib/stack.ts). Scenarios that talk to the province
+   * (alerts, live, bulletins to area 15) are in different lanes only if they
+   * are on different servers. Lane 'own' starts its own servers.
+   */
+  lane: 'fleet' | 'alert' | 'own';
 }
 
 const SCENARIOS: Scenario[] = [
-  { name: 'media-fetch', run: runMediaFetchBench },
-  { name: 'agent-audio', run: runAgentAudioBench },
-  { name: 'coverage-compute', run: runCoverageComputeBench },
-  { name: 'heartbeat-ingest', run: runHeartbeatIngestBench },
-  { name: 'fleet-runner-cost', run: runFleetRunnerCostBench },
-  { name: 'edge-agent-footprint', run: runEdgeAgentFootprintBench },
-  { name: 'media-ingest', run: runMediaIngestBench },
-  { name: 'playlist-distribution', run: runPlaylistDistributionBench },
-  { name: 'alert-delivery', run: runAlertDeliveryBench },
-  { name: 'playout-accuracy', run: runPlayoutAccuracyBench },
-  { name: 'live-broadcast', run: runLiveBroadcastBench },
+  { name: 'media-fetch', run: runMediaFetchBench, lane: 'own' },
+  { name: 'agent-audio', run: runAgentAudioBench, lane: 'own' },
+  { name: 'coverage-compute', run: runCoverageComputeBench, lane: 'own' },
+  { name: 'heartbeat-ingest', run: runHeartbeatIngestBench, lane: 'fleet' },
+  { name: 'fleet-runner-cost', run: runFleetRunnerCostBench, lane: 'fleet' },
+  { name: 'edge-agent-footprint', run: runEdgeAgentFootprintBench, lane: 'own' },
+  { name: 'media-ingest', run: runMediaIngestBench, lane: 'own' },
+  { name: 'playlist-distribution', run: runPlaylistDistributionBench, lane: 'own' },
+  { name: 'alert-delivery', run: runAlertDeliveryBench, lane: 'alert' },
+  { name: 'playout-accuracy', run: runPlayoutAccuracyBench, lane: 'alert' },
+  { name: 'live-broadcast', run: runLiveBroadcastBench, lane: 'fleet' },
 ];
 
 /**
@@ -81,29 +89,47 @@ async function main(): Promise<number> {
   };
   const started = Date.now();
   console.log(`loanet benchmarks${quick ? ' (quick)' : ''} on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}`);
-  const results: BenchResult[] = [];
+  const byScenario = new Map<string, BenchResult[]>();
   const failures: Array<{ scenario: string; error: string }> = [];
-  for (const s of SCENARIOS) {
-    if (only && !only.includes(s.name)) continue;
+  const seconds: Record<string, number> = {};
+  const runOne = async (s: Scenario) => {
     const t0 = Date.now();
+    // Every progress line says when in its scenario it happened: where the time goes.
+    const log = (line: string) => console.log(`[${s.name} +${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`);
     try {
-      const r = await s.run({ quick });
+      const r = await s.run({ quick, log });
       printTable(r);
-      results.push(...r);
+      byScenario.set(s.name, r);
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
       console.error(`bench ${s.name} failed: ${error}`);
       failures.push({ scenario: s.name, error });
     } finally {
-      // Whatever a failed scenario left running.
-      await stopAll();
+      // Whatever a failed scenario left running (in --quick, other lanes are running: the scenarios' own finally blocks stop theirs).
+      if (!quick) await stopAll();
     }
-    console.log(`(${s.name}: ${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+    seconds[s.name] = (Date.now() - t0) / 1000;
+    console.log(`(${s.name}: ${seconds[s.name]!.toFixed(1)} s)\n`);
+  };
+  const chosen = SCENARIOS.filter((s) => !only || only.includes(s.name));
+  if (quick) {
+    // A smoke run within a minute: lanes side by side, one server per broker per lane (see Scenario.lane).
+    shareStacks(true);
+    const lanes = [...new Set(chosen.map((s) => s.lane))];
+    await Promise.all(lanes.map((lane) => inStackPool(lane === 'own' ? undefined : lane, async () => {
+      for (const s of chosen.filter((x) => x.lane === lane)) await runOne(s);
+    })));
+    await stopSharedStacks();
+  } else {
+    for (const s of chosen) await runOne(s);
   }
+  await stopAll();
+  const results = chosen.flatMap((s) => byScenario.get(s.name) ?? []);
   if (PENDING.length) console.log(`not measured yet: ${PENDING.map((p) => `${p.scenario} (${p.waitsFor})`).join('; ')}`);
-  console.log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const totalS = (Date.now() - started) / 1000;
+  console.log(`total ${totalS.toFixed(1)} s (${Object.entries(seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
   if (out) {
-    fs.writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), machine, quick, ulimitNoFile: noFileLimit(), results, failures, pending: PENDING }, null, 2));
+    fs.writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), machine, quick, ulimitNoFile: noFileLimit(), totalS, seconds, results, failures, pending: PENDING }, null, 2));
     console.log(`wrote ${out}`);
   }
   return failures.length ? 1 : 0;

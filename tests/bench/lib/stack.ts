@@ -9,6 +9,7 @@
  * runner does (scrypt per site: the slow part), into a template data folder;
  * every stack starts from a copy of it.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,10 +49,13 @@ export interface Stack {
   dir: string;
   /** The fleet runner's credentials file, pointing at this server. */
   credentialsFile: string;
+  /** Stops the server (and Mosquitto) and removes its folder; a shared stack's does nothing (see shareStacks). */
   stop(): Promise<void>;
+  stopForReal(): Promise<void>;
 }
 
-let province: Province | undefined;
+/** Templates by name: 'province' (what every scenario uses) and any larger one a scenario asks for apart (heartbeat-ingest's ×10). */
+const provinces = new Map<string, Province>();
 const tempDirs: string[] = [];
 
 function tempDir(prefix: string): string {
@@ -99,10 +103,30 @@ async function startServerProcess(dataDir: string, env: Record<string, string>):
 /**
  * Areas (Lào Cai 2025) and `sites` sites registered through the API, the
  * fleet runner's plan. Memoised: a later call for more sites extends it (the
- * plan for n sites is a prefix of the plan for more).
+ * plan for n sites is a prefix of the plan for more). A `template` other
+ * than 'province' is kept apart (so a 30,000-site step does not change what
+ * the 3,000-site scenarios run on) and starts as a copy of 'province' if
+ * that exists, registering only the sites beyond it.
  */
-export async function prepareProvince(sites: number, log: (s: string) => void): Promise<Province> {
+export function prepareProvince(sites: number, log: (s: string) => void, template = 'province'): Promise<Province> {
+  // One at a time (--quick lanes ask together): the second call finds the template made.
+  const next = preparing.then(() => prepareOnce(sites, log, template));
+  preparing = next.catch(() => undefined);
+  return next;
+}
+let preparing: Promise<unknown> = Promise.resolve();
+
+async function prepareOnce(sites: number, log: (s: string) => void, template: string): Promise<Province> {
+  // Shared --quick stacks: one size for every scenario, so no scenario's larger fleet restarts them.
+  if (sharing) sites = Math.max(sites, QUICK_PROVINCE_SITES);
+  let province = provinces.get(template);
   if (province && province.sites.length >= sites) return province;
+  const base = provinces.get('province');
+  if (!province && template !== 'province' && base && base.sites.length <= sites) {
+    const dataDir = path.join(tempDir(`loanet-bench-${template}-`), 'data');
+    fs.cpSync(path.dirname(base.dataDir), path.dirname(dataDir), { recursive: true });
+    province = { ...base, dataDir };
+  }
   const dataDir = province?.dataDir ?? path.join(tempDir('loanet-bench-template-'), 'data');
   fs.mkdirSync(dataDir, { recursive: true });
   const s = await startServerProcess(dataDir, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
@@ -122,15 +146,74 @@ export async function prepareProvince(sites: number, log: (s: string) => void): 
       sites: prepared.map((p) => ({ id: p.plan.id, secret: p.secret })),
       registration: { sites: prepared.length - before, seconds },
     };
-    log(`registered ${prepared.length - before} sites through the API in ${seconds.toFixed(1)} s`);
+    provinces.set(template, province);
+    log(`registered ${prepared.length - before} sites through the API in ${seconds.toFixed(1)} s${template === 'province' ? '' : ` (template ${template}: ${prepared.length} sites)`}`);
     return province;
   } finally {
     await stopProcess(s.server, 15_000);
   }
 }
 
-/** A server (and Mosquitto) on a copy of the province, ready for sites to connect. */
+/**
+ * `--quick` runs its scenarios in lanes side by side (run.ts), and the
+ * scenarios of one lane share one stack per broker (a server start is ~2.5 s
+ * of the minute `--quick` has): the runner turns sharing on and runs each
+ * lane inside `inStackPool(name)`; `startStack` then hands out that lane's
+ * stack (its `stop()` does nothing) and `stopSharedStacks()` ends them with
+ * the run. Scenarios measure deltas (messages accepted, CPU over a window,
+ * sites heard since their fleet started), so what an earlier scenario left
+ * on the server does not enter their figures. Outside a pool, and in the
+ * full run, every half starts a fresh server, as before.
+ */
+let sharing = false;
+const pool = new AsyncLocalStorage<string>();
+/** Runs `fn` with its stacks shared in the pool `name` (when sharing is on). */
+export function inStackPool<T>(name: string | undefined, fn: () => Promise<T>): Promise<T> {
+  return name ? pool.run(name, fn) : fn();
+}
+/** Sites registered for a `--quick` run: enough for every scenario's quick fleet (live-broadcast's 40 + its probe). */
+export const QUICK_PROVINCE_SITES = 41;
+const shared = new Map<string, { sites: number; stack: Promise<Stack> }>();
+/** The environment of a shared stack: what the scenarios ask of their own servers, together. */
+const SHARED_ENV: Record<string, string> = { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0', LOANET_SCHEDULE_RECOMPUTE_S: '10' };
+
+export function shareStacks(on: boolean): void {
+  sharing = on;
+}
+
+export async function stopSharedStacks(): Promise<void> {
+  const all = [...shared.values()];
+  shared.clear();
+  for (const s of all) await (await s.stack.catch(() => undefined))?.stopForReal();
+}
+
+/**
+ * Runs `fn` once per broker: one after the other (full run: each half has
+ * the machine to itself), or side by side when `concurrent` (`--quick`: a
+ * smoke run, where the wall time matters more than the halves' isolation).
+ */
+export async function eachBroker<T>(brokers: readonly BrokerKind[], concurrent: boolean, fn: (broker: BrokerKind) => Promise<T>): Promise<T[]> {
+  if (concurrent) return Promise.all(brokers.map(fn));
+  const out: T[] = [];
+  for (const b of brokers) out.push(await fn(b));
+  return out;
+}
+
+/** A server (and Mosquitto) on a copy of the province, ready for sites to connect (with `shareStacks(true)`: the run's shared one). */
 export async function startStack(p: Province, broker: BrokerKind, env: Record<string, string> = {}): Promise<Stack> {
+  const lane = sharing ? pool.getStore() : undefined;
+  if (!lane) return startOwnStack(p, broker, env);
+  const key = `${lane}/${broker}`;
+  const have = shared.get(key);
+  if (have && have.sites >= p.sites.length) return have.stack;
+  if (have) await (await have.stack.catch(() => undefined))?.stopForReal();
+  const stack = startOwnStack(p, broker, SHARED_ENV).then((s) => ({ ...s, stop: async () => {} }));
+  shared.set(key, { sites: p.sites.length, stack });
+  stack.catch(() => shared.delete(key));
+  return stack;
+}
+
+async function startOwnStack(p: Province, broker: BrokerKind, env: Record<string, string>): Promise<Stack> {
   const dir = tempDir(`loanet-bench-${broker}-`);
   const dataDir = path.join(dir, 'data');
   fs.cpSync(p.dataDir, dataDir, { recursive: true });
@@ -162,6 +245,11 @@ export async function startStack(p: Province, broker: BrokerKind, env: Record<st
     const credentialsFile = path.join(dir, 'credentials.json');
     fs.writeFileSync(credentialsFile, JSON.stringify({ server: started.baseUrl, sites: Object.fromEntries(p.sites.map((s) => [s.id, s.secret])) }), { mode: 0o600 });
     const s = started;
+    const stopForReal = async () => {
+      await stopProcess(s.server, 15_000);
+      await stopProcess(mosquitto);
+      fs.rmSync(dir, { recursive: true, force: true });
+    };
     return {
       broker,
       baseUrl: s.baseUrl,
@@ -172,11 +260,8 @@ export async function startStack(p: Province, broker: BrokerKind, env: Record<st
       mosquitto,
       dir,
       credentialsFile,
-      async stop() {
-        await stopProcess(s.server, 15_000);
-        await stopProcess(mosquitto);
-        fs.rmSync(dir, { recursive: true, force: true });
-      },
+      stop: stopForReal,
+      stopForReal,
     };
   } catch (e) {
     await stopProcess(started?.server);
@@ -217,16 +302,20 @@ export function startFleetRunner(stack: Stack, sites: number, heartbeatS: number
 
 /**
  * Waits until `expectHeard` sites have been heard from (not unverified): the
- * fleet is connected and has sent its first heartbeat. Fails early if the
+ * fleet is connected and has sent its first heartbeat (an agent sends one as
+ * it connects). With `since` (the heartbeats the server had accepted before
+ * the fleet started: a shared `--quick` stack remembers earlier fleets' sites
+ * as heard), also until that many new heartbeats came in. Fails early if the
  * fleet runner dies.
  */
-export async function waitForHeard(stack: Stack, fleet: Tracked, expectHeard: number, timeoutMs: number): Promise<number> {
+export async function waitForHeard(stack: Stack, fleet: Tracked, expectHeard: number, timeoutMs: number, since?: number): Promise<number> {
   const t0 = performance.now();
   await Promise.race([
     waitFor(`${expectHeard} sites heard`, async () => {
+      if (since !== undefined && (await acceptedCount(stack.api)).heartbeats - since < expectHeard) return false;
       const c = await coverageCounts(stack.api);
       return c.sites - c.unverified >= expectHeard;
-    }, timeoutMs, 500),
+    }, timeoutMs, expectHeard > 100 ? 500 : 100),
     fleet.exited.then((code) => {
       throw new Error(`fleet runner exited (${code}):\n${fleet.tail().slice(-2000)}`);
     }),
