@@ -14,6 +14,10 @@ const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) =>
 const U32 = Type.Integer({ minimum: 0, maximum: 0xffff_ffff });
 
 const StatCount = Type.Integer({ minimum: 0 });
+
+/** Why a live stream ended at one site (`stream_stats.end.reason`). */
+export const STREAM_SITE_END_REASONS = ['ended', 'stopped', 'preempted', 'silent', 'not_played', 'amp_fault', 'device_off', 'expired', 'cancelled', 'error'] as const;
+export type StreamSiteEndReason = (typeof STREAM_SITE_END_REASONS)[number];
 const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
 
 /**
@@ -59,6 +63,21 @@ export const StreamStatsEvent = Obj(
     clockUncertaintyMs: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
     /** The last report for this stream at this site. */
     final: Type.Boolean(),
+    /**
+     * On the final report: why the stream ended at this site (optional, added
+     * in v1: a server that predates it refuses final reports carrying it, so
+     * upgrade servers first). `ended` = its end-of-stream message played;
+     * `stopped` = its stop arrived; `preempted` = a higher priority took the
+     * horns and the stream says end; `silent` = nothing heard for too long;
+     * `not_played` = the engine refused it (e.g. it was over before it could
+     * start); the rest as in as-run receipts.
+     */
+    end: Type.Optional(
+      Obj({
+        reason: Type.Union(STREAM_SITE_END_REASONS.map((r) => Type.Literal(r))),
+        detail: Type.Optional(Type.String({ maxLength: 200 })),
+      }),
+    ),
   },
   'StreamStatsEvent',
 );

@@ -64,6 +64,8 @@ interface Live {
   lastHeardAt: number;
   stopTimer?: NodeJS.Timeout;
   done: boolean;
+  /** Why it ended here, set by whoever ends it first (reported with the final stats). */
+  end?: NonNullable<StreamStatsEvent['end']>;
 }
 
 const PROGRAMME_PREFIX = 'live:';
@@ -71,6 +73,11 @@ const MAX_PENDING_FRAMES = 100;
 const ENDED_MEMORY = 64;
 /** After the end-of-stream message's play time, how long to wait for it before stopping anyway. */
 const STOP_MARGIN_MS = 100;
+
+/** stream_stats.end.detail holds at most 200 characters. */
+function clipDetail(s: string): string {
+  return s.length <= 200 ? s : `${s.slice(0, 199)}…`;
+}
 
 export class LiveReceiver {
   private readonly streams = new Map<number, Live>();
@@ -178,7 +185,7 @@ export class LiveReceiver {
     });
     if (!added.ok) {
       this.o.log.warn(`live stream ${m.streamId} not played: ${added.detail}`);
-      this.finish(live);
+      this.finish(live, { reason: 'not_played', detail: clipDetail(added.detail) });
       return;
     }
     this.o.log.info(`live stream ${m.streamId} (${m.priority}, ${m.source.label ?? m.source.kind}) from ${new Date(m.startAt).toISOString()}`);
@@ -196,7 +203,10 @@ export class LiveReceiver {
     // message was lost, stop just after it would have played.
     const dueIn = stoppedAt + live.start.delayMs + STOP_MARGIN_MS - this.o.serverNow();
     live.stopTimer = setTimeout(() => {
-      if (!live.done) this.o.engine.cancel(`${PROGRAMME_PREFIX}${streamId}`, 'cancelled', `stream stopped (${reason})`);
+      if (!live.done) {
+        live.end = { reason: 'stopped', detail: clipDetail(`stream stopped (${reason})`) };
+        this.o.engine.cancel(`${PROGRAMME_PREFIX}${streamId}`, 'cancelled', `stream stopped (${reason})`);
+      }
     }, Math.max(0, Math.min(dueIn, live.start.delayMs + 2000)));
     live.stopTimer.unref();
   }
@@ -205,12 +215,16 @@ export class LiveReceiver {
     if (e.type !== 'ended' && e.type !== 'failed') return;
     if (!e.id.startsWith(PROGRAMME_PREFIX)) return;
     const live = this.streams.get(Number(e.id.slice(PROGRAMME_PREFIX.length)));
-    if (live) this.finish(live);
+    if (!live) return;
+    // Our own cancel (a stop, silence) set the reason before the engine's event; otherwise the engine's says it.
+    if (e.type === 'ended') this.finish(live, live.end ?? { reason: 'ended' });
+    else this.finish(live, live.end ?? { reason: e.reason, detail: clipDetail(e.detail) });
   }
 
-  private finish(live: Live): void {
+  private finish(live: Live, end: NonNullable<StreamStatsEvent['end']>): void {
     if (live.done) return;
     live.done = true;
+    live.end = end;
     clearTimeout(live.stopTimer);
     this.report(live, true);
     this.streams.delete(live.start.streamId);
@@ -229,7 +243,8 @@ export class LiveReceiver {
       if (now - l.lastHeardAt > (this.o.silentEndMs ?? 15_000)) {
         // Its stop was missed (the link was down then): nothing has come for long, it is over.
         this.o.log.warn(`live stream ${l.start.streamId}: nothing heard for ${Math.round((now - l.lastHeardAt) / 1000)} s; ending it`);
-        if (!this.o.engine.cancel(`${PROGRAMME_PREFIX}${l.start.streamId}`, 'cancelled', 'stream silent')) this.finish(l);
+        l.end = { reason: 'silent', detail: `nothing heard for ${Math.round((now - l.lastHeardAt) / 1000)} s` };
+        if (!this.o.engine.cancel(`${PROGRAMME_PREFIX}${l.start.streamId}`, 'cancelled', 'stream silent')) this.finish(l, l.end);
         continue;
       }
       if (l.playback.lastPullAt !== undefined) this.report(l, false);
@@ -258,6 +273,7 @@ export class LiveReceiver {
       marks,
       clockUncertaintyMs: this.o.clockUncertaintyMs(),
       final,
+      ...(final && live.end ? { end: live.end } : {}),
     };
     this.stats.statsSent++;
     this.lastReports.set(ev.streamId, ev);

@@ -48,6 +48,7 @@ import {
   type AudioStopReason,
   type AudioStreamStart,
   type AudioStreamStop,
+  type StreamSiteEndReason,
   type StreamStatsEvent,
 } from '../../protocol/index.ts';
 import { AUDIO_PRIORITIES } from '../../protocol/audio-control.ts';
@@ -130,6 +131,8 @@ interface SiteReport {
   played: number;
   bufferLevelMs: number;
   final: boolean;
+  /** Why the stream ended at this site (its final report), else null. */
+  end: { reason: StreamSiteEndReason; detail: string | null } | null;
   at: number;
   /** Marks this site reported, in total. */
   marks: number;
@@ -188,6 +191,8 @@ export interface LiveSiteView {
   marks: number;
   clockUncertaintyMs: number | null;
   final: boolean;
+  /** Why the stream ended at this site (its final report: ended, stopped, preempted, silent, amp_fault, …), else null. */
+  end: { reason: StreamSiteEndReason; detail: string | null } | null;
   /** The report's time (the site's estimate of the server clock). */
   at: number;
   receivedAt: number;
@@ -699,6 +704,7 @@ function reportOf(ev: StreamStatsEvent, marks: number, receivedAt: number): Site
   return {
     received: ev.received, late: ev.late, lost: ev.lost, concealed: ev.concealed, fecRecovered: ev.fecRecovered,
     played: ev.played, bufferLevelMs: ev.bufferLevelMs, final: ev.final, at: ev.at,
+    end: ev.end ? { reason: ev.end.reason, detail: ev.end.detail ?? null } : null,
     marks, clockUncertaintyMs: ev.clockUncertaintyMs, receivedAt,
   };
 }
@@ -706,7 +712,7 @@ function reportOf(ev: StreamStatsEvent, marks: number, receivedAt: number): Site
 function siteView(siteId: string, r: SiteReport): LiveSiteView {
   return {
     siteId, received: r.received, late: r.late, lost: r.lost, concealed: r.concealed, fecRecovered: r.fecRecovered, played: r.played,
-    bufferLevelMs: r.bufferLevelMs, marks: r.marks, clockUncertaintyMs: r.clockUncertaintyMs, final: r.final, at: r.at, receivedAt: r.receivedAt,
+    bufferLevelMs: r.bufferLevelMs, marks: r.marks, clockUncertaintyMs: r.clockUncertaintyMs, final: r.final, end: r.end, at: r.at, receivedAt: r.receivedAt,
   };
 }
 

@@ -7,7 +7,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
-import type { AudioPriority, AudioSourceKind, AudioStreamStart } from '../../protocol/index.ts';
+import type { AudioPriority, AudioSourceKind, AudioStreamStart, StreamSiteEndReason } from '../../protocol/index.ts';
 import type { LiveStreamStats } from './live-stream.ts';
 import type { SkewSummary } from './skew.ts';
 
@@ -48,6 +48,8 @@ export interface LiveSiteRecord {
   marks: number;
   clockUncertaintyMs: number | null;
   final: boolean;
+  /** Why the stream ended at this site (from its final report). */
+  end: { reason: StreamSiteEndReason; detail: string | null } | null;
   at: number;
   receivedAt: number;
 }
@@ -89,6 +91,8 @@ interface SiteRow {
   marks: number;
   clock_uncertainty_ms: number | null;
   final: number;
+  end_reason: StreamSiteEndReason | null;
+  end_detail: string | null;
   at: number;
   received_at: number;
 }
@@ -132,6 +136,7 @@ function toSite(r: SiteRow): LiveSiteRecord {
     marks: r.marks,
     clockUncertaintyMs: r.clock_uncertainty_ms,
     final: r.final === 1,
+    end: r.end_reason ? { reason: r.end_reason, detail: r.end_detail } : null,
     at: r.at,
     receivedAt: r.received_at,
   };
@@ -172,11 +177,12 @@ export class LiveStreamStore {
         server_stats = COALESCE(@server_stats, server_stats), skew = COALESCE(@skew, skew), updated_at = @updated_at WHERE id = @id AND ended_at IS NULL`),
       progress: db.prepare('UPDATE live_streams SET server_stats = COALESCE(@server_stats, server_stats), skew = COALESCE(@skew, skew), updated_at = @updated_at WHERE id = @id'),
       upsertSite: db.prepare(`INSERT INTO live_stream_sites (stream_id, site_id, received, late, lost, concealed, fec_recovered, played, buffer_level_ms, marks,
-        clock_uncertainty_ms, final, at, received_at) VALUES (@stream_id, @site_id, @received, @late, @lost, @concealed, @fec_recovered, @played, @buffer_level_ms, @marks,
-        @clock_uncertainty_ms, @final, @at, @received_at)
+        clock_uncertainty_ms, final, end_reason, end_detail, at, received_at) VALUES (@stream_id, @site_id, @received, @late, @lost, @concealed, @fec_recovered, @played, @buffer_level_ms, @marks,
+        @clock_uncertainty_ms, @final, @end_reason, @end_detail, @at, @received_at)
         ON CONFLICT (stream_id, site_id) DO UPDATE SET received = excluded.received, late = excluded.late, lost = excluded.lost, concealed = excluded.concealed,
         fec_recovered = excluded.fec_recovered, played = excluded.played, buffer_level_ms = excluded.buffer_level_ms, marks = excluded.marks,
-        clock_uncertainty_ms = excluded.clock_uncertainty_ms, final = excluded.final, at = excluded.at, received_at = excluded.received_at
+        clock_uncertainty_ms = excluded.clock_uncertainty_ms, final = excluded.final, end_reason = excluded.end_reason, end_detail = excluded.end_detail,
+        at = excluded.at, received_at = excluded.received_at
         WHERE excluded.at >= live_stream_sites.at`),
       get: db.prepare(`${SELECT_STREAM} WHERE s.id = ?`),
       sites: db.prepare('SELECT * FROM live_stream_sites WHERE stream_id = ? ORDER BY site_id'),
@@ -254,6 +260,8 @@ export class LiveStreamStore {
           marks: s.marks,
           clock_uncertainty_ms: s.clockUncertaintyMs,
           final: s.final ? 1 : 0,
+          end_reason: s.end?.reason ?? null,
+          end_detail: s.end?.detail ?? null,
           at: s.at,
           received_at: s.receivedAt,
         });

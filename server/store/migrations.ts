@@ -446,6 +446,8 @@ CREATE TABLE live_stream_sites (
   marks                INTEGER NOT NULL,      -- marked messages this site reported a play time for
   clock_uncertainty_ms REAL,
   final                INTEGER NOT NULL,
+  end_reason           TEXT,                  -- why it ended at this site (final report): ended, stopped, preempted, silent, …
+  end_detail           TEXT,
   at                   INTEGER NOT NULL,      -- the report's time (agent clock)
   received_at          INTEGER NOT NULL,      -- server clock, last report received
   PRIMARY KEY (stream_id, site_id)

@@ -185,5 +185,7 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     // The record stays: the detail turns to ended, with who stopped it.
     await page.locator('[data-testid=stream-detail][data-state=ended]').waitFor({ timeout: 10_000 });
     await page.locator(`[data-testid=streams] tr[data-stream="${onAir[0]!.id}"][data-state=ended]`).waitFor({ timeout: 10_000 });
+    // Every site says why it ended there: its stop arrived, or the end-of-stream message played.
+    await expect.poll(async () => page.locator('[data-testid=stream-sites] td[data-end=stopped], [data-testid=stream-sites] td[data-end=ended]').count(), { timeout: 15_000 }).toBe(SITES);
   });
 });

@@ -214,9 +214,19 @@ describe.skipIf(missing.length > 0)(`a live broadcast to ${SITES} simulated site
     }, 20_000, 200);
     expect(link.dropped).toBeGreaterThan(0);
     expect(view.sites.lost).toBeGreaterThan(0);
-    expect(view.sites.concealed + view.sites.fecRecovered).toBeGreaterThan(0);
+    expect(view.sites.concealed).toBeGreaterThan(0);
+    // A lost message's last packet is rebuilt from the next message's first packet (in-band FEC).
+    expect(view.sites.fecRecovered).toBeGreaterThan(0);
     expect(view.sites.unconcealedLossRatio).toBeLessThan(0.01);
     expect(view.skew.marks).toBeGreaterThan(3);
+    // Each site says why the stream ended there: A by its end (or its stop), D pre-empted for good.
+    for (const r of view.siteReports as Array<{ siteId: string; final: boolean; end: { reason: string } | null }>) {
+      expect(r.final, r.siteId).toBe(true);
+      expect(['ended', 'stopped'], r.siteId).toContain(r.end?.reason);
+    }
+    const dView = (await t.api('GET', `/api/live/streams/${d}`)).body as { siteReports: Array<{ siteId: string; end: { reason: string } | null }> };
+    expect(dView.siteReports.length).toBe(SITES);
+    for (const r of dView.siteReports) expect(r.end?.reason, r.siteId).toBe('preempted');
 
     // True skew: the local instant each site scheduled a marked message for, minus its clock error, on the server clock.
     const bySeq = new Map<number, number[]>();

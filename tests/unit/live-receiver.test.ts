@@ -73,7 +73,13 @@ describe('LiveReceiver', () => {
     now += 5000;
     f.emit({ type: 'ended', id: 'live:7', at: now, frames: 10, startedAt: T0 + 500, late: false, startErrorMs: 0 });
     const last = published.at(-1)!;
-    expect(last).toMatchObject({ type: 'stream_stats', siteId: 'cum-loa-1', streamId: 7, received: 2, final: true, clockUncertaintyMs: 1.5 });
+    expect(last).toMatchObject({ type: 'stream_stats', siteId: 'cum-loa-1', streamId: 7, received: 2, final: true, clockUncertaintyMs: 1.5, end: { reason: 'ended' } });
+  });
+
+  it('a stream the engine ends for good (pre-empted, with whenPreempted end) says so in its final report', () => {
+    r.onAudio(encodeJson(start()));
+    f.emit({ type: 'failed', id: 'live:7', at: now, reason: 'preempted', detail: 'pre-empted by alert:alr-1', frames: 0 });
+    expect(published.at(-1)).toMatchObject({ final: true, end: { reason: 'preempted', detail: 'pre-empted by alert:alr-1' } });
   });
 
   it('ignores alerts and cleared slots, and counts a malformed stream message', () => {
@@ -97,7 +103,8 @@ describe('LiveReceiver', () => {
     // Once over, its start (retained, re-announced) does not bring it back.
     r.onControl(encodeJson(start()));
     expect(f.added).toHaveLength(1);
-    expect(published.at(-1)).toMatchObject({ final: true });
+    // The final report says the stop ended it (not the engine's generic 'cancelled').
+    expect(published.at(-1)).toMatchObject({ final: true, end: { reason: 'stopped', detail: 'stream stopped (operator)' } });
   });
 
   it('ends a stream that has sent nothing for long (its stop was missed while the link was down)', () => {
@@ -111,6 +118,7 @@ describe('LiveReceiver', () => {
     now += 5000;
     vi.advanceTimersByTime(5000);
     expect(f.cancelled).toEqual([{ id: 'live:7', detail: 'stream silent' }]);
+    expect(published.at(-1)).toMatchObject({ final: true, end: { reason: 'silent', detail: 'nothing heard for 20 s' } });
     expect(warnings.some((w) => /nothing heard/.test(w))).toBe(true);
   });
 });

@@ -39,6 +39,7 @@ interface SiteReport {
   bufferLevelMs: number;
   clockUncertaintyMs: number | null;
   final: boolean;
+  end: { reason: string; detail: string | null } | null;
   receivedAt: number;
 }
 interface StreamDetail extends StreamView {
@@ -110,6 +111,7 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
             <th>FEC</th>
             <th>{t('liveBuffer')}</th>
             <th>{t('liveClock')}</th>
+            <th>{t('liveSiteEnd')}</th>
           </tr>
         </thead>
         <tbody>
@@ -128,6 +130,9 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
               <td>{r.fecRecovered}</td>
               <td>{ms(r.bufferLevelMs)}</td>
               <td>{r.clockUncertaintyMs === null ? '–' : `± ${ms(r.clockUncertaintyMs)}`}</td>
+              <td data-end={r.end?.reason ?? ''} class={r.end && !['ended', 'stopped'].includes(r.end.reason) ? 'warn-text' : ''} title={r.end?.detail ?? ''}>
+                {r.end ? t(`liveSiteEnd_${r.end.reason}` as StringKey) : r.final ? '' : t('livePlaying')}
+              </td>
             </tr>
           ))}
         </tbody>
