@@ -14,14 +14,24 @@
  *   1 s) and the publisher really offered the rate. 1,000 msg/s is what
  *   30,000 sites send at one heartbeat per 30 s.
  *
- * 30,000 connected sites cannot be run here: the broker process would hold
- * 30,000 sockets and the file descriptor limit is 20,000 (hard). Their
- * message rate is the stress step at 1,000 msg/s; their coverage compute is
- * coverage-compute.ts.
+ * - province ×10 (full run only): 30,000 sites registered, so coverage is
+ *   computed over 30,000 sites and their villages, of which 15,000 real
+ *   agents are connected (the fleet runner) with heartbeats every 15 s: the
+ *   message rate of 30,000 sites at 30 s (1,000/s). 30,000 connections
+ *   cannot be held here: the broker process (the server with aedes, or
+ *   Mosquitto) needs a file descriptor per site and the limit is 20,000,
+ *   soft and hard, not raisable without CAP_SYS_RESOURCE. The server's RSS
+ *   is read before the fleet connects and with it connected, so the cost of
+ *   one more connection is measured and the other 15,000 extrapolated.
+ *   `LOANET_BENCH_INGEST_STEPS=province` runs this step alone (also:
+ *   realistic, stress; default all three).
+ *
+ * `--quick` is a smoke run of the same steps (30 sites, 2 s windows, one
+ * stress rate), both brokers side by side on the run's shared servers.
  *
  *   npx tsx tests/bench/run.ts [--quick]      (this file runs through the runner)
  */
-import { acceptedCount, BROKERS, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startFleetRunner, startStack, waitForHeard, type BrokerKind, type Province, type Stack } from './lib/stack.ts';
+import { acceptedCount, BROKERS, eachBroker, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startFleetRunner, startStack, waitForHeard, type BrokerKind, type Province, type Stack } from './lib/stack.ts';
 import { CpuWindow, exitedWithin, percentile, rssMiB, sleep, startTsx, stopProcess, type Tracked } from './lib/proc.ts';
 import { compareBrokers, type BenchResult } from './lib/result.ts';
 
@@ -39,6 +49,8 @@ interface Sizes {
   stressConnections: number;
   stressWindowS: number;
   rates: number[];
+  /** The province ×10 step (full run only). */
+  x10?: { registered: number; connected: number; heartbeatS: number; settleS: number; windowS: number; queries: number };
 }
 
 const FULL: Sizes = {
@@ -51,10 +63,12 @@ const FULL: Sizes = {
   stressConnections: 3000,
   stressWindowS: 10,
   rates: [500, 1000, 2000, 4000, 8000, 12_000, 16_000, 22_000, 30_000, 40_000],
+  // 15,000 at 15 s = 1,000 heartbeats/s = 30,000 at 30 s; 4 heartbeat periods.
+  x10: { registered: 30_000, connected: 15_000, heartbeatS: 15, settleS: 15, windowS: 60, queries: 100 },
 };
-// Quick: a smoke run. Heartbeats every 4 s so that a 6 s window sees some (an agent's first
+// Quick: a smoke run. Heartbeats every 1 s so that a 2 s window sees some (an agent's first
 // periodic beat comes 75-100% of an interval after it connects).
-const QUICK: Sizes = { sites: 100, heartbeatS: 4, settleS: 0.5, windowS: 5, queries: 20, stressConnections: 100, stressWindowS: 2, rates: [300, 1000] };
+const QUICK: Sizes = { sites: 30, heartbeatS: 1, settleS: 0.2, windowS: 2, queries: 10, stressConnections: 30, stressWindowS: 1, rates: [1000] };
 
 /** After a step, everything sent must be ingested within this: the bar for "keeps up". */
 const MAX_LAG_MS = 1000;
@@ -73,28 +87,152 @@ export async function runHeartbeatIngestBench({ quick, log = console.log }: Inge
       note: 'POST /api/sites one at a time (scrypt 2^12 per credential, on the event loop)',
     });
   }
-  for (const broker of BROKERS) {
-    if (broker === 'mosquitto' && !HAVE_MOSQUITTO) {
-      results.push({ scenario: 'heartbeat-ingest/realistic', broker, params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
-      continue;
-    }
+  const steps = (process.env.LOANET_BENCH_INGEST_STEPS ?? 'realistic,stress,province').split(',');
+  if (!HAVE_MOSQUITTO) results.push({ scenario: 'heartbeat-ingest/realistic', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
+  const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
+  const halves = await eachBroker(brokers, quick, async (broker) => {
+    const out: BenchResult[] = [];
+    if (!steps.includes('realistic') && !steps.includes('stress')) return out;
     log(`heartbeat-ingest [${broker}]: starting server${broker === 'mosquitto' ? ' and Mosquitto' : ''}`);
+    // The load generator's process starts (tsx) while the realistic step runs.
+    const gen = steps.includes('stress') ? startGenerator() : undefined;
     const stack = await startStack(province, broker);
     try {
-      results.push(await realistic(stack, province, z, log));
-      results.push(...(await stress(stack, province, z, log)));
+      if (steps.includes('realistic')) out.push(await realistic(stack, province, z, log));
+      if (gen) out.push(...(await stress(stack, gen, province, z, log)));
     } finally {
+      if (gen) await stopGenerator(gen);
       await stack.stop();
     }
+    return out;
+  });
+  results.push(...halves.flat());
+  if (z.x10 && steps.includes('province')) {
+    const x10 = z.x10;
+    const big = await prepareProvince(x10.registered, log, 'x10');
+    if (big.registration.sites > 0) {
+      results.push({
+        scenario: 'registry/register-sites',
+        params: { sites: big.registration.sites, template: 'x10' },
+        figures: { seconds: big.registration.seconds, sitesPerS: big.registration.sites / big.registration.seconds },
+      });
+    }
+    // One broker after the other, never side by side: this step fills the machine.
+    for (const broker of brokers) results.push(await provinceX10(big, broker, x10, results, log));
   }
-  const ratios = [compareBrokers(results, 'heartbeat-ingest/realistic'), compareBrokers(results, 'heartbeat-ingest/max-sustained')].filter((r): r is BenchResult => !!r);
+  const ratios = ['heartbeat-ingest/realistic', 'heartbeat-ingest/max-sustained', 'heartbeat-ingest/province-x10'].map((sc) => compareBrokers(results, sc)).filter((r): r is BenchResult => !!r);
   return [...results, ...ratios];
 }
 
+/** GET /api/coverage?area=15 over HTTP `n` times, one at a time: latencies (ms), the answer's size, and the last answer's counts. */
+async function coverageQueries(stack: Stack, n: number): Promise<{ lat: number[]; bytes: number; cov: { sites: number; operational: number; degraded: number; faulty: number; offline: number; unverified: number } }> {
+  const lat: number[] = [];
+  let bytes = 0;
+  let body = '';
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${stack.baseUrl}/api/coverage?area=15`, { headers: { authorization: `Bearer ${stack.token}` } });
+    body = await res.text();
+    lat.push(performance.now() - t0);
+    if (!res.ok) throw new Error(`GET /api/coverage: ${res.status} ${body.slice(0, 200)}`);
+    bytes = body.length;
+  }
+  return { lat, bytes, cov: JSON.parse(body) };
+}
+
+/**
+ * Province ×10: 30,000 sites registered, `connected` of them real agents
+ * heartbeating at the interval that reproduces 30,000 sites at 30 s. The
+ * server's RSS with no site connected (30,000 registered) and with the fleet
+ * connected gives the cost of one connection; the sites not connected here
+ * are extrapolated from it, not measured.
+ */
+async function provinceX10(big: Province, broker: BrokerKind, x: NonNullable<Sizes['x10']>, earlier: readonly BenchResult[], log: (s: string) => void): Promise<BenchResult> {
+  log(`heartbeat-ingest [${broker}]: province ×10: ${big.sites.length} sites registered, starting server${broker === 'mosquitto' ? ' and Mosquitto' : ''}`);
+  const stack = await startStack(big, broker);
+  let fleet: Tracked | undefined;
+  try {
+    await sleep(5000);
+    const idleRss = rssMiB(stack.server.pid);
+    const idleBrokerRss = stack.mosquitto ? rssMiB(stack.mosquitto.pid) : 0;
+    const idle = await coverageQueries(stack, 20);
+    const base = await acceptedCount(stack.api);
+    fleet = startFleetRunner(stack, x.connected, x.heartbeatS);
+    const rampS = await waitForHeard(stack, fleet, x.connected, Math.max(120_000, x.connected * 100), base.heartbeats);
+    log(`heartbeat-ingest [${broker}]: province ×10: ${x.connected} agents connected and heard in ${rampS.toFixed(1)} s; settling ${x.settleS} s, measuring ${x.windowS} s`);
+    await sleep(x.settleS * 1000);
+    const win = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid, fleet: fleet.pid });
+    const a0 = await acceptedCount(stack.api);
+    win.start();
+    // RSS sampled through the window (it moves with GC): the mean.
+    const rss: number[] = [];
+    const brokerRss: number[] = [];
+    const end = performance.now() + x.windowS * 1000;
+    while (performance.now() < end) {
+      rss.push(rssMiB(stack.server.pid));
+      if (stack.mosquitto) brokerRss.push(rssMiB(stack.mosquitto.pid));
+      await sleep(Math.min(2000, Math.max(0, end - performance.now())));
+    }
+    const w = win.stop();
+    const a1 = await acceptedCount(stack.api);
+    const fleetRss = rssMiB(fleet.pid);
+    const q = await coverageQueries(stack, x.queries);
+    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+    const serverRss = mean(rss);
+    const mosqRss = mean(brokerRss);
+    // The cost of one connection (and its site's live state) in the process that holds the sockets.
+    const perConnKiB = ((serverRss - idleRss) * 1024) / x.connected;
+    const perConnBrokerKiB = stack.mosquitto ? ((mosqRss - idleBrokerRss) * 1024) / x.connected : 0;
+    const missing = x.registered - x.connected;
+    const serverPct = w.pct.server!;
+    const brokerPct = w.pct.broker ?? 0;
+    const at3k = earlier.find((r) => r.scenario === 'heartbeat-ingest/realistic' && r.broker === broker && r.figures.serverRssMiB !== undefined);
+    const figures: Record<string, number> = {
+      heartbeatsPerS: (a1.heartbeats - a0.heartbeats) / w.seconds,
+      expectedPerS: x.connected / x.heartbeatS,
+      serverCpuPct: serverPct,
+      brokerCpuPct: brokerPct,
+      serverPlusBrokerCpuPct: serverPct + brokerPct,
+      serverRssIdleMiB: idleRss,
+      serverRssMiB: serverRss,
+      serverRssPerConnKiB: perConnKiB,
+      brokerRssIdleMiB: idleBrokerRss,
+      brokerRssMiB: mosqRss,
+      brokerRssPerConnKiB: perConnBrokerKiB,
+      // The process holding the sockets, with all 30,000 connected: measured + the missing connections at the measured cost each.
+      socketHolderRss30kExtrapolatedMiB: stack.mosquitto ? mosqRss + (missing * perConnBrokerKiB) / 1024 : serverRss + (missing * perConnKiB) / 1024,
+      fleetRunnerCpuPct: w.pct.fleet!,
+      fleetRunnerRssMiB: fleetRss,
+      rampS,
+      coverageIdleHttpP50Ms: percentile(idle.lat, 50),
+      coverageHttpP50Ms: percentile(q.lat, 50),
+      coverageHttpP99Ms: percentile(q.lat, 99),
+      coverageHttpMaxMs: Math.max(...q.lat),
+      coverageBodyKiB: q.bytes / 1024,
+      coverageSites: q.cov.sites,
+      sitesOnline: q.cov.operational + q.cov.degraded + q.cov.faulty,
+      rejected: a1.rejected - a0.rejected,
+    };
+    if (at3k) figures.serverRssPerConnVs3kKiB = ((serverRss - at3k.figures.serverRssMiB!) * 1024) / (x.connected - (at3k.params.sites as number));
+    log(`heartbeat-ingest [${broker}]: province ×10: ${figures.heartbeatsPerS!.toFixed(0)} heartbeats/s, server ${serverPct.toFixed(1)}%${stack.mosquitto ? ` + mosquitto ${brokerPct.toFixed(1)}%` : ''}, rss ${idleRss.toFixed(0)} → ${serverRss.toFixed(0)} MiB, coverage p50 ${figures.coverageHttpP50Ms!.toFixed(1)} p99 ${figures.coverageHttpP99Ms!.toFixed(1)} ms`);
+    return {
+      scenario: 'heartbeat-ingest/province-x10',
+      broker,
+      params: { registered: big.sites.length, connected: x.connected, heartbeatS: x.heartbeatS, windowS: Math.round(w.seconds), standsFor: `${x.registered} sites at ${x.heartbeatS * (x.registered / x.connected)} s` },
+      figures,
+      note: `${x.connected} of ${x.registered} registered sites connected (file descriptors: 20,000 per process here), beating every ${x.heartbeatS} s: the heartbeat rate and coverage of ${x.registered} sites at ${(x.heartbeatS * x.registered) / x.connected} s, not the memory and keepalives of ${missing} more connections (extrapolated from serverRssPerConnKiB${stack.mosquitto ? ' / brokerRssPerConnKiB' : ''})`,
+    };
+  } finally {
+    await stopProcess(fleet, 60_000);
+    await stack.stop();
+  }
+}
+
 async function realistic(stack: Stack, province: Province, z: Sizes, log: (s: string) => void): Promise<BenchResult> {
+  const base = await acceptedCount(stack.api);
   const fleet = startFleetRunner(stack, z.sites, z.heartbeatS);
   try {
-    const rampS = await waitForHeard(stack, fleet, z.sites, Math.max(60_000, z.sites * 100));
+    const rampS = await waitForHeard(stack, fleet, z.sites, Math.max(60_000, z.sites * 100), base.heartbeats);
     log(`heartbeat-ingest [${stack.broker}]: ${z.sites} sites connected and heard in ${rampS.toFixed(1)} s; measuring ${z.windowS} s`);
     await sleep(z.settleS * 1000);
     const win = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid, fleet: fleet.pid });
@@ -107,17 +245,7 @@ async function realistic(stack: Stack, province: Province, z: Sizes, log: (s: st
     const brokerRss = stack.mosquitto ? rssMiB(stack.mosquitto.pid) : 0;
     const fleetRss = rssMiB(fleet.pid);
     // Coverage of the whole province over HTTP, one request at a time, while the fleet keeps beating.
-    const lat: number[] = [];
-    let bytes = 0;
-    for (let i = 0; i < z.queries; i++) {
-      const t0 = performance.now();
-      const res = await fetch(`${stack.baseUrl}/api/coverage?area=15`, { headers: { authorization: `Bearer ${stack.token}` } });
-      const body = await res.text();
-      lat.push(performance.now() - t0);
-      if (!res.ok) throw new Error(`GET /api/coverage: ${res.status} ${body.slice(0, 200)}`);
-      bytes = body.length;
-    }
-    const cov = JSON.parse((await (await fetch(`${stack.baseUrl}/api/coverage?area=15`, { headers: { authorization: `Bearer ${stack.token}` } })).text())) as { sites: number; operational: number; degraded: number; faulty: number; offline: number; unverified: number };
+    const { lat, bytes, cov } = await coverageQueries(stack, z.queries);
     const serverPct = w.pct.server!;
     const brokerPct = w.pct.broker ?? 0;
     return {
@@ -153,6 +281,8 @@ async function realistic(stack: Stack, province: Province, z: Sizes, log: (s: st
 
 interface Generator {
   proc: Tracked;
+  /** Resolves when the generator has said it is ready (it may say so before anyone asks). */
+  ready: Promise<unknown>;
   request<T>(msg: object, reply: string, timeoutMs: number): Promise<T>;
 }
 
@@ -175,14 +305,24 @@ function startGenerator(): Generator {
       proc.child.once('exit', onExit);
       if (Object.keys(msg).length) proc.child.send(msg);
     });
-  return { proc, request };
+  // Listening from the start: the generator may be ready before stress() asks.
+  const ready = request({}, 'ready', 60_000);
+  ready.catch(() => undefined);
+  return { proc, ready, request };
 }
 
-async function stress(stack: Stack, province: Province, z: Sizes, log: (s: string) => void): Promise<BenchResult[]> {
-  const gen = startGenerator();
+async function stopGenerator(gen: Generator): Promise<void> {
+  if (gen.proc.child.connected) {
+    gen.proc.child.send({ type: 'stop' });
+    await exitedWithin(gen.proc, 5000);
+  }
+  await stopProcess(gen.proc, 5000);
+}
+
+async function stress(stack: Stack, gen: Generator, province: Province, z: Sizes, log: (s: string) => void): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   try {
-    await gen.request({}, 'ready', 60_000);
+    await gen.ready;
     const sites = province.sites.slice(0, z.stressConnections);
     const c = await gen.request<{ connected: number; failed: number; seconds: number }>({ type: 'connect', url: stack.mqtt.url, sites }, 'connected', 300_000);
     if (c.connected === 0) throw new Error(`raw publisher: no connection to ${stack.mqtt.url} (${c.failed} failed)`);
@@ -251,7 +391,7 @@ async function stress(stack: Stack, province: Province, z: Sizes, log: (s: strin
       }
       maxKept = rate;
       keptAt = result;
-      await sleep(2000);
+      if (rate !== z.rates[z.rates.length - 1]) await sleep(2000);
     }
     out.push({
       scenario: 'heartbeat-ingest/max-sustained',
@@ -273,11 +413,7 @@ async function stress(stack: Stack, province: Province, z: Sizes, log: (s: strin
           : `${firstFailed}/s not sustained by the server`,
     });
   } finally {
-    if (gen.proc.child.connected) {
-      gen.proc.child.send({ type: 'stop' });
-      await exitedWithin(gen.proc, 5000);
-    }
-    await stopProcess(gen.proc, 5000);
+    await stopGenerator(gen);
   }
   return out;
 }
