@@ -1,7 +1,7 @@
 /**
  * The agent's Opus decoder (OpusPacketDecoder in types.ts).
  *
- * Preferred: loanet's own libopus binding (native/opus_decoder.c, built by
+ * Preferred: loanet's own libopus binding (native/opus-decoder/opus_decoder.c, built by
  * `prepare` from the libopus 1.3.1 sources @discordjs/opus vendors). It gives
  * libopus's three decode modes exactly: decode a packet, conceal exactly one
  * 20 ms frame (PLC), and rebuild a lost frame from the next packet's in-band
@@ -27,7 +27,7 @@ import { createRequire } from 'node:module';
 import opus from '@discordjs/opus';
 import { AudioDecodeError, FRAME_SAMPLES, SAMPLE_RATE, type OpusPacketDecoder } from './types.ts';
 
-/** The binding's API (native/opus_decoder.c). */
+/** The binding's API (native/opus-decoder/opus_decoder.c). */
 interface NativeOpus {
   create(sampleRate: number, channels: number): object;
   /** packet null → PLC of frameSamples; fec → rebuild frameSamples before `packet`; frameSamples 0 → the packet's own length. */
@@ -40,7 +40,7 @@ interface NativeOpus {
 function loadNative(): { binding: NativeOpus | null; error?: string } {
   try {
     const req = createRequire(import.meta.url);
-    return { binding: req('./native/build/Release/loanet_opus.node') as NativeOpus };
+    return { binding: req('../../native/opus-decoder/build/Release/loanet_opus.node') as NativeOpus };
   } catch (e) {
     return { binding: null, error: (e as Error).message.split('\n')[0] };
   }

@@ -1,5 +1,5 @@
 /**
- * loanet's libopus binding (edge-agent/audio/native) against real speech:
+ * loanet's libopus binding (native/opus-decoder) against real speech:
  * espeak-ng reading Vietnamese, encoded by the server's live encoder (Opus
  * 24 kbit/s CBR, in-band FEC on), decoded as a site would after losing
  * packets. A lost packet rebuilt from the next packet's FEC must be much

@@ -5,7 +5,7 @@
 # headers that every native dependency here already needs.
 {
   "variables": {
-    "opus_deps%": "<(module_root_dir)/../../../node_modules/@discordjs/opus/deps",
+    "opus_deps%": "<(module_root_dir)/../../node_modules/@discordjs/opus/deps",
   },
   "targets": [
     {

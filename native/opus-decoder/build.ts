@@ -6,7 +6,7 @@
  *
  * Why a build step of our own: the agent rebuilds a lost live packet from the
  * next packet's in-band FEC, which needs opus_decode(…, decode_fec = 1), and
- * no Opus package on npm that builds here exposes it (see ../opus.ts).
+ * no Opus package on npm that builds here exposes it (see edge-agent/audio/opus.ts).
  *
  * Failure is not fatal on a developer's machine or a board without a C
  * compiler: the agent then decodes with @discordjs/opus and conceals losses
@@ -45,7 +45,7 @@ function nodeDir(): string[] {
 }
 
 function fail(why: string): never {
-  const msg = `\n*** loanet: the libopus FEC decoder (edge-agent/audio/native) was not built: ${why}\n*** agents will conceal lost live packets with PLC only, never in-band FEC.\n`;
+  const msg = `\n*** loanet: the libopus FEC decoder (native/opus-decoder) was not built: ${why}\n*** agents will conceal lost live packets with PLC only, never in-band FEC.\n`;
   console.error(msg);
   process.exit(process.env.CI === 'true' ? 1 : 0);
 }
@@ -53,7 +53,7 @@ function fail(why: string): never {
 if (process.argv.includes('--if-stale') && !stale()) process.exit(0);
 const gyp = nodeGyp();
 if (!gyp) fail('node-gyp not found (it comes with npm)');
-if (!fs.existsSync(path.join(here, '../../../node_modules/@discordjs/opus/deps/opus/include/opus.h'))) {
+if (!fs.existsSync(path.join(here, '../../node_modules/@discordjs/opus/deps/opus/include/opus.h'))) {
   fail('the libopus sources of @discordjs/opus are missing (run npm ci first)');
 }
 const r = spawnSync(process.execPath, [gyp, 'rebuild', ...nodeDir()], { cwd: here, stdio: ['ignore', 'inherit', 'inherit'] });
