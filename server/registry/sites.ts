@@ -3,9 +3,11 @@
  *
  * A credential is issued once at registration (or rotation), returned to the
  * caller once, and stored only as hashes: scrypt for loanet's own checks, and
- * Mosquitto's `$7$` PBKDF2 form for an external Mosquitto broker. Verification results are
- * cached by digest so a reconnect storm of 3,000 agents does not cost
- * 3,000 scrypt runs every time; the cache is dropped on rotate/retire.
+ * Mosquitto's `$7$` PBKDF2 form for an external Mosquitto broker, and a SHA-256
+ * digest that loanet checks (the secret is 256 random bits, so the digest is
+ * as unguessable as the secret and costs microseconds: no scrypt storm when
+ * 3,000 agents reconnect or fetch an alert's audio after a server start).
+ * Verified digests are also cached in memory; the cache is dropped on rotate/retire.
  */
 import type { Db } from '../store/db.ts';
 import type { SiteKind } from '../coverage/model.ts';
@@ -13,6 +15,7 @@ import { Errors } from '../errors.ts';
 import { isValidSiteId } from '../../protocol/index.ts';
 import { hashSecret, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';
 import { mosquittoPasswordHash } from '../fleet/mosquitto-files.ts';
+import { timingSafeEqual } from 'node:crypto';
 import type { Area, AreaRepository } from './areas.ts';
 
 export interface ExpectedDevice {
@@ -204,12 +207,19 @@ export class SiteRepository {
     if (this.verified.get(siteId) === digest) return true;
     const row = this.db
       .prepare(
-        `SELECT c.secret_hash FROM site_credentials c JOIN sites s ON s.id = c.site_id
+        `SELECT c.id, c.secret_hash, c.secret_digest FROM site_credentials c JOIN sites s ON s.id = c.site_id
          WHERE c.site_id = ? AND c.revoked_at IS NULL AND s.retired_at IS NULL ORDER BY c.id DESC LIMIT 1`,
       )
-      .get(siteId) as { secret_hash: string } | undefined;
+      .get(siteId) as { id: number; secret_hash: string; secret_digest: string | null } | undefined;
     if (!row) return false;
-    const ok = await verifySecret(secret, row.secret_hash);
+    let ok: boolean;
+    if (row.secret_digest !== null) {
+      ok = digestsEqual(row.secret_digest, digest);
+    } else {
+      // Issued before migration 8: scrypt once, then keep the digest for next time.
+      ok = await verifySecret(secret, row.secret_hash);
+      if (ok) this.db.prepare('UPDATE site_credentials SET secret_digest = ? WHERE id = ? AND secret_digest IS NULL').run(digest, row.id);
+    }
     if (ok) this.verified.set(siteId, digest);
     return ok;
   }
@@ -229,11 +239,15 @@ export class SiteRepository {
     return rows.map((r) => ({ siteId: r.site_id, areaId: r.area_id, mosquittoHash: r.mosquitto_hash }));
   }
 
-  /** Both hashes are made now, the only time the plain secret is known: scrypt for loanet, `$7$` for Mosquitto. */
+  /**
+   * Every form is made now, the only time the plain secret is known: the
+   * SHA-256 digest loanet checks (migration 8), scrypt (kept for credentials'
+   * history and older servers), and `$7$` for Mosquitto.
+   */
   private insertCredential(siteId: string, secret: string, t: number): void {
     this.db
-      .prepare('INSERT INTO site_credentials (site_id, secret_hash, mosquitto_hash, created_at) VALUES (?, ?, ?, ?)')
-      .run(siteId, hashSecret(secret, SITE_SECRET_COST), mosquittoPasswordHash(secret), t);
+      .prepare('INSERT INTO site_credentials (site_id, secret_hash, mosquitto_hash, secret_digest, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(siteId, hashSecret(secret, SITE_SECRET_COST), mosquittoPasswordHash(secret), tokenDigest(`${siteId}\n${secret}`), t);
   }
 
   private forget(id: string): void {
@@ -248,4 +262,11 @@ export class SiteRepository {
       if (!this.get(id)) return id;
     }
   }
+}
+
+/** Constant-time comparison of two hex digests (a timing side channel must not reveal a prefix). */
+function digestsEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
 }

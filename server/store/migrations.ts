@@ -454,4 +454,19 @@ CREATE TABLE live_stream_sites (
 );
 `,
   },
+  {
+    version: 8,
+    name: 'SHA-256 digest of each site credential, so verifying a site costs no scrypt after a restart',
+    // A site secret is 256 random bits (newSecret), so a SHA-256 digest of it is
+    // as unguessable as the secret itself — the same reasoning as API tokens —
+    // and checking it costs microseconds. scrypt made every site's first HTTP
+    // request after a server start cost milliseconds of CPU: with an external
+    // broker (which checks MQTT passwords itself) that was 3,000 scrypt runs
+    // when an alert sent every site to fetch its audio. Written at issue and
+    // rotation; credentials issued before this migration get it the first time
+    // their scrypt check succeeds.
+    sql: `
+ALTER TABLE site_credentials ADD COLUMN secret_digest TEXT;
+`,
+  },
 ];
