@@ -85,6 +85,11 @@ export class UserRepository {
         this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(t, id);
       }
       if (change.disabled === false) this.db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ?').run(id);
+      // Someone must be left who can undo this: an enabled admin over the whole network (the throw rolls the change back).
+      const admins = this.db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND area_id IS NULL").get() as { n: number };
+      if (admins.n === 0) {
+        throw Errors.conflict(`${cur.username} is the last enabled admin over the whole network: make another admin first / ${cur.username} là quản trị viên toàn mạng cuối cùng: hãy tạo quản trị viên khác trước`);
+      }
     })();
     return this.byId(id)!;
   }

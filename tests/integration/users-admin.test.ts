@@ -2,7 +2,8 @@
  * PATCH /api/users/:id over real HTTP and SQLite: an admin changes a user's
  * role and area scope, disables them (every session and API token stops
  * working at once, and stays dead after re-enabling), may not disable
- * themselves, and every change is audited.
+ * themselves, cannot remove the last admin over the whole network, and every
+ * change is audited.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -85,5 +86,27 @@ describe('changing users (admin)', () => {
     const op = (await t.api('POST', '/api/auth/login', { username: 'op-plain', password: 'password-of-op' }, { token: null })).body.token as string;
     expect((await t.api('PATCH', `/api/users/${victim.id}`, { disabled: true }, { token: op })).status).toBe(403);
     expect((await userNamed('op-victim')).disabledAt).toBeNull();
+  });
+
+  it('keeps an admin over the whole network: the last one cannot be demoted or scoped to a commune; with a second admin it can', async () => {
+    const me = (await t.api('GET', '/api/auth/me')).body as { username: string };
+    const self = await userNamed(me.username);
+    const demote = await t.api('PATCH', `/api/users/${self.id}`, { role: 'operator' });
+    expect(demote.status).toBe(409);
+    expect(JSON.stringify(demote.body)).toContain('last enabled admin');
+    expect((await t.api('PATCH', `/api/users/${self.id}`, { area: '02683' })).status).toBe(409);
+    expect(await userNamed(me.username)).toMatchObject({ role: 'admin', area: null }); // nothing changed
+    expect((await t.api('GET', '/api/users')).status).toBe(200); // still an admin
+
+    expect((await t.api('POST', '/api/users', { username: 'admin-two', password: 'password-of-admin', role: 'admin' })).status).toBe(201);
+    const second = await userNamed('admin-two');
+    // Disabling the second is fine while this one remains; demoting this one is fine while the second remains.
+    expect((await t.api('PATCH', `/api/users/${second.id}`, { disabled: true })).status).toBe(200);
+    expect((await t.api('PATCH', `/api/users/${self.id}`, { role: 'operator' })).status).toBe(409);
+    expect((await t.api('PATCH', `/api/users/${second.id}`, { disabled: false })).status).toBe(200);
+    const token = (await t.api('POST', '/api/auth/login', { username: 'admin-two', password: 'password-of-admin' }, { token: null })).body.token as string;
+    expect((await t.api('PATCH', `/api/users/${self.id}`, { role: 'operator' }, { token })).status).toBe(200);
+    expect((await t.api('PATCH', `/api/users/${second.id}`, { role: 'viewer' }, { token })).status).toBe(409); // now admin-two is the last
+    expect((await t.api('PATCH', `/api/users/${self.id}`, { role: 'admin' }, { token })).status).toBe(200);
   });
 });
