@@ -68,6 +68,7 @@ import { PlayoutEngine } from './playout/engine.ts';
 import { openOggOpusFile } from './playout/file-source.ts';
 import { PlaylistExecutor, type PlaylistExecutorStats } from './playout/playlist-executor.ts';
 import { ReceiptJournal, type ReceiptStats } from './playout/receipts.ts';
+import { SPEED_OF_SOUND_MPS } from './playout/jitter-buffer.ts';
 import type { AudioSink } from './audio/types.ts';
 import type { MediaCache } from './media-cache/types.ts';
 import { AlertHandler } from './alerts/handler.ts';
@@ -211,6 +212,10 @@ const DEFAULT_AMP_TAIL_MS = 5000;
 /** Added to the device's warm-up: the amp_power round trip and the relay. */
 const AMP_LEAD_MARGIN_MS = 500;
 const LEDGER_FILE = 'commands.json';
+/** Settings changed by command (today the acoustic delay), kept across restarts. */
+const SETTINGS_FILE = 'settings.json';
+/** The range the config file and the set_acoustic_delay command allow (metres). */
+const ACOUSTIC_DELAY_RANGE_M = { min: -100, max: 1000 } as const;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type CommandOutcome = { result?: NonNullable<CommandResultEvent['result']>; after?: () => Promise<void> };
@@ -301,6 +306,70 @@ class CommandLedger {
   }
 }
 
+/** What a command set and the agent keeps in `{stateDir}/settings.json`. */
+export interface SiteSettingsFile {
+  v: 1;
+  /** Set by set_acoustic_delay; absent: the config's audio.acousticDelayM. */
+  acousticDelayM?: number;
+}
+
+/**
+ * Settings changed by command, optionally kept in a JSON file (written to a
+ * temp file, then renamed) so a restart keeps them. A value the file lacks,
+ * or holds out of range, falls back to the config file's.
+ */
+class SiteSettings {
+  private saved: SiteSettingsFile = { v: 1 };
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly file: string | undefined,
+    private readonly log: AgentLogger,
+  ) {}
+
+  async load(): Promise<void> {
+    if (!this.file) return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(this.file, 'utf8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`ignoring unreadable settings ${this.file}: ${(e as Error).message}`);
+      return;
+    }
+    const m = (raw as { acousticDelayM?: unknown } | null)?.acousticDelayM;
+    if (m === undefined) return;
+    if (typeof m === 'number' && Number.isFinite(m) && m >= ACOUSTIC_DELAY_RANGE_M.min && m <= ACOUSTIC_DELAY_RANGE_M.max) this.saved = { v: 1, acousticDelayM: m };
+    else this.log.warn(`ignoring acousticDelayM ${JSON.stringify(m)} in ${this.file}: not a number of metres from ${ACOUSTIC_DELAY_RANGE_M.min} to ${ACOUSTIC_DELAY_RANGE_M.max}`);
+  }
+
+  get acousticDelayM(): number | undefined {
+    return this.saved.acousticDelayM;
+  }
+
+  /** Resolves once the file holds the new value; rejects (keeping the old one) if it cannot be written. */
+  setAcousticDelayM(metres: number): Promise<void> {
+    const next: SiteSettingsFile = { ...this.saved, acousticDelayM: metres };
+    const file = this.file;
+    const write = this.writing.then(async () => {
+      if (file) {
+        await mkdir(join(file, '..'), { recursive: true });
+        const tmp = `${file}.tmp`;
+        await writeFile(tmp, JSON.stringify(next));
+        await rename(tmp, file);
+      }
+      this.saved = next;
+    });
+    this.writing = write.catch(() => {});
+    return write.catch((e: unknown) => {
+      throw new Error(`cannot save settings ${file}: ${(e as Error).message}; acoustic delay unchanged`);
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.writing;
+  }
+}
+
 export class EdgeAgent {
   private readonly config: AgentConfig;
   private readonly gateway: DeviceGateway;
@@ -314,6 +383,7 @@ export class EdgeAgent {
   private readonly connectTimeoutMs: number;
   private readonly backoff: Backoff;
   private readonly ledger: CommandLedger;
+  private readonly settings: SiteSettings;
   private readonly topics: { state: string; telemetry: string; event: string; cmd: string; clock: string; time: string; playlist: string };
   private readonly syncNow: () => number;
   private readonly clockSync = new ClockSync(CLOCK_SYNC_OPTIONS);
@@ -366,6 +436,7 @@ export class EdgeAgent {
     this.backoff = new Backoff({ ...options.config.reconnect, random: this.random });
     const stateFile = options.config.stateDir ? join(options.config.stateDir, LEDGER_FILE) : undefined;
     this.ledger = new CommandLedger(options.ledgerCapacity ?? 200, stateFile, this.log);
+    this.settings = new SiteSettings(options.config.stateDir ? join(options.config.stateDir, SETTINGS_FILE) : undefined, this.log);
     const id = options.config.siteId;
     this.topics = {
       state: siteTopic(id, 'state'), telemetry: siteTopic(id, 'telemetry'), event: siteTopic(id, 'event'), cmd: siteTopic(id, 'cmd'),
@@ -435,9 +506,17 @@ export class EdgeAgent {
       publish: (event) => void this.publishEvent(event),
       createDecoder: createOpusDecoder,
       clockOffsetMs: () => offsetMs() ?? 0,
-      acousticDelayM: this.config.audio.acousticDelayM,
+      acousticDelayM: this.acousticDelayM,
       log,
     });
+  }
+
+  /**
+   * This site's acoustic delay for live streams (metres; ÷ 343 m/s): the last
+   * set_acoustic_delay command's, kept in stateDir, else the config file's.
+   */
+  get acousticDelayM(): number {
+    return this.settings.acousticDelayM ?? this.config.audio.acousticDelayM;
   }
 
   /** The live-stream receiver (issue 4), when the agent plays: for tests and simulations. */
@@ -466,6 +545,8 @@ export class EdgeAgent {
     this.started = true;
     this.startedAt = this.now();
     await this.ledger.load();
+    await this.settings.load();
+    this.live?.setAcousticDelayM(this.acousticDelayM);
     // Receipts and the saved playlist first: the agent plays from disk whether or not the link comes up.
     if (this.journal && this.executor) {
       await this.journal.open();
@@ -515,6 +596,7 @@ export class EdgeAgent {
     }
     this.counters.connected = false;
     await this.ledger.flush();
+    await this.settings.flush();
     try {
       await this.gateway.stop();
     } catch (e) {
@@ -1010,6 +1092,13 @@ export class EdgeAgent {
         return { result: await this.withAmplifierOn(() => this.soundCheck()) };
       case 'reboot':
         return { after: () => this.reboot() };
+      case 'set_acoustic_delay': {
+        // Saved first: an ok answer means a restart keeps it. Streams that start from now on use it.
+        await this.settings.setAcousticDelayM(command.params.metres);
+        this.live?.setAcousticDelayM(command.params.metres);
+        this.log.info(`acoustic delay set to ${command.params.metres} m for live streams starting from now on`);
+        return { result: { acousticDelayM: command.params.metres, delayMs: round3((command.params.metres / SPEED_OF_SOUND_MPS) * 1000) } };
+      }
       default: {
         const unknown: never = command;
         throw new Error(`unknown command type ${(unknown as { type: string }).type}`);

@@ -84,6 +84,7 @@ export const AgentConfigFile = Type.Object(
         /**
          * Live streams play this much later here: the extra distance (m) the sound of a
          * neighbouring horn travels to the listeners between them, at 343 m/s. Negative: earlier.
+         * The default only: a set_acoustic_delay command overrides it, kept in stateDir/settings.json.
          */
         acousticDelayM: Type.Number({ minimum: -100, maximum: 1000, default: 0, description: 'acoustic alignment of live streams, metres (÷ 343 m/s)' }),
       },

@@ -182,13 +182,27 @@ export const RebootCommand = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * This site's acoustic delay for live streams (issue 4): they play `metres` / 343 m/s
+ * later here (negative: earlier), so a technician between two clusters can line up
+ * their horns. Kept by the agent across restarts; the range is the agent config's.
+ */
+export const SetAcousticDelayCommand = Type.Object(
+  {
+    ...CommandBase,
+    type: Type.Literal('set_acoustic_delay'),
+    params: Type.Object({ metres: Type.Number({ minimum: -100, maximum: 1000 }) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+
 export const CommandMessage = Type.Union(
-  [SetVolumeCommand, AmpPowerCommand, TestToneCommand, SoundCheckCommand, RebootCommand],
+  [SetVolumeCommand, AmpPowerCommand, TestToneCommand, SoundCheckCommand, RebootCommand, SetAcousticDelayCommand],
   { $id: 'CommandMessage' },
 );
 export type CommandMessage = Static<typeof CommandMessage>;
 export type CommandType = CommandMessage['type'];
-export const COMMAND_TYPES: readonly CommandType[] = ['set_volume', 'amp_power', 'test_tone', 'sound_check', 'reboot'];
+export const COMMAND_TYPES: readonly CommandType[] = ['set_volume', 'amp_power', 'test_tone', 'sound_check', 'reboot', 'set_acoustic_delay'];
 export type CommandParams<T extends CommandType> = Extract<CommandMessage, { type: T }>['params'];
 
 // --------------------------------------------------------------- events ----

@@ -39,7 +39,7 @@ export interface LiveReceiverOptions {
   clockOffsetMs(): number;
   publish(event: StreamStatsEvent): void;
   createDecoder(): OpusPacketDecoder;
-  /** This site's acoustic offset, metres (config live.acousticDelayM). */
+  /** This site's acoustic offset, metres (config audio.acousticDelayM); setAcousticDelayM changes it. */
   acousticDelayM?: number;
   /** Statistics period while a stream plays (default 5000 ms). */
   statsIntervalMs?: number;
@@ -94,8 +94,10 @@ export class LiveReceiver {
   readonly marksPlayed: Array<{ streamId: number; seq: number; playedAt: number; localAt: number }> = [];
   /** The latest statistics sent per stream (the last 16 streams). */
   readonly lastReports = new Map<number, StreamStatsEvent>();
+  private acousticDelayM: number;
 
   constructor(private readonly o: LiveReceiverOptions) {
+    this.acousticDelayM = o.acousticDelayM ?? 0;
     this.timer = setInterval(() => this.reportAll(), o.statsIntervalMs ?? 5000);
     this.timer.unref();
     this.unsubscribe = o.engine.on((e) => this.onEngine(e));
@@ -149,6 +151,14 @@ export class LiveReceiver {
     else this.onStop(m.streamId, m.reason, m.at);
   }
 
+  /**
+   * The acoustic offset (metres) for streams that start from now on. A stream
+   * already playing keeps the delay it started with: its jitter buffer fixes it.
+   */
+  setAcousticDelayM(metres: number): void {
+    this.acousticDelayM = metres;
+  }
+
   /** Streams known here, for tests and the footprint. */
   streamsHeld(): Array<{ streamId: number; priority: string; done: boolean }> {
     return [...this.streams.values()].map((l) => ({ streamId: l.start.streamId, priority: l.start.priority, done: l.done }));
@@ -167,7 +177,7 @@ export class LiveReceiver {
       streamId: m.streamId,
       startAtMs: m.startAt,
       delayMs: m.delayMs,
-      ...(this.o.acousticDelayM ? { acousticDelayM: this.o.acousticDelayM } : {}),
+      ...(this.acousticDelayM ? { acousticDelayM: this.acousticDelayM } : {}),
       decoder: this.o.createDecoder(),
       toLocal: (t) => t - this.o.clockOffsetMs(),
     });

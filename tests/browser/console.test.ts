@@ -2,7 +2,7 @@
  * The operator console in a real Chromium against a real server and a small
  * fleet of real agents (three communes, a station and three village clusters
  * each): log in, see the coverage, switch language, drill down and filter to a
- * commune, send a test tone and see its result, watch a site drop offline
+ * commune, send a test tone and set an acoustic delay and see their results, watch a site drop offline
  * without reloading, read the audit log, make an API token. Screenshots of
  * the main pages go to test-output/screenshots/.
  */
@@ -130,6 +130,11 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     expect(await text('[data-testid=command-result]')).toMatch(/Phát âm thử: Thành công — 1000 Hz · 3.0 s/);
     const id = await page.locator('[data-testid=command-result]').getAttribute('data-command-id');
     expect((await t.api('GET', `/api/commands/${id}`)).body.status).toBe('succeeded');
+    // The acoustic delay (issue 4): metres typed in, the agent's answer shown in words.
+    await page.fill('[data-testid=acoustic-delay]', '34');
+    await page.click('button[data-command=set_acoustic_delay]');
+    await page.locator('[data-testid=command-result]', { hasText: 'Đặt độ trễ âm học: Thành công' }).waitFor();
+    expect(await text('[data-testid=command-result]')).toMatch(/Đặt độ trễ âm học: Thành công — 34 m = 99\.1 ms/);
     await page.screenshot({ path: screenshotPath('site'), fullPage: true });
   });
 

@@ -225,8 +225,8 @@ export const siteRoutes =
       {
         schema: {
           tags: ['commands'],
-          summary: 'Send a command (set_volume, amp_power, test_tone, sound_check, reboot); waits up to waitMs for the result',
-          description: 'params: set_volume {level 0-100}; amp_power {on}; test_tone {hz?, durationMs?, level?}; sound_check {}; reboot {}. A command for an offline site waits until it comes back or ttlS runs out.',
+          summary: 'Send a command (set_volume, amp_power, test_tone, sound_check, reboot, set_acoustic_delay); waits up to waitMs for the result',
+          description: 'params: set_volume {level 0-100}; amp_power {on}; test_tone {hz?, durationMs?, level?}; sound_check {}; reboot {}; set_acoustic_delay {metres -100..1000} (live streams starting afterwards play metres / 343 m/s later at the site; kept across agent restarts). A command for an offline site waits until it comes back or ttlS runs out.',
           params: SiteId,
           body: Type.Object(
             {

@@ -1,7 +1,7 @@
 /**
  * One site: condition and reasons, last heartbeat, signal, power, amplifier,
  * speaker lines, devices, history, recent commands, and the controls (volume,
- * amplifier, test tone, reboot) whose results arrive by live update.
+ * amplifier, test tone, reboot, acoustic delay) whose results arrive by live update.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
@@ -12,7 +12,7 @@ import type { CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../t
 import { ConditionPill, Reasons } from '../components/condition.tsx';
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
-const COMMAND_LABEL: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck' };
+const COMMAND_LABEL: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck', set_acoustic_delay: 'setAcousticDelay' };
 
 interface AsRunLine {
   title: string;
@@ -28,6 +28,7 @@ function resultText(r: Record<string, unknown>): string {
   if (typeof r.durationMs === 'number') parts.push(`${(r.durationMs / 1000).toFixed(1)} s`);
   if (typeof r.level === 'number') parts.push(`${t('volume')} ${r.level}`);
   if (typeof r.passed === 'boolean') parts.push(r.passed ? '✓' : '✗');
+  if (typeof r.acousticDelayM === 'number') parts.push(`${r.acousticDelayM} m${typeof r.delayMs === 'number' ? ` = ${r.delayMs.toFixed(1)} ms` : ''}`);
   if (typeof r.levelDb === 'number') parts.push(`${r.levelDb} dB${typeof r.thresholdDb === 'number' ? ` (≥ ${r.thresholdDb} dB)` : ''}`);
   return parts.length ? parts.join(' · ') : JSON.stringify(r);
 }
@@ -67,6 +68,9 @@ export function SitePage(props: { me: Me; id: string }) {
   const seen = useRef(new Map<string, CommandRecord>());
   const [error, setError] = useState('');
   const [volume, setVolume] = useState(60);
+  // The site's acoustic delay is what its latest successful set_acoustic_delay answered (telemetry does not carry it).
+  const [delayM, setDelayM] = useState('0');
+  const currentDelayM = (commands.data?.commands ?? []).find((c) => c.type === 'set_acoustic_delay' && c.status === 'succeeded')?.result?.acousticDelayM;
   const canCommand = props.me.permissions.includes('site.command');
 
   const refresh = useThrottled(() => {
@@ -89,6 +93,9 @@ export function SitePage(props: { me: Me; id: string }) {
     const v = site.data?.status?.telemetry?.amplifier?.volume;
     if (v !== undefined) setVolume(v);
   }, [site.data?.status?.telemetry?.amplifier?.volume]);
+  useEffect(() => {
+    if (typeof currentDelayM === 'number') setDelayM(String(currentDelayM));
+  }, [currentDelayM]);
 
   const send = async (type: string, params: Record<string, unknown> = {}) => {
     setError('');
@@ -170,6 +177,16 @@ export function SitePage(props: { me: Me; id: string }) {
                 {t('reboot')}
               </button>
             </div>
+            <div class="row">
+              <label>
+                {t('acousticDelay')}
+                <input type="number" min={-100} max={1000} step={0.1} value={delayM} onInput={(e) => setDelayM(e.currentTarget.value)} data-testid="acoustic-delay" />
+              </label>
+              <button type="button" onClick={() => send('set_acoustic_delay', { metres: Number(delayM) })} data-command="set_acoustic_delay">
+                {t('setAcousticDelay')}
+              </button>
+            </div>
+            <p class="muted">{t('acousticDelayHint')}</p>
             {error && <p class="error" role="alert">{error}</p>}
             {last && (
               <p data-testid="command-result" data-command-id={last.id}>
