@@ -73,6 +73,13 @@ export interface SitePlaylistStatus {
 
 const MAX_ENTRIES = 500;
 const PUBLISH_BATCH = 50;
+/**
+ * The event loop is served between slices of this many sites: at 30,000 sites
+ * a refresh takes seconds of CPU, and heartbeats, HTTP answers and live audio
+ * must not wait for all of it (computePlaylists itself is still one piece).
+ */
+const YIELD_EVERY_SITES = 1000;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** How long an entry stays in the playlist after its scheduled end. */
 export const KEEP_ENDED_MS = 10 * 60_000;
 
@@ -182,9 +189,11 @@ export class PlaylistDistributor {
     const comp = computePlaylists(items, dir, media, horizon);
     const problems: RefreshSummary['problems'] = [...comp.problems];
     const desired = new Map<string, PlaylistMessage>();
+    let n = 0;
     for (const [siteId, pl] of comp.playlists) {
       const msg = this.message(pl, byId, media, now, horizon.to, problems);
       desired.set(siteId, msg);
+      if (++n % YIELD_EVERY_SITES === 0) await yieldToEventLoop();
     }
     this.desired = desired;
 
@@ -211,12 +220,15 @@ export class PlaylistDistributor {
         }),
       );
     }
-    // What each site was sent, in one transaction.
-    this.deps.db.transaction(() => {
-      for (const siteId of sentNow) {
-        this.deps.sent.recordSent(comp.playlists.get(siteId)!, comp.plans.get(siteId) as SitePlan | undefined, horizon, now, (itemId) => byId.get(itemId)?.mediaId);
-      }
-    })();
+    // What each site was sent: one transaction per slice of sites, the event loop served between slices.
+    for (let i = 0; i < sentNow.length; i += YIELD_EVERY_SITES) {
+      if (i > 0) await yieldToEventLoop();
+      this.deps.db.transaction(() => {
+        for (const siteId of sentNow.slice(i, i + YIELD_EVERY_SITES)) {
+          this.deps.sent.recordSent(comp.playlists.get(siteId)!, comp.plans.get(siteId) as SitePlan | undefined, horizon, now, (itemId) => byId.get(itemId)?.mediaId);
+        }
+      })();
+    }
     // Sites gone from the registry (retired, deleted): clear their retained playlist.
     for (const siteId of [...this.published.keys()]) {
       if (desired.has(siteId)) continue;
