@@ -20,7 +20,8 @@ import { HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../../helper
 import { freePort, ROOT, startProcess, startTsx, stopProcess, tcpOpen, waitFor, type Tracked } from './proc.ts';
 
 export type BrokerKind = 'embedded' | 'mosquitto';
-export const BROKERS: readonly BrokerKind[] = ['embedded', 'mosquitto'];
+/** Both, unless LOANET_BENCH_BROKERS names one (e.g. to run one half again). */
+export const BROKERS: readonly BrokerKind[] = (['embedded', 'mosquitto'] as const).filter((b) => !process.env.LOANET_BENCH_BROKERS || process.env.LOANET_BENCH_BROKERS.split(',').includes(b));
 export { HAVE_MOSQUITTO, MOSQUITTO };
 
 const ADMIN_PASSWORD = 'bench-admin-password';
@@ -199,6 +200,16 @@ export async function eachBroker<T>(brokers: readonly BrokerKind[], concurrent: 
   return out;
 }
 
+/**
+ * A template kept from an earlier run (a folder with `data/` and
+ * `credentials.json`, as prepareProvince makes them): registering 30,000
+ * sites takes ~9 minutes. Sites in the credentials file's order (the plan's).
+ */
+export function provinceFromDir(dir: string): Province {
+  const creds = JSON.parse(fs.readFileSync(path.join(dir, 'credentials.json'), 'utf8')) as { sites: Record<string, string> };
+  return { dataDir: path.join(dir, 'data'), sites: Object.entries(creds.sites).map(([id, secret]) => ({ id, secret })), registration: { sites: 0, seconds: 0 } };
+}
+
 /** A server (and Mosquitto) on a copy of the province, ready for sites to connect (with `shareStacks(true)`: the run's shared one). */
 export async function startStack(p: Province, broker: BrokerKind, env: Record<string, string> = {}): Promise<Stack> {
   const lane = sharing ? pool.getStore() : undefined;
@@ -240,7 +251,8 @@ async function startOwnStack(p: Province, broker: BrokerKind, env: Record<string
       fs.writeFileSync(path.join(dir, 'acl'), acl);
       process.kill(mosquitto!.pid, 'SIGHUP');
       const probe = p.sites[0]!;
-      await waitFor('mosquitto knows the sites', () => canConnect(port, probe.id, probe.secret), 15_000, 100);
+      // Mosquitto reloads the password file on SIGHUP: seconds for 30,000 sites.
+      await waitFor('mosquitto knows the sites', () => canConnect(port, probe.id, probe.secret), Math.max(15_000, p.sites.length * 4), 100);
     }
     const credentialsFile = path.join(dir, 'credentials.json');
     fs.writeFileSync(credentialsFile, JSON.stringify({ server: started.baseUrl, sites: Object.fromEntries(p.sites.map((s) => [s.id, s.secret])) }), { mode: 0o600 });
@@ -315,7 +327,8 @@ export async function waitForHeard(stack: Stack, fleet: Tracked, expectHeard: nu
       if (since !== undefined && (await acceptedCount(stack.api)).heartbeats - since < expectHeard) return false;
       const c = await coverageCounts(stack.api);
       return c.sites - c.unverified >= expectHeard;
-    }, timeoutMs, expectHeard > 100 ? 500 : 100),
+    // A whole-province coverage costs the server ~70 ms at 30,000 sites: asked less often for big fleets.
+    }, timeoutMs, expectHeard > 5000 ? 2000 : expectHeard > 100 ? 500 : 100),
     fleet.exited.then((code) => {
       throw new Error(`fleet runner exited (${code}):\n${fleet.tail().slice(-2000)}`);
     }),
