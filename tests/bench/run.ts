@@ -5,7 +5,8 @@
  *
  * Scenarios (one file each, `run…Bench({quick}) → BenchResult[]`):
  *   coverage-compute.ts      classify + coverage in process, 3k and 30k sites
- *   heartbeat-ingest.ts      server child process on aedes and on Mosquitto: 3,000 real agents, then a raw publisher up to saturation
+ *   heartbeat-ingest.ts      server child process on aedes and on Mosquitto: 3,000 real agents, then a raw publisher up to saturation,
+ *                            then 30,000 sites registered with 15,000 agents at the heartbeat rate of 30,000 (full run only)
  *   fleet-runner-cost.ts     the fleet runner's own RSS and CPU per simulated site
  *   edge-agent-footprint.ts  one agent process (npm run agent + npm run device): RSS and CPU idle, playing a 24 kbit/s live stream, playing a cached bulletin
  *   media-ingest.ts          one hour of speech (espeak-ng, looped) through POST /api/media: × real time
@@ -16,6 +17,11 @@
  *
  *   media-fetch.ts           bytes a site fetches per bulletin (clean, cut and resumed, corrupted) against the Opus payload
  *   agent-audio.ts           the agent's audio path per second of programme: Ogg read, libopus decode, device-link summaries vs PCM
+ *
+ * `--quick`: a smoke run of every scenario within a minute: tiny sizes, the
+ * scenarios in lanes side by side, one server per broker per lane (see
+ * Scenario.lane and lib/stack.ts); its figures show the paths work, not
+ * their cost.
  *
  * Every child process runs in its own process group and is killed when its
  * scenario ends, also on failure or Ctrl-C. Traffic stays on 127.0.0.1.
