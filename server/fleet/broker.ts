@@ -5,6 +5,11 @@
  */
 import net from 'node:net';
 import { Aedes, type AuthenticateError } from 'aedes';
+import { createRequire } from 'node:module';
+import { withRetainedIndex, type RetainedStore } from './retained-index.ts';
+
+// aedes-persistence is CommonJS whose module.exports IS the factory; its typings declare an ES default export instead.
+const memoryPersistence = createRequire(import.meta.url)('aedes-persistence') as () => RetainedStore;
 import { SERVER_SUBSCRIPTIONS, parseTopic, type SiteChannel } from '../../protocol/index.ts';
 import { StartupError } from '../errors.ts';
 import { authorize, type Actor } from './acl.ts';
@@ -70,6 +75,9 @@ export class EmbeddedBroker implements BrokerLink {
   async start(): Promise<void> {
     const aedes = await Aedes.createBroker({
       id: 'loanet',
+      // aedes' memory store, with retained messages looked up by exact topic on SUBSCRIBE (retained-index.ts):
+      // otherwise every agent's subscribe scans every site's retained playlist.
+      persistence: withRetainedIndex(memoryPersistence()),
       maxClientsIdLength: 64,
       // A CONNECT must arrive soon after the TCP connection, or the socket is dropped.
       connectTimeout: 15_000,
