@@ -446,8 +446,6 @@ CREATE TABLE live_stream_sites (
   marks                INTEGER NOT NULL,      -- marked messages this site reported a play time for
   clock_uncertainty_ms REAL,
   final                INTEGER NOT NULL,
-  end_reason           TEXT,                  -- why it ended at this site (final report): ended, stopped, preempted, silent, …
-  end_detail           TEXT,
   at                   INTEGER NOT NULL,      -- the report's time (agent clock)
   received_at          INTEGER NOT NULL,      -- server clock, last report received
   PRIMARY KEY (stream_id, site_id)
@@ -467,6 +465,16 @@ CREATE TABLE live_stream_sites (
     // their scrypt check succeeds.
     sql: `
 ALTER TABLE site_credentials ADD COLUMN secret_digest TEXT;
+`,
+  },
+  {
+    version: 9,
+    name: 'why a live stream ended at each site (its final stream_stats report)',
+    // ended, stopped, preempted, silent, not_played, amp_fault, …: which
+    // villages heard a broadcast to its end, and why the others did not.
+    sql: `
+ALTER TABLE live_stream_sites ADD COLUMN end_reason TEXT;
+ALTER TABLE live_stream_sites ADD COLUMN end_detail TEXT;
 `,
   },
 ];
