@@ -189,7 +189,10 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
       const voice = speak(ws, stopAt);
       await sleep(2000); // past the start
       const c0 = (await listeners?.count()) ?? { bytes: [], frames: [] };
-      const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
+      // The load generators too: at 3,000 sites the listeners' child and this process (full agents, the console's
+      // voice) compete with the server for the 2 cores, and their share says whether a figure is the server's.
+      // `all` is this process with every descendant (server, broker, listeners): the whole machine's bench load.
+      const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid, listeners: listeners?.proc.pid, all: process.pid });
       cpu.start();
       const w0 = performance.now();
       await voice.done;
@@ -248,6 +251,9 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
         brokerCpuPct: win.pct.broker ?? 0,
         // What the province pays for the fan-out whichever process does it.
         serverPlusBrokerCpuPctPer100Sites: ((win.pct.server! + (win.pct.broker ?? 0)) / n) * 100,
+        listenersCpuPct: win.pct.listeners ?? 0,
+        fullAgentsAndVoiceCpuPct: (win.pct.all ?? 0) - (win.pct.server ?? 0) - (win.pct.broker ?? 0) - (win.pct.listeners ?? 0),
+        benchTotalCpuPct: win.pct.all ?? 0,
       };
       log(`live-broadcast [${broker}]: ${n} sites: mouth→speaker p50 ${figures.mouthToSpeakerP50Ms} ms, skew p99 ${figures.skewP99Ms?.toFixed(2)} ms, loss after concealment ${figures.lossAfterConcealmentPct?.toFixed(3)} %, wire ${wireKbps.toFixed(1)} kbit/s vs Opus ${payloadKbps.toFixed(1)}, server ${win.pct.server!.toFixed(1)} % of a core`);
       results.push({
