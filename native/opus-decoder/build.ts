@@ -56,6 +56,12 @@ if (!gyp) fail('node-gyp not found (it comes with npm)');
 if (!fs.existsSync(path.join(here, '../../node_modules/@discordjs/opus/deps/opus/include/opus.h'))) {
   fail('the libopus sources of @discordjs/opus are missing (run npm ci first)');
 }
-const r = spawnSync(process.execPath, [gyp, 'rebuild', ...nodeDir()], { cwd: here, stdio: ['ignore', 'inherit', 'inherit'] });
-if (r.status !== 0) fail(`node-gyp rebuild exited with ${r.status ?? r.signal}`);
+// node-gyp and make print a line per libopus source file (~200): kept, and shown only if the build fails.
+console.log('loanet: building the libopus FEC decoder (native/opus-decoder, ~20 s)…');
+const r = spawnSync(process.execPath, [gyp, 'rebuild', '--loglevel=warn', ...nodeDir()], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+if (r.status !== 0) {
+  const out = `${r.stdout?.toString() ?? ''}${r.stderr?.toString() ?? ''}`.trimEnd().split('\n');
+  console.error(out.slice(-60).join('\n'));
+  fail(`node-gyp rebuild exited with ${r.status ?? r.signal}`);
+}
 console.log(`loanet: built ${path.relative(process.cwd(), binary)}`);
