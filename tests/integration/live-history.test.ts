@@ -67,6 +67,7 @@ beforeAll(async () => {
   creds.a = await site('Cụm loa thôn Tả Phìn', BAT_XAT);
   creds.b = await site('Cụm loa thôn Bản Vược', BAT_XAT);
   creds.cam = await site('Cụm loa Cam Đường', CAM_DUONG);
+  creds.quiet = await site('Cụm loa thôn Mường Hum', BAT_XAT); // targeted, never connects
 }, 60_000);
 
 afterAll(async () => {
@@ -122,6 +123,13 @@ describe('the record of live streams', () => {
       siteName: 'Cụm loa thôn Tả Phìn', areaKey: BAT_XAT, received: 100, lost: 5, concealed: 3, played: 295, marks: 3, final: true,
     });
     expect(before.skew).toMatchObject({ marks: 3, sites: 2, maxMs: 4.5 });
+    // The village that was targeted and said nothing is listed with why; Cam Đường's site was not targeted.
+    expect(before.targetedSites).toBe(3);
+    expect(before.silent.total).toBe(1);
+    expect(before.silent.sites).toEqual([
+      expect.objectContaining({ siteId: creds.quiet!.siteId, name: 'Cụm loa thôn Mường Hum', conditionNow: 'unverified', reasons: [expect.objectContaining({ code: 'never_connected', messageVi: 'chưa từng kết nối với máy chủ' })] }),
+    ]);
+    expect((await t.api('GET', `/api/live/streams/${bx}?silentLimit=0`)).body.silent).toEqual({ total: 1, sites: [] });
   }, 30_000);
 
   it('after a restart on the same data folder, a past stream answers from the record: statistics, skew, per-site reports and its end', async () => {

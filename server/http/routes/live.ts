@@ -35,6 +35,7 @@ import { findMediaTools } from '../../media/tools.ts';
 import { FfmpegPcmSource, relayInput } from '../../live/ffmpeg-source.ts';
 import type { LiveArea, LiveStartInput } from '../../live/service.ts';
 import type { Principal } from '../../auth/users.ts';
+import { silentSites } from '../../live/silent-sites.ts';
 
 const Priority = Type.Union(AUDIO_PRIORITIES.map((p) => Type.Literal(p)));
 const Areas = Type.Array(Type.String({ minLength: 1, maxLength: 60 }), { minItems: 1, maxItems: 64, description: 'area keys or codes: each subtree hears the stream' });
@@ -191,7 +192,10 @@ export const liveRoutes =
         schema: {
           tags: ['live'],
           summary: 'One live stream, on air or past, with statistics: server pacing, sites (received, late, lost, concealed), play-time skew between sites, each site\'s latest report, and how it ended',
+          description:
+            '`silent`: the targeted sites (inside the caller\'s area) that sent no report on this stream, with their condition now and why, in English and Vietnamese; `silent.total` counts them all, `silent.sites` lists at most `silentLimit` (default 500).',
           params: StreamId,
+          querystring: Type.Object({ silentLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })) }, { additionalProperties: false }),
         },
       },
       async (req) => {
@@ -210,7 +214,13 @@ export const liveRoutes =
           const area = site ? index.byId.get(site.areaId) : undefined;
           return { ...r, siteName: site?.name ?? null, areaKey: site?.areaKey ?? null, areaName: area?.name ?? null };
         });
-        return { ...view, siteReports };
+        // …and which did not: every targeted site (within the caller's area) that never reported.
+        const within = p.user.areaId === null ? undefined : ctx.coverage.subtreeIds(p.user.areaId);
+        const targetedAreas = new Set<number>();
+        for (const a of areaIds) for (const id of ctx.coverage.subtreeIds(a)) if (!within || within.has(id)) targetedAreas.add(id);
+        const targeted = ctx.sites.list({ areaIds: targetedAreas }).map((s) => ({ siteId: s.id, name: s.name, areaName: index.byId.get(s.areaId)?.name ?? null }));
+        const silent = silentSites(targeted, new Set(view.siteReports.map((r) => r.siteId)), (id) => ctx.fleet.classify(id), req.query.silentLimit ?? 500);
+        return { ...view, siteReports, targetedSites: targeted.length, silent };
       },
     );
 

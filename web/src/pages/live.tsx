@@ -5,7 +5,7 @@
  * unmistakable on-air sign shows when the loudspeakers carry it.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { formatTime, t, type StringKey } from '../i18n.ts';
+import { formatTime, lang, t, type StringKey } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import type { AreaView, Me } from '../types.ts';
 
@@ -44,6 +44,8 @@ interface SiteReport {
 }
 interface StreamDetail extends StreamView {
   siteReports: SiteReport[];
+  targetedSites: number;
+  silent: { total: number; sites: Array<{ siteId: string; name: string; areaName: string | null; conditionNow: string | null; reasons: Array<{ code: string; message: string; messageVi: string }> }> };
 }
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${v < 10 ? v.toFixed(2) : v.toFixed(0)} ms`);
@@ -138,6 +140,24 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
         </tbody>
       </table>
       {s.siteReports.length === 0 && <p class="muted">{t('liveNoReports')}</p>}
+      <h4 data-testid="silent-total" data-total={s.silent.total}>
+        {t('liveSilent', { n: s.silent.total, all: s.targetedSites })}
+      </h4>
+      {s.silent.sites.length > 0 && (
+        <table data-testid="silent-sites">
+          <tbody>
+            {s.silent.sites.map((x) => (
+              <tr data-site={x.siteId}>
+                <td>
+                  <a href={`/sites/${encodeURIComponent(x.siteId)}`}>{x.name}</a>
+                  {x.areaName && <div class="muted">{x.areaName}</div>}
+                </td>
+                <td class="warn-text">{x.reasons.map((r) => (lang() === 'vi' ? r.messageVi : r.message)).join('; ')}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </div>
   );
 }
