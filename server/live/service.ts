@@ -121,24 +121,8 @@ export const DEFAULT_LIVE_CONFIG: LiveConfig = {
   flushMs: 1000,
 };
 
-/** Per-site counters as last reported (they are cumulative at the site). */
-interface SiteReport {
-  received: number;
-  late: number;
-  lost: number;
-  concealed: number;
-  fecRecovered: number;
-  played: number;
-  bufferLevelMs: number;
-  final: boolean;
-  /** Why the stream ended at this site (its final report), else null. */
-  end: { reason: StreamSiteEndReason; detail: string | null } | null;
-  at: number;
-  /** Marks this site reported, in total. */
-  marks: number;
-  clockUncertaintyMs: number | null;
-  receivedAt: number;
-}
+/** Per-site counters as last reported (they are cumulative at the site): the record's row without its key. */
+type SiteReport = Omit<LiveSiteRecord, 'siteId'>;
 
 export interface LiveSiteTotals {
   /** Sites that reported on this stream. */
@@ -178,25 +162,12 @@ export interface LiveStreamView {
   skew: SkewSummary;
 }
 
-/** One site's latest report on one stream (what GET /api/live/streams/{id} lists per site). */
-export interface LiveSiteView {
-  siteId: string;
-  received: number;
-  late: number;
-  lost: number;
-  concealed: number;
-  fecRecovered: number;
-  played: number;
-  bufferLevelMs: number;
-  marks: number;
-  clockUncertaintyMs: number | null;
-  final: boolean;
-  /** Why the stream ended at this site (its final report: ended, stopped, preempted, silent, amp_fault, …), else null. */
-  end: { reason: StreamSiteEndReason; detail: string | null } | null;
-  /** The report's time (the site's estimate of the server clock). */
-  at: number;
-  receivedAt: number;
-}
+/**
+ * One site's latest report on one stream (what GET /api/live/streams/{id}
+ * lists per site): the same as its stored row (server/live/store.ts), so a
+ * past stream answers in the shape of a live one.
+ */
+export type LiveSiteView = LiveSiteRecord;
 
 export interface LiveStreamDetail extends LiveStreamView {
   siteReports: LiveSiteView[];
@@ -710,10 +681,7 @@ function reportOf(ev: StreamStatsEvent, marks: number, receivedAt: number): Site
 }
 
 function siteView(siteId: string, r: SiteReport): LiveSiteView {
-  return {
-    siteId, received: r.received, late: r.late, lost: r.lost, concealed: r.concealed, fecRecovered: r.fecRecovered, played: r.played,
-    bufferLevelMs: r.bufferLevelMs, marks: r.marks, clockUncertaintyMs: r.clockUncertaintyMs, final: r.final, end: r.end, at: r.at, receivedAt: r.receivedAt,
-  };
+  return { siteId, ...r };
 }
 
 type Counters = Pick<SiteReport, 'received' | 'late' | 'lost' | 'concealed' | 'fecRecovered' | 'played' | 'bufferLevelMs'>;
