@@ -30,7 +30,7 @@
  * results, a bounded outbox and a clock window of at most 32 samples; no
  * per-agent timers beyond the heartbeat and the next clock request.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readJsonFile, writeJsonAtomic } from './state-file.ts';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { connect as mqttConnect, MqttClient, Store, type IClientOptions } from 'mqtt';
@@ -247,13 +247,7 @@ class CommandLedger {
 
   async load(): Promise<void> {
     if (!this.file) return;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(this.file, 'utf8'));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`ignoring unreadable command ledger ${this.file}: ${(e as Error).message}`);
-      return;
-    }
+    const raw = await readJsonFile(this.file, 'command ledger', (m) => this.log.warn(m));
     const list = (raw as { results?: unknown } | null)?.results;
     if (!Array.isArray(list)) return;
     for (const item of list) {
@@ -290,10 +284,7 @@ class CommandLedger {
       if (!this.dirty) return;
       this.dirty = false;
       try {
-        await mkdir(join(file, '..'), { recursive: true });
-        const tmp = `${file}.tmp`;
-        await writeFile(tmp, JSON.stringify({ v: 1, results: [...this.results.values()] }));
-        await rename(tmp, file);
+        await writeJsonAtomic(file, { v: 1, results: [...this.results.values()] });
       } catch (e) {
         this.log.error(`cannot save command ledger ${file}: ${(e as Error).message}`);
       }
@@ -329,13 +320,7 @@ class SiteSettings {
 
   async load(): Promise<void> {
     if (!this.file) return;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(this.file, 'utf8'));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`ignoring unreadable settings ${this.file}: ${(e as Error).message}`);
-      return;
-    }
+    const raw = await readJsonFile(this.file, 'settings', (m) => this.log.warn(m));
     const m = (raw as { acousticDelayM?: unknown } | null)?.acousticDelayM;
     if (m === undefined) return;
     if (typeof m === 'number' && Number.isFinite(m) && m >= ACOUSTIC_DELAY_RANGE_M.min && m <= ACOUSTIC_DELAY_RANGE_M.max) this.saved = { v: 1, acousticDelayM: m };
@@ -351,12 +336,7 @@ class SiteSettings {
     const next: SiteSettingsFile = { ...this.saved, acousticDelayM: metres };
     const file = this.file;
     const write = this.writing.then(async () => {
-      if (file) {
-        await mkdir(join(file, '..'), { recursive: true });
-        const tmp = `${file}.tmp`;
-        await writeFile(tmp, JSON.stringify(next));
-        await rename(tmp, file);
-      }
+      if (file) await writeJsonAtomic(file, next);
       this.saved = next;
     });
     this.writing = write.catch(() => {});

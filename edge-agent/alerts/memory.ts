@@ -5,9 +5,10 @@
  * a temp file and renamed (atomic on POSIX): a crash leaves the old or the new
  * file, never half of one. Without a stateDir it lives in memory only.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { prune, type AlertOutcome, type Remembered } from './decide.ts';
+import { writeJsonAtomic } from '../state-file.ts';
 
 export const ALERT_MEMORY_FILE = 'alerts.json';
 
@@ -43,13 +44,10 @@ export class AlertMemory {
   private save(): void {
     const dir = this.dir;
     if (!dir) return;
-    const text = JSON.stringify(Object.fromEntries(this.map));
+    const snapshot = Object.fromEntries(this.map);
     this.chain = this.chain.then(async () => {
       try {
-        await mkdir(dir, { recursive: true });
-        const tmp = join(dir, `${ALERT_MEMORY_FILE}.tmp`);
-        await writeFile(tmp, text);
-        await rename(tmp, join(dir, ALERT_MEMORY_FILE));
+        await writeJsonAtomic(join(dir, ALERT_MEMORY_FILE), snapshot);
       } catch (e) {
         this.log.warn(`alert memory not saved: ${(e as Error).message}`);
       }

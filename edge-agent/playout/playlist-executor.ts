@@ -18,8 +18,9 @@
  *   playing when the agent died (the journal's started mark), so a restart
  *   does not play it twice.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeJsonAtomic } from '../state-file.ts';
 import {
   PROTOCOL_VERSION,
   decodePlaylist,
@@ -352,10 +353,7 @@ export class PlaylistExecutor {
     if (!dir) return Promise.resolve();
     this.saving = this.saving.then(async () => {
       try {
-        await mkdir(dir, { recursive: true });
-        const file = join(dir, PLAYLIST_FILE);
-        await writeFile(`${file}.tmp`, JSON.stringify(msg));
-        await rename(`${file}.tmp`, file);
+        await writeJsonAtomic(join(dir, PLAYLIST_FILE), msg);
       } catch (e) {
         this.log.error(`cannot save the playlist: ${(e as Error).message}`);
       }
