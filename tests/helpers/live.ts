@@ -3,6 +3,10 @@
  * control channels over a real MQTT connection (what an agent would hear),
  * Opus decoding of what arrived, and PCM test signals.
  */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import opus from '@discordjs/opus';
 import { areaAudioTopic, areaControlTopic, decodeAudioControl, decodeAudioFrame, type AudioControlMessage, type AudioFrame } from '../../protocol/index.ts';
@@ -92,4 +96,33 @@ export function sinePcm(hz: number, ms: number, offset = 0, amplitude = 8000): B
   const b = Buffer.alloc(n * 2);
   for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * hz * (offset + i)) / 48000)), i * 2);
   return b;
+}
+
+/**
+ * A radio station for relay tests: GET /{name} serves the file `dir/{name}`
+ * as a never-ending stream (the file again and again, as fast as the client
+ * reads), 404 for a file that is not there. `base` is its http://host:port.
+ */
+export async function startRadio(dir: string): Promise<{ base: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const file = path.join(dir, path.basename(req.url ?? '/'));
+    if (!fs.existsSync(file)) return void res.writeHead(404).end();
+    const mp3 = fs.readFileSync(file);
+    res.writeHead(200, { 'content-type': 'audio/mpeg' });
+    let stop = false;
+    res.on('close', () => (stop = true));
+    const more = () => {
+      while (!stop && res.write(mp3));
+      if (!stop) res.once('drain', more);
+    };
+    more();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }

@@ -12,14 +12,13 @@
  *   scheduled (the same instants live-fleet.test.ts compares).
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools } from '../helpers/media.ts';
+import { startRadio } from '../helpers/live.ts';
 
 const missing = missingTools(false);
 if (missing.length && process.env.CI) throw new Error(`acoustic delay test needs ${missing.join(', ')}`);
@@ -29,7 +28,7 @@ const DELAY_MS = 1000;
 
 let t: TestServer;
 let fleet: FleetRunner;
-let radio: http.Server;
+let radio: Awaited<ReturnType<typeof startRadio>> | undefined;
 let base: string;
 let dir: string;
 let technician: string;
@@ -38,21 +37,8 @@ beforeAll(async () => {
   if (missing.length) return;
   dir = tempDir('loanet-acoustic-');
   ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=5', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '48k', path.join(dir, 'a.mp3'));
-  radio = http.createServer((req, res) => {
-    const file = path.join(dir, path.basename(req.url ?? '/'));
-    if (!fs.existsSync(file)) return void res.writeHead(404).end();
-    const mp3 = fs.readFileSync(file);
-    res.writeHead(200, { 'content-type': 'audio/mpeg' });
-    let stop = false;
-    res.on('close', () => (stop = true));
-    const more = () => {
-      while (!stop && res.write(mp3));
-      if (!stop) res.once('drain', more);
-    };
-    more();
-  });
-  await new Promise<void>((r) => radio.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(radio.address() as AddressInfo).port}`;
+  radio = await startRadio(dir);
+  base = radio.base;
 
   t = await startTestServer();
   await importLaoCai2025(t);
@@ -76,8 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await fleet?.stop();
   await t?.stop();
-  radio?.closeAllConnections();
-  await new Promise((r) => radio?.close(r));
+  await radio?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

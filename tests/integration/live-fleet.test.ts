@@ -18,9 +18,7 @@
  *   the profile's tail.
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
@@ -28,6 +26,7 @@ import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools } from '../helpers/media.ts';
+import { startRadio } from '../helpers/live.ts';
 import { mulberry32 } from '../helpers/seeded-random.ts';
 
 const missing = missingTools(false);
@@ -53,7 +52,7 @@ const SINK_BUFFER_MS = 100;
 
 let t: TestServer;
 let fleet: FleetRunner;
-let radio: http.Server;
+let radio: Awaited<ReturnType<typeof startRadio>> | undefined;
 let base: string;
 let dir: string;
 const clockError = new Map<string, number>();
@@ -76,21 +75,8 @@ beforeAll(async () => {
   for (const [name, hz] of [['a', 440], ['b', 1000], ['d', 660]] as const) {
     ffmpeg('-f', 'lavfi', '-i', `sine=frequency=${hz}:duration=5`, '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '48k', path.join(dir, `${name}.mp3`));
   }
-  radio = http.createServer((req, res) => {
-    const file = path.join(dir, path.basename(req.url ?? '/'));
-    if (!fs.existsSync(file)) return void res.writeHead(404).end();
-    const mp3 = fs.readFileSync(file);
-    res.writeHead(200, { 'content-type': 'audio/mpeg' });
-    let stop = false;
-    res.on('close', () => (stop = true));
-    const more = () => {
-      while (!stop && res.write(mp3));
-      if (!stop) res.once('drain', more);
-    };
-    more();
-  });
-  await new Promise<void>((r) => radio.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(radio.address() as AddressInfo).port}`;
+  radio = await startRadio(dir);
+  base = radio.base;
 
   t = await startTestServer();
   await importLaoCai2025(t);
@@ -133,8 +119,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await fleet?.stop();
   await t?.stop();
-  radio?.closeAllConnections();
-  await new Promise((r) => radio?.close(r));
+  await radio?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
