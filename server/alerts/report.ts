@@ -1,10 +1,12 @@
 /**
  * The delivery report of one alert, pure: one line per targeted site, as CSV
- * for a spreadsheet (UTF-8 with a byte-order mark so Excel reads the
- * diacritics, Vietnamese headers, local Asia/Ho_Chi_Minh times) and as JSON
+ * for a spreadsheet (the shared writer, server/csv.ts: UTF-8 with a
+ * byte-order mark so Excel reads the diacritics, text neutralised, numbers
+ * kept; Vietnamese headers, local Asia/Ho_Chi_Minh times) and as JSON
  * (the same facts with epoch times, for programs).
  */
 import type { SiteVerdict } from '../coverage/model.ts';
+import { csvDocument, csvNumber } from '../csv.ts';
 import { wallTimeAt } from '../time/zone.ts';
 import { confirmedPlaying, heardVerdict, notHeardReasons, unreachedReasons, type SiteInfo } from './delivery.ts';
 import type { Alert, Delivery, DeliveryStatus } from './model.ts';
@@ -82,14 +84,6 @@ export function localDateTime(at: number | null, zone: string): string {
   return `${p(w.day)}/${p(w.month)}/${w.year} ${p(w.hour)}:${p(w.minute)}:${p(w.second)}`;
 }
 
-function csvField(v: string | number | null): string {
-  if (v === null) return '';
-  let s = String(v);
-  // A text cell starting like a formula is defused for spreadsheets; numbers are left as they are.
-  if (typeof v === 'string' && /^[=+\-@]/.test(s) && !/^-?\d+(?:\.\d+)?$/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
 export const CSV_HEADERS = [
   'Mã điểm',
   'Tên điểm',
@@ -107,15 +101,16 @@ export const CSV_HEADERS = [
 ] as const;
 
 export function reportCsv(lines: readonly ReportLine[], timeZone: string): string {
-  const rows = lines.map((l) =>
-    [
+  const time = (at: number | null) => localDateTime(at, timeZone) || null;
+  return csvDocument(
+    CSV_HEADERS,
+    lines.map((l) => [
       l.siteId, l.name, l.areaKey, l.areaName, STATUS_VI[l.status],
-      localDateTime(l.receivedAt, timeZone), localDateTime(l.firstSoundAt, timeZone),
-      l.firstSoundAfterMs === null ? null : (l.firstSoundAfterMs / 1000).toFixed(2),
-      l.repeat, localDateTime(l.completedAt, timeZone), localDateTime(l.failedAt, timeZone),
-      l.levelDb === null ? null : l.levelDb.toFixed(1),
-      l.reasons.map((r) => r.messageVi).join('; '),
-    ].map((v) => csvField(v === '' ? null : v)).join(','),
+      time(l.receivedAt), time(l.firstSoundAt),
+      l.firstSoundAfterMs === null ? null : csvNumber(l.firstSoundAfterMs / 1000, 2),
+      l.repeat, time(l.completedAt), time(l.failedAt),
+      l.levelDb === null ? null : csvNumber(l.levelDb, 1),
+      l.reasons.map((r) => r.messageVi).join('; ') || null,
+    ]),
   );
-  return `\uFEFF${[CSV_HEADERS.join(','), ...rows].join('\r\n')}\r\n`;
 }

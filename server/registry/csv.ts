@@ -1,6 +1,7 @@
 /**
  * A small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF or LF, BOM).
  * Area lists are a few thousand rows, so it reads a whole string at once.
+ * (Exports are written by server/csv.ts.)
  */
 export interface CsvTable {
   header: string[];
@@ -17,7 +18,8 @@ export class CsvError extends Error {
   }
 }
 
-export function parseCsv(text: string): CsvTable {
+/** Every record of a CSV text as written (fields not trimmed, blank lines skipped): the RFC 4180 reading itself. */
+export function parseCsvRecords(text: string): string[][] {
   const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const records: string[][] = [];
   let field = '';
@@ -58,7 +60,11 @@ export function parseCsv(text: string): CsvTable {
     record.push(field);
     records.push(record);
   }
-  const [header, ...body] = records;
+  return records;
+}
+
+export function parseCsv(text: string): CsvTable {
+  const [header, ...body] = parseCsvRecords(text);
   if (!header) throw new CsvError('empty file: expected a header row', 1);
   const names = header.map((h) => h.trim());
   const rows = body.map((r, idx) => {
