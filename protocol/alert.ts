@@ -26,6 +26,18 @@
  * higher `revision`: a site playing an older revision stops it and plays the
  * new one; a site that already played this revision does nothing.
  *
+ * The message audio follows the start. The server publishes `alert_start` as
+ * soon as the alert is stored, before its speech is made: then `media` is
+ * absent and `messageState` is `preparing`, and a site sounds its attention
+ * signal at once and waits. When the audio is ready the server publishes the
+ * SAME revision again, now with `media` (retained in place of the first):
+ * a site already playing this revision plays the message `repeats` times
+ * after the signal; a site that connects later gets the complete start. If
+ * the audio cannot be made, the same revision comes again with
+ * `messageState` `failed` and no `media`: the attention signal is the alert.
+ * An agent that does not know `messageState` drops the first copy as invalid
+ * and plays the complete one as it always did.
+ *
  * Times are ms since the Unix epoch on the server clock, except in
  * `alert_status`, where they are the server clock as the agent estimates it
  * (own clock + measured offset).
@@ -52,6 +64,10 @@ export type AttentionSignal = (typeof ATTENTION_SIGNALS)[number];
 
 export const DEFAULT_ALERT_REPEATS = 3;
 
+/** What an `alert_start` without `media` says about its message. */
+export const ALERT_MESSAGE_STATES = ['preparing', 'failed'] as const;
+export type AlertMessageState = (typeof ALERT_MESSAGE_STATES)[number];
+
 /** The alert's audio in the media library: fetched over HTTP into the site's cache and checked by SHA-256. */
 export const AlertMedia = Obj({
   mediaId: Type.String({ minLength: 1, maxLength: 80 }),
@@ -77,7 +93,14 @@ export const AlertStart = Obj(
     areas: Type.Array(AreaKey, { minItems: 1, maxItems: 256 }),
     /** Only these sites play (a drawn area); absent: every site in `areas`. */
     sites: Type.Optional(Type.Array(SiteId, { maxItems: 5000 })),
-    media: AlertMedia,
+    /** The message; absent while it is being made (`messageState` preparing) or when it could not be (failed). */
+    media: Type.Optional(AlertMedia),
+    /**
+     * Only without `media`: `preparing`, the same revision comes again with
+     * `media` when the audio is ready; `failed`, it will not come (the
+     * attention signal alone is the alert).
+     */
+    messageState: Type.Optional(Lit(ALERT_MESSAGE_STATES)),
     /** Played once before the first repeat of the message; null: none. */
     attention: Type.Union([Lit(ATTENTION_SIGNALS), Type.Null()]),
     /** The message is played this many times in a row (default 3). */

@@ -79,6 +79,8 @@ export interface MediaConfig {
   ffprobePath: string | undefined;
   /** espeak-ng binary (a name looked up on PATH, or a path). */
   espeakPath: string;
+  /** Bulletin (upload, text-to-speech) jobs that may wait for a slot; one more is refused with 503. Alerts have their own lane. */
+  queueMax: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -232,5 +234,6 @@ function mediaConfig(env: Env): MediaConfig {
     ffmpegPath: env.LOANET_FFMPEG || undefined,
     ffprobePath: env.LOANET_FFPROBE || undefined,
     espeakPath: env.LOANET_ESPEAK || 'espeak-ng',
+    queueMax: int(env, 'LOANET_MEDIA_QUEUE_MAX', 8, 0, 1000),
   };
 }

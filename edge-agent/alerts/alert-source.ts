@@ -36,6 +36,7 @@ const silence = () => new Int16Array(FRAME_SAMPLES);
 
 export class AlertSource implements ProgrammeSource {
   private message: MessageFrames | undefined;
+  private none = false;
   private messageStart: number | undefined;
   private announced = -1;
   private closed = false;
@@ -54,8 +55,13 @@ export class AlertSource implements ProgrammeSource {
     this.message = message;
   }
 
+  /** There will be no message (the server could not make it): the programme ends after the signal. */
+  noMessage(): void {
+    if (!this.message) this.none = true;
+  }
+
   get waitingForMessage(): boolean {
-    return this.message === undefined;
+    return this.message === undefined && !this.none;
   }
 
   /** Repeats of the message heard so far (started), 0 while the signal plays or the file is awaited. */
@@ -69,6 +75,7 @@ export class AlertSource implements ProgrammeSource {
       this.announce(0, atServerMs);
       return sig[index]!;
     }
+    if (this.none) return null;
     const m = this.message;
     if (!m || m.framesPerPass === 0) return silence();
     this.messageStart ??= Math.max(index, sig.length);

@@ -22,12 +22,23 @@ export type StartDecision =
   | { action: 'ignore'; why: 'not_for_this_site' | 'already_handled' | 'older_revision' }
   | { action: 'expired' }
   /** `replaces`: a lower revision of the same alert is playing and stops for this one. */
-  | { action: 'play'; replaces: boolean };
+  | { action: 'play'; replaces: boolean }
+  /**
+   * The revision playing here was started before its message existed and
+   * this copy completes it (`media`, or `messageState` failed): the running
+   * programme gets the message after its signal; nothing restarts.
+   */
+  | { action: 'message' };
 
-export function decideStart(memory: Memory, m: AlertStart, siteId: string, serverNow: number, playing: boolean): StartDecision {
+/**
+ * `awaitingMessage`: the copy of this alert playing here came without `media`
+ * (its message was being made) and none has come since.
+ */
+export function decideStart(memory: Memory, m: AlertStart, siteId: string, serverNow: number, playing: boolean, awaitingMessage = false): StartDecision {
   if (m.sites && !m.sites.includes(siteId)) return { action: 'ignore', why: 'not_for_this_site' };
   const known = memory.get(m.alertId);
   if (known && m.revision < known.revision) return { action: 'ignore', why: 'older_revision' };
+  if (known && m.revision === known.revision && known.outcome === 'playing' && playing && awaitingMessage && (m.media || m.messageState === 'failed')) return { action: 'message' };
   // The same revision again (a retained copy after a reconnect, the server re-announcing it): once is enough,
   // unless the agent lost it mid-play (restart): then `playing` is false and it has no final outcome.
   if (known && m.revision === known.revision && (known.outcome !== 'playing' || playing)) return { action: 'ignore', why: 'already_handled' };

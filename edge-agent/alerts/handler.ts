@@ -11,6 +11,10 @@
  * pre-empts bulletins and live streams within one frame; what it interrupted
  * resumes or ends by its own policy, in the engine); a test is `priority`, so
  * it never pre-empts a real alert or an emergency broadcast.
+ * An alert_start may come before its message exists (no `media`,
+ * `messageState` preparing): the signal sounds and the programme waits in
+ * silence; the same revision then comes again with `media` (fetched and
+ * played as above) or with `messageState` failed (the signal was the alert).
  * On alert_cancel the programme stops on the next frame not yet heard.
  *
  * Statuses: received → playing (repeat 0 = signal, then each repeat) →
@@ -56,6 +60,8 @@ export interface AlertHandlerOptions {
   mediaTimeoutMs?: number;
   /** How often to look whether the audio has arrived (default 100 ms). */
   pollMs?: number;
+  /** Give up waiting for a message still being made this long after the alert arrived (default 10 min, never past validUntil). */
+  messageWaitMs?: number;
 }
 
 export interface AlertHandlerStats {
@@ -78,6 +84,10 @@ interface Running {
   poll: NodeJS.Timeout | undefined;
   deadline: number;
   lastRepeat: number;
+  /** Started without `media`: the server is still making the message. */
+  awaiting: boolean;
+  /** The message could not be made: the attention signal alone is this alert. */
+  signalOnly: boolean;
 }
 
 const FAILURE: Record<PlayoutFailure, AlertFailureReason> = {
@@ -130,7 +140,7 @@ export class AlertHandler {
   private onStart(m: AlertStart): void {
     const now = this.o.serverNow();
     const cur = this.running.get(m.alertId);
-    const decision = decideStart(this.memory.view, m, this.o.siteId, now, cur !== undefined);
+    const decision = decideStart(this.memory.view, m, this.o.siteId, now, cur !== undefined, cur?.awaiting ?? false);
     if (decision.action === 'ignore') {
       this.stats.ignored++;
       return;
@@ -139,6 +149,10 @@ export class AlertHandler {
       this.memory.set(m.alertId, m.revision, 'expired', now);
       this.report(m, 'failed', { reason: 'expired', detail: 'received after validUntil' });
       this.stats.failed++;
+      return;
+    }
+    if (decision.action === 'message' && cur) {
+      this.messageCame(cur, m, now);
       return;
     }
     if (cur) this.end(cur, { status: 'stopped', detail: `replaced by revision ${m.revision}` });
@@ -168,8 +182,10 @@ export class AlertHandler {
       firstSoundAt: null,
       endAs: null,
       poll: undefined,
-      deadline: Math.min(m.validUntil, now + (this.o.mediaTimeoutMs ?? 120_000)),
+      deadline: Math.min(m.validUntil, now + (m.media ? this.o.mediaTimeoutMs ?? 120_000 : this.o.messageWaitMs ?? 600_000)),
       lastRepeat: -1,
+      awaiting: false,
+      signalOnly: false,
     };
     this.running.set(m.alertId, r);
     this.byProgramme.set(programmeId, m.alertId);
@@ -181,7 +197,7 @@ export class AlertHandler {
       startAt: now,
       whenPreempted: 'resume',
       ...(m.volume !== undefined ? { volume: m.volume } : {}),
-      durationMs: m.media.durationMs * m.repeats + 4000,
+      ...(m.media ? { durationMs: m.media.durationMs * m.repeats + 4000 } : {}),
       notAfter: m.validUntil,
       source: r.source,
     });
@@ -193,7 +209,46 @@ export class AlertHandler {
       return;
     }
     this.stats.started++;
-    this.fetch(r);
+    if (m.media) this.fetch(r);
+    else if (m.messageState === 'failed') this.noMessage(r);
+    else this.awaitMessage(r);
+  }
+
+  /** The signal sounds; the message is still being made on the server: wait for the copy that brings it. */
+  private awaitMessage(r: Running): void {
+    r.awaiting = true;
+    const check = () => {
+      if (this.running.get(r.start.alertId) !== r || !r.awaiting) return clearInterval(r.poll);
+      if (this.o.serverNow() >= r.deadline) {
+        clearInterval(r.poll);
+        this.end(r, { status: 'failed', reason: 'no_media', detail: `the message of alert ${r.start.alertId} was still being made on the server when the wait ran out` });
+      }
+    };
+    r.poll = setInterval(check, Math.max(this.o.pollMs ?? 100, 1000));
+    r.poll.unref();
+  }
+
+  /** The same revision again, now with its message (or word that there is none): the running programme continues with it. */
+  private messageCame(r: Running, m: AlertStart, now: number): void {
+    clearInterval(r.poll);
+    r.awaiting = false;
+    r.start = m;
+    if (m.media) {
+      r.deadline = Math.min(m.validUntil, now + (this.o.mediaTimeoutMs ?? 120_000));
+      this.fetch(r);
+    } else {
+      this.noMessage(r);
+    }
+  }
+
+  /** No message will come: the signal was the alert; with no signal either there is nothing to play. */
+  private noMessage(r: Running): void {
+    if (r.start.attention === null) {
+      this.end(r, { status: 'failed', reason: 'no_media', detail: 'the server could not make the message audio and the alert has no attention signal' });
+      return;
+    }
+    r.signalOnly = true;
+    r.source.noMessage();
   }
 
   /** Ask the cache for the audio and attach it to the source as soon as it is there. */
@@ -201,7 +256,9 @@ export class AlertHandler {
     this.needMedia();
     const tryAttach = () => {
       if (!this.running.has(r.start.alertId) || this.running.get(r.start.alertId) !== r) return clearInterval(r.poll);
-      const path = this.o.media?.pathOf(r.start.media.sha256) ?? null;
+      const media = r.start.media;
+      if (!media) return clearInterval(r.poll);
+      const path = this.o.media?.pathOf(media.sha256) ?? null;
       if (path) {
         clearInterval(r.poll);
         r.poll = undefined;
@@ -213,7 +270,7 @@ export class AlertHandler {
       }
       if (this.o.serverNow() >= r.deadline) {
         clearInterval(r.poll);
-        this.end(r, { status: 'failed', reason: 'no_media', detail: this.o.media ? `audio ${r.start.media.mediaId} not in the cache in time` : 'no media cache configured' });
+        this.end(r, { status: 'failed', reason: 'no_media', detail: this.o.media ? `audio ${media.mediaId} not in the cache in time` : 'no media cache configured' });
       }
     };
     r.poll = setInterval(tryAttach, this.o.pollMs ?? 100);
@@ -222,7 +279,7 @@ export class AlertHandler {
   }
 
   private needMedia(): void {
-    this.o.media?.need([...this.running.values()].map((x) => ({ mediaId: x.start.media.mediaId, sha256: x.start.media.sha256, bytes: x.start.media.bytes })));
+    this.o.media?.need([...this.running.values()].flatMap((x) => (x.start.media ? [{ mediaId: x.start.media.mediaId, sha256: x.start.media.sha256, bytes: x.start.media.bytes }] : [])));
   }
 
   private onSound(r: Running, repeat: number, at: number): void {
@@ -291,7 +348,7 @@ export class AlertHandler {
     };
     if (failure === null && !r.endAs) {
       remember('completed');
-      this.reportEnd(r, 'completed', { repeat: m.repeats }, now);
+      this.reportEnd(r, 'completed', r.signalOnly ? { repeat: 0, detail: 'attention signal only: the server could not make the message audio' } : { repeat: m.repeats }, now);
       this.stats.completed++;
       return;
     }

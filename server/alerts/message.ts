@@ -3,8 +3,8 @@
  * uploaded file, text spoken by the TTS engine, or a CAP message's embedded
  * audio. Every path ends as an Ogg Opus item in the library (loudness
  * normalised like any bulletin), which sites fetch into their cache by
- * SHA-256. The library's own refusals (not audio, silent, too long) come back
- * as 4xx naming what is wrong.
+ * SHA-256. An alert never waits for its audio to be dispatched: the sites
+ * sound their own attention signal, and the audio is published when ready.
  */
 import fs from 'node:fs';
 import type { AlertMedia } from '../../protocol/index.ts';
@@ -13,20 +13,42 @@ import type { Actor, JobView, MediaItem, MediaLibrary, SubmitInput } from '../me
 import type { TtsEngine } from '../media/tts/engine.ts';
 import { pickVoice } from '../media/tts/espeak.ts';
 import { normaliseLanguageTag } from '../media/languages.ts';
-import type { AlertMessageSource } from './model.ts';
+import type { AlertMessageSource, MessageState } from './model.ts';
 
+/**
+ * The alert's message as the alert is dispatched: ready (an existing item),
+ * or still being made (`done` settles when the library has finished; it
+ * never rejects), or known at once to be impossible (`failed`, with why).
+ */
 export interface PreparedMessage {
-  media: AlertMedia;
+  media: AlertMedia | null;
   source: AlertMessageSource;
+  state: MessageState;
+  reason: string | null;
+  done?: Promise<MessageOutcome>;
 }
 
-/** How long an alert request waits for its audio to be made (TTS, loudness, Opus). */
-export const MESSAGE_WAIT_MS = 120_000;
+export type MessageOutcome = { ok: true; media: AlertMedia } | { ok: false; code: string; statusCode: number; reason: string };
 
 export function mediaOf(item: MediaItem): AlertMedia {
   return { mediaId: item.id, sha256: item.sha256, bytes: item.bytes, durationMs: item.durationMs };
 }
 
+/** The message's audio, waited for: what the upload route answers with (it tells the uploader a bad file at once). */
+export async function readyMessage(m: PreparedMessage): Promise<PreparedMessage> {
+  if (!m.done) {
+    if (m.state === 'failed') throw new LoanetError('LOANET_MEDIA_FAILED', 422, `the alert's audio: ${m.reason ?? 'could not be made'}`);
+    return m;
+  }
+  const r = await m.done;
+  if (!r.ok) throw new LoanetError(r.code, r.statusCode, `the alert's audio: ${r.reason}`);
+  return { media: r.media, source: m.source, state: 'ready', reason: null };
+}
+
+/**
+ * Makes alert audio in the library's `alert` lane, which bulletin work
+ * never fills: nothing here waits for an upload or a long text to speech.
+ */
 export class AlertMessages {
   /** `media` is read when needed: the composition root builds the library after the alert service. */
   constructor(private readonly media: () => { library: MediaLibrary; tts: TtsEngine }) {}
@@ -44,15 +66,17 @@ export class AlertMessages {
     if (!x) throw Errors.badRequest(`${field}: media ${mediaId} does not exist`, field);
     if (x.status !== 'ready') throw Errors.badRequest(`${field}: media ${mediaId} is ${x.status}${x.status === 'failed' ? ` (${x.reason})` : ', not ready yet'}`, field);
     if (x.retiredAt !== null) throw Errors.badRequest(`${field}: media ${mediaId} was retired`, field);
-    return { media: mediaOf(x), source: { kind: 'media', mediaId } };
+    return { media: mediaOf(x), source: { kind: 'media', mediaId }, state: 'ready', reason: null };
   }
 
-  /** A file already on disk in the library's temp folder (an upload, or CAP audio written out); it is consumed. */
-  async fromFile(file: string, o: { title: string; lang: string; actor: Actor; originalName: string | null; capMime?: string }): Promise<PreparedMessage> {
+  /** A file already on disk in the library's temp folder (an upload, or CAP audio written out); it is consumed. Answers at once; the audio follows. */
+  fromFile(file: string, o: { title: string; lang: string; actor: Actor; originalName: string | null; capMime?: string }): PreparedMessage {
+    const id = this.library.newId();
+    const source: AlertMessageSource = o.capMime ? { kind: 'cap_audio', mediaId: id, mimeType: o.capMime } : { kind: 'upload', mediaId: id, originalName: o.originalName };
     const tools = this.library.mediaTools();
     if (!('tools' in tools)) {
       fs.rmSync(file, { force: true });
-      throw Errors.unavailable(`cannot process audio: ${tools.missing}`);
+      return failed(source, `cannot process audio: ${tools.missing}`, 'LOANET_UNAVAILABLE', 503);
     }
     const input: SubmitInput = {
       meta: { title: o.title, lang: o.lang, tags: ['alert'] },
@@ -61,48 +85,69 @@ export class AlertMessages {
       source: o.capMime ? { capResource: o.capMime } : undefined,
       actor: o.actor,
       input: file,
+      lane: 'alert',
     };
-    const item = await this.finish(this.library.submit(input));
-    return {
-      media: mediaOf(item),
-      source: o.capMime ? { kind: 'cap_audio', mediaId: item.id, mimeType: o.capMime } : { kind: 'upload', mediaId: item.id, originalName: o.originalName },
-    };
+    return this.preparing(source, () => this.library.submit(input, id));
   }
 
-  async fromText(text: string, o: { title: string; lang: string; voice?: string; actor: Actor; field?: string }): Promise<PreparedMessage> {
+  /**
+   * Text to speak. What the caller got wrong (no text, not a language tag)
+   * is refused at once; everything else (the voice, the engine, ffmpeg)
+   * happens after the alert is dispatched, and a failure there leaves the
+   * alert standing with its reason.
+   */
+  fromText(text: string, o: { title: string; lang: string; voice?: string; actor: Actor; field?: string }): PreparedMessage {
     const field = o.field ?? 'message.text';
-    const a = this.tts.available();
-    if (!a.ok) throw Errors.unavailable(a.reason);
-    const tools = this.library.mediaTools();
-    if (!('tools' in tools)) throw Errors.unavailable(`cannot process audio: ${tools.missing}`);
     const clean = text.normalize('NFC').trim();
     if (!clean) throw Errors.badRequest(`${field}: there is no text to speak`, field);
     const lang = normaliseLanguageTag(o.lang);
     if (!lang) throw Errors.badRequest(`${field}: "${o.lang}" is not a BCP 47 language tag`, 'message.lang');
-    const voice = pickVoice(await this.tts.voices(), lang, o.voice);
-    if (typeof voice === 'string') throw new LoanetError('LOANET_TTS_NO_VOICE', 422, voice);
-    const input: SubmitInput = {
-      meta: { title: o.title, lang, tags: ['alert'] },
-      origin: 'tts',
-      transcript: clean,
-      tts: { engine: this.tts.name, voice: voice.id, rate: null },
-      actor: o.actor,
-      inputStage: 'synthesizing',
-      input: async (signal) => (await this.tts.synthesize(clean, { lang, voice: voice.id }, this.library.tmpDir, signal)).file,
-    };
-    const item = await this.finish(this.library.submit(input));
-    return { media: mediaOf(item), source: { kind: 'tts', mediaId: item.id, text: clean, lang } };
+    const id = this.library.newId();
+    const source: AlertMessageSource = { kind: 'tts', mediaId: id, text: clean, lang };
+    const a = this.tts.available();
+    if (!a.ok) return failed(source, a.reason, 'LOANET_UNAVAILABLE', 503);
+    const tools = this.library.mediaTools();
+    if (!('tools' in tools)) return failed(source, `cannot process audio: ${tools.missing}`, 'LOANET_UNAVAILABLE', 503);
+    return this.preparing(source, async () => {
+      const voice = pickVoice(await this.tts.voices(), lang, o.voice);
+      if (typeof voice === 'string') throw new LoanetError('LOANET_TTS_NO_VOICE', 422, voice);
+      return this.library.submit(
+        {
+          meta: { title: o.title, lang, tags: ['alert'] },
+          origin: 'tts',
+          transcript: clean,
+          tts: { engine: this.tts.name, voice: voice.id, rate: null },
+          actor: o.actor,
+          inputStage: 'synthesizing',
+          input: async (signal) => (await this.tts.synthesize(clean, { lang, voice: voice.id }, this.library.tmpDir, signal)).file,
+          lane: 'alert',
+        },
+        id,
+      );
+    });
   }
 
   tempPath(suffix: string): string {
     return this.library.tempPath(suffix);
   }
 
-  private async finish(job: JobView): Promise<MediaItem> {
-    const x = await this.library.settle(job.id, MESSAGE_WAIT_MS);
-    if (!x) throw Errors.notFound(`media ${job.id}`);
-    if (x.status === 'ready') return x;
-    if (x.status === 'failed') throw new LoanetError(x.code ?? 'LOANET_MEDIA_FAILED', x.statusCode ?? 422, `the alert's audio: ${x.reason ?? 'processing failed'}`);
-    throw Errors.unavailable(`the alert's audio (media ${x.id}) is still being processed after ${MESSAGE_WAIT_MS / 1000} s; try again with message.mediaId=${x.id} once it is ready`);
+  /** Start the job and follow it: `done` settles with the media or the reason, never rejects. */
+  private preparing(source: AlertMessageSource, start: () => JobView | Promise<JobView>): PreparedMessage {
+    const done = (async (): Promise<MessageOutcome> => {
+      try {
+        const job = await start();
+        const x = await this.library.finished(job.id);
+        if (x?.status === 'ready') return { ok: true, media: mediaOf(x) };
+        return { ok: false, code: x?.code ?? 'LOANET_MEDIA_FAILED', statusCode: x?.statusCode ?? 500, reason: x?.reason ?? 'processing failed' };
+      } catch (e) {
+        const le = e instanceof LoanetError ? e : undefined;
+        return { ok: false, code: le?.code ?? 'LOANET_MEDIA_FAILED', statusCode: le?.statusCode ?? 500, reason: (e as Error).message };
+      }
+    })();
+    return { media: null, source, state: 'preparing', reason: null, done };
   }
+}
+
+function failed(source: AlertMessageSource, reason: string, code: string, statusCode: number): PreparedMessage {
+  return { media: null, source, state: 'failed', reason, done: Promise.resolve({ ok: false, code, statusCode, reason }) };
 }

@@ -16,6 +16,15 @@ export type AlertMessageSource =
   | { kind: 'tts'; mediaId: string; text: string; lang: string }
   | { kind: 'cap_audio'; mediaId: string; mimeType: string };
 
+/**
+ * Where the message audio stands. An alert is dispatched (the sites sound
+ * their attention signal) before its audio exists: `preparing` while the
+ * library makes it, `ready` once `media` is set and published, `failed` when
+ * it could not be made (the alert stands with the attention signal alone;
+ * `messageReason` says why).
+ */
+export type MessageState = 'preparing' | 'ready' | 'failed';
+
 export interface CapOrigin {
   sender: string;
   identifier: string;
@@ -37,8 +46,11 @@ export interface Alert {
   /** The sites of a drawn area (or CAP polygon/circle); null: every site of `areas`. */
   sites: string[] | null;
   polygon: LatLon[] | null;
-  media: AlertMedia;
+  /** The message audio; null while `messageState` is preparing or failed. */
+  media: AlertMedia | null;
   message: AlertMessageSource;
+  messageState: MessageState;
+  messageReason: string | null;
   attention: AttentionSignal | null;
   repeats: number;
   volume: number | null;

@@ -20,12 +20,16 @@ import type { SiteRepository } from '../registry/sites.ts';
 import type { LatLon } from './cap/model.ts';
 import { capAck } from './cap-ack.ts';
 import { applyStatus, deliveryState, type DeliveryState, type SiteInfo } from './delivery.ts';
-import type { PreparedMessage } from './message.ts';
+import type { MessageOutcome, PreparedMessage } from './message.ts';
 import type { Alert, CapOrigin, Delivery } from './model.ts';
 import { reportLines, type ReportLine } from './report.ts';
 import { retainedPlan, slotChanges, type RetainedPlan } from './retained.ts';
 import type { AlertStore } from './store.ts';
 import { outsideScope, resolveTargets, type ResolvedTargets, type TargetSite } from './targets.ts';
+
+function messageFields(m: PreparedMessage): Pick<Alert, 'media' | 'message' | 'messageState' | 'messageReason'> {
+  return { media: m.media, message: m.source, messageState: m.state, messageReason: m.reason };
+}
 
 export interface AlertActor {
   id: number;
@@ -105,7 +109,14 @@ export class AlertService {
 
   /** After (re)start: load the valid alerts and publish them again. */
   async start(): Promise<void> {
-    for (const a of this.d.store.active()) this.live.set(a.id, { alert: a, rows: new Map(this.d.store.deliveries(a.id).map((r) => [r.siteId, r])) });
+    for (let a of this.d.store.active()) {
+      if (a.messageState === 'preparing') {
+        // Its audio job died with the previous process: the alert stands with its attention signal.
+        a = { ...a, messageState: 'failed', messageReason: 'the server stopped while the message audio was being made' };
+        this.d.store.saveAlert(a);
+      }
+      this.live.set(a.id, { alert: a, rows: new Map(this.d.store.deliveries(a.id).map((r) => [r.siteId, r])) });
+    }
     this.expire();
     this.d.fleet.listen({
       siteEvent: (siteId, ev) => {
@@ -228,8 +239,7 @@ export class AlertService {
       areas: targets.channels,
       sites: targets.siteFilter,
       polygon: spec.polygon,
-      media: message.media,
-      message: message.source,
+      ...messageFields(message),
       attention: spec.attention,
       repeats: spec.repeats,
       volume: spec.volume,
@@ -245,11 +255,12 @@ export class AlertService {
     const rows = this.d.store.saveAlertWithTargets(alert, targets.siteIds);
     this.live.set(alert.id, { alert, rows: new Map(rows.map((r) => [r.siteId, r])) });
     this.d.audit.record(actor, 'alert.start', alert.id, {
-      title: alert.title, test: alert.test, channels: alert.areas, sites: targets.siteIds.length, mediaId: alert.media.mediaId,
+      title: alert.title, test: alert.test, channels: alert.areas, sites: targets.siteIds.length, mediaId: alert.message.mediaId, messageState: alert.messageState,
       attention: alert.attention, repeats: alert.repeats, volume: alert.volume, validUntil: alert.validUntil, cap,
     });
     await this.announce(alert, alert.areas);
     this.notify(alert.id, 'started');
+    this.follow(alert.id, message);
     return alert;
   }
 
@@ -268,8 +279,7 @@ export class AlertService {
       areas: targets.channels,
       sites: targets.siteFilter,
       polygon: spec.polygon,
-      media: message.media,
-      message: message.source,
+      ...messageFields(message),
       attention: spec.attention,
       repeats: spec.repeats,
       volume: spec.volume,
@@ -279,12 +289,49 @@ export class AlertService {
     };
     const rows = this.d.store.saveAlertWithTargets(next, targets.siteIds);
     this.live.set(id, { alert: next, rows: new Map(rows.map((r) => [r.siteId, r])) });
-    this.d.audit.record(actor, 'alert.update', id, { revision: next.revision, title: next.title, channels: next.areas, sites: targets.siteIds.length, mediaId: next.media.mediaId, cap });
+    this.d.audit.record(actor, 'alert.update', id, { revision: next.revision, title: next.title, channels: next.areas, sites: targets.siteIds.length, mediaId: next.message.mediaId, messageState: next.messageState, cap });
     const dropped = cur.areas.filter((k) => !next.areas.includes(k));
     if (dropped.length > 0) await this.publishCancel(id, dropped, 'superseded');
     await this.announce(next, next.areas);
     this.notify(id, 'updated');
+    this.follow(id, message);
     return next;
+  }
+
+  /** Alerts whose message audio is still being made, and when it settles (tests and shutdown wait on these). */
+  private readonly preparing = new Map<string, Promise<void>>();
+
+  /** When the message of a preparing alert is made (or fails), publish it: the same revision again, now complete. */
+  private follow(alertId: string, message: PreparedMessage): void {
+    if (message.state !== 'preparing' || !message.done) return;
+    const mediaId = message.source.mediaId;
+    const p = message.done
+      .then((r) => this.messageSettled(alertId, mediaId, r))
+      .catch((err: unknown) => this.d.log.error({ err, alertId }, 'publishing the alert message failed'))
+      .finally(() => {
+        if (this.preparing.get(mediaId) === p) this.preparing.delete(mediaId);
+      });
+    this.preparing.set(mediaId, p);
+  }
+
+  /** Resolves once no alert message is being made (messages already published). */
+  async messagesSettled(): Promise<void> {
+    while (this.preparing.size > 0) await Promise.allSettled([...this.preparing.values()]);
+  }
+
+  private async messageSettled(alertId: string, mediaId: string, r: MessageOutcome): Promise<void> {
+    const l = this.live.get(alertId);
+    // Cancelled, expired, or given another message by an Update meanwhile: this audio is no longer the alert's.
+    if (!l || l.alert.state !== 'active' || l.alert.messageState !== 'preparing' || l.alert.message.mediaId !== mediaId) return;
+    const next: Alert = r.ok
+      ? { ...l.alert, media: r.media, messageState: 'ready', messageReason: null }
+      : { ...l.alert, media: null, messageState: 'failed', messageReason: r.reason.slice(0, 500) };
+    this.d.store.saveAlert(next);
+    l.alert = next;
+    this.d.audit.record(null, 'alert.message', alertId, r.ok ? { revision: next.revision, messageState: 'ready', mediaId } : { revision: next.revision, messageState: 'failed', mediaId, reason: next.messageReason });
+    if (!r.ok) this.d.log.warn({ alertId, mediaId, reason: r.reason }, 'alert message audio could not be made: the alert stands with its attention signal');
+    await this.announce(next, next.areas);
+    this.notify(alertId, 'updated');
   }
 
   async cancel(id: string, actor: AlertActor, via: 'api' | 'cap' = 'api'): Promise<Alert> {
@@ -403,7 +450,7 @@ export class AlertService {
       test: a.test,
       areas: a.areas,
       ...(a.sites ? { sites: a.sites } : {}),
-      media: a.media,
+      ...(a.media ? { media: a.media } : { messageState: a.messageState === 'failed' ? 'failed' : 'preparing' }),
       attention: a.attention,
       repeats: a.repeats,
       ...(a.volume !== null ? { volume: a.volume } : {}),

@@ -8,7 +8,7 @@ import type { Db } from '../store/db.ts';
 import type { AlertMedia, AttentionSignal, AlertFailureReason } from '../../protocol/index.ts';
 import type { KnownAlert } from './cap/lifecycle.ts';
 import type { CapKey, LatLon } from './cap/model.ts';
-import type { Alert, AlertMessageSource, AlertState, Delivery, DeliveryStatus } from './model.ts';
+import type { Alert, AlertMessageSource, AlertState, Delivery, DeliveryStatus, MessageState } from './model.ts';
 import { pendingDelivery } from './model.ts';
 
 interface AlertRow {
@@ -91,8 +91,8 @@ function toAlert(r: AlertRow): Alert {
     areas: JSON.parse(r.areas) as string[],
     sites: r.sites ? (JSON.parse(r.sites) as string[]) : null,
     polygon: r.polygon ? (JSON.parse(r.polygon) as LatLon[]) : null,
-    media: JSON.parse(r.media) as AlertMedia,
-    message: JSON.parse(r.message) as AlertMessageSource,
+    media: JSON.parse(r.media) as AlertMedia | null,
+    ...messageOf(r.message),
     attention: r.attention,
     repeats: r.repeats,
     volume: r.volume,
@@ -105,6 +105,11 @@ function toAlert(r: AlertRow): Alert {
     endedByName: r.ended_by_name,
     cap: r.cap_sender && r.cap_identifier && r.cap_sent ? { sender: r.cap_sender, identifier: r.cap_identifier, sent: r.cap_sent } : null,
   };
+}
+
+function messageOf(json: string): Pick<Alert, 'message' | 'messageState' | 'messageReason'> {
+  const { state, reason, ...message } = JSON.parse(json) as AlertMessageSource & { state?: MessageState; reason?: string };
+  return { message: message as AlertMessageSource, messageState: state ?? 'ready', messageReason: reason ?? null };
 }
 
 function toDelivery(r: DeliveryRow): Delivery {
@@ -139,7 +144,8 @@ function alertParams(a: Alert) {
     sites: a.sites ? JSON.stringify(a.sites) : null,
     polygon: a.polygon ? JSON.stringify(a.polygon) : null,
     media: JSON.stringify(a.media),
-    message: JSON.stringify(a.message),
+    // The message's state travels inside its JSON column (absent: ready), so alerts stored before it existed read as they were.
+    message: JSON.stringify({ ...a.message, ...(a.messageState !== 'ready' ? { state: a.messageState } : {}), ...(a.messageReason !== null ? { reason: a.messageReason } : {}) }),
     attention: a.attention,
     repeats: a.repeats,
     volume: a.volume,

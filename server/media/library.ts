@@ -17,7 +17,8 @@ import type { MediaConfig } from '../config.ts';
 import type { AuditLog } from '../audit.ts';
 import { MediaRejected } from './analysis.ts';
 import { ingestAudio, type IngestResult, type Stage } from './ingest.ts';
-import { findMediaTools, type MediaTools } from './tools.ts';
+import { findMediaTools, withProcessPriority, type MediaTools } from './tools.ts';
+import { LoanetError } from '../errors.ts';
 
 export type JobStage = Stage | 'queued' | 'receiving' | 'synthesizing';
 
@@ -90,6 +91,36 @@ export interface SubmitInput {
   input: string | ((signal: AbortSignal) => Promise<string>);
   /** The stage shown while `input` runs. */
   inputStage?: JobStage;
+  /** Which lane the job waits in (default `bulk`): see LANES. */
+  lane?: Lane;
+}
+
+/**
+ * Two lanes, each with its own slots: `alert` is for the audio of emergency
+ * alerts only, so no amount of bulletin work (uploads, long text to speech)
+ * can make an alert wait for a slot; `bulk` is everything else, with a
+ * bounded queue so an operator cannot pile up unlimited work. Bulk jobs'
+ * child processes (ffmpeg, espeak-ng) also run at a lower CPU priority, so on
+ * a small machine an alert's encoding and the server's own event loop get the
+ * cores first.
+ */
+export type Lane = 'alert' | 'bulk';
+
+export const LANES: Record<Lane, { slots: number; nice: number }> = {
+  alert: { slots: 2, nice: 0 },
+  bulk: { slots: 2, nice: 10 },
+};
+
+/** A bulk job refused because its lane's queue is full: 503 naming the depth and the limit. */
+export class MediaQueueFull extends LoanetError {
+  constructor(running: number, waiting: number, limit: number) {
+    super(
+      'LOANET_MEDIA_QUEUE_FULL',
+      503,
+      `the media queue is full: ${running} jobs processing and ${waiting} waiting (at most ${limit} may wait, LOANET_MEDIA_QUEUE_MAX); try again when one has finished`,
+      { field: 'queue', running, waiting, limit },
+    );
+  }
 }
 
 /** Refuses to retire an item still needed (the scheduler's hook): answers the reason, or null. */
@@ -106,7 +137,6 @@ const STAGE_SPAN: Record<JobStage, [number, number]> = {
 };
 
 const FAILED_KEPT_MS = 24 * 3600 * 1000;
-const CONCURRENCY = 2;
 
 interface Row {
   id: string;
@@ -144,8 +174,10 @@ export class MediaLibrary {
   readonly dir: string;
   readonly tmpDir: string;
   private readonly jobs = new Map<string, Job>();
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly lanes: Record<Lane, { running: number; waiting: Array<() => void> }> = {
+    alert: { running: 0, waiting: [] },
+    bulk: { running: 0, waiting: [] },
+  };
   private retireGuards: RetireGuard[] = [];
   private tools: MediaTools | undefined;
   /** Ingest speed of the last finished job: media seconds per wall second. */
@@ -187,10 +219,25 @@ export class MediaLibrary {
     this.retireGuards.push(g);
   }
 
-  /** Start processing; answers at once with the job (its id is the item's id once ready). */
+  /** Jobs processing and waiting in a lane (for /api/health and the refusal). */
+  laneLoad(lane: Lane): { running: number; waiting: number } {
+    return { running: this.lanes[lane].running, waiting: this.lanes[lane].waiting.length };
+  }
+
+  /**
+   * Start processing; answers at once with the job (its id is the item's id
+   * once ready). A bulk job that would wait behind `queueMax` others is
+   * refused (MediaQueueFull) and its input file removed.
+   */
   submit(input: SubmitInput, id = this.newId()): JobView {
     const tools = this.mediaTools();
     if (!('tools' in tools)) throw new Error(tools.missing);
+    const lane = input.lane ?? 'bulk';
+    const l = this.lanes[lane];
+    if (lane === 'bulk' && l.running >= LANES.bulk.slots && l.waiting.length >= this.config.queueMax) {
+      if (typeof input.input === 'string') fs.rmSync(input.input, { force: true });
+      throw new MediaQueueFull(l.running, l.waiting.length, this.config.queueMax);
+    }
     const abort = new AbortController();
     const view: JobView = {
       id,
@@ -212,21 +259,29 @@ export class MediaLibrary {
     return { ...view };
   }
 
-  private async slot(): Promise<void> {
-    if (this.running < CONCURRENCY) {
-      this.running++;
+  private async slot(lane: Lane): Promise<void> {
+    const l = this.lanes[lane];
+    if (l.running < LANES[lane].slots) {
+      l.running++;
       return;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.running++;
+    await new Promise<void>((resolve) => l.waiting.push(resolve));
+    l.running++;
   }
 
-  private release(): void {
-    this.running--;
-    this.waiting.shift()?.();
+  private release(lane: Lane): void {
+    const l = this.lanes[lane];
+    l.running--;
+    l.waiting.shift()?.();
   }
 
   private async process(job: Job, input: SubmitInput, tools: MediaTools): Promise<void> {
+    const lane = input.lane ?? 'bulk';
+    // Every child process the job starts (espeak-ng, ffprobe, ffmpeg) runs at its lane's CPU priority.
+    await withProcessPriority(LANES[lane].nice, () => this.processIn(lane, job, input, tools));
+  }
+
+  private async processIn(lane: Lane, job: Job, input: SubmitInput, tools: MediaTools): Promise<void> {
     const v = job.view;
     const signal = job.abort.signal;
     const setStage = (stage: JobStage, fraction: number) => {
@@ -236,7 +291,7 @@ export class MediaLibrary {
     };
     const out = path.join(this.tmpDir, `${v.id}.opus`);
     let inFile = typeof input.input === 'string' ? input.input : undefined;
-    await this.slot();
+    await this.slot(lane);
     try {
       if (signal.aborted) throw new Error('aborted');
       if (typeof input.input !== 'string') {
@@ -264,7 +319,7 @@ export class MediaLibrary {
         if (!aborted) this.log.error({ err: e, mediaId: v.id }, 'media ingest failed');
       }
     } finally {
-      this.release();
+      this.release(lane);
       for (const f of [inFile, out]) if (f) fs.rmSync(f, { force: true });
     }
   }
@@ -331,6 +386,12 @@ export class MediaLibrary {
       await Promise.race([job.done, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
       clearTimeout(timer);
     }
+    return this.get(id);
+  }
+
+  /** Resolves when the job has finished (at once if it is not running): the item, or the failed job. */
+  async finished(id: string): Promise<MediaItem | JobView | undefined> {
+    await this.jobs.get(id)?.done;
     return this.get(id);
   }
 

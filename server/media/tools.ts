@@ -7,6 +7,8 @@
  * aborted; nothing here buffers media, only the programs' text output.
  */
 import { spawn } from 'node:child_process';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -113,6 +115,14 @@ export interface RunOptions {
 export function run(file: string, args: readonly string[], o: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: o.signal, killSignal: 'SIGKILL' });
+    const nice = priority.getStore();
+    if (nice && child.pid !== undefined) {
+      try {
+        os.setPriority(child.pid, nice);
+      } catch {
+        // Lowering our own child's priority is always allowed; if the platform refuses, it simply runs at ours.
+      }
+    }
     let stdout = '';
     let stderr = '';
     let partial = '';
@@ -143,4 +153,15 @@ export function run(file: string, args: readonly string[], o: RunOptions = {}): 
       resolve({ code, signal, stdout, stderr: stderr.slice(-maxErr) });
     });
   });
+}
+
+const priority = new AsyncLocalStorage<number>();
+
+/**
+ * Run `fn` so that every program `run` starts inside it gets this nice value
+ * (0 = the server's own priority, up to 19 = only idle CPU): the media
+ * library runs bulletin work below the server and the alerts' audio.
+ */
+export function withProcessPriority<T>(nice: number, fn: () => Promise<T>): Promise<T> {
+  return priority.run(nice, fn);
 }

@@ -90,9 +90,15 @@ describe.skipIf(!run)('starting an alert', () => {
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const id: string = r.body.id;
     expect(id).toMatch(/^alr-[0-9a-f]{16}$/);
-    const got = await waitFor('alert_start at the Bát Xát site', () => starts(s1.got).find((m) => m.alertId === id));
+    // Dispatched before the speech exists: the answer and the first alert_start say the message is being prepared;
+    // the same revision follows with the audio once it is made.
+    expect(r.body.alert).toMatchObject({ messageState: 'preparing', media: null, message: { kind: 'tts' } });
+    const got = await waitFor('alert_start with its message at the Bát Xát site', () => starts(s1.got).find((m) => m.alertId === id && m.media));
+    expect(starts(s1.got).filter((m) => m.alertId === id)[0]).toMatchObject({ revision: 1, messageState: 'preparing' });
     expect(got).toMatchObject({ revision: 1, test: false, areas: ['2025.02683'], attention: 'siren', repeats: 3, volume: 90 });
-    expect(got.media.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(got.media!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(got.messageState).toBeUndefined();
+    expect((await t.api('GET', `/api/alerts/${id}`)).body.alert).toMatchObject({ messageState: 'ready', messageReason: null, media: got.media });
     expect(got.sites).toBeUndefined();
     // A site that connects later still gets it: it is retained.
     const s2 = await listen(sites.batXat2!, ['2025.02683']);
@@ -394,8 +400,14 @@ describe.skipIf(!run)('CAP 1.2 over HTTP', () => {
     const mp3 = await postCap(retarget('ipaws-5e6dd964023f1930ef638846.xml'));
     expect(mp3.status, JSON.stringify(mp3.body)).toBe(201);
     expect(mp3.body.alert.message).toMatchObject({ kind: 'cap_audio', mimeType: 'audio/x-ipaws-audio-mp3' });
-    const media = (await t.api('GET', `/api/media/${mp3.body.alert.media.mediaId}`)).body;
+    // The embedded audio is made into the library after the alert is dispatched.
+    const ready = await waitFor('the CAP audio ready', async () => {
+      const g = (await t.api('GET', `/api/alerts/${mp3.body.id}`)).body.alert;
+      return g.messageState === 'ready' ? g : undefined;
+    });
+    const media = (await t.api('GET', `/api/media/${ready.media.mediaId}`)).body;
     expect(media.status).toBe('ready');
+    expect(ready.media.mediaId).toBe(mp3.body.alert.message.mediaId);
     expect(media.source.codec ?? media.source.format).toMatch(/mp3/);
     expect(media.durationMs).toBeGreaterThan(5_000);
     await t.api('POST', `/api/alerts/${mp3.body.id}/cancel`, undefined, { token: tokens.province });

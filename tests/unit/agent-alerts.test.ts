@@ -128,6 +128,18 @@ describe('start and cancel decisions', () => {
     expect(decideStart(mem([]), start({ validUntil: 2000 }), 's1', 2000, false)).toEqual({ action: 'expired' });
   });
 
+  it('the same revision completing one that started without its message hands the message to the running programme', () => {
+    const playing = mem([['alr-00000000000000a1', { revision: 1, outcome: 'playing', at: 1 }]]);
+    const { media: _m, ...noMedia } = start();
+    expect(decideStart(playing, start(), 's1', 2000, true, true)).toEqual({ action: 'message' });
+    expect(decideStart(playing, { ...noMedia, messageState: 'failed' }, 's1', 2000, true, true)).toEqual({ action: 'message' });
+    // Another "preparing" copy, or a complete one once the message is there: nothing to do.
+    expect(decideStart(playing, { ...noMedia, messageState: 'preparing' }, 's1', 2000, true, true)).toEqual({ action: 'ignore', why: 'already_handled' });
+    expect(decideStart(playing, start(), 's1', 2000, true, false)).toEqual({ action: 'ignore', why: 'already_handled' });
+    // Not playing here (a restart): the complete copy plays from the start.
+    expect(decideStart(playing, start(), 's1', 2000, false, false)).toEqual({ action: 'play', replaces: false });
+  });
+
   it('cancel stops what plays, and remembers an alert it never played so a late start is not played', () => {
     const playing = mem([['alr-00000000000000a1', { revision: 1, outcome: 'playing', at: 1 }]]);
     const cancel = { v: 1 as const, type: 'alert_cancel' as const, alertId: 'alr-00000000000000a1', reason: 'cancelled' as const, at: 5 };
@@ -347,6 +359,67 @@ describe('the handler on the real playout engine', () => {
       [2, 'received'], [2, 'playing'], [2, 'completed'],
     ]);
     expect(events[2]!.detail).toBe('replaced by revision 2');
+    await h.stop();
+  });
+
+  it('dispatched before its message exists: the signal sounds at once, the programme waits past the download timeout, and the message plays when the same revision brings it', async () => {
+    const h = handler();
+    await h.start();
+    downloaded = true;
+    const { media, ...noMedia } = start({ attention: 'chime', validUntil: T0 + 600_000 });
+    const t = Date.now();
+    h.onControl(control({ ...noMedia, messageState: 'preparing' }));
+    // Longer than mediaTimeoutMs (3 s): a message still being made is not a download that failed.
+    await vi.advanceTimersByTimeAsync(6000);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0]]);
+    expect(sink.heard.filter((w) => w.v !== 0)[0]!.playAt - t).toBeLessThanOrEqual(80);
+    expect(sink.heard.filter((w) => w.v === 9)).toEqual([]);
+    h.onControl(control({ ...noMedia, media }));
+    await vi.advanceTimersByTimeAsync(4000);
+    expect(sink.heard.filter((w) => w.v === 9).map((w) => w.k)).toEqual([0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['playing', 1], ['playing', 2], ['completed', 2]]);
+    // A later copy of the complete start (retained, re-announced) changes nothing.
+    h.onControl(control({ ...noMedia, media }));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(events).toHaveLength(5);
+    await h.stop();
+  });
+
+  it('a message that could not be made: the signal alone is the alert (completed at repeat 0); without a signal it fails no_media', async () => {
+    const h = handler();
+    await h.start();
+    const { media: _m, ...noMedia } = start({ attention: 'chime', validUntil: T0 + 600_000 });
+    h.onControl(control({ ...noMedia, messageState: 'preparing' }));
+    await vi.advanceTimersByTimeAsync(500);
+    h.onControl(control({ ...noMedia, messageState: 'failed' }));
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['completed', 0]]);
+    expect(events[2]!.detail).toMatch(/attention signal only/);
+
+    // A site that connects after the failure gets the retained copy that says so: the signal, then done.
+    events = [];
+    h.onControl(control({ ...noMedia, alertId: 'alr-00000000000000a2', messageState: 'failed' }));
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['completed', 0]]);
+
+    events = [];
+    h.onControl(control({ ...noMedia, alertId: 'alr-00000000000000a3', attention: null, messageState: 'preparing' }));
+    await vi.advanceTimersByTimeAsync(500);
+    h.onControl(control({ ...noMedia, alertId: 'alr-00000000000000a3', attention: null, messageState: 'failed' }));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(events.map((e) => [e.status, e.reason])).toEqual([['received', undefined], ['failed', 'no_media']]);
+    await h.stop();
+  });
+
+  it('a message that never comes ends the wait at messageWaitMs with no_media', async () => {
+    const h = handler({ messageWaitMs: 20_000 });
+    await h.start();
+    const { media: _m, ...noMedia } = start({ attention: 'chime', validUntil: T0 + 600_000 });
+    h.onControl(control({ ...noMedia, messageState: 'preparing' }));
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(events.map((e) => e.status)).toEqual(['received', 'playing']);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(events.map((e) => [e.status, e.reason])).toEqual([['received', undefined], ['playing', undefined], ['failed', 'no_media']]);
     await h.stop();
   });
 

@@ -32,7 +32,7 @@ function alert(over: Partial<Alert> = {}): Alert {
   return {
     id: 'alr-0123456789abcdef', revision: 1, state: 'active', test: false, origin: 'api', title: 'Lũ quét',
     targetAreas: ['2025.02683'], areas: ['2025.02683'], sites: null, polygon: null,
-    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 }, message: { kind: 'media', mediaId: 'med-1' },
+    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 }, message: { kind: 'media', mediaId: 'med-1' }, messageState: 'ready', messageReason: null,
     attention: 'siren', repeats: 3, volume: null, validUntil: T0 + 3600_000,
     createdBy: 1, createdByName: 'khan-cap', createdAt: T0, revisedAt: T0, endedAt: null, endedByName: null, cap: null,
     ...over,
@@ -127,7 +127,8 @@ describe('the monitoring microphone: played but not heard', () => {
     const lines = reportLines(alert(), [heard, silent, noMic], (s) => ({ name: s, areaKey: null, areaName: null }), (s) => verdicts[s], T0 + 30_000, TZ);
     expect(lines.map((l) => [l.siteId, l.levelDb, l.heard])).toEqual([['bx-1', -31.4, true], ['bx-2', -71.8, false], ['cd-1', null, null]]);
     const csv = reportCsv(lines, TZ).split('\r\n');
-    expect(csv[2]).toContain(',-71.8,đã phát nhưng micro giám sát chỉ nghe -71.8 dBFS');
+    // The reasons cell holds "; ", so it is quoted (a spreadsheet splitting on ";" keeps it one cell).
+    expect(csv[2]).toContain(',-71.8,"đã phát nhưng micro giám sát chỉ nghe -71.8 dBFS');
     expect(csv[2]).toContain('đường dây loa 1 bị hở');
   });
 });
@@ -208,7 +209,7 @@ describe('targets', () => {
     const drawn = resolveTargets({ areaKeys: [], siteIds: ['bx-2', 'cd-1'] }, INDEX, SITES);
     if (!byArea.ok || !drawn.ok) throw new Error('unexpected');
     expect(outsideScope(byArea.targets, 3, INDEX, SITES)).toBe('area 2025.02683 (Xã Bát Xát) lies outside your area');
-    expect(outsideScope(drawn.targets, 3, INDEX, SITES)).toBe('site bx-2 lies outside your area');
+    expect(outsideScope(drawn.targets, 3, INDEX, SITES)).toBe('1 site of the target lies outside your area');
     expect(outsideScope(byArea.targets, 2, INDEX, SITES)).toBeNull();
     expect(outsideScope(drawn.targets, null, INDEX, SITES)).toBeNull();
   });

@@ -177,9 +177,9 @@ describe('finding ffmpeg', () => {
 
 describe('media configuration', () => {
   it('has the documented defaults and reads its variables', () => {
-    expect(loadConfig({}).media).toEqual({ maxBytes: 200 * 1024 * 1024, maxDurationS: 10800, bitrateKbps: 24, loudnessLufs: -16, ffmpegPath: undefined, ffprobePath: undefined, espeakPath: 'espeak-ng' });
+    expect(loadConfig({}).media).toEqual({ maxBytes: 200 * 1024 * 1024, maxDurationS: 10800, bitrateKbps: 24, loudnessLufs: -16, ffmpegPath: undefined, ffprobePath: undefined, espeakPath: 'espeak-ng', queueMax: 8 });
     const c = loadConfig({ LOANET_MEDIA_MAX_MB: '5', LOANET_MEDIA_MAX_DURATION_S: '60', LOANET_MEDIA_BITRATE_KBPS: '32', LOANET_LOUDNESS_LUFS: '-23', LOANET_FFMPEG: '/opt/ffmpeg', LOANET_FFPROBE: '/opt/ffprobe', LOANET_ESPEAK: '/opt/espeak-ng' });
-    expect(c.media).toEqual({ maxBytes: 5 * 1024 * 1024, maxDurationS: 60, bitrateKbps: 32, loudnessLufs: -23, ffmpegPath: '/opt/ffmpeg', ffprobePath: '/opt/ffprobe', espeakPath: '/opt/espeak-ng' });
+    expect(c.media).toEqual({ maxBytes: 5 * 1024 * 1024, maxDurationS: 60, bitrateKbps: 32, loudnessLufs: -23, ffmpegPath: '/opt/ffmpeg', ffprobePath: '/opt/ffprobe', espeakPath: '/opt/espeak-ng', queueMax: 8 });
   });
   it('refuses invalid values naming the variable', () => {
     expect(() => loadConfig({ LOANET_LOUDNESS_LUFS: '-3' })).toThrow(/^LOANET_LOUDNESS_LUFS=-3 is out of range/);

@@ -19,7 +19,7 @@ import { ATTENTION_SIGNALS, DEFAULT_ALERT_REPEATS } from '../../../protocol/inde
 import type { Principal } from '../../auth/users.ts';
 import type { LatLon } from '../../alerts/cap/model.ts';
 import type { Alert } from '../../alerts/model.ts';
-import type { PreparedMessage } from '../../alerts/message.ts';
+import { readyMessage, type PreparedMessage } from '../../alerts/message.ts';
 import type { AlertActor, AlertSpec } from '../../alerts/service.ts';
 import { polygonProblem, sitesInPolygon } from '../../alerts/targets.ts';
 import { reportCsv } from '../../alerts/report.ts';
@@ -157,7 +157,7 @@ export const alertRoutes =
         schema: {
           tags: ['alerts'],
           summary: 'Start an emergency alert: target areas and/or a drawn polygon; the message as a library item or as text spoken by TTS',
-          description: '201 with the alert id once its control message is published. 400 names the field at fault; 403 when the target lies outside your area or your role may not start alerts; 422 when the audio is refused; 503 without TTS.',
+          description: '201 with the alert as soon as its control message is published: the sites sound their attention signal at once. Text is spoken afterwards in the alerts\' own media lane: the alert\'s messageState is "preparing" until the audio is published to the sites ("ready"), or "failed" with messageReason (no voice, no engine, ffmpeg error), the alert then standing with its attention signal. 400 names the field at fault; 403 when the target lies outside your area or your role may not start alerts.',
           body: CreateBody,
         },
       },
@@ -198,7 +198,8 @@ export const alertRoutes =
         }
         const title = titleOf(fields, undefined, file.name || 'Cảnh báo khẩn cấp');
         const spec = specOf(fields, title, plan.polygon);
-        const message = await ctx.alerts.messages.fromFile(file.path, { title, lang: 'vi', actor: p.user, originalName: file.name || null });
+        // An uploaded file is waited for (in the alerts' own media lane): a silent or damaged recording is the uploader's to fix, now.
+        const message = await readyMessage(ctx.alerts.messages.fromFile(file.path, { title, lang: 'vi', actor: p.user, originalName: file.name || null }));
         const alert = await service.create(spec, plan.targets, message, actor, null, plan.areaKeys);
         return reply.status(201).header('location', `/api/alerts/${alert.id}`).send({ id: alert.id, alert: summary(alert) });
       },
@@ -302,7 +303,7 @@ export const alertRoutes =
         const plan = targetsOf(body, actor, cur);
         const title = titleOf(body, body.message, cur.title);
         const spec = specOf(body, title, plan.polygon, cur);
-        const message = body.message ? await messageOf(body.message, title, actor) : { media: cur.media, source: cur.message };
+        const message = body.message ? await messageOf(body.message, title, actor) : { media: cur.media, source: cur.message, state: cur.messageState, reason: cur.messageReason };
         const a = await service.revise(cur.id, spec, plan.targets, message, actor, null, plan.areaKeys);
         return { id: a.id, revision: a.revision, alert: summary(a) };
       },
