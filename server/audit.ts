@@ -26,16 +26,28 @@ export class AuditLog {
       .run(this.now(), actor?.id ?? null, actor?.username ?? null, action, target, detail ? JSON.stringify(detail) : null);
   }
 
-  list(filter: { from?: number; to?: number; username?: string; action?: string; limit?: number } = {}): AuditEntry[] {
+  /**
+   * Entries newest first. With `visible` (a scoped reader's rule), entries it
+   * refuses are skipped and the limit counts only those kept.
+   */
+  list(filter: { from?: number; to?: number; username?: string; action?: string; limit?: number } = {}, visible?: (e: AuditEntry) => boolean): AuditEntry[] {
     const where: string[] = [];
     const args: Array<string | number> = [];
     if (filter.from !== undefined) (where.push('at >= ?'), args.push(filter.from));
     if (filter.to !== undefined) (where.push('at < ?'), args.push(filter.to));
     if (filter.username) (where.push('username = ?'), args.push(filter.username));
     if (filter.action) (where.push('action LIKE ?'), args.push(`${filter.action}%`));
-    const rows = this.db
-      .prepare(`SELECT * FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`)
-      .all(...args, Math.min(filter.limit ?? 200, 5000)) as Array<{ id: number; at: number; user_id: number | null; username: string | null; action: string; target: string | null; detail: string | null }>;
-    return rows.map((r) => ({ id: r.id, at: r.at, userId: r.user_id, username: r.username, action: r.action, target: r.target, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null }));
+    const limit = Math.min(filter.limit ?? 200, 5000);
+    type Row = { id: number; at: number; user_id: number | null; username: string | null; action: string; target: string | null; detail: string | null };
+    const toEntry = (r: Row): AuditEntry => ({ id: r.id, at: r.at, userId: r.user_id, username: r.username, action: r.action, target: r.target, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null });
+    const sql = `SELECT * FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC`;
+    if (!visible) return (this.db.prepare(`${sql} LIMIT ?`).all(...args, limit) as Row[]).map(toEntry);
+    const out: AuditEntry[] = [];
+    for (const r of this.db.prepare(sql).iterate(...args) as IterableIterator<Row>) {
+      const e = toEntry(r);
+      if (visible(e)) out.push(e);
+      if (out.length >= limit) break;
+    }
+    return out;
   }
 }

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal, Role, UserRepository } from '../auth/users.ts';
 import { Errors, LoanetError } from '../errors.ts';
 import { CSRF_HEADER, SESSION_COOKIE, csrfMatches, isUnsafeMethod, originAllowed, readCookie } from './session-cookie.ts';
+import type { ScopeRefusal } from '../auth/scope-policy.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -127,6 +128,18 @@ export function requirePermission(req: FastifyRequest, p: Permission, targetArea
     throw Errors.forbidden(`${user.username} may act only inside their own area`);
   }
   return principal;
+}
+
+/**
+ * Turn a scope decision (server/auth/scope-policy.ts) into the answer: a thing
+ * the caller may not see is not found (404, so ids cannot be probed); a
+ * target outside the caller's area is 403 naming the field. The message
+ * never lists what lies outside.
+ */
+export function enforceScope(refusal: ScopeRefusal | null): void {
+  if (!refusal) return;
+  if (refusal.kind === 'hidden') throw Errors.notFound(refusal.what);
+  throw new LoanetError('LOANET_FORBIDDEN', 403, `not allowed: ${refusal.field}: ${refusal.reason}`, { field: refusal.field });
 }
 
 function describe(p: Permission): string {

@@ -29,7 +29,8 @@ describe('area scope', () => {
   it('a commune operator sees only their commune', async () => {
     const list = await t.api('GET', '/api/sites', undefined, { token: tokens.operator });
     expect(list.body.sites.map((s: { id: string }) => s.id)).toEqual([inBatXat]);
-    expect((await t.api('GET', `/api/sites/${inCamDuong}`, undefined, { token: tokens.operator })).status).toBe(403);
+    // Another commune's site is not found, so its id cannot be probed.
+    expect((await t.api('GET', `/api/sites/${inCamDuong}`, undefined, { token: tokens.operator })).status).toBe(404);
     expect((await t.api('GET', '/api/coverage?area=02671', undefined, { token: tokens.operator })).status).toBe(403);
     const own = await t.api('GET', '/api/coverage', undefined, { token: tokens.operator });
     expect(own.status).toBe(200);
@@ -38,7 +39,7 @@ describe('area scope', () => {
   });
 
   it('a commune operator may command their own sites, not another commune\'s', async () => {
-    expect((await t.api('POST', `/api/sites/${inCamDuong}/commands`, { type: 'test_tone' }, { token: tokens.operator })).status).toBe(403);
+    expect((await t.api('POST', `/api/sites/${inCamDuong}/commands`, { type: 'test_tone' }, { token: tokens.operator })).status).toBe(404);
     expect((await t.api('POST', `/api/sites/${inBatXat}/commands`, { type: 'test_tone' }, { token: tokens.operator })).status).toBe(202);
   });
 });

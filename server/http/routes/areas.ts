@@ -2,8 +2,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ServerContext } from '../../context.ts';
-import { Errors } from '../../errors.ts';
-import { requirePermission } from '../auth.ts';
+import { Errors, LoanetError } from '../../errors.ts';
+import { enforceScope, requirePermission } from '../auth.ts';
+import { areaChangeRefusal, areaCreateRefusal, withinScope } from '../../auth/scope-policy.ts';
 import { parseAreaCsv, AreaImportError } from '../../registry/area-import.ts';
 import type { Area } from '../../registry/areas.ts';
 
@@ -31,6 +32,16 @@ export const areaRoutes =
   async (app) => {
     const dv = ctx.config.areaVersion;
     const changed = () => ctx.coverage.invalidate();
+    /** Where an area sits in the active tree: itself, or for a retired one its nearest active ancestor (null: none). */
+    const placeOf = (a: Area): number | null => {
+      const idx = ctx.coverage.areaIndex();
+      let cur: Area | undefined = a;
+      for (let hops = 0; cur && hops < 16; hops++) {
+        if (idx.byId.has(cur.id)) return cur.id;
+        cur = cur.parentId !== null ? ctx.areas.byId(cur.parentId) : undefined;
+      }
+      return null;
+    };
 
     app.get(
       '/api/areas',
@@ -51,16 +62,17 @@ export const areaRoutes =
         const parent = req.query.parent ? ctx.areas.require(req.query.parent, dv) : undefined;
         let list = ctx.areas.list({ version: req.query.version, parentId: parent?.id, level: req.query.level, includeRetired: req.query.includeRetired });
         if (p.user.areaId !== null) {
-          const scope = ctx.coverage.subtreeIds(p.user.areaId);
-          list = list.filter((a) => scope.has(a.id));
+          const idx = ctx.coverage.areaIndex();
+          list = list.filter((a) => withinScope(p.user.areaId, placeOf(a), idx));
         }
         return { areas: list.map(view) };
       },
     );
 
-    app.get('/api/areas/:key', { schema: { tags: ['areas'], summary: 'One area', params: Type.Object({ key: Type.String() }) } }, async (req) => {
+    app.get('/api/areas/:key', { schema: { tags: ['areas'], summary: 'One area (404 outside your area, retired or not)', params: Type.Object({ key: Type.String() }) } }, async (req) => {
+      const p = requirePermission(req, 'read');
       const a = ctx.areas.require(req.params.key, dv);
-      requirePermission(req, 'read', a.retiredAt ? undefined : ctx.coverage.areaPath(a.id));
+      if (!withinScope(p.user.areaId, placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound(`area ${req.params.key}`);
       return view(a);
     });
 
@@ -70,6 +82,7 @@ export const areaRoutes =
         schema: {
           tags: ['areas'],
           summary: 'Create an area',
+          description: 'An admin scoped to an area creates areas only inside it (the parent may be its own root; 403 naming `parent` otherwise).',
           body: Type.Object(
             { version: Type.Optional(Version), code: Code, name: Type.String({ minLength: 1, maxLength: 200 }), level: Level, kind: Type.Optional(Type.String({ maxLength: 40 })), parent: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon) },
             { additionalProperties: false },
@@ -79,6 +92,8 @@ export const areaRoutes =
       async (req, reply) => {
         const p = requirePermission(req, 'registry.write');
         const b = req.body;
+        const parent = b.parent ? ctx.areas.require(b.parent, b.version ?? dv) : undefined;
+        enforceScope(areaCreateRefusal(p.user.areaId, parent ? placeOf(parent) : null, ctx.coverage.areaIndex()));
         const a = ctx.areas.create({ version: b.version ?? dv, code: b.code, name: b.name, level: b.level, kind: b.kind ?? null, parentKey: b.parent ?? null, lat: b.lat ?? null, lon: b.lon ?? null, source: 'api' });
         changed();
         ctx.audit.record(p.user, 'area.create', a.key, { name: a.name, level: a.level });
@@ -92,6 +107,7 @@ export const areaRoutes =
         schema: {
           tags: ['areas'],
           summary: 'Update an area (name, kind, coordinates, parent)',
+          description: 'An admin scoped to an area changes only areas strictly inside it (never its own root: 403), and moves them only under a parent inside it (403 naming `parent`); areas outside it are 404.',
           params: Type.Object({ key: Type.String() }),
           body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), kind: Type.Optional(Type.String({ maxLength: 40 })), parent: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon) }, { additionalProperties: false }),
         },
@@ -99,6 +115,8 @@ export const areaRoutes =
       async (req) => {
         const p = requirePermission(req, 'registry.write');
         const before = ctx.areas.require(req.params.key, dv);
+        const newParent = req.body.parent !== undefined ? ctx.areas.require(req.body.parent, before.version) : undefined;
+        enforceScope(areaChangeRefusal(p.user.areaId, placeOf(before), newParent ? placeOf(newParent) : undefined, ctx.coverage.areaIndex(), req.params.key));
         const a = ctx.areas.update(req.params.key, dv, { name: req.body.name, kind: req.body.kind, parentKey: req.body.parent, lat: req.body.lat, lon: req.body.lon });
         changed();
         if (a.parentId !== before.parentId) {
@@ -111,8 +129,9 @@ export const areaRoutes =
       },
     );
 
-    app.delete('/api/areas/:key', { schema: { tags: ['areas'], summary: 'Retire an area (refused while it has active children or sites)', params: Type.Object({ key: Type.String() }) } }, async (req) => {
+    app.delete('/api/areas/:key', { schema: { tags: ['areas'], summary: 'Retire an area (refused while it has active children or sites); a scoped admin only strictly inside its area', params: Type.Object({ key: Type.String() }) } }, async (req) => {
       const p = requirePermission(req, 'registry.write');
+      enforceScope(areaChangeRefusal(p.user.areaId, placeOf(ctx.areas.require(req.params.key, dv)), undefined, ctx.coverage.areaIndex(), req.params.key));
       const a = ctx.areas.retire(req.params.key, dv);
       changed();
       ctx.audit.record(p.user, 'area.retire', a.key);
@@ -125,7 +144,7 @@ export const areaRoutes =
         bodyLimit: 10 * 1024 * 1024,
         schema: {
           tags: ['areas'],
-          summary: 'Import areas from CSV (GSO lists or code,name,level,parent_code); all or nothing',
+          summary: 'Import areas from CSV (GSO lists or code,name,level,parent_code); all or nothing; network-wide admins only',
           description: 'Send the CSV as the body with Content-Type text/csv. Rows are upserted by (version, code).',
           querystring: Type.Object({ version: Version }),
           consumes: ['text/csv'],
@@ -133,6 +152,8 @@ export const areaRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'registry.write');
+        // An import upserts rows anywhere in the tree by code: only an admin over the whole network may.
+        if (p.user.areaId !== null) throw new LoanetError('LOANET_FORBIDDEN', 403, 'not allowed: version: an admin scoped to an area cannot import an area list (it changes areas anywhere); ask a network-wide admin', { field: 'version' });
         if (typeof req.body !== 'string') throw Errors.badRequest('send the CSV as the body with Content-Type: text/csv', 'body');
         let drafts;
         try {

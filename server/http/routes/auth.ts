@@ -1,20 +1,53 @@
 /** Login, API tokens, the current user, and user management (admin). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../../context.ts';
-import { Errors } from '../../errors.ts';
+import { Errors, LoanetError } from '../../errors.ts';
 import { ROLES, type Role } from '../../auth/users.ts';
-import { permissionsOf, requirePermission } from '../auth.ts';
-import type { LoginLimiter } from '../../auth/login-limiter.ts';
+import { enforceScope, permissionsOf, requirePermission } from '../auth.ts';
+import { auditVisible, userChangeRefusal, withinScope } from '../../auth/scope-policy.ts';
+import type { Attempt, LimitKind } from '../../auth/login-limiter.ts';
+import { PASSWORD_MAX_LENGTH } from '../../auth/password-policy.ts';
 import { clearedSessionCookie, cookieShouldBeSecure, csrfTokenFor, readCookie, SESSION_COOKIE, sessionCookie } from '../session-cookie.ts';
 
 const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
+/** Every password field: refused at the schema before anything is hashed (the policy says the same). */
+const PasswordSchema = (description?: string) => Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, ...(description ? { description } : {}) });
+
+const LIMIT_WHO: Record<LimitKind, string> = {
+  user_address: 'for this user from this address',
+  address: 'from this address',
+  user: 'for this user from all addresses',
+};
 
 export const authRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     const secureCookie = (req: FastifyRequest) => cookieShouldBeSecure(ctx.config.cookieSecure, req.protocol, req.headers['x-forwarded-proto']);
+
+    /**
+     * Reserve one password guess for `username` from this client before the
+     * slow check (server/auth/login-limiter.ts), or refuse with 429 naming the
+     * limit reached and when to try again (also in Retry-After).
+     */
+    const reserveGuess = (username: string, req: FastifyRequest, reply: FastifyReply): Attempt => {
+      const a = ctx.loginLimits.attempt(username, req.ip, ctx.now());
+      if (a.ok) return a;
+      const retryAfterS = Math.max(1, Math.ceil(a.retryAfterMs / 1000));
+      const windowMinutes = ctx.config.login.windowMs / 60_000;
+      const rule = a.kind === 'user'
+        ? `more than ${a.limit} failed attempts ${LIMIT_WHO[a.kind]} in ${windowMinutes} minutes, so each further attempt waits twice as long`
+        : `${a.limit} failed attempts ${LIMIT_WHO[a.kind]} in ${windowMinutes} minutes`;
+      const when = retryAfterS < 120 ? `${retryAfterS} seconds` : `${Math.ceil(retryAfterS / 60)} minutes`;
+      reply.header('retry-after', String(retryAfterS));
+      throw new LoanetError('LOANET_RATE_LIMITED', 429, `too many failed logins or password changes: ${rule}; try again in ${when}, or ask an admin to unlock the account`, {
+        limit: a.kind,
+        max: a.limit,
+        windowMinutes,
+        retryAfterS,
+      });
+    };
 
     app.post(
       '/api/auth/login',
@@ -27,7 +60,7 @@ export const authRoutes =
           body: Type.Object(
             {
               username: Type.String({ minLength: 1, maxLength: 100 }),
-              password: Type.String({ minLength: 1, maxLength: 200 }),
+              password: PasswordSchema(),
               cookie: Type.Optional(Type.Boolean({ description: 'browser login: the token goes in an HttpOnly cookie, never in the answer' })),
             },
             { additionalProperties: false },
@@ -35,28 +68,22 @@ export const authRoutes =
         },
       },
       async (req, reply) => {
-        const t = ctx.now();
-        const limits: Array<[LoginLimiter, string]> = [
-          [ctx.loginLimits.byUser, req.body.username],
-          [ctx.loginLimits.byAddress, req.ip],
-        ];
-        const wait = Math.max(...limits.map(([l, k]) => l.retryAfter(k, t)));
-        if (wait > 0) throw Errors.tooManyRequests(`too many failed logins; try again in ${Math.ceil(wait / 60000)} minutes`);
+        const guess = reserveGuess(req.body.username, req, reply);
+        let r;
         try {
-          const r = await ctx.users.login(req.body.username, req.body.password, ctx.config.sessionTtlH * 3600 * 1000);
-          // Only the user's own count is forgiven: one good account must not reset an address that is guessing others.
-          ctx.loginLimits.byUser.succeed(req.body.username);
-          ctx.audit.record(r.user, 'auth.login', r.user.username, req.body.cookie ? { via: 'cookie' } : undefined);
-          const user = { username: r.user.username, role: r.user.role };
-          if (req.body.cookie) {
-            reply.header('set-cookie', sessionCookie(r.token, (r.expiresAt - ctx.now()) / 1000, secureCookie(req)));
-            return { csrfToken: csrfTokenFor(r.token), expiresAt: r.expiresAt, user };
-          }
-          return { token: r.token, expiresAt: r.expiresAt, user };
+          r = await ctx.users.login(req.body.username, req.body.password, ctx.config.sessionTtlH * 3600 * 1000);
         } catch (e) {
-          limits.forEach(([l, k]) => l.fail(k, t));
+          guess.fail();
           throw e;
         }
+        guess.succeed();
+        ctx.audit.record(r.user, 'auth.login', r.user.username, req.body.cookie ? { via: 'cookie' } : undefined);
+        const user = { username: r.user.username, role: r.user.role };
+        if (req.body.cookie) {
+          reply.header('set-cookie', sessionCookie(r.token, (r.expiresAt - ctx.now()) / 1000, secureCookie(req)));
+          return { csrfToken: csrfTokenFor(r.token), expiresAt: r.expiresAt, user };
+        }
+        return { token: r.token, expiresAt: r.expiresAt, user };
       },
     );
 
@@ -76,10 +103,14 @@ export const authRoutes =
       };
     });
 
-    app.get('/api/auth/tokens', { schema: { tags: ['auth'], summary: 'Your own API tokens (names and dates; a token itself is shown only once, when made)' } }, async (req) => {
-      const p = requirePermission(req, 'read');
-      return { tokens: ctx.users.listApiTokens(p.user.id) };
-    });
+    app.get(
+      '/api/auth/tokens',
+      { schema: { tags: ['auth'], summary: 'Your own API tokens (names and dates; a token itself is shown only once, when made), and the lifetime a new one gets by default and at most (days)' } },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        return { tokens: ctx.users.listApiTokens(p.user.id), defaultDays: ctx.config.apiTokenDays, maxDays: ctx.config.apiTokenMaxDays };
+      },
+    );
 
     app.delete(
       '/api/auth/tokens/:id',
@@ -97,15 +128,22 @@ export const authRoutes =
       {
         schema: {
           tags: ['auth'],
-          summary: 'Create a long-lived API token for a script (shown once)',
-          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 80 }), expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })) }, { additionalProperties: false }),
+          summary: 'Create an API token for a script (shown once). It expires: after LOANET_API_TOKEN_DAYS (90) days unless expiresInDays says otherwise, never later than LOANET_API_TOKEN_MAX_DAYS (365); changing your password revokes it unless keepTokens',
+          body: Type.Object(
+            {
+              name: Type.String({ minLength: 1, maxLength: 80 }),
+              expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: ctx.config.apiTokenMaxDays, description: `days until it expires (default ${ctx.config.apiTokenDays}, at most ${ctx.config.apiTokenMaxDays})` })),
+            },
+            { additionalProperties: false },
+          ),
         },
       },
       async (req, reply) => {
         const p = requirePermission(req, 'read');
-        const expiresAt = req.body.expiresInDays ? ctx.now() + req.body.expiresInDays * 86_400_000 : null;
+        const days = req.body.expiresInDays ?? ctx.config.apiTokenDays;
+        const expiresAt = ctx.now() + days * 86_400_000;
         const { token, id } = ctx.users.createApiToken(p.user.id, req.body.name, expiresAt);
-        ctx.audit.record(p.user, 'auth.token.create', String(id), { name: req.body.name });
+        ctx.audit.record(p.user, 'auth.token.create', String(id), { name: req.body.name, expiresInDays: days });
         return reply.status(201).send({ id, token, expiresAt });
       },
     );
@@ -115,15 +153,40 @@ export const authRoutes =
       {
         schema: {
           tags: ['auth'],
-          summary: 'Change your own password; your other sessions are signed out',
-          body: Type.Object({ currentPassword: Type.String({ minLength: 1, maxLength: 200 }), newPassword: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+          summary: 'Change your own password; your other sessions are signed out, and your API tokens revoked unless keepTokens',
+          description:
+            'Wrong current passwords count against the same limits as failed logins (429 when reached). The new password must follow the password policy: 400 with code LOANET_PASSWORD_TOO_SHORT, _TOO_LONG, _HAS_USERNAME or _COMMON, naming the rule and its limit.',
+          body: Type.Object(
+            {
+              currentPassword: PasswordSchema(),
+              newPassword: PasswordSchema(),
+              keepTokens: Type.Optional(Type.Boolean({ description: 'keep your API tokens (default: revoke them, as whoever knew the old password may have made some)' })),
+            },
+            { additionalProperties: false },
+          ),
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const p = requirePermission(req, 'read');
-        await ctx.users.changePassword(p.user.id, req.body.currentPassword, req.body.newPassword, p.tokenId);
-        ctx.audit.record(p.user, 'auth.password.change', p.user.username);
-        return { ok: true };
+        const { currentPassword, newPassword } = req.body;
+        const guess = reserveGuess(p.user.username, req, reply);
+        try {
+          ctx.users.assertPasswordAllowed(newPassword, p.user.username, 'newPassword');
+          if (newPassword === currentPassword) throw Errors.badRequest('newPassword must differ from currentPassword', 'newPassword');
+        } catch (e) {
+          guess.release();
+          throw e;
+        }
+        if (!(await ctx.users.verifyPassword(p.user.id, currentPassword))) {
+          guess.fail();
+          throw Errors.badRequest('currentPassword: the current password is wrong', 'currentPassword');
+        }
+        guess.succeed();
+        const hash = await ctx.users.preparePassword(newPassword, p.user.username, 'newPassword');
+        const keepTokens = req.body.keepTokens === true;
+        const revokedTokens = ctx.users.setOwnPassword(p.user.id, hash, p.tokenId, keepTokens);
+        ctx.audit.record(p.user, 'auth.password.change', p.user.username, { revokedTokens, keepTokens });
+        return { ok: true, revokedTokens };
       },
     );
 
@@ -145,8 +208,9 @@ export const authRoutes =
         schema: {
           tags: ['users'],
           summary: 'Create a user with a role, scoped to an area subtree (admin)',
+          description: 'An admin scoped to an area creates users only inside it (403 naming `area` otherwise, and for a network-wide user).',
           body: Type.Object(
-            { username: Type.String(), password: Type.String(), role: RoleSchema, area: Type.Optional(Type.String({ description: 'area code or key the user is scoped to; omit for the whole network' })) },
+            { username: Type.String(), password: PasswordSchema('follows the password policy (400 LOANET_PASSWORD_TOO_SHORT, _TOO_LONG, _HAS_USERNAME or _COMMON otherwise)'), role: RoleSchema, area: Type.Optional(Type.String({ description: 'area code or key the user is scoped to; omit for the whole network' })) },
             { additionalProperties: false },
           ),
         },
@@ -154,7 +218,8 @@ export const authRoutes =
       async (req, reply) => {
         const p = requirePermission(req, 'users.manage');
         const area = req.body.area ? ctx.coverage.resolveArea(req.body.area) : undefined;
-        const u = ctx.users.create({ username: req.body.username, password: req.body.password, role: req.body.role as Role, areaId: area?.id ?? null });
+        enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, undefined, area?.id ?? null, ctx.coverage.areaIndex()));
+        const u = await ctx.users.create({ username: req.body.username, password: req.body.password, role: req.body.role as Role, areaId: area?.id ?? null });
         ctx.audit.record(p.user, 'user.create', u.username, { role: u.role, area: area?.key ?? null });
         return reply.status(201).send({ username: u.username, role: u.role, area: area?.key ?? null });
       },
@@ -166,12 +231,14 @@ export const authRoutes =
         schema: {
           tags: ['users'],
           summary: "Change a user's role, area scope, or disable/enable them (admin); disabling ends their sessions and tokens",
+          description: 'An admin scoped to an area changes only users inside it (404 for others) and only to an area inside it (403 naming `area`): it can never make a user network-wide, nor clear or widen its own area.',
           params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
           body: Type.Object(
             {
               role: Type.Optional(RoleSchema),
               area: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'area code or key the user is scoped to; null for the whole network' })),
               disabled: Type.Optional(Type.Boolean()),
+              password: Type.Optional(PasswordSchema("a new password (an admin's reset, following the password policy): the user's sessions and API tokens are revoked")),
             },
             { additionalProperties: false, minProperties: 1 },
           ),
@@ -181,20 +248,46 @@ export const authRoutes =
         const p = requirePermission(req, 'users.manage');
         const target = ctx.users.byId(req.params.id);
         if (!target) throw Errors.notFound(`user ${req.params.id}`);
+        const scopeCheck = (areaId: number | null | undefined) => enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, areaId, ctx.coverage.areaIndex()));
+        scopeCheck(undefined);
         // An admin locking themselves out would leave nobody to undo it (the bootstrap reset needs a restart).
         if (req.body.disabled === true && target.id === p.user.id) throw Errors.badRequest('disabled: you cannot disable your own account / không thể tự khóa tài khoản của chính mình', 'disabled');
         const area = req.body.area === undefined ? undefined : req.body.area === null ? null : ctx.coverage.resolveArea(req.body.area);
-        const u = ctx.users.update(target.id, { role: req.body.role as Role | undefined, areaId: area === undefined ? undefined : (area?.id ?? null), disabled: req.body.disabled });
+        scopeCheck(area === undefined ? undefined : (area?.id ?? null));
+        const passwordHash = req.body.password === undefined ? undefined : await ctx.users.preparePassword(req.body.password, target.username);
+        const u = ctx.users.update(target.id, { role: req.body.role as Role | undefined, areaId: area === undefined ? undefined : (area?.id ?? null), disabled: req.body.disabled, passwordHash });
         const areaOut = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
-        ctx.audit.record(p.user, 'user.update', u.username, { role: req.body.role, area: area === undefined ? undefined : (area?.key ?? null), disabled: req.body.disabled });
+        ctx.audit.record(p.user, 'user.update', u.username, { role: req.body.role, area: area === undefined ? undefined : (area?.key ?? null), disabled: req.body.disabled, ...(passwordHash ? { password: 'reset' } : {}) });
         return { id: u.id, username: u.username, role: u.role, area: areaOut?.key ?? null, areaName: areaOut?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
       },
     );
 
-    app.get('/api/users', { schema: { tags: ['users'], summary: 'Every user with role and area scope (admin)' } }, async (req) => {
-      requirePermission(req, 'users.manage');
+    app.post(
+      '/api/users/:id/unlock',
+      {
+        schema: {
+          tags: ['users'],
+          summary: "Forget a user's failed logins and password changes, so they may try again at once (admin; audited)",
+          description: 'Clears the per-user and per-(user, address) counts of the guessing limits; the per-address count stays (an address guessing many accounts is not forgiven by unlocking one).',
+          params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'users.manage');
+        const target = ctx.users.byId(req.params.id);
+        if (!target) throw Errors.notFound(`user ${req.params.id}`);
+        enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, undefined, ctx.coverage.areaIndex()));
+        const forgotten = ctx.loginLimits.unlock(target.username);
+        ctx.audit.record(p.user, 'user.unlock', target.username, { forgottenFailures: forgotten });
+        return { ok: true, forgottenFailures: forgotten };
+      },
+    );
+
+    app.get('/api/users', { schema: { tags: ['users'], summary: 'Every user with role and area scope (admin); an admin scoped to an area sees only the users inside it' } }, async (req) => {
+      const p = requirePermission(req, 'users.manage');
+      const idx = ctx.coverage.areaIndex();
       return {
-        users: ctx.users.list().map((u) => {
+        users: ctx.users.list().filter((u) => withinScope(p.user.areaId, u.areaId, idx)).map((u) => {
           const area = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
           return { id: u.id, username: u.username, role: u.role, area: area?.key ?? null, areaName: area?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
         }),
@@ -207,12 +300,27 @@ export const authRoutes =
         schema: {
           tags: ['audit'],
           summary: 'The audit log, newest first (admin)',
+          description:
+            'An admin scoped to an area reads only the entries whose actor is a user inside that area (by the user\'s current area) or whose target is a user, site or area inside it; entries of network-wide users about other things, and of the system, are not shown to it.',
           querystring: Type.Object({ from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()), username: Type.Optional(Type.String()), action: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }),
         },
       },
       async (req) => {
-        requirePermission(req, 'audit.read');
-        return { entries: ctx.audit.list(req.query) };
+        const p = requirePermission(req, 'audit.read');
+        if (p.user.areaId === null) return { entries: ctx.audit.list(req.query) };
+        const idx = ctx.coverage.areaIndex();
+        const userArea = new Map(ctx.users.list().map((u) => [u.id, u.areaId]));
+        const userAreaByName = new Map(ctx.users.list().map((u) => [u.username, u.areaId]));
+        const targetArea = (action: string, target: string | null): number | null | undefined => {
+          if (target === null) return undefined;
+          if (action.startsWith('user.') || action.startsWith('auth.')) return userAreaByName.get(target);
+          if (action.startsWith('site.')) return ctx.sites.get(target)?.areaId;
+          if (action.startsWith('area.')) return idx.get(target)?.id;
+          return undefined;
+        };
+        const visible = (e: { userId: number | null; action: string; target: string | null }) =>
+          auditVisible(p.user.areaId, { actorAreaId: e.userId === null ? undefined : userArea.get(e.userId), targetAreaId: targetArea(e.action, e.target) }, idx);
+        return { entries: ctx.audit.list(req.query, visible) };
       },
     );
   };

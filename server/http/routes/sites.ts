@@ -7,7 +7,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../../context.ts';
 import { COMMAND_TYPES, type CommandType } from '../../../protocol/index.ts';
-import { requirePermission, type Permission } from '../auth.ts';
+import { enforceScope, requirePermission, type Permission } from '../auth.ts';
+import { siteRefusal } from '../../auth/scope-policy.ts';
 import { Errors } from '../../errors.ts';
 import type { Site } from '../../registry/sites.ts';
 import { conditionShares, type ConditionTransition } from '../../coverage/uptime.ts';
@@ -53,10 +54,15 @@ export const siteRoutes =
       };
     };
 
-    /** Load a site and check the caller may do `p` where it is. */
-    const siteFor = (req: FastifyRequest, id: string, p: Permission): { site: Site; user: { id: number; username: string } } => {
+    /**
+     * Load a site and check the caller may do `p` where it is (and, for a move,
+     * where it goes). A site outside the caller's area is not found (404), so
+     * site ids of other communes cannot be probed.
+     */
+    const siteFor = (req: FastifyRequest, id: string, p: Permission, newAreaId?: number): { site: Site; user: { id: number; username: string } } => {
+      const principal = requirePermission(req, p);
       const site = ctx.sites.require(id);
-      const principal = requirePermission(req, p, ctx.coverage.areaPath(site.areaId));
+      enforceScope(siteRefusal(principal.user.areaId, site.id, site.areaId, newAreaId, ctx.coverage.areaIndex()));
       return { site, user: principal.user };
     };
 
@@ -140,6 +146,7 @@ export const siteRoutes =
         schema: {
           tags: ['sites'],
           summary: 'Update a site',
+          description: 'A user scoped to an area changes only its own sites (others are 404) and moves them only inside its area (403 naming `area`).',
           params: SiteId,
           body: Type.Object(
             { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), kind: Type.Optional(Kind), area: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon), profile: Type.Optional(Type.String({ maxLength: 64 })), expectedDevices: Type.Optional(Type.Array(ExpectedDevice, { maxItems: 32 })), monitorMic: Type.Optional(Type.Boolean()) },
@@ -148,8 +155,9 @@ export const siteRoutes =
         },
       },
       async (req) => {
-        const { site: before, user } = siteFor(req, req.params.id, 'registry.write');
-        const areaKey = req.body.area ? ctx.coverage.resolveArea(req.body.area).key : undefined;
+        const newArea = req.body.area ? ctx.coverage.resolveArea(req.body.area) : undefined;
+        const { site: before, user } = siteFor(req, req.params.id, 'registry.write', newArea?.id);
+        const areaKey = newArea?.key;
         const site = ctx.sites.update(before.id, { ...req.body, areaKey });
         ctx.fleet.upsertSite(site);
         // Its channels changed: make it reconnect so the broker applies the new ACL.
