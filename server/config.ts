@@ -4,6 +4,7 @@
  * Every variable is listed in README.md's configuration table.
  */
 import { StartupError } from './errors.ts';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './fleet/connection-limit.ts';
 import { isValidSiteId } from '../protocol/index.ts';
 import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
 
@@ -12,6 +13,8 @@ export interface ServerConfig {
   httpHost: string;
   mqttPort: number;
   mqttHost: string;
+  /** Embedded broker: open connections and connect rate per client address, checked at the TCP accept (server/fleet/connection-limit.ts). */
+  mqttConnections: ConnectionLimits;
   /**
    * An external MQTT 3.1.1 broker (Mosquitto, EMQX) to use instead of the
    * embedded one, e.g. mqtt://127.0.0.1:1884; null = embedded broker.
@@ -195,6 +198,11 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     httpHost: env.LOANET_HTTP_HOST || '0.0.0.0',
     mqttPort: int(env, 'LOANET_MQTT_PORT', 1883, 0, 65535),
     mqttHost: env.LOANET_MQTT_HOST || '0.0.0.0',
+    mqttConnections: {
+      maxPerAddress: int(env, 'LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS', DEFAULT_CONNECTION_LIMITS.maxPerAddress, 1, 1_000_000),
+      connectBurst: int(env, 'LOANET_MQTT_CONNECT_BURST', DEFAULT_CONNECTION_LIMITS.connectBurst, 1, 1_000_000),
+      connectRatePerS: int(env, 'LOANET_MQTT_CONNECT_RATE', DEFAULT_CONNECTION_LIMITS.connectRatePerS, 1, 1_000_000),
+    },
     ...externalBroker(env),
     dataDir: env.LOANET_DATA_DIR || './data',
     adminPassword: adminPassword === '' ? undefined : adminPassword,

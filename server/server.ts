@@ -88,7 +88,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const external = config.mqttUrl
     ? new ExternalBroker({ url: config.mqttUrl, username: config.mqttUsername, password: config.mqttPassword ?? '' }, log)
     : undefined;
-  const broker: EmbeddedBroker | ExternalBroker = external ?? new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost }, authority, log);
+  const broker: EmbeddedBroker | ExternalBroker = external ?? new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost, connections: config.mqttConnections }, authority, log);
   // Clock requests are answered on the real server clock, not `now` (which tests may freeze).
   const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log));
   broker.onSiteMessage((m) => ingest.handle(m));

@@ -12,7 +12,10 @@ import { withRetainedIndex, type RetainedStore } from './retained-index.ts';
 const memoryPersistence = createRequire(import.meta.url)('aedes-persistence') as () => RetainedStore;
 import { SERVER_SUBSCRIPTIONS, parseTopic, type SiteChannel } from '../../protocol/index.ts';
 import { StartupError } from '../errors.ts';
+import { logSafe } from '../log-safe.ts';
 import { authorize, type Actor } from './acl.ts';
+import { ConnectionAdmission, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-limit.ts';
+import { PacketSizeGuard, SITE_PACKET_LIMITS, packetName, type PacketLimits, type PacketRefusal } from './packet-limit.ts';
 
 export interface SiteMessage {
   siteId: string;
@@ -29,6 +32,27 @@ export interface BrokerStatus {
   refusedConnects: number;
   deniedPublishes: number;
   deniedSubscribes: number;
+  /** What the embedded broker refused, by reason; absent for an external broker (its own log has them). */
+  refusals?: BrokerRefusals;
+}
+
+/** Connections and packets the embedded broker refused since start, by reason. */
+export interface BrokerRefusals {
+  /** A packet before login (the CONNECT, or anything sent before it is accepted) over the limit: connection closed. */
+  packetTooLargeBeforeAuth: number;
+  /** A logged-in site's packet over its topic's limit: connection closed, the packet never parsed, nothing retained. */
+  packetTooLargeAfterAuth: number;
+  /** A fixed header that is not MQTT (Remaining Length over 4 bytes): connection closed. */
+  malformedPackets: number;
+  /** TCP connections refused at accept: the address already had the maximum open. */
+  connectionsPerAddress: number;
+  /** TCP connections refused at accept: the address connected faster than its bucket allows. */
+  connectRate: number;
+  /** CONNECTs refused: username other than the client id, or a wrong, rotated or retired credential. */
+  authFailures: number;
+  /** PUBLISH and SUBSCRIBE refused by the ACL. */
+  aclDeniedPublishes: number;
+  aclDeniedSubscribes: number;
 }
 
 export interface BrokerLink {
@@ -65,12 +89,23 @@ export class EmbeddedBroker implements BrokerLink {
   private readonly actors = new Map<string, Actor>();
   private boundPort: number | null = null;
   private counters = { refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 };
+  private refusals = { packetTooLargeBeforeAuth: 0, packetTooLargeAfterAuth: 0, malformedPackets: 0, connectionsPerAddress: 0, connectRate: 0 };
+  private readonly admission: ConnectionAdmission;
+  private readonly packetLimits: PacketLimits;
+  /** Each open socket's packet guard, so a successful login can switch it to the site limits. */
+  private readonly guards = new WeakMap<object, PacketSizeGuard>();
+  /** Refusal log lines per reason in the current minute: a flood is counted in full but logged in part. */
+  private readonly logWindow = new Map<string, { start: number; lines: number; suppressed: number }>();
 
   constructor(
-    private readonly opts: { port: number; host: string },
+    private readonly opts: { port: number; host: string; connections?: ConnectionLimits; packetLimits?: PacketLimits },
     private readonly authority: SiteAuthority,
     private readonly log: Logger,
-  ) {}
+    private readonly now: () => number = Date.now,
+  ) {
+    this.admission = new ConnectionAdmission(opts.connections ?? DEFAULT_CONNECTION_LIMITS, now);
+    this.packetLimits = opts.packetLimits ?? SITE_PACKET_LIMITS;
+  }
 
   async start(): Promise<void> {
     const aedes = await Aedes.createBroker({
@@ -86,7 +121,7 @@ export class EmbeddedBroker implements BrokerLink {
         const secret = password?.toString('utf8') ?? '';
         if (!username || username !== siteId) {
           this.counters.refusedConnects++;
-          this.log.warn({ clientId: siteId, username }, 'mqtt connect refused: username must equal the client id (the site id)');
+          this.refusalLog('auth', { clientId: logSafe(siteId, 80), username: logSafe(username, 80), address: logSafe(client.conn && (client.conn as net.Socket).remoteAddress) }, 'mqtt connect refused: username must equal the client id (the site id)');
           done(authError('username must equal client id', 4), false);
           return;
         }
@@ -95,15 +130,17 @@ export class EmbeddedBroker implements BrokerLink {
             const areaKeys = ok ? this.authority.areaKeysOf(siteId) : undefined;
             if (!ok || !areaKeys) {
               this.counters.refusedConnects++;
-              this.log.warn({ siteId }, 'mqtt connect refused: wrong, rotated or retired credential');
+              this.refusalLog('auth', { siteId: logSafe(siteId, 80), address: logSafe((client.conn as net.Socket | undefined)?.remoteAddress) }, 'mqtt connect refused: wrong, rotated or retired credential');
               done(authError('bad credentials', 4), false);
               return;
             }
             this.actors.set(siteId, { kind: 'site', siteId, areaKeys });
+            // From the CONNACK on, the site may send its own messages: the guard switches to their limits.
+            this.guards.get(client.conn)?.authenticate();
             done(null, true);
           },
           (err: unknown) => {
-            this.log.error({ siteId, err }, 'credential check failed');
+            this.log.error({ siteId: logSafe(siteId, 80), err }, 'credential check failed');
             done(authError('server error', 5), false);
           },
         );
@@ -115,7 +152,7 @@ export class EmbeddedBroker implements BrokerLink {
         const d = actor ? authorize(actor, 'publish', packet.topic) : { allow: false as const, reason: 'not authenticated' };
         if (d.allow) return cb(null);
         this.counters.deniedPublishes++;
-        this.log.warn({ siteId: client.id, topic: packet.topic }, `publish denied: ${d.reason}`);
+        this.refusalLog('acl', { siteId: logSafe(client.id, 80), topic: logSafe(packet.topic) }, `publish denied: ${logSafe(d.reason, 300)}`);
         cb(new Error(d.reason));
       },
       authorizeSubscribe: (client, sub, cb) => {
@@ -123,12 +160,12 @@ export class EmbeddedBroker implements BrokerLink {
         const d = actor ? authorize(actor, 'subscribe', sub.topic) : { allow: false as const, reason: 'not authenticated' };
         if (d.allow) return cb(null, sub);
         this.counters.deniedSubscribes++;
-        this.log.warn({ siteId: client.id, topic: sub.topic }, `subscribe denied: ${d.reason}`);
+        this.refusalLog('acl', { siteId: logSafe(client.id, 80), topic: logSafe(sub.topic) }, `subscribe denied: ${logSafe(d.reason, 300)}`);
         // [MQTT-3.9.3] a refused subscription is answered with return code 0x80, not a disconnect.
         cb(null, null);
       },
     });
-    aedes.on('clientError', (client, err) => this.log.warn({ siteId: client.id, err: err.message }, 'mqtt client error'));
+    aedes.on('clientError', (client, err) => this.refusalLog('client-error', { siteId: logSafe(client.id, 80), err: logSafe(err.message) }, 'mqtt client error'));
     this.aedes = aedes;
 
     for (const filter of SERVER_SUBSCRIPTIONS) {
@@ -160,7 +197,7 @@ export class EmbeddedBroker implements BrokerLink {
       );
     }
 
-    const server = net.createServer(aedes.handle);
+    const server = net.createServer((socket) => this.accept(socket, aedes));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         reject(
@@ -197,10 +234,97 @@ export class EmbeddedBroker implements BrokerLink {
     this.handlers.push(handler);
   }
 
+  /**
+   * A new TCP connection: admitted per address (open connections, connect
+   * rate) before aedes sees it, then read through a packet size guard.
+   */
+  private accept(socket: net.Socket, aedes: Aedes): void {
+    const admission = this.admission.admit(socket.remoteAddress);
+    if (!admission.ok) {
+      this.refusals[admission.reason === 'rate' ? 'connectRate' : 'connectionsPerAddress']++;
+      this.refusalLog(`admission-${admission.reason}`, { address: logSafe(socket.remoteAddress) }, `mqtt connection refused: ${admission.message}`);
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => this.admission.release(admission.key));
+    const guard = new PacketSizeGuard(this.packetLimits);
+    this.guards.set(socket, guard);
+    // aedes reads the socket with read() when it is readable (and Node's flowing mode reads through read() too), so
+    // wrapping read() sees every byte before mqtt-packet does: a packet's size is checked from its fixed header,
+    // before its body is buffered, and the socket is closed at once when it is over the limit.
+    const read = socket.read.bind(socket);
+    socket.read = ((n?: number) => {
+      if (guard.refusal) return null;
+      const chunk = read(n) as Buffer | string | null;
+      if (chunk === null) return null;
+      const r = guard.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      if (r.refused) {
+        this.refusePacket(socket, r.refused);
+        return null;
+      }
+      return r.pass;
+    }) as typeof socket.read;
+    aedes.handle(socket);
+  }
+
+  private refusePacket(socket: net.Socket, r: PacketRefusal): void {
+    if (r.reason === 'malformed') this.refusals.malformedPackets++;
+    else if (r.stage === 'before-auth') this.refusals.packetTooLargeBeforeAuth++;
+    else this.refusals.packetTooLargeAfterAuth++;
+    const clientId = (socket as net.Socket & { client?: { id?: string | null } }).client?.id;
+    this.refusalLog(
+      `packet-${r.reason}-${r.stage}`,
+      {
+        address: logSafe(socket.remoteAddress),
+        ...(clientId ? { siteId: logSafe(clientId, 80) } : {}),
+        packet: packetName(r.packetType),
+        ...(r.bytes !== undefined ? { bytes: r.bytes, limit: r.limit } : {}),
+        ...(r.topic !== undefined ? { topic: logSafe(r.topic) } : {}),
+      },
+      `mqtt connection closed: ${logSafe(r.message, 300)}`,
+    );
+    socket.destroy();
+  }
+
+  /**
+   * A warning about something refused, at most 20 lines per kind and minute
+   * (then one line saying how many were not logged): the counters in
+   * status() count every refusal, the log must not grow with a flood.
+   */
+  private refusalLog(kind: string, obj: object, msg: string): void {
+    const t = this.now();
+    let w = this.logWindow.get(kind);
+    if (!w || t - w.start >= 60_000) {
+      if (w && w.suppressed > 0) this.log.warn({ kind, suppressed: w.suppressed }, `${w.suppressed} more refusals of this kind were not logged in the last minute`);
+      w = { start: t, lines: 0, suppressed: 0 };
+      this.logWindow.set(kind, w);
+    }
+    if (w.lines < 20) {
+      w.lines++;
+      this.log.warn(obj, msg);
+    } else w.suppressed++;
+  }
+
   disconnectSite(siteId: string): void {
     this.actors.delete(siteId);
     const clients = (this.aedes as unknown as { clients?: Record<string, { close(): void }> } | undefined)?.clients;
     clients?.[siteId]?.close();
+  }
+
+  /** The payload the broker holds retained on `topic` (exact topic), if any: what a subscriber would get. */
+  async retained(topic: string): Promise<Buffer | undefined> {
+    const persistence = (this.aedes as unknown as { persistence?: RetainedStore } | undefined)?.persistence;
+    if (!persistence) return undefined;
+    let found: Buffer | undefined;
+    for await (const p of persistence.createRetainedStreamCombi([topic]) as AsyncIterable<{ topic: string; payload: Buffer | Uint8Array | string }>) {
+      if (p.topic === topic) found = Buffer.from(p.payload as Uint8Array);
+    }
+    return found;
+  }
+
+  /** Open MQTT connections counted for `address` (IPv6: its /64) by the per-address cap. */
+  openConnectionsFrom(address: string): number {
+    return this.admission.openFor(address);
   }
 
   /** The port actually bound (useful when configured as 0). */
@@ -215,6 +339,12 @@ export class EmbeddedBroker implements BrokerLink {
       clients: this.aedes?.connectedClients ?? 0,
       port: this.boundPort,
       ...this.counters,
+      refusals: {
+        ...this.refusals,
+        authFailures: this.counters.refusedConnects,
+        aclDeniedPublishes: this.counters.deniedPublishes,
+        aclDeniedSubscribes: this.counters.deniedSubscribes,
+      },
     };
   }
 }

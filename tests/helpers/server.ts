@@ -39,6 +39,11 @@ export async function startTestServer(env: Record<string, string> = {}, existing
     LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
     LOANET_SWEEP_MS: '200',
     LOANET_SOUND_CHECK_INTERVAL_H: '0',
+    // Every simulated site of a test connects from 127.0.0.1, up to thousands at once: the per-address
+    // MQTT limits are for a real network (tests of those limits set their own).
+    LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '50000',
+    LOANET_MQTT_CONNECT_BURST: '50000',
+    LOANET_MQTT_CONNECT_RATE: '50000',
     ...env,
   });
   const t: TestServer = {

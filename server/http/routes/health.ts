@@ -1,8 +1,22 @@
 /** GET /api/health: the one public endpoint, for load balancers and monitoring. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
+import { Type, type TNull, type TNumber, type TUnion } from '@sinclair/typebox';
 import type { ServerContext } from '../../context.ts';
 import { schemaVersion } from '../../store/db.ts';
+import type { BrokerRefusals } from '../../fleet/broker.ts';
+
+type RefusalKey = keyof BrokerRefusals;
+const REFUSAL_DESCRIPTIONS: Record<RefusalKey, string> = {
+  packetTooLargeBeforeAuth: 'connections closed: a packet before login (the CONNECT) over the limit',
+  packetTooLargeAfterAuth: "connections closed: a logged-in site's packet over its topic's limit",
+  malformedPackets: 'connections closed: a fixed header that is not MQTT',
+  connectionsPerAddress: 'connections refused at accept: the address already had LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS open',
+  connectRate: 'connections refused at accept: the address connected faster than LOANET_MQTT_CONNECT_BURST / LOANET_MQTT_CONNECT_RATE allow',
+  authFailures: 'CONNECTs refused: bad username or credential',
+  aclDeniedPublishes: 'PUBLISH refused by the ACL',
+  aclDeniedSubscribes: 'SUBSCRIBE refused by the ACL',
+};
+const REFUSAL_KEYS = Object.keys(REFUSAL_DESCRIPTIONS) as RefusalKey[];
 
 export const healthRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
@@ -20,7 +34,16 @@ export const healthRoutes =
               status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
               versions: Type.Object({ loanet: Type.String(), protocol: Type.Number(), schema: Type.Number(), node: Type.String() }),
               uptimeS: Type.Number(),
-              broker: Type.Object({ kind: Type.String(), up: Type.Boolean(), clients: Type.Number(), port: Type.Union([Type.Number(), Type.Null()]) }),
+              broker: Type.Object({
+                kind: Type.String(),
+                up: Type.Boolean(),
+                clients: Type.Number(),
+                port: Type.Union([Type.Number(), Type.Null()]),
+                refusals: Type.Object(
+                  Object.fromEntries(REFUSAL_KEYS.map((k) => [k, Type.Union([Type.Number(), Type.Null()], { description: REFUSAL_DESCRIPTIONS[k] })])) as Record<RefusalKey, TUnion<[TNumber, TNull]>>,
+                  { description: "What the embedded MQTT broker refused since start, by reason; null with an external broker (see that broker's log)." },
+                ),
+              }),
               store: Type.Object({ kind: Type.String(), up: Type.Boolean(), schemaVersion: Type.Number() }),
               sites: Type.Object({ registered: Type.Number() }),
             }),
@@ -40,7 +63,13 @@ export const healthRoutes =
           status: broker.up && storeUp ? ('ok' as const) : ('degraded' as const),
           versions: { ...ctx.versions, schema },
           uptimeS: Math.round((ctx.now() - ctx.startedAt) / 1000),
-          broker: { kind: broker.kind, up: broker.up, clients: broker.clients, port: broker.port },
+          broker: {
+            kind: broker.kind,
+            up: broker.up,
+            clients: broker.clients,
+            port: broker.port,
+            refusals: Object.fromEntries(REFUSAL_KEYS.map((k) => [k, broker.refusals?.[k] ?? null])) as Record<RefusalKey, number | null>,
+          },
           store: { kind: 'sqlite', up: storeUp, schemaVersion: schema },
           sites: { registered: ctx.fleet.observations().length },
         };

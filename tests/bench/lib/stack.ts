@@ -80,6 +80,10 @@ async function startServerProcess(dataDir: string, env: Record<string, string>):
     LOANET_MQTT_HOST: '127.0.0.1',
     LOANET_DATA_DIR: dataDir,
     LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    // The bench's 30,000 simulated sites all connect from 127.0.0.1: lift the per-address MQTT limits meant for a real network.
+    LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '1000000',
+    LOANET_MQTT_CONNECT_BURST: '1000000',
+    LOANET_MQTT_CONNECT_RATE: '1000000',
     ...env,
   });
   const baseUrl = `http://127.0.0.1:${httpPort}`;
