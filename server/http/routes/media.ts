@@ -21,8 +21,9 @@ import { MediaRejected, Rejections } from '../../media/analysis.ts';
 import type { JobView, MediaItem, MediaMeta, SubmitInput } from '../../media/library.ts';
 import { KNOWN_LANGUAGES, normaliseLanguageTag } from '../../media/languages.ts';
 import { parseRange } from '../../media/range.ts';
-import { docxText, MAX_DOCX_BYTES } from '../../media/docx.ts';
-import { MAX_TEXT_CHARS, RATE_RANGE } from '../../media/tts/engine.ts';
+import { MAX_DOCX_BYTES } from '../../media/docx.ts';
+import { docxTextOffThread } from '../../media/docx-offthread.ts';
+import { checkSpeechText, MAX_TEXT_CHARS, RATE_RANGE } from '../../media/tts/engine.ts';
 import { pickVoice } from '../../media/tts/espeak.ts';
 import type { Principal } from '../../auth/users.ts';
 
@@ -110,7 +111,8 @@ export const mediaRoutes =
 
     const ttsFields = Type.Object(
       {
-        text: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS }),
+        // The length is checked by checkSpeechText, the same check as a .docx's text (413 naming the limit).
+        text: Type.String({ minLength: 1, description: `at most ${MAX_TEXT_CHARS} characters` }),
         title: Type.String({ minLength: 1, maxLength: 200 }),
         lang: Type.Optional(Type.String({ maxLength: 35, description: 'BCP 47 tag; default vi' })),
         voice: Type.Optional(Type.String({ maxLength: 64, description: 'an engine voice, e.g. vi, vi-vn-x-central, vi-vn-x-south' })),
@@ -121,11 +123,12 @@ export const mediaRoutes =
     );
 
     /** Check the voice now (a wrong one is a 422 at once), then synthesise inside the job. */
-    const submitSpeech = async (p: Principal, o: { text: string; title: string; lang: string; voice?: string | undefined; rate?: number | undefined; tags: string[]; originalName?: string; source?: Record<string, unknown> }) => {
+    const submitSpeech = async (p: Principal, o: { text: string; field: string; title: string; lang: string; voice?: string | undefined; rate?: number | undefined; tags: string[]; originalName?: string; source?: Record<string, unknown> }) => {
       needTts();
       needTools();
       const text = o.text.normalize('NFC').trim();
       if (!text) throw new LoanetError('LOANET_TTS_NO_TEXT', 422, 'there is no text to speak');
+      checkSpeechText(text, o.field);
       const voice = pickVoice(await tts.voices(), o.lang, o.voice);
       if (typeof voice === 'string') throw new LoanetError('LOANET_TTS_NO_VOICE', 422, voice);
       const input: SubmitInput = {
@@ -281,7 +284,7 @@ export const mediaRoutes =
         const p = requirePermission(req, 'media.write');
         const b = req.body;
         try {
-          const job = await submitSpeech(p, { text: b.text, title: b.title.trim(), lang: langOf(b.lang), voice: b.voice, rate: b.rate, tags: tagsOf(b.tags ?? []) });
+          const job = await submitSpeech(p, { text: b.text, field: 'text', title: b.title.trim(), lang: langOf(b.lang), voice: b.voice, rate: b.rate, tags: tagsOf(b.tags ?? []) });
           return await answer(reply, job, req.query.waitMs ?? DEFAULT_WAIT_MS);
         } catch (e) {
           if (e instanceof MediaRejected) throw rejected(e);
@@ -315,7 +318,8 @@ export const mediaRoutes =
             }
             buf = Buffer.concat(chunks);
           });
-          const text = docxText(buf ?? Buffer.alloc(0));
+          // Unzipped and read in a worker thread, within limits on what it produces (docx.ts).
+          const text = await docxTextOffThread(buf ?? new Uint8Array());
           if (!text) throw new LoanetError('LOANET_TTS_NO_TEXT', 422, 'the document has no text');
           const rate = fields.rate?.[0] !== undefined ? Number(fields.rate[0]) : undefined;
           if (rate !== undefined && !(Number.isInteger(rate) && rate >= RATE_RANGE.min && rate <= RATE_RANGE.max)) {
@@ -323,6 +327,7 @@ export const mediaRoutes =
           }
           const job = await submitSpeech(p, {
             text,
+            field: 'file',
             title: titleOf(fields.title?.[0], file.filename),
             lang: langOf(fields.lang?.[0]),
             voice: fields.voice?.[0] || undefined,

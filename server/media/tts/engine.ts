@@ -4,6 +4,8 @@
  * library or the API. An engine writes a WAV file; the ingest pipeline does
  * the rest (loudness, Opus) exactly as for an upload.
  */
+import { LoanetError } from '../../errors.ts';
+
 export interface TtsVoice {
   /** What `voice` takes, e.g. `vi-vn-x-south`. */
   id: string;
@@ -33,5 +35,24 @@ export const DEFAULT_RATE_WPM = 145;
 export const RATE_RANGE = { min: 80, max: 300 } as const;
 /** Longest text accepted for one item (characters): about an hour of speech. */
 export const MAX_TEXT_CHARS = 50_000;
+
+/**
+ * The refusal of a text too long to speak as one item, whatever it came from
+ * (typed text, a .docx): names the field and the limit. `length` is null when
+ * counting stopped as soon as the limit was passed.
+ */
+export function speechTextTooLong(field: string, length: number | null, limit = MAX_TEXT_CHARS): LoanetError {
+  const what = length === null ? `more than ${limit.toLocaleString('en')}` : length.toLocaleString('en');
+  return new LoanetError('LOANET_TTS_TEXT_TOO_LONG', 413, `${field}: the text has ${what} characters; at most ${limit.toLocaleString('en')} characters can be spoken as one item (split it)`, {
+    field,
+    limit,
+    ...(length === null ? {} : { length }),
+  });
+}
+
+/** The one length check of every text to speak; throws `speechTextTooLong`. */
+export function checkSpeechText(text: string, field = 'text'): void {
+  if (text.length > MAX_TEXT_CHARS) throw speechTextTooLong(field, text.length);
+}
 
 export const NO_ENGINE = 'no text-to-speech engine: install espeak-ng (apt-get install espeak-ng), or set LOANET_ESPEAK to its binary';

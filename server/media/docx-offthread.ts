@@ -1,0 +1,31 @@
+/**
+ * The text of an uploaded .docx, worked out in a worker thread: the unzip and
+ * the XML scan are bounded (docx.ts), and running them off the event loop
+ * means even a maximal document never delays HTTP, the MQTT broker or an
+ * alert. The worker has its own heap limit and a deadline.
+ */
+import { LoanetError } from '../errors.ts';
+import { OffThreadError, runOffThread } from '../offthread.ts';
+import { MediaRejected } from './analysis.ts';
+
+/** Time allowed for one document (a maximal one takes about a second). */
+export const DOCX_TIMEOUT_MS = 30_000;
+/** Heap of the worker (MB): the inflated XML is at most 32 MiB and the text 50,000 characters. */
+export const DOCX_WORKER_HEAP_MB = 256;
+
+const TASK = new URL('./docx.ts', import.meta.url);
+
+export async function docxTextOffThread(bytes: Uint8Array): Promise<string> {
+  try {
+    // A copy of its own, moved to the worker (the upload's buffer may be a slice of a shared pool).
+    const own = bytes.slice();
+    return await runOffThread<string>(TASK, 'docxTextTask', { bytes: own }, { timeoutMs: DOCX_TIMEOUT_MS, maxHeapMb: DOCX_WORKER_HEAP_MB, transfer: [own.buffer as ArrayBuffer] });
+  } catch (e) {
+    if (!(e instanceof OffThreadError)) throw e;
+    if (e.code === 'LOANET_OFFTHREAD_TIMEOUT' || e.code === 'LOANET_OFFTHREAD_MEMORY') {
+      throw new MediaRejected('LOANET_DOCX_TOO_LARGE', 413, `the document could not be read within the limits: ${e.message}`);
+    }
+    if (e.code && e.statusCode) throw new LoanetError(e.code, e.statusCode, e.message, e.details);
+    throw e;
+  }
+}
