@@ -6,6 +6,9 @@
 import { StartupError } from './errors.ts';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './fleet/connection-limit.ts';
 import { isValidSiteId } from '../protocol/index.ts';
+import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from './auth/login-limiter.ts';
+import { checkPassword, commonPasswords, DEFAULT_PASSWORD_MIN_LENGTH, PASSWORD_MIN_LENGTH_FLOOR } from './auth/password-policy.ts';
+import net from 'node:net';
 import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
 
 export interface ServerConfig {
@@ -50,6 +53,19 @@ export interface ServerConfig {
   sessionTtlH: number;
   /** Secure flag of the console's session cookie: auto = when the request came over HTTPS (directly or X-Forwarded-Proto from a TLS proxy). */
   cookieSecure: 'auto' | 'always' | 'never';
+  /**
+   * Proxies whose X-Forwarded-For (and -Proto) is believed: addresses, CIDR
+   * ranges or proxy-addr's names (loopback, linklocal, uniquelocal); empty =
+   * none, the client's address is the TCP peer's. Login limits count by it.
+   */
+  trustProxy: string[];
+  /** Password guessing limits (server/auth/login-limiter.ts). */
+  login: LoginLimits;
+  /** Shortest password a person may choose (server/auth/password-policy.ts). */
+  passwordMinLength: number;
+  /** API tokens: lifetime when the creator names none, and the longest one may name (days). */
+  apiTokenDays: number;
+  apiTokenMaxDays: number;
   /** Structure version used when an area code is given without one. */
   areaVersion: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -184,10 +200,49 @@ function externalBroker(env: Env): Pick<ServerConfig, 'mqttUrl' | 'mqttUsername'
   return { mqttUrl: rawUrl, mqttUsername: username, mqttPassword: password, brokerHookSecret: hookSecret };
 }
 
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function trustProxy(env: Env): string[] {
+  const raw = env.LOANET_TRUST_PROXY?.trim() ?? '';
+  if (raw === '') return [];
+  return raw.split(',').map((part) => {
+    const p = part.trim();
+    const [ip, bits, extra] = p.split('/');
+    const family = net.isIP(ip ?? '');
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (!(PROXY_NAMES.includes(p) || (family !== 0 && okBits && extra === undefined))) {
+      throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_TRUST_PROXY="${raw}": "${p}" is not an address, a CIDR range or one of ${PROXY_NAMES.join(', ')}; list your reverse proxy's address, e.g. 127.0.0.1`);
+    }
+    return p;
+  });
+}
+
+function loginLimits(env: Env): LoginLimits {
+  const d = DEFAULT_LOGIN_LIMITS;
+  return {
+    perUserAddress: int(env, 'LOANET_LOGIN_FAILURES_USER_ADDRESS', d.perUserAddress, 1, 1000),
+    perAddress: int(env, 'LOANET_LOGIN_FAILURES_ADDRESS', d.perAddress, 1, 1_000_000),
+    perUser: int(env, 'LOANET_LOGIN_FAILURES_USER', d.perUser, 1, 1_000_000),
+    windowMs: int(env, 'LOANET_LOGIN_WINDOW_MIN', d.windowMs / 60_000, 1, 24 * 60) * 60_000,
+    backoffMaxMs: int(env, 'LOANET_LOGIN_BACKOFF_MAX_S', d.backoffMaxMs / 1000, 1, 86_400) * 1000,
+  };
+}
+
+function apiTokenDays(env: Env): Pick<ServerConfig, 'apiTokenDays' | 'apiTokenMaxDays'> {
+  const max = int(env, 'LOANET_API_TOKEN_MAX_DAYS', 365, 1, 3650);
+  const days = int(env, 'LOANET_API_TOKEN_DAYS', Math.min(90, max), 1, 3650);
+  if (days > max) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_API_TOKEN_DAYS=${days} is more than LOANET_API_TOKEN_MAX_DAYS=${max}; set LOANET_API_TOKEN_DAYS to at most ${max}`);
+  }
+  return { apiTokenDays: days, apiTokenMaxDays: max };
+}
+
 export function loadConfig(env: Env = process.env): ServerConfig {
+  const passwordMinLength = int(env, 'LOANET_PASSWORD_MIN_LENGTH', DEFAULT_PASSWORD_MIN_LENGTH, PASSWORD_MIN_LENGTH_FLOOR, 64);
   const adminPassword = env.LOANET_ADMIN_PASSWORD;
-  if (adminPassword !== undefined && adminPassword !== '' && adminPassword.length < 8) {
-    throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_ADMIN_PASSWORD is shorter than 8 characters; set a longer LOANET_ADMIN_PASSWORD');
+  const adminRefusal = adminPassword ? checkPassword(adminPassword, 'admin', { minLength: passwordMinLength, common: commonPasswords() }) : undefined;
+  if (adminRefusal) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_ADMIN_PASSWORD ${adminRefusal.message}; set another LOANET_ADMIN_PASSWORD`);
   }
   const areaVersion = env.LOANET_AREA_VERSION ?? '2025';
   if (!/^[0-9a-z]{1,16}$/.test(areaVersion)) {
@@ -217,6 +272,10 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     commandTtlS: int(env, 'LOANET_COMMAND_TTL_S', 3600, 1, 7 * 86_400),
     sessionTtlH: int(env, 'LOANET_SESSION_TTL_H', 12, 1, 24 * 90),
     cookieSecure: oneOf(env, 'LOANET_COOKIE_SECURE', 'auto', ['auto', 'always', 'never']),
+    trustProxy: trustProxy(env),
+    login: loginLimits(env),
+    passwordMinLength,
+    ...apiTokenDays(env),
     areaVersion,
     logLevel: oneOf(env, 'LOANET_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     media: mediaConfig(env),

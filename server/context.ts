@@ -39,7 +39,8 @@ export interface ServerContext {
   sites: SiteRepository;
   users: UserRepository;
   /** Failed logins per username (tight) and per client address (looser: a commune office shares one address). */
-  loginLimits: { byUser: LoginLimiter; byAddress: LoginLimiter };
+  /** Password guessing limits, shared by login and password change. */
+  loginLimits: LoginLimiter;
   audit: AuditLog;
   fleet: FleetState;
   ingest: SiteMessageIngest;

@@ -27,7 +27,10 @@ async function main(): Promise<void> {
   const mqtt = config.mqttUrl ? `external MQTT broker ${config.mqttUrl} as ${config.mqttUsername}` : `MQTT mqtt://localhost:${mqttPort}`;
   console.log(`loanet ${server.ctx.versions.loanet}: console http://localhost:${httpPort}/  API http://localhost:${httpPort}/api  docs http://localhost:${httpPort}/docs  ${mqtt}  data ${config.dataDir}`);
   if (server.generatedAdminPassword) {
-    console.log(`first start: created user "admin" with password ${server.generatedAdminPassword} (shown once; set LOANET_ADMIN_PASSWORD to choose it)`);
+    console.log(
+      `first start: created user "admin" with password ${server.generatedAdminPassword} (shown once: write it down). ` +
+        `Lost it? Start loanet again with LOANET_ADMIN_PASSWORD set to a new password (at least ${config.passwordMinLength} characters) to reset it.`,
+    );
   }
   let stopping = false;
   const stop = (signal: string) => {

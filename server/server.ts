@@ -12,6 +12,7 @@ import { AreaRepository } from './registry/areas.ts';
 import { SiteRepository } from './registry/sites.ts';
 import { UserRepository } from './auth/users.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
+import { defaultPasswordPolicy } from './auth/password-policy.ts';
 import { AuditLog } from './audit.ts';
 import { FleetState } from './fleet/fleet-state.ts';
 import { SiteMessageIngest } from './fleet/ingest.ts';
@@ -72,7 +73,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
 
   const areas = new AreaRepository(db, now);
   const sites = new SiteRepository(db, areas, () => config.areaVersion, now);
-  const users = new UserRepository(db, now);
+  const users = new UserRepository(db, now, defaultPasswordPolicy(config.passwordMinLength));
   const audit = new AuditLog(db, now);
   const fleet = new FleetState(db, policy, now);
   fleet.load(sites.list());
@@ -126,8 +127,6 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const alertMessages = new AlertMessages(() => ctx.media);
   const alertCap = new CapIngest(alertService, alertStore, alertMessages, { now, areaVersion: config.areaVersion, timeZone: policy.timeZone });
 
-  const boot = users.bootstrapAdmin(config.adminPassword);
-
   // Schedule (issue 3): items and approval, playlist distribution, as-run receipts.
   const library = new MediaLibrary(db, config.dataDir, config.media, audit, now, log);
   const scheduleItems = new BroadcastItemStore(db);
@@ -174,7 +173,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     areas,
     sites,
     users,
-    loginLimits: { byUser: new LoginLimiter(10), byAddress: new LoginLimiter(100) },
+    loginLimits: new LoginLimiter(config.login),
     audit,
     fleet,
     ingest,
@@ -256,6 +255,10 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   }
   timers.forEach((t) => t.unref());
   coverage.snapshot();
+
+  // Last, once every listener is bound: a start that fails earlier (a port in
+  // use) must not leave an admin behind whose generated password nobody saw.
+  const boot = await users.bootstrapAdmin(config.adminPassword);
 
   let stopped = false;
   return {

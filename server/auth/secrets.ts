@@ -24,10 +24,26 @@ function maxmem(c: ScryptCost): number {
   return 256 * c.N * c.r + 1024 * 1024;
 }
 
+/**
+ * Synchronous: it holds the event loop for the whole scrypt run (~100 ms at
+ * PASSWORD_COST), so nothing on a request path uses it for passwords
+ * (hashSecretAsync); site secrets at SITE_SECRET_COST take a few ms.
+ */
 export function hashSecret(secret: string, cost: ScryptCost): string {
   const salt = randomBytes(16);
   const hash = scryptSync(secret, salt, KEY_LEN, { ...c(cost), maxmem: maxmem(cost) });
   return `scrypt$${cost.N}$${cost.r}$${cost.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+/** The same hash computed on libuv's thread pool, so a burst of password changes cannot block the event loop. */
+export function hashSecretAsync(secret: string, cost: ScryptCost): Promise<string> {
+  const salt = randomBytes(16);
+  return new Promise((resolve, reject) => {
+    scrypt(secret, salt, KEY_LEN, { ...c(cost), maxmem: maxmem(cost) }, (err, hash) => {
+      if (err) reject(err);
+      else resolve(`scrypt$${cost.N}$${cost.r}$${cost.p}$${salt.toString('base64')}$${hash.toString('base64')}`);
+    });
+  });
 }
 
 function c(cost: ScryptCost) {

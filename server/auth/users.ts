@@ -4,8 +4,9 @@
  * Tokens are random 256-bit values stored as SHA-256 digests.
  */
 import type { Db } from '../store/db.ts';
-import { Errors } from '../errors.ts';
-import { hashSecret, newSecret, PASSWORD_COST, tokenDigest, verifySecret } from './secrets.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import { hashSecret, hashSecretAsync, newSecret, PASSWORD_COST, tokenDigest, verifySecret } from './secrets.ts';
+import { checkPassword, defaultPasswordPolicy, type PasswordPolicy } from './password-policy.ts';
 
 export type Role = 'admin' | 'operator' | 'technician' | 'emergency' | 'viewer';
 export const ROLES: readonly Role[] = ['admin', 'operator', 'technician', 'emergency', 'viewer'];
@@ -50,7 +51,24 @@ export class UserRepository {
   constructor(
     private readonly db: Db,
     private readonly now: () => number = Date.now,
+    private readonly policy: PasswordPolicy = defaultPasswordPolicy(),
   ) {}
+
+  /** Throws the password policy's refusal (400, its stable code, naming `field`, the rule and its limit). */
+  assertPasswordAllowed(password: string, username: string, field: string): void {
+    const v = checkPassword(password, username, this.policy);
+    if (v) throw new LoanetError(v.code, 400, `${field} ${v.message}`, { field, rule: v.rule, ...(v.limit !== undefined ? { limit: v.limit } : {}) });
+  }
+
+  /**
+   * Check a new password against the policy and hash it (off the event loop),
+   * for a later `update(id, { passwordHash })`: an admin's reset is checked
+   * before anything of the user changes.
+   */
+  async preparePassword(password: string, username: string, field = 'password'): Promise<string> {
+    this.assertPasswordAllowed(password, username, field);
+    return hashSecretAsync(password, PASSWORD_COST);
+  }
 
   byUsername(username: string): User | undefined {
     const r = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
@@ -71,9 +89,10 @@ export class UserRepository {
    * Change a user's role, area scope or disabled state (admin). Disabling also
    * revokes every session and API token of the user: authenticate() already
    * refuses a disabled user, and revoking means re-enabling later does not
-   * bring back a session that may have been the reason for disabling.
+   * bring back a session that may have been the reason for disabling. A new
+   * password hash (an admin's reset, from preparePassword) does the same.
    */
-  update(id: number, change: { role?: Role; areaId?: number | null; disabled?: boolean }): User {
+  update(id: number, change: { role?: Role; areaId?: number | null; disabled?: boolean; passwordHash?: string }): User {
     const cur = this.byId(id);
     if (!cur) throw Errors.notFound(`user ${id}`);
     const t = this.now();
@@ -85,6 +104,10 @@ export class UserRepository {
         this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(t, id);
       }
       if (change.disabled === false) this.db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ?').run(id);
+      if (change.passwordHash !== undefined) {
+        this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(change.passwordHash, id);
+        this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(t, id);
+      }
       // Someone must be left who can undo this: an enabled admin over the whole network (the throw rolls the change back).
       const admins = this.db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND area_id IS NULL").get() as { n: number };
       if (admins.n === 0) {
@@ -98,14 +121,21 @@ export class UserRepository {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
   }
 
-  create(input: { username: string; password: string; role: Role; areaId?: number | null }): User {
+  async create(input: { username: string; password: string; role: Role; areaId?: number | null }): Promise<User> {
     if (!/^[a-z0-9._-]{3,40}$/.test(input.username)) throw Errors.badRequest('username must be 3-40 characters of a-z, 0-9, . _ -', 'username');
-    if (input.password.length < 8) throw Errors.badRequest('password must be at least 8 characters', 'password');
-    if (this.byUsername(input.username)) throw Errors.conflict(`user ${input.username} already exists`);
-    const info = this.db
-      .prepare('INSERT INTO users (username, password_hash, role, area_id, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(input.username, hashSecret(input.password, PASSWORD_COST), input.role, input.areaId ?? null, this.now());
-    return toUser(this.db.prepare('SELECT * FROM users WHERE id = ?').get(Number(info.lastInsertRowid)) as UserRow);
+    const exists = () => Errors.conflict(`user ${input.username} already exists`);
+    if (this.byUsername(input.username)) throw exists();
+    const hash = await this.preparePassword(input.password, input.username);
+    try {
+      const info = this.db
+        .prepare('INSERT INTO users (username, password_hash, role, area_id, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(input.username, hash, input.role, input.areaId ?? null, this.now());
+      return toUser(this.db.prepare('SELECT * FROM users WHERE id = ?').get(Number(info.lastInsertRowid)) as UserRow);
+    } catch (e) {
+      // The same name created meanwhile (the hash was computed off the loop).
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw exists();
+      throw e;
+    }
   }
 
   /**
@@ -113,35 +143,49 @@ export class UserRepository {
    * created with it (or its password reset to it, so an operator who lost it
    * can recover by restarting with LOANET_ADMIN_PASSWORD). Without one, and
    * no admin yet, a random password is generated and returned to be printed once.
+   * A reset to a different password revokes the admin's sessions and API
+   * tokens, as any password reset does; the same password changes nothing.
    */
-  bootstrapAdmin(password: string | undefined): { created: boolean; generatedPassword?: string } {
-    const existing = this.byUsername('admin');
+  async bootstrapAdmin(password: string | undefined): Promise<{ created: boolean; reset?: boolean; generatedPassword?: string }> {
+    const existing = this.db.prepare("SELECT * FROM users WHERE username = 'admin'").get() as UserRow | undefined;
     if (existing) {
-      if (password) {
-        this.db.prepare('UPDATE users SET password_hash = ?, disabled_at = NULL WHERE id = ?').run(hashSecret(password, PASSWORD_COST), existing.id);
-      }
-      return { created: false };
+      if (!password) return { created: false };
+      this.db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ?').run(existing.id);
+      if (await verifySecret(password, existing.password_hash)) return { created: false };
+      const hash = await hashSecretAsync(password, PASSWORD_COST);
+      this.db.transaction(() => {
+        this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hash, existing.id);
+        this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(this.now(), existing.id);
+      })();
+      return { created: false, reset: true };
     }
     const generated = password ? undefined : newSecret().slice(0, 20);
-    this.create({ username: 'admin', password: password ?? generated!, role: 'admin' });
+    await this.create({ username: 'admin', password: password ?? generated!, role: 'admin' });
     return generated ? { created: true, generatedPassword: generated } : { created: true };
   }
 
+  /** Whether `password` is the user's current one (scrypt on the thread pool). */
+  async verifyPassword(userId: number, password: string): Promise<boolean> {
+    const r = this.db.prepare('SELECT password_hash FROM users WHERE id = ?').get(userId) as { password_hash: string } | undefined;
+    return verifySecret(password, r?.password_hash ?? DUMMY_HASH).then((ok) => ok && r !== undefined);
+  }
+
   /**
-   * Change a user's own password after checking the current one. Every other
-   * session of the user is revoked (a stolen session must not outlive the
-   * change); API tokens stay, they are managed on their own.
+   * Set a user's own new password; the caller has checked the current one
+   * (verifyPassword, under the guessing limits) and the policy
+   * (preparePassword gave `hash`). Every other session of the user is revoked
+   * (a stolen session must not outlive the change), and so are their API
+   * tokens unless `keepTokens`: a token made by whoever stole the old password
+   * must not outlive it either. The token making the call stays. Answers how
+   * many were revoked.
    */
-  async changePassword(userId: number, current: string, next: string, keepTokenId: number): Promise<void> {
-    const r = this.db.prepare('SELECT * FROM users WHERE id = ?').get(userId) as UserRow | undefined;
-    if (!r || !(await verifySecret(current, r.password_hash))) throw Errors.badRequest('the current password is wrong', 'currentPassword');
-    if (next.length < 8) throw Errors.badRequest('the new password must be at least 8 characters', 'newPassword');
-    if (next === current) throw Errors.badRequest('the new password must differ from the current one', 'newPassword');
-    this.db.transaction(() => {
-      this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hashSecret(next, PASSWORD_COST), userId);
-      this.db
-        .prepare("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND kind = 'session' AND id != ? AND revoked_at IS NULL")
-        .run(this.now(), userId, keepTokenId);
+  setOwnPassword(userId: number, hash: string, keepTokenId: number, keepTokens: boolean): number {
+    return this.db.transaction(() => {
+      this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hash, userId);
+      const kinds = keepTokens ? "kind = 'session'" : "kind IN ('session', 'api')";
+      return this.db
+        .prepare(`UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND ${kinds} AND id != ? AND revoked_at IS NULL`)
+        .run(this.now(), userId, keepTokenId).changes;
     })();
   }
 

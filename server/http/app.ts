@@ -34,6 +34,9 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: 1024 * 1024,
+    // req.ip is the TCP peer unless LOANET_TRUST_PROXY names the proxy in front:
+    // a client's own X-Forwarded-For must not choose the address it is limited by.
+    trustProxy: ctx.config.trustProxy.length > 0 ? ctx.config.trustProxy : false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Query strings and path parameters arrive as text and are coerced ("5" → 5);

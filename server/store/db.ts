@@ -53,8 +53,11 @@ export function migrate(db: Db, migrations: readonly Migration[]): void {
       `the store's schema version ${current} is newer than this loanet knows (${latest}); run a newer loanet or point LOANET_DATA_DIR elsewhere`,
     );
   }
+  // By version applied, not by the highest one: a migration numbered below one
+  // already applied (two made in parallel, landing in the other order) still runs.
+  const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version));
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (m.version <= current) continue;
+    if (applied.has(m.version)) continue;
     db.transaction(() => {
       db.exec(m.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());

@@ -477,4 +477,20 @@ ALTER TABLE live_stream_sites ADD COLUMN end_reason TEXT;
 ALTER TABLE live_stream_sites ADD COLUMN end_detail TEXT;
 `,
   },
+  {
+    version: 11,
+    name: 'every API token expires: tokens made without an expiry get one 90 days after the upgrade',
+    // API tokens used to be made without an expiry and lived until revoked. Now
+    // each has one (LOANET_API_TOKEN_DAYS by default, at most
+    // LOANET_API_TOKEN_MAX_DAYS). Tokens already out there get 90 days from the
+    // upgrade, not from their creation, so a script that has used one for a
+    // year is not cut off the moment the server is upgraded; its owner sees the
+    // date in the console and makes a new token before then. The index serves
+    // revoking a user's tokens (password change, reset, disable).
+    sql: `
+UPDATE api_tokens SET expires_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 90 * 86400000
+  WHERE expires_at IS NULL AND revoked_at IS NULL;
+CREATE INDEX api_tokens_user ON api_tokens(user_id, kind);
+`,
+  },
 ];
