@@ -12,7 +12,7 @@ import { LoanetError } from '../errors.ts';
 import { chooseSpeech, pickInfo } from './cap/speech.ts';
 import { capContentHash, classifyIncoming, type LifecycleOutcome } from './cap/lifecycle.ts';
 import { matchAlertAreas } from './cap/area-match.ts';
-import { parseCap } from './cap/parse.ts';
+import { parseCapOffThread } from './cap/parse-offthread.ts';
 import { capKeyString, capTimeToMs, type CapAlert, type CapIssue, type CapKey } from './cap/model.ts';
 import type { AlertMessages, PreparedMessage } from './message.ts';
 import type { Alert } from './model.ts';
@@ -46,7 +46,8 @@ export class CapIngest {
   ) {}
 
   async ingest(xml: string, actor: AlertActor): Promise<CapIngestResult> {
-    const parsed = parseCap(xml);
+    // A large document is parsed in a worker thread, so it never holds the event loop.
+    const parsed = await parseCapOffThread(xml);
     if (!parsed.ok) throw capInvalid(parsed.errors);
     const cap = parsed.alert;
     const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);

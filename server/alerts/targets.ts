@@ -15,7 +15,7 @@
  */
 import type { AreaIndex } from '../coverage/coverage.ts';
 import type { AreaNode } from '../coverage/model.ts';
-import { pointInPolygon, type SiteLocation } from './cap/area-match.ts';
+import { compileRing, type SiteLocation } from './cap/area-match.ts';
 import type { LatLon } from './cap/model.ts';
 
 export interface TargetSite {
@@ -78,10 +78,13 @@ export function resolveTargets(req: TargetRequest, index: AreaIndex, sites: read
   return { ok: true, targets: { siteIds, channels, siteFilter: geometric.length > 0 ? siteIds : null, areas } };
 }
 
+/** Points of a polygon drawn on the console's map (the body of POST /api/alerts refuses more, naming the limit). */
+export const DRAWN_POLYGON_MAX_POINTS = 1000;
+
 /** Sites inside a drawn polygon (closed automatically when the first point is not repeated at the end). */
 export function sitesInPolygon(polygon: readonly LatLon[], sites: readonly TargetSite[]): string[] {
-  const ring = closeRing(polygon);
-  return sites.filter((s) => s.lat !== null && s.lon !== null && pointInPolygon([s.lat, s.lon], ring)).map((s) => s.siteId);
+  const inside = compileRing(closeRing(polygon));
+  return sites.filter((s) => s.lat !== null && s.lon !== null && inside([s.lat, s.lon])).map((s) => s.siteId);
 }
 
 export function closeRing(polygon: readonly LatLon[]): LatLon[] {
@@ -93,6 +96,7 @@ export function closeRing(polygon: readonly LatLon[]): LatLon[] {
 
 /** Why a drawn polygon is unusable, or null. */
 export function polygonProblem(polygon: readonly LatLon[]): string | null {
+  if (polygon.length > DRAWN_POLYGON_MAX_POINTS) return `has ${polygon.length} points; a drawn polygon may have at most ${DRAWN_POLYGON_MAX_POINTS}`;
   for (const [i, p] of polygon.entries()) {
     if (!(p[0] >= -90 && p[0] <= 90 && p[1] >= -180 && p[1] <= 180)) return `point ${i} (${p[0]},${p[1]}) is not a WGS 84 latitude,longitude`;
   }

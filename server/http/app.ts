@@ -76,6 +76,11 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
       const message = extra ? `${where}.${field}: unknown field` : `${where}${field !== where ? '.' + field : ''}: ${v?.message ?? 'invalid'}`;
       return reply.status(400).send({ error: 'LOANET_BAD_REQUEST', message, field });
     }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      // Name the limit: the route's own, else the server's (the content-type parsers of larger bodies set theirs on the route too).
+      const limit = req.routeOptions.bodyLimit;
+      return reply.status(413).send({ error: 'LOANET_BODY_TOO_LARGE', message: `body: larger than the ${limit} bytes this request accepts`, field: 'body', limit });
+    }
     const status = err.statusCode ?? 500;
     if (status >= 500) req.log.error(err);
     return reply.status(status).send({ error: err.code ?? 'LOANET_INTERNAL', message: status >= 500 ? 'internal error' : err.message });

@@ -15,6 +15,10 @@
  *   addresses for scope Private;
  * - polygon: ≥ 4 "lat,lon" pairs, first = last; circle "lat,lon radius", radius ≥ 0 km;
  *   coordinates within WGS 84 ranges; ceiling only with altitude;
+ * - limits (CAP_LIMITS, GEOMETRY_LIMITS), each refusal naming its limit: the
+ *   document's size, points per polygon, polygons and circles per alert and
+ *   their points together; an embedded resource over its limit is not used
+ *   (a warning, as for a digest that does not match);
  * - derefUri: valid base64. A `digest` that does not match the SHA-1 of the
  *   decoded bytes is a warning, not a refusal: the text of the alert is still
  *   sound, only its embedded file is untrusted (speech.ts then speaks the text).
@@ -49,6 +53,8 @@ import {
   type CapValuePair,
   type LatLon,
 } from './model.ts';
+import { GEOMETRY_LIMITS } from './area-match.ts';
+import { CAP_LIMITS } from './limits.ts';
 import { decodeDerefUri } from './resource.ts';
 import { detectSignature, type SignatureReport } from './signature.ts';
 import { parseXml, type XmlElement } from './xml.ts';
@@ -57,7 +63,7 @@ export const CAP11_NAMESPACE = 'urn:oasis:names:tc:emergency:cap:1.1';
 export const CAP10_NAMESPACE = 'http://www.incident.com/cap/1.0';
 
 export interface CapParseOptions {
-  /** Documents larger than this are refused before parsing (default 16 MiB; the largest IPAWS sample is 0.45 MB). */
+  /** Documents larger than this are refused before parsing (default CAP_LIMITS.documentBytes; the largest IPAWS sample is 0.45 MB). */
   maxBytes?: number;
 }
 
@@ -65,7 +71,6 @@ export type CapParseResult =
   | { ok: true; alert: CapAlert; warnings: CapIssue[]; signature: SignatureReport }
   | { ok: false; errors: CapIssue[]; warnings: CapIssue[] };
 
-const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 
 export function parseCap(input: string | Uint8Array, options: CapParseOptions = {}): CapParseResult {
   try {
@@ -76,18 +81,23 @@ export function parseCap(input: string | Uint8Array, options: CapParseOptions = 
   }
 }
 
+/** What the parsing worker runs (parse-offthread.ts): the document arrives as UTF-8 bytes, moved rather than copied, and is read as the text it was. */
+export function parseCapTask(input: { utf8: Uint8Array }): CapParseResult {
+  return parseCap(new TextDecoder('utf-8').decode(input.utf8));
+}
+
 function refuse(path: string, message: string): CapParseResult {
   return { ok: false, errors: [{ path, message }], warnings: [] };
 }
 
 function parseUnsafe(input: string | Uint8Array, options: CapParseOptions): CapParseResult {
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxBytes = options.maxBytes ?? CAP_LIMITS.documentBytes;
   let xml: string;
   if (typeof input === 'string') {
-    if (input.length > maxBytes) return refuse('alert', `document is larger than ${maxBytes} bytes`);
+    if (input.length > maxBytes) return refuse('alert', `document is larger than ${maxBytes} bytes (the limit of a CAP document)`);
     xml = input;
   } else {
-    if (input.length > maxBytes) return refuse('alert', `document is larger than ${maxBytes} bytes`);
+    if (input.length > maxBytes) return refuse('alert', `document is larger than ${maxBytes} bytes (the limit of a CAP document)`);
     try {
       xml = new TextDecoder('utf-8', { fatal: true }).decode(input);
     } catch {
@@ -121,6 +131,9 @@ function parseUnsafe(input: string | Uint8Array, options: CapParseOptions): CapP
 class Ctx {
   readonly errors: CapIssue[] = [];
   readonly warnings: CapIssue[] = [];
+  /** Polygons and circles read so far, and the points of the polygons (GEOMETRY_LIMITS). */
+  shapes = 0;
+  points = 0;
   err(path: string, message: string): void {
     this.errors.push({ path, message });
   }
@@ -246,6 +259,15 @@ function parsePoint(s: string): LatLon | null {
 
 function parsePolygon(text: string, path: string, cx: Ctx): LatLon[] | undefined {
   const tokens = text.trim().split(/\s+/).filter((t) => t !== '');
+  if (tokens.length > GEOMETRY_LIMITS.polygonPoints) {
+    cx.err(path, `has ${tokens.length} points; a polygon may have at most ${GEOMETRY_LIMITS.polygonPoints}`);
+    return undefined;
+  }
+  if (cx.points + tokens.length > GEOMETRY_LIMITS.pointsPerAlert) {
+    cx.err(path, `the polygons of the alert have more than ${GEOMETRY_LIMITS.pointsPerAlert} points together (the limit)`);
+    return undefined;
+  }
+  cx.points += tokens.length;
   const ring: LatLon[] = [];
   for (const t of tokens) {
     const p = parsePoint(t);
@@ -454,6 +476,7 @@ function readResource(el: XmlElement, path: string, cx: Ctx): CapResource | unde
     const d = decodeDerefUri(r);
     if (!d.ok) {
       if (d.kind === 'digest_mismatch') cx.warn(`${path}/digest`, `${d.message}; the embedded resource will not be used`);
+      else if (d.kind === 'too_large') cx.warn(`${path}/derefUri`, `${d.message}; the embedded resource will not be used`);
       else cx.err(`${path}/derefUri`, d.message);
     } else for (const w of d.warnings) cx.warn(`${path}/size`, w);
   }
@@ -465,6 +488,10 @@ function readShapes<T>(g: Groups, name: string, path: string, cx: Ctx, emptyMess
   const out: T[] = [];
   (g.get(name) ?? []).forEach((e, i) => {
     const p = `${path}/${name}[${i}]`;
+    if (++cx.shapes > GEOMETRY_LIMITS.shapesPerAlert) {
+      if (cx.shapes === GEOMETRY_LIMITS.shapesPerAlert + 1) cx.err(p, `the alert has more than ${GEOMETRY_LIMITS.shapesPerAlert} polygons and circles (the limit)`);
+      return;
+    }
     const t = textOfElement(e, p, cx);
     if (t === undefined) {
       if (e.children.length === 0) cx.err(p, emptyMessage);

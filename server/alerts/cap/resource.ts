@@ -8,16 +8,21 @@
  * decoded bytes, hex (§3.2.3 "SHA-1 per FIPS 180-2") — a mismatch means the
  * content is not what the sender hashed, so it is not used; `size` is
  * "approximate size of the resource file in bytes", so a mismatch is a warning.
- * Pure (hashing is computation, not I/O).
+ * A resource larger than `CAP_LIMITS.resourceBytes` is not decoded at all
+ * (judged by the length of its base64 text).
+ *
+ * Every check is a linear scan: a regular expression with a repeated group
+ * over megabytes of base64 made V8 throw "Maximum call stack size exceeded"
+ * after seconds of backtracking, and Buffer.from(…, 'base64') decodes without
+ * recursion. Pure (hashing is computation, not I/O).
  */
 import { createHash } from 'node:crypto';
+import { CAP_LIMITS } from './limits.ts';
 import type { CapResource } from './model.ts';
 
 export type DecodedResource =
   | { ok: true; bytes: Uint8Array; mimeType: string; warnings: string[] }
-  | { ok: false; kind: 'absent' | 'bad_base64' | 'digest_mismatch'; message: string };
-
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+  | { ok: false; kind: 'absent' | 'bad_base64' | 'digest_mismatch' | 'too_large'; message: string };
 
 /** True for audio the sites can play: any `audio/*` (IPAWS's `audio/x-ipaws-audio-mp3` included). */
 export function isAudioMime(mimeType: string): boolean {
@@ -25,12 +30,16 @@ export function isAudioMime(mimeType: string): boolean {
 }
 
 /** Decodes and checks `derefUri`; `{ok:false}` when there is none or it does not check out. */
-export function decodeDerefUri(r: CapResource): DecodedResource {
+export function decodeDerefUri(r: CapResource, maxBytes: number = CAP_LIMITS.resourceBytes): DecodedResource {
   if (r.derefUri === undefined) return { ok: false, kind: 'absent', message: 'no derefUri' };
-  const b64 = r.derefUri.replace(/[\s]+/g, '');
+  const b64 = stripWhitespace(r.derefUri);
   if (b64.length === 0) return { ok: false, kind: 'bad_base64', message: 'derefUri is empty' };
-  if (!BASE64_RE.test(b64)) return { ok: false, kind: 'bad_base64', message: 'derefUri is not valid base64' };
-  const bytes = decodeBase64Strict(b64);
+  if (!isStrictBase64(b64)) return { ok: false, kind: 'bad_base64', message: 'derefUri is not valid base64' };
+  const size = decodedLength(b64);
+  if (size > maxBytes) {
+    return { ok: false, kind: 'too_large', message: `derefUri holds ${size} bytes; embedded resources of at most ${maxBytes} bytes are used` };
+  }
+  const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
   const warnings: string[] = [];
   if (r.digest !== undefined) {
     const want = r.digest.trim().toLowerCase();
@@ -45,9 +54,34 @@ export function decodeDerefUri(r: CapResource): DecodedResource {
 
 /** Base64 → bytes without the digest and size checks (check `isValidBase64` first: Buffer skips bad characters). */
 export function decodeBase64Strict(text: string): Uint8Array {
-  return new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'base64'));
+  return new Uint8Array(Buffer.from(stripWhitespace(text), 'base64'));
 }
 
 export function isValidBase64(text: string): boolean {
-  return BASE64_RE.test(text.replace(/\s+/g, ''));
+  return isStrictBase64(stripWhitespace(text));
+}
+
+/** XML whitespace (and the other \s characters the IPAWS files never use) removed. */
+function stripWhitespace(text: string): string {
+  return /\s/.test(text) ? text.replace(/\s+/g, '') : text;
+}
+
+/** Bytes `b64` (valid, no whitespace) decodes to. */
+function decodedLength(b64: string): number {
+  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  return (b64.length / 4) * 3 - pad;
+}
+
+/** xs:base64Binary without whitespace: groups of 4 of A–Z a–z 0–9 + /, "=" padding only at the end. One pass, no backtracking. */
+export function isStrictBase64(b64: string): boolean {
+  const n = b64.length;
+  if (n % 4 !== 0) return false;
+  let pad = 0;
+  if (n >= 1 && b64.charCodeAt(n - 1) === 61) pad = n >= 2 && b64.charCodeAt(n - 2) === 61 ? 2 : 1;
+  for (let i = 0; i < n - pad; i++) {
+    const c = b64.charCodeAt(i);
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
+    if (!ok) return false;
+  }
+  return true;
 }

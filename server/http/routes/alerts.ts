@@ -21,7 +21,8 @@ import type { LatLon } from '../../alerts/cap/model.ts';
 import type { Alert } from '../../alerts/model.ts';
 import { readyMessage, type PreparedMessage } from '../../alerts/message.ts';
 import type { AlertActor, AlertSpec } from '../../alerts/service.ts';
-import { polygonProblem, sitesInPolygon } from '../../alerts/targets.ts';
+import { DRAWN_POLYGON_MAX_POINTS, polygonProblem, sitesInPolygon } from '../../alerts/targets.ts';
+import { CAP_LIMITS } from '../../alerts/cap/limits.ts';
 import { reportCsv } from '../../alerts/report.ts';
 import { MAX_TEXT_CHARS } from '../../media/tts/engine.ts';
 
@@ -42,7 +43,7 @@ const Message = Type.Union([
 const AlertFields = {
   title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   areas: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 50, description: 'area code (02683) or key (2025.02683)' }), { maxItems: 256 })),
-  polygon: Type.Optional(Type.Array(Point, { minItems: 3, maxItems: 1000, description: 'a drawn area: the sites inside it' })),
+  polygon: Type.Optional(Type.Array(Point, { minItems: 3, maxItems: DRAWN_POLYGON_MAX_POINTS, description: 'a drawn area: the sites inside it' })),
   attention: Type.Optional(Type.Union([...ATTENTION_SIGNALS.map((s) => Type.Literal(s)), Type.Null()], { description: 'signal before the message (default siren)' })),
   repeats: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: `times the message is played (default ${DEFAULT_ALERT_REPEATS})` })),
   volume: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 100 }), Type.Null()], { description: 'amplifier volume while the alert plays' })),
@@ -66,7 +67,7 @@ export const alertRoutes =
   async (app) => {
     const service = ctx.alerts.service;
     await app.register(multipart, { limits: { fileSize: ctx.media.library.config.maxBytes, files: 1, fields: 5, fieldSize: 200_000, parts: 6 } });
-    app.addContentTypeParser(['application/xml', 'text/xml', 'application/cap+xml'], { parseAs: 'string', bodyLimit: 16 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    app.addContentTypeParser(['application/xml', 'text/xml', 'application/cap+xml'], { parseAs: 'string', bodyLimit: CAP_LIMITS.documentBytes }, (_req, body, done) => done(null, body));
 
     const actorOf = (p: Principal): AlertActor => ({ id: p.user.id, username: p.user.username, areaId: p.user.areaId });
     const keyOf = (raw: string) => (raw.includes('.') ? raw : `${ctx.config.areaVersion}.${raw}`);
@@ -208,6 +209,7 @@ export const alertRoutes =
     app.post(
       '/api/alerts/cap',
       {
+        bodyLimit: CAP_LIMITS.documentBytes,
         schema: {
           tags: ['alerts'],
           summary: 'Start, update or cancel an alert from a CAP 1.2 document (Content-Type application/cap+xml or application/xml)',
