@@ -19,8 +19,9 @@
  * (`sitePublications`, `siteSubscriptions` in acl.ts).
  */
 import { pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { TOPIC_ROOT } from '../../protocol/index.ts';
+import { MAX_PLAYLIST_BYTES, TOPIC_ROOT } from '../../protocol/index.ts';
 import { sitePublications, siteSubscriptions } from './acl.ts';
+import { largestSiteLimit, SITE_PACKET_LIMITS } from './packet-limit.ts';
 
 export const MOSQUITTO_PBKDF2_ITERATIONS = 101;
 export const MOSQUITTO_SALT_BYTES = 12;
@@ -118,4 +119,29 @@ function checkedHash(hash: string, user: string): string {
   // A stored value that is not a `$7$` hash would break the file (or smuggle a line into it).
   if (!parseMosquittoHash(hash)) throw new Error(`the stored Mosquitto hash of ${user} is malformed`);
   return hash;
+}
+
+/**
+ * Mosquitto's `max_packet_size` for loanet. Mosquitto (2.0) has one limit for
+ * every client, the server's own user included, so it must let through the
+ * largest thing the server publishes: a retained playlist of up to
+ * MAX_PLAYLIST_BYTES plus its topic and header. Sites get the embedded
+ * broker's per-topic limits only there (docs/protocol.md, "Resource limits");
+ * behind Mosquitto a site can send at most this, checked by Mosquitto from the
+ * fixed header before it allocates the packet.
+ */
+export const MOSQUITTO_MAX_PACKET_SIZE = Math.max(MAX_PLAYLIST_BYTES + 4096, largestSiteLimit(SITE_PACKET_LIMITS));
+
+/**
+ * The limit lines of loanet's mosquitto.conf (docs/operations.md shows them in
+ * the whole file; tests/helpers/mosquitto.ts writes them into the test broker's).
+ * Per-address connection and connect-rate caps have no Mosquitto option: the
+ * firewall does them (docs/operations.md, "Limits").
+ */
+export function mosquittoLimitsConf(): string[] {
+  return [
+    `# Largest MQTT packet from any client, fixed header included: a ${MAX_PLAYLIST_BYTES / 1024} KiB playlist from the server plus its topic.`,
+    '# Bigger ones close the connection before Mosquitto allocates them.',
+    `max_packet_size ${MOSQUITTO_MAX_PACKET_SIZE}`,
+  ];
 }

@@ -28,7 +28,75 @@ export const Rejections = {
   tooLong: (s: number, max: number) =>
     new MediaRejected('LOANET_MEDIA_TOO_LONG', 422, `the audio lasts ${fmtDuration(s)}, longer than the limit of ${fmtDuration(max)} (LOANET_MEDIA_MAX_DURATION_S)`),
   tooShort: () => new MediaRejected('LOANET_MEDIA_DAMAGED', 422, 'the file decodes to no audio at all'),
+  format: (detected: string) =>
+    new MediaRejected(
+      'LOANET_MEDIA_FORMAT',
+      415,
+      `the file is ${detected === 'unknown' ? 'in a format' : `"${detected}"`} loanet does not accept; upload ${ACCEPTED_FORMATS.map((f) => f.label).join(', ')}`,
+    ),
 } as const;
+
+// ---------------------------------------------------------------- what ffmpeg may read
+
+/**
+ * The only demuxers ffmpeg may use on an uploaded or embedded file: plain
+ * audio and audio/video containers that read their own bytes and nothing
+ * else. Playlists (hls, m3u), concat lists (concat, ffconcat), image
+ * sequences (image2), manifests (dash, imf), SDP/RTP and their like open other
+ * files or URLs named inside the upload, so an upload could make the server
+ * read its own disk; they are never probed, let alone opened.
+ */
+export const ACCEPTED_FORMATS = [
+  { demuxer: 'mp3', label: 'MP3' },
+  { demuxer: 'wav', label: 'WAV' },
+  { demuxer: 'ogg', label: 'Ogg (Opus, Vorbis)' },
+  { demuxer: 'matroska', label: 'WebM/MKV' },
+  { demuxer: 'mov', label: 'MP4/M4A/MOV/3GP' },
+  { demuxer: 'aac', label: 'AAC (ADTS)' },
+  { demuxer: 'flac', label: 'FLAC' },
+] as const;
+
+export type Demuxer = (typeof ACCEPTED_FORMATS)[number]['demuxer'];
+
+const DEMUXERS: readonly string[] = ACCEPTED_FORMATS.map((f) => f.demuxer);
+
+/**
+ * The accepted demuxer behind ffprobe's format_name ("mov,mp4,m4a,3gp,3g2,mj2"
+ * → "mov", "matroska,webm" → "matroska"), or undefined for any other format.
+ */
+export function acceptedDemuxer(formatName: string): Demuxer | undefined {
+  return formatName.split(',').find((n): n is Demuxer => DEMUXERS.includes(n));
+}
+
+/**
+ * ffmpeg/ffprobe input options for a file loanet itself names: only the
+ * `file` protocol (the path cannot be read as a URL, a `subfile,` or a
+ * `concat:`), only the given demuxer (or, before the probe, one of the
+ * accepted ones), and the MP4 demuxer's external references ("drefs") off.
+ * None of the accepted demuxers opens a second input, so whatever an upload
+ * names inside itself is never opened.
+ */
+export function inputArgs(file: string, demuxer?: Demuxer): string[] {
+  return [
+    '-protocol_whitelist', 'file',
+    '-format_whitelist', demuxer ?? DEMUXERS.join(','),
+    ...(demuxer ? ['-f', demuxer] : []),
+    // ffmpeg refuses an option the forced demuxer lacks; ffprobe ignores it.
+    ...(demuxer === undefined || demuxer === 'mov' ? ['-enable_drefs', '0'] : []),
+    '-i', `file:${file}`,
+  ];
+}
+
+/**
+ * The format ffmpeg detected when it refused to open a file because its
+ * demuxer is not allowed: "[hls @ 0x55…] Format not on whitelist 'mp3,…'" →
+ * "hls"; undefined when the output says nothing of the kind.
+ */
+export function refusedFormat(stderr: string): string | undefined {
+  if (!/Format not on whitelist/.test(stderr)) return undefined;
+  const m = /\[([A-Za-z0-9_,]{1,60}) @ (?:0x)?[0-9a-f]+\] Format not on whitelist/.exec(stderr);
+  return m ? m[1]! : 'unknown';
+}
 
 function fmtDb(x: number): string {
   return Number.isFinite(x) ? x.toFixed(1) : '-∞';
@@ -93,7 +161,7 @@ function cleanLine(l: string): string {
   return l
     .replace(/\[[^\]]*@ 0x[0-9a-f]+\]\s*/g, '')
     .replace(/^\[(?:panic|fatal|error|warning|info|verbose|debug)\]\s*/, '')
-    .replace(/^\/\S+: /, '')
+    .replace(/^(?:file:)?\/\S+: /, '')
     .trim();
 }
 

@@ -1,7 +1,7 @@
 /**
  * The ingest pipeline, one audio file in, one stored Ogg Opus file out:
  *
- *   probe (ffprobe)  → is it audio? how long does it say it is?
+ *   probe (ffprobe)  → one of the accepted formats? is it audio? how long does it say it is?
  *   measure (ffmpeg) → decode all of it at 48 kHz mono: EBU R128 integrated
  *                      loudness, true peak, range; damage reports; real length
  *   encode (ffmpeg)  → one linear gain to the target + peak limiter → Opus
@@ -19,6 +19,10 @@ import { run } from './tools.ts';
 import {
   LOUDNESS_TOLERANCE_LU,
   Rejections,
+  acceptedDemuxer,
+  inputArgs,
+  refusedFormat,
+  type Demuxer,
   damageReports,
   gainFor,
   isSilent,
@@ -65,9 +69,23 @@ export interface IngestHooks {
   progress?: (stage: Stage, fraction: number) => void;
 }
 
-export async function ffprobe(tools: MediaTools, file: string, signal?: AbortSignal): Promise<{ ok: true; probe: ProbeSummary } | { ok: false; error: string }> {
-  const r = await run(tools.ffprobe.path, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file], { signal, timeoutMs: 60_000 });
-  if (r.code !== 0) return { ok: false, error: lastError(r.stderr) };
+/**
+ * What ffprobe says of a file, reading it only with an accepted demuxer (the
+ * given one, or any of them before the first probe). A file of another format
+ * answers `refused` with the format ffmpeg detected, before that format's
+ * demuxer has read anything, so a playlist's entries are never opened.
+ */
+export async function ffprobe(
+  tools: MediaTools,
+  file: string,
+  signal?: AbortSignal,
+  demuxer?: Demuxer,
+): Promise<{ ok: true; probe: ProbeSummary } | { ok: false; error: string; refused?: string }> {
+  const r = await run(tools.ffprobe.path, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...inputArgs(file, demuxer)], { signal, timeoutMs: 60_000 });
+  if (r.code !== 0) {
+    const refused = refusedFormat(r.stderr);
+    return refused === undefined ? { ok: false, error: lastError(r.stderr) } : { ok: false, error: lastError(r.stderr), refused };
+  }
   try {
     return { ok: true, probe: summarizeProbe(JSON.parse(r.stdout) as ProbeResult) };
   } catch {
@@ -79,6 +97,7 @@ export async function ffprobe(tools: MediaTools, file: string, signal?: AbortSig
 async function ffmpegPass(
   tools: MediaTools,
   input: string,
+  demuxer: Demuxer,
   chain: string,
   output: { file: string; bitrateKbps: number } | null,
   onSeconds: (s: number) => void,
@@ -87,7 +106,7 @@ async function ffmpegPass(
   let decodedS = 0;
   const args = [
     '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'level+info', '-progress', 'pipe:1',
-    '-i', input,
+    ...inputArgs(input, demuxer),
     '-map', '0:a:0', '-vn', '-sn', '-dn', '-map_metadata', '-1',
     '-af', chain,
   ];
@@ -132,15 +151,18 @@ export async function ingestAudio(tools: MediaTools, input: string, outFile: str
   const st = fs.statSync(input);
   if (st.size === 0) throw Rejections.empty();
   const probed = await ffprobe(tools, input, signal);
-  if (!probed.ok) throw Rejections.notMedia(probed.error);
+  if (!probed.ok) throw probed.refused !== undefined ? Rejections.format(probed.refused) : Rejections.notMedia(probed.error);
   const probe = probed.probe;
+  // Every later pass reads the file with the demuxer the probe found, and only that one.
+  const demuxer = acceptedDemuxer(probe.format);
+  if (!demuxer) throw Rejections.format(probe.format);
   if (!probe.audio) throw Rejections.noAudio(probe.streams);
   if (probe.declaredDurationS !== undefined && probe.declaredDurationS > s.maxDurationS + 0.05) throw Rejections.tooLong(probe.declaredDurationS, s.maxDurationS);
   const expectedS = probe.declaredDurationS;
 
   // Pass one: measure.
   report('measuring', 0);
-  const m = await ffmpegPass(tools, input, measureChain(), null, (sec) => expectedS && report('measuring', Math.min(1, sec / expectedS)), signal);
+  const m = await ffmpegPass(tools, input, demuxer, measureChain(), null, (sec) => expectedS && report('measuring', Math.min(1, sec / expectedS)), signal);
   const damage = damageReports(m.stderr);
   if (m.code !== 0) throw Rejections.damaged(damage[0] ?? lastError(m.stderr));
   if (m.decodedS <= 0) throw Rejections.tooShort();
@@ -165,10 +187,10 @@ export async function ingestAudio(tools: MediaTools, input: string, outFile: str
   for (;;) {
     encodes++;
     report('encoding', 0);
-    const e = await ffmpegPass(tools, input, normaliseChain(gainDb), { file: outFile, bitrateKbps: s.bitrateKbps }, (sec) => report('encoding', Math.min(1, sec / m.decodedS)), signal);
+    const e = await ffmpegPass(tools, input, demuxer, normaliseChain(gainDb), { file: outFile, bitrateKbps: s.bitrateKbps }, (sec) => report('encoding', Math.min(1, sec / m.decodedS)), signal);
     if (e.code !== 0) throw new Error(`ffmpeg could not encode: ${lastError(e.stderr)}`);
     report('verifying', 0);
-    const v = await ffmpegPass(tools, outFile, 'loudnorm=print_format=json', null, (sec) => report('verifying', Math.min(1, sec / m.decodedS)), signal);
+    const v = await ffmpegPass(tools, outFile, 'ogg', 'loudnorm=print_format=json', null, (sec) => report('verifying', Math.min(1, sec / m.decodedS)), signal);
     output = parseLoudnorm(v.stderr);
     if (v.code !== 0 || !output) throw new Error(`the encoded file does not decode: ${lastError(v.stderr)}`);
     const error = s.targetLufs - output.i;
@@ -177,7 +199,7 @@ export async function ingestAudio(tools: MediaTools, input: string, outFile: str
     prev = { gainDb, lufs: output.i };
     gainDb += error / Math.min(1, Math.max(0.2, Number.isFinite(slope) ? slope : 1));
   }
-  const sp = await ffprobe(tools, outFile, signal);
+  const sp = await ffprobe(tools, outFile, signal, 'ogg');
   if (!sp.ok || !sp.probe.audio) throw new Error(`the encoded file does not probe: ${sp.ok ? 'no audio' : sp.error}`);
   const stored = sp.probe;
   const bytes = fs.statSync(outFile).size;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mosquittoAclFile, mosquittoPasswdFile, mosquittoPasswordHash } from '../../server/fleet/mosquitto-files.ts';
+import { mosquittoAclFile, mosquittoLimitsConf, mosquittoPasswdFile, mosquittoPasswordHash } from '../../server/fleet/mosquitto-files.ts';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 export const HAVE_MOSQUITTO = fs.existsSync(MOSQUITTO);
@@ -38,6 +38,7 @@ export function writeMosquittoBootstrap(
       `acl_file ${path.join(dir, 'acl')}`,
       'persistence false',
       `max_queued_messages ${opts.maxQueuedMessages}`,
+      ...mosquittoLimitsConf(),
       // Started as root (CI), mosquitto would switch to user "mosquitto", who cannot read this temp dir.
       `user ${os.userInfo().username}`,
       `listener ${opts.port} 127.0.0.1`,

@@ -125,7 +125,8 @@ describe.skipIf(missing.length > 0)('media library', () => {
     const cases: Array<[string, number, string, RegExp]> = [
       ['empty.mp3', 422, 'LOANET_MEDIA_EMPTY', /empty/],
       ['text.mp3', 422, 'LOANET_MEDIA_NOT_AUDIO', /not an audio file/],
-      ['image.png', 422, 'LOANET_MEDIA_NOT_AUDIO', /no audio stream \(found: video \(png\)\)/],
+      // An image is not one of the accepted formats: refused by its format before anything else.
+      ['image.png', 415, 'LOANET_MEDIA_FORMAT', /the file is "png_pipe" loanet does not accept; upload MP3, WAV/],
       ['truncated.mp3', 422, 'LOANET_MEDIA_DAMAGED', /damaged or truncated/],
       ['truncated.wav', 422, 'LOANET_MEDIA_DAMAGED', /damaged or truncated/],
       ['silent.wav', 422, 'LOANET_MEDIA_SILENT', /silent/],

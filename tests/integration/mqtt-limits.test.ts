@@ -14,6 +14,11 @@ import { SITE_PACKET_LIMITS } from '../../server/fleet/packet-limit.ts';
 import { encodeJson, siteTopic, PROTOCOL_VERSION, MAX_JSON_PAYLOAD_BYTES } from '../../protocol/index.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir, waitFor } from '../helpers/server.ts';
 import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { HAVE_MOSQUITTO, MOSQUITTO, freePort, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { MOSQUITTO_MAX_PACKET_SIZE } from '../../server/fleet/mosquitto-files.ts';
+import { MAX_PLAYLIST_BYTES } from '../../protocol/index.ts';
 
 const MAX_PER_ADDRESS = 6;
 const BURST = 40;
@@ -77,9 +82,9 @@ interface Raw {
   bytes: () => Buffer;
 }
 
-function open(): Promise<Raw> {
+function open(port = mqttPort): Promise<Raw> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(mqttPort, '127.0.0.1');
+    const socket = net.connect(port, '127.0.0.1');
     sockets.push(socket);
     const received: Buffer[] = [];
     let closed = false;
@@ -318,7 +323,7 @@ describe('MQTT connections per address', () => {
     const refused = outcomes.filter((o) => o === 'refused').length;
     expect(refused).toBeGreaterThan(0);
     const after = await refusals();
-    expect(after.connectRate - before.connectRate!).toBe(refused);
+    expect(after.connectRate! - before.connectRate!).toBe(refused);
     expect(after.connectionsPerAddress).toBe(before.connectionsPerAddress);
     expect(logLines.some((l) => String(l.msg).startsWith('mqtt connection refused: 127.0.0.1 connects faster than 1/s after a burst of 40'))).toBe(true);
   });
@@ -329,5 +334,58 @@ describe('MQTT connections per address', () => {
       ['aclDeniedPublishes', 'aclDeniedSubscribes', 'authFailures', 'connectRate', 'connectionsPerAddress', 'malformedPackets', 'packetTooLargeAfterAuth', 'packetTooLargeBeforeAuth'].sort(),
     );
     expect(r.authFailures).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe.skipIf(!HAVE_MOSQUITTO)('the generated Mosquitto limits (a real Mosquitto with the test bootstrap config)', () => {
+  let mosquitto: ChildProcess | undefined;
+  let port = 0;
+  const user = 'loanet_server';
+  const password = 'mosquitto-limits-test-password';
+
+  beforeAll(async () => {
+    const dir = tempDir('loanet-mosq-limits-');
+    port = await freePort();
+    const conf = writeMosquittoBootstrap(dir, { port, serverUser: user, serverPassword: password, maxQueuedMessages: 1000 });
+    expect(fs.readFileSync(conf, 'utf8')).toContain(`max_packet_size ${MOSQUITTO_MAX_PACKET_SIZE}`);
+    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+    await waitFor('mosquitto listening', () => new Promise<boolean>((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
+      c.on('error', () => resolve(false));
+    }), 10_000, 50);
+  });
+  afterAll(async () => {
+    if (mosquitto && mosquitto.exitCode === null) {
+      const exited = new Promise((r) => mosquitto!.once('exit', r));
+      mosquitto.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  async function loggedInMosquitto(): Promise<Raw> {
+    const r = await open(port);
+    r.socket.write(connectPacket(user, user, password));
+    await waitFor('CONNACK', () => r.bytes().length >= 4 || r.isClosed(), 5000, 10);
+    expect([...r.bytes().subarray(0, 4)]).toEqual([0x20, 0x02, 0x00, 0x00]);
+    r.received.length = 0;
+    return r;
+  }
+
+  it('takes the largest playlist the server publishes', async () => {
+    const r = await loggedInMosquitto();
+    r.socket.write(publishPacket('loanet/v1/sites/sim-02683-v01/playlist', Buffer.alloc(MAX_PLAYLIST_BYTES, 0x20), { qos: 1, retain: false, id: 9 }));
+    await waitFor('PUBACK of a 512 KiB playlist', () => hasPuback(r, 9), 10_000, 10);
+    r.socket.destroy();
+  });
+
+  it('closes a connection whose packet declares more than max_packet_size, before and after login, from the header alone', async () => {
+    const before = await open(port);
+    before.socket.write(Buffer.concat([Buffer.from([0x10]), varint(250 * 1024 * 1024), str('MQTT')]));
+    await closedWithin(before);
+    expect(before.bytes().length).toBe(0);
+    const after = await loggedInMosquitto();
+    after.socket.write(Buffer.concat([Buffer.from([0x33]), varint(60 * 1024 * 1024), str(siteTopic('sim-02683-v01', 'state')), Buffer.from([0, 1])]));
+    await closedWithin(after);
+    expect(hasPuback(after, 1)).toBe(false);
   });
 });

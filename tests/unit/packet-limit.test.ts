@@ -9,7 +9,10 @@ import {
   type PacketLimits,
   type PacketStage,
 } from '../../server/fleet/packet-limit.ts';
-import { MAX_JSON_PAYLOAD_BYTES, decodeClockRequest, decodeState, siteTopic, PROTOCOL_VERSION } from '../../protocol/index.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { MOSQUITTO_MAX_PACKET_SIZE, mosquittoLimitsConf } from '../../server/fleet/mosquitto-files.ts';
+import { MAX_PLAYLIST_BYTES, MAX_JSON_PAYLOAD_BYTES, decodeClockRequest, decodeState, siteTopic, PROTOCOL_VERSION } from '../../protocol/index.ts';
 
 // ---------------------------------------------------------------- MQTT bytes, written by hand (MQTT 3.1.1 §2, §3) ----
 
@@ -154,6 +157,16 @@ describe('packet size limits: the legitimate maximum of each message fits with m
     expect(packetLimit(L, 'site', 3, 'loanet/v1/areas/2025.02683/audio')).toBe(L.control);
     expect(packetLimit(L, 'site', 8, undefined)).toBe(L.control);
     expect(largestSiteLimit(L)).toBe(32 * 1024);
+  });
+});
+
+describe('Mosquitto: one max_packet_size for every client', () => {
+  it("lets the server's largest playlist through, covers every site limit, and is the value docs/operations.md shows", () => {
+    expect(MOSQUITTO_MAX_PACKET_SIZE).toBeGreaterThan(publish(siteTopic(LONGEST_SITE, 'playlist'), Buffer.alloc(MAX_PLAYLIST_BYTES), 1, true).length);
+    expect(MOSQUITTO_MAX_PACKET_SIZE).toBeGreaterThanOrEqual(largestSiteLimit(SITE_PACKET_LIMITS));
+    expect(mosquittoLimitsConf()).toContain(`max_packet_size ${MOSQUITTO_MAX_PACKET_SIZE}`);
+    const ops = fs.readFileSync(path.resolve(import.meta.dirname, '../../docs/operations.md'), 'utf8');
+    expect(ops).toContain(`max_packet_size ${MOSQUITTO_MAX_PACKET_SIZE}`);
   });
 });
 
