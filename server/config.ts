@@ -4,6 +4,7 @@
  * Every variable is listed in README.md's configuration table.
  */
 import { StartupError } from './errors.ts';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './http/limits.ts';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './fleet/connection-limit.ts';
 import { isValidSiteId } from '../protocol/index.ts';
 import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from './auth/login-limiter.ts';
@@ -75,6 +76,8 @@ export interface ServerConfig {
   live: LiveDefaults;
   /** Scheduled bulletins: how far ahead playlists reach and how often they are recomputed (server/schedule). */
   schedule: ScheduleConfig;
+  /** HTTP timeouts and connection caps (server/http/limits.ts). */
+  http: HttpLimits;
 }
 
 export interface ScheduleConfig {
@@ -284,6 +287,22 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       horizonH: int(env, 'LOANET_SCHEDULE_HORIZON_H', 48, 1, 14 * 24),
       recomputeS: int(env, 'LOANET_SCHEDULE_RECOMPUTE_S', 60, 1, 3600),
     },
+    http: httpLimits(env),
+  };
+}
+
+function httpLimits(env: Env): HttpLimits {
+  const d = DEFAULT_HTTP_LIMITS;
+  return {
+    headersTimeoutMs: int(env, 'LOANET_HTTP_HEADERS_TIMEOUT_S', d.headersTimeoutMs / 1000, 1, 600) * 1000,
+    bodyTimeoutMs: int(env, 'LOANET_HTTP_BODY_TIMEOUT_S', d.bodyTimeoutMs / 1000, 1, 3600) * 1000,
+    uploadTimeoutMs: int(env, 'LOANET_HTTP_UPLOAD_TIMEOUT_S', d.uploadTimeoutMs / 1000, 1, 86_400) * 1000,
+    keepAliveTimeoutMs: int(env, 'LOANET_HTTP_KEEPALIVE_S', d.keepAliveTimeoutMs / 1000, 1, 600) * 1000,
+    idleTimeoutMs: int(env, 'LOANET_HTTP_IDLE_TIMEOUT_S', d.idleTimeoutMs / 1000, 0, 86_400) * 1000,
+    maxConnections: int(env, 'LOANET_HTTP_MAX_CONNECTIONS', d.maxConnections, 1, 1_000_000),
+    maxConnectionsPerAddress: int(env, 'LOANET_HTTP_MAX_CONNECTIONS_PER_ADDRESS', d.maxConnectionsPerAddress, 0, 1_000_000),
+    streamsPerUser: int(env, 'LOANET_STREAM_MAX_PER_USER', d.streamsPerUser, 1, 10_000),
+    streamsTotal: int(env, 'LOANET_STREAM_MAX', d.streamsTotal, 1, 1_000_000),
   };
 }
 

@@ -27,6 +27,8 @@ import { liveRoutes } from './routes/live.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { registerCompression } from './compress.ts';
+import { installConnectionGuards } from './connection-guards.ts';
+import { nodeServerTimeouts } from './limits.ts';
 
 export type App = FastifyInstance;
 
@@ -37,6 +39,8 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
     // req.ip is the TCP peer unless LOANET_TRUST_PROXY names the proxy in front:
     // a client's own X-Forwarded-For must not choose the address it is limited by.
     trustProxy: ctx.config.trustProxy.length > 0 ? ctx.config.trustProxy : false,
+    // Header, body, keep-alive and idle deadlines (limits.ts): a slow client cannot hold a connection for ever.
+    ...nodeServerTimeouts(ctx.config.http),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Query strings and path parameters arrive as text and are coerced ("5" → 5);
@@ -89,6 +93,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'LOANET_NOT_FOUND', message: `no route ${req.method} ${req.url}` }));
 
   registerAuth(app, ctx.users, ctx.siteAuthority);
+  installConnectionGuards(app, ctx.config.http);
   registerCompression(app);
   await app.register(healthRoutes(ctx));
   await app.register(authRoutes(ctx));

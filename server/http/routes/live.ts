@@ -68,6 +68,9 @@ const VoiceQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** How long a refused voice socket may take to answer our close frame. */
+const REFUSED_CLOSE_MS = 2000;
+
 export const liveRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -299,6 +302,8 @@ export const liveRoutes =
         socket.send(JSON.stringify({ type: 'error', error: e.code ?? 'LOANET_INTERNAL', message: e.message ?? 'internal error' }));
         // 4000 + HTTP status: the console shows why (4403 forbidden, 4409 same priority on air).
         socket.close(4000 + (e.statusCode ?? 500) % 1000, (e.message ?? '').slice(0, 120));
+        // A browser answers the close at once; a client that never does is cut instead of held for ws' 30 s close timeout.
+        setTimeout(() => socket.terminate(), REFUSED_CLOSE_MS).unref();
       }
     });
   };

@@ -6,12 +6,16 @@
  * cancelled or expired. Each client sees only the sites in
  * its user's area subtree. A comment line every 20 s keeps 4G carriers and
  * proxies from closing an idle connection, and re-checks the token: a signed
- * out session stops receiving.
+ * out session stops receiving. Streams are capped per user and in all
+ * (LOANET_STREAM_MAX_PER_USER, LOANET_STREAM_MAX): one more is refused with
+ * 429 naming the limit (limits.ts says why not the oldest closed instead).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ServerResponse } from 'node:http';
 import type { ServerContext } from '../../context.ts';
+import { LoanetError } from '../../errors.ts';
 import { requirePermission } from '../auth.ts';
+import { StreamSlots } from '../limits.ts';
 import { readCookie, SESSION_COOKIE } from '../session-cookie.ts';
 
 const KEEPALIVE_MS = 20_000;
@@ -34,6 +38,7 @@ export const streamRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     const clients = new Set<StreamClient>();
+    const slots = new StreamSlots(ctx.config.http);
 
     const send = (siteId: string, event: string, data: unknown) => {
       if (clients.size === 0) return;
@@ -94,6 +99,10 @@ export const streamRoutes =
       const p = requirePermission(req, 'read');
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const token = bearer ?? readCookie(req.headers.cookie, SESSION_COOKIE) ?? '';
+      const refused = slots.take(p.user.id);
+      if (refused) throw new LoanetError('LOANET_TOO_MANY_STREAMS', 429, refused.message, { limit: refused.max, variable: refused.variable });
+      // The slot is given back when the response closes, whoever ends it (the client, a dropped backlog, sign-out, shutdown).
+      reply.raw.once('close', () => slots.release(p.user.id));
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -101,5 +110,6 @@ export const streamRoutes =
       clients.add(client);
       res.write('retry: 3000\n\n' + sseFrame('hello', { at: ctx.now(), username: p.user.username }));
       req.raw.on('close', () => clients.delete(client));
+      res.once('close', () => clients.delete(client));
     });
   };
