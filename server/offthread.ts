@@ -55,6 +55,11 @@ async function slot(): Promise<() => void> {
   };
 }
 
+/** Tasks running in a worker now, and waiting for one (for /api/health-style reporting and tests). */
+export function offThreadTasks(): { running: number; waiting: number } {
+  return { running, waiting: waiting.length };
+}
+
 export async function runOffThread<T>(moduleUrl: string | URL, fn: string, input: unknown, o: OffThreadOptions): Promise<T> {
   const release = await slot();
   try {
