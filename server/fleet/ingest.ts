@@ -11,6 +11,7 @@
 import { decodeClockRequest, decodeEvent, decodeState, decodeTelemetry, type DecodeErrorCode, type Decoded } from '../../protocol/index.ts';
 import type { ClockRequest, SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../../protocol/index.ts';
 import type { Logger, SiteMessage } from './broker.ts';
+import { logSafe } from '../log-safe.ts';
 
 export type RejectCode = DecodeErrorCode | 'site_mismatch' | 'unknown_site' | 'not_accepted';
 
@@ -122,6 +123,7 @@ export class SiteMessageIngest {
     } else if (this.bySite.size < MAX_TRACKED_SITES) {
       this.bySite.set(m.siteId, { count: 1, lastReason: reason, lastAt: this.now() });
     }
-    this.log.warn({ siteId: m.siteId, channel: m.channel, code, bytes: m.payload.length }, `dropped message: ${reason}`);
+    // The reason can quote the payload (a JSON parse error, a schema path): cut and escaped for the log.
+    this.log.warn({ siteId: m.siteId, channel: m.channel, code, bytes: m.payload.length }, `dropped message: ${logSafe(reason, 300)}`);
   }
 }

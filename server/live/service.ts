@@ -59,6 +59,7 @@ import { LiveStream, type LiveStreamStats, type PcmSource } from './live-stream.
 import { SkewTracker, type SkewSummary } from './skew.ts';
 import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './delay-budget.ts';
 import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamRecord, type LiveStreamStore } from './store.ts';
+import { logSafe } from '../log-safe.ts';
 
 export type { LiveEndReason } from './store.ts';
 
@@ -533,7 +534,8 @@ export class LiveService {
     }
     this.flushQuietly();
     this.deps.audit.record(actor, 'live.stop', String(e.id), { reason, ...(detail ? { detail } : {}) });
-    if (reason !== 'operator' && reason !== 'ended') this.deps.log.warn({ streamId: e.id, reason, detail }, 'live stream ended');
+    // The detail can be a relay's ffmpeg error, quoting what a remote server sent: cut and escaped for the log.
+    if (reason !== 'operator' && reason !== 'ended') this.deps.log.warn({ streamId: e.id, reason, detail: detail === undefined ? undefined : logSafe(detail, 500) }, 'live stream ended');
   }
 
   /** Publish QoS 1 until the broker takes it (a few tries: the link may come up just after the start). */

@@ -281,6 +281,35 @@ describe('MQTT packet size after login', () => {
   });
 });
 
+describe('untrusted strings in the log', () => {
+  it('a denied subscription logs its topic cut and escaped; a 64 KB topic closes the connection and is not logged at all', async () => {
+    const r = await loggedIn(site.siteId, site.secret);
+    const topic = `loanet/v1/sites/other/cmd\u001b[2J${'t'.repeat(3500)}`;
+    r.socket.write(packet(0x82, Buffer.concat([Buffer.from([0, 11]), str(topic), Buffer.from([1])])));
+    await waitFor('SUBACK refusing it', () => r.bytes().includes(Buffer.from([0x90, 0x03, 0, 11, 0x80])), 5000, 10);
+    const line = logLines.find((l) => String(l.msg).startsWith('subscribe denied') && String(l.topic).startsWith('loanet/v1/sites/other/cmd'));
+    expect(line!.topic).toBe(`loanet/v1/sites/other/cmd\\x1b[2J${'t'.repeat(200 - 32)}…(${topic.length} chars)`);
+    expect(String(line!.msg).length).toBeLessThan(600);
+    const huge = 'h'.repeat(64 * 1024 - 1);
+    r.socket.write(packet(0x82, Buffer.concat([Buffer.from([0, 12]), str(huge), Buffer.from([1])])));
+    await closedWithin(r);
+    expect(rawLog.some((l) => l.includes('hhhhhhhhhhhhhhhhhhhh'))).toBe(false);
+  });
+
+  it('a dropped message whose decode error quotes a 10 KB key is logged cut', async () => {
+    const r = await loggedIn(site.siteId, site.secret);
+    const key = 'k'.repeat(10_000);
+    const before = server.ctx.ingest.stats().rejected;
+    r.socket.write(publishPacket(siteTopic(site.siteId, 'event'), Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, siteId: site.siteId, at: 1, type: 'fault', device: 'amp', fault: 'x', [key]: 1 })), { qos: 1, id: 21 }));
+    await waitFor('dropped', () => server.ctx.ingest.stats().rejected > before, 5000, 10);
+    const line = logLines.filter((l) => String(l.msg).startsWith('dropped message')).at(-1)!;
+    expect(line.code).toBe('schema');
+    expect(String(line.msg).length).toBeLessThan(400);
+    expect(rawLog.some((l) => l.includes('k'.repeat(400)))).toBe(false);
+    r.socket.destroy();
+  });
+});
+
 describe('MQTT connections per address', () => {
   it(`admits ${MAX_PER_ADDRESS} open connections from one address and closes the next at once; one more is admitted when one closes`, async () => {
     const broker = server.ctx.broker as EmbeddedBroker;

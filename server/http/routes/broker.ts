@@ -13,6 +13,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../../context.ts';
+import { logSafe } from '../../log-safe.ts';
 import { Errors, LoanetError } from '../../errors.ts';
 import { requirePermission } from '../auth.ts';
 import { authorize, type Actor } from '../../fleet/acl.ts';
@@ -103,7 +104,7 @@ export const brokerRoutes =
           try {
             ok = (await ctx.siteAuthority.verifyCredential(username, password)) && ctx.siteAuthority.areaKeysOf(username) !== undefined;
           } catch (err) {
-            req.log.error({ err, siteId: username }, 'credential check failed');
+            req.log.error({ err, siteId: logSafe(username, 80) }, 'credential check failed');
             throw Errors.unavailable('credential check failed');
           }
         }
@@ -133,7 +134,7 @@ export const brokerRoutes =
           if (areaKeys) actor = { kind: 'site', siteId: username, areaKeys };
         }
         const d = actor ? authorize(actor, action, topic) : { allow: false as const, reason: `unknown or retired site ${username}` };
-        if (!d.allow) req.log.warn({ username, topic, action }, `broker hook denied: ${d.reason}`);
+        if (!d.allow) req.log.warn({ username: logSafe(username, 80), topic: logSafe(topic), action }, `broker hook denied: ${logSafe(d.reason, 300)}`);
         return { result: d.allow ? ('allow' as const) : ('deny' as const) };
       },
     );
