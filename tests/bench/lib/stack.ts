@@ -94,6 +94,9 @@ async function startServerProcess(dataDir: string, env: Record<string, string>):
         throw new Error(`server exited (${code}) at start-up:\n${server.tail().slice(-2000)}`);
       }),
     ]);
+    // The admin is created once start-up has finished, after the port already answers: the start line comes after it.
+    const started = /^loanet .*: console http/m;
+    if (!started.test(server.tail())) await server.waitForLine(started, 60_000);
     const api = new LoanetClient(baseUrl, undefined);
     await api.login('admin', ADMIN_PASSWORD);
     const token = (await api.post<{ token: string }>('/api/auth/tokens', { name: 'bench' }).catch(() => undefined))?.token;
