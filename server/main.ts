@@ -6,6 +6,7 @@
 import { loadConfig } from './config.ts';
 import { StartupError } from './errors.ts';
 import { startServer } from './server.ts';
+import { listenNotice } from './listen-notice.ts';
 import pino from 'pino';
 
 async function main(): Promise<void> {
@@ -23,9 +24,11 @@ async function main(): Promise<void> {
     return fail(e);
   }
   const { httpPort, mqttPort } = server;
-  log.info({ httpPort, mqttPort, dataDir: config.dataDir }, 'loanet started');
+  const exposure = listenNotice({ httpHost: config.httpHost, httpPort, mqttHost: config.mqttHost, mqttPort, externalBroker: config.mqttUrl });
+  log.info({ httpHost: config.httpHost, httpPort, mqttHost: config.mqttHost, mqttPort, dataDir: config.dataDir, exposure }, 'loanet started');
   const mqtt = config.mqttUrl ? `external MQTT broker ${config.mqttUrl} as ${config.mqttUsername}` : `MQTT mqtt://localhost:${mqttPort}`;
   console.log(`loanet ${server.ctx.versions.loanet}: console http://localhost:${httpPort}/  API http://localhost:${httpPort}/api  docs http://localhost:${httpPort}/docs  ${mqtt}  data ${config.dataDir}`);
+  console.log(exposure);
   if (server.generatedAdminPassword) {
     console.log(
       `first start: created user "admin" with password ${server.generatedAdminPassword} (shown once: write it down). ` +

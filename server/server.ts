@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { ServerConfig } from './config.ts';
 import { StartupError } from './errors.ts';
 import { openDatabase, schemaVersion, type Db } from './store/db.ts';
+import { secureDataDir } from './store/data-dir.ts';
 import { AreaRepository } from './registry/areas.ts';
 import { SiteRepository } from './registry/sites.ts';
 import { UserRepository } from './auth/users.ts';
@@ -64,6 +65,11 @@ const SILENT: Logger = { info() {}, warn() {}, error() {} };
 export async function startServer(config: ServerConfig, opts: ServerOptions = {}): Promise<RunningServer> {
   const now = opts.now ?? Date.now;
   const log = opts.logger ?? SILENT;
+  // Before anything is written: the data folder and all in it private to this user (store/data-dir.ts).
+  const tightened = secureDataDir(config.dataDir);
+  if (tightened.length > 0) {
+    log.warn({ dataDir: config.dataDir, changed: tightened.length, first: tightened.slice(0, 20) }, 'data folder: permissions tightened to owner only (folders 700, files 600)');
+  }
   const db: Db = openDatabase(config.dataDir);
   const policy: CoveragePolicy = {
     ...DEFAULT_COVERAGE_POLICY,

@@ -1,7 +1,9 @@
 /**
  * Opens the SQLite store (better-sqlite3, WAL) in the data folder and brings
  * its schema up to date. The file is the whole state of a one-machine
- * deployment: back it up with `sqlite3 loanet.db ".backup ..."`.
+ * deployment: back it up with `sqlite3 loanet.db ".backup ..."`. It holds
+ * password, token and site-secret hashes, so it and its folder are private
+ * (600/700, data-dir.ts).
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
@@ -13,7 +15,7 @@ export type Db = Database.Database;
 
 export function openDatabase(dataDir: string, migrations: readonly Migration[] = MIGRATIONS): Db {
   try {
-    fs.mkdirSync(dataDir, { recursive: true });
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     fs.accessSync(dataDir, fs.constants.W_OK);
   } catch (e) {
     throw new StartupError(
@@ -25,6 +27,8 @@ export function openDatabase(dataDir: string, migrations: readonly Migration[] =
   let db: Db;
   try {
     db = new Database(file);
+    // Owner only, before WAL mode: SQLite gives the -wal and -shm files the database file's mode.
+    fs.chmodSync(file, 0o600);
     db.pragma('journal_mode = WAL');
     // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
     db.pragma('synchronous = NORMAL');
