@@ -133,6 +133,9 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const alertMessages = new AlertMessages(() => ctx.media);
   const alertCap = new CapIngest(alertService, alertStore, alertMessages, { now, areaVersion: config.areaVersion, timeZone: policy.timeZone });
 
+  // Decided and hashed now (nothing written), so the write after the listeners costs no time.
+  const adminPlan = await users.prepareAdmin(config.adminPassword);
+
   // Schedule (issue 3): items and approval, playlist distribution, as-run receipts.
   const library = new MediaLibrary(db, config.dataDir, config.media, audit, now, log);
   const scheduleItems = new BroadcastItemStore(db);
@@ -262,9 +265,9 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   timers.forEach((t) => t.unref());
   coverage.snapshot();
 
-  // Last, once every listener is bound: a start that fails earlier (a port in
-  // use) must not leave an admin behind whose generated password nobody saw.
-  const boot = await users.bootstrapAdmin(config.adminPassword);
+  // Written last, once every listener is bound: a start that fails earlier (a
+  // port in use) must not leave an admin behind whose generated password nobody saw.
+  const boot = users.applyAdmin(adminPlan);
 
   let stopped = false;
   return {

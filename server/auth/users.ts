@@ -29,6 +29,13 @@ export interface ApiTokenInfo {
   revokedAt: number | null;
 }
 
+/** What start-up will do about the `admin` account (UserRepository.prepareAdmin). */
+export type AdminBootstrap =
+  | { kind: 'none' }
+  | { kind: 'enable'; id: number }
+  | { kind: 'reset'; id: number; hash: string }
+  | { kind: 'create'; hash: string; generated: string | undefined };
+
 export interface Principal {
   user: User;
   tokenId: number;
@@ -139,29 +146,45 @@ export class UserRepository {
   }
 
   /**
-   * Make sure an admin exists. With a password given, the `admin` account is
-   * created with it (or its password reset to it, so an operator who lost it
-   * can recover by restarting with LOANET_ADMIN_PASSWORD). Without one, and
-   * no admin yet, a random password is generated and returned to be printed once.
-   * A reset to a different password revokes the admin's sessions and API
-   * tokens, as any password reset does; the same password changes nothing.
+   * Make sure an admin exists, in two steps so that a start that fails in
+   * between leaves nothing behind: `prepareAdmin` decides and hashes (off the
+   * event loop, writing nothing), `applyAdmin` writes, once start-up has
+   * succeeded. With a password given, the `admin` account is created with it
+   * (or its password reset to it, so an operator who lost it can recover by
+   * restarting with LOANET_ADMIN_PASSWORD; a reset to a different password
+   * revokes the admin's sessions and API tokens, the same one changes
+   * nothing). Without one, and no admin yet, a random password is generated
+   * and returned to be printed once.
    */
-  async bootstrapAdmin(password: string | undefined): Promise<{ created: boolean; reset?: boolean; generatedPassword?: string }> {
+  async prepareAdmin(password: string | undefined): Promise<AdminBootstrap> {
     const existing = this.db.prepare("SELECT * FROM users WHERE username = 'admin'").get() as UserRow | undefined;
     if (existing) {
-      if (!password) return { created: false };
-      this.db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ?').run(existing.id);
-      if (await verifySecret(password, existing.password_hash)) return { created: false };
-      const hash = await hashSecretAsync(password, PASSWORD_COST);
-      this.db.transaction(() => {
-        this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hash, existing.id);
-        this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(this.now(), existing.id);
-      })();
-      return { created: false, reset: true };
+      if (!password) return { kind: 'none' };
+      if (await verifySecret(password, existing.password_hash)) return { kind: 'enable', id: existing.id };
+      return { kind: 'reset', id: existing.id, hash: await this.preparePassword(password, 'admin', 'LOANET_ADMIN_PASSWORD') };
     }
     const generated = password ? undefined : newSecret().slice(0, 20);
-    await this.create({ username: 'admin', password: password ?? generated!, role: 'admin' });
-    return generated ? { created: true, generatedPassword: generated } : { created: true };
+    return { kind: 'create', hash: await this.preparePassword(password ?? generated!, 'admin', 'LOANET_ADMIN_PASSWORD'), generated };
+  }
+
+  applyAdmin(plan: AdminBootstrap): { created: boolean; reset?: boolean; generatedPassword?: string } {
+    const t = this.now();
+    switch (plan.kind) {
+      case 'none':
+        return { created: false };
+      case 'enable':
+        this.db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ?').run(plan.id);
+        return { created: false };
+      case 'reset':
+        this.db.transaction(() => {
+          this.db.prepare('UPDATE users SET password_hash = ?, disabled_at = NULL WHERE id = ?').run(plan.hash, plan.id);
+          this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(t, plan.id);
+        })();
+        return { created: false, reset: true };
+      case 'create':
+        this.db.prepare("INSERT INTO users (username, password_hash, role, area_id, created_at) VALUES ('admin', ?, 'admin', NULL, ?)").run(plan.hash, t);
+        return plan.generated ? { created: true, generatedPassword: plan.generated } : { created: true };
+    }
   }
 
   /** Whether `password` is the user's current one (scrypt on the thread pool). */

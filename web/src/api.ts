@@ -8,6 +8,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The answer's other fields (field, limit, retryAfterS …), for the console's own wording of `code`. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -40,9 +42,9 @@ export async function api<T>(method: string, url: string, body?: unknown): Promi
     data = { message: text };
   }
   if (!res.ok) {
-    const e = (data ?? {}) as { error?: string; message?: string };
+    const e = (data ?? {}) as { error?: string; message?: string } & Record<string, unknown>;
     if (res.status === 401 && !url.startsWith('/api/auth/login')) onUnauthenticated();
-    throw new ApiError(res.status, e.error ?? 'LOANET_HTTP', e.message ?? `HTTP ${res.status}`);
+    throw new ApiError(res.status, e.error ?? 'LOANET_HTTP', e.message ?? `HTTP ${res.status}`, e);
   }
   return data as T;
 }

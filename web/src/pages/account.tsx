@@ -1,7 +1,7 @@
 /** The user's own account: change password, API tokens for scripts and integrations. */
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
-import { formatTime, t } from '../i18n.ts';
+import { errorText, formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import type { Me } from '../types.ts';
 
@@ -16,8 +16,9 @@ interface TokenInfo {
 export function AccountPage(props: { me: Me }) {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
-  const [pwMsg, setPwMsg] = useState<{ ok: boolean; text: string } | null>(null);
-  const tokens = useApi<{ tokens: TokenInfo[] }>('/api/auth/tokens');
+  const [keepTokens, setKeepTokens] = useState(false);
+  const [pwMsg, setPwMsg] = useState<{ ok: boolean; text: string; revoked?: number } | null>(null);
+  const tokens = useApi<{ tokens: TokenInfo[]; defaultDays: number; maxDays: number }>('/api/auth/tokens');
   const [name, setName] = useState('');
   const [days, setDays] = useState('');
   const [fresh, setFresh] = useState('');
@@ -26,12 +27,13 @@ export function AccountPage(props: { me: Me }) {
   const changePassword = async (e: Event) => {
     e.preventDefault();
     try {
-      await api('POST', '/api/auth/password', { currentPassword: current, newPassword: next });
-      setPwMsg({ ok: true, text: t('saved') });
+      const r = await api<{ revokedTokens: number }>('POST', '/api/auth/password', { currentPassword: current, newPassword: next, keepTokens });
+      setPwMsg({ ok: true, text: t('saved'), revoked: r.revokedTokens });
       setCurrent('');
       setNext('');
+      tokens.reload();
     } catch (err) {
-      setPwMsg({ ok: false, text: err instanceof ApiError ? err.message : String(err) });
+      setPwMsg({ ok: false, text: err instanceof ApiError ? errorText(err.code, err.details, err.message) : String(err) });
     }
   };
 
@@ -44,7 +46,7 @@ export function AccountPage(props: { me: Me }) {
       setName('');
       tokens.reload();
     } catch (err) {
-      setTokErr(err instanceof ApiError ? err.message : String(err));
+      setTokErr(err instanceof ApiError ? errorText(err.code, err.details, err.message) : String(err));
     }
   };
 
@@ -67,7 +69,10 @@ export function AccountPage(props: { me: Me }) {
         </label>
         <label>
           {t('newPassword')}
-          <input type="password" name="newPassword" autocomplete="new-password" minLength={8} value={next} onInput={(e) => setNext(e.currentTarget.value)} required />
+          <input type="password" name="newPassword" autocomplete="new-password" maxLength={200} value={next} onInput={(e) => setNext(e.currentTarget.value)} required />
+        </label>
+        <label>
+          <input type="checkbox" name="keepTokens" checked={keepTokens} onChange={(e) => setKeepTokens(e.currentTarget.checked)} /> {t('keepTokens')}
         </label>
         <button type="submit">{t('save')}</button>
         {pwMsg && (
@@ -75,6 +80,7 @@ export function AccountPage(props: { me: Me }) {
             {pwMsg.text}
           </span>
         )}
+        {pwMsg?.ok && pwMsg.revoked ? <span class="muted">{t('tokensRevokedN', { n: pwMsg.revoked })}</span> : null}
       </form>
 
       <h2>{t('apiTokens')}</h2>
@@ -85,7 +91,16 @@ export function AccountPage(props: { me: Me }) {
         </label>
         <label>
           {t('expiresInDays')}
-          <input name="expiresInDays" type="number" min={1} max={3650} value={days} onInput={(e) => setDays(e.currentTarget.value)} />
+          <input
+            name="expiresInDays"
+            type="number"
+            min={1}
+            max={tokens.data?.maxDays ?? 365}
+            placeholder={tokens.data ? String(tokens.data.defaultDays) : ''}
+            value={days}
+            onInput={(e) => setDays(e.currentTarget.value)}
+          />
+          {tokens.data && <small class="muted">{t('tokenDaysHint', { days: tokens.data.defaultDays, max: tokens.data.maxDays })}</small>}
         </label>
         <button type="submit">{t('create')}</button>
         {tokErr && <span class="error">{tokErr}</span>}
@@ -114,6 +129,8 @@ export function AccountPage(props: { me: Me }) {
                 <td>
                   {k.revokedAt ? (
                     <span class="muted">{t('revoked')}</span>
+                  ) : k.expiresAt !== null && k.expiresAt <= Date.now() ? (
+                    <span class="muted">{t('expired')}</span>
                   ) : (
                     <button type="button" class="secondary" onClick={() => revoke(k.id)}>
                       {t('revoke')}

@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
-import { t } from '../i18n.ts';
+import { errorText, t } from '../i18n.ts';
 import type { Me } from '../types.ts';
 
 export function LoginPage(props: { langSwitch: ComponentChildren; onLogin: (me: Me) => void }) {
@@ -20,7 +20,7 @@ export function LoginPage(props: { langSwitch: ComponentChildren; onLogin: (me: 
       const me = await api<Me>('GET', '/api/auth/me');
       props.onLogin({ ...me, csrfToken: me.csrfToken ?? r.csrfToken });
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? t('loginFailed') : (err as Error).message);
+      setError(err instanceof ApiError ? (err.status === 401 ? t('loginFailed') : errorText(err.code, err.details, err.message)) : (err as Error).message);
     } finally {
       setBusy(false);
     }
