@@ -34,7 +34,8 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   uploadTimeoutMs: 3_600_000,
   keepAliveTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
-  maxConnections: 4096,
+  // An alert makes every site download its audio at once (3,000 in a province): the cap guards the process's file descriptors, not the fleet.
+  maxConnections: 10_000,
   maxConnectionsPerAddress: 256,
   // A browser opens at most 6 HTTP/1.1 connections to one host, so 10 is one browser's every tab plus a phone.
   streamsPerUser: 10,
