@@ -11,6 +11,7 @@ import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from './auth/login-limiter.ts'
 import { checkPassword, commonPasswords, DEFAULT_PASSWORD_MIN_LENGTH, PASSWORD_MIN_LENGTH_FLOOR } from './auth/password-policy.ts';
 import net from 'node:net';
 import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
+import { parseRelayAllow, type RelayAllow } from './live/relay-destination.ts';
 
 export interface ServerConfig {
   httpPort: number;
@@ -118,6 +119,8 @@ export interface LiveDefaults {
   packetsPerMessage: number;
   bitrate: number;
   announceMs: number;
+  /** Non-public addresses, networks and host names a relay may fetch from (LOANET_RELAY_ALLOW); public addresses always. */
+  relayAllow: RelayAllow;
 }
 
 function liveConfig(env: Env): LiveDefaults {
@@ -132,7 +135,16 @@ function liveConfig(env: Env): LiveDefaults {
     packetsPerMessage,
     bitrate: int(env, 'LOANET_LIVE_BITRATE', 24_000, 8000, 128_000),
     announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', 5000, 0, 60_000),
+    relayAllow: relayAllow(env),
   };
+}
+
+function relayAllow(env: Env): RelayAllow {
+  const r = parseRelayAllow(env.LOANET_RELAY_ALLOW);
+  if (!r.ok) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_RELAY_ALLOW="${env.LOANET_RELAY_ALLOW}" is not valid: "${r.entry}" is not an IP address, a network or a host name; set LOANET_RELAY_ALLOW to a comma-separated list, e.g. 127.0.0.1,10.20.0.0/16,radio.lan`);
+  }
+  return r.allow;
 }
 
 function int(env: Env, name: string, dflt: number, min: number, max: number): number {

@@ -24,6 +24,7 @@ import type { ScheduleService } from './schedule/service.ts';
 import type { PlaylistDistributor } from './schedule/distribution.ts';
 import type { SentEntryStore } from './schedule/sent-entries.ts';
 import type { AsRunLog } from './asrun/log.ts';
+import type { Logger } from './fleet/broker.ts';
 
 export interface Versions {
   loanet: string;
@@ -62,4 +63,6 @@ export interface ServerContext {
   versions: Versions;
   startedAt: number;
   now(): number;
+  /** The server's log (what main.ts prints): details kept from the people a route answers, such as why a relay failed. */
+  log: Logger;
 }

@@ -198,6 +198,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     versions: { loanet: pkg.version, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
     startedAt: now(),
     now,
+    log,
   };
 
   const app = await buildApp(ctx, { logger: opts.httpLogger ?? false });

@@ -1,13 +1,23 @@
 /**
- * An ffmpeg child that turns any input ffmpeg reads — an HTTP/Icecast URL, a
- * media file, WebM/Opus from a browser's MediaRecorder on stdin — into
- * 48 kHz mono s16le PCM on stdout, for a live stream. Spawned without a
- * shell (the URL is one argument, never interpolated). Pausing stdout is the
- * pacing: the pipe fills, ffmpeg blocks on write, and stops reading its input.
+ * An ffmpeg child that turns its input — a stored media file, a relayed
+ * radio stream fetched in Node, WebM/Opus from a browser's MediaRecorder —
+ * into 48 kHz mono s16le PCM on stdout, for a live stream. Spawned without a
+ * shell. Pausing stdout is the pacing: the pipe fills, ffmpeg blocks on
+ * write, and stops reading its input (for a relay, the HTTP body then stops
+ * being read too).
+ *
+ * ffmpeg never opens a network connection or a file it was not given: a
+ * relay's body arrives on stdin (relay-fetch.ts connects, to a checked
+ * address), the input protocols are restricted to that pipe or that file,
+ * and the demuxers to plain audio containers, so nothing a stream contains
+ * can make ffmpeg read anything else.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { PcmSource } from './live-stream.ts';
+import { ACCEPTED_FORMATS } from '../media/analysis.ts';
+import { fetchRelay, type RelayFetchOptions, type RelayTarget } from './relay-fetch.ts';
+import type { RelayAllow } from './relay-destination.ts';
 
 export interface FfmpegExit {
   code: number | null;
@@ -23,10 +33,19 @@ export interface FfmpegSourceHandlers {
   exit(e: FfmpegExit): void;
 }
 
-/** ffmpeg input arguments for relaying an HTTP(S)/Icecast URL: a stalled connection ends after 10 s (then the stream reports source_lost). */
-export function relayInput(url: string): string[] {
-  return ['-rw_timeout', '10000000', '-i', url];
+/** ffmpeg input arguments for a relayed stream: its body on stdin, read only as a plain audio stream (no playlist, no second input). */
+export function relayInput(): string[] {
+  return ['-protocol_whitelist', 'pipe', '-format_whitelist', ACCEPTED_FORMATS.map((f) => f.demuxer).join(','), '-i', 'pipe:0'];
 }
+
+/** ffmpeg input arguments for a browser's MediaRecorder WebM/Opus on stdin. */
+export function webmInput(): string[] {
+  return ['-protocol_whitelist', 'pipe', '-format_whitelist', 'matroska', '-f', 'webm', '-i', 'pipe:0'];
+}
+
+/** What readers of a stream are told when a relay ends by itself; the cause goes to the server log. */
+export const RELAY_UNREACHABLE = 'the source could not be reached';
+export const RELAY_ENDED = 'the source ended';
 
 export class FfmpegPcmSource implements PcmSource {
   private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
@@ -58,6 +77,11 @@ export class FfmpegPcmSource implements PcmSource {
     this.child.on('close', report);
   }
 
+  /** ffmpeg's stdin, for piping a stream into it with backpressure. */
+  get input(): Writable {
+    return this.child.stdin;
+  }
+
   /** Bytes for an stdin input (WebM from a browser). */
   write(chunk: Buffer): void {
     if (!this.child.stdin.destroyed) this.child.stdin.write(chunk);
@@ -82,4 +106,65 @@ export class FfmpegPcmSource implements PcmSource {
     this.child.stdin.destroy();
     this.child.kill('SIGKILL');
   }
+}
+
+export interface RelayEnd {
+  /** `unreachable`: no audio ever came (refused redirect, connection or HTTP error, not audio); `ended`: it came, then stopped. */
+  kind: 'unreachable' | 'ended';
+  /** The cause, for the server log only: network and ffmpeg detail maps the network it came from. */
+  detail: string;
+}
+
+/**
+ * A relay: the stream fetched in Node from the checked address (redirects
+ * checked hop by hop) and piped into ffmpeg's stdin. `end` is called once
+ * when the relay stops by itself, never after close().
+ */
+export function startRelaySource(
+  ffmpegPath: string,
+  first: RelayTarget,
+  allow: RelayAllow,
+  handlers: { data(chunk: Buffer): void; end(e: RelayEnd): void },
+  o: Omit<RelayFetchOptions, 'signal'> = {},
+): PcmSource {
+  const abort = new AbortController();
+  let pcmBytes = 0;
+  let cause: string | undefined;
+  const child = new FfmpegPcmSource(ffmpegPath, relayInput(), {
+    data: (c) => {
+      pcmBytes += c.length;
+      handlers.data(c);
+    },
+    exit: (e) => {
+      abort.abort();
+      if (e.closedByUs) return;
+      const ffmpeg = e.code === 0 ? undefined : `ffmpeg exited (${e.code ?? e.signal})${e.stderrTail ? `: ${e.stderrTail}` : ''}`;
+      const detail = [cause, ffmpeg].filter(Boolean).join('; ') || 'the stream ended';
+      handlers.end({ kind: pcmBytes > 0 ? 'ended' : 'unreachable', detail });
+    },
+  });
+  fetchRelay(first, allow, { ...o, signal: abort.signal }).then(
+    (res) => {
+      res.once('end', () => (cause ??= 'the source closed the connection'));
+      res.once('error', (err) => {
+        cause ??= `the connection broke: ${err.message}`;
+        child.endInput();
+      });
+      res.once('aborted', () => (cause ??= 'the connection was cut'));
+      res.pipe(child.input);
+    },
+    (err: Error) => {
+      if (abort.signal.aborted) return;
+      cause = err.message;
+      child.endInput();
+    },
+  );
+  return {
+    pause: () => child.pause(),
+    resume: () => child.resume(),
+    close: () => {
+      abort.abort();
+      child.close();
+    },
+  };
 }

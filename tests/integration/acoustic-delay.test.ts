@@ -40,7 +40,7 @@ beforeAll(async () => {
   radio = await startRadio(dir);
   base = radio.base;
 
-  t = await startTestServer();
+  t = await startTestServer({ LOANET_RELAY_ALLOW: '127.0.0.1' }); // the test radio is local
   await importLaoCai2025(t);
   const created = await t.api('POST', '/api/users', { username: 'tech-acoustic', password: 'password-of-tech-acoustic', role: 'technician' });
   expect(created.status, JSON.stringify(created.body)).toBe(201);

@@ -78,7 +78,7 @@ beforeAll(async () => {
   radio = await startRadio(dir);
   base = radio.base;
 
-  t = await startTestServer();
+  t = await startTestServer({ LOANET_RELAY_ALLOW: '127.0.0.1' }); // the test radio is local
   await importLaoCai2025(t);
   const rnd = mulberry32(2026);
   fleet = new FleetRunner({

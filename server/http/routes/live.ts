@@ -14,8 +14,11 @@
  * console's session cookie) before it is upgraded.
  *
  * Sources and why:
- * - relay: ffmpeg reads the URL (HTTP, Icecast) and writes PCM; the stream
- *   re-encodes it. A relay that dies ends the stream with source_lost.
+ * - relay: the URL (HTTP, Icecast) is fetched in Node from an address
+ *   checked first (public, or allowed by LOANET_RELAY_ALLOW; redirects
+ *   checked hop by hop) and piped into ffmpeg, which writes PCM; the stream
+ *   re-encodes it. A relay that dies ends the stream with source_lost and a
+ *   generic reason; the network detail goes to the server log.
  * - media: the stored Ogg Opus is decoded and re-encoded (ffmpeg → PCM →
  *   the live encoder), not re-packetised: the library stores VBR Opus without
  *   in-band FEC at whatever bitrate the upload got, and on lossy 4G links the
@@ -29,10 +32,15 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../../context.ts';
 import { requirePermission } from '../auth.ts';
-import { Errors } from '../../errors.ts';
+import { Errors, LoanetError } from '../../errors.ts';
 import { AUDIO_PRIORITIES, type AudioPriority } from '../../../protocol/index.ts';
 import { findMediaTools } from '../../media/tools.ts';
-import { FfmpegPcmSource, relayInput } from '../../live/ffmpeg-source.ts';
+import { FfmpegPcmSource, RELAY_ENDED, RELAY_UNREACHABLE, startRelaySource, webmInput } from '../../live/ffmpeg-source.ts';
+import { checkRelayUrl, RelayRefused, type RelayTarget } from '../../live/relay-fetch.ts';
+import { relaySchemeProblem } from '../../live/relay-destination.ts';
+import { redactUrl } from '../../live/service.ts';
+import { publicUrl } from '../../live/store.ts';
+import { inputArgs } from '../../media/analysis.ts';
 import type { LiveArea, LiveStartInput } from '../../live/service.ts';
 import type { Principal } from '../../auth/users.ts';
 import { silentSites } from '../../live/silent-sites.ts';
@@ -116,8 +124,12 @@ export const liveRoutes =
     app.post('/api/live/streams', { schema: { tags: ['live'], summary: 'Start a live stream: relay a radio URL or play a media item now', body: StartBody } }, async (req, reply) => {
       const { areas, principal } = targets(req, req.body.areas);
       const src = req.body.source;
-      let input: LiveStartInput;
-      let ffmpegArgs: string[];
+      const ffmpeg = ffmpegPath();
+      /** Why a stream's source failed, in full: for the server log only (it maps the network it came from). */
+      const logCause = (id: number, what: string, detail: string, url?: string) =>
+        ctx.log.warn({ streamId: id, source: src.kind, ...(url ? { url: publicUrl(url) } : {}), detail: (url ? redactUrl(detail, url) : detail).slice(0, 500) }, what);
+      let streamId = -1;
+      let view: ReturnType<typeof ctx.live.start>;
       if (src.kind === 'relay') {
         let url: URL;
         try {
@@ -126,30 +138,48 @@ export const liveRoutes =
           throw Errors.badRequest('source.url: not a URL', 'source.url');
         }
         // Only network streams: a file: or other URL would let a caller read the server's disk through ffmpeg.
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') throw Errors.badRequest(`source.url: only http and https streams can be relayed, not ${url.protocol}`, 'source.url');
-        input = { source: { kind: 'relay', url: url.toString() }, areas, actor: principal.user, ...tuning(req.body) };
-        ffmpegArgs = relayInput(url.toString());
+        const scheme = relaySchemeProblem(url);
+        if (scheme) throw Errors.badRequest(`source.url: ${scheme}`, 'source.url');
+        // Only public addresses unless the administrator allowed more; the address checked here is the one connected to.
+        const allow = ctx.config.live.relayAllow;
+        let target: RelayTarget;
+        try {
+          target = await checkRelayUrl(url, allow);
+        } catch (e) {
+          if (e instanceof RelayRefused) throw new LoanetError('LOANET_RELAY_REFUSED', 422, `source.url: ${e.message}`, { field: 'source.url' });
+          throw e;
+        }
+        const input: LiveStartInput = { source: { kind: 'relay', url: url.toString() }, areas, actor: principal.user, ...tuning(req.body) };
+        view = ctx.live.start(input, (stream) =>
+          startRelaySource(ffmpeg, target, allow, {
+            data: (c) => stream.push(c),
+            end: (e) => {
+              logCause(streamId, 'live relay source failed', e.detail, input.source.kind === 'relay' ? input.source.url : undefined);
+              // A relay whose source went away plays out what it had, then ends as source_lost, with a reason that names no address.
+              stream.sourceFinished('source_lost', e.kind === 'unreachable' ? RELAY_UNREACHABLE : RELAY_ENDED);
+            },
+          }),
+        );
       } else {
         const item = ctx.media.library.item(src.mediaId);
         if (!item || item.retiredAt !== null) throw Errors.notFound(`media item ${src.mediaId} (ready, not retired)`);
-        input = { source: { kind: 'media', mediaId: item.id, title: item.title }, areas, actor: principal.user, ...tuning(req.body) };
-        ffmpegArgs = ['-i', ctx.media.library.fileOf(item.sha256)];
-      }
-      const ffmpeg = ffmpegPath();
-      const view = ctx.live.start(input, (stream, end) => {
-        const child = new FfmpegPcmSource(ffmpeg, ffmpegArgs, {
-          data: (c) => stream.push(c),
-          exit: (e) => {
-            if (e.closedByUs) return;
-            if (src.kind === 'media' && e.code === 0) return stream.sourceFinished();
-            const why = e.code === 0 ? 'the stream ended' : `ffmpeg exited (${e.code ?? e.signal})${e.stderrTail ? `: ${e.stderrTail}` : ''}`;
-            // A relay whose source went away plays out what it had, then ends as source_lost.
-            if (src.kind === 'media') end('error', why);
-            else stream.sourceFinished('source_lost', why);
-          },
+        const input: LiveStartInput = { source: { kind: 'media', mediaId: item.id, title: item.title }, areas, actor: principal.user, ...tuning(req.body) };
+        // The library's own Ogg Opus, read as Ogg and nothing else.
+        const ffmpegArgs = inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg');
+        view = ctx.live.start(input, (stream, end) => {
+          const child = new FfmpegPcmSource(ffmpeg, ffmpegArgs, {
+            data: (c) => stream.push(c),
+            exit: (e) => {
+              if (e.closedByUs) return;
+              if (e.code === 0) return stream.sourceFinished();
+              logCause(streamId, 'live media source failed', `ffmpeg exited (${e.code ?? e.signal})${e.stderrTail ? `: ${e.stderrTail}` : ''}`);
+              end('error', 'the media item could not be decoded');
+            },
+          });
+          return child;
         });
-        return child;
-      });
+      }
+      streamId = view.id;
       return reply.status(201).header('location', `/api/live/streams/${view.id}`).send(view);
     });
 
@@ -254,7 +284,7 @@ export const liveRoutes =
             if (socket.readyState === socket.OPEN) socket.close(1000, 'stream ended');
           };
           if (ffmpeg) {
-            const child = new FfmpegPcmSource(ffmpeg, ['-f', 'webm', '-i', 'pipe:0'], {
+            const child = new FfmpegPcmSource(ffmpeg, webmInput(), {
               data: (c) => stream.push(c),
               exit: (e) => {
                 if (!e.closedByUs) end('source_lost', e.code === 0 ? 'the browser stopped sending' : `WebM decoding failed (${e.code ?? e.signal}): ${e.stderrTail}`);
