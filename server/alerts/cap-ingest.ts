@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import { LoanetError } from '../errors.ts';
+import { capPlaceRefusal } from '../auth/scope-policy.ts';
 import { chooseSpeech, pickInfo } from './cap/speech.ts';
 import { capContentHash, classifyIncoming, type LifecycleOutcome } from './cap/lifecycle.ts';
 import { matchAlertAreas } from './cap/area-match.ts';
@@ -45,11 +46,20 @@ export class CapIngest {
     private readonly o: { now: () => number; areaVersion: string; timeZone: string },
   ) {}
 
-  async ingest(xml: string, actor: AlertActor): Promise<CapIngestResult> {
+  /**
+   * `authorize` checks that the caller may post under the message's sender
+   * (throws 403) and answers the sender's area (null: the whole network);
+   * it runs before anything is looked up or stored under the sender's name.
+   */
+  async ingest(xml: string, actor: AlertActor, authorize: (cap: CapAlert) => number | null): Promise<CapIngestResult> {
     // A large document is parsed in a worker thread, so it never holds the event loop.
     const parsed = await parseCapOffThread(xml);
     if (!parsed.ok) throw capInvalid(parsed.errors);
     const cap = parsed.alert;
+    const senderAreaId = authorize(cap);
+    const sites = this.alerts.targetSites();
+    const match = matchAlertAreas(cap, { index: this.alerts.areaIndex(), sites: siteLocations(sites), currentVersion: this.o.areaVersion });
+    this.checkPlace(cap, match, actor, senderAreaId, sites);
     const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
     if (parsed.signature.signed) warnings.push('the message is signed; loanet does not verify XML signatures: trusted because of who posted it');
     const hash = capContentHash(cap);
@@ -91,8 +101,6 @@ export class CapIngest {
     if (expires !== null && expires <= now) {
       throw unprocessable('LOANET_ALERT_EXPIRED', `alert/info[${infoIdx}]/expires`, `alert/info[${infoIdx}]/expires: the alert expired at ${info.expires}; nothing to broadcast`);
     }
-    const sites = this.alerts.targetSites();
-    const match = matchAlertAreas(cap, { index: this.alerts.areaIndex(), sites: siteLocations(sites), currentVersion: this.o.areaVersion });
     if (match.matchesNothing) {
       const first = match.unmatched[0];
       throw unprocessable('LOANET_CAP_NO_AREA', first ? `alert/${first.path}` : 'alert/info/area', `no <area> of the alert is in this network: ${match.unmatched.slice(0, 3).map((u) => `${u.path}: ${u.reason}`).join('; ')}`, { unmatched: match.unmatched });
@@ -128,6 +136,21 @@ export class CapIngest {
     const alert = await this.alerts.create(spec, targets, message, actor, origin, match.areaKeys);
     record('active', alert.id);
     return { outcome: 'started', alert, lifecycle: outcome.kind, warnings };
+  }
+
+  /** Every message, whatever its status, only inside the caller's area and its sender's (403 otherwise, nothing stored). */
+  private checkPlace(cap: CapAlert, match: ReturnType<typeof matchAlertAreas>, actor: AlertActor, senderAreaId: number | null, sites: ReturnType<AlertService['targetSites']>): void {
+    const index = this.alerts.areaIndex();
+    const siteArea = new Map(sites.map((s) => [s.siteId, s.areaId]));
+    const why = capPlaceRefusal(
+      [
+        { scope: actor.areaId, label: 'your area' },
+        { scope: senderAreaId, label: `the area of sender ${cap.sender}` },
+      ],
+      { areaIds: match.areaKeys.flatMap((k) => index.get(k)?.id ?? []), siteAreaIds: match.siteIds.flatMap((id) => siteArea.get(id) ?? []), hasArea: cap.info.some((i) => i.area.length > 0) },
+      index,
+    );
+    if (why) throw new LoanetError('LOANET_FORBIDDEN', 403, `not allowed: alert/info/area: ${why}`, { field: 'alert/info/area' });
   }
 
   private alertsOf(keys: readonly CapKey[]): string[] {

@@ -478,6 +478,39 @@ ALTER TABLE live_stream_sites ADD COLUMN end_detail TEXT;
 `,
   },
   {
+    version: 10,
+    name: 'CAP senders: which accounts may post CAP messages under which sender, and where',
+    // A CAP message's <sender> is only a claim; cap_senders registers a sender
+    // with the area its messages may reach (NULL: the whole network) and
+    // cap_sender_accounts the users (any of their credentials, token_id NULL)
+    // or single API tokens of a user allowed to post under it. Nothing is
+    // filled in on upgrade: senders seen before stay unregistered until an
+    // admin binds them (GET /api/alerts/cap/senders lists them with who
+    // posted them), and only a network-wide admin may post under an
+    // unregistered sender meanwhile (server/alerts/cap-senders.ts).
+    sql: `
+CREATE TABLE cap_senders (
+  id         INTEGER PRIMARY KEY,
+  sender     TEXT NOT NULL UNIQUE,
+  area_id    INTEGER REFERENCES areas(id),
+  note       TEXT,
+  created_at INTEGER NOT NULL,
+  created_by INTEGER REFERENCES users(id),
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE cap_sender_accounts (
+  id         INTEGER PRIMARY KEY,
+  sender_id  INTEGER NOT NULL REFERENCES cap_senders(id) ON DELETE CASCADE,
+  user_id    INTEGER NOT NULL REFERENCES users(id),
+  token_id   INTEGER REFERENCES api_tokens(id),
+  created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX cap_sender_accounts_unique ON cap_sender_accounts(sender_id, user_id, COALESCE(token_id, 0));
+CREATE INDEX cap_sender_accounts_user ON cap_sender_accounts(user_id);
+`,
+  },
+  {
     version: 11,
     name: 'every API token expires: tokens made without an expiry get one 90 days after the upgrade',
     // API tokens used to be made without an expiry and lived until revoked. Now

@@ -30,3 +30,33 @@ export function capNowFor(file: string, adminCode: string, now = Date.now()): st
   const sent = /<sent>([^<]+)<\/sent>/.exec(xml)![1]!;
   return shiftDates(xml, sent, now).replace(/<area>[\s\S]*?<\/area>/, `<area><areaDesc>${adminCode}</areaDesc><geocode><valueName>VN-ADMIN</valueName><value>${adminCode}</value></geocode></area>`);
 }
+
+/** Every <sender> of the CAP fixtures. */
+export function capFixtureSenders(): string[] {
+  const out = new Set<string>();
+  for (const f of fs.readdirSync(CAP_FIXTURES).filter((x) => x.endsWith('.xml'))) {
+    const m = /<sender>([^<]+)<\/sender>/.exec(fs.readFileSync(path.join(CAP_FIXTURES, f), 'utf8'));
+    if (m) out.add(m[1]!);
+  }
+  return [...out].sort();
+}
+
+/**
+ * Register a CAP sender (or replace its accounts) as the test server's admin,
+ * binding the given users to it: posting CAP needs an account bound to the
+ * message's sender (server/alerts/cap-senders.ts).
+ */
+export async function bindCapSender(
+  t: { api(method: string, url: string, body?: unknown, opts?: { token?: string | null; contentType?: string }): Promise<{ status: number; body: any }> },
+  sender: string,
+  accounts: Array<string | { username: string; tokenId: number }>,
+  area: string | null = null,
+): Promise<number> {
+  const list = accounts.map((a) => (typeof a === 'string' ? { username: a } : a));
+  const known = ((await t.api('GET', '/api/alerts/cap/senders')).body.senders as Array<{ id: number; sender: string }>).find((s) => s.sender === sender);
+  const r = known
+    ? await t.api('PATCH', `/api/alerts/cap/senders/${known.id}`, { area, accounts: list })
+    : await t.api('POST', '/api/alerts/cap/senders', { sender, area, accounts: list });
+  if (r.status !== 200 && r.status !== 201) throw new Error(`binding CAP sender ${sender}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.id as number;
+}

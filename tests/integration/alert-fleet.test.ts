@@ -33,7 +33,7 @@ import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
-import { capNowFor } from '../helpers/cap.ts';
+import { bindCapSender, capNowFor } from '../helpers/cap.ts';
 import type { AlertChange } from '../../server/alerts/service.ts';
 
 const missing = missingTools(false);
@@ -213,7 +213,10 @@ describe.skipIf(missing.length > 0)(`an alert to a commune of ${SITES} simulated
 
   it('an IPAWS CAP message with embedded MP3 plays that audio at every site', async () => {
     const ids = fleet.ids();
-    const r = await t.api('POST', '/api/alerts/cap', capNowFor('ipaws-5e6dd964023f1930ef638846.xml', COMMUNE), { contentType: 'application/cap+xml' });
+    const xml = capNowFor('ipaws-5e6dd964023f1930ef638846.xml', COMMUNE);
+    // The admin may post under any sender; binding it says who speaks for it, as a deployment would.
+    await bindCapSender(t, /<sender>([^<]+)<\/sender>/.exec(xml)![1]!, ['admin']);
+    const r = await t.api('POST', '/api/alerts/cap', xml, { contentType: 'application/cap+xml' });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     expect(r.body.alert.message).toMatchObject({ kind: 'cap_audio', mimeType: 'audio/x-ipaws-audio-mp3' });
     const alertId: string = r.body.id;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { capContentHash, classifyIncoming, statusHandling, type KnownAlert } from '../../server/alerts/cap/lifecycle.ts';
 import { capKeyString, type CapAlert, type CapKey } from '../../server/alerts/cap/model.ts';
@@ -102,5 +103,35 @@ describe('CAP lifecycle', () => {
   it('the content hash ignores whitespace in the XML but not content', () => {
     expect(capContentHash(load('vn-lu-quet-bat-xat-alert.xml', (s) => s.replace(/>\s+</g, '><')))).toBe(capContentHash(ALERT));
     expect(capContentHash(UPDATE)).not.toBe(capContentHash(ALERT));
+  });
+
+  it("a message never cancels, updates or collides with another sender's alert, even naming it in its references", () => {
+    const asOther = (s: string) => s.replace('<sender>pctt@laocai.gov.vn</sender>', '<sender>ubnd@camduong.laocai.gov.vn</sender>');
+    const lookups: string[] = [];
+    const known = store(ALERT, UPDATE);
+    const spy = (k: CapKey) => (lookups.push(k.sender), known(k));
+    const cancel = classifyIncoming(load('vn-lu-quet-bat-xat-cancel.xml', asOther), 'h', spy);
+    expect(cancel).toMatchObject({ kind: 'unresolved_reference', cancels: [], handling: { broadcast: 'none' } });
+    expect(cancel.warnings.join(' ')).toContain("another sender's message");
+    const update = classifyIncoming(load('vn-lu-quet-bat-xat-update.xml', asOther), 'h', spy);
+    expect(update).toMatchObject({ kind: 'unresolved_reference', supersedes: [] });
+    // The other sender's keys are never even looked up: a sender learns nothing about another's identifiers.
+    expect(new Set(lookups)).toEqual(new Set(['ubnd@camduong.laocai.gov.vn']));
+  });
+
+  it('property: whatever the senders and references, only same-sender keys are ever resolved', () => {
+    const sender = fc.constantFrom('a@x', 'b@x', 'pctt@laocai.gov.vn');
+    fc.assert(
+      fc.property(sender, fc.array(fc.tuple(sender, fc.constantFrom('LC-PCTT-2025-0917-LQ-001', 'LC-PCTT-2025-0917-LQ-002', 'X-1')), { minLength: 1, maxLength: 4 }), fc.constantFrom('Update', 'Cancel'), (me, refs, msgType) => {
+        const known = store(ALERT, UPDATE);
+        const refText = refs.map(([s, id]) => `${s},${id},2025-09-17T04:10:00+07:00`).join(' ');
+        const msg = load('vn-lu-quet-bat-xat-cancel.xml', (s) =>
+          s.replace('<sender>pctt@laocai.gov.vn</sender>', `<sender>${me}</sender>`).replace(/<references>[^<]*<\/references>/, `<references>${refText}</references>`).replace('<msgType>Cancel</msgType>', `<msgType>${msgType}</msgType>`),
+        );
+        const o = classify(msg, known);
+        for (const k of [...o.cancels, ...o.supersedes]) expect(k.sender).toBe(me);
+      }),
+      { numRuns: 200 },
+    );
   });
 });

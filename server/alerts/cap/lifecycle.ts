@@ -17,6 +17,12 @@
  *   nothing to stop and is not broadcast;
  * - `new`: anything else.
  *
+ * A sender only ever touches its own alerts: a reference to another sender's
+ * message is never looked up (unresolved, with a warning), so a message can
+ * neither update nor cancel another sender's alert, and de-duplication and
+ * conflicts are by (sender, identifier) only. The HTTP layer binds each
+ * sender to the accounts allowed to post under it (server/alerts/cap-senders.ts).
+ *
  * Real and test worlds never mix: a Test/Exercise Update or Cancel does not touch an
  * Actual alert (its reference counts as unresolved, with a warning), nor the reverse.
  *
@@ -139,6 +145,11 @@ export function classifyIncoming(
     const ks = capKeyString(rk);
     if (seen.has(ks)) continue;
     seen.add(ks);
+    if (ref.sender !== alert.sender) {
+      base.unresolved.push(ref);
+      base.warnings.push(`reference ${ks} is another sender's message: a sender updates or cancels only its own alerts; not linked`);
+      continue;
+    }
     const known = lookup(rk);
     if (!known) {
       base.unresolved.push(ref);
@@ -155,7 +166,7 @@ export function classifyIncoming(
     if (known.state === 'cancelled') base.warnings.push(`reference ${ks} is already cancelled`);
     resolved.push(rk);
   }
-  for (const u of base.unresolved.filter((r) => !lookup({ sender: r.sender, identifier: r.identifier }))) base.warnings.push(`reference ${u.sender},${u.identifier},${u.sent} is not a known alert`);
+  for (const u of base.unresolved.filter((r) => r.sender === alert.sender && !lookup({ sender: r.sender, identifier: r.identifier }))) base.warnings.push(`reference ${u.sender},${u.identifier},${u.sent} is not a known alert`);
 
   switch (alert.msgType) {
     case 'Alert':
