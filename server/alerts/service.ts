@@ -219,7 +219,8 @@ export class AlertService {
     });
     if (areasOut.length > 0 || sitesOut.length > 0) {
       this.d.audit.record(actor, 'alert.denied', alert.id, { action, areasOutside: areasOut, sitesOutside: sitesOut.length });
-      throw Errors.forbidden(`${actor.username} may ${action} only alerts inside their own area; ${alert.id} reaches ${areasOut[0] ?? sitesOut[0]} outside it`);
+      // Areas are public geography; sites of other communes are only counted.
+      throw Errors.forbidden(`${actor.username} may ${action} only alerts inside their own area; ${alert.id} reaches ${areasOut[0] !== undefined ? `area ${areasOut[0]}` : `${sitesOut.length} site(s)`} outside it`);
     }
   }
 
@@ -300,16 +301,29 @@ export class AlertService {
 
   /** Alerts whose message audio is still being made, and when it settles (tests and shutdown wait on these). */
   private readonly preparing = new Map<string, Promise<void>>();
+  /** How to stop making an alert's message, by alert id: called when the alert ends or an Update replaces the message. */
+  private readonly abandons = new Map<string, { mediaId: string; abandon: () => void }>();
+
+  /** The alert no longer needs the message being made for it (unless it is `keep`): stop the job, free the lane. */
+  private abandonMessage(alertId: string, keep?: string): void {
+    const a = this.abandons.get(alertId);
+    if (!a || a.mediaId === keep) return;
+    this.abandons.delete(alertId);
+    a.abandon();
+  }
 
   /** When the message of a preparing alert is made (or fails), publish it: the same revision again, now complete. */
   private follow(alertId: string, message: PreparedMessage): void {
+    this.abandonMessage(alertId, message.source.mediaId);
     if (message.state !== 'preparing' || !message.done) return;
     const mediaId = message.source.mediaId;
+    if (message.abandon) this.abandons.set(alertId, { mediaId, abandon: message.abandon });
     const p = message.done
       .then((r) => this.messageSettled(alertId, mediaId, r))
       .catch((err: unknown) => this.d.log.error({ err, alertId }, 'publishing the alert message failed'))
       .finally(() => {
         if (this.preparing.get(mediaId) === p) this.preparing.delete(mediaId);
+        if (this.abandons.get(alertId)?.mediaId === mediaId) this.abandons.delete(alertId);
       });
     this.preparing.set(mediaId, p);
   }
@@ -343,6 +357,7 @@ export class AlertService {
     this.d.store.setCapStateOfAlert(id, 'cancelled');
     this.live.get(id)!.alert = ended;
     this.d.audit.record(actor, 'alert.cancel', id, { via, revision: cur.revision });
+    this.abandonMessage(id);
     await this.publishCancel(id, cur.areas, 'cancelled');
     await this.applyPlan();
     this.notify(id, 'cancelled');
@@ -359,6 +374,7 @@ export class AlertService {
         this.d.store.saveAlert(l.alert);
         this.d.store.setCapStateOfAlert(l.alert.id, 'expired');
         this.d.audit.record(null, 'alert.expire', l.alert.id, { revision: l.alert.revision });
+        this.abandonMessage(l.alert.id);
         ended.push(l.alert.id);
         this.notify(l.alert.id, 'expired');
       } else if (l.alert.state !== 'active' && (l.alert.endedAt ?? t) < t - ENDED_KEPT_MS) {
@@ -389,21 +405,27 @@ export class AlertService {
     return this.d.store.list(f).map((a) => this.live.get(a.id)?.alert ?? a);
   }
 
-  state(id: string, unreachedLimit?: number): DeliveryState {
+  /** Delivery of an alert; with `siteVisible` (a scoped reader), over only the sites it may see. */
+  state(id: string, unreachedLimit?: number, siteVisible?: (siteId: string) => boolean): DeliveryState {
     const alert = this.require(id);
-    return deliveryState(alert, [...this.rowsOf(id).values()], (s) => this.siteInfo(s), (s) => this.d.fleet.classify(s), this.d.now(), this.d.timeZone, unreachedLimit);
+    return deliveryState(alert, this.visibleRows(id, siteVisible), (s) => this.siteInfo(s), (s) => this.d.fleet.classify(s), this.d.now(), this.d.timeZone, unreachedLimit);
   }
 
-  report(id: string): { alert: Alert; state: DeliveryState; lines: ReportLine[] } {
+  report(id: string, siteVisible?: (siteId: string) => boolean): { alert: Alert; state: DeliveryState; lines: ReportLine[] } {
     const alert = this.require(id);
-    const rows = [...this.rowsOf(id).values()];
-    const state = this.state(id, 0);
+    const rows = this.visibleRows(id, siteVisible);
+    const state = this.state(id, 0, siteVisible);
     return { alert, state, lines: reportLines(alert, rows, (s) => this.siteInfo(s), (s) => this.d.fleet.classify(s), this.d.now(), this.d.timeZone) };
   }
 
-  capAck(id: string): string {
+  capAck(id: string, siteVisible?: (siteId: string) => boolean): string {
     const alert = this.require(id);
-    return capAck(alert, this.state(id, 0).counts, { sender: this.d.capSender, now: this.d.now(), timeZone: this.d.timeZone });
+    return capAck(alert, this.state(id, 0, siteVisible).counts, { sender: this.d.capSender, now: this.d.now(), timeZone: this.d.timeZone });
+  }
+
+  private visibleRows(id: string, siteVisible?: (siteId: string) => boolean): Delivery[] {
+    const rows = [...this.rowsOf(id).values()];
+    return siteVisible ? rows.filter((r) => siteVisible(r.siteId)) : rows;
   }
 
   private rowsOf(id: string): Map<string, Delivery> {

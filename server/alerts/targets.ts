@@ -10,8 +10,9 @@
  * - Channels are a minimal cover: an area below another target area is not
  *   published on again (its sites hear the ancestor's channel).
  * - Scope: an official whose role is scoped to an area subtree may target only
- *   inside it; anything outside is refused, naming it (never silently dropped:
- *   an official must know the alert does not reach what they drew).
+ *   inside it; anything outside is refused (never silently dropped: an
+ *   official must know the alert does not reach what they drew), naming the
+ *   areas they gave but only counting the sites, which are not theirs to see.
  */
 import type { AreaIndex } from '../coverage/coverage.ts';
 import type { AreaNode } from '../coverage/model.ts';
@@ -123,6 +124,7 @@ export function outsideScope(targets: ResolvedTargets, scopeAreaId: number | nul
     const s = byId.get(id);
     return !s || !index.isInSubtree(s.areaId, scopeAreaId);
   });
-  if (sitesOut.length > 0) return `site ${sitesOut.slice(0, 5).join(', ')}${sitesOut.length > 5 ? ` and ${sitesOut.length - 5} more` : ''} lies outside your area`;
+  // Only how many: the sites of other communes (ids, names) are not the caller's to learn from a refusal.
+  if (sitesOut.length > 0) return `${sitesOut.length} ${sitesOut.length === 1 ? 'site' : 'sites'} of the target ${sitesOut.length === 1 ? 'lies' : 'lie'} outside your area`;
   return null;
 }

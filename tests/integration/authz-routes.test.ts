@@ -9,7 +9,13 @@
  *  - every role NOT in the route's list is refused with 403, with a request
  *    that is otherwise valid (so the refusal is the role's, not a 400);
  *  - for area-scoped routes, a user whose role is allowed but who is scoped to
- *    another commune is refused with 403 on a target in this commune;
+ *    another commune is refused on a target in this commune: 403 for a
+ *    target named in the request, 404 for a thing it may not even see
+ *    (`scoped: 'hidden'`: reads and changes of one user, area, site, command,
+ *    alert or CAP sender outside its area), also on the extra samples of
+ *    `alsoScoped` (network-wide changes by a scoped admin);
+ *  - for lists, what lies in this commune never appears in the answer to a
+ *    user of another commune (`hides`);
  *  - for reads, an allowed user inside the area is NOT refused (the rule is
  *    not vacuous).
  */
@@ -33,6 +39,9 @@ interface Fixture {
   /** A draft broadcast item and a test alert, both targeting commune A. */
   itemA: string;
   alertA: string;
+  /** A viewer scoped to commune A, and a CAP sender registered for commune A. */
+  userA: number;
+  senderA: number;
   now: number;
 }
 
@@ -45,8 +54,12 @@ interface Sample {
 interface Rule {
   /** Who may call it: roles, or public (no token; the route guards itself or is harmless). */
   roles: readonly Role[] | 'public';
-  /** The sample request targets commune A; a user of an allowed role scoped to commune B must be refused. */
-  scoped?: boolean;
+  /** The sample request targets commune A; a user of an allowed role scoped to commune B must be refused: 403, or 404 when it may not see the target ('hidden'). */
+  scoped?: boolean | 'hidden';
+  /** More requests (method and sample) a user of an allowed role scoped to commune B must be refused (403 or 404): network-wide changes. */
+  alsoScoped?: (fx: Fixture) => Array<[string, Sample]>;
+  /** A list: this text (something of commune A or network-wide) must not appear in the answer to a user of commune B. */
+  hides?: (fx: Fixture) => string;
   sample: (fx: Fixture) => Sample;
   /** A WebSocket route: refused before or at the upgrade. */
   websocket?: boolean;
@@ -74,31 +87,48 @@ const TABLE: Record<string, Rule> = {
   'POST /api/auth/tokens': { roles: EVERYONE, sample: () => ({ url: '/api/auth/tokens', body: { name: 'x' } }) },
   'DELETE /api/auth/tokens/:id': { roles: EVERYONE, sample: () => ({ url: '/api/auth/tokens/999999' }) },
   'POST /api/auth/password': { roles: EVERYONE, sample: () => ({ url: '/api/auth/password', body: { currentPassword: 'wrong-password', newPassword: 'another-password' } }) },
-  'GET /api/audit': { roles: ADMIN, sample: () => ({ url: '/api/audit' }) },
-  'GET /api/users': { roles: ADMIN, sample: () => ({ url: '/api/users' }) },
-  'POST /api/users': { roles: ADMIN, sample: () => ({ url: '/api/users', body: { username: 'mallory', password: 'password-123', role: 'admin' } }) },
+  'GET /api/audit': { roles: ADMIN, hides: (fx) => fx.siteA, sample: () => ({ url: '/api/audit' }) },
+  'GET /api/users': { roles: ADMIN, hides: () => '"viewer-a"', sample: () => ({ url: '/api/users' }) },
+  'POST /api/users': {
+    roles: ADMIN,
+    scoped: true,
+    sample: () => ({ url: '/api/users', body: { username: 'mallory', password: 'password-123', role: 'admin', area: COMMUNE_A } }),
+    alsoScoped: () => [['POST', { url: '/api/users', body: { username: 'mallory2', password: 'password-123', role: 'admin' } }]],
+  },
   // User 1 is the bootstrap admin: setting its role to admin changes nothing when an allowed caller gets through.
-  'PATCH /api/users/:id': { roles: ADMIN, sample: () => ({ url: '/api/users/1', body: { role: 'admin' } }) },
+  'PATCH /api/users/:id': {
+    roles: ADMIN,
+    scoped: 'hidden',
+    sample: () => ({ url: '/api/users/1', body: { role: 'admin' } }),
+    alsoScoped: (fx) => [['PATCH', { url: `/api/users/${fx.userA}`, body: { disabled: true } }]],
+  },
 
-  'GET /api/areas': { roles: EVERYONE, sample: () => ({ url: '/api/areas' }) },
-  'POST /api/areas': { roles: ADMIN, sample: () => ({ url: '/api/areas', body: { code: `${COMMUNE_A}-77`, name: 'Thôn 77', level: 'village', parent: COMMUNE_A } }) },
-  'POST /api/areas/import': { roles: ADMIN, sample: () => ({ url: '/api/areas/import?version=2025', body: 'code,name,level,parent_code\n', contentType: 'text/csv' }) },
-  'GET /api/areas/:key': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
-  'PATCH /api/areas/:key': { roles: ADMIN, sample: () => ({ url: `/api/areas/${COMMUNE_A}`, body: { name: 'Xã Bát Xát' } }) },
-  'DELETE /api/areas/:key': { roles: ADMIN, sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
+  'POST /api/users/:id/unlock': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/users/${fx.userA}/unlock` }) },
+
+  'GET /api/areas': { roles: EVERYONE, hides: () => `"2025.${COMMUNE_A}"`, sample: () => ({ url: '/api/areas' }) },
+  'POST /api/areas': {
+    roles: ADMIN,
+    scoped: true,
+    sample: () => ({ url: '/api/areas', body: { code: `${COMMUNE_A}-77`, name: 'Thôn 77', level: 'village', parent: COMMUNE_A } }),
+    alsoScoped: () => [['POST', { url: '/api/areas', body: { code: '99', name: 'Tỉnh mới', level: 'province' } }]],
+  },
+  'POST /api/areas/import': { roles: ADMIN, scoped: true, sample: () => ({ url: '/api/areas/import?version=2025', body: 'code,name,level,parent_code\n', contentType: 'text/csv' }) },
+  'GET /api/areas/:key': { roles: EVERYONE, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
+  'PATCH /api/areas/:key': { roles: ADMIN, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}`, body: { name: 'Xã Bát Xát' } }) },
+  'DELETE /api/areas/:key': { roles: ADMIN, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
 
   'GET /api/sites': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/sites?area=${COMMUNE_A}` }) },
   'POST /api/sites': { roles: ADMIN, scoped: true, sample: () => ({ url: '/api/sites', body: { name: 'Cụm loa mới', kind: 'cluster', area: COMMUNE_A } }) },
-  'GET /api/sites/:id': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}` }) },
-  'PATCH /api/sites/:id': { roles: ADMIN, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}`, body: { name: 'Đài xã Bát Xát' } }) },
-  'DELETE /api/sites/:id': { roles: ADMIN, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}` }) },
-  'POST /api/sites/:id/credential': { roles: ADMIN, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/credential` }) },
-  'POST /api/sites/:id/commands': { roles: COMMANDERS, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/commands`, body: { type: 'test_tone' } }) },
-  'GET /api/sites/:id/commands': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/commands` }) },
-  'GET /api/sites/:id/events': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/events` }) },
-  'GET /api/sites/:id/uptime': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/uptime` }) },
+  'GET /api/sites/:id': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}` }) },
+  'PATCH /api/sites/:id': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}`, body: { name: 'Đài xã Bát Xát' } }) },
+  'DELETE /api/sites/:id': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}` }) },
+  'POST /api/sites/:id/credential': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}/credential` }) },
+  'POST /api/sites/:id/commands': { roles: COMMANDERS, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}/commands`, body: { type: 'test_tone' } }) },
+  'GET /api/sites/:id/commands': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}/commands` }) },
+  'GET /api/sites/:id/events': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}/events` }) },
+  'GET /api/sites/:id/uptime': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}/uptime` }) },
   'GET /api/sites/:id/playlist': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/sites/${fx.siteA}/playlist` }) },
-  'GET /api/commands/:id': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/commands/${fx.commandA}` }) },
+  'GET /api/commands/:id': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/commands/${fx.commandA}` }) },
 
   'GET /api/coverage': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/coverage?area=${COMMUNE_A}` }) },
   'GET /api/coverage/history': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/coverage/history?area=${COMMUNE_A}` }) },
@@ -137,12 +167,21 @@ const TABLE: Record<string, Rule> = {
   'POST /api/alerts': { roles: ALERTERS, scoped: true, sample: () => ({ url: '/api/alerts', body: { areas: [COMMUNE_A], message: { text: 'Thử nghiệm' }, test: true } }) },
   'POST /api/alerts/upload': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/upload', body: {} }) },
   'POST /api/alerts/cap': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/cap', body: '<alert/>', contentType: 'text/plain' }) },
-  'GET /api/alerts': { roles: EVERYONE, sample: () => ({ url: '/api/alerts' }) },
-  'GET /api/alerts/:id': { roles: EVERYONE, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}` }) },
-  'POST /api/alerts/:id/cancel': { roles: ALERTERS, scoped: true, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cancel` }) },
-  'POST /api/alerts/:id/update': { roles: ALERTERS, scoped: true, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/update`, body: { title: 'x' } }) },
-  'GET /api/alerts/:id/cap-ack': { roles: EVERYONE, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cap-ack` }) },
-  'GET /api/alerts/:id/report': { roles: EVERYONE, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/report` }) },
+  'GET /api/alerts': { roles: EVERYONE, hides: (fx) => fx.alertA, sample: () => ({ url: '/api/alerts' }) },
+  'GET /api/alerts/:id': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}` }) },
+  'POST /api/alerts/:id/cancel': { roles: ALERTERS, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cancel` }) },
+  'POST /api/alerts/:id/update': { roles: ALERTERS, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/update`, body: { title: 'x' } }) },
+  'GET /api/alerts/:id/cap-ack': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cap-ack` }) },
+  'GET /api/alerts/:id/report': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/report` }) },
+  'GET /api/alerts/cap/senders': { roles: ADMIN, hides: () => 'ubnd@batxat.laocai.gov.vn', sample: () => ({ url: '/api/alerts/cap/senders' }) },
+  'POST /api/alerts/cap/senders': {
+    roles: ADMIN,
+    scoped: true,
+    sample: () => ({ url: '/api/alerts/cap/senders', body: { sender: 'mallory@batxat', area: COMMUNE_A, accounts: [] } }),
+    alsoScoped: () => [['POST', { url: '/api/alerts/cap/senders', body: { sender: 'mallory@tinh', accounts: [] } }]],
+  },
+  'PATCH /api/alerts/cap/senders/:id': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/cap/senders/${fx.senderA}`, body: { accounts: [] } }) },
+  'DELETE /api/alerts/cap/senders/:id': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/cap/senders/${fx.senderA}` }) },
 
   'POST /api/live/streams': { roles: BROADCASTERS, scoped: true, sample: () => ({ url: '/api/live/streams', body: { source: { kind: 'relay', url: 'http://127.0.0.1:9/stream' }, areas: [COMMUNE_A] } }) },
   'GET /api/live/streams': { roles: EVERYONE, sample: () => ({ url: '/api/live/streams' }) },
@@ -153,7 +192,7 @@ const TABLE: Record<string, Rule> = {
 
 let t: TestServer;
 let routes: string[];
-const fx: Fixture = { siteA: '', commandA: '', mediaId: '', streamA: 0, itemA: '', alertA: '', now: Date.now() };
+const fx: Fixture = { siteA: '', commandA: '', mediaId: '', streamA: 0, itemA: '', alertA: '', userA: 0, senderA: 0, now: Date.now() };
 /** tokens[role] = province-wide user of that role; scopedB[role] = same role scoped to commune B. */
 const tokens = {} as Record<Role, string>;
 const scopedB = {} as Record<Role, string>;
@@ -225,6 +264,11 @@ beforeAll(async () => {
     tokens[role] = await makeUser(`${role}-all`, role);
     scopedB[role] = await makeUser(`${role}-b`, role, COMMUNE_B);
   }
+  await makeUser('viewer-a', 'viewer', COMMUNE_A);
+  fx.userA = ((await t.api('GET', '/api/users')).body.users as Array<{ id: number; username: string }>).find((u) => u.username === 'viewer-a')!.id;
+  const sender = await t.api('POST', '/api/alerts/cap/senders', { sender: 'ubnd@batxat.laocai.gov.vn', area: COMMUNE_A, accounts: [{ username: 'viewer-a' }] });
+  expect(sender.status, JSON.stringify(sender.body)).toBe(201);
+  fx.senderA = sender.body.id;
   const login = await fetch(`${t.baseUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer-all', password: 'password-of-viewer-all', cookie: true }) });
   cookieSession = { cookie: (login.headers.get('set-cookie') ?? '').split(';')[0]! };
   routes = registeredRoutes(t.server.app.printRoutes({ commonPrefix: false })).filter((r) => r.split(' ')[1]!.startsWith('/api/'));
@@ -298,15 +342,31 @@ describe('refusals, route by route', () => {
         checked.push(`${route} ${role}`);
       }
       if (rule.scoped) {
+        const want = rule.scoped === 'hidden' ? 404 : 403;
         for (const role of allowed) {
           if (rule.websocket) {
             const o = await wsOutcome(s.url, scopedB[role]);
             if (!(o.httpStatus === 403 || o.closeCode === 4403)) failures.push(`${route} as ${role} of commune B: ${JSON.stringify(o)}`);
           } else {
             const r = await call(method, s, scopedB[role]);
-            if (r.status !== 403) failures.push(`${route} as ${role} of commune B: ${r.status} ${r.body.slice(0, 160)}`);
+            if (r.status !== want) failures.push(`${route} as ${role} of commune B: ${r.status} (want ${want}) ${r.body.slice(0, 160)}`);
           }
           checked.push(`${route} ${role}-b`);
+        }
+      }
+      for (const [m, extra] of rule.alsoScoped?.(fx) ?? []) {
+        for (const role of allowed) {
+          const r = await call(m, extra, scopedB[role]);
+          if (r.status !== 403 && r.status !== 404) failures.push(`${route} ${JSON.stringify(extra.body)} as ${role} of commune B: ${r.status} ${r.body.slice(0, 160)}`);
+          checked.push(`${route} ${role}-b (more)`);
+        }
+      }
+      if (rule.hides) {
+        for (const role of allowed) {
+          const r = await call(method, s, scopedB[role]);
+          const secret = rule.hides(fx);
+          if (r.status !== 200 || r.body.includes(secret)) failures.push(`${route} as ${role} of commune B: ${r.status}, answer shows ${secret}: ${r.body.slice(0, 160)}`);
+          checked.push(`${route} ${role}-b (list)`);
         }
       }
     }

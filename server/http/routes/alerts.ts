@@ -13,7 +13,10 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../../context.ts';
-import { requirePermission } from '../auth.ts';
+import { enforceScope, requirePermission } from '../auth.ts';
+import { alertVisible, capSenderChangeRefusal, siteVisible, withinScope } from '../../auth/scope-policy.ts';
+import { capSenderDecision, CapSenderStore, type CapSender } from '../../alerts/cap-senders.ts';
+import type { CapAlert } from '../../alerts/cap/model.ts';
 import { Errors, LoanetError } from '../../errors.ts';
 import { ATTENTION_SIGNALS, DEFAULT_ALERT_REPEATS } from '../../../protocol/index.ts';
 import type { Principal } from '../../auth/users.ts';
@@ -60,12 +63,25 @@ const UpdateBody = Type.Object({ ...AlertFields, message: Type.Optional(Message)
 type Fields = Static<typeof UploadFields>;
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+const SenderName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\s,<>&]+$', description: 'the CAP <sender> exactly as the messages carry it (no spaces or commas), e.g. pctt@laocai.gov.vn' });
+const SenderAccounts = Type.Array(
+  Type.Object(
+    {
+      username: Type.String({ minLength: 1, maxLength: 100 }),
+      tokenId: Type.Optional(Type.Integer({ minimum: 1, description: 'only this API token of the user (a script) may post; left out: any of the user\'s credentials' })),
+    },
+    { additionalProperties: false },
+  ),
+  { maxItems: 100, description: 'the accounts allowed to post under the sender (the whole list: it replaces the previous one)' },
+);
+const SenderArea = Type.Union([Type.String({ minLength: 2, maxLength: 50 }), Type.Null()], { description: 'area code or key the sender\'s messages may reach; null: the whole network' });
 const DEFAULT_VALIDITY_MIN = 60;
 
 export const alertRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     const service = ctx.alerts.service;
+    const senders = new CapSenderStore(ctx.db, ctx.now);
     await app.register(multipart, { limits: { fileSize: ctx.media.library.config.maxBytes, files: 1, fields: 5, fieldSize: 200_000, parts: 6 } });
     app.addContentTypeParser(['application/xml', 'text/xml', 'application/cap+xml'], { parseAs: 'string', bodyLimit: CAP_LIMITS.documentBytes }, (_req, body, done) => done(null, body));
 
@@ -150,7 +166,37 @@ export const alertRoutes =
       }
     };
 
-    const summary = (a: Alert) => ({ ...a, delivery: service.state(a.id, 0).counts });
+    /**
+     * What a reader may see of alerts (server/auth/scope-policy.ts): an alert
+     * whose targets intersect its area, and of its delivery only its own
+     * sites. An alert outside is not found (404), never refused by name.
+     */
+    const readerOf = (p: Principal) => {
+      const scope = p.user.areaId;
+      const idx = ctx.coverage.areaIndex();
+      const areaOfSite = (id: string) => ctx.sites.get(id)?.areaId;
+      return {
+        sees: (a: Alert) =>
+          alertVisible(
+            scope,
+            { areaIds: a.areas.flatMap((k) => idx.get(k)?.id ?? []), siteAreaIds: a.sites ? a.sites.flatMap((id) => areaOfSite(id) ?? []) : null },
+            idx,
+          ),
+        site: scope === null ? undefined : (id: string) => siteVisible(scope, areaOfSite(id), idx),
+      };
+    };
+    /** The alert if the caller may see it, else 404; a refused change (`action`) is audited like the other alert refusals. */
+    const visibleAlert = (p: Principal, id: string, action?: 'cancel' | 'update') => {
+      const a = service.get(id);
+      const reader = readerOf(p);
+      if (!a || !reader.sees(a)) {
+        if (a && action) ctx.audit.record(p.user, 'alert.denied', a.id, { action, why: 'outside the caller\'s area' });
+        throw Errors.notFound(`alert ${id}`);
+      }
+      return { alert: a, reader };
+    };
+
+    const summary = (a: Alert, site?: (id: string) => boolean) => ({ ...a, delivery: service.state(a.id, 0, site).counts });
 
     app.post(
       '/api/alerts',
@@ -214,13 +260,21 @@ export const alertRoutes =
           tags: ['alerts'],
           summary: 'Start, update or cancel an alert from a CAP 1.2 document (Content-Type application/cap+xml or application/xml)',
           description:
+            '403 naming alert/sender unless your account is bound to the message\'s <sender> (GET /api/alerts/cap/senders; a network-wide admin may use any sender); 403 naming alert/info/area when an <area> of the message, whatever its status, lies outside your area or the sender\'s. A message only ever matches, updates or cancels alerts of its own sender. ' +
             '201 with the alert id for a new alert; 200 for an Update of a live alert (same id, next revision), a Cancel (the ids cancelled), a duplicate (already received) or a message with nothing to play (System, Ack). 400 LOANET_CAP_INVALID names the element at fault; 409 same sender and identifier with other content; 422 Draft, expired, or no <area> in this network. Test and Exercise become test alerts, never Actual.',
         },
       },
       async (req, reply) => {
         const p = requirePermission(req, 'alert.write');
         if (typeof req.body !== 'string' || !/\bxml\b/i.test(req.headers['content-type'] ?? '')) throw new LoanetError('LOANET_UNSUPPORTED_MEDIA_TYPE', 415, 'send the CAP document as application/cap+xml (or application/xml, text/xml)');
-        const r = await ctx.alerts.cap.ingest(req.body, actorOf(p));
+        const poster = { userId: p.user.id, role: p.user.role, areaId: p.user.areaId, tokenId: p.tokenId, tokenKind: p.tokenKind };
+        const authorize = (cap: CapAlert) => {
+          const d = capSenderDecision(cap.sender, senders.bySender(cap.sender), poster);
+          if (d.ok) return d.senderAreaId;
+          ctx.audit.record(p.user, 'alert.cap.denied', cap.sender, { identifier: cap.identifier, status: cap.status, msgType: cap.msgType });
+          throw new LoanetError('LOANET_FORBIDDEN', 403, `not allowed: alert/sender: ${d.reason}`, { field: 'alert/sender', sender: cap.sender });
+        };
+        const r = await ctx.alerts.cap.ingest(req.body, actorOf(p), authorize);
         switch (r.outcome) {
           case 'started':
             return reply.status(201).header('location', `/api/alerts/${r.alert.id}`).send({ id: r.alert.id, outcome: r.outcome, lifecycle: r.lifecycle, alert: summary(r.alert), warnings: r.warnings });
@@ -245,7 +299,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
-          summary: 'Alerts, newest first, with their delivery counts',
+          summary: 'Alerts, newest first, with their delivery counts; a user scoped to an area sees the alerts whose targets intersect it, counted over its own sites',
           querystring: Type.Object({
             state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('cancelled'), Type.Literal('expired')])),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
@@ -253,8 +307,13 @@ export const alertRoutes =
         },
       },
       async (req) => {
-        requirePermission(req, 'read');
-        return { alerts: service.list({ ...(req.query.state ? { state: req.query.state } : {}), limit: req.query.limit ?? 100 }).map(summary) };
+        const p = requirePermission(req, 'read');
+        const limit = req.query.limit ?? 100;
+        const state = req.query.state ? { state: req.query.state } : {};
+        if (p.user.areaId === null) return { alerts: service.list({ ...state, limit }).map((a) => summary(a)) };
+        // Alerts are few (hundreds a year): filter the newest few thousand rather than teach SQL the area tree.
+        const reader = readerOf(p);
+        return { alerts: service.list({ ...state, limit: 5000 }).filter(reader.sees).slice(0, limit).map((a) => summary(a, reader.site)) };
       },
     );
 
@@ -263,15 +322,14 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
-          summary: 'An alert and its live delivery: counts (targeted, received, playing, confirmedPlaying, completed, failed, unreached, heard, notHeard), time to first sound, the share confirmed playing over time, the unreached sites with reasons (vi, en), the sites that played but whose monitoring microphone did not hear it (notHeard, with reasons), and each site\'s microphone level (levels)',
+          summary: 'An alert (404 when its targets do not intersect your area) and its live delivery over the sites of your area: counts (targeted, received, playing, confirmedPlaying, completed, failed, unreached, heard, notHeard), time to first sound, the share confirmed playing over time, the unreached sites with reasons (vi, en), the sites that played but whose monitoring microphone did not hear it (notHeard, with reasons), and each site\'s microphone level (levels)',
           params: IdParams,
           querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'unreached, not-heard and level sites listed, each (default 500)' })) }),
         },
       },
       async (req) => {
-        requirePermission(req, 'read');
-        const alert = service.require(req.params.id);
-        return { alert, delivery: service.state(alert.id, req.query.limit ?? 500) };
+        const { alert, reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
+        return { alert, delivery: service.state(alert.id, req.query.limit ?? 500, reader.site) };
       },
     );
 
@@ -280,6 +338,7 @@ export const alertRoutes =
       { schema: { tags: ['alerts'], summary: 'Cancel an alert in flight: every site stops at once, sites not reached yet never start it', params: IdParams } },
       async (req) => {
         const p = requirePermission(req, 'alert.write');
+        visibleAlert(p, req.params.id, 'cancel');
         const a = await service.cancel(req.params.id, actorOf(p));
         return { id: a.id, alert: summary(a) };
       },
@@ -299,7 +358,7 @@ export const alertRoutes =
       async (req) => {
         const p = requirePermission(req, 'alert.write');
         const actor = actorOf(p);
-        const cur = service.require(req.params.id);
+        const cur = visibleAlert(p, req.params.id, 'update').alert;
         service.mayChange(cur, actor, 'update');
         const body = req.body;
         const plan = targetsOf(body, actor, cur);
@@ -313,10 +372,10 @@ export const alertRoutes =
 
     app.get(
       '/api/alerts/:id/cap-ack',
-      { schema: { tags: ['alerts'], summary: 'A CAP 1.2 Ack of the alert (msgType Ack, references the alert), with the delivery figures in <note>', params: IdParams } },
+      { schema: { tags: ['alerts'], summary: 'A CAP 1.2 Ack of the alert (msgType Ack, references the alert), with the delivery figures of your area\'s sites in <note> (404 outside your area)', params: IdParams } },
       async (req, reply) => {
-        requirePermission(req, 'read');
-        return reply.type('application/cap+xml; charset=utf-8').send(service.capAck(req.params.id));
+        const { reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
+        return reply.type('application/cap+xml; charset=utf-8').send(service.capAck(req.params.id, reader.site));
       },
     );
 
@@ -325,19 +384,114 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
-          summary: 'The delivery report: one line per targeted site (CSV with Vietnamese headers and local times, or JSON)',
+          summary: 'The delivery report: one line per targeted site of your area (CSV with Vietnamese headers and local times, or JSON; 404 outside your area)',
           params: IdParams,
           querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')], { description: 'default csv' })) }),
         },
       },
       async (req, reply) => {
-        requirePermission(req, 'read');
-        const r = service.report(req.params.id);
+        const { reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
+        const r = service.report(req.params.id, reader.site);
         if (req.query.format === 'json') return { alert: r.alert, delivery: { ...r.state, unreached: undefined }, sites: r.lines };
         return reply
           .type('text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="canh-bao-${r.alert.id}.csv"`)
           .send(reportCsv(r.lines, service.timeZone));
+      },
+    );
+    // ------------------------------------------------------ CAP senders ----
+
+    const senderView = (x: CapSender) => {
+      const area = x.areaId !== null ? ctx.areas.byId(x.areaId) : undefined;
+      return { id: x.id, sender: x.sender, area: area?.key ?? null, areaName: area?.name ?? null, note: x.note, createdAt: x.createdAt, updatedAt: x.updatedAt, accounts: x.accounts.map((a) => ({ username: a.username, tokenId: a.tokenId })) };
+    };
+    const areaIdOf = (raw: string | null | undefined): number | null | undefined => (raw === undefined ? undefined : raw === null ? null : ctx.coverage.resolveArea(raw).id);
+    /** The accounts named in a request: users that exist and are visible to the admin, tokens that are theirs and live (400 naming the entry). */
+    const accountsOf = (list: Array<{ username: string; tokenId?: number }>, scope: number | null) => {
+      const idx = ctx.coverage.areaIndex();
+      return list.map((a, i) => {
+        const u = ctx.users.byUsername(a.username);
+        if (!u || !withinScope(scope, u.areaId, idx)) throw Errors.badRequest(`accounts[${i}].username: user ${a.username} not found`, `accounts[${i}].username`);
+        if (a.tokenId !== undefined && !ctx.users.listApiTokens(u.id).some((tk) => tk.id === a.tokenId && tk.revokedAt === null)) {
+          throw Errors.badRequest(`accounts[${i}].tokenId: ${a.tokenId} is not a live API token of ${a.username} (they see theirs in GET /api/auth/tokens)`, `accounts[${i}].tokenId`);
+        }
+        return { userId: u.id, tokenId: a.tokenId ?? null, username: u.username, areaId: u.areaId };
+      });
+    };
+
+    app.get(
+      '/api/alerts/cap/senders',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary: 'CAP senders and the accounts allowed to post under each (admin); senders seen in past messages but not registered, with who posted them',
+          description: 'An admin scoped to an area sees only the senders registered inside it, and not the unregistered list.',
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'users.manage');
+        const idx = ctx.coverage.areaIndex();
+        const list = senders.list().filter((x) => withinScope(p.user.areaId, x.areaId, idx));
+        return { senders: list.map(senderView), unregistered: p.user.areaId === null ? senders.unregistered() : [] };
+      },
+    );
+
+    app.post(
+      '/api/alerts/cap/senders',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary: 'Register a CAP sender: the area its messages may reach and the accounts (users, or single API tokens) allowed to post under it (admin)',
+          description: '201 with the sender; 400 names the account at fault; 403 naming `area` for a scoped admin outside its area or a network-wide sender; 409 already registered.',
+          body: Type.Object({ sender: SenderName, area: Type.Optional(SenderArea), note: Type.Optional(Type.String({ maxLength: 200 })), accounts: SenderAccounts }, { additionalProperties: false }),
+        },
+      },
+      async (req, reply) => {
+        const p = requirePermission(req, 'users.manage');
+        const areaId = areaIdOf(req.body.area) ?? null;
+        const accounts = accountsOf(req.body.accounts, p.user.areaId);
+        enforceScope(capSenderChangeRefusal(p.user.areaId, undefined, areaId, accounts, ctx.coverage.areaIndex()));
+        const x = senders.create({ sender: req.body.sender, areaId, note: req.body.note ?? null, accounts, createdBy: p.user.id });
+        ctx.audit.record(p.user, 'cap.sender.create', x.sender, { area: senderView(x).area, accounts: senderView(x).accounts });
+        return reply.status(201).send(senderView(x));
+      },
+    );
+
+    app.patch(
+      '/api/alerts/cap/senders/:id',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary: "Change a CAP sender's area, note or accounts (the list given replaces the previous one) (admin)",
+          params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+          body: Type.Object({ area: Type.Optional(SenderArea), note: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])), accounts: Type.Optional(SenderAccounts) }, { additionalProperties: false, minProperties: 1 }),
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'users.manage');
+        const cur = senders.byId(req.params.id);
+        if (!cur) throw Errors.notFound(`CAP sender ${req.params.id}`);
+        enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
+        const areaId = areaIdOf(req.body.area);
+        const accounts = req.body.accounts ? accountsOf(req.body.accounts, p.user.areaId) : [];
+        enforceScope(capSenderChangeRefusal(p.user.areaId, cur, areaId, accounts, ctx.coverage.areaIndex()));
+        const x = senders.update(cur.id, { areaId, note: req.body.note, ...(req.body.accounts ? { accounts } : {}) });
+        ctx.audit.record(p.user, 'cap.sender.update', x.sender, { area: req.body.area, note: req.body.note, accounts: req.body.accounts ? senderView(x).accounts : undefined });
+        return senderView(x);
+      },
+    );
+
+    app.delete(
+      '/api/alerts/cap/senders/:id',
+      { schema: { tags: ['alerts'], summary: 'Unregister a CAP sender: nobody but a network-wide admin may post under it any more; its alerts stay (admin)', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } },
+      async (req) => {
+        const p = requirePermission(req, 'users.manage');
+        const cur = senders.byId(req.params.id);
+        if (!cur) throw Errors.notFound(`CAP sender ${req.params.id}`);
+        enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
+        senders.remove(cur.id);
+        ctx.audit.record(p.user, 'cap.sender.remove', cur.sender);
+        return { ok: true };
       },
     );
   };
