@@ -134,7 +134,23 @@ export class PacketSizeGuard {
         i += n;
         continue;
       }
-      // Header: take only the bytes still needed to decide, a step at a time (type and length, then the topic).
+      if (this.head.length === 0) {
+        if (i >= chunk.length) break;
+        // Fast path: the whole header is in this chunk; decide on it in place, no copy.
+        const d = this.examine(chunk, i, chunk.length);
+        if (d !== undefined) {
+          if (typeof d !== 'number') {
+            this.stopped = d;
+            break;
+          }
+          const n = Math.min(d, chunk.length - i);
+          out.push(chunk.subarray(i, i + n));
+          this.remaining = d - n;
+          i += n;
+          continue;
+        }
+      }
+      // Slow path, a header split across chunks: collect only the bytes still needed to decide, a step at a time.
       const need = this.headNeed();
       if (typeof need !== 'number') {
         this.stopped = need;
@@ -148,12 +164,15 @@ export class PacketSizeGuard {
         continue;
       }
       const head = this.head;
-      const refusal = this.decide();
-      if (refusal) {
-        this.stopped = refusal;
+      const d = this.examine(head, 0, head.length)!;
+      if (typeof d !== 'number') {
+        this.stopped = d;
         break;
       }
+      // headNeed never asks for more bytes than the packet declares, so the head is all of this packet's.
       out.push(head);
+      this.remaining = d - head.length;
+      this.head = Buffer.alloc(0);
     }
     const refused = this.stopped;
     if (refused) {
@@ -167,8 +186,8 @@ export class PacketSizeGuard {
   }
 
   /**
-   * How many header bytes are needed to decide the current packet, or a
-   * refusal when the header is already malformed. Needs: the type byte and
+   * How many header bytes are needed to decide the current (split) packet, or
+   * a refusal when the header is already malformed. Needs: the type byte and
    * the Remaining Length (1–4 bytes); for a PUBLISH after login, also the
    * topic length and topic (when the topic is short enough to be a loanet topic).
    */
@@ -183,9 +202,7 @@ export class PacketSizeGuard {
       const b = h[k]!;
       len += (b & 0x7f) * mul;
       if ((b & 0x80) === 0) break;
-      if (k === 4) {
-        return { reason: 'malformed', stage: this.stage, packetType: h[0]! >> 4, message: 'the Remaining Length of the fixed header is longer than 4 bytes' };
-      }
+      if (k === 4) return this.malformed(h[0]! >> 4);
       mul *= 128;
       k++;
     }
@@ -198,40 +215,71 @@ export class PacketSizeGuard {
     return fixed + 2 + topicLen;
   }
 
-  /** The header is complete: pass it and let the body through, or refuse the packet. */
-  private decide(): PacketRefusal | undefined {
-    const h = this.head;
-    const type = h[0]! >> 4;
+  /**
+   * Decide the packet whose header starts at buf[off] (bytes up to `end` are
+   * available): its whole size when allowed, a refusal, or undefined when the
+   * header (with a PUBLISH's topic, after login) is not all there yet.
+   */
+  private examine(buf: Buffer, off: number, end: number): number | PacketRefusal | undefined {
+    if (end - off < 2) return undefined;
+    const type = buf[off]! >> 4;
     let len = 0;
     let mul = 1;
-    let k = 1;
+    let k = off + 1;
     for (;;) {
-      const b = h[k]!;
+      if (k >= end) return undefined;
+      const b = buf[k]!;
       len += (b & 0x7f) * mul;
       if ((b & 0x80) === 0) break;
+      if (k === off + 4) return this.malformed(type);
       mul *= 128;
       k++;
     }
-    const fixed = k + 1;
+    const fixed = k + 1 - off;
     const total = fixed + len;
-    let topic: string | undefined;
-    if (type === MQTT_PUBLISH && this.stage === 'site' && h.length > fixed + 2) topic = h.subarray(fixed + 2).toString('utf8');
-    const limit = packetLimit(this.limits, this.stage, type, topic);
-    if (total > limit) {
-      const where = topic !== undefined ? ` on ${topic.length > 100 ? `${topic.slice(0, 100)}…` : topic}` : '';
-      return {
-        reason: 'too_large',
-        stage: this.stage,
-        packetType: type,
-        bytes: total,
-        limit,
-        ...(topic !== undefined ? { topic } : {}),
-        message: `${packetName(type)} of ${total} bytes${where} exceeds the limit of ${limit} bytes ${this.stage === 'before-auth' ? 'before login' : 'for a site'}`,
-      };
+    let topicStart = -1;
+    let topicEnd = -1;
+    if (type === MQTT_PUBLISH && this.stage === 'site' && len >= 2) {
+      if (off + fixed + 2 > end) return undefined;
+      const topicLen = buf.readUInt16BE(off + fixed);
+      if (topicLen > 0 && topicLen <= MAX_TOPIC_PEEK && 2 + topicLen <= len) {
+        topicStart = off + fixed + 2;
+        topicEnd = topicStart + topicLen;
+        if (topicEnd > end) return undefined;
+      }
     }
-    // h.length ≤ total always: headNeed never asks for more bytes than the packet declares.
-    this.remaining = total - h.length;
-    this.head = Buffer.alloc(0);
-    return undefined;
+    let limit: number;
+    let topic: string | undefined;
+    if (topicStart < 0) limit = packetLimit(this.limits, this.stage, type, undefined);
+    else {
+      // A connection publishes on the same few topics again and again: remember the last one's limit.
+      const last = this.lastTopic;
+      if (last && last.length === topicEnd - topicStart && buf.compare(last, 0, last.length, topicStart, topicEnd) === 0) limit = this.lastLimit;
+      else {
+        topic = buf.toString('utf8', topicStart, topicEnd);
+        limit = packetLimit(this.limits, this.stage, type, topic);
+        this.lastTopic = Buffer.from(buf.subarray(topicStart, topicEnd));
+        this.lastLimit = limit;
+      }
+    }
+    if (total <= limit) return total;
+    topic ??= topicStart < 0 ? undefined : buf.toString('utf8', topicStart, topicEnd);
+    const where = topic !== undefined ? ` on ${topic.length > 100 ? `${topic.slice(0, 100)}…` : topic}` : '';
+    return {
+      reason: 'too_large',
+      stage: this.stage,
+      packetType: type,
+      bytes: total,
+      limit,
+      ...(topic !== undefined ? { topic } : {}),
+      message: `${packetName(type)} of ${total} bytes${where} exceeds the limit of ${limit} bytes ${this.stage === 'before-auth' ? 'before login' : 'for a site'}`,
+    };
   }
+
+  private malformed(type: number): PacketRefusal {
+    return { reason: 'malformed', stage: this.stage, packetType: type, message: 'the Remaining Length of the fixed header is longer than 4 bytes' };
+  }
+
+  private lastTopic: Buffer | undefined;
+  private lastLimit = 0;
 }
