@@ -39,7 +39,8 @@ export function decodeDerefUri(r: CapResource, maxBytes: number = CAP_LIMITS.res
   if (size > maxBytes) {
     return { ok: false, kind: 'too_large', message: `derefUri holds ${size} bytes; embedded resources of at most ${maxBytes} bytes are used` };
   }
-  const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
+  // A Buffer is a Uint8Array: no second copy of megabytes.
+  const bytes: Uint8Array = Buffer.from(b64, 'base64');
   const warnings: string[] = [];
   if (r.digest !== undefined) {
     const want = r.digest.trim().toLowerCase();
@@ -72,16 +73,12 @@ function decodedLength(b64: string): number {
   return (b64.length / 4) * 3 - pad;
 }
 
-/** xs:base64Binary without whitespace: groups of 4 of A–Z a–z 0–9 + /, "=" padding only at the end. One pass, no backtracking. */
+/** xs:base64Binary without whitespace: groups of 4 of A–Z a–z 0–9 + /, "=" padding only at the end. A search for one bad character: linear, no backtracking. */
 export function isStrictBase64(b64: string): boolean {
   const n = b64.length;
   if (n % 4 !== 0) return false;
-  let pad = 0;
-  if (n >= 1 && b64.charCodeAt(n - 1) === 61) pad = n >= 2 && b64.charCodeAt(n - 2) === 61 ? 2 : 1;
-  for (let i = 0; i < n - pad; i++) {
-    const c = b64.charCodeAt(i);
-    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
-    if (!ok) return false;
-  }
-  return true;
+  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  return !NOT_BASE64.test(pad > 0 ? b64.slice(0, n - pad) : b64);
 }
+
+const NOT_BASE64 = /[^A-Za-z0-9+/]/;
