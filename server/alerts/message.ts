@@ -26,6 +26,8 @@ export interface PreparedMessage {
   state: MessageState;
   reason: string | null;
   done?: Promise<MessageOutcome>;
+  /** Stop making it (the alert ended, or an Update gave it another message): its job stops and its files go. */
+  abandon?: () => void;
 }
 
 export type MessageOutcome = { ok: true; media: AlertMedia } | { ok: false; code: string; statusCode: number; reason: string };
@@ -133,9 +135,13 @@ export class AlertMessages {
 
   /** Start the job and follow it: `done` settles with the media or the reason, never rejects. */
   private preparing(source: AlertMessageSource, start: () => JobView | Promise<JobView>): PreparedMessage {
+    let abandoned = false;
     const done = (async (): Promise<MessageOutcome> => {
       try {
-        const job = await start();
+        // The voice lookup may still be running when the alert is cancelled: then no job is started.
+        const job = await Promise.resolve().then(() => (abandoned ? undefined : start()));
+        if (!job) return { ok: false, code: 'LOANET_MEDIA_ABORTED', statusCode: 503, reason: 'no longer needed' };
+        if (abandoned) this.library.abort(job.id);
         const x = await this.library.finished(job.id);
         if (x?.status === 'ready') return { ok: true, media: mediaOf(x) };
         return { ok: false, code: x?.code ?? 'LOANET_MEDIA_FAILED', statusCode: x?.statusCode ?? 500, reason: x?.reason ?? 'processing failed' };
@@ -144,7 +150,11 @@ export class AlertMessages {
         return { ok: false, code: le?.code ?? 'LOANET_MEDIA_FAILED', statusCode: le?.statusCode ?? 500, reason: (e as Error).message };
       }
     })();
-    return { media: null, source, state: 'preparing', reason: null, done };
+    const abandon = () => {
+      abandoned = true;
+      this.library.abort(source.mediaId);
+    };
+    return { media: null, source, state: 'preparing', reason: null, done, abandon };
   }
 }
 

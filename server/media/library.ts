@@ -314,7 +314,7 @@ export class MediaLibrary {
       } else {
         const aborted = signal.aborted;
         v.code = aborted ? 'LOANET_MEDIA_ABORTED' : 'LOANET_MEDIA_FAILED';
-        v.reason = aborted ? 'processing was stopped (server shutting down)' : `processing failed: ${(e as Error).message}`;
+        v.reason = aborted ? 'processing was stopped (server shutting down, or the alert it was for ended)' : `processing failed: ${(e as Error).message}`;
         v.statusCode = aborted ? 503 : 500;
         if (!aborted) this.log.error({ err: e, mediaId: v.id }, 'media ingest failed');
       }
@@ -387,6 +387,14 @@ export class MediaLibrary {
       clearTimeout(timer);
     }
     return this.get(id);
+  }
+
+  /** Stop one job (its temp files go with it); it ends failed LOANET_MEDIA_ABORTED. False when no such job is running. */
+  abort(id: string): boolean {
+    const j = this.jobs.get(id);
+    if (!j || j.view.status !== 'processing') return false;
+    j.abort.abort();
+    return true;
   }
 
   /** Resolves when the job has finished (at once if it is not running): the item, or the failed job. */

@@ -48,7 +48,7 @@ async function registerSite(name: string): Promise<{ siteId: string; secret: str
 const connectAs = (s: { siteId: string; secret: string }) =>
   mqtt.connectAsync(t.mqttUrl, { clientId: s.siteId, username: s.siteId, password: s.secret, protocolVersion: 4, reconnectPeriod: 0 });
 
-const open = (gate: 'GATE_BULK' | 'GATE_ALERT') => fs.writeFileSync(path.join(gates, gate), '');
+const open = (gate: 'GATE_BULK' | 'GATE_ALERT' | 'GATE_HELD') => fs.writeFileSync(path.join(gates, gate), '');
 const startsOf = (id: string) => got.filter((m) => m.start.alertId === id).map((m) => m.start);
 const alertOf = async (id: string) => (await t.api('GET', `/api/alerts/${id}`)).body;
 const mediaJob = async (id: string) => (await t.api('GET', `/api/media/${id}`)).body;
@@ -73,7 +73,7 @@ beforeAll(async () => {
 prev=""; txt=""
 for a in "$@"; do [ "$prev" = "-f" ] && txt="$a"; prev="$a"; done
 if [ -n "$txt" ]; then
-  for g in GATE_BULK GATE_ALERT; do
+  for g in GATE_BULK GATE_ALERT GATE_HELD; do
     if grep -q "$g" "$txt"; then while [ ! -e "${gates}/$g" ]; do sleep 0.05; done; fi
   done
 fi
@@ -97,7 +97,7 @@ exec ${espeak} "$@"
 }, 180_000);
 
 afterAll(async () => {
-  if (gates) for (const g of ['GATE_BULK', 'GATE_ALERT'] as const) open(g);
+  if (gates) for (const g of ['GATE_BULK', 'GATE_ALERT', 'GATE_HELD'] as const) open(g);
   await sub?.endAsync().catch(() => undefined);
   await fleet?.stop();
   await t?.stop();
@@ -179,6 +179,20 @@ describe.skipIf(missing.length > 0)('the alert lane, with the bulletin lane full
     for (const b of bulk) expect((await mediaJob(b)).status, b).toBe('processing');
     expect((await t.api('POST', `/api/alerts/${id}/cancel`)).status).toBe(200);
   }, 90_000);
+
+  it('an alert cancelled while its speech is being made stops that job: the lane is not spent on audio no one will hear', async () => {
+    const r = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { text: 'GATE_HELD. Cảnh báo thử, sẽ huỷ.' }, attention: 'chime' });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const jobId: string = r.body.alert.message.mediaId;
+    await waitFor('its speech job synthesising', async () => (await mediaJob(jobId)).stage === 'synthesizing');
+    expect((await t.api('POST', `/api/alerts/${r.body.id}/cancel`)).status).toBe(200);
+    const job = await waitFor('the job stopped', async () => {
+      const j = await mediaJob(jobId);
+      return j.status === 'failed' ? j : undefined;
+    });
+    expect(job.code).toBe('LOANET_MEDIA_ABORTED');
+    expect((await alertOf(r.body.id)).alert).toMatchObject({ state: 'cancelled', messageState: 'preparing' });
+  }, 30_000);
 
   it('speech that fails leaves the alert standing with its signal and the reason; the agent plays the signal alone', async () => {
     const r = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { text: 'Cảnh báo sạt lở đất.', voice: 'khong-co-giong-nay' }, attention: 'chime', repeats: 2 });
