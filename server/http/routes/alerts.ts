@@ -226,8 +226,8 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
-          summary: 'Start an emergency alert with an uploaded audio file: multipart, field "alert" (the JSON of POST /api/alerts without message) and field "file" (any audio ffmpeg reads)',
-          description: '201 with the alert id; 400 names the field at fault; 403 outside your area; 413 too large; 422 the file is not usable audio (empty, silent, damaged); 503 without ffmpeg.',
+          summary: 'Start an emergency alert with an uploaded audio file: multipart, field "alert" (the JSON of POST /api/alerts without message) and field "file" (MP3, WAV, Ogg, WebM, MP4/M4A, AAC or FLAC audio)',
+          description: '201 with the alert id; 400 names the field at fault; 403 outside your area; 413 too large; 415 not one of those formats (a playlist, an image…), naming it; 422 the file is not usable audio (empty, silent, damaged); 503 without ffmpeg.',
           consumes: ['multipart/form-data'],
         },
       },

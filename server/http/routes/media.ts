@@ -239,8 +239,8 @@ export const mediaRoutes =
       {
         schema: {
           tags: ['media'],
-          summary: 'Upload audio (any format ffmpeg reads): multipart field "file", optional fields title, lang (BCP 47, default vi), tags (comma-separated)',
-          description: 'Stored as Ogg Opus mono 48 kHz, normalised to the loudness target. 201 with the item when ready within waitMs; 202 with its id while processing; 413 too large; 422 empty, not audio, damaged, silent or too long; 503 without ffmpeg.',
+          summary: 'Upload audio (MP3, WAV, Ogg, WebM/MKV, MP4/M4A/MOV/3GP, AAC, FLAC): multipart field "file", optional fields title, lang (BCP 47, default vi), tags (comma-separated)',
+          description: 'Stored as Ogg Opus mono 48 kHz, normalised to the loudness target. 201 with the item when ready within waitMs; 202 with its id while processing; 413 too large; 415 another format (a playlist, a concat list, an image…), naming it; 422 empty, not audio, damaged, silent or too long; 503 without ffmpeg.',
           querystring: Wait,
           consumes: ['multipart/form-data'],
         },
