@@ -137,3 +137,17 @@ describe('polygon matching', () => {
     expect(polygonProblem(pts.slice(0, 1000))).toBeNull();
   });
 });
+
+describe('CAP text to speak', () => {
+  it('a description of megabytes is cut to the 50,000 characters of text to speech, with a note; the alert is not refused', async () => {
+    const { chooseSpeech } = await import('../../server/alerts/cap/speech.ts');
+    const words = 'Nước lũ dâng cao, sơ tán ngay. '.repeat(40_000);
+    const r = parseCap(BASE.replace(/<instruction>[\s\S]*?<\/instruction>/, `<instruction>${words}</instruction>`));
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const c = chooseSpeech(r.alert);
+    if (c.kind !== 'tts') throw new Error(c.kind);
+    expect(c.text.length).toBeLessThanOrEqual(50_000);
+    expect(c.text.length).toBeGreaterThan(49_900);
+    expect(c.notes).toEqual([`the text to speak was cut to ${c.text.length} characters: at most 50000 characters are spoken`]);
+  });
+});

@@ -7,8 +7,12 @@
  *    only a `uri` is not fetched here (the shell may; this core does no I/O).
  * 3. Otherwise text for TTS: headline + ". " + instruction, or the description
  *    when there is no instruction; the event name stands in for a missing headline.
+ *    The text is cut to the limit of text to speech (MAX_TEXT_CHARS, at a
+ *    space), with a note: a CAP description can be megabytes, and an alert
+ *    must still go out rather than be refused for being long.
  * An alert without `info` (a Cancel, for instance) has nothing to play.
  */
+import { MAX_TEXT_CHARS } from '../../media/tts/engine.ts';
 import type { CapAlert, CapInfo } from './model.ts';
 import { decodeDerefUri, isAudioMime } from './resource.ts';
 
@@ -39,6 +43,11 @@ export function chooseSpeech(alert: CapAlert): SpeechChoice {
   }
   const headline = (info.headline ?? info.event).trim();
   const body = (info.instruction ?? info.description)?.trim();
-  const text = body ? `${headline.replace(/[.!?。]+$/u, '')}. ${body}` : headline;
+  let text = body ? `${headline.replace(/[.!?。]+$/u, '')}. ${body}` : headline;
+  if (text.length > MAX_TEXT_CHARS) {
+    const cut = text.lastIndexOf(' ', MAX_TEXT_CHARS);
+    text = text.slice(0, cut > MAX_TEXT_CHARS / 2 ? cut : MAX_TEXT_CHARS);
+    notes.push(`the text to speak was cut to ${text.length} characters: at most ${MAX_TEXT_CHARS} characters are spoken`);
+  }
   return { kind: 'tts', text, lang: info.language, notes };
 }
