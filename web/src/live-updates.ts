@@ -20,7 +20,8 @@ export interface AlertEvent {
   state: 'active' | 'cancelled' | 'expired';
   test: boolean;
   title: string;
-  counts: Record<string, number>;
+  /** Network-wide delivery counts: sent only to users of the whole network. */
+  counts?: Record<string, number>;
 }
 
 type Handlers = { condition: (e: ConditionEvent) => void; command: (e: CommandRecord) => void; alert: (e: AlertEvent) => void; status: (connected: boolean) => void };

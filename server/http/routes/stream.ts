@@ -58,12 +58,15 @@ export const streamRoutes =
       if (clients.size === 0) return;
       const { areaIds, ...data } = ch;
       const frame = sseFrame('alert', data);
+      // The counts are network-wide: a scoped user reads its own sites' delivery from GET /api/alerts/{id} instead.
+      const { counts: _counts, ...scopedData } = data;
+      const scopedFrame = sseFrame('alert', scopedData);
       for (const c of clients) {
         if (c.scope !== null && !areaIds.some((a) => c.scope!.has(a))) continue;
         if (c.res.writableLength > MAX_BACKLOG_BYTES) {
           clients.delete(c);
           c.res.destroy();
-        } else c.res.write(frame);
+        } else c.res.write(c.scope === null ? frame : scopedFrame);
       }
     });
 
