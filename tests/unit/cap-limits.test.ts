@@ -8,7 +8,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileRing, GEOMETRY_LIMITS, pointInPolygon, sitesInRing } from '../../server/alerts/cap/area-match.ts';
-import { CAP_LIMITS } from '../../server/alerts/cap/limits.ts';
+import { CAP_LIMITS, parsesInline } from '../../server/alerts/cap/limits.ts';
 import type { LatLon } from '../../server/alerts/cap/model.ts';
 import { parseCapOffThread } from '../../server/alerts/cap/parse-offthread.ts';
 import { parseCap } from '../../server/alerts/cap/parse.ts';
@@ -37,7 +37,7 @@ const errors = (xml: string) => {
 
 describe('CAP limits', () => {
   it('are 10 MiB per document, 5 MiB per embedded resource, 4,000 points per polygon, 500 shapes and 40,000 points per alert', () => {
-    expect(CAP_LIMITS).toEqual({ documentBytes: 10 * 1024 * 1024, resourceBytes: 5 * 1024 * 1024, inlineParseBytes: 64 * 1024 });
+    expect(CAP_LIMITS).toEqual({ documentBytes: 10 * 1024 * 1024, resourceBytes: 5 * 1024 * 1024, inlineParseBytes: 64 * 1024, inlineParseTags: 600 });
     expect(GEOMETRY_LIMITS).toEqual({ polygonPoints: 4000, shapesPerAlert: 500, pointsPerAlert: 40_000 });
     expect(DRAWN_POLYGON_MAX_POINTS).toBe(1000);
   });
@@ -69,6 +69,18 @@ describe('CAP limits', () => {
     expect(within.ok && within.warnings).toEqual([]);
     const d = within.ok ? decodeDerefUri(within.alert.info[0]!.resource[0]!) : undefined;
     expect(d?.ok && d.bytes.length).toBe(1024 * 1024);
+  });
+
+  it('lists at most 100 errors, counting the rest: 16,000 unknown elements do not make a megabyte answer', () => {
+    const r = parseCap(`<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">${'<b/>'.repeat(16_000)}</alert>`);
+    expect(r.ok ? [] : r.errors).toHaveLength(101);
+    expect(r.ok ? undefined : r.errors[100]).toEqual({ path: 'alert', message: `${16_000 + 6 - 100} more not listed (at most 100 are)` });
+  });
+
+  it('only a small document with few tags is parsed on the event loop', () => {
+    expect(parsesInline(BASE)).toBe(true);
+    expect(parsesInline(BASE.replace('</area>', '<geocode><valueName>SAME</valueName><value>006037</value></geocode>'.repeat(200) + '</area>'))).toBe(false);
+    expect(parsesInline(withAudio(64 * 1024))).toBe(false);
   });
 
   it('a large document is parsed in a worker thread with the same result as inline', async () => {

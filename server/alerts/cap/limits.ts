@@ -12,10 +12,11 @@
  *   is not used, as a resource whose digest does not match is not: the alert
  *   still goes out, its text spoken, with a warning naming the limit. It is
  *   judged by the length of its base64 text, before decoding anything.
- * - parsing: fast-xml-parser takes ~0.2 s per MB of document on this hardware,
- *   so a document larger than 64 KiB is parsed in a worker thread
- *   (parse-offthread.ts); a typical alert (1–5 KB) is parsed inline, without
- *   a worker's start-up time on the alert path.
+ * - parsing: fast-xml-parser takes ~0.2 s per MB of text and 10–25 µs per
+ *   element on this hardware, so a document larger than 64 KiB or with more
+ *   than 600 tags is parsed in a worker thread (parse-offthread.ts); a typical
+ *   alert (1–15 KB, tens to a few hundred elements) is parsed inline, without
+ *   a worker's start-up time (~0.2 s) on the alert path.
  *
  * Geometry (points, polygons, circles) is capped by GEOMETRY_LIMITS in
  * area-match.ts, which the drawn polygon of POST /api/alerts shares.
@@ -24,4 +25,13 @@ export const CAP_LIMITS = {
   documentBytes: 10 * 1024 * 1024,
   resourceBytes: 5 * 1024 * 1024,
   inlineParseBytes: 64 * 1024,
+  inlineParseTags: 600,
 } as const;
+
+/** Whether a document is small enough to parse on the event loop: few bytes and few tags (counted without parsing). */
+export function parsesInline(xml: string): boolean {
+  if (xml.length > CAP_LIMITS.inlineParseBytes) return false;
+  let tags = 0;
+  for (let i = xml.indexOf('<'); i >= 0; i = xml.indexOf('<', i + 1)) if (++tags > CAP_LIMITS.inlineParseTags) return false;
+  return true;
+}

@@ -1,13 +1,14 @@
 /**
  * `parseCap` without holding the event loop: a typical alert (a few KB) is
- * parsed inline, a document larger than `CAP_LIMITS.inlineParseBytes` in a
- * worker thread (fast-xml-parser takes ~0.2 s per MB, so a 10 MiB document
- * parsed inline would stop HTTP, MQTT and the alert path for about 2 s).
+ * parsed inline, a document of more than 64 KiB or 600 tags
+ * (`parsesInline`) in a worker thread (fast-xml-parser takes ~0.2 s per MB,
+ * so a 10 MiB document parsed inline would stop HTTP, MQTT and the alert path
+ * for about 2 s, and 64 KiB of empty elements for about half a second).
  * The answer is the same `CapParseResult`; a worker stopped at its deadline
  * or heap limit is a refusal naming that limit.
  */
 import { OffThreadError, runOffThread } from '../../offthread.ts';
-import { CAP_LIMITS } from './limits.ts';
+import { CAP_LIMITS, parsesInline } from './limits.ts';
 import { parseCap, type CapParseResult } from './parse.ts';
 
 export const CAP_PARSE_TIMEOUT_MS = 30_000;
@@ -18,7 +19,7 @@ const TASK = new URL('./parse.ts', import.meta.url);
 
 export async function parseCapOffThread(xml: string): Promise<CapParseResult> {
   // Small documents, and documents refused for their size before any parsing, need no worker.
-  if (xml.length <= CAP_LIMITS.inlineParseBytes || xml.length > CAP_LIMITS.documentBytes) return parseCap(xml);
+  if (parsesInline(xml) || xml.length > CAP_LIMITS.documentBytes) return parseCap(xml);
   try {
     // Bytes, moved to the worker: structured-cloning a string of megabytes costs the event loop tens of ms.
     const utf8 = new TextEncoder().encode(xml);

@@ -124,9 +124,12 @@ function parseUnsafe(input: string | Uint8Array, options: CapParseOptions): CapP
 
   const cx = new Ctx();
   const alert = readAlert(root, cx);
-  if (cx.errors.length > 0 || !alert) return { ok: false, errors: cx.errors, warnings: cx.warnings };
-  return { ok: true, alert, warnings: cx.warnings, signature: detectSignature(root) };
+  if (cx.errors.length > 0 || !alert) return { ok: false, errors: cx.listed(cx.errors, cx.droppedErrors), warnings: cx.listed(cx.warnings, cx.droppedWarnings) };
+  return { ok: true, alert, warnings: cx.listed(cx.warnings, cx.droppedWarnings), signature: detectSignature(root) };
 }
+
+/** Errors, and warnings, listed in one answer. */
+const MAX_ISSUES = 100;
 
 class Ctx {
   readonly errors: CapIssue[] = [];
@@ -134,11 +137,19 @@ class Ctx {
   /** Polygons and circles read so far, and the points of the polygons (GEOMETRY_LIMITS). */
   shapes = 0;
   points = 0;
+  /** Problems past MAX_ISSUES, counted but not listed: a hostile document can hold thousands. */
+  droppedErrors = 0;
+  droppedWarnings = 0;
   err(path: string, message: string): void {
-    this.errors.push({ path, message });
+    if (this.errors.length < MAX_ISSUES) this.errors.push({ path, message });
+    else this.droppedErrors++;
   }
   warn(path: string, message: string): void {
-    this.warnings.push({ path, message });
+    if (this.warnings.length < MAX_ISSUES) this.warnings.push({ path, message });
+    else this.droppedWarnings++;
+  }
+  listed(issues: CapIssue[], dropped: number): CapIssue[] {
+    return dropped > 0 ? [...issues, { path: 'alert', message: `${dropped} more not listed (at most ${MAX_ISSUES} are)` }] : issues;
   }
 }
 
