@@ -81,3 +81,49 @@ export function newSecret(): string {
 export function tokenDigest(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
+
+/** Thrown by PasswordSlots.run when its queue is full. */
+export class SlotsBusyError extends Error {
+  constructor(readonly waiting: number) {
+    super(`password checks are busy (${waiting} waiting)`);
+    this.name = 'SlotsBusyError';
+  }
+}
+
+/**
+ * At most `max` password-cost scrypt runs at once, `queue` more waiting, the
+ * rest refused at once. Each run holds one of libuv's 4 thread-pool threads
+ * for ~100 ms, and that pool also does the server's file reads (media served
+ * to sites, uploads): a burst of logins from many addresses, each within its
+ * own limits, must not take all of it.
+ */
+export class PasswordSlots {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    readonly max = 2,
+    readonly queue = 64,
+  ) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running < this.max) this.running++;
+    else {
+      if (this.waiting.length >= this.queue) throw new SlotsBusyError(this.waiting.length);
+      // The finishing run hands its slot over, so `running` stays as it is.
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  /** Runs now and waiting (for tests and health). */
+  load(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+}

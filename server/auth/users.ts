@@ -5,7 +5,7 @@
  */
 import type { Db } from '../store/db.ts';
 import { Errors, LoanetError } from '../errors.ts';
-import { hashSecret, hashSecretAsync, newSecret, PASSWORD_COST, tokenDigest, verifySecret } from './secrets.ts';
+import { hashSecret, hashSecretAsync, newSecret, PASSWORD_COST, PasswordSlots, SlotsBusyError, tokenDigest, verifySecret } from './secrets.ts';
 import { checkPassword, defaultPasswordPolicy, type PasswordPolicy } from './password-policy.ts';
 
 export type Role = 'admin' | 'operator' | 'technician' | 'emergency' | 'viewer';
@@ -59,7 +59,18 @@ export class UserRepository {
     private readonly db: Db,
     private readonly now: () => number = Date.now,
     private readonly policy: PasswordPolicy = defaultPasswordPolicy(),
+    private readonly slots: PasswordSlots = new PasswordSlots(),
   ) {}
+
+  /** A password-cost scrypt run through the slots; a full queue is 503 (nothing was checked). */
+  private async scrypt<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.slots.run(fn);
+    } catch (e) {
+      if (e instanceof SlotsBusyError) throw Errors.unavailable(`${e.message}; try again in a few seconds`);
+      throw e;
+    }
+  }
 
   /** Throws the password policy's refusal (400, its stable code, naming `field`, the rule and its limit). */
   assertPasswordAllowed(password: string, username: string, field: string): void {
@@ -74,7 +85,7 @@ export class UserRepository {
    */
   async preparePassword(password: string, username: string, field = 'password'): Promise<string> {
     this.assertPasswordAllowed(password, username, field);
-    return hashSecretAsync(password, PASSWORD_COST);
+    return this.scrypt(() => hashSecretAsync(password, PASSWORD_COST));
   }
 
   byUsername(username: string): User | undefined {
@@ -160,7 +171,7 @@ export class UserRepository {
     const existing = this.db.prepare("SELECT * FROM users WHERE username = 'admin'").get() as UserRow | undefined;
     if (existing) {
       if (!password) return { kind: 'none' };
-      if (await verifySecret(password, existing.password_hash)) return { kind: 'enable', id: existing.id };
+      if (await this.scrypt(() => verifySecret(password, existing.password_hash))) return { kind: 'enable', id: existing.id };
       return { kind: 'reset', id: existing.id, hash: await this.preparePassword(password, 'admin', 'LOANET_ADMIN_PASSWORD') };
     }
     const generated = password ? undefined : newSecret().slice(0, 20);
@@ -190,7 +201,8 @@ export class UserRepository {
   /** Whether `password` is the user's current one (scrypt on the thread pool). */
   async verifyPassword(userId: number, password: string): Promise<boolean> {
     const r = this.db.prepare('SELECT password_hash FROM users WHERE id = ?').get(userId) as { password_hash: string } | undefined;
-    return verifySecret(password, r?.password_hash ?? DUMMY_HASH).then((ok) => ok && r !== undefined);
+    const ok = await this.scrypt(() => verifySecret(password, r?.password_hash ?? DUMMY_HASH));
+    return ok && r !== undefined;
   }
 
   /**
@@ -215,7 +227,7 @@ export class UserRepository {
   async login(username: string, password: string, ttlMs: number): Promise<{ token: string; user: User; expiresAt: number }> {
     const r = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
     // Verify against a dummy hash when the user is unknown so timing does not reveal usernames.
-    const ok = await verifySecret(password, r?.password_hash ?? DUMMY_HASH);
+    const ok = await this.scrypt(() => verifySecret(password, r?.password_hash ?? DUMMY_HASH));
     if (!r || !ok || r.disabled_at !== null) throw Errors.badCredentials();
     const expiresAt = this.now() + ttlMs;
     const token = this.issueToken(r.id, 'session', null, expiresAt);

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { addressKey, backoffMs, ipv6Groups, LoginLimiter, type Attempt, type LoginLimits, type Refusal } from '../../server/auth/login-limiter.ts';
+import { PasswordSlots, SlotsBusyError } from '../../server/auth/secrets.ts';
 
 const LIMITS: LoginLimits = { perUserAddress: 10, perAddress: 100, perUser: 50, windowMs: 15 * 60_000, backoffMaxMs: 5 * 60_000 };
 const MIN = 60_000;
@@ -169,6 +170,64 @@ describe('login limiter', () => {
         });
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('password slots (scrypt runs at once)', () => {
+  it('runs at most `max` at once, queues `queue` more, refuses the rest at once; every queued one runs', async () => {
+    const slots = new PasswordSlots(2, 3);
+    let running = 0;
+    let peak = 0;
+    const gates: Array<() => void> = [];
+    const job = () =>
+      slots.run(async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise<void>((r) => gates.push(r));
+        running--;
+        return 'done';
+      });
+    const all = Array.from({ length: 7 }, () => job().catch((e: unknown) => e));
+    await new Promise((r) => setImmediate(r));
+    expect(slots.load()).toEqual({ running: 2, waiting: 3 });
+    const outcomes = Promise.all(all);
+    // Release whoever is running until everything settled.
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setImmediate(r));
+      gates.shift()!();
+    }
+    const results = await outcomes;
+    expect(results.filter((r) => r === 'done')).toHaveLength(5);
+    expect(results.filter((r) => r instanceof SlotsBusyError)).toHaveLength(2);
+    expect(peak).toBe(2);
+    expect(slots.load()).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('property: whatever the arrival and finishing order, never more than `max` run and none is lost', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 6 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 30 }), async (max, queue, delays) => {
+        const slots = new PasswordSlots(max, queue);
+        let running = 0;
+        let peak = 0;
+        const results = await Promise.all(
+          delays.map((d) =>
+            slots
+              .run(async () => {
+                running++;
+                peak = Math.max(peak, running);
+                for (let i = 0; i < d; i++) await new Promise((r) => setImmediate(r));
+                running--;
+                return true;
+              })
+              .catch((e: unknown) => (e instanceof SlotsBusyError ? false : Promise.reject(e))),
+          ),
+        );
+        expect(peak).toBeLessThanOrEqual(max);
+        expect(results.filter(Boolean).length).toBe(Math.min(delays.length, max + queue));
+        expect(slots.load()).toEqual({ running: 0, waiting: 0 });
+      }),
+      { numRuns: 200 },
     );
   });
 });

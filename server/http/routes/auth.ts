@@ -73,7 +73,9 @@ export const authRoutes =
         try {
           r = await ctx.users.login(req.body.username, req.body.password, ctx.config.sessionTtlH * 3600 * 1000);
         } catch (e) {
-          guess.fail();
+          // Busy (503): no password was checked, so it is no guess.
+          if (e instanceof LoanetError && e.statusCode === 503) guess.release();
+          else guess.fail();
           throw e;
         }
         guess.succeed();
@@ -177,7 +179,11 @@ export const authRoutes =
           guess.release();
           throw e;
         }
-        if (!(await ctx.users.verifyPassword(p.user.id, currentPassword))) {
+        const right = await ctx.users.verifyPassword(p.user.id, currentPassword).catch((e: unknown) => {
+          guess.release();
+          throw e;
+        });
+        if (!right) {
           guess.fail();
           throw Errors.badRequest('currentPassword: the current password is wrong', 'currentPassword');
         }

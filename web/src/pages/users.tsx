@@ -1,7 +1,7 @@
 /** Users for admins: who may do what, where (role and area subtree), making new ones, changing or disabling them (PATCH /api/users/:id). */
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
-import { formatTime, t } from '../i18n.ts';
+import { errorText, formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import type { AreaView } from '../types.ts';
 
@@ -32,7 +32,7 @@ export function UsersPage() {
       setForm({ ...form, username: '', password: '' });
       users.reload();
     } catch (err) {
-      setMsg({ ok: false, text: err instanceof ApiError ? err.message : String(err) });
+      setMsg({ ok: false, text: err instanceof ApiError ? errorText(err.code, err.details, err.message) : String(err) });
     }
   };
 
@@ -43,9 +43,19 @@ export function UsersPage() {
       await api('PATCH', `/api/users/${u.id}`, body);
       setMsg({ ok: true, text: `${u.username}: ${t('saved')}` });
     } catch (err) {
-      setMsg({ ok: false, text: err instanceof ApiError ? err.message : String(err) });
+      setMsg({ ok: false, text: err instanceof ApiError ? errorText(err.code, err.details, err.message) : String(err) });
     }
     users.reload();
+  };
+
+  /** Forget the user's failed logins (POST /api/users/:id/unlock), for someone locked out by their own typing. */
+  const unlock = async (u: UserView) => {
+    try {
+      const r = await api<{ forgottenFailures: number }>('POST', `/api/users/${u.id}/unlock`);
+      setMsg({ ok: true, text: `${u.username}: ${t('failuresCleared', { n: r.forgottenFailures })}` });
+    } catch (err) {
+      setMsg({ ok: false, text: err instanceof ApiError ? errorText(err.code, err.details, err.message) : String(err) });
+    }
   };
 
   return (
@@ -58,7 +68,7 @@ export function UsersPage() {
         </label>
         <label>
           {t('password')}
-          <input name="newUserPassword" type="password" autocomplete="new-password" minLength={8} value={form.password} onInput={field('password')} required />
+          <input name="newUserPassword" type="password" autocomplete="new-password" maxLength={200} value={form.password} onInput={field('password')} required />
         </label>
         <label>
           {t('role')}
@@ -118,6 +128,9 @@ export function UsersPage() {
                 <td>
                   <button type="button" name="toggleDisabled" onClick={() => void change(u, { disabled: u.disabledAt === null })}>
                     {u.disabledAt === null ? t('disableUser') : t('enableUser')}
+                  </button>{' '}
+                  <button type="button" name="unlockLogins" class="secondary" onClick={() => void unlock(u)}>
+                    {t('clearFailures')}
                   </button>
                 </td>
               </tr>
