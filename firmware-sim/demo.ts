@@ -27,6 +27,11 @@ async function main(): Promise<void> {
     LOANET_HISTORY_S: '60',
     LOANET_ADMIN_PASSWORD: 'loanet-demo',
     LOANET_LOG_LEVEL: 'warn',
+    // Every simulated site connects from 127.0.0.1 (up to 5,049 with LOANET_DEMO_CLUSTERS_PER_COMMUNE=50):
+    // the per-address MQTT limits are for a real network.
+    LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '100000',
+    LOANET_MQTT_CONNECT_BURST: '100000',
+    LOANET_MQTT_CONNECT_RATE: '100000',
     ...process.env,
   };
   const config = loadConfig(env);
