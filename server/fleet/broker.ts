@@ -249,9 +249,11 @@ export class EmbeddedBroker implements BrokerLink {
     socket.once('close', () => this.admission.release(admission.key));
     const guard = new PacketSizeGuard(this.packetLimits);
     this.guards.set(socket, guard);
-    // aedes reads the socket with read() when it is readable (and Node's flowing mode reads through read() too), so
-    // wrapping read() sees every byte before mqtt-packet does: a packet's size is checked from its fixed header,
-    // before its body is buffered, and the socket is closed at once when it is over the limit.
+    // aedes (lib/client.js) takes the socket's bytes only with conn.read() on 'readable' and hands them to
+    // mqtt-packet's parser, which buffers a packet until its declared Remaining Length has arrived. Wrapping
+    // read() puts the guard in front of that parser: a packet's size is checked from its fixed header, before
+    // its body is buffered, and the socket is closed at once when it is over the limit. (A 'data' listener would
+    // bypass this: Node emits 'data' inside the original read(). Nothing here adds one.)
     const read = socket.read.bind(socket);
     socket.read = ((n?: number) => {
       if (guard.refusal) return null;
