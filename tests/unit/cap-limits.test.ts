@@ -36,8 +36,8 @@ const errors = (xml: string) => {
 };
 
 describe('CAP limits', () => {
-  it('are 10 MiB per document, 5 MiB per embedded resource, 4,000 points per polygon, 500 shapes and 40,000 points per alert', () => {
-    expect(CAP_LIMITS).toEqual({ documentBytes: 10 * 1024 * 1024, resourceBytes: 5 * 1024 * 1024, inlineParseBytes: 64 * 1024, inlineParseTags: 600 });
+  it('are 10 MiB and 20,000 tags per document, 5 MiB per embedded resource, 4,000 points per polygon, 500 shapes and 40,000 points per alert', () => {
+    expect(CAP_LIMITS).toEqual({ documentBytes: 10 * 1024 * 1024, resourceBytes: 5 * 1024 * 1024, inlineParseBytes: 64 * 1024, inlineParseTags: 600, documentTags: 20_000 });
     expect(GEOMETRY_LIMITS).toEqual({ polygonPoints: 4000, shapesPerAlert: 500, pointsPerAlert: 40_000 });
     expect(DRAWN_POLYGON_MAX_POINTS).toBe(1000);
   });
@@ -45,6 +45,10 @@ describe('CAP limits', () => {
   it('refuses a document over 10 MiB before parsing it, naming the limit', () => {
     const big = BASE.replace('<info>', `<note>${'x'.repeat(CAP_LIMITS.documentBytes)}</note><info>`);
     expect(errors(big)).toEqual([{ path: 'alert', message: `document is larger than ${CAP_LIMITS.documentBytes} bytes (the limit of a CAP document)` }]);
+  });
+
+  it('refuses a document of more than 20,000 tags before parsing it', () => {
+    expect(errors(`<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">${'<b/>'.repeat(20_000)}</alert>`)).toEqual([{ path: 'alert', message: 'document has more than 20000 tags (the limit of a CAP document)' }]);
   });
 
   it('a polygon of 200,000 points is refused naming the limit of 4,000; 4,000 points are accepted', () => {

@@ -18,6 +18,10 @@
  *   alert (1–15 KB, tens to a few hundred elements) is parsed inline, without
  *   a worker's start-up time (~0.2 s) on the alert path.
  *
+ * - tags: at most 20,000 in a document, counted before parsing (a 10 MiB
+ *   document of empty elements would otherwise keep a worker busy for tens of
+ *   seconds).
+ *
  * Geometry (points, polygons, circles) is capped by GEOMETRY_LIMITS in
  * area-match.ts, which the drawn polygon of POST /api/alerts shares.
  */
@@ -26,12 +30,18 @@ export const CAP_LIMITS = {
   resourceBytes: 5 * 1024 * 1024,
   inlineParseBytes: 64 * 1024,
   inlineParseTags: 600,
+  /** Tags ("<" counted before parsing): real alerts have tens to a few thousand (IPAWS lists of SAME codes). */
+  documentTags: 20_000,
 } as const;
+
+/** Number of "<" in `xml`, counting stops past `max`. */
+export function countTags(xml: string, max: number): number {
+  let tags = 0;
+  for (let i = xml.indexOf('<'); i >= 0 && tags <= max; i = xml.indexOf('<', i + 1)) tags++;
+  return tags;
+}
 
 /** Whether a document is small enough to parse on the event loop: few bytes and few tags (counted without parsing). */
 export function parsesInline(xml: string): boolean {
-  if (xml.length > CAP_LIMITS.inlineParseBytes) return false;
-  let tags = 0;
-  for (let i = xml.indexOf('<'); i >= 0; i = xml.indexOf('<', i + 1)) if (++tags > CAP_LIMITS.inlineParseTags) return false;
-  return true;
+  return xml.length <= CAP_LIMITS.inlineParseBytes && countTags(xml, CAP_LIMITS.inlineParseTags) <= CAP_LIMITS.inlineParseTags;
 }

@@ -54,7 +54,7 @@ import {
   type LatLon,
 } from './model.ts';
 import { GEOMETRY_LIMITS } from './area-match.ts';
-import { CAP_LIMITS } from './limits.ts';
+import { CAP_LIMITS, countTags } from './limits.ts';
 import { decodeDerefUri } from './resource.ts';
 import { detectSignature, type SignatureReport } from './signature.ts';
 import { parseXml, type XmlElement } from './xml.ts';
@@ -107,6 +107,7 @@ function parseUnsafe(input: string | Uint8Array, options: CapParseOptions): CapP
     if (decl && !/^utf-?8$/i.test(decl[1]!)) return refuse('alert', `encoding ${decl[1]} is not supported; send UTF-8`);
   }
   if (xml.charCodeAt(0) === 0xfeff) xml = xml.slice(1);
+  if (countTags(xml, CAP_LIMITS.documentTags) > CAP_LIMITS.documentTags) return refuse('alert', `document has more than ${CAP_LIMITS.documentTags} tags (the limit of a CAP document)`);
 
   const doc = parseXml(xml);
   if (!doc.ok) return refuse('alert', doc.message);
