@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ConnectionAdmission, DEFAULT_CONNECTION_LIMITS, addressKey } from '../../server/fleet/connection-limit.ts';
+import { loadConfig } from '../../server/config.ts';
 
 describe('addressKey', () => {
   it('keeps IPv4, unwraps IPv4-mapped IPv6, and counts IPv6 per /64', () => {
@@ -90,5 +91,15 @@ describe('ConnectionAdmission', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('configuration', () => {
+  it('defaults, and each variable read as a whole number or start-up stops naming it', () => {
+    expect(loadConfig({}).mqttConnections).toEqual(DEFAULT_CONNECTION_LIMITS);
+    expect(loadConfig({ LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '5000', LOANET_MQTT_CONNECT_BURST: '2000', LOANET_MQTT_CONNECT_RATE: '200' }).mqttConnections).toEqual({ maxPerAddress: 5000, connectBurst: 2000, connectRatePerS: 200 });
+    expect(() => loadConfig({ LOANET_MQTT_CONNECT_RATE: '0' })).toThrow(/LOANET_MQTT_CONNECT_RATE=0 is out of range; set LOANET_MQTT_CONNECT_RATE to a number from 1 to 1000000/);
+    expect(() => loadConfig({ LOANET_MQTT_CONNECT_BURST: 'lots' })).toThrow(/LOANET_MQTT_CONNECT_BURST="lots" is not a whole number/);
+    expect(() => loadConfig({ LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '-1' })).toThrow(/LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS=-1 is out of range/);
   });
 });
