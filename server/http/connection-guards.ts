@@ -4,6 +4,8 @@
  * - connections per client address and in all, counted at accept;
  * - a request body must be whole within its budget after the headers, not
  *   reset by each byte: else 408 and the connection is closed;
+ * - a connection silent both ways for the idle time is closed, except while
+ *   the server itself is still working on the answer;
  * - a response sent before its request body was read closes the connection,
  *   so the rest of a trickled body is never waited for;
  * - an upgrade request (WebSocket) that was answered instead of upgraded
@@ -22,6 +24,10 @@ export function installConnectionGuards(app: FastifyInstance, limits: HttpLimits
   const server = app.server;
   server.maxConnections = limits.maxConnections;
   const perAddress = new AddressCounter(limits.maxConnectionsPerAddress);
+  /** Sets a socket's idle deadline (a request injected in tests has a stand-in socket without one). */
+  const idle = (socket: Socket | undefined, ms: number) => {
+    if (limits.idleTimeoutMs > 0 && typeof socket?.setTimeout === 'function') socket.setTimeout(ms);
+  };
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress;
     if (address === undefined) {
@@ -41,6 +47,9 @@ export function installConnectionGuards(app: FastifyInstance, limits: HttpLimits
   });
 
   app.addHook('onRequest', async (req, reply) => {
+    // The idle deadline is for a client that stops talking or reading, not for a server still working on its
+    // answer (an upload waits up to waitMs for its processing): off until the response starts (onSend).
+    idle(req.raw.socket, 0);
     if (req.raw.complete) return;
     const budget = bodyBudgetMs(limits, { contentType: req.headers['content-type'], authenticated: req.principal !== null || req.site !== null });
     const timer = setTimeout(() => {
@@ -55,6 +64,7 @@ export function installConnectionGuards(app: FastifyInstance, limits: HttpLimits
   });
 
   app.addHook('onSend', async (req, reply) => {
+    idle(req.raw.socket, limits.idleTimeoutMs);
     // The body was not read (refused before it, or timed out): do not wait for the rest of it on this connection.
     if (!req.raw.complete) reply.header('connection', 'close');
   });
