@@ -6,8 +6,9 @@
  * One fresh worker per task: a hostile input that exhausts the worker's heap
  * or never finishes costs that worker only (it is terminated at the deadline
  * or dies at its heap limit), and no state leaks from one input to the next.
- * At most `MAX_CONCURRENT` tasks run at once (the machine's cores serve the
- * alert path too); the others wait their turn.
+ * Tasks run in lanes, each with its own number of workers (`LANES`): a
+ * CAP alert being parsed never waits behind uploaded documents, and the
+ * uploads take at most one core whatever arrives; the others wait their turn.
  *
  * The function named by `fn` must be an export of `moduleUrl` taking one
  * structured-cloneable input and answering a structured-cloneable result. An
@@ -18,8 +19,9 @@ import { Worker } from 'node:worker_threads';
 
 const ENTRY = new URL('./offthread-worker.mjs', import.meta.url);
 
-/** Tasks running at once; more wait. */
-export const MAX_CONCURRENT = 2;
+/** Workers at once per lane; more tasks wait. */
+export const LANES = { alert: 2, media: 1 } as const;
+export type Lane = keyof typeof LANES;
 
 export interface OffThreadOptions {
   /** Wall-clock deadline of the task, from when it starts running (ms). */
@@ -28,6 +30,7 @@ export interface OffThreadOptions {
   maxHeapMb: number;
   /** Buffers moved to the worker instead of copied (the caller must not use them afterwards). */
   transfer?: ArrayBuffer[];
+  lane: Lane;
 }
 
 export class OffThreadError extends Error {
@@ -43,25 +46,26 @@ export class OffThreadError extends Error {
   }
 }
 
-let running = 0;
-const waiting: Array<() => void> = [];
+const lanes: Record<Lane, { running: number; waiting: Array<() => void> }> = { alert: { running: 0, waiting: [] }, media: { running: 0, waiting: [] } };
 
-async function slot(): Promise<() => void> {
-  if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
+async function slot(lane: Lane): Promise<() => void> {
+  const l = lanes[lane];
+  if (l.running >= LANES[lane]) await new Promise<void>((resolve) => l.waiting.push(resolve));
+  l.running++;
   return () => {
-    running--;
-    waiting.shift()?.();
+    l.running--;
+    l.waiting.shift()?.();
   };
 }
 
-/** Tasks running in a worker now, and waiting for one (for /api/health-style reporting and tests). */
+/** Tasks running in a worker now, and waiting for one, all lanes together (for reporting and tests). */
 export function offThreadTasks(): { running: number; waiting: number } {
-  return { running, waiting: waiting.length };
+  const all = Object.values(lanes);
+  return { running: all.reduce((n, l) => n + l.running, 0), waiting: all.reduce((n, l) => n + l.waiting.length, 0) };
 }
 
 export async function runOffThread<T>(moduleUrl: string | URL, fn: string, input: unknown, o: OffThreadOptions): Promise<T> {
-  const release = await slot();
+  const release = await slot(o.lane);
   try {
     return await new Promise<T>((resolve, reject) => {
       const worker = new Worker(ENTRY, {

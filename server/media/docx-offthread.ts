@@ -10,7 +10,7 @@ import { MediaRejected } from './analysis.ts';
 
 /** Time allowed for one document (a maximal one takes about a second). */
 export const DOCX_TIMEOUT_MS = 30_000;
-/** Heap of the worker (MB): the inflated XML is at most 32 MiB and the text 50,000 characters. */
+/** Heap of the worker (MB): the inflated XML is at most 32 MiB and the text 50,000 characters. Uploads run one at a time (the media lane of offthread.ts). */
 export const DOCX_WORKER_HEAP_MB = 256;
 
 const TASK = new URL('./docx.ts', import.meta.url);
@@ -19,7 +19,7 @@ export async function docxTextOffThread(bytes: Uint8Array): Promise<string> {
   try {
     // A copy of its own, moved to the worker (the upload's buffer may be a slice of a shared pool).
     const own = bytes.slice();
-    return await runOffThread<string>(TASK, 'docxTextTask', { bytes: own }, { timeoutMs: DOCX_TIMEOUT_MS, maxHeapMb: DOCX_WORKER_HEAP_MB, transfer: [own.buffer as ArrayBuffer] });
+    return await runOffThread<string>(TASK, 'docxTextTask', { bytes: own }, { timeoutMs: DOCX_TIMEOUT_MS, maxHeapMb: DOCX_WORKER_HEAP_MB, lane: 'media', transfer: [own.buffer as ArrayBuffer] });
   } catch (e) {
     if (!(e instanceof OffThreadError)) throw e;
     if (e.code === 'LOANET_OFFTHREAD_TIMEOUT' || e.code === 'LOANET_OFFTHREAD_MEMORY') {

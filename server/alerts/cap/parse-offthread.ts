@@ -23,7 +23,7 @@ export async function parseCapOffThread(xml: string): Promise<CapParseResult> {
   try {
     // Bytes, moved to the worker: structured-cloning a string of megabytes costs the event loop tens of ms.
     const utf8 = new TextEncoder().encode(xml);
-    return await runOffThread<CapParseResult>(TASK, 'parseCapTask', { utf8 }, { timeoutMs: CAP_PARSE_TIMEOUT_MS, maxHeapMb: CAP_PARSE_HEAP_MB, transfer: [utf8.buffer] });
+    return await runOffThread<CapParseResult>(TASK, 'parseCapTask', { utf8 }, { timeoutMs: CAP_PARSE_TIMEOUT_MS, maxHeapMb: CAP_PARSE_HEAP_MB, lane: 'alert', transfer: [utf8.buffer] });
   } catch (e) {
     if (!(e instanceof OffThreadError)) throw e;
     return { ok: false, errors: [{ path: 'alert', message: `the document could not be parsed within the limits: ${e.message}` }], warnings: [] };
