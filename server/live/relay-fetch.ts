@@ -11,7 +11,8 @@
 import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
+import net, { type LookupFunction } from 'node:net';
+import tls from 'node:tls';
 import { parseIp, relaySchemeProblem, relayVerdict, type RelayAllow } from './relay-destination.ts';
 
 /** The URL points somewhere a relay may not go: refused with the reason (for the person who asked, and the log). */
@@ -112,6 +113,23 @@ export async function fetchRelay(first: RelayTarget, allow: RelayAllow, o: Relay
   }
 }
 
+/**
+ * SHOUTcast v1 servers answer "ICY 200 OK", a status line Node's HTTP parser
+ * refuses; the stream behind it is plain HTTP/1.0, so it is read as one.
+ */
+function icyTolerant<T extends net.Socket>(socket: T): T {
+  const push = socket.push.bind(socket);
+  let first = true;
+  socket.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    if (first && Buffer.isBuffer(chunk) && chunk.length > 0) {
+      first = false;
+      if (chunk.length >= 4 && chunk.toString('latin1', 0, 4) === 'ICY ') return push(Buffer.concat([Buffer.from('HTTP/1.0 '), chunk.subarray(4)]), encoding);
+    }
+    return push(chunk, encoding);
+  };
+  return socket;
+}
+
 function get(t: RelayTarget, o: RelayFetchOptions): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const lib = t.url.protocol === 'https:' ? https : http;
@@ -119,6 +137,10 @@ function get(t: RelayTarget, o: RelayFetchOptions): Promise<http.IncomingMessage
       method: 'GET',
       // The host name stays in the URL (Host header, TLS name and certificate check); only the address is pinned.
       lookup: pinnedLookup(t.address, t.family),
+      createConnection: (args: http.ClientRequestArgs) => {
+        const opts = args as net.TcpNetConnectOpts & tls.ConnectionOptions;
+        return icyTolerant(t.url.protocol === 'https:' ? tls.connect({ ...opts, ...(parseIp(t.url.hostname) ? {} : { servername: t.url.hostname }) }) : net.connect(opts));
+      },
       headers: { 'user-agent': 'loanet-relay', accept: 'audio/*, application/ogg, */*;q=0.5' },
       ...(o.signal ? { signal: o.signal } : {}),
     });

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
@@ -265,6 +265,26 @@ describe.skipIf(missing.length > 0)('where a relay may connect', () => {
     expect(internal.hits()).toBe(0);
     await seen.close();
   });
+
+  it('relays a SHOUTcast v1 server, whose answer starts "ICY 200 OK"', async () => {
+    const icy = net.createServer((c) => {
+      c.once('data', () => {
+        c.write('ICY 200 OK\r\nicy-name: Dai Lao Cai\r\ncontent-type: audio/mpeg\r\n\r\n');
+        const more = () => {
+          while (!c.destroyed && c.write(mp3));
+          if (!c.destroyed) c.once('drain', more);
+        };
+        more();
+      });
+      c.on('error', () => {});
+    });
+    await new Promise<void>((r) => icy.listen(0, '127.0.0.1', r));
+    const r = await relay(allowing, `http://127.0.0.1:${(icy.address() as AddressInfo).port}/;stream.mp3`);
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    await waitFor('the ICY radio is relayed', async () => (await allowing.api('GET', `/api/live/streams/${r.body.id}`)).body.server?.audioPackets > 10, 15_000);
+    await allowing.api('POST', `/api/live/streams/${r.body.id}/stop`);
+    await new Promise((done) => icy.close(done));
+  }, 30_000);
 
   it('refuses to start with an invalid LOANET_RELAY_ALLOW, naming it', () => {
     expect(() => loadConfig({ LOANET_RELAY_ALLOW: '127.0.0.1,10.0.0.0/40' })).toThrow(/^LOANET_RELAY_ALLOW="127\.0\.0\.1,10\.0\.0\.0\/40" is not valid: "10\.0\.0\.0\/40" is not an IP address, a network or a host name/);
