@@ -411,7 +411,7 @@ describe.skipIf(!run)('CAP 1.2 over HTTP', () => {
     const ready = await waitFor('the CAP audio ready', async () => {
       const g = (await t.api('GET', `/api/alerts/${mp3.body.id}`)).body.alert;
       return g.messageState === 'ready' ? g : undefined;
-    });
+    }, 90_000, 100);
     const media = (await t.api('GET', `/api/media/${ready.media.mediaId}`)).body;
     expect(media.status).toBe('ready');
     expect(ready.media.mediaId).toBe(mp3.body.alert.message.mediaId);
