@@ -5,7 +5,10 @@ import { t } from './i18n.ts';
 
 /** An API error as the user reads it: a refusal in their language, with the server's exact reason after it. */
 export function errorText(e: Error): string {
-  return e instanceof ApiError && e.status === 403 ? `${t('notAllowed')} (${e.message})` : e.message;
+  if (e instanceof ApiError && e.status === 403) return `${t('notAllowed')} (${e.message})`;
+  // The server answers 404 for what lies outside the user's area too, so ids of other communes cannot be probed.
+  if (e instanceof ApiError && e.status === 404) return `${t('notFoundOrOutside')} (${e.message})`;
+  return e.message;
 }
 
 export interface Loaded<T> {

@@ -4,6 +4,7 @@ import { api, ApiError } from '../api.ts';
 import { errorText, formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import type { AreaView } from '../types.ts';
+import { CapSenders } from '../components/cap-senders.tsx';
 
 interface UserView {
   id: number;
@@ -138,6 +139,7 @@ export function UsersPage() {
           </tbody>
         </table>
       </div>
+      <CapSenders />
     </section>
   );
 }
