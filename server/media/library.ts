@@ -408,10 +408,12 @@ export class MediaLibrary {
     return [...this.jobs.values()].map((j) => ({ ...j.view }));
   }
 
-  list(f: { q?: string; lang?: string; tag?: string; origin?: string; includeRetired?: boolean; limit?: number; offset?: number } = {}): { total: number; items: MediaItem[] } {
+  /** Items, newest first; `hide`: ids left out (what the reader may not see), counted out of `total` too. */
+  list(f: { q?: string; lang?: string; tag?: string; origin?: string; includeRetired?: boolean; limit?: number; offset?: number; hide?: ReadonlySet<string> } = {}): { total: number; items: MediaItem[] } {
     const where: string[] = [];
     const args: Array<string | number> = [];
     if (!f.includeRetired) where.push('m.retired_at IS NULL');
+    if (f.hide?.size) (where.push('m.id NOT IN (SELECT value FROM json_each(?))'), args.push(JSON.stringify([...f.hide])));
     if (f.q) (where.push("(m.title LIKE ? ESCAPE '\\' OR m.transcript LIKE ? ESCAPE '\\')"), args.push(like(f.q), like(f.q)));
     if (f.lang) (where.push('(m.lang = ? OR m.lang LIKE ?)'), args.push(f.lang, `${f.lang}-%`));
     if (f.tag) (where.push('EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)'), args.push(f.tag));

@@ -145,6 +145,23 @@ describe.skipIf(!run)('reading alerts across communes', () => {
     await t.api('POST', `/api/alerts/${id}/cancel`);
   });
 
+  it.skipIf(missingTools(true).length > 0 && !process.env.CI)("the audio made for commune A's alert, and so its words, are not in commune B's media library", async () => {
+    const a = await t.api('POST', '/api/alerts', { areas: [COMMUNE_A], message: { text: 'Cảnh báo sạt lở đất ở thôn Bản Vược, người dân sơ tán ngay.' }, title: 'Sạt lở Bản Vược', test: true }, { token: tokens.emergencyA });
+    expect(a.status, JSON.stringify(a.body)).toBe(201);
+    const item = await waitFor("the alert's audio in commune A's library", async () => {
+      const l = (await get('/api/media?limit=1000', tokens.viewerA)).body as { items: Array<{ id: string; title: string }> };
+      return l.items.find((i) => i.title === 'Sạt lở Bản Vược');
+    }, 60_000, 250);
+    const listB = await get('/api/media?limit=1000', tokens.viewerB);
+    expect(listB.status).toBe(200);
+    expect(JSON.stringify(listB.body)).not.toContain('Bản Vược');
+    expect(JSON.stringify((await get('/api/media?q=B%E1%BA%A3n', tokens.viewerB)).body)).not.toContain('Bản Vược');
+    expect((await get(`/api/media/${item.id}`, tokens.viewerB)).status).toBe(404);
+    expect((await raw(`/api/media/${item.id}/audio`, tokens.viewerB)).status).toBe(404);
+    expect((await get(`/api/media/${item.id}`, tokens.viewerA)).status).toBe(200);
+    await t.api('POST', `/api/alerts/${a.body.id}/cancel`);
+  }, 90_000);
+
   it('a drawn alert reaching into another commune is refused by counting the sites outside, never naming them', async () => {
     const polygon = [
       [22.4, 103.8],

@@ -77,6 +77,44 @@ const SenderAccounts = Type.Array(
 const SenderArea = Type.Union([Type.String({ minLength: 2, maxLength: 50 }), Type.Null()], { description: 'area code or key the sender\'s messages may reach; null: the whole network' });
 const DEFAULT_VALIDITY_MIN = 60;
 
+/**
+ * What a reader may see of alerts (server/auth/scope-policy.ts): an alert
+ * whose targets intersect its area, and of its delivery only its own sites
+ * (`site` undefined: every site). An alert outside is not found (404), never
+ * refused by name.
+ */
+export function alertReader(ctx: ServerContext, p: Principal): { sees: (a: Alert) => boolean; site: ((siteId: string) => boolean) | undefined } {
+  const scope = p.user.areaId;
+  const idx = ctx.coverage.areaIndex();
+  const areaOfSite = (id: string) => ctx.sites.get(id)?.areaId;
+  return {
+    sees: (a: Alert) =>
+      alertVisible(scope, { areaIds: a.areas.flatMap((k) => idx.get(k)?.id ?? []), siteAreaIds: a.sites ? a.sites.flatMap((id) => areaOfSite(id) ?? []) : null }, idx),
+    site: scope === null ? undefined : (id: string) => siteVisible(scope, areaOfSite(id), idx),
+  };
+}
+
+/** A library item made for an alert, or a job still making an alert's audio (a job has no tags yet). */
+const isAlertItem = (x: unknown): boolean => typeof x === 'object' && x !== null && (!('tags' in x) || (Array.isArray(x.tags) && x.tags.includes('alert')));
+
+/**
+ * Library items made for alerts (tagged `alert`) that `p` may not see,
+ * because every alert using them lies outside its area: their titles and
+ * transcripts are the alerts' words. Empty for a network-wide user.
+ */
+export function hiddenAlertMedia(ctx: ServerContext, p: Principal): Set<string> {
+  if (p.user.areaId === null) return new Set();
+  const reader = alertReader(ctx, p);
+  const alerts = ctx.alerts.service.list({ limit: 5000 });
+  const seen = new Set(alerts.filter(reader.sees).flatMap((a) => (a.media ? [a.media.mediaId] : [])));
+  const hidden = new Set<string>();
+  for (const a of alerts) {
+    const id = a.media?.mediaId;
+    if (id && !seen.has(id) && !reader.sees(a) && isAlertItem(ctx.media.library.get(id))) hidden.add(id);
+  }
+  return hidden;
+}
+
 export const alertRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -166,25 +204,7 @@ export const alertRoutes =
       }
     };
 
-    /**
-     * What a reader may see of alerts (server/auth/scope-policy.ts): an alert
-     * whose targets intersect its area, and of its delivery only its own
-     * sites. An alert outside is not found (404), never refused by name.
-     */
-    const readerOf = (p: Principal) => {
-      const scope = p.user.areaId;
-      const idx = ctx.coverage.areaIndex();
-      const areaOfSite = (id: string) => ctx.sites.get(id)?.areaId;
-      return {
-        sees: (a: Alert) =>
-          alertVisible(
-            scope,
-            { areaIds: a.areas.flatMap((k) => idx.get(k)?.id ?? []), siteAreaIds: a.sites ? a.sites.flatMap((id) => areaOfSite(id) ?? []) : null },
-            idx,
-          ),
-        site: scope === null ? undefined : (id: string) => siteVisible(scope, areaOfSite(id), idx),
-      };
-    };
+    const readerOf = (p: Principal) => alertReader(ctx, p);
     /** The alert if the caller may see it, else 404; a refused change (`action`) is audited like the other alert refusals. */
     const visibleAlert = (p: Principal, id: string, action?: 'cancel' | 'update') => {
       const a = service.get(id);

@@ -16,6 +16,7 @@ import multipart, { type MultipartFile } from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../../context.ts';
 import { requirePermission } from '../auth.ts';
+import { hiddenAlertMedia } from './alerts.ts';
 import { Errors, LoanetError } from '../../errors.ts';
 import { MediaRejected, Rejections } from '../../media/analysis.ts';
 import type { JobView, MediaItem, MediaMeta, SubmitInput } from '../../media/library.ts';
@@ -163,10 +164,12 @@ export const mediaRoutes =
         },
       },
       async (req) => {
-        requirePermission(req, 'read');
+        const p = requirePermission(req, 'read');
         const q = req.query;
-        const { total, items } = lib.list({ ...q, lang: q.lang ? langOf(q.lang) : undefined });
-        return { total, items, processing: lib.processing() };
+        // The audio made for another commune's alert carries its words: a scoped user does not see it.
+        const hide = hiddenAlertMedia(ctx, p);
+        const { total, items } = lib.list({ ...q, lang: q.lang ? langOf(q.lang) : undefined, hide });
+        return { total, items, processing: lib.processing().filter((j) => !hide.has(j.id)) };
       },
     );
 
@@ -182,9 +185,9 @@ export const mediaRoutes =
     });
 
     app.get('/api/media/:id', { schema: { tags: ['media'], summary: 'One item (status ready), or its processing job (processing with percent, or failed with the reason)', params: MediaId } }, async (req) => {
-      requirePermission(req, 'read');
+      const p = requirePermission(req, 'read');
       const x = lib.get(req.params.id);
-      if (!x) throw Errors.notFound(`media ${req.params.id}`);
+      if (!x || hiddenAlertMedia(ctx, p).has(x.id)) throw Errors.notFound(`media ${req.params.id}`);
       return x;
     });
 
@@ -201,9 +204,9 @@ export const mediaRoutes =
       },
       async (req, reply) => {
         // A site downloads any ready item: the library is province-wide, and the schedule decides what plays where.
-        if (!req.site) requirePermission(req, 'read');
+        const p = req.site ? undefined : requirePermission(req, 'read');
         const x = lib.get(req.params.id);
-        if (!x) throw Errors.notFound(`media ${req.params.id}`);
+        if (!x || (p && hiddenAlertMedia(ctx, p).has(x.id))) throw Errors.notFound(`media ${req.params.id}`);
         if (x.status !== 'ready') throw Errors.conflict(`media ${x.id} is ${x.status}, it has no audio${x.status === 'processing' ? ' yet' : ''}`);
         if (x.retiredAt !== null) throw new LoanetError('LOANET_GONE', 410, `media ${x.id} was retired`);
         const file = lib.fileOf(x.sha256);
