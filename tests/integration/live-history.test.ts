@@ -111,7 +111,7 @@ describe('the record of live streams', () => {
     // A viewer of Bát Xát sees Bát Xát's stream only, and is refused Cam Đường's.
     const viewer = await token('viewer-bx', 'viewer', '02683');
     expect((await t.api('GET', '/api/live/streams', undefined, { token: viewer })).body.streams.map((s: { id: number }) => s.id)).toEqual([bx]);
-    expect((await t.api('GET', `/api/live/streams/${cam}`, undefined, { token: viewer })).status).toBe(403);
+    expect((await t.api('GET', `/api/live/streams/${cam}`, undefined, { token: viewer })).status).toBe(404);
     expect((await t.api('GET', '/api/live/streams?area=02671', undefined, { token: viewer })).status).toBe(403);
     // `area` narrows to what reached that area.
     expect((await t.api('GET', '/api/live/streams?area=02671')).body.streams.map((s: { id: number }) => s.id)).toEqual([cam]);

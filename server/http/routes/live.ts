@@ -237,12 +237,16 @@ export const liveRoutes =
         if (!areaIds || !view) throw Errors.notFound(`live stream ${req.params.id}`);
         const p = requirePermission(req, 'read');
         const scope = scopeOf(p.user.areaId);
-        if (scope && !areaIds.some((a) => scope.has(a))) {
-          throw Errors.forbidden(`${p.user.username} may see only streams that reach their own area`);
-        }
-        // Which villages heard it: each reporting site's name and area.
+        // Another commune's stream is not found, as the other reads of one thing outside the caller's area.
+        if (scope && !areaIds.some((a) => scope.has(a))) throw Errors.notFound(`live stream ${req.params.id}`);
+        // Which villages heard it: each reporting site's name and area (of the caller's area only).
         const index = ctx.coverage.areaIndex();
-        const siteReports = view.siteReports.map((r) => {
+        const inScope = (siteId: string) => {
+          const s = ctx.sites.get(siteId);
+          return s !== undefined && scope!.has(s.areaId);
+        };
+        const reportsInScope = scope ? view.siteReports.filter((r) => inScope(r.siteId)) : view.siteReports;
+        const siteReports = reportsInScope.map((r) => {
           const site = ctx.sites.get(r.siteId);
           const area = site ? index.byId.get(site.areaId) : undefined;
           return { ...r, siteName: site?.name ?? null, areaKey: site?.areaKey ?? null, areaName: area?.name ?? null };
