@@ -182,5 +182,15 @@ describe.skipIf(!run)('reading alerts across communes', () => {
     expect((await get(`/api/alerts/${inside.body.id}`, tokens.viewerB)).status).toBe(404);
     expect((await get(`/api/alerts/${inside.body.id}`, tokens.viewerA)).status).toBe(200);
     await t.api('POST', `/api/alerts/${inside.body.id}/cancel`);
+    // A province official draws across both communes: each commune's viewer sees the alert with its own sites only.
+    const both = await t.api('POST', '/api/alerts', { polygon, message: { mediaId }, test: true });
+    expect(both.status, JSON.stringify(both.body)).toBe(201);
+    const seenB = (await get(`/api/alerts/${both.body.id}`, tokens.viewerB)).body;
+    expect(seenB.alert.sites).toEqual([sites.b1!.siteId]);
+    expect(JSON.stringify(seenB)).not.toContain(sites.a1!.siteId);
+    expect(JSON.stringify((await get(`/api/alerts/${both.body.id}/report?format=json`, tokens.viewerB)).body)).not.toContain(sites.a1!.siteId);
+    expect(JSON.stringify((await get('/api/alerts', tokens.viewerB)).body)).not.toContain(sites.a1!.siteId);
+    expect((await t.api('GET', `/api/alerts/${both.body.id}`)).body.alert.sites).toHaveLength(3);
+    await t.api('POST', `/api/alerts/${both.body.id}/cancel`);
   });
 });

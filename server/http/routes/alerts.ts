@@ -216,7 +216,9 @@ export const alertRoutes =
       return { alert: a, reader };
     };
 
-    const summary = (a: Alert, site?: (id: string) => boolean) => ({ ...a, delivery: service.state(a.id, 0, site).counts });
+    /** The alert as a scoped reader sees it: a drawn alert's site list holds only its own sites. */
+    const seenBy = (a: Alert, site?: (id: string) => boolean): Alert => (site && a.sites ? { ...a, sites: a.sites.filter(site) } : a);
+    const summary = (a: Alert, site?: (id: string) => boolean) => ({ ...seenBy(a, site), delivery: service.state(a.id, 0, site).counts });
 
     app.post(
       '/api/alerts',
@@ -349,7 +351,7 @@ export const alertRoutes =
       },
       async (req) => {
         const { alert, reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
-        return { alert, delivery: service.state(alert.id, req.query.limit ?? 500, reader.site) };
+        return { alert: seenBy(alert, reader.site), delivery: service.state(alert.id, req.query.limit ?? 500, reader.site) };
       },
     );
 
@@ -412,7 +414,7 @@ export const alertRoutes =
       async (req, reply) => {
         const { reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
         const r = service.report(req.params.id, reader.site);
-        if (req.query.format === 'json') return { alert: r.alert, delivery: { ...r.state, unreached: undefined }, sites: r.lines };
+        if (req.query.format === 'json') return { alert: seenBy(r.alert, reader.site), delivery: { ...r.state, unreached: undefined }, sites: r.lines };
         return reply
           .type('text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="canh-bao-${r.alert.id}.csv"`)
