@@ -19,7 +19,11 @@
  * Figures per condition and call: dispatch p50/p99/max (call → alert_start),
  * the HTTP answer p50/p99, /api/health p50/p99/max, the server's peak RSS;
  * then attack / idle. The bar: ratio ≤ 2 and dispatch p99 ≤ 100 ms.
- * LOANET_BENCH_DISPATCH_N: alerts per call kind per condition (default 50).
+ * LOANET_BENCH_DISPATCH_N: alerts per call kind per condition (default 50);
+ * LOANET_BENCH_HOSTILE_PARTS: some of bomb,tts,connect,sse only (to attribute).
+ * The bench's stacks lift the per-address MQTT connection caps (every
+ * simulated site connects from 127.0.0.1), so the CONNECT flood here is not
+ * slowed by them as one real attacker's address would be.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { prepareProvince, startFleetRunner, startStack, waitForHeard, type Stack } from './lib/stack.ts';
@@ -93,20 +97,23 @@ class ControlWatch {
   }
 }
 
-/** /api/health every 100 ms, one at a time: its latencies while `running`. */
-function pollHealth(stack: Stack): { stop(): Promise<number[]> } {
+/** /api/health every 100 ms, one at a time: its latencies, and when each was asked (s after the poll began). */
+function pollHealth(stack: Stack): { stop(): Promise<number[]>; slowest(k: number): string } {
   const lat: number[] = [];
+  const at: number[] = [];
+  const began = performance.now();
   let on = true;
   const loop = (async () => {
     while (on) {
       const t0 = performance.now();
       try {
-        const r = await fetch(`${stack.baseUrl}/api/health`, { signal: AbortSignal.timeout(30_000) });
+        const r = await fetch(`${stack.baseUrl}/api/health`, { signal: AbortSignal.timeout(60_000) });
         await r.arrayBuffer();
-        lat.push(performance.now() - t0);
       } catch {
-        lat.push(performance.now() - t0);
+        /* counted as slow as it was */
       }
+      lat.push(performance.now() - t0);
+      at.push((t0 - began) / 1000);
       await sleep(100);
     }
   })();
@@ -116,6 +123,23 @@ function pollHealth(stack: Stack): { stop(): Promise<number[]> } {
       await loop;
       return lat;
     },
+    slowest: (k) =>
+      lat
+        .map((ms, i) => ({ ms, at: at[i]! }))
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, k)
+        .map((x) => `${Math.round(x.ms)} ms at +${x.at.toFixed(1)} s`)
+        .join(', '),
+  };
+}
+
+/** This process's own CPU (% of a core) from now until the returned function is called; its children are counted apart. */
+function ownCpu(): () => number {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  return () => {
+    const d = process.cpuUsage(c0);
+    return ((d.user + d.system) / 1000 / (performance.now() - t0)) * 100;
   };
 }
 
@@ -160,11 +184,12 @@ async function measure(stack: Stack, watch: ControlWatch, commune: string, n: nu
   return out;
 }
 
-function figures(samples: Sample[], health: number[], rssPeak: number, cpu: { seconds: number; pct: Record<string, number> }, loadAtStart: number): Record<string, number> {
+function figures(samples: Sample[], health: number[], rssPeak: number, cpu: { seconds: number; pct: Record<string, number> }, loadAtStart: number, benchOwnPct: number): Record<string, number> {
   const f: Record<string, number> = {};
   // The machine's state: on 2 cores, what else ran decides most of a p99.
   f.loadAvg1mAtStart = loadAtStart;
   for (const [k, v] of Object.entries(cpu.pct)) f[`cpu${k[0]!.toUpperCase()}${k.slice(1)}Pct`] = v;
+  f.cpuBenchPct = benchOwnPct;
   for (const kind of ['api', 'cap'] as const) {
     const s = samples.filter((x) => x.kind === kind);
     f[`${kind}DispatchP50Ms`] = percentile(s.map((x) => x.dispatchMs), 50);
@@ -184,7 +209,7 @@ function figures(samples: Sample[], health: number[], rssPeak: number, cpu: { se
 }
 
 export async function runAlertDispatchBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
-  const n = quick ? 5 : Number(process.env.LOANET_BENCH_DISPATCH_N ?? 50);
+  const n = quick ? 3 : Number(process.env.LOANET_BENCH_DISPATCH_N ?? 50);
   const heartbeatSites = quick ? 20 : 100;
   const sse = quick ? 100 : 1000;
   const province = await prepareProvince(heartbeatSites + 1, log);
@@ -214,10 +239,11 @@ export async function runAlertDispatchBench({ quick, log = console.log }: { quic
     let health = pollHealth(stack);
     let rss = sampleRss(stack.server.pid);
     let load1 = os.loadavg()[0]!;
-    let cpu = new CpuWindow({ server: stack.server.pid, bench: process.pid });
+    let cpu = new CpuWindow({ server: stack.server.pid });
+    let own = ownCpu();
     cpu.start();
     const idle = await measure(stack, watch, commune, n, 'idle', log);
-    const idleFig = figures(idle, await health.stop(), rss.stop(), cpu.stop(), load1);
+    const idleFig = figures(idle, await health.stop(), rss.stop(), cpu.stop(), load1, own());
 
     fleet = startFleetRunner(stack, heartbeatSites, 2);
     await waitForHeard(stack, fleet, heartbeatSites, 120_000);
@@ -226,17 +252,22 @@ export async function runAlertDispatchBench({ quick, log = console.log }: { quic
       LOANET_TOKEN: stack.token,
       LOANET_MQTT_PORT: String(stack.mqtt.port),
       LOANET_HOSTILE_SSE: String(sse),
-      ...(quick ? { LOANET_HOSTILE_BOMB_MB: '100' } : {}),
+      ...(quick ? { LOANET_HOSTILE_BOMB_MB: '20' } : {}),
+      ...(process.env.LOANET_BENCH_HOSTILE_PARTS ? { LOANET_HOSTILE_PARTS: process.env.LOANET_BENCH_HOSTILE_PARTS } : {}),
     });
     health = pollHealth(stack);
     rss = sampleRss(stack.server.pid);
     const ready = await hostile.waitForLine(/^ready (.*)$/, 300_000);
     log(`hostile load going: ${ready[1]}`);
     load1 = os.loadavg()[0]!;
-    cpu = new CpuWindow({ server: stack.server.pid, bench: process.pid, hostile: hostile.pid, fleet: fleet.pid });
+    cpu = new CpuWindow({ server: stack.server.pid, hostile: hostile.pid, fleet: fleet.pid });
+    own = ownCpu();
     cpu.start();
     const attack = await measure(stack, watch, commune, n, 'attack', log);
-    const attackFig = figures(attack, await health.stop(), rss.stop(), cpu.stop(), load1);
+    const attackFig = figures(attack, await health.stop(), rss.stop(), cpu.stop(), load1, own());
+    const slowHealth = health.slowest(3);
+    // What the load had done around then (its stats lines carry t, seconds since it started: about the same origin).
+    log(`slowest /api/health under load: ${slowHealth}; load stats lines:\n${[...hostile.tail().matchAll(/^stats (.*)$/gm)].slice(-400).map((m) => m[1]).join('\n').slice(-6000)}`);
     const lastStats = [...hostile.tail().matchAll(/^stats (.*)$/gm)].pop()?.[1] ?? ready[1]!;
     const load = JSON.parse(lastStats) as Record<string, unknown>;
 
@@ -247,7 +278,7 @@ export async function runAlertDispatchBench({ quick, log = console.log }: { quic
     const loadNote =
       `load: ${load.bombUploads} zip-bomb uploads (${JSON.stringify(load.bombStatuses)}, slowest answer ${Math.round(load.bombAnswerMaxMs as number)} ms), ` +
       `TTS ${load.ttsAccepted} accepted / ${load.ttsQueueFull} refused queue full, ${load.connects} 250 MB CONNECTs (${Math.round((load.connectBytesTaken as number) / 2 ** 20)} MiB written, at most ${Math.round((load.connectMaxBytesOne as number) / 2 ** 10)} KiB on one), ` +
-      `SSE ${load.sseOpen} open ${JSON.stringify(load.sseRefused)} refused`;
+      `SSE ${load.sseOpen} open ${JSON.stringify(load.sseRefused)} refused; slowest /api/health (s after the load started): ${slowHealth}`;
     return [
       { scenario: 'alert/dispatch', params: { ...params, condition: 'idle' }, figures: idleFig },
       { scenario: 'alert/dispatch', params: { ...params, condition: 'attack' }, figures: attackFig, note: loadNote },

@@ -15,7 +15,8 @@
  *
  * Prints `ready` once every generator is going (the TTS queue has refused at
  * least once, the SSE connections are open or refused), then a `stats {json}`
- * line every second. Env: LOANET_URL, LOANET_TOKEN, LOANET_MQTT_PORT.
+ * line every second. Env: LOANET_URL, LOANET_TOKEN, LOANET_MQTT_PORT;
+ * LOANET_HOSTILE_PARTS picks generators (bomb,tts,connect,sse).
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -31,6 +32,8 @@ const BOMB_MB = Number(process.env.LOANET_HOSTILE_BOMB_MB ?? 400);
 const CONNECTS = Number(process.env.LOANET_HOSTILE_CONNECTS ?? 3);
 const SSE = Number(process.env.LOANET_HOSTILE_SSE ?? 1000);
 const DECLARED = 250 * 1024 * 1024;
+/** Which generators run (default all): to tell which one costs the server what. */
+const PARTS = new Set((process.env.LOANET_HOSTILE_PARTS ?? 'bomb,tts,connect,sse').split(','));
 
 const stats = {
   bombUploads: 0,
@@ -244,20 +247,22 @@ function openSse(n: number): Promise<void> {
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  const bomb = await zipBomb(BOMB_MB);
-  console.log(`bomb ${bomb.length} bytes inflating to ${BOMB_MB} MB (made in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   let ttsFull!: () => void;
-  const ttsFullSeen = new Promise<void>((r) => (ttsFull = r));
+  const ttsFullSeen = PARTS.has('tts') ? new Promise<void>((r) => (ttsFull = r)) : Promise.resolve();
   let bombSent!: () => void;
-  const bombAnswered = new Promise<void>((r) => (bombSent = r));
-  await openSse(SSE);
-  void ttsLoop(ttsFull);
-  for (let i = 0; i < CONNECTS; i++) void connectLoop();
-  void bombLoop(bomb, bombSent);
+  const bombAnswered = PARTS.has('bomb') ? new Promise<void>((r) => (bombSent = r)) : Promise.resolve();
+  if (PARTS.has('bomb')) {
+    const bomb = await zipBomb(BOMB_MB);
+    console.log(`bomb ${bomb.length} bytes inflating to ${BOMB_MB} MB (made in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    void bombLoop(bomb, bombSent);
+  }
+  if (PARTS.has('sse')) await openSse(SSE);
+  if (PARTS.has('tts')) void ttsLoop(ttsFull);
+  if (PARTS.has('connect')) for (let i = 0; i < CONNECTS; i++) void connectLoop();
   // Ready: the TTS queue is full and one bomb has been answered (or 60 s passed: the bomb may hang the server, which the bench must see).
   await Promise.race([Promise.all([ttsFullSeen, bombAnswered]), sleep(60_000)]);
   console.log(`ready ${JSON.stringify(stats)}`);
-  setInterval(() => console.log(`stats ${JSON.stringify(stats)}`), 1000);
+  setInterval(() => console.log(`stats ${JSON.stringify({ t: Number(((performance.now() - t0) / 1000).toFixed(1)), ...stats })}`), 1000);
 }
 
 void main().catch((e: unknown) => {
