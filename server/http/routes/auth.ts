@@ -307,7 +307,7 @@ export const authRoutes =
           tags: ['audit'],
           summary: 'The audit log, newest first (admin)',
           description:
-            'An admin scoped to an area reads only the entries whose actor is a user inside that area (by the user\'s current area) or whose target is a user, site or area inside it; entries of network-wide users about other things, and of the system, are not shown to it.',
+            'An admin scoped to an area reads only the entries whose actor is a user inside that area (by the user\'s current area) or whose target is a user, site or area inside it; entries of network-wide users about other things, and of the system, are not shown to it. Its read looks at the newest 20,000 entries of the filter at most (a few tens of milliseconds): use `to` for older ones.',
           querystring: Type.Object({ from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()), username: Type.Optional(Type.String()), action: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }),
         },
       },
@@ -317,10 +317,14 @@ export const authRoutes =
         const idx = ctx.coverage.areaIndex();
         const userArea = new Map(ctx.users.list().map((u) => [u.id, u.areaId]));
         const userAreaByName = new Map(ctx.users.list().map((u) => [u.username, u.areaId]));
+        const siteArea = new Map<string, number | undefined>();
         const targetArea = (action: string, target: string | null): number | null | undefined => {
           if (target === null) return undefined;
           if (action.startsWith('user.') || action.startsWith('auth.')) return userAreaByName.get(target);
-          if (action.startsWith('site.')) return ctx.sites.get(target)?.areaId;
+          if (action.startsWith('site.')) {
+            if (!siteArea.has(target)) siteArea.set(target, ctx.sites.get(target)?.areaId);
+            return siteArea.get(target);
+          }
           if (action.startsWith('area.')) return idx.get(target)?.id;
           return undefined;
         };
