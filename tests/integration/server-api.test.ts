@@ -142,9 +142,9 @@ describe('start-up errors', () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const port = (blocker.address() as net.AddressInfo).port;
-    const config = loadConfig({ LOANET_DATA_DIR: tempDir(), LOANET_MQTT_PORT: String(port), LOANET_MQTT_HOST: '127.0.0.1', LOANET_HTTP_PORT: '0', LOANET_ADMIN_PASSWORD: 'abcdefgh1' });
+    const config = loadConfig({ LOANET_DATA_DIR: tempDir(), LOANET_MQTT_PORT: String(port), LOANET_MQTT_HOST: '127.0.0.1', LOANET_HTTP_PORT: '0', LOANET_ADMIN_PASSWORD: 'river-bend-4417' });
     await expect(startServer(config)).rejects.toThrow(new StartupError('LOANET_MQTT_PORT_IN_USE', `MQTT port ${port} is in use; set LOANET_MQTT_PORT to a free port`));
-    const http = loadConfig({ LOANET_DATA_DIR: tempDir(), LOANET_MQTT_PORT: '0', LOANET_HTTP_PORT: String(port), LOANET_HTTP_HOST: '127.0.0.1', LOANET_ADMIN_PASSWORD: 'abcdefgh1' });
+    const http = loadConfig({ LOANET_DATA_DIR: tempDir(), LOANET_MQTT_PORT: '0', LOANET_HTTP_PORT: String(port), LOANET_HTTP_HOST: '127.0.0.1', LOANET_ADMIN_PASSWORD: 'river-bend-4417' });
     await expect(startServer(http)).rejects.toThrow(/HTTP port \d+ is in use; set LOANET_HTTP_PORT/);
     blocker.close();
   });
@@ -153,6 +153,6 @@ describe('start-up errors', () => {
     const file = path.join(tempDir(), 'a-file');
     fs.writeFileSync(file, 'x');
     const config = loadConfig({ LOANET_DATA_DIR: path.join(file, 'sub'), LOANET_MQTT_PORT: '0', LOANET_HTTP_PORT: '0' });
-    await expect(startServer(config)).rejects.toThrow(/is not writable .*set LOANET_DATA_DIR/);
+    await expect(startServer(config)).rejects.toThrow(/data folder .*set LOANET_DATA_DIR/);
   });
 });
