@@ -2,6 +2,7 @@
  * The audit log: who changed what, when. Every mutating API call writes one
  * entry; admins read it. Entries are never updated or deleted by loanet.
  */
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './store/db.ts';
 
 export interface AuditEntry {
@@ -18,15 +19,16 @@ export interface AuditEntry {
 export const AUDIT_SCAN_LIMIT = 20_000;
 
 export class AuditLog {
+  private insert?: Statement;
+
   constructor(
     private readonly db: Db,
     private readonly now: () => number = Date.now,
   ) {}
 
   record(actor: { id: number; username: string } | null, action: string, target: string | null, detail?: Record<string, unknown>): void {
-    this.db
-      .prepare('INSERT INTO audit_log (at, user_id, username, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(this.now(), actor?.id ?? null, actor?.username ?? null, action, target, detail ? JSON.stringify(detail) : null);
+    // Prepared once, on first use (after start-up's migrations): every alert, command and change is recorded.
+    (this.insert ??= this.db.prepare('INSERT INTO audit_log (at, user_id, username, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)')).run(this.now(), actor?.id ?? null, actor?.username ?? null, action, target, detail ? JSON.stringify(detail) : null);
   }
 
   /**

@@ -19,6 +19,7 @@
  *   (sender, identifier) and can be updated or cancelled by the accounts
  *   bound to that sender afterwards.
  */
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import { Errors } from '../errors.ts';
 
@@ -74,16 +75,26 @@ interface SenderRow {
 }
 
 export class CapSenderStore {
+  /** Prepared once, on first use: every CAP message posted looks its sender and accounts up. */
+  private st?: { accounts: Statement; bySender: Statement; byId: Statement };
+
   constructor(
     private readonly db: Db,
     private readonly now: () => number = Date.now,
   ) {}
 
+  private statements(): NonNullable<CapSenderStore['st']> {
+    this.st ??= {
+      accounts: this.db.prepare('SELECT a.id, a.user_id, u.username, a.token_id FROM cap_sender_accounts a JOIN users u ON u.id = a.user_id WHERE a.sender_id = ? ORDER BY u.username, a.token_id'),
+      bySender: this.db.prepare('SELECT * FROM cap_senders WHERE sender = ?'),
+      byId: this.db.prepare('SELECT * FROM cap_senders WHERE id = ?'),
+    };
+    return this.st;
+  }
+
   private accountsOf(senderId: number): CapSenderAccount[] {
     return (
-      this.db
-        .prepare('SELECT a.id, a.user_id, u.username, a.token_id FROM cap_sender_accounts a JOIN users u ON u.id = a.user_id WHERE a.sender_id = ? ORDER BY u.username, a.token_id')
-        .all(senderId) as Array<{ id: number; user_id: number; username: string; token_id: number | null }>
+      this.statements().accounts.all(senderId) as Array<{ id: number; user_id: number; username: string; token_id: number | null }>
     ).map((r) => ({ id: r.id, userId: r.user_id, username: r.username, tokenId: r.token_id }));
   }
 
@@ -96,12 +107,12 @@ export class CapSenderStore {
   }
 
   byId(id: number): CapSender | undefined {
-    const r = this.db.prepare('SELECT * FROM cap_senders WHERE id = ?').get(id) as SenderRow | undefined;
+    const r = this.statements().byId.get(id) as SenderRow | undefined;
     return r && this.toSender(r);
   }
 
   bySender(sender: string): CapSender | undefined {
-    const r = this.db.prepare('SELECT * FROM cap_senders WHERE sender = ?').get(sender) as SenderRow | undefined;
+    const r = this.statements().bySender.get(sender) as SenderRow | undefined;
     return r && this.toSender(r);
   }
 

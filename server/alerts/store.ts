@@ -1,7 +1,8 @@
 /**
  * Alerts, their CAP messages and their deliveries in SQLite (migrations 5, 6).
  * Statements are prepared once: a province-wide alert brings a few thousand
- * status reports within seconds, each one row write.
+ * status reports within seconds, each one row write, and a CAP message reads
+ * and updates the state of those it references.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
@@ -189,6 +190,13 @@ export class AlertStore {
   private readonly upsertAlert: Statement;
   private readonly upsertDelivery: Statement;
   private readonly selectDeliveries: Statement<[string]>;
+  private readonly deleteDeliveries: Statement<[string]>;
+  private readonly selectAlert: Statement<[string]>;
+  private readonly selectCap: Statement<[string, string]>;
+  private readonly insertCap: Statement;
+  private readonly updateCapState: Statement<[string, string, string]>;
+  private readonly updateCapStateOfAlert: Statement<[string, string]>;
+  private readonly selectCapOfAlert: Statement<[string]>;
 
   constructor(private readonly db: Db) {
     this.upsertAlert = db.prepare(
@@ -200,6 +208,16 @@ export class AlertStore {
        ON CONFLICT(alert_id, site_id) DO UPDATE SET ${DELIVERY_COLUMNS.split(', ').filter((c) => c !== 'alert_id' && c !== 'site_id').map((c) => `${c} = excluded.${c}`).join(', ')}`,
     );
     this.selectDeliveries = db.prepare<[string]>('SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY site_id');
+    this.deleteDeliveries = db.prepare<[string]>('DELETE FROM alert_deliveries WHERE alert_id = ?');
+    this.selectAlert = db.prepare<[string]>('SELECT * FROM alerts WHERE id = ?');
+    this.selectCap = db.prepare<[string, string]>('SELECT * FROM cap_messages WHERE sender = ? AND identifier = ?');
+    this.insertCap = db.prepare(
+      `INSERT INTO cap_messages (sender, identifier, sent, status, msg_type, content_hash, state, alert_id, received_at, received_by, xml)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.updateCapState = db.prepare<[string, string, string]>('UPDATE cap_messages SET state = ? WHERE sender = ? AND identifier = ?');
+    this.updateCapStateOfAlert = db.prepare<[string, string]>("UPDATE cap_messages SET state = ? WHERE alert_id = ? AND state = 'active'");
+    this.selectCapOfAlert = db.prepare<[string]>('SELECT sender, identifier FROM cap_messages WHERE alert_id = ?');
   }
 
   saveAlert(a: Alert): void {
@@ -211,14 +229,14 @@ export class AlertStore {
     const rows = siteIds.map((s) => pendingDelivery(a.id, s, a.revision));
     this.db.transaction(() => {
       this.saveAlert(a);
-      this.db.prepare('DELETE FROM alert_deliveries WHERE alert_id = ?').run(a.id);
+      this.deleteDeliveries.run(a.id);
       for (const d of rows) this.upsertDelivery.run(deliveryParams(d));
     })();
     return rows;
   }
 
   get(id: string): Alert | undefined {
-    const r = this.db.prepare('SELECT * FROM alerts WHERE id = ?').get(id) as AlertRow | undefined;
+    const r = this.selectAlert.get(id) as AlertRow | undefined;
     return r ? toAlert(r) : undefined;
   }
 
@@ -251,7 +269,7 @@ export class AlertStore {
   // ------------------------------------------------------------------ CAP ----
 
   capMessage(key: CapKey): CapMessageRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM cap_messages WHERE sender = ? AND identifier = ?').get(key.sender, key.identifier) as (CapRow & { xml: string; received_by: string | null }) | undefined;
+    const r = this.selectCap.get(key.sender, key.identifier) as (CapRow & { xml: string; received_by: string | null }) | undefined;
     return r
       ? { key: { sender: r.sender, identifier: r.identifier }, sent: r.sent, status: r.status, msgType: r.msg_type, contentHash: r.content_hash, state: r.state, alertId: r.alert_id, xml: r.xml, receivedBy: r.received_by }
       : undefined;
@@ -264,25 +282,20 @@ export class AlertStore {
   }
 
   saveCap(m: CapMessageRecord, receivedAt: number): void {
-    this.db
-      .prepare(
-        `INSERT INTO cap_messages (sender, identifier, sent, status, msg_type, content_hash, state, alert_id, received_at, received_by, xml)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(m.key.sender, m.key.identifier, m.sent, m.status, m.msgType, m.contentHash, m.state, m.alertId, receivedAt, m.receivedBy, m.xml);
+    this.insertCap.run(m.key.sender, m.key.identifier, m.sent, m.status, m.msgType, m.contentHash, m.state, m.alertId, receivedAt, m.receivedBy, m.xml);
   }
 
   setCapState(key: CapKey, state: KnownAlert['state']): void {
-    this.db.prepare('UPDATE cap_messages SET state = ? WHERE sender = ? AND identifier = ?').run(state, key.sender, key.identifier);
+    this.updateCapState.run(state, key.sender, key.identifier);
   }
 
   /** When an alert ends, the CAP messages that made it end with it. */
   setCapStateOfAlert(alertId: string, state: KnownAlert['state']): void {
-    this.db.prepare("UPDATE cap_messages SET state = ? WHERE alert_id = ? AND state = 'active'").run(state, alertId);
+    this.updateCapStateOfAlert.run(state, alertId);
   }
 
   /** The active CAP messages behind an alert (what a CAP Update or Cancel references). */
   capOfAlert(alertId: string): CapKey[] {
-    return (this.db.prepare('SELECT sender, identifier FROM cap_messages WHERE alert_id = ?').all(alertId) as Array<{ sender: string; identifier: string }>).map((r) => ({ sender: r.sender, identifier: r.identifier }));
+    return (this.selectCapOfAlert.all(alertId) as Array<{ sender: string; identifier: string }>).map((r) => ({ sender: r.sender, identifier: r.identifier }));
   }
 }

@@ -3,6 +3,7 @@
  * subtree, session tokens from login, and long-lived API tokens for scripts.
  * Tokens are random 256-bit values stored as SHA-256 digests.
  */
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import { Errors, LoanetError } from '../errors.ts';
 import { hashSecret, hashSecretAsync, newSecret, PASSWORD_COST, PasswordSlots, SlotsBusyError, tokenDigest, verifySecret } from './secrets.ts';
@@ -55,6 +56,14 @@ interface UserRow {
 const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, role: r.role, areaId: r.area_id, createdAt: r.created_at, disabledAt: r.disabled_at });
 
 export class UserRepository {
+  /**
+   * Prepared once, on first use (after start-up's migrations): the token
+   * check runs on every API request and every live-stream check, and
+   * preparing its SQL each time was a visible share of an alert's dispatch
+   * (BENCHMARKS.md, bottleneck 6).
+   */
+  private st?: { authenticate: Statement; byId: Statement; byUsername: Statement };
+
   constructor(
     private readonly db: Db,
     private readonly now: () => number = Date.now,
@@ -88,8 +97,20 @@ export class UserRepository {
     return this.scrypt(() => hashSecretAsync(password, PASSWORD_COST));
   }
 
+  private statements(): NonNullable<UserRepository['st']> {
+    this.st ??= {
+      authenticate: this.db.prepare(
+        `SELECT t.id AS token_id, t.kind, t.expires_at, t.revoked_at, u.* FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ?`,
+      ),
+      byId: this.db.prepare('SELECT * FROM users WHERE id = ?'),
+      byUsername: this.db.prepare('SELECT * FROM users WHERE username = ?'),
+    };
+    return this.st;
+  }
+
   byUsername(username: string): User | undefined {
-    const r = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+    const r = this.statements().byUsername.get(username) as UserRow | undefined;
     return r && toUser(r);
   }
 
@@ -99,7 +120,7 @@ export class UserRepository {
   }
 
   byId(id: number): User | undefined {
-    const r = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
+    const r = this.statements().byId.get(id) as UserRow | undefined;
     return r && toUser(r);
   }
 
@@ -225,7 +246,7 @@ export class UserRepository {
   }
 
   async login(username: string, password: string, ttlMs: number): Promise<{ token: string; user: User; expiresAt: number }> {
-    const r = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+    const r = this.statements().byUsername.get(username) as UserRow | undefined;
     // Verify against a dummy hash when the user is unknown so timing does not reveal usernames.
     const ok = await this.scrypt(() => verifySecret(password, r?.password_hash ?? DUMMY_HASH));
     if (!r || !ok || r.disabled_at !== null) throw Errors.badCredentials();
@@ -260,12 +281,7 @@ export class UserRepository {
 
   authenticate(token: string): Principal | undefined {
     if (token.length < 20 || token.length > 200) return undefined;
-    const row = this.db
-      .prepare(
-        `SELECT t.id AS token_id, t.kind, t.expires_at, t.revoked_at, u.* FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = ?`,
-      )
-      .get(tokenDigest(token)) as (UserRow & { token_id: number; kind: 'session' | 'api'; expires_at: number | null; revoked_at: number | null }) | undefined;
+    const row = this.statements().authenticate.get(tokenDigest(token)) as (UserRow & { token_id: number; kind: 'session' | 'api'; expires_at: number | null; revoked_at: number | null }) | undefined;
     if (!row || row.revoked_at !== null || row.disabled_at !== null) return undefined;
     if (row.expires_at !== null && row.expires_at <= this.now()) return undefined;
     return { user: toUser(row), tokenId: row.token_id, tokenKind: row.kind };

@@ -8,6 +8,7 @@
  * de-duplicates by id, so it still runs at most once.
  */
 import { randomBytes } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import { PROTOCOL_VERSION, decodeCommand, encodeJson, siteTopic, type CommandMessage, type CommandResultEvent, type CommandType } from '../../protocol/index.ts';
 import { Errors } from '../errors.ts';
@@ -62,6 +63,12 @@ const toRecord = (r: Row): CommandRecord => ({
 
 export class CommandService {
   private readonly waiters = new Map<string, Array<(c: CommandRecord) => void>>();
+  /**
+   * Prepared once, on first use: every site that comes online has its
+   * waiting commands looked up (3,000 at once after a server restart), and
+   * every cmd_result reads and completes its command.
+   */
+  private st?: { insert: Statement; get: Statement; pending: Statement; complete: Statement; due: Statement; expire: Statement; sent: Statement };
 
   constructor(
     private readonly db: Db,
@@ -71,6 +78,19 @@ export class CommandService {
     private readonly now: () => number = Date.now,
   ) {}
 
+  private statements(): NonNullable<CommandService['st']> {
+    this.st ??= {
+      insert: this.db.prepare('INSERT INTO commands (id, site_id, type, params, created_by, created_at, expires_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      get: this.db.prepare('SELECT * FROM commands WHERE id = ?'),
+      pending: this.db.prepare("SELECT * FROM commands WHERE site_id = ? AND status IN ('queued','sent') ORDER BY created_at"),
+      complete: this.db.prepare('UPDATE commands SET status = ?, completed_at = ?, result = ?, error = ? WHERE id = ?'),
+      due: this.db.prepare("SELECT id FROM commands WHERE status IN ('queued','sent') AND expires_at <= ?"),
+      expire: this.db.prepare("UPDATE commands SET status = 'expired', completed_at = ?, error = ? WHERE id = ?"),
+      sent: this.db.prepare("UPDATE commands SET status = 'sent', sent_at = ? WHERE id = ? AND status IN ('queued','sent')"),
+    };
+    return this.st;
+  }
+
   /** Validate, store and (if the site is online) send a command. */
   async issue(siteId: string, type: CommandType, params: Record<string, unknown>, ttlS: number, createdBy: string | null): Promise<CommandRecord> {
     const t = this.now();
@@ -79,15 +99,13 @@ export class CommandService {
     // The same schema the agent applies: a bad parameter is refused here with its name, not at the site.
     const checked = decodeCommand.check(message);
     if (!checked.ok) throw Errors.badRequest(checked.error.reason.replace(/^cmd: /, 'command: '), 'params');
-    this.db
-      .prepare('INSERT INTO commands (id, site_id, type, params, created_by, created_at, expires_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(id, siteId, type, JSON.stringify(params), createdBy, t, message.expiresAt, 'queued');
+    this.statements().insert.run(id, siteId, type, JSON.stringify(params), createdBy, t, message.expiresAt, 'queued');
     if (this.isOnline(siteId)) await this.send(checked.value);
     return this.get(id)!;
   }
 
   get(id: string): CommandRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM commands WHERE id = ?').get(id) as Row | undefined;
+    const r = this.statements().get.get(id) as Row | undefined;
     return r && toRecord(r);
   }
 
@@ -96,7 +114,7 @@ export class CommandService {
   }
 
   pendingFor(siteId: string): CommandRecord[] {
-    return (this.db.prepare("SELECT * FROM commands WHERE site_id = ? AND status IN ('queued','sent') ORDER BY created_at").all(siteId) as Row[]).map(toRecord);
+    return (this.statements().pending.all(siteId) as Row[]).map(toRecord);
   }
 
   /** Resolve when the command reaches a final status, or after `timeoutMs` with its status then. */
@@ -137,17 +155,15 @@ export class CommandService {
       return;
     }
     if (isFinal(c.status) && c.status !== 'expired') return;
-    this.db
-      .prepare('UPDATE commands SET status = ?, completed_at = ?, result = ?, error = ? WHERE id = ?')
-      .run(ev.ok ? 'succeeded' : 'failed', this.now(), ev.result ? JSON.stringify(ev.result) : null, ev.error ? JSON.stringify(ev.error) : null, c.id);
+    this.statements().complete.run(ev.ok ? 'succeeded' : 'failed', this.now(), ev.result ? JSON.stringify(ev.result) : null, ev.error ? JSON.stringify(ev.error) : null, c.id);
     this.notify(c.id);
   }
 
   /** Mark commands whose time to live has passed; returns how many. */
   expire(): number {
-    const ids = (this.db.prepare("SELECT id FROM commands WHERE status IN ('queued','sent') AND expires_at <= ?").all(this.now()) as Array<{ id: string }>).map((r) => r.id);
+    const { due, expire: stmt } = this.statements();
+    const ids = (due.all(this.now()) as Array<{ id: string }>).map((r) => r.id);
     if (ids.length === 0) return 0;
-    const stmt = this.db.prepare("UPDATE commands SET status = 'expired', completed_at = ?, error = ? WHERE id = ?");
     const err = JSON.stringify({ code: 'expired', message: 'the site did not answer before the command expired' });
     this.db.transaction(() => ids.forEach((id) => stmt.run(this.now(), err, id)))();
     ids.forEach((id) => this.notify(id));
@@ -157,7 +173,7 @@ export class CommandService {
   private async send(m: CommandMessage): Promise<void> {
     try {
       await this.broker.publish(siteTopic(m.siteId, 'cmd'), encodeJson(m), { qos: 1 });
-      this.db.prepare("UPDATE commands SET status = 'sent', sent_at = ? WHERE id = ? AND status IN ('queued','sent')").run(this.now(), m.id);
+      this.statements().sent.run(this.now(), m.id);
     } catch (err) {
       this.log.warn({ siteId: m.siteId, cmdId: m.id, err: (err as Error).message }, 'command not sent; it stays queued');
     }

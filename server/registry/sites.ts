@@ -9,11 +9,12 @@
  * 3,000 agents reconnect or fetch an alert's audio after a server start).
  * Verified digests are also cached in memory; the cache is dropped on rotate/retire.
  */
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import type { SiteKind } from '../coverage/model.ts';
 import { Errors } from '../errors.ts';
 import { isValidSiteId } from '../../protocol/index.ts';
-import { hashSecret, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';
+import { hashSecretAsync, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';
 import { mosquittoPasswordHash } from '../fleet/mosquitto-files.ts';
 import { timingSafeEqual } from 'node:crypto';
 import type { Area, AreaRepository } from './areas.ts';
@@ -96,6 +97,14 @@ function toSite(r: SiteRow): Site {
 export class SiteRepository {
   /** digest(siteId + secret) → true, for credentials verified since the last change. */
   private readonly verified = new Map<string, string>();
+  /**
+   * Prepared once, on first use (after start-up's migrations): get, list and
+   * the credential check run per request and per alert, and preparing their
+   * SQL each time was a visible share of an alert's dispatch (BENCHMARKS.md,
+   * bottleneck 6). list's few WHERE shapes are kept by their SQL text.
+   */
+  private st?: { get: Statement; credential: Statement; saveDigest: Statement };
+  private readonly listSt = new Map<string, Statement>();
 
   constructor(
     private readonly db: Db,
@@ -104,8 +113,20 @@ export class SiteRepository {
     private readonly now: () => number = Date.now,
   ) {}
 
+  private statements(): NonNullable<SiteRepository['st']> {
+    this.st ??= {
+      get: this.db.prepare(`${SELECT} WHERE s.id = ?`),
+      credential: this.db.prepare(
+        `SELECT c.id, c.secret_hash, c.secret_digest FROM site_credentials c JOIN sites s ON s.id = c.site_id
+         WHERE c.site_id = ? AND c.revoked_at IS NULL AND s.retired_at IS NULL ORDER BY c.id DESC LIMIT 1`,
+      ),
+      saveDigest: this.db.prepare('UPDATE site_credentials SET secret_digest = ? WHERE id = ? AND secret_digest IS NULL'),
+    };
+    return this.st;
+  }
+
   get(id: string): Site | undefined {
-    const r = this.db.prepare(`${SELECT} WHERE s.id = ?`).get(id) as SiteRow | undefined;
+    const r = this.statements().get.get(id) as SiteRow | undefined;
     return r && toSite(r);
   }
 
@@ -122,20 +143,26 @@ export class SiteRepository {
     if (!filter.includeRetired) where.push('s.retired_at IS NULL');
     if (filter.kind) (where.push('s.kind = ?'), args.push(filter.kind));
     if (filter.q) (where.push('(s.id LIKE ? OR s.name LIKE ?)'), args.push(`%${filter.q}%`, `%${filter.q}%`));
-    const rows = this.db.prepare(`${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY s.id`).all(...args) as SiteRow[];
+    const sql = `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY s.id`;
+    let st = this.listSt.get(sql);
+    if (!st) this.listSt.set(sql, (st = this.db.prepare(sql)));
+    const rows = st.all(...args) as SiteRow[];
     const sites = rows.map(toSite);
     return filter.areaIds ? sites.filter((s) => filter.areaIds!.has(s.areaId)) : sites;
   }
 
-  /** Register a site and issue its first credential. */
-  create(input: SiteInput): { site: Site; credential: IssuedCredential } {
-    const area = this.areas.require(input.areaKey, this.defaultVersion());
-    if (area.retiredAt) throw Errors.badRequest(`area ${area.key} is retired`, 'areaKey');
-    const id = input.id ?? this.nextId(area, input.kind);
-    if (!isValidSiteId(id)) throw Errors.badRequest(`site id "${id}" must be 1-64 characters of a-z, 0-9 and -`, 'id');
-    if (this.get(id)) throw Errors.conflict(`site ${id} already exists`);
-    const t = this.now();
+  /**
+   * Register a site and issue its first credential. The credential's scrypt
+   * hash is computed on libuv's thread pool, so registering sites does not
+   * hold the event loop; the checks run again after it, with the write.
+   */
+  async create(input: SiteInput): Promise<{ site: Site; credential: IssuedCredential }> {
+    this.placeNew(input);
     const secret = newSecret();
+    const secretHash = await hashSecretAsync(secret, SITE_SECRET_COST);
+    // Again, in the same turn as the write: a site with this id may have been made (or the area retired) meanwhile.
+    const { area, id } = this.placeNew(input);
+    const t = this.now();
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -143,9 +170,19 @@ export class SiteRepository {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(id, input.name, input.kind, area.id, input.lat ?? area.lat ?? null, input.lon ?? area.lon ?? null, input.profile ?? null, JSON.stringify(input.expectedDevices ?? []), input.monitorMic ? 1 : 0, t, t);
-      this.insertCredential(id, secret, t);
+      this.insertCredential(id, secret, secretHash, t);
     })();
     return { site: this.get(id)!, credential: { siteId: id, secret } };
+  }
+
+  /** The area and id a new site gets, or the refusal (retired area, bad or taken id). */
+  private placeNew(input: SiteInput): { area: Area; id: string } {
+    const area = this.areas.require(input.areaKey, this.defaultVersion());
+    if (area.retiredAt) throw Errors.badRequest(`area ${area.key} is retired`, 'areaKey');
+    const id = input.id ?? this.nextId(area, input.kind);
+    if (!isValidSiteId(id)) throw Errors.badRequest(`site id "${id}" must be 1-64 characters of a-z, 0-9 and -`, 'id');
+    if (this.get(id)) throw Errors.conflict(`site ${id} already exists`);
+    return { area, id };
   }
 
   update(id: string, patch: Partial<Omit<SiteInput, 'id'>>): Site {
@@ -174,18 +211,25 @@ export class SiteRepository {
     return this.get(id)!;
   }
 
-  /** Issue a new credential; the old one stops working at once. */
-  rotateCredential(id: string): IssuedCredential {
-    const s = this.require(id);
-    if (s.retiredAt) throw Errors.conflict(`site ${id} is retired`);
+  /** Issue a new credential; the old one stops working at once (its scrypt hash computed off the event loop, as in create). */
+  async rotateCredential(id: string): Promise<IssuedCredential> {
+    this.requireActive(id);
     const secret = newSecret();
+    const secretHash = await hashSecretAsync(secret, SITE_SECRET_COST);
+    // Again, in the same turn as the write: the site may have been retired meanwhile.
+    this.requireActive(id);
     const t = this.now();
     this.db.transaction(() => {
       this.db.prepare('UPDATE site_credentials SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL').run(t, id);
-      this.insertCredential(id, secret, t);
+      this.insertCredential(id, secret, secretHash, t);
     })();
     this.forget(id);
     return { siteId: id, secret };
+  }
+
+  private requireActive(id: string): void {
+    const s = this.require(id);
+    if (s.retiredAt) throw Errors.conflict(`site ${id} is retired`);
   }
 
   /** Retire a site: its credential is revoked; its history stays. */
@@ -205,12 +249,7 @@ export class SiteRepository {
     if (!isValidSiteId(siteId) || secret.length === 0 || secret.length > 256) return false;
     const digest = tokenDigest(`${siteId}\n${secret}`);
     if (this.verified.get(siteId) === digest) return true;
-    const row = this.db
-      .prepare(
-        `SELECT c.id, c.secret_hash, c.secret_digest FROM site_credentials c JOIN sites s ON s.id = c.site_id
-         WHERE c.site_id = ? AND c.revoked_at IS NULL AND s.retired_at IS NULL ORDER BY c.id DESC LIMIT 1`,
-      )
-      .get(siteId) as { id: number; secret_hash: string; secret_digest: string | null } | undefined;
+    const row = this.statements().credential.get(siteId) as { id: number; secret_hash: string; secret_digest: string | null } | undefined;
     if (!row) return false;
     let ok: boolean;
     if (row.secret_digest !== null) {
@@ -218,7 +257,7 @@ export class SiteRepository {
     } else {
       // Issued before migration 8: scrypt once, then keep the digest for next time.
       ok = await verifySecret(secret, row.secret_hash);
-      if (ok) this.db.prepare('UPDATE site_credentials SET secret_digest = ? WHERE id = ? AND secret_digest IS NULL').run(digest, row.id);
+      if (ok) this.statements().saveDigest.run(digest, row.id);
     }
     if (ok) this.verified.set(siteId, digest);
     return ok;
@@ -242,12 +281,13 @@ export class SiteRepository {
   /**
    * Every form is made now, the only time the plain secret is known: the
    * SHA-256 digest loanet checks (migration 8), scrypt (kept for credentials'
-   * history and older servers), and `$7$` for Mosquitto.
+   * history and older servers; `secretHash`, computed by the caller off the
+   * event loop), and `$7$` for Mosquitto.
    */
-  private insertCredential(siteId: string, secret: string, t: number): void {
+  private insertCredential(siteId: string, secret: string, secretHash: string, t: number): void {
     this.db
       .prepare('INSERT INTO site_credentials (site_id, secret_hash, mosquitto_hash, secret_digest, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(siteId, hashSecret(secret, SITE_SECRET_COST), mosquittoPasswordHash(secret), tokenDigest(`${siteId}\n${secret}`), t);
+      .run(siteId, secretHash, mosquittoPasswordHash(secret), tokenDigest(`${siteId}\n${secret}`), t);
   }
 
   private forget(id: string): void {

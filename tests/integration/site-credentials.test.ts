@@ -35,7 +35,7 @@ const credentialRow = (siteId: string) =>
 
 describe('site credentials', () => {
   it('are checked by digest: a fresh repository (a restarted server) accepts the right secret without the scrypt hash', async () => {
-    const { site, credential } = sites.create({ name: 'Cụm loa thôn 1', kind: 'cluster', areaKey: '2025.02683' });
+    const { site, credential } = await sites.create({ name: 'Cụm loa thôn 1', kind: 'cluster', areaKey: '2025.02683' });
     expect(credentialRow(site.id).secret_digest).toMatch(/^[0-9a-f]{64}$/);
     // Break the scrypt hash: if verification still used it, the right secret would now fail.
     db.prepare("UPDATE site_credentials SET secret_hash = 'scrypt$broken' WHERE site_id = ?").run(site.id);
@@ -46,7 +46,7 @@ describe('site credentials', () => {
   });
 
   it('a credential issued before migration 8 is checked by scrypt once, then carries its digest', async () => {
-    const { site, credential } = sites.create({ name: 'Cụm loa thôn 2', kind: 'cluster', areaKey: '2025.02683' });
+    const { site, credential } = await sites.create({ name: 'Cụm loa thôn 2', kind: 'cluster', areaKey: '2025.02683' });
     db.prepare('UPDATE site_credentials SET secret_digest = NULL WHERE site_id = ?').run(site.id);
     const restarted = new SiteRepository(db, new AreaRepository(db), () => '2025');
     expect(await restarted.verifyCredential(site.id, 'wrong')).toBe(false);
@@ -56,12 +56,21 @@ describe('site credentials', () => {
   });
 
   it('rotation and retirement end the old secret at once, also for a repository that had verified it', async () => {
-    const { site, credential } = sites.create({ name: 'Cụm loa thôn 3', kind: 'cluster', areaKey: '2025.02683' });
+    const { site, credential } = await sites.create({ name: 'Cụm loa thôn 3', kind: 'cluster', areaKey: '2025.02683' });
     expect(await sites.verifyCredential(site.id, credential.secret)).toBe(true);
-    const rotated = sites.rotateCredential(site.id);
+    const rotated = await sites.rotateCredential(site.id);
     expect(await sites.verifyCredential(site.id, credential.secret)).toBe(false);
     expect(await sites.verifyCredential(site.id, rotated.secret)).toBe(true);
     sites.retire(site.id);
     expect(await sites.verifyCredential(site.id, rotated.secret)).toBe(false);
+  });
+
+  it('are hashed off the event loop, and sites registered at the same time still get one id each (a taken id is a conflict, not a store error)', async () => {
+    const made = await Promise.all([1, 2, 3].map((n) => sites.create({ name: `Cụm loa song song ${n}`, kind: 'cluster', areaKey: '2025.02683' })));
+    expect(new Set(made.map((m) => m.site.id)).size).toBe(3);
+    for (const m of made) expect(await sites.verifyCredential(m.site.id, m.credential.secret)).toBe(true);
+    const same = await Promise.allSettled([1, 2].map(() => sites.create({ id: 'bx-twin', name: 'Trạm đôi', kind: 'station', areaKey: '2025.02683' })));
+    expect(same.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((same.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ statusCode: 409 });
   });
 });

@@ -133,7 +133,7 @@ export const siteRoutes =
       async (req, reply) => {
         const area = ctx.coverage.resolveArea(req.body.area);
         const p = requirePermission(req, 'registry.write', ctx.coverage.areaPath(area.id));
-        const { site, credential } = ctx.sites.create({ ...req.body, areaKey: area.key });
+        const { site, credential } = await ctx.sites.create({ ...req.body, areaKey: area.key });
         ctx.fleet.upsertSite(site);
         ctx.audit.record(p.user, 'site.create', site.id, { area: site.areaKey, kind: site.kind });
         return reply.status(201).send({ site: view(site), credential });
@@ -178,7 +178,7 @@ export const siteRoutes =
 
     app.post('/api/sites/:id/credential', { schema: { tags: ['sites'], summary: 'Rotate the site credential; the old one is refused at once. Answers the new one ONCE.', params: SiteId } }, async (req) => {
       const { site, user } = siteFor(req, req.params.id, 'registry.write');
-      const credential = ctx.sites.rotateCredential(site.id);
+      const credential = await ctx.sites.rotateCredential(site.id);
       ctx.broker.disconnectSite(site.id);
       ctx.audit.record(user, 'site.credential.rotate', site.id);
       return { credential };
