@@ -3,12 +3,12 @@
  * ffmpeg and ffprobe (LOANET_FFMPEG / LOANET_FFPROBE, then PATH, then the
  * optional npm packages @ffmpeg-installer/ffmpeg and @ffprobe-installer/ffprobe)
  * and espeak-ng for text to speech. Child processes are spawned without a
- * shell (arguments are never interpolated into a command line) and can be
- * aborted; nothing here buffers media, only the programs' text output.
+ * shell (arguments are never interpolated into a command line), by a worker
+ * thread rather than the event loop (spawn-worker.mjs), and can be aborted;
+ * nothing here buffers media, only the programs' text output.
  */
-import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -111,48 +111,180 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-/** Run a program without a shell; resolves with its exit and output, rejects only when it cannot start. */
+/**
+ * Run a program without a shell; resolves with its exit and output, rejects
+ * only when it cannot start (the error of Node's spawn: `spawn FILE ENOENT`
+ * with its code, errno, syscall, path and spawnargs) or when `signal` aborts
+ * it (an `AbortError`, once SIGKILL has been sent to the child).
+ *
+ * The child is spawned by one long-lived worker thread (spawn-worker.mjs),
+ * never on this thread: libuv's spawn waits until the child has exec'ed,
+ * which on a loaded machine means until the child got a core (tens of ms
+ * each), and the event loop here serves the alert path. stdout lines come
+ * back in batches, in order.
+ */
 export function run(file: string, args: readonly string[], o: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: o.signal, killSignal: 'SIGKILL' });
-    const nice = priority.getStore();
-    if (nice && child.pid !== undefined) {
-      try {
-        os.setPriority(child.pid, nice);
-      } catch {
-        // Lowering our own child's priority is always allowed; if the platform refuses, it simply runs at ours.
-      }
+    const signal = o.signal;
+    if (signal?.aborted) {
+      reject(abortError(signal));
+      return;
     }
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    const maxErr = o.maxStderr ?? 256 * 1024;
-    const timer = o.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), o.timeoutMs) : undefined;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      if (!o.onStdoutLine) {
-        if (stdout.length < 1024 * 1024) stdout += chunk;
-        return;
-      }
-      partial += chunk;
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        o.onStdoutLine(partial.slice(0, nl).trimEnd());
-        partial = partial.slice(nl + 1);
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-      if (stderr.length > maxErr * 2) stderr = stderr.slice(-maxErr);
-    });
-    child.on('error', (err) => {
-      if (timer) clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr: stderr.slice(-maxErr) });
+    const id = nextRunId++;
+    const p: PendingRun = {
+      resolve,
+      reject,
+      onStdoutLine: o.onStdoutLine,
+      settled: false,
+      pid: undefined,
+      signal,
+      onAbort: undefined,
+    };
+    if (signal) {
+      p.onAbort = () => {
+        if (!p.settled) worker?.postMessage({ type: 'kill', id });
+      };
+      signal.addEventListener('abort', p.onAbort, { once: true });
+    }
+    const w = spawner();
+    if (pending.size === 0) w.ref();
+    pending.set(id, p);
+    w.postMessage({
+      type: 'run',
+      id,
+      file,
+      args: [...args],
+      nice: priority.getStore() ?? 0,
+      lines: o.onStdoutLine !== undefined,
+      maxStderr: o.maxStderr ?? 256 * 1024,
+      timeoutMs: o.timeoutMs ?? 0,
     });
   });
+}
+
+interface PendingRun {
+  resolve: (r: RunResult) => void;
+  reject: (e: Error) => void;
+  onStdoutLine: ((line: string) => void) | undefined;
+  settled: boolean;
+  /** The child's process id once the worker has started it. */
+  pid: number | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+type FromWorker =
+  | { type: 'spawned'; id: number; pid: number }
+  | { type: 'lines'; id: number; lines: string[] }
+  | { type: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+  | { type: 'error'; id: number; error: { name: string; message: string; [k: string]: unknown } }
+  | { type: 'killed'; id: number };
+
+const SPAWN_WORKER = new URL('./spawn-worker.mjs', import.meta.url);
+let worker: Worker | undefined;
+let nextRunId = 1;
+const pending = new Map<number, PendingRun>();
+
+/** The same error as spawn's `signal` option gives (name AbortError, code ABORT_ERR). */
+class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+  constructor(cause: unknown) {
+    super('The operation was aborted', { cause });
+    this.name = 'AbortError';
+  }
+}
+
+function abortError(signal: AbortSignal): AbortError {
+  return new AbortError(signal.reason);
+}
+
+function settle(id: number, f: (p: PendingRun) => void): void {
+  const p = pending.get(id);
+  if (!p) return;
+  pending.delete(id);
+  p.settled = true;
+  if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+  // An idle worker never keeps the process alive; a running child does, as a child process of this thread would.
+  if (pending.size === 0) worker?.unref();
+  f(p);
+}
+
+function onWorkerMessage(m: FromWorker): void {
+  switch (m.type) {
+    case 'spawned': {
+      const p = pending.get(m.id);
+      if (p) p.pid = m.pid;
+      return;
+    }
+    case 'lines': {
+      const p = pending.get(m.id);
+      if (p?.onStdoutLine) for (const line of m.lines) p.onStdoutLine(line);
+      return;
+    }
+    case 'exit':
+      settle(m.id, (p) => p.resolve({ code: m.code, signal: m.signal, stdout: m.stdout, stderr: m.stderr }));
+      return;
+    case 'error':
+      settle(m.id, (p) => {
+        const { name, message, ...fields } = m.error;
+        const e = name === 'TypeError' ? new TypeError(message) : name === 'RangeError' ? new RangeError(message) : new Error(message);
+        p.reject(Object.assign(e, fields));
+      });
+      return;
+    case 'killed':
+      settle(m.id, (p) => p.reject(abortError(p.signal!)));
+      return;
+  }
+}
+
+/** The spawning thread, started on first use and again after it died. */
+function spawner(): Worker {
+  if (worker) return worker;
+  const w = new Worker(SPAWN_WORKER, {
+    // Plain JavaScript: no TypeScript loader (tsx) needed in this thread.
+    execArgv: [],
+    resourceLimits: { maxOldGenerationSizeMb: 128 },
+  });
+  w.unref();
+  w.on('message', onWorkerMessage);
+  w.on('error', () => {
+    // Reported through 'exit' below (every run it had is failed there).
+  });
+  w.on('exit', (exitCode) => {
+    if (worker === w) worker = undefined;
+    for (const [id, p] of [...pending]) {
+      // A dead thread no longer reaps its children, so their pids are still theirs (zombies at worst): kill what may run on.
+      if (p.pid !== undefined) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      settle(id, (q) =>
+        q.reject(q.signal?.aborted ? abortError(q.signal) : new Error(`the thread that runs media tools stopped (exit code ${exitCode}) while ${what(q)} ran`)),
+      );
+    }
+  });
+  worker = w;
+  return w;
+}
+
+function what(p: PendingRun): string {
+  return p.pid === undefined ? 'a program' : `process ${p.pid}`;
+}
+
+/**
+ * Stop the spawning thread now: the children of its runs are killed and the
+ * runs rejected; the next run starts another thread (as after a crash).
+ */
+export async function stopRunThread(): Promise<void> {
+  await worker?.terminate();
+}
+
+/** Runs in progress (for tests): their count and whether the spawning thread is up. */
+export function runState(): { running: number; worker: boolean } {
+  return { running: pending.size, worker: worker !== undefined };
 }
 
 const priority = new AsyncLocalStorage<number>();
