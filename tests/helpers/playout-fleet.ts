@@ -40,6 +40,10 @@ export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): 
           siteId: id,
           secret,
           retry: { baseMs: 200, capMs: 2000 },
+          // Hundreds of simulated sites play in this one process beside the server: a download's
+          // stall clock here measures the whole process's load, not a link, and cutting a transfer
+          // that is merely queued behind the others' audio only starts it again behind them.
+          stallTimeoutMs: 120_000,
         }),
     },
   });

@@ -221,14 +221,25 @@ describe.skipIf(missing.length > 0)(`an alert to a commune of ${SITES} simulated
     expect(r.body.alert.message).toMatchObject({ kind: 'cap_audio', mimeType: 'audio/x-ipaws-audio-mp3' });
     const alertId: string = r.body.id;
     // Repeat 1 is the message itself (0 was the signal): its audio came from the cache, made from the MP3.
-    await waitFor('every site playing the message', async () => {
+    // Each site is asked whether it played the message, not whether it is still on it: the
+    // message follows the signal once the server has made it from the MP3, the sites then fetch
+    // it all at once, and on a busy machine the first may have finished every repeat before the
+    // last begins.
+    let behind = '';
+    await waitFor('every site reporting the message played', async () => {
       const rep = (await t.api('GET', `/api/alerts/${alertId}/report?format=json`)).body;
-      return rep.sites.length === ids.length && rep.sites.every((s: { repeat: number | null }) => (s.repeat ?? 0) >= 1);
-    }, 90_000, 500);
-    for (const id of ids) expect(fleet.site(id).agent.playout!.engine.onAir, id).toBe(`alert:${alertId}:1`);
+      const late = (rep.sites as { siteId: string; status: string; repeat: number | null; reason?: string | null }[]).filter((s) => (s.repeat ?? 0) < 1);
+      behind = `${rep.sites.length} sites reported, ${late.length} not past the signal: ${JSON.stringify(late.slice(0, 5).map((x) => [x.siteId, x.status, x.repeat, x.reason]))}`;
+      return rep.sites.length === ids.length && late.length === 0;
+    }, 240_000, 500).catch((e: Error) => {
+      throw new Error(`${e.message} (${behind})`);
+    });
     expect((await t.api('POST', `/api/alerts/${alertId}/cancel`)).status).toBe(200);
-    await waitFor('every site stopped', async () => (await state(alertId)).counts.stopped === ids.length, 30_000, 200);
-  }, 150_000);
+    await waitFor('every site stopped or done', async () => {
+      const c = (await state(alertId)).counts;
+      return c.stopped + c.completed === ids.length;
+    }, 30_000, 200);
+  }, 330_000);
 
   it('Cancel stops a long alert everywhere', async () => {
     const ids = fleet.ids();
