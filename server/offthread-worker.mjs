@@ -2,10 +2,22 @@
 // (through tsx, so it works whether or not the parent itself runs under tsx),
 // calls one of its exports with the input, and posts the result or the error.
 // Plain JavaScript because it must run before any TypeScript loader exists.
+import fs from 'node:fs';
+import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { tsImport } from 'tsx/esm/api';
 
-const { moduleUrl, fn, input } = workerData;
+const { moduleUrl, fn, input, nice } = workerData;
+if (nice > 0) {
+  // On Linux setpriority() given a thread id renices that thread alone; /proc/thread-self names ours.
+  // Lowering one's own priority is always allowed; elsewhere the task simply runs at the server's.
+  try {
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    if (os.getPriority(tid) < nice) os.setPriority(tid, nice);
+  } catch {
+    // not Linux, or no /proc
+  }
+}
 try {
   const mod = await tsImport(moduleUrl, import.meta.url);
   const result = await mod[fn](input);

@@ -21,6 +21,13 @@ const ENTRY = new URL('./offthread-worker.mjs', import.meta.url);
 
 /** Workers at once per lane; more tasks wait. */
 export const LANES = { alert: 2, media: 1 } as const;
+/**
+ * Nice value of a lane's worker thread (Linux schedules threads apart): an
+ * uploaded document's unzip is bulk work, like the bulletins' ffmpeg, and must
+ * not take a core from the event loop that publishes alerts; CAP parsing is
+ * the alert path and keeps the server's own priority.
+ */
+export const LANE_NICE: Record<keyof typeof LANES, number> = { alert: 0, media: 10 };
 export type Lane = keyof typeof LANES;
 
 export interface OffThreadOptions {
@@ -69,7 +76,7 @@ export async function runOffThread<T>(moduleUrl: string | URL, fn: string, input
   try {
     return await new Promise<T>((resolve, reject) => {
       const worker = new Worker(ENTRY, {
-        workerData: { moduleUrl: String(moduleUrl), fn, input },
+        workerData: { moduleUrl: String(moduleUrl), fn, input, nice: LANE_NICE[o.lane] },
         transferList: o.transfer ?? [],
         resourceLimits: { maxOldGenerationSizeMb: o.maxHeapMb, maxYoungGenerationSizeMb: 32 },
         stdout: false,
