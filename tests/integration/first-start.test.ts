@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/server.ts';
+import { tempDir, waitFor } from '../helpers/server.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
@@ -47,17 +47,15 @@ function start(mqttPort: number): Run {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-/** Resolve when `re` matches the output, or fail when the process exits first or the deadline (a hang bound) passes. */
+/** Resolve when `re` matches the output; fail at once if the process exits first (the deadline only bounds a hang). */
 async function waitForOutput(run: Run, re: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
   let exited = false;
   void run.exited.then(() => (exited = true));
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  return waitFor(`${re} in the output`, () => {
     const m = re.exec(run.stdout());
-    if (m) return m;
-    if (exited || Date.now() > deadline) throw new Error(`no ${re} in output (exited: ${exited}); stdout: ${run.stdout()} stderr: ${run.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    if (!m && exited) throw new Error(`the process exited without ${re}; stdout: ${run.stdout()} stderr: ${run.stderr()}`);
+    return m;
+  }, timeoutMs);
 }
 
 afterAll(async () => {
