@@ -83,6 +83,55 @@ export interface ClockSyncOptions {
   refineIntervalMs?: number;
 }
 
+/** The clock a programme was (or is being) played under: the agent's estimate of the server clock at that moment. */
+export interface ClockState {
+  /** At least one clock exchange succeeded in this run of the agent. */
+  synced: boolean;
+  /** Server clock − local clock used (ms); null before the first exchange (the local clock was trusted as is). */
+  offsetMs: number | null;
+  uncertaintyMs: number | null;
+  /** A disagreeing sample was waiting for confirmation: the clock was in question. */
+  stepPending: boolean;
+}
+
+/** What an as-run receipt says of the clock (protocol/playlist.ts AsRunEvent). */
+export interface ReceiptClock {
+  /** The clock was verified when the programme started: synchronised, and not in question. */
+  clockSynced: boolean;
+  /** Uncertainty of the clock the times are on (the best one when corrected). */
+  clockUncertaintyMs?: number;
+  /**
+   * The clock played under minus the best clock known when the receipt is written (ms):
+   * positive, it ran ahead and the programme played early by this much. Present when a
+   * verified clock is known at that moment; the receipt's times are then moved onto it.
+   */
+  clockErrorMs?: number;
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/**
+ * The clock fields of a receipt, and the correction its times need. `atPlay` is
+ * the clock state when the programme started; `best` the state when the receipt
+ * is written, after the agent has checked its clock once more. Both must be on
+ * the same local time base (the same run of the agent): then a local instant
+ * read as `local + atPlay.offsetMs` was really `local + best.offsetMs` on the
+ * best clock known, and the difference is the error the play carried. An agent
+ * whose clock was never verified (no link since boot) has no best clock: the
+ * receipt says so and its times stay as the board's clock read them.
+ */
+export function receiptClock(atPlay: ClockState, best: ClockState): ReceiptClock {
+  const clockSynced = atPlay.synced && !atPlay.stepPending;
+  if (!best.synced || best.offsetMs === null || best.stepPending) {
+    return { clockSynced, ...(atPlay.uncertaintyMs !== null ? { clockUncertaintyMs: round3(atPlay.uncertaintyMs) } : {}) };
+  }
+  return {
+    clockSynced,
+    ...(best.uncertaintyMs !== null ? { clockUncertaintyMs: round3(best.uncertaintyMs) } : {}),
+    clockErrorMs: round3((atPlay.offsetMs ?? 0) - best.offsetMs),
+  };
+}
+
 export type ClockAddResult =
   | { accepted: true; offsetMs: number; rttMs: number; step: boolean }
   | { accepted: false; reason: 'invalid' | 'step_pending'; detail: string };
@@ -173,9 +222,30 @@ export class ClockSync {
     return this.current ? serverTime - this.current.offsetMs : undefined;
   }
 
-  /** When to send the next request: quickly until the window has a few samples, sooner while the bound is wide, then at the steady interval. */
+  /**
+   * A sample disagreed with the estimate by more than round trips explain and
+   * waits for confirmation: the clock in use is in question (the server's clock
+   * may have stepped) until the next answer settles it.
+   */
+  get stepPending(): boolean {
+    return this.pendingStep.length > 0;
+  }
+
+  /** What a receipt says of the clock a programme is played under (see `receiptClock`). */
+  state(): ClockState {
+    const e = this.current;
+    return { synced: e !== null, offsetMs: e ? e.offsetMs : null, uncertaintyMs: e ? e.uncertaintyMs : null, stepPending: this.pendingStep.length > 0 };
+  }
+
+  /**
+   * When to send the next request: quickly until the window has a few samples,
+   * or at once while a step waits for its confirmation (waiting a steady
+   * interval for it is what kept agents on a stepped server clock's old time
+   * for ~45 s: up to one interval before the first disagreeing sample, then a
+   * whole one more), sooner while the bound is wide, then at the steady interval.
+   */
   nextRequestInMs(): number {
-    if (this.window.length < this.burstSamples) return this.burstIntervalMs;
+    if (this.window.length < this.burstSamples || this.pendingStep.length > 0) return this.burstIntervalMs;
     const u = this.estimate()?.uncertaintyMs ?? Infinity;
     return u > this.targetUncertaintyMs ? Math.min(this.refineIntervalMs, this.intervalMs) : this.intervalMs;
   }
