@@ -61,6 +61,27 @@ export const StreamStatsEvent = Obj(
     ),
     /** Worst-case error of this site's server-clock estimate, ms; null before the first clock exchange. */
     clockUncertaintyMs: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+    /**
+     * How long this stream's messages took to get here (optional, added in
+     * v1): each message's arrival (server clock, this site's estimate) minus
+     * the moment the server could send it (its play-at − the stream's delay +
+     * its packets' duration), over the last messages received (at most 500).
+     * What the server sizes the stream's delay by (server/live/delay-budget.ts).
+     */
+    transit: Type.Optional(
+      Obj({
+        p50Ms: Type.Number({ minimum: -10000, maximum: 600000 }),
+        p99Ms: Type.Number({ minimum: -10000, maximum: 600000 }),
+        maxMs: Type.Number({ minimum: -10000, maximum: 600000 }),
+        samples: StatCount,
+      }),
+    ),
+    /**
+     * This site cannot keep up at the stream's delay (optional, added in v1):
+     * more than 2 % of the packets of its last messages arrived after they
+     * were due, so they were concealed or silent.
+     */
+    behind: Type.Optional(Type.Boolean()),
     /** The last report for this stream at this site. */
     final: Type.Boolean(),
     /**

@@ -96,6 +96,11 @@ export class LivePlayback implements ProgrammeSource {
     this.acousticMs = this.jb.acousticDelayMs;
   }
 
+  /** The stream's delay was raised while it plays (a repeated stream_start with a larger delayMs). */
+  raiseDelayMs(ms: number): void {
+    this.jb.raiseTargetDelayMs(ms);
+  }
+
   /** A message of this stream arrived at server time `arrivalServerMs`. */
   push(frame: AudioFrame, arrivalServerMs: number): PushResult {
     return this.jb.push(frame, arrivalServerMs);

@@ -20,12 +20,19 @@
  *   sends nothing for `silentEndMs` (the stop was missed while the link was
  *   down, and the server has long ended it) is ended here too.
  * - stream_stats: every `statsIntervalMs` while a stream plays, and once at
- *   its end (`final`).
+ *   its end (`final`), with this link's transit (edge-agent/live/transit.ts);
+ *   at once (at most once a second) while the site is behind — more of its
+ *   packets arrive late than concealment hides — so the server can raise the
+ *   stream's delay within seconds, not at the next periodic report.
+ * - a repeated stream_start with a larger delayMs: the server raised the
+ *   stream's delay (its sites' links needed more); later messages arrive
+ *   further ahead of their play-at, and transit is measured against it.
  */
 import { decodeAudioControl, decodeAudioFrame, PROTOCOL_VERSION, type AudioFrame, type AudioStreamStart, type StreamStatsEvent } from '../../protocol/index.ts';
 import type { EngineEvent, PlayoutEngineApi } from '../playout/engine.ts';
 import type { OpusPacketDecoder } from '../audio/types.ts';
 import { LivePlayback } from './live-playback.ts';
+import { messageSendTimeMs, TransitWindow } from './transit.ts';
 
 export interface LiveReceiverOptions {
   siteId: string;
@@ -66,13 +73,25 @@ interface Live {
   done: boolean;
   /** Why it ended here, set by whoever ends it first (reported with the final stats). */
   end?: NonNullable<StreamStatsEvent['end']>;
+  /** The link's transit for this stream. */
+  transit: TransitWindow;
+  /** Server time of the last report sent (periodic or early). */
+  lastReportAt: number;
 }
+
+/** An early report (the site is behind) at most this often. */
+const BEHIND_REPORT_MS = 1000;
 
 const PROGRAMME_PREFIX = 'live:';
 const MAX_PENDING_FRAMES = 100;
 const ENDED_MEMORY = 64;
 /** After the end-of-stream message's play time, how long to wait for it before stopping anyway. */
 const STOP_MARGIN_MS = 100;
+
+/** stream_stats.transit holds −10 s..600 s (a clock not yet synced can say anything). */
+function clampTransit(ms: number): number {
+  return Math.min(600_000, Math.max(-10_000, ms));
+}
 
 /** stream_stats.end.detail holds at most 200 characters. */
 function clipDetail(s: string): string {
@@ -118,7 +137,7 @@ export class LiveReceiver {
     if (live) {
       if (!live.done) {
         live.lastHeardAt = this.o.serverNow();
-        live.playback.push(f, live.lastHeardAt);
+        this.take(live, f, live.lastHeardAt);
       }
       return;
     }
@@ -170,8 +189,26 @@ export class LiveReceiver {
     for (const l of this.streams.values()) clearTimeout(l.stopTimer);
   }
 
+  /** A message into the stream's jitter buffer, its transit measured; an early report when this site falls behind. */
+  private take(live: Live, f: AudioFrame, arrivalServerMs: number): void {
+    const r = live.playback.push(f, arrivalServerMs);
+    if (r.status !== 'accepted' && r.status !== 'late') return;
+    const latePackets = r.status === 'late' ? f.packets.length : r.latePackets;
+    live.transit.add(arrivalServerMs - messageSendTimeMs({ playAtUs: f.playAtUs, packets: f.packets.length, packetDurationUs: f.packetDurationUs }, live.start.delayMs), f.packets.length, latePackets);
+    if (latePackets > 0 && arrivalServerMs - live.lastReportAt >= BEHIND_REPORT_MS && live.transit.behind() && live.playback.lastPullAt !== undefined) this.report(live, false);
+  }
+
   private onStart(m: AudioStreamStart): void {
-    if (this.streams.has(m.streamId) || this.endedIds.includes(m.streamId)) return;
+    const known = this.streams.get(m.streamId);
+    if (known && !known.done && m.delayMs > known.start.delayMs) {
+      // The server raised the stream's delay: what came late under the old one says nothing now.
+      this.o.log.info(`live stream ${m.streamId}: delay raised from ${known.start.delayMs} to ${m.delayMs} ms`);
+      known.start = { ...known.start, delayMs: m.delayMs };
+      known.playback.raiseDelayMs(m.delayMs);
+      known.transit.clearLate();
+      return;
+    }
+    if (known || this.endedIds.includes(m.streamId)) return;
     this.stats.starts++;
     const playback = new LivePlayback({
       streamId: m.streamId,
@@ -181,8 +218,9 @@ export class LiveReceiver {
       decoder: this.o.createDecoder(),
       toLocal: (t) => t - this.o.clockOffsetMs(),
     });
-    const live: Live = { start: m, playback, lastHeardAt: this.o.serverNow(), done: false };
+    const live: Live = { start: m, playback, lastHeardAt: this.o.serverNow(), done: false, transit: new TransitWindow(), lastReportAt: -Infinity };
     this.streams.set(m.streamId, live);
+    // Their arrival was before now: not measured (it would overstate the transit).
     for (const f of this.pending.get(m.streamId) ?? []) playback.push(f, this.o.serverNow());
     this.pending.delete(m.streamId);
     const added = this.o.engine.add({
@@ -267,6 +305,8 @@ export class LiveReceiver {
     for (const m of taken) this.marksPlayed.push({ streamId: live.start.streamId, seq: m.seq, playedAt: m.playedAt, localAt: m.localAt });
     if (this.marksPlayed.length > 200) this.marksPlayed.splice(0, this.marksPlayed.length - 200);
     const marks = taken.slice(-64).map((m) => ({ seq: m.seq, playedAt: Math.round(m.playedAt * 1000) / 1000 }));
+    const transit = live.transit.summary();
+    live.lastReportAt = this.o.serverNow();
     const ev: StreamStatsEvent = {
       v: PROTOCOL_VERSION,
       siteId: this.o.siteId,
@@ -282,6 +322,7 @@ export class LiveReceiver {
       bufferLevelMs: Math.max(0, Math.round(s.bufferLevelMs)),
       marks,
       clockUncertaintyMs: this.o.clockUncertaintyMs(),
+      ...(transit ? { transit: { p50Ms: clampTransit(transit.p50Ms), p99Ms: clampTransit(transit.p99Ms), maxMs: clampTransit(transit.maxMs), samples: transit.samples }, behind: live.transit.behind() } : {}),
       final,
       ...(final && live.end ? { end: live.end } : {}),
     };

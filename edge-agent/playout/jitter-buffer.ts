@@ -132,7 +132,7 @@ interface Entry {
 const DEFAULT_PACKET_US = 20_000;
 
 export class JitterBuffer {
-  private readonly targetDelayMs: number;
+  private targetDelayMs: number;
   private readonly maxEarlyMs: number;
   private readonly acousticUs: number;
   private readonly resyncUs: number;
@@ -183,6 +183,15 @@ export class JitterBuffer {
       this.originUs = options.start.atMs * 1000;
       this.durUs = options.start.frameMs * 1000;
     }
+  }
+
+  /**
+   * The stream's delay was raised while it plays (the server moved its
+   * capture origin back: later messages arrive further ahead of their
+   * play-at): accept them as early as the new delay allows. Never lowered.
+   */
+  raiseTargetDelayMs(ms: number): void {
+    if (Number.isFinite(ms) && ms > this.targetDelayMs) this.targetDelayMs = ms;
   }
 
   /** The acoustic offset added to every play-at here, ms. */

@@ -59,3 +59,76 @@ export function liveDelayMs(b: LiveDelayBudget): number {
 export function jitterMarginMs(delayMs: number, b: Omit<LiveDelayBudget, 'jitterMs'>): number {
   return Math.round(delayMs - b.packetsPerMessage * b.frameMs - b.pacingMs - b.outputMs);
 }
+
+// ------------------------------------------------------ adaptive delay ----
+// A mountain link adds hundreds of ms and a jitter of a second (a 300 ms +
+// 0–1000 ms path lost 99 % at the 500 ms default, and played everything at
+// 3,000 ms). Every site plays a stream at the same server time, so the delay
+// is one number per stream: the one the slowest targeted site needs, within a
+// ceiling the operator sees before going live. Sites measure their transit
+// (edge-agent/live/transit.ts, reported in stream_stats.transit); the server
+// remembers each site's last measure for the next stream and, while a stream
+// plays, raises its delay when a site's measure asks for more. Never lowered
+// while a stream plays (that would cut audio); the next stream starts from
+// the sites' latest measures.
+
+/** Headroom over a site's measured p99 transit: the p99 of the next seconds is not the last ones'. */
+export const LIVE_TRANSIT_MARGIN_MS = 100;
+/** Default ceiling of the adaptive delay (LOANET_LIVE_MAX_DELAY_MS): 3 s played everything on a 300 + 0–1000 ms path. */
+export const DEFAULT_LIVE_MAX_DELAY_MS = 3000;
+/** Delays are whole packets, so a raise inserts whole packets of silence. */
+const STEP_MS = 20;
+
+/** One site's measured link: the p99 of its messages' transit (server send → arrival), ms. */
+export interface SiteLink {
+  siteId: string;
+  transitP99Ms: number;
+}
+
+export interface DelayChoice {
+  /** The stream's delay: at least the floor, at most the ceiling. */
+  delayMs: number;
+  /** The effective ceiling (never below the floor). */
+  ceilingMs: number;
+  /** What the slowest site needs (may exceed the ceiling); the floor with no measured site. */
+  neededMs: number;
+  /** Each measured site's need, slowest first. */
+  sites: Array<{ siteId: string; transitP99Ms: number; neededMs: number; withinCeiling: boolean }>;
+}
+
+/**
+ * The delay a site's link needs: its messages' grouping + their p99 transit
+ * (pacing included) + headroom + the output write-ahead, in whole packets.
+ */
+export function siteNeededDelayMs(transitP99Ms: number, b: Omit<LiveDelayBudget, 'jitterMs' | 'pacingMs'>, marginMs = LIVE_TRANSIT_MARGIN_MS): number {
+  const raw = b.packetsPerMessage * b.frameMs + Math.max(0, transitP99Ms) + marginMs + b.outputMs;
+  return Math.ceil(raw / STEP_MS) * STEP_MS;
+}
+
+/**
+ * The stream's delay from its sites' measured links: the largest need, not
+ * below `floorMs` (the configured or requested delay) nor `currentMs` (a
+ * playing stream's delay is only raised), not above the ceiling. A site whose
+ * need is above the ceiling cannot keep up at any allowed delay: it is named,
+ * and the others are served.
+ */
+export function chooseLiveDelay(o: {
+  floorMs: number;
+  ceilingMs: number;
+  currentMs?: number;
+  links: readonly SiteLink[];
+  budget: Omit<LiveDelayBudget, 'jitterMs' | 'pacingMs'>;
+  marginMs?: number;
+}): DelayChoice {
+  const floor = Math.max(0, o.floorMs, o.currentMs ?? 0);
+  const ceiling = Math.max(floor, o.ceilingMs);
+  const sites = o.links
+    .filter((l) => Number.isFinite(l.transitP99Ms))
+    .map((l) => {
+      const neededMs = siteNeededDelayMs(l.transitP99Ms, o.budget, o.marginMs);
+      return { siteId: l.siteId, transitP99Ms: l.transitP99Ms, neededMs, withinCeiling: neededMs <= ceiling };
+    })
+    .sort((a, b) => b.neededMs - a.neededMs || a.siteId.localeCompare(b.siteId));
+  const neededMs = Math.max(floor, ...sites.map((s) => s.neededMs));
+  return { delayMs: Math.min(ceiling, neededMs), ceilingMs: ceiling, neededMs, sites };
+}

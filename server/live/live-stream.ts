@@ -14,6 +14,13 @@
  * Play-at of slot k = startAtMs + k × 20 ms, where startAtMs = the stream's
  * capture origin + delayMs (500 ms by default): the delay is the sites'
  * jitter-buffer budget for the network and the server's pacing.
+ *
+ * Raising the delay while the stream plays (raiseDelay, when a site's link
+ * needs more) moves the capture origin back, not the play-at grid: the next
+ * n slots fall due at once and are sent now, taken from the queue (a paced
+ * source plays on without a gap) or as silence (a live voice gets a pause of
+ * the raise, at every site at once); every later slot is sent that much
+ * further ahead of its play-at. Sites see no jump in the timeline.
  */
 import { encodeAudioFrame } from '../../protocol/audio-frame.ts';
 import { FrameAssembler } from './frame-assembler.ts';
@@ -87,6 +94,7 @@ export class LiveStream {
   private paused = false;
   private sourceDone: { reason: 'ended' | 'source_lost'; detail?: string } | undefined;
   private nextSlot = 0;
+  private delayMs: number;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly counts = { slots: 0, audioPackets: 0, silencePackets: 0, lateSkipped: 0, payloadBytes: 0, wireBytes: 0 };
@@ -96,6 +104,7 @@ export class LiveStream {
     private readonly deps: LiveStreamDeps,
   ) {
     this.startAtMs = Math.round(o.createdAtMs + o.delayMs);
+    this.delayMs = o.delayMs;
     this.queue = new PcmQueue(o.paced ? {} : { maxMs: o.maxLiveQueueMs ?? 200 });
     this.encoder = new LiveOpusEncoder(o.encoder);
     this.assembler = new FrameAssembler({
@@ -115,6 +124,18 @@ export class LiveStream {
 
   get bitrate(): number {
     return this.encoder.bitrate;
+  }
+
+  /** Capture → play-at now (the start's, or the last raise's). */
+  get currentDelayMs(): number {
+    return this.delayMs;
+  }
+
+  /** Raise capture → play-at to at least `ms` (whole packets); never lowered. Returns the delay now. */
+  raiseDelay(ms: number): number {
+    const add = Math.ceil((ms - this.delayMs) / LIVE_FRAME_MS) * LIVE_FRAME_MS;
+    if (add > 0 && !this.closed) this.delayMs += add;
+    return this.delayMs;
   }
 
   /** Begin pacing. The source may already be pushing. */
@@ -142,7 +163,7 @@ export class LiveStream {
   tick(): void {
     if (this.closed) return;
     const now = this.deps.now();
-    const captureOrigin = this.startAtMs - this.o.delayMs;
+    const captureOrigin = this.startAtMs - this.delayMs;
     while (!this.closed && captureOrigin + (this.nextSlot + 1) * LIVE_FRAME_MS <= now) {
       const slot = this.nextSlot++;
       this.counts.slots++;

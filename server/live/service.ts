@@ -57,7 +57,7 @@ import type { AuditLog } from '../audit.ts';
 import { Errors } from '../errors.ts';
 import { LiveStream, type LiveStreamStats, type PcmSource } from './live-stream.ts';
 import { SkewTracker, type SkewSummary } from './skew.ts';
-import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './delay-budget.ts';
+import { chooseLiveDelay, siteNeededDelayMs, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs, type DelayChoice } from './delay-budget.ts';
 import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamRecord, type LiveStreamStore } from './store.ts';
 import { logSafe } from '../log-safe.ts';
 
@@ -87,6 +87,8 @@ export interface LiveStartInput {
   whenPreempted?: 'resume' | 'end';
   label?: string;
   delayMs?: number;
+  /** Ceiling of the adaptive delay (default the config's maxDelayMs); at or below delayMs, the delay is fixed. */
+  maxDelayMs?: number;
   packetsPerMessage?: number;
   bitrate?: number;
   actor: LiveActor;
@@ -103,7 +105,23 @@ export interface LiveConfig {
   keepEnded: number;
   /** Site reports and running counters are written to the store at most this often (ms). */
   flushMs: number;
+  /**
+   * Ceiling of the adaptive delay (delay-budget.ts chooseLiveDelay): a stream
+   * starts at the delay its sites' last measured links need and is raised
+   * while it plays when a site's link asks for more, up to this. At or below
+   * delayMs: every stream keeps its delay.
+   */
+  maxDelayMs: number;
+  /** The slowest site output's write-ahead, ms (part of what a site's link needs). */
+  outputMs: number;
 }
+
+/** A raise smaller than this is not worth the pause it cuts into a live voice. */
+const RAISE_MIN_MS = 100;
+/** At most one raise per stream this often: each waits for the sites' next measures. */
+const RAISE_EVERY_MS = 3000;
+/** A site's measured link counts for the next stream's delay this long. */
+const LINK_MEMORY_MS = 7 * 24 * 3600_000;
 
 /**
  * Default capture → play-at delay: the delay budget's sum (delay-budget.ts):
@@ -120,6 +138,8 @@ export const DEFAULT_LIVE_CONFIG: LiveConfig = {
   markerEvery: 50,
   keepEnded: 50,
   flushMs: 1000,
+  maxDelayMs: DEFAULT_LIVE_MAX_DELAY_MS,
+  outputMs: DEFAULT_LIVE_OUTPUT_MS,
 };
 
 /** Per-site counters as last reported (they are cumulative at the site): the record's row without its key. */
@@ -161,6 +181,32 @@ export interface LiveStreamView {
   server: LiveStreamStats;
   sites: LiveSiteTotals;
   skew: SkewSummary;
+  /** The adaptive delay (only while the stream is in memory: null for a stream read from the record). */
+  adaptive: LiveDelayView | null;
+}
+
+export interface LiveDelayView {
+  /** The delay the stream started with. */
+  initialMs: number;
+  /** The ceiling: the delay is never raised above it. */
+  ceilingMs: number;
+  /** Raises while it played: when, from, to. */
+  raises: Array<{ at: number; fromMs: number; toMs: number }>;
+  /** Sites that cannot keep up: their link needs more than the ceiling, or they report being behind. */
+  behind: Array<{ siteId: string; neededMs: number | null; reason: 'beyond_ceiling' | 'late_packets' }>;
+}
+
+/** What a new stream to these areas would start with, before going live. */
+export interface LiveDelayPreview {
+  delayMs: number;
+  ceilingMs: number;
+  /** The delay may be raised while the stream plays (ceiling above it). */
+  adaptive: boolean;
+  /** Targeted sites with a measured link, slowest first (at most 50). */
+  sites: DelayChoice['sites'];
+  /** Targeted sites with a measured link; those beyond the ceiling. */
+  measured: number;
+  beyondCeiling: number;
 }
 
 /**
@@ -168,7 +214,10 @@ export interface LiveStreamView {
  * lists per site): the same as its stored row (server/live/store.ts), so a
  * past stream answers in the shape of a live one.
  */
-export type LiveSiteView = LiveSiteRecord;
+export type LiveSiteView = LiveSiteRecord & {
+  /** Its link's transit on this stream and whether it keeps up (while the stream is in memory). */
+  link?: { transitP50Ms: number; transitP99Ms: number; samples: number; behind: boolean; neededMs: number };
+};
 
 export interface LiveStreamDetail extends LiveStreamView {
   siteReports: LiveSiteView[];
@@ -189,6 +238,12 @@ interface Entry {
   finalStats: LiveStreamStats | null;
   /** Sites whose report changed since the last write to the store. */
   dirty: Set<string>;
+  ceilingMs: number;
+  initialDelayMs: number;
+  raises: LiveDelayView['raises'];
+  lastRaiseAt: number;
+  /** Each reporting site's latest transit on this stream. */
+  links: Map<string, { transitP50Ms: number; transitP99Ms: number; samples: number; behind: boolean }>;
 }
 
 export interface LiveServiceDeps {
@@ -218,6 +273,8 @@ export class LiveService {
   private readonly recovered = new Map<number, readonly number[]>();
   private readonly recoveredDirty = new Map<string, { streamId: number; site: LiveSiteRecord }>();
   private readonly recordCounts = { reports: 0, writes: 0, siteRows: 0, failures: 0 };
+  /** Each site's latest measured link (any stream): what the next stream to it starts with. */
+  private readonly siteLinks = new Map<string, { transitP99Ms: number; at: number }>();
 
   constructor(private readonly deps: LiveServiceDeps) {
     this.cfg = { ...DEFAULT_LIVE_CONFIG, ...deps.config };
@@ -288,8 +345,9 @@ export class LiveService {
     }
     const id = this.allocateId();
     const now = this.deps.now();
-    const delayMs = input.delayMs ?? this.cfg.delayMs;
     const packetsPerMessage = input.packetsPerMessage ?? this.cfg.packetsPerMessage;
+    const choice = this.chooseDelay(areas, input, packetsPerMessage);
+    const delayMs = choice.delayMs;
     const bitrate = input.bitrate ?? this.cfg.bitrate;
     const stream = new LiveStream(
       {
@@ -324,6 +382,7 @@ export class LiveService {
     const entry: Entry = {
       id, stream, input: { ...input, areas }, start, startedAt: now, endedAt: null, endReason: null, endDetail: null, endedBy: null,
       reports: new Map(), skew: new SkewTracker(), finalStats: null, dirty: new Set(),
+      ceilingMs: choice.ceilingMs, initialDelayMs: delayMs, raises: [], lastRaiseAt: -Infinity, links: new Map(),
     };
     // Recorded before anything goes out: a crash from here on leaves a row that recover() closes.
     this.deps.store?.insert({
@@ -355,6 +414,68 @@ export class LiveService {
       areas: start.areas, priority: input.priority, label,
     });
     return this.view(entry);
+  }
+
+  /**
+   * What a stream to these areas would start with: its delay from the
+   * targeted sites' last measured links, the ceiling it may be raised to
+   * while it plays, and the sites whose link needs more than that ceiling.
+   */
+  previewDelay(areas: readonly LiveArea[], o: { delayMs?: number; maxDelayMs?: number; packetsPerMessage?: number } = {}): LiveDelayPreview {
+    const c = this.chooseDelay(outermost(areas), o, o.packetsPerMessage ?? this.cfg.packetsPerMessage);
+    return {
+      delayMs: c.delayMs,
+      ceilingMs: c.ceilingMs,
+      adaptive: c.ceilingMs > c.delayMs,
+      sites: c.sites.slice(0, 50),
+      measured: c.sites.length,
+      beyondCeiling: c.sites.filter((s) => !s.withinCeiling).length,
+    };
+  }
+
+  private budget(packetsPerMessage: number): { packetsPerMessage: number; frameMs: number; outputMs: number } {
+    return { packetsPerMessage, frameMs: 20, outputMs: this.cfg.outputMs };
+  }
+
+  /** A new stream's delay: the requested or configured one, raised for the targeted sites' measured links, within the ceiling. */
+  private chooseDelay(areas: readonly LiveArea[], o: { delayMs?: number; maxDelayMs?: number }, packetsPerMessage: number): DelayChoice {
+    const floorMs = o.delayMs ?? this.cfg.delayMs;
+    const ceilingMs = o.maxDelayMs ?? this.cfg.maxDelayMs;
+    const ids = areas.map((a) => a.id);
+    const now = this.deps.now();
+    const links: Array<{ siteId: string; transitP99Ms: number }> = [];
+    for (const [siteId, l] of this.siteLinks) {
+      if (now - l.at > LINK_MEMORY_MS) continue;
+      const path = this.deps.areaPathOfSite?.(siteId);
+      if (this.deps.areaPathOfSite && !(path && ids.some((id) => path.includes(id)))) continue;
+      links.push({ siteId, transitP99Ms: l.transitP99Ms });
+    }
+    // Beyond the protocol's 10 s, a stream cannot be announced.
+    return chooseLiveDelay({ floorMs, ceilingMs: Math.min(10_000, ceilingMs), links, budget: this.budget(packetsPerMessage) });
+  }
+
+  /**
+   * A site's measure asks for more delay than the stream has: raise it (to
+   * what the slowest site within the ceiling needs), tell the sites first
+   * (the start, again, with the new delayMs: on the audio channel it comes
+   * before the frames sent further ahead), then move the stream's capture
+   * origin back (live-stream.ts raiseDelay).
+   */
+  private adapt(e: Entry): void {
+    const current = e.stream.currentDelayMs;
+    if (e.endedAt !== null || e.ceilingMs <= current) return;
+    const now = this.deps.now();
+    if (now - e.lastRaiseAt < RAISE_EVERY_MS) return;
+    const links = [...e.links].map(([siteId, l]) => ({ siteId, transitP99Ms: l.transitP99Ms }));
+    const c = chooseLiveDelay({ floorMs: current, ceilingMs: e.ceilingMs, links, budget: this.budget(e.start.codec.packetsPerMessage) });
+    if (c.delayMs - current < RAISE_MIN_MS && !(c.delayMs > current && c.delayMs === e.ceilingMs)) return;
+    e.lastRaiseAt = now;
+    e.start = { ...e.start, delayMs: c.delayMs, at: now };
+    this.sendStart(e);
+    const to = e.stream.raiseDelay(c.delayMs);
+    e.raises.push({ at: now, fromMs: current, toMs: to });
+    if (e.raises.length > 20) e.raises.shift();
+    this.deps.log.warn({ streamId: e.id, fromMs: current, toMs: to, slowest: c.sites[0]?.siteId }, 'live stream delay raised for a slow link');
   }
 
   /** Stop a live stream by a person. */
@@ -397,7 +518,14 @@ export class LiveService {
   /** One stream with each site's latest report: from memory while on air or recently ended, else from the store. */
   get(id: number): LiveStreamDetail | undefined {
     const e = this.entry(id);
-    if (e) return { ...this.view(e), siteReports: [...e.reports].map(([siteId, r]) => siteView(siteId, r)).sort((a, b) => a.siteId.localeCompare(b.siteId)) };
+    if (e) {
+      const budget = this.budget(e.start.codec.packetsPerMessage);
+      const siteReports = [...e.reports].map(([siteId, r]): LiveSiteView => {
+        const l = e.links.get(siteId);
+        return { ...siteView(siteId, r), ...(l ? { link: { ...l, neededMs: siteNeededDelayMs(l.transitP99Ms, budget) } } : {}) };
+      });
+      return { ...this.view(e), siteReports: siteReports.sort((a, b) => a.siteId.localeCompare(b.siteId)) };
+    }
     const store = this.deps.store;
     const r = store?.get(id);
     if (!store || !r) return undefined;
@@ -440,6 +568,11 @@ export class LiveService {
     this.recordCounts.reports++;
     e.dirty.add(siteId);
     for (const m of ev.marks) e.skew.add(siteId, m.seq, m.playedAt);
+    if (ev.transit) {
+      e.links.set(siteId, { transitP50Ms: ev.transit.p50Ms, transitP99Ms: ev.transit.p99Ms, samples: ev.transit.samples, behind: ev.behind ?? false });
+      this.siteLinks.set(siteId, { transitP99Ms: ev.transit.p99Ms, at: this.deps.now() });
+      this.adapt(e);
+    }
   }
 
   /**
@@ -636,7 +769,19 @@ export class LiveService {
       server: e.finalStats ?? e.stream.stats(),
       sites: totals(e.reports.values()),
       skew: e.skew.summary(),
+      adaptive: this.delayView(e),
     };
+  }
+
+  private delayView(e: Entry): LiveDelayView {
+    const budget = this.budget(e.start.codec.packetsPerMessage);
+    const behind: LiveDelayView['behind'] = [];
+    for (const [siteId, l] of e.links) {
+      const neededMs = siteNeededDelayMs(l.transitP99Ms, budget);
+      if (neededMs > e.ceilingMs) behind.push({ siteId, neededMs, reason: 'beyond_ceiling' });
+      else if (l.behind && e.endedAt === null) behind.push({ siteId, neededMs, reason: 'late_packets' });
+    }
+    return { initialMs: e.initialDelayMs, ceilingMs: e.ceilingMs, raises: [...e.raises], behind: behind.sort((a, b) => (b.neededMs ?? 0) - (a.neededMs ?? 0)).slice(0, 100) };
   }
 
   /** A stream known only from the store, in the same shape. */
@@ -666,6 +811,7 @@ export class LiveService {
       server: r.serverStats ?? { ...NO_SERVER_STATS },
       sites: totals(sites),
       skew: r.skew ?? { ...NO_SKEW },
+      adaptive: null,
     };
   }
 }

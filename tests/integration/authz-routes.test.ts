@@ -187,6 +187,7 @@ const TABLE: Record<string, Rule> = {
   'GET /api/live/streams': { roles: EVERYONE, sample: () => ({ url: '/api/live/streams' }) },
   'GET /api/live/streams/:id': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/live/streams/${fx.streamA}` }) },
   'POST /api/live/streams/:id/stop': { roles: BROADCASTERS, scoped: true, sample: (fx) => ({ url: `/api/live/streams/${fx.streamA}/stop` }) },
+  'GET /api/live/delay': { roles: BROADCASTERS, scoped: true, sample: () => ({ url: `/api/live/delay?areas=${COMMUNE_A}` }) },
   'GET /api/live/voice': { roles: BROADCASTERS, scoped: true, websocket: true, sample: () => ({ url: `/api/live/voice?areas=${COMMUNE_A}` }) },
 };
 

@@ -5,6 +5,8 @@
  *   GET  /api/live/streams/{id}       one stream (on air or past, from the record) with its server and site
  *                                     statistics, the play-time skew, each site's latest report, and its end
  *   POST /api/live/streams/{id}/stop  stop it
+ *   GET  /api/live/delay              before going live: the delay a stream to these areas would start
+ *                                     with, the ceiling it may be raised to, the sites too slow for it
  *   GET  /api/live/voice (WebSocket)  a live voice: PCM s16le 48 kHz mono binary messages (the
  *                                     console's AudioWorklet), or ?format=webm for MediaRecorder's WebM/Opus
  *
@@ -51,7 +53,8 @@ const Tuning = {
   priority: Type.Optional(Priority),
   whenPreempted: Type.Optional(Type.Union([Type.Literal('resume'), Type.Literal('end')])),
   label: Type.Optional(Type.String({ maxLength: 120 })),
-  delayMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 5000, description: 'capture to play-at, ms (default LOANET_LIVE_DELAY_MS, 500)' })),
+  delayMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 5000, description: 'capture to play-at, ms, at least (default LOANET_LIVE_DELAY_MS, 500); raised for the targeted sites\' measured links up to maxDelayMs' })),
+  maxDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, description: 'ceiling of the adaptive delay, ms (default LOANET_LIVE_MAX_DELAY_MS, 3000); at or below delayMs the delay is fixed' })),
   packetsPerMessage: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: '20 ms Opus packets per MQTT message (default 3)' })),
   bitrate: Type.Optional(Type.Integer({ minimum: 8000, maximum: 128000, description: 'Opus bitrate, bit/s (default 24000)' })),
 };
@@ -112,11 +115,12 @@ export const liveRoutes =
       return found.tools.ffmpeg.path;
     };
 
-    const tuning = (b: { priority?: AudioPriority | undefined; whenPreempted?: 'resume' | 'end' | undefined; label?: string | undefined; delayMs?: number | undefined; packetsPerMessage?: number | undefined; bitrate?: number | undefined }) => ({
+    const tuning = (b: { priority?: AudioPriority | undefined; whenPreempted?: 'resume' | 'end' | undefined; label?: string | undefined; delayMs?: number | undefined; maxDelayMs?: number | undefined; packetsPerMessage?: number | undefined; bitrate?: number | undefined }) => ({
       priority: b.priority ?? 'normal',
       ...(b.whenPreempted ? { whenPreempted: b.whenPreempted } : {}),
       ...(b.label ? { label: b.label } : {}),
       ...(b.delayMs ? { delayMs: b.delayMs } : {}),
+      ...(b.maxDelayMs !== undefined ? { maxDelayMs: b.maxDelayMs } : {}),
       ...(b.packetsPerMessage ? { packetsPerMessage: b.packetsPerMessage } : {}),
       ...(b.bitrate ? { bitrate: b.bitrate } : {}),
     });
@@ -182,6 +186,36 @@ export const liveRoutes =
       streamId = view.id;
       return reply.status(201).header('location', `/api/live/streams/${view.id}`).send(view);
     });
+
+    app.get(
+      '/api/live/delay',
+      {
+        schema: {
+          tags: ['live'],
+          summary: 'Before going live: the delay a stream to these areas starts with, the ceiling it may be raised to while it plays, and the targeted sites whose measured link needs more',
+          description:
+            'Each site measures its link while it plays a stream (stream_stats.transit); a new stream starts at what the slowest targeted site needs (not below delayMs), and is raised while it plays when a site asks for more, never above the ceiling. `sites`: the measured targeted sites, slowest first (at most 50), each with what it needs and whether that fits under the ceiling.',
+          querystring: Type.Object(
+            {
+              areas: Type.String({ minLength: 1, maxLength: 2000, description: 'comma-separated area keys or codes' }),
+              delayMs: Tuning.delayMs,
+              maxDelayMs: Tuning.maxDelayMs,
+              packetsPerMessage: Tuning.packetsPerMessage,
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const { areas } = targets(req, q.areas.split(',').filter((k) => k.trim()).slice(0, 64));
+        return ctx.live.previewDelay(areas, {
+          ...(q.delayMs !== undefined ? { delayMs: q.delayMs } : {}),
+          ...(q.maxDelayMs !== undefined ? { maxDelayMs: q.maxDelayMs } : {}),
+          ...(q.packetsPerMessage !== undefined ? { packetsPerMessage: q.packetsPerMessage } : {}),
+        });
+      },
+    );
 
     /** Area ids whose streams the caller may see: streams reaching their area (its subtree or an ancestor); undefined = every stream. */
     const scopeOf = (areaId: number | null): Set<number> | undefined =>
