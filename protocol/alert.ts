@@ -151,7 +151,9 @@ export const ALERT_DELIVERY_STATUSES = ['received', 'playing', 'completed', 'fai
 export type AlertDeliveryStatus = (typeof ALERT_DELIVERY_STATUSES)[number];
 
 /**
- * no_media    the audio could not be fetched or did not match its SHA-256;
+ * no_media    the message audio could not be had (fetch refused or cut, HTTP
+ *             status, timeout, bad SHA-256: detail says which) or the server
+ *             could not make it; the site played its attention signal only;
  * amp_fault   the amplifier refused to switch on or faulted while playing;
  * device_off  the audio device was unreachable;
  * expired     the site got it after validUntil;
@@ -173,11 +175,22 @@ export const AlertStatusEvent = Obj({
   status: Lit(ALERT_DELIVERY_STATUSES),
   /** playing: 0 for the attention signal, 1…repeats for the message; completed/stopped: the last one played. */
   repeat: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),
-  /** When the first sound of this alert came out at this site (server clock, agent's estimate). */
+  /** When the first sound of this alert came out at this site (server clock, agent's estimate): the attention signal, or the message when there is no signal. */
   firstSoundAt: Type.Optional(EpochMs),
   /**
+   * When the message itself (repeat 1) first came out here. Absent: the
+   * message has not played at this site — with `firstSoundAt`, the site
+   * sounded the attention signal only. A site says it is playing the message
+   * only with this field; the attention signal alone never counts as the
+   * alert heard.
+   */
+  messageAt: Type.Optional(EpochMs),
+  /** Repeats of the message played to their end here so far (0…repeats); sent with every status after the first sound. */
+  messageRepeats: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),
+  /**
    * The level the monitoring microphone heard while the alert played (dBFS,
-   * the loudest second since the first sound; device protocol `mic_level`);
+   * the loudest second since the message began — since the first sound when
+   * only the attention signal played; device protocol `mic_level`);
    * null: the site has no microphone. Sent with `completed` (and `stopped` or
    * `failed` after sound) and once mid-alert with the second repeat's `playing`.
    */

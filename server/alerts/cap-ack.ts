@@ -32,7 +32,7 @@ export function capAck(alert: Alert, counts: DeliveryCounts, o: { sender: string
   const note =
     `loanet delivery of ${alert.id} revision ${alert.revision} (${alert.state}): ` +
     `targeted ${counts.targeted}, received ${counts.received}, confirmed playing ${counts.confirmedPlaying}, completed ${counts.completed}, ` +
-    `failed ${counts.failed}, unreached ${counts.unreached}, played but not heard ${counts.notHeard}`;
+    `failed ${counts.failed}, unreached ${counts.unreached}, attention signal only ${counts.attentionOnly}, played but not heard ${counts.notHeard}`;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">',

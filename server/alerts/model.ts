@@ -82,6 +82,13 @@ export interface Delivery {
   detail: string | null;
   /** The highest repeat reported playing (0 = attention signal). */
   repeat: number | null;
+  /**
+   * When the message itself first came out at the site; null: it has not
+   * (with `firstSoundAt`, the site sounded the attention signal only).
+   */
+  messageAt: number | null;
+  /** Repeats of the message the site says it played to their end; null: not reported. */
+  messageRepeats: number | null;
   /** The loudest level the monitoring microphone reported (dBFS); null: no microphone, or not measured yet. */
   levelDb: number | null;
   /** The site's sound-check threshold sent with the level: below it, the alert played but was not heard. */
@@ -94,6 +101,6 @@ export function pendingDelivery(alertId: string, siteId: string, revision: numbe
   return {
     alertId, siteId, revision, status: 'pending',
     receivedAt: null, firstSoundAt: null, completedAt: null, failedAt: null,
-    reason: null, detail: null, repeat: null, levelDb: null, levelThresholdDb: null, reportedAt: null,
+    reason: null, detail: null, repeat: null, messageAt: null, messageRepeats: null, levelDb: null, levelThresholdDb: null, reportedAt: null,
   };
 }

@@ -8,7 +8,7 @@
 import type { SiteVerdict } from '../coverage/model.ts';
 import { csvDocument, csvNumber } from '../csv.ts';
 import { wallTimeAt } from '../time/zone.ts';
-import { confirmedPlaying, heardVerdict, notHeardReasons, unreachedReasons, type SiteInfo } from './delivery.ts';
+import { attentionOnlyReasons, heardVerdict, messageReasons, playedOf, unreachedReasons, type Played, type SiteInfo } from './delivery.ts';
 import type { Alert, Delivery, DeliveryStatus } from './model.ts';
 
 export interface ReportLine {
@@ -22,14 +22,32 @@ export interface ReportLine {
   /** firstSoundAt − the alert's issue time. */
   firstSoundAfterMs: number | null;
   repeat: number | null;
+  /** What came out of the site's speakers: nothing, the attention signal only, or the message. */
+  played: Played;
+  /** When the message first came out (null: it did not). */
+  messageAt: number | null;
+  /** Repeats of the message played to their end, as the site said (null: not reported). */
+  messageRepeats: number | null;
   completedAt: number | null;
   failedAt: number | null;
   levelDb: number | null;
   levelThresholdDb: number | null;
-  /** The microphone's verdict: heard, not heard (played, level below the threshold), null without a level. */
+  /**
+   * Heard: the message played and the microphone's level reached the
+   * threshold; false when it stayed below, or when the message did not play
+   * (the attention signal alone is never heard); null: the message played
+   * and no level says more.
+   */
   heard: boolean | null;
+  /** Why the site is not heard (never empty then); empty for a site heard that ended normally. */
   reasons: Array<{ code: string; message: string; messageVi: string }>;
 }
+
+export const PLAYED_VI: Record<Played, string> = {
+  nothing: 'chưa phát',
+  attention: 'chỉ tín hiệu báo động',
+  message: 'bản tin cảnh báo',
+};
 
 export const STATUS_VI: Record<DeliveryStatus, string> = {
   pending: 'chưa phản hồi',
@@ -50,7 +68,9 @@ export function reportLines(
 ): ReportLine[] {
   return rows.map((d) => {
     const info = siteInfo(d.siteId);
-    const heard = heardVerdict(d);
+    const played = playedOf(d);
+    const mic = heardVerdict(d);
+    const verdict = verdictOf(d.siteId);
     return {
       siteId: d.siteId,
       name: info?.name ?? d.siteId,
@@ -61,16 +81,19 @@ export function reportLines(
       firstSoundAt: d.firstSoundAt,
       firstSoundAfterMs: d.firstSoundAt === null ? null : Math.max(0, d.firstSoundAt - alert.revisedAt),
       repeat: d.repeat,
+      played,
+      messageAt: d.messageAt,
+      messageRepeats: d.messageRepeats,
       completedAt: d.completedAt,
       failedAt: d.failedAt,
       levelDb: d.levelDb,
       levelThresholdDb: d.levelThresholdDb,
-      heard: heard === null ? null : heard === 'heard',
-      reasons: (!confirmedPlaying(d)
-        ? unreachedReasons(d, verdictOf(d.siteId), now, timeZone)
-        : heard === 'not_heard'
-          ? notHeardReasons(d, verdictOf(d.siteId))
-          : []
+      heard: played !== 'message' ? false : mic === null ? null : mic === 'heard',
+      reasons: (played === 'nothing'
+        ? unreachedReasons(d, verdict, now, timeZone)
+        : played === 'attention'
+          ? attentionOnlyReasons(d, alert, verdict, timeZone)
+          : messageReasons(d, verdict, timeZone)
       ).map(({ code, message, messageVi }) => ({ code, message, messageVi })),
     };
   });
@@ -94,6 +117,8 @@ export const CSV_HEADERS = [
   'Phát lúc (âm thanh đầu tiên)',
   'Sau khi phát lệnh (giây)',
   'Lần phát',
+  'Đã phát',
+  'Bản tin phát trọn (lần)',
   'Hoàn tất lúc',
   'Lỗi/dừng lúc',
   'Mức âm micro (dBFS)',
@@ -108,7 +133,7 @@ export function reportCsv(lines: readonly ReportLine[], timeZone: string): strin
       l.siteId, l.name, l.areaKey, l.areaName, STATUS_VI[l.status],
       time(l.receivedAt), time(l.firstSoundAt),
       l.firstSoundAfterMs === null ? null : csvNumber(l.firstSoundAfterMs / 1000, 2),
-      l.repeat, time(l.completedAt), time(l.failedAt),
+      l.repeat, PLAYED_VI[l.played], l.messageRepeats, time(l.completedAt), time(l.failedAt),
       l.levelDb === null ? null : csvNumber(l.levelDb, 1),
       l.reasons.map((r) => r.messageVi).join('; ') || null,
     ]),

@@ -1,5 +1,5 @@
 /**
- * Alerts, their CAP messages and their deliveries in SQLite (migrations 5, 6).
+ * Alerts, their CAP messages and their deliveries in SQLite (migrations 5, 6, 12).
  * Statements are prepared once: a province-wide alert brings a few thousand
  * status reports within seconds, each one row write, and a CAP message reads
  * and updates the state of those it references.
@@ -52,6 +52,8 @@ interface DeliveryRow {
   reason: AlertFailureReason | null;
   detail: string | null;
   repeat: number | null;
+  message_at: number | null;
+  message_repeats: number | null;
   level_db: number | null;
   level_threshold_db: number | null;
   reported_at: number | null;
@@ -126,6 +128,8 @@ function toDelivery(r: DeliveryRow): Delivery {
     reason: r.reason,
     detail: r.detail,
     repeat: r.repeat,
+    messageAt: r.message_at,
+    messageRepeats: r.message_repeats,
     levelDb: r.level_db,
     levelThresholdDb: r.level_threshold_db,
     reportedAt: r.reported_at,
@@ -176,6 +180,8 @@ function deliveryParams(d: Delivery) {
     reason: d.reason,
     detail: d.detail,
     repeat: d.repeat,
+    message_at: d.messageAt,
+    message_repeats: d.messageRepeats,
     level_db: d.levelDb,
     level_threshold_db: d.levelThresholdDb,
     reported_at: d.reportedAt,
@@ -183,7 +189,7 @@ function deliveryParams(d: Delivery) {
 }
 
 const ALERT_COLUMNS = 'id, revision, state, test, origin, title, target_areas, areas, sites, polygon, media, message, attention, repeats, volume, valid_until, created_by, created_by_name, created_at, revised_at, ended_at, ended_by_name, cap_sender, cap_identifier, cap_sent';
-const DELIVERY_COLUMNS = 'alert_id, site_id, revision, status, received_at, first_sound_at, completed_at, failed_at, reason, detail, repeat, level_db, level_threshold_db, reported_at';
+const DELIVERY_COLUMNS = 'alert_id, site_id, revision, status, received_at, first_sound_at, completed_at, failed_at, reason, detail, repeat, message_at, message_repeats, level_db, level_threshold_db, reported_at';
 const named = (cols: string) => cols.split(', ').map((c) => `@${c}`).join(', ');
 
 export class AlertStore {

@@ -526,4 +526,65 @@ UPDATE api_tokens SET expires_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
 CREATE INDEX api_tokens_user ON api_tokens(user_id, kind);
 `,
   },
+  {
+    version: 12,
+    name: 'alert deliveries: whether the message itself played at a site, and how many repeats of it',
+    // The attention signal is made on the board and sounds even when the
+    // message audio cannot be fetched; only the message counts as the alert
+    // heard. Rows stored before this have neither column: their `repeat`
+    // (0 = signal, N >= 1 = message) is what the site said then.
+    sql: `
+ALTER TABLE alert_deliveries ADD COLUMN message_at INTEGER;
+ALTER TABLE alert_deliveries ADD COLUMN message_repeats INTEGER;
+UPDATE alert_deliveries SET message_at = COALESCE(first_sound_at, reported_at) WHERE repeat >= 1;
+`,
+  },
+  {
+    version: 13,
+    name: "as-run receipts may say 'unknown': the agent lost its record of an entry",
+    // An agent whose receipt journal was wiped or damaged cannot say whether
+    // an entry played while the journal's records were lost; it says
+    // `unknown` (reason state_lost) instead of guessing. SQLite cannot change
+    // a CHECK in place: the table is rebuilt with the same columns and rows.
+    sql: `
+CREATE TABLE as_run_v13 (
+  site_id              TEXT NOT NULL,
+  entry_id             TEXT NOT NULL,
+  kind                 TEXT NOT NULL,
+  item_id              TEXT NOT NULL,
+  media_id             TEXT NOT NULL,
+  scheduled_at         INTEGER NOT NULL,
+  outcome              TEXT NOT NULL CHECK (outcome IN ('played','late','partial','skipped','unknown')),
+  started_at           INTEGER,
+  ended_at             INTEGER,
+  start_error_ms       REAL,
+  frames               INTEGER,
+  reason               TEXT,
+  detail               TEXT,
+  playlist_version     TEXT,
+  clock_uncertainty_ms REAL,
+  at                   INTEGER NOT NULL,
+  received_at          INTEGER NOT NULL,
+  PRIMARY KEY (site_id, entry_id)
+);
+INSERT INTO as_run_v13 (site_id, entry_id, kind, item_id, media_id, scheduled_at, outcome, started_at, ended_at, start_error_ms, frames, reason, detail, playlist_version, clock_uncertainty_ms, at, received_at)
+  SELECT site_id, entry_id, kind, item_id, media_id, scheduled_at, outcome, started_at, ended_at, start_error_ms, frames, reason, detail, playlist_version, clock_uncertainty_ms, at, received_at FROM as_run;
+DROP TABLE as_run;
+ALTER TABLE as_run_v13 RENAME TO as_run;
+CREATE INDEX as_run_scheduled ON as_run(scheduled_at);
+CREATE INDEX as_run_item ON as_run(item_id);
+`,
+  },
+  {
+    version: 14,
+    name: 'as-run receipts say the clock they were played under',
+    // clock_synced: the agent's clock was verified when the entry started (0/1;
+    // NULL from agents that predate it). clock_error_ms: how far that clock was
+    // from the best one the agent knew when it wrote the receipt (positive: it
+    // ran ahead, the entry played early); the receipt's times are on the best.
+    sql: `
+ALTER TABLE as_run ADD COLUMN clock_synced INTEGER;
+ALTER TABLE as_run ADD COLUMN clock_error_ms REAL;
+`,
+  },
 ];

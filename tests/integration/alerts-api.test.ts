@@ -110,17 +110,19 @@ describe.skipIf(!run)('starting an alert', () => {
 
     const issued = got.at;
     await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 40 });
-    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'playing', repeat: 0, at: issued + 120, firstSoundAt: issued + 120, levelDb: -18.5 });
+    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'playing', repeat: 0, at: issued + 120, firstSoundAt: issued + 120, messageRepeats: 0 });
+    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'playing', repeat: 1, at: issued + 200, firstSoundAt: issued + 120, messageAt: issued + 200, messageRepeats: 0, levelDb: -18.5 });
     await report(s2.client, sites.batXat2!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 300 });
-    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'completed', repeat: 3, at: issued + 20_000 });
+    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'completed', repeat: 3, at: issued + 20_000, firstSoundAt: issued + 120, messageAt: issued + 200, messageRepeats: 3 });
     const state = await waitFor('delivery counted', async () => {
       const g = await t.api('GET', `/api/alerts/${id}`);
       return g.body.delivery.counts.completed === 1 && g.body.delivery.counts.received === 2 ? g.body.delivery : undefined;
     });
-    expect(state.counts).toEqual({ targeted: 3, received: 2, playing: 0, confirmedPlaying: 1, completed: 1, failed: 0, stopped: 0, unreached: 2, heard: 1, notHeard: 0 });
+    expect(state.counts).toEqual({ targeted: 3, received: 2, playing: 0, started: 1, confirmedPlaying: 1, attentionOnly: 0, completed: 1, failed: 0, stopped: 0, unreached: 2, heard: 1, notHeard: 0 });
     // A level sent without the site's threshold is judged by the agents' default one.
-    expect(state.levels).toEqual([{ siteId: sites.batXat1!.siteId, levelDb: -18.5, thresholdDb: -40, heard: true }]);
+    expect(state.levels).toEqual([{ siteId: sites.batXat1!.siteId, levelDb: -18.5, thresholdDb: -40, played: 'message', heard: true }]);
     expect(state.timeToFirstSound).toEqual({ firstMs: 120, p50Ms: 120, p99Ms: 120, lastMs: 120 });
+    expect(state.timeToMessage).toEqual({ firstMs: 200, p50Ms: 200, p99Ms: 200, lastMs: 200 });
     expect(state.confirmedPlayingOverTime[0]).toEqual({ afterMs: 250, sites: 1, share: 0.3333 });
     const unreached = Object.fromEntries(state.unreached.map((u: any) => [u.siteId, u]));
     expect(unreached[sites.batXatOff!.siteId].reasons.map((x: any) => x.code)).toEqual(['never_connected']);
@@ -137,9 +139,10 @@ describe.skipIf(!run)('starting an alert', () => {
     const bytes = Buffer.from(await csv.arrayBuffer());
     expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     const lines = bytes.toString('utf8').slice(1).trim().split('\r\n');
-    expect(lines[0]).toBe('Mã điểm,Tên điểm,Mã khu vực,Khu vực,Trạng thái,Nhận lúc,Phát lúc (âm thanh đầu tiên),Sau khi phát lệnh (giây),Lần phát,Hoàn tất lúc,Lỗi/dừng lúc,Mức âm micro (dBFS),Lý do');
+    expect(lines[0]).toBe('Mã điểm,Tên điểm,Mã khu vực,Khu vực,Trạng thái,Nhận lúc,Phát lúc (âm thanh đầu tiên),Sau khi phát lệnh (giây),Lần phát,Đã phát,Bản tin phát trọn (lần),Hoàn tất lúc,Lỗi/dừng lúc,Mức âm micro (dBFS),Lý do');
     const row1 = lines.find((l) => l.startsWith(sites.batXat1!.siteId))!;
     expect(row1).toContain('đã phát xong');
+    expect(row1).toContain(',3,bản tin cảnh báo,3,');
     expect(row1).toContain(',0.12,');
     expect(row1).toContain(',-18.5,');
     expect(row1).toMatch(/\d\d\/\d\d\/\d{4} \d\d:\d\d:\d\d/);
@@ -455,7 +458,7 @@ describe.skipIf(!run)('restart', () => {
     const id = r.body.id;
     const s = await listen(sites.batXat1!, ['2025.02683']);
     await waitFor('alert_start', () => starts(s.got).find((m) => m.alertId === id));
-    await report(s.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'completed', at: Date.now(), firstSoundAt: Date.now() - 1000 });
+    await report(s.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'completed', at: Date.now(), firstSoundAt: Date.now() - 1000, repeat: 3, messageAt: Date.now() - 800, messageRepeats: 3 });
     await waitFor('completed', async () => (await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.completed === 1);
     await s.client.endAsync();
     await t.restart();

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type { AlertStatusEvent } from '../../protocol/index.ts';
 import { AreaIndex } from '../../server/coverage/coverage.ts';
 import type { AreaNode, SiteVerdict } from '../../server/coverage/model.ts';
-import { applyStatus, confirmedPlaying, deliveryState, heardVerdict, percentile } from '../../server/alerts/delivery.ts';
+import { applyStatus, confirmedPlaying, deliveryState, heardVerdict, percentile, playedOf } from '../../server/alerts/delivery.ts';
 import { pendingDelivery, type Alert, type Delivery } from '../../server/alerts/model.ts';
 import { outsideScope, resolveTargets, sitesInPolygon, type TargetSite } from '../../server/alerts/targets.ts';
 import { retainedPlan, slotChanges } from '../../server/alerts/retained.ts';
@@ -75,13 +75,30 @@ describe('a site status moves its delivery on, never back', () => {
     );
   });
 
-  it('a failure keeps its reason; stopped after sound still counts as confirmed playing', () => {
+  it('a failure keeps its reason; stopped during the message still counts as confirmed playing, after the signal alone it does not', () => {
     const f = applyStatus(pendingDelivery('a', 'bx-1', 1), ev('failed', T0 + 3000, { reason: 'no_media', detail: 'HTTP 503' }), 1, T0);
     expect(f).toMatchObject({ status: 'failed', reason: 'no_media', detail: 'HTTP 503', failedAt: T0 + 3000 });
     expect(confirmedPlaying(f)).toBe(false);
-    const s = applyStatus(applyStatus(pendingDelivery('a', 'bx-1', 1), ev('playing', T0 + 100), 1, T0), ev('stopped', T0 + 900), 1, T0);
+    const signal = applyStatus(pendingDelivery('a', 'bx-1', 1), ev('playing', T0 + 100, { repeat: 0, firstSoundAt: T0 + 100, messageRepeats: 0 }), 1, T0);
+    const s = applyStatus(signal, ev('stopped', T0 + 900, { repeat: 0, firstSoundAt: T0 + 100, messageRepeats: 0 }), 1, T0);
     expect(s.status).toBe('stopped');
-    expect(confirmedPlaying(s)).toBe(true);
+    expect(playedOf(s)).toBe('attention');
+    expect(confirmedPlaying(s)).toBe(false);
+    const m = applyStatus(applyStatus(signal, ev('playing', T0 + 4200, { repeat: 1, firstSoundAt: T0 + 100, messageAt: T0 + 4200, messageRepeats: 0 }), 1, T0), ev('stopped', T0 + 9000, { repeat: 1, firstSoundAt: T0 + 100, messageAt: T0 + 4200, messageRepeats: 0 }), 1, T0);
+    expect(m).toMatchObject({ status: 'stopped', messageAt: T0 + 4200, messageRepeats: 0 });
+    expect(confirmedPlaying(m)).toBe(true);
+  });
+
+  it('an agent that predates messageAt said the message by its repeat: playing repeat 1 is the message, repeat 0 the signal only', () => {
+    const signal = applyStatus(pendingDelivery('a', 'bx-1', 1), ev('playing', T0 + 100, { repeat: 0 }), 1, T0);
+    expect(playedOf(signal)).toBe('attention');
+    const msg = applyStatus(signal, ev('playing', T0 + 4100, { repeat: 1, firstSoundAt: T0 + 100 }), 1, T0);
+    expect(msg).toMatchObject({ messageAt: T0 + 4100, messageRepeats: null });
+    const done = applyStatus(msg, ev('completed', T0 + 20_000, { repeat: 3, firstSoundAt: T0 + 100 }), 1, T0);
+    expect(done).toMatchObject({ messageAt: T0 + 4100, messageRepeats: null, repeat: 3 });
+    // Its "completed" after the signal alone (the server could not make the message) is not the message.
+    const signalOnly = applyStatus(signal, ev('completed', T0 + 4000, { repeat: 0, firstSoundAt: T0 + 100, detail: 'attention signal only' }), 1, T0);
+    expect(playedOf(signalOnly)).toBe('attention');
   });
 });
 
@@ -91,7 +108,7 @@ describe('the monitoring microphone: played but not heard', () => {
     reasons: [{ code: 'line_open', params: { line: 1 }, message: 'speaker line 1 open', messageVi: 'đường dây loa 1 bị hở', severity: 'faulty' }],
   };
   const played = (site: string, more: Partial<AlertStatusEvent>) =>
-    applyStatus(applyStatus(pendingDelivery('a', site, 1), ev('playing', T0 + 300, { siteId: site, repeat: 0 }), 1, T0), ev('completed', T0 + 20_000, { siteId: site, repeat: 3, ...more }), 1, T0);
+    applyStatus(applyStatus(pendingDelivery('a', site, 1), ev('playing', T0 + 300, { siteId: site, repeat: 0, messageRepeats: 0 }), 1, T0), ev('completed', T0 + 20_000, { siteId: site, repeat: 3, messageAt: T0 + 4300, messageRepeats: 3, ...more }), 1, T0);
   const heard = played('bx-1', { levelDb: -31.4, thresholdDb: -40 });
   const silent = played('bx-2', { levelDb: -71.8, thresholdDb: -40 });
   const noMic = played('cd-1', { levelDb: null });
@@ -107,6 +124,9 @@ describe('the monitoring microphone: played but not heard', () => {
     // A level without a threshold (an older agent) is judged by the default sound-check threshold.
     expect(heardVerdict({ ...heard, levelThresholdDb: null })).toBe('heard');
     expect(heardVerdict({ ...silent, levelThresholdDb: null })).toBe('not_heard');
+    // An agent that does not say what it played measured the siren too: loud is no proof the message was heard; quiet still proves it was not.
+    expect(heardVerdict({ ...heard, messageRepeats: null })).toBeNull();
+    expect(heardVerdict({ ...silent, messageRepeats: null })).toBe('not_heard');
   });
 
   it('a site that played but was not heard still confirms playing, and is counted and listed apart with reasons in both languages', () => {
@@ -119,13 +139,15 @@ describe('the monitoring microphone: played but not heard', () => {
     expect(bx2.reasons[0]!.messageVi).toBe('đã phát nhưng micro giám sát chỉ nghe -71.8 dBFS (ngưỡng -40.0 dBFS): kiểm tra đường dây loa và ampli');
     expect(bx2.reasons[0]!.message).toContain('-71.8 dBFS (threshold -40.0 dBFS)');
     expect(st.levels).toEqual([
-      { siteId: 'bx-1', levelDb: -31.4, thresholdDb: -40, heard: true },
-      { siteId: 'bx-2', levelDb: -71.8, thresholdDb: -40, heard: false },
-      { siteId: 'cd-2', levelDb: -31.4, thresholdDb: -30, heard: false },
+      { siteId: 'bx-1', levelDb: -31.4, thresholdDb: -40, played: 'message', heard: true },
+      { siteId: 'bx-2', levelDb: -71.8, thresholdDb: -40, played: 'message', heard: false },
+      { siteId: 'cd-2', levelDb: -31.4, thresholdDb: -30, played: 'message', heard: false },
     ]);
     // The report: the level and the verdict per site; the not-heard reason in the CSV's reasons column.
     const lines = reportLines(alert(), [heard, silent, noMic], (s) => ({ name: s, areaKey: null, areaName: null }), (s) => verdicts[s], T0 + 30_000, TZ);
     expect(lines.map((l) => [l.siteId, l.levelDb, l.heard])).toEqual([['bx-1', -31.4, true], ['bx-2', -71.8, false], ['cd-1', null, null]]);
+    // Not heard is never without a reason: no microphone says so.
+    expect(lines.map((l) => l.reasons.map((r) => r.code))).toEqual([[], ['played_not_heard', 'line_open'], ['not_verified']]);
     const csv = reportCsv(lines, TZ).split('\r\n');
     // The reasons cell holds "; ", so it is quoted (a spreadsheet splitting on ";" keeps it one cell).
     expect(csv[2]).toContain(',-71.8,"đã phát nhưng micro giám sát chỉ nghe -71.8 dBFS');
@@ -143,7 +165,7 @@ describe('the delivery state an official reads', () => {
     reasons: [{ code: 'amplifier_fault', params: { fault: 'overheat' }, message: 'amplifier fault: overheat', messageVi: 'ampli lỗi: quá nhiệt', severity: 'faulty' }],
   };
   const rows: Delivery[] = [
-    { ...pendingDelivery('a', 'bx-1', 1), status: 'completed', receivedAt: T0 + 50, firstSoundAt: T0 + 400, completedAt: T0 + 30_000 },
+    { ...pendingDelivery('a', 'bx-1', 1), status: 'completed', receivedAt: T0 + 50, firstSoundAt: T0 + 400, messageAt: T0 + 900, messageRepeats: 3, completedAt: T0 + 30_000 },
     pendingDelivery('a', 'bx-2', 1),
     { ...pendingDelivery('a', 'cd-1', 1), status: 'failed', reason: 'amp_fault', failedAt: T0 + 2000, receivedAt: T0 + 60 },
     { ...pendingDelivery('a', 'cd-2', 1), status: 'playing', receivedAt: T0 + 60, firstSoundAt: T0 + 1500 },
@@ -151,16 +173,25 @@ describe('the delivery state an official reads', () => {
   const verdicts: Record<string, SiteVerdict> = { 'bx-2': offline, 'cd-1': ampFault, 'bx-1': { siteId: 'bx-1', condition: 'operational', reasons: [] }, 'cd-2': { siteId: 'cd-2', condition: 'operational', reasons: [] } };
   const st = deliveryState(alert(), rows, (s) => ({ name: `Cụm ${s}`, areaKey: null, areaName: null }), (s) => verdicts[s], T0 + 4000, TZ);
 
-  it('counts, time to first sound and the share over time', () => {
-    expect(st.counts).toEqual({ targeted: 4, received: 3, playing: 1, confirmedPlaying: 2, completed: 1, failed: 1, stopped: 0, unreached: 2, heard: 0, notHeard: 0 });
+  it('counts, time to first sound and to the message, and the share that played the message over time', () => {
+    expect(st.counts).toEqual({ targeted: 4, received: 3, playing: 1, started: 2, confirmedPlaying: 1, attentionOnly: 1, completed: 1, failed: 1, stopped: 0, unreached: 2, heard: 0, notHeard: 0 });
     expect(st.timeToFirstSound).toEqual({ firstMs: 400, p50Ms: 400, p99Ms: 1500, lastMs: 1500 });
+    expect(st.timeToMessage).toEqual({ firstMs: 900, p50Ms: 900, p99Ms: 900, lastMs: 900 });
     expect(st.confirmedPlayingOverTime).toEqual([
       { afterMs: 250, sites: 0, share: 0 },
-      { afterMs: 500, sites: 1, share: 0.25 },
+      { afterMs: 500, sites: 0, share: 0 },
       { afterMs: 1000, sites: 1, share: 0.25 },
-      { afterMs: 2000, sites: 2, share: 0.5 },
-      { afterMs: 3000, sites: 2, share: 0.5 },
+      { afterMs: 2000, sites: 1, share: 0.25 },
+      { afterMs: 3000, sites: 1, share: 0.25 },
     ]);
+  });
+
+  it('a site on its attention signal, the message not yet played, is attention only so far, with why', () => {
+    expect(st.attentionOnly.map((u) => u.siteId)).toEqual(['cd-2']);
+    expect(st.attentionOnly[0]!.reasons.map((r) => r.code)).toEqual(['attention_only_so_far', 'message_fetching']);
+    expect(st.attentionOnly[0]!.reasons[0]!.messageVi).toBe('đã phát tín hiệu báo động lúc 06:10 28/11; chưa phát bản tin cảnh báo');
+    const preparing = deliveryState(alert({ messageState: 'preparing', media: null }), rows, () => undefined, (s) => verdicts[s], T0 + 4000, TZ);
+    expect(preparing.attentionOnly[0]!.reasons[1]!.messageVi).toBe('máy chủ đang tạo âm thanh bản tin cảnh báo');
   });
 
   it('unreached sites with reasons in both languages: offline since, the failure the site reported, the amplifier fault', () => {
@@ -237,20 +268,21 @@ describe('CAP Ack and the report', () => {
   });
 
   it('the Ack is valid CAP 1.2, references the CAP message, and keeps a test a test', () => {
-    const counts = { targeted: 4, received: 3, playing: 1, confirmedPlaying: 2, completed: 1, failed: 1, stopped: 0, unreached: 2, heard: 0, notHeard: 0 };
+    const counts = { targeted: 4, received: 3, playing: 1, started: 3, confirmedPlaying: 2, attentionOnly: 1, completed: 1, failed: 1, stopped: 0, unreached: 2, heard: 0, notHeard: 0 };
     const a = alert({ test: true, cap: { sender: 'pctt@laocai.gov.vn', identifier: 'LC-1', sent: '2026-11-28T06:09:00+07:00' } });
     const r = parseCap(capAck(a, counts, { sender: 'loanet', now: T0 + 5000, timeZone: TZ }));
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.alert).toMatchObject({ msgType: 'Ack', status: 'Test', sender: 'loanet', references: [{ sender: 'pctt@laocai.gov.vn', identifier: 'LC-1', sent: '2026-11-28T06:09:00+07:00' }] });
     expect(r.alert.note).toContain('targeted 4, received 3, confirmed playing 2');
+    expect(r.alert.note).toContain('attention signal only 1');
   });
 
   it('CSV: BOM, Vietnamese headers and statuses, local times, formulas defused, numbers kept', () => {
-    const rows: Delivery[] = [{ ...pendingDelivery('a', 'bx-1', 1), status: 'completed', receivedAt: T0 + 50, firstSoundAt: T0 + 400, completedAt: T0 + 30_000, repeat: 3, levelDb: -21.25 }];
+    const rows: Delivery[] = [{ ...pendingDelivery('a', 'bx-1', 1), status: 'completed', receivedAt: T0 + 50, firstSoundAt: T0 + 400, messageAt: T0 + 4400, messageRepeats: 3, completedAt: T0 + 30_000, repeat: 3, levelDb: -21.25 }];
     const lines = reportLines(alert(), rows, () => ({ name: '=HYPERLINK("x")', areaKey: '2025.02683', areaName: 'Xã Bát Xát' }), () => undefined, T0, TZ);
     const csv = reportCsv(lines, TZ);
     expect(csv.startsWith('\uFEFFMã điểm,Tên điểm,')).toBe(true);
-    expect(csv.split('\r\n')[1]).toBe(`bx-1,"'=HYPERLINK(""x"")",2025.02683,Xã Bát Xát,đã phát xong,28/11/2026 06:10:00,28/11/2026 06:10:00,0.40,3,28/11/2026 06:10:30,,-21.3,`);
+    expect(csv.split('\r\n')[1]).toBe(`bx-1,"'=HYPERLINK(""x"")",2025.02683,Xã Bát Xát,đã phát xong,28/11/2026 06:10:00,28/11/2026 06:10:00,0.40,3,bản tin cảnh báo,3,28/11/2026 06:10:30,,-21.3,`);
   });
 });
