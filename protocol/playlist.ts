@@ -104,9 +104,12 @@ export type PlaylistReport = Static<typeof PlaylistReport>;
  * played   started within tolerance and ran to the end;
  * late     started, but later than the tolerance (lateMs says by how much);
  * partial  started but stopped before the end (reason says why: pre-empted, amplifier fault, …);
- * skipped  never started (reason says why).
+ * skipped  never started (reason says why);
+ * unknown  the agent lost its record of this entry (reason state_lost: its
+ *          receipt journal was wiped or damaged while the entry's window
+ *          passed), so it cannot say whether it played: never a guess.
  */
-export const AS_RUN_OUTCOMES = ['played', 'late', 'partial', 'skipped'] as const;
+export const AS_RUN_OUTCOMES = ['played', 'late', 'partial', 'skipped', 'unknown'] as const;
 export type AsRunOutcome = (typeof AS_RUN_OUTCOMES)[number];
 
 /**
@@ -116,9 +119,10 @@ export type AsRunOutcome = (typeof AS_RUN_OUTCOMES)[number];
  * device_off    the audio device was unreachable or powered off;
  * expired       the agent could not start it before notAfter (e.g. it was off);
  * cancelled     the entry left the playlist after it started;
- * error         anything else (detail says what).
+ * error         anything else (detail says what);
+ * state_lost    with `unknown`: the agent's record of it was lost (detail says which).
  */
-export const AS_RUN_REASONS = ['no_media', 'preempted', 'amp_fault', 'device_off', 'expired', 'cancelled', 'error'] as const;
+export const AS_RUN_REASONS = ['no_media', 'preempted', 'amp_fault', 'device_off', 'expired', 'cancelled', 'error', 'state_lost'] as const;
 export type AsRunReason = (typeof AS_RUN_REASONS)[number];
 
 /** One receipt per playlist entry per site: an `event` of type `as_run`. */
@@ -147,5 +151,19 @@ export const AsRunEvent = Obj({
   playlistVersion: Type.Optional(PlaylistVersion),
   /** Estimated error of the agent's server-clock estimate (ms) when it started. */
   clockUncertaintyMs: Type.Optional(Type.Number({ minimum: 0 })),
+  /**
+   * Whether the agent's clock was verified against the server's when the entry
+   * started (or, for a receipt of no play, when the agent decided): false after a
+   * restart with no link, or while a disagreeing clock answer was being confirmed.
+   * Absent: an agent that predates it.
+   */
+  clockSynced: Type.Optional(Type.Boolean()),
+  /**
+   * The clock the entry played under minus the best clock the agent knew when it
+   * wrote the receipt (ms, after checking its clock once more): positive, it ran
+   * ahead and played early by this much. startedAt, endedAt and startErrorMs are
+   * then on that best clock. Absent: no verified clock to compare with (no link).
+   */
+  clockErrorMs: Type.Optional(Type.Number()),
 });
 export type AsRunEvent = Static<typeof AsRunEvent>;

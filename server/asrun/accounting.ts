@@ -3,7 +3,8 @@
  * (entry, site) the server asked for, whether or not a receipt came back
  * (pure; issue 3, item 6).
  *
- * - A receipt says played / late / partial / skipped (with why).
+ * - A receipt says played / late / partial / skipped (with why), or unknown:
+ *   the site lost its record of the entry and will not guess.
  * - An occurrence the server's priority arbitration skipped at a site is
  *   "skipped" with the server's reason (it was never sent to play).
  * - An occurrence whose end (plus a grace for the receipt to travel) has
@@ -17,7 +18,7 @@
 import type { AsRunReceipt } from './log.ts';
 import type { SentEntry } from '../schedule/sent-entries.ts';
 
-export const AS_RUN_STATUSES = ['played', 'late', 'partial', 'skipped', 'no_receipt', 'upcoming'] as const;
+export const AS_RUN_STATUSES = ['played', 'late', 'early', 'unverified', 'partial', 'skipped', 'unknown', 'no_receipt', 'upcoming'] as const;
 export type AsRunStatus = (typeof AS_RUN_STATUSES)[number];
 
 /** A receipt may take this long after an entry's end to arrive before it counts as missing. */
@@ -26,8 +27,11 @@ export const RECEIPT_GRACE_MS = 2 * 60_000;
 export const STATUS_LABEL: Readonly<Record<AsRunStatus, { vi: string; en: string }>> = {
   played: { vi: 'Đã phát', en: 'played' },
   late: { vi: 'Phát muộn', en: 'late' },
+  early: { vi: 'Phát sớm', en: 'early' },
+  unverified: { vi: 'Đã phát, chưa xác minh đồng hồ', en: 'played, clock not verified' },
   partial: { vi: 'Phát dở dang', en: 'partial' },
   skipped: { vi: 'Không phát', en: 'skipped' },
+  unknown: { vi: 'Không rõ đã phát hay chưa', en: 'unknown' },
   no_receipt: { vi: 'Chưa có báo cáo', en: 'no receipt yet' },
   upcoming: { vi: 'Chưa đến giờ', en: 'not due yet' },
 };
@@ -40,6 +44,7 @@ const REASON_TEXT: Readonly<Record<string, { vi: string; en: string }>> = {
   expired: { vi: 'quá giờ, không kịp phát', en: 'too late to start' },
   cancelled: { vi: 'bị hủy khi đang phát', en: 'cancelled while playing' },
   error: { vi: 'lỗi', en: 'error' },
+  state_lost: { vi: 'điểm bị mất dữ liệu ghi nhận (mất điện, hỏng thẻ nhớ), không biết đã phát hay chưa', en: 'the site lost its record of it (power cut, damaged storage): whether it played is not known' },
   higher_priority: { vi: 'trùng giờ với bản tin ưu tiên cao hơn (theo lịch)', en: 'a higher-priority item was scheduled at that time' },
   same_priority: { vi: 'trùng giờ với bản tin cùng mức ưu tiên (theo lịch)', en: 'overlapped an item of the same priority' },
   queue_no_room: { vi: 'không còn chỗ để phát nối tiếp trong thời hạn hiệu lực', en: 'no room to queue it within its validity' },
@@ -80,6 +85,10 @@ export interface AsRunLine {
   startedAt: number | null;
   endedAt: number | null;
   startErrorMs: number | null;
+  /** From the receipt: the site's clock was verified when it played (null: not said). */
+  clockSynced: boolean | null;
+  /** From the receipt: how far the site's clock was off when it played (ms, positive: fast); startErrorMs is already on the server clock. */
+  clockErrorMs: number | null;
   frames: number | null;
   detail: string | null;
   receivedAt: number | null;
@@ -119,7 +128,55 @@ function fmtSeconds(ms: number, lang: 'vi' | 'en'): string {
   return lang === 'vi' ? s.replace('.', ',') : s;
 }
 
+/** Issue 3's bound: a start within this of its time (on the server clock) is on time. */
+export const ON_TIME_TOLERANCE_MS = 100;
+
+type ReceiptClockFields = Pick<AsRunReceipt, 'outcome' | 'startErrorMs' | 'clockSynced' | 'clockErrorMs'>;
+
+/**
+ * What a play's receipt means once the clock it was played under is taken into
+ * account (pure). A receipt with clockErrorMs has its times on the best clock
+ * the site knew when it wrote it, so its start error is the truth: more than
+ * ON_TIME_TOLERANCE_MS either way is "early" or "late", whatever the site's own
+ * verdict was. A play on a clock never verified and never corrected (a board
+ * that booted without a link) is "played, clock not verified": its time is not
+ * known, and saying "played" would claim it was on time. Receipts of agents
+ * that do not report their clock, and receipts of no play, keep their outcome.
+ */
+export function receiptStatus(r: ReceiptClockFields): AsRunStatus {
+  if (r.outcome !== 'played' && r.outcome !== 'late') return r.outcome;
+  const err = r.startErrorMs;
+  const corrected = r.clockErrorMs !== null && r.clockErrorMs !== undefined;
+  if (!corrected && r.clockSynced === false) return 'unverified';
+  if (err !== null && err < -ON_TIME_TOLERANCE_MS) return 'early';
+  if (corrected && err !== null) return err > ON_TIME_TOLERANCE_MS ? 'late' : 'played';
+  return r.outcome;
+}
+
+/** How far the site's clock was off when it played, in words, when it was off by more than the tolerance. */
+function clockNote(r: AsRunReceipt | undefined): { vi: string; en: string } | null {
+  if (!r || r.clockErrorMs === null || Math.abs(r.clockErrorMs) <= ON_TIME_TOLERANCE_MS) return null;
+  const s = Math.abs(r.clockErrorMs);
+  return r.clockErrorMs > 0
+    ? { vi: `đồng hồ của điểm nhanh ${fmtSeconds(s, 'vi')} giây lúc phát`, en: `the site's clock was ${fmtSeconds(s, 'en')} s fast when it played` }
+    : { vi: `đồng hồ của điểm chậm ${fmtSeconds(s, 'vi')} giây lúc phát`, en: `the site's clock was ${fmtSeconds(s, 'en')} s slow when it played` };
+}
+
 function explain(status: AsRunStatus, reason: string | null, r: AsRunReceipt | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
+  const text = explainStatus(status, reason, r, now);
+  const note = clockNote(r);
+  if (!note) return text;
+  return text ? { vi: `${text.vi}; ${note.vi}`, en: `${text.en}; ${note.en}` } : note;
+}
+
+function explainStatus(status: AsRunStatus, reason: string | null, r: AsRunReceipt | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
+  if (status === 'early' && r?.startErrorMs != null) return { vi: `phát sớm ${fmtSeconds(-r.startErrorMs, 'vi')} giây so với giờ máy chủ`, en: `played ${fmtSeconds(-r.startErrorMs, 'en')} s early on the server clock` };
+  if (status === 'unverified') {
+    return {
+      vi: 'đồng hồ của điểm chưa được đối chiếu với máy chủ khi phát (khởi động lại khi mất kết nối): không biết chắc đã phát đúng giờ',
+      en: "the site's clock had not been checked against the server's when it played (restarted with no link): whether it played on time is not known",
+    };
+  }
   if (status === 'late' && r?.startErrorMs != null) return { vi: `phát muộn ${fmtSeconds(r.startErrorMs, 'vi')} giây`, en: `started ${fmtSeconds(r.startErrorMs, 'en')} s late` };
   if (status === 'no_receipt') {
     if (!now) return { vi: 'chưa nhận được báo cáo của điểm', en: 'no receipt from the site yet' };
@@ -146,7 +203,7 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
     let source: AsRunLine['source'] = 'server';
     let siteNow: SiteNow | null = null;
     if (r) {
-      status = r.outcome;
+      status = receiptStatus(r);
       reason = r.reason;
       source = 'agent';
     } else if (e.plan === 'skipped') {
@@ -177,6 +234,8 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
       startedAt: r?.startedAt ?? null,
       endedAt: r?.endedAt ?? null,
       startErrorMs: r?.startErrorMs ?? null,
+      clockSynced: r?.clockSynced ?? null,
+      clockErrorMs: r?.clockErrorMs ?? null,
       frames: r?.frames ?? null,
       detail: r?.detail ?? null,
       receivedAt: r?.receivedAt ?? null,
@@ -198,13 +257,15 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
       startAt: r.scheduledAt,
       durationMs: r.startedAt !== null && r.endedAt !== null ? r.endedAt - r.startedAt : 0,
       priority: '',
-      status: r.outcome,
+      status: receiptStatus(r),
       source: 'agent',
       reason: r.reason,
-      explanation: explain(r.outcome, r.reason, r, undefined),
+      explanation: explain(receiptStatus(r), r.reason, r, undefined),
       startedAt: r.startedAt,
       endedAt: r.endedAt,
       startErrorMs: r.startErrorMs,
+      clockSynced: r.clockSynced,
+      clockErrorMs: r.clockErrorMs,
       frames: r.frames,
       detail: r.detail,
       receivedAt: r.receivedAt,

@@ -21,6 +21,8 @@ const COLUMNS: Array<{ vi: string; en: string; value: (l: AsRunLine, zone: strin
   { vi: 'Bắt đầu', en: 'Started (local)', value: (l, z) => (l.startedAt !== null ? localDisplay(l.startedAt, z) : '') },
   { vi: 'Kết thúc', en: 'Ended (local)', value: (l, z) => (l.endedAt !== null ? localDisplay(l.endedAt, z) : '') },
   { vi: 'Lệch giờ (giây)', en: 'Start error (s)', value: (l) => (l.startErrorMs !== null ? csvNumber(l.startErrorMs / 1000, 3) : null) },
+  { vi: 'Đồng hồ của điểm', en: 'Site clock', value: (l) => (l.clockSynced === null ? '' : l.clockSynced ? 'đã xác minh / verified' : 'chưa xác minh / not verified') },
+  { vi: 'Đồng hồ lệch (giây)', en: 'Clock error (s)', value: (l) => (l.clockErrorMs !== null ? csvNumber(l.clockErrorMs / 1000, 3) : null) },
   { vi: 'Lý do', en: 'Reason', value: (l) => (l.explanation ? `${l.explanation.vi} / ${l.explanation.en}` : '') },
   { vi: 'Chi tiết', en: 'Detail', value: (l) => l.detail ?? '' },
   { vi: 'Nguồn', en: 'Source', value: (l) => (l.source === 'agent' ? 'điểm phát / site' : 'máy chủ / server') },

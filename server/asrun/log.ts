@@ -25,6 +25,10 @@ export interface AsRunReceipt {
   detail: string | null;
   playlistVersion: string | null;
   clockUncertaintyMs: number | null;
+  /** The agent's clock was verified when the entry started; null: an agent that does not say. */
+  clockSynced: boolean | null;
+  /** The play's clock minus the best clock the agent knew when it wrote the receipt (positive: early); the times are on the best. */
+  clockErrorMs: number | null;
   at: number;
   receivedAt: number;
 }
@@ -45,6 +49,8 @@ interface Row {
   detail: string | null;
   playlist_version: string | null;
   clock_uncertainty_ms: number | null;
+  clock_synced: number | null;
+  clock_error_ms: number | null;
   at: number;
   received_at: number;
 }
@@ -65,6 +71,8 @@ const toReceipt = (r: Row): AsRunReceipt => ({
   detail: r.detail,
   playlistVersion: r.playlist_version,
   clockUncertaintyMs: r.clock_uncertainty_ms,
+  clockSynced: r.clock_synced === null || r.clock_synced === undefined ? null : r.clock_synced === 1,
+  clockErrorMs: r.clock_error_ms ?? null,
   at: r.at,
   receivedAt: r.received_at,
 });
@@ -79,9 +87,9 @@ export class AsRunLog {
   ) {
     this.insert = db.prepare(
       `INSERT INTO as_run (site_id, entry_id, kind, item_id, media_id, scheduled_at, outcome, started_at, ended_at, start_error_ms, frames,
-         reason, detail, playlist_version, clock_uncertainty_ms, at, received_at)
+         reason, detail, playlist_version, clock_uncertainty_ms, clock_synced, clock_error_ms, at, received_at)
        VALUES (@site_id, @entry_id, @kind, @item_id, @media_id, @scheduled_at, @outcome, @started_at, @ended_at, @start_error_ms, @frames,
-         @reason, @detail, @playlist_version, @clock_uncertainty_ms, @at, @received_at)
+         @reason, @detail, @playlist_version, @clock_uncertainty_ms, @clock_synced, @clock_error_ms, @at, @received_at)
        ON CONFLICT(site_id, entry_id) DO NOTHING`,
     );
   }
@@ -104,6 +112,8 @@ export class AsRunLog {
       detail: e.detail ?? null,
       playlist_version: e.playlistVersion ?? null,
       clock_uncertainty_ms: e.clockUncertaintyMs ?? null,
+      clock_synced: e.clockSynced === undefined ? null : e.clockSynced ? 1 : 0,
+      clock_error_ms: e.clockErrorMs ?? null,
       at: e.at,
       received_at: this.now(),
     });

@@ -47,6 +47,8 @@ function receipt(siteId: string, over: Partial<AsRunReceipt> = {}): AsRunReceipt
     detail: null,
     playlistVersion: 'v1',
     clockUncertaintyMs: 3,
+    clockSynced: true,
+    clockErrorMs: 0.5,
     at: T6 + 60_100,
     receivedAt: T6 + 60_500,
     ...over,
@@ -90,7 +92,15 @@ describe('accountAsRun', () => {
 
   it('sums each occurrence over its sites', () => {
     const { entries } = accountAsRun({ ...base, sent: [sent('a'), sent('b'), sent('c')], receipts: [receipt('a')], now: T6 + H });
-    expect(entries).toEqual([{ entryId: `bi-1@${T6}`, itemId: 'bi-1', title: 'Thông báo tiêm chủng, đợt 2', scheduledAt: T6, sites: 3, byStatus: { played: 1, late: 0, partial: 0, skipped: 0, no_receipt: 2, upcoming: 0 } }]);
+    expect(entries).toEqual([{ entryId: `bi-1@${T6}`, itemId: 'bi-1', title: 'Thông báo tiêm chủng, đợt 2', scheduledAt: T6, sites: 3, byStatus: { played: 1, late: 0, early: 0, unverified: 0, partial: 0, skipped: 0, unknown: 0, no_receipt: 2, upcoming: 0 } }]);
+  });
+
+  it("a site that lost its record of an entry says unknown, and the log shows it in both languages", () => {
+    const { lines, summary } = accountAsRun({ ...base, sent: [sent('a')], receipts: [receipt('a', { outcome: 'unknown', reason: 'state_lost', startedAt: null, endedAt: null, startErrorMs: null, frames: null })], now: T6 + H });
+    expect(lines[0]).toMatchObject({ status: 'unknown', source: 'agent', reason: 'state_lost' });
+    expect(lines[0]!.explanation!.vi).toMatch(/không biết đã phát hay chưa/);
+    expect(lines[0]!.explanation!.en).toMatch(/whether it played is not known/);
+    expect(summary.byStatus.unknown).toBe(1);
   });
 
   it('an entry still within its end + grace is not due yet, not missing', () => {

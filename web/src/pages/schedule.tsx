@@ -59,6 +59,9 @@ interface AsRunLine {
 const PRIORITY_KEY: Record<string, StringKey> = { normal: 'normal', priority: 'priorityHigh', emergency: 'emergencyPriority' };
 const STATUS_KEY: Record<string, StringKey> = { draft: 'draft', approved: 'approved', cancelled: 'cancelled' };
 const DAY = 86_400_000;
+/** Played, but not when it should have (or not known when): shown as a warning, not as a plain "played". */
+const CLOCK_WARN = new Set(['late', 'early', 'unverified', 'unknown']);
+const both = (x: { vi: string; en: string } | undefined) => (x ? `${x.vi} / ${x.en}` : '');
 
 function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => void }) {
   const perms = props.me.permissions;
@@ -363,7 +366,9 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
                 <td>
                   {l.siteName} <span class="muted">{l.areaName}</span>
                 </td>
-                <td>{label(asRun.data?.statusLabels[l.status]) || l.status}</td>
+                <td data-status={l.status} class={CLOCK_WARN.has(l.status) ? 'warn-text' : ''} title={both(asRun.data?.statusLabels[l.status])}>
+                  {label(asRun.data?.statusLabels[l.status]) || l.status}
+                </td>
                 <td class="hide-sm muted">{label(l.explanation ?? undefined)}</td>
               </tr>
             ))}

@@ -254,7 +254,9 @@ export function SitePage(props: { me: Me; id: string }) {
                 <tr>
                   <td class="muted">{formatTime(l.startAt)}</td>
                   <td>{l.title}</td>
-                  <td>{pick(label) || l.status}</td>
+                  <td data-status={l.status} class={['late', 'early', 'unverified', 'unknown'].includes(l.status) ? 'warn-text' : ''} title={label ? `${label.vi} / ${label.en}` : ''}>
+                    {pick(label) || l.status}
+                  </td>
                   <td class="muted">{pick(l.explanation)}</td>
                 </tr>
               );
