@@ -77,6 +77,8 @@ interface Live {
   transit: TransitWindow;
   /** Server time of the last report sent (periodic or early). */
   lastReportAt: number;
+  /** Server time the delay was last raised (the raised start's `at`): nothing after it was sent before it. */
+  raisedAt: number;
 }
 
 /** An early report (the site is behind) at most this often. */
@@ -194,7 +196,9 @@ export class LiveReceiver {
     const r = live.playback.push(f, arrivalServerMs);
     if (r.status !== 'accepted' && r.status !== 'late') return;
     const latePackets = r.status === 'late' ? f.packets.length : r.latePackets;
-    live.transit.add(arrivalServerMs - messageSendTimeMs({ playAtUs: f.playAtUs, packets: f.packets.length, packetDurationUs: f.packetDurationUs }, live.start.delayMs), f.packets.length, latePackets);
+    // A raise sends the slots it makes due at once: those left at the raise, not at play-at − the new delay.
+    const sentAt = Math.max(live.raisedAt, messageSendTimeMs({ playAtUs: f.playAtUs, packets: f.packets.length, packetDurationUs: f.packetDurationUs }, live.start.delayMs));
+    live.transit.add(arrivalServerMs - sentAt, f.packets.length, latePackets);
     if (latePackets > 0 && arrivalServerMs - live.lastReportAt >= BEHIND_REPORT_MS && live.transit.behind() && live.playback.lastPullAt !== undefined) this.report(live, false);
   }
 
@@ -204,6 +208,7 @@ export class LiveReceiver {
       // The server raised the stream's delay: what came late under the old one says nothing now.
       this.o.log.info(`live stream ${m.streamId}: delay raised from ${known.start.delayMs} to ${m.delayMs} ms`);
       known.start = { ...known.start, delayMs: m.delayMs };
+      known.raisedAt = m.at;
       known.playback.raiseDelayMs(m.delayMs);
       known.transit.clearLate();
       return;
@@ -218,7 +223,7 @@ export class LiveReceiver {
       decoder: this.o.createDecoder(),
       toLocal: (t) => t - this.o.clockOffsetMs(),
     });
-    const live: Live = { start: m, playback, lastHeardAt: this.o.serverNow(), done: false, transit: new TransitWindow(), lastReportAt: -Infinity };
+    const live: Live = { start: m, playback, lastHeardAt: this.o.serverNow(), done: false, transit: new TransitWindow(), lastReportAt: -Infinity, raisedAt: -Infinity };
     this.streams.set(m.streamId, live);
     // Their arrival was before now: not measured (it would overstate the transit).
     for (const f of this.pending.get(m.streamId) ?? []) playback.push(f, this.o.serverNow());

@@ -4,9 +4,10 @@
  * (a 4G link dropping mid-download), or flip a byte (a corrupting middlebox),
  * or pass through. Real sockets both ways; records what it saw (Range
  * headers, body bytes sent) so tests and benchmarks can count the cost.
+ * startDelayingTcpProxy: a TCP link as slow and jittery as a mountain one.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 
 /** How long a cut connection stalls, after its last bytes, before it drops. */
 const CUT_STALL_MS = 250;
@@ -102,4 +103,73 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
       server.close(() => resolve());
     });
   return proxy;
+}
+
+/**
+ * A TCP proxy that delays what crosses it as a slow, jittery mountain link
+ * does: every chunk, in each direction, is held `baseMs` + a uniform
+ * 0..`jitterMs` (seeded), but never overtakes the chunk before it — TCP
+ * delivers in order, so a late segment holds back those behind it (head-of-
+ * line blocking), which is what an agent's MQTT connection sees. In front of
+ * a broker: agents connect to `port` instead. `net` user-space, so it works
+ * where the kernel has no netem (tc qdisc … netem).
+ */
+export interface DelayingTcpProxy {
+  port: number;
+  /** Change the delay for chunks from now on. */
+  set(delay: { baseMs: number; jitterMs: number }): void;
+  /** Chunks forwarded and their applied delays (ms), both directions. */
+  stats(): { chunks: number; delayP50Ms: number; delayMaxMs: number };
+  close(): Promise<void>;
+}
+
+export async function startDelayingTcpProxy(target: { host: string; port: number }, delay: { baseMs: number; jitterMs: number }, random: () => number = Math.random): Promise<DelayingTcpProxy> {
+  let current = { ...delay };
+  const applied: number[] = [];
+  const sockets = new Set<net.Socket>();
+  /** Forward `from` → `to`, each chunk delayed, in order. */
+  const pipe = (from: net.Socket, to: net.Socket) => {
+    let lastRelease = 0;
+    from.on('data', (chunk: Buffer) => {
+      const now = performance.now();
+      const release = Math.max(lastRelease, now + current.baseMs + random() * current.jitterMs);
+      lastRelease = release;
+      applied.push(release - now);
+      if (applied.length > 100_000) applied.splice(0, 50_000);
+      setTimeout(() => {
+        if (!to.destroyed) to.write(chunk);
+      }, release - now);
+    });
+    // An end or a reset goes after the data in flight, as it would on the wire.
+    const close = () => setTimeout(() => to.destroy(), Math.max(0, lastRelease - performance.now()));
+    from.on('end', close);
+    from.on('error', close);
+    from.on('close', close);
+  };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target.port, target.host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.setNoDelay(true);
+      s.on('close', () => sockets.delete(s));
+    }
+    pipe(client, upstream);
+    pipe(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    set: (d) => {
+      current = { ...d };
+    },
+    stats: () => {
+      const sorted = [...applied].sort((a, b) => a - b);
+      return { chunks: applied.length, delayP50Ms: sorted.length ? sorted[Math.floor(sorted.length / 2)]! : 0, delayMaxMs: sorted.length ? sorted[sorted.length - 1]! : 0 };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

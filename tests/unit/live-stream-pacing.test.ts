@@ -92,4 +92,31 @@ describe('LiveStream pacing', () => {
     expect(sent.flatMap((f) => f.packets)).toHaveLength(5);
     expect(sent.map((f) => f.packets.length)).toEqual([3, 2]);
   });
+  it('a raised delay moves the capture origin back: the slots it makes due go at once, every later one that much further ahead, the play-at grid unchanged', () => {
+    const { s, sent, at } = setup(true);
+    s.push(sinePcm(440, 5000));
+    for (let t = 20; t <= 600; t += 20) {
+      at(t);
+      s.tick();
+    }
+    const before = sent.length;
+    expect(before).toBe(10); // 30 slots in 600 ms
+    expect(s.raiseDelay(1010)).toBe(1020); // whole packets
+    expect(s.raiseDelay(800)).toBe(1020); // never lowered
+    s.tick();
+    // 26 more slots due at once (520 ms), still on the grid: slot k plays at T0 + 500 + 20 k.
+    expect(sent.length - before).toBe(Math.floor(26 / 3));
+    const slots = sent.map((f) => (f.playAtUs / 1000 - T0 - 500) / 20);
+    expect(slots.every((k, i) => i === 0 || k - slots[i - 1]! === 3)).toBe(true);
+    for (let t = 620; t <= 2000; t += 20) {
+      at(t);
+      s.tick();
+    }
+    const last = sent[sent.length - 1]!;
+    // Sent at 2000 ms, its last packet captured by then: now 1020 ms ahead of its play-at, not 500.
+    expect(last.playAtUs / 1000 + 3 * 20 - (T0 + 2000)).toBeGreaterThanOrEqual(1020 - 20);
+    expect(last.playAtUs / 1000 + 3 * 20 - (T0 + 2000)).toBeLessThanOrEqual(1020 + 40);
+    expect(s.currentDelayMs).toBe(1020);
+    expect(s.stats().lateSkipped).toBe(0);
+  });
 });
