@@ -19,14 +19,25 @@
  *
  * Statuses: received → playing (repeat 0 = signal, then each repeat) →
  * completed, or failed (no_media, amp_fault, device_off, expired, preempted,
- * error) or stopped (cancelled, replaced by a newer revision).
+ * error) or stopped (cancelled, replaced by a newer revision). Every status
+ * after the first sound says what this site played: `messageAt` once the
+ * message itself came out (absent: the signal only), `messageRepeats` played
+ * to their end. The microphone's level is measured over the message once it
+ * began, so a siren followed by silence is never reported as heard.
+ *
+ * When the message audio cannot be had (the fetch refused, or failing
+ * MESSAGE_FETCH_ATTEMPTS times, or not in by the deadline; the message still
+ * not made when the wait runs out; the cached file unreadable) the programme
+ * ends right after the signal, which is not cut, so the amplifier is released
+ * instead of held on in silence, and the site reports failed no_media with
+ * what the fetch got.
  */
 import { decodeAlertControl, type AlertFailureReason, type AlertStart, type AlertStatusEvent } from '../../protocol/index.ts';
 import type { MediaRef } from '../media-cache/types.ts';
 import type { EngineEvent, PlayoutEngineApi, PlayoutFailure } from '../playout/engine.ts';
 import { attentionFrames } from './attention.ts';
 import { AlertSource, type MessageFrames } from './alert-source.ts';
-import { decideCancel, decideStart } from './decide.ts';
+import { askServerFirst, decideCancel, decideStart, handledPerServer, type ServerDelivery, messageFetchDecision, type FetchFailure } from './decide.ts';
 import { AlertMemory } from './memory.ts';
 
 export interface AlertMedia {
@@ -34,6 +45,8 @@ export interface AlertMedia {
   need(refs: readonly MediaRef[]): void;
   /** The verified file, or null while it is not (yet) in the cache. */
   pathOf(sha256: string): string | null;
+  /** Why the file is not in yet: failed attempts and the last error (HTTP status, cut, stall); null while none failed. */
+  failureOf?(sha256: string): FetchFailure | null;
 }
 
 export interface AlertHandlerOptions {
@@ -41,7 +54,7 @@ export interface AlertHandlerOptions {
   engine: Pick<PlayoutEngineApi, 'add' | 'cancel' | 'on'>;
   serverNow: () => number;
   clockUncertaintyMs?: () => number | null;
-  /** Absent: no cache (no HTTP URL): the signal plays, then the alert fails no_media. */
+  /** Absent: no cache (no HTTP URL): the signal plays, then the alert fails no_media at once. */
   media?: AlertMedia;
   openMessage: (path: string) => Promise<MessageFrames>;
   publish: (event: AlertStatusEvent) => void;
@@ -56,12 +69,20 @@ export interface AlertHandlerOptions {
   micTimeoutMs?: number;
   stateDir?: string;
   log: { info?(m: string): void; warn(m: string): void; error(m: string): void };
-  /** Give up on the audio this long after the alert arrived (default 120 s, never past validUntil). */
+  /** Give up on an audio download still going this long after the alert arrived (default 120 s, never past validUntil); a failing one ends sooner (decide.ts). */
   mediaTimeoutMs?: number;
   /** How often to look whether the audio has arrived (default 100 ms). */
   pollMs?: number;
   /** Give up waiting for a message still being made this long after the alert arrived (default 10 min, never past validUntil). */
   messageWaitMs?: number;
+  /**
+   * What the server stored for this site about an alert (null: it does not know it). Asked before
+   * playing an alert that may have played here already, when the memory was lost (decide.ts,
+   * askServerFirst). Absent: never asked, the alert plays.
+   */
+  askServer?: (alertId: string) => Promise<ServerDelivery | null>;
+  /** Play anyway when the server has not answered by then (default 3000 ms): an alert heard twice beats one not heard. */
+  askTimeoutMs?: number;
 }
 
 export interface AlertHandlerStats {
@@ -79,6 +100,12 @@ interface Running {
   programmeId: string;
   source: AlertSource;
   firstSoundAt: number | null;
+  /** When the message itself (repeat 1) came out; null: only the signal so far. */
+  messageAt: number | null;
+  /** The message could not be had: the programme ends after the signal and reports failed no_media with this. */
+  noMedia: string | null;
+  /** Failed fetch attempts of the message's file already counted when this alert began to wait for it. */
+  fetchBaseline: number;
   /** Why we cancelled it ourselves: the status it ends with. */
   endAs: { status: 'failed' | 'stopped'; reason?: AlertFailureReason; detail: string } | null;
   poll: NodeJS.Timeout | undefined;
@@ -104,6 +131,9 @@ export class AlertHandler {
   private readonly running = new Map<string, Running>();
   private readonly byProgramme = new Map<string, string>();
   private unsubscribe: (() => void) | undefined;
+  /** Server clock when this run started; and the alert revisions being asked about (askServer). */
+  private runStartedAt = 0;
+  private readonly asking = new Set<string>();
   readonly stats: AlertHandlerStats = { controlMessages: 0, invalid: 0, started: 0, ignored: 0, completed: 0, failed: 0, stopped: 0 };
 
   constructor(private readonly o: AlertHandlerOptions) {
@@ -111,7 +141,8 @@ export class AlertHandler {
   }
 
   async start(): Promise<void> {
-    await this.memory.load(this.o.serverNow());
+    this.runStartedAt = this.o.serverNow();
+    await this.memory.load(this.runStartedAt);
     this.unsubscribe = this.o.engine.on((e) => this.onEngine(e));
   }
 
@@ -137,12 +168,22 @@ export class AlertHandler {
     else this.onCancel(m.alertId, m.reason);
   }
 
-  private onStart(m: AlertStart): void {
+  private onStart(m: AlertStart, asked = false): void {
     const now = this.o.serverNow();
     const cur = this.running.get(m.alertId);
     const decision = decideStart(this.memory.view, m, this.o.siteId, now, cur !== undefined, cur?.awaiting ?? false);
     if (decision.action === 'ignore') {
       this.stats.ignored++;
+      return;
+    }
+    if (decision.action === 'play' && !cur && !asked && this.o.askServer && askServerFirst(this.memory.complete, this.memory.view, m, this.runStartedAt)) {
+      const key = `${m.alertId}:${m.revision}`;
+      if (this.asking.has(key)) {
+        this.stats.ignored++;
+        return;
+      }
+      this.asking.add(key);
+      void this.askThenStart(m, key, this.o.askServer);
       return;
     }
     if (decision.action === 'expired') {
@@ -158,6 +199,32 @@ export class AlertHandler {
     if (cur) this.end(cur, { status: 'stopped', detail: `replaced by revision ${m.revision}` });
     this.report(m, 'received');
     this.play(m, now);
+  }
+
+  /** The memory may lack this alert: the server says whether it already ended here; without an answer it plays. */
+  private async askThenStart(m: AlertStart, key: string, ask: NonNullable<AlertHandlerOptions['askServer']>): Promise<void> {
+    let word: ServerDelivery | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer in time')), this.o.askTimeoutMs ?? 3000);
+        timer.unref();
+      });
+      word = await Promise.race([ask(m.alertId), timeout]);
+    } catch (e) {
+      this.o.log.warn(`alert ${m.alertId}: could not ask the server whether it already played here (${(e as Error).message}); playing it`);
+    } finally {
+      clearTimeout(timer);
+      this.asking.delete(key);
+    }
+    const ended = word ? handledPerServer(word, m) : null;
+    if (ended) {
+      this.o.log.warn(`alert ${m.alertId} revision ${m.revision} already ${ended} here (the server's record; this agent's alert memory was lost): not played again`);
+      this.memory.set(m.alertId, m.revision, ended, this.o.serverNow());
+      this.stats.ignored++;
+      return;
+    }
+    this.onStart(m, true);
   }
 
   private onCancel(alertId: string, reason: 'cancelled' | 'expired' | 'superseded'): void {
@@ -180,6 +247,9 @@ export class AlertHandler {
       programmeId,
       source,
       firstSoundAt: null,
+      messageAt: null,
+      noMedia: null,
+      fetchBaseline: 0,
       endAs: null,
       poll: undefined,
       deadline: Math.min(m.validUntil, now + (m.media ? this.o.mediaTimeoutMs ?? 120_000 : this.o.messageWaitMs ?? 600_000)),
@@ -220,8 +290,7 @@ export class AlertHandler {
     const check = () => {
       if (this.running.get(r.start.alertId) !== r || !r.awaiting) return clearInterval(r.poll);
       if (this.o.serverNow() >= r.deadline) {
-        clearInterval(r.poll);
-        this.end(r, { status: 'failed', reason: 'no_media', detail: `the message of alert ${r.start.alertId} was still being made on the server when the wait ran out` });
+        this.giveUpMessage(r, `the message of alert ${r.start.alertId} was still being made on the server when the wait ran out`);
       }
     };
     r.poll = setInterval(check, Math.max(this.o.pollMs ?? 100, 1000));
@@ -251,8 +320,10 @@ export class AlertHandler {
     r.source.noMessage();
   }
 
-  /** Ask the cache for the audio and attach it to the source as soon as it is there. */
+  /** Ask the cache for the audio and attach it to the source as soon as it is there; give up on it when it cannot be had. */
   private fetch(r: Running): void {
+    const sha = r.start.media?.sha256;
+    r.fetchBaseline = (sha && this.o.media?.failureOf?.(sha)?.attempts) || 0;
     this.needMedia();
     const tryAttach = () => {
       if (!this.running.has(r.start.alertId) || this.running.get(r.start.alertId) !== r) return clearInterval(r.poll);
@@ -264,18 +335,37 @@ export class AlertHandler {
         r.poll = undefined;
         this.o.openMessage(path).then(
           (frames) => r.source.attach(frames),
-          (e: unknown) => this.end(r, { status: 'failed', reason: 'no_media', detail: `cached audio unreadable: ${(e as Error).message}` }),
+          (e: unknown) => this.giveUpMessage(r, `cached audio unreadable: ${(e as Error).message}`),
         );
         return;
       }
-      if (this.o.serverNow() >= r.deadline) {
-        clearInterval(r.poll);
-        this.end(r, { status: 'failed', reason: 'no_media', detail: this.o.media ? `audio ${media.mediaId} not in the cache in time` : 'no media cache configured' });
-      }
+      if (!this.o.media) return this.giveUpMessage(r, 'no media cache configured');
+      const d = messageFetchDecision(this.o.media.failureOf?.(media.sha256) ?? null, r.fetchBaseline, this.o.serverNow(), r.deadline, media.mediaId);
+      if (d.action === 'give_up') this.giveUpMessage(r, d.detail);
     };
     r.poll = setInterval(tryAttach, this.o.pollMs ?? 100);
     r.poll.unref();
     tryAttach();
+  }
+
+  /**
+   * No message for this alert: the programme ends after its signal (not cut
+   * short) or at once when the signal is over, releasing the amplifier, and
+   * the site reports failed no_media with `detail`.
+   */
+  private giveUpMessage(r: Running, detail: string): void {
+    clearInterval(r.poll);
+    r.poll = undefined;
+    if (this.running.get(r.start.alertId) !== r || !r.source.waitingForMessage || r.noMedia !== null) return;
+    r.awaiting = false;
+    if (r.start.attention === null && r.firstSoundAt === null) {
+      // No signal to let finish: nothing sounds without the message.
+      this.end(r, { status: 'failed', reason: 'no_media', detail });
+      return;
+    }
+    r.noMedia = detail;
+    r.source.noMessage();
+    this.o.log.warn(`alert ${r.start.alertId}: ${detail}; only the attention signal played here`);
   }
 
   private needMedia(): void {
@@ -284,15 +374,31 @@ export class AlertHandler {
 
   private onSound(r: Running, repeat: number, at: number): void {
     r.firstSoundAt ??= at;
+    if (repeat >= 1) r.messageAt ??= at;
     r.lastRepeat = repeat;
-    this.report(r.start, 'playing', { repeat, firstSoundAt: r.firstSoundAt });
+    this.report(r.start, 'playing', { repeat, firstSoundAt: r.firstSoundAt, ...this.played(r, false) });
     if (repeat === 2) {
-      // Mid-alert, over the signal and the first message: a long alert shows its level before it ends.
+      // Mid-alert, over the first repeat of the message: a long alert shows its level before it ends.
       const first = r.firstSoundAt;
-      void this.measure(first, at).then((level) => {
-        if (level && this.running.get(r.start.alertId) === r) this.report(r.start, 'playing', { repeat: r.lastRepeat, firstSoundAt: first, ...level });
+      const from = r.messageAt ?? first;
+      void this.measure(from, at).then((level) => {
+        if (level && this.running.get(r.start.alertId) === r) this.report(r.start, 'playing', { repeat: r.lastRepeat, firstSoundAt: first, ...this.played(r, false), ...level });
       });
     }
+  }
+
+  /**
+   * What this site has played of the message: when it began (absent: the
+   * signal only) and the repeats played to their end — every one when the
+   * programme completed, else those before the one it is in (a repeat is
+   * counted once the next has begun or the programme ended whole).
+   */
+  private played(r: Running, completed: boolean): Pick<AlertStatusEvent, 'messageAt' | 'messageRepeats'> {
+    const begun = Math.max(0, r.lastRepeat);
+    return {
+      ...(r.messageAt !== null ? { messageAt: Math.max(0, Math.round(r.messageAt)) } : {}),
+      messageRepeats: r.messageAt === null ? 0 : completed ? begun : Math.max(0, begun - 1),
+    };
   }
 
   /**
@@ -346,6 +452,13 @@ export class AlertHandler {
       const known = this.memory.view.get(m.alertId);
       if (!known || known.revision <= m.revision) this.memory.set(m.alertId, m.revision, outcome, now);
     };
+    if (failure === null && !r.endAs && r.noMedia !== null) {
+      // The programme ended after the signal because the message could not be had.
+      remember('failed');
+      this.reportEnd(r, 'failed', { reason: 'no_media', detail: r.noMedia.slice(0, 300), ...(r.lastRepeat >= 0 ? { repeat: r.lastRepeat } : {}) }, now);
+      this.stats.failed++;
+      return;
+    }
     if (failure === null && !r.endAs) {
       remember('completed');
       this.reportEnd(r, 'completed', r.signalOnly ? { repeat: 0, detail: 'attention signal only: the server could not make the message audio' } : { repeat: m.repeats }, now);
@@ -363,12 +476,13 @@ export class AlertHandler {
     else this.stats.failed++;
   }
 
-  /** The final report; after sound it waits for what the microphone heard since the first sound. */
+  /** The final report; after sound it waits for what the microphone heard since the message began (the first sound, when only the signal played). */
   private reportEnd(r: Running, status: 'completed' | 'failed' | 'stopped', more: Partial<Pick<AlertStatusEvent, 'repeat' | 'reason' | 'detail'>>, now: number): void {
     const first = r.firstSoundAt;
-    if (first === null || !this.o.micLevelDb) return this.report(r.start, status, { ...more, ...(first !== null ? { firstSoundAt: first } : {}) });
+    const played = first !== null ? { firstSoundAt: first, ...this.played(r, status === 'completed') } : {};
+    if (first === null || !this.o.micLevelDb) return this.report(r.start, status, { ...more, ...played });
     // Reported with the time it ended, not the time the microphone answered.
-    void this.measure(first, now).then((level) => this.report(r.start, status, { ...more, firstSoundAt: first, ...(level ?? {}) }, now));
+    void this.measure(r.messageAt ?? first, now).then((level) => this.report(r.start, status, { ...more, ...played, ...(level ?? {}) }, now));
   }
 
   private forget(r: Running): void {
@@ -378,7 +492,7 @@ export class AlertHandler {
     this.needMedia();
   }
 
-  private report(m: AlertStart, status: AlertStatusEvent['status'], more: Partial<Pick<AlertStatusEvent, 'repeat' | 'firstSoundAt' | 'levelDb' | 'thresholdDb' | 'reason' | 'detail'>> = {}, at = this.o.serverNow()): void {
+  private report(m: AlertStart, status: AlertStatusEvent['status'], more: Partial<Pick<AlertStatusEvent, 'repeat' | 'firstSoundAt' | 'messageAt' | 'messageRepeats' | 'levelDb' | 'thresholdDb' | 'reason' | 'detail'>> = {}, at = this.o.serverNow()): void {
     const u = this.o.clockUncertaintyMs?.();
     this.o.publish({
       v: 1,

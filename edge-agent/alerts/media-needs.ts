@@ -6,11 +6,21 @@
  * from the cache's needs by the next playlist change, and the reverse.
  */
 import type { MediaCache, MediaRef } from '../media-cache/types.ts';
+import type { FetchFailure } from './decide.ts';
+
+/** A cache that can say why a needed file is still missing (FileMediaCache's `errors()`). */
+type ReportsErrors = { errors?(): ReadonlyArray<FetchFailure & { sha256: string }> };
 
 export class SharedMediaNeeds {
   private readonly parts = new Map<string, readonly MediaRef[]>();
 
-  constructor(private readonly cache: Pick<MediaCache, 'setNeeded'>) {}
+  constructor(private readonly cache: Pick<MediaCache, 'setNeeded'> & ReportsErrors) {}
+
+  /** Why a needed file is not in the cache yet (failed attempts, last error), or null while nothing failed. */
+  failureOf(sha256: string): FetchFailure | null {
+    const e = this.cache.errors?.().find((x) => x.sha256 === sha256);
+    return e ? { attempts: e.attempts, error: e.error } : null;
+  }
 
   set(owner: string, refs: readonly MediaRef[]): void {
     this.parts.set(owner, refs);

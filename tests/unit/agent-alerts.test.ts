@@ -15,7 +15,7 @@ import { FRAME_SAMPLES, SAMPLE_RATE, type AudioSink, type AudioSinkStats } from 
 import { PlayoutEngine, type ProgrammeSource } from '../../edge-agent/playout/engine.ts';
 import { attentionFrames, chime, siren } from '../../edge-agent/alerts/attention.ts';
 import { AlertSource, type MessageFrames } from '../../edge-agent/alerts/alert-source.ts';
-import { decideCancel, decideStart, type Remembered } from '../../edge-agent/alerts/decide.ts';
+import { decideCancel, decideStart, MESSAGE_FETCH_ATTEMPTS, messageFetchDecision, type FetchFailure, type Remembered } from '../../edge-agent/alerts/decide.ts';
 import { AlertHandler } from '../../edge-agent/alerts/handler.ts';
 import { SharedMediaNeeds } from '../../edge-agent/alerts/media-needs.ts';
 
@@ -246,6 +246,10 @@ describe('the handler on the real playout engine', () => {
     expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['playing', 1], ['playing', 2], ['completed', 2]]);
     const playing = events.find((e) => e.status === 'playing')!;
     expect(playing.firstSoundAt! - t).toBeLessThanOrEqual(80);
+    // Each status says what played: the chime alone (no messageAt), then the message and the repeats done.
+    expect(events.map((e) => [e.messageAt !== undefined, e.messageRepeats])).toEqual([[false, undefined], [false, 0], [true, 0], [true, 1], [true, 2]]);
+    const messageFrame = sink.heard.find((w) => w.v === 9)!;
+    expect(Math.abs(events[2]!.messageAt! - messageFrame.playAt)).toBeLessThanOrEqual(80);
     expect(events.every((e) => e.siteId === 's1' && e.alertId === 'alr-00000000000000a1' && e.revision === 1)).toBe(true);
     await h.stop();
 
@@ -260,7 +264,7 @@ describe('the handler on the real playout engine', () => {
     await again.stop();
   });
 
-  it('reports what the monitoring microphone heard since the first sound: mid-alert with the second repeat, and with completed', async () => {
+  it('reports what the monitoring microphone heard over the message: mid-alert with the second repeat, and with completed', async () => {
     const windows: Array<[number, number]> = [];
     const h = handler({
       micLevelDb: async (from, to) => {
@@ -278,11 +282,13 @@ describe('the handler on the real playout engine', () => {
       ['received', undefined, undefined], ['playing', 0, undefined], ['playing', 1, undefined], ['playing', 2, undefined], ['playing', 2, -31.5], ['completed', 2, -31.5],
     ]);
     const first = events[1]!.firstSoundAt!;
+    const message = events[2]!.messageAt!;
     const completed = events[5]!;
-    expect(completed).toMatchObject({ thresholdDb: -40, firstSoundAt: first });
-    // The windows start at the first sound; the last one ends when the alert ended.
+    expect(completed).toMatchObject({ thresholdDb: -40, firstSoundAt: first, messageAt: message, messageRepeats: 2 });
+    // The windows start when the message began, not at the chime: a loud signal is not the message heard.
+    expect(message).toBeGreaterThan(first);
     expect(windows).toHaveLength(2);
-    expect(windows.every(([from]) => from === first)).toBe(true);
+    expect(windows.every(([from]) => from === message)).toBe(true);
     expect(windows[1]![1]).toBeGreaterThan(windows[0]![1]);
     expect(Math.round(windows[1]![1])).toBe(completed.at); // the time it ended, not when the microphone answered
     await h.stop();
@@ -421,6 +427,71 @@ describe('the handler on the real playout engine', () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(events.map((e) => [e.status, e.reason])).toEqual([['received', undefined], ['playing', undefined], ['failed', 'no_media']]);
     await h.stop();
+  });
+
+  it('a fetch the server refuses (HTTP 404): the siren plays to its end, then the programme ends at once, failed no_media with the status, the amplifier released', async () => {
+    let failure: FetchFailure | null = null;
+    // An engine that drives an amplifier: when is it switched off?
+    const amp: Array<[boolean, number]> = [];
+    await engine.stop();
+    engine = new PlayoutEngine({ sink, clock: { now: () => Date.now(), offsetMs: () => 0 }, leadMs: 0, tailMs: 200, amplifier: { setAmplifier: async (on) => void amp.push([on, Date.now()]), setVolume: async (v) => v } });
+    const h = handler({ media: { need: () => {}, pathOf: () => null, failureOf: () => failure }, mediaTimeoutMs: 120_000 });
+    await h.start();
+    const t = Date.now();
+    h.onControl(control(start({ attention: 'siren', validUntil: T0 + 600_000 })));
+    await vi.advanceTimersByTimeAsync(1000);
+    failure = { attempts: 1, error: 'GET http://10.0.0.1:8080/api/media/med-1/audio: HTTP 404' };
+    await vi.advanceTimersByTimeAsync(5000);
+    // The whole siren (4 s), nothing after it.
+    const siren = sink.heard.filter((w) => w.playAt >= t);
+    expect(siren).toHaveLength(200);
+    expect(events.map((e) => [e.status, e.reason])).toEqual([['received', undefined], ['playing', undefined], ['failed', 'no_media']]);
+    expect(events[2]).toMatchObject({ repeat: 0, messageRepeats: 0, detail: 'could not fetch audio med-1: GET /api/media/med-1/audio: HTTP 404 (1 attempt)' });
+    expect(events[2]!.messageAt).toBeUndefined();
+    // Reported when the siren ended, not at the 120 s download timeout.
+    expect(events[2]!.at - t).toBeLessThan(4000 + 500);
+    expect(engine.onAir).toBeNull();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(amp[0]![0]).toBe(true);
+    const off = amp[amp.length - 1]!;
+    expect(off[0]).toBe(false);
+    expect(off[1] - t).toBeLessThan(4000 + 200 + 500); // the siren, then the amplifier's tail
+    await h.stop();
+  });
+
+  it('a download that keeps failing (cut, 5xx) gives up after its attempts, after the signal; one cut that is retried in time plays the message', async () => {
+    let failure: FetchFailure | null = null;
+    const h = handler({ media: { need: () => {}, pathOf: () => (downloaded ? '/cache/a.opus' : null), failureOf: () => failure }, mediaTimeoutMs: 120_000 });
+    await h.start();
+    h.onControl(control(start({ attention: 'chime', validUntil: T0 + 600_000 })));
+    await vi.advanceTimersByTimeAsync(500);
+    failure = { attempts: 1, error: 'GET http://h/api/media/med-1/audio interrupted at byte 0 of 100: ECONNRESET' };
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(events.map((e) => e.status)).toEqual(['received', 'playing']);
+    failure = { attempts: MESSAGE_FETCH_ATTEMPTS, error: 'GET http://h/api/media/med-1/audio: HTTP 503' };
+    await vi.advanceTimersByTimeAsync(500);
+    expect(events.map((e) => [e.status, e.reason])).toEqual([['received', undefined], ['playing', undefined], ['failed', 'no_media']]);
+    expect(events[2]!.detail).toBe(`could not fetch audio med-1: GET /api/media/med-1/audio: HTTP 503 (${MESSAGE_FETCH_ATTEMPTS} attempts)`);
+
+    events = [];
+    failure = { attempts: 1, error: 'cut' };
+    h.onControl(control(start({ alertId: 'alr-00000000000000a2', attention: 'chime', validUntil: T0 + 600_000 })));
+    await vi.advanceTimersByTimeAsync(2500);
+    downloaded = true;
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['playing', 1], ['playing', 2], ['completed', 2]]);
+    await h.stop();
+  });
+
+  it('the give-up rule: a refusal at once, other failures after their attempts, anything at the deadline; failures before this alert do not count', () => {
+    const f = (attempts: number, error: string): FetchFailure => ({ attempts, error });
+    expect(messageFetchDecision(null, 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
+    expect(messageFetchDecision(f(1, 'GET http://x:1/api/media/m/audio: HTTP 403'), 0, 1000, 5000, 'm')).toEqual({ action: 'give_up', detail: 'could not fetch audio m: GET /api/media/m/audio: HTTP 403 (1 attempt)' });
+    expect(messageFetchDecision(f(1, 'HTTP 429'), 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
+    expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS - 1, 'no data for 30000 ms'), 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
+    expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS, 'no data for 30000 ms'), 0, 1000, 5000, 'm').action).toBe('give_up');
+    expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS, 'HTTP 404'), MESSAGE_FETCH_ATTEMPTS, 1000, 5000, 'm')).toEqual({ action: 'wait' });
+    expect(messageFetchDecision(null, 0, 5000, 5000, 'm')).toEqual({ action: 'give_up', detail: 'audio m not in the cache in time' });
   });
 
   it('a test alert does not pre-empt an emergency programme', async () => {
