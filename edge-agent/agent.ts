@@ -31,6 +31,7 @@
  * per-agent timers beyond the heartbeat and the next clock request.
  */
 import { readJsonFile, writeJsonAtomic } from './state-file.ts';
+import { markRun, readRunHistory } from './run-marker.ts';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { connect as mqttConnect, MqttClient, Store, type IClientOptions } from 'mqtt';
@@ -41,6 +42,7 @@ import {
   decodeClockResponse,
   decodeCommand,
   decodeEvent,
+  decodeEventAck,
   decodeState,
   decodePlaylist,
   decodeTelemetry,
@@ -50,7 +52,8 @@ import {
   areaControlTopic,
   areaAudioTopic,
   parseTopic,
-  type AsRunEvent,
+  isAcknowledgedEvent,
+  type AcknowledgedEvent,
   type ClockRequest,
   type CommandMessage,
   type CommandResultEvent,
@@ -72,6 +75,7 @@ import { SPEED_OF_SOUND_MPS } from './playout/jitter-buffer.ts';
 import type { AudioSink } from './audio/types.ts';
 import type { MediaCache } from './media-cache/types.ts';
 import { AlertHandler } from './alerts/handler.ts';
+import { askAlertDelivery } from './alerts/server-word.ts';
 import { LiveReceiver } from './live/receiver.ts';
 import { createOpusDecoder } from './audio/opus.ts';
 import { SharedMediaNeeds } from './alerts/media-needs.ts';
@@ -93,6 +97,19 @@ export interface Clock {
 const CLOCK_SYNC_OPTIONS = { windowSize: 32, burstSamples: 5, burstIntervalMs: 250, intervalMs: 30_000, targetUncertaintyMs: 5, refineIntervalMs: 5000 } as const;
 const CLOCK_MAX_UNANSWERED_BURST = 8;
 const CLOCK_MAX_PENDING = 4;
+/**
+ * An agent whose clock is not verified (just started: a board without a
+ * battery-backed clock boots with whatever time it has) holds non-urgent
+ * playlist entries this long while its link is up or coming up, so a bulletin
+ * plays on the server's time rather than the board's; alerts are never held,
+ * and with the link down it plays at once on its own clock (the receipt says
+ * "clock not verified"). 20 s covers a 4G attach and the first exchange.
+ */
+const CLOCK_HOLD_MS = 20_000;
+/** How long a receipt waits for the clock check made when its programme ended (a lost answer must not hold it). */
+const CLOCK_CONFIRM_MS = 3000;
+/** A clock check asked for within this long of the previous request is not sent again. */
+const CLOCK_CHECK_MIN_GAP_MS = 1000;
 
 /** The default sync time base: the epoch at process start plus a monotonic clock (never steps). */
 export const monotonicEpochMs = (): number => performance.timeOrigin + performance.now();
@@ -364,7 +381,7 @@ export class EdgeAgent {
   private readonly backoff: Backoff;
   private readonly ledger: CommandLedger;
   private readonly settings: SiteSettings;
-  private readonly topics: { state: string; telemetry: string; event: string; cmd: string; clock: string; time: string; playlist: string };
+  private readonly topics: { state: string; telemetry: string; event: string; cmd: string; clock: string; time: string; playlist: string; ack: string };
   private readonly syncNow: () => number;
   private readonly clockSync = new ClockSync(CLOCK_SYNC_OPTIONS);
   private clockTimer: NodeJS.Timeout | undefined;
@@ -372,6 +389,11 @@ export class EdgeAgent {
   private clockUnanswered = 0;
   /** Requests in flight (at most CLOCK_MAX_PENDING): an answer slower than the request interval still counts. */
   private clockPending: Array<{ id: number; t0: number }> = [];
+  /** Until then (sync time base), non-urgent entries wait for a verified clock (see CLOCK_HOLD_MS); 0: no hold. */
+  private clockHoldUntil = 0;
+  private clockLastRequestAt = -Infinity;
+  /** Receipts waiting for an answer to a request sent at or after `fromId`. */
+  private clockWaiters: Array<{ fromId: number; resolve: () => void }> = [];
   private readonly counters: Mutable<AgentStats>;
   private readonly playoutSetup: PlayoutSetup | undefined;
   private engine: PlayoutEngine | undefined;
@@ -420,7 +442,7 @@ export class EdgeAgent {
     const id = options.config.siteId;
     this.topics = {
       state: siteTopic(id, 'state'), telemetry: siteTopic(id, 'telemetry'), event: siteTopic(id, 'event'), cmd: siteTopic(id, 'cmd'),
-      clock: siteTopic(id, 'clock'), time: siteTopic(id, 'time'), playlist: siteTopic(id, 'playlist'),
+      clock: siteTopic(id, 'clock'), time: siteTopic(id, 'time'), playlist: siteTopic(id, 'playlist'), ack: siteTopic(id, 'ack'),
     };
     this.counters = {
       connected: false, connects: 0, connectAttempts: 0, refusedConnects: 0, heartbeatsSent: 0, heartbeatsDropped: 0,
@@ -429,6 +451,9 @@ export class EdgeAgent {
     };
     this.playoutSetup = options.playout;
     if (options.playout) this.buildPlayout(options.playout);
+    // Alert statuses and command results are journaled like receipts, so an agent without playout has one too.
+    const stateDir = options.config.stateDir;
+    this.journal ??= new ReceiptJournal({ ...(stateDir ? { file: join(stateDir, RECEIPT_JOURNAL_FILE) } : {}), now: () => this.now(), log: this.log });
   }
 
   /** Engine, playlist executor and receipt journal (issue 3); their logic lives in edge-agent/playout/. */
@@ -455,6 +480,12 @@ export class EdgeAgent {
       engine: this.engine,
       serverNow,
       clockUncertaintyMs: () => this.clockSync.estimate()?.uncertaintyMs ?? null,
+      clock: {
+        state: () => this.clockSync.state(),
+        gate: () => this.clockGate(),
+        check: () => this.checkClock(),
+        confirm: () => this.confirmClock(),
+      },
       ...(setup.cache && needs ? { cache: needs.viewFor('playlist', setup.cache) } : {}),
       journal: this.journal,
       ...(stateDir ? { stateDir } : {}),
@@ -468,13 +499,15 @@ export class EdgeAgent {
       engine: this.engine,
       serverNow,
       clockUncertaintyMs: () => this.clockSync.estimate()?.uncertaintyMs ?? null,
-      ...(cache && needs ? { media: { need: (refs) => needs.set('alerts', refs), pathOf: (sha) => cache.pathOf(sha) } } : {}),
+      ...(cache && needs ? { media: { need: (refs) => needs.set('alerts', refs), pathOf: (sha) => cache.pathOf(sha), failureOf: (sha) => needs.failureOf(sha) } } : {}),
       openMessage: (path) => openOggOpusFile(path, 1),
       publish: (event) => void this.publishEvent(event),
       // The device's microphone window is on the engine's local clock; the handler speaks server clock.
       ...(this.gateway.micLevel ? { micLevelDb: (from: number, to: number) => this.gateway.micLevel!(from - (offsetMs() ?? 0), to - (offsetMs() ?? 0)) } : {}),
       levelThresholdDb: this.config.soundCheckThresholdDb,
       ...(stateDir ? { stateDir } : {}),
+      // With its alert memory lost, the agent asks the server before playing an alert again (decide.ts).
+      ...(this.config.server.httpUrl ? { askServer: (alertId: string) => askAlertDelivery({ httpUrl: this.config.server.httpUrl!, siteId: this.siteId, secret: this.config.credential.secret }, alertId) } : {}),
       log,
     });
     this.live = new LiveReceiver({
@@ -514,6 +547,11 @@ export class EdgeAgent {
     return this.config.siteId;
   }
 
+  /** The event journal's counters: receipts, alert statuses and command results the server has not acknowledged yet among them. */
+  get journalStats(): ReceiptStats | undefined {
+    return this.journal?.stats();
+  }
+
   /** A snapshot; changing it changes nothing. */
   get stats(): AgentStats {
     return { ...this.counters, outboxSize: this.outbox.length };
@@ -528,10 +566,16 @@ export class EdgeAgent {
     await this.settings.load();
     this.live?.setAcousticDelayM(this.acousticDelayM);
     // Receipts and the saved playlist first: the agent plays from disk whether or not the link comes up.
+    // A journal missing from a folder the agent ran in before was lost (wiped, a card that came back
+    // empty): the executor then says `unknown` for what may have played, never a guessed skip.
+    const stateDir = this.config.stateDir;
+    const run = stateDir ? await readRunHistory(stateDir, this.journal ? [RECEIPT_JOURNAL_FILE] : [], this.log) : undefined;
+    if (run?.lost.has(RECEIPT_JOURNAL_FILE)) this.log.warn(`the receipt journal ${RECEIPT_JOURNAL_FILE} is missing from ${stateDir}, where this agent ran before: entries due before now are reported unknown`);
+    await this.journal?.open();
     if (this.journal && this.executor) {
-      await this.journal.open();
       await this.playoutSetup?.cache?.open();
     }
+    if (stateDir && run) await markRun(stateDir, run, this.now(), this.log);
     try {
       await this.gateway.start();
     } catch (e) {
@@ -544,7 +588,9 @@ export class EdgeAgent {
     if (warmupMs !== undefined) this.engine?.setLeadMs(warmupMs + AMP_LEAD_MARGIN_MS);
     const holdMs = this.playoutSetup && this.playoutSetup.tailMs === undefined ? this.gateway.amplifierHoldMs?.() : undefined;
     if (holdMs !== undefined) this.engine?.setTailMs(holdMs);
-    await this.executor?.start();
+    // Until the first clock answer (or the link is found down), bulletins wait for the server's time.
+    this.clockHoldUntil = this.syncNow() + CLOCK_HOLD_MS;
+    await this.executor?.start({ journalLost: run?.lost.has(RECEIPT_JOURNAL_FILE) ?? false });
     await this.alerts?.start();
     this.client = this.createClient();
     this.connectNow();
@@ -556,6 +602,7 @@ export class EdgeAgent {
     clearTimeout(this.reconnectTimer);
     this.stopHeartbeats();
     this.stopClockRequests();
+    this.releaseClockWaiters();
     this.unsubscribeFaults?.();
     this.executor?.stop();
     await this.alerts?.stop();
@@ -635,6 +682,7 @@ export class EdgeAgent {
     this.counters.connected = true;
     this.counters.connects++;
     this.refusedLast = false;
+    if (!this.clockSync.synced) this.clockHoldUntil = this.syncNow() + CLOCK_HOLD_MS;
     this.backoff.reset();
     this.log.info(`connected to ${this.config.server.mqttUrl} (connect #${this.counters.connects})`);
     client.subscribe(this.topics.cmd, { qos: 1 }, (err) => {
@@ -662,9 +710,14 @@ export class EdgeAgent {
           if (err || granted?.[0]?.qos === 128) this.noteError(`cannot subscribe to ${areaAudioTopic(key)}: ${err?.message ?? 'refused'}; live streams for ${key} will not arrive`);
         });
       }
-      // Back-fill: every receipt not yet acknowledged goes out again.
-      this.journal?.attach(this.sendReceipt);
     }
+    // Back-fill: every receipt, alert status and command result the server has not acknowledged goes out
+    // again, once its acks can reach us (a server that predates acks refuses the topic: they go out anyway,
+    // again after each back-off, and the server keeps one of each).
+    client.subscribe(this.topics.ack, { qos: 1 }, (err, granted) => {
+      if (err || granted?.[0]?.qos === 128) this.noteError(`cannot subscribe to ${this.topics.ack}: ${err?.message ?? 'refused'}; events are sent again until a server acknowledges them`, 'warn');
+      if (client === this.client && client.connected) this.journal?.attach(this.sendJournaled);
+    });
     void this.publishState('online');
     const pending = this.outbox;
     this.outbox = [];
@@ -677,6 +730,8 @@ export class EdgeAgent {
     this.counters.connected = false;
     this.stopHeartbeats();
     this.stopClockRequests();
+    this.clockHoldUntil = 0; // link down: what is due plays on the board's own clock, said so in its receipt
+    this.releaseClockWaiters();
     this.journal?.detach();
     if (this.stopped || this.rebooting || this.reconnectTimer) return;
     const delay = this.refusedLast ? this.backoff.atCap() : this.backoff.next();
@@ -693,7 +748,7 @@ export class EdgeAgent {
       this.refusedLast = true;
       this.counters.refusedConnects++;
       const hint = code === 4 || code === 5 ? `check credential for site ${this.siteId} in the agent config and the server's site registry` : 'check the broker';
-      this.noteError(`broker refused the connection: ${err.message} (code ${code}); ${hint}; retrying in ${this.backoff.capMs / 2}-${this.backoff.capMs} ms`);
+      this.noteError(`broker refused the connection: ${err.message} (code ${code}); ${hint}; retrying in ${this.backoff.refusedCapMs / 2}-${this.backoff.refusedCapMs} ms`);
       return;
     }
     this.noteError(`mqtt: ${err.message}`, this.counters.connected ? 'warn' : 'debug');
@@ -718,13 +773,16 @@ export class EdgeAgent {
     return withTimeout(acked, ACK_TIMEOUT_MS).then((ok) => ok === true);
   }
 
-  /** A receipt, QoS 1: true only once the broker acknowledged it (PUBACK), which is when the journal marks it sent. */
-  private readonly sendReceipt = (event: AsRunEvent): Promise<boolean> => {
+  /**
+   * A journaled event (receipt, alert status, command result), QoS 1: true once the broker has it (PUBACK).
+   * The journal keeps it until the server's own ack on `ack`: a broker's PUBACK does not mean stored.
+   */
+  private readonly sendJournaled = (event: AcknowledgedEvent): Promise<boolean> => {
     const client = this.client;
     if (!client?.connected) return Promise.resolve(false);
     const checked = decodeEvent.check(event);
     if (!checked.ok) {
-      this.noteError(`bug: not publishing invalid as_run receipt: ${checked.error.reason}`);
+      this.noteError(`bug: not publishing invalid ${event.type} event: ${checked.error.reason}`);
       return Promise.resolve(false);
     }
     const acked = new Promise<boolean>((res) => {
@@ -744,12 +802,22 @@ export class EdgeAgent {
     return this.publish(this.topics.state, encodeJson(message), true);
   }
 
-  /** Events are validated, then published, or kept in the bounded outbox while the link is down. */
-  private publishEvent(event: SiteEventMessage): Promise<boolean> {
+  /**
+   * Events are validated, then published. Receipts, alert statuses and command results go through the
+   * journal (on disk until the server acknowledges them); the others are kept in the bounded outbox while
+   * the link is down (a fault, a sound check or a stream report is superseded by the next one).
+   */
+  private async publishEvent(event: SiteEventMessage): Promise<boolean> {
     const checked = decodeEvent.check(event);
     if (!checked.ok) {
       this.noteError(`bug: not publishing invalid ${event.type} event: ${checked.error.reason}`);
-      return Promise.resolve(false);
+      return false;
+    }
+    if (isAcknowledgedEvent(event) && this.journal) {
+      if (await this.journal.recordEvent(event)) return true;
+      // Held already (a command redelivered: the server lacks its answer, or the answer crossed it): once
+      // more now, directly; the journal goes on sending it until it is acknowledged.
+      return this.client?.connected ? this.publish(this.topics.event, encodeJson(event), false) : true;
     }
     if (!this.client?.connected) {
       this.outbox.push(event);
@@ -869,9 +937,11 @@ export class EdgeAgent {
   }
 
   private sendClockRequest(): void {
+    clearTimeout(this.clockTimer);
     this.clockTimer = undefined;
     const client = this.client;
     if (!client?.connected || this.stopped) return;
+    this.clockLastRequestAt = this.syncNow();
     this.clockId = (this.clockId + 1) >>> 0;
     const request: ClockRequest = { v: PROTOCOL_VERSION, siteId: this.siteId, id: this.clockId, t0: this.syncNow() };
     const checked = decodeClockRequest.check(request);
@@ -906,7 +976,71 @@ export class EdgeAgent {
     if (added.accepted) {
       this.counters.clockSamples++;
       if (added.step) this.log.warn(`clock step: offset to the server clock is now ${added.offsetMs.toFixed(1)} ms`);
+      const waiting = this.clockWaiters;
+      this.clockWaiters = waiting.filter((w) => r.id < w.fromId);
+      for (const w of waiting) if (r.id >= w.fromId) w.resolve();
+    } else if (added.reason === 'step_pending') {
+      // The server's clock may have stepped: settle it now, not a steady interval from now.
+      this.log.debug?.(`clock: ${added.detail}`);
+      clearTimeout(this.clockTimer);
+      this.clockTimer = setTimeout(() => this.sendClockRequest(), this.clockSync.nextRequestInMs());
+      this.clockTimer.unref();
     }
+  }
+
+  /**
+   * Whether the playlist may start non-urgent entries now: yes once the clock
+   * is verified, or when the hold is over (link down, or no answer in
+   * CLOCK_HOLD_MS); the entries wait meanwhile (see CLOCK_HOLD_MS).
+   */
+  private clockGate(): 'ok' | 'hold' {
+    return this.clockSync.synced || this.syncNow() >= this.clockHoldUntil ? 'ok' : 'hold';
+  }
+
+  /** Ask the server's time now (before a bulletin starts): a stepped server clock is then caught before the play, not after it. */
+  private checkClock(): void {
+    if (!this.client?.connected || this.stopped || !this.clockTimer) return;
+    if (this.syncNow() - this.clockLastRequestAt < CLOCK_CHECK_MIN_GAP_MS) return;
+    this.sendClockRequest();
+  }
+
+  /**
+   * Resolves once a clock answer to a request sent from now on was used (the
+   * clock a receipt's times are checked against), at once with the link down,
+   * and after CLOCK_CONFIRM_MS at the latest.
+   */
+  private confirmClock(): Promise<void> {
+    if (!this.client?.connected || this.stopped || !this.clockTimer) return Promise.resolve();
+    const fromId = (this.clockId + 1) >>> 0;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), CLOCK_CONFIRM_MS);
+      timer.unref();
+      const done = (): void => {
+        clearTimeout(timer);
+        this.clockWaiters = this.clockWaiters.filter((w) => w !== waiter);
+        resolve();
+      };
+      const waiter = { fromId, resolve: done };
+      this.clockWaiters.push(waiter);
+      if (this.syncNow() - this.clockLastRequestAt >= CLOCK_CHECK_MIN_GAP_MS / 4) this.sendClockRequest();
+      else waiter.fromId = this.clockId; // one just went out: its answer will do
+    });
+  }
+
+  private releaseClockWaiters(): void {
+    for (const w of this.clockWaiters.splice(0)) w.resolve();
+  }
+
+  // ------------------------------------------------------------- ack ----
+
+  /** The server stored (or refused for good) these journaled events: the journal may forget them. */
+  private onAck(payload: Buffer): void {
+    const decoded = decodeEventAck.decode(payload);
+    if (!decoded.ok || decoded.value.siteId !== this.siteId) {
+      this.log.warn(`dropped an invalid event ack (${payload.length} bytes): ${clip(decoded.ok ? `for site ${decoded.value.siteId}` : decoded.error.reason, 200)}`);
+      return;
+    }
+    this.journal?.acknowledge(decoded.value);
   }
 
   // -------------------------------------------------------- playlist ----
@@ -959,6 +1093,7 @@ export class EdgeAgent {
 
   private onMessage(topic: string, payload: Buffer): void {
     if (topic === this.topics.time) return this.onClockResponse(payload);
+    if (topic === this.topics.ack) return this.onAck(payload);
     if (topic === this.topics.playlist) return this.onPlaylist(payload);
     const area = parseTopic(topic)?.kind;
     if (area === 'area-control') {

@@ -9,3 +9,5 @@ export * from './audio-control.ts';
 export * from './playlist.ts';
 export * from './alert.ts';
 export * from './stream-stats.ts';
+export * from './retained-canary.ts';
+export * from './event-ack.ts';

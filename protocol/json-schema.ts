@@ -10,6 +10,7 @@ import { CommandMessage, SiteEventMessage, SiteStateMessage, TelemetryMessage } 
 import { ClockRequest, ClockResponse } from './audio-control.ts';
 import { PlaylistMessage } from './playlist.ts';
 import { AlertControlMessage } from './alert.ts';
+import { EventAck } from './event-ack.ts';
 import { DeviceEvent, DeviceReply, DeviceRequest } from './device.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
@@ -21,6 +22,7 @@ export const SCHEMA_DOCUMENTS: Record<string, { title: string; schema: TSchema }
   'clock.json': { title: 'loanet/v1 sites/{siteId}/clock', schema: ClockRequest },
   'time.json': { title: 'loanet/v1 sites/{siteId}/time', schema: ClockResponse },
   'playlist.json': { title: 'loanet/v1 sites/{siteId}/playlist', schema: PlaylistMessage },
+  'ack.json': { title: 'loanet/v1 sites/{siteId}/ack', schema: EventAck },
   'alert-control.json': { title: 'loanet/v1 areas/{areaKey}/control: alert_start, alert_cancel', schema: AlertControlMessage },
   'device-request.json': { title: 'device protocol: agent → device', schema: DeviceRequest },
   'device-reply.json': { title: 'device protocol: device → agent reply', schema: DeviceReply },

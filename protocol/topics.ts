@@ -11,11 +11,15 @@
  *   sites/{siteId}/playlist    server → site, QoS 1, retained: the desired playlist for the
  *                              coming horizon (protocol/playlist.ts); a site that reconnects
  *                              gets the newest one from the broker without asking
+ *   sites/{siteId}/ack         server → site, QoS 1: the receipts, alert statuses and command
+ *                              results the server has committed to its store (protocol/event-ack.ts)
  *   areas/{areaKey}/audio      server → sites, one channel per area node; a site
  *                              subscribes to its own area and every ancestor so
  *                              "play to this district" is one publish (binary frames)
  *   areas/{areaKey}/control    server → sites, JSON control of what plays on an area
  *                              (stream start/stop, alert start/cancel); same fan-out
+ *   server/retained-canary     server → server, retained, external broker only: proves the
+ *                              broker still holds what the server retained (retained-canary.ts)
  *
  * Ids are restricted to [a-z0-9-] (and `_`/`.` for area keys) so that a topic
  * can never contain MQTT wildcards (`+`, `#`) or extra levels (`/`).
@@ -26,12 +30,12 @@ export const SITE_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 /** Area key: `{structureVersion}.{code}`, e.g. `2025.02647`; codes may hold `-` for local (village) codes. */
 export const AREA_KEY_PATTERN = /^[0-9a-z]{1,16}\.[0-9A-Za-z-]{1,32}$/;
 
-export type SiteChannel = 'state' | 'telemetry' | 'event' | 'cmd' | 'clock' | 'time' | 'playlist';
-export const SITE_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'cmd', 'clock', 'time', 'playlist'];
+export type SiteChannel = 'state' | 'telemetry' | 'event' | 'cmd' | 'clock' | 'time' | 'playlist' | 'ack';
+export const SITE_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'cmd', 'clock', 'time', 'playlist', 'ack'];
 /** Channels a site itself publishes on (the server subscribes to these for every site). */
 export const SITE_UPLINK_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'clock'];
 /** Channels the server publishes on and the site subscribes to (its own only). */
-export const SITE_DOWNLINK_CHANNELS: readonly SiteChannel[] = ['cmd', 'time', 'playlist'];
+export const SITE_DOWNLINK_CHANNELS: readonly SiteChannel[] = ['cmd', 'time', 'playlist', 'ack'];
 
 /** Area channels: binary audio frames, and JSON control of what plays there. */
 export type AreaChannel = 'audio' | 'control';
@@ -62,6 +66,9 @@ export function areaAudioTopic(areaKey: string): string {
 export function areaControlTopic(areaKey: string): string {
   return areaTopic(areaKey, 'control');
 }
+
+/** The server's retained canary on an external broker (protocol/retained-canary.ts); not a site or area topic. */
+export const RETAINED_CANARY_TOPIC = `${TOPIC_ROOT}/server/retained-canary`;
 
 /** Subscription filters the server uses to hear every site. */
 export const SERVER_SUBSCRIPTIONS: readonly string[] = SITE_UPLINK_CHANNELS.map(

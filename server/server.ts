@@ -9,6 +9,7 @@ import type { ServerConfig } from './config.ts';
 import { StartupError } from './errors.ts';
 import { openDatabase, schemaVersion, type Db } from './store/db.ts';
 import { secureDataDir } from './store/data-dir.ts';
+import { DiskSpace } from './store/disk-space.ts';
 import { AreaRepository } from './registry/areas.ts';
 import { SiteRepository } from './registry/sites.ts';
 import { UserRepository } from './auth/users.ts';
@@ -17,6 +18,7 @@ import { defaultPasswordPolicy } from './auth/password-policy.ts';
 import { AuditLog } from './audit.ts';
 import { FleetState } from './fleet/fleet-state.ts';
 import { SiteMessageIngest } from './fleet/ingest.ts';
+import { EventAcker } from './fleet/event-acks.ts';
 import { ClockResponder } from './fleet/clock-responder.ts';
 import { CommandService } from './fleet/commands.ts';
 import { LiveService } from './live/service.ts';
@@ -71,6 +73,9 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     log.warn({ dataDir: config.dataDir, changed: tightened.length, first: tightened.slice(0, 20) }, 'data folder: permissions tightened to owner only (folders 700, files 600)');
   }
   const db: Db = openDatabase(config.dataDir);
+  // Free space of the data folder and its reserve: what stops first as the disk fills (store/disk-policy.ts).
+  const disk = new DiskSpace(config.dataDir, config.disk, log, now);
+  disk.start();
   const policy: CoveragePolicy = {
     ...DEFAULT_COVERAGE_POLICY,
     defaultIntervalS: config.heartbeatIntervalS,
@@ -97,8 +102,13 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     : undefined;
   const broker: EmbeddedBroker | ExternalBroker = external ?? new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost, connections: config.mqttConnections }, authority, log);
   // Clock requests are answered on the real server clock, not `now` (which tests may freeze).
-  const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log));
-  broker.onSiteMessage((m) => ingest.handle(m));
+  // Receipts, alert statuses and command results are acknowledged to the site once stored, not on the broker's PUBACK.
+  const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log), new EventAcker(broker, log, now));
+  broker.onSiteMessage((m) => {
+    // Receipts, alert statuses and command results cannot wait: a disk that filled gives up its reserve before they are stored.
+    if (m.channel === 'event') disk.beforeEssentialWrite();
+    ingest.handle(m);
+  });
   const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
   // Live frames are paced on the real server clock, not `now` (which tests may freeze).
   const live = new LiveService({
@@ -158,6 +168,11 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     horizonMs: config.schedule.horizonH * 3600 * 1000,
     recomputeMs: config.schedule.recomputeS * 1000,
   });
+  // An external broker that crashed may come back without what was retained on it: alerts first, then every playlist (paced).
+  external?.onRetainedLost(async (why) => {
+    await alertService.republishRetained();
+    await distribution.republish(`the broker lost retained messages: ${why}`);
+  });
   const schedule = new ScheduleService({
     store: scheduleItems,
     areaIndex: () => coverage.areaIndex(),
@@ -195,6 +210,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     schedule: { service: schedule, distribution, sent: sentEntries },
     asRun,
     alerts: { service: alertService, cap: alertCap, messages: alertMessages },
+    disk,
     versions: { loanet: pkg.version, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
     startedAt: now(),
     now,
@@ -205,6 +221,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   try {
     await broker.start();
   } catch (e) {
+    await disk.stop();
     db.close();
     throw e;
   }
@@ -214,6 +231,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     await app.listen({ port: config.httpPort, host: config.httpHost });
   } catch (e) {
     await broker.stop();
+    await disk.stop();
     db.close();
     const code = (e as NodeJS.ErrnoException).code;
     throw code === 'EADDRINUSE'
@@ -232,6 +250,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     try {
       fn();
     } catch (err) {
+      // A full disk gives up its reserve at once, not at the next measurement.
+      disk.noteWriteFailure(err);
       log.error({ err, job: name }, `background job ${name} failed`);
     }
   };
@@ -242,7 +262,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     }), config.sweepIntervalMs),
     setInterval(guard('flush', () => fleet.flush()), 1000),
     setInterval(guard('alerts', () => void alertService.tick().catch((err: unknown) => log.error({ err }, 'alert expiry failed'))), 1000),
-    setInterval(guard('history', () => coverage.snapshot()), config.historyIntervalS * 1000),
+    // History can wait: paused while the disk is low, so logins, alerts and receipts keep the room.
+    setInterval(guard('history', () => !disk.refuses('history') && coverage.snapshot()), config.historyIntervalS * 1000),
   ];
   if (config.soundCheckIntervalH > 0) {
     const pending = new Set<string>();
@@ -287,7 +308,13 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       await app.close();
       await ctx.media.library.close();
       await broker.stop();
-      fleet.flush();
+      await disk.stop();
+      try {
+        fleet.flush();
+      } catch (err) {
+        // A full disk must not keep the store open: the last statuses are lost, the sites report again.
+        log.error({ err }, 'last site statuses not written on stop');
+      }
       db.close();
     },
   };

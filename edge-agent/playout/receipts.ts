@@ -1,63 +1,160 @@
 /**
- * As-run receipts: an append-only journal on the agent's disk, one AsRunEvent
- * per playlist entry, sent to the server QoS 1 and marked sent only when the
- * broker acknowledged it (PUBACK).
+ * The agent's event journal: an append-only file on the agent's disk holding
+ * every event whose loss would falsify the province's proof — the as-run
+ * receipts (one per playlist entry), alert statuses and command results —
+ * until the SERVER says it has stored them (protocol/event-ack.ts).
  *
- * Why a journal and not the event outbox: a receipt is the proof that a
- * village heard a bulletin; the link may be down for days, the board may lose
- * power mid-write. So a receipt is appended and fsync'ed BEFORE it is sent;
- * after a reconnect or a restart every receipt without a "sent" mark is sent
- * again (back-fill). A receipt may thus reach the server twice (acknowledged,
- * then the agent died before writing the mark); the server keeps one per
- * (siteId, entryId), which absorbs exactly that. It is never lost: a line
- * torn by a crash is the only casualty, and it is the mark or the receipt
- * being written at that instant — the receipt is rewritten by whoever wrote
- * it (the executor re-derives it after a restart, see `started`).
+ * Why the server's word and not the broker's PUBACK: aedes sends the PUBACK
+ * of a QoS 1 publish before the server's handler has stored it, and an
+ * external broker (Mosquitto) acknowledges while the server may be down and
+ * its queue for the server full; a receipt cleared on PUBACK was lost when
+ * the server died at that moment. So an event is appended and fsync'ed BEFORE
+ * it is sent, sent again after every reconnect and after a back-off while no
+ * ack comes (30 s, doubling up to 10 min), and marked done only on the ack.
+ * It may thus reach the server more than once; the server keeps one per key
+ * (eventAckKey) and acks each copy.
  *
- * Lines (JSON, one per line):
+ * Every line carries its own checksum, so a line torn by a power cut (or a
+ * block of garbage) is recognised as damage, never read as something else.
+ * What it was is then unknown: if it named an entry, that entry is reported
+ * by `mayHaveLost()` / `interrupted()[].damaged`, and the executor reports
+ * "unknown" rather than a wrong verdict (a torn receipt line must not become
+ * "partial: agent stopped while this played" for a full play). A torn line
+ * that names nothing taints every entry without a receipt that started
+ * before it was found (`damage.unattributedAt`). The damage is written back
+ * into the journal (`d` lines), so the next restart still knows.
+ *
+ * Lines: `<crc32 of JSON, 8 hex> <JSON>`, one per line:
  *   {"r": AsRunEvent}                the receipt
- *   {"s": entryId}                   the broker acknowledged it
+ *   {"e": AlertStatusEvent | CommandResultEvent}
+ *                                    another event the server must store
+ *   {"s": key}                       the server stored it (or refused it for good)
  *   {"p": entryId, "at": ms, "v": playlistVersion}
  *                                    the entry started playing: if the agent
  *                                    dies before the receipt, the restart
  *                                    writes a 'partial' receipt instead of
  *                                    playing it again from the start
- * On open, the file is compacted when it grew large or ends in a torn line:
- * unsent receipts and everything younger than `retainMs` are rewritten to a
- * temporary file, fsync'ed and renamed over it.
+ *   {"d": entryId | "*", "at": ms}   a damaged line named this entry (or none)
+ * Lines without a checksum are from agents before it: their receipts and
+ * started marks are read, their sent marks (a PUBACK, not a store) are not,
+ * so those receipts are sent once more after the upgrade and the server
+ * keeps what it lacked.
+ *
+ * On open, the file is compacted when it grew large or held damage:
+ * unacknowledged events, receipts younger than `retainMs`, started marks and
+ * damage notes are rewritten to a temporary file, fsync'ed and renamed over it.
  */
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import { dirname } from 'node:path';
-import { decodeEvent, type AsRunEvent } from '../../protocol/index.ts';
+import { decodeEvent, eventAckKey, isAcknowledgedEvent, type AcknowledgedEvent, type AsRunEvent, type EventAck } from '../../protocol/index.ts';
 
 export interface ReceiptJournalOptions {
   /** The journal file; absent: memory only (tests, or an agent without a stateDir). */
   file?: string;
-  /** Server-clock time (for retention). */
+  /** Server-clock time (for retention and damage notes). */
   now?: () => number;
-  /** Receipts in flight at once (default 16). */
+  /** Events sent and not yet acknowledged by the server, at once (default 32). */
   maxInFlight?: number;
-  /** Sent receipts are kept this long for dedupe after a restart (default 3 days, beyond the 48 h playlist horizon). */
+  /** Acknowledged receipts are kept this long for dedupe after a restart (default 3 days, beyond the 48 h playlist horizon). */
   retainMs?: number;
   /** Rewrite the file on open when it holds more lines than this (default 2000). */
   compactLines?: number;
+  /** An event the server has not acknowledged by then is sent again after the back-off (default 30 s). */
+  ackTimeoutMs?: number;
+  /** Back-off before sending unacknowledged events again, while the link stays up (default 30 s doubling to 10 min). */
+  retry?: { baseMs: number; capMs: number };
   log?: { warn(message: string): void; error(message: string): void };
 }
 
-/** Publishes one receipt; resolves true when the broker acknowledged it, false when it was not sent or not acknowledged. */
-export type ReceiptSender = (event: AsRunEvent) => Promise<boolean>;
+/** Publishes one event (QoS 1); resolves true when it reached the broker. Only the server's ack (acknowledge()) clears it. */
+export type EventSender = (event: AcknowledgedEvent) => Promise<boolean>;
+/** @deprecated the name from when only receipts were journaled. */
+export type ReceiptSender = EventSender;
 
 export interface ReceiptStats {
+  /** Receipts held (acknowledged or not). */
   recorded: number;
+  /** Events (receipts and others) not yet acknowledged by the server. */
   unsent: number;
   inFlight: number;
+  /** Events the server acknowledged as stored since open. */
   sent: number;
+  /** Events the server refused for good since open (dropped, logged). */
+  refused: number;
+  /** Publishes that did not reach the broker. */
   sendFailures: number;
-  /** record() calls for an entry that already had a receipt (ignored). */
+  /** Events published whose ack did not come within ackTimeoutMs (sent again later). */
+  ackTimeouts: number;
+  /** record() calls for an entry that already had a receipt, or an event already held (ignored). */
   duplicates: number;
 }
 
-type Line = { r: AsRunEvent } | { s: string } | { p: string; at: number; v?: string };
+/** What open() found torn or corrupt, in this file's life (kept in `d` lines across restarts). */
+export interface JournalDamage {
+  /** Damaged lines found by this open (0 when the damage was found by an earlier one). */
+  lines: number;
+  /** Entries a damaged line named: their receipt or started mark may be lost. */
+  entryIds: string[];
+  /** Some damaged line named no entry: any entry without a receipt that started before this time (server clock) may have lost its record. */
+  unattributedAt: number | null;
+}
+
+type Line =
+  | { r: AsRunEvent }
+  | { e: AcknowledgedEvent }
+  | { s: string }
+  | { p: string; at: number; v?: string }
+  | { d: string; at: number };
+
+const receiptKey = (entryId: string): string => `r/${entryId}`;
+const UNATTRIBUTED = '*';
+
+/** `<crc32 hex> <json>`: the checksum makes a torn or corrupted line detectable. */
+export function journalLine(json: string): string {
+  return `${crc32(json).toString(16).padStart(8, '0')} ${json}`;
+}
+
+/**
+ * What a damaged line was, as far as its fragment tells: a record of an entry
+ * (receipt, started mark, damage note) with its id when the id survived whole,
+ * or harmless to verdicts (an ack mark costs a duplicate; an alert status or
+ * command result line is written before it is sent, so a torn one was never
+ * sent and never will be), or unknown.
+ */
+export type DamagedLine = { kind: 'entry'; entryId: string | undefined } | { kind: 'harmless' };
+
+type ParsedLine = { ok: true; line: Line; legacy: boolean } | { ok: false; damaged: DamagedLine };
+
+/** Read one line; a line that fails its checksum or its shape is damage, with the entry it seems to name if any. */
+export function parseJournalLine(raw: string): ParsedLine {
+  const m = /^([0-9a-f]{8}) (.*)$/s.exec(raw);
+  let json: string | undefined;
+  let legacy = false;
+  if (m) {
+    if (crc32(m[2]!) === parseInt(m[1]!, 16)) json = m[2]!;
+  } else if (raw.startsWith('{')) {
+    json = raw;
+    legacy = true;
+  }
+  if (json !== undefined) {
+    try {
+      const line = JSON.parse(json) as Line;
+      if (line && typeof line === 'object') return { ok: true, line, legacy };
+    } catch {
+      /* damage, below */
+    }
+  }
+  return { ok: false, damaged: whatWasTorn(raw) };
+}
+
+function whatWasTorn(fragment: string): DamagedLine {
+  const body = fragment.replace(/^[0-9a-f]{8} /, '');
+  if (body.startsWith('{"s":') || body.startsWith('{"e":')) return { kind: 'harmless' };
+  // A name cut by the tear is a prefix of the real one, not a name: only a closed string counts.
+  const m = /"(?:entryId|p|d)":"([A-Za-z0-9_.:@-]{1,120})"/.exec(body);
+  return { kind: 'entry', entryId: m?.[1] };
+}
 
 export class ReceiptJournal {
   private readonly file: string | undefined;
@@ -65,29 +162,47 @@ export class ReceiptJournal {
   private readonly maxInFlight: number;
   private readonly retainMs: number;
   private readonly compactLines: number;
+  private readonly ackTimeoutMs: number;
+  private readonly retry: { baseMs: number; capMs: number };
   private readonly log: NonNullable<ReceiptJournalOptions['log']>;
+  /** Every held event by its ack key, in the order recorded. */
+  private readonly events = new Map<string, AcknowledgedEvent>();
+  /** The receipts among them, by entry id (acknowledged ones kept for `retainMs`). */
   private readonly receipts = new Map<string, AsRunEvent>();
-  private readonly sent = new Set<string>();
+  /** Keys the server acknowledged (stored or refused). */
+  private readonly acked = new Set<string>();
   private readonly started = new Map<string, { at: number; version?: string }>();
-  private readonly inFlight = new Set<string>();
-  /** Not acknowledged on this connection: tried again after the next attach (reconnect), not in a loop. */
-  private readonly failed = new Set<string>();
+  /** Published, waiting for the server's ack until the deadline (monotonic ms: the server-clock estimate may step). */
+  private readonly inFlight = new Map<string, number>();
+  /** Not published, or not acknowledged in time: sent again after the back-off or the next attach. */
+  private readonly waiting = new Set<string>();
+  /** Entries a damaged line named, with when it was found. */
+  private readonly damagedIds = new Map<string, number>();
+  private unattributedAt: number | null = null;
+  private damagedLines = 0;
+  private lostFile = false;
   private handle: FileHandle | undefined;
   private writing: Promise<void> = Promise.resolve();
-  private sender: ReceiptSender | undefined;
-  private counters = { sent: 0, sendFailures: 0, duplicates: 0 };
+  private sender: EventSender | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs: number;
+  private counters = { sent: 0, refused: 0, sendFailures: 0, ackTimeouts: 0, duplicates: 0 };
   private opened = false;
 
   constructor(o: ReceiptJournalOptions = {}) {
     this.file = o.file;
     this.now = o.now ?? Date.now;
-    this.maxInFlight = o.maxInFlight ?? 16;
+    this.maxInFlight = o.maxInFlight ?? 32;
     this.retainMs = o.retainMs ?? 3 * 24 * 3600_000;
     this.compactLines = o.compactLines ?? 2000;
+    this.ackTimeoutMs = o.ackTimeoutMs ?? 30_000;
+    this.retry = o.retry ?? { baseMs: 30_000, capMs: 600_000 };
+    this.retryDelayMs = this.retry.baseMs;
     this.log = o.log ?? { warn: () => {}, error: () => {} };
   }
 
-  /** Read the journal (receipts, sent marks, started marks); compact it if needed. */
+  /** Read the journal (events, acks, started marks, damage); compact it if needed. */
   async open(): Promise<void> {
     if (this.opened) return;
     this.opened = true;
@@ -99,40 +214,84 @@ export class ReceiptJournal {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
+    this.lostFile = text.length === 0;
     const lines = text.split('\n');
-    const torn = text.length > 0 && !text.endsWith('\n');
+    const damage: DamagedLine[] = [];
+    let legacy = 0;
     let bad = 0;
-    for (const raw of lines) {
+    for (let i = 0; i < lines.length; i++) {
+      const raw = lines[i]!;
       if (!raw) continue;
-      let line: Line;
-      try {
-        line = JSON.parse(raw) as Line;
-      } catch {
-        bad++;
+      const parsed = parseJournalLine(raw);
+      if (parsed.ok && this.apply(parsed.line, parsed.legacy)) {
+        if (parsed.legacy) legacy++;
         continue;
       }
-      if ('r' in line) {
-        const checked = decodeEvent.check(line.r);
-        if (checked.ok && checked.value.type === 'as_run') this.receipts.set(checked.value.entryId, checked.value);
-        else bad++;
-      } else if ('s' in line && typeof line.s === 'string') this.sent.add(line.s);
-      else if ('p' in line && typeof line.p === 'string' && typeof line.at === 'number') this.started.set(line.p, { at: line.at, ...(line.v ? { version: line.v } : {}) });
+      // Appends only ever tear the last line (without its newline): what such a fragment names is true.
+      // A bad line before it was corrupted, not torn, and its bytes (the name too) cannot be trusted.
+      const torn = i === lines.length - 1;
+      bad++;
+      if (!parsed.ok && torn) damage.push(parsed.damaged);
+      else {
+        damage.push({ kind: 'entry', entryId: undefined });
+        if (!parsed.ok && parsed.damaged.kind === 'entry' && parsed.damaged.entryId) damage.push(parsed.damaged);
+      }
     }
-    if (bad > 0) this.log.warn(`receipt journal ${this.file}: ${bad} unreadable line(s) skipped (a write cut by a crash)`);
-    if (torn || bad > 0 || lines.length > this.compactLines) await this.compact();
+    if (damage.length > 0) {
+      this.damagedLines = bad;
+      const at = this.now();
+      const named: string[] = [];
+      for (const d of damage) {
+        if (d.kind === 'harmless') continue;
+        if (d.entryId === undefined) this.unattributedAt = Math.max(this.unattributedAt ?? 0, at);
+        else if (!this.damagedIds.has(d.entryId)) (this.damagedIds.set(d.entryId, at), named.push(d.entryId));
+      }
+      this.log.warn(
+        `event journal ${this.file}: ${bad} damaged line(s) (cut by a power cut or corrupt)${named.length ? `, naming ${[...new Set(named)].join(', ')}` : ''}; what they held is reported as unknown`,
+      );
+    }
+    if (damage.length > 0 || legacy > 0 || lines.length > this.compactLines) await this.compact();
     this.handle = await open(this.file, 'a');
   }
 
-  /** A receipt exists for this entry (sent or not). */
+  /** A receipt exists for this entry (acknowledged or not). */
   has(entryId: string): boolean {
     return this.receipts.has(entryId);
   }
 
-  /** Entries that started playing and have no receipt: the agent stopped (crash, power) while they played. */
-  interrupted(): Array<{ entryId: string; startedAt: number; version?: string }> {
-    const out: Array<{ entryId: string; startedAt: number; version?: string }> = [];
-    for (const [entryId, s] of this.started) if (!this.receipts.has(entryId)) out.push({ entryId, startedAt: s.at, ...(s.version ? { version: s.version } : {}) });
+  /**
+   * Entries that started playing and have no receipt: the agent stopped
+   * (crash, power) while they played — unless `damaged`: then a damaged line
+   * may have been their receipt, and what became of them is unknown.
+   */
+  interrupted(): Array<{ entryId: string; startedAt: number; version?: string; damaged: boolean }> {
+    const out: Array<{ entryId: string; startedAt: number; version?: string; damaged: boolean }> = [];
+    for (const [entryId, s] of this.started) {
+      if (!this.receipts.has(entryId)) out.push({ entryId, startedAt: s.at, ...(s.version ? { version: s.version } : {}), damaged: this.mayHaveLost(entryId, s.at) });
+    }
     return out;
+  }
+
+  /** What open() found damaged, in this file's life; undefined when the journal is whole. */
+  get damage(): JournalDamage | undefined {
+    if (this.damagedIds.size === 0 && this.unattributedAt === null) return undefined;
+    return { lines: this.damagedLines, entryIds: [...this.damagedIds.keys()], unattributedAt: this.unattributedAt };
+  }
+
+  /** The journal file was absent or empty at open: a first start, or a journal wiped or lost. */
+  get fresh(): boolean {
+    return this.lostFile;
+  }
+
+  /**
+   * True when the journal cannot vouch for this entry: it has no receipt for
+   * it, and a damaged line named it, or named nothing and was found after
+   * `startAt` (the entry's start; absent: assume it may be affected).
+   */
+  mayHaveLost(entryId: string, startAt?: number): boolean {
+    if (this.receipts.has(entryId)) return false;
+    if (this.damagedIds.has(entryId)) return true;
+    return this.unattributedAt !== null && (startAt === undefined || startAt <= this.unattributedAt);
   }
 
   /** Note that an entry started playing (fsync'ed, like a receipt). */
@@ -146,33 +305,82 @@ export class ReceiptJournal {
    * Write a receipt to disk (fsync) and then send it. One per entry: a second
    * one for the same entry is ignored (returns false). Resolves when it is on disk.
    */
-  async record(event: AsRunEvent): Promise<boolean> {
+  record(event: AsRunEvent): Promise<boolean> {
+    return this.recordEvent(event);
+  }
+
+  /**
+   * Write an event the server must store (a receipt, an alert status, a
+   * command result) to disk, fsync'ed, then send it. An event already held
+   * (same key) is ignored: false. Resolves when it is on disk.
+   */
+  async recordEvent(event: AcknowledgedEvent): Promise<boolean> {
     const checked = decodeEvent.check(event);
-    if (!checked.ok) throw new Error(`bug: invalid as_run receipt for ${event.entryId}: ${checked.error.reason}`);
-    if (this.receipts.has(event.entryId)) {
+    if (!checked.ok || !isAcknowledgedEvent(checked.value)) throw new Error(`bug: invalid ${event.type} event for the journal: ${checked.ok ? 'not journaled' : checked.error.reason}`);
+    const key = eventAckKey(event)!;
+    if (this.events.has(key) || this.acked.has(key) || (event.type === 'as_run' && this.receipts.has(event.entryId))) {
       this.counters.duplicates++;
       return false;
     }
-    this.receipts.set(event.entryId, event);
-    await this.append({ r: event }, true);
+    this.events.set(key, event);
+    if (event.type === 'as_run') this.receipts.set(event.entryId, event);
+    await this.append(event.type === 'as_run' ? { r: event } : { e: event }, true);
     this.pump();
     return true;
   }
 
-  /** Start sending (link up): every unsent receipt goes out, a few at a time. */
-  attach(sender: ReceiptSender): void {
+  /** The server has acknowledged this event (it was in the journal and is now stored). */
+  isAcknowledged(event: AcknowledgedEvent): boolean {
+    return this.acked.has(eventAckKey(event)!);
+  }
+
+  /** Start sending (link up): every unacknowledged event goes out, a few at a time. */
+  attach(sender: EventSender): void {
     this.sender = sender;
-    this.failed.clear();
+    this.inFlight.clear();
+    this.waiting.clear();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.pump();
   }
 
-  /** Link down: stop sending (what is in flight stays in flight; mqtt.js resends it on reconnect). */
+  /** Link down: stop sending; whatever was not acknowledged goes out again after the next attach. */
   detach(): void {
     this.sender = undefined;
+    this.inFlight.clear();
+    clearTimeout(this.ackTimer);
+    clearTimeout(this.retryTimer);
+    this.ackTimer = this.retryTimer = undefined;
   }
 
+  /** The server's ack (sites/{siteId}/ack): what it stored, and what it refused for good. */
+  acknowledge(ack: Pick<EventAck, 'stored' | 'refused'>): void {
+    let any = false;
+    for (const key of ack.stored) if (this.settle(key)) (this.counters.sent++, (any = true));
+    for (const r of ack.refused ?? []) {
+      if (!this.settle(r.key)) continue;
+      this.counters.refused++;
+      any = true;
+      this.log.warn(`the server refused ${r.key} for good (${r.code}: ${r.reason}); not sent again`);
+    }
+    if (!any) return;
+    this.retryDelayMs = this.retry.baseMs;
+    this.pump();
+  }
+
+  /** Events not yet acknowledged by the server, oldest first. */
+  pending(): AcknowledgedEvent[] {
+    return [...this.events.entries()].filter(([k]) => !this.acked.has(k)).map(([, e]) => e);
+  }
+
+  /** Receipts not yet acknowledged by the server. */
   unsent(): AsRunEvent[] {
-    return [...this.receipts.values()].filter((r) => !this.sent.has(r.entryId));
+    return [...this.receipts.values()].filter((r) => !this.acked.has(receiptKey(r.entryId)));
+  }
+
+  /** Receipts the server has acknowledged as stored (or refused), by entry id. */
+  acknowledgedReceipts(): string[] {
+    return [...this.receipts.keys()].filter((id) => this.acked.has(receiptKey(id)));
   }
 
   get(entryId: string): AsRunEvent | undefined {
@@ -180,12 +388,9 @@ export class ReceiptJournal {
   }
 
   stats(): ReceiptStats {
-    return {
-      recorded: this.receipts.size,
-      unsent: this.receipts.size - [...this.receipts.keys()].filter((k) => this.sent.has(k)).length,
-      inFlight: this.inFlight.size,
-      ...this.counters,
-    };
+    let unsent = 0;
+    for (const k of this.events.keys()) if (!this.acked.has(k)) unsent++;
+    return { recorded: this.receipts.size, unsent, inFlight: this.inFlight.size, ...this.counters };
   }
 
   /** Resolves when every write so far is on disk. */
@@ -194,7 +399,7 @@ export class ReceiptJournal {
   }
 
   async close(): Promise<void> {
-    this.sender = undefined;
+    this.detach();
     await this.writing;
     await this.handle?.close().catch(() => {});
     this.handle = undefined;
@@ -202,44 +407,107 @@ export class ReceiptJournal {
 
   // --------------------------------------------------------------- inside ----
 
+  /** Apply one line read from the file; false when it is well-formed JSON but not a journal line (damage). */
+  private apply(line: Line, legacy: boolean): boolean {
+    if ('r' in line) {
+      const checked = decodeEvent.check(line.r);
+      if (!checked.ok || checked.value.type !== 'as_run') return false;
+      this.events.set(receiptKey(checked.value.entryId), checked.value);
+      this.receipts.set(checked.value.entryId, checked.value);
+    } else if ('e' in line) {
+      const checked = decodeEvent.check(line.e);
+      if (!checked.ok || !isAcknowledgedEvent(checked.value) || checked.value.type === 'as_run') return false;
+      this.events.set(eventAckKey(checked.value)!, checked.value);
+    } else if ('s' in line && typeof line.s === 'string') {
+      // An old agent's mark meant the broker's PUBACK, not the server's store: ignored, so the receipt goes again.
+      if (!legacy) this.acked.add(line.s);
+    } else if ('p' in line && typeof line.p === 'string' && typeof line.at === 'number') {
+      this.started.set(line.p, { at: line.at, ...(typeof line.v === 'string' ? { version: line.v } : {}) });
+    } else if ('d' in line && typeof line.d === 'string' && typeof line.at === 'number') {
+      if (line.d === UNATTRIBUTED) this.unattributedAt = Math.max(this.unattributedAt ?? 0, line.at);
+      else this.damagedIds.set(line.d, Math.max(this.damagedIds.get(line.d) ?? 0, line.at));
+    } else return false;
+    return true;
+  }
+
+  /** Mark a key acknowledged (once); acknowledged events other than receipts leave memory. */
+  private settle(key: string): boolean {
+    const event = this.events.get(key);
+    if (!event || this.acked.has(key)) return false;
+    this.acked.add(key);
+    this.inFlight.delete(key);
+    this.waiting.delete(key);
+    if (event.type !== 'as_run') this.events.delete(key);
+    // The mark need not be fsync'ed: losing it costs one duplicate, which the server absorbs.
+    void this.append({ s: key }, false);
+    return true;
+  }
+
   private pump(): void {
     const sender = this.sender;
     if (!sender) return;
-    for (const r of this.receipts.values()) {
-      if (this.inFlight.size >= this.maxInFlight) return;
-      if (this.sent.has(r.entryId) || this.inFlight.has(r.entryId) || this.failed.has(r.entryId)) continue;
-      this.inFlight.add(r.entryId);
-      void sender(r)
+    for (const [key, event] of this.events) {
+      if (this.inFlight.size >= this.maxInFlight) break;
+      if (this.acked.has(key) || this.inFlight.has(key) || this.waiting.has(key)) continue;
+      this.inFlight.set(key, performance.now() + this.ackTimeoutMs);
+      void sender(event)
         .catch(() => false)
-        .then(async (acked) => {
-          if (acked) {
-            this.counters.sent++;
-            this.sent.add(r.entryId);
-            // The mark need not be fsync'ed: losing it costs one duplicate, which the server absorbs.
-            await this.append({ s: r.entryId }, false);
-          } else {
-            this.counters.sendFailures++;
-            this.failed.add(r.entryId);
-          }
-        })
-        .finally(() => {
-          this.inFlight.delete(r.entryId);
-          if (this.sender === sender) this.pump();
+        .then((published) => {
+          if (published || this.sender !== sender || !this.inFlight.has(key)) return;
+          this.counters.sendFailures++;
+          this.inFlight.delete(key);
+          this.waiting.add(key);
+          this.scheduleRetry();
         });
     }
+    this.armAckTimer();
+  }
+
+  /** One timer for all in-flight events: those past their deadline wait for the back-off. */
+  private armAckTimer(): void {
+    if (this.ackTimer || this.inFlight.size === 0) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      const t = performance.now();
+      let expired = 0;
+      for (const [key, deadline] of this.inFlight) {
+        if (deadline > t) continue;
+        this.inFlight.delete(key);
+        this.waiting.add(key);
+        expired++;
+      }
+      if (expired > 0) {
+        this.counters.ackTimeouts += expired;
+        this.scheduleRetry();
+      }
+      this.pump();
+    }, this.ackTimeoutMs);
+    this.ackTimer.unref();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || !this.sender) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(this.retry.capMs, this.retryDelayMs * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.waiting.clear();
+      this.pump();
+    }, delay);
+    this.retryTimer.unref();
   }
 
   /** Appends are serialised; `sync` makes this one durable before it resolves. */
   private append(line: Line, sync: boolean): Promise<void> {
     if (!this.file) return Promise.resolve();
-    const text = `${JSON.stringify(line)}\n`;
+    const text = `${journalLine(JSON.stringify(line))}\n`;
     this.writing = this.writing.then(async () => {
       try {
         if (!this.handle) this.handle = await open(this.file!, 'a');
         await this.handle.write(text);
         if (sync) await this.handle.sync();
       } catch (e) {
-        this.log.error(`cannot write receipt journal ${this.file}: ${(e as Error).message}`);
+        this.log.error(`cannot write event journal ${this.file}: ${(e as Error).message}`);
       }
     });
     return this.writing;
@@ -249,24 +517,39 @@ export class ReceiptJournal {
     const file = this.file!;
     const oldest = this.now() - this.retainMs;
     const out: string[] = [];
-    for (const r of this.receipts.values()) {
-      const unsent = !this.sent.has(r.entryId);
-      if (!unsent && r.scheduledAt < oldest) {
-        this.receipts.delete(r.entryId);
-        this.sent.delete(r.entryId);
-        continue;
+    const put = (line: Line) => out.push(journalLine(JSON.stringify(line)));
+    for (const [key, e] of this.events) {
+      const acked = this.acked.has(key);
+      if (e.type === 'as_run') {
+        if (acked && e.scheduledAt < oldest) {
+          this.events.delete(key);
+          this.receipts.delete(e.entryId);
+          continue;
+        }
+        put({ r: e });
+      } else {
+        if (acked) {
+          this.events.delete(key);
+          continue;
+        }
+        put({ e });
       }
-      out.push(JSON.stringify({ r }));
-      if (!unsent) out.push(JSON.stringify({ s: r.entryId }));
+      if (acked) put({ s: key });
     }
     for (const [id, s] of this.started) {
       if (this.receipts.has(id) || s.at < oldest) {
         if (s.at < oldest) this.started.delete(id);
         continue;
       }
-      out.push(JSON.stringify({ p: id, at: s.at, ...(s.version ? { v: s.version } : {}) }));
+      put({ p: id, at: s.at, ...(s.version ? { v: s.version } : {}) });
     }
-    for (const id of this.sent) if (!this.receipts.has(id)) this.sent.delete(id);
+    for (const k of this.acked) if (!this.events.has(k)) this.acked.delete(k);
+    // Damage outlives the restart that found it, until the entry has a receipt or leaves the retention window.
+    for (const [id, at] of this.damagedIds) {
+      if (this.receipts.has(id) || at < oldest) this.damagedIds.delete(id);
+      else put({ d: id, at });
+    }
+    if (this.unattributedAt !== null && this.unattributedAt >= oldest) put({ d: UNATTRIBUTED, at: this.unattributedAt });
     const tmp = `${file}.tmp`;
     const h = await open(tmp, 'w');
     try {

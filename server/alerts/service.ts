@@ -394,6 +394,17 @@ export class AlertService {
     return ended;
   }
 
+  /**
+   * The broker lost its retained messages (an external broker that crashed):
+   * publish every slot's holder again, same revision, which a site that
+   * already handled it ignores (edge-agent/alerts/decide.ts).
+   */
+  async republishRetained(): Promise<void> {
+    this.expire();
+    this.plan = new Map();
+    await this.applyPlan();
+  }
+
   /** The periodic job: expire, then fix the retained slots. */
   async tick(): Promise<void> {
     if (this.expire().length > 0) await this.applyPlan();
@@ -419,6 +430,12 @@ export class AlertService {
   state(id: string, unreachedLimit?: number, siteVisible?: (siteId: string) => boolean): DeliveryState {
     const alert = this.require(id);
     return deliveryState(alert, this.visibleRows(id, siteVisible), (s) => this.siteInfo(s), (s) => this.d.fleet.classify(s), this.d.now(), this.d.timeZone, unreachedLimit);
+  }
+
+  /** One site's delivery row of an alert (undefined: no such alert, or the site is not one of its targets). */
+  siteDelivery(id: string, siteId: string): Delivery | undefined {
+    if (!this.get(id)) return undefined;
+    return this.rowsOf(id).get(siteId);
   }
 
   report(id: string, siteVisible?: (siteId: string) => boolean): { alert: Alert; state: DeliveryState; lines: ReportLine[] } {
@@ -466,8 +483,10 @@ export class AlertService {
     if (!row) throw new Error(`site ${siteId} is not a target of alert ${ev.alertId}`);
     const next = applyStatus(row, ev, l.alert.revision, this.d.now());
     if (next === row) return;
-    l.rows.set(siteId, next);
+    // Stored first: if the store throws (a full disk), memory keeps the old row, so the status the site
+    // sends again is applied again instead of looking like a repeat of something stored.
     this.d.store.saveDelivery(next);
+    l.rows.set(siteId, next);
     this.deliveryChanged(ev.alertId);
   }
 

@@ -4,8 +4,9 @@
  * `sitePublications`/`siteSubscriptions`) to generate Mosquitto's ACL file.
  *
  * A site publishes only its own state, telemetry, events and clock requests,
- * and subscribes only to its own command and time (clock response) topics
- * and the audio and control channels of its area and every ancestor area. No wildcards for sites: a site never needs to hear another.
+ * and subscribes only to its own command, time (clock response), playlist and
+ * ack (what the server stored) topics and the audio and control channels of
+ * its area and every ancestor area. No wildcards for sites: a site never needs to hear another.
  */
 import { TOPIC_ROOT, AREA_CHANNELS, areaTopic, parseTopic, siteTopic, SITE_DOWNLINK_CHANNELS, SITE_UPLINK_CHANNELS } from '../../protocol/index.ts';
 

@@ -7,13 +7,22 @@
  * Clock requests pass the same checks but go to the clock sink (the
  * responder), not the fleet state: they are frequent and say nothing about
  * the site's health, so they neither mark it seen nor reach SQLite.
+ *
+ * Receipts, alert statuses and command results are acknowledged to their site
+ * (event-acks.ts) only once applied, i.e. committed: the stores write
+ * synchronously. A store failure (a full disk) is not acknowledged, so the
+ * site keeps the event and sends it again; an event the server refuses for
+ * good (an unknown alert) is acknowledged as refused so the site stops
+ * sending it. An event that fails to decode is not acknowledged at all: it may
+ * come from a newer agent, and a server upgrade will take it.
  */
-import { decodeClockRequest, decodeEvent, decodeState, decodeTelemetry, type DecodeErrorCode, type Decoded } from '../../protocol/index.ts';
+import { decodeClockRequest, decodeEvent, decodeState, decodeTelemetry, eventAckKey, type DecodeErrorCode, type Decoded } from '../../protocol/index.ts';
 import type { ClockRequest, SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../../protocol/index.ts';
 import type { Logger, SiteMessage } from './broker.ts';
 import { logSafe } from '../log-safe.ts';
+import { isStoreFailure, type EventAcker } from './event-acks.ts';
 
-export type RejectCode = DecodeErrorCode | 'site_mismatch' | 'unknown_site' | 'not_accepted';
+export type RejectCode = DecodeErrorCode | 'site_mismatch' | 'unknown_site' | 'not_accepted' | 'store_failed';
 
 export interface IngestSink {
   isKnownSite(siteId: string): boolean;
@@ -53,6 +62,7 @@ export class SiteMessageIngest {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     private readonly clock?: ClockSink,
+    private readonly acks?: EventAcker,
   ) {}
 
   handle(m: SiteMessage): void {
@@ -66,8 +76,11 @@ export class SiteMessageIngest {
         return this.accept(m, decodeState.decode(m.payload), (v) => this.sink.applyState(m.siteId, v, m.retain));
       case 'telemetry':
         return this.accept(m, decodeTelemetry.decode(m.payload), (v) => this.sink.applyTelemetry(m.siteId, v));
-      case 'event':
-        return this.accept(m, decodeEvent.decode(m.payload), (v) => this.sink.applyEvent(m.siteId, v));
+      case 'event': {
+        const d = decodeEvent.decode(m.payload);
+        const key = d.ok && d.value.siteId === m.siteId ? eventAckKey(d.value) : undefined;
+        return this.accept(m, d, (v) => this.sink.applyEvent(m.siteId, v), key);
+      }
       case 'clock': {
         const clock = this.clock;
         return this.accept(m, decodeClockRequest.decode(m.payload), (v) => clock?.answer(m.siteId, v, t1));
@@ -75,6 +88,7 @@ export class SiteMessageIngest {
       case 'cmd':
       case 'time':
       case 'playlist':
+      case 'ack':
         // The ACL stops sites publishing here; with an external broker, ignore our own downlink.
         return;
       default: {
@@ -97,22 +111,29 @@ export class SiteMessageIngest {
     };
   }
 
-  private accept<T extends { siteId: string }>(m: SiteMessage, d: Decoded<T>, apply: (v: T) => void): void {
+  /** `ackKey`: the event is acknowledged to its site once applied (protocol/event-ack.ts). */
+  private accept<T extends { siteId: string }>(m: SiteMessage, d: Decoded<T>, apply: (v: T) => void, ackKey?: string): void {
     if (!d.ok) return this.reject(m, d.error.code, d.error.reason);
     if (d.value.siteId !== m.siteId) {
       return this.reject(m, 'site_mismatch', `payload says site ${d.value.siteId} but arrived on site ${m.siteId}'s topic`);
     }
     try {
       apply(d.value);
-      this.accepted++;
-      this.byChannel.set(m.channel, (this.byChannel.get(m.channel) ?? 0) + 1);
     } catch (err) {
+      if (isStoreFailure(err)) {
+        // Not stored, so not acknowledged: the site keeps it and sends it again later.
+        return this.reject(m, 'store_failed', `not stored, the site will send it again: ${(err as Error).message}`, 'error');
+      }
       // A message that passes the schema but breaks an invariant (or a bug of ours): count, log, go on.
-      this.reject(m, 'not_accepted', (err as Error).message);
+      if (ackKey) this.acks?.refused(m.siteId, { key: ackKey, code: 'not_accepted', reason: (err as Error).message });
+      return this.reject(m, 'not_accepted', (err as Error).message);
     }
+    this.accepted++;
+    this.byChannel.set(m.channel, (this.byChannel.get(m.channel) ?? 0) + 1);
+    if (ackKey) this.acks?.stored(m.siteId, ackKey);
   }
 
-  private reject(m: SiteMessage, code: RejectCode, reason: string): void {
+  private reject(m: SiteMessage, code: RejectCode, reason: string, level: 'warn' | 'error' = 'warn'): void {
     this.rejected++;
     this.byCode.set(code, (this.byCode.get(code) ?? 0) + 1);
     const s = this.bySite.get(m.siteId);
@@ -124,6 +145,6 @@ export class SiteMessageIngest {
       this.bySite.set(m.siteId, { count: 1, lastReason: reason, lastAt: this.now() });
     }
     // The reason can quote the payload (a JSON parse error, a schema path): cut and escaped for the log.
-    this.log.warn({ siteId: m.siteId, channel: m.channel, code, bytes: m.payload.length }, `dropped message: ${logSafe(reason, 300)}`);
+    this.log[level]({ siteId: m.siteId, channel: m.channel, code, bytes: m.payload.length }, `dropped message: ${logSafe(reason, 300)}`);
   }
 }

@@ -16,6 +16,7 @@ import {
   decodeState,
   decodeTelemetry,
   encodeJson,
+  eventAckKey,
   parseTopic,
   siteTopic,
   type CommandMessage,
@@ -145,13 +146,18 @@ class TestBroker {
   }
 }
 
-/** The server side: a plain MQTT client that hears every site and can send commands. */
+/** The server side: a plain MQTT client that hears every site, can send commands, and acknowledges stored events as the server does. */
 class ServerSide {
   seen: Seen[] = [];
+  /** Off: the events are heard but never acknowledged (a server that died before storing them). */
+  acking = true;
   private constructor(private readonly client: MqttClient) {
     client.on('message', (topic, payload, packet) => {
-      if (topic.endsWith('/cmd')) return; // our own commands echoed back
-      this.seen.push({ topic, retain: packet.retain, at: Date.now(), body: JSON.parse(payload.toString('utf8')) });
+      if (topic.endsWith('/cmd') || topic.endsWith('/ack')) return; // our own publishes echoed back
+      const body = JSON.parse(payload.toString('utf8'));
+      this.seen.push({ topic, retain: packet.retain, at: Date.now(), body });
+      const key = topic.endsWith('/event') ? eventAckKey(body as SiteEventMessage) : undefined;
+      if (key && this.acking) void client.publishAsync(siteTopic(SITE, 'ack'), encodeJson({ v: PROTOCOL_VERSION, siteId: SITE, at: Date.now(), stored: [key] }), { qos: 1 }).catch(() => {});
     });
   }
   static async connect(url: string): Promise<ServerSide> {
@@ -301,6 +307,36 @@ describe('edge agent over MQTT', () => {
     await server.send(cmd);
     await waitFor('answer from the ledger', () => server.results(cmd.id).length === 2);
     expect(gateway.calls.filter((c) => c.startsWith('setAmplifier'))).toEqual(['setAmplifier false']);
+  });
+
+  it('keeps a command result on disk until the server acknowledges it — not on the broker\'s PUBACK — across a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loanet-agent-ack-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const { broker, server, gateway, agent } = await setup({ stateDir: dir });
+    server.acking = false; // the server hears it and dies before storing it
+    await agent.start();
+    await waitFor('online', () => agent.stats.connected);
+    const cmd = command('set_volume', { level: 40 });
+    await server.send(cmd);
+    await waitFor('result', () => server.results(cmd.id).length === 1);
+    await agent.stop({ graceful: false });
+
+    server.acking = true; // the next server stores and acknowledges
+    const again = new EdgeAgent({ config: agentConfig(broker.url, { stateDir: dir }), gateway, log: quiet });
+    cleanups.push(() => again.stop({ graceful: false }));
+    await again.start();
+    await waitFor('the unacknowledged result sent again after the restart', () => server.results(cmd.id).length === 2);
+    expect(server.results(cmd.id)[1]).toEqual(server.results(cmd.id)[0]);
+    await waitFor('acknowledged', () => again.stats.connected && again.journalStats?.unsent === 0);
+    await again.stop();
+
+    const third = new EdgeAgent({ config: agentConfig(broker.url, { stateDir: dir }), gateway, log: quiet });
+    cleanups.push(() => third.stop({ graceful: false }));
+    await third.start();
+    await waitFor('online again', () => third.stats.connected);
+    await sleep(300);
+    expect(server.results(cmd.id)).toHaveLength(2); // acknowledged: not sent a third time
+    expect(gateway.calls.filter((c) => c.startsWith('setVolume'))).toEqual(['setVolume 40']);
   });
 
   it('refuses an expired command and a command for another site, without touching the devices', async () => {
@@ -462,7 +498,9 @@ describe('edge agent over MQTT', () => {
     const offlineIdx = server.seen.findIndex((s) => (s.body as SiteStateMessage).reason === 'reboot');
     expect(resultIdx).toBeGreaterThanOrEqual(0);
     expect(offlineIdx).toBeGreaterThan(resultIdx);
-    expect(server.results(cmd.id)).toHaveLength(1);
+    // One answer; the same answer may come again after the reconnect if the server's ack had not reached
+    // the agent before it left (the server keeps one per command).
+    expect(new Set(server.results(cmd.id).map((r) => JSON.stringify(r))).size).toBe(1);
     expect(server.results(cmd.id)[0]).toMatchObject({ ok: true });
     expect(gateway.calls).toEqual(['reboot']);
     // No last will: the agent left cleanly.

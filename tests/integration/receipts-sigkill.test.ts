@@ -208,8 +208,8 @@ describe.skipIf(missing.length > 0)('receipts when the agent is SIGKILLed', () =
     const line = (await t.api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${s.id}`)).body.lines;
     expect(line).toEqual([expect.objectContaining({ entryId, status: 'played', source: 'agent' })]);
 
-    // Later reconnects and restarts change nothing: the journal knows it was acknowledged.
-    await waitFor('the sent mark in the journal', () => fs.readFileSync(path.join(s.stateDir, 'asrun.journal'), 'utf8').includes(`{"s":"${entryId}"}`), 10_000, 100);
+    // Later reconnects and restarts change nothing: the journal knows the server stored it.
+    await waitFor('the acknowledged mark in the journal', () => fs.readFileSync(path.join(s.stateDir, 'asrun.journal'), 'utf8').includes(`{"s":"r/${entryId}"}`), 10_000, 100);
     await sigkill(agent);
     agent = startAgent(s.config);
     await waitFor('agent online again', async () => (await t.api('GET', `/api/sites/${s.id}`)).body.status?.connected === true, 20_000, 100);

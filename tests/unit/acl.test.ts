@@ -15,6 +15,8 @@ describe('ACL: what a site may publish', () => {
   });
   it('not its own time topic: only the server answers clock requests', () => {
     expect(authorize(site, 'publish', siteTopic('sim-02683-v01', 'time'))).toEqual({ allow: false, reason: 'site sim-02683-v01 may not publish on its time topic' });
+    // Its own acks come from the server only: a site cannot tell itself that something was stored.
+    expect(authorize(site, 'publish', siteTopic('sim-02683-v01', 'ack'))).toEqual({ allow: false, reason: 'site sim-02683-v01 may not publish on its ack topic' });
   });
   it("not another site's topics", () => {
     const d = authorize(site, 'publish', siteTopic('sim-02683-v02', 'telemetry'));
@@ -29,13 +31,13 @@ describe('ACL: what a site may publish', () => {
 });
 
 describe('ACL: what a site may subscribe to', () => {
-  it('its own command, time and playlist topics and the audio and control channels of its area and every ancestor', () => {
-    expect(siteSubscriptions('sim-02683-v01', [])).toEqual([siteTopic('sim-02683-v01', 'cmd'), siteTopic('sim-02683-v01', 'time'), siteTopic('sim-02683-v01', 'playlist')]);
+  it('its own command, time, playlist and ack topics and the audio and control channels of its area and every ancestor', () => {
+    expect(siteSubscriptions('sim-02683-v01', [])).toEqual([siteTopic('sim-02683-v01', 'cmd'), siteTopic('sim-02683-v01', 'time'), siteTopic('sim-02683-v01', 'playlist'), siteTopic('sim-02683-v01', 'ack')]);
     expect(siteSubscriptions('sim-02683-v01', ['2025.02683'])).toContain('loanet/v1/areas/2025.02683/control');
     for (const t of siteSubscriptions('sim-02683-v01', site.kind === 'site' ? site.areaKeys : [])) expect(authorize(site, 'subscribe', t), t).toEqual({ allow: true });
   });
   it("not another site's commands, another area's audio, or any wildcard", () => {
-    for (const filter of [siteTopic('sim-02683-v02', 'cmd'), areaAudioTopic('2025.02671'), 'loanet/v1/sites/+/cmd', 'loanet/v1/areas/+/audio', 'loanet/v1/areas/2025.02671/control', 'loanet/v1/areas/+/control', siteTopic('sim-02683-v02', 'playlist'), 'loanet/v1/#', '#', siteTopic('sim-02683-v01', 'telemetry'), siteTopic('sim-02683-v01', 'clock'), siteTopic('sim-02683-v02', 'time'), 'loanet/v1/sites/+/time']) {
+    for (const filter of [siteTopic('sim-02683-v02', 'cmd'), areaAudioTopic('2025.02671'), 'loanet/v1/sites/+/cmd', 'loanet/v1/areas/+/audio', 'loanet/v1/areas/2025.02671/control', 'loanet/v1/areas/+/control', siteTopic('sim-02683-v02', 'playlist'), 'loanet/v1/#', '#', siteTopic('sim-02683-v01', 'telemetry'), siteTopic('sim-02683-v01', 'clock'), siteTopic('sim-02683-v02', 'time'), 'loanet/v1/sites/+/time', siteTopic('sim-02683-v02', 'ack'), 'loanet/v1/sites/+/ack']) {
       expect(authorize(site, 'subscribe', filter).allow, filter).toBe(false);
     }
   });

@@ -13,6 +13,7 @@ import {
   decodeClockResponse,
   decodeCommand,
   decodeEvent,
+  decodeEventAck,
   decodePlaylist,
   decodeState,
   decodeTelemetry,
@@ -32,6 +33,7 @@ const DECODERS: Record<string, { decoder: PayloadDecoder<unknown>; maxBytes?: nu
   'clock-response': { decoder: decodeClockResponse },
   'audio-control': { decoder: decodeAudioControl },
   'alert-control': { decoder: decodeAlertControl },
+  ack: { decoder: decodeEventAck },
 };
 
 function examples(): Array<{ name: string; line: number; text: string }> {

@@ -1,0 +1,126 @@
+/**
+ * The server's acknowledgement of stored events (server/fleet/event-acks.ts,
+ * server/fleet/ingest.ts): a receipt, alert status or command result is
+ * acknowledged to its site only after the sink applied (committed) it, in one
+ * message per site per turn of the event loop; a store failure (SQLITE_FULL)
+ * is not acknowledged, so the site sends it again; a refusal for good is
+ * acknowledged as refused; events that are not journaled are not acknowledged.
+ */
+import { describe, expect, it } from 'vitest';
+import { EventAcker, isStoreFailure } from '../../server/fleet/event-acks.ts';
+import { SiteMessageIngest, type IngestSink } from '../../server/fleet/ingest.ts';
+import { decodeEventAck, encodeJson, eventAckKey, MAX_ACK_KEYS, PROTOCOL_VERSION, siteTopic, type AsRunEvent, type EventAck, type SiteEventMessage } from '../../protocol/index.ts';
+
+const SITE = 'sim-02683-v01';
+const T0 = 1_800_000_000_000;
+const quiet = { info() {}, warn() {}, error() {} };
+const turn = () => new Promise((r) => setImmediate(r));
+
+function receipt(entryId: string, siteId = SITE): AsRunEvent {
+  return { v: PROTOCOL_VERSION, siteId, at: T0, type: 'as_run', entryId, kind: 'bulletin', itemId: 'i', mediaId: 'm', scheduledAt: T0, outcome: 'played', frames: 10 };
+}
+
+function stubBroker() {
+  const published: Array<{ topic: string; ack: EventAck }> = [];
+  return {
+    published,
+    publish: async (topic: string, payload: Buffer) => {
+      const d = decodeEventAck.decode(payload);
+      if (!d.ok) throw new Error(d.error.reason);
+      published.push({ topic, ack: d.value });
+    },
+  };
+}
+
+function sinkThat(apply: (e: SiteEventMessage) => void): IngestSink {
+  return { isKnownSite: () => true, applyState() {}, applyTelemetry() {}, applyEvent: (_id, e) => apply(e) };
+}
+
+const event = (e: SiteEventMessage) => ({ siteId: e.siteId, channel: 'event' as const, payload: encodeJson(e), retain: false });
+
+describe('isStoreFailure', () => {
+  it('is a store error (the event was not stored) for SQLite and disk codes, a refusal for anything else', () => {
+    expect(isStoreFailure(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }))).toBe(true);
+    expect(isStoreFailure(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_WRITE' }))).toBe(true);
+    expect(isStoreFailure(Object.assign(new Error('no space'), { code: 'ENOSPC' }))).toBe(true);
+    expect(isStoreFailure(new Error('alert alr-x is not known'))).toBe(false);
+    expect(isStoreFailure(undefined)).toBe(false);
+  });
+});
+
+describe('EventAcker', () => {
+  it('sends one ack per site per turn, each under the message limit', async () => {
+    const broker = stubBroker();
+    const acker = new EventAcker(broker, quiet, () => T0);
+    for (let i = 0; i < MAX_ACK_KEYS + 5; i++) acker.stored(SITE, `r/e${i}@1`);
+    acker.stored('sim-02683-v02', 'c/cmd-00000001');
+    await turn();
+    await turn();
+    expect(broker.published.map((p) => [p.topic, p.ack.stored.length])).toEqual([
+      [siteTopic(SITE, 'ack'), MAX_ACK_KEYS],
+      [siteTopic(SITE, 'ack'), 5],
+      [siteTopic('sim-02683-v02', 'ack'), 1],
+    ]);
+    expect(acker.stats()).toMatchObject({ stored: MAX_ACK_KEYS + 6, messages: 3, publishFailures: 0 });
+  });
+
+  it('a publish the broker does not take is counted, and nothing else happens (the site sends again)', async () => {
+    const acker = new EventAcker({ publish: () => Promise.reject(new Error('broker is not running')) }, quiet);
+    acker.stored(SITE, 'r/a@1');
+    await turn();
+    await turn();
+    expect(acker.stats()).toMatchObject({ messages: 1, publishFailures: 1 });
+  });
+});
+
+describe('SiteMessageIngest acknowledges what the store committed', () => {
+  it('acks a receipt after it is applied, again when it comes twice; never one that failed to store', async () => {
+    const broker = stubBroker();
+    const stored = new Map<string, AsRunEvent>();
+    let full = false;
+    const ingest = new SiteMessageIngest(
+      sinkThat((e) => {
+        if (e.type !== 'as_run') return;
+        if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        if (!stored.has(e.entryId)) stored.set(e.entryId, e);
+      }),
+      quiet,
+      () => T0,
+      undefined,
+      new EventAcker(broker, quiet, () => T0),
+    );
+    ingest.handle(event(receipt('a@1')));
+    ingest.handle(event(receipt('a@1')));
+    full = true;
+    ingest.handle(event(receipt('b@1')));
+    await turn();
+    expect(broker.published.map((p) => p.ack)).toEqual([{ v: 1, siteId: SITE, at: T0, stored: ['r/a@1', 'r/a@1'] }]);
+    expect(ingest.stats().rejectedByCode).toEqual({ store_failed: 1 });
+    full = false; // space is back: the site's next try is stored and acknowledged
+    ingest.handle(event(receipt('b@1')));
+    await turn();
+    expect(broker.published.at(-1)!.ack.stored).toEqual(['r/b@1']);
+    expect([...stored.keys()]).toEqual(['a@1', 'b@1']);
+  });
+
+  it('acks a refusal for good as refused; does not ack what it cannot decode, nor events that are not journaled', async () => {
+    const broker = stubBroker();
+    const ingest = new SiteMessageIngest(
+      sinkThat((e) => {
+        if (e.type === 'alert_status') throw new Error(`alert ${e.alertId} is not known`);
+      }),
+      quiet,
+      () => T0,
+      undefined,
+      new EventAcker(broker, quiet, () => T0),
+    );
+    const status = { v: PROTOCOL_VERSION, siteId: SITE, at: T0, type: 'alert_status', alertId: 'alr-0123456789abcdef', revision: 1, status: 'received' } as const;
+    ingest.handle(event(status));
+    ingest.handle(event({ v: PROTOCOL_VERSION, siteId: SITE, at: T0, type: 'fault', device: 'amp', fault: 'overheat' }));
+    ingest.handle({ siteId: SITE, channel: 'event', payload: Buffer.from(JSON.stringify({ ...receipt('c@1'), future: true })), retain: false });
+    await turn();
+    expect(broker.published.map((p) => p.ack)).toEqual([
+      { v: 1, siteId: SITE, at: T0, stored: [], refused: [{ key: eventAckKey(status), code: 'not_accepted', reason: 'alert alr-0123456789abcdef is not known' }] },
+    ]);
+  });
+});
