@@ -164,6 +164,9 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     for (const a of alerts.filter((x) => x.state === 'active')) expect((await t.api('POST', `/api/alerts/${a.id}/cancel`)).status).toBe(200);
     await page.click('header nav a[href="/live"]');
     await page.selectOption('select[name=area]', `2025.${COMMUNE}`);
+    // Before going live: the delay the commune's sites' links need (none measured yet: the default) and the ceiling.
+    await page.locator('[data-testid=delay-preview][data-delay="500"][data-ceiling="3000"]').waitFor();
+    await expect(page.locator('[data-testid=delay-preview]').textContent()).resolves.toContain('Độ trễ khi bắt đầu');
     await page.click('[data-testid=go-live]');
     await page.locator('[data-testid=on-air][data-state=on-air]').waitFor();
     await expect.poll(async () => Number(await page.getAttribute('[data-testid=level]', 'data-level')), { timeout: 10_000 }).toBeGreaterThan(0);
@@ -179,6 +182,8 @@ describe.skipIf(!run)('bulletins and alerts in the console', () => {
     expect(p99).toBeGreaterThanOrEqual(0);
     expect(p99).toBeLessThan(50);
     await expect(page.locator('[data-testid=stream-detail]').textContent()).resolves.toContain('Độ lệch giữa các trạm');
+    // The stream's delay, where it started and its ceiling.
+    await expect(page.locator('[data-testid=delay]').textContent()).resolves.toContain('tối đa 3000 ms');
     // Every site of the commune reported; any that had not would be listed with why.
     expect(await page.getAttribute('[data-testid=silent-total]', 'data-total')).toBe('0');
     await page.screenshot({ path: screenshotPath('live'), fullPage: true });

@@ -25,6 +25,17 @@ interface StreamView {
   endedBy: string | null;
   sites: { sites: number; received: number; lost: number; concealed: number; fecRecovered: number; played: number; unconcealedLossRatio: number | null };
   skew: { marks: number; sites: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
+  /** The adaptive delay (null for a stream read back from the record). */
+  adaptive: { initialMs: number; ceilingMs: number; raises: Array<{ at: number; fromMs: number; toMs: number }>; behind: Array<{ siteId: string; neededMs: number | null; reason: 'beyond_ceiling' | 'late_packets' }> } | null;
+}
+/** GET /api/live/delay: what a stream to an area would start with (server/live/service.ts LiveDelayPreview). */
+interface DelayPreview {
+  delayMs: number;
+  ceilingMs: number;
+  adaptive: boolean;
+  sites: Array<{ siteId: string; transitP99Ms: number; neededMs: number; withinCeiling: boolean }>;
+  measured: number;
+  beyondCeiling: number;
 }
 interface SiteReport {
   siteId: string;
@@ -41,6 +52,7 @@ interface SiteReport {
   final: boolean;
   end: { reason: string; detail: string | null } | null;
   receivedAt: number;
+  link?: { transitP50Ms: number; transitP99Ms: number; samples: number; behind: boolean; neededMs: number };
 }
 interface StreamDetail extends StreamView {
   siteReports: SiteReport[];
@@ -92,7 +104,11 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
         </button>
       </div>
       <p>
-        {stateText(s)} · {t('liveDelay')}: {ms(s.delayMs)} · {s.codec.bitrate ? `${s.codec.bitrate / 1000} kbit/s` : ''} {s.codec.fec ? '· FEC' : ''} · {formatTime(s.startedAt)}
+        {stateText(s)} · {t('liveDelay')}:{' '}
+        <span data-testid="delay" data-delay={s.delayMs} data-raises={s.adaptive?.raises.length ?? 0}>
+          {s.adaptive ? t('liveDelayNow', { delay: ms(s.delayMs), initial: ms(s.adaptive.initialMs), ceiling: ms(s.adaptive.ceilingMs), raises: s.adaptive.raises.length }) : ms(s.delayMs)}
+        </span>{' '}
+        · {s.codec.bitrate ? `${s.codec.bitrate / 1000} kbit/s` : ''} {s.codec.fec ? '· FEC' : ''} · {formatTime(s.startedAt)}
         {s.endedAt ? ` → ${formatTime(s.endedAt)}` : ''}
       </p>
       <p data-testid="skew" data-p99={s.skew.p99Ms ?? ''} data-sites={s.skew.sites}>
@@ -101,6 +117,12 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
       <p>
         <strong>{t('liveLossHeard')}</strong>: {pct(s.sites.unconcealedLossRatio)} · {t('liveConcealed')} {s.sites.concealed} · FEC {s.sites.fecRecovered}
       </p>
+      {s.adaptive && s.adaptive.behind.length > 0 && (
+        <p class="warn-text" data-testid="behind" data-sites={s.adaptive.behind.map((b) => b.siteId).join(',')}>
+          <strong>{t('liveBehind')}</strong>:{' '}
+          {s.adaptive.behind.map((b) => `${b.siteId} (${t(`liveBehind_${b.reason}` as StringKey, { need: ms(b.neededMs) })})`).join('; ')}
+        </p>
+      )}
       <table data-testid="stream-sites">
         <thead>
           <tr>
@@ -113,6 +135,7 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
             <th>FEC</th>
             <th>{t('liveBuffer')}</th>
             <th>{t('liveClock')}</th>
+            <th>{t('liveTransit')}</th>
             <th>{t('liveSiteEnd')}</th>
           </tr>
         </thead>
@@ -132,6 +155,9 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
               <td>{r.fecRecovered}</td>
               <td>{ms(r.bufferLevelMs)}</td>
               <td>{r.clockUncertaintyMs === null ? '–' : `± ${ms(r.clockUncertaintyMs)}`}</td>
+              <td class={r.link?.behind ? 'warn-text' : ''} title={r.link ? `p50 ${ms(r.link.transitP50Ms)} · ${r.link.samples}` : ''}>
+                {r.link ? ms(r.link.transitP99Ms) : '–'}
+              </td>
               <td data-end={r.end?.reason ?? ''} class={r.end && !['ended', 'stopped'].includes(r.end.reason) ? 'warn-text' : ''} title={r.end?.detail ?? ''}>
                 {r.end ? t(`liveSiteEnd_${r.end.reason}` as StringKey) : r.final ? '' : t('livePlaying')}
               </td>
@@ -162,6 +188,28 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
   );
 }
 
+/** What a stream to the chosen area starts with, and the sites too slow for the ceiling: seen before going live. */
+function DelayPreviewLine(props: { p: DelayPreview }) {
+  const p = props.p;
+  const slowest = p.sites[0];
+  return (
+    <div data-testid="delay-preview" data-delay={p.delayMs} data-ceiling={p.ceilingMs} data-beyond={p.beyondCeiling}>
+      <p>{p.adaptive ? t('liveDelayPreview', { delay: ms(p.delayMs), ceiling: ms(p.ceilingMs) }) : t('liveDelayFixed', { delay: ms(p.delayMs) })}</p>
+      {slowest && <p class="muted">{t('liveDelayMeasured', { n: p.measured, site: slowest.siteId, need: ms(slowest.neededMs) })}</p>}
+      {p.beyondCeiling > 0 && (
+        <p class="warn-text" role="alert">
+          {t('liveBeyondCeiling', { n: p.beyondCeiling })}{' '}
+          {p.sites
+            .filter((x) => !x.withinCeiling)
+            .slice(0, 10)
+            .map((x) => `${x.siteId} (${ms(x.neededMs)})`)
+            .join(', ')}
+        </p>
+      )}
+    </div>
+  );
+}
+
 export function LivePage(props: { me: Me }) {
   const communes = useApi<{ areas: AreaView[] }>('/api/areas?level=commune');
   const streams = useApi<{ streams: StreamView[] }>('/api/live/streams');
@@ -171,6 +219,8 @@ export function LivePage(props: { me: Me }) {
   const [error, setError] = useState('');
   const [selected, setSelected] = useState<number | null>(null);
   const session = useRef<{ ws: WebSocket; ctx: AudioContext; mic: MediaStream } | null>(null);
+  // Before going live: the delay the area's sites' measured links need, and the ceiling.
+  const preview = useApi<DelayPreview>(area && props.me.permissions.includes('live.broadcast') ? `/api/live/delay?areas=${encodeURIComponent(area)}` : null);
 
   const stop = () => {
     const s = session.current;
@@ -259,6 +309,7 @@ export function LivePage(props: { me: Me }) {
             )}
           </div>
         )}
+        {area && preview.data && <DelayPreviewLine p={preview.data} />}
         <label>
           {t('micLevel')}
           <div class="meter" data-testid="level" data-level={level.toFixed(2)}>
