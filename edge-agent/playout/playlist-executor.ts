@@ -3,8 +3,10 @@
  * each entry's start time, whether or not the server is reachable, and writes
  * one as-run receipt per entry.
  *
- * - The playlist is kept in `stateDir/playlist.json` (atomic rename), so after
- *   a reboot with the link down the agent still knows what to play.
+ * - The playlist is kept in `stateDir/playlist.json` (state-file.ts: durable,
+ *   checksummed, with the previous good copy), so after a reboot with the
+ *   link down the agent still knows what to play, even if the newest copy
+ *   was torn.
  * - The media cache is told what the playlist needs (entries not yet over);
  *   it fetches what it lacks and evicts only what no entry needs.
  * - `prepareAheadMs` before an entry's start (longer than the amplifier lead),
@@ -13,14 +15,14 @@
  *   starts it on the server clock and switches the amplifier.
  * - Receipts: played / late from the engine's 'ended', partial / skipped from
  *   'failed', and from here: skipped no_media (not in the cache at its start),
- *   expired (the agent was off past notAfter), cancelled (removed while
+ *   expired / unknown for an entry it has no receipt for and will not play
+ *   (missed.ts says which is true), cancelled (removed while
  *   playing, via the engine), and partial 'error' for an entry that was
  *   playing when the agent died (the journal's started mark), so a restart
  *   does not play it twice.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../state-file.ts';
+import { readStateFile, writeJsonAtomic } from '../state-file.ts';
 import {
   PROTOCOL_VERSION,
   decodePlaylist,
@@ -34,6 +36,8 @@ import {
 import type { MediaCache, MediaRef } from '../media-cache/types.ts';
 import type { EngineEvent, PlayoutEngineApi, ProgrammeSource } from './engine.ts';
 import type { ReceiptJournal } from './receipts.ts';
+import { receiptClock, type ClockState } from './clock-sync.ts';
+import { missedVerdict } from './missed.ts';
 
 const PLAYLIST_FILE = 'playlist.json';
 /** Frames decoded at hand-over (320 ms: more than any sink writes ahead at the start). */
@@ -45,8 +49,17 @@ export interface PlaylistExecutorOptions {
   /** The server clock as the agent estimates it. */
   serverNow: () => number;
   clockUncertaintyMs?: () => number | null;
+  /**
+   * The agent's clock as receipts and the start-up hold need it (agent.ts):
+   * its state now; whether non-urgent entries may start ('hold' while a
+   * just-started agent waits for the server's time with its link up); a check
+   * of the clock before an entry starts; and one after it ended, which the
+   * receipt waits for (bounded) so its times are checked against the best
+   * clock known. Absent: the clock is taken as verified.
+   */
+  clock?: { state(): ClockState; gate(): 'ok' | 'hold'; check(): void; confirm(): Promise<void> };
   /** Absent: no cache (no HTTP URL configured), every entry is skipped no_media. */
-  cache?: Pick<MediaCache, 'setNeeded' | 'has' | 'pathOf' | 'report'>;
+  cache?: Pick<MediaCache, 'setNeeded' | 'has' | 'pathOf' | 'report' | 'verify'>;
   journal: ReceiptJournal;
   stateDir?: string;
   /** Builds a source from a cached file: Ogg Opus → decoder → frames (default in agent wiring). */
@@ -64,7 +77,7 @@ export interface PlaylistExecutorStats {
   receipts: number;
 }
 
-type Handed = { entry: PlaylistEntryMessage; version: string };
+type Handed = { entry: PlaylistEntryMessage; version: string; clockAtStart?: ClockState };
 
 export type AcceptResult = 'new' | 'unchanged' | 'stale' | 'wrong_site';
 
@@ -81,7 +94,16 @@ export class PlaylistExecutor {
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
+  /** Entries whose receipt waits for the clock check after their play (not to be handed again meanwhile). */
+  private readonly settling = new Set<string>();
+  /** Entries waiting for a verified clock were logged (once per hold). */
+  private holdLogged = false;
   private saving: Promise<void> = Promise.resolve();
+  /** Server clock when this run started, when it first held each entry, and what state it lost (missed.ts). */
+  private runStartedAt = 0;
+  private readonly heldSince = new Map<string, number>();
+  private journalLost = false;
+  private playlistLost = false;
   private readonly counters: PlaylistExecutorStats = { playlistsAccepted: 0, playlistsUnchanged: 0, playlistsRefused: 0, programmesStarted: 0, receipts: 0 };
 
   constructor(o: PlaylistExecutorOptions) {
@@ -104,10 +126,19 @@ export class PlaylistExecutor {
     return this.playlist?.entries ?? [];
   }
 
-  /** Load the saved playlist, settle entries a crash interrupted, and start the schedule. */
-  async start(): Promise<void> {
+  /**
+   * Load the saved playlist, settle entries a crash interrupted, and start the schedule.
+   * `journalLost`: the agent ran before with this state folder and its receipt journal is gone or
+   * damaged, so an entry due before now may have played: its receipt says unknown (missed.ts).
+   */
+  async start(o: { journalLost?: boolean } = {}): Promise<void> {
+    this.runStartedAt = this.o.serverNow();
+    this.journalLost = o.journalLost ?? false;
     this.unsubscribe = this.o.engine.on((e) => this.onEngineEvent(e));
-    this.playlist = await this.load();
+    const loaded = await this.load();
+    this.playlist = loaded.playlist;
+    this.playlistLost = loaded.lost;
+    for (const e of this.playlist?.entries ?? []) this.heldSince.set(e.id, this.runStartedAt);
     for (const i of this.o.journal.interrupted()) {
       const entry = this.playlist?.entries.find((e) => e.id === i.entryId);
       if (!entry) continue;
@@ -146,6 +177,9 @@ export class PlaylistExecutor {
     this.playlist = msg;
     this.counters.playlistsAccepted++;
     const keep = new Set(msg.entries.map((e) => e.id));
+    const now = this.o.serverNow();
+    for (const id of [...this.heldSince.keys()]) if (!keep.has(id)) this.heldSince.delete(id);
+    for (const id of keep) if (!this.heldSince.has(id)) this.heldSince.set(id, now);
     // An entry handed to the engine and no longer wanted is stopped; its receipt says cancelled.
     for (const id of [...this.handed.keys()]) if (!keep.has(id)) this.o.engine.cancel(id, 'cancelled', 'removed from the playlist');
     await this.save(msg);
@@ -194,11 +228,23 @@ export class PlaylistExecutor {
     const now = this.o.serverNow();
     const version = this.playlist.version;
     const prepareAheadMs = this.prepareAhead();
+    const hold = this.o.clock?.gate() === 'hold';
+    let held = 0;
     let wake = Infinity;
     for (const entry of this.playlist.entries) {
-      if (this.handed.has(entry.id) || this.opening.has(entry.id) || this.o.journal.has(entry.id)) continue;
-      if (now > notAfterOf(entry)) {
-        void this.receipt(entry, version, 'skipped', { reason: 'expired', detail: `not started by ${new Date(notAfterOf(entry)).toISOString()}: the agent was not running` });
+      if (this.handed.has(entry.id) || this.opening.has(entry.id) || this.settling.has(entry.id) || this.o.journal.has(entry.id)) continue;
+      // An unverified clock may be a minute off either way: neither start nor settle an entry by it; alerts never wait.
+      if (hold && entry.kind !== 'alert' && entry.priority !== 'emergency') {
+        held++;
+        wake = Math.min(wake, now + 250);
+        continue;
+      }
+      const missed = missedVerdict(
+        { startAt: entry.startAt, notAfter: notAfterOf(entry) },
+        { now, runStartedAt: this.runStartedAt, heldSince: this.heldSince.get(entry.id) ?? now, journalLost: this.journalLost, playlistLost: this.playlistLost },
+      );
+      if (missed) {
+        void this.receipt(entry, version, missed.outcome, { reason: missed.reason, detail: missed.detail });
         continue;
       }
       if (now < entry.startAt - prepareAheadMs) {
@@ -214,6 +260,8 @@ export class PlaylistExecutor {
         wake = Math.min(wake, now + 100); // the download may finish before the start
       }
     }
+    if (held > 0 && !this.holdLogged) this.log.info(`${held} entries wait for the server's time before playing (the clock is not verified yet)`);
+    this.holdLogged = held > 0;
     if (wake === Infinity) wake = now + 60_000; // the playlist may gain entries; look again now and then
     this.timer = setTimeout(() => this.tick(), Math.max(10, Math.min(wake - now, 1000)));
     this.timer.unref();
@@ -221,6 +269,13 @@ export class PlaylistExecutor {
 
   private async hand(entry: PlaylistEntryMessage, version: string, path: string): Promise<void> {
     this.opening.add(entry.id);
+    this.o.clock?.check();
+    // A file damaged on disk since it was verified is fetched again now (the cache drops it), not played as noise or skipped.
+    if (this.o.cache?.verify && !(await this.o.cache.verify(entry.sha256).catch(() => true))) {
+      this.opening.delete(entry.id);
+      this.tick();
+      return;
+    }
     let source: ProgrammeSource;
     try {
       source = await this.o.openSource(path, entry);
@@ -271,11 +326,12 @@ export class PlaylistExecutor {
     switch (e.type) {
       case 'started':
         this.counters.programmesStarted++;
+        if (this.o.clock) h.clockAtStart = this.o.clock.state();
         void this.o.journal.markStarted(entry.id, e.at, version);
         return;
       case 'ended':
         this.handed.delete(e.id);
-        void this.receipt(entry, version, e.late ? 'late' : 'played', { startedAt: e.startedAt, endedAt: e.at, startErrorMs: e.startErrorMs, frames: e.frames });
+        void this.receipt(entry, version, e.late ? 'late' : 'played', { startedAt: e.startedAt, endedAt: e.at, startErrorMs: e.startErrorMs, frames: e.frames, clockAtStart: h.clockAtStart });
         return;
       case 'failed': {
         this.handed.delete(e.id);
@@ -284,7 +340,7 @@ export class PlaylistExecutor {
           reason: e.reason satisfies AsRunReason,
           detail: e.detail,
           frames: e.frames,
-          ...(started ? { startedAt: e.startedAt!, endedAt: e.at, startErrorMs: e.startErrorMs ?? e.startedAt! - entry.startAt } : {}),
+          ...(started ? { startedAt: e.startedAt!, endedAt: e.at, startErrorMs: e.startErrorMs ?? e.startedAt! - entry.startAt, clockAtStart: h.clockAtStart } : {}),
         });
         return;
       }
@@ -297,9 +353,28 @@ export class PlaylistExecutor {
     entry: PlaylistEntryMessage,
     version: string,
     outcome: AsRunOutcome,
-    x: { startedAt?: number; endedAt?: number; startErrorMs?: number; frames?: number; reason?: AsRunReason; detail?: string },
+    x: { startedAt?: number; endedAt?: number; startErrorMs?: number; frames?: number; reason?: AsRunReason; detail?: string; clockAtStart?: ClockState | undefined },
   ): Promise<void> {
-    const uncertainty = this.o.clockUncertaintyMs?.();
+    // A play's times are checked against the clock once more before they are written (a step of the
+    // server's clock during the play shows here); a receipt for no play says the clock it decided on.
+    let clock: ReturnType<typeof receiptClock> | undefined;
+    if (this.o.clock) {
+      if (x.clockAtStart) {
+        this.settling.add(entry.id);
+        try {
+          await this.o.clock.confirm();
+        } finally {
+          this.settling.delete(entry.id);
+        }
+      }
+      const now = this.o.clock.state();
+      clock = receiptClock(x.clockAtStart ?? now, now);
+      if (!x.clockAtStart) delete clock.clockErrorMs;
+    }
+    const shift = clock?.clockErrorMs ?? 0;
+    const moved = (t: number | undefined): number | undefined => (t === undefined ? undefined : t - shift);
+    x = { ...x, startedAt: moved(x.startedAt), endedAt: moved(x.endedAt), startErrorMs: moved(x.startErrorMs) };
+    const uncertainty = clock ? (clock.clockUncertaintyMs ?? null) : this.o.clockUncertaintyMs?.();
     const event: AsRunEvent = {
       v: PROTOCOL_VERSION,
       siteId: this.o.siteId,
@@ -319,6 +394,8 @@ export class PlaylistExecutor {
       ...(x.reason ? { reason: x.reason } : {}),
       ...(x.detail ? { detail: clip(x.detail, 300) } : {}),
       ...(uncertainty !== null && uncertainty !== undefined ? { clockUncertaintyMs: Math.round(uncertainty * 1000) / 1000 } : {}),
+      ...(clock ? { clockSynced: clock.clockSynced } : {}),
+      ...(clock?.clockErrorMs !== undefined ? { clockErrorMs: clock.clockErrorMs } : {}),
     };
     try {
       if (await this.o.journal.record(event)) {
@@ -330,22 +407,22 @@ export class PlaylistExecutor {
     }
   }
 
-  private async load(): Promise<PlaylistMessage | null> {
-    if (!this.o.stateDir) return null;
+  /**
+   * The saved playlist: the newest copy, or the previous good one when the
+   * newest is torn (state-file.ts). `lost`: a copy was there and none could
+   * be used.
+   */
+  private async load(): Promise<{ playlist: PlaylistMessage | null; lost: boolean }> {
+    if (!this.o.stateDir) return { playlist: null, lost: false };
     const file = join(this.o.stateDir, PLAYLIST_FILE);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`cannot read ${file}: ${(e as Error).message}`);
-      return null;
-    }
-    const decoded = decodePlaylist.decode(text, Number.MAX_SAFE_INTEGER);
+    const read = await readStateFile(file, 'saved playlist', (m) => this.log.warn(m));
+    if (read.value === undefined) return { playlist: null, lost: read.damaged };
+    const decoded = decodePlaylist.check(read.value);
     if (!decoded.ok || decoded.value.siteId !== this.o.siteId) {
       this.log.warn(`ignoring saved playlist ${file}: ${decoded.ok ? 'another site' : decoded.error.reason}`);
-      return null;
+      return { playlist: null, lost: true };
     }
-    return decoded.value;
+    return { playlist: decoded.value, lost: false };
   }
 
   private save(msg: PlaylistMessage): Promise<void> {

@@ -46,7 +46,7 @@ async function authenticateSite(header: string, siteAccess: boolean, sites: Site
   if (!sites || !siteId || !secret || !(await sites.verifyCredential(siteId, secret))) {
     throw new LoanetError('LOANET_BAD_SITE_CREDENTIALS', 401, 'site credential refused: send Authorization: Basic base64(siteId:secret) with the site\'s current secret (a rotated or retired one no longer works)');
   }
-  if (!siteAccess) throw Errors.forbidden(`site ${siteId} may only download media audio (GET /api/media/{id}/audio)`);
+  if (!siteAccess) throw Errors.forbidden(`site ${siteId} may only download media audio (GET /api/media/{id}/audio) and read its own delivery of an alert (GET /api/alerts/{id}/sites/{siteId})`);
   return { siteId };
 }
 

@@ -169,6 +169,7 @@ const TABLE: Record<string, Rule> = {
   'POST /api/alerts/cap': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/cap', body: '<alert/>', contentType: 'text/plain' }) },
   'GET /api/alerts': { roles: EVERYONE, hides: (fx) => fx.alertA, sample: () => ({ url: '/api/alerts' }) },
   'GET /api/alerts/:id': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}` }) },
+  'GET /api/alerts/:id/sites/:siteId': { roles: EVERYONE, scoped: 'hidden', siteAccess: true, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/sites/${fx.siteA}` }) },
   'POST /api/alerts/:id/cancel': { roles: ALERTERS, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cancel` }) },
   'POST /api/alerts/:id/update': { roles: ALERTERS, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/update`, body: { title: 'x' } }) },
   'GET /api/alerts/:id/cap-ack': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cap-ack` }) },

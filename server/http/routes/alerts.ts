@@ -355,6 +355,33 @@ export const alertRoutes =
       },
     );
 
+    app.get(
+      '/api/alerts/:id/sites/:siteId',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary: "One site's delivery of an alert: the revision the server holds for it and the status it stored (pending, received, playing, completed, failed, stopped)",
+          description:
+            'Also a site with its own credential (HTTP Basic siteId:secret), for itself only: an agent that lost its alert memory (a wiped or damaged state folder) asks here before playing an alert again that it may already have played (edge-agent/alerts/handler.ts).',
+          params: Type.Object({ id: IdParams.properties.id, siteId: Type.String({ minLength: 1, maxLength: 64 }) }),
+        },
+        config: { siteAccess: true },
+      },
+      async (req) => {
+        const { id, siteId } = req.params;
+        if (req.site) {
+          if (req.site.siteId !== siteId) throw Errors.notFound(`site ${siteId}`);
+        } else {
+          const { reader } = visibleAlert(requirePermission(req, 'read'), id);
+          if (reader.site && !reader.site(siteId)) throw Errors.notFound(`site ${siteId}`);
+        }
+        const alert = service.get(id);
+        const row = service.siteDelivery(id, siteId);
+        if (!alert || !row) throw Errors.notFound(`alert ${id} for site ${siteId}`);
+        return { alertId: id, siteId, alertRevision: alert.revision, revision: row.revision, status: row.status, state: alert.state, validUntil: alert.validUntil };
+      },
+    );
+
     app.post(
       '/api/alerts/:id/cancel',
       { schema: { tags: ['alerts'], summary: 'Cancel an alert in flight: every site stops at once, sites not reached yet never start it', params: IdParams } },

@@ -1,0 +1,324 @@
+/**
+ * The agent's state lost or damaged, as a power cut or a failing flash card
+ * leaves it (issue 13, item 6): real agent processes
+ * (`node --import tsx edge-agent/main.ts --config FILE`), a real server
+ * (HTTP, embedded broker on TCP, SQLite, ffmpeg-made media), the simulated
+ * amplifier over the device protocol on TCP (in this process, so what it
+ * played can be read), and a TCP relay in front of the broker that the test
+ * switches off and on (the site's 4G link).
+ *
+ * 1. The receipt journal wiped after an offline play: the server hears
+ *    "unknown", not "skipped, the agent was not running", and nothing plays
+ *    twice.
+ * 2. playlist.json torn while offline: the agent plays from the previous
+ *    good copy, and no receipt claims it was not running.
+ * 3. alerts.json wiped after an alert completed, restart while the alert is
+ *    still retained and valid: it asks the server and does not play it again.
+ * 4. kill -9 of a process writing state continually, and the newest file
+ *    then torn as a power cut without fsync leaves it: the state always reads
+ *    as a valid state, the one written last or the one before.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProfile } from '../../hardware/profiles.ts';
+import { SimDevice } from '../../firmware-sim/device.ts';
+import { DeviceServer } from '../../firmware-sim/device-server.ts';
+import { readStateFile } from '../../edge-agent/state-file.ts';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const missing = missingTools(false);
+const COMMUNE = '02683';
+/** The alert's site has a commune of its own: the alert reaches no other test's site. */
+const ALERT_COMMUNE = '02680';
+const BULLETIN_S = 2;
+const FRAMES = (BULLETIN_S * 1000) / 20;
+
+/** A TCP relay to the broker that can lose its carrier: `down()` drops every connection and refuses new ones. */
+class Relay {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+  constructor(private readonly target: number) {}
+  async up(): Promise<void> {
+    if (this.server) return;
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.target, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((res) => server.listen(this.port, '127.0.0.1', () => res()));
+    this.port = (server.address() as net.AddressInfo).port;
+    this.server = server;
+  }
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((res) => server.close(() => res()));
+  }
+}
+
+interface Proc {
+  child: ChildProcess;
+  output: string[];
+  exited: Promise<unknown>;
+}
+
+const procs = new Set<Proc>();
+function startNode(args: string[]): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+  const output: string[] = [];
+  child.stdout!.on('data', (b: Buffer) => output.push(b.toString('utf8')));
+  child.stderr!.on('data', (b: Buffer) => output.push(b.toString('utf8')));
+  const p: Proc = { child, output, exited: new Promise((res) => child.on('exit', res)) };
+  procs.add(p);
+  void p.exited.then(() => procs.delete(p));
+  return p;
+}
+const startAgent = (config: string) => startNode(['edge-agent/main.ts', '--config', config]);
+async function sigkill(p: Proc): Promise<void> {
+  p.child.kill('SIGKILL');
+  await p.exited;
+}
+
+let t: TestServer;
+let dir: string;
+let mediaId: string;
+
+interface Site {
+  id: string;
+  device: SimDevice;
+  relay: Relay;
+  config: string;
+  stateDir: string;
+}
+
+async function makeSite(name: string, area = COMMUNE): Promise<Site> {
+  const r = await t.api('POST', '/api/sites', { name, kind: 'cluster', area, profile: 'village-cluster-4g' });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  const { siteId: id, secret } = r.body.credential as { siteId: string; secret: string };
+  const areaChannels = (await t.api('GET', `/api/sites/${id}`)).body.areaChannels as string[];
+  const base = await loadProfile('village-cluster-4g');
+  const device = new SimDevice({ ...base, amplifier: { ...base.amplifier, warmupMs: 300 } }, { seed: 13 });
+  const deviceServer = new DeviceServer(device, { tickIntervalMs: 0 });
+  const devicePort = await deviceServer.listen(0, '127.0.0.1');
+  const relay = new Relay(t.server.mqttPort);
+  await relay.up();
+  const stateDir = path.join(dir, id);
+  const config = path.join(dir, `${id}.json`);
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      siteId: id,
+      server: { mqttUrl: `mqtt://127.0.0.1:${relay.port}`, httpUrl: t.baseUrl },
+      credential: { secret },
+      heartbeatIntervalS: 1,
+      keepaliveS: 5,
+      reconnect: { baseMs: 100, capMs: 1000 },
+      devices: { driver: 'sim', host: '127.0.0.1', port: devicePort },
+      stateDir,
+      areaChannels,
+      audio: { sink: 'device', bufferMs: 200 },
+    }),
+  );
+  return { id, device, relay, config, stateDir };
+}
+
+const online = (s: Site) => waitFor(`${s.id} online`, async () => (await t.api('GET', `/api/sites/${s.id}`)).body.status?.connected === true, 30_000, 100);
+
+async function schedule(title: string, at: number, siteId: string): Promise<string> {
+  const created = await t.api('POST', '/api/schedule/items', { title, mediaId, targets: { sites: [siteId] }, start: { at } });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const approved = await t.api('POST', `/api/schedule/items/${created.body.id}/approve`);
+  expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+  return created.body.id as string;
+}
+
+/** The agent reports holding the desired playlist (with `entries` entries) and nothing missing from its cache. */
+async function holdsPlaylist(siteId: string, entries: number): Promise<string> {
+  return waitFor(
+    `${siteId} to hold its playlist of ${entries} with the media cached`,
+    async () => {
+      const r = await t.api('GET', `/api/sites/${siteId}/playlist`);
+      const held = r.body.held as { version: string | null; missing: number } | null;
+      const ok = r.body.desired && held && held.version === r.body.desired.version && held.missing === 0 && r.body.desired.entries.length === entries;
+      return ok ? (held.version as string) : undefined;
+    },
+    30_000,
+    200,
+  );
+}
+
+const journalHas = (s: Site, entryId: string) => {
+  try {
+    return fs.readFileSync(path.join(s.stateDir, 'asrun.journal'), 'utf8').split('\n').some((l) => l.includes('"r":') && l.includes(entryId));
+  } catch {
+    return false;
+  }
+};
+const heardRuns = (s: Site) => s.device.playedAudio().runs.filter((r) => r.heardFrames > 0).map((r) => r.heardFrames);
+const receiptsOf = (siteId: string) => t.server.ctx.asRun.list({ siteIds: [siteId], from: 0, to: Date.now() + 3_600_000 });
+
+beforeAll(async () => {
+  if (missing.length) return;
+  dir = tempDir('loanet-state-loss-');
+  t = await startTestServer();
+  await importLaoCai2025(t);
+  const wav = path.join(dir, 'ban-tin.wav');
+  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=440:duration=${BULLETIN_S}`, '-ac', '1', wav);
+  const up = await uploadFile(t, wav, { title: 'Bản tin thử' });
+  expect(up.status, JSON.stringify(up.body)).toBe(201);
+  mediaId = up.body.id;
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([...procs].map((p) => sigkill(p)));
+  await t?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(missing.length > 0)("the agent's state lost or damaged", () => {
+  it('receipt journal wiped after an offline play: the receipt says unknown, never "skipped, the agent was not running"', async () => {
+    const s = await makeSite('Cụm loa thôn (mất nhật ký)');
+    let agent = startAgent(s.config);
+    await online(s);
+    const at = Date.now() + 12_000;
+    const itemId = await schedule('Bản tin phát khi mất sóng', at, s.id);
+    const entryId = `${itemId}@${at}`;
+    await holdsPlaylist(s.id, 1);
+
+    await s.relay.down();
+    await waitFor('the receipt written to the journal', () => journalHas(s, entryId), at - Date.now() + BULLETIN_S * 1000 + 15_000, 100);
+    expect(heardRuns(s)).toEqual([FRAMES]); // heard in full, offline, from the cache
+    await sigkill(agent);
+    fs.rmSync(path.join(s.stateDir, 'asrun.journal')); // the card lost it
+
+    await s.relay.up();
+    agent = startAgent(s.config);
+    const receipts = await waitFor('a receipt at the server', () => (receiptsOf(s.id).length ? receiptsOf(s.id) : undefined), 40_000, 100);
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0], JSON.stringify(receipts[0])).toMatchObject({ entryId, outcome: 'unknown', reason: 'state_lost' });
+    expect(receipts[0]!.detail).not.toMatch(/not running/);
+    const lines = (await t.api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${s.id}`)).body.lines;
+    expect(lines).toEqual([expect.objectContaining({ entryId, status: 'unknown', source: 'agent' })]);
+    expect(heardRuns(s)).toEqual([FRAMES]); // and not played a second time
+    await sigkill(agent);
+  }, 150_000);
+
+  it('playlist.json torn while offline: it plays from the previous good copy, and nothing claims the agent was not running', async () => {
+    const s = await makeSite('Cụm loa thôn (danh sách hỏng)');
+    let agent = startAgent(s.config);
+    await online(s);
+    // The bulletin, far enough ahead for two playlist versions, a kill and a restart before it.
+    const at = Date.now() + 45_000;
+    const itemId = await schedule('Bản tin sau khi mất điện', at, s.id);
+    const entryId = `${itemId}@${at}`;
+    const v1 = await holdsPlaylist(s.id, 1);
+    // A second item makes a second version; the first becomes the previous copy.
+    await schedule('Bản tin buổi tối', Date.now() + 3_600_000, s.id);
+    const v2 = await holdsPlaylist(s.id, 2);
+    expect(v2).not.toBe(v1);
+
+    await s.relay.down();
+    await sigkill(agent);
+    const file = path.join(s.stateDir, 'playlist.json');
+    const bytes = fs.readFileSync(file);
+    fs.writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2))); // torn mid-file
+    agent = startAgent(s.config);
+    await waitFor('the receipt written to the journal', () => journalHas(s, entryId), at - Date.now() + BULLETIN_S * 1000 + 20_000, 100);
+    expect(heardRuns(s)).toEqual([FRAMES]);
+
+    await s.relay.up();
+    const receipt = await waitFor('its receipt at the server', () => receiptsOf(s.id).find((r) => r.entryId === entryId), 30_000, 100);
+    expect(receipt).toMatchObject({ outcome: 'played', frames: FRAMES });
+    await waitFor('the newest playlist held again', async () => (await holdsPlaylist(s.id, 2)) === v2, 30_000, 200);
+    expect(receiptsOf(s.id).filter((r) => /not running/.test(r.detail ?? ''))).toEqual([]);
+    expect(agent.output.join('')).toMatch(/using the previous good copy/);
+    await sigkill(agent);
+  }, 180_000);
+
+  it('alerts.json wiped after an alert completed: restarted while it is still retained and valid, the site does not play it again', async () => {
+    const s = await makeSite('Cụm loa thôn (mất bộ nhớ cảnh báo)', ALERT_COMMUNE);
+    let agent = startAgent(s.config);
+    await online(s);
+    const started = await t.api('POST', '/api/alerts', { areas: [ALERT_COMMUNE], message: { mediaId }, attention: null, repeats: 1, validForMinutes: 30, title: 'Cảnh báo lũ quét (thử)' });
+    expect(started.status, JSON.stringify(started.body)).toBe(201);
+    const alertId = started.body.id as string;
+    try {
+      await waitFor('the site completed the alert at the server', async () => (await t.api('GET', `/api/alerts/${alertId}`)).body.delivery.counts.completed === 1, 60_000, 200);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; the server's row: ${JSON.stringify((await t.api('GET', `/api/alerts/${alertId}/sites/${s.id}`)).body)}; heard frames: ${s.device.playedAudio().totals.heardFrames}; the agent said:\n${agent.output.join('')}`);
+    }
+    const heard = s.device.playedAudio().totals.heardFrames;
+    expect(heard).toBeGreaterThanOrEqual(FRAMES);
+
+    await sigkill(agent);
+    for (const f of ['alerts.json', 'alerts.json.prev']) fs.rmSync(path.join(s.stateDir, f), { force: true });
+    agent = startAgent(s.config);
+    await online(s);
+    // Either it says it asked and will not play it, or the amplifier plays it again: whichever comes first.
+    await waitFor(
+      'the agent to decide about the retained alert',
+      () => /already completed here/.test(agent.output.join('')) || s.device.playedAudio().totals.heardFrames > heard,
+      30_000,
+      100,
+    );
+    expect(s.device.playedAudio().totals.heardFrames, agent.output.join('')).toBe(heard);
+    // It remembers again: a later copy of the same alert is ignored without asking.
+    await waitFor('the alert remembered on disk again', async () => ((await readStateFile(path.join(s.stateDir, 'alerts.json'), 'alerts', () => {})).value as Record<string, { outcome: string }> | undefined)?.[alertId]?.outcome === 'completed', 10_000, 100);
+    await t.api('POST', `/api/alerts/${alertId}/cancel`);
+    await sigkill(agent);
+  }, 180_000);
+
+  it('kill -9 while state is written, in a loop, then the newest copy torn as a power cut leaves it: the state always reads as the last or the one before', async () => {
+    const stateDir = path.join(dir, 'writer');
+    const file = path.join(stateDir, 'commands.json');
+    // Writes {n, pad} as fast as it can, printing n once each write has resolved.
+    const script = `
+      import { writeJsonAtomic } from './edge-agent/state-file.ts';
+      for (let n = 1; ; n++) {
+        const pad = 'x'.repeat((n * 7919) % 4000);
+        await writeJsonAtomic(${JSON.stringify(file)}, { v: 1, n, len: pad.length, pad });
+        process.stdout.write(n + '\\n');
+      }`;
+    const scriptFile = path.join(dir, 'state-writer.mts');
+    fs.writeFileSync(scriptFile, script.replace("'./edge-agent/state-file.ts'", JSON.stringify(path.join(ROOT, 'edge-agent/state-file.ts'))));
+    let lastWritten = 0;
+    for (let round = 0; round < 12; round++) {
+      const writer = startNode([scriptFile]);
+      const target = lastWritten + 5 + ((round * 37) % 40);
+      await waitFor(`writer round ${round} past write ${target}`, () => {
+        const ns = writer.output.join('').split('\n').filter(Boolean).map(Number);
+        return ns.length && ns[ns.length - 1]! >= target ? true : undefined;
+      }, 30_000, 1);
+      await sigkill(writer);
+      const printed = writer.output.join('').split('\n').filter(Boolean).map(Number);
+      const acked = printed[printed.length - 1]!;
+      // A power cut can lose what was not fsynced yet: tear the newest copy somewhere.
+      if (round % 2 === 1 && fs.existsSync(file)) {
+        const bytes = fs.readFileSync(file);
+        fs.writeFileSync(file, bytes.subarray(0, (round * 131) % bytes.length));
+      }
+      const r = await readStateFile(file, 'state', () => {});
+      const v = r.value as { v: number; n: number; len: number; pad: string } | undefined;
+      expect(v, `round ${round}: nothing readable (${r.from}, damaged ${r.damaged})`).toBeDefined();
+      expect(v!.pad.length).toBe(v!.len);
+      // The last acknowledged write or the one before it (the newest torn), or one in flight past it.
+      expect(v!.n, `round ${round}: read ${v!.n} from ${r.from}, last acknowledged ${acked}`).toBeGreaterThanOrEqual(acked - 1);
+      lastWritten = v!.n;
+      // The next writer resumes from what is on disk, as an agent would (its numbers continue).
+      fs.writeFileSync(scriptFile, fs.readFileSync(scriptFile, 'utf8').replace(/let n = \d+;/, `let n = ${v!.n + 1};`));
+    }
+  }, 180_000);
+});
