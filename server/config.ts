@@ -10,8 +10,9 @@ import { isValidSiteId } from '../protocol/index.ts';
 import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from './auth/login-limiter.ts';
 import { checkPassword, commonPasswords, DEFAULT_PASSWORD_MIN_LENGTH, PASSWORD_MIN_LENGTH_FLOOR } from './auth/password-policy.ts';
 import net from 'node:net';
-import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
+import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
 import { parseRelayAllow, type RelayAllow } from './live/relay-destination.ts';
+import { checkDiskLimits, type DiskLimits } from './store/disk-policy.ts';
 
 export interface ServerConfig {
   httpPort: number;
@@ -79,6 +80,13 @@ export interface ServerConfig {
   schedule: ScheduleConfig;
   /** HTTP timeouts and connection caps (server/http/limits.ts). */
   http: HttpLimits;
+  /** The data folder's disk: the reserve file and the levels at which writes that can wait stop (server/store/disk-policy.ts). */
+  disk: DiskConfig;
+}
+
+export interface DiskConfig extends DiskLimits {
+  /** How often free space is measured (ms); also measured before each write that cannot wait and after a failed one. */
+  checkMs: number;
 }
 
 export interface ScheduleConfig {
@@ -116,6 +124,8 @@ export interface LiveDefaults {
   jitterMs: number;
   /** The slowest site output's write-ahead allowed for (LOANET_LIVE_OUTPUT_MS, default 180). */
   outputMs: number;
+  /** Ceiling of the adaptive delay for slow links (LOANET_LIVE_MAX_DELAY_MS, default 3000; at or below delayMs: fixed delay). */
+  maxDelayMs: number;
   packetsPerMessage: number;
   bitrate: number;
   announceMs: number;
@@ -132,6 +142,7 @@ function liveConfig(env: Env): LiveDefaults {
     delayMs: int(env, 'LOANET_LIVE_DELAY_MS', budget, 100, 5000),
     jitterMs,
     outputMs,
+    maxDelayMs: int(env, 'LOANET_LIVE_MAX_DELAY_MS', DEFAULT_LIVE_MAX_DELAY_MS, 0, 10_000),
     packetsPerMessage,
     bitrate: int(env, 'LOANET_LIVE_BITRATE', 24_000, 8000, 128_000),
     announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', 5000, 0, 60_000),
@@ -300,7 +311,23 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       recomputeS: int(env, 'LOANET_SCHEDULE_RECOMPUTE_S', 60, 1, 3600),
     },
     http: httpLimits(env),
+    disk: diskConfig(env),
   };
+}
+
+function diskConfig(env: Env): DiskConfig {
+  const MB = 1024 * 1024;
+  const d: DiskConfig = {
+    reserveBytes: int(env, 'LOANET_DISK_RESERVE_MB', 64, 0, 1_000_000) * MB,
+    lowBytes: int(env, 'LOANET_DISK_LOW_MB', 512, 1, 10_000_000) * MB,
+    criticalBytes: int(env, 'LOANET_DISK_CRITICAL_MB', 32, 0, 10_000_000) * MB,
+    checkMs: int(env, 'LOANET_DISK_CHECK_MS', 5000, 100, 600_000),
+  };
+  const why = checkDiskLimits(d);
+  if (why) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_DISK_CRITICAL_MB=${d.criticalBytes / MB} is not under LOANET_DISK_LOW_MB=${d.lowBytes / MB} (${why}); set LOANET_DISK_CRITICAL_MB lower`);
+  }
+  return d;
 }
 
 function httpLimits(env: Env): HttpLimits {

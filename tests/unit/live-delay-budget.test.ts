@@ -40,5 +40,9 @@ describe('live delay budget', () => {
     expect(loadConfig({ LOANET_LIVE_OUTPUT_MS: '140', LOANET_LIVE_PACKETS: '2' }).live.delayMs).toBe(40 + 10 + 250 + 140);
     expect(loadConfig({ LOANET_LIVE_DELAY_MS: '300' }).live.delayMs).toBe(300);
     expect(() => loadConfig({ LOANET_LIVE_JITTER_MS: 'fast' })).toThrow(/LOANET_LIVE_JITTER_MS/);
+    // The adaptive delay's ceiling: 3 s by default, 0 fixes every stream's delay.
+    expect(loadConfig({}).live.maxDelayMs).toBe(3000);
+    expect(loadConfig({ LOANET_LIVE_MAX_DELAY_MS: '0' }).live.maxDelayMs).toBe(0);
+    expect(() => loadConfig({ LOANET_LIVE_MAX_DELAY_MS: '20000' })).toThrow(/LOANET_LIVE_MAX_DELAY_MS/);
   });
 });
