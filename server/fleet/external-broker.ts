@@ -17,12 +17,22 @@
  *   next connect, once the broker's files are regenerated (Mosquitto) or at
  *   once for new connections (EMQX hooks). See docs/operations.md.
  * - `status().clients` is 0: the number of clients lives in the broker.
+ * - Retained state: a broker that crashed comes back with its last snapshot
+ *   of retained messages, or none (Mosquitto saves at autosave or a clean
+ *   stop), and keeps no record of what it lost. After the server's retained
+ *   publishes are acknowledged it publishes a retained canary (epoch of this
+ *   process, seq counting up; retained-recovery.ts) and reads it back after
+ *   every reconnect and every `retainedCheckMs`: a new session, or a canary
+ *   missing, older or from another process, calls `onRetainedLost` handlers,
+ *   which publish every playlist and alert slot again (paced, same versions).
  */
+import { randomUUID } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { SERVER_SUBSCRIPTIONS, parseTopic } from '../../protocol/index.ts';
+import { SERVER_SUBSCRIPTIONS, RETAINED_CANARY_TOPIC, decodeRetainedCanary, encodeJson, parseTopic, type RetainedCanary } from '../../protocol/index.ts';
 import { Backoff } from '../../edge-agent/backoff.ts';
 import { StartupError } from '../errors.ts';
 import type { BrokerLink, BrokerStatus, Logger, SiteMessage } from './broker.ts';
+import { judgeCanary, judgeReconnect } from './retained-recovery.ts';
 
 export interface ExternalBrokerOptions {
   url: string;
@@ -32,7 +42,14 @@ export interface ExternalBrokerOptions {
   connectTimeoutMs?: number;
   keepaliveS?: number;
   reconnect?: { baseMs: number; capMs: number };
+  /** How often the retained canary is read back while connected (ms; 0 = only after reconnects). */
+  retainedCheckMs?: number;
 }
+
+/** The canary follows the retained publishes it vouches for by this much, one canary for a burst of them. */
+const CANARY_DEBOUNCE_MS = 200;
+/** A canary not back this long after the SUBACK is taken as missing. */
+const CANARY_WAIT_MS = 10_000;
 
 const CONNACK_TEXT: Record<number, string> = {
   1: 'unacceptable protocol version',
@@ -52,12 +69,28 @@ export class ExternalBroker implements BrokerLink {
   private connects = 0;
   private refusedLast = false;
   private readonly counters = { refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 };
+  private readonly retainedLostHandlers: Array<(why: string) => Promise<void>> = [];
+  /**
+   * This process's canary: its epoch, the last seq published and the last one
+   * the broker acknowledged; retained publishes acknowledged so far, and how
+   * many of them the last acknowledged canary was sent after (covers).
+   */
+  private readonly canary = { epoch: randomUUID(), published: 0, acked: 0, retainedAcks: 0, covered: 0 };
+  private canaryTimer: NodeJS.Timeout | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private check: { expected: { epoch: string; seq: number; uncovered: boolean }; timer: NodeJS.Timeout } | undefined;
+  private recovering: Promise<void> | undefined;
+  private recoverAgain: string | undefined;
+  /** Times the broker was found to have lost retained state. */
+  retainedRecoveries = 0;
 
   constructor(
     private readonly opts: ExternalBrokerOptions,
     private readonly log: Logger,
   ) {
-    this.backoff = new Backoff({ baseMs: opts.reconnect?.baseMs ?? 500, capMs: opts.reconnect?.capMs ?? 30_000 });
+    const capMs = opts.reconnect?.capMs ?? 30_000;
+    // A refused server credential is retried at the ordinary cap: the operator fixing it wants the server back soon.
+    this.backoff = new Backoff({ baseMs: opts.reconnect?.baseMs ?? 500, capMs, refusedCapMs: capMs });
   }
 
   /** Connects once; an unreachable broker or a refused credential stops start-up with one line naming the variable. */
@@ -114,15 +147,24 @@ export class ExternalBroker implements BrokerLink {
     this.connects = 1;
     this.log.info({ url: this.opts.url, username: this.opts.username }, 'connected to the external MQTT broker');
 
-    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet.retain));
+    client.on('message', (topic, payload, packet) => (topic === RETAINED_CANARY_TOPIC ? this.onCanary(payload, packet.retain) : this.dispatch(topic, payload, packet.retain)));
     client.on('connect', (connack) => this.onConnected(connack.sessionPresent));
     client.on('close', () => this.onClosed());
     client.on('error', (err) => this.onError(err));
+    const every = this.opts.retainedCheckMs ?? 30_000;
+    if (every > 0) {
+      this.checkTimer = setInterval(() => this.checkRetained(), every);
+      this.checkTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.canaryTimer);
+    clearInterval(this.checkTimer);
+    clearTimeout(this.check?.timer);
+    this.check = undefined;
     const client = this.client;
     this.client = undefined;
     if (client) await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
@@ -131,7 +173,109 @@ export class ExternalBroker implements BrokerLink {
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
     const client = this.client;
     if (!client || !client.connected) return Promise.reject(new Error(`not connected to the MQTT broker at ${this.opts.url}`));
-    return new Promise((resolve, reject) => client.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) =>
+      client.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => {
+        if (err) return reject(err);
+        // Only once the broker has it: a canary sent before it could vouch for a message lost with the link.
+        if (opts.retain && opts.qos === 1) {
+          this.canary.retainedAcks++;
+          this.scheduleCanary();
+        }
+        resolve();
+      }),
+    );
+  }
+
+  /**
+   * Called when the broker is found to have lost (or may have lost) what the
+   * server retained on it; the handler publishes its retained messages again.
+   * Handlers run one after the other, never two recoveries at once.
+   */
+  onRetainedLost(handler: (why: string) => Promise<void>): void {
+    this.retainedLostHandlers.push(handler);
+  }
+
+  /** Read the canary back now (also runs after every reconnect and periodically). */
+  checkRetained(): void {
+    const client = this.client;
+    if (!client?.connected || this.check || this.recovering || this.stopped) return;
+    const expected = { epoch: this.canary.epoch, seq: this.canary.acked, uncovered: this.uncovered() };
+    // Nothing of ours acknowledged yet, or a canary on its way (published soon after the retained messages): check later.
+    if (expected.seq === 0 || expected.uncovered) return;
+    const timer = setTimeout(() => this.finishCheck(null), CANARY_WAIT_MS);
+    timer.unref();
+    this.check = { expected, timer };
+    // A SUBSCRIBE, even one the session already holds, makes the broker send the topic's retained message [MQTT-3.8.4-3].
+    client.subscribe(RETAINED_CANARY_TOPIC, { qos: 0 }, (err, granted) => {
+      if (err || granted?.[0]?.qos === 128) {
+        clearTimeout(timer);
+        this.check = undefined;
+        this.log.error({ url: this.opts.url, err: err?.message }, 'cannot read the retained canary back; give the server user readwrite on loanet/v1/#');
+      }
+    });
+  }
+
+  private onCanary(payload: Buffer, retain: boolean): void {
+    // Our own canaries come back live (retain false) while subscribed: only the retained copy tells what the broker holds.
+    if (!retain || !this.check) return;
+    const d = decodeRetainedCanary.decode(payload);
+    this.finishCheck(d.ok ? d.value : null);
+  }
+
+  private finishCheck(seen: RetainedCanary | null): void {
+    const check = this.check;
+    if (!check) return;
+    clearTimeout(check.timer);
+    this.check = undefined;
+    const verdict = judgeCanary(check.expected, seen);
+    if (verdict === 'lost') {
+      this.retainedLost(seen ? `the broker holds an older canary (seq ${seen.seq}${seen.epoch === check.expected.epoch ? '' : ' of another server process'}, expected ${check.expected.seq})` : 'the broker holds no retained canary');
+    }
+  }
+
+  private scheduleCanary(): void {
+    if (this.canaryTimer || this.stopped) return;
+    this.canaryTimer = setTimeout(() => {
+      this.canaryTimer = undefined;
+      const client = this.client;
+      if (!client?.connected) return; // the next reconnect reads the canary back and finds it old
+      const seq = ++this.canary.published;
+      const covers = this.canary.retainedAcks;
+      const m: RetainedCanary = { v: 1, epoch: this.canary.epoch, seq, at: Date.now() };
+      client.publish(RETAINED_CANARY_TOPIC, encodeJson(m), { qos: 1, retain: true }, (err) => {
+        if (err) return;
+        this.canary.acked = Math.max(this.canary.acked, seq);
+        this.canary.covered = Math.max(this.canary.covered, covers);
+      });
+    }, CANARY_DEBOUNCE_MS);
+    this.canaryTimer.unref();
+  }
+
+  /** Retained messages the broker acknowledged after the last canary it acknowledged was sent. */
+  private uncovered(): boolean {
+    return this.canary.retainedAcks > this.canary.covered;
+  }
+
+  private retainedLost(why: string): void {
+    if (this.recovering) {
+      this.recoverAgain = why;
+      return;
+    }
+    this.retainedRecoveries++;
+    this.log.warn({ url: this.opts.url, why }, 'the external MQTT broker lost retained messages (or may have): publishing every playlist and alert again');
+    this.recovering = (async () => {
+      for (let reason: string | undefined = why; reason !== undefined; ) {
+        this.recoverAgain = undefined;
+        for (const h of this.retainedLostHandlers) {
+          try {
+            await h(reason);
+          } catch (err) {
+            this.log.error({ err }, 'publishing retained messages again failed');
+          }
+        }
+        reason = this.recoverAgain;
+      }
+    })().finally(() => (this.recovering = undefined));
   }
 
   onSiteMessage(handler: (m: SiteMessage) => void): void {
@@ -197,6 +341,14 @@ export class ExternalBroker implements BrokerLink {
         this.log.error({ err }, 'reconnect handler failed');
       }
     }
+    // A check begun on the old link will never hear back.
+    if (this.check) {
+      clearTimeout(this.check.timer);
+      this.check = undefined;
+    }
+    if (judgeReconnect(sessionPresent, this.uncovered()) === 'lost') {
+      this.retainedLost(sessionPresent ? 'retained messages were acknowledged just before the link was lost, after the last canary' : 'the broker started a new session for the server (restarted, or lost its state)');
+    } else this.checkRetained();
   }
 
   private onClosed(): void {

@@ -14,6 +14,12 @@
  *   broker still has it, and the agent ignores a version it already holds.
  * - A publish that fails (external broker down) is not remembered, so the
  *   next refresh tries again.
+ * - `republish`: an external broker that crashed may come back without the
+ *   retained playlists (external-broker.ts notices), and nothing changed
+ *   here, so a refresh alone would send nothing. Every site's playlist is
+ *   then published again, same version (the agent ignores a version it
+ *   holds), paced at `republishPerS` so a province's playlists do not land on
+ *   a broker that 3,000 agents are reconnecting to in one burst.
  * - Every entry sent, and every occurrence arbitration skipped at a site, is
  *   written to playlist_entries (sent-entries.ts): the as-run log accounts
  *   for them.
@@ -21,6 +27,7 @@
  */
 import { siteTopic, PROTOCOL_VERSION, MAX_PLAYLIST_BYTES, type PlaylistMessage, type PlaylistReport } from '../../protocol/index.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
+import { DEFAULT_REPUBLISH_PER_S, paceDelayMs } from '../fleet/retained-recovery.ts';
 import type { Db } from '../store/db.ts';
 import { computePlaylists, type PlaylistProblem, type SitePlaylist } from './playlist.ts';
 import type { SiteDirectory, ResolveProblem } from './resolve.ts';
@@ -50,6 +57,8 @@ export interface DistributionDeps {
   recomputeMs: number;
   /** How often the registry/media fingerprint is polled. */
   watchMs?: number;
+  /** Playlists per second when every site's is published again (`republish`). */
+  republishPerS?: number;
 }
 
 export interface RefreshSummary {
@@ -91,6 +100,8 @@ export class PlaylistDistributor {
   private pending: { reason: string; promise: Promise<RefreshSummary> } | undefined;
   private timers: NodeJS.Timeout[] = [];
   private fingerprint = '';
+  /** The next run publishes every site's playlist, not only the changed ones (see `republish`). */
+  private everySite = false;
 
   constructor(private readonly deps: DistributionDeps) {}
 
@@ -136,6 +147,12 @@ export class PlaylistDistributor {
     return this.pending.promise;
   }
 
+  /** Publish every site's playlist again, same versions, paced: the broker lost its retained copies. */
+  republish(reason: string): Promise<RefreshSummary> {
+    this.everySite = true;
+    return this.refresh(reason);
+  }
+
   lastRefresh(): RefreshSummary | undefined {
     return this.last;
   }
@@ -173,6 +190,8 @@ export class PlaylistDistributor {
   }
 
   private async run(reason: string): Promise<RefreshSummary> {
+    const everySite = this.everySite;
+    this.everySite = false;
     const now = this.deps.now();
     // Entries stay a while after their end: an agent that started one late is
     // still playing it, and must not see it leave the playlist (it would stop it).
@@ -200,12 +219,18 @@ export class PlaylistDistributor {
     let published = 0;
     let failed = 0;
     let cleared = 0;
-    const changed = [...desired].filter(([siteId, msg]) => this.published.get(siteId)?.version !== msg.version);
+    const changed = everySite ? [...desired] : [...desired].filter(([siteId, msg]) => this.published.get(siteId)?.version !== msg.version);
     const sentNow: string[] = [];
+    const pace = { startedAt: Date.now(), perS: this.deps.republishPerS ?? DEFAULT_REPUBLISH_PER_S };
+    const batch = everySite ? Math.max(1, Math.min(PUBLISH_BATCH, Math.round(pace.perS / 10))) : PUBLISH_BATCH;
     // A few publishes in flight at once: with an external broker each QoS 1 publish waits for its PUBACK.
-    for (let i = 0; i < changed.length; i += PUBLISH_BATCH) {
+    for (let i = 0; i < changed.length; i += batch) {
+      if (everySite) {
+        const wait = paceDelayMs(i, pace.startedAt, Date.now(), pace.perS);
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
       await Promise.all(
-        changed.slice(i, i + PUBLISH_BATCH).map(async ([siteId, msg]) => {
+        changed.slice(i, i + batch).map(async ([siteId, msg]) => {
           try {
             const payload = Buffer.from(JSON.stringify(msg));
             if (payload.length > MAX_PLAYLIST_BYTES) throw new Error(`playlist of ${payload.length} bytes exceeds ${MAX_PLAYLIST_BYTES}`);

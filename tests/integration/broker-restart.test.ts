@@ -1,0 +1,215 @@
+/**
+ * A crashed external broker loses what was retained on it, and the server
+ * puts it back. A real Mosquitto with persistence on (autosave far away, so
+ * nothing is on disk yet) carries N sites' retained playlists and an active
+ * alert's retained start; it is killed with SIGKILL and started again on the
+ * same port:
+ * - with an empty persistence: the server reconnects with a new session and
+ *   publishes every playlist and the alert again;
+ * - with an older snapshot (written by SIGUSR1 before a playlist change): the
+ *   session is back, but the server's retained canary is older than the last
+ *   one it had acknowledged, so it publishes everything again and the newer
+ *   playlists come back, not the snapshot's.
+ * A fresh subscriber counts what the broker holds; a site connecting after
+ * the restart gets its playlist and the alert from the broker.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RETAINED_CANARY_TOPIC, siteTopic, type AlertStart, type PlaylistMessage, type RetainedCanary } from '../../protocol/index.ts';
+import { mosquittoPasswordHash } from '../../server/fleet/mosquitto-files.ts';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+
+if (!HAVE_MOSQUITTO) {
+  if (process.env.CI) throw new Error(`${MOSQUITTO} is missing: .ci/run must install the Debian package mosquitto`);
+  console.warn(`\n*** WARNING: ${MOSQUITTO} not found: SKIPPING the broker restart test (apt-get install mosquitto) ***\n`);
+}
+const missing = missingTools(false);
+const SERVER_PASSWORD = 'test-mqtt-server-password';
+const OBSERVER = { user: 'observer', password: 'observer-password' };
+const COMMUNE = '02683'; // Xã Bát Xát
+const SITES = 20;
+
+let dir: string;
+let port: number;
+let conf: string;
+let mosquitto: ChildProcess | undefined;
+let t: TestServer;
+const sites: Array<{ siteId: string; secret: string }> = [];
+const clients: MqttClient[] = [];
+let mediaId: string;
+
+function startMosquitto(): ChildProcess {
+  const p = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  p.stderr!.on('data', () => {}); // drained; its errors are not this test's verdict
+  return p;
+}
+
+const listening = () =>
+  new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
+
+async function kill9(): Promise<void> {
+  const p = mosquitto!;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGKILL');
+  await exited;
+}
+
+/** What a fresh subscriber gets from the broker now: retained playlists by site, retained alert starts by topic, the server's canary. */
+async function retainedNow(): Promise<{ playlists: Map<string, PlaylistMessage>; alerts: Map<string, AlertStart>; canary?: RetainedCanary }> {
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: `obs-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, username: OBSERVER.user, password: OBSERVER.password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, clean: true });
+  const playlists = new Map<string, PlaylistMessage>();
+  const alerts = new Map<string, AlertStart>();
+  let canary: RetainedCanary | undefined;
+  c.on('message', (topic, payload, packet) => {
+    if (!packet.retain || payload.length === 0) return;
+    const m = JSON.parse(payload.toString()) as { type?: string; siteId?: string };
+    if (topic === RETAINED_CANARY_TOPIC) canary = m as RetainedCanary;
+    if (topic.endsWith('/playlist')) playlists.set(m.siteId!, m as PlaylistMessage);
+    else if (topic.endsWith('/control') && m.type === 'alert_start') alerts.set(topic, m as AlertStart);
+  });
+  try {
+    await new Promise<void>((resolve, reject) => (c.once('connect', () => resolve()), c.once('error', reject), c.once('close', () => reject(new Error('closed')))));
+    await c.subscribeAsync(['loanet/v1/sites/+/playlist', 'loanet/v1/areas/+/control', RETAINED_CANARY_TOPIC], { qos: 0 });
+    // The broker sends the retained messages of a SUBSCRIBE before it answers the next one.
+    await c.subscribeAsync('loanet/v1/test/sync', { qos: 0 });
+  } catch {
+    /* the broker is not up (yet): nothing retained seen */
+  } finally {
+    c.end(true);
+  }
+  return { playlists, alerts, ...(canary ? { canary } : {}) };
+}
+
+const versions = (m: Map<string, PlaylistMessage>) => Object.fromEntries([...m].map(([k, v]) => [k, v.version]).sort());
+
+async function scheduleItem(title: string, at: number): Promise<string> {
+  const item = await t.api('POST', '/api/schedule/items', { title, mediaId, targets: { sites: sites.map((s) => s.siteId) }, start: { at } });
+  expect(item.status, JSON.stringify(item.body)).toBe(201);
+  const approved = await t.api('POST', `/api/schedule/items/${item.body.id}/approve`);
+  expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+  return item.body.id as string;
+}
+
+describe.skipIf(!HAVE_MOSQUITTO || missing.length > 0)('an external Mosquitto killed with SIGKILL', () => {
+  beforeAll(async () => {
+    dir = tempDir('loanet-broker-restart-');
+    port = await freePort();
+    conf = writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
+    // Persistence on, as in production, but no autosave during the test: what a crash finds on disk is only what the test put there.
+    const text = fs.readFileSync(conf, 'utf8').replace('persistence false', `persistence true\npersistence_location ${dir}/\nautosave_interval 86400`);
+    fs.writeFileSync(conf, text);
+    mosquitto = startMosquitto();
+    await waitFor('mosquitto listening', listening, 15_000);
+    t = await startTestServer({ LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
+    await importLaoCai2025(t);
+    for (let i = 0; i < SITES; i++) {
+      const r = await t.api('POST', '/api/sites', { name: `Cụm loa ${i + 1}`, kind: 'cluster', area: COMMUNE });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      sites.push(r.body.credential);
+    }
+    // The files an operator installs, as loanet serves them, plus a read-only observer for the test; then SIGHUP.
+    fs.writeFileSync(path.join(dir, 'passwd'), `${(await t.api('GET', '/api/broker/mosquitto/passwd')).body as string}${OBSERVER.user}:${mosquittoPasswordHash(OBSERVER.password)}\n`);
+    fs.writeFileSync(path.join(dir, 'acl'), `${(await t.api('GET', '/api/broker/mosquitto/acl')).body as string}\nuser ${OBSERVER.user}\ntopic read loanet/v1/#\n`);
+    process.kill(mosquitto.pid!, 'SIGHUP');
+    await waitFor('mosquitto knows the sites', async () => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: sites[0]!.siteId, username: sites[0]!.siteId, password: sites[0]!.secret, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 });
+      const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false))));
+      c.end(true);
+      return ok;
+    }, 10_000, 100);
+
+    const wav = path.join(dir, 'b.wav');
+    ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=500:duration=2', '-ac', '1', wav);
+    const media = await uploadFile(t, wav, { title: 'Bản tin' });
+    expect(media.status).toBe(201);
+    mediaId = media.body.id;
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.end(true);
+    await t?.stop();
+    if (mosquitto && mosquitto.exitCode === null && mosquitto.signalCode === null) await kill9();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('comes back with empty persistence: every retained playlist and the active alert are published again, and a site connecting after gets them', async () => {
+    await scheduleItem('Bản tin sáng', Date.now() + 3_600_000);
+    const alert = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { mediaId }, attention: 'chime', repeats: 1, validForMinutes: 30, title: 'Lũ quét: sơ tán ngay' });
+    expect(alert.status, JSON.stringify(alert.body)).toBe(201);
+    const before = await waitFor('every playlist and the alert retained', async () => {
+      const r = await retainedNow();
+      return r.playlists.size === SITES && r.alerts.size === 1 ? r : undefined;
+    }, 30_000, 200);
+
+    await kill9();
+    // Nothing was flushed: the broker comes back with no retained messages and no sessions.
+    expect(fs.existsSync(path.join(dir, 'mosquitto.db'))).toBe(false);
+    mosquitto = startMosquitto();
+    await waitFor('mosquitto listening again', listening, 15_000);
+
+    // The deadline only bounds a hang: the server's reconnect back-off is at most 30 s, the republish a few seconds.
+    const after = await waitFor('every playlist and the alert retained again', async () => {
+      const r = await retainedNow();
+      return r.playlists.size === SITES && r.alerts.size === 1 ? r : undefined;
+    }, 90_000, 250);
+    // The same versions and the same alert revision: an agent that already holds them ignores them.
+    expect(versions(after.playlists)).toEqual(versions(before.playlists));
+    const [topic, start] = [...after.alerts][0]!;
+    expect(start).toMatchObject({ alertId: alert.body.id, revision: before.alerts.get(topic)!.revision });
+    expect(t.server.ctx.broker.status().up).toBe(true);
+
+    // A site connecting now gets both from the broker with its subscriptions.
+    const site = sites[SITES - 1]!;
+    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: site.siteId, username: site.siteId, password: site.secret, protocolVersion: 4, reconnectPeriod: 0, clean: true });
+    clients.push(c);
+    const got: { playlist?: PlaylistMessage; alert?: AlertStart } = {};
+    c.on('message', (tp, payload) => {
+      if (payload.length === 0) return;
+      if (tp === siteTopic(site.siteId, 'playlist')) got.playlist = JSON.parse(payload.toString()) as PlaylistMessage;
+      else if (tp === topic) got.alert = JSON.parse(payload.toString()) as AlertStart;
+    });
+    await new Promise<void>((resolve, reject) => (c.once('connect', () => resolve()), c.once('error', reject)));
+    await c.subscribeAsync([siteTopic(site.siteId, 'playlist'), topic], { qos: 1 });
+    await waitFor('the site has its playlist and the alert', () => got.playlist && got.alert);
+    expect(got.playlist!.version).toBe(before.playlists.get(site.siteId)!.version);
+    expect(got.alert!.alertId).toBe(alert.body.id);
+  }, 180_000);
+
+  it('comes back with an older snapshot: the canary is older than the last acknowledged one, so the newer playlists are published again', async () => {
+    const first = await waitFor('playlists retained', async () => {
+      const r = await retainedNow();
+      return r.playlists.size === SITES ? r : undefined;
+    }, 30_000, 200);
+    // The broker saves its state now (SIGUSR1), like an autosave; then the playlists change.
+    const db = path.join(dir, 'mosquitto.db');
+    fs.rmSync(db, { force: true });
+    process.kill(mosquitto!.pid!, 'SIGUSR1');
+    await waitFor('the snapshot written', () => fs.existsSync(db) && fs.statSync(db).size > 0, 10_000);
+    const snapshotCanary = (await retainedNow()).canary;
+    expect(snapshotCanary).toBeDefined();
+    await scheduleItem('Bản tin chiều', Date.now() + 7_200_000);
+    // Killed once the canary after the new playlists is retained too: the snapshot's canary is then older than the last acknowledged one.
+    const changed = await waitFor('the new playlists and a newer canary retained', async () => {
+      const r = await retainedNow();
+      const newer = r.playlists.size === SITES && [...r.playlists].every(([id, p]) => p.version !== first.playlists.get(id)!.version);
+      return newer && r.canary && r.canary.seq > snapshotCanary!.seq ? r : undefined;
+    }, 30_000, 200);
+
+    await kill9();
+    mosquitto = startMosquitto();
+    await waitFor('mosquitto listening again', listening, 15_000);
+    await waitFor('the newer playlists retained again, not the snapshot\'s', async () => {
+      const r = await retainedNow();
+      return r.playlists.size === SITES && JSON.stringify(versions(r.playlists)) === JSON.stringify(versions(changed.playlists)) && r.alerts.size === 1;
+    }, 90_000, 250);
+  }, 180_000);
+});
