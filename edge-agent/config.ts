@@ -59,6 +59,8 @@ export const AgentConfigFile = Type.Object(
       {
         baseMs: Type.Integer({ minimum: 10, maximum: 600_000, default: DEFAULT_BACKOFF_BASE_MS }),
         capMs: Type.Integer({ minimum: 10, maximum: 3_600_000, default: DEFAULT_BACKOFF_CAP_MS }),
+        /** After a refused CONNACK (wrong secret); default the larger of capMs and 5 min (edge-agent/backoff.ts). */
+        refusedCapMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -108,7 +110,7 @@ export interface AgentConfig {
   link: { type: AgentConfigFile['link']['type'] };
   stateDir?: string;
   soundCheckThresholdDb: number;
-  reconnect: { baseMs: number; capMs: number };
+  reconnect: { baseMs: number; capMs: number; refusedCapMs?: number };
   audio: AgentAudioConfig;
   /** From package.json, not from the file. */
   agentVersion: string;
@@ -198,6 +200,9 @@ export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): Agen
   }
   if (file.reconnect.capMs < file.reconnect.baseMs) {
     throw new AgentConfigError(source, 'reconnect.capMs', `must be >= reconnect.baseMs (${file.reconnect.baseMs})`);
+  }
+  if (file.reconnect.refusedCapMs !== undefined && file.reconnect.refusedCapMs < file.reconnect.baseMs) {
+    throw new AgentConfigError(source, 'reconnect.refusedCapMs', `must be >= reconnect.baseMs (${file.reconnect.baseMs})`);
   }
   let devices: DeviceGatewayConfig | undefined;
   if (file.devices !== undefined) {

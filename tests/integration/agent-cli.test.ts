@@ -122,7 +122,7 @@ const agentConfig = (over: Record<string, unknown> = {}) => ({
   credential: { secret },
   heartbeatIntervalS: 1,
   keepaliveS: 5,
-  reconnect: { baseMs: 100, capMs: 1000 },
+  reconnect: { baseMs: 100, capMs: 1000, refusedCapMs: 1000 },
   devices: { driver: 'sim', host: '127.0.0.1', port: devicePort },
   ...over,
 });
@@ -218,7 +218,7 @@ describe('npm run agent -- --config FILE, against npm run device', () => {
     const wrong = tsNode('edge-agent/main.ts', '--config', writeConfig('wrong-secret.json', agentConfig({ credential: { secret: 'not-the-site-secret' } })));
     try {
       await wrong.waitForLine(/broker refused the connection: .*check credential for site lc-cli-cluster-01/);
-      // capMs 1000: a refused agent waits 0.5-1 s between tries; three refusals show it is still at it.
+      // refusedCapMs 1000: a refused agent waits 0.5-1 s between tries; three refusals show it is still at it.
       await waitFor('three refusals', () => wrong.lines.filter((l) => l.includes('broker refused the connection')).length >= 3, 6_000, 100);
       expect(wrong.running()).toBe(true);
       const connects = (await t.api<{ events: SiteEvent[] }>('GET', `/api/sites/${SITE}/events?type=connected&from=${from}`)).body.events;
