@@ -19,6 +19,8 @@ export interface PlayoutFleetOptions {
   dir: string;
   cacheLimitBytes?: number;
   connectTimeoutMs?: number;
+  /** Where a site's media cache downloads from (default the server): a faulty proxy for the sites a test wants cut off. */
+  httpUrlFor?: (siteId: string) => string;
 }
 
 export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): Promise<FleetRunner> {
@@ -36,7 +38,7 @@ export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): 
         new FileMediaCache({
           dir: path.join(stateDir ?? path.join(o.dir, 'caches', id), 'media-cache'),
           limitBytes: o.cacheLimitBytes ?? 20 * 1024 * 1024,
-          httpUrl: t.baseUrl,
+          httpUrl: o.httpUrlFor?.(id) ?? t.baseUrl,
           siteId: id,
           secret,
           retry: { baseMs: 200, capMs: 2000 },
