@@ -60,7 +60,17 @@ async function main(): Promise<void> {
   const httpUrl = config.server.httpUrl;
   const cache =
     cacheDir && httpUrl
-      ? new FileMediaCache({ dir: cacheDir, limitBytes: config.audio.cacheLimitBytes, httpUrl, siteId: config.siteId, secret: config.credential.secret, partialMaxAgeMs: config.audio.partialMaxAgeH * 3600_000 })
+      ? new FileMediaCache({
+          dir: cacheDir,
+          limitBytes: config.audio.cacheLimitBytes,
+          httpUrl,
+          siteId: config.siteId,
+          secret: config.credential.secret,
+          partialMaxAgeMs: config.audio.partialMaxAgeH * 3600_000,
+          // Checksum failures (a damaged download, a file rotted on the SD card) and failed fetches are the
+          // first thing a technician needs when a bulletin is skipped 'no_media': they go to the journal.
+          log: { info: (m) => console.log(`[agent ${config.siteId}] ${m}`), warn: (m) => console.warn(`[agent ${config.siteId}] ${m}`) },
+        })
       : undefined;
   if (!cache) console.warn(`loanet agent: no media cache (needs server.httpUrl and stateDir or audio.cacheDir): scheduled bulletins will be skipped 'no_media'`);
   const agent = new EdgeAgent({ config, gateway, playout: { sink, ...(cache ? { cache } : {}) } });

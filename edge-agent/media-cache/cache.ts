@@ -141,6 +141,23 @@ export class FileMediaCache implements MediaCache {
     return this.completePath(sha256);
   }
 
+  async verify(sha256: string): Promise<boolean> {
+    const e = this.entries.get(sha256);
+    if (!e?.complete) return false;
+    const path = this.completePath(sha256);
+    const actual = await sha256OfFile(path).catch((err: unknown) => `unreadable (${(err as Error).message})`);
+    if (actual === sha256) return true;
+    if (this.entries.get(sha256) !== e) return this.has(sha256); // replaced meanwhile by a fresh download
+    this.counters.checksumFailures++;
+    this.options.log?.warn(`media cache: ${sha256}.opus no longer matches its checksum (got ${actual.slice(0, 40)}): damaged on disk; deleted, fetching it again now`);
+    this.entries.delete(sha256);
+    await rm(path, { force: true });
+    // No backoff inherited from earlier attempts: the next bulletin needs it.
+    this.fetchState.delete(sha256);
+    this.kick();
+    return false;
+  }
+
   whenSettled(): Promise<MediaCacheReport> {
     if (this.closed) return Promise.reject(new Error('media cache closed'));
     if (this.isSettled()) return Promise.resolve(this.report());

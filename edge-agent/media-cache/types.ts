@@ -59,6 +59,13 @@ export interface MediaCache {
   has(sha256: string): boolean;
   /** Absolute path of a complete, verified file, or null. */
   pathOf(sha256: string): string | null;
+  /**
+   * Check a complete file against its SHA-256 again, just before it is played:
+   * true when it matches; false when it is damaged or gone (storage rot, a
+   * write by something else), in which case it is dropped, counted, logged and
+   * fetched again at once if still needed. Optional: caches that cannot rot.
+   */
+  verify?(sha256: string): Promise<boolean>;
   /** Resolves when every currently needed file is in (or rejects on close); for tests and start-up. */
   whenSettled(): Promise<MediaCacheReport>;
   report(): MediaCacheReport;

@@ -200,6 +200,28 @@ describe.skipIf(missing.length > 0)('agent media cache against a real server', (
     expect(crypto.createHash('sha256').update(fs.readFileSync(cache.pathOf(m.sha256)!)).digest('hex')).toBe(m.sha256);
   });
 
+  it('a cached file damaged on disk while the agent runs is found before it plays, logged, and fetched again at once', async () => {
+    const m = media[2]!;
+    const warnings: string[] = [];
+    const cache = new FileMediaCache({ dir: path.join(dir, 'rot'), limitBytes: 10 * 1024 * 1024, httpUrl: t.baseUrl, siteId: site.siteId, secret: site.secret, retry: { baseMs: 60_000, capMs: 60_000 }, log: { warn: (w) => warnings.push(w) } });
+    await cache.open();
+    cache.setNeeded([m]);
+    await cache.whenSettled();
+    expect(await cache.verify(m.sha256)).toBe(true);
+    const file = cache.pathOf(m.sha256)!;
+    const bytes = fs.readFileSync(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01; // one bit rots on the SD card
+    fs.writeFileSync(file, bytes);
+    expect(await cache.verify(m.sha256)).toBe(false);
+    expect(cache.has(m.sha256)).toBe(false);
+    expect(warnings.some((w) => w.includes('no longer matches its checksum'))).toBe(true);
+    // Fetched again at once: no backoff (a minute here) stands in the way of the next bulletin.
+    const report = await waitFor('the file fetched again', async () => (cache.has(m.sha256) ? cache.report() : undefined), 10_000, 20);
+    await cache.close();
+    expect(report.counters).toMatchObject({ checksumFailures: 1, downloads: 2 });
+    expect(crypto.createHash('sha256').update(fs.readFileSync(cache.pathOf(m.sha256)!)).digest('hex')).toBe(m.sha256);
+  });
+
   it('a full cache evicts only media no playlist entry needs; needed media over the limit are reported, not evicted', async () => {
     const [a, b, c] = media as [Item, Item, Item];
     const limit = a.bytes + Math.max(b.bytes, c.bytes) + 100; // room for a and one of b, c
