@@ -25,6 +25,7 @@ import type { PlaylistDistributor } from './schedule/distribution.ts';
 import type { SentEntryStore } from './schedule/sent-entries.ts';
 import type { AsRunLog } from './asrun/log.ts';
 import type { Logger } from './fleet/broker.ts';
+import type { DiskSpace } from './store/disk-space.ts';
 
 export interface Versions {
   loanet: string;
@@ -60,6 +61,8 @@ export interface ServerContext {
   asRun: AsRunLog;
   /** Emergency alerts (issue 5): lifecycle and delivery, CAP ingest, the alert audio made through the media library. */
   alerts: { service: AlertService; cap: CapIngest; messages: AlertMessages };
+  /** The data folder's free space and reserve: what is refused (507) as the disk fills (store/disk-space.ts). */
+  disk: DiskSpace;
   versions: Versions;
   startedAt: number;
   now(): number;

@@ -26,6 +26,16 @@ export const Errors = {
   conflict: (message: string) => new LoanetError('LOANET_CONFLICT', 409, message),
   tooManyRequests: (message: string) => new LoanetError('LOANET_RATE_LIMITED', 429, message),
   unavailable: (message: string) => new LoanetError('LOANET_UNAVAILABLE', 503, message),
+  /** A write the server paused to keep room for logins, alerts and receipts (server/store/disk-policy.ts). */
+  diskLow: (message: string, details: Record<string, unknown>) => new LoanetError('LOANET_DISK_LOW', 507, message, { field: 'disk', ...details }),
+  /** A write that failed because the data folder's disk is full (ENOSPC, SQLITE_FULL): nothing of it was kept. */
+  diskFull: (details: Record<string, unknown>) =>
+    new LoanetError(
+      'LOANET_DISK_FULL',
+      507,
+      'not saved: the disk of the data folder (LOANET_DATA_DIR) is full; nothing stored before was lost. Free space on that disk (retire old media in the library, move backups and logs elsewhere) and try again',
+      { field: 'disk', ...details },
+    ),
   csrf: (why: string) =>
     new LoanetError('LOANET_CSRF', 403, `refused: ${why}; a request authenticated by the session cookie must send the X-CSRF-Token header the login answered, from the console's own origin`),
 } as const;

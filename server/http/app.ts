@@ -29,6 +29,7 @@ import { consoleRoutes } from './routes/console.ts';
 import { registerCompression } from './compress.ts';
 import { installConnectionGuards } from './connection-guards.ts';
 import { nodeServerTimeouts } from './limits.ts';
+import { registerDiskGuard, replyDiskFull } from './disk.ts';
 
 export type App = FastifyInstance;
 
@@ -85,6 +86,9 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
       const limit = req.routeOptions.bodyLimit;
       return reply.status(413).send({ error: 'LOANET_BODY_TOO_LARGE', message: `body: larger than the ${limit} bytes this request accepts`, field: 'body', limit });
     }
+    // ENOSPC / SQLITE_FULL from any route: 507 saying what is full, not "internal error".
+    const full = replyDiskFull(ctx.disk, err, reply);
+    if (full) return full;
     const status = err.statusCode ?? 500;
     if (status >= 500) req.log.error(err);
     return reply.status(status).send({ error: err.code ?? 'LOANET_INTERNAL', message: status >= 500 ? 'internal error' : err.message });
@@ -93,6 +97,8 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'LOANET_NOT_FOUND', message: `no route ${req.method} ${req.url}` }));
 
   registerAuth(app, ctx.users, ctx.siteAuthority);
+  // After authentication: an unauthenticated request is answered 401, not 507.
+  registerDiskGuard(app, ctx.disk);
   installConnectionGuards(app, ctx.config.http);
   registerCompression(app);
   await app.register(healthRoutes(ctx));

@@ -18,7 +18,8 @@ import type { AuditLog } from '../audit.ts';
 import { MediaRejected } from './analysis.ts';
 import { ingestAudio, type IngestResult, type Stage } from './ingest.ts';
 import { findMediaTools, withProcessPriority, type MediaTools } from './tools.ts';
-import { LoanetError } from '../errors.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import { isDiskFullError } from '../store/disk-space.ts';
 
 export type JobStage = Stage | 'queued' | 'receiving' | 'synthesizing';
 
@@ -311,6 +312,13 @@ export class MediaLibrary {
         v.code = e.code;
         v.reason = e.message;
         v.statusCode = e.statusCode;
+      } else if (isDiskFullError(e)) {
+        // The job's files are removed below; what is full and what to free, not "processing failed".
+        const full = Errors.diskFull({});
+        v.code = full.code;
+        v.reason = full.message;
+        v.statusCode = full.statusCode;
+        this.log.warn({ mediaId: v.id }, 'media ingest stopped: the data folder\'s disk is full');
       } else {
         const aborted = signal.aborted;
         v.code = aborted ? 'LOANET_MEDIA_ABORTED' : 'LOANET_MEDIA_FAILED';

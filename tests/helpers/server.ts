@@ -44,6 +44,8 @@ export async function startTestServer(env: Record<string, string> = {}, existing
     LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '50000',
     LOANET_MQTT_CONNECT_BURST: '50000',
     LOANET_MQTT_CONNECT_RATE: '50000',
+    // No disk reserve: 64 MB of zeros per test server would fill the machine's temp folder (tests/integration/disk-full.test.ts sets its own).
+    LOANET_DISK_RESERVE_MB: '0',
     ...env,
   });
   const t: TestServer = {

@@ -1,13 +1,16 @@
 /** Loading API data into a component, with reload (live updates) and errors shown where the data would be. */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, get } from './api.ts';
-import { t } from './i18n.ts';
+import { errorText as codeText, t } from './i18n.ts';
 
 /** An API error as the user reads it: a refusal in their language, with the server's exact reason after it. */
 export function errorText(e: Error): string {
   if (e instanceof ApiError && e.status === 403) return `${t('notAllowed')} (${e.message})`;
   // The server answers 404 for what lies outside the user's area too, so ids of other communes cannot be probed.
   if (e instanceof ApiError && e.status === 404) return `${t('notFoundOrOutside')} (${e.message})`;
+  // A full disk: the console's own words first (errorText of i18n.ts), then the server's, which names the disk and what to free.
+  const own = e instanceof ApiError && e.status === 507 ? codeText(e.code, e.details, '') : '';
+  if (own) return `${own} (${e.message})`;
   return e.message;
 }
 

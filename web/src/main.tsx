@@ -13,6 +13,7 @@ import { SitesPage } from './pages/sites.tsx';
 import { SitePage } from './pages/site.tsx';
 import { lazyPage } from './lazy.tsx';
 import { AlertBanner } from './components/alert-banner.tsx';
+import { DiskBanner } from './components/disk-banner.tsx';
 
 const AccountPage = lazyPage(() => import('./pages/account.tsx').then((m) => m.AccountPage));
 const AuditPage = lazyPage(() => import('./pages/audit.tsx').then((m) => m.AuditPage));
@@ -125,6 +126,7 @@ function App() {
         </span>
       </header>
       <AlertBanner path={path} />
+      {me.role === 'admin' && <DiskBanner path={path} />}
       <main>{page}</main>
     </div>
   );

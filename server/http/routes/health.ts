@@ -27,7 +27,7 @@ export const healthRoutes =
         config: { public: true },
         schema: {
           tags: ['health'],
-          summary: 'Liveness with versions and broker/store status (no authentication)',
+          summary: 'Liveness with versions and broker/store/disk status (no authentication)',
           security: [],
           response: {
             200: Type.Object({
@@ -46,6 +46,27 @@ export const healthRoutes =
               }),
               store: Type.Object({ kind: Type.String(), up: Type.Boolean(), schemaVersion: Type.Number() }),
               sites: Type.Object({ registered: Type.Number() }),
+              disk: Type.Object(
+                {
+                  state: Type.Union([Type.Literal('ok'), Type.Literal('low'), Type.Literal('reserve'), Type.Literal('full')], {
+                    description: 'ok; low: under LOANET_DISK_LOW_MB free, uploads and history paused; reserve: the disk filled and the reserve file was given up, only logins, alerts, live and receipts are written; full: no reserve left',
+                  }),
+                  freeBytes: Type.Number({ description: 'free on the data folder\'s filesystem for the server\'s user' }),
+                  totalBytes: Type.Number(),
+                  lowBytes: Type.Number(),
+                  criticalBytes: Type.Number(),
+                  reserve: Type.Object({
+                    bytes: Type.Number({ description: 'its configured size (LOANET_DISK_RESERVE_MB)' }),
+                    heldBytes: Type.Number({ description: 'its size on disk now' }),
+                    inUse: Type.Boolean({ description: 'given up (or not yet written): the server is running on it' }),
+                  }),
+                  refusing: Type.Array(Type.Union([Type.Literal('media'), Type.Literal('history'), Type.Literal('change')]), {
+                    description: 'answered 507 until space is freed: media = uploads and text to speech, history = coverage history, change = every change but logins, alerts and live',
+                  }),
+                  lastFullAt: Type.Union([Type.Number(), Type.Null()], { description: 'when a write last failed on a full disk (epoch ms)' }),
+                },
+                { description: "The data folder's disk (docs/operations.md, \"A full disk\")." },
+              ),
             }),
           },
         },
@@ -59,8 +80,9 @@ export const healthRoutes =
         } catch {
           storeUp = false;
         }
+        const disk = ctx.disk.status();
         return {
-          status: broker.up && storeUp ? ('ok' as const) : ('degraded' as const),
+          status: broker.up && storeUp && disk.state === 'ok' ? ('ok' as const) : ('degraded' as const),
           versions: { ...ctx.versions, schema },
           uptimeS: Math.round((ctx.now() - ctx.startedAt) / 1000),
           broker: {
@@ -72,6 +94,7 @@ export const healthRoutes =
           },
           store: { kind: 'sqlite', up: storeUp, schemaVersion: schema },
           sites: { registered: ctx.fleet.observations().length },
+          disk,
         };
       },
     );

@@ -1,0 +1,214 @@
+/**
+ * The data folder's disk, measured and acted on. Free space is read with
+ * statfs periodically, before each write that cannot wait, and at once after
+ * a write failed with ENOSPC / SQLITE_FULL; disk-policy.ts decides, and this
+ * shell deletes the reserve file (`disk-reserve` in the data folder) or
+ * writes it back, and answers "may this write go ahead?" for the HTTP layer
+ * and the background jobs.
+ *
+ * The reserve is real bytes (zeros written, not a sparse file), so deleting
+ * it gives SQLite that much room on any filesystem; it is written off the
+ * event loop in 1 MiB steps.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DiskConfig } from '../config.ts';
+import { Errors } from '../errors.ts';
+import type { Logger } from '../fleet/broker.ts';
+import { decideDisk, mb, refusalMessage, refuses, type DeferrableWrite, type DiskDecision, type DiskState } from './disk-policy.ts';
+
+export const RESERVE_FILE = 'disk-reserve';
+const CHUNK = 1024 * 1024;
+
+export interface DiskStatus {
+  state: DiskState;
+  freeBytes: number;
+  totalBytes: number;
+  lowBytes: number;
+  criticalBytes: number;
+  reserve: { bytes: number; heldBytes: number; inUse: boolean };
+  /** What is refused now (507) until space is freed. */
+  refusing: DeferrableWrite[];
+  /** The last write that failed because the disk was full, if any since start. */
+  lastFullAt: number | null;
+}
+
+const FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+// What ffmpeg / espeak-ng print and SQLite says when the code is lost on the way.
+const FULL_TEXT = /no space left on device|disk quota exceeded|database or disk is full/i;
+
+/** ENOSPC, EDQUOT or SQLITE_FULL, on the error or any error it was caused by. */
+export function isDiskFullError(e: unknown): boolean {
+  for (let x: unknown = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    if (typeof code === 'string' && FULL_CODES.has(code)) return true;
+    const message = (x as { message?: unknown }).message;
+    if (typeof message === 'string' && FULL_TEXT.test(message)) return true;
+  }
+  return false;
+}
+
+export type StatFs = (dir: string) => { bavail: number; bsize: number; blocks: number };
+
+export class DiskSpace {
+  private last: DiskDecision | undefined;
+  private totalBytes = 0;
+  private lastFullAt: number | null = null;
+  private restoring: { done: Promise<void>; cancelled: boolean } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly file: string;
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly config: DiskConfig,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+    private readonly statfs: StatFs = (dir) => fs.statfsSync(dir),
+  ) {
+    this.file = path.join(dataDir, RESERVE_FILE);
+  }
+
+  /** Measure now, and every checkMs (the timer does not keep the process alive). */
+  start(): void {
+    this.check();
+    this.timer = setInterval(() => {
+      try {
+        this.check();
+      } catch (err) {
+        this.log.error({ err }, 'measuring the data folder\'s free space failed');
+      }
+    }, this.config.checkMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    const r = this.restoring;
+    if (r) {
+      r.cancelled = true;
+      await r.done;
+    }
+  }
+
+  /** Measure, give up or write back the reserve as the policy says, and remember the state. */
+  check(writeFailed = false): DiskDecision {
+    let free: number;
+    try {
+      const s = this.statfs(this.dataDir);
+      free = s.bavail * s.bsize;
+      this.totalBytes = s.blocks * s.bsize;
+    } catch (err) {
+      // Cannot measure: keep what was known; a failed write still counts.
+      this.log.warn({ err }, 'statfs of the data folder failed');
+      if (this.last && !writeFailed) return this.last;
+      free = writeFailed ? 0 : Number.MAX_SAFE_INTEGER;
+    }
+    const d = decideDisk({ freeBytes: free, reserveHeldBytes: this.heldBytes(), writeFailed }, this.config);
+    if (d.release) this.release(free, writeFailed);
+    if (d.restore && !this.restoring) this.startRestore();
+    const before = this.last?.state ?? 'ok';
+    this.last = d;
+    if (d.state !== before) {
+      const refusing = d.refused.length ? `; paused: ${d.refused.join(', ')} (answered 507 until space is freed)` : '';
+      const line = `data folder disk: ${before} -> ${d.state}, ${mb(d.freeBytes)} free${refusing}`;
+      if (d.state === 'ok') this.log.info({ state: d.state, freeBytes: d.freeBytes }, line);
+      else this.log.warn({ state: d.state, freeBytes: d.freeBytes, reserveHeldBytes: d.reserveHeldBytes }, line);
+    }
+    return d;
+  }
+
+  /**
+   * Before a write that cannot wait (a login, an alert, a receipt): measure
+   * now, so a disk that filled since the last check gives up its reserve
+   * before SQLite needs the room, not after it failed.
+   */
+  beforeEssentialWrite(): void {
+    this.check();
+  }
+
+  /** Throws 507 LOANET_DISK_LOW when this kind of write is paused now. */
+  admit(w: DeferrableWrite): void {
+    const d = this.check();
+    if (refuses(d.state, w)) throw Errors.diskLow(refusalMessage(w, d, this.config), { state: d.state, freeBytes: d.freeBytes });
+  }
+
+  /** Whether this kind of write is paused (for background jobs: no measuring, the last state). */
+  refuses(w: DeferrableWrite): boolean {
+    return refuses((this.last ?? this.check()).state, w);
+  }
+
+  /** A write failed: when the disk was full, give up the reserve now and say so (true). */
+  noteWriteFailure(err: unknown): boolean {
+    if (!isDiskFullError(err)) return false;
+    this.lastFullAt = this.now();
+    this.check(true);
+    return true;
+  }
+
+  status(): DiskStatus {
+    const d = this.check();
+    return {
+      state: d.state,
+      freeBytes: d.freeBytes,
+      totalBytes: this.totalBytes,
+      lowBytes: this.config.lowBytes,
+      criticalBytes: this.config.criticalBytes,
+      reserve: { bytes: this.config.reserveBytes, heldBytes: d.reserveHeldBytes, inUse: d.reserveHeldBytes < this.config.reserveBytes },
+      refusing: d.refused,
+      lastFullAt: this.lastFullAt,
+    };
+  }
+
+  private heldBytes(): number {
+    try {
+      return fs.statSync(this.file).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  private release(free: number, writeFailed: boolean): void {
+    const held = this.heldBytes();
+    if (this.restoring) this.restoring.cancelled = true;
+    fs.rmSync(this.file, { force: true });
+    this.log.warn(
+      { freeBytes: free, releasedBytes: held, writeFailed },
+      `data folder disk nearly full (${mb(free)} free${writeFailed ? ', a write failed' : ''}): reserve of ${mb(held)} released for logins, alerts and receipts; uploads, history and other changes are refused until space is freed`,
+    );
+  }
+
+  private startRestore(): void {
+    const r = { done: Promise.resolve(), cancelled: false };
+    this.restoring = r;
+    r.done = this.writeReserve(r)
+      .catch((err: unknown) => {
+        if (!isDiskFullError(err)) this.log.error({ err }, 'writing the disk reserve failed');
+      })
+      .finally(() => {
+        if (this.restoring === r) this.restoring = undefined;
+      });
+  }
+
+  /**
+   * Zeros appended in 1 MiB steps (the event loop keeps running), then
+   * fsynced. A reserve cut short (a crash, a full disk) is still a reserve
+   * of its size and is completed later; a release cancels the writing at the
+   * next step, so the deleted file's space is not held by an open handle.
+   */
+  private async writeReserve(r: { cancelled: boolean }): Promise<void> {
+    const want = this.config.reserveBytes;
+    let fh: fs.promises.FileHandle | undefined;
+    try {
+      fh = await fs.promises.open(this.file, 'a', 0o600);
+      const zeros = Buffer.alloc(CHUNK);
+      for (let at = (await fh.stat()).size; at < want; at += CHUNK) {
+        if (r.cancelled) return;
+        await fh.write(zeros, 0, Math.min(CHUNK, want - at));
+      }
+      await fh.datasync();
+      this.log.info({ bytes: want }, `data folder disk: reserve of ${mb(want)} in place (${RESERVE_FILE})`);
+    } finally {
+      await fh?.close().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * A full disk, for real: the server's data folder is a tmpfs of a few MB
+ * mounted by the test, filled with a file until the kernel answers ENOSPC.
+ * What must hold (docs/reliability.md, "A full disk"):
+ * - logins, emergency alerts (with their spoken message) and receipts keep
+ *   working, on the reserve the server gives up when the disk fills;
+ * - uploads and other changes are refused at once with 507 naming the disk,
+ *   an upload leaves no partial file, nothing stored before is lost;
+ * - /api/health says so, and when space returns the reserve is written back
+ *   and everything is accepted again;
+ * - without a reserve, a write that fails with ENOSPC / SQLITE_FULL answers
+ *   507 LOANET_DISK_FULL (not 500) and never hangs.
+ * Needs root for mount (CI runs as root here); elsewhere it is skipped loudly.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeAlertControl, siteTopic, type AlertStart, type AsRunEvent } from '../../protocol/index.ts';
+import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { libraryFiles, makeInputs, missingTools, postMultipart, uploadFile } from '../helpers/media.ts';
+import { RESERVE_FILE } from '../../server/store/disk-space.ts';
+
+const MB = 1024 * 1024;
+const missing = missingTools(true);
+
+/** A tmpfs of `sizeMb` at a fresh folder, or why not. */
+function mountTmpfs(sizeMb: number): { dir: string } | { why: string } {
+  const dir = tempDir('loanet-disk-full-');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=0700`, 'tmpfs', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return { dir };
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { why: (e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message };
+  }
+}
+
+function unmount(dir: string): void {
+  execFileSync('umount', ['-l', dir]);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+const probe = mountTmpfs(1);
+const canMount = 'dir' in probe;
+if ('dir' in probe) unmount(probe.dir);
+else if (process.env.CI) throw new Error(`CI: the disk-full test must run, but mounting a tmpfs failed: ${probe.why}`);
+else console.warn(`\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!! SKIPPING disk-full tests: cannot mount a tmpfs (${probe.why}); run as root\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n`);
+const run = canMount && (missing.length === 0 || !!process.env.CI);
+
+/** Write `file` until the kernel says ENOSPC (1 MiB, then 4 KiB steps): the disk is then full to the last block. */
+function fillDisk(file: string, leaveBytes = 0): void {
+  const fd = fs.openSync(file, 'a');
+  try {
+    for (const step of [MB, 4096]) {
+      const buf = Buffer.alloc(step, 0x55);
+      for (;;) {
+        if (leaveBytes > 0 && fs.statfsSync(path.dirname(file)).bavail * fs.statfsSync(path.dirname(file)).bsize - step < leaveBytes) break;
+        try {
+          fs.writeSync(fd, buf);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
+          throw e;
+        }
+      }
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const freeOf = (dir: string) => {
+  const s = fs.statfsSync(dir);
+  return s.bavail * s.bsize;
+};
+
+/** The store's WAL emptied, as after a checkpoint: the next write needs new blocks, so a full disk cannot hide behind reused WAL pages. */
+const truncateWal = (t: TestServer) => t.server.ctx.db.pragma('wal_checkpoint(TRUNCATE)');
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ r: T; ms: number }> {
+  const t0 = performance.now();
+  const r = await fn();
+  return { r, ms: performance.now() - t0 };
+}
+
+/** A cluster as a plain MQTT client: what arrives on its area control channels. */
+async function listen(t: TestServer, s: { siteId: string; secret: string }, channels: string[]): Promise<{ client: MqttClient; got: Array<{ topic: string; text: string }> }> {
+  const client = await mqtt.connectAsync(t.mqttUrl, { clientId: s.siteId, username: s.siteId, password: s.secret, protocolVersion: 4, reconnectPeriod: 0 });
+  const got: Array<{ topic: string; text: string }> = [];
+  client.on('message', (topic, payload) => got.push({ topic, text: payload.toString('utf8') }));
+  await client.subscribeAsync(channels.map((k) => `loanet/v1/areas/${k}/control`), { qos: 1 });
+  return { client, got };
+}
+
+const starts = (got: Array<{ text: string }>): AlertStart[] =>
+  got.flatMap((m) => {
+    if (m.text === '') return [];
+    const d = decodeAlertControl.decode(m.text);
+    return d.ok && d.value.type === 'alert_start' ? [d.value] : [];
+  });
+
+function receipt(siteId: string, i: number, at: number): AsRunEvent {
+  const scheduledAt = at - 60_000 + i * 1000;
+  return { v: 1, siteId, at, type: 'as_run', entryId: `itm-disk@${scheduledAt}`, kind: 'bulletin', itemId: 'itm-disk', mediaId: 'med-disk', scheduledAt, outcome: 'played', startedAt: scheduledAt, endedAt: scheduledAt + 900, startErrorMs: 0, frames: 45 };
+}
+
+describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 MB)', () => {
+  let dir: string;
+  let t: TestServer;
+  let site: { siteId: string; secret: string };
+  let cluster: Awaited<ReturnType<typeof listen>>;
+  let inputs: (name: string) => string;
+  let mediaId: string;
+
+  beforeAll(async () => {
+    const m = mountTmpfs(32);
+    if (!('dir' in m)) throw new Error(m.why);
+    dir = m.dir;
+    t = await startTestServer({ LOANET_DISK_RESERVE_MB: '4', LOANET_DISK_LOW_MB: '8', LOANET_DISK_CRITICAL_MB: '2', LOANET_DISK_CHECK_MS: '200' }, path.join(dir, 'data'));
+    await importLaoCai2025(t);
+    const s = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn Bản Vược', kind: 'cluster', area: '02683', lat: 22.52, lon: 103.85 });
+    expect(s.status, JSON.stringify(s.body)).toBe(201);
+    site = s.body.credential;
+    cluster = await listen(t, site, ['2025.02683', '2025.15']);
+    inputs = makeInputs(tempDir('loanet-disk-inputs-'));
+    const up = await uploadFile(t, inputs('sine.wav'), { title: 'Bản tin trước khi đầy đĩa' });
+    expect(up.status, JSON.stringify(up.body)).toBe(201);
+    mediaId = up.body.id;
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.client.endAsync().catch(() => undefined);
+    await t?.stop().catch(() => undefined);
+    if (dir) unmount(dir);
+  });
+
+  it('with room, the reserve is written and health says ok', async () => {
+    const h = await waitFor('the reserve written', async () => {
+      const r = await t.api('GET', '/api/health', undefined, { token: null });
+      return r.body.disk?.reserve.heldBytes === 4 * MB ? r.body : undefined;
+    });
+    expect(h.status).toBe('ok');
+    expect(h.disk).toMatchObject({ state: 'ok', refusing: [], reserve: { bytes: 4 * MB, heldBytes: 4 * MB, inUse: false }, lowBytes: 8 * MB, criticalBytes: 2 * MB });
+    expect(fs.statSync(path.join(t.dataDir, RESERVE_FILE)).size).toBe(4 * MB);
+  });
+
+  it('filled to the last block: login, an alert with its spoken message and receipts still work; uploads and changes get 507 at once; health says so', async () => {
+    truncateWal(t);
+    fillDisk(path.join(dir, 'fill'));
+    expect(freeOf(dir)).toBeLessThan(64 * 1024);
+
+    // Receipts sent right now, before any periodic measurement: each is stored (the reserve is given up first).
+    const at = Date.now();
+    for (let i = 0; i < 20; i++) await cluster.client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(receipt(site.siteId, i, at)), { qos: 1 });
+    const stored = await waitFor('20 receipts stored', () => {
+      const l = t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 });
+      return l.length === 20 ? l : undefined;
+    });
+    expect(stored.every((r) => r.outcome === 'played')).toBe(true);
+
+    const login = await t.api('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD }, { token: null });
+    expect(login.status, JSON.stringify(login.body)).toBe(200);
+    const token = login.body.token as string;
+    expect((await t.api('GET', '/api/auth/me', undefined, { token })).status).toBe(200);
+
+    const alert = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { text: 'Cảnh báo lũ quét. Người dân ven suối sơ tán ngay.' }, attention: 'siren', volume: 90, validForMinutes: 30 }, { token });
+    expect(alert.status, JSON.stringify(alert.body)).toBe(201);
+    const id: string = alert.body.id;
+    // The cluster gets the alert, and then its spoken message, made on the reserve.
+    const withMessage = await waitFor('alert_start with its message at the cluster', () => starts(cluster.got).find((m) => m.alertId === id && m.media), 60_000);
+    expect(withMessage.media!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect((await t.api('GET', `/api/alerts/${id}`, undefined, { token })).body.alert).toMatchObject({ messageState: 'ready' });
+
+    // An upload: 507 naming the disk, before a byte is written; nothing left in the temp folder.
+    const before = libraryFiles(t.dataDir);
+    const up = await uploadFile(t, inputs('sine.wav'), { title: 'Bản tin khi đầy đĩa' }, { token });
+    expect(up.status, JSON.stringify(up.body)).toBe(507);
+    expect(up.body).toMatchObject({ error: 'LOANET_DISK_LOW', field: 'disk' });
+    expect(up.body.message).toMatch(/uploads and text to speech.*disk of the data folder \(LOANET_DATA_DIR\) is full.*free space on that disk/);
+    expect(libraryFiles(t.dataDir).tmp).toEqual([]);
+    expect(libraryFiles(t.dataDir).stored).toEqual(before.stored);
+    const tts = await t.api('POST', '/api/media/tts', { text: 'Thông báo lịch tiêm chủng.', title: 'TTS khi đầy đĩa' }, { token });
+    expect(tts.status).toBe(507);
+
+    // A schedule item: 507 at once, never a hang.
+    const sched = await timed(() => t.api('POST', '/api/schedule/items', { title: 'Bản tin sáng', mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 3_600_000 } }, { token }));
+    expect(sched.r.status, JSON.stringify(sched.r.body)).toBe(507);
+    expect(sched.r.body).toMatchObject({ error: 'LOANET_DISK_LOW' });
+    expect(sched.r.body.message).toMatch(/changes other than logins, alerts and live broadcasts/);
+    expect(sched.ms).toBeLessThan(5000);
+    // A dry run writes nothing: still answered.
+    expect((await t.api('POST', '/api/schedule/check', { title: 'Bản tin sáng', mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 3_600_000 } }, { token })).status).toBe(200);
+
+    const h = (await t.api('GET', '/api/health', undefined, { token: null })).body;
+    expect(h.status).toBe('degraded');
+    expect(h.disk).toMatchObject({ state: 'reserve', refusing: ['media', 'history', 'change'], reserve: { bytes: 4 * MB, heldBytes: 0, inUse: true } });
+    expect(fs.existsSync(path.join(t.dataDir, RESERVE_FILE))).toBe(false);
+  }, 120_000);
+
+  it('when space returns the reserve is written back and uploads are accepted; nothing stored before was lost (after a restart too)', async () => {
+    fs.rmSync(path.join(dir, 'fill'));
+    const h = await waitFor('the disk ok with its reserve again', async () => {
+      const r = await t.api('GET', '/api/health', undefined, { token: null });
+      return r.body.disk.state === 'ok' && r.body.disk.reserve.heldBytes === 4 * MB ? r.body : undefined;
+    });
+    expect(h.status).toBe('ok');
+    const up = await uploadFile(t, inputs('sine.mp3'), { title: 'Bản tin sau khi dọn đĩa' });
+    expect(up.status, JSON.stringify(up.body)).toBe(201);
+    expect((await t.api('POST', '/api/schedule/items', { title: 'Bản tin sáng', mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 3_600_000 } })).status).toBe(201);
+
+    await t.restart();
+    expect((await t.api('GET', `/api/media/${mediaId}`)).body).toMatchObject({ status: 'ready' });
+    expect((await t.api('GET', `/api/media/${up.body.id}`)).body).toMatchObject({ status: 'ready' });
+    const now = Date.now();
+    expect(t.server.ctx.asRun.list({ siteIds: [site.siteId], from: now - 600_000, to: now + 60_000 })).toHaveLength(20);
+    const alerts = await t.api('GET', '/api/alerts?state=active');
+    expect(alerts.body.alerts).toHaveLength(1);
+  }, 120_000);
+});
+
+describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0): a write that fails answers 507, never 500, never hangs', () => {
+  let dir: string;
+  let t: TestServer;
+  let inputs: (name: string) => string;
+
+  beforeAll(async () => {
+    const m = mountTmpfs(24);
+    if (!('dir' in m)) throw new Error(m.why);
+    dir = m.dir;
+    t = await startTestServer({ LOANET_DISK_RESERVE_MB: '0', LOANET_DISK_LOW_MB: '1', LOANET_DISK_CRITICAL_MB: '0', LOANET_DISK_CHECK_MS: '200' }, path.join(dir, 'data'));
+    await importLaoCai2025(t);
+    inputs = makeInputs(tempDir('loanet-disk-inputs-'));
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.stop().catch(() => undefined);
+    if (dir) unmount(dir);
+  });
+
+  it('an upload larger than the space left: 507 LOANET_DISK_FULL, no partial file, the library unchanged', async () => {
+    truncateWal(t);
+    fillDisk(path.join(dir, 'fill'), 3 * MB);
+    const free = freeOf(dir);
+    expect(free).toBeGreaterThan(2 * MB);
+    // Admitted (over LOANET_DISK_LOW_MB), then the disk runs out while it streams in.
+    const big = Buffer.concat([fs.readFileSync(inputs('sine.wav')), Buffer.alloc(free + 2 * MB, 1)]);
+    const up = await postMultipart(t, '/api/media', { title: 'Bản tin quá lớn' }, { data: big, name: 'lon.wav', type: 'audio/wav' });
+    expect(up.status, JSON.stringify(up.body)).toBe(507);
+    expect(up.body).toMatchObject({ error: 'LOANET_DISK_FULL', field: 'disk' });
+    expect(up.body.message).toMatch(/not saved: the disk of the data folder \(LOANET_DATA_DIR\) is full; nothing stored before was lost/);
+    expect(libraryFiles(t.dataDir)).toEqual({ stored: [], tmp: [] });
+    expect((await t.api('GET', '/api/health', undefined, { token: null })).body.disk.lastFullAt).toEqual(expect.any(Number));
+  }, 60_000);
+
+  it('a change on a disk full to the last block: 507 LOANET_DISK_FULL at once, and the store intact once space returns', async () => {
+    fillDisk(path.join(dir, 'fill'));
+    const r = await timed(() => t.api('POST', '/api/sites', { name: 'Cụm loa thôn Cốc Mỳ', kind: 'cluster', area: '02683', lat: 22.53, lon: 103.86 }));
+    expect(r.r.status, JSON.stringify(r.r.body)).toBe(507);
+    expect(r.r.body).toMatchObject({ error: 'LOANET_DISK_FULL' });
+    expect(r.ms).toBeLessThan(5000);
+    const h = (await t.api('GET', '/api/health', undefined, { token: null })).body;
+    expect(h.status).toBe('degraded');
+    expect(h.disk.refusing).toContain('media');
+
+    fs.rmSync(path.join(dir, 'fill'));
+    await waitFor('the disk ok again', async () => (await t.api('GET', '/api/health', undefined, { token: null })).body.disk.state === 'ok');
+    const again = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn Cốc Mỳ', kind: 'cluster', area: '02683', lat: 22.53, lon: 103.86 });
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(t.server.ctx.db.pragma('integrity_check', { simple: true })).toBe('ok');
+  }, 60_000);
+});
