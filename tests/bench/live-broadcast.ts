@@ -279,12 +279,144 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
   return [...results, ...ratios];
 }
 
+/**
+ * A live voice over a clean link and over a mountain one, side by side in one
+ * run (`--jitter`, or the `live-jitter` scenario of run.ts): JITTER_AGENTS
+ * full agents connect to the broker directly and as many through a TCP proxy
+ * that holds every chunk, both ways, 300 ms + 0–1000 ms, in order
+ * (tests/helpers/faulty-proxy.ts; this kernel has no netem). Three streams
+ * to the province, one after the other:
+ *
+ *   adaptive, cold   the default: starts at 500 ms with nothing measured yet,
+ *                    raised while it plays when the jittery sites report;
+ *   fixed 500 ms     maxDelayMs=0: what every stream was before;
+ *   adaptive, warm   starts at the delay the sites' measured links need.
+ *
+ * For each stream and each link: loss after concealment (packets neither
+ * played nor concealed over packets due, from the sites' final reports), the
+ * true play-time skew inside each group and between the groups (every agent
+ * runs in this process on one clock: local play instants of the same marked
+ * message), and the delay the stream started and ended with.
+ */
+export async function runLiveJitterBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
+  const { startDelayingTcpProxy } = await import('../helpers/faulty-proxy.ts');
+  const perGroup = quick ? 2 : Number(process.env.LOANET_BENCH_JITTER_AGENTS ?? 5);
+  const seconds = quick ? 10 : 20;
+  const province = await prepareProvince(perGroup * 2 + 1, log);
+  const stack = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
+  const proxy = await startDelayingTcpProxy({ host: '127.0.0.1', port: stack.mqtt.port }, { baseMs: 300, jitterMs: 1000 }, mulberry32(8));
+  const fleets: FleetRunner[] = [];
+  const results: BenchResult[] = [];
+  try {
+    const fleetOf = (idPrefix: string, port: number) =>
+      new FleetRunner({
+        api: new LoanetClient(stack.baseUrl, stack.token),
+        mqtt: { host: '127.0.0.1', port },
+        sites: perGroup,
+        heartbeatS: 30,
+        idPrefix,
+        credentialsFile: null,
+        faultShare: 0,
+        playout: { sink: 'device', bufferMs: 100, tailMs: 1000 },
+      });
+    const clean = fleetOf('clean', stack.mqtt.port);
+    const mountain = fleetOf('mountain', proxy.port);
+    fleets.push(clean, mountain);
+    await clean.start();
+    await mountain.start();
+    await waitFor('every agent connected', () => clean.stats().connected === perGroup && mountain.stats().connected === perGroup, 120_000, 200);
+    await waitFor('clocks synced', () => fleets.every((f) => f.ids().every((id) => f.site(id).agent.stats.clockSamples >= 5)), 120_000, 200);
+    log(`live-jitter: ${perGroup} agents on a clean link, ${perGroup} behind 300 ms + 0–1000 ms`);
+
+    const runs: Array<{ name: string; query: string }> = [
+      { name: 'adaptive, cold', query: '' },
+      { name: 'fixed 500 ms', query: '&delayMs=500&maxDelayMs=0' },
+      { name: 'adaptive, warm', query: '' },
+    ];
+    for (const run of runs) {
+      const ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/api/live/voice?areas=15&priority=emergency${run.query}`, { headers: { authorization: `Bearer ${stack.token}` } });
+      try {
+        const started = await new Promise<{ id: number; delayMs: number }>((resolve, reject) => {
+          ws.once('error', reject);
+          ws.on('message', (d, binary) => {
+            if (binary) return;
+            const m = JSON.parse(d.toString()) as { type: string; stream?: { id: number; delayMs: number }; message?: string };
+            if (m.type === 'started' && m.stream) resolve(m.stream);
+            if (m.type === 'error') reject(new Error(m.message));
+          });
+        });
+        await speak(ws, Date.now() + seconds * 1000).done;
+        ws.send(JSON.stringify({ type: 'stop' }));
+        type Report = { siteId: string; lost: number; concealed: number; fecRecovered: number; played: number; final: boolean; link?: { transitP99Ms: number } };
+        type View = { delayMs: number; adaptive: { initialMs: number; raises: Array<{ toMs: number }> } | null; siteReports: Report[] };
+        const view = await waitFor(`final reports (${run.name})`, async () => {
+          const v = await stack.api.get<View>(`/api/live/streams/${started.id}`);
+          return v.siteReports.filter((r) => r.final).length === perGroup * 2 ? v : null;
+        }, 60_000, 500).catch(async () => stack.api.get<View>(`/api/live/streams/${started.id}`));
+        const group = (f: FleetRunner) => {
+          const ids = new Set(f.ids());
+          const reps = view.siteReports.filter((r) => ids.has(r.siteId));
+          const sum = (k: 'lost' | 'concealed' | 'fecRecovered' | 'played') => reps.reduce((n, r) => n + r[k], 0);
+          const due = sum('played') + sum('lost');
+          return {
+            lossPct: due ? (Math.max(0, sum('lost') - sum('concealed') - sum('fecRecovered')) / due) * 100 : NaN,
+            transitP99Ms: Math.max(...reps.map((r) => r.link?.transitP99Ms ?? NaN)),
+            marks: f.ids().map((id) => new Map(f.site(id).agent.liveReceiver!.marksPlayed.filter((m) => m.streamId === started.id).map((m) => [m.seq, m.localAt]))),
+          };
+        };
+        const g = { clean: group(clean), mountain: group(mountain) };
+        /** True spread of the same marked message over the sites given (played by at least two of them). */
+        const skew = (maps: Array<Map<number, number>>) => {
+          const bySeq = new Map<number, number[]>();
+          for (const m of maps) for (const [seq, at] of m) bySeq.set(seq, [...(bySeq.get(seq) ?? []), at]);
+          const spreads = [...bySeq.values()].filter((v) => v.length >= 2).map((v) => Math.max(...v) - Math.min(...v));
+          return { p50: percentile(spreads, 50), p99: percentile(spreads, 99), n: spreads.length };
+        };
+        const cleanSkew = skew(g.clean.marks);
+        const mountainSkew = skew(g.mountain.marks);
+        const across = skew([...g.clean.marks, ...g.mountain.marks]);
+        const uncertainty = mountain.ids().map((id) => mountain.site(id).agent.liveReceiver?.lastReports.get(started.id)?.clockUncertaintyMs ?? NaN).filter(Number.isFinite);
+        const figures: Record<string, number> = {
+          startDelayMs: started.delayMs,
+          endDelayMs: view.delayMs,
+          raises: view.adaptive?.raises.length ?? 0,
+          cleanLossAfterConcealmentPct: g.clean.lossPct,
+          jitteryLossAfterConcealmentPct: g.mountain.lossPct,
+          cleanSkewP99Ms: cleanSkew.p99,
+          jitterySkewP99Ms: mountainSkew.p99,
+          cleanVsJitterySkewP50Ms: across.p50,
+          cleanVsJitterySkewP99Ms: across.p99,
+          skewMarks: across.n,
+          jitteryClockUncertaintyMaxMs: uncertainty.length ? Math.max(...uncertainty) : NaN,
+          cleanTransitP99Ms: g.clean.transitP99Ms,
+          jitteryTransitP99Ms: g.mountain.transitP99Ms,
+        };
+        log(`live-jitter [${run.name}]: delay ${started.delayMs} → ${view.delayMs} ms; loss after concealment clean ${g.clean.lossPct.toFixed(2)} %, jittery ${g.mountain.lossPct.toFixed(2)} %; true skew p99 clean ${cleanSkew.p99.toFixed(2)} ms, jittery ${mountainSkew.p99.toFixed(2)} ms, clean vs jittery ${across.p99.toFixed(2)} ms`);
+        results.push({
+          scenario: 'live/jitter',
+          broker: 'embedded',
+          params: { stream: run.name, sitesPerLink: perGroup, seconds },
+          figures,
+          note: `${perGroup} full agents direct and ${perGroup} behind a TCP proxy holding every chunk 300 ms + 0–1000 ms both ways, in order; the voice from the console's WebSocket; skew from local play instants (one clock: every agent in this process)`,
+        });
+      } finally {
+        ws.terminate();
+      }
+    }
+  } finally {
+    for (const f of fleets) await f.stop().catch(() => undefined);
+    await proxy.close();
+    await stack.stop();
+  }
+  return results;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const quick = process.argv.includes('--quick');
   const { printTable } = await import('./lib/result.ts');
   const { removeTempDirs } = await import('./lib/stack.ts');
   try {
-    printTable(await runLiveBroadcastBench({ quick }));
+    printTable(process.argv.includes('--jitter') ? await runLiveJitterBench({ quick }) : await runLiveBroadcastBench({ quick }));
   } finally {
     removeTempDirs();
   }
