@@ -344,7 +344,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
-          summary: 'An alert (404 when its targets do not intersect your area) and its live delivery over the sites of your area: counts (targeted, received, playing, confirmedPlaying, completed, failed, unreached, heard, notHeard), time to first sound, the share confirmed playing over time, the unreached sites with reasons (vi, en), the sites that played but whose monitoring microphone did not hear it (notHeard, with reasons), and each site\'s microphone level (levels)',
+          summary: 'An alert (404 when its targets do not intersect your area) and its live delivery over the sites of your area: counts (targeted, received, playing, started: any sound, confirmedPlaying: played the message, attentionOnly: the attention signal without the message, completed, failed, unreached: no sound, heard, notHeard), time to first sound and to the message, the share confirmed playing over time, the unreached and the attention-only sites with reasons (vi, en), the sites that played but whose monitoring microphone did not hear it (notHeard, with reasons), and each site\'s microphone level (levels)',
           params: IdParams,
           querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'unreached, not-heard and level sites listed, each (default 500)' })) }),
         },

@@ -1,7 +1,9 @@
 /**
  * Emergency alerts, for an official under stress: few choices, big buttons,
  * a confirmation that says where it goes, then a tracker that fills up to
- * 100% and lists every site not reached yet with why.
+ * 100% and lists every site not reached yet with why. The bar counts only
+ * sites that played the message: a site that sounded its siren and could
+ * not get the message is listed apart ("attention signal only"), with why.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
@@ -19,7 +21,12 @@ interface Counts {
   targeted: number;
   received: number;
   playing: number;
+  /** Played the message (the attention signal alone does not count). */
   confirmedPlaying: number;
+  /** Made any sound; absent from servers older than the attention-only split. */
+  started?: number;
+  /** Sounded the attention signal, not the message (yet). */
+  attentionOnly?: number;
   completed: number;
   failed: number;
   unreached: number;
@@ -45,6 +52,7 @@ interface Tracking {
     counts: Counts;
     unreached: Array<{ siteId: string; name: string; areaName: string | null; status: string; reasons: Array<{ message: string; messageVi: string }> }>;
     notHeard?: Array<{ siteId: string; name: string; areaName: string | null; status: string; reasons: Array<{ message: string; messageVi: string }> }>;
+    attentionOnly?: Array<{ siteId: string; name: string; areaName: string | null; status: string; reasons: Array<{ message: string; messageVi: string }> }>;
     timeToFirstSound: { firstMs: number; p50Ms: number; lastMs: number } | null;
   };
 }
@@ -256,10 +264,35 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
           {formatShare(share)} — {t('reached', { done: c.confirmedPlaying, all: c.targeted })}
         </p>
         <ShareBar share={share} />
+        {c.started !== undefined && c.started !== c.confirmedPlaying && (
+          <p data-testid="alert-started" data-started={c.started}>
+            {t('startedSound', { n: c.started, all: c.targeted })}
+          </p>
+        )}
         {(c.heard ?? 0) + (c.notHeard ?? 0) > 0 && (
           <p data-testid="alert-heard">{t('heardByMic', { n: c.heard ?? 0, all: (c.heard ?? 0) + (c.notHeard ?? 0) })}</p>
         )}
       </div>
+      {(c.attentionOnly ?? 0) > 0 && (
+        <>
+          <h2>
+            {t('attentionOnlySites')} ({c.attentionOnly})
+          </h2>
+          <table data-testid="attention-only">
+            <tbody>
+              {(data.delivery.attentionOnly ?? []).map((u) => (
+                <tr>
+                  <td>
+                    <a href={`/sites/${encodeURIComponent(u.siteId)}`}>{u.name}</a> <span class="muted">{u.areaName ?? ''}</span>
+                  </td>
+                  <td>{u.status === 'playing' ? t('attentionOnlyNow') : DELIVERY_STATUS[u.status] ? DELIVERY_STATUS[u.status]![lang()] : u.status}</td>
+                  <td>{u.reasons.map((r) => reasonText(r)).join('; ')}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
       {(data.delivery.notHeard ?? []).length > 0 && (
         <>
           <h2>
@@ -282,11 +315,11 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
       <h2>
         {t('unreachedSites')} ({c.unreached})
       </h2>
-      {c.unreached === 0 ? (
+      {c.unreached === 0 && (c.attentionOnly ?? 0) === 0 ? (
         <p class="ok" data-testid="all-reached">
           {t('allReached')}
         </p>
-      ) : (
+      ) : c.unreached === 0 ? null : (
         <table data-testid="unreached">
           <tbody>
             {data.delivery.unreached.map((u) => (
