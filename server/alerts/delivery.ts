@@ -261,7 +261,7 @@ export function deliveryState(
   for (const d of rows) {
     const played = playedOf(d);
     const verdict = heardVerdict(d);
-    if (verdict !== null && d.levelDb !== null && played !== 'nothing') {
+    if (d.levelDb !== null && played !== 'nothing') {
       levelsTotal++;
       if (levels.length < unreachedLimit) levels.push({ siteId: d.siteId, levelDb: d.levelDb, thresholdDb: d.levelThresholdDb ?? DEFAULT_LEVEL_THRESHOLD_DB, played, heard: played === 'message' && verdict === 'heard' });
     }
