@@ -22,9 +22,10 @@
  *   stop), and keeps no record of what it lost. After the server's retained
  *   publishes are acknowledged it publishes a retained canary (epoch of this
  *   process, seq counting up; retained-recovery.ts) and reads it back after
- *   every reconnect and every `retainedCheckMs`: a new session, or a canary
- *   missing, older or from another process, calls `onRetainedLost` handlers,
- *   which publish every playlist and alert slot again (paced, same versions).
+ *   every reconnect and every `retainedCheckMs`: a new session, a canary
+ *   missing, older or from another process, or a retained publish that
+ *   failed while the link was down calls `onRetainedLost` handlers, which
+ *   publish every playlist and alert slot again (paced, same versions).
  */
 import { randomUUID } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
@@ -81,6 +82,8 @@ export class ExternalBroker implements BrokerLink {
   private check: { expected: { epoch: string; seq: number; uncovered: boolean }; timer: NodeJS.Timeout } | undefined;
   private recovering: Promise<void> | undefined;
   private recoverAgain: string | undefined;
+  /** A retained publish failed (link down): the broker may lack it, and its owner may not retry it (alert slots do not). */
+  private retainedPublishFailed = false;
   /** Times the broker was found to have lost retained state. */
   retainedRecoveries = 0;
 
@@ -172,10 +175,16 @@ export class ExternalBroker implements BrokerLink {
 
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
     const client = this.client;
-    if (!client || !client.connected) return Promise.reject(new Error(`not connected to the MQTT broker at ${this.opts.url}`));
+    if (!client || !client.connected) {
+      if (opts.retain) this.retainedPublishFailed = true;
+      return Promise.reject(new Error(`not connected to the MQTT broker at ${this.opts.url}`));
+    }
     return new Promise((resolve, reject) =>
       client.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => {
-        if (err) return reject(err);
+        if (err) {
+          if (opts.retain) this.retainedPublishFailed = true;
+          return reject(err);
+        }
         // Only once the broker has it: a canary sent before it could vouch for a message lost with the link.
         if (opts.retain && opts.qos === 1) {
           this.canary.retainedAcks++;
@@ -266,6 +275,7 @@ export class ExternalBroker implements BrokerLink {
     this.recovering = (async () => {
       for (let reason: string | undefined = why; reason !== undefined; ) {
         this.recoverAgain = undefined;
+        this.retainedPublishFailed = false;
         for (const h of this.retainedLostHandlers) {
           try {
             await h(reason);
@@ -348,6 +358,8 @@ export class ExternalBroker implements BrokerLink {
     }
     if (judgeReconnect(sessionPresent, this.uncovered()) === 'lost') {
       this.retainedLost(sessionPresent ? 'retained messages were acknowledged just before the link was lost, after the last canary' : 'the broker started a new session for the server (restarted, or lost its state)');
+    } else if (this.retainedPublishFailed) {
+      this.retainedLost('retained messages could not be published while the link was down');
     } else this.checkRetained();
   }
 
