@@ -9,7 +9,8 @@
  * - /api/health says so, and when space returns the reserve is written back
  *   and everything is accepted again;
  * - without a reserve, a write that fails with ENOSPC / SQLITE_FULL answers
- *   507 LOANET_DISK_FULL (not 500) and never hangs.
+ *   507 LOANET_DISK_FULL (not 500) and never hangs, and a receipt the store
+ *   could not take is not acknowledged to its site, which sends it again.
  * Needs root for mount (CI runs as root here); elsewhere it is skipped loudly.
  */
 import { execFileSync } from 'node:child_process';
@@ -17,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeAlertControl, siteTopic, type AlertStart, type AsRunEvent } from '../../protocol/index.ts';
+import { decodeAlertControl, decodeEventAck, eventAckKey, siteTopic, type AlertStart, type AsRunEvent } from '../../protocol/index.ts';
 import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { libraryFiles, makeInputs, missingTools, postMultipart, uploadFile } from '../helpers/media.ts';
 import { RESERVE_FILE } from '../../server/store/disk-space.ts';
@@ -85,13 +86,34 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ r: T; ms: number }> {
   return { r, ms: performance.now() - t0 };
 }
 
-/** A cluster as a plain MQTT client: what arrives on its area control channels. */
-async function listen(t: TestServer, s: { siteId: string; secret: string }, channels: string[]): Promise<{ client: MqttClient; got: Array<{ topic: string; text: string }> }> {
+interface Cluster {
+  client: MqttClient;
+  got: Array<{ topic: string; text: string }>;
+  /** Keys the server acknowledged as stored, and as refused for good (protocol/event-ack.ts). */
+  acked: Set<string>;
+  refused: Set<string>;
+}
+
+/** A cluster as a plain MQTT client: what arrives on its area control channels, and the acks of what it reported. */
+async function listen(t: TestServer, s: { siteId: string; secret: string }, channels: string[]): Promise<Cluster> {
   const client = await mqtt.connectAsync(t.mqttUrl, { clientId: s.siteId, username: s.siteId, password: s.secret, protocolVersion: 4, reconnectPeriod: 0 });
   const got: Array<{ topic: string; text: string }> = [];
-  client.on('message', (topic, payload) => got.push({ topic, text: payload.toString('utf8') }));
-  await client.subscribeAsync(channels.map((k) => `loanet/v1/areas/${k}/control`), { qos: 1 });
-  return { client, got };
+  const acked = new Set<string>();
+  const refused = new Set<string>();
+  const ackTopic = siteTopic(s.siteId, 'ack');
+  client.on('message', (topic, payload) => {
+    if (topic !== ackTopic) return void got.push({ topic, text: payload.toString('utf8') });
+    const d = decodeEventAck.decode(payload);
+    if (d.ok) for (const k of d.value.stored) acked.add(k);
+    if (d.ok) for (const r of d.value.refused ?? []) refused.add(r.key);
+  });
+  await client.subscribeAsync([...channels.map((k) => `loanet/v1/areas/${k}/control`), ackTopic], { qos: 1 });
+  return { client, got, acked, refused };
+}
+
+/** What the site's journal does: send each receipt (again) over QoS 1. */
+async function report(c: Cluster, siteId: string, receipts: AsRunEvent[]): Promise<void> {
+  for (const r of receipts) await c.client.publishAsync(siteTopic(siteId, 'event'), JSON.stringify(r), { qos: 1 });
 }
 
 const starts = (got: Array<{ text: string }>): AlertStart[] =>
@@ -110,7 +132,7 @@ describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 M
   let dir: string;
   let t: TestServer;
   let site: { siteId: string; secret: string };
-  let cluster: Awaited<ReturnType<typeof listen>>;
+  let cluster: Cluster;
   let inputs: (name: string) => string;
   let mediaId: string;
 
@@ -153,12 +175,15 @@ describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 M
 
     // Receipts sent right now, before any periodic measurement: each is stored (the reserve is given up first).
     const at = Date.now();
-    for (let i = 0; i < 20; i++) await cluster.client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(receipt(site.siteId, i, at)), { qos: 1 });
+    const receipts = Array.from({ length: 20 }, (_, i) => receipt(site.siteId, i, at));
+    await report(cluster, site.siteId, receipts);
     const stored = await waitFor('20 receipts stored', () => {
       const l = t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 });
       return l.length === 20 ? l : undefined;
     });
     expect(stored.every((r) => r.outcome === 'played')).toBe(true);
+    // ...and acknowledged to the site, which may then forget them.
+    await waitFor('20 receipts acknowledged', () => receipts.every((r) => cluster.acked.has(eventAckKey(r)!)));
 
     const login = await t.api('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD }, { token: null });
     expect(login.status, JSON.stringify(login.body)).toBe(200);
@@ -224,6 +249,8 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
   let dir: string;
   let t: TestServer;
   let inputs: (name: string) => string;
+  let site: { siteId: string; secret: string };
+  let cluster: Cluster;
 
   beforeAll(async () => {
     const m = mountTmpfs(24);
@@ -231,10 +258,15 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     dir = m.dir;
     t = await startTestServer({ LOANET_DISK_RESERVE_MB: '0', LOANET_DISK_LOW_MB: '1', LOANET_DISK_CRITICAL_MB: '0', LOANET_DISK_CHECK_MS: '200' }, path.join(dir, 'data'));
     await importLaoCai2025(t);
+    const s = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn Bản Vược', kind: 'cluster', area: '02683', lat: 22.52, lon: 103.85 });
+    expect(s.status, JSON.stringify(s.body)).toBe(201);
+    site = s.body.credential;
+    cluster = await listen(t, site, ['2025.02683']);
     inputs = makeInputs(tempDir('loanet-disk-inputs-'));
   }, 120_000);
 
   afterAll(async () => {
+    await cluster?.client.endAsync().catch(() => undefined);
     await t?.stop().catch(() => undefined);
     if (dir) unmount(dir);
   });
@@ -254,7 +286,7 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     expect((await t.api('GET', '/api/health', undefined, { token: null })).body.disk.lastFullAt).toEqual(expect.any(Number));
   }, 60_000);
 
-  it('a change on a disk full to the last block: 507 LOANET_DISK_FULL at once, and the store intact once space returns', async () => {
+  it('on a disk full to the last block: a change answers 507 LOANET_DISK_FULL at once; receipts are not acknowledged, and are stored and acknowledged when sent again after space returns; the store intact', async () => {
     fillDisk(path.join(dir, 'fill'));
     const r = await timed(() => t.api('POST', '/api/sites', { name: 'Cụm loa thôn Cốc Mỳ', kind: 'cluster', area: '02683', lat: 22.53, lon: 103.86 }));
     expect(r.r.status, JSON.stringify(r.r.body)).toBe(507);
@@ -264,10 +296,27 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     expect(h.status).toBe('degraded');
     expect(h.disk.refusing).toContain('media');
 
+    // Receipts the store cannot take are not acknowledged: the site keeps them.
+    const at = Date.now();
+    const receipts = Array.from({ length: 10 }, (_, i) => receipt(site.siteId, i, at));
+    const failedBefore = t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0;
+    await report(cluster, site.siteId, receipts);
+    await waitFor('10 receipts refused by the full store', () => (t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0) - failedBefore === 10);
+    // Not acknowledged. An ack would have come before the refusal of a status for an alert nobody knows, sent after them.
+    const unknown = { v: 1 as const, siteId: site.siteId, type: 'alert_status' as const, alertId: 'alr-00000000000000ff', revision: 1, status: 'received' as const, at: Date.now() };
+    await cluster.client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(unknown), { qos: 1 });
+    await waitFor('the unknown alert\'s status refused', () => cluster.refused.has(eventAckKey(unknown)!));
+    expect(receipts.filter((r) => cluster.acked.has(eventAckKey(r)!))).toEqual([]);
+    expect(t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toEqual([]);
+
     fs.rmSync(path.join(dir, 'fill'));
     await waitFor('the disk ok again', async () => (await t.api('GET', '/api/health', undefined, { token: null })).body.disk.state === 'ok');
     const again = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn Cốc Mỳ', kind: 'cluster', area: '02683', lat: 22.53, lon: 103.86 });
     expect(again.status, JSON.stringify(again.body)).toBe(201);
+    // The site sends what was not acknowledged again: stored and acknowledged now, each once.
+    await report(cluster, site.siteId, receipts);
+    await waitFor('10 receipts acknowledged after space returned', () => receipts.every((r) => cluster.acked.has(eventAckKey(r)!)));
+    expect(t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toHaveLength(10);
     expect(t.server.ctx.db.pragma('integrity_check', { simple: true })).toBe('ok');
   }, 60_000);
 });
