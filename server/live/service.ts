@@ -87,7 +87,7 @@ export interface LiveStartInput {
   whenPreempted?: 'resume' | 'end';
   label?: string;
   delayMs?: number;
-  /** Ceiling of the adaptive delay (default the config's maxDelayMs); at or below delayMs, the delay is fixed. */
+  /** Ceiling of the adaptive delay (default the config's maxDelayMs, or delayMs when that is given); at or below delayMs, the delay is fixed. */
   maxDelayMs?: number;
   packetsPerMessage?: number;
   bitrate?: number;
@@ -440,7 +440,8 @@ export class LiveService {
   /** A new stream's delay: the requested or configured one, raised for the targeted sites' measured links, within the ceiling. */
   private chooseDelay(areas: readonly LiveArea[], o: { delayMs?: number; maxDelayMs?: number }, packetsPerMessage: number): DelayChoice {
     const floorMs = o.delayMs ?? this.cfg.delayMs;
-    const ceilingMs = o.maxDelayMs ?? this.cfg.maxDelayMs;
+    // A delay asked for without a ceiling is that delay: whoever names one (a test, a wired fleet) means it.
+    const ceilingMs = o.maxDelayMs ?? (o.delayMs !== undefined ? o.delayMs : this.cfg.maxDelayMs);
     const ids = areas.map((a) => a.id);
     const now = this.deps.now();
     const links: Array<{ siteId: string; transitP99Ms: number }> = [];

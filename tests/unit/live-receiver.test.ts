@@ -121,4 +121,40 @@ describe('LiveReceiver', () => {
     expect(published.at(-1)).toMatchObject({ final: true, end: { reason: 'silent', detail: 'nothing heard for 20 s' } });
     expect(warnings.some((w) => /nothing heard/.test(w))).toBe(true);
   });
+  it("measures its link's transit, says at once when it is behind, and takes a raised delay: earlier messages accepted, the raise's burst measured from the raise", () => {
+    r.onAudio(encodeJson(start()));
+    const source = f.added[0]!.source as { frame(i: number, at: number): Int16Array | null };
+    source.frame(0, T0 + 500); // the engine has begun pulling
+    // Each message leaves when its packet is captured (play-at − 500 + 20) and arrives 1.2 s later: past due.
+    for (let seq = 0; seq < 20; seq++) {
+      now = T0 + 500 + seq * 60 - 500 + 20 + 1200;
+      r.onAudio(frame(seq));
+    }
+    const early = published.find((e) => e.behind === true);
+    expect(early, 'an early report while behind').toBeDefined();
+    expect(early!.final).toBe(false);
+    expect(early!.transit!.p99Ms).toBeCloseTo(1200, 0);
+    expect(early!.transit!.samples).toBeGreaterThanOrEqual(10);
+    // At most one early report a second.
+    expect(published.filter((e) => e.behind).length).toBe(1);
+
+    // A message 1.9 s ahead of its play-at is too early for a 500 ms stream (500 + 1000 at most): not measured.
+    now = T0 + 500 + 40 * 60 - 1900;
+    r.onAudio(frame(40));
+    // The server raises the delay to 2 s at `now`: the start again, with the new delayMs.
+    const raisedAt = now;
+    r.onAudio(encodeJson(start({ delayMs: 2000, at: raisedAt })));
+    // Sent at the raise (a burst) though play-at − 2000 + 20 is 680 ms earlier: its transit counts from the raise.
+    now = raisedAt + 1100;
+    r.onAudio(frame(30));
+    now = T0 + 500 + 42 * 60 - 1900;
+    r.onAudio(frame(42)); // 1.9 s ahead: accepted now
+    vi.advanceTimersByTime(5000);
+    const after = r.lastReports.get(7)!;
+    expect(after.transit!.samples).toBe(20 + 2); // the 20 late ones, then 30 and 42, not the too early 40
+    // The burst message: 1100 ms from the raise, not 1100 + 680.
+    expect(after.transit!.maxMs).toBeLessThanOrEqual(1200.5);
+    // What came late under the old delay no longer makes it behind.
+    expect(after.behind).toBe(false);
+  });
 });

@@ -53,8 +53,8 @@ const Tuning = {
   priority: Type.Optional(Priority),
   whenPreempted: Type.Optional(Type.Union([Type.Literal('resume'), Type.Literal('end')])),
   label: Type.Optional(Type.String({ maxLength: 120 })),
-  delayMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 5000, description: 'capture to play-at, ms, at least (default LOANET_LIVE_DELAY_MS, 500); raised for the targeted sites\' measured links up to maxDelayMs' })),
-  maxDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, description: 'ceiling of the adaptive delay, ms (default LOANET_LIVE_MAX_DELAY_MS, 3000); at or below delayMs the delay is fixed' })),
+  delayMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 5000, description: 'capture to play-at, ms (default LOANET_LIVE_DELAY_MS, 500): fixed when given alone; with maxDelayMs, the least, raised for the targeted sites\' measured links up to maxDelayMs' })),
+  maxDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, description: 'ceiling of the adaptive delay, ms (default LOANET_LIVE_MAX_DELAY_MS, 3000, or delayMs when that is given); at or below delayMs the delay is fixed' })),
   packetsPerMessage: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: '20 ms Opus packets per MQTT message (default 3)' })),
   bitrate: Type.Optional(Type.Integer({ minimum: 8000, maximum: 128000, description: 'Opus bitrate, bit/s (default 24000)' })),
 };
