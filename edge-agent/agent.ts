@@ -590,7 +590,8 @@ export class EdgeAgent {
     if (holdMs !== undefined) this.engine?.setTailMs(holdMs);
     // Until the first clock answer (or the link is found down), bulletins wait for the server's time.
     this.clockHoldUntil = this.syncNow() + CLOCK_HOLD_MS;
-    await this.executor?.start({ journalLost: run?.lost.has(RECEIPT_JOURNAL_FILE) ?? false });
+    // Deleted, or emptied (`fresh`: absent or empty at open) in a folder the agent ran in before.
+    await this.executor?.start({ journalLost: run !== undefined && run.ranBefore && (run.lost.has(RECEIPT_JOURNAL_FILE) || (this.journal?.fresh ?? false)) });
     await this.alerts?.start();
     this.client = this.createClient();
     this.connectNow();

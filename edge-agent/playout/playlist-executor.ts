@@ -142,6 +142,14 @@ export class PlaylistExecutor {
     for (const i of this.o.journal.interrupted()) {
       const entry = this.playlist?.entries.find((e) => e.id === i.entryId);
       if (!entry) continue;
+      if (i.damaged) {
+        // A torn journal line may have been its receipt: it may have played to the end. Not a guess either way.
+        await this.receipt(entry, i.version ?? this.playlist!.version, 'unknown', {
+          reason: 'state_lost',
+          detail: 'it started playing before the agent stopped, and a damaged line of the receipt journal may have been its receipt',
+        });
+        continue;
+      }
       await this.receipt(entry, i.version ?? this.playlist!.version, 'partial', {
         startedAt: i.startedAt,
         startErrorMs: i.startedAt - entry.startAt,
@@ -241,7 +249,7 @@ export class PlaylistExecutor {
       }
       const missed = missedVerdict(
         { startAt: entry.startAt, notAfter: notAfterOf(entry) },
-        { now, runStartedAt: this.runStartedAt, heldSince: this.heldSince.get(entry.id) ?? now, journalLost: this.journalLost, playlistLost: this.playlistLost },
+        { now, runStartedAt: this.runStartedAt, heldSince: this.heldSince.get(entry.id) ?? now, journalLost: this.journalLost || this.o.journal.mayHaveLost(entry.id, entry.startAt), playlistLost: this.playlistLost },
       );
       if (missed) {
         void this.receipt(entry, version, missed.outcome, { reason: missed.reason, detail: missed.detail });

@@ -187,4 +187,54 @@ describe('PlaylistExecutor', () => {
     expect(second.engine.added.map((p) => p.id)).toEqual(['b@1']); // a@1 is not played a second time
     expect(second.executor.version).toBe('v1');
   });
+
+  it('a receipt line torn by a power cut after a full play: unknown (it may have played in full), never partial, and not played again', async () => {
+    const dir = stateDir();
+    const first = setup(dir);
+    await first.journal.open();
+    await first.executor.start();
+    first.cache.have.add(SHA('a'));
+    await first.executor.accept(playlist('v1', [entry('a@1', T0 + 1000)]));
+    await vi.advanceTimersByTimeAsync(2000);
+    first.engine.emit({ type: 'started', id: 'a@1', kind: 'bulletin', scheduledAt: T0 + 1000, at: T0 + 1001, startErrorMs: 1, late: false });
+    await vi.advanceTimersByTimeAsync(60_000);
+    first.engine.emit({ type: 'ended', id: 'a@1', at: T0 + 61_001, frames: 3000, startedAt: T0 + 1001, startErrorMs: 1, late: false });
+    await first.journal.flushed();
+    expect(first.journal.get('a@1')).toMatchObject({ outcome: 'played' });
+    first.executor.stop();
+    await first.journal.close();
+    const file = path.join(dir, 'asrun.journal');
+    const text = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, text.slice(0, text.length - 40)); // the receipt line, cut near its end
+
+    const second = setup(dir);
+    second.cache.have.add(SHA('a'));
+    await second.journal.open();
+    await second.executor.start({ journalLost: false });
+    await second.journal.flushed();
+    expect(second.journal.get('a@1')).toMatchObject({ outcome: 'unknown', reason: 'state_lost' });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(second.engine.added).toEqual([]);
+  });
+
+  it('a receipt journal lost while the agent was off: what was due before the restart is unknown, what is due after plays', async () => {
+    const dir = stateDir();
+    const first = setup(dir);
+    await first.journal.open();
+    await first.executor.start();
+    await first.executor.accept(playlist('v1', [entry('a@1', T0 + 1000), entry('b@1', T0 + 600_000)]));
+    first.executor.stop();
+    await first.journal.close();
+    await vi.advanceTimersByTimeAsync(300_000);
+    fs.rmSync(path.join(dir, 'asrun.journal'));
+
+    const second = setup(dir);
+    second.cache.have.add(SHA('b'));
+    await second.journal.open();
+    await second.executor.start({ journalLost: true });
+    await second.journal.flushed();
+    expect(second.journal.get('a@1')).toMatchObject({ outcome: 'unknown', reason: 'state_lost' });
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(second.engine.added.map((p) => p.id)).toEqual(['b@1']);
+  });
 });
