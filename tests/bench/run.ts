@@ -14,10 +14,12 @@
  *   alert-delivery.ts        API call → first sound on the simulated amplifiers, 500/1,000/3,000 sites, and with 5% reconnecting; aedes and Mosquitto
  *   alert-dispatch.ts        API and CAP call → alert_start at a subscriber, idle and under hostile load (zip bomb, full TTS queue, 250 MB CONNECTs, 1,000 SSE): p50/p99, ratio
  *   playout-accuracy.ts      one bulletin scheduled to 500 simulated sites: start error p50/p99/max on their amplifiers, bytes fetched per site; aedes and Mosquitto
- *   live-broadcast.ts        a live voice to 100/1,000/3,000 sites: mouth-to-speaker, true play-time skew, loss after concealment, bytes per site vs Opus, server CPU per 100 sites
+ *   live-broadcast.ts        a live voice to 100/1,000/3,000 sites: mouth-to-speaker, true play-time skew, loss after concealment, bytes per site vs Opus, server CPU per 100 sites;
+ *                            live-jitter: a clean link and a 300 ms + 0–1000 ms one side by side (adaptive delay cold, fixed 500 ms, adaptive warm)
  *
  *   media-fetch.ts           bytes a site fetches per bulletin (clean, cut and resumed, corrupted) against the Opus payload
  *   agent-audio.ts           the agent's audio path per second of programme: Ogg read, libopus decode, device-link summaries vs PCM
+ *   reconnect-after-outage.ts 3,000 real MQTT clients coming back after a 1/5/30 min server outage (back-off state from the pure model), old 5 min cap vs 30 s: p50/p95/max time back, connects/s
  *
  * `--quick`: a smoke run of every scenario within a minute: tiny sizes, the
  * scenarios in lanes side by side, one server per broker per lane (see
@@ -38,9 +40,10 @@ import { runPlaylistDistributionBench } from './playlist-distribution.ts';
 import { runAlertDeliveryBench } from './alert-delivery.ts';
 import { runAlertDispatchBench } from './alert-dispatch.ts';
 import { runPlayoutAccuracyBench } from './playout-accuracy.ts';
-import { runLiveBroadcastBench } from './live-broadcast.ts';
+import { runLiveBroadcastBench, runLiveJitterBench } from './live-broadcast.ts';
 import { runMediaFetchBench } from './media-fetch.ts';
 import { runAgentAudioBench } from './agent-audio.ts';
+import { runReconnectAfterOutageBench } from './reconnect-after-outage.ts';
 import { stopAll } from './lib/proc.ts';
 import { inStackPool, removeTempDirs, shareStacks, stopSharedStacks } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -72,6 +75,9 @@ const SCENARIOS: Scenario[] = [
   { name: 'alert-dispatch', run: runAlertDispatchBench, lane: 'own' },
   { name: 'playout-accuracy', run: runPlayoutAccuracyBench, lane: 'alert' },
   { name: 'live-broadcast', run: runLiveBroadcastBench, lane: 'fleet' },
+  { name: 'reconnect-after-outage', run: runReconnectAfterOutageBench, lane: 'own' },
+  // Its own server: the streams' delays adapt to the links the server has measured, which must be only these.
+  { name: 'live-jitter', run: runLiveJitterBench, lane: 'own' },
 ];
 
 /**
