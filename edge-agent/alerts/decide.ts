@@ -122,7 +122,9 @@ export type MessageFetchDecision = { action: 'wait' } | { action: 'give_up'; det
  * attention signal then was all this site played, and it says so). A refusal
  * (HTTP 4xx other than 408/429: not found, forbidden) will not change by
  * retrying; anything else (a cut, a 5xx, a stall) gets MESSAGE_FETCH_ATTEMPTS
- * tries; past the deadline the wait ends whatever the cache is doing.
+ * tries; a 429 is the server (or its connection guard) shedding a stampede of
+ * sites fetching the same alert at once, not a broken path, so it is waited
+ * out; past the deadline the wait ends whatever the cache is doing.
  * `attemptsBefore`: failures already counted when this alert began to wait
  * (another user of the same file), which are not this alert's.
  */
@@ -132,7 +134,7 @@ export function messageFetchDecision(failure: FetchFailure | null, attemptsBefor
   if (failure && failed > 0) {
     const status = /\bHTTP (\d{3})\b/.exec(failure.error)?.[1];
     const refused = status !== undefined && status.startsWith('4') && status !== '408' && status !== '429';
-    if (refused || failed >= MESSAGE_FETCH_ATTEMPTS) return { action: 'give_up', detail: `could not fetch audio ${mediaId}: ${error} (${failed} attempt${failed === 1 ? '' : 's'})` };
+    if (refused || (failed >= MESSAGE_FETCH_ATTEMPTS && status !== '429')) return { action: 'give_up', detail: `could not fetch audio ${mediaId}: ${error} (${failed} attempt${failed === 1 ? '' : 's'})` };
   }
   if (serverNow >= deadline) return { action: 'give_up', detail: `audio ${mediaId} not in the cache in time${failure ? `; last attempt: ${error}` : ''}` };
   return { action: 'wait' };

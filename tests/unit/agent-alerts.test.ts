@@ -487,7 +487,10 @@ describe('the handler on the real playout engine', () => {
     const f = (attempts: number, error: string): FetchFailure => ({ attempts, error });
     expect(messageFetchDecision(null, 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
     expect(messageFetchDecision(f(1, 'GET http://x:1/api/media/m/audio: HTTP 403'), 0, 1000, 5000, 'm')).toEqual({ action: 'give_up', detail: 'could not fetch audio m: GET /api/media/m/audio: HTTP 403 (1 attempt)' });
+    // A server shedding a stampede of sites is waited out, up to the deadline.
     expect(messageFetchDecision(f(1, 'HTTP 429'), 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
+    expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS + 5, 'GET http://x/api/media/m/audio: HTTP 429'), 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
+    expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS + 5, 'HTTP 429'), 0, 5000, 5000, 'm')).toEqual({ action: 'give_up', detail: 'audio m not in the cache in time; last attempt: HTTP 429' });
     expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS - 1, 'no data for 30000 ms'), 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
     expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS, 'no data for 30000 ms'), 0, 1000, 5000, 'm').action).toBe('give_up');
     expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS, 'HTTP 404'), MESSAGE_FETCH_ATTEMPTS, 1000, 5000, 'm')).toEqual({ action: 'wait' });
