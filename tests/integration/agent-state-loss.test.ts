@@ -221,7 +221,7 @@ describe.skipIf(missing.length > 0)("the agent's state lost or damaged", () => {
     let agent = startAgent(s.config);
     await online(s);
     // The bulletin, far enough ahead for two playlist versions, a kill and a restart before it.
-    const at = Date.now() + 45_000;
+    const at = Date.now() + 60_000;
     const itemId = await schedule('Bản tin sau khi mất điện', at, s.id);
     const entryId = `${itemId}@${at}`;
     const v1 = await holdsPlaylist(s.id, 1);
