@@ -182,7 +182,13 @@ export class DiskSpace {
   private release(free: number, writeFailed: boolean): void {
     const held = this.heldBytes();
     if (this.restoring) this.restoring.cancelled = true;
-    fs.rmSync(this.file, { force: true });
+    try {
+      fs.rmSync(this.file, { force: true });
+    } catch (err) {
+      // Not ours to delete any more (permissions changed by hand): say so, and let the write be tried.
+      this.log.error({ err, file: this.file }, 'the disk reserve could not be deleted');
+      return;
+    }
     this.log.warn(
       { freeBytes: free, releasedBytes: held, writeFailed },
       `data folder disk nearly full (${mb(free)} free${writeFailed ? ', a write failed' : ''}): reserve of ${mb(held)} released for logins, alerts and receipts; uploads, history and other changes are refused until space is freed`,
