@@ -462,11 +462,14 @@ export class LiveService {
    * before the frames sent further ahead), then move the stream's capture
    * origin back (live-stream.ts raiseDelay).
    */
-  private adapt(e: Entry): void {
+  private adapt(e: Entry, siteId: string): void {
     const current = e.stream.currentDelayMs;
     if (e.endedAt !== null || e.ceilingMs <= current) return;
     const now = this.deps.now();
     if (now - e.lastRaiseAt < RAISE_EVERY_MS) return;
+    // Only a site that needs more can raise it: the others' needs are weighed only then (3,000 sites report every 5 s).
+    const mine = e.links.get(siteId);
+    if (!mine || siteNeededDelayMs(mine.transitP99Ms, this.budget(e.start.codec.packetsPerMessage)) <= current) return;
     const links = [...e.links].map(([siteId, l]) => ({ siteId, transitP99Ms: l.transitP99Ms }));
     const c = chooseLiveDelay({ floorMs: current, ceilingMs: e.ceilingMs, links, budget: this.budget(e.start.codec.packetsPerMessage) });
     if (c.delayMs - current < RAISE_MIN_MS && !(c.delayMs > current && c.delayMs === e.ceilingMs)) return;
@@ -572,7 +575,7 @@ export class LiveService {
     if (ev.transit) {
       e.links.set(siteId, { transitP50Ms: ev.transit.p50Ms, transitP99Ms: ev.transit.p99Ms, samples: ev.transit.samples, behind: ev.behind ?? false });
       this.siteLinks.set(siteId, { transitP99Ms: ev.transit.p99Ms, at: this.deps.now() });
-      this.adapt(e);
+      this.adapt(e, siteId);
     }
   }
 
