@@ -10,7 +10,9 @@
  *   and everything is accepted again;
  * - without a reserve, a write that fails with ENOSPC / SQLITE_FULL answers
  *   507 LOANET_DISK_FULL (not 500) and never hangs, and a receipt the store
- *   could not take is not acknowledged to its site, which sends it again.
+ *   could not take is not acknowledged to its site, which sends it again:
+ *   a real agent that played a bulletin while the disk was full keeps its
+ *   receipt until the server, once space returns, stores and acknowledges it.
  * Needs root for mount (CI runs as root here); elsewhere it is skipped loudly.
  */
 import { execFileSync } from 'node:child_process';
@@ -22,6 +24,8 @@ import { decodeAlertControl, decodeEventAck, eventAckKey, siteTopic, type AlertS
 import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { libraryFiles, makeInputs, missingTools, postMultipart, uploadFile } from '../helpers/media.ts';
 import { RESERVE_FILE } from '../../server/store/disk-space.ts';
+import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 
 const MB = 1024 * 1024;
 const missing = missingTools(true);
@@ -319,4 +323,62 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     expect(t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toHaveLength(10);
     expect(t.server.ctx.db.pragma('integrity_check', { simple: true })).toBe('ok');
   }, 60_000);
+});
+
+describe.skipIf(!run)('a real agent plays a bulletin while the disk is full, with no reserve: its receipt is kept until space returns, then stored and acknowledged', () => {
+  let dir: string;
+  let t: TestServer;
+  let fleet: FleetRunner;
+  let agentDir: string;
+  let mediaId: string;
+
+  beforeAll(async () => {
+    const m = mountTmpfs(32);
+    if (!('dir' in m)) throw new Error(m.why);
+    dir = m.dir;
+    t = await startTestServer({ LOANET_DISK_RESERVE_MB: '0', LOANET_DISK_LOW_MB: '1', LOANET_DISK_CRITICAL_MB: '0', LOANET_DISK_CHECK_MS: '200' }, path.join(dir, 'data'));
+    await importLaoCai2025(t);
+    agentDir = tempDir('loanet-disk-agent-');
+    const up = await uploadFile(t, makeInputs(agentDir)('sine.wav'), { title: 'Bản tin phát khi đầy đĩa' });
+    expect(up.status, JSON.stringify(up.body)).toBe(201);
+    mediaId = up.body.id;
+    // The board has its own disk: the agent's journal and cache are not on the server's tmpfs.
+    fleet = await startPlayoutFleet(t, { sites: 1, area: '02683', dir: agentDir, connectTimeoutMs: 30_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+    await t?.stop().catch(() => undefined);
+    if (dir) unmount(dir);
+    if (agentDir) fs.rmSync(agentDir, { recursive: true, force: true });
+  });
+
+  it('not acknowledged while the store is full; stored once and acknowledged when the agent sends it again', async () => {
+    const siteId = fleet.ids()[0]!;
+    const agent = fleet.site(siteId).agent;
+    const at = Date.now() + 15_000;
+    const created = await t.api('POST', '/api/schedule/items', { title: 'Bản tin khi đầy đĩa', mediaId, targets: { areas: ['02683'] }, start: { at } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect((await t.api('POST', `/api/schedule/items/${created.body.id}/approve`)).status).toBe(200);
+    const entryId = `${created.body.id}@${at}`;
+    await waitFor('the playlist held with its media cached', () => {
+      const r = agent.playout?.executor.report();
+      return r !== undefined && r.missing === 0 && agent.playout!.executor.heldEntries().some((e) => e.id === entryId);
+    }, 30_000, 100);
+
+    truncateWal(t);
+    fillDisk(path.join(dir, 'fill'));
+    const failedBefore = t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0;
+    await waitFor('the agent to play it and write its receipt', () => agent.playout!.journal.has(entryId), at - Date.now() + 20_000, 100);
+    await waitFor('the receipt refused by the full store', () => (t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0) > failedBefore, 20_000, 50);
+    expect(t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 1, to: at + 1 })).toEqual([]);
+    expect(agent.journalStats?.unsent).toBeGreaterThanOrEqual(1);
+
+    fs.rmSync(path.join(dir, 'fill'));
+    // No nudge: the agent sends what was not acknowledged again on its own (after 30 s without an ack).
+    const stored = await waitFor('the receipt stored after space returned', () => t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 1, to: at + 1 })[0], 120_000, 200);
+    expect(stored).toMatchObject({ entryId, outcome: 'played' });
+    await waitFor('acknowledged: the agent forgets nothing, owes nothing', () => agent.journalStats?.unsent === 0, 30_000, 100);
+    expect(t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 1, to: at + 1 })).toHaveLength(1);
+  }, 240_000);
 });
