@@ -9,8 +9,9 @@
  * external broker (Mosquitto) acknowledges while the server may be down and
  * its queue for the server full; a receipt cleared on PUBACK was lost when
  * the server died at that moment. So an event is appended and fsync'ed BEFORE
- * it is sent, sent again after every reconnect and after a back-off while no
- * ack comes (30 s, doubling up to 10 min), and marked done only on the ack.
+ * it is sent, sent again after every reconnect, when a later event's ack
+ * overtakes it, and when no ack came within 30 s (at once, then after 30 s,
+ * doubling up to 10 min), and marked done only on the ack.
  * It may thus reach the server more than once; the server keeps one per key
  * (eventAckKey) and acks each copy.
  *
@@ -62,7 +63,7 @@ export interface ReceiptJournalOptions {
   compactLines?: number;
   /** An event the server has not acknowledged by then is sent again after the back-off (default 30 s). */
   ackTimeoutMs?: number;
-  /** Back-off before sending unacknowledged events again, while the link stays up (default 30 s doubling to 10 min). */
+  /** After an ack timeout, events go again at once, then after this back-off while no ack comes (default 30 s doubling to 10 min). */
   retry?: { baseMs: number; capMs: number };
   log?: { warn(message: string): void; error(message: string): void };
 }
@@ -84,7 +85,7 @@ export interface ReceiptStats {
   refused: number;
   /** Publishes that did not reach the broker. */
   sendFailures: number;
-  /** Events published whose ack did not come within ackTimeoutMs (sent again later). */
+  /** Events published whose ack did not come within ackTimeoutMs, or that a later event's ack overtook (sent again). */
   ackTimeouts: number;
   /** record() calls for an entry that already had a receipt, or an event already held (ignored). */
   duplicates: number;
@@ -173,7 +174,8 @@ export class ReceiptJournal {
   private readonly acked = new Set<string>();
   private readonly started = new Map<string, { at: number; version?: string }>();
   /** Published, waiting for the server's ack until the deadline (monotonic ms: the server-clock estimate may step). */
-  private readonly inFlight = new Map<string, number>();
+  private readonly inFlight = new Map<string, { deadline: number; seq: number }>();
+  private sendSeq = 0;
   /** Not published, or not acknowledged in time: sent again after the back-off or the next attach. */
   private readonly waiting = new Set<string>();
   /** Entries a damaged line named, with when it was found. */
@@ -198,7 +200,7 @@ export class ReceiptJournal {
     this.compactLines = o.compactLines ?? 2000;
     this.ackTimeoutMs = o.ackTimeoutMs ?? 30_000;
     this.retry = o.retry ?? { baseMs: 30_000, capMs: 600_000 };
-    this.retryDelayMs = this.retry.baseMs;
+    this.retryDelayMs = 0;
     this.log = o.log ?? { warn: () => {}, error: () => {} };
   }
 
@@ -356,6 +358,11 @@ export class ReceiptJournal {
   /** The server's ack (sites/{siteId}/ack): what it stored, and what it refused for good. */
   acknowledge(ack: Pick<EventAck, 'stored' | 'refused'>): void {
     let any = false;
+    // The server handles one site's events in the order they were sent and acks them in that order: an
+    // event sent before one it acknowledges, and not acknowledged itself, did not reach it (a broker's full
+    // queue for a server that was down dropped it). It goes again now, not after its timeout.
+    let overtaken = 0;
+    for (const key of [...ack.stored, ...(ack.refused ?? []).map((r) => r.key)]) overtaken = Math.max(overtaken, this.inFlight.get(key)?.seq ?? 0);
     for (const key of ack.stored) if (this.settle(key)) (this.counters.sent++, (any = true));
     for (const r of ack.refused ?? []) {
       if (!this.settle(r.key)) continue;
@@ -364,7 +371,16 @@ export class ReceiptJournal {
       this.log.warn(`the server refused ${r.key} for good (${r.code}: ${r.reason}); not sent again`);
     }
     if (!any) return;
-    this.retryDelayMs = this.retry.baseMs;
+    for (const [key, f] of this.inFlight) {
+      if (f.seq >= overtaken) continue;
+      this.inFlight.delete(key);
+      this.counters.ackTimeouts++;
+    }
+    // The server is storing again (back after a crash, say): what waited for the back-off goes now.
+    this.retryDelayMs = 0;
+    this.waiting.clear();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.pump();
   }
 
@@ -449,7 +465,7 @@ export class ReceiptJournal {
     for (const [key, event] of this.events) {
       if (this.inFlight.size >= this.maxInFlight) break;
       if (this.acked.has(key) || this.inFlight.has(key) || this.waiting.has(key)) continue;
-      this.inFlight.set(key, performance.now() + this.ackTimeoutMs);
+      this.inFlight.set(key, { deadline: performance.now() + this.ackTimeoutMs, seq: ++this.sendSeq });
       void sender(event)
         .catch(() => false)
         .then((published) => {
@@ -470,7 +486,7 @@ export class ReceiptJournal {
       this.ackTimer = undefined;
       const t = performance.now();
       let expired = 0;
-      for (const [key, deadline] of this.inFlight) {
+      for (const [key, { deadline }] of this.inFlight) {
         if (deadline > t) continue;
         this.inFlight.delete(key);
         this.waiting.add(key);
@@ -487,8 +503,9 @@ export class ReceiptJournal {
 
   private scheduleRetry(): void {
     if (this.retryTimer || !this.sender) return;
+    // The first time at once (the ack timeout was the wait), then base, doubling to the cap, until an ack comes.
     const delay = this.retryDelayMs;
-    this.retryDelayMs = Math.min(this.retry.capMs, this.retryDelayMs * 2);
+    this.retryDelayMs = delay === 0 ? this.retry.baseMs : Math.min(this.retry.capMs, delay * 2);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.waiting.clear();

@@ -1,5 +1,7 @@
 /**
- * As-run receipts survive the agent being killed (issue 3): a real agent
+ * As-run receipts survive the agent being killed, and the server being killed.
+ *
+ * The agent (issue 3): a real agent
  * process (`node --import tsx edge-agent/main.ts --config FILE`) plays a
  * scheduled bulletin while its link to the broker is down, writes the
  * receipt to its journal, is SIGKILLed before the link comes back, and is
@@ -12,6 +14,8 @@
  * credential, libopus, the simulated amplifier over the device protocol on
  * TCP (in this process, so its record can be read), and a TCP relay in front
  * of the broker that the test switches off and on (the agent's "4G link").
+ *
+ * The server (acknowledged means stored): see the last describe block.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,8 +25,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfile } from '../../hardware/profiles.ts';
 import { SimDevice } from '../../firmware-sim/device.ts';
 import { DeviceServer } from '../../firmware-sim/device-server.ts';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import Database from 'better-sqlite3';
+import mqtt from 'mqtt';
+import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const missing = missingTools(false);
@@ -242,4 +252,222 @@ describe.skipIf(missing.length > 0)('receipts when the agent is SIGKILLed', () =
     expect(s.device.playedAudio().totals.heardFrames).toBe(heardBefore);
     await sigkill(agent);
   });
+});
+
+// ------------------------------------------------------------------------------------------------
+// The SERVER killed during a burst of receipts: what an agent took as acknowledged is stored.
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * A real server process (`node --import tsx server/main.ts`) takes a burst of
+ * receipts from real agents (the fleet runner's EdgeAgents, journals on disk)
+ * and is SIGKILLed in the middle of it; the next server starts on the same
+ * data folder. Every receipt an agent took as acknowledged when the server
+ * died is in the as-run store, and in the end every receipt is stored exactly
+ * once. Before the application-level ack, aedes PUBACKed receipts still
+ * queued for the server's handler (lost with it), and Mosquitto PUBACKed
+ * receipts its bounded queue for the dead server then dropped: the agents had
+ * cleared them either way.
+ *
+ * With the embedded broker the store is also read straight from SQLite after
+ * the kill, before anything is sent again. With Mosquitto (max_queued_messages
+ * 100, as a real broker's queue is bounded) the broker outlives the server
+ * and the agents stay connected to it.
+ */
+/**
+ * Embedded: many sites at once, so many receipts are between aedes' PUBACK and the server's handler at
+ * any instant (before the fix 36-231 of 320-384 acknowledged receipts were lost per kill). Mosquitto:
+ * fewer sites with more receipts each, more than its queue for the dead server holds.
+ */
+const BURSTS = { embedded: { sites: 24, perSite: 40 }, external: { sites: 6, perSite: 150 } } as const;
+const SERVER_PASSWORD = 'test-mqtt-server-password';
+
+describe('receipts when the SERVER is SIGKILLed during a burst', () => {
+  let burstDir: string;
+  let child: ChildProcess | undefined;
+  let childOutput = '';
+  let fleet: FleetRunner | undefined;
+  let next: TestServer | undefined;
+  let mosquitto: ChildProcess | undefined;
+
+  beforeAll(() => {
+    burstDir = tempDir('loanet-receipts-server-kill-');
+  });
+  afterAll(async () => {
+    await fleet?.stop().catch(() => {});
+    await next?.stop().catch(() => {});
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (mosquitto && mosquitto.exitCode === null) {
+      const exited = new Promise((r) => mosquitto!.once('exit', r));
+      mosquitto.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(burstDir, { recursive: true, force: true });
+  });
+
+  async function startServerProcess(dataDir: string, env: Record<string, string>): Promise<{ base: string; token: string }> {
+    const httpPort = await freePort();
+    childOutput = '';
+    child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        NODE_NO_WARNINGS: '1',
+        LOANET_HTTP_PORT: String(httpPort),
+        LOANET_HTTP_HOST: '127.0.0.1',
+        LOANET_DATA_DIR: dataDir,
+        LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        LOANET_SOUND_CHECK_INTERVAL_H: '0',
+        LOANET_LOG_LEVEL: 'warn',
+        LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '50000',
+        LOANET_MQTT_CONNECT_BURST: '50000',
+        LOANET_MQTT_CONNECT_RATE: '50000',
+        ...env,
+      },
+    });
+    child.stdout!.on('data', (b: Buffer) => (childOutput = (childOutput + b.toString('utf8')).slice(-20_000)));
+    child.stderr!.on('data', (b: Buffer) => (childOutput = (childOutput + b.toString('utf8')).slice(-20_000)));
+    const base = `http://127.0.0.1:${httpPort}`;
+    await waitFor('the server process answering', async () => {
+      if (child!.exitCode !== null) throw new Error(`the server process exited: ${childOutput}`);
+      return fetch(`${base}/api/health`).then((r) => r.ok, () => false);
+    }, 60_000, 200);
+    const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+    return { base, token: ((await login.json()) as { token: string }).token };
+  }
+
+  async function call(base: string, token: string, method: string, url: string, body?: string, contentType = 'application/json'): Promise<any> {
+    const res = await fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}) }, ...(body !== undefined ? { body } : {}) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
+    return text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text;
+  }
+
+  function receiptOf(siteId: string, n: number, at: number): AsRunEvent {
+    return {
+      v: PROTOCOL_VERSION, siteId, at: at + 5000, type: 'as_run', entryId: `burst-${n}@${at}`, kind: 'bulletin', itemId: 'burst', mediaId: 'burst-media',
+      scheduledAt: at, outcome: 'played', startedAt: at, endedAt: at + 4000, startErrorMs: 0, frames: 200, playlistVersion: 'burst-v1',
+    };
+  }
+
+  /** What each agent's journal takes as acknowledged (no longer to be sent), as `siteId/entryId`. */
+  function acknowledged(recorded: Map<string, AsRunEvent[]>): Set<string> {
+    const out = new Set<string>();
+    for (const [siteId, events] of recorded) {
+      const unsent = new Set(fleet!.site(siteId).agent.playout!.journal.unsent().map((r) => r.entryId));
+      for (const e of events) if (!unsent.has(e.entryId)) out.add(`${siteId}/${e.entryId}`);
+    }
+    return out;
+  }
+
+  /**
+   * Sites, fleet and burst against the first server; SIGKILL at a third acknowledged.
+   * Answers what the agents took as acknowledged at the kill, and everything recorded.
+   */
+  async function burstAndKill(
+    first: { base: string; token: string },
+    mqttPort: number,
+    burst: { sites: number; perSite: number },
+    beforeFleet?: () => Promise<void>,
+  ): Promise<{ ackedAtKill: Set<string>; recorded: Map<string, AsRunEvent[]>; at: number; total: number }> {
+    const total = burst.sites * burst.perSite;
+    await call(first.base, first.token, 'POST', '/api/areas/import?version=2025', fs.readFileSync(LAO_CAI_2025, 'utf8'), 'text/csv');
+    fleet = new FleetRunner({
+      api: new LoanetClient(first.base, first.token),
+      mqtt: { host: '127.0.0.1', port: mqttPort },
+      sites: burst.sites,
+      heartbeatS: 2,
+      area: COMMUNE,
+      credentialsFile: null,
+      playout: { sink: 'null', stateRoot: path.join(burstDir, `agents-${mqttPort}`) },
+    });
+    const prepared = await fleet.prepare();
+    await beforeFleet?.();
+    await fleet.start(prepared);
+    await waitFor('every agent connected', () => fleet!.stats().connected === burst.sites, 60_000, 100);
+
+    const at = Date.now();
+    const recorded = new Map(fleet.ids().map((id) => [id, Array.from({ length: burst.perSite }, (_, n) => receiptOf(id, n, at))]));
+    // The burst: every site journals (fsync) and sends its receipts as fast as it can.
+    const writing = [...recorded].map(([id, events]) => Promise.all(events.map((e) => fleet!.site(id).agent.playout!.journal.record(e))));
+    await waitFor('a third of the burst acknowledged', () => acknowledged(recorded).size >= total / 3, 60_000, 2);
+    const exited = new Promise((r) => child!.once('exit', r));
+    child!.kill('SIGKILL');
+    await exited;
+    await Promise.all(writing);
+    // What reached the agents before the socket closed is theirs to count: wait until every link noticed.
+    await waitFor('every agent saw the link go', () => fleet!.stats().connected === 0 || mosquitto !== undefined, 30_000, 20);
+    const ackedAtKill = acknowledged(recorded);
+    expect(ackedAtKill.size).toBeLessThan(total); // the kill landed inside the burst
+    return { ackedAtKill, recorded, at, total };
+  }
+
+  /** After the restart: every acknowledged receipt stored, then all of them, exactly once each. */
+  async function allStoredOnce({ ackedAtKill, recorded, at, total }: { ackedAtKill: Set<string>; recorded: Map<string, AsRunEvent[]>; at: number; total: number }): Promise<void> {
+    const stored = () => new Set(next!.server.ctx.asRun.list({ siteIds: [...recorded.keys()], from: at - 1, to: at + 1 }).map((r) => `${r.siteId}/${r.entryId}`));
+    const missing = (keys: Iterable<string>) => [...keys].filter((k) => !stored().has(k));
+    await waitFor('every receipt the agents took as acknowledged in the as-run store', () => {
+      const lost = missing(new Set([...ackedAtKill, ...acknowledged(recorded)]));
+      return lost.length === 0 || undefined;
+    }, 120_000, 250).catch((e: Error) => {
+      const lost = missing(new Set([...ackedAtKill, ...acknowledged(recorded)]));
+      throw new Error(`${lost.length} receipt(s) acknowledged to the agents are not stored (of ${ackedAtKill.size} acknowledged at the kill), e.g. ${lost.slice(0, 3).join(', ')}: ${e.message}`);
+    });
+    await waitFor('every receipt stored and acknowledged', () => stored().size === total && acknowledged(recorded).size === total, 180_000, 250);
+    const rows = next!.server.ctx.asRun.list({ siteIds: [...recorded.keys()], from: at - 1, to: at + 1 });
+    expect(rows).toHaveLength(total); // one per (site, entry), however often it came
+    for (const r of rows) expect(r).toMatchObject({ outcome: 'played', frames: 200 });
+  }
+
+  it('embedded broker: what the agents took as acknowledged is in SQLite at the moment of the kill', async () => {
+    const dataDir = path.join(burstDir, 'embedded');
+    const mqttPort = await freePort();
+    const first = await startServerProcess(dataDir, { LOANET_MQTT_PORT: String(mqttPort), LOANET_MQTT_HOST: '127.0.0.1' });
+    const burst = await burstAndKill(first, mqttPort, BURSTS.embedded);
+    const { ackedAtKill, at } = burst;
+
+    // Nothing has been sent again yet (no server to send to): read the store as the dead server left it.
+    const db = new Database(path.join(dataDir, 'loanet.db'));
+    const inDb = new Set((db.prepare('SELECT site_id, entry_id FROM as_run WHERE scheduled_at = ?').all(at) as Array<{ site_id: string; entry_id: string }>).map((r) => `${r.site_id}/${r.entry_id}`));
+    db.close();
+    const lost = [...ackedAtKill].filter((k) => !inDb.has(k));
+    expect(lost, `${lost.length} of ${ackedAtKill.size} acknowledged receipts not in SQLite after the kill (${inDb.size} rows there)`).toEqual([]);
+
+    next = await startTestServer({ LOANET_MQTT_PORT: String(mqttPort) }, dataDir);
+    await allStoredOnce(burst);
+    await fleet!.stop();
+    fleet = undefined;
+    await next.stop();
+    next = undefined;
+  }, 300_000);
+
+  it.skipIf(!HAVE_MOSQUITTO)('external Mosquitto: what the agents took as acknowledged is stored once the next server is up', async () => {
+    const dataDir = path.join(burstDir, 'external');
+    const port = await freePort();
+    const mqttUrl = `mqtt://127.0.0.1:${port}`;
+    const confDir = path.join(burstDir, 'mosquitto');
+    fs.mkdirSync(confDir, { recursive: true });
+    writeMosquittoBootstrap(confDir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 100 });
+    mosquitto = spawn(MOSQUITTO, ['-c', path.join(confDir, 'mosquitto.conf')], { stdio: 'ignore' });
+    await waitFor('mosquitto listening', () => new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    }));
+    const first = await startServerProcess(dataDir, { LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
+    const burst = await burstAndKill(first, port, BURSTS.external, async () => {
+      // The files an operator installs, as loanet serves them; then SIGHUP, and wait until a site may log in.
+      const probe = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Đầu dò', kind: 'cluster', area: COMMUNE }))).credential as { siteId: string; secret: string };
+      for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(confDir, f), await call(first.base, first.token, 'GET', `/api/broker/mosquitto/${f}`));
+      process.kill(mosquitto!.pid!, 'SIGHUP');
+      await waitFor('mosquitto knows the sites', () => new Promise<boolean>((resolve) => {
+        const c = mqtt.connect(mqttUrl, { clientId: probe.siteId, username: probe.siteId, password: probe.secret, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 });
+        c.once('connect', () => (c.end(true), resolve(true)));
+        c.once('error', () => (c.end(true), resolve(false)));
+        c.once('close', () => resolve(false));
+      }), 20_000, 200);
+    });
+    next = await startTestServer({ LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD }, dataDir);
+    await allStoredOnce(burst);
+  }, 400_000);
 });
