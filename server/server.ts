@@ -103,7 +103,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const broker: EmbeddedBroker | ExternalBroker = external ?? new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost, connections: config.mqttConnections }, authority, log);
   // Clock requests are answered on the real server clock, not `now` (which tests may freeze).
   // Receipts, alert statuses and command results are acknowledged to the site once stored, not on the broker's PUBACK.
-  const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log), new EventAcker(broker, log, now));
+  const acks = new EventAcker(broker, log, now);
+  const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log), acks);
   broker.onSiteMessage((m) => {
     // Receipts, alert statuses and command results cannot wait: a disk that filled gives up its reserve before they are stored.
     if (m.channel === 'event') disk.beforeEssentialWrite();
@@ -242,6 +243,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
   // Valid alerts again on their channels: the embedded broker's retained messages did not survive a restart.
   await alertService.start();
+  // Every store of site events now listens (alert statuses since the line above): from here on, applied means stored.
+  acks.open();
   // Every site's playlist again: the embedded broker's retained messages did not survive a restart.
   await distribution.start().catch((err: unknown) => log.error({ err }, 'first playlist distribution failed; retried periodically'));
 

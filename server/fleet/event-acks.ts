@@ -18,6 +18,8 @@ import type { BrokerLink, Logger } from './broker.ts';
 export interface EventAckStats {
   /** Keys acknowledged as stored (new or repeated). */
   stored: number;
+  /** Events applied before open(): not acknowledged, the site sends them again. */
+  beforeOpen: number;
   refused: number;
   /** Ack messages published, and those the broker did not take. */
   messages: number;
@@ -40,7 +42,8 @@ export function isStoreFailure(err: unknown): boolean {
 export class EventAcker {
   private readonly pending = new Map<string, { stored: string[]; refused: EventAckRefusal[] }>();
   private scheduled = false;
-  private readonly counters: EventAckStats = { stored: 0, refused: 0, messages: 0, publishFailures: 0 };
+  private readonly counters: EventAckStats = { stored: 0, beforeOpen: 0, refused: 0, messages: 0, publishFailures: 0 };
+  private opened = false;
 
   constructor(
     private readonly broker: Pick<BrokerLink, 'publish'>,
@@ -48,8 +51,19 @@ export class EventAcker {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /**
+   * From now on every store of site events listens. Before (the broker is up,
+   * an external one already delivering what it queued, but the alert service
+   * not started), an alert status could be applied with nobody to store it:
+   * nothing is acknowledged then, and the sites send it all again.
+   */
+  open(): void {
+    this.opened = true;
+  }
+
   /** `key` is committed to the store (call only after the commit). */
   stored(siteId: string, key: string): void {
+    if (!this.opened) return void this.counters.beforeOpen++;
     this.counters.stored++;
     const p = this.entry(siteId);
     p.stored.push(key);
@@ -59,6 +73,7 @@ export class EventAcker {
 
   /** `key` will never be stored: the site may forget it. */
   refused(siteId: string, refusal: EventAckRefusal): void {
+    if (!this.opened) return void this.counters.beforeOpen++;
     this.counters.refused++;
     const p = this.entry(siteId);
     p.refused.push({ ...refusal, reason: refusal.reason.slice(0, 200) });

@@ -36,6 +36,7 @@ function sinkThat(apply: (e: SiteEventMessage) => void): IngestSink {
   return { isKnownSite: () => true, applyState() {}, applyTelemetry() {}, applyEvent: (_id, e) => apply(e) };
 }
 
+const opened = (a: EventAcker): EventAcker => (a.open(), a);
 const event = (e: SiteEventMessage) => ({ siteId: e.siteId, channel: 'event' as const, payload: encodeJson(e), retain: false });
 
 describe('isStoreFailure', () => {
@@ -51,7 +52,7 @@ describe('isStoreFailure', () => {
 describe('EventAcker', () => {
   it('sends one ack per site per turn, each under the message limit', async () => {
     const broker = stubBroker();
-    const acker = new EventAcker(broker, quiet, () => T0);
+    const acker = opened(new EventAcker(broker, quiet, () => T0));
     for (let i = 0; i < MAX_ACK_KEYS + 5; i++) acker.stored(SITE, `r/e${i}@1`);
     acker.stored('sim-02683-v02', 'c/cmd-00000001');
     await turn();
@@ -65,11 +66,22 @@ describe('EventAcker', () => {
   });
 
   it('a publish the broker does not take is counted, and nothing else happens (the site sends again)', async () => {
-    const acker = new EventAcker({ publish: () => Promise.reject(new Error('broker is not running')) }, quiet);
+    const acker = opened(new EventAcker({ publish: () => Promise.reject(new Error('broker is not running')) }, quiet));
     acker.stored(SITE, 'r/a@1');
     await turn();
     await turn();
     expect(acker.stats()).toMatchObject({ messages: 1, publishFailures: 1 });
+  });
+
+  it('acknowledges nothing before open(): the server is not yet listening with every store', async () => {
+    const broker = stubBroker();
+    const acker = new EventAcker(broker, quiet);
+    acker.stored(SITE, 'a/alr-0123456789abcdef/1/received/-/1');
+    acker.open();
+    acker.stored(SITE, 'r/a@1');
+    await turn();
+    expect(broker.published.map((p) => p.ack.stored)).toEqual([['r/a@1']]);
+    expect(acker.stats()).toMatchObject({ beforeOpen: 1, stored: 1 });
   });
 });
 
@@ -87,7 +99,7 @@ describe('SiteMessageIngest acknowledges what the store committed', () => {
       quiet,
       () => T0,
       undefined,
-      new EventAcker(broker, quiet, () => T0),
+      opened(new EventAcker(broker, quiet, () => T0)),
     );
     ingest.handle(event(receipt('a@1')));
     ingest.handle(event(receipt('a@1')));
@@ -112,7 +124,7 @@ describe('SiteMessageIngest acknowledges what the store committed', () => {
       quiet,
       () => T0,
       undefined,
-      new EventAcker(broker, quiet, () => T0),
+      opened(new EventAcker(broker, quiet, () => T0)),
     );
     const status = { v: PROTOCOL_VERSION, siteId: SITE, at: T0, type: 'alert_status', alertId: 'alr-0123456789abcdef', revision: 1, status: 'received' } as const;
     ingest.handle(event(status));
