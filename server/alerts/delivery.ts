@@ -123,15 +123,6 @@ export function confirmedPlaying(d: Delivery): boolean {
   return playedOf(d) === 'message';
 }
 
-/**
- * The site played the message and its monitoring microphone heard it (at
- * the site's threshold): the only sites counted "heard". A site without a
- * microphone is confirmed playing, not heard.
- */
-export function heardMessage(d: Delivery): boolean {
-  return confirmedPlaying(d) && heardVerdict(d) === 'heard';
-}
-
 export interface UnreachedSite {
   siteId: string;
   name: string;
