@@ -55,7 +55,7 @@ export interface ReceiptJournalOptions {
   file?: string;
   /** Server-clock time (for retention and damage notes). */
   now?: () => number;
-  /** Events sent and not yet acknowledged by the server, at once (default 32). */
+  /** Receipts sent and not yet acknowledged by the server, at once (default 32); alert statuses and command results are not held back by it. */
   maxInFlight?: number;
   /** Acknowledged receipts are kept this long for dedupe after a restart (default 3 days, beyond the 48 h playlist horizon). */
   retainMs?: number;
@@ -459,24 +459,40 @@ export class ReceiptJournal {
     return true;
   }
 
+  /**
+   * Alert statuses and command results first and without a window (a few per
+   * alert or command; an official watches them), then receipts, at most
+   * `maxInFlight` awaiting their ack: a backlog of receipts after days
+   * offline must not hold an alert's status behind it.
+   */
   private pump(): void {
     const sender = this.sender;
     if (!sender) return;
-    for (const [key, event] of this.events) {
-      if (this.inFlight.size >= this.maxInFlight) break;
-      if (this.acked.has(key) || this.inFlight.has(key) || this.waiting.has(key)) continue;
-      this.inFlight.set(key, { deadline: performance.now() + this.ackTimeoutMs, seq: ++this.sendSeq });
-      void sender(event)
-        .catch(() => false)
-        .then((published) => {
-          if (published || this.sender !== sender || !this.inFlight.has(key)) return;
-          this.counters.sendFailures++;
-          this.inFlight.delete(key);
-          this.waiting.add(key);
-          this.scheduleRetry();
-        });
+    let receiptsInFlight = 0;
+    for (const key of this.inFlight.keys()) if (key.startsWith('r/')) receiptsInFlight++;
+    for (const urgent of [true, false]) {
+      for (const [key, event] of this.events) {
+        if ((event.type !== 'as_run') !== urgent) continue;
+        if (!urgent && receiptsInFlight >= this.maxInFlight) break;
+        if (this.acked.has(key) || this.inFlight.has(key) || this.waiting.has(key)) continue;
+        if (!urgent) receiptsInFlight++;
+        this.send(sender, key, event);
+      }
     }
     this.armAckTimer();
+  }
+
+  private send(sender: EventSender, key: string, event: AcknowledgedEvent): void {
+    this.inFlight.set(key, { deadline: performance.now() + this.ackTimeoutMs, seq: ++this.sendSeq });
+    void sender(event)
+      .catch(() => false)
+      .then((published) => {
+        if (published || this.sender !== sender || !this.inFlight.has(key)) return;
+        this.counters.sendFailures++;
+        this.inFlight.delete(key);
+        this.waiting.add(key);
+        this.scheduleRetry();
+      });
   }
 
   /** One timer for all in-flight events: those past their deadline wait for the back-off. */

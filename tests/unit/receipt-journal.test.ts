@@ -147,6 +147,24 @@ describe('ReceiptJournal: acknowledged means stored', () => {
     await third.close();
   });
 
+  it('an alert status is not held behind a backlog of receipts waiting for their acks', async () => {
+    const j = new ReceiptJournal({ maxInFlight: 2 });
+    await j.open();
+    for (const id of ['a@1', 'b@1', 'c@1']) await j.record(receipt(id));
+    const b = broker();
+    j.attach(b.send);
+    await settle();
+    expect(b.sent).toEqual(['r/a@1', 'r/b@1']); // the window is full, and no ack comes
+    const s = alertStatus('playing', T0 + 1);
+    await j.recordEvent(s);
+    await settle();
+    expect(b.sent).toEqual(['r/a@1', 'r/b@1', idOf(s)]);
+    j.acknowledge({ stored: ['r/a@1'] });
+    await settle();
+    expect(b.sent).toEqual(['r/a@1', 'r/b@1', idOf(s), 'r/c@1']);
+    await j.close();
+  });
+
   it('writes one receipt per entry: a second one for the same entry is ignored', async () => {
     const j = new ReceiptJournal({ file: journalFile() });
     await j.open();
