@@ -1,9 +1,10 @@
 /**
  * The as-run receipts in SQLite (table as_run, migration 4): one row per
- * (site, entry). An agent sends each receipt again after every reconnect
- * until the broker acknowledged it, so the same receipt may arrive twice or
- * more; the first one received is kept and the others are counted as
- * duplicates.
+ * (site, entry). An agent sends each receipt again until the server has
+ * acknowledged storing it (server/fleet/event-acks.ts, sent after record()
+ * returns), so the same receipt may arrive twice or more; the first one
+ * received is kept and the others are counted as duplicates (and
+ * acknowledged again).
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
