@@ -208,7 +208,7 @@ function command<T extends CommandMessage['type']>(type: T, params: Extract<Comm
 
 function agentConfig(url: string, over: Record<string, unknown> = {}): AgentConfig {
   return parseAgentConfig(
-    { siteId: SITE, server: { mqttUrl: url }, credential: { secret: SECRET }, heartbeatIntervalS: 1, keepaliveS: 5, reconnect: { baseMs: 50, capMs: 400 }, ...over },
+    { siteId: SITE, server: { mqttUrl: url }, credential: { secret: SECRET }, heartbeatIntervalS: 1, keepaliveS: 5, reconnect: { baseMs: 50, capMs: 400, refusedCapMs: 400 }, ...over },
     { source: 'test', agentVersion: '0.1.0-test' },
   );
 }
@@ -538,7 +538,7 @@ describe('edge agent over MQTT', () => {
     await sleep(1500);
     const attempts = broker.connects.filter((c) => c.username === SITE);
     expect(attempts.length).toBeGreaterThanOrEqual(2);
-    // Refused retries wait in [cap/2, cap] = [200, 400] ms: at most ~8 in 1.5 s.
+    // Refused retries wait in [refusedCap/2, refusedCap] = [200, 400] ms: at most ~8 in 1.5 s.
     expect(attempts.length).toBeLessThanOrEqual(9);
     expect(attempts.every((a) => !a.ok)).toBe(true);
     expect(agent.stats).toMatchObject({ connected: false, connects: 0 });
