@@ -132,3 +132,15 @@ export function chooseLiveDelay(o: {
   const neededMs = Math.max(floor, ...sites.map((s) => s.neededMs));
   return { delayMs: Math.min(ceiling, neededMs), ceilingMs: ceiling, neededMs, sites };
 }
+
+/** A stream's adaptive delay as the operator sees it, while it plays and, kept with its record, after it ended. */
+export interface LiveDelayView {
+  /** The delay the stream started with. */
+  initialMs: number;
+  /** The ceiling: the delay is never raised above it. */
+  ceilingMs: number;
+  /** Raises while it played: when, from, to. */
+  raises: Array<{ at: number; fromMs: number; toMs: number }>;
+  /** Sites that cannot keep up: their link needs more than the ceiling, or they report being behind. */
+  behind: Array<{ siteId: string; neededMs: number | null; reason: 'beyond_ceiling' | 'late_packets' }>;
+}

@@ -57,7 +57,8 @@ import type { AuditLog } from '../audit.ts';
 import { Errors } from '../errors.ts';
 import { LiveStream, type LiveStreamStats, type PcmSource } from './live-stream.ts';
 import { SkewTracker, type SkewSummary } from './skew.ts';
-import { chooseLiveDelay, siteNeededDelayMs, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs, type DelayChoice } from './delay-budget.ts';
+import { chooseLiveDelay, siteNeededDelayMs, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs, type DelayChoice, type LiveDelayView } from './delay-budget.ts';
+export type { LiveDelayView } from './delay-budget.ts';
 import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamRecord, type LiveStreamStore } from './store.ts';
 import { logSafe } from '../log-safe.ts';
 
@@ -181,20 +182,10 @@ export interface LiveStreamView {
   server: LiveStreamStats;
   sites: LiveSiteTotals;
   skew: SkewSummary;
-  /** The adaptive delay (only while the stream is in memory: null for a stream read from the record). */
+  /** The adaptive delay: as it is while the stream plays, as it ended from the record (null for a stream recorded before it was kept). */
   adaptive: LiveDelayView | null;
 }
 
-export interface LiveDelayView {
-  /** The delay the stream started with. */
-  initialMs: number;
-  /** The ceiling: the delay is never raised above it. */
-  ceilingMs: number;
-  /** Raises while it played: when, from, to. */
-  raises: Array<{ at: number; fromMs: number; toMs: number }>;
-  /** Sites that cannot keep up: their link needs more than the ceiling, or they report being behind. */
-  behind: Array<{ siteId: string; neededMs: number | null; reason: 'beyond_ceiling' | 'late_packets' }>;
-}
 
 /** What a new stream to these areas would start with, before going live. */
 export interface LiveDelayPreview {
@@ -665,7 +656,7 @@ export class LiveService {
       if (this.retained.get(a.key) === e.id) this.retainBest(a.key);
     }
     try {
-      this.deps.store?.end(e.id, { endedAt: e.endedAt, reason, detail: e.endDetail, by: actor ? { id: actor.id, name: actor.username } : null, serverStats: e.finalStats, skew: e.skew.summary() });
+      this.deps.store?.end(e.id, { endedAt: e.endedAt, reason, detail: e.endDetail, by: actor ? { id: actor.id, name: actor.username } : null, serverStats: e.finalStats, skew: e.skew.summary(), adaptive: this.delayView(e) });
     } catch (err) {
       this.deps.log.error({ streamId: e.id, err: (err as Error).message }, 'recording the end of a live stream failed');
     }
@@ -815,7 +806,7 @@ export class LiveService {
       server: r.serverStats ?? { ...NO_SERVER_STATS },
       sites: totals(sites),
       skew: r.skew ?? { ...NO_SKEW },
-      adaptive: null,
+      adaptive: r.adaptive,
     };
   }
 }

@@ -10,6 +10,7 @@ import type { Db } from '../store/db.ts';
 import type { AudioPriority, AudioSourceKind, AudioStreamStart, StreamSiteEndReason } from '../../protocol/index.ts';
 import type { LiveStreamStats } from './live-stream.ts';
 import type { SkewSummary } from './skew.ts';
+import type { LiveDelayView } from './delay-budget.ts';
 
 /** Why a stream ended: the wire's stop reasons, and the server going away under it. */
 export type LiveEndReason = 'ended' | 'operator' | 'preempted' | 'source_lost' | 'error' | 'server_shutdown' | 'server_restart';
@@ -34,6 +35,8 @@ export interface LiveStreamRecord {
   endedByName: string | null;
   serverStats: LiveStreamStats | null;
   skew: SkewSummary | null;
+  /** The adaptive delay as the stream ended (start, ceiling, raises, sites beyond the ceiling); null before it ended. */
+  adaptive: LiveDelayView | null;
 }
 
 export interface LiveSiteRecord {
@@ -76,6 +79,7 @@ interface StreamRow {
   ended_by_name: string | null;
   server_stats: string | null;
   skew: string | null;
+  adaptive: string | null;
   area_ids: string | null;
 }
 
@@ -120,6 +124,7 @@ function toRecord(r: StreamRow): LiveStreamRecord {
     endedByName: r.ended_by_name,
     serverStats: r.server_stats ? (JSON.parse(r.server_stats) as LiveStreamStats) : null,
     skew: r.skew ? (JSON.parse(r.skew) as SkewSummary) : null,
+    adaptive: r.adaptive ? (JSON.parse(r.adaptive) as LiveDelayView) : null,
   };
 }
 
@@ -174,7 +179,7 @@ export class LiveStreamStore {
       insertArea: db.prepare('INSERT OR IGNORE INTO live_stream_areas (stream_id, area_id) VALUES (?, ?)'),
       exists: db.prepare('SELECT 1 FROM live_streams WHERE id = ?').pluck(),
       end: db.prepare(`UPDATE live_streams SET ended_at = @ended_at, end_reason = @end_reason, end_detail = @end_detail, ended_by = @ended_by, ended_by_name = @ended_by_name,
-        server_stats = COALESCE(@server_stats, server_stats), skew = COALESCE(@skew, skew), updated_at = @updated_at WHERE id = @id AND ended_at IS NULL`),
+        server_stats = COALESCE(@server_stats, server_stats), skew = COALESCE(@skew, skew), adaptive = COALESCE(@adaptive, adaptive), updated_at = @updated_at WHERE id = @id AND ended_at IS NULL`),
       progress: db.prepare('UPDATE live_streams SET server_stats = COALESCE(@server_stats, server_stats), skew = COALESCE(@skew, skew), updated_at = @updated_at WHERE id = @id'),
       upsertSite: db.prepare(`INSERT INTO live_stream_sites (stream_id, site_id, received, late, lost, concealed, fec_recovered, played, buffer_level_ms, marks,
         clock_uncertainty_ms, final, end_reason, end_detail, at, received_at) VALUES (@stream_id, @site_id, @received, @late, @lost, @concealed, @fec_recovered, @played, @buffer_level_ms, @marks,
@@ -191,7 +196,7 @@ export class LiveStreamStore {
   }
 
   /** Record a stream as it goes on air. */
-  insert(r: Omit<LiveStreamRecord, 'endedAt' | 'endReason' | 'endDetail' | 'endedBy' | 'endedByName' | 'serverStats' | 'skew'>): void {
+  insert(r: Omit<LiveStreamRecord, 'endedAt' | 'endReason' | 'endDetail' | 'endedBy' | 'endedByName' | 'serverStats' | 'skew' | 'adaptive'>): void {
     this.db.transaction(() => {
       this.st.insert.run({
         id: r.id,
@@ -221,7 +226,7 @@ export class LiveStreamStore {
   /** Close a stream; a stream already closed keeps its first end. Answers whether this call closed it. */
   end(
     id: number,
-    e: { endedAt: number; reason: LiveEndReason; detail: string | null; by: { id: number | null; name: string } | null; serverStats?: LiveStreamStats | null; skew?: SkewSummary | null },
+    e: { endedAt: number; reason: LiveEndReason; detail: string | null; by: { id: number | null; name: string } | null; serverStats?: LiveStreamStats | null; skew?: SkewSummary | null; adaptive?: LiveDelayView | null },
   ): boolean {
     const r = this.st.end.run({
       id,
@@ -232,6 +237,7 @@ export class LiveStreamStore {
       ended_by_name: e.by?.name ?? null,
       server_stats: e.serverStats ? JSON.stringify(e.serverStats) : null,
       skew: e.skew ? JSON.stringify(e.skew) : null,
+      adaptive: e.adaptive ? JSON.stringify(e.adaptive) : null,
       updated_at: this.now(),
     });
     return r.changes > 0;

@@ -587,4 +587,14 @@ ALTER TABLE as_run ADD COLUMN clock_synced INTEGER;
 ALTER TABLE as_run ADD COLUMN clock_error_ms REAL;
 `,
   },
+  {
+    version: 15,
+    name: 'a live stream keeps its adaptive delay with its record',
+    // JSON: the delay it started with, its ceiling, every raise and the sites
+    // whose link needed more than the ceiling, written when the stream ends,
+    // so a past stream reads the same after a restart as before it.
+    sql: `
+ALTER TABLE live_streams ADD COLUMN adaptive TEXT;
+`,
+  },
 ];
