@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import type { ServerConfig } from './config.ts';
 import { StartupError } from './errors.ts';
-import { openDatabase, schemaVersion, type Db } from './store/db.ts';
+import { openDatabase, schemaVersion, walSync, type Db } from './store/db.ts';
 import { secureDataDir } from './store/data-dir.ts';
 import { DiskSpace } from './store/disk-space.ts';
 import { AreaRepository } from './registry/areas.ts';
@@ -103,7 +103,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const broker: EmbeddedBroker | ExternalBroker = external ?? new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost, connections: config.mqttConnections }, authority, log);
   // Clock requests are answered on the real server clock, not `now` (which tests may freeze).
   // Receipts, alert statuses and command results are acknowledged to the site once stored, not on the broker's PUBACK.
-  const acks = new EventAcker(broker, log, now);
+  // ... and made durable (the WAL synced once per batch, off the event loop), so a power cut cannot take what a site was told is stored.
+  const acks = new EventAcker(broker, log, now, walSync(config.dataDir));
   const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log), acks);
   broker.onSiteMessage((m) => {
     // Receipts, alert statuses and command results cannot wait: a disk that filled gives up its reserve before they are stored.

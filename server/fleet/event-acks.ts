@@ -11,6 +11,16 @@
  * event. A publish that fails (the broker down, the link to an external
  * broker lost) is only logged: the site sends the event again after its
  * back-off, and the store keeps one per key.
+ *
+ * Committed is not yet durable: SQLite runs `synchronous = NORMAL` in WAL
+ * mode, where a commit survives the process dying but a power cut of the
+ * machine can take the last ones (their WAL frames are written, not synced).
+ * Syncing on every commit (`FULL`) would put one fsync per receipt on the
+ * event loop — 3,000 sites ending one bulletin at once would stall it for
+ * seconds. So `durable` (store/db.ts walSync: one fsync of the WAL file, on
+ * libuv's thread pool) runs once per batch before its acks leave, and the
+ * batches stored while it runs wait for the next one: a group commit, off the
+ * event loop. A sync that fails acknowledges nothing stored in its batch.
  */
 import { encodeJson, MAX_ACK_KEYS, PROTOCOL_VERSION, siteTopic, decodeEventAck, type EventAck, type EventAckRefusal } from '../../protocol/index.ts';
 import type { BrokerLink, Logger } from './broker.ts';
@@ -24,6 +34,9 @@ export interface EventAckStats {
   /** Ack messages published, and those the broker did not take. */
   messages: number;
   publishFailures: number;
+  /** Batches made durable before their acks left, and syncs that failed (their stored keys not acknowledged). */
+  syncs: number;
+  syncFailures: number;
 }
 
 /**
@@ -40,15 +53,19 @@ export function isStoreFailure(err: unknown): boolean {
 }
 
 export class EventAcker {
-  private readonly pending = new Map<string, { stored: string[]; refused: EventAckRefusal[] }>();
+  private pending = new Map<string, Batch>();
   private scheduled = false;
-  private readonly counters: EventAckStats = { stored: 0, beforeOpen: 0, refused: 0, messages: 0, publishFailures: 0 };
+  private readonly counters: EventAckStats = { stored: 0, beforeOpen: 0, refused: 0, messages: 0, publishFailures: 0, syncs: 0, syncFailures: 0 };
   private opened = false;
+  /** The batch whose sync is running: later batches wait for it (one fsync at a time, each covering all commits before it). */
+  private syncing: Promise<void> | undefined;
 
   constructor(
     private readonly broker: Pick<BrokerLink, 'publish'>,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** Makes every commit so far survive a power cut (absent: a commit is taken as durable). */
+    private readonly durable?: () => Promise<void>,
   ) {}
 
   /**
@@ -65,32 +82,53 @@ export class EventAcker {
   stored(siteId: string, key: string): void {
     if (!this.opened) return void this.counters.beforeOpen++;
     this.counters.stored++;
-    const p = this.entry(siteId);
-    p.stored.push(key);
-    if (p.stored.length + p.refused.length >= MAX_ACK_KEYS) this.send(siteId);
-    else this.schedule();
+    this.entry(siteId).stored.push(key);
+    this.schedule();
   }
 
   /** `key` will never be stored: the site may forget it. */
   refused(siteId: string, refusal: EventAckRefusal): void {
     if (!this.opened) return void this.counters.beforeOpen++;
     this.counters.refused++;
-    const p = this.entry(siteId);
-    p.refused.push({ ...refusal, reason: refusal.reason.slice(0, 200) });
-    if (p.stored.length + p.refused.length >= MAX_ACK_KEYS) this.send(siteId);
-    else this.schedule();
+    this.entry(siteId).refused.push({ ...refusal, reason: refusal.reason.slice(0, 200) });
+    this.schedule();
   }
 
-  /** Send everything queued now (tests, shutdown). */
-  flush(): void {
-    for (const siteId of [...this.pending.keys()]) this.send(siteId);
+  /** Send everything queued now, made durable first (tests, shutdown); resolves once it is handed to the broker. */
+  flush(): Promise<void> {
+    if (this.syncing) return this.syncing.then(() => this.flush());
+    const batch = this.pending;
+    this.pending = new Map();
+    if (batch.size === 0) return Promise.resolve();
+    const anyStored = [...batch.values()].some((p) => p.stored.length > 0);
+    if (!this.durable || !anyStored) {
+      this.sendAll(batch, true);
+      return Promise.resolve();
+    }
+    const sync = this.durable().then(
+      () => {
+        this.counters.syncs++;
+        this.sendAll(batch, true);
+      },
+      (err: unknown) => {
+        this.counters.syncFailures++;
+        // Committed but perhaps not on the disk: not acknowledged, the sites send these again (the store keeps one per key).
+        this.log.error({ err: (err as Error).message, sites: batch.size }, 'making stored site events durable failed; not acknowledging them');
+        this.sendAll(batch, false);
+      },
+    );
+    this.syncing = sync.finally(() => {
+      this.syncing = undefined;
+      if (this.pending.size > 0) this.schedule();
+    });
+    return this.syncing;
   }
 
   stats(): EventAckStats {
     return { ...this.counters };
   }
 
-  private entry(siteId: string): { stored: string[]; refused: EventAckRefusal[] } {
+  private entry(siteId: string): Batch {
     let p = this.pending.get(siteId);
     if (!p) this.pending.set(siteId, (p = { stored: [], refused: [] }));
     return p;
@@ -101,14 +139,25 @@ export class EventAcker {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.flush();
+      void this.flush();
     });
   }
 
-  private send(siteId: string): void {
-    const p = this.pending.get(siteId);
-    this.pending.delete(siteId);
-    if (!p || p.stored.length + p.refused.length === 0) return;
+  /** One message per site, split at the message limit; `withStored` false sends the refusals only. */
+  private sendAll(batch: Map<string, Batch>, withStored: boolean): void {
+    for (const [siteId, p] of batch) {
+      const stored = withStored ? p.stored : [];
+      for (let i = 0, j = 0; i < stored.length || j < p.refused.length; ) {
+        const s = stored.slice(i, i + MAX_ACK_KEYS);
+        const r = p.refused.slice(j, j + MAX_ACK_KEYS - s.length);
+        i += s.length;
+        j += r.length;
+        this.send(siteId, { stored: s, refused: r });
+      }
+    }
+  }
+
+  private send(siteId: string, p: Batch): void {
     const message: EventAck = { v: PROTOCOL_VERSION, siteId, at: this.now(), stored: p.stored, ...(p.refused.length ? { refused: p.refused } : {}) };
     const checked = decodeEventAck.check(message);
     if (!checked.ok) {
@@ -122,4 +171,9 @@ export class EventAcker {
       this.log.warn({ siteId, keys: p.stored.length + p.refused.length, err: (err as Error).message }, 'event ack not published; the site will send again');
     });
   }
+}
+
+interface Batch {
+  stored: string[];
+  refused: EventAckRefusal[];
 }

@@ -7,7 +7,11 @@
  * acknowledged as refused; events that are not journaled are not acknowledged.
  */
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EventAcker, isStoreFailure } from '../../server/fleet/event-acks.ts';
+import { openDatabase, walSync } from '../../server/store/db.ts';
 import { SiteMessageIngest, type IngestSink } from '../../server/fleet/ingest.ts';
 import { decodeEventAck, encodeJson, eventAckKey, MAX_ACK_KEYS, PROTOCOL_VERSION, siteTopic, type AsRunEvent, type EventAck, type SiteEventMessage } from '../../protocol/index.ts';
 
@@ -82,6 +86,88 @@ describe('EventAcker', () => {
     await turn();
     expect(broker.published.map((p) => p.ack.stored)).toEqual([['r/a@1']]);
     expect(acker.stats()).toMatchObject({ beforeOpen: 1, stored: 1 });
+  });
+});
+
+describe('EventAcker waits for the store to be durable before acknowledging', () => {
+  /** A sync the test releases by hand: what is stored meanwhile is not acknowledged. */
+  function gatedSync() {
+    const waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+    return {
+      waiting,
+      sync: () => new Promise<void>((resolve, reject) => waiting.push({ resolve, reject })),
+    };
+  }
+
+  it('acks a batch only once its sync is done; batches stored meanwhile share the next sync (one at a time)', async () => {
+    const broker = stubBroker();
+    const gate = gatedSync();
+    const acker = opened(new EventAcker(broker, quiet, () => T0, gate.sync));
+    acker.stored(SITE, 'r/a@1');
+    await turn();
+    expect(gate.waiting).toHaveLength(1);
+    acker.stored(SITE, 'r/b@1');
+    acker.stored('sim-02683-v02', 'r/c@1');
+    await turn();
+    await turn();
+    // Nothing left before its sync, and no second sync while the first runs.
+    expect(broker.published).toEqual([]);
+    expect(gate.waiting).toHaveLength(1);
+    gate.waiting[0]!.resolve();
+    await turn();
+    await turn();
+    expect(broker.published.map((p) => p.ack.stored)).toEqual([['r/a@1']]);
+    expect(gate.waiting).toHaveLength(2);
+    gate.waiting[1]!.resolve();
+    await turn();
+    await turn();
+    expect(broker.published.map((p) => [p.topic, p.ack.stored])).toEqual([
+      [siteTopic(SITE, 'ack'), ['r/a@1']],
+      [siteTopic(SITE, 'ack'), ['r/b@1']],
+      [siteTopic('sim-02683-v02', 'ack'), ['r/c@1']],
+    ]);
+    expect(acker.stats()).toMatchObject({ syncs: 2, syncFailures: 0, messages: 3 });
+  });
+
+  it('a sync that fails acknowledges nothing stored in its batch (the site sends again), but its refusals still go', async () => {
+    const broker = stubBroker();
+    const gate = gatedSync();
+    const acker = opened(new EventAcker(broker, quiet, () => T0, gate.sync));
+    acker.stored(SITE, 'r/a@1');
+    acker.refused(SITE, { key: 'a/alr-0123456789abcdef/1/received/-/1', code: 'not_accepted', reason: 'alert not known' });
+    await turn();
+    gate.waiting[0]!.reject(Object.assign(new Error('I/O error'), { code: 'EIO' }));
+    await turn();
+    await turn();
+    expect(broker.published.map((p) => p.ack)).toEqual([
+      { v: 1, siteId: SITE, at: T0, stored: [], refused: [{ key: 'a/alr-0123456789abcdef/1/received/-/1', code: 'not_accepted', reason: 'alert not known' }] },
+    ]);
+    expect(acker.stats()).toMatchObject({ syncs: 0, syncFailures: 1 });
+  });
+
+  it('refusals alone need no sync', async () => {
+    const broker = stubBroker();
+    const gate = gatedSync();
+    const acker = opened(new EventAcker(broker, quiet, () => T0, gate.sync));
+    acker.refused(SITE, { key: 'c/cmd-00000001', code: 'not_accepted', reason: 'unknown command' });
+    await turn();
+    expect(gate.waiting).toHaveLength(0);
+    expect(broker.published).toHaveLength(1);
+  });
+
+  it('walSync syncs a real SQLite WAL that holds the commits (and is a no-op with no WAL file)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loanet-walsync-'));
+    try {
+      await walSync(dir)(); // no database yet: nothing to sync, no error
+      const db = openDatabase(dir);
+      db.exec('CREATE TABLE t (x INTEGER)');
+      db.prepare('INSERT INTO t VALUES (1)').run();
+      expect(statSync(join(dir, 'loanet.db-wal')).size).toBeGreaterThan(0);
+      await walSync(dir)();
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
