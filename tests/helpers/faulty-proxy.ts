@@ -173,3 +173,34 @@ export async function startDelayingTcpProxy(target: { host: string; port: number
       }),
   };
 }
+
+/** A TCP relay to a local port (the broker) that can lose its carrier, as a board's link does: `down()` drops every connection and refuses new ones. */
+export class CuttableTcpRelay {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+  constructor(private readonly target: number) {}
+  async up(): Promise<void> {
+    if (this.server) return;
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.target, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((res) => server.listen(this.port, '127.0.0.1', () => res()));
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((res) => server.close(() => res()));
+  }
+}

@@ -20,7 +20,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfile } from '../../hardware/profiles.ts';
@@ -29,6 +28,7 @@ import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import { readStateFile } from '../../edge-agent/state-file.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const missing = missingTools(false);
@@ -37,37 +37,6 @@ const COMMUNE = '02683';
 const ALERT_COMMUNE = '02680';
 const BULLETIN_S = 2;
 const FRAMES = (BULLETIN_S * 1000) / 20;
-
-/** A TCP relay to the broker that can lose its carrier: `down()` drops every connection and refuses new ones. */
-class Relay {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-  constructor(private readonly target: number) {}
-  async up(): Promise<void> {
-    if (this.server) return;
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.target, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {});
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((res) => server.listen(this.port, '127.0.0.1', () => res()));
-    this.port = (server.address() as net.AddressInfo).port;
-    this.server = server;
-  }
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    if (server) await new Promise<void>((res) => server.close(() => res()));
-  }
-}
 
 interface Proc {
   child: ChildProcess;
@@ -99,7 +68,7 @@ let mediaId: string;
 interface Site {
   id: string;
   device: SimDevice;
-  relay: Relay;
+  relay: CuttableTcpRelay;
   config: string;
   stateDir: string;
 }
@@ -113,7 +82,7 @@ async function makeSite(name: string, area = COMMUNE): Promise<Site> {
   const device = new SimDevice({ ...base, amplifier: { ...base.amplifier, warmupMs: 300 } }, { seed: 13 });
   const deviceServer = new DeviceServer(device, { tickIntervalMs: 0 });
   const devicePort = await deviceServer.listen(0, '127.0.0.1');
-  const relay = new Relay(t.server.mqttPort);
+  const relay = new CuttableTcpRelay(t.server.mqttPort);
   await relay.up();
   const stateDir = path.join(dir, id);
   const config = path.join(dir, `${id}.json`);

@@ -30,6 +30,7 @@ import mqtt from 'mqtt';
 import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
 import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
@@ -39,37 +40,6 @@ const missing = missingTools(false);
 const COMMUNE = '02683';
 const BULLETIN_S = 2;
 const FRAMES = (BULLETIN_S * 1000) / 20;
-
-/** A TCP relay to the broker that can lose its carrier: `down()` drops every connection and refuses new ones. */
-class Relay {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-  constructor(private readonly target: number) {}
-  async up(): Promise<void> {
-    if (this.server) return;
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.target, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {});
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((res) => server.listen(this.port, '127.0.0.1', () => res()));
-    this.port = (server.address() as net.AddressInfo).port;
-    this.server = server;
-  }
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    if (server) await new Promise<void>((res) => server.close(() => res()));
-  }
-}
 
 interface Agent {
   child: ChildProcess;
@@ -104,7 +74,7 @@ interface Site {
   id: string;
   device: SimDevice;
   deviceServer: DeviceServer;
-  relay: Relay;
+  relay: CuttableTcpRelay;
   config: string;
   stateDir: string;
 }
@@ -117,7 +87,7 @@ async function makeSite(name: string): Promise<Site> {
   const device = new SimDevice({ ...base, amplifier: { ...base.amplifier, warmupMs: 300 } }, { seed: 11 });
   const deviceServer = new DeviceServer(device, { tickIntervalMs: 0 });
   const devicePort = await deviceServer.listen(0, '127.0.0.1');
-  const relay = new Relay(t.server.mqttPort);
+  const relay = new CuttableTcpRelay(t.server.mqttPort);
   await relay.up();
   const stateDir = path.join(dir, id);
   const config = path.join(dir, `${id}.json`);
