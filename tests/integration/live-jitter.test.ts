@@ -62,6 +62,19 @@ type SiteReport = { siteId: string; received: number; late: number; lost: number
 type View = { id: number; delayMs: number; adaptive: { initialMs: number; ceilingMs: number; raises: Array<{ fromMs: number; toMs: number }>; behind: Array<{ siteId: string; reason: string; neededMs: number | null }> } | null; siteReports: SiteReport[]; skew: { p99Ms: number | null } };
 
 const view = async (id: number): Promise<View> => (await t.api('GET', `/api/live/streams/${id}`)).body as View;
+/** The stream's view once the jittery site has sent `n` more reports (each a measure of its link): a settle step that waits for the site, not the clock. */
+const afterReports = async (streamId: number, n: number): Promise<View> => {
+  const seen = new Set<number>();
+  const first = reportOf(await view(streamId), jitteryId())?.at;
+  if (first !== undefined) seen.add(first);
+  return waitFor(`${n} more reports from the jittery site`, async () => {
+    const v = await view(streamId);
+    const at = reportOf(v, jitteryId())?.at;
+    if (at !== undefined) seen.add(at);
+    return seen.size - (first !== undefined ? 1 : 0) >= n ? v : null;
+  }, 60_000, 200);
+};
+
 const startRelay = async (extra: object = {}): Promise<View> => {
   const r = await t.api('POST', '/api/live/streams', { source: { kind: 'relay', url: `${base}/tone.mp3` }, areas: [COMMUNE], priority: 'normal', ...extra });
   expect(r.status, JSON.stringify(r.body)).toBe(201);
@@ -78,7 +91,6 @@ const unconcealedLoss = (a: SiteReport | undefined, b: SiteReport) => {
 };
 /** This process's clock − the agents' monotonic time base. */
 const trueOffset = () => Date.now() - monotonicEpochMs();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const fleetOf = (prefix: string, port: number) =>
   new FleetRunner({
@@ -129,8 +141,7 @@ describe.skipIf(missing.length > 0)('live audio to a site behind a 300 ms + 0–
     // Settled: no raise for a while (each raise waits for the sites' next measures).
     let settled = await view(s.id);
     for (let n = settled.adaptive!.raises.length; ; n = settled.adaptive!.raises.length) {
-      await sleep(6000);
-      settled = await view(s.id);
+      settled = await afterReports(s.id, 2);
       if (settled.adaptive!.raises.length === n) break;
       expect(Date.now() - raised, `still raising: ${JSON.stringify(settled.adaptive)}`).toBeLessThan(40_000);
     }
@@ -187,7 +198,8 @@ describe.skipIf(missing.length > 0)('live audio to a site behind a 300 ms + 0–
     // Slowest first, with what its link needs and why (a clean site on this loaded machine may be short of 500 ms too).
     expect(behind.adaptive!.behind[0]).toMatchObject({ siteId: jitteryId(), reason: 'beyond_ceiling' });
     expect(behind.adaptive!.behind[0]!.neededMs).toBeGreaterThan(1000);
-    await sleep(6000);
+    // Seconds of audio the jittery site had to play at 500 ms: two more of its reports.
+    await afterReports(s.id, 2);
     expect((await t.api('POST', `/api/live/streams/${s.id}/stop`)).status).toBe(200);
     const done = await waitFor('final report from the jittery site', async () => {
       const v = await view(s.id);

@@ -101,8 +101,14 @@ describe('ReceiptJournal: acknowledged means stored', () => {
     await settle();
     expect(b2.sent).toEqual(['r/a@1']);
     j.acknowledge({ stored: ['r/a@1'] });
-    await new Promise((r) => setTimeout(r, 150));
-    expect(b2.sent).toEqual(['r/a@1']); // acknowledged: never again
+    // Acknowledged: the journal owes nothing, so no timer or reconnect can send it again.
+    expect(j.stats()).toMatchObject({ unsent: 0, inFlight: 0 });
+    j.detach();
+    const b3 = broker();
+    j.attach(b3.send);
+    await settle();
+    expect(b3.sent).toEqual([]);
+    expect(b2.sent).toEqual(['r/a@1']);
     await j.close();
   });
 
