@@ -3,7 +3,7 @@
  * retained `state` (with a last will), sends heartbeats built from the device
  * gateway, runs commands exactly once and answers each on `event`, and
  * reports device faults as they happen. Reconnects are driven here with
- * jittered backoff (backoff.ts), not by mqtt.js's fixed period.
+ * jittered backoff (common/backoff.ts), not by mqtt.js's fixed period.
  *
  * Session choice: clean session = false. A 4G link drops for seconds many
  * times a day; with a persistent session the broker keeps our `cmd`
@@ -65,7 +65,7 @@ import {
   type TelemetryMessage,
 } from '../protocol/index.ts';
 import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type ToneRequest } from './devices/gateway.ts';
-import { Backoff } from './backoff.ts';
+import { Backoff } from '../common/backoff.ts';
 import { ClockSync } from './playout/clock-sync.ts';
 import { PlayoutEngine } from './playout/engine.ts';
 import { openOggOpusFile } from './playout/file-source.ts';
