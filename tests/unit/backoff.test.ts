@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff } from '../../edge-agent/backoff.ts';
+import { Backoff } from '../../common/backoff.ts';
 
 /** A deterministic random source cycling through the given values. */
 const seq = (...values: number[]) => {
