@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backoff, DEFAULT_BACKOFF_CAP_MS, DEFAULT_REFUSED_CAP_MS, returnModel } from '../../edge-agent/backoff.ts';
+import { Backoff, DEFAULT_BACKOFF_CAP_MS, DEFAULT_REFUSED_CAP_MS, returnModel } from '../../common/backoff.ts';
 import { mulberry32 } from '../helpers/seeded-random.ts';
 
 const HOUR = 3_600_000;
