@@ -4,7 +4,7 @@
  * side in one run on the same server.
  *
  * A real 30-minute outage is too long for a bench, so the outage itself is
- * the pure model: each site's back-off (edge-agent/backoff.ts, its own
+ * the pure model: each site's back-off (common/backoff.ts, its own
  * seeded random stream) is run over the outage with `returnModel`, every try
  * while the server is away failing at once (the server's host refuses the
  * TCP connection). That gives when each site's first try after the return
@@ -31,7 +31,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { siteTopic, type SiteStateMessage } from '../../protocol/index.ts';
-import { Backoff, returnModel } from '../../edge-agent/backoff.ts';
+import { Backoff, returnModel } from '../../common/backoff.ts';
 import { mulberry32 } from '../helpers/seeded-random.ts';
 import { prepareProvince, startStack, type Stack } from './lib/stack.ts';
 import { CpuWindow, percentile, waitFor } from './lib/proc.ts';
