@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { AREA_KEY_PATTERN, LinkType, SITE_ID_PATTERN } from '../protocol/index.ts';
-import { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS } from './backoff.ts';
+import { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS } from '../common/backoff.ts';
 import { DeviceConfigError, parseDeviceGatewayConfig, type DeviceGatewayConfig } from './devices/factory.ts';
 import { DEFAULT_OUTPUT_BUFFER_MS } from './audio/types.ts';
 
@@ -59,7 +59,7 @@ export const AgentConfigFile = Type.Object(
       {
         baseMs: Type.Integer({ minimum: 10, maximum: 600_000, default: DEFAULT_BACKOFF_BASE_MS }),
         capMs: Type.Integer({ minimum: 10, maximum: 3_600_000, default: DEFAULT_BACKOFF_CAP_MS }),
-        /** After a refused CONNACK (wrong secret); default the larger of capMs and 5 min (edge-agent/backoff.ts). */
+        /** After a refused CONNACK (wrong secret); default the larger of capMs and 5 min (common/backoff.ts). */
         refusedCapMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
       },
       { additionalProperties: false, default: {} },

@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, truncate, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Backoff } from '../backoff.ts';
+import { Backoff } from '../../common/backoff.ts';
 import { classifyCacheFile, nextFetch, overLimit, partialDecision, planRoom, responseDecision, type CachedFile, type FetchState } from './policy.ts';
 import type { MediaCache, MediaCacheCounters, MediaCacheReport, MediaRef } from './types.ts';
 

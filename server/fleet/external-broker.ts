@@ -30,7 +30,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { SERVER_SUBSCRIPTIONS, RETAINED_CANARY_TOPIC, decodeRetainedCanary, encodeJson, parseTopic, type RetainedCanary } from '../../protocol/index.ts';
-import { Backoff } from '../../edge-agent/backoff.ts';
+import { Backoff } from '../../common/backoff.ts';
 import { StartupError } from '../errors.ts';
 import type { BrokerLink, BrokerStatus, Logger, SiteMessage } from './broker.ts';
 import { judgeCanary, judgeReconnect } from './retained-recovery.ts';

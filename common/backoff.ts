@@ -1,6 +1,9 @@
 /**
- * Jittered exponential backoff for the agent's reconnects (pure: the random
- * source is injected, no timers here).
+ * Jittered exponential backoff for reconnects (pure: the random source is
+ * injected, no timers here). The edge agent uses it for its link to the
+ * broker and its media downloads; the server for its own link to an
+ * external broker. It lives in `common/` because both sides need it and it
+ * is not part of the wire contract (`protocol/`).
  *
  * Why jitter: a province runs ~3,000 agents against one server. When the
  * server restarts, every agent loses its link in the same second; with a
