@@ -20,7 +20,7 @@ import type { ScheduledItem } from '../../schedule/items-store.ts';
 import { MAX_PERIOD_MS, conflictView, type ItemInput } from '../../schedule/service.ts';
 import { itemStarts, targetSites, type SiteDirectory } from '../../schedule/resolve.ts';
 import { localIso, parseInstant, startOfLocalDay, ScheduleInputError } from '../../schedule/times.ts';
-import type { AreaNode } from '../../coverage/model.ts';
+import type { AreaNode } from '../../registry/model.ts';
 
 const TimeIn = Type.Union([Type.String({ minLength: 1, maxLength: 40 }), Type.Integer({ minimum: 0 })], {
   description: 'epoch ms, ISO 8601 with an offset (2026-11-27T06:00:00+07:00), or local Asia/Ho_Chi_Minh time without one (2026-11-27T06:00)',
