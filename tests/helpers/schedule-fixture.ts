@@ -3,7 +3,7 @@
  * Xã Bát Xát (Thôn 1, Thôn 2) and Xã Quang Kim (Thôn 3), with a few sites.
  */
 import { AreaIndex } from '../../server/coverage/coverage.ts';
-import type { AreaLevel, AreaNode } from '../../server/coverage/model.ts';
+import type { AreaLevel, AreaNode } from '../../server/registry/model.ts';
 import type { BroadcastItem, ScheduleSite } from '../../server/schedule/model.ts';
 
 export const H = 3_600_000;
