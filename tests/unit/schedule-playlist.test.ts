@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { AreaIndex } from '../../server/coverage/coverage.ts';
-import type { AreaLevel, AreaNode } from '../../server/coverage/model.ts';
+import type { AreaLevel, AreaNode } from '../../server/registry/model.ts';
 import type { BroadcastItem, ScheduleSite } from '../../server/schedule/model.ts';
 import { computePlaylists, defaultHorizon, diffPlaylists, makePlaylist, mediaNeeded, type MediaLookup, type PlaylistEntry } from '../../server/schedule/playlist.ts';
 import { SiteDirectory } from '../../server/schedule/resolve.ts';
