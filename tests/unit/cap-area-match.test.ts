@@ -7,7 +7,7 @@ import { haversineKm, isVnAdminValueName, matchAlertAreas, pointInPolygon, type 
 import type { CapAlert, LatLon } from '../../server/alerts/cap/model.ts';
 import { parseCap } from '../../server/alerts/cap/parse.ts';
 import { AreaIndex } from '../../server/coverage/coverage.ts';
-import type { AreaLevel, AreaNode } from '../../server/coverage/model.ts';
+import type { AreaLevel, AreaNode } from '../../server/registry/model.ts';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/cap');
 function load(name: string, edit: (s: string) => string = (s) => s): CapAlert {
