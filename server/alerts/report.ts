@@ -8,7 +8,9 @@
 import type { SiteVerdict } from '../coverage/model.ts';
 import { csvDocument, csvNumber } from '../csv.ts';
 import { wallTimeAt } from '../time/zone.ts';
-import { attentionOnlyReasons, heardVerdict, messageReasons, playedOf, unreachedReasons, type Played, type SiteInfo } from './delivery.ts';
+import { attentionOnlyReasons, messageReasons, unreachedReasons } from './delivery-reasons.ts';
+import { heardVerdict, playedOf, type Played } from './delivery-status.ts';
+import type { SiteInfo } from './delivery.ts';
 import type { Alert, Delivery, DeliveryStatus } from './model.ts';
 
 export interface ReportLine {

@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { AlertStatusEvent } from '../../protocol/index.ts';
 import type { SiteVerdict } from '../../server/coverage/model.ts';
-import { applyStatus, deliveryState, playedOf } from '../../server/alerts/delivery.ts';
+import { deliveryState } from '../../server/alerts/delivery.ts';
+import { applyStatus, playedOf } from '../../server/alerts/delivery-status.ts';
 import { pendingDelivery, type Alert, type Delivery } from '../../server/alerts/model.ts';
 import { reportLines } from '../../server/alerts/report.ts';
 
