@@ -12,7 +12,8 @@
  */
 import type { TelemetryMessage } from '../../protocol/index.ts';
 import { AreaIndex, coverageOf } from '../../server/coverage/coverage.ts';
-import { DEFAULT_COVERAGE_POLICY, type AreaNode, type SiteObservation, type SiteVerdict } from '../../server/coverage/model.ts';
+import { DEFAULT_COVERAGE_POLICY, type SiteObservation, type SiteVerdict } from '../../server/coverage/model.ts';
+import type { AreaNode } from '../../server/registry/model.ts';
 import { classifySite } from '../../server/coverage/site-condition.ts';
 
 import { printTable, type BenchResult } from './lib/result.ts';
