@@ -11,13 +11,11 @@ import {
 } from '../../server/coverage/coverage.ts';
 import {
   DEFAULT_COVERAGE_POLICY,
-  type AreaLevel,
-  type AreaNode,
   type SiteCondition,
-  type SiteKind,
   type SiteObservation,
   type SiteVerdict,
 } from '../../server/coverage/model.ts';
+import type { AreaLevel, AreaNode, SiteKind } from '../../server/registry/model.ts';
 
 const NOW = Date.UTC(2025, 2, 10, 7, 30);
 const policy = DEFAULT_COVERAGE_POLICY;
