@@ -15,7 +15,7 @@
  *   areas they gave but only counting the sites, which are not theirs to see.
  */
 import type { AreaIndex } from '../coverage/coverage.ts';
-import type { AreaNode } from '../coverage/model.ts';
+import type { AreaNode } from '../registry/model.ts';
 import { compileRing, type SiteLocation } from './cap/area-match.ts';
 import type { LatLon } from './cap/model.ts';
 

@@ -29,8 +29,6 @@
  */
 import {
   type AreaCoverage,
-  type AreaLevel,
-  type AreaNode,
   type ConditionCounts,
   type CoveragePolicy,
   type CoverageReport,
@@ -39,6 +37,7 @@ import {
   type SiteVerdict,
   type VillageFigures,
 } from './model.ts';
+import type { AreaLevel, AreaNode } from '../registry/model.ts';
 import { classifySite } from './site-condition.ts';
 
 /** The root key of a coverage request names no (current) area. Callers map it to 404. */

@@ -1,27 +1,15 @@
 /**
- * The data that coverage is computed from, and what it answers. Pure types:
+ * The data that coverage is computed from, and what it answers (the
+ * registry's nouns, areas and site kinds, are in registry/model.ts). Pure types:
  * the fleet module fills SiteObservation from what agents report; the
  * functions in site-condition.ts and coverage.ts turn them into verdicts.
  */
 import type { TelemetryMessage } from '../../protocol/index.ts';
-
-export type SiteKind = 'station' | 'cluster';
-export type AreaLevel = 'province' | 'district' | 'commune' | 'village';
+import type { AreaLevel, SiteKind } from '../registry/model.ts';
 
 /** Worst last: the order used to sort failing sites and to pick a headline. */
 export type SiteCondition = 'operational' | 'degraded' | 'faulty' | 'offline' | 'unverified';
 export const SITE_CONDITIONS: readonly SiteCondition[] = ['operational', 'degraded', 'faulty', 'offline', 'unverified'];
-
-export interface AreaNode {
-  id: number;
-  /** `{structureVersion}.{code}`, e.g. `2025.02647`. */
-  key: string;
-  code: string;
-  version: string;
-  name: string;
-  level: AreaLevel;
-  parentId: number | null;
-}
 
 export interface SoundCheckRecord {
   at: number;

@@ -8,7 +8,8 @@ import type { Db } from '../store/db.ts';
 import type { AreaRepository } from '../registry/areas.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
 import { AreaIndex, coverageOf, coverageSnapshotRows, UnknownAreaError } from './coverage.ts';
-import type { ConditionCounts, CoveragePolicy, CoverageReport, AreaNode } from './model.ts';
+import type { ConditionCounts, CoveragePolicy, CoverageReport } from './model.ts';
+import type { AreaNode } from '../registry/model.ts';
 import { Errors } from '../errors.ts';
 
 export interface CoverageHistoryPoint extends ConditionCounts {

@@ -10,7 +10,7 @@
  *   `code,name,level,parent_code[,kind,lat,lon]`.
  * Codes are kept as strings: "080" and "80" are different codes.
  */
-import type { AreaLevel } from '../coverage/model.ts';
+import type { AreaLevel } from './model.ts';
 import { parseCsv, CsvError } from './csv.ts';
 
 export interface AreaDraft {

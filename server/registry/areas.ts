@@ -4,7 +4,7 @@
  * because the 2025 reform reused codes for different communes.
  */
 import type { Db } from '../store/db.ts';
-import type { AreaLevel, AreaNode } from '../coverage/model.ts';
+import type { AreaLevel, AreaNode } from './model.ts';
 import { Errors } from '../errors.ts';
 import { type AreaDraft, AREA_CODE_PATTERN } from './area-import.ts';
 

@@ -11,7 +11,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
-import type { SiteKind } from '../coverage/model.ts';
+import type { SiteKind } from './model.ts';
 import { Errors } from '../errors.ts';
 import { isValidSiteId } from '../../protocol/index.ts';
 import { hashSecretAsync, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';

@@ -15,7 +15,7 @@
  * so one bad item cannot stop a province's playlists.
  */
 import type { AreaIndex } from '../coverage/coverage.ts';
-import type { AreaNode } from '../coverage/model.ts';
+import type { AreaNode } from '../registry/model.ts';
 import type { BroadcastItem, Horizon, Occurrence, ScheduleSite } from './model.ts';
 import { RecurrenceError, expandRecurrence } from './recurrence.ts';
 

@@ -20,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AreaIndex } from '../coverage/coverage.ts';
-import type { AreaNode } from '../coverage/model.ts';
+import type { AreaNode } from '../registry/model.ts';
 import type { AuditLog } from '../audit.ts';
 import type { User } from '../auth/users.ts';
 import type { Site } from '../registry/sites.ts';
