@@ -25,6 +25,7 @@ import { LiveService } from './live/service.ts';
 import { LiveStreamStore } from './live/store.ts';
 import { EmbeddedBroker, type Logger, type SiteAuthority } from './fleet/broker.ts';
 import { ExternalBroker } from './fleet/external-broker.ts';
+import { mosquittoPasswordHash } from './fleet/mosquitto-files.ts';
 import { CoverageService } from './coverage/service.ts';
 import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy } from './coverage/model.ts';
 import { planSoundChecks } from './coverage/sound-check-planner.ts';
@@ -83,7 +84,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   };
 
   const areas = new AreaRepository(db, now);
-  const sites = new SiteRepository(db, areas, () => config.areaVersion, now);
+  const sites = new SiteRepository(db, areas, () => config.areaVersion, now, mosquittoPasswordHash);
   const users = new UserRepository(db, now, defaultPasswordPolicy(config.passwordMinLength));
   const audit = new AuditLog(db, now);
   const fleet = new FleetState(db, policy, now);

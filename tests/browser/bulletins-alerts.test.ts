@@ -13,18 +13,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
-import { chromiumAvailable, launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
-import { ffmpeg, missingTools } from '../helpers/media.ts';
+import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { ffmpeg } from '../helpers/media.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
 const COMMUNE = '02683'; // Xã Bát Xát
 const SITES = 4;
 
-const missing = missingTools(true);
-if (missing.length && process.env.CI) throw new Error(`CI must run the console's bulletin and alert tests: missing ${missing.join(', ')}`);
-if (missing.length) console.warn(`\n!!! SKIPPING console bulletin/alert browser tests: missing ${missing.join(', ')} !!!\n`);
-const run = chromiumAvailable() && missing.length === 0;
+const run = haveTools('chromium', 'ffmpeg', 'espeak-ng');
 
 let t: TestServer;
 let fleet: FleetRunner;

@@ -9,16 +9,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { importLaoCai2025, startTestServer, waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
-import { chromiumAvailable, launchBrowser, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { launchBrowser, screenshotPath, type Browser } from '../helpers/browser.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
 const HEARTBEAT_S = 2;
 const COMMUNES = { batXat: '02683', camDuong: '02671', laoCai: '02647' } as const;
 const SITES_PER_COMMUNE = 4;
 const SITES = SITES_PER_COMMUNE * Object.keys(COMMUNES).length;
 
-const run = chromiumAvailable();
+const run = haveTools('chromium');
 let t: TestServer;
 let fleets: FleetRunner[] = [];
 let browser: Browser;

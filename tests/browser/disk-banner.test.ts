@@ -8,9 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
-import { chromiumAvailable, launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-const run = chromiumAvailable();
+const run = haveTools('chromium');
 let t: TestServer;
 let browser: Browser;
 

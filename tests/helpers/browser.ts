@@ -1,25 +1,18 @@
 /**
  * A real Chromium for the console tests: Debian's /usr/bin/chromium driven by
- * playwright-core, headless, with a fresh profile per run. Without chromium the
- * browser tests skip loudly — except under CI, where they must fail (.ci/run
- * installs it).
+ * playwright-core, headless, with a fresh profile per run. Whether it is there
+ * is asked with haveTools('chromium') (tests/helpers/require-tool.ts): without
+ * it the browser tests skip loudly, except under CI, where they fail.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 
-export const CHROMIUM = process.env.LOANET_CHROMIUM ?? '/usr/bin/chromium';
-export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-output/screenshots');
+import { CHROMIUM } from './require-tool.ts';
 
-export function chromiumAvailable(): boolean {
-  const ok = fs.existsSync(CHROMIUM);
-  if (!ok) {
-    if (process.env.CI) throw new Error(`chromium not found at ${CHROMIUM}: CI must run the browser tests (apt-get install chromium, or set LOANET_CHROMIUM)`);
-    console.warn(`\n!!! SKIPPING browser tests: no chromium at ${CHROMIUM} (apt-get install chromium, or set LOANET_CHROMIUM) !!!\n`);
-  }
-  return ok;
-}
+export { CHROMIUM };
+export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-output/screenshots');
 
 export interface Browser {
   context: BrowserContext;

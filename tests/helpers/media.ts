@@ -14,20 +14,6 @@ const found = findMediaTools({});
 export const tools = 'tools' in found ? found.tools : undefined;
 export const espeak = which('espeak-ng');
 
-/**
- * What is missing for the media tests. In CI a missing tool fails the run
- * (see `requireTools`); elsewhere the tests are skipped with a loud warning.
- */
-export function missingTools(needEspeak: boolean): string[] {
-  const missing: string[] = [];
-  if (!tools) missing.push('ffmpeg/ffprobe (apt-get install ffmpeg)');
-  if (needEspeak && !espeak) missing.push('espeak-ng (apt-get install espeak-ng)');
-  if (missing.length && !process.env.CI) {
-    console.warn(`\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!! SKIPPING media tests: missing ${missing.join(', ')}\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n`);
-  }
-  return missing;
-}
-
 export function ffmpeg(...args: string[]): void {
   execFileSync(tools!.ffmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 }

@@ -27,11 +27,12 @@ import { SimDevice } from '../../firmware-sim/device.ts';
 import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import { readStateFile } from '../../edge-agent/state-file.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const missing = missingTools(false);
+const canRun = haveTools('ffmpeg');
 const COMMUNE = '02683';
 /** The alert's site has a commune of its own: the alert reaches no other test's site. */
 const ALERT_COMMUNE = '02680';
@@ -140,7 +141,7 @@ const heardRuns = (s: Site) => s.device.playedAudio().runs.filter((r) => r.heard
 const receiptsOf = (siteId: string) => t.server.ctx.asRun.list({ siteIds: [siteId], from: 0, to: Date.now() + 3_600_000 });
 
 beforeAll(async () => {
-  if (missing.length) return;
+  if (!canRun) return;
   dir = tempDir('loanet-state-loss-');
   t = await startTestServer();
   await importLaoCai2025(t);
@@ -157,7 +158,7 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(missing.length > 0)("the agent's state lost or damaged", () => {
+describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
   it('receipt journal wiped after an offline play: the receipt says unknown, never "skipped, the agent was not running"', async () => {
     const s = await makeSite('Cụm loa thôn (mất nhật ký)');
     let agent = startAgent(s.config);

@@ -20,10 +20,11 @@ import { decodeAlertControl, type AlertStart } from '../../protocol/index.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { missingTools } from '../helpers/media.ts';
-import { capNowFor } from '../helpers/cap.ts';
 
-const missing = missingTools(true);
+import { capNowFor } from '../helpers/cap.ts';
+import { haveTools } from '../helpers/require-tool.ts';
+
+const canRun = haveTools('ffmpeg', 'espeak-ng');
 const COMMUNE = '02683';
 const CHANNEL = `loanet/v1/areas/2025.${COMMUNE}/control`;
 const QUEUE_MAX = 2;
@@ -60,7 +61,7 @@ const longText = (marker: string) => {
 };
 
 beforeAll(async () => {
-  if (missing.length) return;
+  if (!canRun) return;
   dir = tempDir('loanet-alert-lane-');
   gates = path.join(dir, 'gates');
   fs.mkdirSync(gates);
@@ -104,7 +105,7 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(missing.length > 0)('the alert lane, with the bulletin lane full', () => {
+describe.skipIf(!canRun)('the alert lane, with the bulletin lane full', () => {
   const bulk: string[] = [];
 
   it('bulletin work is bounded: two long jobs run, QUEUE_MAX wait, one more is refused naming the depth', async () => {

@@ -12,12 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeAlertControl, siteTopic, type AlertStart, type AlertStatusEvent } from '../../protocol/index.ts';
 import { parseCap } from '../../server/alerts/cap/parse.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { makeInputs, missingTools, postMultipart, probe, tools, uploadFile } from '../helpers/media.ts';
+import { makeInputs, postMultipart, probe, tools, uploadFile } from '../helpers/media.ts';
 import { execFileSync } from 'node:child_process';
 import { bindCapSender, capFixtureSenders, capNowFor, shiftDates } from '../helpers/cap.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-const missing = missingTools(true);
-const run = missing.length === 0 || !!process.env.CI;
+const run = haveTools('ffmpeg', 'espeak-ng');
 
 let t: TestServer;
 const tokens: Record<string, string> = {};

@@ -5,7 +5,6 @@
  * null sink. Then what each adapter adds: the WAV's length and gaps, aplay's
  * failures, what the simulated amplifier recorded.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,15 +22,9 @@ import { createAudioSink } from '../../edge-agent/audio/sinks/factory.ts';
 import { frameLevelDb } from '../../edge-agent/audio/sinks/stats.ts';
 import { AudioSinkError, FRAME_MS, FRAME_SAMPLES, type AudioSink } from '../../edge-agent/audio/types.ts';
 import { waitFor } from '../helpers/server.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-let hasAplay = true;
-try {
-  execFileSync('aplay', ['--version'], { stdio: 'ignore' });
-} catch {
-  hasAplay = false;
-  if (process.env.CI) throw new Error('aplay is missing in CI: install alsa-utils');
-  console.warn('\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!! aplay not found (apt-get install alsa-utils): SKIPPING the ALSA sink tests\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n');
-}
+const hasAplay = haveTools('aplay');
 
 /** A sine frame at `amplitude` (fraction of full scale). */
 function tone(amplitude = 0.5, hz = 1000, startSample = 0): Int16Array {

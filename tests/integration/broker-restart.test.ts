@@ -22,14 +22,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RETAINED_CANARY_TOPIC, siteTopic, type AlertStart, type PlaylistMessage, type RetainedCanary } from '../../protocol/index.ts';
 import { mosquittoPasswordHash } from '../../server/fleet/mosquitto-files.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
-import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-if (!HAVE_MOSQUITTO) {
-  if (process.env.CI) throw new Error(`${MOSQUITTO} is missing: .ci/run must install the Debian package mosquitto`);
-  console.warn(`\n*** WARNING: ${MOSQUITTO} not found: SKIPPING the broker restart test (apt-get install mosquitto) ***\n`);
-}
-const missing = missingTools(false);
+const canRun = haveTools('mosquitto', 'ffmpeg');
 const SERVER_PASSWORD = 'test-mqtt-server-password';
 const OBSERVER = { user: 'observer', password: 'observer-password' };
 const COMMUNE = '02683'; // Xã Bát Xát
@@ -99,7 +96,7 @@ async function scheduleItem(title: string, at: number): Promise<string> {
   return item.body.id as string;
 }
 
-describe.skipIf(!HAVE_MOSQUITTO || missing.length > 0)('an external Mosquitto killed with SIGKILL', () => {
+describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
   beforeAll(async () => {
     dir = tempDir('loanet-broker-restart-');
     port = await freePort();

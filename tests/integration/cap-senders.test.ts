@@ -14,10 +14,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
-import { missingTools } from '../helpers/media.ts';
-import { bindCapSender, CAP_FIXTURES, shiftDates } from '../helpers/cap.ts';
 
-const run = missingTools(true).length === 0 || !!process.env.CI;
+import { bindCapSender, CAP_FIXTURES, shiftDates } from '../helpers/cap.ts';
+import { haveTools } from '../helpers/require-tool.ts';
+
+const run = haveTools('ffmpeg', 'espeak-ng');
 
 const PROVINCE = 'pctt@laocai.gov.vn';
 const COMMUNE_B_SENDER = 'ubnd@camduong.laocai.gov.vn';

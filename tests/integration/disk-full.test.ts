@@ -22,13 +22,13 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeAlertControl, decodeEventAck, eventAckKey, siteTopic, type AlertStart, type AsRunEvent } from '../../protocol/index.ts';
 import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { libraryFiles, makeInputs, missingTools, postMultipart, uploadFile } from '../helpers/media.ts';
+import { libraryFiles, makeInputs, postMultipart, uploadFile } from '../helpers/media.ts';
 import { RESERVE_FILE } from '../../server/store/disk-space.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
 const MB = 1024 * 1024;
-const missing = missingTools(true);
 
 /** A tmpfs of `sizeMb` at a fresh folder, or why not. */
 function mountTmpfs(sizeMb: number): { dir: string } | { why: string } {
@@ -47,12 +47,16 @@ function unmount(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-const probe = mountTmpfs(1);
-const canMount = 'dir' in probe;
-if ('dir' in probe) unmount(probe.dir);
-else if (process.env.CI) throw new Error(`CI: the disk-full test must run, but mounting a tmpfs failed: ${probe.why}`);
-else console.warn(`\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!! SKIPPING disk-full tests: cannot mount a tmpfs (${probe.why}); run as root\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n`);
-const run = canMount && (missing.length === 0 || !!process.env.CI);
+const run = haveTools('ffmpeg', 'espeak-ng', {
+  name: 'a tmpfs mount (a disk that can be filled)',
+  install: 'run the tests as root (CI does), or where mount -t tmpfs is allowed',
+  present: () => {
+    const probe = mountTmpfs(1);
+    if (!('dir' in probe)) return probe.why;
+    unmount(probe.dir);
+    return true;
+  },
+});
 
 /** Write `file` until the kernel says ENOSPC (1 MiB, then 4 KiB steps): the disk is then full to the last block. */
 function fillDisk(file: string, leaveBytes = 0): void {

@@ -20,14 +20,12 @@ import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { loadConfig } from '../../server/config.ts';
 import { startServer } from '../../server/server.ts';
 import { StartupError } from '../../server/errors.ts';
-import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { PROTOCOL_VERSION, siteTopic } from '../../protocol/index.ts';
 import type { CoverageReport } from '../../server/coverage/model.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-if (!HAVE_MOSQUITTO) {
-  if (process.env.CI) throw new Error(`${MOSQUITTO} is missing: .ci/run must install the Debian package mosquitto`);
-  console.warn(`\n*** WARNING: ${MOSQUITTO} not found: SKIPPING the external broker tests (apt-get install mosquitto to run them) ***\n`);
-}
+const haveMosquitto = haveTools('mosquitto');
 
 const HEARTBEAT_S = 2;
 const SITES = 20;
@@ -82,7 +80,7 @@ async function regenerate(): Promise<string> {
 
 const coverage = async () => (await t.api<CoverageReport>('GET', '/api/coverage?area=15')).body;
 
-describe.skipIf(!HAVE_MOSQUITTO)('loanet on an external Mosquitto broker', () => {
+describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => {
   beforeAll(async () => {
     dir = tempDir('loanet-mosquitto-');
     port = await freePort();

@@ -23,13 +23,11 @@ import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { listenAsSite, sinePcm, type Heard } from '../helpers/live.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-if (!HAVE_MOSQUITTO) {
-  if (process.env.CI) throw new Error(`${MOSQUITTO} is missing: .ci/run must install the Debian package mosquitto`);
-  console.warn(`\n*** WARNING: ${MOSQUITTO} not found: SKIPPING the live restart test (apt-get install mosquitto) ***\n`);
-}
+const haveMosquitto = haveTools('mosquitto');
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVER_PASSWORD = 'test-mqtt-server-password';
@@ -85,7 +83,7 @@ async function call(base: string, token: string, method: string, url: string, bo
 
 const mqttUrl = () => `mqtt://127.0.0.1:${port}`;
 
-describe.skipIf(!HAVE_MOSQUITTO)('a live stream across a server crash, with an external Mosquitto', () => {
+describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an external Mosquitto', () => {
   beforeAll(async () => {
     dir = tempDir('loanet-live-restart-');
     dataDir = path.join(dir, 'data');

@@ -16,9 +16,10 @@ import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir, waitFor } from '../helpers/serve
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { HAVE_MOSQUITTO, MOSQUITTO, freePort, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { MOSQUITTO, freePort, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { MOSQUITTO_MAX_PACKET_SIZE } from '../../server/fleet/mosquitto-files.ts';
 import { MAX_PLAYLIST_BYTES } from '../../protocol/index.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
 const MAX_PER_ADDRESS = 6;
 const BURST = 40;
@@ -366,7 +367,7 @@ describe('MQTT connections per address', () => {
   });
 });
 
-describe.skipIf(!HAVE_MOSQUITTO)('the generated Mosquitto limits (a real Mosquitto with the test bootstrap config)', () => {
+describe.skipIf(!haveTools('mosquitto'))('the generated Mosquitto limits (a real Mosquitto with the test bootstrap config)', () => {
   let mosquitto: ChildProcess | undefined;
   let port = 0;
   const user = 'loanet_server';

@@ -5,15 +5,15 @@
  * path, keeps the server's priority; and renicing the worker leaves the rest
  * of the process alone.
  */
-import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LANE_NICE, runOffThread } from '../../server/offthread.ts';
 import { threadNiceTask } from '../fixtures/offthread/thread-nice.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
 const TASK = new URL('../fixtures/offthread/thread-nice.ts', import.meta.url);
 const opts = { timeoutMs: 30_000, maxHeapMb: 64 };
 
-describe.skipIf(!fs.existsSync('/proc/thread-self/stat'))('worker thread priority by lane', () => {
+describe.skipIf(!haveTools('proc-thread-self'))('worker thread priority by lane', () => {
   it('an uploaded document\'s lane runs niced, the alert lane and the main thread at the server\'s own priority', async () => {
     const main = threadNiceTask();
     const media = await runOffThread<number>(TASK, 'threadNiceTask', null, { ...opts, lane: 'media' });

@@ -17,14 +17,14 @@ import { LivePlayback } from '../../edge-agent/live/live-playback.ts';
 import { LiveOpusEncoder, LIVE_FRAME_BYTES } from '../../server/live/opus-encoder.ts';
 import type { AudioFrame } from '../../protocol/audio-frame.ts';
 import { FrameAssembler } from '../../server/live/frame-assembler.ts';
-import { espeak, ffmpeg, missingTools } from '../helpers/media.ts';
+import { espeak, ffmpeg } from '../helpers/media.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-if (!opusFec.available) {
-  if (process.env.CI) throw new Error(`CI must test in-band FEC: ${opusFec.why}`);
-  console.warn(`\n!!!!!!!!\n!! SKIPPING FEC tests: ${opusFec.why}\n!!!!!!!!\n`);
-}
-const missing = missingTools(true);
-if (missing.length && process.env.CI) throw new Error(`media tools missing in CI: ${missing.join(', ')}`);
+const canRun = haveTools('ffmpeg', 'espeak-ng', {
+  name: "loanet's libopus decoder with in-band FEC (native/opus-decoder)",
+  install: 'apt-get install python3 make g++, then npm run build:native',
+  present: () => opusFec.available || (opusFec.why ?? 'not built'),
+});
 
 /** Energy of (a − b) over one frame. */
 function errorEnergy(a: Int16Array, b: Int16Array): number {
@@ -41,7 +41,7 @@ function energy(a: Int16Array): number {
   return e;
 }
 
-describe.skipIf(!opusFec.available || missing.length > 0)('in-band FEC with loanet\'s libopus binding', () => {
+describe.skipIf(!canRun)('in-band FEC with loanet\'s libopus binding', () => {
   let dir: string;
   let packets: Buffer[];
   /** Frames as decoded with nothing lost: what the listener should have heard. */

@@ -25,10 +25,10 @@ import { PlayoutEngine, type EngineEvent } from '../../edge-agent/playout/engine
 import { openOggOpusFile } from '../../edge-agent/playout/file-source.ts';
 import { FRAME_MS } from '../../edge-agent/audio/types.ts';
 import { waitFor } from '../helpers/server.ts';
-import { ffmpeg, missingTools } from '../helpers/media.ts';
+import { ffmpeg } from '../helpers/media.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-const missing = missingTools(false);
-if (missing.length && process.env.CI) throw new Error(`missing in CI: ${missing.join(', ')}`);
+const canRun = haveTools('ffmpeg');
 
 let dir: string;
 let profile: DeviceProfile;
@@ -38,7 +38,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-preempt-'));
   const base = await loadProfile('village-cluster-4g');
   profile = { ...base, amplifier: { ...base.amplifier, warmupMs: 200 } };
-  if (missing.length) return;
+  if (!canRun) return;
   // What the media library stores: Ogg Opus, mono, 48 kHz, 20 ms packets.
   ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '24k', '-frame_duration', '20', path.join(dir, 'bulletin.opus'));
   ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=880:duration=0.6', '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '24k', '-frame_duration', '20', path.join(dir, 'alert.opus'));
@@ -70,7 +70,7 @@ async function site() {
 
 const ended = (events: EngineEvent[], id: string) => events.find((e) => (e.type === 'ended' || e.type === 'failed') && e.id === id);
 
-describe.skipIf(missing.length > 0)('pre-emption at the edge, through the simulated amplifier', () => {
+describe.skipIf(!canRun)('pre-emption at the edge, through the simulated amplifier', () => {
   it('an emergency scheduled mid-bulletin takes over within one frame; the bulletin resumes where it was cut and is heard whole', async () => {
     const { device, engine, events } = await site();
     const bulletin = await openOggOpusFile(path.join(dir, 'bulletin.opus'));

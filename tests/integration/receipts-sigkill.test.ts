@@ -28,15 +28,16 @@ import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
-import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../firmware-sim/api-client.ts';
 import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const missing = missingTools(false);
+const canRun = haveTools('ffmpeg');
 const COMMUNE = '02683';
 const BULLETIN_S = 2;
 const FRAMES = (BULLETIN_S * 1000) / 20;
@@ -141,7 +142,7 @@ const journalHas = (s: Site, entryId: string, kind: 'r' | 'p') => {
 const receiptsAt = (siteId: string, at: number) => t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 60_000, to: at + 60_000 });
 
 beforeAll(async () => {
-  if (missing.length) return;
+  if (!canRun) return;
   dir = tempDir('loanet-receipts-kill-');
   t = await startTestServer();
   await importLaoCai2025(t);
@@ -163,7 +164,7 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(missing.length > 0)('receipts when the agent is SIGKILLed', () => {
+describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
   it('killed after playing offline and before the link returns: the receipt reaches the server once after the restart', async () => {
     const s = await makeSite('Cụm loa thôn (kill sau khi phát)');
     let agent = startAgent(s.config);
@@ -412,7 +413,7 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
     next = undefined;
   }, 300_000);
 
-  it.skipIf(!HAVE_MOSQUITTO)('external Mosquitto: what the agents took as acknowledged is stored once the next server is up', async () => {
+  it.skipIf(!haveTools('mosquitto'))('external Mosquitto: what the agents took as acknowledged is stored once the next server is up', async () => {
     const dataDir = path.join(burstDir, 'external');
     const port = await freePort();
     const mqttUrl = `mqtt://127.0.0.1:${port}`;

@@ -13,14 +13,11 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { siteTopic, type AsRunEvent, type PlaylistMessage } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { freePort, HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
-import { ffmpeg, missingTools, uploadFile } from '../helpers/media.ts';
+import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
-if (!HAVE_MOSQUITTO) {
-  if (process.env.CI) throw new Error(`${MOSQUITTO} is missing: .ci/run must install the Debian package mosquitto`);
-  console.warn(`\n*** WARNING: ${MOSQUITTO} not found: SKIPPING the schedule-over-Mosquitto test (apt-get install mosquitto) ***\n`);
-}
-const missing = missingTools(false);
+const canRun = haveTools('mosquitto', 'ffmpeg');
 const SERVER_PASSWORD = 'test-mqtt-server-password';
 
 let dir: string;
@@ -30,7 +27,7 @@ let t: TestServer;
 let site: { siteId: string; secret: string };
 let client: MqttClient | undefined;
 
-describe.skipIf(!HAVE_MOSQUITTO || missing.length > 0)('schedule over an external Mosquitto', () => {
+describe.skipIf(!canRun)('schedule over an external Mosquitto', () => {
   beforeAll(async () => {
     dir = tempDir('loanet-schedule-mosquitto-');
     port = await freePort();

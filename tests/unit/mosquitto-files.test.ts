@@ -14,6 +14,7 @@ import {
   type MosquittoSite,
 } from '../../server/fleet/mosquitto-files.ts';
 import { authorize } from '../../server/fleet/acl.ts';
+import { haveTools, MOSQUITTO_PASSWD } from '../helpers/require-tool.ts';
 
 const AT = '2025-11-20T06:00:00.000Z';
 const STATION: MosquittoSite = { siteId: 'sim-02683-st', areaKeys: ['2025.02683', '2025.15'], passwordHash: mosquittoPasswordHash('station-secret') };
@@ -44,9 +45,9 @@ describe('the $7$ hash (PBKDF2-HMAC-SHA512, as mosquitto_passwd 2.x writes it)',
     expect(mosquittoPasswordHash('secret', { salt: Buffer.alloc(12) })).toBe('$7$101$AAAAAAAAAAAAAAAA$GKi4qDyk9y4EWmYPwoG2Z68xDS4geZItBOL+r9OzoRFUOftyza0bBNYPi42rbBMws2OTLsfxYvabe/4weVE1LQ==');
   });
 
-  it.skipIf(!fs.existsSync('/usr/bin/mosquitto_passwd'))('agrees with the real mosquitto_passwd: its hash verifies here', () => {
+  it.skipIf(!haveTools('mosquitto_passwd'))('agrees with the real mosquitto_passwd: its hash verifies here', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-pw-')), 'passwd');
-    execFileSync('/usr/bin/mosquitto_passwd', ['-c', '-b', file, 'alice', 'a-site-secret']);
+    execFileSync(MOSQUITTO_PASSWD, ['-c', '-b', file, 'alice', 'a-site-secret']);
     const line = fs.readFileSync(file, 'utf8').trim();
     const hash = line.slice('alice:'.length);
     expect(parseMosquittoHash(hash)?.iterations).toBe(101);
