@@ -2,8 +2,8 @@
  * Sites (commune stations and village clusters) and their credentials.
  *
  * A credential is issued once at registration (or rotation), returned to the
- * caller once, and stored only as hashes: scrypt for loanet's own checks, and
- * Mosquitto's `$7$` PBKDF2 form for an external Mosquitto broker, and a SHA-256
+ * caller once, and stored only as hashes: scrypt for loanet's own checks, an
+ * external broker's own form when one is given (`BrokerPasswordHasher`), and a SHA-256
  * digest that loanet checks (the secret is 256 random bits, so the digest is
  * as unguessable as the secret and costs microseconds: no scrypt storm when
  * 3,000 agents reconnect or fetch an alert's audio after a server start).
@@ -15,9 +15,17 @@ import type { SiteKind } from './model.ts';
 import { Errors } from '../errors.ts';
 import { isValidSiteId } from '../../protocol/index.ts';
 import { hashSecretAsync, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';
-import { mosquittoPasswordHash } from '../fleet/mosquitto-files.ts';
 import { timingSafeEqual } from 'node:crypto';
 import type { Area, AreaRepository } from './areas.ts';
+
+/**
+ * An external broker's own hash of a new site secret (Mosquitto's `$7$`),
+ * stored with the credential and served back by `brokerCredentials()`. It is
+ * injected because it can only be made at issue, the one time the plain
+ * secret is known, and the registry must not depend on the broker: the
+ * composition root hands it the fleet's hasher.
+ */
+export type BrokerPasswordHasher = (secret: string) => string;
 
 export interface ExpectedDevice {
   id: string;
@@ -111,6 +119,8 @@ export class SiteRepository {
     private readonly areas: AreaRepository,
     private readonly defaultVersion: () => string,
     private readonly now: () => number = Date.now,
+    /** Without one, credentials carry no broker hash (as those issued before schema 2). */
+    private readonly brokerPasswordHash: BrokerPasswordHasher | null = null,
   ) {}
 
   private statements(): NonNullable<SiteRepository['st']> {
@@ -265,7 +275,8 @@ export class SiteRepository {
 
   /**
    * The current credential of every active site as an external broker needs
-   * it: the Mosquitto hash, or null for a credential issued before schema 2.
+   * it: its hash (`BrokerPasswordHasher`), or null for a credential issued
+   * before schema 2 or by a repository given no hasher.
    */
   brokerCredentials(): Array<{ siteId: string; areaId: number; mosquittoHash: string | null }> {
     const rows = this.db
@@ -282,12 +293,13 @@ export class SiteRepository {
    * Every form is made now, the only time the plain secret is known: the
    * SHA-256 digest loanet checks (migration 8), scrypt (kept for credentials'
    * history and older servers; `secretHash`, computed by the caller off the
-   * event loop), and `$7$` for Mosquitto.
+   * event loop), and the external broker's form (`brokerPasswordHash`).
    */
   private insertCredential(siteId: string, secret: string, secretHash: string, t: number): void {
+    const brokerHash = this.brokerPasswordHash?.(secret) ?? null;
     this.db
       .prepare('INSERT INTO site_credentials (site_id, secret_hash, mosquitto_hash, secret_digest, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(siteId, secretHash, mosquittoPasswordHash(secret), tokenDigest(`${siteId}\n${secret}`), t);
+      .run(siteId, secretHash, brokerHash, tokenDigest(`${siteId}\n${secret}`), t);
   }
 
   private forget(id: string): void {
