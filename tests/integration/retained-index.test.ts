@@ -11,9 +11,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { withRetainedIndex, type RetainedStore } from '../../server/fleet/retained-index.ts';
+import { waitFor } from '../helpers/server.ts';
 
 const memory = createRequire(import.meta.url)('aedes-persistence') as () => RetainedStore;
 const TOPICS = 2000;
+/**
+ * A retained message subscribed to last: the broker streams a SUBSCRIBE's
+ * retained messages in the order of its topic filters (the index and
+ * aedes-persistence's scan both do), so once the fence is here every retained
+ * message of the filters before it has been delivered, and one not received
+ * was not sent.
+ */
+const FENCE = 'loanet/v1/test/fence';
 
 interface Running {
   url: string;
@@ -37,15 +46,18 @@ async function broker(indexed: boolean): Promise<Running> {
   };
 }
 
-/** What a fresh client gets right after subscribing to `topics` (retained messages), within a short wait. */
+/** The retained messages a fresh client gets for subscribing to `topics`: all of them, up to the fence. */
 async function retainedFor(url: string, topics: string[]): Promise<Map<string, string>> {
   const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
   const got = new Map<string, string>();
+  let fenced = false;
   c.on('message', (topic, payload, packet) => {
-    if (packet.retain) got.set(topic, payload.toString());
+    if (!packet.retain) return;
+    if (topic === FENCE) fenced = true;
+    else got.set(topic, payload.toString());
   });
-  await c.subscribeAsync(topics, { qos: 1 });
-  await new Promise((r) => setTimeout(r, 300));
+  await c.subscribeAsync([...topics, FENCE], { qos: 1 });
+  await waitFor('the fence after the retained messages', () => fenced, 30_000);
   await c.endAsync();
   return got;
 }
@@ -61,6 +73,7 @@ beforeAll(async () => {
     await pub.publishAsync('loanet/v1/sites/s-7/playlist', 'v2 of 7', { qos: 1, retain: true }); // replaced
     await pub.publishAsync('loanet/v1/sites/s-8/playlist', '', { qos: 1, retain: true }); // cleared
     await pub.publishAsync('loanet/v1/areas/2025.15/control', 'alert', { qos: 1, retain: true });
+    await pub.publishAsync(FENCE, 'fence', { qos: 1, retain: true });
     await pub.endAsync();
   }
 }, 60_000);
@@ -78,7 +91,7 @@ describe('retained index on the embedded broker', () => {
       ['loanet/v1/sites/s-7/playlist', 'v2 of 7'],
     ]);
     expect([...indexed.entries()].sort()).toEqual([...plain.entries()].sort());
-    expect(brokers[0]!.index!.retainedIndexSize()).toBe(TOPICS - 1 + 1); // s-8 cleared, the area control added
+    expect(brokers[0]!.index!.retainedIndexSize()).toBe(TOPICS - 1 + 2); // s-8 cleared, the area control and the fence added
   });
 
   it('falls back to the scan for a wildcard subscribe, with the same answer', async () => {
