@@ -8,6 +8,7 @@ import { SimDevice } from '../../firmware-sim/device.ts';
 import { DeviceServer, createDevicePair } from '../../firmware-sim/device-server.ts';
 import { createDeviceGateway } from '../../edge-agent/devices/factory.ts';
 import { DeviceError, type DeviceFaultNotice, type DeviceGateway } from '../../edge-agent/devices/gateway.ts';
+import { waitFor } from '../helpers/server.ts';
 
 let profile: DeviceProfile;
 const tone = { hz: 1000, durationMs: 100, level: 80 };
@@ -30,7 +31,8 @@ function collectFaults(gw: DeviceGateway) {
     notices.push(n);
     for (const w of waiters.splice(0)) (w.match(n) ? w.resolve(n) : waiters.push(w));
   });
-  const next = (match: (n: DeviceFaultNotice) => boolean, ms = 2000) =>
+  // The deadline only bounds a hang: a loaded machine may take seconds to deliver a notice.
+  const next = (match: (n: DeviceFaultNotice) => boolean, ms = 15_000) =>
     new Promise<DeviceFaultNotice>((resolve, reject) => {
       const seen = notices.find(match);
       if (seen) return resolve(seen);
@@ -121,8 +123,7 @@ for (const [name, start] of [
       expect(s.devices[0]).toMatchObject({ reachable: false, error: expect.stringMatching(/did not answer get_status/) });
       expect(s.lines.map((l) => l.status)).toEqual(['unknown', 'unknown']);
       await faults.next((n) => n.fault === 'device_unreachable' && !n.cleared);
-      await new Promise((r) => setTimeout(r, 350));
-      expect((await gateway.status()).devices[0]?.reachable).toBe(true);
+      await waitFor('the device answering again after its reboot', async () => (await gateway.status()).devices[0]?.reachable === true);
       await faults.next((n) => n.fault === 'device_unreachable' && n.cleared);
     });
   });
@@ -140,9 +141,10 @@ describe('serial-line behaviour over a stream', () => {
     await gateway.start();
     // Line noise that looks like the start of a 1000-byte frame, then silence.
     pair.device.write(Buffer.from([0xa5, 0x5a, 0x01, 0x00, 0x03, 0xe8, 0x11, 0x22]));
+    // The stimulus is the silence itself (longer than frameGapMs); a busy machine only makes it longer.
     await new Promise((r) => setTimeout(r, 80));
     device.injectFault({ kind: 'modem_link_lost' });
-    expect(await faults.next((n) => n.fault === 'modem_link_lost', 1000)).toMatchObject({ device: 'modem' });
+    expect(await faults.next((n) => n.fault === 'modem_link_lost')).toMatchObject({ device: 'modem' });
   });
 });
 
@@ -160,7 +162,7 @@ describe('losing the device', () => {
     const again = new DeviceServer(device, { tickIntervalMs: 0 });
     await again.listen(port, '127.0.0.1');
     cleanups.push(() => again.close());
-    await faults.next((n) => n.fault === 'device_unreachable' && n.cleared, 3000);
+    await faults.next((n) => n.fault === 'device_unreachable' && n.cleared);
     expect(await gateway.setVolume(50)).toBe(50);
   });
 
