@@ -100,14 +100,4 @@ export async function importLaoCai2025(t: TestServer): Promise<void> {
   if (r.status !== 200) throw new Error(`import failed: ${JSON.stringify(r.body)}`);
 }
 
-/** Poll until `fn` returns a truthy value or the timeout passes; fails with the last value seen. */
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await fn();
-    if (last) return last as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor } from './wait.ts';
