@@ -14,9 +14,13 @@
  * - One not yet due (or still playing) is "not due yet".
  * - A receipt for an entry the server has no record of sending (e.g. sent
  *   before this server's database existed) is listed as it is.
+ *
+ * Its inputs are its own types (`SentEntryInput`, `ReceiptInput`): the
+ * stores' rows (schedule/sent-entries.ts, asrun/log.ts) carry more and are
+ * passed as they are, so this core does not depend on the stores, and tests
+ * build plain objects.
  */
-import type { AsRunReceipt } from './log.ts';
-import type { SentEntry } from '../schedule/sent-entries.ts';
+import type { AsRunOutcome } from '../../protocol/index.ts';
 
 export const AS_RUN_STATUSES = ['played', 'late', 'early', 'unverified', 'partial', 'skipped', 'unknown', 'no_receipt', 'upcoming'] as const;
 export type AsRunStatus = (typeof AS_RUN_STATUSES)[number];
@@ -49,6 +53,40 @@ const REASON_TEXT: Readonly<Record<string, { vi: string; en: string }>> = {
   same_priority: { vi: 'trùng giờ với bản tin cùng mức ưu tiên (theo lịch)', en: 'overlapped an item of the same priority' },
   queue_no_room: { vi: 'không còn chỗ để phát nối tiếp trong thời hạn hiệu lực', en: 'no room to queue it within its validity' },
 };
+
+/** One occurrence as sent to one site (or skipped there by the server's plan). */
+export interface SentEntryInput {
+  siteId: string;
+  entryId: string;
+  itemId: string;
+  scheduledAt: number;
+  /** Planned start (after any queue shift). */
+  startAt: number;
+  durationMs: number;
+  priority: string;
+  plan: 'play' | 'skipped';
+  skipReason: string | null;
+}
+
+/** A site's receipt for one occurrence, as stored when it came. */
+export interface ReceiptInput {
+  siteId: string;
+  entryId: string;
+  itemId: string;
+  scheduledAt: number;
+  outcome: AsRunOutcome;
+  startedAt: number | null;
+  endedAt: number | null;
+  startErrorMs: number | null;
+  frames: number | null;
+  reason: string | null;
+  detail: string | null;
+  /** The agent's clock was verified when the entry started; null: an agent that does not say. */
+  clockSynced: boolean | null;
+  /** The play's clock minus the best clock the agent knew when it wrote the receipt (positive: early). */
+  clockErrorMs: number | null;
+  receivedAt: number;
+}
 
 export interface SiteInfo {
   name: string;
@@ -114,8 +152,8 @@ export interface AsRunEntrySummary {
 }
 
 export interface AccountInput {
-  sent: readonly SentEntry[];
-  receipts: readonly AsRunReceipt[];
+  sent: readonly SentEntryInput[];
+  receipts: readonly ReceiptInput[];
   sites: ReadonlyMap<string, SiteInfo>;
   titleOf(itemId: string): string;
   siteNow(siteId: string): SiteNow | undefined;
@@ -131,7 +169,7 @@ function fmtSeconds(ms: number, lang: 'vi' | 'en'): string {
 /** Issue 3's bound: a start within this of its time (on the server clock) is on time. */
 export const ON_TIME_TOLERANCE_MS = 100;
 
-type ReceiptClockFields = Pick<AsRunReceipt, 'outcome' | 'startErrorMs' | 'clockSynced' | 'clockErrorMs'>;
+type ReceiptClockFields = Pick<ReceiptInput, 'outcome' | 'startErrorMs' | 'clockSynced' | 'clockErrorMs'>;
 
 /**
  * What a play's receipt means once the clock it was played under is taken into
@@ -154,7 +192,7 @@ export function receiptStatus(r: ReceiptClockFields): AsRunStatus {
 }
 
 /** How far the site's clock was off when it played, in words, when it was off by more than the tolerance. */
-function clockNote(r: AsRunReceipt | undefined): { vi: string; en: string } | null {
+function clockNote(r: ReceiptInput | undefined): { vi: string; en: string } | null {
   if (!r || r.clockErrorMs === null || Math.abs(r.clockErrorMs) <= ON_TIME_TOLERANCE_MS) return null;
   const s = Math.abs(r.clockErrorMs);
   return r.clockErrorMs > 0
@@ -162,14 +200,14 @@ function clockNote(r: AsRunReceipt | undefined): { vi: string; en: string } | nu
     : { vi: `đồng hồ của điểm chậm ${fmtSeconds(s, 'vi')} giây lúc phát`, en: `the site's clock was ${fmtSeconds(s, 'en')} s slow when it played` };
 }
 
-function explain(status: AsRunStatus, reason: string | null, r: AsRunReceipt | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
+function explain(status: AsRunStatus, reason: string | null, r: ReceiptInput | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
   const text = explainStatus(status, reason, r, now);
   const note = clockNote(r);
   if (!note) return text;
   return text ? { vi: `${text.vi}; ${note.vi}`, en: `${text.en}; ${note.en}` } : note;
 }
 
-function explainStatus(status: AsRunStatus, reason: string | null, r: AsRunReceipt | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
+function explainStatus(status: AsRunStatus, reason: string | null, r: ReceiptInput | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
   if (status === 'early' && r?.startErrorMs != null) return { vi: `phát sớm ${fmtSeconds(-r.startErrorMs, 'vi')} giây so với giờ máy chủ`, en: `played ${fmtSeconds(-r.startErrorMs, 'en')} s early on the server clock` };
   if (status === 'unverified') {
     return {
