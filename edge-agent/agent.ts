@@ -30,7 +30,6 @@
  * results, a bounded outbox and a clock window of at most 32 samples; no
  * per-agent timers beyond the heartbeat and the next clock request.
  */
-import { readJsonFile, writeJsonAtomic } from './state-file.ts';
 import { markRun, readRunHistory } from './run-marker.ts';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -80,6 +79,9 @@ import { LiveReceiver } from './live/receiver.ts';
 import { createOpusDecoder } from './audio/opus.ts';
 import { SharedMediaNeeds } from './alerts/media-needs.ts';
 import type { AgentConfig } from './config.ts';
+import { clip, consoleLogger, round3, withTimeout, type AgentLogger } from './agent-log.ts';
+import { SiteSettings, SETTINGS_FILE } from './site-settings.ts';
+import { CommandLedger, LEDGER_FILE } from './commands/ledger.ts';
 
 export interface Clock {
   now(): number;
@@ -114,12 +116,7 @@ const CLOCK_CHECK_MIN_GAP_MS = 1000;
 /** The default sync time base: the epoch at process start plus a monotonic clock (never steps). */
 export const monotonicEpochMs = (): number => performance.timeOrigin + performance.now();
 
-export interface AgentLogger {
-  debug?(message: string): void;
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
+export type { AgentLogger } from './agent-log.ts';
 
 /** Runs after the site has said "offline, reboot"; when it resolves, the agent reconnects. */
 export type RebootHook = (gateway: DeviceGateway) => Promise<void>;
@@ -228,144 +225,12 @@ const DEFAULT_AMP_LEAD_MS = 3500;
 const DEFAULT_AMP_TAIL_MS = 5000;
 /** Added to the device's warm-up: the amp_power round trip and the relay. */
 const AMP_LEAD_MARGIN_MS = 500;
-const LEDGER_FILE = 'commands.json';
-/** Settings changed by command (today the acoustic delay), kept across restarts. */
-const SETTINGS_FILE = 'settings.json';
-/** The range the config file and the set_acoustic_delay command allow (metres). */
-const ACOUSTIC_DELAY_RANGE_M = { min: -100, max: 1000 } as const;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type CommandOutcome = { result?: NonNullable<CommandResultEvent['result']>; after?: () => Promise<void> };
 
-const clip = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 
-function consoleLogger(siteId: string): AgentLogger {
-  return {
-    info: (m) => console.log(`[agent ${siteId}] ${m}`),
-    warn: (m) => console.warn(`[agent ${siteId}] ${m}`),
-    error: (m) => console.error(`[agent ${siteId}] ${m}`),
-  };
-}
-
-/**
- * Results of the last N commands, oldest first, optionally kept in a JSON
- * file so a command redelivered after an agent restart is still not re-run.
- */
-class CommandLedger {
-  private readonly results = new Map<string, CommandResultEvent>();
-  private writing: Promise<void> = Promise.resolve();
-  private dirty = false;
-
-  constructor(
-    private readonly capacity: number,
-    private readonly file: string | undefined,
-    private readonly log: AgentLogger,
-  ) {}
-
-  async load(): Promise<void> {
-    if (!this.file) return;
-    const raw = await readJsonFile(this.file, 'command ledger', (m) => this.log.warn(m));
-    const list = (raw as { results?: unknown } | null)?.results;
-    if (!Array.isArray(list)) return;
-    for (const item of list) {
-      const checked = decodeEvent.check(item);
-      if (checked.ok && checked.value.type === 'cmd_result') this.remember(checked.value);
-    }
-  }
-
-  get(id: string): CommandResultEvent | undefined {
-    return this.results.get(id);
-  }
-
-  put(result: CommandResultEvent): Promise<void> {
-    this.remember(result);
-    return this.persist();
-  }
-
-  private remember(result: CommandResultEvent): void {
-    this.results.delete(result.cmdId);
-    this.results.set(result.cmdId, result);
-    while (this.results.size > this.capacity) {
-      const oldest = this.results.keys().next().value;
-      if (oldest === undefined) break;
-      this.results.delete(oldest);
-    }
-  }
-
-  /** Writes are serialised and coalesced; a write is atomic (temp file + rename). */
-  private persist(): Promise<void> {
-    const file = this.file;
-    if (!file) return Promise.resolve();
-    this.dirty = true;
-    this.writing = this.writing.then(async () => {
-      if (!this.dirty) return;
-      this.dirty = false;
-      try {
-        await writeJsonAtomic(file, { v: 1, results: [...this.results.values()] });
-      } catch (e) {
-        this.log.error(`cannot save command ledger ${file}: ${(e as Error).message}`);
-      }
-    });
-    return this.writing;
-  }
-
-  flush(): Promise<void> {
-    return this.writing;
-  }
-}
-
-/** What a command set and the agent keeps in `{stateDir}/settings.json`. */
-export interface SiteSettingsFile {
-  v: 1;
-  /** Set by set_acoustic_delay; absent: the config's audio.acousticDelayM. */
-  acousticDelayM?: number;
-}
-
-/**
- * Settings changed by command, optionally kept in a JSON file (written to a
- * temp file, then renamed) so a restart keeps them. A value the file lacks,
- * or holds out of range, falls back to the config file's.
- */
-class SiteSettings {
-  private saved: SiteSettingsFile = { v: 1 };
-  private writing: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly file: string | undefined,
-    private readonly log: AgentLogger,
-  ) {}
-
-  async load(): Promise<void> {
-    if (!this.file) return;
-    const raw = await readJsonFile(this.file, 'settings', (m) => this.log.warn(m));
-    const m = (raw as { acousticDelayM?: unknown } | null)?.acousticDelayM;
-    if (m === undefined) return;
-    if (typeof m === 'number' && Number.isFinite(m) && m >= ACOUSTIC_DELAY_RANGE_M.min && m <= ACOUSTIC_DELAY_RANGE_M.max) this.saved = { v: 1, acousticDelayM: m };
-    else this.log.warn(`ignoring acousticDelayM ${JSON.stringify(m)} in ${this.file}: not a number of metres from ${ACOUSTIC_DELAY_RANGE_M.min} to ${ACOUSTIC_DELAY_RANGE_M.max}`);
-  }
-
-  get acousticDelayM(): number | undefined {
-    return this.saved.acousticDelayM;
-  }
-
-  /** Resolves once the file holds the new value; rejects (keeping the old one) if it cannot be written. */
-  setAcousticDelayM(metres: number): Promise<void> {
-    const next: SiteSettingsFile = { ...this.saved, acousticDelayM: metres };
-    const file = this.file;
-    const write = this.writing.then(async () => {
-      if (file) await writeJsonAtomic(file, next);
-      this.saved = next;
-    });
-    this.writing = write.catch(() => {});
-    return write.catch((e: unknown) => {
-      throw new Error(`cannot save settings ${file}: ${(e as Error).message}; acoustic delay unchanged`);
-    });
-  }
-
-  flush(): Promise<void> {
-    return this.writing;
-  }
-}
+export type { SiteSettingsFile } from './site-settings.ts';
 
 export class EdgeAgent {
   private readonly config: AgentConfig;
@@ -1295,15 +1160,4 @@ export class EdgeAgent {
   private now(): number {
     return Math.floor(this.clock.now());
   }
-}
-
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((res) => {
-    timer = setTimeout(() => res(undefined), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
