@@ -25,7 +25,7 @@
  * relay that cycles for a two-second gap wears out and thumps twice).
  */
 import { FRAME_MS } from '../audio/types.ts';
-import type { EngineEvent, PlayoutFailure, ProgrammeKind, ProgrammePriority, WhenPreempted } from './engine.ts';
+import type { EngineEvent, PlayoutFailure, ProgrammeKind, ProgrammePriority, WhenPreempted } from './programme.ts';
 
 export interface TimelineOptions {
   /** The sink's output latency: a frame must be written this long before its slot to be heard on time. */
