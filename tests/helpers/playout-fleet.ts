@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import { waitFor, type TestServer } from './server.ts';
 
 export interface PlayoutFleetOptions {
