@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import { importLaoCai2025, startTestServer, waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
 import { launchBrowser, screenshotPath, type Browser } from '../helpers/browser.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const HEARTBEAT_S = 2;
