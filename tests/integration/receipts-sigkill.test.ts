@@ -32,7 +32,7 @@ import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
