@@ -31,7 +31,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import type { PlayedRun } from '../../firmware-sim/amplifier-record.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
