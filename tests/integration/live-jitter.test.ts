@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg } from '../helpers/media.ts';
 import { startRadio } from '../helpers/live.ts';
