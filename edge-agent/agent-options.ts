@@ -1,0 +1,114 @@
+/**
+ * What a caller gives the edge agent and what it reads back: the options
+ * (config, device gateway, playout parts, injected clock and link), the
+ * playout setup, and the agent's counters.
+ */
+import type { Duplex } from 'node:stream';
+import type { DeviceGateway } from './devices/gateway.ts';
+import type { AudioSink } from './audio/types.ts';
+import type { MediaCache } from './media-cache/types.ts';
+import type { AgentConfig } from './config.ts';
+import type { AgentLogger } from './agent-log.ts';
+
+export interface Clock {
+  now(): number;
+}
+
+/** The default sync time base: the epoch at process start plus a monotonic clock (never steps). */
+export const monotonicEpochMs = (): number => performance.timeOrigin + performance.now();
+
+/** Runs after the site has said "offline, reboot"; when it resolves, the agent reconnects. */
+export type RebootHook = (gateway: DeviceGateway) => Promise<void>;
+
+/**
+ * What the agent plays through (issue 3): without it the agent neither plays
+ * nor subscribes to its playlist. The caller builds the parts (main.ts from
+ * the config, the fleet runner per simulated site); the logic is in
+ * edge-agent/playout/ (engine, playlist executor, receipt journal).
+ */
+export interface PlayoutSetup {
+  sink: AudioSink;
+  /** Media for playlist entries; absent: every entry is skipped 'no_media'. */
+  cache?: MediaCache;
+  /**
+   * Amplifier on this long before sound: the profile's warm-up plus a margin.
+   * Absent: the warm-up the device reports once started (DeviceGateway.amplifierWarmupMs)
+   * + 500 ms, and 3.5 s until it has (the longest warm-up in hardware/profiles, 3 s, + 500 ms).
+   */
+  leadMs?: number;
+  /**
+   * And off this long after the last programme. Absent: the hold the device
+   * reports once started (DeviceGateway.amplifierHoldMs, the profile's
+   * power sequencing), and 5 s until it has.
+   */
+  tailMs?: number;
+  /** Hand an entry to the engine this long before its start (default lead + 3 s). */
+  prepareAheadMs?: number;
+  lateToleranceMs?: number;
+  /**
+   * Simulation only: every live audio message passes through this before the
+   * receiver (the fleet runner delays or drops some, as a 4G link would).
+   */
+  liveAudioLink?: (deliver: () => void) => void;
+}
+
+export interface EdgeAgentOptions {
+  config: AgentConfig;
+  gateway: DeviceGateway;
+  playout?: PlayoutSetup;
+  log?: AgentLogger;
+  /** Builds the byte stream to the broker (e.g. a simulated 4G link); default: connect to `config.server.mqttUrl`. */
+  mqttStream?: (() => Duplex) | undefined;
+  /**
+   * Default: reboot the devices through the gateway, then reconnect. On a real
+   * board pass a hook that reboots the machine; systemd starts the agent again.
+   */
+  onReboot?: RebootHook;
+  /**
+   * The agent's clock (default the wall clock, `Date`) stamps `at` fields; when
+   * given, it is also the time base of the clock exchange (t0, t3), whose
+   * default is monotonic (session/clock-exchange.ts).
+   */
+  clock?: Clock;
+  /** Uniform [0,1) source for backoff and heartbeat phase jitter. */
+  random?: () => number;
+  /** Command results remembered for duplicate detection (default 200). */
+  ledgerCapacity?: number;
+  /** Events kept while offline (default 100; the oldest is dropped first). */
+  outboxCapacity?: number;
+  /** Commands waiting behind the running one before new ones are refused 'busy' (default 16). */
+  maxQueuedCommands?: number;
+  /** Give up on a CONNACK after this long (default 30 s). */
+  connectTimeoutMs?: number;
+}
+
+export interface AgentStats {
+  readonly connected: boolean;
+  /** Successful CONNACKs. */
+  readonly connects: number;
+  readonly connectAttempts: number;
+  /** CONNACKs refusing us (bad credential, not authorised). */
+  readonly refusedConnects: number;
+  readonly heartbeatsSent: number;
+  /** Heartbeats not sent because the link was down (telemetry is never queued: it would be stale). */
+  readonly heartbeatsDropped: number;
+  /** Commands actually executed against the devices (not refusals or duplicates). */
+  readonly commandsRun: number;
+  readonly commandsRefused: number;
+  readonly duplicateCommands: number;
+  /** Payloads on `cmd` that were not a valid command. */
+  readonly invalidCommands: number;
+  readonly outboxSize: number;
+  readonly eventsDropped: number;
+  /** Clock requests sent and answers used (a stale, duplicate or impossible answer is not used). */
+  readonly clockRequests: number;
+  readonly clockSamples: number;
+  /** Playlist payloads that were not a valid playlist (counted and dropped). */
+  readonly invalidPlaylists: number;
+  readonly lastError: string | null;
+}
+
+export interface StopOptions {
+  /** true (default): say offline 'shutdown' and disconnect cleanly; false: drop the link so the broker publishes the will. */
+  graceful?: boolean;
+}
