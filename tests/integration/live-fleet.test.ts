@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg } from '../helpers/media.ts';
 import { startRadio } from '../helpers/live.ts';
