@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import type { CoverageReport } from '../../server/coverage/model.ts';
 
 const HEARTBEAT_S = 2;
