@@ -9,7 +9,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { siteTopic } from '../../protocol/topics.ts';
 import { offThreadTasks } from '../../server/offthread.ts';
