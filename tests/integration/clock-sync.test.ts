@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import { EdgeAgent } from '../../edge-agent/agent.ts';
 import { parseAgentConfig } from '../../edge-agent/config.ts';
 import type { DeviceGateway, DeviceStatus } from '../../edge-agent/devices/gateway.ts';
