@@ -30,7 +30,7 @@ import os from 'node:os';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import { findMediaTools } from '../../server/media/tools.ts';
 import { execFileSync } from 'node:child_process';
 import { BROKERS, eachBroker, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startStack, type Stack } from './lib/stack.ts';
