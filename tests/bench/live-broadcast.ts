@@ -39,7 +39,7 @@ import mqtt from 'mqtt';
 import WebSocket from 'ws';
 import opus from '@discordjs/opus';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { areaAudioTopic, areaControlTopic, decodeAudioFrame } from '../../protocol/index.ts';
 import { mulberry32 } from '../helpers/seeded-random.ts';
