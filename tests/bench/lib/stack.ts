@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { LoanetClient } from '../../../firmware-sim/api-client.ts';
+import { LoanetClient } from '../../../tools/api-client.ts';
 import { FleetRunner } from '../../../firmware-sim/fleet-runner.ts';
 import { HAVE_MOSQUITTO, MOSQUITTO, writeMosquittoBootstrap } from '../../helpers/mosquitto.ts';
 import { freePort, ROOT, startProcess, startTsx, stopProcess, tcpOpen, waitFor, type Tracked } from './proc.ts';
