@@ -71,7 +71,7 @@ async function stopMosquitto(): Promise<void> {
 
 /** Runs the real `npm run broker-files` CLI into the test's folder; answers what it printed. */
 async function regenerate(): Promise<string> {
-  const cli = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'firmware-sim/broker-files.ts'), '--out', dir], {
+  const cli = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools/broker-files.ts'), '--out', dir], {
     cwd: ROOT,
     env: { ...process.env, LOANET_URL: t.baseUrl, LOANET_TOKEN: t.token },
   });
