@@ -1,16 +1,18 @@
 /**
  * The alert service, the shell around the pure alert modules: starts,
- * revises (Update) and cancels alerts, publishes them on the area control
- * channels (retained while valid), takes the sites' alert_status reports into
- * the delivery rows, ends alerts at the end of their validity, and after a
- * restart publishes the valid ones again (aedes keeps retained messages in
- * memory only), so sites not yet confirmed still get them.
+ * revises (Update) and cancels alerts, takes the sites' alert_status reports
+ * into the delivery rows, ends alerts at the end of their validity, and after
+ * a restart publishes the valid ones again (aedes keeps retained messages in
+ * memory only), so sites not yet confirmed still get them. What goes on the
+ * wire is publisher.ts, who may aim an alert where is scope.ts, what live
+ * consoles are told is changes.ts, and the message audio still being made is
+ * message-jobs.ts.
  *
  * Delivery rows of the alerts in memory are kept in memory too and written
  * through on every change: a status report costs one row write, never a read.
  */
 import { randomBytes } from 'node:crypto';
-import { areaControlTopic, encodeJson, type AlertCancel, type AlertCancelReason, type AlertStart, type AlertStatusEvent, type AttentionSignal } from '../../protocol/index.ts';
+import type { AlertStatusEvent, AttentionSignal } from '../../protocol/index.ts';
 import type { AuditLog } from '../audit.ts';
 import type { CoverageService } from '../coverage/service.ts';
 import { Errors } from '../errors.ts';
@@ -19,24 +21,23 @@ import type { FleetState } from '../fleet/fleet-state.ts';
 import type { SiteRepository } from '../registry/sites.ts';
 import type { LatLon } from './cap/model.ts';
 import { capAck } from './cap-ack.ts';
+import { AlertChangeFeed, type AlertChangeListener } from './changes.ts';
 import { applyStatus } from './delivery-status.ts';
 import { deliveryState, type DeliveryState, type SiteInfo } from './delivery.ts';
 import type { MessageOutcome, PreparedMessage } from './message.ts';
+import { AlertMessageJobs } from './message-jobs.ts';
 import type { Alert, CapOrigin, Delivery } from './model.ts';
+import { AlertPublisher } from './publisher.ts';
 import { reportLines, type ReportLine } from './report.ts';
-import { retainedPlan, slotChanges, type RetainedPlan } from './retained.ts';
+import { AlertScope, type AlertActor } from './scope.ts';
 import type { AlertStore } from './store.ts';
-import { outsideScope, resolveTargets, type ResolvedTargets, type TargetSite } from './targets.ts';
+import type { ResolvedTargets, TargetSite } from './targets.ts';
+
+export type { AlertChange, AlertChangeKind, AlertChangeListener } from './changes.ts';
+export type { AlertActor } from './scope.ts';
 
 function messageFields(m: PreparedMessage): Pick<Alert, 'media' | 'message' | 'messageState' | 'messageReason'> {
   return { media: m.media, message: m.source, messageState: m.state, messageReason: m.reason };
-}
-
-export interface AlertActor {
-  id: number;
-  username: string;
-  /** Root of the actor's area scope; null: the whole network. */
-  areaId: number | null;
 }
 
 export interface AlertSpec {
@@ -68,41 +69,37 @@ interface Live {
   rows: Map<string, Delivery>;
 }
 
-/** What changed about an alert, for live consoles (GET /api/stream). */
-export type AlertChangeKind = 'started' | 'delivery' | 'updated' | 'cancelled' | 'expired';
-
-export interface AlertChange {
-  kind: AlertChangeKind;
-  alertId: string;
-  revision: number;
-  state: Alert['state'];
-  test: boolean;
-  title: string;
-  counts: DeliveryState['counts'];
-  /** Areas the alert reaches (its channels' areas and its target sites' areas): who may see the change. */
-  areaIds: number[];
-}
-
-export type AlertChangeListener = (c: AlertChange) => void;
-
-/** Status reports arrive in storms (thousands of sites within seconds): one delivery event per alert per this window. */
-const DELIVERY_COALESCE_MS = 300;
-
 /** Alerts kept in memory after they end, so late stop/complete reports still land cheaply. */
 const ENDED_KEPT_MS = 3600_000;
 
 export class AlertService {
   private readonly live = new Map<string, Live>();
-  private plan: RetainedPlan = new Map();
-  /** Alerts to re-announce on a channel, for sites that came online while another alert held its retained slot. */
-  private readonly nudges = new Map<string, Set<string>>();
-  private nudgeTimer: NodeJS.Timeout | undefined;
-  private readonly listeners = new Set<AlertChangeListener>();
-  /** Alerts with delivery changes not yet told to listeners, and the timer that will tell them. */
-  private readonly pendingDelivery = new Set<string>();
-  private deliveryTimer: NodeJS.Timeout | undefined;
+  private readonly changes: AlertChangeFeed;
+  private readonly publisher: AlertPublisher;
+  private readonly scope: AlertScope;
+  private readonly jobs: AlertMessageJobs;
 
-  constructor(private readonly d: AlertServiceDeps) {}
+  constructor(private readonly d: AlertServiceDeps) {
+    this.changes = new AlertChangeFeed({
+      log: d.log,
+      alertOf: (id) => this.get(id),
+      countsOf: (id) => this.state(id, 0).counts,
+      rowsOf: (id) => this.rowsOf(id),
+      areaIndex: () => d.coverage.areaIndex(),
+      siteAreas: () => d.sites.list({ includeRetired: true }),
+    });
+    this.publisher = new AlertPublisher({
+      broker: d.broker,
+      log: d.log,
+      now: d.now,
+      coverage: d.coverage,
+      fleet: d.fleet,
+      alerts: () => this.live.values(),
+      liveAlert: (id) => this.live.get(id)?.alert,
+    });
+    this.scope = new AlertScope({ coverage: d.coverage, sites: d.sites, audit: d.audit, rowsOf: (id) => this.rowsOf(id) });
+    this.jobs = new AlertMessageJobs({ log: d.log, settled: (alertId, mediaId, r) => this.messageSettled(alertId, mediaId, r) });
+  }
 
   get timeZone(): string {
     return this.d.timeZone;
@@ -123,71 +120,19 @@ export class AlertService {
       siteEvent: (siteId, ev) => {
         if (ev.type === 'alert_status') this.onStatus(siteId, ev);
       },
-      siteOnline: (siteId) => this.onSiteOnline(siteId),
+      siteOnline: (siteId) => this.publisher.siteOnline(siteId),
     });
-    this.plan = new Map();
-    await this.applyPlan();
+    await this.publisher.republishSlots();
   }
 
   stop(): void {
-    clearTimeout(this.nudgeTimer);
-    clearTimeout(this.deliveryTimer);
-    this.deliveryTimer = undefined;
-    this.pendingDelivery.clear();
+    this.publisher.stop();
+    this.changes.stop();
   }
 
   /** Be told of alert changes (start, delivery, update, cancel, expiry); returns the unsubscribe. */
   listen(fn: AlertChangeListener): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
-  }
-
-  private notify(id: string, kind: AlertChangeKind): void {
-    if (this.listeners.size === 0) return;
-    const alert = this.get(id);
-    if (!alert) return;
-    const change: AlertChange = { kind, alertId: id, revision: alert.revision, state: alert.state, test: alert.test, title: alert.title, counts: this.state(id, 0).counts, areaIds: this.areaIdsOf(alert) };
-    for (const fn of this.listeners) {
-      try {
-        fn(change);
-      } catch (e) {
-        this.d.log.error({ err: e, alertId: id }, 'alert change listener failed');
-      }
-    }
-  }
-
-  /** Areas an alert revision reaches, kept per revision: a site lookup per target on every change cost ~0.2 ms × sites. */
-  private readonly reach = new Map<string, { revision: number; areaIds: number[] }>();
-
-  private areaIdsOf(alert: Alert): number[] {
-    const known = this.reach.get(alert.id);
-    if (known?.revision === alert.revision) return known.areaIds;
-    const index = this.d.coverage.areaIndex();
-    const areaIds = new Set<number>();
-    for (const k of alert.areas) {
-      const n = index.get(k);
-      if (n) areaIds.add(n.id);
-    }
-    const rows = this.rowsOf(alert.id);
-    if (rows.size > 0) for (const s of this.d.sites.list({ includeRetired: true })) if (rows.has(s.id)) areaIds.add(s.areaId);
-    const out = [...areaIds];
-    if (this.reach.size > 1000) this.reach.clear();
-    this.reach.set(alert.id, { revision: alert.revision, areaIds: out });
-    return out;
-  }
-
-  /** Delivery changes are coalesced: at most one event per alert per DELIVERY_COALESCE_MS. */
-  private deliveryChanged(id: string): void {
-    if (this.listeners.size === 0) return;
-    this.pendingDelivery.add(id);
-    if (this.deliveryTimer) return;
-    this.deliveryTimer = setTimeout(() => {
-      this.deliveryTimer = undefined;
-      const ids = [...this.pendingDelivery];
-      this.pendingDelivery.clear();
-      for (const a of ids) this.notify(a, 'delivery');
-    }, DELIVERY_COALESCE_MS);
-    this.deliveryTimer.unref();
+    return this.changes.listen(fn);
   }
 
   // ------------------------------------------------------------ targets ----
@@ -197,42 +142,17 @@ export class AlertService {
   }
 
   targetSites(): TargetSite[] {
-    return this.d.sites.list().map((s) => ({ siteId: s.id, areaId: s.areaId, lat: s.lat, lon: s.lon }));
+    return this.scope.targetSites();
   }
 
   /** Resolve and scope-check a target; throws 400 (naming the field) or 403 (naming what lies outside). */
   resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, sites = this.targetSites()): ResolvedTargets {
-    const index = this.d.coverage.areaIndex();
-    const r = resolveTargets(req, index, sites);
-    if (!r.ok) throw Errors.badRequest(`${r.problem.field}: ${r.problem.message}`, r.problem.field);
-    const out = outsideScope(r.targets, actor.areaId, index, sites);
-    if (out) {
-      this.d.audit.record(actor, 'alert.denied', null, { why: out, areas: req.areaKeys });
-      throw Errors.forbidden(`${actor.username} may start alerts only inside their own area: ${out}`);
-    }
-    return r.targets;
+    return this.scope.resolve(req, actor, sites);
   }
 
   /** Throws 403 unless the actor's scope holds every site and area of the alert. */
   mayChange(alert: Alert, actor: AlertActor, action: string): void {
-    if (actor.areaId === null) return;
-    const index = this.d.coverage.areaIndex();
-    const rows = this.rowsOf(alert.id);
-    const sites = this.targetSites();
-    const byId = new Map(sites.map((s) => [s.siteId, s]));
-    const areasOut = alert.areas.filter((k) => {
-      const n = index.get(k);
-      return !n || !index.isInSubtree(n.id, actor.areaId!);
-    });
-    const sitesOut = [...rows.keys()].filter((id) => {
-      const s = byId.get(id);
-      return s !== undefined && !index.isInSubtree(s.areaId, actor.areaId!);
-    });
-    if (areasOut.length > 0 || sitesOut.length > 0) {
-      this.d.audit.record(actor, 'alert.denied', alert.id, { action, areasOutside: areasOut, sitesOutside: sitesOut.length });
-      // Areas are public geography; sites of other communes are only counted.
-      throw Errors.forbidden(`${actor.username} may ${action} only alerts inside their own area; ${alert.id} reaches ${areasOut[0] !== undefined ? `area ${areasOut[0]}` : `${sitesOut.length} site(s)`} outside it`);
-    }
+    this.scope.mayChange(alert, actor, action);
   }
 
   // ---------------------------------------------------------- lifecycle ----
@@ -270,9 +190,9 @@ export class AlertService {
       title: alert.title, test: alert.test, channels: alert.areas, sites: targets.siteIds.length, mediaId: alert.message.mediaId, messageState: alert.messageState,
       attention: alert.attention, repeats: alert.repeats, volume: alert.volume, validUntil: alert.validUntil, cap,
     });
-    await this.announce(alert, alert.areas);
-    this.notify(alert.id, 'started');
-    this.follow(alert.id, message);
+    await this.publisher.announce(alert, alert.areas);
+    this.changes.notify(alert.id, 'started');
+    this.jobs.follow(alert.id, message);
     return alert;
   }
 
@@ -303,45 +223,16 @@ export class AlertService {
     this.live.set(id, { alert: next, rows: new Map(rows.map((r) => [r.siteId, r])) });
     this.d.audit.record(actor, 'alert.update', id, { revision: next.revision, title: next.title, channels: next.areas, sites: targets.siteIds.length, mediaId: next.message.mediaId, messageState: next.messageState, cap });
     const dropped = cur.areas.filter((k) => !next.areas.includes(k));
-    if (dropped.length > 0) await this.publishCancel(id, dropped, 'superseded');
-    await this.announce(next, next.areas);
-    this.notify(id, 'updated');
-    this.follow(id, message);
+    if (dropped.length > 0) await this.publisher.cancel(id, dropped, 'superseded');
+    await this.publisher.announce(next, next.areas);
+    this.changes.notify(id, 'updated');
+    this.jobs.follow(id, message);
     return next;
   }
 
-  /** Alerts whose message audio is still being made, and when it settles (tests and shutdown wait on these). */
-  private readonly preparing = new Map<string, Promise<void>>();
-  /** How to stop making an alert's message, by alert id: called when the alert ends or an Update replaces the message. */
-  private readonly abandons = new Map<string, { mediaId: string; abandon: () => void }>();
-
-  /** The alert no longer needs the message being made for it (unless it is `keep`): stop the job, free the lane. */
-  private abandonMessage(alertId: string, keep?: string): void {
-    const a = this.abandons.get(alertId);
-    if (!a || a.mediaId === keep) return;
-    this.abandons.delete(alertId);
-    a.abandon();
-  }
-
-  /** When the message of a preparing alert is made (or fails), publish it: the same revision again, now complete. */
-  private follow(alertId: string, message: PreparedMessage): void {
-    this.abandonMessage(alertId, message.source.mediaId);
-    if (message.state !== 'preparing' || !message.done) return;
-    const mediaId = message.source.mediaId;
-    if (message.abandon) this.abandons.set(alertId, { mediaId, abandon: message.abandon });
-    const p = message.done
-      .then((r) => this.messageSettled(alertId, mediaId, r))
-      .catch((err: unknown) => this.d.log.error({ err, alertId }, 'publishing the alert message failed'))
-      .finally(() => {
-        if (this.preparing.get(mediaId) === p) this.preparing.delete(mediaId);
-        if (this.abandons.get(alertId)?.mediaId === mediaId) this.abandons.delete(alertId);
-      });
-    this.preparing.set(mediaId, p);
-  }
-
   /** Resolves once no alert message is being made (messages already published). */
-  async messagesSettled(): Promise<void> {
-    while (this.preparing.size > 0) await Promise.allSettled([...this.preparing.values()]);
+  messagesSettled(): Promise<void> {
+    return this.jobs.settledAll();
   }
 
   private async messageSettled(alertId: string, mediaId: string, r: MessageOutcome): Promise<void> {
@@ -355,8 +246,8 @@ export class AlertService {
     l.alert = next;
     this.d.audit.record(null, 'alert.message', alertId, r.ok ? { revision: next.revision, messageState: 'ready', mediaId } : { revision: next.revision, messageState: 'failed', mediaId, reason: next.messageReason });
     if (!r.ok) this.d.log.warn({ alertId, mediaId, reason: r.reason }, 'alert message audio could not be made: the alert stands with its attention signal');
-    await this.announce(next, next.areas);
-    this.notify(alertId, 'updated');
+    await this.publisher.announce(next, next.areas);
+    this.changes.notify(alertId, 'updated');
   }
 
   async cancel(id: string, actor: AlertActor, via: 'api' | 'cap' = 'api'): Promise<Alert> {
@@ -368,10 +259,10 @@ export class AlertService {
     this.d.store.setCapStateOfAlert(id, 'cancelled');
     this.live.get(id)!.alert = ended;
     this.d.audit.record(actor, 'alert.cancel', id, { via, revision: cur.revision });
-    this.abandonMessage(id);
-    await this.publishCancel(id, cur.areas, 'cancelled');
-    await this.applyPlan();
-    this.notify(id, 'cancelled');
+    this.jobs.abandon(id);
+    await this.publisher.cancel(id, cur.areas, 'cancelled');
+    await this.publisher.settleSlots();
+    this.changes.notify(id, 'cancelled');
     return ended;
   }
 
@@ -385,9 +276,9 @@ export class AlertService {
         this.d.store.saveAlert(l.alert);
         this.d.store.setCapStateOfAlert(l.alert.id, 'expired');
         this.d.audit.record(null, 'alert.expire', l.alert.id, { revision: l.alert.revision });
-        this.abandonMessage(l.alert.id);
+        this.jobs.abandon(l.alert.id);
         ended.push(l.alert.id);
-        this.notify(l.alert.id, 'expired');
+        this.changes.notify(l.alert.id, 'expired');
       } else if (l.alert.state !== 'active' && (l.alert.endedAt ?? t) < t - ENDED_KEPT_MS) {
         this.live.delete(l.alert.id);
       }
@@ -402,13 +293,12 @@ export class AlertService {
    */
   async republishRetained(): Promise<void> {
     this.expire();
-    this.plan = new Map();
-    await this.applyPlan();
+    await this.publisher.republishSlots();
   }
 
   /** The periodic job: expire, then fix the retained slots. */
   async tick(): Promise<void> {
-    if (this.expire().length > 0) await this.applyPlan();
+    if (this.expire().length > 0) await this.publisher.settleSlots();
   }
 
   // ------------------------------------------------------------ reading ----
@@ -488,117 +378,6 @@ export class AlertService {
     // sends again is applied again instead of looking like a repeat of something stored.
     this.d.store.saveDelivery(next);
     l.rows.set(siteId, next);
-    this.deliveryChanged(ev.alertId);
-  }
-
-  // --------------------------------------------------------- publishing ----
-
-  private startMessage(a: Alert): AlertStart {
-    return {
-      v: 1,
-      type: 'alert_start',
-      alertId: a.id,
-      revision: a.revision,
-      test: a.test,
-      areas: a.areas,
-      ...(a.sites ? { sites: a.sites } : {}),
-      ...(a.media ? { media: a.media } : { messageState: a.messageState === 'failed' ? 'failed' : 'preparing' }),
-      attention: a.attention,
-      repeats: a.repeats,
-      ...(a.volume !== null ? { volume: a.volume } : {}),
-      validUntil: a.validUntil,
-      title: a.title.slice(0, 200),
-      at: a.revisedAt,
-    };
-  }
-
-  /** Publish an alert on its channels at once (retained where it holds the slot), then settle the other slots. */
-  private async announce(a: Alert, channels: readonly string[]): Promise<void> {
-    const next = retainedPlan(this.slotCandidates());
-    const payload = encodeJson(this.startMessage(a));
-    await Promise.all(
-      channels.map((ch) => {
-        const h = next.get(ch);
-        const retain = h?.id === a.id && h.revision === a.revision;
-        return this.publish(areaControlTopic(ch), payload, retain);
-      }),
-    );
-    // The slots this alert took are already published; the rest of the change is applied as usual.
-    for (const ch of channels) {
-      const h = next.get(ch);
-      if (h?.id === a.id && h.revision === a.revision) this.plan.set(ch, h);
-    }
-    await this.applyPlan(next);
-  }
-
-  private async publishCancel(alertId: string, channels: readonly string[], reason: AlertCancelReason): Promise<void> {
-    const m: AlertCancel = { v: 1, type: 'alert_cancel', alertId, reason, at: this.d.now() };
-    const payload = encodeJson(m);
-    await Promise.all(channels.map((ch) => this.publish(areaControlTopic(ch), payload, false)));
-  }
-
-  private slotCandidates() {
-    return [...this.live.values()]
-      .filter((l) => l.alert.state === 'active')
-      .map((l) => ({ id: l.alert.id, revision: l.alert.revision, revisedAt: l.alert.revisedAt, channels: l.alert.areas }));
-  }
-
-  private async applyPlan(next = retainedPlan(this.slotCandidates())): Promise<void> {
-    const changes = slotChanges(this.plan, next);
-    this.plan = next;
-    await Promise.all(
-      changes.map((c) => {
-        const holder = c.holder ? this.live.get(c.holder.id)?.alert : undefined;
-        // An empty retained payload clears the slot [MQTT-3.3.1-10]; receivers ignore empty payloads.
-        return this.publish(areaControlTopic(c.channel), holder ? encodeJson(this.startMessage(holder)) : Buffer.alloc(0), true);
-      }),
-    );
-  }
-
-  private async publish(topic: string, payload: Buffer, retain: boolean): Promise<void> {
-    try {
-      await this.d.broker.publish(topic, payload, { qos: 1, retain });
-    } catch (err) {
-      this.d.log.error({ topic, err }, 'alert publish failed');
-    }
-  }
-
-  /**
-   * A site came online. The retained slots of its channels give it the
-   * newest valid alert; an older one still valid and not confirmed there is
-   * announced again (not retained) on its channel — batched, since a flood of
-   * reconnecting sites must not cost one publish each.
-   */
-  private onSiteOnline(siteId: string): void {
-    const site = this.d.fleet.observation(siteId);
-    if (!site) return;
-    let keys: string[] | undefined;
-    for (const l of this.live.values()) {
-      if (l.alert.state !== 'active') continue;
-      const row = l.rows.get(siteId);
-      if (!row || row.status !== 'pending' && row.status !== 'received') continue;
-      keys ??= this.d.coverage.channelKeysOfArea(site.areaId);
-      const ch = keys.find((k) => l.alert.areas.includes(k));
-      if (!ch) continue;
-      const h = this.plan.get(ch);
-      if (h?.id === l.alert.id && h.revision === l.alert.revision) continue;
-      let set = this.nudges.get(l.alert.id);
-      if (!set) this.nudges.set(l.alert.id, (set = new Set()));
-      set.add(ch);
-    }
-    if (this.nudges.size > 0 && !this.nudgeTimer) {
-      this.nudgeTimer = setTimeout(() => {
-        this.nudgeTimer = undefined;
-        const batch = [...this.nudges];
-        this.nudges.clear();
-        for (const [id, chs] of batch) {
-          const a = this.live.get(id)?.alert;
-          if (!a || a.state !== 'active') continue;
-          const payload = encodeJson(this.startMessage(a));
-          for (const ch of chs) void this.publish(areaControlTopic(ch), payload, false);
-        }
-      }, 500);
-      this.nudgeTimer.unref();
-    }
+    this.changes.deliveryChanged(ev.alertId);
   }
 }

@@ -1,0 +1,77 @@
+/** What the alert publisher puts on the wire, and whom it owes a re-announcement (server/alerts/publisher.ts), pure. */
+import { describe, expect, it } from 'vitest';
+import { decodeAlertControl, encodeJson } from '../../protocol/index.ts';
+import { pendingDelivery, type Alert, type Delivery } from '../../server/alerts/model.ts';
+import { alertStartMessage, announcementsOwed, type LiveAlertView } from '../../server/alerts/publisher.ts';
+import type { RetainedPlan } from '../../server/alerts/retained.ts';
+
+const T0 = Date.UTC(2026, 10, 27, 23, 10, 0);
+
+function alert(over: Partial<Alert> = {}): Alert {
+  return {
+    id: 'alr-0123456789abcdef', revision: 1, state: 'active', test: false, origin: 'api', title: 'Lũ quét',
+    targetAreas: ['2025.02683'], areas: ['2025.02683'], sites: null, polygon: null,
+    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 }, message: { kind: 'media', mediaId: 'med-1' }, messageState: 'ready', messageReason: null,
+    attention: 'siren', repeats: 3, volume: null, validUntil: T0 + 3600_000,
+    createdBy: 1, createdByName: 'khan-cap', createdAt: T0, revisedAt: T0, endedAt: null, endedByName: null, cap: null,
+    ...over,
+  };
+}
+
+function live(a: Alert, rows: Delivery[]): LiveAlertView {
+  return { alert: a, rows: new Map(rows.map((r) => [r.siteId, r])) };
+}
+
+describe('alert_start of an alert', () => {
+  it('carries the current revision and its audio, and decodes as the agents decode it', () => {
+    const m = alertStartMessage(alert({ revision: 2, revisedAt: T0 + 60_000, volume: 80 }));
+    expect(m).toMatchObject({ v: 1, type: 'alert_start', alertId: 'alr-0123456789abcdef', revision: 2, areas: ['2025.02683'], media: { mediaId: 'med-1' }, volume: 80, at: T0 + 60_000 });
+    expect(m).not.toHaveProperty('messageState');
+    expect(m).not.toHaveProperty('sites');
+    expect(decodeAlertControl.decode(encodeJson(m)).ok).toBe(true);
+  });
+
+  it('without audio says whether it is still being made or could not be; a site filter and no volume are as given', () => {
+    const preparing = alertStartMessage(alert({ media: null, messageState: 'preparing', sites: ['bx-1'] }));
+    expect(preparing).toMatchObject({ messageState: 'preparing', sites: ['bx-1'] });
+    expect(preparing).not.toHaveProperty('media');
+    expect(preparing).not.toHaveProperty('volume');
+    expect(alertStartMessage(alert({ media: null, messageState: 'failed' }))).toMatchObject({ messageState: 'failed' });
+    expect(decodeAlertControl.decode(encodeJson(preparing)).ok).toBe(true);
+  });
+
+  it('cuts a long title to 200 characters', () => {
+    expect(alertStartMessage(alert({ title: 'ư'.repeat(300) })).title).toHaveLength(200);
+  });
+});
+
+describe('a site that comes online is owed', () => {
+  const older = alert({ id: 'alr-older', revisedAt: T0 });
+  const newer = alert({ id: 'alr-newer', revisedAt: T0 + 1000 });
+  const plan: RetainedPlan = new Map([['2025.02683', { id: 'alr-newer', revision: 1 }]]);
+  const channels = () => ['2025.15', '2025.02683'];
+
+  it('the older valid alert it has not confirmed, on its channel; not the one holding the retained slot', () => {
+    const alerts = [live(older, [pendingDelivery('alr-older', 'bx-1', 1)]), live(newer, [pendingDelivery('alr-newer', 'bx-1', 1)])];
+    expect(announcementsOwed('bx-1', alerts, channels, plan)).toEqual([{ alertId: 'alr-older', channel: '2025.02683' }]);
+  });
+
+  it('nothing for an alert it already plays, one it is not a target of, or one that ended', () => {
+    const playing = { ...pendingDelivery('alr-older', 'bx-1', 1), status: 'playing' as const };
+    expect(announcementsOwed('bx-1', [live(older, [playing])], channels, plan)).toEqual([]);
+    expect(announcementsOwed('bx-1', [live(older, [pendingDelivery('alr-older', 'cd-1', 1)])], channels, plan)).toEqual([]);
+    expect(announcementsOwed('bx-1', [live({ ...older, state: 'cancelled' }, [pendingDelivery('alr-older', 'bx-1', 1)])], channels, plan)).toEqual([]);
+  });
+
+  it('a received but silent site is owed it again; a site on none of its channels is not', () => {
+    const received = { ...pendingDelivery('alr-older', 'bx-1', 1), status: 'received' as const };
+    expect(announcementsOwed('bx-1', [live(older, [received])], channels, plan)).toEqual([{ alertId: 'alr-older', channel: '2025.02683' }]);
+    expect(announcementsOwed('bx-1', [live(older, [received])], () => ['2025.02671'], plan)).toEqual([]);
+  });
+
+  it('asks for the site channels only when some alert concerns it', () => {
+    let asked = 0;
+    announcementsOwed('bx-1', [live(older, [pendingDelivery('alr-older', 'cd-1', 1)])], () => (asked++, channels()), plan);
+    expect(asked).toBe(0);
+  });
+});
