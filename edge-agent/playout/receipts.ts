@@ -44,11 +44,20 @@
  * On open, the file is compacted when it grew large or held damage:
  * unacknowledged events, receipts younger than `retainMs`, started marks and
  * damage notes are rewritten to a temporary file, fsync'ed and renamed over it.
+ *
+ * The line format and what a damaged line may have been are journal-format.ts;
+ * when events are sent and sent again is journal-sender.ts.
  */
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { decodeEvent, eventAckKey, isAcknowledgedEvent, type AcknowledgedEvent, type AsRunEvent, type EventAck } from '../../protocol/index.ts';
+import { replaceFileDurably } from './durable-file.ts';
+import { encodeRecord, readJournal, receiptKey, UNATTRIBUTED, type JournalRecord } from './journal-format.ts';
+import { JournalSender, type EventSender } from './journal-sender.ts';
+
+// The line codec is part of what this module offers its tests and tools.
+export { journalLine, parseJournalLine, type DamagedLine } from './journal-format.ts';
+export type { EventSender } from './journal-sender.ts';
 
 export interface ReceiptJournalOptions {
   /** The journal file; absent: memory only (tests, or an agent without a stateDir). */
@@ -68,8 +77,6 @@ export interface ReceiptJournalOptions {
   log?: { warn(message: string): void; error(message: string): void };
 }
 
-/** Publishes one event (QoS 1); resolves true when it reached the broker. Only the server's ack (acknowledge()) clears it. */
-export type EventSender = (event: AcknowledgedEvent) => Promise<boolean>;
 /** @deprecated the name from when only receipts were journaled. */
 export type ReceiptSender = EventSender;
 
@@ -101,70 +108,11 @@ export interface JournalDamage {
   unattributedAt: number | null;
 }
 
-type Line =
-  | { r: AsRunEvent }
-  | { e: AcknowledgedEvent }
-  | { s: string }
-  | { p: string; at: number; v?: string }
-  | { d: string; at: number };
-
-const receiptKey = (entryId: string): string => `r/${entryId}`;
-const UNATTRIBUTED = '*';
-
-/** `<crc32 hex> <json>`: the checksum makes a torn or corrupted line detectable. */
-export function journalLine(json: string): string {
-  return `${crc32(json).toString(16).padStart(8, '0')} ${json}`;
-}
-
-/**
- * What a damaged line was, as far as its fragment tells: a record of an entry
- * (receipt, started mark, damage note) with its id when the id survived whole,
- * or harmless to verdicts (an ack mark costs a duplicate; an alert status or
- * command result line is written before it is sent, so a torn one was never
- * sent and never will be), or unknown.
- */
-export type DamagedLine = { kind: 'entry'; entryId: string | undefined } | { kind: 'harmless' };
-
-type ParsedLine = { ok: true; line: Line; legacy: boolean } | { ok: false; damaged: DamagedLine };
-
-/** Read one line; a line that fails its checksum or its shape is damage, with the entry it seems to name if any. */
-export function parseJournalLine(raw: string): ParsedLine {
-  const m = /^([0-9a-f]{8}) (.*)$/s.exec(raw);
-  let json: string | undefined;
-  let legacy = false;
-  if (m) {
-    if (crc32(m[2]!) === parseInt(m[1]!, 16)) json = m[2]!;
-  } else if (raw.startsWith('{')) {
-    json = raw;
-    legacy = true;
-  }
-  if (json !== undefined) {
-    try {
-      const line = JSON.parse(json) as Line;
-      if (line && typeof line === 'object') return { ok: true, line, legacy };
-    } catch {
-      /* damage, below */
-    }
-  }
-  return { ok: false, damaged: whatWasTorn(raw) };
-}
-
-function whatWasTorn(fragment: string): DamagedLine {
-  const body = fragment.replace(/^[0-9a-f]{8} /, '');
-  if (body.startsWith('{"s":') || body.startsWith('{"e":')) return { kind: 'harmless' };
-  // A name cut by the tear is a prefix of the real one, not a name: only a closed string counts.
-  const m = /"(?:entryId|p|d)":"([A-Za-z0-9_.:@-]{1,120})"/.exec(body);
-  return { kind: 'entry', entryId: m?.[1] };
-}
-
 export class ReceiptJournal {
   private readonly file: string | undefined;
   private readonly now: () => number;
-  private readonly maxInFlight: number;
   private readonly retainMs: number;
   private readonly compactLines: number;
-  private readonly ackTimeoutMs: number;
-  private readonly retry: { baseMs: number; capMs: number };
   private readonly log: NonNullable<ReceiptJournalOptions['log']>;
   /** Every held event by its ack key, in the order recorded. */
   private readonly events = new Map<string, AcknowledgedEvent>();
@@ -173,11 +121,6 @@ export class ReceiptJournal {
   /** Keys the server acknowledged (stored or refused). */
   private readonly acked = new Set<string>();
   private readonly started = new Map<string, { at: number; version?: string }>();
-  /** Published, waiting for the server's ack until the deadline (monotonic ms: the server-clock estimate may step). */
-  private readonly inFlight = new Map<string, { deadline: number; seq: number }>();
-  private sendSeq = 0;
-  /** Not published, or not acknowledged in time: sent again after the back-off or the next attach. */
-  private readonly waiting = new Set<string>();
   /** Entries a damaged line named, with when it was found. */
   private readonly damagedIds = new Map<string, number>();
   private unattributedAt: number | null = null;
@@ -185,23 +128,23 @@ export class ReceiptJournal {
   private lostFile = false;
   private handle: FileHandle | undefined;
   private writing: Promise<void> = Promise.resolve();
-  private sender: EventSender | undefined;
-  private ackTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryDelayMs: number;
-  private counters = { sent: 0, refused: 0, sendFailures: 0, ackTimeouts: 0, duplicates: 0 };
+  private readonly sending: JournalSender;
+  private counters = { sent: 0, refused: 0, duplicates: 0 };
   private opened = false;
 
   constructor(o: ReceiptJournalOptions = {}) {
     this.file = o.file;
     this.now = o.now ?? Date.now;
-    this.maxInFlight = o.maxInFlight ?? 32;
     this.retainMs = o.retainMs ?? 3 * 24 * 3600_000;
     this.compactLines = o.compactLines ?? 2000;
-    this.ackTimeoutMs = o.ackTimeoutMs ?? 30_000;
-    this.retry = o.retry ?? { baseMs: 30_000, capMs: 600_000 };
-    this.retryDelayMs = 0;
     this.log = o.log ?? { warn: () => {}, error: () => {} };
+    this.sending = new JournalSender({
+      maxInFlight: o.maxInFlight ?? 32,
+      ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
+      retry: o.retry ?? { baseMs: 30_000, capMs: 600_000 },
+      events: () => this.events,
+      isAcked: (key) => this.acked.has(key),
+    });
   }
 
   /** Read the journal (events, acks, started marks, damage); compact it if needed. */
@@ -217,28 +160,7 @@ export class ReceiptJournal {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     this.lostFile = text.length === 0;
-    const lines = text.split('\n');
-    const damage: DamagedLine[] = [];
-    let legacy = 0;
-    let bad = 0;
-    for (let i = 0; i < lines.length; i++) {
-      const raw = lines[i]!;
-      if (!raw) continue;
-      const parsed = parseJournalLine(raw);
-      if (parsed.ok && this.apply(parsed.line, parsed.legacy)) {
-        if (parsed.legacy) legacy++;
-        continue;
-      }
-      // Appends only ever tear the last line (without its newline): what such a fragment names is true.
-      // A bad line before it was corrupted, not torn, and its bytes (the name too) cannot be trusted.
-      const torn = i === lines.length - 1;
-      bad++;
-      if (!parsed.ok && torn) damage.push(parsed.damaged);
-      else {
-        damage.push({ kind: 'entry', entryId: undefined });
-        if (!parsed.ok && parsed.damaged.kind === 'entry' && parsed.damaged.entryId) damage.push(parsed.damaged);
-      }
-    }
+    const { lines, legacy, bad, damage } = readJournal(text, (record, legacy) => this.apply(record, legacy));
     if (damage.length > 0) {
       this.damagedLines = bad;
       const at = this.now();
@@ -252,7 +174,7 @@ export class ReceiptJournal {
         `event journal ${this.file}: ${bad} damaged line(s) (cut by a power cut or corrupt)${named.length ? `, naming ${[...new Set(named)].join(', ')}` : ''}; what they held is reported as unknown`,
       );
     }
-    if (damage.length > 0 || legacy > 0 || lines.length > this.compactLines) await this.compact();
+    if (damage.length > 0 || legacy > 0 || lines > this.compactLines) await this.compact();
     this.handle = await open(this.file, 'a');
   }
 
@@ -327,7 +249,7 @@ export class ReceiptJournal {
     this.events.set(key, event);
     if (event.type === 'as_run') this.receipts.set(event.entryId, event);
     await this.append(event.type === 'as_run' ? { r: event } : { e: event }, true);
-    this.pump();
+    this.sending.pump();
     return true;
   }
 
@@ -338,21 +260,12 @@ export class ReceiptJournal {
 
   /** Start sending (link up): every unacknowledged event goes out, a few at a time. */
   attach(sender: EventSender): void {
-    this.sender = sender;
-    this.inFlight.clear();
-    this.waiting.clear();
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.pump();
+    this.sending.attach(sender);
   }
 
   /** Link down: stop sending; whatever was not acknowledged goes out again after the next attach. */
   detach(): void {
-    this.sender = undefined;
-    this.inFlight.clear();
-    clearTimeout(this.ackTimer);
-    clearTimeout(this.retryTimer);
-    this.ackTimer = this.retryTimer = undefined;
+    this.sending.detach();
   }
 
   /** The server's ack (sites/{siteId}/ack): what it stored, and what it refused for good. */
@@ -361,8 +274,7 @@ export class ReceiptJournal {
     // The server handles one site's events in the order they were sent and acks them in that order: an
     // event sent before one it acknowledges, and not acknowledged itself, did not reach it (a broker's full
     // queue for a server that was down dropped it). It goes again now, not after its timeout.
-    let overtaken = 0;
-    for (const key of [...ack.stored, ...(ack.refused ?? []).map((r) => r.key)]) overtaken = Math.max(overtaken, this.inFlight.get(key)?.seq ?? 0);
+    const overtaken = this.sending.latestSendOf([...ack.stored, ...(ack.refused ?? []).map((r) => r.key)]);
     for (const key of ack.stored) if (this.settle(key)) (this.counters.sent++, (any = true));
     for (const r of ack.refused ?? []) {
       if (!this.settle(r.key)) continue;
@@ -371,17 +283,7 @@ export class ReceiptJournal {
       this.log.warn(`the server refused ${r.key} for good (${r.code}: ${r.reason}); not sent again`);
     }
     if (!any) return;
-    for (const [key, f] of this.inFlight) {
-      if (f.seq >= overtaken) continue;
-      this.inFlight.delete(key);
-      this.counters.ackTimeouts++;
-    }
-    // The server is storing again (back after a crash, say): what waited for the back-off goes now.
-    this.retryDelayMs = 0;
-    this.waiting.clear();
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.pump();
+    this.sending.acknowledged(overtaken);
   }
 
   /** Events not yet acknowledged by the server, oldest first. */
@@ -406,7 +308,8 @@ export class ReceiptJournal {
   stats(): ReceiptStats {
     let unsent = 0;
     for (const k of this.events.keys()) if (!this.acked.has(k)) unsent++;
-    return { recorded: this.receipts.size, unsent, inFlight: this.inFlight.size, ...this.counters };
+    const { sent, refused, duplicates } = this.counters;
+    return { recorded: this.receipts.size, unsent, inFlight: this.sending.inFlightCount, sent, refused, sendFailures: this.sending.sendFailures, ackTimeouts: this.sending.ackTimeouts, duplicates };
   }
 
   /** Resolves when every write so far is on disk. */
@@ -424,7 +327,7 @@ export class ReceiptJournal {
   // --------------------------------------------------------------- inside ----
 
   /** Apply one line read from the file; false when it is well-formed JSON but not a journal line (damage). */
-  private apply(line: Line, legacy: boolean): boolean {
+  private apply(line: JournalRecord, legacy: boolean): boolean {
     if ('r' in line) {
       const checked = decodeEvent.check(line.r);
       if (!checked.ok || checked.value.type !== 'as_run') return false;
@@ -451,89 +354,17 @@ export class ReceiptJournal {
     const event = this.events.get(key);
     if (!event || this.acked.has(key)) return false;
     this.acked.add(key);
-    this.inFlight.delete(key);
-    this.waiting.delete(key);
+    this.sending.settled(key);
     if (event.type !== 'as_run') this.events.delete(key);
     // The mark need not be fsync'ed: losing it costs one duplicate, which the server absorbs.
     void this.append({ s: key }, false);
     return true;
   }
 
-  /**
-   * Alert statuses and command results first and without a window (a few per
-   * alert or command; an official watches them), then receipts, at most
-   * `maxInFlight` awaiting their ack: a backlog of receipts after days
-   * offline must not hold an alert's status behind it.
-   */
-  private pump(): void {
-    const sender = this.sender;
-    if (!sender) return;
-    let receiptsInFlight = 0;
-    for (const key of this.inFlight.keys()) if (key.startsWith('r/')) receiptsInFlight++;
-    for (const urgent of [true, false]) {
-      for (const [key, event] of this.events) {
-        if ((event.type !== 'as_run') !== urgent) continue;
-        if (!urgent && receiptsInFlight >= this.maxInFlight) break;
-        if (this.acked.has(key) || this.inFlight.has(key) || this.waiting.has(key)) continue;
-        if (!urgent) receiptsInFlight++;
-        this.send(sender, key, event);
-      }
-    }
-    this.armAckTimer();
-  }
-
-  private send(sender: EventSender, key: string, event: AcknowledgedEvent): void {
-    this.inFlight.set(key, { deadline: performance.now() + this.ackTimeoutMs, seq: ++this.sendSeq });
-    void sender(event)
-      .catch(() => false)
-      .then((published) => {
-        if (published || this.sender !== sender || !this.inFlight.has(key)) return;
-        this.counters.sendFailures++;
-        this.inFlight.delete(key);
-        this.waiting.add(key);
-        this.scheduleRetry();
-      });
-  }
-
-  /** One timer for all in-flight events: those past their deadline wait for the back-off. */
-  private armAckTimer(): void {
-    if (this.ackTimer || this.inFlight.size === 0) return;
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = undefined;
-      const t = performance.now();
-      let expired = 0;
-      for (const [key, { deadline }] of this.inFlight) {
-        if (deadline > t) continue;
-        this.inFlight.delete(key);
-        this.waiting.add(key);
-        expired++;
-      }
-      if (expired > 0) {
-        this.counters.ackTimeouts += expired;
-        this.scheduleRetry();
-      }
-      this.pump();
-    }, this.ackTimeoutMs);
-    this.ackTimer.unref();
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer || !this.sender) return;
-    // The first time at once (the ack timeout was the wait), then base, doubling to the cap, until an ack comes.
-    const delay = this.retryDelayMs;
-    this.retryDelayMs = delay === 0 ? this.retry.baseMs : Math.min(this.retry.capMs, delay * 2);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.waiting.clear();
-      this.pump();
-    }, delay);
-    this.retryTimer.unref();
-  }
-
   /** Appends are serialised; `sync` makes this one durable before it resolves. */
-  private append(line: Line, sync: boolean): Promise<void> {
+  private append(line: JournalRecord, sync: boolean): Promise<void> {
     if (!this.file) return Promise.resolve();
-    const text = `${journalLine(JSON.stringify(line))}\n`;
+    const text = `${encodeRecord(line)}\n`;
     this.writing = this.writing.then(async () => {
       try {
         if (!this.handle) this.handle = await open(this.file!, 'a');
@@ -550,7 +381,7 @@ export class ReceiptJournal {
     const file = this.file!;
     const oldest = this.now() - this.retainMs;
     const out: string[] = [];
-    const put = (line: Line) => out.push(journalLine(JSON.stringify(line)));
+    const put = (line: JournalRecord) => out.push(encodeRecord(line));
     for (const [key, e] of this.events) {
       const acked = this.acked.has(key);
       if (e.type === 'as_run') {
@@ -583,23 +414,6 @@ export class ReceiptJournal {
       else put({ d: id, at });
     }
     if (this.unattributedAt !== null && this.unattributedAt >= oldest) put({ d: UNATTRIBUTED, at: this.unattributedAt });
-    const tmp = `${file}.tmp`;
-    const h = await open(tmp, 'w');
-    try {
-      await h.write(out.length ? `${out.join('\n')}\n` : '');
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(tmp, file);
-    // The rename itself must survive a power cut: sync the directory.
-    const dir = await open(dirname(file), 'r');
-    try {
-      await dir.sync();
-    } catch {
-      /* some file systems refuse fsync on a directory; the rename is still atomic */
-    } finally {
-      await dir.close();
-    }
+    await replaceFileDurably(file, out.length ? `${out.join('\n')}\n` : '');
   }
 }
