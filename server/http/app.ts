@@ -30,6 +30,7 @@ import { registerCompression } from './compress.ts';
 import { installConnectionGuards } from './connection-guards.ts';
 import { nodeServerTimeouts } from './limits.ts';
 import { registerDiskGuard, replyDiskFull } from './disk.ts';
+import { ErrorBody } from '../../api/errors.ts';
 
 export type App = FastifyInstance;
 
@@ -53,14 +54,30 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
 
   app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 10 * 1024 * 1024 }, (_req, body, done) => done(null, body));
 
+  // Every error answer has one shape (api/errors.ts): declared once, referenced by every route that
+  // does not name its own, so the error handler's answers are serialised and documented alike.
+  app.addSchema(ErrorBody);
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/') || route.method === 'HEAD') return;
+    const schema = (route.schema ??= {});
+    const response = ((schema as { response?: Record<string, unknown> }).response ??= {});
+    for (const status of ['4xx', '5xx']) response[status] ??= { $ref: 'Error#' };
+  });
+
   await app.register(swagger, {
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    // OpenAPI 3.1 is JSON Schema 2020-12: a tuple is prefixItems, not draft-07's items: [...] (which the validator still reads).
+    transformObject: (doc) => ('openapiObject' in doc ? draft07TuplesToPrefixItems(doc.openapiObject) : doc.swaggerObject),
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'loanet API',
         description: 'Radio network management: areas, sites, commands and verified coverage. Authenticate with POST /api/auth/login and send Authorization: Bearer <token>.',
         version: ctx.versions.loanet,
+        license: { name: 'AGPL-3.0-or-later', identifier: 'AGPL-3.0-or-later' },
       },
+      // Same origin as the document: the console and the API are served together.
+      servers: [{ url: '/' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -117,4 +134,21 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   // Last: the console answers every path no API route took (its own client-side routes).
   await app.register(consoleRoutes());
   return app;
+}
+
+/** A copy of `doc` with every draft-07 tuple (`items: [a, b]`, `additionalItems`) written as 2020-12 `prefixItems` and `items: false`. */
+export function draft07TuplesToPrefixItems<T>(doc: T): T {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v === null || typeof v !== 'object') return v;
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) o[k] = walk(x);
+    if (Array.isArray(o.items)) {
+      o.prefixItems = o.items;
+      o.items = o.additionalItems === undefined ? false : o.additionalItems;
+      delete o.additionalItems;
+    }
+    return o;
+  };
+  return walk(doc) as T;
 }

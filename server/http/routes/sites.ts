@@ -13,11 +13,11 @@ import { Errors } from '../../errors.ts';
 import type { Site } from '../../registry/sites.ts';
 import { conditionShares, type ConditionTransition } from '../../coverage/uptime.ts';
 import { SITE_CONDITIONS, type SiteCondition } from '../../coverage/model.ts';
+import { CommandList, CommandRecord, ExpectedDevice, SiteCreated, SiteCredential, SiteDetail, SiteEvents, SiteList, SiteRetired, SiteUptime, SiteView } from '../../../api/sites.ts';
 
 const Kind = Type.Union([Type.Literal('station'), Type.Literal('cluster')]);
 const Lat = Type.Union([Type.Number({ minimum: -90, maximum: 90 }), Type.Null()]);
 const Lon = Type.Union([Type.Number({ minimum: -180, maximum: 180 }), Type.Null()]);
-const ExpectedDevice = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), kind: Type.String({ minLength: 1, maxLength: 32 }) }, { additionalProperties: false });
 const SiteId = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 export const siteRoutes =
@@ -71,6 +71,7 @@ export const siteRoutes =
       {
         schema: {
           tags: ['sites'],
+          operationId: 'listSites',
           summary: 'List sites with their condition; filter by area subtree, kind, condition or text',
           querystring: Type.Object({
             area: Type.Optional(Type.String()),
@@ -82,6 +83,7 @@ export const siteRoutes =
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50_000 })),
             offset: Type.Optional(Type.Integer({ minimum: 0 })),
           }),
+          response: { 200: SiteList },
         },
       },
       async (req) => {
@@ -102,7 +104,7 @@ export const siteRoutes =
       },
     );
 
-    app.get('/api/sites/:id', { schema: { tags: ['sites'], summary: 'One site with its live status and reasons', params: SiteId } }, async (req) => {
+    app.get('/api/sites/:id', { schema: { tags: ['sites'], operationId: 'getSite', summary: 'One site with its live status and reasons', params: SiteId, response: { 200: SiteDetail } } }, async (req) => {
       const { site } = siteFor(req, req.params.id, 'read');
       // areaChannels: what the site's agent.json must list to hear alerts and live streams (its area and every ancestor).
       return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: ctx.commands.pendingFor(site.id) };
@@ -113,6 +115,7 @@ export const siteRoutes =
       {
         schema: {
           tags: ['sites'],
+          operationId: 'createSite',
           summary: 'Register a site; answers its credential ONCE (only a hash is kept)',
           body: Type.Object(
             {
@@ -128,6 +131,7 @@ export const siteRoutes =
             },
             { additionalProperties: false },
           ),
+          response: { 201: SiteCreated },
         },
       },
       async (req, reply) => {
@@ -145,6 +149,7 @@ export const siteRoutes =
       {
         schema: {
           tags: ['sites'],
+          operationId: 'updateSite',
           summary: 'Update a site',
           description: 'A user scoped to an area changes only its own sites (others are 404) and moves them only inside its area (403 naming `area`).',
           params: SiteId,
@@ -152,6 +157,7 @@ export const siteRoutes =
             { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), kind: Type.Optional(Kind), area: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon), profile: Type.Optional(Type.String({ maxLength: 64 })), expectedDevices: Type.Optional(Type.Array(ExpectedDevice, { maxItems: 32 })), monitorMic: Type.Optional(Type.Boolean()) },
             { additionalProperties: false },
           ),
+          response: { 200: SiteView },
         },
       },
       async (req) => {
@@ -167,7 +173,7 @@ export const siteRoutes =
       },
     );
 
-    app.delete('/api/sites/:id', { schema: { tags: ['sites'], summary: 'Retire a site: its credential is revoked at once, its history kept', params: SiteId } }, async (req) => {
+    app.delete('/api/sites/:id', { schema: { tags: ['sites'], operationId: 'retireSite', summary: 'Retire a site: its credential is revoked at once, its history kept', params: SiteId, response: { 200: SiteRetired } } }, async (req) => {
       const { site, user } = siteFor(req, req.params.id, 'registry.write');
       const retired = ctx.sites.retire(site.id);
       ctx.fleet.removeSite(site.id);
@@ -176,7 +182,7 @@ export const siteRoutes =
       return { id: retired.id, retiredAt: retired.retiredAt };
     });
 
-    app.post('/api/sites/:id/credential', { schema: { tags: ['sites'], summary: 'Rotate the site credential; the old one is refused at once. Answers the new one ONCE.', params: SiteId } }, async (req) => {
+    app.post('/api/sites/:id/credential', { schema: { tags: ['sites'], operationId: 'rotateSiteCredential', summary: 'Rotate the site credential; the old one is refused at once. Answers the new one ONCE.', params: SiteId, response: { 200: SiteCredential } } }, async (req) => {
       const { site, user } = siteFor(req, req.params.id, 'registry.write');
       const credential = await ctx.sites.rotateCredential(site.id);
       ctx.broker.disconnectSite(site.id);
@@ -189,9 +195,11 @@ export const siteRoutes =
       {
         schema: {
           tags: ['sites'],
+          operationId: 'listSiteEvents',
           summary: 'History of a site: condition changes, connects, faults, sound checks',
           params: SiteId,
           querystring: Type.Object({ from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()), type: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }),
+          response: { 200: SiteEvents },
         },
       },
       async (req) => {
@@ -211,9 +219,11 @@ export const siteRoutes =
       {
         schema: {
           tags: ['sites'],
+          operationId: 'getSiteUptime',
           summary: 'Share of time in each condition over a window (default the last 30 days)',
           params: SiteId,
           querystring: Type.Object({ from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()) }),
+          response: { 200: SiteUptime },
         },
       },
       async (req) => {
@@ -233,6 +243,7 @@ export const siteRoutes =
       {
         schema: {
           tags: ['commands'],
+          operationId: 'sendCommand',
           summary: 'Send a command (set_volume, amp_power, test_tone, sound_check, reboot, set_acoustic_delay); waits up to waitMs for the result',
           description: 'params: set_volume {level 0-100}; amp_power {on}; test_tone {hz?, durationMs?, level?}; sound_check {}; reboot {}; set_acoustic_delay {metres -100..1000} (live streams starting afterwards play metres / 343 m/s later at the site; kept across agent restarts). A command for an offline site waits until it comes back or ttlS runs out.',
           params: SiteId,
@@ -245,6 +256,10 @@ export const siteRoutes =
             },
             { additionalProperties: false },
           ),
+          response: {
+            200: { ...CommandRecord, description: 'the command ended (succeeded, failed or expired) within waitMs' },
+            202: { ...CommandRecord, description: 'the command is queued or sent: follow it at GET /api/commands/{id} or on the event stream' },
+          },
         },
       },
       async (req, reply) => {
@@ -256,12 +271,12 @@ export const siteRoutes =
       },
     );
 
-    app.get('/api/sites/:id/commands', { schema: { tags: ['commands'], summary: 'Recent commands of a site', params: SiteId } }, async (req) => {
+    app.get('/api/sites/:id/commands', { schema: { tags: ['commands'], operationId: 'listSiteCommands', summary: 'Recent commands of a site', params: SiteId, response: { 200: CommandList } } }, async (req) => {
       const { site } = siteFor(req, req.params.id, 'read');
       return { commands: ctx.commands.list(site.id) };
     });
 
-    app.get('/api/commands/:id', { schema: { tags: ['commands'], summary: 'A command and its result', params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } }, async (req) => {
+    app.get('/api/commands/:id', { schema: { tags: ['commands'], operationId: 'getCommand', summary: 'A command and its result', params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: CommandRecord } } }, async (req) => {
       const c = ctx.commands.get(req.params.id);
       if (!c) throw Errors.notFound(`command ${req.params.id}`);
       siteFor(req, c.siteId, 'read');

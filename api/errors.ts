@@ -1,0 +1,36 @@
+/**
+ * The one shape of every error answer (4xx, 5xx): a stable code, a message
+ * that says what to do, and the parameters of that code (the field at fault,
+ * a limit …) beside them, so the console can word the error itself
+ * (server/errors.ts builds them; server/http/app.ts's error handler sends them).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'stable code, e.g. LOANET_NOT_FOUND (never reused)' }),
+    message: Type.String({ description: 'what is wrong and what to do (English)' }),
+    field: Type.Optional(Type.String({ description: 'the request field at fault (body.name, area, disk …)' })),
+    limit: Type.Optional(Type.Union([Type.Number(), Type.String()], { description: 'the limit passed: bytes, characters, or which rate limit' })),
+    rule: Type.Optional(Type.String()),
+    max: Type.Optional(Type.Number()),
+    length: Type.Optional(Type.Number()),
+    windowMinutes: Type.Optional(Type.Number()),
+    retryAfterS: Type.Optional(Type.Number()),
+    variable: Type.Optional(Type.String({ description: 'the setting (environment variable) that sets the limit' })),
+    state: Type.Optional(Type.String({ description: 'the disk state of a refused write' })),
+    freeBytes: Type.Optional(Type.Number()),
+    sender: Type.Optional(Type.String()),
+    code: Type.Optional(Type.String({ description: 'the finer reason of a schedule conflict' })),
+    messageVi: Type.Optional(Type.String({ description: 'the message in Vietnamese, where the server words it' })),
+    hint: Type.Optional(Type.String()),
+    conflicts: Type.Optional(Type.Array(Type.Unknown(), { description: 'the items a schedule change overlaps' })),
+  },
+  {
+    $id: 'Error',
+    title: 'Error',
+    // Open: a code's parameters are the code's own (LoanetError details); the known ones are listed above.
+    additionalProperties: true,
+  },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
