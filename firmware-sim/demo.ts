@@ -12,7 +12,7 @@ import path from 'node:path';
 import { loadConfig } from '../server/config.ts';
 import { StartupError } from '../server/errors.ts';
 import { startServer } from '../server/server.ts';
-import { LoanetClient } from './api-client.ts';
+import { LoanetClient } from '../tools/api-client.ts';
 import { FleetRunner } from './fleet-runner.ts';
 import { simulatedPlayout } from './fleet-playout.ts';
 

@@ -21,7 +21,7 @@ import { SimDevice, type FaultSpec } from './device.ts';
 import { DeviceServer, createDevicePair } from './device-server.ts';
 import { SimulatedLink, type LinkMode } from './link.ts';
 import { planFleet, pickFaulty, type CommuneInfo, type PlannedSite } from './fleet-plan.ts';
-import { ApiError, type LoanetClient } from './api-client.ts';
+import { ApiError, type LoanetClient } from '../tools/api-client.ts';
 
 export interface FleetRunnerOptions {
   api: LoanetClient;

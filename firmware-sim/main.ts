@@ -8,10 +8,10 @@
  * The broker is the server's embedded one unless LOANET_MQTT_URL says otherwise.
  */
 import path from 'node:path';
-import { LoanetClient } from './api-client.ts';
+import { connectApi, type LoanetClient } from '../tools/api-client.ts';
 import { FleetRunner } from './fleet-runner.ts';
 import { simulatedPlayout } from './fleet-playout.ts';
-import { ArgError, parseArgs } from './cli-args.ts';
+import { ArgError, parseArgs } from '../tools/cli-args.ts';
 
 const USAGE = `usage: npm run sim -- --sites N [--heartbeat 30] [--faults 0.03] [--area CODE] [--prefix sim] [--credentials FILE] [--rate 500] [--playout]`;
 
@@ -61,16 +61,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
-}
-
-export async function connectApi(): Promise<LoanetClient> {
-  const api = LoanetClient.fromEnv();
-  if (!api.hasToken) {
-    const password = process.env.LOANET_ADMIN_PASSWORD;
-    if (!password) throw new ArgError('no credentials: set LOANET_TOKEN to an API token (POST /api/auth/tokens), or LOANET_ADMIN_PASSWORD');
-    await api.login('admin', password);
-  }
-  return api;
 }
 
 export async function brokerAddress(api: LoanetClient): Promise<{ host: string; port: number }> {

@@ -1,8 +1,11 @@
 /**
- * A small client for loanet's HTTP API, used by the command-line tools (the
- * fleet runner, the demo). They take the server from LOANET_URL and a token
- * from LOANET_TOKEN, as scripts and operators do.
+ * A small client for loanet's HTTP API, used by the command-line tools
+ * (broker-files here; the simulator's fleet runner and demo; tests and
+ * benchmarks). They take the server from LOANET_URL and a token from
+ * LOANET_TOKEN, as scripts and operators do.
  */
+import { ArgError } from './cli-args.ts';
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -64,4 +67,15 @@ export class LoanetClient {
   post<T>(path: string, body?: unknown): Promise<T> {
     return this.request<T>('POST', path, body ?? {});
   }
+}
+
+/** The client the command-line tools use: LOANET_TOKEN, else a login as admin with LOANET_ADMIN_PASSWORD. */
+export async function connectApi(): Promise<LoanetClient> {
+  const api = LoanetClient.fromEnv();
+  if (!api.hasToken) {
+    const password = process.env.LOANET_ADMIN_PASSWORD;
+    if (!password) throw new ArgError('no credentials: set LOANET_TOKEN to an API token (POST /api/auth/tokens), or LOANET_ADMIN_PASSWORD');
+    await api.login('admin', password);
+  }
+  return api;
 }

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ArgError, parseArgs } from './cli-args.ts';
-import { connectApi } from './main.ts';
+import { connectApi } from './api-client.ts';
 import { ROTATE_MARK, SERVER_USER_MISSING } from '../server/fleet/mosquitto-files.ts';
 
 const USAGE = 'usage: npm run broker-files -- --out DIR   (server from LOANET_URL, token from LOANET_TOKEN)';
