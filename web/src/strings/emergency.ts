@@ -1,0 +1,53 @@
+/**
+ * The Emergency page: starting an alert, its tracker (played, heard, attention signal only, offline) and the banner of an alert in force.
+ * Vietnamese first, with full diacritics; English alongside, key by key.
+ */
+export const vi = {
+  heardByMic: 'Micrô giám sát nghe thấy: {n} / {all} trạm có micrô',
+  playedNotHeard: 'Đã phát nhưng micrô không nghe thấy',
+  startedSound: 'Đã phát âm thanh (tín hiệu báo động hoặc bản tin): {n} / {all} trạm',
+  attentionOnlySites: 'Chỉ phát tín hiệu báo động, chưa phát bản tin',
+  attentionOnlyNow: 'chỉ tín hiệu báo động',
+  sitesOffline: '{n} trạm đang mất kết nối, sẽ phát khi kết nối lại (nếu cảnh báo còn hiệu lực)',
+  chooseArea: 'Chọn khu vực',
+  template: 'Mẫu thông báo',
+  freeText: '— tự soạn —',
+  isTest: 'Diễn tập (không phải cảnh báo thật)',
+  review: 'Kiểm tra lại',
+  confirmAlert: 'Xác nhận phát cảnh báo tới {area}?',
+  sendAlert: 'PHÁT CẢNH BÁO',
+  tracker: 'Theo dõi cảnh báo',
+  reached: 'Đã phát bản tin: {done} / {all} trạm',
+  unreachedSites: 'Trạm chưa phát',
+  allReached: 'Tất cả các trạm đã phát.',
+  cancelAlert: 'Dừng cảnh báo',
+  recentAlerts: 'Cảnh báo gần đây',
+  active: 'Đang hiệu lực',
+  expiredAlert: 'Hết hiệu lực',
+  alertInForce: 'ĐANG CÓ CẢNH BÁO',
+};
+
+export const en: Record<keyof typeof vi, string> = {
+  heardByMic: 'Heard by the monitoring microphone: {n} / {all} sites with one',
+  playedNotHeard: 'Played but not heard by the microphone',
+  startedSound: 'Made sound (attention signal or message): {n} / {all} sites',
+  attentionOnlySites: 'Attention signal only, no message',
+  attentionOnlyNow: 'attention signal only',
+  sitesOffline: '{n} sites are offline and will play it when they reconnect (while the alert is valid)',
+  chooseArea: 'Choose the area',
+  template: 'Template',
+  freeText: '— own text —',
+  isTest: 'Exercise (not a real alert)',
+  review: 'Review',
+  confirmAlert: 'Send the alert to {area}?',
+  sendAlert: 'SEND ALERT',
+  tracker: 'Alert tracker',
+  reached: 'Playing the message: {done} / {all} sites',
+  unreachedSites: 'Sites not reached',
+  allReached: 'Every site has played it.',
+  cancelAlert: 'Stop the alert',
+  recentAlerts: 'Recent alerts',
+  active: 'Active',
+  expiredAlert: 'Expired',
+  alertInForce: 'ALERT IN FORCE',
+};
