@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeAlertControl, siteTopic, type AlertStart, type AlertStatusEvent } from '../../protocol/index.ts';
+import { decodeAlertControl, eventAckKey, siteTopic, type AlertStart, type AlertStatusEvent, type EventAck } from '../../protocol/index.ts';
 import { parseCap } from '../../server/alerts/cap/parse.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { makeInputs, postMultipart, probe, tools, uploadFile } from '../helpers/media.ts';
@@ -37,15 +37,43 @@ async function site(name: string, area: string, lat: number, lon: number): Promi
   return r.body.credential;
 }
 
-/** A site as an MQTT client that records what arrives on its area control channels. */
-async function listen(s: { siteId: string; secret: string }, channels: string[]): Promise<{ client: MqttClient; got: Array<{ topic: string; retain: boolean; text: string }> }> {
+interface Listener {
+  client: MqttClient;
+  /** What arrived on its area control channels. */
+  got: Array<{ topic: string; retain: boolean; text: string }>;
+  /** The server's acks of its events. */
+  acks: EventAck[];
+}
+
+/**
+ * A site as an MQTT client that records what arrives on its area control
+ * channels. Returns once every message retained on them has arrived: the
+ * broker streams a SUBSCRIBE's retained messages in the order of its filters,
+ * so a retained fence on the site's own time topic, subscribed last, comes
+ * after them all. What it has not got then was not retained.
+ */
+async function listen(s: { siteId: string; secret: string }, channels: string[]): Promise<Listener> {
   const client = await mqtt.connectAsync(t.mqttUrl, { clientId: s.siteId, username: s.siteId, password: s.secret, protocolVersion: 4, reconnectPeriod: 0 });
   clients.push(client);
-  const got: Array<{ topic: string; retain: boolean; text: string }> = [];
-  client.on('message', (topic, payload, packet) => got.push({ topic, retain: packet.retain, text: payload.toString('utf8') }));
-  await client.subscribeAsync(channels.map((k) => `loanet/v1/areas/${k}/control`), { qos: 1 });
-  return { client, got };
+  const fence = siteTopic(s.siteId, 'time');
+  const got: Listener['got'] = [];
+  const acks: EventAck[] = [];
+  let fenced = false;
+  client.on('message', (topic, payload, packet) => {
+    if (topic === fence) fenced ||= payload.length > 0;
+    else if (topic === siteTopic(s.siteId, 'ack')) acks.push(JSON.parse(payload.toString('utf8')) as EventAck);
+    else got.push({ topic, retain: packet.retain, text: payload.toString('utf8') });
+  });
+  await t.server.ctx.broker.publish(fence, Buffer.from('fence'), { qos: 1, retain: true });
+  await client.subscribeAsync([...channels.map((k) => `loanet/v1/areas/${k}/control`), siteTopic(s.siteId, 'ack'), fence], { qos: 1 });
+  await waitFor('the retained fence after the retained messages', () => fenced, 30_000);
+  await t.server.ctx.broker.publish(fence, Buffer.alloc(0), { qos: 1, retain: true });
+  return { client, got, acks };
 }
+
+/** Until the server has acknowledged (stored or refused) the event with this key from this site. */
+const acknowledged = (l: Listener, key: string) =>
+  waitFor(`the server's ack of ${key}`, () => l.acks.some((a) => a.stored.includes(key) || (a.refused ?? []).some((r) => r.key === key)));
 
 const starts = (got: Array<{ text: string }>): AlertStart[] =>
   got.flatMap((m) => {
@@ -54,9 +82,11 @@ const starts = (got: Array<{ text: string }>): AlertStart[] =>
     return d.ok && d.value.type === 'alert_start' ? [d.value] : [];
   });
 
-async function report(client: MqttClient, siteId: string, e: Omit<AlertStatusEvent, 'v' | 'siteId' | 'type'>): Promise<void> {
+/** Publishes a status report as the site; answers its ack key. */
+async function report(client: MqttClient, siteId: string, e: Omit<AlertStatusEvent, 'v' | 'siteId' | 'type'>): Promise<string> {
   const ev: AlertStatusEvent = { v: 1, siteId, type: 'alert_status', ...e };
   await client.publishAsync(siteTopic(siteId, 'event'), JSON.stringify(ev), { qos: 1 });
+  return eventAckKey(ev)!;
 }
 
 beforeAll(async () => {
@@ -103,9 +133,8 @@ describe.skipIf(!run)('starting an alert', () => {
     // A site that connects later still gets it: it is retained.
     const s2 = await listen(sites.batXat2!, ['2025.02683']);
     await waitFor('the retained alert_start at a late site', () => s2.got.find((m) => m.retain && starts([m])[0]?.alertId === id));
-    // A site of another commune gets nothing.
+    // A site of another commune gets nothing (listen() returns once everything retained for it has arrived).
     const other = await listen(sites.camDuong!, ['2025.02671']);
-    await new Promise((res) => setTimeout(res, 300));
     expect(starts(other.got).filter((m) => m.alertId === id)).toEqual([]);
 
     const issued = got.at;
@@ -130,8 +159,8 @@ describe.skipIf(!run)('starting an alert', () => {
     expect(unreached[sites.batXat2!.siteId].reasons[0].messageVi).toMatch(/^đã nhận lúc \d\d:\d\d \d\d\/\d\d, chưa xác nhận phát$/);
 
     // A report that arrives late never takes a site back.
-    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 50 });
-    await new Promise((res) => setTimeout(res, 200));
+    const lateReport = await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 50 });
+    await acknowledged(s1, lateReport);
     expect((await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.completed).toBe(1);
 
     // The report: CSV with a BOM and Vietnamese headers, and JSON.
@@ -168,7 +197,6 @@ describe.skipIf(!run)('starting an alert', () => {
     expect(c.body.alert.state).toBe('cancelled');
     await waitFor('alert_cancel at the site', () => s2.got.find((m) => m.text.includes('"alert_cancel"') && m.text.includes(id)));
     const late = await listen(sites.batXatOff!, ['2025.02683']);
-    await new Promise((res) => setTimeout(res, 300));
     expect(starts(late.got).filter((m) => m.alertId === id)).toEqual([]);
     const audit = await t.api('GET', '/api/audit?action=alert');
     expect(audit.status).toBe(200);
