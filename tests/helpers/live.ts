@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import opus from '@discordjs/opus';
-import { areaAudioTopic, areaControlTopic, decodeAudioControl, decodeAudioFrame, type AudioControlMessage, type AudioFrame } from '../../protocol/index.ts';
+import { areaAudioTopic, areaControlTopic, decodeAudioControl, decodeAudioFrame, siteTopic, type AudioControlMessage, type AudioFrame } from '../../protocol/index.ts';
+import { waitFor } from './wait.ts';
 
 export interface Heard {
   /** In arrival order; `at` is the local arrival time (Date.now). */
@@ -23,8 +24,19 @@ export interface Heard {
   close(): Promise<void>;
 }
 
-/** Connect as a site and listen to the audio and control channels of `areaKeys`. */
-export async function listenAsSite(mqttUrl: string, cred: { siteId: string; secret: string }, areaKeys: readonly string[]): Promise<Heard> {
+/** Publishes a retained message as the server does (its broker link's publish). */
+export type RetainedPublisher = (topic: string, payload: Buffer) => Promise<void>;
+
+/**
+ * Connect as a site and listen to the audio and control channels of `areaKeys`.
+ *
+ * With `fence`, it returns only once everything retained on those channels has
+ * arrived: the broker (aedes, Mosquitto) sends a SUBSCRIBE's retained
+ * messages in the order of its filters, so a retained message the server puts
+ * on the site's own time topic, subscribed last, comes after them all. A
+ * retained start not heard then was not there.
+ */
+export async function listenAsSite(mqttUrl: string, cred: { siteId: string; secret: string }, areaKeys: readonly string[], fence?: RetainedPublisher): Promise<Heard> {
   const client = connect(mqttUrl, { clientId: cred.siteId, username: cred.siteId, password: cred.secret, protocolVersion: 4, reconnectPeriod: 0 });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
@@ -32,7 +44,10 @@ export async function listenAsSite(mqttUrl: string, cred: { siteId: string; secr
   });
   let closing: Promise<void> | undefined;
   const heard: Heard = { frames: [], control: [], cleared: [], rejected: [], client, close: () => (closing ??= client.endAsync().then(() => undefined)) };
+  const fenceTopic = siteTopic(cred.siteId, 'time');
+  let fenced = false;
   client.on('message', (topic, payload, packet) => {
+    if (topic === fenceTopic) return void (fenced ||= payload.length > 0);
     const at = Date.now();
     const channel = topic.endsWith('/audio') ? 'audio' : 'control';
     if (payload.length === 0) return void heard.cleared.push(topic);
@@ -47,8 +62,13 @@ export async function listenAsSite(mqttUrl: string, cred: { siteId: string; secr
     else heard.rejected.push(f.reason);
   });
   const topics = areaKeys.flatMap((k) => [areaAudioTopic(k), areaControlTopic(k)]);
-  const granted = await client.subscribeAsync(topics, { qos: 1 });
+  if (fence) await fence(fenceTopic, Buffer.from('fence'));
+  const granted = await client.subscribeAsync(fence ? [...topics, fenceTopic] : topics, { qos: 1 });
   if (granted.some((g) => g.qos === 128)) throw new Error(`subscription refused: ${JSON.stringify(granted)}`);
+  if (fence) {
+    await waitFor('the retained fence after the retained messages', () => fenced, 30_000);
+    await fence(fenceTopic, Buffer.alloc(0));
+  }
   return heard;
 }
 

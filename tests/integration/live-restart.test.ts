@@ -188,9 +188,9 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     expect(withReport.sites.sites).toBeGreaterThanOrEqual(1);
 
     // A site connecting now gets no stale start.
-    const fresh = await listenAsSite(mqttUrl(), listener, [BAT_XAT]);
+    // It returns once everything retained for it has arrived (a fence the server retains on its time topic, subscribed last).
+    const fresh = await listenAsSite(mqttUrl(), listener, [BAT_XAT], (topic, payload) => t!.server.ctx.broker.publish(topic, payload, { qos: 1, retain: true }));
     heard.push(fresh);
-    await new Promise((r) => setTimeout(r, 500));
     expect(fresh.control.filter((c) => c.retained)).toEqual([]);
 
     const audit = await t.api('GET', '/api/audit?action=live.');
