@@ -225,6 +225,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'createAlert',
           summary: 'Start an emergency alert: target areas and/or a drawn polygon; the message as a library item or as text spoken by TTS',
           description: '201 with the alert as soon as its control message is published: the sites sound their attention signal at once. Text is spoken afterwards in the alerts\' own media lane: the alert\'s messageState is "preparing" until the audio is published to the sites ("ready"), or "failed" with messageReason (no voice, no engine, ffmpeg error), the alert then standing with its attention signal. 400 names the field at fault; 403 when the target lies outside your area or your role may not start alerts.',
           body: CreateBody,
@@ -248,6 +249,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'uploadAlert',
           summary: 'Start an emergency alert with an uploaded audio file: multipart, field "alert" (the JSON of POST /api/alerts without message) and field "file" (MP3, WAV, Ogg, WebM, MP4/M4A, AAC or FLAC audio)',
           description: '201 with the alert id; 400 names the field at fault; 403 outside your area; 413 too large; 415 not one of those formats (a playlist, an image…), naming it; 422 the file is not usable audio (empty, silent, damaged); 503 without ffmpeg.',
           consumes: ['multipart/form-data'],
@@ -280,6 +282,7 @@ export const alertRoutes =
         bodyLimit: CAP_LIMITS.documentBytes,
         schema: {
           tags: ['alerts'],
+          operationId: 'postCapAlert',
           summary: 'Start, update or cancel an alert from a CAP 1.2 document (Content-Type application/cap+xml or application/xml)',
           description:
             '403 naming alert/sender unless your account is bound to the message\'s <sender> (GET /api/alerts/cap/senders; a network-wide admin may use any sender); 403 naming alert/info/area when an <area> of the message, whatever its status, lies outside your area or the sender\'s. A message only ever matches, updates or cancels alerts of its own sender. ' +
@@ -321,6 +324,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'listAlerts',
           summary: 'Alerts, newest first, with their delivery counts; a user scoped to an area sees the alerts whose targets intersect it, counted over its own sites',
           querystring: Type.Object({
             state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('cancelled'), Type.Literal('expired')])),
@@ -344,6 +348,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'getAlert',
           summary: 'An alert (404 when its targets do not intersect your area) and its live delivery over the sites of your area: counts (targeted, received, playing, started: any sound, confirmedPlaying: played the message, attentionOnly: the attention signal without the message, completed, failed, unreached: no sound, heard, notHeard), time to first sound and to the message, the share confirmed playing over time, the unreached and the attention-only sites with reasons (vi, en), the sites that played but whose monitoring microphone did not hear it (notHeard, with reasons), and each site\'s microphone level (levels)',
           params: IdParams,
           querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'unreached, not-heard and level sites listed, each (default 500)' })) }),
@@ -360,6 +365,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'getAlertSiteDelivery',
           summary: "One site's delivery of an alert: the revision the server holds for it and the status it stored (pending, received, playing, completed, failed, stopped)",
           description:
             'Also a site with its own credential (HTTP Basic siteId:secret), for itself only: an agent that lost its alert memory (a wiped or damaged state folder) asks here before playing an alert again that it may already have played (edge-agent/alerts/handler.ts).',
@@ -384,7 +390,7 @@ export const alertRoutes =
 
     app.post(
       '/api/alerts/:id/cancel',
-      { schema: { tags: ['alerts'], summary: 'Cancel an alert in flight: every site stops at once, sites not reached yet never start it', params: IdParams } },
+      { schema: { tags: ['alerts'], operationId: 'cancelAlert', summary: 'Cancel an alert in flight: every site stops at once, sites not reached yet never start it', params: IdParams } },
       async (req) => {
         const p = requirePermission(req, 'alert.write');
         visibleAlert(p, req.params.id, 'cancel');
@@ -398,6 +404,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'updateAlert',
           summary: 'Update an alert in flight (next revision): any field of the creation; those left out stay as they are',
           description: 'Sites playing the previous revision stop it and play the new one; every targeted site is pending again for the new revision.',
           params: IdParams,
@@ -421,7 +428,7 @@ export const alertRoutes =
 
     app.get(
       '/api/alerts/:id/cap-ack',
-      { schema: { tags: ['alerts'], summary: 'A CAP 1.2 Ack of the alert (msgType Ack, references the alert), with the delivery figures of your area\'s sites in <note> (404 outside your area)', params: IdParams } },
+      { schema: { tags: ['alerts'], operationId: 'getAlertCapAck', summary: 'A CAP 1.2 Ack of the alert (msgType Ack, references the alert), with the delivery figures of your area\'s sites in <note> (404 outside your area)', params: IdParams } },
       async (req, reply) => {
         const { reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
         return reply.type('application/cap+xml; charset=utf-8').send(service.capAck(req.params.id, reader.site));
@@ -433,6 +440,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'getAlertReport',
           summary: 'The delivery report: one line per targeted site of your area (CSV with Vietnamese headers and local times, or JSON; 404 outside your area)',
           params: IdParams,
           querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')], { description: 'default csv' })) }),
@@ -473,6 +481,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'listCapSenders',
           summary: 'CAP senders and the accounts allowed to post under each (admin); senders seen in past messages but not registered, with who posted them',
           description: 'An admin scoped to an area sees only the senders registered inside it, and not the unregistered list.',
         },
@@ -490,6 +499,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'createCapSender',
           summary: 'Register a CAP sender: the area its messages may reach and the accounts (users, or single API tokens) allowed to post under it (admin)',
           description: '201 with the sender; 400 names the account at fault; 403 naming `area` for a scoped admin outside its area or a network-wide sender; 409 already registered.',
           body: Type.Object({ sender: SenderName, area: Type.Optional(SenderArea), note: Type.Optional(Type.String({ maxLength: 200 })), accounts: SenderAccounts }, { additionalProperties: false }),
@@ -511,6 +521,7 @@ export const alertRoutes =
       {
         schema: {
           tags: ['alerts'],
+          operationId: 'updateCapSender',
           summary: "Change a CAP sender's area, note or accounts (the list given replaces the previous one) (admin)",
           params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
           body: Type.Object({ area: Type.Optional(SenderArea), note: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])), accounts: Type.Optional(SenderAccounts) }, { additionalProperties: false, minProperties: 1 }),
@@ -532,7 +543,7 @@ export const alertRoutes =
 
     app.delete(
       '/api/alerts/cap/senders/:id',
-      { schema: { tags: ['alerts'], summary: 'Unregister a CAP sender: nobody but a network-wide admin may post under it any more; its alerts stay (admin)', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } },
+      { schema: { tags: ['alerts'], operationId: 'deleteCapSender', summary: 'Unregister a CAP sender: nobody but a network-wide admin may post under it any more; its alerts stay (admin)', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } },
       async (req) => {
         const p = requirePermission(req, 'users.manage');
         const cur = senders.byId(req.params.id);

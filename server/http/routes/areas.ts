@@ -48,6 +48,7 @@ export const areaRoutes =
       {
         schema: {
           tags: ['areas'],
+          operationId: 'listAreas',
           summary: 'List areas (optionally the children of one, or one level)',
           querystring: Type.Object({
             version: Type.Optional(Version),
@@ -69,7 +70,7 @@ export const areaRoutes =
       },
     );
 
-    app.get('/api/areas/:key', { schema: { tags: ['areas'], summary: 'One area (404 outside your area, retired or not)', params: Type.Object({ key: Type.String() }) } }, async (req) => {
+    app.get('/api/areas/:key', { schema: { tags: ['areas'], operationId: 'getArea', summary: 'One area (404 outside your area, retired or not)', params: Type.Object({ key: Type.String() }) } }, async (req) => {
       const p = requirePermission(req, 'read');
       const a = ctx.areas.require(req.params.key, dv);
       if (!withinScope(p.user.areaId, placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound(`area ${req.params.key}`);
@@ -81,6 +82,7 @@ export const areaRoutes =
       {
         schema: {
           tags: ['areas'],
+          operationId: 'createArea',
           summary: 'Create an area',
           description: 'An admin scoped to an area creates areas only inside it (the parent may be its own root; 403 naming `parent` otherwise).',
           body: Type.Object(
@@ -106,6 +108,7 @@ export const areaRoutes =
       {
         schema: {
           tags: ['areas'],
+          operationId: 'updateArea',
           summary: 'Update an area (name, kind, coordinates, parent)',
           description: 'An admin scoped to an area changes only areas strictly inside it (never its own root: 403), and moves them only under a parent inside it (403 naming `parent`); areas outside it are 404.',
           params: Type.Object({ key: Type.String() }),
@@ -129,7 +132,7 @@ export const areaRoutes =
       },
     );
 
-    app.delete('/api/areas/:key', { schema: { tags: ['areas'], summary: 'Retire an area (refused while it has active children or sites); a scoped admin only strictly inside its area', params: Type.Object({ key: Type.String() }) } }, async (req) => {
+    app.delete('/api/areas/:key', { schema: { tags: ['areas'], operationId: 'retireArea', summary: 'Retire an area (refused while it has active children or sites); a scoped admin only strictly inside its area', params: Type.Object({ key: Type.String() }) } }, async (req) => {
       const p = requirePermission(req, 'registry.write');
       enforceScope(areaChangeRefusal(p.user.areaId, placeOf(ctx.areas.require(req.params.key, dv)), undefined, ctx.coverage.areaIndex(), req.params.key));
       const a = ctx.areas.retire(req.params.key, dv);
@@ -144,6 +147,7 @@ export const areaRoutes =
         bodyLimit: 10 * 1024 * 1024,
         schema: {
           tags: ['areas'],
+          operationId: 'importAreas',
           summary: 'Import areas from CSV (GSO lists or code,name,level,parent_code); all or nothing; network-wide admins only',
           description: 'Send the CSV as the body with Content-Type text/csv. Rows are upserted by (version, code).',
           querystring: Type.Object({ version: Version }),

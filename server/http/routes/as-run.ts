@@ -38,6 +38,7 @@ export const asRunRoutes =
       {
         schema: {
           tags: ['schedule'],
+          operationId: 'listAsRun',
           summary: 'As-run log (nhật ký phát thanh) of an area for a period: every (entry, site) played, late, partial, skipped with why, or not reported; CSV with Accept: text/csv',
           description:
             'Default period: today (local). Each line: the bulletin, the site, its status (played | late | early | unverified | partial | skipped | unknown | no_receipt | upcoming; early/late: on the server clock, after the site corrected its clock; unverified: played on a site clock never checked against the server clock, so when is not known; unknown: the site lost its record of the entry and does not guess), the site clock when it played (clockSynced, clockErrorMs), who says so (agent receipt or server), the reason in Vietnamese and English, start/end/start error/frames from the receipt, and for no_receipt the site\'s condition now (e.g. offline since 14:02). CSV: UTF-8 with BOM, headers "Vietnamese / English", times dd/mm/yyyy hh:mm:ss in Asia/Ho_Chi_Minh.',

@@ -55,6 +55,7 @@ export const authRoutes =
         config: { public: true },
         schema: {
           tags: ['auth'],
+          operationId: 'login',
           summary: 'Log in with username and password; answers a bearer token (or, with cookie: true, sets the console\'s HttpOnly session cookie and answers its CSRF token)',
           security: [],
           body: Type.Object(
@@ -89,7 +90,7 @@ export const authRoutes =
       },
     );
 
-    app.get('/api/auth/me', { schema: { tags: ['auth'], summary: 'The authenticated user' } }, async (req) => {
+    app.get('/api/auth/me', { schema: { tags: ['auth'], operationId: 'getMe', summary: 'The authenticated user' } }, async (req) => {
       const p = requirePermission(req, 'read');
       const area = p.user.areaId !== null ? ctx.areas.byId(p.user.areaId) : undefined;
       const cookieToken = req.authVia === 'cookie' ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined;
@@ -107,7 +108,7 @@ export const authRoutes =
 
     app.get(
       '/api/auth/tokens',
-      { schema: { tags: ['auth'], summary: 'Your own API tokens (names and dates; a token itself is shown only once, when made), and the lifetime a new one gets by default and at most (days)' } },
+      { schema: { tags: ['auth'], operationId: 'listApiTokens', summary: 'Your own API tokens (names and dates; a token itself is shown only once, when made), and the lifetime a new one gets by default and at most (days)' } },
       async (req) => {
         const p = requirePermission(req, 'read');
         return { tokens: ctx.users.listApiTokens(p.user.id), defaultDays: ctx.config.apiTokenDays, maxDays: ctx.config.apiTokenMaxDays };
@@ -116,7 +117,7 @@ export const authRoutes =
 
     app.delete(
       '/api/auth/tokens/:id',
-      { schema: { tags: ['auth'], summary: 'Revoke one of your own API tokens', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } },
+      { schema: { tags: ['auth'], operationId: 'revokeApiToken', summary: 'Revoke one of your own API tokens', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } },
       async (req) => {
         const p = requirePermission(req, 'read');
         if (!ctx.users.revokeApiToken(p.user.id, req.params.id)) throw Errors.notFound(`API token ${req.params.id} of ${p.user.username}`);
@@ -130,6 +131,7 @@ export const authRoutes =
       {
         schema: {
           tags: ['auth'],
+          operationId: 'createApiToken',
           summary: 'Create an API token for a script (shown once). It expires: after LOANET_API_TOKEN_DAYS (90) days unless expiresInDays says otherwise, never later than LOANET_API_TOKEN_MAX_DAYS (365); changing your password revokes it unless keepTokens',
           body: Type.Object(
             {
@@ -155,6 +157,7 @@ export const authRoutes =
       {
         schema: {
           tags: ['auth'],
+          operationId: 'changePassword',
           summary: 'Change your own password; your other sessions are signed out, and your API tokens revoked unless keepTokens',
           description:
             'Wrong current passwords count against the same limits as failed logins (429 when reached). The new password must follow the password policy: 400 with code LOANET_PASSWORD_TOO_SHORT, _TOO_LONG, _HAS_USERNAME or _COMMON, naming the rule and its limit.',
@@ -198,7 +201,7 @@ export const authRoutes =
 
     app.post(
       '/api/auth/logout',
-      { schema: { tags: ['auth'], summary: 'Revoke the token used for this call' } },
+      { schema: { tags: ['auth'], operationId: 'logout', summary: 'Revoke the token used for this call' } },
       async (req, reply) => {
         const p = requirePermission(req, 'read');
         ctx.users.revokeToken(p.tokenId);
@@ -213,6 +216,7 @@ export const authRoutes =
       {
         schema: {
           tags: ['users'],
+          operationId: 'createUser',
           summary: 'Create a user with a role, scoped to an area subtree (admin)',
           description: 'An admin scoped to an area creates users only inside it (403 naming `area` otherwise, and for a network-wide user).',
           body: Type.Object(
@@ -236,6 +240,7 @@ export const authRoutes =
       {
         schema: {
           tags: ['users'],
+          operationId: 'updateUser',
           summary: "Change a user's role, area scope, or disable/enable them (admin); disabling ends their sessions and tokens",
           description: 'An admin scoped to an area changes only users inside it (404 for others) and only to an area inside it (403 naming `area`): it can never make a user network-wide, nor clear or widen its own area.',
           params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
@@ -273,6 +278,7 @@ export const authRoutes =
       {
         schema: {
           tags: ['users'],
+          operationId: 'unlockUser',
           summary: "Forget a user's failed logins and password changes, so they may try again at once (admin; audited)",
           description: 'Clears the per-user and per-(user, address) counts of the guessing limits; the per-address count stays (an address guessing many accounts is not forgiven by unlocking one).',
           params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
@@ -289,7 +295,7 @@ export const authRoutes =
       },
     );
 
-    app.get('/api/users', { schema: { tags: ['users'], summary: 'Every user with role and area scope (admin); an admin scoped to an area sees only the users inside it' } }, async (req) => {
+    app.get('/api/users', { schema: { tags: ['users'], operationId: 'listUsers', summary: 'Every user with role and area scope (admin); an admin scoped to an area sees only the users inside it' } }, async (req) => {
       const p = requirePermission(req, 'users.manage');
       const idx = ctx.coverage.areaIndex();
       return {
@@ -305,6 +311,7 @@ export const authRoutes =
       {
         schema: {
           tags: ['audit'],
+          operationId: 'listAudit',
           summary: 'The audit log, newest first (admin)',
           description:
             'An admin scoped to an area reads only the entries whose actor is a user inside that area (by the user\'s current area) or whose target is a user, site or area inside it; entries of network-wide users about other things, and of the system, are not shown to it. Its read looks at the newest 20,000 entries of the filter at most (a few tens of milliseconds): use `to` for older ones.',

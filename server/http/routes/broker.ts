@@ -17,13 +17,13 @@ import { logSafe } from '../../log-safe.ts';
 import { Errors, LoanetError } from '../../errors.ts';
 import { requirePermission } from '../auth.ts';
 import { authorize, type Actor } from '../../fleet/acl.ts';
+import { EmqxAuthnResult, EmqxAuthzResult, TextFile } from '../../../api/broker.ts';
 import { mosquittoAclFile, mosquittoPasswdFile, mosquittoPasswordHash, type MosquittoSite } from '../../fleet/mosquitto-files.ts';
 
 export const HOOK_SECRET_HEADER = 'x-loanet-hook-secret';
 /** Response header of the password file: how many active sites have no Mosquitto hash yet (listed in `# rotate:` lines). */
 export const WITHOUT_HASH_HEADER = 'x-loanet-sites-without-mosquitto-hash';
 
-const Result = Type.Object({ result: Type.Union([Type.Literal('allow'), Type.Literal('deny')]) });
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
@@ -46,13 +46,14 @@ export const brokerRoutes =
     const mosquittoSites = (): MosquittoSite[] =>
       ctx.sites.brokerCredentials().map((c) => ({ siteId: c.siteId, areaKeys: ctx.coverage.channelKeysOfArea(c.areaId), passwordHash: c.mosquittoHash }));
 
-    const textSchema = (summary: string) => ({
+    const textSchema = (operationId: string, summary: string, file: string) => ({
       tags: ['broker'],
+      operationId,
       summary,
-      response: { 200: { type: 'string', description: 'text/plain file' } },
+      response: { 200: TextFile(file) },
     });
 
-    app.get('/api/broker/mosquitto/passwd', { schema: textSchema('Mosquitto password file for every active site and the server user (admin; audited). Sites whose credential predates Mosquitto hashes are listed in "# rotate:" lines and counted in a response header.') }, async (req, reply) => {
+    app.get('/api/broker/mosquitto/passwd', { schema: textSchema('getMosquittoPasswd', 'Mosquitto password file for every active site and the server user (admin; audited). Sites whose credential predates Mosquitto hashes are listed in "# rotate:" lines and counted in a response header.', 'the password_file of mosquitto.conf') }, async (req, reply) => {
       const p = requireProvinceAdmin(req);
       const server = { username: ctx.config.mqttUsername, passwordHash: ctx.config.mqttPassword ? mosquittoPasswordHash(ctx.config.mqttPassword) : null };
       const { text, withoutHash } = mosquittoPasswdFile(mosquittoSites(), server, new Date(ctx.now()).toISOString());
@@ -60,7 +61,7 @@ export const brokerRoutes =
       return reply.header('content-type', 'text/plain; charset=utf-8').header(WITHOUT_HASH_HEADER, String(withoutHash.length)).send(text);
     });
 
-    app.get('/api/broker/mosquitto/acl', { schema: textSchema('Mosquitto ACL file: each site its own topics and its areas\' audio, the server user loanet/v1/# (admin; audited)') }, async (req, reply) => {
+    app.get('/api/broker/mosquitto/acl', { schema: textSchema('getMosquittoAcl', 'Mosquitto ACL file: each site its own topics and its areas\' audio, the server user loanet/v1/# (admin; audited)', 'the acl_file of mosquitto.conf') }, async (req, reply) => {
       const p = requireProvinceAdmin(req);
       const text = mosquittoAclFile(mosquittoSites(), ctx.config.mqttUsername, new Date(ctx.now()).toISOString());
       ctx.audit.record(p.user, 'broker.mosquitto.acl', null);
@@ -84,10 +85,11 @@ export const brokerRoutes =
         config: hookConfig,
         schema: {
           tags: ['broker'],
+          operationId: 'emqxAuthn',
           summary: `EMQX HTTP authentication hook (called by the broker; ${HOOK_SECRET_HEADER} header, no token)`,
           security: [],
           body: Type.Object({ clientid: Type.String({ maxLength: 256 }), username: Type.String({ maxLength: 256 }), password: Type.String({ maxLength: 1024 }) }),
-          response: { 200: Type.Object({ result: Result.properties.result, is_superuser: Type.Boolean() }) },
+          response: { 200: EmqxAuthnResult },
         },
       },
       async (req) => {
@@ -118,10 +120,11 @@ export const brokerRoutes =
         config: hookConfig,
         schema: {
           tags: ['broker'],
+          operationId: 'emqxAuthz',
           summary: `EMQX HTTP authorization hook (called by the broker; ${HOOK_SECRET_HEADER} header, no token)`,
           security: [],
           body: Type.Object({ username: Type.String({ maxLength: 256 }), topic: Type.String({ maxLength: 1024 }), action: Type.Union([Type.Literal('publish'), Type.Literal('subscribe')]) }),
-          response: { 200: Result },
+          response: { 200: EmqxAuthzResult },
         },
       },
       async (req) => {

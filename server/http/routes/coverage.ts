@@ -12,6 +12,7 @@ export const coverageRoutes =
       {
         schema: {
           tags: ['coverage'],
+          operationId: 'getCoverage',
           summary: 'Coverage of an area subtree now: counts per condition, village figures, each child, failing sites with reasons',
           description:
             'The lists (failing, unverifiedSites, uncoveredVillages) are cut to `limit` entries each, worst first; their full lengths are in failingTotal, unverifiedTotal and uncoveredVillagesTotal. Counts are always complete.',
@@ -47,6 +48,7 @@ export const coverageRoutes =
       {
         schema: {
           tags: ['coverage'],
+          operationId: 'getCoverageHistory',
           summary: 'Coverage over time for an area (snapshots every LOANET_HISTORY_S seconds; default the last 30 days)',
           querystring: Type.Object({ area: Type.Optional(Type.String()), from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()) }),
         },

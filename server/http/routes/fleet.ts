@@ -6,7 +6,7 @@ import { requirePermission } from '../auth.ts';
 export const fleetRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.get('/api/fleet/messages', { schema: { tags: ['fleet'], summary: 'Accepted and rejected site messages, by reason and by site; broker refusals' } }, async (req) => {
+    app.get('/api/fleet/messages', { schema: { tags: ['fleet'], operationId: 'getFleetMessages', summary: 'Accepted and rejected site messages, by reason and by site; broker refusals' } }, async (req) => {
       const p = requirePermission(req, 'read');
       const ingest = ctx.ingest.stats(p.user.areaId === null ? 20 : 10_000);
       if (p.user.areaId !== null) {

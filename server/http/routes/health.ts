@@ -27,6 +27,7 @@ export const healthRoutes =
         config: { public: true },
         schema: {
           tags: ['health'],
+          operationId: 'getHealth',
           summary: 'Liveness with versions and broker/store/disk status (no authentication)',
           security: [],
           response: {

@@ -125,7 +125,7 @@ export const liveRoutes =
       ...(b.bitrate ? { bitrate: b.bitrate } : {}),
     });
 
-    app.post('/api/live/streams', { schema: { tags: ['live'], summary: 'Start a live stream: relay a radio URL or play a media item now', body: StartBody } }, async (req, reply) => {
+    app.post('/api/live/streams', { schema: { tags: ['live'], operationId: 'startLiveStream', summary: 'Start a live stream: relay a radio URL or play a media item now', body: StartBody } }, async (req, reply) => {
       const { areas, principal } = targets(req, req.body.areas);
       const src = req.body.source;
       const ffmpeg = ffmpegPath();
@@ -192,6 +192,7 @@ export const liveRoutes =
       {
         schema: {
           tags: ['live'],
+          operationId: 'previewLiveDelay',
           summary: 'Before going live: the delay a stream to these areas starts with, the ceiling it may be raised to while it plays, and the targeted sites whose measured link needs more',
           description:
             'Each site measures its link while it plays a stream (stream_stats.transit); a new stream starts at what the slowest targeted site needs (not below delayMs), and is raised while it plays when a site asks for more, never above the ceiling. `sites`: the measured targeted sites, slowest first (at most 50), each with what it needs and whether that fits under the ceiling.',
@@ -226,6 +227,7 @@ export const liveRoutes =
       {
         schema: {
           tags: ['live'],
+          operationId: 'listLiveStreams',
           summary: 'Live streams on air and past, newest first (by start), with their statistics; paged with limit and before',
           description:
             'Only streams that reach the caller\'s area (a target inside it, or above it); `area` narrows to the streams that reached that area. `next`: pass it as `before` for the next page (null: no more). `state=live`: only those on air.',
@@ -258,6 +260,7 @@ export const liveRoutes =
       {
         schema: {
           tags: ['live'],
+          operationId: 'getLiveStream',
           summary: 'One live stream, on air or past, with statistics: server pacing, sites (received, late, lost, concealed), play-time skew between sites, each site\'s latest report, and how it ended',
           description:
             '`silent`: the targeted sites (inside the caller\'s area) that sent no report on this stream, with their condition now and why, in English and Vietnamese; `silent.total` counts them all, `silent.sites` lists at most `silentLimit` (default 500).',
@@ -295,7 +298,7 @@ export const liveRoutes =
       },
     );
 
-    app.post('/api/live/streams/:id/stop', { schema: { tags: ['live'], summary: 'Stop a live stream: every site falls silent and switches its amplifier off as its profile says', params: StreamId } }, async (req) => {
+    app.post('/api/live/streams/:id/stop', { schema: { tags: ['live'], operationId: 'stopLiveStream', summary: 'Stop a live stream: every site falls silent and switches its amplifier off as its profile says', params: StreamId } }, async (req) => {
       const areas = ctx.live.areasOf(req.params.id);
       if (!areas) {
         requirePermission(req, 'live.broadcast');
@@ -308,7 +311,7 @@ export const liveRoutes =
       return ctx.live.stop(req.params.id, principal.user);
     });
 
-    app.get('/api/live/voice', { websocket: true, schema: { tags: ['live'], summary: 'WebSocket: a live voice (binary PCM s16le 48 kHz mono, or WebM/Opus with ?format=webm)', querystring: VoiceQuery } }, (socket, req) => {
+    app.get('/api/live/voice', { websocket: true, schema: { tags: ['live'], operationId: 'liveVoice', summary: 'WebSocket: a live voice (binary PCM s16le 48 kHz mono, or WebM/Opus with ?format=webm)', querystring: VoiceQuery } }, (socket, req) => {
       const q = req.query as typeof VoiceQuery.static;
       let started: { id: number } | undefined;
       try {

@@ -151,6 +151,7 @@ export const mediaRoutes =
       {
         schema: {
           tags: ['media'],
+          operationId: 'listMedia',
           summary: 'The media library: ready items (newest first) and the uploads still processing',
           querystring: Type.Object({
             q: Type.Optional(Type.String({ maxLength: 100, description: 'text in the title or transcript' })),
@@ -173,18 +174,18 @@ export const mediaRoutes =
       },
     );
 
-    app.get('/api/media/languages', { schema: { tags: ['media'], summary: 'Language tags (BCP 47) of the province\'s peoples; any well-formed tag is accepted' } }, async (req) => {
+    app.get('/api/media/languages', { schema: { tags: ['media'], operationId: 'listMediaLanguages', summary: 'Language tags (BCP 47) of the province\'s peoples; any well-formed tag is accepted' } }, async (req) => {
       requirePermission(req, 'read');
       return { languages: KNOWN_LANGUAGES };
     });
 
-    app.get('/api/media/tts/voices', { schema: { tags: ['media'], summary: 'The text-to-speech engine and its voices (503 when none is installed)' } }, async (req) => {
+    app.get('/api/media/tts/voices', { schema: { tags: ['media'], operationId: 'listTtsVoices', summary: 'The text-to-speech engine and its voices (503 when none is installed)' } }, async (req) => {
       requirePermission(req, 'read');
       needTts();
       return { engine: tts.name, voices: await tts.voices() };
     });
 
-    app.get('/api/media/:id', { schema: { tags: ['media'], summary: 'One item (status ready), or its processing job (processing with percent, or failed with the reason)', params: MediaId } }, async (req) => {
+    app.get('/api/media/:id', { schema: { tags: ['media'], operationId: 'getMedia', summary: 'One item (status ready), or its processing job (processing with percent, or failed with the reason)', params: MediaId } }, async (req) => {
       const p = requirePermission(req, 'read');
       const x = lib.get(req.params.id);
       if (!x || hiddenAlertMedia(ctx, p).has(x.id)) throw Errors.notFound(`media ${req.params.id}`);
@@ -196,6 +197,7 @@ export const mediaRoutes =
       {
         schema: {
           tags: ['media'],
+          operationId: 'getMediaAudio',
           summary: 'The stored Ogg Opus file (audio/ogg); supports Range (206, 416) and If-Range for resumed downloads',
           description: 'Users with a bearer token, and sites with their own credential (HTTP Basic siteId:secret): the agents download their playlists\' media here, the only route a site may call.',
           params: MediaId,
@@ -242,6 +244,7 @@ export const mediaRoutes =
       {
         schema: {
           tags: ['media'],
+          operationId: 'uploadMedia',
           summary: 'Upload audio (MP3, WAV, Ogg, WebM/MKV, MP4/M4A/MOV/3GP, AAC, FLAC): multipart field "file", optional fields title, lang (BCP 47, default vi), tags (comma-separated)',
           description: 'Stored as Ogg Opus mono 48 kHz, normalised to the loudness target. 201 with the item when ready within waitMs; 202 with its id while processing; 413 too large; 415 another format (a playlist, a concat list, an image…), naming it; 422 empty, not audio, damaged, silent or too long; 503 without ffmpeg.',
           querystring: Wait,
@@ -277,6 +280,7 @@ export const mediaRoutes =
       {
         schema: {
           tags: ['media'],
+          operationId: 'createTtsMedia',
           summary: 'Speak a text (full Vietnamese diacritics) into a new item with the text-to-speech engine',
           description: '201 ready / 202 processing as for uploads; 422 when the engine has no voice for the language; 503 when no engine is installed.',
           querystring: Wait,
@@ -301,6 +305,7 @@ export const mediaRoutes =
       {
         schema: {
           tags: ['media'],
+          operationId: 'createTtsMediaFromDocx',
           summary: 'Speak a Word document (.docx, multipart field "file"; fields title, lang, voice, rate, tags)',
           querystring: Wait,
           consumes: ['multipart/form-data'],
@@ -353,6 +358,7 @@ export const mediaRoutes =
       {
         schema: {
           tags: ['media'],
+          operationId: 'updateMedia',
           summary: 'Change the title, language or tags of an item',
           params: MediaId,
           body: Type.Object(
@@ -372,7 +378,7 @@ export const mediaRoutes =
       },
     );
 
-    app.delete('/api/media/:id', { schema: { tags: ['media'], summary: 'Retire an item: refused while it is scheduled; the record stays, the file goes', params: MediaId } }, async (req) => {
+    app.delete('/api/media/:id', { schema: { tags: ['media'], operationId: 'retireMedia', summary: 'Retire an item: refused while it is scheduled; the record stays, the file goes', params: MediaId } }, async (req) => {
       const p = requirePermission(req, 'media.write');
       const item = lib.item(req.params.id);
       if (!item) throw Errors.notFound(`media ${req.params.id}`);

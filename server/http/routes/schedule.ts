@@ -21,6 +21,7 @@ import { MAX_PERIOD_MS, conflictView, type ItemInput } from '../../schedule/serv
 import { itemStarts, targetSites, type SiteDirectory } from '../../schedule/resolve.ts';
 import { localIso, parseInstant, startOfLocalDay, ScheduleInputError } from '../../schedule/times.ts';
 import type { AreaNode } from '../../registry/model.ts';
+import { ApprovedItem, Calendar, CheckResult, Distribution, ItemList, ItemView, SitePlaylist } from '../../../api/schedule.ts';
 
 const TimeIn = Type.Union([Type.String({ minLength: 1, maxLength: 40 }), Type.Integer({ minimum: 0 })], {
   description: 'epoch ms, ISO 8601 with an offset (2026-11-27T06:00:00+07:00), or local Asia/Ho_Chi_Minh time without one (2026-11-27T06:00)',
@@ -163,6 +164,7 @@ export const scheduleRoutes =
       {
         schema: {
           tags: ['schedule'],
+          operationId: 'listScheduleItems',
           summary: 'Broadcast items that play in an area (targets inside it or above it), by status and period',
           querystring: Type.Object({
             area: Type.Optional(Type.String({ description: 'area code or key; default: your own area' })),
@@ -171,6 +173,7 @@ export const scheduleRoutes =
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
             offset: Type.Optional(Type.Integer({ minimum: 0 })),
           }),
+          response: { 200: ItemList },
         },
       },
       async (req) => {
@@ -190,10 +193,12 @@ export const scheduleRoutes =
       {
         schema: {
           tags: ['schedule'],
+          operationId: 'createScheduleItem',
           summary: 'Create a broadcast item as a draft (it goes out only once approved)',
           description:
             'Refused with 400 naming the field for unknown media, areas or sites, a bad RRULE, or a validity window that ends before it starts; 403 outside your area; 409 LOANET_SCHEDULE_CONFLICT naming the overlapping item(s) and the sites when an approved item of the same priority overlaps at a site (send "queue": true to play right after it instead).',
           body: ItemBody,
+          response: { 201: ItemView },
         },
       },
       async (req, reply) => {
@@ -208,8 +213,10 @@ export const scheduleRoutes =
       {
         schema: {
           tags: ['schedule'],
+          operationId: 'checkScheduleItem',
           summary: 'Dry run: would this item be accepted? Answers the conflicts, the sites and the next occurrences, saves nothing',
           body: Type.Object({ ...itemFields, id: Type.Optional(Type.String({ maxLength: 80, description: 'the item being edited (not compared with itself)' })) }, { additionalProperties: false }),
+          response: { 200: CheckResult },
         },
       },
       async (req) => {
@@ -232,7 +239,7 @@ export const scheduleRoutes =
       },
     );
 
-    app.get('/api/schedule/items/:id', { schema: { tags: ['schedule'], summary: 'One broadcast item, with its sites and next occurrences', params: ItemId } }, async (req) => {
+    app.get('/api/schedule/items/:id', { schema: { tags: ['schedule'], operationId: 'getScheduleItem', summary: 'One broadcast item, with its sites and next occurrences', params: ItemId, response: { 200: ItemView } } }, async (req) => {
       const p = requirePermission(req, 'read');
       const item = svc.get(req.params.id);
       const dir = svc.directory();
@@ -242,7 +249,7 @@ export const scheduleRoutes =
 
     app.patch(
       '/api/schedule/items/:id',
-      { schema: { tags: ['schedule'], summary: 'Edit a draft (approved items are cancelled and created anew)', params: ItemId, body: ItemPatchBody } },
+      { schema: { tags: ['schedule'], operationId: 'updateScheduleItem', summary: 'Edit a draft (approved items are cancelled and created anew)', params: ItemId, body: ItemPatchBody, response: { 200: ItemView } } },
       async (req) => {
         const p = requirePermission(req, 'schedule.write');
         const b = req.body;
@@ -256,9 +263,11 @@ export const scheduleRoutes =
       {
         schema: {
           tags: ['schedule'],
+          operationId: 'approveScheduleItem',
           summary: 'Approve a draft: it goes out to every targeted site (answers once the playlists are published)',
           description: 'Four eyes: an operator may not approve a draft they created or last edited; an admin may approve any. The same-priority check runs again (409 when something overlapping was approved meanwhile).',
           params: ItemId,
+          response: { 200: ApprovedItem },
         },
       },
       async (req) => {
@@ -274,9 +283,11 @@ export const scheduleRoutes =
       {
         schema: {
           tags: ['schedule'],
+          operationId: 'cancelScheduleItem',
           summary: 'Cancel a draft or an approved item; approved ones are withdrawn from every playlist',
           params: ItemId,
           body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false })),
+          response: { 200: ItemView },
         },
       },
       async (req) => {
@@ -291,6 +302,7 @@ export const scheduleRoutes =
       {
         schema: {
           tags: ['schedule'],
+          operationId: 'getScheduleCalendar',
           summary: 'Occurrences of the items that play in an area during a period (the week view); default: 7 days from today',
           querystring: Type.Object({
             area: Type.Optional(Type.String()),
@@ -298,6 +310,7 @@ export const scheduleRoutes =
             includeDrafts: Type.Optional(Type.Boolean({ description: 'also drafts (not yet going out)' })),
             includeCancelled: Type.Optional(Type.Boolean()),
           }),
+          response: { 200: Calendar },
         },
       },
       async (req) => {
@@ -321,8 +334,10 @@ export const scheduleRoutes =
       {
         schema: {
           tags: ['schedule'],
+          operationId: 'getScheduleDistribution',
           summary: 'Playlist distribution: the last refresh, and the sites of an area whose agent does not hold the desired playlist version',
           querystring: Type.Object({ area: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })) }),
+          response: { 200: Distribution },
         },
       },
       async (req) => {
@@ -343,7 +358,15 @@ export const scheduleRoutes =
 
     app.get(
       '/api/sites/:id/playlist',
-      { schema: { tags: ['schedule', 'sites'], summary: "A site's desired playlist (what the server published) against the version its agent reports holding", params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } },
+      {
+        schema: {
+          tags: ['schedule', 'sites'],
+          operationId: 'getSitePlaylist',
+          summary: "A site's desired playlist (what the server published) against the version its agent reports holding",
+          params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+          response: { 200: SitePlaylist },
+        },
+      },
       async (req) => {
         const site = ctx.sites.require(req.params.id);
         requirePermission(req, 'read', ctx.coverage.areaPath(site.areaId));

@@ -122,7 +122,7 @@ export const streamRoutes =
       clients.clear();
     });
 
-    app.get('/api/stream', { schema: { tags: ['console'], summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts)' } }, async (req, reply) => {
+    app.get('/api/stream', { schema: { tags: ['console'], operationId: 'streamEvents', summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts)' } }, async (req, reply) => {
       const p = requirePermission(req, 'read');
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const token = bearer ?? readCookie(req.headers.cookie, SESSION_COOKIE) ?? '';

@@ -1,0 +1,140 @@
+/**
+ * The schedule over HTTP (server/http/routes/schedule.ts): broadcast items,
+ * the dry-run check, the calendar, playlist distribution. Times out are epoch
+ * ms plus `…Local` ISO 8601 with +07:00.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { PlaylistEntryMessage, PlaylistMessage, PlaylistReport } from '../protocol/playlist.ts';
+import { EpochMs, Nullable } from './common.ts';
+
+export const Priority = Type.Union([Type.Literal('normal'), Type.Literal('priority'), Type.Literal('emergency')], { description: 'Circular 39/2020/TT-BTTTT class; a higher one pre-empts a lower one at a site' });
+export const ItemStatus = Type.Union([Type.Literal('draft'), Type.Literal('approved'), Type.Literal('cancelled')]);
+const Local = Type.String({ description: 'ISO 8601 local time with +07:00' });
+const NextOccurrence = Type.Object({ at: EpochMs, local: Local });
+
+/** Sites named by the largest areas whose every active site is among them, and the rest one by one. */
+export const SitePlaces = Type.Object({
+  areas: Type.Array(Type.Object({ key: Type.String(), name: Type.String(), sites: Type.Integer() })),
+  siteIds: Type.Array(Type.String()),
+});
+export type SitePlaces = Static<typeof SitePlaces>;
+
+export const Conflict = Type.Object({ itemId: Type.String(), title: Type.String(), siteIds: Type.Array(Type.String()), places: SitePlaces, firstOverlapAt: EpochMs, firstOverlapLocal: Local });
+export type Conflict = Static<typeof Conflict>;
+
+export const ScheduleProblem = Type.Object({
+  itemId: Type.String(),
+  code: Type.String({ description: 'unknown_area, unknown_site, retired_site, invalid_recurrence, truncated, unknown_media, too_many_entries' }),
+  message: Type.String(),
+});
+
+export const ItemView = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  status: ItemStatus,
+  priority: Priority,
+  queue: Type.Boolean(),
+  mediaId: Type.String(),
+  durationMs: Type.Integer(),
+  targets: Type.Object({ areas: Type.Array(Type.Object({ key: Type.String(), code: Type.String(), name: Nullable(Type.String()) })), sites: Type.Array(Type.String()) }),
+  sites: Type.Integer({ description: 'sites targeted now' }),
+  start: Type.Union([
+    Type.Object({ at: EpochMs, atLocal: Local }),
+    Type.Object({ dtstart: Type.String(), rrule: Type.String(), exdates: Type.Optional(Type.Array(Type.String())), zone: Type.String() }),
+  ]),
+  validFrom: Nullable(EpochMs),
+  validFromLocal: Nullable(Local),
+  validUntil: Nullable(EpochMs),
+  validUntilLocal: Nullable(Local),
+  note: Nullable(Type.String()),
+  nextOccurrences: Type.Array(NextOccurrence),
+  createdBy: Nullable(Type.String()),
+  createdAt: EpochMs,
+  createdAtLocal: Local,
+  updatedBy: Nullable(Type.String()),
+  updatedAt: EpochMs,
+  updatedAtLocal: Local,
+  approvedBy: Nullable(Type.String()),
+  approvedAt: Nullable(EpochMs),
+  approvedAtLocal: Nullable(Local),
+  cancelledBy: Nullable(Type.String()),
+  cancelledAt: Nullable(EpochMs),
+  cancelledAtLocal: Nullable(Local),
+  cancelReason: Nullable(Type.String()),
+});
+export type ItemView = Static<typeof ItemView>;
+
+export const ItemList = Type.Object({ area: Type.Object({ key: Type.String(), name: Type.String() }), total: Type.Integer(), items: Type.Array(ItemView) });
+export type ItemList = Static<typeof ItemList>;
+
+export const ApprovedItem = Type.Composite([
+  ItemView,
+  Type.Object({ distribution: Nullable(Type.Object({ at: EpochMs, sites: Type.Integer(), published: Type.Integer(), failed: Type.Integer() })) }),
+]);
+
+export const CheckResult = Type.Object({
+  ok: Type.Boolean(),
+  code: Type.Optional(Type.String({ description: 'same_priority_overlap' })),
+  message: Type.Optional(Type.String()),
+  messageVi: Type.Optional(Type.String()),
+  conflicts: Type.Array(Conflict),
+  queuedBehind: Type.Array(Conflict),
+  problems: Type.Array(ScheduleProblem),
+  sites: Type.Integer(),
+  nextOccurrences: Type.Array(NextOccurrence),
+});
+export type CheckResult = Static<typeof CheckResult>;
+
+export const CalendarOccurrence = Type.Object({
+  itemId: Type.String(),
+  title: Type.String(),
+  status: Type.String({ description: 'draft, approved or cancelled' }),
+  priority: Priority,
+  queue: Type.Boolean(),
+  startAt: EpochMs,
+  startLocal: Local,
+  endAt: EpochMs,
+  endLocal: Local,
+  sites: Type.Integer(),
+});
+export type CalendarOccurrence = Static<typeof CalendarOccurrence>;
+export const Calendar = Type.Object({
+  area: Type.Object({ key: Type.String(), code: Type.String(), name: Type.String() }),
+  from: EpochMs,
+  fromLocal: Local,
+  to: EpochMs,
+  toLocal: Local,
+  occurrences: Type.Array(CalendarOccurrence),
+  problems: Type.Array(ScheduleProblem),
+});
+export type Calendar = Static<typeof Calendar>;
+
+export const Distribution = Type.Object({
+  area: Type.Object({ key: Type.String(), name: Type.String() }),
+  lastRefresh: Nullable(
+    Type.Object({
+      at: EpochMs,
+      atLocal: Local,
+      reason: Type.String(),
+      sites: Type.Integer(),
+      published: Type.Integer(),
+      failed: Type.Integer(),
+      cleared: Type.Integer(),
+      problems: Type.Array(ScheduleProblem),
+    }),
+  ),
+  sites: Type.Integer(),
+  converged: Type.Integer(),
+  notConverged: Type.Integer(),
+  notConvergedSites: Type.Array(Type.Object({ siteId: Type.String(), desired: Type.String(), held: Nullable(Type.String()), online: Type.Boolean() })),
+});
+
+const DesiredEntry = Type.Object({ ...PlaylistEntryMessage.properties, startLocal: Local, endLocal: Local });
+export const SitePlaylist = Type.Object({
+  siteId: Type.String(),
+  online: Type.Boolean(),
+  converged: Type.Boolean(),
+  desired: Nullable(Type.Object({ ...PlaylistMessage.properties, atLocal: Local, horizonEndLocal: Local, entries: Type.Array(DesiredEntry) })),
+  published: Nullable(Type.Object({ version: Type.String(), at: EpochMs, atLocal: Local })),
+  held: Nullable(Type.Object(PlaylistReport.properties)),
+});
