@@ -171,9 +171,10 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     horizonMs: config.schedule.horizonH * 3600 * 1000,
     recomputeMs: config.schedule.recomputeS * 1000,
   });
-  // An external broker that crashed may come back without what was retained on it: alerts first, then every playlist (paced).
+  // An external broker that crashed may come back without what was retained on it: alerts first, then live streams' starts, then every playlist (paced).
   external?.onRetainedLost(async (why) => {
     await alertService.republishRetained();
+    await live.republishRetained();
     await distribution.republish(`the broker lost retained messages: ${why}`);
   });
   const schedule = new ScheduleService({

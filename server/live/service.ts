@@ -674,7 +674,7 @@ export class LiveService {
         return await this.deps.broker.publish(topic, payload, { qos: 1, retain });
       } catch (err) {
         if (i === tries - 1) {
-          this.deps.log.error({ topic, err: (err as Error).message }, 'live stream_stop after the restart not published');
+          this.deps.log.error({ topic, err: (err as Error).message }, 'live control message not published after retries (stream_stop or retained start)');
           return;
         }
         await new Promise((r) => setTimeout(r, o.retryMs ?? 1000).unref());
@@ -708,6 +708,21 @@ export class LiveService {
       this.retained.delete(key);
       this.pub(areaAudioTopic(key), Buffer.alloc(0), 1, true);
     }
+  }
+
+  /**
+   * After the broker lost its retained messages (an external broker that
+   * crashed): each area's retained start again, from the stream that holds
+   * the slot. The periodic announce is not retained, so without this a site
+   * subscribing between two announces would wait for the next one.
+   */
+  async republishRetained(): Promise<void> {
+    const sends: Array<Promise<void>> = [];
+    for (const [key, id] of this.retained) {
+      const e = this.live.get(id);
+      if (e) sends.push(this.pubReliably(areaAudioTopic(key), encodeJson({ ...e.start, at: this.deps.now() }), true, { retries: 2 }));
+    }
+    await Promise.all(sends);
   }
 
   private announce(): void {

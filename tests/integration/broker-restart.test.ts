@@ -11,7 +11,9 @@
  *   one it had acknowledged, so it publishes everything again and the newer
  *   playlists come back, not the snapshot's.
  * A fresh subscriber counts what the broker holds; a site connecting after
- * the restart gets its playlist and the alert from the broker.
+ * the restart gets its playlist and the alert from the broker, and the
+ * retained start of the live stream still on air on the commune's audio
+ * channel.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,7 +21,7 @@ import net from 'node:net';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RETAINED_CANARY_TOPIC, siteTopic, type AlertStart, type PlaylistMessage, type RetainedCanary } from '../../protocol/index.ts';
+import { RETAINED_CANARY_TOPIC, siteTopic, type AlertStart, type AudioStreamStart, type PlaylistMessage, type RetainedCanary } from '../../protocol/index.ts';
 import { mosquittoPasswordHash } from '../../server/fleet/mosquitto-files.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
@@ -40,6 +42,8 @@ let t: TestServer;
 const sites: Array<{ siteId: string; secret: string }> = [];
 const clients: MqttClient[] = [];
 let mediaId: string;
+/** Long enough to stay on air across a broker crash and the server's reconnect. */
+let liveMediaId: string;
 
 function startMosquitto(): ChildProcess {
   const p = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -61,10 +65,11 @@ async function kill9(): Promise<void> {
 }
 
 /** What a fresh subscriber gets from the broker now: retained playlists by site, retained alert starts by topic, the server's canary. */
-async function retainedNow(): Promise<{ playlists: Map<string, PlaylistMessage>; alerts: Map<string, AlertStart>; canary?: RetainedCanary }> {
+async function retainedNow(): Promise<{ playlists: Map<string, PlaylistMessage>; alerts: Map<string, AlertStart>; liveStarts: Map<string, AudioStreamStart>; canary?: RetainedCanary }> {
   const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: `obs-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, username: OBSERVER.user, password: OBSERVER.password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, clean: true });
   const playlists = new Map<string, PlaylistMessage>();
   const alerts = new Map<string, AlertStart>();
+  const liveStarts = new Map<string, AudioStreamStart>();
   let canary: RetainedCanary | undefined;
   c.on('message', (topic, payload, packet) => {
     if (!packet.retain || payload.length === 0) return;
@@ -72,10 +77,12 @@ async function retainedNow(): Promise<{ playlists: Map<string, PlaylistMessage>;
     if (topic === RETAINED_CANARY_TOPIC) canary = m as RetainedCanary;
     if (topic.endsWith('/playlist')) playlists.set(m.siteId!, m as PlaylistMessage);
     else if (topic.endsWith('/control') && m.type === 'alert_start') alerts.set(topic, m as AlertStart);
+    // The audio channel also carries frames (binary, never retained): only its retained JSON start counts.
+    else if (topic.endsWith('/audio') && m.type === 'stream_start') liveStarts.set(topic, m as AudioStreamStart);
   });
   try {
     await new Promise<void>((resolve, reject) => (c.once('connect', () => resolve()), c.once('error', reject), c.once('close', () => reject(new Error('closed')))));
-    await c.subscribeAsync(['loanet/v1/sites/+/playlist', 'loanet/v1/areas/+/control', RETAINED_CANARY_TOPIC], { qos: 0 });
+    await c.subscribeAsync(['loanet/v1/sites/+/playlist', 'loanet/v1/areas/+/control', 'loanet/v1/areas/+/audio', RETAINED_CANARY_TOPIC], { qos: 0 });
     // The broker sends the retained messages of a SUBSCRIBE before it answers the next one.
     await c.subscribeAsync('loanet/v1/test/sync', { qos: 0 });
   } catch {
@@ -83,7 +90,7 @@ async function retainedNow(): Promise<{ playlists: Map<string, PlaylistMessage>;
   } finally {
     c.end(true);
   }
-  return { playlists, alerts, ...(canary ? { canary } : {}) };
+  return { playlists, alerts, liveStarts, ...(canary ? { canary } : {}) };
 }
 
 const versions = (m: Map<string, PlaylistMessage>) => Object.fromEntries([...m].map(([k, v]) => [k, v.version]).sort());
@@ -129,7 +136,12 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
     const media = await uploadFile(t, wav, { title: 'Bản tin' });
     expect(media.status).toBe(201);
     mediaId = media.body.id;
-  }, 120_000);
+    const mp3 = path.join(dir, 'live.mp3');
+    ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=300:duration=600', '-ac', '1', '-b:a', '32k', mp3);
+    const long = await uploadFile(t, mp3, { title: 'Chương trình dài' });
+    expect(long.status, JSON.stringify(long.body)).toBe(201);
+    liveMediaId = long.body.id;
+  }, 180_000);
 
   afterAll(async () => {
     for (const c of clients) c.end(true);
@@ -142,10 +154,13 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
     await scheduleItem('Bản tin sáng', Date.now() + 3_600_000);
     const alert = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { mediaId }, attention: 'chime', repeats: 1, validForMinutes: 30, title: 'Lũ quét: sơ tán ngay' });
     expect(alert.status, JSON.stringify(alert.body)).toBe(201);
-    const before = await waitFor('every playlist and the alert retained', async () => {
+    const stream = await t.api('POST', '/api/live/streams', { source: { kind: 'media', mediaId: liveMediaId }, areas: [COMMUNE], label: 'Chương trình trực tiếp' });
+    expect(stream.status, JSON.stringify(stream.body)).toBe(201);
+    const before = await waitFor('every playlist, the alert and the live start retained', async () => {
       const r = await retainedNow();
-      return r.playlists.size === SITES && r.alerts.size === 1 ? r : undefined;
+      return r.playlists.size === SITES && r.alerts.size === 1 && r.liveStarts.size === 1 ? r : undefined;
     }, 30_000, 200);
+    expect([...before.liveStarts.values()][0]!.streamId).toBe(stream.body.id);
 
     await kill9();
     // Nothing was flushed: the broker comes back with no retained messages and no sessions.
@@ -154,10 +169,12 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
     await waitFor('mosquitto listening again', listening, 15_000);
 
     // The deadline only bounds a hang: the server's reconnect back-off is at most 30 s, the republish a few seconds.
-    const after = await waitFor('every playlist and the alert retained again', async () => {
+    const after = await waitFor('every playlist, the alert and the live start retained again', async () => {
       const r = await retainedNow();
-      return r.playlists.size === SITES && r.alerts.size === 1 ? r : undefined;
+      return r.playlists.size === SITES && r.alerts.size === 1 && r.liveStarts.size === 1 ? r : undefined;
     }, 90_000, 250);
+    // The stream still on air holds its area's slot again (the periodic announce is not retained).
+    expect([...after.liveStarts]).toEqual([[[...before.liveStarts.keys()][0], expect.objectContaining({ streamId: stream.body.id })]]);
     // The same versions and the same alert revision: an agent that already holds them ignores them.
     expect(versions(after.playlists)).toEqual(versions(before.playlists));
     const [topic, start] = [...after.alerts][0]!;
@@ -179,6 +196,9 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
     await waitFor('the site has its playlist and the alert', () => got.playlist && got.alert);
     expect(got.playlist!.version).toBe(before.playlists.get(site.siteId)!.version);
     expect(got.alert!.alertId).toBe(alert.body.id);
+    const stopped = await t.api('POST', `/api/live/streams/${stream.body.id}/stop`);
+    expect(stopped.status, JSON.stringify(stopped.body)).toBe(200);
+    await waitFor('the live start cleared', async () => (await retainedNow()).liveStarts.size === 0, 30_000, 200);
   }, 180_000);
 
   it('comes back with an older snapshot: the canary is older than the last acknowledged one, so the newer playlists are published again', async () => {
