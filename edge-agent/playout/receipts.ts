@@ -77,9 +77,6 @@ export interface ReceiptJournalOptions {
   log?: { warn(message: string): void; error(message: string): void };
 }
 
-/** @deprecated the name from when only receipts were journaled. */
-export type ReceiptSender = EventSender;
-
 export interface ReceiptStats {
   /** Receipts held (acknowledged or not). */
   recorded: number;
