@@ -66,7 +66,6 @@ export const DEFAULT_ALERT_REPEATS = 3;
 
 /** What an `alert_start` without `media` says about its message. */
 export const ALERT_MESSAGE_STATES = ['preparing', 'failed'] as const;
-export type AlertMessageState = (typeof ALERT_MESSAGE_STATES)[number];
 
 /** The alert's audio in the media library: fetched over HTTP into the site's cache and checked by SHA-256. */
 export const AlertMedia = Obj({

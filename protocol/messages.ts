@@ -203,7 +203,6 @@ export const CommandMessage = Type.Union(
 export type CommandMessage = Static<typeof CommandMessage>;
 export type CommandType = CommandMessage['type'];
 export const COMMAND_TYPES: readonly CommandType[] = ['set_volume', 'amp_power', 'test_tone', 'sound_check', 'reboot', 'set_acoustic_delay'];
-export type CommandParams<T extends CommandType> = Extract<CommandMessage, { type: T }>['params'];
 
 // --------------------------------------------------------------- events ----
 

@@ -9,5 +9,4 @@
  * field, changing its meaning or making it required does.
  */
 export const PROTOCOL_VERSION = 1 as const;
-export type ProtocolVersion = typeof PROTOCOL_VERSION;
 export const TOPIC_ROOT = `loanet/v${PROTOCOL_VERSION}` as const;

@@ -24,8 +24,6 @@ export const FRAME_MS = 20;
 export const FRAME_SAMPLES = (SAMPLE_RATE * FRAME_MS) / 1000; // 960
 /** Bytes of one frame as signed 16-bit little-endian PCM (what aplay -f S16_LE reads). */
 export const FRAME_BYTES = FRAME_SAMPLES * CHANNELS * 2; // 1920
-/** The longest Opus packet (RFC 6716 §3.2.5: 120 ms) in samples, to size decode buffers. */
-export const MAX_PACKET_SAMPLES = (SAMPLE_RATE * 120) / 1000;
 
 /**
  * Default output buffer of every sink, ms: how far ahead of its play time a
@@ -35,9 +33,6 @@ export const MAX_PACKET_SAMPLES = (SAMPLE_RATE * 120) / 1000;
  * stream's jitter margin (server/live/delay-budget.ts).
  */
 export const DEFAULT_OUTPUT_BUFFER_MS = 100;
-
-/** A frame of silence; callers must not write into it (a fresh one is cheap: `new Int16Array(FRAME_SAMPLES)`). */
-export const SILENT_FRAME: Readonly<Int16Array> = new Int16Array(FRAME_SAMPLES);
 
 /**
  * Decodes one Opus stream (one decoder per stream: Opus decoders carry state

@@ -38,12 +38,6 @@ export function withinScope(scope: ScopeRoot, areaId: number | null | undefined,
   return areaId !== null && areaId !== undefined && tree.isInSubtree(areaId, scope);
 }
 
-/** Strictly below the scope root: the areas a scoped admin may restructure. */
-export function belowScope(scope: ScopeRoot, areaId: number | null | undefined, tree: AreaTree): boolean {
-  if (scope === null) return true;
-  return areaId !== null && areaId !== undefined && areaId !== scope && tree.isInSubtree(areaId, scope);
-}
-
 /** An area inside the scope or above it: an alert or broadcast to it reaches the scope's people. */
 export function touchesScope(scope: ScopeRoot, areaId: number, tree: AreaTree): boolean {
   if (scope === null) return true;

@@ -20,7 +20,6 @@
  */
 import { parseTopic, SITE_UPLINK_CHANNELS, type SiteChannel } from '../../protocol/index.ts';
 
-export const MQTT_CONNECT = 1;
 export const MQTT_PUBLISH = 3;
 
 export type UplinkChannel = 'state' | 'telemetry' | 'event' | 'clock';
