@@ -1,5 +1,5 @@
 /**
- * Emergency alerts (issue 5) on the wire: what the server publishes on an
+ * Emergency alerts on the wire: what the server publishes on an
  * area's control channel to start and stop an alert, and the delivery status
  * a site reports back on its event channel. TypeBox schemas and boundary
  * decoders; pure, no I/O.

@@ -129,7 +129,7 @@ export const TelemetryMessage = Type.Object(
     /** Whether a monitoring microphone can verify that sound comes out. */
     monitorMic: Type.Boolean(),
     lastSoundCheck: Nullable(SoundCheckSummary),
-    /** The playlist the agent holds and the state of its media cache (protocol/playlist.ts). Optional: agents before issue 3 omit it. */
+    /** The playlist the agent holds and the state of its media cache (protocol/playlist.ts). Optional: agents older than playlists omit it. */
     playlist: Type.Optional(PlaylistReport),
   },
   { additionalProperties: false, $id: 'TelemetryMessage' },
@@ -183,7 +183,7 @@ export const RebootCommand = Type.Object(
 );
 
 /**
- * This site's acoustic delay for live streams (issue 4): they play `metres` / 343 m/s
+ * This site's acoustic delay for live streams: they play `metres` / 343 m/s
  * later here (negative: earlier), so a technician between two clusters can line up
  * their horns. Kept by the agent across restarts; the range is the agent config's.
  */

@@ -1,5 +1,5 @@
 /**
- * Store and forward of scheduled audio (issue 3): the desired playlist the
+ * Store and forward of scheduled audio: the desired playlist the
  * server keeps per site, and the as-run receipt an agent writes for every
  * entry it was asked to play.
  *
@@ -36,7 +36,7 @@ const PlaylistVersion = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A
 export const PLAYLIST_PRIORITIES = ['normal', 'priority', 'emergency'] as const;
 export type PlaylistPriority = (typeof PLAYLIST_PRIORITIES)[number];
 
-/** What an entry is: a scheduled bulletin, or the file copy of an emergency alert (issue 5). */
+/** What an entry is: a scheduled bulletin, or the file copy of an emergency alert (played from the cache if the live alert is missed). */
 export const PLAYLIST_ENTRY_KINDS = ['bulletin', 'alert'] as const;
 export type PlaylistEntryKind = (typeof PLAYLIST_ENTRY_KINDS)[number];
 

@@ -1,5 +1,5 @@
 /**
- * An agent's alert handling (issue 5), the shell around decide.ts and
+ * An agent's alert handling, the shell around decide.ts and
  * alert-source.ts: alert control messages from the area channels in, an
  * emergency programme on the playout engine and alert_status events out.
  *

@@ -1,5 +1,5 @@
 /**
- * The agent's live-stream receiver (issue 4): what arrives on the area audio
+ * The agent's live-stream receiver: what arrives on the area audio
  * and control channels of the site's area and its ancestors becomes
  * programmes of kind 'live' in the playout engine, and statistics go back to
  * the server as stream_stats events.

@@ -1,8 +1,7 @@
 /**
  * The agent's media cache as the playlist executor sees it: media files kept
  * on the site's own disk, keyed by SHA-256, so a bulletin plays from the cache
- * at its start time whether or not the 4G link is up (issue 3, "store and
- * forward"). The implementation (cache.ts) downloads over HTTP with Range
+ * at its start time whether or not the 4G link is up (store and forward). The implementation (cache.ts) downloads over HTTP with Range
  * resume, verifies the checksum, bounds the directory in bytes and evicts only
  * media that no playlist entry needs; the decisions are in policy.ts (pure).
  */

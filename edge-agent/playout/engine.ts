@@ -1,7 +1,7 @@
 /**
  * The playout engine: the one writer of the site's AudioSink. Everything that
  * makes sound at a site — scheduled bulletins (playlist-executor.ts), alerts
- * (issue 5), live streams (issue 4), tones — is a *programme* handed to this
+ * (alerts/handler.ts), live streams (live/receiver.ts), tones — is a *programme* handed to this
  * engine, which decides frame by frame which programme owns the loudspeakers.
  *
  * Time. A programme starts at a time on the SERVER clock. The engine lays
@@ -72,7 +72,7 @@ export interface PlayoutEngineOptions {
   leadMs: number;
   /** Keep it on this long after the last programme (a following one within it does not cycle the relay). */
   tailMs: number;
-  /** A start later than this is 'late' in the receipt (default 100 ms: issue 3's bound). */
+  /** A start later than this is 'late' in the receipt (default 100 ms: the bound a `played` receipt promises, docs/protocol.md). */
   lateToleranceMs?: number;
   /** Called for every frame written (live statistics); keep it cheap. */
   onFrame?: (id: string, index: number, atServerMs: number, playAtLocalMs: number) => void;

@@ -10,7 +10,7 @@
  * Each slot is owned by the best programme eligible for it: started already
  * or due (startAt ≤ slot), highest priority first, then the earliest start,
  * then the first added (so one of two same-priority programmes keeps the
- * site; the server refuses such overlaps anyway, issue 3).
+ * site; the server refuses such overlaps when they are scheduled anyway).
  *
  * Written ahead. The shell writes slots up to `latencyMs + batchMs` ahead of
  * now (the sink's output buffer, plus a batch so a timer wakes every few

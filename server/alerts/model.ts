@@ -1,5 +1,5 @@
 /**
- * Emergency alerts as the server keeps them (issue 5): the alert (its current
+ * Emergency alerts as the server keeps them: the alert (its current
  * revision), where it goes, what it plays, and one delivery row per targeted
  * site. Pure types; `store.ts` persists them, `service.ts` runs them, the pure
  * modules beside them decide (targets, delivery, retained slots, CAP Ack, report).

@@ -1,7 +1,7 @@
 /**
  * The nhật ký phát thanh (as-run log) as people read it: one line per
  * (entry, site) the server asked for, whether or not a receipt came back
- * (pure; issue 3, item 6).
+ * (pure).
  *
  * - A receipt says played / late / partial / skipped (with why), or unknown:
  *   the site lost its record of the entry and will not guess.
@@ -166,7 +166,11 @@ function fmtSeconds(ms: number, lang: 'vi' | 'en'): string {
   return lang === 'vi' ? s.replace('.', ',') : s;
 }
 
-/** Issue 3's bound: a start within this of its time (on the server clock) is on time. */
+/**
+ * A start within this of its time (on the server clock) is on time: the bound
+ * a receipt's `played` promises (docs/protocol.md, as-run outcomes), and the
+ * agent's `lateToleranceMs` default.
+ */
 export const ON_TIME_TOLERANCE_MS = 100;
 
 type ReceiptClockFields = Pick<ReceiptInput, 'outcome' | 'startErrorMs' | 'clockSynced' | 'clockErrorMs'>;

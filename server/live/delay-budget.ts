@@ -8,7 +8,7 @@
  * - Grouping: a message carries `packetsPerMessage` packets, so its first
  *   packet leaves only when the last one is captured: (N) × frame ms.
  * - Pacing: the server's real-time loop and encoder, ~10 ms.
- * - Jitter buffer target (default 250 ms, issue 4): the time a message may be
+ * - Jitter buffer target (default 250 ms): the time a message may be
  *   late over its fastest path and still play — what absorbs a 4G link's
  *   jitter and a broker's queueing. Every site plays at the same server time,
  *   so this is one number for the whole stream, not per site.

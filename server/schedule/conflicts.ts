@@ -1,6 +1,7 @@
 /**
  * Priority arbitration at a site, and the same-priority check that refuses
- * a new item before it is saved (issue 3, item 3).
+ * a new item before it is saved (an operator hears of the clash while
+ * editing, not from a site that skipped it).
  *
  * Decisions:
  * - Higher priority plays (emergency > priority > normal, Circular 39). A

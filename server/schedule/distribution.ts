@@ -1,5 +1,5 @@
 /**
- * Distribution of desired playlists (issue 3, item 4): the shell that runs
+ * Distribution of desired playlists: the shell that runs
  * the pure pipeline (computePlaylists) over the approved items, the registry
  * and the media library, and publishes each site's playlist RETAINED with
  * QoS 1 on sites/{id}/playlist when its version changed.

@@ -1,6 +1,6 @@
 /**
- * The schedule's pure core (issue 3, items 3–4), for the shell that will own
- * routes, tables and MQTT: broadcast items → per-site occurrences → priority
+ * The schedule's pure core, for its shell (service.ts, items-store.ts,
+ * distribution.ts: routes, tables and MQTT): broadcast items → per-site occurrences → priority
  * arbitration → per-site desired playlists with a content version.
  * No I/O here; the clock and every input are passed in.
  */

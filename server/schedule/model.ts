@@ -83,7 +83,7 @@ export interface Horizon {
   to: number;
 }
 
-/** The default distribution horizon: 48 h (issue 3, item 4). */
+/** The default distribution horizon: 48 h, so a site cut off for up to two days still plays what was planned. */
 export const DEFAULT_HORIZON_MS = 48 * 3600 * 1000;
 
 /**

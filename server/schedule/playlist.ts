@@ -1,7 +1,7 @@
 /**
  * The desired playlist of each site for the coming horizon (default 48 h),
  * what the server distributes and the agent plays from its cache even when
- * the link is down (issue 3, item 4).
+ * the link is down.
  *
  * A playlist's `version` is a hash of its entries only (not of when it was
  * computed, nor of the input order), so recomputing an unchanged schedule

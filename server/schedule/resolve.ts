@@ -3,7 +3,7 @@
  * items → per-site occurrences (before priority arbitration, conflicts.ts).
  *
  * - Only approved items play: drafts wait for approval, cancelled items never
- *   play (issue 3, item 3).
+ *   play (four eyes: nothing reaches a loudspeaker on one person's word).
  * - An area target covers every site in its subtree (AreaIndex preorder
  *   ranges: sites are sorted by their area's position once, so an area's sites
  *   are one binary-searched slice). Retired sites never play; a site whose area

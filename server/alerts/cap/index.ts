@@ -1,8 +1,9 @@
 /**
- * The pure CAP 1.2 core (issue 5, item 2). The shell (route, store, playout)
- * is not built yet; it will: parseCap → classifyIncoming (with its store's
- * lookup) → matchAlertAreas (with the AreaIndex and site coordinates; refuse
- * when `matchesNothing`) → chooseSpeech (audio bytes, or text for the TTS engine).
+ * The pure CAP 1.2 core. Its shell (`server/alerts/cap-ingest.ts`, behind the
+ * alert routes and store) runs: parseCap (in a worker when the document is
+ * large) → matchAlertAreas (with the AreaIndex and site coordinates; refused
+ * when `matchesNothing`) → classifyIncoming (with its store's lookup) →
+ * chooseSpeech (audio bytes, or text for the TTS engine).
  */
 export * from './model.ts';
 export { parseCap, splitQuotedList, CAP11_NAMESPACE, CAP10_NAMESPACE, type CapParseOptions, type CapParseResult } from './parse.ts';
