@@ -1,7 +1,9 @@
 /**
- * The server's link to MQTT. `BrokerLink` is the seam: the embedded aedes
- * broker implements it now; an external broker (Mosquitto, EMQX) reached by
- * URL will implement it later with the server as an ordinary client.
+ * The server's link to MQTT. `BrokerLink` is the seam, so nothing else in the
+ * server knows which broker carries its messages: the embedded aedes broker
+ * (`EmbeddedBroker`, here) or an external one (Mosquitto, EMQX) reached by
+ * URL with the server as an ordinary client (`ExternalBroker`,
+ * external-broker.ts).
  */
 import net from 'node:net';
 import { Aedes, type AuthenticateError } from 'aedes';
