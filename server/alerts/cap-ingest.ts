@@ -14,6 +14,7 @@ import { chooseSpeech, pickInfo } from './cap/speech.ts';
 import { capContentHash, classifyIncoming, type LifecycleOutcome } from './cap/lifecycle.ts';
 import { matchAlertAreas } from './cap/area-match.ts';
 import { parseCapOffThread } from './cap/parse-offthread.ts';
+import { decodeCapDocument } from './cap/encoding.ts';
 import { capKeyString, capTimeToMs, type CapAlert, type CapIssue, type CapKey } from './cap/model.ts';
 import type { AlertMessages, PreparedMessage } from './message.ts';
 import type { Alert } from './model.ts';
@@ -35,6 +36,18 @@ export type CapIngestResult =
 const capInvalid = (errors: CapIssue[]) =>
   new LoanetError('LOANET_CAP_INVALID', 400, `not a valid CAP 1.2 alert: ${errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, field: errors[0]?.path });
 const unprocessable = (code: string, field: string, message: string, extra: Record<string, unknown> = {}) => new LoanetError(code, 422, message, { field, ...extra });
+
+/**
+ * The text of a posted document from its bytes and Content-Type (cap/encoding.ts:
+ * byte order mark, then charset, then the XML declaration, then UTF-8): 415
+ * naming an encoding loanet cannot read, 400 for bytes not valid in the one chosen.
+ */
+export function capDocumentText(bytes: Uint8Array, contentType: string | undefined): string {
+  const d = decodeCapDocument(bytes, contentType);
+  if (d.ok) return d.text;
+  if (d.kind === 'unknown_encoding') throw new LoanetError('LOANET_CAP_ENCODING', 415, d.message, { field: d.from === 'charset' ? 'content-type' : 'alert', encoding: d.encoding });
+  throw new LoanetError('LOANET_CAP_INVALID', 400, `not a valid CAP 1.2 alert: alert: ${d.message}`, { field: 'alert', encoding: d.encoding });
+}
 
 const MIME_SUFFIX: Record<string, string> = { mpeg: '.mp3', mp3: '.mp3', 'x-ipaws-audio-mp3': '.mp3', wav: '.wav', 'x-wav': '.wav', ogg: '.ogg', opus: '.opus', aac: '.aac', mp4: '.m4a' };
 

@@ -208,10 +208,12 @@ describe('validation names the element at fault', () => {
     expect(errorsOf(BASE.replace('<scope>Public</scope>', '<scope>Public</scope><urgancy>x</urgancy>'))[0]!.path).toBe('alert/urgancy');
   });
 
-  it('bytes: UTF-8 only', () => {
+  it('bytes: read in the encoding they declare, UTF-8 by default; an unknown encoding is refused naming it', () => {
     const r = parseCap(new Uint8Array([0x3c, 0x61, 0xff, 0x3e]));
     expect(r.ok).toBe(false);
-    expect(parseCap(Buffer.from(BASE.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"'))).ok).toBe(false);
+    expect(parseCap(Buffer.from(BASE.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"'), 'latin1')).ok).toBe(true);
+    const unknown = parseCap(Buffer.from(BASE.replace('encoding="UTF-8"', 'encoding="x-unknown-8"')));
+    expect(unknown.ok ? [] : unknown.errors[0]!.message).toContain('"x-unknown-8"');
   });
 });
 

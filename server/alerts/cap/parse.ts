@@ -56,6 +56,7 @@ import {
 import { GEOMETRY_LIMITS } from './area-match.ts';
 import { CAP_LIMITS, countTags } from './limits.ts';
 import { decodeDerefUri } from './resource.ts';
+import { decodeCapDocument } from './encoding.ts';
 import { detectSignature, type SignatureReport } from './signature.ts';
 import { parseXml, type XmlElement } from './xml.ts';
 
@@ -98,13 +99,10 @@ function parseUnsafe(input: string | Uint8Array, options: CapParseOptions): CapP
     xml = input;
   } else {
     if (input.length > maxBytes) return refuse('alert', `document is larger than ${maxBytes} bytes (the limit of a CAP document)`);
-    try {
-      xml = new TextDecoder('utf-8', { fatal: true }).decode(input);
-    } catch {
-      return refuse('alert', 'document is not valid UTF-8');
-    }
-    const decl = /^\s*<\?xml[^>]*encoding\s*=\s*["']([^"']+)["']/i.exec(xml);
-    if (decl && !/^utf-?8$/i.test(decl[1]!)) return refuse('alert', `encoding ${decl[1]} is not supported; send UTF-8`);
+    // Bytes are read in the encoding they declare (byte order mark, XML declaration), UTF-8 by default.
+    const d = decodeCapDocument(input);
+    if (!d.ok) return refuse('alert', d.message);
+    xml = d.text;
   }
   if (xml.charCodeAt(0) === 0xfeff) xml = xml.slice(1);
   if (countTags(xml, CAP_LIMITS.documentTags) > CAP_LIMITS.documentTags) return refuse('alert', `document has more than ${CAP_LIMITS.documentTags} tags (the limit of a CAP document)`);

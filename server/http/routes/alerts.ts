@@ -26,6 +26,7 @@ import { readyMessage, type PreparedMessage } from '../../alerts/message.ts';
 import type { AlertActor, AlertSpec } from '../../alerts/service.ts';
 import { DRAWN_POLYGON_MAX_POINTS, polygonProblem, sitesInPolygon } from '../../alerts/targets.ts';
 import { CAP_LIMITS } from '../../alerts/cap/limits.ts';
+import { capDocumentText } from '../../alerts/cap-ingest.ts';
 import { reportCsv } from '../../alerts/report.ts';
 import { MAX_TEXT_CHARS } from '../../media/tts/engine.ts';
 
@@ -121,7 +122,14 @@ export const alertRoutes =
     const service = ctx.alerts.service;
     const senders = new CapSenderStore(ctx.db, ctx.now);
     await app.register(multipart, { limits: { fileSize: ctx.media.library.config.maxBytes, files: 1, fields: 5, fieldSize: 200_000, parts: 6 } });
-    app.addContentTypeParser(['application/xml', 'text/xml', 'application/cap+xml'], { parseAs: 'string', bodyLimit: CAP_LIMITS.documentBytes }, (_req, body, done) => done(null, body));
+    // Bytes, read as text by their byte order mark, charset or XML declaration (RFC 7303), never assumed UTF-8.
+    app.addContentTypeParser(['application/xml', 'text/xml', 'application/cap+xml'], { parseAs: 'buffer', bodyLimit: CAP_LIMITS.documentBytes }, (req, body, done) => {
+      try {
+        done(null, capDocumentText(body as Buffer, req.headers['content-type']));
+      } catch (e) {
+        done(e as Error);
+      }
+    });
 
     const actorOf = (p: Principal): AlertActor => ({ id: p.user.id, username: p.user.username, areaId: p.user.areaId });
     const keyOf = (raw: string) => (raw.includes('.') ? raw : `${ctx.config.areaVersion}.${raw}`);
