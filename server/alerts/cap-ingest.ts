@@ -10,7 +10,8 @@
 import fs from 'node:fs';
 import { LoanetError } from '../errors.ts';
 import { capPlaceRefusal } from '../auth/scope-policy.ts';
-import { chooseSpeech, pickInfo } from './cap/speech.ts';
+import { chooseSpeech, pickInfo, type HasVoice } from './cap/speech.ts';
+import { ESPEAK_NG_VOICES, voiceForLanguage } from '../media/tts/voice-choice.ts';
 import { capContentHash, classifyIncoming, type LifecycleOutcome } from './cap/lifecycle.ts';
 import { matchAlertAreas } from './cap/area-match.ts';
 import { parseCapOffThread } from './cap/parse-offthread.ts';
@@ -22,6 +23,14 @@ import type { AlertActor, AlertService, AlertSpec } from './service.ts';
 import { siteLocations } from './targets.ts';
 import type { AlertStore } from './store.ts';
 import { DEFAULT_ALERT_REPEATS, type AttentionSignal } from '../../protocol/index.ts';
+
+/**
+ * Whether an alert's language can be spoken: judged against the table of
+ * espeak-ng's voices (checked against the installed engine by a test), so
+ * the choice of the info and the language to speak stays pure and
+ * synchronous; the engine picks the voice itself by the same mapping.
+ */
+const capHasVoice: HasVoice = (lang) => voiceForLanguage(ESPEAK_NG_VOICES, lang) !== undefined;
 
 /** Validity of a CAP alert without `<expires>`. */
 export const CAP_DEFAULT_VALIDITY_MS = 3600_000;
@@ -106,7 +115,7 @@ export class CapIngest {
     }
 
     // Something to broadcast (Actual), or a test run (Test/Exercise).
-    const info = pickInfo(cap);
+    const info = pickInfo(cap, capHasVoice);
     if (!info) throw unprocessable('LOANET_CAP_NOTHING_TO_PLAY', 'alert/info', 'the alert has no <info>: nothing to broadcast');
     const infoIdx = cap.info.indexOf(info);
     const now = this.o.now();
@@ -177,7 +186,7 @@ export class CapIngest {
 
   /** The embedded audio when there is one that checks out, else headline and instruction spoken. */
   private async message(cap: CapAlert, title: string, actor: AlertActor, warnings: string[]): Promise<PreparedMessage> {
-    const choice = chooseSpeech(cap);
+    const choice = chooseSpeech(cap, capHasVoice);
     if (choice.kind === 'none') throw unprocessable('LOANET_CAP_NOTHING_TO_PLAY', 'alert/info', choice.reason);
     warnings.push(...choice.notes);
     if (choice.kind === 'audio') {
@@ -192,6 +201,6 @@ export class CapIngest {
 
 /** A siren before a real Extreme or Severe alert; a chime before anything else (and every test). */
 export function attentionFor(cap: CapAlert, test: boolean): AttentionSignal {
-  const sev = pickInfo(cap)?.severity;
+  const sev = pickInfo(cap, capHasVoice)?.severity;
   return !test && (sev === 'Extreme' || sev === 'Severe') ? 'siren' : 'chime';
 }

@@ -78,4 +78,37 @@ describe.skipIf(!run)('CAP encodings (RFC 7303)', () => {
   });
 });
 
-void waitFor;
+
+/** A minimal CAP 1.2 alert for Xã Bát Xát, sent now, in the given language and urgency. */
+function capIn(o: { id: string; language: string; headline: string; severity?: string; urgency?: string; certainty?: string; extra?: string }): string {
+  const now = Date.now();
+  const t = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '-00:00');
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>${o.id}</identifier><sender>corpus@loanet.test</sender><sent>${t(now)}</sent>
+<status>Actual</status><msgType>Alert</msgType><scope>Public</scope>
+<info><language>${o.language}</language><category>Met</category><event>${o.headline}</event><urgency>${o.urgency ?? 'Immediate'}</urgency>
+<severity>${o.severity ?? 'Severe'}</severity><certainty>${o.certainty ?? 'Likely'}</certainty><expires>${t(now + 3600_000)}</expires>
+<headline>${o.headline}</headline>${o.extra ?? ''}${BAT_XAT}</info></alert>`;
+}
+
+describe.skipIf(!run)('CAP languages → voices', () => {
+  it('a zh-TW alert is spoken by the Mandarin voice, not refused', async () => {
+    const r = await post(capIn({ id: 'tw-1', language: 'zh-TW', headline: '豪雨特報：山區請嚴防坍方及落石' }));
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const ready = await waitFor('the zh-TW message made', async () => {
+      const a = (await t.api('GET', `/api/alerts/${r.body.id}`)).body.alert;
+      return a.messageState !== 'preparing' ? a : undefined;
+    }, 60_000);
+    expect(ready.messageState, ready.messageReason).toBe('ready');
+    expect(ready.message.lang).toBe('zh-TW');
+  }, 90_000);
+
+  it('a Filipino alert, for which espeak-ng has no voice, still sounds and is spoken in English, saying so', async () => {
+    const r = await post(capIn({ id: 'ph-1', language: 'fil-PH', headline: 'Babala sa malakas na ulan sa Luzon' }));
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body.warnings.join(' ')).toContain('no text-to-speech voice for fil-PH: the text is spoken with the en voice');
+    expect(r.body.alert.attention).not.toBeNull();
+    const stored = (await t.api('GET', `/api/alerts/${r.body.id}`)).body.alert;
+    expect(stored.message.lang).toBe('en');
+  });
+});

@@ -11,6 +11,13 @@
  *    space), with a note: a CAP description can be megabytes, and an alert
  *    must still go out rather than be refused for being long.
  * An alert without `info` (a Cancel, for instance) has nothing to play.
+ *
+ * Languages: with `hasVoice` (whether the engine has a voice for a tag, by
+ * BCP 47 fallback: media/tts/voice-choice.ts), an `info` in a language that
+ * can be spoken is preferred after Vietnamese. When none can, the alert is
+ * never refused for it: its text is spoken in the best available language
+ * (English for text in Latin letters, else Vietnamese, the network's own),
+ * with a note saying so; the attention signal sounds either way.
  */
 import { MAX_TEXT_CHARS } from '../../media/tts/engine.ts';
 import type { CapAlert, CapInfo } from './model.ts';
@@ -25,12 +32,22 @@ export function isVietnamese(language: string): boolean {
   return /^vi(?:-|$)/i.test(language.trim());
 }
 
-export function pickInfo(alert: CapAlert): CapInfo | undefined {
-  return alert.info.find((i) => isVietnamese(i.language)) ?? alert.info[0];
+export type HasVoice = (lang: string) => boolean;
+
+export function pickInfo(alert: CapAlert, hasVoice?: HasVoice): CapInfo | undefined {
+  return alert.info.find((i) => isVietnamese(i.language)) ?? (hasVoice && alert.info.find((i) => hasVoice(i.language))) ?? alert.info[0];
 }
 
-export function chooseSpeech(alert: CapAlert): SpeechChoice {
-  const info = pickInfo(alert);
+/** The language to speak a text in when its own has no voice: English for Latin letters, else the network's Vietnamese. */
+export function fallbackLanguage(text: string, hasVoice: HasVoice): string {
+  const letters = [...text].filter((c) => /\p{L}/u.test(c));
+  const latin = letters.filter((c) => /\p{Script=Latin}/u.test(c)).length;
+  const preferred = letters.length > 0 && latin / letters.length > 0.8 ? ['en', 'vi'] : ['vi', 'en'];
+  return preferred.find((l) => hasVoice(l)) ?? 'vi';
+}
+
+export function chooseSpeech(alert: CapAlert, hasVoice?: HasVoice): SpeechChoice {
+  const info = pickInfo(alert, hasVoice);
   if (!info) return { kind: 'none', reason: 'the alert has no <info>' };
   const notes: string[] = [];
   for (const candidate of [info, ...alert.info.filter((i) => i !== info)]) {
@@ -49,5 +66,10 @@ export function chooseSpeech(alert: CapAlert): SpeechChoice {
     text = text.slice(0, cut > MAX_TEXT_CHARS / 2 ? cut : MAX_TEXT_CHARS);
     notes.push(`the text to speak was cut to ${text.length} characters: at most ${MAX_TEXT_CHARS} characters are spoken`);
   }
-  return { kind: 'tts', text, lang: info.language, notes };
+  let lang = info.language;
+  if (hasVoice && !hasVoice(lang)) {
+    lang = fallbackLanguage(text, hasVoice);
+    notes.push(`no text-to-speech voice for ${info.language}: the text is spoken with the ${lang} voice, the best available, after the attention signal`);
+  }
+  return { kind: 'tts', text, lang, notes };
 }

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { run, which } from '../tools.ts';
 import { MediaRejected } from '../analysis.ts';
 import { primaryLanguage } from '../languages.ts';
+import { voiceForLanguage, voiceSpeaks } from './voice-choice.ts';
 import { DEFAULT_RATE_WPM, NO_ENGINE, type TtsEngine, type TtsOptions, type TtsVoice } from './engine.ts';
 
 /** One line of `espeak-ng --voices`: " 5  vi-vn-x-south   --/M      Vietnamese_(Southern) aav/vi-VN-x-south". */
@@ -23,20 +24,20 @@ export function parseVoices(out: string): TtsVoice[] {
   return voices;
 }
 
-/** The voice for a language: the one named (it must speak that language), else an exact tag match, else the first of the same language. */
+/**
+ * The voice for a language: the one named (it must speak that language), else
+ * the installed voice for the tag by BCP 47 fallback (voice-choice.ts: zh-TW →
+ * cmn, zh-HK → yue, es-MX → es-419, en-AU → en-gb, pt-BR → pt-br…).
+ */
 export function pickVoice(voices: readonly TtsVoice[], lang: string, voice?: string): TtsVoice | string {
   const primary = primaryLanguage(lang);
   if (voice) {
     const v = voices.find((x) => x.id.toLowerCase() === voice.toLowerCase());
-    if (!v) return `no voice "${voice}"; voices for ${primary}: ${voices.filter((x) => primaryLanguage(x.lang) === primary).map((x) => x.id).join(', ') || 'none'}`;
-    if (primaryLanguage(v.lang) !== primary) return `voice "${voice}" speaks ${v.lang}, not ${lang}`;
+    if (!v) return `no voice "${voice}"; voices for ${primary}: ${voices.filter((x) => primaryLanguage(x.lang) === primary || voiceSpeaks(x, lang)).map((x) => x.id).join(', ') || 'none'}`;
+    if (!voiceSpeaks(v, lang)) return `voice "${voice}" speaks ${v.lang}, not ${lang}`;
     return v;
   }
-  return (
-    voices.find((x) => x.lang.toLowerCase() === lang.toLowerCase()) ??
-    voices.find((x) => primaryLanguage(x.lang) === primary) ??
-    `espeak-ng has no voice for ${lang}: record the bulletin and upload it instead`
-  );
+  return voiceForLanguage(voices, lang) ?? `espeak-ng has no voice for ${lang}: record the bulletin and upload it instead`;
 }
 
 export class EspeakEngine implements TtsEngine {
