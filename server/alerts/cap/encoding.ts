@@ -46,7 +46,7 @@ function bomOf(bytes: Uint8Array): { encoding: string; length: number } | undefi
 }
 
 /** A TextDecoder for a label, or undefined when the Encoding Standard does not know it. */
-function decoderFor(label: string): TextDecoder | undefined {
+function decoderFor(label: string): InstanceType<typeof TextDecoder> | undefined {
   try {
     // ignoreBOM: a BOM has been taken off already when there was one; another is content.
     return new TextDecoder(label, { fatal: true, ignoreBOM: true });
