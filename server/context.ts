@@ -47,7 +47,7 @@ export interface ServerContext {
   fleet: FleetState;
   ingest: SiteMessageIngest;
   commands: CommandService;
-  /** Live streams (issue 4): sources, pacing, frames on the area audio channels, site statistics. */
+  /** Live streams: sources, pacing, frames on the area audio channels, site statistics. */
   live: LiveService;
   broker: BrokerLink;
   /** How sites are authenticated and authorized: the embedded broker's hooks and the EMQX HTTP hooks share it. */
@@ -59,7 +59,7 @@ export interface ServerContext {
   schedule: { service: ScheduleService; distribution: PlaylistDistributor; sent: SentEntryStore };
   /** The as-run receipts (nhật ký phát thanh). */
   asRun: AsRunLog;
-  /** Emergency alerts (issue 5): lifecycle and delivery, CAP ingest, the alert audio made through the media library. */
+  /** Emergency alerts: lifecycle and delivery, CAP ingest, the alert audio made through the media library. */
   alerts: { service: AlertService; cap: CapIngest; messages: AlertMessages };
   /** The data folder's free space and reserve: what is refused (507) as the disk fills (store/disk-space.ts). */
   disk: DiskSpace;

@@ -140,7 +140,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     },
   });
 
-  // Emergency alerts (issue 5): published on the area control channels, delivery from alert_status events.
+  // Emergency alerts: published on the area control channels, delivery from alert_status events.
   const alertStore = new AlertStore(db);
   const alertService = new AlertService({ store: alertStore, broker, fleet, coverage, sites, audit, log, now, timeZone: policy.timeZone, capSender: 'loanet' });
   const alertMessages = new AlertMessages(() => ctx.media);
@@ -149,7 +149,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   // Decided and hashed now (nothing written), so the write after the listeners costs no time.
   const adminPlan = await users.prepareAdmin(config.adminPassword);
 
-  // Schedule (issue 3): items and approval, playlist distribution, as-run receipts.
+  // Schedule: items and approval, playlist distribution, as-run receipts.
   const library = new MediaLibrary(db, config.dataDir, config.media, audit, now, log);
   const scheduleItems = new BroadcastItemStore(db);
   const sentEntries = new SentEntryStore(db);
