@@ -112,9 +112,13 @@ describe('broker ACL', () => {
   });
 
   it('accepts a publish on its own state topic', async () => {
+    const denied = t.server.ctx.broker.status().deniedPublishes;
     const c = await connectAs(a.siteId, a.secret);
     await c.publishAsync(siteTopic(a.siteId, 'state'), state(a.siteId, 'online'), { qos: 1, retain: true });
     await waitFor('site seen', () => t.server.ctx.fleet.observation(a.siteId)?.connected);
+    // Through to the fleet (seen, online), and nothing of it denied on the way.
+    expect(t.server.ctx.fleet.observation(a.siteId)).toMatchObject({ connected: true, firstSeenAt: expect.any(Number) });
+    expect(t.server.ctx.broker.status().deniedPublishes).toBe(denied);
     c.end(true);
   });
 });
