@@ -10,6 +10,7 @@
 import { OffThreadError, runOffThread } from '../../offthread.ts';
 import { CAP_LIMITS, parsesInline } from './limits.ts';
 import { parseCap, type CapParseResult } from './parse.ts';
+import { unwrapEnvelope, type Unwrapped } from './envelope.ts';
 
 export const CAP_PARSE_TIMEOUT_MS = 30_000;
 /** Heap of the parsing worker (MB): a 10 MiB document of tiny elements makes a tree of a few hundred MB. */
@@ -27,5 +28,19 @@ export async function parseCapOffThread(xml: string): Promise<CapParseResult> {
   } catch (e) {
     if (!(e instanceof OffThreadError)) throw e;
     return { ok: false, errors: [{ path: 'alert', message: `the document could not be parsed within the limits: ${e.message}` }], warnings: [] };
+  }
+}
+
+const ENVELOPE_TASK = new URL('./envelope.ts', import.meta.url);
+
+/** `unwrapEnvelope` on the same terms: a large EDXL-DE or feed is read in a worker, never on the event loop. */
+export async function unwrapEnvelopeOffThread(xml: string): Promise<Unwrapped> {
+  if (parsesInline(xml) || xml.length > CAP_LIMITS.documentBytes) return unwrapEnvelope(xml);
+  try {
+    const utf8 = new TextEncoder().encode(xml);
+    return await runOffThread<Unwrapped>(ENVELOPE_TASK, 'unwrapEnvelopeTask', { utf8 }, { timeoutMs: CAP_PARSE_TIMEOUT_MS, maxHeapMb: CAP_PARSE_HEAP_MB, lane: 'alert', transfer: [utf8.buffer] });
+  } catch (e) {
+    if (!(e instanceof OffThreadError)) throw e;
+    return { kind: 'refused', format: null, reason: 'unreadable', message: `the document could not be read within the limits: ${e.message}` };
   }
 }
