@@ -4,6 +4,8 @@
  * Every variable is listed in README.md's configuration table.
  */
 import { StartupError } from './errors.ts';
+import { capPriorityTableFrom } from './alerts/cap/priority-config.ts';
+import type { PriorityTable } from './alerts/cap/priority.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './http/limits.ts';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './fleet/connection-limit.ts';
 import { isValidSiteId } from '../protocol/index.ts';
@@ -82,6 +84,8 @@ export interface ServerConfig {
   http: HttpLimits;
   /** The data folder's disk: the reserve file and the levels at which writes that can wait stop (server/store/disk-policy.ts). */
   disk: DiskConfig;
+  /** How CAP urgency, severity and certainty become loanet priorities (LOANET_CAP_PRIORITY_TABLE; server/alerts/cap/priority.ts). */
+  capPriorityTable: PriorityTable;
 }
 
 export interface DiskConfig extends DiskLimits {
@@ -312,6 +316,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     },
     http: httpLimits(env),
     disk: diskConfig(env),
+    capPriorityTable: capPriorityTableFrom(env),
   };
 }
 

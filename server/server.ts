@@ -144,7 +144,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const alertStore = new AlertStore(db);
   const alertService = new AlertService({ store: alertStore, broker, fleet, coverage, sites, audit, log, now, timeZone: policy.timeZone, capSender: 'loanet' });
   const alertMessages = new AlertMessages(() => ctx.media);
-  const alertCap = new CapIngest(alertService, alertStore, alertMessages, { now, areaVersion: config.areaVersion, timeZone: policy.timeZone });
+  const alertCap = new CapIngest(alertService, alertStore, alertMessages, { now, areaVersion: config.areaVersion, timeZone: policy.timeZone, priorityTable: config.capPriorityTable });
 
   // Decided and hashed now (nothing written), so the write after the listeners costs no time.
   const adminPlan = await users.prepareAdmin(config.adminPassword);

@@ -12,9 +12,11 @@ import { LoanetError } from '../errors.ts';
 import { capPlaceRefusal } from '../auth/scope-policy.ts';
 import { chooseSpeech, pickInfo, type HasVoice } from './cap/speech.ts';
 import { ESPEAK_NG_VOICES, voiceForLanguage } from '../media/tts/voice-choice.ts';
+import { capPriority, DEFAULT_CAP_PRIORITY_TABLE, type PriorityDecision, type PriorityTable } from './cap/priority.ts';
 import { capContentHash, classifyIncoming, type LifecycleOutcome } from './cap/lifecycle.ts';
 import { matchAlertAreas } from './cap/area-match.ts';
-import { parseCapOffThread } from './cap/parse-offthread.ts';
+import { parseCapOffThread, unwrapEnvelopeOffThread } from './cap/parse-offthread.ts';
+import { looksLikeEnvelope, type Unwrapped } from './cap/envelope.ts';
 import { decodeCapDocument } from './cap/encoding.ts';
 import { capKeyString, capTimeToMs, type CapAlert, type CapIssue, type CapKey } from './cap/model.ts';
 import type { AlertMessages, PreparedMessage } from './message.ts';
@@ -58,6 +60,24 @@ export function capDocumentText(bytes: Uint8Array, contentType: string | undefin
   throw new LoanetError('LOANET_CAP_INVALID', 400, `not a valid CAP 1.2 alert: alert: ${d.message}`, { field: 'alert', encoding: d.encoding });
 }
 
+/** An envelope nothing can be taken from: 422 when it only links (loanet fetches nothing it is sent) or holds no alert, 413 past the count. */
+function envelopeRefused(u: Extract<Unwrapped, { kind: 'refused' }>): LoanetError {
+  switch (u.reason) {
+    case 'links_only':
+      return new LoanetError('LOANET_CAP_LINK_ONLY', 422, u.message, { field: 'alert', format: u.format });
+    case 'empty':
+      return new LoanetError('LOANET_CAP_NO_ALERT', 422, u.message, { field: 'alert', format: u.format });
+    case 'too_many':
+      return new LoanetError('LOANET_CAP_ENVELOPE_TOO_LARGE', 413, u.message, { field: 'alert', format: u.format });
+    case 'unreadable':
+      return new LoanetError('LOANET_CAP_INVALID', 400, `not a valid CAP 1.2 alert: alert: ${u.message}`, { field: 'alert', errors: [{ path: 'alert', message: u.message }] });
+    default: {
+      const never: never = u.reason;
+      return never;
+    }
+  }
+}
+
 const MIME_SUFFIX: Record<string, string> = { mpeg: '.mp3', mp3: '.mp3', 'x-ipaws-audio-mp3': '.mp3', wav: '.wav', 'x-wav': '.wav', ogg: '.ogg', opus: '.opus', aac: '.aac', mp4: '.m4a' };
 
 export class CapIngest {
@@ -65,7 +85,7 @@ export class CapIngest {
     private readonly alerts: AlertService,
     private readonly store: AlertStore,
     private readonly messages: AlertMessages,
-    private readonly o: { now: () => number; areaVersion: string; timeZone: string },
+    private readonly o: { now: () => number; areaVersion: string; timeZone: string; priorityTable?: PriorityTable },
   ) {}
 
   /**
@@ -74,6 +94,34 @@ export class CapIngest {
    * it runs before anything is looked up or stored under the sender's name.
    */
   async ingest(xml: string, actor: AlertActor, authorize: (cap: CapAlert) => number | null): Promise<CapIngestResult> {
+    if (!looksLikeEnvelope(xml)) return this.ingestAlert(xml, actor, authorize);
+    const u = await unwrapEnvelopeOffThread(xml);
+    if (u.kind === 'alert') return this.ingestAlert(xml, actor, authorize);
+    if (u.kind === 'refused') throw envelopeRefused(u);
+    // Each alert as if it had been posted alone; one refused does not stop the others.
+    const n = u.alerts.length;
+    const label = (i: number) => `${u.format} alert ${i + 1} of ${n}`;
+    const done: Array<{ i: number; r: CapIngestResult } | { i: number; e: LoanetError }> = [];
+    for (const [i, a] of u.alerts.entries()) {
+      try {
+        done.push({ i, r: await this.ingestAlert(a, actor, authorize) });
+      } catch (e) {
+        if (!(e instanceof LoanetError)) throw e;
+        done.push({ i, e });
+      }
+    }
+    const lines = done.map((d) => ('r' in d ? `${label(d.i)}: ${d.r.outcome}${'alert' in d.r ? ` ${d.r.alert.id}` : ''}` : `${label(d.i)}: refused (${d.e.statusCode} ${d.e.code}): ${d.e.message}`));
+    const ok = done.flatMap((d) => ('r' in d ? [d.r] : []));
+    const chosen = ok.find((r) => r.outcome === 'started' || r.outcome === 'updated') ?? ok[0];
+    if (!chosen) {
+      const first = done[0] as { e: LoanetError };
+      if (n === 1) throw first.e;
+      throw new LoanetError(first.e.code, first.e.statusCode, `no CAP alert of the ${u.format} document was taken: ${lines.join('; ')}`, first.e.details);
+    }
+    return { ...chosen, warnings: [...chosen.warnings, `${u.format} envelope: ${n} CAP alert${n > 1 ? 's' : ''}, each handled as if posted alone`, ...(n > 1 ? lines : [])] };
+  }
+
+  private async ingestAlert(xml: string, actor: AlertActor, authorize: (cap: CapAlert) => number | null): Promise<CapIngestResult> {
     // A large document is parsed in a worker thread, so it never holds the event loop.
     const parsed = await parseCapOffThread(xml);
     if (!parsed.ok) throw capInvalid(parsed.errors);
@@ -135,13 +183,23 @@ export class CapIngest {
     const replace = supersededIds.map((id) => this.alerts.get(id)).find((a) => a?.state === 'active');
     if (replace) this.alerts.mayChange(replace, actor, 'update');
 
+    const test = !outcome.handling.isActual;
+    const priority = capPriority(info, this.o.priorityTable ?? DEFAULT_CAP_PRIORITY_TABLE);
+    warnings.push(`priority: ${priority.reason}`);
+    // An advisory does not pre-empt what the commune is airing (cap/priority.ts); a test always runs, and
+    // an Update of an alert on air still revises it rather than leave the old text playing.
+    if (priority.priority === 'normal' && !test && !replace) {
+      for (const k of outcome.supersedes) this.store.setCapState(k, 'superseded');
+      record('active', null);
+      return { outcome: 'stored', reason: `not broadcast as an emergency: ${priority.reason}; an operator may schedule it as a bulletin`, warnings };
+    }
+
     const title = (info.headline ?? info.event).trim().slice(0, 200);
     const message = await this.message(cap, title, actor, warnings);
-    const test = !outcome.handling.isActual;
     const spec: AlertSpec = {
       title,
       test,
-      attention: attentionFor(cap, test),
+      attention: attentionFor(priority, test),
       repeats: DEFAULT_ALERT_REPEATS,
       volume: null,
       validUntil: expires ?? now + CAP_DEFAULT_VALIDITY_MS,
@@ -199,8 +257,7 @@ export class CapIngest {
   }
 }
 
-/** A siren before a real Extreme or Severe alert; a chime before anything else (and every test). */
-export function attentionFor(cap: CapAlert, test: boolean): AttentionSignal {
-  const sev = pickInfo(cap, capHasVoice)?.severity;
-  return !test && (sev === 'Extreme' || sev === 'Severe') ? 'siren' : 'chime';
+/** The priority table's signal for a real alert (cap/priority.ts); a chime before every test, never a siren. */
+export function attentionFor(priority: PriorityDecision, test: boolean): AttentionSignal | null {
+  return test ? 'chime' : priority.attention;
 }

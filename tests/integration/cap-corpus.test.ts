@@ -112,3 +112,62 @@ describe.skipIf(!run)('CAP languages → voices', () => {
     expect(stored.message.lang).toBe('en');
   });
 });
+
+describe.skipIf(!run)('CAP priorities (server/alerts/cap/priority.ts)', () => {
+  it('a Minor advisory with Broadcast_Immediately=No is kept, not broadcast over the bulletins, and the answer says why', async () => {
+    const r = await post(capIn({ id: 'adv-1', language: 'en-CA', headline: 'Special weather statement', severity: 'Minor', urgency: 'Future', certainty: 'Possible', extra: '<parameter><valueName>layer:SOREM:1.0:Broadcast_Immediately</valueName><value>No</value></parameter>' }));
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.outcome).toBe('stored');
+    expect(r.body.reason).toContain('Future/Minor/Possible, Broadcast_Immediately=No → normal (rule not-immediate-minor)');
+    const listed = (await t.api('GET', '/api/alerts')).body;
+    expect(JSON.stringify(listed)).not.toContain('Special weather statement');
+  });
+
+  it('a Moderate warning plays with a chime, a flash flood with a siren; the rule is in the warnings', async () => {
+    const moderate = await post(capIn({ id: 'mod-1', language: 'en-AU', headline: 'Severe thunderstorm watch', severity: 'Moderate', urgency: 'Expected' }));
+    expect(moderate.status, JSON.stringify(moderate.body)).toBe(201);
+    expect(moderate.body.alert.attention).toBe('chime');
+    expect(moderate.body.warnings).toContain('priority: Expected/Moderate/Likely → priority (rule moderate)');
+    const flood = await post(capIn({ id: 'lq-1', language: 'vi-VN', headline: 'Lũ quét tại xã Bát Xát', severity: 'Extreme', extra: '<parameter><valueName>cấp độ rủi ro thiên tai</valueName><value>4</value></parameter>' }));
+    expect(flood.status, JSON.stringify(flood.body)).toBe(201);
+    expect(flood.body.alert.attention).toBe('siren');
+    expect(flood.body.warnings.join(' ')).toContain('rule vn-risk-4-5');
+  });
+});
+
+describe.skipIf(!run)('CAP in envelopes: EDXL-DE, Atom, RSS', () => {
+  const read = (f: string) => fs.readFileSync(path.join(CORPUS, f), 'utf8');
+
+  it('an EDXL-DE 1.0 distribution of two cap:-prefixed alerts starts both, each as if posted alone', async () => {
+    const r = await post(adapt(read('edxl-de-1.0-qld-two-alerts.xml'), 'de1'), 'application/xml');
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body.warnings).toContain('EDXL-DE 1.0 envelope: 2 CAP alerts, each handled as if posted alone');
+    const lines = (r.body.warnings as string[]).filter((w) => w.startsWith('EDXL-DE 1.0 alert'));
+    expect(lines).toHaveLength(2);
+    expect(lines.every((l) => / of 2: started /.test(l)), lines.join('\n')).toBe(true);
+    const titles = ((await t.api('GET', '/api/alerts')).body.alerts as Array<{ title: string }>).map((a) => a.title);
+    expect(titles).toEqual(expect.arrayContaining(['Watch and Act: bushfire near Kingaroy', 'Flood watch for the Burnett River']));
+  });
+
+  it('EDXL-DE 2.0 and an Atom feed entry carrying the alert are accepted', async () => {
+    const de2 = await post(adapt(read('edxl-de-2.0-one-alert.xml'), 'de2'));
+    expect(de2.status, JSON.stringify(de2.body)).toBe(201);
+    expect(de2.body.alert.title).toBe('Nguy cơ sạt lở đất tại các thôn ven núi');
+    const atom = await post(adapt(read('atom-feed-embedded.xml'), 'atom'), 'application/xml; charset=utf-8');
+    expect(atom.status, JSON.stringify(atom.body)).toBe(201);
+    expect(atom.body.alert.title).toBe('Gul varning: kraftigt regn i Västra Götaland');
+  });
+
+  it('an alert escaped inside an RSS item is read and judged like any other (this one long expired)', async () => {
+    const r = await post(read('rss-item-escaped.xml'));
+    expect(r.status, JSON.stringify(r.body)).toBe(422);
+    expect(r.body.error).toBe('LOANET_ALERT_EXPIRED');
+  });
+
+  it('a feed entry that only links to its CAP is refused, saying to post the CAP itself; nothing is fetched', async () => {
+    const r = await post(read('atom-entry-link-only-nws.xml'));
+    expect(r.status).toBe(422);
+    expect(r.body.error).toBe('LOANET_CAP_LINK_ONLY');
+    expect(r.body.message).toContain('post the CAP document itself');
+  });
+});
