@@ -206,6 +206,8 @@ export class SiteLink {
       manualConnect: true,
       resubscribe: false, // we subscribe on every CONNACK ourselves
       queueQoSZero: false, // telemetry while offline is stale: drop it
+      // mqtt-packet would otherwise build 65,536 two-byte buffers for packet ids at the first write: 6 MiB of a board's heap.
+      writeCache: false,
       ...this.stores,
       will: this.will(),
     };
