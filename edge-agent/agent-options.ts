@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { DeviceGateway } from './devices/gateway.ts';
 import type { AudioSink } from './audio/types.ts';
 import type { MediaCache } from './media-cache/types.ts';
+import type { LiveReceiver, LiveReceiverOptions } from './live/receiver.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentLogger } from './agent-log.ts';
 
@@ -46,10 +47,11 @@ export interface PlayoutSetup {
   prepareAheadMs?: number;
   lateToleranceMs?: number;
   /**
-   * Simulation only: every live audio message passes through this before the
-   * receiver (the fleet runner delays or drops some, as a 4G link would).
+   * Builds the live-stream receiver (default `new LiveReceiver(options)`). A
+   * caller may put something in front of it: the fleet runner puts a
+   * simulated 4G link that delays or loses live audio (firmware-sim/live-link.ts).
    */
-  liveAudioLink?: (deliver: () => void) => void;
+  createLiveReceiver?: (options: LiveReceiverOptions) => LiveReceiver;
 }
 
 export interface EdgeAgentOptions {

@@ -146,7 +146,7 @@ export class EdgeAgent {
         this.stack?.live.onControl(payload);
         this.stack?.alerts.onControl(payload);
       },
-      'area-audio': (payload) => this.onLiveAudio(payload),
+      'area-audio': (payload) => this.stack?.live.onAudio(payload),
     };
   }
 
@@ -310,15 +310,6 @@ export class EdgeAgent {
   private onMessage(topic: string, payload: Buffer): void {
     const route = inboundRoute(this.siteId, topic);
     if (route) this.inbound[route](payload);
-  }
-
-  /** A message on an area audio channel: to the live receiver, through the simulated link when there is one. */
-  private onLiveAudio(payload: Buffer): void {
-    const live = this.stack?.live;
-    if (!live) return;
-    const link = this.playoutSetup?.liveAudioLink;
-    if (link) link(() => live.onAudio(payload));
-    else live.onAudio(payload);
   }
 
   // ------------------------------------------------------------- ack ----

@@ -19,7 +19,7 @@ import { ReceiptJournal } from './playout/receipts.ts';
 import { AlertHandler } from './alerts/handler.ts';
 import { askAlertDelivery } from './alerts/server-word.ts';
 import { SharedMediaNeeds } from './alerts/media-needs.ts';
-import { LiveReceiver } from './live/receiver.ts';
+import { LiveReceiver, type LiveReceiverOptions } from './live/receiver.ts';
 import { createOpusDecoder } from './audio/opus.ts';
 
 export const RECEIPT_JOURNAL_FILE = 'asrun.journal';
@@ -50,6 +50,8 @@ export interface PlayoutStack {
   alerts: AlertHandler;
   live: LiveReceiver;
 }
+
+export const newLiveReceiver = (options: LiveReceiverOptions): LiveReceiver => new LiveReceiver(options);
 
 /** The event journal of an agent that does not play: alert statuses and command results are journaled like receipts. */
 export function eventJournalAlone(stateDir: string | undefined, now: () => number, log: AgentLogger): ReceiptJournal {
@@ -112,7 +114,7 @@ export function buildPlayoutStack(setup: PlayoutSetup, d: PlayoutStackDeps): Pla
     ...(httpUrl ? { askServer: (alertId: string) => askAlertDelivery({ httpUrl, siteId, secret: config.credential.secret }, alertId) } : {}),
     log,
   });
-  const live = new LiveReceiver({
+  const live = (setup.createLiveReceiver ?? newLiveReceiver)({
     siteId,
     engine,
     serverNow,

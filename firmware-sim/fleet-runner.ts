@@ -21,6 +21,7 @@ import { SimDevice, type FaultSpec } from './device.ts';
 import { DeviceServer, createDevicePair } from './device-server.ts';
 import { SimulatedLink, type LinkMode } from './link.ts';
 import { planFleet, pickFaulty, type CommuneInfo, type PlannedSite } from './fleet-plan.ts';
+import { liveReceiverBehind, type LiveAudioLink } from './live-link.ts';
 import { ApiError, type LoanetClient } from '../tools/api-client.ts';
 
 export interface FleetRunnerOptions {
@@ -66,10 +67,10 @@ export interface FleetPlayoutOptions {
   /**
    * Live streams (issue 4): the site's clock runs this many ms off (its agent and sink see
    * real time + error; the clock exchange must find it), and its live audio messages pass
-   * through `liveAudioLink` (delay, jitter, loss of a 4G link). Both per site.
+   * through `liveAudioLink` (delay, jitter, loss of a 4G link: live-link.ts). Both per site.
    */
   clockErrorMs?: (siteId: string) => number;
-  liveAudioLink?: (siteId: string) => ((deliver: () => void) => void) | undefined;
+  liveAudioLink?: (siteId: string) => LiveAudioLink | undefined;
 }
 
 export interface SimSite {
@@ -341,7 +342,7 @@ export class FleetRunner {
       ...(cache ? { cache } : {}),
       leadMs: profile.amplifier.warmupMs + (o.leadMarginMs ?? 500),
       tailMs: o.tailMs ?? profile.amplifier.holdMs,
-      ...(liveAudioLink ? { liveAudioLink } : {}),
+      ...(liveAudioLink ? { createLiveReceiver: liveReceiverBehind(liveAudioLink) } : {}),
     };
   }
 
