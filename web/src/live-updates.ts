@@ -2,29 +2,11 @@
  * One EventSource (GET /api/stream) for the whole page; pages subscribe to
  * the events they draw. The browser reconnects by itself after a drop (4G).
  */
-import type { CommandRecord, Reason, SiteCondition } from './types.ts';
+import type { AlertEvent, CommandEvent, ConditionEvent, StreamEventMap } from '../../api/stream.ts';
 
-export interface ConditionEvent {
-  siteId: string;
-  at: number;
-  from: SiteCondition | null;
-  to: SiteCondition;
-  reasons: Reason[];
-}
+export type { AlertEvent, ConditionEvent };
 
-/** An alert changed (server/alerts/service.ts AlertChange, without its area list): started, delivery moved, updated, cancelled, expired. */
-export interface AlertEvent {
-  kind: 'started' | 'delivery' | 'updated' | 'cancelled' | 'expired';
-  alertId: string;
-  revision: number;
-  state: 'active' | 'cancelled' | 'expired';
-  test: boolean;
-  title: string;
-  /** Network-wide delivery counts: sent only to users of the whole network. */
-  counts?: Record<string, number>;
-}
-
-type Handlers = { condition: (e: ConditionEvent) => void; command: (e: CommandRecord) => void; alert: (e: AlertEvent) => void; status: (connected: boolean) => void };
+type Handlers = { condition: (e: ConditionEvent) => void; command: (e: CommandEvent) => void; alert: (e: AlertEvent) => void; status: (connected: boolean) => void };
 type Kind = keyof Handlers;
 
 const subs: { [K in Kind]: Set<Handlers[K]> } = { condition: new Set(), command: new Set(), alert: new Set(), status: new Set() };
@@ -36,14 +18,17 @@ function setConnected(v: boolean) {
   subs.status.forEach((f) => f(v));
 }
 
+/** The JSON of an event, typed by the contract the server writes it with (api/stream.ts). */
+const eventData = <K extends keyof StreamEventMap>(_kind: K, e: Event): StreamEventMap[K] => JSON.parse((e as MessageEvent<string>).data) as StreamEventMap[K];
+
 export function startLiveUpdates(): void {
   if (source) return;
   source = new EventSource('/api/stream');
   source.addEventListener('hello', () => setConnected(true));
   source.addEventListener('error', () => setConnected(false));
-  source.addEventListener('condition', (e) => subs.condition.forEach((f) => f(JSON.parse((e as MessageEvent<string>).data) as ConditionEvent)));
-  source.addEventListener('alert', (e) => subs.alert.forEach((f) => f(JSON.parse((e as MessageEvent<string>).data) as AlertEvent)));
-  source.addEventListener('command', (e) => subs.command.forEach((f) => f(JSON.parse((e as MessageEvent<string>).data) as CommandRecord)));
+  source.addEventListener('condition', (e) => subs.condition.forEach((f) => f(eventData('condition', e))));
+  source.addEventListener('alert', (e) => subs.alert.forEach((f) => f(eventData('alert', e))));
+  source.addEventListener('command', (e) => subs.command.forEach((f) => f(eventData('command', e))));
 }
 
 export function stopLiveUpdates(): void {

@@ -29,8 +29,10 @@ import { CAP_LIMITS } from '../../alerts/cap/limits.ts';
 import { capDocumentText } from '../../alerts/cap-ingest.ts';
 import { reportCsv } from '../../alerts/report.ts';
 import { MAX_TEXT_CHARS } from '../../media/tts/engine.ts';
+import { AlertCreated, AlertDetail, AlertList, AlertReport, AlertRevised, CapHandled, CapSender as CapSenderView, CapSenderList, CapStarted, LatLon as LatLonSchema, SiteDelivery } from '../../../api/alerts.ts';
+import { Ok } from '../../../api/common.ts';
 
-const Point = Type.Tuple([Type.Number({ minimum: -90, maximum: 90 }), Type.Number({ minimum: -180, maximum: 180 })], { description: '[latitude, longitude], WGS 84' });
+const Point = LatLonSchema;
 
 const Message = Type.Union([
   Type.Object({ mediaId: Type.String({ minLength: 1, maxLength: 64, description: 'an item of the media library' }) }, { additionalProperties: false }),
@@ -237,6 +239,7 @@ export const alertRoutes =
           summary: 'Start an emergency alert: target areas and/or a drawn polygon; the message as a library item or as text spoken by TTS',
           description: '201 with the alert as soon as its control message is published: the sites sound their attention signal at once. Text is spoken afterwards in the alerts\' own media lane: the alert\'s messageState is "preparing" until the audio is published to the sites ("ready"), or "failed" with messageReason (no voice, no engine, ffmpeg error), the alert then standing with its attention signal. 400 names the field at fault; 403 when the target lies outside your area or your role may not start alerts.',
           body: CreateBody,
+          response: { 201: AlertCreated },
         },
       },
       async (req, reply) => {
@@ -261,6 +264,7 @@ export const alertRoutes =
           summary: 'Start an emergency alert with an uploaded audio file: multipart, field "alert" (the JSON of POST /api/alerts without message) and field "file" (MP3, WAV, Ogg, WebM, MP4/M4A, AAC or FLAC audio)',
           description: '201 with the alert id; 400 names the field at fault; 403 outside your area; 413 too large; 415 not one of those formats (a playlist, an image…), naming it; 422 the file is not usable audio (empty, silent, damaged); 503 without ffmpeg.',
           consumes: ['multipart/form-data'],
+          response: { 201: AlertCreated },
         },
       },
       async (req, reply) => {
@@ -295,6 +299,9 @@ export const alertRoutes =
           description:
             '403 naming alert/sender unless your account is bound to the message\'s <sender> (GET /api/alerts/cap/senders; a network-wide admin may use any sender); 403 naming alert/info/area when an <area> of the message, whatever its status, lies outside your area or the sender\'s. A message only ever matches, updates or cancels alerts of its own sender. ' +
             '201 with the alert id for a new alert; 200 for an Update of a live alert (same id, next revision), a Cancel (the ids cancelled), a duplicate (already received) or a message with nothing to play (System, Ack). 400 LOANET_CAP_INVALID names the element at fault; 409 same sender and identifier with other content; 422 Draft, expired, or no <area> in this network. Test and Exercise become test alerts, never Actual.',
+          // Described per content type, so a body of any other type reaches the handler's own 415.
+          body: { content: Object.fromEntries(['application/cap+xml', 'application/xml', 'text/xml'].map((t) => [t, { schema: Type.String({ description: 'a CAP 1.2 <alert> document' }) }])) },
+          response: { 201: CapStarted, 200: CapHandled },
         },
       },
       async (req, reply) => {
@@ -338,6 +345,7 @@ export const alertRoutes =
             state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('cancelled'), Type.Literal('expired')])),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
           }),
+          response: { 200: AlertList },
         },
       },
       async (req) => {
@@ -360,6 +368,7 @@ export const alertRoutes =
           summary: 'An alert (404 when its targets do not intersect your area) and its live delivery over the sites of your area: counts (targeted, received, playing, started: any sound, confirmedPlaying: played the message, attentionOnly: the attention signal without the message, completed, failed, unreached: no sound, heard, notHeard), time to first sound and to the message, the share confirmed playing over time, the unreached and the attention-only sites with reasons (vi, en), the sites that played but whose monitoring microphone did not hear it (notHeard, with reasons), and each site\'s microphone level (levels)',
           params: IdParams,
           querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'unreached, not-heard and level sites listed, each (default 500)' })) }),
+          response: { 200: AlertDetail },
         },
       },
       async (req) => {
@@ -378,6 +387,7 @@ export const alertRoutes =
           description:
             'Also a site with its own credential (HTTP Basic siteId:secret), for itself only: an agent that lost its alert memory (a wiped or damaged state folder) asks here before playing an alert again that it may already have played (edge-agent/alerts/handler.ts).',
           params: Type.Object({ id: IdParams.properties.id, siteId: Type.String({ minLength: 1, maxLength: 64 }) }),
+          response: { 200: SiteDelivery },
         },
         config: { siteAccess: true },
       },
@@ -398,7 +408,7 @@ export const alertRoutes =
 
     app.post(
       '/api/alerts/:id/cancel',
-      { schema: { tags: ['alerts'], operationId: 'cancelAlert', summary: 'Cancel an alert in flight: every site stops at once, sites not reached yet never start it', params: IdParams } },
+      { schema: { tags: ['alerts'], operationId: 'cancelAlert', summary: 'Cancel an alert in flight: every site stops at once, sites not reached yet never start it', params: IdParams, response: { 200: AlertCreated } } },
       async (req) => {
         const p = requirePermission(req, 'alert.write');
         visibleAlert(p, req.params.id, 'cancel');
@@ -417,6 +427,7 @@ export const alertRoutes =
           description: 'Sites playing the previous revision stop it and play the new one; every targeted site is pending again for the new revision.',
           params: IdParams,
           body: UpdateBody,
+          response: { 200: AlertRevised },
         },
       },
       async (req) => {
@@ -436,7 +447,15 @@ export const alertRoutes =
 
     app.get(
       '/api/alerts/:id/cap-ack',
-      { schema: { tags: ['alerts'], operationId: 'getAlertCapAck', summary: 'A CAP 1.2 Ack of the alert (msgType Ack, references the alert), with the delivery figures of your area\'s sites in <note> (404 outside your area)', params: IdParams } },
+      {
+        schema: {
+          tags: ['alerts'],
+          operationId: 'getAlertCapAck',
+          summary: 'A CAP 1.2 Ack of the alert (msgType Ack, references the alert), with the delivery figures of your area\'s sites in <note> (404 outside your area)',
+          params: IdParams,
+          response: { 200: { description: 'a CAP 1.2 Ack', content: { 'application/cap+xml': { schema: Type.String() } } } },
+        },
+      },
       async (req, reply) => {
         const { reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
         return reply.type('application/cap+xml; charset=utf-8').send(service.capAck(req.params.id, reader.site));
@@ -452,6 +471,7 @@ export const alertRoutes =
           summary: 'The delivery report: one line per targeted site of your area (CSV with Vietnamese headers and local times, or JSON; 404 outside your area)',
           params: IdParams,
           querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')], { description: 'default csv' })) }),
+          response: { 200: { description: 'one line per site', content: { 'text/csv': { schema: Type.String() }, 'application/json': { schema: AlertReport } } } },
         },
       },
       async (req, reply) => {
@@ -492,6 +512,7 @@ export const alertRoutes =
           operationId: 'listCapSenders',
           summary: 'CAP senders and the accounts allowed to post under each (admin); senders seen in past messages but not registered, with who posted them',
           description: 'An admin scoped to an area sees only the senders registered inside it, and not the unregistered list.',
+          response: { 200: CapSenderList },
         },
       },
       async (req) => {
@@ -511,6 +532,7 @@ export const alertRoutes =
           summary: 'Register a CAP sender: the area its messages may reach and the accounts (users, or single API tokens) allowed to post under it (admin)',
           description: '201 with the sender; 400 names the account at fault; 403 naming `area` for a scoped admin outside its area or a network-wide sender; 409 already registered.',
           body: Type.Object({ sender: SenderName, area: Type.Optional(SenderArea), note: Type.Optional(Type.String({ maxLength: 200 })), accounts: SenderAccounts }, { additionalProperties: false }),
+          response: { 201: CapSenderView },
         },
       },
       async (req, reply) => {
@@ -533,6 +555,7 @@ export const alertRoutes =
           summary: "Change a CAP sender's area, note or accounts (the list given replaces the previous one) (admin)",
           params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
           body: Type.Object({ area: Type.Optional(SenderArea), note: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])), accounts: Type.Optional(SenderAccounts) }, { additionalProperties: false, minProperties: 1 }),
+          response: { 200: CapSenderView },
         },
       },
       async (req) => {
@@ -551,7 +574,7 @@ export const alertRoutes =
 
     app.delete(
       '/api/alerts/cap/senders/:id',
-      { schema: { tags: ['alerts'], operationId: 'deleteCapSender', summary: 'Unregister a CAP sender: nobody but a network-wide admin may post under it any more; its alerts stay (admin)', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } },
+      { schema: { tags: ['alerts'], operationId: 'deleteCapSender', summary: 'Unregister a CAP sender: nobody but a network-wide admin may post under it any more; its alerts stay (admin)', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: Ok } } },
       async (req) => {
         const p = requirePermission(req, 'users.manage');
         const cur = senders.byId(req.params.id);
@@ -559,7 +582,7 @@ export const alertRoutes =
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
         senders.remove(cur.id);
         ctx.audit.record(p.user, 'cap.sender.remove', cur.sender);
-        return { ok: true };
+        return { ok: true as const };
       },
     );
   };

@@ -26,6 +26,8 @@ import { LoanetError } from '../../errors.ts';
 import { requirePermission } from '../auth.ts';
 import { StreamSlots } from '../limits.ts';
 import { readCookie, SESSION_COOKIE } from '../session-cookie.ts';
+import { Type } from '@sinclair/typebox';
+import type { StreamEventMap } from '../../../api/stream.ts';
 
 const KEEPALIVE_MS = 20_000;
 /** A client this far behind (a phone that lost coverage mid-storm) is dropped: it reconnects and reloads, instead of the server buffering for it. */
@@ -70,10 +72,13 @@ export const streamRoutes =
       } else c.socket.write(frame);
     };
 
-    const send = (siteId: string, event: string, data: unknown) => {
+    /** A frame of one of the console's events (api/stream.ts): the shapes the console reads are checked here. */
+    const eventFrame = <E extends keyof StreamEventMap>(event: E, data: StreamEventMap[E]) => sseFrame(event, data);
+
+    const send = <E extends keyof StreamEventMap>(siteId: string, event: E, data: StreamEventMap[E]) => {
       if (clients.size === 0) return;
       const areaId = ctx.fleet.observation(siteId)?.areaId;
-      const frame = Buffer.from(sseFrame(event, data));
+      const frame = Buffer.from(eventFrame(event, data));
       for (const c of clients) {
         if (c.scope !== null && (areaId === undefined || !c.scope.has(areaId))) continue;
         deliver(c, frame);
@@ -84,13 +89,13 @@ export const streamRoutes =
     const unlistenAlerts = ctx.alerts.service.listen((ch) => {
       if (clients.size === 0) return;
       const { areaIds, ...data } = ch;
-      const frame = Buffer.from(sseFrame('alert', data));
+      const frame = Buffer.from(eventFrame('alert', data));
       // The counts are network-wide: a scoped user reads its own sites' delivery from GET /api/alerts/{id} instead.
       const { counts: _counts, ...scopedData } = data;
       let scopedFrame: Buffer | undefined;
       for (const c of clients) {
         if (c.scope === null) deliver(c, frame);
-        else if (areaIds.some((a) => c.scope!.has(a))) deliver(c, (scopedFrame ??= Buffer.from(sseFrame('alert', scopedData))));
+        else if (areaIds.some((a) => c.scope!.has(a))) deliver(c, (scopedFrame ??= Buffer.from(eventFrame('alert', scopedData))));
       }
     });
 
@@ -122,7 +127,22 @@ export const streamRoutes =
       clients.clear();
     });
 
-    app.get('/api/stream', { schema: { tags: ['console'], operationId: 'streamEvents', summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts)' } }, async (req, reply) => {
+    app.get(
+      '/api/stream',
+      {
+        schema: {
+          tags: ['console'],
+          operationId: 'streamEvents',
+          summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts)',
+          response: {
+            200: {
+              description: 'an endless text/event-stream: `event: hello|condition|command|alert` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent)',
+              content: { 'text/event-stream': { schema: Type.String() } },
+            },
+          },
+        },
+      },
+      async (req, reply) => {
       const p = requirePermission(req, 'read');
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const token = bearer ?? readCookie(req.headers.cookie, SESSION_COOKIE) ?? '';
@@ -136,7 +156,8 @@ export const streamRoutes =
       socket.setNoDelay(true);
       const client: StreamClient = { socket, scope: p.user.areaId === null ? null : ctx.coverage.subtreeIds(p.user.areaId), token };
       clients.add(client);
-      socket.write(sseHead(new Date()) + 'retry: 3000\n\n' + sseFrame('hello', { at: ctx.now(), username: p.user.username }));
+      socket.write(sseHead(new Date()) + 'retry: 3000\n\n' + eventFrame('hello', { at: ctx.now(), username: p.user.username }));
       socket.once('close', () => clients.delete(client));
-    });
+      },
+    );
   };

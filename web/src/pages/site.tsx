@@ -8,7 +8,7 @@ import { api, ApiError, qs } from '../api.ts';
 import { formatTime, lang, t, type StringKey } from '../i18n.ts';
 import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
-import type { CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../types.ts';
+import type { CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../../../api/index.ts';
 import { ConditionPill, Reasons } from '../components/condition.tsx';
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
@@ -82,8 +82,11 @@ export function SitePage(props: { me: Me; id: string }) {
     () =>
       onLive('command', (c) => {
         if (c.siteId !== props.id) return;
-        seen.current.set(c.id, c);
-        setLast((prev) => (prev && prev.id === c.id ? c : prev));
+        // Only the id and site when the server no longer has the command: the lists below reload anyway.
+        if ('status' in c) {
+          seen.current.set(c.id, c);
+          setLast((prev) => (prev && prev.id === c.id ? c : prev));
+        }
         commands.reload();
         site.reload();
       }),

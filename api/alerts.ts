@@ -1,0 +1,163 @@
+/**
+ * Emergency alerts over HTTP (server/http/routes/alerts.ts): the alert as the
+ * server keeps it, its delivery (counts, times, the sites not reached and
+ * why), CAP senders. The SSE `alert` event is in api/stream.ts.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { ALERT_DELIVERY_STATUSES, ALERT_FAILURE_REASONS, ATTENTION_SIGNALS, AlertMedia } from '../protocol/alert.ts';
+import { EpochMs, Nullable } from './common.ts';
+
+const Lit = <T extends readonly string[]>(values: T) => Type.Union(values.map((v) => Type.Literal(v)));
+
+export const AlertState = Type.Union([Type.Literal('active'), Type.Literal('cancelled'), Type.Literal('expired')]);
+export const DeliveryStatus = Type.Union([Type.Literal('pending'), ...ALERT_DELIVERY_STATUSES.map((s) => Type.Literal(s))]);
+export type DeliveryStatus = Static<typeof DeliveryStatus>;
+/** [latitude, longitude], WGS 84. */
+export const LatLon = Type.Tuple([Type.Number({ minimum: -90, maximum: 90 }), Type.Number({ minimum: -180, maximum: 180 })], { description: '[latitude, longitude], WGS 84' });
+
+export const AlertMessageSource = Type.Union([
+  Type.Object({ kind: Type.Literal('media'), mediaId: Type.String() }),
+  Type.Object({ kind: Type.Literal('upload'), mediaId: Type.String(), originalName: Nullable(Type.String()) }),
+  Type.Object({ kind: Type.Literal('tts'), mediaId: Type.String(), text: Type.String(), lang: Type.String() }),
+  Type.Object({ kind: Type.Literal('cap_audio'), mediaId: Type.String(), mimeType: Type.String() }),
+]);
+
+/** Network-wide or over the caller's area's sites (see the route). */
+export const DeliveryCounts = Type.Object({
+  targeted: Type.Integer(),
+  received: Type.Integer({ description: 'reported at least received' }),
+  playing: Type.Integer({ description: 'playing now (the signal or the message)' }),
+  started: Type.Integer({ description: 'made any sound' }),
+  confirmedPlaying: Type.Integer({ description: 'played the message' }),
+  attentionOnly: Type.Integer({ description: 'the attention signal without the message' }),
+  completed: Type.Integer(),
+  failed: Type.Integer(),
+  stopped: Type.Integer(),
+  unreached: Type.Integer({ description: 'no sound at all' }),
+  heard: Type.Integer({ description: 'played, and the monitoring microphone heard it' }),
+  notHeard: Type.Integer({ description: 'played, but the microphone stayed below the threshold' }),
+});
+export type DeliveryCounts = Static<typeof DeliveryCounts>;
+
+export const Alert = Type.Object({
+  id: Type.String(),
+  revision: Type.Integer(),
+  state: AlertState,
+  test: Type.Boolean(),
+  origin: Type.Union([Type.Literal('api'), Type.Literal('cap')]),
+  title: Type.String(),
+  targetAreas: Type.Array(Type.String()),
+  areas: Type.Array(Type.String()),
+  sites: Nullable(Type.Array(Type.String())),
+  polygon: Nullable(Type.Array(LatLon)),
+  media: Nullable(Type.Object(AlertMedia.properties)),
+  message: AlertMessageSource,
+  messageState: Type.Union([Type.Literal('preparing'), Type.Literal('ready'), Type.Literal('failed')]),
+  messageReason: Nullable(Type.String()),
+  attention: Nullable(Lit(ATTENTION_SIGNALS)),
+  repeats: Type.Integer(),
+  volume: Nullable(Type.Integer()),
+  validUntil: EpochMs,
+  createdBy: Nullable(Type.Integer()),
+  createdByName: Nullable(Type.String()),
+  createdAt: EpochMs,
+  revisedAt: EpochMs,
+  endedAt: Nullable(EpochMs),
+  endedByName: Nullable(Type.String()),
+  cap: Nullable(Type.Object({ sender: Type.String(), identifier: Type.String(), sent: Type.String() })),
+});
+export type Alert = Static<typeof Alert>;
+
+/** An alert with its delivery counts (lists, creation, cancel, update). */
+export const AlertSummary = Type.Composite([Alert, Type.Object({ delivery: DeliveryCounts })]);
+export type AlertSummary = Static<typeof AlertSummary>;
+export const AlertList = Type.Object({ alerts: Type.Array(AlertSummary) });
+export const AlertCreated = Type.Object({ id: Type.String(), alert: AlertSummary });
+export const AlertRevised = Type.Object({ id: Type.String(), revision: Type.Integer(), alert: AlertSummary });
+
+const SiteReason = Type.Object({ code: Type.String(), params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])), message: Type.String(), messageVi: Type.String() });
+export const UnreachedSite = Type.Object({ siteId: Type.String(), name: Type.String(), areaKey: Nullable(Type.String()), areaName: Nullable(Type.String()), status: DeliveryStatus, reasons: Type.Array(SiteReason) });
+export type UnreachedSite = Static<typeof UnreachedSite>;
+const Times = Type.Object({ firstMs: Type.Number(), p50Ms: Type.Number(), p99Ms: Type.Number(), lastMs: Type.Number() });
+const Played = Type.Union([Type.Literal('nothing'), Type.Literal('attention'), Type.Literal('message')]);
+
+export const DeliveryState = Type.Object({
+  alertId: Type.String(),
+  revision: Type.Integer(),
+  state: AlertState,
+  test: Type.Boolean(),
+  issuedAt: EpochMs,
+  validUntil: EpochMs,
+  counts: DeliveryCounts,
+  timeToFirstSound: Nullable(Times),
+  timeToMessage: Nullable(Times),
+  confirmedPlayingOverTime: Type.Array(Type.Object({ afterMs: Type.Integer(), sites: Type.Integer(), share: Type.Number() })),
+  unreached: Type.Array(UnreachedSite),
+  unreachedTruncated: Type.Boolean(),
+  attentionOnly: Type.Array(UnreachedSite),
+  notHeard: Type.Array(UnreachedSite),
+  levels: Type.Array(Type.Object({ siteId: Type.String(), levelDb: Type.Number(), thresholdDb: Type.Number(), played: Type.Union([Type.Literal('attention'), Type.Literal('message')]), heard: Type.Boolean() })),
+  levelsTruncated: Type.Boolean(),
+});
+export type DeliveryState = Static<typeof DeliveryState>;
+export const AlertDetail = Type.Object({ alert: Alert, delivery: DeliveryState });
+export type AlertDetail = Static<typeof AlertDetail>;
+
+export const SiteDelivery = Type.Object({
+  alertId: Type.String(),
+  siteId: Type.String(),
+  alertRevision: Type.Integer(),
+  revision: Type.Integer(),
+  status: DeliveryStatus,
+  state: AlertState,
+  validUntil: EpochMs,
+});
+
+export const ReportLine = Type.Object({
+  siteId: Type.String(),
+  name: Type.String(),
+  areaKey: Nullable(Type.String()),
+  areaName: Nullable(Type.String()),
+  status: DeliveryStatus,
+  receivedAt: Nullable(EpochMs),
+  firstSoundAt: Nullable(EpochMs),
+  firstSoundAfterMs: Nullable(Type.Number()),
+  repeat: Nullable(Type.Integer()),
+  played: Played,
+  messageAt: Nullable(EpochMs),
+  messageRepeats: Nullable(Type.Integer()),
+  completedAt: Nullable(EpochMs),
+  failedAt: Nullable(EpochMs),
+  levelDb: Nullable(Type.Number()),
+  levelThresholdDb: Nullable(Type.Number()),
+  heard: Nullable(Type.Boolean()),
+  reasons: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), messageVi: Type.String() })),
+});
+export const AlertReport = Type.Object({ alert: Alert, delivery: Type.Omit(DeliveryState, ['unreached']), sites: Type.Array(ReportLine) });
+
+const Warnings = Type.Array(Type.String());
+export const CapStarted = Type.Object({ id: Type.String(), outcome: Type.Literal('started'), lifecycle: Type.String(), alert: AlertSummary, warnings: Warnings });
+export const CapHandled = Type.Union([
+  Type.Object({ id: Type.String(), outcome: Type.Literal('updated'), revision: Type.Integer(), alert: AlertSummary, warnings: Warnings }),
+  Type.Object({ outcome: Type.Literal('cancelled'), cancelled: Type.Array(Type.String()), warnings: Warnings }),
+  Type.Object({ id: Nullable(Type.String()), outcome: Type.Literal('duplicate'), warnings: Warnings }),
+  Type.Object({ id: Type.Null(), outcome: Type.Literal('stored'), reason: Type.String(), warnings: Warnings }),
+]);
+
+export const CapSender = Type.Object({
+  id: Type.Integer(),
+  sender: Type.String(),
+  area: Nullable(Type.String()),
+  areaName: Nullable(Type.String()),
+  note: Nullable(Type.String()),
+  createdAt: EpochMs,
+  updatedAt: EpochMs,
+  accounts: Type.Array(Type.Object({ username: Type.String(), tokenId: Nullable(Type.Integer()) })),
+});
+export type CapSender = Static<typeof CapSender>;
+export const UnregisteredSender = Type.Object({ sender: Type.String(), messages: Type.Integer(), postedBy: Type.Array(Type.String()) });
+export type UnregisteredSender = Static<typeof UnregisteredSender>;
+export const CapSenderList = Type.Object({ senders: Type.Array(CapSender), unregistered: Type.Array(UnregisteredSender) });
+
+/** Every failure reason a site may report (protocol/alert.ts). */
+export const AlertFailureReason = Lit(ALERT_FAILURE_REASONS);

@@ -1,0 +1,41 @@
+/**
+ * The console's event stream (GET /api/stream, Server-Sent Events,
+ * server/http/routes/stream.ts): the event names and the JSON of each `data:`.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { EpochMs, Nullable, Reason, SiteCondition } from './common.ts';
+import { AlertState, DeliveryCounts } from './alerts.ts';
+import { CommandRecord } from './sites.ts';
+
+/** First frame after connecting: the stream is live. */
+export const HelloEvent = Type.Object({ at: EpochMs, username: Type.String() });
+export type HelloEvent = Static<typeof HelloEvent>;
+
+/** A site changed condition. */
+export const ConditionEvent = Type.Object({ siteId: Type.String(), at: EpochMs, from: Nullable(SiteCondition), to: SiteCondition, reasons: Type.Array(Reason) });
+export type ConditionEvent = Static<typeof ConditionEvent>;
+
+/** A command's result came back (the command as GET /api/commands/{id} answers it; only id and siteId if it was not found). */
+export const CommandEvent = Type.Union([CommandRecord, Type.Object({ id: Type.String(), siteId: Type.String() })]);
+export type CommandEvent = Static<typeof CommandEvent>;
+
+/** An alert changed: started, delivery moved, updated, cancelled, expired. */
+export const AlertEvent = Type.Object({
+  kind: Type.Union([Type.Literal('started'), Type.Literal('delivery'), Type.Literal('updated'), Type.Literal('cancelled'), Type.Literal('expired')]),
+  alertId: Type.String(),
+  revision: Type.Integer(),
+  state: AlertState,
+  test: Type.Boolean(),
+  title: Type.String(),
+  counts: Type.Optional({ ...DeliveryCounts, description: 'network-wide delivery counts: sent only to users of the whole network' }),
+});
+export type AlertEvent = Static<typeof AlertEvent>;
+
+/** Event name → its data. */
+export const StreamEvents = { hello: HelloEvent, condition: ConditionEvent, command: CommandEvent, alert: AlertEvent } as const;
+export interface StreamEventMap {
+  hello: HelloEvent;
+  condition: ConditionEvent;
+  command: CommandEvent;
+  alert: AlertEvent;
+}
