@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { ServerContext } from '../../context.ts';
 import { Errors, LoanetError } from '../../errors.ts';
 import { enforceScope, requirePermission } from '../auth.ts';
+import { AreaImportSummary, AreaList, AreaView } from '../../../api/areas.ts';
 import { areaChangeRefusal, areaCreateRefusal, withinScope } from '../../auth/scope-policy.ts';
 import { parseAreaCsv, AreaImportError } from '../../registry/area-import.ts';
 import type { Area } from '../../registry/areas.ts';
@@ -56,6 +57,7 @@ export const areaRoutes =
             level: Type.Optional(Level),
             includeRetired: Type.Optional(Type.Boolean()),
           }),
+          response: { 200: AreaList },
         },
       },
       async (req) => {
@@ -70,7 +72,7 @@ export const areaRoutes =
       },
     );
 
-    app.get('/api/areas/:key', { schema: { tags: ['areas'], operationId: 'getArea', summary: 'One area (404 outside your area, retired or not)', params: Type.Object({ key: Type.String() }) } }, async (req) => {
+    app.get('/api/areas/:key', { schema: { tags: ['areas'], operationId: 'getArea', summary: 'One area (404 outside your area, retired or not)', params: Type.Object({ key: Type.String() }), response: { 200: AreaView } } }, async (req) => {
       const p = requirePermission(req, 'read');
       const a = ctx.areas.require(req.params.key, dv);
       if (!withinScope(p.user.areaId, placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound(`area ${req.params.key}`);
@@ -89,6 +91,7 @@ export const areaRoutes =
             { version: Type.Optional(Version), code: Code, name: Type.String({ minLength: 1, maxLength: 200 }), level: Level, kind: Type.Optional(Type.String({ maxLength: 40 })), parent: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon) },
             { additionalProperties: false },
           ),
+          response: { 201: AreaView },
         },
       },
       async (req, reply) => {
@@ -113,6 +116,7 @@ export const areaRoutes =
           description: 'An admin scoped to an area changes only areas strictly inside it (never its own root: 403), and moves them only under a parent inside it (403 naming `parent`); areas outside it are 404.',
           params: Type.Object({ key: Type.String() }),
           body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), kind: Type.Optional(Type.String({ maxLength: 40 })), parent: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon) }, { additionalProperties: false }),
+          response: { 200: AreaView },
         },
       },
       async (req) => {
@@ -132,7 +136,7 @@ export const areaRoutes =
       },
     );
 
-    app.delete('/api/areas/:key', { schema: { tags: ['areas'], operationId: 'retireArea', summary: 'Retire an area (refused while it has active children or sites); a scoped admin only strictly inside its area', params: Type.Object({ key: Type.String() }) } }, async (req) => {
+    app.delete('/api/areas/:key', { schema: { tags: ['areas'], operationId: 'retireArea', summary: 'Retire an area (refused while it has active children or sites); a scoped admin only strictly inside its area', params: Type.Object({ key: Type.String() }), response: { 200: AreaView } } }, async (req) => {
       const p = requirePermission(req, 'registry.write');
       enforceScope(areaChangeRefusal(p.user.areaId, placeOf(ctx.areas.require(req.params.key, dv)), undefined, ctx.coverage.areaIndex(), req.params.key));
       const a = ctx.areas.retire(req.params.key, dv);
@@ -152,6 +156,7 @@ export const areaRoutes =
           description: 'Send the CSV as the body with Content-Type text/csv. Rows are upserted by (version, code).',
           querystring: Type.Object({ version: Version }),
           consumes: ['text/csv'],
+          response: { 200: AreaImportSummary },
         },
       },
       async (req) => {

@@ -6,6 +6,7 @@ import type { ServerContext } from '../../context.ts';
 import { Errors, LoanetError } from '../../errors.ts';
 import { ROLES, type Role } from '../../auth/users.ts';
 import { enforceScope, permissionsOf, requirePermission } from '../auth.ts';
+import { Me } from '../../../api/auth.ts';
 import { auditVisible, userChangeRefusal, withinScope } from '../../auth/scope-policy.ts';
 import type { Attempt, LimitKind } from '../../auth/login-limiter.ts';
 import { PASSWORD_MAX_LENGTH } from '../../auth/password-policy.ts';
@@ -90,7 +91,7 @@ export const authRoutes =
       },
     );
 
-    app.get('/api/auth/me', { schema: { tags: ['auth'], operationId: 'getMe', summary: 'The authenticated user' } }, async (req) => {
+    app.get('/api/auth/me', { schema: { tags: ['auth'], operationId: 'getMe', summary: 'The authenticated user', response: { 200: Me } } }, async (req) => {
       const p = requirePermission(req, 'read');
       const area = p.user.areaId !== null ? ctx.areas.byId(p.user.areaId) : undefined;
       const cookieToken = req.authVia === 'cookie' ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined;
@@ -100,7 +101,7 @@ export const authRoutes =
         area: area ? area.key : null,
         areaName: area ? area.name : null,
         tokenKind: p.tokenKind,
-        permissions: permissionsOf(p.user.role),
+        permissions: [...permissionsOf(p.user.role)],
         // The console reloads: it gets its CSRF token again from the cookie session it still has.
         ...(cookieToken ? { csrfToken: csrfTokenFor(cookieToken) } : {}),
       };

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ServerContext } from '../../context.ts';
 import { requirePermission } from '../auth.ts';
+import { CoverageHistory, CoverageReport } from '../../../api/coverage.ts';
 
 export const coverageRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
@@ -20,6 +21,7 @@ export const coverageRoutes =
             area: Type.Optional(Type.String({ description: 'area code (02647) or key (2025.02647); default: your scope or the province' })),
             limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, default: 200, description: 'at most this many entries per list (default 200)' })),
           }),
+          response: { 200: CoverageReport },
         },
       },
       async (req) => {
@@ -51,6 +53,7 @@ export const coverageRoutes =
           operationId: 'getCoverageHistory',
           summary: 'Coverage over time for an area (snapshots every LOANET_HISTORY_S seconds; default the last 30 days)',
           querystring: Type.Object({ area: Type.Optional(Type.String()), from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()) }),
+          response: { 200: CoverageHistory },
         },
       },
       async (req) => {

@@ -1,0 +1,16 @@
+/**
+ * The HTTP contract in one import: request and response shapes of the API and
+ * the console's event stream, as TypeBox schemas (the server's routes use the
+ * values) and TypeScript types (the console imports only the types, so no
+ * schema code is bundled into it). protocol/ is the same for MQTT.
+ */
+export * from './errors.ts';
+export * from './common.ts';
+export * from './sites.ts';
+export * from './areas.ts';
+export * from './auth.ts';
+export * from './coverage.ts';
+export * from './alerts.ts';
+export * from './schedule.ts';
+export * from './broker.ts';
+export * from './stream.ts';
