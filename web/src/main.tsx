@@ -6,7 +6,7 @@ import { api, ApiError, setCsrfToken, whenUnauthenticated } from './api.ts';
 import { lang, setLang, t, type Lang, type StringKey } from './i18n.ts';
 import { interceptLinks, navigate, useLocation } from './router.ts';
 import { onLive, startLiveUpdates, stopLiveUpdates, isLive } from './live-updates.ts';
-import type { Me } from './types.ts';
+import type { Me } from '../../api/index.ts';
 import { LoginPage } from './pages/login.tsx';
 import { OverviewPage } from './pages/overview.tsx';
 import { SitesPage } from './pages/sites.tsx';

@@ -9,7 +9,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
 import { errorText, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
-import type { AreaView } from '../types.ts';
+import type { AreaView } from '../../../api/index.ts';
 
 interface SenderView {
   id: number;

@@ -1,5 +1,5 @@
 import { reasonText, t } from '../i18n.ts';
-import type { Reason, SiteCondition } from '../types.ts';
+import type { Reason, SiteCondition } from '../../../api/index.ts';
 
 export function ConditionPill(props: { condition: SiteCondition | null | undefined }) {
   const c = props.condition ?? 'unverified';

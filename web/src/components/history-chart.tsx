@@ -1,6 +1,6 @@
 /** Coverage (villages covered) and uptime (sites operational) over time, as two SVG lines. */
 import { formatClock, formatDay, formatShare, formatTime, t } from '../i18n.ts';
-import type { CoverageHistoryPoint } from '../types.ts';
+import type { CoverageHistoryPoint } from '../../../api/index.ts';
 
 const W = 600;
 const H = 200;

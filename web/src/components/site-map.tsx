@@ -4,8 +4,8 @@
  * name at its centre. No tile server, so it works offline and costs no data.
  */
 import { t } from '../i18n.ts';
-import type { AreaView, SiteBrief, SiteCondition } from '../types.ts';
-import { CONDITIONS } from '../types.ts';
+import type { AreaView, SiteBrief, SiteCondition } from '../../../api/index.ts';
+import { CONDITIONS } from '../conditions.ts';
 import { fitProjection } from './projection.ts';
 
 const W = 600;

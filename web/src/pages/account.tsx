@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
 import { errorText, formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
-import type { Me } from '../types.ts';
+import type { Me } from '../../../api/index.ts';
 
 interface TokenInfo {
   id: number;

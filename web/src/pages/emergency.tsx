@@ -10,52 +10,14 @@ import { api, ApiError, qs } from '../api.ts';
 import { formatShare, formatTime, lang, reasonText, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
-import type { AreaView, CoverageReport, Me } from '../types.ts';
+import type { AlertDetail, AlertSummary, AreaView, CoverageReport, Me } from '../../../api/index.ts';
 import { ShareBar } from '../components/condition.tsx';
 import { onLive } from '../live-updates.ts';
 
 /** Only for a dropped stream: the tracker reloads on the stream's `alert` events for its alert. */
 const FALLBACK_REFRESH_MS = 30_000;
 
-interface Counts {
-  targeted: number;
-  received: number;
-  playing: number;
-  /** Played the message (the attention signal alone does not count). */
-  confirmedPlaying: number;
-  /** Made any sound; absent from servers older than the attention-only split. */
-  started?: number;
-  /** Sounded the attention signal, not the message (yet). */
-  attentionOnly?: number;
-  completed: number;
-  failed: number;
-  unreached: number;
-  /** Confirmed by the site's monitoring microphone, or played but not heard by it. */
-  heard?: number;
-  notHeard?: number;
-}
-interface AlertSummary {
-  id: string;
-  title: string;
-  state: 'active' | 'cancelled' | 'expired';
-  test: boolean;
-  issuedAt?: number;
-  createdAt?: number;
-  targetAreas: string[];
-  delivery: Counts;
-}
-interface Tracking {
-  alert: AlertSummary;
-  delivery: {
-    state: string;
-    issuedAt: number;
-    counts: Counts;
-    unreached: Array<{ siteId: string; name: string; areaName: string | null; status: string; reasons: Array<{ message: string; messageVi: string }> }>;
-    notHeard?: Array<{ siteId: string; name: string; areaName: string | null; status: string; reasons: Array<{ message: string; messageVi: string }> }>;
-    attentionOnly?: Array<{ siteId: string; name: string; areaName: string | null; status: string; reasons: Array<{ message: string; messageVi: string }> }>;
-    timeToFirstSound: { firstMs: number; p50Ms: number; lastMs: number } | null;
-  };
-}
+type Tracking = AlertDetail;
 
 /** A site's delivery status (server/alerts/model.ts DeliveryStatus) in words. */
 const DELIVERY_STATUS: Record<string, { vi: string; en: string }> = {
@@ -264,23 +226,23 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
           {formatShare(share)} — {t('reached', { done: c.confirmedPlaying, all: c.targeted })}
         </p>
         <ShareBar share={share} />
-        {c.started !== undefined && c.started !== c.confirmedPlaying && (
+        {c.started !== c.confirmedPlaying && (
           <p data-testid="alert-started" data-started={c.started}>
             {t('startedSound', { n: c.started, all: c.targeted })}
           </p>
         )}
-        {(c.heard ?? 0) + (c.notHeard ?? 0) > 0 && (
-          <p data-testid="alert-heard">{t('heardByMic', { n: c.heard ?? 0, all: (c.heard ?? 0) + (c.notHeard ?? 0) })}</p>
+        {c.heard + c.notHeard > 0 && (
+          <p data-testid="alert-heard">{t('heardByMic', { n: c.heard, all: c.heard + c.notHeard })}</p>
         )}
       </div>
-      {(c.attentionOnly ?? 0) > 0 && (
+      {c.attentionOnly > 0 && (
         <>
           <h2>
             {t('attentionOnlySites')} ({c.attentionOnly})
           </h2>
           <table data-testid="attention-only">
             <tbody>
-              {(data.delivery.attentionOnly ?? []).map((u) => (
+              {data.delivery.attentionOnly.map((u) => (
                 <tr>
                   <td>
                     <a href={`/sites/${encodeURIComponent(u.siteId)}`}>{u.name}</a> <span class="muted">{u.areaName ?? ''}</span>
@@ -293,14 +255,14 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
           </table>
         </>
       )}
-      {(data.delivery.notHeard ?? []).length > 0 && (
+      {data.delivery.notHeard.length > 0 && (
         <>
           <h2>
-            {t('playedNotHeard')} ({c.notHeard ?? 0})
+            {t('playedNotHeard')} ({c.notHeard})
           </h2>
           <table data-testid="not-heard">
             <tbody>
-              {(data.delivery.notHeard ?? []).map((u) => (
+              {data.delivery.notHeard.map((u) => (
                 <tr>
                   <td>
                     <a href={`/sites/${encodeURIComponent(u.siteId)}`}>{u.name}</a> <span class="muted">{u.areaName ?? ''}</span>
@@ -315,7 +277,7 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
       <h2>
         {t('unreachedSites')} ({c.unreached})
       </h2>
-      {c.unreached === 0 && (c.attentionOnly ?? 0) === 0 ? (
+      {c.unreached === 0 && c.attentionOnly === 0 ? (
         <p class="ok" data-testid="all-reached">
           {t('allReached')}
         </p>

@@ -7,7 +7,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatTime, lang, t, type StringKey } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
-import type { AreaView, Me } from '../types.ts';
+import type { AreaView, Me } from '../../../api/index.ts';
 
 /** GET /api/live/streams[/{id}] (server/live/service.ts LiveStreamView / LiveStreamDetail). */
 interface StreamView {

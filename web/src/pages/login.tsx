@@ -2,7 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
 import { errorText, t } from '../i18n.ts';
-import type { Me } from '../types.ts';
+import type { Me } from '../../../api/index.ts';
 
 export function LoginPage(props: { langSwitch: ComponentChildren; onLogin: (me: Me) => void }) {
   const [username, setUsername] = useState('');

@@ -9,44 +9,13 @@ import { api, ApiError, qs } from '../api.ts';
 import { formatDay, formatTime, lang, localInputValue, t, type StringKey } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
-import type { AreaView, Me } from '../types.ts';
+import type { AreaView, CalendarOccurrence, CheckResult, Conflict, ItemView, Me } from '../../../api/index.ts';
 import { formatDuration, MediaPicker, type MediaSummary } from '../components/media-picker.tsx';
 
-interface Conflict {
-  itemId: string;
-  title: string;
-  places: string;
-  firstOverlapAt: number;
-}
-interface CheckResult {
-  ok: boolean;
-  message?: string;
-  messageVi?: string;
-  conflicts: Conflict[];
-  queuedBehind: Conflict[];
-  sites: number;
-  nextOccurrences: Array<{ at: number; local: string }>;
-}
-interface Item {
-  id: string;
-  title: string;
-  status: 'draft' | 'approved' | 'cancelled';
-  priority: string;
-  sites: number;
-  createdBy: string | null;
-  targets: { areas: Array<{ key: string; name: string | null }> };
-  nextOccurrences: Array<{ at: number }>;
-}
-interface Occurrence {
-  itemId: string;
-  title: string;
-  status: string;
-  priority: string;
-  startAt: number;
-  startLocal: string;
-  endLocal: string;
-  sites: number;
-}
+type Item = ItemView;
+/** Where two items overlap: whole areas by name, then the sites outside them. */
+const placesText = (c: Conflict) => [...c.places.areas.map((a) => a.name), ...c.places.siteIds].join(', ');
+type Occurrence = CalendarOccurrence;
 interface AsRunLine {
   title: string;
   siteName: string;
@@ -160,7 +129,7 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
           <ul>
             {check.conflicts.map((c) => (
               <li>
-                {[c.title, c.places, formatTime(c.firstOverlapAt)].filter(Boolean).join(' — ')}
+                {[c.title, placesText(c), formatTime(c.firstOverlapAt)].filter(Boolean).join(' — ')}
               </li>
             ))}
           </ul>

@@ -5,8 +5,8 @@ import { formatTime, t } from '../i18n.ts';
 import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
 import { navigate } from '../router.ts';
-import type { AreaView, Me, SiteView } from '../types.ts';
-import { CONDITIONS } from '../types.ts';
+import type { AreaView, Me, SiteView } from '../../../api/index.ts';
+import { CONDITIONS } from '../conditions.ts';
 import { ConditionPill, Reasons } from '../components/condition.tsx';
 
 export function SitesPage(props: { me: Me; query: URLSearchParams }) {
