@@ -122,8 +122,14 @@ export function sinePcm(hz: number, ms: number, offset = 0, amplitude = 8000): B
  * A radio station for relay tests: GET /{name} serves the file `dir/{name}`
  * as a never-ending stream (the file again and again, as fast as the client
  * reads), 404 for a file that is not there. `base` is its http://host:port.
+ *
+ * With `gapMs`, it waits that long after each copy of the file, as a real
+ * station sends about as fast as it plays: a source far ahead of real time
+ * fills the relay's pipes, so its connection sits unread for longer than the
+ * relay's idle limit (10 s) and the relay ends it — which a test that keeps a
+ * stream on air for a minute on a loaded machine must not run into.
  */
-export async function startRadio(dir: string): Promise<{ base: string; close(): Promise<void> }> {
+export async function startRadio(dir: string, o: { gapMs?: number } = {}): Promise<{ base: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const file = path.join(dir, path.basename(req.url ?? '/'));
     if (!fs.existsSync(file)) return void res.writeHead(404).end();
@@ -132,6 +138,12 @@ export async function startRadio(dir: string): Promise<{ base: string; close(): 
     let stop = false;
     res.on('close', () => (stop = true));
     const more = () => {
+      if (o.gapMs !== undefined) {
+        // One copy, then a pause (a source's pace, not a wait for anything).
+        if (stop) return;
+        res.write(mp3);
+        return void setTimeout(more, o.gapMs).unref();
+      }
       while (!stop && res.write(mp3));
       if (!stop) res.once('drain', more);
     };
