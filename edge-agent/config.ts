@@ -267,11 +267,14 @@ let cachedVersion: string | undefined;
  */
 export function readAgentVersion(): string {
   if (cachedVersion === undefined) {
-    let version: unknown;
-    try {
-      version = (createRequire(import.meta.url)('../package.json') as { version?: unknown }).version;
-    } catch {
-      /* not shipped with a package.json: report the placeholder */
+    // A built agent (scripts/build.ts) carries its version in the bundle: a package installs no package.json.
+    let version: unknown = process.env.LOANET_BUILT_VERSION;
+    if (version === undefined) {
+      try {
+        version = (createRequire(import.meta.url)('../package.json') as { version?: unknown }).version;
+      } catch {
+        /* not shipped with a package.json: report the placeholder */
+      }
     }
     cachedVersion = typeof version === 'string' && version !== '' ? version : '0.0.0';
   }

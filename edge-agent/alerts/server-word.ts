@@ -8,6 +8,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { httpGet } from '../http-get.ts';
 import type { ServerDelivery } from './decide.ts';
 
 const Answer = TypeCompiler.Compile(
@@ -20,12 +21,16 @@ const Answer = TypeCompiler.Compile(
 /** null: the server does not know this alert for this site (404). Throws on any other failure. */
 export async function askAlertDelivery(o: { httpUrl: string; siteId: string; secret: string; timeoutMs?: number }, alertId: string): Promise<ServerDelivery | null> {
   const url = `${o.httpUrl.replace(/\/+$/, '')}/api/alerts/${encodeURIComponent(alertId)}/sites/${encodeURIComponent(o.siteId)}`;
-  const r = await fetch(url, {
+  const r = await httpGet(url, {
     headers: { authorization: `Basic ${Buffer.from(`${o.siteId}:${o.secret}`).toString('base64')}`, accept: 'application/json' },
     signal: AbortSignal.timeout(o.timeoutMs ?? 5000),
   });
-  if (r.status === 404) return null;
-  if (!r.ok) throw new Error(`the server answered ${r.status}`);
+  if (!r.ok) {
+    // Not read: dropped, so the connection does not wait on an unread body.
+    await r.body?.cancel();
+    if (r.status === 404) return null;
+    throw new Error(`the server answered ${r.status}`);
+  }
   const body = (await r.json()) as unknown;
   if (!Answer.Check(body)) throw new Error('the server answered something that is not a delivery');
   return { revision: body.revision, status: body.status as ServerDelivery['status'] };

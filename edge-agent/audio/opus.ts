@@ -24,7 +24,6 @@
  *   falls back to conceal(). The agent logs this at start (fecAvailable).
  */
 import { createRequire } from 'node:module';
-import opus from '@discordjs/opus';
 import { AudioDecodeError, FRAME_SAMPLES, SAMPLE_RATE, type OpusPacketDecoder } from './types.ts';
 
 /** The binding's API (native/opus-decoder/opus_decoder.c). */
@@ -37,13 +36,29 @@ interface NativeOpus {
   libopusVersion: string;
 }
 
+/**
+ * Where the binding is: beside the built agent (scripts/build.ts copies it
+ * into the bundle's folder, as a package installs it), else where `npm run
+ * prepare` builds it, relative to this source file.
+ */
+const NATIVE_PATHS = ['./loanet_opus.node', '../../native/opus-decoder/build/Release/loanet_opus.node'];
+
 function loadNative(): { binding: NativeOpus | null; error?: string } {
-  try {
-    const req = createRequire(import.meta.url);
-    return { binding: req('../../native/opus-decoder/build/Release/loanet_opus.node') as NativeOpus };
-  } catch (e) {
-    return { binding: null, error: (e as Error).message.split('\n')[0] };
+  const req = createRequire(import.meta.url);
+  let error = '';
+  for (const p of NATIVE_PATHS) {
+    try {
+      return { binding: req(p) as NativeOpus };
+    } catch (e) {
+      error ||= (e as Error).message.split('\n')[0]!;
+      // Found but unloadable (built for another architecture or Node): that is the reason to report.
+      if ((e as { code?: string }).code !== 'MODULE_NOT_FOUND') {
+        error = (e as Error).message.split('\n')[0]!;
+        break;
+      }
+    }
   }
+  return { binding: null, error };
 }
 
 const native = loadNative();
@@ -121,9 +136,19 @@ export class NativeOpusDecoder implements OpusPacketDecoder, DecoderCounters {
   }
 }
 
-// A CommonJS add-on: its named exports are not visible to ESM's static analysis.
-const { OpusEncoder } = opus;
-type Binding = InstanceType<typeof OpusEncoder>;
+type DiscordOpus = typeof import('@discordjs/opus');
+type Binding = InstanceType<DiscordOpus['OpusEncoder']>;
+let discordOpus: DiscordOpus | undefined;
+
+/**
+ * @discordjs/opus, loaded on first use: a board with loanet's binding never
+ * decodes with it, and loading it costs ~13 MiB of resident memory (its own
+ * libopus and its loader) of the ~60 a board's agent may use.
+ */
+function newFallbackBinding(): Binding {
+  discordOpus ??= createRequire(import.meta.url)('@discordjs/opus') as DiscordOpus;
+  return new discordOpus.OpusEncoder(SAMPLE_RATE, 1);
+}
 
 /** libopus's OPUS_RESET_STATE takes no argument; the binding's CTL call always passes one, which libopus ignores. */
 const OPUS_RESET_STATE = 4028;
@@ -148,7 +173,7 @@ export class LibopusDecoder implements OpusPacketDecoder, DecoderCounters {
 
   constructor() {
     try {
-      this.binding = new OpusEncoder(SAMPLE_RATE, 1);
+      this.binding = newFallbackBinding();
     } catch (e) {
       throw new AudioDecodeError('decoder_unavailable', `cannot create an Opus decoder (@discordjs/opus): ${(e as Error).message}`);
     }
@@ -190,7 +215,7 @@ export class LibopusDecoder implements OpusPacketDecoder, DecoderCounters {
       this.binding.applyDecoderCTL(OPUS_RESET_STATE, 0);
     } catch {
       // Some libopus builds refuse the extra argument: start over with a fresh decoder instead.
-      this.binding = new OpusEncoder(SAMPLE_RATE, 1);
+      this.binding = newFallbackBinding();
     }
   }
 }

@@ -23,6 +23,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, truncate, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Backoff } from '../../common/backoff.ts';
+import { httpGet, type HttpGet } from '../http-get.ts';
 import { classifyCacheFile, nextFetch, overLimit, partialDecision, planRoom, responseDecision, type CachedFile, type FetchState } from './policy.ts';
 import type { MediaCache, MediaCacheCounters, MediaCacheReport, MediaRef } from './types.ts';
 
@@ -41,8 +42,8 @@ export interface FileMediaCacheOptions {
   stallTimeoutMs?: number;
   now?: () => number;
   random?: () => number;
-  /** fetch, injectable for tests that need to see requests (default global fetch). */
-  fetch?: typeof fetch;
+  /** The HTTP GET, injectable for tests that need to see requests (default httpGet: node:http, not fetch, for the board's memory). */
+  fetch?: HttpGet;
   log?: { info?(message: string): void; warn(message: string): void };
 }
 
@@ -325,7 +326,7 @@ export class FileMediaCache implements MediaCache {
     armStall();
     let written = offset;
     try {
-      const res = await (this.options.fetch ?? fetch)(url, { headers, signal: abort.signal });
+      const res = await (this.options.fetch ?? httpGet)(url, { headers, signal: abort.signal });
       const d = responseDecision(res.status, offset, res.headers.get('content-range'), ref.bytes);
       if (d.action === 'fail' || d.action === 'discard') {
         await res.body?.cancel().catch(() => {});
@@ -342,7 +343,7 @@ export class FileMediaCache implements MediaCache {
       const file = await open(part, written === 0 ? 'w' : 'a');
       try {
         if (res.body) {
-          for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+          for await (const chunk of res.body) {
             armStall();
             this.counters.bytesFetched += chunk.length;
             if (written + chunk.length > ref.bytes) throw new AttemptError(`the server sent more than the ${ref.bytes} bytes the playlist says`);

@@ -1,33 +1,47 @@
 /**
- * One edge agent as it runs on a board: `node --import tsx edge-agent/main.ts
- * --config FILE` (what `npm run agent` runs), talking to a simulated device
- * over TCP (`npm run device`, firmware-sim/device-main.ts; the agent's audio
- * sink is 'device', the default: frames go over the device link to the
- * simulated amplifier, as they would to the board's sound card) and to a
- * server on the embedded broker. Resident memory and CPU over windows of the
- * same length, in three states:
+ * The edge agent as it runs on a board, two ways side by side in one run:
+ *
+ *   tsx    `node --import tsx edge-agent/main.ts --config FILE` (what
+ *          `npm run agent` runs: TypeScript compiled at every start);
+ *   built  `node dist/agent/main.mjs --config FILE` (`npm run build`,
+ *          scripts/build.ts: one plain JavaScript bundle, what a board's
+ *          package runs).
+ *
+ * Each agent talks to its own simulated device over TCP (`npm run device`,
+ * firmware-sim/device-main.ts; the agent's audio sink is 'device', the
+ * default: frames go over the device link to the simulated amplifier, as they
+ * would to the board's sound card) and to one server on the embedded broker.
+ * First each agent's start alone: from the process spawned to its site's
+ * first heartbeat stored by the server. Then, with both running, resident
+ * memory and CPU over the same windows, in three states:
  *
  *   idle              heartbeats every 30 s, nothing else;
  *   playing live      a 24 kbit/s live stream (POST /api/live/streams, a media
- *                     item played now) to the province, which the agent's
+ *                     item played now) to the province, which both agents'
  *                     area channels hear: MQTT audio frames, libopus decode,
  *                     jitter buffer, the device link; checked by the
  *                     stream's own site statistics (packets played);
- *   playing bulletin  a bulletin scheduled through the API, fetched into the
+ *   playing bulletin  a bulletin scheduled through the API, fetched into each
  *                     agent's media cache beforehand and played from it;
- *                     checked by the site's receipt (GET /api/as-run).
+ *                     checked by each site's receipt (GET /api/as-run).
  *
- * Printed side by side, with each state's figure over idle's.
+ * Printed side by side: each state's figure per way, built over tsx, and each
+ * state over idle. Targets (issue: a packaged agent): built ≤ 60 MiB idle,
+ * ≤ 70 MiB playing, start to first heartbeat ≤ 2 s.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { AGENT_NODE_FLAGS, buildAgent } from '../../scripts/build.ts';
 import { findMediaTools } from '../../server/media/tools.ts';
-import { acceptedCount, prepareProvince, startStack, waitForHeard, type Stack } from './lib/stack.ts';
-import { CpuWindow, rssMiB, sleep, startTsx, stopProcess, waitFor, type Tracked } from './lib/proc.ts';
+import { prepareProvince, startStack, type Stack } from './lib/stack.ts';
+import { CpuWindow, ROOT, rssMiB, sleep, startProcess, startTsx, stopProcess, waitFor, type Tracked } from './lib/proc.ts';
 import type { BenchResult } from './lib/result.ts';
 
 const PROVINCE = '15'; // Tỉnh Lào Cai
+
+type Way = 'tsx' | 'built';
+const WAYS: readonly Way[] = ['tsx', 'built'];
 
 /** VmRSS of the process alone, without children (tsx's esbuild service, if any). */
 function ownRssMiB(pid: number): number {
@@ -47,18 +61,36 @@ interface Window {
   seconds: number;
 }
 
-async function measure(agent: Tracked, device: Tracked, windowS: number): Promise<Window> {
-  const win = new CpuWindow({ agent: agent.pid, device: device.pid });
+interface Running {
+  way: Way;
+  siteId: string;
+  agent: Tracked;
+  device: Tracked;
+}
+
+/** Both agents over the same window, so the machine's noise falls on both alike. */
+async function measure(running: readonly Running[], windowS: number): Promise<Record<Way, Window>> {
+  const pids: Record<string, number> = {};
+  for (const r of running) {
+    pids[`agent-${r.way}`] = r.agent.pid;
+    pids[`device-${r.way}`] = r.device.pid;
+  }
+  const win = new CpuWindow(pids);
   win.start();
   // RSS sampled through the window (it moves with GC): the mean, and the tree at the end.
-  const samples: number[] = [];
+  const samples = new Map<Way, number[]>(running.map((r) => [r.way, []]));
   const end = performance.now() + windowS * 1000;
   while (performance.now() < end) {
-    samples.push(ownRssMiB(agent.pid));
+    for (const r of running) samples.get(r.way)!.push(ownRssMiB(r.agent.pid));
     await sleep(Math.min(1000, Math.max(0, end - performance.now())));
   }
   const w = win.stop();
-  return { rssMiB: samples.reduce((a, b) => a + b, 0) / samples.length, rssTreeMiB: rssMiB(agent.pid), cpuPct: w.pct.agent!, deviceCpuPct: w.pct.device!, seconds: w.seconds };
+  const out = {} as Record<Way, Window>;
+  for (const r of running) {
+    const xs = samples.get(r.way)!;
+    out[r.way] = { rssMiB: xs.reduce((a, b) => a + b, 0) / xs.length, rssTreeMiB: rssMiB(r.agent.pid), cpuPct: w.pct[`agent-${r.way}`]!, deviceCpuPct: w.pct[`device-${r.way}`]!, seconds: w.seconds };
+  }
+  return out;
 }
 
 /** A tone as the media library keeps it (Ogg Opus, 24 kbit/s) after an upload. */
@@ -91,14 +123,11 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
   const programmeS = settleS + windowS + (quick ? 9 : 20);
   // The bulletin's receipt comes when it ends: in --quick a shorter one, just covering its window.
   const bulletinS = quick ? settleS + windowS + 3 : programmeS;
-  const province = await prepareProvince(1, log);
-  const site = province.sites[0]!;
-  // The simulated device's process starts (tsx) while the server does.
-  const device: Tracked = startTsx('device', 'firmware-sim/device-main.ts', ['--profile', 'commune-station', '--port', '0', '--host', '127.0.0.1'], {});
-  // Watched from the start: the line may come before the server is up.
-  const devicePort = device.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, 60_000);
-  devicePort.catch(() => undefined);
-  let agent: Tracked | undefined;
+  const built = await buildAgent();
+  log(`edge-agent-footprint: built ${path.relative(ROOT, built.file)} (${(built.bytes / 1024).toFixed(0)} KiB)`);
+  const province = await prepareProvince(WAYS.length, log);
+  const running: Running[] = [];
+  const devices: Tracked[] = [];
   let started: Stack | undefined;
   try {
     const stack = (started = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' }));
@@ -106,48 +135,64 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
       uploadTone(stack, stack.dir, programmeS, 'Đo tài nguyên của agent'),
       bulletinS === programmeS ? undefined : uploadTone(stack, stack.dir, bulletinS, 'Đo tài nguyên của agent (bản tin)'),
     ]);
-    const { areaChannels } = await stack.api.get<{ areaChannels: string[] }>(`/api/sites/${site.id}`);
-    const m = await devicePort;
-    const configFile = path.join(stack.dir, 'agent.json');
-    fs.writeFileSync(
-      configFile,
-      JSON.stringify({
-        siteId: site.id,
-        server: { mqttUrl: stack.mqtt.url, httpUrl: stack.baseUrl },
-        credential: { secret: site.secret },
-        heartbeatIntervalS: heartbeatS,
-        areaChannels,
-        link: { type: 'ethernet' },
-        stateDir: path.join(stack.dir, 'agent-state'),
-        devices: { driver: 'sim', host: '127.0.0.1', port: Number(m[1]) },
-        audio: { sink: 'device' },
-      }),
-      { mode: 0o600 },
-    );
-    const base = await acceptedCount(stack.api);
-    agent = startTsx('edge-agent', 'edge-agent/main.ts', ['--config', configFile], {});
-    await agent.waitForLine(/loanet agent .*site /, 30_000);
-    await waitForHeard(stack, agent, 1, 30_000, base.heartbeats);
+    const startS = {} as Record<Way, number>;
+    // One after the other: each start alone on the machine.
+    for (const [i, way] of WAYS.entries()) {
+      const site = province.sites[i]!;
+      const device = startTsx(`device-${way}`, 'firmware-sim/device-main.ts', ['--profile', 'commune-station', '--port', '0', '--host', '127.0.0.1'], {});
+      devices.push(device);
+      const m = await device.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, 60_000);
+      const { areaChannels } = await stack.api.get<{ areaChannels: string[] }>(`/api/sites/${site.id}`);
+      const configFile = path.join(stack.dir, `agent-${way}.json`);
+      fs.writeFileSync(
+        configFile,
+        JSON.stringify({
+          siteId: site.id,
+          server: { mqttUrl: stack.mqtt.url, httpUrl: stack.baseUrl },
+          credential: { secret: site.secret },
+          heartbeatIntervalS: heartbeatS,
+          areaChannels,
+          link: { type: 'ethernet' },
+          stateDir: path.join(stack.dir, `agent-state-${way}`),
+          devices: { driver: 'sim', host: '127.0.0.1', port: Number(m[1]) },
+          audio: { sink: 'device' },
+        }),
+        { mode: 0o600 },
+      );
+      const t0 = performance.now();
+      const agent =
+        way === 'tsx'
+          ? startTsx('edge-agent', 'edge-agent/main.ts', ['--config', configFile], {})
+          : startProcess('edge-agent-built', process.execPath, [...(process.env.LOANET_BENCH_AGENT_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS), built.file, '--config', configFile], { env: process.env });
+      running.push({ way, siteId: site.id, agent, device });
+      await Promise.race([
+        waitFor(`the ${way} agent's first heartbeat stored`, async () => (await stack.api.get<{ status: { lastSeenAt: number | null } }>(`/api/sites/${site.id}`)).status.lastSeenAt !== null, 60_000, 25),
+        agent.exited.then((code) => {
+          throw new Error(`the ${way} agent exited (${code}):\n${agent.tail().slice(-2000)}`);
+        }),
+      ]);
+      startS[way] = (performance.now() - t0) / 1000;
+      log(`edge-agent-footprint: ${way} agent: spawn → first heartbeat stored ${startS[way].toFixed(2)} s`);
+    }
     await sleep(settleS * 1000);
-    const a = agent;
-    const d = device;
 
-    const idle = await measure(a, d, windowS);
-    log(`edge-agent-footprint: idle rss ${idle.rssMiB.toFixed(1)} MiB, cpu ${idle.cpuPct.toFixed(2)}%`);
+    const idle = await measure(running, windowS);
+    for (const w of WAYS) log(`edge-agent-footprint: idle, ${w}: rss ${idle[w].rssMiB.toFixed(1)} MiB, cpu ${idle[w].cpuPct.toFixed(2)}%`);
 
     // A live stream to the province, from a media item played now (ffmpeg → Opus 24 kbit/s on the server).
     const stream = await stack.api.post<{ id: number; codec: { bitrate?: number } }>('/api/live/streams', { source: { kind: 'media', mediaId }, areas: [PROVINCE], label: 'bench footprint' });
     const view = () => stack.api.get<LiveView>(`/api/live/streams/${stream.id}`);
-    await waitFor('the agent to report live packets played', async () => (await view()).sites.played > 0, 30_000, 500);
+    await waitFor('both agents to report live packets played', async () => (await view()).sites.sites >= WAYS.length && (await view()).sites.played > 0, 30_000, 500);
     await sleep(settleS * 1000);
-    const live = await measure(a, d, windowS);
+    const live = await measure(running, windowS);
     const liveS = (Date.now() - (await view()).startAt) / 1000;
     await stack.api.post(`/api/live/streams/${stream.id}/stop`).catch(() => undefined);
-    await sleep(quick ? 3000 : 8000); // amplifier tail (5 s), the agent's final stream report (--quick: the last periodic one may be what is counted)
+    await sleep(quick ? 3000 : 8000); // amplifier tail (5 s), the agents' final stream reports (--quick: the last periodic one may be what is counted)
     const after = await view();
-    // 20 ms packets: what the agent reported played against what the stream had sent when stopped.
+    // 20 ms packets: what the agents reported played against what the stream had sent when stopped.
     const livePlayed = after.sites.played;
-    log(`edge-agent-footprint: live rss ${live.rssMiB.toFixed(1)} MiB, cpu ${live.cpuPct.toFixed(2)}% (${livePlayed} packets played over ${liveS.toFixed(0)} s, ${after.sites.lost} lost)`);
+    for (const w of WAYS) log(`edge-agent-footprint: live, ${w}: rss ${live[w].rssMiB.toFixed(1)} MiB, cpu ${live[w].cpuPct.toFixed(2)}%`);
+    log(`edge-agent-footprint: live: ${livePlayed} packets played by ${after.sites.sites} sites over ${liveS.toFixed(0)} s, ${after.sites.lost} lost`);
 
     // A bulletin from the cache: scheduled far enough ahead for the fetch, the window inside it.
     const leadS = quick ? 4 : 15;
@@ -155,44 +200,60 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     const item = await stack.api.post<{ id: string }>('/api/schedule/items', { title: 'Bản tin đo tài nguyên', mediaId: bulletinId ?? mediaId, targets: { areas: [PROVINCE] }, start: { at } });
     await stack.api.post(`/api/schedule/items/${item.id}/approve`);
     await sleep(Math.max(0, at - Date.now()) + (settleS + 1) * 1000);
-    const bulletin = await measure(a, d, windowS);
-    log(`edge-agent-footprint: bulletin rss ${bulletin.rssMiB.toFixed(1)} MiB, cpu ${bulletin.cpuPct.toFixed(2)}%`);
-    // Its receipt comes when it ends.
-    const receipt = await waitFor(
-      'the bulletin receipt',
+    const bulletin = await measure(running, windowS);
+    for (const w of WAYS) log(`edge-agent-footprint: bulletin, ${w}: rss ${bulletin[w].rssMiB.toFixed(1)} MiB, cpu ${bulletin[w].cpuPct.toFixed(2)}%`);
+    // Each site's receipt comes when the bulletin ends.
+    const receipts = await waitFor(
+      'the bulletin receipts',
       async () => {
         const r = await stack.api.get<{ lines: Array<{ siteId: string; status: string }> }>(`/api/as-run?area=${PROVINCE}&item=${encodeURIComponent(item.id)}&format=json&from=${at - 60_000}&to=${at + bulletinS * 1000 + 60_000}`);
-        const line = r.lines.find((l) => l.siteId === site.id);
-        return line && line.status !== 'upcoming' ? line.status : undefined;
+        const byWay = running.map((x) => [x.way, r.lines.find((l) => l.siteId === x.siteId)?.status] as const);
+        return byWay.every(([, st]) => st !== undefined && st !== 'upcoming') ? Object.fromEntries(byWay) : undefined;
       },
       (bulletinS + 30) * 1000,
       quick ? 250 : 1000,
-    ).catch((e: Error) => `none (${e.message.slice(0, 80)})`);
+    ).catch((e: Error) => ({ error: `none (${e.message.slice(0, 80)})` }));
 
-    const row = (state: string, w: Window, extra: Record<string, number>, note?: string): BenchResult => ({
-      scenario: 'edge-agent/footprint',
-      broker: 'embedded',
-      params: { state, windowS: Math.round(w.seconds) },
-      figures: {
-        rssMiB: w.rssMiB,
-        rssTreeMiB: w.rssTreeMiB,
-        cpuPct: w.cpuPct,
-        rssOverIdle: w.rssMiB / idle.rssMiB,
-        cpuOverIdle: idle.cpuPct > 0 ? w.cpuPct / idle.cpuPct : NaN,
-        deviceSimCpuPct: w.deviceCpuPct,
-        ...extra,
-      },
-      ...(note ? { note } : {}),
-    });
     const bitrate = after.codec.bitrate ?? stream.codec.bitrate ?? 24000;
-    return [
-      row('idle', idle, {}, 'node --import tsx (TypeScript compiled at start-up, as npm run agent does); CPU % of one core of this machine, not of a Pi; heartbeats every 30 s'),
-      row('playing live', live, { bitrateKbps: bitrate / 1000, streamS: liveS, packetsPlayed: livePlayed, packetsLost: after.sites.lost }, `live stream ${stream.id} (media item played now, Opus ${bitrate / 1000} kbit/s) heard through the agent's area channels; packetsPlayed (20 ms each) over the whole stream, from the agent's own stream reports`),
-      row('playing bulletin', bulletin, {}, `scheduled bulletin played from the media cache; the site's receipt: ${receipt}`),
+    const rows: BenchResult[] = [];
+    const states: Array<[string, Record<Way, Window>, string]> = [
+      ['idle', idle, 'heartbeats every 30 s; CPU % of one core of this machine, not of a Pi'],
+      ['playing live', live, `live stream ${stream.id} (media item played now, Opus ${bitrate / 1000} kbit/s) heard through the agents' area channels; ${livePlayed} packets (20 ms) played by ${after.sites.sites} sites over ${liveS.toFixed(0)} s, ${after.sites.lost} lost`],
+      ['playing bulletin', bulletin, `scheduled bulletin played from the media cache; receipts: ${JSON.stringify(receipts)}`],
     ];
+    for (const [state, w, note] of states) {
+      for (const way of WAYS) {
+        rows.push({
+          scenario: 'edge-agent/footprint',
+          broker: 'embedded',
+          params: { state, agent: way, windowS: Math.round(w[way].seconds) },
+          figures: {
+            rssMiB: w[way].rssMiB,
+            rssTreeMiB: w[way].rssTreeMiB,
+            cpuPct: w[way].cpuPct,
+            rssOverIdle: w[way].rssMiB / idle[way].rssMiB,
+            cpuOverIdle: idle[way].cpuPct > 0 ? w[way].cpuPct / idle[way].cpuPct : NaN,
+            deviceSimCpuPct: w[way].deviceCpuPct,
+            ...(state === 'idle' ? { startToHeartbeatS: startS[way] } : {}),
+          },
+          note: `${way === 'tsx' ? 'node --import tsx edge-agent/main.ts' : 'node dist/agent/main.mjs (npm run build)'}; ${note}`,
+        });
+      }
+      rows.push({
+        scenario: 'edge-agent/footprint',
+        broker: 'embedded',
+        params: { state, agent: 'built / tsx' },
+        figures: {
+          rssMiB: w.built.rssMiB / w.tsx.rssMiB,
+          cpuPct: w.tsx.cpuPct > 0 ? w.built.cpuPct / w.tsx.cpuPct : NaN,
+          ...(state === 'idle' ? { startToHeartbeatS: startS.built / startS.tsx } : {}),
+        },
+      });
+    }
+    return rows;
   } finally {
-    await stopProcess(agent);
-    await stopProcess(device);
+    for (const r of running) await stopProcess(r.agent);
+    for (const d of devices) await stopProcess(d);
     await started?.stop();
   }
 }
