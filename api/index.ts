@@ -14,3 +14,4 @@ export * from './alerts.ts';
 export * from './schedule.ts';
 export * from './broker.ts';
 export * from './stream.ts';
+export * from './health.ts';

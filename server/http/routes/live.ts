@@ -311,7 +311,22 @@ export const liveRoutes =
       return ctx.live.stop(req.params.id, principal.user);
     });
 
-    app.get('/api/live/voice', { websocket: true, schema: { tags: ['live'], operationId: 'liveVoice', summary: 'WebSocket: a live voice (binary PCM s16le 48 kHz mono, or WebM/Opus with ?format=webm)', querystring: VoiceQuery } }, (socket, req) => {
+    app.get(
+      '/api/live/voice',
+      {
+        websocket: true,
+        schema: {
+          tags: ['live'],
+          operationId: 'liveVoice',
+          summary: 'WebSocket: a live voice (binary PCM s16le 48 kHz mono, or WebM/Opus with ?format=webm)',
+          description:
+            'Open with an HTTP GET carrying `Connection: Upgrade` and `Upgrade: websocket` (RFC 6455), authenticated like every /api route (bearer header, or the console\'s session cookie) before the upgrade. ' +
+            'The client then sends binary messages: raw PCM, signed 16-bit little-endian, 48 kHz, mono (the console\'s AudioWorklet), or with ?format=webm the chunks of MediaRecorder\'s WebM/Opus. ' +
+            'The stream starts when the socket opens and stops when the client closes it; the server closes it with 1000 when the stream ends, and refuses after the upgrade with a close frame naming why (4403 not allowed in a target area, 4404 unknown area).',
+          querystring: VoiceQuery,
+          response: { 101: { description: 'Switching Protocols: the WebSocket is open; audio flows from the client as binary messages' } },
+        },
+      }, (socket, req) => {
       const q = req.query as typeof VoiceQuery.static;
       let started: { id: number } | undefined;
       try {

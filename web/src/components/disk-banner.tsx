@@ -6,13 +6,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api.ts';
 import { t, type StringKey } from '../i18n.ts';
+import type { DiskHealth, Health } from '../../../api/index.ts';
 
-export interface DiskHealth {
-  state: 'ok' | 'low' | 'reserve' | 'full';
-  freeBytes: number;
-  reserve: { bytes: number; heldBytes: number; inUse: boolean };
-  refusing: Array<'media' | 'history' | 'change'>;
-}
+export type { DiskHealth };
 
 /** Asked again on every page change too: a full disk is what an admin must not miss. */
 const POLL_MS = 30_000;
@@ -25,8 +21,8 @@ export function DiskBanner(props: { path: string }) {
     let timer = 0;
     let stopped = false;
     const load = (): void => {
-      get<{ disk?: DiskHealth }>('/api/health')
-        .then((r) => !stopped && setDisk(r.disk ?? null), () => undefined)
+      get<Health>('/api/health')
+        .then((r) => !stopped && setDisk(r.disk), () => undefined)
         .finally(() => {
           if (!stopped) timer = window.setTimeout(load, POLL_MS);
         });
