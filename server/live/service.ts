@@ -4,18 +4,11 @@
  * of every target area, tell the sites what it is, stop it, and gather what
  * the sites report about playing it.
  *
- * Control. `stream_start` goes QoS 1 on each target area's control channel
- * (never retained there: that channel's one retained slot belongs to alerts,
- * protocol/alert.ts), and RETAINED on the area's audio channel, so a site
- * that connects mid-stream gets it with its subscription, before the next
- * frame, and starts in sync within one message. Frames are published with
- * retain off and do not disturb that slot; a receiver tells the JSON start
- * from a binary frame by the first byte ('{' vs 'L'). With several streams on
- * one area the slot holds the highest priority one (what the sites play);
- * every `announceMs` the start of each live stream is sent again, not
- * retained, so a late joiner also learns of the others. `stream_stop` goes
- * QoS 1 on the control channels, and the audio channel's retained start is
- * cleared (an empty retained payload) or handed to another live stream.
+ * What goes on the wire, and each area's retained slot, is publisher.ts's;
+ * what a stream looks like to readers (live or from the record) is
+ * views.ts's; how long its delay is, delay-budget.ts's. A receiver tells the
+ * JSON start on an audio channel from a binary frame by the first byte ('{'
+ * vs 'L').
  *
  * Two streams of the same priority on overlapping areas are refused (409):
  * each site would keep the first and refuse the second anyway
@@ -40,18 +33,12 @@
 import { randomInt } from 'node:crypto';
 import {
   PROTOCOL_VERSION,
-  areaAudioTopic,
-  areaControlTopic,
-  encodeJson,
   type AudioPriority,
-  type AudioSourceKind,
   type AudioStopReason,
   type AudioStreamStart,
   type AudioStreamStop,
-  type StreamSiteEndReason,
   type StreamStatsEvent,
 } from '../../protocol/index.ts';
-import { AUDIO_PRIORITIES } from '../../protocol/audio-control.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { AuditLog } from '../audit.ts';
 import { Errors } from '../errors.ts';
@@ -59,10 +46,14 @@ import { LiveStream, type LiveStreamStats, type PcmSource } from './live-stream.
 import { SkewTracker, type SkewSummary } from './skew.ts';
 import { chooseLiveDelay, siteNeededDelayMs, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs, type DelayChoice, type LiveDelayView } from './delay-budget.ts';
 export type { LiveDelayView } from './delay-budget.ts';
-import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamRecord, type LiveStreamStore } from './store.ts';
+import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamStore } from './store.ts';
 import { logSafe } from '../log-safe.ts';
+import { LivePublisher, type OnAir } from './publisher.ts';
+import { defaultLabel, recordView, redactUrl, reportOf, siteView, totals, type LiveDelayPreview, type LiveSiteView, type LiveStreamDetail, type LiveStreamView, type SiteReport } from './views.ts';
 
 export type { LiveEndReason } from './store.ts';
+export type { LiveDelayPreview, LiveSiteTotals, LiveSiteView, LiveStreamDetail, LiveStreamView } from './views.ts';
+export { redactUrl } from './views.ts';
 
 export interface LiveArea {
   id: number;
@@ -143,81 +134,12 @@ export const DEFAULT_LIVE_CONFIG: LiveConfig = {
   outputMs: DEFAULT_LIVE_OUTPUT_MS,
 };
 
-/** Per-site counters as last reported (they are cumulative at the site): the record's row without its key. */
-type SiteReport = Omit<LiveSiteRecord, 'siteId'>;
-
-export interface LiveSiteTotals {
-  /** Sites that reported on this stream. */
-  sites: number;
-  received: number;
-  late: number;
-  lost: number;
-  concealed: number;
-  fecRecovered: number;
-  played: number;
-  /** Mean of the sites' last reported buffer level. */
-  bufferLevelMsMean: number | null;
-  /** Packets neither played nor concealed nor rebuilt by FEC, over packets due: the loss a listener hears as a gap. */
-  unconcealedLossRatio: number | null;
-}
-
-export interface LiveStreamView {
-  id: number;
-  state: 'live' | 'ended';
-  source: { kind: AudioSourceKind; label: string | null; url?: string; mediaId?: string; format?: 'pcm' | 'webm' };
-  areas: string[];
-  priority: AudioPriority;
-  whenPreempted: 'resume' | 'end';
-  delayMs: number;
-  codec: AudioStreamStart['codec'];
-  startedAt: number;
-  /** Play-at of the first frame (server clock). */
-  startAt: number;
-  startedBy: string;
-  endedAt: number | null;
-  endReason: LiveEndReason | null;
-  endDetail: string | null;
-  /** Who stopped it (an operator's stop), else null. */
-  endedBy: string | null;
-  server: LiveStreamStats;
-  sites: LiveSiteTotals;
-  skew: SkewSummary;
-  /** The adaptive delay: as it is while the stream plays, as it ended from the record (null for a stream recorded before it was kept). */
-  adaptive: LiveDelayView | null;
-}
-
-
-/** What a new stream to these areas would start with, before going live. */
-export interface LiveDelayPreview {
-  delayMs: number;
-  ceilingMs: number;
-  /** The delay may be raised while the stream plays (ceiling above it). */
-  adaptive: boolean;
-  /** Targeted sites with a measured link, slowest first (at most 50). */
-  sites: DelayChoice['sites'];
-  /** Targeted sites with a measured link; those beyond the ceiling. */
-  measured: number;
-  beyondCeiling: number;
-}
-
-/**
- * One site's latest report on one stream (what GET /api/live/streams/{id}
- * lists per site): the same as its stored row (server/live/store.ts), so a
- * past stream answers in the shape of a live one.
- */
-export type LiveSiteView = LiveSiteRecord & {
-  /** Its link's transit on this stream and whether it keeps up (while the stream is in memory). */
-  link?: { transitP50Ms: number; transitP99Ms: number; samples: number; behind: boolean; neededMs: number };
-};
-
-export interface LiveStreamDetail extends LiveStreamView {
-  siteReports: LiveSiteView[];
-}
-
 interface Entry {
   id: number;
   stream: LiveStream;
   input: LiveStartInput;
+  /** The keys of input.areas, computed once: every frame goes to each. */
+  areaKeys: string[];
   start: AudioStreamStart;
   startedAt: number;
   endedAt: number | null;
@@ -250,14 +172,14 @@ export interface LiveServiceDeps {
   store?: LiveStreamStore;
 }
 
-const rank = (p: AudioPriority) => AUDIO_PRIORITIES.indexOf(p);
+const onAir = (e: Entry): OnAir => ({ id: e.id, start: e.start, priority: e.input.priority, areaKeys: e.areaKeys });
 
 export class LiveService {
   private readonly cfg: LiveConfig;
   private readonly live = new Map<number, Entry>();
   private readonly ended: Entry[] = [];
-  /** Area key → the stream whose start the area's audio channel retains. */
-  private readonly retained = new Map<string, number>();
+  /** The wire: starts, stops, frames, re-announcements and each area's retained slot. */
+  private readonly wire: LivePublisher;
   private readonly announceTimer: NodeJS.Timeout | undefined;
   private readonly flushTimer: NodeJS.Timeout | undefined;
   /** Streams closed by recover(): id → target area ids, so the sites' last reports on them are still recorded. */
@@ -269,8 +191,9 @@ export class LiveService {
 
   constructor(private readonly deps: LiveServiceDeps) {
     this.cfg = { ...DEFAULT_LIVE_CONFIG, ...deps.config };
+    this.wire = new LivePublisher({ broker: deps.broker, log: deps.log, now: deps.now, onAir: () => [...this.live.values()].map(onAir) });
     if (this.cfg.announceMs > 0) {
-      this.announceTimer = setInterval(() => this.announce(), this.cfg.announceMs);
+      this.announceTimer = setInterval(() => this.wire.announce(), this.cfg.announceMs);
       this.announceTimer.unref();
     }
     if (deps.store) {
@@ -306,12 +229,7 @@ export class LiveService {
       if (this.recovered.size > this.cfg.keepEnded) this.recovered.delete(this.recovered.keys().next().value!);
       this.deps.audit.record(null, 'live.stop', String(r.id), { reason: 'server_restart' });
       this.deps.log.warn({ streamId: r.id, areas: r.areas }, 'live stream ended by the server restart');
-      const stop = encodeJson({ v: PROTOCOL_VERSION, type: 'stream_stop', streamId: r.id, reason: 'error', detail, at: now } satisfies AudioStreamStop);
-      for (const key of r.areas) {
-        sends.push(this.pubReliably(areaControlTopic(key), stop, false, opts));
-        // No stream is live yet: nothing else can hold the slot.
-        if (!this.retained.has(key)) sends.push(this.pubReliably(areaAudioTopic(key), Buffer.alloc(0), true, opts));
-      }
+      sends.push(this.wire.stopLeftOver(r.id, r.areas, { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: r.id, reason: 'error', detail, at: now }, opts));
     }
     await Promise.all(sends);
     return open.map((r) => r.id);
@@ -352,7 +270,7 @@ export class LiveService {
       },
       {
         now: this.deps.now,
-        publish: (m) => this.publishFrame(entry, m),
+        publish: (m) => this.wire.publishFrame(entry.areaKeys, m),
         ended: (reason, detail) => this.finish(entry, reason, detail, null),
       },
     );
@@ -371,7 +289,7 @@ export class LiveService {
       at: now,
     };
     const entry: Entry = {
-      id, stream, input: { ...input, areas }, start, startedAt: now, endedAt: null, endReason: null, endDetail: null, endedBy: null,
+      id, stream, input: { ...input, areas }, areaKeys: areas.map((a) => a.key), start, startedAt: now, endedAt: null, endReason: null, endDetail: null, endedBy: null,
       reports: new Map(), skew: new SkewTracker(), finalStats: null, dirty: new Set(),
       ceilingMs: choice.ceilingMs, initialDelayMs: delayMs, raises: [], lastRaiseAt: -Infinity, links: new Map(),
     };
@@ -396,7 +314,7 @@ export class LiveService {
       startedAt: now,
     });
     this.live.set(id, entry);
-    this.sendStart(entry);
+    this.wire.sendStart(onAir(entry));
     const source = attach(stream, (reason, detail) => this.finish(entry, reason, detail, null));
     if (entry.endedAt === null) stream.start(source);
     else source.close();
@@ -466,7 +384,7 @@ export class LiveService {
     if (c.delayMs - current < RAISE_MIN_MS && !(c.delayMs > current && c.delayMs === e.ceilingMs)) return;
     e.lastRaiseAt = now;
     e.start = { ...e.start, delayMs: c.delayMs, at: now };
-    this.sendStart(e);
+    this.wire.sendStart(onAir(e));
     const to = e.stream.raiseDelay(c.delayMs);
     e.raises.push({ at: now, fromMs: current, toMs: to });
     if (e.raises.length > 20) e.raises.shift();
@@ -505,7 +423,7 @@ export class LiveService {
     const rows = store.list({ limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: [...q.areaIds] } : {}) });
     const streams = rows.map((r) => {
       const e = this.entry(r.id);
-      return e ? this.view(e) : this.recordView(r, store.sites(r.id));
+      return e ? this.view(e) : recordView(r, store.sites(r.id));
     });
     return { streams, next: rows.length === limit ? rows[rows.length - 1]!.startedAt : null };
   }
@@ -525,7 +443,7 @@ export class LiveService {
     const r = store?.get(id);
     if (!store || !r) return undefined;
     const sites = store.sites(id);
-    return { ...this.recordView(r, sites), siteReports: sites.map(({ siteId, ...rest }) => ({ siteId, ...rest })) };
+    return { ...recordView(r, sites), siteReports: sites.map(({ siteId, ...rest }) => ({ siteId, ...rest })) };
   }
 
   /** Can `actor` stop/see this stream: the areas it targets (for the route's scope check). */
@@ -650,11 +568,7 @@ export class LiveService {
     const wireReason: AudioStopReason = reason === 'server_shutdown' || reason === 'server_restart' ? 'error' : reason;
     const wireDetail = wireReason === reason ? detail : `${reason}${detail ? `: ${detail}` : ''}`;
     const stop: AudioStreamStop = { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: e.id, reason: wireReason, ...(wireDetail ? { detail: wireDetail.slice(0, 300) } : {}), at: e.endedAt };
-    const payload = encodeJson(stop);
-    for (const a of e.input.areas) {
-      this.pub(areaControlTopic(a.key), payload, 1, false);
-      if (this.retained.get(a.key) === e.id) this.retainBest(a.key);
-    }
+    this.wire.sendStop(onAir(e), stop);
     try {
       this.deps.store?.end(e.id, { endedAt: e.endedAt, reason, detail: e.endDetail, by: actor ? { id: actor.id, name: actor.username } : null, serverStats: e.finalStats, skew: e.skew.summary(), adaptive: this.delayView(e) });
     } catch (err) {
@@ -666,81 +580,9 @@ export class LiveService {
     if (reason !== 'operator' && reason !== 'ended') this.deps.log.warn({ streamId: e.id, reason, detail: detail === undefined ? undefined : logSafe(detail, 500) }, 'live stream ended');
   }
 
-  /** Publish QoS 1 until the broker takes it (a few tries: the link may come up just after the start). */
-  private async pubReliably(topic: string, payload: Buffer, retain: boolean, o: { retries?: number; retryMs?: number }): Promise<void> {
-    const tries = (o.retries ?? 10) + 1;
-    for (let i = 0; i < tries; i++) {
-      try {
-        return await this.deps.broker.publish(topic, payload, { qos: 1, retain });
-      } catch (err) {
-        if (i === tries - 1) {
-          this.deps.log.error({ topic, err: (err as Error).message }, 'live control message not published after retries (stream_stop or retained start)');
-          return;
-        }
-        await new Promise((r) => setTimeout(r, o.retryMs ?? 1000).unref());
-      }
-    }
-  }
-
-  private sendStart(e: Entry): void {
-    const payload = encodeJson(e.start);
-    for (const a of e.input.areas) {
-      this.pub(areaControlTopic(a.key), payload, 1, false);
-      const holder = this.live.get(this.retained.get(a.key) ?? -1);
-      if (!holder || rank(e.input.priority) >= rank(holder.input.priority)) {
-        this.retained.set(a.key, e.id);
-        this.pub(areaAudioTopic(a.key), payload, 1, true);
-      }
-    }
-  }
-
-  /** Retain the highest priority live stream on this area (newest first among equals), or clear the slot. */
-  private retainBest(key: string): void {
-    let best: Entry | undefined;
-    for (const o of this.live.values()) {
-      if (!o.input.areas.some((a) => a.key === key)) continue;
-      if (!best || rank(o.input.priority) >= rank(best.input.priority)) best = o;
-    }
-    if (best) {
-      this.retained.set(key, best.id);
-      this.pub(areaAudioTopic(key), encodeJson({ ...best.start, at: this.deps.now() }), 1, true);
-    } else {
-      this.retained.delete(key);
-      this.pub(areaAudioTopic(key), Buffer.alloc(0), 1, true);
-    }
-  }
-
-  /**
-   * After the broker lost its retained messages (an external broker that
-   * crashed): each area's retained start again, from the stream that holds
-   * the slot. The periodic announce is not retained, so without this a site
-   * subscribing between two announces would wait for the next one.
-   */
-  async republishRetained(): Promise<void> {
-    const sends: Array<Promise<void>> = [];
-    for (const [key, id] of this.retained) {
-      const e = this.live.get(id);
-      if (e) sends.push(this.pubReliably(areaAudioTopic(key), encodeJson({ ...e.start, at: this.deps.now() }), true, { retries: 2 }));
-    }
-    await Promise.all(sends);
-  }
-
-  private announce(): void {
-    for (const e of this.live.values()) {
-      const payload = encodeJson({ ...e.start, at: this.deps.now() });
-      for (const a of e.input.areas) this.pub(areaControlTopic(a.key), payload, 0, false);
-    }
-  }
-
-  private publishFrame(e: Entry, message: Buffer): void {
-    for (const a of e.input.areas) this.pub(areaAudioTopic(a.key), message, 0, false);
-  }
-
-  private pub(topic: string, payload: Buffer, qos: 0 | 1, retain: boolean): void {
-    this.deps.broker.publish(topic, payload, { qos, retain }).catch((err: unknown) => {
-      // A frame lost on our own link is a frame the sites conceal; control is re-announced.
-      if (qos === 1) this.deps.log.warn({ topic, err: (err as Error).message }, 'live publish failed');
-    });
+  /** See LivePublisher.republishRetained. */
+  republishRetained(): Promise<void> {
+    return this.wire.republishRetained();
   }
 
   private allocateId(): number {
@@ -794,72 +636,6 @@ export class LiveService {
     return { initialMs: e.initialDelayMs, ceilingMs: e.ceilingMs, raises: [...e.raises], behind: behind.sort((a, b) => (b.neededMs ?? 0) - (a.neededMs ?? 0)).slice(0, 100) };
   }
 
-  /** A stream known only from the store, in the same shape. */
-  private recordView(r: LiveStreamRecord, sites: readonly LiveSiteRecord[]): LiveStreamView {
-    return {
-      id: r.id,
-      state: r.endedAt === null ? 'live' : 'ended',
-      source: {
-        kind: r.source.kind,
-        label: r.source.label,
-        ...(r.source.kind === 'relay' && r.source.ref ? { url: r.source.ref } : {}),
-        ...(r.source.kind === 'media' && r.source.ref ? { mediaId: r.source.ref } : {}),
-        ...(r.source.kind === 'browser' && r.source.format ? { format: r.source.format } : {}),
-      },
-      areas: r.areas,
-      priority: r.priority,
-      whenPreempted: r.whenPreempted,
-      delayMs: r.delayMs,
-      codec: r.codec,
-      startedAt: r.startedAt,
-      startAt: r.startAt,
-      startedBy: r.createdByName,
-      endedAt: r.endedAt,
-      endReason: r.endReason,
-      endDetail: r.endDetail,
-      endedBy: r.endedByName,
-      server: r.serverStats ?? { ...NO_SERVER_STATS },
-      sites: totals(sites),
-      skew: r.skew ?? { ...NO_SKEW },
-      adaptive: r.adaptive,
-    };
-  }
-}
-
-const NO_SERVER_STATS: LiveStreamStats = { slots: 0, audioPackets: 0, silencePackets: 0, lateSkipped: 0, messages: 0, payloadBytes: 0, wireBytes: 0, queueMs: 0, droppedMs: 0, sourceBytes: 0 };
-const NO_SKEW: SkewSummary = { marks: 0, sites: 0, p50Ms: null, p99Ms: null, maxMs: null };
-
-function reportOf(ev: StreamStatsEvent, marks: number, receivedAt: number): SiteReport {
-  return {
-    received: ev.received, late: ev.late, lost: ev.lost, concealed: ev.concealed, fecRecovered: ev.fecRecovered,
-    played: ev.played, bufferLevelMs: ev.bufferLevelMs, final: ev.final, at: ev.at,
-    end: ev.end ? { reason: ev.end.reason, detail: ev.end.detail ?? null } : null,
-    marks, clockUncertaintyMs: ev.clockUncertaintyMs, receivedAt,
-  };
-}
-
-function siteView(siteId: string, r: SiteReport): LiveSiteView {
-  return { siteId, ...r };
-}
-
-type Counters = Pick<SiteReport, 'received' | 'late' | 'lost' | 'concealed' | 'fecRecovered' | 'played' | 'bufferLevelMs'>;
-
-function totals(reports: Iterable<Counters>): LiveSiteTotals {
-  const t = { sites: 0, received: 0, late: 0, lost: 0, concealed: 0, fecRecovered: 0, played: 0 };
-  let buf = 0;
-  for (const r of reports) {
-    t.sites++;
-    t.received += r.received;
-    t.late += r.late;
-    t.lost += r.lost;
-    t.concealed += r.concealed;
-    t.fecRecovered += r.fecRecovered;
-    t.played += r.played;
-    buf += r.bufferLevelMs;
-  }
-  const due = t.played + t.lost;
-  const unconcealed = Math.max(0, t.lost - t.concealed - t.fecRecovered);
-  return { ...t, bufferLevelMsMean: t.sites ? Math.round(buf / t.sites) : null, unconcealedLossRatio: due > 0 ? unconcealed / due : null };
 }
 
 /** Drop areas that lie inside another target: a site under both would get every frame twice. */
@@ -871,45 +647,4 @@ export function outermost(areas: readonly LiveArea[]): LiveArea[] {
     out.push(a);
   }
   return out;
-}
-
-function defaultLabel(s: LiveSourceSpec, actor: LiveActor): string {
-  switch (s.kind) {
-    case 'browser':
-      return actor.username;
-    case 'media':
-      return s.title;
-    case 'relay':
-      return safeHost(s.url);
-  }
-}
-
-/** `text` with `url` shown as its public form, and its password, user name and query values masked wherever else they appear. */
-export function redactUrl(text: string, url: string): string {
-  let out = text.split(url).join(publicUrl(url));
-  try {
-    const u = new URL(url);
-    out = out.split(url.replace(/#.*$/, '')).join(publicUrl(url));
-    const secrets = [u.password, u.password ? u.username : '', ...[...u.searchParams.values()]].flatMap((x) => [x, safeDecode(x), encodeURIComponent(x)]);
-    for (const s of new Set(secrets)) if (s.length >= 3) out = out.split(s).join('***');
-  } catch {
-    /* not a URL: nothing more to mask */
-  }
-  return out.replace(/\/\/[^/\s@]+@/g, '//');
-}
-
-function safeDecode(x: string): string {
-  try {
-    return decodeURIComponent(x);
-  } catch {
-    return x;
-  }
-}
-
-function safeHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return 'relay';
-  }
 }
