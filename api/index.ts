@@ -15,3 +15,4 @@ export * from './schedule.ts';
 export * from './broker.ts';
 export * from './stream.ts';
 export * from './health.ts';
+export * from './fleet.ts';

@@ -49,7 +49,6 @@ const NOT_YET_DESCRIBED = new Set([
   'POST /api/users/{id}/unlock',
   'POST /api/users',
   'GET /api/audit',
-  'GET /api/fleet/messages',
   'POST /api/live/streams',
   'GET /api/live/streams',
   'GET /api/live/delay',

@@ -2,11 +2,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ServerContext } from '../../context.ts';
 import { requirePermission } from '../auth.ts';
+import { FleetMessages } from '../../../api/fleet.ts';
 
 export const fleetRoutes =
   (ctx: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.get('/api/fleet/messages', { schema: { tags: ['fleet'], operationId: 'getFleetMessages', summary: 'Accepted and rejected site messages, by reason and by site; broker refusals' } }, async (req) => {
+    app.get('/api/fleet/messages', { schema: { tags: ['fleet'], operationId: 'getFleetMessages', summary: 'Accepted and rejected site messages, by reason and by site; broker refusals', response: { 200: FleetMessages } } }, async (req) => {
       const p = requirePermission(req, 'read');
       const ingest = ctx.ingest.stats(p.user.areaId === null ? 20 : 10_000);
       if (p.user.areaId !== null) {
