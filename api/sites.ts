@@ -72,7 +72,7 @@ export const SiteCreated = Type.Object({ site: SiteView, credential: IssuedCrede
 export const SiteRetired = Type.Object({ id: Type.String(), retiredAt: Nullable(EpochMs) });
 export const SiteCredential = Type.Object({ credential: IssuedCredential });
 
-export const SiteEvent = Type.Object({ at: EpochMs, type: Type.String(), condition: Nullable(Type.String()), detail: Nullable(Type.Unknown({ description: 'what the event carried (by type)' })) });
+export const SiteEvent = Type.Object({ at: EpochMs, type: Type.String(), condition: Nullable(Type.String()), detail: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'what the event carried (by type)' })) });
 export type SiteEvent = Static<typeof SiteEvent>;
 export const SiteEvents = Type.Object({ events: Type.Array(SiteEvent) });
 
