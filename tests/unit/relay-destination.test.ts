@@ -43,7 +43,9 @@ function reference4(address: string): AddressKind {
 /** The IPv4 address an IPv6 address carries (mapped or NAT64), read off Node's canonical form of it. */
 function embedded(address: string): string | undefined {
   const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  const m = /^(?:::ffff|64:ff9b:)(?::([0-9a-f]{1,4}))?:([0-9a-f]{1,4})?$/.exec(canonical) ?? (canonical === '::ffff:0:0' ? ['', '0', '0'] : null);
+  // Mapped (::ffff:0:0/96): always two groups after ffff, since the ffff itself ends the run of zeros ("::ffff:0" is
+  // 0:0:0:0:0:0:ffff:0, not a mapped address). NAT64 (64:ff9b::/96): zero, one or two groups after the "::".
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical) ?? /^64:ff9b::(?:([0-9a-f]{1,4}):)?([0-9a-f]{1,4})?$/.exec(canonical);
   if (!m) return undefined;
   const hi = parseInt(m[1] ?? '0', 16);
   const lo = parseInt(m[2] ?? '0', 16);
@@ -158,6 +160,10 @@ describe('classifying an address', () => {
       ['64:ff9b::7f00:1', 'loopback'],
       ['64:ff9b::8.8.8.8', 'public'],
       ['::127.0.0.1', 'reserved', 'outside 2000::/3'],
+      // 0:0:0:0:0:0:ffff:0: the ffff is in the last but one group, so not an IPv4-mapped address.
+      ['::255.255.0.0', 'reserved', 'outside 2000::/3'],
+      ['::ffff:0:0', 'unspecified'],
+      ['64:ff9b::', 'unspecified'],
     ];
     for (const [address, kind, range] of cases) {
       const c = classifyAddress(address);
