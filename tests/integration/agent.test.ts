@@ -27,6 +27,7 @@ import {
 import { EdgeAgent, type AgentLogger } from '../../edge-agent/agent.ts';
 import { parseAgentConfig, type AgentConfig } from '../../edge-agent/config.ts';
 import { NullSink } from '../../edge-agent/audio/sinks/null.ts';
+import { waitFor as waitUntil } from '../helpers/wait.ts';
 import {
   DeviceError,
   type DeviceFaultNotice,
@@ -208,16 +209,8 @@ class ServerSide {
 
 const quiet: AgentLogger = { info: () => {}, warn: () => {}, error: () => {} };
 
-/** Polls for a condition; the deadline only bounds a hang (a loaded machine may take seconds). */
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** The shared wait (tests/helpers/wait.ts), polled every 10 ms: these tests time MQTT round trips on loopback. */
+const waitFor = async <T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> => (await waitUntil(what, probe, timeoutMs, 10)) as T;
 
 /**
  * An agent's MQTT connection through a stream the test opens, noting when

@@ -262,8 +262,10 @@ describe.skipIf(!canRun)(`an alert to a commune of ${SITES} simulated sites`, ()
       expect(failed, id).toMatchObject({ reason: 'cancelled' });
       expect(failed!.at).toBeGreaterThanOrEqual(cancelledAt - 50);
     }
-    // Nothing of it is heard a moment after the cancel (the amplifier tail is silence).
-    await new Promise((res) => setTimeout(res, 1500));
+    // Nothing of it is heard a moment after the cancel (the amplifier tail is silence). Each site switches its
+    // amplifier off after the tail, on the same ordered device link as its frames: once every amplifier is off,
+    // every frame a site sent has reached its device.
+    await waitFor('every amplifier off', () => ids.every((id) => !fleet.site(id).device.status().amp?.on), 60_000, 100);
     const quietFrom = cancelledAt - trueOffset() + 1000;
     for (const id of ids) {
       expect(fleet.site(id).agent.playout!.engine.onAir, id).toBeNull();

@@ -178,8 +178,8 @@ describe.skipIf(!hasAplay)('ALSA sink (real aplay)', () => {
     const sink = new AlsaSink({ device: 'no_such_pcm_device' });
     await sink.open();
     let error: unknown;
-    // aplay exits once it fails to open the PCM; the next writes fail with its message.
-    for (let k = 0; k < 200 && !error; k++) {
+    // aplay exits once it fails to open the PCM; the next writes fail with its message. The deadline only bounds a hang.
+    for (const deadline = Date.now() + 30_000; !error && Date.now() < deadline; ) {
       try {
         await sink.write(tone(), Date.now() + 200);
         await new Promise((r) => setTimeout(r, 10));
