@@ -25,7 +25,7 @@
  * relay that cycles for a two-second gap wears out and thumps twice).
  */
 import { FRAME_MS } from '../audio/types.ts';
-import type { EngineEvent, PlayoutFailure, ProgrammeKind, ProgrammePriority, WhenPreempted } from './programme.ts';
+import type { EngineEvent, PlayoutFailure, Programme, ProgrammeKind, ProgrammePriority } from './programme.ts';
 
 export interface TimelineOptions {
   /** The sink's output latency: a frame must be written this long before its slot to be heard on time. */
@@ -41,16 +41,7 @@ export interface TimelineOptions {
 }
 
 /** What the timeline knows of a programme: everything but its source. */
-export interface ProgrammeMeta {
-  id: string;
-  kind: ProgrammeKind;
-  priority: ProgrammePriority;
-  startAt: number;
-  whenPreempted: WhenPreempted;
-  volume?: number;
-  durationMs?: number;
-  notAfter?: number;
-}
+export type ProgrammeMeta = Omit<Programme, 'source'>;
 
 export type ProgrammeState = 'pending' | 'playing' | 'suspended';
 
