@@ -45,6 +45,8 @@ export interface ExternalBrokerOptions {
   reconnect?: { baseMs: number; capMs: number };
   /** How often the retained canary is read back while connected (ms; 0 = only after reconnects). */
   retainedCheckMs?: number;
+  /** How long stop() waits for the broker to acknowledge what is in flight before it drops the link (ms). */
+  stopGraceMs?: number;
 }
 
 /** The canary follows the retained publishes it vouches for by this much, one canary for a burst of them. */
@@ -170,7 +172,35 @@ export class ExternalBroker implements BrokerLink {
     this.check = undefined;
     const client = this.client;
     this.client = undefined;
-    if (client) await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    if (!client) return;
+    // A clean DISCONNECT waits until the broker has acknowledged every publish in flight; a broker that is
+    // down or stalled never will, so the wait is bounded and what is still unacknowledged is failed, not lost silently.
+    await new Promise<void>((resolve) => {
+      if (!client.connected) {
+        // Its stream may have closed already, and would never say so again: nothing to wait for.
+        this.failInFlight(client);
+        client.end(true);
+        resolve();
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.failInFlight(client);
+        client.stream.destroy();
+        resolve();
+      }, this.opts.stopGraceMs ?? 5_000);
+      timer.unref();
+      client.end(false, {}, () => (clearTimeout(timer), resolve()));
+    });
+  }
+
+  /**
+   * Fails every QoS 1 publish the broker has not acknowledged: the link that carried it is gone.
+   * Our reconnect (client.reconnect()) starts mqtt.js with a new, empty outgoing store, so it would
+   * never resend them, and their callbacks (and so the promises of publish()) would wait forever.
+   * Failed, their owners know: a retained one is published again after the reconnect, a command stays queued.
+   */
+  private failInFlight(client: MqttClient): void {
+    for (const id of Object.keys(client.outgoing)) client.removeOutgoingMessage(Number(id));
   }
 
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
@@ -183,7 +213,7 @@ export class ExternalBroker implements BrokerLink {
       client.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => {
         if (err) {
           if (opts.retain) this.retainedPublishFailed = true;
-          return reject(err);
+          return reject(new Error(`the MQTT broker at ${this.opts.url} did not acknowledge ${topic} (${err.message})`));
         }
         // Only once the broker has it: a canary sent before it could vouch for a message lost with the link.
         if (opts.retain && opts.qos === 1) {
@@ -364,7 +394,9 @@ export class ExternalBroker implements BrokerLink {
   }
 
   private onClosed(): void {
-    if (this.stopped || this.reconnectTimer) return;
+    if (this.stopped) return;
+    if (this.client) this.failInFlight(this.client);
+    if (this.reconnectTimer) return;
     const delay = this.refusedLast ? this.backoff.atCap() : this.backoff.next();
     this.log.warn({ url: this.opts.url, delayMs: delay }, 'link to the external MQTT broker lost; reconnecting');
     this.reconnectTimer = setTimeout(() => {
