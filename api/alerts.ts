@@ -4,10 +4,15 @@
  * why), CAP senders. The SSE `alert` event is in api/stream.ts.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { ALERT_DELIVERY_STATUSES, ALERT_FAILURE_REASONS, ATTENTION_SIGNALS, AlertMedia } from '../protocol/alert.ts';
+import { ALERT_DELIVERY_STATUSES, ALERT_FAILURE_REASONS, ALERT_PRIORITIES, ATTENTION_SIGNALS, AlertMedia } from '../protocol/alert.ts';
 import { EpochMs, Nullable } from './common.ts';
 
 const Lit = <T extends readonly string[]>(values: T) => Type.Union(values.map((v) => Type.Literal(v)));
+
+/** emergency pre-empts everything but another emergency; priority (an advisory) pre-empts normal bulletins and live streams only. */
+export const AlertPriority = Type.Union(ALERT_PRIORITIES.map((v) => Type.Literal(v)), {
+  description: 'emergency (default): pre-empts everything but another emergency; priority (an advisory): pre-empts normal bulletins and live streams only',
+});
 
 export const AlertState = Type.Union([Type.Literal('active'), Type.Literal('cancelled'), Type.Literal('expired')]);
 export const DeliveryStatus = Type.Union([Type.Literal('pending'), ...ALERT_DELIVERY_STATUSES.map((s) => Type.Literal(s))]);
@@ -44,6 +49,7 @@ export const Alert = Type.Object({
   revision: Type.Integer(),
   state: AlertState,
   test: Type.Boolean(),
+  priority: AlertPriority,
   origin: Type.Union([Type.Literal('api'), Type.Literal('cap')]),
   title: Type.String(),
   targetAreas: Type.Array(Type.String()),

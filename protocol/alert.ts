@@ -64,6 +64,16 @@ export type AttentionSignal = (typeof ATTENTION_SIGNALS)[number];
 
 export const DEFAULT_ALERT_REPEATS = 3;
 
+/**
+ * How an alert ranks against what else plays at a site (the playout priorities
+ * of Circular 39/2020/TT-BTTTT): `emergency` pre-empts everything but another
+ * emergency; `priority` (an advisory: CAP Moderate, a Decision 18/2021 risk
+ * level 1–2) pre-empts normal bulletins and live streams but never an
+ * emergency broadcast or a priority live stream. Absent on the wire: emergency.
+ */
+export const ALERT_PRIORITIES = ['emergency', 'priority'] as const;
+export type AlertPriority = (typeof ALERT_PRIORITIES)[number];
+
 /** What an `alert_start` without `media` says about its message. */
 export const ALERT_MESSAGE_STATES = ['preparing', 'failed'] as const;
 
@@ -88,6 +98,8 @@ export const AlertStart = Obj(
      * but at test priority: it never pre-empts a live broadcast or a real alert.
      */
     test: Type.Boolean(),
+    /** A real alert's rank (absent: emergency); a test always plays at `priority`. Sent only when not emergency, so an emergency alert reads the same to agents older than this field. */
+    priority: Type.Optional(Lit(ALERT_PRIORITIES)),
     /** Area subtrees the alert is for (what the server published on). */
     areas: Type.Array(AreaKey, { minItems: 1, maxItems: 256 }),
     /** Only these sites play (a drawn area); absent: every site in `areas`. */

@@ -263,7 +263,7 @@ export class AlertHandler {
     const added = this.o.engine.add({
       id: programmeId,
       kind: 'alert',
-      priority: m.test ? 'priority' : 'emergency',
+      priority: m.test ? 'priority' : (m.priority ?? 'emergency'),
       startAt: now,
       whenPreempted: 'resume',
       ...(m.volume !== undefined ? { volume: m.volume } : {}),

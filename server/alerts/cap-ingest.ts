@@ -199,6 +199,8 @@ export class CapIngest {
     const spec: AlertSpec = {
       title,
       test,
+      // The table's 'normal' never reaches here (stored above) but for an Update of an alert on air: it keeps the lowest rank an alert has.
+      priority: priority.priority === 'emergency' ? 'emergency' : 'priority',
       attention: attentionFor(priority, test),
       repeats: DEFAULT_ALERT_REPEATS,
       volume: null,

@@ -4,7 +4,7 @@
  * site. Pure types; `store.ts` persists them, `service.ts` runs them, the pure
  * modules beside them decide (targets, delivery, retained slots, CAP Ack, report).
  */
-import type { AlertDeliveryStatus, AlertFailureReason, AlertMedia, AttentionSignal } from '../../protocol/index.ts';
+import type { AlertDeliveryStatus, AlertFailureReason, AlertMedia, AlertPriority, AttentionSignal } from '../../protocol/index.ts';
 import type { LatLon } from './cap/model.ts';
 
 export type AlertState = 'active' | 'cancelled' | 'expired';
@@ -37,6 +37,8 @@ export interface Alert {
   state: AlertState;
   /** CAP Test/Exercise or an API test: played at test priority, never Actual. */
   test: boolean;
+  /** How it ranks against what else plays (a test plays at priority whatever this says). */
+  priority: AlertPriority;
   origin: 'api' | 'cap';
   title: string;
   /** The target areas as given (area keys); the sites of a drawn area or CAP geometry are in `sites`. */

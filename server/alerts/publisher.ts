@@ -26,6 +26,7 @@ export function alertStartMessage(a: Alert): AlertStart {
     alertId: a.id,
     revision: a.revision,
     test: a.test,
+    ...(a.priority !== 'emergency' ? { priority: a.priority } : {}),
     areas: a.areas,
     ...(a.sites ? { sites: a.sites } : {}),
     ...(a.media ? { media: a.media } : { messageState: a.messageState === 'failed' ? 'failed' : 'preparing' }),

@@ -12,7 +12,7 @@
  * through on every change: a status report costs one row write, never a read.
  */
 import { randomBytes } from 'node:crypto';
-import type { AlertStatusEvent, AttentionSignal } from '../../protocol/index.ts';
+import type { AlertPriority, AlertStatusEvent, AttentionSignal } from '../../protocol/index.ts';
 import type { AuditLog } from '../audit.ts';
 import type { CoverageService } from '../coverage/service.ts';
 import { Errors } from '../errors.ts';
@@ -43,6 +43,7 @@ function messageFields(m: PreparedMessage): Pick<Alert, 'media' | 'message' | 'm
 export interface AlertSpec {
   title: string;
   test: boolean;
+  priority: AlertPriority;
   attention: AttentionSignal | null;
   repeats: number;
   volume: number | null;
@@ -165,6 +166,7 @@ export class AlertService {
       revision: 1,
       state: 'active',
       test: spec.test,
+      priority: spec.priority,
       origin: cap ? 'cap' : 'api',
       title: spec.title,
       targetAreas: [...targetAreas],
@@ -187,7 +189,7 @@ export class AlertService {
     const rows = this.d.store.saveAlertWithTargets(alert, targets.siteIds);
     this.live.set(alert.id, { alert, rows: new Map(rows.map((r) => [r.siteId, r])) });
     this.d.audit.record(actor, 'alert.start', alert.id, {
-      title: alert.title, test: alert.test, channels: alert.areas, sites: targets.siteIds.length, mediaId: alert.message.mediaId, messageState: alert.messageState,
+      title: alert.title, test: alert.test, priority: alert.priority, channels: alert.areas, sites: targets.siteIds.length, mediaId: alert.message.mediaId, messageState: alert.messageState,
       attention: alert.attention, repeats: alert.repeats, volume: alert.volume, validUntil: alert.validUntil, cap,
     });
     await this.publisher.announce(alert, alert.areas);
@@ -206,6 +208,7 @@ export class AlertService {
       ...cur,
       revision: cur.revision + 1,
       test: spec.test,
+      priority: spec.priority,
       title: spec.title,
       targetAreas: [...targetAreas],
       areas: targets.channels,
@@ -221,7 +224,7 @@ export class AlertService {
     };
     const rows = this.d.store.saveAlertWithTargets(next, targets.siteIds);
     this.live.set(id, { alert: next, rows: new Map(rows.map((r) => [r.siteId, r])) });
-    this.d.audit.record(actor, 'alert.update', id, { revision: next.revision, title: next.title, channels: next.areas, sites: targets.siteIds.length, mediaId: next.message.mediaId, messageState: next.messageState, cap });
+    this.d.audit.record(actor, 'alert.update', id, { revision: next.revision, title: next.title, priority: next.priority, channels: next.areas, sites: targets.siteIds.length, mediaId: next.message.mediaId, messageState: next.messageState, cap });
     const dropped = cur.areas.filter((k) => !next.areas.includes(k));
     if (dropped.length > 0) await this.publisher.cancel(id, dropped, 'superseded');
     await this.publisher.announce(next, next.areas);

@@ -1,12 +1,12 @@
 /**
- * Alerts, their CAP messages and their deliveries in SQLite (migrations 5, 6, 12).
+ * Alerts, their CAP messages and their deliveries in SQLite (migrations 5, 6, 12, 16).
  * Statements are prepared once: a province-wide alert brings a few thousand
  * status reports within seconds, each one row write, and a CAP message reads
  * and updates the state of those it references.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
-import type { AlertMedia, AttentionSignal, AlertFailureReason } from '../../protocol/index.ts';
+import type { AlertMedia, AlertPriority, AttentionSignal, AlertFailureReason } from '../../protocol/index.ts';
 import type { KnownAlert } from './cap/lifecycle.ts';
 import type { CapKey, LatLon } from './cap/model.ts';
 import type { Alert, AlertMessageSource, AlertState, Delivery, DeliveryStatus, MessageState } from './model.ts';
@@ -17,6 +17,7 @@ interface AlertRow {
   revision: number;
   state: AlertState;
   test: number;
+  priority: AlertPriority;
   origin: 'api' | 'cap';
   title: string;
   target_areas: string;
@@ -88,6 +89,7 @@ function toAlert(r: AlertRow): Alert {
     revision: r.revision,
     state: r.state,
     test: r.test === 1,
+    priority: r.priority,
     origin: r.origin,
     title: r.title,
     targetAreas: JSON.parse(r.target_areas) as string[],
@@ -142,6 +144,7 @@ function alertParams(a: Alert) {
     revision: a.revision,
     state: a.state,
     test: a.test ? 1 : 0,
+    priority: a.priority,
     origin: a.origin,
     title: a.title,
     target_areas: JSON.stringify(a.targetAreas),
@@ -188,7 +191,7 @@ function deliveryParams(d: Delivery) {
   };
 }
 
-const ALERT_COLUMNS = 'id, revision, state, test, origin, title, target_areas, areas, sites, polygon, media, message, attention, repeats, volume, valid_until, created_by, created_by_name, created_at, revised_at, ended_at, ended_by_name, cap_sender, cap_identifier, cap_sent';
+const ALERT_COLUMNS = 'id, revision, state, test, priority, origin, title, target_areas, areas, sites, polygon, media, message, attention, repeats, volume, valid_until, created_by, created_by_name, created_at, revised_at, ended_at, ended_by_name, cap_sender, cap_identifier, cap_sent';
 const DELIVERY_COLUMNS = 'alert_id, site_id, revision, status, received_at, first_sound_at, completed_at, failed_at, reason, detail, repeat, message_at, message_repeats, level_db, level_threshold_db, reported_at';
 const named = (cols: string) => cols.split(', ').map((c) => `@${c}`).join(', ');
 

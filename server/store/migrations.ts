@@ -597,4 +597,49 @@ ALTER TABLE as_run ADD COLUMN clock_error_ms REAL;
 ALTER TABLE live_streams ADD COLUMN adaptive TEXT;
 `,
   },
+  {
+    version: 16,
+    name: "an alert's rank: emergency (every alert until now) or priority (an advisory)",
+    sql: `
+ALTER TABLE alerts ADD COLUMN priority TEXT NOT NULL DEFAULT 'emergency' CHECK (priority IN ('emergency', 'priority'));
+`,
+  },
+  {
+    version: 17,
+    name: "media items say what they were made for: a bulletin, or an alert's audio (kept out of the bulletin library)",
+    // Until now alert audio was told apart only by its `alert` tag, which
+    // operators can edit. Existing rows are recognised by that tag, which
+    // every alert-made item got, or by an alert whose message was made for
+    // it (uploaded, spoken or CAP audio; an alert that used a library item
+    // chose a bulletin, which stays one).
+    sql: `
+ALTER TABLE media ADD COLUMN purpose TEXT NOT NULL DEFAULT 'bulletin' CHECK (purpose IN ('bulletin', 'alert'));
+UPDATE media SET purpose = 'alert'
+ WHERE EXISTS (SELECT 1 FROM json_each(media.tags) WHERE value = 'alert')
+    OR id IN (SELECT json_extract(message, '$.mediaId') FROM alerts WHERE json_extract(message, '$.kind') IN ('upload', 'tts', 'cap_audio'));
+CREATE INDEX media_purpose ON media(purpose, created_at);
+`,
+  },
+  {
+    version: 18,
+    name: 'one-time enrolment codes of sites',
+    // A code is never stored: code_digest is its HMAC-SHA-256 under the data
+    // folder's enrolment key (server/enrolment/key.ts), so the table alone
+    // does not let anyone try the 2^40 codes offline. A code is spent once
+    // (used_at), or replaced by a newer one for the same site.
+    sql: `
+CREATE TABLE enrolment_codes (
+  id          INTEGER PRIMARY KEY,
+  site_id     TEXT NOT NULL REFERENCES sites(id),
+  code_digest TEXT NOT NULL UNIQUE,
+  created_at  INTEGER NOT NULL,
+  created_by  TEXT,
+  expires_at  INTEGER NOT NULL,
+  used_at     INTEGER,
+  used_from   TEXT,
+  replaced_at INTEGER
+);
+CREATE INDEX enrolment_codes_site ON enrolment_codes(site_id);
+`,
+  },
 ];

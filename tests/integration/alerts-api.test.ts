@@ -218,6 +218,25 @@ describe.skipIf(!run)('starting an alert', () => {
     await s.client.endAsync();
   });
 
+  it('an advisory is started at priority: the sites are told so, and an emergency alert says nothing of it', async () => {
+    const s = await listen(sites.batXat1!, ['2025.02683']);
+    const advisory = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Mưa lớn kéo dài', attention: 'chime', priority: 'priority' }, { token: tokens.batXat });
+    expect(advisory.status, JSON.stringify(advisory.body)).toBe(201);
+    expect(advisory.body.alert.priority).toBe('priority');
+    const flood = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Lũ quét' }, { token: tokens.batXat });
+    expect(flood.body.alert.priority).toBe('emergency');
+    const gotAdvisory = await waitFor('the advisory', () => starts(s.got).find((m) => m.alertId === advisory.body.id));
+    const gotFlood = await waitFor('the emergency', () => starts(s.got).find((m) => m.alertId === flood.body.id));
+    expect(gotAdvisory.priority).toBe('priority');
+    expect(gotFlood).not.toHaveProperty('priority');
+    expect((await t.api('GET', `/api/alerts/${advisory.body.id}`)).body.alert.priority).toBe('priority');
+    const wrong = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, priority: 'normal' }, { token: tokens.batXat });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.message).toContain('priority');
+    for (const id of [advisory.body.id, flood.body.id]) await t.api('POST', `/api/alerts/${id}/cancel`, undefined, { token: tokens.batXat });
+    await s.client.endAsync();
+  });
+
   it('starts one from an uploaded file', async () => {
     const f = makeInputs(tempDir('loanet-alert-upload-'));
     const up = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm cảnh báo', attention: null }) }, { data: fs.readFileSync(f('sine.mp3')), name: 'canh-bao.mp3' }, tokens.batXat);

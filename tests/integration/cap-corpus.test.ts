@@ -123,14 +123,14 @@ describe.skipIf(!run)('CAP priorities (server/alerts/cap/priority.ts)', () => {
     expect(JSON.stringify(listed)).not.toContain('Special weather statement');
   });
 
-  it('a Moderate warning plays with a chime, a flash flood with a siren; the rule is in the warnings', async () => {
+  it('a Moderate warning plays at priority with a chime, a flash flood at emergency with a siren; the rule is in the warnings', async () => {
     const moderate = await post(capIn({ id: 'mod-1', language: 'en-AU', headline: 'Severe thunderstorm watch', severity: 'Moderate', urgency: 'Expected' }));
     expect(moderate.status, JSON.stringify(moderate.body)).toBe(201);
-    expect(moderate.body.alert.attention).toBe('chime');
+    expect(moderate.body.alert).toMatchObject({ attention: 'chime', priority: 'priority' });
     expect(moderate.body.warnings).toContain('priority: Expected/Moderate/Likely → priority (rule moderate)');
     const flood = await post(capIn({ id: 'lq-1', language: 'vi-VN', headline: 'Lũ quét tại xã Bát Xát', severity: 'Extreme', extra: '<parameter><valueName>cấp độ rủi ro thiên tai</valueName><value>4</value></parameter>' }));
     expect(flood.status, JSON.stringify(flood.body)).toBe(201);
-    expect(flood.body.alert.attention).toBe('siren');
+    expect(flood.body.alert).toMatchObject({ attention: 'siren', priority: 'emergency' });
     expect(flood.body.warnings.join(' ')).toContain('rule vn-risk-4-5');
   });
 });

@@ -509,4 +509,34 @@ describe('the handler on the real playout engine', () => {
     expect(events.map((e) => e.status)).toEqual(['received']);
     await h.stop();
   });
+
+  it('an advisory (priority) waits for an emergency programme but pre-empts a normal bulletin; an emergency alert pre-empts the advisory', async () => {
+    const h = handler();
+    await h.start();
+    engine.add({ id: 'live', kind: 'live', priority: 'emergency', startAt: T0, whenPreempted: 'end', source: bulletin(1000) });
+    await vi.advanceTimersByTimeAsync(300);
+    downloaded = true;
+    h.onControl(control(start({ priority: 'priority', attention: 'chime' })));
+    await vi.advanceTimersByTimeAsync(3000);
+    // Under an emergency broadcast the advisory is received and waits: nothing of it is heard.
+    expect(sink.heard.filter((w) => w.v !== 5)).toEqual([]);
+    expect(events.map((e) => e.status)).toEqual(['received']);
+    expect(engine.programmes().find((p) => p.kind === 'alert')).toMatchObject({ priority: 'priority', state: 'pending' });
+    engine.cancel('live');
+    await h.stop();
+
+    // Over a normal bulletin the advisory takes the next slot; a real emergency alert then takes it from the advisory.
+    const h2 = handler();
+    await h2.start();
+    engine.add({ id: 'b', kind: 'bulletin', priority: 'normal', startAt: Date.now(), whenPreempted: 'resume', source: bulletin(100) });
+    await vi.advanceTimersByTimeAsync(300);
+    h2.onControl(control(start({ alertId: 'alr-00000000000000a1', priority: 'priority', attention: 'chime' })));
+    await vi.advanceTimersByTimeAsync(500);
+    const onAir = () => engine.programmes().find((p) => p.id === engine.onAir);
+    expect(onAir()).toMatchObject({ kind: 'alert', priority: 'priority' });
+    h2.onControl(control(start({ alertId: 'alr-00000000000000e1', attention: 'siren' })));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(onAir()).toMatchObject({ kind: 'alert', priority: 'emergency' });
+    await h2.stop();
+  });
 });

@@ -91,7 +91,7 @@ function reportsOf(t: Truth): AlertStatusEvent[] {
 }
 
 const alert: Alert = {
-  id: ALERT_ID, revision: 1, state: 'active', test: false, origin: 'api', title: 'Lũ quét',
+  id: ALERT_ID, revision: 1, state: 'active', test: false, priority: 'emergency', origin: 'api', title: 'Lũ quét',
   targetAreas: ['2025.02683'], areas: ['2025.02683'], sites: null, polygon: null,
   media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: PASS_MS }, message: { kind: 'media', mediaId: 'med-1' }, messageState: 'ready', messageReason: null,
   attention: 'siren', repeats: REPEATS, volume: null, validUntil: T0 + 3600_000,

@@ -32,7 +32,7 @@ const SITES: TargetSite[] = [
 
 function alert(over: Partial<Alert> = {}): Alert {
   return {
-    id: 'alr-0123456789abcdef', revision: 1, state: 'active', test: false, origin: 'api', title: 'Lũ quét',
+    id: 'alr-0123456789abcdef', revision: 1, state: 'active', test: false, priority: 'emergency', origin: 'api', title: 'Lũ quét',
     targetAreas: ['2025.02683'], areas: ['2025.02683'], sites: null, polygon: null,
     media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 }, message: { kind: 'media', mediaId: 'med-1' }, messageState: 'ready', messageReason: null,
     attention: 'siren', repeats: 3, volume: null, validUntil: T0 + 3600_000,

@@ -9,7 +9,7 @@ const T0 = Date.UTC(2026, 10, 27, 23, 10, 0);
 
 function alert(over: Partial<Alert> = {}): Alert {
   return {
-    id: 'alr-0123456789abcdef', revision: 1, state: 'active', test: false, origin: 'api', title: 'Lũ quét',
+    id: 'alr-0123456789abcdef', revision: 1, state: 'active', test: false, priority: 'emergency', origin: 'api', title: 'Lũ quét',
     targetAreas: ['2025.02683'], areas: ['2025.02683'], sites: null, polygon: null,
     media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 }, message: { kind: 'media', mediaId: 'med-1' }, messageState: 'ready', messageReason: null,
     attention: 'siren', repeats: 3, volume: null, validUntil: T0 + 3600_000,
@@ -29,6 +29,13 @@ describe('alert_start of an alert', () => {
     expect(m).not.toHaveProperty('messageState');
     expect(m).not.toHaveProperty('sites');
     expect(decodeAlertControl.decode(encodeJson(m)).ok).toBe(true);
+  });
+
+  it('says priority only for an advisory: an emergency alert reads as it did before the field existed', () => {
+    expect(alertStartMessage(alert())).not.toHaveProperty('priority');
+    const advisory = alertStartMessage(alert({ priority: 'priority', attention: 'chime' }));
+    expect(advisory).toMatchObject({ priority: 'priority', attention: 'chime' });
+    expect(decodeAlertControl.decode(encodeJson(advisory)).ok).toBe(true);
   });
 
   it('without audio says whether it is still being made or could not be; a site filter and no volume are as given', () => {

@@ -29,7 +29,7 @@ import { CAP_LIMITS } from '../../alerts/cap/limits.ts';
 import { capDocumentText } from '../../alerts/cap-ingest.ts';
 import { reportCsv } from '../../alerts/report.ts';
 import { MAX_TEXT_CHARS } from '../../media/tts/engine.ts';
-import { AlertCreated, AlertDetail, AlertList, AlertReport, AlertRevised, CapHandled, CapSender as CapSenderView, CapSenderList, CapStarted, LatLon as LatLonSchema, SiteDelivery } from '../../../api/alerts.ts';
+import { AlertCreated, AlertPriority, AlertDetail, AlertList, AlertReport, AlertRevised, CapHandled, CapSender as CapSenderView, CapSenderList, CapStarted, LatLon as LatLonSchema, SiteDelivery } from '../../../api/alerts.ts';
 import { Ok } from '../../../api/common.ts';
 
 const Point = LatLonSchema;
@@ -56,6 +56,7 @@ const AlertFields = {
   validForMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 24 * 60, description: 'validity from now (default 60)' })),
   validUntil: Type.Optional(Type.Integer({ minimum: 0, description: 'end of validity, ms since the epoch (instead of validForMinutes)' })),
   test: Type.Optional(Type.Boolean({ description: 'a test or exercise: never pre-empts a real alert or a live broadcast' })),
+  priority: Type.Optional(AlertPriority),
 };
 
 const CreateBody = Type.Object({ ...AlertFields, message: Message }, { additionalProperties: false });
@@ -160,6 +161,7 @@ export const alertRoutes =
       return {
         title,
         test: f.test ?? base?.test ?? false,
+        priority: f.priority ?? base?.priority ?? 'emergency',
         attention: f.attention !== undefined ? f.attention : base ? base.attention : 'siren',
         repeats: f.repeats ?? base?.repeats ?? DEFAULT_ALERT_REPEATS,
         volume: f.volume !== undefined ? f.volume : base?.volume ?? null,
