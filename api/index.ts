@@ -16,3 +16,4 @@ export * from './broker.ts';
 export * from './stream.ts';
 export * from './health.ts';
 export * from './fleet.ts';
+export * from './media.ts';

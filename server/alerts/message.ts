@@ -88,6 +88,7 @@ export class AlertMessages {
       actor: o.actor,
       input: file,
       lane: 'alert',
+      purpose: 'alert',
     };
     return this.preparing(source, () => this.library.submit(input, id));
   }
@@ -123,6 +124,7 @@ export class AlertMessages {
           inputStage: 'synthesizing',
           input: async (signal) => (await this.tts.synthesize(clean, { lang, voice: voice.id }, this.library.tmpDir, signal)).file,
           lane: 'alert',
+          purpose: 'alert',
         },
         id,
       );

@@ -34,10 +34,22 @@ export interface MediaMeta {
   tags: string[];
 }
 
+/**
+ * What an item was made for, fixed when it is made: `bulletin`, the library
+ * operators schedule from, or `alert`, the audio of an emergency alert (its
+ * text to speech, an upload or a CAP message's own audio), which the alert
+ * reaches by id but which is never offered for a bulletin nor listed with
+ * the bulletins (its words are another commune's emergency, often in another
+ * language). Not a tag: tags are the operators' to edit.
+ */
+export type MediaPurpose = 'bulletin' | 'alert';
+export const MEDIA_PURPOSES: readonly MediaPurpose[] = ['bulletin', 'alert'];
+
 export interface MediaItem extends MediaMeta {
   id: string;
   status: 'ready';
   origin: 'upload' | 'tts';
+  purpose: MediaPurpose;
   originalName: string | null;
   source: Record<string, unknown>;
   transcript: string | null;
@@ -66,6 +78,7 @@ export interface JobView {
   title: string;
   lang: string;
   origin: 'upload' | 'tts';
+  purpose: MediaPurpose;
   createdAt: number;
   finishedAt: number | null;
   code: string | null;
@@ -94,6 +107,8 @@ export interface SubmitInput {
   inputStage?: JobStage;
   /** Which lane the job waits in (default `bulk`): see LANES. */
   lane?: Lane;
+  /** What the item is for (default `bulletin`). */
+  purpose?: MediaPurpose;
 }
 
 /**
@@ -145,6 +160,7 @@ interface Row {
   lang: string;
   tags: string;
   origin: 'upload' | 'tts';
+  purpose: MediaPurpose;
   original_name: string | null;
   source: string;
   transcript: string | null;
@@ -248,6 +264,7 @@ export class MediaLibrary {
       title: input.meta.title,
       lang: input.meta.lang,
       origin: input.origin,
+      purpose: input.purpose ?? 'bulletin',
       createdAt: this.now(),
       finishedAt: null,
       code: null,
@@ -341,12 +358,12 @@ export class MediaLibrary {
     try {
       this.db
         .prepare(
-          `INSERT INTO media (id, title, lang, tags, origin, original_name, source, transcript, tts, sha256, bytes, duration_ms, codec, sample_rate, channels, bitrate_kbps,
+          `INSERT INTO media (id, title, lang, tags, origin, purpose, original_name, source, transcript, tts, sha256, bytes, duration_ms, codec, sample_rate, channels, bitrate_kbps,
              target_lufs, input_lufs, input_tp, input_lra, input_thresh, gain_db, output_lufs, output_tp, created_by, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
-          id, input.meta.title, input.meta.lang, JSON.stringify(input.meta.tags), input.origin, input.originalName ?? null,
+          id, input.meta.title, input.meta.lang, JSON.stringify(input.meta.tags), input.origin, input.purpose ?? 'bulletin', input.originalName ?? null,
           JSON.stringify({ ...r.source, ...(input.source ?? {}) }), input.transcript ?? null, input.tts ? JSON.stringify(input.tts) : null,
           r.sha256, r.bytes, r.durationMs, r.stored.codec, r.stored.sampleRate, r.stored.channels, r.stored.bitrateKbps,
           this.config.loudnessLufs, r.input.i, r.input.tp, r.input.lra, r.input.thresh, r.gainDb, r.output.i, r.output.tp,
@@ -356,7 +373,7 @@ export class MediaLibrary {
       if (!existed && !this.shaInUse(r.sha256)) fs.rmSync(final, { force: true });
       throw e;
     }
-    this.audit.record(input.actor, 'media.create', id, { title: input.meta.title, lang: input.meta.lang, origin: input.origin, sha256: r.sha256, durationMs: r.durationMs });
+    this.audit.record(input.actor, 'media.create', id, { title: input.meta.title, lang: input.meta.lang, origin: input.origin, purpose: input.purpose ?? 'bulletin', sha256: r.sha256, durationMs: r.durationMs });
   }
 
   fileOf(sha256: string): string {
@@ -411,16 +428,22 @@ export class MediaLibrary {
     return this.get(id);
   }
 
-  processing(): JobView[] {
+  /** Jobs processing or failed, of one purpose when `purpose` is given. */
+  processing(purpose?: MediaPurpose): JobView[] {
     this.prune();
-    return [...this.jobs.values()].map((j) => ({ ...j.view }));
+    return [...this.jobs.values()].filter((j) => purpose === undefined || j.view.purpose === purpose).map((j) => ({ ...j.view }));
   }
 
-  /** Items, newest first; `hide`: ids left out (what the reader may not see), counted out of `total` too. */
-  list(f: { q?: string; lang?: string; tag?: string; origin?: string; includeRetired?: boolean; limit?: number; offset?: number; hide?: ReadonlySet<string> } = {}): { total: number; items: MediaItem[] } {
+  /**
+   * Items, newest first; `purpose`: only those made for it (every item when
+   * left out); `hide`: ids left out (what the reader may not see), counted
+   * out of `total` too.
+   */
+  list(f: { q?: string; lang?: string; tag?: string; origin?: string; purpose?: MediaPurpose; includeRetired?: boolean; limit?: number; offset?: number; hide?: ReadonlySet<string> } = {}): { total: number; items: MediaItem[] } {
     const where: string[] = [];
     const args: Array<string | number> = [];
     if (!f.includeRetired) where.push('m.retired_at IS NULL');
+    if (f.purpose) (where.push('m.purpose = ?'), args.push(f.purpose));
     if (f.hide?.size) (where.push('m.id NOT IN (SELECT value FROM json_each(?))'), args.push(JSON.stringify([...f.hide])));
     if (f.q) (where.push("(m.title LIKE ? ESCAPE '\\' OR m.transcript LIKE ? ESCAPE '\\')"), args.push(like(f.q), like(f.q)));
     if (f.lang) (where.push('(m.lang = ? OR m.lang LIKE ?)'), args.push(f.lang, `${f.lang}-%`));
@@ -485,6 +508,7 @@ function toItem(r: Row): MediaItem {
     lang: r.lang,
     tags: JSON.parse(r.tags) as string[],
     origin: r.origin,
+    purpose: r.purpose,
     originalName: r.original_name,
     source: JSON.parse(r.source) as Record<string, unknown>,
     transcript: r.transcript,

@@ -150,13 +150,14 @@ describe.skipIf(!run)('reading alerts across communes', () => {
     const a = await t.api('POST', '/api/alerts', { areas: [COMMUNE_A], message: { text: 'Cảnh báo sạt lở đất ở thôn Bản Vược, người dân sơ tán ngay.' }, title: 'Sạt lở Bản Vược', test: true }, { token: tokens.emergencyA });
     expect(a.status, JSON.stringify(a.body)).toBe(201);
     const item = await waitFor("the alert's audio in commune A's library", async () => {
-      const l = (await get('/api/media?limit=1000', tokens.viewerA)).body as { items: Array<{ id: string; title: string }> };
+      // Alert audio is listed apart from the bulletins (purpose=alert).
+      const l = (await get('/api/media?purpose=alert&limit=1000', tokens.viewerA)).body as { items: Array<{ id: string; title: string }> };
       return l.items.find((i) => i.title === 'Sạt lở Bản Vược');
     }, 60_000, 250);
-    const listB = await get('/api/media?limit=1000', tokens.viewerB);
+    const listB = await get('/api/media?purpose=alert&limit=1000', tokens.viewerB);
     expect(listB.status).toBe(200);
     expect(JSON.stringify(listB.body)).not.toContain('Bản Vược');
-    expect(JSON.stringify((await get('/api/media?q=B%E1%BA%A3n', tokens.viewerB)).body)).not.toContain('Bản Vược');
+    expect(JSON.stringify((await get('/api/media?purpose=alert&q=B%E1%BA%A3n', tokens.viewerB)).body)).not.toContain('Bản Vược');
     expect((await get(`/api/media/${item.id}`, tokens.viewerB)).status).toBe(404);
     expect((await raw(`/api/media/${item.id}/audio`, tokens.viewerB)).status).toBe(404);
     expect((await get(`/api/media/${item.id}`, tokens.viewerA)).status).toBe(200);

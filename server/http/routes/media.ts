@@ -27,11 +27,14 @@ import { docxTextOffThread } from '../../media/docx-offthread.ts';
 import { checkSpeechText, MAX_TEXT_CHARS, RATE_RANGE } from '../../media/tts/engine.ts';
 import { pickVoice } from '../../media/tts/espeak.ts';
 import type { Principal } from '../../auth/users.ts';
+import { MediaAudio, MediaEntry, MediaItem as MediaItemSchema, MediaJob, MediaLanguages, MediaList, MediaPurpose, TtsVoices } from '../../../api/media.ts';
 
 const MediaId = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const Wait = Type.Object({ waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'how long to wait for processing before answering 202 (default 300000)' })) });
 const DEFAULT_WAIT_MS = 5 * 60_000;
 const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 40 }), { maxItems: 20 });
+/** What a creation answers: the ready item, or its job still processing (a refused file is an error answer). */
+const Created = { 201: MediaItemSchema, 202: MediaJob };
 
 const rejected = (e: MediaRejected) => new LoanetError(e.code, e.statusCode, e.message);
 
@@ -152,16 +155,19 @@ export const mediaRoutes =
         schema: {
           tags: ['media'],
           operationId: 'listMedia',
-          summary: 'The media library: ready items (newest first) and the uploads still processing',
+          summary: 'The media library: ready items (newest first) and the uploads still processing; bulletins unless purpose=alert',
+          description: "Alert audio (made for an emergency alert: its text to speech, upload or CAP audio) is kept apart from the bulletins operators schedule: it is listed only with purpose=alert, and reached by id from its alert.",
           querystring: Type.Object({
             q: Type.Optional(Type.String({ maxLength: 100, description: 'text in the title or transcript' })),
             lang: Type.Optional(Type.String({ maxLength: 35 })),
             tag: Type.Optional(Type.String({ maxLength: 40 })),
             origin: Type.Optional(Type.Union([Type.Literal('upload'), Type.Literal('tts')])),
+            purpose: Type.Optional(MediaPurpose),
             includeRetired: Type.Optional(Type.Boolean()),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
             offset: Type.Optional(Type.Integer({ minimum: 0 })),
           }),
+          response: { 200: MediaList },
         },
       },
       async (req) => {
@@ -169,23 +175,24 @@ export const mediaRoutes =
         const q = req.query;
         // The audio made for another commune's alert carries its words: a scoped user does not see it.
         const hide = hiddenAlertMedia(ctx, p);
-        const { total, items } = lib.list({ ...q, lang: q.lang ? langOf(q.lang) : undefined, hide });
-        return { total, items, processing: lib.processing().filter((j) => !hide.has(j.id)) };
+        const purpose = q.purpose ?? 'bulletin';
+        const { total, items } = lib.list({ ...q, purpose, lang: q.lang ? langOf(q.lang) : undefined, hide });
+        return { total, items, processing: lib.processing(purpose).filter((j) => !hide.has(j.id)) };
       },
     );
 
-    app.get('/api/media/languages', { schema: { tags: ['media'], operationId: 'listMediaLanguages', summary: 'Language tags (BCP 47) of the province\'s peoples; any well-formed tag is accepted' } }, async (req) => {
+    app.get('/api/media/languages', { schema: { tags: ['media'], operationId: 'listMediaLanguages', summary: 'Language tags (BCP 47) of the province\'s peoples; any well-formed tag is accepted', response: { 200: MediaLanguages } } }, async (req) => {
       requirePermission(req, 'read');
-      return { languages: KNOWN_LANGUAGES };
+      return { languages: [...KNOWN_LANGUAGES] };
     });
 
-    app.get('/api/media/tts/voices', { schema: { tags: ['media'], operationId: 'listTtsVoices', summary: 'The text-to-speech engine and its voices (503 when none is installed)' } }, async (req) => {
+    app.get('/api/media/tts/voices', { schema: { tags: ['media'], operationId: 'listTtsVoices', summary: 'The text-to-speech engine and its voices (503 when none is installed)', response: { 200: TtsVoices } } }, async (req) => {
       requirePermission(req, 'read');
       needTts();
       return { engine: tts.name, voices: await tts.voices() };
     });
 
-    app.get('/api/media/:id', { schema: { tags: ['media'], operationId: 'getMedia', summary: 'One item (status ready), or its processing job (processing with percent, or failed with the reason)', params: MediaId } }, async (req) => {
+    app.get('/api/media/:id', { schema: { tags: ['media'], operationId: 'getMedia', summary: 'One item (status ready), or its processing job (processing with percent, or failed with the reason)', params: MediaId, response: { 200: MediaEntry } } }, async (req) => {
       const p = requirePermission(req, 'read');
       const x = lib.get(req.params.id);
       if (!x || hiddenAlertMedia(ctx, p).has(x.id)) throw Errors.notFound(`media ${req.params.id}`);
@@ -201,6 +208,7 @@ export const mediaRoutes =
           summary: 'The stored Ogg Opus file (audio/ogg); supports Range (206, 416) and If-Range for resumed downloads',
           description: 'Users with a bearer token, and sites with their own credential (HTTP Basic siteId:secret): the agents download their playlists\' media here, the only route a site may call.',
           params: MediaId,
+          response: { 200: MediaAudio, 206: { ...MediaAudio, description: 'the range asked for (Content-Range)' } },
         },
         config: { siteAccess: true },
       },
@@ -223,7 +231,9 @@ export const mediaRoutes =
         const ifRange = req.headers['if-range'];
         const range = ifRange !== undefined && ifRange !== etag ? { kind: 'whole' as const } : parseRange(req.headers.range, size);
         if (range.kind === 'unsatisfiable') {
-          return reply.status(416).header('content-range', `bytes */${size}`).send({ error: 'LOANET_RANGE_NOT_SATISFIABLE', message: `the range is outside the file (${size} bytes)` });
+          // The error handler keeps the header: the client learns the file's size (RFC 9110 §15.5.17).
+          reply.header('content-range', `bytes */${size}`);
+          throw new LoanetError('LOANET_RANGE_NOT_SATISFIABLE', 416, `the range is outside the file (${size} bytes)`);
         }
         reply
           .header('cache-control', 'private, max-age=86400')
@@ -249,6 +259,7 @@ export const mediaRoutes =
           description: 'Stored as Ogg Opus mono 48 kHz, normalised to the loudness target. 201 with the item when ready within waitMs; 202 with its id while processing; 413 too large; 415 another format (a playlist, a concat list, an image…), naming it; 422 empty, not audio, damaged, silent or too long; 503 without ffmpeg.',
           querystring: Wait,
           consumes: ['multipart/form-data'],
+          response: Created,
         },
       },
       async (req, reply) => {
@@ -285,6 +296,7 @@ export const mediaRoutes =
           description: '201 ready / 202 processing as for uploads; 422 when the engine has no voice for the language; 503 when no engine is installed.',
           querystring: Wait,
           body: ttsFields,
+          response: Created,
         },
       },
       async (req, reply) => {
@@ -309,6 +321,7 @@ export const mediaRoutes =
           summary: 'Speak a Word document (.docx, multipart field "file"; fields title, lang, voice, rate, tags)',
           querystring: Wait,
           consumes: ['multipart/form-data'],
+          response: Created,
         },
       },
       async (req, reply) => {
@@ -365,6 +378,7 @@ export const mediaRoutes =
             { title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), lang: Type.Optional(Type.String({ maxLength: 35 })), tags: Type.Optional(Tags) },
             { additionalProperties: false },
           ),
+          response: { 200: MediaItemSchema },
         },
       },
       async (req) => {
@@ -378,7 +392,7 @@ export const mediaRoutes =
       },
     );
 
-    app.delete('/api/media/:id', { schema: { tags: ['media'], operationId: 'retireMedia', summary: 'Retire an item: refused while it is scheduled; the record stays, the file goes', params: MediaId } }, async (req) => {
+    app.delete('/api/media/:id', { schema: { tags: ['media'], operationId: 'retireMedia', summary: 'Retire an item: refused while it is scheduled; the record stays, the file goes', params: MediaId, response: { 200: MediaItemSchema } } }, async (req) => {
       const p = requirePermission(req, 'media.write');
       const item = lib.item(req.params.id);
       if (!item) throw Errors.notFound(`media ${req.params.id}`);
