@@ -1,19 +1,17 @@
 /**
  * Choose a bulletin from the media library, upload a new one (with progress:
  * a 20 MB file over 4G takes a while), or make one from text by speech. The
- * chosen item can be listened to in the browser.
+ * chosen item can be listened to in the browser. Only bulletins are offered:
+ * the server lists alert audio apart (GET /api/media lists purpose bulletin).
  */
 import { useState } from 'preact/hooks';
 import { api, ApiError, uploadWithProgress } from '../api.ts';
 import { t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
+import type { MediaItem, MediaList } from '../../../api/index.ts';
 
-export interface MediaSummary {
-  id: string;
-  title: string;
-  durationMs: number;
-  lang: string;
-}
+/** What the picker and the library table show of an item. */
+export type MediaSummary = Pick<MediaItem, 'id' | 'title' | 'durationMs' | 'lang'>;
 
 export function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000);
@@ -21,14 +19,14 @@ export function formatDuration(ms: number): string {
 }
 
 export function MediaPicker(props: { value: string; onChange: (id: string) => void; canWrite: boolean }) {
-  const lib = useApi<{ items: MediaSummary[] }>('/api/media?limit=200');
+  const lib = useApi<MediaList>('/api/media?purpose=bulletin&limit=200');
   const [progress, setProgress] = useState<number | null>(null);
   const [busy, setBusy] = useState('');
   const [error, setError] = useState('');
   const [ttsTitle, setTtsTitle] = useState('');
   const [ttsText, setTtsText] = useState('');
 
-  const done = (item: MediaSummary) => {
+  const done = (item: MediaItem) => {
     lib.reload();
     props.onChange(item.id);
     setBusy('');
@@ -49,7 +47,7 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
     form.append('file', file);
     setError('');
     setProgress(0);
-    uploadWithProgress<MediaSummary>('/api/media?waitMs=120000', form, (share) => {
+    uploadWithProgress<MediaItem>('/api/media?waitMs=120000', form, (share) => {
       setProgress(share);
       if (share >= 1) setBusy(t('processing'));
     }).then(done, fail);
@@ -60,7 +58,7 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
     e.preventDefault();
     setError('');
     setBusy(t('processing'));
-    api<MediaSummary>('POST', '/api/media/tts?waitMs=120000', { title: ttsTitle, text: ttsText }).then((item) => {
+    api<MediaItem>('POST', '/api/media/tts?waitMs=120000', { title: ttsTitle, text: ttsText }).then((item) => {
       setTtsText('');
       setTtsTitle('');
       done(item);
