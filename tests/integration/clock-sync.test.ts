@@ -2,22 +2,30 @@
  * The clock exchange end to end: a real server (embedded broker over TCP)
  * answers each agent's requests on its `time` topic; agents report their
  * offset to the server clock and its uncertainty in telemetry. Server and
- * agents share this machine's clock, so a correct exchange reads ~0 ms (and
- * −1,500 ms for an agent whose clock runs 1.5 s ahead). The 20 ms bound is a
- * correctness bound on loopback, not a speed test.
+ * agents share this process, so the true offset is known: the wall clock (the
+ * server's) minus the monotonic time base (the agents'), ~0 ms (and 1,500 ms
+ * less for an agent whose clock runs 1.5 s ahead). A correct exchange
+ * reports an interval, offset ± uncertainty, that holds the truth, however
+ * slow the round trips of a busy machine made it; how narrow it is on
+ * loopback is printed (a figure, not a test: tests/bench/playout-accuracy.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
-import { EdgeAgent } from '../../edge-agent/agent.ts';
+import { EdgeAgent, monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { parseAgentConfig } from '../../edge-agent/config.ts';
 import type { DeviceGateway, DeviceStatus } from '../../edge-agent/devices/gateway.ts';
 import { PROTOCOL_VERSION, decodeClockResponse, encodeJson, siteTopic, type ClockResponse, type TelemetryMessage } from '../../protocol/index.ts';
 
 const SITES = 5;
-const BOUND_MS = 20;
+/** The server stamps whole milliseconds and telemetry rounds to 1 µs: the interval may miss the truth by this much. */
+const STAMP_MS = 1;
+/** Server clock − the agents' time base, right now (the same process). */
+const trueOffset = () => Date.now() - monotonicEpochMs();
+/** Holds the true offset: |offset − truth| ≤ uncertainty (+ the stamps' rounding). */
+const holdsTruth = (offsetMs: number, uncertaintyMs: number, truthMs: number) => Math.abs(offsetMs - truthMs) <= uncertaintyMs + STAMP_MS;
 let t: TestServer;
 let fleet: FleetRunner;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -83,9 +91,8 @@ describe('clock exchange over MQTT', () => {
     const offsets = reports.map((m) => m!.clockOffsetMs!);
     console.log(`[clock] fleet offsets ms: ${offsets.map((o) => o.toFixed(3)).join(', ')}; uncertainties ms: ${reports.map((m) => m!.clockUncertaintyMs!.toFixed(3)).join(', ')}`);
     for (const m of reports) {
-      expect(Math.abs(m!.clockOffsetMs!), m!.siteId).toBeLessThan(BOUND_MS);
       expect(m!.clockUncertaintyMs!).toBeGreaterThanOrEqual(0);
-      expect(m!.clockUncertaintyMs!).toBeLessThan(BOUND_MS);
+      expect(holdsTruth(m!.clockOffsetMs!, m!.clockUncertaintyMs!, trueOffset()), `${m!.siteId}: ${m!.clockOffsetMs} ± ${m!.clockUncertaintyMs} ms does not hold ${trueOffset()}`).toBe(true);
     }
     const agents = ids.map((id) => fleet.site(id).agent.stats);
     // After the burst, requests are rare (30 s): a handful per agent so far, not one per 250 ms forever.
@@ -97,7 +104,7 @@ describe('clock exchange over MQTT', () => {
 
   it('an agent whose clock runs 1,500 ms ahead reports an offset of about −1,500 ms', async () => {
     const { siteId, secret } = await register('Cụm loa đồng hồ sai', '02683');
-    const ahead = { now: () => performance.timeOrigin + performance.now() + 1500 };
+    const ahead = { now: () => monotonicEpochMs() + 1500 };
     const agent = new EdgeAgent({
       config: parseAgentConfig(
         { siteId, server: { mqttUrl: t.mqttUrl }, credential: { secret }, heartbeatIntervalS: 1, keepaliveS: 5, reconnect: { baseMs: 100, capMs: 1000 } },
@@ -114,8 +121,9 @@ describe('clock exchange over MQTT', () => {
       return typeof m?.clockOffsetMs === 'number' ? m : undefined;
     }, 15_000, 100);
     console.log(`[clock] agent 1,500 ms ahead: offset ${m.clockOffsetMs!.toFixed(3)} ms ± ${m.clockUncertaintyMs!.toFixed(3)} ms`);
-    expect(Math.abs(m.clockOffsetMs! - -1500)).toBeLessThan(BOUND_MS);
-    expect(m.clockUncertaintyMs!).toBeLessThan(BOUND_MS);
+    expect(holdsTruth(m.clockOffsetMs!, m.clockUncertaintyMs!, trueOffset() - 1500), `${m.clockOffsetMs} ± ${m.clockUncertaintyMs} ms does not hold ${trueOffset() - 1500}`).toBe(true);
+    // Narrow enough to tell the skew from none: the interval holds −1,500 and not 0.
+    expect(holdsTruth(m.clockOffsetMs!, m.clockUncertaintyMs!, trueOffset())).toBe(false);
   });
 
   it('answers a valid request on the site\'s time topic, counts and drops malformed ones, and does not count clock traffic as a sign of life', async () => {
