@@ -142,12 +142,33 @@ export const ReportLine = Type.Object({
 export const AlertReport = Type.Object({ alert: Alert, delivery: Type.Omit(DeliveryState, ['unreached']), sites: Type.Array(ReportLine) });
 
 const Warnings = Type.Array(Type.String());
-export const CapStarted = Type.Object({ id: Type.String(), outcome: Type.Literal('started'), lifecycle: Type.String(), alert: AlertSummary, warnings: Warnings });
+/** Present when the document was an envelope (EDXL-DE, Atom, RSS): what became of each CAP alert in it, in document order. */
+export const CapEnvelopeOutcome = Type.Object(
+  {
+    format: Type.String({ description: 'EDXL-DE 1.0, EDXL-DE 2.0, Atom, RSS or CAP alert list' }),
+    alerts: Type.Array(
+      Type.Union([
+        Type.Object({ index: Type.Integer({ minimum: 0 }), outcome: Type.Union(['started', 'updated', 'cancelled', 'duplicate', 'stored'].map((o) => Type.Literal(o))), id: Nullable(Type.String()) }),
+        Type.Object({
+          index: Type.Integer({ minimum: 0 }),
+          outcome: Type.Literal('refused'),
+          id: Type.Null(),
+          status: Type.Integer({ description: 'the HTTP status it would have had alone' }),
+          code: Type.String(),
+          message: Type.String(),
+        }),
+      ]),
+    ),
+  },
+  { description: 'every CAP alert of an envelope, each handled as if posted alone' },
+);
+const envelope = { envelope: Type.Optional(CapEnvelopeOutcome) };
+export const CapStarted = Type.Object({ id: Type.String(), outcome: Type.Literal('started'), lifecycle: Type.String(), alert: AlertSummary, warnings: Warnings, ...envelope });
 export const CapHandled = Type.Union([
-  Type.Object({ id: Type.String(), outcome: Type.Literal('updated'), revision: Type.Integer(), alert: AlertSummary, warnings: Warnings }),
-  Type.Object({ outcome: Type.Literal('cancelled'), cancelled: Type.Array(Type.String()), warnings: Warnings }),
-  Type.Object({ id: Nullable(Type.String()), outcome: Type.Literal('duplicate'), warnings: Warnings }),
-  Type.Object({ id: Type.Null(), outcome: Type.Literal('stored'), reason: Type.String(), warnings: Warnings }),
+  Type.Object({ id: Type.String(), outcome: Type.Literal('updated'), revision: Type.Integer(), alert: AlertSummary, warnings: Warnings, ...envelope }),
+  Type.Object({ outcome: Type.Literal('cancelled'), cancelled: Type.Array(Type.String()), warnings: Warnings, ...envelope }),
+  Type.Object({ id: Nullable(Type.String()), outcome: Type.Literal('duplicate'), warnings: Warnings, ...envelope }),
+  Type.Object({ id: Type.Null(), outcome: Type.Literal('stored'), reason: Type.String(), warnings: Warnings, ...envelope }),
 ]);
 
 export const CapSender = Type.Object({

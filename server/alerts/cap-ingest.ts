@@ -37,12 +37,39 @@ const capHasVoice: HasVoice = (lang) => voiceForLanguage(ESPEAK_NG_VOICES, lang)
 /** Validity of a CAP alert without `<expires>`. */
 export const CAP_DEFAULT_VALIDITY_MS = 3600_000;
 
-export type CapIngestResult =
+/** What became of each CAP alert of an envelope (EDXL-DE, Atom, RSS), in document order. */
+export interface EnvelopeOutcome {
+  format: string;
+  alerts: Array<
+    | { index: number; outcome: 'started' | 'updated' | 'cancelled' | 'duplicate' | 'stored'; id: string | null }
+    | { index: number; outcome: 'refused'; id: null; status: number; code: string; message: string }
+  >;
+}
+
+type CapAlertResult =
   | { outcome: 'started'; alert: Alert; lifecycle: LifecycleOutcome['kind']; warnings: string[] }
   | { outcome: 'updated'; alert: Alert; lifecycle: 'update'; warnings: string[] }
   | { outcome: 'cancelled'; cancelled: string[]; warnings: string[] }
   | { outcome: 'duplicate'; alertId: string | null; warnings: string[] }
   | { outcome: 'stored'; reason: string; warnings: string[] };
+
+/** The answer for one alert; for an envelope, the first alert started or updated (else the first taken), with every alert's outcome in `envelope`. */
+export type CapIngestResult = CapAlertResult & { envelope?: EnvelopeOutcome };
+
+/** The alert an answer is about: the one started, updated or duplicated; the first cancelled; none when only stored. */
+function resultId(r: CapAlertResult): string | null {
+  switch (r.outcome) {
+    case 'started':
+    case 'updated':
+      return r.alert.id;
+    case 'cancelled':
+      return r.cancelled[0] ?? null;
+    case 'duplicate':
+      return r.alertId;
+    case 'stored':
+      return null;
+  }
+}
 
 const capInvalid = (errors: CapIssue[]) =>
   new LoanetError('LOANET_CAP_INVALID', 400, `not a valid CAP 1.2 alert: ${errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, field: errors[0]?.path });
@@ -111,6 +138,14 @@ export class CapIngest {
       }
     }
     const lines = done.map((d) => ('r' in d ? `${label(d.i)}: ${d.r.outcome}${'alert' in d.r ? ` ${d.r.alert.id}` : ''}` : `${label(d.i)}: refused (${d.e.statusCode} ${d.e.code}): ${d.e.message}`));
+    const envelope: EnvelopeOutcome = {
+      format: u.format,
+      alerts: done.map((d) =>
+        'r' in d
+          ? { index: d.i, outcome: d.r.outcome, id: resultId(d.r) }
+          : { index: d.i, outcome: 'refused' as const, id: null, status: d.e.statusCode, code: d.e.code, message: d.e.message },
+      ),
+    };
     const ok = done.flatMap((d) => ('r' in d ? [d.r] : []));
     const chosen = ok.find((r) => r.outcome === 'started' || r.outcome === 'updated') ?? ok[0];
     if (!chosen) {
@@ -118,7 +153,7 @@ export class CapIngest {
       if (n === 1) throw first.e;
       throw new LoanetError(first.e.code, first.e.statusCode, `no CAP alert of the ${u.format} document was taken: ${lines.join('; ')}`, first.e.details);
     }
-    return { ...chosen, warnings: [...chosen.warnings, `${u.format} envelope: ${n} CAP alert${n > 1 ? 's' : ''}, each handled as if posted alone`, ...(n > 1 ? lines : [])] };
+    return { ...chosen, warnings: [...chosen.warnings, `${u.format} envelope: ${n} CAP alert${n > 1 ? 's' : ''}, each handled as if posted alone`, ...(n > 1 ? lines : [])], envelope };
   }
 
   private async ingestAlert(xml: string, actor: AlertActor, authorize: (cap: CapAlert) => number | null): Promise<CapIngestResult> {

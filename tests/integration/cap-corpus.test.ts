@@ -146,22 +146,34 @@ describe.skipIf(!run)('CAP in envelopes: EDXL-DE, Atom, RSS', () => {
     expect(lines).toHaveLength(2);
     expect(lines.every((l) => / of 2: started /.test(l)), lines.join('\n')).toBe(true);
     const titles = ((await t.api('GET', '/api/alerts')).body.alerts as Array<{ title: string }>).map((a) => a.title);
-    expect(titles).toEqual(expect.arrayContaining(['Watch and Act: bushfire near Kingaroy', 'Flood watch for the Burnett River']));
+    expect(titles).toEqual(expect.arrayContaining(['Watch and Act: bushfire near Kingaroy', 'Flood watch for the Burnett River']));    // Every alert of the envelope has its own outcome, in document order, with its id.
+    expect(r.body.envelope).toEqual({ format: 'EDXL-DE 1.0', alerts: [{ index: 0, outcome: 'started', id: expect.stringMatching(/^alr-/) }, { index: 1, outcome: 'started', id: expect.stringMatching(/^alr-/) }] });
+    expect(r.body.envelope.alerts.map((a: { id: string }) => a.id)).toContain(r.body.id);
   });
 
   it('EDXL-DE 2.0 and an Atom feed entry carrying the alert are accepted', async () => {
     const de2 = await post(adapt(read('edxl-de-2.0-one-alert.xml'), 'de2'));
     expect(de2.status, JSON.stringify(de2.body)).toBe(201);
     expect(de2.body.alert.title).toBe('Nguy cơ sạt lở đất tại các thôn ven núi');
-    const atom = await post(adapt(read('atom-feed-embedded.xml'), 'atom'), 'application/xml; charset=utf-8');
+    // An Atom feed as feeds are served: application/atom+xml.
+    const atom = await post(adapt(read('atom-feed-embedded.xml'), 'atom'), 'application/atom+xml; charset=utf-8');
     expect(atom.status, JSON.stringify(atom.body)).toBe(201);
+    expect(atom.body.envelope).toMatchObject({ format: 'Atom', alerts: [{ index: 0, outcome: 'started', id: atom.body.id }] });
     expect(atom.body.alert.title).toBe('Gul varning: kraftigt regn i Västra Götaland');
   });
 
   it('an alert escaped inside an RSS item is read and judged like any other (this one long expired)', async () => {
-    const r = await post(read('rss-item-escaped.xml'));
+    const r = await post(read('rss-item-escaped.xml'), 'application/rss+xml');
     expect(r.status, JSON.stringify(r.body)).toBe(422);
     expect(r.body.error).toBe('LOANET_ALERT_EXPIRED');
+  });
+
+  it('a document sent as anything but XML is refused with 415 naming the types taken', async () => {
+    for (const type of ['text/plain', 'application/json', 'application/octet-stream']) {
+      const r = await post(read('atom-feed-embedded.xml'), type);
+      expect(r.status, type).toBe(415);
+      expect(r.body.message, type).toContain('application/atom+xml');
+    }
   });
 
   it('a feed entry that only links to its CAP is refused, saying to post the CAP itself; nothing is fetched', async () => {

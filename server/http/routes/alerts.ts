@@ -66,6 +66,10 @@ const uploadCheck = TypeCompiler.Compile(UploadFields);
 const UpdateBody = Type.Object({ ...AlertFields, message: Type.Optional(Message) }, { additionalProperties: false });
 type Fields = Static<typeof UploadFields>;
 
+/** CAP alone, or in the envelopes authorities distribute it in (EDXL-DE has no registered type of its own: application/xml). */
+const CAP_CONTENT_TYPES = ['application/cap+xml', 'application/xml', 'text/xml', 'application/atom+xml', 'application/rss+xml'];
+const unsupportedCapType = () => new LoanetError('LOANET_UNSUPPORTED_MEDIA_TYPE', 415, `send the CAP document as one of ${CAP_CONTENT_TYPES.join(', ')}`);
+
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const SenderName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\s,<>&]+$', description: 'the CAP <sender> exactly as the messages carry it (no spaces or commas), e.g. pctt@laocai.gov.vn' });
 const SenderAccounts = Type.Array(
@@ -126,7 +130,7 @@ export const alertRoutes =
     const senders = new CapSenderStore(ctx.db, ctx.now);
     await app.register(multipart, { limits: { fileSize: ctx.media.library.config.maxBytes, files: 1, fields: 5, fieldSize: 200_000, parts: 6 } });
     // Bytes, read as text by their byte order mark, charset or XML declaration (RFC 7303), never assumed UTF-8.
-    app.addContentTypeParser(['application/xml', 'text/xml', 'application/cap+xml'], { parseAs: 'buffer', bodyLimit: CAP_LIMITS.documentBytes }, (req, body, done) => {
+    app.addContentTypeParser(CAP_CONTENT_TYPES, { parseAs: 'buffer', bodyLimit: CAP_LIMITS.documentBytes }, (req, body, done) => {
       try {
         done(null, capDocumentText(body as Buffer, req.headers['content-type']));
       } catch (e) {
@@ -294,21 +298,25 @@ export const alertRoutes =
       '/api/alerts/cap',
       {
         bodyLimit: CAP_LIMITS.documentBytes,
+        // Before any body parser runs: a CAP document sent as JSON or form data is the wrong type (415), not bad JSON (400).
+        onRequest: async (req) => {
+          if (!/\bxml\b/i.test(req.headers['content-type'] ?? '')) throw unsupportedCapType();
+        },
         schema: {
           tags: ['alerts'],
           operationId: 'postCapAlert',
-          summary: 'Start, update or cancel an alert from a CAP 1.2 document (Content-Type application/cap+xml or application/xml)',
+          summary: 'Start, update or cancel an alert from a CAP 1.2 document, alone or in an EDXL-DE, Atom or RSS envelope (Content-Type application/cap+xml, application/xml, text/xml, application/atom+xml or application/rss+xml)',
           description:
             '403 naming alert/sender unless your account is bound to the message\'s <sender> (GET /api/alerts/cap/senders; a network-wide admin may use any sender); 403 naming alert/info/area when an <area> of the message, whatever its status, lies outside your area or the sender\'s. A message only ever matches, updates or cancels alerts of its own sender. ' +
             '201 with the alert id for a new alert; 200 for an Update of a live alert (same id, next revision), a Cancel (the ids cancelled), a duplicate (already received) or a message with nothing to play (System, Ack). 400 LOANET_CAP_INVALID names the element at fault; 409 same sender and identifier with other content; 422 Draft, expired, or no <area> in this network. Test and Exercise become test alerts, never Actual.',
           // Described per content type, so a body of any other type reaches the handler's own 415.
-          body: { content: Object.fromEntries(['application/cap+xml', 'application/xml', 'text/xml'].map((t) => [t, { schema: Type.String({ description: 'a CAP 1.2 <alert> document' }) }])) },
+          body: { content: Object.fromEntries(CAP_CONTENT_TYPES.map((t) => [t, { schema: Type.String({ description: 'a CAP 1.2 <alert> document, or an EDXL-DE, Atom or RSS document carrying CAP alerts' }) }])) },
           response: { 201: CapStarted, 200: CapHandled },
         },
       },
       async (req, reply) => {
         const p = requirePermission(req, 'alert.write');
-        if (typeof req.body !== 'string' || !/\bxml\b/i.test(req.headers['content-type'] ?? '')) throw new LoanetError('LOANET_UNSUPPORTED_MEDIA_TYPE', 415, 'send the CAP document as application/cap+xml (or application/xml, text/xml)');
+        if (typeof req.body !== 'string') throw unsupportedCapType();
         const poster = { userId: p.user.id, role: p.user.role, areaId: p.user.areaId, tokenId: p.tokenId, tokenKind: p.tokenKind };
         const authorize = (cap: CapAlert) => {
           const d = capSenderDecision(cap.sender, senders.bySender(cap.sender), poster);
@@ -317,17 +325,18 @@ export const alertRoutes =
           throw new LoanetError('LOANET_FORBIDDEN', 403, `not allowed: alert/sender: ${d.reason}`, { field: 'alert/sender', sender: cap.sender });
         };
         const r = await ctx.alerts.cap.ingest(req.body, actorOf(p), authorize);
+        const envelope = r.envelope ? { envelope: r.envelope } : {};
         switch (r.outcome) {
           case 'started':
-            return reply.status(201).header('location', `/api/alerts/${r.alert.id}`).send({ id: r.alert.id, outcome: r.outcome, lifecycle: r.lifecycle, alert: summary(r.alert), warnings: r.warnings });
+            return reply.status(201).header('location', `/api/alerts/${r.alert.id}`).send({ id: r.alert.id, outcome: r.outcome, lifecycle: r.lifecycle, alert: summary(r.alert), warnings: r.warnings, ...envelope });
           case 'updated':
-            return reply.status(200).send({ id: r.alert.id, outcome: r.outcome, revision: r.alert.revision, alert: summary(r.alert), warnings: r.warnings });
+            return reply.status(200).send({ id: r.alert.id, outcome: r.outcome, revision: r.alert.revision, alert: summary(r.alert), warnings: r.warnings, ...envelope });
           case 'cancelled':
-            return reply.status(200).send({ outcome: r.outcome, cancelled: r.cancelled, warnings: r.warnings });
+            return reply.status(200).send({ outcome: r.outcome, cancelled: r.cancelled, warnings: r.warnings, ...envelope });
           case 'duplicate':
-            return reply.status(200).send({ id: r.alertId, outcome: r.outcome, warnings: r.warnings });
+            return reply.status(200).send({ id: r.alertId, outcome: r.outcome, warnings: r.warnings, ...envelope });
           case 'stored':
-            return reply.status(200).send({ id: null, outcome: r.outcome, reason: r.reason, warnings: r.warnings });
+            return reply.status(200).send({ id: null, outcome: r.outcome, reason: r.reason, warnings: r.warnings, ...envelope });
           default: {
             const never: never = r;
             return never;
