@@ -16,7 +16,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { PcmSource } from './live-stream.ts';
 import { ACCEPTED_FORMATS } from '../media/analysis.ts';
-import { fetchRelay, type RelayFetchOptions, type RelayTarget } from './relay-fetch.ts';
+import { fetchRelay, RelayRefused, type RelayFetchOptions, type RelayTarget } from './relay-fetch.ts';
 import type { RelayAllow } from './relay-destination.ts';
 
 export interface FfmpegExit {
@@ -111,8 +111,21 @@ export class FfmpegPcmSource implements PcmSource {
 export interface RelayEnd {
   /** `unreachable`: no audio ever came (refused redirect, connection or HTTP error, not audio); `ended`: it came, then stopped. */
   kind: 'unreachable' | 'ended';
+  /**
+   * Where it stopped: `refused`, a redirect to a destination a relay may not
+   * reach; `connect`, the connection or the HTTP answer failed; `decode`, the
+   * source answered and its body ended, broke or was not audio ffmpeg could read.
+   */
+  stage: 'refused' | 'connect' | 'decode';
+  /** For `connect`: the errno code (ECONNREFUSED …) or fetchRelay's own words (HTTP 404 Not Found, no data for 10 s): never an address. */
+  short?: string;
   /** The cause, for the server log only: network and ffmpeg detail maps the network it came from. */
   detail: string;
+}
+
+/** What the source answered with, once it answered 2xx. */
+export interface RelayAnswer {
+  contentType: string | null;
 }
 
 /**
@@ -124,12 +137,14 @@ export function startRelaySource(
   ffmpegPath: string,
   first: RelayTarget,
   allow: RelayAllow,
-  handlers: { data(chunk: Buffer): void; end(e: RelayEnd): void },
+  handlers: { data(chunk: Buffer): void; end(e: RelayEnd): void; answered?(a: RelayAnswer): void },
   o: Omit<RelayFetchOptions, 'signal'> = {},
 ): PcmSource {
   const abort = new AbortController();
   let pcmBytes = 0;
   let cause: string | undefined;
+  let answered = false;
+  let failed: { stage: 'refused' | 'connect'; short: string } | undefined;
   const child = new FfmpegPcmSource(ffmpegPath, relayInput(), {
     data: (c) => {
       pcmBytes += c.length;
@@ -140,11 +155,15 @@ export function startRelaySource(
       if (e.closedByUs) return;
       const ffmpeg = e.code === 0 ? undefined : `ffmpeg exited (${e.code ?? e.signal})${e.stderrTail ? `: ${e.stderrTail}` : ''}`;
       const detail = [cause, ffmpeg].filter(Boolean).join('; ') || 'the stream ended';
-      handlers.end({ kind: pcmBytes > 0 ? 'ended' : 'unreachable', detail });
+      const where = failed && !answered ? failed : { stage: 'decode' as const };
+      handlers.end({ kind: pcmBytes > 0 ? 'ended' : 'unreachable', ...where, detail });
     },
   });
   fetchRelay(first, allow, { ...o, signal: abort.signal }).then(
     (res) => {
+      answered = true;
+      const type = res.headers['content-type'];
+      handlers.answered?.({ contentType: typeof type === 'string' ? type.slice(0, 100) : null });
       res.once('end', () => (cause ??= 'the source closed the connection'));
       res.once('error', (err) => {
         cause ??= `the connection broke: ${err.message}`;
@@ -156,6 +175,8 @@ export function startRelaySource(
     (err: Error) => {
       if (abort.signal.aborted) return;
       cause = err.message;
+      // An errno code or fetchRelay's own sentence: neither names the address (Node's connect errors do).
+      failed = { stage: err instanceof RelayRefused ? 'refused' : 'connect', short: (err as NodeJS.ErrnoException).code ?? err.message };
       child.endInput();
     },
   );

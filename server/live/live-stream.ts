@@ -26,6 +26,7 @@ import { encodeAudioFrame } from '../../protocol/audio-frame.ts';
 import { FrameAssembler } from './frame-assembler.ts';
 import { LiveOpusEncoder, LIVE_FRAME_BYTES, LIVE_FRAME_MS, type LiveEncoderOptions } from './opus-encoder.ts';
 import { PcmQueue } from './pcm-queue.ts';
+import type { RelayStatus } from '../../api/live.ts';
 
 /** What the stream needs from where its audio comes from. */
 export interface PcmSource {
@@ -34,6 +35,8 @@ export interface PcmSource {
   resume(): void;
   /** Release everything (kill the child, close the socket). Idempotent. */
   close(): void;
+  /** What a relay's source is doing (connected, or reconnecting since when), for the stream's view. */
+  relayStatus?(): RelayStatus;
 }
 
 export interface LiveStreamOptions {
@@ -157,6 +160,19 @@ export class LiveStream {
   /** The source has nothing more: play out what is queued, then end with this reason. */
   sourceFinished(reason: 'ended' | 'source_lost' = 'ended', detail?: string): void {
     this.sourceDone ??= { reason, ...(detail !== undefined ? { detail } : {}) };
+  }
+
+  /**
+   * Forget the audio queued but not yet sent: a fallback item's, when the
+   * relay it stood in for is back, so the sites hear the relay at once
+   * rather than after the fallback's queued seconds.
+   */
+  dropQueued(): void {
+    this.queue.clear();
+    if (this.o.paced && this.paused) {
+      this.paused = false;
+      this.source?.resume();
+    }
   }
 
   /** Encode and publish what is due now. Public for tests that drive the clock. */

@@ -77,6 +77,13 @@ export class PcmQueue {
     return out;
   }
 
+  /** Forget what is held (a fallback's audio when the relay it stood in for is back). Not counted as dropped. */
+  clear(): void {
+    this.chunks = [];
+    this.bytes = 0;
+    this.head = 0;
+  }
+
   private skip(n: number): void {
     while (n > 0) {
       const c = this.chunks[0]!;

@@ -155,6 +155,8 @@ interface Entry {
   initialDelayMs: number;
   raises: LiveDelayView['raises'];
   lastRaiseAt: number;
+  /** Where its audio comes from, once attached (a relay's tells whether it is reconnecting). */
+  source?: PcmSource;
   /** Each reporting site's latest transit on this stream. */
   links: Map<string, { transitP50Ms: number; transitP99Ms: number; samples: number; behind: boolean }>;
 }
@@ -236,22 +238,32 @@ export class LiveService {
   }
 
   /**
+   * The areas a stream would go to (the outermost), or the refusal it would
+   * get: no area, or a stream of the same priority on air over them. Called
+   * by start(), and before a relay's source is tried (which takes seconds).
+   */
+  refuseOverlap(targets: readonly LiveArea[], priority: AudioPriority): LiveArea[] {
+    const areas = outermost(targets);
+    if (areas.length === 0) throw Errors.badRequest('areas: name at least one area', 'areas');
+    for (const other of this.live.values()) {
+      if (other.input.priority !== priority) continue;
+      const clash = areas.find((a) => outermost(other.input.areas).some((b) => a.path.includes(b.id) || b.path.includes(a.id)));
+      if (clash) {
+        throw Errors.conflict(
+          `luồng ${other.id} cùng mức ưu tiên (${priority}) đang phát cho khu vực này (${other.start.source.label ?? other.input.source.kind}); dừng luồng đó hoặc chọn mức ưu tiên cao hơn / stream ${other.id} of the same priority (${priority}) is on air in area ${clash.key}; stop it or use a higher priority`,
+        );
+      }
+    }
+    return areas;
+  }
+
+  /**
    * Start a stream. `attach` wires the source to the stream (spawn ffmpeg,
    * take a socket) and returns it; it is called after the checks, so a
    * refused stream never spawns anything.
    */
   start(input: LiveStartInput, attach: (stream: LiveStream, end: (reason: AudioStopReason, detail?: string) => void) => PcmSource): LiveStreamView {
-    const areas = outermost(input.areas);
-    if (areas.length === 0) throw Errors.badRequest('areas: name at least one area', 'areas');
-    for (const other of this.live.values()) {
-      if (other.input.priority !== input.priority) continue;
-      const clash = areas.find((a) => outermost(other.input.areas).some((b) => a.path.includes(b.id) || b.path.includes(a.id)));
-      if (clash) {
-        throw Errors.conflict(
-          `luồng ${other.id} cùng mức ưu tiên (${input.priority}) đang phát cho khu vực này (${other.start.source.label ?? other.input.source.kind}); dừng luồng đó hoặc chọn mức ưu tiên cao hơn / stream ${other.id} of the same priority (${input.priority}) is on air in area ${clash.key}; stop it or use a higher priority`,
-        );
-      }
-    }
+    const areas = this.refuseOverlap(input.areas, input.priority);
     const id = this.allocateId();
     const now = this.deps.now();
     const packetsPerMessage = input.packetsPerMessage ?? this.cfg.packetsPerMessage;
@@ -316,6 +328,7 @@ export class LiveService {
     this.live.set(id, entry);
     this.wire.sendStart(onAir(entry));
     const source = attach(stream, (reason, detail) => this.finish(entry, reason, detail, null));
+    entry.source = source;
     if (entry.endedAt === null) stream.start(source);
     else source.close();
     this.deps.audit.record(input.actor, 'live.start', String(id), {
@@ -622,6 +635,7 @@ export class LiveService {
       sites: totals(e.reports.values()),
       skew: e.skew.summary(),
       adaptive: this.delayView(e),
+      ...(e.source?.relayStatus ? { relay: e.source.relayStatus() } : {}),
     };
   }
 

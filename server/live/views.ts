@@ -5,8 +5,8 @@
  * past stream answers in the shape of a live one. Also how a stream's source
  * is named and how a relay's URL is kept out of what readers see.
  */
-import type { AudioPriority, AudioSourceKind, AudioStreamStart, StreamStatsEvent } from '../../protocol/index.ts';
-import type { DelayChoice, LiveDelayView } from './delay-budget.ts';
+import type { StreamStatsEvent } from '../../protocol/index.ts';
+import type { LiveSiteTotals, LiveSiteView, LiveStreamView } from '../../api/live.ts';
 import type { LiveStreamStats } from './live-stream.ts';
 import type { SkewSummary } from './skew.ts';
 import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamRecord } from './store.ts';
@@ -15,70 +15,9 @@ import type { LiveActor, LiveSourceSpec } from './service.ts';
 /** Per-site counters as last reported (they are cumulative at the site): the record's row without its key. */
 export type SiteReport = Omit<LiveSiteRecord, 'siteId'>;
 
-export interface LiveSiteTotals {
-  /** Sites that reported on this stream. */
-  sites: number;
-  received: number;
-  late: number;
-  lost: number;
-  concealed: number;
-  fecRecovered: number;
-  played: number;
-  /** Mean of the sites' last reported buffer level. */
-  bufferLevelMsMean: number | null;
-  /** Packets neither played nor concealed nor rebuilt by FEC, over packets due: the loss a listener hears as a gap. */
-  unconcealedLossRatio: number | null;
-}
+export type { LiveSiteTotals, LiveStreamView, LiveDelayPreview, LiveSiteView } from '../../api/live.ts';
 
-export interface LiveStreamView {
-  id: number;
-  state: 'live' | 'ended';
-  source: { kind: AudioSourceKind; label: string | null; url?: string; mediaId?: string; format?: 'pcm' | 'webm' };
-  areas: string[];
-  priority: AudioPriority;
-  whenPreempted: 'resume' | 'end';
-  delayMs: number;
-  codec: AudioStreamStart['codec'];
-  startedAt: number;
-  /** Play-at of the first frame (server clock). */
-  startAt: number;
-  startedBy: string;
-  endedAt: number | null;
-  endReason: LiveEndReason | null;
-  endDetail: string | null;
-  /** Who stopped it (an operator's stop), else null. */
-  endedBy: string | null;
-  server: LiveStreamStats;
-  sites: LiveSiteTotals;
-  skew: SkewSummary;
-  /** The adaptive delay: as it is while the stream plays, as it ended from the record (null for a stream recorded before it was kept). */
-  adaptive: LiveDelayView | null;
-}
-
-
-/** What a new stream to these areas would start with, before going live. */
-export interface LiveDelayPreview {
-  delayMs: number;
-  ceilingMs: number;
-  /** The delay may be raised while the stream plays (ceiling above it). */
-  adaptive: boolean;
-  /** Targeted sites with a measured link, slowest first (at most 50). */
-  sites: DelayChoice['sites'];
-  /** Targeted sites with a measured link; those beyond the ceiling. */
-  measured: number;
-  beyondCeiling: number;
-}
-
-/**
- * One site's latest report on one stream (what GET /api/live/streams/{id}
- * lists per site): the same as its stored row (server/live/store.ts), so a
- * past stream answers in the shape of a live one.
- */
-export type LiveSiteView = LiveSiteRecord & {
-  /** Its link's transit on this stream and whether it keeps up (while the stream is in memory). */
-  link?: { transitP50Ms: number; transitP99Ms: number; samples: number; behind: boolean; neededMs: number };
-};
-
+/** One stream with each site's latest report (the route adds the sites' names and the silent ones). */
 export interface LiveStreamDetail extends LiveStreamView {
   siteReports: LiveSiteView[];
 }

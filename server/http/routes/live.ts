@@ -37,8 +37,8 @@ import { requirePermission } from '../auth.ts';
 import { Errors, LoanetError } from '../../errors.ts';
 import { AUDIO_PRIORITIES, type AudioPriority } from '../../../protocol/index.ts';
 import { findMediaTools } from '../../media/tools.ts';
-import { FfmpegPcmSource, RELAY_ENDED, RELAY_UNREACHABLE, startRelaySource, webmInput } from '../../live/ffmpeg-source.ts';
-import { checkRelayUrl, RelayRefused, type RelayTarget } from '../../live/relay-fetch.ts';
+import { FfmpegPcmSource, webmInput } from '../../live/ffmpeg-source.ts';
+import { probeRelay, RelayProbeFailed, RelaySource, type ProbedRelay, type RelayFallback } from '../../live/relay-source.ts';
 import { relaySchemeProblem } from '../../live/relay-destination.ts';
 import { redactUrl } from '../../live/service.ts';
 import { publicUrl } from '../../live/store.ts';
@@ -46,6 +46,7 @@ import { inputArgs } from '../../media/analysis.ts';
 import type { LiveArea, LiveStartInput } from '../../live/service.ts';
 import type { Principal } from '../../auth/users.ts';
 import { silentSites } from '../../live/silent-sites.ts';
+import { LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView } from '../../../api/live.ts';
 
 const Priority = Type.Union(AUDIO_PRIORITIES.map((p) => Type.Literal(p)));
 const Areas = Type.Array(Type.String({ minLength: 1, maxLength: 60 }), { minItems: 1, maxItems: 64, description: 'area keys or codes: each subtree hears the stream' });
@@ -61,7 +62,14 @@ const Tuning = {
 const StartBody = Type.Object(
   {
     source: Type.Union([
-      Type.Object({ kind: Type.Literal('relay'), url: Type.String({ minLength: 8, maxLength: 2000, description: 'http(s) URL of a radio stream (Icecast, MP3, AAC, Ogg)' }) }, { additionalProperties: false }),
+      Type.Object(
+        {
+          kind: Type.Literal('relay'),
+          url: Type.String({ minLength: 8, maxLength: 2000, description: 'http(s) URL of a radio stream (Icecast, MP3, AAC, Ogg); it must deliver decodable audio within 8 s, else 422' }),
+          fallbackMediaId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'a media item played, looped, while a lost source is tried again (LOANET_RELAY_RECONNECT_S); without it the sites hear silence' })),
+        },
+        { additionalProperties: false },
+      ),
       Type.Object({ kind: Type.Literal('media'), mediaId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
     ]),
     areas: Areas,
@@ -125,7 +133,7 @@ export const liveRoutes =
       ...(b.bitrate ? { bitrate: b.bitrate } : {}),
     });
 
-    app.post('/api/live/streams', { schema: { tags: ['live'], operationId: 'startLiveStream', summary: 'Start a live stream: relay a radio URL or play a media item now', body: StartBody } }, async (req, reply) => {
+    app.post('/api/live/streams', { schema: { tags: ['live'], operationId: 'startLiveStream', summary: 'Start a live stream: relay a radio URL or play a media item now', description: 'A relay goes on air only once its source delivered decodable audio; else 422 LOANET_RELAY_REFUSED (destination or redirect not allowed), LOANET_RELAY_UNREACHABLE (connection, HTTP error, no answer) or LOANET_RELAY_NOT_AUDIO, with `reason` and `messageVi`. A source lost later is tried again for LOANET_RELAY_RECONNECT_S (the stream\'s `relay` says so), with silence or the fallback item meanwhile.', body: StartBody, response: { 201: LiveStreamView } } }, async (req, reply) => {
       const { areas, principal } = targets(req, req.body.areas);
       const src = req.body.source;
       const ffmpeg = ffmpegPath();
@@ -144,26 +152,45 @@ export const liveRoutes =
         // Only network streams: a file: or other URL would let a caller read the server's disk through ffmpeg.
         const scheme = relaySchemeProblem(url);
         if (scheme) throw Errors.badRequest(`source.url: ${scheme}`, 'source.url');
-        // Only public addresses unless the administrator allowed more; the address checked here is the one connected to.
-        const allow = ctx.config.live.relayAllow;
-        let target: RelayTarget;
-        try {
-          target = await checkRelayUrl(url, allow);
-        } catch (e) {
-          if (e instanceof RelayRefused) throw new LoanetError('LOANET_RELAY_REFUSED', 422, `source.url: ${e.message}`, { field: 'source.url' });
-          throw e;
+        let fallback: RelayFallback | undefined;
+        if (src.fallbackMediaId !== undefined) {
+          const item = ctx.media.library.item(src.fallbackMediaId);
+          if (!item || item.retiredAt !== null) throw new LoanetError('LOANET_NOT_FOUND', 404, `source.fallbackMediaId: media item ${src.fallbackMediaId} not found (ready, not retired)`, { field: 'source.fallbackMediaId' });
+          fallback = { mediaId: item.id, title: item.title, input: inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg') };
         }
         const input: LiveStartInput = { source: { kind: 'relay', url: url.toString() }, areas, actor: principal.user, ...tuning(req.body) };
-        view = ctx.live.start(input, (stream) =>
-          startRelaySource(ffmpeg, target, allow, {
-            data: (c) => stream.push(c),
-            end: (e) => {
-              logCause(streamId, 'live relay source failed', e.detail, input.source.kind === 'relay' ? input.source.url : undefined);
-              // A relay whose source went away plays out what it had, then ends as source_lost, with a reason that names no address.
-              stream.sourceFinished('source_lost', e.kind === 'unreachable' ? RELAY_UNREACHABLE : RELAY_ENDED);
-            },
-          }),
-        );
+        // A same-priority stream on air is refused before the source is tried, which takes seconds.
+        ctx.live.refuseOverlap(areas, input.priority);
+        // Only public addresses unless the administrator allowed more (the address checked is the one connected to),
+        // and only a source that delivers decodable audio goes on air.
+        const allow = ctx.config.live.relayAllow;
+        let probed: ProbedRelay;
+        try {
+          probed = await probeRelay({ ffmpegPath: ffmpeg, url, allow });
+        } catch (e) {
+          if (!(e instanceof RelayProbeFailed)) throw e;
+          ctx.log.warn({ source: 'relay', url: publicUrl(url.toString()), reason: e.reason, detail: redactUrl(e.logDetail, url.toString()).slice(0, 500) }, 'live relay refused');
+          throw new LoanetError(e.code, 422, e.message, { field: 'source.url', reason: e.reason, messageVi: e.messageVi });
+        }
+        const windowMs = ctx.config.live.relayReconnectS * 1000;
+        try {
+          view = ctx.live.start(input, (stream) =>
+            new RelaySource(
+              {
+                ffmpegPath: ffmpeg, url, allow, now: Date.now, windowMs, ...(fallback ? { fallback } : {}),
+                push: (c) => stream.push(c),
+                dropQueued: () => stream.dropQueued(),
+                // Plays out what it had, then ends as source_lost, with a reason that names no address.
+                lost: (detail) => stream.sourceFinished('source_lost', detail),
+                log: (what, detail) => logCause(streamId, what, detail, url.toString()),
+              },
+              probed,
+            ),
+          );
+        } catch (e) {
+          probed.close();
+          throw e;
+        }
       } else {
         const item = ctx.media.library.item(src.mediaId);
         if (!item || item.retiredAt !== null) throw Errors.notFound(`media item ${src.mediaId} (ready, not retired)`);
@@ -205,6 +232,7 @@ export const liveRoutes =
             },
             { additionalProperties: false },
           ),
+          response: { 200: LiveDelayPreview },
         },
       },
       async (req) => {
@@ -240,6 +268,7 @@ export const liveRoutes =
             },
             { additionalProperties: false },
           ),
+          response: { 200: LiveStreamList },
         },
       },
       async (req) => {
@@ -266,6 +295,7 @@ export const liveRoutes =
             '`silent`: the targeted sites (inside the caller\'s area) that sent no report on this stream, with their condition now and why, in English and Vietnamese; `silent.total` counts them all, `silent.sites` lists at most `silentLimit` (default 500).',
           params: StreamId,
           querystring: Type.Object({ silentLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })) }, { additionalProperties: false }),
+          response: { 200: LiveStreamDetail },
         },
       },
       async (req) => {
@@ -298,7 +328,7 @@ export const liveRoutes =
       },
     );
 
-    app.post('/api/live/streams/:id/stop', { schema: { tags: ['live'], operationId: 'stopLiveStream', summary: 'Stop a live stream: every site falls silent and switches its amplifier off as its profile says', params: StreamId } }, async (req) => {
+    app.post('/api/live/streams/:id/stop', { schema: { tags: ['live'], operationId: 'stopLiveStream', summary: 'Stop a live stream: every site falls silent and switches its amplifier off as its profile says', params: StreamId, response: { 200: LiveStreamView } } }, async (req) => {
       const areas = ctx.live.areasOf(req.params.id);
       if (!areas) {
         requirePermission(req, 'live.broadcast');
