@@ -15,7 +15,6 @@ import net from 'node:net';
 import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
 import { parseRelayAllow, type RelayAllow } from './live/relay-destination.ts';
 import { checkDiskLimits, type DiskLimits } from './store/disk-policy.ts';
-import { DEFAULT_ENROL_LIMITS, type EnrolLimits } from './enrolment/limiter.ts';
 
 export interface ServerConfig {
   httpPort: number;
@@ -87,17 +86,6 @@ export interface ServerConfig {
   disk: DiskConfig;
   /** How CAP urgency, severity and certainty become loanet priorities (LOANET_CAP_PRIORITY_TABLE; server/alerts/cap/priority.ts). */
   capPriorityTable: PriorityTable;
-  /** One-time enrolment codes of boards (server/enrolment). */
-  enrolment: EnrolmentConfig;
-}
-
-export interface EnrolmentConfig {
-  /** How long a new code is valid (ms). */
-  ttlMs: number;
-  /** Refused codes allowed per client address and over all addresses in the window (server/enrolment/limiter.ts). */
-  limits: EnrolLimits;
-  /** The broker's URL as boards reach it, answered to an enrolled board; null = mqtt://{the host the board asked}:{the broker's port}. */
-  agentMqttUrl: string | null;
 }
 
 export interface DiskConfig extends DiskLimits {
@@ -147,8 +135,6 @@ export interface LiveDefaults {
   announceMs: number;
   /** Non-public addresses, networks and host names a relay may fetch from (LOANET_RELAY_ALLOW); public addresses always. */
   relayAllow: RelayAllow;
-  /** How long a relay whose source was lost tries it again before the stream ends (LOANET_RELAY_RECONNECT_S, default 120; 0: ends at once). */
-  relayReconnectS: number;
 }
 
 function liveConfig(env: Env): LiveDefaults {
@@ -161,11 +147,12 @@ function liveConfig(env: Env): LiveDefaults {
     jitterMs,
     outputMs,
     maxDelayMs: int(env, 'LOANET_LIVE_MAX_DELAY_MS', DEFAULT_LIVE_MAX_DELAY_MS, 0, 10_000),
+  /** How long a relay whose source was lost tries it again before the stream ends (LOANET_RELAY_RECONNECT_S, default 120; 0: ends at once). */
+  relayReconnectS: number;
     packetsPerMessage,
     bitrate: int(env, 'LOANET_LIVE_BITRATE', 24_000, 8000, 128_000),
     announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', 5000, 0, 60_000),
     relayAllow: relayAllow(env),
-    relayReconnectS: int(env, 'LOANET_RELAY_RECONNECT_S', 120, 0, 3600),
   };
 }
 
@@ -178,6 +165,7 @@ function relayAllow(env: Env): RelayAllow {
 }
 
 function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+    relayReconnectS: int(env, 'LOANET_RELAY_RECONNECT_S', 120, 0, 3600),
   const raw = env[name];
   if (raw === undefined || raw === '') return dflt;
   if (!/^-?\d+$/.test(raw.trim())) {
@@ -332,24 +320,6 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     http: httpLimits(env),
     disk: diskConfig(env),
     capPriorityTable: capPriorityTableFrom(env),
-    enrolment: enrolmentConfig(env),
-  };
-}
-
-function enrolmentConfig(env: Env): EnrolmentConfig {
-  const d = DEFAULT_ENROL_LIMITS;
-  const url = env.LOANET_AGENT_MQTT_URL?.trim() || null;
-  if (url !== null && !/^(mqtt|mqtts|tcp|ssl|ws|wss):\/\/[^\s/]+/.test(url)) {
-    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_AGENT_MQTT_URL="${url}" is not a broker URL; give what boards connect to, e.g. mqtts://loanet.example.vn:8883`);
-  }
-  return {
-    ttlMs: int(env, 'LOANET_ENROL_TTL_H', 24, 1, 24 * 30) * 3_600_000,
-    limits: {
-      perAddress: int(env, 'LOANET_ENROL_FAILURES_ADDRESS', d.perAddress, 1, 10_000),
-      total: int(env, 'LOANET_ENROL_FAILURES_TOTAL', d.total, 1, 1_000_000),
-      windowMs: int(env, 'LOANET_ENROL_WINDOW_MIN', d.windowMs / 60_000, 1, 24 * 60) * 60_000,
-    },
-    agentMqttUrl: url,
   };
 }
 
