@@ -26,8 +26,10 @@
  * `checkPassword` is pure; `commonPasswords()` reads the list once.
  */
 import fs from 'node:fs';
+import { PASSWORD_MAX_LENGTH } from '../../api/auth.ts';
 
-export const PASSWORD_MAX_LENGTH = 200;
+/** The longest password: part of the HTTP contract (every password field's maxLength), so it is defined there. */
+export { PASSWORD_MAX_LENGTH };
 export const DEFAULT_PASSWORD_MIN_LENGTH = 10;
 /** The lowest minimum the configuration accepts. */
 export const PASSWORD_MIN_LENGTH_FLOOR = 8;

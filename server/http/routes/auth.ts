@@ -4,17 +4,20 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../../context.ts';
 import { Errors, LoanetError } from '../../errors.ts';
-import { ROLES, type Role } from '../../auth/users.ts';
+import type { Role } from '../../auth/users.ts';
 import { enforceScope, permissionsOf, requirePermission } from '../auth.ts';
-import { Me } from '../../../api/auth.ts';
+import { ApiTokenCreated, ApiTokenList, ApiTokenRequest, LoginRequest, LoginResult, Me, PasswordChange, PasswordChanged, ROLE_VALUES } from '../../../api/auth.ts';
+import { UserCreated, UserCreateRequest, UserList, UserPatchRequest, UserUnlocked, UserView } from '../../../api/users.ts';
+import { AuditList, AuditQuery } from '../../../api/audit.ts';
+import { Ok } from '../../../api/common.ts';
 import { auditVisible, userChangeRefusal, withinScope } from '../../auth/scope-policy.ts';
 import type { Attempt, LimitKind } from '../../auth/login-limiter.ts';
-import { PASSWORD_MAX_LENGTH } from '../../auth/password-policy.ts';
 import { clearedSessionCookie, cookieShouldBeSecure, csrfTokenFor, readCookie, SESSION_COOKIE, sessionCookie } from '../session-cookie.ts';
 
-const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
-/** Every password field: refused at the schema before anything is hashed (the policy says the same). */
-const PasswordSchema = (description?: string) => Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, ...(description ? { description } : {}) });
+// The contract's roles are the server's, both ways: a role added on one side only fails the typecheck.
+const sameRoles: [Role] extends [(typeof ROLE_VALUES)[number]] ? ([(typeof ROLE_VALUES)[number]] extends [Role] ? true : never) : never = true;
+void sameRoles;
+const IdParam = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
 const LIMIT_WHO: Record<LimitKind, string> = {
   user_address: 'for this user from this address',
@@ -58,15 +61,10 @@ export const authRoutes =
           tags: ['auth'],
           operationId: 'login',
           summary: 'Log in with username and password; answers a bearer token (or, with cookie: true, sets the console\'s HttpOnly session cookie and answers its CSRF token)',
+          description: '400 names the field at fault; 401 wrong username or password; 429 too many failed logins (Retry-After); 503 too many password checks at once (try again: not counted as a guess).',
           security: [],
-          body: Type.Object(
-            {
-              username: Type.String({ minLength: 1, maxLength: 100 }),
-              password: PasswordSchema(),
-              cookie: Type.Optional(Type.Boolean({ description: 'browser login: the token goes in an HttpOnly cookie, never in the answer' })),
-            },
-            { additionalProperties: false },
-          ),
+          body: LoginRequest,
+          response: { 200: LoginResult },
         },
       },
       async (req, reply) => {
@@ -109,7 +107,7 @@ export const authRoutes =
 
     app.get(
       '/api/auth/tokens',
-      { schema: { tags: ['auth'], operationId: 'listApiTokens', summary: 'Your own API tokens (names and dates; a token itself is shown only once, when made), and the lifetime a new one gets by default and at most (days)' } },
+      { schema: { tags: ['auth'], operationId: 'listApiTokens', summary: 'Your own API tokens (names and dates; a token itself is shown only once, when made), and the lifetime a new one gets by default and at most (days)', response: { 200: ApiTokenList } } },
       async (req) => {
         const p = requirePermission(req, 'read');
         return { tokens: ctx.users.listApiTokens(p.user.id), defaultDays: ctx.config.apiTokenDays, maxDays: ctx.config.apiTokenMaxDays };
@@ -118,12 +116,12 @@ export const authRoutes =
 
     app.delete(
       '/api/auth/tokens/:id',
-      { schema: { tags: ['auth'], operationId: 'revokeApiToken', summary: 'Revoke one of your own API tokens', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) } },
+      { schema: { tags: ['auth'], operationId: 'revokeApiToken', summary: 'Revoke one of your own API tokens (404 for a token that is not yours)', params: IdParam, response: { 200: Ok } } },
       async (req) => {
         const p = requirePermission(req, 'read');
         if (!ctx.users.revokeApiToken(p.user.id, req.params.id)) throw Errors.notFound(`API token ${req.params.id} of ${p.user.username}`);
         ctx.audit.record(p.user, 'auth.token.revoke', String(req.params.id));
-        return { ok: true };
+        return { ok: true as const };
       },
     );
 
@@ -134,13 +132,15 @@ export const authRoutes =
           tags: ['auth'],
           operationId: 'createApiToken',
           summary: 'Create an API token for a script (shown once). It expires: after LOANET_API_TOKEN_DAYS (90) days unless expiresInDays says otherwise, never later than LOANET_API_TOKEN_MAX_DAYS (365); changing your password revokes it unless keepTokens',
+          // The contract's request, with the lifetime this deployment allows.
           body: Type.Object(
             {
-              name: Type.String({ minLength: 1, maxLength: 80 }),
+              ...ApiTokenRequest.properties,
               expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: ctx.config.apiTokenMaxDays, description: `days until it expires (default ${ctx.config.apiTokenDays}, at most ${ctx.config.apiTokenMaxDays})` })),
             },
             { additionalProperties: false },
           ),
+          response: { 201: ApiTokenCreated },
         },
       },
       async (req, reply) => {
@@ -162,14 +162,8 @@ export const authRoutes =
           summary: 'Change your own password; your other sessions are signed out, and your API tokens revoked unless keepTokens',
           description:
             'Wrong current passwords count against the same limits as failed logins (429 when reached). The new password must follow the password policy: 400 with code LOANET_PASSWORD_TOO_SHORT, _TOO_LONG, _HAS_USERNAME or _COMMON, naming the rule and its limit.',
-          body: Type.Object(
-            {
-              currentPassword: PasswordSchema(),
-              newPassword: PasswordSchema(),
-              keepTokens: Type.Optional(Type.Boolean({ description: 'keep your API tokens (default: revoke them, as whoever knew the old password may have made some)' })),
-            },
-            { additionalProperties: false },
-          ),
+          body: PasswordChange,
+          response: { 200: PasswordChanged },
         },
       },
       async (req, reply) => {
@@ -196,19 +190,19 @@ export const authRoutes =
         const keepTokens = req.body.keepTokens === true;
         const revokedTokens = ctx.users.setOwnPassword(p.user.id, hash, p.tokenId, keepTokens);
         ctx.audit.record(p.user, 'auth.password.change', p.user.username, { revokedTokens, keepTokens });
-        return { ok: true, revokedTokens };
+        return { ok: true as const, revokedTokens };
       },
     );
 
     app.post(
       '/api/auth/logout',
-      { schema: { tags: ['auth'], operationId: 'logout', summary: 'Revoke the token used for this call' } },
+      { schema: { tags: ['auth'], operationId: 'logout', summary: 'Revoke the token used for this call (and clear the session cookie)', response: { 200: Ok } } },
       async (req, reply) => {
         const p = requirePermission(req, 'read');
         ctx.users.revokeToken(p.tokenId);
         ctx.audit.record(p.user, 'auth.logout', p.user.username);
         if (req.authVia === 'cookie') reply.header('set-cookie', clearedSessionCookie(secureCookie(req)));
-        return { ok: true };
+        return { ok: true as const };
       },
     );
 
@@ -220,17 +214,15 @@ export const authRoutes =
           operationId: 'createUser',
           summary: 'Create a user with a role, scoped to an area subtree (admin)',
           description: 'An admin scoped to an area creates users only inside it (403 naming `area` otherwise, and for a network-wide user).',
-          body: Type.Object(
-            { username: Type.String(), password: PasswordSchema('follows the password policy (400 LOANET_PASSWORD_TOO_SHORT, _TOO_LONG, _HAS_USERNAME or _COMMON otherwise)'), role: RoleSchema, area: Type.Optional(Type.String({ description: 'area code or key the user is scoped to; omit for the whole network' })) },
-            { additionalProperties: false },
-          ),
+          body: UserCreateRequest,
+          response: { 201: UserCreated },
         },
       },
       async (req, reply) => {
         const p = requirePermission(req, 'users.manage');
         const area = req.body.area ? ctx.coverage.resolveArea(req.body.area) : undefined;
         enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, undefined, area?.id ?? null, ctx.coverage.areaIndex()));
-        const u = await ctx.users.create({ username: req.body.username, password: req.body.password, role: req.body.role as Role, areaId: area?.id ?? null });
+        const u = await ctx.users.create({ username: req.body.username, password: req.body.password, role: req.body.role, areaId: area?.id ?? null });
         ctx.audit.record(p.user, 'user.create', u.username, { role: u.role, area: area?.key ?? null });
         return reply.status(201).send({ username: u.username, role: u.role, area: area?.key ?? null });
       },
@@ -244,16 +236,9 @@ export const authRoutes =
           operationId: 'updateUser',
           summary: "Change a user's role, area scope, or disable/enable them (admin); disabling ends their sessions and tokens",
           description: 'An admin scoped to an area changes only users inside it (404 for others) and only to an area inside it (403 naming `area`): it can never make a user network-wide, nor clear or widen its own area.',
-          params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
-          body: Type.Object(
-            {
-              role: Type.Optional(RoleSchema),
-              area: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'area code or key the user is scoped to; null for the whole network' })),
-              disabled: Type.Optional(Type.Boolean()),
-              password: Type.Optional(PasswordSchema("a new password (an admin's reset, following the password policy): the user's sessions and API tokens are revoked")),
-            },
-            { additionalProperties: false, minProperties: 1 },
-          ),
+          params: IdParam,
+          body: UserPatchRequest,
+          response: { 200: UserView },
         },
       },
       async (req) => {
@@ -267,7 +252,7 @@ export const authRoutes =
         const area = req.body.area === undefined ? undefined : req.body.area === null ? null : ctx.coverage.resolveArea(req.body.area);
         scopeCheck(area === undefined ? undefined : (area?.id ?? null));
         const passwordHash = req.body.password === undefined ? undefined : await ctx.users.preparePassword(req.body.password, target.username);
-        const u = ctx.users.update(target.id, { role: req.body.role as Role | undefined, areaId: area === undefined ? undefined : (area?.id ?? null), disabled: req.body.disabled, passwordHash });
+        const u = ctx.users.update(target.id, { role: req.body.role, areaId: area === undefined ? undefined : (area?.id ?? null), disabled: req.body.disabled, passwordHash });
         const areaOut = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
         ctx.audit.record(p.user, 'user.update', u.username, { role: req.body.role, area: area === undefined ? undefined : (area?.key ?? null), disabled: req.body.disabled, ...(passwordHash ? { password: 'reset' } : {}) });
         return { id: u.id, username: u.username, role: u.role, area: areaOut?.key ?? null, areaName: areaOut?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
@@ -282,7 +267,8 @@ export const authRoutes =
           operationId: 'unlockUser',
           summary: "Forget a user's failed logins and password changes, so they may try again at once (admin; audited)",
           description: 'Clears the per-user and per-(user, address) counts of the guessing limits; the per-address count stays (an address guessing many accounts is not forgiven by unlocking one).',
-          params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+          params: IdParam,
+          response: { 200: UserUnlocked },
         },
       },
       async (req) => {
@@ -292,11 +278,11 @@ export const authRoutes =
         enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, undefined, ctx.coverage.areaIndex()));
         const forgotten = ctx.loginLimits.unlock(target.username);
         ctx.audit.record(p.user, 'user.unlock', target.username, { forgottenFailures: forgotten });
-        return { ok: true, forgottenFailures: forgotten };
+        return { ok: true as const, forgottenFailures: forgotten };
       },
     );
 
-    app.get('/api/users', { schema: { tags: ['users'], operationId: 'listUsers', summary: 'Every user with role and area scope (admin); an admin scoped to an area sees only the users inside it' } }, async (req) => {
+    app.get('/api/users', { schema: { tags: ['users'], operationId: 'listUsers', summary: 'Every user with role and area scope (admin); an admin scoped to an area sees only the users inside it', response: { 200: UserList } } }, async (req) => {
       const p = requirePermission(req, 'users.manage');
       const idx = ctx.coverage.areaIndex();
       return {
@@ -316,7 +302,8 @@ export const authRoutes =
           summary: 'The audit log, newest first (admin)',
           description:
             'An admin scoped to an area reads only the entries whose actor is a user inside that area (by the user\'s current area) or whose target is a user, site or area inside it; entries of network-wide users about other things, and of the system, are not shown to it. Its read looks at the newest 20,000 entries of the filter at most (a few tens of milliseconds): use `to` for older ones.',
-          querystring: Type.Object({ from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()), username: Type.Optional(Type.String()), action: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }),
+          querystring: AuditQuery,
+          response: { 200: AuditList },
         },
       },
       async (req) => {
