@@ -1,15 +1,23 @@
 /**
  * Talking to the loanet API from the console. The session token lives in an
  * HttpOnly cookie the page cannot read; unsafe requests carry the CSRF token
- * that login (or /api/auth/me after a reload) answered.
+ * that login (or /api/auth/me after a reload) answered. Answers, request
+ * bodies and errors are typed from the HTTP contract in api/ (types only:
+ * nothing of it is bundled), so a change of shape on the server fails the
+ * console's typecheck.
  */
+import type { ErrorBody } from '../../api/index.ts';
+
+/** An error answer's fields: the contract's known ones, and whatever else its code carries. */
+export type ErrorDetails = Partial<ErrorBody> & Record<string, unknown>;
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     /** The answer's other fields (field, limit, retryAfterS …), for the console's own wording of `code`. */
-    readonly details: Record<string, unknown> = {},
+    readonly details: ErrorDetails = {},
   ) {
     super(message);
   }
@@ -25,7 +33,12 @@ export function whenUnauthenticated(fn: () => void): void {
   onUnauthenticated = fn;
 }
 
-export async function api<T>(method: string, url: string, body?: unknown): Promise<T> {
+/**
+ * One call. T is the answer and B the request body, both named from api/
+ * (`api<UserView, UserPatchRequest>('PATCH', …)`); the server answers
+ * through the same schemas, so the answer is not checked again here.
+ */
+export async function api<T = unknown, B = unknown>(method: string, url: string, body?: B): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = csrfToken;
   let payload: BodyInit | undefined;
@@ -42,7 +55,7 @@ export async function api<T>(method: string, url: string, body?: unknown): Promi
     data = { message: text };
   }
   if (!res.ok) {
-    const e = (data ?? {}) as { error?: string; message?: string } & Record<string, unknown>;
+    const e = (data ?? {}) as ErrorDetails;
     if (res.status === 401 && !url.startsWith('/api/auth/login')) onUnauthenticated();
     throw new ApiError(res.status, e.error ?? 'LOANET_HTTP', e.message ?? `HTTP ${res.status}`, e);
   }
@@ -77,8 +90,8 @@ export function uploadWithProgress<T>(url: string, form: FormData, onProgress: (
       }
       if (xhr.status >= 200 && xhr.status < 300) resolve(data as T);
       else {
-        const e = (data ?? {}) as { error?: string; message?: string };
-        reject(new ApiError(xhr.status, e.error ?? 'LOANET_HTTP', e.message ?? `HTTP ${xhr.status}`));
+        const e = (data ?? {}) as ErrorDetails;
+        reject(new ApiError(xhr.status, e.error ?? 'LOANET_HTTP', e.message ?? `HTTP ${xhr.status}`, e));
       }
     };
     xhr.send(form);

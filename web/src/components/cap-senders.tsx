@@ -9,22 +9,9 @@ import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
 import { errorText, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
-import type { AreaView } from '../../../api/index.ts';
+import type { AreaView, CapSender, UnregisteredSender } from '../../../api/index.ts';
 
-interface SenderView {
-  id: number;
-  sender: string;
-  area: string | null;
-  areaName: string | null;
-  accounts: Array<{ username: string; tokenId: number | null }>;
-}
-interface Unregistered {
-  sender: string;
-  messages: number;
-  postedBy: string[];
-}
-
-const accountsText = (list: SenderView['accounts']) => list.map((a) => (a.tokenId !== null ? `${a.username}#${a.tokenId}` : a.username)).join(', ');
+const accountsText = (list: CapSender['accounts']) => list.map((a) => (a.tokenId !== null ? `${a.username}#${a.tokenId}` : a.username)).join(', ');
 const parseAccounts = (text: string) =>
   text
     .split(',')
@@ -36,7 +23,7 @@ const parseAccounts = (text: string) =>
     });
 
 export function CapSenders() {
-  const list = useApi<{ senders: SenderView[]; unregistered: Unregistered[] }>('/api/alerts/cap/senders');
+  const list = useApi<{ senders: CapSender[]; unregistered: UnregisteredSender[] }>('/api/alerts/cap/senders');
   const communes = useApi<{ areas: AreaView[] }>('/api/areas?level=commune');
   const [form, setForm] = useState({ sender: '', area: '', accounts: '' });
   const [edits, setEdits] = useState<Record<number, string>>({});
@@ -52,7 +39,7 @@ export function CapSenders() {
     list.reload();
   };
   const register = (sender: string, area: string, accounts: string) =>
-    run(() => api('POST', '/api/alerts/cap/senders', { sender, area: area || null, accounts: parseAccounts(accounts) }), `${sender}: ${t('saved')}`);
+    run(() => api<CapSender>('POST', '/api/alerts/cap/senders', { sender, area: area || null, accounts: parseAccounts(accounts) }), `${sender}: ${t('saved')}`);
 
   return (
     <section data-testid="cap-senders">
@@ -109,7 +96,7 @@ export function CapSenders() {
                   />
                 </td>
                 <td>
-                  <button type="button" onClick={() => void run(() => api('PATCH', `/api/alerts/cap/senders/${s.id}`, { accounts: parseAccounts(edits[s.id] ?? accountsText(s.accounts)) }), `${s.sender}: ${t('saved')}`)}>
+                  <button type="button" onClick={() => void run(() => api<CapSender>('PATCH', `/api/alerts/cap/senders/${s.id}`, { accounts: parseAccounts(edits[s.id] ?? accountsText(s.accounts)) }), `${s.sender}: ${t('saved')}`)}>
                     {t('save')}
                   </button>{' '}
                   <button

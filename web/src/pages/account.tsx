@@ -3,22 +3,14 @@ import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
 import { errorText, formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
-import type { Me } from '../../../api/index.ts';
-
-interface TokenInfo {
-  id: number;
-  name: string;
-  createdAt: number;
-  expiresAt: number | null;
-  revokedAt: number | null;
-}
+import type { ApiTokenCreated, ApiTokenList, ApiTokenRequest, Me, PasswordChange, PasswordChanged } from '../../../api/index.ts';
 
 export function AccountPage(props: { me: Me }) {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [keepTokens, setKeepTokens] = useState(false);
   const [pwMsg, setPwMsg] = useState<{ ok: boolean; text: string; revoked?: number } | null>(null);
-  const tokens = useApi<{ tokens: TokenInfo[]; defaultDays: number; maxDays: number }>('/api/auth/tokens');
+  const tokens = useApi<ApiTokenList>('/api/auth/tokens');
   const [name, setName] = useState('');
   const [days, setDays] = useState('');
   const [fresh, setFresh] = useState('');
@@ -27,7 +19,7 @@ export function AccountPage(props: { me: Me }) {
   const changePassword = async (e: Event) => {
     e.preventDefault();
     try {
-      const r = await api<{ revokedTokens: number }>('POST', '/api/auth/password', { currentPassword: current, newPassword: next, keepTokens });
+      const r = await api<PasswordChanged, PasswordChange>('POST', '/api/auth/password', { currentPassword: current, newPassword: next, keepTokens });
       setPwMsg({ ok: true, text: t('saved'), revoked: r.revokedTokens });
       setCurrent('');
       setNext('');
@@ -41,7 +33,7 @@ export function AccountPage(props: { me: Me }) {
     e.preventDefault();
     setTokErr('');
     try {
-      const r = await api<{ token: string }>('POST', '/api/auth/tokens', { name, ...(days ? { expiresInDays: Number(days) } : {}) });
+      const r = await api<ApiTokenCreated, ApiTokenRequest>('POST', '/api/auth/tokens', { name, ...(days ? { expiresInDays: Number(days) } : {}) });
       setFresh(r.token);
       setName('');
       tokens.reload();

@@ -3,15 +3,7 @@ import { useState } from 'preact/hooks';
 import { qs } from '../api.ts';
 import { formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
-
-interface AuditEntry {
-  id: number;
-  at: number;
-  username: string | null;
-  action: string;
-  target: string | null;
-  detail: Record<string, unknown> | null;
-}
+import type { AuditList, AuditQuery } from '../../../api/index.ts';
 
 /** A yyyy-mm-dd picked in the browser, as the start of that day in Asia/Ho_Chi_Minh (UTC+7, no DST). */
 function dayStart(day: string): number | undefined {
@@ -23,9 +15,8 @@ export function AuditPage() {
   const [form, setForm] = useState({ username: '', action: '', from: '', to: '' });
   const [applied, setApplied] = useState(form);
   const to = dayStart(applied.to);
-  const log = useApi<{ entries: AuditEntry[] }>(
-    `/api/audit${qs({ username: applied.username, action: applied.action, from: dayStart(applied.from), to: to !== undefined ? to + 86_400_000 : undefined, limit: 500 })}`,
-  );
+  const query: AuditQuery = { username: applied.username, action: applied.action, from: dayStart(applied.from), to: to !== undefined ? to + 86_400_000 : undefined, limit: 500 };
+  const log = useApi<AuditList>(`/api/audit${qs(query)}`);
   const field = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.currentTarget as HTMLInputElement).value });
   return (
     <section>

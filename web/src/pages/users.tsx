@@ -3,32 +3,26 @@ import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
 import { errorText, formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
-import type { AreaView } from '../../../api/index.ts';
+import type { AreaView, Role, UserCreated, UserCreateRequest, UserList, UserPatchRequest, UserUnlocked, UserView } from '../../../api/index.ts';
 import { CapSenders } from '../components/cap-senders.tsx';
 
-interface UserView {
-  id: number;
-  username: string;
-  role: string;
-  area: string | null;
-  areaName: string | null;
-  createdAt: number;
-  disabledAt: number | null;
-}
-
-const ROLES = ['admin', 'operator', 'technician', 'emergency', 'viewer'] as const;
+// Every role of the contract (a Record, so one added or removed there fails the typecheck here), in the order offered.
+const OFFERED: Record<Role, true> = { admin: true, operator: true, technician: true, emergency: true, viewer: true };
+const ROLES = Object.keys(OFFERED) as Role[];
+/** A role picked in a select (its options are ROLES; anything else reads as the least one). */
+const asRole = (v: string): Role => ROLES.find((r) => r === v) ?? 'viewer';
 
 export function UsersPage() {
-  const users = useApi<{ users: UserView[] }>('/api/users');
+  const users = useApi<UserList>('/api/users');
   const communes = useApi<{ areas: AreaView[] }>('/api/areas?level=commune');
-  const [form, setForm] = useState({ username: '', password: '', role: 'operator', area: '' });
+  const [form, setForm] = useState<{ username: string; password: string; role: Role; area: string }>({ username: '', password: '', role: 'operator', area: '' });
   const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
-  const field = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.currentTarget as HTMLInputElement).value });
+  const field = (k: 'username' | 'password' | 'area') => (e: Event) => setForm({ ...form, [k]: (e.currentTarget as HTMLInputElement).value });
 
   const create = async (e: Event) => {
     e.preventDefault();
     try {
-      await api('POST', '/api/users', { username: form.username, password: form.password, role: form.role, ...(form.area ? { area: form.area } : {}) });
+      await api<UserCreated, UserCreateRequest>('POST', '/api/users', { username: form.username, password: form.password, role: form.role, ...(form.area ? { area: form.area } : {}) });
       setMsg({ ok: true, text: t('saved') });
       setForm({ ...form, username: '', password: '' });
       users.reload();
@@ -38,10 +32,10 @@ export function UsersPage() {
   };
 
   /** One change to one user (role, area or disabled), then the list again; the server's refusal (e.g. disabling yourself) is shown as is. */
-  const change = async (u: UserView, body: { role?: string; area?: string | null; disabled?: boolean }) => {
+  const change = async (u: UserView, body: UserPatchRequest) => {
     if (body.disabled === true && !window.confirm(t('confirmDisableUser'))) return;
     try {
-      await api('PATCH', `/api/users/${u.id}`, body);
+      await api<UserView, UserPatchRequest>('PATCH', `/api/users/${u.id}`, body);
       setMsg({ ok: true, text: `${u.username}: ${t('saved')}` });
     } catch (err) {
       setMsg({ ok: false, text: err instanceof ApiError ? errorText(err.code, err.details, err.message) : String(err) });
@@ -52,7 +46,7 @@ export function UsersPage() {
   /** Forget the user's failed logins (POST /api/users/:id/unlock), for someone locked out by their own typing. */
   const unlock = async (u: UserView) => {
     try {
-      const r = await api<{ forgottenFailures: number }>('POST', `/api/users/${u.id}/unlock`);
+      const r = await api<UserUnlocked>('POST', `/api/users/${u.id}/unlock`);
       setMsg({ ok: true, text: `${u.username}: ${t('failuresCleared', { n: r.forgottenFailures })}` });
     } catch (err) {
       setMsg({ ok: false, text: err instanceof ApiError ? errorText(err.code, err.details, err.message) : String(err) });
@@ -73,7 +67,7 @@ export function UsersPage() {
         </label>
         <label>
           {t('role')}
-          <select name="role" value={form.role} onChange={field('role')}>
+          <select name="role" value={form.role} onChange={(e) => setForm({ ...form, role: asRole(e.currentTarget.value) })}>
             {ROLES.map((r) => (
               <option value={r}>{t(`role_${r}`)}</option>
             ))}
@@ -110,7 +104,7 @@ export function UsersPage() {
                   {u.disabledAt !== null ? ` · ${t('userDisabled')} ${formatTime(u.disabledAt)}` : ''}
                 </td>
                 <td>
-                  <select name="userRole" aria-label={t('role')} value={u.role} onChange={(e) => void change(u, { role: (e.currentTarget as HTMLSelectElement).value })}>
+                  <select name="userRole" aria-label={t('role')} value={u.role} onChange={(e) => void change(u, { role: asRole(e.currentTarget.value) })}>
                     {ROLES.map((r) => (
                       <option value={r}>{t(`role_${r}`)}</option>
                     ))}
