@@ -131,7 +131,8 @@ export function sinePcm(hz: number, ms: number, offset = 0, amplitude = 8000): B
  */
 export async function startRadio(dir: string, o: { gapMs?: number } = {}): Promise<{ base: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
-    const file = path.join(dir, path.basename(req.url ?? '/'));
+    // The query is the client's (a token, say): the file is named by the path alone.
+    const file = path.join(dir, path.basename(new URL(req.url ?? '/', 'http://radio').pathname));
     if (!fs.existsSync(file)) return void res.writeHead(404).end();
     const mp3 = fs.readFileSync(file);
     res.writeHead(200, { 'content-type': 'audio/mpeg' });
@@ -157,4 +158,50 @@ export async function startRadio(dir: string, o: { gapMs?: number } = {}): Promi
       await new Promise((r) => server.close(r));
     },
   };
+}
+
+/**
+ * A radio station the test can take off the air and bring back on the same
+ * port, as a real station's server restarts: `down()` closes the listener and
+ * cuts every connection (the relay's body ends), `up()` listens again. While
+ * up, GET /live.mp3 streams `mp3` again and again, one copy every `gapMs`
+ * (about real time for a copy of that length); any other path is 404.
+ */
+export async function startKillableRadio(mp3: Buffer, o: { gapMs: number }): Promise<{ url: string; requests(): number; down(): Promise<void>; up(): Promise<void>; close(): Promise<void> }> {
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    requests++;
+    if (new URL(req.url ?? '/', 'http://radio').pathname !== '/live.mp3') return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'audio/mpeg' });
+    let stop = false;
+    res.on('close', () => (stop = true));
+    const more = () => {
+      if (stop) return;
+      res.write(mp3);
+      setTimeout(more, o.gapMs).unref();
+    };
+    more();
+  });
+  let port = 0;
+  let listening = false;
+  const up = async () => {
+    await new Promise<void>((r, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        r();
+      });
+    });
+    port = (server.address() as AddressInfo).port;
+    listening = true;
+  };
+  const down = async () => {
+    if (!listening) return;
+    listening = false;
+    const closed = new Promise((r) => server.close(r));
+    server.closeAllConnections();
+    await closed;
+  };
+  await up();
+  return { url: `http://127.0.0.1:${port}/live.mp3`, requests: () => requests, down, up, close: down };
 }

@@ -11,8 +11,10 @@
  */
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
-import { listenAsSite, type Heard } from '../helpers/live.ts';
+import path from 'node:path';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { listenAsSite, startRadio, type Heard } from '../helpers/live.ts';
+import { ffmpeg } from '../helpers/media.ts';
 
 import { PROTOCOL_VERSION, encodeJson, siteTopic, type StreamStatsEvent } from '../../protocol/index.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -187,17 +189,21 @@ describe('the record of live streams', () => {
   }, 30_000);
 
   it.skipIf(!canRun)('keeps a relay URL without its credentials, query or fragment', async () => {
-    const r = await t.api('POST', '/api/live/streams', { source: { kind: 'relay', url: 'http://radio:s3cret-pw@127.0.0.1:9/live.mp3?token=tok-123#x' }, areas: ['02683'] });
+    const dir = tempDir('loanet-live-history-radio-');
+    ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '48k', path.join(dir, 'live.mp3'));
+    const radio = await startRadio(dir, { gapMs: 1000 });
+    const port = new URL(radio.base).port;
+    const r = await t.api('POST', '/api/live/streams', { source: { kind: 'relay', url: `http://radio:s3cret-pw@127.0.0.1:${port}/live.mp3?token=tok-123#x` }, areas: ['02683'] });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
-    expect(r.body.source.url).toBe('http://127.0.0.1:9/live.mp3');
-    // Nothing listens on port 9: the relay ends as source_lost.
-    await waitFor('relay ended', async () => (await t.api('GET', `/api/live/streams/${r.body.id}`)).body.state === 'ended', 20_000);
+    expect(r.body.source.url).toBe(`http://127.0.0.1:${port}/live.mp3`);
+    expect((await t.api('POST', `/api/live/streams/${r.body.id}/stop`)).status).toBe(200);
+    await radio.close();
     const stored = JSON.stringify(t.server.ctx.db.prepare('SELECT * FROM live_streams').all());
     const audit = JSON.stringify(t.server.ctx.db.prepare("SELECT * FROM audit_log WHERE action LIKE 'live.%'").all());
     for (const text of [stored, audit]) {
       expect(text).not.toContain('s3cret');
       expect(text).not.toContain('tok-123');
     }
-    expect(stored).toContain('http://127.0.0.1:9/live.mp3');
+    expect(stored).toContain(`http://127.0.0.1:${port}/live.mp3`);
   }, 30_000);
 });
