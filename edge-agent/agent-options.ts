@@ -10,6 +10,7 @@ import type { MediaCache } from './media-cache/types.ts';
 import type { LiveReceiver, LiveReceiverOptions } from './live/receiver.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentLogger } from './agent-log.ts';
+import type { ReceiptJournalOptions } from './playout/receipts.ts';
 
 export interface Clock {
   now(): number;
@@ -46,6 +47,8 @@ export interface PlayoutSetup {
   /** Hand an entry to the engine this long before its start (default lead + 3 s). */
   prepareAheadMs?: number;
   lateToleranceMs?: number;
+  /** When the event journal sends again what the server did not acknowledge (defaults in playout/receipts.ts); a simulated fleet compresses the wait. */
+  journalResend?: Pick<ReceiptJournalOptions, 'ackTimeoutMs' | 'retry'>;
   /**
    * Builds the live-stream receiver (default `new LiveReceiver(options)`). A
    * caller may put something in front of it: the fleet runner puts a

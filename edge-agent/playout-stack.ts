@@ -75,7 +75,7 @@ export function buildPlayoutStack(setup: PlayoutSetup, d: PlayoutStackDeps): Pla
     log,
   });
   const stateDir = config.stateDir;
-  const journal = new ReceiptJournal({ ...(stateDir ? { file: join(stateDir, RECEIPT_JOURNAL_FILE) } : {}), now: serverNow, log });
+  const journal = new ReceiptJournal({ ...(stateDir ? { file: join(stateDir, RECEIPT_JOURNAL_FILE) } : {}), ...setup.journalResend, now: serverNow, log });
   // The playlist and the alerts share the cache: each declares its own needs, the cache gets the union.
   const cache = setup.cache;
   const needs = cache ? new SharedMediaNeeds(cache) : undefined;

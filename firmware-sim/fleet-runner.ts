@@ -71,6 +71,8 @@ export interface FleetPlayoutOptions {
    */
   clockErrorMs?: (siteId: string) => number;
   liveAudioLink?: (siteId: string) => LiveAudioLink | undefined;
+  /** When the agents' event journals send again what the server did not acknowledge (default: an agent's, 30 s). */
+  journalResend?: PlayoutSetup['journalResend'];
 }
 
 export interface SimSite {
@@ -343,6 +345,7 @@ export class FleetRunner {
       leadMs: profile.amplifier.warmupMs + (o.leadMarginMs ?? 500),
       tailMs: o.tailMs ?? profile.amplifier.holdMs,
       ...(liveAudioLink ? { createLiveReceiver: liveReceiverBehind(liveAudioLink) } : {}),
+      ...(o.journalResend ? { journalResend: o.journalResend } : {}),
     };
   }
 
