@@ -21,3 +21,4 @@ export * from './health.ts';
 export * from './fleet.ts';
 export * from './media.ts';
 export * from './live.ts';
+export * from './enrolment.ts';

@@ -3,6 +3,12 @@
  * Loads and validates the config, builds the device gateway from it, starts
  * the agent, and stops it gracefully on SIGINT/SIGTERM (state 'shutdown', so
  * the server can tell a planned stop from a lost link).
+ *
+ * `enrol …` enrols the board with a one-time code instead (enrol.ts). A
+ * board started without a usable configuration (no file, or one without a
+ * site or credential) that finds an enrolment file on its boot partition
+ * (`--enrol-file`, default /boot/firmware/loanet-enrol.txt) enrols from it
+ * first.
  */
 import { EdgeAgent, monotonicEpochMs } from './agent.ts';
 import { createAudioSink } from './audio/sinks/factory.ts';
@@ -11,29 +17,55 @@ import { opusFec } from './audio/opus.ts';
 import { FileMediaCache } from './media-cache/cache.ts';
 import { AgentConfigError, loadAgentConfig, type AgentFileConfig } from './config.ts';
 import { createDeviceGateway } from './devices/factory.ts';
+import { DEFAULT_ENROL_FILE, ENROL_USAGE, EnrolError, enrolFromFile, needsEnrolment, readEnrolFile, runEnrolCommand } from './enrol.ts';
 
-const USAGE = 'usage: npm run agent -- --config FILE';
+const USAGE = `usage: npm run agent -- --config FILE [--enrol-file FILE]\n${ENROL_USAGE}`;
 
-function configPath(argv: readonly string[]): string | undefined {
+function option(argv: readonly string[], long: string, short?: string): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--config' || arg === '-c') return argv[i + 1];
-    if (arg.startsWith('--config=')) return arg.slice('--config='.length);
+    if (arg === long || (short !== undefined && arg === short)) return argv[i + 1];
+    if (arg.startsWith(`${long}=`)) return arg.slice(long.length + 1);
   }
   return undefined;
 }
 
+/** Enrol from the boot partition's file when the configuration cannot run yet and the file is there. */
+async function enrolAtStart(path: string, enrolFile: string): Promise<void> {
+  let needed: boolean;
+  try {
+    needed = needsEnrolment(path);
+  } catch {
+    return; // a configuration that is not JSON: loadAgentConfig says what is wrong with it
+  }
+  if (!needed) return;
+  try {
+    if (!readEnrolFile(enrolFile)) return;
+    console.log(`loanet agent: ${path} has no site credential yet; enrolling with ${enrolFile}`);
+    const done = await enrolFromFile({ file: enrolFile, configPath: path, log: { info: (m) => console.log(`loanet agent: ${m}`), warn: (m) => console.warn(`loanet agent: ${m}`) } });
+    console.log(`loanet agent: enrolled as site ${done.siteId}; ${path} written, ${enrolFile} removed`);
+  } catch (e) {
+    if (!(e instanceof EnrolError)) throw e;
+    console.error(`loanet agent: enrolment with ${enrolFile} failed: ${e.message}`);
+    process.exit(2);
+  }
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === 'enrol') {
+    process.exit(await runEnrolCommand(argv.slice(1)));
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(USAGE);
     return;
   }
-  const path = configPath(argv);
+  const path = option(argv, '--config', '-c');
   if (!path) {
     console.error(`loanet agent: no config file given; ${USAGE}`);
     process.exit(2);
   }
+  await enrolAtStart(path, option(argv, '--enrol-file') ?? DEFAULT_ENROL_FILE);
   let config: AgentFileConfig;
   try {
     config = await loadAgentConfig(path);

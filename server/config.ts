@@ -15,6 +15,7 @@ import net from 'node:net';
 import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
 import { parseRelayAllow, type RelayAllow } from './live/relay-destination.ts';
 import { checkDiskLimits, type DiskLimits } from './store/disk-policy.ts';
+import { DEFAULT_ENROL_LIMITS, type EnrolLimits } from './enrolment/limiter.ts';
 
 export interface ServerConfig {
   httpPort: number;
@@ -86,6 +87,17 @@ export interface ServerConfig {
   disk: DiskConfig;
   /** How CAP urgency, severity and certainty become loanet priorities (LOANET_CAP_PRIORITY_TABLE; server/alerts/cap/priority.ts). */
   capPriorityTable: PriorityTable;
+  /** One-time enrolment codes of boards (server/enrolment). */
+  enrolment: EnrolmentConfig;
+}
+
+export interface EnrolmentConfig {
+  /** How long a new code is valid (ms). */
+  ttlMs: number;
+  /** Refused codes allowed per client address and over all addresses in the window (server/enrolment/limiter.ts). */
+  limits: EnrolLimits;
+  /** The broker's URL as boards reach it, answered to an enrolled board; null = mqtt://{the host the board asked}:{the broker's port}. */
+  agentMqttUrl: string | null;
 }
 
 export interface DiskConfig extends DiskLimits {
@@ -320,6 +332,24 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     http: httpLimits(env),
     disk: diskConfig(env),
     capPriorityTable: capPriorityTableFrom(env),
+    enrolment: enrolmentConfig(env),
+  };
+}
+
+function enrolmentConfig(env: Env): EnrolmentConfig {
+  const d = DEFAULT_ENROL_LIMITS;
+  const url = env.LOANET_AGENT_MQTT_URL?.trim() || null;
+  if (url !== null && !/^(mqtt|mqtts|tcp|ssl|ws|wss):\/\/[^\s/]+/.test(url)) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_AGENT_MQTT_URL="${url}" is not a broker URL; give what boards connect to, e.g. mqtts://loanet.example.vn:8883`);
+  }
+  return {
+    ttlMs: int(env, 'LOANET_ENROL_TTL_H', 24, 1, 24 * 30) * 3_600_000,
+    limits: {
+      perAddress: int(env, 'LOANET_ENROL_FAILURES_ADDRESS', d.perAddress, 1, 10_000),
+      total: int(env, 'LOANET_ENROL_FAILURES_TOTAL', d.total, 1, 1_000_000),
+      windowMs: int(env, 'LOANET_ENROL_WINDOW_MIN', d.windowMs / 60_000, 1, 24 * 60) * 60_000,
+    },
+    agentMqttUrl: url,
   };
 }
 

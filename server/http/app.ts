@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health.ts';
 import { authRoutes } from './routes/auth.ts';
 import { areaRoutes } from './routes/areas.ts';
 import { siteRoutes } from './routes/sites.ts';
+import { enrolmentRoutes } from './routes/enrolment.ts';
 import { coverageRoutes } from './routes/coverage.ts';
 import { fleetRoutes } from './routes/fleet.ts';
 import { brokerRoutes } from './routes/broker.ts';
@@ -122,6 +123,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   await app.register(authRoutes(ctx));
   await app.register(areaRoutes(ctx));
   await app.register(siteRoutes(ctx));
+  await app.register(enrolmentRoutes(ctx));
   await app.register(coverageRoutes(ctx));
   await app.register(fleetRoutes(ctx));
   await app.register(brokerRoutes(ctx));

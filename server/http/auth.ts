@@ -54,6 +54,7 @@ export type Permission =
   | 'read' // see areas, sites, coverage, commands
   | 'registry.write' // create/update/retire areas and sites, rotate credentials
   | 'site.command' // volume, amplifier, test tone, sound check, reboot
+  | 'site.enrol' // make a one-time enrolment code for a site's board (trading it rotates the site's credential)
   | 'media.write' // upload, synthesise, edit and retire media (the library is province-wide)
   | 'schedule.write' // create, edit drafts of and cancel broadcast items (inside the user's area)
   | 'schedule.approve' // approve drafts; operators only others' drafts (four eyes, server/schedule/service.ts)
@@ -63,8 +64,9 @@ export type Permission =
   | 'audit.read';
 
 const GRANTS: Record<Role, readonly Permission[]> = {
-  admin: ['read', 'alert.write', 'registry.write', 'site.command', 'media.write', 'schedule.write', 'schedule.approve', 'live.broadcast', 'users.manage', 'audit.read'],
-  technician: ['read', 'site.command'],
+  admin: ['read', 'alert.write', 'registry.write', 'site.command', 'site.enrol', 'media.write', 'schedule.write', 'schedule.approve', 'live.broadcast', 'users.manage', 'audit.read'],
+  // Installing and replacing boards (enrolment) is theirs too.
+  technician: ['read', 'site.command', 'site.enrol'],
   // Technicians keep the network running; making bulletins is the operators' job.
   operator: ['read', 'site.command', 'media.write', 'schedule.write', 'schedule.approve', 'live.broadcast'],
   // Emergency officials start alerts; nothing else changes.
@@ -150,6 +152,8 @@ function describe(p: Permission): string {
       return 'change areas and sites';
     case 'site.command':
       return 'send commands to sites';
+    case 'site.enrol':
+      return 'enrol boards';
     case 'media.write':
       return 'change the media library';
     case 'schedule.write':

@@ -221,8 +221,11 @@ export class SiteRepository {
     return this.get(id)!;
   }
 
-  /** Issue a new credential; the old one stops working at once (its scrypt hash computed off the event loop, as in create). */
-  async rotateCredential(id: string): Promise<IssuedCredential> {
+  /**
+   * Issue a new credential; the old one stops working at once (its scrypt hash computed off the event loop, as in create).
+   * `within` runs first in the same transaction (an enrolment code spent for this credential): if it throws, nothing changes.
+   */
+  async rotateCredential(id: string, within?: () => void): Promise<IssuedCredential> {
     this.requireActive(id);
     const secret = newSecret();
     const secretHash = await hashSecretAsync(secret, SITE_SECRET_COST);
@@ -230,6 +233,7 @@ export class SiteRepository {
     this.requireActive(id);
     const t = this.now();
     this.db.transaction(() => {
+      within?.();
       this.db.prepare('UPDATE site_credentials SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL').run(t, id);
       this.insertCredential(id, secret, secretHash, t);
     })();
