@@ -137,13 +137,14 @@ describe.skipIf(!canRun)('live audio to a site behind a 300 ms + 0–1000 ms lin
     const s = await startRelay();
     expect(s.delayMs).toBe(500); // nothing measured yet
     expect(s.adaptive).toMatchObject({ initialMs: 500, ceilingMs: 3000 });
-    const raised = await waitFor('the delay raised for the slow link', async () => ((await view(s.id)).adaptive?.raises.length ? Date.now() : 0), 20_000, 200);
-    // Settled: no raise for a while (each raise waits for the sites' next measures).
+    await waitFor('the delay raised for the slow link', async () => ((await view(s.id)).adaptive?.raises.length ?? 0) > 0, 60_000, 200);
+    // Settled: no raise over two reports of the sites (each raise waits for their next measures), after a bounded
+    // number of raises (counted in reports, not seconds: a busy machine only makes the reports later).
     let settled = await view(s.id);
-    for (let n = settled.adaptive!.raises.length; ; n = settled.adaptive!.raises.length) {
+    for (let n = settled.adaptive!.raises.length, round = 1; ; n = settled.adaptive!.raises.length, round++) {
       settled = await afterReports(s.id, 2);
       if (settled.adaptive!.raises.length === n) break;
-      expect(Date.now() - raised, `still raising: ${JSON.stringify(settled.adaptive)}`).toBeLessThan(40_000);
+      expect(round, `still raising: ${JSON.stringify(settled.adaptive)}`).toBeLessThan(8);
     }
     const from = reportOf(settled, jitteryId());
     const settledAt = Date.now();
@@ -194,7 +195,7 @@ describe.skipIf(!canRun)('live audio to a site behind a 300 ms + 0–1000 ms lin
     const behind = await waitFor('the jittery site named behind', async () => {
       const v = await view(s.id);
       return v.adaptive?.behind.some((b) => b.siteId === jitteryId()) ? v : null;
-    }, 20_000, 250);
+    }, 60_000, 250);
     // Slowest first, with what its link needs and why (a clean site on this loaded machine may be short of 500 ms too).
     expect(behind.adaptive!.behind[0]).toMatchObject({ siteId: jitteryId(), reason: 'beyond_ceiling' });
     expect(behind.adaptive!.behind[0]!.neededMs).toBeGreaterThan(1000);
