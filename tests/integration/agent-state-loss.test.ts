@@ -190,8 +190,8 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     const s = await makeSite('Cụm loa thôn (danh sách hỏng)');
     let agent = startAgent(s.config);
     await online(s);
-    // The bulletin, far enough ahead for two playlist versions, a kill and a restart before it.
-    const at = Date.now() + 60_000;
+    // The bulletin, far enough ahead for two playlist versions, a kill and a restart before it (these take ~10 s, more on a busy machine).
+    const at = Date.now() + 40_000;
     const itemId = await schedule('Bản tin sau khi mất điện', at, s.id);
     const entryId = `${itemId}@${at}`;
     const v1 = await holdsPlaylist(s.id, 1);
