@@ -39,6 +39,8 @@ export class RelayProbeFailed extends Error {
     readonly messageVi: string,
     /** For the server log: may name addresses. */
     readonly logDetail: string,
+    /** What the console words the reason with: an errno code or an HTTP status line (never an address). */
+    readonly detail?: string,
   ) {
     super(message);
     this.name = 'RelayProbeFailed';
@@ -144,6 +146,7 @@ function probeFailure(e: RelayEnd, answer: RelayAnswer | undefined): RelayProbeF
       `source.url: the source could not be reached (${e.short ?? 'connection failed'})`,
       `source.url: không kết nối được tới nguồn (${e.short ?? 'lỗi kết nối'})`,
       e.detail,
+      e.short,
     );
   }
   const type = answer?.contentType ? ` (content-type ${answer.contentType})` : '';

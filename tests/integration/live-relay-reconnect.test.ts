@@ -98,8 +98,8 @@ describe.skipIf(!canRun)('a relay source checked before going on air, reconnecte
     const mute = await local((_req, res) => res.writeHead(200, { 'content-type': 'audio/mpeg' }).flushHeaders());
 
     const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-      [closedUrl, { error: 'LOANET_RELAY_UNREACHABLE', reason: 'connection' }, /could not be reached \(ECONNREFUSED\)/],
-      [`${missing}/live.mp3`, { error: 'LOANET_RELAY_UNREACHABLE', reason: 'http_status' }, /could not be reached \(HTTP 404 Not Found\)/],
+      [closedUrl, { error: 'LOANET_RELAY_UNREACHABLE', reason: 'connection', detail: 'ECONNREFUSED' }, /could not be reached \(ECONNREFUSED\)/],
+      [`${missing}/live.mp3`, { error: 'LOANET_RELAY_UNREACHABLE', reason: 'http_status', detail: 'HTTP 404 Not Found' }, /could not be reached \(HTTP 404 Not Found\)/],
       [`${page}/index.html`, { error: 'LOANET_RELAY_NOT_AUDIO', reason: 'not_audio' }, /not audio that can be decoded \(content-type text\/html; charset=utf-8\)/],
       [`${mute}/live.mp3`, { error: 'LOANET_RELAY_NOT_AUDIO', reason: 'no_audio_in_time' }, /no decodable audio within 8 s/],
     ];

@@ -19,8 +19,11 @@
  * - relay: the URL (HTTP, Icecast) is fetched in Node from an address
  *   checked first (public, or allowed by LOANET_RELAY_ALLOW; redirects
  *   checked hop by hop) and piped into ffmpeg, which writes PCM; the stream
- *   re-encodes it. A relay that dies ends the stream with source_lost and a
- *   generic reason; the network detail goes to the server log.
+ *   re-encodes it. It goes on air only once the source delivered decodable
+ *   audio (else 422 with a coded reason); a source lost later is tried again
+ *   for LOANET_RELAY_RECONNECT_S with silence or a fallback item meanwhile
+ *   (server/live/relay-source.ts), then the stream ends with source_lost and
+ *   a generic reason; the network detail goes to the server log.
  * - media: the stored Ogg Opus is decoded and re-encoded (ffmpeg → PCM →
  *   the live encoder), not re-packetised: the library stores VBR Opus without
  *   in-band FEC at whatever bitrate the upload got, and on lossy 4G links the
@@ -170,7 +173,7 @@ export const liveRoutes =
         } catch (e) {
           if (!(e instanceof RelayProbeFailed)) throw e;
           ctx.log.warn({ source: 'relay', url: publicUrl(url.toString()), reason: e.reason, detail: redactUrl(e.logDetail, url.toString()).slice(0, 500) }, 'live relay refused');
-          throw new LoanetError(e.code, 422, e.message, { field: 'source.url', reason: e.reason, messageVi: e.messageVi });
+          throw new LoanetError(e.code, 422, e.message, { field: 'source.url', reason: e.reason, messageVi: e.messageVi, ...(e.detail ? { detail: e.detail } : {}) });
         }
         const windowMs = ctx.config.live.relayReconnectS * 1000;
         try {

@@ -2,63 +2,33 @@
  * Go live from the browser microphone: PCM from an AudioWorklet (48 kHz,
  * 16-bit, 20 ms frames) over a WebSocket to the server, which encodes Opus
  * for the chosen areas. A level meter shows the voice is heard, and an
- * unmistakable on-air sign shows when the loudspeakers carry it.
+ * unmistakable on-air sign shows when the loudspeakers carry it — the
+ * user's own voice or any stream on air for their areas.
+ *
+ * Relay another station: a stream URL, the areas, a priority and an
+ * optional fallback item; the server checks the source before going on air
+ * and says why it refused. A relay whose source is lost is reconnecting:
+ * the page says so, with what the sites hear meanwhile. Every stream on
+ * air can be stopped, after a confirmation.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatTime, lang, t, type StringKey } from '../i18n.ts';
-import { useApi } from '../hooks.ts';
-import type { AreaView, Me } from '../../../api/index.ts';
+import { errorText, useApi } from '../hooks.ts';
+import { api, ApiError } from '../api.ts';
+import type { AreaView, LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView, RelayRefusalReason } from '../../../api/index.ts';
+import type { Me } from '../../../api/index.ts';
+import type { MediaSummary } from '../components/media-picker.tsx';
 
-/** GET /api/live/streams[/{id}] (server/live/service.ts LiveStreamView / LiveStreamDetail). */
-interface StreamView {
-  id: number;
-  state: 'live' | 'ended';
-  source: { kind: 'browser' | 'relay' | 'media'; label: string | null };
-  areas: string[];
-  priority: 'normal' | 'priority' | 'emergency';
-  delayMs: number;
-  codec: { bitrate?: number; fec?: boolean; packetsPerMessage: number };
-  startedAt: number;
-  startedBy: string;
-  endedAt: number | null;
-  endReason: string | null;
-  endedBy: string | null;
-  sites: { sites: number; received: number; lost: number; concealed: number; fecRecovered: number; played: number; unconcealedLossRatio: number | null };
-  skew: { marks: number; sites: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
-  /** The adaptive delay (null for a stream read back from the record). */
-  adaptive: { initialMs: number; ceilingMs: number; raises: Array<{ at: number; fromMs: number; toMs: number }>; behind: Array<{ siteId: string; neededMs: number | null; reason: 'beyond_ceiling' | 'late_packets' }> } | null;
-}
-/** GET /api/live/delay: what a stream to an area would start with (server/live/service.ts LiveDelayPreview). */
-interface DelayPreview {
-  delayMs: number;
-  ceilingMs: number;
-  adaptive: boolean;
-  sites: Array<{ siteId: string; transitP99Ms: number; neededMs: number; withinCeiling: boolean }>;
-  measured: number;
-  beyondCeiling: number;
-}
-interface SiteReport {
-  siteId: string;
-  siteName?: string | null;
-  areaName?: string | null;
-  received: number;
-  late: number;
-  lost: number;
-  concealed: number;
-  fecRecovered: number;
-  played: number;
-  bufferLevelMs: number;
-  clockUncertaintyMs: number | null;
-  final: boolean;
-  end: { reason: string; detail: string | null } | null;
-  receivedAt: number;
-  link?: { transitP50Ms: number; transitP99Ms: number; samples: number; behind: boolean; neededMs: number };
-}
-interface StreamDetail extends StreamView {
-  siteReports: SiteReport[];
-  targetedSites: number;
-  silent: { total: number; sites: Array<{ siteId: string; name: string; areaName: string | null; conditionNow: string | null; reasons: Array<{ code: string; message: string; messageVi: string }> }> };
-}
+type StreamView = LiveStreamView;
+type StreamDetail = LiveStreamDetail;
+type DelayPreview = LiveDelayPreview;
+type Priority = LiveStreamView['priority'];
+const PRIORITIES: ReadonlyArray<{ value: Priority; key: StringKey }> = [
+  { value: 'normal', key: 'normal' },
+  { value: 'priority', key: 'priorityHigh' },
+  { value: 'emergency', key: 'emergencyPriority' },
+];
+const priorityText = (p: Priority): string => t(PRIORITIES.find((x) => x.value === p)!.key);
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${v < 10 ? v.toFixed(2) : v.toFixed(0)} ms`);
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(2)} %`);
@@ -78,9 +48,40 @@ function sourceText(s: StreamView): string {
 }
 
 function stateText(s: StreamView): string {
-  if (s.state === 'live') return `● ${t('onAir')}`;
-  const why = s.endReason ? t(`liveEnd_${s.endReason}` as StringKey) : '';
+  if (s.state === 'live') {
+    const r = s.relay;
+    if (r?.state === 'reconnecting') return `● ${t('onAir')} · ${t('liveReconnectingShort')} (${r.attempts})`;
+    return r && r.reconnects > 0 ? `● ${t('onAir')} · ${t('liveReconnected', { n: r.reconnects })}` : `● ${t('onAir')}`;
+  }
+  let why = s.endReason ? t(`liveEnd_${s.endReason}` as StringKey) : '';
+  // A relay that gave up after its reconnect window says so.
+  if (s.endReason === 'source_lost' && s.relay?.since) why += `: ${t('liveGaveUp', { s: Math.round(s.relay.reconnectWindowMs / 1000), n: s.relay.attempts })}`;
   return why ? `${t('liveEnded')} (${why})` : t('liveEnded');
+}
+
+/** The operator's notice of a relay that lost its source: since when, the tries, what the sites hear meanwhile, when it gives up. */
+function ReconnectingNotice(props: { s: StreamView }) {
+  const r = props.s.relay!;
+  const meanwhile = r.fallback?.playing ? t('liveMeanwhileFallback', { title: r.fallback.title }) : t('liveMeanwhileSilence');
+  return (
+    <p class="error" role="alert" data-testid="relay-reconnecting" data-stream={props.s.id} data-attempts={r.attempts}>
+      ⚠ {t('liveReconnecting', { id: props.s.id, source: sourceText(props.s), since: formatTime(r.since), n: r.attempts, meanwhile, giveUp: formatTime(r.giveUpAt) })}
+    </p>
+  );
+}
+
+/** Why a start was refused, in the user's words: a relay's coded reason, a same-priority stream on air, or the server's message. */
+function startError(e: unknown): string {
+  if (e instanceof ApiError) {
+    const reason = e.details.reason as RelayRefusalReason | undefined;
+    if (e.code.startsWith('LOANET_RELAY_') && reason) {
+      const detail = typeof e.details.detail === 'string' ? e.details.detail : '';
+      return t(`liveRelayRefused_${reason}` as StringKey, { detail });
+    }
+    if (e.status === 409) return t('liveConflict');
+    return errorText(e);
+  }
+  return String(e);
 }
 
 /**
@@ -123,6 +124,7 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
           {s.adaptive.behind.map((b) => `${b.siteId} (${t(`liveBehind_${b.reason}` as StringKey, { need: ms(b.neededMs) })})`).join('; ')}
         </p>
       )}
+      <div class="scroll">
       <table data-testid="stream-sites">
         <thead>
           <tr>
@@ -165,6 +167,7 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
           ))}
         </tbody>
       </table>
+      </div>
       {s.siteReports.length === 0 && <p class="muted">{t('liveNoReports')}</p>}
       <h4 data-testid="silent-total" data-total={s.silent.total}>
         {t('liveSilent', { n: s.silent.total, all: s.targetedSites })}
@@ -210,13 +213,107 @@ function DelayPreviewLine(props: { p: DelayPreview }) {
   );
 }
 
+/** Relay another station: URL, areas, priority, fallback; the server checks the source before it goes on air. */
+function RelayForm(props: { areas: Array<{ key: string; name: string }>; defaultArea: string; onStarted: (id: number) => void }) {
+  const lib = useApi<{ items: MediaSummary[] }>('/api/media?limit=200');
+  const [url, setUrl] = useState('');
+  const [chosen, setChosen] = useState<string[]>(props.defaultArea ? [props.defaultArea] : []);
+  const [priority, setPriority] = useState<Priority>('normal');
+  const [fallback, setFallback] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const [done, setDone] = useState('');
+  useEffect(() => {
+    if (chosen.length === 0 && props.defaultArea) setChosen([props.defaultArea]);
+  }, [props.defaultArea]);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError('');
+    setDone('');
+    if (chosen.length === 0) return setError(t('liveNeedArea'));
+    setBusy(true);
+    try {
+      const v = await api<LiveStreamView>('POST', '/api/live/streams', { source: { kind: 'relay', url: url.trim(), ...(fallback ? { fallbackMediaId: fallback } : {}) }, areas: chosen, priority });
+      setDone(t('liveRelayStarted', { id: v.id }));
+      props.onStarted(v.id);
+    } catch (err) {
+      setError(startError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form class="card" data-testid="relay-form" onSubmit={submit}>
+      <h2>{t('liveRelayTitle')}</h2>
+      <p class="muted">{t('liveRelayHelp')}</p>
+      <label>
+        {t('liveRelayUrl')}
+        <input name="relayUrl" type="url" required placeholder="https://" value={url} onInput={(e) => setUrl(e.currentTarget.value)} style="width:100%" />
+      </label>
+      <fieldset style="border:0;padding:0;margin:.5rem 0">
+        <legend style="font-size:.9em">{t('liveRelayAreas')}</legend>
+        <div style="max-height:10em;overflow-y:auto" data-testid="relay-areas">
+          {props.areas.map((a) => (
+            <label style="flex-direction:row;align-items:center;gap:.4rem">
+              <input
+                type="checkbox"
+                name="relayArea"
+                value={a.key}
+                checked={chosen.includes(a.key)}
+                onChange={(e) => setChosen(e.currentTarget.checked ? [...chosen, a.key] : chosen.filter((k) => k !== a.key))}
+              />
+              {a.name}
+            </label>
+          ))}
+        </div>
+      </fieldset>
+      <div class="row">
+        <label>
+          {t('livePriorityOf')}
+          <select name="relayPriority" value={priority} onChange={(e) => setPriority(e.currentTarget.value as Priority)}>
+            {PRIORITIES.map((p) => (
+              <option value={p.value}>{t(p.key)}</option>
+            ))}
+          </select>
+        </label>
+        <label style="min-width:0;flex:1">
+          {t('liveFallback')}
+          <select name="relayFallback" value={fallback} onChange={(e) => setFallback(e.currentTarget.value)} style="max-width:100%">
+            <option value="">{t('liveFallbackNone')}</option>
+            {(lib.data?.items ?? []).map((m) => (
+              <option value={m.id}>{m.title}</option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <button type="submit" disabled={busy || !url.trim()} data-testid="relay-start">
+        {busy ? t('liveRelayChecking') : `📻 ${t('liveRelayStart')}`}
+      </button>
+      {error && (
+        <p class="error" role="alert" data-testid="relay-error">
+          {error}
+        </p>
+      )}
+      {done && (
+        <p class="ok" data-testid="relay-started">
+          {done}
+        </p>
+      )}
+    </form>
+  );
+}
+
 export function LivePage(props: { me: Me }) {
   const communes = useApi<{ areas: AreaView[] }>('/api/areas?level=commune');
-  const streams = useApi<{ streams: StreamView[] }>('/api/live/streams');
+  const streams = useApi<LiveStreamList>('/api/live/streams');
   const [area, setArea] = useState(props.me.area ?? '');
+  const [priority, setPriority] = useState<Priority>('normal');
   const [state, setState] = useState<'idle' | 'connecting' | 'on-air'>('idle');
   const [level, setLevel] = useState(0);
   const [error, setError] = useState('');
+  const [notice, setNotice] = useState('');
   const [selected, setSelected] = useState<number | null>(null);
   const session = useRef<{ ws: WebSocket; ctx: AudioContext; mic: MediaStream } | null>(null);
   // Before going live: the delay the area's sites' measured links need, and the ceiling.
@@ -236,7 +333,22 @@ export function LivePage(props: { me: Me }) {
     streams.reload();
   };
   useEffect(() => () => stop(), []);
-  usePoll((streams.data?.streams ?? []).some((x) => x.state === 'live'), streams.reload, 5000);
+  const list = streams.data?.streams ?? [];
+  const onAir = list.filter((x) => x.state === 'live');
+  // A relay reconnecting changes by the second: poll faster while one is.
+  usePoll(onAir.length > 0, streams.reload, onAir.some((x) => x.relay?.state === 'reconnecting') ? 2000 : 5000);
+
+  const stopStream = async (s: StreamView) => {
+    if (!window.confirm(t('liveConfirmStop', { id: s.id, source: sourceText(s) }))) return;
+    setError('');
+    try {
+      await api('POST', `/api/live/streams/${s.id}/stop`);
+      setNotice(t('liveStopped', { id: s.id }));
+    } catch (e) {
+      setError(e instanceof Error ? errorText(e) : String(e));
+    }
+    streams.reload();
+  };
 
   const start = async () => {
     setError('');
@@ -252,19 +364,20 @@ export function LivePage(props: { me: Me }) {
       const node = new AudioWorkletNode(ctx, 'pcm-frames');
       ctx.createMediaStreamSource(mic).connect(node);
       const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-      const ws = new WebSocket(`${proto}://${location.host}/api/live/voice?areas=${encodeURIComponent(area)}&format=pcm`);
+      const ws = new WebSocket(`${proto}://${location.host}/api/live/voice?areas=${encodeURIComponent(area)}&format=pcm&priority=${priority}`);
       ws.binaryType = 'arraybuffer';
       session.current = { ws, ctx, mic };
       ws.onmessage = (e) => {
         if (typeof e.data !== 'string') return;
-        const m = JSON.parse(e.data) as { type: string; message?: string };
+        const m = JSON.parse(e.data) as { type: string; message?: string; error?: string };
         if (m.type === 'started') {
           setState('on-air');
           streams.reload();
-        } else if (m.type === 'error') setError(m.message ?? 'error');
+        } else if (m.type === 'error') setError(m.error === 'LOANET_CONFLICT' ? t('liveConflict') : (m.message ?? 'error'));
       };
       ws.onclose = (e) => {
-        if (e.code !== 1000 && e.reason) setError(e.reason);
+        // 4409: a stream of the same priority is on air (the error message above already said so in the user's words).
+        if (e.code !== 1000 && e.code !== 4409 && e.reason) setError(e.reason);
         if (session.current?.ws === ws) stop();
       };
       node.port.onmessage = (e: MessageEvent<{ pcm: ArrayBuffer; peak: number }>) => {
@@ -278,23 +391,43 @@ export function LivePage(props: { me: Me }) {
   };
 
   const canLive = props.me.permissions.includes('live.broadcast');
+  const areaOptions = (communes.data?.areas ?? []).map((a) => ({ key: a.key, name: a.name }));
+  // A user of a province or district may also play to the whole of their area.
+  if (props.me.area && !areaOptions.some((a) => a.key === props.me.area)) areaOptions.unshift({ key: props.me.area, name: props.me.areaName ?? props.me.area });
+  const first = onAir[0];
   return (
     <section>
       <h1>{t('live')}</h1>
+      {onAir.filter((x) => x.relay?.state === 'reconnecting').map((x) => (
+        <ReconnectingNotice s={x} />
+      ))}
       <div class="card">
         <div class="row">
-          <span class={state === 'on-air' ? 'on-air' : 'muted'} data-testid="on-air" data-state={state}>
-            {state === 'on-air' ? `● ${t('onAir')}` : t('offAir')}
+          {/* The user's own voice, or else any stream on air for their areas: never "off air" while the loudspeakers carry one. */}
+          <span class={state === 'on-air' || first ? 'on-air' : 'muted'} data-testid="on-air" data-state={state} data-streams={onAir.length}>
+            {state === 'on-air'
+              ? `● ${t('onAir')}`
+              : first
+                ? `● ${t('onAir')} · ${onAir.length > 1 ? t('liveOnAirCount', { n: onAir.length }) : sourceText(first)}`
+                : t('offAir')}
           </span>
         </div>
         {canLive && (
           <div class="row">
             <label>
               {t('chooseArea')}
-              <select name="area" value={area} disabled={state !== 'idle'} onChange={(e) => setArea(e.currentTarget.value)}>
+              <select name="area" value={area} disabled={state !== 'idle'} onChange={(e) => setArea(e.currentTarget.value)} style="max-width:100%">
                 <option value="" />
-                {(communes.data?.areas ?? []).map((a) => (
+                {areaOptions.map((a) => (
                   <option value={a.key}>{a.name}</option>
+                ))}
+              </select>
+            </label>
+            <label>
+              {t('livePriorityOf')}
+              <select name="priority" value={priority} disabled={state !== 'idle'} onChange={(e) => setPriority(e.currentTarget.value as Priority)}>
+                {PRIORITIES.map((p) => (
+                  <option value={p.value}>{t(p.key)}</option>
                 ))}
               </select>
             </label>
@@ -322,36 +455,65 @@ export function LivePage(props: { me: Me }) {
             {error}
           </p>
         )}
+        {notice && <p class="ok">{notice}</p>}
       </div>
+      {canLive && (
+        <>
+          <div style="height:.75rem" />
+          <RelayForm areas={areaOptions} defaultArea={props.me.area && areaOptions.some((a) => a.key === props.me.area) ? props.me.area : ''} onStarted={() => streams.reload()} />
+        </>
+      )}
       <h2>{t('liveStreams')}</h2>
-      <table data-testid="streams" class="clickable">
-        <thead>
-          <tr>
-            <th>#</th>
-            <th>{t('liveSource')}</th>
-            <th>{t('status')}</th>
-            <th>{t('liveStarted')}</th>
-            <th>{t('liveBy')}</th>
-            <th>{t('liveSites')}</th>
-            <th>{t('liveLossHeard')}</th>
-            <th>{t('liveSkew')} p99</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(streams.data?.streams ?? []).slice(0, 20).map((s) => (
-            <tr data-stream={s.id} data-state={s.state} class={selected === s.id ? 'selected' : ''} onClick={() => setSelected(s.id)}>
-              <td>#{s.id}</td>
-              <td>{sourceText(s)}</td>
-              <td class={s.state === 'live' ? 'live-cell' : ''}>{stateText(s)}</td>
-              <td>{formatTime(s.startedAt)}</td>
-              <td class="muted">{s.startedBy}</td>
-              <td>{s.sites.sites}</td>
-              <td>{pct(s.sites.unconcealedLossRatio)}</td>
-              <td>{ms(s.skew.p99Ms)}</td>
+      <div class="scroll">
+        <table data-testid="streams" class="clickable">
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>{t('liveSource')}</th>
+              <th>{t('status')}</th>
+              <th>{t('livePriorityOf')}</th>
+              {canLive && <th>{t('liveActions')}</th>}
+              <th>{t('liveStarted')}</th>
+              <th>{t('liveBy')}</th>
+              <th>{t('liveSites')}</th>
+              <th>{t('liveLossHeard')}</th>
+              <th>{t('liveSkew')} p99</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {list.slice(0, 20).map((s) => (
+              <tr data-stream={s.id} data-state={s.state} data-relay={s.relay?.state ?? ''} class={selected === s.id ? 'selected' : ''} onClick={() => setSelected(s.id)}>
+                <td>#{s.id}</td>
+                <td>{sourceText(s)}</td>
+                <td class={s.state === 'live' ? (s.relay?.state === 'reconnecting' ? 'live-cell error' : 'live-cell') : ''}>{stateText(s)}</td>
+                <td data-priority={s.priority}>{priorityText(s.priority)}</td>
+                {canLive && (
+                  <td>
+                    {s.state === 'live' && (
+                      <button
+                        type="button"
+                        class="danger"
+                        data-testid="stop-stream"
+                        onClick={(e) => {
+                          e.stopPropagation();
+                          void stopStream(s);
+                        }}
+                      >
+                        ■ {t('liveStopOne')}
+                      </button>
+                    )}
+                  </td>
+                )}
+                <td>{formatTime(s.startedAt)}</td>
+                <td class="muted">{s.startedBy}</td>
+                <td>{s.sites.sites}</td>
+                <td>{pct(s.sites.unconcealedLossRatio)}</td>
+                <td>{ms(s.skew.p99Ms)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {streams.error && <p class="error">{streams.error}</p>}
       {selected !== null && <StreamDetailCard key={selected} id={selected} onClose={() => setSelected(null)} />}
     </section>
