@@ -1,8 +1,10 @@
 /**
- * `npm run build`: plain JavaScript for the edge agent, so a board runs
- * `node dist/agent/main.mjs` with no TypeScript loader at run time (tsx
+ * `npm run build`: plain JavaScript for the edge agent and the server, so a
+ * board runs `node dist/agent/main.mjs` and `npm start` runs
+ * `node dist/server/main.mjs`, with no TypeScript loader at run time (tsx
  * transpiles every module at each start and keeps its own loader thread and
  * esbuild service: ~35 MiB of a board's memory and seconds of its CPU).
+ * `npm run build -- server` (or `agent`) builds one of them.
  *
  * One ES module bundle per program, everything pure JavaScript inside it;
  * what cannot be bundled stays outside and is resolved at run time the same
@@ -15,6 +17,13 @@
  *   agent runs with the fallback decoder and says so at start.
  * The version the agent reports is fixed into the bundle at build time (the
  * sources read it from package.json, which a packaged agent does not carry).
+ *
+ * The server's bundle holds loanet's own code only: its packages (Fastify,
+ * aedes, better-sqlite3's native addon…) stay in node_modules, which the
+ * server is installed with. Beside it go what it loads by path
+ * (server/files.ts decides where): the workers' entries (offthread-worker.mjs,
+ * media/spawn-worker.mjs), one bundle per off-thread task under tasks/, and
+ * the common-password list. The console is web/dist, built by web/build.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -77,7 +86,36 @@ export async function buildAgent(outDir = path.join(DIST, 'agent')): Promise<Bui
   return { name: 'agent', file, bytes: fs.statSync(file).size };
 }
 
+/**
+ * Modules run in worker threads (server/offthread.ts) by their own bundle,
+ * named as server/files.ts offThreadTask() is asked for them.
+ */
+const OFFTHREAD_TASKS: Record<string, string> = {
+  'cap-parse': 'server/alerts/cap/parse.ts',
+  'cap-envelope': 'server/alerts/cap/envelope.ts',
+  docx: 'server/media/docx.ts',
+};
+/** Files the server reads by path, copied beside its bundle (server/files.ts serverScript / serverDataFile). */
+const SERVER_FILES = ['server/offthread-worker.mjs', 'server/media/spawn-worker.mjs', 'server/auth/common-passwords.txt'];
+
+export async function buildServer(outDir = path.join(DIST, 'server')): Promise<BuiltProgram> {
+  const file = path.join(outDir, 'main.mjs');
+  const tmp = `${outDir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const entryPoints: Record<string, string> = { main: path.join(ROOT, 'server/main.ts') };
+  for (const [name, src] of Object.entries(OFFTHREAD_TASKS)) entryPoints[`tasks/${name}`] = path.join(ROOT, src);
+  // Packages resolve from the project's node_modules at run time, as they do for the sources.
+  await build({ ...common(), external: [], packages: 'external', entryPoints, outdir: tmp, outExtension: { '.js': '.mjs' } });
+  for (const f of SERVER_FILES) fs.copyFileSync(path.join(ROOT, f), path.join(tmp, path.basename(f)));
+  fs.rmSync(outDir, { recursive: true, force: true });
+  fs.renameSync(tmp, outDir);
+  return { name: 'server', file, bytes: fs.statSync(file).size };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const built = [await buildAgent()];
+  const which = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  for (const w of which) if (w !== 'server' && w !== 'agent') throw new Error(`npm run build: unknown program "${w}" (server or agent)`);
+  const want = (w: string) => which.length === 0 || which.includes(w);
+  const built = [...(want('server') ? [await buildServer()] : []), ...(want('agent') ? [await buildAgent()] : [])];
   for (const b of built) console.log(`loanet build: ${b.name} → ${path.relative(ROOT, b.file)} (${(b.bytes / 1024).toFixed(0)} KiB)`);
 }

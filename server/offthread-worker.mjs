@@ -1,11 +1,12 @@
-// Entry of a worker started by server/offthread.ts: loads one TypeScript module
-// (through tsx, so it works whether or not the parent itself runs under tsx),
-// calls one of its exports with the input, and posts the result or the error.
-// Plain JavaScript because it must run before any TypeScript loader exists.
+// Entry of a worker started by server/offthread.ts: loads one module (a
+// TypeScript source through tsx, so it works whether or not the parent itself
+// runs under tsx; or a task bundle of the build, dist/server/tasks/*.mjs, as
+// plain JavaScript), calls one of its exports with the input, and posts the
+// result or the error. Plain JavaScript because it must run before any
+// TypeScript loader exists.
 import fs from 'node:fs';
 import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { tsImport } from 'tsx/esm/api';
 
 const { moduleUrl, fn, input, nice } = workerData;
 if (nice > 0) {
@@ -19,7 +20,7 @@ if (nice > 0) {
   }
 }
 try {
-  const mod = await tsImport(moduleUrl, import.meta.url);
+  const mod = moduleUrl.endsWith('.ts') ? await (await import('tsx/esm/api')).tsImport(moduleUrl, import.meta.url) : await import(moduleUrl);
   const result = await mod[fn](input);
   parentPort.postMessage({ ok: true, result });
 } catch (e) {

@@ -16,8 +16,9 @@
  * and `details` when it had them.
  */
 import { Worker } from 'node:worker_threads';
+import { serverScript } from './files.ts';
 
-const ENTRY = new URL('./offthread-worker.mjs', import.meta.url);
+const ENTRY = serverScript(new URL('./offthread-worker.mjs', import.meta.url));
 
 /** Workers at once per lane; more tasks wait. */
 export const LANES = { alert: 2, media: 1 } as const;

@@ -4,7 +4,6 @@
  * jobs (liveness sweep, batched status writes, coverage history, scheduled
  * sound checks). `main.ts` only reads configuration and calls this.
  */
-import { createRequire } from 'node:module';
 import type { ServerConfig } from './config.ts';
 import { StartupError } from './errors.ts';
 import { openDatabase, schemaVersion, walSync, type Db } from './store/db.ts';
@@ -44,8 +43,8 @@ import { CapIngest } from './alerts/cap-ingest.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { ServerContext } from './context.ts';
 import { PROTOCOL_VERSION } from '../protocol/index.ts';
+import { SERVER_VERSION } from './files.ts';
 
-const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
 
 export interface RunningServer {
   ctx: ServerContext;
@@ -215,7 +214,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     asRun,
     alerts: { service: alertService, cap: alertCap, messages: alertMessages },
     disk,
-    versions: { loanet: pkg.version, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
+    versions: { loanet: SERVER_VERSION, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
     startedAt: now(),
     now,
     log,

@@ -27,6 +27,7 @@
  */
 import fs from 'node:fs';
 import { PASSWORD_MAX_LENGTH } from '../../api/auth.ts';
+import { serverDataFile } from '../files.ts';
 
 /** The longest password: part of the HTTP contract (every password field's maxLength), so it is defined there. */
 export { PASSWORD_MAX_LENGTH };
@@ -96,7 +97,7 @@ let loaded: ReadonlySet<string> | undefined;
 
 /** The shipped list of common passwords (read once). */
 export function commonPasswords(): ReadonlySet<string> {
-  loaded ??= parseCommonPasswords(fs.readFileSync(new URL('./common-passwords.txt', import.meta.url), 'utf8'));
+  loaded ??= parseCommonPasswords(fs.readFileSync(serverDataFile('auth/common-passwords.txt'), 'utf8'));
   return loaded;
 }
 

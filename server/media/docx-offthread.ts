@@ -6,6 +6,7 @@
  */
 import { LoanetError } from '../errors.ts';
 import { OffThreadError, runOffThread } from '../offthread.ts';
+import { offThreadTask } from '../files.ts';
 import { MediaRejected } from './analysis.ts';
 
 /** Time allowed for one document (a maximal one takes about a second). */
@@ -13,7 +14,7 @@ export const DOCX_TIMEOUT_MS = 30_000;
 /** Heap of the worker (MB): the inflated XML is at most 32 MiB and the text 50,000 characters. Uploads run one at a time (the media lane of offthread.ts). */
 export const DOCX_WORKER_HEAP_MB = 256;
 
-const TASK = new URL('./docx.ts', import.meta.url);
+const TASK = offThreadTask(new URL('./docx.ts', import.meta.url), 'docx');
 
 export async function docxTextOffThread(bytes: Uint8Array): Promise<string> {
   try {

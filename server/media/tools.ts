@@ -12,6 +12,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { serverScript } from '../files.ts';
 
 export interface Tool {
   path: string;
@@ -180,7 +181,7 @@ type FromWorker =
   | { type: 'error'; id: number; error: { name: string; message: string; [k: string]: unknown } }
   | { type: 'killed'; id: number };
 
-const SPAWN_WORKER = new URL('./spawn-worker.mjs', import.meta.url);
+const SPAWN_WORKER = serverScript(new URL('./spawn-worker.mjs', import.meta.url));
 let worker: Worker | undefined;
 let nextRunId = 1;
 const pending = new Map<number, PendingRun>();

@@ -8,6 +8,7 @@
  * or heap limit is a refusal naming that limit.
  */
 import { OffThreadError, runOffThread } from '../../offthread.ts';
+import { offThreadTask } from '../../files.ts';
 import { CAP_LIMITS, parsesInline } from './limits.ts';
 import { parseCap, type CapParseResult } from './parse.ts';
 import { unwrapEnvelope, type Unwrapped } from './envelope.ts';
@@ -16,7 +17,7 @@ export const CAP_PARSE_TIMEOUT_MS = 30_000;
 /** Heap of the parsing worker (MB): a 10 MiB document of tiny elements makes a tree of a few hundred MB. */
 export const CAP_PARSE_HEAP_MB = 512;
 
-const TASK = new URL('./parse.ts', import.meta.url);
+const TASK = offThreadTask(new URL('./parse.ts', import.meta.url), 'cap-parse');
 
 export async function parseCapOffThread(xml: string): Promise<CapParseResult> {
   // Small documents, and documents refused for their size before any parsing, need no worker.
@@ -31,7 +32,7 @@ export async function parseCapOffThread(xml: string): Promise<CapParseResult> {
   }
 }
 
-const ENVELOPE_TASK = new URL('./envelope.ts', import.meta.url);
+const ENVELOPE_TASK = offThreadTask(new URL('./envelope.ts', import.meta.url), 'cap-envelope');
 
 /** `unwrapEnvelope` on the same terms: a large EDXL-DE or feed is read in a worker, never on the event loop. */
 export async function unwrapEnvelopeOffThread(xml: string): Promise<Unwrapped> {

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../../errors.ts';
+import { CONSOLE_DIST } from '../../files.ts';
 
-export const CONSOLE_DIST = path.resolve(import.meta.dirname, '../../../web/dist');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
