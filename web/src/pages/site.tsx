@@ -1,7 +1,8 @@
 /**
  * One site: condition and reasons, last heartbeat, signal, power, amplifier,
- * speaker lines, devices, history, recent commands, and the controls (volume,
- * amplifier, test tone, reboot, acoustic delay) whose results arrive by live update.
+ * speaker lines, devices, history, recent commands, the controls (volume,
+ * amplifier, test tone, reboot, acoustic delay) whose results arrive by live
+ * update, and its board's enrolment code (components/enrolment.tsx).
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
@@ -10,6 +11,7 @@ import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
 import type { CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../../../api/index.ts';
 import { ConditionPill, Reasons } from '../components/condition.tsx';
+import { EnrolmentPanel } from '../components/enrolment.tsx';
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
 const COMMAND_LABEL: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck', set_acoustic_delay: 'setAcousticDelay' };
@@ -72,6 +74,7 @@ export function SitePage(props: { me: Me; id: string }) {
   const [delayM, setDelayM] = useState('0');
   const currentDelayM = (commands.data?.commands ?? []).find((c) => c.type === 'set_acoustic_delay' && c.status === 'succeeded')?.result?.acousticDelayM;
   const canCommand = props.me.permissions.includes('site.command');
+  const canEnrol = props.me.permissions.includes('site.enrol');
 
   const refresh = useThrottled(() => {
     site.reload();
@@ -199,6 +202,8 @@ export function SitePage(props: { me: Me; id: string }) {
           </div>
         </>
       )}
+
+      {canEnrol && s.retiredAt === null && <EnrolmentPanel siteId={s.id} hasConnected={st?.firstSeenAt != null} />}
 
       <div class="two">
         <div>

@@ -38,6 +38,17 @@ export const vi = {
   failed: 'Thất bại',
   expired: 'Hết hạn',
   asRun: 'Nhật ký phát',
+  enrolment: 'Đăng ký thiết bị',
+  enrolHint: 'Tạo mã dùng một lần để bo mạch tại trạm tự nhận thông tin đăng nhập của trạm. Mã chỉ hiện một lần, dùng được một lần, và hết hạn sau thời gian ghi bên dưới.',
+  enrolMakeCode: 'Tạo mã đăng ký',
+  enrolReenrol: 'Đăng ký lại thiết bị',
+  enrolReenrolConfirm: 'Tạo mã đăng ký lại? Khi bo mạch mới dùng mã này, bo mạch đang chạy tại trạm sẽ bị ngắt kết nối và không đăng nhập được nữa.',
+  enrolReenrolNote: 'Trạm đã từng kết nối: khi mã được dùng, bo mạch cũ sẽ bị ngắt kết nối.',
+  enrolCode: 'Mã đăng ký',
+  enrolExpires: 'Hết hạn lúc {time} (giờ Việt Nam). Mã mới thay cho mã chưa dùng trước đó.',
+  enrolOnBoard: 'Trên bo mạch, chạy:',
+  enrolBootFile: 'Hoặc chép nội dung mã QR vào tệp loanet-enrol.txt trên phân vùng khởi động (/boot/firmware) trước khi cắm thẻ nhớ vào bo mạch.',
+  enrolQr: 'Mã QR chứa địa chỉ máy chủ và mã đăng ký',
 };
 
 export const en: Record<keyof typeof vi, string> = {
@@ -76,4 +87,15 @@ export const en: Record<keyof typeof vi, string> = {
   failed: 'Failed',
   expired: 'Expired',
   asRun: 'As-run log',
+  enrolment: 'Board enrolment',
+  enrolHint: "Make a one-time code with which the site's board fetches the site's credential by itself. The code is shown once, works once, and expires at the time below.",
+  enrolMakeCode: 'Make an enrolment code',
+  enrolReenrol: 'Re-enrol the board',
+  enrolReenrolConfirm: 'Make a re-enrolment code? When a new board uses it, the board now running at this site is disconnected and can no longer log in.',
+  enrolReenrolNote: 'This site has connected before: when the code is used, the old board is disconnected.',
+  enrolCode: 'Enrolment code',
+  enrolExpires: 'Expires at {time} (Vietnam time). A new code replaces any earlier one not used yet.',
+  enrolOnBoard: 'On the board, run:',
+  enrolBootFile: "Or copy the QR code's text into loanet-enrol.txt on the boot partition (/boot/firmware) before the card goes into the board.",
+  enrolQr: 'QR code holding the server address and the enrolment code',
 };
