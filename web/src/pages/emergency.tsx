@@ -7,12 +7,16 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
-import { formatShare, formatTime, lang, reasonText, t } from '../i18n.ts';
+import { formatClock, formatShare, formatTime, lang, reasonText, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
-import type { AlertDetail, AlertSummary, AreaView, CoverageReport, Me } from '../../../api/index.ts';
+import type { AlertDetail, AlertSummary, AreaView, CoverageReport, Me, SiteBrief } from '../../../api/index.ts';
 import { ShareBar } from '../components/condition.tsx';
+import { inside as insidePolygon, PolygonDraw, type LatLon } from '../components/polygon-draw.tsx';
 import { onLive } from '../live-updates.ts';
+
+/** What the API plays when the caller says nothing (protocol DEFAULT_ALERT_REPEATS). */
+const DEFAULT_REPEATS = 3;
 
 /** Only for a dropped stream: the tracker reloads on the stream's `alert` events for its alert. */
 const FALLBACK_REFRESH_MS = 30_000;
@@ -37,26 +41,61 @@ const TEMPLATES: Array<{ id: string; vi: string; en: string; text: string }> = [
   { id: 'cold', vi: 'Rét đậm, rét hại', en: 'Severe cold', text: 'Cảnh báo rét đậm rét hại. Người dân giữ ấm cơ thể, che chắn chuồng trại cho gia súc.' },
 ];
 
+/** Where an alert goes: the whole province, chosen communes, or an area drawn over the sites. */
+type Where = 'province' | 'communes' | 'polygon';
+
+/** Validity offered (minutes): the API takes any from 1 minute to 7 days. */
+const VALIDITY_MIN = [15, 30, 60, 120, 240, 720, 1440];
+
 export function EmergencyPage(props: { me: Me }) {
   const canSend = props.me.permissions.includes('alert.write');
   const communes = useApi<{ areas: AreaView[] }>('/api/areas?level=commune');
+  const provinces = useApi<{ areas: AreaView[] }>('/api/areas?level=province');
   const recent = useApi<{ alerts: AlertSummary[] }>('/api/alerts?limit=20');
-  const [area, setArea] = useState(props.me.area ?? '');
+  const [where, setWhere] = useState<Where>('communes');
+  const [chosen, setChosen] = useState<string[]>(props.me.area ? [props.me.area] : []);
+  const [filter, setFilter] = useState('');
+  const [polygon, setPolygon] = useState<LatLon[]>([]);
+  const sitesForMap = useApi<{ sites: SiteBrief[] }>(where === 'polygon' ? '/api/sites?brief=true&limit=50000' : null);
   const [template, setTemplate] = useState('');
   const [text, setText] = useState('');
+  const [attention, setAttention] = useState<'siren' | 'chime' | 'none'>('siren');
+  const [repeats, setRepeats] = useState(DEFAULT_REPEATS);
+  const [ownVolume, setOwnVolume] = useState(false);
+  const [volume, setVolume] = useState(80);
+  const [validFor, setValidFor] = useState(60);
   const [test, setTest] = useState(false);
   const [step, setStep] = useState<'compose' | 'confirm'>('compose');
   const [sites, setSites] = useState<{ all: number; offline: number } | null>(null);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
 
-  const areaName = communes.data?.areas.find((a) => a.key === area)?.name ?? area;
+  const province = provinces.data?.areas[0];
+  const communeList = communes.data?.areas ?? [];
+  const nameOf = (key: string) => communeList.find((a) => a.key === key)?.name ?? key;
+  const targetKeys = where === 'province' ? (province ? [province.key] : []) : where === 'communes' ? chosen : [];
+  const ready = (where === 'polygon' ? polygon.length >= 3 : targetKeys.length > 0) && text.trim() !== '';
+  const whereText =
+    where === 'province'
+      ? t('wholeProvince', { name: province?.name ?? '' })
+      : where === 'polygon'
+        ? t('drawnArea', { n: polygon.length })
+        : chosen.length === 1
+          ? nameOf(chosen[0]!)
+          : t('communesN', { n: chosen.length, names: chosen.map(nameOf).join(', ') });
+
   const review = async (e: Event) => {
     e.preventDefault();
     setError('');
     try {
-      const c = await api<CoverageReport>('GET', `/api/coverage${qs({ area, limit: 0 })}`);
-      setSites({ all: c.sites, offline: c.offline + c.unverified });
+      if (where === 'polygon') {
+        const all = sitesForMap.data?.sites ?? [];
+        const inArea = all.filter((x) => x.lat !== null && x.lon !== null && insidePolygon([x.lat, x.lon], polygon));
+        setSites({ all: inArea.length, offline: inArea.filter((x) => x.condition === 'offline' || x.condition === 'unverified').length });
+      } else {
+        const reports = await Promise.all(targetKeys.map((area) => api<CoverageReport>('GET', `/api/coverage${qs({ area, limit: 0 })}`)));
+        setSites({ all: reports.reduce((n, c) => n + c.sites, 0), offline: reports.reduce((n, c) => n + c.offline + c.unverified, 0) });
+      }
     } catch {
       setSites(null);
     }
@@ -67,57 +106,121 @@ export function EmergencyPage(props: { me: Me }) {
     setError('');
     try {
       const tpl = TEMPLATES.find((x) => x.id === template);
-      const r = await api<{ id: string }>('POST', '/api/alerts', { areas: [area], title: tpl ? tpl.vi : undefined, message: { text }, test });
+      const r = await api<{ id: string }>('POST', '/api/alerts', {
+        ...(where === 'polygon' ? { polygon } : { areas: targetKeys }),
+        title: tpl ? tpl.vi : undefined,
+        message: { text },
+        attention: attention === 'none' ? null : attention,
+        repeats,
+        volume: ownVolume ? volume : null,
+        validForMinutes: validFor,
+        test,
+      });
       navigate(`/emergency/${encodeURIComponent(r.id)}`);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));
       setBusy(false);
     }
   };
+  const toggle = (key: string, on: boolean) => setChosen((cur) => (on ? [...cur.filter((k) => k !== key), key] : cur.filter((k) => k !== key)));
+  const shown = communeList.filter((a) => !filter.trim() || a.name.toLocaleLowerCase('vi').includes(filter.trim().toLocaleLowerCase('vi')));
 
   return (
     <section>
       <h1>{t('emergency')}</h1>
       {canSend && step === 'compose' && (
         <form class="card" onSubmit={review} data-testid="alert-form">
-          <div class="row">
-            <label>
-              {t('chooseArea')}
-              <select name="area" value={area} onChange={(e) => setArea(e.currentTarget.value)} required>
-                <option value="" />
-                {(communes.data?.areas ?? []).map((a) => (
-                  <option value={a.key}>{a.name}</option>
-                ))}
-              </select>
-            </label>
-            <label>
-              {t('template')}
-              <select
-                name="template"
-                value={template}
-                onChange={(e) => {
-                  const id = e.currentTarget.value;
-                  setTemplate(id);
-                  const tpl = TEMPLATES.find((x) => x.id === id);
-                  if (tpl) setText(tpl.text);
-                }}
-              >
-                <option value="">{t('freeText')}</option>
-                {TEMPLATES.map((x) => (
-                  <option value={x.id}>{lang() === 'vi' ? x.vi : x.en}</option>
-                ))}
-              </select>
-            </label>
-          </div>
+          <fieldset class="where" data-testid="alert-where">
+            <legend>{t('chooseArea')}</legend>
+            <div class="row">
+              {province && (
+                <label class="inline" style="flex-direction:row;align-items:center;gap:.3rem">
+                  <input type="radio" name="where" value="province" checked={where === 'province'} onChange={() => setWhere('province')} /> {t('wholeProvince', { name: province.name })}
+                </label>
+              )}
+              <label class="inline" style="flex-direction:row;align-items:center;gap:.3rem">
+                <input type="radio" name="where" value="communes" checked={where === 'communes'} onChange={() => setWhere('communes')} /> {t('someCommunes')}
+              </label>
+              <label class="inline" style="flex-direction:row;align-items:center;gap:.3rem">
+                <input type="radio" name="where" value="polygon" checked={where === 'polygon'} onChange={() => setWhere('polygon')} /> {t('drawArea')}
+              </label>
+            </div>
+            {where === 'communes' && (
+              <div data-testid="commune-choice">
+                <input type="search" name="communeFilter" placeholder={t('findCommune')} value={filter} onInput={(e) => setFilter(e.currentTarget.value)} style="width:100%" />
+                <div class="commune-list" style="max-height:14rem;overflow-y:auto;border:1px solid var(--line);border-radius:6px;padding:.25rem .5rem;margin-top:.3rem">
+                  {shown.map((a) => (
+                    <label class="inline" style="flex-direction:row;align-items:center;gap:.4rem;padding:.2rem 0">
+                      <input type="checkbox" name="area" value={a.key} checked={chosen.includes(a.key)} onChange={(e) => toggle(a.key, e.currentTarget.checked)} /> {a.name}
+                    </label>
+                  ))}
+                </div>
+                <p class="muted" data-testid="chosen-communes" data-n={chosen.length}>
+                  {chosen.length === 0 ? t('noCommuneChosen') : t('communesN', { n: chosen.length, names: chosen.map(nameOf).join(', ') })}
+                </p>
+              </div>
+            )}
+            {where === 'polygon' && <PolygonDraw sites={sitesForMap.data?.sites ?? []} value={polygon} onChange={setPolygon} />}
+          </fieldset>
+          <label>
+            {t('template')}
+            <select
+              name="template"
+              value={template}
+              onChange={(e) => {
+                const id = e.currentTarget.value;
+                setTemplate(id);
+                const tpl = TEMPLATES.find((x) => x.id === id);
+                if (tpl) setText(tpl.text);
+              }}
+            >
+              <option value="">{t('freeText')}</option>
+              {TEMPLATES.map((x) => (
+                <option value={x.id}>{lang() === 'vi' ? x.vi : x.en}</option>
+              ))}
+            </select>
+          </label>
           <label>
             {t('text')}
             <textarea name="text" rows={4} value={text} onInput={(e) => setText(e.currentTarget.value)} required maxLength={4000} />
           </label>
           <div class="row" style="margin-top:.5rem">
+            <label>
+              {t('attentionSignal')}
+              <select name="attention" value={attention} onChange={(e) => setAttention(e.currentTarget.value as 'siren' | 'chime' | 'none')}>
+                <option value="siren">{t('siren')}</option>
+                <option value="chime">{t('chime')}</option>
+                <option value="none">{t('noSignal')}</option>
+              </select>
+            </label>
+            <label>
+              {t('repeatsLabel')}
+              <input type="number" name="repeats" min={1} max={20} value={repeats} onInput={(e) => setRepeats(Math.min(20, Math.max(1, Number(e.currentTarget.value) || 1)))} style="width:5rem" />
+            </label>
+            <label>
+              {t('validity')}
+              <select name="validFor" value={validFor} onChange={(e) => setValidFor(Number(e.currentTarget.value))}>
+                {VALIDITY_MIN.map((m) => (
+                  <option value={m}>{m < 60 ? t('minutesN', { n: m }) : t('hoursN', { n: m / 60 })}</option>
+                ))}
+              </select>
+            </label>
+          </div>
+          <div class="row">
+            <label class="inline" style="flex-direction:row;align-items:center;gap:.3rem">
+              <input type="checkbox" name="ownVolume" checked={ownVolume} onChange={(e) => setOwnVolume(e.currentTarget.checked)} /> {t('alertVolume')}
+            </label>
+            {ownVolume && (
+              <label class="inline" style="flex-direction:row;align-items:center;gap:.3rem">
+                <input type="range" name="volume" min={0} max={100} step={5} value={volume} onInput={(e) => setVolume(Number(e.currentTarget.value))} /> <span data-testid="volume-value">{volume}%</span>
+              </label>
+            )}
+          </div>
+          <div class="row" style="margin-top:.5rem">
             <label style="flex-direction:row;align-items:center;gap:.3rem">
               <input type="checkbox" name="test" checked={test} onChange={(e) => setTest(e.currentTarget.checked)} /> {t('isTest')}
             </label>
-            <button type="submit" class="huge" disabled={!area || !text.trim()}>
+            <button type="submit" class="huge" disabled={!ready}>
               {t('review')}
             </button>
           </div>
@@ -125,7 +228,7 @@ export function EmergencyPage(props: { me: Me }) {
       )}
       {canSend && step === 'confirm' && (
         <div class="card" data-testid="alert-confirm">
-          <p class="big">{t('confirmAlert', { area: areaName })}</p>
+          <p class="big">{t('confirmAlert', { area: whereText })}</p>
           {sites !== null && (
             <p>
               {t('sitesN', { n: sites.all })}
@@ -133,6 +236,10 @@ export function EmergencyPage(props: { me: Me }) {
             </p>
           )}
           <blockquote>{text}</blockquote>
+          <p data-testid="alert-settings">
+            {attention === 'none' ? t('noSignal') : t(attention)} · {t('repeatsN', { n: repeats })} · {ownVolume ? t('volumeN', { n: volume }) : t('siteVolume')} ·{' '}
+            {t('validUntilT', { time: formatClock(Date.now() + validFor * 60_000) })}
+          </p>
           {test && <p class="muted">{t('isTest')}</p>}
           {error && (
             <p class="error" role="alert">
@@ -151,22 +258,24 @@ export function EmergencyPage(props: { me: Me }) {
       )}
 
       <h2>{t('recentAlerts')}</h2>
-      <table data-testid="alerts">
-        <tbody>
-          {(recent.data?.alerts ?? []).map((a) => (
-            <tr>
-              <td>
-                <a href={`/emergency/${encodeURIComponent(a.id)}`}>{a.title}</a>
-                {a.test && <span class="muted"> ({t('isTest')})</span>}
-              </td>
-              <td>{a.state === 'active' ? t('active') : a.state === 'cancelled' ? t('cancelled') : t('expiredAlert')}</td>
-              <td>
-                {a.delivery.confirmedPlaying} / {a.delivery.targeted}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <div class="scroll">
+        <table data-testid="alerts">
+          <tbody>
+            {(recent.data?.alerts ?? []).map((a) => (
+              <tr>
+                <td>
+                  <a href={`/emergency/${encodeURIComponent(a.id)}`}>{a.title}</a>
+                  {a.test && <span class="muted"> ({t('isTest')})</span>}
+                </td>
+                <td>{a.state === 'active' ? t('active') : a.state === 'cancelled' ? t('cancelled') : t('expiredAlert')}</td>
+                <td>
+                  {a.delivery.confirmedPlaying} / {a.delivery.targeted}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }
@@ -174,6 +283,8 @@ export function EmergencyPage(props: { me: Me }) {
 export function AlertTrackerPage(props: { me: Me; id: string }) {
   const [data, setData] = useState<Tracking | null>(null);
   const [error, setError] = useState('');
+  const [reloads, setReloads] = useState(0);
+  const load = () => setReloads((n) => n + 1);
   useEffect(() => {
     let stop = false;
     let timer = 0;
@@ -204,13 +315,21 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
       off();
       clearTimeout(timer);
     };
-  }, [props.id]);
+  }, [props.id, reloads]);
 
   if (!data) return <p class={error ? 'error' : 'muted'}>{error || t('loading')}</p>;
   const c = data.delivery.counts;
   const share = c.targeted ? c.confirmedPlaying / c.targeted : null;
+  // Once stopped or expired the bar would read as "done": the figures are what played before the end.
+  const ended = data.alert.state !== 'active';
+  const cancelled = data.alert.state === 'cancelled';
   const cancel = async () => {
-    await api('POST', `/api/alerts/${encodeURIComponent(props.id)}/cancel`).catch((e: Error) => setError(e.message));
+    // Stopping a live alert silences every loudspeaker it reaches: asked first, like a reboot or locking a user.
+    if (!window.confirm(t('confirmCancelAlert', { title: data.alert.title }))) return;
+    await api('POST', `/api/alerts/${encodeURIComponent(props.id)}/cancel`).then(
+      () => load(),
+      (e: Error) => setError(e.message),
+    );
   };
   return (
     <section class="tracker">
@@ -221,11 +340,33 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
         {formatTime(data.delivery.issuedAt)} · {data.alert.state === 'active' ? t('active') : data.alert.state === 'cancelled' ? t('cancelled') : t('expiredAlert')}
         {data.alert.test ? ` · ${t('isTest')}` : ''}
       </p>
-      <div class="card">
-        <p class="big" data-testid="alert-progress" data-reached={c.confirmedPlaying} data-targeted={c.targeted}>
-          {formatShare(share)} — {t('reached', { done: c.confirmedPlaying, all: c.targeted })}
+      {ended && (
+        <p class={cancelled ? 'error' : 'muted'} style="font-weight:700;font-size:1.1rem" data-testid="alert-ended" data-state={data.alert.state}>
+          {cancelled
+            ? t('cancelledAtBy', { time: formatTime(data.alert.endedAt), name: data.alert.endedByName ?? '—' })
+            : t('expiredAt', { time: formatTime(data.alert.endedAt ?? data.alert.validUntil) })}
         </p>
-        <ShareBar share={share} />
+      )}
+      <div class="card">
+        {ended ? (
+          <>
+            <p class="big" data-testid="alert-progress" data-state={data.alert.state} data-reached={c.confirmedPlaying} data-targeted={c.targeted}>
+              {t(cancelled ? 'beforeCancel' : 'beforeExpiry', { done: c.confirmedPlaying, all: c.targeted })}
+            </p>
+            <p data-testid="alert-ended-detail" data-completed={c.completed} data-stopped={c.stopped}>
+              {t('playedThrough', { n: c.completed })}
+              {c.stopped > 0 && ` · ${t(cancelled ? 'cutByCancel' : 'cutByEnd', { n: c.stopped })}`}
+              {c.unreached > 0 && ` · ${t('neverPlayed', { n: c.unreached })}`}
+            </p>
+          </>
+        ) : (
+          <>
+            <p class="big" data-testid="alert-progress" data-state="active" data-reached={c.confirmedPlaying} data-targeted={c.targeted}>
+              {formatShare(share)} — {t('reached', { done: c.confirmedPlaying, all: c.targeted })}
+            </p>
+            <ShareBar share={share} />
+          </>
+        )}
         {c.started !== c.confirmedPlaying && (
           <p data-testid="alert-started" data-started={c.started}>
             {t('startedSound', { n: c.started, all: c.targeted })}
@@ -275,11 +416,11 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
         </>
       )}
       <h2>
-        {t('unreachedSites')} ({c.unreached})
+        {t(ended ? 'unreachedEnded' : 'unreachedSites')} ({c.unreached})
       </h2>
       {c.unreached === 0 && c.attentionOnly === 0 ? (
         <p class="ok" data-testid="all-reached">
-          {t('allReached')}
+          {t(ended ? 'allReachedBeforeEnd' : 'allReached')}
         </p>
       ) : c.unreached === 0 ? null : (
         <table data-testid="unreached">
