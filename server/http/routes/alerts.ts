@@ -298,8 +298,10 @@ export const alertRoutes =
       '/api/alerts/cap',
       {
         bodyLimit: CAP_LIMITS.documentBytes,
-        // Before any body parser runs: a CAP document sent as JSON or form data is the wrong type (415), not bad JSON (400).
+        // Before any body parser runs: a CAP document sent as JSON or form data is the wrong type (415), not bad JSON (400);
+        // who may not post alerts hears that first, whatever they sent.
         onRequest: async (req) => {
+          requirePermission(req, 'alert.write');
           if (!/\bxml\b/i.test(req.headers['content-type'] ?? '')) throw unsupportedCapType();
         },
         schema: {
