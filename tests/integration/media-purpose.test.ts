@@ -99,9 +99,13 @@ describe.skipIf(!run)('media purpose: alert audio never in the library list', ()
       expect(file.status).toBe(200);
       expect(file.data.subarray(0, 4).toString('latin1')).toBe('OggS');
     }
-    // Removing the `alert` tag (an operator's edit) does not move it into the library: the purpose is not a tag.
-    expect((await t.api('PATCH', `/api/media/${alertMedia[0]}`, { tags: [] })).status).toBe(200);
-    expect((await t.api('GET', '/api/media?limit=1000')).body.items.map((m: { id: string }) => m.id)).not.toContain(alertMedia[0]);
+    // It stays with its alert's record: not edited (its tags say who may see it), not retired (sites may still fetch it).
+    for (const [method, body] of [['PATCH', { tags: [] }], ['DELETE', undefined]] as const) {
+      const r = await t.api(method, `/api/media/${alertMedia[0]}`, body);
+      expect(r.status, JSON.stringify(r.body)).toBe(409);
+      expect(r.body.message).toContain('is the audio of an alert');
+    }
+    expect((await t.api('GET', `/api/media/${alertMedia[0]}`)).body).toMatchObject({ tags: ['alert'], retiredAt: null });
     for (const id of [spoken.body.id, recorded.body.id]) await t.api('POST', `/api/alerts/${id}/cancel`);
   }, 180_000);
 });
