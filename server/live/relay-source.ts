@@ -88,6 +88,7 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
     let settled = false;
     let onData: ((c: Buffer) => void) | undefined;
     let onEnd: ((e: RelayEnd) => void) | undefined;
+    let endedEarly: RelayEnd | undefined;
     const fail = (err: RelayProbeFailed) => {
       if (settled) return;
       settled = true;
@@ -110,6 +111,7 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
               onEnd = h.end;
               for (const b of buffered.splice(0)) h.data(b);
               onData = h.data;
+              if (endedEarly) queueMicrotask(() => h.end(endedEarly!));
               return source;
             },
             close: () => source.close(),
@@ -118,7 +120,9 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
       },
       end: (e) => {
         if (onEnd) return onEnd(e);
-        if (!settled) fail(probeFailure(e, answer));
+        if (!settled) return fail(probeFailure(e, answer));
+        // Ended after the audio came but before the stream took it: told at adoption.
+        endedEarly = e;
       },
     });
     const timer = setTimeout(() => {

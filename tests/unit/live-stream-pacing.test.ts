@@ -119,4 +119,22 @@ describe('LiveStream pacing', () => {
     expect(s.currentDelayMs).toBe(1020);
     expect(s.stats().lateSkipped).toBe(0);
   });
+
+  it('dropping what is queued (a fallback giving way to its relay) sends silence next, not the dropped audio, and lets a paused source read on', () => {
+    const { s, calls, at } = setup(true);
+    s.push(sinePcm(1000, 3000)); // a fallback's 3 s, far ahead
+    expect(calls).toEqual(['pause']);
+    at(100);
+    s.tick();
+    const before = s.stats();
+    expect(before.queueMs).toBeGreaterThan(2000);
+    s.dropQueued();
+    expect(calls).toEqual(['pause', 'resume']);
+    expect(s.stats()).toMatchObject({ queueMs: 0, droppedMs: 0 });
+    at(200);
+    s.tick();
+    // Nothing queued: the next slots are silence until the relay's audio arrives.
+    expect(s.stats().silencePackets - before.silencePackets).toBe(5);
+    expect(s.stats().audioPackets).toBe(before.audioPackets);
+  });
 });
