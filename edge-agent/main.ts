@@ -19,7 +19,7 @@ import { AgentConfigError, loadAgentConfig, type AgentFileConfig } from './confi
 import { createDeviceGateway } from './devices/factory.ts';
 import { DEFAULT_ENROL_FILE, ENROL_USAGE, EnrolError, enrolFromFile, needsEnrolment, readEnrolFile, runEnrolCommand } from './enrol.ts';
 
-const USAGE = `usage: npm run agent -- --config FILE [--enrol-file FILE]\n${ENROL_USAGE}`;
+const USAGE = 'usage: npm run agent -- --config FILE';
 
 function option(argv: readonly string[], long: string, short?: string): string | undefined {
   for (let i = 0; i < argv.length; i++) {
@@ -32,13 +32,8 @@ function option(argv: readonly string[], long: string, short?: string): string |
 
 /** Enrol from the boot partition's file when the configuration cannot run yet and the file is there. */
 async function enrolAtStart(path: string, enrolFile: string): Promise<void> {
-  let needed: boolean;
-  try {
-    needed = needsEnrolment(path);
-  } catch {
-    return; // a configuration that is not JSON: loadAgentConfig says what is wrong with it
-  }
-  if (!needed) return;
+  // A configuration that is not JSON counts as enrolled: loadAgentConfig says what is wrong with it.
+  if (!needsEnrolmentQuietly(path)) return;
   try {
     if (!readEnrolFile(enrolFile)) return;
     console.log(`loanet agent: ${path} has no site credential yet; enrolling with ${enrolFile}`);
@@ -51,13 +46,21 @@ async function enrolAtStart(path: string, enrolFile: string): Promise<void> {
   }
 }
 
+function needsEnrolmentQuietly(path: string): boolean {
+  try {
+    return needsEnrolment(path);
+  } catch {
+    return false;
+  }
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === 'enrol') {
     process.exit(await runEnrolCommand(argv.slice(1)));
   }
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
+    console.log(`${USAGE} [--enrol-file FILE (default ${DEFAULT_ENROL_FILE}): enrol from it when FILE has no credential yet]\n${ENROL_USAGE}`);
     return;
   }
   const path = option(argv, '--config', '-c');
@@ -72,6 +75,8 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof AgentConfigError) {
       console.error(`loanet agent: bad config ${e.message}`);
+      // A board never enrolled: say how, rather than only that a file is missing.
+      if (needsEnrolmentQuietly(path)) console.error(`loanet agent: this board is not enrolled yet; make a code on the site's page of the console, then:\n${ENROL_USAGE}`);
       process.exit(2);
     }
     throw e;
