@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { CODE_ALPHABET, CODE_BITS, CODE_PATTERN, CODE_RANDOM_BYTES, codeFromBytes, normaliseCode } from '../../server/enrolment/code.ts';
 import { EnrolLimiter, type EnrolAttempt, type EnrolRefusal } from '../../server/enrolment/limiter.ts';
 import { ENROLMENT_CODE_PATTERN } from '../../api/enrolment.ts';
+import { loadConfig } from '../../server/config.ts';
 
 const MIN = 60_000;
 
@@ -102,5 +103,18 @@ describe('enrolment limiter', () => {
       if (a.ok) a.fail();
     }
     expect(l.addresses()).toBeLessThanOrEqual(51);
+  });
+});
+
+describe('enrolment settings', () => {
+  it('default to 24 h codes, 10 refusals per address and 100 overall per 15 minutes, and the broker URL from the request', () => {
+    expect(loadConfig({}).enrolment).toEqual({ ttlMs: 24 * 3_600_000, limits: { perAddress: 10, total: 100, windowMs: 15 * MIN }, agentMqttUrl: null });
+    const c = loadConfig({ LOANET_ENROL_TTL_H: '2', LOANET_ENROL_FAILURES_ADDRESS: '3', LOANET_ENROL_FAILURES_TOTAL: '7', LOANET_ENROL_WINDOW_MIN: '60', LOANET_AGENT_MQTT_URL: 'mqtts://loanet.example.vn:8883' });
+    expect(c.enrolment).toEqual({ ttlMs: 2 * 3_600_000, limits: { perAddress: 3, total: 7, windowMs: 60 * MIN }, agentMqttUrl: 'mqtts://loanet.example.vn:8883' });
+  });
+
+  it('refuses a broker URL boards could not use, and a validity out of range, naming the variable', () => {
+    expect(() => loadConfig({ LOANET_AGENT_MQTT_URL: 'https://loanet.example.vn' })).toThrow(/LOANET_AGENT_MQTT_URL="https:\/\/loanet.example.vn" is not a broker URL/);
+    expect(() => loadConfig({ LOANET_ENROL_TTL_H: '0' })).toThrow(/LOANET_ENROL_TTL_H=0 is out of range/);
   });
 });
