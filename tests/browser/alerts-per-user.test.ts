@@ -224,6 +224,14 @@ describe.skipIf(!run)('alerts as each person sees them', { timeout: 600_000 }, (
     // The commune's agents play the message before it is stopped.
     await waitFor('a site playing the message', async () => ((await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.confirmedPlaying as number) >= 1, 120_000, 250);
     await page.locator('[data-testid=alert-progress][data-state=active]').waitFor();
+    // The tracker reaches the alert's audio, which the bulletin library does not list.
+    const audio = page.locator('[data-testid=alert-audio]');
+    await audio.waitFor();
+    const audioId = await audio.getAttribute('data-media');
+    expect(audioId).toBe((await t.api('GET', `/api/alerts/${id}`)).body.alert.media.mediaId);
+    const played = await page.evaluate<number>(`fetch(document.querySelector('[data-testid=alert-audio]').src).then((r) => r.status)`);
+    expect(played).toBe(200);
+    expect(((await t.api('GET', '/api/media?limit=1000')).body.items as Array<{ id: string }>).map((m) => m.id)).not.toContain(audioId);
 
     // "Dừng cảnh báo" asks; said no, the alert goes on.
     const asked: string[] = [];

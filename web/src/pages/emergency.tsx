@@ -375,6 +375,17 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
         {c.heard + c.notHeard > 0 && (
           <p data-testid="alert-heard">{t('heardByMic', { n: c.heard, all: c.heard + c.notHeard })}</p>
         )}
+        {data.alert.media ? (
+          // The alert's own audio (kept apart from the bulletin library, reached here by its id).
+          <label>
+            {t('alertMessageAudio')}
+            <audio controls preload="none" src={`/api/media/${encodeURIComponent(data.alert.media.mediaId)}/audio`} data-testid="alert-audio" data-media={data.alert.media.mediaId} />
+          </label>
+        ) : (
+          <p class="muted" data-testid="alert-audio-state" data-state={data.alert.messageState}>
+            {data.alert.messageState === 'failed' ? t('alertAudioFailed', { why: data.alert.messageReason ?? '—' }) : t('alertAudioPreparing')}
+          </p>
+        )}
       </div>
       {c.attentionOnly > 0 && (
         <>

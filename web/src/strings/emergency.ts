@@ -64,6 +64,9 @@ export const vi = {
   neverPlayed: '{n} trạm không phát',
   unreachedEnded: 'Trạm không phát (cảnh báo đã kết thúc)',
   allReachedBeforeEnd: 'Tất cả các trạm đã phát bản tin trước khi cảnh báo kết thúc.',
+  alertMessageAudio: 'Bản tin của cảnh báo',
+  alertAudioPreparing: 'Đang tạo âm thanh bản tin; các trạm phát tín hiệu báo động trong lúc chờ.',
+  alertAudioFailed: 'Không tạo được âm thanh bản tin ({why}); các trạm chỉ phát tín hiệu báo động.',
 };
 
 export const en: Record<keyof typeof vi, string> = {
@@ -128,4 +131,7 @@ export const en: Record<keyof typeof vi, string> = {
   neverPlayed: '{n} sites did not play it',
   unreachedEnded: 'Sites that did not play it (the alert has ended)',
   allReachedBeforeEnd: 'Every site played the message before the alert ended.',
+  alertMessageAudio: "The alert's message",
+  alertAudioPreparing: 'Making the message audio; the sites sound the attention signal meanwhile.',
+  alertAudioFailed: 'The message audio could not be made ({why}); the sites play the attention signal only.',
 };
