@@ -11,7 +11,7 @@
  * the page says so, with what the sites hear meanwhile. Every stream on
  * air can be stopped, after a confirmation.
  */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { formatTime, lang, t, type StringKey } from '../i18n.ts';
 import { errorText, useApi } from '../hooks.ts';
 import { api, ApiError } from '../api.ts';
@@ -307,7 +307,8 @@ function RelayForm(props: { areas: Array<{ key: string; name: string }>; default
 
 export function LivePage(props: { me: Me }) {
   const communes = useApi<{ areas: AreaView[] }>('/api/areas?level=commune');
-  const streams = useApi<LiveStreamList>('/api/live/streams');
+  const streams = useApi<LiveStreamList>('/api/live/streams?limit=20');
+  const airing = useApi<LiveStreamList>('/api/live/streams?state=live&limit=100');
   const [area, setArea] = useState(props.me.area ?? '');
   const [priority, setPriority] = useState<Priority>('normal');
   const [state, setState] = useState<'idle' | 'connecting' | 'on-air'>('idle');
@@ -330,13 +331,18 @@ export function LivePage(props: { me: Me }) {
     }
     setState('idle');
     setLevel(0);
-    streams.reload();
+    reloadAll();
   };
   useEffect(() => () => stop(), []);
-  const list = streams.data?.streams ?? [];
-  const onAir = list.filter((x) => x.state === 'live');
+  // Every stream on air for the user's areas, however many have played since it began; then the latest past ones.
+  const onAir = (airing.data?.streams ?? []).filter((x) => x.state === 'live');
+  const list = [...onAir, ...(streams.data?.streams ?? []).filter((x) => !onAir.some((o) => o.id === x.id)).slice(0, 20)];
+  const reloadAll = useCallback(() => {
+    airing.reload();
+    streams.reload();
+  }, [airing.reload, streams.reload]);
   // A relay reconnecting changes by the second: poll faster while one is.
-  usePoll(onAir.length > 0, streams.reload, onAir.some((x) => x.relay?.state === 'reconnecting') ? 2000 : 5000);
+  usePoll(onAir.length > 0, reloadAll, onAir.some((x) => x.relay?.state === 'reconnecting') ? 2000 : 5000);
 
   const stopStream = async (s: StreamView) => {
     if (!window.confirm(t('liveConfirmStop', { id: s.id, source: sourceText(s) }))) return;
@@ -347,7 +353,7 @@ export function LivePage(props: { me: Me }) {
     } catch (e) {
       setError(e instanceof Error ? errorText(e) : String(e));
     }
-    streams.reload();
+    reloadAll();
   };
 
   const start = async () => {
@@ -372,7 +378,7 @@ export function LivePage(props: { me: Me }) {
         const m = JSON.parse(e.data) as { type: string; message?: string; error?: string };
         if (m.type === 'started') {
           setState('on-air');
-          streams.reload();
+          reloadAll();
         } else if (m.type === 'error') setError(m.error === 'LOANET_CONFLICT' ? t('liveConflict') : (m.message ?? 'error'));
       };
       ws.onclose = (e) => {
@@ -460,7 +466,7 @@ export function LivePage(props: { me: Me }) {
       {canLive && (
         <>
           <div style="height:.75rem" />
-          <RelayForm areas={areaOptions} defaultArea={props.me.area && areaOptions.some((a) => a.key === props.me.area) ? props.me.area : ''} onStarted={() => streams.reload()} />
+          <RelayForm areas={areaOptions} defaultArea={props.me.area && areaOptions.some((a) => a.key === props.me.area) ? props.me.area : ''} onStarted={reloadAll} />
         </>
       )}
       <h2>{t('liveStreams')}</h2>
@@ -481,7 +487,7 @@ export function LivePage(props: { me: Me }) {
             </tr>
           </thead>
           <tbody>
-            {list.slice(0, 20).map((s) => (
+            {list.map((s) => (
               <tr data-stream={s.id} data-state={s.state} data-relay={s.relay?.state ?? ''} class={selected === s.id ? 'selected' : ''} onClick={() => setSelected(s.id)}>
                 <td>#{s.id}</td>
                 <td>{sourceText(s)}</td>
