@@ -128,6 +128,7 @@ export const Distribution = Type.Object({
   notConverged: Type.Integer(),
   notConvergedSites: Type.Array(Type.Object({ siteId: Type.String(), desired: Type.String(), held: Nullable(Type.String()), online: Type.Boolean() })),
 });
+export type Distribution = Static<typeof Distribution>;
 
 const DesiredEntry = Type.Object({ ...PlaylistEntryMessage.properties, startLocal: Local, endLocal: Local });
 export const SitePlaylist = Type.Object({

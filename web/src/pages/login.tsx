@@ -2,7 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
 import { errorText, t } from '../i18n.ts';
-import type { Me } from '../../../api/index.ts';
+import type { CookieLogin, LoginRequest, Me } from '../../../api/index.ts';
 
 export function LoginPage(props: { langSwitch: ComponentChildren; onLogin: (me: Me) => void }) {
   const [username, setUsername] = useState('');
@@ -16,7 +16,7 @@ export function LoginPage(props: { langSwitch: ComponentChildren; onLogin: (me: 
     setError('');
     try {
       // cookie: true — the session token goes in an HttpOnly cookie, never into this page's JavaScript.
-      const r = await api<{ csrfToken: string }>('POST', '/api/auth/login', { username, password, cookie: true });
+      const r = await api<CookieLogin, LoginRequest>('POST', '/api/auth/login', { username, password, cookie: true });
       const me = await api<Me>('GET', '/api/auth/me');
       props.onLogin({ ...me, csrfToken: me.csrfToken ?? r.csrfToken });
     } catch (err) {

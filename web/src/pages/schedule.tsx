@@ -2,28 +2,22 @@
  * Bulletins and schedule: make a broadcast (media from the library, uploaded
  * or spoken; where; when; priority), see conflicts BEFORE saving (the
  * server's dry run, re-asked as the form changes), approve or cancel, the
- * week calendar of an area, and the as-run log with its CSV.
+ * week calendar of an area (weekday names, and how a recurring item repeats),
+ * and the as-run log with its CSV. Every failed call says why, in the user's
+ * language where the server gives the words or a code the console knows.
+ * On a phone the tables become stacked cards, so no button is off-screen.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
-import { formatDay, formatTime, lang, localInputValue, t, type StringKey } from '../i18n.ts';
-import { useApi } from '../hooks.ts';
+import { errorText as codeText, formatDay, formatTime, lang, localInputValue, t, type StringKey } from '../i18n.ts';
+import { errorText, useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
-import type { AreaView, CalendarOccurrence, CheckResult, Conflict, ItemView, Me } from '../../../api/index.ts';
-import { formatDuration, MediaPicker, type MediaSummary } from '../components/media-picker.tsx';
+import type { AreaView, AsRunLog, Calendar, CheckResult, Conflict, Distribution, ItemList, ItemView, MediaList, Me } from '../../../api/index.ts';
+import { formatDuration, MediaPicker } from '../components/media-picker.tsx';
 
 type Item = ItemView;
 /** Where two items overlap: whole areas by name, then the sites outside them. */
 const placesText = (c: Conflict) => [...c.places.areas.map((a) => a.name), ...c.places.siteIds].join(', ');
-type Occurrence = CalendarOccurrence;
-interface AsRunLine {
-  title: string;
-  siteName: string;
-  areaName: string;
-  startAt: number;
-  status: string;
-  explanation: { vi: string; en: string } | null;
-}
 
 const PRIORITY_KEY: Record<string, StringKey> = { normal: 'normal', priority: 'priorityHigh', emergency: 'emergencyPriority' };
 const STATUS_KEY: Record<string, StringKey> = { draft: 'draft', approved: 'approved', cancelled: 'cancelled' };
@@ -31,6 +25,80 @@ const DAY = 86_400_000;
 /** Played, but not when it should have (or not known when): shown as a warning, not as a plain "played". */
 const CLOCK_WARN = new Set(['late', 'early', 'unverified', 'unknown']);
 const both = (x: { vi: string; en: string } | undefined) => (x ? `${x.vi} / ${x.en}` : '');
+
+/**
+ * Why a call failed, as the user reads it: the console's own words for a code
+ * it knows; else the server's Vietnamese wording when it sent one (a conflict,
+ * the four-eyes rule); else the refusal in the user's words with the server's
+ * reason; a network failure says so rather than nothing.
+ */
+function failText(e: unknown): string {
+  if (!(e instanceof ApiError)) return e instanceof TypeError ? t('networkFailed') : e instanceof Error ? e.message : String(e);
+  const own = codeText(e.code, e.details, '');
+  if (own) return own;
+  const vi = typeof e.details.messageVi === 'string' ? e.details.messageVi : '';
+  if (lang() === 'vi' && vi) return e.status === 403 ? `${t('notAllowed')} ${vi}` : vi;
+  return errorText(e);
+}
+
+const WEEKDAY_KEYS: StringKey[] = ['weekday0', 'weekday1', 'weekday2', 'weekday3', 'weekday4', 'weekday5', 'weekday6'];
+/** RFC 5545 day codes, in Date.getUTCDay() order (Sunday first). */
+const DAY_CODES = ['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'];
+/** The weekday of a local (Asia/Ho_Chi_Minh) date "YYYY-MM-DD", 0 = Sunday. */
+const weekdayOf = (localDate: string) => new Date(`${localDate}T00:00:00Z`).getUTCDay();
+/** The weekday's name of an instant, in Asia/Ho_Chi_Minh whatever the phone's zone. */
+const weekdayName = (ms: number) => t(WEEKDAY_KEYS[weekdayOf(localInputValue(ms).slice(0, 10))]!);
+
+/**
+ * How a recurring item repeats, in words ("Hằng ngày 06:30" / "Daily 06:30"),
+ * from its RRULE and DTSTART (local wall time of the item's zone, which the
+ * server keeps as Asia/Ho_Chi_Minh): the subset the server accepts (DAILY,
+ * WEEKLY, MONTHLY with INTERVAL, BYDAY, BYMONTHDAY, BYHOUR, BYMINUTE).
+ * Null for a one-off item.
+ */
+function recurrenceText(start: Item['start']): string | null {
+  if (!('rrule' in start)) return null;
+  const parts = new Map(
+    start.rrule
+      .replace(/^RRULE:/i, '')
+      .split(';')
+      .map((p) => p.split('=') as [string, string | undefined])
+      .map(([k, v]) => [k.toUpperCase(), (v ?? '').toUpperCase()]),
+  );
+  const list = (k: string) => (parts.get(k) ? parts.get(k)!.split(',').filter(Boolean) : []);
+  const clock = start.dtstart.slice(11, 16) || '00:00';
+  const hours = list('BYHOUR').map(Number);
+  const minutes = list('BYMINUTE').map(Number);
+  const times = (hours.length ? hours : [Number(clock.slice(0, 2))])
+    .flatMap((h) => (minutes.length ? minutes : [Number(clock.slice(3, 5))]).map((m) => `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`))
+    .join(', ');
+  const n = Number(parts.get('INTERVAL') || 1);
+  const day = (code: string) => {
+    const m = /^([+-]?\d+)?([A-Z]{2})$/.exec(code);
+    const i = m ? DAY_CODES.indexOf(m[2]!) : -1;
+    if (!m || i < 0) return code;
+    const name = t(WEEKDAY_KEYS[i]!);
+    if (!m[1]) return name;
+    const ord = Number(m[1]);
+    return ord < 0 ? t('lastWeekday', { day: name }) : t('nthWeekday', { day: name, n: ord });
+  };
+  const startDay = start.dtstart.slice(0, 10);
+  switch (parts.get('FREQ')) {
+    case 'DAILY':
+      return n > 1 ? t('repeatsEveryDays', { n, time: times }) : t('repeatsDaily', { time: times });
+    case 'WEEKLY': {
+      const days = (list('BYDAY').length ? list('BYDAY') : [DAY_CODES[weekdayOf(startDay)]!]).map(day).join(', ');
+      return n > 1 ? t('repeatsEveryWeeks', { n, days, time: times }) : t('repeatsWeekly', { days, time: times });
+    }
+    case 'MONTHLY': {
+      const monthDays = list('BYMONTHDAY').map((d) => (Number(d) === -1 ? t('monthDayLast') : t('monthDay', { d: Number(d) })));
+      const days = (monthDays.length ? monthDays : list('BYDAY').length ? list('BYDAY').map(day) : [t('monthDay', { d: Number(startDay.slice(8, 10)) })]).join(', ');
+      return n > 1 ? t('repeatsEveryMonths', { n, days, time: times }) : t('repeatsMonthly', { days, time: times });
+    }
+    default:
+      return t('recurring');
+  }
+}
 
 function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => void }) {
   const perms = props.me.permissions;
@@ -64,7 +132,7 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
     setSaved('');
     if (!body) return;
     const timer = window.setTimeout(() => {
-      api<CheckResult>('POST', '/api/schedule/check', body).then(setCheck, (e: Error) => setError(e.message));
+      api<CheckResult>('POST', '/api/schedule/check', body).then(setCheck, (e: unknown) => setError(t('checkFailed', { reason: failText(e) })));
     }, 300);
     return () => clearTimeout(timer);
   }, [body]);
@@ -78,7 +146,7 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
       setSaved(item.id);
       props.onSaved();
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      setError(t('notSaved', { reason: failText(err) }));
     }
   };
 
@@ -136,7 +204,7 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
         </div>
       )}
       {error && (
-        <p class="error" role="alert">
+        <p class="error" role="alert" data-testid="form-error">
           {error}
         </p>
       )}
@@ -160,17 +228,21 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
     return Date.parse(`${today}T00:00:00+07:00`) + week * 7 * DAY;
   }, [week]);
   const to = from + 7 * DAY;
-  const calendar = useApi<{ area: { name: string }; occurrences: Occurrence[] }>(`/api/schedule/calendar${qs({ area, from, to, includeDrafts: true })}`);
-  const items = useApi<{ total: number; items: Item[] }>(`/api/schedule/items${qs({ area, limit: 50 })}`);
-  const asRun = useApi<{ lines: AsRunLine[]; statusLabels: Record<string, { vi: string; en: string }> }>(`/api/as-run${qs({ area, from: from - 7 * DAY, to: Math.min(to, Date.now() + DAY) })}`);
+  const calendar = useApi<Calendar>(`/api/schedule/calendar${qs({ area, from, to, includeDrafts: true })}`);
+  const items = useApi<ItemList>(`/api/schedule/items${qs({ area, limit: 50 })}`);
+  // The items that play this week, for how each calendar entry repeats (the calendar lists occurrences only).
+  const weekItems = useApi<ItemList>(`/api/schedule/items${qs({ area, from, to, limit: 1000 })}`);
+  const asRun = useApi<AsRunLog>(`/api/as-run${qs({ area, from: from - 7 * DAY, to: Math.min(to, Date.now() + DAY) })}`);
   const [actionError, setActionError] = useState('');
-  const distribution = useApi<{ sites: number; converged: number; notConvergedSites: Array<{ siteId: string; online: boolean }> }>(`/api/schedule/distribution${qs({ area })}`);
-  const library = useApi<{ total: number; items: Array<MediaSummary & { createdAt: number; createdBy: string | null }> }>('/api/media?limit=50');
+  const distribution = useApi<Distribution>(`/api/schedule/distribution${qs({ area })}`);
+  const library = useApi<MediaList>('/api/media?purpose=bulletin&limit=50');
 
   const reload = () => {
     calendar.reload();
     items.reload();
+    weekItems.reload();
     distribution.reload();
+    library.reload();
   };
   const act = async (id: string, action: 'approve' | 'cancel') => {
     setActionError('');
@@ -178,17 +250,31 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
       await api('POST', `/api/schedule/items/${encodeURIComponent(id)}/${action}`, action === 'cancel' ? {} : undefined);
       reload();
     } catch (e) {
-      setActionError(e instanceof ApiError ? e.message : String(e));
+      setActionError(t('actionFailed', { reason: failText(e) }));
     }
   };
 
   const days = Array.from({ length: 7 }, (_, i) => from + i * DAY);
   const byDay = (d: number) => (calendar.data?.occurrences ?? []).filter((o) => o.startLocal.slice(0, 10) === localInputValue(d).slice(0, 10));
-  const label = (l: { vi: string; en: string } | undefined) => (l ? (lang() === 'vi' ? l.vi : l.en) : '');
+  const label = (l: { vi: string; en: string } | null | undefined) => (l ? (lang() === 'vi' ? l.vi : l.en) : '');
+  const repeats = useMemo(() => {
+    const m = new Map<string, string>();
+    for (const i of [...(weekItems.data?.items ?? []), ...(items.data?.items ?? [])]) {
+      const r = recurrenceText(i.start);
+      if (r) m.set(i.id, r);
+    }
+    return m;
+  }, [weekItems.data, items.data]);
+  const loadErrors = [calendar.error, items.error, asRun.error, distribution.error, library.error].filter((e): e is string => !!e);
 
   return (
-    <section>
+    <section class="schedule">
       <h1>{t('schedule')}</h1>
+      {loadErrors.length > 0 && (
+        <p class="error" role="alert" data-testid="load-error">
+          {[...new Set(loadErrors)].join(' · ')}
+        </p>
+      )}
       {perms.includes('schedule.write') && (
         <>
           <h2>{t('newBroadcast')}</h2>
@@ -215,15 +301,25 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
       </div>
       <div class="week" data-testid="week">
         {days.map((d) => (
-          <div class="card">
-            <strong>{formatDay(d)}</strong>
+          <div class="card" data-day={localInputValue(d).slice(0, 10)}>
+            <strong>
+              <span data-testid="weekday">{weekdayName(d)}</span> {formatDay(d)}
+            </strong>
             {byDay(d).length === 0 ? (
               <div class="muted">—</div>
             ) : (
               byDay(d).map((o) => (
                 <div class={`occ ${o.status}`} data-item={o.itemId}>
                   {o.startLocal.slice(11, 16)}
-                  {o.endLocal.slice(11, 16) !== o.startLocal.slice(11, 16) ? `–${o.endLocal.slice(11, 16)}` : ''} {o.title} <span class="muted">({t(STATUS_KEY[o.status] ?? 'status')}, {t('sitesN', { n: o.sites })})</span>
+                  {o.endLocal.slice(11, 16) !== o.startLocal.slice(11, 16) ? `–${o.endLocal.slice(11, 16)}` : ''} {o.title}{' '}
+                  <span class="muted">
+                    ({t(STATUS_KEY[o.status] ?? 'status')}, {t('sitesN', { n: o.sites })})
+                  </span>
+                  {repeats.has(o.itemId) && (
+                    <div class="muted" data-testid="recurrence">
+                      ↻ {repeats.get(o.itemId)}
+                    </div>
+                  )}
                 </div>
               ))
             )}
@@ -244,12 +340,12 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
 
       <h2>{t('items')}</h2>
       {actionError && (
-        <p class="error" role="alert">
+        <p class="error" role="alert" data-testid="action-error">
           {actionError}
         </p>
       )}
       <div class="scroll">
-        <table data-testid="items">
+        <table data-testid="items" class="stack">
           <thead>
             <tr>
               <th>{t('title')}</th>
@@ -263,14 +359,22 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
           <tbody>
             {(items.data?.items ?? []).map((i) => (
               <tr data-item={i.id} data-status={i.status}>
-                <td>{i.title}</td>
-                <td>{t(STATUS_KEY[i.status] ?? 'status')}</td>
-                <td>{t(PRIORITY_KEY[i.priority] ?? 'normal')}</td>
-                <td>
+                <td class="stack-title">{i.title}</td>
+                <td data-label={t('status')}>{t(STATUS_KEY[i.status] ?? 'status')}</td>
+                <td data-label={t('priority')}>{t(PRIORITY_KEY[i.priority] ?? 'normal')}</td>
+                <td data-label={t('targetArea')}>
                   {i.targets.areas.map((a) => a.name ?? a.key).join(', ')} ({t('sitesN', { n: i.sites })})
                 </td>
-                <td>{i.nextOccurrences[0] ? formatTime(i.nextOccurrences[0].at) : '—'}</td>
-                <td>
+                <td data-label={t('startAt')}>
+                  {repeats.has(i.id) && (
+                    <div data-testid="recurrence">
+                      ↻ {repeats.get(i.id)}
+                      {i.nextOccurrences[0] ? <span class="muted"> · {t('nextAt')}:</span> : ''}
+                    </div>
+                  )}
+                  {i.nextOccurrences[0] ? formatTime(i.nextOccurrences[0].at) : '—'}
+                </td>
+                <td class="actions">
                   {i.status === 'draft' && perms.includes('schedule.approve') && (
                     <button type="button" onClick={() => act(i.id, 'approve')} data-action="approve">
                       {t('approve')}
@@ -292,11 +396,11 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
         {t('mediaLibrary')} ({library.data?.total ?? '…'})
       </h2>
       <div class="scroll">
-        <table data-testid="library">
+        <table data-testid="library" class="stack">
           <tbody>
             {(library.data?.items ?? []).map((m) => (
               <tr>
-                <td>{m.title}</td>
+                <td class="stack-title">{m.title}</td>
                 <td>{formatDuration(m.durationMs)}</td>
                 <td class="hide-sm muted">
                   {m.lang} · {formatTime(m.createdAt)} · {m.createdBy ?? ''}
@@ -317,7 +421,7 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
         </a>
       </p>
       <div class="scroll">
-        <table data-testid="as-run">
+        <table data-testid="as-run" class="stack">
           <thead>
             <tr>
               <th>{t('startAt')}</th>
@@ -330,15 +434,15 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
           <tbody>
             {(asRun.data?.lines ?? []).slice(0, 300).map((l) => (
               <tr>
-                <td>{formatTime(l.startAt)}</td>
+                <td class="stack-title">{formatTime(l.startAt)}</td>
                 <td>{l.title}</td>
-                <td>
+                <td data-label={t('name')}>
                   {l.siteName} <span class="muted">{l.areaName}</span>
                 </td>
-                <td data-status={l.status} class={CLOCK_WARN.has(l.status) ? 'warn-text' : ''} title={both(asRun.data?.statusLabels[l.status])}>
+                <td data-label={t('status')} data-status={l.status} class={CLOCK_WARN.has(l.status) ? 'warn-text' : ''} title={both(asRun.data?.statusLabels[l.status])}>
                   {label(asRun.data?.statusLabels[l.status]) || l.status}
                 </td>
-                <td class="hide-sm muted">{label(l.explanation ?? undefined)}</td>
+                <td class="hide-sm muted">{label(l.explanation)}</td>
               </tr>
             ))}
           </tbody>

@@ -4,6 +4,7 @@ import { api, ApiError } from '../api.ts';
 import { errorText, formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import type { AreaView, Role, UserCreated, UserCreateRequest, UserList, UserPatchRequest, UserUnlocked, UserView } from '../../../api/index.ts';
+import { USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN } from '../../../api/username.ts';
 import { CapSenders } from '../components/cap-senders.tsx';
 
 // Every role of the contract (a Record, so one added or removed there fails the typecheck here), in the order offered.
@@ -11,6 +12,8 @@ const OFFERED: Record<Role, true> = { admin: true, operator: true, technician: t
 const ROLES = Object.keys(OFFERED) as Role[];
 /** A role picked in a select (its options are ROLES; anything else reads as the least one). */
 const asRole = (v: string): Role => ROLES.find((r) => r === v) ?? 'viewer';
+/** The server's own username rule (api/username.ts), so the form asks exactly what the server accepts. */
+const USERNAME_RE = new RegExp(USERNAME_PATTERN, 'v');
 
 export function UsersPage() {
   const users = useApi<UserList>('/api/users');
@@ -59,7 +62,20 @@ export function UsersPage() {
       <form class="card row" onSubmit={create} data-testid="user-form">
         <label>
           {t('username')}
-          <input name="newUsername" value={form.username} onInput={field('username')} pattern="[a-z0-9._\-]{3,40}" required />
+          <input
+            name="newUsername"
+            value={form.username}
+            onInput={field('username')}
+            pattern={USERNAME_PATTERN}
+            maxLength={USERNAME_MAX_LENGTH}
+            title={t('usernameRule', { min: USERNAME_MIN_LENGTH, max: USERNAME_MAX_LENGTH })}
+            aria-describedby="username-rule"
+            aria-invalid={form.username !== '' && !USERNAME_RE.test(form.username)}
+            required
+          />
+          <small id="username-rule" data-testid="username-rule" class={form.username !== '' && !USERNAME_RE.test(form.username) ? 'error' : 'muted'}>
+            {t('usernameRule', { min: USERNAME_MIN_LENGTH, max: USERNAME_MAX_LENGTH })}
+          </small>
         </label>
         <label>
           {t('password')}

@@ -4,6 +4,7 @@
  */
 export const vi = {
   auditLog: 'Nhật ký thao tác',
+  usernameRule: 'Từ {min} đến {max} ký tự: chữ thường a–z (không dấu), chữ số 0–9, dấu chấm (.), gạch dưới (_) hoặc gạch ngang (-).',
   user: 'Người dùng',
   action: 'Thao tác',
   target: 'Đối tượng',
@@ -34,6 +35,7 @@ export const vi = {
 };
 
 export const en: Record<keyof typeof vi, string> = {
+  usernameRule: '{min} to {max} characters: lower-case letters a–z (no accents), digits 0–9, dot (.), underscore (_) or hyphen (-).',
   auditLog: 'Audit log',
   user: 'User',
   action: 'Action',
