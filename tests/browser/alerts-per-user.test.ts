@@ -262,6 +262,7 @@ describe.skipIf(!run)('alerts as each person sees them', { timeout: 600_000 }, (
     expect(Number(await detail.getAttribute('data-completed')) + Number(await detail.getAttribute('data-stopped'))).toBeLessThanOrEqual(c.targeted);
     expect(await detail.innerText()).toContain('trạm không phát');
     expect(await page.locator('button:has-text("Dừng cảnh báo")').count()).toBe(0);
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await page.screenshot({ path: screenshotPath('emergency-tracker-cancelled-phone'), fullPage: true });
     await page.close();
   });
