@@ -20,6 +20,7 @@
  *    not vacuous).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
 import { WebSocket } from 'ws';
 import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
 import { registeredRoutes } from '../helpers/routes.ts';
@@ -125,6 +126,7 @@ const TABLE: Record<string, Rule> = {
   'PATCH /api/sites/:id': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}`, body: { name: 'Đài xã Bát Xát' } }) },
   'DELETE /api/sites/:id': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}` }) },
   'POST /api/sites/:id/credential': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}/credential` }) },
+  'GET /api/sites/:id/enrolment': { roles: ['admin', 'technician'], scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}/enrolment` }) },
   'POST /api/sites/:id/enrolment': { roles: ['admin', 'technician'], scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}/enrolment` }) },
   'POST /api/enrol': { roles: 'public', sample: () => ({ url: '/api/enrol', body: { code: 'AAAA-AAAA' } }) },
   'POST /api/sites/:id/commands': { roles: COMMANDERS, scoped: 'hidden', sample: (fx) => ({ url: `/api/sites/${fx.siteA}/commands`, body: { type: 'test_tone' } }) },
@@ -229,11 +231,23 @@ async function call(method: string, s: Sample, token: string | null, extra: Reco
     const res = await t.inject(method, s.url, body, { token: null, headers, ...(headers['content-type'] ? { contentType: headers['content-type'] } : {}) });
     return { status: res.status, body: res.text };
   }
-  const ac = new AbortController();
-  const res = await fetch(`${t.baseUrl}${s.url}`, { method, headers, body, signal: ac.signal });
-  // A stream (SSE) never ends: its status is all we need.
-  const text = res.headers.get('content-type')?.includes('event-stream') ? (ac.abort(), '') : await res.text();
-  return { status: res.status, body: text };
+  // A fresh connection each time (no pooled keep-alive socket the server may be closing), ended once the status is known
+  // for a stream (SSE never ends), or read whole for a refusal.
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${t.baseUrl}${s.url}`, { method, headers, agent: false }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (res.headers['content-type']?.includes('event-stream')) {
+        res.destroy();
+        return resolve({ status, body: '' });
+      }
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Open a WebSocket; resolves with the HTTP status that refused the upgrade, or the close code after it. */
@@ -259,6 +273,13 @@ beforeAll(async () => {
   fx.siteA = created.site.id;
   siteBasic = `Basic ${Buffer.from(`${created.credential.siteId}:${created.credential.secret}`).toString('base64')}`;
   fx.commandA = (await t.api('POST', `/api/sites/${fx.siteA}/commands`, { type: 'test_tone' })).body.id;
+  // The users (a password hash and a login each, two at a time at the server) while the spoken media is made.
+  const users = Promise.all(
+    ROLES.map(async (role) => {
+      tokens[role] = await makeUser(`${role}-all`, role);
+      scopedB[role] = await makeUser(`${role}-b`, role, COMMUNE_B);
+    }),
+  );
   const media = await t.api('POST', '/api/media/tts?waitMs=60000', { title: 'Bản tin thử', text: 'Thông báo của Ủy ban nhân dân xã.' });
   expect(media.status, JSON.stringify(media.body)).toBe(201);
   fx.mediaId = media.body.id;
@@ -271,10 +292,7 @@ beforeAll(async () => {
   const alert = await t.api('POST', '/api/alerts', { areas: [COMMUNE_A], message: { mediaId: fx.mediaId }, test: true });
   expect(alert.status, JSON.stringify(alert.body)).toBe(201);
   fx.alertA = alert.body.id;
-  for (const role of ROLES) {
-    tokens[role] = await makeUser(`${role}-all`, role);
-    scopedB[role] = await makeUser(`${role}-b`, role, COMMUNE_B);
-  }
+  await users;
   await makeUser('viewer-a', 'viewer', COMMUNE_A);
   fx.userA = ((await t.api('GET', '/api/users')).body.users as Array<{ id: number; username: string }>).find((u) => u.username === 'viewer-a')!.id;
   const sender = await t.api('POST', '/api/alerts/cap/senders', { sender: 'ubnd@batxat.laocai.gov.vn', area: COMMUNE_A, accounts: [{ username: 'viewer-a' }] });
@@ -283,7 +301,8 @@ beforeAll(async () => {
   const login = await fetch(`${t.baseUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer-all', password: 'password-of-viewer-all', cookie: true }) });
   cookieSession = { cookie: (login.headers.get('set-cookie') ?? '').split(';')[0]! };
   routes = registeredRoutes(t.server.app.printRoutes({ commonPrefix: false })).filter((r) => r.split(' ')[1]!.startsWith('/api/'));
-});
+  // Spoken media, a live stream and 25 password hashes: seconds on a quiet machine, a minute on a loaded one. Bounds a hang only.
+}, 180_000);
 afterAll(async () => {
   // A live stream still on air keeps the server's stop waiting: end it first.
   if (fx.streamA) await t.api('POST', `/api/live/streams/${fx.streamA}/stop`);
