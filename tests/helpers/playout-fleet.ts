@@ -21,6 +21,8 @@ export interface PlayoutFleetOptions {
   connectTimeoutMs?: number;
   /** Where a site's media cache downloads from (default the server): a faulty proxy for the sites a test wants cut off. */
   httpUrlFor?: (siteId: string) => string;
+  /** When the agents send again what the server did not acknowledge (default an agent's: 30 s, then a back-off from 30 s). */
+  journalResend?: { ackTimeoutMs: number; retry: { baseMs: number; capMs: number } };
 }
 
 export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): Promise<FleetRunner> {
@@ -34,6 +36,7 @@ export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): 
     playout: {
       stateRoot: path.join(o.dir, 'sites'),
       tailMs: 1000,
+      ...(o.journalResend ? { journalResend: o.journalResend } : {}),
       mediaCache: ({ id, secret, stateDir }) =>
         new FileMediaCache({
           dir: path.join(stateDir ?? path.join(o.dir, 'caches', id), 'media-cache'),
