@@ -43,7 +43,6 @@ export interface MediaMeta {
  * language). Not a tag: tags are the operators' to edit.
  */
 export type MediaPurpose = 'bulletin' | 'alert';
-export const MEDIA_PURPOSES: readonly MediaPurpose[] = ['bulletin', 'alert'];
 
 export interface MediaItem extends MediaMeta {
   id: string;
