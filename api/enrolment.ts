@@ -5,7 +5,7 @@
  * the answer with these schemas too).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { EpochMs } from './common.ts';
+import { EpochMs, Nullable } from './common.ts';
 
 /** XXXX-XXXX: eight characters of Crockford's base 32 (server/enrolment/code.ts). */
 export const ENROLMENT_CODE_PATTERN = '^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$';
@@ -21,6 +21,14 @@ export const EnrolmentCreated = Type.Object({
   replacesBoard: Type.Boolean({ description: 'a board has been heard from this site: it is disconnected when the code is used' }),
 });
 export type EnrolmentCreated = Static<typeof EnrolmentCreated>;
+
+/** GET /api/sites/{id}/enrolment: a code waiting to be used (never the code itself) and the last enrolment. */
+export const EnrolmentStatus = Type.Object({
+  pending: Nullable(Type.Object({ createdAt: EpochMs, createdBy: Nullable(Type.String()), expiresAt: EpochMs }, { description: 'the newest code not used, replaced or expired yet' })),
+  lastEnrolledAt: Nullable(EpochMs),
+  lastEnrolledFrom: Nullable(Type.String({ description: 'the address the last board enrolled from' })),
+});
+export type EnrolmentStatus = Static<typeof EnrolmentStatus>;
 
 /** POST /api/enrol: a board's request. Forgiving of case, spaces and look-alikes (O for 0, I or L for 1). */
 export const EnrolRequest = Type.Object(

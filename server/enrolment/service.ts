@@ -33,6 +33,13 @@ export interface EnrolmentCode {
   expiresAt: number;
 }
 
+/** What a site's page shows: the code waiting to be used (never the code itself), and the last enrolment. */
+export interface EnrolmentStatus {
+  pending: { createdAt: number; createdBy: string | null; expiresAt: number } | null;
+  lastEnrolledAt: number | null;
+  lastEnrolledFrom: string | null;
+}
+
 export type EnrolResult =
   | { ok: true; siteId: string; secret: string }
   | { ok: false; kind: 'refused'; reason: EnrolRefusalReason; siteId: string | null }
@@ -104,6 +111,21 @@ export class EnrolmentService {
       return { siteId, code, createdAt, expiresAt };
     }
     throw new Error('could not draw an unused enrolment code in 8 tries: the random source is broken');
+  }
+
+  status(siteId: string): EnrolmentStatus {
+    const db = this.deps.db;
+    const pending = db
+      .prepare('SELECT created_at, created_by, expires_at FROM enrolment_codes WHERE site_id = ? AND used_at IS NULL AND replaced_at IS NULL AND expires_at > ? ORDER BY id DESC LIMIT 1')
+      .get(siteId, this.deps.now()) as { created_at: number; created_by: string | null; expires_at: number } | undefined;
+    const last = db.prepare('SELECT used_at, used_from FROM enrolment_codes WHERE site_id = ? AND used_at IS NOT NULL ORDER BY used_at DESC LIMIT 1').get(siteId) as
+      | { used_at: number; used_from: string | null }
+      | undefined;
+    return {
+      pending: pending ? { createdAt: pending.created_at, createdBy: pending.created_by, expiresAt: pending.expires_at } : null,
+      lastEnrolledAt: last?.used_at ?? null,
+      lastEnrolledFrom: last?.used_from ?? null,
+    };
   }
 
   /**

@@ -90,10 +90,18 @@ describe.skipIf(!run)('board enrolment on the site page', () => {
     expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await page.locator('[data-testid=enrolment]').screenshot({ path: screenshotPath('enrolment-code-390') });
 
-    // What the page shows is what the server takes.
+    // Back on the page later: the code is not shown again, only that one waits and until when.
+    await page.reload();
+    expect(await page.locator('[data-testid=enrolment-pending]').innerText()).toMatch(/^Có một mã chưa dùng: tạo lúc .* bởi kythuat\.batxat, hết hạn lúc /);
+    expect(await page.locator('[data-testid=enrolment-code]').count()).toBe(0);
+
+    // What the page showed is what the server takes.
     const r = await t.api('POST', '/api/enrol', { code }, { token: null });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body).toMatchObject({ siteId: NEW_SITE });
+    await page.reload();
+    expect(await page.locator('[data-testid=enrolment-last]').innerText()).toMatch(/^Lần đăng ký gần nhất: .*, từ địa chỉ 127\.0\.0\.1\.$/);
+    expect(await page.locator('[data-testid=enrolment-pending]').count()).toBe(0);
   });
 
   it('for a site whose board has connected, re-enrolment asks first and says the old board will be disconnected', async () => {

@@ -14,7 +14,7 @@ import { startServer, type RunningServer } from '../../server/server.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { enrol, EnrolError } from '../../edge-agent/enrol.ts';
-import type { EnrolmentCreated, Enrolled, EnrolRefused, SiteDetail } from '../../api/index.ts';
+import type { EnrolmentCreated, EnrolmentStatus, Enrolled, EnrolRefused, SiteDetail } from '../../api/index.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const COMMUNE = '02680';
@@ -183,6 +183,9 @@ describe('enrolment of a board with a one-time code', () => {
     expect(made.server).toBe(s.baseUrl);
     expect(made.qr).toBe(`server=${s.baseUrl}\ncode=${made.code}\n`);
     expect(made.replacesBoard).toBe(false);
+    // What the site's page says about it later: when, by whom, until when; never the code.
+    const waiting = await s.api<EnrolmentStatus>('GET', '/api/sites/lc-enrol-01/enrolment', undefined, { token: technicianToken });
+    expect(waiting.body).toEqual({ pending: { createdAt: made.createdAt, createdBy: 'kythuat', expiresAt: made.expiresAt }, lastEnrolledAt: null, lastEnrolledFrom: null });
 
     // The office's image: the board's own settings, no site and no credential yet.
     const config = path.join(dir, 'agent.json');
@@ -205,6 +208,9 @@ describe('enrolment of a board with a one-time code', () => {
     expect(written.areaChannels).toContain(`2025.${COMMUNE}`);
     expect(await credentialWorks('lc-enrol-01', written.credential.secret)).toBe(true);
     firstSecret = written.credential.secret;
+    const after = (await s.api<EnrolmentStatus>('GET', '/api/sites/lc-enrol-01/enrolment')).body;
+    expect(after).toMatchObject({ pending: null, lastEnrolledFrom: '127.0.0.1' });
+    expect(after.lastEnrolledAt).toBeGreaterThanOrEqual(made.createdAt);
 
     const audit = (await s.api<{ entries: Array<{ action: string; username: string | null; target: string | null }> }>('GET', '/api/audit?action=site.enrol')).body.entries;
     expect(audit.find((e) => e.action === 'site.enrolment.create')).toMatchObject({ username: 'kythuat', target: 'lc-enrol-01' });

@@ -14,7 +14,7 @@ import { LoanetError } from '../../errors.ts';
 import { EnrolmentService, type EnrolRefusalReason } from '../../enrolment/service.ts';
 import { EnrolLimiter } from '../../enrolment/limiter.ts';
 import { loadEnrolmentKey } from '../../enrolment/key.ts';
-import { EnrolmentCreated, Enrolled, EnrolRefused, EnrolRequest } from '../../../api/enrolment.ts';
+import { EnrolmentCreated, EnrolmentStatus, Enrolled, EnrolRefused, EnrolRequest } from '../../../api/enrolment.ts';
 
 /** The request's code field is at most 32 characters: nothing a board sends needs more than this. */
 const ENROL_BODY_LIMIT = 1024;
@@ -40,6 +40,28 @@ export const enrolmentRoutes =
       limiter: new EnrolLimiter(ctx.config.enrolment.limits),
     });
 
+    /** The site, if the caller may enrol its board: outside the caller's area it is not found, as on every site route. */
+    const siteToEnrol = (req: FastifyRequest, id: string) => {
+      const principal = requirePermission(req, 'site.enrol');
+      const site = ctx.sites.require(id);
+      enforceScope(siteRefusal(principal.user.areaId, site.id, site.areaId, undefined, ctx.coverage.areaIndex()));
+      return { site, user: principal.user };
+    };
+
+    app.get(
+      '/api/sites/:id/enrolment',
+      {
+        schema: {
+          tags: ['sites'],
+          operationId: 'getEnrolmentStatus',
+          summary: "The site's enrolment code waiting to be used (when made, by whom, until when; never the code) and its last enrolment",
+          params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+          response: { 200: EnrolmentStatus },
+        },
+      },
+      async (req) => service.status(siteToEnrol(req, req.params.id).site.id),
+    );
+
     app.post(
       '/api/sites/:id/enrolment',
       {
@@ -54,11 +76,8 @@ export const enrolmentRoutes =
         },
       },
       async (req, reply) => {
-        const principal = requirePermission(req, 'site.enrol');
-        const site = ctx.sites.require(req.params.id);
-        // A site outside the caller's area is not found, as on every site route.
-        enforceScope(siteRefusal(principal.user.areaId, site.id, site.areaId, undefined, ctx.coverage.areaIndex()));
-        const made = service.create(site.id, principal.user);
+        const { site, user } = siteToEnrol(req, req.params.id);
+        const made = service.create(site.id, user);
         const server = serverUrl(req);
         return reply.status(201).send({
           ...made,

@@ -9,7 +9,8 @@ import { useMemo, useState } from 'preact/hooks';
 import { encode } from 'uqr';
 import { api, ApiError } from '../api.ts';
 import { formatTime, t } from '../i18n.ts';
-import type { EnrolmentCreated } from '../../../api/index.ts';
+import { useApi } from '../hooks.ts';
+import type { EnrolmentCreated, EnrolmentStatus } from '../../../api/index.ts';
 
 /** The QR code as one SVG path of dark modules (crisp at any size, no canvas). */
 export function QrCode(props: { text: string; label: string }) {
@@ -30,6 +31,8 @@ export function EnrolmentPanel(props: { siteId: string; hasConnected: boolean })
   const [made, setMade] = useState<EnrolmentCreated | null>(null);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  const status = useApi<EnrolmentStatus>(`/api/sites/${encodeURIComponent(props.siteId)}/enrolment`);
+  const pending = status.data?.pending;
 
   const make = async () => {
     if (props.hasConnected && !window.confirm(t('enrolReenrolConfirm'))) return;
@@ -37,6 +40,7 @@ export function EnrolmentPanel(props: { siteId: string; hasConnected: boolean })
     setBusy(true);
     try {
       setMade(await api<EnrolmentCreated>('POST', `/api/sites/${encodeURIComponent(props.siteId)}/enrolment`));
+      status.reload();
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));
     } finally {
@@ -50,6 +54,14 @@ export function EnrolmentPanel(props: { siteId: string; hasConnected: boolean })
       <div class="card" data-testid="enrolment">
         <p class="muted">{t('enrolHint')}</p>
         {props.hasConnected && <p class="muted">{t('enrolReenrolNote')}</p>}
+        {status.data?.lastEnrolledAt != null && (
+          <p class="muted" data-testid="enrolment-last">
+            {t('enrolLast', { time: formatTime(status.data.lastEnrolledAt), from: status.data.lastEnrolledFrom ?? '—' })}
+          </p>
+        )}
+        {pending && !made && (
+          <p data-testid="enrolment-pending">{t('enrolPending', { created: formatTime(pending.createdAt), by: pending.createdBy ?? '—', expires: formatTime(pending.expiresAt) })}</p>
+        )}
         <div class="row">
           <button type="button" class={props.hasConnected ? 'danger' : ''} disabled={busy} onClick={make} data-testid="enrolment-make">
             {props.hasConnected ? t('enrolReenrol') : t('enrolMakeCode')}

@@ -49,6 +49,8 @@ export const vi = {
   enrolOnBoard: 'Trên bo mạch, chạy:',
   enrolBootFile: 'Hoặc chép nội dung mã QR vào tệp loanet-enrol.txt trên phân vùng khởi động (/boot/firmware) trước khi cắm thẻ nhớ vào bo mạch.',
   enrolQr: 'Mã QR chứa địa chỉ máy chủ và mã đăng ký',
+  enrolPending: 'Có một mã chưa dùng: tạo lúc {created} bởi {by}, hết hạn lúc {expires}. Mã chỉ hiện một lần; nếu không còn giữ mã, hãy tạo mã mới (mã cũ hết hiệu lực).',
+  enrolLast: 'Lần đăng ký gần nhất: {time}, từ địa chỉ {from}.',
 };
 
 export const en: Record<keyof typeof vi, string> = {
@@ -98,4 +100,6 @@ export const en: Record<keyof typeof vi, string> = {
   enrolOnBoard: 'On the board, run:',
   enrolBootFile: "Or copy the QR code's text into loanet-enrol.txt on the boot partition (/boot/firmware) before the card goes into the board.",
   enrolQr: 'QR code holding the server address and the enrolment code',
+  enrolPending: 'A code is waiting to be used: made at {created} by {by}, expires at {expires}. It is shown only once; if nobody kept it, make a new one (the old one stops working).',
+  enrolLast: 'Last enrolled: {time}, from address {from}.',
 };
