@@ -147,6 +147,8 @@ export interface LiveDefaults {
   announceMs: number;
   /** Non-public addresses, networks and host names a relay may fetch from (LOANET_RELAY_ALLOW); public addresses always. */
   relayAllow: RelayAllow;
+  /** How long a relay whose source was lost tries it again before the stream ends (LOANET_RELAY_RECONNECT_S, default 120; 0: ends at once). */
+  relayReconnectS: number;
 }
 
 function liveConfig(env: Env): LiveDefaults {
@@ -159,12 +161,11 @@ function liveConfig(env: Env): LiveDefaults {
     jitterMs,
     outputMs,
     maxDelayMs: int(env, 'LOANET_LIVE_MAX_DELAY_MS', DEFAULT_LIVE_MAX_DELAY_MS, 0, 10_000),
-  /** How long a relay whose source was lost tries it again before the stream ends (LOANET_RELAY_RECONNECT_S, default 120; 0: ends at once). */
-  relayReconnectS: number;
     packetsPerMessage,
     bitrate: int(env, 'LOANET_LIVE_BITRATE', 24_000, 8000, 128_000),
     announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', 5000, 0, 60_000),
     relayAllow: relayAllow(env),
+    relayReconnectS: int(env, 'LOANET_RELAY_RECONNECT_S', 120, 0, 3600),
   };
 }
 
@@ -177,7 +178,6 @@ function relayAllow(env: Env): RelayAllow {
 }
 
 function int(env: Env, name: string, dflt: number, min: number, max: number): number {
-    relayReconnectS: int(env, 'LOANET_RELAY_RECONNECT_S', 120, 0, 3600),
   const raw = env[name];
   if (raw === undefined || raw === '') return dflt;
   if (!/^-?\d+$/.test(raw.trim())) {
