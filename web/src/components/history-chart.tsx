@@ -19,8 +19,8 @@ const FONT = 11;
 /** The narrowest and widest the drawing is laid out for (CSS px). */
 const MIN_W = 240;
 const MAX_W = 1400;
-/** A young network's history is drawn over at least this span, so its first minutes are not one vertical stroke. */
-const MIN_SPAN_MS = 10 * 60_000;
+/** The shortest span drawn. */
+const MIN_SPAN_MS = 60_000;
 const DAY = 86_400_000;
 
 /** The width the figure is given, followed as the page resizes (a phone turned, a window narrowed). */
@@ -52,10 +52,11 @@ export function HistoryChart(props: { points: CoverageHistoryPoint[]; from: numb
   }
   const W = Math.min(MAX_W, Math.max(MIN_W, width));
   const last = pts[pts.length - 1]!;
-  const to = Math.max(props.to, last.at);
-  // A network younger than the window is drawn from its first snapshot, not squeezed into the right edge.
-  const from = Math.max(props.from, Math.min(pts[0]!.at, to - MIN_SPAN_MS));
-  const span = Math.max(1, to - from);
+  // A network younger than the window is drawn from its first snapshot, not squeezed into the right edge;
+  // over at least a minute, so a snapshot taken a moment ago is a line, not a point.
+  const from = Math.max(props.from, pts[0]!.at);
+  const to = Math.max(props.to, last.at, from + MIN_SPAN_MS);
+  const span = to - from;
   const x = (at: number) => L + ((at - from) / span) * (W - L - R);
   const y = (share: number) => T + (1 - share) * (H - T - B);
   const uptime = (p: CoverageHistoryPoint) => p.operational / p.sites;

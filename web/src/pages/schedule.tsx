@@ -264,7 +264,8 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
       if (r) m.set(i.id, r);
     }
     return m;
-  }, [weekItems.data, items.data]);
+    // The words follow the language chosen.
+  }, [weekItems.data, items.data, lang()]);
   const loadErrors = [calendar.error, items.error, asRun.error, distribution.error, library.error].filter((e): e is string => !!e);
 
   return (
