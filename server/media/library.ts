@@ -416,7 +416,7 @@ export class MediaLibrary {
   /** Stop one job (its temp files go with it); it ends failed LOANET_MEDIA_ABORTED. False when no such job is running. */
   abort(id: string): boolean {
     const j = this.jobs.get(id);
-    if (!j || j.view.status !== 'processing') return false;
+    if (j?.view.status !== 'processing') return false;
     j.abort.abort();
     return true;
   }

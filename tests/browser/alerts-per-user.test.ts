@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';

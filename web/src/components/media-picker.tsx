@@ -80,6 +80,7 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
             ))}
           </select>
         </label>
+        {/* biome-ignore lint/a11y/useMediaCaption: the operator's own bulletin, played to check it before scheduling; no caption track exists for it */}
         {props.value && <audio controls preload="none" src={`/api/media/${encodeURIComponent(props.value)}/audio`} data-testid="media-player" />}
       </div>
       {props.canWrite && (

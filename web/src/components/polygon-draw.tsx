@@ -54,6 +54,7 @@ export function PolygonDraw(props: { sites: SiteBrief[]; value: LatLon[]; onChan
   return (
     <div data-testid="polygon-draw" data-corners={poly.length} data-inside={within.length}>
       <p class="muted">{t('drawHelp')}</p>
+      {/* biome-ignore lint/a11y/useKeyWithClickEvents: a shape is drawn by pointing; the province and commune choices are the keyboard's way to target an alert */}
       <svg viewBox={`0 0 ${W} ${H}`} width="100%" role="img" aria-label={t('drawArea')} onClick={add} style="background:#eef3ef;border-radius:6px;cursor:crosshair;touch-action:manipulation;max-height:60vh;display:block">
         {poly.length >= 3 && <polygon points={pts} fill="rgba(217,48,37,.18)" stroke="var(--faulty)" stroke-width="2" />}
         {poly.length === 2 && <polyline points={pts} fill="none" stroke="var(--faulty)" stroke-width="2" />}

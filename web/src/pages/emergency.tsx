@@ -377,10 +377,12 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
         )}
         {data.alert.media ? (
           // The alert's own audio (kept apart from the bulletin library, reached here by its id).
-          <label>
-            {t('alertMessageAudio')}
+          <figure style="margin:.5rem 0 0">
+            <figcaption class="muted">{t('alertMessageAudio')}</figcaption>
+            {/* biome-ignore lint/a11y/useMediaCaption: speech made from the alert's text (or a recording); no caption track exists, the text is the alert's own */}
             <audio controls preload="none" src={`/api/media/${encodeURIComponent(data.alert.media.mediaId)}/audio`} data-testid="alert-audio" data-media={data.alert.media.mediaId} />
-          </label>
+            {data.alert.message.kind === 'tts' && <blockquote data-testid="alert-text">{data.alert.message.text}</blockquote>}
+          </figure>
         ) : (
           <p class="muted" data-testid="alert-audio-state" data-state={data.alert.messageState}>
             {data.alert.messageState === 'failed' ? t('alertAudioFailed', { why: data.alert.messageReason ?? '—' }) : t('alertAudioPreparing')}
