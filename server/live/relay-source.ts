@@ -54,6 +54,8 @@ export interface RelayProbeOptions {
   probeMs?: number;
   /** Tests: the resolver (relay-fetch.ts). */
   resolve?: Parameters<typeof checkRelayUrl>[2];
+  /** Abandon the try (the stream it was for has ended): its fetch and ffmpeg go at once. */
+  signal?: AbortSignal;
 }
 
 /** A source that delivered audio: its child, and what it sent so far (kept until the stream takes it). */
@@ -125,6 +127,7 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
         endedEarly = e;
       },
     });
+    o.signal?.addEventListener('abort', () => fail(new RelayProbeFailed('LOANET_RELAY_UNREACHABLE', 'no_answer', 'source.url: abandoned', 'source.url: đã bỏ', 'abandoned')), { once: true });
     const timer = setTimeout(() => {
       const s = Math.round(probeMs / 1000);
       if (answer) {
@@ -205,6 +208,8 @@ export class RelaySource implements PcmSource {
   /** The window ended: no try may bring the source back now. */
   private over = false;
   private readonly backoff: Backoff;
+  /** Aborts the try in flight when the stream ends. */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly deps: RelaySourceDeps,
@@ -241,6 +246,7 @@ export class RelaySource implements PcmSource {
     if (this.closed) return;
     this.closed = true;
     this.clearTimers();
+    this.closing.abort();
     this.current?.close();
     this.stopFallback();
   }
@@ -272,8 +278,9 @@ export class RelaySource implements PcmSource {
     let probed: ProbedRelay;
     try {
       // Checked again: the name may resolve elsewhere now, and the new address must be allowed too.
-      probed = await probeRelay({ ffmpegPath: this.deps.ffmpegPath, url: this.deps.url, allow: this.deps.allow, ...(this.deps.probeMs !== undefined ? { probeMs: this.deps.probeMs } : {}) });
+      probed = await probeRelay({ ffmpegPath: this.deps.ffmpegPath, url: this.deps.url, allow: this.deps.allow, signal: this.closing.signal, ...(this.deps.probeMs !== undefined ? { probeMs: this.deps.probeMs } : {}) });
     } catch (err) {
+      if (this.closed) return;
       this.deps.log('live relay reconnect failed', err instanceof RelayProbeFailed ? err.logDetail : (err as Error).message);
       return this.scheduleRetry();
     }
