@@ -80,11 +80,12 @@ async function reachable(selector: string, width: number): Promise<void> {
   expect(b!.x, selector).toBeGreaterThanOrEqual(0);
   expect(b!.x + b!.width, selector).toBeLessThanOrEqual(width);
   expect(b!.height, selector).toBeGreaterThanOrEqual(24);
-  const onTop = await el.evaluate((node) => {
+  const onTop = await page.evaluate<boolean>(`(() => {
+    const node = document.querySelector(${JSON.stringify(selector)});
     const r = node.getBoundingClientRect();
     const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
     return hit === node || node.contains(hit);
-  });
+  })()`);
   expect(onTop, `${selector} is under its own centre`).toBe(true);
 }
 
@@ -257,15 +258,16 @@ describe.skipIf(!run)('the schedule page, the chart and the users form on a phon
       await page.goto(`${t.baseUrl}/?area=2025.${COMMUNE}`);
       const chart = page.locator('[data-testid=history-chart]');
       await chart.waitFor();
-      const drawn = await chart.evaluate((svg) => {
-        const path = svg.querySelector('path[data-series=uptime]') as SVGPathElement;
+      const drawn = await page.evaluate<{ length: number; width: number; box: { width: number; height: number }; labels: Array<{ text: string; left: number; right: number; top: number; bottom: number }>; fontPx: number }>(`(() => {
+        const svg = document.querySelector('[data-testid=history-chart]');
+        const path = svg.querySelector('path[data-series=uptime]');
         const box = svg.getBoundingClientRect();
         const labels = [...svg.querySelectorAll('text')].map((el) => {
           const b = el.getBoundingClientRect();
           return { text: el.textContent, left: b.left - box.left, right: b.right - box.left, top: b.top - box.top, bottom: b.bottom - box.top };
         });
-        return { length: path.getTotalLength(), width: path.getBoundingClientRect().width, box: { width: box.width, height: box.height }, labels, fontPx: labels.length ? (svg.querySelector('text') as SVGTextElement).getBoundingClientRect().height : 0 };
-      });
+        return { length: path.getTotalLength(), width: path.getBoundingClientRect().width, box: { width: box.width, height: box.height }, labels, fontPx: labels.length ? svg.querySelector('text').getBoundingClientRect().height : 0 };
+      })()`);
       const where = `${n} snapshot(s) at ${size.width} px`;
       expect(drawn.length, where).toBeGreaterThan(drawn.box.width / 2);
       expect(drawn.width, where).toBeGreaterThan(drawn.box.width / 2);
