@@ -32,7 +32,6 @@ import type { DeviceFaultNotice, DeviceGateway } from './devices/gateway.ts';
 import type { PlayoutEngine } from './playout/engine.ts';
 import type { PlaylistExecutor, PlaylistExecutorStats } from './playout/playlist-executor.ts';
 import type { ReceiptJournal, ReceiptStats } from './playout/receipts.ts';
-import type { AlertHandler } from './alerts/handler.ts';
 import type { LiveReceiver } from './live/receiver.ts';
 import type { AgentConfig } from './config.ts';
 import { ProblemLog, clip, consoleLogger, type AgentLogger } from './agent-log.ts';
@@ -223,7 +222,7 @@ export class EdgeAgent {
     if (holdMs !== undefined) this.stack?.engine.setTailMs(holdMs);
     this.clockExchange.holdForServerTime();
     // Deleted, or emptied (`fresh`: absent or empty at open) in a folder the agent ran in before.
-    await this.stack?.executor.start({ journalLost: run !== undefined && run.ranBefore && (run.lost.has(RECEIPT_JOURNAL_FILE) || this.journal.fresh) });
+    await this.stack?.executor.start({ journalLost: run?.ranBefore && (run.lost.has(RECEIPT_JOURNAL_FILE) || this.journal.fresh) });
     await this.stack?.alerts.start();
     this.link.open();
   }

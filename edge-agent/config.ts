@@ -179,7 +179,7 @@ export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): Agen
       ? ` (unknown field; allowed: ${allowedKeys(field)})`
       : '';
     const options = (first.schema as { anyOf?: Array<{ const?: unknown }> }).anyOf?.map((s) => s.const);
-    const message = options && options.every((o) => o !== undefined) ? `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}` : first.message;
+    const message = options?.every((o) => o !== undefined) ? `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}` : first.message;
     throw new AgentConfigError(source, field, `${message}${extra}`);
   }
   const file = value as AgentConfigFile;

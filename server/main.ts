@@ -10,14 +10,14 @@ import { listenNotice } from './listen-notice.ts';
 import pino from 'pino';
 
 async function main(): Promise<void> {
-  let config;
+  let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
   } catch (e) {
     return fail(e);
   }
   const log = pino({ level: config.logLevel, base: undefined });
-  let server;
+  let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer(config, { logger: log, httpLogger: false });
   } catch (e) {

@@ -151,7 +151,7 @@ export class AlertPublisher {
         this.nudges.clear();
         for (const [id, chs] of batch) {
           const a = this.d.liveAlert(id);
-          if (!a || a.state !== 'active') continue;
+          if (a?.state !== 'active') continue;
           const payload = encodeJson(alertStartMessage(a));
           for (const ch of chs) void this.publish(areaControlTopic(ch), payload, false);
         }

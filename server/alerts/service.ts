@@ -241,7 +241,7 @@ export class AlertService {
   private async messageSettled(alertId: string, mediaId: string, r: MessageOutcome): Promise<void> {
     const l = this.live.get(alertId);
     // Cancelled, expired, or given another message by an Update meanwhile: this audio is no longer the alert's.
-    if (!l || l.alert.state !== 'active' || l.alert.messageState !== 'preparing' || l.alert.message.mediaId !== mediaId) return;
+    if (l?.alert.state !== 'active' || l.alert.messageState !== 'preparing' || l.alert.message.mediaId !== mediaId) return;
     const next: Alert = r.ok
       ? { ...l.alert, media: r.media, messageState: 'ready', messageReason: null }
       : { ...l.alert, media: null, messageState: 'failed', messageReason: r.reason.slice(0, 500) };

@@ -27,15 +27,15 @@
  * Sites whose areaId is not in the index (a retired or unknown area) are not
  * counted anywhere; `sitesOutsideIndex` lists them for a data-quality view.
  */
-import {
-  type AreaCoverage,
-  type ConditionCounts,
-  type CoveragePolicy,
-  type CoverageReport,
-  type SiteCondition,
-  type SiteObservation,
-  type SiteVerdict,
-  type VillageFigures,
+import type {
+  AreaCoverage,
+  ConditionCounts,
+  CoveragePolicy,
+  CoverageReport,
+  SiteCondition,
+  SiteObservation,
+  SiteVerdict,
+  VillageFigures,
 } from './model.ts';
 import type { AreaLevel, AreaNode } from '../registry/model.ts';
 import { classifySite } from './site-condition.ts';

@@ -32,7 +32,7 @@ export function authorize(actor: Actor, action: AclAction, topic: string): AclDe
 function sitePublish(actor: { siteId: string }, topic: string): AclDecision {
   if (topic.includes('+') || topic.includes('#')) return { allow: false, reason: 'wildcards are not allowed in a topic name' };
   const t = parseTopic(topic);
-  if (!t || t.kind !== 'site') return { allow: false, reason: `site ${actor.siteId} may not publish on ${topic}` };
+  if (t?.kind !== 'site') return { allow: false, reason: `site ${actor.siteId} may not publish on ${topic}` };
   if (t.siteId !== actor.siteId) return { allow: false, reason: `site ${actor.siteId} may not publish on site ${t.siteId}'s topics` };
   if (!(SITE_UPLINK_CHANNELS as readonly string[]).includes(t.channel)) {
     return { allow: false, reason: `site ${actor.siteId} may not publish on its ${t.channel} topic` };

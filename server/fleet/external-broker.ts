@@ -205,7 +205,7 @@ export class ExternalBroker implements BrokerLink {
 
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
     const client = this.client;
-    if (!client || !client.connected) {
+    if (!client?.connected) {
       if (opts.retain) this.retainedPublishFailed = true;
       return Promise.reject(new Error(`not connected to the MQTT broker at ${this.opts.url}`));
     }
@@ -350,7 +350,7 @@ export class ExternalBroker implements BrokerLink {
 
   private dispatch(topic: string, payload: Buffer, retain: boolean): void {
     const t = parseTopic(topic);
-    if (!t || t.kind !== 'site') return;
+    if (t?.kind !== 'site') return;
     const m: SiteMessage = { siteId: t.siteId, channel: t.channel, payload, retain };
     for (const h of this.handlers) {
       try {

@@ -55,7 +55,7 @@ function required(row: Record<string, string>, column: string, line: number): st
 }
 
 export function parseAreaCsv(text: string): AreaDraft[] {
-  let table;
+  let table: ReturnType<typeof parseCsv>;
   try {
     table = parseCsv(text);
   } catch (e) {

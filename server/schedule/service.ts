@@ -30,7 +30,7 @@ import { checkNewItem, type ConflictEntry } from './conflicts.ts';
 import type { BroadcastItem, ItemStart, Priority } from './model.ts';
 import { RecurrenceError, SCHEDULE_ZONE, dateTimeToEpoch, validateRecurrence } from './recurrence.ts';
 import { SiteDirectory, itemStarts, targetSites, type ResolveProblem } from './resolve.ts';
-import { BroadcastItemStore, startBounds, type ItemFilter, type ScheduledItem } from './items-store.ts';
+import { type BroadcastItemStore, startBounds, type ItemFilter, type ScheduledItem } from './items-store.ts';
 import { ScheduleInputError, localIso, parseInstant, wallText, type TimeInput } from './times.ts';
 
 export interface ItemInput {
@@ -204,7 +204,7 @@ export class ScheduleService {
       const exdates = input.start.exdates?.map((x, i) => wallText(x, `start.exdates[${i}]`));
       const rrule = input.start.rrule.trim().replace(/^RRULE:/i, '');
       validateRecurrence({ dtstart, rrule, ...(exdates ? { exdates } : {}) });
-      start = { dtstart, rrule, ...(exdates && exdates.length ? { exdates } : {}) };
+      start = { dtstart, rrule, ...(exdates?.length ? { exdates } : {}) };
     }
     const t = now;
     const item: ScheduledItem = {

@@ -9,7 +9,7 @@ export function registeredRoutes(tree: string): string[] {
   const stack: string[] = [];
   for (const line of tree.split('\n')) {
     const m = /^([\s│├└─]*)(\S.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (!m || !m[2]) continue;
+    if (!m?.[2]) continue;
     const depth = Math.round([...m[1]!].length / 4);
     stack.length = depth;
     stack[depth] = m[2];

@@ -17,7 +17,7 @@ import type { DeviceGateway } from '../../edge-agent/devices/gateway.ts';
 import { AlsaSink, aplayArgs } from '../../edge-agent/audio/sinks/alsa.ts';
 import { FileSink } from '../../edge-agent/audio/sinks/file.ts';
 import { NullSink } from '../../edge-agent/audio/sinks/null.ts';
-import { DeviceSink } from '../../edge-agent/audio/sinks/device.ts';
+import type { DeviceSink } from '../../edge-agent/audio/sinks/device.ts';
 import { createAudioSink } from '../../edge-agent/audio/sinks/factory.ts';
 import { frameLevelDb } from '../../edge-agent/audio/sinks/stats.ts';
 import { AudioSinkError, FRAME_MS, FRAME_SAMPLES, type AudioSink } from '../../edge-agent/audio/types.ts';

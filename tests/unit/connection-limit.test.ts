@@ -34,7 +34,7 @@ describe('ConnectionAdmission', () => {
   });
 
   it('refuses the connection over the cap and admits again once one closes; the message names the limit and its variable', () => {
-    let t = 0;
+    const t = 0;
     const a = new ConnectionAdmission({ maxPerAddress: 3, connectBurst: 100, connectRatePerS: 10 }, () => t);
     const keys = [1, 2, 3].map(() => a.admit('127.0.0.1'));
     expect(keys.every((k) => k.ok)).toBe(true);

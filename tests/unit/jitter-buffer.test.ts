@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AudioFrame } from '../../protocol/index.ts';
-import { JitterBuffer, type JitterBufferOptions, type PlayoutInstruction } from '../../edge-agent/playout/jitter-buffer.ts';
+import { JitterBuffer, type PlayoutInstruction } from '../../edge-agent/playout/jitter-buffer.ts';
 
 const T0 = 1_757_637_000_000; // ms, server clock: play-at of the first packet
 const PACKET_MS = 20;

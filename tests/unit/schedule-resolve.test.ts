@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BroadcastItem, ScheduleSite } from '../../server/schedule/model.ts';
+import type { ScheduleSite } from '../../server/schedule/model.ts';
 import { SiteDirectory, resolveOccurrences, targetSites } from '../../server/schedule/resolve.ts';
 import { H, DAY0, index, provinceSites, broadcastItem } from '../helpers/schedule-fixture.ts';
 

@@ -32,7 +32,7 @@ function rig(profile: Profile) {
 }
 
 function result<T>(o: SimReplyOutcome | null): T {
-  if (!o || !o.reply.ok) throw new Error(`expected ok, got ${JSON.stringify(o)}`);
+  if (!o?.reply.ok) throw new Error(`expected ok, got ${JSON.stringify(o)}`);
   return o.reply.result as T;
 }
 

@@ -54,6 +54,7 @@ function App() {
   };
 
   const langSwitch = (
+    // biome-ignore lint/a11y/useSemanticElements: a fieldset would break the header's one line; role=group names the two buttons as one control
     <span class="lang" role="group" aria-label="language">
       {(['vi', 'en'] as const).map((l) => (
         <button type="button" class={lang() === l ? '' : 'secondary'} aria-pressed={lang() === l} data-lang={l} onClick={() => switchLang(l)}>
@@ -86,7 +87,7 @@ function App() {
   const path = loc.path;
   const active = (href: string) => (href === '/' ? path === '/' : path.startsWith(href));
 
-  let page;
+  let page: preact.JSX.Element;
   const site = /^\/sites\/([^/]+)$/.exec(path);
   const alert = /^\/emergency\/([^/]+)$/.exec(path);
   if (path === '/') page = <OverviewPage me={me} query={loc.query} />;
@@ -102,6 +103,7 @@ function App() {
   else page = <p>{t('notFound')}</p>;
 
   return (
+    // biome-ignore lint/a11y/noStaticElementInteractions lint/a11y/useKeyWithClickEvents: delegation of the links' own clicks (Enter on a link fires click too); the div itself is not a control
     <div onClick={interceptLinks}>
       <header class="top">
         <span class="brand">loanet · {t('appName')}</span>

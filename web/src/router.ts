@@ -36,7 +36,7 @@ export function interceptLinks(e: MouseEvent): void {
   const a = (e.target as Element | null)?.closest?.('a');
   if (!a || a.target || a.hasAttribute('download')) return;
   const href = a.getAttribute('href');
-  if (!href || !href.startsWith('/') || href.startsWith('/api/') || href.startsWith('/docs')) return;
+  if (!href?.startsWith('/') || href.startsWith('/api/') || href.startsWith('/docs')) return;
   e.preventDefault();
   navigate(href);
 }

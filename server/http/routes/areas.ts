@@ -164,7 +164,7 @@ export const areaRoutes =
         // An import upserts rows anywhere in the tree by code: only an admin over the whole network may.
         if (p.user.areaId !== null) throw new LoanetError('LOANET_FORBIDDEN', 403, 'not allowed: version: an admin scoped to an area cannot import an area list (it changes areas anywhere); ask a network-wide admin', { field: 'version' });
         if (typeof req.body !== 'string') throw Errors.badRequest('send the CSV as the body with Content-Type: text/csv', 'body');
-        let drafts;
+        let drafts: ReturnType<typeof parseAreaCsv>;
         try {
           drafts = parseAreaCsv(req.body);
         } catch (e) {

@@ -6,7 +6,7 @@ import type { ServerContext } from '../../context.ts';
 import { Errors, LoanetError } from '../../errors.ts';
 import type { Role } from '../../auth/users.ts';
 import { enforceScope, permissionsOf, requirePermission } from '../auth.ts';
-import { ApiTokenCreated, ApiTokenList, ApiTokenRequest, LoginRequest, LoginResult, Me, PasswordChange, PasswordChanged, ROLE_VALUES } from '../../../api/auth.ts';
+import { ApiTokenCreated, ApiTokenList, ApiTokenRequest, LoginRequest, LoginResult, Me, PasswordChange, PasswordChanged, type ROLE_VALUES } from '../../../api/auth.ts';
 import { UserCreated, UserCreateRequest, UserList, UserPatchRequest, UserUnlocked, UserView } from '../../../api/users.ts';
 import { AuditList, AuditQuery } from '../../../api/audit.ts';
 import { Ok } from '../../../api/common.ts';
@@ -69,7 +69,7 @@ export const authRoutes =
       },
       async (req, reply) => {
         const guess = reserveGuess(req.body.username, req, reply);
-        let r;
+        let r: Awaited<ReturnType<typeof ctx.users.login>>;
         try {
           r = await ctx.users.login(req.body.username, req.body.password, ctx.config.sessionTtlH * 3600 * 1000);
         } catch (e) {
