@@ -31,6 +31,7 @@ import { reportCsv } from '../../alerts/report.ts';
 import { MAX_TEXT_CHARS } from '../../media/tts/engine.ts';
 import { AlertCreated, AlertPriority, AlertDetail, AlertList, AlertReport, AlertRevised, CapHandled, CapSender as CapSenderView, CapSenderList, CapStarted, LatLon as LatLonSchema, SiteDelivery } from '../../../api/alerts.ts';
 import { Ok } from '../../../api/common.ts';
+import type { MediaPurpose } from '../../media/library.ts';
 
 const Point = LatLonSchema;
 
@@ -102,11 +103,11 @@ export function alertReader(ctx: ServerContext, p: Principal): { sees: (a: Alert
   };
 }
 
-/** A library item made for an alert, or a job still making an alert's audio (a job has no tags yet). */
-const isAlertItem = (x: unknown): boolean => typeof x === 'object' && x !== null && (!('tags' in x) || (Array.isArray(x.tags) && x.tags.includes('alert')));
+/** Audio made for an alert (an item or a job still making it): a bulletin an alert chose from the library stays visible as a bulletin. */
+const isAlertItem = (x: { purpose: MediaPurpose } | undefined): boolean => x?.purpose === 'alert';
 
 /**
- * Library items made for alerts (tagged `alert`) that `p` may not see,
+ * Library items made for alerts (purpose `alert`) that `p` may not see,
  * because every alert using them lies outside its area: their titles and
  * transcripts are the alerts' words. Empty for a network-wide user.
  */

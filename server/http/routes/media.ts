@@ -109,7 +109,7 @@ export const mediaRoutes =
 
     const mayChange = (p: Principal, item: MediaItem) => {
       // An alert's audio is part of the alert's record (what the sites played, what the report names): retiring it
-      // would take the file from sites still fetching it, and its tags decide who may see it (hiddenAlertMedia).
+      // would take the file from sites still fetching it, and its purpose decides who may see it (hiddenAlertMedia).
       if (item.purpose === 'alert') throw Errors.conflict(`media ${item.id} is the audio of an alert: it stays with the alert's record and cannot be changed or retired`);
       const u = p.user;
       if (u.role === 'admin' || u.areaId === null || item.createdById === u.id) return;
