@@ -11,9 +11,10 @@ import type { AudioPriority, AudioSourceKind, AudioStreamStart, StreamSiteEndRea
 import type { LiveStreamStats } from './live-stream.ts';
 import type { SkewSummary } from './skew.ts';
 import type { LiveDelayView } from './delay-budget.ts';
+import type { LiveEndReason } from '../../api/live.ts';
 
-/** Why a stream ended: the wire's stop reasons, and the server going away under it. */
-export type LiveEndReason = 'ended' | 'operator' | 'preempted' | 'source_lost' | 'error' | 'server_shutdown' | 'server_restart';
+/** Why a stream ended: the wire's stop reasons, and the server going away under it (one list, in api/live.ts). */
+export type { LiveEndReason };
 
 export interface LiveStreamRecord {
   id: number;
