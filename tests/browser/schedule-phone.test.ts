@@ -245,6 +245,21 @@ describe.skipIf(!run)('the schedule page, the chart and the users form on a phon
     await setLang('vi');
   });
 
+  it('a bulletin uploaded from the phone is counted and listed in the library at once, without a reload', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${t.baseUrl}/schedule`);
+    const total = page.locator('[data-testid=library-total]');
+    await page.locator('[data-testid=library-total][data-total]').waitFor();
+    const before = Number(await total.getAttribute('data-total'));
+    const wav = path.join(dir, 'thong-bao-moi.wav');
+    ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=660:duration=1', '-ac', '1', wav);
+    await page.click('[data-testid=broadcast-form] summary');
+    await page.setInputFiles('input[name=file]', wav);
+    await page.locator(`[data-testid=library-total][data-total="${before + 1}"]`).waitFor();
+    expect(await page.locator('[data-testid=library] tr', { hasText: 'thong-bao-moi' }).count()).toBe(1);
+    await nothingWiderThanTheScreen('schedule after an upload');
+  });
+
   it("the 30-day chart draws the network's first snapshot, then a few, with every label inside its box", async () => {
     // The network's first minutes: one snapshot with sites in it.
     expect(t.server.ctx.coverage.snapshot()).toBeGreaterThan(0);

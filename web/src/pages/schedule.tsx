@@ -100,7 +100,7 @@ function recurrenceText(start: Item['start']): string | null {
   }
 }
 
-function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => void }) {
+function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => void; onMedia: (id: string) => void }) {
   const perms = props.me.permissions;
   const [title, setTitle] = useState('');
   const [mediaId, setMediaId] = useState('');
@@ -159,7 +159,14 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
           <input name="title" value={title} maxLength={200} onInput={(e) => setTitle(e.currentTarget.value)} required />
         </label>
       </div>
-      <MediaPicker value={mediaId} onChange={setMediaId} canWrite={perms.includes('media.write')} />
+      <MediaPicker
+        value={mediaId}
+        onChange={(id) => {
+          setMediaId(id);
+          props.onMedia(id);
+        }}
+        canWrite={perms.includes('media.write')}
+      />
       <div class="row">
         <label>
           {t('targetArea')}
@@ -279,7 +286,13 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
       {perms.includes('schedule.write') && (
         <>
           <h2>{t('newBroadcast')}</h2>
-          <BroadcastForm me={props.me} communes={communes.data?.areas ?? []} onSaved={reload} />
+          <BroadcastForm
+            me={props.me}
+            communes={communes.data?.areas ?? []}
+            onSaved={reload}
+            // A bulletin just uploaded or spoken is chosen in the form: the library below counts and lists it at once.
+            onMedia={(id) => id && library.data && !library.data.items.some((m) => m.id === id) && library.reload()}
+          />
         </>
       )}
 
@@ -393,7 +406,7 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
         </table>
       </div>
 
-      <h2>
+      <h2 data-testid="library-total" data-total={library.data?.total}>
         {t('mediaLibrary')} ({library.data?.total ?? '…'})
       </h2>
       <div class="scroll">
