@@ -15,8 +15,8 @@ export type HelloEvent = Static<typeof HelloEvent>;
 export const ConditionEvent = Type.Object({ siteId: Type.String(), at: EpochMs, from: Nullable(SiteCondition), to: SiteCondition, reasons: Type.Array(Reason) });
 export type ConditionEvent = Static<typeof ConditionEvent>;
 
-/** A command's result came back (the command as GET /api/commands/{id} answers it; only id and siteId if it was not found). */
-export const CommandEvent = Type.Union([CommandRecord, Type.Object({ id: Type.String(), siteId: Type.String() })]);
+/** A command became final: its result came back, or it expired (the command as GET /api/commands/{id} answers it). */
+export const CommandEvent = CommandRecord;
 export type CommandEvent = Static<typeof CommandEvent>;
 
 /** An alert changed: started, delivery moved, updated, cancelled, expired. */

@@ -63,6 +63,7 @@ const toRecord = (r: Row): CommandRecord => ({
 
 export class CommandService {
   private readonly waiters = new Map<string, Array<(c: CommandRecord) => void>>();
+  private readonly finishedListeners = new Set<(c: CommandRecord) => void>();
   /**
    * Prepared once, on first use: every site that comes online has its
    * waiting commands looked up (3,000 at once after a server restart), and
@@ -179,12 +180,22 @@ export class CommandService {
     }
   }
 
+  /**
+   * Called with each command once it is final (a result stored, or expired), after it is stored:
+   * what a listener reads back is what the API answers. Returns the unsubscribe.
+   */
+  onFinished(listener: (c: CommandRecord) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => void this.finishedListeners.delete(listener);
+  }
+
   private notify(id: string): void {
     const ws = this.waiters.get(id);
-    if (!ws) return;
+    if (!ws && this.finishedListeners.size === 0) return;
     this.waiters.delete(id);
     const rec = this.get(id)!;
-    ws.forEach((w) => w(rec));
+    ws?.forEach((w) => w(rec));
+    for (const l of this.finishedListeners) l(rec);
   }
 }
 

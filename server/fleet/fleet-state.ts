@@ -72,8 +72,13 @@ export class FleetState implements IngestSink {
     this.insertEvent = db.prepare<[string, number, string, string | null, string]>('INSERT INTO site_events (site_id, at, type, condition, detail) VALUES (?, ?, ?, ?, ?)');
   }
 
-  listen(l: FleetListeners): void {
+  /** Returns the unsubscribe: a listener that lives shorter than the fleet (a route plugin, a test) takes itself out. */
+  listen(l: FleetListeners): () => void {
     this.listeners.push(l);
+    return () => {
+      const i = this.listeners.indexOf(l);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   /** Load registered sites and their last known status from the store. */

@@ -144,6 +144,28 @@ describe('live updates', () => {
     expect((await fetch(`${t.baseUrl}/api/stream`)).status).toBe(401);
   });
 
+  it('pushes a command once it is final: one that expires at an offline site reaches the console as expired, stored as the API answers it', async () => {
+    const seen: string[] = [];
+    const req = http.get(`${t.baseUrl}/api/stream`, { headers: { authorization: `Bearer ${t.token}` } });
+    const res = await new Promise<http.IncomingMessage>((resolve) => req.on('response', resolve));
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => seen.push(chunk));
+    await waitFor('hello event', () => seen.join('').includes('event: hello'));
+    const site = (await t.api('POST', '/api/sites', { name: 'Cụm loa chưa lắp', kind: 'cluster', area: '02683' })).body.site.id as string;
+    const cmd = await t.api('POST', `/api/sites/${site}/commands`, { type: 'set_volume', params: { level: 40 }, ttlS: 1 });
+    expect(cmd.status, JSON.stringify(cmd.body)).toBe(202);
+    const commandEvents = () =>
+      seen
+        .join('')
+        .split('\n\n')
+        .filter((f) => f.startsWith('event: command\n'))
+        .map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as { id: string; status: string });
+    const ev = await waitFor('the expired command pushed', () => commandEvents().find((e) => e.id === cmd.body.id), 15_000);
+    expect(ev).toEqual((await t.api('GET', `/api/commands/${cmd.body.id}`)).body);
+    expect(ev.status).toBe('expired');
+    req.destroy();
+  });
+
   it('pushes an alert started through the API to users of its area only, without the network-wide delivery counts', async () => {
     const users = [
       { username: 'op-alert-batxat', area: '02683' },

@@ -99,15 +99,13 @@ export const streamRoutes =
       }
     });
 
-    ctx.fleet.listen({
+    const unlistenFleet = ctx.fleet.listen({
       conditionChanged: (ch) => {
         send(ch.siteId, 'condition', { siteId: ch.siteId, at: ch.at, from: ch.from, to: ch.to, reasons: ch.verdict.reasons });
       },
-      siteEvent: (siteId, ev) => {
-        // The composition root's listener stored the result first (it registered before this one).
-        if (ev.type === 'cmd_result') send(siteId, 'command', ctx.commands.get(ev.cmdId) ?? { id: ev.cmdId, siteId });
-      },
     });
+    // Once stored (a result, or its expiry), whatever order the listeners were registered in.
+    const unlistenCommands = ctx.commands.onFinished((c) => send(c.siteId, 'command', c));
 
     const keepalive = setInterval(() => {
       for (const c of clients) {
@@ -123,6 +121,8 @@ export const streamRoutes =
     app.addHook('preClose', async () => {
       clearInterval(keepalive);
       unlistenAlerts();
+      unlistenFleet();
+      unlistenCommands();
       for (const c of clients) c.socket.end();
       clients.clear();
     });
