@@ -193,7 +193,7 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
           </select>
         </label>
       </div>
-      {check && check.ok && (
+      {check?.ok && (
         <p class="ok" data-testid="check-result" data-ok="true">
           {t('noConflict', { n: check.sites })} {check.nextOccurrences.slice(0, 3).map((o) => formatTime(o.at)).join(', ')}
         </p>
@@ -216,7 +216,7 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
         </p>
       )}
       <div class="row">
-        <button type="submit" disabled={!check || !check.ok}>
+        <button type="submit" disabled={!check?.ok}>
           {t('saveDraft')}
         </button>
         {saved && <span class="ok" data-testid="saved-item">{t('saved')}</span>}
@@ -420,6 +420,7 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
                   {m.lang} · {formatTime(m.createdAt)} · {m.createdBy ?? ''}
                 </td>
                 <td>
+                  {/* biome-ignore lint/a11y/useMediaCaption: the library's own bulletins, played to check them; no caption track exists (a spoken one's text is its transcript) */}
                   <audio controls preload="none" src={`/api/media/${encodeURIComponent(m.id)}/audio`} />
                 </td>
               </tr>
