@@ -9,7 +9,7 @@ import type { StreamStatsEvent } from '../../protocol/index.ts';
 import type { LiveSiteTotals, LiveSiteView, LiveStreamView } from '../../api/live.ts';
 import type { LiveStreamStats } from './live-stream.ts';
 import type { SkewSummary } from './skew.ts';
-import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamRecord } from './store.ts';
+import { publicUrl, type LiveSiteRecord, type LiveStreamRecord } from './store.ts';
 import type { LiveActor, LiveSourceSpec } from './service.ts';
 
 /** Per-site counters as last reported (they are cumulative at the site): the record's row without its key. */

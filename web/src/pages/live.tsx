@@ -449,13 +449,14 @@ export function LivePage(props: { me: Me }) {
           </div>
         )}
         {area && preview.data && <DelayPreviewLine p={preview.data} />}
-        <label>
-          {t('micLevel')}
-          <div class="meter" data-testid="level" data-level={level.toFixed(2)}>
+        {/* Not a form control: the level is shown, not set. */}
+        <div style="display:flex;flex-direction:column;gap:.2rem;font-size:.9em">
+          <span id="mic-level">{t('micLevel')}</span>
+          <div class="meter" data-testid="level" role="img" aria-labelledby="mic-level" data-level={level.toFixed(2)}>
             {/* dBFS from -60 to 0 across the bar: a voice is visible long before it clips. */}
             <span style={`width:${Math.round(Math.max(0, Math.min(1, (20 * Math.log10(Math.max(level, 1e-6)) + 60) / 60)) * 100)}%`} />
           </div>
-        </label>
+        </div>
         {error && (
           <p class="error" role="alert">
             {error}
