@@ -27,7 +27,7 @@ import { ExternalBroker } from './fleet/external-broker.ts';
 import { mosquittoPasswordHash } from './fleet/mosquitto-files.ts';
 import { CoverageService } from './coverage/service.ts';
 import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy } from './coverage/model.ts';
-import { planSoundChecks } from './coverage/sound-check-planner.ts';
+import { SoundCheckScheduler } from './coverage/sound-check-scheduler.ts';
 import { MediaLibrary } from './media/library.ts';
 import { EspeakEngine } from './media/tts/espeak.ts';
 import { BroadcastItemStore } from './schedule/items-store.ts';
@@ -270,26 +270,12 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     // History can wait: paused while the disk is low, so logins, alerts and receipts keep the room.
     setInterval(guard('history', () => !disk.refuses('history') && coverage.snapshot()), config.historyIntervalS * 1000),
   ];
-  if (config.soundCheckIntervalH > 0) {
-    const pending = new Set<string>();
-    timers.push(
-      setInterval(guard('sound-checks', () => {
-        for (const c of pending) if (!commands.pendingFor(c).some((x) => x.type === 'sound_check')) pending.delete(c);
-        const due = planSoundChecks(fleet.observations(), now(), {
-          intervalMs: config.soundCheckIntervalH * 3600 * 1000,
-          maxPerRun: config.soundCheckBatch,
-          pending,
-          policy,
-          quietHours: config.soundCheckQuietHours ? { ...config.soundCheckQuietHours, timeZone: policy.timeZone } : undefined,
-        });
-        for (const id of due) {
-          pending.add(id);
-          commands.issue(id, 'sound_check', {}, 600, 'scheduler').catch((err: unknown) => log.error({ siteId: id, err }, 'scheduled sound check not issued'));
-        }
-      }), config.soundCheckPeriodS * 1000),
-    );
-  }
   timers.forEach((t) => t.unref());
+  const soundChecks = new SoundCheckScheduler({
+    fleet, commands, policy, now, log, guard,
+    schedule: { intervalH: config.soundCheckIntervalH, periodS: config.soundCheckPeriodS, batch: config.soundCheckBatch, quietHours: config.soundCheckQuietHours },
+  });
+  soundChecks.start();
   coverage.snapshot();
 
   // Written last, once every listener is bound: a start that fails earlier (a
@@ -307,6 +293,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       if (stopped) return;
       stopped = true;
       timers.forEach((t) => clearInterval(t));
+      soundChecks.stop();
       alertService.stop();
       distribution.stop();
       live.close();
