@@ -219,6 +219,9 @@ describe.skipIf(!run)('the schedule page, the chart and the users form on a phon
     expect(vi).toContain('Thông báo của xã');
     expect(vi).toContain('Hãy đổi giờ');
     expect(await page.locator('[data-testid=saved-item]').count()).toBe(0);
+    // The form is checked again: it now shows the conflict, not a stale "no conflict", and saving stays off until the time changes.
+    await page.locator('[data-testid=check-result][data-ok=false]', { hasText: 'Thông báo của xã' }).waitFor();
+    expect(await page.isDisabled('[data-testid=broadcast-form] button[type=submit]')).toBe(true);
     await nothingWiderThanTheScreen('schedule with a refused save');
     await page.screenshot({ path: screenshotPath('schedule-phone-save-refused'), fullPage: true });
     // Nothing was saved.

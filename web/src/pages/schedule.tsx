@@ -147,6 +147,8 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
       props.onSaved();
     } catch (err) {
       setError(t('notSaved', { reason: failText(err) }));
+      // The schedule changed since the last dry run (someone approved another item): ask again, so the form shows what is in the way now.
+      if (err instanceof ApiError && err.status === 409) api<CheckResult>('POST', '/api/schedule/check', body).then(setCheck, () => {});
     }
   };
 
