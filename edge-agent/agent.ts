@@ -134,6 +134,7 @@ export class EdgeAgent {
       startedAt: () => this.startedAt,
       clock: () => this.clockExchange.estimate(),
       lastSoundCheck: () => this.siteCommands.lastSoundCheck,
+      canPlay: this.stack !== undefined,
       ...(executor ? { playlist: () => executor.report() } : {}),
     });
     this.inbound = {

@@ -128,6 +128,12 @@ export const TelemetryMessage = Type.Object(
     devices: Type.Array(DeviceReport, { maxItems: 32 }),
     /** Whether a monitoring microphone can verify that sound comes out. */
     monitorMic: Type.Boolean(),
+    /**
+     * Whether the agent has an audio output and plays programmes (bulletins, alerts, live). False for an
+     * agent run without one (a heartbeat-only simulation): the server never counts it operational.
+     * Optional: agents that predate it omit it, and they all play.
+     */
+    canPlay: Type.Optional(Type.Boolean()),
     lastSoundCheck: Nullable(SoundCheckSummary),
     /** The playlist the agent holds and the state of its media cache (protocol/playlist.ts). Optional: agents older than playlists omit it. */
     playlist: Type.Optional(PlaylistReport),

@@ -24,6 +24,8 @@ export interface HeartbeatsOptions {
   startedAt: () => number;
   clock: () => ClockEstimate | null;
   lastSoundCheck: () => TelemetryMessage['lastSoundCheck'];
+  /** Whether the agent has an audio output and plays (telemetry canPlay): the server never counts one that cannot operational. */
+  canPlay: boolean;
   /** Which playlist version the site holds and what it can play; absent when the agent does not play. */
   playlist?: () => NonNullable<TelemetryMessage['playlist']>;
 }
@@ -117,6 +119,7 @@ export class Heartbeats {
       clockUncertaintyMs: clock ? round3(clock.uncertaintyMs) : null,
       devices: s.devices,
       monitorMic: s.monitorMic,
+      canPlay: this.o.canPlay,
       lastSoundCheck: this.o.lastSoundCheck(),
       ...(playlist ? { playlist: playlist() } : {}),
     };

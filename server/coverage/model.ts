@@ -42,7 +42,7 @@ export interface SiteObservation {
 }
 
 export interface Reason {
-  /** Stable code, e.g. 'offline', 'line_open', 'on_battery', 'sound_not_verified'. */
+  /** Stable code, e.g. 'offline', 'line_open', 'on_battery', 'sound_not_verified', 'cannot_play'. */
   code: string;
   /** Parameters the UI uses to render the reason in its own language. */
   params: Record<string, string | number | null>;

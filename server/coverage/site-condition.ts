@@ -27,6 +27,9 @@
  *     in `policy.timeZone` (relative to `now`), else "dd/MM HH:mm".
  *
  *  3. Faulty (the site is online but cannot, or provably does not, make sound):
+ *       - the agent says it has no audio output (telemetry canPlay false, a
+ *         heartbeat-only simulation) ('cannot_play'); an agent that omits the
+ *         field predates it and plays;
  *       - amplifier fault overheat / overload / no_response ('amplifier_fault');
  *       - every speaker line is open or short ('no_working_line', plus one
  *         'line_open' / 'line_short' reason per line, each severity 'faulty');
@@ -181,6 +184,11 @@ function isCriticalDevice(kind: string): boolean {
 }
 
 function telemetryReasons(t: TelemetryMessage, policy: CoveragePolicy, out: Reason[]): void {
+  // An agent without an audio output hears alerts nobody will hear: never an operational target.
+  if (t.canPlay === false) {
+    out.push(reason('cannot_play', 'faulty', {}, 'cannot play: the agent has no audio output', 'không phát được: thiết bị không có đầu ra âm thanh'));
+  }
+
   // Amplifier.
   const amp = t.amplifier;
   if (amp && amp.fault !== 'none') {

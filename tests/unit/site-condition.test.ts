@@ -260,6 +260,20 @@ describe('faulty', () => {
     expect(codes(site({ telemetry: t, lastSoundCheck: { at: at + MIN, ok: true, levelDb: 70 }, lastSoundVerifiedAt: at + MIN }))).toEqual([]);
   });
 
+  it('an agent without an audio output (heartbeat-only) is faulty whatever else it reports; one that plays, or predates the field, is not', () => {
+    const v = classifySite(site({ telemetry: telemetry({ canPlay: false }) }), NOW, policy);
+    expect(v.condition).toBe('faulty');
+    expect(v.reasons).toEqual([
+      { code: 'cannot_play', severity: 'faulty', params: {}, message: 'cannot play: the agent has no audio output', messageVi: 'không phát được: thiết bị không có đầu ra âm thanh' },
+    ]);
+    expect(classifySite(site({ telemetry: telemetry({ canPlay: true }) }), NOW, policy).condition).toBe('operational');
+    expect(classifySite(site(), NOW, policy).condition).toBe('operational');
+    // Listed with the other faults; offline still wins over it (its telemetry is stale).
+    const weak = telemetry({ canPlay: false, link: { type: '4g', signalDbm: -115 } });
+    expect(codes(site({ telemetry: weak }))).toEqual(['cannot_play', 'weak_signal']);
+    expect(codes(site({ telemetry: weak, connected: false }))).toEqual(['offline']);
+  });
+
   it('faulty reasons come before degraded ones', () => {
     const t = telemetry({
       link: { type: '4g', signalDbm: -115 },
