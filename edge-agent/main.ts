@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   }
 
   const gateway = createDeviceGateway(config.devices);
-  let sink;
+  let sink: ReturnType<typeof createAudioSink>;
   try {
     // The sink judges "due" on the agent's own time base (monotonic, anchored to the epoch once).
     sink = createAudioSink(config.audio, { gateway, now: monotonicEpochMs });

@@ -20,7 +20,7 @@ import type { AuditLog } from '../audit.ts';
 import { LoanetError } from '../errors.ts';
 import { CODE_RANDOM_BYTES, codeFromBytes, normaliseCode } from './code.ts';
 import { codeDigest, digestsEqual } from './key.ts';
-import { EnrolLimiter, type EnrolRefusal } from './limiter.ts';
+import type { EnrolLimiter, EnrolRefusal } from './limiter.ts';
 
 /** Why a code was refused; the same words on the wire (api/enrolment.ts). */
 export type EnrolRefusalReason = 'unknown' | 'expired' | 'used' | 'replaced' | 'site_retired';

@@ -68,7 +68,7 @@ export class LivePublisher {
    * retained start cleared unless a stream of this run holds the slot.
    * Resolves when the broker took every message (a few tries each).
    */
-  async stopLeftOver(streamId: number, areaKeys: readonly string[], stop: AudioStreamStop, retry: Retry): Promise<void> {
+  async stopLeftOver(areaKeys: readonly string[], stop: AudioStreamStop, retry: Retry): Promise<void> {
     const payload = encodeJson(stop);
     const sends: Array<Promise<void>> = [];
     for (const key of areaKeys) {

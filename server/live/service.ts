@@ -231,7 +231,7 @@ export class LiveService {
       if (this.recovered.size > this.cfg.keepEnded) this.recovered.delete(this.recovered.keys().next().value!);
       this.deps.audit.record(null, 'live.stop', String(r.id), { reason: 'server_restart' });
       this.deps.log.warn({ streamId: r.id, areas: r.areas }, 'live stream ended by the server restart');
-      sends.push(this.wire.stopLeftOver(r.id, r.areas, { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: r.id, reason: 'error', detail, at: now }, opts));
+      sends.push(this.wire.stopLeftOver(r.areas, { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: r.id, reason: 'error', detail, at: now }, opts));
     }
     await Promise.all(sends);
     return open.map((r) => r.id);

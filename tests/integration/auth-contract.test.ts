@@ -146,7 +146,7 @@ describe('the auth, users, audit and as-run contract', () => {
     seen.at(-1)!.made = apiToken;
     expect(Object.keys(made.body ?? {}).sort()).toEqual(['expiresAt', 'id', 'token']);
     const listed = await call('list API tokens', 'GET', '/api/auth/tokens', undefined, apiToken);
-    expect((listed.body?.tokens as Array<Record<string, unknown>>).map((k) => Object.keys(k).sort())).toEqual([['createdAt', 'expiresAt', 'id', 'name', 'revokedAt']]);
+    expect(((listed.body?.tokens ?? []) as Array<Record<string, unknown>>).map((k) => Object.keys(k).sort())).toEqual([['createdAt', 'expiresAt', 'id', 'name', 'revokedAt']]);
     await call('who am I', 'GET', '/api/auth/me', undefined, bearer);
     await call('change the password', 'POST', '/api/auth/password', { currentPassword: passwords[0], newPassword: passwords[1], keepTokens: true }, bearer);
 
@@ -158,7 +158,7 @@ describe('the auth, users, audit and as-run contract', () => {
     await call('revoke the API token', 'DELETE', `/api/auth/tokens/${String(made.body?.id)}`, undefined, String(again.body?.token));
     await call('logout', 'POST', '/api/auth/logout', undefined, String(again.body?.token));
     const audit = await call('the audit log', 'GET', '/api/audit?limit=100');
-    expect((audit.body?.entries as unknown[]).length).toBeGreaterThan(5);
+    expect(((audit.body?.entries ?? []) as unknown[]).length).toBeGreaterThan(5);
     await call('the as-run log', 'GET', '/api/as-run?area=02671');
     await call('the as-run log as CSV', 'GET', '/api/as-run?area=02671&format=csv');
 
