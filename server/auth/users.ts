@@ -8,6 +8,10 @@ import type { Db } from '../store/db.ts';
 import { Errors, LoanetError } from '../errors.ts';
 import { hashSecret, hashSecretAsync, newSecret, PASSWORD_COST, PasswordSlots, SlotsBusyError, tokenDigest, verifySecret } from './secrets.ts';
 import { checkPassword, defaultPasswordPolicy, type PasswordPolicy } from './password-policy.ts';
+import { USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN } from '../../api/username.ts';
+
+/** The one username rule (api/username.ts), also for users made outside HTTP (the first admin). */
+const USERNAME_RE = new RegExp(USERNAME_PATTERN);
 
 export type Role = 'admin' | 'operator' | 'technician' | 'emergency' | 'viewer';
 export const ROLES: readonly Role[] = ['admin', 'operator', 'technician', 'emergency', 'viewer'];
@@ -161,7 +165,7 @@ export class UserRepository {
   }
 
   async create(input: { username: string; password: string; role: Role; areaId?: number | null }): Promise<User> {
-    if (!/^[a-z0-9._-]{3,40}$/.test(input.username)) throw Errors.badRequest('username must be 3-40 characters of a-z, 0-9, . _ -', 'username');
+    if (!USERNAME_RE.test(input.username)) throw Errors.badRequest(`username must be ${USERNAME_MIN_LENGTH}-${USERNAME_MAX_LENGTH} characters of a-z, 0-9, . _ -`, 'username');
     const exists = () => Errors.conflict(`user ${input.username} already exists`);
     if (this.byUsername(input.username)) throw exists();
     const hash = await this.preparePassword(input.password, input.username);
