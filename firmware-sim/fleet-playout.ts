@@ -1,6 +1,8 @@
 /**
  * The playout parts a simulated fleet runs with by default (`npm run sim`,
- * `npm run demo`): per site a receipt journal and saved playlist under
+ * `npm run demo`, and a FleetRunner given no playout options, in a folder of
+ * its own): a simulated site is a whole site, as a board is. Per site a
+ * receipt journal and saved playlist under
  * `<dir>/<siteId>/`, and a media cache there that downloads from the server's
  * HTTP API with the site's own credential, as a board would. The simulated
  * amplifier records what each site played (FleetRunner `playout.sink`

@@ -9,6 +9,7 @@
  * link without a close, and inject device faults.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { EdgeAgent, monotonicEpochMs, type PlayoutSetup } from '../edge-agent/agent.ts';
 import { NullSink } from '../edge-agent/audio/sinks/null.ts';
@@ -23,6 +24,7 @@ import { SimulatedLink, type LinkMode } from './link.ts';
 import { planFleet, pickFaulty, type CommuneInfo, type PlannedSite } from './fleet-plan.ts';
 import { liveReceiverBehind, type LiveAudioLink } from './live-link.ts';
 import { ApiError, type LoanetClient } from '../tools/api-client.ts';
+import { simulatedPlayout } from './fleet-playout.ts';
 
 export interface FleetRunnerOptions {
   api: LoanetClient;
@@ -42,13 +44,22 @@ export interface FleetRunnerOptions {
   /** New agents started per second (a real province does not boot in one instant). */
   startRate?: number;
   /**
-   * Play playlists (issue 3): every site gets the playout engine, on the
-   * simulated amplifier ('device', default: the device records what it
-   * played and when) or a null sink, a receipt journal and saved playlist
-   * under `stateRoot/<site>` (so a killed and restored agent back-fills), and
-   * the media cache `mediaCache` builds. Absent: agents do not play.
+   * How sites play: every site has the playout engine (bulletins, alerts,
+   * live), on the simulated amplifier ('device', default: the device records
+   * what it played and when) or a null sink, a receipt journal and saved
+   * playlist under `stateRoot/<site>` (so a killed and restored agent
+   * back-fills), and the media cache `mediaCache` builds. Absent: whole sites
+   * all the same (simulatedPlayout), their state and media caches in a
+   * folder of the runner's own that stop() removes.
    */
   playout?: FleetPlayoutOptions;
+  /**
+   * Sites with devices, heartbeats and commands but no playout, for scale
+   * tests of the heartbeat path: they cannot play bulletins or alerts and say
+   * so in their telemetry (canPlay false), so the server never counts them
+   * operational. Excludes `playout`.
+   */
+  heartbeatOnly?: boolean;
   log?: (line: string) => void;
 }
 
@@ -113,9 +124,20 @@ export class FleetRunner {
   private readonly areaKeyByCode = new Map<string, string>();
   private ticker: NodeJS.Timeout | undefined;
   private readonly log: (line: string) => void;
+  /** What every site plays with; undefined = heartbeat-only (or the default, until start() makes its folder). */
+  private playout: FleetPlayoutOptions | undefined;
+  /** The folder made for sites' state when the caller gave no playout options; removed by stop(). */
+  private ownDir: string | undefined;
 
   constructor(private readonly opts: FleetRunnerOptions) {
     this.log = opts.log ?? (() => {});
+    if (opts.heartbeatOnly && opts.playout) throw new Error('FleetRunner: heartbeatOnly sites have no playout; give one or the other');
+    this.playout = opts.playout;
+  }
+
+  /** Whether the sites play (false: heartbeat-only). */
+  get plays(): boolean {
+    return !this.opts.heartbeatOnly;
   }
 
   /** Register villages and sites with the server as needed; returns the plan with credentials. */
@@ -173,6 +195,11 @@ export class FleetRunner {
   /** Start every site's device, agent and link. Resolves once all agents were started (not necessarily connected). */
   async start(prepared?: Array<{ plan: PlannedSite; secret: string }>): Promise<void> {
     const list = prepared ?? (await this.prepare());
+    if (this.plays && !this.playout) {
+      // Made here, not in the constructor: a runner used only to register sites (prepare) leaves nothing behind.
+      this.ownDir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-sim-'));
+      this.playout = simulatedPlayout({ dir: this.ownDir, httpUrl: this.opts.api.baseUrl });
+    }
     if (this.areaParents.size === 0) await this.loadAreas();
     const rate = this.opts.startRate ?? 500;
     const started = Date.now();
@@ -282,6 +309,8 @@ export class FleetRunner {
         await s.server.close().catch(() => {});
       }),
     );
+    if (this.ownDir) fs.rmSync(this.ownDir, { recursive: true, force: true });
+    this.ownDir = undefined;
   }
 
   /** The board lost power (battery empty): agent and link die with it, no goodbye. */
@@ -310,17 +339,17 @@ export class FleetRunner {
         keepaliveS: Math.max(5, Math.min(30, this.opts.heartbeatS)),
         link: { type: profile.modem.type },
         reconnect: { baseMs: 500, capMs: Math.max(2000, this.opts.heartbeatS * 1000) },
-        ...(this.opts.playout?.stateRoot ? { stateDir: path.join(this.opts.playout.stateRoot, plan.id) } : {}),
+        ...(this.playout?.stateRoot ? { stateDir: path.join(this.playout.stateRoot, plan.id) } : {}),
         areaChannels: this.channelsOf(plan.area),
       },
       { source: `fleet:${plan.id}` },
     );
     // One clock error per site, shared by the agent and its sink.
-    const clockErrorMs = this.opts.playout?.clockErrorMs?.(plan.id) ?? 0;
+    const clockErrorMs = this.playout?.clockErrorMs?.(plan.id) ?? 0;
     const agent = new EdgeAgent({
       config,
       gateway,
-      ...(this.opts.playout ? { playout: this.playoutFor(plan, secret, profile, gateway, config.stateDir, clockErrorMs) } : {}),
+      ...(this.playout ? { playout: this.playoutFor(plan, secret, profile, gateway, config.stateDir, clockErrorMs) } : {}),
       mqttStream: link.open,
       ...(clockErrorMs !== 0 ? { clock: skewedClock(clockErrorMs) } : {}),
       log: quietLog(this.log, plan.id),
@@ -332,7 +361,7 @@ export class FleetRunner {
 
   /** The site's playout parts: the simulated amplifier (or a null sink), its media cache, the profile's amplifier warm-up as lead. */
   private playoutFor(plan: PlannedSite, secret: string, profile: DeviceProfile, gateway: SimDeviceDriver, stateDir: string | undefined, clockErrorMs = 0): PlayoutSetup {
-    const o = this.opts.playout!;
+    const o = this.playout!;
     const bufferMs = o.bufferMs ?? DEFAULT_OUTPUT_BUFFER_MS;
     // The sink judges "due" on the agent's own time base (its default: the monotonic epoch).
     const now = clockErrorMs === 0 ? monotonicEpochMs : () => monotonicEpochMs() + clockErrorMs;

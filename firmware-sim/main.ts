@@ -3,6 +3,13 @@
  * loanet server (or reuses them) and runs them in this process, each a real
  * MQTT connection from a real edge agent to its simulated devices.
  *
+ * Every site is a whole site by default, as a board is: it plays bulletins,
+ * alerts and live streams on its simulated amplifier, with receipts, a saved
+ * playlist and a media cache under $LOANET_DATA_DIR/sim-sites/<site>.
+ * `--heartbeat-only` runs lighter sites for scale tests of the heartbeat path:
+ * they play nothing, say so in their telemetry, and the server counts them
+ * faulty (cannot_play), never as sites an alert reaches.
+ *
  * The server comes from LOANET_URL (default http://localhost:8080) and a
  * token from LOANET_TOKEN (or LOANET_ADMIN_PASSWORD to log in as admin).
  * The broker is the server's embedded one unless LOANET_MQTT_URL says otherwise.
@@ -13,10 +20,45 @@ import { FleetRunner } from './fleet-runner.ts';
 import { simulatedPlayout } from './fleet-playout.ts';
 import { ArgError, parseArgs } from '../tools/cli-args.ts';
 
-const USAGE = `usage: npm run sim -- --sites N [--heartbeat 30] [--faults 0.03] [--area CODE] [--prefix sim] [--credentials FILE] [--rate 500] [--playout]`;
+const USAGE = `usage: npm run sim -- --sites N [--heartbeat 30] [--faults 0.03] [--area CODE] [--prefix sim] [--credentials FILE] [--rate 500] [--heartbeat-only]
+  sites play bulletins and alerts like boards; --heartbeat-only: they only send heartbeats and answer commands
+  (scale tests; the server counts them faulty, reason cannot_play). --playout is accepted and changes nothing: sites play by default.`;
+
+export interface SimFleetOptions {
+  api: LoanetClient;
+  mqtt: { host: string; port: number };
+  sites: number;
+  heartbeatS: number;
+  faults?: number;
+  area?: string;
+  prefix?: string;
+  credentialsFile: string | null;
+  rate?: number;
+  heartbeatOnly?: boolean;
+  /** Where whole sites keep their state and media caches (`<dataDir>/sim-sites/<site>`). */
+  dataDir: string;
+  log?: (line: string) => void;
+}
+
+/** The fleet `npm run sim` runs: whole sites (playout, alerts, receipts, media cache) unless heartbeat-only is asked for. */
+export function simFleet(o: SimFleetOptions): FleetRunner {
+  return new FleetRunner({
+    api: o.api,
+    mqtt: o.mqtt,
+    sites: o.sites,
+    heartbeatS: o.heartbeatS,
+    faultShare: o.faults ?? 0,
+    ...(o.area ? { area: o.area } : {}),
+    idPrefix: o.prefix ?? 'sim',
+    credentialsFile: o.credentialsFile,
+    startRate: o.rate ?? 500,
+    ...(o.log ? { log: o.log } : {}),
+    ...(o.heartbeatOnly ? { heartbeatOnly: true } : { playout: simulatedPlayout({ dir: path.join(o.dataDir, 'sim-sites'), httpUrl: o.api.baseUrl }) }),
+  });
+}
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { sites: 'number', heartbeat: 'number', faults: 'number', area: 'string', prefix: 'string', credentials: 'string', rate: 'number', playout: 'boolean', help: 'boolean' });
+  const args = parseArgs(process.argv.slice(2), { sites: 'number', heartbeat: 'number', faults: 'number', area: 'string', prefix: 'string', credentials: 'string', rate: 'number', 'heartbeat-only': 'boolean', playout: 'boolean', help: 'boolean' });
   if (args.help) return void console.log(USAGE);
   const sites = (args.sites as number | undefined) ?? 100;
   if (!Number.isInteger(sites) || sites < 1 || sites > 100_000) throw new ArgError(`--sites ${sites} must be a whole number from 1 to 100000`);
@@ -24,25 +66,27 @@ async function main(): Promise<void> {
   if (!Number.isInteger(heartbeatS) || heartbeatS < 1 || heartbeatS > 3600) throw new ArgError(`--heartbeat ${heartbeatS} must be whole seconds from 1 to 3600`);
   const faults = (args.faults as number | undefined) ?? 0;
   if (faults < 0 || faults > 1) throw new ArgError(`--faults ${faults} must be a share from 0 to 1, e.g. 0.03`);
+  const heartbeatOnly = args['heartbeat-only'] === true;
+  if (heartbeatOnly && args.playout === true) throw new ArgError('--heartbeat-only sites do not play: drop --playout (sites play by default)');
+  const dataDir = process.env.LOANET_DATA_DIR ?? './data';
 
   const api = await connectApi();
   const mqtt = await brokerAddress(api);
-  const fleet = new FleetRunner({
+  const fleet = simFleet({
     api,
     mqtt,
     sites,
     heartbeatS,
-    faultShare: faults,
-    area: args.area as string | undefined,
-    idPrefix: (args.prefix as string | undefined) ?? 'sim',
-    credentialsFile: (args.credentials as string | undefined) ?? path.join(process.env.LOANET_DATA_DIR ?? './data', 'sim-credentials.json'),
-    startRate: (args.rate as number | undefined) ?? 500,
+    faults,
+    ...(args.area ? { area: args.area as string } : {}),
+    ...(args.prefix ? { prefix: args.prefix as string } : {}),
+    credentialsFile: (args.credentials as string | undefined) ?? path.join(dataDir, 'sim-credentials.json'),
+    ...(args.rate !== undefined ? { rate: args.rate as number } : {}),
+    heartbeatOnly,
+    dataDir,
     log: (line) => console.log(line),
-    // --playout: sites play their playlists (bulletins, alerts) on their simulated amplifiers, with receipts
-    // and a media cache per site under $LOANET_DATA_DIR/sim-sites (off by default: the fleet benchmarks measure heartbeats).
-    ...(args.playout === true ? { playout: simulatedPlayout({ dir: path.join(process.env.LOANET_DATA_DIR ?? './data', 'sim-sites'), httpUrl: api.baseUrl }) } : {}),
   });
-  console.log(`fleet: starting ${sites} sites against ${api.baseUrl} (MQTT ${mqtt.host}:${mqtt.port}), heartbeat ${heartbeatS} s`);
+  console.log(`fleet: starting ${sites} ${heartbeatOnly ? 'heartbeat-only sites (they play nothing: the server counts them faulty, cannot_play)' : 'sites'} against ${api.baseUrl} (MQTT ${mqtt.host}:${mqtt.port}), heartbeat ${heartbeatS} s`);
   await fleet.start();
   const report = () => {
     const s = fleet.stats();
