@@ -1,6 +1,6 @@
 /** The console's offline site map: sites placed by coordinates, fitted, centred, north up, shape kept. */
 import { describe, expect, it } from 'vitest';
-import { fitProjection } from '../../web/src/components/projection.ts';
+import { dotRadius, fitProjection, labelBaseline, mapPad } from '../../web/src/components/projection.ts';
 
 const box = { width: 600, height: 420, pad: 18 };
 const BAT_XAT = { lat: 22.51954, lon: 103.85259 };
@@ -43,5 +43,36 @@ describe('fitProjection', () => {
     const p = fitProjection([BAT_XAT], box);
     expect(p.x(BAT_XAT.lon)).toBeCloseTo(box.width / 2, 6);
     expect(p.y(BAT_XAT.lat)).toBeCloseTo(box.height / 2, 6);
+  });
+});
+
+describe('what is drawn around the sites', () => {
+  it("a commune's name goes above its ring, or below it when above would leave the drawing; never outside", () => {
+    const ring = 20;
+    expect(labelBaseline(200, ring, 420)).toBe(178);
+    // On the top edge (the pad keeps the ring itself inside): below the ring, inside the box.
+    const top = labelBaseline(mapPad(ring), ring, 420);
+    expect(top - 10).toBeGreaterThanOrEqual(0);
+    expect(labelBaseline(5, ring, 420)).toBe(37);
+    expect(labelBaseline(5, ring, 420)).toBeLessThanOrEqual(419);
+  });
+
+  it('a fitted map with the pad for rings and names keeps every ring and name inside', () => {
+    const ring = 20;
+    const pts = [BAT_XAT, LAO_CAI, CAM_DUONG];
+    const p = fitProjection(pts, { width: 600, height: 420, pad: mapPad(ring) });
+    for (const s of pts) {
+      const cy = p.y(s.lat);
+      expect(cy - ring).toBeGreaterThanOrEqual(0);
+      expect(cy + ring).toBeLessThanOrEqual(420);
+      expect(labelBaseline(cy, ring, 420) - 10).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('a faulty or offline site is drawn larger than a healthy one, a station larger than a cluster', () => {
+    expect(dotRadius(5, 'cluster', 'faulty')).toBeGreaterThan(dotRadius(5, 'cluster', 'operational'));
+    expect(dotRadius(5, 'cluster', 'offline')).toBeGreaterThan(dotRadius(5, 'cluster', 'degraded'));
+    expect(dotRadius(5, 'station', 'operational')).toBeGreaterThan(dotRadius(5, 'cluster', 'operational'));
+    expect(dotRadius(5, 'station', 'faulty')).toBeGreaterThan(dotRadius(5, 'station', 'operational'));
   });
 });

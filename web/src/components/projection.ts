@@ -37,3 +37,31 @@ export function fitProjection(points: ReadonlyArray<{ lat: number; lon: number }
     y: (lat) => box.height / 2 - (lat - midLat) * scale,
   };
 }
+
+/** Height of a label's text above its baseline (the map's 10 px font), and the gap to what it names. */
+const LABEL_ASCENT = 10;
+const LABEL_GAP = 2;
+
+/**
+ * Where a commune's name goes: above its ring, or below it when above would
+ * leave the drawing (a commune on the top edge), so no name is cut.
+ */
+export function labelBaseline(cy: number, ringR: number, height: number): number {
+  const above = cy - ringR - LABEL_GAP;
+  if (above - LABEL_ASCENT >= 0) return above;
+  return Math.min(cy + ringR + LABEL_GAP + LABEL_ASCENT, height - 1);
+}
+
+/** Room the drawing keeps around the sites for the commune rings (ring radius) and one line of label above them. */
+export function mapPad(ringR: number): number {
+  return ringR + LABEL_GAP + LABEL_ASCENT + 2;
+}
+
+/**
+ * A site's dot: a station larger than a cluster, and a site that needs
+ * attention (faulty, offline) larger than a healthy one, so it stands out
+ * rather than hides among them.
+ */
+export function dotRadius(base: number, kind: 'station' | 'cluster', condition: string): number {
+  return base * (kind === 'station' ? 1.4 : 1) * (condition === 'faulty' || condition === 'offline' ? 1.3 : 1);
+}
