@@ -83,6 +83,10 @@ describe.skipIf(!run)('bulletins and alerts in the console', { timeout: 600_000 
     await page.fill('input[name=ttsTitle]', 'Thông báo tiêm phòng');
     await page.fill('textarea[name=ttsText]', 'Sáng mai, trạm y tế xã tiêm phòng cho trẻ em dưới năm tuổi.');
     await page.click('button:has-text("Tạo bản tin")');
+    // While the server makes it, the page says which stage it is at and how far, in Vietnamese (the server answers 202 at once).
+    const making = page.locator('[data-testid=media-job]');
+    await making.waitFor();
+    expect((await making.innerText()).trim()).toMatch(/^Đang [^…]+… \d{1,3}%$/);
     // The select re-renders while the list reloads (its value is briefly empty): wait for the new item's id.
     await expect.poll(async () => page.inputValue('select[name=mediaId]'), { timeout: 90_000 }).toMatch(new RegExp(`^(?!${mediaId}$).+`));
     const spoken = (await t.api('GET', `/api/media/${await page.inputValue('select[name=mediaId]')}`)).body;

@@ -4,11 +4,14 @@
  * chosen item can be listened to in the browser. Only bulletins are offered:
  * the server lists alert audio apart (GET /api/media lists purpose bulletin).
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, uploadWithProgress } from '../api.ts';
-import { t } from '../i18n.ts';
+import { t, type StringKey } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
-import type { MediaItem, MediaList } from '../../../api/index.ts';
+import type { MediaEntry, MediaItem, MediaJob, MediaList } from '../../../api/index.ts';
+
+/** How often a job being made is asked about (ms): a TTS bulletin takes tens of seconds on a busy server. */
+const JOB_POLL_MS = 1000;
 
 /** What the picker and the library table show of an item. */
 export type MediaSummary = Pick<MediaItem, 'id' | 'title' | 'durationMs' | 'lang'>;
@@ -25,17 +28,33 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
   const [error, setError] = useState('');
   const [ttsTitle, setTtsTitle] = useState('');
   const [ttsText, setTtsText] = useState('');
+  /** The job being made now: its stage and percent, shown until it is ready or fails. */
+  const [job, setJob] = useState<MediaJob | null>(null);
+  const alive = useRef(true);
+  useEffect(() => () => void (alive.current = false), []);
 
   const done = (item: MediaItem) => {
     lib.reload();
     props.onChange(item.id);
     setBusy('');
     setProgress(null);
+    setJob(null);
   };
   const fail = (e: unknown) => {
     setError(e instanceof ApiError ? e.message : String(e));
     setBusy('');
     setProgress(null);
+    setJob(null);
+  };
+  /** The server answers at once (waitMs=0) with the item or its job; a job is followed until it is ready or fails. */
+  const follow = (entry: MediaEntry): Promise<MediaItem> => {
+    if (entry.status === 'ready') return Promise.resolve(entry);
+    if (entry.status === 'failed') return Promise.reject(new Error(entry.reason ?? entry.code ?? t('processing')));
+    setJob(entry);
+    return new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS)).then(() => {
+      if (!alive.current) throw new Error('closed');
+      return api<MediaEntry>('GET', `/api/media/${encodeURIComponent(entry.id)}`).then(follow);
+    });
   };
 
   const upload = (e: Event) => {
@@ -47,10 +66,15 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
     form.append('file', file);
     setError('');
     setProgress(0);
-    uploadWithProgress<MediaItem>('/api/media?waitMs=120000', form, (share) => {
+    uploadWithProgress<MediaEntry>('/api/media?waitMs=0', form, (share) => {
       setProgress(share);
       if (share >= 1) setBusy(t('processing'));
-    }).then(done, fail);
+    })
+      .then((entry) => {
+        setProgress(null);
+        return follow(entry);
+      })
+      .then(done, fail);
     input.value = '';
   };
 
@@ -58,11 +82,13 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
     e.preventDefault();
     setError('');
     setBusy(t('processing'));
-    api<MediaItem>('POST', '/api/media/tts?waitMs=120000', { title: ttsTitle, text: ttsText }).then((item) => {
-      setTtsText('');
-      setTtsTitle('');
-      done(item);
-    }, fail);
+    api<MediaEntry>('POST', '/api/media/tts?waitMs=0', { title: ttsTitle, text: ttsText })
+      .then(follow)
+      .then((item) => {
+        setTtsText('');
+        setTtsTitle('');
+        done(item);
+      }, fail);
   };
 
   const items = lib.data?.items ?? [];
@@ -112,7 +138,12 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
               {t('makeSpeech')}
             </button>
           </div>
-          {busy && progress === null && <p class="muted">{busy}</p>}
+          {job && (
+            <p class="muted" data-testid="media-job" data-stage={job.stage}>
+              <progress max={100} value={job.percent} /> {t('mediaMaking', { stage: t(`mediaStage_${job.stage}` as StringKey), pct: job.percent })}
+            </p>
+          )}
+          {busy && progress === null && !job && <p class="muted">{busy}</p>}
         </details>
       )}
       {error && <p class="error">{error}</p>}
