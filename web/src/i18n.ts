@@ -12,16 +12,17 @@ import * as emergency from './strings/emergency.ts';
 import * as live from './strings/live.ts';
 import * as schedule from './strings/schedule.ts';
 import * as sites from './strings/sites.ts';
+import * as siteWords from './strings/site-words.ts';
 import * as users from './strings/users.ts';
 
 export type Lang = 'vi' | 'en';
 export const TIME_ZONE = 'Asia/Ho_Chi_Minh';
 
-const vi = { ...common.vi, ...coverage.vi, ...sites.vi, ...account.vi, ...users.vi, ...schedule.vi, ...emergency.vi, ...live.vi, ...disk.vi };
+const vi = { ...common.vi, ...coverage.vi, ...sites.vi, ...account.vi, ...users.vi, ...schedule.vi, ...emergency.vi, ...live.vi, ...disk.vi, ...siteWords.vi };
 
 export type StringKey = keyof typeof vi;
 
-const en: Record<StringKey, string> = { ...common.en, ...coverage.en, ...sites.en, ...account.en, ...users.en, ...schedule.en, ...emergency.en, ...live.en, ...disk.en };
+const en: Record<StringKey, string> = { ...common.en, ...coverage.en, ...sites.en, ...account.en, ...users.en, ...schedule.en, ...emergency.en, ...live.en, ...disk.en, ...siteWords.en };
 
 const DICTS: Record<Lang, Record<StringKey, string>> = { vi, en };
 
@@ -95,6 +96,22 @@ export function formatClock(ms: number): string {
 
 export function formatShare(share: number | null | undefined): string {
   return share === null || share === undefined ? '—' : `${(share * 100).toFixed(share >= 0.995 || share === 0 ? 0 : 1).replace('.', current === 'vi' ? ',' : '.')}%`;
+}
+
+/**
+ * A number as the user's language writes it (vi: decimal comma "219,9"; en:
+ * "219.9"), with a fixed count of decimals and, if given, its unit after a
+ * space ("96,0 %", "-95 dBm"). The one place the console spells numbers.
+ */
+export function formatNumber(n: number, decimals = 0, unit?: string): string {
+  const f = new Intl.NumberFormat(current === 'vi' ? 'vi-VN' : 'en-GB', { minimumFractionDigits: decimals, maximumFractionDigits: decimals, useGrouping: Math.abs(n) >= 10_000 });
+  return unit ? `${f.format(n)} ${unit}` : f.format(n);
+}
+
+/** The key of a code when the console has words for it (`prefix` + code), else null. */
+export function keyOf(prefix: string, code: string): StringKey | null {
+  const k = `${prefix}${code}`;
+  return k in vi ? (k as StringKey) : null;
 }
 
 /** The server's bilingual reason ({message, messageVi}) in the chosen language. */

@@ -1,4 +1,5 @@
-import { reasonText, t } from '../i18n.ts';
+import { t } from '../i18n.ts';
+import { reasonWords } from '../site-words.ts';
 import type { Reason, SiteCondition } from '../../../api/index.ts';
 
 export function ConditionPill(props: { condition: SiteCondition | null | undefined }) {
@@ -12,7 +13,7 @@ export function ConditionPill(props: { condition: SiteCondition | null | undefin
 
 export function Reasons(props: { reasons: Reason[] }) {
   if (props.reasons.length === 0) return null;
-  return <span>{props.reasons.map(reasonText).join('; ')}</span>;
+  return <span>{props.reasons.map(reasonWords).join('; ')}</span>;
 }
 
 export function ShareBar(props: { share: number | null }) {

@@ -6,7 +6,8 @@
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
-import { formatTime, lang, t, type StringKey } from '../i18n.ts';
+import { formatNumber, formatTime, lang, t, type StringKey } from '../i18n.ts';
+import { codeWords, commandErrorWords, detailLines, deviceKind, eventKind, eventWords } from '../site-words.ts';
 import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
 import type { CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../../../api/index.ts';
@@ -26,22 +27,19 @@ interface AsRunLine {
 /** A command's result in words where its fields are known (tone, sound check, volume), else its fields as sent. */
 function resultText(r: Record<string, unknown>): string {
   const parts: string[] = [];
-  if (typeof r.hz === 'number') parts.push(`${r.hz} Hz`);
-  if (typeof r.durationMs === 'number') parts.push(`${(r.durationMs / 1000).toFixed(1)} s`);
+  if (typeof r.hz === 'number') parts.push(formatNumber(r.hz, 0, 'Hz'));
+  if (typeof r.durationMs === 'number') parts.push(formatNumber(r.durationMs / 1000, 1, 's'));
   if (typeof r.level === 'number') parts.push(`${t('volume')} ${r.level}`);
+  if (typeof r.volume === 'number') parts.push(`${t('volume')} ${r.volume}`);
   if (typeof r.passed === 'boolean') parts.push(r.passed ? '✓' : '✗');
-  if (typeof r.acousticDelayM === 'number') parts.push(`${r.acousticDelayM} m${typeof r.delayMs === 'number' ? ` = ${r.delayMs.toFixed(1)} ms` : ''}`);
-  if (typeof r.levelDb === 'number') parts.push(`${r.levelDb} dB${typeof r.thresholdDb === 'number' ? ` (≥ ${r.thresholdDb} dB)` : ''}`);
-  return parts.length ? parts.join(' · ') : JSON.stringify(r);
+  if (typeof r.acousticDelayM === 'number') parts.push(`${formatNumber(r.acousticDelayM, 1, 'm')}${typeof r.delayMs === 'number' ? ` = ${formatNumber(r.delayMs, 1, 'ms')}` : ''}`);
+  if (typeof r.levelDb === 'number') parts.push(`${formatNumber(r.levelDb, 1, 'dB')}${typeof r.thresholdDb === 'number' ? ` (≥ ${formatNumber(r.thresholdDb, 1, 'dB')})` : ''}`);
+  return parts.length ? parts.join(' · ') : detailLines(r).join(' · ');
 }
 
-/** What a history event says: reasons of a condition change, else its details. */
+/** What a history event says: reasons of a condition change, else its details, in words. */
 function eventText(e: SiteEvent): string {
-  const d = e.detail;
-  if (!d) return '';
-  const reasons = Array.isArray(d.reasons) ? (d.reasons as Array<{ message?: string; messageVi?: string }>) : null;
-  if (reasons) return reasons.map((r) => (lang() === 'vi' && r.messageVi ? r.messageVi : (r.message ?? ''))).join('; ');
-  return JSON.stringify(d).slice(0, 160);
+  return eventWords(e.type, e.detail as Record<string, unknown> | null);
 }
 
 function CommandOutcome(props: { c: CommandRecord }) {
@@ -50,7 +48,7 @@ function CommandOutcome(props: { c: CommandRecord }) {
   return (
     <span class={cls} data-status={c.status}>
       {t(STATUS_KEY[c.status])}
-      {c.error ? ` — ${c.error.message}` : ''}
+      {c.error ? ` — ${commandErrorWords(c.error)}` : ''}
       {c.result && Object.keys(c.result).length > 0 ? ` — ${resultText(c.result)}` : ''}
     </span>
   );
@@ -140,17 +138,17 @@ export function SitePage(props: { me: Me; id: string }) {
         </div>
         <div class="card">
           <div class="muted">{t('signal')}</div>
-          <div>{tel ? `${tel.link.type} ${tel.link.signalDbm ?? '—'} dBm` : '—'}</div>
+          <div>{tel ? `${tel.link.type} ${tel.link.signalDbm !== null ? formatNumber(tel.link.signalDbm, 0, 'dBm') : '—'}` : '—'}</div>
         </div>
         <div class="card">
           <div class="muted">{t('power')}</div>
           <div>
-            {tel ? `${tel.power.source === 'mains' ? t('mains') : tel.power.source === 'battery' ? t('battery') : tel.power.source === 'solar' ? t('solar') : '—'}${tel.power.batteryPct !== null ? ` · ${t('battery')} ${Math.round(tel.power.batteryPct)}%` : ''}` : '—'}
+            {tel ? `${tel.power.source === 'mains' ? t('mains') : tel.power.source === 'battery' ? t('battery') : tel.power.source === 'solar' ? t('solar') : '—'}${tel.power.batteryPct !== null ? ` · ${t('battery')} ${formatNumber(tel.power.batteryPct, 0, '%')}` : ''}` : '—'}
           </div>
         </div>
         <div class="card">
           <div class="muted">{t('amplifier')}</div>
-          <div data-testid="amplifier">{tel?.amplifier ? `${tel.amplifier.on ? t('on') : t('off')} · ${t('volume')} ${tel.amplifier.volume}${tel.amplifier.fault !== 'none' ? ` · ${tel.amplifier.fault}` : ''}` : '—'}</div>
+          <div data-testid="amplifier">{tel?.amplifier ? `${tel.amplifier.on ? t('on') : t('off')} · ${t('volume')} ${tel.amplifier.volume}${tel.amplifier.fault !== 'none' ? ` · ${codeWords('ampFault_', tel.amplifier.fault)}` : ''}` : '—'}</div>
         </div>
         <div class="card">
           <div class="muted">{t('soundVerified')}</div>
@@ -213,8 +211,10 @@ export function SitePage(props: { me: Me; id: string }) {
               {(tel?.lines ?? []).map((l) => (
                 <tr>
                   <td>#{l.id}</td>
-                  <td class={l.status === 'ok' ? 'ok' : 'error'}>{l.status}</td>
-                  <td class="muted">{l.impedanceOhm !== null ? `${l.impedanceOhm} Ω` : ''}</td>
+                  <td class={l.status === 'ok' ? 'ok' : 'error'} data-line-status={l.status}>
+                    {codeWords('line_', l.status)}
+                  </td>
+                  <td class="muted">{l.impedanceOhm !== null ? formatNumber(l.impedanceOhm, 1, 'Ω') : ''}</td>
                 </tr>
               ))}
             </tbody>
@@ -224,9 +224,10 @@ export function SitePage(props: { me: Me; id: string }) {
             <tbody>
               {(tel?.devices ?? s.expectedDevices.map((d) => ({ ...d, reachable: false, firmware: undefined, error: undefined }))).map((d) => (
                 <tr>
-                  <td>{d.id}</td>
-                  <td>{d.kind}</td>
-                  <td class={d.reachable ? 'ok' : 'error'}>{d.reachable ? 'OK' : (d.error ?? '—')}</td>
+                  {/* A device named after its kind (controller, amplifier) is named once, in words. */}
+                  <td>{d.id === d.kind ? deviceKind(d.kind) : d.id}</td>
+                  <td>{d.id === d.kind ? '' : deviceKind(d.kind)}</td>
+                  <td class={d.reachable ? 'ok' : 'error'}>{d.reachable ? t('deviceOk') : (d.error ?? '—')}</td>
                   <td class="muted">{d.firmware ?? ''}</td>
                 </tr>
               ))}
@@ -280,7 +281,7 @@ export function SitePage(props: { me: Me; id: string }) {
             {(events.data?.events ?? []).map((e) => (
               <tr>
                 <td class="muted">{formatTime(e.at)}</td>
-                <td>{e.type}</td>
+                <td data-event-type={e.type}>{eventKind(e.type)}</td>
                 <td>{e.condition && <ConditionPill condition={e.condition as SiteCondition} />}</td>
                 <td class="muted">{eventText(e)}</td>
               </tr>

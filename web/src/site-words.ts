@@ -1,0 +1,161 @@
+/**
+ * What a site and the audit log say, worded in the user's language from the
+ * codes and parameters the server sends (a reason's code and params, a
+ * history event's type and detail, a command error's code, an audit entry's
+ * detail keys) rather than from the server's English prose or raw JSON.
+ */
+import { formatClock, formatNumber, formatTime, keyOf, lang, t, TIME_ZONE, type StringKey } from './i18n.ts';
+
+type Params = Record<string, unknown>;
+export interface ReasonLike {
+  code: string;
+  params?: Params;
+  message?: string;
+  messageVi?: string;
+}
+
+const dayOf = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE }).format(ms);
+
+/** A moment in a reason: the clock when it is today, else the date and time. */
+function when(ms: unknown): string {
+  if (typeof ms !== 'number') return '—';
+  return dayOf(ms) === dayOf(Date.now()) ? formatClock(ms) : formatTime(ms);
+}
+
+const num = (v: unknown, decimals: number, unit: string) => (typeof v === 'number' ? formatNumber(v, decimals, unit) : '—');
+
+/** A code in words (`prefix` + code), else the code itself. */
+export function codeWords(prefix: string, code: string): string {
+  const k = keyOf(prefix, code);
+  return k ? t(k) : code;
+}
+
+/** A site's device kind in words, else as the site named it. */
+export function deviceKind(kind: string): string {
+  return codeWords('dev_', kind);
+}
+
+/** A reason in words from its code and params; the server's own words only for a code the console does not know. */
+export function reasonWords(r: ReasonLike): string {
+  const p = r.params ?? {};
+  const v: Record<string, string | number> = {};
+  let key: StringKey | null = null;
+  switch (r.code) {
+    case 'offline':
+      key = typeof p.since === 'number' ? 'rsn_offline_since' : 'rsn_offline';
+      v.when = when(p.since);
+      break;
+    case 'amplifier_fault':
+      key = 'rsn_amplifier_fault';
+      v.fault = codeWords('ampFault_', String(p.fault ?? ''));
+      break;
+    case 'amplifier_hot':
+      key = 'rsn_amplifier_hot';
+      v.temp = num(p.temperatureC, 0, '°C');
+      break;
+    case 'no_working_line':
+      key = 'rsn_no_working_line';
+      v.lines = typeof p.lines === 'number' ? p.lines : '—';
+      break;
+    case 'line_open':
+    case 'line_short':
+      key = r.code === 'line_open' ? 'rsn_line_open' : 'rsn_line_short';
+      v.line = typeof p.line === 'number' ? p.line : '—';
+      break;
+    case 'battery_critical':
+      key = 'rsn_battery_critical';
+      v.pct = num(p.batteryPct, 0, '%');
+      break;
+    case 'on_battery':
+      key = typeof p.batteryPct === 'number' ? 'rsn_on_battery_pct' : 'rsn_on_battery';
+      v.pct = num(p.batteryPct, 0, '%');
+      break;
+    case 'weak_signal':
+      key = 'rsn_weak_signal';
+      v.dbm = num(p.signalDbm, 0, 'dBm');
+      break;
+    case 'device_unreachable':
+      key = 'rsn_device_unreachable';
+      v.device = String(p.device ?? '—');
+      v.kind = deviceKind(String(p.kind ?? ''));
+      break;
+    case 'sound_check_failed':
+      key = 'rsn_sound_check_failed';
+      v.when = when(p.at);
+      break;
+    case 'sound_not_verified':
+      key = typeof p.since === 'number' ? 'rsn_sound_not_verified_since' : 'rsn_sound_not_verified';
+      v.when = when(p.since);
+      break;
+    default:
+      key = keyOf('rsn_', r.code);
+  }
+  if (key) {
+    let s = t(key, v);
+    // t() fills a placeholder once; a word may use it twice (n of n).
+    for (const [k, x] of Object.entries(v)) s = s.split(`{${k}}`).join(String(x));
+    return s;
+  }
+  return (lang() === 'vi' ? r.messageVi : r.message) ?? r.message ?? r.code;
+}
+
+/** A command's error in words from its code; the site's own words only for a code the console does not know. */
+export function commandErrorWords(e: { code: string; message: string }): string {
+  const k = keyOf('cmdErr_', e.code);
+  return k ? t(k) : `${t('cmdErr_other', { code: e.code })}: ${e.message}`;
+}
+
+/** A history event's kind in words. */
+export function eventKind(type: string): string {
+  return codeWords('ev_', type);
+}
+
+/** What a history event says, from its type and detail. */
+export function eventWords(type: string, d: Params | null | undefined): string {
+  if (!d) return '';
+  if (Array.isArray(d.reasons)) return (d.reasons as ReasonLike[]).map(reasonWords).join('; ');
+  switch (type) {
+    case 'connected':
+    case 'disconnected': {
+      const parts: string[] = [];
+      if (typeof d.reason === 'string' && d.reason) parts.push(t('evCause', { v: d.reason }));
+      if (typeof d.agentVersion === 'string' && d.agentVersion) parts.push(t('evAgentVersion', { v: d.agentVersion }));
+      return parts.join(' · ');
+    }
+    case 'sound_check': {
+      const parts = [d.ok === true ? t('soundHeard') : t('soundNotHeard')];
+      if (typeof d.levelDb === 'number') parts.push(`${formatNumber(d.levelDb, 1, 'dB')}${typeof d.thresholdDb === 'number' ? ` (≥ ${formatNumber(d.thresholdDb, 1, 'dB')})` : ''}`);
+      if (typeof d.trigger === 'string') parts.push(codeWords('trigger_', d.trigger));
+      return parts.join(' · ');
+    }
+    case 'fault':
+    case 'fault_cleared': {
+      const fault = typeof d.fault === 'string' ? codeWords('ampFault_', d.fault) : '';
+      return [typeof d.device === 'string' ? deviceKind(d.device) : '', fault].filter(Boolean).join(': ');
+    }
+    default:
+      return detailLines(d).join(' · ');
+  }
+}
+
+/** A value of a detail in words: yes/no, numbers the language's way, lists and objects as "key: value". */
+function valueWords(v: unknown, depth: number): string {
+  if (v === null || v === undefined) return t('valueNone');
+  if (typeof v === 'boolean') return v ? t('boolYes') : t('boolNo');
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : formatNumber(v, 1);
+  if (typeof v === 'string') return v.length > 120 ? `${v.slice(0, 119)}…` : v;
+  if (Array.isArray(v)) return v.length === 0 ? t('valueNone') : v.slice(0, 10).map((x) => valueWords(x, depth + 1)).join(', ') + (v.length > 10 ? ', …' : '');
+  if (typeof v === 'object' && depth < 3) {
+    const inner = detailLines(v as Params, depth + 1);
+    return inner.length ? `(${inner.join(', ')})` : t('valueNone');
+  }
+  return '…';
+}
+
+/** A detail object as readable "key: value" lines, the keys the console knows in words. */
+export function detailLines(d: Params, depth = 0): string[] {
+  return Object.entries(d)
+    .filter(([, v]) => v !== undefined)
+    .slice(0, 20)
+    .map(([k, v]) => `${codeWords('ak_', k)}: ${valueWords(v, depth)}`);
+}
