@@ -32,7 +32,8 @@ export function codeWords(prefix: string, code: string): string {
 
 /** A site's device kind in words, else as the site named it. */
 export function deviceKind(kind: string): string {
-  return codeWords('dev_', kind);
+  const line = /^line-(\d+)$/.exec(kind);
+  return line ? t('deviceLine', { n: line[1]! }) : codeWords('dev_', kind);
 }
 
 /** A reason in words from its code and params; the server's own words only for a code the console does not know. */
@@ -118,7 +119,7 @@ export function eventWords(type: string, d: Params | null | undefined): string {
     case 'connected':
     case 'disconnected': {
       const parts: string[] = [];
-      if (typeof d.reason === 'string' && d.reason) parts.push(t('evCause', { v: d.reason }));
+      if (typeof d.reason === 'string' && d.reason) parts.push(t('evCause', { v: codeWords('off_', d.reason.replace(/-/g, '_')) }));
       if (typeof d.agentVersion === 'string' && d.agentVersion) parts.push(t('evAgentVersion', { v: d.agentVersion }));
       return parts.join(' · ');
     }
@@ -130,7 +131,7 @@ export function eventWords(type: string, d: Params | null | undefined): string {
     }
     case 'fault':
     case 'fault_cleared': {
-      const fault = typeof d.fault === 'string' ? codeWords('ampFault_', d.fault) : '';
+      const fault = typeof d.fault === 'string' ? (keyOf('fault_', d.fault) ? codeWords('fault_', d.fault) : codeWords('ampFault_', d.fault)) : '';
       return [typeof d.device === 'string' ? deviceKind(d.device) : '', fault].filter(Boolean).join(': ');
     }
     default:

@@ -32,7 +32,7 @@ function resultText(r: Record<string, unknown>): string {
   if (typeof r.level === 'number') parts.push(`${t('volume')} ${r.level}`);
   if (typeof r.volume === 'number') parts.push(`${t('volume')} ${r.volume}`);
   if (typeof r.passed === 'boolean') parts.push(r.passed ? '✓' : '✗');
-  if (typeof r.acousticDelayM === 'number') parts.push(`${formatNumber(r.acousticDelayM, 1, 'm')}${typeof r.delayMs === 'number' ? ` = ${formatNumber(r.delayMs, 1, 'ms')}` : ''}`);
+  if (typeof r.acousticDelayM === 'number') parts.push(`${formatNumber(r.acousticDelayM, Number.isInteger(r.acousticDelayM) ? 0 : 1, 'm')}${typeof r.delayMs === 'number' ? ` = ${formatNumber(r.delayMs, 1, 'ms')}` : ''}`);
   if (typeof r.levelDb === 'number') parts.push(`${formatNumber(r.levelDb, 1, 'dB')}${typeof r.thresholdDb === 'number' ? ` (≥ ${formatNumber(r.thresholdDb, 1, 'dB')})` : ''}`);
   return parts.length ? parts.join(' · ') : detailLines(r).join(' · ');
 }
@@ -138,7 +138,7 @@ export function SitePage(props: { me: Me; id: string }) {
         </div>
         <div class="card">
           <div class="muted">{t('signal')}</div>
-          <div>{tel ? `${tel.link.type} ${tel.link.signalDbm !== null ? formatNumber(tel.link.signalDbm, 0, 'dBm') : '—'}` : '—'}</div>
+          <div>{tel ? `${codeWords('link_', tel.link.type)} ${tel.link.signalDbm !== null ? formatNumber(tel.link.signalDbm, 0, 'dBm') : '—'}` : '—'}</div>
         </div>
         <div class="card">
           <div class="muted">{t('power')}</div>
