@@ -112,6 +112,7 @@ describe.skipIf(!run)('site and audit pages in Vietnamese', () => {
       await page.locator('[data-testid=audit] td[title="site.command.set_volume"]').first().waitFor();
       const auditVi = await visibleText(page);
       expect(offending(auditVi), auditVi).toEqual([]);
+      expect(auditVi).toContain('Đăng nhập');
       if (w > 600) expect(await page.locator('[data-testid=audit-detail]', { hasText: 'tham số' }).first().innerText()).toMatch(/mức: 55|mức: 40/);
       await page.screenshot({ path: screenshotPath(`audit-vi-${w}x${h}`), fullPage: true });
 

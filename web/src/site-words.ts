@@ -158,5 +158,17 @@ export function detailLines(d: Params, depth = 0): string[] {
   return Object.entries(d)
     .filter(([, v]) => v !== undefined)
     .slice(0, 20)
-    .map(([k, v]) => `${codeWords('ak_', k)}: ${valueWords(v, depth)}`);
+    .map(([k, v]) => `${codeWords('ak_', k)}: ${k === 'kind' || k === 'role' ? kindOrRole(k, v) : valueWords(v, depth)}`);
+}
+
+/** A site kind or a user role by the console's own word for it. */
+function kindOrRole(k: string, v: unknown): string {
+  if (typeof v !== 'string') return valueWords(v, 1);
+  const key = keyOf(k === 'role' ? 'role_' : '', v);
+  return key ? t(key) : v;
+}
+
+/** An audit action in words where the console knows it (its code stays in the cell's title), else its code. */
+export function auditActionWords(action: string): string {
+  return codeWords('act_', action.replace(/\./g, '_'));
 }

@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { qs } from '../api.ts';
 import { formatTime, t, type StringKey } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
-import { detailLines } from '../site-words.ts';
+import { auditActionWords, detailLines } from '../site-words.ts';
 import type { AuditList, AuditQuery } from '../../../api/index.ts';
 
 const COMMAND_WORDS: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck', set_acoustic_delay: 'setAcousticDelay' };
@@ -12,7 +12,7 @@ const COMMAND_WORDS: Record<string, StringKey> = { set_volume: 'setVolume', amp_
 function actionWords(action: string): string {
   const m = /^site\.command\.(.+)$/.exec(action);
   const k = m ? COMMAND_WORDS[m[1]!] : undefined;
-  return k ? `${t('controls')}: ${t(k)}` : action;
+  return k ? `${t('controls')}: ${t(k)}` : auditActionWords(action);
 }
 
 /** A yyyy-mm-dd picked in the browser, as the start of that day in Asia/Ho_Chi_Minh (UTC+7, no DST). */
