@@ -19,6 +19,7 @@
  *
  *   media-fetch.ts           bytes a site fetches per bulletin (clean, cut and resumed, corrupted) against the Opus payload
  *   agent-audio.ts           the agent's audio path per second of programme: Ogg read, libopus decode, device-link summaries vs PCM
+ *   data-usage.ts            mobile data of one whole site through counting proxies: idle per day, per bulletin minute, per alert, per live minute (vs Opus)
  *   reconnect-after-outage.ts 3,000 real MQTT clients coming back after a 1/5/30 min server outage (back-off state from the pure model), old 5 min cap vs 30 s: p50/p95/max time back, connects/s
  *
  * `--quick`: a smoke run of every scenario within a minute: tiny sizes, the
@@ -44,6 +45,7 @@ import { runLiveBroadcastBench, runLiveJitterBench } from './live-broadcast.ts';
 import { runMediaFetchBench } from './media-fetch.ts';
 import { runAgentAudioBench } from './agent-audio.ts';
 import { runReconnectAfterOutageBench } from './reconnect-after-outage.ts';
+import { runDataUsageBench } from './data-usage.ts';
 import { stopAll } from './lib/proc.ts';
 import { inStackPool, removeTempDirs, shareStacks, stopSharedStacks } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -76,6 +78,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'playout-accuracy', run: runPlayoutAccuracyBench, lane: 'alert' },
   { name: 'live-broadcast', run: runLiveBroadcastBench, lane: 'fleet' },
   { name: 'reconnect-after-outage', run: runReconnectAfterOutageBench, lane: 'own' },
+  { name: 'data-usage', run: runDataUsageBench, lane: 'own' },
   // Its own server: the streams' delays adapt to the links the server has measured, which must be only these.
   { name: 'live-jitter', run: runLiveJitterBench, lane: 'own' },
 ];
