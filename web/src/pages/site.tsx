@@ -10,19 +10,13 @@ import { formatNumber, formatTime, lang, t, type StringKey } from '../i18n.ts';
 import { codeWords, commandErrorWords, detailLines, deviceKind, eventKind, eventWords } from '../site-words.ts';
 import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
-import type { CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../../../api/index.ts';
+import type { AsRunLog, CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../../../api/index.ts';
 import { ConditionPill, Reasons } from '../components/condition.tsx';
 import { EnrolmentPanel } from '../components/enrolment.tsx';
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
 const COMMAND_LABEL: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck', set_acoustic_delay: 'setAcousticDelay' };
 
-interface AsRunLine {
-  title: string;
-  startAt: number;
-  status: string;
-  explanation: { vi: string; en: string } | null;
-}
 
 /** A command's result in words where its fields are known (tone, sound check, volume), else its fields as sent. */
 function resultText(r: Record<string, unknown>): string {
@@ -60,7 +54,7 @@ export function SitePage(props: { me: Me; id: string }) {
   const events = useApi<{ events: SiteEvent[] }>(`/api/sites/${id}/events${qs({ limit: 30 })}`);
   const commands = useApi<{ commands: CommandRecord[] }>(`/api/sites/${id}/commands`);
   const since = useMemo(() => Date.now() - 7 * 86_400_000, [props.id]);
-  const asRun = useApi<{ lines: AsRunLine[]; statusLabels: Record<string, { vi: string; en: string }> }>(
+  const asRun = useApi<AsRunLog>(
     site.data ? `/api/as-run${qs({ area: site.data.area, site: props.id, from: since, to: since + 8 * 86_400_000 })}` : null,
   );
   const [last, setLast] = useState<CommandRecord | null>(null);
