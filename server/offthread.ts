@@ -44,7 +44,7 @@ export interface OffThreadOptions {
 export class OffThreadError extends Error {
   constructor(
     message: string,
-    /** The thrown error's code; 'LOANET_OFFTHREAD_TIMEOUT' or 'LOANET_OFFTHREAD_MEMORY' when the worker was stopped. */
+    /** The thrown error's code; 'LOANET_OFFTHREAD_TIMEOUT' or 'LOANET_OFFTHREAD_MEMORY' when the worker was stopped, 'LOANET_OFFTHREAD_FAILED' when it broke. */
     readonly code: string | undefined,
     readonly statusCode: number | undefined,
     readonly details: Record<string, unknown> | undefined,
@@ -52,6 +52,23 @@ export class OffThreadError extends Error {
     super(message);
     this.name = 'OffThreadError';
   }
+}
+
+/** Where a broken worker's own words go: the server's log (server.ts), never the client. */
+let internalLog: ((what: { err: string; moduleUrl: string; fn: string }, msg: string) => void) | undefined;
+export function logOffThreadFailuresTo(log: { error(obj: object, msg: string): void }): void {
+  internalLog = (what, msg) => log.error(what, msg);
+}
+
+/**
+ * A task's refusal meant for the client (it has a status) keeps its words; anything else (a bug, a
+ * module that is not there, a crash) says only that processing failed: its message may name the
+ * server's files. The original goes to the server's log.
+ */
+function failure(e: { message: string; code?: string; statusCode?: number; details?: Record<string, unknown> }, moduleUrl: string | URL, fn: string): OffThreadError {
+  if (e.statusCode !== undefined) return new OffThreadError(e.message, e.code, e.statusCode, e.details);
+  internalLog?.({ err: e.message, moduleUrl: String(moduleUrl), fn }, 'an off-thread task failed');
+  return new OffThreadError('processing failed inside the server (the server log says why)', 'LOANET_OFFTHREAD_FAILED', undefined, undefined);
 }
 
 const lanes: Record<Lane, { running: number; waiting: Array<() => void> }> = { alert: { running: 0, waiting: [] }, media: { running: 0, waiting: [] } };
@@ -96,18 +113,18 @@ export async function runOffThread<T>(moduleUrl: string | URL, fn: string, input
         o.timeoutMs,
       );
       worker.once('message', (m: { ok: true; result: T } | { ok: false; error: { message: string; code?: string; statusCode?: number; details?: Record<string, unknown> } }) =>
-        settle(() => (m.ok ? resolve(m.result) : reject(new OffThreadError(m.error.message, m.error.code, m.error.statusCode, m.error.details)))),
+        settle(() => (m.ok ? resolve(m.result) : reject(failure(m.error, moduleUrl, fn)))),
       );
       worker.once('error', (e: Error & { code?: string }) =>
         settle(() =>
           reject(
             e.code === 'ERR_WORKER_OUT_OF_MEMORY'
               ? new OffThreadError(`processing needed more than ${o.maxHeapMb} MB of memory`, 'LOANET_OFFTHREAD_MEMORY', undefined, { limitMb: o.maxHeapMb })
-              : new OffThreadError(e.message, e.code, undefined, undefined),
+              : failure({ message: e.message, ...(e.code ? { code: e.code } : {}) }, moduleUrl, fn),
           ),
         ),
       );
-      worker.once('exit', (code) => settle(() => reject(new OffThreadError(`the worker stopped (exit code ${code}) without an answer`, undefined, undefined, undefined))));
+      worker.once('exit', (code) => settle(() => reject(failure({ message: `the worker stopped (exit code ${code}) without an answer` }, moduleUrl, fn))));
     });
   } finally {
     release();

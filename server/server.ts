@@ -28,6 +28,7 @@ import { mosquittoPasswordHash } from './fleet/mosquitto-files.ts';
 import { CoverageService } from './coverage/service.ts';
 import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy } from './coverage/model.ts';
 import { SoundCheckScheduler } from './coverage/sound-check-scheduler.ts';
+import { logOffThreadFailuresTo } from './offthread.ts';
 import { MediaLibrary } from './media/library.ts';
 import { EspeakEngine } from './media/tts/espeak.ts';
 import { BroadcastItemStore } from './schedule/items-store.ts';
@@ -67,6 +68,7 @@ const SILENT: Logger = { info() {}, warn() {}, error() {} };
 export async function startServer(config: ServerConfig, opts: ServerOptions = {}): Promise<RunningServer> {
   const now = opts.now ?? Date.now;
   const log = opts.logger ?? SILENT;
+  logOffThreadFailuresTo(log);
   // Before anything is written: the data folder and all in it private to this user (store/data-dir.ts).
   const tightened = secureDataDir(config.dataDir);
   if (tightened.length > 0) {
