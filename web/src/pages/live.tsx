@@ -12,7 +12,7 @@
  * air can be stopped, after a confirmation.
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { formatTime, lang, t, type StringKey } from '../i18n.ts';
+import { formatNumber, formatTime, lang, t, type StringKey } from '../i18n.ts';
 import { errorText, useApi } from '../hooks.ts';
 import { api, ApiError } from '../api.ts';
 import type { AreaView, LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView, RelayRefusalReason } from '../../../api/index.ts';
@@ -30,8 +30,9 @@ const PRIORITIES: ReadonlyArray<{ value: Priority; key: StringKey }> = [
 ];
 const priorityText = (p: Priority): string => t(PRIORITIES.find((x) => x.value === p)!.key);
 
-const ms = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${v < 10 ? v.toFixed(2) : v.toFixed(0)} ms`);
-const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(2)} %`);
+// In the user's number format: "0,25 %" in Vietnamese, "0.25 %" in English.
+const ms = (v: number | null | undefined) => (v === null || v === undefined ? '–' : formatNumber(v, v < 10 ? 2 : 0, 'ms'));
+const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : formatNumber(v * 100, 2, '%'));
 
 /** Refresh `reload` every `everyMs` while `active`: a stream on air changes by the second. */
 function usePoll(active: boolean, reload: () => void, everyMs: number): void {
