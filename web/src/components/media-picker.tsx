@@ -70,10 +70,8 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
       setProgress(share);
       if (share >= 1) setBusy(t('processing'));
     })
-      .then((entry) => {
-        setProgress(null);
-        return follow(entry);
-      })
+      // The upload's bar stays (full) beside the processing stage until the item is ready or fails.
+      .then(follow)
       .then(done, fail);
     input.value = '';
   };
