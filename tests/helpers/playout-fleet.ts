@@ -17,6 +17,10 @@ export interface PlayoutFleetOptions {
   area: string;
   /** Folder for the sites' state and caches. */
   dir: string;
+  /** Site id prefix, so several fleets can share a server. */
+  idPrefix?: string;
+  /** Default 2 s. */
+  heartbeatS?: number;
   cacheLimitBytes?: number;
   connectTimeoutMs?: number;
   /** Where a site's media cache downloads from (default the server): a faulty proxy for the sites a test wants cut off. */
@@ -30,8 +34,9 @@ export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): 
     api: new LoanetClient(t.baseUrl, t.token),
     mqtt: { host: '127.0.0.1', port: t.server.mqttPort },
     sites: o.sites,
-    heartbeatS: 2,
+    heartbeatS: o.heartbeatS ?? 2,
     area: o.area,
+    ...(o.idPrefix ? { idPrefix: o.idPrefix } : {}),
     credentialsFile: null,
     playout: {
       stateRoot: path.join(o.dir, 'sites'),
@@ -52,7 +57,13 @@ export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): 
         }),
     },
   });
-  await fleet.start();
-  await waitFor('every agent connected', () => fleet.stats().connected === o.sites, o.connectTimeoutMs ?? 60_000, 100);
+  try {
+    await fleet.start();
+    await waitFor('every agent connected', () => fleet.stats().connected === o.sites, o.connectTimeoutMs ?? 60_000, 100);
+  } catch (err) {
+    // The caller never receives a fleet that failed to start, so it could not stop it.
+    await fleet.stop();
+    throw err;
+  }
   return fleet;
 }
