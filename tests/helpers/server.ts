@@ -34,6 +34,27 @@ export function tempDir(prefix = 'loanet-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * The environment of a server started as its own process (`npm start`, the built bundle): this
+ * process's environment without any LOANET_* variable, since a developer's shell or CI's would
+ * otherwise change what is tested, then loopback on ephemeral ports, the data folder, no weekly
+ * sound check, and the test's own `env` over all of that.
+ */
+export function serverProcessEnv(dataDir: string, env: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('LOANET_')) out[k] = v;
+  return {
+    ...out,
+    LOANET_DATA_DIR: dataDir,
+    LOANET_HTTP_HOST: '127.0.0.1',
+    LOANET_HTTP_PORT: '0',
+    LOANET_MQTT_HOST: '127.0.0.1',
+    LOANET_MQTT_PORT: '0',
+    LOANET_SOUND_CHECK_INTERVAL_H: '0',
+    ...env,
+  };
+}
+
 export async function startTestServer(env: Record<string, string> = {}, existingDataDir?: string): Promise<TestServer> {
   const dataDir = existingDataDir ?? tempDir();
   const config = loadConfig({

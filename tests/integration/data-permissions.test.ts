@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir, waitFor } from '../helpers/server.ts';
+import { serverProcessEnv, tempDir, waitFor } from '../helpers/server.ts';
 import { ffmpeg } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
@@ -40,17 +40,7 @@ describe.skipIf(!canRun)('the data folder', () => {
 
     child = spawn('sh', ['-c', `umask 022 && exec "${path.join(ROOT, 'node_modules/.bin/tsx')}" server/main.ts`], {
       cwd: ROOT,
-      env: {
-        ...process.env,
-        LOANET_DATA_DIR: dataDir,
-        LOANET_HTTP_PORT: '0',
-        LOANET_MQTT_PORT: '0',
-        LOANET_HTTP_HOST: '127.0.0.1',
-        LOANET_MQTT_HOST: '127.0.0.1',
-        LOANET_ADMIN_PASSWORD: PASSWORD,
-        LOANET_SOUND_CHECK_INTERVAL_H: '0',
-        LOANET_LOG_LEVEL: 'info',
-      },
+      env: serverProcessEnv(dataDir, { LOANET_ADMIN_PASSWORD: PASSWORD, LOANET_LOG_LEVEL: 'info' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir, waitFor } from '../helpers/server.ts';
+import { serverProcessEnv, tempDir, waitFor } from '../helpers/server.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
@@ -26,17 +26,8 @@ interface Run {
 }
 
 function start(mqttPort: number): Run {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('LOANET_')) env[k] = v;
-  Object.assign(env, {
-    LOANET_DATA_DIR: dataDir,
-    LOANET_HTTP_HOST: '127.0.0.1',
-    LOANET_HTTP_PORT: '0',
-    LOANET_MQTT_HOST: '127.0.0.1',
-    LOANET_MQTT_PORT: String(mqttPort),
-    LOANET_LOG_LEVEL: 'warn',
-    LOANET_SOUND_CHECK_INTERVAL_H: '0',
-  });
+  // No LOANET_ADMIN_PASSWORD: the server generates the admin's password, which is what is tested.
+  const env = serverProcessEnv(dataDir, { LOANET_MQTT_PORT: String(mqttPort), LOANET_LOG_LEVEL: 'warn' });
   const child = spawn(TSX, ['server/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../scripts/build.ts';
-import { LAO_CAI_2025, tempDir, waitFor } from '../helpers/server.ts';
+import { LAO_CAI_2025, serverProcessEnv, tempDir, waitFor } from '../helpers/server.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -52,17 +52,7 @@ describe.skipIf(!canRun)('the built server', () => {
     buildDir = fs.mkdtempSync(path.join(ROOT, '.test-build-'));
     const built = await buildServer(path.join(buildDir, 'server'));
     dataDir = tempDir('loanet-built-server-');
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('LOANET_')) env[k] = v;
-    Object.assign(env, {
-      LOANET_DATA_DIR: dataDir,
-      LOANET_HTTP_HOST: '127.0.0.1',
-      LOANET_HTTP_PORT: '0',
-      LOANET_MQTT_HOST: '127.0.0.1',
-      LOANET_MQTT_PORT: '0',
-      LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      LOANET_SOUND_CHECK_INTERVAL_H: '0',
-    });
+    const env = serverProcessEnv(dataDir, { LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD });
     // Another working directory: nothing may be found relative to where it was started.
     child = spawn(process.execPath, [built.file], { cwd: os.tmpdir(), env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
