@@ -8,15 +8,13 @@
  * every online site; go live from the (fake) microphone and see the level
  * meter move and the on-air sign.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { waitFor, type TestServer } from '../helpers/server.ts';
+import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { ffmpeg } from '../helpers/media.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const COMMUNE = '02683'; // Xã Bát Xát
@@ -26,7 +24,6 @@ const run = haveTools('chromium', 'ffmpeg', 'espeak-ng');
 
 let t: TestServer;
 let fleet: FleetRunner;
-let browser: Browser;
 let page: Page;
 let dir: string;
 
@@ -35,26 +32,23 @@ function localInput(ms: number): string {
   return new Date(ms + 7 * 3_600_000).toISOString().slice(0, 16);
 }
 
+let c: ConsoleSetup | undefined;
+
 beforeAll(async () => {
   if (!run) return;
-  dir = tempDir('loanet-console-bulletins-');
-  t = await startTestServer({ LOANET_HEARTBEAT_S: '2', LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '200' });
-  await importLaoCai2025(t);
-  fleet = await startPlayoutFleet(t, { sites: SITES, area: COMMUNE, dir });
+  c = await startConsole({
+    dirPrefix: 'loanet-console-bulletins-',
+    env: { LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '200' },
+    fleets: [{ sites: SITES, area: COMMUNE }],
+    // A fake microphone (a beep) and no permission prompt, for going live.
+    browser: { extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] },
+  });
+  ({ t, page, dir } = c);
+  fleet = c.fleets[0]!;
   ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-ac', '1', path.join(dir, 'ban-tin-sang.wav'));
-  // A fake microphone (a beep) and no permission prompt, for going live.
-  browser = await launchBrowser({ extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
-  page = await browser.context.newPage();
-  page.setDefaultTimeout(90_000); // a bound on a hang: a loaded machine takes seconds per step
-  await loginThroughForm(page, t.baseUrl, 'admin', ADMIN_PASSWORD);
 }, 240_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await fleet?.stop();
-  await t?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => c?.stop());
 
 // A browser, a server and a fleet on one machine: on a loaded one a test's steps take minutes, not seconds.
 describe.skipIf(!run)('bulletins and alerts in the console', { timeout: 600_000 }, () => {
