@@ -5,6 +5,7 @@
  * per page or area in strings/; this module is the lookup and the formats.
  */
 import * as account from './strings/account.ts';
+import * as audit from './strings/audit.ts';
 import * as common from './strings/common.ts';
 import * as coverage from './strings/coverage.ts';
 import * as disk from './strings/disk.ts';
@@ -18,11 +19,11 @@ import * as users from './strings/users.ts';
 export type Lang = 'vi' | 'en';
 export const TIME_ZONE = 'Asia/Ho_Chi_Minh';
 
-const vi = { ...common.vi, ...coverage.vi, ...sites.vi, ...account.vi, ...users.vi, ...schedule.vi, ...emergency.vi, ...live.vi, ...disk.vi, ...siteWords.vi };
+const vi = { ...common.vi, ...coverage.vi, ...sites.vi, ...account.vi, ...users.vi, ...schedule.vi, ...emergency.vi, ...live.vi, ...disk.vi, ...siteWords.vi, ...audit.vi };
 
 export type StringKey = keyof typeof vi;
 
-const en: Record<StringKey, string> = { ...common.en, ...coverage.en, ...sites.en, ...account.en, ...users.en, ...schedule.en, ...emergency.en, ...live.en, ...disk.en, ...siteWords.en };
+const en: Record<StringKey, string> = { ...common.en, ...coverage.en, ...sites.en, ...account.en, ...users.en, ...schedule.en, ...emergency.en, ...live.en, ...disk.en, ...siteWords.en, ...audit.en };
 
 const DICTS: Record<Lang, Record<StringKey, string>> = { vi, en };
 

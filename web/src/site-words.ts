@@ -5,6 +5,8 @@
  * detail keys) rather than from the server's English prose or raw JSON.
  */
 import { formatClock, formatNumber, formatTime, keyOf, lang, t, TIME_ZONE, type StringKey } from './i18n.ts';
+import { recurrenceText } from './recurrence.ts';
+import type { CommandType } from '../../protocol/messages.ts';
 
 type Params = Record<string, unknown>;
 export interface ReasonLike {
@@ -139,36 +141,69 @@ export function eventWords(type: string, d: Params | null | undefined): string {
   }
 }
 
-/** A value of a detail in words: yes/no, numbers the language's way, lists and objects as "key: value". */
-function valueWords(v: unknown, depth: number): string {
+/** Keys whose value is a moment (epoch ms): shown as the province's time. */
+const TIME_KEYS = new Set(['at', 'validUntil', 'validFrom', 'expiresAt', 'since', 'until']);
+/** Keys that mean nothing to a reader (a file's hash): left out. */
+const HIDDEN_KEYS = new Set(['sha256']);
+
+/** A value of a detail in words: yes/no, numbers the language's way, codes by their words, lists and objects as "key: value". */
+function valueWords(key: string, v: unknown, depth: number): string {
   if (v === null || v === undefined) return t('valueNone');
   if (typeof v === 'boolean') return v ? t('boolYes') : t('boolNo');
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : formatNumber(v, 1);
-  if (typeof v === 'string') return v.length > 120 ? `${v.slice(0, 119)}…` : v;
-  if (Array.isArray(v)) return v.length === 0 ? t('valueNone') : v.slice(0, 10).map((x) => valueWords(x, depth + 1)).join(', ') + (v.length > 10 ? ', …' : '');
+  if (typeof v === 'number') {
+    if (TIME_KEYS.has(key) || (key.endsWith('At') && v > 1e11)) return formatTime(v);
+    if (key === 'durationMs') return formatNumber(v / 1000, 1, 's');
+    return Number.isInteger(v) ? String(v) : formatNumber(v, 1);
+  }
+  if (typeof v === 'string') {
+    if (key === 'kind' || key === 'role') return kindOrRole(key, v);
+    const k = keyOf(`av_${key}_`, v);
+    if (k) return t(k);
+    return v.length > 120 ? `${v.slice(0, 119)}…` : v;
+  }
+  if (Array.isArray(v)) {
+    if (key === 'changed') return v.length === 0 ? t('valueNone') : v.map((x) => codeWords('ak_', String(x))).join(', ');
+    return v.length === 0 ? t('valueNone') : v.slice(0, 10).map((x) => valueWords(key, x, depth + 1)).join(', ') + (v.length > 10 ? ', …' : '');
+  }
   if (typeof v === 'object' && depth < 3) {
-    const inner = detailLines(v as Params, depth + 1);
+    const o = v as Params;
+    // A place named by the server (a target area): its name, not its key.
+    if (typeof o.name === 'string' && typeof o.key === 'string') return o.name;
+    // A schedule's start: the moment, or how it repeats.
+    if (key === 'start' && typeof o.at === 'number') return formatTime(o.at);
+    if (key === 'start' && typeof o.rrule === 'string' && typeof o.dtstart === 'string') return recurrenceText({ dtstart: o.dtstart, rrule: o.rrule }) ?? o.dtstart;
+    const inner = detailLines(o, depth + 1);
     return inner.length ? `(${inner.join(', ')})` : t('valueNone');
   }
   return '…';
 }
 
-/** A detail object as readable "key: value" lines, the keys the console knows in words. */
+/** A detail object as readable "key: value" lines, the keys and the coded values the console knows in words. */
 export function detailLines(d: Params, depth = 0): string[] {
   return Object.entries(d)
-    .filter(([, v]) => v !== undefined)
+    .filter(([k, v]) => v !== undefined && !HIDDEN_KEYS.has(k))
     .slice(0, 20)
-    .map(([k, v]) => `${codeWords('ak_', k)}: ${k === 'kind' || k === 'role' ? kindOrRole(k, v) : valueWords(v, depth)}`);
+    .map(([k, v]) => `${codeWords('ak_', k)}: ${valueWords(k, v, depth)}`);
 }
 
 /** A site kind or a user role by the console's own word for it. */
-function kindOrRole(k: string, v: unknown): string {
-  if (typeof v !== 'string') return valueWords(v, 1);
+function kindOrRole(k: string, v: string): string {
   const key = keyOf(k === 'role' ? 'role_' : '', v);
   return key ? t(key) : v;
 }
 
-/** An audit action in words where the console knows it (its code stays in the cell's title), else its code. */
+/** Every command a site takes (protocol COMMAND_TYPES), by the word of its control: a type added there fails the typecheck here. */
+const COMMAND_KEYS: Record<CommandType, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck', set_acoustic_delay: 'setAcousticDelay' };
+
+/** A command's type in words, else its code. */
+export function commandWords(type: string): string {
+  const k = (COMMAND_KEYS as Record<string, StringKey | undefined>)[type];
+  return k ? t(k) : type;
+}
+
+/** An audit action in words (its code stays in the cell's title); a command to a site says which. */
 export function auditActionWords(action: string): string {
+  const cmd = /^site\.command\.(.+)$/.exec(action);
+  if (cmd) return `${t('act_site_command')}: ${commandWords(cmd[1]!)}`;
   return codeWords('act_', action.replace(/\./g, '_'));
 }

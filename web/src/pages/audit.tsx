@@ -1,19 +1,10 @@
 /** The audit log for admins: who changed what, when, filtered by user, action and period. */
 import { useState } from 'preact/hooks';
 import { qs } from '../api.ts';
-import { formatTime, t, type StringKey } from '../i18n.ts';
+import { formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import { auditActionWords, detailLines } from '../site-words.ts';
 import type { AuditList, AuditQuery } from '../../../api/index.ts';
-
-const COMMAND_WORDS: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck', set_acoustic_delay: 'setAcousticDelay' };
-
-/** A command sent to a site in words (its code stays in the cell's title); other actions by their code. */
-function actionWords(action: string): string {
-  const m = /^site\.command\.(.+)$/.exec(action);
-  const k = m ? COMMAND_WORDS[m[1]!] : undefined;
-  return k ? `${t('controls')}: ${t(k)}` : auditActionWords(action);
-}
 
 /** A yyyy-mm-dd picked in the browser, as the start of that day in Asia/Ho_Chi_Minh (UTC+7, no DST). */
 function dayStart(day: string): number | undefined {
@@ -73,7 +64,7 @@ export function AuditPage() {
               <tr>
                 <td>{formatTime(e.at)}</td>
                 <td>{e.username ?? '—'}</td>
-                <td title={e.action}>{actionWords(e.action)}</td>
+                <td title={e.action}>{auditActionWords(e.action)}</td>
                 <td>{e.target ?? ''}</td>
                 <td class="hide-sm muted" data-testid="audit-detail">
                   {e.detail

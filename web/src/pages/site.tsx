@@ -7,15 +7,14 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
 import { formatNumber, formatTime, lang, t, type StringKey } from '../i18n.ts';
-import { codeWords, commandErrorWords, detailLines, deviceKind, eventKind, eventWords } from '../site-words.ts';
+import { codeWords, commandErrorWords, commandWords, detailLines, deviceKind, eventKind, eventWords } from '../site-words.ts';
 import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
-import type { AsRunLog, CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../../../api/index.ts';
+import type { AreaView, AsRunLog, CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../../../api/index.ts';
 import { ConditionPill, Reasons } from '../components/condition.tsx';
 import { EnrolmentPanel } from '../components/enrolment.tsx';
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
-const COMMAND_LABEL: Record<string, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck', set_acoustic_delay: 'setAcousticDelay' };
 
 
 /** A command's result in words where its fields are known (tone, sound check, volume), else its fields as sent. */
@@ -57,6 +56,8 @@ export function SitePage(props: { me: Me; id: string }) {
   const asRun = useApi<AsRunLog>(
     site.data ? `/api/as-run${qs({ area: site.data.area, site: props.id, from: since, to: since + 8 * 86_400_000 })}` : null,
   );
+  // The site's area by its name (the site answers only its key).
+  const area = useApi<AreaView>(site.data ? `/api/areas/${encodeURIComponent(site.data.area)}` : null);
   const [last, setLast] = useState<CommandRecord | null>(null);
   // A fast site can answer before our POST returns: results seen on the stream wait here for their command.
   const seen = useRef(new Map<string, CommandRecord>());
@@ -118,7 +119,7 @@ export function SitePage(props: { me: Me; id: string }) {
         {s.name} <ConditionPill condition={st?.condition} />
       </h1>
       <p class="muted">
-        {s.id} · {t(s.kind)} · {s.area}
+        {s.id} · {t(s.kind)} · <span data-testid="site-area">{area.data?.name ?? (area.error ? s.area : '')}</span>
       </p>
       {st && st.reasons.length > 0 && (
         <p data-testid="site-reasons">
@@ -188,7 +189,7 @@ export function SitePage(props: { me: Me; id: string }) {
             {error && <p class="error" role="alert">{error}</p>}
             {last && (
               <p data-testid="command-result" data-command-id={last.id}>
-                {t(COMMAND_LABEL[last.type] ?? 'controls')}: <CommandOutcome c={last} />
+                {commandWords(last.type)}: <CommandOutcome c={last} />
               </p>
             )}
           </div>
@@ -221,7 +222,10 @@ export function SitePage(props: { me: Me; id: string }) {
                   {/* A device named after its kind (controller, amplifier) is named once, in words. */}
                   <td>{d.id === d.kind ? deviceKind(d.kind) : d.id}</td>
                   <td>{d.id === d.kind ? '' : deviceKind(d.kind)}</td>
-                  <td class={d.reachable ? 'ok' : 'error'}>{d.reachable ? t('deviceOk') : (d.error ?? '—')}</td>
+                  {/* The agent's own words for why (a socket error) stay in the title: what a technician may search for. */}
+                  <td class={d.reachable ? 'ok' : 'error'} title={d.error ?? ''}>
+                    {d.reachable ? t('deviceOk') : t('deviceUnreachable')}
+                  </td>
                   <td class="muted">{d.firmware ?? ''}</td>
                 </tr>
               ))}
@@ -235,7 +239,7 @@ export function SitePage(props: { me: Me; id: string }) {
               {(commands.data?.commands ?? []).slice(0, 10).map((c) => (
                 <tr>
                   <td class="muted">{formatTime(c.createdAt)}</td>
-                  <td>{COMMAND_LABEL[c.type] ? t(COMMAND_LABEL[c.type]!) : c.type}</td>
+                  <td>{commandWords(c.type)}</td>
                   <td>
                     <CommandOutcome c={c} />
                   </td>
