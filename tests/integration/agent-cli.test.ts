@@ -10,84 +10,16 @@
  * signals are what this test is about. One bad-config case runs through
  * `npx tsx` to show the exit code survives the wrapper.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { agentCli, deviceCli, ROOT, startProcess, stopAllProcesses, stopProcess, type Proc } from '../helpers/process.ts';
 import type { TelemetryMessage } from '../../protocol/index.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const SITE = 'lc-cli-cluster-01';
 const PROFILE = 'village-cluster-4g';
-
-// ------------------------------------------------------------ processes ----
-
-interface Proc {
-  child: ChildProcess;
-  /** stdout and stderr lines, in arrival order, prefixed "out: " / "err: ". */
-  lines: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  running(): boolean;
-  waitForLine(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-}
-
-const procs = new Set<Proc>();
-
-function start(command: string, args: string[]): Proc {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-  const lines: string[] = [];
-  const collect = (prefix: string) => {
-    let partial = '';
-    return (chunk: Buffer) => {
-      const parts = (partial + chunk.toString('utf8')).split('\n');
-      partial = parts.pop()!;
-      for (const p of parts) lines.push(prefix + p);
-    };
-  };
-  child.stdout!.on('data', collect('out: '));
-  child.stderr!.on('data', collect('err: '));
-  let done = false;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => {
-      done = true;
-      resolve({ code, signal });
-    });
-  });
-  const proc: Proc = {
-    child,
-    lines,
-    exited,
-    running: () => !done,
-    async waitForLine(re, timeoutMs = 15_000) {
-      const name = path.basename(args.find((a) => a.endsWith('.ts')) ?? command);
-      try {
-        return await waitFor(`${name} to print ${re}`, () => {
-          for (const l of lines) {
-            const m = l.match(re);
-            if (m) return m;
-          }
-          if (done) throw new Error(`${name} exited before printing ${re}`);
-          return undefined;
-        }, timeoutMs);
-      } catch (e) {
-        throw new Error(`${(e as Error).message}; its output:\n${lines.join('\n')}`);
-      }
-    },
-  };
-  procs.add(proc);
-  void exited.then(() => procs.delete(proc));
-  return proc;
-}
-
-const tsNode = (script: string, ...args: string[]) => start(process.execPath, ['--import', 'tsx', script, ...args]);
-
-async function stopProc(p: Proc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  if (!p.running()) return;
-  p.child.kill(signal);
-  await p.exited;
-}
 
 // --------------------------------------------------------------- fixture ----
 
@@ -143,13 +75,13 @@ beforeAll(async () => {
   secret = created.body.credential.secret;
 
   // Mains already lost when it boots: telemetry must show the device's state, not defaults.
-  device = tsNode('firmware-sim/device-main.ts', '--profile', PROFILE, '--port', '0', '--fault', 'mains_lost');
+  device = deviceCli('--profile', PROFILE, '--port', '0', '--fault', 'mains_lost');
   devicePort = Number((await device.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
   expect(devicePort).toBeGreaterThan(0);
 });
 
 afterAll(async () => {
-  await Promise.all([...procs].map((p) => stopProc(p)));
+  await stopAllProcesses();
   await t?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -160,7 +92,7 @@ describe('npm run agent -- --config FILE, against npm run device', () => {
   let agent: Proc;
 
   it('brings the site online with telemetry from the device, and device faults injected on stdin reach the server', async () => {
-    agent = tsNode('edge-agent/main.ts', '--config', writeConfig('agent.json', agentConfig()));
+    agent = agentCli('--config', writeConfig('agent.json', agentConfig()));
     await agent.waitForLine(new RegExp(`loanet agent ${VERSION.replace(/\./g, '\\.')}: site ${SITE}`));
 
     const tm = await waitFor('site connected with device telemetry', async () => {
@@ -204,7 +136,7 @@ describe('npm run agent -- --config FILE, against npm run device', () => {
   // starts passing, vitest reports it: drop `.fails`.
   it('restarted and then SIGKILLed, is declared offline by its last will', async () => {
     const from = Date.now();
-    agent = tsNode('edge-agent/main.ts', '--config', path.join(dir, 'agent.json'));
+    agent = agentCli('--config', path.join(dir, 'agent.json'));
     await waitFor('connected again', async () => (await site()).status?.connected, 15_000, 100);
     agent.child.kill('SIGKILL');
     expect((await agent.exited).signal).toBe('SIGKILL');
@@ -215,7 +147,7 @@ describe('npm run agent -- --config FILE, against npm run device', () => {
 
   it('with a wrong secret logs a clear refusal and keeps retrying instead of exiting', async () => {
     const from = Date.now();
-    const wrong = tsNode('edge-agent/main.ts', '--config', writeConfig('wrong-secret.json', agentConfig({ credential: { secret: 'not-the-site-secret' } })));
+    const wrong = agentCli('--config', writeConfig('wrong-secret.json', agentConfig({ credential: { secret: 'not-the-site-secret' } })));
     try {
       await wrong.waitForLine(/broker refused the connection: .*check credential for site lc-cli-cluster-01/);
       // refusedCapMs 1000: a refused agent waits 0.5-1 s between tries; three refusals show it is still at it.
@@ -224,7 +156,7 @@ describe('npm run agent -- --config FILE, against npm run device', () => {
       const connects = (await t.api<{ events: SiteEvent[] }>('GET', `/api/sites/${SITE}/events?type=connected&from=${from}`)).body.events;
       expect(connects).toEqual([]);
     } finally {
-      await stopProc(wrong);
+      await stopProcess(wrong);
     }
   });
 
@@ -235,10 +167,10 @@ describe('npm run agent -- --config FILE, against npm run device', () => {
     const notJson = writeConfig('not-json.json', '{ "siteId": ');
     // One through npx, as the docs run it, to show the exit code survives the wrappers.
     const runs = [
-      { p: start('npx', ['tsx', 'edge-agent/main.ts', '--config', badPort]), file: badPort, field: /: devices\.port: Expected integer$/ },
-      { p: tsNode('edge-agent/main.ts', '--config', noDevices), file: noDevices, field: /: devices: missing; the agent needs a device driver/ },
-      { p: tsNode('edge-agent/main.ts', '--config', notJson), file: notJson, field: /: not valid JSON/ },
-      { p: tsNode('edge-agent/main.ts'), file: '', field: /no config file given; usage: npm run agent -- --config FILE$/ },
+      { p: startProcess('npx', ['tsx', 'edge-agent/main.ts', '--config', badPort]), file: badPort, field: /: devices\.port: Expected integer$/ },
+      { p: agentCli('--config', noDevices), file: noDevices, field: /: devices: missing; the agent needs a device driver/ },
+      { p: agentCli('--config', notJson), file: notJson, field: /: not valid JSON/ },
+      { p: agentCli(), file: '', field: /no config file given; usage: npm run agent -- --config FILE$/ },
     ];
     for (const { p, file, field } of runs) {
       expect(await p.exited).toEqual({ code: 2, signal: null });

@@ -5,18 +5,17 @@
  * partition file and with `enrol`), a simulated device on TCP, and the
  * agent's enrol function for the refusals.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir } from '../helpers/server.ts';
+import { agentCli, deviceCli, stopAllProcesses, type Proc } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { enrol, EnrolError } from '../../edge-agent/enrol.ts';
 import type { EnrolmentCreated, EnrolmentStatus, Enrolled, EnrolRefused, SiteDetail } from '../../api/index.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const COMMUNE = '02680';
 const PROFILE = 'village-cluster-4g';
 const DAY = 86_400_000;
@@ -87,61 +86,6 @@ async function makeCode(s: Server, siteId: string, token?: string): Promise<Enro
 
 const tradeCode = (s: Server, code: string, headers: Record<string, string> = {}) => s.api<Enrolled | EnrolRefused>('POST', '/api/enrol', { code }, { token: null, headers });
 
-// ------------------------------------------------------------ processes ----
-
-interface Proc {
-  child: ChildProcess;
-  lines: string[];
-  exited: Promise<number | null>;
-  running(): boolean;
-  waitForLine(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-}
-const procs = new Set<Proc>();
-
-function tsNode(script: string, ...args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-  const lines: string[] = [];
-  let done = false;
-  for (const [stream, prefix] of [[child.stdout!, 'out: '], [child.stderr!, 'err: ']] as const) {
-    let partial = '';
-    stream.on('data', (chunk: Buffer) => {
-      const parts = (partial + chunk.toString('utf8')).split('\n');
-      partial = parts.pop()!;
-      for (const p of parts) lines.push(prefix + p);
-    });
-  }
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => ((done = true), resolve(code))));
-  const proc: Proc = {
-    child,
-    lines,
-    exited,
-    running: () => !done,
-    async waitForLine(re, timeoutMs = 60_000) {
-      try {
-        return await waitFor(`${script} to print ${re}`, () => {
-          for (const l of lines) {
-            const m = l.match(re);
-            if (m) return m;
-          }
-          if (done) throw new Error(`${script} exited before printing ${re}`);
-          return undefined;
-        }, timeoutMs);
-      } catch (e) {
-        throw new Error(`${(e as Error).message}; its output:\n${lines.join('\n')}`);
-      }
-    },
-  };
-  procs.add(proc);
-  void exited.then(() => procs.delete(proc));
-  return proc;
-}
-
-async function stopProc(p: Proc): Promise<void> {
-  if (!p.running()) return;
-  p.child.kill('SIGKILL');
-  await p.exited;
-}
-
 const modeOf = (file: string) => fs.statSync(file).mode & 0o777;
 
 // ---------------------------------------------------------------- tests ----
@@ -161,12 +105,12 @@ describe('enrolment of a board with a one-time code', () => {
     const user = await s.api('POST', '/api/users', { username: 'kythuat', password: 'kỹ thuật viên 2026', role: 'technician', area: COMMUNE });
     expect(user.status, JSON.stringify(user.body)).toBe(201);
     technicianToken = (await s.api<{ token: string }>('POST', '/api/auth/login', { username: 'kythuat', password: 'kỹ thuật viên 2026' }, { token: null })).body.token;
-    device = tsNode('firmware-sim/device-main.ts', '--profile', PROFILE, '--port', '0');
+    device = deviceCli('--profile', PROFILE, '--port', '0');
     devicePort = Number((await device.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
   }, 120_000);
 
   afterAll(async () => {
-    for (const p of [...procs]) await stopProc(p);
+    await stopAllProcesses();
     await s?.running.stop();
   });
 
@@ -195,7 +139,7 @@ describe('enrolment of a board with a one-time code', () => {
     // As typed from the QR code's text on a phone: lower case, no dash.
     fs.writeFileSync(bootFile, `# from the console\nserver=${s.baseUrl}\ncode=${made.code.toLowerCase().replace('-', '')}\n`);
 
-    const agent = tsNode('edge-agent/main.ts', '--config', config, '--enrol-file', bootFile);
+    const agent = agentCli('--config', config, '--enrol-file', bootFile);
     await agent.waitForLine(/enrolled as site lc-enrol-01/);
     await waitFor('the enrolled board to be connected', async () => (await siteDetail('lc-enrol-01')).status?.connected === true, 60_000);
 
@@ -221,8 +165,8 @@ describe('enrolment of a board with a one-time code', () => {
     const made = await makeCode(s, 'lc-enrol-01');
     expect(made.replacesBoard).toBe(true);
     const config = path.join(dir, 'new-board', 'agent.json');
-    const cli = tsNode('edge-agent/main.ts', 'enrol', '--server', s.baseUrl, '--code', made.code, '--config', config, '--state-dir', path.join(dir, 'new-board', 'state'));
-    expect(await cli.exited, cli.lines.join('\n')).toBe(0);
+    const cli = agentCli('enrol', '--server', s.baseUrl, '--code', made.code, '--config', config, '--state-dir', path.join(dir, 'new-board', 'state'));
+    expect(await cli.exited, cli.lines.join('\n')).toEqual({ code: 0, signal: null });
     expect(cli.lines.join('\n')).toMatch(/enrolled as site lc-enrol-01; configuration written to .*agent\.json \(owner only, mode 600\)/);
     expect(cli.lines.join('\n')).toMatch(/next: start the agent/);
     expect(modeOf(config)).toBe(0o600);
