@@ -1,5 +1,5 @@
 /**
- * Emergency alerts over HTTP (server/http/routes/alerts.ts): the alert as the
+ * Emergency alerts over HTTP (server/alerts/routes.ts): the alert as the
  * server keeps it, its delivery (counts, times, the sites not reached and
  * why), CAP senders. The SSE `alert` event is in api/stream.ts.
  */

@@ -1,4 +1,4 @@
-/** Areas over HTTP (server/http/routes/areas.ts). */
+/** Areas over HTTP (server/registry/area-routes.ts). */
 import { Type, type Static } from '@sinclair/typebox';
 import { EpochMs, Nullable } from './common.ts';
 import { AreaLevel } from './coverage.ts';

@@ -1,6 +1,6 @@
 /**
  * The as-run log (nhật ký phát thanh) over HTTP (GET /api/as-run,
- * server/http/routes/as-run.ts; the lines are worked out by
+ * server/asrun/routes.ts; the lines are worked out by
  * server/asrun/accounting.ts): one line per (entry, site) the server asked
  * to play, with the site's receipt or why there is none. Times are epoch ms
  * plus `…Local` ISO 8601 with +07:00.

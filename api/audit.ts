@@ -1,4 +1,4 @@
-/** The audit log over HTTP (GET /api/audit, server/http/routes/auth.ts; kept by server/audit.ts). */
+/** The audit log over HTTP (GET /api/audit, server/auth/routes.ts; kept by server/audit.ts). */
 import { Type, type Static } from '@sinclair/typebox';
 import { EpochMs, Nullable, OpenMap } from './common.ts';
 

@@ -1,6 +1,6 @@
 /**
  * Logging in, the signed-in user, API tokens and one's own password over HTTP
- * (server/http/routes/auth.ts). A secret leaves the server in two answers
+ * (server/auth/routes.ts). A secret leaves the server in two answers
  * only, once each, when it is made: the bearer token of a login without a
  * cookie, and a new API token. No other shape here has a field that could
  * carry one (the server keeps only digests and password hashes, and answers

@@ -1,4 +1,4 @@
-/** The external broker's hooks and files (server/http/routes/broker.ts). */
+/** The external broker's hooks and files (server/fleet/broker-routes.ts). */
 import { Type } from '@sinclair/typebox';
 
 /** What EMQX's HTTP authentication hook expects back. */

@@ -1,4 +1,4 @@
-/** Verified coverage over HTTP (server/http/routes/coverage.ts; computed by server/coverage/). */
+/** Verified coverage over HTTP (server/coverage/routes.ts; computed by server/coverage/). */
 import { Type, type Static } from '@sinclair/typebox';
 import { EpochMs, Nullable, Reason, SiteCondition } from './common.ts';
 

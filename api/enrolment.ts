@@ -1,5 +1,5 @@
 /**
- * Enrolment of a board with a one-time code (server/http/routes/enrolment.ts):
+ * Enrolment of a board with a one-time code (server/enrolment/routes.ts):
  * a technician makes a code for a site; the board trades it once for the
  * site's credential and what it needs to connect (edge-agent/enrol.ts reads
  * the answer with these schemas too).

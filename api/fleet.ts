@@ -1,4 +1,4 @@
-/** GET /api/fleet/messages (server/http/routes/fleet.ts): the message path's counters. */
+/** GET /api/fleet/messages (server/fleet/routes.ts): the message path's counters. */
 import { Type, type Static } from '@sinclair/typebox';
 import { EpochMs } from './common.ts';
 import { BROKER_REFUSALS } from './health.ts';

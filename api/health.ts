@@ -1,4 +1,4 @@
-/** GET /api/health (server/http/routes/health.ts): liveness, versions, broker, store and disk. */
+/** GET /api/health (server/health/routes.ts): liveness, versions, broker, store and disk. */
 import { Type, type Static, type TNull, type TNumber, type TUnion } from '@sinclair/typebox';
 
 /** What the embedded MQTT broker counts as refused (server/fleet/broker.ts BrokerRefusals). */

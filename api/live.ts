@@ -1,5 +1,5 @@
 /**
- * Live streams over HTTP (server/http/routes/live.ts): starting a relay or a
+ * Live streams over HTTP (server/live/routes.ts): starting a relay or a
  * media item, the streams on air and past with their statistics, one stream
  * with each site's report, the delay a new stream would start with. The
  * server's views (server/live/views.ts) are these types; the console imports

@@ -1,5 +1,5 @@
 /**
- * The media library over HTTP (server/http/routes/media.ts): a ready item,
+ * The media library over HTTP (server/media/routes.ts): a ready item,
  * the job that is making one (processing, or failed with why), the list,
  * the languages offered and the text-to-speech voices. Creating answers 201
  * with the item or 202 with its job; a refused file is an error answer

@@ -1,5 +1,5 @@
 /**
- * The schedule over HTTP (server/http/routes/schedule.ts): broadcast items,
+ * The schedule over HTTP (server/schedule/routes.ts): broadcast items,
  * the dry-run check, the calendar, playlist distribution. Times out are epoch
  * ms plus `…Local` ISO 8601 with +07:00.
  */

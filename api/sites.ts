@@ -1,4 +1,4 @@
-/** Sites and their commands over HTTP (server/http/routes/sites.ts). */
+/** Sites and their commands over HTTP (server/registry/site-routes.ts). */
 import { Type, type Static } from '@sinclair/typebox';
 import { COMMAND_TYPES } from '../protocol/messages.ts';
 import { EpochMs, Nullable, OpenMap, Reason, SiteCondition, SiteKind, Telemetry, SITE_CONDITION_VALUES } from './common.ts';

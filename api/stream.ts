@@ -1,6 +1,6 @@
 /**
  * The console's event stream (GET /api/stream, Server-Sent Events,
- * server/http/routes/stream.ts): the event names and the JSON of each `data:`.
+ * server/console/stream-routes.ts): the event names and the JSON of each `data:`.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { EpochMs, Nullable, Reason, SiteCondition } from './common.ts';

@@ -1,5 +1,5 @@
 /**
- * User management for admins over HTTP (server/http/routes/auth.ts): who may
+ * User management for admins over HTTP (server/auth/routes.ts): who may
  * do what, where. A user as answered has no password field of any kind: the
  * server keeps only a hash, and these schemas name every field it sends.
  */

@@ -1,11 +1,11 @@
 /**
- * The composition root of the server: builds the store, registry, broker,
- * fleet state, coverage and HTTP app, wires them, and runs the background
- * jobs (liveness sweep, batched status writes, coverage history, scheduled
- * sound checks). `main.ts` only reads configuration and calls this.
+ * The composition root of the server: builds the stores and services, wires
+ * them into features (feature.ts: each with its routes, listeners, timers and
+ * a start()/stop()), registers their routes in one HTTP app and starts them in
+ * order. It holds no decisions of its own. `main.ts` only reads configuration
+ * and calls this.
  */
 import type { ServerConfig } from './config.ts';
-import { StartupError } from './errors.ts';
 import { openDatabase, schemaVersion, walSync, type Db } from './store/db.ts';
 import { secureDataDir } from './store/data-dir.ts';
 import { DiskSpace } from './store/disk-space.ts';
@@ -27,7 +27,6 @@ import { ExternalBroker } from './fleet/external-broker.ts';
 import { mosquittoPasswordHash } from './fleet/mosquitto-files.ts';
 import { CoverageService } from './coverage/service.ts';
 import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy } from './coverage/model.ts';
-import { SoundCheckScheduler } from './coverage/sound-check-scheduler.ts';
 import { logOffThreadFailuresTo } from './offthread.ts';
 import { MediaLibrary } from './media/library.ts';
 import { EspeakEngine } from './media/tts/espeak.ts';
@@ -45,6 +44,24 @@ import { buildApp, type App } from './http/app.ts';
 import type { ServerContext } from './context.ts';
 import { PROTOCOL_VERSION } from '../protocol/index.ts';
 import { SERVER_VERSION } from './files.ts';
+import type { FastifyPluginAsync } from 'fastify';
+import { startFeatures, type Feature } from './feature.ts';
+import { storeFeature } from './store/feature.ts';
+import { fleetFeature, siteEventAcksFeature } from './fleet/feature.ts';
+import { mediaFeature } from './media/feature.ts';
+import { liveFeature } from './live/feature.ts';
+import { httpFeature } from './http/feature.ts';
+import { alertsFeature } from './alerts/feature.ts';
+import { scheduleFeature } from './schedule/feature.ts';
+import { asRunFeature } from './asrun/feature.ts';
+import { coverageFeature } from './coverage/feature.ts';
+import { authFeature } from './auth/feature.ts';
+import { healthRoutes } from './health/routes.ts';
+import { areaRoutes } from './registry/area-routes.ts';
+import { siteRoutes } from './registry/site-routes.ts';
+import { enrolmentRoutes } from './enrolment/routes.ts';
+import { streamRoutes } from './console/stream-routes.ts';
+import { consoleRoutes } from './console/routes.ts';
 
 
 export interface RunningServer {
@@ -75,9 +92,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     log.warn({ dataDir: config.dataDir, changed: tightened.length, first: tightened.slice(0, 20) }, 'data folder: permissions tightened to owner only (folders 700, files 600)');
   }
   const db: Db = openDatabase(config.dataDir);
-  // Free space of the data folder and its reserve: what stops first as the disk fills (store/disk-policy.ts).
   const disk = new DiskSpace(config.dataDir, config.disk, log, now);
-  disk.start();
   const policy: CoveragePolicy = {
     ...DEFAULT_COVERAGE_POLICY,
     defaultIntervalS: config.heartbeatIntervalS,
@@ -120,24 +135,6 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     areaPathOfSite: (id) => {
       const o = fleet.observation(id);
       return o ? coverage.areaPath(o.areaId) : undefined;
-    },
-  });
-  fleet.listen({ siteEvent: (id, ev) => ev.type === 'stream_stats' && live.onStats(id, ev) });
-  // After a gap in the server's own link, re-send what waits for sites that stayed online meanwhile.
-  external?.onReconnect(() => {
-    for (const o of fleet.observations()) {
-      if (fleet.isOnline(o.siteId)) commands.flush(o.siteId).catch((err: unknown) => log.error({ siteId: o.siteId, err }, 'sending waiting commands failed'));
-    }
-  });
-  fleet.listen({
-    siteOnline: (id) => {
-      commands.flush(id).catch((err: unknown) => log.error({ siteId: id, err }, 'sending waiting commands failed'));
-    },
-    siteEvent: (id, ev) => {
-      if (ev.type === 'cmd_result') commands.complete(id, ev);
-    },
-    conditionChanged: (c) => {
-      if (c.from !== null) log.info({ siteId: c.siteId, from: c.from, to: c.to, reasons: c.verdict.reasons.map((r) => r.message) }, 'site condition changed');
     },
   });
 
@@ -189,12 +186,6 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     // A failed distribution does not undo an approval: the periodic refresh retries it.
     changed: (reason) => distribution.refresh(reason).catch((err: unknown) => log.error({ err, reason }, 'playlist distribution failed; retried periodically')),
   });
-  library.addRetireGuard((id) => schedule.mediaInUse(id));
-  fleet.listen({
-    siteEvent: (id, ev) => {
-      if (ev.type === 'as_run') asRun.record(id, ev);
-    },
-  });
 
   const ctx: ServerContext = {
     config,
@@ -222,94 +213,40 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     log,
   };
 
-  const app = await buildApp(ctx, { logger: opts.httpLogger ?? false });
-  try {
-    await broker.start();
-  } catch (e) {
-    await disk.stop();
-    db.close();
-    throw e;
-  }
-  // Streams the last run went down under: closed as server_restart, their sites told to stop (before any new one starts).
-  await live.recover();
-  try {
-    await app.listen({ port: config.httpPort, host: config.httpHost });
-  } catch (e) {
-    await broker.stop();
-    await disk.stop();
-    db.close();
-    const code = (e as NodeJS.ErrnoException).code;
-    throw code === 'EADDRINUSE'
-      ? new StartupError('LOANET_HTTP_PORT_IN_USE', `HTTP port ${config.httpPort} is in use; set LOANET_HTTP_PORT to a free port`)
-      : new StartupError('LOANET_HTTP_LISTEN_FAILED', `cannot listen for HTTP on ${config.httpHost}:${config.httpPort} (${code ?? (e as Error).message}); check LOANET_HTTP_HOST and LOANET_HTTP_PORT`);
-  }
-  const addr = app.server.address();
-  const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
-  // Valid alerts again on their channels: the embedded broker's retained messages did not survive a restart.
-  await alertService.start();
-  // Every store of site events now listens (alert statuses since the line above): from here on, applied means stored.
-  acks.open();
-  // Every site's playlist again: the embedded broker's retained messages did not survive a restart.
-  await distribution.start().catch((err: unknown) => log.error({ err }, 'first playlist distribution failed; retried periodically'));
-
-  // Background jobs. Each is wrapped so one failure is logged, never fatal.
-  const guard = (name: string, fn: () => void) => () => {
-    try {
-      fn();
-    } catch (err) {
-      // A full disk gives up its reserve at once, not at the next measurement.
-      disk.noteWriteFailure(err);
-      log.error({ err, job: name }, `background job ${name} failed`);
-    }
-  };
-  const timers = [
-    setInterval(guard('sweep', () => {
-      fleet.sweep();
-      commands.expire();
-    }), config.sweepIntervalMs),
-    setInterval(guard('flush', () => fleet.flush()), 1000),
-    setInterval(guard('alerts', () => void alertService.tick().catch((err: unknown) => log.error({ err }, 'alert expiry failed'))), 1000),
-    // History can wait: paused while the disk is low, so logins, alerts and receipts keep the room.
-    setInterval(guard('history', () => !disk.refuses('history') && coverage.snapshot()), config.historyIntervalS * 1000),
+  // Started in this order and stopped in reverse (feature.ts); their routes are registered in the same order,
+  // the console's last, since it answers every path no API route took.
+  const auth = authFeature(ctx, adminPlan);
+  const routeOnly = (name: string, ...routes: FastifyPluginAsync[]): Feature => ({ name, routes });
+  const beforeListening: Feature[] = [
+    storeFeature(db, disk),
+    fleetFeature({ ...ctx, external }),
+    mediaFeature(ctx),
+    // Streams the last run went down under: closed as server_restart, their sites told to stop, before anyone can start one.
+    liveFeature(ctx),
+    routeOnly('health', healthRoutes(ctx)),
+    routeOnly('registry', areaRoutes(ctx), siteRoutes(ctx)),
+    routeOnly('enrolment', enrolmentRoutes(ctx)),
   ];
-  timers.forEach((t) => t.unref());
-  const soundChecks = new SoundCheckScheduler({
-    fleet, commands, policy, now, log, guard,
-    schedule: { intervalH: config.soundCheckIntervalH, periodS: config.soundCheckPeriodS, batch: config.soundCheckBatch, quietHours: config.soundCheckQuietHours },
-  });
-  soundChecks.start();
-  coverage.snapshot();
+  const afterListening: Feature[] = [
+    alertsFeature(ctx),
+    // Every store of site events now listens (alert statuses since the line above): from here on, applied means stored.
+    siteEventAcksFeature(acks),
+    scheduleFeature(ctx),
+    asRunFeature(ctx),
+    coverageFeature({ ...ctx, policy }),
+    auth,
+    routeOnly('console', streamRoutes(ctx), consoleRoutes()),
+  ];
+  const app = await buildApp(ctx, [...beforeListening, ...afterListening].flatMap((f) => f.routes ?? []), { logger: opts.httpLogger ?? false });
+  const http = httpFeature(app, config);
+  const stop = await startFeatures([...beforeListening, http, ...afterListening], log);
 
-  // Written last, once every listener is bound: a start that fails earlier (a
-  // port in use) must not leave an admin behind whose generated password nobody saw.
-  const boot = users.applyAdmin(adminPlan);
-
-  let stopped = false;
   return {
     ctx,
     app,
-    httpPort,
+    httpPort: http.port(),
     mqttPort: broker.port ?? config.mqttPort,
-    generatedAdminPassword: boot.generatedPassword,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      timers.forEach((t) => clearInterval(t));
-      soundChecks.stop();
-      alertService.stop();
-      distribution.stop();
-      live.close();
-      await app.close();
-      await ctx.media.library.close();
-      await broker.stop();
-      await disk.stop();
-      try {
-        fleet.flush();
-      } catch (err) {
-        // A full disk must not keep the store open: the last statuses are lost, the sites report again.
-        log.error({ err }, 'last site statuses not written on stop');
-      }
-      db.close();
-    },
+    generatedAdminPassword: auth.generatedAdminPassword(),
+    stop,
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Vite build of the operator console. JSX goes through Vite's own Oxc
  * transform with Preact's automatic runtime, so no framework preset package
- * is needed. The output (web/dist) is what server/http/routes/console.ts serves.
+ * is needed. The output (web/dist) is what server/console/routes.ts serves.
  */
 import { defineConfig } from 'vite';
 

@@ -12,26 +12,29 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
-import type { ServerContext } from '../../context.ts';
-import { enforceScope, requirePermission } from '../auth.ts';
-import { alertVisible, capSenderChangeRefusal, siteVisible, withinScope } from '../../auth/scope-policy.ts';
-import { capSenderDecision, CapSenderStore, type CapSender } from '../../alerts/cap-senders.ts';
-import type { CapAlert } from '../../alerts/cap/model.ts';
-import { Errors, LoanetError } from '../../errors.ts';
-import { ATTENTION_SIGNALS, DEFAULT_ALERT_REPEATS } from '../../../protocol/index.ts';
-import type { Principal } from '../../auth/users.ts';
-import type { LatLon } from '../../alerts/cap/model.ts';
-import type { Alert } from '../../alerts/model.ts';
-import { readyMessage, type PreparedMessage } from '../../alerts/message.ts';
-import type { AlertActor, AlertSpec } from '../../alerts/service.ts';
-import { DRAWN_POLYGON_MAX_POINTS, polygonProblem, sitesInPolygon } from '../../alerts/targets.ts';
-import { CAP_LIMITS } from '../../alerts/cap/limits.ts';
-import { capDocumentText } from '../../alerts/cap-ingest.ts';
-import { reportCsv } from '../../alerts/report.ts';
-import { MAX_TEXT_CHARS } from '../../media/tts/engine.ts';
-import { AlertCreated, AlertPriority, AlertDetail, AlertList, AlertReport, AlertRevised, CapHandled, CapSender as CapSenderView, CapSenderList, CapStarted, LatLon as LatLonSchema, SiteDelivery } from '../../../api/alerts.ts';
-import { Ok } from '../../../api/common.ts';
-import type { MediaPurpose } from '../../media/library.ts';
+import type { ServerContext } from '../context.ts';
+import { enforceScope, requirePermission } from '../http/auth.ts';
+import { capSenderChangeRefusal, withinScope } from '../auth/scope-policy.ts';
+import { capSenderDecision, CapSenderStore, type CapSender } from './cap-senders.ts';
+import type { CapAlert } from './cap/model.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import { ATTENTION_SIGNALS, DEFAULT_ALERT_REPEATS } from '../../protocol/index.ts';
+import type { Principal } from '../auth/users.ts';
+import type { LatLon } from './cap/model.ts';
+import type { Alert } from './model.ts';
+import { readyMessage, type PreparedMessage } from './message.ts';
+import type { AlertActor, AlertSpec } from './service.ts';
+import { DRAWN_POLYGON_MAX_POINTS, polygonProblem, sitesInPolygon } from './targets.ts';
+import { CAP_LIMITS } from './cap/limits.ts';
+import { capDocumentText } from './cap-ingest.ts';
+import { reportCsv } from './report.ts';
+import { MAX_TEXT_CHARS } from '../media/tts/engine.ts';
+import { AlertCreated, AlertPriority, AlertDetail, AlertList, AlertReport, AlertRevised, CapHandled, CapSender as CapSenderView, CapSenderList, CapStarted, LatLon as LatLonSchema, SiteDelivery } from '../../api/alerts.ts';
+import { Ok } from '../../api/common.ts';
+import { alertReader } from './visibility.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'alerts' | 'areas' | 'audit' | 'config' | 'coverage' | 'db' | 'media' | 'now' | 'sites' | 'users'>;
 
 const Point = LatLonSchema;
 
@@ -86,46 +89,8 @@ const SenderAccounts = Type.Array(
 const SenderArea = Type.Union([Type.String({ minLength: 2, maxLength: 50 }), Type.Null()], { description: 'area code or key the sender\'s messages may reach; null: the whole network' });
 const DEFAULT_VALIDITY_MIN = 60;
 
-/**
- * What a reader may see of alerts (server/auth/scope-policy.ts): an alert
- * whose targets intersect its area, and of its delivery only its own sites
- * (`site` undefined: every site). An alert outside is not found (404), never
- * refused by name.
- */
-export function alertReader(ctx: ServerContext, p: Principal): { sees: (a: Alert) => boolean; site: ((siteId: string) => boolean) | undefined } {
-  const scope = p.user.areaId;
-  const idx = ctx.coverage.areaIndex();
-  const areaOfSite = (id: string) => ctx.sites.get(id)?.areaId;
-  return {
-    sees: (a: Alert) =>
-      alertVisible(scope, { areaIds: a.areas.flatMap((k) => idx.get(k)?.id ?? []), siteAreaIds: a.sites ? a.sites.flatMap((id) => areaOfSite(id) ?? []) : null }, idx),
-    site: scope === null ? undefined : (id: string) => siteVisible(scope, areaOfSite(id), idx),
-  };
-}
-
-/** Audio made for an alert (an item or a job still making it): a bulletin an alert chose from the library stays visible as a bulletin. */
-const isAlertItem = (x: { purpose: MediaPurpose } | undefined): boolean => x?.purpose === 'alert';
-
-/**
- * Library items made for alerts (purpose `alert`) that `p` may not see,
- * because every alert using them lies outside its area: their titles and
- * transcripts are the alerts' words. Empty for a network-wide user.
- */
-export function hiddenAlertMedia(ctx: ServerContext, p: Principal): Set<string> {
-  if (p.user.areaId === null) return new Set();
-  const reader = alertReader(ctx, p);
-  const alerts = ctx.alerts.service.list({ limit: 5000 });
-  const seen = new Set(alerts.filter(reader.sees).flatMap((a) => (a.media ? [a.media.mediaId] : [])));
-  const hidden = new Set<string>();
-  for (const a of alerts) {
-    const id = a.media?.mediaId;
-    if (id && !seen.has(id) && !reader.sees(a) && isAlertItem(ctx.media.library.get(id))) hidden.add(id);
-  }
-  return hidden;
-}
-
 export const alertRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const service = ctx.alerts.service;
     const senders = new CapSenderStore(ctx.db, ctx.now);

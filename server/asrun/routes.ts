@@ -8,15 +8,18 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { ServerContext } from '../../context.ts';
-import { requirePermission } from '../auth.ts';
-import { Errors } from '../../errors.ts';
-import { type AS_RUN_STATUSES, STATUS_LABEL, accountAsRun, type SiteInfo, type SiteNow } from '../../asrun/accounting.ts';
-import { type AS_RUN_STATUS_VALUES, AsRunLog, AsRunQuery } from '../../../api/as-run.ts';
-import { asRunCsv } from '../../asrun/csv.ts';
-import { MAX_PERIOD_MS } from '../../schedule/service.ts';
-import { ScheduleInputError, localIso, parseInstant, startOfLocalDay } from '../../schedule/times.ts';
-import { SCHEDULE_ZONE } from '../../schedule/recurrence.ts';
+import type { ServerContext } from '../context.ts';
+import { requirePermission } from '../http/auth.ts';
+import { Errors } from '../errors.ts';
+import { type AS_RUN_STATUSES, STATUS_LABEL, accountAsRun, type SiteInfo, type SiteNow } from './accounting.ts';
+import { type AS_RUN_STATUS_VALUES, AsRunLog, AsRunQuery } from '../../api/as-run.ts';
+import { asRunCsv } from './csv.ts';
+import { MAX_PERIOD_MS } from '../schedule/service.ts';
+import { ScheduleInputError, localIso, parseInstant, startOfLocalDay } from '../schedule/times.ts';
+import { SCHEDULE_ZONE } from '../schedule/recurrence.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'asRun' | 'coverage' | 'fleet' | 'now' | 'schedule' | 'sites'>;
 
 // The contract's statuses are the accounting's, in its order (the order of every byStatus): a status
 // added on one side only fails the typecheck.
@@ -25,7 +28,7 @@ const sameStatuses: Same<typeof AS_RUN_STATUSES, typeof AS_RUN_STATUS_VALUES> = 
 void sameStatuses;
 
 export const asRunRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const time = (v: string | number, field: string) => {
       try {

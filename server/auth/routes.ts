@@ -2,17 +2,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ServerContext } from '../../context.ts';
-import { Errors, LoanetError } from '../../errors.ts';
-import type { Role } from '../../auth/users.ts';
-import { enforceScope, permissionsOf, requirePermission } from '../auth.ts';
-import { ApiTokenCreated, ApiTokenList, ApiTokenRequest, LoginRequest, LoginResult, Me, PasswordChange, PasswordChanged, type ROLE_VALUES } from '../../../api/auth.ts';
-import { UserCreated, UserCreateRequest, UserList, UserPatchRequest, UserUnlocked, UserView } from '../../../api/users.ts';
-import { AuditList, AuditQuery } from '../../../api/audit.ts';
-import { Ok } from '../../../api/common.ts';
-import { auditVisible, userChangeRefusal, withinScope } from '../../auth/scope-policy.ts';
-import type { Attempt, LimitKind } from '../../auth/login-limiter.ts';
-import { clearedSessionCookie, cookieShouldBeSecure, csrfTokenFor, readCookie, SESSION_COOKIE, sessionCookie } from '../session-cookie.ts';
+import type { ServerContext } from '../context.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import type { Role } from './users.ts';
+import { enforceScope, permissionsOf, requirePermission } from '../http/auth.ts';
+import { ApiTokenCreated, ApiTokenList, ApiTokenRequest, LoginRequest, LoginResult, Me, PasswordChange, PasswordChanged, type ROLE_VALUES } from '../../api/auth.ts';
+import { UserCreated, UserCreateRequest, UserList, UserPatchRequest, UserUnlocked, UserView } from '../../api/users.ts';
+import { AuditList, AuditQuery } from '../../api/audit.ts';
+import { Ok } from '../../api/common.ts';
+import { auditVisible, userChangeRefusal, withinScope } from './scope-policy.ts';
+import type { Attempt, LimitKind } from './login-limiter.ts';
+import { clearedSessionCookie, cookieShouldBeSecure, csrfTokenFor, readCookie, SESSION_COOKIE, sessionCookie } from '../http/session-cookie.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'areas' | 'audit' | 'config' | 'coverage' | 'loginLimits' | 'now' | 'sites' | 'users'>;
 
 // The contract's roles are the server's, both ways: a role added on one side only fails the typecheck.
 const sameRoles: [Role] extends [(typeof ROLE_VALUES)[number]] ? ([(typeof ROLE_VALUES)[number]] extends [Role] ? true : never) : never = true;
@@ -26,7 +29,7 @@ const LIMIT_WHO: Record<LimitKind, string> = {
 };
 
 export const authRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const secureCookie = (req: FastifyRequest) => cookieShouldBeSecure(ctx.config.cookieSecure, req.protocol, req.headers['x-forwarded-proto']);
 

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { Errors } from '../../errors.ts';
-import { CONSOLE_DIST } from '../../files.ts';
+import { Errors } from '../errors.ts';
+import { CONSOLE_DIST } from '../files.ts';
 
 
 const TYPES: Record<string, string> = {

@@ -21,13 +21,16 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Socket } from 'node:net';
-import type { ServerContext } from '../../context.ts';
-import { LoanetError } from '../../errors.ts';
-import { requirePermission } from '../auth.ts';
-import { StreamSlots } from '../limits.ts';
-import { readCookie, SESSION_COOKIE } from '../session-cookie.ts';
+import type { ServerContext } from '../context.ts';
+import { LoanetError } from '../errors.ts';
+import { requirePermission } from '../http/auth.ts';
+import { StreamSlots } from '../http/limits.ts';
+import { readCookie, SESSION_COOKIE } from '../http/session-cookie.ts';
 import { Type } from '@sinclair/typebox';
-import type { StreamEventMap } from '../../../api/stream.ts';
+import type { StreamEventMap } from '../../api/stream.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users'>;
 
 const KEEPALIVE_MS = 20_000;
 /** A client this far behind (a phone that lost coverage mid-storm) is dropped: it reconnects and reloads, instead of the server buffering for it. */
@@ -59,7 +62,7 @@ interface StreamClient {
 }
 
 export const streamRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const clients = new Set<StreamClient>();
     const slots = new StreamSlots(ctx.config.http);

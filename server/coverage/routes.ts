@@ -1,12 +1,15 @@
 /** Verified coverage: which villages can hear an announcement now, which cannot, and why. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { ServerContext } from '../../context.ts';
-import { requirePermission } from '../auth.ts';
-import { CoverageHistory, CoverageReport } from '../../../api/coverage.ts';
+import type { ServerContext } from '../context.ts';
+import { requirePermission } from '../http/auth.ts';
+import { CoverageHistory, CoverageReport } from '../../api/coverage.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'areas' | 'coverage' | 'now'>;
 
 export const coverageRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get(
       '/api/coverage',

@@ -7,14 +7,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import type { ServerContext } from '../../context.ts';
-import { enforceScope, requirePermission } from '../auth.ts';
-import { siteRefusal } from '../../auth/scope-policy.ts';
-import { LoanetError } from '../../errors.ts';
-import { EnrolmentService, type EnrolRefusalReason } from '../../enrolment/service.ts';
-import { EnrolLimiter } from '../../enrolment/limiter.ts';
-import { loadEnrolmentKey } from '../../enrolment/key.ts';
-import { EnrolmentCreated, EnrolmentStatus, Enrolled, EnrolRefused, EnrolRequest } from '../../../api/enrolment.ts';
+import type { ServerContext } from '../context.ts';
+import { enforceScope, requirePermission } from '../http/auth.ts';
+import { siteRefusal } from '../auth/scope-policy.ts';
+import { LoanetError } from '../errors.ts';
+import { EnrolmentService, type EnrolRefusalReason } from './service.ts';
+import { EnrolLimiter } from './limiter.ts';
+import { loadEnrolmentKey } from './key.ts';
+import { EnrolmentCreated, EnrolmentStatus, Enrolled, EnrolRefused, EnrolRequest } from '../../api/enrolment.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'audit' | 'broker' | 'config' | 'coverage' | 'db' | 'fleet' | 'now' | 'sites'>;
 
 /** The request's code field is at most 32 characters: nothing a board sends needs more than this. */
 const ENROL_BODY_LIMIT = 1024;
@@ -28,7 +31,7 @@ const REFUSAL_TEXT: Record<EnrolRefusalReason, string> = {
 };
 
 export const enrolmentRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const service = new EnrolmentService({
       db: ctx.db,

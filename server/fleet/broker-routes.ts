@@ -12,13 +12,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import type { ServerContext } from '../../context.ts';
-import { logSafe } from '../../log-safe.ts';
-import { Errors, LoanetError } from '../../errors.ts';
-import { requirePermission } from '../auth.ts';
-import { authorize, type Actor } from '../../fleet/acl.ts';
-import { EmqxAuthnResult, EmqxAuthzResult, TextFile } from '../../../api/broker.ts';
-import { mosquittoAclFile, mosquittoPasswdFile, mosquittoPasswordHash, type MosquittoSite } from '../../fleet/mosquitto-files.ts';
+import type { ServerContext } from '../context.ts';
+import { logSafe } from '../log-safe.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import { requirePermission } from '../http/auth.ts';
+import { authorize, type Actor } from './acl.ts';
+import { EmqxAuthnResult, EmqxAuthzResult, TextFile } from '../../api/broker.ts';
+import { mosquittoAclFile, mosquittoPasswdFile, mosquittoPasswordHash, type MosquittoSite } from './mosquitto-files.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'audit' | 'config' | 'coverage' | 'now' | 'siteAuthority' | 'sites'>;
 
 export const HOOK_SECRET_HEADER = 'x-loanet-hook-secret';
 /** Response header of the password file: how many active sites have no Mosquitto hash yet (listed in `# rotate:` lines). */
@@ -35,7 +38,7 @@ function sameSecret(given: string, expected: string): boolean {
 }
 
 export const brokerRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const requireProvinceAdmin = (req: FastifyRequest) => {
       const p = requirePermission(req, 'registry.write');

@@ -1,11 +1,14 @@
 /** Fleet-wide health of the message path: what the broker and the ingest boundary have seen. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { ServerContext } from '../../context.ts';
-import { requirePermission } from '../auth.ts';
-import { FleetMessages } from '../../../api/fleet.ts';
+import type { ServerContext } from '../context.ts';
+import { requirePermission } from '../http/auth.ts';
+import { FleetMessages } from '../../api/fleet.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'broker' | 'coverage' | 'fleet' | 'ingest'>;
 
 export const fleetRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get('/api/fleet/messages', { schema: { tags: ['fleet'], operationId: 'getFleetMessages', summary: 'Accepted and rejected site messages, by reason and by site; broker refusals', response: { 200: FleetMessages } } }, async (req) => {
       const p = requirePermission(req, 'read');

@@ -1,9 +1,12 @@
 /** GET /api/health: the one public endpoint, for load balancers and monitoring. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { BROKER_REFUSALS, Health, type BrokerRefusalKey } from '../../../api/health.ts';
-import type { ServerContext } from '../../context.ts';
-import { schemaVersion } from '../../store/db.ts';
-import type { BrokerRefusals } from '../../fleet/broker.ts';
+import { BROKER_REFUSALS, Health, type BrokerRefusalKey } from '../../api/health.ts';
+import type { ServerContext } from '../context.ts';
+import { schemaVersion } from '../store/db.ts';
+import type { BrokerRefusals } from '../fleet/broker.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'broker' | 'db' | 'disk' | 'fleet' | 'now' | 'startedAt' | 'versions'>;
 
 type RefusalKey = keyof BrokerRefusals;
 // The health answer (api/health.ts) names every refusal the broker counts (this assignment) and only those (the next).
@@ -11,7 +14,7 @@ const described: Record<RefusalKey, string> = BROKER_REFUSALS;
 const REFUSAL_KEYS: RefusalKey[] = Object.keys(described) as BrokerRefusalKey[];
 
 export const healthRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get(
       '/api/health',

@@ -1,7 +1,8 @@
 /**
  * Builds the Fastify application (no listen: tests use inject or their own
- * port). Routes live in http/routes/, one file per resource; schemas are
- * TypeBox, so OpenAPI (served at /docs) and validation come from one source.
+ * port): what every request goes through (authentication, limits, the error
+ * shape, OpenAPI at /docs), then each feature's routes (its routes.ts), whose
+ * TypeBox schemas give validation, serialisation and OpenAPI from one source.
  */
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -9,24 +10,10 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import addFormats from 'ajv-formats';
+import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../context.ts';
 import { LoanetError } from '../errors.ts';
 import { registerAuth } from './auth.ts';
-import { healthRoutes } from './routes/health.ts';
-import { authRoutes } from './routes/auth.ts';
-import { areaRoutes } from './routes/areas.ts';
-import { siteRoutes } from './routes/sites.ts';
-import { enrolmentRoutes } from './routes/enrolment.ts';
-import { coverageRoutes } from './routes/coverage.ts';
-import { fleetRoutes } from './routes/fleet.ts';
-import { brokerRoutes } from './routes/broker.ts';
-import { mediaRoutes } from './routes/media.ts';
-import { alertRoutes } from './routes/alerts.ts';
-import { scheduleRoutes } from './routes/schedule.ts';
-import { asRunRoutes } from './routes/as-run.ts';
-import { liveRoutes } from './routes/live.ts';
-import { streamRoutes } from './routes/stream.ts';
-import { consoleRoutes } from './routes/console.ts';
 import { registerCompression } from './compress.ts';
 import { installConnectionGuards } from './connection-guards.ts';
 import { nodeServerTimeouts } from './limits.ts';
@@ -35,7 +22,10 @@ import { ErrorBody } from '../../api/errors.ts';
 
 export type App = FastifyInstance;
 
-export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | object } = {}): Promise<App> {
+/** What every request goes through needs this of the server; the routes bring their own. */
+export type AppDeps = Pick<ServerContext, 'config' | 'disk' | 'users' | 'siteAuthority' | 'versions'>;
+
+export async function buildApp(ctx: AppDeps, routes: readonly FastifyPluginAsync[], opts: { logger?: boolean | object } = {}): Promise<App> {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: 1024 * 1024,
@@ -119,22 +109,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean | ob
   registerDiskGuard(app, ctx.disk);
   installConnectionGuards(app, ctx.config.http);
   registerCompression(app);
-  await app.register(healthRoutes(ctx));
-  await app.register(authRoutes(ctx));
-  await app.register(areaRoutes(ctx));
-  await app.register(siteRoutes(ctx));
-  await app.register(enrolmentRoutes(ctx));
-  await app.register(coverageRoutes(ctx));
-  await app.register(fleetRoutes(ctx));
-  await app.register(brokerRoutes(ctx));
-  await app.register(mediaRoutes(ctx));
-  await app.register(alertRoutes(ctx));
-  await app.register(scheduleRoutes(ctx));
-  await app.register(asRunRoutes(ctx));
-  await app.register(liveRoutes(ctx));
-  await app.register(streamRoutes(ctx));
-  // Last: the console answers every path no API route took (its own client-side routes).
-  await app.register(consoleRoutes());
+  for (const r of routes) await app.register(r);
   return app;
 }
 

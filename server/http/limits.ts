@@ -3,7 +3,7 @@
  * how long an idle connection is kept, how many connections one address and
  * the whole server keep, and how many live-update streams (SSE) one user and
  * the whole server keep. The shells are connection-guards.ts (sockets and
- * request hooks) and routes/stream.ts.
+ * request hooks) and console/stream-routes.ts.
  */
 
 export interface HttpLimits {

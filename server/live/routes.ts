@@ -35,21 +35,24 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import type { ServerContext } from '../../context.ts';
-import { requirePermission } from '../auth.ts';
-import { Errors, LoanetError } from '../../errors.ts';
-import { AUDIO_PRIORITIES, type AudioPriority } from '../../../protocol/index.ts';
-import { findMediaTools } from '../../media/tools.ts';
-import { FfmpegPcmSource, webmInput } from '../../live/ffmpeg-source.ts';
-import { probeRelay, RelayProbeFailed, RelaySource, type ProbedRelay, type RelayFallback } from '../../live/relay-source.ts';
-import { relaySchemeProblem } from '../../live/relay-destination.ts';
-import { redactUrl } from '../../live/service.ts';
-import { publicUrl } from '../../live/store.ts';
-import { inputArgs } from '../../media/analysis.ts';
-import type { LiveArea, LiveStartInput } from '../../live/service.ts';
-import type { Principal } from '../../auth/users.ts';
-import { silentSites } from '../../live/silent-sites.ts';
-import { LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView } from '../../../api/live.ts';
+import type { ServerContext } from '../context.ts';
+import { requirePermission } from '../http/auth.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import { AUDIO_PRIORITIES, type AudioPriority } from '../../protocol/index.ts';
+import { findMediaTools } from '../media/tools.ts';
+import { FfmpegPcmSource, webmInput } from './ffmpeg-source.ts';
+import { probeRelay, RelayProbeFailed, RelaySource, type ProbedRelay, type RelayFallback } from './relay-source.ts';
+import { relaySchemeProblem } from './relay-destination.ts';
+import { redactUrl } from './service.ts';
+import { publicUrl } from './store.ts';
+import { inputArgs } from '../media/analysis.ts';
+import type { LiveArea, LiveStartInput } from './service.ts';
+import type { Principal } from '../auth/users.ts';
+import { silentSites } from './silent-sites.ts';
+import { LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView } from '../../api/live.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'config' | 'coverage' | 'fleet' | 'live' | 'log' | 'media' | 'sites'>;
 
 const Priority = Type.Union(AUDIO_PRIORITIES.map((p) => Type.Literal(p)));
 const Areas = Type.Array(Type.String({ minLength: 1, maxLength: 60 }), { minItems: 1, maxItems: 64, description: 'area keys or codes: each subtree hears the stream' });
@@ -94,7 +97,7 @@ const VoiceQuery = Type.Object(
 const REFUSED_CLOSE_MS = 2000;
 
 export const liveRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
     // An upgrade refused before it became a WebSocket (401, 403) leaves its raw socket open,

@@ -182,8 +182,8 @@ export class LiveService {
   private readonly ended: Entry[] = [];
   /** The wire: starts, stops, frames, re-announcements and each area's retained slot. */
   private readonly wire: LivePublisher;
-  private readonly announceTimer: NodeJS.Timeout | undefined;
-  private readonly flushTimer: NodeJS.Timeout | undefined;
+  private announceTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
   /** Streams closed by recover(): id → target area ids, so the sites' last reports on them are still recorded. */
   private readonly recovered = new Map<number, readonly number[]>();
   private readonly recoveredDirty = new Map<string, { streamId: number; site: LiveSiteRecord }>();
@@ -194,21 +194,6 @@ export class LiveService {
   constructor(private readonly deps: LiveServiceDeps) {
     this.cfg = { ...DEFAULT_LIVE_CONFIG, ...deps.config };
     this.wire = new LivePublisher({ broker: deps.broker, log: deps.log, now: deps.now, onAir: () => [...this.live.values()].map(onAir) });
-    if (this.cfg.announceMs > 0) {
-      this.announceTimer = setInterval(() => this.wire.announce(), this.cfg.announceMs);
-      this.announceTimer.unref();
-    }
-    if (deps.store) {
-      this.flushTimer = setInterval(() => {
-        try {
-          this.flush();
-        } catch (err) {
-          // Kept in memory and tried again at the next flush.
-          deps.log.error({ err: (err as Error).message }, 'writing live stream statistics failed');
-        }
-      }, this.cfg.flushMs);
-      this.flushTimer.unref();
-    }
   }
 
   /**
@@ -235,6 +220,30 @@ export class LiveService {
     }
     await Promise.all(sends);
     return open.map((r) => r.id);
+  }
+
+  /**
+   * The periodic work, once recover() has run: each area's live streams
+   * announced again (a site that connects late learns what is on air), and
+   * the sites' reports written in batches.
+   */
+  startTimers(): void {
+    if (this.announceTimer || this.flushTimer) return;
+    if (this.cfg.announceMs > 0) {
+      this.announceTimer = setInterval(() => this.wire.announce(), this.cfg.announceMs);
+      this.announceTimer.unref();
+    }
+    if (this.deps.store) {
+      this.flushTimer = setInterval(() => {
+        try {
+          this.flush();
+        } catch (err) {
+          // Kept in memory and tried again at the next flush.
+          this.deps.log.error({ err: (err as Error).message }, 'writing live stream statistics failed');
+        }
+      }, this.cfg.flushMs);
+      this.flushTimer.unref();
+    }
   }
 
   /**
@@ -545,6 +554,7 @@ export class LiveService {
     clearInterval(this.announceTimer);
     for (const e of [...this.live.values()]) this.finish(e, 'server_shutdown', 'server shutting down', null);
     clearInterval(this.flushTimer);
+    this.announceTimer = this.flushTimer = undefined;
     this.flushQuietly();
   }
 

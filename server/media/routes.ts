@@ -14,20 +14,23 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import multipart, { type MultipartFile } from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ServerContext } from '../../context.ts';
-import { requirePermission } from '../auth.ts';
-import { hiddenAlertMedia } from './alerts.ts';
-import { Errors, LoanetError } from '../../errors.ts';
-import { MediaRejected, Rejections } from '../../media/analysis.ts';
-import type { JobView, MediaItem, MediaMeta, SubmitInput } from '../../media/library.ts';
-import { KNOWN_LANGUAGES, normaliseLanguageTag } from '../../media/languages.ts';
-import { parseRange } from '../../media/range.ts';
-import { MAX_DOCX_BYTES } from '../../media/docx.ts';
-import { docxTextOffThread } from '../../media/docx-offthread.ts';
-import { checkSpeechText, MAX_TEXT_CHARS, RATE_RANGE } from '../../media/tts/engine.ts';
-import { pickVoice } from '../../media/tts/espeak.ts';
-import type { Principal } from '../../auth/users.ts';
-import { MediaAudio, MediaEntry, MediaItem as MediaItemSchema, MediaJob, MediaLanguages, MediaList, MediaPurpose, TtsVoices } from '../../../api/media.ts';
+import type { ServerContext } from '../context.ts';
+import { requirePermission } from '../http/auth.ts';
+import { hiddenAlertMedia } from '../alerts/visibility.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import { MediaRejected, Rejections } from './analysis.ts';
+import type { JobView, MediaItem, MediaMeta, SubmitInput } from './library.ts';
+import { KNOWN_LANGUAGES, normaliseLanguageTag } from './languages.ts';
+import { parseRange } from './range.ts';
+import { MAX_DOCX_BYTES } from './docx.ts';
+import { docxTextOffThread } from './docx-offthread.ts';
+import { checkSpeechText, MAX_TEXT_CHARS, RATE_RANGE } from './tts/engine.ts';
+import { pickVoice } from './tts/espeak.ts';
+import type { Principal } from '../auth/users.ts';
+import { MediaAudio, MediaEntry, MediaItem as MediaItemSchema, MediaJob, MediaLanguages, MediaList, MediaPurpose, TtsVoices } from '../../api/media.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'media' | 'alerts' | 'coverage' | 'sites'>;
 
 const MediaId = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const Wait = Type.Object({ waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'how long to wait for processing before answering 202 (default 300000)' })) });
@@ -58,7 +61,7 @@ function titleOf(raw: string | undefined, fallbackName: string | undefined): str
 }
 
 export const mediaRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const lib = ctx.media.library;
     const tts = ctx.media.tts;

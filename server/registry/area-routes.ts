@@ -1,13 +1,16 @@
 /** The area tree: list, read, create, update, retire, and import from CSV. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { ServerContext } from '../../context.ts';
-import { Errors, LoanetError } from '../../errors.ts';
-import { enforceScope, requirePermission } from '../auth.ts';
-import { AreaImportSummary, AreaList, AreaView } from '../../../api/areas.ts';
-import { areaChangeRefusal, areaCreateRefusal, withinScope } from '../../auth/scope-policy.ts';
-import { parseAreaCsv, AreaImportError } from '../../registry/area-import.ts';
-import type { Area } from '../../registry/areas.ts';
+import type { ServerContext } from '../context.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import { enforceScope, requirePermission } from '../http/auth.ts';
+import { AreaImportSummary, AreaList, AreaView } from '../../api/areas.ts';
+import { areaChangeRefusal, areaCreateRefusal, withinScope } from '../auth/scope-policy.ts';
+import { parseAreaCsv, AreaImportError } from './area-import.ts';
+import type { Area } from './areas.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'areas' | 'audit' | 'broker' | 'config' | 'coverage' | 'fleet'>;
 
 const Level = Type.Union([Type.Literal('province'), Type.Literal('district'), Type.Literal('commune'), Type.Literal('village')]);
 const Lat = Type.Union([Type.Number({ minimum: -90, maximum: 90 }), Type.Null()]);
@@ -29,7 +32,7 @@ const view = (a: Area) => ({
 });
 
 export const areaRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const dv = ctx.config.areaVersion;
     const changed = () => ctx.coverage.invalidate();

@@ -5,15 +5,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import type { ServerContext } from '../../context.ts';
-import { COMMAND_TYPES, type CommandType } from '../../../protocol/index.ts';
-import { enforceScope, requirePermission, type Permission } from '../auth.ts';
-import { siteRefusal } from '../../auth/scope-policy.ts';
-import { Errors } from '../../errors.ts';
-import type { Site } from '../../registry/sites.ts';
-import { conditionShares, type ConditionTransition } from '../../coverage/uptime.ts';
-import { SITE_CONDITIONS, type SiteCondition } from '../../coverage/model.ts';
-import { CommandList, CommandRecord, ExpectedDevice, SiteCreated, SiteCredential, SiteDetail, SiteEvents, SiteList, SiteRetired, SiteUptime, SiteView } from '../../../api/sites.ts';
+import type { ServerContext } from '../context.ts';
+import { COMMAND_TYPES, type CommandType } from '../../protocol/index.ts';
+import { enforceScope, requirePermission, type Permission } from '../http/auth.ts';
+import { siteRefusal } from '../auth/scope-policy.ts';
+import { Errors } from '../errors.ts';
+import type { Site } from './sites.ts';
+import { conditionShares, type ConditionTransition } from '../coverage/uptime.ts';
+import { SITE_CONDITIONS, type SiteCondition } from '../coverage/model.ts';
+import { CommandList, CommandRecord, ExpectedDevice, SiteCreated, SiteCredential, SiteDetail, SiteEvents, SiteList, SiteRetired, SiteUptime, SiteView } from '../../api/sites.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'audit' | 'broker' | 'commands' | 'config' | 'coverage' | 'db' | 'fleet' | 'now' | 'sites'>;
 
 const Kind = Type.Union([Type.Literal('station'), Type.Literal('cluster')]);
 const Lat = Type.Union([Type.Number({ minimum: -90, maximum: 90 }), Type.Null()]);
@@ -21,7 +24,7 @@ const Lon = Type.Union([Type.Number({ minimum: -180, maximum: 180 }), Type.Null(
 const SiteId = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 export const siteRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const view = (s: Site) => {
       const verdict = ctx.fleet.classify(s.id);

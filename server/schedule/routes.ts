@@ -12,16 +12,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import type { ServerContext } from '../../context.ts';
-import { requirePermission } from '../auth.ts';
-import { Errors } from '../../errors.ts';
-import type { User } from '../../auth/users.ts';
-import type { ScheduledItem } from '../../schedule/items-store.ts';
-import { MAX_PERIOD_MS, conflictView, type ItemInput } from '../../schedule/service.ts';
-import { itemStarts, targetSites, type SiteDirectory } from '../../schedule/resolve.ts';
-import { localIso, parseInstant, startOfLocalDay, ScheduleInputError } from '../../schedule/times.ts';
-import type { AreaNode } from '../../registry/model.ts';
-import { ApprovedItem, Calendar, CheckResult, Distribution, ItemList, ItemView, SitePlaylist } from '../../../api/schedule.ts';
+import type { ServerContext } from '../context.ts';
+import { requirePermission } from '../http/auth.ts';
+import { Errors } from '../errors.ts';
+import type { User } from '../auth/users.ts';
+import type { ScheduledItem } from './items-store.ts';
+import { MAX_PERIOD_MS, conflictView, type ItemInput } from './service.ts';
+import { itemStarts, targetSites, type SiteDirectory } from './resolve.ts';
+import { localIso, parseInstant, startOfLocalDay, ScheduleInputError } from './times.ts';
+import type { AreaNode } from '../registry/model.ts';
+import { ApprovedItem, Calendar, CheckResult, Distribution, ItemList, ItemView, SitePlaylist } from '../../api/schedule.ts';
+
+/** What these routes use of the server, and nothing else. */
+export type RouteDeps = Pick<ServerContext, 'coverage' | 'fleet' | 'now' | 'schedule' | 'sites'>;
 
 const TimeIn = Type.Union([Type.String({ minLength: 1, maxLength: 40 }), Type.Integer({ minimum: 0 })], {
   description: 'epoch ms, ISO 8601 with an offset (2026-11-27T06:00:00+07:00), or local Asia/Ho_Chi_Minh time without one (2026-11-27T06:00)',
@@ -68,7 +71,7 @@ const Period = {
 };
 
 export const scheduleRoutes =
-  (ctx: ServerContext): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const svc = ctx.schedule.service;
     const dist = ctx.schedule.distribution;

@@ -106,7 +106,7 @@ describe('the auth, users, audit and as-run contract', () => {
         walk(a.schema, `${name} ${a.status}`, (s, at) => {
           if (s.additionalProperties === true || s.patternProperties !== undefined || Object.keys(s).filter((k) => k !== 'description').length === 0) open.push(at);
         });
-    // The detail's content is the server's own record of an action (server/http/routes/*.ts), never a request's secret.
+    // The detail's content is the server's own record of an action (each feature's routes.ts), never a request's secret.
     expect(open.sort()).toEqual(['GET /api/audit 200.entries[].detail|{}']);
   });
 
