@@ -67,7 +67,7 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
   it('shows the demo fleet\'s coverage with Vietnamese diacritics, a map and the 30-day chart', async () => {
     expect(await text('[data-testid=overview-title]')).toBe('Độ phủ sóng: Tỉnh Lào Cai');
     await page.locator('[data-testid=share-sites]', { hasText: `${SITES} / ${SITES}` }).waitFor();
-    expect(await text('[data-testid=share-sites]')).toContain('100%');
+    expect(await text('[data-testid=share-sites]')).toContain('100 %');
     expect(await text('[data-testid=share-villages]')).toContain(`${SITES - 3} / ${SITES - 3}`);
     expect(await text('[data-testid=share-clusters]')).toContain(`${SITES - 3} / ${SITES - 3}`);
     expect(await page.locator('[data-testid=site-map] circle[data-condition=operational]').count()).toBe(SITES);

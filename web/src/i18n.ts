@@ -95,18 +95,22 @@ export function formatClock(ms: number): string {
   return fmt('time').format(ms);
 }
 
+/** A share (0..1) as a percentage: whole at 0 and from 99.5 %, else one decimal ("96,0 %" / "96.0%"). */
 export function formatShare(share: number | null | undefined): string {
-  return share === null || share === undefined ? '—' : `${(share * 100).toFixed(share >= 0.995 || share === 0 ? 0 : 1).replace('.', current === 'vi' ? ',' : '.')}%`;
+  return share === null || share === undefined ? '—' : formatNumber(share * 100, share >= 0.995 || share === 0 ? 0 : 1, '%');
 }
 
 /**
  * A number as the user's language writes it (vi: decimal comma "219,9"; en:
  * "219.9"), with a fixed count of decimals and, if given, its unit after a
- * space ("96,0 %", "-95 dBm"). The one place the console spells numbers.
+ * space ("219,9 Ω", "-95 dBm"). A percentage follows each language's
+ * typography: Vietnamese spaces it like any unit ("96,0 %"), English does
+ * not ("96.0%"). The one place the console spells numbers.
  */
 export function formatNumber(n: number, decimals = 0, unit?: string): string {
   const f = new Intl.NumberFormat(current === 'vi' ? 'vi-VN' : 'en-GB', { minimumFractionDigits: decimals, maximumFractionDigits: decimals, useGrouping: Math.abs(n) >= 10_000 });
-  return unit ? `${f.format(n)} ${unit}` : f.format(n);
+  if (!unit) return f.format(n);
+  return unit === '%' && current === 'en' ? `${f.format(n)}%` : `${f.format(n)} ${unit}`;
 }
 
 /** The key of a code when the console has words for it (`prefix` + code), else null. */

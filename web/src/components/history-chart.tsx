@@ -7,7 +7,7 @@
  * snapshot, in its first minutes, already shows a line.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { formatClock, formatDay, formatShare, formatTime, t } from '../i18n.ts';
+import { formatClock, formatDay, formatNumber, formatShare, formatTime, t } from '../i18n.ts';
 import type { CoverageHistoryPoint } from '../../../api/index.ts';
 
 const H = 200;
@@ -85,7 +85,7 @@ export function HistoryChart(props: { points: CoverageHistoryPoint[]; from: numb
           <g>
             <line x1={L} x2={W - R} y1={y(s)} y2={y(s)} stroke="#dde1e5" />
             <text x={L - 4} y={y(s) + 4} font-size={FONT} text-anchor="end" fill="#5b6570" data-axis="y">
-              {Math.round(s * 100)}%
+              {formatNumber(Math.round(s * 100), 0, '%')}
             </text>
           </g>
         ))}

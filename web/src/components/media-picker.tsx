@@ -6,7 +6,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, uploadWithProgress } from '../api.ts';
-import { t, type StringKey } from '../i18n.ts';
+import { formatNumber, t, type StringKey } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import type { MediaEntry, MediaItem, MediaJob, MediaList } from '../../../api/index.ts';
 
@@ -119,7 +119,7 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
             </label>
             {progress !== null && (
               <span data-testid="upload-progress">
-                <progress max={1} value={progress} /> {busy || t('uploading', { pct: Math.round(progress * 100) })}
+                <progress max={1} value={progress} /> {busy || t('uploading', { pct: formatNumber(Math.round(progress * 100), 0, '%') })}
               </span>
             )}
           </div>
@@ -138,7 +138,7 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
           </div>
           {job && (
             <p class="muted" data-testid="media-job" data-stage={job.stage}>
-              <progress max={100} value={job.percent} /> {t('mediaMaking', { stage: t(`mediaStage_${job.stage}` as StringKey), pct: job.percent })}
+              <progress max={100} value={job.percent} /> {t('mediaMaking', { stage: t(`mediaStage_${job.stage}` as StringKey), pct: formatNumber(job.percent, 0, '%') })}
             </p>
           )}
           {busy && progress === null && !job && <p class="muted">{busy}</p>}

@@ -5,9 +5,9 @@
 export const vi = {
   mediaLibrary: 'Thư viện âm thanh',
   upload: 'Tải lên',
-  uploading: 'Đang tải lên… {pct}%',
+  uploading: 'Đang tải lên… {pct}',
   processing: 'Đang xử lý…',
-  mediaMaking: '{stage}… {pct}%',
+  mediaMaking: '{stage}… {pct}',
   mediaStage_queued: 'Đang chờ đến lượt',
   mediaStage_receiving: 'Đang nhận tệp',
   mediaStage_synthesizing: 'Đang đọc thành giọng nói',
@@ -71,9 +71,9 @@ export const vi = {
 export const en: Record<keyof typeof vi, string> = {
   mediaLibrary: 'Media library',
   upload: 'Upload',
-  uploading: 'Uploading… {pct}%',
+  uploading: 'Uploading… {pct}',
   processing: 'Processing…',
-  mediaMaking: '{stage}… {pct}%',
+  mediaMaking: '{stage}… {pct}',
   mediaStage_queued: 'Waiting its turn',
   mediaStage_receiving: 'Receiving the file',
   mediaStage_synthesizing: 'Speaking the text',
