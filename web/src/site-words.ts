@@ -90,8 +90,19 @@ export function reasonWords(r: ReasonLike): string {
       key = typeof p.since === 'number' ? 'rsn_sound_not_verified_since' : 'rsn_sound_not_verified';
       v.when = when(p.since);
       break;
+    case 'received_no_sound':
+      key = 'rsn_received_no_sound';
+      v.when = when(p.at);
+      break;
+    case 'played_not_heard':
+      key = 'rsn_played_not_heard';
+      v.level = num(p.levelDb, 1, 'dBFS');
+      v.threshold = num(p.thresholdDb, 1, 'dBFS');
+      break;
     default:
       key = keyOf('rsn_', r.code);
+      // A delivery's end or first sound: when, if the server said.
+      v.at = typeof p.at === 'number' ? t('rsnAt', { when: when(p.at) }) : '';
   }
   if (key) {
     let s = t(key, v);
@@ -99,7 +110,15 @@ export function reasonWords(r: ReasonLike): string {
     for (const [k, x] of Object.entries(v)) s = s.split(`{${k}}`).join(String(x));
     return s;
   }
-  return (lang() === 'vi' ? r.messageVi : r.message) ?? r.message ?? r.code;
+  // The server's words, less the site's own text (an agent's error, in English), which reasonDetail gives apart.
+  const own = (lang() === 'vi' ? r.messageVi : r.message) ?? r.message ?? r.code;
+  const detail = typeof p.detail === 'string' && p.detail ? p.detail : '';
+  return detail ? own.split(`: ${detail}`).join('').split(` (${detail})`).join('') : own;
+}
+
+/** The sites' own words in reasons (an agent's error text, as it sent it): for a title, where a technician can read it. */
+export function reasonDetail(reasons: ReasonLike[]): string {
+  return reasons.map((r) => (typeof r.params?.detail === 'string' ? r.params.detail : '')).filter(Boolean).join('; ');
 }
 
 /** A command's error in words from its code; the site's own words only for a code the console does not know. */
@@ -203,7 +222,7 @@ export function commandWords(type: string): string {
 
 /** An audit action in words (its code stays in the cell's title); a command to a site says which. */
 export function auditActionWords(action: string): string {
-  const cmd = /^site\.command\.(.+)$/.exec(action);
-  if (cmd) return `${t('act_site_command')}: ${commandWords(cmd[1]!)}`;
+  const cmd = /^site\.command\.(.*)$/.exec(action);
+  if (cmd) return cmd[1] ? `${t('act_site_command')}: ${commandWords(cmd[1])}` : t('act_site_command');
   return codeWords('act_', action.replace(/\./g, '_'));
 }

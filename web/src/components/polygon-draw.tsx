@@ -4,8 +4,12 @@
  * (the server decides the targets: POST /api/alerts `polygon`, the same ray
  * casting in server/alerts/targets.ts). Plain SVG over the projection of the
  * site map, so it works offline; points are [latitude, longitude].
+ * Without a pointer (a keyboard, a screen reader, coordinates from a
+ * hazard map), the corners are typed or pasted, one per line, and the
+ * field shows the drawn ones in the same form.
  */
-import { t } from '../i18n.ts';
+import { useEffect, useState } from 'preact/hooks';
+import { formatNumber, lang, t } from '../i18n.ts';
 import type { SiteBrief } from '../../../api/index.ts';
 import { fitProjection } from './projection.ts';
 
@@ -28,9 +32,82 @@ export function inside(p: LatLon, poly: LatLon[]): boolean {
   return hit;
 }
 
+/**
+ * One corner as typed: "22,42 103,97" (the Vietnamese decimal comma, a space
+ * between) or "22.42, 103.97" / "22.42,103.97"; null if it is not a latitude
+ * and a longitude.
+ */
+export function parseCorner(line: string): LatLon | null {
+  const s = line.trim();
+  let parts = s.split(/\s+/).map((p) => p.replace(/[,;]$/, ''));
+  if (parts.length !== 2) parts = s.split(',').map((p) => p.trim());
+  if (parts.length !== 2 || parts.some((p) => !/^[+-]?\d+([.,]\d+)?$/.test(p))) return null;
+  const [lat, lon] = parts.map((p) => Number(p.replace(',', '.'))) as [number, number];
+  return Math.abs(lat) <= 90 && Math.abs(lon) <= 180 ? [lat, lon] : null;
+}
+
+/** Corners typed one per line (or separated by ";"): the polygon, or the first line that is not a corner (1-based). */
+export function parseCorners(text: string): { corners: LatLon[] } | { badLine: number; line: string } {
+  const lines = text.split(/[\n;]/).filter((l) => l.trim() !== '');
+  const corners: LatLon[] = [];
+  for (const [i, l] of lines.entries()) {
+    const c = parseCorner(l);
+    if (!c) return { badLine: i + 1, line: l.trim() };
+    corners.push(c);
+  }
+  return { corners };
+}
+
+/** Corners as the field shows them, in the user's number format (vi: "22,42 103,97"; en: "22.42, 103.97"). */
+function cornersText(poly: LatLon[]): string {
+  const sep = lang() === 'vi' ? ' ' : ', ';
+  return poly.map(([la, lo]) => `${formatNumber(la, 6).replace(/0+$/, '').replace(/[.,]$/, '')}${sep}${formatNumber(lo, 6).replace(/0+$/, '').replace(/[.,]$/, '')}`).join('\n');
+}
+
+/** The keyboard's way: corners typed or pasted, applied at once, with the line that could not be read named. */
+function CornersField(props: { value: LatLon[]; onChange: (p: LatLon[]) => void }) {
+  const [text, setText] = useState(() => cornersText(props.value));
+  const [error, setError] = useState('');
+  useEffect(() => setText(cornersText(props.value)), [props.value]);
+  const apply = () => {
+    const r = parseCorners(text);
+    if ('badLine' in r) return setError(t('cornerUnreadable', { n: r.badLine, line: r.line }));
+    if (r.corners.length > MAX_CORNERS) return setError(t('cornersTooMany', { max: MAX_CORNERS }));
+    setError('');
+    props.onChange(r.corners);
+  };
+  return (
+    <div class="corners" data-testid="corners-field">
+      <label>
+        {t('cornersTyped')}
+        <textarea name="corners" rows={4} value={text} placeholder={t('cornersExample')} onInput={(e) => setText(e.currentTarget.value)} aria-describedby="corners-help" style="width:100%" />
+      </label>
+      <small id="corners-help" class="muted">
+        {t('cornersHelp')}
+      </small>
+      <div class="row">
+        <button type="button" class="secondary" onClick={apply} data-testid="corners-apply">
+          {t('cornersApply')}
+        </button>
+        {error && (
+          <span class="error" role="alert" data-testid="corners-error">
+            {error}
+          </span>
+        )}
+      </div>
+    </div>
+  );
+}
+
 export function PolygonDraw(props: { sites: SiteBrief[]; value: LatLon[]; onChange: (p: LatLon[]) => void }) {
   const placed = props.sites.filter((s) => s.lat !== null && s.lon !== null);
-  if (placed.length === 0) return <p class="muted">{t('noCoords')}</p>;
+  if (placed.length === 0)
+    return (
+      <div data-testid="polygon-draw" data-corners={props.value.length} data-inside={0}>
+        <p class="muted">{t('noCoords')}</p>
+        <CornersField value={props.value} onChange={props.onChange} />
+      </div>
+    );
   const proj = fitProjection(
     placed.map((s) => ({ lat: s.lat!, lon: s.lon! })),
     { width: W, height: H, pad: PAD },
@@ -54,7 +131,7 @@ export function PolygonDraw(props: { sites: SiteBrief[]; value: LatLon[]; onChan
   return (
     <div data-testid="polygon-draw" data-corners={poly.length} data-inside={within.length}>
       <p class="muted">{t('drawHelp')}</p>
-      {/* biome-ignore lint/a11y/useKeyWithClickEvents: a shape is drawn by pointing; the province and commune choices are the keyboard's way to target an alert */}
+      {/* biome-ignore lint/a11y/useKeyWithClickEvents: a shape is drawn by pointing; the corners field below is the keyboard's way to the same shape */}
       <svg viewBox={`0 0 ${W} ${H}`} width="100%" role="img" aria-label={t('drawArea')} onClick={add} style="background:#eef3ef;border-radius:6px;cursor:crosshair;touch-action:manipulation;max-height:60vh;display:block">
         {poly.length >= 3 && <polygon points={pts} fill="rgba(217,48,37,.18)" stroke="var(--faulty)" stroke-width="2" />}
         {poly.length === 2 && <polyline points={pts} fill="none" stroke="var(--faulty)" stroke-width="2" />}
@@ -75,6 +152,7 @@ export function PolygonDraw(props: { sites: SiteBrief[]; value: LatLon[]; onChan
           {t('clearDrawing')}
         </button>
       </div>
+      <CornersField value={poly} onChange={props.onChange} />
     </div>
   );
 }

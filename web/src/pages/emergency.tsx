@@ -7,7 +7,8 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
-import { formatClock, formatShare, formatTime, lang, reasonText, t } from '../i18n.ts';
+import { formatClock, formatNumber, formatShare, formatTime, lang, t } from '../i18n.ts';
+import { reasonDetail, reasonWords } from '../site-words.ts';
 import { useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import type { AlertDetail, AlertSummary, AreaView, CoverageReport, Me, SiteBrief } from '../../../api/index.ts';
@@ -212,7 +213,7 @@ export function EmergencyPage(props: { me: Me }) {
             </label>
             {ownVolume && (
               <label class="inline" style="flex-direction:row;align-items:center;gap:.3rem">
-                <input type="range" name="volume" min={0} max={100} step={5} value={volume} onInput={(e) => setVolume(Number(e.currentTarget.value))} /> <span data-testid="volume-value">{volume}%</span>
+                <input type="range" name="volume" min={0} max={100} step={5} value={volume} onInput={(e) => setVolume(Number(e.currentTarget.value))} /> <span data-testid="volume-value">{formatNumber(volume, 0, '%')}</span>
               </label>
             )}
           </div>
@@ -237,7 +238,7 @@ export function EmergencyPage(props: { me: Me }) {
           )}
           <blockquote>{text}</blockquote>
           <p data-testid="alert-settings">
-            {attention === 'none' ? t('noSignal') : t(attention)} · {t('repeatsN', { n: repeats })} · {ownVolume ? t('volumeN', { n: volume }) : t('siteVolume')} ·{' '}
+            {attention === 'none' ? t('noSignal') : t(attention)} · {t('repeatsN', { n: repeats })} · {ownVolume ? t('volumeN', { n: formatNumber(volume, 0, '%') }) : t('siteVolume')} ·{' '}
             {t('validUntilT', { time: formatClock(Date.now() + validFor * 60_000) })}
           </p>
           {test && <p class="muted">{t('isTest')}</p>}
@@ -402,7 +403,7 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
                     <a href={`/sites/${encodeURIComponent(u.siteId)}`}>{u.name}</a> <span class="muted">{u.areaName ?? ''}</span>
                   </td>
                   <td>{u.status === 'playing' ? t('attentionOnlyNow') : DELIVERY_STATUS[u.status] ? DELIVERY_STATUS[u.status]![lang()] : u.status}</td>
-                  <td>{u.reasons.map((r) => reasonText(r)).join('; ')}</td>
+                  <td title={reasonDetail(u.reasons)}>{u.reasons.map(reasonWords).join('; ')}</td>
                 </tr>
               ))}
             </tbody>
@@ -421,7 +422,7 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
                   <td>
                     <a href={`/sites/${encodeURIComponent(u.siteId)}`}>{u.name}</a> <span class="muted">{u.areaName ?? ''}</span>
                   </td>
-                  <td>{u.reasons.map((r) => reasonText(r)).join('; ')}</td>
+                  <td title={reasonDetail(u.reasons)}>{u.reasons.map(reasonWords).join('; ')}</td>
                 </tr>
               ))}
             </tbody>
@@ -444,7 +445,7 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
                   <a href={`/sites/${encodeURIComponent(u.siteId)}`}>{u.name}</a> <span class="muted">{u.areaName ?? ''}</span>
                 </td>
                 <td>{DELIVERY_STATUS[u.status] ? DELIVERY_STATUS[u.status]![lang()] : u.status}</td>
-                <td>{u.reasons.map((r) => reasonText(r)).join('; ')}</td>
+                <td title={reasonDetail(u.reasons)}>{u.reasons.map(reasonWords).join('; ')}</td>
               </tr>
             ))}
           </tbody>
