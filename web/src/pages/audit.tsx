@@ -4,7 +4,14 @@ import { qs } from '../api.ts';
 import { formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import { auditActionWords, detailLines } from '../site-words.ts';
+import { vi as auditStrings } from '../strings/audit.ts';
 import type { AuditList, AuditQuery } from '../../../api/index.ts';
+
+/** Every action the server records (no code has an underscore), and every command to a site, for the filter's suggestions. */
+const AUDIT_ACTIONS = Object.keys(auditStrings)
+  .filter((k) => k.startsWith('act_') && k !== 'act_site_command')
+  .map((k) => k.slice(4).replace(/_/g, '.'))
+  .concat('site.command.');
 
 /** A yyyy-mm-dd picked in the browser, as the start of that day in Asia/Ho_Chi_Minh (UTC+7, no DST). */
 function dayStart(day: string): number | undefined {
@@ -35,7 +42,13 @@ export function AuditPage() {
         </label>
         <label>
           {t('action')}
-          <input name="action" placeholder="site.command" value={form.action} onInput={field('action')} />
+          {/* A prefix filters a group (site. for every site action): offered in words, the codes kept as the values. */}
+          <input name="action" list="audit-actions" placeholder={t('actionHint')} value={form.action} onInput={field('action')} />
+          <datalist id="audit-actions">
+            {AUDIT_ACTIONS.map((a) => (
+              <option value={a}>{auditActionWords(a)}</option>
+            ))}
+          </datalist>
         </label>
         <label>
           {t('from')}
