@@ -1,5 +1,5 @@
 /**
- * Hostile .docx files for tests: a zip whose one entry's declared size lies,
+ * Hostile .docx files for tests and benchmarks: a zip whose one entry's declared size lies,
  * and a deflate stream that inflates to many megabytes of repeated XML while
  * staying about a thousand times smaller, built without ever holding the
  * inflated text (one full-flushed block of 1 MiB, repeated).
@@ -24,9 +24,11 @@ export interface ZipEntry {
   declaredSize: number;
   /** 8: deflate (default), 0: stored. */
   method?: number;
+  /** CRC-32 of the inflated data; default 0 (loanet does not need it to refuse a bomb; a valid file has it). */
+  crc?: number;
 }
 
-/** A zip archive of the entries as given: no CRC (loanet does not need it to refuse), sizes as declared. */
+/** A zip archive of the entries as given: sizes as declared, CRCs as given. */
 export function zipArchive(entries: readonly ZipEntry[]): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
@@ -38,6 +40,7 @@ export function zipArchive(entries: readonly ZipEntry[]): Buffer {
     lh.writeUInt32LE(0x04034b50, 0);
     lh.writeUInt16LE(20, 4);
     lh.writeUInt16LE(method, 8);
+    lh.writeUInt32LE((e.crc ?? 0) >>> 0, 14);
     lh.writeUInt32LE(e.data.length, 18);
     lh.writeUInt32LE(e.declaredSize >>> 0, 22);
     lh.writeUInt16LE(name.length, 26);
@@ -46,6 +49,7 @@ export function zipArchive(entries: readonly ZipEntry[]): Buffer {
     ch.writeUInt16LE(20, 4);
     ch.writeUInt16LE(20, 6);
     ch.writeUInt16LE(method, 10);
+    ch.writeUInt32LE((e.crc ?? 0) >>> 0, 16);
     ch.writeUInt32LE(e.data.length, 20);
     ch.writeUInt32LE(e.declaredSize >>> 0, 24);
     ch.writeUInt16LE(name.length, 28);

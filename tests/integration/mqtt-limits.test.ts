@@ -11,6 +11,7 @@ import { loadConfig } from '../../server/config.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import type { EmbeddedBroker } from '../../server/fleet/broker.ts';
 import { SITE_PACKET_LIMITS } from '../../server/fleet/packet-limit.ts';
+import { connectPacket as connectBytes, publishPacket, str, subscribePacket, varint } from '../helpers/mqtt-bytes.ts';
 import { encodeJson, siteTopic, PROTOCOL_VERSION, MAX_JSON_PAYLOAD_BYTES } from '../../protocol/index.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir, waitFor } from '../helpers/server.ts';
 import fs from 'node:fs';
@@ -42,27 +43,9 @@ async function api<T = any>(method: string, url: string, body?: unknown): Promis
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
-// ---------------------------------------------------------------- MQTT 3.1.1 by hand ----
+// ---------------------------------------------------------------- MQTT 3.1.1 by hand (tests/helpers/mqtt-bytes.ts) ----
 
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-const str = (s: string | Buffer) => {
-  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-};
-const packet = (first: number, body: Buffer) => Buffer.concat([Buffer.from([first]), varint(body.length), body]);
-const connectPacket = (clientId: string, username: string, password: string) =>
-  packet(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 60]), str(clientId), str(username), str(password)]));
-const publishPacket = (topic: string, payload: Buffer, o: { qos: 0 | 1; retain?: boolean; id?: number }) =>
-  packet(0x30 | (o.qos << 1) | (o.retain ? 1 : 0), Buffer.concat([str(topic), o.qos ? Buffer.from([(o.id ?? 1) >> 8, (o.id ?? 1) & 0xff]) : Buffer.alloc(0), payload]));
+const connectPacket = (clientId: string, username: string, password: string) => connectBytes({ clientId, username, password });
 
 /** A PUBLISH of exactly `total` bytes, fixed header included (the Remaining Length takes 1–4 bytes). */
 function sizedPublish(topic: string, total: number, o: { qos: 0 | 1; retain?: boolean; id?: number }): Buffer {
@@ -286,13 +269,13 @@ describe('untrusted strings in the log', () => {
   it('a denied subscription logs its topic cut and escaped; a 64 KB topic closes the connection and is not logged at all', async () => {
     const r = await loggedIn(site.siteId, site.secret);
     const topic = `loanet/v1/sites/other/cmd\u001b[2J${'t'.repeat(3500)}`;
-    r.socket.write(packet(0x82, Buffer.concat([Buffer.from([0, 11]), str(topic), Buffer.from([1])])));
+    r.socket.write(subscribePacket(11, [{ topic, qos: 1 }]));
     await waitFor('SUBACK refusing it', () => r.bytes().includes(Buffer.from([0x90, 0x03, 0, 11, 0x80])), 5000, 10);
     const line = logLines.find((l) => String(l.msg).startsWith('subscribe denied') && String(l.topic).startsWith('loanet/v1/sites/other/cmd'));
     expect(line!.topic).toBe(`loanet/v1/sites/other/cmd\\x1b[2J${'t'.repeat(200 - 32)}…(${topic.length} chars)`);
     expect(String(line!.msg).length).toBeLessThan(600);
     const huge = 'h'.repeat(64 * 1024 - 1);
-    r.socket.write(packet(0x82, Buffer.concat([Buffer.from([0, 12]), str(huge), Buffer.from([1])])));
+    r.socket.write(subscribePacket(12, [{ topic: huge, qos: 1 }]));
     await closedWithin(r);
     expect(rawLog.some((l) => l.includes('hhhhhhhhhhhhhhhhhhhh'))).toBe(false);
   });

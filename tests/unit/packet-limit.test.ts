@@ -12,42 +12,11 @@ import {
 import fs from 'node:fs';
 import path from 'node:path';
 import { MOSQUITTO_MAX_PACKET_SIZE, mosquittoLimitsConf } from '../../server/fleet/mosquitto-files.ts';
+import { connectPacket, packet, publishPacket, str, varint } from '../helpers/mqtt-bytes.ts';
 import { MAX_PLAYLIST_BYTES, MAX_JSON_PAYLOAD_BYTES, decodeClockRequest, decodeState, siteTopic, PROTOCOL_VERSION } from '../../protocol/index.ts';
 
-// ---------------------------------------------------------------- MQTT bytes, written by hand (MQTT 3.1.1 §2, §3) ----
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-function packet(type: number, flags: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([(type << 4) | flags]), varint(body.length), body]);
-}
-
-function str(s: string | Buffer): Buffer {
-  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([len, b]);
-}
-
-function publish(topic: string, payload: Buffer, qos: 0 | 1 = 1, retain = false): Buffer {
-  const id = qos ? Buffer.from([0, 1]) : Buffer.alloc(0);
-  return packet(3, (qos << 1) | (retain ? 1 : 0), Buffer.concat([str(topic), id, payload]));
-}
-
-function connect(o: { clientId: string; username: string; password: string; willTopic: string; willPayload: Buffer }): Buffer {
-  const flags = 0x80 | 0x40 | 0x20 | 0x08 | 0x04 | 0x02; // username, password, will retain, will QoS 1, will, clean session
-  const body = Buffer.concat([str('MQTT'), Buffer.from([4, flags, 0, 60]), str(o.clientId), str(o.willTopic), str(o.willPayload), str(o.username), str(o.password)]);
-  return packet(1, 0, body);
-}
+// MQTT bytes, written by hand (tests/helpers/mqtt-bytes.ts).
+const publish = (topic: string, payload: Buffer, qos: 0 | 1 = 1, retain = false) => publishPacket(topic, payload, { qos, retain });
 
 /** Cut `bytes` into chunks at the given (sorted, deduplicated) offsets. */
 function split(bytes: Buffer, cuts: number[]): Buffer[] {
@@ -138,12 +107,11 @@ describe('packet size limits: the legitimate maximum of each message fits with m
   });
 
   it('CONNECT: the longest an agent sends (ids at 64, its 43-character secret, the worst will) is under a third of the limit before login', () => {
-    const bytes = connect({
+    const bytes = connectPacket({
       clientId: LONGEST_SITE,
       username: LONGEST_SITE,
       password: 'x'.repeat(43),
-      willTopic: siteTopic(LONGEST_SITE, 'state'),
-      willPayload: Buffer.from(JSON.stringify(worstState(LONGEST_SITE))),
+      will: { topic: siteTopic(LONGEST_SITE, 'state'), payload: Buffer.from(JSON.stringify(worstState(LONGEST_SITE))) },
     }).length;
     expect(bytes).toBeLessThan(SITE_PACKET_LIMITS.beforeAuth / 3);
   });
@@ -208,7 +176,7 @@ describe('PacketSizeGuard', () => {
     fc.record({ kind: fc.constant('other' as const), type: fc.integer({ min: 1, max: 14 }).filter((t) => t !== 3), size: fc.integer({ min: 0, max: 400 }) }),
   );
   const encode = (p: fc.Arbitrary<unknown> extends never ? never : { kind: 'publish'; topic: string; size: number; qos: 0 | 1; retain: boolean } | { kind: 'other'; type: number; size: number }): Buffer =>
-    p.kind === 'publish' ? publish(p.topic, Buffer.alloc(p.size, 0x61), p.qos, p.retain) : packet(p.type, p.type === 8 ? 2 : 0, Buffer.alloc(p.size, 0x62));
+    p.kind === 'publish' ? publish(p.topic, Buffer.alloc(p.size, 0x61), p.qos, p.retain) : packet((p.type << 4) | (p.type === 8 ? 2 : 0), Buffer.alloc(p.size, 0x62));
 
   for (const stage of ['before-auth', 'site'] as PacketStage[]) {
     it(`property (${stage}): every packet within its limit passes unchanged, in order; the first over it stops the stream; nothing after`, () => {

@@ -24,6 +24,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { varint } from '../../helpers/mqtt-bytes.ts';
+import { zipArchive } from '../../helpers/zip-bomb.ts';
 
 const URL_ = process.env.LOANET_URL!;
 const TOKEN = process.env.LOANET_TOKEN!;
@@ -79,50 +81,10 @@ async function zipBomb(mb: number): Promise<Buffer> {
   await ended;
   const doc = Buffer.concat(parts);
   const types = Buffer.from('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>');
-  const files = [
-    { name: '[Content_Types].xml', method: 0, crc: zlib.crc32(types), size: types.length, data: types },
-    { name: 'word/document.xml', method: 8, crc, size, data: doc },
-  ];
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const f of files) {
-    const name = Buffer.from(f.name);
-    const l = Buffer.alloc(30);
-    l.writeUInt32LE(0x04034b50, 0);
-    l.writeUInt16LE(20, 4);
-    l.writeUInt16LE(0, 6);
-    l.writeUInt16LE(f.method, 8);
-    l.writeUInt32LE(0, 10);
-    l.writeUInt32LE(f.crc >>> 0, 14);
-    l.writeUInt32LE(f.data.length, 18);
-    l.writeUInt32LE(f.size, 22);
-    l.writeUInt16LE(name.length, 26);
-    l.writeUInt16LE(0, 28);
-    const c = Buffer.alloc(46);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE(20, 4);
-    c.writeUInt16LE(20, 6);
-    c.writeUInt16LE(0, 8);
-    c.writeUInt16LE(f.method, 10);
-    c.writeUInt32LE(0, 12);
-    c.writeUInt32LE(f.crc >>> 0, 16);
-    c.writeUInt32LE(f.data.length, 20);
-    c.writeUInt32LE(f.size, 24);
-    c.writeUInt16LE(name.length, 28);
-    c.writeUInt32LE(offset, 42);
-    locals.push(l, name, f.data);
-    centrals.push(c, name);
-    offset += 30 + name.length + f.data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(files.length, 8);
-  end.writeUInt16LE(files.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  const zip = Buffer.concat([...locals, cd, end]);
+  const zip = zipArchive([
+    { name: '[Content_Types].xml', method: 0, crc: zlib.crc32(types), declaredSize: types.length, data: types },
+    { name: 'word/document.xml', method: 8, crc, declaredSize: size, data: doc },
+  ]);
   fs.writeFileSync(cache, zip);
   return zip;
 }
@@ -192,15 +154,7 @@ function hugeConnect(): Promise<void> {
     sock.on('connect', () => {
       stats.connects++;
       // Fixed header: CONNECT, then the remaining length 250 MB as an MQTT variable-length integer.
-      const len: number[] = [];
-      let x = DECLARED;
-      do {
-        let b = x % 128;
-        x = Math.floor(x / 128);
-        if (x > 0) b |= 0x80;
-        len.push(b);
-      } while (x > 0);
-      sock.write(Buffer.from([0x10, ...len]));
+      sock.write(Buffer.concat([Buffer.from([0x10]), varint(DECLARED)]));
       pump();
     });
     sock.on('error', () => stats.connectErrors++);

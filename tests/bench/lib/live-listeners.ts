@@ -18,42 +18,12 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { areaAudioTopic, areaControlTopic } from '../../../protocol/index.ts';
+import { connectPacket, subscribePacket } from '../../helpers/mqtt-bytes.ts';
 
 const [url, file, areaKey] = process.argv.slice(2) as [string, string, string];
 const sites = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<{ id: string; secret: string }>;
 const { hostname, port } = new URL(url);
 const KEEPALIVE_S = 60;
-
-/** MQTT variable-length "remaining length". */
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-const str = (s: string) => {
-  const b = Buffer.from(s, 'utf8');
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([len, b]);
-};
-function packet(firstByte: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.of(firstByte), remainingLength(body.length), body]);
-}
-function connectPacket(clientId: string, username: string, password: string): Buffer {
-  const keepalive = Buffer.alloc(2);
-  keepalive.writeUInt16BE(KEEPALIVE_S);
-  // Protocol "MQTT", level 4 (3.1.1), flags: username, password, clean session.
-  return packet(0x10, Buffer.concat([str('MQTT'), Buffer.of(4, 0xc2), keepalive, str(clientId), str(username), str(password)]));
-}
-function subscribePacket(topics: string[]): Buffer {
-  // Packet id 1; every topic at QoS 0 (a late audio frame is useless, as for the agents).
-  return packet(0x82, Buffer.concat([Buffer.of(0, 1), ...topics.map((t) => Buffer.concat([str(t), Buffer.of(0)]))]));
-}
 
 interface Listener {
   socket: net.Socket;
@@ -72,7 +42,7 @@ function listen(site: { id: string; secret: string }): Promise<Listener> {
       reject(new Error(`${site.id}: ${e.message}`));
     };
     socket.once('error', fail);
-    socket.once('connect', () => socket.write(connectPacket(site.id, site.id, site.secret)));
+    socket.once('connect', () => socket.write(connectPacket({ clientId: site.id, username: site.id, password: site.secret, keepaliveS: KEEPALIVE_S })));
     socket.on('data', (chunk: Buffer) => {
       const buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       let at = 0;
@@ -101,7 +71,8 @@ function listen(site: { id: string; secret: string }): Promise<Listener> {
         } else if (type === 2 && state === 'connack') {
           if (buf[i + 1] !== 0) return fail(new Error(`CONNACK refused (code ${buf[i + 1]})`));
           state = 'suback';
-          socket.write(subscribePacket([areaAudioTopic(areaKey), areaControlTopic(areaKey)]));
+          // Every topic at QoS 0: a late audio frame is useless, as for the agents.
+          socket.write(subscribePacket(1, [areaAudioTopic(areaKey), areaControlTopic(areaKey)].map((topic) => ({ topic, qos: 0 as const }))));
         } else if (type === 9 && state === 'suback') {
           state = 'open';
           socket.off('error', fail);
