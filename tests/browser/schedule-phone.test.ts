@@ -9,15 +9,12 @@
  * username rule is written beside the field. A screenshot per page and size
  * goes to test-output/screenshots/.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { waitFor, type TestServer } from '../helpers/server.ts';
+import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
-import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../tools/api-client.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const COMMUNE = '02683'; // Xã Bát Xát
@@ -36,8 +33,7 @@ const LONG_TITLE = 'Bản tin phòng chống thiên tai và tìm kiếm cứu n�
 const run = haveTools('chromium', 'ffmpeg');
 
 let t: TestServer;
-let fleet: FleetRunner;
-let browser: Browser;
+let c: ConsoleSetup | undefined;
 let page: Page;
 let dir: string;
 let mediaId: string;
@@ -102,39 +98,34 @@ async function createItem(body: Record<string, unknown>): Promise<string> {
 
 beforeAll(async () => {
   if (!run) return;
-  dir = tempDir('loanet-schedule-phone-');
-  // History snapshots hourly: the test takes the ones it wants, as a network in its first minutes has them.
-  t = await startTestServer({ LOANET_HEARTBEAT_S: String(HEARTBEAT_S), LOANET_HISTORY_S: '3600' });
-  await importLaoCai2025(t);
-  fleet = new FleetRunner({ api: new LoanetClient(t.baseUrl, t.token), mqtt: { host: '127.0.0.1', port: t.server.mqttPort }, sites: SITES, heartbeatS: HEARTBEAT_S, credentialsFile: null, area: COMMUNE, idPrefix: 'sp' });
-  await fleet.start();
-  await waitFor(`${SITES} sites online`, async () => (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body.sites === SITES && (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body.offline === 0, 60_000, 250);
+  c = await startConsole({
+    dirPrefix: 'loanet-schedule-phone-',
+    // History snapshots hourly: the test takes the ones it wants, as a network in its first minutes has them.
+    env: { LOANET_HEARTBEAT_S: String(HEARTBEAT_S), LOANET_HISTORY_S: '3600' },
+    fleets: [{ sites: SITES, area: COMMUNE, kind: 'whole', heartbeatS: HEARTBEAT_S, idPrefix: 'sp' }],
+    async prepare(s) {
+      ({ t, dir } = s);
+      await waitFor(`${SITES} sites online`, async () => (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body.sites === SITES && (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body.offline === 0, 60_000, 250);
 
-  const wav = path.join(dir, 'ban-tin.wav');
-  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-ac', '1', wav);
-  const up = await uploadFile(t, wav, { title: LONG_TITLE });
-  expect(up.status, JSON.stringify(up.body)).toBe(201);
-  mediaId = up.body.id;
-  await waitFor('the bulletin ready', async () => (await t.api('GET', `/api/media/${mediaId}`)).body.status === 'ready', 60_000, 200);
+      const wav = path.join(dir, 'ban-tin.wav');
+      ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-ac', '1', wav);
+      const up = await uploadFile(t, wav, { title: LONG_TITLE });
+      expect(up.status, JSON.stringify(up.body)).toBe(201);
+      mediaId = up.body.id;
+      await waitFor('the bulletin ready', async () => (await t.api('GET', `/api/media/${mediaId}`)).body.status === 'ready', 60_000, 200);
 
-  // A daily bulletin at 06:30, approved; a one-off draft tomorrow.
-  const today = localInput(Date.now()).slice(0, 10);
-  dailyId = await createItem({ title: 'Bản tin sáng', mediaId, targets: { areas: [COMMUNE] }, start: { dtstart: `${today}T06:30`, rrule: 'FREQ=DAILY;BYHOUR=6;BYMINUTE=30' } });
-  expect((await t.api('POST', `/api/schedule/items/${dailyId}/approve`)).status).toBe(200);
-
-  browser = await launchBrowser();
-  page = await browser.context.newPage();
-  page.setDefaultTimeout(60_000); // a bound on a hang: a loaded machine takes seconds per step
-  await page.setViewportSize({ width: 390, height: 844 });
-  await loginThroughForm(page, t.baseUrl, 'admin', ADMIN_PASSWORD);
+      // A daily bulletin at 06:30, approved; a one-off draft tomorrow.
+      const today = localInput(Date.now()).slice(0, 10);
+      dailyId = await createItem({ title: 'Bản tin sáng', mediaId, targets: { areas: [COMMUNE] }, start: { dtstart: `${today}T06:30`, rrule: 'FREQ=DAILY;BYHOUR=6;BYMINUTE=30' } });
+      expect((await t.api('POST', `/api/schedule/items/${dailyId}/approve`)).status).toBe(200);
+    },
+    viewport: { width: 390, height: 844 },
+    pageTimeoutMs: 60_000,
+  });
+  page = c.page;
 }, 240_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await fleet?.stop();
-  await t?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => c?.stop());
 
 describe.skipIf(!run)('the schedule page, the chart and the users form on a phone and a laptop', { timeout: 300_000 }, () => {
   for (const size of SIZES) {
