@@ -12,6 +12,7 @@ import type { AuditLog } from './audit.ts';
 import type { LiveService } from './live/service.ts';
 import type { FleetState } from './fleet/fleet-state.ts';
 import type { SiteMessageIngest } from './fleet/ingest.ts';
+import type { SiteHistory } from './fleet/site-history.ts';
 import type { CommandService } from './fleet/commands.ts';
 import type { BrokerLink, SiteAuthority } from './fleet/broker.ts';
 import type { CoverageService } from './coverage/service.ts';
@@ -45,6 +46,8 @@ export interface ServerContext {
   loginLimits: LoginLimiter;
   audit: AuditLog;
   fleet: FleetState;
+  /** What FleetState wrote of each site's connects, faults, sound checks and condition changes, read back. */
+  siteHistory: SiteHistory;
   ingest: SiteMessageIngest;
   commands: CommandService;
   /** Live streams: sources, pacing, frames on the area audio channels, site statistics. */

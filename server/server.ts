@@ -17,6 +17,7 @@ import { defaultPasswordPolicy } from './auth/password-policy.ts';
 import { AuditLog } from './audit.ts';
 import { FleetState } from './fleet/fleet-state.ts';
 import { SiteMessageIngest } from './fleet/ingest.ts';
+import { SiteHistory } from './fleet/site-history.ts';
 import { EventAcker } from './fleet/event-acks.ts';
 import { ClockResponder } from './fleet/clock-responder.ts';
 import { CommandService } from './fleet/commands.ts';
@@ -196,6 +197,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     loginLimits: new LoginLimiter(config.login),
     audit,
     fleet,
+    siteHistory: new SiteHistory(db),
     ingest,
     commands,
     live,

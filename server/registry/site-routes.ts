@@ -11,12 +11,12 @@ import { enforceScope, requirePermission, type Permission } from '../http/auth.t
 import { siteRefusal } from '../auth/scope-policy.ts';
 import { Errors } from '../errors.ts';
 import type { Site } from './sites.ts';
-import { conditionShares, type ConditionTransition } from '../coverage/uptime.ts';
-import { SITE_CONDITIONS, type SiteCondition } from '../coverage/model.ts';
+import { conditionShares } from '../coverage/uptime.ts';
+import { SITE_CONDITIONS } from '../coverage/model.ts';
 import { CommandList, CommandRecord, ExpectedDevice, SiteCreated, SiteCredential, SiteDetail, SiteEvents, SiteList, SiteRetired, SiteUptime, SiteView } from '../../api/sites.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'audit' | 'broker' | 'commands' | 'config' | 'coverage' | 'db' | 'fleet' | 'now' | 'sites'>;
+export type RouteDeps = Pick<ServerContext, 'audit' | 'broker' | 'commands' | 'config' | 'coverage' | 'siteHistory' | 'fleet' | 'now' | 'sites'>;
 
 const Kind = Type.Union([Type.Literal('station'), Type.Literal('cluster')]);
 const Lat = Type.Union([Type.Number({ minimum: -90, maximum: 90 }), Type.Null()]);
@@ -207,13 +207,7 @@ export const siteRoutes =
       },
       async (req) => {
         const { site } = siteFor(req, req.params.id, 'read');
-        const q = req.query;
-        const rows = ctx.db
-          .prepare(
-            `SELECT at, type, condition, detail FROM site_events WHERE site_id = ? AND at >= ? AND at < ? ${q.type ? 'AND type = ?' : ''} ORDER BY id DESC LIMIT ?`,
-          )
-          .all(...([site.id, q.from ?? 0, q.to ?? Number.MAX_SAFE_INTEGER, ...(q.type ? [q.type] : []), q.limit ?? 200] as Array<string | number>)) as Array<{ at: number; type: string; condition: string | null; detail: string | null }>;
-        return { events: rows.map((r) => ({ at: r.at, type: r.type, condition: r.condition, detail: r.detail ? JSON.parse(r.detail) : null })) };
+        return { events: ctx.siteHistory.events(site.id, req.query) };
       },
     );
 
@@ -233,11 +227,8 @@ export const siteRoutes =
         const { site } = siteFor(req, req.params.id, 'read');
         const to = req.query.to ?? ctx.now();
         const from = req.query.from ?? to - 30 * 86_400_000;
-        const before = ctx.db.prepare("SELECT condition FROM site_events WHERE site_id = ? AND type = 'condition' AND at <= ? ORDER BY id DESC LIMIT 1").get(site.id, from) as { condition: SiteCondition } | undefined;
-        const transitions = ctx.db
-          .prepare("SELECT at, condition FROM site_events WHERE site_id = ? AND type = 'condition' AND at > ? AND at < ? ORDER BY id")
-          .all(site.id, from, to) as ConditionTransition[];
-        return { siteId: site.id, ...conditionShares(transitions, { from: Math.max(from, site.createdAt), to }, before?.condition ?? 'unverified') };
+        const { before, transitions } = ctx.siteHistory.conditions(site.id, from, to);
+        return { siteId: site.id, ...conditionShares(transitions, { from: Math.max(from, site.createdAt), to }, before ?? 'unverified') };
       },
     );
 
