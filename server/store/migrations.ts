@@ -2,6 +2,11 @@
  * Versioned schema migrations. Append only: a released migration is never
  * edited; a change is a new entry. Each runs in a transaction and is recorded
  * in schema_migrations, so a half-applied migration cannot exist.
+ *
+ * Long by design: the schema's whole history in one ordered list, read top
+ * to bottom, where a reviewer sees every step a store on a board or a server
+ * still has to take. It grows by one entry per schema change and holds no
+ * logic.
  */
 export interface Migration {
   version: number;
