@@ -18,6 +18,7 @@ import { FileMediaCache } from './media-cache/cache.ts';
 import { AgentConfigError, loadAgentConfig, type AgentFileConfig } from './config.ts';
 import { createDeviceGateway } from './devices/factory.ts';
 import { DEFAULT_ENROL_FILE, ENROL_USAGE, EnrolError, enrolFromFile, needsEnrolment, readEnrolFile, runEnrolCommand } from './enrol.ts';
+import { SystemdNotifier, WatchdogGate } from './systemd-notify.ts';
 
 const USAGE = 'usage: npm run agent -- --config FILE';
 
@@ -116,12 +117,14 @@ async function main(): Promise<void> {
   // fleet runner); this one keeps the process up while the link is down.
   const keepAlive = setInterval(() => {}, 1 << 30);
   let stopping = false;
+  const notifier = new SystemdNotifier({ log: { info: (m) => console.log(`loanet agent: ${m}`), warn: (m) => console.warn(`loanet agent: ${m}`) } });
   const shutdown = (signal: string) => {
     if (stopping) {
       console.error(`loanet agent: ${signal} again, exiting without a clean stop`);
       process.exit(1);
     }
     stopping = true;
+    notifier.stopping();
     console.log(`loanet agent: ${signal}, stopping`);
     agent
       .stop({ graceful: true })
@@ -141,6 +144,8 @@ async function main(): Promise<void> {
   console.log(`loanet agent ${config.agentVersion}: site ${config.siteId} → ${config.server.mqttUrl}`);
   if (opusFec.available) console.log(`loanet agent: libopus ${opusFec.libopus}, lost live packets rebuilt from in-band FEC`);
   else console.warn(`loanet agent: WARNING: ${opusFec.why}; lost live packets are concealed (PLC) only`);
+  // Under systemd (Type=notify): ready now that it plays from disk; the watchdog pings only while its loop is alive.
+  notifier.ready(`site ${config.siteId}`, new WatchdogGate(config.heartbeatIntervalS * 1000), () => ({ now: monotonicEpochMs(), ...agent.stats }));
 }
 
 main().catch((e: unknown) => {
