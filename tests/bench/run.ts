@@ -12,6 +12,8 @@
  *   media-ingest.ts          one hour of speech (espeak-ng, looped) through POST /api/media: × real time
  *   playlist-distribution.ts the server's cost of computing, publishing and recording every site's playlist
  *   alert-delivery.ts        API call → first sound on the simulated amplifiers, 500/1,000/3,000 sites, and with 5% reconnecting; aedes and Mosquitto
+ *   alert-fleet.ts           the alert-fleet test's steps timed at 24 and 500 sites side by side (server and agents in one process): every site confirmed,
+ *                            completed, the returning sites, an IPAWS CAP message played everywhere, a cancel stopping every site
  *   alert-dispatch.ts        API and CAP call → alert_start at a subscriber, idle and under hostile load (zip bomb, full TTS queue, 250 MB CONNECTs, 1,000 SSE): p50/p99, ratio
  *   playout-accuracy.ts      one bulletin scheduled to 500 simulated sites: start error p50/p99/max on their amplifiers, bytes fetched per site; aedes and Mosquitto
  *   live-broadcast.ts        a live voice to 100/1,000/3,000 sites: mouth-to-speaker, true play-time skew, loss after concealment, bytes per site vs Opus, server CPU per 100 sites;
@@ -40,6 +42,7 @@ import { runMediaIngestBench } from './media-ingest.ts';
 import { runPlaylistDistributionBench } from './playlist-distribution.ts';
 import { runAlertDeliveryBench } from './alert-delivery.ts';
 import { runAlertDispatchBench } from './alert-dispatch.ts';
+import { runAlertFleetBench } from './alert-fleet.ts';
 import { runPlayoutAccuracyBench } from './playout-accuracy.ts';
 import { runLiveBroadcastBench, runLiveJitterBench } from './live-broadcast.ts';
 import { runMediaFetchBench } from './media-fetch.ts';
@@ -73,6 +76,8 @@ const SCENARIOS: Scenario[] = [
   { name: 'media-ingest', run: runMediaIngestBench, lane: 'own' },
   { name: 'playlist-distribution', run: runPlaylistDistributionBench, lane: 'own' },
   { name: 'alert-delivery', run: runAlertDeliveryBench, lane: 'alert' },
+  // Its own server in this process, as the test runs it: the agents' cost is part of the figure.
+  { name: 'alert-fleet', run: runAlertFleetBench, lane: 'own' },
   // Its own server: the hostile load and the raised SSE caps must not touch the shared stacks.
   { name: 'alert-dispatch', run: runAlertDispatchBench, lane: 'own' },
   { name: 'playout-accuracy', run: runPlayoutAccuracyBench, lane: 'alert' },
