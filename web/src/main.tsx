@@ -55,7 +55,7 @@ function App() {
 
   const langSwitch = (
     // biome-ignore lint/a11y/useSemanticElements: a fieldset would break the header's one line; role=group names the two buttons as one control
-    <span class="lang" role="group" aria-label="language">
+    <span class="lang" role="group" aria-label={t('language')}>
       {(['vi', 'en'] as const).map((l) => (
         <button type="button" class={lang() === l ? '' : 'secondary'} aria-pressed={lang() === l} data-lang={l} onClick={() => switchLang(l)}>
           {l === 'vi' ? 'Tiếng Việt' : 'English'}

@@ -162,11 +162,18 @@ export function eventWords(type: string, d: Params | null | undefined): string {
 
 /** Keys whose value is a moment (epoch ms): shown as the province's time. */
 const TIME_KEYS = new Set(['at', 'validUntil', 'validFrom', 'expiresAt', 'since', 'until']);
-/** Keys that mean nothing to a reader (a file's hash): left out. */
-const HIDDEN_KEYS = new Set(['sha256']);
+/** Keys that mean nothing to a reader (a file's hash) or carry the server's own prose (a stream's end detail, for the title): left out. */
+const HIDDEN_KEYS = new Set(['sha256', 'detail']);
+/** Keys whose values are area keys (2025.02683): shown by the area's name when the page knows it. */
+const AREA_KEYS = new Set(['area', 'areas', 'areaKeys', 'channels', 'parent']);
+
+/** Names the page knows for codes in details (an area's key → its name). */
+export interface DetailNames {
+  area?: (key: string) => string | undefined;
+}
 
 /** A value of a detail in words: yes/no, numbers the language's way, codes by their words, lists and objects as "key: value". */
-function valueWords(key: string, v: unknown, depth: number): string {
+function valueWords(key: string, v: unknown, depth: number, names: DetailNames): string {
   if (v === null || v === undefined) return t('valueNone');
   if (typeof v === 'boolean') return v ? t('boolYes') : t('boolNo');
   if (typeof v === 'number') {
@@ -176,13 +183,14 @@ function valueWords(key: string, v: unknown, depth: number): string {
   }
   if (typeof v === 'string') {
     if (key === 'kind' || key === 'role') return kindOrRole(key, v);
+    if (AREA_KEYS.has(key)) return names.area?.(v) ?? v;
     const k = keyOf(`av_${key}_`, v);
     if (k) return t(k);
     return v.length > 120 ? `${v.slice(0, 119)}…` : v;
   }
   if (Array.isArray(v)) {
     if (key === 'changed') return v.length === 0 ? t('valueNone') : v.map((x) => codeWords('ak_', String(x))).join(', ');
-    return v.length === 0 ? t('valueNone') : v.slice(0, 10).map((x) => valueWords(key, x, depth + 1)).join(', ') + (v.length > 10 ? ', …' : '');
+    return v.length === 0 ? t('valueNone') : v.slice(0, 10).map((x) => valueWords(key, x, depth + 1, names)).join(', ') + (v.length > 10 ? ', …' : '');
   }
   if (typeof v === 'object' && depth < 3) {
     const o = v as Params;
@@ -191,18 +199,19 @@ function valueWords(key: string, v: unknown, depth: number): string {
     // A schedule's start: the moment, or how it repeats.
     if (key === 'start' && typeof o.at === 'number') return formatTime(o.at);
     if (key === 'start' && typeof o.rrule === 'string' && typeof o.dtstart === 'string') return recurrenceText({ dtstart: o.dtstart, rrule: o.rrule }) ?? o.dtstart;
-    const inner = detailLines(o, depth + 1);
+    const inner = detailLines(o, depth + 1, names);
     return inner.length ? `(${inner.join(', ')})` : t('valueNone');
   }
   return '…';
 }
 
 /** A detail object as readable "key: value" lines, the keys and the coded values the console knows in words. */
-export function detailLines(d: Params, depth = 0): string[] {
+export function detailLines(d: Params, depth = 0, names: DetailNames = {}): string[] {
   return Object.entries(d)
     .filter(([k, v]) => v !== undefined && !HIDDEN_KEYS.has(k))
     .slice(0, 20)
-    .map(([k, v]) => `${codeWords('ak_', k)}: ${valueWords(k, v, depth)}`);
+    // "level" is a volume's (a number) or an area's (a word: province, commune…): each has its own label.
+    .map(([k, v]) => `${k === 'level' && typeof v === 'string' ? t('ak_level_area') : codeWords('ak_', k)}: ${valueWords(k, v, depth, names)}`);
 }
 
 /** A site kind or a user role by the console's own word for it. */

@@ -5,7 +5,7 @@ import { formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import { auditActionWords, detailLines } from '../site-words.ts';
 import { vi as auditStrings } from '../strings/audit.ts';
-import type { AuditList, AuditQuery } from '../../../api/index.ts';
+import type { AreaView, AuditList, AuditQuery } from '../../../api/index.ts';
 
 /** Every action the server records (no code has an underscore), and every command to a site, for the filter's suggestions. */
 const AUDIT_ACTIONS = Object.keys(auditStrings)
@@ -25,6 +25,11 @@ export function AuditPage() {
   const to = dayStart(applied.to);
   const query: AuditQuery = { username: applied.username, action: applied.action, from: dayStart(applied.from), to: to !== undefined ? to + 86_400_000 : undefined, limit: 500 };
   const log = useApi<AuditList>(`/api/audit${qs(query)}`);
+  // Details name areas by their keys: the communes and the province by name.
+  const communes = useApi<{ areas: AreaView[] }>('/api/areas?level=commune');
+  const provinces = useApi<{ areas: AreaView[] }>('/api/areas?level=province');
+  const areaNames = new Map([...(provinces.data?.areas ?? []), ...(communes.data?.areas ?? [])].map((a) => [a.key, a.name]));
+  const names = { area: (key: string) => areaNames.get(key) };
   const field = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.currentTarget as HTMLInputElement).value });
   return (
     <section>
@@ -79,9 +84,9 @@ export function AuditPage() {
                 <td>{e.username ?? '—'}</td>
                 <td title={e.action}>{auditActionWords(e.action)}</td>
                 <td>{e.target ?? ''}</td>
-                <td class="hide-sm muted" data-testid="audit-detail">
+                <td class="hide-sm muted" data-testid="audit-detail" title={typeof e.detail?.detail === 'string' ? e.detail.detail : undefined}>
                   {e.detail
-                    ? detailLines(e.detail as Record<string, unknown>).map((line) => (
+                    ? detailLines(e.detail as Record<string, unknown>, 0, names).map((line) => (
                         <div>{line}</div>
                       ))
                     : ''}

@@ -44,6 +44,7 @@ export const vi = {
   back: 'Quay lại',
   site: 'Trạm',
   close: 'Đóng',
+  language: 'Ngôn ngữ',
 };
 
 export const en: Record<keyof typeof vi, string> = {
@@ -88,4 +89,5 @@ export const en: Record<keyof typeof vi, string> = {
   back: 'Back',
   site: 'Site',
   close: 'Close',
+  language: 'Language',
 };
