@@ -41,15 +41,16 @@ import {
 } from '../../protocol/index.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { AuditLog } from '../audit.ts';
-import { Errors } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { LiveStream, type LiveStreamStats, type PcmSource } from './live-stream.ts';
-import { SkewTracker, type SkewSummary } from './skew.ts';
+import { SkewTracker, } from './skew.ts';
 import { chooseLiveDelay, siteNeededDelayMs, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs, type DelayChoice, type LiveDelayView } from './delay-budget.ts';
 export type { LiveDelayView } from './delay-budget.ts';
-import { publicUrl, type LiveEndReason, type LiveSiteRecord, type LiveStreamStore } from './store.ts';
+import { publicUrl, type LiveEndReason, type LiveStreamStore } from './store.ts';
 import { logSafe } from '../log-safe.ts';
 import { LivePublisher, type OnAir } from './publisher.ts';
-import { defaultLabel, recordView, redactUrl, reportOf, siteView, totals, type LiveDelayPreview, type LiveSiteView, type LiveStreamDetail, type LiveStreamView, type SiteReport } from './views.ts';
+import { LiveSiteReports, type RecordStats } from './site-reports.ts';
+import { defaultLabel, recordView, redactUrl, siteView, totals, type LiveDelayPreview, type LiveSiteView, type LiveStreamDetail, type LiveStreamView, type SiteReport } from './views.ts';
 
 export type { LiveEndReason } from './store.ts';
 export type { LiveDelayPreview, LiveSiteTotals, LiveSiteView, LiveStreamDetail, LiveStreamView } from './views.ts';
@@ -184,16 +185,15 @@ export class LiveService {
   private readonly wire: LivePublisher;
   private announceTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
-  /** Streams closed by recover(): id → target area ids, so the sites' last reports on them are still recorded. */
-  private readonly recovered = new Map<number, readonly number[]>();
-  private readonly recoveredDirty = new Map<string, { streamId: number; site: LiveSiteRecord }>();
-  private readonly recordCounts = { reports: 0, writes: 0, siteRows: 0, failures: 0 };
+  /** The sites' reports, for the record (streams closed by recover() included). */
+  private readonly reports: LiveSiteReports;
   /** Each site's latest measured link (any stream): what the next stream to it starts with. */
   private readonly siteLinks = new Map<string, { transitP99Ms: number; at: number }>();
 
   constructor(private readonly deps: LiveServiceDeps) {
     this.cfg = { ...DEFAULT_LIVE_CONFIG, ...deps.config };
     this.wire = new LivePublisher({ broker: deps.broker, log: deps.log, now: deps.now, onAir: () => [...this.live.values()].map(onAir) });
+    this.reports = new LiveSiteReports({ store: deps.store, now: deps.now, areaPathOfSite: deps.areaPathOfSite, keep: this.cfg.keepEnded });
   }
 
   /**
@@ -212,8 +212,7 @@ export class LiveService {
     const sends: Array<Promise<void>> = [];
     for (const r of open) {
       if (!store.end(r.id, { endedAt: now, reason: 'server_restart', detail, by: null })) continue;
-      this.recovered.set(r.id, r.areaIds);
-      if (this.recovered.size > this.cfg.keepEnded) this.recovered.delete(this.recovered.keys().next().value!);
+      this.reports.noteRecovered(r.id, r.areaIds);
       this.deps.audit.record(null, 'live.stop', String(r.id), { reason: 'server_restart' });
       this.deps.log.warn({ streamId: r.id, areas: r.areas }, 'live stream ended by the server restart');
       sends.push(this.wire.stopLeftOver(r.areas, { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: r.id, reason: 'error', detail, at: now }, opts));
@@ -253,14 +252,12 @@ export class LiveService {
    */
   refuseOverlap(targets: readonly LiveArea[], priority: AudioPriority): LiveArea[] {
     const areas = outermost(targets);
-    if (areas.length === 0) throw Errors.badRequest('areas: name at least one area', 'areas');
+    if (areas.length === 0) throw fail('LOANET_TARGET_REQUIRED', { field: 'areas' });
     for (const other of this.live.values()) {
       if (other.input.priority !== priority) continue;
       const clash = areas.find((a) => outermost(other.input.areas).some((b) => a.path.includes(b.id) || b.path.includes(a.id)));
       if (clash) {
-        throw Errors.conflict(
-          `luồng ${other.id} cùng mức ưu tiên (${priority}) đang phát cho khu vực này (${other.start.source.label ?? other.input.source.kind}); dừng luồng đó hoặc chọn mức ưu tiên cao hơn / stream ${other.id} of the same priority (${priority}) is on air in area ${clash.key}; stop it or use a higher priority`,
-        );
+        throw fail('LOANET_LIVE_BUSY', { id: String(other.id), priority, areaKey: clash.key, source: other.start.source.label ?? other.input.source.kind });
       }
     }
     return areas;
@@ -417,8 +414,8 @@ export class LiveService {
   stop(id: number, actor: LiveActor): LiveStreamView {
     const e = this.live.get(id);
     if (!e) {
-      if (this.ended.some((x) => x.id === id) || this.deps.store?.exists(id)) throw Errors.conflict(`luồng ${id} đã kết thúc / stream ${id} has already ended`);
-      throw Errors.notFound(`live stream ${id}`);
+      if (this.ended.some((x) => x.id === id) || this.deps.store?.exists(id)) throw fail('LOANET_STREAM_ENDED', { id: String(id) });
+      throw Errors.notFound('live_stream', id);
     }
     this.finish(e, 'operator', `stopped by ${actor.username}`, actor);
     return this.view(e);
@@ -481,28 +478,7 @@ export class LiveService {
   /** A site's stream_stats event (already validated at the ingest boundary). */
   onStats(siteId: string, ev: StreamStatsEvent): void {
     const e = this.entry(ev.streamId);
-    const path = this.deps.areaPathOfSite?.(siteId);
-    // A site outside the stream's areas never heard it: its report would only distort the figures.
-    const outside = (areaIds: readonly number[]) => this.deps.areaPathOfSite !== undefined && !(path && areaIds.some((a) => path.includes(a)));
-    if (!e) {
-      // A stream the restart closed: the sites' last (final) reports still belong in its record.
-      const areaIds = this.recovered.get(ev.streamId);
-      if (!areaIds || outside(areaIds)) return;
-      const key = `${ev.streamId}/${siteId}`;
-      const prev = this.recoveredDirty.get(key);
-      if (prev && prev.site.at > ev.at) return;
-      this.recoveredDirty.set(key, { streamId: ev.streamId, site: siteView(siteId, reportOf(ev, (prev?.site.marks ?? 0) + ev.marks.length, this.deps.now())) });
-      this.recordCounts.reports++;
-      return;
-    }
-    if (outside(e.input.areas.map((a) => a.id))) return;
-    const prev = e.reports.get(siteId);
-    // Counters are cumulative at the site: an older report (delivered late) never replaces a newer one.
-    if (prev && prev.at > ev.at) return;
-    e.reports.set(siteId, reportOf(ev, (prev?.marks ?? 0) + ev.marks.length, this.deps.now()));
-    this.recordCounts.reports++;
-    e.dirty.add(siteId);
-    for (const m of ev.marks) e.skew.add(siteId, m.seq, m.playedAt);
+    if (!this.reports.accept(siteId, ev, e) || !e) return;
     if (ev.transit) {
       e.links.set(siteId, { transitP50Ms: ev.transit.p50Ms, transitP99Ms: ev.transit.p99Ms, samples: ev.transit.samples, behind: ev.behind ?? false });
       this.siteLinks.set(siteId, { transitP99Ms: ev.transit.p99Ms, at: this.deps.now() });
@@ -510,43 +486,14 @@ export class LiveService {
     }
   }
 
-  /**
-   * Write what changed since the last write to the store, in one transaction:
-   * the sites' latest reports, the running counters of live streams, the skew
-   * of streams with new reports. Called by the timer every `flushMs`; what
-   * fails to be written stays marked and goes with the next one.
-   */
+  /** Write the sites' reports and the streams' counters to the store now (reports.ts: LiveSiteReports.flush). */
   flush(): void {
-    const store = this.deps.store;
-    if (!store) return;
-    const sites: Array<{ streamId: number; site: LiveSiteRecord }> = [];
-    const streams: Array<{ id: number; serverStats: LiveStreamStats | null; skew: SkewSummary | null }> = [];
-    const written: Entry[] = [];
-    for (const e of [...this.live.values(), ...this.ended]) {
-      const live = e.endedAt === null;
-      if (e.dirty.size === 0 && !live) continue;
-      for (const siteId of e.dirty) sites.push({ streamId: e.id, site: siteView(siteId, e.reports.get(siteId)!) });
-      streams.push({ id: e.id, serverStats: live ? e.stream.stats() : null, skew: e.dirty.size ? e.skew.summary() : null });
-      written.push(e);
-    }
-    const recovered = [...this.recoveredDirty.values()];
-    sites.push(...recovered);
-    if (sites.length === 0 && streams.length === 0) return;
-    try {
-      store.write({ sites, streams });
-    } catch (err) {
-      this.recordCounts.failures++;
-      throw err;
-    }
-    this.recordCounts.writes++;
-    this.recordCounts.siteRows += sites.length;
-    for (const e of written) e.dirty.clear();
-    for (const r of recovered) if (this.recoveredDirty.get(`${r.streamId}/${r.site.siteId}`) === r) this.recoveredDirty.delete(`${r.streamId}/${r.site.siteId}`);
+    this.reports.flush([...this.live.values(), ...this.ended]);
   }
 
   /** How the record keeps up: site reports accepted, transactions written, site rows upserted, failed writes. */
-  recordStats(): { reports: number; writes: number; siteRows: number; failures: number } {
-    return { ...this.recordCounts };
+  recordStats(): RecordStats {
+    return this.reports.stats();
   }
 
   /** End every live stream (server shutdown), and write what is left. */
@@ -613,7 +560,7 @@ export class LiveService {
     for (;;) {
       const id = randomInt(1, 0xffff_ffff);
       // Never an id of the record: a past stream's statistics must not mix with a new one's.
-      if (!recent.has(id) && !this.recovered.has(id) && !this.deps.store?.exists(id)) return id;
+      if (!recent.has(id) && !this.reports.isRecovered(id) && !this.deps.store?.exists(id)) return id;
     }
   }
 
