@@ -210,7 +210,7 @@ describe.skipIf(!run)('alerts as each person sees them', { timeout: 600_000 }, (
     const said = await confirm.innerText();
     expect(said).toContain('2 xã: Xã Bát Xát, Phường Cam Đường');
     expect(said).toContain('3 trạm');
-    expect(await page.locator('[data-testid=alert-settings]').innerText()).toMatch(/Chuông · phát 2 lần · âm lượng 70 % · hiệu lực đến \d\d:\d\d/);
+    expect(await page.locator('[data-testid=alert-settings]').innerText()).toMatch(/Chuông · phát 2 lần · âm lượng 70\s% · hiệu lực đến \d\d:\d\d/);
     const sentAt = Date.now();
     await page.click('[data-testid=send-alert]');
     await page.waitForURL(/\/emergency\/alr-/);

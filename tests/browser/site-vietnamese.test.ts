@@ -104,8 +104,8 @@ describe.skipIf(!run)('site and audit pages in Vietnamese', () => {
       expect(history).toContain('đường loa 1: hở mạch');
       expect(history).toContain('bộ khuếch đại: quá nhiệt');
       expect(history).toContain('mất kết nối đột ngột');
-      expect(vi).toMatch(/\d+,\d Ω/);
-      expect(vi).not.toMatch(/\d+\.\d+ Ω/);
+      expect(vi).toMatch(/\d+,\d\sΩ/);
+      expect(vi).not.toMatch(/\d+\.\d+\sΩ/);
       await page.screenshot({ path: screenshotPath(`site-vi-${w}x${h}`), fullPage: true });
 
       await page.goto(`${t.baseUrl}/audit`);
@@ -124,7 +124,7 @@ describe.skipIf(!run)('site and audit pages in Vietnamese', () => {
       expect(en).toContain('amplifier fault: overheat');
       expect(en).toContain('the site did not answer before the command expired');
       expect(en).toContain('Disconnected');
-      expect(en).toMatch(/\d+\.\d Ω/);
+      expect(en).toMatch(/\d+\.\d\sΩ/);
       expect(en).not.toContain('{"');
       await page.screenshot({ path: screenshotPath(`site-en-${w}x${h}`), fullPage: true });
       await page.click('button[data-lang=vi]');

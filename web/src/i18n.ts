@@ -103,14 +103,15 @@ export function formatShare(share: number | null | undefined): string {
 /**
  * A number as the user's language writes it (vi: decimal comma "219,9"; en:
  * "219.9"), with a fixed count of decimals and, if given, its unit after a
- * space ("219,9 Ω", "-95 dBm"). A percentage follows each language's
+ * no-break space ("219,9 Ω", "-95 dBm"). A percentage follows each language's
  * typography: Vietnamese spaces it like any unit ("96,0 %"), English does
  * not ("96.0%"). The one place the console spells numbers.
  */
 export function formatNumber(n: number, decimals = 0, unit?: string): string {
   const f = new Intl.NumberFormat(current === 'vi' ? 'vi-VN' : 'en-GB', { minimumFractionDigits: decimals, maximumFractionDigits: decimals, useGrouping: Math.abs(n) >= 10_000 });
   if (!unit) return f.format(n);
-  return unit === '%' && current === 'en' ? `${f.format(n)}%` : `${f.format(n)} ${unit}`;
+  // A no-break space: on a phone the unit must not wrap onto a line of its own ("100" / "%").
+  return unit === '%' && current === 'en' ? `${f.format(n)}%` : `${f.format(n)}\u00a0${unit}`;
 }
 
 /** The key of a code when the console has words for it (`prefix` + code), else null. */
