@@ -110,6 +110,8 @@ export interface AgentStats {
   readonly clockSamples: number;
   /** Playlist payloads that were not a valid playlist (counted and dropped). */
   readonly invalidPlaylists: number;
+  /** Site configurations dropped: invalid, or another site's. */
+  readonly invalidConfigs: number;
   readonly lastError: string | null;
 }
 

@@ -15,7 +15,9 @@
  * - commands/: commands run once each and answered (command-queue.ts), what
  *   each does (site-commands.ts), the ledger that remembers the answers;
  * - playout-stack.ts: engine, playlist executor, alerts and live receiver;
- * - site-settings.ts: what commands changed, kept across restarts.
+ * - site-settings.ts: what commands changed, kept across restarts;
+ * - site-config.ts: the configuration the server delivered (area channels
+ *   among it), applied over agent.json's and kept across restarts.
  *
  * Device faults are reported as they happen and fail what plays when they
  * silence the output.
@@ -27,7 +29,7 @@
  */
 import { join } from 'node:path';
 import { markRun, readRunHistory } from './run-marker.ts';
-import { MAX_PLAYLIST_BYTES, PROTOCOL_VERSION, areaAudioTopic, areaControlTopic, decodeEventAck, decodePlaylist, siteTopic, type FaultEvent, type SiteEventMessage } from '../protocol/index.ts';
+import { MAX_PLAYLIST_BYTES, PROTOCOL_VERSION, areaAudioTopic, areaControlTopic, decodeEventAck, decodePlaylist, decodeSiteConfig, siteTopic, type FaultEvent, type SiteEventMessage } from '../protocol/index.ts';
 import type { DeviceFaultNotice, DeviceGateway } from './devices/gateway.ts';
 import type { PlayoutEngine } from './playout/engine.ts';
 import type { PlaylistExecutor, PlaylistExecutorStats } from './playout/playlist-executor.ts';
@@ -37,6 +39,7 @@ import type { AgentConfig } from './config.ts';
 import { ProblemLog, clip, consoleLogger, type AgentLogger } from './agent-log.ts';
 import { monotonicEpochMs, type AgentStats, type Clock, type EdgeAgentOptions, type PlayoutSetup, type StopOptions } from './agent-options.ts';
 import { SiteSettings, SETTINGS_FILE } from './site-settings.ts';
+import { HeldSiteConfig, SITE_CONFIG_FILE } from './site-config.ts';
 import { SiteLink } from './session/site-link.ts';
 import { ClockExchange } from './session/clock-exchange.ts';
 import { Heartbeats } from './session/heartbeat.ts';
@@ -61,6 +64,10 @@ export class EdgeAgent {
   private readonly problems: ProblemLog;
   private readonly playoutSetup: PlayoutSetup | undefined;
   private readonly settings: SiteSettings;
+  private readonly siteConfig: HeldSiteConfig;
+  /** The area keys whose channels this connection subscribed to (playing agents only). */
+  private readonly listening = new Set<string>();
+  private invalidConfigs = 0;
   private readonly ledger: CommandLedger;
   private readonly link: SiteLink;
   private readonly clockExchange: ClockExchange;
@@ -94,6 +101,7 @@ export class EdgeAgent {
     const stateDir = config.stateDir;
     this.ledger = new CommandLedger(options.ledgerCapacity ?? 200, stateDir ? join(stateDir, LEDGER_FILE) : undefined, this.log);
     this.settings = new SiteSettings(stateDir ? join(stateDir, SETTINGS_FILE) : undefined, this.log);
+    this.siteConfig = new HeldSiteConfig(config.siteId, stateDir ? join(stateDir, SITE_CONFIG_FILE) : undefined, this.log);
     this.link = new SiteLink({
       config, log: this.log, note, now, random,
       mqttStream: options.mqttStream,
@@ -136,11 +144,13 @@ export class EdgeAgent {
       lastSoundCheck: () => this.siteCommands.lastSoundCheck,
       canPlay: this.stack !== undefined,
       ...(executor ? { playlist: () => executor.report() } : {}),
+      siteConfig: () => this.siteConfig.report(),
     });
     this.inbound = {
       time: (payload) => this.clockExchange.onResponse(payload),
       ack: (payload) => this.onAck(payload),
       playlist: (payload) => this.onPlaylist(payload),
+      config: (payload) => this.onSiteConfig(payload),
       cmd: (payload) => this.commands.onPayload(payload),
       'area-control': (payload) => {
         this.stack?.live.onControl(payload);
@@ -174,6 +184,16 @@ export class EdgeAgent {
     return this.config.siteId;
   }
 
+  /** The area keys whose alerts and live streams this site listens to: the delivered configuration's, else agent.json's. */
+  get areaChannels(): readonly string[] {
+    return this.siteConfig.areaChannels(this.config.areaChannels);
+  }
+
+  /** The site configuration applied (revision, hash), null while agent.json alone applies. */
+  get siteConfigApplied(): { revision: number; hash: string } | null {
+    return this.siteConfig.report();
+  }
+
   /** The event journal's counters: receipts, alert statuses and command results the server has not acknowledged yet among them. */
   get journalStats(): ReceiptStats | undefined {
     return this.journal.stats();
@@ -188,6 +208,7 @@ export class EdgeAgent {
       ...this.events.stats,
       ...this.clockExchange.stats,
       invalidPlaylists: this.invalidPlaylists,
+      invalidConfigs: this.invalidConfigs,
       lastError: this.problems.last,
     };
   }
@@ -199,6 +220,7 @@ export class EdgeAgent {
     this.startedAt = this.now();
     await this.ledger.load();
     await this.settings.load();
+    await this.siteConfig.load();
     this.stack?.live.setAcousticDelayM(this.acousticDelayM);
     // Receipts and the saved playlist first: the agent plays from disk whether or not the link comes up.
     // A journal missing from a folder the agent ran in before was lost (wiped, a card that came back
@@ -246,6 +268,7 @@ export class EdgeAgent {
     await this.link.end(graceful);
     await this.ledger.flush();
     await this.settings.flush();
+    await this.siteConfig.flush();
     try {
       await this.gateway.stop();
     } catch (e) {
@@ -275,19 +298,15 @@ export class EdgeAgent {
       link.subscribe(playlist, 1, (err) => {
         if (err) note(`cannot subscribe to ${playlist}: ${err.message}`);
       });
-      // Alerts: retained while valid, so a site that (re)connects gets a valid alert at once.
-      for (const key of this.config.areaChannels) {
-        link.subscribe(areaControlTopic(key), 1, (err, refused) => {
-          if (err || refused) note(`cannot subscribe to ${areaControlTopic(key)}: ${err?.message ?? 'refused'}; alerts for ${key} will not arrive`);
-        });
-      }
-      // Live streams: frames QoS 0 (a late frame is useless, a lost one is concealed); the start is retained here.
-      for (const key of this.config.areaChannels) {
-        link.subscribe(areaAudioTopic(key), 0, (err, refused) => {
-          if (err || refused) note(`cannot subscribe to ${areaAudioTopic(key)}: ${err?.message ?? 'refused'}; live streams for ${key} will not arrive`);
-        });
-      }
+      this.listening.clear();
+      this.listenTo(this.areaChannels);
     }
+    // Retained: the server's configuration of this site, which may move it to other area channels.
+    const config = siteTopic(this.siteId, 'config');
+    link.subscribe(config, 1, (err, refused) => {
+      // A server that predates delivered configurations refuses it: agent.json's area channels apply.
+      if (err || refused) note(`cannot subscribe to ${config}: ${err?.message ?? 'refused'}; the area channels kept or in agent.json apply`, 'warn');
+    });
     // Back-fill: every receipt, alert status and command result the server has not acknowledged goes out
     // again, once its acks can reach us (a server that predates acks refuses the topic: they go out anyway,
     // again after each back-off, and the server keeps one of each).
@@ -338,6 +357,60 @@ export class EdgeAgent {
     void executor.accept(decoded.value).then((r) => {
       if (r === 'wrong_site') this.invalidPlaylists++;
       if (r === 'new') this.heartbeats.request(); // tell the server at once which version we hold
+    });
+  }
+
+  // ---------------------------------------------------- site config ----
+
+  /** Listen to exactly `keys`' area channels on this connection: leave the others, join the new. */
+  private listenTo(keys: readonly string[]): void {
+    const link = this.link;
+    const note = this.problems.note;
+    const want = new Set(keys);
+    for (const key of [...this.listening]) {
+      if (want.has(key)) continue;
+      this.listening.delete(key);
+      for (const topic of [areaControlTopic(key), areaAudioTopic(key)]) {
+        link.unsubscribe(topic, (err) => {
+          if (err) note(`cannot unsubscribe from ${topic}: ${err.message}`, 'warn');
+        });
+      }
+    }
+    for (const key of want) {
+      if (this.listening.has(key)) continue;
+      this.listening.add(key);
+      // Alerts: retained while valid, so a site that (re)connects gets a valid alert at once.
+      link.subscribe(areaControlTopic(key), 1, (err, refused) => {
+        if (err || refused) note(`cannot subscribe to ${areaControlTopic(key)}: ${err?.message ?? 'refused'}; alerts for ${key} will not arrive`);
+      });
+      // Live streams: frames QoS 0 (a late frame is useless, a lost one is concealed); the start is retained here.
+      link.subscribe(areaAudioTopic(key), 0, (err, refused) => {
+        if (err || refused) note(`cannot subscribe to ${areaAudioTopic(key)}: ${err?.message ?? 'refused'}; live streams for ${key} will not arrive`);
+      });
+    }
+  }
+
+  private onSiteConfig(payload: Buffer): void {
+    // An empty retained payload clears the topic (the site was retired): keep what is held.
+    if (payload.length === 0) return;
+    const decoded = decodeSiteConfig.decode(payload);
+    if (!decoded.ok) {
+      this.invalidConfigs++;
+      this.log.warn(`dropped an invalid site configuration (${payload.length} bytes): ${clip(decoded.error.reason, 200)}`);
+      return;
+    }
+    const m = decoded.value;
+    const before = this.areaChannels;
+    const { outcome, kept } = this.siteConfig.accept(m);
+    if (outcome === 'wrong_site') this.invalidConfigs++;
+    if (outcome !== 'new') return;
+    const after = this.areaChannels;
+    const moved = before.length !== after.length || before.some((k, i) => k !== after[i]);
+    this.log.info(`site configuration revision ${m.revision} applied${moved ? `: area channels ${after.join(', ')} (were ${before.join(', ') || 'none'})` : ''}`);
+    if (this.stack && this.link.connected) this.listenTo(after);
+    // Tell the server which revision is applied once it is kept.
+    void kept.then(() => {
+      if (this.link.connected) this.heartbeats.request();
     });
   }
 

@@ -101,15 +101,17 @@ async function checksOut(file: string): Promise<boolean> {
 /**
  * Write `value` durably to `file` (temp file, fsync, rename, fsync of the
  * folder), keeping the copy it replaces as `file.prev` when that copy checks
- * out. Creates the folder. Throws what the file system says. Writers of one
+ * out. Creates the folder; `mode` (e.g. 0o600) is the file's from its first byte. Throws what the file system says. Writers of one
  * file must be serialised by the caller (they all are: one chain per file).
  */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+export async function writeJsonAtomic(file: string, value: unknown, opts: { mode?: number } = {}): Promise<void> {
   const dir = dirname(file);
   await mkdir(dir, { recursive: true });
   const tmp = `${file}.tmp`;
-  const h = await open(tmp, 'w');
+  const h = await open(tmp, 'w', opts.mode ?? 0o666);
   try {
+    // A temp file left by a crash keeps its old mode through open(): set it, before a byte is written.
+    if (opts.mode !== undefined) await h.chmod(opts.mode);
     await h.writeFile(encodeState(value));
     await h.sync();
   } finally {

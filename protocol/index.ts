@@ -11,3 +11,5 @@ export * from './alert.ts';
 export * from './stream-stats.ts';
 export * from './retained-canary.ts';
 export * from './event-ack.ts';
+export * from './site-config.ts';
+export * from './site-config-decode.ts';

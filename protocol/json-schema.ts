@@ -11,6 +11,7 @@ import { ClockRequest, ClockResponse } from './audio-control.ts';
 import { PlaylistMessage } from './playlist.ts';
 import { AlertControlMessage } from './alert.ts';
 import { EventAck } from './event-ack.ts';
+import { SiteConfigMessage } from './site-config.ts';
 import { DeviceEvent, DeviceReply, DeviceRequest } from './device.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
@@ -23,6 +24,7 @@ export const SCHEMA_DOCUMENTS: Record<string, { title: string; schema: TSchema }
   'time.json': { title: 'loanet/v1 sites/{siteId}/time', schema: ClockResponse },
   'playlist.json': { title: 'loanet/v1 sites/{siteId}/playlist', schema: PlaylistMessage },
   'ack.json': { title: 'loanet/v1 sites/{siteId}/ack', schema: EventAck },
+  'config.json': { title: 'loanet/v1 sites/{siteId}/config', schema: SiteConfigMessage },
   'alert-control.json': { title: 'loanet/v1 areas/{areaKey}/control: alert_start, alert_cancel', schema: AlertControlMessage },
   'device-request.json': { title: 'device protocol: agent → device', schema: DeviceRequest },
   'device-reply.json': { title: 'device protocol: device → agent reply', schema: DeviceReply },

@@ -12,6 +12,7 @@ import { PROTOCOL_VERSION } from './version.ts';
 import { AsRunEvent, PlaylistReport } from './playlist.ts';
 import { AlertStatusEvent } from './alert.ts';
 import { StreamStatsEvent } from './stream-stats.ts';
+import { SiteConfigReport } from './site-config.ts';
 
 const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
 const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
@@ -137,6 +138,11 @@ export const TelemetryMessage = Type.Object(
     lastSoundCheck: Nullable(SoundCheckSummary),
     /** The playlist the agent holds and the state of its media cache (protocol/playlist.ts). Optional: agents older than playlists omit it. */
     playlist: Type.Optional(PlaylistReport),
+    /**
+     * The site configuration the agent applied (protocol/site-config.ts); null while it runs on its
+     * agent.json alone. Optional: agents older than delivered configurations omit it.
+     */
+    config: Type.Optional(Type.Union([SiteConfigReport, Type.Null()])),
   },
   { additionalProperties: false, $id: 'TelemetryMessage' },
 );

@@ -42,6 +42,8 @@ export interface ServerConfig {
   heartbeatIntervalS: number;
   /** How often the server re-evaluates liveness and coverage (milliseconds). */
   sweepIntervalMs: number;
+  /** A board that does not report holding its newest site configuration this long after it was published is degraded (config_stale). */
+  siteConfigGraceS: number;
   /** A cluster with a monitoring mic whose sound was last verified longer ago than this is degraded. */
   soundMaxAgeH: number;
   /** How often each mic-equipped site gets a scheduled sound check (hours; 0 = never). */
@@ -308,6 +310,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     adminPassword: adminPassword === '' ? undefined : adminPassword,
     heartbeatIntervalS: int(env, 'LOANET_HEARTBEAT_S', 30, 1, 3600),
     sweepIntervalMs: int(env, 'LOANET_SWEEP_MS', 1000, 100, 60_000),
+    siteConfigGraceS: int(env, 'LOANET_SITE_CONFIG_GRACE_S', 300, 0, 7 * 86_400),
     soundMaxAgeH: int(env, 'LOANET_SOUND_MAX_AGE_H', 168, 1, 24 * 365),
     soundCheckIntervalH: int(env, 'LOANET_SOUND_CHECK_INTERVAL_H', 24, 0, 24 * 365),
     soundCheckPeriodS: int(env, 'LOANET_SOUND_CHECK_PERIOD_S', 30, 1, 3600),

@@ -56,6 +56,7 @@ import { alertsFeature } from './alerts/feature.ts';
 import { scheduleFeature } from './schedule/feature.ts';
 import { asRunFeature } from './asrun/feature.ts';
 import { coverageFeature } from './coverage/feature.ts';
+import { siteConfigFeature } from './site-config/feature.ts';
 import { authFeature } from './auth/feature.ts';
 import { healthRoutes } from './health/routes.ts';
 import { areaRoutes } from './registry/area-routes.ts';
@@ -236,6 +237,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     scheduleFeature(ctx),
     asRunFeature(ctx),
     coverageFeature({ ...ctx, policy }),
+    siteConfigFeature(ctx),
     auth,
     routeOnly('console', streamRoutes(ctx), consoleRoutes()),
   ];

@@ -28,6 +28,8 @@ export interface HeartbeatsOptions {
   canPlay: boolean;
   /** Which playlist version the site holds and what it can play; absent when the agent does not play. */
   playlist?: () => NonNullable<TelemetryMessage['playlist']>;
+  /** The site configuration applied (revision and hash), null while agent.json alone applies. */
+  siteConfig?: () => NonNullable<TelemetryMessage['config']> | null;
 }
 
 export class Heartbeats {
@@ -122,6 +124,7 @@ export class Heartbeats {
       canPlay: this.o.canPlay,
       lastSoundCheck: this.o.lastSoundCheck(),
       ...(playlist ? { playlist: playlist() } : {}),
+      ...(this.o.siteConfig ? { config: this.o.siteConfig() } : {}),
     };
   }
 }

@@ -162,6 +162,13 @@ export class SiteLink {
     client.subscribe(topic, { qos }, (err, granted) => done(err ?? undefined, granted?.[0]?.qos === 128));
   }
 
+  /** Stop hearing a topic (an area the site left); a link that is down has nothing to leave. */
+  unsubscribe(topic: string, done: (err: Error | undefined) => void): void {
+    const client = this.client;
+    if (!client?.connected) return;
+    client.unsubscribe(topic, (err?: Error) => done(err ?? undefined));
+  }
+
   /** The one way out: every message is validated for its channel (uplink.ts) before it is encoded and sent. */
   publish<C extends UplinkChannel>(channel: C, message: UplinkMessages[C], how: PublishOptions): Published {
     const checked = checkUplink(channel, message);

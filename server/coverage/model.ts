@@ -39,6 +39,20 @@ export interface SiteObservation {
   lastSoundCheck: SoundCheckRecord | null;
   /** Whether the registry says this site should have a monitoring microphone. */
   expectsMonitorMic: boolean;
+  /**
+   * The site configuration the server delivers (server/site-config/) and the
+   * time from which a board that does not report holding it is stale. Absent:
+   * none delivered (yet), nothing to compare.
+   */
+  expectedConfig?: ExpectedSiteConfig;
+}
+
+/** The newest configuration revision of a site, and when not holding it starts to count against the site. */
+export interface ExpectedSiteConfig {
+  revision: number;
+  hash: string;
+  /** Published at + the grace period (server clock). */
+  dueAt: number;
 }
 
 export interface Reason {

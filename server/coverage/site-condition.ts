@@ -59,6 +59,12 @@
  *       - amplifier at or above AMPLIFIER_HOT_C without a fault yet
  *         ('amplifier_hot'). An amplifier that is merely switched off is not a
  *         reason: agents switch amplifiers on for broadcasts only.
+ *       - the board does not hold the server's newest site configuration
+ *         (telemetry.config revision and hash), from `expectedConfig.dueAt`
+ *         on ('config_stale'): it may listen to another area's channels than
+ *         its own. An agent that omits telemetry.config predates delivered
+ *         configurations and holds none. Degraded, not faulty: such a board
+ *         still plays its playlist, and the area it listens to may be right.
  *
  *  5. Condition = worst severity among the reasons, else `operational`.
  *     Reasons are returned worst first (stable within a severity). Stations
@@ -319,6 +325,24 @@ function soundReasons(obs: SiteObservation, now: number, policy: CoveragePolicy,
   }
 }
 
+/** The board holds an older (or no) configuration than the server delivers, past the grace period. */
+export function configReasons(obs: SiteObservation, now: number, out: Reason[]): void {
+  const want = obs.expectedConfig;
+  if (!want || now < want.dueAt) return;
+  const held = obs.telemetry?.config ?? null;
+  if (held && held.revision === want.revision && held.hash === want.hash) return;
+  const applied = held?.revision ?? null;
+  out.push(
+    reason(
+      'config_stale',
+      'degraded',
+      { applied, expected: want.revision },
+      applied === null ? `configuration revision ${want.revision} not applied (none held)` : `configuration revision ${want.revision} not applied (holds ${applied})`,
+      applied === null ? `chưa áp dụng cấu hình bản ${want.revision} (chưa có bản nào)` : `chưa áp dụng cấu hình bản ${want.revision} (đang dùng bản ${applied})`,
+    ),
+  );
+}
+
 const SEVERITY_RANK: Record<Reason['severity'], number> = { degraded: 1, faulty: 2, offline: 3 };
 
 /** Classify one site (see the rules at the top of this file). Pure. */
@@ -350,6 +374,7 @@ export function classifySite(obs: SiteObservation, now: number, policy: Coverage
   const reasons: Reason[] = [];
   if (obs.telemetry) telemetryReasons(obs.telemetry, policy, reasons);
   soundReasons(obs, now, policy, reasons);
+  configReasons(obs, now, reasons);
 
   if (reasons.length === 0) return { siteId: obs.siteId, condition: 'operational', reasons };
 

@@ -11,7 +11,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import type { SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../../protocol/index.ts';
-import type { CoveragePolicy, SiteCondition, SiteObservation, SiteVerdict, SoundCheckRecord } from '../coverage/model.ts';
+import type { CoveragePolicy, ExpectedSiteConfig, SiteCondition, SiteObservation, SiteVerdict, SoundCheckRecord } from '../coverage/model.ts';
 import { classifySite } from '../coverage/site-condition.ts';
 import type { Site } from '../registry/sites.ts';
 import type { IngestSink } from './ingest.ts';
@@ -31,6 +31,8 @@ export interface FleetListeners {
   siteOnline?(siteId: string): void;
   /** An event from a site (command results among them). */
   siteEvent?(siteId: string, event: SiteEventMessage): void;
+  /** A site was registered or changed in the registry (moved to another area, its profile, ...). */
+  siteChanged?(siteId: string): void;
 }
 
 interface StatusRow {
@@ -109,6 +111,7 @@ export class FleetState implements IngestSink {
     if (!e) {
       this.entries.set(s.id, { obs: this.blank(s), verdict: null, since: null, lastOnlineAt: 0 });
       this.evaluate(s.id);
+      for (const l of this.listeners) l.siteChanged?.(s.id);
       return;
     }
     e.obs.name = s.name;
@@ -116,6 +119,15 @@ export class FleetState implements IngestSink {
     e.obs.areaId = s.areaId;
     e.obs.expectsMonitorMic = s.monitorMic;
     this.evaluate(s.id);
+    for (const l of this.listeners) l.siteChanged?.(s.id);
+  }
+
+  /** The site configuration the server now delivers to the site (server/site-config/): one it does not report holding by `dueAt` counts against it. */
+  expectConfig(siteId: string, expected: ExpectedSiteConfig): void {
+    const e = this.entries.get(siteId);
+    if (!e) return;
+    e.obs.expectedConfig = expected;
+    this.evaluate(siteId);
   }
 
   removeSite(siteId: string): void {

@@ -89,6 +89,7 @@ export class SiteMessageIngest {
       case 'time':
       case 'playlist':
       case 'ack':
+      case 'config':
         // The ACL stops sites publishing here; with an external broker, ignore our own downlink.
         return;
       default: {

@@ -647,4 +647,19 @@ CREATE TABLE enrolment_codes (
 CREATE INDEX enrolment_codes_site ON enrolment_codes(site_id);
 `,
   },
+  {
+    version: 19,
+    name: 'the configuration revision delivered to each site',
+    // One row per site: the newest revision and the content's hash. Kept so
+    // that the revision only ever counts up, across restarts, and a board that
+    // holds revision n is never told n again for other content.
+    sql: `
+CREATE TABLE site_configs (
+  site_id   TEXT PRIMARY KEY REFERENCES sites(id),
+  revision  INTEGER NOT NULL CHECK (revision >= 1),
+  hash      TEXT NOT NULL,
+  made_at   INTEGER NOT NULL
+);
+`,
+  },
 ];
