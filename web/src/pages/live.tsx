@@ -12,8 +12,9 @@
  * air can be stopped, after a confirmation.
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { formatNumber, formatTime, lang, t, type StringKey } from '../i18n.ts';
+import { formatNumber, formatTime, t, type StringKey } from '../i18n.ts';
 import { errorText, useApi } from '../hooks.ts';
+import { reasonDetail, reasonWords } from '../site-words.ts';
 import { api, ApiError } from '../api.ts';
 import type { AreaView, LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView, RelayRefusalReason } from '../../../api/index.ts';
 import type { Me } from '../../../api/index.ts';
@@ -110,11 +111,11 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
         <span data-testid="delay" data-delay={s.delayMs} data-raises={s.adaptive?.raises.length ?? 0}>
           {s.adaptive ? t('liveDelayNow', { delay: ms(s.delayMs), initial: ms(s.adaptive.initialMs), ceiling: ms(s.adaptive.ceilingMs), raises: s.adaptive.raises.length }) : ms(s.delayMs)}
         </span>{' '}
-        · {s.codec.bitrate ? `${s.codec.bitrate / 1000} kbit/s` : ''} {s.codec.fec ? '· FEC' : ''} · {formatTime(s.startedAt)}
+        · {s.codec.bitrate ? formatNumber(s.codec.bitrate / 1000, Number.isInteger(s.codec.bitrate / 1000) ? 0 : 1, 'kbit/s') : ''} {s.codec.fec ? '· FEC' : ''} · {formatTime(s.startedAt)}
         {s.endedAt ? ` → ${formatTime(s.endedAt)}` : ''}
       </p>
       <p data-testid="skew" data-p99={s.skew.p99Ms ?? ''} data-sites={s.skew.sites}>
-        <strong>{t('liveSkew')}</strong>: p50 {ms(s.skew.p50Ms)} · p99 {ms(s.skew.p99Ms)} · max {ms(s.skew.maxMs)} ({t('liveSkewOver', { marks: s.skew.marks, sites: s.skew.sites })})
+        <strong>{t('liveSkew')}</strong>: p50 {ms(s.skew.p50Ms)} · p99 {ms(s.skew.p99Ms)} · {t('liveMax')} {ms(s.skew.maxMs)} ({t('liveSkewOver', { marks: s.skew.marks, sites: s.skew.sites })})
       </p>
       <p>
         <strong>{t('liveLossHeard')}</strong>: {pct(s.sites.unconcealedLossRatio)} · {t('liveConcealed')} {s.sites.concealed} · FEC {s.sites.fecRecovered}
@@ -182,7 +183,7 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
                   <a href={`/sites/${encodeURIComponent(x.siteId)}`}>{x.name}</a>
                   {x.areaName && <div class="muted">{x.areaName}</div>}
                 </td>
-                <td class="warn-text">{x.reasons.map((r) => (lang() === 'vi' ? r.messageVi : r.message)).join('; ')}</td>
+                <td class="warn-text" title={reasonDetail(x.reasons)}>{x.reasons.map(reasonWords).join('; ')}</td>
               </tr>
             ))}
           </tbody>
@@ -380,7 +381,7 @@ export function LivePage(props: { me: Me }) {
         if (m.type === 'started') {
           setState('on-air');
           reloadAll();
-        } else if (m.type === 'error') setError(m.error === 'LOANET_CONFLICT' ? t('liveConflict') : (m.message ?? 'error'));
+        } else if (m.type === 'error') setError(m.error === 'LOANET_LIVE_BUSY' ? t('liveConflict') : new ApiError(0, m.error ?? 'LOANET_INTERNAL', m.message ?? 'error', m).message);
       };
       ws.onclose = (e) => {
         // 4409: a stream of the same priority is on air (the error message above already said so in the user's words).
