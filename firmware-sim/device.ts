@@ -15,6 +15,7 @@ import type { DeviceEvent, DeviceHelloResult, DeviceLineStatus, DeviceOp, Device
 import { AUDIO_LEVEL_FLOOR_DB, DEVICE_PROTOCOL_VERSION } from '../protocol/index.ts';
 import type { DeviceProfile } from '../hardware/profiles.ts';
 import { AmplifierRecord, type AmplifierRecordSnapshot, type SilentReason } from './amplifier-record.ts';
+import type { SimFlash } from './flash.ts';
 
 export type LineFaultKind = 'line_open' | 'line_short';
 export type FaultSpec =
@@ -42,6 +43,8 @@ export interface SimDeviceOptions {
   seed?: number;
   /** Initial volume 0..100; default 70. */
   volume?: number;
+  /** Its firmware flash and bootloader (flash.ts); without one the device cannot be updated and says no fw state. */
+  flash?: SimFlash;
 }
 
 export type SimReplyOutcome = {
@@ -83,6 +86,7 @@ export class SimDevice {
     supplyLost: false,
     linkLost: false,
   };
+  private readonly flash: SimFlash | undefined;
   /** What came out of the speakers (audio messages). */
   private readonly played = new AmplifierRecord();
   /** Faults last announced; compared after each mutation. */
@@ -97,6 +101,9 @@ export class SimDevice {
     this.batteryPct = profile.power.battery ? 100 : 0;
     this.lastTick = this.clock();
     this.bootedAt = this.lastTick;
+    this.flash = options.flash;
+    // Powering up is a boot: a test image not confirmed before the power went is given up now.
+    this.flash?.boot();
   }
 
   onEvent(listener: (event: DeviceEvent) => void): () => void {
@@ -137,8 +144,7 @@ export class SimDevice {
       if (this.depleted) {
         // Supply back: the board powers up and boots; the relay comes up off.
         this.depleted = false;
-        this.bootedAt = now;
-        this.awakeAt = now + this.profile.board.bootMs;
+        this.restart(now);
       }
     } else if (!this.depleted) {
       const capacityWh = power.battery ? power.battery.capacityAh * power.battery.volts : 0;
@@ -250,9 +256,7 @@ export class SimDevice {
         return done('sound_check', { levelDb: this.micLevel(request.level) }, busyMs);
       }
       case 'reboot':
-        this.ampOn = false;
-        this.bootedAt = now;
-        this.awakeAt = now + this.profile.board.bootMs;
+        this.restart(now);
         return done('reboot', {});
       case 'audio':
         return done('audio', { heard: this.played.add(request, this.silentBecause(now), this.airGainDb()) });
@@ -260,7 +264,54 @@ export class SimDevice {
         return done('audio_flush', { dropped: this.played.flush(request.session, request.fromSeq) });
       case 'mic_level':
         return done('mic_level', { levelDb: this.profile.monitorMic ? this.heardLevel(request.from, request.to) : null });
+      case 'fw_begin':
+      case 'fw_chunk':
+      case 'fw_verify':
+      case 'fw_activate':
+      case 'fw_confirm':
+        return this.firmware(request, now);
     }
+  }
+
+  /** The firmware update requests, answered by the flash (flash.ts); fw_activate reboots into the test image. */
+  private firmware(request: Extract<DeviceRequest, { type: `fw_${string}` }>, now: number): SimReplyOutcome {
+    const flash = this.flash;
+    if (!flash) return failed(request.type, 'not_updatable', `${this.profile.name}'s firmware cannot be updated over this link`);
+    const answer = <O extends DeviceOp>(op: O, a: ({ ok: true } & DeviceResultOf<O>) | { ok: false; code: string; message: string }) => {
+      if (!a.ok) return failed(op, a.code, a.message);
+      const { ok: _ok, ...result } = a;
+      return done(op, result as unknown as DeviceResultOf<O>);
+    };
+    switch (request.type) {
+      case 'fw_begin':
+        return answer('fw_begin', flash.begin({ sha256: request.sha256, size: request.size, version: request.version, hardware: request.hardware }));
+      case 'fw_chunk': {
+        const bytes = strictBase64(request.data);
+        if (!bytes) return failed('fw_chunk', 'bad_chunk', 'data is not base64');
+        return answer('fw_chunk', flash.chunk(request.offset, bytes, request.crc));
+      }
+      case 'fw_verify': {
+        const v = flash.verify();
+        return v.ok ? done('fw_verify', { ok: v.verified, sha256: v.sha256 }) : failed('fw_verify', v.code, v.message);
+      }
+      case 'fw_activate': {
+        const a = flash.activate();
+        if (!a.ok) return failed('fw_activate', a.code, a.message);
+        // Answered, then the reboot into the test image: the agent sees the device dark for bootMs.
+        this.restart(now);
+        return done('fw_activate', {});
+      }
+      case 'fw_confirm':
+        return answer('fw_confirm', flash.confirm());
+    }
+  }
+
+  /** A reboot: the amplifier comes up off, the bootloader decides which image runs, then bootMs of silence. */
+  private restart(now: number): void {
+    this.ampOn = false;
+    this.bootedAt = now;
+    this.awakeAt = now + this.profile.board.bootMs;
+    this.flash?.boot();
   }
 
   /**
@@ -291,13 +342,14 @@ export class SimDevice {
     const p = this.profile;
     return {
       model: p.board.model.slice(0, 64),
-      firmware: p.firmware,
+      firmware: this.flash?.version ?? p.firmware,
       protocol: DEVICE_PROTOCOL_VERSION,
       profile: p.name,
       mic: p.monitorMic,
       lines: p.lines.length,
       warmupMs: p.amplifier.warmupMs,
       holdMs: p.amplifier.holdMs,
+      ...(this.flash ? { fw: this.flash.info() } : {}),
     };
   }
 
@@ -449,6 +501,12 @@ function done<O extends DeviceOp>(op: O, result: DeviceResultOf<O>, busyMs = 0):
 
 function failed(op: DeviceOp, code: string, message: string): SimReplyOutcome {
   return { reply: { type: 'reply', op, ok: false, error: { code, message: message.slice(0, 300) } }, busyMs: 0 };
+}
+
+/** Base64 that round-trips exactly, or undefined: Buffer.from would skip what is not base64 and answer shorter bytes. */
+function strictBase64(text: string): Uint8Array | undefined {
+  const b = Buffer.from(text, 'base64');
+  return b.length > 0 && b.toString('base64') === text ? b : undefined;
 }
 
 function round1(n: number): number {

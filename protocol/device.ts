@@ -63,6 +63,16 @@ const Obj = <P extends Record<string, TSchema>>(p: P) => Type.Object(p, { additi
 
 const ToneParams = { hz: Hz, durationMs: DurationMs, level: Level };
 
+/** Largest firmware image a device takes (a slot of the simulated flash; real devices may say less in fw_begin's refusal). */
+export const FW_MAX_IMAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes per fw_chunk: its base64 and the JSON around it fit one 1024-byte payload, and at
+ * 115200 baud a chunk and its reply take ~70 ms, so a cut costs little to resend.
+ */
+export const FW_CHUNK_MAX_BYTES = 512;
+const FW_CHUNK_BASE64_MAX = Math.ceil(FW_CHUNK_MAX_BYTES / 3) * 4;
+const Sha256Hex = Type.String({ pattern: '^[0-9a-f]{64}$' });
+
 /**
  * Audio to the amplifier, as per-frame SUMMARIES, not PCM: on a real board the
  * PCM goes to the sound card (ALSA) and never crosses this link; the simulated
@@ -110,10 +120,25 @@ export const DeviceRequest = Type.Union([
    * monitoring microphone (not an error: the agent asks every device).
    */
   Obj({ type: Type.Literal('mic_level'), from: Type.Number({ minimum: 0 }), to: Type.Number({ minimum: 0 }) }),
+  /**
+   * Firmware update (hardware/device-protocol.md, "Firmware update"), MCUboot-style: the image is
+   * written to the slot not running, identified by its SHA-256, resumable by offset; verified;
+   * booted once as a test; kept only when confirmed, else the next reset reverts to the old one.
+   * fw_begin answers `{offset}`: the bytes of this image already written (0 for a new one).
+   */
+  Obj({ type: Type.Literal('fw_begin'), sha256: Sha256Hex, size: Type.Integer({ minimum: 1, maximum: FW_MAX_IMAGE_BYTES }), version: Short(40), hardware: Short(64) }),
+  /** One chunk at `offset` (base64, 1..FW_CHUNK_MAX_BYTES bytes) with the CRC-16/CCITT-FALSE of its bytes. Answers `{offset}`: the next one expected. */
+  Obj({ type: Type.Literal('fw_chunk'), offset: Type.Integer({ minimum: 0, maximum: FW_MAX_IMAGE_BYTES }), data: Type.String({ minLength: 4, maxLength: FW_CHUNK_BASE64_MAX }), crc: Type.Integer({ minimum: 0, maximum: 0xffff }) }),
+  /** SHA-256 of the written image read back from flash. */
+  Obj({ type: Type.Literal('fw_verify') }),
+  /** Boot the verified image once, as a test: the device reboots after its reply. */
+  Obj({ type: Type.Literal('fw_activate') }),
+  /** Keep the image under test for good. */
+  Obj({ type: Type.Literal('fw_confirm') }),
 ]);
 export type DeviceRequest = Static<typeof DeviceRequest>;
 export type DeviceOp = DeviceRequest['type'];
-export const DEVICE_OPS: readonly DeviceOp[] = ['hello', 'get_status', 'set_volume', 'amp_power', 'play_tone', 'sound_check', 'reboot', 'audio', 'audio_flush', 'mic_level'];
+export const DEVICE_OPS: readonly DeviceOp[] = ['hello', 'get_status', 'set_volume', 'amp_power', 'play_tone', 'sound_check', 'reboot', 'audio', 'audio_flush', 'mic_level', 'fw_begin', 'fw_chunk', 'fw_verify', 'fw_activate', 'fw_confirm'];
 
 export const DeviceLineStatus = Obj({
   id: Type.Integer({ minimum: 1, maximum: 16 }),
@@ -154,6 +179,20 @@ export const DeviceStatusPayload = Obj({
 });
 export type DeviceStatusPayload = Static<typeof DeviceStatusPayload>;
 
+/**
+ * The firmware slots as the device reports them: which runs, whether it is confirmed or on its
+ * test boot, why the last test was reverted, and what a transfer has written so far.
+ */
+export const DeviceFirmwareState = Obj({
+  slot: Lit(['a', 'b'] as const),
+  state: Lit(['confirmed', 'testing'] as const),
+  /** Set after a test image was given up, until the next fw_begin: self_test_failed, not_confirmed. */
+  reverted: Type.Optional(Obj({ version: Short(40), reason: Lit(['self_test_failed', 'not_confirmed'] as const) })),
+  /** The image in the other slot: being written, written, or verified and waiting to be activated. */
+  staged: Type.Optional(Obj({ sha256: Sha256Hex, version: Short(40), size: Type.Integer({ minimum: 1 }), written: Type.Integer({ minimum: 0 }), verified: Type.Boolean() })),
+});
+export type DeviceFirmwareState = Static<typeof DeviceFirmwareState>;
+
 export const DeviceHelloResult = Obj({
   model: Short(64),
   firmware: Short(40),
@@ -166,6 +205,8 @@ export const DeviceHelloResult = Obj({
   warmupMs: Type.Integer({ minimum: 0, maximum: 60000 }),
   /** How long the amplifier should stay on after the last sound (the profile's power sequencing). Optional: older firmware omits it. */
   holdMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
+  /** Where its firmware stands (firmware that cannot be updated omits it). */
+  fw: Type.Optional(DeviceFirmwareState),
 });
 export type DeviceHelloResult = Static<typeof DeviceHelloResult>;
 
@@ -182,6 +223,11 @@ export const DEVICE_RESULTS = {
   audio: Obj({ heard: Type.Integer({ minimum: 0, maximum: AUDIO_BATCH_MAX_FRAMES }) }),
   audio_flush: Obj({ dropped: Type.Integer({ minimum: 0 }) }),
   mic_level: Obj({ levelDb: Nullable(Type.Number({ minimum: -200, maximum: 20 })) }),
+  fw_begin: Obj({ offset: Type.Integer({ minimum: 0 }) }),
+  fw_chunk: Obj({ offset: Type.Integer({ minimum: 0 }) }),
+  fw_verify: Obj({ ok: Type.Boolean(), sha256: Sha256Hex }),
+  fw_activate: Empty,
+  fw_confirm: Obj({ version: Short(40) }),
 } as const satisfies Record<DeviceOp, TSchema>;
 export type DeviceResultOf<O extends DeviceOp> = Static<(typeof DEVICE_RESULTS)[O]>;
 
