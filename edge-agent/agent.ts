@@ -221,6 +221,10 @@ export class EdgeAgent {
     await this.ledger.load();
     await this.settings.load();
     await this.siteConfig.load();
+    const kept = this.siteConfig.current;
+    // Said at every start: which area the board listens to before (or without) any link, and from where.
+    if (kept) this.log.info(`site configuration revision ${kept.revision} kept from the server: area channels ${kept.areaChannels.join(', ')}`);
+    else this.log.info(`no site configuration from the server yet: area channels of the config file apply (${this.config.areaChannels.join(', ') || 'none'})`);
     this.stack?.live.setAcousticDelayM(this.acousticDelayM);
     // Receipts and the saved playlist first: the agent plays from disk whether or not the link comes up.
     // A journal missing from a folder the agent ran in before was lost (wiped, a card that came back
