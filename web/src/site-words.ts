@@ -90,6 +90,11 @@ export function reasonWords(r: ReasonLike): string {
       key = typeof p.since === 'number' ? 'rsn_sound_not_verified_since' : 'rsn_sound_not_verified';
       v.when = when(p.since);
       break;
+    case 'config_stale':
+      key = typeof p.applied === 'number' ? 'rsn_config_stale' : 'rsn_config_stale_none';
+      v.expected = typeof p.expected === 'number' ? p.expected : '—';
+      v.applied = typeof p.applied === 'number' ? p.applied : '—';
+      break;
     case 'received_no_sound':
       key = 'rsn_received_no_sound';
       v.when = when(p.at);
