@@ -34,7 +34,7 @@ export const vi = {
   liveReceived: 'Đã nhận',
   liveLate: 'Đến muộn',
   liveLost: 'Mất',
-  liveConcealed: 'Bù (PLC)',
+  liveConcealed: 'Bù gói mất',
   liveBuffer: 'Bộ đệm',
   liveClock: 'Sai số đồng hồ',
   liveNoReports: 'Chưa có trạm nào báo cáo (trạm báo cáo 5 giây một lần).',
