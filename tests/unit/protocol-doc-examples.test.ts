@@ -15,6 +15,7 @@ import {
   decodeEvent,
   decodeEventAck,
   decodePlaylist,
+  decodeSiteConfig,
   decodeState,
   decodeTelemetry,
   MAX_PLAYLIST_BYTES,
@@ -34,6 +35,7 @@ const DECODERS: Record<string, { decoder: PayloadDecoder<unknown>; maxBytes?: nu
   'audio-control': { decoder: decodeAudioControl },
   'alert-control': { decoder: decodeAlertControl },
   ack: { decoder: decodeEventAck },
+  config: { decoder: decodeSiteConfig },
 };
 
 function examples(): Array<{ name: string; line: number; text: string }> {
