@@ -18,7 +18,6 @@
  *    then torn as a power cut without fsync leaves it: the state always reads
  *    as a valid state, the one written last or the one before.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +29,7 @@ import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } 
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { agentCli, stopAllProcesses, stopProcess, tsNode } from '../helpers/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const canRun = haveTools('ffmpeg');
@@ -38,29 +38,6 @@ const COMMUNE = '02683';
 const ALERT_COMMUNE = '02680';
 const BULLETIN_S = 2;
 const FRAMES = (BULLETIN_S * 1000) / 20;
-
-interface Proc {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<unknown>;
-}
-
-const procs = new Set<Proc>();
-function startNode(args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-  const output: string[] = [];
-  child.stdout!.on('data', (b: Buffer) => output.push(b.toString('utf8')));
-  child.stderr!.on('data', (b: Buffer) => output.push(b.toString('utf8')));
-  const p: Proc = { child, output, exited: new Promise((res) => child.on('exit', res)) };
-  procs.add(p);
-  void p.exited.then(() => procs.delete(p));
-  return p;
-}
-const startAgent = (config: string) => startNode(['edge-agent/main.ts', '--config', config]);
-async function sigkill(p: Proc): Promise<void> {
-  p.child.kill('SIGKILL');
-  await p.exited;
-}
 
 let t: TestServer;
 let dir: string;
@@ -153,7 +130,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([...procs].map((p) => sigkill(p)));
+  await stopAllProcesses();
   await t?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -161,7 +138,7 @@ afterAll(async () => {
 describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
   it('receipt journal wiped after an offline play: the receipt says unknown, never "skipped, the agent was not running"', async () => {
     const s = await makeSite('Cụm loa thôn (mất nhật ký)');
-    let agent = startAgent(s.config);
+    let agent = agentCli('--config', s.config);
     await online(s);
     const at = Date.now() + 12_000;
     const itemId = await schedule('Bản tin phát khi mất sóng', at, s.id);
@@ -171,11 +148,11 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     await s.relay.down();
     await waitFor('the receipt written to the journal', () => journalHas(s, entryId), at - Date.now() + BULLETIN_S * 1000 + 15_000, 100);
     expect(heardRuns(s)).toEqual([FRAMES]); // heard in full, offline, from the cache
-    await sigkill(agent);
+    await stopProcess(agent);
     fs.rmSync(path.join(s.stateDir, 'asrun.journal')); // the card lost it
 
     await s.relay.up();
-    agent = startAgent(s.config);
+    agent = agentCli('--config', s.config);
     const receipts = await waitFor('a receipt at the server', () => (receiptsOf(s.id).length ? receiptsOf(s.id) : undefined), 40_000, 100);
     expect(receipts).toHaveLength(1);
     expect(receipts[0], JSON.stringify(receipts[0])).toMatchObject({ entryId, outcome: 'unknown', reason: 'state_lost' });
@@ -183,12 +160,12 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     const lines = (await t.api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${s.id}`)).body.lines;
     expect(lines).toEqual([expect.objectContaining({ entryId, status: 'unknown', source: 'agent' })]);
     expect(heardRuns(s)).toEqual([FRAMES]); // and not played a second time
-    await sigkill(agent);
+    await stopProcess(agent);
   }, 150_000);
 
   it('playlist.json torn while offline: it plays from the previous good copy, and nothing claims the agent was not running', async () => {
     const s = await makeSite('Cụm loa thôn (danh sách hỏng)');
-    let agent = startAgent(s.config);
+    let agent = agentCli('--config', s.config);
     await online(s);
     // The bulletin, far enough ahead for two playlist versions, a kill and a restart before it (these take ~10 s, more on a busy machine).
     const at = Date.now() + 40_000;
@@ -201,11 +178,11 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     expect(v2).not.toBe(v1);
 
     await s.relay.down();
-    await sigkill(agent);
+    await stopProcess(agent);
     const file = path.join(s.stateDir, 'playlist.json');
     const bytes = fs.readFileSync(file);
     fs.writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2))); // torn mid-file
-    agent = startAgent(s.config);
+    agent = agentCli('--config', s.config);
     await waitFor('the receipt written to the journal', () => journalHas(s, entryId), at - Date.now() + BULLETIN_S * 1000 + 20_000, 100);
     expect(heardRuns(s)).toEqual([FRAMES]);
 
@@ -214,13 +191,13 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     expect(receipt).toMatchObject({ outcome: 'played', frames: FRAMES });
     await waitFor('the newest playlist held again', async () => (await holdsPlaylist(s.id, 2)) === v2, 30_000, 200);
     expect(receiptsOf(s.id).filter((r) => /not running/.test(r.detail ?? ''))).toEqual([]);
-    expect(agent.output.join('')).toMatch(/using the previous good copy/);
-    await sigkill(agent);
+    expect(agent.text()).toMatch(/using the previous good copy/);
+    await stopProcess(agent);
   }, 180_000);
 
   it('alerts.json wiped after an alert completed: restarted while it is still retained and valid, the site does not play it again', async () => {
     const s = await makeSite('Cụm loa thôn (mất bộ nhớ cảnh báo)', ALERT_COMMUNE);
-    let agent = startAgent(s.config);
+    let agent = agentCli('--config', s.config);
     await online(s);
     const started = await t.api('POST', '/api/alerts', { areas: [ALERT_COMMUNE], message: { mediaId }, attention: null, repeats: 1, validForMinutes: 30, title: 'Cảnh báo lũ quét (thử)' });
     expect(started.status, JSON.stringify(started.body)).toBe(201);
@@ -228,27 +205,27 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     try {
       await waitFor('the site completed the alert at the server', async () => (await t.api('GET', `/api/alerts/${alertId}`)).body.delivery.counts.completed === 1, 60_000, 200);
     } catch (e) {
-      throw new Error(`${(e as Error).message}; the server's row: ${JSON.stringify((await t.api('GET', `/api/alerts/${alertId}/sites/${s.id}`)).body)}; heard frames: ${s.device.playedAudio().totals.heardFrames}; the agent said:\n${agent.output.join('')}`);
+      throw new Error(`${(e as Error).message}; the server's row: ${JSON.stringify((await t.api('GET', `/api/alerts/${alertId}/sites/${s.id}`)).body)}; heard frames: ${s.device.playedAudio().totals.heardFrames}; the agent said:\n${agent.text()}`);
     }
     const heard = s.device.playedAudio().totals.heardFrames;
     expect(heard).toBeGreaterThanOrEqual(FRAMES);
 
-    await sigkill(agent);
+    await stopProcess(agent);
     for (const f of ['alerts.json', 'alerts.json.prev']) fs.rmSync(path.join(s.stateDir, f), { force: true });
-    agent = startAgent(s.config);
+    agent = agentCli('--config', s.config);
     await online(s);
     // Either it says it asked and will not play it, or the amplifier plays it again: whichever comes first.
     await waitFor(
       'the agent to decide about the retained alert',
-      () => /already completed here/.test(agent.output.join('')) || s.device.playedAudio().totals.heardFrames > heard,
+      () => /already completed here/.test(agent.text()) || s.device.playedAudio().totals.heardFrames > heard,
       30_000,
       100,
     );
-    expect(s.device.playedAudio().totals.heardFrames, agent.output.join('')).toBe(heard);
+    expect(s.device.playedAudio().totals.heardFrames, agent.text()).toBe(heard);
     // It remembers again: a later copy of the same alert is ignored without asking.
     await waitFor('the alert remembered on disk again', async () => ((await readStateFile(path.join(s.stateDir, 'alerts.json'), 'alerts', () => {})).value as Record<string, { outcome: string }> | undefined)?.[alertId]?.outcome === 'completed', 10_000, 100);
     await t.api('POST', `/api/alerts/${alertId}/cancel`);
-    await sigkill(agent);
+    await stopProcess(agent);
   }, 180_000);
 
   it('kill -9 while state is written, in a loop, then the newest copy torn as a power cut leaves it: the state always reads as the last or the one before', async () => {
@@ -266,14 +243,14 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     fs.writeFileSync(scriptFile, script.replace("'./edge-agent/state-file.ts'", JSON.stringify(path.join(ROOT, 'edge-agent/state-file.ts'))));
     let lastWritten = 0;
     for (let round = 0; round < 12; round++) {
-      const writer = startNode([scriptFile]);
+      const writer = tsNode(scriptFile);
       const target = lastWritten + 5 + ((round * 37) % 40);
       await waitFor(`writer round ${round} past write ${target}`, () => {
-        const ns = writer.output.join('').split('\n').filter(Boolean).map(Number);
+        const ns = writer.text().split('\n').filter(Boolean).map(Number);
         return ns.length && ns[ns.length - 1]! >= target ? true : undefined;
       }, 30_000, 1);
-      await sigkill(writer);
-      const printed = writer.output.join('').split('\n').filter(Boolean).map(Number);
+      await stopProcess(writer);
+      const printed = writer.text().split('\n').filter(Boolean).map(Number);
       const acked = printed[printed.length - 1]!;
       // A power cut can lose what was not fsynced yet: tear the newest copy somewhere.
       if (round % 2 === 1 && fs.existsSync(file)) {

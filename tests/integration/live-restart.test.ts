@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
-import { ADMIN_PASSWORD, LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { listenAsSite, sinePcm, type Heard } from '../helpers/live.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -50,18 +50,14 @@ async function startChildServer(httpPort: number): Promise<{ base: string; token
   child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
+    env: serverProcessEnv(dataDir, {
       NODE_NO_WARNINGS: '1',
       LOANET_HTTP_PORT: String(httpPort),
-      LOANET_HTTP_HOST: '127.0.0.1',
-      LOANET_DATA_DIR: dataDir,
       LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
       LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`,
       LOANET_MQTT_PASSWORD: SERVER_PASSWORD,
-      LOANET_SOUND_CHECK_INTERVAL_H: '0',
       LOANET_LOG_LEVEL: 'warn',
-    },
+    }),
   });
   child.stdout!.on('data', (b: Buffer) => (childOutput += b.toString('utf8')));
   child.stderr!.on('data', (b: Buffer) => (childOutput += b.toString('utf8')));

@@ -27,7 +27,7 @@ import { SimDevice } from '../../firmware-sim/device.ts';
 import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
-import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
@@ -35,34 +35,13 @@ import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { agentCli, stopAllProcesses, stopProcess } from '../helpers/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const canRun = haveTools('ffmpeg');
 const COMMUNE = '02683';
 const BULLETIN_S = 2;
 const FRAMES = (BULLETIN_S * 1000) / 20;
-
-interface Agent {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<unknown>;
-}
-
-const agents = new Set<Agent>();
-function startAgent(config: string): Agent {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'edge-agent/main.ts', '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-  const output: string[] = [];
-  child.stdout!.on('data', (b: Buffer) => output.push(b.toString('utf8')));
-  child.stderr!.on('data', (b: Buffer) => output.push(b.toString('utf8')));
-  const a: Agent = { child, output, exited: new Promise((res) => child.on('exit', res)) };
-  agents.add(a);
-  void a.exited.then(() => agents.delete(a));
-  return a;
-}
-async function sigkill(a: Agent): Promise<void> {
-  a.child.kill('SIGKILL');
-  await a.exited;
-}
 
 let t: TestServer;
 let dir: string;
@@ -159,7 +138,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([...agents].map((a) => sigkill(a)));
+  await stopAllProcesses();
   await t?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -167,7 +146,7 @@ afterAll(async () => {
 describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
   it('killed after playing offline and before the link returns: the receipt reaches the server once after the restart', async () => {
     const s = await makeSite('Cụm loa thôn (kill sau khi phát)');
-    let agent = startAgent(s.config);
+    let agent = agentCli('--config', s.config);
     await waitFor('agent online', async () => (await t.api('GET', `/api/sites/${s.id}`)).body.status?.connected === true, 20_000, 100);
     const at = Date.now() + 12_000;
     const itemId = await schedule('Bản tin phát khi mất sóng', at, s.id);
@@ -180,9 +159,9 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
     expect(heard.map((r) => r.heardFrames)).toEqual([FRAMES]); // it played, whole, from the cache
     expect(receiptsAt(s.id, at)).toEqual([]); // and the server has not heard of it
 
-    await sigkill(agent);
+    await stopProcess(agent);
     await s.relay.up();
-    agent = startAgent(s.config);
+    agent = agentCli('--config', s.config);
     const receipts = await waitFor('the back-filled receipt at the server', () => (receiptsAt(s.id, at).length ? receiptsAt(s.id, at) : undefined), 30_000, 100);
     expect(receipts).toHaveLength(1);
     expect(receipts[0]).toMatchObject({ entryId, outcome: 'played', frames: FRAMES });
@@ -191,17 +170,17 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
 
     // Later reconnects and restarts change nothing: the journal knows the server stored it.
     await waitFor('the acknowledged mark in the journal', () => fs.readFileSync(path.join(s.stateDir, 'asrun.journal'), 'utf8').includes(`{"s":"r/${entryId}"}`), 10_000, 100);
-    await sigkill(agent);
-    agent = startAgent(s.config);
+    await stopProcess(agent);
+    agent = agentCli('--config', s.config);
     await waitFor('agent online again', async () => (await t.api('GET', `/api/sites/${s.id}`)).body.status?.connected === true, 20_000, 100);
     expect(receiptsAt(s.id, at)).toHaveLength(1);
     expect(s.device.playedAudio().runs.filter((r) => r.heardFrames > 0).map((r) => r.heardFrames)).toEqual([FRAMES]);
-    await sigkill(agent);
+    await stopProcess(agent);
   });
 
   it('killed while playing: after the restart the bulletin is not played a second time, and the receipt says partial', async () => {
     const s = await makeSite('Cụm loa thôn (kill khi đang phát)');
-    let agent = startAgent(s.config);
+    let agent = agentCli('--config', s.config);
     await waitFor('agent online', async () => (await t.api('GET', `/api/sites/${s.id}`)).body.status?.connected === true, 20_000, 100);
     const at = Date.now() + 12_000;
     const itemId = await schedule('Bản tin bị ngắt giữa chừng', at, s.id, longMediaId);
@@ -209,12 +188,12 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
     await holdsPlaylist(s.id);
     await s.relay.down();
     await waitFor('the started mark in the journal', () => journalHas(s, entryId, 'p'), at - Date.now() + 10_000, 20);
-    await sigkill(agent);
+    await stopProcess(agent);
     const heardBefore = s.device.playedAudio().totals.heardFrames;
     expect(heardBefore).toBeLessThan((LONG_S * 1000) / 20);
 
     await s.relay.up();
-    agent = startAgent(s.config);
+    agent = agentCli('--config', s.config);
     const receipts = await waitFor('the receipt at the server', () => (receiptsAt(s.id, at).length ? receiptsAt(s.id, at) : undefined), 30_000, 100);
     expect(receipts).toHaveLength(1);
     expect(receipts[0]).toMatchObject({ entryId, outcome: 'partial', reason: 'error' });
@@ -227,7 +206,7 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
     const runs = s.device.playedAudio().runs.filter((r) => r.heardFrames > 0);
     expect(runs.at(-1)!.heardFrames).toBe(FRAMES);
     expect(s.device.playedAudio().totals.heardFrames).toBe(heardBefore + FRAMES);
-    await sigkill(agent);
+    await stopProcess(agent);
   });
 });
 
@@ -293,20 +272,16 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
     child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
+      env: serverProcessEnv(dataDir, {
         NODE_NO_WARNINGS: '1',
         LOANET_HTTP_PORT: String(httpPort),
-        LOANET_HTTP_HOST: '127.0.0.1',
-        LOANET_DATA_DIR: dataDir,
         LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
-        LOANET_SOUND_CHECK_INTERVAL_H: '0',
         LOANET_LOG_LEVEL: 'warn',
         LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '50000',
         LOANET_MQTT_CONNECT_BURST: '50000',
         LOANET_MQTT_CONNECT_RATE: '50000',
         ...env,
-      },
+      }),
     });
     child.stdout!.on('data', (b: Buffer) => (childOutput = (childOutput + b.toString('utf8')).slice(-20_000)));
     child.stderr!.on('data', (b: Buffer) => (childOutput = (childOutput + b.toString('utf8')).slice(-20_000)));
