@@ -366,6 +366,9 @@ export async function packageAgent(o: PackageOptions): Promise<BuiltPackage> {
     const md5 = files.map((f) => `${createHash('md5').update(fs.readFileSync(f)).digest('hex')}  ${path.relative(stage, f)}`).sort((a, b) => a.slice(34).localeCompare(b.slice(34)));
     fs.writeFileSync(path.join(debian, 'md5sums'), `${md5.join('\n')}\n`, { mode: 0o644 });
     for (const s of ['postinst', 'prerm', 'postrm']) copy(path.join(PACKAGING, 'debian', s), path.join(debian, s), 0o755);
+    // Modes set, not left to the umask (a caller may run with 077, as the server does): dpkg-deb checks them.
+    fs.chmodSync(debian, 0o755);
+    for (const f of ['control', 'md5sums']) fs.chmodSync(path.join(debian, f), 0o644);
 
     const file = path.join(outDir, `loanet-agent_${version}_${arch}.deb`);
     const tmp = `${file}.tmp-${process.pid}`;
