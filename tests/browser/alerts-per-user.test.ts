@@ -9,13 +9,10 @@
  * to an area drawn on the map; "Dừng cảnh báo" asks first; after the
  * cancel the tracker says what played before it, never "100 %".
  */
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
-import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
+import { waitFor, type TestServer } from '../helpers/server.ts';
+import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const BAT_XAT = '2025.02683'; // the operator's commune; the agents that play are here
@@ -30,9 +27,7 @@ const SIZES = [
 const run = haveTools('chromium', 'ffmpeg', 'espeak-ng');
 
 let t: TestServer;
-let fleet: FleetRunner;
-let browser: Browser;
-let dir: string;
+let c: ConsoleSetup | undefined;
 let mediaId: string;
 const drawnSites: string[] = [];
 
@@ -62,13 +57,8 @@ async function cancelAll(): Promise<void> {
   for (const a of active) expect((await t.api('POST', `/api/alerts/${a.id}/cancel`)).status).toBe(200);
 }
 
-async function openAs(size: (typeof SIZES)[number], user: string, password: string): Promise<Page> {
-  await browser.context.clearCookies();
-  const page = await browser.context.newPage();
-  await page.setViewportSize({ width: size.width, height: size.height });
-  page.setDefaultTimeout(90_000); // a bound on a hang: a loaded machine takes seconds per step
-  await loginThroughForm(page, t.baseUrl, user, password);
-  return page;
+function openAs(size: (typeof SIZES)[number], user: string, password: string): Promise<Page> {
+  return c!.openPageAs(user, password, { width: size.width, height: size.height });
 }
 
 /** Where every visible control and heading of the page is on the screen (what a finger would hit). */
@@ -96,35 +86,34 @@ function readPositions(page: Page): Promise<string[]> {
 
 beforeAll(async () => {
   if (!run) return;
-  dir = tempDir('loanet-alerts-per-user-');
-  t = await startTestServer({ LOANET_HEARTBEAT_S: '2' });
-  await importLaoCai2025(t);
-  fleet = await startPlayoutFleet(t, { sites: 2, area: BAT_XAT.split('.')[1]!, dir });
-  // Sites of other communes (registered, never connected) and three placed ones to draw around.
-  for (const [name, area] of [['Đài Cam Đường', CAM_DUONG], ['Đài Hợp Thành', HOP_THANH]] as const) {
-    expect((await t.api('POST', '/api/sites', { name, kind: 'station', area })).status).toBe(201);
-  }
-  for (const [i, lat, lon] of [[1, 22.36, 103.95], [2, 22.38, 103.98], [3, 22.35, 103.99]] as const) {
-    const r = await t.api('POST', '/api/sites', { name: `Cụm loa Hợp Thành ${i}`, kind: 'cluster', area: HOP_THANH, lat, lon });
-    expect(r.status).toBe(201);
-    drawnSites.push(r.body.site.id);
-  }
-  for (const [username, role, area] of [['op-batxat', 'operator', BAT_XAT], ['pctt-tinh', 'emergency', undefined]] as const) {
-    const r = await t.api('POST', '/api/users', { username, password: `password-of-${username}`, role, ...(area ? { area } : {}) });
-    expect(r.status, JSON.stringify(r.body)).toBe(201);
-  }
-  const m = await t.api('POST', '/api/media/tts', { title: 'Thông báo thử', text: 'Đây là thông báo thử của hệ thống truyền thanh.' });
-  expect(m.status, JSON.stringify(m.body)).toBe(201);
-  mediaId = m.body.id;
-  browser = await launchBrowser();
+  c = await startConsole({
+    dirPrefix: 'loanet-alerts-per-user-',
+    fleets: [{ sites: 2, area: BAT_XAT.split('.')[1]! }],
+    async prepare(s) {
+      t = s.t;
+      // Sites of other communes (registered, never connected) and three placed ones to draw around.
+      for (const [name, area] of [['Đài Cam Đường', CAM_DUONG], ['Đài Hợp Thành', HOP_THANH]] as const) {
+        expect((await t.api('POST', '/api/sites', { name, kind: 'station', area })).status).toBe(201);
+      }
+      for (const [i, lat, lon] of [[1, 22.36, 103.95], [2, 22.38, 103.98], [3, 22.35, 103.99]] as const) {
+        const r = await t.api('POST', '/api/sites', { name: `Cụm loa Hợp Thành ${i}`, kind: 'cluster', area: HOP_THANH, lat, lon });
+        expect(r.status).toBe(201);
+        drawnSites.push(r.body.site.id);
+      }
+      for (const [username, role, area] of [['op-batxat', 'operator', BAT_XAT], ['pctt-tinh', 'emergency', undefined]] as const) {
+        const r = await t.api('POST', '/api/users', { username, password: `password-of-${username}`, role, ...(area ? { area } : {}) });
+        expect(r.status, JSON.stringify(r.body)).toBe(201);
+      }
+      const m = await t.api('POST', '/api/media/tts', { title: 'Thông báo thử', text: 'Đây là thông báo thử của hệ thống truyền thanh.' });
+      expect(m.status, JSON.stringify(m.body)).toBe(201);
+      mediaId = m.body.id;
+    },
+    // Each test opens its pages as the person it is about.
+    login: null,
+  });
 }, 240_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await fleet?.stop();
-  await t?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => c?.stop());
 
 describe.skipIf(!run)('alerts as each person sees them', { timeout: 600_000 }, () => {
   it.each(SIZES)('a commune operator ($name) sees only the alerts covering its commune, in one line with a count, and nothing moves when one arrives', async (size) => {
