@@ -303,7 +303,11 @@ export class EdgeAgent {
         if (err) note(`cannot subscribe to ${playlist}: ${err.message}`);
       });
       this.listening.clear();
-      this.listenTo(this.areaChannels);
+      // agent.json's channels that the delivered configuration dropped are left too: a persistent session
+      // (clean: false) may still hold them from a run before the configuration arrived.
+      const want = this.areaChannels;
+      for (const key of this.config.areaChannels) if (!want.includes(key)) this.listening.add(key);
+      this.listenTo(want);
     }
     // Retained: the server's configuration of this site, which may move it to other area channels.
     const config = siteTopic(this.siteId, 'config');

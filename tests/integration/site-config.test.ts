@@ -15,7 +15,9 @@
  * 3. Server down, agent restarted: it starts from the configuration it kept;
  *    the server back, the revision is the same (it survived the server's
  *    restart too) and the board still plays its new commune's alerts.
- * 4. A board that does not report the newest revision is degraded with the
+ * 4. An agent.json naming another commune's channels: the delivered
+ *    configuration wins, the board plays its own commune's alert.
+ * 5. A board that does not report the newest revision is degraded with the
  *    reason config_stale after the grace period, and not once it does.
  */
 import fs from 'node:fs';
@@ -73,8 +75,8 @@ interface Board {
   stateDir: string;
 }
 
-/** A registered site and its board's files; agent.json lists NO area channel: only the server says where the board is. */
-async function makeBoard(name: string, area: string): Promise<Board> {
+/** A registered site and its board's files; agent.json lists `areaChannels` (none by default): only the server says where the board is. */
+async function makeBoard(name: string, area: string, areaChannels: string[] = []): Promise<Board> {
   const r = await t.api('POST', '/api/sites', { name, kind: 'cluster', area, profile: 'village-cluster-4g' });
   expect(r.status, JSON.stringify(r.body)).toBe(201);
   const { siteId: id, secret } = r.body.credential as { siteId: string; secret: string };
@@ -96,7 +98,7 @@ async function makeBoard(name: string, area: string): Promise<Board> {
       reconnect: { baseMs: 100, capMs: 1000 },
       devices: { driver: 'sim', host: '127.0.0.1', port: devicePort },
       stateDir,
-      areaChannels: [],
+      areaChannels,
       audio: { sink: 'device', bufferMs: 200 },
     }),
   );
@@ -229,6 +231,19 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     expect(heard()).toBe(3);
     await t.api('POST', `/api/alerts/${again}/cancel`);
     await stopProcess(agent, 'SIGTERM');
+  }, 120_000);
+
+  it('an agent.json that names another commune cannot leave a board deaf: it plays its own commune\'s alert', async () => {
+    const wrong = [await channelsOf(OLD_COMMUNE), '2025.15'];
+    const other = await makeBoard('Cụm loa thôn (tệp cấu hình sai xã)', NEW_COMMUNE, wrong);
+    const proc = agentCli('--config', other.config);
+    await proc.waitForLine(/no site configuration from the server yet: area channels of the config file apply \(2025\.02683, 2025\.15\)/);
+    await applied(other.id, 'its configuration');
+    const id = await alert(NEW_COMMUNE, 'Lũ quét (trạm có tệp cấu hình sai)');
+    await completedAt(id, other, proc);
+    expect(other.device.playedAudio().runs.filter((r) => r.heardFrames > 0)).toHaveLength(1);
+    await t.api('POST', `/api/alerts/${id}/cancel`);
+    await stopProcess(proc, 'SIGTERM');
   }, 120_000);
 
   it('a board that does not report the newest revision is degraded with config_stale after the grace period, and is not once it reports it', async () => {
