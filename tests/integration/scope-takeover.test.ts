@@ -5,6 +5,7 @@
  * inside its commune still works.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UserView } from '../../api/index.ts';
 import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const COMMUNE_A = '02683'; // Xã Bát Xát
@@ -19,14 +20,7 @@ let siteA = '';
 let siteB = '';
 let villageA = '';
 
-interface UserRow {
-  id: number;
-  username: string;
-  role: string;
-  area: string | null;
-  disabledAt: number | null;
-}
-const users = async (): Promise<UserRow[]> => (await t.api('GET', '/api/users')).body.users as UserRow[];
+const users = async (): Promise<UserView[]> => (await t.api('GET', '/api/users')).body.users as UserView[];
 const asB = (method: string, url: string, body?: unknown) => t.api(method, url, body, { token: adminB });
 
 async function makeUser(username: string, role: string, area?: string): Promise<string> {
@@ -124,7 +118,7 @@ describe('a commune-B admin cannot take over the province', () => {
   });
 
   it('lists only the users of its commune, and reads only the audit entries of its commune', async () => {
-    const listed = (await asB('GET', '/api/users')).body.users as UserRow[];
+    const listed = (await asB('GET', '/api/users')).body.users as UserView[];
     expect(listed.map((u) => u.username).sort()).toEqual(['admin-cam-duong']);
     const audit = (await asB('GET', '/api/audit?limit=5000')).body.entries as Array<{ username: string | null; action: string; target: string | null }>;
     const text = JSON.stringify(audit);

@@ -6,6 +6,7 @@
  * change is audited.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UserView } from '../../api/index.ts';
 import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
 
 let t: TestServer;
@@ -16,15 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.stop());
 
-interface UserRow {
-  id: number;
-  username: string;
-  role: string;
-  area: string | null;
-  disabledAt: number | null;
-}
-
-const userNamed = async (username: string): Promise<UserRow> => ((await t.api('GET', '/api/users')).body.users as UserRow[]).find((u) => u.username === username)!;
+const userNamed = async (username: string): Promise<UserView> => ((await t.api('GET', '/api/users')).body.users as UserView[]).find((u) => u.username === username)!;
 
 describe('changing users (admin)', () => {
   it('changes role and area, disables (sessions and API tokens die, also after re-enabling), audits each change', async () => {
