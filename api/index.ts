@@ -5,6 +5,7 @@
  * schema code is bundled into it). protocol/ is the same for MQTT.
  */
 export * from './errors.ts';
+export * from './error-catalogue.ts';
 export * from './common.ts';
 export * from './sites.ts';
 export * from './areas.ts';

@@ -8,7 +8,7 @@
  * instruction. Status Test/Exercise becomes a test alert, never Actual.
  */
 import fs from 'node:fs';
-import { LoanetError } from '../errors.ts';
+import { Errors, fail, LoanetError } from '../errors.ts';
 import { capPlaceRefusal } from '../auth/scope-policy.ts';
 import { chooseSpeech, pickInfo, type HasVoice } from './cap/speech.ts';
 import { ESPEAK_NG_VOICES, voiceForLanguage } from '../media/tts/voice-choice.ts';
@@ -71,9 +71,13 @@ function resultId(r: CapAlertResult): string | null {
   }
 }
 
-const capInvalid = (errors: CapIssue[]) =>
-  new LoanetError('LOANET_CAP_INVALID', 400, `not a valid CAP 1.2 alert: ${errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, field: errors[0]?.path });
-const unprocessable = (code: string, field: string, message: string, extra: Record<string, unknown> = {}) => new LoanetError(code, 422, message, { field, ...extra });
+const capInvalid = (errors: CapIssue[]) => {
+  const field = errors[0]?.path;
+  const text = `not a valid CAP 1.2 alert: ${errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ')}`;
+  return fail('LOANET_CAP_INVALID', field === undefined ? { text } : { text, field }, { errors });
+};
+type Unprocessable = 'LOANET_CAP_NOT_FOR_BROADCAST' | 'LOANET_CAP_NOTHING_TO_PLAY' | 'LOANET_ALERT_EXPIRED' | 'LOANET_CAP_NO_AREA';
+const unprocessable = (code: Unprocessable, field: string, text: string, extra: Record<string, unknown> = {}) => fail(code, { field, text }, extra);
 
 /**
  * The text of a posted document from its bytes and Content-Type (cap/encoding.ts:
@@ -83,21 +87,21 @@ const unprocessable = (code: string, field: string, message: string, extra: Reco
 export function capDocumentText(bytes: Uint8Array, contentType: string | undefined): string {
   const d = decodeCapDocument(bytes, contentType);
   if (d.ok) return d.text;
-  if (d.kind === 'unknown_encoding') throw new LoanetError('LOANET_CAP_ENCODING', 415, d.message, { field: d.from === 'charset' ? 'content-type' : 'alert', encoding: d.encoding });
-  throw new LoanetError('LOANET_CAP_INVALID', 400, `not a valid CAP 1.2 alert: alert: ${d.message}`, { field: 'alert', encoding: d.encoding });
+  if (d.kind === 'unknown_encoding') throw fail('LOANET_CAP_ENCODING', { field: d.from === 'charset' ? 'content-type' : 'alert', text: d.message }, { encoding: d.encoding });
+  throw fail('LOANET_CAP_INVALID', { field: 'alert', text: `not a valid CAP 1.2 alert: alert: ${d.message}` }, { encoding: d.encoding });
 }
 
 /** An envelope nothing can be taken from: 422 when it only links (loanet fetches nothing it is sent) or holds no alert, 413 past the count. */
 function envelopeRefused(u: Extract<Unwrapped, { kind: 'refused' }>): LoanetError {
   switch (u.reason) {
     case 'links_only':
-      return new LoanetError('LOANET_CAP_LINK_ONLY', 422, u.message, { field: 'alert', format: u.format });
+      return fail('LOANET_CAP_LINK_ONLY', { field: 'alert', text: u.message }, { format: u.format });
     case 'empty':
-      return new LoanetError('LOANET_CAP_NO_ALERT', 422, u.message, { field: 'alert', format: u.format });
+      return fail('LOANET_CAP_NO_ALERT', { field: 'alert', text: u.message }, { format: u.format });
     case 'too_many':
-      return new LoanetError('LOANET_CAP_ENVELOPE_TOO_LARGE', 413, u.message, { field: 'alert', format: u.format });
+      return fail('LOANET_CAP_ENVELOPE_TOO_LARGE', { field: 'alert', text: u.message }, { format: u.format });
     case 'unreadable':
-      return new LoanetError('LOANET_CAP_INVALID', 400, `not a valid CAP 1.2 alert: alert: ${u.message}`, { field: 'alert', errors: [{ path: 'alert', message: u.message }] });
+      return fail('LOANET_CAP_INVALID', { field: 'alert', text: `not a valid CAP 1.2 alert: alert: ${u.message}` }, { errors: [{ path: 'alert', message: u.message }] });
     default: {
       const never: never = u.reason;
       return never;
@@ -151,7 +155,10 @@ export class CapIngest {
     if (!chosen) {
       const first = done[0] as { e: LoanetError };
       if (n === 1) throw first.e;
-      throw new LoanetError(first.e.code, first.e.statusCode, `no CAP alert of the ${u.format} document was taken: ${lines.join('; ')}`, first.e.details);
+      // The first alert's code and parameters, worded for the whole envelope.
+      const all = new LoanetError(first.e.code, first.e.params, first.e.details);
+      all.message = `no CAP alert of the ${u.format} document was taken: ${lines.join('; ')}`;
+      throw all;
     }
     return { ...chosen, warnings: [...chosen.warnings, `${u.format} envelope: ${n} CAP alert${n > 1 ? 's' : ''}, each handled as if posted alone`, ...(n > 1 ? lines : [])], envelope };
   }
@@ -173,7 +180,7 @@ export class CapIngest {
     const key: CapKey = outcome.key;
 
     if (outcome.kind === 'duplicate') return { outcome: 'duplicate', alertId: this.store.capMessage(key)?.alertId ?? null, warnings };
-    if (outcome.kind === 'conflict') throw new LoanetError('LOANET_CAP_CONFLICT', 409, `${capKeyString(key)} was already received with different content; a change must be a new message with msgType Update`, { field: 'alert/identifier' });
+    if (outcome.kind === 'conflict') throw fail('LOANET_CAP_CONFLICT', { key: capKeyString(key), field: 'alert/identifier' });
     if (outcome.handling.broadcast === 'refuse') throw unprocessable('LOANET_CAP_NOT_FOR_BROADCAST', 'alert/status', `status ${cap.status} is not for broadcast`);
 
     const record = (state: 'active' | 'cancelled', alertId: string | null) =>
@@ -267,7 +274,7 @@ export class CapIngest {
       { areaIds: match.areaKeys.flatMap((k) => index.get(k)?.id ?? []), siteAreaIds: match.siteIds.flatMap((id) => siteArea.get(id) ?? []), hasArea: cap.info.some((i) => i.area.length > 0) },
       index,
     );
-    if (why) throw new LoanetError('LOANET_FORBIDDEN', 403, `not allowed: alert/info/area: ${why}`, { field: 'alert/info/area' });
+    if (why) throw Errors.forbidden({ rule: 'cap_area', field: 'alert/info/area', text: why });
   }
 
   private alertsOf(keys: readonly CapKey[]): string[] {

@@ -21,7 +21,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
-import { Errors } from '../errors.ts';
+import { fail } from '../errors.ts';
 
 export interface CapSenderAccount {
   id: number;
@@ -132,7 +132,7 @@ export class CapSenderStore {
    * are checked by the caller (users exist, tokens are theirs).
    */
   create(input: { sender: string; areaId: number | null; note: string | null; accounts: Array<{ userId: number; tokenId: number | null }>; createdBy: number }): CapSender {
-    if (this.bySender(input.sender)) throw Errors.conflict(`CAP sender ${input.sender} is already registered: change it with PATCH`);
+    if (this.bySender(input.sender)) throw fail('LOANET_NAME_TAKEN', { thing: 'cap_sender', name: input.sender });
     const t = this.now();
     const id = this.db.transaction(() => {
       const info = this.db

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import type { AlertMedia } from '../../protocol/index.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors, fail, failWithText, LoanetError } from '../errors.ts';
 import type { Actor, JobView, MediaItem, MediaLibrary, SubmitInput } from '../media/library.ts';
 import type { TtsEngine } from '../media/tts/engine.ts';
 import { pickVoice } from '../media/tts/espeak.ts';
@@ -36,14 +36,21 @@ export function mediaOf(item: MediaItem): AlertMedia {
   return { mediaId: item.id, sha256: item.sha256, bytes: item.bytes, durationMs: item.durationMs };
 }
 
+/** A failed audio job's code as a catalogue error: a missing tool or a full disk keep their own codes. */
+function audioRefused(code: string, text: string): LoanetError {
+  if (code === 'LOANET_UNAVAILABLE') return Errors.unavailable('tool_missing', text);
+  if (code === 'LOANET_DISK_FULL') return Errors.diskFull();
+  return failWithText(code, 'LOANET_MEDIA_FAILED', text);
+}
+
 /** The message's audio, waited for: what the upload route answers with (it tells the uploader a bad file at once). */
 export async function readyMessage(m: PreparedMessage): Promise<PreparedMessage> {
   if (!m.done) {
-    if (m.state === 'failed') throw new LoanetError('LOANET_MEDIA_FAILED', 422, `the alert's audio: ${m.reason ?? 'could not be made'}`);
+    if (m.state === 'failed') throw fail('LOANET_MEDIA_FAILED', { text: `the alert's audio: ${m.reason ?? 'could not be made'}` });
     return m;
   }
   const r = await m.done;
-  if (!r.ok) throw new LoanetError(r.code, r.statusCode, `the alert's audio: ${r.reason}`);
+  if (!r.ok) throw audioRefused(r.code, `the alert's audio: ${r.reason}`);
   return { media: r.media, source: m.source, state: 'ready', reason: null };
 }
 
@@ -65,9 +72,9 @@ export class AlertMessages {
 
   existing(mediaId: string, field = 'message.mediaId'): PreparedMessage {
     const x = this.library.get(mediaId);
-    if (!x) throw Errors.badRequest(`${field}: media ${mediaId} does not exist`, field);
-    if (x.status !== 'ready') throw Errors.badRequest(`${field}: media ${mediaId} is ${x.status}${x.status === 'failed' ? ` (${x.reason})` : ', not ready yet'}`, field);
-    if (x.retiredAt !== null) throw Errors.badRequest(`${field}: media ${mediaId} was retired`, field);
+    if (!x) throw fail('LOANET_REFERENCE_NOT_FOUND', { field, thing: 'media', id: mediaId });
+    if (x.status !== 'ready') throw fail('LOANET_REFERENCE_NOT_READY', { field, thing: 'media', id: mediaId, status: x.status });
+    if (x.retiredAt !== null) throw fail('LOANET_REFERS_TO_RETIRED', { field, thing: 'media', id: mediaId });
     return { media: mediaOf(x), source: { kind: 'media', mediaId }, state: 'ready', reason: null };
   }
 
@@ -102,9 +109,9 @@ export class AlertMessages {
   fromText(text: string, o: { title: string; lang: string; voice?: string; actor: Actor; field?: string }): PreparedMessage {
     const field = o.field ?? 'message.text';
     const clean = text.normalize('NFC').trim();
-    if (!clean) throw Errors.badRequest(`${field}: there is no text to speak`, field);
+    if (!clean) throw fail('LOANET_FIELD_REQUIRED', { field });
     const lang = normaliseLanguageTag(o.lang);
-    if (!lang) throw Errors.badRequest(`${field}: "${o.lang}" is not a BCP 47 language tag`, 'message.lang');
+    if (!lang) throw fail('LOANET_NOT_A_LANGUAGE_TAG', { field: 'message.lang', value: o.lang });
     const id = this.library.newId();
     const source: AlertMessageSource = { kind: 'tts', mediaId: id, text: clean, lang };
     const a = this.tts.available();
@@ -113,7 +120,7 @@ export class AlertMessages {
     if (!('tools' in tools)) return failed(source, `cannot process audio: ${tools.missing}`, 'LOANET_UNAVAILABLE', 503);
     return this.preparing(source, async () => {
       const voice = pickVoice(await this.tts.voices(), lang, o.voice);
-      if (typeof voice === 'string') throw new LoanetError('LOANET_TTS_NO_VOICE', 422, voice);
+      if (typeof voice === 'string') throw fail('LOANET_TTS_NO_VOICE', { text: voice });
       return this.library.submit(
         {
           meta: { title: o.title, lang, tags: ['alert'] },

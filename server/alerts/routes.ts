@@ -17,7 +17,7 @@ import { enforceScope, requirePermission } from '../http/auth.ts';
 import { capSenderChangeRefusal, withinScope } from '../auth/scope-policy.ts';
 import { capSenderDecision, CapSenderStore, type CapSender } from './cap-senders.ts';
 import type { CapAlert } from './cap/model.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { ATTENTION_SIGNALS, DEFAULT_ALERT_REPEATS } from '../../protocol/index.ts';
 import type { Principal } from '../auth/users.ts';
 import type { LatLon } from './cap/model.ts';
@@ -72,7 +72,7 @@ type Fields = Static<typeof UploadFields>;
 
 /** CAP alone, or in the envelopes authorities distribute it in (EDXL-DE has no registered type of its own: application/xml). */
 const CAP_CONTENT_TYPES = ['application/cap+xml', 'application/xml', 'text/xml', 'application/atom+xml', 'application/rss+xml'];
-const unsupportedCapType = () => new LoanetError('LOANET_UNSUPPORTED_MEDIA_TYPE', 415, `send the CAP document as one of ${CAP_CONTENT_TYPES.join(', ')}`);
+const unsupportedCapType = () => fail('LOANET_UNSUPPORTED_MEDIA_TYPE', { expected: [...CAP_CONTENT_TYPES] });
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const SenderName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\s,<>&]+$', description: 'the CAP <sender> exactly as the messages carry it (no spaces or commas), e.g. pctt@laocai.gov.vn' });
@@ -112,22 +112,22 @@ export const alertRoutes =
       const keep = fallback !== undefined && f.areas === undefined && f.polygon === undefined;
       const polygon = (f.polygon as LatLon[] | undefined) ?? (keep ? fallback.polygon ?? undefined : undefined);
       const areaKeys = f.areas?.map(keyOf) ?? (keep ? fallback.targetAreas : []);
-      if (areaKeys.length === 0 && !polygon && !(keep && fallback.sites)) throw Errors.badRequest('areas or polygon: say where the alert goes', 'areas');
+      if (areaKeys.length === 0 && !polygon && !(keep && fallback.sites)) throw fail('LOANET_TARGET_REQUIRED', { field: 'areas' });
       if (polygon) {
         const why = polygonProblem(polygon);
         if (why) throw Errors.badRequest(`polygon: ${why}`, 'polygon');
       }
       const sites = service.targetSites();
       const siteIds = polygon ? sitesInPolygon(polygon, sites) : keep ? fallback.sites ?? [] : [];
-      if (polygon && siteIds.length === 0 && areaKeys.length === 0) throw Errors.badRequest('polygon: no registered site lies inside the drawn area', 'polygon');
+      if (polygon && siteIds.length === 0 && areaKeys.length === 0) throw fail('LOANET_POLYGON_NO_SITE', { field: 'polygon' });
       return { targets: service.resolve({ areaKeys, siteIds }, actor, sites), polygon: polygon ?? null, areaKeys };
     };
 
     const specOf = (f: Fields, title: string, polygon: LatLon[] | null, base?: Alert): AlertSpec => {
       const now = ctx.now();
-      if (f.validUntil !== undefined && f.validForMinutes !== undefined) throw Errors.badRequest('validUntil and validForMinutes: give one of them', 'validUntil');
+      if (f.validUntil !== undefined && f.validForMinutes !== undefined) throw fail('LOANET_ONE_OF', { field: 'validUntil', fields: ['validUntil', 'validForMinutes'] });
       const validUntil = f.validUntil ?? (f.validForMinutes !== undefined ? now + f.validForMinutes * 60_000 : base?.validUntil ?? now + DEFAULT_VALIDITY_MIN * 60_000);
-      if (validUntil <= now) throw Errors.badRequest('validUntil: lies in the past', 'validUntil');
+      if (validUntil <= now) throw fail('LOANET_IN_THE_PAST', { field: 'validUntil' });
       return {
         title,
         test: f.test ?? base?.test ?? false,
@@ -155,24 +155,24 @@ export const alertRoutes =
           if (part.type === 'file') {
             if (part.fieldname !== 'file') {
               part.file.resume();
-              throw Errors.badRequest(`unexpected file field "${part.fieldname}": send the audio as "file"`, part.fieldname);
+              throw fail('LOANET_UNEXPECTED_FIELD', { field: part.fieldname, expected: ['alert', 'file'] });
             }
             const tmp = ctx.alerts.messages.tempPath('.upload');
             await pipeline(part.file, fs.createWriteStream(tmp, { flags: 'wx' }));
             file = { path: tmp, name: part.filename };
-            if (part.file.truncated) throw new LoanetError('LOANET_MEDIA_TOO_LARGE', 413, `the file is larger than ${ctx.media.library.config.maxBytes} bytes`);
+            if (part.file.truncated) throw fail('LOANET_MEDIA_TOO_LARGE', { field: 'file', text: `the file is larger than ${ctx.media.library.config.maxBytes} bytes` });
           } else if (part.fieldname === 'alert') {
             fieldsJson = String(part.value);
           } else {
-            throw Errors.badRequest(`unexpected field "${part.fieldname}": send "alert" (JSON) and "file"`, part.fieldname);
+            throw fail('LOANET_UNEXPECTED_FIELD', { field: part.fieldname, expected: ['alert', 'file'] });
           }
         }
-        if (!file) throw Errors.badRequest('file: required (multipart field "file", the alert audio)', 'file');
+        if (!file) throw fail('LOANET_FIELD_REQUIRED', { field: 'file' });
         let parsed: unknown;
         try {
           parsed = JSON.parse(fieldsJson ?? '{}');
         } catch {
-          throw Errors.badRequest('alert: not valid JSON', 'alert');
+          throw fail('LOANET_INVALID_JSON', { field: 'alert' });
         }
         if (!uploadCheck.Check(parsed)) {
           const e = uploadCheck.Errors(parsed).First();
@@ -193,7 +193,7 @@ export const alertRoutes =
       const reader = readerOf(p);
       if (!a || !reader.sees(a)) {
         if (a && action) ctx.audit.record(p.user, 'alert.denied', a.id, { action, why: 'outside the caller\'s area' });
-        throw Errors.notFound(`alert ${id}`);
+        throw Errors.notFound('alert', id);
       }
       return { alert: a, reader };
     };
@@ -242,7 +242,7 @@ export const alertRoutes =
       async (req, reply) => {
         const p = requirePermission(req, 'alert.write');
         const actor = actorOf(p);
-        if (!req.isMultipart()) throw new LoanetError('LOANET_UNSUPPORTED_MEDIA_TYPE', 415, 'send multipart/form-data with the fields "alert" (JSON) and "file" (curl -F alert=@alert.json -F file=@canh-bao.mp3)');
+        if (!req.isMultipart()) throw fail('LOANET_UNSUPPORTED_MEDIA_TYPE', { expected: ['multipart/form-data with the fields "alert" (JSON) and "file" (curl -F alert=@alert.json -F file=@canh-bao.mp3)'] });
         const { fields, file } = await readUpload(req);
         let plan: ReturnType<typeof targetsOf>;
         try {
@@ -290,7 +290,7 @@ export const alertRoutes =
           const d = capSenderDecision(cap.sender, senders.bySender(cap.sender), poster);
           if (d.ok) return d.senderAreaId;
           ctx.audit.record(p.user, 'alert.cap.denied', cap.sender, { identifier: cap.identifier, status: cap.status, msgType: cap.msgType });
-          throw new LoanetError('LOANET_FORBIDDEN', 403, `not allowed: alert/sender: ${d.reason}`, { field: 'alert/sender', sender: cap.sender });
+          throw Errors.forbidden({ rule: 'cap_sender', field: 'alert/sender', sender: cap.sender, text: d.reason }, { sender: cap.sender });
         };
         const r = await ctx.alerts.cap.ingest(req.body, actorOf(p), authorize);
         const envelope = r.envelope ? { envelope: r.envelope } : {};
@@ -373,14 +373,14 @@ export const alertRoutes =
       async (req) => {
         const { id, siteId } = req.params;
         if (req.site) {
-          if (req.site.siteId !== siteId) throw Errors.notFound(`site ${siteId}`);
+          if (req.site.siteId !== siteId) throw Errors.notFound('site', siteId);
         } else {
           const { reader } = visibleAlert(requirePermission(req, 'read'), id);
-          if (reader.site && !reader.site(siteId)) throw Errors.notFound(`site ${siteId}`);
+          if (reader.site && !reader.site(siteId)) throw Errors.notFound('site', siteId);
         }
         const alert = service.get(id);
         const row = service.siteDelivery(id, siteId);
-        if (!alert || !row) throw Errors.notFound(`alert ${id} for site ${siteId}`);
+        if (!alert || !row) throw Errors.notFound('alert_delivery', id, siteId);
         return { alertId: id, siteId, alertRevision: alert.revision, revision: row.revision, status: row.status, state: alert.state, validUntil: alert.validUntil };
       },
     );
@@ -475,9 +475,9 @@ export const alertRoutes =
       const idx = ctx.coverage.areaIndex();
       return list.map((a, i) => {
         const u = ctx.users.byUsername(a.username);
-        if (!u || !withinScope(scope, u.areaId, idx)) throw Errors.badRequest(`accounts[${i}].username: user ${a.username} not found`, `accounts[${i}].username`);
+        if (!u || !withinScope(scope, u.areaId, idx)) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: `accounts[${i}].username`, thing: 'user', id: a.username });
         if (a.tokenId !== undefined && !ctx.users.listApiTokens(u.id).some((tk) => tk.id === a.tokenId && tk.revokedAt === null)) {
-          throw Errors.badRequest(`accounts[${i}].tokenId: ${a.tokenId} is not a live API token of ${a.username} (they see theirs in GET /api/auth/tokens)`, `accounts[${i}].tokenId`);
+          throw fail('LOANET_TOKEN_NOT_LIVE', { field: `accounts[${i}].tokenId`, tokenId: String(a.tokenId), username: a.username });
         }
         return { userId: u.id, tokenId: a.tokenId ?? null, username: u.username, areaId: u.areaId };
       });
@@ -540,7 +540,7 @@ export const alertRoutes =
       async (req) => {
         const p = requirePermission(req, 'users.manage');
         const cur = senders.byId(req.params.id);
-        if (!cur) throw Errors.notFound(`CAP sender ${req.params.id}`);
+        if (!cur) throw Errors.notFound('cap_sender', req.params.id);
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
         const areaId = areaIdOf(req.body.area);
         const accounts = req.body.accounts ? accountsOf(req.body.accounts, p.user.areaId) : [];
@@ -557,7 +557,7 @@ export const alertRoutes =
       async (req) => {
         const p = requirePermission(req, 'users.manage');
         const cur = senders.byId(req.params.id);
-        if (!cur) throw Errors.notFound(`CAP sender ${req.params.id}`);
+        if (!cur) throw Errors.notFound('cap_sender', req.params.id);
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
         senders.remove(cur.id);
         ctx.audit.record(p.user, 'cap.sender.remove', cur.sender);

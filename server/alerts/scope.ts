@@ -40,7 +40,7 @@ export class AlertScope {
     const out = outsideScope(r.targets, actor.areaId, index, sites);
     if (out) {
       this.d.audit.record(actor, 'alert.denied', null, { why: out, areas: req.areaKeys });
-      throw Errors.forbidden(`${actor.username} may start alerts only inside their own area: ${out}`);
+      throw Errors.forbidden({ rule: 'alert_scope', username: actor.username, action: 'start', text: out });
     }
     return r.targets;
   }
@@ -63,7 +63,7 @@ export class AlertScope {
     if (areasOut.length > 0 || sitesOut.length > 0) {
       this.d.audit.record(actor, 'alert.denied', alert.id, { action, areasOutside: areasOut, sitesOutside: sitesOut.length });
       // Areas are public geography; sites of other communes are only counted.
-      throw Errors.forbidden(`${actor.username} may ${action} only alerts inside their own area; ${alert.id} reaches ${areasOut[0] !== undefined ? `area ${areasOut[0]}` : `${sitesOut.length} site(s)`} outside it`);
+      throw Errors.forbidden({ rule: 'alert_scope', username: actor.username, action, text: `${alert.id} reaches ${areasOut[0] !== undefined ? `area ${areasOut[0]}` : `${sitesOut.length} site(s)`} outside it` });
     }
   }
 }

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { AlertPriority, AlertStatusEvent, AttentionSignal } from '../../protocol/index.ts';
 import type { AuditLog } from '../audit.ts';
 import type { CoverageService } from '../coverage/service.ts';
-import { Errors } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
 import type { SiteRepository } from '../registry/sites.ts';
@@ -160,7 +160,7 @@ export class AlertService {
 
   async create(spec: AlertSpec, targets: ResolvedTargets, message: PreparedMessage, actor: AlertActor, cap: CapOrigin | null, targetAreas: readonly string[]): Promise<Alert> {
     const t = this.d.now();
-    if (spec.validUntil <= t) throw Errors.badRequest('validity: the alert would already be expired', 'validUntil');
+    if (spec.validUntil <= t) throw fail('LOANET_IN_THE_PAST', { field: 'validUntil' });
     const alert: Alert = {
       id: `alr-${randomBytes(8).toString('hex')}`,
       revision: 1,
@@ -201,7 +201,7 @@ export class AlertService {
   /** An Update in flight: new content and/or targets, revision + 1; every site is pending again for it. */
   async revise(id: string, spec: AlertSpec, targets: ResolvedTargets, message: PreparedMessage, actor: AlertActor, cap: CapOrigin | null, targetAreas: readonly string[]): Promise<Alert> {
     const cur = this.require(id);
-    if (cur.state !== 'active') throw Errors.conflict(`alert ${id} is ${cur.state}: start a new alert instead`);
+    if (cur.state !== 'active') throw fail('LOANET_ALERT_NOT_ACTIVE', { id, state: cur.state });
     this.mayChange(cur, actor, 'update');
     const t = this.d.now();
     const next: Alert = {
@@ -312,7 +312,7 @@ export class AlertService {
 
   require(id: string): Alert {
     const a = this.get(id);
-    if (!a) throw Errors.notFound(`alert ${id}`);
+    if (!a) throw Errors.notFound('alert', id);
     return a;
   }
 

@@ -10,7 +10,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ServerContext } from '../context.ts';
 import { requirePermission } from '../http/auth.ts';
-import { Errors } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { type AS_RUN_STATUSES, STATUS_LABEL, accountAsRun, type SiteInfo, type SiteNow } from './accounting.ts';
 import { type AS_RUN_STATUS_VALUES, AsRunLog, AsRunQuery } from '../../api/as-run.ts';
 import { asRunCsv } from './csv.ts';
@@ -61,13 +61,13 @@ export const asRunRoutes =
         requirePermission(req, 'read', ctx.coverage.areaPath(area.id));
         const from = q.from !== undefined ? time(q.from, 'from') : startOfLocalDay(ctx.now());
         const to = q.to !== undefined ? time(q.to, 'to') : from + 86_400_000;
-        if (to <= from) throw Errors.badRequest(`to: ${localIso(to)} is not after from ${localIso(from)}`, 'to');
-        if (to - from > MAX_PERIOD_MS) throw Errors.badRequest(`to: a period of at most ${MAX_PERIOD_MS / 86_400_000} days`, 'to');
+        if (to <= from) throw fail('LOANET_PERIOD_EMPTY', { field: 'to', from: localIso(from), to: localIso(to) });
+        if (to - from > MAX_PERIOD_MS) throw fail('LOANET_PERIOD_TOO_LONG', { field: 'to', maxDays: MAX_PERIOD_MS / 86_400_000 });
 
         let sites = ctx.sites.list({ areaIds: ctx.coverage.subtreeIds(area.id), includeRetired: true });
         if (q.site) {
           sites = sites.filter((s) => s.id === q.site);
-          if (sites.length === 0) throw Errors.badRequest(`site: ${q.site} is not a site in ${area.name}`, 'site');
+          if (sites.length === 0) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: 'site', thing: 'site', id: q.site });
         }
         const siteIds = sites.map((s) => s.id);
         const info = new Map<string, SiteInfo>(sites.map((s) => [s.id, { name: s.name, areaKey: s.areaKey, areaName: index.byId.get(s.areaId)?.name ?? s.areaKey }]));

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors, fail, LoanetError } from '../errors.ts';
 import type { Role } from './users.ts';
 import { enforceScope, permissionsOf, requirePermission } from '../http/auth.ts';
 import { ApiTokenCreated, ApiTokenList, ApiTokenRequest, LoginRequest, LoginResult, Me, PasswordChange, PasswordChanged, type ROLE_VALUES } from '../../api/auth.ts';
@@ -11,7 +11,7 @@ import { UserCreated, UserCreateRequest, UserList, UserPatchRequest, UserUnlocke
 import { AuditList, AuditQuery } from '../../api/audit.ts';
 import { Ok } from '../../api/common.ts';
 import { auditVisible, userChangeRefusal, withinScope } from './scope-policy.ts';
-import type { Attempt, LimitKind } from './login-limiter.ts';
+import type { Attempt } from './login-limiter.ts';
 import { clearedSessionCookie, cookieShouldBeSecure, csrfTokenFor, readCookie, SESSION_COOKIE, sessionCookie } from '../http/session-cookie.ts';
 
 /** What these routes use of the server, and nothing else. */
@@ -21,12 +21,6 @@ export type RouteDeps = Pick<ServerContext, 'areas' | 'audit' | 'config' | 'cove
 const sameRoles: [Role] extends [(typeof ROLE_VALUES)[number]] ? ([(typeof ROLE_VALUES)[number]] extends [Role] ? true : never) : never = true;
 void sameRoles;
 const IdParam = Type.Object({ id: Type.Integer({ minimum: 1 }) });
-
-const LIMIT_WHO: Record<LimitKind, string> = {
-  user_address: 'for this user from this address',
-  address: 'from this address',
-  user: 'for this user from all addresses',
-};
 
 export const authRoutes =
   (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
@@ -43,17 +37,9 @@ export const authRoutes =
       if (a.ok) return a;
       const retryAfterS = Math.max(1, Math.ceil(a.retryAfterMs / 1000));
       const windowMinutes = ctx.config.login.windowMs / 60_000;
-      const rule = a.kind === 'user'
-        ? `more than ${a.limit} failed attempts ${LIMIT_WHO[a.kind]} in ${windowMinutes} minutes, so each further attempt waits twice as long`
-        : `${a.limit} failed attempts ${LIMIT_WHO[a.kind]} in ${windowMinutes} minutes`;
-      const when = retryAfterS < 120 ? `${retryAfterS} seconds` : `${Math.ceil(retryAfterS / 60)} minutes`;
       reply.header('retry-after', String(retryAfterS));
-      throw new LoanetError('LOANET_RATE_LIMITED', 429, `too many failed logins or password changes: ${rule}; try again in ${when}, or ask an admin to unlock the account`, {
-        limit: a.kind,
-        max: a.limit,
-        windowMinutes,
-        retryAfterS,
-      });
+      const limit = { limit: a.kind, max: a.limit, windowMinutes, retryAfterS };
+      throw fail('LOANET_RATE_LIMITED', { what: 'login', ...limit }, limit);
     };
 
     app.post(
@@ -122,7 +108,7 @@ export const authRoutes =
       { schema: { tags: ['auth'], operationId: 'revokeApiToken', summary: 'Revoke one of your own API tokens (404 for a token that is not yours)', params: IdParam, response: { 200: Ok } } },
       async (req) => {
         const p = requirePermission(req, 'read');
-        if (!ctx.users.revokeApiToken(p.user.id, req.params.id)) throw Errors.notFound(`API token ${req.params.id} of ${p.user.username}`);
+        if (!ctx.users.revokeApiToken(p.user.id, req.params.id)) throw Errors.notFound('api_token', req.params.id, p.user.username);
         ctx.audit.record(p.user, 'auth.token.revoke', String(req.params.id));
         return { ok: true as const };
       },
@@ -175,7 +161,7 @@ export const authRoutes =
         const guess = reserveGuess(p.user.username, req, reply);
         try {
           ctx.users.assertPasswordAllowed(newPassword, p.user.username, 'newPassword');
-          if (newPassword === currentPassword) throw Errors.badRequest('newPassword must differ from currentPassword', 'newPassword');
+          if (newPassword === currentPassword) throw fail('LOANET_PASSWORD_UNCHANGED', { field: 'newPassword' });
         } catch (e) {
           guess.release();
           throw e;
@@ -186,7 +172,7 @@ export const authRoutes =
         });
         if (!right) {
           guess.fail();
-          throw Errors.badRequest('currentPassword: the current password is wrong', 'currentPassword');
+          throw fail('LOANET_PASSWORD_WRONG', { field: 'currentPassword' });
         }
         guess.succeed();
         const hash = await ctx.users.preparePassword(newPassword, p.user.username, 'newPassword');
@@ -247,11 +233,11 @@ export const authRoutes =
       async (req) => {
         const p = requirePermission(req, 'users.manage');
         const target = ctx.users.byId(req.params.id);
-        if (!target) throw Errors.notFound(`user ${req.params.id}`);
+        if (!target) throw Errors.notFound('user', req.params.id);
         const scopeCheck = (areaId: number | null | undefined) => enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, areaId, ctx.coverage.areaIndex()));
         scopeCheck(undefined);
         // An admin locking themselves out would leave nobody to undo it (the bootstrap reset needs a restart).
-        if (req.body.disabled === true && target.id === p.user.id) throw Errors.badRequest('disabled: you cannot disable your own account / không thể tự khóa tài khoản của chính mình', 'disabled');
+        if (req.body.disabled === true && target.id === p.user.id) throw fail('LOANET_SELF_DISABLE', { field: 'disabled' });
         const area = req.body.area === undefined ? undefined : req.body.area === null ? null : ctx.coverage.resolveArea(req.body.area);
         scopeCheck(area === undefined ? undefined : (area?.id ?? null));
         const passwordHash = req.body.password === undefined ? undefined : await ctx.users.preparePassword(req.body.password, target.username);
@@ -277,7 +263,7 @@ export const authRoutes =
       async (req) => {
         const p = requirePermission(req, 'users.manage');
         const target = ctx.users.byId(req.params.id);
-        if (!target) throw Errors.notFound(`user ${req.params.id}`);
+        if (!target) throw Errors.notFound('user', req.params.id);
         enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, undefined, ctx.coverage.areaIndex()));
         const forgotten = ctx.loginLimits.unlock(target.username);
         ctx.audit.record(p.user, 'user.unlock', target.username, { forgottenFailures: forgotten });

@@ -45,7 +45,8 @@ export function touchesScope(scope: ScopeRoot, areaId: number, tree: AreaTree): 
 }
 
 /** Why a request is refused: `hidden` (answer 404: the caller may not know it exists) or `forbidden` (403, naming the field). */
-export type ScopeRefusal = { kind: 'hidden'; what: string } | { kind: 'forbidden'; field: string; reason: string };
+/** Hidden: the thing's kind and id (answered as not found); forbidden: the field at fault and why. */
+export type ScopeRefusal = { kind: 'hidden'; thing: 'user' | 'area' | 'site' | 'cap_sender'; id: string } | { kind: 'forbidden'; field: string; reason: string };
 
 export interface UserPlacement {
   id: number;
@@ -59,7 +60,7 @@ export interface UserPlacement {
  */
 export function userChangeRefusal(actor: { id: number; scope: ScopeRoot }, target: UserPlacement | undefined, nextAreaId: number | null | undefined, tree: AreaTree): ScopeRefusal | null {
   if (actor.scope === null) return null;
-  if (target && !withinScope(actor.scope, target.areaId, tree)) return { kind: 'hidden', what: `user ${target.id}` };
+  if (target && !withinScope(actor.scope, target.areaId, tree)) return { kind: 'hidden', thing: 'user', id: String(target.id) };
   const placed = target === undefined ? (nextAreaId ?? null) : nextAreaId;
   if (placed === undefined) return null;
   if (placed === null) return { kind: 'forbidden', field: 'area', reason: 'an admin scoped to an area cannot make a user network-wide (area null or left out): give an area inside your own' };
@@ -82,7 +83,7 @@ export function areaCreateRefusal(scope: ScopeRoot, parentId: number | null, tre
  */
 export function areaChangeRefusal(scope: ScopeRoot, areaId: number | null, newParentId: number | null | undefined, tree: AreaTree, key: string): ScopeRefusal | null {
   if (scope === null) return null;
-  if (!withinScope(scope, areaId, tree)) return { kind: 'hidden', what: `area ${key}` };
+  if (!withinScope(scope, areaId, tree)) return { kind: 'hidden', thing: 'area', id: key };
   if (areaId === scope) return { kind: 'forbidden', field: 'key', reason: `area ${key} is the root of your own area: only an admin above it may change, move or retire it` };
   if (newParentId !== undefined && !withinScope(scope, newParentId, tree)) return { kind: 'forbidden', field: 'parent', reason: 'the new parent area lies outside your own area' };
   return null;
@@ -91,7 +92,7 @@ export function areaChangeRefusal(scope: ScopeRoot, areaId: number | null, newPa
 /** A site at `areaId` read or changed, and for a move its new area. */
 export function siteRefusal(scope: ScopeRoot, siteId: string, areaId: number, newAreaId: number | undefined, tree: AreaTree): ScopeRefusal | null {
   if (scope === null) return null;
-  if (!withinScope(scope, areaId, tree)) return { kind: 'hidden', what: `site ${siteId}` };
+  if (!withinScope(scope, areaId, tree)) return { kind: 'hidden', thing: 'site', id: siteId };
   if (newAreaId !== undefined && !withinScope(scope, newAreaId, tree)) return { kind: 'forbidden', field: 'area', reason: 'the new area lies outside your own area' };
   return null;
 }
@@ -173,7 +174,7 @@ export function capSenderChangeRefusal(
   tree: AreaTree,
 ): ScopeRefusal | null {
   if (scope === null) return null;
-  if (current && !withinScope(scope, current.areaId, tree)) return { kind: 'hidden', what: `CAP sender ${current.id}` };
+  if (current && !withinScope(scope, current.areaId, tree)) return { kind: 'hidden', thing: 'cap_sender', id: String(current.id) };
   const placed = current === undefined ? (nextAreaId ?? null) : nextAreaId;
   if (placed === null) return { kind: 'forbidden', field: 'area', reason: 'an admin scoped to an area cannot register a network-wide sender: give an area inside your own' };
   if (placed !== undefined && !withinScope(scope, placed, tree)) return { kind: 'forbidden', field: 'area', reason: 'the area lies outside your own area' };

@@ -5,9 +5,17 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { hashSecret, hashSecretAsync, newSecret, PASSWORD_COST, PasswordSlots, SlotsBusyError, tokenDigest, verifySecret } from './secrets.ts';
-import { checkPassword, defaultPasswordPolicy, type PasswordPolicy } from './password-policy.ts';
+import { checkPassword, defaultPasswordPolicy, type PasswordPolicy, type PasswordRule } from './password-policy.ts';
+
+/** Each password rule's catalogue code (the same codes as password-policy.ts's PASSWORD_ERROR_CODES). */
+const PASSWORD_CODES = {
+  too_long: 'LOANET_PASSWORD_TOO_LONG',
+  too_short: 'LOANET_PASSWORD_TOO_SHORT',
+  contains_username: 'LOANET_PASSWORD_HAS_USERNAME',
+  common: 'LOANET_PASSWORD_COMMON',
+} as const satisfies Record<PasswordRule, string>;
 import { USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN } from '../../api/username.ts';
 
 /** The one username rule (api/username.ts), also for users made outside HTTP (the first admin). */
@@ -80,7 +88,7 @@ export class UserRepository {
     try {
       return await this.slots.run(fn);
     } catch (e) {
-      if (e instanceof SlotsBusyError) throw Errors.unavailable(`${e.message}; try again in a few seconds`);
+      if (e instanceof SlotsBusyError) throw Errors.unavailable('busy', `${e.message}; try again in a few seconds`);
       throw e;
     }
   }
@@ -88,7 +96,10 @@ export class UserRepository {
   /** Throws the password policy's refusal (400, its stable code, naming `field`, the rule and its limit). */
   assertPasswordAllowed(password: string, username: string, field: string): void {
     const v = checkPassword(password, username, this.policy);
-    if (v) throw new LoanetError(v.code, 400, `${field} ${v.message}`, { field, rule: v.rule, ...(v.limit !== undefined ? { limit: v.limit } : {}) });
+    if (v) {
+      const params = { field, rule: v.rule, text: v.message, ...(v.limit !== undefined ? { limit: v.limit } : {}) };
+      throw fail(PASSWORD_CODES[v.rule], params, { rule: v.rule, ...(v.limit !== undefined ? { limit: v.limit } : {}) });
+    }
   }
 
   /**
@@ -137,7 +148,7 @@ export class UserRepository {
    */
   update(id: number, change: { role?: Role; areaId?: number | null; disabled?: boolean; passwordHash?: string }): User {
     const cur = this.byId(id);
-    if (!cur) throw Errors.notFound(`user ${id}`);
+    if (!cur) throw Errors.notFound('user', id);
     const t = this.now();
     this.db.transaction(() => {
       if (change.role !== undefined) this.db.prepare('UPDATE users SET role = ? WHERE id = ?').run(change.role, id);
@@ -154,7 +165,7 @@ export class UserRepository {
       // Someone must be left who can undo this: an enabled admin over the whole network (the throw rolls the change back).
       const admins = this.db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND area_id IS NULL").get() as { n: number };
       if (admins.n === 0) {
-        throw Errors.conflict(`${cur.username} is the last enabled admin over the whole network: make another admin first / ${cur.username} là quản trị viên toàn mạng cuối cùng: hãy tạo quản trị viên khác trước`);
+        throw fail('LOANET_LAST_ADMIN', { username: cur.username });
       }
     })();
     return this.byId(id)!;
@@ -165,8 +176,8 @@ export class UserRepository {
   }
 
   async create(input: { username: string; password: string; role: Role; areaId?: number | null }): Promise<User> {
-    if (!USERNAME_RE.test(input.username)) throw Errors.badRequest(`username must be ${USERNAME_MIN_LENGTH}-${USERNAME_MAX_LENGTH} characters of a-z, 0-9, . _ -`, 'username');
-    const exists = () => Errors.conflict(`user ${input.username} already exists`);
+    if (!USERNAME_RE.test(input.username)) throw fail('LOANET_USERNAME_FORMAT', { field: 'username', min: USERNAME_MIN_LENGTH, max: USERNAME_MAX_LENGTH });
+    const exists = () => fail('LOANET_NAME_TAKEN', { thing: 'user', name: input.username });
     if (this.byUsername(input.username)) throw exists();
     const hash = await this.preparePassword(input.password, input.username);
     try {

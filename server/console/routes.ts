@@ -89,7 +89,7 @@ export const consoleRoutes =
 
     const handler = async (req: FastifyRequest, reply: FastifyReply) => {
       const urlPath = req.url.split('?')[0]!;
-      if (urlPath.startsWith('/api/') || urlPath === '/api') throw Errors.notFound(`route ${req.method} ${urlPath}`);
+      if (urlPath.startsWith('/api/') || urlPath === '/api') throw Errors.notFound('route', `${req.method} ${urlPath}`);
       const index = load(path.join(dist, 'index.html'));
       if (!index) {
         return reply

@@ -22,7 +22,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Socket } from 'node:net';
 import type { ServerContext } from '../context.ts';
-import { LoanetError } from '../errors.ts';
+import { fail } from '../errors.ts';
 import { requirePermission } from '../http/auth.ts';
 import { StreamSlots } from '../http/limits.ts';
 import { readCookie, SESSION_COOKIE } from '../http/session-cookie.ts';
@@ -150,7 +150,7 @@ export const streamRoutes =
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const token = bearer ?? readCookie(req.headers.cookie, SESSION_COOKIE) ?? '';
       const refused = slots.take(p.user.id);
-      if (refused) throw new LoanetError('LOANET_TOO_MANY_STREAMS', 429, refused.message, { limit: refused.max, variable: refused.variable });
+      if (refused) throw fail('LOANET_TOO_MANY_STREAMS', { text: refused.message, limit: refused.max, variable: refused.variable }, { limit: refused.max, variable: refused.variable });
       // The slot is given back when the connection closes, whoever ends it (the client, a dropped backlog, sign-out, shutdown).
       const socket = req.raw.socket;
       socket.once('close', () => slots.release(p.user.id));

@@ -43,7 +43,7 @@ export class CoverageService {
   resolveArea(keyOrCode: string): AreaNode {
     const key = keyOrCode.includes('.') ? keyOrCode : `${this.defaultVersion}.${keyOrCode}`;
     const node = this.areaIndex().get(key);
-    if (!node) throw Errors.notFound(`area ${keyOrCode}`);
+    if (!node) throw Errors.notFound('area', keyOrCode);
     return node;
   }
 
@@ -51,7 +51,7 @@ export class CoverageService {
   defaultRoot(): AreaNode {
     const roots = this.areaIndex().roots.filter((r) => r.version === this.defaultVersion);
     const root = roots[0] ?? this.areaIndex().roots[0];
-    if (!root) throw Errors.notFound('any area (import an area list first: POST /api/areas/import)');
+    if (!root) throw Errors.notFound('area_list', '');
     return root;
   }
 
@@ -78,7 +78,7 @@ export class CoverageService {
     try {
       return coverageOf(this.areaIndex(), root.key, this.fleet.observations(), (s) => this.fleet.classify(s.siteId, t)!, t, this.policy);
     } catch (e) {
-      if (e instanceof UnknownAreaError) throw Errors.notFound(`area ${e.areaKey}`);
+      if (e instanceof UnknownAreaError) throw Errors.notFound('area', e.areaKey);
       throw e;
     }
   }

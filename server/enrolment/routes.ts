@@ -10,7 +10,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
 import { enforceScope, requirePermission } from '../http/auth.ts';
 import { siteRefusal } from '../auth/scope-policy.ts';
-import { LoanetError } from '../errors.ts';
+import { fail } from '../errors.ts';
 import { EnrolmentService, type EnrolRefusalReason } from './service.ts';
 import { EnrolLimiter } from './limiter.ts';
 import { loadEnrolmentKey } from './key.ts';
@@ -113,14 +113,14 @@ export const enrolmentRoutes =
           const retryAfterS = Math.max(1, Math.ceil(r.limit.retryAfterMs / 1000));
           const windowMinutes = ctx.config.enrolment.limits.windowMs / 60_000;
           reply.header('retry-after', String(retryAfterS));
-          const who = r.limit.kind === 'address' ? 'from this address' : 'from all addresses together';
-          throw new LoanetError('LOANET_RATE_LIMITED', 429, `too many refused enrolment codes ${who}: ${r.limit.limit} in ${windowMinutes} minutes; try again in ${retryAfterS} seconds`, {
+          const limit = {
             limit: r.limit.kind,
             max: r.limit.limit,
             windowMinutes,
             retryAfterS,
             variable: r.limit.kind === 'address' ? 'LOANET_ENROL_FAILURES_ADDRESS' : 'LOANET_ENROL_FAILURES_TOTAL',
-          });
+          };
+          throw fail('LOANET_RATE_LIMITED', { what: 'enrolment', ...limit }, limit);
         }
         if (!r.ok) return reply.status(403).send({ error: 'LOANET_ENROL_REFUSED', message: REFUSAL_TEXT[r.reason], reason: r.reason });
         // The board enrolled before (if any) holds a secret that no longer works: close its connection now.

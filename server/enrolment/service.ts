@@ -17,7 +17,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import type { SiteRepository } from '../registry/sites.ts';
 import type { AuditLog } from '../audit.ts';
-import { LoanetError } from '../errors.ts';
+import { fail, LoanetError } from '../errors.ts';
 import { CODE_RANDOM_BYTES, codeFromBytes, normaliseCode } from './code.ts';
 import { codeDigest, digestsEqual } from './key.ts';
 import type { EnrolLimiter, EnrolRefusal } from './limiter.ts';
@@ -93,7 +93,7 @@ export class EnrolmentService {
    */
   create(siteId: string, actor: { id: number; username: string }): EnrolmentCode {
     const site = this.deps.sites.require(siteId);
-    if (site.retiredAt) throw new LoanetError('LOANET_CONFLICT', 409, `site ${siteId} is retired: a retired site cannot be enrolled`);
+    if (site.retiredAt) throw fail('LOANET_RETIRED', { thing: 'site', id: siteId });
     const random = this.deps.random ?? randomBytes;
     const createdAt = this.deps.now();
     const expiresAt = createdAt + this.deps.ttlMs;

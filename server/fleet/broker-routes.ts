@@ -14,7 +14,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
 import { logSafe } from '../log-safe.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { requirePermission } from '../http/auth.ts';
 import { authorize, type Actor } from './acl.ts';
 import { EmqxAuthnResult, EmqxAuthzResult, TextFile } from '../../api/broker.ts';
@@ -42,7 +42,7 @@ export const brokerRoutes =
   async (app) => {
     const requireProvinceAdmin = (req: FastifyRequest) => {
       const p = requirePermission(req, 'registry.write');
-      if (p.user.role !== 'admin' || p.user.areaId !== null) throw Errors.forbidden('only an admin of the whole network may read the broker files (they hold every site\'s password hash)');
+      if (p.user.role !== 'admin' || p.user.areaId !== null) throw Errors.forbidden({ rule: 'network_admin', action: 'read_broker_files' });
       return p;
     };
 
@@ -73,10 +73,10 @@ export const brokerRoutes =
 
     const checkHookSecret = (req: FastifyRequest) => {
       const expected = ctx.config.brokerHookSecret;
-      if (!expected) throw Errors.unavailable('the broker hooks are off: set LOANET_BROKER_HOOK_SECRET on the loanet server and send it in the x-loanet-hook-secret header');
+      if (!expected) throw Errors.unavailable('hooks_off', 'the broker hooks are off: set LOANET_BROKER_HOOK_SECRET on the loanet server and send it in the x-loanet-hook-secret header');
       const given = req.headers[HOOK_SECRET_HEADER];
       if (typeof given !== 'string' || !sameSecret(given, expected)) {
-        throw new LoanetError('LOANET_UNAUTHENTICATED', 401, `wrong or missing ${HOOK_SECRET_HEADER} header`);
+        throw fail('LOANET_UNAUTHENTICATED', { header: HOOK_SECRET_HEADER });
       }
     };
 
@@ -110,7 +110,7 @@ export const brokerRoutes =
             ok = (await ctx.siteAuthority.verifyCredential(username, password)) && ctx.siteAuthority.areaKeysOf(username) !== undefined;
           } catch (err) {
             req.log.error({ err, siteId: logSafe(username, 80) }, 'credential check failed');
-            throw Errors.unavailable('credential check failed');
+            throw Errors.unavailable('check_failed', 'credential check failed');
           }
         }
         return { result: ok ? ('allow' as const) : ('deny' as const), is_superuser: false };

@@ -121,7 +121,7 @@ export class CommandService {
   /** Resolve when the command reaches a final status, or after `timeoutMs` with its status then. */
   waitFor(id: string, timeoutMs: number): Promise<CommandRecord> {
     const c = this.get(id);
-    if (!c) return Promise.reject(Errors.notFound(`command ${id}`));
+    if (!c) return Promise.reject(Errors.notFound('command', id));
     if (isFinal(c.status) || timeoutMs <= 0) return Promise.resolve(c);
     return new Promise((resolve) => {
       const done = (rec: CommandRecord) => {

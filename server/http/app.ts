@@ -12,6 +12,7 @@ import { Ajv, type Options as AjvOptions } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../context.ts';
+import { isErrorCode } from '../../api/error-catalogue.ts';
 import { LoanetError } from '../errors.ts';
 import { registerAuth } from './auth.ts';
 import { registerCompression } from './compress.ts';
@@ -77,7 +78,9 @@ export async function buildApp(ctx: AppDeps, routes: readonly FastifyPluginAsync
 
   app.setErrorHandler((err: FastifyError | LoanetError, req, reply) => {
     if (err instanceof LoanetError) {
-      return reply.status(err.statusCode).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
+      // The type system keeps codes to the catalogue; a code from outside it (a core's own) is sent, and logged so it gets catalogued.
+      if (!isErrorCode(err.code)) req.log.warn({ code: err.code }, 'error code outside the catalogue (api/error-catalogue.ts): the console cannot word it');
+      return reply.status(err.statusCode).send({ ...err.details, error: err.code, message: err.message, params: err.params });
     }
     if ('validation' in err && err.validation) {
       const v = err.validation[0];

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal, Role, UserRepository } from '../auth/users.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { CSRF_HEADER, SESSION_COOKIE, csrfMatches, isUnsafeMethod, originAllowed, readCookie } from './session-cookie.ts';
 import type { ScopeRefusal } from '../auth/scope-policy.ts';
 
@@ -44,9 +44,9 @@ async function authenticateSite(header: string, siteAccess: boolean, sites: Site
   const siteId = colon > 0 ? decoded.slice(0, colon) : '';
   const secret = colon > 0 ? decoded.slice(colon + 1) : '';
   if (!sites || !siteId || !secret || !(await sites.verifyCredential(siteId, secret))) {
-    throw new LoanetError('LOANET_BAD_SITE_CREDENTIALS', 401, 'site credential refused: send Authorization: Basic base64(siteId:secret) with the site\'s current secret (a rotated or retired one no longer works)');
+    throw fail('LOANET_BAD_SITE_CREDENTIALS', {});
   }
-  if (!siteAccess) throw Errors.forbidden(`site ${siteId} may only download media audio (GET /api/media/{id}/audio) and read its own delivery of an alert (GET /api/alerts/{id}/sites/{siteId})`);
+  if (!siteAccess) throw Errors.forbidden({ rule: 'site_credential', siteId });
   return { siteId };
 }
 
@@ -107,10 +107,10 @@ export function registerAuth(app: FastifyInstance, users: UserRepository, sites?
     const principal = token ? users.authenticate(token) : undefined;
     // Only login sessions ride in cookies; a long-lived API token never does.
     if (!token || !principal || principal.tokenKind !== 'session') throw Errors.unauthenticated();
-    if (!originAllowed(req.headers.origin, req.headers.host)) throw Errors.csrf(`Origin ${req.headers.origin} is not this server`);
+    if (!originAllowed(req.headers.origin, req.headers.host)) throw fail('LOANET_CSRF', { reason: 'origin', origin: String(req.headers.origin) });
     if (isUnsafeMethod(req.method)) {
       const sent = req.headers[CSRF_HEADER];
-      if (!csrfMatches(token, Array.isArray(sent) ? sent[0] : sent)) throw Errors.csrf('missing or wrong CSRF token');
+      if (!csrfMatches(token, Array.isArray(sent) ? sent[0] : sent)) throw fail('LOANET_CSRF', { reason: 'token' });
     }
     req.principal = principal;
     req.authVia = 'cookie';
@@ -125,9 +125,9 @@ export function requirePermission(req: FastifyRequest, p: Permission, targetArea
   const principal = req.principal;
   if (!principal) throw Errors.unauthenticated();
   const { user } = principal;
-  if (!can(user.role, p)) throw Errors.forbidden(`role ${user.role} may not ${describe(p)}`);
+  if (!can(user.role, p)) throw Errors.forbidden({ rule: 'role', role: user.role, permission: p, action: describe(p) });
   if (targetAreaPath && user.areaId !== null && !targetAreaPath.includes(user.areaId)) {
-    throw Errors.forbidden(`${user.username} may act only inside their own area`);
+    throw Errors.forbidden({ rule: 'own_area', username: user.username });
   }
   return principal;
 }
@@ -140,8 +140,8 @@ export function requirePermission(req: FastifyRequest, p: Permission, targetArea
  */
 export function enforceScope(refusal: ScopeRefusal | null): void {
   if (!refusal) return;
-  if (refusal.kind === 'hidden') throw Errors.notFound(refusal.what);
-  throw new LoanetError('LOANET_FORBIDDEN', 403, `not allowed: ${refusal.field}: ${refusal.reason}`, { field: refusal.field });
+  if (refusal.kind === 'hidden') throw Errors.notFound(refusal.thing, refusal.id);
+  throw Errors.forbidden({ rule: 'scope', field: refusal.field, text: refusal.reason });
 }
 
 function describe(p: Permission): string {

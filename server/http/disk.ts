@@ -63,6 +63,6 @@ export function registerDiskGuard(app: FastifyInstance, disk: DiskSpace): void {
 /** 507 for a write that failed on a full disk (the reserve is given up at once); false for any other error. */
 export function replyDiskFull(disk: DiskSpace, err: unknown, reply: FastifyReply): FastifyReply | false {
   if (!disk.noteWriteFailure(err)) return false;
-  const e = Errors.diskFull({ state: disk.status().state });
-  return reply.status(e.statusCode).send({ error: e.code, message: e.message, ...(e.details ?? {}) });
+  const e = Errors.diskFull(disk.status().state);
+  return reply.status(e.statusCode).send({ ...e.details, error: e.code, message: e.message, params: e.params });
 }

@@ -37,7 +37,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
 import { requirePermission } from '../http/auth.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors, fail, failWithText } from '../errors.ts';
 import { AUDIO_PRIORITIES, type AudioPriority } from '../../protocol/index.ts';
 import { findMediaTools } from '../media/tools.ts';
 import { FfmpegPcmSource, webmInput } from './ffmpeg-source.ts';
@@ -125,7 +125,7 @@ export const liveRoutes =
 
     const ffmpegPath = (): string => {
       const found = findMediaTools({ ffmpegPath: ctx.config.media.ffmpegPath, ffprobePath: ctx.config.media.ffprobePath });
-      if ('missing' in found) throw Errors.unavailable(`live relay and media streams need ffmpeg: ${found.missing}`);
+      if ('missing' in found) throw Errors.unavailable('tool_missing', `live relay and media streams need ffmpeg: ${found.missing}`);
       return found.tools.ffmpeg.path;
     };
 
@@ -153,15 +153,15 @@ export const liveRoutes =
         try {
           url = new URL(src.url);
         } catch {
-          throw Errors.badRequest('source.url: not a URL', 'source.url');
+          throw fail('LOANET_RELAY_URL', { field: 'source.url', text: 'source.url: not a URL' });
         }
         // Only network streams: a file: or other URL would let a caller read the server's disk through ffmpeg.
         const scheme = relaySchemeProblem(url);
-        if (scheme) throw Errors.badRequest(`source.url: ${scheme}`, 'source.url');
+        if (scheme) throw fail('LOANET_RELAY_URL', { field: 'source.url', text: `source.url: ${scheme}` });
         let fallback: RelayFallback | undefined;
         if (src.fallbackMediaId !== undefined) {
           const item = ctx.media.library.item(src.fallbackMediaId);
-          if (!item || item.retiredAt !== null) throw new LoanetError('LOANET_NOT_FOUND', 404, `source.fallbackMediaId: media item ${src.fallbackMediaId} not found (ready, not retired)`, { field: 'source.fallbackMediaId' });
+          if (!item || item.retiredAt !== null) throw Errors.notFound('media', src.fallbackMediaId, undefined, 'source.fallbackMediaId');
           fallback = { mediaId: item.id, title: item.title, input: inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg') };
         }
         const input: LiveStartInput = { source: { kind: 'relay', url: url.toString() }, areas, actor: principal.user, ...tuning(req.body) };
@@ -176,7 +176,7 @@ export const liveRoutes =
         } catch (e) {
           if (!(e instanceof RelayProbeFailed)) throw e;
           ctx.log.warn({ source: 'relay', url: publicUrl(url.toString()), reason: e.reason, detail: redactUrl(e.logDetail, url.toString()).slice(0, 500) }, 'live relay refused');
-          throw new LoanetError(e.code, 422, e.message, { field: 'source.url', reason: e.reason, messageVi: e.messageVi, ...(e.detail ? { detail: e.detail } : {}) });
+          throw failWithText(e.code, 'LOANET_RELAY_REFUSED', e.message, { field: 'source.url', reason: e.reason, messageVi: e.messageVi, ...(e.detail ? { detail: e.detail } : {}) });
         }
         const windowMs = ctx.config.live.relayReconnectS * 1000;
         try {
@@ -199,7 +199,7 @@ export const liveRoutes =
         }
       } else {
         const item = ctx.media.library.item(src.mediaId);
-        if (!item || item.retiredAt !== null) throw Errors.notFound(`media item ${src.mediaId} (ready, not retired)`);
+        if (!item || item.retiredAt !== null) throw Errors.notFound('media', src.mediaId, undefined, 'source.mediaId');
         const input: LiveStartInput = { source: { kind: 'media', mediaId: item.id, title: item.title }, areas, actor: principal.user, ...tuning(req.body) };
         // The library's own Ogg Opus, read as Ogg and nothing else.
         const ffmpegArgs = inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg');
@@ -307,11 +307,11 @@ export const liveRoutes =
       async (req) => {
         const areaIds = ctx.live.areaIdsOf(req.params.id);
         const view = areaIds && ctx.live.get(req.params.id);
-        if (!areaIds || !view) throw Errors.notFound(`live stream ${req.params.id}`);
+        if (!areaIds || !view) throw Errors.notFound('live_stream', req.params.id);
         const p = requirePermission(req, 'read');
         const scope = scopeOf(p.user.areaId);
         // Another commune's stream is not found, as the other reads of one thing outside the caller's area.
-        if (scope && !areaIds.some((a) => scope.has(a))) throw Errors.notFound(`live stream ${req.params.id}`);
+        if (scope && !areaIds.some((a) => scope.has(a))) throw Errors.notFound('live_stream', req.params.id);
         // Which villages heard it: each reporting site's name and area (of the caller's area only).
         const index = ctx.coverage.areaIndex();
         const inScope = (siteId: string) => {
@@ -339,8 +339,8 @@ export const liveRoutes =
       if (!areas) {
         requirePermission(req, 'live.broadcast');
         // A past stream known only from the record.
-        if (ctx.live.areaIdsOf(req.params.id)) throw Errors.conflict(`luồng ${req.params.id} đã kết thúc / stream ${req.params.id} has already ended`);
-        throw Errors.notFound(`live stream ${req.params.id}`);
+        if (ctx.live.areaIdsOf(req.params.id)) throw fail('LOANET_STREAM_ENDED', { id: String(req.params.id) });
+        throw Errors.notFound('live_stream', req.params.id);
       }
       let principal = requirePermission(req, 'live.broadcast');
       for (const a of areas) principal = requirePermission(req, 'live.broadcast', a.path);
@@ -420,8 +420,9 @@ export const liveRoutes =
           if (!ffmpeg && started && ctx.live.get(started.id)?.state === 'live') ctx.live.stop(started.id, principal.user);
         });
       } catch (err) {
-        const e = err as { statusCode?: number; code?: string; message?: string };
-        socket.send(JSON.stringify({ type: 'error', error: e.code ?? 'LOANET_INTERNAL', message: e.message ?? 'internal error' }));
+        const e = err as { statusCode?: number; code?: string; message?: string; params?: unknown };
+        // The code and its parameters, as an HTTP error answer has them: the console words them.
+        socket.send(JSON.stringify({ type: 'error', error: e.code ?? 'LOANET_INTERNAL', message: e.message ?? 'internal error', ...(e.params ? { params: e.params } : {}) }));
         // 4000 + HTTP status: the console shows why (4403 forbidden, 4409 same priority on air).
         socket.close(4000 + (e.statusCode ?? 500) % 1000, (e.message ?? '').slice(0, 120));
         // A browser answers the close at once; a client that never does is cut instead of held for ws' 30 s close timeout.

@@ -4,7 +4,7 @@
  * means even a maximal document never delays HTTP, the MQTT broker or an
  * alert. The worker has its own heap limit and a deadline.
  */
-import { LoanetError } from '../errors.ts';
+import { failWithText } from '../errors.ts';
 import { OffThreadError, runOffThread } from '../offthread.ts';
 import { offThreadTask } from '../files.ts';
 import { MediaRejected } from './analysis.ts';
@@ -26,7 +26,7 @@ export async function docxTextOffThread(bytes: Uint8Array): Promise<string> {
     if (e.code === 'LOANET_OFFTHREAD_TIMEOUT' || e.code === 'LOANET_OFFTHREAD_MEMORY') {
       throw new MediaRejected('LOANET_DOCX_TOO_LARGE', 413, `the document could not be read within the limits: ${e.message}`);
     }
-    if (e.code && e.statusCode) throw new LoanetError(e.code, e.statusCode, e.message, e.details);
+    if (e.code && e.statusCode) throw failWithText(e.code, 'LOANET_OFFTHREAD_FAILED', e.message, e.details);
     throw e;
   }
 }

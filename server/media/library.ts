@@ -127,13 +127,15 @@ export const LANES: Record<Lane, { slots: number; nice: number }> = {
 };
 
 /** A bulk job refused because its lane's queue is full: 503 naming the depth and the limit. */
-export class MediaQueueFull extends LoanetError {
+export class MediaQueueFull extends LoanetError<'LOANET_MEDIA_QUEUE_FULL'> {
   constructor(running: number, waiting: number, limit: number) {
     super(
       'LOANET_MEDIA_QUEUE_FULL',
-      503,
-      `the media queue is full: ${running} jobs processing and ${waiting} waiting (at most ${limit} may wait, LOANET_MEDIA_QUEUE_MAX); try again when one has finished`,
-      { field: 'queue', running, waiting, limit },
+      {
+        field: 'queue',
+        text: `the media queue is full: ${running} jobs processing and ${waiting} waiting (at most ${limit} may wait, LOANET_MEDIA_QUEUE_MAX); try again when one has finished`,
+      },
+      { running, waiting, limit },
     );
   }
 }
@@ -330,7 +332,7 @@ export class MediaLibrary {
         v.statusCode = e.statusCode;
       } else if (isDiskFullError(e)) {
         // The job's files are removed below; what is full and what to free, not "processing failed".
-        const full = Errors.diskFull({});
+        const full = Errors.diskFull();
         v.code = full.code;
         v.reason = full.message;
         v.statusCode = full.statusCode;

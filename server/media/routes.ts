@@ -17,7 +17,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
 import { requirePermission } from '../http/auth.ts';
 import { hiddenAlertMedia } from '../alerts/visibility.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors, fail, failWithText } from '../errors.ts';
 import { MediaRejected, Rejections } from './analysis.ts';
 import type { JobView, MediaItem, MediaMeta, SubmitInput } from './library.ts';
 import { KNOWN_LANGUAGES, normaliseLanguageTag } from './languages.ts';
@@ -39,24 +39,24 @@ const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 40 }), { maxItems
 /** What a creation answers: the ready item, or its job still processing (a refused file is an error answer). */
 const Created = { 201: MediaItemSchema, 202: MediaJob };
 
-const rejected = (e: MediaRejected) => new LoanetError(e.code, e.statusCode, e.message);
+const rejected = (e: MediaRejected) => failWithText(e.code, 'LOANET_MEDIA_NOT_AUDIO', e.message);
 
 function langOf(raw: string | undefined, field = 'lang'): string {
   const tag = normaliseLanguageTag(raw ?? 'vi');
-  if (!tag) throw Errors.badRequest(`${field}: "${raw}" is not a BCP 47 language tag (e.g. vi, hmn, ium, tyz)`, field);
+  if (!tag) throw fail('LOANET_NOT_A_LANGUAGE_TAG', { field, value: raw ?? '' });
   return tag;
 }
 
 function tagsOf(raw: string[]): string[] {
   const tags = [...new Set(raw.flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean))];
-  if (tags.length > 20 || tags.some((t) => t.length > 40)) throw Errors.badRequest('tags: at most 20 tags of at most 40 characters', 'tags');
+  if (tags.length > 20 || tags.some((t) => t.length > 40)) throw fail('LOANET_TOO_MANY_TAGS', { field: 'tags', max: 20, maxLength: 40 });
   return tags;
 }
 
 function titleOf(raw: string | undefined, fallbackName: string | undefined): string {
   const title = (raw ?? '').trim() || (fallbackName ? path.parse(fallbackName).name.trim() : '');
-  if (!title) throw Errors.badRequest('title: required', 'title');
-  if (title.length > 200) throw Errors.badRequest('title: at most 200 characters', 'title');
+  if (!title) throw fail('LOANET_FIELD_REQUIRED', { field: 'title' });
+  if (title.length > 200) throw fail('LOANET_TEXT_TOO_LONG', { field: 'title', max: 200 });
   return title;
 }
 
@@ -73,17 +73,17 @@ export const mediaRoutes =
 
     const needTools = () => {
       const t = lib.mediaTools();
-      if (!('tools' in t)) throw Errors.unavailable(`cannot process audio: ${t.missing}`);
+      if (!('tools' in t)) throw Errors.unavailable('tool_missing', `cannot process audio: ${t.missing}`);
     };
     const needTts = () => {
       const a = tts.available();
-      if (!a.ok) throw Errors.unavailable(a.reason);
+      if (!a.ok) throw Errors.unavailable('tool_missing', a.reason);
     };
 
     /** Answer a creation: 201 ready, 4xx refused, 202 still processing. */
     const answer = async (reply: FastifyReply, job: JobView, waitMs: number) => {
       const x = await lib.settle(job.id, waitMs);
-      if (!x) throw Errors.notFound(`media ${job.id}`);
+      if (!x) throw Errors.notFound('media', job.id);
       if (x.status === 'ready') return reply.status(201).header('location', `/api/media/${x.id}`).send(x);
       if (x.status === 'failed') return reply.status(x.statusCode ?? 422).send({ error: x.code, message: x.reason, id: x.id });
       return reply.status(202).header('location', `/api/media/${x.id}`).send(x);
@@ -91,14 +91,14 @@ export const mediaRoutes =
 
     /** Fields and the one file of a multipart request; the file streams to `into` (limit enforced while streaming). */
     const readMultipart = async (req: FastifyRequest, into: (part: MultipartFile) => Promise<void>) => {
-      if (!req.isMultipart()) throw new LoanetError('LOANET_UNSUPPORTED_MEDIA_TYPE', 415, 'send the file as multipart/form-data in the field "file" (curl -F file=@bulletin.mp3)');
+      if (!req.isMultipart()) throw fail('LOANET_UNSUPPORTED_MEDIA_TYPE', { expected: ['multipart/form-data with the field "file" (curl -F file=@bulletin.mp3)'] });
       const fields: Record<string, string[]> = {};
       let file: { filename: string; mimetype: string } | undefined;
       for await (const part of req.parts()) {
         if (part.type === 'file') {
           if (part.fieldname !== 'file') {
             part.file.resume();
-            throw Errors.badRequest(`unexpected file field "${part.fieldname}": send the file as "file"`, part.fieldname);
+            throw fail('LOANET_UNEXPECTED_FIELD', { field: part.fieldname, expected: ['file'] });
           }
           file = { filename: part.filename, mimetype: part.mimetype };
           await into(part);
@@ -106,17 +106,17 @@ export const mediaRoutes =
           (fields[part.fieldname] ??= []).push(String(part.value));
         }
       }
-      if (!file) throw Errors.badRequest('file: required (multipart field "file")', 'file');
+      if (!file) throw fail('LOANET_FIELD_REQUIRED', { field: 'file' });
       return { fields, file };
     };
 
     const mayChange = (p: Principal, item: MediaItem) => {
       // An alert's audio is part of the alert's record (what the sites played, what the report names): retiring it
       // would take the file from sites still fetching it, and its purpose decides who may see it (hiddenAlertMedia).
-      if (item.purpose === 'alert') throw Errors.conflict(`media ${item.id} is the audio of an alert: it stays with the alert's record and cannot be changed or retired`);
+      if (item.purpose === 'alert') throw fail('LOANET_MEDIA_OF_ALERT', { id: item.id });
       const u = p.user;
       if (u.role === 'admin' || u.areaId === null || item.createdById === u.id) return;
-      throw Errors.forbidden(`${u.username} may change only media they created`);
+      throw Errors.forbidden({ rule: 'own_media', username: u.username });
     };
 
     const ttsFields = Type.Object(
@@ -137,10 +137,10 @@ export const mediaRoutes =
       needTts();
       needTools();
       const text = o.text.normalize('NFC').trim();
-      if (!text) throw new LoanetError('LOANET_TTS_NO_TEXT', 422, 'there is no text to speak');
+      if (!text) throw fail('LOANET_TTS_NO_TEXT', { source: 'text' });
       checkSpeechText(text, o.field);
       const voice = pickVoice(await tts.voices(), o.lang, o.voice);
-      if (typeof voice === 'string') throw new LoanetError('LOANET_TTS_NO_VOICE', 422, voice);
+      if (typeof voice === 'string') throw fail('LOANET_TTS_NO_VOICE', { text: voice });
       const input: SubmitInput = {
         meta: { title: o.title, lang: o.lang, tags: o.tags },
         origin: 'tts',
@@ -201,7 +201,7 @@ export const mediaRoutes =
     app.get('/api/media/:id', { schema: { tags: ['media'], operationId: 'getMedia', summary: 'One item (status ready), or its processing job (processing with percent, or failed with the reason)', params: MediaId, response: { 200: MediaEntry } } }, async (req) => {
       const p = requirePermission(req, 'read');
       const x = lib.get(req.params.id);
-      if (!x || hiddenAlertMedia(ctx, p).has(x.id)) throw Errors.notFound(`media ${req.params.id}`);
+      if (!x || hiddenAlertMedia(ctx, p).has(x.id)) throw Errors.notFound('media', req.params.id);
       return x;
     });
 
@@ -222,15 +222,15 @@ export const mediaRoutes =
         // A site downloads any ready item: the library is province-wide, and the schedule decides what plays where.
         const p = req.site ? undefined : requirePermission(req, 'read');
         const x = lib.get(req.params.id);
-        if (!x || (p && hiddenAlertMedia(ctx, p).has(x.id))) throw Errors.notFound(`media ${req.params.id}`);
-        if (x.status !== 'ready') throw Errors.conflict(`media ${x.id} is ${x.status}, it has no audio${x.status === 'processing' ? ' yet' : ''}`);
-        if (x.retiredAt !== null) throw new LoanetError('LOANET_GONE', 410, `media ${x.id} was retired`);
+        if (!x || (p && hiddenAlertMedia(ctx, p).has(x.id))) throw Errors.notFound('media', req.params.id);
+        if (x.status !== 'ready') throw fail('LOANET_MEDIA_NOT_READY', { id: x.id, status: x.status });
+        if (x.retiredAt !== null) throw fail('LOANET_GONE', { thing: 'media', id: x.id });
         const file = lib.fileOf(x.sha256);
         let size: number;
         try {
           size = fs.statSync(file).size;
         } catch {
-          throw new LoanetError('LOANET_MEDIA_FILE_MISSING', 500, `the audio file of media ${x.id} is missing from the data folder`);
+          throw fail('LOANET_MEDIA_FILE_MISSING', { id: x.id });
         }
         const etag = `"${x.sha256}"`;
         reply.header('accept-ranges', 'bytes').header('etag', etag);
@@ -239,7 +239,7 @@ export const mediaRoutes =
         if (range.kind === 'unsatisfiable') {
           // The error handler keeps the header: the client learns the file's size (RFC 9110 §15.5.17).
           reply.header('content-range', `bytes */${size}`);
-          throw new LoanetError('LOANET_RANGE_NOT_SATISFIABLE', 416, `the range is outside the file (${size} bytes)`);
+          throw fail('LOANET_RANGE_NOT_SATISFIABLE', { size });
         }
         reply
           .header('cache-control', 'private, max-age=86400')
@@ -340,17 +340,17 @@ export const mediaRoutes =
             let n = 0;
             for await (const c of part.file) {
               n += (c as Buffer).length;
-              if (n > MAX_DOCX_BYTES) throw new LoanetError('LOANET_DOCX_TOO_LARGE', 413, `the document is larger than ${MAX_DOCX_BYTES / 1024 / 1024} MB`);
+              if (n > MAX_DOCX_BYTES) throw fail('LOANET_DOCX_TOO_LARGE', { text: `the document is larger than ${MAX_DOCX_BYTES / 1024 / 1024} MB` });
               chunks.push(c as Buffer);
             }
             buf = Buffer.concat(chunks);
           });
           // Unzipped and read in a worker thread, within limits on what it produces (docx.ts).
           const text = await docxTextOffThread(buf ?? new Uint8Array());
-          if (!text) throw new LoanetError('LOANET_TTS_NO_TEXT', 422, 'the document has no text');
+          if (!text) throw fail('LOANET_TTS_NO_TEXT', { source: 'document' });
           const rate = fields.rate?.[0] !== undefined ? Number(fields.rate[0]) : undefined;
           if (rate !== undefined && !(Number.isInteger(rate) && rate >= RATE_RANGE.min && rate <= RATE_RANGE.max)) {
-            throw Errors.badRequest(`rate: words per minute from ${RATE_RANGE.min} to ${RATE_RANGE.max}`, 'rate');
+            throw fail('LOANET_OUT_OF_RANGE', { field: 'rate', min: RATE_RANGE.min, max: RATE_RANGE.max, unit: 'words_per_minute' });
           }
           const job = await submitSpeech(p, {
             text,
@@ -390,9 +390,9 @@ export const mediaRoutes =
       async (req) => {
         const p = requirePermission(req, 'media.write');
         const item = lib.item(req.params.id);
-        if (!item) throw Errors.notFound(`media ${req.params.id}`);
+        if (!item) throw Errors.notFound('media', req.params.id);
         mayChange(p, item);
-        if (item.retiredAt !== null) throw Errors.conflict(`media ${item.id} was retired`);
+        if (item.retiredAt !== null) throw fail('LOANET_RETIRED', { thing: 'media', id: item.id });
         const b = req.body;
         return lib.update(item.id, { title: b.title?.trim(), lang: b.lang !== undefined ? langOf(b.lang) : undefined, tags: b.tags ? tagsOf(b.tags) : undefined }, p.user);
       },
@@ -401,11 +401,11 @@ export const mediaRoutes =
     app.delete('/api/media/:id', { schema: { tags: ['media'], operationId: 'retireMedia', summary: 'Retire an item: refused while it is scheduled; the record stays, the file goes', params: MediaId, response: { 200: MediaItemSchema } } }, async (req) => {
       const p = requirePermission(req, 'media.write');
       const item = lib.item(req.params.id);
-      if (!item) throw Errors.notFound(`media ${req.params.id}`);
+      if (!item) throw Errors.notFound('media', req.params.id);
       mayChange(p, item);
       if (item.retiredAt !== null) return item;
       const blocker = lib.retireBlocker(item.id);
-      if (blocker) throw Errors.conflict(`media ${item.id} cannot be retired: ${blocker}`);
+      if (blocker) throw fail('LOANET_MEDIA_IN_USE', { id: item.id, text: blocker });
       return lib.retire(item.id, p.user);
     });
   };

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ServerContext } from '../context.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { enforceScope, requirePermission } from '../http/auth.ts';
 import { AreaImportSummary, AreaList, AreaView } from '../../api/areas.ts';
 import { areaChangeRefusal, areaCreateRefusal, withinScope } from '../auth/scope-policy.ts';
@@ -78,7 +78,7 @@ export const areaRoutes =
     app.get('/api/areas/:key', { schema: { tags: ['areas'], operationId: 'getArea', summary: 'One area (404 outside your area, retired or not)', params: Type.Object({ key: Type.String() }), response: { 200: AreaView } } }, async (req) => {
       const p = requirePermission(req, 'read');
       const a = ctx.areas.require(req.params.key, dv);
-      if (!withinScope(p.user.areaId, placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound(`area ${req.params.key}`);
+      if (!withinScope(p.user.areaId, placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound('area', req.params.key);
       return view(a);
     });
 
@@ -165,7 +165,7 @@ export const areaRoutes =
       async (req) => {
         const p = requirePermission(req, 'registry.write');
         // An import upserts rows anywhere in the tree by code: only an admin over the whole network may.
-        if (p.user.areaId !== null) throw new LoanetError('LOANET_FORBIDDEN', 403, 'not allowed: version: an admin scoped to an area cannot import an area list (it changes areas anywhere); ask a network-wide admin', { field: 'version' });
+        if (p.user.areaId !== null) throw Errors.forbidden({ rule: 'network_admin', action: 'import_areas' }, { field: 'version' });
         if (typeof req.body !== 'string') throw Errors.badRequest('send the CSV as the body with Content-Type: text/csv', 'body');
         let drafts: ReturnType<typeof parseAreaCsv>;
         try {

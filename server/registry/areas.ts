@@ -5,7 +5,7 @@
  */
 import type { Db } from '../store/db.ts';
 import type { AreaLevel, AreaNode } from './model.ts';
-import { Errors } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { type AreaDraft, AREA_CODE_PATTERN } from './area-import.ts';
 
 export interface Area extends AreaNode {
@@ -48,7 +48,7 @@ export function parseAreaKey(input: string, defaultVersion: string): { version: 
   const version = dot >= 0 ? input.slice(0, dot) : defaultVersion;
   const code = dot >= 0 ? input.slice(dot + 1) : input;
   if (!/^[0-9a-z]{1,16}$/.test(version) || !AREA_CODE_PATTERN.test(code)) {
-    throw Errors.badRequest(`area "${input}" is not an area code (e.g. 02647) or key (e.g. 2025.02647)`, 'area');
+    throw fail('LOANET_AREA_NOT_A_CODE', { field: 'area', value: input });
   }
   return { version, code };
 }
@@ -109,7 +109,7 @@ export class AreaRepository {
 
   require(key: string, defaultVersion: string): Area {
     const a = this.get(key, defaultVersion);
-    if (!a) throw Errors.notFound(`area ${key}`);
+    if (!a) throw Errors.notFound('area', key);
     return a;
   }
 
@@ -136,7 +136,7 @@ export class AreaRepository {
 
   create(input: AreaInput): Area {
     if (this.get(areaKey(input.version, input.code), input.version)) {
-      throw Errors.conflict(`area ${areaKey(input.version, input.code)} already exists`);
+      throw fail('LOANET_NAME_TAKEN', { thing: 'area', name: areaKey(input.version, input.code) });
     }
     const parent = this.checkParent(input.version, input.level, input.parentKey ?? null);
     const t = this.now();
@@ -151,11 +151,11 @@ export class AreaRepository {
 
   update(key: string, defaultVersion: string, patch: Partial<Pick<AreaInput, 'name' | 'kind' | 'lat' | 'lon' | 'parentKey'>>): Area {
     const a = this.require(key, defaultVersion);
-    if (a.retiredAt) throw Errors.conflict(`area ${a.key} is retired`);
+    if (a.retiredAt) throw fail('LOANET_RETIRED', { thing: 'area', id: a.key });
     let parentId = a.parentId;
     if (patch.parentKey !== undefined) {
       const parent = this.checkParent(a.version, a.level, patch.parentKey);
-      if (parent && this.isInSubtree(parent.id, a.id)) throw Errors.badRequest(`area ${patch.parentKey} is inside ${a.key}; an area cannot move under itself`, 'parentKey');
+      if (parent && this.isInSubtree(parent.id, a.id)) throw fail('LOANET_AREA_CYCLE', { field: 'parentKey', key: a.key, parentKey: patch.parentKey ?? '' });
       parentId = parent?.id ?? null;
     }
     this.db
@@ -171,7 +171,7 @@ export class AreaRepository {
     const children = (this.db.prepare('SELECT COUNT(*) AS n FROM areas WHERE parent_id = ? AND retired_at IS NULL').get(a.id) as { n: number }).n;
     const sites = (this.db.prepare('SELECT COUNT(*) AS n FROM sites WHERE area_id = ? AND retired_at IS NULL').get(a.id) as { n: number }).n;
     if (children > 0 || sites > 0) {
-      throw Errors.conflict(`area ${a.key} still has ${children} active child areas and ${sites} active sites; retire or move them first`);
+      throw fail('LOANET_AREA_NOT_EMPTY', { key: a.key, children, sites });
     }
     this.db.prepare('UPDATE areas SET retired_at = ?, updated_at = ? WHERE id = ?').run(this.now(), this.now(), a.id);
     return this.byId(a.id)!;
@@ -190,7 +190,7 @@ export class AreaRepository {
           continue;
         }
         if (existing.level !== d.level) {
-          throw Errors.conflict(`area ${existing.key} is a ${existing.level} in the store but a ${d.level} in the file`);
+          throw fail('LOANET_AREA_LEVEL_MISMATCH', { key: existing.key, stored: existing.level, file: d.level });
         }
         const same = existing.name === d.name && existing.kind === d.kind && existing.parentKey === parentKey && existing.lat === d.lat && existing.lon === d.lon && existing.retiredAt === null;
         if (same) {
@@ -216,15 +216,15 @@ export class AreaRepository {
 
   private checkParent(version: string, level: AreaLevel, parentKey: string | null): Area | undefined {
     if (parentKey === null) {
-      if (level !== 'province') throw Errors.badRequest(`a ${level} needs a parent area`, 'parentKey');
+      if (level !== 'province') throw fail('LOANET_AREA_NEEDS_PARENT', { field: 'parentKey', level });
       return undefined;
     }
     const parent = this.get(parentKey, version);
-    if (!parent) throw Errors.badRequest(`parent area ${parentKey} does not exist`, 'parentKey');
-    if (parent.retiredAt) throw Errors.badRequest(`parent area ${parent.key} is retired`, 'parentKey');
-    if (parent.version !== version) throw Errors.badRequest(`parent area ${parent.key} is of structure version ${parent.version}, not ${version}`, 'parentKey');
+    if (!parent) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: 'parentKey', thing: 'area', id: parentKey });
+    if (parent.retiredAt) throw fail('LOANET_REFERS_TO_RETIRED', { field: 'parentKey', thing: 'area', id: parent.key });
+    if (parent.version !== version) throw fail('LOANET_AREA_VERSION_MISMATCH', { field: 'parentKey', parentKey: parent.key, parentVersion: parent.version, version });
     if (LEVEL_RANK[parent.level] >= LEVEL_RANK[level]) {
-      throw Errors.badRequest(`a ${level} cannot be inside a ${parent.level} (${parent.key})`, 'parentKey');
+      throw fail('LOANET_AREA_NESTING', { field: 'parentKey', level, parentLevel: parent.level, parentKey: parent.key });
     }
     return parent;
   }

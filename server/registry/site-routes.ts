@@ -272,7 +272,7 @@ export const siteRoutes =
 
     app.get('/api/commands/:id', { schema: { tags: ['commands'], operationId: 'getCommand', summary: 'A command and its result', params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: CommandRecord } } }, async (req) => {
       const c = ctx.commands.get(req.params.id);
-      if (!c) throw Errors.notFound(`command ${req.params.id}`);
+      if (!c) throw Errors.notFound('command', req.params.id);
       siteFor(req, c.siteId, 'read');
       return c;
     });

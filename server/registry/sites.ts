@@ -12,7 +12,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import type { SiteKind } from './model.ts';
-import { Errors } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { isValidSiteId } from '../../protocol/index.ts';
 import { hashSecretAsync, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';
 import { timingSafeEqual } from 'node:crypto';
@@ -142,7 +142,7 @@ export class SiteRepository {
 
   require(id: string): Site {
     const s = this.get(id);
-    if (!s) throw Errors.notFound(`site ${id}`);
+    if (!s) throw Errors.notFound('site', id);
     return s;
   }
 
@@ -188,20 +188,20 @@ export class SiteRepository {
   /** The area and id a new site gets, or the refusal (retired area, bad or taken id). */
   private placeNew(input: SiteInput): { area: Area; id: string } {
     const area = this.areas.require(input.areaKey, this.defaultVersion());
-    if (area.retiredAt) throw Errors.badRequest(`area ${area.key} is retired`, 'areaKey');
+    if (area.retiredAt) throw fail('LOANET_REFERS_TO_RETIRED', { field: 'areaKey', thing: 'area', id: area.key });
     const id = input.id ?? this.nextId(area, input.kind);
-    if (!isValidSiteId(id)) throw Errors.badRequest(`site id "${id}" must be 1-64 characters of a-z, 0-9 and -`, 'id');
-    if (this.get(id)) throw Errors.conflict(`site ${id} already exists`);
+    if (!isValidSiteId(id)) throw fail('LOANET_SITE_ID_FORMAT', { field: 'id', id });
+    if (this.get(id)) throw fail('LOANET_NAME_TAKEN', { thing: 'site', name: id });
     return { area, id };
   }
 
   update(id: string, patch: Partial<Omit<SiteInput, 'id'>>): Site {
     const s = this.require(id);
-    if (s.retiredAt) throw Errors.conflict(`site ${id} is retired`);
+    if (s.retiredAt) throw fail('LOANET_RETIRED', { thing: 'site', id });
     let areaId = s.areaId;
     if (patch.areaKey !== undefined) {
       const area = this.areas.require(patch.areaKey, this.defaultVersion());
-      if (area.retiredAt) throw Errors.badRequest(`area ${area.key} is retired`, 'areaKey');
+      if (area.retiredAt) throw fail('LOANET_REFERS_TO_RETIRED', { field: 'areaKey', thing: 'area', id: area.key });
       areaId = area.id;
     }
     this.db
@@ -243,7 +243,7 @@ export class SiteRepository {
 
   private requireActive(id: string): void {
     const s = this.require(id);
-    if (s.retiredAt) throw Errors.conflict(`site ${id} is retired`);
+    if (s.retiredAt) throw fail('LOANET_RETIRED', { thing: 'site', id });
   }
 
   /** Retire a site: its credential is revoked; its history stays. */

@@ -14,7 +14,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
 import { requirePermission } from '../http/auth.ts';
-import { Errors } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import type { User } from '../auth/users.ts';
 import type { ScheduledItem } from './items-store.ts';
 import { MAX_PERIOD_MS, conflictView, type ItemInput } from './service.ts';
@@ -89,8 +89,8 @@ export const scheduleRoutes =
     const periodOf = (q: { from?: string | number; to?: string | number }, defaultDays: number) => {
       const from = q.from !== undefined ? parseTime(q.from, 'from') : startOfLocalDay(ctx.now());
       const to = q.to !== undefined ? parseTime(q.to, 'to') : from + defaultDays * 86_400_000;
-      if (to <= from) throw Errors.badRequest(`to: ${localIso(to)} is not after from ${localIso(from)}`, 'to');
-      if (to - from > MAX_PERIOD_MS) throw Errors.badRequest(`to: a period of at most ${MAX_PERIOD_MS / 86_400_000} days`, 'to');
+      if (to <= from) throw fail('LOANET_PERIOD_EMPTY', { field: 'to', from: localIso(from), to: localIso(to) });
+      if (to - from > MAX_PERIOD_MS) throw fail('LOANET_PERIOD_TOO_LONG', { field: 'to', maxDays: MAX_PERIOD_MS / 86_400_000 });
       return { from, to };
     };
 
@@ -246,7 +246,7 @@ export const scheduleRoutes =
       const p = requirePermission(req, 'read');
       const item = svc.get(req.params.id);
       const dir = svc.directory();
-      if (!visible(p.user, item, dir)) throw Errors.notFound(`broadcast item ${req.params.id}`);
+      if (!visible(p.user, item, dir)) throw Errors.notFound('broadcast_item', req.params.id);
       return view(item, dir);
     });
 

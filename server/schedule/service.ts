@@ -25,7 +25,7 @@ import type { AuditLog } from '../audit.ts';
 import type { User } from '../auth/users.ts';
 import type { Site } from '../registry/sites.ts';
 import type { MediaItem, JobView } from '../media/library.ts';
-import { Errors, LoanetError } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { checkNewItem, type ConflictEntry } from './conflicts.ts';
 import type { BroadcastItem, ItemStart, Priority } from './model.ts';
 import { RecurrenceError, SCHEDULE_ZONE, dateTimeToEpoch, validateRecurrence } from './recurrence.ts';
@@ -126,14 +126,14 @@ export class ScheduleService {
 
   get(id: string): ScheduledItem {
     const item = this.deps.store.get(id);
-    if (!item) throw Errors.notFound(`broadcast item ${id}`);
+    if (!item) throw Errors.notFound('broadcast_item', id);
     return item;
   }
 
   resolveArea(keyOrCode: string, field: string): AreaNode {
     const key = keyOrCode.includes('.') ? keyOrCode : `${this.deps.areaVersion}.${keyOrCode}`;
     const node = this.deps.areaIndex().get(key);
-    if (!node) throw Errors.badRequest(`${field}: ${keyOrCode} is not a current area (give an area code such as 02683, or a key such as 2025.02683)`, field);
+    if (!node) throw fail('LOANET_REFERENCE_NOT_FOUND', { field, thing: 'area', id: keyOrCode });
     return node;
   }
 
@@ -239,7 +239,7 @@ export class ScheduleService {
   /** Refuse (403) when `actor` may not act on this item's targets. */
   assertScope(actor: Actor, item: Pick<BroadcastItem, 'targets'>, dir = this.directory()): void {
     const why = scopeRefusal(actor, { areaIds: this.targetAreaIds(item, dir) }, dir.index);
-    if (why) throw Errors.forbidden(why);
+    if (why) throw Errors.forbidden({ rule: 'scope', field: 'targets', text: why });
   }
 
   /** The same-priority check of the core, over the next CONFLICT_WINDOW_MS of the item. */
@@ -257,7 +257,8 @@ export class ScheduleService {
   private assertNoConflict(item: BroadcastItem, dir: SiteDirectory): ResolveProblem[] {
     const { result } = this.check(item, dir);
     if (!result.ok) {
-      throw new LoanetError('LOANET_SCHEDULE_CONFLICT', 409, result.message, {
+      const titles = [...new Set(result.conflicts.map((c) => c.title))];
+      throw fail('LOANET_SCHEDULE_CONFLICT', { text: result.message, reason: result.code, titles }, {
         code: result.code,
         messageVi: result.messageVi,
         conflicts: result.conflicts.map(conflictView),
@@ -286,7 +287,7 @@ export class ScheduleService {
     const old = this.get(id);
     const dir = this.directory();
     this.assertScope(actor, old, dir);
-    if (old.status !== 'draft') throw Errors.conflict(`"${old.title}" is ${old.status}; only drafts can be edited (cancel it and create a new one)`);
+    if (old.status !== 'draft') throw fail('LOANET_ITEM_NOT_DRAFT', { title: old.title, status: old.status });
     const input: ItemInput = {
       title: patch.title ?? old.title,
       mediaId: patch.mediaId ?? old.mediaId,
@@ -310,11 +311,11 @@ export class ScheduleService {
     const item = this.get(id);
     const dir = this.directory();
     this.assertScope(actor, item, dir);
-    if (item.status !== 'draft') throw Errors.conflict(`"${item.title}" is already ${item.status}`);
+    if (item.status !== 'draft') throw fail('LOANET_ITEM_NOT_DRAFT', { title: item.title, status: item.status });
     const refusal = approvalRefusal(actor, item);
-    if (refusal) throw new LoanetError('LOANET_FORBIDDEN', 403, `not allowed: ${refusal.message}`, { messageVi: refusal.messageVi, rule: 'four_eyes' });
+    if (refusal) throw fail('LOANET_FOUR_EYES', { title: item.title, username: actor.username }, { messageVi: refusal.messageVi, rule: 'four_eyes' });
     if ('at' in item.start && item.start.at + item.durationMs <= this.deps.now()) {
-      throw Errors.badRequest(`start.at: ${localIso(item.start.at)} has already passed; edit the draft first`, 'start.at');
+      throw fail('LOANET_IN_THE_PAST', { field: 'start.at', at: localIso(item.start.at) });
     }
     // Others may have been approved since this draft was checked.
     this.assertNoConflict(item, dir);
@@ -330,7 +331,7 @@ export class ScheduleService {
     const item = this.get(id);
     const dir = this.directory();
     this.assertScope(actor, item, dir);
-    if (item.status === 'cancelled') throw Errors.conflict(`"${item.title}" is already cancelled`);
+    if (item.status === 'cancelled') throw fail('LOANET_ITEM_CANCELLED', { title: item.title });
     const t = this.deps.now();
     const cancelled: ScheduledItem = { ...item, status: 'cancelled', cancelledBy: actor.username, cancelledById: actor.id, cancelledAt: t, cancelReason: reason?.trim() || null };
     this.save(cancelled, dir);

@@ -144,7 +144,7 @@ export class DiskSpace {
   /** Throws 507 LOANET_DISK_LOW when this kind of write is paused now. */
   admit(w: DeferrableWrite): void {
     const d = this.check();
-    if (refuses(d.state, w)) throw Errors.diskLow(refusalMessage(w, d, this.config), { state: d.state, freeBytes: d.freeBytes });
+    if (refuses(d.state, w)) throw Errors.diskLow(refusalMessage(w, d, this.config), d.state, d.freeBytes);
   }
 
   /** Whether this kind of write is paused (for background jobs: no measuring, the last state). */

@@ -47,8 +47,8 @@ describe('fixed cases', () => {
     const actor = { id: 10, scope: B };
     expect(userChangeRefusal(actor, { id: 10, areaId: B }, null, TREE)).toMatchObject({ kind: 'forbidden' });
     expect(userChangeRefusal(actor, { id: 10, areaId: B }, 1, TREE)).toMatchObject({ kind: 'forbidden' });
-    expect(userChangeRefusal(actor, { id: 11, areaId: A }, undefined, TREE)).toEqual({ kind: 'hidden', what: 'user 11' });
-    expect(userChangeRefusal(actor, { id: 1, areaId: null }, undefined, TREE)).toEqual({ kind: 'hidden', what: 'user 1' });
+    expect(userChangeRefusal(actor, { id: 11, areaId: A }, undefined, TREE)).toEqual({ kind: 'hidden', thing: 'user', id: '11' });
+    expect(userChangeRefusal(actor, { id: 1, areaId: null }, undefined, TREE)).toEqual({ kind: 'hidden', thing: 'user', id: '1' });
     expect(userChangeRefusal({ id: 1, scope: null }, { id: 10, areaId: B }, null, TREE)).toBeNull();
   });
 
@@ -60,14 +60,14 @@ describe('fixed cases', () => {
     expect(areaChangeRefusal(A, A, undefined, TREE, 'a')).toMatchObject({ kind: 'forbidden', field: 'key' });
     expect(areaChangeRefusal(A, 6, undefined, TREE, 'v')).toBeNull();
     expect(areaChangeRefusal(A, 6, B, TREE, 'v')).toMatchObject({ kind: 'forbidden', field: 'parent' });
-    expect(areaChangeRefusal(A, B, undefined, TREE, 'b')).toEqual({ kind: 'hidden', what: 'area b' });
+    expect(areaChangeRefusal(A, B, undefined, TREE, 'b')).toEqual({ kind: 'hidden', thing: 'area', id: 'b' });
     expect(areaChangeRefusal(null, 0, undefined, TREE, 'p')).toBeNull();
   });
 
   it('sites: moved only from and to inside the scope', () => {
     expect(siteRefusal(A, 's', 6, A, TREE)).toBeNull();
     expect(siteRefusal(A, 's', 6, B, TREE)).toMatchObject({ kind: 'forbidden', field: 'area' });
-    expect(siteRefusal(A, 's', B, A, TREE)).toEqual({ kind: 'hidden', what: 'site s' });
+    expect(siteRefusal(A, 's', B, A, TREE)).toEqual({ kind: 'hidden', thing: 'site', id: 's' });
   });
 
   it('alerts: visible when the targets intersect the scope; a drawn alert only by its sites', () => {
@@ -102,7 +102,7 @@ describe('fixed cases', () => {
     expect(capSenderChangeRefusal(B, undefined, null, [], TREE)).toMatchObject({ kind: 'forbidden', field: 'area' });
     expect(capSenderChangeRefusal(B, undefined, A, [], TREE)).toMatchObject({ kind: 'forbidden', field: 'area' });
     expect(capSenderChangeRefusal(B, undefined, B, [{ username: 'x', areaId: A }], TREE)).toMatchObject({ kind: 'forbidden', field: 'accounts[0]' });
-    expect(capSenderChangeRefusal(B, { id: 1, sender: 'tinh', areaId: null }, undefined, [], TREE)).toEqual({ kind: 'hidden', what: 'CAP sender 1' });
+    expect(capSenderChangeRefusal(B, { id: 1, sender: 'tinh', areaId: null }, undefined, [], TREE)).toEqual({ kind: 'hidden', thing: 'cap_sender', id: '1' });
     expect(capSenderChangeRefusal(B, undefined, B, [{ username: 'y', areaId: B }], TREE)).toBeNull();
   });
 });

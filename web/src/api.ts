@@ -6,20 +6,51 @@
  * nothing of it is bundled), so a change of shape on the server fails the
  * console's typecheck.
  */
-import type { ErrorBody } from '../../api/index.ts';
+import type { ErrorBody, ErrorCode } from '../../api/index.ts';
+import { lang, type Lang } from './i18n.ts';
+import * as errorWords from './strings/errors.ts';
 
 /** An error answer's fields: the contract's known ones, and whatever else its code carries. */
 export type ErrorDetails = Partial<ErrorBody> & Record<string, unknown>;
 
+const WORDS: Record<Lang, errorWords.ErrorWords> = { vi: errorWords.vi, en: errorWords.en };
+
+/**
+ * An error code and its parameters in the user's language (strings/errors.ts).
+ * The parameters are the answer's `params`, over its top-level fields and its
+ * message as `text` (answers that predate `params`, or the server's own
+ * request-validation answers, carry them there); `fallback` when the code is
+ * not the catalogue's or its wording cannot be made from what came.
+ */
+export function errorWording(code: string, details: Record<string, unknown>, fallback: string, l: Lang = lang()): string {
+  const words = WORDS[l] as Record<string, ((p: never) => string) | undefined>;
+  const f = Object.hasOwn(words, code) ? words[code as ErrorCode] : undefined;
+  if (!f) return fallback;
+  const params = { text: fallback, ...details, ...(typeof details.params === 'object' && details.params !== null ? details.params : {}) };
+  try {
+    const s = f(params as never);
+    return typeof s === 'string' && s !== '' && !s.includes('undefined') ? s : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * A refused call. `message` is the refusal in the user's language, worded by
+ * the console from the code and its parameters (every page that shows
+ * `message` shows it so); `serverMessage` is the server's English, for logs.
+ */
 export class ApiError extends Error {
+  readonly serverMessage: string;
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
-    /** The answer's other fields (field, limit, retryAfterS …), for the console's own wording of `code`. */
+    /** The answer's other fields (params, field, limit, retryAfterS …), for the console's own wording of `code`. */
     readonly details: ErrorDetails = {},
   ) {
-    super(message);
+    super(errorWording(code, details, message));
+    this.serverMessage = message;
   }
 }
 

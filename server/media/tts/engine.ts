@@ -4,7 +4,7 @@
  * library or the API. An engine writes a WAV file; the ingest pipeline does
  * the rest (loudness, Opus) exactly as for an upload.
  */
-import { LoanetError } from '../../errors.ts';
+import { fail, type LoanetError } from '../../errors.ts';
 
 export interface TtsVoice {
   /** What `voice` takes, e.g. `vi-vn-x-south`. */
@@ -43,11 +43,7 @@ export const MAX_TEXT_CHARS = 50_000;
  */
 export function speechTextTooLong(field: string, length: number | null, limit = MAX_TEXT_CHARS): LoanetError {
   const what = length === null ? `more than ${limit.toLocaleString('en')}` : length.toLocaleString('en');
-  return new LoanetError('LOANET_TTS_TEXT_TOO_LONG', 413, `${field}: the text has ${what} characters; at most ${limit.toLocaleString('en')} characters can be spoken as one item (split it)`, {
-    field,
-    limit,
-    ...(length === null ? {} : { length }),
-  });
+  return fail('LOANET_TTS_TEXT_TOO_LONG', { field, length: what, limit }, { limit, ...(length === null ? {} : { length }) });
 }
 
 /** The one length check of every text to speak; throws `speechTextTooLong`. */

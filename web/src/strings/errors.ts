@@ -1,0 +1,433 @@
+/**
+ * Every error code of the catalogue (api/error-catalogue.ts) worded from its
+ * parameters, Vietnamese first (full diacritics) and English. The server sends
+ * a code and parameters; these words are what the user reads, so Vietnamese
+ * mode shows no English from the server. A code added to the catalogue fails
+ * the typecheck here until both languages word it.
+ */
+import type { ErrorCode, ErrorParams, ErrorThing, ForbiddenParams } from '../../../api/index.ts';
+
+export type ErrorWords = { readonly [C in ErrorCode]: (p: ErrorParams[C]) => string };
+
+const THING_VI: Record<ErrorThing, string> = {
+  user: 'người dùng',
+  api_token: 'mã API',
+  area: 'khu vực',
+  site: 'cụm loa',
+  media: 'tệp âm thanh',
+  command: 'lệnh',
+  broadcast_item: 'bản tin',
+  live_stream: 'luồng phát trực tiếp',
+  alert: 'cảnh báo',
+  alert_delivery: 'việc nhận cảnh báo của cụm loa',
+  cap_sender: 'nguồn tin CAP',
+  route: 'địa chỉ',
+  file: 'tệp',
+  area_list: 'danh sách khu vực',
+};
+const THING_EN: Record<ErrorThing, string> = {
+  user: 'user',
+  api_token: 'API token',
+  area: 'area',
+  site: 'site',
+  media: 'media item',
+  command: 'command',
+  broadcast_item: 'bulletin',
+  live_stream: 'live stream',
+  alert: 'alert',
+  alert_delivery: "site's delivery of the alert",
+  cap_sender: 'CAP sender',
+  route: 'address',
+  file: 'file',
+  area_list: 'area list',
+};
+
+/** The request fields a person fills in, by their label on the page; others keep their name. */
+const FIELD_VI: Record<string, string> = {
+  title: 'Tiêu đề',
+  file: 'Tệp',
+  areas: 'Khu vực',
+  areaKey: 'Khu vực',
+  parentKey: 'Khu vực cấp trên',
+  polygon: 'Vùng vẽ trên bản đồ',
+  validUntil: 'Hiệu lực đến',
+  validForMinutes: 'Thời gian hiệu lực',
+  rate: 'Tốc độ đọc',
+  tags: 'Nhãn',
+  lang: 'Ngôn ngữ',
+  'message.lang': 'Ngôn ngữ',
+  'message.text': 'Nội dung cần đọc',
+  'message.mediaId': 'Tệp âm thanh',
+  text: 'Nội dung cần đọc',
+  username: 'Tên đăng nhập',
+  password: 'Mật khẩu',
+  newPassword: 'Mật khẩu mới',
+  currentPassword: 'Mật khẩu hiện tại',
+  disabled: 'Khóa tài khoản',
+  'start.at': 'Giờ phát',
+  from: 'Từ',
+  to: 'Đến',
+  site: 'Cụm loa',
+  id: 'Mã cụm loa',
+  'source.url': 'Địa chỉ nguồn phát lại',
+  'source.mediaId': 'Tệp âm thanh',
+  'source.fallbackMediaId': 'Tệp phát thay khi mất nguồn',
+  alert: 'Bản tin cảnh báo',
+  body: 'Nội dung gửi lên',
+  params: 'Tham số của lệnh',
+};
+const FIELD_EN: Record<string, string> = {
+  title: 'Title',
+  file: 'File',
+  areas: 'Areas',
+  areaKey: 'Area',
+  parentKey: 'Parent area',
+  polygon: 'Area drawn on the map',
+  validUntil: 'Valid until',
+  validForMinutes: 'Validity',
+  rate: 'Speaking rate',
+  tags: 'Tags',
+  lang: 'Language',
+  'message.lang': 'Language',
+  'message.text': 'Text to speak',
+  'message.mediaId': 'Audio file',
+  text: 'Text to speak',
+  username: 'Username',
+  password: 'Password',
+  newPassword: 'New password',
+  currentPassword: 'Current password',
+  disabled: 'Disable account',
+  'start.at': 'Start time',
+  from: 'From',
+  to: 'To',
+  site: 'Site',
+  id: 'Site id',
+  'source.url': 'Relay source address',
+  'source.mediaId': 'Audio file',
+  'source.fallbackMediaId': 'Fallback audio',
+  alert: 'Alert',
+  body: 'Request body',
+  params: 'Command parameters',
+};
+
+const STATUS_VI: Record<string, string> = {
+  draft: 'bản nháp',
+  approved: 'đã duyệt',
+  cancelled: 'đã hủy',
+  active: 'đang hiệu lực',
+  expired: 'đã hết hạn',
+  processing: 'đang xử lý',
+  ready: 'sẵn sàng',
+  failed: 'xử lý lỗi',
+};
+const PRIORITY_VI: Record<string, string> = { normal: 'bình thường', priority: 'ưu tiên', emergency: 'khẩn cấp' };
+const LEVEL_VI: Record<string, string> = { province: 'tỉnh', commune: 'xã', village: 'thôn' };
+const ROLE_VI: Record<string, string> = { admin: 'quản trị', operator: 'vận hành', technician: 'kỹ thuật', emergency: 'ứng phó khẩn cấp', viewer: 'chỉ xem' };
+const PERMISSION_VI: Record<string, string> = {
+  read: 'xem mạng lưới',
+  'registry.write': 'sửa khu vực và cụm loa',
+  'site.command': 'gửi lệnh tới cụm loa',
+  'site.enrol': 'đăng ký thiết bị',
+  'media.write': 'sửa thư viện âm thanh',
+  'schedule.write': 'lập lịch phát',
+  'schedule.approve': 'duyệt lịch phát',
+  'alert.write': 'phát, sửa hoặc hủy cảnh báo khẩn cấp',
+  'live.broadcast': 'phát trực tiếp',
+  'users.manage': 'quản lý người dùng',
+  'audit.read': 'xem nhật ký thao tác',
+};
+const ACTION_VI: Record<string, string> = { start: 'phát', update: 'sửa', cancel: 'hủy' };
+
+const word = (map: Record<string, string>, v: string) => map[v] ?? v;
+const fieldVi = (f: string | undefined) => (f ? `“${FIELD_VI[f] ?? f}”` : 'dữ liệu gửi lên');
+const fieldEn = (f: string | undefined) => (f ? `“${FIELD_EN[f] ?? f}”` : 'the request');
+const nVi = (n: number) => n.toLocaleString('vi-VN');
+const nEn = (n: number) => n.toLocaleString('en');
+const waitVi = (s: number) => (s < 120 ? `${nVi(s)} giây` : `${nVi(Math.ceil(s / 60))} phút`);
+const waitEn = (s: number) => (s < 120 ? `${nEn(s)} seconds` : `${nEn(Math.ceil(s / 60))} minutes`);
+
+function forbiddenVi(p: ForbiddenParams): string {
+  switch (p.rule) {
+    case 'role':
+      return `Vai trò ${word(ROLE_VI, p.role)} không được ${word(PERMISSION_VI, p.permission)}.`;
+    case 'own_area':
+    case 'scope':
+      return 'Bạn chỉ được thao tác trong khu vực của mình; việc này chạm tới nơi ngoài khu vực đó.';
+    case 'site_credential':
+      return `Cụm loa ${p.siteId} chỉ được tải âm thanh và xem việc nhận cảnh báo của chính nó.`;
+    case 'own_media':
+      return 'Bạn chỉ được sửa hoặc gỡ các tệp âm thanh do chính mình tải lên.';
+    case 'alert_scope':
+      return `Bạn chỉ được ${word(ACTION_VI, p.action)} cảnh báo trong khu vực của mình; cảnh báo này chạm tới nơi ngoài khu vực đó.`;
+    case 'network_admin':
+      return p.action === 'import_areas'
+        ? 'Chỉ quản trị viên toàn mạng mới được nhập danh sách khu vực.'
+        : 'Chỉ quản trị viên toàn mạng mới được đọc tệp cấu hình của máy chủ tin nhắn (chứa mật khẩu của mọi cụm loa).';
+    case 'cap_sender':
+      return `Tài khoản này không được gửi bản tin CAP dưới tên nguồn tin ${p.sender}.`;
+    case 'cap_area':
+      return 'Bản tin CAP này chạm tới khu vực ngoài khu vực của nguồn tin hoặc của bạn.';
+  }
+}
+
+function forbiddenEn(p: ForbiddenParams): string {
+  switch (p.rule) {
+    case 'role':
+      return `The ${p.role} role may not ${p.action}.`;
+    case 'own_area':
+    case 'scope':
+      return 'You may act only inside your own area; this reaches outside it.';
+    case 'site_credential':
+      return `Site ${p.siteId} may only download audio and read its own delivery of an alert.`;
+    case 'own_media':
+      return 'You may change or retire only media you uploaded.';
+    case 'alert_scope':
+      return `You may ${p.action} only alerts inside your own area; this one reaches outside it.`;
+    case 'network_admin':
+      return p.action === 'import_areas' ? 'Only an admin of the whole network may import an area list.' : "Only an admin of the whole network may read the broker's files.";
+    case 'cap_sender':
+      return `This account may not post CAP alerts as sender ${p.sender}.`;
+    case 'cap_area':
+      return "This CAP alert reaches outside the sender's or your area.";
+  }
+}
+
+export const vi: ErrorWords = {
+  LOANET_BAD_REQUEST: (p) => `Giá trị của ${fieldVi(p.field)} không hợp lệ.`,
+  LOANET_FIELD_REQUIRED: (p) => `Cần điền ${fieldVi(p.field)}.`,
+  LOANET_TARGET_REQUIRED: () => 'Hãy chọn ít nhất một khu vực (hoặc vẽ vùng trên bản đồ).',
+  LOANET_TEXT_TOO_LONG: (p) => `${fieldVi(p.field)} dài tối đa ${nVi(p.max)} ký tự.`,
+  LOANET_TOO_MANY_TAGS: (p) => `Tối đa ${nVi(p.max)} nhãn, mỗi nhãn tối đa ${nVi(p.maxLength)} ký tự.`,
+  LOANET_NOT_A_LANGUAGE_TAG: (p) => `“${p.value}” không phải mã ngôn ngữ hợp lệ (ví dụ: vi, hmn, tyz).`,
+  LOANET_OUT_OF_RANGE: (p) => `${fieldVi(p.field)} phải từ ${nVi(p.min)} đến ${nVi(p.max)} từ mỗi phút.`,
+  LOANET_PERIOD_EMPTY: () => 'Thời điểm kết thúc phải sau thời điểm bắt đầu.',
+  LOANET_PERIOD_TOO_LONG: (p) => `Chỉ xem được khoảng thời gian tối đa ${nVi(p.maxDays)} ngày.`,
+  LOANET_UNEXPECTED_FIELD: (p) => `Trường “${p.field}” không được chấp nhận ở đây.`,
+  LOANET_INVALID_JSON: (p) => `${fieldVi(p.field)} không đúng định dạng JSON.`,
+  LOANET_ONE_OF: (p) => `Chỉ chọn một trong: ${p.fields.map((f) => fieldVi(f)).join(', ')}.`,
+  LOANET_IN_THE_PAST: (p) => (p.field === 'start.at' ? 'Giờ phát đã qua; hãy sửa bản nháp trước khi duyệt.' : `${fieldVi(p.field)} đã ở trong quá khứ.`),
+  LOANET_BODY_TOO_LARGE: (p) => `Dữ liệu gửi lên quá lớn (tối đa ${nVi(p.limit)} byte).`,
+  LOANET_UNSUPPORTED_MEDIA_TYPE: () => 'Máy chủ không nhận dữ liệu ở dạng này.',
+  LOANET_RANGE_NOT_SATISFIABLE: () => 'Đoạn yêu cầu nằm ngoài tệp.',
+
+  LOANET_NOT_FOUND: (p) => (p.thing === 'area_list' ? 'Chưa có khu vực nào: hãy nhập danh sách khu vực trước.' : `Không tìm thấy ${THING_VI[p.thing]} ${p.id}.`),
+  LOANET_REFERENCE_NOT_FOUND: (p) => `${fieldVi(p.field)}: không tìm thấy ${THING_VI[p.thing]} ${p.id}.`,
+  LOANET_REFERENCE_NOT_READY: (p) => `${fieldVi(p.field)}: ${THING_VI[p.thing]} ${p.id} chưa sẵn sàng (${word(STATUS_VI, p.status)}).`,
+  LOANET_REFERS_TO_RETIRED: (p) => `${fieldVi(p.field)}: ${THING_VI[p.thing]} ${p.id} đã ngừng sử dụng.`,
+  LOANET_RETIRED: (p) => `${THING_VI[p.thing]} ${p.id} đã ngừng sử dụng.`.replace(/^./, (c) => c.toUpperCase()),
+  LOANET_GONE: (p) => `${THING_VI[p.thing]} ${p.id} đã ngừng sử dụng.`.replace(/^./, (c) => c.toUpperCase()),
+  LOANET_NAME_TAKEN: (p) => `${THING_VI[p.thing]} “${p.name}” đã có.`.replace(/^./, (c) => c.toUpperCase()),
+  LOANET_CONFLICT: () => 'Việc này xung đột với trạng thái hiện tại; hãy tải lại trang rồi thử lại.',
+
+  LOANET_UNAUTHENTICATED: () => 'Cần đăng nhập.',
+  LOANET_BAD_CREDENTIALS: () => 'Sai tên đăng nhập hoặc mật khẩu.',
+  LOANET_BAD_SITE_CREDENTIALS: () => 'Thông tin xác thực của cụm loa bị từ chối.',
+  LOANET_CSRF: () => 'Yêu cầu bị từ chối vì phiên làm việc không khớp; hãy tải lại trang.',
+  LOANET_FORBIDDEN: forbiddenVi,
+  LOANET_RATE_LIMITED: (p) =>
+    p.what === 'enrolment'
+      ? `Quá nhiều mã đăng ký sai (${nVi(p.max)} lần trong ${nVi(p.windowMinutes)} phút); thử lại sau ${waitVi(p.retryAfterS)}.`
+      : `Quá nhiều lần đăng nhập hoặc đổi mật khẩu sai (${nVi(p.max)} lần trong ${nVi(p.windowMinutes)} phút); thử lại sau ${waitVi(p.retryAfterS)}, hoặc nhờ quản trị viên mở khóa.`,
+  LOANET_ENROL_REFUSED: () => 'Mã đăng ký bị từ chối: sai, đã dùng hoặc đã hết hạn.',
+
+  LOANET_USERNAME_FORMAT: (p) => `Tên đăng nhập gồm ${nVi(p.min)}–${nVi(p.max)} ký tự: chữ thường a–z (không dấu), chữ số 0–9, dấu chấm, gạch dưới hoặc gạch ngang.`,
+  LOANET_LAST_ADMIN: (p) => `${p.username} là quản trị viên toàn mạng cuối cùng: hãy tạo quản trị viên khác trước.`,
+  LOANET_SELF_DISABLE: () => 'Không thể tự khóa tài khoản của chính mình.',
+  LOANET_PASSWORD_UNCHANGED: () => 'Mật khẩu mới phải khác mật khẩu hiện tại.',
+  LOANET_PASSWORD_WRONG: () => 'Mật khẩu hiện tại không đúng.',
+  LOANET_PASSWORD_TOO_SHORT: (p) => `Mật khẩu quá ngắn${p.limit !== undefined ? `: cần ít nhất ${nVi(p.limit)} ký tự` : ''}.`,
+  LOANET_PASSWORD_TOO_LONG: (p) => `Mật khẩu quá dài${p.limit !== undefined ? `: tối đa ${nVi(p.limit)} ký tự` : ''}.`,
+  LOANET_PASSWORD_COMMON: () => 'Mật khẩu này quá phổ biến, dễ bị đoán; hãy chọn mật khẩu khác.',
+  LOANET_PASSWORD_HAS_USERNAME: () => 'Mật khẩu không được chứa tên đăng nhập.',
+
+  LOANET_AREA_NOT_A_CODE: (p) => `“${p.value}” không phải mã khu vực (ví dụ 02647) hoặc khóa khu vực (ví dụ 2025.02647).`,
+  LOANET_AREA_CYCLE: (p) => `Khu vực ${p.parentKey} nằm trong ${p.key}; không thể chuyển một khu vực vào bên trong chính nó.`,
+  LOANET_AREA_NOT_EMPTY: (p) => `Khu vực ${p.key} còn ${nVi(p.children)} khu vực con và ${nVi(p.sites)} cụm loa đang hoạt động; hãy ngừng sử dụng hoặc chuyển chúng trước.`,
+  LOANET_AREA_LEVEL_MISMATCH: (p) => `Khu vực ${p.key} là ${word(LEVEL_VI, p.stored)} trong dữ liệu nhưng là ${word(LEVEL_VI, p.file)} trong tệp.`,
+  LOANET_AREA_NEEDS_PARENT: (p) => `Một ${word(LEVEL_VI, p.level)} phải thuộc một khu vực cấp trên.`,
+  LOANET_AREA_VERSION_MISMATCH: (p) => `Khu vực cấp trên ${p.parentKey} thuộc phiên bản địa giới ${p.parentVersion}, không phải ${p.version}.`,
+  LOANET_AREA_NESTING: (p) => `Một ${word(LEVEL_VI, p.level)} không thể nằm trong một ${word(LEVEL_VI, p.parentLevel)} (${p.parentKey}).`,
+  LOANET_SITE_ID_FORMAT: (p) => `Mã cụm loa “${p.id}” phải gồm 1–64 ký tự a–z, 0–9 và dấu gạch ngang.`,
+
+  LOANET_ITEM_NOT_DRAFT: (p) => `“${p.title}” đang ở trạng thái ${word(STATUS_VI, p.status)}; chỉ sửa hoặc duyệt được bản nháp (hãy hủy rồi tạo bản tin mới).`,
+  LOANET_ITEM_CANCELLED: (p) => `“${p.title}” đã bị hủy rồi.`,
+  LOANET_FOUR_EYES: (p) => `Nguyên tắc hai người: ${p.username} đã tạo hoặc sửa “${p.title}” nên không được tự duyệt; cần một người vận hành khác hoặc quản trị viên duyệt.`,
+  LOANET_SCHEDULE_CONFLICT: (p) =>
+    p.titles.length > 0
+      ? `Trùng giờ với ${p.titles.map((t) => `“${t}”`).join(', ')} cùng mức ưu tiên; hãy đổi giờ, chọn “phát ngay sau” hoặc mức ưu tiên khác.`
+      : 'Trùng giờ với một bản tin cùng mức ưu tiên; hãy đổi giờ hoặc mức ưu tiên.',
+
+  LOANET_MEDIA_NOT_READY: (p) => `Tệp âm thanh ${p.id} chưa sẵn sàng (${word(STATUS_VI, p.status)}).`,
+  LOANET_MEDIA_OF_ALERT: () => 'Tệp này là âm thanh của một cảnh báo: được giữ cùng hồ sơ cảnh báo, không sửa hay gỡ được.',
+  LOANET_MEDIA_IN_USE: () => 'Chưa gỡ được tệp này: nó vẫn đang được dùng trong lịch phát.',
+  LOANET_MEDIA_FILE_MISSING: () => 'Tệp âm thanh bị thiếu trong thư mục dữ liệu của máy chủ; hãy báo quản trị viên.',
+  LOANET_MEDIA_EMPTY: () => 'Tệp rỗng (0 byte).',
+  LOANET_MEDIA_TOO_LARGE: () => 'Tệp lớn hơn giới hạn cho phép.',
+  LOANET_MEDIA_NOT_AUDIO: () => 'Đây không phải tệp âm thanh đọc được.',
+  LOANET_MEDIA_DAMAGED: () => 'Tệp âm thanh bị hỏng hoặc không đầy đủ.',
+  LOANET_MEDIA_SILENT: () => 'Tệp âm thanh hoàn toàn im lặng.',
+  LOANET_MEDIA_TOO_LONG: () => 'Tệp âm thanh dài hơn giới hạn cho phép.',
+  LOANET_MEDIA_FORMAT: () => 'Định dạng tệp không được chấp nhận; hãy tải lên MP3, WAV, OGG, M4A hoặc FLAC.',
+  LOANET_MEDIA_QUEUE_FULL: () => 'Hàng đợi xử lý âm thanh đang đầy; thử lại sau khi một việc xong.',
+  LOANET_MEDIA_FAILED: () => 'Không tạo được âm thanh.',
+  LOANET_MEDIA_ABORTED: () => 'Việc xử lý âm thanh đã dừng vì không còn cần.',
+  LOANET_DOCX_INVALID: () => 'Đây không phải tài liệu Word (.docx) đọc được.',
+  LOANET_DOCX_TOO_LARGE: () => 'Tài liệu quá lớn để đọc.',
+  LOANET_OFFTHREAD_FAILED: () => 'Máy chủ gặp lỗi khi xử lý; nhật ký máy chủ ghi lý do.',
+  LOANET_OFFTHREAD_TIMEOUT: () => 'Xử lý quá lâu nên đã dừng.',
+  LOANET_OFFTHREAD_MEMORY: () => 'Xử lý cần quá nhiều bộ nhớ nên đã dừng.',
+  LOANET_TTS_UNAVAILABLE: () => 'Máy chủ chưa có bộ đọc văn bản (chuyển văn bản thành giọng nói).',
+  LOANET_TTS_NO_TEXT: (p) => (p.source === 'document' ? 'Tài liệu không có chữ nào để đọc.' : 'Không có nội dung để đọc.'),
+  LOANET_TTS_NO_VOICE: () => 'Không có giọng đọc cho ngôn ngữ này.',
+  LOANET_TTS_TEXT_TOO_LONG: (p) => `Văn bản quá dài: tối đa ${nVi(p.limit)} ký tự cho một bản tin (hãy chia nhỏ).`,
+
+  LOANET_ALERT_NOT_ACTIVE: (p) => `Cảnh báo ${p.id} ${word(STATUS_VI, p.state)}: hãy phát cảnh báo mới.`,
+  LOANET_ALERT_EXPIRED: () => 'Cảnh báo đã hết hạn: không còn gì để phát.',
+  LOANET_POLYGON_NO_SITE: () => 'Không có cụm loa nào nằm trong vùng đã vẽ.',
+  LOANET_TOKEN_NOT_LIVE: (p) => `${p.tokenId} không phải mã API còn hiệu lực của ${p.username}.`,
+  LOANET_CAP_INVALID: () => 'Đây không phải bản tin CAP 1.2 hợp lệ.',
+  LOANET_CAP_ENCODING: () => 'Bảng mã ký tự của bản tin CAP không đọc được.',
+  LOANET_CAP_LINK_ONLY: () => 'Tài liệu chỉ chứa đường dẫn tới bản tin CAP; hãy gửi chính bản tin CAP.',
+  LOANET_CAP_NO_ALERT: () => 'Tài liệu không chứa bản tin CAP nào.',
+  LOANET_CAP_ENVELOPE_TOO_LARGE: () => 'Tài liệu chứa quá nhiều bản tin CAP.',
+  LOANET_CAP_CONFLICT: () => 'Bản tin CAP này đã được nhận với nội dung khác; thay đổi phải gửi thành bản tin cập nhật (Update).',
+  LOANET_CAP_NO_AREA: () => 'Không có khu vực nào của bản tin CAP nằm trong mạng lưới này.',
+  LOANET_CAP_NOTHING_TO_PLAY: () => 'Bản tin CAP không có nội dung để phát.',
+  LOANET_CAP_NOT_FOR_BROADCAST: () => 'Bản tin CAP này không dùng để phát (bản tin thử, diễn tập hoặc nội bộ).',
+
+  LOANET_LIVE_BUSY: (p) => `Luồng ${p.id} cùng mức ưu tiên (${word(PRIORITY_VI, p.priority)}) đang phát cho khu vực này; dừng luồng đó hoặc chọn mức ưu tiên cao hơn.`,
+  LOANET_STREAM_ENDED: (p) => `Luồng ${p.id} đã kết thúc.`,
+  LOANET_RELAY_URL: () => 'Địa chỉ nguồn phát lại không hợp lệ: chỉ nhận địa chỉ http hoặc https.',
+  LOANET_RELAY_REFUSED: () => 'Địa chỉ nguồn phát lại bị từ chối.',
+  LOANET_RELAY_UNREACHABLE: () => 'Không kết nối được tới nguồn phát lại.',
+  LOANET_RELAY_NOT_AUDIO: () => 'Nguồn phát lại không gửi âm thanh phát được.',
+  LOANET_TOO_MANY_STREAMS: (p) => `Đã mở quá nhiều kết nối cập nhật trực tiếp (tối đa ${nVi(p.limit)}); hãy đóng bớt thẻ trình duyệt.`,
+
+  LOANET_UNAVAILABLE: (p) =>
+    p.reason === 'busy'
+      ? 'Máy chủ đang bận; thử lại sau vài giây.'
+      : p.reason === 'tool_missing'
+        ? 'Máy chủ thiếu công cụ xử lý âm thanh; hãy báo quản trị viên.'
+        : 'Máy chủ tạm thời không làm được việc này.',
+  LOANET_DISK_LOW: () => 'Ổ đĩa của máy chủ sắp đầy: tạm dừng các thay đổi này để dành chỗ cho đăng nhập, cảnh báo và xác nhận phát.',
+  LOANET_DISK_FULL: () => 'Chưa lưu: ổ đĩa dữ liệu của máy chủ đã đầy; dữ liệu cũ không mất. Hãy gỡ bớt tệp âm thanh cũ rồi thử lại.',
+  LOANET_REQUEST_TIMEOUT: () => 'Dữ liệu gửi lên đến quá chậm; hãy thử lại.',
+  LOANET_TOO_MANY_CONNECTIONS: () => 'Quá nhiều kết nối từ máy này; hãy thử lại sau.',
+  LOANET_INTERNAL: () => 'Máy chủ gặp lỗi; hãy thử lại, nếu vẫn lỗi thì báo quản trị viên.',
+};
+
+export const en: ErrorWords = {
+  LOANET_BAD_REQUEST: (p) => p.text,
+  LOANET_FIELD_REQUIRED: (p) => `${fieldEn(p.field)} is required.`,
+  LOANET_TARGET_REQUIRED: () => 'Choose at least one area (or draw one on the map).',
+  LOANET_TEXT_TOO_LONG: (p) => `${fieldEn(p.field)} takes at most ${nEn(p.max)} characters.`,
+  LOANET_TOO_MANY_TAGS: (p) => `At most ${nEn(p.max)} tags of at most ${nEn(p.maxLength)} characters.`,
+  LOANET_NOT_A_LANGUAGE_TAG: (p) => `“${p.value}” is not a language code (e.g. vi, hmn, tyz).`,
+  LOANET_OUT_OF_RANGE: (p) => `${fieldEn(p.field)} must be ${nEn(p.min)} to ${nEn(p.max)} words per minute.`,
+  LOANET_PERIOD_EMPTY: () => 'The end must be after the start.',
+  LOANET_PERIOD_TOO_LONG: (p) => `A period of at most ${nEn(p.maxDays)} days.`,
+  LOANET_UNEXPECTED_FIELD: (p) => `The field “${p.field}” is not accepted here.`,
+  LOANET_INVALID_JSON: (p) => `${fieldEn(p.field)} is not valid JSON.`,
+  LOANET_ONE_OF: (p) => `Give only one of: ${p.fields.map((f) => fieldEn(f)).join(', ')}.`,
+  LOANET_IN_THE_PAST: (p) => (p.field === 'start.at' ? 'The start time has passed; edit the draft before approving it.' : `${fieldEn(p.field)} lies in the past.`),
+  LOANET_BODY_TOO_LARGE: (p) => `The request is too large (at most ${nEn(p.limit)} bytes).`,
+  LOANET_UNSUPPORTED_MEDIA_TYPE: (p) => `The server does not take this kind of request: send ${p.expected.join(', ')}.`,
+  LOANET_RANGE_NOT_SATISFIABLE: () => 'The range asked for lies outside the file.',
+
+  LOANET_NOT_FOUND: (p) => (p.thing === 'area_list' ? 'No areas yet: import an area list first.' : `${THING_EN[p.thing]} ${p.id} not found.`.replace(/^./, (c) => c.toUpperCase())),
+  LOANET_REFERENCE_NOT_FOUND: (p) => `${fieldEn(p.field)}: ${THING_EN[p.thing]} ${p.id} not found.`,
+  LOANET_REFERENCE_NOT_READY: (p) => `${fieldEn(p.field)}: ${THING_EN[p.thing]} ${p.id} is not ready (${p.status}).`,
+  LOANET_REFERS_TO_RETIRED: (p) => `${fieldEn(p.field)}: ${THING_EN[p.thing]} ${p.id} is retired.`,
+  LOANET_RETIRED: (p) => `${THING_EN[p.thing]} ${p.id} is retired.`.replace(/^./, (c) => c.toUpperCase()),
+  LOANET_GONE: (p) => `${THING_EN[p.thing]} ${p.id} was retired.`.replace(/^./, (c) => c.toUpperCase()),
+  LOANET_NAME_TAKEN: (p) => `${THING_EN[p.thing]} “${p.name}” already exists.`.replace(/^./, (c) => c.toUpperCase()),
+  LOANET_CONFLICT: (p) => p.text,
+
+  LOANET_UNAUTHENTICATED: () => 'Please log in.',
+  LOANET_BAD_CREDENTIALS: () => 'Wrong username or password.',
+  LOANET_BAD_SITE_CREDENTIALS: () => "The site's credential was refused.",
+  LOANET_CSRF: () => 'Refused because the session does not match; reload the page.',
+  LOANET_FORBIDDEN: forbiddenEn,
+  LOANET_RATE_LIMITED: (p) =>
+    p.what === 'enrolment'
+      ? `Too many wrong enrolment codes (${nEn(p.max)} in ${nEn(p.windowMinutes)} minutes); try again in ${waitEn(p.retryAfterS)}.`
+      : `Too many failed logins or password changes (${nEn(p.max)} in ${nEn(p.windowMinutes)} minutes); try again in ${waitEn(p.retryAfterS)}, or ask an admin to unlock the account.`,
+  LOANET_ENROL_REFUSED: () => 'Enrolment code refused: wrong, used or expired.',
+
+  LOANET_USERNAME_FORMAT: (p) => `A username has ${nEn(p.min)}–${nEn(p.max)} characters: lower-case a–z, digits 0–9, dot, underscore or hyphen.`,
+  LOANET_LAST_ADMIN: (p) => `${p.username} is the last admin of the whole network: make another admin first.`,
+  LOANET_SELF_DISABLE: () => 'You cannot disable your own account.',
+  LOANET_PASSWORD_UNCHANGED: () => 'The new password must differ from the current one.',
+  LOANET_PASSWORD_WRONG: () => 'The current password is wrong.',
+  LOANET_PASSWORD_TOO_SHORT: (p) => `The password is too short${p.limit !== undefined ? `: at least ${nEn(p.limit)} characters` : ''}.`,
+  LOANET_PASSWORD_TOO_LONG: (p) => `The password is too long${p.limit !== undefined ? `: at most ${nEn(p.limit)} characters` : ''}.`,
+  LOANET_PASSWORD_COMMON: () => 'This password is too common and easily guessed; choose another.',
+  LOANET_PASSWORD_HAS_USERNAME: () => 'The password must not contain the username.',
+
+  LOANET_AREA_NOT_A_CODE: (p) => `“${p.value}” is not an area code (e.g. 02647) or key (e.g. 2025.02647).`,
+  LOANET_AREA_CYCLE: (p) => `Area ${p.parentKey} lies inside ${p.key}; an area cannot move under itself.`,
+  LOANET_AREA_NOT_EMPTY: (p) => `Area ${p.key} still has ${nEn(p.children)} child areas and ${nEn(p.sites)} sites in use; retire or move them first.`,
+  LOANET_AREA_LEVEL_MISMATCH: (p) => `Area ${p.key} is a ${p.stored} here but a ${p.file} in the file.`,
+  LOANET_AREA_NEEDS_PARENT: (p) => `A ${p.level} needs a parent area.`,
+  LOANET_AREA_VERSION_MISMATCH: (p) => `Parent area ${p.parentKey} is of boundary version ${p.parentVersion}, not ${p.version}.`,
+  LOANET_AREA_NESTING: (p) => `A ${p.level} cannot be inside a ${p.parentLevel} (${p.parentKey}).`,
+  LOANET_SITE_ID_FORMAT: (p) => `Site id “${p.id}” must be 1–64 characters of a–z, 0–9 and hyphen.`,
+
+  LOANET_ITEM_NOT_DRAFT: (p) => `“${p.title}” is ${p.status}; only drafts can be edited or approved (cancel it and create a new one).`,
+  LOANET_ITEM_CANCELLED: (p) => `“${p.title}” is already cancelled.`,
+  LOANET_FOUR_EYES: (p) => `Four eyes: ${p.username} created or last edited “${p.title}” and may not approve it; another operator or an admin must.`,
+  LOANET_SCHEDULE_CONFLICT: (p) => p.text,
+
+  LOANET_MEDIA_NOT_READY: (p) => `Media ${p.id} is not ready (${p.status}).`,
+  LOANET_MEDIA_OF_ALERT: () => "This file is an alert's audio: it stays with the alert's record and cannot be changed or retired.",
+  LOANET_MEDIA_IN_USE: (p) => `This file cannot be retired yet: ${p.text}.`,
+  LOANET_MEDIA_FILE_MISSING: () => "The audio file is missing from the server's data folder; tell an admin.",
+  LOANET_MEDIA_EMPTY: (p) => p.text,
+  LOANET_MEDIA_TOO_LARGE: (p) => p.text,
+  LOANET_MEDIA_NOT_AUDIO: (p) => p.text,
+  LOANET_MEDIA_DAMAGED: (p) => p.text,
+  LOANET_MEDIA_SILENT: (p) => p.text,
+  LOANET_MEDIA_TOO_LONG: (p) => p.text,
+  LOANET_MEDIA_FORMAT: (p) => p.text,
+  LOANET_MEDIA_QUEUE_FULL: (p) => p.text,
+  LOANET_MEDIA_FAILED: (p) => p.text,
+  LOANET_MEDIA_ABORTED: (p) => p.text,
+  LOANET_DOCX_INVALID: (p) => p.text,
+  LOANET_DOCX_TOO_LARGE: (p) => p.text,
+  LOANET_OFFTHREAD_FAILED: (p) => p.text,
+  LOANET_OFFTHREAD_TIMEOUT: (p) => p.text,
+  LOANET_OFFTHREAD_MEMORY: (p) => p.text,
+  LOANET_TTS_UNAVAILABLE: (p) => p.text,
+  LOANET_TTS_NO_TEXT: (p) => (p.source === 'document' ? 'The document has no text to speak.' : 'There is no text to speak.'),
+  LOANET_TTS_NO_VOICE: (p) => p.text,
+  LOANET_TTS_TEXT_TOO_LONG: (p) => `The text is too long: at most ${nEn(p.limit)} characters for one item (split it).`,
+
+  LOANET_ALERT_NOT_ACTIVE: (p) => `Alert ${p.id} is ${p.state}: start a new alert instead.`,
+  LOANET_ALERT_EXPIRED: (p) => p.text,
+  LOANET_POLYGON_NO_SITE: () => 'No registered site lies inside the drawn area.',
+  LOANET_TOKEN_NOT_LIVE: (p) => `${p.tokenId} is not a live API token of ${p.username}.`,
+  LOANET_CAP_INVALID: (p) => p.text,
+  LOANET_CAP_ENCODING: (p) => p.text,
+  LOANET_CAP_LINK_ONLY: (p) => p.text,
+  LOANET_CAP_NO_ALERT: (p) => p.text,
+  LOANET_CAP_ENVELOPE_TOO_LARGE: (p) => p.text,
+  LOANET_CAP_CONFLICT: (p) => `${p.key} was already received with different content; a change must be an Update.`,
+  LOANET_CAP_NO_AREA: (p) => p.text,
+  LOANET_CAP_NOTHING_TO_PLAY: (p) => p.text,
+  LOANET_CAP_NOT_FOR_BROADCAST: (p) => p.text,
+
+  LOANET_LIVE_BUSY: (p) => `Stream ${p.id} of the same priority (${p.priority}) is on air in this area; stop it or choose a higher priority.`,
+  LOANET_STREAM_ENDED: (p) => `Stream ${p.id} has already ended.`,
+  LOANET_RELAY_URL: (p) => p.text,
+  LOANET_RELAY_REFUSED: (p) => p.text,
+  LOANET_RELAY_UNREACHABLE: (p) => p.text,
+  LOANET_RELAY_NOT_AUDIO: (p) => p.text,
+  LOANET_TOO_MANY_STREAMS: (p) => p.text,
+
+  LOANET_UNAVAILABLE: (p) => p.text,
+  LOANET_DISK_LOW: (p) => p.text,
+  LOANET_DISK_FULL: () => "Not saved: the server's data disk is full; nothing stored before was lost. Retire old media and try again.",
+  LOANET_REQUEST_TIMEOUT: (p) => p.text,
+  LOANET_TOO_MANY_CONNECTIONS: (p) => p.text,
+  LOANET_INTERNAL: () => 'The server failed; try again, and tell an admin if it persists.',
+};
