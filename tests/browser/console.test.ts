@@ -8,10 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { importLaoCai2025, startTestServer, waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, screenshotPath, type Browser } from '../helpers/browser.ts';
-import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../tools/api-client.ts';
+import { waitFor, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
+import { screenshotPath, startConsole, type Browser, type ConsoleSetup } from '../helpers/browser.ts';
+import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const HEARTBEAT_S = 2;
@@ -21,6 +20,7 @@ const SITES = SITES_PER_COMMUNE * Object.keys(COMMUNES).length;
 
 const run = haveTools('chromium');
 let t: TestServer;
+let c: ConsoleSetup | undefined;
 let fleets: FleetRunner[] = [];
 let browser: Browser;
 let page: Page;
@@ -29,23 +29,20 @@ const text = (selector: string) => page.locator(selector).first().innerText();
 
 beforeAll(async () => {
   if (!run) return;
-  t = await startTestServer({ LOANET_HEARTBEAT_S: String(HEARTBEAT_S), LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '200', LOANET_HISTORY_S: '1' });
-  await importLaoCai2025(t);
-  fleets = Object.values(COMMUNES).map(
-    (code) => new FleetRunner({ api: new LoanetClient(t.baseUrl, t.token), mqtt: { host: '127.0.0.1', port: t.server.mqttPort }, sites: SITES_PER_COMMUNE, heartbeatS: HEARTBEAT_S, credentialsFile: null, area: code, idPrefix: `c${code}` }),
-  );
-  for (const f of fleets) await f.start();
-  await waitFor(`${SITES} sites operational`, async () => (await t.api('GET', '/api/coverage?area=15')).body.operational === SITES, 30_000, 250);
-  browser = await launchBrowser();
-  page = await browser.context.newPage();
-  page.setDefaultTimeout(30_000);
-});
+  c = await startConsole({
+    env: { LOANET_HEARTBEAT_S: String(HEARTBEAT_S), LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '200', LOANET_HISTORY_S: '1' },
+    fleets: Object.values(COMMUNES).map((code) => ({ sites: SITES_PER_COMMUNE, area: code, kind: 'whole' as const, heartbeatS: HEARTBEAT_S, idPrefix: `c${code}` })),
+    async prepare(s) {
+      await waitFor(`${SITES} sites operational`, async () => (await s.t.api('GET', '/api/coverage?area=15')).body.operational === SITES, 30_000, 250);
+    },
+    // The first test logs in through the form itself.
+    login: null,
+    pageTimeoutMs: 30_000,
+  });
+  ({ t, fleets, browser, page } = c);
+}, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  for (const f of fleets) await f.stop();
-  await t?.stop();
-});
+afterAll(() => c?.stop());
 
 describe.skipIf(!run)('the operator console in Chromium', () => {
   it('refuses a wrong password and logs in with the right one, in Vietnamese by default', async () => {

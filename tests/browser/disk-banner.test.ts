@@ -7,27 +7,31 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { ADMIN_PASSWORD, waitFor, type TestServer } from '../helpers/server.ts';
+import { loginThroughForm, screenshotPath, startConsole, type Browser, type ConsoleSetup } from '../helpers/browser.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const run = haveTools('chromium');
 let t: TestServer;
 let browser: Browser;
+let c: ConsoleSetup | undefined;
 
 beforeAll(async () => {
   if (!run) return;
-  t = await startTestServer({ LOANET_DISK_LOW_MB: '10000000', LOANET_DISK_CRITICAL_MB: '0', LOANET_DISK_RESERVE_MB: '0' });
-  await importLaoCai2025(t);
-  const r = await t.api('POST', '/api/users', { username: 'van-hanh', password: 'password-of-van-hanh', role: 'operator' });
-  expect(r.status, JSON.stringify(r.body)).toBe(201);
-  browser = await launchBrowser();
+  c = await startConsole({
+    env: { LOANET_DISK_LOW_MB: '10000000', LOANET_DISK_CRITICAL_MB: '0', LOANET_DISK_RESERVE_MB: '0' },
+    async prepare(s) {
+      t = s.t;
+      const r = await t.api('POST', '/api/users', { username: 'van-hanh', password: 'password-of-van-hanh', role: 'operator' });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+    },
+    // Each test signs in on a page that records what it asks the server.
+    login: null,
+  });
+  ({ browser } = c);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.stop();
-});
+afterAll(() => c?.stop());
 
 async function signIn(user: string, password: string): Promise<{ page: Page; asked: string[] }> {
   const page = await browser.context.newPage();

@@ -8,11 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { waitFor, type TestServer } from '../helpers/server.ts';
+import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../tools/api-client.ts';
 
 const COMMUNE = '02683';
 const NEW_SITE = 'lc-enrol-ui-01';
@@ -21,8 +19,7 @@ const CODE = /^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/;
 
 const run = haveTools('chromium');
 let t: TestServer;
-let fleet: FleetRunner | undefined;
-let browser: Browser;
+let c: ConsoleSetup | undefined;
 let page: Page;
 let boardSite = '';
 /** Every dialog the page opened, and how the next ones are answered. */
@@ -31,32 +28,29 @@ let answer: 'accept' | 'dismiss' = 'dismiss';
 
 beforeAll(async () => {
   if (!run) return;
-  t = await startTestServer({ LOANET_HEARTBEAT_S: '2' });
-  await importLaoCai2025(t);
-  expect((await t.api('POST', '/api/sites', { id: NEW_SITE, name: 'Cụm loa thôn Nậm Chạc', kind: 'cluster', area: COMMUNE })).status).toBe(201);
-  expect((await t.api('POST', '/api/users', { ...TECHNICIAN, role: 'technician', area: COMMUNE })).status).toBe(201);
-  fleet = new FleetRunner({ api: new LoanetClient(t.baseUrl, t.token), mqtt: { host: '127.0.0.1', port: t.server.mqttPort }, sites: 1, heartbeatS: 2, credentialsFile: null, area: COMMUNE, idPrefix: 'ui' });
-  await fleet.start();
-  boardSite = await waitFor('the simulated board to connect', async () => {
-    const list = (await t.api<{ sites: Array<{ id: string; status: { connected: boolean } | null }> }>('GET', `/api/sites?area=${COMMUNE}`)).body.sites;
-    return list.find((s) => s.id !== NEW_SITE && s.status?.connected)?.id;
-  }, 30_000);
-  browser = await launchBrowser();
-  page = await browser.context.newPage();
-  page.setDefaultTimeout(30_000);
+  c = await startConsole({
+    fleets: [{ sites: 1, area: COMMUNE, kind: 'whole', idPrefix: 'ui' }],
+    async prepare(s) {
+      t = s.t;
+      expect((await t.api('POST', '/api/sites', { id: NEW_SITE, name: 'Cụm loa thôn Nậm Chạc', kind: 'cluster', area: COMMUNE })).status).toBe(201);
+      expect((await t.api('POST', '/api/users', { ...TECHNICIAN, role: 'technician', area: COMMUNE })).status).toBe(201);
+      boardSite = await waitFor('the simulated board to connect', async () => {
+        const list = (await t.api<{ sites: Array<{ id: string; status: { connected: boolean } | null }> }>('GET', `/api/sites?area=${COMMUNE}`)).body.sites;
+        return list.find((x) => x.id !== NEW_SITE && x.status?.connected)?.id;
+      }, 30_000);
+    },
+    login: TECHNICIAN,
+    viewport: { width: 390, height: 844 },
+    pageTimeoutMs: 30_000,
+  });
+  ({ page } = c);
   page.on('dialog', (d) => {
     dialogs.push(d.message());
     void (answer === 'accept' ? d.accept() : d.dismiss());
   });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await loginThroughForm(page, t.baseUrl, TECHNICIAN.username, TECHNICIAN.password);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await fleet?.stop();
-  await t?.stop();
-});
+afterAll(() => c?.stop());
 
 describe.skipIf(!run)('board enrolment on the site page', () => {
   it('a technician makes a code for a new site: large, with its expiry and a QR code, fitting a phone; the board can use it', async () => {

@@ -14,8 +14,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { waitFor, type TestServer } from '../helpers/server.ts';
+import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { ffmpeg } from '../helpers/media.ts';
 import { startKillableRadio } from '../helpers/live.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -23,7 +23,7 @@ import { haveTools } from '../helpers/require-tool.ts';
 const run = haveTools('chromium', 'ffmpeg');
 
 let t: TestServer;
-let browser: Browser;
+let c: ConsoleSetup | undefined;
 let page: Page;
 let radio: Awaited<ReturnType<typeof startKillableRadio>>;
 
@@ -36,22 +36,23 @@ async function noSidewaysScroll(): Promise<void> {
 
 beforeAll(async () => {
   if (!run) return;
-  const dir = tempDir('loanet-console-relay-');
-  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '48k', path.join(dir, 'radio.mp3'));
-  radio = await startKillableRadio(fs.readFileSync(path.join(dir, 'radio.mp3')), { gapMs: 1500 });
-  t = await startTestServer({ LOANET_RELAY_ALLOW: '127.0.0.1' });
-  await importLaoCai2025(t);
-  expect((await t.api('POST', '/api/users', { username: 'op-batxat', password: 'password-of-op-batxat', role: 'operator', area: '02683' })).status).toBe(201);
-  browser = await launchBrowser();
-  page = await browser.context.newPage();
-  page.setDefaultTimeout(90_000); // a bound on a hang: a loaded machine takes seconds per step
-  await page.setViewportSize({ width: 390, height: 844 });
-  await loginThroughForm(page, t.baseUrl, 'op-batxat', 'password-of-op-batxat');
+  c = await startConsole({
+    dirPrefix: 'loanet-console-relay-',
+    env: { LOANET_RELAY_ALLOW: '127.0.0.1' },
+    async prepare(s) {
+      t = s.t;
+      ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '48k', path.join(s.dir, 'radio.mp3'));
+      radio = await startKillableRadio(fs.readFileSync(path.join(s.dir, 'radio.mp3')), { gapMs: 1500 });
+      expect((await t.api('POST', '/api/users', { username: 'op-batxat', password: 'password-of-op-batxat', role: 'operator', area: '02683' })).status).toBe(201);
+    },
+    login: { username: 'op-batxat', password: 'password-of-op-batxat' },
+    viewport: { width: 390, height: 844 },
+  });
+  ({ page } = c);
 }, 240_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await t?.stop();
+  await c?.stop();
   await radio?.close();
 });
 

@@ -8,8 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { importLaoCai2025, startTestServer, ADMIN_PASSWORD, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const SIZES = [
@@ -22,26 +22,20 @@ const PAGES = ['/', '/sites', '/schedule', '/emergency', '/live', '/account', '/
 const run = haveTools('chromium');
 
 let t: TestServer;
-let browser: Browser;
+let c: ConsoleSetup | undefined;
 let page: Page;
 
 describe.skipIf(!run)('the top navigation', () => {
   beforeAll(async () => {
-    t = await startTestServer();
-    // The overview needs an area tree to show.
-    await importLaoCai2025(t);
-    browser = await launchBrowser();
-    page = await browser.context.newPage();
-    await loginThroughForm(page, t.baseUrl, 'admin', ADMIN_PASSWORD);
+    // Lào Cai 2025 imported: the overview needs an area tree to show.
+    c = await startConsole();
+    ({ t, page } = c);
     // Vietnamese, as a commune office uses it (the switch is remembered).
     await page.click('[data-lang=vi]');
     await page.locator('header.top nav a[href="/live"]', { hasText: 'Phát trực tiếp' }).waitFor();
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await t?.stop();
-  });
+  afterAll(() => c?.stop());
 
   for (const size of SIZES) {
     it(`${size.name} ${size.width}x${size.height}: every page is a link on screen, under its own centre, and opens`, async () => {

@@ -9,11 +9,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
+import { ADMIN_PASSWORD, waitFor, type TestServer } from '../helpers/server.ts';
+import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../tools/api-client.ts';
+import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 
 const HEARTBEAT_S = 1;
 const BAT_XAT = '02683';
@@ -23,44 +22,46 @@ const ENGLISH = ['overheat', 'fault', 'condition', 'connected', 'disconnected', 
 const run = haveTools('chromium');
 let t: TestServer;
 let fleet: FleetRunner;
-let browser: Browser;
+let c: ConsoleSetup | undefined;
 
 const status = async (id: string) => (await t.api('GET', `/api/commands/${id}`)).body.status as string;
 const condition = async () => (await t.api('GET', `/api/sites/${SITE}`)).body.status?.condition as string | undefined;
 
 beforeAll(async () => {
   if (!run) return;
-  t = await startTestServer({ LOANET_HEARTBEAT_S: String(HEARTBEAT_S), LOANET_SWEEP_MS: '200' });
-  await importLaoCai2025(t);
-  fleet = new FleetRunner({ api: new LoanetClient(t.baseUrl, t.token), mqtt: { host: '127.0.0.1', port: t.server.mqttPort }, sites: 1, heartbeatS: HEARTBEAT_S, credentialsFile: null, area: BAT_XAT, idPrefix: `v${BAT_XAT}`, heartbeatOnly: true });
-  await fleet.start();
-  await waitFor('the site heard', async () => (await condition()) === 'faulty', 30_000, 100);
+  c = await startConsole({
+    env: { LOANET_HEARTBEAT_S: String(HEARTBEAT_S), LOANET_SWEEP_MS: '200' },
+    fleets: [{ sites: 1, area: BAT_XAT, kind: 'heartbeat-only', heartbeatS: HEARTBEAT_S, idPrefix: `v${BAT_XAT}` }],
+    async prepare(s) {
+      t = s.t;
+      fleet = s.fleets[0]!;
+      await waitFor('the site heard', async () => (await condition()) === 'faulty', 30_000, 100);
 
-  const ok = await t.api('POST', `/api/sites/${SITE}/commands`, { type: 'set_volume', params: { level: 55 }, waitMs: 20_000 });
-  expect(ok.body.status, JSON.stringify(ok.body)).toBe('succeeded');
+      const ok = await t.api('POST', `/api/sites/${SITE}/commands`, { type: 'set_volume', params: { level: 55 }, waitMs: 20_000 });
+      expect(ok.body.status, JSON.stringify(ok.body)).toBe('succeeded');
 
-  // Away long enough to be offline, a command meanwhile expires unanswered.
-  await fleet.kill(SITE);
-  await waitFor('the site offline', async () => (await condition()) === 'offline', 30_000, 100);
-  const lost = await t.api('POST', `/api/sites/${SITE}/commands`, { type: 'set_volume', params: { level: 40 }, ttlS: 1, waitMs: 0 });
-  expect(lost.status, JSON.stringify(lost.body)).toBe(202);
-  await waitFor('the command expired', async () => (await status(lost.body.id)) === 'expired', 30_000, 100);
-  await fleet.restore(SITE);
+      // Away long enough to be offline, a command meanwhile expires unanswered.
+      await fleet.kill(SITE);
+      await waitFor('the site offline', async () => (await condition()) === 'offline', 30_000, 100);
+      const lost = await t.api('POST', `/api/sites/${SITE}/commands`, { type: 'set_volume', params: { level: 40 }, ttlS: 1, waitMs: 0 });
+      expect(lost.status, JSON.stringify(lost.body)).toBe(202);
+      await waitFor('the command expired', async () => (await status(lost.body.id)) === 'expired', 30_000, 100);
+      await fleet.restore(SITE);
 
-  fleet.injectFault(SITE, { kind: 'amp_overheat' });
-  fleet.injectFault(SITE, { kind: 'line_open', line: 1 });
-  await waitFor('the amplifier fault reported', async () => {
-    const reasons = ((await t.api('GET', `/api/sites/${SITE}`)).body.status?.reasons ?? []) as Array<{ code: string }>;
-    return reasons.some((r) => r.code === 'amplifier_fault') && reasons.some((r) => r.code === 'line_open');
-  }, 30_000, 100);
-  browser = await launchBrowser();
+      fleet.injectFault(SITE, { kind: 'amp_overheat' });
+      fleet.injectFault(SITE, { kind: 'line_open', line: 1 });
+      await waitFor('the amplifier fault reported', async () => {
+        const reasons = ((await t.api('GET', `/api/sites/${SITE}`)).body.status?.reasons ?? []) as Array<{ code: string }>;
+        return reasons.some((r) => r.code === 'amplifier_fault') && reasons.some((r) => r.code === 'line_open');
+      }, 30_000, 100);
+    },
+    // Each test opens its own page at its size.
+    login: null,
+    pageTimeoutMs: 30_000,
+  });
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await fleet?.stop();
-  await t?.stop();
-});
+afterAll(() => c?.stop());
 
 async function visibleText(page: Page): Promise<string> {
   return page.locator('main, body').first().innerText();
@@ -81,11 +82,7 @@ describe.skipIf(!run)('site and audit pages in Vietnamese', () => {
     [1366, 768],
   ] as const) {
     it(`at ${w}x${h}: no English word or raw JSON in Vietnamese; English in English`, async () => {
-      const page = await browser.context.newPage();
-      page.setDefaultTimeout(30_000);
-      await page.setViewportSize({ width: w, height: h });
-      await browser.context.clearCookies();
-      await loginThroughForm(page, t.baseUrl, 'admin', ADMIN_PASSWORD);
+      const page = await c!.openPageAs('admin', ADMIN_PASSWORD, { width: w, height: h });
       if ((await page.evaluate<string>('document.documentElement.lang')) !== 'vi') await page.click('button[data-lang=vi]');
 
       await page.goto(`${t.baseUrl}/sites/${SITE}`);
