@@ -174,11 +174,15 @@ async function main(): Promise<void> {
     return v;
   };
 
-  const built = await step('build the arm64 package', () => packageAgent({ arch: 'arm64', compression, log: (l) => say(l) }));
+  // Into a folder of the run's own: dist/packages keeps the release build (an uncompressed --fast one must not replace it).
+  const work = tempDir('loanet-arm64-');
+  const built = await step('build the arm64 package', () => packageAgent({ arch: 'arm64', compression, outDir: work, log: (l) => say(l) })).catch((e: unknown) => {
+    fs.rmSync(work, { recursive: true, force: true });
+    throw e;
+  });
   say(`${path.basename(built.file)}: ${(built.bytes / 1048576).toFixed(1)} MiB (${compression}), installs ${(built.installedKiB / 1024).toFixed(1)} MiB`);
 
   const root = path.join(CACHE, `run-${process.pid}`);
-  const work = tempDir('loanet-arm64-');
   let t: TestServer | undefined;
   let deviceServer: DeviceServer | undefined;
   let agent: Proc | undefined;
