@@ -4,6 +4,7 @@
  *
  *   npm run device -- --profile village-cluster-4g --port 7000 [--host 127.0.0.1]
  *                     [--fault line_open:2 --fault mains_lost ...] [--seed N]
+ *                     [--flash DIR --hardware ID]
  *
  * Prints one line with the bound port (`--port 0` picks a free one), then
  * reads commands from stdin, one per line:
@@ -19,6 +20,8 @@ import { createInterface } from 'node:readline';
 import { loadProfile, ProfileError, type DeviceProfile } from '../hardware/profiles.ts';
 import { SimDevice, type FaultSpec } from './device.ts';
 import { DeviceServer } from './device-server.ts';
+import { SimFlash } from './flash.ts';
+import { FileFlashStorage } from './flash-file.ts';
 
 const USAGE =
   'usage: npm run device -- [--profile NAME|FILE] [--port N] [--host ADDR] [--fault KIND[:LINE]]... [--seed N]\n' +
@@ -26,7 +29,9 @@ const USAGE =
   '  --port     TCP port, 0 = any free one (default 7000)\n' +
   '  --host     address to listen on (default 127.0.0.1)\n' +
   '  --fault    start with a fault: line_open:N, line_short:N, amp_overheat, mains_lost, modem_link_lost (repeatable)\n' +
-  '  --seed     noise seed, so mic levels and impedances repeat';
+  '  --seed     noise seed, so mic levels and impedances repeat\n' +
+  '  --flash    keep an updatable A/B firmware flash in DIR (survives the process, as flash survives a power cut)\n' +
+  '  --hardware the hardware id a firmware image must name (default: the profile name)';
 
 const FAULT_KINDS = ['line_open', 'line_short', 'amp_overheat', 'mains_lost', 'modem_link_lost'] as const;
 const LINE_FAULTS = new Set<string>(['line_open', 'line_short']);
@@ -43,6 +48,8 @@ interface DeviceCliOptions {
   host: string;
   faults: string[];
   seed?: number;
+  flash?: string;
+  hardware?: string;
   help: boolean;
 }
 
@@ -87,8 +94,14 @@ function parseDeviceArgs(argv: readonly string[]): DeviceCliOptions {
       case 'fault':
         out.faults.push(value());
         break;
+      case 'flash':
+        out.flash = value();
+        break;
+      case 'hardware':
+        out.hardware = value();
+        break;
       default:
-        throw new UsageError(`unknown flag --${name}; known: --profile, --port, --host, --fault, --seed, --help`);
+        throw new UsageError(`unknown flag --${name}; known: --profile, --port, --host, --fault, --seed, --flash, --hardware, --help`);
     }
   }
   return out;
@@ -152,7 +165,8 @@ async function main(): Promise<void> {
     console.error(`loanet device: --profile ${opts.profile}: ${e.reason}`);
     process.exit(2);
   }
-  const device = new SimDevice(profile, opts.seed !== undefined ? { seed: opts.seed } : {});
+  const flash = opts.flash ? new SimFlash(new FileFlashStorage(opts.flash), { hardware: opts.hardware ?? profile.name, factoryVersion: profile.firmware }) : undefined;
+  const device = new SimDevice(profile, { ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(flash ? { flash } : {}) });
   for (const text of opts.faults) {
     try {
       device.injectFault(parseFault(text, profile));
@@ -178,7 +192,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const faults = device.activeFaults().map(describeFault).join(', ');
-  console.log(`loanet device ${profile.name} (${profile.firmware}) listening on ${opts.host}:${port}${faults ? `; faults: ${faults}` : ''}`);
+  console.log(`loanet device ${profile.name} (${flash?.version ?? profile.firmware}) listening on ${opts.host}:${port}${faults ? `; faults: ${faults}` : ''}`);
 
   let stopping = false;
   const stop = (why: string) => {

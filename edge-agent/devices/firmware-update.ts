@@ -148,6 +148,8 @@ export async function updateDeviceFirmware(port: FirmwarePort, image: FirmwareIm
     }
     const c = await retrying(() => port.confirm());
     if ('error' in c) return fail(c.error.code, c.error.message);
+    // A reset between the check and the confirm (a power cut) reverted it: the device confirms the old image it runs.
+    if (c.value.version !== image.version) return fail('not_confirmed', `the device reset before the confirm and went back to ${c.value.version}`);
     written = image.size;
     report('updated');
     return { ok: true, version: c.value.version, written };

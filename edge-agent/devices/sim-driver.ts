@@ -25,6 +25,7 @@ import {
 } from '../../protocol/index.ts';
 import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type DeviceStatus, type GatewayAudioSinkOptions, type SoundCheckResult, type ToneRequest } from './gateway.ts';
 import { DeviceSink, type DeviceAudioLink } from '../audio/sinks/device.ts';
+import type { FirmwarePort } from './firmware-update.ts';
 import { FRAME_MS } from '../audio/types.ts';
 
 export type SimDriverTransport = { kind: 'tcp'; host: string; port: number } | { kind: 'stream'; stream: Duplex };
@@ -57,7 +58,7 @@ interface Pending {
 }
 
 /** Operations that are safe to send twice: repeating them changes nothing. */
-const IDEMPOTENT: ReadonlySet<DeviceOp> = new Set(['hello', 'get_status', 'set_volume', 'amp_power', 'mic_level']);
+const IDEMPOTENT: ReadonlySet<DeviceOp> = new Set(['hello', 'get_status', 'set_volume', 'amp_power', 'mic_level', 'fw_begin', 'fw_verify', 'fw_confirm']);
 /** Warm-up assumed before hello has told us the real one. */
 const DEFAULT_WARMUP_MS = 5000;
 
@@ -160,6 +161,37 @@ export class SimDeviceDriver implements DeviceGateway {
 
   amplifierHoldMs(): number | undefined {
     return this.hello?.holdMs;
+  }
+
+  /**
+   * The device's firmware update requests (firmware-update.ts drives them).
+   * fw_begin and fw_verify are safe to repeat; a chunk is not retried here:
+   * the update asks the device where it stands instead.
+   */
+  firmware(): FirmwarePort {
+    return {
+      hello: async () => {
+        this.hello = await this.request({ type: 'hello', agent: 'loanet-edge-agent' });
+        return this.hello;
+      },
+      begin: (img) => this.request({ type: 'fw_begin', sha256: img.sha256, size: img.size, version: img.version, hardware: img.hardware }),
+      chunk: (offset, data, crc) => this.request({ type: 'fw_chunk', offset, data, crc }),
+      // Hashing a slot takes the device a moment: a 4 MiB image at a slow MCU's ~2 MB/s.
+      verify: () => this.request({ type: 'fw_verify' }, 5000),
+      activate: async () => {
+        await this.request({ type: 'fw_activate' });
+      },
+      confirm: () => this.request({ type: 'fw_confirm' }),
+      reboot: () => this.reboot(),
+      health: async () => {
+        const s = await this.status();
+        const down = s.devices.find((d) => !d.reachable);
+        if (down) return `the device does not answer: ${down.error ?? 'no reply'}`;
+        if (s.amplifier && s.amplifier.fault !== 'none') return `amplifier fault ${s.amplifier.fault}`;
+        if (s.lines.length > 0 && !s.lines.some((l) => l.status === 'ok')) return 'no speaker line reads ok';
+        return null;
+      },
+    };
   }
 
   // ---------------------------------------------------------- requests ----
