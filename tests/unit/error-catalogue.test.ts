@@ -9,7 +9,6 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE, ERROR_CODES, isErrorCode, type ErrorCode, type ErrorParams } from '../../api/error-catalogue.ts';
 import { fail, LoanetError } from '../../server/errors.ts';
-import { errorWording } from '../../web/src/api.ts';
 import * as words from '../../web/src/strings/errors.ts';
 
 /** One set of parameters per code: the mapped type makes a new code fail the typecheck here until it has one. */
@@ -169,11 +168,11 @@ describe('error catalogue', () => {
 
   it('the console words an answer by its code and params in the user language; the server message only for an unknown code', () => {
     const body = { error: 'LOANET_FOUR_EYES', message: 'not allowed: four eyes: …', params: { title: 'Bản tin', username: 'op-a' } };
-    expect(errorWording(body.error, body, body.message, 'vi')).toMatch(/^Nguyên tắc hai người: op-a/);
-    expect(errorWording(body.error, body, body.message, 'en')).toMatch(/^Four eyes: op-a/);
+    expect(words.wordError(body.error, body, body.message, 'vi')).toMatch(/^Nguyên tắc hai người: op-a/);
+    expect(words.wordError(body.error, body, body.message, 'en')).toMatch(/^Four eyes: op-a/);
     // A request-validation answer has no params: its top-level field words it.
-    expect(errorWording('LOANET_BAD_REQUEST', { error: 'LOANET_BAD_REQUEST', field: 'title' }, 'body.title: must be string', 'vi')).toBe('Giá trị của “Tiêu đề” không hợp lệ.');
-    expect(errorWording('LOANET_SOMETHING_NEW', {}, 'server words', 'vi')).toBe('server words');
+    expect(words.wordError('LOANET_BAD_REQUEST', { error: 'LOANET_BAD_REQUEST', field: 'title' }, 'body.title: must be string', 'vi')).toBe('Giá trị của “Tiêu đề” không hợp lệ.');
+    expect(words.wordError('LOANET_SOMETHING_NEW', {}, 'server words', 'vi')).toBe('server words');
   });
 });
 

@@ -6,33 +6,16 @@
  * nothing of it is bundled), so a change of shape on the server fails the
  * console's typecheck.
  */
-import type { ErrorBody, ErrorCode } from '../../api/index.ts';
-import { lang, type Lang } from './i18n.ts';
-import * as errorWords from './strings/errors.ts';
+import type { ErrorBody } from '../../api/index.ts';
+import { lang } from './i18n.ts';
+import { wordError } from './strings/errors.ts';
 
 /** An error answer's fields: the contract's known ones, and whatever else its code carries. */
 export type ErrorDetails = Partial<ErrorBody> & Record<string, unknown>;
 
-const WORDS: Record<Lang, errorWords.ErrorWords> = { vi: errorWords.vi, en: errorWords.en };
-
-/**
- * An error code and its parameters in the user's language (strings/errors.ts).
- * The parameters are the answer's `params`, over its top-level fields and its
- * message as `text` (answers that predate `params`, or the server's own
- * request-validation answers, carry them there); `fallback` when the code is
- * not the catalogue's or its wording cannot be made from what came.
- */
-export function errorWording(code: string, details: Record<string, unknown>, fallback: string, l: Lang = lang()): string {
-  const words = WORDS[l] as Record<string, ((p: never) => string) | undefined>;
-  const f = Object.hasOwn(words, code) ? words[code as ErrorCode] : undefined;
-  if (!f) return fallback;
-  const params = { text: fallback, ...details, ...(typeof details.params === 'object' && details.params !== null ? details.params : {}) };
-  try {
-    const s = f(params as never);
-    return typeof s === 'string' && s !== '' && !s.includes('undefined') ? s : fallback;
-  } catch {
-    return fallback;
-  }
+/** An error code and its parameters in the user's language now (strings/errors.ts); `fallback` for a code it does not know. */
+export function errorWording(code: string, details: Record<string, unknown>, fallback: string): string {
+  return wordError(code, details, fallback, lang());
 }
 
 /**
