@@ -236,7 +236,8 @@ async function main(): Promise<void> {
       const pre = unitValue(unit, 'Service', 'ExecStartPre')!.replace(/^[-+!@:]+/, '');
       const m = /^\/bin\/sh -c '(.*)'$/.exec(pre);
       if (!m) throw new Error(`unexpected ExecStartPre: ${pre}`);
-      say(sh('unshare', chrootArgs(root, undefined, ['/bin/sh', '-c', m[1]!])).trim());
+      // systemd's specifier escape: %% is a literal %.
+      say(sh('unshare', chrootArgs(root, undefined, ['/bin/sh', '-c', m[1]!.replace(/%%/g, '%')])).trim());
       if (fs.existsSync(inRoot('/boot/firmware/loanet-enrol.txt'))) throw new Error('the boot file is still there');
       const moved = fs.statSync(inRoot('/var/lib/loanet-agent/enrol.txt'));
       if (moved.uid !== uid || (moved.mode & 0o777) !== 0o600) throw new Error('enrol.txt is not loanet-only');
