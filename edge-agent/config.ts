@@ -41,6 +41,10 @@ export const AgentConfigFile = Type.Object(
     heartbeatIntervalS: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
     /** MQTT keepalive; the broker declares us gone (and publishes the will) after 1.5× this without traffic. */
     keepaliveS: Type.Integer({ minimum: 5, maximum: 3600, default: 30 }),
+    /**
+     * The area keys whose alert and live channels to subscribe to: only the fallback before the
+     * server's first site configuration (edge-agent/site-config.ts), whose channels then win.
+     */
     areaChannels: Type.Array(Type.String({ pattern: AREA_KEY_PATTERN.source }), { maxItems: 16, default: [] }),
     /**
      * The device driver, e.g. `{ "driver": "sim", "host": "127.0.0.1", "port": 7000 }` or

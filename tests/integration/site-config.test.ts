@@ -19,6 +19,8 @@
  *    configuration wins, the board plays its own commune's alert.
  * 5. A board that does not report the newest revision is degraded with the
  *    reason config_stale after the grace period, and not once it does.
+ * 6. The server restarted (its embedded broker keeps no retained message):
+ *    a site that connects still gets its configuration, published at start.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,7 +32,7 @@ import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import { readStateFile } from '../../edge-agent/state-file.ts';
 import { SITE_CONFIG_FILE } from '../../edge-agent/site-config.ts';
 import { ALERT_MEMORY_FILE } from '../../edge-agent/alerts/memory.ts';
-import { PROTOCOL_VERSION, siteTopic, type SiteConfigMessage, type TelemetryMessage } from '../../protocol/index.ts';
+import { decodeSiteConfig, PROTOCOL_VERSION, siteTopic, type SiteConfigMessage, type TelemetryMessage } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -151,6 +153,19 @@ async function remembered(b: Board): Promise<string[]> {
 }
 
 const channelsOf = async (area: string) => ((await t.api('GET', `/api/areas/${area}`)).body.key as string);
+
+/** Logged in as the site (no agent runs for it), subscribed to its config topic: every configuration it receives. */
+async function watchConfig(siteId: string, secret: string): Promise<{ seen: SiteConfigMessage[]; close: () => Promise<void> }> {
+  const c = await mqtt.connectAsync(t.mqttUrl, { clientId: siteId, username: siteId, password: secret, protocolVersion: 4, clean: true, reconnectPeriod: 0 });
+  const seen: SiteConfigMessage[] = [];
+  c.on('message', (_topic, payload) => {
+    const d = decodeSiteConfig.decode(payload);
+    if (d.ok) seen.push(d.value);
+  });
+  const granted = await c.subscribeAsync(siteTopic(siteId, 'config'), { qos: 1 });
+  expect(granted[0]?.qos).toBe(1);
+  return { seen, close: () => c.endAsync() };
+}
 
 describe.skipIf(!canRun)('the server configures the site', () => {
   let board: Board;
@@ -294,6 +309,23 @@ describe.skipIf(!canRun)('the server configures the site', () => {
       await waitFor(`${id} degraded again on other content`, async () => (await siteStatus(id))?.reasons.some((x) => x.code === 'config_stale') || undefined, 20_000, 200);
     } finally {
       await client.endAsync();
+    }
+  }, 60_000);
+
+  it('published again at server start: the embedded broker kept no retained message, yet a site that connects gets its configuration', async () => {
+    const r = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn (sau khởi động máy chủ)', kind: 'cluster', area: NEW_COMMUNE });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const { siteId: id, secret } = r.body.credential as { siteId: string; secret: string };
+    const first = await watchConfig(id, secret);
+    const before = await waitFor('its retained configuration', () => first.seen[0], 10_000, 50);
+    await first.close();
+    await t.restart();
+    // Nothing published for this site since the restart but what start-up published: no heartbeat, no registry change.
+    const second = await watchConfig(id, secret);
+    try {
+      expect(await waitFor('its configuration retained again', () => second.seen[0], 10_000, 50)).toEqual(before);
+    } finally {
+      await second.close();
     }
   }, 60_000);
 });
