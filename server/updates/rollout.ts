@@ -1,0 +1,230 @@
+/**
+ * A rollout's decisions: which sites are in which wave, which may start
+ * installing now, when a wave is done, and when the rollout must stop.
+ * Pure: the sites' states and the clock in, the next actions out; the
+ * service (to come) stores the rollout, tells the agents and records every
+ * transition in the audit log.
+ *
+ * How the fleet-update systems people trust do it, and what this takes:
+ * - hawkBit: groups in order, each started when the previous reached its
+ *   success threshold, stopped when its errors pass the error threshold;
+ * - AWS IoT Jobs: abort criteria only after a minimum number of devices
+ *   finished, so the first failure of a wave cannot stop a fleet;
+ * - Memfault: a canary of a few named devices, then growing percentages.
+ * And for this network: a site never starts installing while it plays (an
+ * alert, a live stream or a bulletin), nor shortly before a broadcast it is
+ * scheduled to play, nor inside the hours the rollout excludes (Vietnam
+ * time); an emergency alert during an update is the agent's to pre-empt.
+ */
+import { createHash } from 'node:crypto';
+
+export interface WaveSpec {
+  name: string;
+  /** Named sites (a canary): exactly these, if targeted. */
+  sites?: readonly string[];
+  /** Else: the rollout reaches this share of its targets in all once this wave is in (0 < percent ≤ 100). */
+  percent?: number;
+}
+
+export interface RolloutSpec {
+  /** Seeds the order in which sites fall into percentage waves: reproducible, not alphabetical. */
+  id: string;
+  waves: readonly WaveSpec[];
+  /** Share (0..1) of a wave's sites updated before the next wave starts. */
+  successThreshold: number;
+  /** Share (0..1) of a wave's finished sites that failed, above which the rollout stops... */
+  errorThreshold: number;
+  /** ... once at least this many of the wave's sites finished. */
+  minFinished: number;
+  onError: 'pause' | 'abort';
+  /** At most this many sites installing at once (their downloads share a province's links). */
+  maxInFlight: number;
+  /** Local times (Asia/Ho_Chi_Minh, "HH:MM") when no site starts: e.g. the morning broadcast. */
+  excludedHours?: ReadonlyArray<{ from: string; to: string }>;
+  /** No start this close before a site's next scheduled broadcast, ms. */
+  broadcastMarginMs: number;
+}
+
+export type SiteRolloutState = 'waiting' | 'installing' | 'updated' | 'failed';
+
+/** What the service knows of a targeted site now. */
+export interface SiteNow {
+  siteId: string;
+  state: SiteRolloutState;
+  online: boolean;
+  /** Playing something now (an alert, a live stream, a bulletin). */
+  playing: boolean;
+  /** Its next scheduled broadcast, epoch ms, or null. */
+  nextBroadcastAt: number | null;
+}
+
+export type RolloutStatus = 'running' | 'paused' | 'aborted' | 'completed';
+
+export interface RolloutProgress {
+  status: RolloutStatus;
+  /** Index of the wave running (or stopped in). */
+  wave: number;
+}
+
+export interface RolloutStep {
+  status: RolloutStatus;
+  wave: number;
+  /** Sites to tell to start now. */
+  start: string[];
+  /** Why the status changed, when it did. */
+  reason?: string;
+  /** Per wave: its size and counts. */
+  waves: Array<{ name: string; size: number; waiting: number; installing: number; updated: number; failed: number }>;
+  /** Sites waiting in the running wave that may not start now, and why. */
+  held: Array<{ siteId: string; why: 'offline' | 'playing' | 'broadcast_soon' | 'excluded_hours' | 'in_flight_limit' }>;
+}
+
+/** Stable pseudo-random order of sites for a rollout (SHA-256 of id + site). */
+function order(rolloutId: string, sites: readonly string[]): string[] {
+  const key = (s: string) => createHash('sha256').update(`${rolloutId}\0${s}`).digest('hex');
+  return [...sites].map((s) => [key(s), s] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, s]) => s);
+}
+
+/** Why a spec cannot run, or null. */
+export function rolloutSpecProblem(spec: RolloutSpec): string | null {
+  if (spec.waves.length === 0) return 'waves: at least one';
+  let last = 0;
+  for (const [i, w] of spec.waves.entries()) {
+    if ((w.sites === undefined) === (w.percent === undefined)) return `waves.${i}: either sites or percent`;
+    if (w.percent !== undefined) {
+      if (!(w.percent > 0 && w.percent <= 100)) return `waves.${i}.percent: more than 0, at most 100`;
+      if (w.percent < last) return `waves.${i}.percent: the shares grow wave by wave (${w.percent} after ${last})`;
+      last = w.percent;
+    }
+  }
+  for (const [k, v] of [['successThreshold', spec.successThreshold], ['errorThreshold', spec.errorThreshold]] as const) {
+    if (!(v >= 0 && v <= 1)) return `${k}: a share from 0 to 1`;
+  }
+  if (!Number.isInteger(spec.minFinished) || spec.minFinished < 1) return 'minFinished: a whole number, at least 1';
+  if (!Number.isInteger(spec.maxInFlight) || spec.maxInFlight < 1) return 'maxInFlight: a whole number, at least 1';
+  for (const [i, h] of (spec.excludedHours ?? []).entries()) {
+    if (minuteOfDay(h.from) === null || minuteOfDay(h.to) === null) return `excludedHours.${i}: HH:MM to HH:MM`;
+  }
+  return null;
+}
+
+/**
+ * The waves' members: named sites first (those targeted), then each
+ * percentage wave adds sites in the rollout's order until the share is
+ * reached. Every target is in exactly one wave, or in none when the last
+ * wave's share is under 100.
+ */
+export function planWaves(spec: RolloutSpec, targets: readonly string[]): string[][] {
+  const targeted = new Set(targets);
+  const taken = new Set<string>();
+  const rest = order(spec.id, targets);
+  const waves: string[][] = [];
+  for (const w of spec.waves) {
+    if (w.sites) {
+      const members = w.sites.filter((s) => targeted.has(s) && !taken.has(s));
+      members.forEach((s) => taken.add(s));
+      waves.push(members);
+      continue;
+    }
+    const upTo = Math.ceil((targets.length * w.percent!) / 100);
+    const members: string[] = [];
+    for (const s of rest) {
+      if (taken.size >= upTo) break;
+      if (taken.has(s)) continue;
+      taken.add(s);
+      members.push(s);
+    }
+    waves.push(members);
+  }
+  return waves;
+}
+
+/** "HH:MM" → minutes after midnight, or null. */
+function minuteOfDay(hhmm: string): number | null {
+  const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(hhmm);
+  return m ? Number(m[1]) * 60 + Number(m[2]) : null;
+}
+
+/** Vietnam has kept UTC+7 without daylight saving since 1975. */
+const VN_OFFSET_MS = 7 * 3600_000;
+
+function inExcludedHours(now: number, hours: RolloutSpec['excludedHours']): boolean {
+  const minute = Math.floor(((now + VN_OFFSET_MS) % 86_400_000) / 60_000);
+  return (hours ?? []).some((h) => {
+    const from = minuteOfDay(h.from)!;
+    const to = minuteOfDay(h.to)!;
+    return from <= to ? minute >= from && minute < to : minute >= from || minute < to;
+  });
+}
+
+/**
+ * The next step of a running rollout: stop it if its wave's errors passed
+ * the threshold, move to the next wave when this one reached its success
+ * threshold, and choose which waiting sites start now. A paused or aborted
+ * rollout starts nothing (resuming is the caller's: status back to running).
+ */
+export function stepRollout(spec: RolloutSpec, waves: readonly (readonly string[])[], progress: RolloutProgress, sites: ReadonlyMap<string, SiteNow>, now: number): RolloutStep {
+  const count = (members: readonly string[]) => {
+    const c = { waiting: 0, installing: 0, updated: 0, failed: 0 };
+    for (const s of members) c[sites.get(s)?.state ?? 'waiting']++;
+    return c;
+  };
+  const summary = waves.map((m, i) => ({ name: spec.waves[i]?.name ?? `wave ${i + 1}`, size: m.length, ...count(m) }));
+  const out = (status: RolloutStatus, wave: number, start: string[] = [], held: RolloutStep['held'] = [], reason?: string): RolloutStep => ({
+    status,
+    wave,
+    start,
+    waves: summary,
+    held,
+    ...(reason ? { reason } : {}),
+  });
+  if (progress.status !== 'running') return out(progress.status, progress.wave);
+
+  let wave = progress.wave;
+  let reason: string | undefined;
+  for (;;) {
+    const c = summary[wave];
+    if (!c) return out('completed', waves.length - 1, [], [], 'every wave reached its success threshold');
+    const finished = c.updated + c.failed;
+    if (finished >= spec.minFinished && c.failed / finished > spec.errorThreshold) {
+      const why = `${c.name}: ${c.failed} of ${finished} finished sites failed, over the error threshold of ${Math.round(spec.errorThreshold * 100)} %`;
+      return out(spec.onError === 'abort' ? 'aborted' : 'paused', wave, [], [], why);
+    }
+    // An empty wave (its named sites not targeted) is passed; a wave is done at its success threshold.
+    if (c.size === 0 || c.updated / c.size >= spec.successThreshold) {
+      if (wave + 1 >= waves.length) {
+        // The last wave: done when nothing is left installing or waiting that could still succeed.
+        if (c.installing === 0 && c.waiting === 0) return out('completed', wave, [], [], 'every wave reached its success threshold');
+        break;
+      }
+      reason = `${c.name} reached its success threshold; ${spec.waves[wave + 1]?.name ?? `wave ${wave + 2}`} starts`;
+      wave++;
+      continue;
+    }
+    break;
+  }
+
+  // In flight across the rollout (an earlier wave's stragglers count against the limit too).
+  let inFlight = summary.reduce((n, c) => n + c.installing, 0);
+  const excluded = inExcludedHours(now, spec.excludedHours);
+  const start: string[] = [];
+  const held: RolloutStep['held'] = [];
+  for (let w = 0; w <= wave; w++) {
+    for (const id of waves[w]!) {
+      const s = sites.get(id);
+      if (s && s.state !== 'waiting') continue;
+      let why: RolloutStep['held'][number]['why'] | null = null;
+      if (!s?.online) why = 'offline';
+      else if (s.playing) why = 'playing';
+      else if (s.nextBroadcastAt !== null && s.nextBroadcastAt - now < spec.broadcastMarginMs && s.nextBroadcastAt >= now) why = 'broadcast_soon';
+      else if (excluded) why = 'excluded_hours';
+      else if (inFlight >= spec.maxInFlight) why = 'in_flight_limit';
+      if (why) held.push({ siteId: id, why });
+      else {
+        start.push(id);
+        inFlight++;
+      }
+    }
+  }
+  return out('running', wave, start, held, reason);
+}
