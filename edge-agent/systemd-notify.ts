@@ -17,9 +17,10 @@
  * has none (net speaks stream sockets, dgram only UDP), and a native addon for
  * it would be a second thing to cross-compile. So `systemd-notify VAR=VALUE`
  * sends each, a short child process every WatchdogSec/3 (systemd's unit sets
- * NotifyAccess=all so it accepts them from the unit's other processes; since
- * systemd 246 systemd-notify waits until the manager has read the message, so
- * none is lost to the child exiting first). One at a time: a ping due while
+ * NotifyAccess=all so it accepts them from the unit's other processes;
+ * systemd-notify waits until the manager has read the message unless given
+ * --no-block (bookworm's, 252, does), so none is lost to the child exiting
+ * before systemd could tell which unit it belonged to). One at a time: a ping due while
  * the previous child still runs is skipped, not queued.
  *
  * Outside systemd (no NOTIFY_SOCKET) nothing is sent and nothing is spawned.
