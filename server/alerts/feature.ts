@@ -5,13 +5,17 @@
 import { Jobs, type Feature } from '../feature.ts';
 import type { ServerContext } from '../context.ts';
 import { alertRoutes, type RouteDeps } from './routes.ts';
+import { capSenderRoutes } from './cap-sender-routes.ts';
+import { CapSenderStore } from './cap-senders.ts';
 
-export function alertsFeature(deps: RouteDeps & Pick<ServerContext, 'log' | 'disk'>): Feature {
+export function alertsFeature(deps: RouteDeps & Pick<ServerContext, 'log' | 'disk' | 'db'>): Feature {
   const service = deps.alerts.service;
   const jobs = Jobs.of(deps);
+  const senders = new CapSenderStore(deps.db, deps.now);
   return {
     name: 'alerts',
-    routes: [alertRoutes(deps)],
+    // Who may post CAP under which <sender>: read by the CAP route, kept by the senders' routes.
+    routes: [alertRoutes(deps, senders), capSenderRoutes(deps, senders)],
     async start() {
       // Valid alerts again on their channels: the embedded broker's retained messages did not survive a restart.
       await service.start();

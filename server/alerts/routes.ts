@@ -13,9 +13,8 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
-import { enforceScope, requirePermission } from '../http/auth.ts';
-import { capSenderChangeRefusal, withinScope } from '../auth/scope-policy.ts';
-import { capSenderDecision, CapSenderStore, type CapSender } from './cap-senders.ts';
+import { requirePermission } from '../http/auth.ts';
+import { capSenderDecision, type CapSenderStore } from './cap-senders.ts';
 import type { CapAlert } from './cap/model.ts';
 import { Errors, fail } from '../errors.ts';
 import { ATTENTION_SIGNALS, DEFAULT_ALERT_REPEATS } from '../../protocol/index.ts';
@@ -29,12 +28,11 @@ import { CAP_LIMITS } from './cap/limits.ts';
 import { capDocumentText } from './cap-ingest.ts';
 import { reportCsv } from './report.ts';
 import { MAX_TEXT_CHARS } from '../media/tts/engine.ts';
-import { AlertCreated, AlertPriority, AlertDetail, AlertList, AlertReport, AlertRevised, CapHandled, CapSender as CapSenderView, CapSenderList, CapStarted, LatLon as LatLonSchema, SiteDelivery } from '../../api/alerts.ts';
-import { Ok } from '../../api/common.ts';
+import { AlertCreated, AlertPriority, AlertDetail, AlertList, AlertReport, AlertRevised, CapHandled, CapStarted, LatLon as LatLonSchema, SiteDelivery } from '../../api/alerts.ts';
 import { alertReader } from './visibility.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'alerts' | 'areas' | 'audit' | 'config' | 'coverage' | 'db' | 'media' | 'now' | 'sites' | 'users'>;
+export type RouteDeps = Pick<ServerContext, 'alerts' | 'areas' | 'audit' | 'config' | 'coverage' | 'media' | 'now' | 'sites' | 'users'>;
 
 const Point = LatLonSchema;
 
@@ -75,25 +73,12 @@ const CAP_CONTENT_TYPES = ['application/cap+xml', 'application/xml', 'text/xml',
 const unsupportedCapType = () => fail('LOANET_UNSUPPORTED_MEDIA_TYPE', { expected: [...CAP_CONTENT_TYPES] });
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
-const SenderName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\s,<>&]+$', description: 'the CAP <sender> exactly as the messages carry it (no spaces or commas), e.g. pctt@laocai.gov.vn' });
-const SenderAccounts = Type.Array(
-  Type.Object(
-    {
-      username: Type.String({ minLength: 1, maxLength: 100 }),
-      tokenId: Type.Optional(Type.Integer({ minimum: 1, description: 'only this API token of the user (a script) may post; left out: any of the user\'s credentials' })),
-    },
-    { additionalProperties: false },
-  ),
-  { maxItems: 100, description: 'the accounts allowed to post under the sender (the whole list: it replaces the previous one)' },
-);
-const SenderArea = Type.Union([Type.String({ minLength: 2, maxLength: 50 }), Type.Null()], { description: 'area code or key the sender\'s messages may reach; null: the whole network' });
 const DEFAULT_VALIDITY_MIN = 60;
 
 export const alertRoutes =
-  (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
+  (ctx: RouteDeps, senders: CapSenderStore): FastifyPluginAsyncTypebox =>
   async (app) => {
     const service = ctx.alerts.service;
-    const senders = new CapSenderStore(ctx.db, ctx.now);
     await app.register(multipart, { limits: { fileSize: ctx.media.library.config.maxBytes, files: 1, fields: 5, fieldSize: 200_000, parts: 6 } });
     // Bytes, read as text by their byte order mark, charset or XML declaration (RFC 7303), never assumed UTF-8.
     app.addContentTypeParser(CAP_CONTENT_TYPES, { parseAs: 'buffer', bodyLimit: CAP_LIMITS.documentBytes }, (req, body, done) => {
@@ -461,107 +446,6 @@ export const alertRoutes =
           .type('text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="canh-bao-${r.alert.id}.csv"`)
           .send(reportCsv(r.lines, service.timeZone));
-      },
-    );
-    // ------------------------------------------------------ CAP senders ----
-
-    const senderView = (x: CapSender) => {
-      const area = x.areaId !== null ? ctx.areas.byId(x.areaId) : undefined;
-      return { id: x.id, sender: x.sender, area: area?.key ?? null, areaName: area?.name ?? null, note: x.note, createdAt: x.createdAt, updatedAt: x.updatedAt, accounts: x.accounts.map((a) => ({ username: a.username, tokenId: a.tokenId })) };
-    };
-    const areaIdOf = (raw: string | null | undefined): number | null | undefined => (raw === undefined ? undefined : raw === null ? null : ctx.coverage.resolveArea(raw).id);
-    /** The accounts named in a request: users that exist and are visible to the admin, tokens that are theirs and live (400 naming the entry). */
-    const accountsOf = (list: Array<{ username: string; tokenId?: number }>, scope: number | null) => {
-      const idx = ctx.coverage.areaIndex();
-      return list.map((a, i) => {
-        const u = ctx.users.byUsername(a.username);
-        if (!u || !withinScope(scope, u.areaId, idx)) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: `accounts[${i}].username`, thing: 'user', id: a.username });
-        if (a.tokenId !== undefined && !ctx.users.listApiTokens(u.id).some((tk) => tk.id === a.tokenId && tk.revokedAt === null)) {
-          throw fail('LOANET_TOKEN_NOT_LIVE', { field: `accounts[${i}].tokenId`, tokenId: String(a.tokenId), username: a.username });
-        }
-        return { userId: u.id, tokenId: a.tokenId ?? null, username: u.username, areaId: u.areaId };
-      });
-    };
-
-    app.get(
-      '/api/alerts/cap/senders',
-      {
-        schema: {
-          tags: ['alerts'],
-          operationId: 'listCapSenders',
-          summary: 'CAP senders and the accounts allowed to post under each (admin); senders seen in past messages but not registered, with who posted them',
-          description: 'An admin scoped to an area sees only the senders registered inside it, and not the unregistered list.',
-          response: { 200: CapSenderList },
-        },
-      },
-      async (req) => {
-        const p = requirePermission(req, 'users.manage');
-        const idx = ctx.coverage.areaIndex();
-        const list = senders.list().filter((x) => withinScope(p.user.areaId, x.areaId, idx));
-        return { senders: list.map(senderView), unregistered: p.user.areaId === null ? senders.unregistered() : [] };
-      },
-    );
-
-    app.post(
-      '/api/alerts/cap/senders',
-      {
-        schema: {
-          tags: ['alerts'],
-          operationId: 'createCapSender',
-          summary: 'Register a CAP sender: the area its messages may reach and the accounts (users, or single API tokens) allowed to post under it (admin)',
-          description: '201 with the sender; 400 names the account at fault; 403 naming `area` for a scoped admin outside its area or a network-wide sender; 409 already registered.',
-          body: Type.Object({ sender: SenderName, area: Type.Optional(SenderArea), note: Type.Optional(Type.String({ maxLength: 200 })), accounts: SenderAccounts }, { additionalProperties: false }),
-          response: { 201: CapSenderView },
-        },
-      },
-      async (req, reply) => {
-        const p = requirePermission(req, 'users.manage');
-        const areaId = areaIdOf(req.body.area) ?? null;
-        const accounts = accountsOf(req.body.accounts, p.user.areaId);
-        enforceScope(capSenderChangeRefusal(p.user.areaId, undefined, areaId, accounts, ctx.coverage.areaIndex()));
-        const x = senders.create({ sender: req.body.sender, areaId, note: req.body.note ?? null, accounts, createdBy: p.user.id });
-        ctx.audit.record(p.user, 'cap.sender.create', x.sender, { area: senderView(x).area, accounts: senderView(x).accounts });
-        return reply.status(201).send(senderView(x));
-      },
-    );
-
-    app.patch(
-      '/api/alerts/cap/senders/:id',
-      {
-        schema: {
-          tags: ['alerts'],
-          operationId: 'updateCapSender',
-          summary: "Change a CAP sender's area, note or accounts (the list given replaces the previous one) (admin)",
-          params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
-          body: Type.Object({ area: Type.Optional(SenderArea), note: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])), accounts: Type.Optional(SenderAccounts) }, { additionalProperties: false, minProperties: 1 }),
-          response: { 200: CapSenderView },
-        },
-      },
-      async (req) => {
-        const p = requirePermission(req, 'users.manage');
-        const cur = senders.byId(req.params.id);
-        if (!cur) throw Errors.notFound('cap_sender', req.params.id);
-        enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
-        const areaId = areaIdOf(req.body.area);
-        const accounts = req.body.accounts ? accountsOf(req.body.accounts, p.user.areaId) : [];
-        enforceScope(capSenderChangeRefusal(p.user.areaId, cur, areaId, accounts, ctx.coverage.areaIndex()));
-        const x = senders.update(cur.id, { areaId, note: req.body.note, ...(req.body.accounts ? { accounts } : {}) });
-        ctx.audit.record(p.user, 'cap.sender.update', x.sender, { area: req.body.area, note: req.body.note, accounts: req.body.accounts ? senderView(x).accounts : undefined });
-        return senderView(x);
-      },
-    );
-
-    app.delete(
-      '/api/alerts/cap/senders/:id',
-      { schema: { tags: ['alerts'], operationId: 'deleteCapSender', summary: 'Unregister a CAP sender: nobody but a network-wide admin may post under it any more; its alerts stay (admin)', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: Ok } } },
-      async (req) => {
-        const p = requirePermission(req, 'users.manage');
-        const cur = senders.byId(req.params.id);
-        if (!cur) throw Errors.notFound('cap_sender', req.params.id);
-        enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
-        senders.remove(cur.id);
-        ctx.audit.record(p.user, 'cap.sender.remove', cur.sender);
-        return { ok: true as const };
       },
     );
   };
