@@ -7,7 +7,7 @@
  * console's typecheck.
  */
 import type { ErrorBody } from '../../api/index.ts';
-import { lang } from './i18n.ts';
+import { lang, t } from './i18n.ts';
 import { wordError } from './strings/errors.ts';
 
 /** An error answer's fields: the contract's known ones, and whatever else its code carries. */
@@ -94,7 +94,7 @@ export function uploadWithProgress<T>(url: string, form: FormData, onProgress: (
     xhr.setRequestHeader('x-csrf-token', csrfToken);
     xhr.setRequestHeader('accept', 'application/json');
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
-    xhr.onerror = () => reject(new ApiError(0, 'LOANET_NETWORK', 'network error'));
+    xhr.onerror = () => reject(new ApiError(0, 'LOANET_NETWORK', t('networkFailed')));
     xhr.onload = () => {
       let data: unknown = null;
       try {
