@@ -23,11 +23,10 @@
  * sizes; --quick runs 10 sites.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { which } from '../../server/media/tools.ts';
 import { bindCapSender, capNowFor } from '../helpers/cap.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { uploadTone } from '../helpers/media.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { importLaoCai2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -72,11 +71,7 @@ async function oneSize(n: number, boundMs: number, log: (line: string) => void):
     t = await startTestServer({ LOANET_LOG_LEVEL: 'warn' });
     const s = t;
     await importLaoCai2025(s);
-    const wav = path.join(dir, 'canh-bao.wav');
-    ffmpeg('-f', 'lavfi', '-i', `sine=frequency=880:duration=${MESSAGE_S}`, '-ac', '1', wav);
-    const up = await uploadFile(s, wav, { title: 'Cảnh báo lũ quét (đo)' });
-    if (up.status !== 201) throw new Error(`upload failed: ${JSON.stringify(up.body)}`);
-    const mediaId = up.body.id as string;
+    const mediaId = await uploadTone(s, dir, { title: 'Cảnh báo lũ quét (đo)', seconds: MESSAGE_S, hz: 880 });
     const startedAt = Date.now();
     fleet = await startPlayoutFleet(s, { sites: n, area: COMMUNE, dir, connectTimeoutMs: Math.max(60_000, boundMs) });
     const f = fleet;

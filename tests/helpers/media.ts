@@ -72,6 +72,20 @@ export async function uploadFile(t: TestServer, file: string, fields: Record<str
   return postMultipart(t, `/api/media${opts.query ?? ''}`, fields, { data: fs.readFileSync(file), name: path.basename(file) }, opts.token === undefined ? t.token : opts.token);
 }
 
+/**
+ * A sine tone of `seconds`, made with ffmpeg in `dir` and uploaded to the library as `title`: its
+ * media id, for the tests that need something to schedule or to alert with rather than a file's
+ * processing. Fails with the server's answer when the upload is refused.
+ */
+export async function uploadTone(t: TestServer, dir: string, o: { title: string; seconds: number; hz?: number }): Promise<string> {
+  const hz = o.hz ?? 440;
+  const wav = path.join(dir, `tone-${hz}-${o.seconds}s-${fs.readdirSync(dir).length}.wav`);
+  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=${hz}:duration=${o.seconds}`, '-ac', '1', wav);
+  const up = await uploadFile(t, wav, { title: o.title });
+  if (up.status !== 201) throw new Error(`upload of '${o.title}' refused: ${up.status} ${JSON.stringify(up.body)}`);
+  return up.body.id as string;
+}
+
 export async function download(t: TestServer, url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; data: Buffer }> {
   const res = await fetch(`${t.baseUrl}${url}`, { headers: { authorization: `Bearer ${t.token}`, ...headers } });
   return { status: res.status, headers: res.headers, data: Buffer.from(await res.arrayBuffer()) };

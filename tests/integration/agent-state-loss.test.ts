@@ -26,7 +26,7 @@ import { SimDevice } from '../../firmware-sim/device.ts';
 import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import { readStateFile } from '../../edge-agent/state-file.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { uploadTone } from '../helpers/media.ts';
 import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { agentCli, stopAllProcesses, stopProcess, tsNode } from '../helpers/process.ts';
@@ -122,11 +122,7 @@ beforeAll(async () => {
   dir = tempDir('loanet-state-loss-');
   t = await startTestServer();
   await importLaoCai2025(t);
-  const wav = path.join(dir, 'ban-tin.wav');
-  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=440:duration=${BULLETIN_S}`, '-ac', '1', wav);
-  const up = await uploadFile(t, wav, { title: 'Bản tin thử' });
-  expect(up.status, JSON.stringify(up.body)).toBe(201);
-  mediaId = up.body.id;
+  mediaId = await uploadTone(t, dir, { title: 'Bản tin thử', seconds: BULLETIN_S });
 }, 60_000);
 
 afterAll(async () => {

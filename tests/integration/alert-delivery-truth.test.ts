@@ -21,11 +21,10 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { startFaultyProxy, type FaultyProxy } from '../helpers/faulty-proxy.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { uploadTone } from '../helpers/media.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -52,11 +51,7 @@ beforeAll(async () => {
   dir = tempDir('loanet-alert-truth-');
   t = await startTestServer();
   await importLaoCai2025(t);
-  const wav = path.join(dir, 'canh-bao.wav');
-  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=880:duration=${MESSAGE_S}`, '-ac', '1', wav);
-  const up = await uploadFile(t, wav, { title: 'Cảnh báo lũ quét (thử)' });
-  expect(up.status, JSON.stringify(up.body)).toBe(201);
-  mediaId = up.body.id;
+  mediaId = await uploadTone(t, dir, { title: 'Cảnh báo lũ quét (thử)', seconds: MESSAGE_S, hz: 880 });
   // A middlebox that refuses every download, and one that cuts every transfer before its first byte.
   refuser = http.createServer((req, res) => {
     req.resume();

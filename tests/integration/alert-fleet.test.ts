@@ -29,7 +29,6 @@
  * LOANET_ALERT_FLEET_SITES sets another size.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import { FRAME_SAMPLES } from '../../edge-agent/audio/types.ts';
@@ -37,7 +36,7 @@ import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { uploadTone } from '../helpers/media.ts';
 import { bindCapSender, capNowFor } from '../helpers/cap.ts';
 import type { AlertChange } from '../../server/alerts/service.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -89,11 +88,7 @@ beforeAll(async () => {
   dir = tempDir('loanet-alert-fleet-');
   t = await startTestServer();
   await importLaoCai2025(t);
-  const wav = path.join(dir, 'canh-bao.wav');
-  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=880:duration=${MESSAGE_S}`, '-ac', '1', wav);
-  const up = await uploadFile(t, wav, { title: 'Cảnh báo lũ quét (thử)' });
-  expect(up.status, JSON.stringify(up.body)).toBe(201);
-  mediaId = up.body.id;
+  mediaId = await uploadTone(t, dir, { title: 'Cảnh báo lũ quét (thử)', seconds: MESSAGE_S, hz: 880 });
   fleet = await startPlayoutFleet(t, { sites: SITES, area: COMMUNE, dir });
   for (const id of fleet.ids()) watch(id);
 }, 180_000);

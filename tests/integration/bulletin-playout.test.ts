@@ -22,7 +22,6 @@
  * and converts the amplifier's play-at times to server time exactly.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
@@ -30,7 +29,7 @@ import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import type { PlayedRun } from '../../firmware-sim/amplifier-record.ts';
 import { encodeJson, siteTopic } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const canRun = haveTools('ffmpeg');
@@ -102,11 +101,7 @@ beforeAll(async () => {
   dir = tempDir('loanet-bulletin-');
   t = await startTestServer({ LOANET_SCHEDULE_RECOMPUTE_S: '5' });
   await importLaoCai2025(t);
-  const wav = path.join(dir, 'ban-tin.wav');
-  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=440:duration=${BULLETIN_S}`, '-ac', '1', wav);
-  const up = await uploadFile(t, wav, { title: 'Bản tin thử phát theo lịch' });
-  expect(up.status, JSON.stringify(up.body)).toBe(201);
-  mediaId = up.body.id;
+  mediaId = await uploadTone(t, dir, { title: 'Bản tin thử phát theo lịch', seconds: BULLETIN_S });
   fleet = await startPlayoutFleet(t, { sites: SITES, area: COMMUNE, dir, cacheLimitBytes: 50 * 1024 * 1024, connectTimeoutMs: 20_000 });
 }, 120_000);
 

@@ -34,7 +34,7 @@ import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import type { PlayedRun } from '../../firmware-sim/amplifier-record.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const canRun = haveTools('ffmpeg');
@@ -179,11 +179,7 @@ beforeAll(async () => {
   dir = tempDir('loanet-clock-truth-');
   t = await startTestServer({ LOANET_SCHEDULE_RECOMPUTE_S: '5' });
   await importLaoCai2025(t);
-  const wav = path.join(dir, 'ban-tin.wav');
-  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=440:duration=${BULLETIN_S}`, '-ac', '1', wav);
-  const up = await uploadFile(t, wav, { title: 'Bản tin thử đồng hồ' });
-  expect(up.status, JSON.stringify(up.body)).toBe(201);
-  mediaId = up.body.id;
+  mediaId = await uploadTone(t, dir, { title: 'Bản tin thử đồng hồ', seconds: BULLETIN_S });
   fleet = new FleetRunner({
     api: new LoanetClient(t.baseUrl, t.token),
     mqtt: { host: '127.0.0.1', port: t.server.mqttPort },

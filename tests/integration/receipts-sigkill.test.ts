@@ -28,7 +28,7 @@ import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { uploadTone } from '../helpers/media.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
@@ -125,16 +125,8 @@ beforeAll(async () => {
   dir = tempDir('loanet-receipts-kill-');
   t = await startTestServer();
   await importLaoCai2025(t);
-  const wav = path.join(dir, 'ban-tin.wav');
-  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=440:duration=${BULLETIN_S}`, '-ac', '1', wav);
-  const up = await uploadFile(t, wav, { title: 'Bản tin thử' });
-  expect(up.status, JSON.stringify(up.body)).toBe(201);
-  mediaId = up.body.id;
-  const longWav = path.join(dir, 'ban-tin-dai.wav');
-  ffmpeg('-f', 'lavfi', '-i', `sine=frequency=330:duration=${LONG_S}`, '-ac', '1', longWav);
-  const long = await uploadFile(t, longWav, { title: 'Bản tin dài' });
-  expect(long.status, JSON.stringify(long.body)).toBe(201);
-  longMediaId = long.body.id;
+  mediaId = await uploadTone(t, dir, { title: 'Bản tin thử', seconds: BULLETIN_S });
+  longMediaId = await uploadTone(t, dir, { title: 'Bản tin dài', seconds: LONG_S, hz: 330 });
 }, 60_000);
 
 afterAll(async () => {

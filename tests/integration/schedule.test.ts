@@ -8,12 +8,11 @@
  * stored once, and the CSV export.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTelemetry, siteTopic, type AsRunEvent, type PlaylistMessage, type TelemetryMessage } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { uploadTone } from '../helpers/media.ts';
 import { localIso, startOfLocalDay } from '../../server/schedule/times.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
@@ -67,11 +66,7 @@ beforeAll(async () => {
   t = await startTestServer();
   await importLaoCai2025(t);
   const dir = tempDir('loanet-schedule-');
-  const wav = path.join(dir, 'ban-tin.wav');
-  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-ac', '1', wav);
-  const up = await uploadFile(t, wav, { title: 'Bản tin thử' });
-  expect(up.status, JSON.stringify(up.body)).toBe(201);
-  mediaId = up.body.id;
+  mediaId = await uploadTone(t, dir, { title: 'Bản tin thử', seconds: 3 });
   fs.rmSync(dir, { recursive: true, force: true });
   sites.bx1 = await site('Cụm loa thôn 1 Bát Xát', '02683');
   sites.bx2 = await site('Cụm loa thôn 2 Bát Xát', '02683');

@@ -16,7 +16,7 @@ import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { simFleet } from '../../firmware-sim/main.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const canRun = haveTools('ffmpeg');
@@ -34,11 +34,7 @@ beforeAll(async () => {
   dir = tempDir('loanet-sim-whole-');
   t = await startTestServer({ LOANET_HEARTBEAT_S: '1', LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '100' });
   await importLaoCai2025(t);
-  const wav = path.join(dir, 'canh-bao.wav');
-  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=880:duration=1', '-ac', '1', wav);
-  const up = await uploadFile(t, wav, { title: 'Cảnh báo thử' });
-  expect(up.status, JSON.stringify(up.body)).toBe(201);
-  mediaId = up.body.id;
+  mediaId = await uploadTone(t, dir, { title: 'Cảnh báo thử', seconds: 1, hz: 880 });
   const base = { api: new LoanetClient(t.baseUrl, t.token), mqtt: { host: '127.0.0.1', port: t.server.mqttPort }, heartbeatS: 1, area: COMMUNE, credentialsFile: null, dataDir: path.join(dir, 'data') };
   whole = simFleet({ ...base, sites: WHOLE, prefix: 'whole' });
   light = simFleet({ ...base, sites: 1, prefix: 'light', heartbeatOnly: true });
