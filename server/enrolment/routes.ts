@@ -8,8 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
-import { enforceScope, requirePermission } from '../http/auth.ts';
-import { siteRefusal } from '../auth/scope-policy.ts';
+import { siteFor } from '../registry/site-access.ts';
 import { fail } from '../errors.ts';
 import { EnrolmentService, type EnrolRefusalReason } from './service.ts';
 import { EnrolLimiter } from './limiter.ts';
@@ -43,13 +42,8 @@ export const enrolmentRoutes =
       limiter: new EnrolLimiter(ctx.config.enrolment.limits),
     });
 
-    /** The site, if the caller may enrol its board: outside the caller's area it is not found, as on every site route. */
-    const siteToEnrol = (req: FastifyRequest, id: string) => {
-      const principal = requirePermission(req, 'site.enrol');
-      const site = ctx.sites.require(id);
-      enforceScope(siteRefusal(principal.user.areaId, site.id, site.areaId, undefined, ctx.coverage.areaIndex()));
-      return { site, user: principal.user };
-    };
+    /** The site, if the caller may enrol its board (registry/site-access.ts, as on every site route). */
+    const siteToEnrol = (req: FastifyRequest, id: string) => siteFor(ctx, req, id, 'site.enrol');
 
     app.get(
       '/api/sites/:id/enrolment',

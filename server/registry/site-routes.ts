@@ -7,10 +7,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
 import { COMMAND_TYPES, type CommandType } from '../../protocol/index.ts';
-import { enforceScope, requirePermission, type Permission } from '../http/auth.ts';
-import { siteRefusal } from '../auth/scope-policy.ts';
+import { requirePermission, type Permission } from '../http/auth.ts';
 import { Errors } from '../errors.ts';
 import type { Site } from './sites.ts';
+import { siteFor as siteAccess } from './site-access.ts';
 import { conditionShares } from '../coverage/uptime.ts';
 import { SITE_CONDITIONS } from '../coverage/model.ts';
 import { CommandList, CommandRecord, ExpectedDevice, SiteCreated, SiteCredential, SiteDetail, SiteEvents, SiteList, SiteRetired, SiteUptime, SiteView } from '../../api/sites.ts';
@@ -62,12 +62,7 @@ export const siteRoutes =
      * where it goes). A site outside the caller's area is not found (404), so
      * site ids of other communes cannot be probed.
      */
-    const siteFor = (req: FastifyRequest, id: string, p: Permission, newAreaId?: number): { site: Site; user: { id: number; username: string } } => {
-      const principal = requirePermission(req, p);
-      const site = ctx.sites.require(id);
-      enforceScope(siteRefusal(principal.user.areaId, site.id, site.areaId, newAreaId, ctx.coverage.areaIndex()));
-      return { site, user: principal.user };
-    };
+    const siteFor = (req: FastifyRequest, id: string, p: Permission, newAreaId?: number) => siteAccess(ctx, req, id, p, newAreaId);
 
     app.get(
       '/api/sites',
