@@ -49,11 +49,11 @@ export const SiteView = Type.Object({
 });
 export type SiteView = Static<typeof SiteView>;
 
-/** GET /api/sites/:id: the site, the channels its agent.json must list, its commands still to deliver. */
+/** GET /api/sites/:id: the site, the area channels the server delivers to its board, its commands still to deliver. */
 export const SiteDetail = Type.Composite([
   SiteView,
   Type.Object({
-    areaChannels: Type.Array(Type.String(), { description: "what the site's agent.json must list to hear alerts and live streams (its area and every ancestor)" }),
+    areaChannels: Type.Array(Type.String(), { description: "the area channels the board hears alerts and live streams on (its area and every ancestor), delivered to it in its site configuration (sites/{id}/config)" }),
     pendingCommands: Type.Array(CommandRecord),
   }),
 ]);

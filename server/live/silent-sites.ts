@@ -4,7 +4,7 @@
  * site played; an official also needs the villages that were targeted and
  * said nothing — offline, never connected, or online yet silent, which
  * usually means the agent is not listening on that area's channel (its
- * agent.json lacks the area in areaChannels) or predates live streams.
+ * applied site configuration is stale: see config_stale) or predates live streams.
  */
 import type { SiteCondition, SiteVerdict } from '../coverage/model.ts';
 
@@ -32,8 +32,8 @@ export function silentSites(targeted: readonly TargetedSite[], reported: Readonl
     if (v && v.condition !== 'offline' && v.condition !== 'unverified') {
       reasons.push({
         code: 'online_no_report',
-        message: "online but sent no report on this stream: is the stream's area in the agent's areaChannels?",
-        messageVi: 'đang trực tuyến nhưng không báo cáo buổi phát này: khu vực của buổi phát có trong areaChannels của trạm không?',
+        message: "online but sent no report on this stream: has the board applied its latest site configuration (its area channels)?",
+        messageVi: 'đang trực tuyến nhưng không báo cáo buổi phát này: trạm đã áp dụng cấu hình mới nhất (các kênh khu vực) chưa?',
       });
     }
     return { ...s, conditionNow: v?.condition ?? null, reasons };

@@ -104,7 +104,7 @@ export const siteRoutes =
 
     app.get('/api/sites/:id', { schema: { tags: ['sites'], operationId: 'getSite', summary: 'One site with its live status and reasons', params: SiteId, response: { 200: SiteDetail } } }, async (req) => {
       const { site } = siteFor(req, req.params.id, 'read');
-      // areaChannels: what the site's agent.json must list to hear alerts and live streams (its area and every ancestor).
+      // areaChannels: what the board hears alerts and live streams on (its area and every ancestor), delivered in its site configuration.
       return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: ctx.commands.pendingFor(site.id) };
     });
 
