@@ -21,14 +21,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadProfile } from '../../hardware/profiles.ts';
-import { SimDevice } from '../../firmware-sim/device.ts';
-import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import { readStateFile } from '../../edge-agent/state-file.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { uploadTone } from '../helpers/media.ts';
-import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { holdsPlaylist as agentHoldsPlaylist, makeAgentSite, scheduleOnce, type AgentSite } from '../helpers/agent-site.ts';
 import { agentCli, stopAllProcesses, stopProcess, tsNode } from '../helpers/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -43,69 +40,13 @@ let t: TestServer;
 let dir: string;
 let mediaId: string;
 
-interface Site {
-  id: string;
-  device: SimDevice;
-  relay: CuttableTcpRelay;
-  config: string;
-  stateDir: string;
-}
-
-async function makeSite(name: string, area = COMMUNE): Promise<Site> {
-  const r = await t.api('POST', '/api/sites', { name, kind: 'cluster', area, profile: 'village-cluster-4g' });
-  expect(r.status, JSON.stringify(r.body)).toBe(201);
-  const { siteId: id, secret } = r.body.credential as { siteId: string; secret: string };
-  const areaChannels = (await t.api('GET', `/api/sites/${id}`)).body.areaChannels as string[];
-  const base = await loadProfile('village-cluster-4g');
-  const device = new SimDevice({ ...base, amplifier: { ...base.amplifier, warmupMs: 300 } }, { seed: 13 });
-  const deviceServer = new DeviceServer(device, { tickIntervalMs: 0 });
-  const devicePort = await deviceServer.listen(0, '127.0.0.1');
-  const relay = new CuttableTcpRelay(t.server.mqttPort);
-  await relay.up();
-  const stateDir = path.join(dir, id);
-  const config = path.join(dir, `${id}.json`);
-  fs.writeFileSync(
-    config,
-    JSON.stringify({
-      siteId: id,
-      server: { mqttUrl: `mqtt://127.0.0.1:${relay.port}`, httpUrl: t.baseUrl },
-      credential: { secret },
-      heartbeatIntervalS: 1,
-      keepaliveS: 5,
-      reconnect: { baseMs: 100, capMs: 1000 },
-      devices: { driver: 'sim', host: '127.0.0.1', port: devicePort },
-      stateDir,
-      areaChannels,
-      audio: { sink: 'device', bufferMs: 200 },
-    }),
-  );
-  return { id, device, relay, config, stateDir };
-}
+type Site = AgentSite;
+const makeSite = (name: string, area = COMMUNE) => makeAgentSite(t, dir, { name, area, seed: 13, areaChannels: true });
 
 const online = (s: Site) => waitFor(`${s.id} online`, async () => (await t.api('GET', `/api/sites/${s.id}`)).body.status?.connected === true, 30_000, 100);
 
-async function schedule(title: string, at: number, siteId: string): Promise<string> {
-  const created = await t.api('POST', '/api/schedule/items', { title, mediaId, targets: { sites: [siteId] }, start: { at } });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  const approved = await t.api('POST', `/api/schedule/items/${created.body.id}/approve`);
-  expect(approved.status, JSON.stringify(approved.body)).toBe(200);
-  return created.body.id as string;
-}
-
-/** The agent reports holding the desired playlist (with `entries` entries) and nothing missing from its cache. */
-async function holdsPlaylist(siteId: string, entries: number): Promise<string> {
-  return waitFor(
-    `${siteId} to hold its playlist of ${entries} with the media cached`,
-    async () => {
-      const r = await t.api('GET', `/api/sites/${siteId}/playlist`);
-      const held = r.body.held as { version: string | null; missing: number } | null;
-      const ok = r.body.desired && held && held.version === r.body.desired.version && held.missing === 0 && r.body.desired.entries.length === entries;
-      return ok ? (held.version as string) : undefined;
-    },
-    30_000,
-    200,
-  );
-}
+const schedule = (title: string, at: number, siteId: string) => scheduleOnce(t, { title, mediaId, at, siteId });
+const holdsPlaylist = (siteId: string, entries: number) => agentHoldsPlaylist(t, siteId, entries);
 
 const journalHas = (s: Site, entryId: string) => {
   try {

@@ -22,19 +22,16 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadProfile } from '../../hardware/profiles.ts';
-import { SimDevice } from '../../firmware-sim/device.ts';
-import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { uploadTone } from '../helpers/media.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
-import { CuttableTcpRelay } from '../helpers/faulty-proxy.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { holdsPlaylist as agentHoldsPlaylist, makeAgentSite, scheduleOnce, type AgentSite } from '../helpers/agent-site.ts';
 import { agentCli, stopAllProcesses, stopProcess } from '../helpers/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -50,65 +47,11 @@ let mediaId: string;
 let longMediaId: string;
 const LONG_S = 8;
 
-interface Site {
-  id: string;
-  device: SimDevice;
-  deviceServer: DeviceServer;
-  relay: CuttableTcpRelay;
-  config: string;
-  stateDir: string;
-}
+type Site = AgentSite;
+const makeSite = (name: string) => makeAgentSite(t, dir, { name, area: COMMUNE, seed: 11 });
 
-async function makeSite(name: string): Promise<Site> {
-  const r = await t.api('POST', '/api/sites', { name, kind: 'cluster', area: COMMUNE, profile: 'village-cluster-4g' });
-  expect(r.status, JSON.stringify(r.body)).toBe(201);
-  const { siteId: id, secret } = r.body.credential as { siteId: string; secret: string };
-  const base = await loadProfile('village-cluster-4g');
-  const device = new SimDevice({ ...base, amplifier: { ...base.amplifier, warmupMs: 300 } }, { seed: 11 });
-  const deviceServer = new DeviceServer(device, { tickIntervalMs: 0 });
-  const devicePort = await deviceServer.listen(0, '127.0.0.1');
-  const relay = new CuttableTcpRelay(t.server.mqttPort);
-  await relay.up();
-  const stateDir = path.join(dir, id);
-  const config = path.join(dir, `${id}.json`);
-  fs.writeFileSync(
-    config,
-    JSON.stringify({
-      siteId: id,
-      server: { mqttUrl: `mqtt://127.0.0.1:${relay.port}`, httpUrl: t.baseUrl },
-      credential: { secret },
-      heartbeatIntervalS: 1,
-      keepaliveS: 5,
-      reconnect: { baseMs: 100, capMs: 1000 },
-      devices: { driver: 'sim', host: '127.0.0.1', port: devicePort },
-      stateDir,
-      audio: { sink: 'device', bufferMs: 200 },
-    }),
-  );
-  return { id, device, deviceServer, relay, config, stateDir };
-}
-
-async function schedule(title: string, at: number, siteId: string, media = mediaId): Promise<string> {
-  const created = await t.api('POST', '/api/schedule/items', { title, mediaId: media, targets: { sites: [siteId] }, start: { at } });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  const approved = await t.api('POST', `/api/schedule/items/${created.body.id}/approve`);
-  expect(approved.status, JSON.stringify(approved.body)).toBe(200);
-  return created.body.id as string;
-}
-
-/** The agent reports (telemetry.playlist) holding the desired playlist with nothing missing. */
-async function holdsPlaylist(siteId: string): Promise<void> {
-  await waitFor(
-    `${siteId} to hold its playlist with the media cached`,
-    async () => {
-      const r = await t.api('GET', `/api/sites/${siteId}/playlist`);
-      const held = r.body.held as { version: string | null; missing: number } | null;
-      return r.body.desired && held && held.version === r.body.desired.version && held.missing === 0 && r.body.desired.entries.length > 0;
-    },
-    30_000,
-    200,
-  );
-}
+const schedule = (title: string, at: number, siteId: string, media = mediaId) => scheduleOnce(t, { title, mediaId: media, at, siteId });
+const holdsPlaylist = (siteId: string) => agentHoldsPlaylist(t, siteId);
 
 const journalHas = (s: Site, entryId: string, kind: 'r' | 'p') => {
   try {
