@@ -55,5 +55,15 @@ export const Health = Type.Object({
   });
 export type Health = Static<typeof Health>;
 
+/** What anyone may read (a load balancer, an uptime probe): up or not. The rest tells an attacker what runs where. */
+export const HealthPublic = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+    more: Type.Literal('sign in (bearer token or the console) for versions, broker, store, sites and disk'),
+  },
+  { additionalProperties: false },
+);
+export type HealthPublic = Static<typeof HealthPublic>;
+
 const Disk = Health.properties.disk;
 export type DiskHealth = Static<typeof Disk>;

@@ -1,6 +1,7 @@
-/** GET /api/health: the one public endpoint, for load balancers and monitoring. */
+/** GET /api/health: up or not for anyone (load balancers, probes); versions, broker, store and disk for a signed-in caller. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { BROKER_REFUSALS, Health, type BrokerRefusalKey } from '../../api/health.ts';
+import { Type } from '@sinclair/typebox';
+import { BROKER_REFUSALS, Health, HealthPublic, type BrokerRefusalKey } from '../../api/health.ts';
 import type { ServerContext } from '../context.ts';
 import { schemaVersion } from '../store/db.ts';
 import type { BrokerRefusals } from '../fleet/broker.ts';
@@ -19,18 +20,18 @@ export const healthRoutes =
     app.get(
       '/api/health',
       {
-        config: { public: true },
+        config: { optionalAuth: true },
         schema: {
           tags: ['health'],
           operationId: 'getHealth',
-          summary: 'Liveness with versions and broker/store/disk status (no authentication)',
-          security: [],
+          summary: 'Liveness: ok or degraded for anyone; with a token, versions and broker/store/disk status',
+          security: [{}, { bearer: [] }],
           response: {
-            200: Health,
+            200: Type.Union([Health, HealthPublic]),
           },
         },
       },
-      async () => {
+      async (req) => {
         const broker = ctx.broker.status();
         let storeUp = true;
         let schema = 0;
@@ -40,8 +41,10 @@ export const healthRoutes =
           storeUp = false;
         }
         const disk = ctx.disk.status();
+        const status = broker.up && storeUp && disk.state === 'ok' ? ('ok' as const) : ('degraded' as const);
+        if (!req.principal) return { status, more: 'sign in (bearer token or the console) for versions, broker, store, sites and disk' as const };
         return {
-          status: broker.up && storeUp && disk.state === 'ok' ? ('ok' as const) : ('degraded' as const),
+          status,
           versions: { ...ctx.versions, schema },
           uptimeS: Math.round((ctx.now() - ctx.startedAt) / 1000),
           broker: {

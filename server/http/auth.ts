@@ -22,6 +22,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** A route anyone may call without a token. */
     public?: boolean;
+    /** A route anyone may call, that tells a signed-in caller more: credentials are read when sent, and a bad one is taken as none. */
+    optionalAuth?: boolean;
     /** A route a SITE may call with its own credential (HTTP Basic siteId:secret); every other route refuses it. */
     siteAccess?: boolean;
   }
@@ -89,6 +91,17 @@ export function registerAuth(app: FastifyInstance, users: UserRepository, sites?
   app.decorateRequest('site', null);
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') || req.routeOptions.config?.public) return;
+    if (req.routeOptions.config?.optionalAuth) {
+      await authenticate(req).catch(() => {
+        req.principal = null;
+        req.authVia = null;
+      });
+      return;
+    }
+    await authenticate(req);
+  });
+
+  async function authenticate(req: FastifyRequest): Promise<void> {
     const header = req.headers.authorization;
     if (header && /^Basic\s/i.test(header)) {
       req.site = await authenticateSite(header, req.routeOptions.config?.siteAccess === true, sites);
@@ -114,7 +127,7 @@ export function registerAuth(app: FastifyInstance, users: UserRepository, sites?
     }
     req.principal = principal;
     req.authVia = 'cookie';
-  });
+  }
 }
 
 /**

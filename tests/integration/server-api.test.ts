@@ -17,8 +17,17 @@ beforeAll(async () => {
 afterAll(async () => t?.stop());
 
 describe('HTTP API', () => {
-  it('answers health without authentication, with versions and broker/store status', async () => {
-    const r = await t.api('GET', '/api/health', undefined, { token: null });
+  it('answers health to anyone with up or not only, and to a signed-in caller with versions and broker/store status', async () => {
+    const anon = await t.api('GET', '/api/health', undefined, { token: null });
+    expect(anon.status).toBe(200);
+    // What runs where (versions, clients, refusals, disk) is not for whoever asks: an attacker learns nothing but "up".
+    expect(Object.keys(anon.body).sort()).toEqual(['more', 'status']);
+    expect(anon.body.status).toBe('ok');
+    // A bad token is taken as none, not refused: a probe with a stale token still learns whether the server is up.
+    const stale = await t.api('GET', '/api/health', undefined, { token: 'lnt_not-a-real-token-at-all-xxxxxxx' });
+    expect(stale.status).toBe(200);
+    expect(stale.body).not.toHaveProperty('versions');
+    const r = await t.api('GET', '/api/health');
     expect(r.status).toBe(200);
     expect(r.body.status).toBe('ok');
     expect(r.body.versions.protocol).toBe(1);
