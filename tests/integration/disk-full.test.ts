@@ -174,7 +174,7 @@ describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 M
 
   it('with room, the reserve is written and health says ok', async () => {
     const h = await waitFor('the reserve written', async () => {
-      const r = await t.api('GET', '/api/health', undefined, { token: null });
+      const r = await t.api('GET', '/api/health');
       return r.body.disk?.reserve.heldBytes === 4 * MB ? r.body : undefined;
     });
     expect(h.status).toBe('ok');
@@ -233,7 +233,7 @@ describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 M
     // A dry run writes nothing: still answered.
     expect((await t.api('POST', '/api/schedule/check', { title: 'Bản tin sáng', mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 3_600_000 } }, { token })).status).toBe(200);
 
-    const h = (await t.api('GET', '/api/health', undefined, { token: null })).body;
+    const h = (await t.api('GET', '/api/health')).body;
     expect(h.status).toBe('degraded');
     expect(h.disk).toMatchObject({ state: 'reserve', refusing: ['media', 'history', 'change'], reserve: { bytes: 4 * MB, heldBytes: 0, inUse: true } });
     expect(fs.existsSync(path.join(t.dataDir, RESERVE_FILE))).toBe(false);
@@ -242,7 +242,7 @@ describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 M
   it('when space returns the reserve is written back and uploads are accepted; nothing stored before was lost (after a restart too)', async () => {
     fs.rmSync(path.join(dir, 'fill'));
     const h = await waitFor('the disk ok with its reserve again', async () => {
-      const r = await t.api('GET', '/api/health', undefined, { token: null });
+      const r = await t.api('GET', '/api/health');
       return r.body.disk.state === 'ok' && r.body.disk.reserve.heldBytes === 4 * MB ? r.body : undefined;
     });
     expect(h.status).toBe('ok');
@@ -298,7 +298,7 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     expect(up.body).toMatchObject({ error: 'LOANET_DISK_FULL', field: 'disk' });
     expect(up.body.message).toMatch(/not saved: the disk of the data folder \(LOANET_DATA_DIR\) is full; nothing stored before was lost/);
     expect(libraryFiles(t.dataDir)).toEqual({ stored: [], tmp: [] });
-    expect((await t.api('GET', '/api/health', undefined, { token: null })).body.disk.lastFullAt).toEqual(expect.any(Number));
+    expect((await t.api('GET', '/api/health')).body.disk.lastFullAt).toEqual(expect.any(Number));
   }, 60_000);
 
   it('on a disk full to the last block: a change answers 507 LOANET_DISK_FULL at once; receipts are not acknowledged, and are stored and acknowledged when sent again after space returns; the store intact', async () => {
@@ -308,7 +308,7 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     expect(r.r.body).toMatchObject({ error: 'LOANET_DISK_FULL' });
     console.log(`[disk-full] site creation refused (disk full) in ${r.ms.toFixed(0)} ms`);
     expect(r.ms).toBeLessThan(HANG_MS);
-    const h = (await t.api('GET', '/api/health', undefined, { token: null })).body;
+    const h = (await t.api('GET', '/api/health')).body;
     expect(h.status).toBe('degraded');
     expect(h.disk.refusing).toContain('media');
 
@@ -326,7 +326,7 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     expect(t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toEqual([]);
 
     fs.rmSync(path.join(dir, 'fill'));
-    await waitFor('the disk ok again', async () => (await t.api('GET', '/api/health', undefined, { token: null })).body.disk.state === 'ok');
+    await waitFor('the disk ok again', async () => (await t.api('GET', '/api/health')).body.disk.state === 'ok');
     const again = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn Cốc Mỳ', kind: 'cluster', area: '02683', lat: 22.53, lon: 103.86 });
     expect(again.status, JSON.stringify(again.body)).toBe(201);
     // The site sends what was not acknowledged again: stored and acknowledged now, each once.
