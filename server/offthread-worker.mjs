@@ -33,6 +33,8 @@ try {
       code: typeof err.code === 'string' ? err.code : undefined,
       statusCode: typeof err.statusCode === 'number' ? err.statusCode : undefined,
       details: err.details && typeof err.details === 'object' ? err.details : undefined,
+      // A catalogue error's parameters (server/errors.ts), so the refusal keeps its code's words on this side.
+      params: err.params && typeof err.params === 'object' ? err.params : undefined,
     },
   });
 }

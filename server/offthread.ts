@@ -48,6 +48,8 @@ export class OffThreadError extends Error {
     readonly code: string | undefined,
     readonly statusCode: number | undefined,
     readonly details: Record<string, unknown> | undefined,
+    /** A catalogue error's parameters, when the task threw one. */
+    readonly params?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'OffThreadError';
@@ -65,8 +67,8 @@ export function logOffThreadFailuresTo(log: { error(obj: object, msg: string): v
  * module that is not there, a crash) says only that processing failed: its message may name the
  * server's files. The original goes to the server's log.
  */
-function failure(e: { message: string; code?: string; statusCode?: number; details?: Record<string, unknown> }, moduleUrl: string | URL, fn: string): OffThreadError {
-  if (e.statusCode !== undefined) return new OffThreadError(e.message, e.code, e.statusCode, e.details);
+function failure(e: { message: string; code?: string; statusCode?: number; details?: Record<string, unknown>; params?: Record<string, unknown> }, moduleUrl: string | URL, fn: string): OffThreadError {
+  if (e.statusCode !== undefined) return new OffThreadError(e.message, e.code, e.statusCode, e.details, e.params);
   internalLog?.({ err: e.message, moduleUrl: String(moduleUrl), fn }, 'an off-thread task failed');
   return new OffThreadError('processing failed inside the server (the server log says why)', 'LOANET_OFFTHREAD_FAILED', undefined, undefined);
 }

@@ -4,7 +4,8 @@
  * means even a maximal document never delays HTTP, the MQTT broker or an
  * alert. The worker has its own heap limit and a deadline.
  */
-import { failWithText } from '../errors.ts';
+import { isErrorCode } from '../../api/error-catalogue.ts';
+import { failWithText, LoanetError } from '../errors.ts';
 import { OffThreadError, runOffThread } from '../offthread.ts';
 import { offThreadTask } from '../files.ts';
 import { MediaRejected } from './analysis.ts';
@@ -26,6 +27,8 @@ export async function docxTextOffThread(bytes: Uint8Array): Promise<string> {
     if (e.code === 'LOANET_OFFTHREAD_TIMEOUT' || e.code === 'LOANET_OFFTHREAD_MEMORY') {
       throw new MediaRejected('LOANET_DOCX_TOO_LARGE', 413, `the document could not be read within the limits: ${e.message}`);
     }
+    // A catalogue error thrown in the worker comes back as its code and parameters; a core's own refusal as its words.
+    if (e.code && e.params && isErrorCode(e.code)) throw new LoanetError(e.code, e.params as never, e.details);
     if (e.code && e.statusCode) throw failWithText(e.code, 'LOANET_OFFTHREAD_FAILED', e.message, e.details);
     throw e;
   }
