@@ -177,6 +177,7 @@ export interface ErrorParams {
   LOANET_UNAVAILABLE: { reason: 'busy' | 'tool_missing' | 'hooks_off' | 'check_failed'; text: string };
   LOANET_DISK_LOW: { state: string; freeBytes: number; text: string };
   LOANET_DISK_FULL: { state?: string };
+  LOANET_STORE_GONE: { file: string };
   LOANET_REQUEST_TIMEOUT: Text;
   LOANET_TOO_MANY_CONNECTIONS: Text;
   LOANET_INTERNAL: Record<string, never>;
@@ -357,6 +358,11 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
     status: 507,
     en: () =>
       'not saved: the disk of the data folder (LOANET_DATA_DIR) is full; nothing stored before was lost. Free space on that disk (retire old media in the library, move backups and logs elsewhere) and try again',
+  },
+  LOANET_STORE_GONE: {
+    status: 503,
+    en: (p) =>
+      `not saved: the database file ${p.file} was deleted or replaced while the server runs, so nothing more can be stored; an admin must stop loanet and restore the data folder`,
   },
   LOANET_REQUEST_TIMEOUT: { status: 408, en: text },
   LOANET_TOO_MANY_CONNECTIONS: { status: 429, en: text },

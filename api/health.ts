@@ -29,7 +29,7 @@ export const Health = Type.Object({
         { description: "What the embedded MQTT broker refused since start, by reason; null with an external broker (see that broker's log)." },
       ),
     }),
-    store: Type.Object({ kind: Type.String(), up: Type.Boolean(), schemaVersion: Type.Number() }),
+    store: Type.Object({ kind: Type.String(), up: Type.Boolean(), schemaVersion: Type.Number(), problem: Type.Optional(Type.String({ description: 'why the store is not up' })) }),
     sites: Type.Object({ registered: Type.Number() }),
     disk: Type.Object(
       {

@@ -127,7 +127,14 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log), acks);
   broker.onSiteMessage((m) => {
     // Receipts, alert statuses and command results cannot wait: a disk that filled gives up its reserve before they are stored.
-    if (m.channel === 'event') disk.beforeEssentialWrite();
+    if (m.channel === 'event') {
+      try {
+        disk.beforeEssentialWrite();
+      } catch {
+        // The database file is gone (store/disk-space.ts says so in the log): not stored, so not acknowledged; the site keeps it in its journal.
+        return;
+      }
+    }
     ingest.handle(m);
   });
   const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);

@@ -41,6 +41,8 @@ export const healthRoutes =
           storeUp = false;
         }
         const disk = ctx.disk.status();
+        const gone = ctx.disk.storeGone();
+        if (gone !== null) storeUp = false;
         const status = broker.up && storeUp && disk.state === 'ok' ? ('ok' as const) : ('degraded' as const);
         if (!req.principal) return { status, more: 'sign in (bearer token or the console) for versions, broker, store, sites and disk' as const };
         return {
@@ -54,7 +56,7 @@ export const healthRoutes =
             port: broker.port,
             refusals: Object.fromEntries(REFUSAL_KEYS.map((k) => [k, broker.refusals?.[k] ?? null])) as Record<RefusalKey, number | null>,
           },
-          store: { kind: 'sqlite', up: storeUp, schemaVersion: schema },
+          store: { kind: 'sqlite', up: storeUp, schemaVersion: schema, ...(gone !== null ? { problem: `the database file ${gone} was deleted or replaced while the server runs` } : {}) },
           sites: { registered: ctx.fleet.observations().length },
           disk,
         };

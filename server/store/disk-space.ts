@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DiskConfig } from '../config.ts';
-import { Errors } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import type { Logger } from '../fleet/broker.ts';
 import { decideDisk, mb, refusalMessage, refuses, type DeferrableWrite, type DiskDecision, type DiskState } from './disk-policy.ts';
 
@@ -68,6 +68,10 @@ export class DiskSpace {
   private restoring: { done: Promise<void>; cancelled: boolean } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly file: string;
+  /** The database file as opened (device and inode): a file deleted or replaced under a running server is not where its writes go. */
+  private store: { dev: number; ino: number } | undefined;
+  private gone: string | null = null;
+  private goneLoggedAt = -Infinity;
 
   constructor(
     private readonly dataDir: string,
@@ -75,12 +79,15 @@ export class DiskSpace {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     private readonly statfs: StatFs = (dir) => fs.statfsSync(dir),
+    private readonly storeFile: string = path.join(dataDir, 'loanet.db'),
   ) {
     this.file = path.join(dataDir, RESERVE_FILE);
   }
 
   /** Measure now, and every checkMs (the timer does not keep the process alive). */
   start(): void {
+    const s = fs.statSync(this.storeFile, { throwIfNoEntry: false });
+    this.store = s ? { dev: s.dev, ino: s.ino } : undefined;
     this.check();
     this.timer = setInterval(() => {
       try {
@@ -101,8 +108,39 @@ export class DiskSpace {
     }
   }
 
+  /**
+   * The database file this server writes, when it was deleted or replaced
+   * while the server runs (a data folder removed by hand, a restore over a
+   * running server): SQLite would go on writing into the unlinked file, and
+   * everything acknowledged from then on would be gone at the next start.
+   * Null while the file is the one opened.
+   */
+  storeGone(): string | null {
+    return this.gone;
+  }
+
+  private checkStore(): void {
+    if (this.gone !== null || !this.store) return;
+    const s = fs.statSync(this.storeFile, { throwIfNoEntry: false });
+    if (s && s.dev === this.store.dev && s.ino === this.store.ino) return;
+    this.gone = this.storeFile;
+    this.logGone();
+  }
+
+  private logGone(): void {
+    const t = performance.now();
+    if (t - this.goneLoggedAt < 60_000) return;
+    this.goneLoggedAt = t;
+    this.log.error(
+      { file: this.gone, pid: process.pid },
+      `the database file ${this.gone} was deleted or replaced while loanet runs: nothing more is stored (receipts, alert statuses and command results are not acknowledged, so sites keep them; changes are refused with 503). Stop loanet and restore the data folder; until it stops, the open database can still be copied from /proc/${process.pid}/fd (the link marked "(deleted)")`,
+    );
+  }
+
   /** Measure, give up or write back the reserve as the policy says, and remember the state. */
   check(writeFailed = false): DiskDecision {
+    this.checkStore();
+    if (this.gone !== null) this.logGone();
     let free: number;
     try {
       const s = this.statfs(this.dataDir);
@@ -135,15 +173,18 @@ export class DiskSpace {
    * before SQLite needs the room, not after it failed.
    */
   beforeEssentialWrite(): void {
+    if (this.gone !== null) throw fail('LOANET_STORE_GONE', { file: this.gone });
     const last = this.last;
     const recent = performance.now() - this.measuredAt < ESSENTIAL_RECHECK_MS;
     if (last && recent && last.freeBytes >= this.config.criticalBytes + Math.max(ESSENTIAL_MARGIN_BYTES, this.config.reserveBytes)) return;
     this.check();
+    if (this.gone !== null) throw fail('LOANET_STORE_GONE', { file: this.gone });
   }
 
   /** Throws 507 LOANET_DISK_LOW when this kind of write is paused now. */
   admit(w: DeferrableWrite): void {
     const d = this.check();
+    if (this.gone !== null) throw fail('LOANET_STORE_GONE', { file: this.gone });
     if (refuses(d.state, w)) throw Errors.diskLow(refusalMessage(w, d, this.config), d.state, d.freeBytes);
   }
 
