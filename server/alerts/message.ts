@@ -30,7 +30,10 @@ export interface PreparedMessage {
   abandon?: () => void;
 }
 
-export type MessageOutcome = { ok: true; media: AlertMedia } | { ok: false; code: string; statusCode: number; reason: string };
+export type MessageOutcome =
+  | { ok: true; media: AlertMedia }
+  /** `error`: the catalogue error the job threw, when it threw one (its code and parameters are answered as they are). */
+  | { ok: false; code: string; statusCode: number; reason: string; error?: LoanetError };
 
 export function mediaOf(item: MediaItem): AlertMedia {
   return { mediaId: item.id, sha256: item.sha256, bytes: item.bytes, durationMs: item.durationMs };
@@ -50,7 +53,12 @@ export async function readyMessage(m: PreparedMessage): Promise<PreparedMessage>
     return m;
   }
   const r = await m.done;
-  if (!r.ok) throw audioRefused(r.code, `the alert's audio: ${r.reason}`);
+  if (!r.ok) {
+    if (!r.error) throw audioRefused(r.code, `the alert's audio: ${r.reason}`);
+    const e = new LoanetError(r.error.code, r.error.params, r.error.details);
+    e.message = `the alert's audio: ${r.reason}`;
+    throw e;
+  }
   return { media: r.media, source: m.source, state: 'ready', reason: null };
 }
 
@@ -156,7 +164,7 @@ export class AlertMessages {
         return { ok: false, code: x?.code ?? 'LOANET_MEDIA_FAILED', statusCode: x?.statusCode ?? 500, reason: x?.reason ?? 'processing failed' };
       } catch (e) {
         const le = e instanceof LoanetError ? e : undefined;
-        return { ok: false, code: le?.code ?? 'LOANET_MEDIA_FAILED', statusCode: le?.statusCode ?? 500, reason: (e as Error).message };
+        return { ok: false, code: le?.code ?? 'LOANET_MEDIA_FAILED', statusCode: le?.statusCode ?? 500, reason: (e as Error).message, ...(le ? { error: le } : {}) };
       }
     })();
     const abandon = () => {
