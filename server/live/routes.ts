@@ -46,7 +46,7 @@ import { relaySchemeProblem } from './relay-destination.ts';
 import { redactUrl } from './service.ts';
 import { publicUrl } from './store.ts';
 import { inputArgs } from '../media/analysis.ts';
-import type { LiveArea, LiveStartInput } from './service.ts';
+import type { LiveArea, LiveStartInput } from './model.ts';
 import type { Principal } from '../auth/users.ts';
 import { silentSites } from './silent-sites.ts';
 import { LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView } from '../../api/live.ts';

@@ -43,8 +43,8 @@ import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { AuditLog } from '../audit.ts';
 import { Errors, fail } from '../errors.ts';
 import { LiveStream, type LiveStreamStats, type PcmSource } from './live-stream.ts';
-import { SkewTracker, } from './skew.ts';
-import { chooseLiveDelay, siteNeededDelayMs, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs, type DelayChoice, type LiveDelayView } from './delay-budget.ts';
+import { SkewTracker } from './skew.ts';
+import { chooseLiveDelay, siteNeededDelayMs, type DelayChoice, type LiveDelayView } from './delay-budget.ts';
 export type { LiveDelayView } from './delay-budget.ts';
 import { publicUrl, type LiveEndReason, type LiveStreamStore } from './store.ts';
 import { logSafe } from '../log-safe.ts';
@@ -55,59 +55,7 @@ import { defaultLabel, recordView, redactUrl, siteView, totals, type LiveDelayPr
 export type { LiveEndReason } from './store.ts';
 export type { LiveDelayPreview, LiveSiteTotals, LiveSiteView, LiveStreamDetail, LiveStreamView } from './views.ts';
 export { redactUrl } from './views.ts';
-
-export interface LiveArea {
-  id: number;
-  key: string;
-  /** Ids of the area and its ancestors. */
-  path: readonly number[];
-}
-
-export interface LiveActor {
-  id: number;
-  username: string;
-}
-
-export type LiveSourceSpec =
-  | { kind: 'relay'; url: string }
-  | { kind: 'media'; mediaId: string; title: string }
-  | { kind: 'browser'; format: 'pcm' | 'webm' };
-
-export interface LiveStartInput {
-  source: LiveSourceSpec;
-  areas: LiveArea[];
-  priority: AudioPriority;
-  whenPreempted?: 'resume' | 'end';
-  label?: string;
-  delayMs?: number;
-  /** Ceiling of the adaptive delay (default the config's maxDelayMs, or delayMs when that is given); at or below delayMs, the delay is fixed. */
-  maxDelayMs?: number;
-  packetsPerMessage?: number;
-  bitrate?: number;
-  actor: LiveActor;
-}
-
-export interface LiveConfig {
-  delayMs: number;
-  packetsPerMessage: number;
-  bitrate: number;
-  expectedLossPct: number;
-  /** Re-send each live stream's start this often, not retained (ms; 0 = never). */
-  announceMs: number;
-  markerEvery: number;
-  keepEnded: number;
-  /** Site reports and running counters are written to the store at most this often (ms). */
-  flushMs: number;
-  /**
-   * Ceiling of the adaptive delay (delay-budget.ts chooseLiveDelay): a stream
-   * starts at the delay its sites' last measured links need and is raised
-   * while it plays when a site's link asks for more, up to this. At or below
-   * delayMs: every stream keeps its delay.
-   */
-  maxDelayMs: number;
-  /** The slowest site output's write-ahead, ms (part of what a site's link needs). */
-  outputMs: number;
-}
+import { DEFAULT_LIVE_CONFIG, type LiveActor, type LiveArea, type LiveConfig, type LiveStartInput } from './model.ts';
 
 /** A raise smaller than this is not worth the pause it cuts into a live voice. */
 const RAISE_MIN_MS = 100;
@@ -116,24 +64,6 @@ const RAISE_EVERY_MS = 3000;
 /** A site's measured link counts for the next stream's delay this long. */
 const LINK_MEMORY_MS = 7 * 24 * 3600_000;
 
-/**
- * Default capture → play-at delay: the delay budget's sum (delay-budget.ts):
- * 60 ms grouping + 10 ms pacing + 250 ms jitter buffer target + 180 ms for the
- * sites' output write-ahead = 500 ms. LOANET_LIVE_JITTER_MS / _OUTPUT_MS /
- * _DELAY_MS (server/config.ts), or delayMs per stream, change it.
- */
-export const DEFAULT_LIVE_CONFIG: LiveConfig = {
-  delayMs: liveDelayMs({ jitterMs: DEFAULT_LIVE_JITTER_MS, outputMs: DEFAULT_LIVE_OUTPUT_MS, packetsPerMessage: 3, frameMs: 20, pacingMs: LIVE_PACING_MS }),
-  packetsPerMessage: 3,
-  bitrate: 24_000,
-  expectedLossPct: 10,
-  announceMs: 5000,
-  markerEvery: 50,
-  keepEnded: 50,
-  flushMs: 1000,
-  maxDelayMs: DEFAULT_LIVE_MAX_DELAY_MS,
-  outputMs: DEFAULT_LIVE_OUTPUT_MS,
-};
 
 interface Entry {
   id: number;

@@ -10,7 +10,7 @@ import type { LiveSiteTotals, LiveSiteView, LiveStreamView } from '../../api/liv
 import type { LiveStreamStats } from './live-stream.ts';
 import type { SkewSummary } from './skew.ts';
 import { publicUrl, type LiveSiteRecord, type LiveStreamRecord } from './store.ts';
-import type { LiveActor, LiveSourceSpec } from './service.ts';
+import type { LiveActor, LiveSourceSpec } from './model.ts';
 
 /** Per-site counters as last reported (they are cumulative at the site): the record's row without its key. */
 export type SiteReport = Omit<LiveSiteRecord, 'siteId'>;

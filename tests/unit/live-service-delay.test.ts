@@ -6,7 +6,8 @@
  * before going live.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { LiveService, type LiveArea, type LiveStartInput } from '../../server/live/service.ts';
+import { LiveService } from '../../server/live/service.ts';
+import type { LiveArea, LiveStartInput } from '../../server/live/model.ts';
 import type { BrokerLink } from '../../server/fleet/broker.ts';
 import type { AuditLog } from '../../server/audit.ts';
 import { PROTOCOL_VERSION, type StreamStatsEvent } from '../../protocol/index.ts';
