@@ -31,11 +31,20 @@ export const AlertEvent = Type.Object({
 });
 export type AlertEvent = Static<typeof AlertEvent>;
 
+/** A live stream over the reader's area started, ended, or had its delay raised for a slow link: GET /api/live/streams/{id} for the rest. */
+export const LiveEvent = Type.Object({
+  kind: Type.Union([Type.Literal('started'), Type.Literal('ended'), Type.Literal('delay_raised')]),
+  streamId: Type.Integer(),
+  at: EpochMs,
+});
+export type LiveEvent = Static<typeof LiveEvent>;
+
 /** Event name → its data. */
-export const StreamEvents = { hello: HelloEvent, condition: ConditionEvent, command: CommandEvent, alert: AlertEvent } as const;
+export const StreamEvents = { hello: HelloEvent, condition: ConditionEvent, command: CommandEvent, alert: AlertEvent, live: LiveEvent } as const;
 export interface StreamEventMap {
   hello: HelloEvent;
   condition: ConditionEvent;
   command: CommandEvent;
   alert: AlertEvent;
+  live: LiveEvent;
 }

@@ -30,7 +30,7 @@ import { Type } from '@sinclair/typebox';
 import type { StreamEventMap } from '../../api/stream.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users'>;
+export type RouteDeps = Pick<ServerContext, 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users' | 'live'>;
 
 const KEEPALIVE_MS = 20_000;
 /** A client this far behind (a phone that lost coverage mid-storm) is dropped: it reconnects and reloads, instead of the server buffering for it. */
@@ -58,6 +58,8 @@ interface StreamClient {
   socket: Socket;
   /** Area ids the user may see; null = the whole network. */
   scope: Set<number> | null;
+  /** The user's area and its ancestors: a stream to the province reaches a commune's users. */
+  path: Set<number> | null;
   token: string;
 }
 
@@ -107,6 +109,15 @@ export const streamRoutes =
         send(ch.siteId, 'condition', { siteId: ch.siteId, at: ch.at, from: ch.from, to: ch.to, reasons: ch.verdict.reasons });
       },
     });
+    // A stream goes to users whose area it reaches (a target in their subtree) or who hear it from above (a target among their ancestors).
+    const unlistenLive = ctx.live.listen((ch) => {
+      if (clients.size === 0) return;
+      const { areaIds, ...data } = ch;
+      const frame = Buffer.from(eventFrame('live', data));
+      for (const c of clients) {
+        if (c.scope === null || areaIds.some((a) => c.scope!.has(a) || c.path!.has(a))) deliver(c, frame);
+      }
+    });
     // Once stored (a result, or its expiry), whatever order the listeners were registered in.
     const unlistenCommands = ctx.commands.onFinished((c) => send(c.siteId, 'command', c));
 
@@ -126,6 +137,7 @@ export const streamRoutes =
       unlistenAlerts();
       unlistenFleet();
       unlistenCommands();
+      unlistenLive();
       for (const c of clients) c.socket.end();
       clients.clear();
     });
@@ -136,10 +148,10 @@ export const streamRoutes =
         schema: {
           tags: ['console'],
           operationId: 'streamEvents',
-          summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts)',
+          summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts), live (a live stream started, ended or had its delay raised)',
           response: {
             200: {
-              description: 'an endless text/event-stream: `event: hello|condition|command|alert` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent)',
+              description: 'an endless text/event-stream: `event: hello|condition|command|alert|live` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent, LiveEvent)',
               content: { 'text/event-stream': { schema: Type.String() } },
             },
           },
@@ -157,7 +169,12 @@ export const streamRoutes =
       reply.hijack();
       // Nagle would hold a small frame back waiting for the previous one's ACK: events are tiny and must arrive now.
       socket.setNoDelay(true);
-      const client: StreamClient = { socket, scope: p.user.areaId === null ? null : ctx.coverage.subtreeIds(p.user.areaId), token };
+      const client: StreamClient = {
+        socket,
+        scope: p.user.areaId === null ? null : ctx.coverage.subtreeIds(p.user.areaId),
+        path: p.user.areaId === null ? null : new Set(ctx.coverage.areaPath(p.user.areaId)),
+        token,
+      };
       clients.add(client);
       socket.write(sseHead(new Date()) + 'retry: 3000\n\n' + eventFrame('hello', { at: ctx.now(), username: p.user.username }));
       socket.once('close', () => clients.delete(client));

@@ -57,6 +57,14 @@ export type { LiveDelayPreview, LiveSiteTotals, LiveSiteView, LiveStreamDetail, 
 export { redactUrl } from './views.ts';
 import { DEFAULT_LIVE_CONFIG, type LiveActor, type LiveArea, type LiveConfig, type LiveStartInput } from './model.ts';
 
+/** A stream started, ended or slowed, with the areas it targets (for who may hear of it). */
+export interface LiveChange {
+  kind: 'started' | 'ended' | 'delay_raised';
+  streamId: number;
+  at: number;
+  areaIds: number[];
+}
+
 /** A raise smaller than this is not worth the pause it cuts into a live voice. */
 const RAISE_MIN_MS = 100;
 /** At most one raise per stream this often: each waits for the sites' next measures. */
@@ -117,6 +125,8 @@ export class LiveService {
   private flushTimer: NodeJS.Timeout | undefined;
   /** The sites' reports, for the record (streams closed by recover() included). */
   private readonly reports: LiveSiteReports;
+  /** Who hears of streams starting, ending and being slowed (the console's event stream). */
+  private readonly listeners = new Set<(ch: LiveChange) => void>();
   /** Each site's latest measured link (any stream): what the next stream to it starts with. */
   private readonly siteLinks = new Map<string, { transitP99Ms: number; at: number }>();
 
@@ -271,6 +281,7 @@ export class LiveService {
       source: input.source.kind, ...(input.source.kind === 'relay' ? { url: publicUrl(input.source.url) } : {}), ...(input.source.kind === 'media' ? { mediaId: input.source.mediaId } : {}),
       areas: start.areas, priority: input.priority, label,
     });
+    if (entry.endedAt === null) this.emit(entry, 'started', entry.startedAt);
     return this.view(entry);
   }
 
@@ -338,6 +349,25 @@ export class LiveService {
     e.raises.push({ at: now, fromMs: current, toMs: to });
     if (e.raises.length > 20) e.raises.shift();
     this.deps.log.warn({ streamId: e.id, fromMs: current, toMs: to, slowest: c.sites[0]?.siteId }, 'live stream delay raised for a slow link');
+    this.emit(e, 'delay_raised', now);
+  }
+
+  /** Hear of every stream started, ended or slowed; returns the unsubscribe. */
+  listen(fn: (ch: LiveChange) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(e: Entry, kind: LiveChange['kind'], at: number): void {
+    const ch: LiveChange = { kind, streamId: e.id, at, areaIds: e.input.areas.map((a) => a.id) };
+    for (const fn of this.listeners) {
+      try {
+        fn(ch);
+      } catch (err) {
+        // A reader's failure (a console's socket) must not stop a stream or another reader.
+        this.deps.log.error({ err, streamId: e.id }, 'a live stream listener failed');
+      }
+    }
   }
 
   /** Stop a live stream by a person. */
@@ -476,6 +506,7 @@ export class LiveService {
     }
     this.flushQuietly();
     this.deps.audit.record(actor, 'live.stop', String(e.id), { reason, ...(detail ? { detail } : {}) });
+    this.emit(e, 'ended', e.endedAt);
     // The detail can be a relay's ffmpeg error, quoting what a remote server sent: cut and escaped for the log.
     if (reason !== 'operator' && reason !== 'ended') this.deps.log.warn({ streamId: e.id, reason, detail: detail === undefined ? undefined : logSafe(detail, 500) }, 'live stream ended');
   }

@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { siteTopic, type AlertStatusEvent } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { openEventStream } from '../helpers/event-stream.ts';
 import { makeInputs, uploadFile } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
@@ -39,30 +40,6 @@ const raw = async (url: string, token: string) => {
   const res = await fetch(`${t.baseUrl}${url}`, { headers: { authorization: `Bearer ${token}` } });
   return { status: res.status, text: await res.text() };
 };
-
-/** Open the live stream as `token`; `next(alertId)` resolves with the data of the first `alert` event about that alert. */
-async function liveAlerts(token: string) {
-  const ac = new AbortController();
-  const res = await fetch(`${t.baseUrl}/api/stream`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
-  const reader = res.body!.getReader();
-  let text = '';
-  return {
-    async next(alertId: string): Promise<Record<string, unknown>> {
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        for (const frame of text.split('\n\n')) {
-          const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (/^event: alert$/m.test(frame) && data?.includes(alertId)) return JSON.parse(data) as Record<string, unknown>;
-        }
-        if (Date.now() > deadline) throw new Error(`no alert event about ${alertId} on the live stream`);
-        const { value, done } = await reader.read();
-        if (done) throw new Error('the live stream ended');
-        text += new TextDecoder().decode(value);
-      }
-    },
-    close: () => ac.abort(),
-  };
-}
 
 beforeAll(async () => {
   if (!run) return;
@@ -100,16 +77,16 @@ describe.skipIf(!run)('reading alerts across communes', () => {
   });
 
   it('a province alert is visible in each commune, with only that commune\'s sites in its delivery, report and CAP Ack', async () => {
-    const liveB = await liveAlerts(tokens.viewerB);
-    const liveAll = await liveAlerts(t.token);
+    const liveB = await openEventStream(t, tokens.viewerB);
+    const liveAll = await openEventStream(t, t.token);
     const p = await t.api('POST', '/api/alerts', { areas: [COMMUNE_A, COMMUNE_B], message: { mediaId }, title: 'Bão số 3', test: true });
     expect(p.status, JSON.stringify(p.body)).toBe(201);
     const id = p.body.id as string;
     // The live event tells commune B it started, without the network-wide counts; a network-wide user gets them.
-    const startedB = await liveB.next(id);
+    const startedB = await liveB.next('alert', (e) => e.alertId === id);
     expect(startedB).toMatchObject({ kind: 'started', alertId: id });
     expect(startedB.counts).toBeUndefined();
-    expect((await liveAll.next(id)).counts).toMatchObject({ targeted: 3 });
+    expect((await liveAll.next('alert', (e) => e.alertId === id)).counts).toMatchObject({ targeted: 3 });
     liveB.close();
     liveAll.close();
     // Commune B's site confirms it played: the counts of commune B say so; commune A's do not count it.

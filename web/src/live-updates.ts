@@ -2,14 +2,20 @@
  * One EventSource (GET /api/stream) for the whole page; pages subscribe to
  * the events they draw. The browser reconnects by itself after a drop (4G).
  */
-import type { AlertEvent, CommandEvent, ConditionEvent, StreamEventMap } from '../../api/stream.ts';
+import type { AlertEvent, CommandEvent, ConditionEvent, LiveEvent, StreamEventMap } from '../../api/stream.ts';
 
 export type { AlertEvent, ConditionEvent };
 
-type Handlers = { condition: (e: ConditionEvent) => void; command: (e: CommandEvent) => void; alert: (e: AlertEvent) => void; status: (connected: boolean) => void };
+type Handlers = {
+  condition: (e: ConditionEvent) => void;
+  command: (e: CommandEvent) => void;
+  alert: (e: AlertEvent) => void;
+  live: (e: LiveEvent) => void;
+  status: (connected: boolean) => void;
+};
 type Kind = keyof Handlers;
 
-const subs: { [K in Kind]: Set<Handlers[K]> } = { condition: new Set(), command: new Set(), alert: new Set(), status: new Set() };
+const subs: { [K in Kind]: Set<Handlers[K]> } = { condition: new Set(), command: new Set(), alert: new Set(), live: new Set(), status: new Set() };
 let source: EventSource | null = null;
 let connected = false;
 
@@ -29,6 +35,7 @@ export function startLiveUpdates(): void {
   source.addEventListener('condition', (e) => subs.condition.forEach((f) => f(eventData('condition', e))));
   source.addEventListener('alert', (e) => subs.alert.forEach((f) => f(eventData('alert', e))));
   source.addEventListener('command', (e) => subs.command.forEach((f) => f(eventData('command', e))));
+  source.addEventListener('live', (e) => subs.live.forEach((f) => f(eventData('live', e))));
 }
 
 export function stopLiveUpdates(): void {

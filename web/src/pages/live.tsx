@@ -16,6 +16,7 @@ import { formatNumber, formatTime, t, type StringKey } from '../i18n.ts';
 import { errorText, useApi } from '../hooks.ts';
 import { reasonDetail, reasonWords } from '../site-words.ts';
 import { api, ApiError } from '../api.ts';
+import { onLive } from '../live-updates.ts';
 import type { AreaView, LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView, RelayRefusalReason } from '../../../api/index.ts';
 import type { Me } from '../../../api/index.ts';
 import type { MediaSummary } from '../components/media-picker.tsx';
@@ -343,7 +344,9 @@ export function LivePage(props: { me: Me }) {
     airing.reload();
     streams.reload();
   }, [airing.reload, streams.reload]);
-  // A relay reconnecting changes by the second: poll faster while one is.
+  // A stream started, ended or slowed anywhere in the user's area (another console, an automatic end) shows at once;
+  // while one is on air its figures change by the second, and a relay reconnecting faster still: polled.
+  useEffect(() => onLive('live', reloadAll), [reloadAll]);
   usePoll(onAir.length > 0, reloadAll, onAir.some((x) => x.relay?.state === 'reconnecting') ? 2000 : 5000);
 
   const stopStream = async (s: StreamView) => {
