@@ -10,9 +10,12 @@ import { EpochMs, Nullable } from './common.ts';
 const Lit = <T extends readonly string[]>(values: T) => Type.Union(values.map((v) => Type.Literal(v)));
 
 /** emergency pre-empts everything but another emergency; priority (an advisory) pre-empts normal bulletins and live streams only. */
-export const AlertPriority = Type.Union(ALERT_PRIORITIES.map((v) => Type.Literal(v)), {
-  description: 'emergency (default): pre-empts everything but another emergency; priority (an advisory): pre-empts normal bulletins and live streams only',
-});
+export const AlertPriority = Type.Union(
+  ALERT_PRIORITIES.map((v) => Type.Literal(v)),
+  {
+    description: 'emergency (default): pre-empts everything but another emergency; priority (an advisory): pre-empts normal bulletins and live streams only',
+  },
+);
 
 export const AlertState = Type.Union([Type.Literal('active'), Type.Literal('cancelled'), Type.Literal('expired')]);
 export const DeliveryStatus = Type.Union([Type.Literal('pending'), ...ALERT_DELIVERY_STATUSES.map((s) => Type.Literal(s))]);
@@ -81,8 +84,20 @@ export const AlertList = Type.Object({ alerts: Type.Array(AlertSummary) });
 export const AlertCreated = Type.Object({ id: Type.String(), alert: AlertSummary });
 export const AlertRevised = Type.Object({ id: Type.String(), revision: Type.Integer(), alert: AlertSummary });
 
-const SiteReason = Type.Object({ code: Type.String(), params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])), message: Type.String(), messageVi: Type.String() });
-export const UnreachedSite = Type.Object({ siteId: Type.String(), name: Type.String(), areaKey: Nullable(Type.String()), areaName: Nullable(Type.String()), status: DeliveryStatus, reasons: Type.Array(SiteReason) });
+const SiteReason = Type.Object({
+  code: Type.String(),
+  params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])),
+  message: Type.String(),
+  messageVi: Type.String(),
+});
+export const UnreachedSite = Type.Object({
+  siteId: Type.String(),
+  name: Type.String(),
+  areaKey: Nullable(Type.String()),
+  areaName: Nullable(Type.String()),
+  status: DeliveryStatus,
+  reasons: Type.Array(SiteReason),
+});
 export type UnreachedSite = Static<typeof UnreachedSite>;
 const Times = Type.Object({ firstMs: Type.Number(), p50Ms: Type.Number(), p99Ms: Type.Number(), lastMs: Type.Number() });
 const Played = Type.Union([Type.Literal('nothing'), Type.Literal('attention'), Type.Literal('message')]);
@@ -102,7 +117,15 @@ export const DeliveryState = Type.Object({
   unreachedTruncated: Type.Boolean(),
   attentionOnly: Type.Array(UnreachedSite),
   notHeard: Type.Array(UnreachedSite),
-  levels: Type.Array(Type.Object({ siteId: Type.String(), levelDb: Type.Number(), thresholdDb: Type.Number(), played: Type.Union([Type.Literal('attention'), Type.Literal('message')]), heard: Type.Boolean() })),
+  levels: Type.Array(
+    Type.Object({
+      siteId: Type.String(),
+      levelDb: Type.Number(),
+      thresholdDb: Type.Number(),
+      played: Type.Union([Type.Literal('attention'), Type.Literal('message')]),
+      heard: Type.Boolean(),
+    }),
+  ),
   levelsTruncated: Type.Boolean(),
 });
 export type DeliveryState = Static<typeof DeliveryState>;
@@ -148,7 +171,11 @@ export const CapEnvelopeOutcome = Type.Object(
     format: Type.String({ description: 'EDXL-DE 1.0, EDXL-DE 2.0, Atom, RSS or CAP alert list' }),
     alerts: Type.Array(
       Type.Union([
-        Type.Object({ index: Type.Integer({ minimum: 0 }), outcome: Type.Union(['started', 'updated', 'cancelled', 'duplicate', 'stored'].map((o) => Type.Literal(o))), id: Nullable(Type.String()) }),
+        Type.Object({
+          index: Type.Integer({ minimum: 0 }),
+          outcome: Type.Union(['started', 'updated', 'cancelled', 'duplicate', 'stored'].map((o) => Type.Literal(o))),
+          id: Nullable(Type.String()),
+        }),
         Type.Object({
           index: Type.Integer({ minimum: 0 }),
           outcome: Type.Literal('refused'),

@@ -24,17 +24,16 @@ export type EnrolmentCreated = Static<typeof EnrolmentCreated>;
 
 /** GET /api/sites/{id}/enrolment: a code waiting to be used (never the code itself) and the last enrolment. */
 export const EnrolmentStatus = Type.Object({
-  pending: Nullable(Type.Object({ createdAt: EpochMs, createdBy: Nullable(Type.String()), expiresAt: EpochMs }, { description: 'the newest code not used, replaced or expired yet' })),
+  pending: Nullable(
+    Type.Object({ createdAt: EpochMs, createdBy: Nullable(Type.String()), expiresAt: EpochMs }, { description: 'the newest code not used, replaced or expired yet' }),
+  ),
   lastEnrolledAt: Nullable(EpochMs),
   lastEnrolledFrom: Nullable(Type.String({ description: 'the address the last board enrolled from' })),
 });
 export type EnrolmentStatus = Static<typeof EnrolmentStatus>;
 
 /** POST /api/enrol: a board's request. Forgiving of case, spaces and look-alikes (O for 0, I or L for 1). */
-export const EnrolRequest = Type.Object(
-  { code: Type.String({ minLength: 1, maxLength: 32, description: 'the code as typed, e.g. ABCD-EF12' }) },
-  { additionalProperties: false },
-);
+export const EnrolRequest = Type.Object({ code: Type.String({ minLength: 1, maxLength: 32, description: 'the code as typed, e.g. ABCD-EF12' }) }, { additionalProperties: false });
 export type EnrolRequest = Static<typeof EnrolRequest>;
 
 /** POST /api/enrol: the site's new credential and how to reach the server (given ONCE). */
@@ -54,8 +53,12 @@ export type EnrolRefusalReason = (typeof ENROL_REFUSAL_REASONS)[number];
 export const EnrolRefused = Type.Object({
   error: Type.Literal('LOANET_ENROL_REFUSED'),
   message: Type.String(),
-  reason: Type.Union(ENROL_REFUSAL_REASONS.map((r) => Type.Literal(r)), {
-    description: 'unknown: no such code (or mistyped); expired; used: already traded (also the loser of two boards racing); replaced: a newer code was made for the site; site_retired',
-  }),
+  reason: Type.Union(
+    ENROL_REFUSAL_REASONS.map((r) => Type.Literal(r)),
+    {
+      description:
+        'unknown: no such code (or mistyped); expired; used: already traded (also the loser of two boards racing); replaced: a newer code was made for the site; site_retired',
+    },
+  ),
 });
 export type EnrolRefused = Static<typeof EnrolRefused>;

@@ -269,7 +269,10 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
         return `too many refused enrolment codes ${p.limit === 'address' ? 'from this address' : 'from all addresses together'}: ${p.max} in ${p.windowMinutes} minutes; try again in ${p.retryAfterS} seconds`;
       }
       const who = p.limit === 'user' ? 'for this user from all addresses' : p.limit === 'address' ? 'from this address' : 'for this user from this address';
-      const rule = p.limit === 'user' ? `more than ${p.max} failed attempts ${who} in ${p.windowMinutes} minutes, so each further attempt waits twice as long` : `${p.max} failed attempts ${who} in ${p.windowMinutes} minutes`;
+      const rule =
+        p.limit === 'user'
+          ? `more than ${p.max} failed attempts ${who} in ${p.windowMinutes} minutes, so each further attempt waits twice as long`
+          : `${p.max} failed attempts ${who} in ${p.windowMinutes} minutes`;
       const when = p.retryAfterS < 120 ? `${p.retryAfterS} seconds` : `${Math.ceil(p.retryAfterS / 60)} minutes`;
       return `too many failed logins or password changes: ${rule}; try again in ${when}, or ask an admin to unlock the account`;
     },
@@ -344,7 +347,10 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
   LOANET_CAP_NOTHING_TO_PLAY: { status: 422, en: text },
   LOANET_CAP_NOT_FOR_BROADCAST: { status: 422, en: text },
 
-  LOANET_LIVE_BUSY: { status: 409, en: (p) => `stream ${p.id} of the same priority (${p.priority}) is on air in area ${p.areaKey} (${p.source}); stop it or use a higher priority` },
+  LOANET_LIVE_BUSY: {
+    status: 409,
+    en: (p) => `stream ${p.id} of the same priority (${p.priority}) is on air in area ${p.areaKey} (${p.source}); stop it or use a higher priority`,
+  },
   LOANET_STREAM_ENDED: { status: 409, en: (p) => `stream ${p.id} has already ended` },
   LOANET_RELAY_URL: { status: 400, en: text },
   LOANET_RELAY_REFUSED: { status: 422, en: text },

@@ -12,7 +12,9 @@ export const FleetMessages = Type.Object({
     acceptedByChannel: { ...Counts, description: 'accepted messages per channel (state, telemetry, event, clock)' },
     rejected: Type.Integer(),
     rejectedByCode: { ...Counts, description: 'rejected messages per reason code' },
-    rejectedBySite: Type.Array(Type.Object({ siteId: Type.String(), count: Type.Integer(), lastReason: Type.String(), lastAt: EpochMs }), { description: 'sites with the most rejected messages' }),
+    rejectedBySite: Type.Array(Type.Object({ siteId: Type.String(), count: Type.Integer(), lastReason: Type.String(), lastAt: EpochMs }), {
+      description: 'sites with the most rejected messages',
+    }),
   }),
   broker: Type.Object({
     kind: Type.Union([Type.Literal('embedded'), Type.Literal('external')]),
@@ -23,9 +25,15 @@ export const FleetMessages = Type.Object({
     deniedPublishes: Type.Integer(),
     deniedSubscribes: Type.Integer(),
     refusals: Type.Optional(
-      Type.Object(Object.fromEntries(Object.entries(BROKER_REFUSALS).map(([k, description]) => [k, Type.Integer({ description })])) as Record<keyof typeof BROKER_REFUSALS, ReturnType<typeof Type.Integer>>, {
-        description: 'what the embedded broker refused, by reason; absent for an external broker',
-      }),
+      Type.Object(
+        Object.fromEntries(Object.entries(BROKER_REFUSALS).map(([k, description]) => [k, Type.Integer({ description })])) as Record<
+          keyof typeof BROKER_REFUSALS,
+          ReturnType<typeof Type.Integer>
+        >,
+        {
+          description: 'what the embedded broker refused, by reason; absent for an external broker',
+        },
+      ),
     ),
   }),
 });

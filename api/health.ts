@@ -16,43 +16,47 @@ export type BrokerRefusalKey = keyof typeof BROKER_REFUSALS;
 const REFUSAL_KEYS = Object.keys(BROKER_REFUSALS) as BrokerRefusalKey[];
 
 export const Health = Type.Object({
-    status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
-    versions: Type.Object({ loanet: Type.String(), protocol: Type.Number(), schema: Type.Number(), node: Type.String() }),
-    uptimeS: Type.Number(),
-    broker: Type.Object({
-      kind: Type.String(),
-      up: Type.Boolean(),
-      clients: Type.Number(),
-      port: Type.Union([Type.Number(), Type.Null()]),
-      refusals: Type.Object(
-        Object.fromEntries(REFUSAL_KEYS.map((k) => [k, Type.Union([Type.Number(), Type.Null()], { description: BROKER_REFUSALS[k] })])) as Record<BrokerRefusalKey, TUnion<[TNumber, TNull]>>,
-        { description: "What the embedded MQTT broker refused since start, by reason; null with an external broker (see that broker's log)." },
-      ),
-    }),
-    store: Type.Object({ kind: Type.String(), up: Type.Boolean(), schemaVersion: Type.Number(), problem: Type.Optional(Type.String({ description: 'why the store is not up' })) }),
-    sites: Type.Object({ registered: Type.Number() }),
-    disk: Type.Object(
-      {
-        state: Type.Union([Type.Literal('ok'), Type.Literal('low'), Type.Literal('reserve'), Type.Literal('full')], {
-          description: 'ok; low: under LOANET_DISK_LOW_MB free, uploads and history paused; reserve: the disk filled and the reserve file was given up, only logins, alerts, live and receipts are written; full: no reserve left',
-        }),
-        freeBytes: Type.Number({ description: 'free on the data folder\'s filesystem for the server\'s user' }),
-        totalBytes: Type.Number(),
-        lowBytes: Type.Number(),
-        criticalBytes: Type.Number(),
-        reserve: Type.Object({
-          bytes: Type.Number({ description: 'its configured size (LOANET_DISK_RESERVE_MB)' }),
-          heldBytes: Type.Number({ description: 'its size on disk now' }),
-          inUse: Type.Boolean({ description: 'given up (or not yet written): the server is running on it' }),
-        }),
-        refusing: Type.Array(Type.Union([Type.Literal('media'), Type.Literal('history'), Type.Literal('change')]), {
-          description: 'answered 507 until space is freed: media = uploads and text to speech, history = coverage history, change = every change but logins, alerts and live',
-        }),
-        lastFullAt: Type.Union([Type.Number(), Type.Null()], { description: 'when a write last failed on a full disk (epoch ms)' }),
-      },
-      { description: "The data folder's disk (docs/operations.md, \"A full disk\")." },
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  versions: Type.Object({ loanet: Type.String(), protocol: Type.Number(), schema: Type.Number(), node: Type.String() }),
+  uptimeS: Type.Number(),
+  broker: Type.Object({
+    kind: Type.String(),
+    up: Type.Boolean(),
+    clients: Type.Number(),
+    port: Type.Union([Type.Number(), Type.Null()]),
+    refusals: Type.Object(
+      Object.fromEntries(REFUSAL_KEYS.map((k) => [k, Type.Union([Type.Number(), Type.Null()], { description: BROKER_REFUSALS[k] })])) as Record<
+        BrokerRefusalKey,
+        TUnion<[TNumber, TNull]>
+      >,
+      { description: "What the embedded MQTT broker refused since start, by reason; null with an external broker (see that broker's log)." },
     ),
-  });
+  }),
+  store: Type.Object({ kind: Type.String(), up: Type.Boolean(), schemaVersion: Type.Number(), problem: Type.Optional(Type.String({ description: 'why the store is not up' })) }),
+  sites: Type.Object({ registered: Type.Number() }),
+  disk: Type.Object(
+    {
+      state: Type.Union([Type.Literal('ok'), Type.Literal('low'), Type.Literal('reserve'), Type.Literal('full')], {
+        description:
+          'ok; low: under LOANET_DISK_LOW_MB free, uploads and history paused; reserve: the disk filled and the reserve file was given up, only logins, alerts, live and receipts are written; full: no reserve left',
+      }),
+      freeBytes: Type.Number({ description: "free on the data folder's filesystem for the server's user" }),
+      totalBytes: Type.Number(),
+      lowBytes: Type.Number(),
+      criticalBytes: Type.Number(),
+      reserve: Type.Object({
+        bytes: Type.Number({ description: 'its configured size (LOANET_DISK_RESERVE_MB)' }),
+        heldBytes: Type.Number({ description: 'its size on disk now' }),
+        inUse: Type.Boolean({ description: 'given up (or not yet written): the server is running on it' }),
+      }),
+      refusing: Type.Array(Type.Union([Type.Literal('media'), Type.Literal('history'), Type.Literal('change')]), {
+        description: 'answered 507 until space is freed: media = uploads and text to speech, history = coverage history, change = every change but logins, alerts and live',
+      }),
+      lastFullAt: Type.Union([Type.Number(), Type.Null()], { description: 'when a write last failed on a full disk (epoch ms)' }),
+    },
+    { description: 'The data folder\'s disk (docs/operations.md, "A full disk").' },
+  ),
+});
 export type Health = Static<typeof Health>;
 
 /** What anyone may read (a load balancer, an uptime probe): up or not. The rest tells an attacker what runs where. */

@@ -150,7 +150,9 @@ export const SilentSite = Type.Object({
 export const LiveStreamDetail = Type.Composite([
   LiveStreamView,
   Type.Object({
-    siteReports: Type.Array(Type.Composite([LiveSiteView, Type.Object({ siteName: Nullable(Type.String()), areaKey: Nullable(Type.String()), areaName: Nullable(Type.String()) })])),
+    siteReports: Type.Array(
+      Type.Composite([LiveSiteView, Type.Object({ siteName: Nullable(Type.String()), areaKey: Nullable(Type.String()), areaName: Nullable(Type.String()) })]),
+    ),
     targetedSites: Type.Integer(),
     silent: Type.Object({ total: Type.Integer(), sites: Type.Array(SilentSite) }),
   }),

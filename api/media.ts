@@ -10,7 +10,9 @@ import { EpochMs, Nullable, OpenMap } from './common.ts';
 
 export const MediaOrigin = Type.Union([Type.Literal('upload'), Type.Literal('tts')]);
 /** server/media/library.ts MediaPurpose: `alert` audio is reached through its alert, never listed with the bulletins. */
-export const MediaPurpose = Type.Union([Type.Literal('bulletin'), Type.Literal('alert')], { description: 'bulletin: the library operators schedule from; alert: the audio of an emergency alert' });
+export const MediaPurpose = Type.Union([Type.Literal('bulletin'), Type.Literal('alert')], {
+  description: 'bulletin: the library operators schedule from; alert: the audio of an emergency alert',
+});
 export type MediaPurpose = Static<typeof MediaPurpose>;
 export const JobStage = Type.Union(
   ['queued', 'receiving', 'synthesizing', 'probing', 'measuring', 'encoding', 'verifying'].map((s) => Type.Literal(s)),

@@ -7,7 +7,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import { PlaylistEntryMessage, PlaylistMessage, PlaylistReport } from '../protocol/playlist.ts';
 import { EpochMs, Nullable } from './common.ts';
 
-export const Priority = Type.Union([Type.Literal('normal'), Type.Literal('priority'), Type.Literal('emergency')], { description: 'Circular 39/2020/TT-BTTTT class; a higher one pre-empts a lower one at a site' });
+export const Priority = Type.Union([Type.Literal('normal'), Type.Literal('priority'), Type.Literal('emergency')], {
+  description: 'Circular 39/2020/TT-BTTTT class; a higher one pre-empts a lower one at a site',
+});
 export const ItemStatus = Type.Union([Type.Literal('draft'), Type.Literal('approved'), Type.Literal('cancelled')]);
 const Local = Type.String({ description: 'ISO 8601 local time with +07:00' });
 const NextOccurrence = Type.Object({ at: EpochMs, local: Local });
@@ -19,7 +21,14 @@ export const SitePlaces = Type.Object({
 });
 export type SitePlaces = Static<typeof SitePlaces>;
 
-export const Conflict = Type.Object({ itemId: Type.String(), title: Type.String(), siteIds: Type.Array(Type.String()), places: SitePlaces, firstOverlapAt: EpochMs, firstOverlapLocal: Local });
+export const Conflict = Type.Object({
+  itemId: Type.String(),
+  title: Type.String(),
+  siteIds: Type.Array(Type.String()),
+  places: SitePlaces,
+  firstOverlapAt: EpochMs,
+  firstOverlapLocal: Local,
+});
 export type Conflict = Static<typeof Conflict>;
 
 export const ScheduleProblem = Type.Object({

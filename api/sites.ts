@@ -20,7 +20,10 @@ export const CommandRecord = Type.Object({
 });
 export type CommandRecord = Static<typeof CommandRecord>;
 
-export const ExpectedDevice = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), kind: Type.String({ minLength: 1, maxLength: 32 }) }, { additionalProperties: false });
+export const ExpectedDevice = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 64 }), kind: Type.String({ minLength: 1, maxLength: 32 }) },
+  { additionalProperties: false },
+);
 
 export const SiteStatus = Type.Object({
   condition: SiteCondition,
@@ -53,14 +56,24 @@ export type SiteView = Static<typeof SiteView>;
 export const SiteDetail = Type.Composite([
   SiteView,
   Type.Object({
-    areaChannels: Type.Array(Type.String(), { description: "the area channels the board hears alerts and live streams on (its area and every ancestor), delivered to it in its site configuration (sites/{id}/config)" }),
+    areaChannels: Type.Array(Type.String(), {
+      description: 'the area channels the board hears alerts and live streams on (its area and every ancestor), delivered to it in its site configuration (sites/{id}/config)',
+    }),
     pendingCommands: Type.Array(CommandRecord),
   }),
 ]);
 export type SiteDetail = Static<typeof SiteDetail>;
 
 /** GET /api/sites?brief=true: what a map needs. */
-export const SiteBrief = Type.Object({ id: Type.String(), name: Type.String(), kind: SiteKind, area: Type.String(), lat: Nullable(Type.Number()), lon: Nullable(Type.Number()), condition: SiteCondition });
+export const SiteBrief = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  kind: SiteKind,
+  area: Type.String(),
+  lat: Nullable(Type.Number()),
+  lon: Nullable(Type.Number()),
+  condition: SiteCondition,
+});
 export type SiteBrief = Static<typeof SiteBrief>;
 
 export const SiteList = Type.Object({ total: Type.Integer(), sites: Type.Array(Type.Union([SiteView, SiteBrief])) });
@@ -72,11 +85,18 @@ export const SiteCreated = Type.Object({ site: SiteView, credential: IssuedCrede
 export const SiteRetired = Type.Object({ id: Type.String(), retiredAt: Nullable(EpochMs) });
 export const SiteCredential = Type.Object({ credential: IssuedCredential });
 
-export const SiteEvent = Type.Object({ at: EpochMs, type: Type.String(), condition: Nullable(Type.String()), detail: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'what the event carried (by type)' })) });
+export const SiteEvent = Type.Object({
+  at: EpochMs,
+  type: Type.String(),
+  condition: Nullable(Type.String()),
+  detail: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'what the event carried (by type)' })),
+});
 export type SiteEvent = Static<typeof SiteEvent>;
 export const SiteEvents = Type.Object({ events: Type.Array(SiteEvent) });
 
-const PerCondition = Type.Object(Object.fromEntries(SITE_CONDITION_VALUES.map((c) => [c, Type.Number()])) as Record<(typeof SITE_CONDITION_VALUES)[number], ReturnType<typeof Type.Number>>);
+const PerCondition = Type.Object(
+  Object.fromEntries(SITE_CONDITION_VALUES.map((c) => [c, Type.Number()])) as Record<(typeof SITE_CONDITION_VALUES)[number], ReturnType<typeof Type.Number>>,
+);
 export const SiteUptime = Type.Object({
   siteId: Type.String(),
   from: EpochMs,

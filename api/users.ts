@@ -26,7 +26,12 @@ export type UserList = Static<typeof UserList>;
 /** POST /api/users. */
 export const UserCreateRequest = Type.Object(
   {
-    username: Type.String({ minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_PATTERN, description: `${USERNAME_MIN_LENGTH}-${USERNAME_MAX_LENGTH} characters of a-z, 0-9, . _ -` }),
+    username: Type.String({
+      minLength: USERNAME_MIN_LENGTH,
+      maxLength: USERNAME_MAX_LENGTH,
+      pattern: USERNAME_PATTERN,
+      description: `${USERNAME_MIN_LENGTH}-${USERNAME_MAX_LENGTH} characters of a-z, 0-9, . _ -`,
+    }),
     password: Password('follows the password policy (400 LOANET_PASSWORD_TOO_SHORT, _TOO_LONG, _HAS_USERNAME or _COMMON otherwise)'),
     role: Role,
     area: Type.Optional(Type.String({ maxLength: 100, description: 'area code or key the user is scoped to; omit for the whole network' })),

@@ -81,16 +81,7 @@ export function keyIdOf(publicKey: KeyObject): string {
   return createHash('sha256').update(raw).digest('hex').slice(0, 16);
 }
 
-export type ReleaseRefusal =
-  | 'malformed'
-  | 'unsigned'
-  | 'unknown_key'
-  | 'bad_signature'
-  | 'wrong_component'
-  | 'wrong_target'
-  | 'downgrade'
-  | 'same_version'
-  | 'too_old_to_upgrade';
+export type ReleaseRefusal = 'malformed' | 'unsigned' | 'unknown_key' | 'bad_signature' | 'wrong_component' | 'wrong_target' | 'downgrade' | 'same_version' | 'too_old_to_upgrade';
 
 export type ReleaseVerdict = { ok: true; manifest: ReleaseManifest; keyId: string } | { ok: false; code: ReleaseRefusal; reason: string };
 
@@ -144,14 +135,16 @@ export function verifyRelease(manifestBytes: Uint8Array, signatures: readonly un
   const m = parsed;
   if (m.component !== installed.component) return refuse('wrong_component', `a release of ${m.component}, not of ${installed.component}`);
   if (m.target.arch && installed.arch && m.target.arch !== installed.arch) return refuse('wrong_target', `built for ${m.target.arch}; this board is ${installed.arch}`);
-  if (m.target.hardware && m.target.hardware !== installed.hardware) return refuse('wrong_target', `built for hardware ${m.target.hardware}; this is ${installed.hardware ?? 'unknown hardware'}`);
+  if (m.target.hardware && m.target.hardware !== installed.hardware)
+    return refuse('wrong_target', `built for hardware ${m.target.hardware}; this is ${installed.hardware ?? 'unknown hardware'}`);
   if (m.target.profiles && (!installed.profile || !m.target.profiles.includes(installed.profile))) {
     return refuse('wrong_target', `for the profiles ${m.target.profiles.join(', ')}; this is ${installed.profile ?? 'no known profile'}`);
   }
   const cmp = compareVersions(m.version, installed.version);
   if (cmp === 0) return refuse('same_version', `version ${m.version} is already installed`);
   if (cmp < 0 && !m.allowDowngrade) return refuse('downgrade', `version ${m.version} is older than the installed ${installed.version}, and the release does not allow a downgrade`);
-  if (m.minFrom && compareVersions(installed.version, m.minFrom) < 0) return refuse('too_old_to_upgrade', `${m.version} replaces ${m.minFrom} or later; install that first (this is ${installed.version})`);
+  if (m.minFrom && compareVersions(installed.version, m.minFrom) < 0)
+    return refuse('too_old_to_upgrade', `${m.version} replaces ${m.minFrom} or later; install that first (this is ${installed.version})`);
   return { ok: true, manifest: m, keyId };
 }
 

@@ -29,7 +29,18 @@
  */
 import { join } from 'node:path';
 import { markRun, readRunHistory } from './run-marker.ts';
-import { MAX_PLAYLIST_BYTES, PROTOCOL_VERSION, areaAudioTopic, areaControlTopic, decodeEventAck, decodePlaylist, decodeSiteConfig, siteTopic, type FaultEvent, type SiteEventMessage } from '../protocol/index.ts';
+import {
+  MAX_PLAYLIST_BYTES,
+  PROTOCOL_VERSION,
+  areaAudioTopic,
+  areaControlTopic,
+  decodeEventAck,
+  decodePlaylist,
+  decodeSiteConfig,
+  siteTopic,
+  type FaultEvent,
+  type SiteEventMessage,
+} from '../protocol/index.ts';
 import type { DeviceFaultNotice, DeviceGateway } from './devices/gateway.ts';
 import type { PlayoutEngine } from './playout/engine.ts';
 import type { PlaylistExecutor, PlaylistExecutorStats } from './playout/playlist-executor.ts';
@@ -103,7 +114,11 @@ export class EdgeAgent {
     this.settings = new SiteSettings(stateDir ? join(stateDir, SETTINGS_FILE) : undefined, this.log);
     this.siteConfig = new HeldSiteConfig(config.siteId, stateDir ? join(stateDir, SITE_CONFIG_FILE) : undefined, this.log);
     this.link = new SiteLink({
-      config, log: this.log, note, now, random,
+      config,
+      log: this.log,
+      note,
+      now,
+      random,
       mqttStream: options.mqttStream,
       connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
       onUp: () => this.onLinkUp(),
@@ -114,7 +129,16 @@ export class EdgeAgent {
     const publishEvent = (event: SiteEventMessage): Promise<boolean> => this.events.publish(event);
     this.playoutSetup = options.playout;
     this.stack = options.playout
-      ? buildPlayoutStack(options.playout, { config, gateway: this.gateway, clock: this.clockExchange, syncNow, now, publishEvent, acousticDelayM: this.acousticDelayM, log: this.log })
+      ? buildPlayoutStack(options.playout, {
+          config,
+          gateway: this.gateway,
+          clock: this.clockExchange,
+          syncNow,
+          now,
+          publishEvent,
+          acousticDelayM: this.acousticDelayM,
+          log: this.log,
+        })
       : undefined;
     // Alert statuses and command results are journaled like receipts, so an agent without playout has one too.
     this.journal = this.stack?.journal ?? eventJournalAlone(stateDir, now, this.log);
@@ -122,7 +146,12 @@ export class EdgeAgent {
     const live = this.stack?.live;
     const onReboot = options.onReboot ?? ((gateway: DeviceGateway) => gateway.reboot());
     this.siteCommands = new SiteCommands({
-      siteId: config.siteId, gateway: this.gateway, settings: this.settings, soundCheckThresholdDb: config.soundCheckThresholdDb, now, publishEvent,
+      siteId: config.siteId,
+      gateway: this.gateway,
+      settings: this.settings,
+      soundCheckThresholdDb: config.soundCheckThresholdDb,
+      now,
+      publishEvent,
       ...(live ? { setLiveAcousticDelayM: (metres: number) => live.setAcousticDelayM(metres) } : {}),
       reboot: () =>
         this.link.cycle(async () => {
@@ -133,12 +162,27 @@ export class EdgeAgent {
             note(`reboot failed: ${(e as Error).message}`);
           }
         }),
-      log: this.log, note,
+      log: this.log,
+      note,
     });
-    this.commands = new CommandQueue({ siteId: config.siteId, ledger: this.ledger, commands: this.siteCommands, maxQueued: options.maxQueuedCommands ?? 16, now, publishEvent, log: this.log, note });
+    this.commands = new CommandQueue({
+      siteId: config.siteId,
+      ledger: this.ledger,
+      commands: this.siteCommands,
+      maxQueued: options.maxQueuedCommands ?? 16,
+      now,
+      publishEvent,
+      log: this.log,
+      note,
+    });
     const executor = this.stack?.executor;
     this.heartbeats = new Heartbeats({
-      config, gateway: this.gateway, link: this.link, now, random, note,
+      config,
+      gateway: this.gateway,
+      link: this.link,
+      now,
+      random,
+      note,
       startedAt: () => this.startedAt,
       clock: () => this.clockExchange.estimate(),
       lastSoundCheck: () => this.siteCommands.lastSoundCheck,
@@ -231,7 +275,8 @@ export class EdgeAgent {
     // empty): the executor then says `unknown` for what may have played, never a guessed skip.
     const stateDir = this.config.stateDir;
     const run = stateDir ? await readRunHistory(stateDir, [RECEIPT_JOURNAL_FILE], this.log) : undefined;
-    if (run?.lost.has(RECEIPT_JOURNAL_FILE)) this.log.warn(`the receipt journal ${RECEIPT_JOURNAL_FILE} is missing from ${stateDir}, where this agent ran before: entries due before now are reported unknown`);
+    if (run?.lost.has(RECEIPT_JOURNAL_FILE))
+      this.log.warn(`the receipt journal ${RECEIPT_JOURNAL_FILE} is missing from ${stateDir}, where this agent ran before: entries due before now are reported unknown`);
     await this.journal.open();
     if (this.stack) await this.playoutSetup?.cache?.open();
     if (stateDir && run) await markRun(stateDir, run, this.now(), this.log);
@@ -428,7 +473,8 @@ export class EdgeAgent {
     // A fault that silences the output fails what plays (a partial receipt rather than a false 'played').
     const engine = this.stack?.engine;
     if (!notice.cleared && engine) {
-      if (notice.fault === 'amp_overheat' || notice.fault === 'amp_no_response') engine.deviceFault('amp_fault', `${notice.device}: ${notice.fault}${notice.detail ? ` (${notice.detail})` : ''}`);
+      if (notice.fault === 'amp_overheat' || notice.fault === 'amp_no_response')
+        engine.deviceFault('amp_fault', `${notice.device}: ${notice.fault}${notice.detail ? ` (${notice.detail})` : ''}`);
       else if (notice.fault === 'device_unreachable') engine.deviceFault('device_off', `${notice.device} unreachable${notice.detail ? `: ${notice.detail}` : ''}`);
     }
     const event: FaultEvent = {

@@ -78,10 +78,16 @@ export const AgentConfigFile = Type.Object(
       {
         sink: Type.Union([Type.Literal('device'), Type.Literal('alsa'), Type.Literal('file'), Type.Literal('null')], {
           default: 'device',
-          description: "'device': the driver's output (board: ALSA on its audio.device; sim: the simulated amplifier); 'alsa': aplay on alsaDevice; 'file': a WAV at file; 'null': count only",
+          description:
+            "'device': the driver's output (board: ALSA on its audio.device; sim: the simulated amplifier); 'alsa': aplay on alsaDevice; 'file': a WAV at file; 'null': count only",
         }),
         alsaDevice: Type.String({ minLength: 1, maxLength: 100, default: 'default', description: "ALSA PCM for sink 'alsa', e.g. 'default', 'plughw:1,0'" }),
-        bufferMs: Type.Integer({ minimum: 20, maximum: 2000, default: DEFAULT_OUTPUT_BUFFER_MS, description: 'output buffer: how far ahead of play time frames are written (a live stream needs its frames this + 40 ms before they are heard)' }),
+        bufferMs: Type.Integer({
+          minimum: 20,
+          maximum: 2000,
+          default: DEFAULT_OUTPUT_BUFFER_MS,
+          description: 'output buffer: how far ahead of play time frames are written (a live stream needs its frames this + 40 ms before they are heard)',
+        }),
         file: Type.Optional(NonEmpty("WAV path for sink 'file', relative to the config file")),
         cacheDir: Type.Optional(NonEmpty('media cache directory, relative to the config file; default <stateDir>/media-cache')),
         cacheLimitBytes: Type.Integer({ minimum: 1024 * 1024, default: 1024 ** 3, description: 'bytes the media cache may hold' }),
@@ -179,9 +185,7 @@ export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): Agen
   const first = Value.Errors(AgentConfigFile, value).First();
   if (first) {
     const field = fieldOf(first.path);
-    const extra = first.message.includes('additional properties') || first.message.includes('Unexpected property')
-      ? ` (unknown field; allowed: ${allowedKeys(field)})`
-      : '';
+    const extra = first.message.includes('additional properties') || first.message.includes('Unexpected property') ? ` (unknown field; allowed: ${allowedKeys(field)})` : '';
     const options = (first.schema as { anyOf?: Array<{ const?: unknown }> }).anyOf?.map((s) => s.const);
     const message = options?.every((o) => o !== undefined) ? `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}` : first.message;
     throw new AgentConfigError(source, field, `${message}${extra}`);

@@ -88,7 +88,10 @@ export function serverBase(server: string, allowInsecureHttp = false): string {
   if (u.username || u.password || u.search || u.hash) throw new EnrolError({ kind: 'invalid', message: '--server must be the bare address (no user, query or fragment)' });
   const loopback = u.hostname === 'localhost' || /^127\./.test(u.hostname) || u.hostname === '[::1]';
   if (u.protocol === 'http:' && !loopback && !allowInsecureHttp) {
-    throw new EnrolError({ kind: 'invalid', message: `--server ${u.origin} is plain http: the site's secret would cross the network readable; use https://, or --insecure-http on a network you trust` });
+    throw new EnrolError({
+      kind: 'invalid',
+      message: `--server ${u.origin} is plain http: the site's secret would cross the network readable; use https://, or --insecure-http on a network you trust`,
+    });
   }
   return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
 }
@@ -113,7 +116,10 @@ export async function enrol(opts: EnrolOptions): Promise<EnrolOutcome> {
   } catch (e) {
     if (!(e instanceof AgentConfigError)) throw e;
     // The code is spent by now: say so, with what to fix.
-    throw new EnrolError({ kind: 'invalid', message: `enrolled as site ${enrolled.siteId}, but the configuration would be invalid (${e.message}); fix ${opts.configPath} and enrol again with a new code` });
+    throw new EnrolError({
+      kind: 'invalid',
+      message: `enrolled as site ${enrolled.siteId}, but the configuration would be invalid (${e.message}); fix ${opts.configPath} and enrol again with a new code`,
+    });
   }
   writeFileAtomic(opts.configPath, `${JSON.stringify(config, null, 2)}\n`, 0o600);
   return { siteId: enrolled.siteId, configPath: opts.configPath, mqttUrl: enrolled.mqttUrl, areaChannels: enrolled.areaChannels };
@@ -145,7 +151,8 @@ function readExistingConfig(configPath: string): Record<string, unknown> | undef
   } catch (e) {
     throw new EnrolError({ kind: 'invalid', message: `${configPath} is not valid JSON (${(e as Error).message}); fix or remove it, then enrol` });
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new EnrolError({ kind: 'invalid', message: `${configPath} is not a JSON object; fix or remove it, then enrol` });
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new EnrolError({ kind: 'invalid', message: `${configPath} is not a JSON object; fix or remove it, then enrol` });
   return raw as Record<string, unknown>;
 }
 
@@ -155,7 +162,10 @@ function readAnswer(a: { status: number; body: unknown; retryAfter: string | nul
   if (a.status === 200) {
     if (!Value.Check(Enrolled, a.body)) {
       const first = Value.Errors(Enrolled, a.body).First();
-      throw new EnrolError({ kind: 'unreachable', message: `the server's answer is not an enrolment (${first ? `${first.path || '/'}: ${first.message}` : 'unexpected shape'}); is --server the loanet server?` });
+      throw new EnrolError({
+        kind: 'unreachable',
+        message: `the server's answer is not an enrolment (${first ? `${first.path || '/'}: ${first.message}` : 'unexpected shape'}); is --server the loanet server?`,
+      });
     }
     return a.body;
   }
@@ -300,7 +310,12 @@ export async function enrolFromFile(opts: EnrolFromFileOptions): Promise<EnrolOu
     const request = readEnrolFile(opts.file);
     if (!request) throw new EnrolError({ kind: 'invalid', message: `no enrolment file at ${opts.file}` });
     try {
-      const outcome = await enrol({ ...request, configPath: opts.configPath, ...(opts.stateDir ? { stateDir: opts.stateDir } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+      const outcome = await enrol({
+        ...request,
+        configPath: opts.configPath,
+        ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
+        ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+      });
       removeQuietly(opts.file, opts.log);
       return outcome;
     } catch (e) {

@@ -38,7 +38,11 @@ async function enrolAtStart(path: string, enrolFile: string): Promise<void> {
   try {
     if (!readEnrolFile(enrolFile)) return;
     console.log(`loanet agent: ${path} has no site credential yet; enrolling with ${enrolFile}`);
-    const done = await enrolFromFile({ file: enrolFile, configPath: path, log: { info: (m) => console.log(`loanet agent: ${m}`), warn: (m) => console.warn(`loanet agent: ${m}`) } });
+    const done = await enrolFromFile({
+      file: enrolFile,
+      configPath: path,
+      log: { info: (m) => console.log(`loanet agent: ${m}`), warn: (m) => console.warn(`loanet agent: ${m}`) },
+    });
     console.log(`loanet agent: enrolled as site ${done.siteId}; ${path} written, ${enrolFile} removed`);
   } catch (e) {
     if (!(e instanceof EnrolError)) throw e;

@@ -139,7 +139,10 @@ export async function writeJsonAtomic(file: string, value: unknown, opts: { mode
 export async function readStateFile(file: string, what: string, warn: (m: string) => void): Promise<StateRead> {
   let damaged = false;
   let absent = true;
-  for (const [path, from] of [[file, 'current'], [`${file}${PREV_SUFFIX}`, 'prev']] as const) {
+  for (const [path, from] of [
+    [file, 'current'],
+    [`${file}${PREV_SUFFIX}`, 'prev'],
+  ] as const) {
     let bytes: Buffer;
     try {
       bytes = await readFile(path);

@@ -251,7 +251,7 @@ export class AmplifierRecord {
 
   private runFor(session: number, seq: number, playAt: number, frameMs: number): RunState {
     const last = this.runs[this.runs.length - 1];
-    if (last && last.session === session && seq === ((last.lastSeq + 1) >>> 0) && Math.abs(playAt - (last.lastPlayAt + last.frameMs)) <= frameMs / 2) return last;
+    if (last && last.session === session && seq === (last.lastSeq + 1) >>> 0 && Math.abs(playAt - (last.lastPlayAt + last.frameMs)) <= frameMs / 2) return last;
     const run: RunState = {
       session,
       firstSeq: seq,

@@ -37,7 +37,8 @@ async function main(): Promise<void> {
   const config = loadConfig(env);
   const perCommune = Number(env.LOANET_DEMO_CLUSTERS_PER_COMMUNE ?? 3);
   const faults = Number(env.LOANET_DEMO_FAULTS ?? 0.04);
-  if (!Number.isInteger(perCommune) || perCommune < 0 || perCommune > 50) throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_DEMO_CLUSTERS_PER_COMMUNE must be a whole number from 0 to 50');
+  if (!Number.isInteger(perCommune) || perCommune < 0 || perCommune > 50)
+    throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_DEMO_CLUSTERS_PER_COMMUNE must be a whole number from 0 to 50');
   if (!(faults >= 0 && faults <= 1)) throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_DEMO_FAULTS must be a share from 0 to 1');
 
   const server = await startServer(config);
@@ -82,8 +83,19 @@ their first scheduled sound check (a few per ${config.soundCheckPeriodS} s). Ctr
 `);
   const timer = setInterval(async () => {
     try {
-      const c = await api.get<{ sites: number; operational: number; degraded: number; faulty: number; offline: number; unverified: number; villages: number; villagesCovered: number }>('/api/coverage?area=15');
-      console.log(`demo: ${c.operational}/${c.sites} sites operational (${c.degraded} degraded, ${c.faulty} faulty, ${c.offline} offline, ${c.unverified} unverified); villages covered ${c.villagesCovered}/${c.villages}`);
+      const c = await api.get<{
+        sites: number;
+        operational: number;
+        degraded: number;
+        faulty: number;
+        offline: number;
+        unverified: number;
+        villages: number;
+        villagesCovered: number;
+      }>('/api/coverage?area=15');
+      console.log(
+        `demo: ${c.operational}/${c.sites} sites operational (${c.degraded} degraded, ${c.faulty} faulty, ${c.offline} offline, ${c.unverified} unverified); villages covered ${c.villagesCovered}/${c.villages}`,
+      );
     } catch (e) {
       console.log(`demo: ${(e as Error).message}`);
     }

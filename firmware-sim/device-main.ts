@@ -36,9 +36,7 @@ const USAGE =
 const FAULT_KINDS = ['line_open', 'line_short', 'amp_overheat', 'mains_lost', 'modem_link_lost'] as const;
 const LINE_FAULTS = new Set<string>(['line_open', 'line_short']);
 
-const COMMANDS_HELP =
-  'commands: inject KIND [LINE] | clear KIND [LINE] | status | faults | help | quit\n' +
-  `  KIND: ${FAULT_KINDS.join(', ')} (line_open/line_short need a LINE)`;
+const COMMANDS_HELP = 'commands: inject KIND [LINE] | clear KIND [LINE] | status | faults | help | quit\n' + `  KIND: ${FAULT_KINDS.join(', ')} (line_open/line_short need a LINE)`;
 
 class UsageError extends Error {}
 

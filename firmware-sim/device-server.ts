@@ -110,9 +110,7 @@ export class DeviceServer {
     this.ticker = undefined;
     this.unsubscribe();
     for (const c of [...this.connections]) this.drop(c);
-    await Promise.all(
-      [...this.servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
-    );
+    await Promise.all([...this.servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.servers.clear();
   }
 

@@ -18,11 +18,7 @@ import { AmplifierRecord, type AmplifierRecordSnapshot, type SilentReason } from
 import type { SimFlash } from './flash.ts';
 
 export type LineFaultKind = 'line_open' | 'line_short';
-export type FaultSpec =
-  | { kind: LineFaultKind; line: number }
-  | { kind: 'amp_overheat' }
-  | { kind: 'mains_lost' }
-  | { kind: 'modem_link_lost' };
+export type FaultSpec = { kind: LineFaultKind; line: number } | { kind: 'amp_overheat' } | { kind: 'mains_lost' } | { kind: 'modem_link_lost' };
 
 /** What an open line reads: the impedance meter's ceiling (JSON has no Infinity). */
 export const OPEN_LINE_OHM = 1_000_000;
@@ -371,12 +367,7 @@ export class SimDevice {
     const healthy = lines.filter((l) => classifyLine(this.lineOhm(l.id, l.nominalOhm), l.nominalOhm) === 'ok').length;
     const audible = this.ampOn && !this.overheated() && healthy > 0 && this.volume > 0 && toneLevel > 0;
     if (!audible) return round1(MIC_NOISE_FLOOR_DB + this.noise(1.5));
-    const db =
-      MIC_FULL_SCALE_DB +
-      20 * Math.log10(this.volume / 100) +
-      20 * Math.log10(toneLevel / 100) +
-      10 * Math.log10(healthy / lines.length) +
-      this.noise(0.5);
+    const db = MIC_FULL_SCALE_DB + 20 * Math.log10(this.volume / 100) + 20 * Math.log10(toneLevel / 100) + 10 * Math.log10(healthy / lines.length) + this.noise(0.5);
     return round1(Math.max(db, MIC_NOISE_FLOOR_DB + this.noise(1.5)));
   }
 
@@ -456,8 +447,7 @@ export class SimDevice {
 
   private currentFaults(): Map<string, DeviceEvent> {
     const out = new Map<string, DeviceEvent>();
-    const add = (device: string, fault: string, detail: string) =>
-      out.set(faultKey(device, fault), { type: 'fault', device, fault, detail });
+    const add = (device: string, fault: string, detail: string) => out.set(faultKey(device, fault), { type: 'fault', device, fault, detail });
     for (const l of this.profile.lines) {
       const status = classifyLine(this.lineOhm(l.id, l.nominalOhm), l.nominalOhm);
       if (status !== 'ok') add(`line-${l.id}`, `line_${status}`, `line ${l.id} (${l.label}) reads ${status}`.slice(0, 300));

@@ -180,7 +180,15 @@ export class SimFlash {
     if (!s.confirmed && s.previous) {
       // The image given up stays whole in its slot: activating it again needs no byte sent again.
       const kept = { ...s.previous.trial, written: s.previous.trial.size, verified: true };
-      this.save({ ...s, active: s.previous.slot, version: s.previous.version, confirmed: true, previous: null, staged: kept, reverted: { version: s.version, reason: 'not_confirmed' } });
+      this.save({
+        ...s,
+        active: s.previous.slot,
+        version: s.previous.version,
+        confirmed: true,
+        previous: null,
+        staged: kept,
+        reverted: { version: s.version, reason: 'not_confirmed' },
+      });
       return;
     }
     if (!s.pendingTest || !s.staged?.verified) return;

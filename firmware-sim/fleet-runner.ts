@@ -151,14 +151,24 @@ export class FleetRunner {
     let createdVillages = 0;
     for (const s of plan) {
       if (!s.village || villages.has(s.area)) continue;
-      await api.post('/api/areas', { code: s.village.code, name: s.village.name, level: 'village', kind: 'thôn', parent: s.village.parentKey, lat: s.village.lat, lon: s.village.lon });
+      await api.post('/api/areas', {
+        code: s.village.code,
+        name: s.village.name,
+        level: 'village',
+        kind: 'thôn',
+        parent: s.village.parentKey,
+        lat: s.village.lat,
+        lon: s.village.lon,
+      });
       villages.add(s.area);
       createdVillages++;
     }
 
     await this.loadAreas();
     const saved = this.readCredentials();
-    const existing = new Set((await api.get<{ sites: Array<{ id: string }> }>(`/api/sites?q=${encodeURIComponent((this.opts.idPrefix ?? 'sim') + '-')}&limit=50000`)).sites.map((s) => s.id));
+    const existing = new Set(
+      (await api.get<{ sites: Array<{ id: string }> }>(`/api/sites?q=${encodeURIComponent((this.opts.idPrefix ?? 'sim') + '-')}&limit=50000`)).sites.map((s) => s.id),
+    );
     let created = 0;
     let rotated = 0;
     const out: Array<{ plan: PlannedSite; secret: string }> = [];
@@ -188,7 +198,9 @@ export class FleetRunner {
       out.push({ plan: s, secret });
     }
     this.writeCredentials(saved);
-    this.log(`fleet: ${plan.length} sites (${created} registered, ${rotated} credentials reissued, ${plan.length - created - rotated} reused), ${createdVillages} villages created, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    this.log(
+      `fleet: ${plan.length} sites (${created} registered, ${rotated} credentials reissued, ${plan.length - created - rotated} reused), ${createdVillages} villages created, in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
     return out;
   }
 
@@ -223,7 +235,11 @@ export class FleetRunner {
     this.ticker.unref();
     const share = this.opts.faultShare ?? 0;
     if (share > 0) {
-      const faulty = pickFaulty([...this.sites.values()].map((s) => ({ id: s.plan.id })), share, this.opts.seed ?? 1);
+      const faulty = pickFaulty(
+        [...this.sites.values()].map((s) => ({ id: s.plan.id })),
+        share,
+        this.opts.seed ?? 1,
+      );
       const done: string[] = [];
       faulty.forEach((f, k) => {
         const site = this.site(f.id);
@@ -415,7 +431,7 @@ export class FleetRunner {
       // Parents come before children in key order only by accident; iterate to a fixed point.
       for (let changed = true; changed; ) {
         changed = false;
-        for (const a of all) if (a.parent && under.has(a.parent) && !under.has(a.key)) (under.add(a.key), (changed = true));
+        for (const a of all) if (a.parent && under.has(a.parent) && !under.has(a.key)) under.add(a.key), (changed = true);
       }
       areas = all.filter((a) => under.has(a.key) && a.level === 'commune');
     } else {

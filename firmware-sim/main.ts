@@ -58,7 +58,18 @@ export function simFleet(o: SimFleetOptions): FleetRunner {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { sites: 'number', heartbeat: 'number', faults: 'number', area: 'string', prefix: 'string', credentials: 'string', rate: 'number', 'heartbeat-only': 'boolean', playout: 'boolean', help: 'boolean' });
+  const args = parseArgs(process.argv.slice(2), {
+    sites: 'number',
+    heartbeat: 'number',
+    faults: 'number',
+    area: 'string',
+    prefix: 'string',
+    credentials: 'string',
+    rate: 'number',
+    'heartbeat-only': 'boolean',
+    playout: 'boolean',
+    help: 'boolean',
+  });
   if (args.help) return void console.log(USAGE);
   const sites = (args.sites as number | undefined) ?? 100;
   if (!Number.isInteger(sites) || sites < 1 || sites > 100_000) throw new ArgError(`--sites ${sites} must be a whole number from 1 to 100000`);
@@ -86,12 +97,16 @@ async function main(): Promise<void> {
     dataDir,
     log: (line) => console.log(line),
   });
-  console.log(`fleet: starting ${sites} ${heartbeatOnly ? 'heartbeat-only sites (they play nothing: the server counts them faulty, cannot_play)' : 'sites'} against ${api.baseUrl} (MQTT ${mqtt.host}:${mqtt.port}), heartbeat ${heartbeatS} s`);
+  console.log(
+    `fleet: starting ${sites} ${heartbeatOnly ? 'heartbeat-only sites (they play nothing: the server counts them faulty, cannot_play)' : 'sites'} against ${api.baseUrl} (MQTT ${mqtt.host}:${mqtt.port}), heartbeat ${heartbeatS} s`,
+  );
   await fleet.start();
   const report = () => {
     const s = fleet.stats();
     const mem = process.memoryUsage();
-    console.log(`fleet: ${s.connected}/${s.sites} connected, ${s.heartbeatsSent} heartbeats, ${s.commandsRun} commands; rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MiB`);
+    console.log(
+      `fleet: ${s.connected}/${s.sites} connected, ${s.heartbeatsSent} heartbeats, ${s.commandsRun} commands; rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MiB`,
+    );
   };
   const timer = setInterval(report, 10_000);
   let stopping = false;

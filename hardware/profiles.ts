@@ -16,7 +16,10 @@ export const PROFILES_DIR = join(dirname(fileURLToPath(import.meta.url)), 'profi
 
 const Obj = Type.Object;
 const Lit = <T extends string>(values: readonly T[], description?: string) =>
-  Type.Union(values.map((v) => Type.Literal(v)), description ? { description } : {});
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    description ? { description } : {},
+  );
 const Text = (description: string, maxLength = 120) => Type.String({ minLength: 1, maxLength, description });
 
 export const BoardPart = Obj(
@@ -69,7 +72,10 @@ export const PowerPart = Obj(
   {
     mains: Type.Boolean({ description: 'grid supply present' }),
     battery: Type.Union([
-      Obj({ capacityAh: Type.Number({ minimum: 1, maximum: 2000 }), volts: Type.Number({ minimum: 6, maximum: 96 }), kind: Lit(['lifepo4', 'agm', 'gel'] as const) }, { additionalProperties: false }),
+      Obj(
+        { capacityAh: Type.Number({ minimum: 1, maximum: 2000 }), volts: Type.Number({ minimum: 6, maximum: 96 }), kind: Lit(['lifepo4', 'agm', 'gel'] as const) },
+        { additionalProperties: false },
+      ),
       Type.Null(),
     ]),
     solar: Type.Union([Obj({ panelW: Type.Number({ minimum: 1, maximum: 5000 }), controller: Text('charge controller') }, { additionalProperties: false }), Type.Null()]),
@@ -162,5 +168,8 @@ export async function loadProfile(nameOrPath: string): Promise<DeviceProfile> {
 /** Names of the profiles shipped in hardware/profiles/, sorted. */
 export async function listProfiles(): Promise<string[]> {
   const files = await readdir(PROFILES_DIR);
-  return files.filter((f) => f.endsWith('.json')).map((f) => basename(f, '.json')).sort();
+  return files
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => basename(f, '.json'))
+    .sort();
 }

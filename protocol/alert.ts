@@ -50,8 +50,7 @@ const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', 
 const AreaKey = Type.String({ pattern: '^[0-9a-z]{1,16}\\.[0-9A-Za-z-]{1,32}$', description: 'area key' });
 const EpochMs = Type.Integer({ minimum: 0, description: 'milliseconds since the Unix epoch' });
 const Lit = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
-const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) =>
-  Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
+const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) => Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
 
 /** `alr-` and 16 hex digits, made by the server. */
 export const ALERT_ID_PATTERN = /^alr-[0-9a-f]{16}$/;

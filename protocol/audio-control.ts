@@ -18,8 +18,7 @@ import { payloadDecoder } from './decode.ts';
 
 const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
 const Lit = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
-const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) =>
-  Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
+const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) => Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
 
 /** The u32 stream id carried in every binary audio frame. */
 export const AudioStreamId = Type.Integer({ minimum: 0, maximum: 0xffff_ffff, description: 'stream id, as in the binary frames' });

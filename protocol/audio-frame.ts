@@ -94,21 +94,9 @@ export interface AudioFrame {
   packets: Uint8Array[];
 }
 
-export type AudioFrameErrorCode =
-  | 'truncated'
-  | 'oversized'
-  | 'bad_magic'
-  | 'bad_version'
-  | 'bad_flags'
-  | 'bad_codec'
-  | 'bad_count'
-  | 'bad_time'
-  | 'bad_packet'
-  | 'trailing_bytes';
+export type AudioFrameErrorCode = 'truncated' | 'oversized' | 'bad_magic' | 'bad_version' | 'bad_flags' | 'bad_codec' | 'bad_count' | 'bad_time' | 'bad_packet' | 'trailing_bytes';
 
-export type AudioFrameDecoded =
-  | { ok: true; frame: AudioFrame }
-  | { ok: false; code: AudioFrameErrorCode; reason: string };
+export type AudioFrameDecoded = { ok: true; frame: AudioFrame } | { ok: false; code: AudioFrameErrorCode; reason: string };
 
 /** Signed distance from sequence number `a` to `b` modulo 2³² (−2³¹..2³¹−1): positive when b is after a. */
 export function seqDelta(a: number, b: number): number {

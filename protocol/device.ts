@@ -128,7 +128,12 @@ export const DeviceRequest = Type.Union([
    */
   Obj({ type: Type.Literal('fw_begin'), sha256: Sha256Hex, size: Type.Integer({ minimum: 1, maximum: FW_MAX_IMAGE_BYTES }), version: Short(40), hardware: Short(64) }),
   /** One chunk at `offset` (base64, 1..FW_CHUNK_MAX_BYTES bytes) with the CRC-16/CCITT-FALSE of its bytes. Answers `{offset}`: the next one expected. */
-  Obj({ type: Type.Literal('fw_chunk'), offset: Type.Integer({ minimum: 0, maximum: FW_MAX_IMAGE_BYTES }), data: Type.String({ minLength: 4, maxLength: FW_CHUNK_BASE64_MAX }), crc: Type.Integer({ minimum: 0, maximum: 0xffff }) }),
+  Obj({
+    type: Type.Literal('fw_chunk'),
+    offset: Type.Integer({ minimum: 0, maximum: FW_MAX_IMAGE_BYTES }),
+    data: Type.String({ minLength: 4, maxLength: FW_CHUNK_BASE64_MAX }),
+    crc: Type.Integer({ minimum: 0, maximum: 0xffff }),
+  }),
   /** SHA-256 of the written image read back from flash. */
   Obj({ type: Type.Literal('fw_verify') }),
   /** Boot the verified image once, as a test: the device reboots after its reply. */
@@ -138,7 +143,23 @@ export const DeviceRequest = Type.Union([
 ]);
 export type DeviceRequest = Static<typeof DeviceRequest>;
 export type DeviceOp = DeviceRequest['type'];
-export const DEVICE_OPS: readonly DeviceOp[] = ['hello', 'get_status', 'set_volume', 'amp_power', 'play_tone', 'sound_check', 'reboot', 'audio', 'audio_flush', 'mic_level', 'fw_begin', 'fw_chunk', 'fw_verify', 'fw_activate', 'fw_confirm'];
+export const DEVICE_OPS: readonly DeviceOp[] = [
+  'hello',
+  'get_status',
+  'set_volume',
+  'amp_power',
+  'play_tone',
+  'sound_check',
+  'reboot',
+  'audio',
+  'audio_flush',
+  'mic_level',
+  'fw_begin',
+  'fw_chunk',
+  'fw_verify',
+  'fw_activate',
+  'fw_confirm',
+];
 
 export const DeviceLineStatus = Obj({
   id: Type.Integer({ minimum: 1, maximum: 16 }),
@@ -318,11 +339,7 @@ export interface DeviceDecodeResult<M = DeviceMessage> {
   rejected: DeviceFrameRejection[];
 }
 
-type MessageFor<D extends DeviceDirection> = D extends 'to_device'
-  ? DeviceRequest
-  : D extends 'to_agent'
-    ? DeviceToAgentMessage
-    : DeviceMessage;
+type MessageFor<D extends DeviceDirection> = D extends 'to_device' ? DeviceRequest : D extends 'to_agent' ? DeviceToAgentMessage : DeviceMessage;
 
 /**
  * Incremental decoder: push bytes as they arrive, in any split, and get the

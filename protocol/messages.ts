@@ -38,13 +38,9 @@ export type SiteStateMessage = Static<typeof SiteStateMessage>;
 
 // ------------------------------------------------------------ telemetry ----
 
-export const LinkType = Type.Union(
-  ['ethernet', 'fiber', 'wifi', '4g', '3g', '2g', 'unknown'].map((t) => Type.Literal(t)),
-);
+export const LinkType = Type.Union(['ethernet', 'fiber', 'wifi', '4g', '3g', '2g', 'unknown'].map((t) => Type.Literal(t)));
 export const PowerSource = Type.Union(['mains', 'battery', 'solar', 'unknown'].map((t) => Type.Literal(t)));
-export const AmplifierFault = Type.Union(
-  ['none', 'overheat', 'overload', 'no_response'].map((t) => Type.Literal(t)),
-);
+export const AmplifierFault = Type.Union(['none', 'overheat', 'overload', 'no_response'].map((t) => Type.Literal(t)));
 export const LineStatus = Type.Union(['ok', 'open', 'short', 'unknown'].map((t) => Type.Literal(t)));
 
 export const SpeakerLineReport = Type.Object(
@@ -86,10 +82,7 @@ export const TelemetryMessage = Type.Object(
     /** The agent's heartbeat interval: the server declares the site offline after two missed. */
     intervalS: Type.Integer({ minimum: 1, maximum: 3600 }),
     uptimeS: Type.Integer({ minimum: 0 }),
-    versions: Type.Object(
-      { agent: Short(40), protocol: Version, firmware: Type.Optional(Short(40)) },
-      { additionalProperties: false },
-    ),
+    versions: Type.Object({ agent: Short(40), protocol: Version, firmware: Type.Optional(Short(40)) }, { additionalProperties: false }),
     link: Type.Object(
       {
         type: LinkType,
@@ -208,10 +201,9 @@ export const SetAcousticDelayCommand = Type.Object(
   { additionalProperties: false },
 );
 
-export const CommandMessage = Type.Union(
-  [SetVolumeCommand, AmpPowerCommand, TestToneCommand, SoundCheckCommand, RebootCommand, SetAcousticDelayCommand],
-  { $id: 'CommandMessage' },
-);
+export const CommandMessage = Type.Union([SetVolumeCommand, AmpPowerCommand, TestToneCommand, SoundCheckCommand, RebootCommand, SetAcousticDelayCommand], {
+  $id: 'CommandMessage',
+});
 export type CommandMessage = Static<typeof CommandMessage>;
 export type CommandType = CommandMessage['type'];
 export const COMMAND_TYPES: readonly CommandType[] = ['set_volume', 'amp_power', 'test_tone', 'sound_check', 'reboot', 'set_acoustic_delay'];
@@ -220,10 +212,7 @@ export const COMMAND_TYPES: readonly CommandType[] = ['set_volume', 'amp_power',
 
 const EventBase = { v: Version, siteId: SiteId, at: EpochMs };
 
-export const ErrorInfo = Type.Object(
-  { code: Short(64), message: Short(500) },
-  { additionalProperties: false },
-);
+export const ErrorInfo = Type.Object({ code: Short(64), message: Short(500) }, { additionalProperties: false });
 
 /** The answer to a command: exactly one per command id. */
 export const CommandResultEvent = Type.Object(

@@ -26,8 +26,7 @@ const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version'
 const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
 const EpochMs = Type.Integer({ minimum: 0, description: 'milliseconds since the Unix epoch' });
 const Lit = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
-const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) =>
-  Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
+const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) => Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the media file, lower-case hex' });
 const EntryId = Type.String({ minLength: 1, maxLength: 120, pattern: '^[A-Za-z0-9_.:@-]+$', description: 'occurrence id: item id @ scheduled start' });
 const PlaylistVersion = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });

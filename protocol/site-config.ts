@@ -70,8 +70,5 @@ export type SiteConfigMessage = Static<typeof SiteConfigMessage>;
  * the revision and hash it applied, or null while it runs on agent.json alone
  * (none delivered yet). Absent: an agent that predates delivered configurations.
  */
-export const SiteConfigReport = Type.Object(
-  { revision: SiteConfigRevision, hash: SiteConfigHash },
-  { additionalProperties: false },
-);
+export const SiteConfigReport = Type.Object({ revision: SiteConfigRevision, hash: SiteConfigHash }, { additionalProperties: false });
 export type SiteConfigReport = Static<typeof SiteConfigReport>;

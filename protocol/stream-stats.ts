@@ -9,8 +9,7 @@ import { PROTOCOL_VERSION } from './version.ts';
 
 const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
 const EpochMs = Type.Integer({ minimum: 0, description: 'milliseconds since the Unix epoch' });
-const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) =>
-  Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
+const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) => Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
 const U32 = Type.Integer({ minimum: 0, maximum: 0xffff_ffff });
 
 const StatCount = Type.Integer({ minimum: 0 });

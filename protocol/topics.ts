@@ -73,14 +73,9 @@ export function areaControlTopic(areaKey: string): string {
 export const RETAINED_CANARY_TOPIC = `${TOPIC_ROOT}/server/retained-canary`;
 
 /** Subscription filters the server uses to hear every site. */
-export const SERVER_SUBSCRIPTIONS: readonly string[] = SITE_UPLINK_CHANNELS.map(
-  (c) => `${TOPIC_ROOT}/sites/+/${c}`,
-);
+export const SERVER_SUBSCRIPTIONS: readonly string[] = SITE_UPLINK_CHANNELS.map((c) => `${TOPIC_ROOT}/sites/+/${c}`);
 
-export type ParsedTopic =
-  | { kind: 'site'; siteId: string; channel: SiteChannel }
-  | { kind: 'area-audio'; areaKey: string }
-  | { kind: 'area-control'; areaKey: string };
+export type ParsedTopic = { kind: 'site'; siteId: string; channel: SiteChannel } | { kind: 'area-audio'; areaKey: string } | { kind: 'area-control'; areaKey: string };
 
 /** Parse a concrete topic name (no wildcards); undefined when it is not a loanet v1 topic. */
 export function parseTopic(topic: string): ParsedTopic | undefined {

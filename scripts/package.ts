@@ -252,9 +252,16 @@ function nativeOpus(arch: DebArch, nodeDir: string, log: (l: string) => void): s
   const binary = path.join(dir, 'build', 'Release', 'loanet_opus.node');
   const sources = ['binding.gyp', 'opus_decoder.c'];
   const stamp = path.join(dir, 'built-with');
-  const want = `node ${NODE_RUNTIME_VERSION}\n${sources.map((s) => createHash('sha256').update(fs.readFileSync(path.join(NATIVE_SRC, s))).digest('hex')).join('\n')}\n`;
+  const want = `node ${NODE_RUNTIME_VERSION}\n${sources
+    .map((s) =>
+      createHash('sha256')
+        .update(fs.readFileSync(path.join(NATIVE_SRC, s)))
+        .digest('hex'),
+    )
+    .join('\n')}\n`;
   if (fs.existsSync(binary) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return binary;
-  if (!fs.existsSync(path.join(ROOT, 'node_modules/@discordjs/opus/deps/opus/include/opus.h'))) throw new Error('npm run package: the libopus sources of @discordjs/opus are missing (npm ci first)');
+  if (!fs.existsSync(path.join(ROOT, 'node_modules/@discordjs/opus/deps/opus/include/opus.h')))
+    throw new Error('npm run package: the libopus sources of @discordjs/opus are missing (npm ci first)');
   const { gypArch, toolPrefix, toolchain } = ARCH[arch];
   const cross = hostArch() !== arch;
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -363,7 +370,9 @@ export async function packageAgent(o: PackageOptions): Promise<BuiltPackage> {
     const maintainer = process.env.LOANET_DEB_MAINTAINER ?? 'loanet maintainers <loanet@localhost>';
     fs.writeFileSync(path.join(debian, 'control'), controlFile({ version, arch, installedSizeKiB: installedKiB, maintainer }), { mode: 0o644 });
     // md5sums: `dpkg --verify loanet-agent` tells a technician whether the program on the card is intact.
-    const md5 = files.map((f) => `${createHash('md5').update(fs.readFileSync(f)).digest('hex')}  ${path.relative(stage, f)}`).sort((a, b) => a.slice(34).localeCompare(b.slice(34)));
+    const md5 = files
+      .map((f) => `${createHash('md5').update(fs.readFileSync(f)).digest('hex')}  ${path.relative(stage, f)}`)
+      .sort((a, b) => a.slice(34).localeCompare(b.slice(34)));
     fs.writeFileSync(path.join(debian, 'md5sums'), `${md5.join('\n')}\n`, { mode: 0o644 });
     for (const s of ['postinst', 'prerm', 'postrm']) copy(path.join(PACKAGING, 'debian', s), path.join(debian, s), 0o755);
     // Modes set, not left to the umask (a caller may run with 077, as the server does): dpkg-deb checks them.

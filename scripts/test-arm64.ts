@@ -57,7 +57,10 @@ function sh(cmd: string, args: readonly string[], opts: { input?: string } = {})
 
 /** The Debian mirror apt uses here (deb822 sources or sources.list), else deb.debian.org. */
 function debianMirror(): string {
-  const files = ['/etc/apt/sources.list', ...(fs.existsSync('/etc/apt/sources.list.d') ? fs.readdirSync('/etc/apt/sources.list.d').map((f) => `/etc/apt/sources.list.d/${f}`) : [])];
+  const files = [
+    '/etc/apt/sources.list',
+    ...(fs.existsSync('/etc/apt/sources.list.d') ? fs.readdirSync('/etc/apt/sources.list.d').map((f) => `/etc/apt/sources.list.d/${f}`) : []),
+  ];
   for (const f of files) {
     let text = '';
     try {
@@ -126,7 +129,13 @@ const procs = new Set<Proc>();
 function start(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Proc {
   const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
   const lines: string[] = [];
-  const collect = (b: Buffer) => lines.push(...b.toString('utf8').split('\n').filter((l) => l !== ''));
+  const collect = (b: Buffer) =>
+    lines.push(
+      ...b
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
+    );
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   const p: Proc = { child, lines, exited: new Promise((r) => child.once('exit', (code) => r(code))) };
@@ -224,7 +233,14 @@ async function main(): Promise<void> {
     // The board as prepared in an office: its device template in the state folder, the code on the boot partition.
     fs.writeFileSync(
       inRoot('/var/lib/loanet-agent/agent.json'),
-      JSON.stringify({ devices: { driver: 'sim', host: '127.0.0.1', port: devicePort }, audio: { sink: 'device', bufferMs: 300 }, stateDir: '/var/lib/loanet-agent', heartbeatIntervalS: 2, keepaliveS: 10, reconnect: { baseMs: 200, capMs: 2000 } }),
+      JSON.stringify({
+        devices: { driver: 'sim', host: '127.0.0.1', port: devicePort },
+        audio: { sink: 'device', bufferMs: 300 },
+        stateDir: '/var/lib/loanet-agent',
+        heartbeatIntervalS: 2,
+        keepaliveS: 10,
+        reconnect: { baseMs: 200, capMs: 2000 },
+      }),
       { mode: 0o600 },
     );
     fs.chownSync(inRoot('/var/lib/loanet-agent/agent.json'), uid, gid);
@@ -266,14 +282,18 @@ async function main(): Promise<void> {
       if (!/libopus .*, lost live packets rebuilt from in-band FEC/.test(out)) throw new Error(`the native decoder did not load:\n${out}`);
       if (fs.existsSync(inRoot('/var/lib/loanet-agent/enrol.txt'))) throw new Error('enrol.txt was not removed after enrolling');
     });
-    await step('READY and WATCHDOG on the notify socket', () => waitFor('READY=1 and WATCHDOG=1', () => notify.lines.some((l) => l.startsWith('READY=1')) && notify.lines.includes('WATCHDOG=1'), 60_000, 200).catch(fail('notify')));
+    await step('READY and WATCHDOG on the notify socket', () =>
+      waitFor('READY=1 and WATCHDOG=1', () => notify.lines.some((l) => l.startsWith('READY=1')) && notify.lines.includes('WATCHDOG=1'), 60_000, 200).catch(fail('notify')),
+    );
     await step('operational (after a sound check)', async () => {
       await waitFor('connected', async () => (await site()).status?.connected, 120_000, 500).catch(fail('connect'));
       const check = await api('POST', `/api/sites/${siteId}/commands`, { type: 'sound_check', waitMs: 60_000 });
       if (check.body.status !== 'succeeded') throw new Error(`sound check: ${JSON.stringify(check.body)}`);
       await waitFor('operational', async () => (await site()).status?.condition === 'operational', 60_000, 500).catch(fail('operational'));
     });
-    const rss = /VmRSS:\s+(\d+) kB/.exec(sh('sh', ['-c', `for p in $(pgrep -g ${agent.child.pid}); do grep -l main.mjs /proc/$p/cmdline >/dev/null 2>&1 && cat /proc/$p/status; done`]))?.[1];
+    const rss = /VmRSS:\s+(\d+) kB/.exec(
+      sh('sh', ['-c', `for p in $(pgrep -g ${agent.child.pid}); do grep -l main.mjs /proc/$p/cmdline >/dev/null 2>&1 && cat /proc/$p/status; done`]),
+    )?.[1];
     say(`the agent's RSS under qemu-user (the emulator's own memory included, not a board's figure): ${rss ? (Number(rss) / 1024).toFixed(1) : '?'} MiB`);
 
     let entryId = '';
@@ -284,7 +304,15 @@ async function main(): Promise<void> {
       const approved = await api('POST', `/api/schedule/items/${item.body.id}/approve`);
       if (approved.status !== 200) throw new Error(`approving: ${approved.status} ${JSON.stringify(approved.body)}`);
       entryId = `${item.body.id}@${at}`;
-      await waitFor('as-run played', async () => ((await api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${siteId}`)).body.lines as Array<{ status: string }>).some((l) => l.status === 'played'), at - Date.now() + 90_000, 500).catch(async (e: unknown) => {
+      await waitFor(
+        'as-run played',
+        async () =>
+          ((await api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${siteId}`)).body.lines as Array<{ status: string }>).some(
+            (l) => l.status === 'played',
+          ),
+        at - Date.now() + 90_000,
+        500,
+      ).catch(async (e: unknown) => {
         const playlist = (await api('GET', `/api/sites/${siteId}/playlist`)).body;
         const asRun = (await api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${siteId}`)).body;
         return fail(`bulletin (playlist ${JSON.stringify(playlist).slice(0, 1500)}; as-run ${JSON.stringify(asRun).slice(0, 800)})`)(e);
@@ -309,7 +337,9 @@ async function main(): Promise<void> {
       if (fs.readdirSync(inRoot('/var/lib/loanet-agent/media-cache')).sort().join(',') !== cached) throw new Error('the media cache changed');
       if (!fs.readFileSync(inRoot('/var/lib/loanet-agent/asrun.journal'), 'utf8').includes(entryId)) throw new Error('the receipt journal lost the bulletin');
       agent = startAgent();
-      await waitFor('operational after the upgrade', async () => (await site()).status?.connected && (await site()).status?.condition === 'operational', 180_000, 500).catch(fail('after upgrade'));
+      await waitFor('operational after the upgrade', async () => (await site()).status?.connected && (await site()).status?.condition === 'operational', 180_000, 500).catch(
+        fail('after upgrade'),
+      );
       const lines = (await api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${siteId}`)).body.lines as Array<{ entryId: string }>;
       if (lines.length !== 1) throw new Error(`as-run lines after the upgrade: ${JSON.stringify(lines)}`);
     });

@@ -174,7 +174,10 @@ function liveConfig(env: Env): LiveDefaults {
 function relayAllow(env: Env): RelayAllow {
   const r = parseRelayAllow(env.LOANET_RELAY_ALLOW);
   if (!r.ok) {
-    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_RELAY_ALLOW="${env.LOANET_RELAY_ALLOW}" is not valid: "${r.entry}" is not an IP address, a network or a host name; set LOANET_RELAY_ALLOW to a comma-separated list, e.g. 127.0.0.1,10.20.0.0/16,radio.lan`);
+    throw new StartupError(
+      'LOANET_CONFIG_INVALID',
+      `LOANET_RELAY_ALLOW="${env.LOANET_RELAY_ALLOW}" is not valid: "${r.entry}" is not an IP address, a network or a host name; set LOANET_RELAY_ALLOW to a comma-separated list, e.g. 127.0.0.1,10.20.0.0/16,radio.lan`,
+    );
   }
   return r.allow;
 }
@@ -226,16 +229,25 @@ function externalBroker(env: Env): Pick<ServerConfig, 'mqttUrl' | 'mqttUsername'
       u = undefined;
     }
     if (!u || !['mqtt:', 'mqtts:'].includes(u.protocol) || !u.hostname || u.username || u.password || (u.pathname !== '' && u.pathname !== '/')) {
-      throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_MQTT_URL="${rawUrl}" is not valid; set LOANET_MQTT_URL to mqtt://host:port or mqtts://host:port (credentials go in LOANET_MQTT_USERNAME and LOANET_MQTT_PASSWORD)`);
+      throw new StartupError(
+        'LOANET_CONFIG_INVALID',
+        `LOANET_MQTT_URL="${rawUrl}" is not valid; set LOANET_MQTT_URL to mqtt://host:port or mqtts://host:port (credentials go in LOANET_MQTT_USERNAME and LOANET_MQTT_PASSWORD)`,
+      );
     }
   }
   const username = env.LOANET_MQTT_USERNAME || 'loanet_server';
   if (!SERVER_USERNAME.test(username) || isValidSiteId(username)) {
-    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_MQTT_USERNAME="${username}" is not valid; use up to 64 of A-Z a-z 0-9 _ . - with at least one _ . or capital letter (so it can never be a site id), e.g. loanet_server`);
+    throw new StartupError(
+      'LOANET_CONFIG_INVALID',
+      `LOANET_MQTT_USERNAME="${username}" is not valid; use up to 64 of A-Z a-z 0-9 _ . - with at least one _ . or capital letter (so it can never be a site id), e.g. loanet_server`,
+    );
   }
   const password = env.LOANET_MQTT_PASSWORD || undefined;
   if (rawUrl && !password) {
-    throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_MQTT_URL is set but LOANET_MQTT_PASSWORD is not; set LOANET_MQTT_PASSWORD to the password of the server\'s user on that broker');
+    throw new StartupError(
+      'LOANET_CONFIG_INVALID',
+      "LOANET_MQTT_URL is set but LOANET_MQTT_PASSWORD is not; set LOANET_MQTT_PASSWORD to the password of the server's user on that broker",
+    );
   }
   if (password !== undefined && (password.length < 12 || /[\r\n]/.test(password))) {
     throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_MQTT_PASSWORD is shorter than 12 characters or holds a line break; set a longer LOANET_MQTT_PASSWORD');
@@ -258,7 +270,10 @@ function trustProxy(env: Env): string[] {
     const family = net.isIP(ip ?? '');
     const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
     if (!(PROXY_NAMES.includes(p) || (family !== 0 && okBits && extra === undefined))) {
-      throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_TRUST_PROXY="${raw}": "${p}" is not an address, a CIDR range or one of ${PROXY_NAMES.join(', ')}; list your reverse proxy's address, e.g. 127.0.0.1`);
+      throw new StartupError(
+        'LOANET_CONFIG_INVALID',
+        `LOANET_TRUST_PROXY="${raw}": "${p}" is not an address, a CIDR range or one of ${PROXY_NAMES.join(', ')}; list your reverse proxy's address, e.g. 127.0.0.1`,
+      );
     }
     return p;
   });
@@ -366,7 +381,10 @@ function diskConfig(env: Env): DiskConfig {
   };
   const why = checkDiskLimits(d);
   if (why) {
-    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_DISK_CRITICAL_MB=${d.criticalBytes / MB} is not under LOANET_DISK_LOW_MB=${d.lowBytes / MB} (${why}); set LOANET_DISK_CRITICAL_MB lower`);
+    throw new StartupError(
+      'LOANET_CONFIG_INVALID',
+      `LOANET_DISK_CRITICAL_MB=${d.criticalBytes / MB} is not under LOANET_DISK_LOW_MB=${d.lowBytes / MB} (${why}); set LOANET_DISK_CRITICAL_MB lower`,
+    );
   }
   return d;
 }

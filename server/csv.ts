@@ -77,4 +77,3 @@ export function csvRow(cells: readonly CsvCell[]): string {
 export function csvDocument(header: readonly string[], rows: readonly (readonly CsvCell[])[]): string {
   return CSV_BOM + [csvRow(header), ...rows.map(csvRow)].join('\r\n') + '\r\n';
 }
-

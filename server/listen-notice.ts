@@ -15,8 +15,9 @@ export function listenNotice(o: { httpHost: string; httpPort: number; mqttHost: 
     ? `MQTT: external broker ${o.externalBroker}, nothing listened on here`
     : `MQTT ${o.mqttHost}:${o.mqttPort} (${where(o.mqttHost)}): each site with its own credential`;
   const exposed = [isLoopbackHost(o.httpHost) ? null : 'HTTP', o.externalBroker || isLoopbackHost(o.mqttHost) ? null : 'MQTT'].filter((x) => x !== null);
-  const advice = exposed.length === 0
-    ? 'reachable from this machine only'
-    : `no TLS: put a TLS proxy in front before exposing ${exposed.join(' and ')} beyond a LAN; for this machine only set ${exposed.map((x) => `LOANET_${x}_HOST=127.0.0.1`).join(' ')}`;
+  const advice =
+    exposed.length === 0
+      ? 'reachable from this machine only'
+      : `no TLS: put a TLS proxy in front before exposing ${exposed.join(' and ')} beyond a LAN; for this machine only set ${exposed.map((x) => `LOANET_${x}_HOST=127.0.0.1`).join(' ')}`;
   return `listening: ${http}; ${mqtt}; ${advice}`;
 }

@@ -27,7 +27,9 @@ async function main(): Promise<void> {
   const exposure = listenNotice({ httpHost: config.httpHost, httpPort, mqttHost: config.mqttHost, mqttPort, externalBroker: config.mqttUrl });
   log.info({ httpHost: config.httpHost, httpPort, mqttHost: config.mqttHost, mqttPort, dataDir: config.dataDir, exposure }, 'loanet started');
   const mqtt = config.mqttUrl ? `external MQTT broker ${config.mqttUrl} as ${config.mqttUsername}` : `MQTT mqtt://localhost:${mqttPort}`;
-  console.log(`loanet ${server.ctx.versions.loanet}: console http://localhost:${httpPort}/  API http://localhost:${httpPort}/api  docs http://localhost:${httpPort}/docs  ${mqtt}  data ${config.dataDir}`);
+  console.log(
+    `loanet ${server.ctx.versions.loanet}: console http://localhost:${httpPort}/  API http://localhost:${httpPort}/api  docs http://localhost:${httpPort}/docs  ${mqtt}  data ${config.dataDir}`,
+  );
   console.log(exposure);
   if (server.generatedAdminPassword) {
     console.log(

@@ -67,7 +67,11 @@ export function logOffThreadFailuresTo(log: { error(obj: object, msg: string): v
  * module that is not there, a crash) says only that processing failed: its message may name the
  * server's files. The original goes to the server's log.
  */
-function failure(e: { message: string; code?: string; statusCode?: number; details?: Record<string, unknown>; params?: Record<string, unknown> }, moduleUrl: string | URL, fn: string): OffThreadError {
+function failure(
+  e: { message: string; code?: string; statusCode?: number; details?: Record<string, unknown>; params?: Record<string, unknown> },
+  moduleUrl: string | URL,
+  fn: string,
+): OffThreadError {
   if (e.statusCode !== undefined) return new OffThreadError(e.message, e.code, e.statusCode, e.details, e.params);
   internalLog?.({ err: e.message, moduleUrl: String(moduleUrl), fn }, 'an off-thread task failed');
   return new OffThreadError('processing failed inside the server (the server log says why)', 'LOANET_OFFTHREAD_FAILED', undefined, undefined);
@@ -111,7 +115,10 @@ export async function runOffThread<T>(moduleUrl: string | URL, fn: string, input
         void worker.terminate();
       };
       const timer = setTimeout(
-        () => settle(() => reject(new OffThreadError(`processing took longer than ${Math.round(o.timeoutMs / 1000)} s`, 'LOANET_OFFTHREAD_TIMEOUT', undefined, { limitMs: o.timeoutMs }))),
+        () =>
+          settle(() =>
+            reject(new OffThreadError(`processing took longer than ${Math.round(o.timeoutMs / 1000)} s`, 'LOANET_OFFTHREAD_TIMEOUT', undefined, { limitMs: o.timeoutMs })),
+          ),
         o.timeoutMs,
       );
       worker.once('message', (m: { ok: true; result: T } | { ok: false; error: { message: string; code?: string; statusCode?: number; details?: Record<string, unknown> } }) =>

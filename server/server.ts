@@ -65,7 +65,6 @@ import { enrolmentRoutes } from './enrolment/routes.ts';
 import { streamRoutes } from './console/stream-routes.ts';
 import { consoleRoutes } from './console/routes.ts';
 
-
 export interface RunningServer {
   ctx: ServerContext;
   app: App;
@@ -116,10 +115,9 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       return o ? coverage.channelKeysOfArea(o.areaId) : undefined;
     },
   };
-  const external = config.mqttUrl
-    ? new ExternalBroker({ url: config.mqttUrl, username: config.mqttUsername, password: config.mqttPassword ?? '' }, log)
-    : undefined;
-  const broker: EmbeddedBroker | ExternalBroker = external ?? new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost, connections: config.mqttConnections }, authority, log);
+  const external = config.mqttUrl ? new ExternalBroker({ url: config.mqttUrl, username: config.mqttUsername, password: config.mqttPassword ?? '' }, log) : undefined;
+  const broker: EmbeddedBroker | ExternalBroker =
+    external ?? new EmbeddedBroker({ port: config.mqttPort, host: config.mqttHost, connections: config.mqttConnections }, authority, log);
   // Clock requests are answered on the real server clock, not `now` (which tests may freeze).
   // Receipts, alert statuses and command results are acknowledged to the site once stored, not on the broker's PUBACK.
   // ... and made durable (the WAL synced once per batch, off the event loop), so a power cut cannot take what a site was told is stored.
@@ -140,7 +138,12 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
   // Live frames are paced on the real server clock, not `now` (which tests may freeze).
   const live = new LiveService({
-    broker, audit, log, now: Date.now, config: config.live, store: new LiveStreamStore(db, Date.now),
+    broker,
+    audit,
+    log,
+    now: Date.now,
+    config: config.live,
+    store: new LiveStreamStore(db, Date.now),
     areaPathOfSite: (id) => {
       const o = fleet.observation(id);
       return o ? coverage.areaPath(o.areaId) : undefined;
@@ -151,7 +154,12 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const alertStore = new AlertStore(db);
   const alertService = new AlertService({ store: alertStore, broker, fleet, coverage, sites, audit, log, now, timeZone: policy.timeZone, capSender: 'loanet' });
   const alertMessages = new AlertMessages(() => ctx.media);
-  const alertCap = new CapIngest(alertService, alertStore, alertMessages, { now, areaVersion: config.areaVersion, timeZone: policy.timeZone, priorityTable: config.capPriorityTable });
+  const alertCap = new CapIngest(alertService, alertStore, alertMessages, {
+    now,
+    areaVersion: config.areaVersion,
+    timeZone: policy.timeZone,
+    priorityTable: config.capPriorityTable,
+  });
 
   // Decided and hashed now (nothing written), so the write after the listeners costs no time.
   const adminPlan = await users.prepareAdmin(config.adminPassword);
@@ -166,7 +174,11 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     db,
     items: scheduleItems,
     sent: sentEntries,
-    directory: () => new SiteDirectory(coverage.areaIndex(), registrySites().map((s) => ({ siteId: s.id, areaId: s.areaId, retired: s.retiredAt !== null }))),
+    directory: () =>
+      new SiteDirectory(
+        coverage.areaIndex(),
+        registrySites().map((s) => ({ siteId: s.id, areaId: s.areaId, retired: s.retiredAt !== null })),
+      ),
     media: (id) => {
       const m = library.item(id);
       return m && m.retiredAt === null ? { sha256: m.sha256, bytes: m.bytes } : undefined;
@@ -248,7 +260,11 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     auth,
     routeOnly('console', streamRoutes(ctx), consoleRoutes()),
   ];
-  const app = await buildApp(ctx, [...beforeListening, ...afterListening].flatMap((f) => f.routes ?? []), { logger: opts.httpLogger ?? false });
+  const app = await buildApp(
+    ctx,
+    [...beforeListening, ...afterListening].flatMap((f) => f.routes ?? []),
+    { logger: opts.httpLogger ?? false },
+  );
   const http = httpFeature(app, config);
   const stop = await startFeatures([...beforeListening, http, ...afterListening], log);
 

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   if (!out) throw new ArgError('--out DIR is required: where to write passwd and acl');
   const r = await writeBrokerFiles(out);
   console.log(`wrote ${r.passwd} (${r.sites} site users${r.serverUser ? ' + the server user' : ''}) and ${r.acl}`);
-  if (!r.serverUser) console.log('the server\'s own user is not in it: set LOANET_MQTT_PASSWORD on the loanet server and run this again');
+  if (!r.serverUser) console.log("the server's own user is not in it: set LOANET_MQTT_PASSWORD on the loanet server and run this again");
   if (r.withoutHash.length) {
     console.log(`${r.withoutHash.length} site(s) cannot log in to Mosquitto yet (credential issued before loanet kept Mosquitto hashes); rotate them: ${r.withoutHash.join(', ')}`);
   }

@@ -8,7 +8,12 @@ export function parseArgs(argv: readonly string[], spec: Record<string, 'string'
     if (!a.startsWith('--')) throw new ArgError(`unexpected argument "${a}"; flags look like --sites 100`);
     const [name, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
     const kind = spec[name];
-    if (!kind) throw new ArgError(`unknown flag --${name}; known: ${Object.keys(spec).map((k) => '--' + k).join(', ')}`);
+    if (!kind)
+      throw new ArgError(
+        `unknown flag --${name}; known: ${Object.keys(spec)
+          .map((k) => '--' + k)
+          .join(', ')}`,
+      );
     if (kind === 'boolean') {
       out[name] = inline === undefined ? true : inline !== 'false';
       continue;

@@ -26,7 +26,12 @@ function flags(argv: readonly string[], known: Record<string, 'one' | 'many' | '
     if (!a.startsWith('--')) throw new ArgError(`unexpected argument "${a}"`);
     const name = a.slice(2);
     const kind = known[name];
-    if (!kind) throw new ArgError(`unknown flag --${name}; known: ${Object.keys(known).map((k) => `--${k}`).join(', ')}`);
+    if (!kind)
+      throw new ArgError(
+        `unknown flag --${name}; known: ${Object.keys(known)
+          .map((k) => `--${k}`)
+          .join(', ')}`,
+      );
     if (kind === 'bool') {
       out[name] = true;
       continue;
@@ -121,7 +126,18 @@ function main(): void {
       return;
     }
     case 'manifest': {
-      const f = flags(rest, { component: 'one', version: 'one', file: 'many', out: 'one', arch: 'one', hardware: 'one', profile: 'many', 'min-from': 'one', 'allow-downgrade': 'bool', notes: 'one' });
+      const f = flags(rest, {
+        component: 'one',
+        version: 'one',
+        file: 'many',
+        out: 'one',
+        arch: 'one',
+        hardware: 'one',
+        profile: 'many',
+        'min-from': 'one',
+        'allow-downgrade': 'bool',
+        notes: 'one',
+      });
       const m = makeManifest(f);
       writeAtomic(need(f, 'out'), `${JSON.stringify(m, null, 2)}\n`);
       console.log(`wrote ${f.out}: ${m.component} ${m.version}, ${m.files.length} file(s)`);

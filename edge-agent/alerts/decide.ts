@@ -134,7 +134,8 @@ export function messageFetchDecision(failure: FetchFailure | null, attemptsBefor
   if (failure && failed > 0) {
     const status = /\bHTTP (\d{3})\b/.exec(failure.error)?.[1];
     const refused = status?.startsWith('4') && status !== '408' && status !== '429';
-    if (refused || (failed >= MESSAGE_FETCH_ATTEMPTS && status !== '429')) return { action: 'give_up', detail: `could not fetch audio ${mediaId}: ${error} (${failed} attempt${failed === 1 ? '' : 's'})` };
+    if (refused || (failed >= MESSAGE_FETCH_ATTEMPTS && status !== '429'))
+      return { action: 'give_up', detail: `could not fetch audio ${mediaId}: ${error} (${failed} attempt${failed === 1 ? '' : 's'})` };
   }
   if (serverNow >= deadline) return { action: 'give_up', detail: `audio ${mediaId} not in the cache in time${failure ? `; last attempt: ${error}` : ''}` };
   return { action: 'wait' };

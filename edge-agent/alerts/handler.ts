@@ -252,7 +252,7 @@ export class AlertHandler {
       fetchBaseline: 0,
       endAs: null,
       poll: undefined,
-      deadline: Math.min(m.validUntil, now + (m.media ? this.o.mediaTimeoutMs ?? 120_000 : this.o.messageWaitMs ?? 600_000)),
+      deadline: Math.min(m.validUntil, now + (m.media ? (this.o.mediaTimeoutMs ?? 120_000) : (this.o.messageWaitMs ?? 600_000))),
       lastRepeat: -1,
       awaiting: false,
       signalOnly: false,
@@ -369,7 +369,9 @@ export class AlertHandler {
   }
 
   private needMedia(): void {
-    this.o.media?.need([...this.running.values()].flatMap((x) => (x.start.media ? [{ mediaId: x.start.media.mediaId, sha256: x.start.media.sha256, bytes: x.start.media.bytes }] : [])));
+    this.o.media?.need(
+      [...this.running.values()].flatMap((x) => (x.start.media ? [{ mediaId: x.start.media.mediaId, sha256: x.start.media.sha256, bytes: x.start.media.bytes }] : [])),
+    );
   }
 
   private onSound(r: Running, repeat: number, at: number): void {
@@ -467,11 +469,16 @@ export class AlertHandler {
     }
     const as = r.endAs ?? { status: 'failed' as const, reason: FAILURE[failure ?? 'error'], detail };
     remember(as.status);
-    this.reportEnd(r, as.status, {
-      ...(as.reason ? { reason: as.reason } : {}),
-      detail: as.detail.slice(0, 300),
-      ...(r.lastRepeat >= 0 ? { repeat: r.lastRepeat } : {}),
-    }, now);
+    this.reportEnd(
+      r,
+      as.status,
+      {
+        ...(as.reason ? { reason: as.reason } : {}),
+        detail: as.detail.slice(0, 300),
+        ...(r.lastRepeat >= 0 ? { repeat: r.lastRepeat } : {}),
+      },
+      now,
+    );
     if (as.status === 'stopped') this.stats.stopped++;
     else this.stats.failed++;
   }
@@ -492,7 +499,12 @@ export class AlertHandler {
     this.needMedia();
   }
 
-  private report(m: AlertStart, status: AlertStatusEvent['status'], more: Partial<Pick<AlertStatusEvent, 'repeat' | 'firstSoundAt' | 'messageAt' | 'messageRepeats' | 'levelDb' | 'thresholdDb' | 'reason' | 'detail'>> = {}, at = this.o.serverNow()): void {
+  private report(
+    m: AlertStart,
+    status: AlertStatusEvent['status'],
+    more: Partial<Pick<AlertStatusEvent, 'repeat' | 'firstSoundAt' | 'messageAt' | 'messageRepeats' | 'levelDb' | 'thresholdDb' | 'reason' | 'detail'>> = {},
+    at = this.o.serverNow(),
+  ): void {
     const u = this.o.clockUncertaintyMs?.();
     this.o.publish({
       v: 1,

@@ -40,7 +40,9 @@ export class AlertMemory {
     this.loadedWhole = (read.from === 'current' || read.from === 'legacy') && !read.damaged;
     const raw = read.value;
     if (raw === null || typeof raw !== 'object') return;
-    const entries = Object.entries(raw as Record<string, Remembered>).filter(([, r]) => typeof r?.revision === 'number' && typeof r.at === 'number' && typeof r.outcome === 'string');
+    const entries = Object.entries(raw as Record<string, Remembered>).filter(
+      ([, r]) => typeof r?.revision === 'number' && typeof r.at === 'number' && typeof r.outcome === 'string',
+    );
     this.map = prune(new Map(entries), serverNow);
   }
 

@@ -113,7 +113,7 @@ export function readOggPages(bytes: Uint8Array): OggPage[] {
     const crc = view.getUint32(offset + 22, true);
     const nSegments = bytes[offset + 26]!;
     const bodyStart = offset + HEADER_BYTES + nSegments;
-    if (bodyStart > bytes.length) throw new OggOpusError('truncated', 'the file ends inside a page\'s segment table', index, offset);
+    if (bodyStart > bytes.length) throw new OggOpusError('truncated', "the file ends inside a page's segment table", index, offset);
     const segments = bytes.subarray(offset + HEADER_BYTES, bodyStart);
     let bodyLength = 0;
     for (const s of segments) bodyLength += s;
@@ -123,7 +123,12 @@ export function readOggPages(bytes: Uint8Array): OggPage[] {
     }
     const actual = oggCrc(bytes, offset, end, offset + 22);
     if (actual !== crc) {
-      throw new OggOpusError('bad_crc', `page checksum 0x${crc.toString(16).padStart(8, '0')} does not match its bytes (0x${actual.toString(16).padStart(8, '0')}): the file is damaged`, index, offset);
+      throw new OggOpusError(
+        'bad_crc',
+        `page checksum 0x${crc.toString(16).padStart(8, '0')} does not match its bytes (0x${actual.toString(16).padStart(8, '0')}): the file is damaged`,
+        index,
+        offset,
+      );
     }
     pages.push({ index, offset, flags, granule, serial, sequence, segments, body: bytes.subarray(bodyStart, end) });
     offset = end;
@@ -143,8 +148,7 @@ export function opusPacketSamples(packet: Uint8Array): number | null {
   const toc = packet[0]!;
   const config = toc >> 3;
   // Frame duration in 48 kHz samples: SILK 10/20/40/60 ms, hybrid 10/20, CELT 2.5/5/10/20.
-  const frame =
-    config < 12 ? [480, 960, 1920, 2880][config & 3]! : config < 16 ? [480, 960][config & 1]! : [120, 240, 480, 960][config & 3]!;
+  const frame = config < 12 ? [480, 960, 1920, 2880][config & 3]! : config < 16 ? [480, 960][config & 1]! : [120, 240, 480, 960][config & 3]!;
   const code = toc & 3;
   let frames: number;
   if (code === 0) frames = 1;
@@ -192,13 +196,23 @@ export function readOggOpus(bytes: Uint8Array): OggOpusStream {
   for (const page of pages) {
     if (ended) throw new OggOpusError('bad_granule', 'pages after the end-of-stream page', page.index, page.offset);
     if (page.sequence !== expectedSequence) {
-      throw new OggOpusError('missing_page', `page sequence jumps from ${expectedSequence - 1} to ${page.sequence}: ${page.sequence > expectedSequence ? 'a page is missing' : 'pages are out of order'}`, page.index, page.offset);
+      throw new OggOpusError(
+        'missing_page',
+        `page sequence jumps from ${expectedSequence - 1} to ${page.sequence}: ${page.sequence > expectedSequence ? 'a page is missing' : 'pages are out of order'}`,
+        page.index,
+        page.offset,
+      );
     }
     expectedSequence = (expectedSequence + 1) >>> 0;
     if (page !== first && page.flags & FLAG_BOS) throw new OggOpusError('not_opus', 'a second beginning-of-stream page for the same stream', page.index, page.offset);
     const continued = (page.flags & FLAG_CONTINUED) !== 0;
-    if (continued !== (pending.length > 0)) {
-      throw new OggOpusError('missing_page', continued ? 'the page continues a packet that no earlier page began' : 'a packet was left unfinished by the previous page', page.index, page.offset);
+    if (continued !== pending.length > 0) {
+      throw new OggOpusError(
+        'missing_page',
+        continued ? 'the page continues a packet that no earlier page began' : 'a packet was left unfinished by the previous page',
+        page.index,
+        page.offset,
+      );
     }
     let at = 0;
     for (let s = 0; s < page.segments.length; s++) {
@@ -239,7 +253,8 @@ export function readOggOpus(bytes: Uint8Array): OggOpusStream {
   if (family !== 0 && head.data.length < 21 + channels) {
     throw new OggOpusError('bad_head', `OpusHead is too short for the channel mapping table of family ${family}`, head.page.index, head.page.offset);
   }
-  if (head.page.granule !== null && head.page.granule !== 0) throw new OggOpusError('bad_head', 'the OpusHead page has a nonzero granule position', head.page.index, head.page.offset);
+  if (head.page.granule !== null && head.page.granule !== 0)
+    throw new OggOpusError('bad_head', 'the OpusHead page has a nonzero granule position', head.page.index, head.page.offset);
 
   // OpusTags (§5.2): must follow; its content is not needed to play.
   const tags = packets[1];
@@ -342,16 +357,25 @@ export function writeOggOpus(o: { packets: Uint8Array[]; preSkip?: number; chann
   const perPage = o.packetsPerPage ?? 50;
   const head = new Uint8Array(19);
   const hv = new DataView(head.buffer);
-  head.set([...'OpusHead'].map((c) => c.charCodeAt(0)), 0);
+  head.set(
+    [...'OpusHead'].map((c) => c.charCodeAt(0)),
+    0,
+  );
   head[8] = 1;
   head[9] = channels;
   hv.setUint16(10, preSkip, true);
   hv.setUint32(12, SAMPLE_RATE, true);
   const vendor = 'loanet';
   const tags = new Uint8Array(8 + 4 + vendor.length + 4);
-  tags.set([...'OpusTags'].map((c) => c.charCodeAt(0)), 0);
+  tags.set(
+    [...'OpusTags'].map((c) => c.charCodeAt(0)),
+    0,
+  );
   new DataView(tags.buffer).setUint32(8, vendor.length, true);
-  tags.set([...vendor].map((c) => c.charCodeAt(0)), 12);
+  tags.set(
+    [...vendor].map((c) => c.charCodeAt(0)),
+    12,
+  );
   const pages: Uint8Array[] = [
     oggPage({ flags: FLAG_BOS, granule: 0, serial, sequence: 0, packets: [head] }),
     oggPage({ flags: 0, granule: 0, serial, sequence: 1, packets: [tags] }),

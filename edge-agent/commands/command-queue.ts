@@ -6,15 +6,7 @@
  * re-run; an expired or misaddressed command is refused; a bad payload is
  * answered when the sender can tell which command it was.
  */
-import {
-  COMMAND_TYPES,
-  PROTOCOL_VERSION,
-  decodeCommand,
-  type CommandMessage,
-  type CommandResultEvent,
-  type CommandType,
-  type SiteEventMessage,
-} from '../../protocol/index.ts';
+import { COMMAND_TYPES, PROTOCOL_VERSION, decodeCommand, type CommandMessage, type CommandResultEvent, type CommandType, type SiteEventMessage } from '../../protocol/index.ts';
 import { DeviceError } from '../devices/gateway.ts';
 import { clip, type AgentLogger, type NoteLevel } from '../agent-log.ts';
 import type { CommandLedger } from './ledger.ts';
@@ -80,8 +72,14 @@ export class CommandQueue {
       return;
     }
     const event: CommandResultEvent = {
-      v: PROTOCOL_VERSION, siteId: this.o.siteId, at: this.o.now(), type: 'cmd_result',
-      cmdId: id as string, cmdType: type as CommandType, ok: false, error: { code, message: clip(reason, 500) },
+      v: PROTOCOL_VERSION,
+      siteId: this.o.siteId,
+      at: this.o.now(),
+      type: 'cmd_result',
+      cmdId: id as string,
+      cmdType: type as CommandType,
+      ok: false,
+      error: { code, message: clip(reason, 500) },
     };
     void this.o.publishEvent(event);
   }

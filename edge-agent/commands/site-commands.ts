@@ -115,8 +115,16 @@ export class SiteCommands {
     const at = this.o.now();
     this.soundChecked = { at, ok: passed, levelDb };
     const event: SoundCheckEvent = {
-      v: PROTOCOL_VERSION, siteId: this.o.siteId, at, type: 'sound_check', ok: passed, levelDb, thresholdDb,
-      toneHz: tone.hz, durationMs: tone.durationMs, trigger: 'command',
+      v: PROTOCOL_VERSION,
+      siteId: this.o.siteId,
+      at,
+      type: 'sound_check',
+      ok: passed,
+      levelDb,
+      thresholdDb,
+      toneHz: tone.hz,
+      durationMs: tone.durationMs,
+      trigger: 'command',
     };
     await this.o.publishEvent(event);
     return { passed, levelDb, thresholdDb };

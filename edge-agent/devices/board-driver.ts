@@ -12,7 +12,17 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type DeviceStatus, type GatewayAudioSinkOptions, type LinkKind, type PowerSourceKind, type SoundCheckResult, type ToneRequest } from './gateway.ts';
+import {
+  DeviceError,
+  type DeviceFaultNotice,
+  type DeviceGateway,
+  type DeviceStatus,
+  type GatewayAudioSinkOptions,
+  type LinkKind,
+  type PowerSourceKind,
+  type SoundCheckResult,
+  type ToneRequest,
+} from './gateway.ts';
 import { AlsaSink } from '../audio/sinks/alsa.ts';
 
 // ---------------------------------------------------------- commands ----
@@ -55,8 +65,12 @@ function launch(spec: CommandSpec): { exited: Promise<CommandResult>; kill: (sig
   let stdout = '';
   let stderr = '';
   let spawnError: string | undefined;
-  child.stdout.on('data', (d: Buffer) => { if (stdout.length < MAX_CAPTURE) stdout += d.toString('utf8'); });
-  child.stderr.on('data', (d: Buffer) => { if (stderr.length < MAX_CAPTURE) stderr += d.toString('utf8'); });
+  child.stdout.on('data', (d: Buffer) => {
+    if (stdout.length < MAX_CAPTURE) stdout += d.toString('utf8');
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < MAX_CAPTURE) stderr += d.toString('utf8');
+  });
   // EPIPE when the process exits before reading all of stdin; its exit code tells the story.
   child.stdin.on('error', () => undefined);
   const exited = new Promise<CommandResult>((resolve) => {

@@ -24,10 +24,7 @@ export const SimGatewayConfig = Type.Object(
     host: Type.String({ minLength: 1, maxLength: 255 }),
     port: Type.Integer({ minimum: 1, maximum: 65535 }),
     reconnect: Type.Optional(
-      Type.Object(
-        { baseMs: Type.Optional(Type.Integer({ minimum: 10 })), capMs: Type.Optional(Type.Integer({ minimum: 10 })) },
-        { additionalProperties: false },
-      ),
+      Type.Object({ baseMs: Type.Optional(Type.Integer({ minimum: 10 })), capMs: Type.Optional(Type.Integer({ minimum: 10 })) }, { additionalProperties: false }),
     ),
     ...Common,
   },
@@ -70,9 +67,7 @@ export const BoardGatewayConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    mixer: Type.Optional(
-      Type.Object({ card: Type.Optional(Type.String({ minLength: 1 })), control: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
-    ),
+    mixer: Type.Optional(Type.Object({ card: Type.Optional(Type.String({ minLength: 1 })), control: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
     thermalPath: Type.Optional(Type.String({ minLength: 1 })),
     lines: Type.Optional(
       Type.Array(
@@ -83,9 +78,7 @@ export const BoardGatewayConfig = Type.Object(
         { maxItems: 64 },
       ),
     ),
-    power: Type.Optional(
-      Type.Object({ source: PowerSource, mainsOk: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])) }, { additionalProperties: false }),
-    ),
+    power: Type.Optional(Type.Object({ source: PowerSource, mainsOk: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])) }, { additionalProperties: false })),
     link: Type.Optional(Type.Object({ type: LinkType }, { additionalProperties: false })),
     rebootCommand: Type.Optional(Argv),
     commandTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),

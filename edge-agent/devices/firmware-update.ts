@@ -76,8 +76,7 @@ export async function updateDeviceFirmware(port: FirmwarePort, image: FirmwareIm
   const chunkRetries = o.chunkRetries ?? 5;
   let linkRetries = o.linkRetries ?? 10;
   let written = 0;
-  const report = (state: DeviceUpdateState, extra: Partial<DeviceUpdateProgress> = {}) =>
-    o.onProgress?.({ state, version: image.version, written, size: image.size, ...extra });
+  const report = (state: DeviceUpdateState, extra: Partial<DeviceUpdateProgress> = {}) => o.onProgress?.({ state, version: image.version, written, size: image.size, ...extra });
   const fail = (reason: string, detail: string): UpdateOutcome => {
     report('failed', { reason, detail });
     return { ok: false, reason, detail, written };

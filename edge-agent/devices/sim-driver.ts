@@ -344,10 +344,13 @@ export class SimDeviceDriver implements DeviceGateway {
     const delay = Math.min(this.backoff.capMs, this.backoff.baseMs * 2 ** Math.min(this.attempt, 16));
     this.attempt++;
     // Jitter, so a site's agents don't all redial in the same millisecond after a firmware restart.
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (!this.stopped) void this.connect();
-    }, delay * (0.5 + Math.random() / 2));
+    this.reconnectTimer = setTimeout(
+      () => {
+        this.reconnectTimer = undefined;
+        if (!this.stopped) void this.connect();
+      },
+      delay * (0.5 + Math.random() / 2),
+    );
     this.reconnectTimer.unref();
   }
 

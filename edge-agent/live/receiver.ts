@@ -255,12 +255,15 @@ export class LiveReceiver {
     // Normally the end-of-stream message ends it (its play-at is about stop + delay); if that
     // message was lost, stop just after it would have played.
     const dueIn = stoppedAt + live.start.delayMs + STOP_MARGIN_MS - this.o.serverNow();
-    live.stopTimer = setTimeout(() => {
-      if (!live.done) {
-        live.end = { reason: 'stopped', detail: clipDetail(`stream stopped (${reason})`) };
-        this.o.engine.cancel(`${PROGRAMME_PREFIX}${streamId}`, 'cancelled', `stream stopped (${reason})`);
-      }
-    }, Math.max(0, Math.min(dueIn, live.start.delayMs + 2000)));
+    live.stopTimer = setTimeout(
+      () => {
+        if (!live.done) {
+          live.end = { reason: 'stopped', detail: clipDetail(`stream stopped (${reason})`) };
+          this.o.engine.cancel(`${PROGRAMME_PREFIX}${streamId}`, 'cancelled', `stream stopped (${reason})`);
+        }
+      },
+      Math.max(0, Math.min(dueIn, live.start.delayMs + 2000)),
+    );
     live.stopTimer.unref();
   }
 
@@ -327,7 +330,12 @@ export class LiveReceiver {
       bufferLevelMs: Math.max(0, Math.round(s.bufferLevelMs)),
       marks,
       clockUncertaintyMs: this.o.clockUncertaintyMs(),
-      ...(transit ? { transit: { p50Ms: clampTransit(transit.p50Ms), p99Ms: clampTransit(transit.p99Ms), maxMs: clampTransit(transit.maxMs), samples: transit.samples }, behind: live.transit.behind() } : {}),
+      ...(transit
+        ? {
+            transit: { p50Ms: clampTransit(transit.p50Ms), p99Ms: clampTransit(transit.p99Ms), maxMs: clampTransit(transit.maxMs), samples: transit.samples },
+            behind: live.transit.behind(),
+          }
+        : {}),
       final,
       ...(final && live.end ? { end: live.end } : {}),
     };

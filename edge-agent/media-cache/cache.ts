@@ -229,10 +229,13 @@ export class FileMediaCache implements MediaCache {
           for (const w of this.settleWaiters.splice(0)) w.resolve(report);
         }
         if (pick.wakeAtMs !== null) {
-          this.wakeTimer = setTimeout(() => {
-            this.wakeTimer = undefined;
-            this.kick();
-          }, Math.max(0, pick.wakeAtMs - this.now()));
+          this.wakeTimer = setTimeout(
+            () => {
+              this.wakeTimer = undefined;
+              this.kick();
+            },
+            Math.max(0, pick.wakeAtMs - this.now()),
+          );
           // Like the agent's other timers: a retry pending must not keep a process (or a test) alive.
           this.wakeTimer.unref();
         }
@@ -243,7 +246,15 @@ export class FileMediaCache implements MediaCache {
   }
 
   private async fetchOne(ref: MediaRef): Promise<void> {
-    const state = this.fetchState.get(ref.sha256) ?? { attempts: 0, notBeforeMs: 0, backoff: new Backoff({ baseMs: this.options.retry?.baseMs ?? 2000, capMs: this.options.retry?.capMs ?? 300_000, ...(this.options.random ? { random: this.options.random } : {}) }) };
+    const state = this.fetchState.get(ref.sha256) ?? {
+      attempts: 0,
+      notBeforeMs: 0,
+      backoff: new Backoff({
+        baseMs: this.options.retry?.baseMs ?? 2000,
+        capMs: this.options.retry?.capMs ?? 300_000,
+        ...(this.options.random ? { random: this.options.random } : {}),
+      }),
+    };
     this.fetchState.set(ref.sha256, state);
     if (state.attempts > 0) this.counters.retries++;
     try {

@@ -137,7 +137,12 @@ export function partialDecision(partialBytes: number, expectedBytes: number): 'r
  * - 'discard': 416 (our partial is not a prefix of the file) — delete it, try again;
  * - 'fail': anything else (the reason goes to the log and the retry backoff).
  */
-export function responseDecision(status: number, offset: number, contentRange: string | null, expectedBytes: number): { action: 'append' | 'restart' | 'discard' | 'fail'; reason?: string } {
+export function responseDecision(
+  status: number,
+  offset: number,
+  contentRange: string | null,
+  expectedBytes: number,
+): { action: 'append' | 'restart' | 'discard' | 'fail'; reason?: string } {
   if (status === 200) return { action: 'restart' };
   if (status === 206) {
     const m = contentRange ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange.trim()) : null;

@@ -132,9 +132,7 @@ export function receiptClock(atPlay: ClockState, best: ClockState): ReceiptClock
   };
 }
 
-export type ClockAddResult =
-  | { accepted: true; offsetMs: number; rttMs: number; step: boolean }
-  | { accepted: false; reason: 'invalid' | 'step_pending'; detail: string };
+export type ClockAddResult = { accepted: true; offsetMs: number; rttMs: number; step: boolean } | { accepted: false; reason: 'invalid' | 'step_pending'; detail: string };
 
 interface Sample {
   offset: number;
@@ -187,7 +185,11 @@ export class ClockSync {
       if (first && Math.abs(first.offset - sample.offset) > this.stepThresholdMs + (first.rtt + sample.rtt) / 2) this.pendingStep = [];
       this.pendingStep.push(sample);
       if (this.pendingStep.length < this.stepConfirmSamples) {
-        return { accepted: false, reason: 'step_pending', detail: `offset ${sample.offset.toFixed(1)} ms is ${(sample.offset - this.current.offsetMs).toFixed(1)} ms from the estimate; waiting for confirmation` };
+        return {
+          accepted: false,
+          reason: 'step_pending',
+          detail: `offset ${sample.offset.toFixed(1)} ms is ${(sample.offset - this.current.offsetMs).toFixed(1)} ms from the estimate; waiting for confirmation`,
+        };
       }
       this.window = this.pendingStep;
       this.steps++;

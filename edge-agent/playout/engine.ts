@@ -372,9 +372,11 @@ export class PlayoutEngine implements PlayoutEngineApi {
         return;
       }
       void this.readSiteVolume()
-        .then(() => amplifier.setAmplifier(true).catch((e: unknown) => {
-          if (!cannotSwitch(e)) throw e;
-        }))
+        .then(() =>
+          amplifier.setAmplifier(true).catch((e: unknown) => {
+            if (!cannotSwitch(e)) throw e;
+          }),
+        )
         .then(() => this.checkAmplifierFault())
         .then(
           () => {
@@ -465,6 +467,11 @@ export class PlayoutEngine implements PlayoutEngineApi {
     const amplifier = this.amplifier;
     const v = this.siteVolume;
     this.appliedVolume = v;
-    this.volumeChain = this.volumeChain.then(() => amplifier.setVolume(v).then(() => undefined, () => undefined));
+    this.volumeChain = this.volumeChain.then(() =>
+      amplifier.setVolume(v).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
   }
 }

@@ -7,12 +7,7 @@ import { crc32 } from 'node:zlib';
 import type { AcknowledgedEvent, AsRunEvent } from '../../protocol/index.ts';
 
 /** One record of the journal. */
-export type JournalRecord =
-  | { r: AsRunEvent }
-  | { e: AcknowledgedEvent }
-  | { s: string }
-  | { p: string; at: number; v?: string }
-  | { d: string; at: number };
+export type JournalRecord = { r: AsRunEvent } | { e: AcknowledgedEvent } | { s: string } | { p: string; at: number; v?: string } | { d: string; at: number };
 
 /** The ack key of an entry's receipt (protocol eventAckKey of its as_run event). */
 export const receiptKey = (entryId: string): string => `r/${entryId}`;

@@ -249,7 +249,13 @@ export class PlaylistExecutor {
       }
       const missed = missedVerdict(
         { startAt: entry.startAt, notAfter: notAfterOf(entry) },
-        { now, runStartedAt: this.runStartedAt, heldSince: this.heldSince.get(entry.id) ?? now, journalLost: this.journalLost || this.o.journal.mayHaveLost(entry.id, entry.startAt), playlistLost: this.playlistLost },
+        {
+          now,
+          runStartedAt: this.runStartedAt,
+          heldSince: this.heldSince.get(entry.id) ?? now,
+          journalLost: this.journalLost || this.o.journal.mayHaveLost(entry.id, entry.startAt),
+          playlistLost: this.playlistLost,
+        },
       );
       if (missed) {
         void this.receipt(entry, version, missed.outcome, { reason: missed.reason, detail: missed.detail });
@@ -339,7 +345,13 @@ export class PlaylistExecutor {
         return;
       case 'ended':
         this.handed.delete(e.id);
-        void this.receipt(entry, version, e.late ? 'late' : 'played', { startedAt: e.startedAt, endedAt: e.at, startErrorMs: e.startErrorMs, frames: e.frames, clockAtStart: h.clockAtStart });
+        void this.receipt(entry, version, e.late ? 'late' : 'played', {
+          startedAt: e.startedAt,
+          endedAt: e.at,
+          startErrorMs: e.startErrorMs,
+          frames: e.frames,
+          clockAtStart: h.clockAtStart,
+        });
         return;
       case 'failed': {
         this.handed.delete(e.id);

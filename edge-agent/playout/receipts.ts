@@ -165,7 +165,7 @@ export class ReceiptJournal {
       for (const d of damage) {
         if (d.kind === 'harmless') continue;
         if (d.entryId === undefined) this.unattributedAt = Math.max(this.unattributedAt ?? 0, at);
-        else if (!this.damagedIds.has(d.entryId)) (this.damagedIds.set(d.entryId, at), named.push(d.entryId));
+        else if (!this.damagedIds.has(d.entryId)) this.damagedIds.set(d.entryId, at), named.push(d.entryId);
       }
       this.log.warn(
         `event journal ${this.file}: ${bad} damaged line(s) (cut by a power cut or corrupt)${named.length ? `, naming ${[...new Set(named)].join(', ')}` : ''}; what they held is reported as unknown`,
@@ -237,7 +237,8 @@ export class ReceiptJournal {
    */
   async recordEvent(event: AcknowledgedEvent): Promise<boolean> {
     const checked = decodeEvent.check(event);
-    if (!checked.ok || !isAcknowledgedEvent(checked.value)) throw new Error(`bug: invalid ${event.type} event for the journal: ${checked.ok ? 'not journaled' : checked.error.reason}`);
+    if (!checked.ok || !isAcknowledgedEvent(checked.value))
+      throw new Error(`bug: invalid ${event.type} event for the journal: ${checked.ok ? 'not journaled' : checked.error.reason}`);
     const key = eventAckKey(event)!;
     if (this.events.has(key) || this.acked.has(key) || (event.type === 'as_run' && this.receipts.has(event.entryId))) {
       this.counters.duplicates++;
@@ -272,7 +273,7 @@ export class ReceiptJournal {
     // event sent before one it acknowledges, and not acknowledged itself, did not reach it (a broker's full
     // queue for a server that was down dropped it). It goes again now, not after its timeout.
     const overtaken = this.sending.latestSendOf([...ack.stored, ...(ack.refused ?? []).map((r) => r.key)]);
-    for (const key of ack.stored) if (this.settle(key)) (this.counters.sent++, (any = true));
+    for (const key of ack.stored) if (this.settle(key)) this.counters.sent++, (any = true);
     for (const r of ack.refused ?? []) {
       if (!this.settle(r.key)) continue;
       this.counters.refused++;
@@ -306,7 +307,16 @@ export class ReceiptJournal {
     let unsent = 0;
     for (const k of this.events.keys()) if (!this.acked.has(k)) unsent++;
     const { sent, refused, duplicates } = this.counters;
-    return { recorded: this.receipts.size, unsent, inFlight: this.sending.inFlightCount, sent, refused, sendFailures: this.sending.sendFailures, ackTimeouts: this.sending.ackTimeouts, duplicates };
+    return {
+      recorded: this.receipts.size,
+      unsent,
+      inFlight: this.sending.inFlightCount,
+      sent,
+      refused,
+      sendFailures: this.sending.sendFailures,
+      ackTimeouts: this.sending.ackTimeouts,
+      duplicates,
+    };
   }
 
   /** Resolves when every write so far is on disk. */

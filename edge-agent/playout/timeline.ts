@@ -268,8 +268,13 @@ export class PlayoutTimeline {
         }
         this.held.delete(h.meta.id);
         this.events.push({
-          type: 'ended', id: h.meta.id, at: h.endSlot, frames: h.position,
-          startedAt: h.startedAt ?? h.endSlot, startErrorMs: h.startErrorMs ?? 0, late: (h.startErrorMs ?? 0) > this.lateToleranceMs,
+          type: 'ended',
+          id: h.meta.id,
+          at: h.endSlot,
+          frames: h.position,
+          startedAt: h.startedAt ?? h.endSlot,
+          startErrorMs: h.startErrorMs ?? 0,
+          late: (h.startErrorMs ?? 0) > this.lateToleranceMs,
         });
       }
     }
@@ -393,7 +398,12 @@ export class PlayoutTimeline {
       if (h.state !== 'pending' || h.meta.startAt > slot || h === owner) continue;
       if (owner && owner.rank > h.rank) h.blocked = true;
       if (h.meta.notAfter !== undefined && slot > h.meta.notAfter) {
-        this.fail(h, slot, h.blocked ? 'preempted' : 'expired', h.blocked ? 'a higher priority held the site past its window' : `not started by ${new Date(h.meta.notAfter).toISOString()}`);
+        this.fail(
+          h,
+          slot,
+          h.blocked ? 'preempted' : 'expired',
+          h.blocked ? 'a higher priority held the site past its window' : `not started by ${new Date(h.meta.notAfter).toISOString()}`,
+        );
       } else if (h.blocked && h.meta.whenPreempted === 'end') {
         this.fail(h, slot, 'preempted', `a higher priority (${owner?.meta.id}) was on air at its start`);
       }
@@ -418,8 +428,13 @@ export class PlayoutTimeline {
       owner.startedAt = slot;
       owner.startErrorMs = slot - owner.meta.startAt;
       this.events.push({
-        type: 'started', id: owner.meta.id, kind: owner.meta.kind, scheduledAt: owner.meta.startAt, at: slot,
-        startErrorMs: owner.startErrorMs, late: owner.startErrorMs > this.lateToleranceMs,
+        type: 'started',
+        id: owner.meta.id,
+        kind: owner.meta.kind,
+        scheduledAt: owner.meta.startAt,
+        at: slot,
+        startErrorMs: owner.startErrorMs,
+        late: owner.startErrorMs > this.lateToleranceMs,
       });
     } else if (owner.state === 'suspended') {
       this.events.push({ type: 'resumed', id: owner.meta.id, at: slot, frames: owner.position });

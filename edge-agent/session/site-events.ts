@@ -74,4 +74,3 @@ export class SiteEvents {
   readonly sendJournaled = (event: AcknowledgedEvent): Promise<boolean> =>
     this.o.link.publish('event', event, { qos: 1, offline: 'drop', ackTimeoutMs: JOURNALED_ACK_TIMEOUT_MS, logFailure: false }).acked;
 }
-

@@ -194,7 +194,13 @@ export class SiteLink {
 
   /** The retained state; `online` carries the time its will was registered, so the two order on the server. */
   publishState(state: 'online' | 'offline', reason?: string): Promise<boolean> {
-    const message: SiteStateMessage = { v: PROTOCOL_VERSION, siteId: this.o.config.siteId, state, at: state === 'online' ? this.willAt : this.o.now(), agentVersion: clip(this.o.config.agentVersion, 40) };
+    const message: SiteStateMessage = {
+      v: PROTOCOL_VERSION,
+      siteId: this.o.config.siteId,
+      state,
+      at: state === 'online' ? this.willAt : this.o.now(),
+      agentVersion: clip(this.o.config.agentVersion, 40),
+    };
     if (reason) message.reason = reason;
     return this.publish('state', message, { qos: 1, retain: true, offline: 'queue' }).acked;
   }

@@ -30,10 +30,7 @@ function stale(): boolean {
 
 /** npm sets npm_config_node_gyp in its scripts; otherwise the node-gyp npm bundles beside this Node. */
 function nodeGyp(): string | undefined {
-  const candidates = [
-    process.env.npm_config_node_gyp,
-    path.resolve(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
-  ];
+  const candidates = [process.env.npm_config_node_gyp, path.resolve(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')];
   return candidates.find((c): c is string => !!c && fs.existsSync(c));
 }
 

@@ -73,7 +73,10 @@ function resultId(r: CapAlertResult): string | null {
 
 const capInvalid = (errors: CapIssue[]) => {
   const field = errors[0]?.path;
-  const text = `not a valid CAP 1.2 alert: ${errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ')}`;
+  const text = `not a valid CAP 1.2 alert: ${errors
+    .slice(0, 3)
+    .map((e) => `${e.path}: ${e.message}`)
+    .join('; ')}`;
   return fail('LOANET_CAP_INVALID', field === undefined ? { text } : { text, field }, { errors });
 };
 type Unprocessable = 'LOANET_CAP_NOT_FOR_BROADCAST' | 'LOANET_CAP_NOTHING_TO_PLAY' | 'LOANET_ALERT_EXPIRED' | 'LOANET_CAP_NO_AREA';
@@ -109,7 +112,17 @@ function envelopeRefused(u: Extract<Unwrapped, { kind: 'refused' }>): LoanetErro
   }
 }
 
-const MIME_SUFFIX: Record<string, string> = { mpeg: '.mp3', mp3: '.mp3', 'x-ipaws-audio-mp3': '.mp3', wav: '.wav', 'x-wav': '.wav', ogg: '.ogg', opus: '.opus', aac: '.aac', mp4: '.m4a' };
+const MIME_SUFFIX: Record<string, string> = {
+  mpeg: '.mp3',
+  mp3: '.mp3',
+  'x-ipaws-audio-mp3': '.mp3',
+  wav: '.wav',
+  'x-wav': '.wav',
+  ogg: '.ogg',
+  opus: '.opus',
+  aac: '.aac',
+  mp4: '.m4a',
+};
 
 export class CapIngest {
   constructor(
@@ -141,7 +154,9 @@ export class CapIngest {
         done.push({ i, e });
       }
     }
-    const lines = done.map((d) => ('r' in d ? `${label(d.i)}: ${d.r.outcome}${'alert' in d.r ? ` ${d.r.alert.id}` : ''}` : `${label(d.i)}: refused (${d.e.statusCode} ${d.e.code}): ${d.e.message}`));
+    const lines = done.map((d) =>
+      'r' in d ? `${label(d.i)}: ${d.r.outcome}${'alert' in d.r ? ` ${d.r.alert.id}` : ''}` : `${label(d.i)}: refused (${d.e.statusCode} ${d.e.code}): ${d.e.message}`,
+    );
     const envelope: EnvelopeOutcome = {
       format: u.format,
       alerts: done.map((d) =>
@@ -160,7 +175,11 @@ export class CapIngest {
       all.message = `no CAP alert of the ${u.format} document was taken: ${lines.join('; ')}`;
       throw all;
     }
-    return { ...chosen, warnings: [...chosen.warnings, `${u.format} envelope: ${n} CAP alert${n > 1 ? 's' : ''}, each handled as if posted alone`, ...(n > 1 ? lines : [])], envelope };
+    return {
+      ...chosen,
+      warnings: [...chosen.warnings, `${u.format} envelope: ${n} CAP alert${n > 1 ? 's' : ''}, each handled as if posted alone`, ...(n > 1 ? lines : [])],
+      envelope,
+    };
   }
 
   private async ingestAlert(xml: string, actor: AlertActor, authorize: (cap: CapAlert) => number | null): Promise<CapIngestResult> {
@@ -215,7 +234,15 @@ export class CapIngest {
     }
     if (match.matchesNothing) {
       const first = match.unmatched[0];
-      throw unprocessable('LOANET_CAP_NO_AREA', first ? `alert/${first.path}` : 'alert/info/area', `no <area> of the alert is in this network: ${match.unmatched.slice(0, 3).map((u) => `${u.path}: ${u.reason}`).join('; ')}`, { unmatched: match.unmatched });
+      throw unprocessable(
+        'LOANET_CAP_NO_AREA',
+        first ? `alert/${first.path}` : 'alert/info/area',
+        `no <area> of the alert is in this network: ${match.unmatched
+          .slice(0, 3)
+          .map((u) => `${u.path}: ${u.reason}`)
+          .join('; ')}`,
+        { unmatched: match.unmatched },
+      );
     }
     for (const u of match.unmatched) warnings.push(`${u.path}: ${u.reason}`);
     const targets = this.alerts.resolve({ areaKeys: match.areaKeys, siteIds: match.siteIds }, actor, sites);
@@ -263,7 +290,13 @@ export class CapIngest {
   }
 
   /** Every message, whatever its status, only inside the caller's area and its sender's (403 otherwise, nothing stored). */
-  private checkPlace(cap: CapAlert, match: ReturnType<typeof matchAlertAreas>, actor: AlertActor, senderAreaId: number | null, sites: ReturnType<AlertService['targetSites']>): void {
+  private checkPlace(
+    cap: CapAlert,
+    match: ReturnType<typeof matchAlertAreas>,
+    actor: AlertActor,
+    senderAreaId: number | null,
+    sites: ReturnType<AlertService['targetSites']>,
+  ): void {
     const index = this.alerts.areaIndex();
     const siteArea = new Map(sites.map((s) => [s.siteId, s.areaId]));
     const why = capPlaceRefusal(
@@ -271,7 +304,11 @@ export class CapIngest {
         { scope: actor.areaId, label: 'your area' },
         { scope: senderAreaId, label: `the area of sender ${cap.sender}` },
       ],
-      { areaIds: match.areaKeys.flatMap((k) => index.get(k)?.id ?? []), siteAreaIds: match.siteIds.flatMap((id) => siteArea.get(id) ?? []), hasArea: cap.info.some((i) => i.area.length > 0) },
+      {
+        areaIds: match.areaKeys.flatMap((k) => index.get(k)?.id ?? []),
+        siteAreaIds: match.siteIds.flatMap((id) => siteArea.get(id) ?? []),
+        hasArea: cap.info.some((i) => i.area.length > 0),
+      },
       index,
     );
     if (why) throw Errors.forbidden({ rule: 'cap_area', field: 'alert/info/area', text: why });

@@ -16,25 +16,41 @@ import { Ok } from '../../api/common.ts';
 /** What these routes use of the server, and nothing else. */
 export type RouteDeps = Pick<ServerContext, 'areas' | 'audit' | 'coverage' | 'users'>;
 
-const SenderName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\s,<>&]+$', description: 'the CAP <sender> exactly as the messages carry it (no spaces or commas), e.g. pctt@laocai.gov.vn' });
+const SenderName = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^[^\\s,<>&]+$',
+  description: 'the CAP <sender> exactly as the messages carry it (no spaces or commas), e.g. pctt@laocai.gov.vn',
+});
 const SenderAccounts = Type.Array(
   Type.Object(
     {
       username: Type.String({ minLength: 1, maxLength: 100 }),
-      tokenId: Type.Optional(Type.Integer({ minimum: 1, description: 'only this API token of the user (a script) may post; left out: any of the user\'s credentials' })),
+      tokenId: Type.Optional(Type.Integer({ minimum: 1, description: "only this API token of the user (a script) may post; left out: any of the user's credentials" })),
     },
     { additionalProperties: false },
   ),
   { maxItems: 100, description: 'the accounts allowed to post under the sender (the whole list: it replaces the previous one)' },
 );
-const SenderArea = Type.Union([Type.String({ minLength: 2, maxLength: 50 }), Type.Null()], { description: 'area code or key the sender\'s messages may reach; null: the whole network' });
+const SenderArea = Type.Union([Type.String({ minLength: 2, maxLength: 50 }), Type.Null()], {
+  description: "area code or key the sender's messages may reach; null: the whole network",
+});
 
 export const capSenderRoutes =
   (ctx: RouteDeps, senders: CapSenderStore): FastifyPluginAsyncTypebox =>
   async (app) => {
     const senderView = (x: CapSender) => {
       const area = x.areaId !== null ? ctx.areas.byId(x.areaId) : undefined;
-      return { id: x.id, sender: x.sender, area: area?.key ?? null, areaName: area?.name ?? null, note: x.note, createdAt: x.createdAt, updatedAt: x.updatedAt, accounts: x.accounts.map((a) => ({ username: a.username, tokenId: a.tokenId })) };
+      return {
+        id: x.id,
+        sender: x.sender,
+        area: area?.key ?? null,
+        areaName: area?.name ?? null,
+        note: x.note,
+        createdAt: x.createdAt,
+        updatedAt: x.updatedAt,
+        accounts: x.accounts.map((a) => ({ username: a.username, tokenId: a.tokenId })),
+      };
     };
     const areaIdOf = (raw: string | null | undefined): number | null | undefined => (raw === undefined ? undefined : raw === null ? null : ctx.coverage.resolveArea(raw).id);
     /** The accounts named in a request: users that exist and are visible to the admin, tokens that are theirs and live (400 naming the entry). */
@@ -76,8 +92,12 @@ export const capSenderRoutes =
           tags: ['alerts'],
           operationId: 'createCapSender',
           summary: 'Register a CAP sender: the area its messages may reach and the accounts (users, or single API tokens) allowed to post under it (admin)',
-          description: '201 with the sender; 400 names the account at fault; 403 naming `area` for a scoped admin outside its area or a network-wide sender; 409 already registered.',
-          body: Type.Object({ sender: SenderName, area: Type.Optional(SenderArea), note: Type.Optional(Type.String({ maxLength: 200 })), accounts: SenderAccounts }, { additionalProperties: false }),
+          description:
+            '201 with the sender; 400 names the account at fault; 403 naming `area` for a scoped admin outside its area or a network-wide sender; 409 already registered.',
+          body: Type.Object(
+            { sender: SenderName, area: Type.Optional(SenderArea), note: Type.Optional(Type.String({ maxLength: 200 })), accounts: SenderAccounts },
+            { additionalProperties: false },
+          ),
           response: { 201: CapSenderView },
         },
       },
@@ -100,7 +120,10 @@ export const capSenderRoutes =
           operationId: 'updateCapSender',
           summary: "Change a CAP sender's area, note or accounts (the list given replaces the previous one) (admin)",
           params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
-          body: Type.Object({ area: Type.Optional(SenderArea), note: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])), accounts: Type.Optional(SenderAccounts) }, { additionalProperties: false, minProperties: 1 }),
+          body: Type.Object(
+            { area: Type.Optional(SenderArea), note: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])), accounts: Type.Optional(SenderAccounts) },
+            { additionalProperties: false, minProperties: 1 },
+          ),
           response: { 200: CapSenderView },
         },
       },
@@ -120,7 +143,15 @@ export const capSenderRoutes =
 
     app.delete(
       '/api/alerts/cap/senders/:id',
-      { schema: { tags: ['alerts'], operationId: 'deleteCapSender', summary: 'Unregister a CAP sender: nobody but a network-wide admin may post under it any more; its alerts stay (admin)', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: Ok } } },
+      {
+        schema: {
+          tags: ['alerts'],
+          operationId: 'deleteCapSender',
+          summary: 'Unregister a CAP sender: nobody but a network-wide admin may post under it any more; its alerts stay (admin)',
+          params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+          response: { 200: Ok },
+        },
+      },
       async (req) => {
         const p = requirePermission(req, 'users.manage');
         const cur = senders.byId(req.params.id);

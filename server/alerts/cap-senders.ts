@@ -85,7 +85,9 @@ export class CapSenderStore {
 
   private statements(): NonNullable<CapSenderStore['st']> {
     this.st ??= {
-      accounts: this.db.prepare('SELECT a.id, a.user_id, u.username, a.token_id FROM cap_sender_accounts a JOIN users u ON u.id = a.user_id WHERE a.sender_id = ? ORDER BY u.username, a.token_id'),
+      accounts: this.db.prepare(
+        'SELECT a.id, a.user_id, u.username, a.token_id FROM cap_sender_accounts a JOIN users u ON u.id = a.user_id WHERE a.sender_id = ? ORDER BY u.username, a.token_id',
+      ),
       bySender: this.db.prepare('SELECT * FROM cap_senders WHERE sender = ?'),
       byId: this.db.prepare('SELECT * FROM cap_senders WHERE id = ?'),
     };
@@ -93,9 +95,12 @@ export class CapSenderStore {
   }
 
   private accountsOf(senderId: number): CapSenderAccount[] {
-    return (
-      this.statements().accounts.all(senderId) as Array<{ id: number; user_id: number; username: string; token_id: number | null }>
-    ).map((r) => ({ id: r.id, userId: r.user_id, username: r.username, tokenId: r.token_id }));
+    return (this.statements().accounts.all(senderId) as Array<{ id: number; user_id: number; username: string; token_id: number | null }>).map((r) => ({
+      id: r.id,
+      userId: r.user_id,
+      username: r.username,
+      tokenId: r.token_id,
+    }));
   }
 
   private toSender(r: SenderRow): CapSender {

@@ -59,7 +59,16 @@ export class AlertChangeFeed {
     if (this.listeners.size === 0) return;
     const alert = this.d.alertOf(id);
     if (!alert) return;
-    const change: AlertChange = { kind, alertId: id, revision: alert.revision, state: alert.state, test: alert.test, title: alert.title, counts: this.d.countsOf(id), areaIds: this.areaIdsOf(alert) };
+    const change: AlertChange = {
+      kind,
+      alertId: id,
+      revision: alert.revision,
+      state: alert.state,
+      test: alert.test,
+      title: alert.title,
+      counts: this.d.countsOf(id),
+      areaIds: this.areaIdsOf(alert),
+    };
     for (const fn of this.listeners) {
       try {
         fn(change);

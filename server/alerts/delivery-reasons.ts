@@ -49,7 +49,12 @@ export function unreachedReasons(d: Delivery, verdict: SiteVerdict | undefined, 
   if (ended) out.push(ended);
   if (d.status === 'received' && d.receivedAt !== null) {
     const when = formatShort(d.receivedAt, timeZone);
-    out.push({ code: 'received_no_sound', params: { at: d.receivedAt }, message: `received at ${when}, no sound confirmed yet`, messageVi: `đã nhận lúc ${when}, chưa xác nhận phát` });
+    out.push({
+      code: 'received_no_sound',
+      params: { at: d.receivedAt },
+      message: `received at ${when}, no sound confirmed yet`,
+      messageVi: `đã nhận lúc ${when}, chưa xác nhận phát`,
+    });
   }
   if (verdict) {
     for (const r of verdict.reasons) out.push({ code: r.code, params: r.params, message: r.message, messageVi: r.messageVi });
@@ -74,8 +79,14 @@ function endReason(d: Delivery, timeZone: string): ReasonText | null {
   if (d.status === 'stopped') {
     const played = playedOf(d);
     const en = played === 'nothing' ? 'stopped before any sound' : played === 'attention' ? 'stopped after the attention signal, before the message' : 'stopped during the message';
-    const vi = played === 'nothing' ? 'đã dừng trước khi phát' : played === 'attention' ? 'đã dừng sau tín hiệu báo động, trước bản tin cảnh báo' : 'đã dừng khi đang phát bản tin cảnh báo';
-    return { code: 'alert_stopped', params, message: `${en}${when ? ` at ${when}` : ''}${d.detail ? ` (${d.detail})` : ''}`, messageVi: `${vi}${when ? ` lúc ${when}` : ''}${d.detail ? ` (${d.detail})` : ''}` };
+    const vi =
+      played === 'nothing' ? 'đã dừng trước khi phát' : played === 'attention' ? 'đã dừng sau tín hiệu báo động, trước bản tin cảnh báo' : 'đã dừng khi đang phát bản tin cảnh báo';
+    return {
+      code: 'alert_stopped',
+      params,
+      message: `${en}${when ? ` at ${when}` : ''}${d.detail ? ` (${d.detail})` : ''}`,
+      messageVi: `${vi}${when ? ` lúc ${when}` : ''}${d.detail ? ` (${d.detail})` : ''}`,
+    };
   }
   return {
     code: `alert_${d.reason ?? 'error'}`,
@@ -97,7 +108,12 @@ export function attentionOnlyReasons(d: Delivery, alert: Pick<Alert, 'messageSta
   const ended = hasEnded(d.status);
   const out: ReasonText[] = [
     ended
-      ? { code: 'attention_only', params: { at: d.firstSoundAt }, message: 'played the attention signal only, not the message', messageVi: 'chỉ phát tín hiệu báo động, không phát được bản tin cảnh báo' }
+      ? {
+          code: 'attention_only',
+          params: { at: d.firstSoundAt },
+          message: 'played the attention signal only, not the message',
+          messageVi: 'chỉ phát tín hiệu báo động, không phát được bản tin cảnh báo',
+        }
       : {
           code: 'attention_only_so_far',
           params: { at: d.firstSoundAt },
@@ -109,7 +125,12 @@ export function attentionOnlyReasons(d: Delivery, alert: Pick<Alert, 'messageSta
   if (cause) out.push(cause);
   else if (alert.messageState === 'failed') {
     const why = alert.messageReason ? `: ${alert.messageReason}` : '';
-    out.push({ code: 'message_not_made', params: { reason: alert.messageReason }, message: `the server could not make the message audio${why}`, messageVi: `máy chủ không tạo được âm thanh bản tin cảnh báo${why}` });
+    out.push({
+      code: 'message_not_made',
+      params: { reason: alert.messageReason },
+      message: `the server could not make the message audio${why}`,
+      messageVi: `máy chủ không tạo được âm thanh bản tin cảnh báo${why}`,
+    });
   } else if (ended && d.detail) {
     out.push({ code: 'site_detail', params: { detail: d.detail }, message: d.detail, messageVi: d.detail });
   } else if (!ended && alert.messageState === 'preparing') {

@@ -138,7 +138,20 @@ export function deliveryState(
   timeZone: string,
   unreachedLimit = 500,
 ): DeliveryState {
-  const counts: DeliveryCounts = { targeted: rows.length, received: 0, playing: 0, started: 0, confirmedPlaying: 0, attentionOnly: 0, completed: 0, failed: 0, stopped: 0, unreached: 0, heard: 0, notHeard: 0 };
+  const counts: DeliveryCounts = {
+    targeted: rows.length,
+    received: 0,
+    playing: 0,
+    started: 0,
+    confirmedPlaying: 0,
+    attentionOnly: 0,
+    completed: 0,
+    failed: 0,
+    stopped: 0,
+    unreached: 0,
+    heard: 0,
+    notHeard: 0,
+  };
   const delays: number[] = [];
   const messageDelays: number[] = [];
   const unreached: UnreachedSite[] = [];
@@ -155,7 +168,14 @@ export function deliveryState(
     const verdict = heardVerdict(d);
     if (d.levelDb !== null && played !== 'nothing') {
       levelsTotal++;
-      if (levels.length < unreachedLimit) levels.push({ siteId: d.siteId, levelDb: d.levelDb, thresholdDb: d.levelThresholdDb ?? DEFAULT_LEVEL_THRESHOLD_DB, played, heard: played === 'message' && verdict === 'heard' });
+      if (levels.length < unreachedLimit)
+        levels.push({
+          siteId: d.siteId,
+          levelDb: d.levelDb,
+          thresholdDb: d.levelThresholdDb ?? DEFAULT_LEVEL_THRESHOLD_DB,
+          played,
+          heard: played === 'message' && verdict === 'heard',
+        });
     }
     if (wasReceived(d.status)) counts.received++;
     if (d.status === 'playing') counts.playing++;

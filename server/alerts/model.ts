@@ -101,8 +101,21 @@ export interface Delivery {
 
 export function pendingDelivery(alertId: string, siteId: string, revision: number): Delivery {
   return {
-    alertId, siteId, revision, status: 'pending',
-    receivedAt: null, firstSoundAt: null, completedAt: null, failedAt: null,
-    reason: null, detail: null, repeat: null, messageAt: null, messageRepeats: null, levelDb: null, levelThresholdDb: null, reportedAt: null,
+    alertId,
+    siteId,
+    revision,
+    status: 'pending',
+    receivedAt: null,
+    firstSoundAt: null,
+    completedAt: null,
+    failedAt: null,
+    reason: null,
+    detail: null,
+    repeat: null,
+    messageAt: null,
+    messageRepeats: null,
+    levelDb: null,
+    levelThresholdDb: null,
+    reportedAt: null,
   };
 }

@@ -46,7 +46,12 @@ export function alertStartMessage(a: Alert): AlertStart {
  * which the broker delivers on its own. `channelKeys` is asked only when
  * needed (most sites owe nothing).
  */
-export function announcementsOwed(siteId: string, alerts: Iterable<LiveAlertView>, channelKeys: () => readonly string[], plan: RetainedPlan): Array<{ alertId: string; channel: string }> {
+export function announcementsOwed(
+  siteId: string,
+  alerts: Iterable<LiveAlertView>,
+  channelKeys: () => readonly string[],
+  plan: RetainedPlan,
+): Array<{ alertId: string; channel: string }> {
   const out: Array<{ alertId: string; channel: string }> = [];
   let keys: readonly string[] | undefined;
   for (const l of alerts) {
@@ -162,7 +167,8 @@ export class AlertPublisher {
 
   private slotCandidates(): SlotCandidate[] {
     const out: SlotCandidate[] = [];
-    for (const l of this.d.alerts()) if (l.alert.state === 'active') out.push({ id: l.alert.id, revision: l.alert.revision, revisedAt: l.alert.revisedAt, channels: l.alert.areas });
+    for (const l of this.d.alerts())
+      if (l.alert.state === 'active') out.push({ id: l.alert.id, revision: l.alert.revision, revisedAt: l.alert.revisedAt, channels: l.alert.areas });
     return out;
   }
 

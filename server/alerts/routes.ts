@@ -95,7 +95,7 @@ export const alertRoutes =
     /** Targets from areas and/or a polygon, checked against the user's scope (403 names what is outside). */
     const targetsOf = (f: Fields, actor: AlertActor, fallback?: Alert) => {
       const keep = fallback !== undefined && f.areas === undefined && f.polygon === undefined;
-      const polygon = (f.polygon as LatLon[] | undefined) ?? (keep ? fallback.polygon ?? undefined : undefined);
+      const polygon = (f.polygon as LatLon[] | undefined) ?? (keep ? (fallback.polygon ?? undefined) : undefined);
       const areaKeys = f.areas?.map(keyOf) ?? (keep ? fallback.targetAreas : []);
       if (areaKeys.length === 0 && !polygon && !(keep && fallback.sites)) throw fail('LOANET_TARGET_REQUIRED', { field: 'areas' });
       if (polygon) {
@@ -103,7 +103,7 @@ export const alertRoutes =
         if (why) throw Errors.badRequest(`polygon: ${why}`, 'polygon');
       }
       const sites = service.targetSites();
-      const siteIds = polygon ? sitesInPolygon(polygon, sites) : keep ? fallback.sites ?? [] : [];
+      const siteIds = polygon ? sitesInPolygon(polygon, sites) : keep ? (fallback.sites ?? []) : [];
       if (polygon && siteIds.length === 0 && areaKeys.length === 0) throw fail('LOANET_POLYGON_NO_SITE', { field: 'polygon' });
       return { targets: service.resolve({ areaKeys, siteIds }, actor, sites), polygon: polygon ?? null, areaKeys };
     };
@@ -111,7 +111,7 @@ export const alertRoutes =
     const specOf = (f: Fields, title: string, polygon: LatLon[] | null, base?: Alert): AlertSpec => {
       const now = ctx.now();
       if (f.validUntil !== undefined && f.validForMinutes !== undefined) throw fail('LOANET_ONE_OF', { field: 'validUntil', fields: ['validUntil', 'validForMinutes'] });
-      const validUntil = f.validUntil ?? (f.validForMinutes !== undefined ? now + f.validForMinutes * 60_000 : base?.validUntil ?? now + DEFAULT_VALIDITY_MIN * 60_000);
+      const validUntil = f.validUntil ?? (f.validForMinutes !== undefined ? now + f.validForMinutes * 60_000 : (base?.validUntil ?? now + DEFAULT_VALIDITY_MIN * 60_000));
       if (validUntil <= now) throw fail('LOANET_IN_THE_PAST', { field: 'validUntil' });
       return {
         title,
@@ -119,7 +119,7 @@ export const alertRoutes =
         priority: f.priority ?? base?.priority ?? 'emergency',
         attention: f.attention !== undefined ? f.attention : base ? base.attention : 'siren',
         repeats: f.repeats ?? base?.repeats ?? DEFAULT_ALERT_REPEATS,
-        volume: f.volume !== undefined ? f.volume : base?.volume ?? null,
+        volume: f.volume !== undefined ? f.volume : (base?.volume ?? null),
         validUntil,
         polygon,
       };
@@ -129,7 +129,9 @@ export const alertRoutes =
       (f.title ?? (message && 'text' in message ? message.text.slice(0, 80) : fallback)).trim() || fallback;
 
     const messageOf = async (m: Static<typeof Message>, title: string, actor: AlertActor): Promise<PreparedMessage> =>
-      'mediaId' in m ? ctx.alerts.messages.existing(m.mediaId) : ctx.alerts.messages.fromText(m.text, { title, lang: m.lang ?? 'vi', ...(m.voice ? { voice: m.voice } : {}), actor });
+      'mediaId' in m
+        ? ctx.alerts.messages.existing(m.mediaId)
+        : ctx.alerts.messages.fromText(m.text, { title, lang: m.lang ?? 'vi', ...(m.voice ? { voice: m.voice } : {}), actor });
 
     /** A multipart request: the `alert` field (JSON) and the audio `file`, streamed to the library's temp folder. */
     const readUpload = async (req: FastifyRequest) => {
@@ -177,7 +179,7 @@ export const alertRoutes =
       const a = service.get(id);
       const reader = readerOf(p);
       if (!a || !reader.sees(a)) {
-        if (a && action) ctx.audit.record(p.user, 'alert.denied', a.id, { action, why: 'outside the caller\'s area' });
+        if (a && action) ctx.audit.record(p.user, 'alert.denied', a.id, { action, why: "outside the caller's area" });
         throw Errors.notFound('alert', id);
       }
       return { alert: a, reader };
@@ -194,7 +196,8 @@ export const alertRoutes =
           tags: ['alerts'],
           operationId: 'createAlert',
           summary: 'Start an emergency alert: target areas and/or a drawn polygon; the message as a library item or as text spoken by TTS',
-          description: '201 with the alert as soon as its control message is published: the sites sound their attention signal at once. Text is spoken afterwards in the alerts\' own media lane: the alert\'s messageState is "preparing" until the audio is published to the sites ("ready"), or "failed" with messageReason (no voice, no engine, ffmpeg error), the alert then standing with its attention signal. 400 names the field at fault; 403 when the target lies outside your area or your role may not start alerts.',
+          description:
+            '201 with the alert as soon as its control message is published: the sites sound their attention signal at once. Text is spoken afterwards in the alerts\' own media lane: the alert\'s messageState is "preparing" until the audio is published to the sites ("ready"), or "failed" with messageReason (no voice, no engine, ffmpeg error), the alert then standing with its attention signal. 400 names the field at fault; 403 when the target lies outside your area or your role may not start alerts.',
           body: CreateBody,
           response: { 201: AlertCreated },
         },
@@ -208,7 +211,10 @@ export const alertRoutes =
         const spec = specOf(body, title, plan.polygon);
         const message = await messageOf(body.message, title, actor);
         const alert = await service.create(spec, plan.targets, message, actor, null, plan.areaKeys);
-        return reply.status(201).header('location', `/api/alerts/${alert.id}`).send({ id: alert.id, alert: summary(alert) });
+        return reply
+          .status(201)
+          .header('location', `/api/alerts/${alert.id}`)
+          .send({ id: alert.id, alert: summary(alert) });
       },
     );
 
@@ -218,8 +224,10 @@ export const alertRoutes =
         schema: {
           tags: ['alerts'],
           operationId: 'uploadAlert',
-          summary: 'Start an emergency alert with an uploaded audio file: multipart, field "alert" (the JSON of POST /api/alerts without message) and field "file" (MP3, WAV, Ogg, WebM, MP4/M4A, AAC or FLAC audio)',
-          description: '201 with the alert id; 400 names the field at fault; 403 outside your area; 413 too large; 415 not one of those formats (a playlist, an image…), naming it; 422 the file is not usable audio (empty, silent, damaged); 503 without ffmpeg.',
+          summary:
+            'Start an emergency alert with an uploaded audio file: multipart, field "alert" (the JSON of POST /api/alerts without message) and field "file" (MP3, WAV, Ogg, WebM, MP4/M4A, AAC or FLAC audio)',
+          description:
+            '201 with the alert id; 400 names the field at fault; 403 outside your area; 413 too large; 415 not one of those formats (a playlist, an image…), naming it; 422 the file is not usable audio (empty, silent, damaged); 503 without ffmpeg.',
           consumes: ['multipart/form-data'],
           response: { 201: AlertCreated },
         },
@@ -227,7 +235,10 @@ export const alertRoutes =
       async (req, reply) => {
         const p = requirePermission(req, 'alert.write');
         const actor = actorOf(p);
-        if (!req.isMultipart()) throw fail('LOANET_UNSUPPORTED_MEDIA_TYPE', { expected: ['multipart/form-data with the fields "alert" (JSON) and "file" (curl -F alert=@alert.json -F file=@canh-bao.mp3)'] });
+        if (!req.isMultipart())
+          throw fail('LOANET_UNSUPPORTED_MEDIA_TYPE', {
+            expected: ['multipart/form-data with the fields "alert" (JSON) and "file" (curl -F alert=@alert.json -F file=@canh-bao.mp3)'],
+          });
         const { fields, file } = await readUpload(req);
         let plan: ReturnType<typeof targetsOf>;
         try {
@@ -241,7 +252,10 @@ export const alertRoutes =
         // An uploaded file is waited for (in the alerts' own media lane): a silent or damaged recording is the uploader's to fix, now.
         const message = await readyMessage(ctx.alerts.messages.fromFile(file.path, { title, lang: 'vi', actor: p.user, originalName: file.name || null }));
         const alert = await service.create(spec, plan.targets, message, actor, null, plan.areaKeys);
-        return reply.status(201).header('location', `/api/alerts/${alert.id}`).send({ id: alert.id, alert: summary(alert) });
+        return reply
+          .status(201)
+          .header('location', `/api/alerts/${alert.id}`)
+          .send({ id: alert.id, alert: summary(alert) });
       },
     );
 
@@ -258,12 +272,17 @@ export const alertRoutes =
         schema: {
           tags: ['alerts'],
           operationId: 'postCapAlert',
-          summary: 'Start, update or cancel an alert from a CAP 1.2 document, alone or in an EDXL-DE, Atom or RSS envelope (Content-Type application/cap+xml, application/xml, text/xml, application/atom+xml or application/rss+xml)',
+          summary:
+            'Start, update or cancel an alert from a CAP 1.2 document, alone or in an EDXL-DE, Atom or RSS envelope (Content-Type application/cap+xml, application/xml, text/xml, application/atom+xml or application/rss+xml)',
           description:
-            '403 naming alert/sender unless your account is bound to the message\'s <sender> (GET /api/alerts/cap/senders; a network-wide admin may use any sender); 403 naming alert/info/area when an <area> of the message, whatever its status, lies outside your area or the sender\'s. A message only ever matches, updates or cancels alerts of its own sender. ' +
+            "403 naming alert/sender unless your account is bound to the message's <sender> (GET /api/alerts/cap/senders; a network-wide admin may use any sender); 403 naming alert/info/area when an <area> of the message, whatever its status, lies outside your area or the sender's. A message only ever matches, updates or cancels alerts of its own sender. " +
             '201 with the alert id for a new alert; 200 for an Update of a live alert (same id, next revision), a Cancel (the ids cancelled), a duplicate (already received) or a message with nothing to play (System, Ack). 400 LOANET_CAP_INVALID names the element at fault; 409 same sender and identifier with other content; 422 Draft, expired, or no <area> in this network. Test and Exercise become test alerts, never Actual.',
           // Described per content type, so a body of any other type reaches the handler's own 415.
-          body: { content: Object.fromEntries(CAP_CONTENT_TYPES.map((t) => [t, { schema: Type.String({ description: 'a CAP 1.2 <alert> document, or an EDXL-DE, Atom or RSS document carrying CAP alerts' }) }])) },
+          body: {
+            content: Object.fromEntries(
+              CAP_CONTENT_TYPES.map((t) => [t, { schema: Type.String({ description: 'a CAP 1.2 <alert> document, or an EDXL-DE, Atom or RSS document carrying CAP alerts' }) }]),
+            ),
+          },
           response: { 201: CapStarted, 200: CapHandled },
         },
       },
@@ -281,7 +300,10 @@ export const alertRoutes =
         const envelope = r.envelope ? { envelope: r.envelope } : {};
         switch (r.outcome) {
           case 'started':
-            return reply.status(201).header('location', `/api/alerts/${r.alert.id}`).send({ id: r.alert.id, outcome: r.outcome, lifecycle: r.lifecycle, alert: summary(r.alert), warnings: r.warnings, ...envelope });
+            return reply
+              .status(201)
+              .header('location', `/api/alerts/${r.alert.id}`)
+              .send({ id: r.alert.id, outcome: r.outcome, lifecycle: r.lifecycle, alert: summary(r.alert), warnings: r.warnings, ...envelope });
           case 'updated':
             return reply.status(200).send({ id: r.alert.id, outcome: r.outcome, revision: r.alert.revision, alert: summary(r.alert), warnings: r.warnings, ...envelope });
           case 'cancelled':
@@ -319,7 +341,13 @@ export const alertRoutes =
         if (p.user.areaId === null) return { alerts: service.list({ ...state, limit }).map((a) => summary(a)) };
         // Alerts are few (hundreds a year): filter the newest few thousand rather than teach SQL the area tree.
         const reader = readerOf(p);
-        return { alerts: service.list({ ...state, limit: 5000 }).filter(reader.sees).slice(0, limit).map((a) => summary(a, reader.site)) };
+        return {
+          alerts: service
+            .list({ ...state, limit: 5000 })
+            .filter(reader.sees)
+            .slice(0, limit)
+            .map((a) => summary(a, reader.site)),
+        };
       },
     );
 
@@ -329,9 +357,12 @@ export const alertRoutes =
         schema: {
           tags: ['alerts'],
           operationId: 'getAlert',
-          summary: 'An alert (404 when its targets do not intersect your area) and its live delivery over the sites of your area: counts (targeted, received, playing, started: any sound, confirmedPlaying: played the message, attentionOnly: the attention signal without the message, completed, failed, unreached: no sound, heard, notHeard), time to first sound and to the message, the share confirmed playing over time, the unreached and the attention-only sites with reasons (vi, en), the sites that played but whose monitoring microphone did not hear it (notHeard, with reasons), and each site\'s microphone level (levels)',
+          summary:
+            "An alert (404 when its targets do not intersect your area) and its live delivery over the sites of your area: counts (targeted, received, playing, started: any sound, confirmedPlaying: played the message, attentionOnly: the attention signal without the message, completed, failed, unreached: no sound, heard, notHeard), time to first sound and to the message, the share confirmed playing over time, the unreached and the attention-only sites with reasons (vi, en), the sites that played but whose monitoring microphone did not hear it (notHeard, with reasons), and each site's microphone level (levels)",
           params: IdParams,
-          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'unreached, not-heard and level sites listed, each (default 500)' })) }),
+          querystring: Type.Object({
+            limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'unreached, not-heard and level sites listed, each (default 500)' })),
+          }),
           response: { 200: AlertDetail },
         },
       },
@@ -372,7 +403,15 @@ export const alertRoutes =
 
     app.post(
       '/api/alerts/:id/cancel',
-      { schema: { tags: ['alerts'], operationId: 'cancelAlert', summary: 'Cancel an alert in flight: every site stops at once, sites not reached yet never start it', params: IdParams, response: { 200: AlertCreated } } },
+      {
+        schema: {
+          tags: ['alerts'],
+          operationId: 'cancelAlert',
+          summary: 'Cancel an alert in flight: every site stops at once, sites not reached yet never start it',
+          params: IdParams,
+          response: { 200: AlertCreated },
+        },
+      },
       async (req) => {
         const p = requirePermission(req, 'alert.write');
         visibleAlert(p, req.params.id, 'cancel');
@@ -415,7 +454,7 @@ export const alertRoutes =
         schema: {
           tags: ['alerts'],
           operationId: 'getAlertCapAck',
-          summary: 'A CAP 1.2 Ack of the alert (msgType Ack, references the alert), with the delivery figures of your area\'s sites in <note> (404 outside your area)',
+          summary: "A CAP 1.2 Ack of the alert (msgType Ack, references the alert), with the delivery figures of your area's sites in <note> (404 outside your area)",
           params: IdParams,
           response: { 200: { description: 'a CAP 1.2 Ack', content: { 'application/cap+xml': { schema: Type.String() } } } },
         },
@@ -442,10 +481,7 @@ export const alertRoutes =
         const { reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
         const r = service.report(req.params.id, reader.site);
         if (req.query.format === 'json') return { alert: seenBy(r.alert, reader.site), delivery: { ...r.state, unreached: undefined }, sites: r.lines };
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="canh-bao-${r.alert.id}.csv"`)
-          .send(reportCsv(r.lines, service.timeZone));
+        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="canh-bao-${r.alert.id}.csv"`).send(reportCsv(r.lines, service.timeZone));
       },
     );
   };

@@ -63,7 +63,12 @@ export class AlertScope {
     if (areasOut.length > 0 || sitesOut.length > 0) {
       this.d.audit.record(actor, 'alert.denied', alert.id, { action, areasOutside: areasOut, sitesOutside: sitesOut.length });
       // Areas are public geography; sites of other communes are only counted.
-      throw Errors.forbidden({ rule: 'alert_scope', username: actor.username, action, text: `${alert.id} reaches ${areasOut[0] !== undefined ? `area ${areasOut[0]}` : `${sitesOut.length} site(s)`} outside it` });
+      throw Errors.forbidden({
+        rule: 'alert_scope',
+        username: actor.username,
+        action,
+        text: `${alert.id} reaches ${areasOut[0] !== undefined ? `area ${areasOut[0]}` : `${sitesOut.length} site(s)`} outside it`,
+      });
     }
   }
 }

@@ -189,8 +189,18 @@ export class AlertService {
     const rows = this.d.store.saveAlertWithTargets(alert, targets.siteIds);
     this.live.set(alert.id, { alert, rows: new Map(rows.map((r) => [r.siteId, r])) });
     this.d.audit.record(actor, 'alert.start', alert.id, {
-      title: alert.title, test: alert.test, priority: alert.priority, channels: alert.areas, sites: targets.siteIds.length, mediaId: alert.message.mediaId, messageState: alert.messageState,
-      attention: alert.attention, repeats: alert.repeats, volume: alert.volume, validUntil: alert.validUntil, cap,
+      title: alert.title,
+      test: alert.test,
+      priority: alert.priority,
+      channels: alert.areas,
+      sites: targets.siteIds.length,
+      mediaId: alert.message.mediaId,
+      messageState: alert.messageState,
+      attention: alert.attention,
+      repeats: alert.repeats,
+      volume: alert.volume,
+      validUntil: alert.validUntil,
+      cap,
     });
     await this.publisher.announce(alert, alert.areas);
     this.changes.notify(alert.id, 'started');
@@ -199,7 +209,15 @@ export class AlertService {
   }
 
   /** An Update in flight: new content and/or targets, revision + 1; every site is pending again for it. */
-  async revise(id: string, spec: AlertSpec, targets: ResolvedTargets, message: PreparedMessage, actor: AlertActor, cap: CapOrigin | null, targetAreas: readonly string[]): Promise<Alert> {
+  async revise(
+    id: string,
+    spec: AlertSpec,
+    targets: ResolvedTargets,
+    message: PreparedMessage,
+    actor: AlertActor,
+    cap: CapOrigin | null,
+    targetAreas: readonly string[],
+  ): Promise<Alert> {
     const cur = this.require(id);
     if (cur.state !== 'active') throw fail('LOANET_ALERT_NOT_ACTIVE', { id, state: cur.state });
     this.mayChange(cur, actor, 'update');
@@ -224,7 +242,16 @@ export class AlertService {
     };
     const rows = this.d.store.saveAlertWithTargets(next, targets.siteIds);
     this.live.set(id, { alert: next, rows: new Map(rows.map((r) => [r.siteId, r])) });
-    this.d.audit.record(actor, 'alert.update', id, { revision: next.revision, title: next.title, priority: next.priority, channels: next.areas, sites: targets.siteIds.length, mediaId: next.message.mediaId, messageState: next.messageState, cap });
+    this.d.audit.record(actor, 'alert.update', id, {
+      revision: next.revision,
+      title: next.title,
+      priority: next.priority,
+      channels: next.areas,
+      sites: targets.siteIds.length,
+      mediaId: next.message.mediaId,
+      messageState: next.messageState,
+      cap,
+    });
     const dropped = cur.areas.filter((k) => !next.areas.includes(k));
     if (dropped.length > 0) await this.publisher.cancel(id, dropped, 'superseded');
     await this.publisher.announce(next, next.areas);
@@ -247,7 +274,12 @@ export class AlertService {
       : { ...l.alert, media: null, messageState: 'failed', messageReason: r.reason.slice(0, 500) };
     this.d.store.saveAlert(next);
     l.alert = next;
-    this.d.audit.record(null, 'alert.message', alertId, r.ok ? { revision: next.revision, messageState: 'ready', mediaId } : { revision: next.revision, messageState: 'failed', mediaId, reason: next.messageReason });
+    this.d.audit.record(
+      null,
+      'alert.message',
+      alertId,
+      r.ok ? { revision: next.revision, messageState: 'ready', mediaId } : { revision: next.revision, messageState: 'failed', mediaId, reason: next.messageReason },
+    );
     if (!r.ok) this.d.log.warn({ alertId, mediaId, reason: r.reason }, 'alert message audio could not be made: the alert stands with its attention signal');
     await this.publisher.announce(next, next.areas);
     this.changes.notify(alertId, 'updated');
@@ -323,7 +355,15 @@ export class AlertService {
   /** Delivery of an alert; with `siteVisible` (a scoped reader), over only the sites it may see. */
   state(id: string, unreachedLimit?: number, siteVisible?: (siteId: string) => boolean): DeliveryState {
     const alert = this.require(id);
-    return deliveryState(alert, this.visibleRows(id, siteVisible), (s) => this.siteInfo(s), (s) => this.d.fleet.classify(s), this.d.now(), this.d.timeZone, unreachedLimit);
+    return deliveryState(
+      alert,
+      this.visibleRows(id, siteVisible),
+      (s) => this.siteInfo(s),
+      (s) => this.d.fleet.classify(s),
+      this.d.now(),
+      this.d.timeZone,
+      unreachedLimit,
+    );
   }
 
   /** One site's delivery row of an alert (undefined: no such alert, or the site is not one of its targets). */
@@ -336,7 +376,18 @@ export class AlertService {
     const alert = this.require(id);
     const rows = this.visibleRows(id, siteVisible);
     const state = this.state(id, 0, siteVisible);
-    return { alert, state, lines: reportLines(alert, rows, (s) => this.siteInfo(s), (s) => this.d.fleet.classify(s), this.d.now(), this.d.timeZone) };
+    return {
+      alert,
+      state,
+      lines: reportLines(
+        alert,
+        rows,
+        (s) => this.siteInfo(s),
+        (s) => this.d.fleet.classify(s),
+        this.d.now(),
+        this.d.timeZone,
+      ),
+    };
   }
 
   capAck(id: string, siteVisible?: (siteId: string) => boolean): string {

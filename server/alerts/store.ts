@@ -191,9 +191,15 @@ function deliveryParams(d: Delivery) {
   };
 }
 
-const ALERT_COLUMNS = 'id, revision, state, test, priority, origin, title, target_areas, areas, sites, polygon, media, message, attention, repeats, volume, valid_until, created_by, created_by_name, created_at, revised_at, ended_at, ended_by_name, cap_sender, cap_identifier, cap_sent';
-const DELIVERY_COLUMNS = 'alert_id, site_id, revision, status, received_at, first_sound_at, completed_at, failed_at, reason, detail, repeat, message_at, message_repeats, level_db, level_threshold_db, reported_at';
-const named = (cols: string) => cols.split(', ').map((c) => `@${c}`).join(', ');
+const ALERT_COLUMNS =
+  'id, revision, state, test, priority, origin, title, target_areas, areas, sites, polygon, media, message, attention, repeats, volume, valid_until, created_by, created_by_name, created_at, revised_at, ended_at, ended_by_name, cap_sender, cap_identifier, cap_sent';
+const DELIVERY_COLUMNS =
+  'alert_id, site_id, revision, status, received_at, first_sound_at, completed_at, failed_at, reason, detail, repeat, message_at, message_repeats, level_db, level_threshold_db, reported_at';
+const named = (cols: string) =>
+  cols
+    .split(', ')
+    .map((c) => `@${c}`)
+    .join(', ');
 
 export class AlertStore {
   private readonly upsertAlert: Statement;
@@ -210,11 +216,17 @@ export class AlertStore {
   constructor(private readonly db: Db) {
     this.upsertAlert = db.prepare(
       `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (${named(ALERT_COLUMNS)})
-       ON CONFLICT(id) DO UPDATE SET ${ALERT_COLUMNS.split(', ').filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ')}`,
+       ON CONFLICT(id) DO UPDATE SET ${ALERT_COLUMNS.split(', ')
+         .filter((c) => c !== 'id')
+         .map((c) => `${c} = excluded.${c}`)
+         .join(', ')}`,
     );
     this.upsertDelivery = db.prepare(
       `INSERT INTO alert_deliveries (${DELIVERY_COLUMNS}) VALUES (${named(DELIVERY_COLUMNS)})
-       ON CONFLICT(alert_id, site_id) DO UPDATE SET ${DELIVERY_COLUMNS.split(', ').filter((c) => c !== 'alert_id' && c !== 'site_id').map((c) => `${c} = excluded.${c}`).join(', ')}`,
+       ON CONFLICT(alert_id, site_id) DO UPDATE SET ${DELIVERY_COLUMNS.split(', ')
+         .filter((c) => c !== 'alert_id' && c !== 'site_id')
+         .map((c) => `${c} = excluded.${c}`)
+         .join(', ')}`,
     );
     this.selectDeliveries = db.prepare<[string]>('SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY site_id');
     this.deleteDeliveries = db.prepare<[string]>('DELETE FROM alert_deliveries WHERE alert_id = ?');
@@ -280,7 +292,17 @@ export class AlertStore {
   capMessage(key: CapKey): CapMessageRecord | undefined {
     const r = this.selectCap.get(key.sender, key.identifier) as (CapRow & { xml: string; received_by: string | null }) | undefined;
     return r
-      ? { key: { sender: r.sender, identifier: r.identifier }, sent: r.sent, status: r.status, msgType: r.msg_type, contentHash: r.content_hash, state: r.state, alertId: r.alert_id, xml: r.xml, receivedBy: r.received_by }
+      ? {
+          key: { sender: r.sender, identifier: r.identifier },
+          sent: r.sent,
+          status: r.status,
+          msgType: r.msg_type,
+          contentHash: r.content_hash,
+          state: r.state,
+          alertId: r.alert_id,
+          xml: r.xml,
+          receivedBy: r.received_by,
+        }
       : undefined;
   }
 

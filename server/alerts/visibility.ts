@@ -50,4 +50,3 @@ export function hiddenAlertMedia(ctx: AlertMediaDeps, p: Principal): Set<string>
   }
   return hidden;
 }
-

@@ -48,7 +48,10 @@ const REASON_TEXT: Readonly<Record<string, { vi: string; en: string }>> = {
   expired: { vi: 'quá giờ, không kịp phát', en: 'too late to start' },
   cancelled: { vi: 'bị hủy khi đang phát', en: 'cancelled while playing' },
   error: { vi: 'lỗi', en: 'error' },
-  state_lost: { vi: 'điểm bị mất dữ liệu ghi nhận (mất điện, hỏng thẻ nhớ), không biết đã phát hay chưa', en: 'the site lost its record of it (power cut, damaged storage): whether it played is not known' },
+  state_lost: {
+    vi: 'điểm bị mất dữ liệu ghi nhận (mất điện, hỏng thẻ nhớ), không biết đã phát hay chưa',
+    en: 'the site lost its record of it (power cut, damaged storage): whether it played is not known',
+  },
   higher_priority: { vi: 'trùng giờ với bản tin ưu tiên cao hơn (theo lịch)', en: 'a higher-priority item was scheduled at that time' },
   same_priority: { vi: 'trùng giờ với bản tin cùng mức ưu tiên (theo lịch)', en: 'overlapped an item of the same priority' },
   queue_no_room: { vi: 'không còn chỗ để phát nối tiếp trong thời hạn hiệu lực', en: 'no room to queue it within its validity' },
@@ -212,7 +215,8 @@ function explain(status: AsRunStatus, reason: string | null, r: ReceiptInput | u
 }
 
 function explainStatus(status: AsRunStatus, reason: string | null, r: ReceiptInput | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
-  if (status === 'early' && r?.startErrorMs != null) return { vi: `phát sớm ${fmtSeconds(-r.startErrorMs, 'vi')} giây so với giờ máy chủ`, en: `played ${fmtSeconds(-r.startErrorMs, 'en')} s early on the server clock` };
+  if (status === 'early' && r?.startErrorMs != null)
+    return { vi: `phát sớm ${fmtSeconds(-r.startErrorMs, 'vi')} giây so với giờ máy chủ`, en: `played ${fmtSeconds(-r.startErrorMs, 'en')} s early on the server clock` };
   if (status === 'unverified') {
     return {
       vi: 'đồng hồ của điểm chưa được đối chiếu với máy chủ khi phát (khởi động lại khi mất kết nối): không biết chắc đã phát đúng giờ',

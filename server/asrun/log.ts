@@ -127,7 +127,7 @@ export class AsRunLog {
   list(f: { siteIds: readonly string[]; from: number; to: number; itemId?: string }): AsRunReceipt[] {
     const where = ['site_id IN (SELECT value FROM json_each(?))', 'scheduled_at >= ?', 'scheduled_at < ?'];
     const args: Array<string | number> = [JSON.stringify(f.siteIds), f.from, f.to];
-    if (f.itemId) (where.push('item_id = ?'), args.push(f.itemId));
+    if (f.itemId) where.push('item_id = ?'), args.push(f.itemId);
     return (this.db.prepare(`SELECT * FROM as_run WHERE ${where.join(' AND ')} ORDER BY scheduled_at, site_id`).all(...args) as Row[]).map(toReceipt);
   }
 

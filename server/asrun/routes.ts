@@ -45,7 +45,8 @@ export const asRunRoutes =
         schema: {
           tags: ['schedule'],
           operationId: 'listAsRun',
-          summary: 'As-run log (nhật ký phát thanh) of an area for a period: every (entry, site) played, late, partial, skipped with why, or not reported; CSV with Accept: text/csv',
+          summary:
+            'As-run log (nhật ký phát thanh) of an area for a period: every (entry, site) played, late, partial, skipped with why, or not reported; CSV with Accept: text/csv',
           description:
             'Default period: today (local). Each line: the bulletin, the site, its status (played | late | early | unverified | partial | skipped | unknown | no_receipt | upcoming; early/late: on the server clock, after the site corrected its clock; unverified: played on a site clock never checked against the server clock, so when is not known; unknown: the site lost its record of the entry and does not guess), the site clock when it played (clockSynced, clockErrorMs), who says so (agent receipt or server), the reason in Vietnamese and English, start/end/start error/frames from the receipt, and for no_receipt the site\'s condition now (e.g. offline since 14:02). CSV: UTF-8 with BOM, headers "Vietnamese / English", times dd/mm/yyyy hh:mm:ss in Asia/Ho_Chi_Minh.',
           querystring: AsRunQuery,
@@ -93,7 +94,11 @@ export const asRunRoutes =
           const r = v.reasons[0];
           return { condition: v.condition, message: r?.message ?? v.condition, messageVi: r?.messageVi ?? v.condition };
         };
-        const { lines: all, summary, entries } = accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now, ...(q.graceS !== undefined ? { graceMs: q.graceS * 1000 } : {}) });
+        const {
+          lines: all,
+          summary,
+          entries,
+        } = accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now, ...(q.graceS !== undefined ? { graceMs: q.graceS * 1000 } : {}) });
         const lines = q.status ? all.filter((l) => l.status === q.status) : all;
 
         const wantsCsv = q.format === 'csv' || (q.format !== 'json' && /\btext\/csv\b/i.test(req.headers.accept ?? ''));
@@ -115,7 +120,14 @@ export const asRunRoutes =
           summary,
           entries: entries.map((e) => ({ ...e, scheduledLocal: localIso(e.scheduledAt) })),
           statusLabels: STATUS_LABEL,
-          lines: lines.map((l) => ({ ...l, scheduledLocal: localIso(l.scheduledAt), startLocal: localIso(l.startAt), startedLocal: local(l.startedAt), endedLocal: local(l.endedAt), receivedLocal: local(l.receivedAt) })),
+          lines: lines.map((l) => ({
+            ...l,
+            scheduledLocal: localIso(l.scheduledAt),
+            startLocal: localIso(l.startAt),
+            startedLocal: local(l.startedAt),
+            endedLocal: local(l.endedAt),
+            receivedLocal: local(l.receivedAt),
+          })),
         };
         return log;
       },

@@ -199,7 +199,10 @@ export function addressKey(ip: string): string {
   if (net.isIPv4(ip)) return ip;
   const groups = ipv6Groups(ip);
   if (!groups) return ip;
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
 }
 
 /** The eight 16-bit groups of an IPv6 address (a zone index dropped), or undefined when it is not one. */

@@ -49,8 +49,9 @@ export const authRoutes =
         schema: {
           tags: ['auth'],
           operationId: 'login',
-          summary: 'Log in with username and password; answers a bearer token (or, with cookie: true, sets the console\'s HttpOnly session cookie and answers its CSRF token)',
-          description: '400 names the field at fault; 401 wrong username or password; 429 too many failed logins (Retry-After); 503 too many password checks at once (try again: not counted as a guess).',
+          summary: "Log in with username and password; answers a bearer token (or, with cookie: true, sets the console's HttpOnly session cookie and answers its CSRF token)",
+          description:
+            '400 names the field at fault; 401 wrong username or password; 429 too many failed logins (Retry-After); 503 too many password checks at once (try again: not counted as a guess).',
           security: [],
           body: LoginRequest,
           response: { 200: LoginResult },
@@ -96,7 +97,14 @@ export const authRoutes =
 
     app.get(
       '/api/auth/tokens',
-      { schema: { tags: ['auth'], operationId: 'listApiTokens', summary: 'Your own API tokens (names and dates; a token itself is shown only once, when made), and the lifetime a new one gets by default and at most (days)', response: { 200: ApiTokenList } } },
+      {
+        schema: {
+          tags: ['auth'],
+          operationId: 'listApiTokens',
+          summary: 'Your own API tokens (names and dates; a token itself is shown only once, when made), and the lifetime a new one gets by default and at most (days)',
+          response: { 200: ApiTokenList },
+        },
+      },
       async (req) => {
         const p = requirePermission(req, 'read');
         return { tokens: ctx.users.listApiTokens(p.user.id), defaultDays: ctx.config.apiTokenDays, maxDays: ctx.config.apiTokenMaxDays };
@@ -105,7 +113,15 @@ export const authRoutes =
 
     app.delete(
       '/api/auth/tokens/:id',
-      { schema: { tags: ['auth'], operationId: 'revokeApiToken', summary: 'Revoke one of your own API tokens (404 for a token that is not yours)', params: IdParam, response: { 200: Ok } } },
+      {
+        schema: {
+          tags: ['auth'],
+          operationId: 'revokeApiToken',
+          summary: 'Revoke one of your own API tokens (404 for a token that is not yours)',
+          params: IdParam,
+          response: { 200: Ok },
+        },
+      },
       async (req) => {
         const p = requirePermission(req, 'read');
         if (!ctx.users.revokeApiToken(p.user.id, req.params.id)) throw Errors.notFound('api_token', req.params.id, p.user.username);
@@ -120,12 +136,19 @@ export const authRoutes =
         schema: {
           tags: ['auth'],
           operationId: 'createApiToken',
-          summary: 'Create an API token for a script (shown once). It expires: after LOANET_API_TOKEN_DAYS (90) days unless expiresInDays says otherwise, never later than LOANET_API_TOKEN_MAX_DAYS (365); changing your password revokes it unless keepTokens',
+          summary:
+            'Create an API token for a script (shown once). It expires: after LOANET_API_TOKEN_DAYS (90) days unless expiresInDays says otherwise, never later than LOANET_API_TOKEN_MAX_DAYS (365); changing your password revokes it unless keepTokens',
           // The contract's request, with the lifetime this deployment allows.
           body: Type.Object(
             {
               ...ApiTokenRequest.properties,
-              expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: ctx.config.apiTokenMaxDays, description: `days until it expires (default ${ctx.config.apiTokenDays}, at most ${ctx.config.apiTokenMaxDays})` })),
+              expiresInDays: Type.Optional(
+                Type.Integer({
+                  minimum: 1,
+                  maximum: ctx.config.apiTokenMaxDays,
+                  description: `days until it expires (default ${ctx.config.apiTokenDays}, at most ${ctx.config.apiTokenMaxDays})`,
+                }),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -224,7 +247,8 @@ export const authRoutes =
           tags: ['users'],
           operationId: 'updateUser',
           summary: "Change a user's role, area scope, or disable/enable them (admin); disabling ends their sessions and tokens",
-          description: 'An admin scoped to an area changes only users inside it (404 for others) and only to an area inside it (403 naming `area`): it can never make a user network-wide, nor clear or widen its own area.',
+          description:
+            'An admin scoped to an area changes only users inside it (404 for others) and only to an area inside it (403 naming `area`): it can never make a user network-wide, nor clear or widen its own area.',
           params: IdParam,
           body: UserPatchRequest,
           response: { 200: UserView },
@@ -234,7 +258,8 @@ export const authRoutes =
         const p = requirePermission(req, 'users.manage');
         const target = ctx.users.byId(req.params.id);
         if (!target) throw Errors.notFound('user', req.params.id);
-        const scopeCheck = (areaId: number | null | undefined) => enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, areaId, ctx.coverage.areaIndex()));
+        const scopeCheck = (areaId: number | null | undefined) =>
+          enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, areaId, ctx.coverage.areaIndex()));
         scopeCheck(undefined);
         // An admin locking themselves out would leave nobody to undo it (the bootstrap reset needs a restart).
         if (req.body.disabled === true && target.id === p.user.id) throw fail('LOANET_SELF_DISABLE', { field: 'disabled' });
@@ -243,7 +268,12 @@ export const authRoutes =
         const passwordHash = req.body.password === undefined ? undefined : await ctx.users.preparePassword(req.body.password, target.username);
         const u = ctx.users.update(target.id, { role: req.body.role, areaId: area === undefined ? undefined : (area?.id ?? null), disabled: req.body.disabled, passwordHash });
         const areaOut = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
-        ctx.audit.record(p.user, 'user.update', u.username, { role: req.body.role, area: area === undefined ? undefined : (area?.key ?? null), disabled: req.body.disabled, ...(passwordHash ? { password: 'reset' } : {}) });
+        ctx.audit.record(p.user, 'user.update', u.username, {
+          role: req.body.role,
+          area: area === undefined ? undefined : (area?.key ?? null),
+          disabled: req.body.disabled,
+          ...(passwordHash ? { password: 'reset' } : {}),
+        });
         return { id: u.id, username: u.username, role: u.role, area: areaOut?.key ?? null, areaName: areaOut?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
       },
     );
@@ -255,7 +285,8 @@ export const authRoutes =
           tags: ['users'],
           operationId: 'unlockUser',
           summary: "Forget a user's failed logins and password changes, so they may try again at once (admin; audited)",
-          description: 'Clears the per-user and per-(user, address) counts of the guessing limits; the per-address count stays (an address guessing many accounts is not forgiven by unlocking one).',
+          description:
+            'Clears the per-user and per-(user, address) counts of the guessing limits; the per-address count stays (an address guessing many accounts is not forgiven by unlocking one).',
           params: IdParam,
           response: { 200: UserUnlocked },
         },
@@ -271,16 +302,30 @@ export const authRoutes =
       },
     );
 
-    app.get('/api/users', { schema: { tags: ['users'], operationId: 'listUsers', summary: 'Every user with role and area scope (admin); an admin scoped to an area sees only the users inside it', response: { 200: UserList } } }, async (req) => {
-      const p = requirePermission(req, 'users.manage');
-      const idx = ctx.coverage.areaIndex();
-      return {
-        users: ctx.users.list().filter((u) => withinScope(p.user.areaId, u.areaId, idx)).map((u) => {
-          const area = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
-          return { id: u.id, username: u.username, role: u.role, area: area?.key ?? null, areaName: area?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
-        }),
-      };
-    });
+    app.get(
+      '/api/users',
+      {
+        schema: {
+          tags: ['users'],
+          operationId: 'listUsers',
+          summary: 'Every user with role and area scope (admin); an admin scoped to an area sees only the users inside it',
+          response: { 200: UserList },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'users.manage');
+        const idx = ctx.coverage.areaIndex();
+        return {
+          users: ctx.users
+            .list()
+            .filter((u) => withinScope(p.user.areaId, u.areaId, idx))
+            .map((u) => {
+              const area = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
+              return { id: u.id, username: u.username, role: u.role, area: area?.key ?? null, areaName: area?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
+            }),
+        };
+      },
+    );
 
     app.get(
       '/api/audit',
@@ -290,7 +335,7 @@ export const authRoutes =
           operationId: 'listAudit',
           summary: 'The audit log, newest first (admin)',
           description:
-            'An admin scoped to an area reads only the entries whose actor is a user inside that area (by the user\'s current area) or whose target is a user, site or area inside it; entries of network-wide users about other things, and of the system, are not shown to it. Its read looks at the newest 20,000 entries of the filter at most (a few tens of milliseconds): use `to` for older ones.',
+            "An admin scoped to an area reads only the entries whose actor is a user inside that area (by the user's current area) or whose target is a user, site or area inside it; entries of network-wide users about other things, and of the system, are not shown to it. Its read looks at the newest 20,000 entries of the filter at most (a few tens of milliseconds): use `to` for older ones.",
           querystring: AuditQuery,
           response: { 200: AuditList },
         },

@@ -58,12 +58,18 @@ export interface UserPlacement {
  * (`target` undefined) or changing one, with `nextAreaId` the area asked for
  * (undefined: unchanged; null: network-wide). null when allowed.
  */
-export function userChangeRefusal(actor: { id: number; scope: ScopeRoot }, target: UserPlacement | undefined, nextAreaId: number | null | undefined, tree: AreaTree): ScopeRefusal | null {
+export function userChangeRefusal(
+  actor: { id: number; scope: ScopeRoot },
+  target: UserPlacement | undefined,
+  nextAreaId: number | null | undefined,
+  tree: AreaTree,
+): ScopeRefusal | null {
   if (actor.scope === null) return null;
   if (target && !withinScope(actor.scope, target.areaId, tree)) return { kind: 'hidden', thing: 'user', id: String(target.id) };
   const placed = target === undefined ? (nextAreaId ?? null) : nextAreaId;
   if (placed === undefined) return null;
-  if (placed === null) return { kind: 'forbidden', field: 'area', reason: 'an admin scoped to an area cannot make a user network-wide (area null or left out): give an area inside your own' };
+  if (placed === null)
+    return { kind: 'forbidden', field: 'area', reason: 'an admin scoped to an area cannot make a user network-wide (area null or left out): give an area inside your own' };
   if (!withinScope(actor.scope, placed, tree)) return { kind: 'forbidden', field: 'area', reason: 'the area lies outside your own area' };
   return null;
 }

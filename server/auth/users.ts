@@ -254,9 +254,7 @@ export class UserRepository {
     return this.db.transaction(() => {
       this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hash, userId);
       const kinds = keepTokens ? "kind = 'session'" : "kind IN ('session', 'api')";
-      return this.db
-        .prepare(`UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND ${kinds} AND id != ? AND revoked_at IS NULL`)
-        .run(this.now(), userId, keepTokenId).changes;
+      return this.db.prepare(`UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND ${kinds} AND id != ? AND revoked_at IS NULL`).run(this.now(), userId, keepTokenId).changes;
     })();
   }
 
@@ -278,9 +276,13 @@ export class UserRepository {
 
   /** A user's long-lived API tokens (never the secret: only its digest is kept), newest first. */
   listApiTokens(userId: number): ApiTokenInfo[] {
-    const rows = this.db
-      .prepare("SELECT id, name, created_at, expires_at, revoked_at FROM api_tokens WHERE user_id = ? AND kind = 'api' ORDER BY id DESC")
-      .all(userId) as Array<{ id: number; name: string | null; created_at: number; expires_at: number | null; revoked_at: number | null }>;
+    const rows = this.db.prepare("SELECT id, name, created_at, expires_at, revoked_at FROM api_tokens WHERE user_id = ? AND kind = 'api' ORDER BY id DESC").all(userId) as Array<{
+      id: number;
+      name: string | null;
+      created_at: number;
+      expires_at: number | null;
+      revoked_at: number | null;
+    }>;
     return rows.map((r) => ({ id: r.id, name: r.name ?? '', createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at }));
   }
 
@@ -296,7 +298,9 @@ export class UserRepository {
 
   authenticate(token: string): Principal | undefined {
     if (token.length < 20 || token.length > 200) return undefined;
-    const row = this.statements().authenticate.get(tokenDigest(token)) as (UserRow & { token_id: number; kind: 'session' | 'api'; expires_at: number | null; revoked_at: number | null }) | undefined;
+    const row = this.statements().authenticate.get(tokenDigest(token)) as
+      | (UserRow & { token_id: number; kind: 'session' | 'api'; expires_at: number | null; revoked_at: number | null })
+      | undefined;
     if (!row || row.revoked_at !== null || row.disabled_at !== null) return undefined;
     if (row.expires_at !== null && row.expires_at <= this.now()) return undefined;
     return { user: toUser(row), tokenId: row.token_id, tokenKind: row.kind };

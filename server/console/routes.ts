@@ -13,7 +13,6 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.ts';
 import { CONSOLE_DIST } from '../files.ts';
 
-
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -65,7 +64,12 @@ export const consoleRoutes =
       if (hit && hit.mtimeMs === st.mtimeMs) return hit;
       const ext = path.extname(file);
       const body = fs.readFileSync(file);
-      const entry: CachedFile = { body, gzip: COMPRESSIBLE.has(ext) && body.length > 512 ? gzipSync(body, { level: 9 }) : null, type: TYPES[ext] ?? 'application/octet-stream', mtimeMs: st.mtimeMs };
+      const entry: CachedFile = {
+        body,
+        gzip: COMPRESSIBLE.has(ext) && body.length > 512 ? gzipSync(body, { level: 9 }) : null,
+        type: TYPES[ext] ?? 'application/octet-stream',
+        mtimeMs: st.mtimeMs,
+      };
       cache.set(file, entry);
       return entry;
     };
@@ -77,7 +81,10 @@ export const consoleRoutes =
       reply.header('vary', 'accept-encoding');
       if (f.type.startsWith('text/html')) {
         // The page loads only its own files and talks only to this server.
-        reply.header('content-security-policy', "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'");
+        reply.header(
+          'content-security-policy',
+          "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        );
         reply.header('referrer-policy', 'same-origin');
       }
       if (f.gzip && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {

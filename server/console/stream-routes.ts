@@ -148,36 +148,39 @@ export const streamRoutes =
         schema: {
           tags: ['console'],
           operationId: 'streamEvents',
-          summary: 'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts), live (a live stream started, ended or had its delay raised)',
+          summary:
+            'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts), live (a live stream started, ended or had its delay raised)',
           response: {
             200: {
-              description: 'an endless text/event-stream: `event: hello|condition|command|alert|live` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent, LiveEvent)',
+              description:
+                'an endless text/event-stream: `event: hello|condition|command|alert|live` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent, LiveEvent)',
               content: { 'text/event-stream': { schema: Type.String() } },
             },
           },
         },
       },
       async (req, reply) => {
-      const p = requirePermission(req, 'read');
-      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-      const token = bearer ?? readCookie(req.headers.cookie, SESSION_COOKIE) ?? '';
-      const refused = slots.take(p.user.id);
-      if (refused) throw fail('LOANET_TOO_MANY_STREAMS', { text: refused.message, limit: refused.max, variable: refused.variable }, { limit: refused.max, variable: refused.variable });
-      // The slot is given back when the connection closes, whoever ends it (the client, a dropped backlog, sign-out, shutdown).
-      const socket = req.raw.socket;
-      socket.once('close', () => slots.release(p.user.id));
-      reply.hijack();
-      // Nagle would hold a small frame back waiting for the previous one's ACK: events are tiny and must arrive now.
-      socket.setNoDelay(true);
-      const client: StreamClient = {
-        socket,
-        scope: p.user.areaId === null ? null : ctx.coverage.subtreeIds(p.user.areaId),
-        path: p.user.areaId === null ? null : new Set(ctx.coverage.areaPath(p.user.areaId)),
-        token,
-      };
-      clients.add(client);
-      socket.write(sseHead(new Date()) + 'retry: 3000\n\n' + eventFrame('hello', { at: ctx.now(), username: p.user.username }));
-      socket.once('close', () => clients.delete(client));
+        const p = requirePermission(req, 'read');
+        const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+        const token = bearer ?? readCookie(req.headers.cookie, SESSION_COOKIE) ?? '';
+        const refused = slots.take(p.user.id);
+        if (refused)
+          throw fail('LOANET_TOO_MANY_STREAMS', { text: refused.message, limit: refused.max, variable: refused.variable }, { limit: refused.max, variable: refused.variable });
+        // The slot is given back when the connection closes, whoever ends it (the client, a dropped backlog, sign-out, shutdown).
+        const socket = req.raw.socket;
+        socket.once('close', () => slots.release(p.user.id));
+        reply.hijack();
+        // Nagle would hold a small frame back waiting for the previous one's ACK: events are tiny and must arrive now.
+        socket.setNoDelay(true);
+        const client: StreamClient = {
+          socket,
+          scope: p.user.areaId === null ? null : ctx.coverage.subtreeIds(p.user.areaId),
+          path: p.user.areaId === null ? null : new Set(ctx.coverage.areaPath(p.user.areaId)),
+          token,
+        };
+        clients.add(client);
+        socket.write(sseHead(new Date()) + 'retry: 3000\n\n' + eventFrame('hello', { at: ctx.now(), username: p.user.username }));
+        socket.once('close', () => clients.delete(client));
       },
     );
   };

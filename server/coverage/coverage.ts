@@ -27,16 +27,7 @@
  * Sites whose areaId is not in the index (a retired or unknown area) are not
  * counted anywhere; `sitesOutsideIndex` lists them for a data-quality view.
  */
-import type {
-  AreaCoverage,
-  ConditionCounts,
-  CoveragePolicy,
-  CoverageReport,
-  SiteCondition,
-  SiteObservation,
-  SiteVerdict,
-  VillageFigures,
-} from './model.ts';
+import type { AreaCoverage, ConditionCounts, CoveragePolicy, CoverageReport, SiteCondition, SiteObservation, SiteVerdict, VillageFigures } from './model.ts';
 import type { AreaLevel, AreaNode } from '../registry/model.ts';
 import { classifySite } from './site-condition.ts';
 
@@ -358,14 +349,7 @@ function sortByName<T extends { siteId: string; name: string }>(items: T[], rank
  * - `unverifiedSites`: never-heard sites, by name.
  * - `uncoveredVillages`: villages not covered, in tree order (grouped by commune).
  */
-export function coverageOf(
-  index: AreaIndex,
-  rootKey: string,
-  sites: readonly SiteObservation[],
-  verdicts: VerdictSource,
-  now: number,
-  policy: CoveragePolicy,
-): CoverageReport {
+export function coverageOf(index: AreaIndex, rootKey: string, sites: readonly SiteObservation[], verdicts: VerdictSource, now: number, policy: CoveragePolicy): CoverageReport {
   const root = index.get(rootKey);
   const start = root === undefined ? undefined : index.tin(root.id);
   if (root === undefined || start === undefined) throw new UnknownAreaError(rootKey);

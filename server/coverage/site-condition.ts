@@ -238,19 +238,11 @@ function telemetryReasons(t: TelemetryMessage, policy: CoveragePolicy, out: Reas
   const pct = p.batteryPct;
   if ((onBattery || p.source === 'solar') && pct !== null && pct < policy.criticalBatteryPct) {
     const r = Math.round(pct);
-    out.push(
-      reason('battery_critical', 'faulty', { batteryPct: pct, source: p.source }, `battery critical ${r}%`, `pin sắp cạn ${r}%`),
-    );
+    out.push(reason('battery_critical', 'faulty', { batteryPct: pct, source: p.source }, `battery critical ${r}%`, `pin sắp cạn ${r}%`));
   } else if (onBattery) {
     const r = pct === null ? null : Math.round(pct);
     out.push(
-      reason(
-        'on_battery',
-        'degraded',
-        { batteryPct: pct, source: p.source },
-        r === null ? 'on battery' : `on battery ${r}%`,
-        r === null ? 'đang chạy pin' : `đang chạy pin ${r}%`,
-      ),
+      reason('on_battery', 'degraded', { batteryPct: pct, source: p.source }, r === null ? 'on battery' : `on battery ${r}%`, r === null ? 'đang chạy pin' : `đang chạy pin ${r}%`),
     );
   }
 
@@ -284,27 +276,13 @@ function soundReasons(obs: SiteObservation, now: number, policy: CoveragePolicy,
   if (check && !check.ok && (verified === null || verified < check.at)) {
     const when = formatSince(check.at, now, tz);
     out.push(
-      reason(
-        'sound_check_failed',
-        'faulty',
-        { at: check.at, levelDb: check.levelDb },
-        `sound check heard nothing at ${when}`,
-        `kiểm tra âm thanh không nghe thấy gì lúc ${when}`,
-      ),
+      reason('sound_check_failed', 'faulty', { at: check.at, levelDb: check.levelDb }, `sound check heard nothing at ${when}`, `kiểm tra âm thanh không nghe thấy gì lúc ${when}`),
     );
     failedListed = true;
   }
 
   if (obs.expectsMonitorMic && obs.telemetry && !obs.telemetry.monitorMic) {
-    out.push(
-      reason(
-        'monitor_mic_unavailable',
-        'degraded',
-        {},
-        'monitoring microphone not available',
-        'micro giám sát không hoạt động',
-      ),
-    );
+    out.push(reason('monitor_mic_unavailable', 'degraded', {}, 'monitoring microphone not available', 'micro giám sát không hoạt động'));
   }
 
   if (!failedListed && hasMonitorMic(obs)) {
@@ -312,15 +290,7 @@ function soundReasons(obs: SiteObservation, now: number, policy: CoveragePolicy,
       out.push(reason('sound_not_verified', 'degraded', { since: null }, 'sound never verified', 'chưa từng xác minh được âm thanh'));
     } else if (now - verified > policy.soundMaxAgeMs) {
       const when = formatDateTime(verified, tz);
-      out.push(
-        reason(
-          'sound_not_verified',
-          'degraded',
-          { since: verified },
-          `sound not verified since ${when}`,
-          `chưa xác minh được âm thanh từ ${when}`,
-        ),
-      );
+      out.push(reason('sound_not_verified', 'degraded', { since: verified }, `sound not verified since ${when}`, `chưa xác minh được âm thanh từ ${when}`));
     }
   }
 }
@@ -359,13 +329,7 @@ export function classifySite(obs: SiteObservation, now: number, policy: Coverage
       siteId: obs.siteId,
       condition: 'offline',
       reasons: [
-        reason(
-          'offline',
-          'offline',
-          { since, cause: off.cause },
-          when === null ? 'offline' : `offline since ${when}`,
-          when === null ? 'mất kết nối' : `mất kết nối từ ${when}`,
-        ),
+        reason('offline', 'offline', { since, cause: off.cause }, when === null ? 'offline' : `offline since ${when}`, when === null ? 'mất kết nối' : `mất kết nối từ ${when}`),
       ],
     };
   }

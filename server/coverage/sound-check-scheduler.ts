@@ -43,7 +43,10 @@ export class SoundCheckScheduler {
 
   start(): void {
     if (this.d.schedule.intervalH <= 0 || this.timer) return;
-    this.timer = setInterval(this.d.guard('sound-checks', () => this.run()), this.d.schedule.periodS * 1000);
+    this.timer = setInterval(
+      this.d.guard('sound-checks', () => this.run()),
+      this.d.schedule.periodS * 1000,
+    );
     this.timer.unref();
   }
 

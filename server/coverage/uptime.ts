@@ -34,11 +34,7 @@ function zeroRecord(): Record<SiteCondition, number> {
   return { operational: 0, degraded: 0, faulty: 0, offline: 0, unverified: 0 };
 }
 
-export function conditionShares(
-  transitions: readonly ConditionTransition[],
-  window: { from: number; to: number },
-  initial: SiteCondition = 'unverified',
-): ConditionShares {
+export function conditionShares(transitions: readonly ConditionTransition[], window: { from: number; to: number }, initial: SiteCondition = 'unverified'): ConditionShares {
   const { from, to } = window;
   const ms = zeroRecord();
   if (!(to > from)) return { from, to, totalMs: 0, ms, share: null, audibleShare: null };
@@ -83,10 +79,7 @@ export interface CoverageSeriesPoint {
  * at or before it, and is null before the first snapshot or when the last
  * snapshot is older than `maxGapMs` (the recorder was down: no invented data).
  */
-export function coverageSeries(
-  samples: readonly CoverageSample[],
-  opts: { from: number; to: number; stepMs: number; maxGapMs?: number },
-): CoverageSeriesPoint[] {
+export function coverageSeries(samples: readonly CoverageSample[], opts: { from: number; to: number; stepMs: number; maxGapMs?: number }): CoverageSeriesPoint[] {
   const { from, to, stepMs } = opts;
   if (!(stepMs > 0) || to < from) return [];
   const maxGap = opts.maxGapMs ?? Number.POSITIVE_INFINITY;

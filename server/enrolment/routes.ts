@@ -22,9 +22,9 @@ export type RouteDeps = Pick<ServerContext, 'audit' | 'broker' | 'config' | 'cov
 const ENROL_BODY_LIMIT = 1024;
 
 const REFUSAL_TEXT: Record<EnrolRefusalReason, string> = {
-  unknown: 'no such enrolment code: check it (8 characters, XXXX-XXXX) or make a new one on the site\'s page',
-  expired: 'this enrolment code has expired: make a new one on the site\'s page',
-  used: 'this enrolment code was already used (each code enrols one board once): make a new one on the site\'s page',
+  unknown: "no such enrolment code: check it (8 characters, XXXX-XXXX) or make a new one on the site's page",
+  expired: "this enrolment code has expired: make a new one on the site's page",
+  used: "this enrolment code was already used (each code enrols one board once): make a new one on the site's page",
   replaced: 'a newer enrolment code was made for this site, and only the newest works: use that one',
   site_retired: 'the site of this enrolment code is retired: it cannot be enrolled',
 };

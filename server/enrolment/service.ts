@@ -116,7 +116,9 @@ export class EnrolmentService {
   status(siteId: string): EnrolmentStatus {
     const db = this.deps.db;
     const pending = db
-      .prepare('SELECT created_at, created_by, expires_at FROM enrolment_codes WHERE site_id = ? AND used_at IS NULL AND replaced_at IS NULL AND expires_at > ? ORDER BY id DESC LIMIT 1')
+      .prepare(
+        'SELECT created_at, created_by, expires_at FROM enrolment_codes WHERE site_id = ? AND used_at IS NULL AND replaced_at IS NULL AND expires_at > ? ORDER BY id DESC LIMIT 1',
+      )
       .get(siteId, this.deps.now()) as { created_at: number; created_by: string | null; expires_at: number } | undefined;
     const last = db.prepare('SELECT used_at, used_from FROM enrolment_codes WHERE site_id = ? AND used_at IS NOT NULL ORDER BY used_at DESC LIMIT 1').get(siteId) as
       | { used_at: number; used_from: string | null }

@@ -27,7 +27,6 @@ export const HOOK_SECRET_HEADER = 'x-loanet-hook-secret';
 /** Response header of the password file: how many active sites have no Mosquitto hash yet (listed in `# rotate:` lines). */
 export const WITHOUT_HASH_HEADER = 'x-loanet-sites-without-mosquitto-hash';
 
-
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
@@ -56,24 +55,45 @@ export const brokerRoutes =
       response: { 200: TextFile(file) },
     });
 
-    app.get('/api/broker/mosquitto/passwd', { schema: textSchema('getMosquittoPasswd', 'Mosquitto password file for every active site and the server user (admin; audited). Sites whose credential predates Mosquitto hashes are listed in "# rotate:" lines and counted in a response header.', 'the password_file of mosquitto.conf') }, async (req, reply) => {
-      const p = requireProvinceAdmin(req);
-      const server = { username: ctx.config.mqttUsername, passwordHash: ctx.config.mqttPassword ? mosquittoPasswordHash(ctx.config.mqttPassword) : null };
-      const { text, withoutHash } = mosquittoPasswdFile(mosquittoSites(), server, new Date(ctx.now()).toISOString());
-      ctx.audit.record(p.user, 'broker.mosquitto.passwd', null, { withoutHash: withoutHash.length });
-      return reply.header('content-type', 'text/plain; charset=utf-8').header(WITHOUT_HASH_HEADER, String(withoutHash.length)).send(text);
-    });
+    app.get(
+      '/api/broker/mosquitto/passwd',
+      {
+        schema: textSchema(
+          'getMosquittoPasswd',
+          'Mosquitto password file for every active site and the server user (admin; audited). Sites whose credential predates Mosquitto hashes are listed in "# rotate:" lines and counted in a response header.',
+          'the password_file of mosquitto.conf',
+        ),
+      },
+      async (req, reply) => {
+        const p = requireProvinceAdmin(req);
+        const server = { username: ctx.config.mqttUsername, passwordHash: ctx.config.mqttPassword ? mosquittoPasswordHash(ctx.config.mqttPassword) : null };
+        const { text, withoutHash } = mosquittoPasswdFile(mosquittoSites(), server, new Date(ctx.now()).toISOString());
+        ctx.audit.record(p.user, 'broker.mosquitto.passwd', null, { withoutHash: withoutHash.length });
+        return reply.header('content-type', 'text/plain; charset=utf-8').header(WITHOUT_HASH_HEADER, String(withoutHash.length)).send(text);
+      },
+    );
 
-    app.get('/api/broker/mosquitto/acl', { schema: textSchema('getMosquittoAcl', 'Mosquitto ACL file: each site its own topics and its areas\' audio, the server user loanet/v1/# (admin; audited)', 'the acl_file of mosquitto.conf') }, async (req, reply) => {
-      const p = requireProvinceAdmin(req);
-      const text = mosquittoAclFile(mosquittoSites(), ctx.config.mqttUsername, new Date(ctx.now()).toISOString());
-      ctx.audit.record(p.user, 'broker.mosquitto.acl', null);
-      return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
-    });
+    app.get(
+      '/api/broker/mosquitto/acl',
+      {
+        schema: textSchema(
+          'getMosquittoAcl',
+          "Mosquitto ACL file: each site its own topics and its areas' audio, the server user loanet/v1/# (admin; audited)",
+          'the acl_file of mosquitto.conf',
+        ),
+      },
+      async (req, reply) => {
+        const p = requireProvinceAdmin(req);
+        const text = mosquittoAclFile(mosquittoSites(), ctx.config.mqttUsername, new Date(ctx.now()).toISOString());
+        ctx.audit.record(p.user, 'broker.mosquitto.acl', null);
+        return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
+      },
+    );
 
     const checkHookSecret = (req: FastifyRequest) => {
       const expected = ctx.config.brokerHookSecret;
-      if (!expected) throw Errors.unavailable('hooks_off', 'the broker hooks are off: set LOANET_BROKER_HOOK_SECRET on the loanet server and send it in the x-loanet-hook-secret header');
+      if (!expected)
+        throw Errors.unavailable('hooks_off', 'the broker hooks are off: set LOANET_BROKER_HOOK_SECRET on the loanet server and send it in the x-loanet-hook-secret header');
       const given = req.headers[HOOK_SECRET_HEADER];
       if (typeof given !== 'string' || !sameSecret(given, expected)) {
         throw fail('LOANET_UNAUTHENTICATED', { header: HOOK_SECRET_HEADER });
@@ -126,7 +146,11 @@ export const brokerRoutes =
           operationId: 'emqxAuthz',
           summary: `EMQX HTTP authorization hook (called by the broker; ${HOOK_SECRET_HEADER} header, no token)`,
           security: [],
-          body: Type.Object({ username: Type.String({ maxLength: 256 }), topic: Type.String({ maxLength: 1024 }), action: Type.Union([Type.Literal('publish'), Type.Literal('subscribe')]) }),
+          body: Type.Object({
+            username: Type.String({ maxLength: 256 }),
+            topic: Type.String({ maxLength: 1024 }),
+            action: Type.Union([Type.Literal('publish'), Type.Literal('subscribe')]),
+          }),
           response: { 200: EmqxAuthzResult },
         },
       },

@@ -123,7 +123,11 @@ export class EmbeddedBroker implements BrokerLink {
         const secret = password?.toString('utf8') ?? '';
         if (!username || username !== siteId) {
           this.counters.refusedConnects++;
-          this.refusalLog('auth', { clientId: logSafe(siteId, 80), username: logSafe(username, 80), address: logSafe(client.conn && (client.conn as net.Socket).remoteAddress) }, 'mqtt connect refused: username must equal the client id (the site id)');
+          this.refusalLog(
+            'auth',
+            { clientId: logSafe(siteId, 80), username: logSafe(username, 80), address: logSafe(client.conn && (client.conn as net.Socket).remoteAddress) },
+            'mqtt connect refused: username must equal the client id (the site id)',
+          );
           done(authError('username must equal client id', 4), false);
           return;
         }
@@ -132,7 +136,11 @@ export class EmbeddedBroker implements BrokerLink {
             const areaKeys = ok ? this.authority.areaKeysOf(siteId) : undefined;
             if (!ok || !areaKeys) {
               this.counters.refusedConnects++;
-              this.refusalLog('auth', { siteId: logSafe(siteId, 80), address: logSafe((client.conn as net.Socket | undefined)?.remoteAddress) }, 'mqtt connect refused: wrong, rotated or retired credential');
+              this.refusalLog(
+                'auth',
+                { siteId: logSafe(siteId, 80), address: logSafe((client.conn as net.Socket | undefined)?.remoteAddress) },
+                'mqtt connect refused: wrong, rotated or retired credential',
+              );
               done(authError('bad credentials', 4), false);
               return;
             }
@@ -205,7 +213,10 @@ export class EmbeddedBroker implements BrokerLink {
         reject(
           err.code === 'EADDRINUSE'
             ? new StartupError('LOANET_MQTT_PORT_IN_USE', `MQTT port ${this.opts.port} is in use; set LOANET_MQTT_PORT to a free port`)
-            : new StartupError('LOANET_MQTT_LISTEN_FAILED', `cannot listen for MQTT on ${this.opts.host}:${this.opts.port} (${err.code ?? err.message}); check LOANET_MQTT_HOST and LOANET_MQTT_PORT`),
+            : new StartupError(
+                'LOANET_MQTT_LISTEN_FAILED',
+                `cannot listen for MQTT on ${this.opts.host}:${this.opts.port} (${err.code ?? err.message}); check LOANET_MQTT_HOST and LOANET_MQTT_PORT`,
+              ),
         );
       });
       server.listen(this.opts.port, this.opts.host, () => resolve());

@@ -31,9 +31,7 @@ export interface ConnectionLimits {
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxPerAddress: 1000, connectBurst: 500, connectRatePerS: 50 };
 
-export type Admission =
-  | { ok: true; key: string }
-  | { ok: false; key: string; reason: 'per_address' | 'rate'; message: string };
+export type Admission = { ok: true; key: string } | { ok: false; key: string; reason: 'per_address' | 'rate'; message: string };
 
 interface Entry {
   open: number;
@@ -93,7 +91,12 @@ export class ConnectionAdmission {
       this.entries.set(key, e);
     } else this.refill(e, t);
     if (e.open >= this.limits.maxPerAddress) {
-      return { ok: false, key, reason: 'per_address', message: `${key} already has ${e.open} open connections (limit ${this.limits.maxPerAddress}, LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS)` };
+      return {
+        ok: false,
+        key,
+        reason: 'per_address',
+        message: `${key} already has ${e.open} open connections (limit ${this.limits.maxPerAddress}, LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS)`,
+      };
     }
     if (e.tokens < 1) {
       return {

@@ -134,7 +134,10 @@ export class ExternalBroker implements BrokerLink {
     }
     let granted: Array<{ topic: string; qos: number }>;
     try {
-      granted = await client.subscribeAsync(SERVER_SUBSCRIPTIONS.map((t) => t), { qos: 1 });
+      granted = await client.subscribeAsync(
+        SERVER_SUBSCRIPTIONS.map((t) => t),
+        { qos: 1 },
+      );
     } catch (e) {
       client.end(true);
       this.client = undefined;
@@ -268,7 +271,11 @@ export class ExternalBroker implements BrokerLink {
     this.check = undefined;
     const verdict = judgeCanary(check.expected, seen);
     if (verdict === 'lost') {
-      this.retainedLost(seen ? `the broker holds an older canary (seq ${seen.seq}${seen.epoch === check.expected.epoch ? '' : ' of another server process'}, expected ${check.expected.seq})` : 'the broker holds no retained canary');
+      this.retainedLost(
+        seen
+          ? `the broker holds an older canary (seq ${seen.seq}${seen.epoch === check.expected.epoch ? '' : ' of another server process'}, expected ${check.expected.seq})`
+          : 'the broker holds no retained canary',
+      );
     }
   }
 
@@ -369,10 +376,15 @@ export class ExternalBroker implements BrokerLink {
     // A broker that kept our session kept our subscriptions (and queued QoS 1 messages for us);
     // one that lost it (restarted without persistence, or expired it) needs them again.
     if (!sessionPresent) {
-      this.client?.subscribe(SERVER_SUBSCRIPTIONS.map((t) => t), { qos: 1 }, (err, granted) => {
-        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
-        if (err || refused.length) this.log.error({ url: this.opts.url, err: err?.message, refused }, 'cannot subscribe to the site topics again; check the server user\'s ACL (readwrite on loanet/v1/#)');
-      });
+      this.client?.subscribe(
+        SERVER_SUBSCRIPTIONS.map((t) => t),
+        { qos: 1 },
+        (err, granted) => {
+          const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+          if (err || refused.length)
+            this.log.error({ url: this.opts.url, err: err?.message, refused }, "cannot subscribe to the site topics again; check the server user's ACL (readwrite on loanet/v1/#)");
+        },
+      );
     }
     for (const h of this.reconnectHandlers) {
       try {
@@ -387,7 +399,11 @@ export class ExternalBroker implements BrokerLink {
       this.check = undefined;
     }
     if (judgeReconnect(sessionPresent, this.uncovered()) === 'lost') {
-      this.retainedLost(sessionPresent ? 'retained messages were acknowledged just before the link was lost, after the last canary' : 'the broker started a new session for the server (restarted, or lost its state)');
+      this.retainedLost(
+        sessionPresent
+          ? 'retained messages were acknowledged just before the link was lost, after the last canary'
+          : 'the broker started a new session for the server (restarted, or lost its state)',
+      );
     } else if (this.retainedPublishFailed) {
       this.retainedLost('retained messages could not be published while the link was down');
     } else this.checkRetained();
@@ -411,7 +427,10 @@ export class ExternalBroker implements BrokerLink {
     if (typeof code === 'number') {
       this.refusedLast = true;
       this.counters.refusedConnects++;
-      this.log.error({ url: this.opts.url, code }, `the external MQTT broker refused the server (${CONNACK_TEXT[code] ?? code}); check LOANET_MQTT_USERNAME and LOANET_MQTT_PASSWORD`);
+      this.log.error(
+        { url: this.opts.url, code },
+        `the external MQTT broker refused the server (${CONNACK_TEXT[code] ?? code}); check LOANET_MQTT_USERNAME and LOANET_MQTT_PASSWORD`,
+      );
       return;
     }
     this.log.warn({ url: this.opts.url, err: err.message }, 'external MQTT broker link error');
@@ -426,6 +445,9 @@ export class ExternalBroker implements BrokerLink {
       );
     }
     const why = typeof code === 'string' ? code : e.message;
-    return new StartupError('LOANET_MQTT_UNREACHABLE', `cannot reach the MQTT broker at LOANET_MQTT_URL=${this.opts.url} (${why}); check LOANET_MQTT_URL and that the broker is running`);
+    return new StartupError(
+      'LOANET_MQTT_UNREACHABLE',
+      `cannot reach the MQTT broker at LOANET_MQTT_URL=${this.opts.url} (${why}); check LOANET_MQTT_URL and that the broker is running`,
+    );
   }
 }

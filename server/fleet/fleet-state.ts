@@ -326,7 +326,10 @@ export class FleetState implements IngestSink {
     const t = this.now();
     const v = classifySite(e.obs, t, this.policy);
     const prev = e.verdict;
-    const sameReasons = prev !== null && prev.reasons.length === v.reasons.length && prev.reasons.every((r, i) => r.code === v.reasons[i]!.code && JSON.stringify(r.params) === JSON.stringify(v.reasons[i]!.params));
+    const sameReasons =
+      prev !== null &&
+      prev.reasons.length === v.reasons.length &&
+      prev.reasons.every((r, i) => r.code === v.reasons[i]!.code && JSON.stringify(r.params) === JSON.stringify(v.reasons[i]!.params));
     e.verdict = v;
     if (prev && prev.condition === v.condition && sameReasons) return undefined;
     this.dirty.add(siteId);

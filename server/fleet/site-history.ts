@@ -9,7 +9,6 @@ import type { SiteCondition } from '../coverage/model.ts';
 import type { ConditionTransition } from '../coverage/uptime.ts';
 import type { SiteEvent } from '../../api/sites.ts';
 
-
 export class SiteHistory {
   private readonly conditionBefore: Statement<[string, number]>;
   private readonly conditionsIn: Statement<[string, number, number]>;
@@ -23,7 +22,12 @@ export class SiteHistory {
   events(siteId: string, q: { from?: number; to?: number; type?: string; limit?: number }): SiteEvent[] {
     const rows = this.db
       .prepare(`SELECT at, type, condition, detail FROM site_events WHERE site_id = ? AND at >= ? AND at < ? ${q.type ? 'AND type = ?' : ''} ORDER BY id DESC LIMIT ?`)
-      .all(...([siteId, q.from ?? 0, q.to ?? Number.MAX_SAFE_INTEGER, ...(q.type ? [q.type] : []), q.limit ?? 200] as Array<string | number>)) as Array<{ at: number; type: string; condition: string | null; detail: string | null }>;
+      .all(...([siteId, q.from ?? 0, q.to ?? Number.MAX_SAFE_INTEGER, ...(q.type ? [q.type] : []), q.limit ?? 200] as Array<string | number>)) as Array<{
+      at: number;
+      type: string;
+      condition: string | null;
+      detail: string | null;
+    }>;
     return rows.map((r) => ({ at: r.at, type: r.type, condition: r.condition, detail: r.detail ? JSON.parse(r.detail) : null }));
   }
 

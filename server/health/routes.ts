@@ -56,7 +56,12 @@ export const healthRoutes =
             port: broker.port,
             refusals: Object.fromEntries(REFUSAL_KEYS.map((k) => [k, broker.refusals?.[k] ?? null])) as Record<RefusalKey, number | null>,
           },
-          store: { kind: 'sqlite', up: storeUp, schemaVersion: schema, ...(gone !== null ? { problem: `the database file ${gone} was deleted or replaced while the server runs` } : {}) },
+          store: {
+            kind: 'sqlite',
+            up: storeUp,
+            schemaVersion: schema,
+            ...(gone !== null ? { problem: `the database file ${gone} was deleted or replaced while the server runs` } : {}),
+          },
           sites: { registered: ctx.fleet.observations().length },
           disk,
         };

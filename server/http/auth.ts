@@ -66,7 +66,19 @@ export type Permission =
   | 'audit.read';
 
 const GRANTS: Record<Role, readonly Permission[]> = {
-  admin: ['read', 'alert.write', 'registry.write', 'site.command', 'site.enrol', 'media.write', 'schedule.write', 'schedule.approve', 'live.broadcast', 'users.manage', 'audit.read'],
+  admin: [
+    'read',
+    'alert.write',
+    'registry.write',
+    'site.command',
+    'site.enrol',
+    'media.write',
+    'schedule.write',
+    'schedule.approve',
+    'live.broadcast',
+    'users.manage',
+    'audit.read',
+  ],
   // Installing and replacing boards (enrolment) is theirs too.
   technician: ['read', 'site.command', 'site.enrol'],
   // Technicians keep the network running; making bulletins is the operators' job.

@@ -40,7 +40,10 @@ export function installConnectionGuards(app: FastifyInstance, limits: HttpLimits
         message: `too many connections from ${address}: at most ${limits.maxConnectionsPerAddress} at once (LOANET_HTTP_MAX_CONNECTIONS_PER_ADDRESS)`,
       });
       socket.on('error', () => socket.destroy());
-      socket.end(`HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+      socket.end(
+        `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        () => socket.destroy(),
+      );
       return;
     }
     socket.once('close', () => perAddress.release(address));
@@ -57,7 +60,10 @@ export function installConnectionGuards(app: FastifyInstance, limits: HttpLimits
       void reply
         .code(408)
         .header('connection', 'close')
-        .send({ error: 'LOANET_REQUEST_TIMEOUT', message: `the request body did not arrive within ${budget / 1000} s (LOANET_HTTP_${budget === limits.bodyTimeoutMs ? 'BODY' : 'UPLOAD'}_TIMEOUT_S)` });
+        .send({
+          error: 'LOANET_REQUEST_TIMEOUT',
+          message: `the request body did not arrive within ${budget / 1000} s (LOANET_HTTP_${budget === limits.bodyTimeoutMs ? 'BODY' : 'UPLOAD'}_TIMEOUT_S)`,
+        });
     }, budget);
     timer.unref();
     reply.raw.once('close', () => clearTimeout(timer));

@@ -18,7 +18,10 @@ export function httpFeature(app: App, config: Pick<ServerConfig, 'httpPort' | 'h
         const code = (e as NodeJS.ErrnoException).code;
         throw code === 'EADDRINUSE'
           ? new StartupError('LOANET_HTTP_PORT_IN_USE', `HTTP port ${config.httpPort} is in use; set LOANET_HTTP_PORT to a free port`)
-          : new StartupError('LOANET_HTTP_LISTEN_FAILED', `cannot listen for HTTP on ${config.httpHost}:${config.httpPort} (${code ?? (e as Error).message}); check LOANET_HTTP_HOST and LOANET_HTTP_PORT`);
+          : new StartupError(
+              'LOANET_HTTP_LISTEN_FAILED',
+              `cannot listen for HTTP on ${config.httpHost}:${config.httpPort} (${code ?? (e as Error).message}); check LOANET_HTTP_HOST and LOANET_HTTP_PORT`,
+            );
       }
     },
     stop: () => app.close(),

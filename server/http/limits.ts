@@ -135,7 +135,12 @@ export class StreamSlots {
     const mine = this.byUser.get(userId) ?? 0;
     if (mine >= this.limits.streamsPerUser) {
       const max = this.limits.streamsPerUser;
-      return { limit: 'user', max, variable: 'LOANET_STREAM_MAX_PER_USER', message: `you already have ${max} live-update streams open (at most ${max} per user, LOANET_STREAM_MAX_PER_USER); close a console tab or window and reload` };
+      return {
+        limit: 'user',
+        max,
+        variable: 'LOANET_STREAM_MAX_PER_USER',
+        message: `you already have ${max} live-update streams open (at most ${max} per user, LOANET_STREAM_MAX_PER_USER); close a console tab or window and reload`,
+      };
     }
     if (this.total >= this.limits.streamsTotal) {
       const max = this.limits.streamsTotal;

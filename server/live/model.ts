@@ -18,10 +18,7 @@ export interface LiveActor {
   username: string;
 }
 
-export type LiveSourceSpec =
-  | { kind: 'relay'; url: string }
-  | { kind: 'media'; mediaId: string; title: string }
-  | { kind: 'browser'; format: 'pcm' | 'webm' };
+export type LiveSourceSpec = { kind: 'relay'; url: string } | { kind: 'media'; mediaId: string; title: string } | { kind: 'browser'; format: 'pcm' | 'webm' };
 
 export interface LiveStartInput {
   source: LiveSourceSpec;

@@ -13,17 +13,7 @@
  * is where a connection to it ends up.
  */
 
-export type AddressKind =
-  | 'public'
-  | 'unspecified'
-  | 'loopback'
-  | 'private'
-  | 'shared'
-  | 'link-local'
-  | 'multicast'
-  | 'documentation'
-  | 'benchmarking'
-  | 'reserved';
+export type AddressKind = 'public' | 'unspecified' | 'loopback' | 'private' | 'shared' | 'link-local' | 'multicast' | 'documentation' | 'benchmarking' | 'reserved';
 
 export interface AddressClass {
   kind: AddressKind;
@@ -78,7 +68,6 @@ const IPV6_SPECIAL: ReadonlyArray<[string, AddressKind]> = [
   ['fe80::/10', 'link-local'],
   ['ff00::/8', 'multicast'],
 ];
-
 
 // ---------------------------------------------------------------- parsing
 
@@ -244,7 +233,10 @@ export type RelayVerdict = { ok: true } | { ok: false; kind: AddressKind; range:
  * allowed network, or a host name the administrator allowed.
  */
 export function relayVerdict(host: string, address: string, allow: RelayAllow): RelayVerdict {
-  const name = host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  const name = host
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
   if (allow.hosts.includes(name)) return { ok: true };
   const ip = parseIp(address);
   if (!ip) return { ok: false, kind: 'reserved', range: 'not an IP address', reason: `${address} is not an IP address` };

@@ -127,13 +127,31 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
         endedEarly = e;
       },
     });
-    o.signal?.addEventListener('abort', () => fail(new RelayProbeFailed('LOANET_RELAY_UNREACHABLE', 'no_answer', 'source.url: abandoned', 'source.url: đã bỏ', 'abandoned')), { once: true });
+    o.signal?.addEventListener('abort', () => fail(new RelayProbeFailed('LOANET_RELAY_UNREACHABLE', 'no_answer', 'source.url: abandoned', 'source.url: đã bỏ', 'abandoned')), {
+      once: true,
+    });
     const timer = setTimeout(() => {
       const s = Math.round(probeMs / 1000);
       if (answer) {
-        fail(new RelayProbeFailed('LOANET_RELAY_NOT_AUDIO', 'no_audio_in_time', `source.url: the source answered but sent no decodable audio within ${s} s${answer.contentType ? ` (content-type ${answer.contentType})` : ''}`, `source.url: nguồn có trả lời nhưng không gửi âm thanh giải mã được trong ${s} giây`, `no audio within ${s} s`));
+        fail(
+          new RelayProbeFailed(
+            'LOANET_RELAY_NOT_AUDIO',
+            'no_audio_in_time',
+            `source.url: the source answered but sent no decodable audio within ${s} s${answer.contentType ? ` (content-type ${answer.contentType})` : ''}`,
+            `source.url: nguồn có trả lời nhưng không gửi âm thanh giải mã được trong ${s} giây`,
+            `no audio within ${s} s`,
+          ),
+        );
       } else {
-        fail(new RelayProbeFailed('LOANET_RELAY_UNREACHABLE', 'no_answer', `source.url: the source did not answer within ${s} s`, `source.url: nguồn không trả lời trong ${s} giây`, `no answer within ${s} s`));
+        fail(
+          new RelayProbeFailed(
+            'LOANET_RELAY_UNREACHABLE',
+            'no_answer',
+            `source.url: the source did not answer within ${s} s`,
+            `source.url: nguồn không trả lời trong ${s} giây`,
+            `no answer within ${s} s`,
+          ),
+        );
       }
     }, probeMs);
   });
@@ -143,7 +161,13 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
 function probeFailure(e: RelayEnd, answer: RelayAnswer | undefined): RelayProbeFailed {
   if (e.stage === 'refused') {
     // The redirect's target is the remote server's choice and the log's business: the answer says only that it was refused.
-    return new RelayProbeFailed('LOANET_RELAY_REFUSED', 'redirect', 'source.url: the source redirected to a destination a relay may not reach (only public addresses, or those LOANET_RELAY_ALLOW lists)', 'source.url: nguồn chuyển hướng tới một địa chỉ không được phép tiếp sóng', e.detail);
+    return new RelayProbeFailed(
+      'LOANET_RELAY_REFUSED',
+      'redirect',
+      'source.url: the source redirected to a destination a relay may not reach (only public addresses, or those LOANET_RELAY_ALLOW lists)',
+      'source.url: nguồn chuyển hướng tới một địa chỉ không được phép tiếp sóng',
+      e.detail,
+    );
   }
   if (e.stage === 'connect') {
     const http = e.short?.startsWith('HTTP ') ?? false;
@@ -157,7 +181,13 @@ function probeFailure(e: RelayEnd, answer: RelayAnswer | undefined): RelayProbeF
     );
   }
   const type = answer?.contentType ? ` (content-type ${answer.contentType})` : '';
-  return new RelayProbeFailed('LOANET_RELAY_NOT_AUDIO', 'not_audio', `source.url: the source answered but what it sent is not audio that can be decoded${type}`, `source.url: nguồn có trả lời nhưng nội dung không phải âm thanh giải mã được${type}`, e.detail);
+  return new RelayProbeFailed(
+    'LOANET_RELAY_NOT_AUDIO',
+    'not_audio',
+    `source.url: the source answered but what it sent is not audio that can be decoded${type}`,
+    `source.url: nguồn có trả lời nhưng nội dung không phải âm thanh giải mã được${type}`,
+    e.detail,
+  );
 }
 
 export interface RelayFallback {
@@ -187,8 +217,7 @@ export interface RelaySourceDeps {
 }
 
 /** What readers are told when the source did not come back. */
-export const relayGaveUp = (windowMs: number, attempts: number) =>
-  `the source did not come back within ${Math.round(windowMs / 1000)} s (${attempts} attempts)`;
+export const relayGaveUp = (windowMs: number, attempts: number) => `the source did not come back within ${Math.round(windowMs / 1000)} s (${attempts} attempts)`;
 
 /**
  * A relay on air: the probed source, and when it is lost, tries again until
@@ -278,7 +307,13 @@ export class RelaySource implements PcmSource {
     let probed: ProbedRelay;
     try {
       // Checked again: the name may resolve elsewhere now, and the new address must be allowed too.
-      probed = await probeRelay({ ffmpegPath: this.deps.ffmpegPath, url: this.deps.url, allow: this.deps.allow, signal: this.closing.signal, ...(this.deps.probeMs !== undefined ? { probeMs: this.deps.probeMs } : {}) });
+      probed = await probeRelay({
+        ffmpegPath: this.deps.ffmpegPath,
+        url: this.deps.url,
+        allow: this.deps.allow,
+        signal: this.closing.signal,
+        ...(this.deps.probeMs !== undefined ? { probeMs: this.deps.probeMs } : {}),
+      });
     } catch (err) {
       if (this.closed) return;
       this.deps.log('live relay reconnect failed', err instanceof RelayProbeFailed ? err.logDetail : (err as Error).message);

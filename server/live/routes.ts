@@ -60,8 +60,21 @@ const Tuning = {
   priority: Type.Optional(Priority),
   whenPreempted: Type.Optional(Type.Union([Type.Literal('resume'), Type.Literal('end')])),
   label: Type.Optional(Type.String({ maxLength: 120 })),
-  delayMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 5000, description: 'capture to play-at, ms (default LOANET_LIVE_DELAY_MS, 500): fixed when given alone; with maxDelayMs, the least, raised for the targeted sites\' measured links up to maxDelayMs' })),
-  maxDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, description: 'ceiling of the adaptive delay, ms (default LOANET_LIVE_MAX_DELAY_MS, 3000, or delayMs when that is given); at or below delayMs the delay is fixed' })),
+  delayMs: Type.Optional(
+    Type.Integer({
+      minimum: 100,
+      maximum: 5000,
+      description:
+        "capture to play-at, ms (default LOANET_LIVE_DELAY_MS, 500): fixed when given alone; with maxDelayMs, the least, raised for the targeted sites' measured links up to maxDelayMs",
+    }),
+  ),
+  maxDelayMs: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 10000,
+      description: 'ceiling of the adaptive delay, ms (default LOANET_LIVE_MAX_DELAY_MS, 3000, or delayMs when that is given); at or below delayMs the delay is fixed',
+    }),
+  ),
   packetsPerMessage: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: '20 ms Opus packets per MQTT message (default 3)' })),
   bitrate: Type.Optional(Type.Integer({ minimum: 8000, maximum: 128000, description: 'Opus bitrate, bit/s (default 24000)' })),
 };
@@ -71,8 +84,18 @@ const StartBody = Type.Object(
       Type.Object(
         {
           kind: Type.Literal('relay'),
-          url: Type.String({ minLength: 8, maxLength: 2000, description: 'http(s) URL of a radio stream (Icecast, MP3, AAC, Ogg); it must deliver decodable audio within 8 s, else 422' }),
-          fallbackMediaId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'a media item played, looped, while a lost source is tried again (LOANET_RELAY_RECONNECT_S); without it the sites hear silence' })),
+          url: Type.String({
+            minLength: 8,
+            maxLength: 2000,
+            description: 'http(s) URL of a radio stream (Icecast, MP3, AAC, Ogg); it must deliver decodable audio within 8 s, else 422',
+          }),
+          fallbackMediaId: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 64,
+              description: 'a media item played, looped, while a lost source is tried again (LOANET_RELAY_RECONNECT_S); without it the sites hear silence',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -129,7 +152,15 @@ export const liveRoutes =
       return found.tools.ffmpeg.path;
     };
 
-    const tuning = (b: { priority?: AudioPriority | undefined; whenPreempted?: 'resume' | 'end' | undefined; label?: string | undefined; delayMs?: number | undefined; maxDelayMs?: number | undefined; packetsPerMessage?: number | undefined; bitrate?: number | undefined }) => ({
+    const tuning = (b: {
+      priority?: AudioPriority | undefined;
+      whenPreempted?: 'resume' | 'end' | undefined;
+      label?: string | undefined;
+      delayMs?: number | undefined;
+      maxDelayMs?: number | undefined;
+      packetsPerMessage?: number | undefined;
+      bitrate?: number | undefined;
+    }) => ({
       priority: b.priority ?? 'normal',
       ...(b.whenPreempted ? { whenPreempted: b.whenPreempted } : {}),
       ...(b.label ? { label: b.label } : {}),
@@ -139,86 +170,112 @@ export const liveRoutes =
       ...(b.bitrate ? { bitrate: b.bitrate } : {}),
     });
 
-    app.post('/api/live/streams', { schema: { tags: ['live'], operationId: 'startLiveStream', summary: 'Start a live stream: relay a radio URL or play a media item now', description: 'A relay goes on air only once its source delivered decodable audio; else 422 LOANET_RELAY_REFUSED (destination or redirect not allowed), LOANET_RELAY_UNREACHABLE (connection, HTTP error, no answer) or LOANET_RELAY_NOT_AUDIO, with `reason` and `messageVi`. A source lost later is tried again for LOANET_RELAY_RECONNECT_S (the stream\'s `relay` says so), with silence or the fallback item meanwhile.', body: StartBody, response: { 201: LiveStreamView } } }, async (req, reply) => {
-      const { areas, principal } = targets(req, req.body.areas);
-      const src = req.body.source;
-      const ffmpeg = ffmpegPath();
-      /** Why a stream's source failed, in full: for the server log only (it maps the network it came from). */
-      const logCause = (id: number, what: string, detail: string, url?: string) =>
-        ctx.log.warn({ streamId: id, source: src.kind, ...(url ? { url: publicUrl(url) } : {}), detail: (url ? redactUrl(detail, url) : detail).slice(0, 500) }, what);
-      let streamId = -1;
-      let view: ReturnType<typeof ctx.live.start>;
-      if (src.kind === 'relay') {
-        let url: URL;
-        try {
-          url = new URL(src.url);
-        } catch {
-          throw fail('LOANET_RELAY_URL', { field: 'source.url', text: 'source.url: not a URL' });
-        }
-        // Only network streams: a file: or other URL would let a caller read the server's disk through ffmpeg.
-        const scheme = relaySchemeProblem(url);
-        if (scheme) throw fail('LOANET_RELAY_URL', { field: 'source.url', text: `source.url: ${scheme}` });
-        let fallback: RelayFallback | undefined;
-        if (src.fallbackMediaId !== undefined) {
-          const item = ctx.media.library.item(src.fallbackMediaId);
-          if (!item || item.retiredAt !== null) throw Errors.notFound('media', src.fallbackMediaId, undefined, 'source.fallbackMediaId');
-          fallback = { mediaId: item.id, title: item.title, input: inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg') };
-        }
-        const input: LiveStartInput = { source: { kind: 'relay', url: url.toString() }, areas, actor: principal.user, ...tuning(req.body) };
-        // A same-priority stream on air is refused before the source is tried, which takes seconds.
-        ctx.live.refuseOverlap(areas, input.priority);
-        // Only public addresses unless the administrator allowed more (the address checked is the one connected to),
-        // and only a source that delivers decodable audio goes on air.
-        const allow = ctx.config.live.relayAllow;
-        let probed: ProbedRelay;
-        try {
-          probed = await probeRelay({ ffmpegPath: ffmpeg, url, allow });
-        } catch (e) {
-          if (!(e instanceof RelayProbeFailed)) throw e;
-          ctx.log.warn({ source: 'relay', url: publicUrl(url.toString()), reason: e.reason, detail: redactUrl(e.logDetail, url.toString()).slice(0, 500) }, 'live relay refused');
-          throw failWithText(e.code, 'LOANET_RELAY_REFUSED', e.message, { field: 'source.url', reason: e.reason, messageVi: e.messageVi, ...(e.detail ? { detail: e.detail } : {}) });
-        }
-        const windowMs = ctx.config.live.relayReconnectS * 1000;
-        try {
-          view = ctx.live.start(input, (stream) =>
-            new RelaySource(
-              {
-                ffmpegPath: ffmpeg, url, allow, now: Date.now, windowMs, ...(fallback ? { fallback } : {}),
-                push: (c) => stream.push(c),
-                dropQueued: () => stream.dropQueued(),
-                // Plays out what it had, then ends as source_lost, with a reason that names no address.
-                lost: (detail) => stream.sourceFinished('source_lost', detail),
-                log: (what, detail) => logCause(streamId, what, detail, url.toString()),
+    app.post(
+      '/api/live/streams',
+      {
+        schema: {
+          tags: ['live'],
+          operationId: 'startLiveStream',
+          summary: 'Start a live stream: relay a radio URL or play a media item now',
+          description:
+            "A relay goes on air only once its source delivered decodable audio; else 422 LOANET_RELAY_REFUSED (destination or redirect not allowed), LOANET_RELAY_UNREACHABLE (connection, HTTP error, no answer) or LOANET_RELAY_NOT_AUDIO, with `reason` and `messageVi`. A source lost later is tried again for LOANET_RELAY_RECONNECT_S (the stream's `relay` says so), with silence or the fallback item meanwhile.",
+          body: StartBody,
+          response: { 201: LiveStreamView },
+        },
+      },
+      async (req, reply) => {
+        const { areas, principal } = targets(req, req.body.areas);
+        const src = req.body.source;
+        const ffmpeg = ffmpegPath();
+        /** Why a stream's source failed, in full: for the server log only (it maps the network it came from). */
+        const logCause = (id: number, what: string, detail: string, url?: string) =>
+          ctx.log.warn({ streamId: id, source: src.kind, ...(url ? { url: publicUrl(url) } : {}), detail: (url ? redactUrl(detail, url) : detail).slice(0, 500) }, what);
+        let streamId = -1;
+        let view: ReturnType<typeof ctx.live.start>;
+        if (src.kind === 'relay') {
+          let url: URL;
+          try {
+            url = new URL(src.url);
+          } catch {
+            throw fail('LOANET_RELAY_URL', { field: 'source.url', text: 'source.url: not a URL' });
+          }
+          // Only network streams: a file: or other URL would let a caller read the server's disk through ffmpeg.
+          const scheme = relaySchemeProblem(url);
+          if (scheme) throw fail('LOANET_RELAY_URL', { field: 'source.url', text: `source.url: ${scheme}` });
+          let fallback: RelayFallback | undefined;
+          if (src.fallbackMediaId !== undefined) {
+            const item = ctx.media.library.item(src.fallbackMediaId);
+            if (!item || item.retiredAt !== null) throw Errors.notFound('media', src.fallbackMediaId, undefined, 'source.fallbackMediaId');
+            fallback = { mediaId: item.id, title: item.title, input: inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg') };
+          }
+          const input: LiveStartInput = { source: { kind: 'relay', url: url.toString() }, areas, actor: principal.user, ...tuning(req.body) };
+          // A same-priority stream on air is refused before the source is tried, which takes seconds.
+          ctx.live.refuseOverlap(areas, input.priority);
+          // Only public addresses unless the administrator allowed more (the address checked is the one connected to),
+          // and only a source that delivers decodable audio goes on air.
+          const allow = ctx.config.live.relayAllow;
+          let probed: ProbedRelay;
+          try {
+            probed = await probeRelay({ ffmpegPath: ffmpeg, url, allow });
+          } catch (e) {
+            if (!(e instanceof RelayProbeFailed)) throw e;
+            ctx.log.warn({ source: 'relay', url: publicUrl(url.toString()), reason: e.reason, detail: redactUrl(e.logDetail, url.toString()).slice(0, 500) }, 'live relay refused');
+            throw failWithText(e.code, 'LOANET_RELAY_REFUSED', e.message, {
+              field: 'source.url',
+              reason: e.reason,
+              messageVi: e.messageVi,
+              ...(e.detail ? { detail: e.detail } : {}),
+            });
+          }
+          const windowMs = ctx.config.live.relayReconnectS * 1000;
+          try {
+            view = ctx.live.start(
+              input,
+              (stream) =>
+                new RelaySource(
+                  {
+                    ffmpegPath: ffmpeg,
+                    url,
+                    allow,
+                    now: Date.now,
+                    windowMs,
+                    ...(fallback ? { fallback } : {}),
+                    push: (c) => stream.push(c),
+                    dropQueued: () => stream.dropQueued(),
+                    // Plays out what it had, then ends as source_lost, with a reason that names no address.
+                    lost: (detail) => stream.sourceFinished('source_lost', detail),
+                    log: (what, detail) => logCause(streamId, what, detail, url.toString()),
+                  },
+                  probed,
+                ),
+            );
+          } catch (e) {
+            probed.close();
+            throw e;
+          }
+        } else {
+          const item = ctx.media.library.item(src.mediaId);
+          if (!item || item.retiredAt !== null) throw Errors.notFound('media', src.mediaId, undefined, 'source.mediaId');
+          const input: LiveStartInput = { source: { kind: 'media', mediaId: item.id, title: item.title }, areas, actor: principal.user, ...tuning(req.body) };
+          // The library's own Ogg Opus, read as Ogg and nothing else.
+          const ffmpegArgs = inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg');
+          view = ctx.live.start(input, (stream, end) => {
+            const child = new FfmpegPcmSource(ffmpeg, ffmpegArgs, {
+              data: (c) => stream.push(c),
+              exit: (e) => {
+                if (e.closedByUs) return;
+                if (e.code === 0) return stream.sourceFinished();
+                logCause(streamId, 'live media source failed', `ffmpeg exited (${e.code ?? e.signal})${e.stderrTail ? `: ${e.stderrTail}` : ''}`);
+                end('error', 'the media item could not be decoded');
               },
-              probed,
-            ),
-          );
-        } catch (e) {
-          probed.close();
-          throw e;
-        }
-      } else {
-        const item = ctx.media.library.item(src.mediaId);
-        if (!item || item.retiredAt !== null) throw Errors.notFound('media', src.mediaId, undefined, 'source.mediaId');
-        const input: LiveStartInput = { source: { kind: 'media', mediaId: item.id, title: item.title }, areas, actor: principal.user, ...tuning(req.body) };
-        // The library's own Ogg Opus, read as Ogg and nothing else.
-        const ffmpegArgs = inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg');
-        view = ctx.live.start(input, (stream, end) => {
-          const child = new FfmpegPcmSource(ffmpeg, ffmpegArgs, {
-            data: (c) => stream.push(c),
-            exit: (e) => {
-              if (e.closedByUs) return;
-              if (e.code === 0) return stream.sourceFinished();
-              logCause(streamId, 'live media source failed', `ffmpeg exited (${e.code ?? e.signal})${e.stderrTail ? `: ${e.stderrTail}` : ''}`);
-              end('error', 'the media item could not be decoded');
-            },
+            });
+            return child;
           });
-          return child;
-        });
-      }
-      streamId = view.id;
-      return reply.status(201).header('location', `/api/live/streams/${view.id}`).send(view);
-    });
+        }
+        streamId = view.id;
+        return reply.status(201).header('location', `/api/live/streams/${view.id}`).send(view);
+      },
+    );
 
     app.get(
       '/api/live/delay',
@@ -226,7 +283,8 @@ export const liveRoutes =
         schema: {
           tags: ['live'],
           operationId: 'previewLiveDelay',
-          summary: 'Before going live: the delay a stream to these areas starts with, the ceiling it may be raised to while it plays, and the targeted sites whose measured link needs more',
+          summary:
+            'Before going live: the delay a stream to these areas starts with, the ceiling it may be raised to while it plays, and the targeted sites whose measured link needs more',
           description:
             'Each site measures its link while it plays a stream (stream_stats.transit); a new stream starts at what the slowest targeted site needs (not below delayMs), and is raised while it plays when a site asks for more, never above the ceiling. `sites`: the measured targeted sites, slowest first (at most 50), each with what it needs and whether that fits under the ceiling.',
           querystring: Type.Object(
@@ -243,7 +301,13 @@ export const liveRoutes =
       },
       async (req) => {
         const q = req.query;
-        const { areas } = targets(req, q.areas.split(',').filter((k) => k.trim()).slice(0, 64));
+        const { areas } = targets(
+          req,
+          q.areas
+            .split(',')
+            .filter((k) => k.trim())
+            .slice(0, 64),
+        );
         return ctx.live.previewDelay(areas, {
           ...(q.delayMs !== undefined ? { delayMs: q.delayMs } : {}),
           ...(q.maxDelayMs !== undefined ? { maxDelayMs: q.maxDelayMs } : {}),
@@ -264,7 +328,7 @@ export const liveRoutes =
           operationId: 'listLiveStreams',
           summary: 'Live streams on air and past, newest first (by start), with their statistics; paged with limit and before',
           description:
-            'Only streams that reach the caller\'s area (a target inside it, or above it); `area` narrows to the streams that reached that area. `next`: pass it as `before` for the next page (null: no more). `state=live`: only those on air.',
+            "Only streams that reach the caller's area (a target inside it, or above it); `area` narrows to the streams that reached that area. `next`: pass it as `before` for the next page (null: no more). `state=live`: only those on air.",
           querystring: Type.Object(
             {
               state: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('all')])),
@@ -296,9 +360,10 @@ export const liveRoutes =
         schema: {
           tags: ['live'],
           operationId: 'getLiveStream',
-          summary: 'One live stream, on air or past, with statistics: server pacing, sites (received, late, lost, concealed), play-time skew between sites, each site\'s latest report, and how it ended',
+          summary:
+            "One live stream, on air or past, with statistics: server pacing, sites (received, late, lost, concealed), play-time skew between sites, each site's latest report, and how it ended",
           description:
-            '`silent`: the targeted sites (inside the caller\'s area) that sent no report on this stream, with their condition now and why, in English and Vietnamese; `silent.total` counts them all, `silent.sites` lists at most `silentLimit` (default 500).',
+            "`silent`: the targeted sites (inside the caller's area) that sent no report on this stream, with their condition now and why, in English and Vietnamese; `silent.total` counts them all, `silent.sites` lists at most `silentLimit` (default 500).",
           params: StreamId,
           querystring: Type.Object({ silentLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })) }, { additionalProperties: false }),
           response: { 200: LiveStreamDetail },
@@ -334,18 +399,30 @@ export const liveRoutes =
       },
     );
 
-    app.post('/api/live/streams/:id/stop', { schema: { tags: ['live'], operationId: 'stopLiveStream', summary: 'Stop a live stream: every site falls silent and switches its amplifier off as its profile says', params: StreamId, response: { 200: LiveStreamView } } }, async (req) => {
-      const areas = ctx.live.areasOf(req.params.id);
-      if (!areas) {
-        requirePermission(req, 'live.broadcast');
-        // A past stream known only from the record.
-        if (ctx.live.areaIdsOf(req.params.id)) throw fail('LOANET_STREAM_ENDED', { id: String(req.params.id) });
-        throw Errors.notFound('live_stream', req.params.id);
-      }
-      let principal = requirePermission(req, 'live.broadcast');
-      for (const a of areas) principal = requirePermission(req, 'live.broadcast', a.path);
-      return ctx.live.stop(req.params.id, principal.user);
-    });
+    app.post(
+      '/api/live/streams/:id/stop',
+      {
+        schema: {
+          tags: ['live'],
+          operationId: 'stopLiveStream',
+          summary: 'Stop a live stream: every site falls silent and switches its amplifier off as its profile says',
+          params: StreamId,
+          response: { 200: LiveStreamView },
+        },
+      },
+      async (req) => {
+        const areas = ctx.live.areasOf(req.params.id);
+        if (!areas) {
+          requirePermission(req, 'live.broadcast');
+          // A past stream known only from the record.
+          if (ctx.live.areaIdsOf(req.params.id)) throw fail('LOANET_STREAM_ENDED', { id: String(req.params.id) });
+          throw Errors.notFound('live_stream', req.params.id);
+        }
+        let principal = requirePermission(req, 'live.broadcast');
+        for (const a of areas) principal = requirePermission(req, 'live.broadcast', a.path);
+        return ctx.live.stop(req.params.id, principal.user);
+      },
+    );
 
     app.get(
       '/api/live/voice',
@@ -356,77 +433,79 @@ export const liveRoutes =
           operationId: 'liveVoice',
           summary: 'WebSocket: a live voice (binary PCM s16le 48 kHz mono, or WebM/Opus with ?format=webm)',
           description:
-            'Open with an HTTP GET carrying `Connection: Upgrade` and `Upgrade: websocket` (RFC 6455), authenticated like every /api route (bearer header, or the console\'s session cookie) before the upgrade. ' +
-            'The client then sends binary messages: raw PCM, signed 16-bit little-endian, 48 kHz, mono (the console\'s AudioWorklet), or with ?format=webm the chunks of MediaRecorder\'s WebM/Opus. ' +
+            "Open with an HTTP GET carrying `Connection: Upgrade` and `Upgrade: websocket` (RFC 6455), authenticated like every /api route (bearer header, or the console's session cookie) before the upgrade. " +
+            "The client then sends binary messages: raw PCM, signed 16-bit little-endian, 48 kHz, mono (the console's AudioWorklet), or with ?format=webm the chunks of MediaRecorder's WebM/Opus. " +
             'The stream starts when the socket opens and stops when the client closes it; the server closes it with 1000 when the stream ends, and refuses after the upgrade with a close frame naming why (4403 not allowed in a target area, 4404 unknown area).',
           querystring: VoiceQuery,
           response: { 101: { description: 'Switching Protocols: the WebSocket is open; audio flows from the client as binary messages' } },
         },
-      }, (socket, req) => {
-      const q = req.query as typeof VoiceQuery.static;
-      let started: { id: number } | undefined;
-      try {
-        const { areas, principal } = targets(req, q.areas.split(','));
-        const format = q.format ?? 'pcm';
-        const ffmpeg = format === 'webm' ? ffmpegPath() : undefined;
-        let push: (c: Buffer) => void = () => {};
-        let finishInput = () => {};
-        const view = ctx.live.start({ source: { kind: 'browser', format }, areas, actor: principal.user, ...tuning(q) }, (stream, end) => {
-          const closeSocket = () => {
-            if (socket.readyState === socket.OPEN) socket.close(1000, 'stream ended');
-          };
-          if (ffmpeg) {
-            const child = new FfmpegPcmSource(ffmpeg, webmInput(), {
-              data: (c) => stream.push(c),
-              exit: (e) => {
-                if (!e.closedByUs) end('source_lost', e.code === 0 ? 'the browser stopped sending' : `WebM decoding failed (${e.code ?? e.signal}): ${e.stderrTail}`);
-                closeSocket();
-              },
-            });
-            push = (c) => child.write(c);
-            finishInput = () => child.endInput();
-            return { pause() {}, resume() {}, close: () => (child.close(), closeSocket()) };
-          }
-          push = (c) => {
-            // PCM s16le: an odd byte count cannot be samples.
-            if (c.length % 2 !== 0) {
-              end('error', `a binary message of ${c.length} bytes is not 16-bit PCM`);
+      },
+      (socket, req) => {
+        const q = req.query as typeof VoiceQuery.static;
+        let started: { id: number } | undefined;
+        try {
+          const { areas, principal } = targets(req, q.areas.split(','));
+          const format = q.format ?? 'pcm';
+          const ffmpeg = format === 'webm' ? ffmpegPath() : undefined;
+          let push: (c: Buffer) => void = () => {};
+          let finishInput = () => {};
+          const view = ctx.live.start({ source: { kind: 'browser', format }, areas, actor: principal.user, ...tuning(q) }, (stream, end) => {
+            const closeSocket = () => {
+              if (socket.readyState === socket.OPEN) socket.close(1000, 'stream ended');
+            };
+            if (ffmpeg) {
+              const child = new FfmpegPcmSource(ffmpeg, webmInput(), {
+                data: (c) => stream.push(c),
+                exit: (e) => {
+                  if (!e.closedByUs) end('source_lost', e.code === 0 ? 'the browser stopped sending' : `WebM decoding failed (${e.code ?? e.signal}): ${e.stderrTail}`);
+                  closeSocket();
+                },
+              });
+              push = (c) => child.write(c);
+              finishInput = () => child.endInput();
+              return { pause() {}, resume() {}, close: () => (child.close(), closeSocket()) };
+            }
+            push = (c) => {
+              // PCM s16le: an odd byte count cannot be samples.
+              if (c.length % 2 !== 0) {
+                end('error', `a binary message of ${c.length} bytes is not 16-bit PCM`);
+                return;
+              }
+              stream.push(c);
+            };
+            finishInput = () => end('source_lost', 'the browser disconnected');
+            return { pause() {}, resume() {}, close: closeSocket };
+          });
+          started = view;
+          socket.send(JSON.stringify({ type: 'started', stream: view }));
+          socket.on('message', (data: Buffer, isBinary: boolean) => {
+            if (!isBinary) {
+              // A text message {"type":"stop"} ends the stream as an operator's stop.
+              let stop = false;
+              try {
+                stop = (JSON.parse(data.toString('utf8')) as { type?: unknown }).type === 'stop';
+              } catch {
+                /* not JSON */
+              }
+              if (stop && started) ctx.live.stop(started.id, principal.user);
               return;
             }
-            stream.push(c);
-          };
-          finishInput = () => end('source_lost', 'the browser disconnected');
-          return { pause() {}, resume() {}, close: closeSocket };
-        });
-        started = view;
-        socket.send(JSON.stringify({ type: 'started', stream: view }));
-        socket.on('message', (data: Buffer, isBinary: boolean) => {
-          if (!isBinary) {
-            // A text message {"type":"stop"} ends the stream as an operator's stop.
-            let stop = false;
-            try {
-              stop = (JSON.parse(data.toString('utf8')) as { type?: unknown }).type === 'stop';
-            } catch {
-              /* not JSON */
-            }
-            if (stop && started) ctx.live.stop(started.id, principal.user);
-            return;
-          }
-          push(data);
-        });
-        socket.on('close', () => {
-          finishInput();
-          // A voice ends with its socket: for PCM at once, for WebM when ffmpeg has drained.
-          if (!ffmpeg && started && ctx.live.get(started.id)?.state === 'live') ctx.live.stop(started.id, principal.user);
-        });
-      } catch (err) {
-        const e = err as { statusCode?: number; code?: string; message?: string; params?: unknown };
-        // The code and its parameters, as an HTTP error answer has them: the console words them.
-        socket.send(JSON.stringify({ type: 'error', error: e.code ?? 'LOANET_INTERNAL', message: e.message ?? 'internal error', ...(e.params ? { params: e.params } : {}) }));
-        // 4000 + HTTP status: the console shows why (4403 forbidden, 4409 same priority on air).
-        socket.close(4000 + (e.statusCode ?? 500) % 1000, (e.message ?? '').slice(0, 120));
-        // A browser answers the close at once; a client that never does is cut instead of held for ws' 30 s close timeout.
-        setTimeout(() => socket.terminate(), REFUSED_CLOSE_MS).unref();
-      }
-    });
+            push(data);
+          });
+          socket.on('close', () => {
+            finishInput();
+            // A voice ends with its socket: for PCM at once, for WebM when ffmpeg has drained.
+            if (!ffmpeg && started && ctx.live.get(started.id)?.state === 'live') ctx.live.stop(started.id, principal.user);
+          });
+        } catch (err) {
+          const e = err as { statusCode?: number; code?: string; message?: string; params?: unknown };
+          // The code and its parameters, as an HTTP error answer has them: the console words them.
+          socket.send(JSON.stringify({ type: 'error', error: e.code ?? 'LOANET_INTERNAL', message: e.message ?? 'internal error', ...(e.params ? { params: e.params } : {}) }));
+          // 4000 + HTTP status: the console shows why (4403 forbidden, 4409 same priority on air).
+          socket.close(4000 + ((e.statusCode ?? 500) % 1000), (e.message ?? '').slice(0, 120));
+          // A browser answers the close at once; a client that never does is cut instead of held for ws' 30 s close timeout.
+          setTimeout(() => socket.terminate(), REFUSED_CLOSE_MS).unref();
+        }
+      },
+    );
   };

@@ -31,14 +31,7 @@
  * ones are read from the store.
  */
 import { randomInt } from 'node:crypto';
-import {
-  PROTOCOL_VERSION,
-  type AudioPriority,
-  type AudioStopReason,
-  type AudioStreamStart,
-  type AudioStreamStop,
-  type StreamStatsEvent,
-} from '../../protocol/index.ts';
+import { PROTOCOL_VERSION, type AudioPriority, type AudioStopReason, type AudioStreamStart, type AudioStreamStop, type StreamStatsEvent } from '../../protocol/index.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { AuditLog } from '../audit.ts';
 import { Errors, fail } from '../errors.ts';
@@ -50,7 +43,18 @@ import { publicUrl, type LiveEndReason, type LiveStreamStore } from './store.ts'
 import { logSafe } from '../log-safe.ts';
 import { LivePublisher, type OnAir } from './publisher.ts';
 import { LiveSiteReports, type RecordStats } from './site-reports.ts';
-import { defaultLabel, recordView, redactUrl, siteView, totals, type LiveDelayPreview, type LiveSiteView, type LiveStreamDetail, type LiveStreamView, type SiteReport } from './views.ts';
+import {
+  defaultLabel,
+  recordView,
+  redactUrl,
+  siteView,
+  totals,
+  type LiveDelayPreview,
+  type LiveSiteView,
+  type LiveStreamDetail,
+  type LiveStreamView,
+  type SiteReport,
+} from './views.ts';
 
 export type { LiveEndReason } from './store.ts';
 export type { LiveDelayPreview, LiveSiteTotals, LiveSiteView, LiveStreamDetail, LiveStreamView } from './views.ts';
@@ -71,7 +75,6 @@ const RAISE_MIN_MS = 100;
 const RAISE_EVERY_MS = 3000;
 /** A site's measured link counts for the next stream's delay this long. */
 const LINK_MEMORY_MS = 7 * 24 * 3600_000;
-
 
 interface Entry {
   id: number;
@@ -247,9 +250,25 @@ export class LiveService {
       at: now,
     };
     const entry: Entry = {
-      id, stream, input: { ...input, areas }, areaKeys: areas.map((a) => a.key), start, startedAt: now, endedAt: null, endReason: null, endDetail: null, endedBy: null,
-      reports: new Map(), skew: new SkewTracker(), finalStats: null, dirty: new Set(),
-      ceilingMs: choice.ceilingMs, initialDelayMs: delayMs, raises: [], lastRaiseAt: -Infinity, links: new Map(),
+      id,
+      stream,
+      input: { ...input, areas },
+      areaKeys: areas.map((a) => a.key),
+      start,
+      startedAt: now,
+      endedAt: null,
+      endReason: null,
+      endDetail: null,
+      endedBy: null,
+      reports: new Map(),
+      skew: new SkewTracker(),
+      finalStats: null,
+      dirty: new Set(),
+      ceilingMs: choice.ceilingMs,
+      initialDelayMs: delayMs,
+      raises: [],
+      lastRaiseAt: -Infinity,
+      links: new Map(),
     };
     // Recorded before anything goes out: a crash from here on leaves a row that recover() closes.
     this.deps.store?.insert({
@@ -278,8 +297,12 @@ export class LiveService {
     if (entry.endedAt === null) stream.start(source);
     else source.close();
     this.deps.audit.record(input.actor, 'live.start', String(id), {
-      source: input.source.kind, ...(input.source.kind === 'relay' ? { url: publicUrl(input.source.url) } : {}), ...(input.source.kind === 'media' ? { mediaId: input.source.mediaId } : {}),
-      areas: start.areas, priority: input.priority, label,
+      source: input.source.kind,
+      ...(input.source.kind === 'relay' ? { url: publicUrl(input.source.url) } : {}),
+      ...(input.source.kind === 'media' ? { mediaId: input.source.mediaId } : {}),
+      areas: start.areas,
+      priority: input.priority,
+      label,
     });
     if (entry.endedAt === null) this.emit(entry, 'started', entry.startedAt);
     return this.view(entry);
@@ -497,10 +520,25 @@ export class LiveService {
     // The wire knows the causes a site acts on; the server going away is an error there, named in the detail.
     const wireReason: AudioStopReason = reason === 'server_shutdown' || reason === 'server_restart' ? 'error' : reason;
     const wireDetail = wireReason === reason ? detail : `${reason}${detail ? `: ${detail}` : ''}`;
-    const stop: AudioStreamStop = { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: e.id, reason: wireReason, ...(wireDetail ? { detail: wireDetail.slice(0, 300) } : {}), at: e.endedAt };
+    const stop: AudioStreamStop = {
+      v: PROTOCOL_VERSION,
+      type: 'stream_stop',
+      streamId: e.id,
+      reason: wireReason,
+      ...(wireDetail ? { detail: wireDetail.slice(0, 300) } : {}),
+      at: e.endedAt,
+    };
     this.wire.sendStop(onAir(e), stop);
     try {
-      this.deps.store?.end(e.id, { endedAt: e.endedAt, reason, detail: e.endDetail, by: actor ? { id: actor.id, name: actor.username } : null, serverStats: e.finalStats, skew: e.skew.summary(), adaptive: this.delayView(e) });
+      this.deps.store?.end(e.id, {
+        endedAt: e.endedAt,
+        reason,
+        detail: e.endDetail,
+        by: actor ? { id: actor.id, name: actor.username } : null,
+        serverStats: e.finalStats,
+        skew: e.skew.summary(),
+        adaptive: this.delayView(e),
+      });
     } catch (err) {
       this.deps.log.error({ streamId: e.id, err: (err as Error).message }, 'recording the end of a live stream failed');
     }
@@ -508,7 +546,8 @@ export class LiveService {
     this.deps.audit.record(actor, 'live.stop', String(e.id), { reason, ...(detail ? { detail } : {}) });
     this.emit(e, 'ended', e.endedAt);
     // The detail can be a relay's ffmpeg error, quoting what a remote server sent: cut and escaped for the log.
-    if (reason !== 'operator' && reason !== 'ended') this.deps.log.warn({ streamId: e.id, reason, detail: detail === undefined ? undefined : logSafe(detail, 500) }, 'live stream ended');
+    if (reason !== 'operator' && reason !== 'ended')
+      this.deps.log.warn({ streamId: e.id, reason, detail: detail === undefined ? undefined : logSafe(detail, 500) }, 'live stream ended');
   }
 
   /** See LivePublisher.republishRetained. */
@@ -567,7 +606,6 @@ export class LiveService {
     }
     return { initialMs: e.initialDelayMs, ceilingMs: e.ceilingMs, raises: [...e.raises], behind: behind.sort((a, b) => (b.neededMs ?? 0) - (a.neededMs ?? 0)).slice(0, 100) };
   }
-
 }
 
 /** Drop areas that lie inside another target: a site under both would get every frame twice. */

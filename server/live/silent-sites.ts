@@ -21,7 +21,12 @@ export interface SilentSite extends TargetedSite {
   reasons: Array<{ code: string; message: string; messageVi: string }>;
 }
 
-export function silentSites(targeted: readonly TargetedSite[], reported: ReadonlySet<string>, verdictOf: (siteId: string) => SiteVerdict | undefined, limit: number): { total: number; sites: SilentSite[] } {
+export function silentSites(
+  targeted: readonly TargetedSite[],
+  reported: ReadonlySet<string>,
+  verdictOf: (siteId: string) => SiteVerdict | undefined,
+  limit: number,
+): { total: number; sites: SilentSite[] } {
   const silent = targeted.filter((s) => !reported.has(s.siteId));
   const sites = silent.slice(0, limit).map((s): SilentSite => {
     const v = verdictOf(s.siteId);
@@ -32,7 +37,7 @@ export function silentSites(targeted: readonly TargetedSite[], reported: Readonl
     if (v && v.condition !== 'offline' && v.condition !== 'unverified') {
       reasons.push({
         code: 'online_no_report',
-        message: "online but sent no report on this stream: has the board applied its latest site configuration (its area channels)?",
+        message: 'online but sent no report on this stream: has the board applied its latest site configuration (its area channels)?',
         messageVi: 'đang trực tuyến nhưng không báo cáo buổi phát này: trạm đã áp dụng cấu hình mới nhất (các kênh khu vực) chưa?',
       });
     }

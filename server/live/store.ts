@@ -227,7 +227,15 @@ export class LiveStreamStore {
   /** Close a stream; a stream already closed keeps its first end. Answers whether this call closed it. */
   end(
     id: number,
-    e: { endedAt: number; reason: LiveEndReason; detail: string | null; by: { id: number | null; name: string } | null; serverStats?: LiveStreamStats | null; skew?: SkewSummary | null; adaptive?: LiveDelayView | null },
+    e: {
+      endedAt: number;
+      reason: LiveEndReason;
+      detail: string | null;
+      by: { id: number | null; name: string } | null;
+      serverStats?: LiveStreamStats | null;
+      skew?: SkewSummary | null;
+      adaptive?: LiveDelayView | null;
+    },
   ): boolean {
     const r = this.st.end.run({
       id,

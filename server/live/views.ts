@@ -53,15 +53,35 @@ export function recordView(r: LiveStreamRecord, sites: readonly LiveSiteRecord[]
   };
 }
 
-const NO_SERVER_STATS: LiveStreamStats = { slots: 0, audioPackets: 0, silencePackets: 0, lateSkipped: 0, messages: 0, payloadBytes: 0, wireBytes: 0, queueMs: 0, droppedMs: 0, sourceBytes: 0 };
+const NO_SERVER_STATS: LiveStreamStats = {
+  slots: 0,
+  audioPackets: 0,
+  silencePackets: 0,
+  lateSkipped: 0,
+  messages: 0,
+  payloadBytes: 0,
+  wireBytes: 0,
+  queueMs: 0,
+  droppedMs: 0,
+  sourceBytes: 0,
+};
 const NO_SKEW: SkewSummary = { marks: 0, sites: 0, p50Ms: null, p99Ms: null, maxMs: null };
 
 export function reportOf(ev: StreamStatsEvent, marks: number, receivedAt: number): SiteReport {
   return {
-    received: ev.received, late: ev.late, lost: ev.lost, concealed: ev.concealed, fecRecovered: ev.fecRecovered,
-    played: ev.played, bufferLevelMs: ev.bufferLevelMs, final: ev.final, at: ev.at,
+    received: ev.received,
+    late: ev.late,
+    lost: ev.lost,
+    concealed: ev.concealed,
+    fecRecovered: ev.fecRecovered,
+    played: ev.played,
+    bufferLevelMs: ev.bufferLevelMs,
+    final: ev.final,
+    at: ev.at,
     end: ev.end ? { reason: ev.end.reason, detail: ev.end.detail ?? null } : null,
-    marks, clockUncertaintyMs: ev.clockUncertaintyMs, receivedAt,
+    marks,
+    clockUncertaintyMs: ev.clockUncertaintyMs,
+    receivedAt,
   };
 }
 

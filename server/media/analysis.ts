@@ -23,8 +23,7 @@ export const Rejections = {
   notMedia: (detail: string) => new MediaRejected('LOANET_MEDIA_NOT_AUDIO', 422, `not an audio file ffmpeg can read (${detail})`),
   noAudio: (streams: string) => new MediaRejected('LOANET_MEDIA_NOT_AUDIO', 422, `the file has no audio stream (found: ${streams || 'nothing'})`),
   damaged: (detail: string) => new MediaRejected('LOANET_MEDIA_DAMAGED', 422, `the file is damaged or truncated: ${detail}`),
-  silent: (i: number, tp: number) =>
-    new MediaRejected('LOANET_MEDIA_SILENT', 422, `the audio is silent (integrated loudness ${fmtDb(i)} LUFS, peak ${fmtDb(tp)} dBTP)`),
+  silent: (i: number, tp: number) => new MediaRejected('LOANET_MEDIA_SILENT', 422, `the audio is silent (integrated loudness ${fmtDb(i)} LUFS, peak ${fmtDb(tp)} dBTP)`),
   tooLong: (s: number, max: number) =>
     new MediaRejected('LOANET_MEDIA_TOO_LONG', 422, `the audio lasts ${fmtDuration(s)}, longer than the limit of ${fmtDuration(max)} (LOANET_MEDIA_MAX_DURATION_S)`),
   tooShort: () => new MediaRejected('LOANET_MEDIA_DAMAGED', 422, 'the file decodes to no audio at all'),
@@ -78,12 +77,15 @@ export function acceptedDemuxer(formatName: string): Demuxer | undefined {
  */
 export function inputArgs(file: string, demuxer?: Demuxer): string[] {
   return [
-    '-protocol_whitelist', 'file',
-    '-format_whitelist', demuxer ?? DEMUXERS.join(','),
+    '-protocol_whitelist',
+    'file',
+    '-format_whitelist',
+    demuxer ?? DEMUXERS.join(','),
     ...(demuxer ? ['-f', demuxer] : []),
     // ffmpeg refuses an option the forced demuxer lacks; ffprobe ignores it.
     ...(demuxer === undefined || demuxer === 'mov' ? ['-enable_drefs', '0'] : []),
-    '-i', `file:${file}`,
+    '-i',
+    `file:${file}`,
   ];
 }
 
@@ -218,7 +220,18 @@ export function isSilent(m: LoudnessMeasure): boolean {
  * Harmless notes (guessed channel layout, duration estimated from bitrate,
  * skipped ID3 junk) are not in the list.
  */
-const DAMAGE = [/packet corrupt/i, /truncat/i, /invalid data found/i, /error while decoding/i, /filesize and duration do not match/i, /premature end/i, /unexpected end/i, /corrupt (?:input|frame|packet)/i, /invalid (?:frame|packet) (?:size|header)/i, /header missing/i];
+const DAMAGE = [
+  /packet corrupt/i,
+  /truncat/i,
+  /invalid data found/i,
+  /error while decoding/i,
+  /filesize and duration do not match/i,
+  /premature end/i,
+  /unexpected end/i,
+  /corrupt (?:input|frame|packet)/i,
+  /invalid (?:frame|packet) (?:size|header)/i,
+  /header missing/i,
+];
 
 export function damageReports(stderr: string): string[] {
   const out: string[] = [];

@@ -21,7 +21,12 @@ export async function docxTextOffThread(bytes: Uint8Array): Promise<string> {
   try {
     // A copy of its own, moved to the worker (the upload's buffer may be a slice of a shared pool).
     const own = bytes.slice();
-    return await runOffThread<string>(TASK, 'docxTextTask', { bytes: own }, { timeoutMs: DOCX_TIMEOUT_MS, maxHeapMb: DOCX_WORKER_HEAP_MB, lane: 'media', transfer: [own.buffer as ArrayBuffer] });
+    return await runOffThread<string>(
+      TASK,
+      'docxTextTask',
+      { bytes: own },
+      { timeoutMs: DOCX_TIMEOUT_MS, maxHeapMb: DOCX_WORKER_HEAP_MB, lane: 'media', transfer: [own.buffer as ArrayBuffer] },
+    );
   } catch (e) {
     if (!(e instanceof OffThreadError)) throw e;
     if (e.code === 'LOANET_OFFTHREAD_TIMEOUT' || e.code === 'LOANET_OFFTHREAD_MEMORY') {

@@ -177,7 +177,10 @@ export function documentXmlText(xml: string, maxChars: number = MAX_TEXT_CHARS):
   let current = '';
   const close = () => {
     // NFC per paragraph equals NFC of the whole: the newline between paragraphs composes with nothing.
-    const p = current.replace(/[ \t]+/g, ' ').trim().normalize('NFC');
+    const p = current
+      .replace(/[ \t]+/g, ' ')
+      .trim()
+      .normalize('NFC');
     current = '';
     if (p === '') return;
     length += (paragraphs.length > 0 ? 2 : 0) + p.length;

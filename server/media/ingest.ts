@@ -105,20 +105,51 @@ async function ffmpegPass(
 ): Promise<{ code: number | null; stderr: string; decodedS: number }> {
   let decodedS = 0;
   const args = [
-    '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'level+info', '-progress', 'pipe:1',
+    '-hide_banner',
+    '-nostdin',
+    '-nostats',
+    '-loglevel',
+    'level+info',
+    '-progress',
+    'pipe:1',
     ...inputArgs(input, demuxer),
-    '-map', '0:a:0', '-vn', '-sn', '-dn', '-map_metadata', '-1',
-    '-af', chain,
+    '-map',
+    '0:a:0',
+    '-vn',
+    '-sn',
+    '-dn',
+    '-map_metadata',
+    '-1',
+    '-af',
+    chain,
   ];
   if (output) {
     args.push(
       // Broadcast speech, not a phone call: 'audio' keeps the full band and music
       // beds intact ('voip' emphasises intelligibility for calls and colours both).
-      '-c:a', 'libopus', '-b:a', `${output.bitrateKbps}k`, '-vbr', 'on', '-application', 'audio', '-frame_duration', '20',
-      '-ac', '1', '-ar', '48000',
+      '-c:a',
+      'libopus',
+      '-b:a',
+      `${output.bitrateKbps}k`,
+      '-vbr',
+      'on',
+      '-application',
+      'audio',
+      '-frame_duration',
+      '20',
+      '-ac',
+      '1',
+      '-ar',
+      '48000',
       // Bit-exact output: the same input always gives the same bytes (and SHA-256).
-      '-fflags', '+bitexact', '-flags:a', '+bitexact',
-      '-f', 'ogg', '-y', output.file,
+      '-fflags',
+      '+bitexact',
+      '-flags:a',
+      '+bitexact',
+      '-f',
+      'ogg',
+      '-y',
+      output.file,
     );
   } else {
     args.push('-f', 'null', '-');
@@ -187,7 +218,15 @@ export async function ingestAudio(tools: MediaTools, input: string, outFile: str
   for (;;) {
     encodes++;
     report('encoding', 0);
-    const e = await ffmpegPass(tools, input, demuxer, normaliseChain(gainDb), { file: outFile, bitrateKbps: s.bitrateKbps }, (sec) => report('encoding', Math.min(1, sec / m.decodedS)), signal);
+    const e = await ffmpegPass(
+      tools,
+      input,
+      demuxer,
+      normaliseChain(gainDb),
+      { file: outFile, bitrateKbps: s.bitrateKbps },
+      (sec) => report('encoding', Math.min(1, sec / m.decodedS)),
+      signal,
+    );
     if (e.code !== 0) throw new Error(`ffmpeg could not encode: ${lastError(e.stderr)}`);
     report('verifying', 0);
     const v = await ffmpegPass(tools, outFile, 'ogg', 'loudnorm=print_format=json', null, (sec) => report('verifying', Math.min(1, sec / m.decodedS)), signal);

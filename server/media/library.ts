@@ -60,7 +60,16 @@ export interface MediaItem extends MediaMeta {
   sampleRate: number;
   channels: number;
   bitrateKbps: number;
-  loudness: { targetLufs: number; inputLufs: number; inputTruePeak: number; inputRange: number; inputThreshold: number; gainDb: number; outputLufs: number; outputTruePeak: number };
+  loudness: {
+    targetLufs: number;
+    inputLufs: number;
+    inputTruePeak: number;
+    inputRange: number;
+    inputThreshold: number;
+    gainDb: number;
+    outputLufs: number;
+    outputTruePeak: number;
+  };
   createdBy: string | null;
   createdById: number | null;
   createdAt: number;
@@ -318,7 +327,13 @@ export class MediaLibrary {
         inFile = await input.input(signal);
       }
       if (!inFile) throw new Error('no input file');
-      const r = await ingestAudio(tools, inFile, out, { targetLufs: this.config.loudnessLufs, bitrateKbps: this.config.bitrateKbps, maxDurationS: this.config.maxDurationS }, { signal, progress: setStage });
+      const r = await ingestAudio(
+        tools,
+        inFile,
+        out,
+        { targetLufs: this.config.loudnessLufs, bitrateKbps: this.config.bitrateKbps, maxDurationS: this.config.maxDurationS },
+        { signal, progress: setStage },
+      );
       if (signal.aborted) throw new Error('aborted');
       this.store(v.id, r, input);
       this.lastSpeed = r.durationMs / Math.max(1, r.elapsedMs);
@@ -336,7 +351,7 @@ export class MediaLibrary {
         v.code = full.code;
         v.reason = full.message;
         v.statusCode = full.statusCode;
-        this.log.warn({ mediaId: v.id }, 'media ingest stopped: the data folder\'s disk is full');
+        this.log.warn({ mediaId: v.id }, "media ingest stopped: the data folder's disk is full");
       } else {
         const aborted = signal.aborted;
         v.code = aborted ? 'LOANET_MEDIA_ABORTED' : 'LOANET_MEDIA_FAILED';
@@ -364,17 +379,47 @@ export class MediaLibrary {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
-          id, input.meta.title, input.meta.lang, JSON.stringify(input.meta.tags), input.origin, input.purpose ?? 'bulletin', input.originalName ?? null,
-          JSON.stringify({ ...r.source, ...(input.source ?? {}) }), input.transcript ?? null, input.tts ? JSON.stringify(input.tts) : null,
-          r.sha256, r.bytes, r.durationMs, r.stored.codec, r.stored.sampleRate, r.stored.channels, r.stored.bitrateKbps,
-          this.config.loudnessLufs, r.input.i, r.input.tp, r.input.lra, r.input.thresh, r.gainDb, r.output.i, r.output.tp,
-          input.actor.id, t, t,
+          id,
+          input.meta.title,
+          input.meta.lang,
+          JSON.stringify(input.meta.tags),
+          input.origin,
+          input.purpose ?? 'bulletin',
+          input.originalName ?? null,
+          JSON.stringify({ ...r.source, ...(input.source ?? {}) }),
+          input.transcript ?? null,
+          input.tts ? JSON.stringify(input.tts) : null,
+          r.sha256,
+          r.bytes,
+          r.durationMs,
+          r.stored.codec,
+          r.stored.sampleRate,
+          r.stored.channels,
+          r.stored.bitrateKbps,
+          this.config.loudnessLufs,
+          r.input.i,
+          r.input.tp,
+          r.input.lra,
+          r.input.thresh,
+          r.gainDb,
+          r.output.i,
+          r.output.tp,
+          input.actor.id,
+          t,
+          t,
         );
     } catch (e) {
       if (!existed && !this.shaInUse(r.sha256)) fs.rmSync(final, { force: true });
       throw e;
     }
-    this.audit.record(input.actor, 'media.create', id, { title: input.meta.title, lang: input.meta.lang, origin: input.origin, purpose: input.purpose ?? 'bulletin', sha256: r.sha256, durationMs: r.durationMs });
+    this.audit.record(input.actor, 'media.create', id, {
+      title: input.meta.title,
+      lang: input.meta.lang,
+      origin: input.origin,
+      purpose: input.purpose ?? 'bulletin',
+      sha256: r.sha256,
+      durationMs: r.durationMs,
+    });
   }
 
   fileOf(sha256: string): string {
@@ -440,16 +485,28 @@ export class MediaLibrary {
    * left out); `hide`: ids left out (what the reader may not see), counted
    * out of `total` too.
    */
-  list(f: { q?: string; lang?: string; tag?: string; origin?: string; purpose?: MediaPurpose; includeRetired?: boolean; limit?: number; offset?: number; hide?: ReadonlySet<string> } = {}): { total: number; items: MediaItem[] } {
+  list(
+    f: {
+      q?: string;
+      lang?: string;
+      tag?: string;
+      origin?: string;
+      purpose?: MediaPurpose;
+      includeRetired?: boolean;
+      limit?: number;
+      offset?: number;
+      hide?: ReadonlySet<string>;
+    } = {},
+  ): { total: number; items: MediaItem[] } {
     const where: string[] = [];
     const args: Array<string | number> = [];
     if (!f.includeRetired) where.push('m.retired_at IS NULL');
-    if (f.purpose) (where.push('m.purpose = ?'), args.push(f.purpose));
-    if (f.hide?.size) (where.push('m.id NOT IN (SELECT value FROM json_each(?))'), args.push(JSON.stringify([...f.hide])));
-    if (f.q) (where.push("(m.title LIKE ? ESCAPE '\\' OR m.transcript LIKE ? ESCAPE '\\')"), args.push(like(f.q), like(f.q)));
-    if (f.lang) (where.push('(m.lang = ? OR m.lang LIKE ?)'), args.push(f.lang, `${f.lang}-%`));
-    if (f.tag) (where.push('EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)'), args.push(f.tag));
-    if (f.origin) (where.push('m.origin = ?'), args.push(f.origin));
+    if (f.purpose) where.push('m.purpose = ?'), args.push(f.purpose);
+    if (f.hide?.size) where.push('m.id NOT IN (SELECT value FROM json_each(?))'), args.push(JSON.stringify([...f.hide]));
+    if (f.q) where.push("(m.title LIKE ? ESCAPE '\\' OR m.transcript LIKE ? ESCAPE '\\')"), args.push(like(f.q), like(f.q));
+    if (f.lang) where.push('(m.lang = ? OR m.lang LIKE ?)'), args.push(f.lang, `${f.lang}-%`);
+    if (f.tag) where.push('EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)'), args.push(f.tag);
+    if (f.origin) where.push('m.origin = ?'), args.push(f.origin);
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM media m ${w}`).get(...args) as { n: number }).n;
     const rows = this.db
@@ -461,9 +518,9 @@ export class MediaLibrary {
   update(id: string, patch: Partial<MediaMeta>, actor: Actor): MediaItem {
     const sets: string[] = [];
     const args: Array<string | number> = [];
-    if (patch.title !== undefined) (sets.push('title = ?'), args.push(patch.title));
-    if (patch.lang !== undefined) (sets.push('lang = ?'), args.push(patch.lang));
-    if (patch.tags !== undefined) (sets.push('tags = ?'), args.push(JSON.stringify(patch.tags)));
+    if (patch.title !== undefined) sets.push('title = ?'), args.push(patch.title);
+    if (patch.lang !== undefined) sets.push('lang = ?'), args.push(patch.lang);
+    if (patch.tags !== undefined) sets.push('tags = ?'), args.push(JSON.stringify(patch.tags));
     if (sets.length) {
       this.db.prepare(`UPDATE media SET ${sets.join(', ')}, updated_at = ? WHERE id = ?`).run(...args, this.now(), id);
       this.audit.record(actor, 'media.update', id, patch as Record<string, unknown>);

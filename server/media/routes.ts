@@ -33,7 +33,9 @@ import { MediaAudio, MediaEntry, MediaItem as MediaItemSchema, MediaJob, MediaLa
 export type RouteDeps = Pick<ServerContext, 'media' | 'alerts' | 'coverage' | 'sites'>;
 
 const MediaId = Type.Object({ id: Type.String({ maxLength: 64 }) });
-const Wait = Type.Object({ waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'how long to wait for processing before answering 202 (default 300000)' })) });
+const Wait = Type.Object({
+  waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'how long to wait for processing before answering 202 (default 300000)' })),
+});
 const DEFAULT_WAIT_MS = 5 * 60_000;
 const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 40 }), { maxItems: 20 });
 /** What a creation answers: the ready item, or its job still processing (a refused file is an error answer). */
@@ -48,7 +50,14 @@ function langOf(raw: string | undefined, field = 'lang'): string {
 }
 
 function tagsOf(raw: string[]): string[] {
-  const tags = [...new Set(raw.flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean))];
+  const tags = [
+    ...new Set(
+      raw
+        .flatMap((t) => t.split(','))
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ),
+  ];
   if (tags.length > 20 || tags.some((t) => t.length > 40)) throw fail('LOANET_TOO_MANY_TAGS', { field: 'tags', max: 20, maxLength: 40 });
   return tags;
 }
@@ -133,7 +142,20 @@ export const mediaRoutes =
     );
 
     /** Check the voice now (a wrong one is a 422 at once), then synthesise inside the job. */
-    const submitSpeech = async (p: Principal, o: { text: string; field: string; title: string; lang: string; voice?: string | undefined; rate?: number | undefined; tags: string[]; originalName?: string; source?: Record<string, unknown> }) => {
+    const submitSpeech = async (
+      p: Principal,
+      o: {
+        text: string;
+        field: string;
+        title: string;
+        lang: string;
+        voice?: string | undefined;
+        rate?: number | undefined;
+        tags: string[];
+        originalName?: string;
+        source?: Record<string, unknown>;
+      },
+    ) => {
       needTts();
       needTools();
       const text = o.text.normalize('NFC').trim();
@@ -162,7 +184,8 @@ export const mediaRoutes =
           tags: ['media'],
           operationId: 'listMedia',
           summary: 'The media library: ready items (newest first) and the uploads still processing; bulletins unless purpose=alert',
-          description: "Alert audio (made for an emergency alert: its text to speech, upload or CAP audio) is kept apart from the bulletins operators schedule: it is listed only with purpose=alert, and reached by id from its alert.",
+          description:
+            'Alert audio (made for an emergency alert: its text to speech, upload or CAP audio) is kept apart from the bulletins operators schedule: it is listed only with purpose=alert, and reached by id from its alert.',
           querystring: Type.Object({
             q: Type.Optional(Type.String({ maxLength: 100, description: 'text in the title or transcript' })),
             lang: Type.Optional(Type.String({ maxLength: 35 })),
@@ -187,23 +210,50 @@ export const mediaRoutes =
       },
     );
 
-    app.get('/api/media/languages', { schema: { tags: ['media'], operationId: 'listMediaLanguages', summary: 'Language tags (BCP 47) of the province\'s peoples; any well-formed tag is accepted', response: { 200: MediaLanguages } } }, async (req) => {
-      requirePermission(req, 'read');
-      return { languages: [...KNOWN_LANGUAGES] };
-    });
+    app.get(
+      '/api/media/languages',
+      {
+        schema: {
+          tags: ['media'],
+          operationId: 'listMediaLanguages',
+          summary: "Language tags (BCP 47) of the province's peoples; any well-formed tag is accepted",
+          response: { 200: MediaLanguages },
+        },
+      },
+      async (req) => {
+        requirePermission(req, 'read');
+        return { languages: [...KNOWN_LANGUAGES] };
+      },
+    );
 
-    app.get('/api/media/tts/voices', { schema: { tags: ['media'], operationId: 'listTtsVoices', summary: 'The text-to-speech engine and its voices (503 when none is installed)', response: { 200: TtsVoices } } }, async (req) => {
-      requirePermission(req, 'read');
-      needTts();
-      return { engine: tts.name, voices: await tts.voices() };
-    });
+    app.get(
+      '/api/media/tts/voices',
+      { schema: { tags: ['media'], operationId: 'listTtsVoices', summary: 'The text-to-speech engine and its voices (503 when none is installed)', response: { 200: TtsVoices } } },
+      async (req) => {
+        requirePermission(req, 'read');
+        needTts();
+        return { engine: tts.name, voices: await tts.voices() };
+      },
+    );
 
-    app.get('/api/media/:id', { schema: { tags: ['media'], operationId: 'getMedia', summary: 'One item (status ready), or its processing job (processing with percent, or failed with the reason)', params: MediaId, response: { 200: MediaEntry } } }, async (req) => {
-      const p = requirePermission(req, 'read');
-      const x = lib.get(req.params.id);
-      if (!x || hiddenAlertMedia(ctx, p).has(x.id)) throw Errors.notFound('media', req.params.id);
-      return x;
-    });
+    app.get(
+      '/api/media/:id',
+      {
+        schema: {
+          tags: ['media'],
+          operationId: 'getMedia',
+          summary: 'One item (status ready), or its processing job (processing with percent, or failed with the reason)',
+          params: MediaId,
+          response: { 200: MediaEntry },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        const x = lib.get(req.params.id);
+        if (!x || hiddenAlertMedia(ctx, p).has(x.id)) throw Errors.notFound('media', req.params.id);
+        return x;
+      },
+    );
 
     app.get(
       '/api/media/:id/audio',
@@ -212,7 +262,8 @@ export const mediaRoutes =
           tags: ['media'],
           operationId: 'getMediaAudio',
           summary: 'The stored Ogg Opus file (audio/ogg); supports Range (206, 416) and If-Range for resumed downloads',
-          description: 'Users with a bearer token, and sites with their own credential (HTTP Basic siteId:secret): the agents download their playlists\' media here, the only route a site may call.',
+          description:
+            "Users with a bearer token, and sites with their own credential (HTTP Basic siteId:secret): the agents download their playlists' media here, the only route a site may call.",
           params: MediaId,
           response: { 200: MediaAudio, 206: { ...MediaAudio, description: 'the range asked for (Content-Range)' } },
         },
@@ -247,7 +298,10 @@ export const mediaRoutes =
           .header('content-disposition', `inline; filename="${x.id}.opus"`)
           .header('x-content-sha256', x.sha256);
         if (range.kind === 'partial') {
-          reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1);
+          reply
+            .status(206)
+            .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+            .header('content-length', range.end - range.start + 1);
           return reply.send(fs.createReadStream(file, { start: range.start, end: range.end }));
         }
         reply.header('content-length', size);
@@ -261,8 +315,10 @@ export const mediaRoutes =
         schema: {
           tags: ['media'],
           operationId: 'uploadMedia',
-          summary: 'Upload audio (MP3, WAV, Ogg, WebM/MKV, MP4/M4A/MOV/3GP, AAC, FLAC): multipart field "file", optional fields title, lang (BCP 47, default vi), tags (comma-separated)',
-          description: 'Stored as Ogg Opus mono 48 kHz, normalised to the loudness target. 201 with the item when ready within waitMs; 202 with its id while processing; 413 too large; 415 another format (a playlist, a concat list, an image…), naming it; 422 empty, not audio, damaged, silent or too long; 503 without ffmpeg.',
+          summary:
+            'Upload audio (MP3, WAV, Ogg, WebM/MKV, MP4/M4A/MOV/3GP, AAC, FLAC): multipart field "file", optional fields title, lang (BCP 47, default vi), tags (comma-separated)',
+          description:
+            'Stored as Ogg Opus mono 48 kHz, normalised to the loudness target. 201 with the item when ready within waitMs; 202 with its id while processing; 413 too large; 415 another format (a playlist, a concat list, an image…), naming it; 422 empty, not audio, damaged, silent or too long; 503 without ffmpeg.',
           querystring: Wait,
           consumes: ['multipart/form-data'],
           response: Created,
@@ -398,14 +454,26 @@ export const mediaRoutes =
       },
     );
 
-    app.delete('/api/media/:id', { schema: { tags: ['media'], operationId: 'retireMedia', summary: 'Retire an item: refused while it is scheduled; the record stays, the file goes', params: MediaId, response: { 200: MediaItemSchema } } }, async (req) => {
-      const p = requirePermission(req, 'media.write');
-      const item = lib.item(req.params.id);
-      if (!item) throw Errors.notFound('media', req.params.id);
-      mayChange(p, item);
-      if (item.retiredAt !== null) return item;
-      const blocker = lib.retireBlocker(item.id);
-      if (blocker) throw fail('LOANET_MEDIA_IN_USE', { id: item.id, text: blocker });
-      return lib.retire(item.id, p.user);
-    });
+    app.delete(
+      '/api/media/:id',
+      {
+        schema: {
+          tags: ['media'],
+          operationId: 'retireMedia',
+          summary: 'Retire an item: refused while it is scheduled; the record stays, the file goes',
+          params: MediaId,
+          response: { 200: MediaItemSchema },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'media.write');
+        const item = lib.item(req.params.id);
+        if (!item) throw Errors.notFound('media', req.params.id);
+        mayChange(p, item);
+        if (item.retiredAt !== null) return item;
+        const blocker = lib.retireBlocker(item.id);
+        if (blocker) throw fail('LOANET_MEDIA_IN_USE', { id: item.id, text: blocker });
+        return lib.retire(item.id, p.user);
+      },
+    );
   };

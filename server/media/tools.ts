@@ -262,9 +262,7 @@ function spawner(): Worker {
           // Already gone.
         }
       }
-      settle(id, (q) =>
-        q.reject(q.signal?.aborted ? abortError(q.signal) : new Error(`the thread that runs media tools stopped (exit code ${exitCode}) while ${what(q)} ran`)),
-      );
+      settle(id, (q) => q.reject(q.signal?.aborted ? abortError(q.signal) : new Error(`the thread that runs media tools stopped (exit code ${exitCode}) while ${what(q)} ran`)));
     }
   });
   worker = w;

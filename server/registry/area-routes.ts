@@ -75,12 +75,24 @@ export const areaRoutes =
       },
     );
 
-    app.get('/api/areas/:key', { schema: { tags: ['areas'], operationId: 'getArea', summary: 'One area (404 outside your area, retired or not)', params: Type.Object({ key: Type.String() }), response: { 200: AreaView } } }, async (req) => {
-      const p = requirePermission(req, 'read');
-      const a = ctx.areas.require(req.params.key, dv);
-      if (!withinScope(p.user.areaId, placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound('area', req.params.key);
-      return view(a);
-    });
+    app.get(
+      '/api/areas/:key',
+      {
+        schema: {
+          tags: ['areas'],
+          operationId: 'getArea',
+          summary: 'One area (404 outside your area, retired or not)',
+          params: Type.Object({ key: Type.String() }),
+          response: { 200: AreaView },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        const a = ctx.areas.require(req.params.key, dv);
+        if (!withinScope(p.user.areaId, placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound('area', req.params.key);
+        return view(a);
+      },
+    );
 
     app.post(
       '/api/areas',
@@ -91,7 +103,16 @@ export const areaRoutes =
           summary: 'Create an area',
           description: 'An admin scoped to an area creates areas only inside it (the parent may be its own root; 403 naming `parent` otherwise).',
           body: Type.Object(
-            { version: Type.Optional(Version), code: Code, name: Type.String({ minLength: 1, maxLength: 200 }), level: Level, kind: Type.Optional(Type.String({ maxLength: 40 })), parent: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon) },
+            {
+              version: Type.Optional(Version),
+              code: Code,
+              name: Type.String({ minLength: 1, maxLength: 200 }),
+              level: Level,
+              kind: Type.Optional(Type.String({ maxLength: 40 })),
+              parent: Type.Optional(Type.String()),
+              lat: Type.Optional(Lat),
+              lon: Type.Optional(Lon),
+            },
             { additionalProperties: false },
           ),
           response: { 201: AreaView },
@@ -102,7 +123,17 @@ export const areaRoutes =
         const b = req.body;
         const parent = b.parent ? ctx.areas.require(b.parent, b.version ?? dv) : undefined;
         enforceScope(areaCreateRefusal(p.user.areaId, parent ? placeOf(parent) : null, ctx.coverage.areaIndex()));
-        const a = ctx.areas.create({ version: b.version ?? dv, code: b.code, name: b.name, level: b.level, kind: b.kind ?? null, parentKey: b.parent ?? null, lat: b.lat ?? null, lon: b.lon ?? null, source: 'api' });
+        const a = ctx.areas.create({
+          version: b.version ?? dv,
+          code: b.code,
+          name: b.name,
+          level: b.level,
+          kind: b.kind ?? null,
+          parentKey: b.parent ?? null,
+          lat: b.lat ?? null,
+          lon: b.lon ?? null,
+          source: 'api',
+        });
         changed();
         ctx.audit.record(p.user, 'area.create', a.key, { name: a.name, level: a.level });
         return reply.status(201).send(view(a));
@@ -116,9 +147,19 @@ export const areaRoutes =
           tags: ['areas'],
           operationId: 'updateArea',
           summary: 'Update an area (name, kind, coordinates, parent)',
-          description: 'An admin scoped to an area changes only areas strictly inside it (never its own root: 403), and moves them only under a parent inside it (403 naming `parent`); areas outside it are 404.',
+          description:
+            'An admin scoped to an area changes only areas strictly inside it (never its own root: 403), and moves them only under a parent inside it (403 naming `parent`); areas outside it are 404.',
           params: Type.Object({ key: Type.String() }),
-          body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), kind: Type.Optional(Type.String({ maxLength: 40 })), parent: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+              kind: Type.Optional(Type.String({ maxLength: 40 })),
+              parent: Type.Optional(Type.String()),
+              lat: Type.Optional(Lat),
+              lon: Type.Optional(Lon),
+            },
+            { additionalProperties: false },
+          ),
           response: { 200: AreaView },
         },
       },
@@ -139,14 +180,26 @@ export const areaRoutes =
       },
     );
 
-    app.delete('/api/areas/:key', { schema: { tags: ['areas'], operationId: 'retireArea', summary: 'Retire an area (refused while it has active children or sites); a scoped admin only strictly inside its area', params: Type.Object({ key: Type.String() }), response: { 200: AreaView } } }, async (req) => {
-      const p = requirePermission(req, 'registry.write');
-      enforceScope(areaChangeRefusal(p.user.areaId, placeOf(ctx.areas.require(req.params.key, dv)), undefined, ctx.coverage.areaIndex(), req.params.key));
-      const a = ctx.areas.retire(req.params.key, dv);
-      changed();
-      ctx.audit.record(p.user, 'area.retire', a.key);
-      return view(a);
-    });
+    app.delete(
+      '/api/areas/:key',
+      {
+        schema: {
+          tags: ['areas'],
+          operationId: 'retireArea',
+          summary: 'Retire an area (refused while it has active children or sites); a scoped admin only strictly inside its area',
+          params: Type.Object({ key: Type.String() }),
+          response: { 200: AreaView },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'registry.write');
+        enforceScope(areaChangeRefusal(p.user.areaId, placeOf(ctx.areas.require(req.params.key, dv)), undefined, ctx.coverage.areaIndex(), req.params.key));
+        const a = ctx.areas.retire(req.params.key, dv);
+        changed();
+        ctx.audit.record(p.user, 'area.retire', a.key);
+        return view(a);
+      },
+    );
 
     app.post(
       '/api/areas/import',

@@ -121,9 +121,9 @@ export class AreaRepository {
   list(filter: { version?: string; parentId?: number; level?: AreaLevel; includeRetired?: boolean } = {}): Area[] {
     const where: string[] = [];
     const args: Array<string | number> = [];
-    if (filter.version) (where.push('a.version = ?'), args.push(filter.version));
-    if (filter.parentId !== undefined) (where.push('a.parent_id = ?'), args.push(filter.parentId));
-    if (filter.level) (where.push('a.level = ?'), args.push(filter.level));
+    if (filter.version) where.push('a.version = ?'), args.push(filter.version);
+    if (filter.parentId !== undefined) where.push('a.parent_id = ?'), args.push(filter.parentId);
+    if (filter.level) where.push('a.level = ?'), args.push(filter.level);
     if (!filter.includeRetired) where.push('a.retired_at IS NULL');
     const sql = `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY a.version, a.code`;
     return (this.db.prepare(sql).all(...args) as AreaRow[]).map(toArea);
@@ -160,7 +160,15 @@ export class AreaRepository {
     }
     this.db
       .prepare('UPDATE areas SET name = ?, kind = ?, lat = ?, lon = ?, parent_id = ?, updated_at = ? WHERE id = ?')
-      .run(patch.name ?? a.name, patch.kind !== undefined ? patch.kind : a.kind, patch.lat !== undefined ? patch.lat : a.lat, patch.lon !== undefined ? patch.lon : a.lon, parentId, this.now(), a.id);
+      .run(
+        patch.name ?? a.name,
+        patch.kind !== undefined ? patch.kind : a.kind,
+        patch.lat !== undefined ? patch.lat : a.lat,
+        patch.lon !== undefined ? patch.lon : a.lon,
+        parentId,
+        this.now(),
+        a.id,
+      );
     return this.byId(a.id)!;
   }
 
@@ -192,7 +200,13 @@ export class AreaRepository {
         if (existing.level !== d.level) {
           throw fail('LOANET_AREA_LEVEL_MISMATCH', { key: existing.key, stored: existing.level, file: d.level });
         }
-        const same = existing.name === d.name && existing.kind === d.kind && existing.parentKey === parentKey && existing.lat === d.lat && existing.lon === d.lon && existing.retiredAt === null;
+        const same =
+          existing.name === d.name &&
+          existing.kind === d.kind &&
+          existing.parentKey === parentKey &&
+          existing.lat === d.lat &&
+          existing.lon === d.lon &&
+          existing.retiredAt === null;
         if (same) {
           summary.unchanged++;
           continue;

@@ -96,17 +96,24 @@ export const siteRoutes =
         const limit = req.query.limit ?? 1000;
         const page = list.slice(offset, offset + limit);
         if (req.query.brief) {
-          return { total: list.length, sites: page.map((s) => ({ id: s.id, name: s.name, kind: s.kind, area: s.area, lat: s.lat, lon: s.lon, condition: s.status?.condition ?? 'unverified' })) };
+          return {
+            total: list.length,
+            sites: page.map((s) => ({ id: s.id, name: s.name, kind: s.kind, area: s.area, lat: s.lat, lon: s.lon, condition: s.status?.condition ?? 'unverified' })),
+          };
         }
         return { total: list.length, sites: page };
       },
     );
 
-    app.get('/api/sites/:id', { schema: { tags: ['sites'], operationId: 'getSite', summary: 'One site with its live status and reasons', params: SiteId, response: { 200: SiteDetail } } }, async (req) => {
-      const { site } = siteFor(req, req.params.id, 'read');
-      // areaChannels: what the board hears alerts and live streams on (its area and every ancestor), delivered in its site configuration.
-      return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: ctx.commands.pendingFor(site.id) };
-    });
+    app.get(
+      '/api/sites/:id',
+      { schema: { tags: ['sites'], operationId: 'getSite', summary: 'One site with its live status and reasons', params: SiteId, response: { 200: SiteDetail } } },
+      async (req) => {
+        const { site } = siteFor(req, req.params.id, 'read');
+        // areaChannels: what the board hears alerts and live streams on (its area and every ancestor), delivered in its site configuration.
+        return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: ctx.commands.pendingFor(site.id) };
+      },
+    );
 
     app.post(
       '/api/sites',
@@ -152,7 +159,16 @@ export const siteRoutes =
           description: 'A user scoped to an area changes only its own sites (others are 404) and moves them only inside its area (403 naming `area`).',
           params: SiteId,
           body: Type.Object(
-            { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), kind: Type.Optional(Kind), area: Type.Optional(Type.String()), lat: Type.Optional(Lat), lon: Type.Optional(Lon), profile: Type.Optional(Type.String({ maxLength: 64 })), expectedDevices: Type.Optional(Type.Array(ExpectedDevice, { maxItems: 32 })), monitorMic: Type.Optional(Type.Boolean()) },
+            {
+              name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+              kind: Type.Optional(Kind),
+              area: Type.Optional(Type.String()),
+              lat: Type.Optional(Lat),
+              lon: Type.Optional(Lon),
+              profile: Type.Optional(Type.String({ maxLength: 64 })),
+              expectedDevices: Type.Optional(Type.Array(ExpectedDevice, { maxItems: 32 })),
+              monitorMic: Type.Optional(Type.Boolean()),
+            },
             { additionalProperties: false },
           ),
           response: { 200: SiteView },
@@ -171,22 +187,46 @@ export const siteRoutes =
       },
     );
 
-    app.delete('/api/sites/:id', { schema: { tags: ['sites'], operationId: 'retireSite', summary: 'Retire a site: its credential is revoked at once, its history kept', params: SiteId, response: { 200: SiteRetired } } }, async (req) => {
-      const { site, user } = siteFor(req, req.params.id, 'registry.write');
-      const retired = ctx.sites.retire(site.id);
-      ctx.fleet.removeSite(site.id);
-      ctx.broker.disconnectSite(site.id);
-      ctx.audit.record(user, 'site.retire', site.id);
-      return { id: retired.id, retiredAt: retired.retiredAt };
-    });
+    app.delete(
+      '/api/sites/:id',
+      {
+        schema: {
+          tags: ['sites'],
+          operationId: 'retireSite',
+          summary: 'Retire a site: its credential is revoked at once, its history kept',
+          params: SiteId,
+          response: { 200: SiteRetired },
+        },
+      },
+      async (req) => {
+        const { site, user } = siteFor(req, req.params.id, 'registry.write');
+        const retired = ctx.sites.retire(site.id);
+        ctx.fleet.removeSite(site.id);
+        ctx.broker.disconnectSite(site.id);
+        ctx.audit.record(user, 'site.retire', site.id);
+        return { id: retired.id, retiredAt: retired.retiredAt };
+      },
+    );
 
-    app.post('/api/sites/:id/credential', { schema: { tags: ['sites'], operationId: 'rotateSiteCredential', summary: 'Rotate the site credential; the old one is refused at once. Answers the new one ONCE.', params: SiteId, response: { 200: SiteCredential } } }, async (req) => {
-      const { site, user } = siteFor(req, req.params.id, 'registry.write');
-      const credential = await ctx.sites.rotateCredential(site.id);
-      ctx.broker.disconnectSite(site.id);
-      ctx.audit.record(user, 'site.credential.rotate', site.id);
-      return { credential };
-    });
+    app.post(
+      '/api/sites/:id/credential',
+      {
+        schema: {
+          tags: ['sites'],
+          operationId: 'rotateSiteCredential',
+          summary: 'Rotate the site credential; the old one is refused at once. Answers the new one ONCE.',
+          params: SiteId,
+          response: { 200: SiteCredential },
+        },
+      },
+      async (req) => {
+        const { site, user } = siteFor(req, req.params.id, 'registry.write');
+        const credential = await ctx.sites.rotateCredential(site.id);
+        ctx.broker.disconnectSite(site.id);
+        ctx.audit.record(user, 'site.credential.rotate', site.id);
+        return { credential };
+      },
+    );
 
     app.get(
       '/api/sites/:id/events',
@@ -196,7 +236,12 @@ export const siteRoutes =
           operationId: 'listSiteEvents',
           summary: 'History of a site: condition changes, connects, faults, sound checks',
           params: SiteId,
-          querystring: Type.Object({ from: Type.Optional(Type.Integer()), to: Type.Optional(Type.Integer()), type: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }),
+          querystring: Type.Object({
+            from: Type.Optional(Type.Integer()),
+            to: Type.Optional(Type.Integer()),
+            type: Type.Optional(Type.String()),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
+          }),
           response: { 200: SiteEvents },
         },
       },
@@ -234,7 +279,8 @@ export const siteRoutes =
           tags: ['commands'],
           operationId: 'sendCommand',
           summary: 'Send a command (set_volume, amp_power, test_tone, sound_check, reboot, set_acoustic_delay); waits up to waitMs for the result',
-          description: 'params: set_volume {level 0-100}; amp_power {on}; test_tone {hz?, durationMs?, level?}; sound_check {}; reboot {}; set_acoustic_delay {metres -100..1000} (live streams starting afterwards play metres / 343 m/s later at the site; kept across agent restarts). A command for an offline site waits until it comes back or ttlS runs out.',
+          description:
+            'params: set_volume {level 0-100}; amp_power {on}; test_tone {hz?, durationMs?, level?}; sound_check {}; reboot {}; set_acoustic_delay {metres -100..1000} (live streams starting afterwards play metres / 343 m/s later at the site; kept across agent restarts). A command for an offline site waits until it comes back or ttlS runs out.',
           params: SiteId,
           body: Type.Object(
             {
@@ -260,15 +306,31 @@ export const siteRoutes =
       },
     );
 
-    app.get('/api/sites/:id/commands', { schema: { tags: ['commands'], operationId: 'listSiteCommands', summary: 'Recent commands of a site', params: SiteId, response: { 200: CommandList } } }, async (req) => {
-      const { site } = siteFor(req, req.params.id, 'read');
-      return { commands: ctx.commands.list(site.id) };
-    });
+    app.get(
+      '/api/sites/:id/commands',
+      { schema: { tags: ['commands'], operationId: 'listSiteCommands', summary: 'Recent commands of a site', params: SiteId, response: { 200: CommandList } } },
+      async (req) => {
+        const { site } = siteFor(req, req.params.id, 'read');
+        return { commands: ctx.commands.list(site.id) };
+      },
+    );
 
-    app.get('/api/commands/:id', { schema: { tags: ['commands'], operationId: 'getCommand', summary: 'A command and its result', params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: CommandRecord } } }, async (req) => {
-      const c = ctx.commands.get(req.params.id);
-      if (!c) throw Errors.notFound('command', req.params.id);
-      siteFor(req, c.siteId, 'read');
-      return c;
-    });
+    app.get(
+      '/api/commands/:id',
+      {
+        schema: {
+          tags: ['commands'],
+          operationId: 'getCommand',
+          summary: 'A command and its result',
+          params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+          response: { 200: CommandRecord },
+        },
+      },
+      async (req) => {
+        const c = ctx.commands.get(req.params.id);
+        if (!c) throw Errors.notFound('command', req.params.id);
+        siteFor(req, c.siteId, 'read');
+        return c;
+      },
+    );
   };

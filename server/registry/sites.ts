@@ -151,8 +151,8 @@ export class SiteRepository {
     const where: string[] = [];
     const args: string[] = [];
     if (!filter.includeRetired) where.push('s.retired_at IS NULL');
-    if (filter.kind) (where.push('s.kind = ?'), args.push(filter.kind));
-    if (filter.q) (where.push('(s.id LIKE ? OR s.name LIKE ?)'), args.push(`%${filter.q}%`, `%${filter.q}%`));
+    if (filter.kind) where.push('s.kind = ?'), args.push(filter.kind);
+    if (filter.q) where.push('(s.id LIKE ? OR s.name LIKE ?)'), args.push(`%${filter.q}%`, `%${filter.q}%`);
     const sql = `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY s.id`;
     let st = this.listSt.get(sql);
     if (!st) this.listSt.set(sql, (st = this.db.prepare(sql)));
@@ -179,7 +179,19 @@ export class SiteRepository {
           `INSERT INTO sites (id, name, kind, area_id, lat, lon, profile, expected_devices, monitor_mic, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(id, input.name, input.kind, area.id, input.lat ?? area.lat ?? null, input.lon ?? area.lon ?? null, input.profile ?? null, JSON.stringify(input.expectedDevices ?? []), input.monitorMic ? 1 : 0, t, t);
+        .run(
+          id,
+          input.name,
+          input.kind,
+          area.id,
+          input.lat ?? area.lat ?? null,
+          input.lon ?? area.lon ?? null,
+          input.profile ?? null,
+          JSON.stringify(input.expectedDevices ?? []),
+          input.monitorMic ? 1 : 0,
+          t,
+          t,
+        );
       this.insertCredential(id, secret, secretHash, t);
     })();
     return { site: this.get(id)!, credential: { siteId: id, secret } };

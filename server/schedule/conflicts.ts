@@ -63,13 +63,7 @@ export function arbitrateSite(siteId: string, occurrences: readonly Occurrence[]
     const item = items.get(o.itemId);
     return { o, rank: PRIORITY_RANK[o.priority], queued: item?.queue === true, validUntil: item?.validUntil ?? Infinity };
   });
-  order.sort(
-    (a, b) =>
-      b.rank - a.rank ||
-      Number(a.queued) - Number(b.queued) ||
-      a.o.startAt - b.o.startAt ||
-      (a.o.itemId < b.o.itemId ? -1 : a.o.itemId > b.o.itemId ? 1 : 0),
-  );
+  order.sort((a, b) => b.rank - a.rank || Number(a.queued) - Number(b.queued) || a.o.startAt - b.o.startAt || (a.o.itemId < b.o.itemId ? -1 : a.o.itemId > b.o.itemId ? 1 : 0));
   const plays: PlannedOccurrence[] = [];
   const skipped: SkippedOccurrence[] = [];
   for (const { o, rank, queued, validUntil } of order) {
@@ -81,7 +75,16 @@ export function arbitrateSite(siteId: string, occurrences: readonly Occurrence[]
       const i = firstEndingAfter(plays, start);
       const blocker = plays[i];
       if (!blocker || blocker.startAt >= start + duration) {
-        plays.splice(i, 0, { itemId: o.itemId, siteId: o.siteId, startAt: start, endAt: start + duration, priority: o.priority, id, scheduledAt: o.startAt, shiftedMs: start - o.startAt });
+        plays.splice(i, 0, {
+          itemId: o.itemId,
+          siteId: o.siteId,
+          startAt: start,
+          endAt: start + duration,
+          priority: o.priority,
+          id,
+          scheduledAt: o.startAt,
+          shiftedMs: start - o.startAt,
+        });
         break;
       }
       if (!queued) {
@@ -145,7 +148,7 @@ export interface ConflictEntry {
 }
 
 export type CheckResult =
-  | { ok: true; /** Same-priority items the new (queued) item will wait behind. */ queuedBehind: ConflictEntry[]; problems: ResolveProblem[] }
+  | { ok: true /** Same-priority items the new (queued) item will wait behind. */; queuedBehind: ConflictEntry[]; problems: ResolveProblem[] }
   | { ok: false; code: 'same_priority_overlap'; message: string; messageVi: string; conflicts: ConflictEntry[]; problems: ResolveProblem[] };
 
 /**
@@ -159,13 +162,7 @@ export type CheckResult =
  * compares items pairwise (sorted start lists, binary search) and intersects
  * target sets only for pairs that overlap in time.
  */
-export function checkNewItem(
-  newItem: BroadcastItem,
-  existingItems: readonly BroadcastItem[],
-  sites: SiteDirectory,
-  horizon: Horizon,
-  opts: { zone?: string } = {},
-): CheckResult {
+export function checkNewItem(newItem: BroadcastItem, existingItems: readonly BroadcastItem[], sites: SiteDirectory, horizon: Horizon, opts: { zone?: string } = {}): CheckResult {
   const zone = opts.zone ?? SCHEDULE_ZONE;
   const mine = resolveItem(newItem, sites, horizon);
   const problems = [...mine.problems];

@@ -111,15 +111,23 @@ export class PlaylistDistributor {
     const guard = (fn: () => Promise<unknown>) => () => {
       fn().catch((err: unknown) => this.deps.log.error({ err }, 'playlist distribution failed'));
     };
-    this.timers.push(setInterval(guard(() => this.refresh('horizon')), this.deps.recomputeMs));
     this.timers.push(
-      setInterval(guard(async () => {
-        const f = this.currentFingerprint();
-        if (f !== this.fingerprint) {
-          this.fingerprint = f;
-          await this.refresh('registry or media changed');
-        }
-      }), this.deps.watchMs ?? 2000),
+      setInterval(
+        guard(() => this.refresh('horizon')),
+        this.deps.recomputeMs,
+      ),
+    );
+    this.timers.push(
+      setInterval(
+        guard(async () => {
+          const f = this.currentFingerprint();
+          if (f !== this.fingerprint) {
+            this.fingerprint = f;
+            await this.refresh('registry or media changed');
+          }
+        }),
+        this.deps.watchMs ?? 2000,
+      ),
     );
     for (const t of this.timers) t.unref();
     await this.refresh('start');
@@ -272,10 +280,21 @@ export class PlaylistDistributor {
     return summary;
   }
 
-  private message(pl: SitePlaylist, items: ReadonlyMap<string, ScheduledItem>, media: (id: string) => DistributableMedia | undefined, at: number, horizonEnd: number, problems: RefreshSummary['problems']): PlaylistMessage {
+  private message(
+    pl: SitePlaylist,
+    items: ReadonlyMap<string, ScheduledItem>,
+    media: (id: string) => DistributableMedia | undefined,
+    at: number,
+    horizonEnd: number,
+    problems: RefreshSummary['problems'],
+  ): PlaylistMessage {
     let entries = pl.entries;
     if (entries.length > MAX_ENTRIES) {
-      problems.push({ itemId: entries[MAX_ENTRIES]!.itemId, code: 'too_many_entries', message: `site ${pl.siteId} has ${entries.length} entries in the horizon; only the first ${MAX_ENTRIES} are sent` });
+      problems.push({
+        itemId: entries[MAX_ENTRIES]!.itemId,
+        code: 'too_many_entries',
+        message: `site ${pl.siteId} has ${entries.length} entries in the horizon; only the first ${MAX_ENTRIES} are sent`,
+      });
       entries = entries.slice(0, MAX_ENTRIES);
     }
     const version = entries === pl.entries ? pl.version : `${pl.version.slice(0, 12)}t${entries.length}`;

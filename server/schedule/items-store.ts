@@ -126,16 +126,18 @@ export class BroadcastItemStore {
 
   /** Approved items that may still start at or after `from`: what distribution reads. */
   live(from: number): ScheduledItem[] {
-    return (this.db.prepare("SELECT * FROM broadcast_items WHERE status = 'approved' AND (last_at IS NULL OR last_at + duration_ms > ?) ORDER BY first_at, id").all(from) as Row[]).map(toItem);
+    return (
+      this.db.prepare("SELECT * FROM broadcast_items WHERE status = 'approved' AND (last_at IS NULL OR last_at + duration_ms > ?) ORDER BY first_at, id").all(from) as Row[]
+    ).map(toItem);
   }
 
   list(f: ItemFilter = {}): { total: number; items: ScheduledItem[] } {
     const where: string[] = [];
     const args: Array<string | number> = [];
-    if (f.status) (where.push('status = ?'), args.push(f.status));
-    if (f.mediaId) (where.push('media_id = ?'), args.push(f.mediaId));
-    if (f.to !== undefined) (where.push('first_at < ?'), args.push(f.to));
-    if (f.from !== undefined) (where.push('(last_at IS NULL OR last_at + duration_ms > ?)'), args.push(f.from));
+    if (f.status) where.push('status = ?'), args.push(f.status);
+    if (f.mediaId) where.push('media_id = ?'), args.push(f.mediaId);
+    if (f.to !== undefined) where.push('first_at < ?'), args.push(f.to);
+    if (f.from !== undefined) where.push('(last_at IS NULL OR last_at + duration_ms > ?)'), args.push(f.from);
     if (f.areaIds) {
       where.push('id IN (SELECT item_id FROM broadcast_item_areas WHERE area_id IN (SELECT value FROM json_each(?)))');
       args.push(JSON.stringify(f.areaIds));
@@ -210,6 +212,8 @@ export class BroadcastItemStore {
 
   /** Non-cancelled items playing `mediaId` that may still start after `now` (the media library's retire guard). */
   usingMedia(mediaId: string, now: number): ScheduledItem[] {
-    return (this.db.prepare("SELECT * FROM broadcast_items WHERE media_id = ? AND status != 'cancelled' AND (last_at IS NULL OR last_at + duration_ms > ?)").all(mediaId, now) as Row[]).map(toItem);
+    return (
+      this.db.prepare("SELECT * FROM broadcast_items WHERE media_id = ? AND status != 'cancelled' AND (last_at IS NULL OR last_at + duration_ms > ?)").all(mediaId, now) as Row[]
+    ).map(toItem);
   }
 }

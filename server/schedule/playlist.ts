@@ -99,12 +99,7 @@ export interface ScheduleComputation {
 }
 
 /** The whole pure pipeline: items → occurrences → per-site arbitration → playlists. */
-export function computePlaylists(
-  items: readonly BroadcastItem[],
-  sites: SiteDirectory,
-  media: MediaLookup,
-  horizon: Horizon,
-): ScheduleComputation {
+export function computePlaylists(items: readonly BroadcastItem[], sites: SiteDirectory, media: MediaLookup, horizon: Horizon): ScheduleComputation {
   const byId = new Map(items.map((i) => [i.id, i]));
   const { occurrences, problems } = resolveOccurrences(items, sites, horizon);
   const plans = arbitrate(occurrences, byId);

@@ -38,7 +38,10 @@ export class RecurrenceError extends Error {
   override readonly name = 'RecurrenceError';
   readonly code = 'invalid_recurrence';
   /** The offending part, e.g. 'BYHOUR', 'DTSTART', 'EXDATE'. */
-  constructor(readonly part: string, message: string) {
+  constructor(
+    readonly part: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -88,8 +91,7 @@ function intList(name: string, value: string, min: number, max: number, allowNeg
 }
 
 function positiveInt(name: string, value: string, max: number): number {
-  if (!/^\d{1,9}$/.test(value) || Number(value) < 1 || Number(value) > max)
-    fail(name, `RRULE: ${name}=${value} must be a whole number 1–${max}`);
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1 || Number(value) > max) fail(name, `RRULE: ${name}=${value} must be a whole number 1–${max}`);
   return Number(value);
 }
 
@@ -191,9 +193,7 @@ function checkWall(w: WallTime, part: string, text: string): void {
  * instant).
  */
 export function parseDateTime(text: string, part: string): { local: WallTime } | { utc: number } {
-  const m =
-    /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(Z?)$/.exec(text.trim()) ??
-    /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)$/.exec(text.trim());
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(Z?)$/.exec(text.trim()) ?? /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)$/.exec(text.trim());
   if (!m) fail(part, `${part}: "${text}" is not a local date-time (YYYY-MM-DDTHH:mm[:ss] or YYYYMMDDTHHMMSS)`);
   const w = { year: +m[1]!, month: +m[2]!, day: +m[3]!, hour: +m[4]!, minute: +m[5]!, second: m[6] ? +m[6] : 0 };
   checkWall(w, part, text);
@@ -232,11 +232,7 @@ export function validateRecurrence(spec: RecurrenceSpec): void {
  * Occurrence start instants of `spec` within [window.from, window.to) (epoch ms),
  * ascending, at most `maxOccurrences` of them.
  */
-export function expandRecurrence(
-  spec: RecurrenceSpec,
-  window: { from: number; to: number },
-  opts: { maxOccurrences?: number } = {},
-): Expansion {
+export function expandRecurrence(spec: RecurrenceSpec, window: { from: number; to: number }, opts: { maxOccurrences?: number } = {}): Expansion {
   const zone = spec.zone ?? SCHEDULE_ZONE;
   try {
     assertZone(zone);

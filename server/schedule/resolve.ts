@@ -151,11 +151,7 @@ export function resolveItem(item: BroadcastItem, dir: SiteDirectory, horizon: Ho
 }
 
 /** Every live item's occurrences at every site it targets that overlap the horizon. */
-export function resolveOccurrences(
-  items: readonly BroadcastItem[],
-  dir: SiteDirectory,
-  horizon: Horizon,
-): { occurrences: Occurrence[]; problems: ResolveProblem[] } {
+export function resolveOccurrences(items: readonly BroadcastItem[], dir: SiteDirectory, horizon: Horizon): { occurrences: Occurrence[]; problems: ResolveProblem[] } {
   const occurrences: Occurrence[] = [];
   const problems: ResolveProblem[] = [];
   for (const item of items) {

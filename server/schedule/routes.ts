@@ -29,7 +29,9 @@ export type RouteDeps = Pick<ServerContext, 'coverage' | 'fleet' | 'now' | 'sche
 const TimeIn = Type.Union([Type.String({ minLength: 1, maxLength: 40 }), Type.Integer({ minimum: 0 })], {
   description: 'epoch ms, ISO 8601 with an offset (2026-11-27T06:00:00+07:00), or local Asia/Ho_Chi_Minh time without one (2026-11-27T06:00)',
 });
-const PriorityIn = Type.Union([Type.Literal('normal'), Type.Literal('priority'), Type.Literal('emergency')], { description: 'Circular 39/2020/TT-BTTTT class; a higher one pre-empts a lower one at a site' });
+const PriorityIn = Type.Union([Type.Literal('normal'), Type.Literal('priority'), Type.Literal('emergency')], {
+  description: 'Circular 39/2020/TT-BTTTT class; a higher one pre-empts a lower one at a site',
+});
 const StartIn = Type.Union(
   [
     Type.Object({ at: TimeIn }, { additionalProperties: false, description: 'one play at this instant' }),
@@ -46,7 +48,9 @@ const StartIn = Type.Union(
 );
 const TargetsIn = Type.Object(
   {
-    areas: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 200, description: 'area codes or keys (02683, 2025.02683): every site in each subtree' })),
+    areas: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 200, description: 'area codes or keys (02683, 2025.02683): every site in each subtree' }),
+    ),
     sites: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 2000, description: 'site ids' })),
   },
   { additionalProperties: false },
@@ -218,7 +222,10 @@ export const scheduleRoutes =
           tags: ['schedule'],
           operationId: 'checkScheduleItem',
           summary: 'Dry run: would this item be accepted? Answers the conflicts, the sites and the next occurrences, saves nothing',
-          body: Type.Object({ ...itemFields, id: Type.Optional(Type.String({ maxLength: 80, description: 'the item being edited (not compared with itself)' })) }, { additionalProperties: false }),
+          body: Type.Object(
+            { ...itemFields, id: Type.Optional(Type.String({ maxLength: 80, description: 'the item being edited (not compared with itself)' })) },
+            { additionalProperties: false },
+          ),
           response: { 200: CheckResult },
         },
       },
@@ -242,17 +249,38 @@ export const scheduleRoutes =
       },
     );
 
-    app.get('/api/schedule/items/:id', { schema: { tags: ['schedule'], operationId: 'getScheduleItem', summary: 'One broadcast item, with its sites and next occurrences', params: ItemId, response: { 200: ItemView } } }, async (req) => {
-      const p = requirePermission(req, 'read');
-      const item = svc.get(req.params.id);
-      const dir = svc.directory();
-      if (!visible(p.user, item, dir)) throw Errors.notFound('broadcast_item', req.params.id);
-      return view(item, dir);
-    });
+    app.get(
+      '/api/schedule/items/:id',
+      {
+        schema: {
+          tags: ['schedule'],
+          operationId: 'getScheduleItem',
+          summary: 'One broadcast item, with its sites and next occurrences',
+          params: ItemId,
+          response: { 200: ItemView },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        const item = svc.get(req.params.id);
+        const dir = svc.directory();
+        if (!visible(p.user, item, dir)) throw Errors.notFound('broadcast_item', req.params.id);
+        return view(item, dir);
+      },
+    );
 
     app.patch(
       '/api/schedule/items/:id',
-      { schema: { tags: ['schedule'], operationId: 'updateScheduleItem', summary: 'Edit a draft (approved items are cancelled and created anew)', params: ItemId, body: ItemPatchBody, response: { 200: ItemView } } },
+      {
+        schema: {
+          tags: ['schedule'],
+          operationId: 'updateScheduleItem',
+          summary: 'Edit a draft (approved items are cancelled and created anew)',
+          params: ItemId,
+          body: ItemPatchBody,
+          response: { 200: ItemView },
+        },
+      },
       async (req) => {
         const p = requirePermission(req, 'schedule.write');
         const b = req.body;
@@ -268,7 +296,8 @@ export const scheduleRoutes =
           tags: ['schedule'],
           operationId: 'approveScheduleItem',
           summary: 'Approve a draft: it goes out to every targeted site (answers once the playlists are published)',
-          description: 'Four eyes: an operator may not approve a draft they created or last edited; an admin may approve any. The same-priority check runs again (409 when something overlapping was approved meanwhile).',
+          description:
+            'Four eyes: an operator may not approve a draft they created or last edited; an admin may approve any. The same-priority check runs again (409 when something overlapping was approved meanwhile).',
           params: ItemId,
           response: { 200: ApprovedItem },
         },

@@ -102,14 +102,42 @@ export class SentEntryStore {
     const keep = new Set<string>();
     for (const e of playlist.entries) {
       keep.add(e.id);
-      upsert.run({ site_id: playlist.siteId, entry_id: e.id, item_id: e.itemId, media_id: e.mediaId, scheduled_at: scheduledAtOf(e.id, e.startAt), start_at: e.startAt, duration_ms: e.durationMs, priority: e.priority, plan: 'play', skip_reason: null, blocked_by: null, at, version: playlist.version });
+      upsert.run({
+        site_id: playlist.siteId,
+        entry_id: e.id,
+        item_id: e.itemId,
+        media_id: e.mediaId,
+        scheduled_at: scheduledAtOf(e.id, e.startAt),
+        start_at: e.startAt,
+        duration_ms: e.durationMs,
+        priority: e.priority,
+        plan: 'play',
+        skip_reason: null,
+        blocked_by: null,
+        at,
+        version: playlist.version,
+      });
     }
     for (const s of plan?.skipped ?? []) {
       if (s.startAt >= horizon.to || s.endAt <= horizon.from || keep.has(s.id)) continue;
       const mediaId = mediaOf(s.itemId);
       if (!mediaId) continue;
       keep.add(s.id);
-      upsert.run({ site_id: playlist.siteId, entry_id: s.id, item_id: s.itemId, media_id: mediaId, scheduled_at: s.startAt, start_at: s.startAt, duration_ms: s.endAt - s.startAt, priority: s.priority, plan: 'skipped', skip_reason: s.reason, blocked_by: s.blockedBy, at, version: playlist.version });
+      upsert.run({
+        site_id: playlist.siteId,
+        entry_id: s.id,
+        item_id: s.itemId,
+        media_id: mediaId,
+        scheduled_at: s.startAt,
+        start_at: s.startAt,
+        duration_ms: s.endAt - s.startAt,
+        priority: s.priority,
+        plan: 'skipped',
+        skip_reason: s.reason,
+        blocked_by: s.blockedBy,
+        at,
+        version: playlist.version,
+      });
     }
     // Entries still to come that are no longer planned: withdrawn (an entry already started stays owed).
     const future = futureOf.all(playlist.siteId, at) as Array<{ entry_id: string }>;
@@ -126,7 +154,7 @@ export class SentEntryStore {
     const where = ['site_id IN (SELECT value FROM json_each(?))', 'scheduled_at >= ?', 'scheduled_at < ?'];
     const args: Array<string | number> = [JSON.stringify(f.siteIds), f.from, f.to];
     if (!f.includeWithdrawn) where.push('withdrawn_at IS NULL');
-    if (f.itemId) (where.push('item_id = ?'), args.push(f.itemId));
+    if (f.itemId) where.push('item_id = ?'), args.push(f.itemId);
     return (this.db.prepare(`SELECT * FROM playlist_entries WHERE ${where.join(' AND ')} ORDER BY scheduled_at, site_id, entry_id`).all(...args) as Row[]).map(toEntry);
   }
 }

@@ -171,7 +171,8 @@ export class ScheduleService {
     if (!title) throw new ScheduleInputError('title', 'required');
     const media = this.deps.media(input.mediaId);
     if (!media) throw new ScheduleInputError('mediaId', `no media item ${input.mediaId} in the library`);
-    if (media.status !== 'ready') throw new ScheduleInputError('mediaId', `media ${input.mediaId} is ${media.status === 'processing' ? 'still processing' : `not usable (${media.reason ?? 'failed'})`}`);
+    if (media.status !== 'ready')
+      throw new ScheduleInputError('mediaId', `media ${input.mediaId} is ${media.status === 'processing' ? 'still processing' : `not usable (${media.reason ?? 'failed'})`}`);
     if (media.retiredAt !== null) throw new ScheduleInputError('mediaId', `media ${input.mediaId} is retired`);
 
     const dir = this.directory();
@@ -258,12 +259,16 @@ export class ScheduleService {
     const { result } = this.check(item, dir);
     if (!result.ok) {
       const titles = [...new Set(result.conflicts.map((c) => c.title))];
-      throw fail('LOANET_SCHEDULE_CONFLICT', { text: result.message, reason: result.code, titles }, {
-        code: result.code,
-        messageVi: result.messageVi,
-        conflicts: result.conflicts.map(conflictView),
-        hint: 'set "queue": true to play it right after the item it overlaps',
-      });
+      throw fail(
+        'LOANET_SCHEDULE_CONFLICT',
+        { text: result.message, reason: result.code, titles },
+        {
+          code: result.code,
+          messageVi: result.messageVi,
+          conflicts: result.conflicts.map(conflictView),
+          hint: 'set "queue": true to play it right after the item it overlaps',
+        },
+      );
     }
     return result.problems;
   }
@@ -279,7 +284,14 @@ export class ScheduleService {
     this.assertScope(actor, item, dir);
     this.assertNoConflict(item, dir);
     this.save(item, dir);
-    this.deps.audit.record(actor, 'schedule.create', item.id, { title: item.title, mediaId: item.mediaId, priority: item.priority, targets: item.targets, start: item.start, queue: item.queue });
+    this.deps.audit.record(actor, 'schedule.create', item.id, {
+      title: item.title,
+      mediaId: item.mediaId,
+      priority: item.priority,
+      targets: item.targets,
+      start: item.start,
+      queue: item.queue,
+    });
     return this.get(item.id);
   }
 
@@ -344,7 +356,10 @@ export class ScheduleService {
   mediaInUse(mediaId: string): string | null {
     const using = this.deps.store.usingMedia(mediaId, this.deps.now());
     if (using.length === 0) return null;
-    const names = using.slice(0, 3).map((i) => `"${i.title}" (${i.id}, ${i.status})`).join(', ');
+    const names = using
+      .slice(0, 3)
+      .map((i) => `"${i.title}" (${i.id}, ${i.status})`)
+      .join(', ');
     return `still scheduled by ${names}${using.length > 3 ? ` and ${using.length - 3} more` : ''}; cancel those first`;
   }
 
@@ -358,7 +373,18 @@ export class ScheduleService {
     const areaIds = [...index.subtree(area.id)].map((a) => a.id).concat(index.ancestors(area.id).map((a) => a.id));
     const inArea = new Set(dir.sitesIn(area).map((s) => s.siteId));
     const { items } = this.deps.store.list({ areaIds, from, to, limit: 10_000 });
-    const occurrences: Array<{ itemId: string; title: string; status: string; priority: Priority; queue: boolean; startAt: number; startLocal: string; endAt: number; endLocal: string; sites: number }> = [];
+    const occurrences: Array<{
+      itemId: string;
+      title: string;
+      status: string;
+      priority: Priority;
+      queue: boolean;
+      startAt: number;
+      startLocal: string;
+      endAt: number;
+      endLocal: string;
+      sites: number;
+    }> = [];
     const problems: ResolveProblem[] = [];
     const shown: ScheduledItem[] = [];
     for (const item of items) {
@@ -370,7 +396,18 @@ export class ScheduleService {
       if (r.starts.length === 0) continue;
       shown.push(item);
       for (const s of r.starts) {
-        occurrences.push({ itemId: item.id, title: item.title, status: item.status, priority: item.priority, queue: item.queue === true, startAt: s, startLocal: localIso(s), endAt: s + item.durationMs, endLocal: localIso(s + item.durationMs), sites: targeted });
+        occurrences.push({
+          itemId: item.id,
+          title: item.title,
+          status: item.status,
+          priority: item.priority,
+          queue: item.queue === true,
+          startAt: s,
+          startLocal: localIso(s),
+          endAt: s + item.durationMs,
+          endLocal: localIso(s + item.durationMs),
+          sites: targeted,
+        });
       }
     }
     occurrences.sort((a, b) => a.startAt - b.startAt || (a.itemId < b.itemId ? -1 : 1));

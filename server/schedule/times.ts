@@ -30,7 +30,8 @@ const ISO_WITH_OFFSET = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\
 /** An instant from epoch ms or ISO text; wall time without offset is in `zone`. */
 export function parseInstant(v: TimeInput, field: string, zone: string = SCHEDULE_ZONE): number {
   if (typeof v === 'number') {
-    if (!Number.isInteger(v) || v < 0) throw new ScheduleInputError(field, `${v} is not an instant: send epoch milliseconds or ISO 8601 with an offset, e.g. 2026-11-27T06:00:00+07:00`);
+    if (!Number.isInteger(v) || v < 0)
+      throw new ScheduleInputError(field, `${v} is not an instant: send epoch milliseconds or ISO 8601 with an offset, e.g. 2026-11-27T06:00:00+07:00`);
     if (v < MIN_EPOCH_MS) throw new ScheduleInputError(field, `${v} looks like epoch seconds; send milliseconds (or ISO 8601 with an offset)`);
     return v;
   }
@@ -52,7 +53,10 @@ export function parseInstant(v: TimeInput, field: string, zone: string = SCHEDUL
     return dateTimeToEpoch(text, field, zone);
   } catch (e) {
     if (!(e instanceof RecurrenceError)) throw e;
-    throw new ScheduleInputError(field, `"${v}" is not a date-time: send epoch milliseconds, ISO 8601 with an offset (2026-11-27T06:00:00+07:00), or local time in ${zone} (2026-11-27T06:00)`);
+    throw new ScheduleInputError(
+      field,
+      `"${v}" is not a date-time: send epoch milliseconds, ISO 8601 with an offset (2026-11-27T06:00:00+07:00), or local time in ${zone} (2026-11-27T06:00)`,
+    );
   }
 }
 

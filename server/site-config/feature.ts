@@ -15,7 +15,9 @@ import { SiteConfigStore } from './store.ts';
 /** The pass over every site that catches changes no event announces (an area re-parented in the tree). */
 export const SITE_CONFIG_PASS_MS = 60_000;
 
-export function siteConfigFeature(ctx: Pick<ServerContext, 'db' | 'sites' | 'coverage' | 'fleet' | 'broker' | 'config' | 'now' | 'log' | 'disk'>): Feature & { publisher: SiteConfigPublisher } {
+export function siteConfigFeature(
+  ctx: Pick<ServerContext, 'db' | 'sites' | 'coverage' | 'fleet' | 'broker' | 'config' | 'now' | 'log' | 'disk'>,
+): Feature & { publisher: SiteConfigPublisher } {
   const publisher = new SiteConfigPublisher({
     sites: () => ctx.sites.list(),
     site: (id) => ctx.sites.get(id),

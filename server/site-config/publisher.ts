@@ -94,7 +94,12 @@ export class SiteConfigPublisher {
   }
 
   private async publishSite(site: Site, force: boolean, why: string): Promise<void> {
-    const content = siteConfigContent({ areaChannels: this.d.areaChannelsOf(site.areaId), profile: site.profile, expectedDevices: site.expectedDevices, monitorMic: site.monitorMic });
+    const content = siteConfigContent({
+      areaChannels: this.d.areaChannelsOf(site.areaId),
+      profile: site.profile,
+      expectedDevices: site.expectedDevices,
+      monitorMic: site.monitorMic,
+    });
     const now = this.d.now();
     const stored = this.d.store.get(site.id);
     const rev = nextRevision(stored, siteConfigHash(content), now);

@@ -43,12 +43,7 @@ export function siteConfigContent(f: SiteFacts): SiteConfigContent {
  * area channels and devices counts: it is part of what the board is told.
  */
 export function siteConfigHash(c: SiteConfigContent): string {
-  const canonical = JSON.stringify([
-    c.areaChannels,
-    c.device.profile,
-    c.device.expectedDevices.map((d) => [d.id, d.kind]),
-    c.device.monitorMic,
-  ]);
+  const canonical = JSON.stringify([c.areaChannels, c.device.profile, c.device.expectedDevices.map((d) => [d.id, d.kind]), c.device.monitorMic]);
   return createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 

@@ -93,7 +93,7 @@ export class DiskSpace {
       try {
         this.check();
       } catch (err) {
-        this.log.error({ err }, 'measuring the data folder\'s free space failed');
+        this.log.error({ err }, "measuring the data folder's free space failed");
       }
     }, this.config.checkMs);
     this.timer.unref();

@@ -82,7 +82,10 @@ export interface RolloutStep {
 /** Stable pseudo-random order of sites for a rollout (SHA-256 of id + site). */
 function order(rolloutId: string, sites: readonly string[]): string[] {
   const key = (s: string) => createHash('sha256').update(`${rolloutId}\0${s}`).digest('hex');
-  return [...sites].map((s) => [key(s), s] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, s]) => s);
+  return [...sites]
+    .map((s) => [key(s), s] as const)
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([, s]) => s);
 }
 
 /** Why a spec cannot run, or null. */
@@ -97,7 +100,10 @@ export function rolloutSpecProblem(spec: RolloutSpec): string | null {
       last = w.percent;
     }
   }
-  for (const [k, v] of [['successThreshold', spec.successThreshold], ['errorThreshold', spec.errorThreshold]] as const) {
+  for (const [k, v] of [
+    ['successThreshold', spec.successThreshold],
+    ['errorThreshold', spec.errorThreshold],
+  ] as const) {
     if (!(v >= 0 && v <= 1)) return `${k}: a share from 0 to 1`;
   }
   if (!Number.isInteger(spec.minFinished) || spec.minFinished < 1) return 'minFinished: a whole number, at least 1';

@@ -26,11 +26,38 @@ export async function runAgentAudioBench(opts: { quick: boolean }): Promise<Benc
     const file = path.join(dir, 'speechlike.opus');
     // Speech-like: pink noise shaped by a 3 Hz syllable envelope over a voiced 140 Hz tone.
     execFileSync(found.tools.ffmpeg.path, [
-      '-hide_banner', '-nostdin', '-v', 'error', '-y',
-      '-f', 'lavfi', '-i', `anoisesrc=color=pink:amplitude=0.3:duration=${seconds}`,
-      '-f', 'lavfi', '-i', `sine=frequency=140:duration=${seconds}`,
-      '-filter_complex', "[0][1]amix=inputs=2,volume='0.5+0.5*sin(2*PI*3*t)':eval=frame",
-      '-c:a', 'libopus', '-b:a', '24k', '-vbr', 'on', '-application', 'audio', '-frame_duration', '20', '-ac', '1', '-ar', '48000', '-f', 'ogg', file,
+      '-hide_banner',
+      '-nostdin',
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `anoisesrc=color=pink:amplitude=0.3:duration=${seconds}`,
+      '-f',
+      'lavfi',
+      '-i',
+      `sine=frequency=140:duration=${seconds}`,
+      '-filter_complex',
+      "[0][1]amix=inputs=2,volume='0.5+0.5*sin(2*PI*3*t)':eval=frame",
+      '-c:a',
+      'libopus',
+      '-b:a',
+      '24k',
+      '-vbr',
+      'on',
+      '-application',
+      'audio',
+      '-frame_duration',
+      '20',
+      '-ac',
+      '1',
+      '-ar',
+      '48000',
+      '-f',
+      'ogg',
+      file,
     ]);
     const bytes = fs.readFileSync(file);
     const rounds = 3;
@@ -55,7 +82,14 @@ export async function runAgentAudioBench(opts: { quick: boolean }): Promise<Benc
       if (r === 0) {
         // What the device sink sends: batches of 10 frames, as device-protocol frames.
         for (let i = 0; i < levels.length; i += 10) {
-          summaryBytes += encodeDeviceFrame(i & 0xff, { type: 'audio', session: 123456, seq: i, playAt: 1_764_237_000_000 + i * FRAME_MS, frameMs: FRAME_MS, levels: levels.slice(i, i + 10) }).length;
+          summaryBytes += encodeDeviceFrame(i & 0xff, {
+            type: 'audio',
+            session: 123456,
+            seq: i,
+            playAt: 1_764_237_000_000 + i * FRAME_MS,
+            frameMs: FRAME_MS,
+            levels: levels.slice(i, i + 10),
+          }).length;
         }
       }
       if (pcm[0]!.length !== FRAME_SAMPLES) throw new Error('expected 20 ms packets');
@@ -68,7 +102,7 @@ export async function runAgentAudioBench(opts: { quick: boolean }): Promise<Benc
         figures: {
           'ogg read, ms per audio min': (parseMs / rounds / audioS) * 60,
           'decode × real time': (audioS * 1000) / (decodeMs / rounds),
-          'decode, % of a core': ((decodeMs / rounds) / (audioS * 1000)) * 100,
+          'decode, % of a core': (decodeMs / rounds / (audioS * 1000)) * 100,
           'level per frame, µs': ((levelMs / rounds) * 1000) / frames,
           'device summaries, B/s': summaryBytes / audioS,
           'PCM, B/s': (FRAME_BYTES * 1000) / FRAME_MS,

@@ -68,7 +68,10 @@ function firstSounds(fleet: FleetRunner, ids: readonly string[], calledAt: numbe
   const by = new Map<string, number>();
   const missing: string[] = [];
   for (const id of ids) {
-    const runs = fleet.site(id).device.playedAudio().runs.filter((r) => r.firstHeardAt !== null && r.lastHeardAt! >= local);
+    const runs = fleet
+      .site(id)
+      .device.playedAudio()
+      .runs.filter((r) => r.firstHeardAt !== null && r.lastHeardAt! >= local);
     const first = runs.map((r) => (r.firstHeardAt! >= local ? r.firstHeardAt! : null)).find((x) => x !== null);
     if (first === undefined || first === null) missing.push(id);
     else by.set(id, first - local);
@@ -76,7 +79,13 @@ function firstSounds(fleet: FleetRunner, ids: readonly string[], calledAt: numbe
   return { by, missing };
 }
 
-async function alertOnce(stack: Stack, fleet: FleetRunner, mediaId: string, measureIds: readonly string[], before?: () => Promise<void>): Promise<{ alertId: string; calledAt: number; m: Measured }> {
+async function alertOnce(
+  stack: Stack,
+  fleet: FleetRunner,
+  mediaId: string,
+  measureIds: readonly string[],
+  before?: () => Promise<void>,
+): Promise<{ alertId: string; calledAt: number; m: Measured }> {
   const calledAt = Date.now();
   const [res] = await Promise.all([
     fetch(`${stack.baseUrl}/api/alerts`, {
@@ -114,84 +123,125 @@ export async function runAlertDeliveryBench({ quick, log = console.log }: { quic
   const province = await prepareProvince(Math.max(...sizes), log);
   const results: BenchResult[] = [];
   const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
-  if (!HAVE_MOSQUITTO) results.push({ scenario: 'alert/time-to-sound', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
+  if (!HAVE_MOSQUITTO)
+    results.push({ scenario: 'alert/time-to-sound', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
   // --quick: both brokers side by side (a smoke run); the full run one after the other.
-  for (const n of sizes) await eachBroker(brokers, quick, async (broker) => {
-    const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-alert-'));
-    let fleet: FleetRunner | undefined;
-    try {
-      const mediaId = await uploadMessage(stack, dir);
-      fleet = new FleetRunner({
-        api: new LoanetClient(stack.baseUrl, stack.token),
-        mqtt: { host: '127.0.0.1', port: stack.mqtt.port },
-        sites: n,
-        heartbeatS: 30,
-        credentialsFile: stack.credentialsFile,
-        startRate: 500,
-        playout: {
-          sink: 'device',
-          tailMs: 1000,
-          mediaCache: ({ id, secret }) => new FileMediaCache({ dir: path.join(dir, 'caches', id), limitBytes: 5 * 1024 * 1024, httpUrl: stack.baseUrl, siteId: id, secret, retry: { baseMs: 200, capMs: 2000 } }),
-        },
-      });
-      const f = fleet;
-      await f.start();
-      // On a loaded 2-core machine a few thousand agents in one process may not all be up in time:
-      // measure over the sites online at the call (the issue's "online sites"), and say how many.
-      await waitFor(`${n} agents connected`, () => f.stats().connected === n, Math.max(120_000, n * 100), 500).catch(() => undefined);
-      await sleep(quick ? 500 : 5000);
-      const ids = f.ids().filter((id) => f.site(id).agent.stats.connected);
-      if (ids.length < n) log(`alert-delivery: only ${ids.length} of ${n} agents connected; measuring those`);
+  for (const n of sizes)
+    await eachBroker(brokers, quick, async (broker) => {
+      const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-alert-'));
+      let fleet: FleetRunner | undefined;
+      try {
+        const mediaId = await uploadMessage(stack, dir);
+        fleet = new FleetRunner({
+          api: new LoanetClient(stack.baseUrl, stack.token),
+          mqtt: { host: '127.0.0.1', port: stack.mqtt.port },
+          sites: n,
+          heartbeatS: 30,
+          credentialsFile: stack.credentialsFile,
+          startRate: 500,
+          playout: {
+            sink: 'device',
+            tailMs: 1000,
+            mediaCache: ({ id, secret }) =>
+              new FileMediaCache({
+                dir: path.join(dir, 'caches', id),
+                limitBytes: 5 * 1024 * 1024,
+                httpUrl: stack.baseUrl,
+                siteId: id,
+                secret,
+                retry: { baseMs: 200, capMs: 2000 },
+              }),
+          },
+        });
+        const f = fleet;
+        await f.start();
+        // On a loaded 2-core machine a few thousand agents in one process may not all be up in time:
+        // measure over the sites online at the call (the issue's "online sites"), and say how many.
+        await waitFor(`${n} agents connected`, () => f.stats().connected === n, Math.max(120_000, n * 100), 500).catch(() => undefined);
+        await sleep(quick ? 500 : 5000);
+        const ids = f.ids().filter((id) => f.site(id).agent.stats.connected);
+        if (ids.length < n) log(`alert-delivery: only ${ids.length} of ${n} agents connected; measuring those`);
 
-      // The server's CPU just before the call, over as long: what it was still doing anyway (the fleet's arrival).
-      const quiet = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
-      quiet.start();
-      await sleep(quick ? 1000 : 3000);
-      const q = quiet.stop();
-      const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
-      cpu.start();
-      const a = await alertOnce(stack, f, mediaId, ids);
-      const w = cpu.stop();
-      log(`alert-delivery [${broker}]: ${n} sites online: first sound p50 ${pct(a.m.sound, 50)} ms, p99 ${pct(a.m.sound, 99)} ms, 100% ${pct(a.m.sound, 100)} ms (${a.m.missing.length} silent)`);
-      results.push({
-        scenario: 'alert/time-to-sound',
-        broker,
-        params: { sites: n },
-        figures: { ...figuresOf(a.m, ids.length), online: ids.length, serverCpuPct: w.pct.server!, brokerCpuPct: w.pct.broker ?? 0, serverCpuPctBeforeCall: q.pct.server!, windowS: w.seconds },
-        ...(a.m.missing.length ? { note: `${a.m.missing.length} sites did not sound within 120 s` } : {}),
-      });
-      await stack.api.post(`/api/alerts/${a.alertId}/cancel`);
-      await sleep(quick ? 2000 : 4000); // amplifiers off again (tail), the retained slot cleared
+        // The server's CPU just before the call, over as long: what it was still doing anyway (the fleet's arrival).
+        const quiet = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
+        quiet.start();
+        await sleep(quick ? 1000 : 3000);
+        const q = quiet.stop();
+        const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid });
+        cpu.start();
+        const a = await alertOnce(stack, f, mediaId, ids);
+        const w = cpu.stop();
+        log(
+          `alert-delivery [${broker}]: ${n} sites online: first sound p50 ${pct(a.m.sound, 50)} ms, p99 ${pct(a.m.sound, 99)} ms, 100% ${pct(a.m.sound, 100)} ms (${a.m.missing.length} silent)`,
+        );
+        results.push({
+          scenario: 'alert/time-to-sound',
+          broker,
+          params: { sites: n },
+          figures: {
+            ...figuresOf(a.m, ids.length),
+            online: ids.length,
+            serverCpuPct: w.pct.server!,
+            brokerCpuPct: w.pct.broker ?? 0,
+            serverCpuPctBeforeCall: q.pct.server!,
+            windowS: w.seconds,
+          },
+          ...(a.m.missing.length ? { note: `${a.m.missing.length} sites did not sound within 120 s` } : {}),
+        });
+        await stack.api.post(`/api/alerts/${a.alertId}/cancel`);
+        await sleep(quick ? 2000 : 4000); // amplifiers off again (tail), the retained slot cleared
 
-      // 5% of the agents were down and come back at the moment of the call.
-      const back = ids.filter((_, i) => i % 20 === 7);
-      const stayed = ids.filter((id) => !back.includes(id));
-      for (const id of back) await f.kill(id);
-      await sleep(quick ? 1000 : 3000);
-      const b = await alertOnce(stack, f, mediaId, ids, async () => {
-        await Promise.all(back.map((id) => f.restore(id)));
-      });
-      const stayedM = firstSounds(f, stayed, b.calledAt);
-      const backM = firstSounds(f, back, b.calledAt);
-      const rows = await stack.api.get<{ sites: Array<{ siteId: string; receivedAt: number | null }> }>(`/api/alerts/${b.alertId}/report?format=json`);
-      const recv = (set: readonly string[]) => rows.sites.filter((s) => set.includes(s.siteId) && s.receivedAt !== null).map((s) => Math.max(0, s.receivedAt! - b.calledAt)).sort((x, y) => x - y);
-      const stayedMeasured: Measured = { sound: [...stayedM.by.values()].sort((x, y) => x - y), received: recv(stayed), missing: stayedM.missing };
-      const backMeasured: Measured = { sound: [...backM.by.values()].sort((x, y) => x - y), received: recv(back), missing: backM.missing };
-      log(`alert-delivery [${broker}]: ${n} sites, ${back.length} reconnecting: online p99 ${pct(stayedMeasured.sound, 99)} ms, returning p99 ${pct(backMeasured.sound, 99)} ms`);
-      results.push({ scenario: 'alert/time-to-sound-5pct-reconnecting/online', broker, params: { sites: n, reconnecting: back.length }, figures: figuresOf(stayedMeasured, stayed.length), note: 'the 95% that stayed online while 5% reconnected at the moment of the call' });
-      results.push({ scenario: 'alert/time-to-sound-5pct-reconnecting/returning', broker, params: { sites: n, reconnecting: back.length }, figures: figuresOf(backMeasured, back.length), note: 'the 5% whose agents started again at the moment of the call (the retained alert_start)' });
-      await stack.api.post(`/api/alerts/${b.alertId}/cancel`);
-    } catch (e) {
-      log(`alert-delivery [${broker}]: ${n} sites failed: ${(e as Error).message}`);
-      log(`server output (last lines):\n${stack.server.tail().slice(-3000)}`);
-      results.push({ scenario: 'alert/time-to-sound', broker, params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
-    } finally {
-      await fleet?.stop().catch(() => undefined);
-      await stack.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+        // 5% of the agents were down and come back at the moment of the call.
+        const back = ids.filter((_, i) => i % 20 === 7);
+        const stayed = ids.filter((id) => !back.includes(id));
+        for (const id of back) await f.kill(id);
+        await sleep(quick ? 1000 : 3000);
+        const b = await alertOnce(stack, f, mediaId, ids, async () => {
+          await Promise.all(back.map((id) => f.restore(id)));
+        });
+        const stayedM = firstSounds(f, stayed, b.calledAt);
+        const backM = firstSounds(f, back, b.calledAt);
+        const rows = await stack.api.get<{ sites: Array<{ siteId: string; receivedAt: number | null }> }>(`/api/alerts/${b.alertId}/report?format=json`);
+        const recv = (set: readonly string[]) =>
+          rows.sites
+            .filter((s) => set.includes(s.siteId) && s.receivedAt !== null)
+            .map((s) => Math.max(0, s.receivedAt! - b.calledAt))
+            .sort((x, y) => x - y);
+        const stayedMeasured: Measured = { sound: [...stayedM.by.values()].sort((x, y) => x - y), received: recv(stayed), missing: stayedM.missing };
+        const backMeasured: Measured = { sound: [...backM.by.values()].sort((x, y) => x - y), received: recv(back), missing: backM.missing };
+        log(`alert-delivery [${broker}]: ${n} sites, ${back.length} reconnecting: online p99 ${pct(stayedMeasured.sound, 99)} ms, returning p99 ${pct(backMeasured.sound, 99)} ms`);
+        results.push({
+          scenario: 'alert/time-to-sound-5pct-reconnecting/online',
+          broker,
+          params: { sites: n, reconnecting: back.length },
+          figures: figuresOf(stayedMeasured, stayed.length),
+          note: 'the 95% that stayed online while 5% reconnected at the moment of the call',
+        });
+        results.push({
+          scenario: 'alert/time-to-sound-5pct-reconnecting/returning',
+          broker,
+          params: { sites: n, reconnecting: back.length },
+          figures: figuresOf(backMeasured, back.length),
+          note: 'the 5% whose agents started again at the moment of the call (the retained alert_start)',
+        });
+        await stack.api.post(`/api/alerts/${b.alertId}/cancel`);
+      } catch (e) {
+        log(`alert-delivery [${broker}]: ${n} sites failed: ${(e as Error).message}`);
+        log(`server output (last lines):\n${stack.server.tail().slice(-3000)}`);
+        results.push({
+          scenario: 'alert/time-to-sound',
+          broker,
+          params: { sites: n },
+          figures: {},
+          note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}`,
+        });
+      } finally {
+        await fleet?.stop().catch(() => undefined);
+        await stack.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
   // Side by side per size: the same fleet, the same alert, on aedes and on Mosquitto.
   const ratios: BenchResult[] = [];
   for (const n of sizes) {

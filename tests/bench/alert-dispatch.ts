@@ -167,9 +167,22 @@ async function measure(stack: Stack, watch: ControlWatch, commune: string, n: nu
   for (let i = 0; i < 2 * n; i++) {
     const kind: Kind = i % 2 === 0 ? 'api' : 'cap';
     const t0 = performance.now();
-    const r = kind === 'api'
-      ? await post(stack, '/api/alerts', JSON.stringify({ areas: [commune], message: { text: `Cảnh báo lũ quét số ${i}: người dân ven suối sơ tán ngay.` }, attention: 'siren', repeats: 1, validForMinutes: 30, title: `Đo phát lệnh ${label} ${i}` }), 'application/json')
-      : await post(stack, '/api/alerts/cap', capXml(`BENCH-${label}-${Date.now()}-${i}`, commune, Date.now()), 'application/cap+xml');
+    const r =
+      kind === 'api'
+        ? await post(
+            stack,
+            '/api/alerts',
+            JSON.stringify({
+              areas: [commune],
+              message: { text: `Cảnh báo lũ quét số ${i}: người dân ven suối sơ tán ngay.` },
+              attention: 'siren',
+              repeats: 1,
+              validForMinutes: 30,
+              title: `Đo phát lệnh ${label} ${i}`,
+            }),
+            'application/json',
+          )
+        : await post(stack, '/api/alerts/cap', capXml(`BENCH-${label}-${Date.now()}-${i}`, commune, Date.now()), 'application/cap+xml');
     const answered = performance.now();
     if (r.status !== 201) throw new Error(`${kind} alert refused: ${r.status} ${JSON.stringify(r.body)}`);
     const id: string = r.body.id;
@@ -180,13 +193,26 @@ async function measure(stack: Stack, watch: ControlWatch, commune: string, n: nu
     await watch.wait('alert_cancel', id);
     // Its speech job (alert lane) done before the next call: samples do not pile work on each other.
     const jobId: string | undefined = r.body.alert?.message?.mediaId;
-    if (jobId) await waitFor('the alert speech job done', async () => (await stack.api.get<{ status: string }>(`/api/media/${jobId}`).catch(() => ({ status: 'gone' }))).status !== 'processing', 120_000, 50);
+    if (jobId)
+      await waitFor(
+        'the alert speech job done',
+        async () => (await stack.api.get<{ status: string }>(`/api/media/${jobId}`).catch(() => ({ status: 'gone' }))).status !== 'processing',
+        120_000,
+        50,
+      );
     if ((i + 1) % 20 === 0) log(`${label}: ${i + 1}/${2 * n} alerts`);
   }
   return out;
 }
 
-function figures(samples: Sample[], health: number[], rssPeak: number, cpu: { seconds: number; pct: Record<string, number> }, loadAtStart: number, benchOwnPct: number): Record<string, number> {
+function figures(
+  samples: Sample[],
+  health: number[],
+  rssPeak: number,
+  cpu: { seconds: number; pct: Record<string, number> },
+  loadAtStart: number,
+  benchOwnPct: number,
+): Record<string, number> {
   const f: Record<string, number> = {};
   // The machine's state: on 2 cores, what else ran decides most of a p99.
   f.loadAvg1mAtStart = loadAtStart;
@@ -194,14 +220,35 @@ function figures(samples: Sample[], health: number[], rssPeak: number, cpu: { se
   f.cpuBenchPct = benchOwnPct;
   for (const kind of ['api', 'cap'] as const) {
     const s = samples.filter((x) => x.kind === kind);
-    f[`${kind}DispatchP50Ms`] = percentile(s.map((x) => x.dispatchMs), 50);
-    f[`${kind}DispatchP99Ms`] = percentile(s.map((x) => x.dispatchMs), 99);
-    f[`${kind}DispatchMaxMs`] = percentile(s.map((x) => x.dispatchMs), 100);
-    f[`${kind}AnswerP50Ms`] = percentile(s.map((x) => x.answerMs), 50);
-    f[`${kind}AnswerP99Ms`] = percentile(s.map((x) => x.answerMs), 99);
+    f[`${kind}DispatchP50Ms`] = percentile(
+      s.map((x) => x.dispatchMs),
+      50,
+    );
+    f[`${kind}DispatchP99Ms`] = percentile(
+      s.map((x) => x.dispatchMs),
+      99,
+    );
+    f[`${kind}DispatchMaxMs`] = percentile(
+      s.map((x) => x.dispatchMs),
+      100,
+    );
+    f[`${kind}AnswerP50Ms`] = percentile(
+      s.map((x) => x.answerMs),
+      50,
+    );
+    f[`${kind}AnswerP99Ms`] = percentile(
+      s.map((x) => x.answerMs),
+      99,
+    );
   }
-  f.dispatchP50Ms = percentile(samples.map((x) => x.dispatchMs), 50);
-  f.dispatchP99Ms = percentile(samples.map((x) => x.dispatchMs), 99);
+  f.dispatchP50Ms = percentile(
+    samples.map((x) => x.dispatchMs),
+    50,
+  );
+  f.dispatchP99Ms = percentile(
+    samples.map((x) => x.dispatchMs),
+    99,
+  );
   f.healthP50Ms = percentile(health, 50);
   f.healthP99Ms = percentile(health, 99);
   f.healthMaxMs = percentile(health, 100);
@@ -269,7 +316,13 @@ export async function runAlertDispatchBench({ quick, log = console.log }: { quic
     const attackFig = figures(attack, await health.stop(), rss.stop(), cpu.stop(), load1, own());
     const slowHealth = health.slowest(3);
     // What the load had done around then (its stats lines carry t, seconds since it started: about the same origin).
-    log(`slowest /api/health under load: ${slowHealth}; load stats lines:\n${[...hostile.tail().matchAll(/^stats (.*)$/gm)].slice(-400).map((m) => m[1]).join('\n').slice(-6000)}`);
+    log(
+      `slowest /api/health under load: ${slowHealth}; load stats lines:\n${[...hostile.tail().matchAll(/^stats (.*)$/gm)]
+        .slice(-400)
+        .map((m) => m[1])
+        .join('\n')
+        .slice(-6000)}`,
+    );
     const lastStats = [...hostile.tail().matchAll(/^stats (.*)$/gm)].pop()?.[1] ?? ready[1]!;
     const load = JSON.parse(lastStats) as Record<string, unknown>;
 

@@ -115,7 +115,14 @@ async function oneSize(n: number, boundMs: number, log: (line: string) => void):
     const stopped = await stage(cancelAt, n, boundMs, async () => (await delivery(s, long.id)).stopped);
     log(`${n} sites: long alert playing ${playing.ms} ms, stopped ${stopped.ms} ms after the cancel`);
 
-    const stages = { alertConfirmed: confirmed, alertCompleted: completed, returningConfirmed: returned, capMessagePlayed: capPlayed, longAlertPlaying: playing, cancelStopped: stopped };
+    const stages = {
+      alertConfirmed: confirmed,
+      alertCompleted: completed,
+      returningConfirmed: returned,
+      capMessagePlayed: capPlayed,
+      longAlertPlaying: playing,
+      cancelStopped: stopped,
+    };
     const missed = Object.entries(stages).filter(([, v]) => Number.isNaN(v.ms));
     return {
       scenario: 'alert-fleet/every-site',

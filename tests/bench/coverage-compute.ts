@@ -24,7 +24,6 @@ export { printTable, type BenchResult };
 const NOW = Date.UTC(2025, 2, 10, 7, 30);
 const DAY = 86_400_000;
 
-
 function telemetry(siteId: string, rnd: () => number): TelemetryMessage {
   const r = rnd();
   return {

@@ -111,7 +111,8 @@ export async function runDataUsageBench(opts: { quick: boolean }): Promise<Bench
       playout: {
         stateRoot: path.join(dir, 'sites'),
         // The site's own cache, fetching through the counting proxy.
-        mediaCache: ({ id, secret, stateDir }) => new FileMediaCache({ dir: path.join(stateDir ?? path.join(dir, 'caches', id), 'media-cache'), limitBytes: 64 * 1024 * 1024, httpUrl, siteId: id, secret }),
+        mediaCache: ({ id, secret, stateDir }) =>
+          new FileMediaCache({ dir: path.join(stateDir ?? path.join(dir, 'caches', id), 'media-cache'), limitBytes: 64 * 1024 * 1024, httpUrl, siteId: id, secret }),
       },
     });
     await fleet.start(await fleet.prepare());
@@ -137,12 +138,26 @@ export async function runDataUsageBench(opts: { quick: boolean }): Promise<Bench
     const item = await t.api('POST', '/api/schedule/items', { title: 'Bản tin', mediaId: bulletin.body.id, targets: { sites: [siteId] }, start: { at } });
     await t.api('POST', `/api/schedule/items/${item.body.id}/approve`);
     const done = new Set(['played', 'late', 'early', 'unverified', 'partial', 'skipped']);
-    await waitFor('the receipt stored', async () => ((await t.api('GET', `/api/as-run?site=${siteId}&area=${COMMUNE}`)).body.lines ?? []).some((l: { itemId: string; status: string }) => l.itemId === item.body.id && done.has(l.status)), (speechS + 120) * 1000, 1000);
+    await waitFor(
+      'the receipt stored',
+      async () =>
+        ((await t.api('GET', `/api/as-run?site=${siteId}&area=${COMMUNE}`)).body.lines ?? []).some(
+          (l: { itemId: string; status: string }) => l.itemId === item.body.id && done.has(l.status),
+        ),
+      (speechS + 120) * 1000,
+      1000,
+    );
     const b = phase(b0);
 
     // Alert: a spoken message, twice; done when the site reports it completed.
     const a0 = snap();
-    const alert = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { text: 'Cảnh báo lũ quét. Người dân ven suối sơ tán ngay lên nơi cao.' }, attention: 'chime', repeats: 2, validForMinutes: 30 });
+    const alert = await t.api('POST', '/api/alerts', {
+      areas: [COMMUNE],
+      message: { text: 'Cảnh báo lũ quét. Người dân ven suối sơ tán ngay lên nơi cao.' },
+      attention: 'chime',
+      repeats: 2,
+      validForMinutes: 30,
+    });
     await waitFor('the alert completed at the site', async () => (await t.api('GET', `/api/alerts/${alert.body.id}`)).body.delivery.counts.completed === 1, 120_000, 1000);
     const a = phase(a0);
     await t.api('POST', `/api/alerts/${alert.body.id}/cancel`);

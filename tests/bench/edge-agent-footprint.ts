@@ -88,7 +88,13 @@ async function measure(running: readonly Running[], windowS: number): Promise<Re
   const out = {} as Record<Way, Window>;
   for (const r of running) {
     const xs = samples.get(r.way)!;
-    out[r.way] = { rssMiB: xs.reduce((a, b) => a + b, 0) / xs.length, rssTreeMiB: rssMiB(r.agent.pid), cpuPct: w.pct[`agent-${r.way}`]!, deviceCpuPct: w.pct[`device-${r.way}`]!, seconds: w.seconds };
+    out[r.way] = {
+      rssMiB: xs.reduce((a, b) => a + b, 0) / xs.length,
+      rssTreeMiB: rssMiB(r.agent.pid),
+      cpuPct: w.pct[`agent-${r.way}`]!,
+      deviceCpuPct: w.pct[`device-${r.way}`]!,
+      seconds: w.seconds,
+    };
   }
   return out;
 }
@@ -163,10 +169,20 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
       const agent =
         way === 'tsx'
           ? startTsx('edge-agent', 'edge-agent/main.ts', ['--config', configFile], {})
-          : startProcess('edge-agent-built', process.execPath, [...(process.env.LOANET_BENCH_AGENT_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS), built.file, '--config', configFile], { env: process.env });
+          : startProcess(
+              'edge-agent-built',
+              process.execPath,
+              [...(process.env.LOANET_BENCH_AGENT_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS), built.file, '--config', configFile],
+              { env: process.env },
+            );
       running.push({ way, siteId: site.id, agent, device });
       await Promise.race([
-        waitFor(`the ${way} agent's first heartbeat stored`, async () => (await stack.api.get<{ status: { lastSeenAt: number | null } }>(`/api/sites/${site.id}`)).status.lastSeenAt !== null, 60_000, 25),
+        waitFor(
+          `the ${way} agent's first heartbeat stored`,
+          async () => (await stack.api.get<{ status: { lastSeenAt: number | null } }>(`/api/sites/${site.id}`)).status.lastSeenAt !== null,
+          60_000,
+          25,
+        ),
         agent.exited.then((code) => {
           throw new Error(`the ${way} agent exited (${code}):\n${agent.tail().slice(-2000)}`);
         }),
@@ -180,7 +196,11 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     for (const w of WAYS) log(`edge-agent-footprint: idle, ${w}: rss ${idle[w].rssMiB.toFixed(1)} MiB, cpu ${idle[w].cpuPct.toFixed(2)}%`);
 
     // A live stream to the province, from a media item played now (ffmpeg → Opus 24 kbit/s on the server).
-    const stream = await stack.api.post<{ id: number; codec: { bitrate?: number } }>('/api/live/streams', { source: { kind: 'media', mediaId }, areas: [PROVINCE], label: 'bench footprint' });
+    const stream = await stack.api.post<{ id: number; codec: { bitrate?: number } }>('/api/live/streams', {
+      source: { kind: 'media', mediaId },
+      areas: [PROVINCE],
+      label: 'bench footprint',
+    });
     const view = () => stack.api.get<LiveView>(`/api/live/streams/${stream.id}`);
     await waitFor('both agents to report live packets played', async () => (await view()).sites.sites >= WAYS.length && (await view()).sites.played > 0, 30_000, 500);
     await sleep(settleS * 1000);
@@ -197,7 +217,12 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     // A bulletin from the cache: scheduled far enough ahead for the fetch, the window inside it.
     const leadS = quick ? 4 : 15;
     const at = Date.now() + leadS * 1000;
-    const item = await stack.api.post<{ id: string }>('/api/schedule/items', { title: 'Bản tin đo tài nguyên', mediaId: bulletinId ?? mediaId, targets: { areas: [PROVINCE] }, start: { at } });
+    const item = await stack.api.post<{ id: string }>('/api/schedule/items', {
+      title: 'Bản tin đo tài nguyên',
+      mediaId: bulletinId ?? mediaId,
+      targets: { areas: [PROVINCE] },
+      start: { at },
+    });
     await stack.api.post(`/api/schedule/items/${item.id}/approve`);
     await sleep(Math.max(0, at - Date.now()) + (settleS + 1) * 1000);
     const bulletin = await measure(running, windowS);
@@ -206,7 +231,9 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     const receipts = await waitFor(
       'the bulletin receipts',
       async () => {
-        const r = await stack.api.get<{ lines: Array<{ siteId: string; status: string }> }>(`/api/as-run?area=${PROVINCE}&item=${encodeURIComponent(item.id)}&format=json&from=${at - 60_000}&to=${at + bulletinS * 1000 + 60_000}`);
+        const r = await stack.api.get<{ lines: Array<{ siteId: string; status: string }> }>(
+          `/api/as-run?area=${PROVINCE}&item=${encodeURIComponent(item.id)}&format=json&from=${at - 60_000}&to=${at + bulletinS * 1000 + 60_000}`,
+        );
         const byWay = running.map((x) => [x.way, r.lines.find((l) => l.siteId === x.siteId)?.status] as const);
         return byWay.every(([, st]) => st !== undefined && st !== 'upcoming') ? Object.fromEntries(byWay) : undefined;
       },
@@ -218,7 +245,11 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     const rows: BenchResult[] = [];
     const states: Array<[string, Record<Way, Window>, string]> = [
       ['idle', idle, 'heartbeats every 30 s; CPU % of one core of this machine, not of a Pi'],
-      ['playing live', live, `live stream ${stream.id} (media item played now, Opus ${bitrate / 1000} kbit/s) heard through the agents' area channels; ${livePlayed} packets (20 ms) played by ${after.sites.sites} sites over ${liveS.toFixed(0)} s, ${after.sites.lost} lost`],
+      [
+        'playing live',
+        live,
+        `live stream ${stream.id} (media item played now, Opus ${bitrate / 1000} kbit/s) heard through the agents' area channels; ${livePlayed} packets (20 ms) played by ${after.sites.sites} sites over ${liveS.toFixed(0)} s, ${after.sites.lost} lost`,
+      ],
       ['playing bulletin', bulletin, `scheduled bulletin played from the media cache; receipts: ${JSON.stringify(receipts)}`],
     ];
     for (const [state, w, note] of states) {

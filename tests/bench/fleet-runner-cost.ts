@@ -70,9 +70,9 @@ export async function runFleetRunnerCostBench({ quick, log = console.log }: { qu
       figures: {
         rssKiBPerSite: ((b.figures.rssMiB! - a.figures.rssMiB!) * 1024) / dn,
         cpuPctPer1000Sites: ((b.figures.cpuPct! - a.figures.cpuPct!) / dn) * 1000,
-        fixedRssMiB: a.figures.rssMiB! - (((b.figures.rssMiB! - a.figures.rssMiB!) / dn) * (a.params.sites as number)),
+        fixedRssMiB: a.figures.rssMiB! - ((b.figures.rssMiB! - a.figures.rssMiB!) / dn) * (a.params.sites as number),
       },
-      note: 'one more site, without the process\'s fixed overhead (fixedRssMiB: the intercept)',
+      note: "one more site, without the process's fixed overhead (fixedRssMiB: the intercept)",
     });
   }
   return results;

@@ -31,7 +31,22 @@
  *
  *   npx tsx tests/bench/run.ts [--quick]      (this file runs through the runner)
  */
-import { acceptedCount, BROKERS, coverageCounts, eachBroker, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, provinceFromDir, startFleetRunner, startStack, waitForHeard, type BrokerKind, type Province, type Stack } from './lib/stack.ts';
+import {
+  acceptedCount,
+  BROKERS,
+  coverageCounts,
+  eachBroker,
+  HAVE_MOSQUITTO,
+  MOSQUITTO,
+  prepareProvince,
+  provinceFromDir,
+  startFleetRunner,
+  startStack,
+  waitForHeard,
+  type BrokerKind,
+  type Province,
+  type Stack,
+} from './lib/stack.ts';
 import { CpuWindow, exitedWithin, percentile, rssMiB, sleep, startTsx, stopProcess, type Tracked } from './lib/proc.ts';
 import { compareBrokers, type BenchResult } from './lib/result.ts';
 
@@ -89,7 +104,8 @@ export async function runHeartbeatIngestBench({ quick, log = console.log }: Inge
       note: 'POST /api/sites one at a time (scrypt 2^12 per credential, on the event loop)',
     });
   }
-  if (!HAVE_MOSQUITTO) results.push({ scenario: 'heartbeat-ingest/realistic', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
+  if (!HAVE_MOSQUITTO)
+    results.push({ scenario: 'heartbeat-ingest/realistic', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
   const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
   const halves = await eachBroker(brokers, quick, async (broker) => {
     const out: BenchResult[] = [];
@@ -126,16 +142,27 @@ export async function runHeartbeatIngestBench({ quick, log = console.log }: Inge
         results.push(await provinceX10(big, broker, x10, results, log));
       } catch (e) {
         log(`heartbeat-ingest [${broker}]: province ×10 failed: ${(e as Error).message}`);
-        results.push({ scenario: 'heartbeat-ingest/province-x10', broker, params: { registered: big.sites.length, connected: x10.connected }, figures: {}, note: `did not complete: ${(e as Error).message.slice(0, 300)}` });
+        results.push({
+          scenario: 'heartbeat-ingest/province-x10',
+          broker,
+          params: { registered: big.sites.length, connected: x10.connected },
+          figures: {},
+          note: `did not complete: ${(e as Error).message.slice(0, 300)}`,
+        });
       }
     }
   }
-  const ratios = ['heartbeat-ingest/realistic', 'heartbeat-ingest/max-sustained', 'heartbeat-ingest/province-x10'].map((sc) => compareBrokers(results, sc)).filter((r): r is BenchResult => !!r);
+  const ratios = ['heartbeat-ingest/realistic', 'heartbeat-ingest/max-sustained', 'heartbeat-ingest/province-x10']
+    .map((sc) => compareBrokers(results, sc))
+    .filter((r): r is BenchResult => !!r);
   return [...results, ...ratios];
 }
 
 /** GET /api/coverage?area=15 over HTTP `n` times, one at a time: latencies (ms), the answer's size, and the last answer's counts. */
-async function coverageQueries(stack: Stack, n: number): Promise<{ lat: number[]; bytes: number; cov: { sites: number; operational: number; degraded: number; faulty: number; offline: number; unverified: number } }> {
+async function coverageQueries(
+  stack: Stack,
+  n: number,
+): Promise<{ lat: number[]; bytes: number; cov: { sites: number; operational: number; degraded: number; faulty: number; offline: number; unverified: number } }> {
   const lat: number[] = [];
   let bytes = 0;
   let body = '';
@@ -175,7 +202,9 @@ async function provinceX10(big: Province, broker: BrokerKind, x: NonNullable<Siz
     });
     const heardAtRamp = await coverageCounts(stack.api);
     const connected = heardAtRamp.sites - heardAtRamp.unverified;
-    log(`heartbeat-ingest [${broker}]: province ×10: ${connected} of ${x.connected} agents connected and heard in ${((performance.now() - t0) / 1000).toFixed(1)} s; settling ${x.settleS} s, measuring ${x.windowS} s`);
+    log(
+      `heartbeat-ingest [${broker}]: province ×10: ${connected} of ${x.connected} agents connected and heard in ${((performance.now() - t0) / 1000).toFixed(1)} s; settling ${x.settleS} s, measuring ${x.windowS} s`,
+    );
     await sleep(x.settleS * 1000);
     const win = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid, fleet: fleet.pid });
     const a0 = await acceptedCount(stack.api);
@@ -235,11 +264,19 @@ async function provinceX10(big: Province, broker: BrokerKind, x: NonNullable<Siz
       rejected: a1.rejected - a0.rejected,
     };
     if (at3k) figures.serverRssPerConnVs3kKiB = ((serverRss - at3k.figures.serverRssMiB!) * 1024) / (connected - (at3k.params.sites as number));
-    log(`heartbeat-ingest [${broker}]: province ×10: ${figures.heartbeatsPerS!.toFixed(0)} heartbeats/s, server ${serverPct.toFixed(1)}%${stack.mosquitto ? ` + mosquitto ${brokerPct.toFixed(1)}%` : ''}, rss ${idleRss.toFixed(0)} → ${serverRss.toFixed(0)} MiB, coverage p50 ${figures.coverageHttpP50Ms!.toFixed(1)} p99 ${figures.coverageHttpP99Ms!.toFixed(1)} ms`);
+    log(
+      `heartbeat-ingest [${broker}]: province ×10: ${figures.heartbeatsPerS!.toFixed(0)} heartbeats/s, server ${serverPct.toFixed(1)}%${stack.mosquitto ? ` + mosquitto ${brokerPct.toFixed(1)}%` : ''}, rss ${idleRss.toFixed(0)} → ${serverRss.toFixed(0)} MiB, coverage p50 ${figures.coverageHttpP50Ms!.toFixed(1)} p99 ${figures.coverageHttpP99Ms!.toFixed(1)} ms`,
+    );
     return {
       scenario: 'heartbeat-ingest/province-x10',
       broker,
-      params: { registered: big.sites.length, connected: x.connected, heartbeatS: x.heartbeatS, windowS: Math.round(w.seconds), standsFor: `${x.registered} sites at ${x.heartbeatS * (x.registered / x.connected)} s` },
+      params: {
+        registered: big.sites.length,
+        connected: x.connected,
+        heartbeatS: x.heartbeatS,
+        windowS: Math.round(w.seconds),
+        standsFor: `${x.registered} sites at ${x.heartbeatS * (x.registered / x.connected)} s`,
+      },
       figures,
       note: `${connected === x.connected ? '' : `only ${connected} of ${x.connected} agents connected within ${x.rampLimitS} s (expectedPerS is for all); `}${x.connected} of ${x.registered} registered sites connected (file descriptors: 20,000 per process here), beating every ${x.heartbeatS} s: the heartbeat rate and coverage of ${x.registered} sites at ${(x.heartbeatS * x.registered) / x.connected} s, not the memory and keepalives of ${missing} more connections (extrapolated from serverRssPerConnKiB${stack.mosquitto ? ' / brokerRssPerConnKiB' : ''})`,
     };
@@ -313,8 +350,8 @@ function startGenerator(): Generator {
     new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => (cleanup(), reject(new Error(`raw publisher: no ${reply} within ${timeoutMs} ms`))), timeoutMs);
       const onMsg = (m: { type: string; message?: string }) => {
-        if (m.type === reply) (cleanup(), resolve(m as T));
-        else if (m.type === 'error') (cleanup(), reject(new Error(`raw publisher: ${m.message}`)));
+        if (m.type === reply) cleanup(), resolve(m as T);
+        else if (m.type === 'error') cleanup(), reject(new Error(`raw publisher: ${m.message}`));
       };
       const onExit = () => (cleanup(), reject(new Error(`raw publisher exited:\n${proc.tail().slice(-2000)}`)));
       const cleanup = () => {
@@ -358,11 +395,18 @@ async function stress(stack: Stack, gen: Generator, province: Province, z: Sizes
       const win = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid, generator: gen.proc.pid });
       win.start();
       const t0 = performance.now();
-      const ran = gen.request<{ sent: number; seconds: number; lagging: number; disconnected: number }>({ type: 'run', rate, ms: z.stressWindowS * 1000 }, 'ran', z.stressWindowS * 1000 + 30_000);
+      const ran = gen.request<{ sent: number; seconds: number; lagging: number; disconnected: number }>(
+        { type: 'run', rate, ms: z.stressWindowS * 1000 },
+        'ran',
+        z.stressWindowS * 1000 + 30_000,
+      );
       // While publishing: how far ingest trails what was offered (backlog in seconds of traffic).
       let maxBacklogS = 0;
       let done = false;
-      void ran.then(() => (done = true), () => (done = true));
+      void ran.then(
+        () => (done = true),
+        () => (done = true),
+      );
       while (!done && performance.now() - t0 < z.stressWindowS * 1000 + 30_000) {
         await sleep(500);
         if (done) break;
@@ -401,10 +445,16 @@ async function stress(stack: Stack, gen: Generator, province: Province, z: Sizes
           generatorCpuPct: w.pct.generator!,
           kept: kept ? 1 : 0,
         },
-        ...(generatorLimited ? { note: `the generator offered only ${offeredPerS.toFixed(0)}/s (it shares 2 cores with the server)` } : r.disconnected ? { note: `${r.disconnected} connections dropped` } : {}),
+        ...(generatorLimited
+          ? { note: `the generator offered only ${offeredPerS.toFixed(0)}/s (it shares 2 cores with the server)` }
+          : r.disconnected
+            ? { note: `${r.disconnected} connections dropped` }
+            : {}),
       };
       out.push(result);
-      log(`heartbeat-ingest [${stack.broker}]: ${rate}/s offered ${offeredPerS.toFixed(0)}/s, server ${w.pct.server!.toFixed(0)}%${w.pct.broker !== undefined ? `, mosquitto ${w.pct.broker.toFixed(0)}%` : ''}, generator ${w.pct.generator!.toFixed(0)}%, drain ${drainMs.toFixed(0)} ms → ${kept ? 'kept up' : 'did not keep up'}`);
+      log(
+        `heartbeat-ingest [${stack.broker}]: ${rate}/s offered ${offeredPerS.toFixed(0)}/s, server ${w.pct.server!.toFixed(0)}%${w.pct.broker !== undefined ? `, mosquitto ${w.pct.broker.toFixed(0)}%` : ''}, generator ${w.pct.generator!.toFixed(0)}%, drain ${drainMs.toFixed(0)} ms → ${kept ? 'kept up' : 'did not keep up'}`,
+      );
       if (!kept) {
         firstFailed = rate;
         failedByGenerator = generatorLimited && drainMs < MAX_LAG_MS && ingested >= r.sent;

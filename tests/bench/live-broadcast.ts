@@ -111,170 +111,194 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
   const province = await prepareProvince(Math.max(...sizes), log);
   const results: BenchResult[] = [];
   const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
-  if (!HAVE_MOSQUITTO) results.push({ scenario: 'live/broadcast', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
-  for (const n of sizes) await eachBroker(brokers, quick, async (broker) => {
-    const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
-    let fleet: FleetRunner | undefined;
-    let listeners: Listeners | undefined;
-    let probe: mqtt.MqttClient | undefined;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-live-'));
-    let ws: WebSocket | undefined;
-    try {
-      const agents = Math.min(fullAgents, n);
-      const rnd = mulberry32(n);
-      const clockError = new Map<string, number>();
-      fleet = new FleetRunner({
-        api: new LoanetClient(stack.baseUrl, stack.token),
-        mqtt: { host: '127.0.0.1', port: stack.mqtt.port },
-        sites: agents,
-        heartbeatS: 30,
-        credentialsFile: stack.credentialsFile,
-        startRate: 200,
-        playout: {
-          sink: 'device',
-          bufferMs: 100,
-          tailMs: 1000,
-          clockErrorMs: (id) => {
-            const e = Math.round((rnd() * 2 - 1) * 2000);
-            clockError.set(id, e);
-            return e;
+  if (!HAVE_MOSQUITTO)
+    results.push({ scenario: 'live/broadcast', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
+  for (const n of sizes)
+    await eachBroker(brokers, quick, async (broker) => {
+      const stack = await startStack(province, broker, { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' });
+      let fleet: FleetRunner | undefined;
+      let listeners: Listeners | undefined;
+      let probe: mqtt.MqttClient | undefined;
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-bench-live-'));
+      let ws: WebSocket | undefined;
+      try {
+        const agents = Math.min(fullAgents, n);
+        const rnd = mulberry32(n);
+        const clockError = new Map<string, number>();
+        fleet = new FleetRunner({
+          api: new LoanetClient(stack.baseUrl, stack.token),
+          mqtt: { host: '127.0.0.1', port: stack.mqtt.port },
+          sites: agents,
+          heartbeatS: 30,
+          credentialsFile: stack.credentialsFile,
+          startRate: 200,
+          playout: {
+            sink: 'device',
+            bufferMs: 100,
+            tailMs: 1000,
+            clockErrorMs: (id) => {
+              const e = Math.round((rnd() * 2 - 1) * 2000);
+              clockError.set(id, e);
+              return e;
+            },
+            liveAudioLink: () => (deliver) => {
+              if (rnd() < 0.05) return;
+              setTimeout(deliver, rnd() * 150);
+            },
           },
-          liveAudioLink: () => (deliver) => {
-            if (rnd() < 0.05) return;
-            setTimeout(deliver, rnd() * 150);
-          },
-        },
-      });
-      const f = fleet;
-      await f.start();
-      await waitFor(`${agents} agents connected`, () => f.stats().connected === agents, 120_000, 200);
-      // One listening site in this process decodes what it hears (mouth-to-speaker); the rest in a child.
-      const probeSite = province.sites[agents]!;
-      probe = await mqtt.connectAsync(stack.mqtt.url, { protocolVersion: 4, clientId: probeSite.id, username: probeSite.id, password: probeSite.secret, clean: true, reconnectPeriod: 0 });
-      await probe.subscribeAsync([areaAudioTopic(PROVINCE), areaControlTopic(PROVINCE)], { qos: 0 });
-      listeners = n - agents - 1 > 0 ? await startListeners(stack, province.sites.slice(agents + 1, n), dir) : undefined;
-      log(`live-broadcast: ${agents} full agents, ${n - agents} listening sites connected`);
-      await sleep(quick ? 1000 : 3000); // clock exchanges settle
-
-      // The console goes live to the whole province.
-      ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/api/live/voice?areas=15&priority=emergency`, { headers: { authorization: `Bearer ${stack.token}` } });
-      const started = await new Promise<{ id: number; startAt: number; delayMs: number }>((resolve, reject) => {
-        ws!.once('error', reject);
-        ws!.on('message', (d, binary) => {
-          if (binary) return;
-          const m = JSON.parse(d.toString()) as { type: string; stream?: { id: number; startAt: number; delayMs: number }; message?: string };
-          if (m.type === 'started' && m.stream) resolve(m.stream);
-          if (m.type === 'error') reject(new Error(m.message));
         });
-      });
-      // One listener decodes what it hears: when does each burst play?
-      const loudAt: number[] = [];
-      if (probe) {
-        const dec = new opus.OpusEncoder(48000, 1);
-        let wasLoud = false;
-        probe.on('message', (_t, payload) => {
-          const fr = decodeAudioFrame(payload);
-          if (!fr.ok || fr.frame.streamId !== started.id) return;
-          fr.frame.packets.forEach((p, k) => {
-            const pcm = dec.decode(Buffer.from(p));
-            let peak = 0;
-            for (let i = 0; i < pcm.length; i += 2) peak = Math.max(peak, Math.abs(pcm.readInt16LE(i)));
-            const loud = peak > 4000;
-            if (loud && !wasLoud) loudAt.push(fr.frame.playAtUs / 1000 + k * 20);
-            wasLoud = loud;
+        const f = fleet;
+        await f.start();
+        await waitFor(`${agents} agents connected`, () => f.stats().connected === agents, 120_000, 200);
+        // One listening site in this process decodes what it hears (mouth-to-speaker); the rest in a child.
+        const probeSite = province.sites[agents]!;
+        probe = await mqtt.connectAsync(stack.mqtt.url, {
+          protocolVersion: 4,
+          clientId: probeSite.id,
+          username: probeSite.id,
+          password: probeSite.secret,
+          clean: true,
+          reconnectPeriod: 0,
+        });
+        await probe.subscribeAsync([areaAudioTopic(PROVINCE), areaControlTopic(PROVINCE)], { qos: 0 });
+        listeners = n - agents - 1 > 0 ? await startListeners(stack, province.sites.slice(agents + 1, n), dir) : undefined;
+        log(`live-broadcast: ${agents} full agents, ${n - agents} listening sites connected`);
+        await sleep(quick ? 1000 : 3000); // clock exchanges settle
+
+        // The console goes live to the whole province.
+        ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/api/live/voice?areas=15&priority=emergency`, { headers: { authorization: `Bearer ${stack.token}` } });
+        const started = await new Promise<{ id: number; startAt: number; delayMs: number }>((resolve, reject) => {
+          ws!.once('error', reject);
+          ws!.on('message', (d, binary) => {
+            if (binary) return;
+            const m = JSON.parse(d.toString()) as { type: string; stream?: { id: number; startAt: number; delayMs: number }; message?: string };
+            if (m.type === 'started' && m.stream) resolve(m.stream);
+            if (m.type === 'error') reject(new Error(m.message));
           });
         });
-      }
-      const stopAt = Date.now() + seconds * 1000;
-      const voice = speak(ws, stopAt);
-      await sleep(2000); // past the start
-      const c0 = (await listeners?.count()) ?? { bytes: [], frames: [] };
-      // The load generators too: at 3,000 sites the listeners' child and this process (full agents, the console's
-      // voice) compete with the server for the 2 cores, and their share says whether a figure is the server's.
-      // `all` is this process with every descendant (server, broker, listeners): the whole machine's bench load.
-      const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid, listeners: listeners?.proc.pid, all: process.pid });
-      cpu.start();
-      const w0 = performance.now();
-      await voice.done;
-      const win = cpu.stop();
-      const windowS = (performance.now() - w0) / 1000;
-      const c1 = (await listeners?.count()) ?? { bytes: [], frames: [] };
-      const bytes = c1.bytes.map((b, i) => (b - c0.bytes[i]!) / windowS);
-      const frames = c1.frames.map((f, i) => (f - c0.frames[i]!) / windowS);
-      ws.send(JSON.stringify({ type: 'stop' }));
-      await sleep(started.delayMs + (quick ? 2500 : 7000)); // play-out, final reports (--quick: may be the last periodic ones)
-      const view = await stack.api.get<{ server: { payloadBytes: number; wireBytes: number; messages: number; slots: number; lateSkipped: number; silencePackets: number }; sites: { sites: number; lost: number; concealed: number; played: number; unconcealedLossRatio: number | null; late: number; received: number }; skew: { p50Ms: number | null; p99Ms: number | null } }>(`/api/live/streams/${started.id}`);
-
-      // Mouth to speaker: each burst's send time → the play-at of the first loud packet after it.
-      const m2s: number[] = [];
-      for (const b of voice.bursts) {
-        const heard = loudAt.find((t) => t >= b && t < b + BURST_EVERY_MS);
-        if (heard !== undefined) m2s.push(heard - b);
-      }
-      // True skew at the full agents.
-      const offset = Date.now() - monotonicEpochMs();
-      const bySeq = new Map<number, number[]>();
-      for (const id of f.ids()) {
-        for (const mk of f.site(id).agent.liveReceiver?.marksPlayed ?? []) {
-          if (mk.streamId !== started.id) continue;
-          bySeq.set(mk.seq, [...(bySeq.get(mk.seq) ?? []), mk.localAt - clockError.get(id)! + offset]);
+        // One listener decodes what it hears: when does each burst play?
+        const loudAt: number[] = [];
+        if (probe) {
+          const dec = new opus.OpusEncoder(48000, 1);
+          let wasLoud = false;
+          probe.on('message', (_t, payload) => {
+            const fr = decodeAudioFrame(payload);
+            if (!fr.ok || fr.frame.streamId !== started.id) return;
+            fr.frame.packets.forEach((p, k) => {
+              const pcm = dec.decode(Buffer.from(p));
+              let peak = 0;
+              for (let i = 0; i < pcm.length; i += 2) peak = Math.max(peak, Math.abs(pcm.readInt16LE(i)));
+              const loud = peak > 4000;
+              if (loud && !wasLoud) loudAt.push(fr.frame.playAtUs / 1000 + k * 20);
+              wasLoud = loud;
+            });
+          });
         }
+        const stopAt = Date.now() + seconds * 1000;
+        const voice = speak(ws, stopAt);
+        await sleep(2000); // past the start
+        const c0 = (await listeners?.count()) ?? { bytes: [], frames: [] };
+        // The load generators too: at 3,000 sites the listeners' child and this process (full agents, the console's
+        // voice) compete with the server for the 2 cores, and their share says whether a figure is the server's.
+        // `all` is this process with every descendant (server, broker, listeners): the whole machine's bench load.
+        const cpu = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid, listeners: listeners?.proc.pid, all: process.pid });
+        cpu.start();
+        const w0 = performance.now();
+        await voice.done;
+        const win = cpu.stop();
+        const windowS = (performance.now() - w0) / 1000;
+        const c1 = (await listeners?.count()) ?? { bytes: [], frames: [] };
+        const bytes = c1.bytes.map((b, i) => (b - c0.bytes[i]!) / windowS);
+        const frames = c1.frames.map((f, i) => (f - c0.frames[i]!) / windowS);
+        ws.send(JSON.stringify({ type: 'stop' }));
+        await sleep(started.delayMs + (quick ? 2500 : 7000)); // play-out, final reports (--quick: may be the last periodic ones)
+        const view = await stack.api.get<{
+          server: { payloadBytes: number; wireBytes: number; messages: number; slots: number; lateSkipped: number; silencePackets: number };
+          sites: { sites: number; lost: number; concealed: number; played: number; unconcealedLossRatio: number | null; late: number; received: number };
+          skew: { p50Ms: number | null; p99Ms: number | null };
+        }>(`/api/live/streams/${started.id}`);
+
+        // Mouth to speaker: each burst's send time → the play-at of the first loud packet after it.
+        const m2s: number[] = [];
+        for (const b of voice.bursts) {
+          const heard = loudAt.find((t) => t >= b && t < b + BURST_EVERY_MS);
+          if (heard !== undefined) m2s.push(heard - b);
+        }
+        // True skew at the full agents.
+        const offset = Date.now() - monotonicEpochMs();
+        const bySeq = new Map<number, number[]>();
+        for (const id of f.ids()) {
+          for (const mk of f.site(id).agent.liveReceiver?.marksPlayed ?? []) {
+            if (mk.streamId !== started.id) continue;
+            bySeq.set(mk.seq, [...(bySeq.get(mk.seq) ?? []), mk.localAt - clockError.get(id)! + offset]);
+          }
+        }
+        const spreads = [...bySeq.values()].filter((v) => v.length >= agents / 2).map((v) => Math.max(...v) - Math.min(...v));
+        // The skew is bounded by the agents' clock estimates: a site plays wrong by its estimate's error.
+        const uncertainty = f
+          .ids()
+          .map((id) => f.site(id).agent.liveReceiver?.lastReports.get(started.id)?.clockUncertaintyMs ?? NaN)
+          .filter(Number.isFinite);
+        const payloadKbps = (view.server.payloadBytes * 8) / (view.server.slots * 20); // bits per ms = kbit/s
+        const wireKbps = (percentile(bytes, 50) * 8) / 1000;
+        const figures: Record<string, number> = {
+          listeningSites: n,
+          fullAgents: agents,
+          delayMs: started.delayMs,
+          mouthToSpeakerP50Ms: percentile(m2s, 50),
+          mouthToSpeakerMaxMs: m2s.length ? Math.max(...m2s) : NaN,
+          skewP50Ms: percentile(spreads, 50),
+          skewP99Ms: percentile(spreads, 99),
+          skewMarks: spreads.length,
+          clockUncertaintyMaxMs: uncertainty.length ? Math.max(...uncertainty) : NaN,
+          siteReportedSkewP99Ms: view.skew.p99Ms ?? NaN,
+          lossAfterConcealmentPct: (view.sites.unconcealedLossRatio ?? NaN) * 100,
+          lateMessagesPct: view.sites.received ? (view.sites.late / view.sites.received) * 100 : NaN,
+          opusPayloadKbps: payloadKbps,
+          wireKbpsPerSiteP50: wireKbps,
+          wireOverPayload: wireKbps / payloadKbps,
+          framesPerSiteSecP50: percentile(frames, 50),
+          framesPerSiteSecMin: frames.length ? Math.min(...frames) : NaN,
+          // The server's own pacing: slots it reached after their play-at (skipped), and slots with no voice yet (silence).
+          serverSkippedSlotsPct: (view.server.lateSkipped / view.server.slots) * 100,
+          sourceUnderrunPct: (view.server.silencePackets / view.server.slots) * 100,
+          serverCpuPct: win.pct.server!,
+          serverCpuPctPer100Sites: (win.pct.server! / n) * 100,
+          brokerCpuPct: win.pct.broker ?? 0,
+          // What the province pays for the fan-out whichever process does it.
+          serverPlusBrokerCpuPctPer100Sites: ((win.pct.server! + (win.pct.broker ?? 0)) / n) * 100,
+          listenersCpuPct: win.pct.listeners ?? 0,
+          fullAgentsAndVoiceCpuPct: (win.pct.all ?? 0) - (win.pct.server ?? 0) - (win.pct.broker ?? 0) - (win.pct.listeners ?? 0),
+          benchTotalCpuPct: win.pct.all ?? 0,
+        };
+        log(
+          `live-broadcast [${broker}]: ${n} sites: mouth→speaker p50 ${figures.mouthToSpeakerP50Ms} ms, skew p99 ${figures.skewP99Ms?.toFixed(2)} ms, loss after concealment ${figures.lossAfterConcealmentPct?.toFixed(3)} %, wire ${wireKbps.toFixed(1)} kbit/s vs Opus ${payloadKbps.toFixed(1)}, server ${win.pct.server!.toFixed(1)} % of a core`,
+        );
+        results.push({
+          scenario: 'live/broadcast',
+          broker,
+          params: { sites: n },
+          figures,
+          note: `${agents} full agents in the bench process (clocks ±2 s off, links 0–150 ms jitter and 5 % loss) + ${n - agents} raw MQTT listeners on the province channel (1 here decoding, the rest in a child process); ${broker === 'embedded' ? "the server's CPU includes the embedded broker" : 'brokerCpuPct is the mosquitto process'}; wire = TCP payload bytes (MQTT headers and topic included, TCP/IP headers not)`,
+        });
+      } catch (e) {
+        log(`live-broadcast [${broker}]: ${n} sites failed: ${(e as Error).message}`);
+        results.push({
+          scenario: 'live/broadcast',
+          broker,
+          params: { sites: n },
+          figures: {},
+          note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}`,
+        });
+      } finally {
+        ws?.terminate();
+        await probe?.endAsync(true).catch(() => undefined);
+        await stopProcess(listeners?.proc);
+        fs.rmSync(dir, { recursive: true, force: true });
+        await fleet?.stop().catch(() => undefined);
+        await stack.stop();
       }
-      const spreads = [...bySeq.values()].filter((v) => v.length >= agents / 2).map((v) => Math.max(...v) - Math.min(...v));
-      // The skew is bounded by the agents' clock estimates: a site plays wrong by its estimate's error.
-      const uncertainty = f.ids().map((id) => f.site(id).agent.liveReceiver?.lastReports.get(started.id)?.clockUncertaintyMs ?? NaN).filter(Number.isFinite);
-      const payloadKbps = (view.server.payloadBytes * 8) / (view.server.slots * 20); // bits per ms = kbit/s
-      const wireKbps = (percentile(bytes, 50) * 8) / 1000;
-      const figures: Record<string, number> = {
-        listeningSites: n,
-        fullAgents: agents,
-        delayMs: started.delayMs,
-        mouthToSpeakerP50Ms: percentile(m2s, 50),
-        mouthToSpeakerMaxMs: m2s.length ? Math.max(...m2s) : NaN,
-        skewP50Ms: percentile(spreads, 50),
-        skewP99Ms: percentile(spreads, 99),
-        skewMarks: spreads.length,
-        clockUncertaintyMaxMs: uncertainty.length ? Math.max(...uncertainty) : NaN,
-        siteReportedSkewP99Ms: view.skew.p99Ms ?? NaN,
-        lossAfterConcealmentPct: (view.sites.unconcealedLossRatio ?? NaN) * 100,
-        lateMessagesPct: view.sites.received ? (view.sites.late / view.sites.received) * 100 : NaN,
-        opusPayloadKbps: payloadKbps,
-        wireKbpsPerSiteP50: wireKbps,
-        wireOverPayload: wireKbps / payloadKbps,
-        framesPerSiteSecP50: percentile(frames, 50),
-        framesPerSiteSecMin: frames.length ? Math.min(...frames) : NaN,
-        // The server's own pacing: slots it reached after their play-at (skipped), and slots with no voice yet (silence).
-        serverSkippedSlotsPct: (view.server.lateSkipped / view.server.slots) * 100,
-        sourceUnderrunPct: (view.server.silencePackets / view.server.slots) * 100,
-        serverCpuPct: win.pct.server!,
-        serverCpuPctPer100Sites: (win.pct.server! / n) * 100,
-        brokerCpuPct: win.pct.broker ?? 0,
-        // What the province pays for the fan-out whichever process does it.
-        serverPlusBrokerCpuPctPer100Sites: ((win.pct.server! + (win.pct.broker ?? 0)) / n) * 100,
-        listenersCpuPct: win.pct.listeners ?? 0,
-        fullAgentsAndVoiceCpuPct: (win.pct.all ?? 0) - (win.pct.server ?? 0) - (win.pct.broker ?? 0) - (win.pct.listeners ?? 0),
-        benchTotalCpuPct: win.pct.all ?? 0,
-      };
-      log(`live-broadcast [${broker}]: ${n} sites: mouth→speaker p50 ${figures.mouthToSpeakerP50Ms} ms, skew p99 ${figures.skewP99Ms?.toFixed(2)} ms, loss after concealment ${figures.lossAfterConcealmentPct?.toFixed(3)} %, wire ${wireKbps.toFixed(1)} kbit/s vs Opus ${payloadKbps.toFixed(1)}, server ${win.pct.server!.toFixed(1)} % of a core`);
-      results.push({
-        scenario: 'live/broadcast',
-        broker,
-        params: { sites: n },
-        figures,
-        note: `${agents} full agents in the bench process (clocks ±2 s off, links 0–150 ms jitter and 5 % loss) + ${n - agents} raw MQTT listeners on the province channel (1 here decoding, the rest in a child process); ${broker === 'embedded' ? "the server's CPU includes the embedded broker" : 'brokerCpuPct is the mosquitto process'}; wire = TCP payload bytes (MQTT headers and topic included, TCP/IP headers not)`,
-      });
-    } catch (e) {
-      log(`live-broadcast [${broker}]: ${n} sites failed: ${(e as Error).message}`);
-      results.push({ scenario: 'live/broadcast', broker, params: { sites: n }, figures: {}, note: `did not complete at ${n} sites on this machine: ${(e as Error).message.slice(0, 200)}` });
-    } finally {
-      ws?.terminate();
-      await probe?.endAsync(true).catch(() => undefined);
-      await stopProcess(listeners?.proc);
-      fs.rmSync(dir, { recursive: true, force: true });
-      await fleet?.stop().catch(() => undefined);
-      await stack.stop();
-    }
-  });
+    });
   const ratios = sizes.map((n) => compareBrokers(results, 'live/broadcast', (r) => r.params.sites === n)).filter((r): r is BenchResult => !!r);
   return [...results, ...ratios];
 }
@@ -334,7 +358,9 @@ export async function runLiveJitterBench({ quick, log = console.log }: { quick: 
       { name: 'adaptive, warm', query: '' },
     ];
     for (const run of runs) {
-      const ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/api/live/voice?areas=15&priority=emergency${run.query}`, { headers: { authorization: `Bearer ${stack.token}` } });
+      const ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/api/live/voice?areas=15&priority=emergency${run.query}`, {
+        headers: { authorization: `Bearer ${stack.token}` },
+      });
       try {
         const started = await new Promise<{ id: number; delayMs: number }>((resolve, reject) => {
           ws.once('error', reject);
@@ -349,10 +375,15 @@ export async function runLiveJitterBench({ quick, log = console.log }: { quick: 
         ws.send(JSON.stringify({ type: 'stop' }));
         type Report = { siteId: string; lost: number; concealed: number; fecRecovered: number; played: number; final: boolean; link?: { transitP99Ms: number } };
         type View = { delayMs: number; adaptive: { initialMs: number; raises: Array<{ toMs: number }> } | null; siteReports: Report[] };
-        const view = await waitFor(`final reports (${run.name})`, async () => {
-          const v = await stack.api.get<View>(`/api/live/streams/${started.id}`);
-          return v.siteReports.filter((r) => r.final).length === perGroup * 2 ? v : null;
-        }, 60_000, 500).catch(async () => stack.api.get<View>(`/api/live/streams/${started.id}`));
+        const view = await waitFor(
+          `final reports (${run.name})`,
+          async () => {
+            const v = await stack.api.get<View>(`/api/live/streams/${started.id}`);
+            return v.siteReports.filter((r) => r.final).length === perGroup * 2 ? v : null;
+          },
+          60_000,
+          500,
+        ).catch(async () => stack.api.get<View>(`/api/live/streams/${started.id}`));
         const group = (f: FleetRunner) => {
           const ids = new Set(f.ids());
           const reps = view.siteReports.filter((r) => ids.has(r.siteId));
@@ -361,7 +392,15 @@ export async function runLiveJitterBench({ quick, log = console.log }: { quick: 
           return {
             lossPct: due ? (Math.max(0, sum('lost') - sum('concealed') - sum('fecRecovered')) / due) * 100 : NaN,
             transitP99Ms: Math.max(...reps.map((r) => r.link?.transitP99Ms ?? NaN)),
-            marks: f.ids().map((id) => new Map(f.site(id).agent.liveReceiver!.marksPlayed.filter((m) => m.streamId === started.id).map((m) => [m.seq, m.localAt]))),
+            marks: f.ids().map(
+              (id) =>
+                new Map(
+                  f
+                    .site(id)
+                    .agent.liveReceiver!.marksPlayed.filter((m) => m.streamId === started.id)
+                    .map((m) => [m.seq, m.localAt]),
+                ),
+            ),
           };
         };
         const g = { clean: group(clean), mountain: group(mountain) };
@@ -375,7 +414,10 @@ export async function runLiveJitterBench({ quick, log = console.log }: { quick: 
         const cleanSkew = skew(g.clean.marks);
         const mountainSkew = skew(g.mountain.marks);
         const across = skew([...g.clean.marks, ...g.mountain.marks]);
-        const uncertainty = mountain.ids().map((id) => mountain.site(id).agent.liveReceiver?.lastReports.get(started.id)?.clockUncertaintyMs ?? NaN).filter(Number.isFinite);
+        const uncertainty = mountain
+          .ids()
+          .map((id) => mountain.site(id).agent.liveReceiver?.lastReports.get(started.id)?.clockUncertaintyMs ?? NaN)
+          .filter(Number.isFinite);
         const figures: Record<string, number> = {
           startDelayMs: started.delayMs,
           endDelayMs: view.delayMs,
@@ -391,7 +433,9 @@ export async function runLiveJitterBench({ quick, log = console.log }: { quick: 
           cleanTransitP99Ms: g.clean.transitP99Ms,
           jitteryTransitP99Ms: g.mountain.transitP99Ms,
         };
-        log(`live-jitter [${run.name}]: delay ${started.delayMs} → ${view.delayMs} ms; loss after concealment clean ${g.clean.lossPct.toFixed(2)} %, jittery ${g.mountain.lossPct.toFixed(2)} %; true skew p99 clean ${cleanSkew.p99.toFixed(2)} ms, jittery ${mountainSkew.p99.toFixed(2)} ms, clean vs jittery ${across.p99.toFixed(2)} ms`);
+        log(
+          `live-jitter [${run.name}]: delay ${started.delayMs} → ${view.delayMs} ms; loss after concealment clean ${g.clean.lossPct.toFixed(2)} %, jittery ${g.mountain.lossPct.toFixed(2)} %; true skew p99 clean ${cleanSkew.p99.toFixed(2)} ms, jittery ${mountainSkew.p99.toFixed(2)} ms, clean vs jittery ${across.p99.toFixed(2)} ms`,
+        );
         results.push({
           scenario: 'live/jitter',
           broker: 'embedded',

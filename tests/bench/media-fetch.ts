@@ -42,7 +42,9 @@ export async function runMediaFetchBench(opts: { quick: boolean }): Promise<Benc
   const t = await startTestServer();
   const proxy = await startFaultyProxy(t.baseUrl);
   try {
-    await t.api('POST', '/api/areas/import?version=2025', fs.readFileSync(path.resolve(import.meta.dirname, '../../server/registry/vn-admin/lao-cai-2025.csv'), 'utf8'), { contentType: 'text/csv' });
+    await t.api('POST', '/api/areas/import?version=2025', fs.readFileSync(path.resolve(import.meta.dirname, '../../server/registry/vn-admin/lao-cai-2025.csv'), 'utf8'), {
+      contentType: 'text/csv',
+    });
     const item = await t.api('POST', '/api/media/tts', { text: SPEECH.repeat(opts.quick ? 1 : 3), title: 'Cảnh báo mưa lũ' });
     if (item.status !== 201) throw new Error(`TTS failed: ${JSON.stringify(item.body)}`);
     const ref: MediaRef = { mediaId: item.body.id, sha256: item.body.sha256, bytes: item.body.bytes };
@@ -59,7 +61,13 @@ export async function runMediaFetchBench(opts: { quick: boolean }): Promise<Benc
     const scenarios: Array<{ name: string; script: ProxyBehaviour[]; stripRange?: boolean }> = [
       { name: 'clean', script: [] },
       { name: 'cut once (50 %)', script: [{ kind: 'cut', afterBytes: Math.floor(ref.bytes * 0.5) }] },
-      { name: 'cut twice (30 %, 70 %)', script: [{ kind: 'cut', afterBytes: Math.floor(ref.bytes * 0.3) }, { kind: 'cut', afterBytes: Math.floor(ref.bytes * 0.4) }] },
+      {
+        name: 'cut twice (30 %, 70 %)',
+        script: [
+          { kind: 'cut', afterBytes: Math.floor(ref.bytes * 0.3) },
+          { kind: 'cut', afterBytes: Math.floor(ref.bytes * 0.4) },
+        ],
+      },
       { name: 'cut once, no Range', script: [{ kind: 'cut', afterBytes: Math.floor(ref.bytes * 0.5) }], stripRange: true },
       { name: 'corrupted once', script: [{ kind: 'flip', atByte: Math.floor(ref.bytes * 0.5) }] },
     ];
@@ -73,7 +81,14 @@ export async function runMediaFetchBench(opts: { quick: boolean }): Promise<Benc
       for (const [i, c] of creds.entries()) {
         proxy.requests.length = 0;
         proxy.script.splice(0, proxy.script.length, ...sc.script);
-        const cache = new FileMediaCache({ dir: path.join(dir, `${results.length}-${i}`), limitBytes: 100 * 1024 * 1024, httpUrl: proxy.url, siteId: c.siteId, secret: c.secret, retry: { baseMs: 5, capMs: 20 } });
+        const cache = new FileMediaCache({
+          dir: path.join(dir, `${results.length}-${i}`),
+          limitBytes: 100 * 1024 * 1024,
+          httpUrl: proxy.url,
+          siteId: c.siteId,
+          secret: c.secret,
+          retry: { baseMs: 5, capMs: 20 },
+        });
         await cache.open();
         cache.setNeeded([ref]);
         const report = await cache.whenSettled();
@@ -102,7 +117,8 @@ export async function runMediaFetchBench(opts: { quick: boolean }): Promise<Benc
         },
       });
     }
-    results[0]!.note = `Opus payload = sum of packet sizes of a ${(stream.durationMs / 1000).toFixed(1)} s espeak-ng bulletin at the library's bitrate; Ogg framing adds ${(((ref.bytes - payload) / payload) * 100).toFixed(1)} %. wire = body the server sent + request and response headers (TCP/IP and TLS not counted). ` +
+    results[0]!.note =
+      `Opus payload = sum of packet sizes of a ${(stream.durationMs / 1000).toFixed(1)} s espeak-ng bulletin at the library's bitrate; Ogg framing adds ${(((ref.bytes - payload) / payload) * 100).toFixed(1)} %. wire = body the server sent + request and response headers (TCP/IP and TLS not counted). ` +
       'agent body = what the cache received (its bytesFetched); after a cut it is less than what was sent, because bytes in flight or queued in the HTTP client when the link dies are lost and fetched again.';
     return results;
   } finally {

@@ -64,7 +64,9 @@ async function ingest(baseUrl: string, token: string, file: string, title: strin
 export async function runMediaIngestBench({ quick, log = console.log }: { quick: boolean; log?: (line: string) => void }): Promise<BenchResult[]> {
   const found = findMediaTools({});
   if (!('tools' in found) || !which('espeak-ng')) {
-    return [{ scenario: 'media/ingest-speech', params: {}, figures: {}, note: `not measured: needs ffmpeg and espeak-ng (${'tools' in found ? 'espeak-ng' : found.missing} missing)` }];
+    return [
+      { scenario: 'media/ingest-speech', params: {}, figures: {}, note: `not measured: needs ffmpeg and espeak-ng (${'tools' in found ? 'espeak-ng' : found.missing} missing)` },
+    ];
   }
   const ffmpeg = found.tools.ffmpeg.path;
   const seconds = quick ? 30 : 3600;

@@ -71,7 +71,14 @@ async function runOne(villages: number, siteCount: number): Promise<BenchResult>
     const districts = prov.nodes.filter((n) => n.level === 'district');
     const communes = prov.nodes.filter((n) => n.level === 'commune');
     districts.forEach((d, k) => save(item(`district-${k}`, { targets: { areaKeys: [d.key], siteIds: [] }, priority: 'priority', start: { at: DAY0 + (9 + (k % 8)) * H } })));
-    communes.forEach((c, k) => save(item(`commune-${k}`, { targets: { areaKeys: [c.key], siteIds: [] }, start: { dtstart: `2026-11-27T${String(11 + (k % 6)).padStart(2, '0')}:30`, rrule: 'FREQ=WEEKLY;BYDAY=FR,SA' } })));
+    communes.forEach((c, k) =>
+      save(
+        item(`commune-${k}`, {
+          targets: { areaKeys: [c.key], siteIds: [] },
+          start: { dtstart: `2026-11-27T${String(11 + (k % 6)).padStart(2, '0')}:30`, rrule: 'FREQ=WEEKLY;BYDAY=FR,SA' },
+        }),
+      ),
+    );
     save(item('emergency', { targets: { areaKeys: [districts[0]!.key], siteIds: [] }, priority: 'emergency', start: { at: DAY0 + 6 * H + 60_000 } }));
 
     let messages = 0;

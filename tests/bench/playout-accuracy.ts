@@ -44,7 +44,8 @@ export async function runPlayoutAccuracyBench({ quick, log = console.log }: { qu
   if (!('tools' in found)) throw new Error('ffmpeg/ffprobe not found (apt-get install ffmpeg)');
   const province = await prepareProvince(sites, log);
   const results: BenchResult[] = [];
-  if (!HAVE_MOSQUITTO) results.push({ scenario: 'playout/on-time', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
+  if (!HAVE_MOSQUITTO)
+    results.push({ scenario: 'playout/on-time', broker: 'mosquitto', params: {}, figures: {}, note: `skipped: ${MOSQUITTO} not installed (apt-get install mosquitto)` });
   const brokers = BROKERS.filter((b) => b === 'embedded' || HAVE_MOSQUITTO);
   results.push(...(await eachBroker(brokers, quick, (broker) => onTime(province, broker, sites, quick, found.tools.ffmpeg.path, log))));
   const ratio = compareBrokers(results, 'playout/on-time');
@@ -90,21 +91,32 @@ async function onTime(province: Province, broker: BrokerKind, sites: number, qui
     await sleep(quick ? 1000 : 3000); // clock exchanges settle (a burst at connect)
 
     const at = Date.now() + (quick ? 5000 : 45_000);
-    const created = await stack.api.post<{ id: string }>('/api/schedule/items', { title: 'Bản tin đo độ đúng giờ', mediaId: media.id, targets: { areas: [PROVINCE] }, start: { at } });
+    const created = await stack.api.post<{ id: string }>('/api/schedule/items', {
+      title: 'Bản tin đo độ đúng giờ',
+      mediaId: media.id,
+      targets: { areas: [PROVINCE] },
+      start: { at },
+    });
     const t0 = Date.now();
     await stack.api.post(`/api/schedule/items/${created.id}/approve`);
     const ids = fleet.ids();
-    const ready = () => ids.filter((id) => {
-      const p = fleet!.site(id).agent.playout;
-      return p !== undefined && p.executor.report().missing === 0 && p.executor.heldEntries().some((e) => e.itemId === created.id);
-    }).length;
+    const ready = () =>
+      ids.filter((id) => {
+        const p = fleet!.site(id).agent.playout;
+        return p !== undefined && p.executor.report().missing === 0 && p.executor.heldEntries().some((e) => e.itemId === created.id);
+      }).length;
     await waitFor('every site to hold the playlist with its media', () => ready() === sites || Date.now() > at - 3000, at - Date.now(), 200).catch(() => undefined);
     const readyS = (Date.now() - t0) / 1000;
     const readyAtStart = ready();
     log(`playout-accuracy [${broker}]: ${readyAtStart}/${sites} sites ready ${readyS.toFixed(1)} s after approval; start at +${((at - Date.now()) / 1000).toFixed(1)} s`);
 
     const entryId = `${created.id}@${at}`;
-    await waitFor('every receipt', () => ids.every((id) => fleet!.site(id).agent.playout?.journal.has(entryId)), at - Date.now() + bulletinS * 1000 + 30_000, quick ? 100 : 250).catch(() => undefined);
+    await waitFor(
+      'every receipt',
+      () => ids.every((id) => fleet!.site(id).agent.playout?.journal.has(entryId)),
+      at - Date.now() + bulletinS * 1000 + 30_000,
+      quick ? 100 : 250,
+    ).catch(() => undefined);
 
     const offset = Date.now() - monotonicEpochMs();
     const errors: number[] = [];
@@ -130,7 +142,16 @@ async function onTime(province: Province, broker: BrokerKind, sites: number, qui
       underruns += site.agent.playout?.engine.sinkStats().underruns ?? 0;
     }
     const abs = errors.map(Math.abs);
-    const opusBytes = ids.map((id) => fleet!.site(id).agent.playout?.executor.heldEntries().find((e) => e.itemId === created.id)?.bytes ?? 0).find((b) => b > 0) ?? 0;
+    const opusBytes =
+      ids
+        .map(
+          (id) =>
+            fleet!
+              .site(id)
+              .agent.playout?.executor.heldEntries()
+              .find((e) => e.itemId === created.id)?.bytes ?? 0,
+        )
+        .find((b) => b > 0) ?? 0;
     const figures: Record<string, number> = {
       sitesReady: readyAtStart,
       readyAfterApprovalS: readyS,

@@ -72,7 +72,9 @@ export async function runReconnectAfterOutageBench({ quick, log = console.log }:
       for (const [mi, model] of MODELS.entries()) {
         const r = await replay(stack, province.sites.slice(0, sites), outageMin * 60_000, model.capMs, scale, 1000 * outageMin + mi, log);
         pair[model.name] = r;
-        log(`${model.name}, ${outageMin} min outage: p50 ${percentile(r.backS, 50).toFixed(1)} s, p95 ${percentile(r.backS, 95).toFixed(1)} s, max ${Math.max(...r.backS).toFixed(1)} s, peak ${r.peakPerS}/s, server cpu ${r.serverCpuPct.toFixed(0)} %`);
+        log(
+          `${model.name}, ${outageMin} min outage: p50 ${percentile(r.backS, 50).toFixed(1)} s, p95 ${percentile(r.backS, 95).toFixed(1)} s, max ${Math.max(...r.backS).toFixed(1)} s, peak ${r.peakPerS}/s, server cpu ${r.serverCpuPct.toFixed(0)} %`,
+        );
         results.push({
           scenario: 'reconnect-after-outage',
           broker: 'embedded',
@@ -110,7 +112,15 @@ export async function runReconnectAfterOutageBench({ quick, log = console.log }:
 }
 
 /** One return: every site connects when its back-off says, until all are back (or a deadline that only bounds a hang). */
-async function replay(stack: Stack, sites: ReadonlyArray<{ id: string; secret: string }>, outageMs: number, capMs: number, scale: number, seed: number, log: (s: string) => void): Promise<Replay> {
+async function replay(
+  stack: Stack,
+  sites: ReadonlyArray<{ id: string; secret: string }>,
+  outageMs: number,
+  capMs: number,
+  scale: number,
+  seed: number,
+  log: (s: string) => void,
+): Promise<Replay> {
   const random = mulberry32(seed);
   const plans = sites.map((s) => {
     const backoff = new Backoff({ capMs, random });
@@ -125,7 +135,16 @@ async function replay(stack: Stack, sites: ReadonlyArray<{ id: string; secret: s
   const t0 = performance.now();
   cpu.start();
   const tryNow = (p: (typeof plans)[number]) => {
-    const c = mqtt.connect(stack.mqtt.url, { protocolVersion: 4, clientId: p.site.id, username: p.site.id, password: p.site.secret, clean: false, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 60 });
+    const c = mqtt.connect(stack.mqtt.url, {
+      protocolVersion: 4,
+      clientId: p.site.id,
+      username: p.site.id,
+      password: p.site.secret,
+      clean: false,
+      reconnectPeriod: 0,
+      connectTimeout: 30_000,
+      keepalive: 60,
+    });
     clients.push(c);
     let connected = false;
     c.on('error', () => {});
@@ -158,7 +177,9 @@ async function replay(stack: Stack, sites: ReadonlyArray<{ id: string; secret: s
   for (const t of timers) clearTimeout(t);
   await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
   // The next replay starts with every site away: wait until the broker has seen them go.
-  await waitFor('the broker has no client left', async () => ((await stack.api.get<{ broker: { clients: number } }>('/api/health')).broker.clients === 0), 60_000, 200).catch(() => log('the broker still counts clients after the replay'));
+  await waitFor('the broker has no client left', async () => (await stack.api.get<{ broker: { clients: number } }>('/api/health')).broker.clients === 0, 60_000, 200).catch(() =>
+    log('the broker still counts clients after the replay'),
+  );
   return {
     backS: backAt.map((s) => s / scale),
     failedTries,

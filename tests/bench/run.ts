@@ -140,9 +140,13 @@ async function main(): Promise<number> {
     // A smoke run within a minute: lanes side by side, one server per broker per lane (see Scenario.lane).
     shareStacks(true);
     const lanes = [...new Set(chosen.map((s) => s.lane))];
-    await Promise.all(lanes.map((lane) => inStackPool(lane === 'own' ? undefined : lane, async () => {
-      for (const s of chosen.filter((x) => x.lane === lane)) await runOne(s);
-    })));
+    await Promise.all(
+      lanes.map((lane) =>
+        inStackPool(lane === 'own' ? undefined : lane, async () => {
+          for (const s of chosen.filter((x) => x.lane === lane)) await runOne(s);
+        }),
+      ),
+    );
     await stopSharedStacks();
   } else {
     for (const s of chosen) await runOne(s);
@@ -151,9 +155,16 @@ async function main(): Promise<number> {
   const results = chosen.flatMap((s) => byScenario.get(s.name) ?? []);
   if (PENDING.length) console.log(`not measured yet: ${PENDING.map((p) => `${p.scenario} (${p.waitsFor})`).join('; ')}`);
   const totalS = (Date.now() - started) / 1000;
-  console.log(`total ${totalS.toFixed(1)} s (${Object.entries(seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
+  console.log(
+    `total ${totalS.toFixed(1)} s (${Object.entries(seconds)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ')})`,
+  );
   if (out) {
-    fs.writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), machine, quick, ulimitNoFile: noFileLimit(), totalS, seconds, results, failures, pending: PENDING }, null, 2));
+    fs.writeFileSync(
+      out,
+      JSON.stringify({ at: new Date().toISOString(), machine, quick, ulimitNoFile: noFileLimit(), totalS, seconds, results, failures, pending: PENDING }, null, 2),
+    );
     console.log(`wrote ${out}`);
   }
   return failures.length ? 1 : 0;

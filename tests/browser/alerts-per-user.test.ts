@@ -69,11 +69,16 @@ function positions(page: Page): Promise<string[]> {
 /** The positions once the page has settled: the same on three reads in a row (its data loaded, its fonts laid out). */
 async function settled(page: Page): Promise<string[]> {
   const seen: string[] = [];
-  return waitFor('the page laid out and still', async () => {
-    seen.push(JSON.stringify(await readPositions(page)));
-    const last = seen.slice(-3);
-    return last.length === 3 && last.every((x) => x === last[0]) ? (JSON.parse(last[0]!) as string[]) : undefined;
-  }, 60_000, 200);
+  return waitFor(
+    'the page laid out and still',
+    async () => {
+      seen.push(JSON.stringify(await readPositions(page)));
+      const last = seen.slice(-3);
+      return last.length === 3 && last.every((x) => x === last[0]) ? (JSON.parse(last[0]!) as string[]) : undefined;
+    },
+    60_000,
+    200,
+  );
 }
 
 function readPositions(page: Page): Promise<string[]> {
@@ -92,15 +97,25 @@ beforeAll(async () => {
     async prepare(s) {
       t = s.t;
       // Sites of other communes (registered, never connected) and three placed ones to draw around.
-      for (const [name, area] of [['Đài Cam Đường', CAM_DUONG], ['Đài Hợp Thành', HOP_THANH]] as const) {
+      for (const [name, area] of [
+        ['Đài Cam Đường', CAM_DUONG],
+        ['Đài Hợp Thành', HOP_THANH],
+      ] as const) {
         expect((await t.api('POST', '/api/sites', { name, kind: 'station', area })).status).toBe(201);
       }
-      for (const [i, lat, lon] of [[1, 22.36, 103.95], [2, 22.38, 103.98], [3, 22.35, 103.99]] as const) {
+      for (const [i, lat, lon] of [
+        [1, 22.36, 103.95],
+        [2, 22.38, 103.98],
+        [3, 22.35, 103.99],
+      ] as const) {
         const r = await t.api('POST', '/api/sites', { name: `Cụm loa Hợp Thành ${i}`, kind: 'cluster', area: HOP_THANH, lat, lon });
         expect(r.status).toBe(201);
         drawnSites.push(r.body.site.id);
       }
-      for (const [username, role, area] of [['op-batxat', 'operator', BAT_XAT], ['pctt-tinh', 'emergency', undefined]] as const) {
+      for (const [username, role, area] of [
+        ['op-batxat', 'operator', BAT_XAT],
+        ['pctt-tinh', 'emergency', undefined],
+      ] as const) {
         const r = await t.api('POST', '/api/users', { username, password: `password-of-${username}`, role, ...(area ? { area } : {}) });
         expect(r.status, JSON.stringify(r.body)).toBe(201);
       }
@@ -271,7 +286,13 @@ describe.skipIf(!run)('alerts as each person sees them', { timeout: 600_000 }, (
     const boxes = await Promise.all(hopThanh.map(async (id) => (await draw.locator(`circle[data-site="${id}"]`).boundingBox())!));
     const [x0, y0] = [Math.min(...boxes.map((b) => b.x)) - 8, Math.min(...boxes.map((b) => b.y)) - 8];
     const [x1, y1] = [Math.max(...boxes.map((b) => b.x + b.width)) + 8, Math.max(...boxes.map((b) => b.y + b.height)) + 8];
-    for (const [x, y] of [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) await page.mouse.click(x!, y!);
+    for (const [x, y] of [
+      [x0, y0],
+      [x1, y0],
+      [x1, y1],
+      [x0, y1],
+    ])
+      await page.mouse.click(x!, y!);
     await page.locator(`[data-testid=polygon-draw][data-corners="4"][data-inside="${hopThanh.length}"]`).waitFor();
     const marked = await draw.locator('circle[data-inside=true]').evaluateAll((cs) => cs.map((c) => c.getAttribute('data-site')));
     expect(marked.sort()).toEqual(hopThanh);

@@ -114,10 +114,16 @@ describe.skipIf(!run)('bulletins and alerts in the console', { timeout: 600_000 
     await page.screenshot({ path: screenshotPath('schedule'), fullPage: true });
     // Every site of the commune reports holding the new playlist (asked again on a reload of the page).
     await expect
-      .poll(async () => {
-        await page.reload();
-        return page.locator('[data-testid=distribution]').innerText({ timeout: 5_000 }).catch(() => '');
-      }, { timeout: 90_000, interval: 1000 })
+      .poll(
+        async () => {
+          await page.reload();
+          return page
+            .locator('[data-testid=distribution]')
+            .innerText({ timeout: 5_000 })
+            .catch(() => '');
+        },
+        { timeout: 90_000, interval: 1000 },
+      )
       .toContain(`${SITES}/${SITES} trạm đã nhận lịch phát mới nhất`);
   });
 
@@ -187,11 +193,15 @@ describe.skipIf(!run)('bulletins and alerts in the console', { timeout: 600_000 
     await page.screenshot({ path: screenshotPath('live'), fullPage: true });
     await page.click('[data-testid=stop-live]');
     await page.locator('[data-testid=on-air][data-state=idle]').waitFor();
-    await waitFor('the stream ended on the server', async () => ((await t.api('GET', '/api/live/streams')).body.streams as Array<{ state: string }>).every((s) => s.state !== 'live'));
+    await waitFor('the stream ended on the server', async () =>
+      ((await t.api('GET', '/api/live/streams')).body.streams as Array<{ state: string }>).every((s) => s.state !== 'live'),
+    );
     // The record stays: the detail turns to ended, with who stopped it.
     await page.locator('[data-testid=stream-detail][data-state=ended]').waitFor({ timeout: 90_000 });
     await page.locator(`[data-testid=streams] tr[data-stream="${onAir[0]!.id}"][data-state=ended]`).waitFor({ timeout: 90_000 });
     // Every site says why it ended there: its stop arrived, or the end-of-stream message played.
-    await expect.poll(async () => page.locator('[data-testid=stream-sites] td[data-end=stopped], [data-testid=stream-sites] td[data-end=ended]').count(), { timeout: 90_000 }).toBe(SITES);
+    await expect
+      .poll(async () => page.locator('[data-testid=stream-sites] td[data-end=stopped], [data-testid=stream-sites] td[data-end=ended]').count(), { timeout: 90_000 })
+      .toBe(SITES);
   });
 });

@@ -84,9 +84,92 @@ const VI_WORD = new RegExp(`^[${VI_LETTERS}]+$`);
  */
 const PLAIN_SYLLABLE = /^(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?((a|e|i|o|u|y|oa|oe|uy)(ng|nh|m|n)?|ai|ao|au|ay|eo|ia|iu|oai|oay|oao|oi|ua|uai|uay|ui|uya|uyu)$/;
 /** English words that happen to be spelled like a plain Vietnamese syllable, and are not words of the console's Vietnamese. */
-const ENGLISH_LOOKALIKES = new Set(['the', 'them', 'then', 'than', 'thin', 'thing', 'in', 'on', 'no', 'can', 'man', 'men', 'ten', 'he', 'me', 'him', 'king', 'sing', 'ring', 'may', 'say', 'day', 'go', 'by', 'my', 'cannot', 'none', 'sound', 'line', 'time', 'name']);
+const ENGLISH_LOOKALIKES = new Set([
+  'the',
+  'them',
+  'then',
+  'than',
+  'thin',
+  'thing',
+  'in',
+  'on',
+  'no',
+  'can',
+  'man',
+  'men',
+  'ten',
+  'he',
+  'me',
+  'him',
+  'king',
+  'sing',
+  'ring',
+  'may',
+  'say',
+  'day',
+  'go',
+  'by',
+  'my',
+  'cannot',
+  'none',
+  'sound',
+  'line',
+  'time',
+  'name',
+]);
 /** Units, acronyms, formats' and protocols' names, notation and the brand, as Vietnamese writes them too. */
-const ALLOWED = new Set(['loanet', 'ms', 'dB', 'dBm', 'Hz', 'kHz', 'Ω', 'V', 'W', 'C', 'km', 'm', 's', 'kbps', 'MB', 'KB', 'GB', 'MiB', 'KiB', 'GiB', 'CAP', 'URL', 'API', 'MQTT', 'QR', 'ID', 'TTS', 'SIM', 'IP', 'GPS', 'CSV', 'PDF', 'MP3', 'AAC', 'Ogg', 'Opus', 'Icecast', 'Mosquitto', '4G', '3G', 'LTE', 'GMT', 'UTC', 'http', 'https', 'kbit', 'FEC', 'p50', 'p95', 'p99']);
+const ALLOWED = new Set([
+  'loanet',
+  'ms',
+  'dB',
+  'dBm',
+  'Hz',
+  'kHz',
+  'Ω',
+  'V',
+  'W',
+  'C',
+  'km',
+  'm',
+  's',
+  'kbps',
+  'MB',
+  'KB',
+  'GB',
+  'MiB',
+  'KiB',
+  'GiB',
+  'CAP',
+  'URL',
+  'API',
+  'MQTT',
+  'QR',
+  'ID',
+  'TTS',
+  'SIM',
+  'IP',
+  'GPS',
+  'CSV',
+  'PDF',
+  'MP3',
+  'AAC',
+  'Ogg',
+  'Opus',
+  'Icecast',
+  'Mosquitto',
+  '4G',
+  '3G',
+  'LTE',
+  'GMT',
+  'UTC',
+  'http',
+  'https',
+  'kbit',
+  'FEC',
+  'p50',
+  'p95',
+  'p99',
+]);
 
 /** Every problem with one page's text in Vietnamese: words that are not Vietnamese, codes, JSON, decimal points. */
 function notVietnamese(text: string): string[] {
@@ -131,7 +214,9 @@ function notEnglish(text: string): string[] {
   let rest = text;
   for (const d of [...data].sort((a, b) => b.length - a.length)) rest = rest.split(d).join(' ');
   rest = rest.split('Tiếng Việt').join(' ');
-  return [...new Set(rest.match(new RegExp(`[${VI_LETTERS.replace('a-z', '')}]`, 'g')) ?? [])].map((c) => `Vietnamese letter ${c} in: ${new RegExp(`\\S*${c}\\S*`).exec(rest)?.[0]}`);
+  return [...new Set(rest.match(new RegExp(`[${VI_LETTERS.replace('a-z', '')}]`, 'g')) ?? [])].map(
+    (c) => `Vietnamese letter ${c} in: ${new RegExp(`\\S*${c}\\S*`).exec(rest)?.[0]}`,
+  );
 }
 
 /**
@@ -223,10 +308,21 @@ beforeAll(async () => {
   const media = await t.api('POST', '/api/media/tts', { title: 'Thông báo tiêm phòng', text: 'Sáng mai, trạm y tế xã tiêm phòng cho trẻ em.' });
   expect(media.status, JSON.stringify(media.body)).toBe(201);
   const tomorrow = new Date(Date.now() + 7 * 3_600_000 + 86_400_000).toISOString().slice(0, 10);
-  const item = await t.api('POST', '/api/schedule/items', { title: 'Bản tin sáng', mediaId: media.body.id, targets: { areas: [COMMUNE] }, start: { dtstart: `${tomorrow}T06:30`, rrule: 'FREQ=DAILY;BYHOUR=6;BYMINUTE=30' } });
+  const item = await t.api('POST', '/api/schedule/items', {
+    title: 'Bản tin sáng',
+    mediaId: media.body.id,
+    targets: { areas: [COMMUNE] },
+    start: { dtstart: `${tomorrow}T06:30`, rrule: 'FREQ=DAILY;BYHOUR=6;BYMINUTE=30' },
+  });
   expect(item.status, JSON.stringify(item.body)).toBe(201);
   expect((await t.api('POST', `/api/schedule/items/${item.body.id}/approve`)).status).toBe(200);
-  const draft = await t.api('POST', '/api/schedule/items', { title: 'Bản tin chiều', mediaId: media.body.id, targets: { areas: [COMMUNE] }, start: { at: `${tomorrow}T17:00` }, priority: 'priority' });
+  const draft = await t.api('POST', '/api/schedule/items', {
+    title: 'Bản tin chiều',
+    mediaId: media.body.id,
+    targets: { areas: [COMMUNE] },
+    start: { at: `${tomorrow}T17:00` },
+    priority: 'priority',
+  });
   expect(draft.status, JSON.stringify(draft.body)).toBe(201);
 
   // Commands: one that succeeds, one that the site refuses or answers, in the history.
@@ -237,7 +333,10 @@ beforeAll(async () => {
   // A relay of the commune that played and ended (every commune user sees it), then one of another on air during the walk.
   ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '48k', path.join(dir, 'radio.mp3'));
   radio = await startKillableRadio(fs.readFileSync(path.join(dir, 'radio.mp3')), { gapMs: 1500 });
-  for (const [area, stop] of [[AREA, true], [OTHER, false]] as const) {
+  for (const [area, stop] of [
+    [AREA, true],
+    [OTHER, false],
+  ] as const) {
     const r = await t.api('POST', '/api/live/streams', { source: { kind: 'relay', url: radio.url }, areas: [area] });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     if (stop) expect((await t.api('POST', `/api/live/streams/${r.body.id}/stop`)).status).toBeLessThan(300);
@@ -250,13 +349,22 @@ beforeAll(async () => {
 
   fleet.injectFault(faultySite, { kind: 'amp_overheat' });
   fleet.injectFault(faultySite, { kind: 'line_open', line: 1 });
-  await waitFor('the faults reported', async () => {
-    const reasons = ((await t.api('GET', `/api/sites/${faultySite}`)).body.status?.reasons ?? []) as Array<{ code: string }>;
-    return reasons.some((r) => r.code === 'amplifier_fault');
-  }, 60_000, 200);
+  await waitFor(
+    'the faults reported',
+    async () => {
+      const reasons = ((await t.api('GET', `/api/sites/${faultySite}`)).body.status?.reasons ?? []) as Array<{ code: string }>;
+      return reasons.some((r) => r.code === 'amplifier_fault');
+    },
+    60_000,
+    200,
+  );
 
   // Data the pages show as it is: names, ids, titles, versions, the radio's address.
-  for (const s of (await t.api('GET', '/api/sites?limit=100')).body.sites as Array<{ id: string; name: string; status: { telemetry: { agentVersion?: string; devices?: Array<{ id: string; firmware?: string }> } | null } | null }>) {
+  for (const s of (await t.api('GET', '/api/sites?limit=100')).body.sites as Array<{
+    id: string;
+    name: string;
+    status: { telemetry: { agentVersion?: string; devices?: Array<{ id: string; firmware?: string }> } | null } | null;
+  }>) {
     data.add(s.id).add(s.name);
     const tel = s.status?.telemetry;
     if (tel?.agentVersion) data.add(tel.agentVersion);
@@ -265,7 +373,8 @@ beforeAll(async () => {
       if (d.firmware) data.add(d.firmware);
     }
   }
-  for (const level of ['province', 'district', 'commune', 'village']) for (const a of (await t.api('GET', `/api/areas?level=${level}`)).body.areas as Array<{ key: string; name: string }>) data.add(a.name);
+  for (const level of ['province', 'district', 'commune', 'village'])
+    for (const a of (await t.api('GET', `/api/areas?level=${level}`)).body.areas as Array<{ key: string; name: string }>) data.add(a.name);
   for (const p of PEOPLE) data.add(p.username);
   for (const x of ['Thông báo tiêm phòng', 'Bản tin sáng', 'Bản tin chiều', 'Cảnh báo lũ quét', 'Phần mềm báo cáo', ALERT_TEXT, radio.url, new URL(radio.url).host]) data.add(x);
   browser = await launchBrowser();
@@ -285,17 +394,17 @@ describe.skipIf(!run)('the console in Vietnamese as every role, at 390x844 and 1
     page.setDefaultTimeout(60_000);
     await browser.context.clearCookies();
     try {
-    for (const [w, h] of SIZES) {
-      await page.setViewportSize({ width: w, height: h });
-      await page.goto(`${t.baseUrl}/`);
-      await page.locator('input[name=username]').waitFor();
-      await useLang(page, 'vi');
-      const text = await readPage(page);
-      expect(notVietnamese(text), text).toEqual([]);
-      const wd = await widths(page);
-      expect(wd.doc, JSON.stringify(wd)).toBeLessThanOrEqual(wd.view);
-      await page.screenshot({ path: screenshotPath(`roles-login-${w}x${h}`), fullPage: true });
-    }
+      for (const [w, h] of SIZES) {
+        await page.setViewportSize({ width: w, height: h });
+        await page.goto(`${t.baseUrl}/`);
+        await page.locator('input[name=username]').waitFor();
+        await useLang(page, 'vi');
+        const text = await readPage(page);
+        expect(notVietnamese(text), text).toEqual([]);
+        const wd = await widths(page);
+        expect(wd.doc, JSON.stringify(wd)).toBeLessThanOrEqual(wd.view);
+        await page.screenshot({ path: screenshotPath(`roles-login-${w}x${h}`), fullPage: true });
+      }
     } finally {
       await page.close();
     }
@@ -314,12 +423,14 @@ describe.skipIf(!run)('the console in Vietnamese as every role, at 390x844 and 1
             for (const p of notVietnamese(text)) problems.push(`${w}x${h} ${url}: ${p}`);
             const wd = await widths(page);
             if (wd.doc > wd.view || wd.body > wd.view) problems.push(`${w}x${h} ${url}: ${wd.doc} px wide on a ${wd.view} px screen`);
-            await page.screenshot({ path: screenshotPath(`roles-${who}-${url === '/' ? 'overview' : url.slice(1).split('/')[0]}${url.split('/').length > 2 ? '-one' : ''}-${w}x${h}`), fullPage: true });
+            await page.screenshot({
+              path: screenshotPath(`roles-${who}-${url === '/' ? 'overview' : url.slice(1).split('/')[0]}${url.split('/').length > 2 ? '-one' : ''}-${w}x${h}`),
+              fullPage: true,
+            });
           }
         }
         expect(problems).toEqual([]);
-      }),
-    );
+      }));
   }
 
   it('in English every page stays English (a network-wide admin at 1280x800)', () =>
@@ -345,7 +456,17 @@ describe.skipIf(!run)('times in Asia/Ho_Chi_Minh', { timeout: 300_000 }, () => {
       await page.setViewportSize({ width: 390, height: 844 });
       await open(page, `/emergency/${encodeURIComponent(alertId)}`);
       const issuedAt = (await t.api('GET', `/api/alerts/${alertId}`)).body.delivery.issuedAt as number;
-      const at = (timeZone: string) => new Intl.DateTimeFormat('vi-VN', { timeZone, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(issuedAt);
+      const at = (timeZone: string) =>
+        new Intl.DateTimeFormat('vi-VN', {
+          timeZone,
+          day: '2-digit',
+          month: '2-digit',
+          year: 'numeric',
+          hour: '2-digit',
+          minute: '2-digit',
+          second: '2-digit',
+          hourCycle: 'h23',
+        }).format(issuedAt);
       const text = await page.locator('main').innerText();
       expect(text).toContain(at('Asia/Ho_Chi_Minh'));
       // The browser runs in Europe/Paris (tests/helpers/browser.ts): its own clock must not show.
@@ -404,7 +525,9 @@ describe('the dictionary check itself', () => {
 
 /** Every file under a folder, recursively. */
 function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 }
 
 describe('the audit log words every action', () => {

@@ -61,7 +61,7 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     expect(cookies.find((c) => c.name === 'loanet_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
   });
 
-  it('shows the demo fleet\'s coverage with Vietnamese diacritics, a map and the 30-day chart', async () => {
+  it("shows the demo fleet's coverage with Vietnamese diacritics, a map and the 30-day chart", async () => {
     expect(await text('[data-testid=overview-title]')).toBe('Độ phủ sóng: Tỉnh Lào Cai');
     await page.locator('[data-testid=share-sites]', { hasText: `${SITES} / ${SITES}` }).waitFor();
     expect(await text('[data-testid=share-sites]')).toMatch(/100\s%/);
@@ -154,7 +154,15 @@ describe.skipIf(!run)('the operator console in Chromium', () => {
     await page.fill('input[name=action]', 'auth.login');
     await page.click('form button[type=submit]');
     const actions = () => page.locator('[data-testid=audit] tbody tr td:nth-child(3)').evaluateAll((cells) => cells.map((c) => c.getAttribute('title')));
-    await expect.poll(async () => { const a = await actions(); return a.length > 0 && a.every((x) => x === 'auth.login'); }, { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(
+        async () => {
+          const a = await actions();
+          return a.length > 0 && a.every((x) => x === 'auth.login');
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
     await page.screenshot({ path: screenshotPath('audit'), fullPage: true });
   });
 

@@ -65,7 +65,7 @@ describe.skipIf(!run)('disk banner', () => {
   it('an operator does not get the banner (only an admin can free space)', async () => {
     const { page, asked } = await signIn('van-hanh', 'password-of-van-hanh');
     // The banner asks for health as soon as it is mounted, before the overview's own data arrives: once that has, it would have asked.
-    await waitFor('the overview\'s coverage loaded', () => asked.includes('/api/coverage'));
+    await waitFor("the overview's coverage loaded", () => asked.includes('/api/coverage'));
     await page.locator('[data-testid=overview-title]').waitFor();
     expect(asked).not.toContain('/api/health');
     expect(await page.locator('[data-testid=disk-banner]').count()).toBe(0);

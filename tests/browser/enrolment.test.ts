@@ -34,10 +34,14 @@ beforeAll(async () => {
       t = s.t;
       expect((await t.api('POST', '/api/sites', { id: NEW_SITE, name: 'Cụm loa thôn Nậm Chạc', kind: 'cluster', area: COMMUNE })).status).toBe(201);
       expect((await t.api('POST', '/api/users', { ...TECHNICIAN, role: 'technician', area: COMMUNE })).status).toBe(201);
-      boardSite = await waitFor('the simulated board to connect', async () => {
-        const list = (await t.api<{ sites: Array<{ id: string; status: { connected: boolean } | null }> }>('GET', `/api/sites?area=${COMMUNE}`)).body.sites;
-        return list.find((x) => x.id !== NEW_SITE && x.status?.connected)?.id;
-      }, 30_000);
+      boardSite = await waitFor(
+        'the simulated board to connect',
+        async () => {
+          const list = (await t.api<{ sites: Array<{ id: string; status: { connected: boolean } | null }> }>('GET', `/api/sites?area=${COMMUNE}`)).body.sites;
+          return list.find((x) => x.id !== NEW_SITE && x.status?.connected)?.id;
+        },
+        30_000,
+      );
     },
     login: TECHNICIAN,
     viewport: { width: 390, height: 844 },
@@ -116,9 +120,13 @@ describe.skipIf(!run)('board enrolment on the site page', () => {
     expect(code).toMatch(CODE);
     const r = await t.api('POST', '/api/enrol', { code }, { token: null });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    await waitFor('the old board to be cut off', async () => {
-      const st = (await t.api<{ status: { connected: boolean; condition: string } | null }>('GET', `/api/sites/${boardSite}`)).body.status;
-      return st?.connected === false || st?.condition === 'offline';
-    }, 30_000);
+    await waitFor(
+      'the old board to be cut off',
+      async () => {
+        const st = (await t.api<{ status: { connected: boolean; condition: string } | null }>('GET', `/api/sites/${boardSite}`)).body.status;
+        return st?.connected === false || st?.condition === 'offline';
+      },
+      30_000,
+    );
   });
 });

@@ -29,7 +29,9 @@ let radio: Awaited<ReturnType<typeof startKillableRadio>>;
 
 /** The page is no wider than the phone: nothing to scroll sideways. */
 async function noSidewaysScroll(): Promise<void> {
-  const widths = await page.evaluate<{ doc: number; body: number; view: number }>('({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, view: window.innerWidth })');
+  const widths = await page.evaluate<{ doc: number; body: number; view: number }>(
+    '({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, view: window.innerWidth })',
+  );
   expect(widths.doc, JSON.stringify(widths)).toBeLessThanOrEqual(widths.view);
   expect(widths.body, JSON.stringify(widths)).toBeLessThanOrEqual(widths.view);
 }

@@ -105,7 +105,12 @@ beforeAll(async () => {
     fleets: [{ sites: SITES, area: COMMUNE, kind: 'whole', heartbeatS: HEARTBEAT_S, idPrefix: 'sp' }],
     async prepare(s) {
       ({ t, dir } = s);
-      await waitFor(`${SITES} sites online`, async () => (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body.sites === SITES && (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body.offline === 0, 60_000, 250);
+      await waitFor(
+        `${SITES} sites online`,
+        async () => (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body.sites === SITES && (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body.offline === 0,
+        60_000,
+        250,
+      );
 
       const wav = path.join(dir, 'ban-tin.wav');
       ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-ac', '1', wav);
@@ -134,7 +139,12 @@ describe.skipIf(!run)('the schedule page, the chart and the users form on a phon
       await setLang('vi');
       // A draft for this size, in the evening (the daily item is in the morning): it is approved, then cancelled.
       const title = `Thông báo họp thôn ${size.name}`;
-      const draft = await createItem({ title, mediaId, targets: { areas: [COMMUNE] }, start: { at: `${localInput(Date.now() + 86_400_000).slice(0, 10)}T${size.name === 'phone' ? '19:00' : '20:00'}` } });
+      const draft = await createItem({
+        title,
+        mediaId,
+        targets: { areas: [COMMUNE] },
+        start: { at: `${localInput(Date.now() + 86_400_000).slice(0, 10)}T${size.name === 'phone' ? '19:00' : '20:00'}` },
+      });
       await page.goto(`${t.baseUrl}/schedule`);
       const row = page.locator(`[data-testid=items] tr[data-item="${draft}"]`);
       await row.waitFor();
@@ -267,7 +277,13 @@ describe.skipIf(!run)('the schedule page, the chart and the users form on a phon
       await page.goto(`${t.baseUrl}/?area=2025.${COMMUNE}`);
       const chart = page.locator('[data-testid=history-chart]');
       await chart.waitFor();
-      const drawn = await page.evaluate<{ length: number; width: number; box: { width: number; height: number }; labels: Array<{ text: string; left: number; right: number; top: number; bottom: number }>; fontPx: number }>(`(() => {
+      const drawn = await page.evaluate<{
+        length: number;
+        width: number;
+        box: { width: number; height: number };
+        labels: Array<{ text: string; left: number; right: number; top: number; bottom: number }>;
+        fontPx: number;
+      }>(`(() => {
         const svg = document.querySelector('[data-testid=history-chart]');
         const path = svg.querySelector('path[data-series=uptime]');
         const box = svg.getBoundingClientRect();

@@ -17,7 +17,20 @@ import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 const HEARTBEAT_S = 1;
 const BAT_XAT = '02683';
 const SITE = `v${BAT_XAT}-${BAT_XAT}-st`;
-const ENGLISH = ['overheat', 'fault', 'condition', 'connected', 'disconnected', 'sound_check', 'controller', 'expired', 'never verified', 'offline since', 'speaker line', 'cannot play'];
+const ENGLISH = [
+  'overheat',
+  'fault',
+  'condition',
+  'connected',
+  'disconnected',
+  'sound_check',
+  'controller',
+  'expired',
+  'never verified',
+  'offline since',
+  'speaker line',
+  'cannot play',
+];
 
 const run = haveTools('chromium');
 let t: TestServer;
@@ -50,10 +63,15 @@ beforeAll(async () => {
 
       fleet.injectFault(SITE, { kind: 'amp_overheat' });
       fleet.injectFault(SITE, { kind: 'line_open', line: 1 });
-      await waitFor('the amplifier fault reported', async () => {
-        const reasons = ((await t.api('GET', `/api/sites/${SITE}`)).body.status?.reasons ?? []) as Array<{ code: string }>;
-        return reasons.some((r) => r.code === 'amplifier_fault') && reasons.some((r) => r.code === 'line_open');
-      }, 30_000, 100);
+      await waitFor(
+        'the amplifier fault reported',
+        async () => {
+          const reasons = ((await t.api('GET', `/api/sites/${SITE}`)).body.status?.reasons ?? []) as Array<{ code: string }>;
+          return reasons.some((r) => r.code === 'amplifier_fault') && reasons.some((r) => r.code === 'line_open');
+        },
+        30_000,
+        100,
+      );
     },
     // Each test opens its own page at its size.
     login: null,
@@ -72,7 +90,11 @@ function offending(text: string): string[] {
   const found = ENGLISH.filter((w) => new RegExp(`(^|[^a-z_])${w.replace(' ', '\\s+')}($|[^a-z_])`, 'i').test(lower));
   if (text.includes('{"')) found.push('raw JSON');
   // A code on the wire (line_open, amp_overheat, last-will) is never shown as such.
-  for (const code of text.split(SITE).join(' ').match(/\b[a-z0-9]+[_-](?:[a-z]+[_-]?)*[a-z]+\b/g) ?? []) if (!/^(loanet-fw|v\d)/.test(code)) found.push(code);
+  for (const code of text
+    .split(SITE)
+    .join(' ')
+    .match(/\b[a-z0-9]+[_-](?:[a-z]+[_-]?)*[a-z]+\b/g) ?? [])
+    if (!/^(loanet-fw|v\d)/.test(code)) found.push(code);
   return found;
 }
 

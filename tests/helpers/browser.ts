@@ -30,7 +30,17 @@ export async function launchBrowser(opts: { timezoneId?: string; extraArgs?: str
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...(opts.extraArgs ?? [])],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      ...(opts.extraArgs ?? []),
+    ],
     viewport: { width: 1280, height: 900 },
     // The tests' browser sits in another zone on purpose: the console must still show Asia/Ho_Chi_Minh times.
     timezoneId: opts.timezoneId ?? 'Europe/Paris',
@@ -167,7 +177,13 @@ export async function startConsole(o: ConsoleSetupOptions = {}): Promise<Console
 async function startFleet(t: TestServer, dir: string, f: ConsoleFleet): Promise<FleetRunner> {
   const kind = f.kind ?? 'playout';
   if (kind === 'playout') {
-    return startPlayoutFleet(t, { sites: f.sites, area: f.area, dir: path.join(dir, f.idPrefix ?? `fleet-${f.area}`), ...(f.idPrefix ? { idPrefix: f.idPrefix } : {}), ...(f.heartbeatS ? { heartbeatS: f.heartbeatS } : {}) });
+    return startPlayoutFleet(t, {
+      sites: f.sites,
+      area: f.area,
+      dir: path.join(dir, f.idPrefix ?? `fleet-${f.area}`),
+      ...(f.idPrefix ? { idPrefix: f.idPrefix } : {}),
+      ...(f.heartbeatS ? { heartbeatS: f.heartbeatS } : {}),
+    });
   }
   const heartbeatS = f.heartbeatS ?? 2;
   const fleet = new FleetRunner({

@@ -28,7 +28,10 @@ export function shiftDates(xml: string, base: string, to: number): string {
 export function capNowFor(file: string, adminCode: string, now = Date.now()): string {
   const xml = fs.readFileSync(path.join(CAP_FIXTURES, file), 'utf8');
   const sent = /<sent>([^<]+)<\/sent>/.exec(xml)![1]!;
-  return shiftDates(xml, sent, now).replace(/<area>[\s\S]*?<\/area>/, `<area><areaDesc>${adminCode}</areaDesc><geocode><valueName>VN-ADMIN</valueName><value>${adminCode}</value></geocode></area>`);
+  return shiftDates(xml, sent, now).replace(
+    /<area>[\s\S]*?<\/area>/,
+    `<area><areaDesc>${adminCode}</areaDesc><geocode><valueName>VN-ADMIN</valueName><value>${adminCode}</value></geocode></area>`,
+  );
 }
 
 /** Every <sender> of the CAP fixtures. */

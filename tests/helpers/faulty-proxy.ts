@@ -50,48 +50,46 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
       delete headers['if-range'];
     }
     const requestHeaderBytes = `${req.method} ${req.url} HTTP/1.1\r\n`.length + req.rawHeaders.reduce((n, h) => n + h.length + 2, 2);
-    const up = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
-      (upRes) => {
-        const record: ProxiedRequest = {
-          method: req.method ?? 'GET',
-          url: req.url ?? '',
-          range: req.headers.range,
-          status: upRes.statusCode ?? 0,
-          bodyBytes: 0,
-          headerBytes: 0,
-          requestHeaderBytes,
-          behaviour: behaviour.kind,
-        };
-        proxy.requests.push(record);
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        record.headerBytes = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`.length + Object.entries(upRes.headers).reduce((n, [k, v]) => n + k.length + String(v).length + 4, 2);
-        let sent = 0;
-        upRes.on('data', (chunk: Buffer) => {
-          let out = chunk;
-          if (behaviour.kind === 'cut' && sent + out.length > behaviour.afterBytes) {
-            const keep = Math.max(0, behaviour.afterBytes - sent);
-            record.bodyBytes += keep;
-            sent += keep;
-            upRes.destroy();
-            // Let the kept bytes reach the client, then drop the connection without finishing
-            // the response, as a dying 4G link does: it stalls first, then the session is gone.
-            // The pause matters: a client's fetch discards body bytes it has received but not
-            // yet handed to its reader when the error arrives in the same instant.
-            res.write(out.subarray(0, keep), () => setTimeout(() => socket.destroy(), CUT_STALL_MS));
-            return;
-          }
-          if (behaviour.kind === 'flip' && behaviour.atByte >= sent && behaviour.atByte < sent + out.length) {
-            out = Buffer.from(out);
-            out[behaviour.atByte - sent]! ^= 0xff;
-          }
-          sent += out.length;
-          record.bodyBytes += out.length;
-          res.write(out);
-        });
-        upRes.on('end', () => res.end());
-      },
-    );
+    const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, (upRes) => {
+      const record: ProxiedRequest = {
+        method: req.method ?? 'GET',
+        url: req.url ?? '',
+        range: req.headers.range,
+        status: upRes.statusCode ?? 0,
+        bodyBytes: 0,
+        headerBytes: 0,
+        requestHeaderBytes,
+        behaviour: behaviour.kind,
+      };
+      proxy.requests.push(record);
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      record.headerBytes =
+        `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n`.length + Object.entries(upRes.headers).reduce((n, [k, v]) => n + k.length + String(v).length + 4, 2);
+      let sent = 0;
+      upRes.on('data', (chunk: Buffer) => {
+        let out = chunk;
+        if (behaviour.kind === 'cut' && sent + out.length > behaviour.afterBytes) {
+          const keep = Math.max(0, behaviour.afterBytes - sent);
+          record.bodyBytes += keep;
+          sent += keep;
+          upRes.destroy();
+          // Let the kept bytes reach the client, then drop the connection without finishing
+          // the response, as a dying 4G link does: it stalls first, then the session is gone.
+          // The pause matters: a client's fetch discards body bytes it has received but not
+          // yet handed to its reader when the error arrives in the same instant.
+          res.write(out.subarray(0, keep), () => setTimeout(() => socket.destroy(), CUT_STALL_MS));
+          return;
+        }
+        if (behaviour.kind === 'flip' && behaviour.atByte >= sent && behaviour.atByte < sent + out.length) {
+          out = Buffer.from(out);
+          out[behaviour.atByte - sent]! ^= 0xff;
+        }
+        sent += out.length;
+        record.bodyBytes += out.length;
+        res.write(out);
+      });
+      upRes.on('end', () => res.end());
+    });
     up.on('error', () => res.destroy());
     req.pipe(up);
   });
@@ -123,7 +121,11 @@ export interface DelayingTcpProxy {
   close(): Promise<void>;
 }
 
-export async function startDelayingTcpProxy(target: { host: string; port: number }, delay: { baseMs: number; jitterMs: number }, random: () => number = Math.random): Promise<DelayingTcpProxy> {
+export async function startDelayingTcpProxy(
+  target: { host: string; port: number },
+  delay: { baseMs: number; jitterMs: number },
+  random: () => number = Math.random,
+): Promise<DelayingTcpProxy> {
   let current = { ...delay };
   const applied: number[] = [];
   const sockets = new Set<net.Socket>();

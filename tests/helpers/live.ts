@@ -167,7 +167,10 @@ export async function startRadio(dir: string, o: { gapMs?: number } = {}): Promi
  * up, GET /live.mp3 streams `mp3` again and again, one copy every `gapMs`
  * (about real time for a copy of that length); any other path is 404.
  */
-export async function startKillableRadio(mp3: Buffer, o: { gapMs: number }): Promise<{ url: string; requests(): number; down(): Promise<void>; up(): Promise<void>; close(): Promise<void> }> {
+export async function startKillableRadio(
+  mp3: Buffer,
+  o: { gapMs: number },
+): Promise<{ url: string; requests(): number; down(): Promise<void>; up(): Promise<void>; close(): Promise<void> }> {
   let requests = 0;
   const server = http.createServer((req, res) => {
     requests++;

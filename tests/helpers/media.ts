@@ -18,7 +18,10 @@ export function ffmpeg(...args: string[]): void {
   execFileSync(tools!.ffmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-export function probe(file: string): { streams: Array<{ codec_name: string; codec_type: string; channels?: number; sample_rate?: string }>; format: { duration: string; format_name: string } } {
+export function probe(file: string): {
+  streams: Array<{ codec_name: string; codec_type: string; channels?: number; sample_rate?: string }>;
+  format: { duration: string; format_name: string };
+} {
   return JSON.parse(execFileSync(tools!.ffprobe.path, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file], { encoding: 'utf8' }));
 }
 
@@ -53,7 +56,13 @@ export interface Upload {
   headers: Headers;
 }
 
-export async function postMultipart(t: TestServer, url: string, fields: Record<string, string>, file?: { data: Uint8Array; name: string; type?: string }, token: string | null = t.token): Promise<Upload> {
+export async function postMultipart(
+  t: TestServer,
+  url: string,
+  fields: Record<string, string>,
+  file?: { data: Uint8Array; name: string; type?: string },
+  token: string | null = t.token,
+): Promise<Upload> {
   const fd = new FormData();
   for (const [k, v] of Object.entries(fields)) fd.append(k, v);
   if (file) fd.append('file', new Blob([file.data], { type: file.type ?? 'application/octet-stream' }), file.name);
@@ -94,7 +103,12 @@ export async function download(t: TestServer, url: string, headers: Record<strin
 /** Files in the library folder (excluding tmp/) and in tmp/. */
 export function libraryFiles(dataDir: string): { stored: string[]; tmp: string[] } {
   const dir = path.join(dataDir, 'media');
-  const stored = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f !== 'tmp').sort() : [];
+  const stored = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f !== 'tmp')
+        .sort()
+    : [];
   const tmp = fs.existsSync(path.join(dir, 'tmp')) ? fs.readdirSync(path.join(dir, 'tmp')).sort() : [];
   return { stored, tmp };
 }

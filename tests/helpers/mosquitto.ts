@@ -21,10 +21,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Writes passwd, acl and mosquitto.conf into `dir`; answers the config file's path. */
-export function writeMosquittoBootstrap(
-  dir: string,
-  opts: { port: number; serverUser: string; serverPassword: string; maxQueuedMessages: number; logNotice?: boolean },
-): string {
+export function writeMosquittoBootstrap(dir: string, opts: { port: number; serverUser: string; serverPassword: string; maxQueuedMessages: number; logNotice?: boolean }): string {
   const now = new Date().toISOString();
   fs.writeFileSync(path.join(dir, 'passwd'), mosquittoPasswdFile([], { username: opts.serverUser, passwordHash: mosquittoPasswordHash(opts.serverPassword) }, now).text);
   fs.writeFileSync(path.join(dir, 'acl'), mosquittoAclFile([], opts.serverUser, now));

@@ -71,14 +71,18 @@ export function startProcess(command: string, args: string[], o: ProcessOptions 
     running: () => !done,
     async waitForLine(re, timeoutMs = 60_000) {
       try {
-        return await waitFor(`${name} to print ${re}`, () => {
-          for (const l of lines) {
-            const m = l.match(re);
-            if (m) return m;
-          }
-          if (done) throw new Error(`${name} exited before printing ${re}`);
-          return undefined;
-        }, timeoutMs);
+        return await waitFor(
+          `${name} to print ${re}`,
+          () => {
+            for (const l of lines) {
+              const m = l.match(re);
+              if (m) return m;
+            }
+            if (done) throw new Error(`${name} exited before printing ${re}`);
+            return undefined;
+          },
+          timeoutMs,
+        );
       } catch (e) {
         throw new Error(`${(e as Error).message}; its output:\n${lines.join('\n')}`);
       }

@@ -25,7 +25,12 @@ export interface TestServer {
    * serialisation; no socket). For tests of routes only: several times cheaper per call. A test of what
    * a socket carries (connection limits, keep-alive, WebSockets, proxies) uses `api` or fetch.
    */
-  inject<T = any>(method: string, url: string, body?: unknown, opts?: { token?: string | null; contentType?: string; headers?: Record<string, string> }): Promise<{ status: number; body: T; text: string; headers: Record<string, string | string[] | number | undefined> }>;
+  inject<T = any>(
+    method: string,
+    url: string,
+    body?: unknown,
+    opts?: { token?: string | null; contentType?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: T; text: string; headers: Record<string, string | string[] | number | undefined> }>;
   restart(): Promise<void>;
   stop(): Promise<void>;
 }

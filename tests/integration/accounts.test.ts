@@ -76,7 +76,10 @@ describe('password guessing limits', () => {
     await makeUser('guessed-parallel', 'mây-trắng-trên-đỉnh-núi');
     const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => login('127.0.0.4', 'guessed-parallel', `wrong-guess-${i}`)));
     const statuses = answers.map((a) => a.status);
-    expect(statuses.every((s) => s === 401 || s === 429), statuses.join(',')).toBe(true);
+    expect(
+      statuses.every((s) => s === 401 || s === 429),
+      statuses.join(','),
+    ).toBe(true);
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(50);
     const refused = answers.find((a) => a.status === 429)!;
@@ -164,17 +167,26 @@ describe('API tokens and password changes', () => {
     expect((await t.api('GET', '/api/auth/me', undefined, { token: session })).status).toBe(200);
 
     const kept = (await t.api('POST', '/api/auth/tokens', { name: 'kept script' }, { token: session })).body.token as string;
-    const again = await t.api('POST', '/api/auth/password', { currentPassword: 'second-pass-phrase-ok', newPassword: 'third-pass-phrase-ok', keepTokens: true }, { token: session });
+    const again = await t.api(
+      'POST',
+      '/api/auth/password',
+      { currentPassword: 'second-pass-phrase-ok', newPassword: 'third-pass-phrase-ok', keepTokens: true },
+      { token: session },
+    );
     expect(again.body).toEqual({ ok: true, revokedTokens: 0 });
     expect((await t.api('GET', '/api/auth/me', undefined, { token: kept })).status).toBe(200);
     const audit = await t.api('GET', '/api/audit?action=auth.password.change');
-    expect(audit.body.entries.map((e: { detail: unknown }) => e.detail)).toEqual([{ revokedTokens: 0, keepTokens: true }, { revokedTokens: 2, keepTokens: false }]);
+    expect(audit.body.entries.map((e: { detail: unknown }) => e.detail)).toEqual([
+      { revokedTokens: 0, keepTokens: true },
+      { revokedTokens: 2, keepTokens: false },
+    ]);
   });
 
   it('wrong current passwords count as failed logins: the 11th change attempt is refused, even with the right one', async () => {
     await makeUser('pw-guessed', 'right-current-phrase');
     const stolen = (await login('127.0.0.10', 'pw-guessed', 'right-current-phrase')).body.token as string;
-    const change = (currentPassword: string) => request('127.0.0.10', 'POST', '/api/auth/password', { currentPassword, newPassword: 'attacker-chosen-phrase' }, { authorization: `Bearer ${stolen}` });
+    const change = (currentPassword: string) =>
+      request('127.0.0.10', 'POST', '/api/auth/password', { currentPassword, newPassword: 'attacker-chosen-phrase' }, { authorization: `Bearer ${stolen}` });
     for (let i = 0; i < 10; i++) {
       const r = await change(`guess-${i}`);
       expect(r.status).toBe(400);
@@ -243,11 +255,23 @@ describe('password policy over the API', () => {
     await makeUser('weak-change', 'a-decent-pass-phrase');
     const session = (await login('127.0.0.14', 'weak-change', 'a-decent-pass-phrase')).body.token as string;
     for (let i = 0; i < 12; i++) {
-      const r = await request('127.0.0.14', 'POST', '/api/auth/password', { currentPassword: 'a-decent-pass-phrase', newPassword: 'weak-change' }, { authorization: `Bearer ${session}` });
+      const r = await request(
+        '127.0.0.14',
+        'POST',
+        '/api/auth/password',
+        { currentPassword: 'a-decent-pass-phrase', newPassword: 'weak-change' },
+        { authorization: `Bearer ${session}` },
+      );
       expect(r.status).toBe(400);
       expect(r.body).toMatchObject({ error: 'LOANET_PASSWORD_HAS_USERNAME', field: 'newPassword' });
     }
-    const ok = await request('127.0.0.14', 'POST', '/api/auth/password', { currentPassword: 'a-decent-pass-phrase', newPassword: 'a-better-pass-phrase' }, { authorization: `Bearer ${session}` });
+    const ok = await request(
+      '127.0.0.14',
+      'POST',
+      '/api/auth/password',
+      { currentPassword: 'a-decent-pass-phrase', newPassword: 'a-better-pass-phrase' },
+      { authorization: `Bearer ${session}` },
+    );
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
   });
 });
@@ -274,7 +298,10 @@ describe('migration 11', () => {
       // 11 applied before 10 existed (two migrations written in parallel): 10 still runs later.
       const gap = path.join(dir, 'gap');
       fs.mkdirSync(gap);
-      const g = openDatabase(gap, MIGRATIONS.filter((m) => m.version !== 10));
+      const g = openDatabase(
+        gap,
+        MIGRATIONS.filter((m) => m.version !== 10),
+      );
       expect((g.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>).map((r) => r.version)).not.toContain(10);
       migrate(g, MIGRATIONS);
       expect((g.prepare('SELECT version FROM schema_migrations WHERE version = 10').get() as { version: number } | undefined)?.version).toBe(10);

@@ -95,15 +95,22 @@ describe.skipIf(!canRun)('a per-site acoustic delay set by command', () => {
     expect(started.status, JSON.stringify(started.body)).toBe(201);
     const stream = started.body.id as number;
     const marks = (id: string) => fleet.site(id).agent.liveReceiver!.marksPlayed.filter((m) => m.streamId === stream);
-    await waitFor('both sites played marked messages', () => {
-      const seqs = new Set(marks(near).map((m) => m.seq));
-      return marks(far).filter((m) => seqs.has(m.seq)).length >= 3;
-    }, 30_000, 100);
+    await waitFor(
+      'both sites played marked messages',
+      () => {
+        const seqs = new Set(marks(near).map((m) => m.seq));
+        return marks(far).filter((m) => seqs.has(m.seq)).length >= 3;
+      },
+      30_000,
+      100,
+    );
     expect((await t.api('POST', `/api/live/streams/${stream}/stop`)).status).toBe(200);
 
     // Same process, same time base: the local instants compare directly.
     const nearAt = new Map(marks(near).map((m) => [m.seq, m.localAt]));
-    const diffs = marks(far).filter((m) => nearAt.has(m.seq)).map((m) => m.localAt - nearAt.get(m.seq)!);
+    const diffs = marks(far)
+      .filter((m) => nearAt.has(m.seq))
+      .map((m) => m.localAt - nearAt.get(m.seq)!);
     const report = (id: string) => fleet.site(id).agent.liveReceiver!.lastReports.get(stream);
     await waitFor('statistics from both sites', () => report(near) && report(far), 15_000, 100);
     // Each site plays within its clock estimate's worst-case error of the schedule (+ 2 ms of rounding), as in live-fleet.test.ts.

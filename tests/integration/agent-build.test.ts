@@ -88,7 +88,12 @@ describe('the built agent', () => {
     expect(agent.out()).toContain(`loanet agent ${VERSION}: site ${siteId}`);
     // The native binding was found from the bundle's folder, as from the sources'.
     expect(agent.out()).toMatch(/libopus .*, lost live packets rebuilt from in-band FEC/);
-    await waitFor('the site heard', async () => ((await t.api('GET', `/api/sites/${siteId}`)).body as { status: { lastSeenAt: number | null } }).status.lastSeenAt !== null, 30_000, 100);
+    await waitFor(
+      'the site heard',
+      async () => ((await t.api('GET', `/api/sites/${siteId}`)).body as { status: { lastSeenAt: number | null } }).status.lastSeenAt !== null,
+      30_000,
+      100,
+    );
 
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);

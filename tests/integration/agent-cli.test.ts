@@ -38,8 +38,7 @@ interface SiteEvent {
 }
 const site = async () => (await t.api<SiteView>('GET', `/api/sites/${SITE}`)).body;
 const telemetry = async () => (await site()).status?.telemetry ?? null;
-const disconnects = async (from: number) =>
-  (await t.api<{ events: SiteEvent[] }>('GET', `/api/sites/${SITE}/events?type=disconnected&from=${from}`)).body.events;
+const disconnects = async (from: number) => (await t.api<{ events: SiteEvent[] }>('GET', `/api/sites/${SITE}/events?type=disconnected&from=${from}`)).body.events;
 
 function writeConfig(name: string, config: unknown): string {
   const file = path.join(dir, name);
@@ -95,11 +94,19 @@ describe('npm run agent -- --config FILE, against npm run device', () => {
     agent = agentCli('--config', writeConfig('agent.json', agentConfig()));
     await agent.waitForLine(new RegExp(`loanet agent ${VERSION.replace(/\./g, '\\.')}: site ${SITE}`));
 
-    const tm = await waitFor('site connected with device telemetry', async () => {
-      const s = await site();
-      return s.status?.connected && s.status.telemetry?.lines.length ? s.status.telemetry : undefined;
-    }, 15_000, 100);
-    expect(tm.lines.map((l) => [l.id, l.status, l.nominalOhm])).toEqual([[1, 'ok', 167], [2, 'ok', 200]]);
+    const tm = await waitFor(
+      'site connected with device telemetry',
+      async () => {
+        const s = await site();
+        return s.status?.connected && s.status.telemetry?.lines.length ? s.status.telemetry : undefined;
+      },
+      15_000,
+      100,
+    );
+    expect(tm.lines.map((l) => [l.id, l.status, l.nominalOhm])).toEqual([
+      [1, 'ok', 167],
+      [2, 'ok', 200],
+    ]);
     expect(tm.versions).toMatchObject({ agent: VERSION, firmware: 'loanet-fw 1.4.0' });
     expect(tm.link.type).toBe('4g');
     expect(tm.power).toMatchObject({ source: 'battery', mainsOk: false });

@@ -50,12 +50,19 @@ const holdsPlaylist = (siteId: string, entries: number) => agentHoldsPlaylist(t,
 
 const journalHas = (s: Site, entryId: string) => {
   try {
-    return fs.readFileSync(path.join(s.stateDir, 'asrun.journal'), 'utf8').split('\n').some((l) => l.includes('"r":') && l.includes(entryId));
+    return fs
+      .readFileSync(path.join(s.stateDir, 'asrun.journal'), 'utf8')
+      .split('\n')
+      .some((l) => l.includes('"r":') && l.includes(entryId));
   } catch {
     return false;
   }
 };
-const heardRuns = (s: Site) => s.device.playedAudio().runs.filter((r) => r.heardFrames > 0).map((r) => r.heardFrames);
+const heardRuns = (s: Site) =>
+  s.device
+    .playedAudio()
+    .runs.filter((r) => r.heardFrames > 0)
+    .map((r) => r.heardFrames);
 const receiptsOf = (siteId: string) => t.server.ctx.asRun.list({ siteIds: [siteId], from: 0, to: Date.now() + 3_600_000 });
 
 beforeAll(async () => {
@@ -136,13 +143,22 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     const s = await makeSite('Cụm loa thôn (mất bộ nhớ cảnh báo)', ALERT_COMMUNE);
     let agent = agentCli('--config', s.config);
     await online(s);
-    const started = await t.api('POST', '/api/alerts', { areas: [ALERT_COMMUNE], message: { mediaId }, attention: null, repeats: 1, validForMinutes: 30, title: 'Cảnh báo lũ quét (thử)' });
+    const started = await t.api('POST', '/api/alerts', {
+      areas: [ALERT_COMMUNE],
+      message: { mediaId },
+      attention: null,
+      repeats: 1,
+      validForMinutes: 30,
+      title: 'Cảnh báo lũ quét (thử)',
+    });
     expect(started.status, JSON.stringify(started.body)).toBe(201);
     const alertId = started.body.id as string;
     try {
       await waitFor('the site completed the alert at the server', async () => (await t.api('GET', `/api/alerts/${alertId}`)).body.delivery.counts.completed === 1, 60_000, 200);
     } catch (e) {
-      throw new Error(`${(e as Error).message}; the server's row: ${JSON.stringify((await t.api('GET', `/api/alerts/${alertId}/sites/${s.id}`)).body)}; heard frames: ${s.device.playedAudio().totals.heardFrames}; the agent said:\n${agent.text()}`);
+      throw new Error(
+        `${(e as Error).message}; the server's row: ${JSON.stringify((await t.api('GET', `/api/alerts/${alertId}/sites/${s.id}`)).body)}; heard frames: ${s.device.playedAudio().totals.heardFrames}; the agent said:\n${agent.text()}`,
+      );
     }
     const heard = s.device.playedAudio().totals.heardFrames;
     expect(heard).toBeGreaterThanOrEqual(FRAMES);
@@ -160,7 +176,14 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     );
     expect(s.device.playedAudio().totals.heardFrames, agent.text()).toBe(heard);
     // It remembers again: a later copy of the same alert is ignored without asking.
-    await waitFor('the alert remembered on disk again', async () => ((await readStateFile(path.join(s.stateDir, 'alerts.json'), 'alerts', () => {})).value as Record<string, { outcome: string }> | undefined)?.[alertId]?.outcome === 'completed', 10_000, 100);
+    await waitFor(
+      'the alert remembered on disk again',
+      async () =>
+        ((await readStateFile(path.join(s.stateDir, 'alerts.json'), 'alerts', () => {})).value as Record<string, { outcome: string }> | undefined)?.[alertId]?.outcome ===
+        'completed',
+      10_000,
+      100,
+    );
     await t.api('POST', `/api/alerts/${alertId}/cancel`);
     await stopProcess(agent);
   }, 180_000);
@@ -182,10 +205,15 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     for (let round = 0; round < 12; round++) {
       const writer = tsNode(scriptFile);
       const target = lastWritten + 5 + ((round * 37) % 40);
-      await waitFor(`writer round ${round} past write ${target}`, () => {
-        const ns = writer.text().split('\n').filter(Boolean).map(Number);
-        return ns.length && ns[ns.length - 1]! >= target ? true : undefined;
-      }, 30_000, 1);
+      await waitFor(
+        `writer round ${round} past write ${target}`,
+        () => {
+          const ns = writer.text().split('\n').filter(Boolean).map(Number);
+          return ns.length && ns[ns.length - 1]! >= target ? true : undefined;
+        },
+        30_000,
+        1,
+      );
       await stopProcess(writer);
       const printed = writer.text().split('\n').filter(Boolean).map(Number);
       const acked = printed[printed.length - 1]!;

@@ -28,14 +28,7 @@ import { EdgeAgent, type AgentLogger } from '../../edge-agent/agent.ts';
 import { parseAgentConfig, type AgentConfig } from '../../edge-agent/config.ts';
 import { NullSink } from '../../edge-agent/audio/sinks/null.ts';
 import { waitFor as waitUntil } from '../helpers/wait.ts';
-import {
-  DeviceError,
-  type DeviceFaultNotice,
-  type DeviceGateway,
-  type DeviceStatus,
-  type SoundCheckResult,
-  type ToneRequest,
-} from '../../edge-agent/devices/gateway.ts';
+import { DeviceError, type DeviceFaultNotice, type DeviceGateway, type DeviceStatus, type SoundCheckResult, type ToneRequest } from '../../edge-agent/devices/gateway.ts';
 
 const SERVER_USER = 'loanet-server';
 const SERVER_SECRET = 'server-secret';
@@ -166,7 +159,8 @@ class ServerSide {
       const body = JSON.parse(payload.toString('utf8'));
       this.seen.push({ topic, retain: packet.retain, at: Date.now(), body });
       const key = topic.endsWith('/event') ? eventAckKey(body as SiteEventMessage) : undefined;
-      if (key && this.acking) void client.publishAsync(siteTopic(SITE, 'ack'), encodeJson({ v: PROTOCOL_VERSION, siteId: SITE, at: Date.now(), stored: [key] }), { qos: 1 }).catch(() => {});
+      if (key && this.acking)
+        void client.publishAsync(siteTopic(SITE, 'ack'), encodeJson({ v: PROTOCOL_VERSION, siteId: SITE, at: Date.now(), stored: [key] }), { qos: 1 }).catch(() => {});
     });
   }
   static async connect(url: string): Promise<ServerSide> {
@@ -239,7 +233,15 @@ function command<T extends CommandMessage['type']>(type: T, params: Extract<Comm
 
 function agentConfig(url: string, over: Record<string, unknown> = {}): AgentConfig {
   return parseAgentConfig(
-    { siteId: SITE, server: { mqttUrl: url }, credential: { secret: SECRET }, heartbeatIntervalS: 1, keepaliveS: 5, reconnect: { baseMs: 50, capMs: 400, refusedCapMs: 400 }, ...over },
+    {
+      siteId: SITE,
+      server: { mqttUrl: url },
+      credential: { secret: SECRET },
+      heartbeatIntervalS: 1,
+      keepaliveS: 5,
+      reconnect: { baseMs: 50, capMs: 400, refusedCapMs: 400 },
+      ...over,
+    },
     { source: 'test', agentVersion: '0.1.0-test' },
   );
 }
@@ -283,7 +285,11 @@ describe('edge agent over MQTT', () => {
     }
     const bodies = beats.map((b) => b.body as TelemetryMessage);
     expect(bodies.map((b) => b.seq).slice(0, 3)).toEqual([0, 1, 2]);
-    expect(bodies[0]).toMatchObject({ intervalS: 1, link: { type: 'unknown', signalDbm: -71, operator: 'Viettel' }, versions: { agent: '0.1.0-test', protocol: 1, firmware: '1.2.0' } });
+    expect(bodies[0]).toMatchObject({
+      intervalS: 1,
+      link: { type: 'unknown', signalDbm: -71, operator: 'Viettel' },
+      versions: { agent: '0.1.0-test', protocol: 1, firmware: '1.2.0' },
+    });
     // First beat right after CONNACK; the first periodic one at 75-100% of the interval; then every interval.
     // Only what holds on any machine: timers never fire early, so a beat is never stamped before its time
     // (a busy machine makes it later; how much later is the heartbeat bench's business). 10 ms for clock rounding.
@@ -342,7 +348,7 @@ describe('edge agent over MQTT', () => {
     expect(gateway.calls.filter((c) => c.startsWith('setAmplifier'))).toEqual(['setAmplifier false']);
   });
 
-  it('keeps a command result on disk until the server acknowledges it — not on the broker\'s PUBACK — across a restart', async () => {
+  it("keeps a command result on disk until the server acknowledges it — not on the broker's PUBACK — across a restart", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'loanet-agent-ack-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const { broker, server, gateway, agent } = await setup({ stateDir: dir });
@@ -430,9 +436,15 @@ describe('edge agent over MQTT', () => {
     expect(server.results(cmd.id)[0]).toMatchObject({ ok: true, result: { passed: false, levelDb: -55, thresholdDb: -40 } });
     const check = server.events().find((e) => e.type === 'sound_check');
     expect(check).toMatchObject({ ok: false, levelDb: -55, thresholdDb: -40, toneHz: 1000, trigger: 'command' });
-    const beat = await waitFor('heartbeat with sound check', () =>
-      server.of('telemetry').map((s) => s.body as TelemetryMessage).find((t) => t.lastSoundCheck !== null),
-    2500);
+    const beat = await waitFor(
+      'heartbeat with sound check',
+      () =>
+        server
+          .of('telemetry')
+          .map((s) => s.body as TelemetryMessage)
+          .find((t) => t.lastSoundCheck !== null),
+      2500,
+    );
     expect(beat.lastSoundCheck).toMatchObject({ ok: false, levelDb: -55 });
   });
 
@@ -558,13 +570,23 @@ describe('edge agent over MQTT', () => {
     const dir = await mkdtemp(join(tmpdir(), 'loanet-agent-amp-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const { broker } = await setup();
-    const follows = new EdgeAgent({ config: agentConfig(broker.url, { stateDir: join(dir, 'a') }), gateway: new SequencedGateway(), log: quiet, playout: { sink: new NullSink() } });
+    const follows = new EdgeAgent({
+      config: agentConfig(broker.url, { stateDir: join(dir, 'a') }),
+      gateway: new SequencedGateway(),
+      log: quiet,
+      playout: { sink: new NullSink() },
+    });
     cleanups.push(() => follows.stop({ graceful: false }));
     await follows.start();
     // The warm-up plus the margin for the amp_power round trip; the hold as the device says.
     expect(follows.playout!.engine.leadMs).toBe(1700);
     expect(follows.playout!.engine.tailMs).toBe(7000);
-    const fixed = new EdgeAgent({ config: agentConfig(broker.url, { stateDir: join(dir, 'b') }), gateway: new SequencedGateway(), log: quiet, playout: { sink: new NullSink(), leadMs: 900, tailMs: 400 } });
+    const fixed = new EdgeAgent({
+      config: agentConfig(broker.url, { stateDir: join(dir, 'b') }),
+      gateway: new SequencedGateway(),
+      log: quiet,
+      playout: { sink: new NullSink(), leadMs: 900, tailMs: 400 },
+    });
     cleanups.push(() => fixed.stop({ graceful: false }));
     await fixed.start();
     expect(fixed.playout!.engine.leadMs).toBe(900);

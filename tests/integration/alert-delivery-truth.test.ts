@@ -68,8 +68,8 @@ beforeAll(async () => {
     dir,
     httpUrlFor: (id) => {
       const k = n++ % 3;
-      if (k === 1) return (refused.length < 5 ? (refused.push(id), refuserUrl) : t.baseUrl);
-      if (k === 2) return (cut.length < 5 ? (cut.push(id), cutter.url) : t.baseUrl);
+      if (k === 1) return refused.length < 5 ? (refused.push(id), refuserUrl) : t.baseUrl;
+      if (k === 2) return cut.length < 5 ? (cut.push(id), cutter.url) : t.baseUrl;
       return t.baseUrl;
     },
   });
@@ -83,9 +83,30 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-interface Counts { targeted: number; started: number; confirmedPlaying: number; attentionOnly: number; unreached: number; heard: number; notHeard: number; completed: number }
-interface Listed { siteId: string; status: string; reasons: Array<{ code: string; message: string; messageVi: string }> }
-interface ReportSite { siteId: string; played: string; heard: boolean | null; levelDb: number | null; messageRepeats: number | null; failedAt: number | null; reasons: Listed['reasons'] }
+interface Counts {
+  targeted: number;
+  started: number;
+  confirmedPlaying: number;
+  attentionOnly: number;
+  unreached: number;
+  heard: number;
+  notHeard: number;
+  completed: number;
+}
+interface Listed {
+  siteId: string;
+  status: string;
+  reasons: Array<{ code: string; message: string; messageVi: string }>;
+}
+interface ReportSite {
+  siteId: string;
+  played: string;
+  heard: boolean | null;
+  levelDb: number | null;
+  messageRepeats: number | null;
+  failedAt: number | null;
+  reasons: Listed['reasons'];
+}
 
 describe.skipIf(!canRun)(`an alert to ${SITES} sites, 10 of which cannot download its audio`, () => {
   it('the view shows the 10 as attention only with the reason, never as playing or heard, and the 20 others as heard', async () => {
@@ -121,13 +142,18 @@ describe.skipIf(!canRun)(`an alert to ${SITES} sites, 10 of which cannot downloa
       for (const s of rep) if (faulty.includes(s.siteId) && (s.played === 'message' || s.heard === true)) claims.push(`${s.siteId}: played ${s.played}, heard ${s.heard}`);
       return { st, rep };
     };
-    const done = await waitFor('every site told: the good ones heard or playing the message, the faulty ones attention only after they failed', async () => {
-      const v = await look();
-      const c = v.st.counts;
-      const failed = v.rep.filter((s) => faulty.includes(s.siteId) && s.failedAt !== null).length;
-      const goodDone = v.rep.filter((s) => good.includes(s.siteId) && s.played === 'message' && s.messageRepeats === 1).length;
-      return c.confirmedPlaying === good.length && failed === faulty.length && goodDone === good.length ? v : undefined;
-    }, 90_000, 250).catch((e: Error) => {
+    const done = await waitFor(
+      'every site told: the good ones heard or playing the message, the faulty ones attention only after they failed',
+      async () => {
+        const v = await look();
+        const c = v.st.counts;
+        const failed = v.rep.filter((s) => faulty.includes(s.siteId) && s.failedAt !== null).length;
+        const goodDone = v.rep.filter((s) => good.includes(s.siteId) && s.played === 'message' && s.messageRepeats === 1).length;
+        return c.confirmedPlaying === good.length && failed === faulty.length && goodDone === good.length ? v : undefined;
+      },
+      90_000,
+      250,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}; the view claimed meanwhile: ${[...new Set(claims)].slice(0, 8).join(' | ')}`);
     });
     expect(claims).toEqual([]);
@@ -168,7 +194,10 @@ describe.skipIf(!canRun)(`an alert to ${SITES} sites, 10 of which cannot downloa
       const s = bySite.get(id)!;
       expect(s.failedAt! - calledAt, id).toBeLessThan(MEDIA_TIMEOUT_MS / 2);
       const a = amp.get(id)!;
-      expect(a.some((x) => x.on), id).toBe(true);
+      expect(
+        a.some((x) => x.on),
+        id,
+      ).toBe(true);
       await waitFor(`${id}: amplifier off`, () => a.at(-1)?.on === false, 20_000, 50);
       expect(a.at(-1)!.at - calledAt, id).toBeLessThan(MEDIA_TIMEOUT_MS / 2);
       expect(fleet.site(id).agent.playout!.engine.onAir, id).toBeNull();

@@ -109,10 +109,15 @@ describe.skipIf(!canRun)(`an alert to a commune of ${SITES} simulated sites`, ()
     const deafLines = fleet.site(deaf).device.profile.lines.map((l) => ({ kind: 'line_open' as const, line: l.id }));
     for (const f of deafLines) fleet.site(deaf).device.injectFault(f);
     for (const id of down) await fleet.kill(id);
-    await waitFor('the killed sites offline at the server', async () => {
-      const c = (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body;
-      return c.offline >= down.length;
-    }, 20_000, 200);
+    await waitFor(
+      'the killed sites offline at the server',
+      async () => {
+        const c = (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body;
+        return c.offline >= down.length;
+      },
+      20_000,
+      200,
+    );
     for (const id of withBulletin) playBulletin(id, 30);
     await waitFor('the bulletins on air', () => withBulletin.every((id) => fleet.site(id).agent.playout!.engine.onAir === `bulletin-${id}`), 10_000, 50);
 
@@ -127,15 +132,25 @@ describe.skipIf(!canRun)(`an alert to a commune of ${SITES} simulated sites`, ()
     const alertId: string = r.body.id;
     const online = ids.filter((id) => !down.includes(id));
 
-    const s = await waitFor('every online site confirmed playing', async () => {
-      const st = await state(alertId);
-      return st.counts.confirmedPlaying === online.length ? st : undefined;
-    }, 60_000, 200);
+    const s = await waitFor(
+      'every online site confirmed playing',
+      async () => {
+        const st = await state(alertId);
+        return st.counts.confirmedPlaying === online.length ? st : undefined;
+      },
+      60_000,
+      200,
+    );
     expect(s.counts.targeted).toBe(SITES);
     expect(s.counts.unreached).toBe(down.length);
     // Delivery progress was pushed: a coalesced delivery event carries the final count, and the storm of
     // status reports (several per site) became far fewer events.
-    await waitFor('a delivery event with every online site confirmed', () => changes.some((c) => c.alertId === alertId && c.kind === 'delivery' && c.counts.confirmedPlaying === online.length), 10_000, 50);
+    await waitFor(
+      'a delivery event with every online site confirmed',
+      () => changes.some((c) => c.alertId === alertId && c.kind === 'delivery' && c.counts.confirmedPlaying === online.length),
+      10_000,
+      50,
+    );
     expect(changes.find((c) => c.alertId === alertId)?.kind).toBe('started');
     const deliveryEvents = changes.filter((c) => c.alertId === alertId && c.kind === 'delivery').length;
     expect(statusReports).toBeGreaterThan(online.length);
@@ -181,7 +196,9 @@ describe.skipIf(!canRun)(`an alert to a commune of ${SITES} simulated sites`, ()
     expect(deafReasons[0]!.messageVi).toMatch(/^đã phát nhưng micro giám sát chỉ nghe -\d+\.\d dBFS \(ngưỡng -40\.0 dBFS\)/);
     expect(deafReasons.map((r) => r.code)).toContain('line_open');
     const report = (await t.api('GET', `/api/alerts/${alertId}/report?format=json`)).body;
-    const lineOf = new Map<string, { levelDb: number | null; levelThresholdDb: number | null; heard: boolean | null; reasons: Array<{ code: string }> }>(report.sites.map((l: { siteId: string }) => [l.siteId, l]));
+    const lineOf = new Map<string, { levelDb: number | null; levelThresholdDb: number | null; heard: boolean | null; reasons: Array<{ code: string }> }>(
+      report.sites.map((l: { siteId: string }) => [l.siteId, l]),
+    );
     for (const id of online) {
       const l = lineOf.get(id)!;
       if (!fleet.site(id).device.profile.monitorMic) {
@@ -202,12 +219,21 @@ describe.skipIf(!canRun)(`an alert to a commune of ${SITES} simulated sites`, ()
     // The sites come back within the validity: the retained alert plays there too.
     for (const id of down) await fleet.restore(id);
     for (const id of down) watch(id);
-    const after = await waitFor('the returning sites confirmed playing', async () => {
-      const st = await state(alertId);
-      return st.counts.confirmedPlaying === SITES ? st : undefined;
-    }, 60_000, 250);
+    const after = await waitFor(
+      'the returning sites confirmed playing',
+      async () => {
+        const st = await state(alertId);
+        return st.counts.confirmedPlaying === SITES ? st : undefined;
+      },
+      60_000,
+      250,
+    );
     expect(after.counts.unreached).toBe(0);
-    for (const id of down) expect(events.get(id)!.some((e) => e.type === 'started' && e.id === `alert:${alertId}:1`), id).toBe(true);
+    for (const id of down)
+      expect(
+        events.get(id)!.some((e) => e.type === 'started' && e.id === `alert:${alertId}:1`),
+        id,
+      ).toBe(true);
     // The rest of the bulletins is not this test's business any more.
     for (const id of withBulletin) fleet.site(id).agent.playout!.engine.cancel(`bulletin-${id}`);
   }, 240_000);
@@ -227,19 +253,29 @@ describe.skipIf(!canRun)(`an alert to a commune of ${SITES} simulated sites`, ()
     // it all at once, and on a busy machine the first may have finished every repeat before the
     // last begins.
     let behind = '';
-    await waitFor('every site reporting the message played', async () => {
-      const rep = (await t.api('GET', `/api/alerts/${alertId}/report?format=json`)).body;
-      const late = (rep.sites as { siteId: string; status: string; repeat: number | null; reason?: string | null }[]).filter((s) => (s.repeat ?? 0) < 1);
-      behind = `${rep.sites.length} sites reported, ${late.length} not past the signal: ${JSON.stringify(late.slice(0, 5).map((x) => [x.siteId, x.status, x.repeat, x.reason]))}`;
-      return rep.sites.length === ids.length && late.length === 0;
-    }, 240_000, 500).catch((e: Error) => {
+    await waitFor(
+      'every site reporting the message played',
+      async () => {
+        const rep = (await t.api('GET', `/api/alerts/${alertId}/report?format=json`)).body;
+        const late = (rep.sites as { siteId: string; status: string; repeat: number | null; reason?: string | null }[]).filter((s) => (s.repeat ?? 0) < 1);
+        behind = `${rep.sites.length} sites reported, ${late.length} not past the signal: ${JSON.stringify(late.slice(0, 5).map((x) => [x.siteId, x.status, x.repeat, x.reason]))}`;
+        return rep.sites.length === ids.length && late.length === 0;
+      },
+      240_000,
+      500,
+    ).catch((e: Error) => {
       throw new Error(`${e.message} (${behind})`);
     });
     expect((await t.api('POST', `/api/alerts/${alertId}/cancel`)).status).toBe(200);
-    await waitFor('every site stopped or done', async () => {
-      const c = (await state(alertId)).counts;
-      return c.stopped + c.completed === ids.length;
-    }, 30_000, 200);
+    await waitFor(
+      'every site stopped or done',
+      async () => {
+        const c = (await state(alertId)).counts;
+        return c.stopped + c.completed === ids.length;
+      },
+      30_000,
+      200,
+    );
   }, 330_000);
 
   it('Cancel stops a long alert everywhere', async () => {
@@ -251,10 +287,15 @@ describe.skipIf(!canRun)(`an alert to a commune of ${SITES} simulated sites`, ()
     const cancelledAt = Date.now();
     const c = await t.api('POST', `/api/alerts/${alertId}/cancel`);
     expect(c.status).toBe(200);
-    const st = await waitFor('every site stopped', async () => {
-      const x = await state(alertId);
-      return x.counts.stopped === ids.length ? x : undefined;
-    }, 30_000, 200);
+    const st = await waitFor(
+      'every site stopped',
+      async () => {
+        const x = await state(alertId);
+        return x.counts.stopped === ids.length ? x : undefined;
+      },
+      30_000,
+      200,
+    );
     expect(st.counts.completed).toBe(0);
     // When each site's engine stopped it (on the server clock as that site estimates it).
     const stoppedAt = new Map<string, number>();

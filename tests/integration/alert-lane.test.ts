@@ -125,7 +125,13 @@ describe.skipIf(!canRun)('the alert lane, with the bulletin lane full', () => {
   }, 60_000);
 
   it('an emergency alert by text is dispatched at once, before its speech exists; the message follows while the bulletins still run, and the agent plays signal then message', async () => {
-    const r = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { text: 'GATE_ALERT. Cảnh báo lũ quét. Người dân ven suối sơ tán ngay lên vùng cao.' }, attention: 'chime', repeats: 1, validForMinutes: 30 });
+    const r = await t.api('POST', '/api/alerts', {
+      areas: [COMMUNE],
+      message: { text: 'GATE_ALERT. Cảnh báo lũ quét. Người dân ven suối sơ tán ngay lên vùng cao.' },
+      attention: 'chime',
+      repeats: 1,
+      validForMinutes: 30,
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const id: string = r.body.id;
     expect(r.body.alert).toMatchObject({ messageState: 'preparing', media: null, message: { kind: 'tts' } });
@@ -161,10 +167,15 @@ describe.skipIf(!canRun)('the alert lane, with the bulletin lane full', () => {
     await late.endAsync();
 
     // The agent plays the message after its signal and completes the one repeat.
-    const done = await waitFor('the agent completed the message', async () => {
-      const l = await report();
-      return l.status === 'completed' ? l : undefined;
-    }, 60_000, 100);
+    const done = await waitFor(
+      'the agent completed the message',
+      async () => {
+        const l = await report();
+        return l.status === 'completed' ? l : undefined;
+      },
+      60_000,
+      100,
+    );
     expect(done.repeat).toBe(1);
     for (const b of bulk) expect((await mediaJob(b)).status, b).toBe('processing');
     expect((await t.api('POST', `/api/alerts/${id}/cancel`)).status).toBe(200);
@@ -199,19 +210,29 @@ describe.skipIf(!canRun)('the alert lane, with the bulletin lane full', () => {
     const r = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { text: 'Cảnh báo sạt lở đất.', voice: 'khong-co-giong-nay' }, attention: 'chime', repeats: 2 });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const id: string = r.body.id;
-    const failed = await waitFor('messageState failed', async () => {
-      const a = (await alertOf(id)).alert;
-      return a.messageState === 'failed' ? a : undefined;
-    }, 30_000, 50);
+    const failed = await waitFor(
+      'messageState failed',
+      async () => {
+        const a = (await alertOf(id)).alert;
+        return a.messageState === 'failed' ? a : undefined;
+      },
+      30_000,
+      50,
+    );
     expect(failed.state).toBe('active');
     expect(failed.media).toBeNull();
     expect(failed.messageReason).toContain('khong-co-giong-nay');
     const last = await waitFor('alert_start saying the message failed', () => startsOf(id).find((m) => m.messageState === 'failed'));
     expect(last.media).toBeUndefined();
-    const line = await waitFor('the agent completed the signal alone', async () => {
-      const l = (await t.api('GET', `/api/alerts/${id}/report?format=json`)).body.sites.find((x: any) => x.siteId === siteId);
-      return l.status === 'completed' ? l : undefined;
-    }, 30_000, 100);
+    const line = await waitFor(
+      'the agent completed the signal alone',
+      async () => {
+        const l = (await t.api('GET', `/api/alerts/${id}/report?format=json`)).body.sites.find((x: any) => x.siteId === siteId);
+        return l.status === 'completed' ? l : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(line.repeat).toBe(0);
     expect((await t.api('POST', `/api/alerts/${id}/cancel`)).status).toBe(200);
   }, 60_000);

@@ -76,7 +76,7 @@ describe.skipIf(!run)('reading alerts across communes', () => {
     expect((await t.api('POST', `/api/alerts/${id}/cancel`, undefined, { token: tokens.emergencyA })).status).toBe(200);
   });
 
-  it('a province alert is visible in each commune, with only that commune\'s sites in its delivery, report and CAP Ack', async () => {
+  it("a province alert is visible in each commune, with only that commune's sites in its delivery, report and CAP Ack", async () => {
     const liveB = await openEventStream(t, tokens.viewerB);
     const liveAll = await openEventStream(t, t.token);
     const p = await t.api('POST', '/api/alerts', { areas: [COMMUNE_A, COMMUNE_B], message: { mediaId }, title: 'Bão số 3', test: true });
@@ -90,7 +90,13 @@ describe.skipIf(!run)('reading alerts across communes', () => {
     liveB.close();
     liveAll.close();
     // Commune B's site confirms it played: the counts of commune B say so; commune A's do not count it.
-    const client = await mqtt.connectAsync(t.mqttUrl, { clientId: sites.b1!.siteId, username: sites.b1!.siteId, password: sites.b1!.secret, protocolVersion: 4, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(t.mqttUrl, {
+      clientId: sites.b1!.siteId,
+      username: sites.b1!.siteId,
+      password: sites.b1!.secret,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     const ev: AlertStatusEvent = { v: 1, siteId: sites.b1!.siteId, type: 'alert_status', alertId: id, revision: 1, status: 'received', at: Date.now() };
     await client.publishAsync(siteTopic(sites.b1!.siteId, 'event'), JSON.stringify(ev), { qos: 1 });
     await waitFor('the report of commune B counted', async () => (await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.received === 1);
@@ -123,23 +129,37 @@ describe.skipIf(!run)('reading alerts across communes', () => {
     await t.api('POST', `/api/alerts/${id}/cancel`);
   });
 
-  it.skipIf(!haveTools('espeak-ng'))("the audio made for commune A's alert, and so its words, are not in commune B's media library", async () => {
-    const a = await t.api('POST', '/api/alerts', { areas: [COMMUNE_A], message: { text: 'Cảnh báo sạt lở đất ở thôn Bản Vược, người dân sơ tán ngay.' }, title: 'Sạt lở Bản Vược', test: true }, { token: tokens.emergencyA });
-    expect(a.status, JSON.stringify(a.body)).toBe(201);
-    const item = await waitFor("the alert's audio in commune A's library", async () => {
-      // Alert audio is listed apart from the bulletins (purpose=alert).
-      const l = (await get('/api/media?purpose=alert&limit=1000', tokens.viewerA)).body as { items: Array<{ id: string; title: string }> };
-      return l.items.find((i) => i.title === 'Sạt lở Bản Vược');
-    }, 60_000, 250);
-    const listB = await get('/api/media?purpose=alert&limit=1000', tokens.viewerB);
-    expect(listB.status).toBe(200);
-    expect(JSON.stringify(listB.body)).not.toContain('Bản Vược');
-    expect(JSON.stringify((await get('/api/media?purpose=alert&q=B%E1%BA%A3n', tokens.viewerB)).body)).not.toContain('Bản Vược');
-    expect((await get(`/api/media/${item.id}`, tokens.viewerB)).status).toBe(404);
-    expect((await raw(`/api/media/${item.id}/audio`, tokens.viewerB)).status).toBe(404);
-    expect((await get(`/api/media/${item.id}`, tokens.viewerA)).status).toBe(200);
-    await t.api('POST', `/api/alerts/${a.body.id}/cancel`);
-  }, 90_000);
+  it.skipIf(!haveTools('espeak-ng'))(
+    "the audio made for commune A's alert, and so its words, are not in commune B's media library",
+    async () => {
+      const a = await t.api(
+        'POST',
+        '/api/alerts',
+        { areas: [COMMUNE_A], message: { text: 'Cảnh báo sạt lở đất ở thôn Bản Vược, người dân sơ tán ngay.' }, title: 'Sạt lở Bản Vược', test: true },
+        { token: tokens.emergencyA },
+      );
+      expect(a.status, JSON.stringify(a.body)).toBe(201);
+      const item = await waitFor(
+        "the alert's audio in commune A's library",
+        async () => {
+          // Alert audio is listed apart from the bulletins (purpose=alert).
+          const l = (await get('/api/media?purpose=alert&limit=1000', tokens.viewerA)).body as { items: Array<{ id: string; title: string }> };
+          return l.items.find((i) => i.title === 'Sạt lở Bản Vược');
+        },
+        60_000,
+        250,
+      );
+      const listB = await get('/api/media?purpose=alert&limit=1000', tokens.viewerB);
+      expect(listB.status).toBe(200);
+      expect(JSON.stringify(listB.body)).not.toContain('Bản Vược');
+      expect(JSON.stringify((await get('/api/media?purpose=alert&q=B%E1%BA%A3n', tokens.viewerB)).body)).not.toContain('Bản Vược');
+      expect((await get(`/api/media/${item.id}`, tokens.viewerB)).status).toBe(404);
+      expect((await raw(`/api/media/${item.id}/audio`, tokens.viewerB)).status).toBe(404);
+      expect((await get(`/api/media/${item.id}`, tokens.viewerA)).status).toBe(200);
+      await t.api('POST', `/api/alerts/${a.body.id}/cancel`);
+    },
+    90_000,
+  );
 
   it('a drawn alert reaching into another commune is refused by counting the sites outside, never naming them', async () => {
     const polygon = [
@@ -155,7 +175,21 @@ describe.skipIf(!run)('reading alerts across communes', () => {
     expect(text).not.toContain(sites.b1!.siteId);
     expect(text).not.toContain('Cam Đường');
     // Inside its own commune the same official may draw.
-    const inside = await t.api('POST', '/api/alerts', { polygon: [[22.5, 103.8], [22.6, 103.8], [22.6, 103.9], [22.5, 103.9]], message: { mediaId }, test: true }, { token: tokens.emergencyA });
+    const inside = await t.api(
+      'POST',
+      '/api/alerts',
+      {
+        polygon: [
+          [22.5, 103.8],
+          [22.6, 103.8],
+          [22.6, 103.9],
+          [22.5, 103.9],
+        ],
+        message: { mediaId },
+        test: true,
+      },
+      { token: tokens.emergencyA },
+    );
     expect(inside.status, JSON.stringify(inside.body)).toBe(201);
     // A drawn alert is visible only where its sites are.
     expect((await get(`/api/alerts/${inside.body.id}`, tokens.viewerB)).status).toBe(404);

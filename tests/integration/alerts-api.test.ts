@@ -116,7 +116,12 @@ afterAll(async () => {
 describe.skipIf(!run)('starting an alert', () => {
   it('an official of Bát Xát starts one by text: sites there get alert_start retained, time to first sound is measured from their reports', async () => {
     const s1 = await listen(sites.batXat1!, ['2025.02683', '2025.15']);
-    const r = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { text: 'Cảnh báo lũ quét. Người dân ven suối sơ tán ngay.' }, attention: 'siren', volume: 90, validForMinutes: 30 }, { token: tokens.batXat });
+    const r = await t.api(
+      'POST',
+      '/api/alerts',
+      { areas: ['02683'], message: { text: 'Cảnh báo lũ quét. Người dân ven suối sơ tán ngay.' }, attention: 'siren', volume: 90, validForMinutes: 30 },
+      { token: tokens.batXat },
+    );
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const id: string = r.body.id;
     expect(id).toMatch(/^alr-[0-9a-f]{16}$/);
@@ -140,14 +145,46 @@ describe.skipIf(!run)('starting an alert', () => {
     const issued = got.at;
     await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 40 });
     await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'playing', repeat: 0, at: issued + 120, firstSoundAt: issued + 120, messageRepeats: 0 });
-    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'playing', repeat: 1, at: issued + 200, firstSoundAt: issued + 120, messageAt: issued + 200, messageRepeats: 0, levelDb: -18.5 });
+    await report(s1.client, sites.batXat1!.siteId, {
+      alertId: id,
+      revision: 1,
+      status: 'playing',
+      repeat: 1,
+      at: issued + 200,
+      firstSoundAt: issued + 120,
+      messageAt: issued + 200,
+      messageRepeats: 0,
+      levelDb: -18.5,
+    });
     await report(s2.client, sites.batXat2!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 300 });
-    await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'completed', repeat: 3, at: issued + 20_000, firstSoundAt: issued + 120, messageAt: issued + 200, messageRepeats: 3 });
+    await report(s1.client, sites.batXat1!.siteId, {
+      alertId: id,
+      revision: 1,
+      status: 'completed',
+      repeat: 3,
+      at: issued + 20_000,
+      firstSoundAt: issued + 120,
+      messageAt: issued + 200,
+      messageRepeats: 3,
+    });
     const state = await waitFor('delivery counted', async () => {
       const g = await t.api('GET', `/api/alerts/${id}`);
       return g.body.delivery.counts.completed === 1 && g.body.delivery.counts.received === 2 ? g.body.delivery : undefined;
     });
-    expect(state.counts).toEqual({ targeted: 3, received: 2, playing: 0, started: 1, confirmedPlaying: 1, attentionOnly: 0, completed: 1, failed: 0, stopped: 0, unreached: 2, heard: 1, notHeard: 0 });
+    expect(state.counts).toEqual({
+      targeted: 3,
+      received: 2,
+      playing: 0,
+      started: 1,
+      confirmedPlaying: 1,
+      attentionOnly: 0,
+      completed: 1,
+      failed: 0,
+      stopped: 0,
+      unreached: 2,
+      heard: 1,
+      notHeard: 0,
+    });
     // A level sent without the site's threshold is judged by the agents' default one.
     expect(state.levels).toEqual([{ siteId: sites.batXat1!.siteId, levelDb: -18.5, thresholdDb: -40, played: 'message', heard: true }]);
     expect(state.timeToFirstSound).toEqual({ firstMs: 120, p50Ms: 120, p99Ms: 120, lastMs: 120 });
@@ -168,7 +205,9 @@ describe.skipIf(!run)('starting an alert', () => {
     const bytes = Buffer.from(await csv.arrayBuffer());
     expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     const lines = bytes.toString('utf8').slice(1).trim().split('\r\n');
-    expect(lines[0]).toBe('Mã điểm,Tên điểm,Mã khu vực,Khu vực,Trạng thái,Nhận lúc,Phát lúc (âm thanh đầu tiên),Sau khi phát lệnh (giây),Lần phát,Đã phát,Bản tin phát trọn (lần),Hoàn tất lúc,Lỗi/dừng lúc,Mức âm micro (dBFS),Lý do');
+    expect(lines[0]).toBe(
+      'Mã điểm,Tên điểm,Mã khu vực,Khu vực,Trạng thái,Nhận lúc,Phát lúc (âm thanh đầu tiên),Sau khi phát lệnh (giây),Lần phát,Đã phát,Bản tin phát trọn (lần),Hoàn tất lúc,Lỗi/dừng lúc,Mức âm micro (dBFS),Lý do',
+    );
     const row1 = lines.find((l) => l.startsWith(sites.batXat1!.siteId))!;
     expect(row1).toContain('đã phát xong');
     expect(row1).toContain(',3,bản tin cảnh báo,3,');
@@ -207,8 +246,18 @@ describe.skipIf(!run)('starting an alert', () => {
 
   it('a drawn polygon targets only the sites inside it, named in the message', async () => {
     const s = await listen(sites.batXat1!, ['2025.02683']);
-    const polygon = [[22.515, 103.845], [22.515, 103.855], [22.525, 103.855], [22.525, 103.845]];
-    const r = await t.api('POST', '/api/alerts', { polygon, message: { mediaId: sineMediaId }, title: 'Sạt lở đồi Bản Vược', attention: 'chime', repeats: 2 }, { token: tokens.batXat });
+    const polygon = [
+      [22.515, 103.845],
+      [22.515, 103.855],
+      [22.525, 103.855],
+      [22.525, 103.845],
+    ];
+    const r = await t.api(
+      'POST',
+      '/api/alerts',
+      { polygon, message: { mediaId: sineMediaId }, title: 'Sạt lở đồi Bản Vược', attention: 'chime', repeats: 2 },
+      { token: tokens.batXat },
+    );
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const got = await waitFor('alert_start', () => starts(s.got).find((m) => m.alertId === r.body.id));
     expect(got.sites).toEqual([sites.batXat1!.siteId]);
@@ -220,7 +269,12 @@ describe.skipIf(!run)('starting an alert', () => {
 
   it('an advisory is started at priority: the sites are told so, and an emergency alert says nothing of it', async () => {
     const s = await listen(sites.batXat1!, ['2025.02683']);
-    const advisory = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Mưa lớn kéo dài', attention: 'chime', priority: 'priority' }, { token: tokens.batXat });
+    const advisory = await t.api(
+      'POST',
+      '/api/alerts',
+      { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Mưa lớn kéo dài', attention: 'chime', priority: 'priority' },
+      { token: tokens.batXat },
+    );
     expect(advisory.status, JSON.stringify(advisory.body)).toBe(201);
     expect(advisory.body.alert.priority).toBe('priority');
     const flood = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Lũ quét' }, { token: tokens.batXat });
@@ -239,15 +293,33 @@ describe.skipIf(!run)('starting an alert', () => {
 
   it('starts one from an uploaded file', async () => {
     const f = makeInputs(tempDir('loanet-alert-upload-'));
-    const up = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm cảnh báo', attention: null }) }, { data: fs.readFileSync(f('sine.mp3')), name: 'canh-bao.mp3' }, tokens.batXat);
+    const up = await postMultipart(
+      t,
+      '/api/alerts/upload',
+      { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm cảnh báo', attention: null }) },
+      { data: fs.readFileSync(f('sine.mp3')), name: 'canh-bao.mp3' },
+      tokens.batXat,
+    );
     expect(up.status, JSON.stringify(up.body)).toBe(201);
     expect(up.body.alert.message).toMatchObject({ kind: 'upload', originalName: 'canh-bao.mp3' });
     expect(up.body.alert.attention).toBeNull();
     await t.api('POST', `/api/alerts/${up.body.id}/cancel`, undefined, { token: tokens.batXat });
-    const bad = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'], repeats: 50 }) }, { data: fs.readFileSync(f('sine.mp3')), name: 'x.mp3' }, tokens.batXat);
+    const bad = await postMultipart(
+      t,
+      '/api/alerts/upload',
+      { alert: JSON.stringify({ areas: ['02683'], repeats: 50 }) },
+      { data: fs.readFileSync(f('sine.mp3')), name: 'x.mp3' },
+      tokens.batXat,
+    );
     expect(bad.status).toBe(400);
     expect(bad.body.message).toContain('alert.repeats');
-    const silent = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'] }) }, { data: fs.readFileSync(f('silent.wav')), name: 'im-lang.wav' }, tokens.batXat);
+    const silent = await postMultipart(
+      t,
+      '/api/alerts/upload',
+      { alert: JSON.stringify({ areas: ['02683'] }) },
+      { data: fs.readFileSync(f('silent.wav')), name: 'im-lang.wav' },
+      tokens.batXat,
+    );
     expect(silent.status).toBe(422);
   }, 60_000);
 
@@ -259,8 +331,17 @@ describe.skipIf(!run)('starting an alert', () => {
     fs.writeFileSync(path.join(dir, 'ghi-am.webm'), webm);
     expect(probe(path.join(dir, 'ghi-am.webm')).format.duration).toBeUndefined();
     const ogg = execFileSync(tools!.ffmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', ...voice, '-f', 'ogg', 'pipe:1'], { maxBuffer: 10 * 1024 * 1024 });
-    for (const [data, name, type] of [[webm, 'ghi-am.webm', 'audio/webm;codecs=opus'], [ogg, 'ghi-am.ogg', 'audio/ogg;codecs=opus']] as const) {
-      const up = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm: sơ tán khỏi bờ suối', attention: 'siren', repeats: 2 }) }, { data, name, type }, tokens.batXat);
+    for (const [data, name, type] of [
+      [webm, 'ghi-am.webm', 'audio/webm;codecs=opus'],
+      [ogg, 'ghi-am.ogg', 'audio/ogg;codecs=opus'],
+    ] as const) {
+      const up = await postMultipart(
+        t,
+        '/api/alerts/upload',
+        { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm: sơ tán khỏi bờ suối', attention: 'siren', repeats: 2 }) },
+        { data, name, type },
+        tokens.batXat,
+      );
       expect(up.status, `${name}: ${JSON.stringify(up.body)}`).toBe(201);
       expect(up.body.alert.message, name).toMatchObject({ kind: 'upload', originalName: name });
       // The recording became the library's Ogg Opus, whole: 4 s, the duration read from the audio itself.
@@ -330,7 +411,17 @@ describe.skipIf(!run)('who may start an alert, where', () => {
       [{ areas: ['02683'], message: { mediaId: 'med-nope' } }, 'message.mediaId'],
       [{ areas: ['02683'], message: { mediaId: sineMediaId }, repeats: 0 }, 'repeats'],
       [{ areas: ['02683'], message: { mediaId: sineMediaId }, validUntil: 1000 }, 'validUntil'],
-      [{ polygon: [[1, 1], [1, 1], [1, 1]], message: { mediaId: sineMediaId } }, 'polygon'],
+      [
+        {
+          polygon: [
+            [1, 1],
+            [1, 1],
+            [1, 1],
+          ],
+          message: { mediaId: sineMediaId },
+        },
+        'polygon',
+      ],
     ];
     for (const [body, field] of cases) {
       const r = await t.api('POST', '/api/alerts', body, { token: tokens.province });
@@ -374,7 +465,10 @@ describe.skipIf(!run)('CAP 1.2 over HTTP', () => {
   });
 
   it('every file of the shared CAP set, as it is, is accepted or refused as it deserves, naming what is wrong', async () => {
-    const files = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.xml')).sort();
+    const files = fs
+      .readdirSync(FIXTURES)
+      .filter((f) => f.endsWith('.xml'))
+      .sort();
     expect(files).toEqual(Object.keys(AS_IS).sort());
     for (const f of files) {
       const r = await postCap(fs.readFileSync(path.join(FIXTURES, f), 'utf8'));
@@ -405,12 +499,19 @@ describe.skipIf(!run)('CAP 1.2 over HTTP', () => {
   it('the Bát Xát flash flood: Alert starts, a re-send is a duplicate, Update revises it in flight, Cancel stops it', async () => {
     const now = Date.now();
     // Identifiers of their own: the as-is test above already sent these files once.
-    const read = (f: string) => shiftDates(fs.readFileSync(path.join(FIXTURES, f), 'utf8'), '2025-09-17T04:10:00+07:00', now).replaceAll('LC-PCTT-2025-0917-LQ-', 'LC-PCTT-2025-0917-LQ-T');
+    const read = (f: string) =>
+      shiftDates(fs.readFileSync(path.join(FIXTURES, f), 'utf8'), '2025-09-17T04:10:00+07:00', now).replaceAll('LC-PCTT-2025-0917-LQ-', 'LC-PCTT-2025-0917-LQ-T');
     const s = await listen(sites.batXat1!, ['2025.02683']);
     const a = await postCap(read('vn-lu-quet-bat-xat-alert.xml'));
     expect(a.status, JSON.stringify(a.body)).toBe(201);
     const id = a.body.id;
-    expect(a.body.alert).toMatchObject({ origin: 'cap', test: false, attention: 'siren', title: 'Cảnh báo khẩn cấp: nguy cơ lũ quét rất cao tại xã Bát Xát', cap: { sender: 'pctt@laocai.gov.vn', identifier: 'LC-PCTT-2025-0917-LQ-T001' } });
+    expect(a.body.alert).toMatchObject({
+      origin: 'cap',
+      test: false,
+      attention: 'siren',
+      title: 'Cảnh báo khẩn cấp: nguy cơ lũ quét rất cao tại xã Bát Xát',
+      cap: { sender: 'pctt@laocai.gov.vn', identifier: 'LC-PCTT-2025-0917-LQ-T001' },
+    });
     expect(a.body.alert.message.kind).toBe('tts');
     expect(a.body.alert.message.text).toContain('Người dân ở ven suối và vùng trũng khẩn trương sơ tán');
     await waitFor('alert_start', () => starts(s.got).find((m) => m.alertId === id));
@@ -456,10 +557,15 @@ describe.skipIf(!run)('CAP 1.2 over HTTP', () => {
     expect(mp3.status, JSON.stringify(mp3.body)).toBe(201);
     expect(mp3.body.alert.message).toMatchObject({ kind: 'cap_audio', mimeType: 'audio/x-ipaws-audio-mp3' });
     // The embedded audio is made into the library after the alert is dispatched.
-    const ready = await waitFor('the CAP audio ready', async () => {
-      const g = (await t.api('GET', `/api/alerts/${mp3.body.id}`)).body.alert;
-      return g.messageState === 'ready' ? g : undefined;
-    }, 90_000, 100);
+    const ready = await waitFor(
+      'the CAP audio ready',
+      async () => {
+        const g = (await t.api('GET', `/api/alerts/${mp3.body.id}`)).body.alert;
+        return g.messageState === 'ready' ? g : undefined;
+      },
+      90_000,
+      100,
+    );
     const media = (await t.api('GET', `/api/media/${ready.media.mediaId}`)).body;
     expect(media.status).toBe('ready');
     expect(ready.media.mediaId).toBe(mp3.body.alert.message.mediaId);
@@ -477,14 +583,22 @@ describe.skipIf(!run)('CAP 1.2 over HTTP', () => {
 describe.skipIf(!run)('two alerts on one channel, and the end of validity', () => {
   it('the newest holds the retained slot; a site that comes online gets the older one re-announced; an expired alert leaves the slot', async () => {
     const older = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Cũ', validForMinutes: 10 }, { token: tokens.batXat });
-    const newer = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Mới', validUntil: Date.now() + 2500 }, { token: tokens.batXat });
+    const newer = await t.api(
+      'POST',
+      '/api/alerts',
+      { areas: ['02683'], message: { mediaId: sineMediaId }, title: 'Mới', validUntil: Date.now() + 2500 },
+      { token: tokens.batXat },
+    );
     expect(older.status).toBe(201);
     expect(newer.status).toBe(201);
     const s = await listen(sites.batXatOff!, ['2025.02683']);
     await waitFor('the newer alert retained', () => s.got.find((m) => m.retain && starts([m])[0]?.alertId === newer.body.id));
     expect(s.got.filter((m) => m.retain && starts([m])[0]?.alertId === older.body.id)).toEqual([]);
     // The site says it is online: the older alert, which holds no slot, is announced to its channel again.
-    await s.client.publishAsync(siteTopic(sites.batXatOff!.siteId, 'state'), JSON.stringify({ v: 1, siteId: sites.batXatOff!.siteId, state: 'online', at: Date.now() }), { qos: 1, retain: true });
+    await s.client.publishAsync(siteTopic(sites.batXatOff!.siteId, 'state'), JSON.stringify({ v: 1, siteId: sites.batXatOff!.siteId, state: 'online', at: Date.now() }), {
+      qos: 1,
+      retain: true,
+    });
     await waitFor('the older alert re-announced', () => starts(s.got).find((m) => m.alertId === older.body.id));
     // The newer one expires: its slot goes back to the older one.
     await waitFor('the newer alert expired', async () => (await t.api('GET', `/api/alerts/${newer.body.id}`)).body.alert.state === 'expired', 10_000, 200);
@@ -503,7 +617,16 @@ describe.skipIf(!run)('restart', () => {
     const id = r.body.id;
     const s = await listen(sites.batXat1!, ['2025.02683']);
     await waitFor('alert_start', () => starts(s.got).find((m) => m.alertId === id));
-    await report(s.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'completed', at: Date.now(), firstSoundAt: Date.now() - 1000, repeat: 3, messageAt: Date.now() - 800, messageRepeats: 3 });
+    await report(s.client, sites.batXat1!.siteId, {
+      alertId: id,
+      revision: 1,
+      status: 'completed',
+      at: Date.now(),
+      firstSoundAt: Date.now() - 1000,
+      repeat: 3,
+      messageAt: Date.now() - 800,
+      messageRepeats: 3,
+    });
     await waitFor('completed', async () => (await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.completed === 1);
     await s.client.endAsync();
     await t.restart();

@@ -18,7 +18,30 @@ const canRun = haveTools('ffmpeg');
 
 /** The library's encoding profile (server/media/ingest.ts). */
 function encodeLikeLibrary(input: string[], out: string, bitrateKbps = 24): void {
-  ffmpeg(...input, '-c:a', 'libopus', '-b:a', `${bitrateKbps}k`, '-vbr', 'on', '-application', 'audio', '-frame_duration', '20', '-ac', '1', '-ar', '48000', '-fflags', '+bitexact', '-flags:a', '+bitexact', '-f', 'ogg', out);
+  ffmpeg(
+    ...input,
+    '-c:a',
+    'libopus',
+    '-b:a',
+    `${bitrateKbps}k`,
+    '-vbr',
+    'on',
+    '-application',
+    'audio',
+    '-frame_duration',
+    '20',
+    '-ac',
+    '1',
+    '-ar',
+    '48000',
+    '-fflags',
+    '+bitexact',
+    '-flags:a',
+    '+bitexact',
+    '-f',
+    'ogg',
+    out,
+  );
 }
 
 const rms = (x: Int16Array, from = 0, to = x.length) => {
@@ -84,7 +107,7 @@ describe.skipIf(!canRun)('Ogg Opus from real ffmpeg, decoded by libopus', () => 
     expect(rms(d.conceal())).toBe(0);
   });
 
-  it('decodes packets from the binding\'s own encoder (what the live path sends)', () => {
+  it("decodes packets from the binding's own encoder (what the live path sends)", () => {
     const enc = new opus.OpusEncoder(48000, 1);
     const pcm = Buffer.alloc(FRAME_SAMPLES * 2);
     for (let i = 0; i < FRAME_SAMPLES; i++) pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 1000 * i) / 48000)), i * 2);

@@ -52,7 +52,10 @@ async function simulatedAmplifier(now: () => number) {
   const port = await server.listen(0, '127.0.0.1');
   const gateway = createDeviceGateway({ driver: 'sim', host: '127.0.0.1', port, requestTimeoutMs: 1000, retries: 0 });
   await gateway.start();
-  cleanups.push(() => gateway.stop(), () => server.close());
+  cleanups.push(
+    () => gateway.stop(),
+    () => server.close(),
+  );
   const sink = gateway.audioSink!({ now }) as DeviceSink;
   return { device, gateway, sink };
 }
@@ -88,7 +91,13 @@ for (const a of adapters) {
         clock.t = playAt - sink.latencyMs;
         await sink.write(tone(0.5, 1000, k * FRAME_SAMPLES), playAt);
       }
-      expect(sink.stats()).toMatchObject({ framesWritten: 20, underruns: 0, framesFlushed: 0, firstPlayAtLocalMs: 10_000 + sink.latencyMs, lastPlayAtLocalMs: 10_000 + sink.latencyMs + 19 * FRAME_MS });
+      expect(sink.stats()).toMatchObject({
+        framesWritten: 20,
+        underruns: 0,
+        framesFlushed: 0,
+        firstPlayAtLocalMs: 10_000 + sink.latencyMs,
+        lastPlayAtLocalMs: 10_000 + sink.latencyMs + 19 * FRAME_MS,
+      });
       // Pre-emption now: the frames not yet due are dropped.
       const undue = Math.ceil(sink.latencyMs / FRAME_MS);
       await sink.flush();
@@ -152,7 +161,22 @@ describe('file sink across close and open', () => {
 
 describe.skipIf(!hasAplay)('ALSA sink (real aplay)', () => {
   it('builds the aplay command line from the config', () => {
-    expect(aplayArgs({ device: 'plughw:1,0', bufferMs: 200 })).toEqual(['-q', '-t', 'raw', '-f', 'S16_LE', '-r', '48000', '-c', '1', '-D', 'plughw:1,0', '--buffer-time=200000', '--period-time=50000', '-']);
+    expect(aplayArgs({ device: 'plughw:1,0', bufferMs: 200 })).toEqual([
+      '-q',
+      '-t',
+      'raw',
+      '-f',
+      'S16_LE',
+      '-r',
+      '48000',
+      '-c',
+      '1',
+      '-D',
+      'plughw:1,0',
+      '--buffer-time=200000',
+      '--period-time=50000',
+      '-',
+    ]);
   });
 
   it('plays audio into ALSA null, restarts aplay on a flush only when ALSA holds audio, and plays out the rest on close', async () => {
@@ -215,7 +239,15 @@ describe('device sink: the simulated amplifier records what it played', () => {
     expect(rec.totals).toMatchObject({ frames: 60, heardFrames: 50, silentFrames: 10 });
     expect(rec.runs).toHaveLength(1);
     const run = rec.runs[0]!;
-    expect(run).toMatchObject({ frames: 60, heardFrames: 50, firstPlayAt: start, lastPlayAt: start + 59 * FRAME_MS, firstHeardAt: start + 10 * FRAME_MS, lastHeardAt: start + 59 * FRAME_MS, silent: { amp_off: 10 } });
+    expect(run).toMatchObject({
+      frames: 60,
+      heardFrames: 50,
+      firstPlayAt: start,
+      lastPlayAt: start + 59 * FRAME_MS,
+      firstHeardAt: start + 10 * FRAME_MS,
+      lastHeardAt: start + 59 * FRAME_MS,
+      silent: { amp_off: 10 },
+    });
     // A sine at half scale is −9 dBFS RMS (−6 dB for 0.5, −3 dB for a sine).
     expect(run.meanLevelDb!).toBeCloseTo(-9.0, 0);
     expect(frameLevelDb(tone(0.5))).toBeCloseTo(-9.0, 0);

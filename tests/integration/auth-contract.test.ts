@@ -67,7 +67,9 @@ const answers = (op: Operation) =>
 
 describe('the auth, users, audit and as-run contract', () => {
   it('covers every operation of those areas, each answering JSON through a schema', () => {
-    const names = covered().map((o) => o.name).sort();
+    const names = covered()
+      .map((o) => o.name)
+      .sort();
     expect(names).toEqual(
       [
         'DELETE /api/auth/tokens/{id}',
@@ -85,7 +87,11 @@ describe('the auth, users, audit and as-run contract', () => {
         'POST /api/users/{id}/unlock',
       ].sort(),
     );
-    for (const { name, op } of covered()) expect(answers(op).some((a) => /^2\d\d$/.test(a.status) && a.type === 'application/json'), name).toBe(true);
+    for (const { name, op } of covered())
+      expect(
+        answers(op).some((a) => /^2\d\d$/.test(a.status) && a.type === 'application/json'),
+        name,
+      ).toBe(true);
   });
 
   it('has no field that could carry a password, a hash or a secret, but the token a login or a new API token answers once', () => {

@@ -115,7 +115,11 @@ const TABLE: Record<string, Rule> = {
     sample: () => ({ url: '/api/areas', body: { code: `${COMMUNE_A}-77`, name: 'Thôn 77', level: 'village', parent: COMMUNE_A } }),
     alsoScoped: () => [['POST', { url: '/api/areas', body: { code: '99', name: 'Tỉnh mới', level: 'province' } }]],
   },
-  'POST /api/areas/import': { roles: ADMIN, scoped: true, sample: () => ({ url: '/api/areas/import?version=2025', body: 'code,name,level,parent_code\n', contentType: 'text/csv' }) },
+  'POST /api/areas/import': {
+    roles: ADMIN,
+    scoped: true,
+    sample: () => ({ url: '/api/areas/import?version=2025', body: 'code,name,level,parent_code\n', contentType: 'text/csv' }),
+  },
   'GET /api/areas/:key': { roles: EVERYONE, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
   'PATCH /api/areas/:key': { roles: ADMIN, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}`, body: { name: 'Xã Bát Xát' } }) },
   'DELETE /api/areas/:key': { roles: ADMIN, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
@@ -159,8 +163,16 @@ const TABLE: Record<string, Rule> = {
   'GET /api/media/:id/audio': { roles: EVERYONE, siteAccess: true, sample: (fx) => ({ url: `/api/media/${fx.mediaId}/audio` }) },
 
   'GET /api/schedule/items': { roles: EVERYONE, sample: () => ({ url: '/api/schedule/items' }) },
-  'POST /api/schedule/items': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: '/api/schedule/items', body: { title: 'Bản tin', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: inAnHour(fx) } } }) },
-  'POST /api/schedule/check': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: '/api/schedule/check', body: { title: 'Bản tin', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: inAnHour(fx) } } }) },
+  'POST /api/schedule/items': {
+    roles: SCHEDULERS,
+    scoped: true,
+    sample: (fx) => ({ url: '/api/schedule/items', body: { title: 'Bản tin', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: inAnHour(fx) } } }),
+  },
+  'POST /api/schedule/check': {
+    roles: SCHEDULERS,
+    scoped: true,
+    sample: (fx) => ({ url: '/api/schedule/check', body: { title: 'Bản tin', mediaId: fx.mediaId, targets: { areas: [COMMUNE_A] }, start: { at: inAnHour(fx) } } }),
+  },
   // Another commune's item is not even visible (404, so its existence does not leak); covered in tests/integration/schedule.test.ts.
   'GET /api/schedule/items/:id': { roles: EVERYONE, sample: (fx) => ({ url: `/api/schedule/items/${fx.itemA}` }) },
   'PATCH /api/schedule/items/:id': { roles: SCHEDULERS, scoped: true, sample: (fx) => ({ url: `/api/schedule/items/${fx.itemA}`, body: { title: 'x' } }) },
@@ -190,7 +202,11 @@ const TABLE: Record<string, Rule> = {
   'PATCH /api/alerts/cap/senders/:id': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/cap/senders/${fx.senderA}`, body: { accounts: [] } }) },
   'DELETE /api/alerts/cap/senders/:id': { roles: ADMIN, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/cap/senders/${fx.senderA}` }) },
 
-  'POST /api/live/streams': { roles: BROADCASTERS, scoped: true, sample: () => ({ url: '/api/live/streams', body: { source: { kind: 'relay', url: 'http://127.0.0.1:9/stream' }, areas: [COMMUNE_A] } }) },
+  'POST /api/live/streams': {
+    roles: BROADCASTERS,
+    scoped: true,
+    sample: () => ({ url: '/api/live/streams', body: { source: { kind: 'relay', url: 'http://127.0.0.1:9/stream' }, areas: [COMMUNE_A] } }),
+  },
   'GET /api/live/streams': { roles: EVERYONE, sample: () => ({ url: '/api/live/streams' }) },
   'GET /api/live/streams/:id': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/live/streams/${fx.streamA}` }) },
   'POST /api/live/streams/:id/stop': { roles: BROADCASTERS, scoped: true, sample: (fx) => ({ url: `/api/live/streams/${fx.streamA}/stop` }) },
@@ -269,7 +285,10 @@ const refused = (status: number) => status === 401 || status === 403;
 beforeAll(async () => {
   t = await startTestServer();
   await importLaoCai2025(t);
-  const created = (await t.api('POST', '/api/sites', { name: 'Đài xã Bát Xát', kind: 'station', area: COMMUNE_A })).body as { site: { id: string }; credential: { siteId: string; secret: string } };
+  const created = (await t.api('POST', '/api/sites', { name: 'Đài xã Bát Xát', kind: 'station', area: COMMUNE_A })).body as {
+    site: { id: string };
+    credential: { siteId: string; secret: string };
+  };
   fx.siteA = created.site.id;
   siteBasic = `Basic ${Buffer.from(`${created.credential.siteId}:${created.credential.secret}`).toString('base64')}`;
   fx.commandA = (await t.api('POST', `/api/sites/${fx.siteA}/commands`, { type: 'test_tone' })).body.id;
@@ -298,7 +317,11 @@ beforeAll(async () => {
   const sender = await t.api('POST', '/api/alerts/cap/senders', { sender: 'ubnd@batxat.laocai.gov.vn', area: COMMUNE_A, accounts: [{ username: 'viewer-a' }] });
   expect(sender.status, JSON.stringify(sender.body)).toBe(201);
   fx.senderA = sender.body.id;
-  const login = await fetch(`${t.baseUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer-all', password: 'password-of-viewer-all', cookie: true }) });
+  const login = await fetch(`${t.baseUrl}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'viewer-all', password: 'password-of-viewer-all', cookie: true }),
+  });
   cookieSession = { cookie: (login.headers.get('set-cookie') ?? '').split(';')[0]! };
   routes = registeredRoutes(t.server.app.printRoutes({ commonPrefix: false })).filter((r) => r.split(' ')[1]!.startsWith('/api/'));
   // Spoken media, a live stream and 25 password hashes: seconds on a quiet machine, a minute on a loaded one. Bounds a hang only.

@@ -38,7 +38,7 @@ describe('area scope', () => {
     expect((await t.api('GET', '/api/coverage?area=15', undefined, { token: tokens.operator })).status).toBe(403);
   });
 
-  it('a commune operator may command their own sites, not another commune\'s', async () => {
+  it("a commune operator may command their own sites, not another commune's", async () => {
     expect((await t.api('POST', `/api/sites/${inCamDuong}/commands`, { type: 'test_tone' }, { token: tokens.operator })).status).toBe(404);
     expect((await t.api('POST', `/api/sites/${inBatXat}/commands`, { type: 'test_tone' }, { token: tokens.operator })).status).toBe(202);
   });

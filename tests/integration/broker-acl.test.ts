@@ -90,7 +90,12 @@ describe('broker ACL', () => {
     const granted: Array<number | string> = [];
     for (const topic of topics) {
       // mqtt.js rejects a subscription refused with return code 0x80.
-      granted.push(await c.subscribeAsync(topic, { qos: 1 }).then((g) => g[0]!.qos, (e: Error) => e.message));
+      granted.push(
+        await c.subscribeAsync(topic, { qos: 1 }).then(
+          (g) => g[0]!.qos,
+          (e: Error) => e.message,
+        ),
+      );
     }
     expect(granted.slice(0, 4)).toEqual([1, 1, 1, 1]);
     expect(granted.slice(4)).toEqual(Array(4).fill(expect.stringMatching(/Subscribe error/)));
@@ -98,7 +103,7 @@ describe('broker ACL', () => {
     c.end(true);
   });
 
-  it('drops a publish on another site\'s topics and on its own cmd topic', async () => {
+  it("drops a publish on another site's topics and on its own cmd topic", async () => {
     const denied = t.server.ctx.broker.status().deniedPublishes;
     const c = await connectAs(a.siteId, a.secret);
     c.publish(siteTopic(b.siteId, 'state'), state(b.siteId, 'online'), { qos: 0 });

@@ -66,7 +66,7 @@ describe('EMQX authentication hook', () => {
 describe('EMQX authorization hook', () => {
   const authz = async (username: string, action: string, topic: string) => (await hook('authz', { username, action, topic })).body.result;
 
-  it('answers from the pure ACL: a site publishes its own uplink, subscribes to its cmd and its areas\' audio', async () => {
+  it("answers from the pure ACL: a site publishes its own uplink, subscribes to its cmd and its areas' audio", async () => {
     expect(await authz('hook-a', 'publish', siteTopic('hook-a', 'telemetry'))).toBe('allow');
     expect(await authz('hook-a', 'subscribe', siteTopic('hook-a', 'cmd'))).toBe('allow');
     expect(await authz('hook-a', 'subscribe', areaAudioTopic('2025.15'))).toBe('allow');
@@ -95,7 +95,12 @@ describe('Mosquitto files', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(res.headers.get('x-loanet-sites-without-mosquitto-hash')).toBe('0');
-    const users = new Map((await res.text()).split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':') as [string, string]));
+    const users = new Map(
+      (await res.text())
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.split(':') as [string, string]),
+    );
     expect([...users.keys()].sort()).toEqual(['hook-a', 'hook-b', 'hook-old', 'loanet_server']);
     expect(verifyMosquittoPasswordHash(secrets['hook-a']!, users.get('hook-a')!)).toBe(true);
     expect(verifyMosquittoPasswordHash(secrets['hook-b']!, users.get('hook-b')!)).toBe(true); // the rotated one
@@ -130,7 +135,10 @@ describe('Mosquitto files', () => {
   });
 
   it('is for admins of the whole network only', async () => {
-    for (const [username, role, area] of [['viewer1', 'viewer', undefined], ['areaadmin', 'admin', '02683']] as const) {
+    for (const [username, role, area] of [
+      ['viewer1', 'viewer', undefined],
+      ['areaadmin', 'admin', '02683'],
+    ] as const) {
       expect((await t.api('POST', '/api/users', { username, password: 'a-long-password', role, ...(area ? { area } : {}) })).status).toBe(201);
       const token = (await t.api('POST', '/api/auth/login', { username, password: 'a-long-password' }, { token: null })).body.token as string;
       expect((await t.api('GET', '/api/broker/mosquitto/passwd', undefined, { token })).status).toBe(403);
@@ -144,7 +152,11 @@ describe('hooks switched off', () => {
   it('answers 503 naming LOANET_BROKER_HOOK_SECRET when it is not set', async () => {
     const other = await startTestServer();
     try {
-      const res = await fetch(`${other.baseUrl}/api/broker/emqx/authn`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-loanet-hook-secret': 'anything-at-all-here' }, body: JSON.stringify({ clientid: 'a', username: 'a', password: 'b' }) });
+      const res = await fetch(`${other.baseUrl}/api/broker/emqx/authn`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-loanet-hook-secret': 'anything-at-all-here' },
+        body: JSON.stringify({ clientid: 'a', username: 'a', password: 'b' }),
+      });
       expect(res.status).toBe(503);
       expect(((await res.json()) as { message: string }).message).toMatch(/LOANET_BROKER_HOOK_SECRET/);
     } finally {

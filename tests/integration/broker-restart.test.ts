@@ -65,8 +65,21 @@ async function kill9(): Promise<void> {
 }
 
 /** What a fresh subscriber gets from the broker now: retained playlists by site, retained alert starts by topic, the server's canary. */
-async function retainedNow(): Promise<{ playlists: Map<string, PlaylistMessage>; alerts: Map<string, AlertStart>; liveStarts: Map<string, AudioStreamStart>; canary?: RetainedCanary }> {
-  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: `obs-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, username: OBSERVER.user, password: OBSERVER.password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, clean: true });
+async function retainedNow(): Promise<{
+  playlists: Map<string, PlaylistMessage>;
+  alerts: Map<string, AlertStart>;
+  liveStarts: Map<string, AudioStreamStart>;
+  canary?: RetainedCanary;
+}> {
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    clientId: `obs-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    username: OBSERVER.user,
+    password: OBSERVER.password,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 3000,
+    clean: true,
+  });
   const playlists = new Map<string, PlaylistMessage>();
   const alerts = new Map<string, AlertStart>();
   const liveStarts = new Map<string, AudioStreamStart>();
@@ -121,15 +134,30 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
       sites.push(r.body.credential);
     }
     // The files an operator installs, as loanet serves them, plus a read-only observer for the test; then SIGHUP.
-    fs.writeFileSync(path.join(dir, 'passwd'), `${(await t.api('GET', '/api/broker/mosquitto/passwd')).body as string}${OBSERVER.user}:${mosquittoPasswordHash(OBSERVER.password)}\n`);
+    fs.writeFileSync(
+      path.join(dir, 'passwd'),
+      `${(await t.api('GET', '/api/broker/mosquitto/passwd')).body as string}${OBSERVER.user}:${mosquittoPasswordHash(OBSERVER.password)}\n`,
+    );
     fs.writeFileSync(path.join(dir, 'acl'), `${(await t.api('GET', '/api/broker/mosquitto/acl')).body as string}\nuser ${OBSERVER.user}\ntopic read loanet/v1/#\n`);
     process.kill(mosquitto.pid!, 'SIGHUP');
-    await waitFor('mosquitto knows the sites', async () => {
-      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: sites[0]!.siteId, username: sites[0]!.siteId, password: sites[0]!.secret, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 });
-      const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false))));
-      c.end(true);
-      return ok;
-    }, 10_000, 100);
+    await waitFor(
+      'mosquitto knows the sites',
+      async () => {
+        const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+          clientId: sites[0]!.siteId,
+          username: sites[0]!.siteId,
+          password: sites[0]!.secret,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          connectTimeout: 2000,
+        });
+        const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false))));
+        c.end(true);
+        return ok;
+      },
+      10_000,
+      100,
+    );
 
     const wav = path.join(dir, 'b.wav');
     ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=500:duration=2', '-ac', '1', wav);
@@ -152,14 +180,26 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
 
   it('comes back with empty persistence: every retained playlist and the active alert are published again, and a site connecting after gets them', async () => {
     await scheduleItem('Bản tin sáng', Date.now() + 3_600_000);
-    const alert = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { mediaId }, attention: 'chime', repeats: 1, validForMinutes: 30, title: 'Lũ quét: sơ tán ngay' });
+    const alert = await t.api('POST', '/api/alerts', {
+      areas: [COMMUNE],
+      message: { mediaId },
+      attention: 'chime',
+      repeats: 1,
+      validForMinutes: 30,
+      title: 'Lũ quét: sơ tán ngay',
+    });
     expect(alert.status, JSON.stringify(alert.body)).toBe(201);
     const stream = await t.api('POST', '/api/live/streams', { source: { kind: 'media', mediaId: liveMediaId }, areas: [COMMUNE], label: 'Chương trình trực tiếp' });
     expect(stream.status, JSON.stringify(stream.body)).toBe(201);
-    const before = await waitFor('every playlist, the alert and the live start retained', async () => {
-      const r = await retainedNow();
-      return r.playlists.size === SITES && r.alerts.size === 1 && r.liveStarts.size === 1 ? r : undefined;
-    }, 30_000, 200);
+    const before = await waitFor(
+      'every playlist, the alert and the live start retained',
+      async () => {
+        const r = await retainedNow();
+        return r.playlists.size === SITES && r.alerts.size === 1 && r.liveStarts.size === 1 ? r : undefined;
+      },
+      30_000,
+      200,
+    );
     expect([...before.liveStarts.values()][0]!.streamId).toBe(stream.body.id);
 
     await kill9();
@@ -169,10 +209,15 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
     await waitFor('mosquitto listening again', listening, 15_000);
 
     // The deadline only bounds a hang: the server's reconnect back-off is at most 30 s, the republish a few seconds.
-    const after = await waitFor('every playlist, the alert and the live start retained again', async () => {
-      const r = await retainedNow();
-      return r.playlists.size === SITES && r.alerts.size === 1 && r.liveStarts.size === 1 ? r : undefined;
-    }, 90_000, 250);
+    const after = await waitFor(
+      'every playlist, the alert and the live start retained again',
+      async () => {
+        const r = await retainedNow();
+        return r.playlists.size === SITES && r.alerts.size === 1 && r.liveStarts.size === 1 ? r : undefined;
+      },
+      90_000,
+      250,
+    );
     // The stream still on air holds its area's slot again (the periodic announce is not retained).
     expect([...after.liveStarts]).toEqual([[[...before.liveStarts.keys()][0], expect.objectContaining({ streamId: stream.body.id })]]);
     // The same versions and the same alert revision: an agent that already holds them ignores them.
@@ -183,7 +228,14 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
 
     // A site connecting now gets both from the broker with its subscriptions.
     const site = sites[SITES - 1]!;
-    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: site.siteId, username: site.siteId, password: site.secret, protocolVersion: 4, reconnectPeriod: 0, clean: true });
+    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+      clientId: site.siteId,
+      username: site.siteId,
+      password: site.secret,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clean: true,
+    });
     clients.push(c);
     const got: { playlist?: PlaylistMessage; alert?: AlertStart } = {};
     c.on('message', (tp, payload) => {
@@ -202,10 +254,15 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
   }, 180_000);
 
   it('comes back with an older snapshot: the canary is older than the last acknowledged one, so the newer playlists are published again', async () => {
-    const first = await waitFor('playlists retained', async () => {
-      const r = await retainedNow();
-      return r.playlists.size === SITES ? r : undefined;
-    }, 30_000, 200);
+    const first = await waitFor(
+      'playlists retained',
+      async () => {
+        const r = await retainedNow();
+        return r.playlists.size === SITES ? r : undefined;
+      },
+      30_000,
+      200,
+    );
     // The broker saves its state now (SIGUSR1), like an autosave; then the playlists change.
     const db = path.join(dir, 'mosquitto.db');
     fs.rmSync(db, { force: true });
@@ -215,18 +272,28 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
     expect(snapshotCanary).toBeDefined();
     await scheduleItem('Bản tin chiều', Date.now() + 7_200_000);
     // Killed once the canary after the new playlists is retained too: the snapshot's canary is then older than the last acknowledged one.
-    const changed = await waitFor('the new playlists and a newer canary retained', async () => {
-      const r = await retainedNow();
-      const newer = r.playlists.size === SITES && [...r.playlists].every(([id, p]) => p.version !== first.playlists.get(id)!.version);
-      return newer && r.canary && r.canary.seq > snapshotCanary!.seq ? r : undefined;
-    }, 30_000, 200);
+    const changed = await waitFor(
+      'the new playlists and a newer canary retained',
+      async () => {
+        const r = await retainedNow();
+        const newer = r.playlists.size === SITES && [...r.playlists].every(([id, p]) => p.version !== first.playlists.get(id)!.version);
+        return newer && r.canary && r.canary.seq > snapshotCanary!.seq ? r : undefined;
+      },
+      30_000,
+      200,
+    );
 
     await kill9();
     mosquitto = startMosquitto();
     await waitFor('mosquitto listening again', listening, 15_000);
-    await waitFor('the newer playlists retained again, not the snapshot\'s', async () => {
-      const r = await retainedNow();
-      return r.playlists.size === SITES && JSON.stringify(versions(r.playlists)) === JSON.stringify(versions(changed.playlists)) && r.alerts.size === 1;
-    }, 90_000, 250);
+    await waitFor(
+      "the newer playlists retained again, not the snapshot's",
+      async () => {
+        const r = await retainedNow();
+        return r.playlists.size === SITES && JSON.stringify(versions(r.playlists)) === JSON.stringify(versions(changed.playlists)) && r.alerts.size === 1;
+      },
+      90_000,
+      250,
+    );
   }, 180_000);
 });

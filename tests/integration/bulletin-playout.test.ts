@@ -77,7 +77,10 @@ async function asRun(itemId: string, at: number): Promise<AsRunLine[]> {
 /** The heard run on a site's simulated amplifier that began nearest to `serverAt`. */
 function runAt(siteId: string, serverAt: number): PlayedRun | undefined {
   const local = serverAt - trueOffset();
-  const runs = fleet.site(siteId).device.playedAudio().runs.filter((r) => r.firstHeardAt !== null);
+  const runs = fleet
+    .site(siteId)
+    .device.playedAudio()
+    .runs.filter((r) => r.firstHeardAt !== null);
   return runs.sort((a, b) => Math.abs(a.firstHeardAt! - local) - Math.abs(b.firstHeardAt! - local))[0];
 }
 
@@ -89,7 +92,7 @@ async function everyoneReady(ids: readonly string[], itemId: string) {
       ids.every((id) => {
         const p = fleet.site(id).agent.playout;
         const r = p?.executor.report();
-        return r !== undefined && r.missing === 0 && (p!.executor.heldEntries().some((e) => e.itemId === itemId));
+        return r !== undefined && r.missing === 0 && p!.executor.heldEntries().some((e) => e.itemId === itemId);
       }),
     30_000,
     100,
@@ -135,7 +138,12 @@ describe.skipIf(!canRun)('bulletins play on time at every targeted cluster', () 
 
     fleet.cut(cutSite, 'blackhole');
     await fleet.restore(cutSite);
-    const line = await waitFor('the receipt at the server after the reconnect', async () => (await asRun(itemId, at)).find((l) => l.siteId === cutSite && l.status === 'played'), 30_000, 200);
+    const line = await waitFor(
+      'the receipt at the server after the reconnect',
+      async () => (await asRun(itemId, at)).find((l) => l.siteId === cutSite && l.status === 'played'),
+      30_000,
+      200,
+    );
     expect(line.startErrorMs!).toBeGreaterThanOrEqual(-ON_TIME_MS);
     expect(line.frames).toBe((BULLETIN_S * 1000) / 20);
 
@@ -158,7 +166,12 @@ describe.skipIf(!canRun)('bulletins play on time at every targeted cluster', () 
     const running = ids.filter((id) => id !== off);
     await everyoneReady(running, itemId);
     const entryId = `${itemId}@${at}`;
-    await waitFor('every running site to write its receipt', () => running.every((id) => fleet.site(id).agent.playout!.journal.has(entryId)), at - Date.now() + BULLETIN_S * 1000 + 15_000, 100);
+    await waitFor(
+      'every running site to write its receipt',
+      () => running.every((id) => fleet.site(id).agent.playout!.journal.has(entryId)),
+      at - Date.now() + BULLETIN_S * 1000 + 15_000,
+      100,
+    );
 
     for (const id of running.filter((x) => x !== overheated)) {
       const r = runAt(id, at);
@@ -198,7 +211,9 @@ describe.skipIf(!canRun)('bulletins play on time at every targeted cluster', () 
     // Not retained: the real playlist stays the retained one.
     await t.server.ctx.broker.publish(topic, Buffer.from('not json at all'), { qos: 1 });
     await t.server.ctx.broker.publish(topic, encodeJson({ v: 1, siteId: id, version: 'bad', at: Date.now(), horizonEnd: Date.now(), entries: [{ id: 'x' }] }), { qos: 1 });
-    await t.server.ctx.broker.publish(topic, encodeJson({ v: 1, siteId: fleet.ids()[1]!, version: 'other-site', at: Date.now(), horizonEnd: Date.now() + 1000, entries: [] }), { qos: 1 });
+    await t.server.ctx.broker.publish(topic, encodeJson({ v: 1, siteId: fleet.ids()[1]!, version: 'other-site', at: Date.now(), horizonEnd: Date.now() + 1000, entries: [] }), {
+      qos: 1,
+    });
     await waitFor('three playlists counted as invalid', () => agent.stats.invalidPlaylists === before + 3, 10_000, 50);
     expect(agent.playout!.executor.version).toBe(held);
     expect(agent.stats.connected).toBe(true);

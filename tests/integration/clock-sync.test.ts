@@ -84,15 +84,23 @@ describe('clock exchange over MQTT', () => {
   it('every agent of a small fleet reports a small offset and its uncertainty', async () => {
     const ids = fleet.ids();
     expect(ids).toHaveLength(SITES);
-    const reports = await waitFor('every site synced', () => {
-      const ts = ids.map(telemetry);
-      return ts.every((m) => typeof m?.clockOffsetMs === 'number' && typeof m.clockUncertaintyMs === 'number') ? ts : undefined;
-    }, 15_000, 100);
+    const reports = await waitFor(
+      'every site synced',
+      () => {
+        const ts = ids.map(telemetry);
+        return ts.every((m) => typeof m?.clockOffsetMs === 'number' && typeof m.clockUncertaintyMs === 'number') ? ts : undefined;
+      },
+      15_000,
+      100,
+    );
     const offsets = reports.map((m) => m!.clockOffsetMs!);
     console.log(`[clock] fleet offsets ms: ${offsets.map((o) => o.toFixed(3)).join(', ')}; uncertainties ms: ${reports.map((m) => m!.clockUncertaintyMs!.toFixed(3)).join(', ')}`);
     for (const m of reports) {
       expect(m!.clockUncertaintyMs!).toBeGreaterThanOrEqual(0);
-      expect(holdsTruth(m!.clockOffsetMs!, m!.clockUncertaintyMs!, trueOffset()), `${m!.siteId}: ${m!.clockOffsetMs} ± ${m!.clockUncertaintyMs} ms does not hold ${trueOffset()}`).toBe(true);
+      expect(
+        holdsTruth(m!.clockOffsetMs!, m!.clockUncertaintyMs!, trueOffset()),
+        `${m!.siteId}: ${m!.clockOffsetMs} ± ${m!.clockUncertaintyMs} ms does not hold ${trueOffset()}`,
+      ).toBe(true);
     }
     const agents = ids.map((id) => fleet.site(id).agent.stats);
     // After the burst, requests are rare (30 s): a handful per agent so far, not one per 250 ms forever.
@@ -116,17 +124,24 @@ describe('clock exchange over MQTT', () => {
     });
     cleanups.push(() => agent.stop({ graceful: false }));
     await agent.start();
-    const m = await waitFor('the skewed agent synced', () => {
-      const m = telemetry(siteId);
-      return typeof m?.clockOffsetMs === 'number' ? m : undefined;
-    }, 15_000, 100);
+    const m = await waitFor(
+      'the skewed agent synced',
+      () => {
+        const m = telemetry(siteId);
+        return typeof m?.clockOffsetMs === 'number' ? m : undefined;
+      },
+      15_000,
+      100,
+    );
     console.log(`[clock] agent 1,500 ms ahead: offset ${m.clockOffsetMs!.toFixed(3)} ms ± ${m.clockUncertaintyMs!.toFixed(3)} ms`);
-    expect(holdsTruth(m.clockOffsetMs!, m.clockUncertaintyMs!, trueOffset() - 1500), `${m.clockOffsetMs} ± ${m.clockUncertaintyMs} ms does not hold ${trueOffset() - 1500}`).toBe(true);
+    expect(holdsTruth(m.clockOffsetMs!, m.clockUncertaintyMs!, trueOffset() - 1500), `${m.clockOffsetMs} ± ${m.clockUncertaintyMs} ms does not hold ${trueOffset() - 1500}`).toBe(
+      true,
+    );
     // Narrow enough to tell the skew from none: the interval holds −1,500 and not 0.
     expect(holdsTruth(m.clockOffsetMs!, m.clockUncertaintyMs!, trueOffset())).toBe(false);
   });
 
-  it('answers a valid request on the site\'s time topic, counts and drops malformed ones, and does not count clock traffic as a sign of life', async () => {
+  it("answers a valid request on the site's time topic, counts and drops malformed ones, and does not count clock traffic as a sign of life", async () => {
     const { siteId, secret } = await register('Cụm loa chỉ hỏi giờ', '02671');
     const c: MqttClient = await mqtt.connectAsync(t.mqttUrl, { clientId: siteId, username: siteId, password: secret, protocolVersion: 4, reconnectPeriod: 0 });
     cleanups.push(() => c.endAsync(true));
@@ -157,12 +172,22 @@ describe('clock exchange over MQTT', () => {
     expect(answer.t1).toBeGreaterThanOrEqual(t0 - 1);
     expect(answer.t2).toBeLessThanOrEqual(t3 + 1);
 
-    const after = await waitFor('4 rejections counted', () => {
-      const s = t.server.ctx.ingest.stats();
-      return s.rejected - before.rejected >= 4 ? s : undefined;
-    }, 5000, 20);
+    const after = await waitFor(
+      '4 rejections counted',
+      () => {
+        const s = t.server.ctx.ingest.stats();
+        return s.rejected - before.rejected >= 4 ? s : undefined;
+      },
+      5000,
+      20,
+    );
     const delta = (code: string) => ((after.rejectedByCode as Record<string, number>)[code] ?? 0) - ((before.rejectedByCode as Record<string, number>)[code] ?? 0);
-    expect({ bad_json: delta('bad_json'), schema: delta('schema'), unknown_version: delta('unknown_version'), site_mismatch: delta('site_mismatch') }).toEqual({ bad_json: 1, schema: 1, unknown_version: 1, site_mismatch: 1 });
+    expect({ bad_json: delta('bad_json'), schema: delta('schema'), unknown_version: delta('unknown_version'), site_mismatch: delta('site_mismatch') }).toEqual({
+      bad_json: 1,
+      schema: 1,
+      unknown_version: 1,
+      site_mismatch: 1,
+    });
     expect(answers.map((a) => a.id)).toEqual([77]);
     // Clock traffic is not a sign of life (nor written anywhere): the site is still never seen.
     expect(t.server.ctx.fleet.observation(siteId)).toMatchObject({ firstSeenAt: null, lastSeenAt: null });

@@ -89,7 +89,10 @@ async function asRun(itemId: string, at: number): Promise<AsRunLine[]> {
 
 /** Heard runs of a site whose first heard frame was, on the server clock, in [from, to). */
 function runsBetween(id: string, from: number, to: number): PlayedRun[] {
-  return fleet.site(id).device.playedAudio().runs.filter((r) => r.firstHeardAt !== null && serverTimeOf(id, r.firstHeardAt) >= from && serverTimeOf(id, r.firstHeardAt) < to);
+  return fleet
+    .site(id)
+    .device.playedAudio()
+    .runs.filter((r) => r.firstHeardAt !== null && serverTimeOf(id, r.firstHeardAt) >= from && serverTimeOf(id, r.firstHeardAt) < to);
 }
 
 async function everyoneReady(ids: readonly string[], itemId: string) {
@@ -157,7 +160,12 @@ async function bootedFast(noLink: string, slowLink: string, itemId: string, at: 
 
   // The link comes back: the server's as-run log does not say plain 'played'.
   await fleet.restore(noLink);
-  const line = await waitFor('the receipt at the server', async () => (await asRun(itemId, at)).find((l) => l.siteId === noLink && l.status !== 'upcoming' && l.status !== 'no_receipt'), 30_000, 200);
+  const line = await waitFor(
+    'the receipt at the server',
+    async () => (await asRun(itemId, at)).find((l) => l.siteId === noLink && l.status !== 'upcoming' && l.status !== 'no_receipt'),
+    30_000,
+    200,
+  );
   expect(line).toMatchObject({ status: 'unverified', clockSynced: false });
   expect(line.explanation!.en).toContain('not known');
 
@@ -167,7 +175,9 @@ async function bootedFast(noLink: string, slowLink: string, itemId: string, at: 
   const onTime = runsBetween(slowLink, at - 5000, at + 5000);
   expect(onTime, 'the slow-link board played at the server time').toHaveLength(1);
   const err = serverTimeOf(slowLink, onTime[0]!.firstHeardAt!) - at;
-  console.log(`[clock-truth] no link: played ${((serverTimeOf(noLink, early[0]!.firstHeardAt!) - at) / 1000).toFixed(1)} s off, receipt ${line.status}; slow link: held, then played ${err.toFixed(1)} ms off`);
+  console.log(
+    `[clock-truth] no link: played ${((serverTimeOf(noLink, early[0]!.firstHeardAt!) - at) / 1000).toFixed(1)} s off, receipt ${line.status}; slow link: held, then played ${err.toFixed(1)} ms off`,
+  );
   // Early by more is a wrong clock on any machine; late is what a stalled event loop does, and the agent's own
   // receipt would then say 'late' (within 5 s of the start either way: the run above).
   expect(err).toBeGreaterThanOrEqual(-ON_TIME_MS);
@@ -284,10 +294,15 @@ describe.skipIf(!canRun)('a receipt says the clock it was played under', () => {
     expect(follow.at(-1)!).toBeLessThanOrEqual(FOLLOW_BOUND_MS);
 
     await waitFor('every receipt written', () => ids.every((id) => fleet.site(id).agent.playout!.journal.has(entryId)), 30_000, 100);
-    const lines = await waitFor('every receipt at the server', async () => {
-      const l = await asRun(itemId, at);
-      return l.filter((x) => x.status !== 'upcoming' && x.status !== 'no_receipt').length === ids.length ? l : undefined;
-    }, 30_000, 200);
+    const lines = await waitFor(
+      'every receipt at the server',
+      async () => {
+        const l = await asRun(itemId, at);
+        return l.filter((x) => x.status !== 'upcoming' && x.status !== 'no_receipt').length === ids.length ? l : undefined;
+      },
+      30_000,
+      200,
+    );
     let late = 0;
     for (const id of ids) {
       // The first run: an agent whose steady clock request fell inside the play moved its clock mid-play,
@@ -318,7 +333,10 @@ describe.skipIf(!canRun)('a receipt says the clock it was played under', () => {
     const ids = fleet.ids();
     const id = ids[2]!;
     const cache = caches.get(id)!;
-    const entry = fleet.site(id).agent.playout!.executor.heldEntries().find((e) => e.mediaId === mediaId)!;
+    const entry = fleet
+      .site(id)
+      .agent.playout!.executor.heldEntries()
+      .find((e) => e.mediaId === mediaId)!;
     const file = path.join(cache.dir, `${entry.sha256}.opus`);
     const size = fs.statSync(file).size;
     fs.writeFileSync(file, randomBytes(size)); // storage rot, or something else wrote over it
@@ -337,6 +355,8 @@ describe.skipIf(!canRun)('a receipt says the clock it was played under', () => {
     expect(counters.checksumFailures).toBe(failuresBefore + 1);
     expect(counters.downloads).toBe(downloadsBefore + 1);
     expect(cacheLog.some((m) => m.startsWith(`${id}: `) && m.includes('no longer matches its checksum'))).toBe(true);
-    console.log(`[clock-truth] corrupted cache file: re-fetched (${counters.downloads - downloadsBefore} download) and played ${(serverTimeOf(id, runs[0]!.firstHeardAt!) - at).toFixed(1)} ms off`);
+    console.log(
+      `[clock-truth] corrupted cache file: re-fetched (${counters.downloads - downloadsBefore} download) and played ${(serverTimeOf(id, runs[0]!.firstHeardAt!) - at).toFixed(1)} ms off`,
+    );
   }, 90_000);
 });

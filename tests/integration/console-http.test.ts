@@ -12,7 +12,11 @@ import { ensureConsoleBuilt } from '../../web/build.ts';
 let t: TestServer;
 
 async function cookieLogin(username: string, password: string): Promise<{ cookie: string; csrf: string; setCookie: string }> {
-  const res = await fetch(`${t.baseUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password, cookie: true }) });
+  const res = await fetch(`${t.baseUrl}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password, cookie: true }),
+  });
   expect(res.status).toBe(200);
   const body = (await res.json()) as { csrfToken: string; token?: string };
   expect(body.token).toBeUndefined();
@@ -77,7 +81,11 @@ describe('browser session', () => {
     expect(meBody.permissions).toContain('audit.read');
 
     const create = (headers: Record<string, string>) =>
-      fetch(`${t.baseUrl}/api/auth/tokens`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: s.cookie, ...headers }, body: JSON.stringify({ name: 'script' }) });
+      fetch(`${t.baseUrl}/api/auth/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie: s.cookie, ...headers },
+        body: JSON.stringify({ name: 'script' }),
+      });
     const noCsrf = await create({});
     expect(noCsrf.status).toBe(403);
     expect(((await noCsrf.json()) as { error: string }).error).toBe('LOANET_CSRF');
@@ -104,8 +112,12 @@ describe('browser session', () => {
     expect((await fetch(`${t.baseUrl}/api/auth/me`, { headers: { cookie: s.cookie } })).status).toBe(401);
   });
 
-  it('sets Secure behind a TLS proxy, and a user may not revoke another user\'s token', async () => {
-    const res = await fetch(`${t.baseUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https' }, body: JSON.stringify({ username: 'admin', password: 'test-admin-password', cookie: true }) });
+  it("sets Secure behind a TLS proxy, and a user may not revoke another user's token", async () => {
+    const res = await fetch(`${t.baseUrl}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https' },
+      body: JSON.stringify({ username: 'admin', password: 'test-admin-password', cookie: true }),
+    });
     expect(res.headers.get('set-cookie')).toMatch(/; Secure/);
     const { id } = (await t.api('POST', '/api/auth/tokens', { name: 'admin-script' })).body as { id: number };
     await t.api('POST', '/api/users', { username: 'viewer-x', password: 'password-of-viewer', role: 'viewer' });
@@ -115,7 +127,7 @@ describe('browser session', () => {
 });
 
 describe('live updates', () => {
-  it('streams condition changes and command results of the user\'s own area only', async () => {
+  it("streams condition changes and command results of the user's own area only", async () => {
     await t.api('POST', '/api/users', { username: 'op-batxat', password: 'password-of-op', role: 'operator', area: '02683' });
     const op = (await t.api('POST', '/api/auth/login', { username: 'op-batxat', password: 'password-of-op' }, { token: null })).body.token as string;
     const open = async (token: string) => {

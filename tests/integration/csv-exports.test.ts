@@ -75,8 +75,18 @@ describe.skipIf(!canRun)('CSV exports neutralise what users and sites wrote', ()
     await client.subscribeAsync(siteTopic(site.siteId, 'playlist'), { qos: 1 });
     const entry = (await waitFor('the playlist with the item', () => playlists.flatMap((p) => p.entries).find((e) => e.itemId === item.body.id)))!;
     const receipt: AsRunEvent = {
-      v: 1, siteId: site.siteId, at: Date.now(), type: 'as_run', entryId: entry.id, kind: 'bulletin', itemId: item.body.id, mediaId,
-      scheduledAt: entry.startAt, outcome: 'skipped', reason: 'error', detail: DETAIL,
+      v: 1,
+      siteId: site.siteId,
+      at: Date.now(),
+      type: 'as_run',
+      entryId: entry.id,
+      kind: 'bulletin',
+      itemId: item.body.id,
+      mediaId,
+      scheduledAt: entry.startAt,
+      outcome: 'skipped',
+      reason: 'error',
+      detail: DETAIL,
     };
     const before = t.server.ctx.asRun.stats().stored;
     await client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(receipt), { qos: 1 });
@@ -85,7 +95,7 @@ describe.skipIf(!canRun)('CSV exports neutralise what users and sites wrote', ()
     const records = await csvOf(`/api/as-run?area=02680&from=${at - H}&to=${at + H}&format=csv`);
     const header = records[0]!;
     const row = records.find((r) => r.includes(item.body.id))!;
-    expect(row, 'the item\'s row').toBeDefined();
+    expect(row, "the item's row").toBeDefined();
     const col = (en: string) => row[header.findIndex((h) => h.endsWith(`/ ${en}`))]!;
     expect(col('Bulletin')).toBe(`'${TITLE}`);
     expect(col('Site')).toBe(`'${SITE_NAME}`);
@@ -97,7 +107,18 @@ describe.skipIf(!canRun)('CSV exports neutralise what users and sites wrote', ()
     const r = await t.api('POST', '/api/alerts', { areas: ['02680'], message: { mediaId }, title: TITLE, attention: 'chime', validForMinutes: 30 });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const id: string = r.body.id;
-    const ev: AlertStatusEvent = { v: 1, siteId: site.siteId, type: 'alert_status', alertId: id, revision: 1, status: 'playing', repeat: 0, at: Date.now(), firstSoundAt: Date.now(), levelDb: -21.5 };
+    const ev: AlertStatusEvent = {
+      v: 1,
+      siteId: site.siteId,
+      type: 'alert_status',
+      alertId: id,
+      revision: 1,
+      status: 'playing',
+      repeat: 0,
+      at: Date.now(),
+      firstSoundAt: Date.now(),
+      levelDb: -21.5,
+    };
     await client!.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(ev), { qos: 1 });
     await waitFor('the site playing', async () => (await t.api('GET', `/api/alerts/${id}`)).body.delivery.counts.playing === 1);
 

@@ -46,10 +46,20 @@ describe.skipIf(!canRun)('the data folder', () => {
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
-    const started = await waitFor('the server started', () => {
-      const line = out.split('\n').find((l) => l.includes('"loanet started"'));
-      return line ? (JSON.parse(line) as { httpPort: number }) : child!.exitCode !== null ? (() => { throw new Error(`server exited: ${out}`); })() : undefined;
-    }, 60_000);
+    const started = await waitFor(
+      'the server started',
+      () => {
+        const line = out.split('\n').find((l) => l.includes('"loanet started"'));
+        return line
+          ? (JSON.parse(line) as { httpPort: number })
+          : child!.exitCode !== null
+            ? (() => {
+                throw new Error(`server exited: ${out}`);
+              })()
+            : undefined;
+      },
+      60_000,
+    );
     const base = `http://127.0.0.1:${started.httpPort}`;
     // The start-up line says what is exposed (here: this machine only).
     expect(out).toContain(`listening: HTTP 127.0.0.1:${started.httpPort} (this machine only)`);
@@ -60,7 +70,11 @@ describe.skipIf(!canRun)('the data folder', () => {
     expect(tightened).toContain('left-by-an-old-version.opus');
 
     // An upload through the API, as an operator would.
-    const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }) });
+    const login = await fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+    });
     expect(login.status).toBe(200);
     const token = ((await login.json()) as { token: string }).token;
     const wav = path.join(tempDir('loanet-perms-in-'), 'tone.wav');
@@ -77,7 +91,8 @@ describe.skipIf(!canRun)('the data folder', () => {
     const files = ['loanet.db', 'loanet.db-wal', 'loanet.db-shm'].map((f) => path.join(dataDir, f));
     const found: Record<string, string> = { [dataDir]: mode(dataDir), [media]: mode(media) };
     for (const f of [...files, ...stored.map((f) => path.join(media, f)), path.join(media, 'left-by-an-old-version.opus')]) found[f] = mode(f);
-    const walk = (d: string): string[] => fs.readdirSync(d).flatMap((n) => (fs.statSync(path.join(d, n)).isDirectory() ? [path.join(d, n), ...walk(path.join(d, n))] : [path.join(d, n)]));
+    const walk = (d: string): string[] =>
+      fs.readdirSync(d).flatMap((n) => (fs.statSync(path.join(d, n)).isDirectory() ? [path.join(d, n), ...walk(path.join(d, n))] : [path.join(d, n)]));
     for (const p of walk(dataDir)) found[p] = mode(p);
     for (const [p, m] of Object.entries(found)) {
       expect(m, p).toBe(fs.statSync(p).isDirectory() ? '700' : '600');

@@ -29,7 +29,7 @@ function collectFaults(gw: DeviceGateway) {
   const waiters: { match: (n: DeviceFaultNotice) => boolean; resolve: (n: DeviceFaultNotice) => void }[] = [];
   gw.onFault((n) => {
     notices.push(n);
-    for (const w of waiters.splice(0)) (w.match(n) ? w.resolve(n) : waiters.push(w));
+    for (const w of waiters.splice(0)) w.match(n) ? w.resolve(n) : waiters.push(w);
   });
   // The deadline only bounds a hang: a loaded machine may take seconds to deliver a notice.
   const next = (match: (n: DeviceFaultNotice) => boolean, ms = 15_000) =>
@@ -58,7 +58,10 @@ async function startTcp() {
   const gateway = createDeviceGateway({ driver: 'sim', host: '127.0.0.1', port, requestTimeoutMs: 400, retries: 0, reconnect: { baseMs: 50, capMs: 200 } });
   const faults = collectFaults(gateway);
   await gateway.start();
-  cleanups.push(() => gateway.stop(), () => server.close());
+  cleanups.push(
+    () => gateway.stop(),
+    () => server.close(),
+  );
   return { device, server, port, gateway, faults };
 }
 
@@ -70,7 +73,10 @@ async function startStream() {
   const gateway = createDeviceGateway({ driver: 'sim-stream', stream: pair.agent, requestTimeoutMs: 400, retries: 0 });
   const faults = collectFaults(gateway);
   await gateway.start();
-  cleanups.push(() => gateway.stop(), () => server.close());
+  cleanups.push(
+    () => gateway.stop(),
+    () => server.close(),
+  );
   return { device, server, pair, gateway, faults };
 }
 
@@ -137,7 +143,10 @@ describe('serial-line behaviour over a stream', () => {
     server.attach(pair.device);
     const gateway = createDeviceGateway({ driver: 'sim-stream', stream: pair.agent, requestTimeoutMs: 400, frameGapMs: 50 });
     const faults = collectFaults(gateway);
-    cleanups.push(() => gateway.stop(), () => server.close());
+    cleanups.push(
+      () => gateway.stop(),
+      () => server.close(),
+    );
     await gateway.start();
     // Line noise that looks like the start of a 1000-byte frame, then silence.
     pair.device.write(Buffer.from([0xa5, 0x5a, 0x01, 0x00, 0x03, 0xe8, 0x11, 0x22]));

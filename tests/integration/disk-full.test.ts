@@ -139,7 +139,22 @@ const starts = (got: Array<{ text: string }>): AlertStart[] =>
 
 function receipt(siteId: string, i: number, at: number): AsRunEvent {
   const scheduledAt = at - 60_000 + i * 1000;
-  return { v: 1, siteId, at, type: 'as_run', entryId: `itm-disk@${scheduledAt}`, kind: 'bulletin', itemId: 'itm-disk', mediaId: 'med-disk', scheduledAt, outcome: 'played', startedAt: scheduledAt, endedAt: scheduledAt + 900, startErrorMs: 0, frames: 45 };
+  return {
+    v: 1,
+    siteId,
+    at,
+    type: 'as_run',
+    entryId: `itm-disk@${scheduledAt}`,
+    kind: 'bulletin',
+    itemId: 'itm-disk',
+    mediaId: 'med-disk',
+    scheduledAt,
+    outcome: 'played',
+    startedAt: scheduledAt,
+    endedAt: scheduledAt + 900,
+    startErrorMs: 0,
+    frames: 45,
+  };
 }
 
 describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 MB)', () => {
@@ -204,7 +219,12 @@ describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 M
     const token = login.body.token as string;
     expect((await t.api('GET', '/api/auth/me', undefined, { token })).status).toBe(200);
 
-    const alert = await t.api('POST', '/api/alerts', { areas: ['02683'], message: { text: 'Cảnh báo lũ quét. Người dân ven suối sơ tán ngay.' }, attention: 'siren', volume: 90, validForMinutes: 30 }, { token });
+    const alert = await t.api(
+      'POST',
+      '/api/alerts',
+      { areas: ['02683'], message: { text: 'Cảnh báo lũ quét. Người dân ven suối sơ tán ngay.' }, attention: 'siren', volume: 90, validForMinutes: 30 },
+      { token },
+    );
     expect(alert.status, JSON.stringify(alert.body)).toBe(201);
     const id: string = alert.body.id;
     // The cluster gets the alert, and then its spoken message, made on the reserve.
@@ -224,14 +244,18 @@ describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 M
     expect(tts.status).toBe(507);
 
     // A schedule item: 507 at once, never a hang.
-    const sched = await timed(() => t.api('POST', '/api/schedule/items', { title: 'Bản tin sáng', mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 3_600_000 } }, { token }));
+    const sched = await timed(() =>
+      t.api('POST', '/api/schedule/items', { title: 'Bản tin sáng', mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 3_600_000 } }, { token }),
+    );
     expect(sched.r.status, JSON.stringify(sched.r.body)).toBe(507);
     expect(sched.r.body).toMatchObject({ error: 'LOANET_DISK_LOW' });
     expect(sched.r.body.message).toMatch(/changes other than logins, alerts and live broadcasts/);
     console.log(`[disk-full] schedule item refused (disk low) in ${sched.ms.toFixed(0)} ms`);
     expect(sched.ms).toBeLessThan(HANG_MS);
     // A dry run writes nothing: still answered.
-    expect((await t.api('POST', '/api/schedule/check', { title: 'Bản tin sáng', mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 3_600_000 } }, { token })).status).toBe(200);
+    expect(
+      (await t.api('POST', '/api/schedule/check', { title: 'Bản tin sáng', mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 3_600_000 } }, { token })).status,
+    ).toBe(200);
 
     const h = (await t.api('GET', '/api/health')).body;
     expect(h.status).toBe('degraded');
@@ -319,9 +343,17 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     await report(cluster, site.siteId, receipts);
     await waitFor('10 receipts refused by the full store', () => (t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0) - failedBefore === 10);
     // Not acknowledged. An ack would have come before the refusal of a status for an alert nobody knows, sent after them.
-    const unknown = { v: 1 as const, siteId: site.siteId, type: 'alert_status' as const, alertId: 'alr-00000000000000ff', revision: 1, status: 'received' as const, at: Date.now() };
+    const unknown = {
+      v: 1 as const,
+      siteId: site.siteId,
+      type: 'alert_status' as const,
+      alertId: 'alr-00000000000000ff',
+      revision: 1,
+      status: 'received' as const,
+      at: Date.now(),
+    };
     await cluster.client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(unknown), { qos: 1 });
-    await waitFor('the unknown alert\'s status refused', () => cluster.refused.has(eventAckKey(unknown)!));
+    await waitFor("the unknown alert's status refused", () => cluster.refused.has(eventAckKey(unknown)!));
     expect(receipts.filter((r) => cluster.acked.has(eventAckKey(r)!))).toEqual([]);
     expect(t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toEqual([]);
 
@@ -356,7 +388,13 @@ describe.skipIf(!run)('a real agent plays a bulletin while the disk is full, wit
     mediaId = up.body.id;
     // The board has its own disk: the agent's journal and cache are not on the server's tmpfs.
     // Its ack timeout 5 s instead of 30 (then a back-off from 1 s): the same resend, sooner.
-    fleet = await startPlayoutFleet(t, { sites: 1, area: '02683', dir: agentDir, connectTimeoutMs: 30_000, journalResend: { ackTimeoutMs: 5000, retry: { baseMs: 1000, capMs: 5000 } } });
+    fleet = await startPlayoutFleet(t, {
+      sites: 1,
+      area: '02683',
+      dir: agentDir,
+      connectTimeoutMs: 30_000,
+      journalResend: { ackTimeoutMs: 5000, retry: { baseMs: 1000, capMs: 5000 } },
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -374,10 +412,15 @@ describe.skipIf(!run)('a real agent plays a bulletin while the disk is full, wit
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect((await t.api('POST', `/api/schedule/items/${created.body.id}/approve`)).status).toBe(200);
     const entryId = `${created.body.id}@${at}`;
-    await waitFor('the playlist held with its media cached', () => {
-      const r = agent.playout?.executor.report();
-      return r !== undefined && r.missing === 0 && agent.playout!.executor.heldEntries().some((e) => e.id === entryId);
-    }, 30_000, 100);
+    await waitFor(
+      'the playlist held with its media cached',
+      () => {
+        const r = agent.playout?.executor.report();
+        return r !== undefined && r.missing === 0 && agent.playout!.executor.heldEntries().some((e) => e.id === entryId);
+      },
+      30_000,
+      100,
+    );
 
     truncateWal(t);
     fillDisk(path.join(dir, 'fill'));

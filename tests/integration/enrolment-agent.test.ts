@@ -47,7 +47,10 @@ async function closedPort(): Promise<number> {
 
 describe('the enrolment file and the configuration', () => {
   it('reads server= and code= lines, with comments, and says what is missing or wrong', () => {
-    expect(parseEnrolFile('# prepared in the office\r\nserver = https://loanet.example.vn\r\n\r\ncode=abcd-ef12\r\n')).toEqual({ server: 'https://loanet.example.vn', code: 'abcd-ef12' });
+    expect(parseEnrolFile('# prepared in the office\r\nserver = https://loanet.example.vn\r\n\r\ncode=abcd-ef12\r\n')).toEqual({
+      server: 'https://loanet.example.vn',
+      code: 'abcd-ef12',
+    });
     expect(() => parseEnrolFile('server=https://x\n')).toThrow(/needs a server=… line and a code=… line/);
     expect(() => parseEnrolFile('server=https://x\ncode=A\nsecret=zzz\n', 'f.txt')).toThrow(/f\.txt, line 3: expected server=… or code=…/);
   });
@@ -124,7 +127,12 @@ describe('the enrolment file and the configuration', () => {
   it('from a boot file: a refused code is final, and the file is set aside with the reason', async () => {
     const bootFile = path.join(dir, 'boot-refused.txt');
     fs.writeFileSync(bootFile, `server=${t.baseUrl}\ncode=AAAA-AAAA\n`);
-    const e = await enrolFromFile({ file: bootFile, configPath: path.join(dir, 'refused.json'), log: quiet, sleep: () => Promise.reject(new Error('a refusal must not be retried')) }).catch((x: unknown) => x);
+    const e = await enrolFromFile({
+      file: bootFile,
+      configPath: path.join(dir, 'refused.json'),
+      log: quiet,
+      sleep: () => Promise.reject(new Error('a refusal must not be retried')),
+    }).catch((x: unknown) => x);
     expect((e as EnrolError).failure).toMatchObject({ kind: 'refused', reason: 'unknown' });
     expect(fs.existsSync(bootFile)).toBe(false);
     expect(fs.readFileSync(`${bootFile}.refused`, 'utf8')).toMatch(/code=AAAA-AAAA\n# refused: the server refused the code \(unknown\)/);
@@ -136,7 +144,15 @@ describe('one code, two trades in the same instant', () => {
   it('the transaction that spends the code gives exactly one of them a credential', async () => {
     const ctx = t.server.ctx;
     // The server's own service over the same database; both trades pass the first check before either hashes its secret.
-    const service = new EnrolmentService({ db: ctx.db, sites: ctx.sites, audit: ctx.audit, now: Date.now, key: Buffer.alloc(32, 7), ttlMs: 3_600_000, limiter: new EnrolLimiter() });
+    const service = new EnrolmentService({
+      db: ctx.db,
+      sites: ctx.sites,
+      audit: ctx.audit,
+      now: Date.now,
+      key: Buffer.alloc(32, 7),
+      ttlMs: 3_600_000,
+      limiter: new EnrolLimiter(),
+    });
     const { code } = service.create('lc-agent-enrol-03', { id: 1, username: 'admin' });
     const [a, b] = await Promise.all([service.enrol(code, '192.0.2.1'), service.enrol(code, '192.0.2.2')]);
     const results = [a, b];
@@ -146,7 +162,7 @@ describe('one code, two trades in the same instant', () => {
     expect(await ctx.sites.verifyCredential('lc-agent-enrol-03', (won[0] as { secret: string }).secret)).toBe(true);
     const live = ctx.db.prepare('SELECT COUNT(*) AS n FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get('lc-agent-enrol-03') as { n: number };
     expect(live.n).toBe(1);
-    const row = ctx.db.prepare("SELECT used_from FROM enrolment_codes WHERE site_id = ? AND used_at IS NOT NULL").all('lc-agent-enrol-03') as Array<{ used_from: string }>;
+    const row = ctx.db.prepare('SELECT used_from FROM enrolment_codes WHERE site_id = ? AND used_at IS NOT NULL').all('lc-agent-enrol-03') as Array<{ used_from: string }>;
     expect(row).toHaveLength(1);
   });
 });

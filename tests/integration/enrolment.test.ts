@@ -28,7 +28,12 @@ interface Server {
   token: string;
   /** Moves the server's clock (enrolment codes expire by it). */
   advance(ms: number): void;
-  api<T>(method: string, url: string, body?: unknown, opts?: { token?: string | null; headers?: Record<string, string>; contentType?: string }): Promise<{ status: number; body: T; headers: Headers }>;
+  api<T>(
+    method: string,
+    url: string,
+    body?: unknown,
+    opts?: { token?: string | null; headers?: Record<string, string>; contentType?: string },
+  ): Promise<{ status: number; body: T; headers: Headers }>;
 }
 
 async function bootServer(env: Record<string, string> = {}): Promise<Server> {
@@ -133,7 +138,13 @@ describe('enrolment of a board with a one-time code', () => {
 
     // The office's image: the board's own settings, no site and no credential yet.
     const config = path.join(dir, 'agent.json');
-    const template = { devices: { driver: 'sim', host: '127.0.0.1', port: devicePort }, stateDir: path.join(dir, 'state'), heartbeatIntervalS: 1, keepaliveS: 5, reconnect: { baseMs: 100, capMs: 1000, refusedCapMs: 1000 } };
+    const template = {
+      devices: { driver: 'sim', host: '127.0.0.1', port: devicePort },
+      stateDir: path.join(dir, 'state'),
+      heartbeatIntervalS: 1,
+      keepaliveS: 5,
+      reconnect: { baseMs: 100, capMs: 1000, refusedCapMs: 1000 },
+    };
     fs.writeFileSync(config, JSON.stringify(template));
     const bootFile = path.join(dir, 'loanet-enrol.txt');
     // As typed from the QR code's text on a phone: lower case, no dash.
@@ -178,10 +189,14 @@ describe('enrolment of a board with a one-time code', () => {
     expect(await credentialWorks('lc-enrol-01', firstSecret)).toBe(false);
     spentCode = made.code;
     // Its connection closed at once and its reconnects refused: no heartbeat reaches the server any more.
-    await waitFor('the old board to be offline', async () => {
-      const st = (await siteDetail('lc-enrol-01')).status;
-      return st?.connected === false || st?.condition === 'offline';
-    }, 30_000);
+    await waitFor(
+      'the old board to be offline',
+      async () => {
+        const st = (await siteDetail('lc-enrol-01')).status;
+        return st?.connected === false || st?.condition === 'offline';
+      },
+      30_000,
+    );
   }, 120_000);
 
   it('a used code is refused, saying so', async () => {

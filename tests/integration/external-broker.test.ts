@@ -42,7 +42,6 @@ let fleet: FleetRunner;
 let forger: { id: string; secret: string };
 let victim: string;
 
-
 function connectRaw(username: string, password: string): Promise<mqtt.MqttClient> {
   return new Promise((resolve, reject) => {
     const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: username, username, password, clean: true, reconnectPeriod: 0, connectTimeout: 5000 });
@@ -54,11 +53,13 @@ function connectRaw(username: string, password: string): Promise<mqtt.MqttClient
 async function startMosquitto(): Promise<void> {
   mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   mosquitto.stderr!.on('data', (d: Buffer) => (mosquittoLog = (mosquittoLog + d.toString()).slice(-20_000)));
-  await waitFor('mosquitto listening', () =>
-    new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    }),
+  await waitFor(
+    'mosquitto listening',
+    () =>
+      new Promise<boolean>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+        s.on('error', () => resolve(false));
+      }),
   );
 }
 
@@ -111,14 +112,19 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
     expect(out).toMatch(new RegExp(`wrote .*passwd \\(${SITES + 2} site users \\+ the server user\\)`));
     expect(out).toMatch(/kill -HUP/);
     process.kill(mosquitto!.pid!, 'SIGHUP');
-    await waitFor('mosquitto knows the sites', async () => {
-      try {
-        (await connectRaw(forger.id, forger.secret)).end(true);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 10_000, 100);
+    await waitFor(
+      'mosquitto knows the sites',
+      async () => {
+        try {
+          (await connectRaw(forger.id, forger.secret)).end(true);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      10_000,
+      100,
+    );
     await fleet.start(prepared);
   }, 60_000);
 
@@ -134,10 +140,15 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
   });
 
   it('brings every site to operational, sound verified, through Mosquitto', async () => {
-    const c = await waitFor(`${SITES} sites operational`, async () => {
-      const c = await coverage();
-      return c.operational === SITES ? c : undefined;
-    }, 30_000, 250);
+    const c = await waitFor(
+      `${SITES} sites operational`,
+      async () => {
+        const c = await coverage();
+        return c.operational === SITES ? c : undefined;
+      },
+      30_000,
+      250,
+    );
     // The two extra registered sites never connect.
     expect(c).toMatchObject({ sites: SITES + 2, offline: 0, faulty: 0, unverified: 2 });
     expect(fleet.stats().connected).toBe(SITES);
@@ -173,7 +184,7 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
     await c.publishAsync(siteTopic(victim, 'state'), JSON.stringify({ v: PROTOCOL_VERSION, siteId: victim, state: 'online', at }), { qos: 1, retain: true });
     // Its own topic is allowed: once that arrives, the forged one (sent first on the same connection) would have too.
     await c.publishAsync(siteTopic(forger.id, 'state'), JSON.stringify({ v: PROTOCOL_VERSION, siteId: forger.id, state: 'online', at }), { qos: 1, retain: true });
-    await waitFor('the forger\'s own state', () => t.server.ctx.fleet.observation(forger.id)!.connected);
+    await waitFor("the forger's own state", () => t.server.ctx.fleet.observation(forger.id)!.connected);
     expect(t.server.ctx.fleet.observation(victim)).toEqual(before);
     // Listening to another site's commands: Mosquitto 2.0 grants the SUBSCRIBE to an MQTT 3.1.1
     // client but never delivers what the read ACL denies. The server publishes to the victim, then
@@ -183,7 +194,7 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
     await c.subscribeAsync([siteTopic(victim, 'cmd'), siteTopic(forger.id, 'cmd')], { qos: 1 });
     await t.server.ctx.broker.publish(siteTopic(victim, 'cmd'), Buffer.from('{}'), { qos: 1 });
     await t.server.ctx.broker.publish(siteTopic(forger.id, 'cmd'), Buffer.from('{}'), { qos: 1 });
-    await waitFor('the forger\'s own command', () => heard.length > 0);
+    await waitFor("the forger's own command", () => heard.length > 0);
     expect(heard).toEqual([siteTopic(forger.id, 'cmd')]);
     await c.endAsync();
   });
@@ -212,7 +223,10 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
     // Mosquitto (2.0) re-checks connected clients on reload: the agent is dropped, and its old secret refused.
     await waitFor('the agent refused with its old secret', () => agent().refusedConnects > 0, 10_000, 50);
     expect(agent().connects).toBe(connectsBefore);
-    const old = await connectRaw(id, fleet.site(id).secret).then((c) => (c.end(true), undefined), (e: unknown) => e as { code?: number });
+    const old = await connectRaw(id, fleet.site(id).secret).then(
+      (c) => (c.end(true), undefined),
+      (e: unknown) => e as { code?: number },
+    );
     expect(old?.code).toBeOneOf([4, 5]);
 
     // The technician puts the new secret in the agent's config and restarts it.
@@ -236,8 +250,17 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
   }, 90_000);
 
   it('stops start-up with one line naming LOANET_MQTT_USERNAME when the broker refuses the server', async () => {
-    const config = loadConfig({ LOANET_HTTP_PORT: '0', LOANET_HTTP_HOST: '127.0.0.1', LOANET_DATA_DIR: tempDir(), LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: 'a-wrong-server-password' });
-    const e = await startServer(config).then(() => undefined, (x: unknown) => x);
+    const config = loadConfig({
+      LOANET_HTTP_PORT: '0',
+      LOANET_HTTP_HOST: '127.0.0.1',
+      LOANET_DATA_DIR: tempDir(),
+      LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`,
+      LOANET_MQTT_PASSWORD: 'a-wrong-server-password',
+    });
+    const e = await startServer(config).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(StartupError);
     expect((e as Error).message).toMatch(/LOANET_MQTT_USERNAME=loanet_server/);
     expect((e as Error).message).not.toMatch(/\n/);
@@ -247,8 +270,17 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
 describe('external broker start-up', () => {
   it('stops with one line naming LOANET_MQTT_URL when nothing listens there', async () => {
     const nobody = await freePort();
-    const config = loadConfig({ LOANET_HTTP_PORT: '0', LOANET_HTTP_HOST: '127.0.0.1', LOANET_DATA_DIR: tempDir(), LOANET_MQTT_URL: `mqtt://127.0.0.1:${nobody}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
-    const e = await startServer(config).then(() => undefined, (x: unknown) => x);
+    const config = loadConfig({
+      LOANET_HTTP_PORT: '0',
+      LOANET_HTTP_HOST: '127.0.0.1',
+      LOANET_DATA_DIR: tempDir(),
+      LOANET_MQTT_URL: `mqtt://127.0.0.1:${nobody}`,
+      LOANET_MQTT_PASSWORD: SERVER_PASSWORD,
+    });
+    const e = await startServer(config).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(StartupError);
     expect((e as Error).message).toMatch(new RegExp(`^cannot reach the MQTT broker at LOANET_MQTT_URL=mqtt://127.0.0.1:${nobody} \\(ECONNREFUSED\\)`));
   });

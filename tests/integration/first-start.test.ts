@@ -42,11 +42,15 @@ function start(mqttPort: number): Run {
 async function waitForOutput(run: Run, re: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
   let exited = false;
   void run.exited.then(() => (exited = true));
-  return waitFor(`${re} in the output`, () => {
-    const m = re.exec(run.stdout());
-    if (!m && exited) throw new Error(`the process exited without ${re}; stdout: ${run.stdout()} stderr: ${run.stderr()}`);
-    return m;
-  }, timeoutMs);
+  return waitFor(
+    `${re} in the output`,
+    () => {
+      const m = re.exec(run.stdout());
+      if (!m && exited) throw new Error(`the process exited without ${re}; stdout: ${run.stdout()} stderr: ${run.stderr()}`);
+      return m;
+    },
+    timeoutMs,
+  );
 }
 
 afterAll(async () => {

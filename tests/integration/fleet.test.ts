@@ -20,7 +20,13 @@ const coverage = async (area = '15') => (await t.api<Coverage>('GET', `/api/cove
 
 beforeAll(async () => {
   // Scheduled sound checks verify every mic-equipped site soon after it comes online.
-  t = await startTestServer({ LOANET_HEARTBEAT_S: String(HEARTBEAT_S), LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '200', LOANET_HISTORY_S: '1' });
+  t = await startTestServer({
+    LOANET_HEARTBEAT_S: String(HEARTBEAT_S),
+    LOANET_SOUND_CHECK_INTERVAL_H: '24',
+    LOANET_SOUND_CHECK_PERIOD_S: '1',
+    LOANET_SOUND_CHECK_BATCH: '200',
+    LOANET_HISTORY_S: '1',
+  });
   await importLaoCai2025(t);
   fleet = new FleetRunner({
     api: new LoanetClient(t.baseUrl, t.token),
@@ -39,10 +45,15 @@ afterAll(async () => {
 
 describe('a simulated province of 200 sites', () => {
   it('comes online: every site operational, every simulated village covered', async () => {
-    const c = await waitFor('200 sites operational', async () => {
-      const c = await coverage();
-      return c.operational === SITES ? c : undefined;
-    }, 30_000, 250);
+    const c = await waitFor(
+      '200 sites operational',
+      async () => {
+        const c = await coverage();
+        return c.operational === SITES ? c : undefined;
+      },
+      30_000,
+      250,
+    );
     expect(c).toMatchObject({ sites: SITES, offline: 0, faulty: 0, unverified: 0 });
     expect(c.villages).toBe(SITES - 99);
     expect(c.villagesCovered).toBe(SITES - 99);
@@ -62,10 +73,15 @@ describe('a simulated province of 200 sites', () => {
     const cut = new Set([...killed, ...silenced]);
 
     // Liveness: the deadline is 2 intervals after a site's last message (checked per site below); the wait's deadline only bounds a hang.
-    const c = await waitFor('10 sites offline', async () => {
-      const c = await coverage();
-      return c.offline === 10 ? c : undefined;
-    }, 30_000, 100);
+    const c = await waitFor(
+      '10 sites offline',
+      async () => {
+        const c = await coverage();
+        return c.offline === 10 ? c : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(c.operational, JSON.stringify(c.failing.filter((f) => f.condition !== 'offline'))).toBe(SITES - 10);
     const offline = c.failing.filter((f) => f.condition === 'offline');
     expect(new Set(offline.map((f) => f.siteId))).toEqual(cut);
@@ -97,14 +113,22 @@ describe('a simulated province of 200 sites', () => {
   });
 
   it('shows injected speaker-line, amplifier and power faults as faulty/degraded with the right reason', async () => {
-    const [lineSite, ampSite, powerSite] = fleet.ids().filter((id) => id.includes('-v')).slice(0, 3) as [string, string, string];
+    const [lineSite, ampSite, powerSite] = fleet
+      .ids()
+      .filter((id) => id.includes('-v'))
+      .slice(0, 3) as [string, string, string];
     fleet.injectFault(lineSite, { kind: 'line_open', line: 2 });
     fleet.injectFault(ampSite, { kind: 'amp_overheat' });
     fleet.injectFault(powerSite, { kind: 'mains_lost' });
-    const c = await waitFor('three faults visible', async () => {
-      const c = await coverage();
-      return c.failing.filter((f) => [lineSite, ampSite, powerSite].includes(f.siteId)).length === 3 ? c : undefined;
-    }, 10_000, 100);
+    const c = await waitFor(
+      'three faults visible',
+      async () => {
+        const c = await coverage();
+        return c.failing.filter((f) => [lineSite, ampSite, powerSite].includes(f.siteId)).length === 3 ? c : undefined;
+      },
+      10_000,
+      100,
+    );
     const by = (id: string) => c.failing.find((f) => f.siteId === id)!;
     expect(by(lineSite).condition).toBe('degraded');
     expect(by(lineSite).reasons.map((r) => r.message)).toContain('speaker line 2 open');
@@ -133,7 +157,7 @@ describe('a simulated province of 200 sites', () => {
     expect(bad.body.message).toMatch(/level/);
   });
 
-  it('keeps history: the cut site\'s uptime shows its offline time, and coverage over time has the dip', async () => {
+  it("keeps history: the cut site's uptime shows its offline time, and coverage over time has the dip", async () => {
     const up = await t.api('GET', `/api/sites/${killedSite}/uptime`);
     expect(up.status).toBe(200);
     expect(up.body.share.offline).toBeGreaterThan(0);

@@ -89,11 +89,13 @@ describe('a refused WebSocket upgrade', () => {
       ['/api/no-such-route', { Authorization: `Bearer ${t.token}` }, '404'],
       ['/api/health', {}, '200'],
     ];
-    const conns = await Promise.all(cases.map(async ([path, headers]) => {
-      const c = await raw();
-      c.socket.write(upgradeRequest(path, headers));
-      return c;
-    }));
+    const conns = await Promise.all(
+      cases.map(async ([path, headers]) => {
+        const c = await raw();
+        c.socket.write(upgradeRequest(path, headers));
+        return c;
+      }),
+    );
     for (const [i, c] of conns.entries()) {
       await waitFor(`the server closes the refused upgrade of ${cases[i]![0]}`, () => c.ended());
       expect(c.text()).toMatch(new RegExp(`^HTTP/1\\.1 ${cases[i]![2]} `));
@@ -105,11 +107,13 @@ describe('a refused WebSocket upgrade', () => {
       ['/api/live/voice?areas=02683', tokens['xem-bat-xat']!, 4403],
       ['/api/live/voice?areas=99999', t.token, 4404],
     ];
-    const conns = await Promise.all(cases.map(async ([path, token]) => {
-      const c = await raw();
-      c.socket.write(upgradeRequest(path, { Authorization: `Bearer ${token}` }));
-      return c;
-    }));
+    const conns = await Promise.all(
+      cases.map(async ([path, token]) => {
+        const c = await raw();
+        c.socket.write(upgradeRequest(path, { Authorization: `Bearer ${token}` }));
+        return c;
+      }),
+    );
     for (const [i, c] of conns.entries()) {
       await waitFor(`the server closes ${cases[i]![0]}`, () => c.ended());
       expect(c.text()).toMatch(/^HTTP\/1\.1 101 /);
@@ -197,15 +201,19 @@ describe('slow requests', () => {
     }
   });
 
-  it.skipIf(!haveTools('ffmpeg'))('an answer the server works on for longer than the idle time (1 s here) still arrives', async () => {
-    const long = path.join(tempDir('loanet-idle-'), 'long.mp3');
-    ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=300:duration=240', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '32k', long);
-    const started = Date.now();
-    const up = await uploadFile(t, long, { title: 'Bốn phút' }, { query: '?waitMs=120000' });
-    expect(up.status, JSON.stringify(up.body)).toBe(201);
-    // Not a timing assertion: only says the case was the one meant (processing took longer than the idle time).
-    if (Date.now() - started < 1000) console.warn('ingest answered within the idle time: this run did not exercise the case');
-  }, 150_000);
+  it.skipIf(!haveTools('ffmpeg'))(
+    'an answer the server works on for longer than the idle time (1 s here) still arrives',
+    async () => {
+      const long = path.join(tempDir('loanet-idle-'), 'long.mp3');
+      ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=300:duration=240', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '32k', long);
+      const started = Date.now();
+      const up = await uploadFile(t, long, { title: 'Bốn phút' }, { query: '?waitMs=120000' });
+      expect(up.status, JSON.stringify(up.body)).toBe(201);
+      // Not a timing assertion: only says the case was the one meant (processing took longer than the idle time).
+      if (Date.now() - started < 1000) console.warn('ingest answered within the idle time: this run did not exercise the case');
+    },
+    150_000,
+  );
 
   it('a body sent to a route that refuses it before reading (415) does not keep the connection', async () => {
     const c = await raw();

@@ -72,7 +72,11 @@ const startRelay = async (tone: string, priority: string, extra: object = {}) =>
 beforeAll(async () => {
   if (!canRun) return;
   dir = tempDir('loanet-live-fleet-');
-  for (const [name, hz] of [['a', 440], ['b', 1000], ['d', 660]] as const) {
+  for (const [name, hz] of [
+    ['a', 440],
+    ['b', 1000],
+    ['d', 660],
+  ] as const) {
     ffmpeg('-f', 'lavfi', '-i', `sine=frequency=${hz}:duration=5`, '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '48k', path.join(dir, `${name}.mp3`));
   }
   // Each file is 5 s: the next copy 4 s after the last, about as fast as it plays (see startRadio).
@@ -165,7 +169,9 @@ describe.skipIf(!canRun)(`a live broadcast to ${SITES} simulated sites over jitt
     await waitFor('late joiner plays A', () => onAir(late) === `live:${a}`, 60_000, 10);
     await waitFor('1 s of A heard at the late joiner', () => heardSince(late, joined) >= 50, 60_000, 100).catch(async (err: Error) => {
       const v = (await t.api('GET', `/api/live/streams/${a}`)).body;
-      throw new Error(`${err.message}: heard ${heardSince(late, joined)}; stream A ${JSON.stringify({ state: v.state, endReason: v.endReason, endDetail: v.endDetail, server: v.server })}, on air ${onAir(late)}`);
+      throw new Error(
+        `${err.message}: heard ${heardSince(late, joined)}; stream A ${JSON.stringify({ state: v.state, endReason: v.endReason, endDetail: v.endDetail, server: v.server })}, on air ${onAir(late)}`,
+      );
     });
     const started = lateEvents.find((e) => e.type === 'started' && e.id === `live:${a}`) as Extract<EngineEvent, { type: 'started' }>;
     const ampOn = lateEvents.find((e) => e.type === 'amplifier' && e.on) as Extract<EngineEvent, { type: 'amplifier' }>;
@@ -188,14 +194,22 @@ describe.skipIf(!canRun)(`a live broadcast to ${SITES} simulated sites over jitt
     await waitFor('A resumes everywhere', () => ids.every((id) => onAir(id) === `live:${a}`), 60_000, 50).catch(async (err: Error) => {
       const v = (await t.api('GET', `/api/live/streams/${a}`)).body;
       const behind = ids.filter((id) => onAir(id) !== `live:${a}`);
-      throw new Error(`${err.message}: ${behind.length} sites not on A, e.g. on ${onAir(behind[0]!)}; stream A ${JSON.stringify({ state: v.state, endReason: v.endReason, endDetail: v.endDetail })}`);
+      throw new Error(
+        `${err.message}: ${behind.length} sites not on A, e.g. on ${onAir(behind[0]!)}; stream A ${JSON.stringify({ state: v.state, endReason: v.endReason, endDetail: v.endDetail })}`,
+      );
     });
     resumedAt = Date.now();
     for (const id of ids) {
       const ev = events.get(id)!;
       // D was cut by the emergency and ended for good, as its start said.
-      expect(ev.some((e) => e.type === 'failed' && e.id === `live:${d}` && e.reason === 'preempted'), id).toBe(true);
-      expect(ev.some((e) => e.type === 'resumed' && e.id === `live:${a}`), id).toBe(true);
+      expect(
+        ev.some((e) => e.type === 'failed' && e.id === `live:${d}` && e.reason === 'preempted'),
+        id,
+      ).toBe(true);
+      expect(
+        ev.some((e) => e.type === 'resumed' && e.id === `live:${a}`),
+        id,
+      ).toBe(true);
     }
     expect((await t.api('POST', `/api/live/streams/${d}/stop`)).status).toBe(200);
   });
@@ -210,7 +224,14 @@ describe.skipIf(!canRun)(`a live broadcast to ${SITES} simulated sites over jitt
     const endedA = (id: string) => events.get(id)!.some((e) => (e.type === 'ended' || (e.type === 'failed' && e.reason === 'cancelled')) && e.id === `live:${a}`);
     await waitFor('every site ended A', () => ids.every(endedA), 60_000, 50).catch((err: Error) => {
       const stuck = ids.filter((id) => !endedA(id));
-      throw new Error(`${err.message}: ${stuck.length} sites, e.g. ${stuck[0]}: on air ${onAir(stuck[0]!)}, events ${JSON.stringify(events.get(stuck[0]!)!.filter((e) => 'id' in e && e.id === `live:${a}`).slice(-4))}, receiver ${JSON.stringify(fleet.site(stuck[0]!).agent.liveReceiver!.streamsHeld())}`);
+      throw new Error(
+        `${err.message}: ${stuck.length} sites, e.g. ${stuck[0]}: on air ${onAir(stuck[0]!)}, events ${JSON.stringify(
+          events
+            .get(stuck[0]!)!
+            .filter((e) => 'id' in e && e.id === `live:${a}`)
+            .slice(-4),
+        )}, receiver ${JSON.stringify(fleet.site(stuck[0]!).agent.liveReceiver!.streamsHeld())}`,
+      );
     });
     await waitFor('every amplifier off', () => ids.every((id) => !fleet.site(id).device.status().amp?.on), 60_000, 50);
     for (const id of ids) {
@@ -226,10 +247,15 @@ describe.skipIf(!canRun)(`a live broadcast to ${SITES} simulated sites over jitt
   });
 
   it("concealment covers the links' losses (some rebuilt from in-band FEC), as the sites report; each says why each stream ended there", async () => {
-    const view = await waitFor('final reports', async () => {
-      const v = (await t.api('GET', `/api/live/streams/${a}`)).body;
-      return v.sites.sites === SITES ? v : null;
-    }, 60_000, 200);
+    const view = await waitFor(
+      'final reports',
+      async () => {
+        const v = (await t.api('GET', `/api/live/streams/${a}`)).body;
+        return v.sites.sites === SITES ? v : null;
+      },
+      60_000,
+      200,
+    );
     expect(link.dropped).toBeGreaterThan(0);
     expect(view.sites.lost).toBeGreaterThan(0);
     expect(view.sites.concealed).toBeGreaterThan(0);
@@ -248,7 +274,9 @@ describe.skipIf(!canRun)(`a live broadcast to ${SITES} simulated sites over jitt
     const dView = (await t.api('GET', `/api/live/streams/${d}`)).body as { siteReports: Array<{ siteId: string; end: { reason: string } | null }> };
     expect(dView.siteReports.length).toBe(SITES);
     for (const r of dView.siteReports) expect(r.end?.reason, r.siteId).toBe('preempted');
-    console.log(`live fleet: ${SITES} sites, link dropped ${link.dropped}/${link.sent}, sites lost ${view.sites.lost} concealed ${view.sites.concealed} fec ${view.sites.fecRecovered} unconcealed ${(view.sites.unconcealedLossRatio * 100).toFixed(3)} %, server-reported skew ${JSON.stringify(view.skew)}`);
+    console.log(
+      `live fleet: ${SITES} sites, link dropped ${link.dropped}/${link.sent}, sites lost ${view.sites.lost} concealed ${view.sites.concealed} fec ${view.sites.fecRecovered} unconcealed ${(view.sites.unconcealedLossRatio * 100).toFixed(3)} %, server-reported skew ${JSON.stringify(view.skew)}`,
+    );
   });
 
   it("every site plays in sync: any two sites within the sum of their clocks' worst-case errors", () => {
@@ -261,7 +289,10 @@ describe.skipIf(!canRun)(`a live broadcast to ${SITES} simulated sites over jitt
         bySeq.set(m.seq, [...(bySeq.get(m.seq) ?? []), real]);
       }
     }
-    const spreads = [...bySeq.values()].filter((v) => v.length >= SITES / 2).map((v) => Math.max(...v) - Math.min(...v)).sort((x, y) => x - y);
+    const spreads = [...bySeq.values()]
+      .filter((v) => v.length >= SITES / 2)
+      .map((v) => Math.max(...v) - Math.min(...v))
+      .sort((x, y) => x - y);
     expect(spreads.length).toBeGreaterThanOrEqual(1);
     const p99 = spreads[Math.min(spreads.length - 1, Math.ceil(0.99 * spreads.length) - 1)]!;
     console.log(`live fleet: true skew p50 ${spreads[Math.floor(spreads.length / 2)]!.toFixed(2)} ms p99 ${p99.toFixed(2)} ms (echo threshold ${SKEW_BOUND_MS} ms)`);

@@ -50,10 +50,22 @@ async function report(who: string, streamId: number, startAt: number, offsetMs: 
   open.push(h);
   const siteId = creds[who]!.siteId;
   const ev: StreamStatsEvent = {
-    v: PROTOCOL_VERSION, siteId, at: Date.now(), type: 'stream_stats', streamId,
-    received: 100, late: 1, lost: 5, concealed: 3, fecRecovered: 2, played: 295, bufferLevelMs: 180,
+    v: PROTOCOL_VERSION,
+    siteId,
+    at: Date.now(),
+    type: 'stream_stats',
+    streamId,
+    received: 100,
+    late: 1,
+    lost: 5,
+    concealed: 3,
+    fecRecovered: 2,
+    played: 295,
+    bufferLevelMs: 180,
     marks: [0, 50, 100].map((seq) => ({ seq, playedAt: startAt + seq * 60 + offsetMs })),
-    clockUncertaintyMs: 2, final: true, ...extra,
+    clockUncertaintyMs: 2,
+    final: true,
+    ...extra,
   };
   await h.client.publishAsync(siteTopic(siteId, 'event'), encodeJson(ev), { qos: 1 });
   await h.close();
@@ -84,7 +96,7 @@ describe('the record of live streams', () => {
   let cam: number;
   let before: any;
 
-  it('lists on-air and past streams newest first, paged, and only those reaching the caller\'s area', async () => {
+  it("lists on-air and past streams newest first, paged, and only those reaching the caller's area", async () => {
     bx = await voice('02683');
     const bxView = (await t.api('GET', `/api/live/streams/${bx}`)).body;
     await report('a', bx, bxView.startAt, 0);
@@ -123,14 +135,26 @@ describe('the record of live streams', () => {
     before = (await t.api('GET', `/api/live/streams/${bx}`)).body;
     expect(before.siteReports.map((r: { siteId: string }) => r.siteId).sort()).toEqual([creds.a!.siteId, creds.b!.siteId].sort());
     expect(before.siteReports.find((r: { siteId: string }) => r.siteId === creds.a!.siteId)).toMatchObject({
-      siteName: 'Cụm loa thôn Tả Phìn', areaKey: BAT_XAT, received: 100, lost: 5, concealed: 3, played: 295, marks: 3, final: true,
+      siteName: 'Cụm loa thôn Tả Phìn',
+      areaKey: BAT_XAT,
+      received: 100,
+      lost: 5,
+      concealed: 3,
+      played: 295,
+      marks: 3,
+      final: true,
     });
     expect(before.skew).toMatchObject({ marks: 3, sites: 2, maxMs: 4.5 });
     // The village that was targeted and said nothing is listed with why; Cam Đường's site was not targeted.
     expect(before.targetedSites).toBe(3);
     expect(before.silent.total).toBe(1);
     expect(before.silent.sites).toEqual([
-      expect.objectContaining({ siteId: creds.quiet!.siteId, name: 'Cụm loa thôn Mường Hum', conditionNow: 'unverified', reasons: [expect.objectContaining({ code: 'never_connected', messageVi: 'chưa từng kết nối với máy chủ' })] }),
+      expect.objectContaining({
+        siteId: creds.quiet!.siteId,
+        name: 'Cụm loa thôn Mường Hum',
+        conditionNow: 'unverified',
+        reasons: [expect.objectContaining({ code: 'never_connected', messageVi: 'chưa từng kết nối với máy chủ' })],
+      }),
     ]);
     expect((await t.api('GET', `/api/live/streams/${bx}?silentLimit=0`)).body.silent).toEqual({ total: 1, sites: [] });
   }, 30_000);
@@ -147,13 +171,16 @@ describe('the record of live streams', () => {
     expect(c.body).toMatchObject({ state: 'ended', endReason: 'server_shutdown', endedBy: null });
     expect(c.body.endedAt).toBeGreaterThan(c.body.startedAt);
     const list = await t.api('GET', '/api/live/streams');
-    expect(list.body.streams.map((s: { id: number; state: string }) => [s.id, s.state])).toEqual([[cam, 'ended'], [bx, 'ended']]);
+    expect(list.body.streams.map((s: { id: number; state: string }) => [s.id, s.state])).toEqual([
+      [cam, 'ended'],
+      [bx, 'ended'],
+    ]);
     // A past stream cannot be stopped again; an unknown one is not found.
     expect((await t.api('POST', `/api/live/streams/${bx}/stop`)).status).toBe(409);
     expect((await t.api('GET', '/api/live/streams/12345')).status).toBe(404);
   }, 30_000);
 
-  it('writes the sites\' reports coalesced, not one write per message, and keeps the latest of each site', async () => {
+  it("writes the sites' reports coalesced, not one write per message, and keeps the latest of each site", async () => {
     const id = await voice('02683');
     const h = await listenAsSite(t.mqttUrl, creds.a!, [BAT_XAT]);
     open.push(h);
@@ -162,12 +189,28 @@ describe('the record of live streams', () => {
     // 100 reports from one site, back to back (cumulative counters), as a burst after a reconnect would bring.
     for (let i = 1; i <= 100; i++) {
       const ev: StreamStatsEvent = {
-        v: PROTOCOL_VERSION, siteId: creds.a!.siteId, at: at + i, type: 'stream_stats', streamId: id,
-        received: i, late: 0, lost: 0, concealed: 0, fecRecovered: 0, played: 3 * i, bufferLevelMs: 200, marks: [], clockUncertaintyMs: 1, final: false,
+        v: PROTOCOL_VERSION,
+        siteId: creds.a!.siteId,
+        at: at + i,
+        type: 'stream_stats',
+        streamId: id,
+        received: i,
+        late: 0,
+        lost: 0,
+        concealed: 0,
+        fecRecovered: 0,
+        played: 3 * i,
+        bufferLevelMs: 200,
+        marks: [],
+        clockUncertaintyMs: 1,
+        final: false,
       };
       void h.client.publishAsync(siteTopic(creds.a!.siteId, 'event'), encodeJson(ev), { qos: 1 });
     }
-    const row = () => t.server.ctx.db.prepare('SELECT received, played FROM live_stream_sites WHERE stream_id = ? AND site_id = ?').get(id, creds.a!.siteId) as { received: number; played: number } | undefined;
+    const row = () =>
+      t.server.ctx.db.prepare('SELECT received, played FROM live_stream_sites WHERE stream_id = ? AND site_id = ?').get(id, creds.a!.siteId) as
+        | { received: number; played: number }
+        | undefined;
     await waitFor('the latest report stored', () => row()?.received === 100, 15_000);
     expect(row()).toEqual({ received: 100, played: 300 });
     const after = t.server.ctx.live.recordStats();
@@ -179,31 +222,52 @@ describe('the record of live streams', () => {
     console.log(`live record: 100 reports from one site stored in ${rows} row writes, ${after.writes - before.writes} transactions`);
     expect(rows).toBeLessThan(50);
     // An older report delivered late never replaces a newer one.
-    await h.client.publishAsync(siteTopic(creds.a!.siteId, 'event'), encodeJson({
-      v: PROTOCOL_VERSION, siteId: creds.a!.siteId, at: at - 1000, type: 'stream_stats', streamId: id,
-      received: 1, late: 0, lost: 0, concealed: 0, fecRecovered: 0, played: 1, bufferLevelMs: 0, marks: [], clockUncertaintyMs: 1, final: false,
-    } satisfies StreamStatsEvent), { qos: 1 });
+    await h.client.publishAsync(
+      siteTopic(creds.a!.siteId, 'event'),
+      encodeJson({
+        v: PROTOCOL_VERSION,
+        siteId: creds.a!.siteId,
+        at: at - 1000,
+        type: 'stream_stats',
+        streamId: id,
+        received: 1,
+        late: 0,
+        lost: 0,
+        concealed: 0,
+        fecRecovered: 0,
+        played: 1,
+        bufferLevelMs: 0,
+        marks: [],
+        clockUncertaintyMs: 1,
+        final: false,
+      } satisfies StreamStatsEvent),
+      { qos: 1 },
+    );
     expect((await t.api('POST', `/api/live/streams/${id}/stop`)).status).toBe(200);
     expect(row()).toEqual({ received: 100, played: 300 });
     expect((await t.api('GET', `/api/live/streams/${id}`)).body.sites).toMatchObject({ sites: 1, received: 100, played: 300 });
   }, 30_000);
 
-  it.skipIf(!canRun)('keeps a relay URL without its credentials, query or fragment', async () => {
-    const dir = tempDir('loanet-live-history-radio-');
-    ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '48k', path.join(dir, 'live.mp3'));
-    const radio = await startRadio(dir, { gapMs: 1000 });
-    const port = new URL(radio.base).port;
-    const r = await t.api('POST', '/api/live/streams', { source: { kind: 'relay', url: `http://radio:s3cret-pw@127.0.0.1:${port}/live.mp3?token=tok-123#x` }, areas: ['02683'] });
-    expect(r.status, JSON.stringify(r.body)).toBe(201);
-    expect(r.body.source.url).toBe(`http://127.0.0.1:${port}/live.mp3`);
-    expect((await t.api('POST', `/api/live/streams/${r.body.id}/stop`)).status).toBe(200);
-    await radio.close();
-    const stored = JSON.stringify(t.server.ctx.db.prepare('SELECT * FROM live_streams').all());
-    const audit = JSON.stringify(t.server.ctx.db.prepare("SELECT * FROM audit_log WHERE action LIKE 'live.%'").all());
-    for (const text of [stored, audit]) {
-      expect(text).not.toContain('s3cret');
-      expect(text).not.toContain('tok-123');
-    }
-    expect(stored).toContain(`http://127.0.0.1:${port}/live.mp3`);
-  }, 30_000);
+  it.skipIf(!canRun)(
+    'keeps a relay URL without its credentials, query or fragment',
+    async () => {
+      const dir = tempDir('loanet-live-history-radio-');
+      ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '48k', path.join(dir, 'live.mp3'));
+      const radio = await startRadio(dir, { gapMs: 1000 });
+      const port = new URL(radio.base).port;
+      const r = await t.api('POST', '/api/live/streams', { source: { kind: 'relay', url: `http://radio:s3cret-pw@127.0.0.1:${port}/live.mp3?token=tok-123#x` }, areas: ['02683'] });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      expect(r.body.source.url).toBe(`http://127.0.0.1:${port}/live.mp3`);
+      expect((await t.api('POST', `/api/live/streams/${r.body.id}/stop`)).status).toBe(200);
+      await radio.close();
+      const stored = JSON.stringify(t.server.ctx.db.prepare('SELECT * FROM live_streams').all());
+      const audit = JSON.stringify(t.server.ctx.db.prepare("SELECT * FROM audit_log WHERE action LIKE 'live.%'").all());
+      for (const text of [stored, audit]) {
+        expect(text).not.toContain('s3cret');
+        expect(text).not.toContain('tok-123');
+      }
+      expect(stored).toContain(`http://127.0.0.1:${port}/live.mp3`);
+    },
+    30_000,
+  );
 });

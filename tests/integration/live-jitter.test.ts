@@ -58,8 +58,29 @@ let radio: Awaited<ReturnType<typeof startRadio>> | undefined;
 let base: string;
 let dir: string;
 
-type SiteReport = { siteId: string; received: number; late: number; lost: number; concealed: number; fecRecovered: number; played: number; at: number; link?: { transitP99Ms: number; behind: boolean; neededMs: number } };
-type View = { id: number; delayMs: number; adaptive: { initialMs: number; ceilingMs: number; raises: Array<{ fromMs: number; toMs: number }>; behind: Array<{ siteId: string; reason: string; neededMs: number | null }> } | null; siteReports: SiteReport[]; skew: { p99Ms: number | null } };
+type SiteReport = {
+  siteId: string;
+  received: number;
+  late: number;
+  lost: number;
+  concealed: number;
+  fecRecovered: number;
+  played: number;
+  at: number;
+  link?: { transitP99Ms: number; behind: boolean; neededMs: number };
+};
+type View = {
+  id: number;
+  delayMs: number;
+  adaptive: {
+    initialMs: number;
+    ceilingMs: number;
+    raises: Array<{ fromMs: number; toMs: number }>;
+    behind: Array<{ siteId: string; reason: string; neededMs: number | null }>;
+  } | null;
+  siteReports: SiteReport[];
+  skew: { p99Ms: number | null };
+};
 
 const view = async (id: number): Promise<View> => (await t.api('GET', `/api/live/streams/${id}`)).body as View;
 /** The stream's view once the jittery site has sent `n` more reports (each a measure of its link): a settle step that waits for the site, not the clock. */
@@ -67,12 +88,17 @@ const afterReports = async (streamId: number, n: number): Promise<View> => {
   const seen = new Set<number>();
   const first = reportOf(await view(streamId), jitteryId())?.at;
   if (first !== undefined) seen.add(first);
-  return waitFor(`${n} more reports from the jittery site`, async () => {
-    const v = await view(streamId);
-    const at = reportOf(v, jitteryId())?.at;
-    if (at !== undefined) seen.add(at);
-    return seen.size - (first !== undefined ? 1 : 0) >= n ? v : null;
-  }, 60_000, 200);
+  return waitFor(
+    `${n} more reports from the jittery site`,
+    async () => {
+      const v = await view(streamId);
+      const at = reportOf(v, jitteryId())?.at;
+      if (at !== undefined) seen.add(at);
+      return seen.size - (first !== undefined ? 1 : 0) >= n ? v : null;
+    },
+    60_000,
+    200,
+  );
 };
 
 const startRelay = async (extra: object = {}): Promise<View> => {
@@ -149,15 +175,25 @@ describe.skipIf(!canRun)('live audio to a site behind a 300 ms + 0–1000 ms lin
     const from = reportOf(settled, jitteryId());
     const settledAt = Date.now();
     const fromAt = from?.at ?? 0;
-    await waitFor('two more reports from the jittery site', async () => {
-      const r = reportOf(await view(s.id), jitteryId());
-      return r && r.at >= fromAt + 14_000 ? r : null;
-    }, 40_000, 250);
+    await waitFor(
+      'two more reports from the jittery site',
+      async () => {
+        const r = reportOf(await view(s.id), jitteryId());
+        return r && r.at >= fromAt + 14_000 ? r : null;
+      },
+      40_000,
+      250,
+    );
     expect((await t.api('POST', `/api/live/streams/${s.id}/stop`)).status).toBe(200);
-    const done = await waitFor('final reports from both sites', async () => {
-      const v = await view(s.id);
-      return v.siteReports.length === 2 && v.siteReports.every((r) => (r as SiteReport & { final: boolean }).final) ? v : null;
-    }, 30_000, 250);
+    const done = await waitFor(
+      'final reports from both sites',
+      async () => {
+        const v = await view(s.id);
+        return v.siteReports.length === 2 && v.siteReports.every((r) => (r as SiteReport & { final: boolean }).final) ? v : null;
+      },
+      30_000,
+      250,
+    );
 
     const j = reportOf(done, jitteryId())!;
     const loss = unconcealedLoss(from, j);
@@ -166,10 +202,19 @@ describe.skipIf(!canRun)('live audio to a site behind a 300 ms + 0–1000 ms lin
 
     // True skew: both agents run in this process on one clock; each marked message's local play instants.
     // Once settled (before, the jittery site played little); both agents' clocks are this process's (no simulated error).
-    const marks = (f: FleetRunner) => new Map(f.site(f.ids()[0]!).agent.liveReceiver!.marksPlayed.filter((m) => m.streamId === s.id && m.localAt >= settledAt - trueOffset()).map((m) => [m.seq, m.localAt]));
+    const marks = (f: FleetRunner) =>
+      new Map(
+        f
+          .site(f.ids()[0]!)
+          .agent.liveReceiver!.marksPlayed.filter((m) => m.streamId === s.id && m.localAt >= settledAt - trueOffset())
+          .map((m) => [m.seq, m.localAt]),
+      );
     const mc = marks(clean);
     const mj = marks(jittery);
-    const spreads = [...mj].filter(([seq]) => mc.has(seq)).map(([seq, at]) => Math.abs(at - mc.get(seq)!)).sort((a, b) => a - b);
+    const spreads = [...mj]
+      .filter(([seq]) => mc.has(seq))
+      .map(([seq, at]) => Math.abs(at - mc.get(seq)!))
+      .sort((a, b) => a - b);
     const p99 = spreads.length ? spreads[Math.min(spreads.length - 1, Math.ceil(0.99 * spreads.length) - 1)]! : NaN;
     const uncertainty = (f: FleetRunner) => f.site(f.ids()[0]!).agent.liveReceiver!.lastReports.get(s.id)?.clockUncertaintyMs ?? NaN;
     console.log(
@@ -192,21 +237,31 @@ describe.skipIf(!canRun)('live audio to a site behind a 300 ms + 0–1000 ms lin
   it('at a fixed 500 ms the jittery site plays almost nothing and the stream names it behind; the next stream starts at the delay its link needs', async () => {
     const s = await startRelay({ delayMs: 500, maxDelayMs: 0 });
     expect(s.adaptive).toMatchObject({ initialMs: 500, ceilingMs: 500 });
-    const behind = await waitFor('the jittery site named behind', async () => {
-      const v = await view(s.id);
-      return v.adaptive?.behind.some((b) => b.siteId === jitteryId()) ? v : null;
-    }, 60_000, 250);
+    const behind = await waitFor(
+      'the jittery site named behind',
+      async () => {
+        const v = await view(s.id);
+        return v.adaptive?.behind.some((b) => b.siteId === jitteryId()) ? v : null;
+      },
+      60_000,
+      250,
+    );
     // Slowest first, with what its link needs and why (a clean site on this loaded machine may be short of 500 ms too).
     expect(behind.adaptive!.behind[0]).toMatchObject({ siteId: jitteryId(), reason: 'beyond_ceiling' });
     expect(behind.adaptive!.behind[0]!.neededMs).toBeGreaterThan(1000);
     // Seconds of audio the jittery site had to play at 500 ms: two more of its reports.
     await afterReports(s.id, 2);
     expect((await t.api('POST', `/api/live/streams/${s.id}/stop`)).status).toBe(200);
-    const done = await waitFor('final report from the jittery site', async () => {
-      const v = await view(s.id);
-      const r = reportOf(v, jitteryId()) as (SiteReport & { final: boolean }) | undefined;
-      return r?.final ? v : null;
-    }, 30_000, 250);
+    const done = await waitFor(
+      'final report from the jittery site',
+      async () => {
+        const v = await view(s.id);
+        const r = reportOf(v, jitteryId()) as (SiteReport & { final: boolean }) | undefined;
+        return r?.final ? v : null;
+      },
+      30_000,
+      250,
+    );
     expect(done.delayMs).toBe(500);
     expect(done.adaptive!.raises).toEqual([]);
     const loss = unconcealedLoss(undefined, reportOf(done, jitteryId())!);
@@ -214,7 +269,13 @@ describe.skipIf(!canRun)('live audio to a site behind a 300 ms + 0–1000 ms lin
     expect(loss).toBeGreaterThan(FIXED_LOSS_AT_LEAST);
 
     // Before going live again: what the sites' measured links need, and the ceiling.
-    const preview = (await t.api('GET', `/api/live/delay?areas=${COMMUNE}`)).body as { delayMs: number; ceilingMs: number; adaptive: boolean; sites: Array<{ siteId: string; neededMs: number; withinCeiling: boolean }>; beyondCeiling: number };
+    const preview = (await t.api('GET', `/api/live/delay?areas=${COMMUNE}`)).body as {
+      delayMs: number;
+      ceilingMs: number;
+      adaptive: boolean;
+      sites: Array<{ siteId: string; neededMs: number; withinCeiling: boolean }>;
+      beyondCeiling: number;
+    };
     expect(preview.delayMs).toBeGreaterThan(1000);
     expect(preview).toMatchObject({ ceilingMs: 3000, adaptive: true, beyondCeiling: 0 });
     expect(preview.sites[0]!.siteId).toBe(jitteryId());

@@ -29,7 +29,9 @@ interface Logged {
 }
 
 /** A server with its log captured, as main.ts would print it. */
-async function boot(env: Record<string, string>): Promise<{ server: RunningServer; base: string; token: string; log: Logged[]; api(method: string, url: string, body?: unknown): Promise<{ status: number; body: any }> }> {
+async function boot(
+  env: Record<string, string>,
+): Promise<{ server: RunningServer; base: string; token: string; log: Logged[]; api(method: string, url: string, body?: unknown): Promise<{ status: number; body: any }> }> {
   const log: Logged[] = [];
   const at = (level: string) => (obj: object | string, msg?: string) => void log.push({ level, obj, msg });
   const config = loadConfig({
@@ -46,7 +48,11 @@ async function boot(env: Record<string, string>): Promise<{ server: RunningServe
   const base = `http://127.0.0.1:${server.httpPort}`;
   let token = '';
   const api = async (method: string, url: string, body?: unknown) => {
-    const res = await fetch(`${base}${url}`, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${base}${url}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -57,7 +63,11 @@ async function boot(env: Record<string, string>): Promise<{ server: RunningServe
     return { status: res.status, body: parsed as any };
   };
   token = (await api('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD })).body.token;
-  const areas = await fetch(`${base}/api/areas/import?version=2025`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: fs.readFileSync(LAO_CAI_2025, 'utf8') });
+  const areas = await fetch(`${base}/api/areas/import?version=2025`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+    body: fs.readFileSync(LAO_CAI_2025, 'utf8'),
+  });
   if (areas.status !== 200) throw new Error(`area import: ${areas.status}`);
   return { server, base, token, log, api };
 }
@@ -131,7 +141,10 @@ describe.skipIf(!canRun)('where a relay may connect', () => {
   it('refuses loopback, private, link-local and other special addresses at once, in any spelling, before connecting', async () => {
     const port = radio.port;
     const cases: Array<[string, RegExp]> = [
-      [`http://127.0.0.1:${port}/live.mp3`, /^source\.url: 127\.0\.0\.1 is a loopback address \(127\.0\.0\.0\/8\); relays reach only public addresses unless LOANET_RELAY_ALLOW lists it$/],
+      [
+        `http://127.0.0.1:${port}/live.mp3`,
+        /^source\.url: 127\.0\.0\.1 is a loopback address \(127\.0\.0\.0\/8\); relays reach only public addresses unless LOANET_RELAY_ALLOW lists it$/,
+      ],
       [`http://localhost:${port}/live.mp3`, /^source\.url: localhost resolves to a loopback address/],
       [`http://0x7f.1:${port}/live.mp3`, /127\.0\.0\.1 is a loopback address/],
       [`http://2130706433:${port}/live.mp3`, /127\.0\.0\.1 is a loopback address/],
@@ -179,7 +192,13 @@ describe.skipIf(!canRun)('where a relay may connect', () => {
   }, 30_000);
 
   it('follows a redirect only to an allowed destination: one inside is refused before going on air, the answer names no address, the log has the detail', async () => {
-    const targets = [`${internal.url}/live.mp3`, 'http://169.254.169.254/latest/meta-data/', 'http://[::1]:1883/', `http://[::ffff:127.0.0.2]:${internal.port}/`, 'file:///etc/passwd'];
+    const targets = [
+      `${internal.url}/live.mp3`,
+      'http://169.254.169.254/latest/meta-data/',
+      'http://[::1]:1883/',
+      `http://[::ffff:127.0.0.2]:${internal.port}/`,
+      'file:///etc/passwd',
+    ];
     const before = (await allowing.api('GET', '/api/live/streams')).body;
     for (const target of targets) {
       const logged = allowing.log.length;
@@ -205,7 +224,11 @@ describe.skipIf(!canRun)('where a relay may connect', () => {
     const hits = radio.hits();
     const r = await relay(allowing, `${redirector.url}/to?u=${encodeURIComponent(`${radio.url}/live.mp3`)}`);
     expect(r.status, JSON.stringify(r.body)).toBe(201);
-    await waitFor('the redirected radio is relayed', async () => radio.hits() > hits && (await allowing.api('GET', `/api/live/streams/${r.body.id}`)).body.server?.audioPackets > 10, 15_000);
+    await waitFor(
+      'the redirected radio is relayed',
+      async () => radio.hits() > hits && (await allowing.api('GET', `/api/live/streams/${r.body.id}`)).body.server?.audioPackets > 10,
+      15_000,
+    );
     await allowing.api('POST', `/api/live/streams/${r.body.id}/stop`);
   }, 30_000);
 
@@ -216,17 +239,26 @@ describe.skipIf(!canRun)('where a relay may connect', () => {
     await closed.close();
     const r = await relay(allowing, closedUrl);
     expect(r.status, JSON.stringify(r.body)).toBe(422);
-    expect(r.body).toMatchObject({ error: 'LOANET_RELAY_UNREACHABLE', reason: 'connection', field: 'source.url', message: 'source.url: the source could not be reached (ECONNREFUSED)' });
+    expect(r.body).toMatchObject({
+      error: 'LOANET_RELAY_UNREACHABLE',
+      reason: 'connection',
+      field: 'source.url',
+      message: 'source.url: the source could not be reached (ECONNREFUSED)',
+    });
     expect(JSON.stringify(r.body)).not.toContain(String(closed.port));
 
     // A radio that sends 1 s of audio and closes: it was reached, then ended.
     const finite = await httpServer('127.0.0.1', (_req, res) => res.writeHead(200, { 'content-type': 'audio/mpeg' }).end(mp3));
     const f = await relay(allowing, `${finite.url}/once.mp3`);
     expect(f.status).toBe(201);
-    const done = await waitFor('finite relay ended', async () => {
-      const v = (await allowing.api('GET', `/api/live/streams/${f.body.id}`)).body;
-      return v.state === 'ended' ? v : undefined;
-    }, 20_000);
+    const done = await waitFor(
+      'finite relay ended',
+      async () => {
+        const v = (await allowing.api('GET', `/api/live/streams/${f.body.id}`)).body;
+        return v.state === 'ended' ? v : undefined;
+      },
+      20_000,
+    );
     expect(done).toMatchObject({ endReason: 'source_lost', endDetail: 'the source ended' });
     await finite.close();
   }, 60_000);
@@ -279,6 +311,8 @@ describe.skipIf(!canRun)('where a relay may connect', () => {
   }, 30_000);
 
   it('refuses to start with an invalid LOANET_RELAY_ALLOW, naming it', () => {
-    expect(() => loadConfig({ LOANET_RELAY_ALLOW: '127.0.0.1,10.0.0.0/40' })).toThrow(/^LOANET_RELAY_ALLOW="127\.0\.0\.1,10\.0\.0\.0\/40" is not valid: "10\.0\.0\.0\/40" is not an IP address, a network or a host name/);
+    expect(() => loadConfig({ LOANET_RELAY_ALLOW: '127.0.0.1,10.0.0.0/40' })).toThrow(
+      /^LOANET_RELAY_ALLOW="127\.0\.0\.1,10\.0\.0\.0\/40" is not valid: "10\.0\.0\.0\/40" is not an IP address, a network or a host name/,
+    );
   });
 });

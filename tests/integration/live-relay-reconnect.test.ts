@@ -51,7 +51,12 @@ const view = async (id: number): Promise<LiveStreamView> => (await t.api('GET', 
 
 /** What the site heard of stream `id` in its last `n` messages (3 × 20 ms each): decoded PCM. */
 function lastHeard(h: Heard, id: number, n: number): Int16Array {
-  return decodeFrames(h.frames.filter((f) => f.frame.streamId === id).slice(-n).map((f) => f.frame));
+  return decodeFrames(
+    h.frames
+      .filter((f) => f.frame.streamId === id)
+      .slice(-n)
+      .map((f) => f.frame),
+  );
 }
 
 /** An HTTP server on 127.0.0.1 answering every request with `handler`. */
@@ -97,7 +102,9 @@ describe.skipIf(!canRun)('a relay source checked before going on air, reconnecte
     await new Promise<void>((r) => closedServer.listen(0, '127.0.0.1', r));
     const closedUrl = `http://127.0.0.1:${(closedServer.address() as AddressInfo).port}/live.mp3`;
     await new Promise((r) => closedServer.close(r));
-    const page = await local((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html><body>${'<p>Đài phát thanh</p>'.repeat(500)}</body></html>`));
+    const page = await local((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html><body>${'<p>Đài phát thanh</p>'.repeat(500)}</body></html>`),
+    );
     const missing = await local((_req, res) => res.writeHead(404, 'Not Found').end());
     // Answers 200 and then sends nothing: the check gives up after its bound (8 s).
     const mute = await local((_req, res) => res.writeHead(200, { 'content-type': 'audio/mpeg' }).flushHeaders());
@@ -129,25 +136,37 @@ describe.skipIf(!canRun)('a relay source checked before going on air, reconnecte
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const id = r.body.id as number;
     expect(r.body.relay).toMatchObject({ state: 'connected', attempts: 0, since: null, reconnectWindowMs: WINDOW_S * 1000, reconnects: 0, fallback: null });
-    await waitFor('the radio heard at the site', () => {
-      const pcm = lastHeard(a, id, 20);
-      return pcm.length > 0 && rms(pcm) > 1000 && dominantOf(pcm, [440, 1000]) === 440;
-    }, 20_000);
+    await waitFor(
+      'the radio heard at the site',
+      () => {
+        const pcm = lastHeard(a, id, 20);
+        return pcm.length > 0 && rms(pcm) > 1000 && dominantOf(pcm, [440, 1000]) === 440;
+      },
+      20_000,
+    );
 
     const lostAt = Date.now();
     await radio.down();
-    const reconnecting = await waitFor('the stream says it is reconnecting', async () => {
-      const v = await view(id);
-      return v.relay?.state === 'reconnecting' ? v : undefined;
-    }, 15_000);
+    const reconnecting = await waitFor(
+      'the stream says it is reconnecting',
+      async () => {
+        const v = await view(id);
+        return v.relay?.state === 'reconnecting' ? v : undefined;
+      },
+      15_000,
+    );
     expect(reconnecting.state).toBe('live');
     expect(reconnecting.relay!.since).toBeGreaterThanOrEqual(lostAt - 1000);
     expect(reconnecting.relay!.giveUpAt).toBe(reconnecting.relay!.since! + WINDOW_S * 1000);
     // What was queued plays out, then silence goes to the sites: the stream stays on air with nothing to hear.
-    await waitFor('silence heard at the site', () => {
-      const pcm = lastHeard(a, id, 15);
-      return pcm.length > 0 && rms(pcm) < 50;
-    }, 15_000);
+    await waitFor(
+      'silence heard at the site',
+      () => {
+        const pcm = lastHeard(a, id, 15);
+        return pcm.length > 0 && rms(pcm) < 50;
+      },
+      15_000,
+    );
     const during = await view(id);
     expect(during).toMatchObject({ state: 'live', relay: { state: 'reconnecting' } });
     expect(during.server.silencePackets).toBeGreaterThan(0);
@@ -156,16 +175,24 @@ describe.skipIf(!canRun)('a relay source checked before going on air, reconnecte
 
     const backAt = Date.now();
     await radio.up();
-    const back = await waitFor('the source is back', async () => {
-      const v = await view(id);
-      return v.relay?.state === 'connected' ? v : undefined;
-    }, 30_000);
+    const back = await waitFor(
+      'the source is back',
+      async () => {
+        const v = await view(id);
+        return v.relay?.state === 'connected' ? v : undefined;
+      },
+      30_000,
+    );
     expect(back.relay).toMatchObject({ state: 'connected', since: null, reconnects: 1 });
     expect(back.state).toBe('live');
-    await waitFor('the radio heard again at the site', () => {
-      const pcm = lastHeard(a, id, 20);
-      return rms(pcm) > 1000 && dominantOf(pcm, [440, 1000]) === 440;
-    }, 20_000);
+    await waitFor(
+      'the radio heard again at the site',
+      () => {
+        const pcm = lastHeard(a, id, 20);
+        return rms(pcm) > 1000 && dominantOf(pcm, [440, 1000]) === 440;
+      },
+      20_000,
+    );
     console.log(`relay back on air ${Date.now() - backAt} ms after its source (lost for ${backAt - lostAt} ms, ${back.relay!.attempts} tries)`);
     expect((await t.api('POST', `/api/live/streams/${id}/stop`)).status).toBe(200);
     await radio.close();
@@ -183,25 +210,37 @@ describe.skipIf(!canRun)('a relay source checked before going on air, reconnecte
     await waitFor('the radio heard at the site', () => dominantOf(lastHeard(a, id, 20), [440, 1000]) === 440 && rms(lastHeard(a, id, 20)) > 1000, 20_000);
 
     await radio.down();
-    const v = await waitFor('the fallback plays', async () => {
-      const x = await view(id);
-      return x.relay?.fallback?.playing ? x : undefined;
-    }, 15_000);
+    const v = await waitFor(
+      'the fallback plays',
+      async () => {
+        const x = await view(id);
+        return x.relay?.fallback?.playing ? x : undefined;
+      },
+      15_000,
+    );
     expect(v.relay!.state).toBe('reconnecting');
-    await waitFor('the fallback heard at the site', () => {
-      const pcm = lastHeard(a, id, 20);
-      return rms(pcm) > 1000 && dominantOf(pcm, [440, 1000]) === 1000;
-    }, 20_000);
+    await waitFor(
+      'the fallback heard at the site',
+      () => {
+        const pcm = lastHeard(a, id, 20);
+        return rms(pcm) > 1000 && dominantOf(pcm, [440, 1000]) === 1000;
+      },
+      20_000,
+    );
 
     await radio.up();
     await waitFor('the source is back', async () => (await view(id)).relay?.state === 'connected', 30_000);
     const backAt = Date.now();
     const n = a.frames.length;
     // The fallback's queued audio gives way: the radio within a second, not after the fallback's seconds.
-    await waitFor('the radio heard again at the site', () => {
-      const pcm = lastHeard(a, id, 10);
-      return a.frames.length > n && rms(pcm) > 1000 && dominantOf(pcm, [440, 1000]) === 440;
-    }, 20_000);
+    await waitFor(
+      'the radio heard again at the site',
+      () => {
+        const pcm = lastHeard(a, id, 10);
+        return a.frames.length > n && rms(pcm) > 1000 && dominantOf(pcm, [440, 1000]) === 440;
+      },
+      20_000,
+    );
     const tookMs = Date.now() - backAt;
     console.log(`fallback gave way to the source in ${tookMs} ms`);
     expect(tookMs).toBeLessThan(5000);
@@ -210,24 +249,28 @@ describe.skipIf(!canRun)('a relay source checked before going on air, reconnecte
     await radio.close();
   }, 120_000);
 
-  it(`ends the stream as source_lost when the source is not back within LOANET_RELAY_RECONNECT_S (${WINDOW_S} s)`, async () => {
-    const radio = await startKillableRadio(mp3, { gapMs: 1500 });
-    const a = await listen();
-    const r = await relay(radio.url);
-    expect(r.status, JSON.stringify(r.body)).toBe(201);
-    const id = r.body.id as number;
-    await waitFor('audio sent', async () => (await view(id)).server.audioPackets > 50, 20_000);
-    await radio.down();
-    const since = (await waitFor('reconnecting', async () => (await view(id)).relay?.since ?? undefined, 15_000)) as number;
-    const stop = await waitFor('the stream stopped at the site', () => a.control.find((c) => c.msg.type === 'stream_stop' && c.msg.streamId === id), (WINDOW_S + 20) * 1000);
-    expect(stop.msg).toMatchObject({ reason: 'source_lost' });
-    const ended = await view(id);
-    expect(ended).toMatchObject({ state: 'ended', endReason: 'source_lost' });
-    expect(ended.endDetail).toMatch(new RegExp(`^the source did not come back within ${WINDOW_S} s \\(\\d+ attempts\\)$`));
-    expect(ended.relay!.attempts).toBeGreaterThanOrEqual(2);
-    // Not before the window: the operator had the whole of it.
-    expect(ended.endedAt! - since).toBeGreaterThanOrEqual(WINDOW_S * 1000 - 50);
-    expect(ended.endedAt! - since).toBeLessThan((WINDOW_S + 10) * 1000);
-    await radio.close();
-  }, (WINDOW_S + 60) * 1000);
+  it(
+    `ends the stream as source_lost when the source is not back within LOANET_RELAY_RECONNECT_S (${WINDOW_S} s)`,
+    async () => {
+      const radio = await startKillableRadio(mp3, { gapMs: 1500 });
+      const a = await listen();
+      const r = await relay(radio.url);
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      const id = r.body.id as number;
+      await waitFor('audio sent', async () => (await view(id)).server.audioPackets > 50, 20_000);
+      await radio.down();
+      const since = (await waitFor('reconnecting', async () => (await view(id)).relay?.since ?? undefined, 15_000)) as number;
+      const stop = await waitFor('the stream stopped at the site', () => a.control.find((c) => c.msg.type === 'stream_stop' && c.msg.streamId === id), (WINDOW_S + 20) * 1000);
+      expect(stop.msg).toMatchObject({ reason: 'source_lost' });
+      const ended = await view(id);
+      expect(ended).toMatchObject({ state: 'ended', endReason: 'source_lost' });
+      expect(ended.endDetail).toMatch(new RegExp(`^the source did not come back within ${WINDOW_S} s \\(\\d+ attempts\\)$`));
+      expect(ended.relay!.attempts).toBeGreaterThanOrEqual(2);
+      // Not before the window: the operator had the whole of it.
+      expect(ended.endedAt! - since).toBeGreaterThanOrEqual(WINDOW_S * 1000 - 50);
+      expect(ended.endedAt! - since).toBeLessThan((WINDOW_S + 10) * 1000);
+      await radio.close();
+    },
+    (WINDOW_S + 60) * 1000,
+  );
 });

@@ -62,16 +62,32 @@ async function startChildServer(httpPort: number): Promise<{ base: string; token
   child.stdout!.on('data', (b: Buffer) => (childOutput += b.toString('utf8')));
   child.stderr!.on('data', (b: Buffer) => (childOutput += b.toString('utf8')));
   const base = `http://127.0.0.1:${httpPort}`;
-  await waitFor(`the first server answering (output: ${childOutput.slice(-500)})`, async () => {
-    if (child!.exitCode !== null) throw new Error(`the first server exited: ${childOutput}`);
-    return fetch(`${base}/api/health`).then((r) => r.ok, () => false);
-  }, 60_000, 200);
-  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+  await waitFor(
+    `the first server answering (output: ${childOutput.slice(-500)})`,
+    async () => {
+      if (child!.exitCode !== null) throw new Error(`the first server exited: ${childOutput}`);
+      return fetch(`${base}/api/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    60_000,
+    200,
+  );
+  const login = await fetch(`${base}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+  });
   return { base, token: ((await login.json()) as { token: string }).token };
 }
 
 async function call(base: string, token: string, method: string, url: string, body?: string, contentType = 'application/json'): Promise<any> {
-  const res = await fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}) }, ...(body !== undefined ? { body } : {}) });
+  const res = await fetch(`${base}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
+    ...(body !== undefined ? { body } : {}),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
   return text.startsWith('{') ? JSON.parse(text) : text;
@@ -86,10 +102,14 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     port = await freePort();
     writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
     mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor('mosquitto listening', () => new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    }));
+    await waitFor(
+      'mosquitto listening',
+      () =>
+        new Promise<boolean>((resolve) => {
+          const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+          s.on('error', () => resolve(false));
+        }),
+    );
   }, 30_000);
 
   afterAll(async () => {
@@ -109,7 +129,10 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
   it('the next server ends the stream as server_restart, clears its retained start, and the agent goes silent', async () => {
     const first = await startChildServer(await freePort());
     await call(first.base, first.token, 'POST', '/api/areas/import?version=2025', fs.readFileSync(LAO_CAI_2025, 'utf8'), 'text/csv');
-    const listener = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Cụm loa thôn Nghe', kind: 'cluster', area: '02683' }))).credential as { siteId: string; secret: string };
+    const listener = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Cụm loa thôn Nghe', kind: 'cluster', area: '02683' }))).credential as {
+      siteId: string;
+      secret: string;
+    };
     fleet = new FleetRunner({
       api: new LoanetClient(first.base, first.token),
       mqtt: { host: '127.0.0.1', port },
@@ -123,7 +146,16 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     // The files an operator installs, as loanet serves them; then SIGHUP.
     for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(dir, f), await call(first.base, first.token, 'GET', `/api/broker/mosquitto/${f}`));
     process.kill(mosquitto!.pid!, 'SIGHUP');
-    await waitFor('mosquitto knows the sites', () => listenAsSite(mqttUrl(), listener, [BAT_XAT]).then((h) => (h.close(), true), () => false), 10_000, 100);
+    await waitFor(
+      'mosquitto knows the sites',
+      () =>
+        listenAsSite(mqttUrl(), listener, [BAT_XAT]).then(
+          (h) => (h.close(), true),
+          () => false,
+        ),
+      10_000,
+      100,
+    );
     await fleet.start(prepared);
     const siteId = fleet.ids()[0]!;
     await waitFor('the agent connected', () => fleet!.stats().connected === 1, 30_000, 100);
@@ -177,10 +209,15 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     expect(fleet.site(siteId).agent.playout!.engine.onAir).not.toBe(`live:${id}`);
 
     // Its last report on the stream reaches the new server and joins the stream's record.
-    const withReport = await waitFor('the agent\'s final report recorded', async () => {
-      const v = (await t!.api('GET', `/api/live/streams/${id}`)).body;
-      return v.siteReports.find((r: { siteId: string; final: boolean }) => r.siteId === siteId && r.final) ? v : null;
-    }, 20_000, 200);
+    const withReport = await waitFor(
+      "the agent's final report recorded",
+      async () => {
+        const v = (await t!.api('GET', `/api/live/streams/${id}`)).body;
+        return v.siteReports.find((r: { siteId: string; final: boolean }) => r.siteId === siteId && r.final) ? v : null;
+      },
+      20_000,
+      200,
+    );
     expect(withReport.sites.sites).toBeGreaterThanOrEqual(1);
 
     // A site connecting now gets no stale start.
@@ -190,6 +227,11 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     expect(fresh.control.filter((c) => c.retained)).toEqual([]);
 
     const audit = await t.api('GET', '/api/audit?action=live.');
-    expect(audit.body.entries.filter((e: { target: string }) => e.target === String(id)).map((e: { action: string }) => e.action).sort()).toEqual(['live.start', 'live.stop']);
+    expect(
+      audit.body.entries
+        .filter((e: { target: string }) => e.target === String(id))
+        .map((e: { action: string }) => e.action)
+        .sort(),
+    ).toEqual(['live.start', 'live.stop']);
   }, 180_000);
 });

@@ -93,7 +93,13 @@ describe.skipIf(!canRun)('live streams (server)', () => {
     const r = await t.api('POST', '/api/live/streams', { source: { kind: 'relay', url: radioUrl }, areas: ['02683'], priority: 'normal', label: 'Đài tỉnh' });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const id = r.body.id as number;
-    expect(r.body).toMatchObject({ state: 'live', areas: [BAT_XAT], priority: 'normal', delayMs: 500, codec: { name: 'opus', frameMs: 20, packetsPerMessage: 3, bitrate: 24000, fec: true } });
+    expect(r.body).toMatchObject({
+      state: 'live',
+      areas: [BAT_XAT],
+      priority: 'normal',
+      delayMs: 500,
+      codec: { name: 'opus', frameMs: 20, packetsPerMessage: 3, bitrate: 24000, fec: true },
+    });
 
     await waitFor('2 s of relayed audio', () => a.frames.length >= 34, 15_000);
     // A late joiner: the start comes with its subscription (retained on the audio channel), before any frame.
@@ -146,7 +152,12 @@ describe.skipIf(!canRun)('live streams (server)', () => {
     const audit = await t.api('GET', '/api/audit?action=live.');
     expect(audit.status).toBe(200);
     const entries = audit.body.entries as Array<{ action: string; target: string; username: string | null }>;
-    expect(entries.filter((e) => e.target === String(id)).map((e) => e.action).sort()).toEqual(['live.start', 'live.stop']);
+    expect(
+      entries
+        .filter((e) => e.target === String(id))
+        .map((e) => e.action)
+        .sort(),
+    ).toEqual(['live.start', 'live.stop']);
     expect(entries.find((e) => e.target === String(id) && e.action === 'live.stop')!.username).toBe('admin');
   }, 60_000);
 
@@ -208,7 +219,7 @@ describe.skipIf(!canRun)('live streams (server)', () => {
     await a.close();
   }, 30_000);
 
-  it('takes MediaRecorder\'s WebM/Opus over the WebSocket (decoded by ffmpeg, re-encoded for the sites)', async () => {
+  it("takes MediaRecorder's WebM/Opus over the WebSocket (decoded by ffmpeg, re-encoded for the sites)", async () => {
     const webm = path.join(dir, 'voice.webm');
     ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=1000:duration=2', '-ac', '1', '-c:a', 'libopus', '-b:a', '32k', '-f', 'webm', webm);
     const a = await listen('a');
@@ -282,17 +293,29 @@ describe.skipIf(!canRun)('live streams (server)', () => {
     anon.terminate();
   }, 30_000);
 
-  it('gathers the sites\' statistics and computes the play-time skew between them', async () => {
+  it("gathers the sites' statistics and computes the play-time skew between them", async () => {
     const r = await t.api('POST', '/api/live/streams', { source: { kind: 'relay', url: radioUrl }, areas: ['02683'] });
     const id = r.body.id as number;
     const a = await listen('a');
     const b = await listen('b');
     const report = (h: Heard, siteId: string, offsetMs: number, extra: Partial<StreamStatsEvent> = {}) => {
       const ev: StreamStatsEvent = {
-        v: PROTOCOL_VERSION, siteId, at: Date.now(), type: 'stream_stats', streamId: id,
-        received: 100, late: 1, lost: 5, concealed: 3, fecRecovered: 2, played: 295, bufferLevelMs: 180,
+        v: PROTOCOL_VERSION,
+        siteId,
+        at: Date.now(),
+        type: 'stream_stats',
+        streamId: id,
+        received: 100,
+        late: 1,
+        lost: 5,
+        concealed: 3,
+        fecRecovered: 2,
+        played: 295,
+        bufferLevelMs: 180,
         marks: [0, 50, 100].map((seq) => ({ seq, playedAt: r.body.startAt + seq * 60 + offsetMs })),
-        clockUncertaintyMs: 2, final: false, ...extra,
+        clockUncertaintyMs: 2,
+        final: false,
+        ...extra,
       };
       return h.client.publishAsync(siteTopic(siteId, 'event'), encodeJson(ev), { qos: 1 });
     };
@@ -308,14 +331,20 @@ describe.skipIf(!canRun)('live streams (server)', () => {
     expect(view.sites.unconcealedLossRatio).toBeCloseTo(10 / (590 + 25), 6);
     // A malformed report is counted and dropped, never crashes the server.
     const rejectedBefore = t.server.ctx.ingest.stats().rejected;
-    await a.client.publishAsync(siteTopic(creds.a!.siteId, 'event'), Buffer.from(JSON.stringify({ v: 1, siteId: creds.a!.siteId, at: 1, type: 'stream_stats', streamId: id })), { qos: 1 });
+    await a.client.publishAsync(siteTopic(creds.a!.siteId, 'event'), Buffer.from(JSON.stringify({ v: 1, siteId: creds.a!.siteId, at: 1, type: 'stream_stats', streamId: id })), {
+      qos: 1,
+    });
     await waitFor('the bad report counted', () => t.server.ctx.ingest.stats().rejected > rejectedBefore);
     // A site outside the stream's areas never heard it: its report is not counted.
     const cam = await listen('cam', [CAM_DUONG, PROVINCE]);
     await report(cam, creds.cam!.siteId, 500);
     // The server handles a site's events in order: once a malformed one sent after it is counted, the report was handled.
     const rejectedBeforeCam = t.server.ctx.ingest.stats().rejected;
-    await cam.client.publishAsync(siteTopic(creds.cam!.siteId, 'event'), Buffer.from(JSON.stringify({ v: 1, siteId: creds.cam!.siteId, at: 1, type: 'stream_stats', streamId: id })), { qos: 1 });
+    await cam.client.publishAsync(
+      siteTopic(creds.cam!.siteId, 'event'),
+      Buffer.from(JSON.stringify({ v: 1, siteId: creds.cam!.siteId, at: 1, type: 'stream_stats', streamId: id })),
+      { qos: 1 },
+    );
     await waitFor('the report after it counted', () => t.server.ctx.ingest.stats().rejected > rejectedBeforeCam);
     const after = (await t.api('GET', `/api/live/streams/${id}`)).body;
     expect(after.sites).toMatchObject({ sites: 2, received: 200 });

@@ -22,10 +22,7 @@ describe.skipIf(!canRun)('server shutdown with a live stream on air', () => {
     expect(media.status, JSON.stringify(media.body)).toBe(201);
     const stream = await t.api('POST', '/api/live/streams', { source: { kind: 'media', mediaId: media.body.id }, areas: ['02683'] });
     expect(stream.status, JSON.stringify(stream.body)).toBeLessThan(300);
-    const outcome = await Promise.race([
-      t.server.stop().then(() => 'stopped' as const),
-      new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000).unref()),
-    ]);
+    const outcome = await Promise.race([t.server.stop().then(() => 'stopped' as const), new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000).unref())]);
     expect(outcome).toBe('stopped');
   }, 90_000);
 });

@@ -37,7 +37,15 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
   const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
   const get = (url: string, authorization?: string) => fetch(`${t.baseUrl}${url}`, authorization ? { headers: { authorization } } : {});
   const cacheAt = (cacheDir: string, limitBytes: number, httpUrl = proxy.url, creds = site, retry = { baseMs: 20, capMs: 100 }) =>
-    new FileMediaCache({ dir: cacheDir, limitBytes, httpUrl, siteId: creds.siteId, secret: creds.secret, retry, log: process.env.DEBUG_CACHE ? { warn: (m) => console.log(m) } : undefined });
+    new FileMediaCache({
+      dir: cacheDir,
+      limitBytes,
+      httpUrl,
+      siteId: creds.siteId,
+      secret: creds.secret,
+      retry,
+      log: process.env.DEBUG_CACHE ? { warn: (m) => console.log(m) } : undefined,
+    });
 
   beforeAll(async () => {
     dir = tempDir('loanet-media-cache-');
@@ -47,14 +55,20 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
     expect(r.status).toBe(201);
     site = r.body.credential;
     // Three bulletins of different lengths: two tones through the upload path, one spoken by espeak-ng.
-    for (const [i, seconds] of [[0, 20], [1, 8]] as const) {
+    for (const [i, seconds] of [
+      [0, 20],
+      [1, 8],
+    ] as const) {
       const wav = path.join(dir, `tone-${i}.wav`);
       ffmpeg('-f', 'lavfi', '-i', `sine=frequency=${330 + 110 * i}:duration=${seconds}`, '-ac', '1', wav);
       const u = await uploadFile(t, wav, { title: `Nhạc hiệu ${i}` });
       expect(u.status).toBe(201);
       media.push({ mediaId: u.body.id, sha256: u.body.sha256, bytes: u.body.bytes, durationMs: u.body.durationMs });
     }
-    const s = await t.api('POST', '/api/media/tts', { text: 'Thông báo: Ủy ban nhân dân xã Bát Xát thông báo lịch tiêm phòng cho gia súc vào sáng thứ Bảy.', title: 'Thông báo tiêm phòng' });
+    const s = await t.api('POST', '/api/media/tts', {
+      text: 'Thông báo: Ủy ban nhân dân xã Bát Xát thông báo lịch tiêm phòng cho gia súc vào sáng thứ Bảy.',
+      title: 'Thông báo tiêm phòng',
+    });
     expect(s.status).toBe(201);
     media.push({ mediaId: s.body.id, sha256: s.body.sha256, bytes: s.body.bytes, durationMs: s.body.durationMs });
     proxy = await startFaultyProxy(t.baseUrl);
@@ -85,7 +99,11 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
         expect(r.status, url).toBe(403);
         expect(((await r.json()) as { message: string }).message, url).toMatch(/may only download media audio/);
       }
-      const post = await fetch(`${t.baseUrl}/api/media/tts`, { method: 'POST', headers: { authorization: basic(site.siteId, site.secret), 'content-type': 'application/json' }, body: JSON.stringify({ text: 'x', title: 'x' }) });
+      const post = await fetch(`${t.baseUrl}/api/media/tts`, {
+        method: 'POST',
+        headers: { authorization: basic(site.siteId, site.secret), 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 'x', title: 'x' }),
+      });
       expect(post.status).toBe(403);
 
       // Users keep their bearer tokens; nobody gets in without credentials.
@@ -119,7 +137,7 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
       expect(checked).toBeGreaterThan(30);
     });
 
-    it('refuses a rotated credential and a retired site at once (the verifier\'s cache is cleared)', async () => {
+    it("refuses a rotated credential and a retired site at once (the verifier's cache is cleared)", async () => {
       const r = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn Phìn Ngan', kind: 'station', area: '02683' });
       const s = r.body.credential as { siteId: string; secret: string };
       const url = `/api/media/${media[1]!.mediaId}/audio`;
@@ -199,13 +217,26 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
     expect(report.counters).toMatchObject({ checksumFailures: 1, downloads: 1, retries: 1, bytesFetched: 2 * m.bytes });
     expect(proxy.requests.map((r) => r.behaviour)).toEqual(['flip', 'pass']);
     expect(proxy.requests[1]!.range).toBeUndefined(); // the damaged bytes were deleted, not resumed
-    expect(crypto.createHash('sha256').update(fs.readFileSync(cache.pathOf(m.sha256)!)).digest('hex')).toBe(m.sha256);
+    expect(
+      crypto
+        .createHash('sha256')
+        .update(fs.readFileSync(cache.pathOf(m.sha256)!))
+        .digest('hex'),
+    ).toBe(m.sha256);
   });
 
   it('a cached file damaged on disk while the agent runs is found before it plays, logged, and fetched again at once', async () => {
     const m = media[2]!;
     const warnings: string[] = [];
-    const cache = new FileMediaCache({ dir: path.join(dir, 'rot'), limitBytes: 10 * 1024 * 1024, httpUrl: t.baseUrl, siteId: site.siteId, secret: site.secret, retry: { baseMs: 60_000, capMs: 60_000 }, log: { warn: (w) => warnings.push(w) } });
+    const cache = new FileMediaCache({
+      dir: path.join(dir, 'rot'),
+      limitBytes: 10 * 1024 * 1024,
+      httpUrl: t.baseUrl,
+      siteId: site.siteId,
+      secret: site.secret,
+      retry: { baseMs: 60_000, capMs: 60_000 },
+      log: { warn: (w) => warnings.push(w) },
+    });
     await cache.open();
     cache.setNeeded([m]);
     await cache.whenSettled();
@@ -221,7 +252,12 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
     const report = await waitFor('the file fetched again', async () => (cache.has(m.sha256) ? cache.report() : undefined), 10_000, 20);
     await cache.close();
     expect(report.counters).toMatchObject({ checksumFailures: 1, downloads: 2 });
-    expect(crypto.createHash('sha256').update(fs.readFileSync(cache.pathOf(m.sha256)!)).digest('hex')).toBe(m.sha256);
+    expect(
+      crypto
+        .createHash('sha256')
+        .update(fs.readFileSync(cache.pathOf(m.sha256)!))
+        .digest('hex'),
+    ).toBe(m.sha256);
   });
 
   it('a full cache evicts only media no playlist entry needs; needed media over the limit are reported, not evicted', async () => {
@@ -267,7 +303,7 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
     expect(cache.has(media[1]!.sha256)).toBe(false);
   });
 
-  it('decodes a cached library bulletin (ogg + libopus) into the WAV sink with the library\'s duration', async () => {
+  it("decodes a cached library bulletin (ogg + libopus) into the WAV sink with the library's duration", async () => {
     const m = media[2]!; // the espeak-ng bulletin
     const cache = cacheAt(path.join(dir, 'decode'), 10 * 1024 * 1024, t.baseUrl);
     await cache.open();

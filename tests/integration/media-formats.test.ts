@@ -141,7 +141,13 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
     const alertsBefore = (t.server.ctx.db.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n;
     const answers = [];
     for (const target of [secret, absent]) {
-      const r = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm' }) }, { data: Buffer.from(hls(target)), name: 'ghi-am.mp3' }, officialToken);
+      const r = await postMultipart(
+        t,
+        '/api/alerts/upload',
+        { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm' }) },
+        { data: Buffer.from(hls(target)), name: 'ghi-am.mp3' },
+        officialToken,
+      );
       answers.push(answer(r));
     }
     expect(answers[0]).toEqual(answers[1]);
@@ -150,7 +156,7 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
     expect((t.server.ctx.db.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n).toBe(alertsBefore);
   }, 60_000);
 
-  it('never plays a CAP document\'s embedded playlist: the same outcome whether the file it names exists or not', async () => {
+  it("never plays a CAP document's embedded playlist: the same outcome whether the file it names exists or not", async () => {
     const cap = (target: string, id: string) => `<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
   <identifier>LC-THU-${id}</identifier>
@@ -238,13 +244,17 @@ describe.skipIf(!canRun)('every accepted format still ingests', () => {
     ['tone.flac', ['-c:a', 'flac'], 'flac'],
   ];
 
-  it.each(CASES)('%s', async (name, args, format) => {
-    const file = path.join(dir, name);
-    ffmpeg(...tone, ...args, file);
-    const r = await postMultipart(t, '/api/media', { title: name }, { data: fs.readFileSync(file), name });
-    expect(r.status, `${name}: ${JSON.stringify(r.body)}`).toBe(201);
-    expect(r.body).toMatchObject({ status: 'ready', codec: 'opus' });
-    expect(Math.abs(r.body.durationMs - 3000), name).toBeLessThan(150);
-    expect(r.body.source.format, name).toBe(format);
-  }, 60_000);
+  it.each(CASES)(
+    '%s',
+    async (name, args, format) => {
+      const file = path.join(dir, name);
+      ffmpeg(...tone, ...args, file);
+      const r = await postMultipart(t, '/api/media', { title: name }, { data: fs.readFileSync(file), name });
+      expect(r.status, `${name}: ${JSON.stringify(r.body)}`).toBe(201);
+      expect(r.body).toMatchObject({ status: 'ready', codec: 'opus' });
+      expect(Math.abs(r.body.durationMs - 3000), name).toBeLessThan(150);
+      expect(r.body.source.format, name).toBe(format);
+    },
+    60_000,
+  );
 });

@@ -20,7 +20,10 @@ describe('media purpose: the migration', () => {
   it('recognises alert audio made before purposes existed: tagged alert, or made for an alert message; a library item an alert used stays a bulletin', () => {
     const dir = tempDir('loanet-media-purpose-db-');
     const v = MIGRATIONS.find((m) => m.sql.includes('ADD COLUMN purpose'))!.version;
-    const db = openDatabase(dir, MIGRATIONS.filter((m) => m.version < v));
+    const db = openDatabase(
+      dir,
+      MIGRATIONS.filter((m) => m.version < v),
+    );
     const media = db.prepare(
       `INSERT INTO media (id, title, lang, tags, origin, source, sha256, bytes, duration_ms, codec, sample_rate, channels, bitrate_kbps,
          target_lufs, input_lufs, input_tp, input_lra, input_thresh, gain_db, output_lufs, output_tp, created_at, updated_at)
@@ -65,16 +68,31 @@ describe.skipIf(!run)('media purpose: alert audio never in the library list', ()
     expect(bulletin.status, JSON.stringify(bulletin.body)).toBe(201);
     expect(bulletin.body.purpose).toBe('bulletin');
 
-    const spoken = await t.api('POST', '/api/alerts', { areas: ['02683'], title: 'Lũ quét', message: { text: 'Cảnh báo lũ quét, người dân di chuyển đến nơi an toàn.' }, test: true });
+    const spoken = await t.api('POST', '/api/alerts', {
+      areas: ['02683'],
+      title: 'Lũ quét',
+      message: { text: 'Cảnh báo lũ quét, người dân di chuyển đến nơi an toàn.' },
+      test: true,
+    });
     expect(spoken.status, JSON.stringify(spoken.body)).toBe(201);
     // While its audio is being made, the job is not among the bulletins' processing jobs either.
     const during = (await t.api('GET', '/api/media')).body;
     expect(during.processing.map((j: { id: string }) => j.id)).not.toContain(spoken.body.alert.message.mediaId);
-    const ready = await waitFor('the alert audio made', async () => {
-      const a = (await t.api('GET', `/api/alerts/${spoken.body.id}`)).body.alert;
-      return a.messageState === 'ready' ? a : undefined;
-    }, 90_000, 100);
-    const recorded = await postMultipart(t, '/api/alerts/upload', { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm cảnh báo', test: true }) }, { data: fs.readFileSync(input('sine.mp3')), name: 'canh-bao.mp3' });
+    const ready = await waitFor(
+      'the alert audio made',
+      async () => {
+        const a = (await t.api('GET', `/api/alerts/${spoken.body.id}`)).body.alert;
+        return a.messageState === 'ready' ? a : undefined;
+      },
+      90_000,
+      100,
+    );
+    const recorded = await postMultipart(
+      t,
+      '/api/alerts/upload',
+      { alert: JSON.stringify({ areas: ['02683'], title: 'Ghi âm cảnh báo', test: true }) },
+      { data: fs.readFileSync(input('sine.mp3')), name: 'canh-bao.mp3' },
+    );
     expect(recorded.status, JSON.stringify(recorded.body)).toBe(201);
     const alertMedia = [ready.media.mediaId as string, recorded.body.alert.media.mediaId as string];
 
@@ -100,7 +118,10 @@ describe.skipIf(!run)('media purpose: alert audio never in the library list', ()
       expect(file.data.subarray(0, 4).toString('latin1')).toBe('OggS');
     }
     // It stays with its alert's record: not edited (its tags say who may see it), not retired (sites may still fetch it).
-    for (const [method, body] of [['PATCH', { tags: [] }], ['DELETE', undefined]] as const) {
+    for (const [method, body] of [
+      ['PATCH', { tags: [] }],
+      ['DELETE', undefined],
+    ] as const) {
       const r = await t.api(method, `/api/media/${alertMedia[0]}`, body);
       expect(r.status, JSON.stringify(r.body)).toBe(409);
       expect(r.body.message).toContain('is the audio of an alert');
@@ -109,4 +130,3 @@ describe.skipIf(!run)('media purpose: alert audio never in the library list', ()
     for (const id of [spoken.body.id, recorded.body.id]) await t.api('POST', `/api/alerts/${id}/cancel`);
   }, 180_000);
 });
-

@@ -48,7 +48,10 @@ async function waitFor<T>(what: string, f: () => T | undefined | false, deadline
 function procStat(pid: number): string[] | undefined {
   try {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2).trim().split(' ');
+    return s
+      .slice(s.lastIndexOf(')') + 2)
+      .trim()
+      .split(' ');
   } catch {
     return undefined;
   }

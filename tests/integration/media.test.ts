@@ -48,7 +48,18 @@ describe.skipIf(!canRun)('media library', () => {
     const r = await uploadFile(t, input('sine.wav'), { title: 'Sine 440', lang: 'vi', tags: 'test,tone' });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     sine = r.body;
-    expect(sine).toMatchObject({ status: 'ready', title: 'Sine 440', lang: 'vi', tags: ['test', 'tone'], origin: 'upload', codec: 'opus', sampleRate: 48000, channels: 1, bitrateKbps: 24, createdBy: 'admin' });
+    expect(sine).toMatchObject({
+      status: 'ready',
+      title: 'Sine 440',
+      lang: 'vi',
+      tags: ['test', 'tone'],
+      origin: 'upload',
+      codec: 'opus',
+      sampleRate: 48000,
+      channels: 1,
+      bitrateKbps: 24,
+      createdBy: 'admin',
+    });
     expect(sine.durationMs).toBeGreaterThan(2900);
     expect(sine.durationMs).toBeLessThan(3100);
     expect(sine.loudness.targetLufs).toBe(TARGET);
@@ -82,7 +93,11 @@ describe.skipIf(!canRun)('media library', () => {
     const espeakWav = path.join(path.dirname(input('x')), 'espeak.wav');
     const { execFileSync } = await import('node:child_process');
     execFileSync('espeak-ng', ['-v', 'vi', '-w', espeakWav, VI_TEXT]);
-    for (const [file, lang] of [['sine.mp3', 'vi'], ['video.mp4', 'hmn'], ['espeak.wav', 'vi']] as const) {
+    for (const [file, lang] of [
+      ['sine.mp3', 'vi'],
+      ['video.mp4', 'hmn'],
+      ['espeak.wav', 'vi'],
+    ] as const) {
       const r = await uploadFile(t, file === 'espeak.wav' ? espeakWav : input(file), { lang });
       expect(r.status, `${file}: ${JSON.stringify(r.body)}`).toBe(201);
       expect(r.body).toMatchObject({ codec: 'opus', channels: 1, sampleRate: 48000, lang, title: path.parse(file).name });
@@ -159,15 +174,23 @@ describe.skipIf(!canRun)('media library', () => {
     expect(r.headers.get('location')).toBe(`/api/media/${r.body.id}`);
     expect(r.body).toMatchObject({ status: 'processing', title: 'Mười phút' });
     const seen: number[] = [];
-    const done = await waitFor('ready', async () => {
-      const g = (await t.api('GET', `/api/media/${r.body.id}`)).body;
-      if (g.status === 'processing') seen.push(g.percent);
-      return g.status === 'ready' ? g : g.status === 'failed' ? Promise.reject(new Error(g.reason)) : null;
-    }, 120_000, 20);
+    const done = await waitFor(
+      'ready',
+      async () => {
+        const g = (await t.api('GET', `/api/media/${r.body.id}`)).body;
+        if (g.status === 'processing') seen.push(g.percent);
+        return g.status === 'ready' ? g : g.status === 'failed' ? Promise.reject(new Error(g.reason)) : null;
+      },
+      120_000,
+      20,
+    );
     const elapsed = (Date.now() - started) / 1000;
     console.log(`ingest of 240 s of audio: ${elapsed.toFixed(1)} s wall, ${(240 / elapsed).toFixed(0)}× real time; progress seen: ${[...new Set(seen)].join(' ')}`);
     expect(done.durationMs).toBeGreaterThan(239_000);
-    expect(seen.some((p) => p > 0 && p < 100), `percents seen: ${seen.join(',')}`).toBe(true);
+    expect(
+      seen.some((p) => p > 0 && p < 100),
+      `percents seen: ${seen.join(',')}`,
+    ).toBe(true);
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
     const listed = await t.api('GET', '/api/media?q=M%C6%B0%E1%BB%9Di');
     expect(listed.body.items.map((i: any) => i.id)).toEqual([r.body.id]);
@@ -189,7 +212,7 @@ describe.skipIf(!canRun)('media library', () => {
   });
 
   it('refuses a voice the engine lacks, or one of another language', async () => {
-    const hmn = await t.api('POST', '/api/media/tts', { text: 'Nyob zoo', title: 'H\'Mông', lang: 'hmn' });
+    const hmn = await t.api('POST', '/api/media/tts', { text: 'Nyob zoo', title: "H'Mông", lang: 'hmn' });
     expect(hmn.status).toBe(422);
     expect(hmn.body.message).toMatch(/no voice for hmn/);
     const wrong = await t.api('POST', '/api/media/tts', { text: VI_TEXT, title: 'x', lang: 'vi', voice: 'en-us' });
@@ -201,10 +224,13 @@ describe.skipIf(!canRun)('media library', () => {
 
   it('speaks a Word document: the paragraphs of word/document.xml', async () => {
     const W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"';
-    const para = (...runs: string[]) => `<w:p><w:pPr><w:jc w:val="both"/></w:pPr>${runs.map((r) => `<w:r><w:rPr><w:b/></w:rPr><w:t xml:space="preserve">${r}</w:t></w:r>`).join('')}</w:p>`;
+    const para = (...runs: string[]) =>
+      `<w:p><w:pPr><w:jc w:val="both"/></w:pPr>${runs.map((r) => `<w:r><w:rPr><w:b/></w:rPr><w:t xml:space="preserve">${r}</w:t></w:r>`).join('')}</w:p>`;
     const xml = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document ${W}><w:body>${para('THÔNG BÁO ')}${para('Mưa lớn &amp; gió mạnh, ', 'đề phòng lũ quét.')}<w:p/>${para('Ủy ban nhân dân xã')}<w:sectPr/></w:body></w:document>`;
     const docx = zipSync({
-      '[Content_Types].xml': strToU8('<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'),
+      '[Content_Types].xml': strToU8(
+        '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+      ),
       'word/document.xml': strToU8(xml),
     });
     const r = await postMultipart(t, '/api/media/tts/docx', { lang: 'vi' }, { data: docx, name: 'Thông báo mưa lũ.docx' });

@@ -36,7 +36,10 @@ const sockets: net.Socket[] = [];
 async function api<T = any>(method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(`${base}${url}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': typeof body === 'string' ? 'text/csv' : 'application/json' } : {}) },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': typeof body === 'string' ? 'text/csv' : 'application/json' } : {}),
+    },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -284,7 +287,13 @@ describe('untrusted strings in the log', () => {
     const r = await loggedIn(site.siteId, site.secret);
     const key = 'k'.repeat(10_000);
     const before = server.ctx.ingest.stats().rejected;
-    r.socket.write(publishPacket(siteTopic(site.siteId, 'event'), Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, siteId: site.siteId, at: 1, type: 'fault', device: 'amp', fault: 'x', [key]: 1 })), { qos: 1, id: 21 }));
+    r.socket.write(
+      publishPacket(
+        siteTopic(site.siteId, 'event'),
+        Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, siteId: site.siteId, at: 1, type: 'fault', device: 'amp', fault: 'x', [key]: 1 })),
+        { qos: 1, id: 21 },
+      ),
+    );
     await waitFor('dropped', () => server.ctx.ingest.stats().rejected > before, 5000, 10);
     const line = logLines.filter((l) => String(l.msg).startsWith('dropped message')).at(-1)!;
     expect(line.code).toBe('schema');
@@ -297,7 +306,7 @@ describe('untrusted strings in the log', () => {
 describe('MQTT connections per address', () => {
   it(`admits ${MAX_PER_ADDRESS} open connections from one address and closes the next at once; one more is admitted when one closes`, async () => {
     const broker = server.ctx.broker as EmbeddedBroker;
-    await waitFor('earlier tests\' connections closed on the server side', () => broker.openConnectionsFrom('127.0.0.1') === 0, 5000, 10);
+    await waitFor("earlier tests' connections closed on the server side", () => broker.openConnectionsFrom('127.0.0.1') === 0, 5000, 10);
     const before = await refusals();
     const held: Raw[] = [];
     for (let i = 0; i < MAX_PER_ADDRESS; i++) held.push(await open());
@@ -344,7 +353,16 @@ describe('MQTT connections per address', () => {
   it('GET /api/health declares every refusal counter', async () => {
     const r = await refusals();
     expect(Object.keys(r).sort()).toEqual(
-      ['aclDeniedPublishes', 'aclDeniedSubscribes', 'authFailures', 'connectRate', 'connectionsPerAddress', 'malformedPackets', 'packetTooLargeAfterAuth', 'packetTooLargeBeforeAuth'].sort(),
+      [
+        'aclDeniedPublishes',
+        'aclDeniedSubscribes',
+        'authFailures',
+        'connectRate',
+        'connectionsPerAddress',
+        'malformedPackets',
+        'packetTooLargeAfterAuth',
+        'packetTooLargeBeforeAuth',
+      ].sort(),
     );
     expect(r.authFailures).toBeGreaterThanOrEqual(3);
   });
@@ -362,10 +380,16 @@ describe.skipIf(!haveTools('mosquitto'))('the generated Mosquitto limits (a real
     const conf = writeMosquittoBootstrap(dir, { port, serverUser: user, serverPassword: password, maxQueuedMessages: 1000 });
     expect(fs.readFileSync(conf, 'utf8')).toContain(`max_packet_size ${MOSQUITTO_MAX_PACKET_SIZE}`);
     mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor('mosquitto listening', () => new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
-      c.on('error', () => resolve(false));
-    }), 10_000, 50);
+    await waitFor(
+      'mosquitto listening',
+      () =>
+        new Promise<boolean>((resolve) => {
+          const c = net.connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
+          c.on('error', () => resolve(false));
+        }),
+      10_000,
+      50,
+    );
   });
   afterAll(async () => {
     if (mosquitto && mosquitto.exitCode === null) {

@@ -14,7 +14,7 @@ const TASK = new URL('../fixtures/offthread/thread-nice.ts', import.meta.url);
 const opts = { timeoutMs: 30_000, maxHeapMb: 64 };
 
 describe.skipIf(!haveTools('proc-thread-self'))('worker thread priority by lane', () => {
-  it('an uploaded document\'s lane runs niced, the alert lane and the main thread at the server\'s own priority', async () => {
+  it("an uploaded document's lane runs niced, the alert lane and the main thread at the server's own priority", async () => {
     const main = threadNiceTask();
     const media = await runOffThread<number>(TASK, 'threadNiceTask', null, { ...opts, lane: 'media' });
     const alert = await runOffThread<number>(TASK, 'threadNiceTask', null, { ...opts, lane: 'alert' });

@@ -47,7 +47,9 @@ const operations = () =>
 
 describe('OpenAPI document', () => {
   it('names every operation once and gives it a tag', () => {
-    const missing = operations().filter(({ op }) => !op.operationId || !op.tags?.length).map((o) => o.name);
+    const missing = operations()
+      .filter(({ op }) => !op.operationId || !op.tags?.length)
+      .map((o) => o.name);
     expect(missing).toEqual([]);
     const ids = operations().map(({ op }) => op.operationId);
     expect(ids.length).toBe(new Set(ids).size);
@@ -57,10 +59,14 @@ describe('OpenAPI document', () => {
     // A success with a body to describe has content; a WebSocket upgrade (101) or an empty 204 has none.
     const described = ({ op }: { op: Operation }) =>
       Object.entries(op.responses ?? {}).some(([s, r]) => s === '101' || s === '204' || (/^2(\d\d|XX)$/.test(s) && typeof r === 'object' && r !== null && 'content' in r));
-    const noSuccess = operations().filter((o) => !described(o)).map((o) => o.name);
+    const noSuccess = operations()
+      .filter((o) => !described(o))
+      .map((o) => o.name);
     expect(noSuccess.filter((n) => !NOT_YET_DESCRIBED.has(n))).toEqual([]);
     expect([...NOT_YET_DESCRIBED].filter((n) => !noSuccess.includes(n))).toEqual([]);
-    const noErrors = operations().filter(({ op }) => !Object.keys(op.responses ?? {}).some((s) => /^4(\d\d|XX)$/.test(s))).map((o) => o.name);
+    const noErrors = operations()
+      .filter(({ op }) => !Object.keys(op.responses ?? {}).some((s) => /^4(\d\d|XX)$/.test(s)))
+      .map((o) => o.name);
     expect(noErrors).toEqual([]);
   });
 
@@ -71,7 +77,10 @@ describe('OpenAPI document', () => {
     const out = await run('npx', ['redocly', 'lint', file, '--config', path.join(ROOT, 'redocly.yaml'), '--format', 'json'], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 }).catch(
       (e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
     );
-    const report = JSON.parse(out.stdout) as { totals: { errors: number }; problems: Array<{ ruleId: string; severity: string; message: string; location: Array<{ pointer: string }> }> };
+    const report = JSON.parse(out.stdout) as {
+      totals: { errors: number };
+      problems: Array<{ ruleId: string; severity: string; message: string; location: Array<{ pointer: string }> }>;
+    };
     const errors = report.problems.filter((p) => p.severity === 'error').map((p) => `${p.ruleId} ${p.location[0]?.pointer}: ${p.message}`);
     expect(errors).toEqual([]);
     expect(report.totals.errors).toBe(0);

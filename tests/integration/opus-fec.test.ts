@@ -41,7 +41,7 @@ function energy(a: Int16Array): number {
   return e;
 }
 
-describe.skipIf(!canRun)('in-band FEC with loanet\'s libopus binding', () => {
+describe.skipIf(!canRun)("in-band FEC with loanet's libopus binding", () => {
   let dir: string;
   let packets: Buffer[];
   /** Frames as decoded with nothing lost: what the listener should have heard. */
@@ -50,7 +50,10 @@ describe.skipIf(!canRun)('in-band FEC with loanet\'s libopus binding', () => {
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-fec-'));
     const wav = path.join(dir, 'speech.wav');
-    fs.writeFileSync(path.join(dir, 'text.txt'), 'Thông báo khẩn: mưa lớn kéo dài, nguy cơ lũ quét và sạt lở đất tại các xã vùng cao. Đề nghị bà con không qua suối, di chuyển người và tài sản đến nơi an toàn.');
+    fs.writeFileSync(
+      path.join(dir, 'text.txt'),
+      'Thông báo khẩn: mưa lớn kéo dài, nguy cơ lũ quét và sạt lở đất tại các xã vùng cao. Đề nghị bà con không qua suối, di chuyển người và tài sản đến nơi an toàn.',
+    );
     execFileSync(espeak!, ['-v', 'vi', '-w', wav, '-f', path.join(dir, 'text.txt')]);
     const raw = path.join(dir, 'speech.s16');
     ffmpeg('-i', wav, '-ac', '1', '-ar', '48000', '-f', 's16le', raw);
@@ -100,7 +103,9 @@ describe.skipIf(!canRun)('in-band FEC with loanet\'s libopus binding', () => {
       }
     }
     const snr = (err: number) => 10 * Math.log10(signal / err);
-    console.log(`FEC SNR ${snr(fecErr).toFixed(1)} dB, PLC (120 ms fallback) ${snr(plcErr).toFixed(1)} dB, PLC exact ${snr(plcExactErr).toFixed(1)} dB over ${lost.size} lost frames`);
+    console.log(
+      `FEC SNR ${snr(fecErr).toFixed(1)} dB, PLC (120 ms fallback) ${snr(plcErr).toFixed(1)} dB, PLC exact ${snr(plcExactErr).toFixed(1)} dB over ${lost.size} lost frames`,
+    );
     // FEC is a coarser copy of the real frame: it follows the speech (positive SNR);
     // PLC extrapolates the last frame and misses every change (around 0 dB or worse).
     expect(snr(fecErr)).toBeGreaterThan(3);
@@ -152,7 +157,14 @@ describe.skipIf(!canRun)('in-band FEC with loanet\'s libopus binding', () => {
     expect(fec.stats.lost).toBe(3);
     // The same site with the binding's PLC only (no decodeFec): all three concealed, and the rebuilt slot worse.
     const native = createOpusDecoder();
-    const plcOnly = { decode: (p: Uint8Array) => native.decode(p), conceal: () => native.conceal(), reset: () => native.reset(), packetsDecoded: 0, framesConcealed: 0, badPackets: 0 };
+    const plcOnly = {
+      decode: (p: Uint8Array) => native.decode(p),
+      conceal: () => native.conceal(),
+      reset: () => native.reset(),
+      packetsDecoded: 0,
+      framesConcealed: 0,
+      badPackets: 0,
+    };
     const plc = play(plcOnly);
     expect(plc.stats.fecRecovered).toBe(0);
     expect(plc.stats.concealed).toBe(3);

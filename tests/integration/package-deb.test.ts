@@ -75,7 +75,13 @@ const procs = new Set<Proc>();
 function start(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Proc {
   const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const lines: string[] = [];
-  const collect = (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+  const collect = (chunk: Buffer) =>
+    lines.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
+    );
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   const p: Proc = { child, lines, exited: new Promise((r) => child.once('exit', (code, signal) => r({ code, signal }))) };
@@ -168,8 +174,22 @@ describe.skipIf(!canRun)('the amd64 package, unpacked into a temporary root', ()
     const info = spawnSync('dpkg-deb', ['-f', built.file, 'Package', 'Architecture', 'Depends'], { encoding: 'utf8' }).stdout;
     expect(info).toContain('Package: loanet-agent\nArchitecture: amd64\nDepends: adduser');
     const service = (k: string) => unitValue(unit, 'Service', k);
-    expect({ type: service('Type'), user: service('User'), state: service('StateDirectory'), strict: service('ProtectSystem'), nnp: service('NoNewPrivileges'), restart: service('Restart'), watchdog: service('WatchdogSec') }).toEqual({
-      type: 'notify', user: 'loanet', state: 'loanet-agent', strict: 'strict', nnp: 'yes', restart: 'always', watchdog: '60',
+    expect({
+      type: service('Type'),
+      user: service('User'),
+      state: service('StateDirectory'),
+      strict: service('ProtectSystem'),
+      nnp: service('NoNewPrivileges'),
+      restart: service('Restart'),
+      watchdog: service('WatchdogSec'),
+    }).toEqual({
+      type: 'notify',
+      user: 'loanet',
+      state: 'loanet-agent',
+      strict: 'strict',
+      nnp: 'yes',
+      restart: 'always',
+      watchdog: '60',
     });
     // Its maintainer scripts are in the package, and no file of it is where the board keeps its state.
     const contents = spawnSync('dpkg-deb', ['-c', built.file], { encoding: 'utf8' }).stdout;
@@ -186,7 +206,14 @@ describe.skipIf(!canRun)('the amd64 package, unpacked into a temporary root', ()
     const config = path.join(stateDir(), 'agent.json');
     fs.writeFileSync(
       config,
-      JSON.stringify({ devices: { driver: 'sim', host: '127.0.0.1', port: devicePort }, audio: { sink: 'device', bufferMs: 200 }, stateDir: stateDir(), heartbeatIntervalS: 2, keepaliveS: 5, reconnect: { baseMs: 100, capMs: 1000 } }),
+      JSON.stringify({
+        devices: { driver: 'sim', host: '127.0.0.1', port: devicePort },
+        audio: { sink: 'device', bufferMs: 200 },
+        stateDir: stateDir(),
+        heartbeatIntervalS: 2,
+        keepaliveS: 5,
+        reconnect: { baseMs: 100, capMs: 1000 },
+      }),
     );
     const made = await t.api('POST', `/api/sites/${siteId}/enrolment`);
     expect(made.status, JSON.stringify(made.body)).toBe(201);
@@ -218,17 +245,24 @@ describe.skipIf(!canRun)('the amd64 package, unpacked into a temporary root', ()
     await waitFor('connected', async () => (await site()).status?.connected, 20_000, 100);
     const check = await t.api('POST', `/api/sites/${siteId}/commands`, { type: 'sound_check', waitMs: 15_000 });
     expect(check.body.status, JSON.stringify(check.body)).toBe('succeeded');
-    const s = await waitFor('the site operational', async () => {
-      const v = await site();
-      return v.status?.condition === 'operational' ? v : undefined;
-    }, 30_000, 200).catch(async (e: unknown) => {
+    const s = await waitFor(
+      'the site operational',
+      async () => {
+        const v = await site();
+        return v.status?.condition === 'operational' ? v : undefined;
+      },
+      30_000,
+      200,
+    ).catch(async (e: unknown) => {
       throw new Error(`${(e as Error).message}; the site: ${JSON.stringify((await site()).status?.reasons)}; the agent said:\n${agent.lines.join('\n')}`);
     });
     expect(s.status!.connected).toBe(true);
 
     // Idle memory of the packaged runtime, for the report (a measurement, not a target: tests/bench has those).
     const rss = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${agent.child.pid}/status`, 'utf8'))?.[1];
-    console.log(`loanet package test: ${path.basename(built.file)} ${(built.bytes / 1048576).toFixed(1)} MiB uncompressed, installs ${(built.installedKiB / 1024).toFixed(1)} MiB; agent RSS ${(Number(rss) / 1024).toFixed(1)} MiB once operational`);
+    console.log(
+      `loanet package test: ${path.basename(built.file)} ${(built.bytes / 1048576).toFixed(1)} MiB uncompressed, installs ${(built.installedKiB / 1024).toFixed(1)} MiB; agent RSS ${(Number(rss) / 1024).toFixed(1)} MiB once operational`,
+    );
   });
 
   let entryId: string;
@@ -240,17 +274,38 @@ describe.skipIf(!canRun)('the amd64 package, unpacked into a temporary root', ()
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect((await t.api('POST', `/api/schedule/items/${created.body.id}/approve`)).status).toBe(200);
     entryId = `${created.body.id}@${at}`;
-    const lines = await waitFor('the as-run line played', async () => {
-      const l = (await t.api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${siteId}`)).body.lines as Array<{ entryId: string; status: string; source: string }>;
-      return l.some((x) => x.status === 'played') ? l : undefined;
-    }, at - Date.now() + 30_000, 200);
+    const lines = await waitFor(
+      'the as-run line played',
+      async () => {
+        const l = (await t.api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${siteId}`)).body.lines as Array<{
+          entryId: string;
+          status: string;
+          source: string;
+        }>;
+        return l.some((x) => x.status === 'played') ? l : undefined;
+      },
+      at - Date.now() + 30_000,
+      200,
+    );
     expect(lines).toEqual([expect.objectContaining({ entryId, status: 'played', source: 'agent' })]);
-    expect(device.playedAudio().runs.filter((r) => r.heardFrames > 0).map((r) => r.heardFrames)).toEqual([FRAMES]);
+    expect(
+      device
+        .playedAudio()
+        .runs.filter((r) => r.heardFrames > 0)
+        .map((r) => r.heardFrames),
+    ).toEqual([FRAMES]);
   });
 
   it('plays an alert to its commune and the server sees it completed', async () => {
     const heardBefore = device.playedAudio().totals.heardFrames;
-    const started = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { mediaId }, attention: null, repeats: 1, validForMinutes: 30, title: 'Cảnh báo lũ quét (gói cài đặt)' });
+    const started = await t.api('POST', '/api/alerts', {
+      areas: [COMMUNE],
+      message: { mediaId },
+      attention: null,
+      repeats: 1,
+      validForMinutes: 30,
+      title: 'Cảnh báo lũ quét (gói cài đặt)',
+    });
     expect(started.status, JSON.stringify(started.body)).toBe(201);
     const alertId = started.body.id as string;
     await waitFor('the alert completed at the site', async () => (await t.api('GET', `/api/alerts/${alertId}`)).body.delivery.counts.completed === 1, 40_000, 200);
@@ -261,7 +316,11 @@ describe.skipIf(!canRun)('the amd64 package, unpacked into a temporary root', ()
   it('killed with -9 and started again, keeps its credential, its media cache and its receipts', async () => {
     const config = fs.readFileSync(path.join(stateDir(), 'agent.json'), 'utf8');
     const cacheDir = path.join(stateDir(), 'media-cache');
-    const cached = () => fs.readdirSync(cacheDir).filter((f) => !f.startsWith('.')).sort();
+    const cached = () =>
+      fs
+        .readdirSync(cacheDir)
+        .filter((f) => !f.startsWith('.'))
+        .sort();
     const cachedBefore = cached();
     expect(cachedBefore.length).toBeGreaterThan(0);
     const journal = fs.readFileSync(path.join(stateDir(), 'asrun.journal'), 'utf8');

@@ -40,8 +40,40 @@ beforeAll(async () => {
   profile = { ...base, amplifier: { ...base.amplifier, warmupMs: 200 } };
   if (!canRun) return;
   // What the media library stores: Ogg Opus, mono, 48 kHz, 20 ms packets.
-  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '24k', '-frame_duration', '20', path.join(dir, 'bulletin.opus'));
-  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=880:duration=0.6', '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '24k', '-frame_duration', '20', path.join(dir, 'alert.opus'));
+  ffmpeg(
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:duration=3',
+    '-ac',
+    '1',
+    '-ar',
+    '48000',
+    '-c:a',
+    'libopus',
+    '-b:a',
+    '24k',
+    '-frame_duration',
+    '20',
+    path.join(dir, 'bulletin.opus'),
+  );
+  ffmpeg(
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=880:duration=0.6',
+    '-ac',
+    '1',
+    '-ar',
+    '48000',
+    '-c:a',
+    'libopus',
+    '-b:a',
+    '24k',
+    '-frame_duration',
+    '20',
+    path.join(dir, 'alert.opus'),
+  );
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 afterEach(async () => {

@@ -55,7 +55,10 @@ const holdsPlaylist = (siteId: string) => agentHoldsPlaylist(t, siteId);
 
 const journalHas = (s: Site, entryId: string, kind: 'r' | 'p') => {
   try {
-    return fs.readFileSync(path.join(s.stateDir, 'asrun.journal'), 'utf8').split('\n').some((l) => l.includes(`"${kind}":`) && l.includes(entryId));
+    return fs
+      .readFileSync(path.join(s.stateDir, 'asrun.journal'), 'utf8')
+      .split('\n')
+      .some((l) => l.includes(`"${kind}":`) && l.includes(entryId));
   } catch {
     return false;
   }
@@ -109,7 +112,12 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
     agent = agentCli('--config', s.config);
     await waitFor('agent online again', async () => (await t.api('GET', `/api/sites/${s.id}`)).body.status?.connected === true, 20_000, 100);
     expect(receiptsAt(s.id, at)).toHaveLength(1);
-    expect(s.device.playedAudio().runs.filter((r) => r.heardFrames > 0).map((r) => r.heardFrames)).toEqual([FRAMES]);
+    expect(
+      s.device
+        .playedAudio()
+        .runs.filter((r) => r.heardFrames > 0)
+        .map((r) => r.heardFrames),
+    ).toEqual([FRAMES]);
     await stopProcess(agent);
   });
 
@@ -221,16 +229,32 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
     child.stdout!.on('data', (b: Buffer) => (childOutput = (childOutput + b.toString('utf8')).slice(-20_000)));
     child.stderr!.on('data', (b: Buffer) => (childOutput = (childOutput + b.toString('utf8')).slice(-20_000)));
     const base = `http://127.0.0.1:${httpPort}`;
-    await waitFor('the server process answering', async () => {
-      if (child!.exitCode !== null) throw new Error(`the server process exited: ${childOutput}`);
-      return fetch(`${base}/api/health`).then((r) => r.ok, () => false);
-    }, 60_000, 200);
-    const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+    await waitFor(
+      'the server process answering',
+      async () => {
+        if (child!.exitCode !== null) throw new Error(`the server process exited: ${childOutput}`);
+        return fetch(`${base}/api/health`).then(
+          (r) => r.ok,
+          () => false,
+        );
+      },
+      60_000,
+      200,
+    );
+    const login = await fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+    });
     return { base, token: ((await login.json()) as { token: string }).token };
   }
 
   async function call(base: string, token: string, method: string, url: string, body?: string, contentType = 'application/json'): Promise<any> {
-    const res = await fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}) }, ...(body !== undefined ? { body } : {}) });
+    const res = await fetch(`${base}${url}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
+      ...(body !== undefined ? { body } : {}),
+    });
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
     return text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text;
@@ -238,8 +262,21 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
 
   function receiptOf(siteId: string, n: number, at: number): AsRunEvent {
     return {
-      v: PROTOCOL_VERSION, siteId, at: at + 5000, type: 'as_run', entryId: `burst-${n}@${at}`, kind: 'bulletin', itemId: 'burst', mediaId: 'burst-media',
-      scheduledAt: at, outcome: 'played', startedAt: at, endedAt: at + 4000, startErrorMs: 0, frames: 200, playlistVersion: 'burst-v1',
+      v: PROTOCOL_VERSION,
+      siteId,
+      at: at + 5000,
+      type: 'as_run',
+      entryId: `burst-${n}@${at}`,
+      kind: 'bulletin',
+      itemId: 'burst',
+      mediaId: 'burst-media',
+      scheduledAt: at,
+      outcome: 'played',
+      startedAt: at,
+      endedAt: at + 4000,
+      startErrorMs: 0,
+      frames: 200,
+      playlistVersion: 'burst-v1',
     };
   }
 
@@ -247,7 +284,12 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
   function acknowledged(recorded: Map<string, AsRunEvent[]>): Set<string> {
     const out = new Set<string>();
     for (const [siteId, events] of recorded) {
-      const unsent = new Set(fleet!.site(siteId).agent.playout!.journal.unsent().map((r) => r.entryId));
+      const unsent = new Set(
+        fleet!
+          .site(siteId)
+          .agent.playout!.journal.unsent()
+          .map((r) => r.entryId),
+      );
       for (const e of events) if (!unsent.has(e.entryId)) out.add(`${siteId}/${e.entryId}`);
     }
     return out;
@@ -299,12 +341,19 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
   async function allStoredOnce({ ackedAtKill, recorded, at, total }: { ackedAtKill: Set<string>; recorded: Map<string, AsRunEvent[]>; at: number; total: number }): Promise<void> {
     const stored = () => new Set(next!.server.ctx.asRun.list({ siteIds: [...recorded.keys()], from: at - 1, to: at + 1 }).map((r) => `${r.siteId}/${r.entryId}`));
     const missing = (keys: Iterable<string>) => [...keys].filter((k) => !stored().has(k));
-    await waitFor('every receipt the agents took as acknowledged in the as-run store', () => {
+    await waitFor(
+      'every receipt the agents took as acknowledged in the as-run store',
+      () => {
+        const lost = missing(new Set([...ackedAtKill, ...acknowledged(recorded)]));
+        return lost.length === 0 || undefined;
+      },
+      120_000,
+      250,
+    ).catch((e: Error) => {
       const lost = missing(new Set([...ackedAtKill, ...acknowledged(recorded)]));
-      return lost.length === 0 || undefined;
-    }, 120_000, 250).catch((e: Error) => {
-      const lost = missing(new Set([...ackedAtKill, ...acknowledged(recorded)]));
-      throw new Error(`${lost.length} receipt(s) acknowledged to the agents are not stored (of ${ackedAtKill.size} acknowledged at the kill), e.g. ${lost.slice(0, 3).join(', ')}: ${e.message}`);
+      throw new Error(
+        `${lost.length} receipt(s) acknowledged to the agents are not stored (of ${ackedAtKill.size} acknowledged at the kill), e.g. ${lost.slice(0, 3).join(', ')}: ${e.message}`,
+      );
     });
     await waitFor('every receipt stored and acknowledged', () => stored().size === total && acknowledged(recorded).size === total, 180_000, 250);
     const rows = next!.server.ctx.asRun.list({ siteIds: [...recorded.keys()], from: at - 1, to: at + 1 });
@@ -321,7 +370,9 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
 
     // Nothing has been sent again yet (no server to send to): read the store as the dead server left it.
     const db = new Database(path.join(dataDir, 'loanet.db'));
-    const inDb = new Set((db.prepare('SELECT site_id, entry_id FROM as_run WHERE scheduled_at = ?').all(at) as Array<{ site_id: string; entry_id: string }>).map((r) => `${r.site_id}/${r.entry_id}`));
+    const inDb = new Set(
+      (db.prepare('SELECT site_id, entry_id FROM as_run WHERE scheduled_at = ?').all(at) as Array<{ site_id: string; entry_id: string }>).map((r) => `${r.site_id}/${r.entry_id}`),
+    );
     db.close();
     const lost = [...ackedAtKill].filter((k) => !inDb.has(k));
     expect(lost, `${lost.length} of ${ackedAtKill.size} acknowledged receipts not in SQLite after the kill (${inDb.size} rows there)`).toEqual([]);
@@ -334,32 +385,56 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
     next = undefined;
   }, 300_000);
 
-  it.skipIf(!haveTools('mosquitto'))('external Mosquitto: what the agents took as acknowledged is stored once the next server is up', async () => {
-    const dataDir = path.join(burstDir, 'external');
-    const port = await freePort();
-    const mqttUrl = `mqtt://127.0.0.1:${port}`;
-    const confDir = path.join(burstDir, 'mosquitto');
-    fs.mkdirSync(confDir, { recursive: true });
-    writeMosquittoBootstrap(confDir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 100 });
-    mosquitto = spawn(MOSQUITTO, ['-c', path.join(confDir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor('mosquitto listening', () => new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    }));
-    const first = await startServerProcess(dataDir, { LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
-    const burst = await burstAndKill(first, port, BURSTS.external, async () => {
-      // The files an operator installs, as loanet serves them; then SIGHUP, and wait until a site may log in.
-      const probe = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Đầu dò', kind: 'cluster', area: COMMUNE }))).credential as { siteId: string; secret: string };
-      for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(confDir, f), await call(first.base, first.token, 'GET', `/api/broker/mosquitto/${f}`));
-      process.kill(mosquitto!.pid!, 'SIGHUP');
-      await waitFor('mosquitto knows the sites', () => new Promise<boolean>((resolve) => {
-        const c = mqtt.connect(mqttUrl, { clientId: probe.siteId, username: probe.siteId, password: probe.secret, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 });
-        c.once('connect', () => (c.end(true), resolve(true)));
-        c.once('error', () => (c.end(true), resolve(false)));
-        c.once('close', () => resolve(false));
-      }), 20_000, 200);
-    });
-    next = await startTestServer({ LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD }, dataDir);
-    await allStoredOnce(burst);
-  }, 400_000);
+  it.skipIf(!haveTools('mosquitto'))(
+    'external Mosquitto: what the agents took as acknowledged is stored once the next server is up',
+    async () => {
+      const dataDir = path.join(burstDir, 'external');
+      const port = await freePort();
+      const mqttUrl = `mqtt://127.0.0.1:${port}`;
+      const confDir = path.join(burstDir, 'mosquitto');
+      fs.mkdirSync(confDir, { recursive: true });
+      writeMosquittoBootstrap(confDir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 100 });
+      mosquitto = spawn(MOSQUITTO, ['-c', path.join(confDir, 'mosquitto.conf')], { stdio: 'ignore' });
+      await waitFor(
+        'mosquitto listening',
+        () =>
+          new Promise<boolean>((resolve) => {
+            const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+            s.on('error', () => resolve(false));
+          }),
+      );
+      const first = await startServerProcess(dataDir, { LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
+      const burst = await burstAndKill(first, port, BURSTS.external, async () => {
+        // The files an operator installs, as loanet serves them; then SIGHUP, and wait until a site may log in.
+        const probe = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Đầu dò', kind: 'cluster', area: COMMUNE }))).credential as {
+          siteId: string;
+          secret: string;
+        };
+        for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(confDir, f), await call(first.base, first.token, 'GET', `/api/broker/mosquitto/${f}`));
+        process.kill(mosquitto!.pid!, 'SIGHUP');
+        await waitFor(
+          'mosquitto knows the sites',
+          () =>
+            new Promise<boolean>((resolve) => {
+              const c = mqtt.connect(mqttUrl, {
+                clientId: probe.siteId,
+                username: probe.siteId,
+                password: probe.secret,
+                protocolVersion: 4,
+                reconnectPeriod: 0,
+                connectTimeout: 2000,
+              });
+              c.once('connect', () => (c.end(true), resolve(true)));
+              c.once('error', () => (c.end(true), resolve(false)));
+              c.once('close', () => resolve(false));
+            }),
+          20_000,
+          200,
+        );
+      });
+      next = await startTestServer({ LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD }, dataDir);
+      await allStoredOnce(burst);
+    },
+    400_000,
+  );
 });

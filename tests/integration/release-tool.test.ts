@@ -36,13 +36,28 @@ describe('npm run release', () => {
     fs.writeFileSync(path.join(files, 'loanet-agent_1.3.0_arm64.deb'), Buffer.alloc(300_000, 7));
     fs.writeFileSync(path.join(files, 'notes.txt'), 'Sửa lỗi phát lại khi mất kết nối\n');
     const manifest = path.join(dir, 'manifest.json');
-    const m = await run('manifest', '--component', 'agent', '--version', '1.3.0', '--arch', 'arm64', '--file', path.join(files, 'loanet-agent_1.3.0_arm64.deb'), '--file', path.join(files, 'notes.txt'), '--out', manifest);
+    const m = await run(
+      'manifest',
+      '--component',
+      'agent',
+      '--version',
+      '1.3.0',
+      '--arch',
+      'arm64',
+      '--file',
+      path.join(files, 'loanet-agent_1.3.0_arm64.deb'),
+      '--file',
+      path.join(files, 'notes.txt'),
+      '--out',
+      manifest,
+    );
     expect(m.exit.code, m.out).toBe(0);
     expect(JSON.parse(fs.readFileSync(manifest, 'utf8'))).toMatchObject({ component: 'agent', version: '1.3.0', files: [{ size: 300_000 }, { path: 'notes.txt' }] });
     const s = await run('sign', '--key', path.join(keys, 'release-key.pem'), '--manifest', manifest);
     expect(s.exit.code, s.out).toBe(0);
 
-    const verify = (...extra: string[]) => run('verify', '--trust', path.join(keys, 'release-key.pub.pem'), '--manifest', manifest, '--component', 'agent', '--installed', '1.2.0', '--arch', 'arm64', ...extra);
+    const verify = (...extra: string[]) =>
+      run('verify', '--trust', path.join(keys, 'release-key.pub.pem'), '--manifest', manifest, '--component', 'agent', '--installed', '1.2.0', '--arch', 'arm64', ...extra);
     const ok = await verify('--dir', files);
     expect(ok.exit.code, ok.out).toBe(0);
     expect(ok.out).toMatch(/^ok: agent 1\.3\.0, signed by [0-9a-f]{16}/m);

@@ -31,7 +31,12 @@ describe('server restart', () => {
       areas: (await t.api('GET', '/api/areas')).body.areas.length,
       sites: (await t.api('GET', '/api/sites')).body.sites.map((s: { id: string }) => s.id),
       // The scheduled sound checks run every second here: wait for the first site's, so there is something to keep.
-      verified: (await waitFor('a verified sound at the first site', async () => (await t.api('GET', `/api/sites/${fleet.ids()[0]}`)).body.status.lastSoundVerifiedAt as number | null, 30_000, 200)) as number,
+      verified: (await waitFor(
+        'a verified sound at the first site',
+        async () => (await t.api('GET', `/api/sites/${fleet.ids()[0]}`)).body.status.lastSoundVerifiedAt as number | null,
+        30_000,
+        200,
+      )) as number,
     };
 
     await t.restart();
@@ -52,10 +57,15 @@ describe('server restart', () => {
     await waitFor('agents reconnected', () => fleet.stats().connected === SITES, 30_000, 200);
     await waitFor('every site heard since the restart', () => fleet.ids().every((id) => (t.server.ctx.fleet.observation(id)?.lastSeenAt ?? 0) > restartedAt), 15_000, 200);
     expect((await t.api('GET', '/api/coverage?area=15')).body.operational).toBe(SITES);
-    const done = await waitFor('queued command ran', async () => {
-      const c = (await t.api('GET', `/api/commands/${queued.body.id}`)).body;
-      return c.status === 'succeeded' ? c : undefined;
-    }, 15_000, 200);
+    const done = await waitFor(
+      'queued command ran',
+      async () => {
+        const c = (await t.api('GET', `/api/commands/${queued.body.id}`)).body;
+        return c.status === 'succeeded' ? c : undefined;
+      },
+      15_000,
+      200,
+    );
     expect(done.result).toMatchObject({ volume: 35 });
   });
 });

@@ -83,7 +83,13 @@ afterAll(async () => {
 
 describe('retained index on the embedded broker', () => {
   it('answers exact-topic subscribes as the scan does: latest payload, cleared gone, absent nothing', async () => {
-    const topics = ['loanet/v1/sites/s-1999/playlist', 'loanet/v1/sites/s-7/playlist', 'loanet/v1/sites/s-8/playlist', 'loanet/v1/sites/nobody/playlist', 'loanet/v1/areas/2025.15/control'];
+    const topics = [
+      'loanet/v1/sites/s-1999/playlist',
+      'loanet/v1/sites/s-7/playlist',
+      'loanet/v1/sites/s-8/playlist',
+      'loanet/v1/sites/nobody/playlist',
+      'loanet/v1/areas/2025.15/control',
+    ];
     const [indexed, plain] = [await retainedFor(brokers[0]!.url, topics), await retainedFor(brokers[1]!.url, topics)];
     expect([...indexed.entries()].sort()).toEqual([
       ['loanet/v1/areas/2025.15/control', 'alert'],

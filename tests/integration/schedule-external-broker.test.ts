@@ -33,10 +33,11 @@ describe.skipIf(!canRun)('schedule over an external Mosquitto', () => {
     port = await freePort();
     writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
     mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    const listening = () => new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
+    const listening = () =>
+      new Promise<boolean>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+        s.on('error', () => resolve(false));
+      });
     await waitFor('mosquitto listening', listening);
     t = await startTestServer({ LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
     await importLaoCai2025(t);
@@ -44,15 +45,27 @@ describe.skipIf(!canRun)('schedule over an external Mosquitto', () => {
     // The files an operator would install, as loanet serves them; then SIGHUP.
     for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(dir, f), (await t.api('GET', `/api/broker/mosquitto/${f}`)).body as string);
     process.kill(mosquitto.pid!, 'SIGHUP');
-    await waitFor('mosquitto knows the site', async () => {
-      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: site.siteId, username: site.siteId, password: site.secret, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 });
-      const ok = await new Promise<boolean>((resolve) => {
-        c.once('connect', () => resolve(true));
-        c.once('error', () => resolve(false));
-      });
-      c.end(true);
-      return ok;
-    }, 10_000, 100);
+    await waitFor(
+      'mosquitto knows the site',
+      async () => {
+        const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+          clientId: site.siteId,
+          username: site.siteId,
+          password: site.secret,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          connectTimeout: 2000,
+        });
+        const ok = await new Promise<boolean>((resolve) => {
+          c.once('connect', () => resolve(true));
+          c.once('error', () => resolve(false));
+        });
+        c.end(true);
+        return ok;
+      },
+      10_000,
+      100,
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -87,7 +100,19 @@ describe.skipIf(!canRun)('schedule over an external Mosquitto', () => {
     const entry = pl.entries[0]!;
     expect(entry).toMatchObject({ itemId: item.body.id, startAt: at, kind: 'bulletin', title: 'Thông báo qua Mosquitto' });
 
-    const receipt: AsRunEvent = { v: 1, siteId: site.siteId, at: Date.now(), type: 'as_run', entryId: entry.id, kind: 'bulletin', itemId: entry.itemId, mediaId: entry.mediaId, scheduledAt: entry.startAt, outcome: 'skipped', reason: 'device_off' };
+    const receipt: AsRunEvent = {
+      v: 1,
+      siteId: site.siteId,
+      at: Date.now(),
+      type: 'as_run',
+      entryId: entry.id,
+      kind: 'bulletin',
+      itemId: entry.itemId,
+      mediaId: entry.mediaId,
+      scheduledAt: entry.startAt,
+      outcome: 'skipped',
+      reason: 'device_off',
+    };
     await client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(receipt), { qos: 1 });
     await client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(receipt), { qos: 1 });
     await waitFor('both copies handled', () => t.server.ctx.asRun.stats().stored + t.server.ctx.asRun.stats().duplicates === 2);

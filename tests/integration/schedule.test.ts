@@ -168,7 +168,15 @@ describe.skipIf(!canRun)('OpenAPI', () => {
   it('documents the schedule and as-run routes', async () => {
     const r = await t.api('GET', '/docs/json', undefined, { token: null });
     expect(r.status).toBe(200);
-    for (const p of ['/api/schedule/items', '/api/schedule/items/{id}/approve', '/api/schedule/check', '/api/schedule/calendar', '/api/schedule/distribution', '/api/sites/{id}/playlist', '/api/as-run']) {
+    for (const p of [
+      '/api/schedule/items',
+      '/api/schedule/items/{id}/approve',
+      '/api/schedule/check',
+      '/api/schedule/calendar',
+      '/api/schedule/distribution',
+      '/api/sites/{id}/playlist',
+      '/api/as-run',
+    ]) {
       expect(Object.keys(r.body.paths), p).toContain(p);
     }
     expect(r.body.paths['/api/schedule/items'].post.description).toMatch(/409 LOANET_SCHEDULE_CONFLICT/);
@@ -220,11 +228,12 @@ describe.skipIf(!canRun)('recurrence and the calendar', () => {
     const day0 = startOfLocalDay(Date.now()) + DAY;
     const d = new Date(day0 + 7 * H);
     const dtstart = `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}T06:00`;
-    const created = await t.api(
-      'POST',
-      '/api/schedule/items',
-      { title: 'Bản tin sáng chiều', mediaId, targets: { areas: ['02680'] }, start: { dtstart, rrule: 'FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0' } },
-    );
+    const created = await t.api('POST', '/api/schedule/items', {
+      title: 'Bản tin sáng chiều',
+      mediaId,
+      targets: { areas: ['02680'] },
+      start: { dtstart, rrule: 'FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0' },
+    });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body.nextOccurrences[0].local).toBe(`${dtstart}:00+07:00`);
     const cal = await t.api('GET', `/api/schedule/calendar?area=02680&from=${day0}&to=${day0 + 7 * DAY}&includeDrafts=true`);
@@ -248,7 +257,11 @@ describe.skipIf(!canRun)('bad input is refused naming the field', () => {
     ['no target', { targets: {} }, 'targets'],
     ['bad RRULE', { start: { dtstart: '2030-01-01T06:00', rrule: 'FREQ=HOURLY' } }, 'start.rrule'],
     ['bad DTSTART', { start: { dtstart: '2030-13-01T06:00', rrule: 'FREQ=DAILY' } }, 'start.dtstart'],
-    ['validity ending before it starts', { validFrom: '2030-01-02T00:00', validUntil: '2030-01-01T00:00', start: { dtstart: '2030-01-01T06:00', rrule: 'FREQ=DAILY' } }, 'validUntil'],
+    [
+      'validity ending before it starts',
+      { validFrom: '2030-01-02T00:00', validUntil: '2030-01-01T00:00', start: { dtstart: '2030-01-01T06:00', rrule: 'FREQ=DAILY' } },
+      'validUntil',
+    ],
     ['a start already past', { start: { at: Date.now() - DAY } }, 'start.at'],
     ['epoch seconds', { start: { at: Math.floor(Date.now() / 1000) } }, 'start.at'],
     ['an unknown field', { colour: 'red' }, 'colour'],
@@ -370,7 +383,11 @@ describe.skipIf(!canRun)('distribution to a site over MQTT and the as-run log', 
         [sites.ht2!.siteId, 'upcoming', 'server'],
       ].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
     );
-    expect(log.body.entries.find((e: { itemId: string }) => e.itemId === itemId)).toMatchObject({ sites: 2, byStatus: { played: 1, upcoming: 1 }, scheduledLocal: localIso(scheduledAt) });
+    expect(log.body.entries.find((e: { itemId: string }) => e.itemId === itemId)).toMatchObject({
+      sites: 2,
+      byStatus: { played: 1, upcoming: 1 },
+      scheduledLocal: localIso(scheduledAt),
+    });
     const played = lines.find((l: { status: string }) => l.status === 'played');
     expect(played).toMatchObject({ title: 'Thông báo họp thôn', areaName: 'Xã Hợp Thành', startErrorMs: 12, frames: 150, scheduledLocal: localIso(scheduledAt) });
 
@@ -403,10 +420,15 @@ describe.skipIf(!canRun)('distribution to a site over MQTT and the as-run log', 
     expect((await t.api('POST', `/api/schedule/items/${item.body.id}/approve`)).status).toBe(200);
     const url = `/api/as-run?area=02680&from=${at - 1000}&to=${at + 1000}&item=${item.body.id}`;
     expect((await t.api('GET', url)).body.lines.map((l: { status: string }) => l.status)).toEqual(['upcoming']);
-    const line = await waitFor('the entry to be over', async () => {
-      const l = (await t.api('GET', `${url}&graceS=0`)).body.lines[0];
-      return l?.status === 'no_receipt' ? l : undefined;
-    }, 15_000, 250);
+    const line = await waitFor(
+      'the entry to be over',
+      async () => {
+        const l = (await t.api('GET', `${url}&graceS=0`)).body.lines[0];
+        return l?.status === 'no_receipt' ? l : undefined;
+      },
+      15_000,
+      250,
+    );
     // Never heard from: the server says so instead of leaving the site out.
     expect(line).toMatchObject({ siteId: sites.ht2!.siteId, source: 'server', siteNow: { condition: 'unverified' } });
     expect(line.explanation.vi).toMatch(/^chưa nhận được báo cáo; /);

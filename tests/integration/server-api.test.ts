@@ -63,12 +63,19 @@ describe('HTTP API', () => {
     const laoCai = await t.api('GET', '/api/areas/2025.02647');
     expect(laoCai.body).toMatchObject({ name: 'Phường Lào Cai', level: 'commune', parent: '2025.15' });
     // importing again changes nothing
-    const again = await t.api('POST', '/api/areas/import?version=2025', fs.readFileSync(path.resolve(import.meta.dirname, '../../server/registry/vn-admin/lao-cai-2025.csv'), 'utf8'), { contentType: 'text/csv' });
+    const again = await t.api(
+      'POST',
+      '/api/areas/import?version=2025',
+      fs.readFileSync(path.resolve(import.meta.dirname, '../../server/registry/vn-admin/lao-cai-2025.csv'), 'utf8'),
+      { contentType: 'text/csv' },
+    );
     expect(again.body).toMatchObject({ created: 0, updated: 0, unchanged: 100 });
   });
 
   it('keeps the 2020 and 2025 structures apart although codes were reused', async () => {
-    await t.api('POST', '/api/areas/import?version=2020', fs.readFileSync(path.resolve(import.meta.dirname, '../../server/registry/vn-admin/lao-cai-2020.csv'), 'utf8'), { contentType: 'text/csv' });
+    await t.api('POST', '/api/areas/import?version=2020', fs.readFileSync(path.resolve(import.meta.dirname, '../../server/registry/vn-admin/lao-cai-2020.csv'), 'utf8'), {
+      contentType: 'text/csv',
+    });
     const old = await t.api('GET', '/api/areas/2020.02647');
     const now = await t.api('GET', '/api/areas/2025.02647');
     expect(old.body.name).toBe('Phường Kim Tân');
@@ -151,9 +158,21 @@ describe('start-up errors', () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const port = (blocker.address() as net.AddressInfo).port;
-    const config = loadConfig({ LOANET_DATA_DIR: tempDir(), LOANET_MQTT_PORT: String(port), LOANET_MQTT_HOST: '127.0.0.1', LOANET_HTTP_PORT: '0', LOANET_ADMIN_PASSWORD: 'river-bend-4417' });
+    const config = loadConfig({
+      LOANET_DATA_DIR: tempDir(),
+      LOANET_MQTT_PORT: String(port),
+      LOANET_MQTT_HOST: '127.0.0.1',
+      LOANET_HTTP_PORT: '0',
+      LOANET_ADMIN_PASSWORD: 'river-bend-4417',
+    });
     await expect(startServer(config)).rejects.toThrow(new StartupError('LOANET_MQTT_PORT_IN_USE', `MQTT port ${port} is in use; set LOANET_MQTT_PORT to a free port`));
-    const http = loadConfig({ LOANET_DATA_DIR: tempDir(), LOANET_MQTT_PORT: '0', LOANET_HTTP_PORT: String(port), LOANET_HTTP_HOST: '127.0.0.1', LOANET_ADMIN_PASSWORD: 'river-bend-4417' });
+    const http = loadConfig({
+      LOANET_DATA_DIR: tempDir(),
+      LOANET_MQTT_PORT: '0',
+      LOANET_HTTP_PORT: String(port),
+      LOANET_HTTP_HOST: '127.0.0.1',
+      LOANET_ADMIN_PASSWORD: 'river-bend-4417',
+    });
     await expect(startServer(http)).rejects.toThrow(/HTTP port \d+ is in use; set LOANET_HTTP_PORT/);
     blocker.close();
   });

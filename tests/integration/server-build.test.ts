@@ -60,10 +60,14 @@ describe.skipIf(!canRun)('the built server', () => {
     const exited = new Promise((r) => child!.once('exit', r));
     let gone = false;
     void exited.then(() => (gone = true));
-    const m = await waitFor('the built server listening', () => {
-      if (gone) throw new Error(`the built server exited: ${out}`);
-      return /console http:\/\/localhost:(\d+)\//.exec(out);
-    }, 60_000);
+    const m = await waitFor(
+      'the built server listening',
+      () => {
+        if (gone) throw new Error(`the built server exited: ${out}`);
+        return /console http:\/\/localhost:(\d+)\//.exec(out);
+      },
+      60_000,
+    );
     base = `http://127.0.0.1:${m[1]}`;
     const login = await api('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD });
     expect(login.status, JSON.stringify(login.body)).toBe(200);
@@ -120,7 +124,9 @@ describe.skipIf(!canRun)('the built server', () => {
     const W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"';
     const xml = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document ${W}><w:body><w:p><w:r><w:t>Thông báo: mưa lớn, đề phòng lũ quét.</w:t></w:r></w:p></w:body></w:document>`;
     const docx = zipSync({
-      '[Content_Types].xml': strToU8('<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'),
+      '[Content_Types].xml': strToU8(
+        '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+      ),
       'word/document.xml': strToU8(xml),
     });
     const fd = new FormData();

@@ -35,7 +35,14 @@ beforeAll(async () => {
   t = await startTestServer({ LOANET_HEARTBEAT_S: '1', LOANET_SOUND_CHECK_INTERVAL_H: '24', LOANET_SOUND_CHECK_PERIOD_S: '1', LOANET_SOUND_CHECK_BATCH: '100' });
   await importLaoCai2025(t);
   mediaId = await uploadTone(t, dir, { title: 'Cảnh báo thử', seconds: 1, hz: 880 });
-  const base = { api: new LoanetClient(t.baseUrl, t.token), mqtt: { host: '127.0.0.1', port: t.server.mqttPort }, heartbeatS: 1, area: COMMUNE, credentialsFile: null, dataDir: path.join(dir, 'data') };
+  const base = {
+    api: new LoanetClient(t.baseUrl, t.token),
+    mqtt: { host: '127.0.0.1', port: t.server.mqttPort },
+    heartbeatS: 1,
+    area: COMMUNE,
+    credentialsFile: null,
+    dataDir: path.join(dir, 'data'),
+  };
   whole = simFleet({ ...base, sites: WHOLE, prefix: 'whole' });
   light = simFleet({ ...base, sites: 1, prefix: 'light', heartbeatOnly: true });
   await whole.start();
@@ -58,10 +65,15 @@ describe.skipIf(!canRun)('npm run sim sites', () => {
     // Each whole site keeps its state where `npm run sim` says: <data>/sim-sites/<site>.
     for (const id of whole.ids()) expect(fs.existsSync(path.join(dir, 'data', 'sim-sites', id)), id).toBe(true);
 
-    const verdict = await waitFor('the heartbeat-only site classified, the whole ones operational', async () => {
-      const c = (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body;
-      return c.operational === WHOLE && c.faulty === 1 ? t.server.ctx.fleet.verdict(lightId!) : undefined;
-    }, 30_000, 100);
+    const verdict = await waitFor(
+      'the heartbeat-only site classified, the whole ones operational',
+      async () => {
+        const c = (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body;
+        return c.operational === WHOLE && c.faulty === 1 ? t.server.ctx.fleet.verdict(lightId!) : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(verdict!.condition).toBe('faulty');
     expect(verdict!.reasons[0]).toMatchObject({ code: 'cannot_play', severity: 'faulty', messageVi: 'không phát được: thiết bị không có đầu ra âm thanh' });
     const site = (await t.api<{ status: { condition: string; reasons: Array<{ code: string }> } }>('GET', `/api/sites/${lightId}`)).body.status;
@@ -72,10 +84,15 @@ describe.skipIf(!canRun)('npm run sim sites', () => {
     const calledAt = Date.now();
     const r = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { mediaId }, attention: 'chime', repeats: 1, validForMinutes: 5, title: 'Thử cảnh báo' });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
-    const delivery = await waitFor('every whole site confirmed playing', async () => {
-      const d = (await t.api('GET', `/api/alerts/${r.body.id}?limit=100`)).body.delivery;
-      return d.counts.confirmedPlaying === WHOLE ? d : undefined;
-    }, 30_000, 100);
+    const delivery = await waitFor(
+      'every whole site confirmed playing',
+      async () => {
+        const d = (await t.api('GET', `/api/alerts/${r.body.id}?limit=100`)).body.delivery;
+        return d.counts.confirmedPlaying === WHOLE ? d : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(delivery.counts.targeted).toBe(WHOLE + 1);
     expect(delivery.counts.unreached).toBe(1);
     const unreached = delivery.unreached as Array<{ siteId: string; reasons: Array<{ code: string }> }>;

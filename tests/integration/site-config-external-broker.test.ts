@@ -30,11 +30,13 @@ let t: TestServer;
 
 async function startMosquitto(): Promise<void> {
   mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'ignore'] });
-  await waitFor('mosquitto listening', () =>
-    new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    }),
+  await waitFor(
+    'mosquitto listening',
+    () =>
+      new Promise<boolean>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+        s.on('error', () => resolve(false));
+      }),
   );
 }
 
@@ -47,7 +49,15 @@ async function stopMosquitto(): Promise<void> {
 
 /** Logged in as the site, subscribed to its config topic: every configuration it receives (retained at subscribe, or published later). */
 async function watchConfig(siteId: string, secret: string): Promise<{ seen: SiteConfigMessage[]; close: () => Promise<void> }> {
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: siteId, username: siteId, password: secret, clean: true, reconnectPeriod: 0, connectTimeout: 5000 });
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    protocolVersion: 4,
+    clientId: siteId,
+    username: siteId,
+    password: secret,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+  });
   const seen: SiteConfigMessage[] = [];
   c.on('message', (_topic, payload) => {
     const d = decodeSiteConfig.decode(payload);
@@ -72,7 +82,10 @@ describe.skipIf(!haveMosquitto)('site configuration on an external Mosquitto', (
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     site = { id: 'lc-cfg-ext-01', secret: r.body.credential.secret };
     // The site's user and ACL in Mosquitto's files (the real CLI), read again on SIGHUP.
-    await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools/broker-files.ts'), '--out', dir], { cwd: ROOT, env: { ...process.env, LOANET_URL: t.baseUrl, LOANET_TOKEN: t.token } });
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools/broker-files.ts'), '--out', dir], {
+      cwd: ROOT,
+      env: { ...process.env, LOANET_URL: t.baseUrl, LOANET_TOKEN: t.token },
+    });
     process.kill(mosquitto!.pid!, 'SIGHUP');
   }, 90_000);
 

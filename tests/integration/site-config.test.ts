@@ -114,7 +114,9 @@ const expected = (id: string) => {
   return e;
 };
 
-async function siteStatus(id: string): Promise<{ condition: string; reasons: Array<{ code: string; params: Record<string, unknown> }>; telemetry: TelemetryMessage | null } | null> {
+async function siteStatus(
+  id: string,
+): Promise<{ condition: string; reasons: Array<{ code: string; params: Record<string, unknown> }>; telemetry: TelemetryMessage | null } | null> {
   return (await t.api('GET', `/api/sites/${id}`)).body.status;
 }
 
@@ -142,7 +144,9 @@ async function completedAt(alertId: string, b: Board, agent: Proc): Promise<void
   try {
     await waitFor(`${b.id} to complete alert ${alertId}`, async () => (await t.api('GET', `/api/alerts/${alertId}/sites/${b.id}`)).body?.status === 'completed', 60_000, 200);
   } catch (e) {
-    throw new Error(`${(e as Error).message}; the server's row: ${JSON.stringify((await t.api('GET', `/api/alerts/${alertId}/sites/${b.id}`)).body)}; the agent said:\n${agent.text()}`);
+    throw new Error(
+      `${(e as Error).message}; the server's row: ${JSON.stringify((await t.api('GET', `/api/alerts/${alertId}/sites/${b.id}`)).body)}; the agent said:\n${agent.text()}`,
+    );
   }
 }
 
@@ -152,7 +156,7 @@ async function remembered(b: Board): Promise<string[]> {
   return Object.keys(v ?? {});
 }
 
-const channelsOf = async (area: string) => ((await t.api('GET', `/api/areas/${area}`)).body.key as string);
+const channelsOf = async (area: string) => (await t.api('GET', `/api/areas/${area}`)).body.key as string;
 
 /** Logged in as the site (no agent runs for it), subscribed to its config topic: every configuration it receives. */
 async function watchConfig(siteId: string, secret: string): Promise<{ seen: SiteConfigMessage[]; close: () => Promise<void> }> {
@@ -173,7 +177,7 @@ describe.skipIf(!canRun)('the server configures the site', () => {
   let agentJson: string;
   const heard = () => board.device.playedAudio().runs.filter((r) => r.heardFrames > 0).length;
 
-  it('a board whose agent.json lists no area applies the delivered configuration, keeps it owner-only, reports its revision and plays its commune\'s alert', async () => {
+  it("a board whose agent.json lists no area applies the delivered configuration, keeps it owner-only, reports its revision and plays its commune's alert", async () => {
     board = await makeBoard('Cụm loa thôn (cấu hình từ máy chủ)', OLD_COMMUNE);
     agentJson = fs.readFileSync(board.config, 'utf8');
     agent = agentCli('--config', board.config);
@@ -195,7 +199,7 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     expect((await t.api('POST', `/api/alerts/${first}/cancel`)).status).toBe(200);
   }, 120_000);
 
-  it('moved to another commune through the API, with no local change: it follows the new commune\'s alerts and no longer hears the old one\'s', async () => {
+  it("moved to another commune through the API, with no local change: it follows the new commune's alerts and no longer hears the old one's", async () => {
     const moved = await t.api('PATCH', `/api/sites/${board.id}`, { area: NEW_COMMUNE });
     expect(moved.status, JSON.stringify(moved.body)).toBe(200);
     expect(await applied(board.id, 'the configuration of its new commune')).toBe(2);
@@ -229,7 +233,7 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     for (const id of [toOld, toNew]) await t.api('POST', `/api/alerts/${id}/cancel`);
   }, 120_000);
 
-  it('restarted while the server is down, it starts from the configuration it kept; the server back, the revision is the same and the new commune\'s alerts play', async () => {
+  it("restarted while the server is down, it starts from the configuration it kept; the server back, the revision is the same and the new commune's alerts play", async () => {
     await stopProcess(agent, 'SIGTERM');
     await t.server.stop();
     agent = agentCli('--config', board.config);
@@ -248,7 +252,7 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     await stopProcess(agent, 'SIGTERM');
   }, 120_000);
 
-  it('an agent.json that names another commune cannot leave a board deaf: it plays its own commune\'s alert', async () => {
+  it("an agent.json that names another commune cannot leave a board deaf: it plays its own commune's alert", async () => {
     const wrong = [await channelsOf(OLD_COMMUNE), '2025.15'];
     const other = await makeBoard('Cụm loa thôn (tệp cấu hình sai xã)', NEW_COMMUNE, wrong);
     const proc = agentCli('--config', other.config);
@@ -270,10 +274,23 @@ describe.skipIf(!canRun)('the server configures the site', () => {
       let seq = 0;
       const beat = (config?: TelemetryMessage['config']) => {
         const m: TelemetryMessage = {
-          v: PROTOCOL_VERSION, siteId: id, at: Date.now(), seq: seq++, intervalS: 30, uptimeS: 60, versions: { agent: '0.0.9', protocol: PROTOCOL_VERSION },
-          link: { type: '4g', signalDbm: -70 }, power: { source: 'mains', mainsOk: true, batteryPct: null },
-          amplifier: { on: false, volume: 70, fault: 'none', temperatureC: 30 }, lines: [], temperatureC: null, clockOffsetMs: 0,
-          devices: [], monitorMic: false, canPlay: true, lastSoundCheck: null,
+          v: PROTOCOL_VERSION,
+          siteId: id,
+          at: Date.now(),
+          seq: seq++,
+          intervalS: 30,
+          uptimeS: 60,
+          versions: { agent: '0.0.9', protocol: PROTOCOL_VERSION },
+          link: { type: '4g', signalDbm: -70 },
+          power: { source: 'mains', mainsOk: true, batteryPct: null },
+          amplifier: { on: false, volume: 70, fault: 'none', temperatureC: 30 },
+          lines: [],
+          temperatureC: null,
+          clockOffsetMs: 0,
+          devices: [],
+          monitorMic: false,
+          canPlay: true,
+          lastSoundCheck: null,
           ...(config !== undefined ? { config } : {}),
         };
         return client.publishAsync(siteTopic(id, 'telemetry'), JSON.stringify(m), { qos: 0 });

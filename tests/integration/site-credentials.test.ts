@@ -31,7 +31,11 @@ afterEach(() => {
 });
 
 const credentialRow = (siteId: string) =>
-  db.prepare('SELECT id, secret_hash, secret_digest FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get(siteId) as { id: number; secret_hash: string; secret_digest: string | null };
+  db.prepare('SELECT id, secret_hash, secret_digest FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get(siteId) as {
+    id: number;
+    secret_hash: string;
+    secret_digest: string | null;
+  };
 
 describe('site credentials', () => {
   it('are checked by digest: a fresh repository (a restarted server) accepts the right secret without the scrypt hash', async () => {

@@ -23,7 +23,22 @@ const logged: string[] = [];
 function receipt(i: number): AsRunEvent {
   const at = Date.now();
   const scheduledAt = at - 60_000 + i * 1000;
-  return { v: 1, siteId: site.siteId, at, type: 'as_run', entryId: `itm-gone@${scheduledAt}`, kind: 'bulletin', itemId: 'itm-gone', mediaId: 'med-gone', scheduledAt, outcome: 'played', startedAt: scheduledAt, endedAt: scheduledAt + 900, startErrorMs: 0, frames: 45 };
+  return {
+    v: 1,
+    siteId: site.siteId,
+    at,
+    type: 'as_run',
+    entryId: `itm-gone@${scheduledAt}`,
+    kind: 'bulletin',
+    itemId: 'itm-gone',
+    mediaId: 'med-gone',
+    scheduledAt,
+    outcome: 'played',
+    startedAt: scheduledAt,
+    endedAt: scheduledAt + 900,
+    startErrorMs: 0,
+    frames: 45,
+  };
 }
 
 beforeAll(async () => {

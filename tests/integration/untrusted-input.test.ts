@@ -99,7 +99,12 @@ describe.skipIf(!canRun)('untrusted input never holds the event loop, and what i
     const long = `<w:document><w:body>${paragraphs.map((p) => `<w:p><w:r><w:t>${p}</w:t></w:r></w:p>`).join('')}</w:body></w:document>`;
     const r = await postMultipart(t, '/api/media/tts/docx', { lang: 'vi' }, { data: zipSync({ 'word/document.xml': strToU8(long) }), name: 'dai.docx' });
     expect(r.status, JSON.stringify(r.body)).toBe(413);
-    expect(r.body).toMatchObject({ error: 'LOANET_TTS_TEXT_TOO_LONG', field: 'file', limit: 50_000, message: 'file: the text has more than 50,000 characters; at most 50,000 characters can be spoken as one item (split it)' });
+    expect(r.body).toMatchObject({
+      error: 'LOANET_TTS_TEXT_TOO_LONG',
+      field: 'file',
+      limit: 50_000,
+      message: 'file: the text has more than 50,000 characters; at most 50,000 characters can be spoken as one item (split it)',
+    });
     const typed = await t.api('POST', '/api/media/tts', { text: 'a'.repeat(50_001), title: 'Dài', lang: 'vi' });
     expect(typed.status, JSON.stringify(typed.body)).toBe(413);
     expect(typed.body).toMatchObject({ error: 'LOANET_TTS_TEXT_TOO_LONG', field: 'text', limit: 50_000, length: 50_001 });
@@ -107,7 +112,9 @@ describe.skipIf(!canRun)('untrusted input never holds the event loop, and what i
   });
 
   it('a CAP alert carrying 6 MB of embedded audio is accepted, its audio not used, with a warning naming the 5 MiB limit (no stack overflow)', async () => {
-    const audio = Buffer.alloc(6 * 1024 * 1024, 0x55).toString('base64').replace(/.{76}/g, '$&\n');
+    const audio = Buffer.alloc(6 * 1024 * 1024, 0x55)
+      .toString('base64')
+      .replace(/.{76}/g, '$&\n');
     const xml = capNowFor('vn-lu-quet-bat-xat-alert.xml', '02683').replace(
       '</info>',
       `<resource><resourceDesc>Bản tin âm thanh</resourceDesc><mimeType>audio/mpeg</mimeType><derefUri>${audio}</derefUri></resource></info>`,
@@ -115,7 +122,12 @@ describe.skipIf(!canRun)('untrusted input never holds the event loop, and what i
     const r = await t.api('POST', '/api/alerts/cap', xml, { contentType: 'application/cap+xml' });
     expect(JSON.stringify(r.body)).not.toMatch(/call stack/);
     expect(r.status, JSON.stringify(r.body).slice(0, 500)).toBe(201);
-    expect(r.body.warnings).toContain(`info[0]/resource[0]/derefUri: derefUri holds ${6 * 1024 * 1024} bytes; embedded resources of at most ${5 * 1024 * 1024} bytes are used; the embedded resource will not be used`.replace(/^/, 'alert/'));
+    expect(r.body.warnings).toContain(
+      `info[0]/resource[0]/derefUri: derefUri holds ${6 * 1024 * 1024} bytes; embedded resources of at most ${5 * 1024 * 1024} bytes are used; the embedded resource will not be used`.replace(
+        /^/,
+        'alert/',
+      ),
+    );
   });
 
   it('a polygon of 200,000 points is refused naming the limit, in a CAP message and in POST /api/alerts', async () => {

@@ -53,7 +53,9 @@ describe('changing users (admin)', () => {
     const audit = (await t.api('GET', '/api/audit?action=user.update')).body.entries as Array<{ target: string; detail: Record<string, unknown> }>;
     const mine = audit.filter((e) => e.target === 'op-change');
     expect(mine).toHaveLength(4);
-    expect(mine.map((e) => e.detail)).toEqual(expect.arrayContaining([expect.objectContaining({ role: 'operator', area: expect.stringMatching(/02671$/) }), expect.objectContaining({ disabled: true })]));
+    expect(mine.map((e) => e.detail)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ role: 'operator', area: expect.stringMatching(/02671$/) }), expect.objectContaining({ disabled: true })]),
+    );
   });
 
   it('refuses: an admin disabling themselves, an unknown user, an unknown area, an empty or unknown change, a non-admin', async () => {

@@ -24,7 +24,14 @@ describe('ACL: what a site may publish', () => {
     expect(!d.allow && d.reason).toMatch(/site sim-02683-v02's topics/);
   });
   it('not audio channels, foreign roots, wildcards or extra levels', () => {
-    for (const topic of [areaAudioTopic('2025.02683'), 'other/v1/sites/sim-02683-v01/state', 'loanet/v1/sites/+/state', 'loanet/v1/sites/sim-02683-v01/state/extra', 'loanet/v2/sites/sim-02683-v01/state', '']) {
+    for (const topic of [
+      areaAudioTopic('2025.02683'),
+      'other/v1/sites/sim-02683-v01/state',
+      'loanet/v1/sites/+/state',
+      'loanet/v1/sites/sim-02683-v01/state/extra',
+      'loanet/v2/sites/sim-02683-v01/state',
+      '',
+    ]) {
       expect(authorize(site, 'publish', topic).allow, topic).toBe(false);
     }
   });
@@ -32,12 +39,36 @@ describe('ACL: what a site may publish', () => {
 
 describe('ACL: what a site may subscribe to', () => {
   it('its own command, time, playlist, ack and config topics and the audio and control channels of its area and every ancestor', () => {
-    expect(siteSubscriptions('sim-02683-v01', [])).toEqual([siteTopic('sim-02683-v01', 'cmd'), siteTopic('sim-02683-v01', 'time'), siteTopic('sim-02683-v01', 'playlist'), siteTopic('sim-02683-v01', 'ack'), siteTopic('sim-02683-v01', 'config')]);
+    expect(siteSubscriptions('sim-02683-v01', [])).toEqual([
+      siteTopic('sim-02683-v01', 'cmd'),
+      siteTopic('sim-02683-v01', 'time'),
+      siteTopic('sim-02683-v01', 'playlist'),
+      siteTopic('sim-02683-v01', 'ack'),
+      siteTopic('sim-02683-v01', 'config'),
+    ]);
     expect(siteSubscriptions('sim-02683-v01', ['2025.02683'])).toContain('loanet/v1/areas/2025.02683/control');
     for (const t of siteSubscriptions('sim-02683-v01', site.kind === 'site' ? site.areaKeys : [])) expect(authorize(site, 'subscribe', t), t).toEqual({ allow: true });
   });
   it("not another site's commands, another area's audio, or any wildcard", () => {
-    for (const filter of [siteTopic('sim-02683-v02', 'cmd'), areaAudioTopic('2025.02671'), 'loanet/v1/sites/+/cmd', 'loanet/v1/areas/+/audio', 'loanet/v1/areas/2025.02671/control', 'loanet/v1/areas/+/control', siteTopic('sim-02683-v02', 'playlist'), 'loanet/v1/#', '#', siteTopic('sim-02683-v01', 'telemetry'), siteTopic('sim-02683-v01', 'clock'), siteTopic('sim-02683-v02', 'time'), 'loanet/v1/sites/+/time', siteTopic('sim-02683-v02', 'ack'), 'loanet/v1/sites/+/ack', siteTopic('sim-02683-v02', 'config'), 'loanet/v1/sites/+/config']) {
+    for (const filter of [
+      siteTopic('sim-02683-v02', 'cmd'),
+      areaAudioTopic('2025.02671'),
+      'loanet/v1/sites/+/cmd',
+      'loanet/v1/areas/+/audio',
+      'loanet/v1/areas/2025.02671/control',
+      'loanet/v1/areas/+/control',
+      siteTopic('sim-02683-v02', 'playlist'),
+      'loanet/v1/#',
+      '#',
+      siteTopic('sim-02683-v01', 'telemetry'),
+      siteTopic('sim-02683-v01', 'clock'),
+      siteTopic('sim-02683-v02', 'time'),
+      'loanet/v1/sites/+/time',
+      siteTopic('sim-02683-v02', 'ack'),
+      'loanet/v1/sites/+/ack',
+      siteTopic('sim-02683-v02', 'config'),
+      'loanet/v1/sites/+/config',
+    ]) {
       expect(authorize(site, 'subscribe', filter).allow, filter).toBe(false);
     }
   });

@@ -35,7 +35,16 @@ describe('set_acoustic_delay command', () => {
   });
 
   it('is answered by a cmd_result carrying the value and the delay in ms', () => {
-    const answer = { v: 1, siteId: base.siteId, at: 1_795_000_000_500, type: 'cmd_result', cmdId: base.id, cmdType: 'set_acoustic_delay', ok: true, result: { acousticDelayM: 34, delayMs: 99.125 } };
+    const answer = {
+      v: 1,
+      siteId: base.siteId,
+      at: 1_795_000_000_500,
+      type: 'cmd_result',
+      cmdId: base.id,
+      cmdType: 'set_acoustic_delay',
+      ok: true,
+      result: { acousticDelayM: 34, delayMs: 99.125 },
+    };
     expect(decodeEvent.decode(encodeJson(answer))).toEqual({ ok: true, value: answer });
   });
 });

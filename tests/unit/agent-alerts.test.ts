@@ -77,13 +77,18 @@ describe('the alert source', () => {
   it('signal, then silence while the audio downloads, then the message with gaps between repeats, then the end', () => {
     const sounds: Array<[number, number]> = [];
     const s = new AlertSource({ signal, repeats: 2, gapFrames: 1, onSound: (r, at) => sounds.push([r, at]) });
-    const tags = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => s.frame(from + i, 1000 + (from + i) * 20)).map((f) => (f === null ? 'end' : `${f[0]}:${f[1]}`));
+    const tags = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => s.frame(from + i, 1000 + (from + i) * 20)).map((f) => (f === null ? 'end' : `${f[0]}:${f[1]}`));
     expect(tags(0, 4)).toEqual(['1:1', '2:2', '0:0', '0:0']);
     s.attach(tagged(9, 2));
     expect(tags(4, 10)).toEqual(['9:0', '9:1', '0:0', '9:0', '9:1', 'end']);
     // Asked again after a retraction: the same frames.
     expect(tags(3, 6)).toEqual(['0:0', '9:0', '9:1']);
-    expect(sounds).toEqual([[0, 1000], [1, 1080], [2, 1140]]);
+    expect(sounds).toEqual([
+      [0, 1000],
+      [1, 1080],
+      [2, 1140],
+    ]);
   });
 
   it('without a signal the message starts at the first frame asked once it is there', () => {
@@ -104,9 +109,18 @@ describe('the alert source', () => {
 });
 
 const start = (over: Partial<AlertStart> = {}): AlertStart => ({
-  v: 1, type: 'alert_start', alertId: 'alr-00000000000000a1', revision: 1, test: false, areas: ['2025.02683'],
-  media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 100, durationMs: 40 }, attention: null, repeats: 2,
-  validUntil: 4_000_000_000_000, at: 1000, ...over,
+  v: 1,
+  type: 'alert_start',
+  alertId: 'alr-00000000000000a1',
+  revision: 1,
+  test: false,
+  areas: ['2025.02683'],
+  media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 100, durationMs: 40 },
+  attention: null,
+  repeats: 2,
+  validUntil: 4_000_000_000_000,
+  at: 1000,
+  ...over,
 });
 
 describe('start and cancel decisions', () => {
@@ -153,7 +167,10 @@ describe('shared media needs', () => {
     const calls: string[][] = [];
     const needs = new SharedMediaNeeds({ setNeeded: (refs) => calls.push(refs.map((r) => r.mediaId)) });
     needs.set('playlist', [{ mediaId: 'b1', sha256: '1', bytes: 1 }]);
-    needs.set('alerts', [{ mediaId: 'a1', sha256: '2', bytes: 1 }, { mediaId: 'b1-again', sha256: '1', bytes: 1 }]);
+    needs.set('alerts', [
+      { mediaId: 'a1', sha256: '2', bytes: 1 },
+      { mediaId: 'b1-again', sha256: '1', bytes: 1 },
+    ]);
     needs.set('alerts', []);
     expect(calls).toEqual([['b1'], ['b1', 'a1'], ['b1']]);
   });
@@ -243,11 +260,23 @@ describe('the handler on the real playout engine', () => {
     expect(alertFrames.filter((w) => w.v === 9).map((w) => w.k)).toEqual([0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
     const bulletinAfter = sink.heard.filter((w) => w.v === 5 && w.playAt > alertFrames[alertFrames.length - 1]!.playAt);
     expect(bulletinAfter[0]!.k).toBe(sink.heard.filter((w) => w.v === 5 && w.playAt < alertFrames[0]!.playAt).length);
-    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['playing', 1], ['playing', 2], ['completed', 2]]);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([
+      ['received', undefined],
+      ['playing', 0],
+      ['playing', 1],
+      ['playing', 2],
+      ['completed', 2],
+    ]);
     const playing = events.find((e) => e.status === 'playing')!;
     expect(playing.firstSoundAt! - t).toBeLessThanOrEqual(80);
     // Each status says what played: the chime alone (no messageAt), then the message and the repeats done.
-    expect(events.map((e) => [e.messageAt !== undefined, e.messageRepeats])).toEqual([[false, undefined], [false, 0], [true, 0], [true, 1], [true, 2]]);
+    expect(events.map((e) => [e.messageAt !== undefined, e.messageRepeats])).toEqual([
+      [false, undefined],
+      [false, 0],
+      [true, 0],
+      [true, 1],
+      [true, 2],
+    ]);
     const messageFrame = sink.heard.find((w) => w.v === 9)!;
     expect(Math.abs(events[2]!.messageAt! - messageFrame.playAt)).toBeLessThanOrEqual(80);
     expect(events.every((e) => e.siteId === 's1' && e.alertId === 'alr-00000000000000a1' && e.revision === 1)).toBe(true);
@@ -279,7 +308,12 @@ describe('the handler on the real playout engine', () => {
     h.onControl(control(start({ attention: 'chime', validUntil: T0 + 600_000 })));
     await vi.advanceTimersByTimeAsync(6000);
     expect(events.map((e) => [e.status, e.repeat, e.levelDb])).toEqual([
-      ['received', undefined, undefined], ['playing', 0, undefined], ['playing', 1, undefined], ['playing', 2, undefined], ['playing', 2, -31.5], ['completed', 2, -31.5],
+      ['received', undefined, undefined],
+      ['playing', 0, undefined],
+      ['playing', 1, undefined],
+      ['playing', 2, undefined],
+      ['playing', 2, -31.5],
+      ['completed', 2, -31.5],
     ]);
     const first = events[1]!.firstSoundAt!;
     const message = events[2]!.messageAt!;
@@ -361,8 +395,12 @@ describe('the handler on the real playout engine', () => {
     h.onControl(control(start({ attention: 'siren', repeats: 1 })));
     await vi.advanceTimersByTimeAsync(500);
     expect(events.map((e) => [e.revision, e.status])).toEqual([
-      [1, 'received'], [1, 'playing'], [1, 'stopped'],
-      [2, 'received'], [2, 'playing'], [2, 'completed'],
+      [1, 'received'],
+      [1, 'playing'],
+      [1, 'stopped'],
+      [2, 'received'],
+      [2, 'playing'],
+      [2, 'completed'],
     ]);
     expect(events[2]!.detail).toBe('replaced by revision 2');
     await h.stop();
@@ -377,13 +415,22 @@ describe('the handler on the real playout engine', () => {
     h.onControl(control({ ...noMedia, messageState: 'preparing' }));
     // Longer than mediaTimeoutMs (3 s): a message still being made is not a download that failed.
     await vi.advanceTimersByTimeAsync(6000);
-    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0]]);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([
+      ['received', undefined],
+      ['playing', 0],
+    ]);
     expect(sink.heard.filter((w) => w.v !== 0)[0]!.playAt - t).toBeLessThanOrEqual(80);
     expect(sink.heard.filter((w) => w.v === 9)).toEqual([]);
     h.onControl(control({ ...noMedia, media }));
     await vi.advanceTimersByTimeAsync(4000);
     expect(sink.heard.filter((w) => w.v === 9).map((w) => w.k)).toEqual([0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
-    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['playing', 1], ['playing', 2], ['completed', 2]]);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([
+      ['received', undefined],
+      ['playing', 0],
+      ['playing', 1],
+      ['playing', 2],
+      ['completed', 2],
+    ]);
     // A later copy of the complete start (retained, re-announced) changes nothing.
     h.onControl(control({ ...noMedia, media }));
     await vi.advanceTimersByTimeAsync(1000);
@@ -399,21 +446,32 @@ describe('the handler on the real playout engine', () => {
     await vi.advanceTimersByTimeAsync(500);
     h.onControl(control({ ...noMedia, messageState: 'failed' }));
     await vi.advanceTimersByTimeAsync(3000);
-    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['completed', 0]]);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([
+      ['received', undefined],
+      ['playing', 0],
+      ['completed', 0],
+    ]);
     expect(events[2]!.detail).toMatch(/attention signal only/);
 
     // A site that connects after the failure gets the retained copy that says so: the signal, then done.
     events = [];
     h.onControl(control({ ...noMedia, alertId: 'alr-00000000000000a2', messageState: 'failed' }));
     await vi.advanceTimersByTimeAsync(3000);
-    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['completed', 0]]);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([
+      ['received', undefined],
+      ['playing', 0],
+      ['completed', 0],
+    ]);
 
     events = [];
     h.onControl(control({ ...noMedia, alertId: 'alr-00000000000000a3', attention: null, messageState: 'preparing' }));
     await vi.advanceTimersByTimeAsync(500);
     h.onControl(control({ ...noMedia, alertId: 'alr-00000000000000a3', attention: null, messageState: 'failed' }));
     await vi.advanceTimersByTimeAsync(1000);
-    expect(events.map((e) => [e.status, e.reason])).toEqual([['received', undefined], ['failed', 'no_media']]);
+    expect(events.map((e) => [e.status, e.reason])).toEqual([
+      ['received', undefined],
+      ['failed', 'no_media'],
+    ]);
     await h.stop();
   });
 
@@ -425,7 +483,11 @@ describe('the handler on the real playout engine', () => {
     await vi.advanceTimersByTimeAsync(15_000);
     expect(events.map((e) => e.status)).toEqual(['received', 'playing']);
     await vi.advanceTimersByTimeAsync(10_000);
-    expect(events.map((e) => [e.status, e.reason])).toEqual([['received', undefined], ['playing', undefined], ['failed', 'no_media']]);
+    expect(events.map((e) => [e.status, e.reason])).toEqual([
+      ['received', undefined],
+      ['playing', undefined],
+      ['failed', 'no_media'],
+    ]);
     await h.stop();
   });
 
@@ -434,7 +496,13 @@ describe('the handler on the real playout engine', () => {
     // An engine that drives an amplifier: when is it switched off?
     const amp: Array<[boolean, number]> = [];
     await engine.stop();
-    engine = new PlayoutEngine({ sink, clock: { now: () => Date.now(), offsetMs: () => 0 }, leadMs: 0, tailMs: 200, amplifier: { setAmplifier: async (on) => void amp.push([on, Date.now()]), setVolume: async (v) => v } });
+    engine = new PlayoutEngine({
+      sink,
+      clock: { now: () => Date.now(), offsetMs: () => 0 },
+      leadMs: 0,
+      tailMs: 200,
+      amplifier: { setAmplifier: async (on) => void amp.push([on, Date.now()]), setVolume: async (v) => v },
+    });
     const h = handler({ media: { need: () => {}, pathOf: () => null, failureOf: () => failure }, mediaTimeoutMs: 120_000 });
     await h.start();
     const t = Date.now();
@@ -445,7 +513,11 @@ describe('the handler on the real playout engine', () => {
     // The whole siren (4 s), nothing after it.
     const siren = sink.heard.filter((w) => w.playAt >= t);
     expect(siren).toHaveLength(200);
-    expect(events.map((e) => [e.status, e.reason])).toEqual([['received', undefined], ['playing', undefined], ['failed', 'no_media']]);
+    expect(events.map((e) => [e.status, e.reason])).toEqual([
+      ['received', undefined],
+      ['playing', undefined],
+      ['failed', 'no_media'],
+    ]);
     expect(events[2]).toMatchObject({ repeat: 0, messageRepeats: 0, detail: 'could not fetch audio med-1: GET /api/media/med-1/audio: HTTP 404 (1 attempt)' });
     expect(events[2]!.messageAt).toBeUndefined();
     // Reported when the siren ended, not at the 120 s download timeout.
@@ -470,7 +542,11 @@ describe('the handler on the real playout engine', () => {
     expect(events.map((e) => e.status)).toEqual(['received', 'playing']);
     failure = { attempts: MESSAGE_FETCH_ATTEMPTS, error: 'GET http://h/api/media/med-1/audio: HTTP 503' };
     await vi.advanceTimersByTimeAsync(500);
-    expect(events.map((e) => [e.status, e.reason])).toEqual([['received', undefined], ['playing', undefined], ['failed', 'no_media']]);
+    expect(events.map((e) => [e.status, e.reason])).toEqual([
+      ['received', undefined],
+      ['playing', undefined],
+      ['failed', 'no_media'],
+    ]);
     expect(events[2]!.detail).toBe(`could not fetch audio med-1: GET /api/media/med-1/audio: HTTP 503 (${MESSAGE_FETCH_ATTEMPTS} attempts)`);
 
     events = [];
@@ -479,18 +555,30 @@ describe('the handler on the real playout engine', () => {
     await vi.advanceTimersByTimeAsync(2500);
     downloaded = true;
     await vi.advanceTimersByTimeAsync(3000);
-    expect(events.map((e) => [e.status, e.repeat])).toEqual([['received', undefined], ['playing', 0], ['playing', 1], ['playing', 2], ['completed', 2]]);
+    expect(events.map((e) => [e.status, e.repeat])).toEqual([
+      ['received', undefined],
+      ['playing', 0],
+      ['playing', 1],
+      ['playing', 2],
+      ['completed', 2],
+    ]);
     await h.stop();
   });
 
   it('the give-up rule: a refusal at once, other failures after their attempts, anything at the deadline; failures before this alert do not count', () => {
     const f = (attempts: number, error: string): FetchFailure => ({ attempts, error });
     expect(messageFetchDecision(null, 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
-    expect(messageFetchDecision(f(1, 'GET http://x:1/api/media/m/audio: HTTP 403'), 0, 1000, 5000, 'm')).toEqual({ action: 'give_up', detail: 'could not fetch audio m: GET /api/media/m/audio: HTTP 403 (1 attempt)' });
+    expect(messageFetchDecision(f(1, 'GET http://x:1/api/media/m/audio: HTTP 403'), 0, 1000, 5000, 'm')).toEqual({
+      action: 'give_up',
+      detail: 'could not fetch audio m: GET /api/media/m/audio: HTTP 403 (1 attempt)',
+    });
     // A server shedding a stampede of sites is waited out, up to the deadline.
     expect(messageFetchDecision(f(1, 'HTTP 429'), 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
     expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS + 5, 'GET http://x/api/media/m/audio: HTTP 429'), 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
-    expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS + 5, 'HTTP 429'), 0, 5000, 5000, 'm')).toEqual({ action: 'give_up', detail: 'audio m not in the cache in time; last attempt: HTTP 429' });
+    expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS + 5, 'HTTP 429'), 0, 5000, 5000, 'm')).toEqual({
+      action: 'give_up',
+      detail: 'audio m not in the cache in time; last attempt: HTTP 429',
+    });
     expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS - 1, 'no data for 30000 ms'), 0, 1000, 5000, 'm')).toEqual({ action: 'wait' });
     expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS, 'no data for 30000 ms'), 0, 1000, 5000, 'm').action).toBe('give_up');
     expect(messageFetchDecision(f(MESSAGE_FETCH_ATTEMPTS, 'HTTP 404'), MESSAGE_FETCH_ATTEMPTS, 1000, 5000, 'm')).toEqual({ action: 'wait' });

@@ -68,8 +68,7 @@ function reportsOf(t: Truth): AlertStatusEvent[] {
   const soundsAny = t.signal || t.began > 0;
   // Repeats played to their end: every one when completed, else those before the one it stopped in.
   const finished = t.end === 'completed' ? t.began : Math.max(0, t.began - 1);
-  const said = (repeatsDone: number) =>
-    t.legacy ? {} : { ...(t.began > 0 ? { messageAt } : {}), messageRepeats: repeatsDone };
+  const said = (repeatsDone: number) => (t.legacy ? {} : { ...(t.began > 0 ? { messageAt } : {}), messageRepeats: repeatsDone });
   // Today's agent measures over the message once it began; an older one from the first sound, its signal included.
   const level = (): Pick<AlertStatusEvent, 'levelDb' | 'thresholdDb'> => {
     if (t.mic === null) return { levelDb: null };
@@ -84,18 +83,58 @@ function reportsOf(t: Truth): AlertStatusEvent[] {
   }
   const endAt = messageAt + t.began * PASS_MS;
   const last = t.signal || t.began > 0 ? { repeat: t.began, firstSoundAt: first } : {};
-  if (t.end === 'completed') out.push({ ...base, at: endAt, status: 'completed', ...last, ...said(finished), ...(soundsAny ? level() : {}), ...(t.began === 0 ? { detail: 'attention signal only: the server could not make the message audio' } : {}) });
-  if (t.end === 'failed') out.push({ ...base, at: endAt, status: 'failed', reason: soundsAny && t.began === 0 ? 'no_media' : 'amp_fault', detail: soundsAny && t.began === 0 ? 'GET /api/media/med-1/audio: HTTP 503 (attempt 3)' : 'overheat', ...last, ...said(finished), ...(soundsAny ? level() : {}) });
+  if (t.end === 'completed')
+    out.push({
+      ...base,
+      at: endAt,
+      status: 'completed',
+      ...last,
+      ...said(finished),
+      ...(soundsAny ? level() : {}),
+      ...(t.began === 0 ? { detail: 'attention signal only: the server could not make the message audio' } : {}),
+    });
+  if (t.end === 'failed')
+    out.push({
+      ...base,
+      at: endAt,
+      status: 'failed',
+      reason: soundsAny && t.began === 0 ? 'no_media' : 'amp_fault',
+      detail: soundsAny && t.began === 0 ? 'GET /api/media/med-1/audio: HTTP 503 (attempt 3)' : 'overheat',
+      ...last,
+      ...said(finished),
+      ...(soundsAny ? level() : {}),
+    });
   if (t.end === 'stopped') out.push({ ...base, at: endAt, status: 'stopped', detail: 'alert cancelled', ...last, ...said(finished), ...(soundsAny ? level() : {}) });
   return out;
 }
 
 const alert: Alert = {
-  id: ALERT_ID, revision: 1, state: 'active', test: false, priority: 'emergency', origin: 'api', title: 'Lũ quét',
-  targetAreas: ['2025.02683'], areas: ['2025.02683'], sites: null, polygon: null,
-  media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: PASS_MS }, message: { kind: 'media', mediaId: 'med-1' }, messageState: 'ready', messageReason: null,
-  attention: 'siren', repeats: REPEATS, volume: null, validUntil: T0 + 3600_000,
-  createdBy: 1, createdByName: 'khan-cap', createdAt: T0, revisedAt: T0, endedAt: null, endedByName: null, cap: null,
+  id: ALERT_ID,
+  revision: 1,
+  state: 'active',
+  test: false,
+  priority: 'emergency',
+  origin: 'api',
+  title: 'Lũ quét',
+  targetAreas: ['2025.02683'],
+  areas: ['2025.02683'],
+  sites: null,
+  polygon: null,
+  media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: PASS_MS },
+  message: { kind: 'media', mediaId: 'med-1' },
+  messageState: 'ready',
+  messageReason: null,
+  attention: 'siren',
+  repeats: REPEATS,
+  volume: null,
+  validUntil: T0 + 3600_000,
+  createdBy: 1,
+  createdByName: 'khan-cap',
+  createdAt: T0,
+  revisedAt: T0,
+  endedAt: null,
+  endedByName: null,
+  cap: null,
 };
 
 const operational = (siteId: string): SiteVerdict => ({ siteId, condition: 'operational', reasons: [] });
@@ -107,10 +146,12 @@ const fleetArb = fc
   .chain((truths) =>
     fc.tuple(
       fc.constant(truths),
-      fc.tuple(...truths.map((t) => {
-        const sent = reportsOf(t);
-        return sent.length === 0 ? fc.constant<AlertStatusEvent[]>([]) : fc.shuffledSubarray([...sent, ...sent], { minLength: 0 });
-      })),
+      fc.tuple(
+        ...truths.map((t) => {
+          const sent = reportsOf(t);
+          return sent.length === 0 ? fc.constant<AlertStatusEvent[]>([]) : fc.shuffledSubarray([...sent, ...sent], { minLength: 0 });
+        }),
+      ),
     ),
   );
 

@@ -17,7 +17,15 @@ import { reportCsv, reportLines } from '../../server/alerts/report.ts';
 const TZ = 'Asia/Ho_Chi_Minh';
 const T0 = Date.UTC(2026, 10, 27, 23, 10, 0); // 06:10 on 28/11 in Lào Cai
 
-const node = (id: number, code: string, name: string, level: AreaNode['level'], parentId: number | null): AreaNode => ({ id, key: `2025.${code}`, code, version: '2025', name, level, parentId });
+const node = (id: number, code: string, name: string, level: AreaNode['level'], parentId: number | null): AreaNode => ({
+  id,
+  key: `2025.${code}`,
+  code,
+  version: '2025',
+  name,
+  level,
+  parentId,
+});
 const INDEX = AreaIndex.build([
   node(1, '15', 'Tỉnh Lào Cai', 'province', null),
   node(2, '02683', 'Xã Bát Xát', 'commune', 1),
@@ -32,17 +40,45 @@ const SITES: TargetSite[] = [
 
 function alert(over: Partial<Alert> = {}): Alert {
   return {
-    id: 'alr-0123456789abcdef', revision: 1, state: 'active', test: false, priority: 'emergency', origin: 'api', title: 'Lũ quét',
-    targetAreas: ['2025.02683'], areas: ['2025.02683'], sites: null, polygon: null,
-    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 }, message: { kind: 'media', mediaId: 'med-1' }, messageState: 'ready', messageReason: null,
-    attention: 'siren', repeats: 3, volume: null, validUntil: T0 + 3600_000,
-    createdBy: 1, createdByName: 'khan-cap', createdAt: T0, revisedAt: T0, endedAt: null, endedByName: null, cap: null,
+    id: 'alr-0123456789abcdef',
+    revision: 1,
+    state: 'active',
+    test: false,
+    priority: 'emergency',
+    origin: 'api',
+    title: 'Lũ quét',
+    targetAreas: ['2025.02683'],
+    areas: ['2025.02683'],
+    sites: null,
+    polygon: null,
+    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 },
+    message: { kind: 'media', mediaId: 'med-1' },
+    messageState: 'ready',
+    messageReason: null,
+    attention: 'siren',
+    repeats: 3,
+    volume: null,
+    validUntil: T0 + 3600_000,
+    createdBy: 1,
+    createdByName: 'khan-cap',
+    createdAt: T0,
+    revisedAt: T0,
+    endedAt: null,
+    endedByName: null,
+    cap: null,
     ...over,
   };
 }
 
 const ev = (status: AlertStatusEvent['status'], at: number, more: Partial<AlertStatusEvent> = {}): AlertStatusEvent => ({
-  v: 1, siteId: 'bx-1', at, type: 'alert_status', alertId: 'alr-0123456789abcdef', revision: 1, status, ...more,
+  v: 1,
+  siteId: 'bx-1',
+  at,
+  type: 'alert_status',
+  alertId: 'alr-0123456789abcdef',
+  revision: 1,
+  status,
+  ...more,
 });
 
 describe('a site status moves its delivery on, never back', () => {
@@ -64,7 +100,12 @@ describe('a site status moves its delivery on, never back', () => {
   });
 
   it('in any order, the status is the furthest step reported and first sound the earliest', () => {
-    const steps: AlertStatusEvent[] = [ev('received', T0 + 10), ev('playing', T0 + 200, { repeat: 0 }), ev('playing', T0 + 5000, { repeat: 1 }), ev('completed', T0 + 20_000, { repeat: 3 })];
+    const steps: AlertStatusEvent[] = [
+      ev('received', T0 + 10),
+      ev('playing', T0 + 200, { repeat: 0 }),
+      ev('playing', T0 + 5000, { repeat: 1 }),
+      ev('completed', T0 + 20_000, { repeat: 3 }),
+    ];
     fc.assert(
       fc.property(fc.shuffledSubarray(steps, { minLength: 1 }), (some) => {
         const d = some.reduce((acc, e) => applyStatus(acc, e, 1, T0), pendingDelivery('a', 'bx-1', 1));
@@ -86,7 +127,12 @@ describe('a site status moves its delivery on, never back', () => {
     expect(s.status).toBe('stopped');
     expect(playedOf(s)).toBe('attention');
     expect(confirmedPlaying(s)).toBe(false);
-    const m = applyStatus(applyStatus(signal, ev('playing', T0 + 4200, { repeat: 1, firstSoundAt: T0 + 100, messageAt: T0 + 4200, messageRepeats: 0 }), 1, T0), ev('stopped', T0 + 9000, { repeat: 1, firstSoundAt: T0 + 100, messageAt: T0 + 4200, messageRepeats: 0 }), 1, T0);
+    const m = applyStatus(
+      applyStatus(signal, ev('playing', T0 + 4200, { repeat: 1, firstSoundAt: T0 + 100, messageAt: T0 + 4200, messageRepeats: 0 }), 1, T0),
+      ev('stopped', T0 + 9000, { repeat: 1, firstSoundAt: T0 + 100, messageAt: T0 + 4200, messageRepeats: 0 }),
+      1,
+      T0,
+    );
     expect(m).toMatchObject({ status: 'stopped', messageAt: T0 + 4200, messageRepeats: 0 });
     expect(confirmedPlaying(m)).toBe(true);
   });
@@ -106,11 +152,17 @@ describe('a site status moves its delivery on, never back', () => {
 
 describe('the monitoring microphone: played but not heard', () => {
   const lineOpen: SiteVerdict = {
-    siteId: 'bx-2', condition: 'faulty',
+    siteId: 'bx-2',
+    condition: 'faulty',
     reasons: [{ code: 'line_open', params: { line: 1 }, message: 'speaker line 1 open', messageVi: 'đường dây loa 1 bị hở', severity: 'faulty' }],
   };
   const played = (site: string, more: Partial<AlertStatusEvent>) =>
-    applyStatus(applyStatus(pendingDelivery('a', site, 1), ev('playing', T0 + 300, { siteId: site, repeat: 0, messageRepeats: 0 }), 1, T0), ev('completed', T0 + 20_000, { siteId: site, repeat: 3, messageAt: T0 + 4300, messageRepeats: 3, ...more }), 1, T0);
+    applyStatus(
+      applyStatus(pendingDelivery('a', site, 1), ev('playing', T0 + 300, { siteId: site, repeat: 0, messageRepeats: 0 }), 1, T0),
+      ev('completed', T0 + 20_000, { siteId: site, repeat: 3, messageAt: T0 + 4300, messageRepeats: 3, ...more }),
+      1,
+      T0,
+    );
   const heard = played('bx-1', { levelDb: -31.4, thresholdDb: -40 });
   const silent = played('bx-2', { levelDb: -71.8, thresholdDb: -40 });
   const noMic = played('cd-1', { levelDb: null });
@@ -133,7 +185,14 @@ describe('the monitoring microphone: played but not heard', () => {
 
   it('a site that played but was not heard still confirms playing, and is counted and listed apart with reasons in both languages', () => {
     const verdicts: Record<string, SiteVerdict> = { 'bx-2': lineOpen };
-    const st = deliveryState(alert(), [heard, silent, noMic, strict], (s) => ({ name: `Cụm ${s}`, areaKey: null, areaName: null }), (s) => verdicts[s] ?? { siteId: s, condition: 'operational', reasons: [] }, T0 + 30_000, TZ);
+    const st = deliveryState(
+      alert(),
+      [heard, silent, noMic, strict],
+      (s) => ({ name: `Cụm ${s}`, areaKey: null, areaName: null }),
+      (s) => verdicts[s] ?? { siteId: s, condition: 'operational', reasons: [] },
+      T0 + 30_000,
+      TZ,
+    );
     expect(st.counts).toMatchObject({ targeted: 4, confirmedPlaying: 4, completed: 4, unreached: 0, heard: 1, notHeard: 2 });
     expect(st.notHeard.map((n) => n.siteId)).toEqual(['bx-2', 'cd-2']);
     const bx2 = st.notHeard[0]!;
@@ -146,8 +205,19 @@ describe('the monitoring microphone: played but not heard', () => {
       { siteId: 'cd-2', levelDb: -31.4, thresholdDb: -30, played: 'message', heard: false },
     ]);
     // The report: the level and the verdict per site; the not-heard reason in the CSV's reasons column.
-    const lines = reportLines(alert(), [heard, silent, noMic], (s) => ({ name: s, areaKey: null, areaName: null }), (s) => verdicts[s], T0 + 30_000, TZ);
-    expect(lines.map((l) => [l.siteId, l.levelDb, l.heard])).toEqual([['bx-1', -31.4, true], ['bx-2', -71.8, false], ['cd-1', null, null]]);
+    const lines = reportLines(
+      alert(),
+      [heard, silent, noMic],
+      (s) => ({ name: s, areaKey: null, areaName: null }),
+      (s) => verdicts[s],
+      T0 + 30_000,
+      TZ,
+    );
+    expect(lines.map((l) => [l.siteId, l.levelDb, l.heard])).toEqual([
+      ['bx-1', -31.4, true],
+      ['bx-2', -71.8, false],
+      ['cd-1', null, null],
+    ]);
     // Not heard is never without a reason: no microphone says so.
     expect(lines.map((l) => l.reasons.map((r) => r.code))).toEqual([[], ['played_not_heard', 'line_open'], ['not_verified']]);
     const csv = reportCsv(lines, TZ).split('\r\n');
@@ -159,11 +229,13 @@ describe('the monitoring microphone: played but not heard', () => {
 
 describe('the delivery state an official reads', () => {
   const offline: SiteVerdict = {
-    siteId: 'bx-2', condition: 'offline',
+    siteId: 'bx-2',
+    condition: 'offline',
     reasons: [{ code: 'offline', params: { since: T0 - 600_000 }, message: 'offline since 06:00', messageVi: 'mất kết nối từ 06:00', severity: 'offline' }],
   };
   const ampFault: SiteVerdict = {
-    siteId: 'cd-1', condition: 'faulty',
+    siteId: 'cd-1',
+    condition: 'faulty',
     reasons: [{ code: 'amplifier_fault', params: { fault: 'overheat' }, message: 'amplifier fault: overheat', messageVi: 'ampli lỗi: quá nhiệt', severity: 'faulty' }],
   };
   const rows: Delivery[] = [
@@ -172,11 +244,36 @@ describe('the delivery state an official reads', () => {
     { ...pendingDelivery('a', 'cd-1', 1), status: 'failed', reason: 'amp_fault', failedAt: T0 + 2000, receivedAt: T0 + 60 },
     { ...pendingDelivery('a', 'cd-2', 1), status: 'playing', receivedAt: T0 + 60, firstSoundAt: T0 + 1500 },
   ];
-  const verdicts: Record<string, SiteVerdict> = { 'bx-2': offline, 'cd-1': ampFault, 'bx-1': { siteId: 'bx-1', condition: 'operational', reasons: [] }, 'cd-2': { siteId: 'cd-2', condition: 'operational', reasons: [] } };
-  const st = deliveryState(alert(), rows, (s) => ({ name: `Cụm ${s}`, areaKey: null, areaName: null }), (s) => verdicts[s], T0 + 4000, TZ);
+  const verdicts: Record<string, SiteVerdict> = {
+    'bx-2': offline,
+    'cd-1': ampFault,
+    'bx-1': { siteId: 'bx-1', condition: 'operational', reasons: [] },
+    'cd-2': { siteId: 'cd-2', condition: 'operational', reasons: [] },
+  };
+  const st = deliveryState(
+    alert(),
+    rows,
+    (s) => ({ name: `Cụm ${s}`, areaKey: null, areaName: null }),
+    (s) => verdicts[s],
+    T0 + 4000,
+    TZ,
+  );
 
   it('counts, time to first sound and to the message, and the share that played the message over time', () => {
-    expect(st.counts).toEqual({ targeted: 4, received: 3, playing: 1, started: 2, confirmedPlaying: 1, attentionOnly: 1, completed: 1, failed: 1, stopped: 0, unreached: 2, heard: 0, notHeard: 0 });
+    expect(st.counts).toEqual({
+      targeted: 4,
+      received: 3,
+      playing: 1,
+      started: 2,
+      confirmedPlaying: 1,
+      attentionOnly: 1,
+      completed: 1,
+      failed: 1,
+      stopped: 0,
+      unreached: 2,
+      heard: 0,
+      notHeard: 0,
+    });
     expect(st.timeToFirstSound).toEqual({ firstMs: 400, p50Ms: 400, p99Ms: 1500, lastMs: 1500 });
     expect(st.timeToMessage).toEqual({ firstMs: 900, p50Ms: 900, p99Ms: 900, lastMs: 900 });
     expect(st.confirmedPlayingOverTime).toEqual([
@@ -192,7 +289,14 @@ describe('the delivery state an official reads', () => {
     expect(st.attentionOnly.map((u) => u.siteId)).toEqual(['cd-2']);
     expect(st.attentionOnly[0]!.reasons.map((r) => r.code)).toEqual(['attention_only_so_far', 'message_fetching']);
     expect(st.attentionOnly[0]!.reasons[0]!.messageVi).toBe('đã phát tín hiệu báo động lúc 06:10 28/11; chưa phát bản tin cảnh báo');
-    const preparing = deliveryState(alert({ messageState: 'preparing', media: null }), rows, () => undefined, (s) => verdicts[s], T0 + 4000, TZ);
+    const preparing = deliveryState(
+      alert({ messageState: 'preparing', media: null }),
+      rows,
+      () => undefined,
+      (s) => verdicts[s],
+      T0 + 4000,
+      TZ,
+    );
     expect(preparing.attentionOnly[0]!.reasons[1]!.messageVi).toBe('máy chủ đang tạo âm thanh bản tin cảnh báo');
   });
 
@@ -205,7 +309,15 @@ describe('the delivery state an official reads', () => {
   });
 
   it('the list is cut to the limit, and says so', () => {
-    const cut = deliveryState(alert(), rows, () => undefined, (s) => verdicts[s], T0 + 4000, TZ, 1);
+    const cut = deliveryState(
+      alert(),
+      rows,
+      () => undefined,
+      (s) => verdicts[s],
+      T0 + 4000,
+      TZ,
+      1,
+    );
     expect(cut.unreached).toHaveLength(1);
     expect(cut.unreachedTruncated).toBe(true);
     expect(cut.counts.unreached).toBe(2);
@@ -225,14 +337,25 @@ describe('targets', () => {
   });
 
   it('geometry names its sites and publishes on their own areas', () => {
-    const inside = sitesInPolygon([[22.51, 103.84], [22.51, 103.855], [22.525, 103.855], [22.525, 103.84]], SITES);
+    const inside = sitesInPolygon(
+      [
+        [22.51, 103.84],
+        [22.51, 103.855],
+        [22.525, 103.855],
+        [22.525, 103.84],
+      ],
+      SITES,
+    );
     expect(inside).toEqual(['bx-1']);
     const r = resolveTargets({ areaKeys: [], siteIds: inside }, INDEX, SITES);
     expect(r.ok && r.targets).toMatchObject({ siteIds: ['bx-1'], channels: ['2025.02683-01'], siteFilter: ['bx-1'] });
   });
 
   it('refuses an unknown area naming it, and a target with no site', () => {
-    expect(resolveTargets({ areaKeys: ['2025.99999'], siteIds: [] }, INDEX, SITES)).toEqual({ ok: false, problem: { field: 'areas[0]', message: 'area 2025.99999 is not in the area registry' } });
+    expect(resolveTargets({ areaKeys: ['2025.99999'], siteIds: [] }, INDEX, SITES)).toEqual({
+      ok: false,
+      problem: { field: 'areas[0]', message: 'area 2025.99999 is not in the area registry' },
+    });
     const empty = resolveTargets({ areaKeys: ['2025.15'], siteIds: [] }, INDEX, []);
     expect(!empty.ok && empty.problem.message).toContain('no registered site');
   });
@@ -253,7 +376,10 @@ describe('retained slots', () => {
     const a = { id: 'alr-a', revision: 1, revisedAt: 100, channels: ['2025.15'] };
     const b = { id: 'alr-b', revision: 1, revisedAt: 200, channels: ['2025.15', '2025.02683'] };
     const both = retainedPlan([a, b]);
-    expect([...both]).toEqual([['2025.15', { id: 'alr-b', revision: 1 }], ['2025.02683', { id: 'alr-b', revision: 1 }]]);
+    expect([...both]).toEqual([
+      ['2025.15', { id: 'alr-b', revision: 1 }],
+      ['2025.02683', { id: 'alr-b', revision: 1 }],
+    ]);
     const onlyA = retainedPlan([a]);
     expect(slotChanges(both, onlyA)).toEqual([
       { channel: '2025.02683', holder: null },
@@ -270,21 +396,60 @@ describe('CAP Ack and the report', () => {
   });
 
   it('the Ack is valid CAP 1.2, references the CAP message, and keeps a test a test', () => {
-    const counts = { targeted: 4, received: 3, playing: 1, started: 3, confirmedPlaying: 2, attentionOnly: 1, completed: 1, failed: 1, stopped: 0, unreached: 2, heard: 0, notHeard: 0 };
+    const counts = {
+      targeted: 4,
+      received: 3,
+      playing: 1,
+      started: 3,
+      confirmedPlaying: 2,
+      attentionOnly: 1,
+      completed: 1,
+      failed: 1,
+      stopped: 0,
+      unreached: 2,
+      heard: 0,
+      notHeard: 0,
+    };
     const a = alert({ test: true, cap: { sender: 'pctt@laocai.gov.vn', identifier: 'LC-1', sent: '2026-11-28T06:09:00+07:00' } });
     const r = parseCap(capAck(a, counts, { sender: 'loanet', now: T0 + 5000, timeZone: TZ }));
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.alert).toMatchObject({ msgType: 'Ack', status: 'Test', sender: 'loanet', references: [{ sender: 'pctt@laocai.gov.vn', identifier: 'LC-1', sent: '2026-11-28T06:09:00+07:00' }] });
+    expect(r.alert).toMatchObject({
+      msgType: 'Ack',
+      status: 'Test',
+      sender: 'loanet',
+      references: [{ sender: 'pctt@laocai.gov.vn', identifier: 'LC-1', sent: '2026-11-28T06:09:00+07:00' }],
+    });
     expect(r.alert.note).toContain('targeted 4, received 3, confirmed playing 2');
     expect(r.alert.note).toContain('attention signal only 1');
   });
 
   it('CSV: BOM, Vietnamese headers and statuses, local times, formulas defused, numbers kept', () => {
-    const rows: Delivery[] = [{ ...pendingDelivery('a', 'bx-1', 1), status: 'completed', receivedAt: T0 + 50, firstSoundAt: T0 + 400, messageAt: T0 + 4400, messageRepeats: 3, completedAt: T0 + 30_000, repeat: 3, levelDb: -21.25 }];
-    const lines = reportLines(alert(), rows, () => ({ name: '=HYPERLINK("x")', areaKey: '2025.02683', areaName: 'Xã Bát Xát' }), () => undefined, T0, TZ);
+    const rows: Delivery[] = [
+      {
+        ...pendingDelivery('a', 'bx-1', 1),
+        status: 'completed',
+        receivedAt: T0 + 50,
+        firstSoundAt: T0 + 400,
+        messageAt: T0 + 4400,
+        messageRepeats: 3,
+        completedAt: T0 + 30_000,
+        repeat: 3,
+        levelDb: -21.25,
+      },
+    ];
+    const lines = reportLines(
+      alert(),
+      rows,
+      () => ({ name: '=HYPERLINK("x")', areaKey: '2025.02683', areaName: 'Xã Bát Xát' }),
+      () => undefined,
+      T0,
+      TZ,
+    );
     const csv = reportCsv(lines, TZ);
     expect(csv.startsWith('\uFEFFMã điểm,Tên điểm,')).toBe(true);
-    expect(csv.split('\r\n')[1]).toBe(`bx-1,"'=HYPERLINK(""x"")",2025.02683,Xã Bát Xát,đã phát xong,28/11/2026 06:10:00,28/11/2026 06:10:00,0.40,3,bản tin cảnh báo,3,28/11/2026 06:10:30,,-21.3,`);
+    expect(csv.split('\r\n')[1]).toBe(
+      `bx-1,"'=HYPERLINK(""x"")",2025.02683,Xã Bát Xát,đã phát xong,28/11/2026 06:10:00,28/11/2026 06:10:00,0.40,3,bản tin cảnh báo,3,28/11/2026 06:10:30,,-21.3,`,
+    );
   });
 });

@@ -52,7 +52,7 @@ const T0 = Date.UTC(2026, 10, 28, 0, 0, 0);
 const MEDIA = { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 100, durationMs: 100 };
 
 describe('the message follows the start', () => {
-  it('any arrival order of one revision\'s copies: received once, one end, and the last word decides what plays', async () => {
+  it("any arrival order of one revision's copies: received once, one end, and the last word decides what plays", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({
@@ -83,8 +83,16 @@ describe('the message follows the start', () => {
           try {
             await h.start();
             const base: Omit<AlertStart, 'media'> = {
-              v: 1, type: 'alert_start', alertId: 'alr-00000000000000b1', revision: 1, test: false, areas: ['2025.02683'],
-              attention: c.attention, repeats: c.repeats, validUntil: T0 + 3600_000, at: T0,
+              v: 1,
+              type: 'alert_start',
+              alertId: 'alr-00000000000000b1',
+              revision: 1,
+              test: false,
+              areas: ['2025.02683'],
+              attention: c.attention,
+              repeats: c.repeats,
+              validUntil: T0 + 3600_000,
+              at: T0,
             };
             const send = (m: object) => h.onControl(Buffer.from(JSON.stringify(m)));
             const finalCopy = c.final === 'complete' ? { ...base, media: MEDIA } : { ...base, messageState: 'failed' };

@@ -9,11 +9,32 @@ const T0 = Date.UTC(2026, 10, 27, 23, 10, 0);
 
 function alert(over: Partial<Alert> = {}): Alert {
   return {
-    id: 'alr-0123456789abcdef', revision: 1, state: 'active', test: false, priority: 'emergency', origin: 'api', title: 'Lũ quét',
-    targetAreas: ['2025.02683'], areas: ['2025.02683'], sites: null, polygon: null,
-    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 }, message: { kind: 'media', mediaId: 'med-1' }, messageState: 'ready', messageReason: null,
-    attention: 'siren', repeats: 3, volume: null, validUntil: T0 + 3600_000,
-    createdBy: 1, createdByName: 'khan-cap', createdAt: T0, revisedAt: T0, endedAt: null, endedByName: null, cap: null,
+    id: 'alr-0123456789abcdef',
+    revision: 1,
+    state: 'active',
+    test: false,
+    priority: 'emergency',
+    origin: 'api',
+    title: 'Lũ quét',
+    targetAreas: ['2025.02683'],
+    areas: ['2025.02683'],
+    sites: null,
+    polygon: null,
+    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 },
+    message: { kind: 'media', mediaId: 'med-1' },
+    messageState: 'ready',
+    messageReason: null,
+    attention: 'siren',
+    repeats: 3,
+    volume: null,
+    validUntil: T0 + 3600_000,
+    createdBy: 1,
+    createdByName: 'khan-cap',
+    createdAt: T0,
+    revisedAt: T0,
+    endedAt: null,
+    endedByName: null,
+    cap: null,
     ...over,
   };
 }
@@ -25,7 +46,16 @@ function live(a: Alert, rows: Delivery[]): LiveAlertView {
 describe('alert_start of an alert', () => {
   it('carries the current revision and its audio, and decodes as the agents decode it', () => {
     const m = alertStartMessage(alert({ revision: 2, revisedAt: T0 + 60_000, volume: 80 }));
-    expect(m).toMatchObject({ v: 1, type: 'alert_start', alertId: 'alr-0123456789abcdef', revision: 2, areas: ['2025.02683'], media: { mediaId: 'med-1' }, volume: 80, at: T0 + 60_000 });
+    expect(m).toMatchObject({
+      v: 1,
+      type: 'alert_start',
+      alertId: 'alr-0123456789abcdef',
+      revision: 2,
+      areas: ['2025.02683'],
+      media: { mediaId: 'med-1' },
+      volume: 80,
+      at: T0 + 60_000,
+    });
     expect(m).not.toHaveProperty('messageState');
     expect(m).not.toHaveProperty('sites');
     expect(decodeAlertControl.decode(encodeJson(m)).ok).toBe(true);

@@ -70,7 +70,10 @@ describe('ALSA feeder (planFeed)', () => {
   });
 
   it('closing (infinite horizon) feeds what is queued and no silence after it', () => {
-    expect(planFeed({ ...base, queued: run(5000, 3), fedEnd: 1040, filledMs: 400, now: 1000, feedAheadMs: Number.POSITIVE_INFINITY }).steps).toEqual([{ silence: 198 }, { frames: 3 }]);
+    expect(planFeed({ ...base, queued: run(5000, 3), fedEnd: 1040, filledMs: 400, now: 1000, feedAheadMs: Number.POSITIVE_INFINITY }).steps).toEqual([
+      { silence: 198 },
+      { frames: 3 },
+    ]);
   });
 
   it('after a stall long enough for ALSA to run dry, starts a new stream instead of filling the past', () => {

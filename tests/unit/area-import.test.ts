@@ -9,7 +9,10 @@ const dir = path.resolve(import.meta.dirname, '../../server/registry/vn-admin');
 describe('CSV reader', () => {
   it('handles quotes, doubled quotes, CRLF and a BOM', () => {
     const t = parseCsv('\ufeffcode,name\r\n1,"Thôn ""Mới"", Bản 2"\r\n2,Xã Bát Xát\r\n');
-    expect(t.rows).toEqual([{ code: '1', name: 'Thôn "Mới", Bản 2' }, { code: '2', name: 'Xã Bát Xát' }]);
+    expect(t.rows).toEqual([
+      { code: '1', name: 'Thôn "Mới", Bản 2' },
+      { code: '2', name: 'Xã Bát Xát' },
+    ]);
   });
   it('names the line of a ragged row or an unterminated quote', () => {
     expect(() => parseCsv('a,b\n1,2\n3\n')).toThrow(/CSV line 3: has 1 fields, the header has 2/);

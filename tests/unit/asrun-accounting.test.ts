@@ -92,11 +92,25 @@ describe('accountAsRun', () => {
 
   it('sums each occurrence over its sites', () => {
     const { entries } = accountAsRun({ ...base, sent: [sent('a'), sent('b'), sent('c')], receipts: [receipt('a')], now: T6 + H });
-    expect(entries).toEqual([{ entryId: `bi-1@${T6}`, itemId: 'bi-1', title: 'Thông báo tiêm chủng, đợt 2', scheduledAt: T6, sites: 3, byStatus: { played: 1, late: 0, early: 0, unverified: 0, partial: 0, skipped: 0, unknown: 0, no_receipt: 2, upcoming: 0 } }]);
+    expect(entries).toEqual([
+      {
+        entryId: `bi-1@${T6}`,
+        itemId: 'bi-1',
+        title: 'Thông báo tiêm chủng, đợt 2',
+        scheduledAt: T6,
+        sites: 3,
+        byStatus: { played: 1, late: 0, early: 0, unverified: 0, partial: 0, skipped: 0, unknown: 0, no_receipt: 2, upcoming: 0 },
+      },
+    ]);
   });
 
-  it("a site that lost its record of an entry says unknown, and the log shows it in both languages", () => {
-    const { lines, summary } = accountAsRun({ ...base, sent: [sent('a')], receipts: [receipt('a', { outcome: 'unknown', reason: 'state_lost', startedAt: null, endedAt: null, startErrorMs: null, frames: null })], now: T6 + H });
+  it('a site that lost its record of an entry says unknown, and the log shows it in both languages', () => {
+    const { lines, summary } = accountAsRun({
+      ...base,
+      sent: [sent('a')],
+      receipts: [receipt('a', { outcome: 'unknown', reason: 'state_lost', startedAt: null, endedAt: null, startErrorMs: null, frames: null })],
+      now: T6 + H,
+    });
     expect(lines[0]).toMatchObject({ status: 'unknown', source: 'agent', reason: 'state_lost' });
     expect(lines[0]!.explanation!.vi).toMatch(/không biết đã phát hay chưa/);
     expect(lines[0]!.explanation!.en).toMatch(/whether it played is not known/);
@@ -114,10 +128,18 @@ describe('accountAsRun', () => {
     const { lines } = accountAsRun({
       ...base,
       sent: [sent('a')],
-      receipts: [receipt('a', { outcome: 'skipped', reason: 'no_media', startedAt: null, endedAt: null, startErrorMs: null }), receipt('b', { entryId: 'bi-7@5', itemId: 'bi-7', scheduledAt: T6 + 5 })],
+      receipts: [
+        receipt('a', { outcome: 'skipped', reason: 'no_media', startedAt: null, endedAt: null, startErrorMs: null }),
+        receipt('b', { entryId: 'bi-7@5', itemId: 'bi-7', scheduledAt: T6 + 5 }),
+      ],
       now: T6 + H,
     });
-    expect(lines[0]).toMatchObject({ siteId: 'a', status: 'skipped', reason: 'no_media', explanation: { vi: 'không có tệp âm thanh trong bộ nhớ của điểm', en: 'the audio was not in the site cache' } });
+    expect(lines[0]).toMatchObject({
+      siteId: 'a',
+      status: 'skipped',
+      reason: 'no_media',
+      explanation: { vi: 'không có tệp âm thanh trong bộ nhớ của điểm', en: 'the audio was not in the site cache' },
+    });
     expect(lines[1]).toMatchObject({ siteId: 'b', entryId: 'bi-7@5', status: 'played', source: 'agent' });
   });
 });

@@ -13,9 +13,26 @@ const T = Date.UTC(2026, 11, 4, 23, 0); // 06:00 in Hà Nội
 
 function receipt(over: Partial<AsRunReceipt> = {}): AsRunReceipt {
   return {
-    siteId: 'cum-loa-1', entryId: `bi-1@${T}`, kind: 'bulletin', itemId: 'bi-1', mediaId: 'm1', scheduledAt: T, outcome: 'played',
-    startedAt: T + 20, endedAt: T + 60_020, startErrorMs: 20, frames: 3000, reason: null, detail: null, playlistVersion: 'v1',
-    clockUncertaintyMs: 3, clockSynced: true, clockErrorMs: 0.5, at: T + 60_100, receivedAt: T + 60_500, ...over,
+    siteId: 'cum-loa-1',
+    entryId: `bi-1@${T}`,
+    kind: 'bulletin',
+    itemId: 'bi-1',
+    mediaId: 'm1',
+    scheduledAt: T,
+    outcome: 'played',
+    startedAt: T + 20,
+    endedAt: T + 60_020,
+    startErrorMs: 20,
+    frames: 3000,
+    reason: null,
+    detail: null,
+    playlistVersion: 'v1',
+    clockUncertaintyMs: 3,
+    clockSynced: true,
+    clockErrorMs: 0.5,
+    at: T + 60_100,
+    receivedAt: T + 60_500,
+    ...over,
   };
 }
 
@@ -52,8 +69,7 @@ describe('receiptStatus', () => {
 
 describe('the as-run log says it in both languages', () => {
   const sites = new Map([['cum-loa-1', { name: 'Cụm loa thôn 1', areaKey: '2025.0268301', areaName: 'Thôn 1' }]]);
-  const account = (r: AsRunReceipt) =>
-    accountAsRun({ sent: [], receipts: [r], sites, titleOf: () => 'Bản tin sáng', siteNow: () => undefined, now: T + 3_600_000 }).lines[0]!;
+  const account = (r: AsRunReceipt) => accountAsRun({ sent: [], receipts: [r], sites, titleOf: () => 'Bản tin sáng', siteNow: () => undefined, now: T + 3_600_000 }).lines[0]!;
 
   it('labels: Vietnamese first with full diacritics, then English', () => {
     expect(STATUS_LABEL.unverified).toEqual({ vi: 'Đã phát, chưa xác minh đồng hồ', en: 'played, clock not verified' });

@@ -8,9 +8,16 @@ import { AmplifierRecord } from '../../firmware-sim/amplifier-record.ts';
 const base = { siteId: 'lc-bx-01', server: { mqttUrl: 'mqtt://127.0.0.1:1883' }, credential: { secret: 's3cret-s3cret' } };
 
 describe('agent config: audio section', () => {
-  it('defaults suit a Pi: the driver\'s own output, 100 ms buffer, 1 GiB cache under stateDir', () => {
+  it("defaults suit a Pi: the driver's own output, 100 ms buffer, 1 GiB cache under stateDir", () => {
     const c = parseAgentConfig({ ...base, stateDir: '/var/lib/loanet-agent' }, { agentVersion: '1' });
-    expect(c.audio).toMatchObject({ sink: 'device', alsaDevice: 'default', bufferMs: 100, cacheDir: '/var/lib/loanet-agent/media-cache', cacheLimitBytes: 1024 ** 3, partialMaxAgeH: 72 });
+    expect(c.audio).toMatchObject({
+      sink: 'device',
+      alsaDevice: 'default',
+      bufferMs: 100,
+      cacheDir: '/var/lib/loanet-agent/media-cache',
+      cacheLimitBytes: 1024 ** 3,
+      partialMaxAgeH: 72,
+    });
     expect(parseAgentConfig(base, { agentVersion: '1' }).audio.cacheDir).toBeUndefined();
   });
 
@@ -53,7 +60,7 @@ describe('simulated amplifier record', () => {
     expect(r.heardBetween(1000, 1200)).toBe(10);
   });
 
-  it('a flush withdraws frames from a seq on and fixes the run\'s end', () => {
+  it("a flush withdraws frames from a seq on and fixes the run's end", () => {
     const r = new AmplifierRecord();
     r.add(batch(0, 10, 0), null);
     r.add(batch(10, 10, 200), null);

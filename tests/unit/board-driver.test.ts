@@ -39,7 +39,10 @@ function recorder(result: Partial<CommandResult> = {}) {
 }
 
 async function expectDeviceError(p: Promise<unknown>, code: string | RegExp, message?: RegExp) {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(DeviceError);
   expect((e as DeviceError).code).toMatch(code);
   if (message) expect((e as DeviceError).message).toMatch(message);
@@ -164,7 +167,7 @@ describe('board driver with real processes', () => {
     expect(peak).toBeGreaterThan(1000);
   });
 
-  it.skipIf(!haveTools('aplay'))('plays a tone into ALSA\'s null device with the real aplay', async () => {
+  it.skipIf(!haveTools('aplay'))("plays a tone into ALSA's null device with the real aplay", async () => {
     const board = createDeviceGateway({ driver: 'board', audio: { device: 'null' } });
     await board.start();
     // playback_failed or command_not_found would reject: aplay took the WAV and exited 0.

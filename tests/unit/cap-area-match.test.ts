@@ -18,7 +18,13 @@ function load(name: string, edit: (s: string) => string = (s) => s): CapAlert {
 
 let nextId = 1;
 const node = (code: string, name: string, level: AreaLevel, parent: AreaNode | null): AreaNode => ({
-  id: nextId++, key: `2025.${code}`, code, version: '2025', name, level, parentId: parent?.id ?? null,
+  id: nextId++,
+  key: `2025.${code}`,
+  code,
+  version: '2025',
+  name,
+  level,
+  parentId: parent?.id ?? null,
 });
 const P = node('15', 'Tỉnh Lào Cai', 'province', null);
 const BAT_XAT = node('02683', 'Xã Bát Xát', 'commune', P);
@@ -54,7 +60,10 @@ describe('CAP area → loanet targets', () => {
 
   it('unknown codes, foreign schemes and malformed values are reported; nothing matched is said so', () => {
     const a = load('vn-lu-quet-bat-xat-alert.xml', (s) =>
-      s.replace(/<geocode>[\s\S]*?<\/geocode>/, '<geocode><valueName>VN-ADMIN</valueName><value>99999</value></geocode><geocode><valueName>SAME</valueName><value>006037</value></geocode><geocode><valueName>VN-ADMIN</valueName><value>Bát Xát</value></geocode>'),
+      s.replace(
+        /<geocode>[\s\S]*?<\/geocode>/,
+        '<geocode><valueName>VN-ADMIN</valueName><value>99999</value></geocode><geocode><valueName>SAME</valueName><value>006037</value></geocode><geocode><valueName>VN-ADMIN</valueName><value>Bát Xát</value></geocode>',
+      ),
     );
     const m = matchAlertAreas(a, ctx);
     expect(m.matchesNothing).toBe(true);
@@ -90,7 +99,10 @@ describe('CAP area → loanet targets', () => {
     expect(m.unmatched.map((u) => u.path)).toEqual(['info[0]/area[0]/geocode[0]', 'info[0]/area[0]/geocode[1]', 'info[0]/area[0]/geocode[2]', 'info[0]/area[0]/polygon[0]']);
     const d = matchAlertAreas(load('v1dot2_appendix_adot1.xml'), ctx);
     expect(d.unmatched[0]!.reason).toContain('only a description');
-    expect(matchAlertAreas(load('ipaws-5e6dd9de023f1930ef6548d9.xml'), ctx)).toMatchObject({ matchesNothing: true, unmatched: [{ path: 'info', reason: 'the alert has no <area>' }] });
+    expect(matchAlertAreas(load('ipaws-5e6dd9de023f1930ef6548d9.xml'), ctx)).toMatchObject({
+      matchesNothing: true,
+      unmatched: [{ path: 'info', reason: 'the alert has no <area>' }],
+    });
   });
 });
 
@@ -102,7 +114,13 @@ describe('geometry', () => {
   });
 
   it('point in polygon agrees with a rectangle test', () => {
-    const ring: LatLon[] = [[22, 103], [23, 103], [23, 104], [22, 104], [22, 103]];
+    const ring: LatLon[] = [
+      [22, 103],
+      [23, 103],
+      [23, 104],
+      [22, 104],
+      [22, 103],
+    ];
     fc.assert(
       fc.property(fc.double({ min: 21, max: 24, noNaN: true }), fc.double({ min: 102, max: 105, noNaN: true }), (lat, lon) => {
         const strictlyIn = lat > 22 && lat < 23 && lon > 103 && lon < 104;
@@ -115,7 +133,17 @@ describe('geometry', () => {
 
   it('point in a concave polygon', () => {
     // A "U": the notch (22.5..23, 103.4..103.6) is outside.
-    const u: LatLon[] = [[22, 103], [23, 103], [23, 103.4], [22.5, 103.4], [22.5, 103.6], [23, 103.6], [23, 104], [22, 104], [22, 103]];
+    const u: LatLon[] = [
+      [22, 103],
+      [23, 103],
+      [23, 103.4],
+      [22.5, 103.4],
+      [22.5, 103.6],
+      [23, 103.6],
+      [23, 104],
+      [22, 104],
+      [22, 103],
+    ];
     expect(pointInPolygon([22.8, 103.5], u)).toBe(false);
     expect(pointInPolygon([22.8, 103.2], u)).toBe(true);
     expect(pointInPolygon([22.2, 103.5], u)).toBe(true);

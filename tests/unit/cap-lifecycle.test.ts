@@ -122,15 +122,23 @@ describe('CAP lifecycle', () => {
   it('property: whatever the senders and references, only same-sender keys are ever resolved', () => {
     const sender = fc.constantFrom('a@x', 'b@x', 'pctt@laocai.gov.vn');
     fc.assert(
-      fc.property(sender, fc.array(fc.tuple(sender, fc.constantFrom('LC-PCTT-2025-0917-LQ-001', 'LC-PCTT-2025-0917-LQ-002', 'X-1')), { minLength: 1, maxLength: 4 }), fc.constantFrom('Update', 'Cancel'), (me, refs, msgType) => {
-        const known = store(ALERT, UPDATE);
-        const refText = refs.map(([s, id]) => `${s},${id},2025-09-17T04:10:00+07:00`).join(' ');
-        const msg = load('vn-lu-quet-bat-xat-cancel.xml', (s) =>
-          s.replace('<sender>pctt@laocai.gov.vn</sender>', `<sender>${me}</sender>`).replace(/<references>[^<]*<\/references>/, `<references>${refText}</references>`).replace('<msgType>Cancel</msgType>', `<msgType>${msgType}</msgType>`),
-        );
-        const o = classify(msg, known);
-        for (const k of [...o.cancels, ...o.supersedes]) expect(k.sender).toBe(me);
-      }),
+      fc.property(
+        sender,
+        fc.array(fc.tuple(sender, fc.constantFrom('LC-PCTT-2025-0917-LQ-001', 'LC-PCTT-2025-0917-LQ-002', 'X-1')), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom('Update', 'Cancel'),
+        (me, refs, msgType) => {
+          const known = store(ALERT, UPDATE);
+          const refText = refs.map(([s, id]) => `${s},${id},2025-09-17T04:10:00+07:00`).join(' ');
+          const msg = load('vn-lu-quet-bat-xat-cancel.xml', (s) =>
+            s
+              .replace('<sender>pctt@laocai.gov.vn</sender>', `<sender>${me}</sender>`)
+              .replace(/<references>[^<]*<\/references>/, `<references>${refText}</references>`)
+              .replace('<msgType>Cancel</msgType>', `<msgType>${msgType}</msgType>`),
+          );
+          const o = classify(msg, known);
+          for (const k of [...o.cancels, ...o.supersedes]) expect(k.sender).toBe(me);
+        },
+      ),
       { numRuns: 200 },
     );
   });

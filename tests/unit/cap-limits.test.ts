@@ -29,7 +29,10 @@ function ringText(n: number, lat = 22.5, lon = 103.8, r = 0.3): string {
 }
 const withArea = (inner: string) => BASE.replace(/<geocode>[\s\S]*?<\/geocode>/, inner);
 const withAudio = (bytes: number) =>
-  BASE.replace('</info>', `<resource><resourceDesc>Thông báo</resourceDesc><mimeType>audio/mpeg</mimeType><derefUri>${Buffer.alloc(bytes, 0x55).toString('base64').replace(/.{76}/g, '$&\n')}</derefUri></resource></info>`);
+  BASE.replace(
+    '</info>',
+    `<resource><resourceDesc>Thông báo</resourceDesc><mimeType>audio/mpeg</mimeType><derefUri>${Buffer.alloc(bytes, 0x55).toString('base64').replace(/.{76}/g, '$&\n')}</derefUri></resource></info>`,
+  );
 const errors = (xml: string) => {
   const r = parseCap(xml);
   return r.ok ? [] : r.errors;
@@ -48,11 +51,15 @@ describe('CAP limits', () => {
   });
 
   it('refuses a document of more than 20,000 tags before parsing it', () => {
-    expect(errors(`<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">${'<b/>'.repeat(20_000)}</alert>`)).toEqual([{ path: 'alert', message: 'document has more than 20000 tags (the limit of a CAP document)' }]);
+    expect(errors(`<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">${'<b/>'.repeat(20_000)}</alert>`)).toEqual([
+      { path: 'alert', message: 'document has more than 20000 tags (the limit of a CAP document)' },
+    ]);
   });
 
   it('a polygon of 200,000 points is refused naming the limit of 4,000; 4,000 points are accepted', () => {
-    expect(errors(withArea(`<polygon>${ringText(200_000)}</polygon>`))).toEqual([{ path: 'alert/info[0]/area[0]/polygon[0]', message: 'has 200000 points; a polygon may have at most 4000' }]);
+    expect(errors(withArea(`<polygon>${ringText(200_000)}</polygon>`))).toEqual([
+      { path: 'alert/info[0]/area[0]/polygon[0]', message: 'has 200000 points; a polygon may have at most 4000' },
+    ]);
     expect(errors(withArea(`<polygon>${ringText(4001)}</polygon>`))[0]?.message).toBe('has 4001 points; a polygon may have at most 4000');
     const r = parseCap(withArea(`<polygon>${ringText(4000)}</polygon>`));
     expect(r.ok && r.alert.info[0]!.area[0]!.polygon[0]!.length).toBe(4000);
@@ -62,13 +69,18 @@ describe('CAP limits', () => {
     const circles = Array.from({ length: 501 }, () => '<circle>22.5,103.8 1</circle>').join('');
     expect(errors(withArea(circles))).toEqual([{ path: 'alert/info[0]/area[0]/circle[500]', message: 'the alert has more than 500 polygons and circles (the limit)' }]);
     const polygons = Array.from({ length: 11 }, () => `<polygon>${ringText(4000)}</polygon>`).join('');
-    expect(errors(withArea(polygons))).toEqual([{ path: 'alert/info[0]/area[0]/polygon[10]', message: 'the polygons of the alert have more than 40000 points together (the limit)' }]);
+    expect(errors(withArea(polygons))).toEqual([
+      { path: 'alert/info[0]/area[0]/polygon[10]', message: 'the polygons of the alert have more than 40000 points together (the limit)' },
+    ]);
   });
 
   it('6 MiB of embedded audio: no stack overflow; the alert is read, its audio not used, with a warning naming the limit', () => {
     const r = parseCap(withAudio(6 * 1024 * 1024));
     expect(r.ok).toBe(true);
-    expect(r.warnings).toContainEqual({ path: 'alert/info[0]/resource[0]/derefUri', message: `derefUri holds ${6 * 1024 * 1024} bytes; embedded resources of at most ${CAP_LIMITS.resourceBytes} bytes are used; the embedded resource will not be used` });
+    expect(r.warnings).toContainEqual({
+      path: 'alert/info[0]/resource[0]/derefUri',
+      message: `derefUri holds ${6 * 1024 * 1024} bytes; embedded resources of at most ${CAP_LIMITS.resourceBytes} bytes are used; the embedded resource will not be used`,
+    });
     const within = parseCap(withAudio(1024 * 1024));
     expect(within.ok && within.warnings).toEqual([]);
     const d = within.ok ? decodeDerefUri(within.alert.info[0]!.resource[0]!) : undefined;
@@ -91,18 +103,28 @@ describe('CAP limits', () => {
     const xml = withAudio(300 * 1024);
     expect(xml.length).toBeGreaterThan(CAP_LIMITS.inlineParseBytes);
     expect(await parseCapOffThread(xml)).toEqual(parseCap(xml));
-    expect(await parseCapOffThread(withArea(`<polygon>${ringText(200_000)}</polygon>`))).toMatchObject({ ok: false, errors: [{ message: 'has 200000 points; a polygon may have at most 4000' }] });
+    expect(await parseCapOffThread(withArea(`<polygon>${ringText(200_000)}</polygon>`))).toMatchObject({
+      ok: false,
+      errors: [{ message: 'has 200000 points; a polygon may have at most 4000' }],
+    });
     expect(await parseCapOffThread(BASE)).toEqual(parseCap(BASE));
   });
 
   it('property: base64 is judged as the xs:base64Binary pattern does', () => {
     const pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
     const b64char = fc.constantFrom(...'ABCZaz09+/='.split(''), '-', '_', ' ', 'é');
-    fc.assert(fc.property(fc.array(b64char, { maxLength: 40 }).map((a) => a.join('')), fc.uint8Array({ maxLength: 40 }), (junk, bytes) => {
-      expect(isStrictBase64(junk)).toBe(pattern.test(junk));
-      const good = Buffer.from(bytes).toString('base64');
-      expect(isStrictBase64(good)).toBe(true);
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(
+        fc.array(b64char, { maxLength: 40 }).map((a) => a.join('')),
+        fc.uint8Array({ maxLength: 40 }),
+        (junk, bytes) => {
+          expect(isStrictBase64(junk)).toBe(pattern.test(junk));
+          const good = Buffer.from(bytes).toString('base64');
+          expect(isStrictBase64(good)).toBe(true);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('property: random CAP geometry never throws; refused exactly when a polygon passes 4,000 points', () => {

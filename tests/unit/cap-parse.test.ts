@@ -38,7 +38,9 @@ const VERDICTS: Record<string, 'accept' | 'refuse'> = {
 };
 
 describe('every CAP fixture is judged as its content deserves', () => {
-  const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.xml')).sort();
+  const files = readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.xml'))
+    .sort();
   it('covers every fixture', () => {
     expect(files).toEqual(Object.keys(VERDICTS).sort());
   });
@@ -49,12 +51,18 @@ describe('every CAP fixture is judged as its content deserves', () => {
     });
   }
   it('the public samples are the upstream files unchanged (SHA256SUMS, written when they were copied in)', () => {
-    const sums = readFileSync(path.join(FIXTURES, 'SHA256SUMS'), 'utf8').trim().split('\n').map((l) => l.split(/\s+/) as [string, string]);
+    const sums = readFileSync(path.join(FIXTURES, 'SHA256SUMS'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/) as [string, string]);
     expect(sums.length).toBeGreaterThan(10);
     for (const [sum, f] of sums) expect(createHash('sha256').update(read(f)).digest('hex'), f).toBe(sum);
     // Every public sample has a verdict; only loanet's own vn-*.xml are not in the upstream list.
     const upstream = new Set(sums.map(([, f]) => f));
-    expect(files.filter((f) => !upstream.has(f)).every((f) => f.startsWith('vn-')), files.join(' ')).toBe(true);
+    expect(
+      files.filter((f) => !upstream.has(f)).every((f) => f.startsWith('vn-')),
+      files.join(' '),
+    ).toBe(true);
   });
 });
 
@@ -228,12 +236,18 @@ describe('never throws', () => {
     );
   });
 
-  const SEEDS = ['v1dot2_appendix_adot2.xml', 'google-PAAQ-4-mg5a94.xml', 'vn-lu-quet-bat-xat-update.xml', 'ipaws-5e6dd9de023f1930ef6548d9.xml'].map((f) => read(f).toString('utf8'));
+  const SEEDS = ['v1dot2_appendix_adot2.xml', 'google-PAAQ-4-mg5a94.xml', 'vn-lu-quet-bat-xat-update.xml', 'ipaws-5e6dd9de023f1930ef6548d9.xml'].map((f) =>
+    read(f).toString('utf8'),
+  );
   it('on mutated real files', () => {
     const mutation = fc.record({
       seed: fc.integer({ min: 0, max: SEEDS.length - 1 }),
       edits: fc.array(
-        fc.record({ at: fc.nat(), del: fc.nat({ max: 12 }), ins: fc.oneof(fc.constantFrom('<', '>', '/', '&', '"', '<info>', '</area>', ' ', ',', 'Z', '-', '<![CDATA[', 'xmlns="x"'), fc.string({ maxLength: 6 })) }),
+        fc.record({
+          at: fc.nat(),
+          del: fc.nat({ max: 12 }),
+          ins: fc.oneof(fc.constantFrom('<', '>', '/', '&', '"', '<info>', '</area>', ' ', ',', 'Z', '-', '<![CDATA[', 'xmlns="x"'), fc.string({ maxLength: 6 })),
+        }),
         { minLength: 1, maxLength: 6 },
       ),
     });

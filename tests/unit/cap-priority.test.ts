@@ -8,8 +8,18 @@ import { capPriorityTableFrom } from '../../server/alerts/cap/priority-config.ts
 
 function info(o: Partial<CapInfo> & { params?: Array<[string, string]> } = {}): CapInfo {
   return {
-    language: 'vi-VN', category: ['Met'], event: 'x', responseType: [], urgency: 'Immediate', severity: 'Extreme', certainty: 'Likely',
-    eventCode: [], resource: [], area: [], ...o, parameter: (o.params ?? []).map(([valueName, value]) => ({ valueName, value })),
+    language: 'vi-VN',
+    category: ['Met'],
+    event: 'x',
+    responseType: [],
+    urgency: 'Immediate',
+    severity: 'Extreme',
+    certainty: 'Likely',
+    eventCode: [],
+    resource: [],
+    area: [],
+    ...o,
+    parameter: (o.params ?? []).map(([valueName, value]) => ({ valueName, value })),
   };
 }
 
@@ -47,7 +57,11 @@ describe('CAP urgency, severity and certainty → loanet priority (one table)', 
     expect(vnRiskLevel(info({ params: [['cấp độ rủi ro thiên tai', 'Cấp 4']] }))).toBe(4);
     expect(vnRiskLevel(info({ params: [['VN-RISK-LEVEL', '2']] }))).toBe(2);
     expect(vnRiskLevel(info({ params: [['CAP_DO_RUI_RO', '6']] }))).toBeUndefined();
-    expect(capPriority(info({ severity: 'Moderate', params: [['cấp độ rủi ro thiên tai', '5']] }))).toMatchObject({ priority: 'emergency', attention: 'siren', rule: 'vn-risk-4-5' });
+    expect(capPriority(info({ severity: 'Moderate', params: [['cấp độ rủi ro thiên tai', '5']] }))).toMatchObject({
+      priority: 'emergency',
+      attention: 'siren',
+      rule: 'vn-risk-4-5',
+    });
     expect(capPriority(info({ params: [['CAP_DO_RUI_RO', '1']] }))).toMatchObject({ priority: 'priority', attention: 'chime', rule: 'vn-risk-1-2' });
     expect(capPriority(info({ params: [['cấp độ rủi ro thiên tai', '3']] })).reason).toContain('cấp độ rủi ro 3');
   });

@@ -23,7 +23,7 @@ describe('capSenderDecision', () => {
     expect(capSenderDecision('pctt@laocai.gov.vn', sender([{ userId: 5, tokenId: null }]), poster({}))).toEqual({ ok: true, senderAreaId: 7 });
   });
 
-  it('a token binding admits that API token only, not the user\'s session', () => {
+  it("a token binding admits that API token only, not the user's session", () => {
     const s = sender([{ userId: 5, tokenId: 42 }]);
     expect(capSenderDecision(s.sender, s, poster({ tokenId: 42, tokenKind: 'api' })).ok).toBe(true);
     expect(capSenderDecision(s.sender, s, poster({ tokenId: 42, tokenKind: 'session' })).ok).toBe(false);

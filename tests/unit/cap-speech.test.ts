@@ -39,8 +39,7 @@ describe('what to play for a CAP alert', () => {
       kind: 'tts',
       lang: 'vi-VN',
       notes: [],
-      text:
-        'Cảnh báo khẩn cấp: nguy cơ lũ quét rất cao tại xã Bát Xát. Người dân ở ven suối và vùng trũng khẩn trương sơ tán lên vùng cao an toàn ngay. Không qua ngầm, tràn, suối đang có nước chảy xiết. Liên hệ Ủy ban nhân dân xã khi cần hỗ trợ.',
+      text: 'Cảnh báo khẩn cấp: nguy cơ lũ quét rất cao tại xã Bát Xát. Người dân ở ven suối và vùng trũng khẩn trương sơ tán lên vùng cao an toàn ngay. Không qua ngầm, tràn, suối đang có nước chảy xiết. Liên hệ Ủy ban nhân dân xã khi cần hỗ trợ.',
     });
   });
 

@@ -10,13 +10,42 @@ const idFor = (tag: string) => voiceForLanguage(ESPEAK_NG_VOICES, tag)?.id;
 
 describe("CAP language tags → espeak-ng's voices (BCP 47 fallback)", () => {
   it.each([
-    ['zh-TW', 'cmn'], ['zh-Hant-TW', 'cmn'], ['zh-CN', 'cmn'], ['zh', 'cmn'], ['zh-Hans', 'cmn'],
-    ['zh-HK', 'yue'], ['zh-Hant-HK', 'yue'], ['yue', 'yue'], ['cmn-Latn', 'cmn-latn-pinyin'],
-    ['es-MX', 'es-419'], ['es-SV', 'es-419'], ['es-ES', 'es'], ['es', 'es'],
-    ['en-US', 'en-us'], ['en', 'en-us'], ['en-AU', 'en-gb'], ['en-CA', 'en-us'], ['en-JM', 'en-029'], ['en-PH', 'en-us'],
-    ['pt-BR', 'pt-br'], ['pt-PT', 'pt'], ['fr-CA', 'fr-fr'], ['fr-CH', 'fr-ch'], ['fr', 'fr-fr'],
-    ['is-IS', 'is'], ['sv-SE', 'sv'], ['de-DE', 'de'], ['no', 'nb'], ['nb-NO', 'nb'], ['iw', 'he'],
-    ['vi', 'vi'], ['vi-VN', 'vi'], ['VI-vn', 'vi'], ['ja-JP', 'ja'], ['ko-KR', 'ko'], ['ru_RU', 'ru'],
+    ['zh-TW', 'cmn'],
+    ['zh-Hant-TW', 'cmn'],
+    ['zh-CN', 'cmn'],
+    ['zh', 'cmn'],
+    ['zh-Hans', 'cmn'],
+    ['zh-HK', 'yue'],
+    ['zh-Hant-HK', 'yue'],
+    ['yue', 'yue'],
+    ['cmn-Latn', 'cmn-latn-pinyin'],
+    ['es-MX', 'es-419'],
+    ['es-SV', 'es-419'],
+    ['es-ES', 'es'],
+    ['es', 'es'],
+    ['en-US', 'en-us'],
+    ['en', 'en-us'],
+    ['en-AU', 'en-gb'],
+    ['en-CA', 'en-us'],
+    ['en-JM', 'en-029'],
+    ['en-PH', 'en-us'],
+    ['pt-BR', 'pt-br'],
+    ['pt-PT', 'pt'],
+    ['fr-CA', 'fr-fr'],
+    ['fr-CH', 'fr-ch'],
+    ['fr', 'fr-fr'],
+    ['is-IS', 'is'],
+    ['sv-SE', 'sv'],
+    ['de-DE', 'de'],
+    ['no', 'nb'],
+    ['nb-NO', 'nb'],
+    ['iw', 'he'],
+    ['vi', 'vi'],
+    ['vi-VN', 'vi'],
+    ['VI-vn', 'vi'],
+    ['ja-JP', 'ja'],
+    ['ko-KR', 'ko'],
+    ['ru_RU', 'ru'],
   ])('%s is spoken by %s', (tag, voice) => {
     expect(idFor(tag)).toBe(voice);
   });
@@ -42,10 +71,30 @@ describe("CAP language tags → espeak-ng's voices (BCP 47 fallback)", () => {
 describe('an alert in a language without a voice is still spoken', () => {
   const has = (l: string) => idFor(l) !== undefined;
   const info = (language: string, headline: string): CapInfo => ({
-    language, category: ['Met'], event: 'x', responseType: [], urgency: 'Immediate', severity: 'Severe', certainty: 'Likely',
-    eventCode: [], parameter: [], resource: [], area: [], headline,
+    language,
+    category: ['Met'],
+    event: 'x',
+    responseType: [],
+    urgency: 'Immediate',
+    severity: 'Severe',
+    certainty: 'Likely',
+    eventCode: [],
+    parameter: [],
+    resource: [],
+    area: [],
+    headline,
   });
-  const alert = (...infos: CapInfo[]): CapAlert => ({ identifier: 'i', sender: 's', sent: '2025-01-01T00:00:00+07:00', status: 'Actual', msgType: 'Alert', scope: 'Public', code: [], references: [], info: infos });
+  const alert = (...infos: CapInfo[]): CapAlert => ({
+    identifier: 'i',
+    sender: 's',
+    sent: '2025-01-01T00:00:00+07:00',
+    status: 'Actual',
+    msgType: 'Alert',
+    scope: 'Public',
+    code: [],
+    references: [],
+    info: infos,
+  });
 
   it('Filipino text in Latin letters is spoken with the English voice, and the note says so', () => {
     const s = chooseSpeech(alert(info('fil-PH', 'Babala sa bagyo sa Luzon')), has);

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { ClockSync, type ClockSample } from '../../edge-agent/playout/clock-sync.ts';
 import { mulberry32 as rng } from '../helpers/seeded-random.ts';
 
-
 /**
  * A client whose clock is `offsetMs` behind the server (server = local +
  * offset), over a link with a symmetric base delay and asymmetric jitter of

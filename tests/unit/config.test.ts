@@ -7,12 +7,31 @@ describe('server configuration', () => {
     expect(c).toMatchObject({ httpPort: 8080, mqttPort: 1883, dataDir: './data', heartbeatIntervalS: 30, soundMaxAgeH: 168, areaVersion: '2025', adminPassword: undefined });
   });
   it('reads every LOANET_* value it is given', () => {
-    const c = loadConfig({ LOANET_HTTP_PORT: '9000', LOANET_MQTT_PORT: '0', LOANET_DATA_DIR: '/var/lib/loanet', LOANET_ADMIN_PASSWORD: 'long-enough', LOANET_SOUND_CHECK_QUIET_HOURS: '21-6', LOANET_AREA_VERSION: '2020' });
-    expect(c).toMatchObject({ httpPort: 9000, mqttPort: 0, dataDir: '/var/lib/loanet', adminPassword: 'long-enough', soundCheckQuietHours: { startHour: 21, endHour: 6 }, areaVersion: '2020' });
+    const c = loadConfig({
+      LOANET_HTTP_PORT: '9000',
+      LOANET_MQTT_PORT: '0',
+      LOANET_DATA_DIR: '/var/lib/loanet',
+      LOANET_ADMIN_PASSWORD: 'long-enough',
+      LOANET_SOUND_CHECK_QUIET_HOURS: '21-6',
+      LOANET_AREA_VERSION: '2020',
+    });
+    expect(c).toMatchObject({
+      httpPort: 9000,
+      mqttPort: 0,
+      dataDir: '/var/lib/loanet',
+      adminPassword: 'long-enough',
+      soundCheckQuietHours: { startHour: 21, endHour: 6 },
+      areaVersion: '2020',
+    });
   });
   it('uses the embedded broker unless LOANET_MQTT_URL names an external one', () => {
     expect(loadConfig({})).toMatchObject({ mqttUrl: null, mqttUsername: 'loanet_server', mqttPassword: undefined, brokerHookSecret: undefined });
-    const c = loadConfig({ LOANET_MQTT_URL: 'mqtt://127.0.0.1:1884', LOANET_MQTT_USERNAME: 'Loanet', LOANET_MQTT_PASSWORD: 'long-enough-pw', LOANET_BROKER_HOOK_SECRET: 'sixteen-chars-ok' });
+    const c = loadConfig({
+      LOANET_MQTT_URL: 'mqtt://127.0.0.1:1884',
+      LOANET_MQTT_USERNAME: 'Loanet',
+      LOANET_MQTT_PASSWORD: 'long-enough-pw',
+      LOANET_BROKER_HOOK_SECRET: 'sixteen-chars-ok',
+    });
     expect(c).toMatchObject({ mqttUrl: 'mqtt://127.0.0.1:1884', mqttUsername: 'Loanet', mqttPassword: 'long-enough-pw', brokerHookSecret: 'sixteen-chars-ok' });
   });
   it('refuses invalid values naming the variable to change', () => {
@@ -31,7 +50,10 @@ describe('server configuration', () => {
       [{ LOANET_LOG_LEVEL: 'loud' }, /LOANET_LOG_LEVEL="loud" is not valid; set LOANET_LOG_LEVEL to one of/],
       [{ LOANET_AREA_VERSION: 'Năm 2025' }, /LOANET_AREA_VERSION/],
       [{ LOANET_SOUND_CHECK_QUIET_HOURS: '25-3' }, /LOANET_SOUND_CHECK_QUIET_HOURS="25-3"/],
-      [{ LOANET_MQTT_URL: 'http://broker:1883', LOANET_MQTT_PASSWORD: 'long-enough-pw' }, /^LOANET_MQTT_URL="http:\/\/broker:1883" is not valid; set LOANET_MQTT_URL to mqtt:\/\/host:port/],
+      [
+        { LOANET_MQTT_URL: 'http://broker:1883', LOANET_MQTT_PASSWORD: 'long-enough-pw' },
+        /^LOANET_MQTT_URL="http:\/\/broker:1883" is not valid; set LOANET_MQTT_URL to mqtt:\/\/host:port/,
+      ],
       [{ LOANET_MQTT_URL: 'mqtt://user:pw@broker:1883', LOANET_MQTT_PASSWORD: 'long-enough-pw' }, /credentials go in LOANET_MQTT_USERNAME and LOANET_MQTT_PASSWORD/],
       [{ LOANET_MQTT_URL: 'mqtt://broker:1883' }, /LOANET_MQTT_URL is set but LOANET_MQTT_PASSWORD is not/],
       [{ LOANET_MQTT_PASSWORD: 'short' }, /LOANET_MQTT_PASSWORD is shorter than 12 characters/],

@@ -39,7 +39,12 @@ describe('ConnectionAdmission', () => {
     const keys = [1, 2, 3].map(() => a.admit('127.0.0.1'));
     expect(keys.every((k) => k.ok)).toBe(true);
     const refused = a.admit('127.0.0.1');
-    expect(refused).toEqual({ ok: false, key: '127.0.0.1', reason: 'per_address', message: '127.0.0.1 already has 3 open connections (limit 3, LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS)' });
+    expect(refused).toEqual({
+      ok: false,
+      key: '127.0.0.1',
+      reason: 'per_address',
+      message: '127.0.0.1 already has 3 open connections (limit 3, LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS)',
+    });
     a.release('127.0.0.1');
     expect(a.admit('127.0.0.1').ok).toBe(true);
     expect(a.openFor('127.0.0.1')).toBe(3);
@@ -60,7 +65,9 @@ describe('ConnectionAdmission', () => {
     fc.assert(
       fc.property(
         fc.record({ maxPerAddress: fc.integer({ min: 1, max: 20 }), connectBurst: fc.integer({ min: 1, max: 20 }), connectRatePerS: fc.integer({ min: 1, max: 50 }) }),
-        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 300 }), addr: fc.constantFrom('192.0.2.1', '192.0.2.2', '2001:db8::1', '2001:db8::2'), close: fc.boolean() }), { maxLength: 300 }),
+        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 300 }), addr: fc.constantFrom('192.0.2.1', '192.0.2.2', '2001:db8::1', '2001:db8::2'), close: fc.boolean() }), {
+          maxLength: 300,
+        }),
         (limits, steps) => {
           let t = 0;
           const a = new ConnectionAdmission(limits, () => t);
@@ -97,7 +104,11 @@ describe('ConnectionAdmission', () => {
 describe('configuration', () => {
   it('defaults, and each variable read as a whole number or start-up stops naming it', () => {
     expect(loadConfig({}).mqttConnections).toEqual(DEFAULT_CONNECTION_LIMITS);
-    expect(loadConfig({ LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '5000', LOANET_MQTT_CONNECT_BURST: '2000', LOANET_MQTT_CONNECT_RATE: '200' }).mqttConnections).toEqual({ maxPerAddress: 5000, connectBurst: 2000, connectRatePerS: 200 });
+    expect(loadConfig({ LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '5000', LOANET_MQTT_CONNECT_BURST: '2000', LOANET_MQTT_CONNECT_RATE: '200' }).mqttConnections).toEqual({
+      maxPerAddress: 5000,
+      connectBurst: 2000,
+      connectRatePerS: 200,
+    });
     expect(() => loadConfig({ LOANET_MQTT_CONNECT_RATE: '0' })).toThrow(/LOANET_MQTT_CONNECT_RATE=0 is out of range; set LOANET_MQTT_CONNECT_RATE to a number from 1 to 1000000/);
     expect(() => loadConfig({ LOANET_MQTT_CONNECT_BURST: 'lots' })).toThrow(/LOANET_MQTT_CONNECT_BURST="lots" is not a whole number/);
     expect(() => loadConfig({ LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '-1' })).toThrow(/LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS=-1 is out of range/);

@@ -33,7 +33,13 @@ describe('fitProjection', () => {
 
   it('fills the limiting dimension and centres the other', () => {
     // A north-south line of sites: height is the limit, the line sits in the middle horizontally.
-    const p = fitProjection([{ lat: 22.3, lon: 104 }, { lat: 22.6, lon: 104 }], box);
+    const p = fitProjection(
+      [
+        { lat: 22.3, lon: 104 },
+        { lat: 22.6, lon: 104 },
+      ],
+      box,
+    );
     expect(p.y(22.6)).toBeCloseTo(box.pad, 6);
     expect(p.y(22.3)).toBeCloseTo(box.height - box.pad, 6);
     expect(p.x(104)).toBeCloseTo(box.width / 2, 0);

@@ -9,12 +9,7 @@ import {
   sitesOutsideIndex,
   vietnameseSortKey,
 } from '../../server/coverage/coverage.ts';
-import {
-  DEFAULT_COVERAGE_POLICY,
-  type SiteCondition,
-  type SiteObservation,
-  type SiteVerdict,
-} from '../../server/coverage/model.ts';
+import { DEFAULT_COVERAGE_POLICY, type SiteCondition, type SiteObservation, type SiteVerdict } from '../../server/coverage/model.ts';
 import type { AreaLevel, AreaNode, SiteKind } from '../../server/registry/model.ts';
 
 const NOW = Date.UTC(2025, 2, 10, 7, 30);
@@ -47,9 +42,7 @@ function verdicts(map: Record<string, SiteCondition>): Map<string, SiteVerdict> 
   const m = new Map<string, SiteVerdict>();
   for (const [siteId, condition] of Object.entries(map)) {
     const reasons: SiteVerdict['reasons'] =
-      condition === 'operational' || condition === 'unverified'
-        ? []
-        : [{ code: condition, params: {}, message: condition, messageVi: condition, severity: condition }];
+      condition === 'operational' || condition === 'unverified' ? [] : [{ code: condition, params: {}, message: condition, messageVi: condition, severity: condition }];
     m.set(siteId, { siteId, condition, reasons });
   }
   return m;
@@ -109,13 +102,7 @@ describe('AreaIndex', () => {
 describe('coverageOf', () => {
   it('counts each site in every area of its ancestry, for the root and each direct child', () => {
     const t = threeLevel();
-    const sites = [
-      obs('st-c1', 'station', t.C1),
-      obs('cl-v1', 'cluster', t.V1),
-      obs('cl-v2', 'cluster', t.V2),
-      obs('cl-v4', 'cluster', t.V4),
-      obs('st-c3', 'station', t.C3),
-    ];
+    const sites = [obs('st-c1', 'station', t.C1), obs('cl-v1', 'cluster', t.V1), obs('cl-v2', 'cluster', t.V2), obs('cl-v4', 'cluster', t.V4), obs('st-c3', 'station', t.C3)];
     const v = verdicts({ 'st-c1': 'operational', 'cl-v1': 'operational', 'cl-v2': 'degraded', 'cl-v4': 'offline', 'st-c3': 'unverified' });
     const r = coverageOf(t.index, t.P.key, sites, v, NOW, policy);
     expect(r).toMatchObject({

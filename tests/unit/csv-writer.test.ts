@@ -45,7 +45,15 @@ describe('csvCell', () => {
   });
 
   it('a document: BOM, header, CRLF after every line', () => {
-    expect(csvDocument(['a', 'b'], [['=x', -1], [null, 'y']])).toBe(`${CSV_BOM}a,b\r\n"'=x",-1\r\n,y\r\n`);
+    expect(
+      csvDocument(
+        ['a', 'b'],
+        [
+          ['=x', -1],
+          [null, 'y'],
+        ],
+      ),
+    ).toBe(`${CSV_BOM}a,b\r\n"'=x",-1\r\n,y\r\n`);
   });
 });
 

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  DEVICE_MAX_PAYLOAD,
-  DeviceFrameDecoder,
-  crc16CcittFalse,
-  encodeDeviceFrame,
-  type DeviceDirection,
-  type DeviceMessage,
-} from '../../protocol/index.ts';
+import { DEVICE_MAX_PAYLOAD, DeviceFrameDecoder, crc16CcittFalse, encodeDeviceFrame, type DeviceDirection, type DeviceMessage } from '../../protocol/index.ts';
 
 const hello: DeviceMessage = { type: 'hello', agent: 'test' };
 const volume: DeviceMessage = { type: 'set_volume', level: 55 };
@@ -127,9 +120,9 @@ describe('device frame codec properties', () => {
   const message = fc.oneof(
     fc.integer({ min: 0, max: 100 }).map((level): DeviceMessage => ({ type: 'set_volume', level })),
     fc.boolean().map((on): DeviceMessage => ({ type: 'amp_power', on })),
-    fc.record({ device: fc.string({ maxLength: 64 }), fault: fc.string({ maxLength: 64 }), detail: fc.string({ maxLength: 300 }) }).map(
-      (f): DeviceMessage => ({ type: 'fault', ...f }),
-    ),
+    fc
+      .record({ device: fc.string({ maxLength: 64 }), fault: fc.string({ maxLength: 64 }), detail: fc.string({ maxLength: 300 }) })
+      .map((f): DeviceMessage => ({ type: 'fault', ...f })),
   );
   const framed = fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), message), { minLength: 1, maxLength: 8 });
 
@@ -152,9 +145,7 @@ describe('device frame codec properties', () => {
   });
 
   // Garbage rich in SYNC bytes, so false frame starts (with random lengths) are common.
-  const junk = fc
-    .array(fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constant(0xa5), fc.constant(0x5a), fc.constant(0x01)), { maxLength: 64 })
-    .map((b) => Uint8Array.from(b));
+  const junk = fc.array(fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constant(0xa5), fc.constant(0x5a), fc.constant(0x01)), { maxLength: 64 }).map((b) => Uint8Array.from(b));
 
   it('after garbage between frames, every frame is recovered once the stream moves on', () => {
     fc.assert(

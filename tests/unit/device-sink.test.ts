@@ -55,7 +55,7 @@ describe('device sink batching', () => {
     expect(sent).toHaveLength(1);
   });
 
-  it('a new open is a new session, so the device cannot mix two programmes\' frames', async () => {
+  it("a new open is a new session, so the device cannot mix two programmes' frames", async () => {
     const { link, sent } = recordingLink();
     const sink = new DeviceSink(link, { batchFrames: 1, now: () => 0 });
     await sink.open();
@@ -69,7 +69,10 @@ describe('device sink batching', () => {
   });
 
   it('counts batches the device did not answer', async () => {
-    const sink = new DeviceSink({ sendAudio: async () => Promise.reject(new Error('device lc-1 is not connected')), flushAudio: async () => ({ dropped: 0 }) }, { batchFrames: 1, now: () => 0 });
+    const sink = new DeviceSink(
+      { sendAudio: async () => Promise.reject(new Error('device lc-1 is not connected')), flushAudio: async () => ({ dropped: 0 }) },
+      { batchFrames: 1, now: () => 0 },
+    );
     await sink.open();
     await sink.write(frame(), 100);
     await sink.close();

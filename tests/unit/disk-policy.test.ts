@@ -9,7 +9,12 @@ const L: DiskLimits = { reserveBytes: 64 * MB, lowBytes: 500 * MB, criticalBytes
 describe('disk policy', () => {
   it('plenty of space with the reserve in place: everything is accepted, nothing to do', () => {
     expect(decideDisk({ freeBytes: 10_000 * MB, reserveHeldBytes: 64 * MB }, L)).toEqual({
-      state: 'ok', release: false, restore: false, freeBytes: 10_000 * MB, reserveHeldBytes: 64 * MB, refused: [],
+      state: 'ok',
+      release: false,
+      restore: false,
+      freeBytes: 10_000 * MB,
+      reserveHeldBytes: 64 * MB,
+      refused: [],
     });
   });
 

@@ -37,7 +37,11 @@ function referenceText(xml: string): string {
     }
   }
   if (current) paragraphs.push(current);
-  return paragraphs.map((p) => p.replace(/[ \t]+/g, ' ').trim()).filter((p) => p !== '').join('\n\n').normalize('NFC');
+  return paragraphs
+    .map((p) => p.replace(/[ \t]+/g, ' ').trim())
+    .filter((p) => p !== '')
+    .join('\n\n')
+    .normalize('NFC');
 }
 
 describe('.docx limits', () => {
@@ -50,7 +54,11 @@ describe('.docx limits', () => {
     // 1 GiB of XML declared as 10 kB: refused once 32 MB have come out (reading it all would take seconds and a gigabyte).
     const bomb = docxBomb(1024);
     expect(bomb.length).toBeLessThan(DOCX_LIMITS.fileBytes);
-    expect(refusal(() => docxText(bomb))).toEqual({ code: 'LOANET_DOCX_TOO_LARGE', status: 413, message: 'word/document.xml inflates to more than 32 MB (the limit for the text of a document)' });
+    expect(refusal(() => docxText(bomb))).toEqual({
+      code: 'LOANET_DOCX_TOO_LARGE',
+      status: 413,
+      message: 'word/document.xml inflates to more than 32 MB (the limit for the text of a document)',
+    });
     // A declared size of 0 or of 4 GB changes nothing.
     for (const declared of [0, 0xffffffff]) {
       expect(refusal(() => docxText(zipArchive([{ name: 'word/document.xml', data: deflateBomb(40), declaredSize: declared }]))).code).toBe('LOANET_DOCX_TOO_LARGE');
@@ -63,7 +71,11 @@ describe('.docx limits', () => {
 
   it('refuses more entries than the limit, before looking at any of them', () => {
     const many = zipArchive(Array.from({ length: 6 }, (_, i) => ({ name: `f${i}.xml`, data: deflateRawSync('<x/>'), declaredSize: 4 })));
-    expect(refusal(() => docxText(many, { ...DOCX_LIMITS, entries: 5 }))).toMatchObject({ code: 'LOANET_DOCX_TOO_LARGE', status: 413, message: 'the zip holds 6 entries; a Word document accepted here holds at most 5' });
+    expect(refusal(() => docxText(many, { ...DOCX_LIMITS, entries: 5 }))).toMatchObject({
+      code: 'LOANET_DOCX_TOO_LARGE',
+      status: 413,
+      message: 'the zip holds 6 entries; a Word document accepted here holds at most 5',
+    });
   });
 
   it('refuses text longer than text to speech accepts (50,000 characters), naming the limit, and stops reading there', () => {
@@ -90,10 +102,22 @@ describe('.docx limits', () => {
   it('property: random zip structures are read within the limits or refused with a named refusal, never anything else', () => {
     const limits: DocxLimits = { fileBytes: 1 << 20, entries: 8, xmlBytes: 4096, textChars: 300 };
     const bombs = [0, 1, 2].map((m) => new Uint8Array(deflateBomb(m)));
-    const xmlText = fc.array(fc.oneof(fc.constantFrom('<w:p>', '</w:p>', '<w:p/>', '<w:tab/>', '<w:br/>', '&amp;', '&#x1EA0;', ' '), fc.string({ maxLength: 40 }).map((s) => `<w:t>${s.replace(/[<&]/g, '')}</w:t>`)), { maxLength: 200 }).map((a) => a.join(''));
+    const xmlText = fc
+      .array(
+        fc.oneof(
+          fc.constantFrom('<w:p>', '</w:p>', '<w:p/>', '<w:tab/>', '<w:br/>', '&amp;', '&#x1EA0;', ' '),
+          fc.string({ maxLength: 40 }).map((s) => `<w:t>${s.replace(/[<&]/g, '')}</w:t>`),
+        ),
+        { maxLength: 200 },
+      )
+      .map((a) => a.join(''));
     const entry = fc.record({
       name: fc.oneof(fc.constant('word/document.xml'), fc.string({ maxLength: 20 })),
-      data: fc.oneof(xmlText.map((x) => new Uint8Array(deflateRawSync(x))), fc.uint8Array({ maxLength: 300 }), fc.constantFrom(...bombs)),
+      data: fc.oneof(
+        xmlText.map((x) => new Uint8Array(deflateRawSync(x))),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.constantFrom(...bombs),
+      ),
       declaredSize: fc.oneof(fc.nat(), fc.constant(0xffffffff)),
       method: fc.constantFrom(0, 8, 8, 8, 9),
     });

@@ -41,7 +41,7 @@ describe('enrolment code', () => {
       let bits = 0n;
       for (let i = 0; i < 8; i++) bits = (bits << 5n) | BigInt(v);
       const bytes = new Uint8Array(5);
-      for (let i = 4; i >= 0; i--) ((bytes[i] = Number(bits & 255n)), (bits >>= 8n));
+      for (let i = 4; i >= 0; i--) (bytes[i] = Number(bits & 255n)), (bits >>= 8n);
       const code = codeFromBytes(bytes).replace('-', '');
       for (let i = 0; i < 8; i++) seen[i]!.add(code[i]!);
     }
@@ -109,7 +109,13 @@ describe('enrolment limiter', () => {
 describe('enrolment settings', () => {
   it('default to 24 h codes, 10 refusals per address and 100 overall per 15 minutes, and the broker URL from the request', () => {
     expect(loadConfig({}).enrolment).toEqual({ ttlMs: 24 * 3_600_000, limits: { perAddress: 10, total: 100, windowMs: 15 * MIN }, agentMqttUrl: null });
-    const c = loadConfig({ LOANET_ENROL_TTL_H: '2', LOANET_ENROL_FAILURES_ADDRESS: '3', LOANET_ENROL_FAILURES_TOTAL: '7', LOANET_ENROL_WINDOW_MIN: '60', LOANET_AGENT_MQTT_URL: 'mqtts://loanet.example.vn:8883' });
+    const c = loadConfig({
+      LOANET_ENROL_TTL_H: '2',
+      LOANET_ENROL_FAILURES_ADDRESS: '3',
+      LOANET_ENROL_FAILURES_TOTAL: '7',
+      LOANET_ENROL_WINDOW_MIN: '60',
+      LOANET_AGENT_MQTT_URL: 'mqtts://loanet.example.vn:8883',
+    });
     expect(c.enrolment).toEqual({ ttlMs: 2 * 3_600_000, limits: { perAddress: 3, total: 7, windowMs: 60 * MIN }, agentMqttUrl: 'mqtts://loanet.example.vn:8883' });
   });
 

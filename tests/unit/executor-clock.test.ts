@@ -53,7 +53,13 @@ function setup() {
       have.delete(s); // dropped; the fresh copy comes later
       return false;
     },
-    report: (): MediaCacheReport => ({ cacheBytes: 0, limitBytes: 1, missing: [], overLimit: null, counters: { bytesFetched: 0, downloads: 0, retries: 0, resumes: 0, checksumFailures: 0, evictions: 0 } }),
+    report: (): MediaCacheReport => ({
+      cacheBytes: 0,
+      limitBytes: 1,
+      missing: [],
+      overLimit: null,
+      counters: { bytesFetched: 0, downloads: 0, retries: 0, resumes: 0, checksumFailures: 0, evictions: 0 },
+    }),
   };
   const clock = {
     gate: 'hold' as 'ok' | 'hold',
@@ -95,7 +101,11 @@ describe('PlaylistExecutor and the clock', () => {
     have.add(SHA('b'));
     have.add(SHA('a'));
     await executor.accept({
-      v: PROTOCOL_VERSION, siteId: 'site-1', version: 'v1', at: T0, horizonEnd: T0 + 3600_000,
+      v: PROTOCOL_VERSION,
+      siteId: 'site-1',
+      version: 'v1',
+      at: T0,
+      horizonEnd: T0 + 3600_000,
       entries: [entry('b@1', T0 + 2000), entry('a@1', T0 + 2000, { kind: 'alert', priority: 'emergency', sha256: SHA('a') })],
     });
     await vi.advanceTimersByTimeAsync(15_000); // past the bulletin's window by the unverified clock
@@ -131,8 +141,13 @@ describe('PlaylistExecutor and the clock', () => {
     await vi.advanceTimersByTimeAsync(10);
     await journal.flushed();
     expect(journal.get('c@1')).toMatchObject({
-      outcome: 'played', clockSynced: true, clockErrorMs: -5000, clockUncertaintyMs: 1.5,
-      startedAt: T0 + 15_002, endedAt: T0 + 25_002, startErrorMs: 5002,
+      outcome: 'played',
+      clockSynced: true,
+      clockErrorMs: -5000,
+      clockUncertaintyMs: 1.5,
+      startedAt: T0 + 15_002,
+      endedAt: T0 + 25_002,
+      startErrorMs: 5002,
     });
   });
 

@@ -34,7 +34,12 @@ class CountingDecoder implements OpusPacketDecoder {
 
 function stream(packets: number, preSkip: number, totalSamples: number, bad: number[] = []): OggOpusStream {
   return {
-    channels: 1, preSkip, inputSampleRate: 48000, outputGainQ8: 0, totalSamples, durationMs: totalSamples / 48,
+    channels: 1,
+    preSkip,
+    inputSampleRate: 48000,
+    outputGainQ8: 0,
+    totalSamples,
+    durationMs: totalSamples / 48,
     packets: Array.from({ length: packets }, (_, k) => new Uint8Array([bad.includes(k) ? 0xff : 1])),
   };
 }

@@ -107,7 +107,8 @@ describe('updating a device through the agent', () => {
       {},
       {
         // Every fourth chunk's bytes bent on the way (the device's CRC check refuses them)...
-        before: (req, n) => (req.type === 'fw_chunk' && n % 4 === 0 ? { ...req, data: Buffer.from(Buffer.from(req.data, 'base64').map((b, i) => (i === 3 ? b ^ 1 : b))).toString('base64') } : req),
+        before: (req, n) =>
+          req.type === 'fw_chunk' && n % 4 === 0 ? { ...req, data: Buffer.from(Buffer.from(req.data, 'base64').map((b, i) => (i === 3 ? b ^ 1 : b))).toString('base64') } : req,
         // ... and every fifth answer lost after the device took the chunk.
         after: (req, n) => {
           if (req.type === 'fw_chunk' && n % 5 === 0) throw new DeviceError('device_unreachable', 'answer lost');

@@ -76,7 +76,7 @@ describe('httpGet', () => {
     await r.body!.cancel();
   });
 
-  it('an abort during the body ends the read with the abort\'s own reason (what the cache reports as a stall)', async () => {
+  it("an abort during the body ends the read with the abort's own reason (what the cache reports as a stall)", async () => {
     const abort = new AbortController();
     const r = await httpGet(`${base}/trickle`, { headers: {}, signal: abort.signal });
     const it = r.body![Symbol.asyncIterator]();

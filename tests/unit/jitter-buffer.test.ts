@@ -95,7 +95,7 @@ describe('JitterBuffer', () => {
 
   it('conceals every packet of the 5 % of messages lost, and uses FEC from the next packet when the encoder sent it', () => {
     let x = 7;
-    const lose = () => ((x = (x * 48271) % 2147483647) / 2147483647) < 0.05;
+    const lose = () => (x = (x * 48271) % 2147483647) / 2147483647 < 0.05;
     const all = stream(400, { fec: true });
     const kept = all.filter((_, k) => k === 0 || k === 399 || !lose());
     const dropped = 400 - kept.length;
@@ -188,7 +188,12 @@ describe('JitterBuffer', () => {
     const ref = run(reference, arriving(all, 200), T0 - 100, T0 + 6100);
     const joinAt = T0 + 2345.6; // subscribes: sees only messages published from here on
     const joiner = new JitterBuffer();
-    const late = run(joiner, arriving(all, 200).filter((d) => d.at >= joinAt), joinAt, T0 + 6100);
+    const late = run(
+      joiner,
+      arriving(all, 200).filter((d) => d.at >= joinAt),
+      joinAt,
+      T0 + 6100,
+    );
     const firstAudible = audible(late)[0]!;
     expect(firstAudible.at - joinAt).toBeLessThan(1000);
     const no = (p: Played) => (p.out.kind === 'packet' ? packetNo(p.out.data) : -1);
@@ -266,7 +271,7 @@ describe('JitterBuffer', () => {
     const kept = all.filter((_, k) => k < 3 || k > 8); // 6 messages = 18 packets missing
     const buf = new JitterBuffer();
     const played = run(buf, arriving(kept, 200), T0 - 50, T0 + 1300);
-    const mid = played.filter((p) => p.at >= T0 + 180 && p.at < T0 + 540).map((p) => p.out.kind === 'silence' ? p.out.reason : p.out.kind);
+    const mid = played.filter((p) => p.at >= T0 + 180 && p.at < T0 + 540).map((p) => (p.out.kind === 'silence' ? p.out.reason : p.out.kind));
     expect(mid).toEqual([...Array(10).fill('conceal'), ...Array(8).fill('underrun')]);
     expect(buf.stats).toMatchObject({ lost: 18, concealed: 10, played: 42 });
   });

@@ -33,7 +33,10 @@ describe('reading a journal', () => {
     const bad = encodeRecord(started('e-3')).replace('1000', '1001');
     const r = readAll(lines(bad, encodeRecord(started('e-4'))));
     expect(r.bad).toBe(1);
-    expect(r.damage).toEqual([{ kind: 'entry', entryId: undefined }, { kind: 'entry', entryId: 'e-3' }]);
+    expect(r.damage).toEqual([
+      { kind: 'entry', entryId: undefined },
+      { kind: 'entry', entryId: 'e-3' },
+    ]);
     expect(r.records.map((x) => x.record)).toEqual([started('e-4')]);
   });
 

@@ -13,7 +13,9 @@ describe('listenNotice', () => {
   });
 
   it('loopback only, or an external broker', () => {
-    expect(listenNotice({ httpHost: '127.0.0.1', httpPort: 8080, mqttHost: '::1', mqttPort: 1883, externalBroker: null })).toMatch(/this machine only\): console.*this machine only\): each site.*; reachable from this machine only$/);
+    expect(listenNotice({ httpHost: '127.0.0.1', httpPort: 8080, mqttHost: '::1', mqttPort: 1883, externalBroker: null })).toMatch(
+      /this machine only\): console.*this machine only\): each site.*; reachable from this machine only$/,
+    );
     const ext = listenNotice({ httpHost: '0.0.0.0', httpPort: 8080, mqttHost: '0.0.0.0', mqttPort: 1883, externalBroker: 'mqtt://10.0.0.5:1883' });
     expect(ext).toContain('MQTT: external broker mqtt://10.0.0.5:1883, nothing listened on here');
     expect(ext).toMatch(/before exposing HTTP beyond a LAN; for this machine only set LOANET_HTTP_HOST=127.0.0.1$/);

@@ -48,7 +48,15 @@ describe('a site measures its link while a stream plays', () => {
 
 describe("the server chooses a stream's delay from its sites' links", () => {
   it('a 300 + 0–1000 ms path needs about 1.7 s; a clean link keeps the 500 ms default', () => {
-    const c = chooseLiveDelay({ floorMs: 500, ceilingMs: 3000, budget, links: [{ siteId: 'clean', transitP99Ms: 12 }, { siteId: 'mountain', transitP99Ms: 1310 }] });
+    const c = chooseLiveDelay({
+      floorMs: 500,
+      ceilingMs: 3000,
+      budget,
+      links: [
+        { siteId: 'clean', transitP99Ms: 12 },
+        { siteId: 'mountain', transitP99Ms: 1310 },
+      ],
+    });
     expect(c.delayMs).toBe(siteNeededDelayMs(1310, budget));
     expect(c.delayMs).toBe(60 + 1320 + LIVE_TRANSIT_MARGIN_MS + 180);
     expect(c.sites.map((s) => s.siteId)).toEqual(['mountain', 'clean']);

@@ -28,14 +28,32 @@ function fakeEngine() {
 }
 
 const start = (over: Partial<AudioStreamStart> = {}): AudioStreamStart => ({
-  v: 1, type: 'stream_start', streamId: 7,
+  v: 1,
+  type: 'stream_start',
+  streamId: 7,
   codec: { name: 'opus', sampleRate: 48000, channels: 1, frameMs: 20, packetsPerMessage: 3, bitrate: 24000, fec: true },
-  priority: 'priority', areas: ['2025.02683'], source: { kind: 'relay', label: 'Đài tỉnh' }, delayMs: 500, whenPreempted: 'end',
-  startAt: T0 + 500, at: T0, ...over,
+  priority: 'priority',
+  areas: ['2025.02683'],
+  source: { kind: 'relay', label: 'Đài tỉnh' },
+  delayMs: 500,
+  whenPreempted: 'end',
+  startAt: T0 + 500,
+  at: T0,
+  ...over,
 });
 
 const frame = (seq: number, end = false) =>
-  encodeAudioFrame({ streamId: 7, seq, playAtUs: (T0 + 500 + seq * 60) * 1000, sampleRate: 48000, packetDurationUs: 20000, fec: true, marker: seq % 50 === 0, endOfStream: end, packets: [Uint8Array.of(0xf8, 0xff, 0xfe)] });
+  encodeAudioFrame({
+    streamId: 7,
+    seq,
+    playAtUs: (T0 + 500 + seq * 60) * 1000,
+    sampleRate: 48000,
+    packetDurationUs: 20000,
+    fec: true,
+    marker: seq % 50 === 0,
+    endOfStream: end,
+    packets: [Uint8Array.of(0xf8, 0xff, 0xfe)],
+  });
 
 describe('LiveReceiver', () => {
   let now = T0;
@@ -51,8 +69,15 @@ describe('LiveReceiver', () => {
     warnings = [];
     f = fakeEngine();
     r = new LiveReceiver({
-      siteId: 'cum-loa-1', engine: f.engine, serverNow: () => now, now: () => now, clockUncertaintyMs: () => 1.5, clockOffsetMs: () => 0,
-      publish: (e) => published.push(e), createDecoder: createOpusDecoder, log: { info() {}, warn: (m) => warnings.push(m) },
+      siteId: 'cum-loa-1',
+      engine: f.engine,
+      serverNow: () => now,
+      now: () => now,
+      clockUncertaintyMs: () => 1.5,
+      clockOffsetMs: () => 0,
+      publish: (e) => published.push(e),
+      createDecoder: createOpusDecoder,
+      log: { info() {}, warn: (m) => warnings.push(m) },
     });
   });
   afterEach(() => {

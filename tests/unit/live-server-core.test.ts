@@ -102,7 +102,7 @@ describe('SkewTracker', () => {
 
   it('forgets the oldest marks beyond its bound', () => {
     const s = new SkewTracker(10);
-    for (let seq = 0; seq < 20; seq++) (s.add('a', seq, 0), s.add('b', seq, seq));
+    for (let seq = 0; seq < 20; seq++) s.add('a', seq, 0), s.add('b', seq, seq);
     expect(s.summary()).toMatchObject({ marks: 10, maxMs: 19, p50Ms: 14 });
   });
 });
@@ -120,8 +120,21 @@ describe('outermost target areas', () => {
 
 describe('stream_stats event', () => {
   const ok = {
-    v: 1, siteId: 'cum-loa-1', at: 1_700_000_000_000, type: 'stream_stats', streamId: 42, received: 10, late: 0, lost: 1, concealed: 1,
-    fecRecovered: 0, played: 29, bufferLevelMs: 200, marks: [{ seq: 0, playedAt: 1_700_000_000_250.5 }], clockUncertaintyMs: null, final: false,
+    v: 1,
+    siteId: 'cum-loa-1',
+    at: 1_700_000_000_000,
+    type: 'stream_stats',
+    streamId: 42,
+    received: 10,
+    late: 0,
+    lost: 1,
+    concealed: 1,
+    fecRecovered: 0,
+    played: 29,
+    bufferLevelMs: 200,
+    marks: [{ seq: 0, playedAt: 1_700_000_000_250.5 }],
+    clockUncertaintyMs: null,
+    final: false,
   };
   it('passes the site event boundary, and a report with a missing or unknown field does not', () => {
     expect(decodeEvent.decode(Buffer.from(JSON.stringify(ok))).ok).toBe(true);

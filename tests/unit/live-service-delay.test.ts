@@ -18,18 +18,46 @@ const siteArea: Record<string, readonly number[]> = { clean: [1, 7, 70], mountai
 
 function setup() {
   const sent: Array<{ topic: string; payload: Buffer; retain: boolean }> = [];
-  const broker = { publish: async (topic: string, payload: Buffer, o: { retain?: boolean }) => void sent.push({ topic, payload, retain: o.retain ?? false }) } as unknown as BrokerLink;
+  const broker = {
+    publish: async (topic: string, payload: Buffer, o: { retain?: boolean }) => void sent.push({ topic, payload, retain: o.retain ?? false }),
+  } as unknown as BrokerLink;
   const audit = { record: () => {} } as unknown as AuditLog;
   const log = { info() {}, warn() {}, error() {}, debug() {} } as unknown as ConstructorParameters<typeof LiveService>[0]['log'];
   const live = new LiveService({ broker, audit, log, now: Date.now, config: { announceMs: 0 }, areaPathOfSite: (id) => siteArea[id] });
-  const input = (over: Partial<LiveStartInput> = {}): LiveStartInput => ({ source: { kind: 'browser', format: 'pcm' }, areas: [COMMUNE], priority: 'normal', actor: { id: 1, username: 'op' }, ...over });
+  const input = (over: Partial<LiveStartInput> = {}): LiveStartInput => ({
+    source: { kind: 'browser', format: 'pcm' },
+    areas: [COMMUNE],
+    priority: 'normal',
+    actor: { id: 1, username: 'op' },
+    ...over,
+  });
   const start = (over: Partial<LiveStartInput> = {}) => live.start(input(over), () => ({ pause() {}, resume() {}, close() {} }));
   const stats = (siteId: string, streamId: number, p99Ms: number, behind = true): StreamStatsEvent => ({
-    v: PROTOCOL_VERSION, siteId, at: Date.now(), type: 'stream_stats', streamId, received: 50, late: 40, lost: 100, concealed: 10, fecRecovered: 0, played: 50,
-    bufferLevelMs: 0, marks: [], clockUncertaintyMs: 1, final: false, transit: { p50Ms: p99Ms / 2, p99Ms, maxMs: p99Ms, samples: 50 }, behind,
+    v: PROTOCOL_VERSION,
+    siteId,
+    at: Date.now(),
+    type: 'stream_stats',
+    streamId,
+    received: 50,
+    late: 40,
+    lost: 100,
+    concealed: 10,
+    fecRecovered: 0,
+    played: 50,
+    bufferLevelMs: 0,
+    marks: [],
+    clockUncertaintyMs: 1,
+    final: false,
+    transit: { p50Ms: p99Ms / 2, p99Ms, maxMs: p99Ms, samples: 50 },
+    behind,
   });
   /** The delayMs of each stream_start published for a stream, in order. */
-  const starts = (id: number) => sent.filter((m) => m.payload[0] === 0x7b).map((m) => JSON.parse(m.payload.toString()) as { type: string; streamId: number; delayMs: number }).filter((m) => m.type === 'stream_start' && m.streamId === id).map((m) => m.delayMs);
+  const starts = (id: number) =>
+    sent
+      .filter((m) => m.payload[0] === 0x7b)
+      .map((m) => JSON.parse(m.payload.toString()) as { type: string; streamId: number; delayMs: number })
+      .filter((m) => m.type === 'stream_start' && m.streamId === id)
+      .map((m) => m.delayMs);
   return { live, start, stats, starts, sent };
 }
 

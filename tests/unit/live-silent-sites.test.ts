@@ -5,7 +5,11 @@ import type { SiteVerdict } from '../../server/coverage/model.ts';
 
 const site = (siteId: string) => ({ siteId, name: `Cụm loa ${siteId}`, areaName: 'Thôn 1' });
 const verdicts: Record<string, SiteVerdict> = {
-  off: { siteId: 'off', condition: 'offline', reasons: [{ code: 'offline', params: { since: 1 }, message: 'offline since 05:40', messageVi: 'mất kết nối từ 05:40', severity: 'offline' }] },
+  off: {
+    siteId: 'off',
+    condition: 'offline',
+    reasons: [{ code: 'offline', params: { since: 1 }, message: 'offline since 05:40', messageVi: 'mất kết nối từ 05:40', severity: 'offline' }],
+  },
   never: { siteId: 'never', condition: 'unverified', reasons: [] },
   ok: { siteId: 'ok', condition: 'operational', reasons: [] },
   weak: { siteId: 'weak', condition: 'degraded', reasons: [{ code: 'on_battery', params: {}, message: 'on battery', messageVi: 'đang chạy pin', severity: 'degraded' }] },

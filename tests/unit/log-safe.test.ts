@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { LOG_SAFE_MAX, logSafe } from '../../server/log-safe.ts';
 
 // What must never reach a log line raw: C0, DEL, C1, line/paragraph separators, bidi and invisible formatting, lone surrogates.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const CONTROL =
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 describe('logSafe', () => {
   it('leaves a short ordinary value as it is (Vietnamese included)', () => {
@@ -32,7 +33,13 @@ describe('logSafe', () => {
   it('takes any value without throwing', () => {
     expect(logSafe(undefined)).toBe('undefined');
     expect(logSafe(Buffer.from('hé\n'))).toBe('hé\\n');
-    expect(logSafe({ toString: () => { throw new Error('no'); } })).toBe('[unprintable]');
+    expect(
+      logSafe({
+        toString: () => {
+          throw new Error('no');
+        },
+      }),
+    ).toBe('[unprintable]');
   });
 
   it('property: bounded length, no control character, and an unchanged prefix of what was sent', () => {

@@ -206,27 +206,32 @@ describe('password slots (scrypt runs at once)', () => {
 
   it('property: whatever the arrival and finishing order, never more than `max` run and none is lost', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 6 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 30 }), async (max, queue, delays) => {
-        const slots = new PasswordSlots(max, queue);
-        let running = 0;
-        let peak = 0;
-        const results = await Promise.all(
-          delays.map((d) =>
-            slots
-              .run(async () => {
-                running++;
-                peak = Math.max(peak, running);
-                for (let i = 0; i < d; i++) await new Promise((r) => setImmediate(r));
-                running--;
-                return true;
-              })
-              .catch((e: unknown) => (e instanceof SlotsBusyError ? false : Promise.reject(e))),
-          ),
-        );
-        expect(peak).toBeLessThanOrEqual(max);
-        expect(results.filter(Boolean).length).toBe(Math.min(delays.length, max + queue));
-        expect(slots.load()).toEqual({ running: 0, waiting: 0 });
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 6 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 30 }),
+        async (max, queue, delays) => {
+          const slots = new PasswordSlots(max, queue);
+          let running = 0;
+          let peak = 0;
+          const results = await Promise.all(
+            delays.map((d) =>
+              slots
+                .run(async () => {
+                  running++;
+                  peak = Math.max(peak, running);
+                  for (let i = 0; i < d; i++) await new Promise((r) => setImmediate(r));
+                  running--;
+                  return true;
+                })
+                .catch((e: unknown) => (e instanceof SlotsBusyError ? false : Promise.reject(e))),
+            ),
+          );
+          expect(peak).toBeLessThanOrEqual(max);
+          expect(results.filter(Boolean).length).toBe(Math.min(delays.length, max + queue));
+          expect(slots.load()).toEqual({ running: 0, waiting: 0 });
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -32,7 +32,14 @@ describe('accepted demuxers', () => {
 describe('input options', () => {
   it('reads the path with the file protocol only, the accepted demuxers only, MP4 external references off', () => {
     expect(inputArgs('/data/media/tmp/x.upload')).toEqual([
-      '-protocol_whitelist', 'file', '-format_whitelist', 'mp3,wav,ogg,matroska,mov,aac,flac', '-enable_drefs', '0', '-i', 'file:/data/media/tmp/x.upload',
+      '-protocol_whitelist',
+      'file',
+      '-format_whitelist',
+      'mp3,wav,ogg,matroska,mov,aac,flac',
+      '-enable_drefs',
+      '0',
+      '-i',
+      'file:/data/media/tmp/x.upload',
     ]);
     expect(inputArgs('/d/a.opus', 'ogg')).toEqual(['-protocol_whitelist', 'file', '-format_whitelist', 'ogg', '-f', 'ogg', '-i', 'file:/d/a.opus']);
     expect(inputArgs('/d/a.m4a', 'mov')).toEqual(['-protocol_whitelist', 'file', '-format_whitelist', 'mov', '-f', 'mov', '-enable_drefs', '0', '-i', 'file:/d/a.m4a']);
@@ -46,7 +53,7 @@ describe('input options', () => {
 });
 
 describe('the refused format', () => {
-  it('is read from ffmpeg\'s complaint, whatever else is around it', () => {
+  it("is read from ffmpeg's complaint, whatever else is around it", () => {
     expect(refusedFormat("[hls @ 0x55e2d6536280] Format not on whitelist 'mp3,wav,ogg,matroska,mov,aac,flac'\nfile:/tmp/x: Invalid argument\n")).toBe('hls');
     expect(refusedFormat("[png_pipe @ 0x5561e49ff280] Format not on whitelist 'mp3'")).toBe('png_pipe');
     expect(refusedFormat('Format not on whitelist')).toBe('unknown');

@@ -4,7 +4,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { zipSync, strToU8 } from 'fflate';
-import { damageReports, fmtDuration, gainFor, isSilent, lastError, looksTruncated, normaliseChain, parseLoudnorm, progressSeconds, summarizeProbe } from '../../server/media/analysis.ts';
+import {
+  damageReports,
+  fmtDuration,
+  gainFor,
+  isSilent,
+  lastError,
+  looksTruncated,
+  normaliseChain,
+  parseLoudnorm,
+  progressSeconds,
+  summarizeProbe,
+} from '../../server/media/analysis.ts';
 import { parseRange } from '../../server/media/range.ts';
 import { normaliseLanguageTag, primaryLanguage } from '../../server/media/languages.ts';
 import { docxText, documentXmlText } from '../../server/media/docx.ts';
@@ -29,7 +40,7 @@ const LOUDNORM_SINE = `[Parsed_loudnorm_1 @ 0x55d73cc8f200] [info]
 const LOUDNORM_SILENCE = LOUDNORM_SINE.replace('"-21.75"', '"-inf"').replace('"-18.06"', '"-inf"');
 
 describe('loudness and silence', () => {
-  it('reads loudnorm\'s measurement, -inf included', () => {
+  it("reads loudnorm's measurement, -inf included", () => {
     expect(parseLoudnorm(`noise before\n${LOUDNORM_SINE}\nsize=N/A`)).toEqual({ i: -21.75, tp: -18.06, lra: 0, thresh: -31.75 });
     expect(parseLoudnorm(LOUDNORM_SILENCE)).toMatchObject({ i: -Infinity, tp: -Infinity });
     expect(parseLoudnorm('no json here')).toBeUndefined();
@@ -68,9 +79,19 @@ describe('damage', () => {
     expect(lastError('[mp3 @ 0x55b9e4ffa9c0] Failed to read frame size: Could not seek to 31023.\n/tmp/x/rand.mp3: Invalid argument\n')).toBe('Invalid argument');
   });
   it('summarises a probe: first audio stream, declared duration, every stream', () => {
-    const s = summarizeProbe({ streams: [{ index: 0, codec_type: 'video', codec_name: 'mpeg4' }, { index: 1, codec_type: 'audio', codec_name: 'aac', sample_rate: '44100', channels: 2, duration: '3.02' }], format: { format_name: 'mov,mp4', duration: '3.1' } });
+    const s = summarizeProbe({
+      streams: [
+        { index: 0, codec_type: 'video', codec_name: 'mpeg4' },
+        { index: 1, codec_type: 'audio', codec_name: 'aac', sample_rate: '44100', channels: 2, duration: '3.02' },
+      ],
+      format: { format_name: 'mov,mp4', duration: '3.1' },
+    });
     expect(s).toEqual({ format: 'mov,mp4', declaredDurationS: 3.02, audio: { codec: 'aac', sampleRate: 44100, channels: 2 }, streams: 'video (mpeg4), audio (aac)' });
-    expect(summarizeProbe({ streams: [{ index: 0, codec_type: 'video', codec_name: 'png' }], format: { duration: 'N/A' } })).toMatchObject({ audio: undefined, declaredDurationS: undefined, streams: 'video (png)' });
+    expect(summarizeProbe({ streams: [{ index: 0, codec_type: 'video', codec_name: 'png' }], format: { duration: 'N/A' } })).toMatchObject({
+      audio: undefined,
+      declaredDurationS: undefined,
+      streams: 'video (png)',
+    });
   });
   it('reads progress lines in microseconds (out_time_ms is microseconds too)', () => {
     expect(progressSeconds('out_time_us=1500000')).toBe(1.5);
@@ -115,7 +136,8 @@ describe('language tags', () => {
 
 describe('.docx text', () => {
   it('reads <w:t> runs, one paragraph per <w:p>, tabs and breaks; skips deleted text and field codes', () => {
-    const xml = '<w:body><w:p><w:r><w:t>Thông</w:t></w:r><w:r><w:t xml:space="preserve"> báo</w:t></w:r></w:p><w:p/><w:p><w:r><w:t>A</w:t><w:tab/><w:t>B</w:t><w:br/><w:t>C &amp; D &#x1EA0;</w:t></w:r><w:del><w:r><w:delText>xoá</w:delText></w:r></w:del><w:r><w:instrText>PAGE</w:instrText></w:r></w:p><w:tbl><w:tr><w:tc><w:p><w:r><w:t>ô</w:t></w:r></w:p></w:tc></w:tr></w:tbl></w:body>';
+    const xml =
+      '<w:body><w:p><w:r><w:t>Thông</w:t></w:r><w:r><w:t xml:space="preserve"> báo</w:t></w:r></w:p><w:p/><w:p><w:r><w:t>A</w:t><w:tab/><w:t>B</w:t><w:br/><w:t>C &amp; D &#x1EA0;</w:t></w:r><w:del><w:r><w:delText>xoá</w:delText></w:r></w:del><w:r><w:instrText>PAGE</w:instrText></w:r></w:p><w:tbl><w:tr><w:tc><w:p><w:r><w:t>ô</w:t></w:r></w:p></w:tc></w:tr></w:tbl></w:body>';
     expect(documentXmlText(xml)).toBe('Thông báo\n\nA B\nC & D Ạ\n\nô');
   });
   it('opens the zip and refuses what is not a .docx', () => {
@@ -159,7 +181,9 @@ describe('finding ffmpeg', () => {
   it('takes LOANET_FFMPEG/LOANET_FFPROBE first, then PATH; a wrong configured path is reported, not replaced', () => {
     const ffmpeg = exe('ffmpeg');
     const ffprobe = exe('ffprobe');
-    expect(findMediaTools({ ffmpegPath: ffmpeg, ffprobePath: ffprobe, envPath: '' })).toEqual({ tools: { ffmpeg: { path: ffmpeg, source: 'env' }, ffprobe: { path: ffprobe, source: 'env' } } });
+    expect(findMediaTools({ ffmpegPath: ffmpeg, ffprobePath: ffprobe, envPath: '' })).toEqual({
+      tools: { ffmpeg: { path: ffmpeg, source: 'env' }, ffprobe: { path: ffprobe, source: 'env' } },
+    });
     expect(findMediaTools({ envPath: dir, usePackages: false })).toEqual({ tools: { ffmpeg: { path: ffmpeg, source: 'path' }, ffprobe: { path: ffprobe, source: 'path' } } });
     const wrong = findMediaTools({ ffmpegPath: '/nonexistent/ffmpeg', envPath: dir });
     expect(wrong).toEqual({ missing: expect.stringMatching(/^LOANET_FFMPEG=\/nonexistent\/ffmpeg is not an executable file: install ffmpeg \(apt-get install ffmpeg\)/) });
@@ -177,9 +201,35 @@ describe('finding ffmpeg', () => {
 
 describe('media configuration', () => {
   it('has the documented defaults and reads its variables', () => {
-    expect(loadConfig({}).media).toEqual({ maxBytes: 200 * 1024 * 1024, maxDurationS: 10800, bitrateKbps: 24, loudnessLufs: -16, ffmpegPath: undefined, ffprobePath: undefined, espeakPath: 'espeak-ng', queueMax: 8 });
-    const c = loadConfig({ LOANET_MEDIA_MAX_MB: '5', LOANET_MEDIA_MAX_DURATION_S: '60', LOANET_MEDIA_BITRATE_KBPS: '32', LOANET_LOUDNESS_LUFS: '-23', LOANET_FFMPEG: '/opt/ffmpeg', LOANET_FFPROBE: '/opt/ffprobe', LOANET_ESPEAK: '/opt/espeak-ng' });
-    expect(c.media).toEqual({ maxBytes: 5 * 1024 * 1024, maxDurationS: 60, bitrateKbps: 32, loudnessLufs: -23, ffmpegPath: '/opt/ffmpeg', ffprobePath: '/opt/ffprobe', espeakPath: '/opt/espeak-ng', queueMax: 8 });
+    expect(loadConfig({}).media).toEqual({
+      maxBytes: 200 * 1024 * 1024,
+      maxDurationS: 10800,
+      bitrateKbps: 24,
+      loudnessLufs: -16,
+      ffmpegPath: undefined,
+      ffprobePath: undefined,
+      espeakPath: 'espeak-ng',
+      queueMax: 8,
+    });
+    const c = loadConfig({
+      LOANET_MEDIA_MAX_MB: '5',
+      LOANET_MEDIA_MAX_DURATION_S: '60',
+      LOANET_MEDIA_BITRATE_KBPS: '32',
+      LOANET_LOUDNESS_LUFS: '-23',
+      LOANET_FFMPEG: '/opt/ffmpeg',
+      LOANET_FFPROBE: '/opt/ffprobe',
+      LOANET_ESPEAK: '/opt/espeak-ng',
+    });
+    expect(c.media).toEqual({
+      maxBytes: 5 * 1024 * 1024,
+      maxDurationS: 60,
+      bitrateKbps: 32,
+      loudnessLufs: -23,
+      ffmpegPath: '/opt/ffmpeg',
+      ffprobePath: '/opt/ffprobe',
+      espeakPath: '/opt/espeak-ng',
+      queueMax: 8,
+    });
   });
   it('refuses invalid values naming the variable', () => {
     expect(() => loadConfig({ LOANET_LOUDNESS_LUFS: '-3' })).toThrow(/^LOANET_LOUDNESS_LUFS=-3 is out of range/);

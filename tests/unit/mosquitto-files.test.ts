@@ -42,7 +42,9 @@ describe('the $7$ hash (PBKDF2-HMAC-SHA512, as mosquitto_passwd 2.x writes it)',
 
   it('matches a known vector (fixed salt)', () => {
     // Computed with Python's hashlib.pbkdf2_hmac('sha512', b'secret', bytes(12), 101, 64).
-    expect(mosquittoPasswordHash('secret', { salt: Buffer.alloc(12) })).toBe('$7$101$AAAAAAAAAAAAAAAA$GKi4qDyk9y4EWmYPwoG2Z68xDS4geZItBOL+r9OzoRFUOftyza0bBNYPi42rbBMws2OTLsfxYvabe/4weVE1LQ==');
+    expect(mosquittoPasswordHash('secret', { salt: Buffer.alloc(12) })).toBe(
+      '$7$101$AAAAAAAAAAAAAAAA$GKi4qDyk9y4EWmYPwoG2Z68xDS4geZItBOL+r9OzoRFUOftyza0bBNYPi42rbBMws2OTLsfxYvabe/4weVE1LQ==',
+    );
   });
 
   it.skipIf(!haveTools('mosquitto_passwd'))('agrees with the real mosquitto_passwd: its hash verifies here', () => {
@@ -96,7 +98,7 @@ describe('the Mosquitto ACL file', () => {
     expect(sections.get('loanet_server')).toEqual(['topic readwrite loanet/v1/#']);
   });
 
-  it('lets a site write its own uplink topics and read its cmd, time, playlist, ack and config topics and its area and ancestors\' audio and control, nothing else', () => {
+  it("lets a site write its own uplink topics and read its cmd, time, playlist, ack and config topics and its area and ancestors' audio and control, nothing else", () => {
     expect(sections.get('sim-02683-v01')).toEqual([
       'topic write loanet/v1/sites/sim-02683-v01/state',
       'topic write loanet/v1/sites/sim-02683-v01/telemetry',

@@ -16,7 +16,11 @@ describe('npm run package arguments', () => {
   it('both architectures by default, one or all when asked, xz unless told', () => {
     expect(parsePackageArgs([])).toEqual({ arches: ['amd64', 'arm64'], compression: 'xz' });
     expect(parsePackageArgs(['--arch', 'arm64'])).toEqual({ arches: ['arm64'], compression: 'xz' });
-    expect(parsePackageArgs(['--arch=amd64', '--arch', 'all', '--compression=none', '--version', '0.2.0~rc1'])).toEqual({ arches: ['amd64', 'arm64'], compression: 'none', version: '0.2.0~rc1' });
+    expect(parsePackageArgs(['--arch=amd64', '--arch', 'all', '--compression=none', '--version', '0.2.0~rc1'])).toEqual({
+      arches: ['amd64', 'arm64'],
+      compression: 'none',
+      version: '0.2.0~rc1',
+    });
   });
 
   it('refuses what it does not know, saying what it takes', () => {
@@ -56,7 +60,9 @@ describe('ELF machine check', () => {
 describe('the control file', () => {
   it('names the package, version, architecture, size and what it needs, with a folded description', () => {
     const text = controlFile({ version: '0.1.0', arch: 'arm64', installedSizeKiB: 105_000, maintainer: 'A <a@example.org>' });
-    expect(text).toMatch(/^Package: loanet-agent\nVersion: 0\.1\.0\nArchitecture: arm64\nMaintainer: A <a@example\.org>\nInstalled-Size: 105000\nDepends: adduser, libc6 \(>= 2\.28\)/);
+    expect(text).toMatch(
+      /^Package: loanet-agent\nVersion: 0\.1\.0\nArchitecture: arm64\nMaintainer: A <a@example\.org>\nInstalled-Size: 105000\nDepends: adduser, libc6 \(>= 2\.28\)/,
+    );
     // Every description line after the first starts with a space (deb-control(5)); the file ends with a newline.
     const desc = text.slice(text.indexOf('Description:')).split('\n').slice(1, -1);
     expect(desc.length).toBeGreaterThan(2);
@@ -68,8 +74,16 @@ describe('the control file', () => {
 describe('unit files', () => {
   // A continuation's backslash becomes a space, as systemd reads it (ExecStart's words are split on any run of spaces).
   it('reads sections, repeated keys in order, continuation lines, and skips comments', () => {
-    const unit = parseUnitFile('# c\n[Unit]\nDescription=x\n\n[Service]\nEnvironment=A=1\nEnvironment=B=2\nExecStart=/bin/a \\\n  --flag\n; also a comment\nType=simple\nType=notify\n');
-    expect(unit.Service).toEqual([['Environment', 'A=1'], ['Environment', 'B=2'], ['ExecStart', '/bin/a  --flag'], ['Type', 'simple'], ['Type', 'notify']]);
+    const unit = parseUnitFile(
+      '# c\n[Unit]\nDescription=x\n\n[Service]\nEnvironment=A=1\nEnvironment=B=2\nExecStart=/bin/a \\\n  --flag\n; also a comment\nType=simple\nType=notify\n',
+    );
+    expect(unit.Service).toEqual([
+      ['Environment', 'A=1'],
+      ['Environment', 'B=2'],
+      ['ExecStart', '/bin/a  --flag'],
+      ['Type', 'simple'],
+      ['Type', 'notify'],
+    ]);
     expect(unitValue(unit, 'Service', 'Type')).toBe('notify');
     expect(unitValue(unit, 'Install', 'WantedBy')).toBeUndefined();
     expect(() => parseUnitFile('[Unit]\nnot a setting\n')).toThrow(/not a unit file line/);
@@ -79,11 +93,26 @@ describe('unit files', () => {
     const unit = parseUnitFile(fs.readFileSync(path.join(ROOT, 'packaging/loanet-agent.service'), 'utf8'));
     const execStart = unitValue(unit, 'Service', 'ExecStart')!.split(/\s+/);
     expect(execStart.slice(0, 1 + AGENT_NODE_FLAGS.length)).toEqual(['/usr/lib/loanet-agent/node', ...AGENT_NODE_FLAGS]);
-    expect(execStart.slice(1 + AGENT_NODE_FLAGS.length)).toEqual(['/usr/lib/loanet-agent/main.mjs', '--config', '/var/lib/loanet-agent/agent.json', '--enrol-file', '/var/lib/loanet-agent/enrol.txt']);
-    const v = (k: string) => unitValue(unit, 'Service', k);
-    expect([v('Type'), v('NotifyAccess'), v('WatchdogSec'), v('User'), v('StateDirectory'), v('ProtectSystem'), v('ProtectHome'), v('PrivateTmp'), v('NoNewPrivileges'), v('Restart')]).toEqual([
-      'notify', 'all', '60', 'loanet', 'loanet-agent', 'strict', 'yes', 'yes', 'yes', 'always',
+    expect(execStart.slice(1 + AGENT_NODE_FLAGS.length)).toEqual([
+      '/usr/lib/loanet-agent/main.mjs',
+      '--config',
+      '/var/lib/loanet-agent/agent.json',
+      '--enrol-file',
+      '/var/lib/loanet-agent/enrol.txt',
     ]);
+    const v = (k: string) => unitValue(unit, 'Service', k);
+    expect([
+      v('Type'),
+      v('NotifyAccess'),
+      v('WatchdogSec'),
+      v('User'),
+      v('StateDirectory'),
+      v('ProtectSystem'),
+      v('ProtectHome'),
+      v('PrivateTmp'),
+      v('NoNewPrivileges'),
+      v('Restart'),
+    ]).toEqual(['notify', 'all', '60', 'loanet', 'loanet-agent', 'strict', 'yes', 'yes', 'yes', 'always']);
     // Only the boot file's move runs with privileges ('+'), and it cannot stop a board without one from starting.
     expect(v('ExecStartPre')).toMatch(/^\+\/bin\/sh -c '.*\[ -f "\$f" \].*install -o loanet -g loanet -m 600 "\$f" \/var\/lib\/loanet-agent\/enrol\.txt/);
   });

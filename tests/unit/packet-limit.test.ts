@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  MAX_TOPIC_PEEK,
-  PacketSizeGuard,
-  SITE_PACKET_LIMITS,
-  largestSiteLimit,
-  packetLimit,
-  type PacketLimits,
-  type PacketStage,
-} from '../../server/fleet/packet-limit.ts';
+import { MAX_TOPIC_PEEK, PacketSizeGuard, SITE_PACKET_LIMITS, largestSiteLimit, packetLimit, type PacketLimits, type PacketStage } from '../../server/fleet/packet-limit.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MOSQUITTO_MAX_PACKET_SIZE, mosquittoLimitsConf } from '../../server/fleet/mosquitto-files.ts';
@@ -170,13 +162,29 @@ describe('PacketSizeGuard', () => {
   });
 
   const limits: PacketLimits = { beforeAuth: 300, control: 200, publish: { state: 250, telemetry: 2000, event: 1500, clock: 100 } };
-  const topics = [siteTopic(SITE, 'state'), siteTopic(SITE, 'telemetry'), siteTopic(SITE, 'event'), siteTopic(SITE, 'clock'), siteTopic(SITE, 'cmd'), 'other/topic', '', 'x'.repeat(MAX_TOPIC_PEEK + 1)];
+  const topics = [
+    siteTopic(SITE, 'state'),
+    siteTopic(SITE, 'telemetry'),
+    siteTopic(SITE, 'event'),
+    siteTopic(SITE, 'clock'),
+    siteTopic(SITE, 'cmd'),
+    'other/topic',
+    '',
+    'x'.repeat(MAX_TOPIC_PEEK + 1),
+  ];
   const arbPacket = fc.oneof(
-    fc.record({ kind: fc.constant('publish' as const), topic: fc.constantFrom(...topics), size: fc.integer({ min: 0, max: 2200 }), qos: fc.constantFrom(0 as const, 1 as const), retain: fc.boolean() }),
+    fc.record({
+      kind: fc.constant('publish' as const),
+      topic: fc.constantFrom(...topics),
+      size: fc.integer({ min: 0, max: 2200 }),
+      qos: fc.constantFrom(0 as const, 1 as const),
+      retain: fc.boolean(),
+    }),
     fc.record({ kind: fc.constant('other' as const), type: fc.integer({ min: 1, max: 14 }).filter((t) => t !== 3), size: fc.integer({ min: 0, max: 400 }) }),
   );
-  const encode = (p: fc.Arbitrary<unknown> extends never ? never : { kind: 'publish'; topic: string; size: number; qos: 0 | 1; retain: boolean } | { kind: 'other'; type: number; size: number }): Buffer =>
-    p.kind === 'publish' ? publish(p.topic, Buffer.alloc(p.size, 0x61), p.qos, p.retain) : packet((p.type << 4) | (p.type === 8 ? 2 : 0), Buffer.alloc(p.size, 0x62));
+  const encode = (
+    p: fc.Arbitrary<unknown> extends never ? never : { kind: 'publish'; topic: string; size: number; qos: 0 | 1; retain: boolean } | { kind: 'other'; type: number; size: number },
+  ): Buffer => (p.kind === 'publish' ? publish(p.topic, Buffer.alloc(p.size, 0x61), p.qos, p.retain) : packet((p.type << 4) | (p.type === 8 ? 2 : 0), Buffer.alloc(p.size, 0x62)));
 
   for (const stage of ['before-auth', 'site'] as PacketStage[]) {
     it(`property (${stage}): every packet within its limit passes unchanged, in order; the first over it stops the stream; nothing after`, () => {
@@ -225,7 +233,13 @@ describe('PacketSizeGuard', () => {
   it('property: on random bytes it never throws, passes only a prefix of its input, and no complete packet it passes is over its limit', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(Uint8Array.from([0x30, 0xff, 0xff, 0x7f]), Uint8Array.from([0x32, 0x80, 0x01, 0x00, 0x05]), Uint8Array.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x0f]))), { maxLength: 30 }),
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 64 }),
+            fc.constantFrom(Uint8Array.from([0x30, 0xff, 0xff, 0x7f]), Uint8Array.from([0x32, 0x80, 0x01, 0x00, 0x05]), Uint8Array.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x0f])),
+          ),
+          { maxLength: 30 },
+        ),
         fc.boolean(),
         (parts, site) => {
           const stream = Buffer.concat(parts.map((p) => Buffer.from(p)));

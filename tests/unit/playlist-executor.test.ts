@@ -51,7 +51,13 @@ class FakeCache {
     return this.have.has(sha) ? `/cache/${sha}` : null;
   }
   report(): MediaCacheReport {
-    return { cacheBytes: 1234, limitBytes: 10_000, missing: [], overLimit: null, counters: { bytesFetched: 0, downloads: 0, retries: 0, resumes: 0, checksumFailures: 0, evictions: 0 } };
+    return {
+      cacheBytes: 1234,
+      limitBytes: 10_000,
+      missing: [],
+      overLimit: null,
+      counters: { bytesFetched: 0, downloads: 0, retries: 0, resumes: 0, checksumFailures: 0, evictions: 0 },
+    };
   }
 }
 
@@ -114,8 +120,19 @@ describe('PlaylistExecutor', () => {
     engine.emit({ type: 'ended', id: 'a@1', at: T0 + 120_004, frames: 3000, startedAt: T0 + 60_004, startErrorMs: 4, late: false });
     await journal.flushed();
     expect(journal.get('a@1')).toMatchObject({
-      type: 'as_run', siteId: 'site-1', entryId: 'a@1', itemId: 'item-1', mediaId: 'm-a@1', scheduledAt: T0 + 60_000, outcome: 'played',
-      startedAt: T0 + 60_004, endedAt: T0 + 120_004, startErrorMs: 4, frames: 3000, playlistVersion: 'v1', clockUncertaintyMs: 2.5,
+      type: 'as_run',
+      siteId: 'site-1',
+      entryId: 'a@1',
+      itemId: 'item-1',
+      mediaId: 'm-a@1',
+      scheduledAt: T0 + 60_000,
+      outcome: 'played',
+      startedAt: T0 + 60_004,
+      endedAt: T0 + 120_004,
+      startErrorMs: 4,
+      frames: 3000,
+      playlistVersion: 'v1',
+      clockUncertaintyMs: 2.5,
     });
     expect(executor.report()).toEqual({ version: 'v1', entries: 1, missing: 0, cacheBytes: 1234, cacheLimitBytes: 10_000 });
   });

@@ -38,7 +38,6 @@ import { ClockSync } from '../../edge-agent/playout/clock-sync.ts';
 import { JitterBuffer, type JitterBufferStats } from '../../edge-agent/playout/jitter-buffer.ts';
 import { mulberry32 as rng } from '../helpers/seeded-random.ts';
 
-
 const SITES = 50;
 const LOSS = 0.05;
 const START = 1_757_637_000_000; // true time the agents come online

@@ -278,7 +278,15 @@ describe('PlayoutTimeline, any mix of programmes (property)', () => {
   function playMix(ps: Mix, latencyMs: number): Slot[] {
     const d = new Driver({ latencyMs, leadMs: 1000, warmupMs: 500, tailMs: 1000 });
     const base = d.now + 2000;
-    const pending = ps.map((p, i) => ({ ...p, id: `p${i}`, startAt: base + p.startOffset, addAt: d.now + p.addedAfter, cancelAt: p.cancelAfter === undefined ? undefined : d.now + p.cancelAfter, added: false, cancelled: false }));
+    const pending = ps.map((p, i) => ({
+      ...p,
+      id: `p${i}`,
+      startAt: base + p.startOffset,
+      addAt: d.now + p.addedAfter,
+      cancelAt: p.cancelAfter === undefined ? undefined : d.now + p.cancelAfter,
+      added: false,
+      cancelled: false,
+    }));
     const end = base + 6000 + ps.reduce((a, p) => a + p.frames * 20, 0) + 5000;
     while (d.now < end) {
       for (const p of pending) {

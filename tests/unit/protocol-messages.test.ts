@@ -3,15 +3,22 @@ import fc from 'fast-check';
 import { decodeCommand, decodeEvent, decodeState, decodeTelemetry, encodeJson, parseTopic, siteTopic, areaAudioTopic, MAX_JSON_PAYLOAD_BYTES } from '../../protocol/index.ts';
 
 const telemetry = {
-  v: 1, siteId: 'sim-02683-v01', at: 1_795_000_000_000, seq: 7, intervalS: 30, uptimeS: 3600,
+  v: 1,
+  siteId: 'sim-02683-v01',
+  at: 1_795_000_000_000,
+  seq: 7,
+  intervalS: 30,
+  uptimeS: 3600,
   versions: { agent: '0.1.0', protocol: 1, firmware: 'loanet-fw 1.4.0' },
   link: { type: '4g', signalDbm: -95, operator: 'Viettel' },
   power: { source: 'mains', mainsOk: true, batteryPct: 100 },
   amplifier: { on: false, volume: 70, fault: 'none', temperatureC: 31 },
   lines: [{ id: 1, status: 'ok', impedanceOhm: 16.2, nominalOhm: 16 }],
-  temperatureC: 44, clockOffsetMs: null,
+  temperatureC: 44,
+  clockOffsetMs: null,
   devices: [{ id: 'controller', kind: 'controller', reachable: true }],
-  monitorMic: true, lastSoundCheck: null,
+  monitorMic: true,
+  lastSoundCheck: null,
 };
 
 describe('payload decoding at the boundary', () => {

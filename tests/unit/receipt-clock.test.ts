@@ -57,7 +57,7 @@ describe('receiptClock', () => {
     expect(receiptClock(synced(0, 1, true), synced(5000, 1))).toEqual({ clockSynced: false, clockUncertaintyMs: 1, clockErrorMs: -5000 });
   });
 
-  it('a steady clock: verified, an error of the estimate\'s drift only', () => {
+  it("a steady clock: verified, an error of the estimate's drift only", () => {
     expect(receiptClock(synced(12.5, 2), synced(12.25, 1.75))).toEqual({ clockSynced: true, clockUncertaintyMs: 1.75, clockErrorMs: 0.25 });
   });
 

@@ -28,15 +28,42 @@ function journalFile(): string {
 
 function receipt(entryId: string, over: Partial<AsRunEvent> = {}): AsRunEvent {
   return {
-    v: PROTOCOL_VERSION, siteId: 'site-1', at: T0 + 5000, type: 'as_run', entryId, kind: 'bulletin', itemId: 'item-1', mediaId: 'm-1',
-    scheduledAt: T0, outcome: 'played', startedAt: T0 + 3, endedAt: T0 + 4000, startErrorMs: 3, frames: 200, playlistVersion: 'v1', ...over,
+    v: PROTOCOL_VERSION,
+    siteId: 'site-1',
+    at: T0 + 5000,
+    type: 'as_run',
+    entryId,
+    kind: 'bulletin',
+    itemId: 'item-1',
+    mediaId: 'm-1',
+    scheduledAt: T0,
+    outcome: 'played',
+    startedAt: T0 + 3,
+    endedAt: T0 + 4000,
+    startErrorMs: 3,
+    frames: 200,
+    playlistVersion: 'v1',
+    ...over,
   };
 }
 const alertStatus = (status: AlertStatusEvent['status'], at: number): AlertStatusEvent => ({
-  v: PROTOCOL_VERSION, siteId: 'site-1', at, type: 'alert_status', alertId: 'alr-0123456789abcdef', revision: 1, status,
+  v: PROTOCOL_VERSION,
+  siteId: 'site-1',
+  at,
+  type: 'alert_status',
+  alertId: 'alr-0123456789abcdef',
+  revision: 1,
+  status,
 });
 const cmdResult = (cmdId: string): CommandResultEvent => ({
-  v: PROTOCOL_VERSION, siteId: 'site-1', at: T0, type: 'cmd_result', cmdId, cmdType: 'set_volume', ok: true, result: { volume: 70 },
+  v: PROTOCOL_VERSION,
+  siteId: 'site-1',
+  at: T0,
+  type: 'cmd_result',
+  cmdId,
+  cmdType: 'set_volume',
+  ok: true,
+  result: { volume: 70 },
 });
 const idOf = (e: AcknowledgedEvent): string => eventAckKey(e)!;
 /** The property runs reopen (and so rewrite, fsync) a journal thousands of times: in memory where the machine has a tmpfs. */
@@ -277,7 +304,11 @@ describe('ReceiptJournal: a torn or corrupt line is unknown, never a wrong verdi
    *    makes a state the agent really was in).
    */
   type Op = { kind: 'start' | 'receipt' | 'ack'; entry: number; outcome: 'played' | 'partial' };
-  const opArb = fc.record({ kind: fc.constantFrom('start', 'receipt', 'ack') as fc.Arbitrary<Op['kind']>, entry: fc.integer({ min: 0, max: 3 }), outcome: fc.constantFrom('played', 'partial') as fc.Arbitrary<Op['outcome']> });
+  const opArb = fc.record({
+    kind: fc.constantFrom('start', 'receipt', 'ack') as fc.Arbitrary<Op['kind']>,
+    entry: fc.integer({ min: 0, max: 3 }),
+    outcome: fc.constantFrom('played', 'partial') as fc.Arbitrary<Op['outcome']>,
+  });
 
   type View = Map<string, string>;
   function viewOf(j: ReceiptJournal, ids: string[]): View {
@@ -359,7 +390,10 @@ describe('ReceiptJournal: a torn or corrupt line is unknown, never a wrong verdi
         fs.writeFileSync(copy, bad);
         const r = new ReceiptJournal({ file: copy, now: () => T0 + 1 });
         await r.open();
-        for (const [id, outcome] of [['a@1', 'played'], ['b@1', 'partial']] as const) {
+        for (const [id, outcome] of [
+          ['a@1', 'played'],
+          ['b@1', 'partial'],
+        ] as const) {
           const got = r.get(id);
           if (got) expect(got.outcome).toBe(outcome);
           else expect(r.mayHaveLost(id, T0), `flip at ${at}: ${id} lost its receipt silently`).toBe(true);

@@ -78,20 +78,25 @@ const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 
 const hex16 = (n: number) => n.toString(16);
 const v6Text = fc.oneof(
   fc.ipV6(),
-  fc.tuple(fc.constantFrom(...Object.values(REFERENCE).flatMap((r) => r.v6), '2000::/3', '64:ff9b::/96', '::ffff:0:0/96'), fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 })).map(([cidr, random]) => {
-    // The prefix's bits, then random ones.
-    const [ip, bitsText] = cidr.split('/');
-    const bits = Number(bitsText);
-    const full = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-    const groups = expand(full);
-    return groups
-      .map((g, i) => {
-        const keep = Math.max(0, Math.min(16, bits - i * 16));
-        const maskKeep = keep === 0 ? 0 : (0xffff << (16 - keep)) & 0xffff;
-        return hex16((g & maskKeep) | (random[i]! & ~maskKeep & 0xffff));
-      })
-      .join(':');
-  }),
+  fc
+    .tuple(
+      fc.constantFrom(...Object.values(REFERENCE).flatMap((r) => r.v6), '2000::/3', '64:ff9b::/96', '::ffff:0:0/96'),
+      fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 }),
+    )
+    .map(([cidr, random]) => {
+      // The prefix's bits, then random ones.
+      const [ip, bitsText] = cidr.split('/');
+      const bits = Number(bitsText);
+      const full = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+      const groups = expand(full);
+      return groups
+        .map((g, i) => {
+          const keep = Math.max(0, Math.min(16, bits - i * 16));
+          const maskKeep = keep === 0 ? 0 : (0xffff << (16 - keep)) & 0xffff;
+          return hex16((g & maskKeep) | (random[i]! & ~maskKeep & 0xffff));
+        })
+        .join(':');
+    }),
   v4Value.map((n) => `::ffff:${dotted(n)}`),
   v4Value.map((n) => `0:0:0:0:0:ffff:${hex16(n >>> 16)}:${hex16(n & 0xffff)}`),
   v4Value.map((n) => `64:ff9b::${dotted(n)}`),
@@ -174,7 +179,22 @@ describe('classifying an address', () => {
   });
 
   it('is no address at all for host names and malformed text', () => {
-    for (const s of ['localhost', 'radio.vn', '1.2.3', '1.2.3.4.5', '01.2.3.4', '256.1.1.1', '0x7f.0.0.1', '1::2::3', '12345::', ':::', '::ffff:1.2.3', '[::1', '', '1:2:3:4:5:6:7:8:9']) {
+    for (const s of [
+      'localhost',
+      'radio.vn',
+      '1.2.3',
+      '1.2.3.4.5',
+      '01.2.3.4',
+      '256.1.1.1',
+      '0x7f.0.0.1',
+      '1::2::3',
+      '12345::',
+      ':::',
+      '::ffff:1.2.3',
+      '[::1',
+      '',
+      '1:2:3:4:5:6:7:8:9',
+    ]) {
       expect(classifyAddress(s), s).toBeUndefined();
     }
   });
@@ -211,7 +231,17 @@ describe('classifying an address', () => {
       { numRuns: 3000 },
     );
     // The forms an attacker reaches for, one by one.
-    for (const [text, kind] of [['0x7f.1', 'loopback'], ['2130706433', 'loopback'], ['017700000001', 'loopback'], ['127.1', 'loopback'], ['0', 'unspecified'], ['[::ffff:127.0.0.1]', 'loopback'], ['[0:0:0:0:0:0:0:1]', 'loopback'], ['0xa9.0xfe.0xa9.0xfe', 'link-local'], ['[::ffff:169.254.169.254]', 'link-local']] as const) {
+    for (const [text, kind] of [
+      ['0x7f.1', 'loopback'],
+      ['2130706433', 'loopback'],
+      ['017700000001', 'loopback'],
+      ['127.1', 'loopback'],
+      ['0', 'unspecified'],
+      ['[::ffff:127.0.0.1]', 'loopback'],
+      ['[0:0:0:0:0:0:0:1]', 'loopback'],
+      ['0xa9.0xfe.0xa9.0xfe', 'link-local'],
+      ['[::ffff:169.254.169.254]', 'link-local'],
+    ] as const) {
       expect(classifyAddress(new URL(`http://${text}/`).hostname)?.kind, text).toBe(kind);
     }
   });
@@ -271,7 +301,10 @@ describe('LOANET_RELAY_ALLOW', () => {
       reason: '169.254.169.254 is a link-local address (169.254.0.0/16); relays reach only public addresses unless LOANET_RELAY_ALLOW lists it',
     });
     const named = relayVerdict('intranet.corp', '10.1.2.3', NO_RELAY_ALLOW);
-    expect(named).toMatchObject({ ok: false, reason: 'intranet.corp resolves to a private address (10.0.0.0/8); relays reach only public addresses unless LOANET_RELAY_ALLOW lists it' });
+    expect(named).toMatchObject({
+      ok: false,
+      reason: 'intranet.corp resolves to a private address (10.0.0.0/8); relays reach only public addresses unless LOANET_RELAY_ALLOW lists it',
+    });
   });
 });
 
@@ -281,7 +314,9 @@ describe('checking a relay URL', () => {
   it('connects to the first address of a name that it may use, and refuses a name with none', async () => {
     const resolve = dnsOf({ 'radio.vn': ['10.0.0.5', '203.119.8.1'], 'evil.vn': ['127.0.0.1', '::1'], 'nothing.vn': [] });
     expect(await checkRelayUrl(new URL('http://radio.vn/live'), NO_RELAY_ALLOW, resolve)).toMatchObject({ address: '203.119.8.1', family: 4 });
-    await expect(checkRelayUrl(new URL('http://evil.vn/live'), NO_RELAY_ALLOW, resolve)).rejects.toThrow(/^evil\.vn resolves to a loopback address \(127\.0\.0\.0\/8\).*; evil\.vn resolves to a loopback address \(::1\/128\)/);
+    await expect(checkRelayUrl(new URL('http://evil.vn/live'), NO_RELAY_ALLOW, resolve)).rejects.toThrow(
+      /^evil\.vn resolves to a loopback address \(127\.0\.0\.0\/8\).*; evil\.vn resolves to a loopback address \(::1\/128\)/,
+    );
     await expect(checkRelayUrl(new URL('http://nothing.vn/live'), NO_RELAY_ALLOW, resolve)).rejects.toThrow(/could not be resolved/);
     await expect(checkRelayUrl(new URL('ftp://radio.vn/live'), NO_RELAY_ALLOW, resolve)).rejects.toThrow(RelayRefused);
   });

@@ -83,8 +83,13 @@ describe('verifyRelease', () => {
     expect(check(manifest({ target: { arch: 'amd64' } }))).toMatchObject({ ok: false, code: 'wrong_target' });
     const fwBoard: InstalledState = { component: 'device-firmware', version: '1.0.0', hardware: 'loanet-amp-1', profile: 'village-cluster-4g' };
     expect(check(manifest({ component: 'device-firmware', version: '1.1.0', target: { hardware: 'loanet-amp-2' } }), fwBoard)).toMatchObject({ ok: false, code: 'wrong_target' });
-    expect(check(manifest({ component: 'device-firmware', version: '1.1.0', target: { hardware: 'loanet-amp-1', profiles: ['commune-station'] } }), fwBoard)).toMatchObject({ ok: false, code: 'wrong_target' });
-    expect(check(manifest({ component: 'device-firmware', version: '1.1.0', target: { hardware: 'loanet-amp-1', profiles: ['village-cluster-4g'] } }), fwBoard)).toMatchObject({ ok: true });
+    expect(check(manifest({ component: 'device-firmware', version: '1.1.0', target: { hardware: 'loanet-amp-1', profiles: ['commune-station'] } }), fwBoard)).toMatchObject({
+      ok: false,
+      code: 'wrong_target',
+    });
+    expect(check(manifest({ component: 'device-firmware', version: '1.1.0', target: { hardware: 'loanet-amp-1', profiles: ['village-cluster-4g'] } }), fwBoard)).toMatchObject({
+      ok: true,
+    });
   });
 
   it('refuses a downgrade unless the release allows it, the same version, and a skip over minFrom', () => {

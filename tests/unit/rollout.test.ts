@@ -11,7 +11,12 @@ import { planWaves, rolloutSpecProblem, stepRollout, type RolloutProgress, type 
 const sites = (n: number) => Array.from({ length: n }, (_, i) => `lc-${String(i + 1).padStart(4, '0')}`);
 const spec = (over: Partial<RolloutSpec> = {}): RolloutSpec => ({
   id: 'r1',
-  waves: [{ name: 'canary', sites: ['lc-0001', 'lc-0002', 'lc-0003'] }, { name: '5 %', percent: 5 }, { name: '25 %', percent: 25 }, { name: 'all', percent: 100 }],
+  waves: [
+    { name: 'canary', sites: ['lc-0001', 'lc-0002', 'lc-0003'] },
+    { name: '5 %', percent: 5 },
+    { name: '25 %', percent: 25 },
+    { name: 'all', percent: 100 },
+  ],
   successThreshold: 0.9,
   errorThreshold: 0.05,
   minFinished: 5,
@@ -60,7 +65,16 @@ describe('planWaves', () => {
   it('refuses specs that cannot run, naming the field', () => {
     expect(rolloutSpecProblem(spec())).toBeNull();
     expect(rolloutSpecProblem(spec({ waves: [] }))).toMatch(/^waves/);
-    expect(rolloutSpecProblem(spec({ waves: [{ name: 'x', percent: 50 }, { name: 'y', percent: 20 }] }))).toMatch(/waves\.1\.percent: the shares grow/);
+    expect(
+      rolloutSpecProblem(
+        spec({
+          waves: [
+            { name: 'x', percent: 50 },
+            { name: 'y', percent: 20 },
+          ],
+        }),
+      ),
+    ).toMatch(/waves\.1\.percent: the shares grow/);
     expect(rolloutSpecProblem(spec({ waves: [{ name: 'x', percent: 50, sites: ['a'] }] }))).toMatch(/either sites or percent/);
     expect(rolloutSpecProblem(spec({ errorThreshold: 1.5 }))).toMatch(/^errorThreshold/);
     expect(rolloutSpecProblem(spec({ excludedHours: [{ from: '25:00', to: '06:00' }] }))).toMatch(/^excludedHours\.0/);
@@ -76,17 +90,35 @@ describe('stepRollout', () => {
     const step = stepRollout(s, w, running, fleet(t), NOON);
     expect(step).toMatchObject({ status: 'running', wave: 0 });
     expect(step.start.sort()).toEqual(['lc-0001', 'lc-0002', 'lc-0003']);
-    const two = stepRollout(s, w, running, fleet(t, (id) => (w[0]!.slice(0, 2).includes(id) ? 'updated' : w[0]!.includes(id) ? 'installing' : 'waiting')), NOON);
+    const two = stepRollout(
+      s,
+      w,
+      running,
+      fleet(t, (id) => (w[0]!.slice(0, 2).includes(id) ? 'updated' : w[0]!.includes(id) ? 'installing' : 'waiting')),
+      NOON,
+    );
     expect(two).toMatchObject({ wave: 0, start: [] });
-    const all = stepRollout(s, w, running, fleet(t, (id) => (w[0]!.includes(id) ? 'updated' : 'waiting')), NOON);
+    const all = stepRollout(
+      s,
+      w,
+      running,
+      fleet(t, (id) => (w[0]!.includes(id) ? 'updated' : 'waiting')),
+      NOON,
+    );
     expect(all).toMatchObject({ wave: 1, reason: expect.stringContaining('canary reached its success threshold') });
     expect(all.start.sort()).toEqual([...w[1]!].sort());
   });
 
   it('a wave past its error threshold, after enough finished, stops the rollout: paused, or aborted', () => {
-    const failedTwo = (id: string): SiteRolloutState => (w[0]!.includes(id) ? 'updated' : w[1]![0] === id || w[1]![1] === id ? 'failed' : w[1]!.slice(2, 5).includes(id) ? 'updated' : 'waiting');
+    const failedTwo = (id: string): SiteRolloutState =>
+      w[0]!.includes(id) ? 'updated' : w[1]![0] === id || w[1]![1] === id ? 'failed' : w[1]!.slice(2, 5).includes(id) ? 'updated' : 'waiting';
     const p: RolloutProgress = { status: 'running', wave: 1 };
-    expect(stepRollout(s, w, p, fleet(t, failedTwo), NOON)).toMatchObject({ status: 'paused', wave: 1, start: [], reason: expect.stringContaining('2 of 5 finished sites failed') });
+    expect(stepRollout(s, w, p, fleet(t, failedTwo), NOON)).toMatchObject({
+      status: 'paused',
+      wave: 1,
+      start: [],
+      reason: expect.stringContaining('2 of 5 finished sites failed'),
+    });
     expect(stepRollout(spec({ onError: 'abort' }), w, p, fleet(t, failedTwo), NOON)).toMatchObject({ status: 'aborted' });
     // Below minFinished the first failure stops nothing.
     const oneFailed = (id: string): SiteRolloutState => (w[0]!.includes(id) ? 'updated' : w[1]![0] === id ? 'failed' : 'waiting');
@@ -133,7 +165,13 @@ describe('stepRollout', () => {
     let progress: RolloutProgress = running;
     const started = new Set<string>();
     for (let round = 0; round < 20; round++) {
-      const step = stepRollout(s, w, progress, fleet(t, (id) => state.get(id)!), NOON);
+      const step = stepRollout(
+        s,
+        w,
+        progress,
+        fleet(t, (id) => state.get(id)!),
+        NOON,
+      );
       progress = { status: step.status, wave: step.wave };
       if (step.status !== 'running') break;
       // Every started site finishes before the next step: updated, or failed if it is one of the failing.
@@ -145,6 +183,11 @@ describe('stepRollout', () => {
     expect(progress.status).toBe('paused');
     const startedWaves = w.slice(0, progress.wave + 1).flat();
     expect([...started].every((id) => startedWaves.includes(id))).toBe(true);
-    expect(w.slice(progress.wave + 1).flat().some((id) => started.has(id))).toBe(false);
+    expect(
+      w
+        .slice(progress.wave + 1)
+        .flat()
+        .some((id) => started.has(id)),
+    ).toBe(false);
   });
 });

@@ -17,7 +17,11 @@ function occ(itemId: string, priority: Priority, startAt: number, durationMs: nu
 describe('arbitration at a site', () => {
   it('emergency pre-empts priority, which pre-empts normal; the lower ones are skipped whole for higher_priority', () => {
     const t = DAY0 + 6 * H;
-    const plan = arbitrateSite('s1', [occ('news', 'normal', t, 30 * MIN), occ('vaccination', 'priority', t + 5 * MIN, 10 * MIN), occ('flood', 'emergency', t + 10 * MIN, 5 * MIN)], new Map());
+    const plan = arbitrateSite(
+      's1',
+      [occ('news', 'normal', t, 30 * MIN), occ('vaccination', 'priority', t + 5 * MIN, 10 * MIN), occ('flood', 'emergency', t + 10 * MIN, 5 * MIN)],
+      new Map(),
+    );
     expect(plan.plays.map((p) => p.itemId)).toEqual(['flood']);
     expect(plan.skipped.map((s) => [s.itemId, s.reason, s.blockedBy])).toEqual([
       ['news', 'higher_priority', `flood@${t + 10 * MIN}`],
@@ -27,7 +31,11 @@ describe('arbitration at a site', () => {
 
   it('a lower item that does not overlap the higher one still plays, and plays never overlap', () => {
     const t = DAY0 + 6 * H;
-    const plan = arbitrateSite('s1', [occ('news', 'normal', t, 10 * MIN), occ('flood', 'emergency', t + 10 * MIN, 5 * MIN), occ('music', 'normal', t + 15 * MIN, 5 * MIN)], new Map());
+    const plan = arbitrateSite(
+      's1',
+      [occ('news', 'normal', t, 10 * MIN), occ('flood', 'emergency', t + 10 * MIN, 5 * MIN), occ('music', 'normal', t + 15 * MIN, 5 * MIN)],
+      new Map(),
+    );
     expect(plan.plays.map((p) => [p.itemId, p.startAt - t])).toEqual([
       ['news', 0],
       ['flood', 10 * MIN],
@@ -38,7 +46,10 @@ describe('arbitration at a site', () => {
 
   it('arbitration is per site: an emergency for one village does not silence the others', () => {
     const t = DAY0 + 6 * H;
-    const items = [item({ id: 'news', start: { at: t } }), item({ id: 'flood', priority: 'emergency', start: { at: t + MIN }, targets: { areaKeys: ['2025.0268601'], siteIds: [] } })];
+    const items = [
+      item({ id: 'news', start: { at: t } }),
+      item({ id: 'flood', priority: 'emergency', start: { at: t + MIN }, targets: { areaKeys: ['2025.0268601'], siteIds: [] } }),
+    ];
     const { occurrences } = resolveOccurrences(items, dir, horizon);
     const plans = arbitrate(occurrences, new Map(items.map((i) => [i.id, i])));
     expect(plans.get('qk-3')!.plays.map((p) => p.itemId)).toEqual(['flood']);
@@ -49,7 +60,11 @@ describe('arbitration at a site', () => {
   it('queue=true shifts the item to start right after the one blocking it, keeping its id', () => {
     const t = DAY0 + 6 * H;
     const items = new Map([['news', { queue: true }]]);
-    const plan = arbitrateSite('s1', [occ('news', 'normal', t, 10 * MIN), occ('flood', 'emergency', t + 2 * MIN, 5 * MIN), occ('alert2', 'emergency', t + 7 * MIN, 4 * MIN)], items);
+    const plan = arbitrateSite(
+      's1',
+      [occ('news', 'normal', t, 10 * MIN), occ('flood', 'emergency', t + 2 * MIN, 5 * MIN), occ('alert2', 'emergency', t + 7 * MIN, 4 * MIN)],
+      items,
+    );
     const news = plan.plays.find((p) => p.itemId === 'news')!;
     expect(news).toMatchObject({ id: `news@${t}`, scheduledAt: t, startAt: t + 11 * MIN, endAt: t + 21 * MIN, shiftedMs: 11 * MIN });
     expect(plan.skipped).toEqual([]);
@@ -89,7 +104,13 @@ describe('checkNewItem: same-priority overlaps are refused before saving', () =>
     expect(r.message).toBe('"Thông báo tiêm chủng" overlaps "Bản tin sáng" at 4 sites in Xã Bát Xát from 06:05 27/11. Move it, or ask to queue it behind.');
     expect(r.messageVi).toContain('trùng giờ với "Bản tin sáng" tại 4 điểm ở Xã Bát Xát từ 06:05 27/11');
     expect(r.conflicts).toEqual([
-      { itemId: 'sang', title: 'Bản tin sáng', siteIds: ['bx-1a', 'bx-1b', 'bx-2', 'bx-station'], places: { areas: [{ key: '2025.02683', name: 'Xã Bát Xát', sites: 4 }], siteIds: [] }, firstOverlapAt: DAY0 + 6 * H + 5 * MIN },
+      {
+        itemId: 'sang',
+        title: 'Bản tin sáng',
+        siteIds: ['bx-1a', 'bx-1b', 'bx-2', 'bx-station'],
+        places: { areas: [{ key: '2025.02683', name: 'Xã Bát Xát', sites: 4 }], siteIds: [] },
+        firstOverlapAt: DAY0 + 6 * H + 5 * MIN,
+      },
     ]);
   });
 
@@ -107,7 +128,9 @@ describe('checkNewItem: same-priority overlaps are refused before saving', () =>
       ['sang', DAY0 + 6 * H],
       ['chieu', DAY0 + 17 * H],
     ]);
-    expect(!r.ok && r.message).toBe('"Dài" overlaps "Bản tin sáng" at 1 site in Xã Quang Kim from 06:00 27/11; overlaps "Bản tin chiều" at 1 site in Xã Quang Kim from 17:00 27/11. Move it, or ask to queue it behind.');
+    expect(!r.ok && r.message).toBe(
+      '"Dài" overlaps "Bản tin sáng" at 1 site in Xã Quang Kim from 06:00 27/11; overlaps "Bản tin chiều" at 1 site in Xã Quang Kim from 17:00 27/11. Move it, or ask to queue it behind.',
+    );
   });
 
   it('accepts it when the operator asks to queue, saying what it will wait behind', () => {

@@ -51,7 +51,22 @@ const broker: BrokerLink = {
 
 function save(over: Partial<ScheduledItem> & { id: string }): void {
   const i = broadcastItem(over);
-  const item: ScheduledItem = { ...i, note: null, createdById: 1, createdAt: DAY0, updatedBy: 'op', updatedById: 1, updatedAt: DAY0, approvedById: 2, approvedAt: DAY0, cancelledBy: null, cancelledById: null, cancelledAt: null, cancelReason: null, ...over };
+  const item: ScheduledItem = {
+    ...i,
+    note: null,
+    createdById: 1,
+    createdAt: DAY0,
+    updatedBy: 'op',
+    updatedById: 1,
+    updatedAt: DAY0,
+    approvedById: 2,
+    approvedAt: DAY0,
+    cancelledBy: null,
+    cancelledById: null,
+    cancelledAt: null,
+    cancelReason: null,
+    ...over,
+  };
   items.save(item, startBounds(item, undefined), [xaBatXat.id]);
 }
 
@@ -105,7 +120,18 @@ describe('PlaylistDistributor', () => {
     await dist.refresh('approved bt-1');
     expect(sitesPublished()).toEqual(['bx-1a', 'bx-1b', 'bx-2', 'bx-station']);
     const e = messages()[0]!.entries[0]!;
-    expect(e).toEqual({ id: `bt-1@${DAY0 + 6 * H}`, kind: 'bulletin', itemId: 'bt-1', mediaId: 'm1', sha256: SHA, bytes: 12_345, startAt: DAY0 + 6 * H, durationMs: 600_000, priority: 'normal', title: 'Thông báo' });
+    expect(e).toEqual({
+      id: `bt-1@${DAY0 + 6 * H}`,
+      kind: 'bulletin',
+      itemId: 'bt-1',
+      mediaId: 'm1',
+      sha256: SHA,
+      bytes: 12_345,
+      startAt: DAY0 + 6 * H,
+      durationMs: 600_000,
+      priority: 'normal',
+      title: 'Thông báo',
+    });
   });
 
   it('retries a failed publish at the next refresh', async () => {

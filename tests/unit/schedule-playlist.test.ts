@@ -47,7 +47,17 @@ function item(over: Partial<BroadcastItem> & Pick<BroadcastItem, 'id'>): Broadca
   };
 }
 const horizon = defaultHorizon(DAY0);
-const schedule = [item({ id: 'daily' }), item({ id: 'flood', mediaId: 'm-flood', priority: 'emergency', start: { at: DAY0 + 17 * H + 5 * MIN }, durationMs: 5 * MIN, targets: { areaKeys: ['2025.0268302'], siteIds: [] } })];
+const schedule = [
+  item({ id: 'daily' }),
+  item({
+    id: 'flood',
+    mediaId: 'm-flood',
+    priority: 'emergency',
+    start: { at: DAY0 + 17 * H + 5 * MIN },
+    durationMs: 5 * MIN,
+    targets: { areaKeys: ['2025.0268302'], siteIds: [] },
+  }),
+];
 
 describe('computePlaylists', () => {
   it('gives each active site its sorted entries for the next 48 h, after arbitration', () => {
@@ -62,7 +72,15 @@ describe('computePlaylists', () => {
       ['daily', 30 * H],
       ['daily', 41 * H],
     ]);
-    expect(bx2[1]).toEqual({ id: `flood@${DAY0 + 17 * H + 5 * MIN}`, itemId: 'flood', mediaId: 'm-flood', sha256: 'f'.repeat(64), startAt: DAY0 + 17 * H + 5 * MIN, durationMs: 5 * MIN, priority: 'emergency' });
+    expect(bx2[1]).toEqual({
+      id: `flood@${DAY0 + 17 * H + 5 * MIN}`,
+      itemId: 'flood',
+      mediaId: 'm-flood',
+      sha256: 'f'.repeat(64),
+      startAt: DAY0 + 17 * H + 5 * MIN,
+      durationMs: 5 * MIN,
+      priority: 'emergency',
+    });
   });
 
   it('cuts at the horizon: nothing at or after its end, an entry still playing at its start is kept', () => {

@@ -57,7 +57,15 @@ describe('resolveOccurrences', () => {
 
   it('validity: nothing starts before validFrom or at/after validUntil', () => {
     const r = resolveOccurrences(
-      [item({ id: 'v', targets: { areaKeys: [], siteIds: ['bx-2'] }, start: { dtstart: '2026-11-01T06:00', rrule: 'FREQ=DAILY;BYHOUR=6,17' }, validFrom: DAY0 + 6 * H + 1, validUntil: DAY0 + 30 * H })],
+      [
+        item({
+          id: 'v',
+          targets: { areaKeys: [], siteIds: ['bx-2'] },
+          start: { dtstart: '2026-11-01T06:00', rrule: 'FREQ=DAILY;BYHOUR=6,17' },
+          validFrom: DAY0 + 6 * H + 1,
+          validUntil: DAY0 + 30 * H,
+        }),
+      ],
       dir,
       horizon,
     );

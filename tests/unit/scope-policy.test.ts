@@ -91,7 +91,9 @@ describe('fixed cases', () => {
       { scope: sender, label: 'the sender area' },
     ];
     expect(capPlaceRefusal(scopes(B, null), { areaIds: [0], siteAreaIds: [], hasArea: true }, TREE)).toBe('1 <area> geocode(s) of the message lie outside your area');
-    expect(capPlaceRefusal(scopes(null, A), { areaIds: [], siteAreaIds: [B, B], hasArea: true }, TREE)).toBe("2 site(s) inside the message's polygons or circles lie outside the sender area");
+    expect(capPlaceRefusal(scopes(null, A), { areaIds: [], siteAreaIds: [B, B], hasArea: true }, TREE)).toBe(
+      "2 site(s) inside the message's polygons or circles lie outside the sender area",
+    );
     expect(capPlaceRefusal(scopes(B, null), { areaIds: [], siteAreaIds: [], hasArea: true }, TREE)).toMatch(/cannot be shown/);
     expect(capPlaceRefusal(scopes(B, B), { areaIds: [], siteAreaIds: [], hasArea: false }, TREE)).toBeNull();
     expect(capPlaceRefusal(scopes(null, null), { areaIds: [], siteAreaIds: [], hasArea: true }, TREE)).toBeNull();
@@ -115,7 +117,14 @@ describe('properties over random trees', () => {
   it('a scoped actor never places a user outside its subtree, nor makes one network-wide, nor touches users outside', () => {
     fc.assert(
       fc.property(
-        forest.chain((parent) => fc.tuple(fc.constant(parent), fc.integer({ min: 0, max: parent.length - 1 }), fc.option(fc.record({ id: fc.nat(5), areaId: areaOrNull(parent.length) })), fc.option(areaOrNull(parent.length), { nil: undefined }))),
+        forest.chain((parent) =>
+          fc.tuple(
+            fc.constant(parent),
+            fc.integer({ min: 0, max: parent.length - 1 }),
+            fc.option(fc.record({ id: fc.nat(5), areaId: areaOrNull(parent.length) })),
+            fc.option(areaOrNull(parent.length), { nil: undefined }),
+          ),
+        ),
         ([parent, scope, target, next]) => {
           const tree = treeOf(parent);
           const r = userChangeRefusal({ id: 0, scope }, target ?? undefined, next, tree);
@@ -135,7 +144,14 @@ describe('properties over random trees', () => {
   it('a scoped admin never changes its own root or anything outside, and moves only under parents inside', () => {
     fc.assert(
       fc.property(
-        forest.chain((parent) => fc.tuple(fc.constant(parent), fc.integer({ min: 0, max: parent.length - 1 }), fc.integer({ min: 0, max: parent.length - 1 }), fc.option(fc.integer({ min: 0, max: parent.length - 1 }), { nil: undefined }))),
+        forest.chain((parent) =>
+          fc.tuple(
+            fc.constant(parent),
+            fc.integer({ min: 0, max: parent.length - 1 }),
+            fc.integer({ min: 0, max: parent.length - 1 }),
+            fc.option(fc.integer({ min: 0, max: parent.length - 1 }), { nil: undefined }),
+          ),
+        ),
         ([parent, scope, area, newParent]) => {
           const tree = treeOf(parent);
           if (areaChangeRefusal(scope, area, newParent, tree, 'k') !== null) return;
@@ -152,12 +168,27 @@ describe('properties over random trees', () => {
     fc.assert(
       fc.property(
         forest.chain((parent) =>
-          fc.tuple(fc.constant(parent), areaOrNull(parent.length), areaOrNull(parent.length), fc.array(fc.integer({ min: 0, max: parent.length - 1 }), { maxLength: 4 }), fc.array(fc.integer({ min: 0, max: parent.length - 1 }), { maxLength: 4 }), fc.boolean()),
+          fc.tuple(
+            fc.constant(parent),
+            areaOrNull(parent.length),
+            areaOrNull(parent.length),
+            fc.array(fc.integer({ min: 0, max: parent.length - 1 }), { maxLength: 4 }),
+            fc.array(fc.integer({ min: 0, max: parent.length - 1 }), { maxLength: 4 }),
+            fc.boolean(),
+          ),
         ),
         ([parent, caller, sender, areaIds, siteAreaIds, hasArea]) => {
           const tree = treeOf(parent);
-          const why = capPlaceRefusal([{ scope: caller, label: 'a' }, { scope: sender, label: 'b' }], { areaIds, siteAreaIds, hasArea }, tree);
-          const inside = (s: number | null) => s === null || !hasArea || (areaIds.length + siteAreaIds.length > 0 && [...areaIds, ...siteAreaIds].every((a) => tree.isInSubtree(a, s)));
+          const why = capPlaceRefusal(
+            [
+              { scope: caller, label: 'a' },
+              { scope: sender, label: 'b' },
+            ],
+            { areaIds, siteAreaIds, hasArea },
+            tree,
+          );
+          const inside = (s: number | null) =>
+            s === null || !hasArea || (areaIds.length + siteAreaIds.length > 0 && [...areaIds, ...siteAreaIds].every((a) => tree.isInSubtree(a, s)));
           expect(why === null).toBe(inside(caller) && inside(sender));
         },
       ),

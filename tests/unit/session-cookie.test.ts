@@ -1,6 +1,15 @@
 /** The console's session cookie and CSRF checks, as pure functions. */
 import { describe, expect, it } from 'vitest';
-import { clearedSessionCookie, cookieShouldBeSecure, csrfMatches, csrfTokenFor, isUnsafeMethod, originAllowed, readCookie, sessionCookie } from '../../server/http/session-cookie.ts';
+import {
+  clearedSessionCookie,
+  cookieShouldBeSecure,
+  csrfMatches,
+  csrfTokenFor,
+  isUnsafeMethod,
+  originAllowed,
+  readCookie,
+  sessionCookie,
+} from '../../server/http/session-cookie.ts';
 import { resolveInside } from '../../server/console/routes.ts';
 import { sseFrame } from '../../server/console/stream-routes.ts';
 import { MIN_COMPRESS_BYTES, shouldCompress } from '../../server/http/compress.ts';

@@ -217,7 +217,12 @@ describe('simulated device', () => {
     const s = result<{ power: { source: string }; amp: { on: boolean } }>(ask({ type: 'get_status' }));
     expect(s.power.source).toBe('mains');
     expect(s.amp.on).toBe(false);
-    expect(events.slice(2).map((e) => `${e.type}:${e.fault}`).sort()).toEqual(['fault_cleared:battery_low', 'fault_cleared:mains_lost']);
+    expect(
+      events
+        .slice(2)
+        .map((e) => `${e.type}:${e.fault}`)
+        .sort(),
+    ).toEqual(['fault_cleared:battery_low', 'fault_cleared:mains_lost']);
   });
 
   it('an amplifier left on drains the battery faster', () => {

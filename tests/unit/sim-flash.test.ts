@@ -147,7 +147,10 @@ describe('firmware update of a simulated device', () => {
     const bent = Buffer.from(chunk);
     bent[7]! ^= 0x10;
     expect(r.ask({ type: 'fw_chunk', offset: 0, data: bent.toString('base64'), crc: crc16CcittFalse(chunk) })).toMatchObject({ ok: false, error: { code: 'bad_crc' } });
-    expect(r.ask({ type: 'fw_chunk', offset: FW_CHUNK_MAX_BYTES, data: chunk.toString('base64'), crc: crc16CcittFalse(chunk) })).toMatchObject({ ok: false, error: { code: 'bad_offset' } });
+    expect(r.ask({ type: 'fw_chunk', offset: FW_CHUNK_MAX_BYTES, data: chunk.toString('base64'), crc: crc16CcittFalse(chunk) })).toMatchObject({
+      ok: false,
+      error: { code: 'bad_offset' },
+    });
     expect(r.ask({ type: 'fw_chunk', offset: 0, data: 'not base64!', crc: 0 })).toMatchObject({ ok: false, error: { code: 'bad_chunk' } });
     expect(r.storage.bytesWritten).toBe(0);
     r.send(img, 0);
@@ -160,7 +163,10 @@ describe('firmware update of a simulated device', () => {
     okResult(r.ask({ type: 'fw_begin', ...img.meta }));
     r.send(img, 0, FW_CHUNK_MAX_BYTES);
     const second = img.bytes.subarray(FW_CHUNK_MAX_BYTES, 2 * FW_CHUNK_MAX_BYTES);
-    expect(r.ask({ type: 'fw_chunk', offset: FW_CHUNK_MAX_BYTES, data: Buffer.from(second).toString('base64'), crc: crc16CcittFalse(second) })).toMatchObject({ ok: false, error: { code: 'write_failed' } });
+    expect(r.ask({ type: 'fw_chunk', offset: FW_CHUNK_MAX_BYTES, data: Buffer.from(second).toString('base64'), crc: crc16CcittFalse(second) })).toMatchObject({
+      ok: false,
+      error: { code: 'write_failed' },
+    });
     r.send(img, FW_CHUNK_MAX_BYTES);
     expect(okResult(r.ask({ type: 'fw_verify' }))).toMatchObject({ ok: true });
   });

@@ -264,7 +264,13 @@ describe('faulty', () => {
     const v = classifySite(site({ telemetry: telemetry({ canPlay: false }) }), NOW, policy);
     expect(v.condition).toBe('faulty');
     expect(v.reasons).toEqual([
-      { code: 'cannot_play', severity: 'faulty', params: {}, message: 'cannot play: the agent has no audio output', messageVi: 'không phát được: thiết bị không có đầu ra âm thanh' },
+      {
+        code: 'cannot_play',
+        severity: 'faulty',
+        params: {},
+        message: 'cannot play: the agent has no audio output',
+        messageVi: 'không phát được: thiết bị không có đầu ra âm thanh',
+      },
     ]);
     expect(classifySite(site({ telemetry: telemetry({ canPlay: true }) }), NOW, policy).condition).toBe('operational');
     expect(classifySite(site(), NOW, policy).condition).toBe('operational');
@@ -365,7 +371,9 @@ describe('degraded', () => {
     // No telemetry yet: registry says mic.
     expect(codes(site({ telemetry: null, lastSoundVerifiedAt: null, lastSoundCheck: null }))).toEqual(['sound_not_verified']);
     // No mic anywhere: nothing to verify with.
-    expect(codes(site({ telemetry: telemetry({ monitorMic: false, lastSoundCheck: null }), expectsMonitorMic: false, lastSoundVerifiedAt: null, lastSoundCheck: null }))).toEqual([]);
+    expect(codes(site({ telemetry: telemetry({ monitorMic: false, lastSoundCheck: null }), expectsMonitorMic: false, lastSoundVerifiedAt: null, lastSoundCheck: null }))).toEqual(
+      [],
+    );
   });
 
   it('a registered mic the agent does not report is degraded', () => {

@@ -22,7 +22,11 @@ describe('revisions', () => {
   it('the same content hashes the same whatever the key order of the input, and any change in it changes the hash', () => {
     const a = siteConfigHash(siteConfigContent(facts));
     expect(a).toMatch(/^[0-9a-f]{64}$/);
-    expect(siteConfigHash(siteConfigContent({ monitorMic: true, expectedDevices: [{ kind: 'amplifier', id: 'amp0' }], profile: 'village-cluster-4g', areaChannels: ['2025.02683', '2025.15'] }))).toBe(a);
+    expect(
+      siteConfigHash(
+        siteConfigContent({ monitorMic: true, expectedDevices: [{ kind: 'amplifier', id: 'amp0' }], profile: 'village-cluster-4g', areaChannels: ['2025.02683', '2025.15'] }),
+      ),
+    ).toBe(a);
     const changed = [
       { ...facts, areaChannels: ['2025.02680', '2025.15'] },
       { ...facts, profile: null },
@@ -59,16 +63,37 @@ describe('revisions', () => {
 describe('coverage reason config_stale', () => {
   const want = { revision: 4, hash: 'a'.repeat(64), dueAt: NOW - 1 };
   const obs = (config: TelemetryMessage['config'] | 'absent', expectedConfig: SiteObservation['expectedConfig']): SiteObservation => ({
-    siteId: 'cl-1', name: 'Cụm loa 1', kind: 'cluster', areaId: 1,
-    firstSeenAt: NOW - 3_600_000, lastSeenAt: NOW - 1000, connected: true, disconnectedAt: null, intervalS: 30,
+    siteId: 'cl-1',
+    name: 'Cụm loa 1',
+    kind: 'cluster',
+    areaId: 1,
+    firstSeenAt: NOW - 3_600_000,
+    lastSeenAt: NOW - 1000,
+    connected: true,
+    disconnectedAt: null,
+    intervalS: 30,
     telemetry: {
-      v: 1, siteId: 'cl-1', at: NOW - 1000, seq: 3, intervalS: 30, uptimeS: 100, versions: { agent: '0.1.0', protocol: 1 },
-      link: { type: '4g', signalDbm: -80 }, power: { source: 'mains', mainsOk: true, batteryPct: null },
-      amplifier: { on: false, volume: 70, fault: 'none', temperatureC: 30 }, lines: [], temperatureC: null, clockOffsetMs: 0,
-      devices: [], monitorMic: false, lastSoundCheck: null,
+      v: 1,
+      siteId: 'cl-1',
+      at: NOW - 1000,
+      seq: 3,
+      intervalS: 30,
+      uptimeS: 100,
+      versions: { agent: '0.1.0', protocol: 1 },
+      link: { type: '4g', signalDbm: -80 },
+      power: { source: 'mains', mainsOk: true, batteryPct: null },
+      amplifier: { on: false, volume: 70, fault: 'none', temperatureC: 30 },
+      lines: [],
+      temperatureC: null,
+      clockOffsetMs: 0,
+      devices: [],
+      monitorMic: false,
+      lastSoundCheck: null,
       ...(config === 'absent' ? {} : { config }),
     },
-    lastSoundVerifiedAt: null, lastSoundCheck: null, expectsMonitorMic: false,
+    lastSoundVerifiedAt: null,
+    lastSoundCheck: null,
+    expectsMonitorMic: false,
     ...(expectedConfig ? { expectedConfig } : {}),
   });
 
@@ -76,14 +101,23 @@ describe('coverage reason config_stale', () => {
     const v = classifySite(obs({ revision: 3, hash: 'b'.repeat(64) }, want), NOW, DEFAULT_COVERAGE_POLICY);
     expect(v.condition).toBe('degraded');
     expect(v.reasons).toEqual([
-      { code: 'config_stale', severity: 'degraded', params: { applied: 3, expected: 4 }, message: 'configuration revision 4 not applied (holds 3)', messageVi: 'chưa áp dụng cấu hình bản 4 (đang dùng bản 3)' },
+      {
+        code: 'config_stale',
+        severity: 'degraded',
+        params: { applied: 3, expected: 4 },
+        message: 'configuration revision 4 not applied (holds 3)',
+        messageVi: 'chưa áp dụng cấu hình bản 4 (đang dùng bản 3)',
+      },
     ]);
   });
 
   it('counts none held (null) and an agent that predates configurations (absent) as stale', () => {
     for (const c of [null, 'absent'] as const) {
       const v = classifySite(obs(c, want), NOW, DEFAULT_COVERAGE_POLICY);
-      expect(v.reasons.map((r) => [r.code, r.params.applied]), String(c)).toEqual([['config_stale', null]]);
+      expect(
+        v.reasons.map((r) => [r.code, r.params.applied]),
+        String(c),
+      ).toEqual([['config_stale', null]]);
     }
   });
 
@@ -118,7 +152,7 @@ describe('the agent side', () => {
     return siteConfigMessage(siteId, { revision, hash: siteConfigHash(content), madeAt: NOW }, content);
   };
 
-  it('routes its own config topic to the config handler, never another site\'s', () => {
+  it("routes its own config topic to the config handler, never another site's", () => {
     expect(inboundRoute('lc-cfg-01', 'loanet/v1/sites/lc-cfg-01/config')).toBe('config');
     expect(inboundRoute('lc-cfg-01', 'loanet/v1/sites/lc-cfg-02/config')).toBeUndefined();
   });
@@ -145,7 +179,7 @@ describe('the agent side', () => {
     expect(again.areaChannels(['2025.02683'])).toEqual(['2025.02680', '2025.15']);
   });
 
-  it('applies whatever the server delivers, a lower revision too (a replaced server store), and refuses another site\'s', async () => {
+  it("applies whatever the server delivers, a lower revision too (a replaced server store), and refuses another site's", async () => {
     const dir = tmp();
     const held = new HeldSiteConfig('lc-cfg-01', path.join(dir, SITE_CONFIG_FILE), log);
     await held.load();
@@ -157,7 +191,7 @@ describe('the agent side', () => {
     await held.flush();
   });
 
-  it('ignores a kept file that is another site\'s or not a configuration, and says so', async () => {
+  it("ignores a kept file that is another site's or not a configuration, and says so", async () => {
     const dir = tmp();
     const file = path.join(dir, SITE_CONFIG_FILE);
     const other = new HeldSiteConfig('lc-cfg-02', file, log);
@@ -178,7 +212,24 @@ describe('the agent side', () => {
   });
 
   it('the heartbeat carries the applied revision, or null, and a heartbeat without it is still valid', () => {
-    const base = { v: 1, siteId: 'lc-cfg-01', at: NOW, seq: 0, intervalS: 30, uptimeS: 1, versions: { agent: '0.1.0', protocol: 1 }, link: { type: '4g', signalDbm: null }, power: { source: 'mains', mainsOk: true, batteryPct: null }, amplifier: null, lines: [], temperatureC: null, clockOffsetMs: null, devices: [], monitorMic: false, lastSoundCheck: null };
+    const base = {
+      v: 1,
+      siteId: 'lc-cfg-01',
+      at: NOW,
+      seq: 0,
+      intervalS: 30,
+      uptimeS: 1,
+      versions: { agent: '0.1.0', protocol: 1 },
+      link: { type: '4g', signalDbm: null },
+      power: { source: 'mains', mainsOk: true, batteryPct: null },
+      amplifier: null,
+      lines: [],
+      temperatureC: null,
+      clockOffsetMs: null,
+      devices: [],
+      monitorMic: false,
+      lastSoundCheck: null,
+    };
     expect(decodeTelemetry.check(base).ok).toBe(true);
     expect(decodeTelemetry.check({ ...base, config: null }).ok).toBe(true);
     expect(decodeTelemetry.check({ ...base, config: { revision: 2, hash: 'f'.repeat(64) } }).ok).toBe(true);

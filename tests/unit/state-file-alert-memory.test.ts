@@ -14,7 +14,17 @@ import { writeJsonAtomic } from '../../edge-agent/state-file.ts';
 
 const T = Date.UTC(2026, 11, 4, 8, 0, 0);
 const start = (over: Partial<AlertStart> = {}): AlertStart => ({
-  v: 1, type: 'alert_start', alertId: 'alr-1', revision: 2, test: false, areas: ['2025.02683'], attention: 'siren', repeats: 3, validUntil: T + 3_600_000, at: T, ...over,
+  v: 1,
+  type: 'alert_start',
+  alertId: 'alr-1',
+  revision: 2,
+  test: false,
+  areas: ['2025.02683'],
+  attention: 'siren',
+  repeats: 3,
+  validUntil: T + 3_600_000,
+  at: T,
+  ...over,
 });
 const mem = (entries: Record<string, Remembered> = {}) => new Map(Object.entries(entries));
 

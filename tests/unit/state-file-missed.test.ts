@@ -7,7 +7,14 @@ import { missedVerdict, type MissedContext } from '../../edge-agent/playout/miss
 
 const T = Date.UTC(2026, 11, 4, 7, 0, 0);
 const entry = { startAt: T, notAfter: T + 60_000 };
-const ctx = (over: Partial<MissedContext> = {}): MissedContext => ({ now: T + 3_600_000, runStartedAt: T + 3_000_000, heldSince: T + 3_000_000, journalLost: false, playlistLost: false, ...over });
+const ctx = (over: Partial<MissedContext> = {}): MissedContext => ({
+  now: T + 3_600_000,
+  runStartedAt: T + 3_000_000,
+  heldSince: T + 3_000_000,
+  journalLost: false,
+  playlistLost: false,
+  ...over,
+});
 
 describe('an entry with no receipt', () => {
   it('due before this run, with the journal lost: unknown, whether or not its window is over (it may have played)', () => {

@@ -26,7 +26,14 @@ const quiet = () => {
 /** JSON values as the agent stores them: objects of small trees. */
 const stateValue = fc.dictionary(
   fc.string({ maxLength: 12 }),
-  fc.oneof(fc.string({ maxLength: 40 }), fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 5 }), fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 10 }), { maxKeys: 3 })),
+  fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(fc.integer(), { maxLength: 5 }),
+    fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 10 }), { maxKeys: 3 }),
+  ),
   { maxKeys: 8 },
 );
 

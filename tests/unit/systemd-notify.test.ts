@@ -50,7 +50,10 @@ describe('WatchdogGate: is the loop alive', () => {
 
 describe("systemd's variables", () => {
   it('the watchdog for this process pings three times per WATCHDOG_USEC', () => {
-    expect(notifyEnvironment({ NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '60000000', WATCHDOG_PID: '42' }, 42)).toEqual({ socket: '/run/systemd/notify', watchdogEveryMs: 20_000 });
+    expect(notifyEnvironment({ NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '60000000', WATCHDOG_PID: '42' }, 42)).toEqual({
+      socket: '/run/systemd/notify',
+      watchdogEveryMs: 20_000,
+    });
     expect(notifyEnvironment({ NOTIFY_SOCKET: '@abstract', WATCHDOG_USEC: '60000000' }, 42)).toEqual({ socket: '@abstract', watchdogEveryMs: 20_000 });
   });
 

@@ -23,7 +23,19 @@ const vi = { ...common.vi, ...coverage.vi, ...sites.vi, ...account.vi, ...users.
 
 export type StringKey = keyof typeof vi;
 
-const en: Record<StringKey, string> = { ...common.en, ...coverage.en, ...sites.en, ...account.en, ...users.en, ...schedule.en, ...emergency.en, ...live.en, ...disk.en, ...siteWords.en, ...audit.en };
+const en: Record<StringKey, string> = {
+  ...common.en,
+  ...coverage.en,
+  ...sites.en,
+  ...account.en,
+  ...users.en,
+  ...schedule.en,
+  ...emergency.en,
+  ...live.en,
+  ...disk.en,
+  ...siteWords.en,
+  ...audit.en,
+};
 
 const DICTS: Record<Lang, Record<StringKey, string>> = { vi, en };
 
@@ -77,7 +89,11 @@ function fmt(kind: 'dateTime' | 'date' | 'time'): Intl.DateTimeFormat {
   let f = formats.get(key);
   if (!f) {
     const opts: Intl.DateTimeFormatOptions =
-      kind === 'date' ? { day: '2-digit', month: '2-digit' } : kind === 'time' ? { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' } : { day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' };
+      kind === 'date'
+        ? { day: '2-digit', month: '2-digit' }
+        : kind === 'time'
+          ? { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }
+          : { day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' };
     f = new Intl.DateTimeFormat(current === 'vi' ? 'vi-VN' : 'en-GB', { ...opts, timeZone: TIME_ZONE });
     formats.set(key, f);
   }
@@ -127,7 +143,15 @@ export function reasonText(r: { message: string; messageVi: string }): string {
 
 /** "YYYY-MM-DDTHH:mm" of an instant in Asia/Ho_Chi_Minh (what a datetime-local input shows and the server reads as local time). */
 export function localInputValue(ms: number): string {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(ms);
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: TIME_ZONE,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(ms);
   const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '00';
   return `${get('year')}-${get('month')}-${get('day')}T${get('hour')}:${get('minute')}`;
 }

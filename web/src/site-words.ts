@@ -123,7 +123,10 @@ export function reasonWords(r: ReasonLike): string {
 
 /** The sites' own words in reasons (an agent's error text, as it sent it): for a title, where a technician can read it. */
 export function reasonDetail(reasons: ReasonLike[]): string {
-  return reasons.map((r) => (typeof r.params?.detail === 'string' ? r.params.detail : '')).filter(Boolean).join('; ');
+  return reasons
+    .map((r) => (typeof r.params?.detail === 'string' ? r.params.detail : ''))
+    .filter(Boolean)
+    .join('; ');
 }
 
 /** A command's error in words from its code; the site's own words only for a code the console does not know. */
@@ -151,7 +154,8 @@ export function eventWords(type: string, d: Params | null | undefined): string {
     }
     case 'sound_check': {
       const parts = [d.ok === true ? t('soundHeard') : t('soundNotHeard')];
-      if (typeof d.levelDb === 'number') parts.push(`${formatNumber(d.levelDb, 1, 'dB')}${typeof d.thresholdDb === 'number' ? ` (≥ ${formatNumber(d.thresholdDb, 1, 'dB')})` : ''}`);
+      if (typeof d.levelDb === 'number')
+        parts.push(`${formatNumber(d.levelDb, 1, 'dB')}${typeof d.thresholdDb === 'number' ? ` (≥ ${formatNumber(d.thresholdDb, 1, 'dB')})` : ''}`);
       if (typeof d.trigger === 'string') parts.push(codeWords('trigger_', d.trigger));
       return parts.join(' · ');
     }
@@ -195,7 +199,12 @@ function valueWords(key: string, v: unknown, depth: number, names: DetailNames):
   }
   if (Array.isArray(v)) {
     if (key === 'changed') return v.length === 0 ? t('valueNone') : v.map((x) => codeWords('ak_', String(x))).join(', ');
-    return v.length === 0 ? t('valueNone') : v.slice(0, 10).map((x) => valueWords(key, x, depth + 1, names)).join(', ') + (v.length > 10 ? ', …' : '');
+    return v.length === 0
+      ? t('valueNone')
+      : v
+          .slice(0, 10)
+          .map((x) => valueWords(key, x, depth + 1, names))
+          .join(', ') + (v.length > 10 ? ', …' : '');
   }
   if (typeof v === 'object' && depth < 3) {
     const o = v as Params;
@@ -212,11 +221,13 @@ function valueWords(key: string, v: unknown, depth: number, names: DetailNames):
 
 /** A detail object as readable "key: value" lines, the keys and the coded values the console knows in words. */
 export function detailLines(d: Params, depth = 0, names: DetailNames = {}): string[] {
-  return Object.entries(d)
-    .filter(([k, v]) => v !== undefined && !HIDDEN_KEYS.has(k))
-    .slice(0, 20)
-    // "level" is a volume's (a number) or an area's (a word: province, commune…): each has its own label.
-    .map(([k, v]) => `${k === 'level' && typeof v === 'string' ? t('ak_level_area') : codeWords('ak_', k)}: ${valueWords(k, v, depth, names)}`);
+  return (
+    Object.entries(d)
+      .filter(([k, v]) => v !== undefined && !HIDDEN_KEYS.has(k))
+      .slice(0, 20)
+      // "level" is a volume's (a number) or an area's (a word: province, commune…): each has its own label.
+      .map(([k, v]) => `${k === 'level' && typeof v === 'string' ? t('ak_level_area') : codeWords('ak_', k)}: ${valueWords(k, v, depth, names)}`)
+  );
 }
 
 /** A site kind or a user role by the console's own word for it. */
@@ -226,7 +237,14 @@ function kindOrRole(k: string, v: string): string {
 }
 
 /** Every command a site takes (protocol COMMAND_TYPES), by the word of its control: a type added there fails the typecheck here. */
-const COMMAND_KEYS: Record<CommandType, StringKey> = { set_volume: 'setVolume', amp_power: 'amplifier', test_tone: 'testTone', reboot: 'reboot', sound_check: 'soundCheck', set_acoustic_delay: 'setAcousticDelay' };
+const COMMAND_KEYS: Record<CommandType, StringKey> = {
+  set_volume: 'setVolume',
+  amp_power: 'amplifier',
+  test_tone: 'testTone',
+  reboot: 'reboot',
+  sound_check: 'soundCheck',
+  set_acoustic_delay: 'setAcousticDelay',
+};
 
 /** A command's type in words, else its code. */
 export function commandWords(type: string): string {

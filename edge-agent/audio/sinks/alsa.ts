@@ -45,9 +45,19 @@ export interface AlsaSinkOptions {
 export function aplayArgs(options: Pick<AlsaSinkOptions, 'device' | 'bufferMs'> = {}): string[] {
   const bufferUs = Math.round((options.bufferMs ?? DEFAULT_OUTPUT_BUFFER_MS) * 1000);
   return [
-    '-q', '-t', 'raw', '-f', 'S16_LE', '-r', String(SAMPLE_RATE), '-c', String(CHANNELS),
-    '-D', options.device ?? 'default',
-    `--buffer-time=${bufferUs}`, `--period-time=${Math.round(bufferUs / 4)}`,
+    '-q',
+    '-t',
+    'raw',
+    '-f',
+    'S16_LE',
+    '-r',
+    String(SAMPLE_RATE),
+    '-c',
+    String(CHANNELS),
+    '-D',
+    options.device ?? 'default',
+    `--buffer-time=${bufferUs}`,
+    `--period-time=${Math.round(bufferUs / 4)}`,
     '-',
   ];
 }
@@ -142,7 +152,15 @@ export class AlsaSink implements AudioSink {
     const child = this.child;
     if (!child) return true;
     const now = this.now();
-    const plan = planFeed({ queued: this.queue.map((f) => f.playAt), fedEnd: this.fedEnd, filledMs: this.filledMs, now, feedAheadMs, padDelayMs: this.padDelayMs, frameMs: FRAME_MS });
+    const plan = planFeed({
+      queued: this.queue.map((f) => f.playAt),
+      fedEnd: this.fedEnd,
+      filledMs: this.filledMs,
+      now,
+      feedAheadMs,
+      padDelayMs: this.padDelayMs,
+      frameMs: FRAME_MS,
+    });
     const parts: Buffer[] = [];
     for (const step of plan.steps) {
       if ('silence' in step) {

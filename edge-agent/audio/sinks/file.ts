@@ -139,4 +139,3 @@ export class FileSink implements AudioSink {
     this.dataBytes += buf.length;
   }
 }
-

@@ -39,14 +39,7 @@ import type { CapAlert, CapArea, LatLon } from './model.ts';
  * - `mã đơn vị hành chính`, `ma don vi hanh chinh`, `madvhc`: the official Vietnamese term, with and without diacritics;
  * - `vn-dvhc`: short form seen in Vietnamese GIS data.
  */
-export const VN_ADMIN_GEOCODE_NAMES: readonly string[] = [
-  'vn-admin',
-  'vn_admin',
-  'mã đơn vị hành chính',
-  'ma don vi hanh chinh',
-  'madvhc',
-  'vn-dvhc',
-];
+export const VN_ADMIN_GEOCODE_NAMES: readonly string[] = ['vn-admin', 'vn_admin', 'mã đơn vị hành chính', 'ma don vi hanh chinh', 'madvhc', 'vn-dvhc'];
 
 export interface SiteLocation {
   siteId: string;

@@ -59,12 +59,25 @@ export function decodeCapDocument(bytes: Uint8Array, contentType?: string): Deco
   const bom = bomOf(bytes);
   const charset = charsetOf(contentType);
   const declared = bom ? undefined : declaredEncoding(bytes);
-  const [label, from] = bom ? [bom.encoding, 'bom' as const] : charset ? [charset, 'charset' as const] : declared ? [declared, 'declaration' as const] : ['utf-8', 'default' as const];
+  const [label, from] = bom
+    ? [bom.encoding, 'bom' as const]
+    : charset
+      ? [charset, 'charset' as const]
+      : declared
+        ? [declared, 'declaration' as const]
+        : ['utf-8', 'default' as const];
   const notes: string[] = [];
   const decoder = decoderFor(label);
-  const where = from === 'charset' ? 'the charset parameter of the Content-Type' : from === 'declaration' ? 'the XML declaration' : from === 'bom' ? 'the byte order mark' : 'the default';
+  const where =
+    from === 'charset' ? 'the charset parameter of the Content-Type' : from === 'declaration' ? 'the XML declaration' : from === 'bom' ? 'the byte order mark' : 'the default';
   if (!decoder) {
-    return { ok: false, kind: 'unknown_encoding', encoding: label, from, message: `encoding "${label.slice(0, 40)}" (from ${where}) is not supported: send UTF-8, or an encoding of the WHATWG Encoding Standard (ISO-8859-1, windows-1252, UTF-16, Shift_JIS, Big5, GB18030…)` };
+    return {
+      ok: false,
+      kind: 'unknown_encoding',
+      encoding: label,
+      from,
+      message: `encoding "${label.slice(0, 40)}" (from ${where}) is not supported: send UTF-8, or an encoding of the WHATWG Encoding Standard (ISO-8859-1, windows-1252, UTF-16, Shift_JIS, Big5, GB18030…)`,
+    };
   }
   const body = bom ? bytes.subarray(bom.length) : bytes;
   let text: string;

@@ -83,7 +83,10 @@ export function serialize(el: XmlElement): string {
   collect(el);
   const decl = [...used].filter(([p]) => p !== 'xml' && !(p === '' ? 'xmlns' in el.attrs : `xmlns:${p}` in el.attrs) && !(p === '' && used.get('') === ''));
   const write = (e: XmlElement, extra: string): string => {
-    const attrs = Object.entries(e.attrs).map(([k, v]) => ` ${k}="${escapeAttr(v)}"`).join('') + extra;
+    const attrs =
+      Object.entries(e.attrs)
+        .map(([k, v]) => ` ${k}="${escapeAttr(v)}"`)
+        .join('') + extra;
     const inner = escapeText(e.text) + e.children.map((c) => write(c, '')).join('');
     return inner === '' ? `<${e.qname}${attrs}/>` : `<${e.qname}${attrs}>${inner}</${e.qname}>`;
   };
@@ -115,8 +118,10 @@ function search(el: XmlElement, depth: number, found: Found): void {
 
 export function unwrapEnvelope(xml: string): Unwrapped {
   if (!looksLikeEnvelope(xml)) return { kind: 'alert' };
-  if (xml.length > CAP_LIMITS.documentBytes) return { kind: 'refused', format: null, reason: 'unreadable', message: `document is larger than ${CAP_LIMITS.documentBytes} bytes (the limit of a CAP document)` };
-  if (countTags(xml, CAP_LIMITS.documentTags) > CAP_LIMITS.documentTags) return { kind: 'refused', format: null, reason: 'unreadable', message: `document has more than ${CAP_LIMITS.documentTags} tags (the limit of a CAP document)` };
+  if (xml.length > CAP_LIMITS.documentBytes)
+    return { kind: 'refused', format: null, reason: 'unreadable', message: `document is larger than ${CAP_LIMITS.documentBytes} bytes (the limit of a CAP document)` };
+  if (countTags(xml, CAP_LIMITS.documentTags) > CAP_LIMITS.documentTags)
+    return { kind: 'refused', format: null, reason: 'unreadable', message: `document has more than ${CAP_LIMITS.documentTags} tags (the limit of a CAP document)` };
   const doc = parseXml(xml);
   if (!doc.ok) return { kind: 'refused', format: null, reason: 'unreadable', message: doc.message };
   const format = formatOf(doc.root);
@@ -129,11 +134,21 @@ export function unwrapEnvelope(xml: string): Unwrapped {
     if (inner.ok && inner.root.local === 'alert' && CAP_NAMESPACES.has(inner.root.ns)) alerts.push(t);
   }
   if (alerts.length > ENVELOPE_LIMITS.alerts) {
-    return { kind: 'refused', format, reason: 'too_many', message: `the ${format} document holds ${alerts.length} CAP alerts; at most ${ENVELOPE_LIMITS.alerts} are taken from one document: post them in several` };
+    return {
+      kind: 'refused',
+      format,
+      reason: 'too_many',
+      message: `the ${format} document holds ${alerts.length} CAP alerts; at most ${ENVELOPE_LIMITS.alerts} are taken from one document: post them in several`,
+    };
   }
   if (alerts.length === 0) {
     return found.links > 0
-      ? { kind: 'refused', format, reason: 'links_only', message: `the ${format} document only links to its CAP alert${found.links > 1 ? 's' : ''}; loanet does not fetch links it is sent: post the CAP document itself` }
+      ? {
+          kind: 'refused',
+          format,
+          reason: 'links_only',
+          message: `the ${format} document only links to its CAP alert${found.links > 1 ? 's' : ''}; loanet does not fetch links it is sent: post the CAP document itself`,
+        }
       : { kind: 'refused', format, reason: 'empty', message: `the ${format} document holds no CAP alert` };
   }
   return { kind: 'envelope', format, alerts };

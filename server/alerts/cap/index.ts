@@ -10,11 +10,24 @@ export { parseCap, splitQuotedList, CAP11_NAMESPACE, CAP10_NAMESPACE, type CapPa
 export { detectSignature, type SignatureReport } from './signature.ts';
 export { decodeDerefUri, isAudioMime, type DecodedResource } from './resource.ts';
 export {
-  capContentHash, classifyIncoming, statusHandling,
-  type BroadcastDecision, type Handling, type KnownAlert, type LifecycleKind, type LifecycleOutcome,
+  capContentHash,
+  classifyIncoming,
+  statusHandling,
+  type BroadcastDecision,
+  type Handling,
+  type KnownAlert,
+  type LifecycleKind,
+  type LifecycleOutcome,
 } from './lifecycle.ts';
 export {
-  VN_ADMIN_GEOCODE_NAMES, haversineKm, isVnAdminValueName, matchAlertAreas, pointInPolygon,
-  type AreaMatch, type AreaMatchContext, type SiteLocation, type Unmatched,
+  VN_ADMIN_GEOCODE_NAMES,
+  haversineKm,
+  isVnAdminValueName,
+  matchAlertAreas,
+  pointInPolygon,
+  type AreaMatch,
+  type AreaMatchContext,
+  type SiteLocation,
+  type Unmatched,
 } from './area-match.ts';
 export { chooseSpeech, isVietnamese, pickInfo, type SpeechChoice } from './speech.ts';

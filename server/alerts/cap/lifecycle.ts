@@ -86,7 +86,11 @@ function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v !== null && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -116,11 +120,7 @@ export function statusHandling(alert: CapAlert): Handling {
 
 const NONE = (h: Handling, reason: string): Handling => ({ ...h, broadcast: 'none', preempts: false, reason });
 
-export function classifyIncoming(
-  alert: CapAlert,
-  contentHash: string,
-  lookup: (key: CapKey) => KnownAlert | undefined,
-): LifecycleOutcome {
+export function classifyIncoming(alert: CapAlert, contentHash: string, lookup: (key: CapKey) => KnownAlert | undefined): LifecycleOutcome {
   const key: CapKey = { sender: alert.sender, identifier: alert.identifier };
   const status = statusHandling(alert);
   const base = { key, supersedes: [] as CapKey[], cancels: [] as CapKey[], unresolved: [] as CapReference[], warnings: [] as string[] };
@@ -166,7 +166,8 @@ export function classifyIncoming(
     if (known.state === 'cancelled') base.warnings.push(`reference ${ks} is already cancelled`);
     resolved.push(rk);
   }
-  for (const u of base.unresolved.filter((r) => r.sender === alert.sender && !lookup({ sender: r.sender, identifier: r.identifier }))) base.warnings.push(`reference ${u.sender},${u.identifier},${u.sent} is not a known alert`);
+  for (const u of base.unresolved.filter((r) => r.sender === alert.sender && !lookup({ sender: r.sender, identifier: r.identifier })))
+    base.warnings.push(`reference ${u.sender},${u.identifier},${u.sent} is not a known alert`);
 
   switch (alert.msgType) {
     case 'Alert':

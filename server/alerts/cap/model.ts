@@ -11,12 +11,8 @@ export const XMLDSIG_NAMESPACE = 'http://www.w3.org/2000/09/xmldsig#';
 export const CAP_STATUS = ['Actual', 'Exercise', 'System', 'Test', 'Draft'] as const;
 export const CAP_MSG_TYPE = ['Alert', 'Update', 'Cancel', 'Ack', 'Error'] as const;
 export const CAP_SCOPE = ['Public', 'Restricted', 'Private'] as const;
-export const CAP_CATEGORY = [
-  'Geo', 'Met', 'Safety', 'Security', 'Rescue', 'Fire', 'Health', 'Env', 'Transport', 'Infra', 'CBRNE', 'Other',
-] as const;
-export const CAP_RESPONSE_TYPE = [
-  'Shelter', 'Evacuate', 'Prepare', 'Execute', 'Avoid', 'Monitor', 'Assess', 'AllClear', 'None',
-] as const;
+export const CAP_CATEGORY = ['Geo', 'Met', 'Safety', 'Security', 'Rescue', 'Fire', 'Health', 'Env', 'Transport', 'Infra', 'CBRNE', 'Other'] as const;
+export const CAP_RESPONSE_TYPE = ['Shelter', 'Evacuate', 'Prepare', 'Execute', 'Avoid', 'Monitor', 'Assess', 'AllClear', 'None'] as const;
 export const CAP_URGENCY = ['Immediate', 'Expected', 'Future', 'Past', 'Unknown'] as const;
 export const CAP_SEVERITY = ['Extreme', 'Severe', 'Moderate', 'Minor', 'Unknown'] as const;
 export const CAP_CERTAINTY = ['Observed', 'Likely', 'Possible', 'Unlikely', 'Unknown'] as const;
@@ -142,9 +138,7 @@ export const CAP_DATETIME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})
 export function capTimeToMs(s: string): number | null {
   const m = CAP_DATETIME_RE.exec(s);
   if (!m) return null;
-  const [y, mo, d, h, mi, se, sign, zh, zm] = [
-    Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), m[7], Number(m[8]), Number(m[9]),
-  ];
+  const [y, mo, d, h, mi, se, sign, zh, zm] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), m[7], Number(m[8]), Number(m[9])];
   if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59 || zh > 14 || zm > 59) return null;
   const t = new Date(0);
   t.setUTCFullYear(y, mo, 0); // day 0 of the next month: the last day of this one (years < 100 kept as written)

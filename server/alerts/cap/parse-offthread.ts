@@ -25,7 +25,12 @@ export async function parseCapOffThread(xml: string): Promise<CapParseResult> {
   try {
     // Bytes, moved to the worker: structured-cloning a string of megabytes costs the event loop tens of ms.
     const utf8 = new TextEncoder().encode(xml);
-    return await runOffThread<CapParseResult>(TASK, 'parseCapTask', { utf8 }, { timeoutMs: CAP_PARSE_TIMEOUT_MS, maxHeapMb: CAP_PARSE_HEAP_MB, lane: 'alert', transfer: [utf8.buffer] });
+    return await runOffThread<CapParseResult>(
+      TASK,
+      'parseCapTask',
+      { utf8 },
+      { timeoutMs: CAP_PARSE_TIMEOUT_MS, maxHeapMb: CAP_PARSE_HEAP_MB, lane: 'alert', transfer: [utf8.buffer] },
+    );
   } catch (e) {
     if (!(e instanceof OffThreadError)) throw e;
     return { ok: false, errors: [{ path: 'alert', message: `the document could not be parsed within the limits: ${e.message}` }], warnings: [] };
@@ -39,7 +44,12 @@ export async function unwrapEnvelopeOffThread(xml: string): Promise<Unwrapped> {
   if (parsesInline(xml) || xml.length > CAP_LIMITS.documentBytes) return unwrapEnvelope(xml);
   try {
     const utf8 = new TextEncoder().encode(xml);
-    return await runOffThread<Unwrapped>(ENVELOPE_TASK, 'unwrapEnvelopeTask', { utf8 }, { timeoutMs: CAP_PARSE_TIMEOUT_MS, maxHeapMb: CAP_PARSE_HEAP_MB, lane: 'alert', transfer: [utf8.buffer] });
+    return await runOffThread<Unwrapped>(
+      ENVELOPE_TASK,
+      'unwrapEnvelopeTask',
+      { utf8 },
+      { timeoutMs: CAP_PARSE_TIMEOUT_MS, maxHeapMb: CAP_PARSE_HEAP_MB, lane: 'alert', transfer: [utf8.buffer] },
+    );
   } catch (e) {
     if (!(e instanceof OffThreadError)) throw e;
     return { kind: 'refused', format: null, reason: 'unreadable', message: `the document could not be read within the limits: ${e.message}` };

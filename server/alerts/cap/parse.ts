@@ -68,10 +68,7 @@ export interface CapParseOptions {
   maxBytes?: number;
 }
 
-export type CapParseResult =
-  | { ok: true; alert: CapAlert; warnings: CapIssue[]; signature: SignatureReport }
-  | { ok: false; errors: CapIssue[]; warnings: CapIssue[] };
-
+export type CapParseResult = { ok: true; alert: CapAlert; warnings: CapIssue[]; signature: SignatureReport } | { ok: false; errors: CapIssue[]; warnings: CapIssue[] };
 
 export function parseCap(input: string | Uint8Array, options: CapParseOptions = {}): CapParseResult {
   try {
@@ -105,7 +102,8 @@ function parseUnsafe(input: string | Uint8Array, options: CapParseOptions): CapP
     xml = d.text;
   }
   if (xml.charCodeAt(0) === 0xfeff) xml = xml.slice(1);
-  if (countTags(xml, CAP_LIMITS.documentTags) > CAP_LIMITS.documentTags) return refuse('alert', `document has more than ${CAP_LIMITS.documentTags} tags (the limit of a CAP document)`);
+  if (countTags(xml, CAP_LIMITS.documentTags) > CAP_LIMITS.documentTags)
+    return refuse('alert', `document has more than ${CAP_LIMITS.documentTags} tags (the limit of a CAP document)`);
 
   const doc = parseXml(xml);
   if (!doc.ok) return refuse('alert', doc.message);
@@ -268,7 +266,10 @@ function parsePoint(s: string): LatLon | null {
 }
 
 function parsePolygon(text: string, path: string, cx: Ctx): LatLon[] | undefined {
-  const tokens = text.trim().split(/\s+/).filter((t) => t !== '');
+  const tokens = text
+    .trim()
+    .split(/\s+/)
+    .filter((t) => t !== '');
   if (tokens.length > GEOMETRY_LIMITS.polygonPoints) {
     cx.err(path, `has ${tokens.length} points; a polygon may have at most ${GEOMETRY_LIMITS.polygonPoints}`);
     return undefined;
@@ -328,13 +329,43 @@ function readPairs(g: Groups, name: string, path: string, cx: Ctx): CapValuePair
 }
 
 const ALERT_ELEMENTS = [
-  'identifier', 'sender', 'sent', 'status', 'msgType', 'source', 'scope', 'restriction', 'addresses', 'code', 'note',
-  'references', 'incidents', 'info',
+  'identifier',
+  'sender',
+  'sent',
+  'status',
+  'msgType',
+  'source',
+  'scope',
+  'restriction',
+  'addresses',
+  'code',
+  'note',
+  'references',
+  'incidents',
+  'info',
 ] as const;
 const INFO_ELEMENTS = [
-  'language', 'category', 'event', 'responseType', 'urgency', 'severity', 'certainty', 'audience', 'eventCode',
-  'effective', 'onset', 'expires', 'senderName', 'headline', 'description', 'instruction', 'web', 'contact',
-  'parameter', 'resource', 'area',
+  'language',
+  'category',
+  'event',
+  'responseType',
+  'urgency',
+  'severity',
+  'certainty',
+  'audience',
+  'eventCode',
+  'effective',
+  'onset',
+  'expires',
+  'senderName',
+  'headline',
+  'description',
+  'instruction',
+  'web',
+  'contact',
+  'parameter',
+  'resource',
+  'area',
 ] as const;
 const RESOURCE_ELEMENTS = ['resourceDesc', 'mimeType', 'size', 'uri', 'derefUri', 'digest'] as const;
 const AREA_ELEMENTS = ['areaDesc', 'polygon', 'circle', 'geocode', 'altitude', 'ceiling'] as const;
@@ -386,10 +417,7 @@ function readAlert(el: XmlElement, cx: Ctx): CapAlert | undefined {
   });
   if (msgType === 'Alert' && (g.get('info') ?? []).length === 0) cx.warn(`${path}/info`, 'an Alert without <info> has nothing to announce');
 
-  if (
-    identifier === undefined || sender === undefined || sent === undefined || status === undefined ||
-    msgType === undefined || scope === undefined
-  ) {
+  if (identifier === undefined || sender === undefined || sent === undefined || status === undefined || msgType === undefined || scope === undefined) {
     return undefined;
   }
   const alert: CapAlert = { identifier, sender, sent, status, msgType, scope, code, references, info };
@@ -410,7 +438,9 @@ function readInfo(el: XmlElement, path: string, cx: Ctx): CapInfo | undefined {
 
   const categoryEls = g.get('category') ?? [];
   if (categoryEls.length === 0) cx.err(`${path}/category`, 'is required (at least one)');
-  const category = many(g, 'category', path, cx).filter((c) => inEnum(c.value, CAP_CATEGORY, c.path, cx)).map((c) => c.value as CapInfo['category'][number]);
+  const category = many(g, 'category', path, cx)
+    .filter((c) => inEnum(c.value, CAP_CATEGORY, c.path, cx))
+    .map((c) => c.value as CapInfo['category'][number]);
   if (categoryEls.length > 0 && category.length === 0 && cx.errors.every((e) => !e.path.startsWith(`${path}/category`))) {
     cx.err(`${path}/category`, 'is empty');
   }

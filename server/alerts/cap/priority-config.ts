@@ -18,10 +18,12 @@ export function capPriorityTableFrom(env: Record<string, string | undefined>): P
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_CAP_PRIORITY_TABLE=${file} cannot be read as JSON (${(e as Error).message}); fix the file or unset LOANET_CAP_PRIORITY_TABLE for the default table`);
+    throw new StartupError(
+      'LOANET_CONFIG_INVALID',
+      `LOANET_CAP_PRIORITY_TABLE=${file} cannot be read as JSON (${(e as Error).message}); fix the file or unset LOANET_CAP_PRIORITY_TABLE for the default table`,
+    );
   }
   const r = parsePriorityTable(json);
   if (!r.ok) throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_CAP_PRIORITY_TABLE=${file}: ${r.errors.slice(0, 5).join('; ')}; see docs/cap.md`);
   return r.table;
 }
-

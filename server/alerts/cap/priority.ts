@@ -54,7 +54,12 @@ export const DEFAULT_CAP_PRIORITY_TABLE: PriorityTable = [
   { name: 'not-immediate', when: { broadcastImmediately: false }, priority: 'priority', attention: 'chime' },
   { name: 'broadcast-immediately', when: { broadcastImmediately: true }, priority: 'emergency', attention: 'siren' },
   // Life-threatening, now or soon, and likely: a flash flood.
-  { name: 'severe-imminent', when: { severity: ['Extreme', 'Severe'], urgency: ['Immediate', 'Expected'], certainty: ['Observed', 'Likely'] }, priority: 'emergency', attention: 'siren' },
+  {
+    name: 'severe-imminent',
+    when: { severity: ['Extreme', 'Severe'], urgency: ['Immediate', 'Expected'], certainty: ['Observed', 'Likely'] },
+    priority: 'emergency',
+    attention: 'siren',
+  },
   { name: 'severe-possible', when: { severity: ['Extreme', 'Severe'], urgency: ['Immediate', 'Expected', 'Unknown'] }, priority: 'emergency', attention: 'chime' },
   { name: 'severe-later', when: { severity: ['Extreme', 'Severe'] }, priority: 'priority', attention: 'chime' },
   { name: 'past', when: { urgency: ['Past'], severity: ['Moderate', 'Minor'] }, priority: 'normal', attention: null },
@@ -87,7 +92,14 @@ export function broadcastImmediately(info: CapInfo): boolean | undefined {
  * with or without diacritics), value 1–5 (also "cấp 4", "4").
  */
 export function vnRiskLevel(info: CapInfo): number | undefined {
-  const fold = (s: string) => s.normalize('NFD').replace(/\p{M}/gu, '').replace(/đ/gi, 'd').toLowerCase().replace(/[\s_-]+/g, ' ').trim();
+  const fold = (s: string) =>
+    s
+      .normalize('NFD')
+      .replace(/\p{M}/gu, '')
+      .replace(/đ/gi, 'd')
+      .toLowerCase()
+      .replace(/[\s_-]+/g, ' ')
+      .trim();
   const names = new Set(['vn risk level', 'cap do rui ro', 'cap do rui ro thien tai', 'vn cap do rui ro']);
   for (const p of info.parameter) {
     if (!names.has(fold(p.valueName))) continue;
@@ -100,7 +112,11 @@ export function vnRiskLevel(info: CapInfo): number | undefined {
 export function capPriority(info: CapInfo, table: PriorityTable = DEFAULT_CAP_PRIORITY_TABLE): PriorityDecision {
   const bi = broadcastImmediately(info);
   const risk = vnRiskLevel(info);
-  const read = [`${info.urgency}/${info.severity}/${info.certainty}`, ...(bi === undefined ? [] : [`Broadcast_Immediately=${bi ? 'Yes' : 'No'}`]), ...(risk === undefined ? [] : [`cấp độ rủi ro ${risk}`])].join(', ');
+  const read = [
+    `${info.urgency}/${info.severity}/${info.certainty}`,
+    ...(bi === undefined ? [] : [`Broadcast_Immediately=${bi ? 'Yes' : 'No'}`]),
+    ...(risk === undefined ? [] : [`cấp độ rủi ro ${risk}`]),
+  ].join(', ');
   for (const r of table) {
     const w = r.when;
     if (w.urgency && !w.urgency.includes(info.urgency)) continue;
@@ -152,7 +168,8 @@ export function parsePriorityTable(json: unknown): { ok: true; table: PriorityTa
       else when.broadcastImmediately = w.broadcastImmediately;
     }
     if (w.vnRiskLevel !== undefined) {
-      if (!Array.isArray(w.vnRiskLevel) || w.vnRiskLevel.length === 0 || w.vnRiskLevel.some((x) => !Number.isInteger(x) || x < 1 || x > 5)) errors.push(`${at}.when.vnRiskLevel: a non-empty list of levels 1–5`);
+      if (!Array.isArray(w.vnRiskLevel) || w.vnRiskLevel.length === 0 || w.vnRiskLevel.some((x) => !Number.isInteger(x) || x < 1 || x > 5))
+        errors.push(`${at}.when.vnRiskLevel: a non-empty list of levels 1–5`);
       else when.vnRiskLevel = w.vnRiskLevel as number[];
     }
     table.push({ name: String(r.name), when, priority: r.priority as LoanetPriority, attention: (r.attention ?? null) as AttentionSignal | null });

@@ -13,9 +13,7 @@
 import { XMLDSIG_NAMESPACE } from './model.ts';
 import type { XmlElement } from './xml.ts';
 
-export type SignatureReport =
-  | { signed: false; verified: false }
-  | { signed: true; verified: false; reason: 'signature verification not implemented'; elements: number };
+export type SignatureReport = { signed: false; verified: false } | { signed: true; verified: false; reason: 'signature verification not implemented'; elements: number };
 
 /** Looks at the direct children of `<alert>` for an xmldsig `Signature`. */
 export function detectSignature(alertElement: XmlElement): SignatureReport {

@@ -33,7 +33,13 @@ export function pickVoice(voices: readonly TtsVoice[], lang: string, voice?: str
   const primary = primaryLanguage(lang);
   if (voice) {
     const v = voices.find((x) => x.id.toLowerCase() === voice.toLowerCase());
-    if (!v) return `no voice "${voice}"; voices for ${primary}: ${voices.filter((x) => primaryLanguage(x.lang) === primary || voiceSpeaks(x, lang)).map((x) => x.id).join(', ') || 'none'}`;
+    if (!v)
+      return `no voice "${voice}"; voices for ${primary}: ${
+        voices
+          .filter((x) => primaryLanguage(x.lang) === primary || voiceSpeaks(x, lang))
+          .map((x) => x.id)
+          .join(', ') || 'none'
+      }`;
     if (!voiceSpeaks(v, lang)) return `voice "${voice}" speaks ${v.lang}, not ${lang}`;
     return v;
   }

@@ -80,7 +80,9 @@ async function zipBomb(mb: number): Promise<Buffer> {
   deflate.end(tail);
   await ended;
   const doc = Buffer.concat(parts);
-  const types = Buffer.from('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>');
+  const types = Buffer.from(
+    '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+  );
   const zip = zipArchive([
     { name: '[Content_Types].xml', method: 0, crc: zlib.crc32(types), declaredSize: types.length, data: types },
     { name: 'word/document.xml', method: 8, crc, declaredSize: size, data: doc },
@@ -185,7 +187,7 @@ function openSse(n: number): Promise<void> {
         else bump(stats.sseRefused, String(res.statusCode));
         res.on('data', () => {});
         res.on('close', () => {
-          if (res.statusCode === 200) (stats.sseOpen--, stats.sseClosed++);
+          if (res.statusCode === 200) stats.sseOpen--, stats.sseClosed++;
         });
         resolve();
       });

@@ -72,7 +72,12 @@ function listen(site: { id: string; secret: string }): Promise<Listener> {
           if (buf[i + 1] !== 0) return fail(new Error(`CONNACK refused (code ${buf[i + 1]})`));
           state = 'suback';
           // Every topic at QoS 0: a late audio frame is useless, as for the agents.
-          socket.write(subscribePacket(1, [areaAudioTopic(areaKey), areaControlTopic(areaKey)].map((topic) => ({ topic, qos: 0 as const }))));
+          socket.write(
+            subscribePacket(
+              1,
+              [areaAudioTopic(areaKey), areaControlTopic(areaKey)].map((topic) => ({ topic, qos: 0 as const })),
+            ),
+          );
         } else if (type === 9 && state === 'suback') {
           state = 'open';
           socket.off('error', fail);
@@ -91,9 +96,12 @@ const listeners: Listener[] = [];
 for (let i = 0; i < sites.length; i += 100) listeners.push(...(await Promise.all(sites.slice(i, i + 100).map(listen))));
 for (const l of listeners) l.socket.setTimeout(0);
 // PINGREQ within the keepalive, so the broker keeps every session while the stream runs.
-setInterval(() => {
-  for (const l of listeners) if (!l.socket.destroyed) l.socket.write(Buffer.of(0xc0, 0));
-}, (KEEPALIVE_S * 1000) / 2).unref();
+setInterval(
+  () => {
+    for (const l of listeners) if (!l.socket.destroyed) l.socket.write(Buffer.of(0xc0, 0));
+  },
+  (KEEPALIVE_S * 1000) / 2,
+).unref();
 console.log(`listening ${listeners.length}`);
 
 process.on('message', (m: { cmd: string }) => {

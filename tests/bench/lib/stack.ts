@@ -21,7 +21,9 @@ import { freePort, ROOT, startProcess, startTsx, stopProcess, tcpOpen, waitFor, 
 
 export type BrokerKind = 'embedded' | 'mosquitto';
 /** Both, unless LOANET_BENCH_BROKERS names one (e.g. to run one half again). */
-export const BROKERS: readonly BrokerKind[] = (['embedded', 'mosquitto'] as const).filter((b) => !process.env.LOANET_BENCH_BROKERS || process.env.LOANET_BENCH_BROKERS.split(',').includes(b));
+export const BROKERS: readonly BrokerKind[] = (['embedded', 'mosquitto'] as const).filter(
+  (b) => !process.env.LOANET_BENCH_BROKERS || process.env.LOANET_BENCH_BROKERS.split(',').includes(b),
+);
 export { HAVE_MOSQUITTO, MOSQUITTO };
 
 const ADMIN_PASSWORD = 'bench-admin-password';
@@ -70,7 +72,10 @@ export function removeTempDirs(): void {
   for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
-async function startServerProcess(dataDir: string, env: Record<string, string>): Promise<{ server: Tracked; baseUrl: string; httpPort: number; mqttPort: number; token: string; api: LoanetClient }> {
+async function startServerProcess(
+  dataDir: string,
+  env: Record<string, string>,
+): Promise<{ server: Tracked; baseUrl: string; httpPort: number; mqttPort: number; token: string; api: LoanetClient }> {
   const httpPort = await freePort();
   const mqttPort = await freePort();
   const server = startTsx('server', 'server/main.ts', [], {
@@ -155,7 +160,9 @@ async function prepareOnce(sites: number, log: (s: string) => void, template: st
       registration: { sites: prepared.length - before, seconds },
     };
     provinces.set(template, province);
-    log(`registered ${prepared.length - before} sites through the API in ${seconds.toFixed(1)} s${template === 'province' ? '' : ` (template ${template}: ${prepared.length} sites)`}`);
+    log(
+      `registered ${prepared.length - before} sites through the API in ${seconds.toFixed(1)} s${template === 'province' ? '' : ` (template ${template}: ${prepared.length} sites)`}`,
+    );
     return province;
   } finally {
     await stopProcess(s.server, 15_000);
@@ -291,7 +298,15 @@ async function startOwnStack(p: Province, broker: BrokerKind, env: Record<string
 
 async function canConnect(port: number, id: string, secret: string): Promise<boolean> {
   try {
-    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: id, username: id, password: secret, clean: true, reconnectPeriod: 0, connectTimeout: 3000 });
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      protocolVersion: 4,
+      clientId: id,
+      username: id,
+      password: secret,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 3000,
+    });
     await c.endAsync(true);
     return true;
   } catch {
@@ -316,11 +331,16 @@ export async function acceptedCount(api: LoanetClient): Promise<{ accepted: numb
  * 15,000 sites (the server counts such sites faulty, cannot_play).
  */
 export function startFleetRunner(stack: Stack, sites: number, heartbeatS: number): Tracked {
-  return startTsx('fleet-runner', 'firmware-sim/main.ts', ['--sites', String(sites), '--heartbeat', String(heartbeatS), '--credentials', stack.credentialsFile, '--rate', '500', '--heartbeat-only'], {
-    LOANET_URL: stack.baseUrl,
-    LOANET_TOKEN: stack.token,
-    ...(stack.broker === 'mosquitto' ? { LOANET_MQTT_URL: stack.mqtt.url } : {}),
-  });
+  return startTsx(
+    'fleet-runner',
+    'firmware-sim/main.ts',
+    ['--sites', String(sites), '--heartbeat', String(heartbeatS), '--credentials', stack.credentialsFile, '--rate', '500', '--heartbeat-only'],
+    {
+      LOANET_URL: stack.baseUrl,
+      LOANET_TOKEN: stack.token,
+      ...(stack.broker === 'mosquitto' ? { LOANET_MQTT_URL: stack.mqtt.url } : {}),
+    },
+  );
 }
 
 /**
@@ -334,12 +354,17 @@ export function startFleetRunner(stack: Stack, sites: number, heartbeatS: number
 export async function waitForHeard(stack: Stack, fleet: Tracked, expectHeard: number, timeoutMs: number, since?: number): Promise<number> {
   const t0 = performance.now();
   await Promise.race([
-    waitFor(`${expectHeard} sites heard`, async () => {
-      if (since !== undefined && (await acceptedCount(stack.api)).heartbeats - since < expectHeard) return false;
-      const c = await coverageCounts(stack.api);
-      return c.sites - c.unverified >= expectHeard;
-    // A whole-province coverage costs the server ~70 ms at 30,000 sites: asked less often for big fleets.
-    }, timeoutMs, expectHeard > 5000 ? 2000 : expectHeard > 100 ? 500 : 100),
+    waitFor(
+      `${expectHeard} sites heard`,
+      async () => {
+        if (since !== undefined && (await acceptedCount(stack.api)).heartbeats - since < expectHeard) return false;
+        const c = await coverageCounts(stack.api);
+        return c.sites - c.unverified >= expectHeard;
+        // A whole-province coverage costs the server ~70 ms at 30,000 sites: asked less often for big fleets.
+      },
+      timeoutMs,
+      expectHeard > 5000 ? 2000 : expectHeard > 100 ? 500 : 100,
+    ),
     fleet.exited.then((code) => {
       throw new Error(`fleet runner exited (${code}):\n${fleet.tail().slice(-2000)}`);
     }),

@@ -46,7 +46,10 @@ export function AlertBanner(props: { path: string }) {
     const show = (list: Active[]) => setActive((cur) => (same(cur, list) ? cur : list));
     const load = (): void => {
       get<{ alerts: AlertSummary[] }>(`/api/alerts?state=active&limit=${LIMIT}`)
-        .then((r) => !stopped && show(ordered(r.alerts)), () => !stopped && show([]))
+        .then(
+          (r) => !stopped && show(ordered(r.alerts)),
+          () => !stopped && show([]),
+        )
         .finally(() => {
           if (!stopped) timer = window.setTimeout(load, POLL_MS);
         });

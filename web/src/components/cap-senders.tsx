@@ -96,7 +96,15 @@ export function CapSenders() {
                   />
                 </td>
                 <td>
-                  <button type="button" onClick={() => void run(() => api<CapSender>('PATCH', `/api/alerts/cap/senders/${s.id}`, { accounts: parseAccounts(edits[s.id] ?? accountsText(s.accounts)) }), `${s.sender}: ${t('saved')}`)}>
+                  <button
+                    type="button"
+                    onClick={() =>
+                      void run(
+                        () => api<CapSender>('PATCH', `/api/alerts/cap/senders/${s.id}`, { accounts: parseAccounts(edits[s.id] ?? accountsText(s.accounts)) }),
+                        `${s.sender}: ${t('saved')}`,
+                      )
+                    }
+                  >
                     {t('save')}
                   </button>{' '}
                   <button

@@ -22,7 +22,10 @@ export function DiskBanner(props: { path: string }) {
     let stopped = false;
     const load = (): void => {
       get<Health>('/api/health')
-        .then((r) => !stopped && setDisk(r.disk), () => undefined)
+        .then(
+          (r) => !stopped && setDisk(r.disk),
+          () => undefined,
+        )
         .finally(() => {
           if (!stopped) timer = window.setTimeout(load, POLL_MS);
         });

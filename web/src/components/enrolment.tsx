@@ -21,7 +21,15 @@ export function QrCode(props: { text: string; label: string }) {
     return path;
   }, [qr]);
   return (
-    <svg viewBox={`0 0 ${qr.size} ${qr.size}`} role="img" aria-label={props.label} data-testid="enrolment-qr" data-text={props.text} shape-rendering="crispEdges" style={{ width: '100%', maxWidth: '16rem', height: 'auto', background: '#fff', display: 'block' }}>
+    <svg
+      viewBox={`0 0 ${qr.size} ${qr.size}`}
+      role="img"
+      aria-label={props.label}
+      data-testid="enrolment-qr"
+      data-text={props.text}
+      shape-rendering="crispEdges"
+      style={{ width: '100%', maxWidth: '16rem', height: 'auto', background: '#fff', display: 'block' }}
+    >
       <path d={d} fill="#000" />
     </svg>
   );
@@ -60,7 +68,9 @@ export function EnrolmentPanel(props: { siteId: string; hasConnected: boolean })
           </p>
         )}
         {pending && !made && (
-          <p data-testid="enrolment-pending">{t('enrolPending', { created: formatTime(pending.createdAt), by: pending.createdBy ?? '—', expires: formatTime(pending.expiresAt) })}</p>
+          <p data-testid="enrolment-pending">
+            {t('enrolPending', { created: formatTime(pending.createdAt), by: pending.createdBy ?? '—', expires: formatTime(pending.expiresAt) })}
+          </p>
         )}
         <div class="row">
           <button type="button" class={props.hasConnected ? 'danger' : ''} disabled={busy} onClick={make} data-testid="enrolment-make">
@@ -76,7 +86,10 @@ export function EnrolmentPanel(props: { siteId: string; hasConnected: boolean })
           <div class="two">
             <div>
               <div class="muted">{t('enrolCode')}</div>
-              <div data-testid="enrolment-code" style={{ fontFamily: 'ui-monospace, monospace', fontSize: '2.4rem', fontWeight: 700, letterSpacing: '.12em', whiteSpace: 'nowrap' }}>
+              <div
+                data-testid="enrolment-code"
+                style={{ fontFamily: 'ui-monospace, monospace', fontSize: '2.4rem', fontWeight: 700, letterSpacing: '.12em', whiteSpace: 'nowrap' }}
+              >
                 {made.code}
               </div>
               <p data-testid="enrolment-expires">{t('enrolExpires', { time: formatTime(made.expiresAt) })}</p>

@@ -80,7 +80,15 @@ function CornersField(props: { value: LatLon[]; onChange: (p: LatLon[]) => void 
     <div class="corners" data-testid="corners-field">
       <label>
         {t('cornersTyped')}
-        <textarea name="corners" rows={4} value={text} placeholder={t('cornersExample')} onInput={(e) => setText(e.currentTarget.value)} aria-describedby="corners-help" style="width:100%" />
+        <textarea
+          name="corners"
+          rows={4}
+          value={text}
+          placeholder={t('cornersExample')}
+          onInput={(e) => setText(e.currentTarget.value)}
+          aria-describedby="corners-help"
+          style="width:100%"
+        />
       </label>
       <small id="corners-help" class="muted">
         {t('cornersHelp')}
@@ -132,7 +140,14 @@ export function PolygonDraw(props: { sites: SiteBrief[]; value: LatLon[]; onChan
     <div data-testid="polygon-draw" data-corners={poly.length} data-inside={within.length}>
       <p class="muted">{t('drawHelp')}</p>
       {/* biome-ignore lint/a11y/useKeyWithClickEvents: a shape is drawn by pointing; the corners field below is the keyboard's way to the same shape */}
-      <svg viewBox={`0 0 ${W} ${H}`} width="100%" role="img" aria-label={t('drawArea')} onClick={add} style="background:#eef3ef;border-radius:6px;cursor:crosshair;touch-action:manipulation;max-height:60vh;display:block">
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        width="100%"
+        role="img"
+        aria-label={t('drawArea')}
+        onClick={add}
+        style="background:#eef3ef;border-radius:6px;cursor:crosshair;touch-action:manipulation;max-height:60vh;display:block"
+      >
         {poly.length >= 3 && <polygon points={pts} fill="rgba(217,48,37,.18)" stroke="var(--faulty)" stroke-width="2" />}
         {poly.length === 2 && <polyline points={pts} fill="none" stroke="var(--faulty)" stroke-width="2" />}
         {placed.map((s) => {

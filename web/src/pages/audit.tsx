@@ -85,11 +85,7 @@ export function AuditPage() {
                 <td title={e.action}>{auditActionWords(e.action)}</td>
                 <td>{e.target ?? ''}</td>
                 <td class="hide-sm muted" data-testid="audit-detail" title={typeof e.detail?.detail === 'string' ? e.detail.detail : undefined}>
-                  {e.detail
-                    ? detailLines(e.detail as Record<string, unknown>, 0, names).map((line) => (
-                        <div>{line}</div>
-                      ))
-                    : ''}
+                  {e.detail ? detailLines(e.detail as Record<string, unknown>, 0, names).map((line) => <div>{line}</div>) : ''}
                 </td>
               </tr>
             ))}

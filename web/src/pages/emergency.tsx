@@ -36,7 +36,12 @@ const DELIVERY_STATUS: Record<string, { vi: string; en: string }> = {
 
 /** Standard messages (Vietnamese first: what the loudspeakers say). */
 const TEMPLATES: Array<{ id: string; vi: string; en: string; text: string }> = [
-  { id: 'flood', vi: 'Lũ quét, sạt lở đất', en: 'Flash flood, landslide', text: 'Cảnh báo lũ quét và sạt lở đất. Người dân sống ven sông suối và sườn đồi hãy khẩn trương di chuyển đến nơi an toàn theo hướng dẫn của chính quyền.' },
+  {
+    id: 'flood',
+    vi: 'Lũ quét, sạt lở đất',
+    en: 'Flash flood, landslide',
+    text: 'Cảnh báo lũ quét và sạt lở đất. Người dân sống ven sông suối và sườn đồi hãy khẩn trương di chuyển đến nơi an toàn theo hướng dẫn của chính quyền.',
+  },
   { id: 'storm', vi: 'Bão, dông lốc', en: 'Storm', text: 'Cảnh báo bão và dông lốc. Người dân ở trong nhà, chằng chống nhà cửa, không ra sông suối, không trú dưới cây to.' },
   { id: 'fire', vi: 'Cháy rừng', en: 'Forest fire', text: 'Cảnh báo cháy rừng. Người dân không vào rừng, không đốt nương, sẵn sàng sơ tán theo hướng dẫn.' },
   { id: 'cold', vi: 'Rét đậm, rét hại', en: 'Severe cold', text: 'Cảnh báo rét đậm rét hại. Người dân giữ ấm cơ thể, che chắn chuồng trại cho gia súc.' },
@@ -136,7 +141,8 @@ export function EmergencyPage(props: { me: Me }) {
             <div class="row">
               {province && (
                 <label class="inline" style="flex-direction:row;align-items:center;gap:.3rem">
-                  <input type="radio" name="where" value="province" checked={where === 'province'} onChange={() => setWhere('province')} /> {t('wholeProvince', { name: province.name })}
+                  <input type="radio" name="where" value="province" checked={where === 'province'} onChange={() => setWhere('province')} />{' '}
+                  {t('wholeProvince', { name: province.name })}
                 </label>
               )}
               <label class="inline" style="flex-direction:row;align-items:center;gap:.3rem">
@@ -196,7 +202,15 @@ export function EmergencyPage(props: { me: Me }) {
             </label>
             <label>
               {t('repeatsLabel')}
-              <input type="number" name="repeats" min={1} max={20} value={repeats} onInput={(e) => setRepeats(Math.min(20, Math.max(1, Number(e.currentTarget.value) || 1)))} style="width:5rem" />
+              <input
+                type="number"
+                name="repeats"
+                min={1}
+                max={20}
+                value={repeats}
+                onInput={(e) => setRepeats(Math.min(20, Math.max(1, Number(e.currentTarget.value) || 1)))}
+                style="width:5rem"
+              />
             </label>
             <label>
               {t('validity')}
@@ -213,7 +227,8 @@ export function EmergencyPage(props: { me: Me }) {
             </label>
             {ownVolume && (
               <label class="inline" style="flex-direction:row;align-items:center;gap:.3rem">
-                <input type="range" name="volume" min={0} max={100} step={5} value={volume} onInput={(e) => setVolume(Number(e.currentTarget.value))} /> <span data-testid="volume-value">{formatNumber(volume, 0, '%')}</span>
+                <input type="range" name="volume" min={0} max={100} step={5} value={volume} onInput={(e) => setVolume(Number(e.currentTarget.value))} />{' '}
+                <span data-testid="volume-value">{formatNumber(volume, 0, '%')}</span>
               </label>
             )}
           </div>
@@ -238,8 +253,8 @@ export function EmergencyPage(props: { me: Me }) {
           )}
           <blockquote>{text}</blockquote>
           <p data-testid="alert-settings">
-            {attention === 'none' ? t('noSignal') : t(attention)} · {t('repeatsN', { n: repeats })} · {ownVolume ? t('volumeN', { n: formatNumber(volume, 0, '%') }) : t('siteVolume')} ·{' '}
-            {t('validUntilT', { time: formatClock(Date.now() + validFor * 60_000) })}
+            {attention === 'none' ? t('noSignal') : t(attention)} · {t('repeatsN', { n: repeats })} ·{' '}
+            {ownVolume ? t('volumeN', { n: formatNumber(volume, 0, '%') }) : t('siteVolume')} · {t('validUntilT', { time: formatClock(Date.now() + validFor * 60_000) })}
           </p>
           {test && <p class="muted">{t('isTest')}</p>}
           {error && (
@@ -373,15 +388,19 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
             {t('startedSound', { n: c.started, all: c.targeted })}
           </p>
         )}
-        {c.heard + c.notHeard > 0 && (
-          <p data-testid="alert-heard">{t('heardByMic', { n: c.heard, all: c.heard + c.notHeard })}</p>
-        )}
+        {c.heard + c.notHeard > 0 && <p data-testid="alert-heard">{t('heardByMic', { n: c.heard, all: c.heard + c.notHeard })}</p>}
         {data.alert.media ? (
           // The alert's own audio (kept apart from the bulletin library, reached here by its id).
           <figure style="margin:.5rem 0 0">
             <figcaption class="muted">{t('alertMessageAudio')}</figcaption>
             {/* biome-ignore lint/a11y/useMediaCaption: speech made from the alert's text (or a recording); no caption track exists, the text is the alert's own */}
-            <audio controls preload="none" src={`/api/media/${encodeURIComponent(data.alert.media.mediaId)}/audio`} data-testid="alert-audio" data-media={data.alert.media.mediaId} />
+            <audio
+              controls
+              preload="none"
+              src={`/api/media/${encodeURIComponent(data.alert.media.mediaId)}/audio`}
+              data-testid="alert-audio"
+              data-media={data.alert.media.mediaId}
+            />
             {data.alert.message.kind === 'tts' && <blockquote data-testid="alert-text">{data.alert.message.text}</blockquote>}
           </figure>
         ) : (

@@ -110,66 +110,69 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
       <p>
         {stateText(s)} · {t('liveDelay')}:{' '}
         <span data-testid="delay" data-delay={s.delayMs} data-raises={s.adaptive?.raises.length ?? 0}>
-          {s.adaptive ? t('liveDelayNow', { delay: ms(s.delayMs), initial: ms(s.adaptive.initialMs), ceiling: ms(s.adaptive.ceilingMs), raises: s.adaptive.raises.length }) : ms(s.delayMs)}
+          {s.adaptive
+            ? t('liveDelayNow', { delay: ms(s.delayMs), initial: ms(s.adaptive.initialMs), ceiling: ms(s.adaptive.ceilingMs), raises: s.adaptive.raises.length })
+            : ms(s.delayMs)}
         </span>{' '}
-        · {s.codec.bitrate ? formatNumber(s.codec.bitrate / 1000, Number.isInteger(s.codec.bitrate / 1000) ? 0 : 1, 'kbit/s') : ''} {s.codec.fec ? '· FEC' : ''} · {formatTime(s.startedAt)}
+        · {s.codec.bitrate ? formatNumber(s.codec.bitrate / 1000, Number.isInteger(s.codec.bitrate / 1000) ? 0 : 1, 'kbit/s') : ''} {s.codec.fec ? '· FEC' : ''} ·{' '}
+        {formatTime(s.startedAt)}
         {s.endedAt ? ` → ${formatTime(s.endedAt)}` : ''}
       </p>
       <p data-testid="skew" data-p99={s.skew.p99Ms ?? ''} data-sites={s.skew.sites}>
-        <strong>{t('liveSkew')}</strong>: p50 {ms(s.skew.p50Ms)} · p99 {ms(s.skew.p99Ms)} · {t('liveMax')} {ms(s.skew.maxMs)} ({t('liveSkewOver', { marks: s.skew.marks, sites: s.skew.sites })})
+        <strong>{t('liveSkew')}</strong>: p50 {ms(s.skew.p50Ms)} · p99 {ms(s.skew.p99Ms)} · {t('liveMax')} {ms(s.skew.maxMs)} (
+        {t('liveSkewOver', { marks: s.skew.marks, sites: s.skew.sites })})
       </p>
       <p>
         <strong>{t('liveLossHeard')}</strong>: {pct(s.sites.unconcealedLossRatio)} · {t('liveConcealed')} {s.sites.concealed} · FEC {s.sites.fecRecovered}
       </p>
       {s.adaptive && s.adaptive.behind.length > 0 && (
         <p class="warn-text" data-testid="behind" data-sites={s.adaptive.behind.map((b) => b.siteId).join(',')}>
-          <strong>{t('liveBehind')}</strong>:{' '}
-          {s.adaptive.behind.map((b) => `${b.siteId} (${t(`liveBehind_${b.reason}` as StringKey, { need: ms(b.neededMs) })})`).join('; ')}
+          <strong>{t('liveBehind')}</strong>: {s.adaptive.behind.map((b) => `${b.siteId} (${t(`liveBehind_${b.reason}` as StringKey, { need: ms(b.neededMs) })})`).join('; ')}
         </p>
       )}
       <div class="scroll">
-      <table data-testid="stream-sites">
-        <thead>
-          <tr>
-            <th>{t('site')}</th>
-            <th>{t('livePlayed')}</th>
-            <th>{t('liveReceived')}</th>
-            <th>{t('liveLate')}</th>
-            <th>{t('liveLost')}</th>
-            <th>{t('liveConcealed')}</th>
-            <th>FEC</th>
-            <th>{t('liveBuffer')}</th>
-            <th>{t('liveClock')}</th>
-            <th>{t('liveTransit')}</th>
-            <th>{t('liveSiteEnd')}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {s.siteReports.map((r) => (
-            <tr data-site={r.siteId}>
-              <td>
-                <a href={`/sites/${encodeURIComponent(r.siteId)}`}>{r.siteName ?? r.siteId}</a>
-                {r.final ? ' ✓' : ''}
-                {r.areaName && <div class="muted">{r.areaName}</div>}
-              </td>
-              <td>{r.played}</td>
-              <td>{r.received}</td>
-              <td>{r.late}</td>
-              <td>{r.lost}</td>
-              <td>{r.concealed}</td>
-              <td>{r.fecRecovered}</td>
-              <td>{ms(r.bufferLevelMs)}</td>
-              <td>{r.clockUncertaintyMs === null ? '–' : `± ${ms(r.clockUncertaintyMs)}`}</td>
-              <td class={r.link?.behind ? 'warn-text' : ''} title={r.link ? `p50 ${ms(r.link.transitP50Ms)} · ${r.link.samples}` : ''}>
-                {r.link ? ms(r.link.transitP99Ms) : '–'}
-              </td>
-              <td data-end={r.end?.reason ?? ''} class={r.end && !['ended', 'stopped'].includes(r.end.reason) ? 'warn-text' : ''} title={r.end?.detail ?? ''}>
-                {r.end ? t(`liveSiteEnd_${r.end.reason}` as StringKey) : r.final ? '' : t('livePlaying')}
-              </td>
+        <table data-testid="stream-sites">
+          <thead>
+            <tr>
+              <th>{t('site')}</th>
+              <th>{t('livePlayed')}</th>
+              <th>{t('liveReceived')}</th>
+              <th>{t('liveLate')}</th>
+              <th>{t('liveLost')}</th>
+              <th>{t('liveConcealed')}</th>
+              <th>FEC</th>
+              <th>{t('liveBuffer')}</th>
+              <th>{t('liveClock')}</th>
+              <th>{t('liveTransit')}</th>
+              <th>{t('liveSiteEnd')}</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {s.siteReports.map((r) => (
+              <tr data-site={r.siteId}>
+                <td>
+                  <a href={`/sites/${encodeURIComponent(r.siteId)}`}>{r.siteName ?? r.siteId}</a>
+                  {r.final ? ' ✓' : ''}
+                  {r.areaName && <div class="muted">{r.areaName}</div>}
+                </td>
+                <td>{r.played}</td>
+                <td>{r.received}</td>
+                <td>{r.late}</td>
+                <td>{r.lost}</td>
+                <td>{r.concealed}</td>
+                <td>{r.fecRecovered}</td>
+                <td>{ms(r.bufferLevelMs)}</td>
+                <td>{r.clockUncertaintyMs === null ? '–' : `± ${ms(r.clockUncertaintyMs)}`}</td>
+                <td class={r.link?.behind ? 'warn-text' : ''} title={r.link ? `p50 ${ms(r.link.transitP50Ms)} · ${r.link.samples}` : ''}>
+                  {r.link ? ms(r.link.transitP99Ms) : '–'}
+                </td>
+                <td data-end={r.end?.reason ?? ''} class={r.end && !['ended', 'stopped'].includes(r.end.reason) ? 'warn-text' : ''} title={r.end?.detail ?? ''}>
+                  {r.end ? t(`liveSiteEnd_${r.end.reason}` as StringKey) : r.final ? '' : t('livePlaying')}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
       {s.siteReports.length === 0 && <p class="muted">{t('liveNoReports')}</p>}
       <h4 data-testid="silent-total" data-total={s.silent.total}>
@@ -184,7 +187,9 @@ function StreamDetailCard(props: { id: number; onClose: () => void }) {
                   <a href={`/sites/${encodeURIComponent(x.siteId)}`}>{x.name}</a>
                   {x.areaName && <div class="muted">{x.areaName}</div>}
                 </td>
-                <td class="warn-text" title={reasonDetail(x.reasons)}>{x.reasons.map(reasonWords).join('; ')}</td>
+                <td class="warn-text" title={reasonDetail(x.reasons)}>
+                  {x.reasons.map(reasonWords).join('; ')}
+                </td>
               </tr>
             ))}
           </tbody>
@@ -237,7 +242,11 @@ function RelayForm(props: { areas: Array<{ key: string; name: string }>; default
     if (chosen.length === 0) return setError(t('liveNeedArea'));
     setBusy(true);
     try {
-      const v = await api<LiveStreamView>('POST', '/api/live/streams', { source: { kind: 'relay', url: url.trim(), ...(fallback ? { fallbackMediaId: fallback } : {}) }, areas: chosen, priority });
+      const v = await api<LiveStreamView>('POST', '/api/live/streams', {
+        source: { kind: 'relay', url: url.trim(), ...(fallback ? { fallbackMediaId: fallback } : {}) },
+        areas: chosen,
+        priority,
+      });
       setDone(t('liveRelayStarted', { id: v.id }));
       props.onStarted(v.id);
     } catch (err) {
@@ -384,7 +393,8 @@ export function LivePage(props: { me: Me }) {
         if (m.type === 'started') {
           setState('on-air');
           reloadAll();
-        } else if (m.type === 'error') setError(m.error === 'LOANET_LIVE_BUSY' ? t('liveConflict') : new ApiError(0, m.error ?? 'LOANET_INTERNAL', m.message ?? 'error', m).message);
+        } else if (m.type === 'error')
+          setError(m.error === 'LOANET_LIVE_BUSY' ? t('liveConflict') : new ApiError(0, m.error ?? 'LOANET_INTERNAL', m.message ?? 'error', m).message);
       };
       ws.onclose = (e) => {
         // 4409: a stream of the same priority is on air (the error message above already said so in the user's words).
@@ -409,18 +419,16 @@ export function LivePage(props: { me: Me }) {
   return (
     <section>
       <h1>{t('live')}</h1>
-      {onAir.filter((x) => x.relay?.state === 'reconnecting').map((x) => (
-        <ReconnectingNotice s={x} />
-      ))}
+      {onAir
+        .filter((x) => x.relay?.state === 'reconnecting')
+        .map((x) => (
+          <ReconnectingNotice s={x} />
+        ))}
       <div class="card">
         <div class="row">
           {/* The user's own voice, or else any stream on air for their areas: never "off air" while the loudspeakers carry one. */}
           <span class={state === 'on-air' || first ? 'on-air' : 'muted'} data-testid="on-air" data-state={state} data-streams={onAir.length}>
-            {state === 'on-air'
-              ? `● ${t('onAir')}`
-              : first
-                ? `● ${t('onAir')} · ${onAir.length > 1 ? t('liveOnAirCount', { n: onAir.length }) : sourceText(first)}`
-                : t('offAir')}
+            {state === 'on-air' ? `● ${t('onAir')}` : first ? `● ${t('onAir')} · ${onAir.length > 1 ? t('liveOnAirCount', { n: onAir.length }) : sourceText(first)}` : t('offAir')}
           </span>
         </div>
         {canLive && (

@@ -38,7 +38,11 @@ export function LoginPage(props: { langSwitch: ComponentChildren; onLogin: (me: 
           {t('password')}
           <input name="password" type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required />
         </label>
-        {error && <p class="error" role="alert">{error}</p>}
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
         <div class="row">
           <button type="submit" disabled={busy}>
             {t('login')}

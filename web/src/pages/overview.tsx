@@ -98,7 +98,9 @@ export function OverviewPage(props: { me: Me; query: URLSearchParams }) {
         </div>
       </div>
 
-      <h2>{t('failingSites')} ({c.failingTotal ?? c.failing.length})</h2>
+      <h2>
+        {t('failingSites')} ({c.failingTotal ?? c.failing.length})
+      </h2>
       {c.failing.length === 0 ? (
         <p class="ok">{t('noFailing')}</p>
       ) : (

@@ -139,7 +139,11 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
       </div>
       {check?.ok && (
         <p class="ok" data-testid="check-result" data-ok="true">
-          {t('noConflict', { n: check.sites })} {check.nextOccurrences.slice(0, 3).map((o) => formatTime(o.at)).join(', ')}
+          {t('noConflict', { n: check.sites })}{' '}
+          {check.nextOccurrences
+            .slice(0, 3)
+            .map((o) => formatTime(o.at))
+            .join(', ')}
         </p>
       )}
       {check && !check.ok && (
@@ -147,9 +151,7 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
           <strong>{t('conflict')}:</strong> {conflictMsg}
           <ul>
             {check.conflicts.map((c) => (
-              <li>
-                {[c.title, placesText(c), formatTime(c.firstOverlapAt)].filter(Boolean).join(' — ')}
-              </li>
+              <li>{[c.title, placesText(c), formatTime(c.firstOverlapAt)].filter(Boolean).join(' — ')}</li>
             ))}
           </ul>
         </div>
@@ -163,7 +165,11 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
         <button type="submit" disabled={!check?.ok}>
           {t('saveDraft')}
         </button>
-        {saved && <span class="ok" data-testid="saved-item">{t('saved')}</span>}
+        {saved && (
+          <span class="ok" data-testid="saved-item">
+            {t('saved')}
+          </span>
+        )}
       </div>
     </form>
   );

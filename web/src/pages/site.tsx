@@ -16,7 +16,6 @@ import { EnrolmentPanel } from '../components/enrolment.tsx';
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
 
-
 /** A command's result in words where its fields are known (tone, sound check, volume), else its fields as sent. */
 function resultText(r: Record<string, unknown>): string {
   const parts: string[] = [];
@@ -25,7 +24,10 @@ function resultText(r: Record<string, unknown>): string {
   if (typeof r.level === 'number') parts.push(`${t('volume')} ${r.level}`);
   if (typeof r.volume === 'number') parts.push(`${t('volume')} ${r.volume}`);
   if (typeof r.passed === 'boolean') parts.push(r.passed ? '✓' : '✗');
-  if (typeof r.acousticDelayM === 'number') parts.push(`${formatNumber(r.acousticDelayM, Number.isInteger(r.acousticDelayM) ? 0 : 1, 'm')}${typeof r.delayMs === 'number' ? ` = ${formatNumber(r.delayMs, 1, 'ms')}` : ''}`);
+  if (typeof r.acousticDelayM === 'number')
+    parts.push(
+      `${formatNumber(r.acousticDelayM, Number.isInteger(r.acousticDelayM) ? 0 : 1, 'm')}${typeof r.delayMs === 'number' ? ` = ${formatNumber(r.delayMs, 1, 'ms')}` : ''}`,
+    );
   if (typeof r.levelDb === 'number') parts.push(`${formatNumber(r.levelDb, 1, 'dB')}${typeof r.thresholdDb === 'number' ? ` (≥ ${formatNumber(r.thresholdDb, 1, 'dB')})` : ''}`);
   return parts.length ? parts.join(' · ') : detailLines(r).join(' · ');
 }
@@ -53,9 +55,7 @@ export function SitePage(props: { me: Me; id: string }) {
   const events = useApi<{ events: SiteEvent[] }>(`/api/sites/${id}/events${qs({ limit: 30 })}`);
   const commands = useApi<{ commands: CommandRecord[] }>(`/api/sites/${id}/commands`);
   const since = useMemo(() => Date.now() - 7 * 86_400_000, [props.id]);
-  const asRun = useApi<AsRunLog>(
-    site.data ? `/api/as-run${qs({ area: site.data.area, site: props.id, from: since, to: since + 8 * 86_400_000 })}` : null,
-  );
+  const asRun = useApi<AsRunLog>(site.data ? `/api/as-run${qs({ area: site.data.area, site: props.id, from: since, to: since + 8 * 86_400_000 })}` : null);
   // The site's area by its name (the site answers only its key).
   const area = useApi<AreaView>(site.data ? `/api/areas/${encodeURIComponent(site.data.area)}` : null);
   const [last, setLast] = useState<CommandRecord | null>(null);
@@ -138,12 +138,18 @@ export function SitePage(props: { me: Me; id: string }) {
         <div class="card">
           <div class="muted">{t('power')}</div>
           <div>
-            {tel ? `${tel.power.source === 'mains' ? t('mains') : tel.power.source === 'battery' ? t('battery') : tel.power.source === 'solar' ? t('solar') : '—'}${tel.power.batteryPct !== null ? ` · ${t('battery')} ${formatNumber(tel.power.batteryPct, 0, '%')}` : ''}` : '—'}
+            {tel
+              ? `${tel.power.source === 'mains' ? t('mains') : tel.power.source === 'battery' ? t('battery') : tel.power.source === 'solar' ? t('solar') : '—'}${tel.power.batteryPct !== null ? ` · ${t('battery')} ${formatNumber(tel.power.batteryPct, 0, '%')}` : ''}`
+              : '—'}
           </div>
         </div>
         <div class="card">
           <div class="muted">{t('amplifier')}</div>
-          <div data-testid="amplifier">{tel?.amplifier ? `${tel.amplifier.on ? t('on') : t('off')} · ${t('volume')} ${tel.amplifier.volume}${tel.amplifier.fault !== 'none' ? ` · ${codeWords('ampFault_', tel.amplifier.fault)}` : ''}` : '—'}</div>
+          <div data-testid="amplifier">
+            {tel?.amplifier
+              ? `${tel.amplifier.on ? t('on') : t('off')} · ${t('volume')} ${tel.amplifier.volume}${tel.amplifier.fault !== 'none' ? ` · ${codeWords('ampFault_', tel.amplifier.fault)}` : ''}`
+              : '—'}
+          </div>
         </div>
         <div class="card">
           <div class="muted">{t('soundVerified')}</div>
@@ -186,7 +192,11 @@ export function SitePage(props: { me: Me; id: string }) {
               </button>
             </div>
             <p class="muted">{t('acousticDelayHint')}</p>
-            {error && <p class="error" role="alert">{error}</p>}
+            {error && (
+              <p class="error" role="alert">
+                {error}
+              </p>
+            )}
             {last && (
               <p data-testid="command-result" data-command-id={last.id}>
                 {commandWords(last.type)}: <CommandOutcome c={last} />
@@ -254,20 +264,27 @@ export function SitePage(props: { me: Me; id: string }) {
       <div class="scroll">
         <table data-testid="site-as-run">
           <tbody>
-            {(asRun.data?.lines ?? []).slice(-20).reverse().map((l) => {
-              const label = asRun.data?.statusLabels[l.status];
-              const pick = (x: { vi: string; en: string } | null | undefined) => (x ? (lang() === 'vi' ? x.vi : x.en) : '');
-              return (
-                <tr>
-                  <td class="muted">{formatTime(l.startAt)}</td>
-                  <td>{l.title}</td>
-                  <td data-status={l.status} class={['late', 'early', 'unverified', 'unknown'].includes(l.status) ? 'warn-text' : ''} title={label ? `${label.vi} / ${label.en}` : ''}>
-                    {pick(label) || l.status}
-                  </td>
-                  <td class="muted">{pick(l.explanation)}</td>
-                </tr>
-              );
-            })}
+            {(asRun.data?.lines ?? [])
+              .slice(-20)
+              .reverse()
+              .map((l) => {
+                const label = asRun.data?.statusLabels[l.status];
+                const pick = (x: { vi: string; en: string } | null | undefined) => (x ? (lang() === 'vi' ? x.vi : x.en) : '');
+                return (
+                  <tr>
+                    <td class="muted">{formatTime(l.startAt)}</td>
+                    <td>{l.title}</td>
+                    <td
+                      data-status={l.status}
+                      class={['late', 'early', 'unverified', 'unknown'].includes(l.status) ? 'warn-text' : ''}
+                      title={label ? `${label.vi} / ${label.en}` : ''}
+                    >
+                      {pick(label) || l.status}
+                    </td>
+                    <td class="muted">{pick(l.explanation)}</td>
+                  </tr>
+                );
+              })}
           </tbody>
         </table>
       </div>

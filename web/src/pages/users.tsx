@@ -25,7 +25,12 @@ export function UsersPage() {
   const create = async (e: Event) => {
     e.preventDefault();
     try {
-      await api<UserCreated, UserCreateRequest>('POST', '/api/users', { username: form.username, password: form.password, role: form.role, ...(form.area ? { area: form.area } : {}) });
+      await api<UserCreated, UserCreateRequest>('POST', '/api/users', {
+        username: form.username,
+        password: form.password,
+        role: form.role,
+        ...(form.area ? { area: form.area } : {}),
+      });
       setMsg({ ok: true, text: t('saved') });
       setForm({ ...form, username: '', password: '' });
       users.reload();
@@ -127,7 +132,12 @@ export function UsersPage() {
                   </select>
                 </td>
                 <td>
-                  <select name="userRowArea" aria-label={t('area')} value={u.area ?? ''} onChange={(e) => void change(u, { area: (e.currentTarget as HTMLSelectElement).value || null })}>
+                  <select
+                    name="userRowArea"
+                    aria-label={t('area')}
+                    value={u.area ?? ''}
+                    onChange={(e) => void change(u, { area: (e.currentTarget as HTMLSelectElement).value || null })}
+                  >
                     <option value="">{t('whole')}</option>
                     {u.area !== null && !(communes.data?.areas ?? []).some((a) => a.key === u.area) && <option value={u.area}>{u.areaName ?? u.area}</option>}
                     {(communes.data?.areas ?? []).map((a) => (

@@ -41,7 +41,8 @@ export const en: Record<keyof typeof vi, string> = {
   tokenDaysHint: 'default {days} days, at most {max}',
   err_LOANET_PASSWORD_TOO_SHORT: 'The password must have at least {limit} characters.',
   err_LOANET_PASSWORD_TOO_LONG: 'The password must have at most {limit} characters.',
-  err_LOANET_PASSWORD_HAS_USERNAME: 'The password must not be the username or the username with a few characters added: without the username it must still have at least {limit} characters.',
+  err_LOANET_PASSWORD_HAS_USERNAME:
+    'The password must not be the username or the username with a few characters added: without the username it must still have at least {limit} characters.',
   err_LOANET_PASSWORD_COMMON: 'This password is one of the most common ones, which attackers try first; choose another (a few unrelated words make a strong one).',
   err_LOANET_RATE_LIMITED: 'Too many wrong passwords; try again in {seconds} seconds or ask an admin to unlock the account.',
 };

@@ -11,7 +11,8 @@ export const vi = {
   diskPaused_history: 'ghi lịch sử độ phủ',
   diskPaused_change: 'mọi thay đổi khác (lịch phát, trạm, người dùng…)',
   diskWhatToFree: 'Hãy giải phóng dung lượng trên ổ đĩa chứa thư mục dữ liệu (LOANET_DATA_DIR): thu hồi bản tin cũ trong thư viện, chuyển bản sao lưu và nhật ký sang nơi khác.',
-  err_LOANET_DISK_LOW: 'Ổ đĩa dữ liệu của máy chủ sắp đầy nên yêu cầu này tạm thời bị từ chối; đăng nhập, cảnh báo khẩn cấp và biên nhận phát vẫn hoạt động. Hãy báo quản trị viên giải phóng dung lượng rồi thử lại.',
+  err_LOANET_DISK_LOW:
+    'Ổ đĩa dữ liệu của máy chủ sắp đầy nên yêu cầu này tạm thời bị từ chối; đăng nhập, cảnh báo khẩn cấp và biên nhận phát vẫn hoạt động. Hãy báo quản trị viên giải phóng dung lượng rồi thử lại.',
   err_LOANET_DISK_FULL: 'Chưa lưu được: ổ đĩa dữ liệu của máy chủ đã đầy (dữ liệu đã lưu trước đó không bị mất). Hãy báo quản trị viên giải phóng dung lượng rồi thử lại.',
 };
 
@@ -24,6 +25,7 @@ export const en: Record<keyof typeof vi, string> = {
   diskPaused_history: 'coverage history',
   diskPaused_change: 'every other change (schedule, sites, users…)',
   diskWhatToFree: 'Free space on the disk of the data folder (LOANET_DATA_DIR): retire old media in the library, move backups and logs elsewhere.',
-  err_LOANET_DISK_LOW: 'The server\'s data disk is nearly full, so this request is refused for now; logins, emergency alerts and receipts still work. Ask an admin to free space, then try again.',
-  err_LOANET_DISK_FULL: 'Not saved: the server\'s data disk is full (nothing saved before was lost). Ask an admin to free space, then try again.',
+  err_LOANET_DISK_LOW:
+    "The server's data disk is nearly full, so this request is refused for now; logins, emergency alerts and receipts still work. Ask an admin to free space, then try again.",
+  err_LOANET_DISK_FULL: "Not saved: the server's data disk is full (nothing saved before was lost). Ask an admin to free space, then try again.",
 };

@@ -314,7 +314,8 @@ export const vi: ErrorWords = {
         : 'Máy chủ tạm thời không làm được việc này.',
   LOANET_DISK_LOW: () => 'Ổ đĩa của máy chủ sắp đầy: tạm dừng các thay đổi này để dành chỗ cho đăng nhập, cảnh báo và xác nhận phát.',
   LOANET_DISK_FULL: () => 'Chưa lưu: ổ đĩa dữ liệu của máy chủ đã đầy; dữ liệu cũ không mất. Hãy gỡ bớt tệp âm thanh cũ rồi thử lại.',
-  LOANET_STORE_GONE: () => 'Chưa lưu: tệp cơ sở dữ liệu của máy chủ đã bị xóa hoặc thay thế khi máy chủ đang chạy, nên không lưu được gì nữa. Hãy báo quản trị viên dừng loanet và khôi phục thư mục dữ liệu.',
+  LOANET_STORE_GONE: () =>
+    'Chưa lưu: tệp cơ sở dữ liệu của máy chủ đã bị xóa hoặc thay thế khi máy chủ đang chạy, nên không lưu được gì nữa. Hãy báo quản trị viên dừng loanet và khôi phục thư mục dữ liệu.',
   LOANET_REQUEST_TIMEOUT: () => 'Dữ liệu gửi lên đến quá chậm; hãy thử lại.',
   LOANET_TOO_MANY_CONNECTIONS: () => 'Quá nhiều kết nối từ máy này; hãy thử lại sau.',
   LOANET_INTERNAL: () => 'Máy chủ gặp lỗi; hãy thử lại, nếu vẫn lỗi thì báo quản trị viên.',
@@ -431,7 +432,8 @@ export const en: ErrorWords = {
   LOANET_UNAVAILABLE: (p) => p.text,
   LOANET_DISK_LOW: (p) => p.text,
   LOANET_DISK_FULL: () => "Not saved: the server's data disk is full; nothing stored before was lost. Retire old media and try again.",
-  LOANET_STORE_GONE: () => "Not saved: the server's database file was deleted or replaced while it runs, so nothing more can be stored. Ask an admin to stop loanet and restore the data folder.",
+  LOANET_STORE_GONE: () =>
+    "Not saved: the server's database file was deleted or replaced while it runs, so nothing more can be stored. Ask an admin to stop loanet and restore the data folder.",
   LOANET_REQUEST_TIMEOUT: (p) => p.text,
   LOANET_TOO_MANY_CONNECTIONS: (p) => p.text,
   LOANET_INTERNAL: () => 'The server failed; try again, and tell an admin if it persists.',

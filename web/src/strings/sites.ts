@@ -80,7 +80,8 @@ export const en: Record<keyof typeof vi, string> = {
   reboot: 'Reboot',
   confirmReboot: 'Reboot this site?',
   acousticDelay: 'Acoustic delay (m)',
-  acousticDelayHint: 'Sound travels at 343 m/s: a horn 34 m further from the listener than its neighbour → enter 34 (plays about 99 ms later). Applies to live streams that start afterwards.',
+  acousticDelayHint:
+    'Sound travels at 343 m/s: a horn 34 m further from the listener than its neighbour → enter 34 (plays about 99 ms later). Applies to live streams that start afterwards.',
   setAcousticDelay: 'Set acoustic delay',
   commands: 'Recent commands',
   sent: 'Sent, waiting for the result…',
@@ -100,6 +101,7 @@ export const en: Record<keyof typeof vi, string> = {
   enrolOnBoard: 'On the board, run:',
   enrolBootFile: "Or copy the QR code's text into loanet-enrol.txt on the boot partition (/boot/firmware) before the card goes into the board.",
   enrolQr: 'QR code holding the server address and the enrolment code',
-  enrolPending: 'A code is waiting to be used: made at {created} by {by}, expires at {expires}. It is shown only once; if nobody kept it, make a new one (the old one stops working).',
+  enrolPending:
+    'A code is waiting to be used: made at {created} by {by}, expires at {expires}. It is shown only once; if nobody kept it, make a new one (the old one stops working).',
   enrolLast: 'Last enrolled: {time}, from address {from}.',
 };

@@ -18,7 +18,8 @@ export const vi = {
   failuresCleared: 'đã xóa {n} lần nhập sai mật khẩu; có thể đăng nhập lại ngay.',
   users: 'Người dùng',
   capSenders: 'Nguồn tin CAP',
-  capSendersHelp: 'Một bản tin CAP chỉ được nhận từ các tài khoản gắn với nguồn tin (người gửi ghi trong bản tin) của nó, và chỉ trong khu vực của nguồn tin. Quản trị viên toàn mạng gửi được dưới mọi nguồn tin.',
+  capSendersHelp:
+    'Một bản tin CAP chỉ được nhận từ các tài khoản gắn với nguồn tin (người gửi ghi trong bản tin) của nó, và chỉ trong khu vực của nguồn tin. Quản trị viên toàn mạng gửi được dưới mọi nguồn tin.',
   capSender: 'Nguồn tin (mã người gửi)',
   capAccounts: 'Tài khoản được gửi',
   capAccountsHint: 'tên đăng nhập, cách nhau bởi dấu phẩy; thêm #12 sau tên: chỉ mã API số 12',
@@ -51,7 +52,7 @@ export const en: Record<keyof typeof vi, string> = {
   failuresCleared: 'forgot {n} failed password attempts; they may sign in again at once.',
   users: 'Users',
   capSenders: 'CAP senders',
-  capSendersHelp: 'A CAP message is accepted only from the accounts bound to its sender, and only inside the sender\'s area. A network-wide admin may post under any sender.',
+  capSendersHelp: "A CAP message is accepted only from the accounts bound to its sender, and only inside the sender's area. A network-wide admin may post under any sender.",
   capSender: 'Sender',
   capAccounts: 'Accounts allowed to post',
   capAccountsHint: 'usernames, separated by commas; #12 after a name: only API token 12',
