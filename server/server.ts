@@ -251,10 +251,11 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   ];
   const afterListening: Feature[] = [
     alertsFeature(ctx),
-    // Every store of site events now listens (alert statuses since the line above): from here on, applied means stored.
+    asRunFeature(ctx),
+    // Every store of site events now listens (alert statuses and receipts since the lines above; command results in
+    // the fleet's): from here on, applied means stored. A receipt acknowledged before its store listened would be lost.
     siteEventAcksFeature(acks),
     scheduleFeature(ctx),
-    asRunFeature(ctx),
     coverageFeature({ ...ctx, policy }),
     siteConfigFeature(ctx),
     auth,
