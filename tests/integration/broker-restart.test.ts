@@ -241,7 +241,11 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
     c.on('message', (tp, payload) => {
       if (payload.length === 0) return;
       if (tp === siteTopic(site.siteId, 'playlist')) got.playlist = JSON.parse(payload.toString()) as PlaylistMessage;
-      else if (tp === topic) got.alert = JSON.parse(payload.toString()) as AlertStart;
+      else if (tp === topic) {
+        // The control channel also carries live streams' periodic re-announcements: only the alert counts here.
+        const m = JSON.parse(payload.toString()) as { type?: string };
+        if (m.type === 'alert_start') got.alert = m as AlertStart;
+      }
     });
     await new Promise<void>((resolve, reject) => (c.once('connect', () => resolve()), c.once('error', reject)));
     await c.subscribeAsync([siteTopic(site.siteId, 'playlist'), topic], { qos: 1 });

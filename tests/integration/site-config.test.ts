@@ -178,7 +178,12 @@ describe.skipIf(!canRun)('the server configures the site', () => {
   let board: Board;
   let agent: Proc;
   let agentJson: string;
-  const heard = () => board.device.playedAudio().runs.filter((r) => r.heardFrames > 0).length;
+  /**
+   * Frames the board's amplifier put out so far. Whether an alert played is read from its growth
+   * (the run count would not do: a frame late on a busy machine splits one playback into two runs of
+   * the simulated amplifier's record); which alerts the board took is read from its memory.
+   */
+  const heardFrames = () => board.device.playedAudio().runs.reduce((n, r) => n + r.heardFrames, 0);
 
   it("a board whose agent.json lists no area applies the delivered configuration, keeps it owner-only, reports its revision and plays its commune's alert", async () => {
     board = await makeBoard('Cụm loa thôn (cấu hình từ máy chủ)', OLD_COMMUNE);
@@ -196,9 +201,10 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     expect(kept.areaChannels[0]).toBe(oldKey);
     expect(kept.areaChannels).toEqual((await t.api('GET', `/api/sites/${board.id}`)).body.areaChannels);
 
+    const before = heardFrames();
     const first = await alert(OLD_COMMUNE, 'Lũ quét (thử, xã cũ)');
     await completedAt(first, board, agent);
-    expect(heard()).toBe(1);
+    expect(heardFrames()).toBeGreaterThan(before);
     expect((await t.api('POST', `/api/alerts/${first}/cancel`)).status).toBe(200);
   }, 120_000);
 
@@ -212,10 +218,11 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     expect(agent.text()).toMatch(new RegExp(`site configuration revision 2 applied: area channels ${newKey.replace('.', '\\.')}`));
 
     // The old commune's alert first, then the new one's: once the second has played, the first had its chance to arrive.
+    const before = heardFrames();
     const toOld = await alert(OLD_COMMUNE, 'Lũ quét (xã cũ, không được phát)');
     const toNew = await alert(NEW_COMMUNE, 'Lũ quét (xã mới)');
     await completedAt(toNew, board, agent);
-    expect(heard()).toBe(2);
+    expect(heardFrames()).toBeGreaterThan(before);
     const known = await remembered(board);
     expect(known).toContain(toNew);
     expect(known).not.toContain(toOld);
@@ -249,9 +256,10 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     // The revision survived the server's restart: same content, same revision, not 1 again.
     expect(expected(board.id).revision).toBe(2);
     await applied(board.id, 'revision 2 after the server restarted');
+    const before = heardFrames();
     const again = await alert(NEW_COMMUNE, 'Lũ quét (sau khi khởi động lại)');
     await completedAt(again, board, agent);
-    expect(heard()).toBe(3);
+    expect(heardFrames()).toBeGreaterThan(before);
     await t.api('POST', `/api/alerts/${again}/cancel`);
     await stopProcess(agent, 'SIGTERM');
   }, 120_000);
@@ -264,7 +272,7 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     await applied(other.id, 'its configuration');
     const id = await alert(NEW_COMMUNE, 'Lũ quét (trạm có tệp cấu hình sai)');
     await completedAt(id, other, proc);
-    expect(other.device.playedAudio().runs.filter((r) => r.heardFrames > 0)).toHaveLength(1);
+    expect(other.device.playedAudio().runs.reduce((n, r) => n + r.heardFrames, 0)).toBeGreaterThan(0);
     await t.api('POST', `/api/alerts/${id}/cancel`);
     await stopProcess(proc, 'SIGTERM');
   }, 120_000);
