@@ -29,6 +29,11 @@
  * both are reason `error` with the cause in `detail`. Ended streams stay in
  * memory for `keepEnded` of them (late final reports still count); older
  * ones are read from the store.
+ *
+ * Over 600 lines only since the formatter spread its calls over more lines
+ * (551 before): one concept, a stream's life from start to end; what the
+ * sites report, the wire, the views, the delay budget and the nouns are
+ * already their own modules.
  */
 import { randomInt } from 'node:crypto';
 import { PROTOCOL_VERSION, type AudioPriority, type AudioStopReason, type AudioStreamStart, type AudioStreamStop, type StreamStatsEvent } from '../../protocol/index.ts';
