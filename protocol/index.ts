@@ -13,3 +13,4 @@ export * from './retained-canary.ts';
 export * from './event-ack.ts';
 export * from './site-config.ts';
 export * from './site-config-decode.ts';
+export * from './update.ts';

@@ -12,6 +12,7 @@ import { PlaylistMessage } from './playlist.ts';
 import { AlertControlMessage } from './alert.ts';
 import { EventAck } from './event-ack.ts';
 import { SiteConfigMessage } from './site-config.ts';
+import { UpdateOrder } from './update.ts';
 import { DeviceEvent, DeviceReply, DeviceRequest } from './device.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
@@ -25,6 +26,7 @@ export const SCHEMA_DOCUMENTS: Record<string, { title: string; schema: TSchema }
   'playlist.json': { title: 'loanet/v1 sites/{siteId}/playlist', schema: PlaylistMessage },
   'ack.json': { title: 'loanet/v1 sites/{siteId}/ack', schema: EventAck },
   'config.json': { title: 'loanet/v1 sites/{siteId}/config', schema: SiteConfigMessage },
+  'update.json': { title: 'loanet/v1 sites/{siteId}/update', schema: UpdateOrder },
   'alert-control.json': { title: 'loanet/v1 areas/{areaKey}/control: alert_start, alert_cancel', schema: AlertControlMessage },
   'device-request.json': { title: 'device protocol: agent → device', schema: DeviceRequest },
   'device-reply.json': { title: 'device protocol: device → agent reply', schema: DeviceReply },

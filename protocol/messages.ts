@@ -13,6 +13,7 @@ import { AsRunEvent, PlaylistReport } from './playlist.ts';
 import { AlertStatusEvent } from './alert.ts';
 import { StreamStatsEvent } from './stream-stats.ts';
 import { SiteConfigReport } from './site-config.ts';
+import { UpdateReport, UpdateStatusEvent } from './update.ts';
 
 const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
 const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', description: 'site id' });
@@ -136,6 +137,11 @@ export const TelemetryMessage = Type.Object(
      * agent.json alone. Optional: agents older than delivered configurations omit it.
      */
     config: Type.Optional(Type.Union([SiteConfigReport, Type.Null()])),
+    /**
+     * Where the site stands with its latest software update order (protocol/update.ts); null when it never
+     * had one. Optional: agents older than updates omit it.
+     */
+    update: Type.Optional(Type.Union([UpdateReport, Type.Null()])),
   },
   { additionalProperties: false, $id: 'TelemetryMessage' },
 );
@@ -257,7 +263,7 @@ export const SoundCheckEvent = Type.Object(
   { additionalProperties: false },
 );
 
-export const SiteEventMessage = Type.Union([CommandResultEvent, FaultEvent, SoundCheckEvent, AsRunEvent, AlertStatusEvent, StreamStatsEvent], {
+export const SiteEventMessage = Type.Union([CommandResultEvent, FaultEvent, SoundCheckEvent, AsRunEvent, AlertStatusEvent, StreamStatsEvent, UpdateStatusEvent], {
   $id: 'SiteEventMessage',
 });
 export type SiteEventMessage = Static<typeof SiteEventMessage>;

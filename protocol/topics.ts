@@ -15,6 +15,8 @@
  *                              results the server has committed to its store (protocol/event-ack.ts)
  *   sites/{siteId}/config      server → site, QoS 1, retained: the site's configuration (its area
  *                              channels among it, protocol/site-config.ts)
+ *   sites/{siteId}/update      server → site, QoS 1, retained: the software update the site should
+ *                              install now, or cancel (protocol/update.ts)
  *   areas/{areaKey}/audio      server → sites, one channel per area node; a site
  *                              subscribes to its own area and every ancestor so
  *                              "play to this district" is one publish (binary frames)
@@ -32,12 +34,12 @@ export const SITE_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 /** Area key: `{structureVersion}.{code}`, e.g. `2025.02647`; codes may hold `-` for local (village) codes. */
 export const AREA_KEY_PATTERN = /^[0-9a-z]{1,16}\.[0-9A-Za-z-]{1,32}$/;
 
-export type SiteChannel = 'state' | 'telemetry' | 'event' | 'cmd' | 'clock' | 'time' | 'playlist' | 'ack' | 'config';
-export const SITE_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'cmd', 'clock', 'time', 'playlist', 'ack', 'config'];
+export type SiteChannel = 'state' | 'telemetry' | 'event' | 'cmd' | 'clock' | 'time' | 'playlist' | 'ack' | 'config' | 'update';
+export const SITE_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'cmd', 'clock', 'time', 'playlist', 'ack', 'config', 'update'];
 /** Channels a site itself publishes on (the server subscribes to these for every site). */
 export const SITE_UPLINK_CHANNELS: readonly SiteChannel[] = ['state', 'telemetry', 'event', 'clock'];
 /** Channels the server publishes on and the site subscribes to (its own only). */
-export const SITE_DOWNLINK_CHANNELS: readonly SiteChannel[] = ['cmd', 'time', 'playlist', 'ack', 'config'];
+export const SITE_DOWNLINK_CHANNELS: readonly SiteChannel[] = ['cmd', 'time', 'playlist', 'ack', 'config', 'update'];
 
 /** Area channels: binary audio frames, and JSON control of what plays there. */
 export type AreaChannel = 'audio' | 'control';

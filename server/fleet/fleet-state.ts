@@ -226,7 +226,8 @@ export class FleetState implements IngestSink {
       case 'as_run':
       case 'alert_status':
       case 'stream_stats':
-        // Listeners own these: the command queue, the as-run log, alert delivery, live statistics.
+      case 'update_status':
+        // Listeners own these: the command queue, the as-run log, alert delivery, live statistics, rollouts.
         break;
       default: {
         const never: never = m;

@@ -90,6 +90,7 @@ export class SiteMessageIngest {
       case 'playlist':
       case 'ack':
       case 'config':
+      case 'update':
         // The ACL stops sites publishing here; with an external broker, ignore our own downlink.
         return;
       default: {

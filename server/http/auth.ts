@@ -62,6 +62,8 @@ export type Permission =
   | 'schedule.approve' // approve drafts; operators only others' drafts (four eyes, server/schedule/service.ts)
   | 'live.broadcast' // go live (voice, relay, media played now) in the user's area; stop a live stream
   | 'alert.write' // start, update and cancel emergency alerts (inside the user's area)
+  | 'release.write' // upload and retire signed releases (the server stores them; only the offline key makes them)
+  | 'rollout.write' // create, pause, resume and abort rollouts of releases to the fleet
   | 'users.manage'
   | 'audit.read';
 
@@ -76,11 +78,13 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'schedule.write',
     'schedule.approve',
     'live.broadcast',
+    'release.write',
+    'rollout.write',
     'users.manage',
     'audit.read',
   ],
-  // Installing and replacing boards (enrolment) is theirs too.
-  technician: ['read', 'site.command', 'site.enrol'],
+  // Installing and replacing boards (enrolment) is theirs too, and updating their software and device firmware.
+  technician: ['read', 'site.command', 'site.enrol', 'release.write', 'rollout.write'],
   // Technicians keep the network running; making bulletins is the operators' job.
   operator: ['read', 'site.command', 'media.write', 'schedule.write', 'schedule.approve', 'live.broadcast'],
   // Emergency officials start alerts; nothing else changes.
@@ -189,6 +193,10 @@ function describe(p: Permission): string {
       return 'broadcast live';
     case 'alert.write':
       return 'start, update or cancel emergency alerts';
+    case 'release.write':
+      return 'upload and retire software releases';
+    case 'rollout.write':
+      return 'roll out software updates';
     case 'users.manage':
       return 'manage users';
     case 'audit.read':

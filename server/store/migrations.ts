@@ -662,4 +662,65 @@ CREATE TABLE site_configs (
 );
 `,
   },
+  {
+    version: 20,
+    name: 'signed releases and their files; rollouts and each targeted site',
+    // A release is kept as the exact manifest bytes its signatures cover (the
+    // server cannot re-serialise it without breaking them); its files live in
+    // the data folder (releases/{id}/…) and a row says when each arrived whole
+    // and matched its size and SHA-256. A rollout keeps its spec and targets
+    // as JSON (what was asked, replayable), and one row per targeted site with
+    // its wave and where it stands; the audit log has every transition.
+    sql: `
+CREATE TABLE releases (
+  id              TEXT PRIMARY KEY,
+  component       TEXT NOT NULL CHECK (component IN ('agent','device-firmware')),
+  version         TEXT NOT NULL,
+  manifest        BLOB NOT NULL,
+  manifest_sha256 TEXT NOT NULL UNIQUE,
+  signatures      TEXT NOT NULL,
+  total_bytes     INTEGER NOT NULL,
+  uploaded_by     INTEGER REFERENCES users(id),
+  created_at      INTEGER NOT NULL,
+  complete_at     INTEGER,
+  retired_at      INTEGER
+);
+CREATE INDEX releases_component ON releases(component, version);
+
+CREATE TABLE release_files (
+  release_id  TEXT NOT NULL REFERENCES releases(id),
+  path        TEXT NOT NULL,
+  size        INTEGER NOT NULL,
+  sha256      TEXT NOT NULL,
+  received_at INTEGER,
+  PRIMARY KEY (release_id, path)
+);
+
+CREATE TABLE rollouts (
+  id          TEXT PRIMARY KEY,
+  release_id  TEXT NOT NULL REFERENCES releases(id),
+  spec        TEXT NOT NULL,
+  status      TEXT NOT NULL CHECK (status IN ('running','paused','aborted','completed')),
+  wave        INTEGER NOT NULL DEFAULT 0,
+  reason      TEXT,
+  created_by  INTEGER REFERENCES users(id),
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+
+CREATE TABLE rollout_sites (
+  rollout_id   TEXT NOT NULL REFERENCES rollouts(id),
+  site_id      TEXT NOT NULL REFERENCES sites(id),
+  wave         INTEGER,
+  state        TEXT NOT NULL CHECK (state IN ('waiting','installing','updated','failed')),
+  report       TEXT,
+  from_version TEXT,
+  reason       TEXT,
+  started_at   INTEGER,
+  finished_at  INTEGER,
+  PRIMARY KEY (rollout_id, site_id)
+);
+CREATE INDEX rollout_sites_site ON rollout_sites(site_id);
+`,
+  },
 ];

@@ -38,13 +38,14 @@ describe('ACL: what a site may publish', () => {
 });
 
 describe('ACL: what a site may subscribe to', () => {
-  it('its own command, time, playlist, ack and config topics and the audio and control channels of its area and every ancestor', () => {
+  it('its own command, time, playlist, ack, config and update topics and the audio and control channels of its area and every ancestor', () => {
     expect(siteSubscriptions('sim-02683-v01', [])).toEqual([
       siteTopic('sim-02683-v01', 'cmd'),
       siteTopic('sim-02683-v01', 'time'),
       siteTopic('sim-02683-v01', 'playlist'),
       siteTopic('sim-02683-v01', 'ack'),
       siteTopic('sim-02683-v01', 'config'),
+      siteTopic('sim-02683-v01', 'update'),
     ]);
     expect(siteSubscriptions('sim-02683-v01', ['2025.02683'])).toContain('loanet/v1/areas/2025.02683/control');
     for (const t of siteSubscriptions('sim-02683-v01', site.kind === 'site' ? site.areaKeys : [])) expect(authorize(site, 'subscribe', t), t).toEqual({ allow: true });

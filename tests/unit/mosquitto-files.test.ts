@@ -98,7 +98,7 @@ describe('the Mosquitto ACL file', () => {
     expect(sections.get('loanet_server')).toEqual(['topic readwrite loanet/v1/#']);
   });
 
-  it("lets a site write its own uplink topics and read its cmd, time, playlist, ack and config topics and its area and ancestors' audio and control, nothing else", () => {
+  it("lets a site write its own uplink topics and read its cmd, time, playlist, ack, config and update topics and its area and ancestors' audio and control, nothing else", () => {
     expect(sections.get('sim-02683-v01')).toEqual([
       'topic write loanet/v1/sites/sim-02683-v01/state',
       'topic write loanet/v1/sites/sim-02683-v01/telemetry',
@@ -109,6 +109,7 @@ describe('the Mosquitto ACL file', () => {
       'topic read loanet/v1/sites/sim-02683-v01/playlist',
       'topic read loanet/v1/sites/sim-02683-v01/ack',
       'topic read loanet/v1/sites/sim-02683-v01/config',
+      'topic read loanet/v1/sites/sim-02683-v01/update',
       'topic read loanet/v1/areas/2025.02683-01/audio',
       'topic read loanet/v1/areas/2025.02683-01/control',
       'topic read loanet/v1/areas/2025.02683/audio',

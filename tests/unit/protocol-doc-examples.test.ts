@@ -18,6 +18,7 @@ import {
   decodeSiteConfig,
   decodeState,
   decodeTelemetry,
+  decodeUpdateOrder,
   MAX_PLAYLIST_BYTES,
   type PayloadDecoder,
 } from '../../protocol/index.ts';
@@ -36,6 +37,7 @@ const DECODERS: Record<string, { decoder: PayloadDecoder<unknown>; maxBytes?: nu
   'alert-control': { decoder: decodeAlertControl },
   ack: { decoder: decodeEventAck },
   config: { decoder: decodeSiteConfig },
+  update: { decoder: decodeUpdateOrder },
 };
 
 function examples(): Array<{ name: string; line: number; text: string }> {

@@ -136,6 +136,8 @@ const PERMISSION_VI: Record<string, string> = {
   'schedule.approve': 'duyệt lịch phát',
   'alert.write': 'phát, sửa hoặc hủy cảnh báo khẩn cấp',
   'live.broadcast': 'phát trực tiếp',
+  'release.write': 'tải lên bản phát hành phần mềm',
+  'rollout.write': 'triển khai cập nhật phần mềm',
   'users.manage': 'quản lý người dùng',
   'audit.read': 'xem nhật ký thao tác',
 };
