@@ -54,6 +54,7 @@ import { HeldSiteConfig, SITE_CONFIG_FILE } from './site-config.ts';
 import { SiteLink } from './session/site-link.ts';
 import { ClockExchange } from './session/clock-exchange.ts';
 import { Heartbeats } from './session/heartbeat.ts';
+import { followPlaying } from './playout/now-playing.ts';
 import { SiteEvents } from './session/site-events.ts';
 import { inboundRoute, type InboundHandlers } from './session/inbound.ts';
 import { CommandLedger, LEDGER_FILE } from './commands/ledger.ts';
@@ -189,6 +190,8 @@ export class EdgeAgent {
       canPlay: this.stack !== undefined,
       ...(executor ? { playlist: () => executor.report() } : {}),
       siteConfig: () => this.siteConfig.report(),
+      // A heartbeat as soon as playback starts or stops, so the console need not wait an interval to say what plays.
+      ...(this.stack ? { playing: followPlaying(this.stack.engine, () => this.link.connected && this.heartbeats.request()) } : {}),
     });
     this.inbound = {
       time: (payload) => this.clockExchange.onResponse(payload),

@@ -142,6 +142,23 @@ export const TelemetryMessage = Type.Object(
      * had one. Optional: agents older than updates omit it.
      */
     update: Type.Optional(Type.Union([UpdateReport, Type.Null()])),
+    /**
+     * What the site plays now and since when (server clock as the agent estimates it): a bulletin by its
+     * playlist entry id, an alert by its alert id, a live stream by its stream id; null when silent.
+     * Optional: agents older than it omit it.
+     */
+    playing: Type.Optional(
+      Nullable(
+        Type.Object(
+          {
+            kind: Type.Union([Type.Literal('bulletin'), Type.Literal('alert'), Type.Literal('live')]),
+            id: Type.String({ minLength: 1, maxLength: 120 }),
+            since: EpochMs,
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
   },
   { additionalProperties: false, $id: 'TelemetryMessage' },
 );

@@ -30,6 +30,8 @@ export interface HeartbeatsOptions {
   playlist?: () => NonNullable<TelemetryMessage['playlist']>;
   /** The site configuration applied (revision and hash), null while agent.json alone applies. */
   siteConfig?: () => NonNullable<TelemetryMessage['config']> | null;
+  /** What the site plays now (playout/now-playing.ts); absent when the agent does not play. */
+  playing?: () => NonNullable<TelemetryMessage['playing']> | null;
 }
 
 export class Heartbeats {
@@ -125,6 +127,7 @@ export class Heartbeats {
       lastSoundCheck: this.o.lastSoundCheck(),
       ...(playlist ? { playlist: playlist() } : {}),
       ...(this.o.siteConfig ? { config: this.o.siteConfig() } : {}),
+      ...(this.o.playing ? { playing: this.o.playing() } : {}),
     };
   }
 }
