@@ -9,16 +9,16 @@
  * site or credential) that finds an enrolment file on its boot partition
  * (`--enrol-file`, default /boot/firmware/loanet-enrol.txt) enrols from it
  * first.
+ *
+ * Before anything else it asks the launcher (update/launcher.ts) which
+ * installed version runs: this package's program, or an update in a slot of
+ * the state folder, which it then imports in this same process. The agent's
+ * parts are imported only after that, so a board running an update does not
+ * also hold the package's copy of them (nor load its native addon twice).
  */
-import { EdgeAgent, monotonicEpochMs } from './agent.ts';
-import { createAudioSink } from './audio/sinks/factory.ts';
-import { AudioSinkError } from './audio/types.ts';
-import { opusFec } from './audio/opus.ts';
-import { FileMediaCache } from './media-cache/cache.ts';
-import { AgentConfigError, loadAgentConfig, type AgentFileConfig } from './config.ts';
-import { createDeviceGateway } from './devices/factory.ts';
-import { DEFAULT_ENROL_FILE, ENROL_USAGE, EnrolError, enrolFromFile, needsEnrolment, readEnrolFile, runEnrolCommand } from './enrol.ts';
-import { SystemdNotifier, WatchdogGate } from './systemd-notify.ts';
+import type { AgentFileConfig } from './config.ts';
+import { readAgentVersion } from './config.ts';
+import { launch } from './update/launcher.ts';
 
 const USAGE = 'usage: npm run agent -- --config FILE';
 
@@ -33,8 +33,9 @@ function option(argv: readonly string[], long: string, short?: string): string |
 
 /** Enrol from the boot partition's file when the configuration cannot run yet and the file is there. */
 async function enrolAtStart(path: string, enrolFile: string): Promise<void> {
+  const { EnrolError, enrolFromFile, needsEnrolment, readEnrolFile } = await import('./enrol.ts');
   // A configuration that is not JSON counts as enrolled: loadAgentConfig says what is wrong with it.
-  if (!needsEnrolmentQuietly(path)) return;
+  if (!needsEnrolmentQuietly(needsEnrolment, path)) return;
   try {
     if (!readEnrolFile(enrolFile)) return;
     console.log(`loanet agent: ${path} has no site credential yet; enrolling with ${enrolFile}`);
@@ -51,7 +52,7 @@ async function enrolAtStart(path: string, enrolFile: string): Promise<void> {
   }
 }
 
-function needsEnrolmentQuietly(path: string): boolean {
+function needsEnrolmentQuietly(needsEnrolment: (path: string) => boolean, path: string): boolean {
   try {
     return needsEnrolment(path);
   } catch {
@@ -61,6 +62,19 @@ function needsEnrolmentQuietly(path: string): boolean {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] !== 'enrol' && !argv.includes('--help') && !argv.includes('-h')) {
+    const log = { info: (m: string) => console.log(`loanet agent: ${m}`), warn: (m: string) => console.warn(`loanet agent: ${m}`) };
+    if ((await launch(option(argv, '--config', '-c'), readAgentVersion(), log)) === 'slot') return;
+  }
+  const { EdgeAgent, monotonicEpochMs } = await import('./agent.ts');
+  const { createAudioSink } = await import('./audio/sinks/factory.ts');
+  const { AudioSinkError } = await import('./audio/types.ts');
+  const { opusFec } = await import('./audio/opus.ts');
+  const { FileMediaCache } = await import('./media-cache/cache.ts');
+  const { AgentConfigError, loadAgentConfig } = await import('./config.ts');
+  const { createDeviceGateway } = await import('./devices/factory.ts');
+  const { DEFAULT_ENROL_FILE, ENROL_USAGE, needsEnrolment, runEnrolCommand } = await import('./enrol.ts');
+  const { SystemdNotifier, WatchdogGate } = await import('./systemd-notify.ts');
   if (argv[0] === 'enrol') {
     process.exit(await runEnrolCommand(argv.slice(1)));
   }
@@ -81,7 +95,8 @@ async function main(): Promise<void> {
     if (e instanceof AgentConfigError) {
       console.error(`loanet agent: bad config ${e.message}`);
       // A board never enrolled: say how, rather than only that a file is missing.
-      if (needsEnrolmentQuietly(path)) console.error(`loanet agent: this board is not enrolled yet; make a code on the site's page of the console, then:\n${ENROL_USAGE}`);
+      if (needsEnrolmentQuietly(needsEnrolment, path))
+        console.error(`loanet agent: this board is not enrolled yet; make a code on the site's page of the console, then:\n${ENROL_USAGE}`);
       process.exit(2);
     }
     throw e;
