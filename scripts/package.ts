@@ -221,7 +221,7 @@ function packageVersion(): string {
  * (bin/node, its headers for node-gyp, its LICENSE): `npm pack` fetches the
  * registry's tarball and checks its integrity.
  */
-function nodeRuntime(arch: DebArch, log: (l: string) => void): string {
+export function nodeRuntime(arch: DebArch, log: (l: string) => void): string {
   const { nodePackage } = ARCH[arch];
   const cache = cacheDir();
   const dir = path.join(cache, `${nodePackage}-${NODE_RUNTIME_VERSION}`);
@@ -270,10 +270,7 @@ function nativeOpus(arch: DebArch, nodeDir: string, log: (l: string) => void): s
     need(`${toolPrefix}g++`, toolchain);
     Object.assign(env, { CC: `${toolPrefix}gcc`, CXX: `${toolPrefix}g++`, LINK: `${toolPrefix}g++`, AR: `${toolPrefix}ar` });
   }
-  const gyp = [process.env.npm_config_node_gyp, path.resolve(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')].find(
-    (c): c is string => !!c && fs.existsSync(c),
-  );
-  if (!gyp) throw new Error('npm run package: node-gyp not found (it comes with npm)');
+  const gyp = nodeGyp();
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   for (const s of sources) fs.copyFileSync(path.join(NATIVE_SRC, s), path.join(dir, s));
@@ -281,6 +278,15 @@ function nativeOpus(arch: DebArch, nodeDir: string, log: (l: string) => void): s
   run(process.execPath, [gyp, 'rebuild', '--loglevel=warn', `--arch=${gypArch}`, `--nodedir=${nodeDir}`], { cwd: dir, env });
   fs.writeFileSync(stamp, want);
   return binary;
+}
+
+/** node-gyp as npm ships it (npm runs it for native packages), to compile against another runtime's headers. */
+export function nodeGyp(): string {
+  const gyp = [process.env.npm_config_node_gyp, path.resolve(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')].find(
+    (c): c is string => !!c && fs.existsSync(c),
+  );
+  if (!gyp) throw new Error('node-gyp not found (it comes with npm)');
+  return gyp;
 }
 
 function checkMachine(file: string, arch: DebArch): void {
