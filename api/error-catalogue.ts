@@ -173,6 +173,12 @@ export interface ErrorParams {
   LOANET_RELAY_UNREACHABLE: Text;
   LOANET_RELAY_NOT_AUDIO: Text;
   LOANET_TOO_MANY_STREAMS: { text: string; limit: number; variable: string };
+  // ---- rollouts
+  LOANET_ROLLOUT_NOT_FOUND: { id: string };
+  LOANET_ROLLOUT_RELEASE_UNUSABLE: { field: string; id: string; why: 'unknown' | 'incomplete' | 'retired' };
+  LOANET_ROLLOUT_SPEC: { field: string; text: string };
+  LOANET_ROLLOUT_NO_SITES: { field: string; targeted: number; excluded: number };
+  LOANET_ROLLOUT_STATE: { id: string; status: string; action: 'pause' | 'resume' | 'abort' };
   // ---- the server itself
   LOANET_UNAVAILABLE: { reason: 'busy' | 'tool_missing' | 'hooks_off' | 'check_failed'; text: string };
   LOANET_DISK_LOW: { state: string; freeBytes: number; text: string };
@@ -357,6 +363,20 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
   LOANET_RELAY_UNREACHABLE: { status: 422, en: text },
   LOANET_RELAY_NOT_AUDIO: { status: 422, en: text },
   LOANET_TOO_MANY_STREAMS: { status: 429, en: text },
+
+  LOANET_ROLLOUT_NOT_FOUND: { status: 404, en: (p) => `rollout ${p.id} not found` },
+  LOANET_ROLLOUT_RELEASE_UNUSABLE: {
+    status: 422,
+    en: (p) =>
+      p.why === 'unknown'
+        ? `${p.field}: release ${p.id} is not stored on this server`
+        : p.why === 'incomplete'
+          ? `${p.field}: release ${p.id} is missing files; upload every file of its manifest first`
+          : `${p.field}: release ${p.id} is retired`,
+  },
+  LOANET_ROLLOUT_SPEC: { status: 400, en: (p) => `rollout: ${p.text}` },
+  LOANET_ROLLOUT_NO_SITES: { status: 422, en: (p) => `no site to update: ${p.targeted} targeted, ${p.excluded} left out (the dry run says why)` },
+  LOANET_ROLLOUT_STATE: { status: 409, en: (p) => `rollout ${p.id} is ${p.status}: it cannot ${p.action}` },
 
   LOANET_UNAVAILABLE: { status: 503, en: text },
   LOANET_DISK_LOW: { status: 507, en: text },

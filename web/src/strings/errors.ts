@@ -308,6 +308,22 @@ export const vi: ErrorWords = {
   LOANET_RELAY_NOT_AUDIO: () => 'Nguồn phát lại không gửi âm thanh phát được.',
   LOANET_TOO_MANY_STREAMS: (p) => `Đã mở quá nhiều kết nối cập nhật trực tiếp (tối đa ${nVi(p.limit)}); hãy đóng bớt thẻ trình duyệt.`,
 
+  LOANET_ROLLOUT_NOT_FOUND: (p) => `Không tìm thấy đợt cập nhật ${p.id}.`,
+  LOANET_ROLLOUT_RELEASE_UNUSABLE: (p) =>
+    p.why === 'unknown'
+      ? `Máy chủ không có bản phát hành ${p.id}.`
+      : p.why === 'incomplete'
+        ? `Bản phát hành ${p.id} còn thiếu tệp: hãy tải lên đủ các tệp trong bản kê khai trước.`
+        : `Bản phát hành ${p.id} đã bị gỡ; hãy chọn bản khác.`,
+  LOANET_ROLLOUT_SPEC: (p) =>
+    `Cấu hình đợt cập nhật chưa đúng (${p.field}): mỗi đợt con cần danh sách cụm loa hoặc tỉ lệ phần trăm tăng dần, các ngưỡng từ 0 đến 1, giờ loại trừ dạng HH:MM.`,
+  LOANET_ROLLOUT_NO_SITES: (p) => `Không có cụm loa nào để cập nhật: đã chọn ${nVi(p.targeted)} cụm loa, ${nVi(p.excluded)} cụm bị loại (chạy thử để xem lý do).`,
+  LOANET_ROLLOUT_STATE: (p) => {
+    const status: Record<string, string> = { running: 'đang chạy', paused: 'tạm dừng', aborted: 'đã hủy', completed: 'đã xong' };
+    const action = { pause: 'tạm dừng', resume: 'tiếp tục', abort: 'hủy' }[p.action];
+    return `Đợt cập nhật ${p.id} ${status[p.status] ?? p.status}: không thể ${action}.`;
+  },
+
   LOANET_UNAVAILABLE: (p) =>
     p.reason === 'busy'
       ? 'Máy chủ đang bận; thử lại sau vài giây.'
@@ -430,6 +446,17 @@ export const en: ErrorWords = {
   LOANET_RELAY_UNREACHABLE: (p) => p.text,
   LOANET_RELAY_NOT_AUDIO: (p) => p.text,
   LOANET_TOO_MANY_STREAMS: (p) => p.text,
+
+  LOANET_ROLLOUT_NOT_FOUND: (p) => `Rollout ${p.id} not found.`,
+  LOANET_ROLLOUT_RELEASE_UNUSABLE: (p) =>
+    p.why === 'unknown'
+      ? `Release ${p.id} is not on this server.`
+      : p.why === 'incomplete'
+        ? `Release ${p.id} is missing files: upload every file of its manifest first.`
+        : `Release ${p.id} is retired; choose another.`,
+  LOANET_ROLLOUT_SPEC: (p) => p.text,
+  LOANET_ROLLOUT_NO_SITES: (p) => `No site to update: ${nEn(p.targeted)} targeted, ${nEn(p.excluded)} left out (the dry run says why).`,
+  LOANET_ROLLOUT_STATE: (p) => `Rollout ${p.id} is ${p.status}: it cannot ${p.action}.`,
 
   LOANET_UNAVAILABLE: (p) => p.text,
   LOANET_DISK_LOW: (p) => p.text,
