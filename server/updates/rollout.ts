@@ -64,6 +64,12 @@ export interface RolloutProgress {
   status: RolloutStatus;
   /** Index of the wave running (or stopped in). */
   wave: number;
+  /**
+   * Failures of a wave a person accepted by resuming it after it stopped: the
+   * error threshold then counts only the sites that finished since, so a
+   * resume is not undone by the failures that caused the stop.
+   */
+  acknowledged?: { wave: number; failed: number; finished: number };
 }
 
 export interface RolloutStep {
@@ -191,9 +197,11 @@ export function stepRollout(spec: RolloutSpec, waves: readonly (readonly string[
   for (;;) {
     const c = summary[wave];
     if (!c) return out('completed', waves.length - 1, [], [], 'every wave reached its success threshold');
-    const finished = c.updated + c.failed;
-    if (finished >= spec.minFinished && c.failed / finished > spec.errorThreshold) {
-      const why = `${c.name}: ${c.failed} of ${finished} finished sites failed, over the error threshold of ${Math.round(spec.errorThreshold * 100)} %`;
+    const ack = progress.acknowledged?.wave === wave ? progress.acknowledged : { failed: 0, finished: 0 };
+    const finished = c.updated + c.failed - ack.finished;
+    const failed = c.failed - ack.failed;
+    if (finished >= spec.minFinished && failed / finished > spec.errorThreshold) {
+      const why = `${c.name}: ${failed} of ${finished} finished sites failed, over the error threshold of ${Math.round(spec.errorThreshold * 100)} %`;
       return out(spec.onError === 'abort' ? 'aborted' : 'paused', wave, [], [], why);
     }
     // An empty wave (its named sites not targeted) is passed; a wave is done at its success threshold.
@@ -233,4 +241,101 @@ export function stepRollout(spec: RolloutSpec, waves: readonly (readonly string[
     }
   }
   return out('running', wave, start, held, reason);
+}
+
+// ------------------------------------------------------------ targets ----
+
+/** Why a targeted site is left out of a rollout (a dry run lists them; being offline is only noted). */
+export type ExclusionReason = 'retired' | 'already_on_version' | 'in_other_rollout' | 'wrong_profile' | 'no_matching_device';
+
+/** What the release asks of a site. */
+export interface ReleaseTarget {
+  component: 'agent' | 'device-firmware';
+  version: string;
+  /** Only sites of these device profiles, when given. */
+  profiles?: readonly string[];
+  /** Device firmware: the hardware id of the devices it is built for (a device's `kind`). */
+  hardware?: string;
+}
+
+/** What the server knows of a targeted site. */
+export interface TargetFacts {
+  siteId: string;
+  retired: boolean;
+  profile: string | null;
+  /** The agent version of its latest heartbeat; null when never heard. */
+  agentVersion: string | null;
+  /** Its devices: from its latest heartbeat (with their firmware), else the ones the registry expects (firmware null). */
+  devices: ReadonlyArray<{ id: string; kind: string; firmware: string | null }>;
+  /** Another rollout still running or paused that holds this site, or null. */
+  otherRollout: string | null;
+}
+
+export type Eligibility = { included: true; fromVersion: string | null; devices?: string[] } | { included: false; why: ExclusionReason; detail: string };
+
+/**
+ * Whether a targeted site takes part, and with which devices. The checks the
+ * board makes again (signature, downgrade, minimum version) are the board's:
+ * the server only leaves out what it knows cannot or need not be done.
+ */
+export function eligibility(release: ReleaseTarget, site: TargetFacts): Eligibility {
+  const out = (why: ExclusionReason, detail: string): Eligibility => ({ included: false, why, detail });
+  if (site.retired) return out('retired', 'the site is retired');
+  if (site.otherRollout) return out('in_other_rollout', `rollout ${site.otherRollout} still holds this site`);
+  if (release.profiles && release.profiles.length > 0 && (site.profile === null || !release.profiles.includes(site.profile))) {
+    return out('wrong_profile', `profile ${site.profile ?? 'none'}; the release is for ${release.profiles.join(', ')}`);
+  }
+  if (release.component === 'agent') {
+    if (site.agentVersion === release.version) return out('already_on_version', `its agent reports ${release.version} already`);
+    return { included: true, fromVersion: site.agentVersion };
+  }
+  const mine = site.devices.filter((d) => d.kind === release.hardware);
+  if (mine.length === 0) return out('no_matching_device', `no device of hardware ${release.hardware ?? '(none named)'} here`);
+  const behind = mine.filter((d) => d.firmware !== release.version);
+  if (behind.length === 0) return out('already_on_version', `every ${release.hardware} device reports ${release.version} already`);
+  // At most 32 devices per order (protocol/update.ts); a site has a handful.
+  return { included: true, fromVersion: behind[0]!.firmware, devices: behind.slice(0, 32).map((d) => d.id) };
+}
+
+// ------------------------------------------------------------ reports ----
+
+/** A targeted site as the rollout keeps it. */
+export interface SiteRecord {
+  state: SiteRolloutState;
+  reason: string | null;
+}
+
+/** Report states after which the site does nothing more for the order. */
+const FINAL_REPORTS = new Set(['updated', 'failed', 'rolled_back', 'cancelled']);
+
+/**
+ * Where a site's report moves it: `updated` → updated; `failed`, `rolled_back`
+ * → failed with its reason; `cancelled` → waiting again while the rollout
+ * runs (it may be started later), else failed with reason `cancelled`;
+ * progress keeps an installing site installing, and revives one the server
+ * had given up on for silence (`no_report`). `final`: the site is done with
+ * its order (the service clears it). Null: nothing changes.
+ */
+export function siteAfterReport(
+  current: SiteRecord,
+  report: { state: string; reason?: string | undefined },
+  rolloutStatus: RolloutStatus,
+): (SiteRecord & { final: boolean }) | null {
+  const silentFailed = current.state === 'failed' && current.reason === 'no_report';
+  if (report.state === 'updated') return current.state === 'updated' ? null : { state: 'updated', reason: null, final: true };
+  if (current.state !== 'installing' && !silentFailed) return null;
+  if (!FINAL_REPORTS.has(report.state)) return silentFailed ? { state: 'installing', reason: null, final: false } : null;
+  if (report.state === 'cancelled') return rolloutStatus === 'running' ? { state: 'waiting', reason: null, final: true } : { state: 'failed', reason: 'cancelled', final: true };
+  return { state: 'failed', reason: report.reason ?? report.state, final: true };
+}
+
+/**
+ * An installing site whose report has not moved (state or bytes) for
+ * `noReportMs` is failed with the server's own reason `no_report`: a board
+ * that hangs without saying so must not hold a wave forever.
+ */
+export function silentTooLong(site: { state: SiteRolloutState; changedAt: number | null; startedAt: number | null }, now: number, noReportMs: number): boolean {
+  if (site.state !== 'installing') return false;
+  const since = site.changedAt ?? site.startedAt;
+  return since !== null && now - since >= noReportMs;
 }
