@@ -26,7 +26,8 @@ export type ErrorThing =
   | 'cap_sender'
   | 'route'
   | 'file'
-  | 'area_list';
+  | 'area_list'
+  | 'release';
 
 const THING_EN: Record<ErrorThing, string> = {
   user: 'user',
@@ -43,6 +44,7 @@ const THING_EN: Record<ErrorThing, string> = {
   route: 'route',
   file: 'file',
   area_list: 'area list',
+  release: 'release',
 };
 
 /** Why a request is forbidden, beyond the caller's role (LOANET_FORBIDDEN's `rule`). */
@@ -173,6 +175,12 @@ export interface ErrorParams {
   LOANET_RELAY_UNREACHABLE: Text;
   LOANET_RELAY_NOT_AUDIO: Text;
   LOANET_TOO_MANY_STREAMS: { text: string; limit: number; variable: string };
+  // ---- releases
+  LOANET_RELEASE_REFUSED: { field: string; reason: 'malformed' | 'unsigned' | 'unknown_key' | 'bad_signature'; text: string };
+  LOANET_RELEASE_EXISTS: { id: string };
+  LOANET_RELEASE_FILE_TOO_LARGE: { path: string; size: number };
+  LOANET_RELEASE_FILE_MISMATCH: { path: string; size: number; sha256: string; gotSize: number; gotSha256: string };
+  LOANET_RELEASE_IN_USE: { id: string; rollouts: string[] };
   // ---- rollouts
   LOANET_ROLLOUT_NOT_FOUND: { id: string };
   LOANET_ROLLOUT_RELEASE_UNUSABLE: { field: string; id: string; why: 'unknown' | 'incomplete' | 'retired' };
@@ -208,7 +216,7 @@ const forbidden = (p: ForbiddenParams): string => {
     case 'scope':
       return `not allowed: ${p.field}: ${p.text}`;
     case 'site_credential':
-      return `not allowed: site ${p.siteId} may only download media audio (GET /api/media/{id}/audio) and read its own delivery of an alert (GET /api/alerts/{id}/sites/{siteId})`;
+      return `not allowed: site ${p.siteId} may only download media audio (GET /api/media/{id}/audio), read its own delivery of an alert (GET /api/alerts/{id}/sites/{siteId}) and fetch releases (GET /api/releases/{id}/manifest, …/signatures, …/files/{path})`;
     case 'own_media':
       return `not allowed: ${p.username} may change only media they created`;
     case 'alert_scope':
@@ -363,6 +371,15 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
   LOANET_RELAY_UNREACHABLE: { status: 422, en: text },
   LOANET_RELAY_NOT_AUDIO: { status: 422, en: text },
   LOANET_TOO_MANY_STREAMS: { status: 429, en: text },
+
+  LOANET_RELEASE_REFUSED: { status: 422, en: (p) => `release refused (${p.reason}): ${p.text}` },
+  LOANET_RELEASE_EXISTS: { status: 409, en: (p) => `release ${p.id} is already stored (the same manifest, or the same component, version and target)` },
+  LOANET_RELEASE_FILE_TOO_LARGE: { status: 413, en: (p) => `${p.path}: larger than the ${p.size} bytes the signed manifest gives it; nothing was kept` },
+  LOANET_RELEASE_FILE_MISMATCH: {
+    status: 422,
+    en: (p) => `${p.path}: ${p.gotSize} bytes with SHA-256 ${p.gotSha256}; the signed manifest says ${p.size} bytes, ${p.sha256}. Nothing was kept`,
+  },
+  LOANET_RELEASE_IN_USE: { status: 409, en: (p) => `release ${p.id} cannot be retired: rollout ${p.rollouts.join(', ')} (running or paused) sends it; abort it first` },
 
   LOANET_ROLLOUT_NOT_FOUND: { status: 404, en: (p) => `rollout ${p.id} not found` },
   LOANET_ROLLOUT_RELEASE_UNUSABLE: {

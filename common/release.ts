@@ -94,15 +94,19 @@ export interface InstalledState {
   profile?: string;
 }
 
+/** What the signature check alone can refuse (the server's check: it has no installed state). */
+export type SignatureRefusal = Extract<ReleaseRefusal, 'malformed' | 'unsigned' | 'unknown_key' | 'bad_signature'>;
+
+export type SignatureVerdict = { ok: true; manifest: ReleaseManifest; keyId: string } | { ok: false; code: SignatureRefusal; reason: string };
+
 /**
- * Whether a board may install this release: the manifest well-formed, signed
- * by a trusted key (one good signature among any), for this component and
- * this board, and not a downgrade (unless it says so) nor a jump over a
- * version it must not skip. Signatures are checked before the manifest is
+ * Whether the manifest is signed by a trusted key (one good signature among
+ * any) and well-formed: what the server checks of an upload, and the first
+ * half of a board's check. Signatures are checked before the manifest is
  * even parsed: nothing of an unsigned document is acted on.
  */
-export function verifyRelease(manifestBytes: Uint8Array, signatures: readonly unknown[], trusted: readonly TrustedKey[], installed: InstalledState): ReleaseVerdict {
-  const refuse = (code: ReleaseRefusal, reason: string): ReleaseVerdict => ({ ok: false, code, reason });
+export function verifyReleaseSignature(manifestBytes: Uint8Array, signatures: readonly unknown[], trusted: readonly TrustedKey[]): SignatureVerdict {
+  const refuse = (code: SignatureRefusal, reason: string): SignatureVerdict => ({ ok: false, code, reason });
   if (manifestBytes.length > RELEASE_MANIFEST_MAX_BYTES) return refuse('malformed', `manifest of ${manifestBytes.length} bytes; at most ${RELEASE_MANIFEST_MAX_BYTES}`);
   const sigs = signatures.filter((s): s is ReleaseSignature => checkSignature.Check(s));
   if (sigs.length === 0) return refuse('unsigned', 'no well-formed signature');
@@ -120,7 +124,7 @@ export function verifyRelease(manifestBytes: Uint8Array, signatures: readonly un
   if (!keyId) {
     return badFrom
       ? refuse('bad_signature', `the signature by key ${badFrom} does not match the manifest: it was changed after signing, or signed by another key`)
-      : refuse('unknown_key', `signed only by keys this board does not trust (${sigs.map((s) => s.keyId).join(', ')})`);
+      : refuse('unknown_key', `signed only by keys that are not among the trusted ones (${sigs.map((s) => s.keyId).join(', ')})`);
   }
   let parsed: unknown;
   try {
@@ -132,7 +136,19 @@ export function verifyRelease(manifestBytes: Uint8Array, signatures: readonly un
     const e = checkManifest.Errors(parsed).First();
     return refuse('malformed', `manifest${e?.path ?? ''}: ${e?.message ?? 'invalid'}`);
   }
-  const m = parsed;
+  return { ok: true, manifest: parsed, keyId };
+}
+
+/**
+ * Whether a board may install this release: signed and well-formed
+ * (verifyReleaseSignature), for this component and this board, and not a
+ * downgrade (unless it says so) nor a jump over a version it must not skip.
+ */
+export function verifyRelease(manifestBytes: Uint8Array, signatures: readonly unknown[], trusted: readonly TrustedKey[], installed: InstalledState): ReleaseVerdict {
+  const refuse = (code: ReleaseRefusal, reason: string): ReleaseVerdict => ({ ok: false, code, reason });
+  const signed = verifyReleaseSignature(manifestBytes, signatures, trusted);
+  if (!signed.ok) return signed;
+  const { manifest: m, keyId } = signed;
   if (m.component !== installed.component) return refuse('wrong_component', `a release of ${m.component}, not of ${installed.component}`);
   if (m.target.arch && installed.arch && m.target.arch !== installed.arch) return refuse('wrong_target', `built for ${m.target.arch}; this board is ${installed.arch}`);
   if (m.target.hardware && m.target.hardware !== installed.hardware)

@@ -12,6 +12,7 @@ import { isValidSiteId } from '../protocol/index.ts';
 import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from './auth/login-limiter.ts';
 import { checkPassword, commonPasswords, DEFAULT_PASSWORD_MIN_LENGTH, PASSWORD_MIN_LENGTH_FLOOR } from './auth/password-policy.ts';
 import net from 'node:net';
+import path from 'node:path';
 import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
 import { parseRelayAllow, type RelayAllow } from './live/relay-destination.ts';
 import { checkDiskLimits, type DiskLimits } from './store/disk-policy.ts';
@@ -91,6 +92,8 @@ export interface ServerConfig {
   capPriorityTable: PriorityTable;
   /** One-time enrolment codes of boards (server/enrolment). */
   enrolment: EnrolmentConfig;
+  /** The folder of PUBLIC release keys (*.pem) whose signatures an uploaded release must carry (server/releases/trust.ts); the server holds no private key. */
+  releaseKeysDir: string;
 }
 
 export interface EnrolmentConfig {
@@ -351,6 +354,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     disk: diskConfig(env),
     capPriorityTable: capPriorityTableFrom(env),
     enrolment: enrolmentConfig(env),
+    releaseKeysDir: env.LOANET_RELEASE_KEYS || path.join(env.LOANET_DATA_DIR || './data', 'release-keys'),
   };
 }
 

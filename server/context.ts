@@ -27,6 +27,7 @@ import type { SentEntryStore } from './schedule/sent-entries.ts';
 import type { AsRunLog } from './asrun/log.ts';
 import type { Logger } from './fleet/broker.ts';
 import type { DiskSpace } from './store/disk-space.ts';
+import type { ReleaseStore } from './releases/store.ts';
 
 export interface Versions {
   loanet: string;
@@ -64,6 +65,8 @@ export interface ServerContext {
   asRun: AsRunLog;
   /** Emergency alerts: lifecycle and delivery, CAP ingest, the alert audio made through the media library. */
   alerts: { service: AlertService; cap: CapIngest; messages: AlertMessages };
+  /** Signed releases: their manifests, signatures and files (server/releases; the rollouts use its ReleaseLookup side: get). */
+  releases: ReleaseStore;
   /** The data folder's free space and reserve: what is refused (507) as the disk fills (store/disk-space.ts). */
   disk: DiskSpace;
   versions: Versions;

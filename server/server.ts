@@ -57,6 +57,7 @@ import { scheduleFeature } from './schedule/feature.ts';
 import { asRunFeature } from './asrun/feature.ts';
 import { coverageFeature } from './coverage/feature.ts';
 import { siteConfigFeature } from './site-config/feature.ts';
+import { openReleaseStore, releasesFeature } from './releases/feature.ts';
 import { authFeature } from './auth/feature.ts';
 import { healthRoutes } from './health/routes.ts';
 import { areaRoutes } from './registry/area-routes.ts';
@@ -228,6 +229,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     schedule: { service: schedule, distribution, sent: sentEntries },
     asRun,
     alerts: { service: alertService, cap: alertCap, messages: alertMessages },
+    releases: openReleaseStore(config, db, log, now),
     disk,
     versions: { loanet: SERVER_VERSION, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
     startedAt: now(),
@@ -258,6 +260,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     scheduleFeature(ctx),
     coverageFeature({ ...ctx, policy }),
     siteConfigFeature(ctx),
+    releasesFeature(ctx),
     auth,
     routeOnly('console', streamRoutes(ctx), consoleRoutes()),
   ];

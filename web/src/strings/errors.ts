@@ -27,6 +27,7 @@ const THING_VI: Record<ErrorThing, string> = {
   route: 'địa chỉ',
   file: 'tệp',
   area_list: 'danh sách khu vực',
+  release: 'bản phát hành phần mềm',
 };
 const THING_EN: Record<ErrorThing, string> = {
   user: 'user',
@@ -43,6 +44,7 @@ const THING_EN: Record<ErrorThing, string> = {
   route: 'address',
   file: 'file',
   area_list: 'area list',
+  release: 'software release',
 };
 
 /** The request fields a person fills in, by their label on the page; others keep their name. */
@@ -159,7 +161,7 @@ function forbiddenVi(p: ForbiddenParams): string {
     case 'scope':
       return 'Bạn chỉ được thao tác trong khu vực của mình; việc này chạm tới nơi ngoài khu vực đó.';
     case 'site_credential':
-      return `Cụm loa ${p.siteId} chỉ được tải âm thanh và xem việc nhận cảnh báo của chính nó.`;
+      return `Cụm loa ${p.siteId} chỉ được tải âm thanh, bản phát hành phần mềm và xem việc nhận cảnh báo của chính nó.`;
     case 'own_media':
       return 'Bạn chỉ được sửa hoặc gỡ các tệp âm thanh do chính mình tải lên.';
     case 'alert_scope':
@@ -183,7 +185,7 @@ function forbiddenEn(p: ForbiddenParams): string {
     case 'scope':
       return 'You may act only inside your own area; this reaches outside it.';
     case 'site_credential':
-      return `Site ${p.siteId} may only download audio and read its own delivery of an alert.`;
+      return `Site ${p.siteId} may only download audio and software releases, and read its own delivery of an alert.`;
     case 'own_media':
       return 'You may change or retire only media you uploaded.';
     case 'alert_scope':
@@ -307,6 +309,23 @@ export const vi: ErrorWords = {
   LOANET_RELAY_UNREACHABLE: () => 'Không kết nối được tới nguồn phát lại.',
   LOANET_RELAY_NOT_AUDIO: () => 'Nguồn phát lại không gửi âm thanh phát được.',
   LOANET_TOO_MANY_STREAMS: (p) => `Đã mở quá nhiều kết nối cập nhật trực tiếp (tối đa ${nVi(p.limit)}); hãy đóng bớt thẻ trình duyệt.`,
+
+  LOANET_RELEASE_REFUSED: (p) => {
+    switch (p.reason) {
+      case 'unsigned':
+        return 'Bản phát hành chưa được ký: máy chủ chỉ nhận bản phát hành có chữ ký của một khóa được tin cậy.';
+      case 'unknown_key':
+        return 'Bản phát hành được ký bằng khóa mà máy chủ không tin cậy; hãy ký bằng khóa của tỉnh, hoặc nhờ quản trị viên thêm khóa công khai vào danh sách tin cậy.';
+      case 'bad_signature':
+        return 'Chữ ký không khớp với bản kê khai: bản kê khai đã bị sửa sau khi ký, hoặc được ký bằng khóa khác.';
+      default:
+        return 'Bản kê khai của bản phát hành không hợp lệ; hãy tạo lại bằng công cụ phát hành (npm run release).';
+    }
+  },
+  LOANET_RELEASE_EXISTS: (p) => `Bản phát hành ${p.id} đã có trên máy chủ.`,
+  LOANET_RELEASE_FILE_TOO_LARGE: (p) => `Tệp ${p.path} lớn hơn kích thước ghi trong bản kê khai (${nVi(p.size)} byte); tệp đã bị bỏ.`,
+  LOANET_RELEASE_FILE_MISMATCH: (p) => `Tệp ${p.path} không khớp với bản kê khai đã ký (khác kích thước hoặc mã SHA-256); tệp đã bị bỏ, hãy tải lên đúng tệp.`,
+  LOANET_RELEASE_IN_USE: (p) => `Chưa gỡ được bản phát hành ${p.id}: đợt cập nhật ${p.rollouts.join(', ')} đang dùng nó (đang chạy hoặc tạm dừng); hãy hủy đợt cập nhật trước.`,
 
   LOANET_ROLLOUT_NOT_FOUND: (p) => `Không tìm thấy đợt cập nhật ${p.id}.`,
   LOANET_ROLLOUT_RELEASE_UNUSABLE: (p) =>
@@ -446,6 +465,23 @@ export const en: ErrorWords = {
   LOANET_RELAY_UNREACHABLE: (p) => p.text,
   LOANET_RELAY_NOT_AUDIO: (p) => p.text,
   LOANET_TOO_MANY_STREAMS: (p) => p.text,
+
+  LOANET_RELEASE_REFUSED: (p) => {
+    switch (p.reason) {
+      case 'unsigned':
+        return 'The release is not signed: the server takes only releases signed by a trusted key.';
+      case 'unknown_key':
+        return "The release is signed by a key this server does not trust; sign it with the province's key, or ask an admin to add the public key to the trust list.";
+      case 'bad_signature':
+        return 'The signature does not match the manifest: it was changed after signing, or signed by another key.';
+      default:
+        return `The release manifest is not valid (${p.text}); make it again with the release tool (npm run release).`;
+    }
+  },
+  LOANET_RELEASE_EXISTS: (p) => `Release ${p.id} is already on the server.`,
+  LOANET_RELEASE_FILE_TOO_LARGE: (p) => `${p.path} is larger than the ${nEn(p.size)} bytes in the manifest; nothing was kept.`,
+  LOANET_RELEASE_FILE_MISMATCH: (p) => `${p.path} does not match the signed manifest (its size or SHA-256 differs); nothing was kept, upload the right file.`,
+  LOANET_RELEASE_IN_USE: (p) => `Release ${p.id} cannot be retired yet: rollout ${p.rollouts.join(', ')} (running or paused) uses it; abort it first.`,
 
   LOANET_ROLLOUT_NOT_FOUND: (p) => `Rollout ${p.id} not found.`,
   LOANET_ROLLOUT_RELEASE_UNUSABLE: (p) =>
