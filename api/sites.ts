@@ -60,6 +60,19 @@ export const SiteDetail = Type.Composite([
       description: 'the area channels the board hears alerts and live streams on (its area and every ancestor), delivered to it in its site configuration (sites/{id}/config)',
     }),
     pendingCommands: Type.Array(CommandRecord),
+    /** What the site plays now (its latest heartbeat's word, named by the server); null when silent, offline or an agent that does not say. */
+    playing: Type.Optional(
+      Nullable(
+        Type.Object({
+          kind: Type.Union([Type.Literal('bulletin'), Type.Literal('alert'), Type.Literal('live')]),
+          id: Type.String({ description: 'the playlist entry (bulletin), the alert id, or the live stream id' }),
+          itemId: Nullable(Type.String({ description: "a bulletin's broadcast item" })),
+          since: EpochMs,
+          title: Nullable(Type.String()),
+          source: Nullable(Type.String({ description: "a live stream's source kind (browser, relay, media)" })),
+        }),
+      ),
+    ),
   }),
 ]);
 export type SiteDetail = Static<typeof SiteDetail>;

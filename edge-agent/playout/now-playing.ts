@@ -3,7 +3,7 @@
  * programme on air as the engine's events tell it, named the way the server
  * knows it (a bulletin by its playlist entry, an alert by its alert id, a
  * live stream by its stream id), and since when on the server clock.
- * `nowPlayingOf` is the pure fold over engine events; `NowPlaying` listens
+ * `nowPlayingAfter` is the pure fold over engine events; `NowPlaying` listens
  * to an engine and says when the answer changed, so a heartbeat can go at
  * once instead of up to an interval later.
  */
@@ -32,7 +32,9 @@ const LIVE_PREFIX = 'live:';
  * alert id; a bulletin is its playlist entry id (`<itemId>@<start>`, which the server's receipts use too).
  * A tone (a sound check) is not a programme the console names: null.
  */
-export function playingOf(kind: ProgrammeKind, programmeId: string, since: number): Playing | null {
+export function playingOf(kind: ProgrammeKind, programmeId: string, at: number): Playing | null {
+  // Engine times are fractional ms (frame slots on the server clock); the protocol's epoch ms are integers.
+  const since = Math.round(at);
   switch (kind) {
     case 'live':
       return { kind, id: programmeId.startsWith(LIVE_PREFIX) ? programmeId.slice(LIVE_PREFIX.length) : programmeId, since };

@@ -11,12 +11,13 @@ import { requirePermission, type Permission } from '../http/auth.ts';
 import { Errors } from '../errors.ts';
 import type { Site } from './sites.ts';
 import { siteFor as siteAccess } from './site-access.ts';
+import { sitePlaying, type PlayingNames } from './site-playing.ts';
 import { conditionShares } from '../coverage/uptime.ts';
 import { SITE_CONDITIONS } from '../coverage/model.ts';
 import { CommandList, CommandRecord, ExpectedDevice, SiteCreated, SiteCredential, SiteDetail, SiteEvents, SiteList, SiteRetired, SiteUptime, SiteView } from '../../api/sites.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'audit' | 'broker' | 'commands' | 'config' | 'coverage' | 'siteHistory' | 'fleet' | 'now' | 'sites'>;
+export type RouteDeps = Pick<ServerContext, 'alerts' | 'audit' | 'broker' | 'commands' | 'config' | 'coverage' | 'live' | 'schedule' | 'siteHistory' | 'fleet' | 'now' | 'sites'>;
 
 const Kind = Type.Union([Type.Literal('station'), Type.Literal('cluster')]);
 const Lat = Type.Union([Type.Number({ minimum: -90, maximum: 90 }), Type.Null()]);
@@ -55,6 +56,21 @@ export const siteRoutes =
             }
           : null,
       };
+    };
+
+    const playingNames: PlayingNames = {
+      itemTitle: (itemId) => {
+        try {
+          return ctx.schedule.service.get(itemId).title;
+        } catch {
+          return undefined; // an item deleted since (or an id the agent made up): played, but unnamed
+        }
+      },
+      alertTitle: (alertId) => ctx.alerts.service.get(alertId)?.title,
+      live: (streamId) => {
+        const s = ctx.live.get(streamId);
+        return s ? { label: s.source.label, kind: s.source.kind } : undefined;
+      },
     };
 
     /**
@@ -111,7 +127,9 @@ export const siteRoutes =
       async (req) => {
         const { site } = siteFor(req, req.params.id, 'read');
         // areaChannels: what the board hears alerts and live streams on (its area and every ancestor), delivered in its site configuration.
-        return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: ctx.commands.pendingFor(site.id) };
+        const obs = ctx.fleet.observation(site.id);
+        const playing = sitePlaying(obs?.connected ?? false, obs?.telemetry?.playing, playingNames);
+        return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: ctx.commands.pendingFor(site.id), playing };
       },
     );
 

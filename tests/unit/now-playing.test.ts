@@ -20,6 +20,7 @@ describe('what the site plays now (telemetry.playing)', () => {
     expect(playingOf('alert', 'al-7@1700000000000', 5)).toEqual({ kind: 'alert', id: 'al-7', since: 5 });
     expect(playingOf('bulletin', 'item-1@1700000000000', 5)).toEqual({ kind: 'bulletin', id: 'item-1@1700000000000', since: 5 });
     expect(playingOf('tone', 'tone:1', 5)).toBeNull();
+    expect(playingOf('live', 'live:1', 1700000000000.62)?.since, 'epoch ms are integers on the wire').toBe(1700000000001);
   });
 
   it('a bulletin plays from its start until it ends', () => {
