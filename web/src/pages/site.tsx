@@ -10,7 +10,7 @@ import { formatNumber, formatTime, lang, t, type StringKey } from '../i18n.ts';
 import { codeWords, commandErrorWords, commandWords, detailLines, deviceKind, eventKind, eventWords } from '../site-words.ts';
 import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
-import type { AreaView, AsRunLog, CommandRecord, Me, SiteCondition, SiteEvent, SiteView } from '../../../api/index.ts';
+import type { AreaView, AsRunLog, CommandRecord, Me, SiteCondition, SiteDetail, SiteEvent } from '../../../api/index.ts';
 import { ConditionPill, Reasons } from '../components/condition.tsx';
 import { EnrolmentPanel } from '../components/enrolment.tsx';
 
@@ -49,9 +49,32 @@ function CommandOutcome(props: { c: CommandRecord }) {
   );
 }
 
+/** How often the site page asks what the site plays (the heartbeat tells the server at once; the page polls). */
+const PLAYING_REFRESH_MS = 5_000;
+
+/** What the site plays now and since when (Asia/Ho_Chi_Minh), from GET /api/sites/:id's `playing`. */
+function playingText(s: SiteDetail): string {
+  if (!s.status?.connected) return s.status ? t('playingOffline') : '—';
+  const p = s.playing;
+  if (!p) return t('playingNothing');
+  const what =
+    p.kind === 'bulletin'
+      ? p.title
+        ? t('playingBulletin', { title: p.title })
+        : t('playingBulletinUntitled')
+      : p.kind === 'alert'
+        ? p.title
+          ? t('playingAlert', { title: p.title })
+          : t('playingAlertUntitled')
+        : p.title
+          ? t('playingLive', { title: p.title })
+          : t('playingLiveUntitled');
+  return `${what} · ${t('playingSince', { time: formatTime(p.since) })}`;
+}
+
 export function SitePage(props: { me: Me; id: string }) {
   const id = encodeURIComponent(props.id);
-  const site = useApi<SiteView>(`/api/sites/${id}`);
+  const site = useApi<SiteDetail>(`/api/sites/${id}`);
   const events = useApi<{ events: SiteEvent[] }>(`/api/sites/${id}/events${qs({ limit: 30 })}`);
   const commands = useApi<{ commands: CommandRecord[] }>(`/api/sites/${id}/commands`);
   const since = useMemo(() => Date.now() - 7 * 86_400_000, [props.id]);
@@ -74,6 +97,11 @@ export function SitePage(props: { me: Me; id: string }) {
     events.reload();
   }, 1000);
   useEffect(() => onLive('condition', (e) => e.siteId === props.id && refresh()), [props.id, refresh]);
+  // What plays changes without a condition change (a bulletin starts): the page asks again now and then while open.
+  useEffect(() => {
+    const timer = window.setInterval(() => site.reload(), PLAYING_REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, [site.reload]);
   useEffect(
     () =>
       onLive('command', (c) => {
@@ -150,6 +178,10 @@ export function SitePage(props: { me: Me; id: string }) {
               ? `${tel.amplifier.on ? t('on') : t('off')} · ${t('volume')} ${tel.amplifier.volume}${tel.amplifier.fault !== 'none' ? ` · ${codeWords('ampFault_', tel.amplifier.fault)}` : ''}`
               : '—'}
           </div>
+        </div>
+        <div class="card">
+          <div class="muted">{t('playingNow')}</div>
+          <div data-testid="playing-now">{playingText(s)}</div>
         </div>
         <div class="card">
           <div class="muted">{t('soundVerified')}</div>

@@ -3,6 +3,16 @@
  * Vietnamese first, with full diacritics; English alongside, key by key.
  */
 export const vi = {
+  playingNow: 'Đang phát',
+  playingNothing: 'Không phát gì',
+  playingBulletin: 'Bản tin “{title}”',
+  playingBulletinUntitled: 'Một bản tin theo lịch',
+  playingAlert: 'Cảnh báo khẩn cấp “{title}”',
+  playingAlertUntitled: 'Một cảnh báo khẩn cấp',
+  playingLive: 'Phát trực tiếp “{title}”',
+  playingLiveUntitled: 'Một buổi phát trực tiếp',
+  playingSince: 'từ {time}',
+  playingOffline: 'Không rõ: điểm đang mất kết nối',
   allConditions: 'Mọi trạng thái',
   allKinds: 'Mọi loại',
   allCommunes: 'Mọi xã/phường',
@@ -54,6 +64,16 @@ export const vi = {
 };
 
 export const en: Record<keyof typeof vi, string> = {
+  playingNow: 'Playing now',
+  playingNothing: 'Nothing',
+  playingBulletin: 'Bulletin “{title}”',
+  playingBulletinUntitled: 'A scheduled bulletin',
+  playingAlert: 'Emergency alert “{title}”',
+  playingAlertUntitled: 'An emergency alert',
+  playingLive: 'Live “{title}”',
+  playingLiveUntitled: 'A live broadcast',
+  playingSince: 'since {time}',
+  playingOffline: 'Unknown: the site is not connected',
   allConditions: 'All conditions',
   allKinds: 'All kinds',
   allCommunes: 'All communes',
