@@ -25,6 +25,8 @@ export function errorWording(code: string, details: Record<string, unknown>, fal
  */
 export class ApiError extends Error {
   readonly serverMessage: string;
+  /** Whether the console has its own words for `code` (then `message` is whole in the user's language). */
+  readonly worded: boolean;
   constructor(
     readonly status: number,
     readonly code: string,
@@ -34,8 +36,12 @@ export class ApiError extends Error {
   ) {
     super(errorWording(code, details, message));
     this.serverMessage = message;
+    this.worded = errorWording(code, details, UNWORDED) !== UNWORDED;
   }
 }
+
+/** What errorWording answers for a code it has no words for (never a wording of its own). */
+const UNWORDED = '\u0000';
 
 let csrfToken = '';
 let onUnauthenticated: () => void = () => {};

@@ -3,15 +3,20 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, get } from './api.ts';
 import { errorText as codeText, t } from './i18n.ts';
 
-/** An API error as the user reads it: a refusal in their language, with the server's exact reason after it. */
+/**
+ * An API error as the user reads it, in one sentence: the console's wording of its code when it has one
+ * (it already says what is refused or missing), else the general refusal for its status in the user's
+ * language; the server's English only for a status the console has no words for.
+ */
 export function errorText(e: Error): string {
-  if (e instanceof ApiError && e.status === 403) return `${t('notAllowed')} (${e.message})`;
+  if (!(e instanceof ApiError)) return e.message;
+  if (e.worded) return e.message;
+  if (e.status === 403) return t('notAllowed');
   // The server answers 404 for what lies outside the user's area too, so ids of other communes cannot be probed.
-  if (e instanceof ApiError && e.status === 404) return `${t('notFoundOrOutside')} (${e.message})`;
-  // A full disk: the console's own words first (errorText of i18n.ts), then the server's, which names the disk and what to free.
-  const own = e instanceof ApiError && e.status === 507 ? codeText(e.code, e.details, '') : '';
-  if (own) return `${own} (${e.message})`;
-  return e.message;
+  if (e.status === 404) return t('notFoundOrOutside');
+  // A full disk: the console's own words (errorText of i18n.ts) for the disk codes it knows there.
+  const own = e.status === 507 ? codeText(e.code, e.details, '') : '';
+  return own || e.message;
 }
 
 export interface Loaded<T> {

@@ -35,10 +35,12 @@ const both = (x: { vi: string; en: string } | undefined) => (x ? `${x.vi} / ${x.
  */
 function failText(e: unknown): string {
   if (!(e instanceof ApiError)) return e instanceof TypeError ? t('networkFailed') : e instanceof Error ? e.message : String(e);
+  if (e.worded) return e.message;
   const own = codeText(e.code, e.details, '');
   if (own) return own;
+  // A server older than the code's wording may still send its own Vietnamese sentence: once, never wrapped in another.
   const vi = typeof e.details.messageVi === 'string' ? e.details.messageVi : '';
-  if (lang() === 'vi' && vi) return e.status === 403 ? `${t('notAllowed')} ${vi}` : vi;
+  if (lang() === 'vi' && vi) return vi;
   return errorText(e);
 }
 
