@@ -27,6 +27,7 @@ import type { SentEntryStore } from './schedule/sent-entries.ts';
 import type { AsRunLog } from './asrun/log.ts';
 import type { Logger } from './fleet/broker.ts';
 import type { DiskSpace } from './store/disk-space.ts';
+import type { RolloutService } from './updates/service.ts';
 import type { ReleaseStore } from './releases/store.ts';
 
 export interface Versions {
@@ -67,6 +68,8 @@ export interface ServerContext {
   alerts: { service: AlertService; cap: CapIngest; messages: AlertMessages };
   /** Signed releases: their manifests, signatures and files (server/releases; the rollouts use its ReleaseLookup side: get). */
   releases: ReleaseStore;
+  /** Rollouts of releases to the fleet in waves (server/updates): dry run, create, pause, resume, abort, the sites' reports. */
+  rollouts: RolloutService;
   /** The data folder's free space and reserve: what is refused (507) as the disk fills (store/disk-space.ts). */
   disk: DiskSpace;
   versions: Versions;

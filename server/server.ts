@@ -57,6 +57,7 @@ import { scheduleFeature } from './schedule/feature.ts';
 import { asRunFeature } from './asrun/feature.ts';
 import { coverageFeature } from './coverage/feature.ts';
 import { siteConfigFeature } from './site-config/feature.ts';
+import { rolloutService, rolloutsFeature } from './updates/feature.ts';
 import { openReleaseStore, releasesFeature } from './releases/feature.ts';
 import { authFeature } from './auth/feature.ts';
 import { healthRoutes } from './health/routes.ts';
@@ -230,6 +231,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     asRun,
     alerts: { service: alertService, cap: alertCap, messages: alertMessages },
     releases: openReleaseStore(config, db, log, now),
+    // Reads releases through the context: the store is made just above, in this same object.
+    rollouts: rolloutService({ db, sites, coverage, fleet, broker, audit, alerts: alertService, live, sent: sentEntries, releases: { get: (id) => ctx.releases.get(id) }, now, log }),
     disk,
     versions: { loanet: SERVER_VERSION, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
     startedAt: now(),
@@ -261,6 +264,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     coverageFeature({ ...ctx, policy }),
     siteConfigFeature(ctx),
     releasesFeature(ctx),
+    rolloutsFeature(ctx),
     auth,
     routeOnly('console', streamRoutes(ctx), consoleRoutes()),
   ];

@@ -1,0 +1,666 @@
+/**
+ * Rollouts of a release to the fleet: the shell around the pure decisions of
+ * rollout.ts. It resolves a request's targets (areas, sites, a profile)
+ * inside the caller's area, leaves out the sites that cannot or need not
+ * take the release (a dry run lists them and why), stores the rollout, and
+ * on each tick asks stepRollout which sites start now: each gets its order
+ * retained on `sites/{id}/update` (protocol/update.ts). The sites' reports
+ * (update_status events, telemetry.update in heartbeats) move them; a site
+ * silent too long is failed (`no_report`); a finished site's order is
+ * cleared. Pause, resume and abort are a person's, the stops at the error
+ * threshold the rollout's own: every transition is in the audit log.
+ *
+ * Everything lives in SQLite (store.ts); the embedded broker forgets its
+ * retained messages on a restart, so `republish()` at start sends every
+ * installing site its order again. Operations run one at a time, in the
+ * order asked: a report cannot interleave with a tick and be overwritten.
+ */
+import { randomBytes } from 'node:crypto';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { encodeJson, PROTOCOL_VERSION, siteTopic, UpdateOrder, type UpdateReport } from '../../protocol/index.ts';
+import type { AuditLog } from '../audit.ts';
+import type { CoverageService } from '../coverage/service.ts';
+import { fail } from '../errors.ts';
+import type { BrokerLink, Logger } from '../fleet/broker.ts';
+import type { FleetState } from '../fleet/fleet-state.ts';
+import type { ReleaseLookup, StoredRelease } from '../releases/model.ts';
+import type { AreaNode } from '../registry/model.ts';
+import type { Site } from '../registry/sites.ts';
+import type { SiteActivity } from './activity.ts';
+import {
+  eligibility,
+  planWaves,
+  rolloutSpecProblem,
+  silentTooLong,
+  siteAfterReport,
+  stepRollout,
+  type ExclusionReason,
+  type RolloutSpec,
+  type RolloutStatus,
+  type RolloutStep,
+  type SiteNow,
+  type SiteRolloutState,
+  type TargetFacts,
+  type WaveSpec,
+} from './rollout.ts';
+import type { RolloutPlan, RolloutRow, RolloutSiteRow, RolloutStore } from './store.ts';
+import { versionDistribution, type SiteVersions, type VersionCounts } from './versions.ts';
+
+/** Defaults of a request that leaves them out. */
+export const ROLLOUT_DEFAULTS = {
+  successThreshold: 0.9,
+  errorThreshold: 0.1,
+  minFinished: 3,
+  onError: 'pause' as const,
+  maxInFlight: 50,
+  broadcastMarginMin: 15,
+  healthTimeoutS: 300,
+  /** Generous: a 20 MB agent over a weak 4G link with cuts takes a while, and each heartbeat with progress resets it. */
+  noReportS: 7200,
+  /** A download may take this many times the release's size, resumes and retries included. */
+  budgetFactor: 3,
+};
+
+export interface RolloutActor {
+  id: number;
+  username: string;
+  /** The root of the person's area scope; null: the whole network. */
+  areaId: number | null;
+}
+
+export interface RolloutInput {
+  releaseId: string;
+  targets: { areas?: string[]; sites?: string[]; profile?: string };
+  waves: WaveSpec[];
+  successThreshold?: number;
+  errorThreshold?: number;
+  minFinished?: number;
+  onError?: 'pause' | 'abort';
+  maxInFlight?: number;
+  excludedHours?: Array<{ from: string; to: string }>;
+  broadcastMarginMin?: number;
+  budgetBytes?: number;
+  healthTimeoutS?: number;
+  noReportS?: number;
+}
+
+export interface DryRunSite {
+  siteId: string;
+  name: string;
+  areaKey: string;
+  /** Index of its wave; null when the last wave's share leaves it out. */
+  wave: number | null;
+  online: boolean;
+  fromVersion: string | null;
+  devices?: string[];
+}
+
+export interface DryRun {
+  release: { id: string; component: string; version: string; totalBytes: number };
+  waves: Array<{ name: string; size: number }>;
+  included: DryRunSite[];
+  excluded: Array<{ siteId: string; name: string; areaKey: string; why: ExclusionReason; detail: string }>;
+  /** Included sites offline now: they take part, and start when they are back. */
+  offline: number;
+}
+
+export interface RolloutSiteView {
+  siteId: string;
+  name: string | null;
+  areaKey: string | null;
+  wave: number | null;
+  state: SiteRolloutState;
+  /** The site's own latest report state (downloading, testing, rolled_back …), null before any. */
+  reportState: string | null;
+  bytes: number | null;
+  total: number | null;
+  reason: string | null;
+  detail: string | null;
+  fromVersion: string | null;
+  toVersion: string;
+  startedAt: number | null;
+  finishedAt: number | null;
+  heardAt: number | null;
+  devices: Array<{ id: string; state: string; bytes: number | null; reason: string | null }>;
+}
+
+export interface RolloutSummary {
+  id: string;
+  releaseId: string;
+  component: string | null;
+  version: string | null;
+  status: RolloutStatus;
+  wave: number;
+  reason: string | null;
+  createdBy: string | null;
+  createdAt: number;
+  updatedAt: number;
+  sites: number;
+  counts: { waiting: number; installing: number; updated: number; failed: number };
+}
+
+/** A rollout's spec as answered (its order seed left out). */
+export interface RolloutSpecView {
+  waves: Array<{ name: string; sites?: string[]; percent?: number }>;
+  successThreshold: number;
+  errorThreshold: number;
+  minFinished: number;
+  onError: 'pause' | 'abort';
+  maxInFlight: number;
+  excludedHours?: Array<{ from: string; to: string }>;
+  broadcastMarginMs: number;
+}
+
+export interface RolloutDetail extends RolloutSummary {
+  spec: RolloutSpecView;
+  targets: RolloutPlan['targets'];
+  budgetBytes: number;
+  healthTimeoutS: number;
+  noReportS: number;
+  waves: Array<{ name: string; size: number; waiting: number; installing: number; updated: number; failed: number }>;
+  held: RolloutStep['held'];
+  siteList: RolloutSiteView[];
+}
+
+export interface RolloutServiceDeps {
+  store: RolloutStore;
+  releases: ReleaseLookup;
+  sites: { get(id: string): Site | undefined; list(filter?: { areaIds?: Set<number>; includeRetired?: boolean }): Site[] };
+  coverage: Pick<CoverageService, 'areaIndex' | 'resolveArea' | 'subtreeIds'>;
+  fleet: Pick<FleetState, 'isOnline' | 'observation'>;
+  /** What the targeted sites play now and when they next must (activity.ts, fed by alerts, live streams and the schedule). */
+  activity: (sites: readonly Site[], now: number) => Map<string, SiteActivity>;
+  broker: Pick<BrokerLink, 'publish'>;
+  audit: Pick<AuditLog, 'record'>;
+  now: () => number;
+  log: Logger;
+}
+
+const checkOrder = TypeCompiler.Compile(UpdateOrder);
+const NO_COUNTS = () => ({ waiting: 0, installing: 0, updated: 0, failed: 0 });
+
+export class RolloutService {
+  private chain: Promise<unknown> = Promise.resolve();
+  private kicked = false;
+  private stopped = false;
+  readonly stats = { orders: 0, cancels: 0, cleared: 0, reports: 0, silent: 0 };
+
+  constructor(private readonly d: RolloutServiceDeps) {}
+
+  // ------------------------------------------------------------ reads ----
+
+  /** Which sites a request would update (with their wave) and which it leaves out, and why. Nothing is stored. */
+  dryRun(input: RolloutInput, actor: RolloutActor): DryRun {
+    return this.plan(input, actor, 'dry-run').dry;
+  }
+
+  list(actor: Pick<RolloutActor, 'areaId'>, limit = 200): RolloutSummary[] {
+    const out: RolloutSummary[] = [];
+    for (const r of this.d.store.list(limit)) {
+      const rows = this.visibleRows(r, actor);
+      if (rows) out.push(this.summary(r, rows));
+    }
+    return out;
+  }
+
+  /** One rollout, each wave's counts and each site, as the caller's scope shows it; 404 when none of its sites is visible. */
+  detail(id: string, actor: Pick<RolloutActor, 'areaId'>): RolloutDetail {
+    const r = this.d.store.get(id);
+    const rows = r ? this.visibleRows(r, actor) : undefined;
+    if (!r || !rows) throw fail('LOANET_ROLLOUT_NOT_FOUND', { id });
+    const release = this.d.releases.get(r.releaseId);
+    const waves = r.plan.spec.waves.map((w) => ({ name: w.name, size: 0, ...NO_COUNTS() }));
+    for (const s of rows) {
+      const w = s.wave === null ? undefined : waves[s.wave];
+      if (!w) continue;
+      w.size++;
+      w[s.state]++;
+    }
+    // Why waiting sites of the running wave do not start now: a step computed, not applied.
+    const held = r.status === 'running' ? this.step(r, this.d.store.sites(r.id)).held : [];
+    const visible = new Set(rows.map((s) => s.siteId));
+    const { id: _seed, ...spec } = r.plan.spec;
+    return {
+      ...this.summary(r, rows),
+      spec: structuredClone(spec) as RolloutSpecView,
+      targets: r.plan.targets,
+      budgetBytes: r.plan.budgetBytes,
+      healthTimeoutS: r.plan.healthTimeoutS,
+      noReportS: r.plan.noReportS,
+      waves,
+      held: held.filter((h) => visible.has(h.siteId)),
+      siteList: rows.map((s) => this.siteView(s, release?.version ?? '')),
+    };
+  }
+
+  /** Versions per area under `rootAreaId` (each child's subtree, and the root's own sites), from the latest heartbeats. */
+  fleetVersions(rootAreaId: number): { total: VersionCounts; areas: Array<{ key: string; name: string } & VersionCounts> } {
+    const index = this.d.coverage.areaIndex();
+    const root = index.byId.get(rootAreaId)!;
+    const children = index.children(rootAreaId);
+    const childIds = new Set(children.map((c) => c.id));
+    const groupOf = (areaId: number): string => {
+      if (areaId === rootAreaId) return root.key;
+      for (const a of [index.byId.get(areaId), ...index.ancestors(areaId)]) if (a && childIds.has(a.id)) return a.key;
+      return root.key;
+    };
+    const facts: SiteVersions[] = this.d.sites.list({ areaIds: this.d.coverage.subtreeIds(rootAreaId) }).map((s) => {
+      const f = this.versionFacts(s);
+      return { group: groupOf(s.areaId), agent: f.agentVersion, devices: f.devices };
+    });
+    const dist = versionDistribution(facts, [root.key, ...children.map((c) => c.key)]);
+    return {
+      total: dist.total,
+      areas: dist.groups.filter((g) => g.sites > 0 || g.group !== root.key).map(({ group, ...c }) => ({ key: group, name: index.get(group)?.name ?? group, ...c })),
+    };
+  }
+
+  // ---------------------------------------------------------- changes ----
+
+  create(input: RolloutInput, actor: RolloutActor): Promise<RolloutDetail> {
+    return this.serial(async () => {
+      const { dry, plan } = this.plan(input, actor, 'create');
+      const at = this.d.now();
+      const id = plan.spec.id;
+      this.d.store.create(
+        { id, releaseId: plan.releaseId, plan, status: 'running', wave: 0, reason: null, createdBy: actor.id, createdAt: at },
+        dry.included.map((s) => ({ siteId: s.siteId, wave: s.wave, fromVersion: s.fromVersion, ...(s.devices ? { devices: s.devices } : {}) })),
+      );
+      this.d.audit.record(actor, 'rollout.create', id, {
+        releaseId: plan.releaseId,
+        version: dry.release.version,
+        sites: dry.included.length,
+        excluded: dry.excluded.length,
+        waves: dry.waves,
+        targets: plan.targets,
+      });
+      await this.advance(id);
+      return this.detail(id, actor);
+    });
+  }
+
+  pause(id: string, actor: RolloutActor, reason?: string): Promise<RolloutDetail> {
+    return this.transition(id, actor, 'pause', reason);
+  }
+
+  resume(id: string, actor: RolloutActor, reason?: string): Promise<RolloutDetail> {
+    return this.transition(id, actor, 'resume', reason);
+  }
+
+  abort(id: string, actor: RolloutActor, reason?: string): Promise<RolloutDetail> {
+    return this.transition(id, actor, 'abort', reason);
+  }
+
+  /** A site's report (an update_status event, or a heartbeat's telemetry.update), already validated at the ingest boundary. */
+  onReport(siteId: string, report: UpdateReport): Promise<void> {
+    return this.serial(async () => {
+      const r = this.d.store.get(report.rolloutId);
+      const row = r && this.d.store.site(r.id, siteId);
+      if (!r || !row) return;
+      await this.applyReport(r, row, report);
+      if (r.status === 'running') await this.advance(r.id);
+    });
+  }
+
+  /** Every open rollout: heartbeat reports read, silent sites failed, the next sites started. */
+  tick(): Promise<void> {
+    return this.serial(async () => {
+      for (const row of this.d.store.installing()) {
+        const r = this.d.store.get(row.rolloutId)!;
+        const update = this.d.fleet.observation(row.siteId)?.telemetry?.update;
+        if (update && update.rolloutId === r.id) await this.applyReport(r, row, update);
+      }
+      const now = this.d.now();
+      for (const row of this.d.store.installing()) {
+        const r = this.d.store.get(row.rolloutId)!;
+        if (row.state !== 'installing' || !silentTooLong({ state: row.state, changedAt: row.note.changedAt, startedAt: row.startedAt }, now, r.plan.noReportS * 1000)) continue;
+        const detail = `no report that moved for ${r.plan.noReportS} s`;
+        this.d.store.putSite({ ...row, state: 'failed', reason: 'no_report', finishedAt: now, note: { ...row.note, detail } });
+        this.stats.silent++;
+        this.d.log.warn({ rolloutId: r.id, siteId: row.siteId }, `rollout: site failed, ${detail}`);
+        // A board that comes back must not go on with an order the rollout has given up on.
+        await this.publish(r, row.siteId, 'cancel', row.note.devices);
+      }
+      for (const r of this.d.store.open()) if (r.status === 'running') await this.advance(r.id);
+    });
+  }
+
+  /** A tick soon (after an event that may let a site start: a report, a site online, an alert or a stream ended); several kicks make one. */
+  kick(): void {
+    if (this.kicked || this.stopped) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      if (!this.stopped) this.tick().catch((err: unknown) => this.d.log.error({ err }, 'rollout tick failed; the next one retries'));
+    });
+  }
+
+  /** Every installing site's order again (the embedded broker forgot them in a restart): `install`, or `cancel` for an aborted rollout's. */
+  republish(why: string): Promise<void> {
+    return this.serial(async () => {
+      let n = 0;
+      for (const row of this.d.store.installing()) {
+        const r = this.d.store.get(row.rolloutId)!;
+        await this.publish(r, row.siteId, r.status === 'aborted' || row.state === 'failed' ? 'cancel' : 'install', row.note.devices);
+        n++;
+      }
+      if (n > 0) this.d.log.info({ orders: n, why }, 'rollout: orders of installing sites published again');
+    });
+  }
+
+  /** Resolves once everything asked so far has run. */
+  idle(): Promise<void> {
+    return this.serial(async () => {});
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  // --------------------------------------------------------- internals ----
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private transition(id: string, actor: RolloutActor, action: 'pause' | 'resume' | 'abort', reason?: string): Promise<RolloutDetail> {
+    return this.serial(async () => {
+      const r = this.d.store.get(id);
+      const rows = r ? this.visibleRows(r, actor) : undefined;
+      if (!r || !rows) throw fail('LOANET_ROLLOUT_NOT_FOUND', { id });
+      // Stopping or restarting updates at sites outside one's area is not a scoped person's to do.
+      if (rows.length !== this.d.store.sites(id).length) {
+        throw fail('LOANET_FORBIDDEN', { rule: 'scope', field: 'id', text: 'this rollout also updates sites outside your area' });
+      }
+      const allowed = action === 'pause' ? r.status === 'running' : action === 'resume' ? r.status === 'paused' : r.status === 'running' || r.status === 'paused';
+      if (!allowed) throw fail('LOANET_ROLLOUT_STATE', { id, status: r.status, action });
+      const at = this.d.now();
+      const why = reason?.trim() || null;
+      const next: RolloutStatus = action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'aborted';
+      let plan: RolloutPlan | undefined;
+      if (action === 'resume') {
+        // The failures that stopped the wave are accepted by resuming it: the threshold counts from here.
+        const members = rows.filter((s) => s.wave === r.wave);
+        const failed = members.filter((s) => s.state === 'failed').length;
+        const finished = failed + members.filter((s) => s.state === 'updated').length;
+        plan = { ...r.plan, acknowledged: { wave: r.wave, failed, finished } };
+      }
+      this.d.store.setStatus(id, next, r.wave, why ?? `${action} by ${actor.username}`, at, plan);
+      this.d.audit.record(actor, `rollout.${action}`, id, { from: r.status, to: next, wave: r.wave, reason: why });
+      if (next === 'aborted') await this.cancelInstalling(this.d.store.get(id)!);
+      if (next === 'running') await this.advance(id);
+      return this.detail(id, actor);
+    });
+  }
+
+  private async cancelInstalling(r: RolloutRow): Promise<void> {
+    for (const s of this.d.store.sites(r.id)) if (s.state === 'installing') await this.publish(r, s.siteId, 'cancel', s.note.devices);
+  }
+
+  /** One step of a running rollout, applied: its status, its wave, the sites it starts. */
+  private async advance(id: string): Promise<void> {
+    const r = this.d.store.get(id);
+    if (r?.status !== 'running') return;
+    const rows = this.d.store.sites(id);
+    const step = this.step(r, rows);
+    const at = this.d.now();
+    if (step.status !== r.status || step.wave !== r.wave) {
+      this.d.store.setStatus(id, step.status, step.wave, step.reason ?? r.reason, at);
+      const action = step.status === 'running' ? 'rollout.wave' : step.status === 'completed' ? 'rollout.complete' : `rollout.${step.status === 'paused' ? 'pause' : 'abort'}`;
+      // The rollout's own decisions are audited without a person: who is null, why is the threshold's.
+      this.d.audit.record(null, action, id, { from: r.status, to: step.status, wave: step.wave, reason: step.reason ?? null });
+      this.d.log.info({ rolloutId: id, status: step.status, wave: step.wave, reason: step.reason }, 'rollout: status changed');
+      if (step.status === 'aborted') await this.cancelInstalling({ ...r, status: 'aborted' });
+    }
+    if (step.status !== 'running') return;
+    const byId = new Map(rows.map((s) => [s.siteId, s]));
+    for (const siteId of step.start) {
+      const row = byId.get(siteId)!;
+      const ok = await this.publish(r, siteId, 'install', row.note.devices);
+      if (!ok) continue;
+      this.d.store.putSite({ ...row, state: 'installing', reason: null, startedAt: at, finishedAt: null, note: { ...row.note, changedAt: at, detail: null } });
+    }
+  }
+
+  private step(r: RolloutRow, rows: readonly RolloutSiteRow[]): RolloutStep {
+    const waves: string[][] = r.plan.spec.waves.map(() => []);
+    for (const s of rows) if (s.wave !== null) waves[s.wave]?.push(s.siteId);
+    const sites = rows.map((s) => this.d.sites.get(s.siteId)).filter((s): s is Site => s !== undefined);
+    const now = this.d.now();
+    const activity = this.d.activity(sites, now);
+    const map = new Map<string, SiteNow>();
+    for (const s of rows) {
+      const a = activity.get(s.siteId);
+      map.set(s.siteId, { siteId: s.siteId, state: s.state, online: this.d.fleet.isOnline(s.siteId), playing: a?.playing ?? false, nextBroadcastAt: a?.nextBroadcastAt ?? null });
+    }
+    return stepRollout(r.plan.spec, waves, { status: r.status, wave: r.wave, ...(r.plan.acknowledged ? { acknowledged: r.plan.acknowledged } : {}) }, map, now);
+  }
+
+  private async applyReport(r: RolloutRow, row: RolloutSiteRow, report: UpdateReport): Promise<void> {
+    const last = row.note.last;
+    const moved = !last || last.state !== report.state || last.bytes !== report.bytes || last.since !== report.since;
+    const now = this.d.now();
+    this.stats.reports++;
+    const next = siteAfterReport({ state: row.state, reason: row.reason }, report, r.status);
+    if (!moved && !next) {
+      // The same report again (each heartbeat): only that the site was heard.
+      this.d.store.putSite({ ...row, note: { ...row.note, heardAt: now } });
+      return;
+    }
+    const note = { ...row.note, last: report, heardAt: now, changedAt: moved ? now : row.note.changedAt, detail: report.detail ?? (next ? null : row.note.detail) };
+    const updated: RolloutSiteRow = {
+      ...row,
+      note,
+      fromVersion: row.fromVersion ?? report.fromVersion ?? null,
+      ...(next ? { state: next.state, reason: next.reason, finishedAt: next.state === 'updated' || next.state === 'failed' ? now : null } : {}),
+    };
+    this.d.store.putSite(updated);
+    if (next && next.state !== row.state) this.d.log.info({ rolloutId: r.id, siteId: row.siteId, state: next.state, reason: next.reason }, 'rollout: site moved');
+    // Done with its order: the retained message goes, so a board that reconnects is not told it again.
+    if (next?.final) await this.clear(row.siteId);
+  }
+
+  private async publish(r: RolloutRow, siteId: string, action: 'install' | 'cancel', devices?: string[]): Promise<boolean> {
+    const release = this.d.releases.get(r.releaseId);
+    if (!release) {
+      this.d.log.error({ rolloutId: r.id, releaseId: r.releaseId }, 'rollout: its release is gone; no order sent');
+      return false;
+    }
+    const order: UpdateOrder = {
+      v: PROTOCOL_VERSION,
+      siteId,
+      at: this.d.now(),
+      rolloutId: r.id,
+      action,
+      component: release.component,
+      releaseId: release.id,
+      version: release.version,
+      manifestSha256: release.manifestSha256,
+      ...(release.component === 'device-firmware' && devices && devices.length > 0 ? { devices } : {}),
+      budgetBytes: r.plan.budgetBytes,
+      healthTimeoutS: r.plan.healthTimeoutS,
+    };
+    if (!checkOrder.Check(order)) {
+      const e = checkOrder.Errors(order).First();
+      this.d.log.error({ rolloutId: r.id, siteId, path: e?.path, message: e?.message }, 'rollout: the order does not satisfy the contract; not sent');
+      return false;
+    }
+    await this.d.broker.publish(siteTopic(siteId, 'update'), encodeJson(order), { qos: 1, retain: true });
+    if (action === 'install') this.stats.orders++;
+    else this.stats.cancels++;
+    return true;
+  }
+
+  private async clear(siteId: string): Promise<void> {
+    await this.d.broker.publish(siteTopic(siteId, 'update'), Buffer.alloc(0), { qos: 1, retain: true });
+    this.stats.cleared++;
+  }
+
+  /** The rollout's sites the caller may see; undefined when none (the rollout is not theirs to know). */
+  private visibleRows(r: RolloutRow, actor: Pick<RolloutActor, 'areaId'>): RolloutSiteRow[] | undefined {
+    const rows = this.d.store.sites(r.id);
+    if (actor.areaId === null) return rows;
+    const scope = this.d.coverage.subtreeIds(actor.areaId);
+    const mine = rows.filter((s) => {
+      const site = this.d.sites.get(s.siteId);
+      return site !== undefined && scope.has(site.areaId);
+    });
+    return mine.length > 0 ? mine : undefined;
+  }
+
+  private summary(r: RolloutRow, rows: readonly RolloutSiteRow[]): RolloutSummary {
+    const release = this.d.releases.get(r.releaseId);
+    const counts = NO_COUNTS();
+    for (const s of rows) counts[s.state]++;
+    return {
+      id: r.id,
+      releaseId: r.releaseId,
+      component: release?.component ?? null,
+      version: release?.version ?? null,
+      status: r.status,
+      wave: r.wave,
+      reason: r.reason,
+      createdBy: r.plan.createdByName ?? null,
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+      sites: rows.length,
+      counts,
+    };
+  }
+
+  private siteView(s: RolloutSiteRow, toVersion: string): RolloutSiteView {
+    const site = this.d.sites.get(s.siteId);
+    const last = s.note.last;
+    return {
+      siteId: s.siteId,
+      name: site?.name ?? null,
+      areaKey: site?.areaKey ?? null,
+      wave: s.wave,
+      state: s.state,
+      reportState: last?.state ?? null,
+      bytes: last?.bytes ?? null,
+      total: last?.total ?? null,
+      reason: s.reason,
+      detail: s.note.detail,
+      fromVersion: s.fromVersion,
+      toVersion,
+      startedAt: s.startedAt,
+      finishedAt: s.finishedAt,
+      heardAt: s.note.heardAt,
+      devices: (last?.devices ?? []).map((d) => ({ id: d.id, state: d.state, bytes: d.bytes ?? null, reason: d.reason ?? null })),
+    };
+  }
+
+  /** What the latest heartbeat says of a site's versions; devices from the registry (firmware unknown) before any. */
+  private versionFacts(s: Site): Pick<TargetFacts, 'agentVersion' | 'devices'> {
+    const t = this.d.fleet.observation(s.id)?.telemetry;
+    if (!t) return { agentVersion: null, devices: s.expectedDevices.map((d) => ({ id: d.id, kind: d.kind, firmware: null })) };
+    return { agentVersion: t.versions.agent, devices: t.devices.map((d) => ({ id: d.id, kind: d.kind, firmware: d.firmware ?? null })) };
+  }
+
+  private usableRelease(id: string): StoredRelease {
+    const release = this.d.releases.get(id);
+    if (!release) throw fail('LOANET_ROLLOUT_RELEASE_UNUSABLE', { field: 'releaseId', id, why: 'unknown' });
+    if (release.retiredAt !== null) throw fail('LOANET_ROLLOUT_RELEASE_UNUSABLE', { field: 'releaseId', id, why: 'retired' });
+    if (release.completeAt === null) throw fail('LOANET_ROLLOUT_RELEASE_UNUSABLE', { field: 'releaseId', id, why: 'incomplete' });
+    return release;
+  }
+
+  /** The sites a request names, inside the caller's scope: areas (their subtrees) and sites, narrowed to a profile. */
+  private targetSites(t: RolloutInput['targets'], actor: RolloutActor): Site[] {
+    const index = this.d.coverage.areaIndex();
+    const scope = actor.areaId;
+    const inScope = (areaId: number) => scope === null || index.isInSubtree(areaId, scope);
+    const found = new Map<string, Site>();
+    for (const [i, key] of (t.areas ?? []).entries()) {
+      let node: AreaNode;
+      try {
+        node = this.d.coverage.resolveArea(key);
+      } catch {
+        throw fail('LOANET_REFERENCE_NOT_FOUND', { field: `targets.areas.${i}`, thing: 'area', id: key });
+      }
+      if (!inScope(node.id)) throw fail('LOANET_FORBIDDEN', { rule: 'scope', field: `targets.areas.${i}`, text: `area ${node.name} lies outside your area` });
+      for (const s of this.d.sites.list({ areaIds: this.d.coverage.subtreeIds(node.id) })) found.set(s.id, s);
+    }
+    for (const [i, id] of (t.sites ?? []).entries()) {
+      const s = this.d.sites.get(id);
+      // A site outside the scope is not found, as on every site route: ids cannot be probed.
+      if (!s || !inScope(s.areaId)) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: `targets.sites.${i}`, thing: 'site', id });
+      found.set(s.id, s);
+    }
+    if (!t.areas?.length && !t.sites?.length) {
+      if (!t.profile) throw fail('LOANET_TARGET_REQUIRED', { field: 'targets' });
+      for (const s of this.d.sites.list(scope === null ? {} : { areaIds: this.d.coverage.subtreeIds(scope) })) found.set(s.id, s);
+    }
+    const all = [...found.values()];
+    return t.profile ? all.filter((s) => s.profile === t.profile) : all;
+  }
+
+  private plan(input: RolloutInput, actor: RolloutActor, purpose: 'dry-run' | 'create'): { dry: DryRun; plan: RolloutPlan } {
+    const release = this.usableRelease(input.releaseId);
+    const id = `ro-${this.d.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const spec: RolloutSpec = {
+      id,
+      waves: input.waves,
+      successThreshold: input.successThreshold ?? ROLLOUT_DEFAULTS.successThreshold,
+      errorThreshold: input.errorThreshold ?? ROLLOUT_DEFAULTS.errorThreshold,
+      minFinished: input.minFinished ?? ROLLOUT_DEFAULTS.minFinished,
+      onError: input.onError ?? ROLLOUT_DEFAULTS.onError,
+      maxInFlight: input.maxInFlight ?? ROLLOUT_DEFAULTS.maxInFlight,
+      ...(input.excludedHours ? { excludedHours: input.excludedHours } : {}),
+      broadcastMarginMs: (input.broadcastMarginMin ?? ROLLOUT_DEFAULTS.broadcastMarginMin) * 60_000,
+    };
+    const problem = rolloutSpecProblem(spec);
+    if (problem) throw fail('LOANET_ROLLOUT_SPEC', { field: problem.slice(0, problem.indexOf(':')), text: problem });
+    const held = this.d.store.heldSites();
+    const target = { component: release.component, version: release.version, ...release.manifest.target };
+    const included: Array<Site & { fromVersion: string | null; devices?: string[] }> = [];
+    const excluded: DryRun['excluded'] = [];
+    for (const s of this.targetSites(input.targets, actor).sort((a, b) => a.id.localeCompare(b.id))) {
+      const facts: TargetFacts = { siteId: s.id, retired: s.retiredAt !== null, profile: s.profile, otherRollout: held.get(s.id) ?? null, ...this.versionFacts(s) };
+      const e = eligibility(target, facts);
+      if (e.included) included.push({ ...s, fromVersion: e.fromVersion, ...(e.devices ? { devices: e.devices } : {}) });
+      else excluded.push({ siteId: s.id, name: s.name, areaKey: s.areaKey, why: e.why, detail: e.detail });
+    }
+    const waves = planWaves(
+      spec,
+      included.map((s) => s.id),
+    );
+    const waveOf = new Map<string, number>();
+    waves.forEach((members, i) => members.forEach((m) => waveOf.set(m, i)));
+    const sites: DryRunSite[] = included.map((s) => ({
+      siteId: s.id,
+      name: s.name,
+      areaKey: s.areaKey,
+      wave: waveOf.get(s.id) ?? null,
+      online: this.d.fleet.isOnline(s.id),
+      fromVersion: s.fromVersion,
+      ...(s.devices ? { devices: s.devices } : {}),
+    }));
+    if (purpose === 'create' && waveOf.size === 0) {
+      throw fail('LOANET_ROLLOUT_NO_SITES', { field: 'targets', targeted: included.length + excluded.length, excluded: excluded.length });
+    }
+    const totalBytes = release.totalBytes;
+    const plan: RolloutPlan = {
+      spec,
+      releaseId: release.id,
+      targets: { areas: input.targets.areas ?? [], sites: input.targets.sites ?? [], profile: input.targets.profile ?? null },
+      budgetBytes: input.budgetBytes ?? Math.max(1024 * 1024, Math.ceil(totalBytes * ROLLOUT_DEFAULTS.budgetFactor)),
+      healthTimeoutS: input.healthTimeoutS ?? ROLLOUT_DEFAULTS.healthTimeoutS,
+      noReportS: input.noReportS ?? ROLLOUT_DEFAULTS.noReportS,
+      createdByName: actor.username,
+    };
+    return {
+      plan,
+      dry: {
+        release: { id: release.id, component: release.component, version: release.version, totalBytes },
+        waves: waves.map((m, i) => ({ name: spec.waves[i]!.name, size: m.length })),
+        included: sites,
+        excluded,
+        offline: sites.filter((s) => !s.online).length,
+      },
+    };
+  }
+}
