@@ -9,14 +9,21 @@
  *   sign     --key PRIVATE.pem --manifest FILE     adds a signature to FILE.sig (one per key)
  *   verify   --trust PUBLIC.pem… --manifest FILE --component C --installed V [--arch A] [--hardware ID] [--profile NAME]
  *            [--dir FOLDER]                  also checks each file in FOLDER against the manifest
+ *   upload   --server URL --token TOKEN --manifest FILE --dir FOLDER
+ *            posts the manifest and FILE.sig to a loanet server, then PUTs each file from FOLDER (a release
+ *            already there is completed: only its missing files are sent); LOANET_URL / LOANET_TOKEN as defaults
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as signBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { ArgError } from './cli-args.ts';
+import { ApiError, LoanetClient } from './api-client.ts';
 import { fileMatches, keyIdOf, RELEASE_FORMAT, trustedKeyFromPem, verifyRelease, type ReleaseManifest, type ReleaseSignature } from '../common/release.ts';
 
-const USAGE = `usage: npm run release -- keygen|manifest|sign|verify [flags]  (see tools/release.ts)`;
+const USAGE = `usage: npm run release -- keygen|manifest|sign|verify|upload [flags]  (see tools/release.ts)`;
 
 /** Flags with repeatable ones collected in arrays; errors name the flag. */
 function flags(argv: readonly string[], known: Record<string, 'one' | 'many' | 'bool'>): Record<string, string | string[] | boolean> {
@@ -116,7 +123,90 @@ export function signManifest(manifestFile: string, keyFile: string): ReleaseSign
   return sig;
 }
 
-function main(): void {
+/** What the server answers of a release (GET /api/releases/{id}), as far as the upload needs it. */
+interface ServerRelease {
+  id: string;
+  manifestSha256: string;
+  verifiedKeyId: string | null;
+  complete: boolean;
+  files: Array<{ path: string; size: number; received: boolean }>;
+}
+
+/** PUT one file as its raw bytes, streamed from disk with its length announced; the server's answer, or an ApiError. */
+function putFile(server: string, token: string, url: string, file: string, size: number): Promise<ServerRelease> {
+  const u = new URL(url, server);
+  const lib = u.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = lib.request(u, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': String(size) },
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* keep the text */
+        }
+        if ((res.statusCode ?? 0) >= 400) reject(new ApiError(res.statusCode ?? 0, body, `PUT ${u.pathname}`));
+        else resolve(body as ServerRelease);
+      });
+    });
+    req.on('error', reject);
+    // The server may answer (413, 422) before it read the whole file: its answer is what counts.
+    pipeline(fs.createReadStream(file), req).catch(() => {});
+  });
+}
+
+/**
+ * Uploads a signed release: the manifest's exact bytes and FILE.sig, then
+ * each file. Every file is checked against the manifest first, so nothing
+ * is sent that the server would refuse. A release the server already has
+ * (an upload cut short) is completed with the files it lacks.
+ */
+export async function uploadRelease(o: { server: string; token: string; manifestFile: string; dir: string; log?: (line: string) => void }): Promise<ServerRelease> {
+  const log = o.log ?? (() => {});
+  const bytes = fs.readFileSync(o.manifestFile);
+  const sigFile = `${o.manifestFile}.sig`;
+  if (!fs.existsSync(sigFile)) throw new ArgError(`${sigFile} is missing: sign the manifest first (npm run release -- sign --key … --manifest ${o.manifestFile})`);
+  const signatures = JSON.parse(fs.readFileSync(sigFile, 'utf8')) as unknown;
+  if (!Array.isArray(signatures)) throw new ArgError(`${sigFile} is not a list of signatures`);
+  const manifest = JSON.parse(bytes.toString('utf8')) as ReleaseManifest;
+  if (!Array.isArray(manifest.files)) throw new ArgError(`${o.manifestFile} has no file list`);
+  for (const e of manifest.files) {
+    const file = path.join(o.dir, e.path);
+    if (!fs.existsSync(file)) throw new ArgError(`${file} is missing: --dir must hold every file of the manifest`);
+    const got = sha256File(file);
+    if (!fileMatches(e, got.size, got.sha256)) throw new ArgError(`${file} is ${got.size} bytes with SHA-256 ${got.sha256}; the manifest says ${e.size} bytes, ${e.sha256}`);
+  }
+  const server = o.server.replace(/\/$/, '');
+  const api = new LoanetClient(server, o.token);
+  const manifestSha256 = createHash('sha256').update(bytes).digest('hex');
+  let release: ServerRelease;
+  try {
+    release = await api.post<ServerRelease>('/api/releases', { manifest: bytes.toString('base64'), signatures });
+    log(`stored ${release.id} (verified by key ${release.verifiedKeyId})`);
+  } catch (e) {
+    const body = e instanceof ApiError ? (e.body as { error?: string; params?: { id?: string } }) : undefined;
+    if (body?.error !== 'LOANET_RELEASE_EXISTS' || !body.params?.id) throw e;
+    release = await api.get<ServerRelease>(`/api/releases/${encodeURIComponent(body.params.id)}`);
+    if (release.manifestSha256 !== manifestSha256) throw new Error(`the server already has release ${release.id} with another manifest; change the version`);
+    log(`${release.id} is already on the server; sending what it lacks`);
+  }
+  for (const e of manifest.files) {
+    if (release.files.find((f) => f.path === e.path)?.received) continue;
+    release = await putFile(server, o.token, `/api/releases/${encodeURIComponent(release.id)}/files/${encodeURIComponent(e.path)}`, path.join(o.dir, e.path), e.size);
+    log(`sent ${e.path} (${e.size} bytes)`);
+  }
+  return release;
+}
+
+async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   switch (cmd) {
     case 'keygen': {
@@ -180,17 +270,25 @@ function main(): void {
       console.log(`ok: ${v.manifest.component} ${v.manifest.version}, signed by ${v.keyId}`);
       return;
     }
+    case 'upload': {
+      const f = flags(rest, { server: 'one', token: 'one', manifest: 'one', dir: 'one' });
+      const server = (f.server as string | undefined) ?? process.env.LOANET_URL;
+      const token = (f.token as string | undefined) ?? process.env.LOANET_TOKEN;
+      if (!server || !/^https?:\/\//.test(server)) throw new ArgError('--server URL is required (http:// or https://), or LOANET_URL');
+      if (!token) throw new ArgError('--token TOKEN is required (an API token of a user who may upload releases: POST /api/auth/tokens), or LOANET_TOKEN');
+      const r = await uploadRelease({ server, token, manifestFile: need(f, 'manifest'), dir: need(f, 'dir'), log: (l) => console.log(l) });
+      console.log(`${r.complete ? 'complete' : 'incomplete'}: ${r.id}, ${r.files.length} file(s), verified by key ${r.verifiedKeyId}`);
+      return;
+    }
     default:
       throw new ArgError(cmd ? `unknown command "${cmd}"` : 'a command is required');
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  try {
-    main();
-  } catch (e) {
+  main().catch((e: unknown) => {
     console.error(`loanet release: ${e instanceof Error ? e.message : String(e)}`);
     if (e instanceof ArgError) console.error(USAGE);
     process.exit(2);
-  }
+  });
 }

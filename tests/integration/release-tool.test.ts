@@ -3,12 +3,15 @@
  * process): a key made offline, a manifest of real files, signed, then
  * verified as a board would, with the files checked; a changed file, a
  * changed manifest and a board that does not trust the key are refused.
+ * Then uploaded to a real server: the manifest, its signatures and each file,
+ * an interrupted upload completed, a key the server does not trust refused.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tsNode, type Exit, type Proc } from '../helpers/process.ts';
+import { startTestServer } from '../helpers/server.ts';
 
 let dir: string;
 beforeAll(() => {
@@ -85,4 +88,65 @@ describe('npm run release', () => {
     expect(r.out).toMatch(/--file PATH is required/);
     expect((await run('sign', '--keyfile', 'x')).out).toMatch(/unknown flag --keyfile/);
   });
+
+  it('uploads a signed release to a server, completes an interrupted upload, and is refused with a key the server does not trust', async () => {
+    const t = await startTestServer();
+    try {
+      const keys = path.join(dir, 'upload-keys');
+      expect((await run('keygen', '--out', keys)).exit.code).toBe(0);
+      fs.copyFileSync(path.join(keys, 'release-key.pub.pem'), path.join(t.dataDir, 'release-keys', 'builders.pem'));
+      const files = path.join(dir, 'upload-files');
+      fs.mkdirSync(files);
+      fs.writeFileSync(path.join(files, 'loanet-agent_1.4.0_arm64.deb'), Buffer.alloc(250_000, 3));
+      fs.writeFileSync(path.join(files, 'notes.txt'), 'Ghi chú phát hành 1.4.0\n');
+      const made = async (version: string, key: string) => {
+        const manifest = path.join(dir, `manifest-${version}.json`);
+        const m = await run(
+          'manifest',
+          '--component',
+          'agent',
+          '--version',
+          version,
+          '--arch',
+          'arm64',
+          '--file',
+          path.join(files, 'loanet-agent_1.4.0_arm64.deb'),
+          '--file',
+          path.join(files, 'notes.txt'),
+          '--out',
+          manifest,
+        );
+        expect(m.exit.code, m.out).toBe(0);
+        expect((await run('sign', '--key', key, '--manifest', manifest)).exit.code).toBe(0);
+        return manifest;
+      };
+      const upload = (manifest: string) => run('upload', '--server', t.baseUrl, '--token', t.token, '--manifest', manifest, '--dir', files);
+
+      const whole = await upload(await made('1.4.0', path.join(keys, 'release-key.pem')));
+      expect(whole.exit.code, whole.out).toBe(0);
+      expect(whole.out).toMatch(/^complete: agent-1-4-0-arm64, 2 file\(s\), verified by key [0-9a-f]{16}/m);
+      expect((await t.api('GET', '/api/releases/agent-1-4-0-arm64')).body).toMatchObject({
+        complete: true,
+        receivedBytes: 250_000 + Buffer.byteLength('Ghi chú phát hành 1.4.0\n'),
+      });
+
+      // Cut short after the manifest: run again, only the files are sent.
+      const cut = await made('1.4.1', path.join(keys, 'release-key.pem'));
+      const posted = await t.api('POST', '/api/releases', { manifest: fs.readFileSync(cut).toString('base64'), signatures: JSON.parse(fs.readFileSync(`${cut}.sig`, 'utf8')) });
+      expect(posted.status).toBe(201);
+      const resumed = await upload(cut);
+      expect(resumed.exit.code, resumed.out).toBe(0);
+      expect(resumed.out).toMatch(/already on the server/);
+      expect(resumed.out).toMatch(/^complete: agent-1-4-1-arm64/m);
+
+      const other = path.join(dir, 'untrusted-keys');
+      await run('keygen', '--out', other);
+      const refused = await upload(await made('1.4.2', path.join(other, 'release-key.pem')));
+      expect(refused.exit.code).toBe(2);
+      expect(refused.out).toMatch(/HTTP 422: release refused \(unknown_key\)/);
+      expect((await t.api('GET', '/api/releases')).body.releases.map((r: { id: string }) => r.id).sort()).toEqual(['agent-1-4-0-arm64', 'agent-1-4-1-arm64']);
+    } finally {
+      await t.stop();
+    }
+  }, 120_000);
 });
