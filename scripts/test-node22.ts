@@ -31,6 +31,12 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const CACHE = process.env.LOANET_PACKAGE_CACHE ?? path.join(os.homedir(), '.cache', 'loanet-package');
 /** Modules compiled against V8's API (not N-API): rebuilt for the runtime under test. */
 const V8_NATIVE = ['better-sqlite3'];
+/**
+ * N-API modules whose loader (node-pre-gyp) still looks for its binary in a
+ * folder named by Node's ABI (prebuild/node-v115-napi-v3-…): the same binary
+ * loads on any Node with N-API 3, so it is offered under the runtime's ABI too.
+ */
+const NAPI_BY_ABI = ['@discordjs/opus'];
 
 function say(line: string): void {
   console.log(`test:node22: ${line}`);
@@ -58,7 +64,9 @@ function rebuilt(name: string, runtime: string): string {
   fs.rmSync(path.join(tmp, 'build'), { recursive: true, force: true });
   run(path.join(runtime, 'bin', 'node'), [nodeGyp(), 'rebuild', '--release', '--loglevel=warn', `--nodedir=${runtime}`], {
     cwd: tmp,
-    env: { ...process.env, PATH: `${path.join(runtime, 'bin')}:${process.env.PATH ?? ''}` },
+    // npm passes its own config on as npm_config_* (Debian's npm sets nodedir=/usr: Node 20's headers), and node-gyp
+    // takes those over its flags.
+    env: { ...process.env, npm_config_nodedir: runtime, PATH: `${path.join(runtime, 'bin')}:${process.env.PATH ?? ''}` },
   });
   fs.writeFileSync(path.join(tmp, '.built'), `${name} ${version} for node ${NODE_RUNTIME_VERSION}\n`);
   fs.rmSync(dir, { recursive: true, force: true });
@@ -79,18 +87,41 @@ function main(): number {
   run('git', ['worktree', 'add', '--detach', tree, 'HEAD'], { cwd: ROOT });
   say(`HEAD ${run('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).trim()} in ${tree}`);
   try {
+    const abi = run(node, ['-p', 'process.versions.modules']).trim();
     const modules = path.join(tree, 'node_modules');
-    fs.mkdirSync(modules);
+    const special = [...V8_NATIVE, ...NAPI_BY_ABI];
+    const link = (name: string) => {
+      const to = path.join(modules, name);
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      if (V8_NATIVE.includes(name)) fs.cpSync(rebuilt(name, runtime), to, { recursive: true });
+      else if (NAPI_BY_ABI.includes(name)) {
+        fs.cpSync(path.join(ROOT, 'node_modules', name), to, { recursive: true });
+        const prebuilds = path.join(to, 'prebuild');
+        for (const d of fs.existsSync(prebuilds) ? fs.readdirSync(prebuilds) : []) {
+          const m = /^node-v\d+-(napi-.*)$/.exec(d);
+          if (m) fs.cpSync(path.join(prebuilds, d), path.join(prebuilds, `node-v${abi}-${m[1]}`), { recursive: true });
+        }
+      } else fs.symlinkSync(path.join(ROOT, 'node_modules', name), to);
+    };
     for (const entry of fs.readdirSync(path.join(ROOT, 'node_modules'))) {
-      if (V8_NATIVE.includes(entry)) fs.cpSync(rebuilt(entry, runtime), path.join(modules, entry), { recursive: true });
-      else fs.symlinkSync(path.join(ROOT, 'node_modules', entry), path.join(modules, entry));
+      // A scope folder holding one of the special modules is made here, its other packages linked one by one.
+      if (entry.startsWith('@') && special.some((s) => s.startsWith(`${entry}/`))) {
+        for (const sub of fs.readdirSync(path.join(ROOT, 'node_modules', entry))) link(`${entry}/${sub}`);
+      } else link(entry);
     }
     for (const built of ['native/opus-decoder/build', 'web/dist']) {
       if (fs.existsSync(path.join(ROOT, built))) fs.cpSync(path.join(ROOT, built), path.join(tree, built), { recursive: true });
     }
     const env = { ...process.env, PATH: `${path.join(runtime, 'bin')}:${process.env.PATH ?? ''}` };
-    const seen = run('node', ['-p', 'process.version + " " + require("better-sqlite3")(":memory:").prepare("select sqlite_version() v").get().v'], { cwd: tree, env }).trim();
-    say(`in the worktree: node and SQLite ${seen}`);
+    const seen = run(
+      'node',
+      [
+        '-p',
+        'process.version + ", SQLite " + require("better-sqlite3")(":memory:").prepare("select sqlite_version() v").get().v + ", Opus encoder " + typeof new (require("@discordjs/opus").OpusEncoder)(48000, 1).encode',
+      ],
+      { cwd: tree, env },
+    ).trim();
+    say(`in the worktree: Node ${seen}`);
     say('npm test…');
     const r = spawnSync('npm', ['test'], { cwd: tree, env, stdio: 'inherit' });
     const status = r.status ?? 1;
