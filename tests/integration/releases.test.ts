@@ -229,6 +229,22 @@ describe('release uploads', () => {
   });
 });
 
+describe('the trust list', () => {
+  it('takes no private key: a signing key put in the folder by mistake vouches for nothing', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const leaked = path.join(t.dataDir, 'release-keys', 'leaked.pem');
+    fs.writeFileSync(leaked, privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    try {
+      expect((await t.api('GET', '/api/releases')).body.trustedKeys).toEqual([trusted.keyId]);
+      const m = manifestOf({ version: '3.0.0' });
+      const r = await upload(m, [{ keyId: keyIdOf(publicKey), sig: sign(null, m, privateKey).toString('base64') }]);
+      expect(r.body).toMatchObject({ error: 'LOANET_RELEASE_REFUSED', params: { reason: 'unknown_key' } });
+    } finally {
+      fs.rmSync(leaked);
+    }
+  });
+});
+
 describe('release downloads by sites', () => {
   const id = 'agent-1-3-0-arm64';
   const deb = `/api/releases/${id}/files/loanet-agent_1.3.0_arm64.deb`;
