@@ -177,11 +177,13 @@ export interface RolloutServiceDeps {
 }
 
 const checkOrder = TypeCompiler.Compile(UpdateOrder);
+/** Events within this long make one tick. */
+const KICK_MS = 250;
 const NO_COUNTS = () => ({ waiting: 0, installing: 0, updated: 0, failed: 0 });
 
 export class RolloutService {
   private chain: Promise<unknown> = Promise.resolve();
-  private kicked = false;
+  private kickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly stats = { orders: 0, cancels: 0, cleared: 0, reports: 0, silent: 0 };
 
@@ -297,8 +299,8 @@ export class RolloutService {
       const r = this.d.store.get(report.rolloutId);
       const row = r && this.d.store.site(r.id, siteId);
       if (!r || !row) return;
-      await this.applyReport(r, row, report);
-      if (r.status === 'running') await this.advance(r.id);
+      // Only a site that moved can change what the rollout does next; progress reports cost no step.
+      if ((await this.applyReport(r, row, report)) && r.status === 'running') await this.advance(r.id);
     });
   }
 
@@ -325,14 +327,18 @@ export class RolloutService {
     });
   }
 
-  /** A tick soon (after an event that may let a site start: a report, a site online, an alert or a stream ended); several kicks make one. */
+  /**
+   * A tick soon (after an event that may let a site start: a report, a site
+   * online, an alert or a stream ended). Kicks within KICK_MS make one tick: a
+   * thousand sites reconnecting after a restart must not make a thousand.
+   */
   kick(): void {
-    if (this.kicked || this.stopped) return;
-    this.kicked = true;
-    setImmediate(() => {
-      this.kicked = false;
+    if (this.kickTimer || this.stopped) return;
+    this.kickTimer = setTimeout(() => {
+      this.kickTimer = undefined;
       if (!this.stopped) this.tick().catch((err: unknown) => this.d.log.error({ err }, 'rollout tick failed; the next one retries'));
-    });
+    }, KICK_MS);
+    this.kickTimer.unref();
   }
 
   /** Every installing site's order again (the embedded broker forgot them in a restart): `install`, or `cancel` for an aborted rollout's. */
@@ -355,6 +361,7 @@ export class RolloutService {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.kickTimer);
   }
 
   // --------------------------------------------------------- internals ----
@@ -438,7 +445,8 @@ export class RolloutService {
     return stepRollout(r.plan.spec, waves, { status: r.status, wave: r.wave, ...(r.plan.acknowledged ? { acknowledged: r.plan.acknowledged } : {}) }, map, now);
   }
 
-  private async applyReport(r: RolloutRow, row: RolloutSiteRow, report: UpdateReport): Promise<void> {
+  /** Stores the report; true when the site's state changed. */
+  private async applyReport(r: RolloutRow, row: RolloutSiteRow, report: UpdateReport): Promise<boolean> {
     const last = row.note.last;
     const moved = !last || last.state !== report.state || last.bytes !== report.bytes || last.since !== report.since;
     const now = this.d.now();
@@ -447,7 +455,7 @@ export class RolloutService {
     if (!moved && !next) {
       // The same report again (each heartbeat): only that the site was heard.
       this.d.store.putSite({ ...row, note: { ...row.note, heardAt: now } });
-      return;
+      return false;
     }
     const note = { ...row.note, last: report, heardAt: now, changedAt: moved ? now : row.note.changedAt, detail: report.detail ?? (next ? null : row.note.detail) };
     const updated: RolloutSiteRow = {
@@ -460,6 +468,7 @@ export class RolloutService {
     if (next && next.state !== row.state) this.d.log.info({ rolloutId: r.id, siteId: row.siteId, state: next.state, reason: next.reason }, 'rollout: site moved');
     // Done with its order: the retained message goes, so a board that reconnects is not told it again.
     if (next?.final) await this.clear(row.siteId);
+    return next !== null && next.state !== row.state;
   }
 
   private async publish(r: RolloutRow, siteId: string, action: 'install' | 'cancel', devices?: string[]): Promise<boolean> {

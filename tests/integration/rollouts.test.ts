@@ -410,6 +410,14 @@ describe.skipIf(!run)('rollouts', () => {
     expect(after.status).toBe('running');
     expect(after.siteList.map((s) => [s.siteId, s.state])).toEqual(r.siteList.map((s) => [s.siteId, s.state]));
 
+    const paused = await t.api('POST', `/api/rollouts/${id}/pause`, { reason: 'chờ kiểm tra cụm chậm' }, { token: tokens.tech });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body.status).toBe('paused');
+    expect((await t.api('POST', `/api/rollouts/${id}/pause`, {}, { token: tokens.tech })).status).toBe(409);
+    expect((await audit('rollout.pause')).find((e) => e.target === id && e.username !== null)).toMatchObject({
+      username: 'ky-thuat-bat-xat',
+      detail: expect.objectContaining({ from: 'running', to: 'paused', reason: 'chờ kiểm tra cụm chậm' }),
+    });
     const other = await t.api('POST', `/api/rollouts/${id}/abort`, { reason: 'thử' }, { token: tokens.techB });
     expect(other.status).toBe(404);
     const aborted = await t.api('POST', `/api/rollouts/${id}/abort`, { reason: 'dừng để kiểm tra' }, { token: tokens.tech });
