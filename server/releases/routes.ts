@@ -23,7 +23,7 @@ import { Errors, fail } from '../errors.ts';
 import { requirePermission } from '../http/auth.ts';
 import { parseRange } from '../media/range.ts';
 import { acceptUpload } from './model.ts';
-import { ReleaseExists, type ReleaseDetail, type ReleaseStore } from './store.ts';
+import { ReleaseExists, ReleaseRetired, type ReleaseDetail, type ReleaseStore } from './store.ts';
 
 export type RouteDeps = Pick<ServerContext, 'audit' | 'disk'> & { releases: ReleaseStore };
 
@@ -254,6 +254,16 @@ export const releaseRoutes =
         // Release files are large writes: paused with the media uploads when the disk runs low.
         try {
           ctx.disk.admit('media');
+          // A file that would itself bring the disk under the low level is refused before a byte of it is written.
+          const d = ctx.disk.status();
+          if (d.freeBytes - entry.size < d.lowBytes) {
+            const mb = (n: number) => `${Math.floor(n / (1024 * 1024))} MB`;
+            throw Errors.diskLow(
+              `refused: ${entry.path} (${mb(entry.size)}) would leave under the ${mb(d.lowBytes)} kept free on the disk of the data folder (LOANET_DATA_DIR, ${mb(d.freeBytes)} free) for logins, alerts and receipts (LOANET_DISK_LOW_MB); free space on that disk and try again`,
+              d.state,
+              d.freeBytes,
+            );
+          }
         } catch (e) {
           drop();
           throw e;
@@ -272,6 +282,7 @@ export const releaseRoutes =
         } catch (e) {
           fs.rmSync(tmp, { force: true });
           drop();
+          if (e instanceof ReleaseRetired) throw fail('LOANET_RETIRED', { thing: 'release', id: e.id });
           throw e;
         }
       },

@@ -9,6 +9,7 @@
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOf, type ReleaseManifest } from '../../common/release.ts';
@@ -313,6 +314,34 @@ describe('release downloads by sites', () => {
       expect(t.server.ctx.releases.get(id)?.verifiedKeyId).toBeNull();
     } finally {
       fs.renameSync(path.join(t.dataDir, 'release-keys', 'province-2026.pem.removed'), path.join(t.dataDir, 'release-keys', 'province-2026.pem'));
+    }
+  });
+});
+
+describe('release files and the disk', () => {
+  it('refuses (507) a file that would bring the disk under the low level, before a byte of it is written', async () => {
+    const s = fs.statfsSync(os.tmpdir());
+    const MB = 1024 * 1024;
+    const free = s.bavail * s.bsize;
+    // The low level 200 MB under what is free now: uploads are admitted, but a 400 MB file would cross it.
+    const lowMb = Math.floor(free / MB) - 200;
+    if (lowMb < 64) return; // too little free space on this machine to tell the two apart
+    const d = await startTestServer({ LOANET_DISK_LOW_MB: String(lowMb) });
+    try {
+      fs.writeFileSync(path.join(d.dataDir, 'release-keys', 'province.pem'), trusted.pem);
+      const m = manifestOf({ files: [{ path: 'big.img', size: 400 * MB, sha256: 'c'.repeat(64) }] });
+      const created = await d.api('POST', '/api/releases', { manifest: m.toString('base64'), signatures: [trusted.sign(m)] });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const res = await fetch(`${d.baseUrl}/api/releases/${created.body.id}/files/big.img`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/octet-stream' },
+        body: Buffer.alloc(1000),
+      });
+      expect(res.status).toBe(507);
+      expect(await res.json()).toMatchObject({ error: 'LOANET_DISK_LOW' });
+      expect(fs.readdirSync(path.join(d.dataDir, 'releases', '.tmp'))).toEqual([]);
+    } finally {
+      await d.stop();
     }
   });
 });
