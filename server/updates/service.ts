@@ -608,6 +608,8 @@ export class RolloutService {
   }
 
   private plan(input: RolloutInput, actor: RolloutActor, purpose: 'dry-run' | 'create'): { dry: DryRun; plan: RolloutPlan } {
+    // The targets first: a request reaching outside the caller's area is refused as such, whatever else is wrong with it.
+    const targeted = this.targetSites(input.targets, actor);
     const release = this.usableRelease(input.releaseId);
     const id = `ro-${this.d.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const spec: RolloutSpec = {
@@ -627,7 +629,7 @@ export class RolloutService {
     const target = { component: release.component, version: release.version, ...release.manifest.target };
     const included: Array<Site & { fromVersion: string | null; devices?: string[] }> = [];
     const excluded: DryRun['excluded'] = [];
-    for (const s of this.targetSites(input.targets, actor).sort((a, b) => a.id.localeCompare(b.id))) {
+    for (const s of targeted.sort((a, b) => a.id.localeCompare(b.id))) {
       const facts: TargetFacts = { siteId: s.id, retired: s.retiredAt !== null, profile: s.profile, otherRollout: held.get(s.id) ?? null, ...this.versionFacts(s) };
       const e = eligibility(target, facts);
       if (e.included) included.push({ ...s, fromVersion: e.fromVersion, ...(e.devices ? { devices: e.devices } : {}) });
