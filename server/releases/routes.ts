@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { Transform, type Readable } from 'node:stream';
+import { finished, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -19,7 +19,7 @@ import { Type } from '@sinclair/typebox';
 import { RELEASE_MANIFEST_MAX_BYTES, RELEASE_MAX_FILES } from '../../common/release.ts';
 import { UPDATE_ID_PATTERN } from '../../protocol/update.ts';
 import type { ServerContext } from '../context.ts';
-import { Errors, fail } from '../errors.ts';
+import { Errors, fail, LoanetError } from '../errors.ts';
 import { requirePermission } from '../http/auth.ts';
 import { parseRange } from '../media/range.ts';
 import { acceptUpload } from './model.ts';
@@ -270,8 +270,19 @@ export const releaseRoutes =
         }
         const tmp = store.tempPath();
         const m = meter(entry.size, entry.path);
+        // The request is piped, not put in the pipeline: a refusal (too large) must not destroy it, or the
+        // socket goes before the 413 is read. A request cut by the client ends the write with its error.
+        const unwatch = finished(body, (err) => {
+          if (err) m.destroy(err);
+        });
+        body.pipe(m);
         try {
-          await pipeline(body, m, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+          try {
+            await pipeline(m, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+          } finally {
+            unwatch();
+            body.unpipe(m);
+          }
           const got = { size: m.bytes, sha256: m.sha256() };
           if (got.size !== entry.size || got.sha256 !== entry.sha256) {
             throw fail('LOANET_RELEASE_FILE_MISMATCH', { path: entry.path, size: entry.size, sha256: entry.sha256, gotSize: got.size, gotSha256: got.sha256 });
@@ -281,6 +292,8 @@ export const releaseRoutes =
           return reply.status(201).send(view(after));
         } catch (e) {
           fs.rmSync(tmp, { force: true });
+          // The rest of a body refused midway is not wanted: the answer closes the connection once sent.
+          if (e instanceof LoanetError && e.code === 'LOANET_RELEASE_FILE_TOO_LARGE') reply.header('connection', 'close');
           drop();
           if (e instanceof ReleaseRetired) throw fail('LOANET_RETIRED', { thing: 'release', id: e.id });
           throw e;

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOf, type ReleaseManifest } from '../../common/release.ts';
-import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
+import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let t: TestServer;
 let siteBasic = '';
@@ -210,6 +210,22 @@ describe('release uploads', () => {
     });
     expect(status).toBe(413);
     expect(storedFiles()).toEqual(before);
+  });
+
+  it('drops what an upload cut by the client had written', async () => {
+    const id = 'agent-1-3-1-arm64';
+    const tmpDir = path.join(t.dataDir, 'releases', '.tmp');
+    const req = http.request(`${t.baseUrl}/api/releases/${id}/files/loanet-agent_1.3.0_arm64.deb`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/octet-stream', 'content-length': String(DEB.length) },
+    });
+    req.on('error', () => {});
+    req.write(DEB.subarray(0, 100_000));
+    // The server is writing it: then the client goes away.
+    await waitFor('the upload to be written to a temporary file', () => fs.readdirSync(tmpDir).length > 0);
+    req.destroy();
+    await waitFor('the temporary file to be removed', () => fs.readdirSync(tmpDir).length === 0);
+    expect((await t.api('GET', `/api/releases/${id}`)).body.files.every((f: { received: boolean }) => !f.received)).toBe(true);
   });
 
   it('lets only release writers upload, and lists releases to every reader but not to sites', async () => {
