@@ -14,6 +14,7 @@ import { errorText, useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import type { AreaView, AsRunLog, Calendar, CheckResult, Conflict, Distribution, ItemList, ItemView, MediaList, Me } from '../../../api/index.ts';
 import { formatDuration, MediaPicker } from '../components/media-picker.tsx';
+import { DateTimeEntry } from '../components/date-entry.tsx';
 import { recurrenceText, weekdayName } from '../recurrence.ts';
 
 type Item = ItemView;
@@ -123,9 +124,9 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
             ))}
           </select>
         </label>
-        <label>
+        <label htmlFor="broadcast-start">
           {t('startAt')} (GMT+7)
-          <input name="start" type="datetime-local" value={start} onInput={(e) => setStart(e.currentTarget.value)} required />
+          <DateTimeEntry id="broadcast-start" name="start" value={start} onChange={setStart} required />
         </label>
         <label style="flex-direction:row;align-items:center;gap:.3rem">
           <input name="daily" type="checkbox" checked={daily} onChange={(e) => setDaily(e.currentTarget.checked)} /> {t('repeatDaily')}
