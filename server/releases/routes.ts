@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { finished, Transform, type Readable } from 'node:stream';
+import { finished, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -235,9 +235,10 @@ export const releaseRoutes =
       },
       async (req, reply) => {
         const p = requirePermission(req, 'release.write');
-        const body = req.body as Readable | undefined;
+        // No body at all (Fastify parses none): an empty file, which only a file of 0 bytes matches.
+        const body = (req.body ?? Readable.from([])) as Readable;
         // Whatever is answered before the body was read, the rest of it is read and dropped, so the connection stays usable.
-        const drop = () => body?.resume();
+        const drop = () => body.resume();
         const filePath = req.params.path;
         const r = store.detail(req.params.id);
         if (!r) throw (drop(), Errors.notFound('release', req.params.id));
@@ -248,7 +249,7 @@ export const releaseRoutes =
           drop();
           return reply.status(200).send(view(r));
         }
-        if (!body || typeof body.pipe !== 'function') throw fail('LOANET_UNSUPPORTED_MEDIA_TYPE', { expected: ['application/octet-stream (the file as it is)'] });
+        if (typeof body.pipe !== 'function') throw fail('LOANET_UNSUPPORTED_MEDIA_TYPE', { expected: ['application/octet-stream (the file as it is)'] });
         const declared = Number(req.headers['content-length']);
         if (Number.isFinite(declared) && declared > entry.size) throw (drop(), fail('LOANET_RELEASE_FILE_TOO_LARGE', { path: entry.path, size: entry.size }));
         // Release files are large writes: paused with the media uploads when the disk runs low.

@@ -212,6 +212,14 @@ describe('release uploads', () => {
     expect(storedFiles()).toEqual(before);
   });
 
+  it('takes an empty file as a file of 0 bytes', async () => {
+    const m = manifestOf({ version: '1.5.0', files: [{ path: 'reset.flag', size: 0, sha256: sha(Buffer.alloc(0)) }] });
+    const id = (await upload(m, [trusted.sign(m)])).body.id as string;
+    const r = await put(id, 'reset.flag', Buffer.alloc(0));
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body).toMatchObject({ complete: true, totalBytes: 0 });
+  });
+
   it('drops what an upload cut by the client had written', async () => {
     const id = 'agent-1-3-1-arm64';
     const tmpDir = path.join(t.dataDir, 'releases', '.tmp');
