@@ -315,7 +315,8 @@ export class Updater {
       await this.saving;
       await writeBootState(stateDir, next);
       this.o.log.info(`switching to ${m.version} in slot ${slot} on trial`);
-      await this.o.port.restart(`switch to ${m.version}`);
+      // Not awaited: the restart stops the agent, which waits for this work to end.
+      this.restartSoon(`switch to ${m.version}`);
     } catch (e) {
       if (w.cancelled) {
         await this.discardInactive().catch(() => {});
@@ -419,7 +420,13 @@ export class Updater {
     await writeBootState(stateDir, { format: BOOT_FORMAT, committed, last: { ...base, state: 'rolled_back', reason: verdict.reason, detail: verdict.detail } });
     this.change('rolled_back', { reason: verdict.reason, detail: verdict.detail.slice(0, 300) });
     await this.saving;
-    await this.o.port.restart(`roll back to ${committed.version}`);
+    this.restartSoon(`roll back to ${committed.version}`);
+  }
+
+  private restartSoon(why: string): void {
+    setImmediate(() => {
+      void Promise.resolve(this.o.port.restart(why)).catch((e: unknown) => this.o.log.warn(`cannot restart (${why}): ${(e as Error).message}`));
+    });
   }
 
   private pause(signal: AbortSignal): Promise<void> {
