@@ -369,3 +369,18 @@ describe('release files and the disk', () => {
     }
   });
 });
+
+describe('a restart', () => {
+  it('keeps the releases and their files, and removes what an upload cut by a crash left behind', async () => {
+    const stray = path.join(t.dataDir, 'releases', '.tmp', 'cut-by-a-crash.part');
+    fs.writeFileSync(stray, 'half a file');
+    await t.restart();
+    expect(fs.existsSync(stray)).toBe(false);
+    const r = await t.api('GET', '/api/releases/agent-1-5-0-arm64');
+    expect(r.body).toMatchObject({ complete: true, verifiedKeyId: trusted.keyId });
+    const m = await asSite('/api/releases/agent-1-5-0-arm64/manifest');
+    expect(m.status).toBe(200);
+    expect(sha(m.body)).toBe(r.body.manifestSha256);
+    expect((await asSite('/api/releases/agent-1-5-0-arm64/files/reset.flag')).status).toBe(200);
+  });
+});
