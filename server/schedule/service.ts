@@ -264,7 +264,6 @@ export class ScheduleService {
         { text: result.message, reason: result.code, titles },
         {
           code: result.code,
-          messageVi: result.messageVi,
           conflicts: result.conflicts.map(conflictView),
           hint: 'set "queue": true to play it right after the item it overlaps',
         },
@@ -325,7 +324,7 @@ export class ScheduleService {
     this.assertScope(actor, item, dir);
     if (item.status !== 'draft') throw fail('LOANET_ITEM_NOT_DRAFT', { title: item.title, status: item.status });
     const refusal = approvalRefusal(actor, item);
-    if (refusal) throw fail('LOANET_FOUR_EYES', { title: item.title, username: actor.username }, { messageVi: refusal.messageVi, rule: 'four_eyes' });
+    if (refusal) throw fail('LOANET_FOUR_EYES', { title: item.title, username: actor.username }, { rule: 'four_eyes' });
     if ('at' in item.start && item.start.at + item.durationMs <= this.deps.now()) {
       throw fail('LOANET_IN_THE_PAST', { field: 'start.at', at: localIso(item.start.at) });
     }
