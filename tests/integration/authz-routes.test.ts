@@ -172,6 +172,17 @@ const TABLE: Record<string, Rule> = {
   'PATCH /api/media/:id': { roles: MEDIA_WRITERS, sample: (fx) => ({ url: `/api/media/${fx.mediaId}`, body: { title: 'x' } }) },
   'DELETE /api/media/:id': { roles: MEDIA_WRITERS, sample: (fx) => ({ url: `/api/media/${fx.mediaId}` }) },
   'GET /api/media/:id/audio': { roles: EVERYONE, siteAccess: true, sample: (fx) => ({ url: `/api/media/${fx.mediaId}/audio` }) },
+  'GET /api/releases': { roles: EVERYONE, sample: () => ({ url: '/api/releases' }) },
+  'GET /api/releases/:id': { roles: EVERYONE, sample: () => ({ url: '/api/releases/agent-9-9-9-arm64' }) },
+  'POST /api/releases': { roles: ['admin', 'technician'], sample: () => ({ url: '/api/releases', body: { manifest: 'e30=', signatures: [] } }) },
+  'PUT /api/releases/:id/files/:path': {
+    roles: ['admin', 'technician'],
+    sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/files/a.deb', body: 'x', contentType: 'application/octet-stream' }),
+  },
+  'POST /api/releases/:id/retire': { roles: ['admin', 'technician'], sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/retire' }) },
+  'GET /api/releases/:id/manifest': { roles: EVERYONE, siteAccess: true, sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/manifest' }) },
+  'GET /api/releases/:id/signatures': { roles: EVERYONE, siteAccess: true, sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/signatures' }) },
+  'GET /api/releases/:id/files/:path': { roles: EVERYONE, siteAccess: true, sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/files/a.deb' }) },
 
   'GET /api/schedule/items': { roles: EVERYONE, sample: () => ({ url: '/api/schedule/items' }) },
   'POST /api/schedule/items': {
