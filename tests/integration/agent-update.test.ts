@@ -62,6 +62,10 @@ class Supervisor {
   log(): string {
     return [...this.output, ...(this.proc?.lines ?? [])].join('\n');
   }
+  /** SIGKILL the running agent (a power cut); the supervisor starts it again. */
+  async kill(): Promise<void> {
+    if (this.proc) await stopProcess(this.proc, 'SIGKILL');
+  }
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.proc) await stopProcess(this.proc, 'SIGKILL');
@@ -205,6 +209,62 @@ describe('agent A/B update, real processes', () => {
       await sup.stop();
     }
   }, 300_000);
+
+  it('resumes a download after the agent is killed mid-file, fetching again only what was not synced, then commits', async () => {
+    const s = await site('Cụm loa mất điện', 1705);
+    const largest = [...bundle.files].sort((x, y) => y[1].length - x[1].length)[0]!;
+    const MiB = 1024 * 1024;
+    expect(largest[1].length).toBeGreaterThan(MiB + 200_000);
+    releases.faults.stall = { path: largest[0], after: MiB + 100_000 };
+    const sentBefore = releases.sent.get(largest[0]) ?? 0;
+    const rangesBefore = releases.ranges.length;
+    const sup = new Supervisor(s.config);
+    sup.start();
+    try {
+      await waitFor('the agent online', () => heartbeat(s.id, (m) => m.versions.agent === FACTORY), 60_000);
+      await publishOrder(order(s, bundle, { rolloutId: `roll-kill-${s.id}` }));
+      const partial = path.join(s.stateDir, 'slots', 'a.partial', largest[0]);
+      await waitFor('the first MiB synced to disk', () => fs.existsSync(`${partial}.synced`) && Number(fs.readFileSync(`${partial}.synced`, 'utf8')) >= MiB, 60_000);
+      // The power goes: SIGKILL; the supervisor starts it again, and the retained order resumes the download.
+      await sup.kill();
+      const synced = Number(fs.readFileSync(`${partial}.synced`, 'utf8'));
+      const hb = await waitFor('a heartbeat of the new version, committed', () => heartbeat(s.id, (m) => m.versions.agent === NEW && m.update?.state === 'updated'), 180_000);
+      expect(hb.update?.rolloutId).toBe(`roll-kill-${s.id}`);
+      expect(releases.ranges.slice(rangesBefore)).toContain(`bytes=${synced}-`);
+      // What was synced was not fetched again: only the bytes after it, which the killed process had not made durable.
+      expect((releases.sent.get(largest[0]) ?? 0) - sentBefore).toBe(largest[1].length + (MiB + 100_000 - synced));
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${sup.log()}`);
+    } finally {
+      await sup.stop();
+    }
+  }, 300_000);
+
+  it('cancels a download on a cancel order and keeps nothing of it', async () => {
+    const s = await site('Cụm loa hủy', 1706);
+    const largest = [...bundle.files].sort((x, y) => y[1].length - x[1].length)[0]!;
+    releases.faults.stall = { path: largest[0], after: 200_000 };
+    const sup = new Supervisor(s.config);
+    sup.start();
+    try {
+      await waitFor('the agent online', () => heartbeat(s.id, (m) => m.versions.agent === FACTORY), 60_000);
+      const o = order(s, bundle, { rolloutId: `roll-cancel-${s.id}` });
+      await publishOrder(o);
+      await waitFor('the download under way', () => heartbeat(s.id, (m) => m.update?.state === 'downloading'), 60_000);
+      await waitFor('bytes on disk', () => fs.existsSync(path.join(s.stateDir, 'slots', 'a.partial')), 60_000);
+      await publishOrder({ ...o, action: 'cancel', at: Date.now() });
+      const hb = await waitFor('a heartbeat reporting the cancellation', () => heartbeat(s.id, (m) => m.update?.state === 'cancelled'), 60_000);
+      expect(hb.versions.agent).toBe(FACTORY);
+      expect(fs.existsSync(path.join(s.stateDir, 'slots', 'a.partial'))).toBe(false);
+      expect(fs.existsSync(path.join(s.stateDir, 'slots', 'a'))).toBe(false);
+      expect(sup.starts).toBe(1);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${sup.log()}`);
+    } finally {
+      releases.faults.stall = undefined;
+      await sup.stop();
+    }
+  }, 120_000);
 
   it('rolls back a version whose sound check fails; the old version runs and says why', async () => {
     // No monitoring microphone level can reach 0 dBFS: the trial's sound check fails.
