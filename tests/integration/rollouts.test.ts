@@ -470,6 +470,10 @@ describe.skipIf(!run)('rollouts', () => {
     expect(d.siteList[0]).toMatchObject({ state: 'failed', reason: 'no_report' });
     expect(d.reason).toMatch(/error threshold/);
     await waitFor('the silent site told to cancel', () => siteB.cancels().length >= 1, LONG);
+    // It comes back and obeys: its order is cleared, and it stays failed for its silence.
+    await siteB.answer('cancelled');
+    await waitFor('the order of the silent site cleared', () => siteB.cleared(), LONG);
+    expect((await rollout(r.body.id, tokens.techB)).siteList[0]).toMatchObject({ state: 'failed', reason: 'no_report', reportState: 'cancelled' });
   }, 120_000);
 
   it("the fleet's versions per area, from the heartbeats; a site never heard is unknown", async () => {
