@@ -76,10 +76,18 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
     setError('');
     setSaved('');
     if (!body) return;
+    // An answer to a form that has changed since (the day typed, then the time) is stale: it must not enable saving.
+    let current = true;
     const timer = window.setTimeout(() => {
-      api<CheckResult>('POST', '/api/schedule/check', body).then(setCheck, (e: unknown) => setError(t('checkFailed', { reason: failText(e) })));
+      api<CheckResult>('POST', '/api/schedule/check', body).then(
+        (r) => current && setCheck(r),
+        (e: unknown) => current && setError(t('checkFailed', { reason: failText(e) })),
+      );
     }, 300);
-    return () => clearTimeout(timer);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
   }, [body]);
 
   const save = async (e: Event) => {
