@@ -274,6 +274,24 @@ describe.skipIf(!canRun)('bad input is refused naming the field', () => {
     expect(r.body.field).toBe(field);
     expect(r.body.message).toContain(field);
   });
+
+  it('the known cases carry their own code and params, which the console words, not an English text', async () => {
+    const cases: Array<[Record<string, unknown>, string, Record<string, unknown>]> = [
+      [{ title: '   ' }, 'LOANET_FIELD_REQUIRED', { field: 'title' }],
+      [{ targets: { areas: [] } }, 'LOANET_TARGET_REQUIRED', { field: 'targets' }],
+      [{ start: { at: Date.now() - DAY } }, 'LOANET_IN_THE_PAST', { field: 'start.at' }],
+      [
+        { validFrom: '2030-01-02T00:00', validUntil: '2030-01-01T00:00', start: { dtstart: '2030-01-01T06:00', rrule: 'FREQ=DAILY' } },
+        'LOANET_PERIOD_EMPTY',
+        { field: 'validUntil', from: '2030-01-02T00:00:00+07:00', to: '2030-01-01T00:00:00+07:00' },
+      ],
+    ];
+    for (const [over, code, params] of cases) {
+      const r = await t.api('POST', '/api/schedule/items', { ...body('Sai', soon(), { areas: ['02683'] }), ...over });
+      expect(r.status, JSON.stringify(r.body)).toBe(400);
+      expect(r.body, code).toMatchObject({ error: code, params });
+    }
+  });
 });
 
 describe.skipIf(!canRun)('distribution to a site over MQTT and the as-run log', () => {

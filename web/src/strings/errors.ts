@@ -292,7 +292,9 @@ export const vi: ErrorWords = {
   LOANET_ALERT_EXPIRED: () => 'Cảnh báo đã hết hạn: không còn gì để phát.',
   LOANET_POLYGON_NO_SITE: () => 'Không có cụm loa nào nằm trong vùng đã vẽ.',
   LOANET_TOKEN_NOT_LIVE: (p) => `${p.tokenId} không phải mã API còn hiệu lực của ${p.username}.`,
-  LOANET_CAP_INVALID: () => 'Đây không phải bản tin CAP 1.2 hợp lệ.',
+  // The checker's finding is English text about someone else's XML: shown as such, quoted, after the Vietnamese.
+  LOANET_CAP_INVALID: (p) =>
+    `Đây không phải bản tin CAP 1.2 hợp lệ${p.field ? ` (lỗi ở phần tử ${p.field})` : ''}.${p.text ? ` Nguyên văn của bộ kiểm tra (tiếng Anh): “${p.text.replace(/^not a valid CAP 1\.2 alert: /, '')}”.` : ''}`,
   LOANET_CAP_ENCODING: () => 'Bảng mã ký tự của bản tin CAP không đọc được.',
   LOANET_CAP_LINK_ONLY: () => 'Tài liệu chỉ chứa đường dẫn tới bản tin CAP; hãy gửi chính bản tin CAP.',
   LOANET_CAP_NO_ALERT: () => 'Tài liệu không chứa bản tin CAP nào.',
