@@ -8,7 +8,7 @@
  * On a phone the tables become stacked cards, so no button is off-screen.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, ApiError, qs } from '../api.ts';
+import { api, ApiError, errorWording, qs } from '../api.ts';
 import { errorText as codeText, formatDay, formatTime, lang, localInputValue, t, type StringKey } from '../i18n.ts';
 import { errorText, useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
@@ -105,7 +105,8 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
     }
   };
 
-  const conflictMsg = check && !check.ok ? (lang() === 'vi' ? check.messageVi : check.message) : null;
+  // Worded like the refusal a save would get (the same code and titles); the list below says where and when.
+  const conflictMsg = check && !check.ok ? errorWording('LOANET_SCHEDULE_CONFLICT', { titles: [...new Set(check.conflicts.map((c) => c.title))] }, check.message ?? '') : null;
   return (
     <form class="card" onSubmit={save} data-testid="broadcast-form">
       <div class="row">
