@@ -65,6 +65,7 @@ import { Updater, boardArch } from './update/updater.ts';
 import { updateSoundCheck } from './update/sound-check.ts';
 import { SLOT_ENV } from './update/slots.ts';
 import type { SlotName } from './update/boot-select.ts';
+import type { FirmwarePort } from './devices/firmware-update.ts';
 
 export type { AgentLogger } from './agent-log.ts';
 export { monotonicEpochMs } from './agent-options.ts';
@@ -233,6 +234,13 @@ export class EdgeAgent {
           return !!engine && (engine.onAir !== null || engine.programmes().some((p) => p.state === 'playing' || p.state === 'suspended'));
         },
         port: update.port,
+        // Device firmware: through the driver's fw_* requests, for a device this gateway reports.
+        firmwareOf: async (deviceId) => {
+          const g = this.gateway as DeviceGateway & { firmware?: () => FirmwarePort };
+          if (typeof g.firmware !== 'function') return undefined;
+          const known = (await this.gateway.status()).devices.some((d) => d.id === deviceId);
+          return known ? g.firmware() : undefined;
+        },
         ...(update.get ? { get: update.get } : {}),
         ...(update.backoff ? { backoff: update.backoff } : {}),
         ...(update.sleep ? { sleep: update.sleep } : {}),

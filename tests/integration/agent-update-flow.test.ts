@@ -14,6 +14,12 @@ import { Updater, type HealthProbes } from '../../edge-agent/update/updater.ts';
 import { PROTOCOL_VERSION, type UpdateOrder, type UpdateStatusEvent } from '../../protocol/index.ts';
 import { ReleaseServer, makeRelease, makeSigningKey, type TestRelease } from '../helpers/release-server.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { loadProfile } from '../../hardware/profiles.ts';
+import { SimDevice } from '../../firmware-sim/device.ts';
+import { MemoryFlashStorage, SimFlash } from '../../firmware-sim/flash.ts';
+import { DeviceError } from '../../edge-agent/devices/gateway.ts';
+import type { FirmwarePort } from '../../edge-agent/devices/firmware-update.ts';
+import type { DeviceRequest } from '../../protocol/index.ts';
 
 const key = makeSigningKey();
 const SITE = 'site-upd';
@@ -50,7 +56,9 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function updater(o: { version?: string; slot?: 'factory' | 'a' | 'b'; probes?: Partial<HealthProbes> } = {}): Updater {
+function updater(
+  o: { version?: string; slot?: 'factory' | 'a' | 'b'; probes?: Partial<HealthProbes>; firmwareOf?: (id: string) => Promise<FirmwarePort | undefined> } = {},
+): Updater {
   const probes: HealthProbes = {
     connected: () => true,
     heartbeatSent: () => true,
@@ -74,6 +82,7 @@ function updater(o: { version?: string; slot?: 'factory' | 'a' | 'b'; probes?: P
     probes,
     isPlaying: () => playing,
     port: { restart: (why) => void restarts.push(why) },
+    ...(o.firmwareOf ? { firmwareOf: o.firmwareOf } : {}),
     sleep: async () => {},
     pollMs: 10,
   });
@@ -205,5 +214,58 @@ describe('updater', () => {
     await old.start();
     expect(old.report()).toMatchObject({ state: 'rolled_back', reason: 'no_config', version: '1.3.0' });
     await old.stop();
+  });
+});
+
+describe('device firmware order', () => {
+  it('fetches the signed image and brings the listed device to it through the gateway, reported per device', async () => {
+    const HW = 'loanet-amp-1';
+    const profile = await loadProfile('village-cluster-4g');
+    // The simulated device's clock jumps over its boot when asked while booting (no real waiting).
+    let skew = 0;
+    const storage = new MemoryFlashStorage(1024 * 1024);
+    const device = new SimDevice(profile, { now: () => Date.now() + skew, seed: 5, flash: new SimFlash(storage, { hardware: HW, factoryVersion: '1.0.0' }) });
+    const ask = async <T>(req: DeviceRequest): Promise<T> => {
+      const out = device.handle(req);
+      if (!out) {
+        skew += profile.board.bootMs + 1;
+        throw new DeviceError('device_unreachable', 'booting');
+      }
+      if (!out.reply.ok) throw new DeviceError(out.reply.error.code, out.reply.error.message);
+      return out.reply.result as T;
+    };
+    const port: FirmwarePort = {
+      hello: () => ask({ type: 'hello' }),
+      begin: (img) => ask({ type: 'fw_begin', sha256: img.sha256, size: img.size, version: img.version, hardware: img.hardware }),
+      chunk: (offset, data, crc) => ask({ type: 'fw_chunk', offset, data, crc }),
+      verify: () => ask({ type: 'fw_verify' }),
+      activate: async () => {
+        await ask({ type: 'fw_activate' });
+      },
+      confirm: () => ask({ type: 'fw_confirm' }),
+      reboot: async () => {
+        await ask({ type: 'reboot' });
+      },
+      health: async () => null,
+    };
+    const img = Buffer.alloc(6000);
+    for (let i = 0; i < img.length; i++) img[i] = (i * 31) & 0xff;
+    const r = makeRelease({ id: 'amp-2-0-0', version: '2.0.0', key, component: 'device-firmware', files: { 'amp.bin': img }, extra: { target: { hardware: HW } } });
+    server.add(r);
+    const u = updater({ firmwareOf: async (id) => (id === 'amp' ? port : undefined) });
+    await u.start();
+    u.onOrder(order(r, { component: 'device-firmware', devices: ['amp'] }));
+    const rep = await waitFor('the device updated', final(u), 30_000);
+    expect(rep).toMatchObject({ state: 'updated', component: 'device-firmware', devices: [{ id: 'amp', state: 'updated', bytes: 6000 }] });
+    expect(await port.hello()).toMatchObject({ firmware: '2.0.0', fw: { state: 'confirmed' } });
+    expect(storage.bytesWritten).toBe(6000);
+    // A device the agent does not have fails that device, with the reason.
+    u.onOrder(order(r, { rolloutId: 'roll-2', component: 'device-firmware', devices: ['modem'] }));
+    expect(await waitFor('the refusal', () => (u.report()?.rolloutId === 'roll-2' ? final(u)() : undefined))).toMatchObject({
+      state: 'failed',
+      reason: 'device_unreachable',
+      devices: [{ id: 'modem', state: 'failed', reason: 'device_unreachable' }],
+    });
+    await u.stop();
   });
 });
