@@ -240,6 +240,29 @@ describe('agent A/B update, real processes', () => {
     }
   }, 300_000);
 
+  it('killed during its health check, the trial starts again (its second of 3 starts) and commits', async () => {
+    const s = await site('Cụm loa mất điện khi thử', 1707);
+    const sup = new Supervisor(s.config);
+    sup.start();
+    try {
+      await waitFor('the agent online', () => heartbeat(s.id, (m) => m.versions.agent === FACTORY), 60_000);
+      await publishOrder(order(s, bundle, { rolloutId: `roll-trial-kill-${s.id}` }));
+      await waitFor('the new version on trial', () => heartbeat(s.id, (m) => m.versions.agent === NEW && m.update?.state === 'testing'), 120_000);
+      const killedAt = sup.starts;
+      await sup.kill();
+      const hb = await waitFor('a heartbeat of the new version, committed', () => heartbeat(s.id, (m) => m.versions.agent === NEW && m.update?.state === 'updated'), 180_000);
+      expect(hb.update?.rolloutId).toBe(`roll-trial-kill-${s.id}`);
+      expect(sup.starts).toBe(killedAt + 1);
+      expect(sup.log()).toContain('start 2 of 3');
+      const boot = JSON.parse(fs.readFileSync(path.join(s.stateDir, 'boot.json'), 'utf8').split('\n')[1]!) as Record<string, unknown>;
+      expect(boot.committed).toEqual({ slot: 'a', version: NEW });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${sup.log()}`);
+    } finally {
+      await sup.stop();
+    }
+  }, 300_000);
+
   it('cancels a download on a cancel order and keeps nothing of it', async () => {
     const s = await site('Cụm loa hủy', 1706);
     const largest = [...bundle.files].sort((x, y) => y[1].length - x[1].length)[0]!;
