@@ -5,12 +5,16 @@
  * release over HTTP, switches to it (a new agent object reporting the new
  * version), and runs the real health check. 8 % of the sites are injected to
  * fail their sound check on the new version: each rolls back on its own and
- * reports why, on the old version; every other site is committed.
+ * reports why, on the old version; every other site is committed. Sites
+ * that are playing when the order comes play to the end on the old version:
+ * the switch waits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAgentVersion } from '../../edge-agent/config.ts';
+import { FRAME_SAMPLES } from '../../edge-agent/audio/types.ts';
+import type { EngineEvent } from '../../edge-agent/playout/programme.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { PROTOCOL_VERSION, siteTopic, type TelemetryMessage, type UpdateOrder } from '../../protocol/index.ts';
+import { PROTOCOL_VERSION, siteTopic, type TelemetryMessage, type UpdateOrder, type UpdateReport } from '../../protocol/index.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { ReleaseServer, makeRelease, makeSigningKey } from '../helpers/release-server.ts';
 import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
@@ -25,6 +29,7 @@ let t: TestServer;
 let fleet: FleetRunner;
 let releases: ReleaseServer;
 let failing: Set<string>;
+const updateStates = new Map<string, string[]>();
 
 beforeAll(async () => {
   t = await startTestServer({ LOANET_HEARTBEAT_S: '2' });
@@ -52,7 +57,35 @@ beforeAll(async () => {
   for (let i = 0; i < ids.length; i++) if (i % 25 < 2) chosen.add(ids[i]!);
   failing = chosen;
   await fleet.start(prepared);
+  t.server.ctx.broker.onSiteMessage((m) => {
+    if (m.channel !== 'event') return;
+    const e = JSON.parse(m.payload.toString()) as { type: string; update?: UpdateReport };
+    if (e.type === 'update_status' && e.update) updateStates.set(m.siteId, [...(updateStates.get(m.siteId) ?? []), e.update.state]);
+  });
 }, 300_000);
+
+/** A programme of `seconds` handed to a site's engine, as a bulletin would be; its engine events are collected. */
+function playLong(id: string, seconds: number): EngineEvent[] {
+  const engine = fleet.site(id).agent.playout!.engine;
+  const seen: EngineEvent[] = [];
+  engine.on((e) => seen.push(e));
+  const frames = (seconds * 1000) / 20;
+  const ok = engine.add({
+    id: `bulletin-${id}`,
+    kind: 'bulletin',
+    priority: 'normal',
+    startAt: Date.now() + 100,
+    whenPreempted: 'resume',
+    source: {
+      frame(index) {
+        if (index >= frames) return null;
+        return Int16Array.from({ length: FRAME_SAMPLES }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 330 * (index * FRAME_SAMPLES + i)) / 48000)));
+      },
+    },
+  });
+  expect(ok).toEqual({ ok: true });
+  return seen;
+}
 
 afterAll(async () => {
   await fleet?.stop();
@@ -68,6 +101,10 @@ describe('agent update across a simulated fleet', () => {
     expect(ids.length).toBe(SITES);
     expect(failing.size / SITES).toBeCloseTo(0.08, 1);
     await waitFor('every site online on the old version', () => ids.every((id) => telemetry(id)?.versions.agent === FACTORY), 120_000, 250);
+    // A few sites are playing when the order comes.
+    const busy = ids.filter((id) => !failing.has(id)).slice(0, 4);
+    const played = new Map(busy.map((id) => [id, playLong(id, 4)]));
+    await waitFor('the bulletins on air', () => busy.every((id) => played.get(id)!.some((e) => e.type === 'started')), 30_000);
     for (const id of ids) {
       const order: UpdateOrder = {
         v: PROTOCOL_VERSION,
@@ -95,6 +132,11 @@ describe('agent update across a simulated fleet', () => {
       );
     });
     for (const id of failing) expect(telemetry(id)?.update).toMatchObject({ state: 'rolled_back', reason: 'sound_check_failed', version: NEW, fromVersion: FACTORY });
+    // The playing sites waited for the end of what played, which ended whole on the old version.
+    for (const id of busy) {
+      expect(updateStates.get(id)).toContain('waiting_idle');
+      expect(played.get(id)!.find((e) => e.id === `bulletin-${id}` && (e.type === 'ended' || e.type === 'failed'))?.type).toBe('ended');
+    }
     // Each site fetched the release about once: bytes on the wire per updated site against the release size.
     const perSite = releases.totalSent / SITES;
     expect(perSite).toBeGreaterThanOrEqual(release.total);
