@@ -135,7 +135,7 @@ describe('agent update across a simulated fleet', () => {
     // The playing sites waited for the end of what played, which ended whole on the old version.
     for (const id of busy) {
       expect(updateStates.get(id)).toContain('waiting_idle');
-      expect(played.get(id)!.find((e) => e.id === `bulletin-${id}` && (e.type === 'ended' || e.type === 'failed'))?.type).toBe('ended');
+      expect(played.get(id)!.find((e) => (e.type === 'ended' || e.type === 'failed') && e.id === `bulletin-${id}`)?.type).toBe('ended');
     }
     // Each site fetched the release about once: bytes on the wire per updated site against the release size.
     const perSite = releases.totalSent / SITES;
