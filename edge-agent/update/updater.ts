@@ -154,6 +154,8 @@ export class Updater {
       this.o.log.warn(`update ${r.version} ${last.state === 'updated' ? 'was committed' : `was rolled back: ${last.reason ?? ''} ${last.detail ?? ''}`}`);
     }
     const t = boot?.trial;
+    const c = boot?.committed;
+    if (c && c.slot === this.o.slot && c.slot !== 'factory' && (c.starts ?? 0) > 0 && !(t && t.slot === this.o.slot)) void this.clearStartsOnceConnected();
     if (t && t.slot === this.o.slot) {
       this.trial = t;
       this.o.log.info(`running ${t.version} on trial (start ${t.tries}): its health check decides whether it stays`);
@@ -171,6 +173,17 @@ export class Updater {
       }
       void this.healthCheck(t);
     }
+  }
+
+  /** A committed update that reached the server works: its start count (boot-select COMMITTED_STARTS) begins again. */
+  private async clearStartsOnceConnected(): Promise<void> {
+    const signal = new AbortController().signal;
+    while (!this.stopped && !(this.o.probes.connected() && this.o.probes.heartbeatSent())) await this.pause(signal);
+    if (this.stopped || !this.o.stateDir) return;
+    const boot = await readBootState(this.o.stateDir, (m) => this.o.log.warn(m));
+    if (!boot || boot.committed.slot !== this.o.slot || boot.trial) return;
+    const { starts: _, ...committed } = boot.committed;
+    await writeBootState(this.o.stateDir, { ...boot, committed }).catch((e: unknown) => this.o.log.warn(`cannot clear the start count in boot.json: ${(e as Error).message}`));
   }
 
   async stop(): Promise<void> {

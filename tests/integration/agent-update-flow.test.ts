@@ -269,3 +269,17 @@ describe('device firmware order', () => {
     await u.stop();
   });
 });
+
+describe('committed update', () => {
+  it('clears its start count once it has reached the server', async () => {
+    await writeBootState(dir, { format: 1, committed: { slot: 'a', version: '1.3.0', starts: 3 } });
+    let connected = false;
+    const u = updater({ version: '1.3.0', slot: 'a', probes: { connected: () => connected } });
+    await u.start();
+    expect((await readBootState(dir, () => {}))?.committed.starts).toBe(3);
+    connected = true;
+    await waitFor('the count cleared', async () => (await readBootState(dir, () => {}))?.committed.starts === undefined);
+    expect((await readBootState(dir, () => {}))?.committed).toEqual({ slot: 'a', version: '1.3.0' });
+    await u.stop();
+  });
+});
