@@ -27,11 +27,11 @@ export const BOOT_FORMAT = 1;
 /** Starts a version on trial gets before the board returns to the committed one. */
 export const TRIAL_STARTS = 3;
 /**
- * Starts in a row a committed update may make without reaching the server
- * before the board falls back to the package's program: a version that
- * passed its health check and later cannot start (a configuration it
- * mishandles, a card that corrupted what it reads) must not keep a village
- * silent. The running agent resets the count once it is connected.
+ * Starts in a row a committed update may make, each ending before it reached
+ * the server or stayed up two minutes, before the board falls back to the
+ * package's program: a version that passed its health check and later cannot
+ * start (a configuration it mishandles, a card that corrupted what it reads)
+ * must not keep a village silent. The running agent resets the count.
  */
 export const COMMITTED_STARTS = 5;
 

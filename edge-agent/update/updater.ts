@@ -47,6 +47,8 @@ export const UPDATE_FILE = 'update.json';
 const PARTIAL_MARK = '.manifest-sha256';
 const SIGNATURES_MAX_BYTES = 16 * 1024;
 const DEFAULT_HEALTH_TIMEOUT_S = 300;
+/** Up this long, a committed update is not crash-looping, connected or not. */
+const STAYED_UP_MS = 120_000;
 
 /** Restarting into what boot.json says: a process exit under systemd, or a new agent object in a fleet. */
 export interface UpdatePort {
@@ -175,10 +177,14 @@ export class Updater {
     }
   }
 
-  /** A committed update that reached the server works: its start count (boot-select COMMITTED_STARTS) begins again. */
+  /**
+   * A committed update that reached the server, or stayed up a while (a board whose link is down for
+   * days is not crashing), works: its start count (boot-select COMMITTED_STARTS) begins again.
+   */
   private async clearStartsOnceConnected(): Promise<void> {
     const signal = new AbortController().signal;
-    while (!this.stopped && !(this.o.probes.connected() && this.o.probes.heartbeatSent())) await this.pause(signal);
+    const until = this.o.now() + STAYED_UP_MS;
+    while (!this.stopped && !(this.o.probes.connected() && this.o.probes.heartbeatSent()) && this.o.now() < until) await this.pause(signal);
     if (this.stopped || !this.o.stateDir) return;
     const boot = await readBootState(this.o.stateDir, (m) => this.o.log.warn(m));
     if (!boot || boot.committed.slot !== this.o.slot || boot.trial) return;

@@ -281,5 +281,12 @@ describe('committed update', () => {
     await waitFor('the count cleared', async () => (await readBootState(dir, () => {}))?.committed.starts === undefined);
     expect((await readBootState(dir, () => {}))?.committed).toEqual({ slot: 'a', version: '1.3.0' });
     await u.stop();
+    // Or once it stayed up two minutes without a link (not a crash loop).
+    await writeBootState(dir, { format: 1, committed: { slot: 'a', version: '1.3.0', starts: 2 } });
+    const offline = updater({ version: '1.3.0', slot: 'a', probes: { connected: () => false } });
+    await offline.start();
+    clock += 121_000;
+    await waitFor('the count cleared offline', async () => (await readBootState(dir, () => {}))?.committed.starts === undefined);
+    await offline.stop();
   });
 });
