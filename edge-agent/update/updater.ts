@@ -534,6 +534,9 @@ export class Updater {
     const deadline = this.o.now() + timeoutS * 1000;
     const signal = new AbortController().signal;
     let verdict: { ok: true } | { ok: false; reason: UpdateFailureReason; detail: string } | undefined;
+    // A release whose program is another version than its manifest says would be committed under a false name.
+    if (this.o.version !== t.version)
+      verdict = { ok: false, reason: 'install_failed', detail: `the release's program reports version ${this.o.version}; its manifest says ${t.version}` };
     while (!verdict && !this.stopped) {
       if (this.o.now() > deadline) {
         verdict = !p.connected()

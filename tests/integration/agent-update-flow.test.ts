@@ -193,6 +193,19 @@ describe('updater', () => {
     await u.stop();
   });
 
+  it('on trial: rolls back a program that is not the version its manifest says (install_failed)', async () => {
+    await writeBootState(dir, {
+      format: 1,
+      committed: { slot: 'factory', version: '1.2.0' },
+      trial: { slot: 'a', version: '1.3.0', rolloutId: 'roll-1', releaseId: 'agent-1-3-0', fromVersion: '1.2.0', tries: 1, since: 1 },
+    });
+    const u = updater({ version: '1.2.9', slot: 'a' });
+    await u.start();
+    await waitFor('the rollback', () => restarts.length === 1);
+    expect(u.report()).toMatchObject({ state: 'rolled_back', reason: 'install_failed' });
+    await u.stop();
+  });
+
   it('on trial: rolls back when no configuration arrives before the deadline (no_config), and the old version reports it', async () => {
     await writeBootState(dir, {
       format: 1,
