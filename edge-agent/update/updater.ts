@@ -173,7 +173,10 @@ export class Updater {
         };
         this.save();
       }
-      void this.healthCheck(t);
+      void this.healthCheck(t).catch((e: unknown) => {
+        // The trial cannot record its verdict: the next start counts another try (boot-select), and gives up after 3.
+        this.o.log.warn(`the health check of ${t.version} could not finish: ${(e as Error).message}`);
+      });
     }
   }
 
@@ -187,7 +190,7 @@ export class Updater {
     while (!this.stopped && !(this.o.probes.connected() && this.o.probes.heartbeatSent()) && this.o.now() < until) await this.pause(signal);
     if (this.stopped || !this.o.stateDir) return;
     const boot = await readBootState(this.o.stateDir, (m) => this.o.log.warn(m));
-    if (!boot || boot.committed.slot !== this.o.slot || boot.trial) return;
+    if (this.stopped || !boot || boot.committed.slot !== this.o.slot || boot.trial) return;
     const { starts: _, ...committed } = boot.committed;
     await writeBootState(this.o.stateDir, { ...boot, committed }).catch((e: unknown) => this.o.log.warn(`cannot clear the start count in boot.json: ${(e as Error).message}`));
   }
@@ -340,6 +343,7 @@ export class Updater {
       };
       this.change('testing', { bytes: total, total, downloaded: budget.used });
       await this.saving;
+      if (this.stopped) return; // the agent stops: the switch is made at the next start, from the same order
       await writeBootState(stateDir, next);
       this.o.log.info(`switching to ${m.version} in slot ${slot} on trial`);
       // Not awaited: the restart stops the agent, which waits for this work to end.
@@ -564,6 +568,7 @@ export class Updater {
     const stateDir = this.o.stateDir!;
     const boot = await readBootState(stateDir, (x) => this.o.log.warn(x));
     const committed = boot?.committed ?? { slot: 'factory' as const, version: t.fromVersion };
+    if (this.stopped) return; // stopped meanwhile: the next start runs the check again
     const at = this.o.now();
     const base = { rolloutId: t.rolloutId, releaseId: t.releaseId, version: t.version, fromVersion: t.fromVersion, at };
     if (verdict.ok) {
