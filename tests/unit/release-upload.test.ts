@@ -43,9 +43,11 @@ describe('releaseIdOf', () => {
     const re = new RegExp(UPDATE_ID_PATTERN);
     fc.assert(
       fc.property(fc.string({ maxLength: 64 }), fc.array(fc.string({ minLength: 1, maxLength: 64 }), { maxLength: 50 }), (hardware, profiles) => {
-        const id = releaseIdOf(manifest({ component: 'device-firmware', target: { hardware, profiles } }), '0123456789abcdef'.repeat(4));
+        const m = manifest({ component: 'device-firmware', target: { hardware, profiles } });
+        const id = releaseIdOf(m, '0123456789abcdef'.repeat(4));
         expect(id).toMatch(re);
-        if (id.length === 63) expect(id.endsWith('-01234567')).toBe(true);
+        // Cut to fit, it ends with the manifest's hash (so two long names stay apart); a name that fits is the same whatever the hash.
+        if (id !== releaseIdOf(m, 'fedcba9876543210'.repeat(4))) expect(id.endsWith('-01234567')).toBe(true);
       }),
     );
   });
