@@ -19,8 +19,9 @@ const TASK = offThreadTask(new URL('./docx.ts', import.meta.url), 'docx');
 
 export async function docxTextOffThread(bytes: Uint8Array): Promise<string> {
   try {
-    // A copy of its own, moved to the worker (the upload's buffer may be a slice of a shared pool).
-    const own = bytes.slice();
+    // A copy of its own, moved to the worker: the upload's bytes may be a view of Node's shared Buffer pool, which
+    // must not be detached (Node 22 refuses to move it: DataCloneError), and Buffer#slice does not copy.
+    const own = new Uint8Array(bytes);
     return await runOffThread<string>(
       TASK,
       'docxTextTask',
