@@ -291,11 +291,9 @@ export class FleetRunner {
 
   /** The agent process dies: its TCP connection closes, the broker publishes its last will. */
   async kill(id: string): Promise<void> {
-    await this.lifecycle(id, async () => {
-      const s = this.site(id);
-      s.running = false;
-      await s.agent.stop({ graceful: false });
-    });
+    const s = this.site(id);
+    s.running = false;
+    await this.lifecycle(id, () => s.agent.stop({ graceful: false }));
   }
 
   /** The uplink goes silent without closing (blackhole) or loses carrier (down). */
@@ -305,9 +303,9 @@ export class FleetRunner {
 
   /** Bring a site back: link up, and a killed agent started again (a new agent, as systemd would). */
   async restore(id: string): Promise<void> {
+    const s = this.site(id);
+    s.link.setMode('up');
     await this.lifecycle(id, async () => {
-      const s = this.site(id);
-      s.link.setMode('up');
       if (!s.running) {
         const fresh = await this.build(s.plan, s.secret, s);
         s.agent = fresh.agent;
