@@ -16,7 +16,9 @@ export async function loadTrustedKeys(dir: string, warn: (m: string) => void): P
   try {
     names = (await readdir(dir)).filter((n) => n.endsWith('.pem')).sort();
   } catch (e) {
-    warn(`no release keys in ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): every software update will be refused`);
+    warn(
+      `no release keys in ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): no software update can be verified here until the province's public release key is put there (docs/updates.md)`,
+    );
     return [];
   }
   const keys: TrustedKey[] = [];
@@ -30,6 +32,6 @@ export async function loadTrustedKeys(dir: string, warn: (m: string) => void): P
       warn(`ignoring the release key ${join(dir, n)}: ${(e as Error).message}`);
     }
   }
-  if (keys.length === 0) warn(`no usable release key in ${dir}: every software update will be refused`);
+  if (keys.length === 0) warn(`no usable release key in ${dir}: no software update can be verified here until the province's public release key is put there (docs/updates.md)`);
   return keys;
 }
