@@ -13,7 +13,15 @@ import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from './auth/login-limiter.ts'
 import { checkPassword, commonPasswords, DEFAULT_PASSWORD_MIN_LENGTH, PASSWORD_MIN_LENGTH_FLOOR } from './auth/password-policy.ts';
 import net from 'node:net';
 import path from 'node:path';
-import { DEFAULT_LIVE_ANNOUNCE_MS, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, DEFAULT_LIVE_PACKETS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
+import {
+  DEFAULT_LIVE_ANNOUNCE_MS,
+  DEFAULT_LIVE_JITTER_MS,
+  DEFAULT_LIVE_MAX_DELAY_MS,
+  DEFAULT_LIVE_OUTPUT_MS,
+  DEFAULT_LIVE_PACKETS,
+  LIVE_PACING_MS,
+  liveDelayMs,
+} from './live/delay-budget.ts';
 import { parseRelayAllow, type RelayAllow } from './live/relay-destination.ts';
 import { checkDiskLimits, type DiskLimits } from './store/disk-policy.ts';
 import { DEFAULT_ENROL_LIMITS, type EnrolLimits } from './enrolment/limiter.ts';

@@ -28,7 +28,16 @@
  *   stream's delay (its sites' links needed more); later messages arrive
  *   further ahead of their play-at, and transit is measured against it.
  */
-import { decodeAudioControl, decodeAudioFrame, frameStreamId, PROTOCOL_VERSION, streamMatches, type AudioFrame, type AudioStreamStart, type StreamStatsEvent } from '../../protocol/index.ts';
+import {
+  decodeAudioControl,
+  decodeAudioFrame,
+  frameStreamId,
+  PROTOCOL_VERSION,
+  streamMatches,
+  type AudioFrame,
+  type AudioStreamStart,
+  type StreamStatsEvent,
+} from '../../protocol/index.ts';
 import type { EngineEvent, PlayoutEngineApi } from '../playout/engine.ts';
 import type { OpusPacketDecoder } from '../audio/types.ts';
 import { LivePlayback } from './live-playback.ts';

@@ -4,7 +4,15 @@
  * its routes and the views; no logic.
  */
 import type { AudioPriority } from '../../protocol/index.ts';
-import { DEFAULT_LIVE_ANNOUNCE_MS, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_PACKETS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './delay-budget.ts';
+import {
+  DEFAULT_LIVE_ANNOUNCE_MS,
+  DEFAULT_LIVE_JITTER_MS,
+  DEFAULT_LIVE_MAX_DELAY_MS,
+  DEFAULT_LIVE_PACKETS,
+  DEFAULT_LIVE_OUTPUT_MS,
+  LIVE_PACING_MS,
+  liveDelayMs,
+} from './delay-budget.ts';
 
 export interface LiveArea {
   id: number;

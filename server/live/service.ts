@@ -36,7 +36,15 @@
  * already their own modules.
  */
 import { randomInt } from 'node:crypto';
-import { frameStreamId, PROTOCOL_VERSION, type AudioPriority, type AudioStopReason, type AudioStreamStart, type AudioStreamStop, type StreamStatsEvent } from '../../protocol/index.ts';
+import {
+  frameStreamId,
+  PROTOCOL_VERSION,
+  type AudioPriority,
+  type AudioStopReason,
+  type AudioStreamStart,
+  type AudioStreamStop,
+  type StreamStatsEvent,
+} from '../../protocol/index.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { AuditLog } from '../audit.ts';
 import { Errors, fail } from '../errors.ts';

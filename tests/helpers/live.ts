@@ -9,7 +9,17 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import opus from '@discordjs/opus';
-import { areaAudioTopic, areaControlTopic, decodeAudioControl, decodeAudioFrame, parseTopic, siteTopic, streamMatches, type AudioControlMessage, type AudioFrame } from '../../protocol/index.ts';
+import {
+  areaAudioTopic,
+  areaControlTopic,
+  decodeAudioControl,
+  decodeAudioFrame,
+  parseTopic,
+  siteTopic,
+  streamMatches,
+  type AudioControlMessage,
+  type AudioFrame,
+} from '../../protocol/index.ts';
 import { waitFor } from './wait.ts';
 
 export interface Heard {

@@ -138,7 +138,10 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
       path.join(dir, 'passwd'),
       `${(await t.api('GET', '/api/broker/mosquitto/passwd')).body as string}${OBSERVER.user}:${mosquittoPasswordHash(OBSERVER.password)}\n`,
     );
-    fs.writeFileSync(path.join(dir, 'acl'), `${(await t.api('GET', '/api/broker/mosquitto/acl')).body as string}\nuser ${OBSERVER.user}\ntopic read loanet/v1/#\ntopic read la/#\n`);
+    fs.writeFileSync(
+      path.join(dir, 'acl'),
+      `${(await t.api('GET', '/api/broker/mosquitto/acl')).body as string}\nuser ${OBSERVER.user}\ntopic read loanet/v1/#\ntopic read la/#\n`,
+    );
     process.kill(mosquitto.pid!, 'SIGHUP');
     await waitFor(
       'mosquitto knows the sites',
