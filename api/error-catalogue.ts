@@ -61,6 +61,15 @@ export type ForbiddenParams =
 
 /** A code whose only parameters are a core's own English words (and the field at fault). */
 type Text = { text: string; field?: string };
+/** What is wrong in an imported area list (registry/area-import.ts), at which line and column: the console words each; `text` is the English. */
+export type AreaCsvParams = {
+  text: string;
+  field: string;
+  problem: 'header' | 'csv' | 'empty' | 'code' | 'coordinate' | 'level' | 'duplicate' | 'cycle';
+  line?: number;
+  column?: string;
+  value?: string;
+};
 
 /** Every code and its parameters. Adding a code here makes the console's wording of it required. */
 export interface ErrorParams {
@@ -123,6 +132,7 @@ export interface ErrorParams {
   LOANET_AREA_NEEDS_PARENT: { field: string; level: string };
   LOANET_AREA_VERSION_MISMATCH: { field: string; parentKey: string; parentVersion: string; version: string };
   LOANET_AREA_NESTING: { field: string; level: string; parentLevel: string; parentKey: string };
+  LOANET_AREA_CSV: AreaCsvParams;
   LOANET_SITE_ID_FORMAT: { field: string; id: string };
   // ---- schedule
   LOANET_ITEM_NOT_DRAFT: { title: string; status: string };
@@ -310,6 +320,7 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
   LOANET_AREA_NEEDS_PARENT: { status: 400, en: (p) => `a ${p.level} needs a parent area` },
   LOANET_AREA_VERSION_MISMATCH: { status: 400, en: (p) => `parent area ${p.parentKey} is of structure version ${p.parentVersion}, not ${p.version}` },
   LOANET_AREA_NESTING: { status: 400, en: (p) => `a ${p.level} cannot be inside a ${p.parentLevel} (${p.parentKey})` },
+  LOANET_AREA_CSV: { status: 400, en: text },
   LOANET_SITE_ID_FORMAT: { status: 400, en: (p) => `site id "${p.id}" must be 1-64 characters of a-z, 0-9 and -` },
 
   LOANET_ITEM_NOT_DRAFT: { status: 409, en: (p) => `"${p.title}" is ${p.status}; only drafts can be edited or approved (cancel it and create a new one)` },

@@ -11,6 +11,11 @@ import type { LiveReceiver, LiveReceiverOptions } from './live/receiver.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentLogger } from './agent-log.ts';
 import type { ReceiptJournalOptions } from './playout/receipts.ts';
+import type { TrustedKey } from '../common/release.ts';
+import type { Backoff } from '../common/backoff.ts';
+import type { HttpGet } from './http-get.ts';
+import type { SlotName } from './update/boot-select.ts';
+import type { UpdatePort } from './update/updater.ts';
 
 export interface Clock {
   now(): number;
@@ -57,10 +62,34 @@ export interface PlayoutSetup {
   createLiveReceiver?: (options: LiveReceiverOptions) => LiveReceiver;
 }
 
+/**
+ * Software updates (edge-agent/update/): without it the agent does not
+ * subscribe to its update orders. main.ts passes a port that exits (systemd
+ * restarts the agent into the new slot); the fleet runner one that replaces
+ * the site's agent object.
+ */
+export interface UpdateSetup {
+  port: UpdatePort;
+  /** Which slot this program runs from (default: the launcher's LOANET_SLOT, else 'factory'). */
+  slot?: SlotName;
+  /** The public keys whose signatures this board trusts. */
+  trustedKeys: readonly TrustedKey[];
+  /** The board's CPU architecture as releases name it (default: this machine's). */
+  arch?: string;
+  get?: HttpGet;
+  backoff?: Backoff;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** How often the switch and the health check look again (default 1 s). */
+  pollMs?: number;
+  /** The health check's sound check (default: the devices' own, edge-agent/update/sound-check.ts); a simulation may inject a failing one. */
+  soundCheck?: () => Promise<{ ok: boolean; detail: string }>;
+}
+
 export interface EdgeAgentOptions {
   config: AgentConfig;
   gateway: DeviceGateway;
   playout?: PlayoutSetup;
+  update?: UpdateSetup;
   log?: AgentLogger;
   /** Builds the byte stream to the broker (e.g. a simulated 4G link); default: connect to `config.server.mqttUrl`. */
   mqttStream?: (() => Duplex) | undefined;

@@ -61,6 +61,11 @@ import { CommandLedger, LEDGER_FILE } from './commands/ledger.ts';
 import { CommandQueue } from './commands/command-queue.ts';
 import { SiteCommands } from './commands/site-commands.ts';
 import { AMP_LEAD_MARGIN_MS, RECEIPT_JOURNAL_FILE, buildPlayoutStack, eventJournalAlone, type PlayoutStack } from './playout-stack.ts';
+import { Updater, boardArch } from './update/updater.ts';
+import { updateSoundCheck } from './update/sound-check.ts';
+import { SLOT_ENV } from './update/slots.ts';
+import type { SlotName } from './update/boot-select.ts';
+import type { FirmwarePort } from './devices/firmware-update.ts';
 
 export type { AgentLogger } from './agent-log.ts';
 export { monotonicEpochMs } from './agent-options.ts';
@@ -96,6 +101,10 @@ export class EdgeAgent {
   private stopped = false;
   private startedAt = 0;
   private unsubscribeFaults: (() => void) | undefined;
+  /** Software updates (edge-agent/update/), when the caller gave a way to restart into another version. */
+  private readonly updater: Updater | undefined;
+  /** Site configurations received since this start (the update health check needs one). */
+  private configsReceived = 0;
 
   constructor(options: EdgeAgentOptions) {
     const config = options.config;
@@ -192,12 +201,58 @@ export class EdgeAgent {
       siteConfig: () => this.siteConfig.report(),
       // A heartbeat as soon as playback starts or stops, so the console need not wait an interval to say what plays.
       ...(this.stack ? { playing: followPlaying(this.stack.engine, () => this.link.connected && this.heartbeats.request()) } : {}),
+      ...(options.update ? { update: () => this.updater?.report() ?? null } : {}),
     });
+    const update = options.update;
+    if (update) {
+      const envSlot = process.env[SLOT_ENV];
+      const slot: SlotName = update.slot ?? (envSlot === 'a' || envSlot === 'b' ? envSlot : 'factory');
+      const arch = update.arch ?? boardArch();
+      this.updater = new Updater({
+        siteId: config.siteId,
+        stateDir,
+        httpUrl: config.server.httpUrl,
+        secret: config.credential.secret,
+        version: config.agentVersion,
+        arch,
+        slot,
+        trustedKeys: update.trustedKeys,
+        log: this.log,
+        now,
+        publishEvent: (event) => void this.events.publish(event),
+        requestHeartbeat: () => {
+          if (this.link.connected) this.heartbeats.request();
+        },
+        probes: {
+          connected: () => this.link.connected,
+          heartbeatSent: () => this.heartbeats.stats.heartbeatsSent > 0,
+          configReceived: () => this.configsReceived > 0,
+          soundCheck: update.soundCheck ?? (() => updateSoundCheck(this.gateway, config.soundCheckThresholdDb)),
+        },
+        isPlaying: () => {
+          const engine = this.stack?.engine;
+          return !!engine && (engine.onAir !== null || engine.programmes().some((p) => p.state === 'playing' || p.state === 'suspended'));
+        },
+        port: update.port,
+        // Device firmware: through the driver's fw_* requests, for a device this gateway reports.
+        firmwareOf: async (deviceId) => {
+          const g = this.gateway as DeviceGateway & { firmware?: () => FirmwarePort };
+          if (typeof g.firmware !== 'function') return undefined;
+          const known = (await this.gateway.status()).devices.some((d) => d.id === deviceId);
+          return known ? g.firmware() : undefined;
+        },
+        ...(update.get ? { get: update.get } : {}),
+        ...(update.backoff ? { backoff: update.backoff } : {}),
+        ...(update.sleep ? { sleep: update.sleep } : {}),
+        ...(update.pollMs !== undefined ? { pollMs: update.pollMs } : {}),
+      });
+    }
     this.inbound = {
       time: (payload) => this.clockExchange.onResponse(payload),
       ack: (payload) => this.onAck(payload),
       playlist: (payload) => this.onPlaylist(payload),
       config: (payload) => this.onSiteConfig(payload),
+      update: (payload) => this.updater?.onOrder(payload),
       cmd: (payload) => this.commands.onPayload(payload),
       'area-control': (payload) => {
         this.stack?.live.onControl(payload);
@@ -239,6 +294,11 @@ export class EdgeAgent {
   /** The site configuration applied (revision, hash), null while agent.json alone applies. */
   get siteConfigApplied(): { revision: number; hash: string } | null {
     return this.siteConfig.report();
+  }
+
+  /** The software update report (telemetry.update), null before any order or when the agent takes none. */
+  get updateReport(): ReturnType<Updater['report']> {
+    return this.updater?.report() ?? null;
   }
 
   /** The event journal's counters: receipts, alert statuses and command results the server has not acknowledged yet among them. */
@@ -299,12 +359,14 @@ export class EdgeAgent {
     // Deleted, or emptied (`fresh`: absent or empty at open) in a folder the agent ran in before.
     await this.stack?.executor.start({ journalLost: run?.ranBefore && (run.lost.has(RECEIPT_JOURNAL_FILE) || this.journal.fresh) });
     await this.stack?.alerts.start();
+    await this.updater?.start();
     this.link.open();
   }
 
   async stop({ graceful = true }: StopOptions = {}): Promise<void> {
     if (!this.started || this.stopped) return;
     this.stopped = true;
+    await this.updater?.stop();
     this.link.halt();
     this.heartbeats.stop();
     this.clockExchange.stop();
@@ -371,6 +433,13 @@ export class EdgeAgent {
       if (err || refused) note(`cannot subscribe to ${ack}: ${err?.message ?? 'refused'}; events are sent again until a server acknowledges them`, 'warn');
       if (link.connected) this.journal.attach(this.events.sendJournaled);
     });
+    if (this.updater) {
+      // Retained: the update this site should be working on, or its cancellation.
+      const update = siteTopic(this.siteId, 'update');
+      link.subscribe(update, 1, (err, refused) => {
+        if (err || refused) note(`cannot subscribe to ${update}: ${err?.message ?? 'refused'}; software updates will not arrive`, 'warn');
+      });
+    }
     void link.publishState('online');
     this.events.flushOutbox();
     this.heartbeats.start();
@@ -459,6 +528,7 @@ export class EdgeAgent {
     const before = this.areaChannels;
     const { outcome, kept } = this.siteConfig.accept(m);
     if (outcome === 'wrong_site') this.invalidConfigs++;
+    else this.configsReceived++;
     if (outcome !== 'new') return;
     const after = this.areaChannels;
     const moved = before.length !== after.length || before.some((k, i) => k !== after[i]);

@@ -57,6 +57,11 @@ export const AgentConfigFile = Type.Object(
     link: Type.Object({ type: LinkType }, { additionalProperties: false, default: { type: 'unknown' } }),
     /** Where executed command ids are kept for dedupe across restarts; absent = memory only. */
     stateDir: Type.Optional(NonEmpty('directory for agent state')),
+    /**
+     * A folder of the Ed25519 public keys (PEM, *.pem) whose signatures this board trusts for software
+     * updates (docs/updates.md), relative to the file. Absent: the package's own, /usr/lib/loanet-agent/release-keys.
+     */
+    releaseKeysDir: Type.Optional(NonEmpty('folder of trusted release keys (*.pem)')),
     /** A sound check passes when the monitoring mic hears at least this level. */
     soundCheckThresholdDb: Type.Number({ minimum: -120, maximum: 0, default: -40 }),
     reconnect: Type.Object(
@@ -124,6 +129,8 @@ export interface AgentConfig {
   audio: AgentAudioConfig;
   /** From package.json, not from the file. */
   agentVersion: string;
+  /** Where the trusted release keys are (absolute after loadAgentConfig). */
+  releaseKeysDir?: string;
 }
 
 /** The `audio` section, validated; `cacheDir` resolved (absent: no stateDir and none given, so no cache). */
@@ -241,6 +248,7 @@ export function parseAgentConfig(raw: unknown, options: ParseOptions = {}): Agen
   };
   if (devices !== undefined) config.devices = devices;
   if (file.stateDir !== undefined) config.stateDir = file.stateDir;
+  if (file.releaseKeysDir !== undefined) config.releaseKeysDir = file.releaseKeysDir;
   return config;
 }
 
@@ -323,6 +331,7 @@ export async function loadAgentConfig(path: string): Promise<AgentFileConfig> {
     ...(secretFromFile !== undefined ? { secretFromFile } : {}),
   });
   if (config.stateDir !== undefined) config.stateDir = resolve(baseDir, config.stateDir);
+  if (config.releaseKeysDir !== undefined) config.releaseKeysDir = resolve(baseDir, config.releaseKeysDir);
   // Audio paths are relative to the file too (a default cacheDir under a relative stateDir included).
   if (config.audio.cacheDir !== undefined) config.audio.cacheDir = resolve(baseDir, config.audio.cacheDir);
   if (config.audio.file !== undefined) config.audio.file = resolve(baseDir, config.audio.file);

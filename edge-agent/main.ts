@@ -75,6 +75,7 @@ async function main(): Promise<void> {
   const { createDeviceGateway } = await import('./devices/factory.ts');
   const { DEFAULT_ENROL_FILE, ENROL_USAGE, needsEnrolment, runEnrolCommand } = await import('./enrol.ts');
   const { SystemdNotifier, WatchdogGate } = await import('./systemd-notify.ts');
+  const { loadTrustedKeys, PACKAGE_RELEASE_KEYS_DIR } = await import('./update/keys.ts');
   if (argv[0] === 'enrol') {
     process.exit(await runEnrolCommand(argv.slice(1)));
   }
@@ -130,7 +131,20 @@ async function main(): Promise<void> {
         })
       : undefined;
   if (!cache) console.warn(`loanet agent: no media cache (needs server.httpUrl and stateDir or audio.cacheDir): scheduled bulletins will be skipped 'no_media'`);
-  const agent = new EdgeAgent({ config, gateway, playout: { sink, ...(cache ? { cache } : {}) } });
+  const keysDir = config.releaseKeysDir ?? PACKAGE_RELEASE_KEYS_DIR;
+  const trustedKeys = await loadTrustedKeys(keysDir, (m) => console.warn(`loanet agent: ${m}`));
+  // Switching versions (an update on trial, or a rollback) is a restart: the launcher then runs what boot.json says.
+  // Under systemd (Restart=always) the agent comes back by itself; a supervisor without restart needs one.
+  let restarting = false;
+  const restart = async (why: string): Promise<void> => {
+    if (restarting) return;
+    restarting = true;
+    console.log(`loanet agent: restarting: ${why}`);
+    notifier.stopping();
+    await agent.stop({ graceful: true }).catch((e: unknown) => console.error(`loanet agent: stop failed: ${(e as Error).message}`));
+    process.exit(0);
+  };
+  const agent = new EdgeAgent({ config, gateway, playout: { sink, ...(cache ? { cache } : {}) }, update: { port: { restart }, trustedKeys } });
 
   // The agent's own timers are unref'd (so thousands can live in a test or the
   // fleet runner); this one keeps the process up while the link is down.

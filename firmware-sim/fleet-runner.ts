@@ -15,7 +15,10 @@ import { EdgeAgent, monotonicEpochMs, type PlayoutSetup } from '../edge-agent/ag
 import { NullSink } from '../edge-agent/audio/sinks/null.ts';
 import { DEFAULT_OUTPUT_BUFFER_MS } from '../edge-agent/audio/types.ts';
 import type { MediaCache } from '../edge-agent/media-cache/types.ts';
-import { parseAgentConfig } from '../edge-agent/config.ts';
+import { parseAgentConfig, readAgentVersion } from '../edge-agent/config.ts';
+import type { TrustedKey } from '../common/release.ts';
+import { decideBoot } from '../edge-agent/update/launcher.ts';
+import type { SlotName } from '../edge-agent/update/boot-select.ts';
 import { SimDeviceDriver } from '../edge-agent/devices/sim-driver.ts';
 import { loadProfile, type DeviceProfile } from '../hardware/profiles.ts';
 import { SimDevice, type FaultSpec } from './device.ts';
@@ -60,7 +63,28 @@ export interface FleetRunnerOptions {
    * operational. Excludes `playout`.
    */
   heartbeatOnly?: boolean;
+  /** Software updates (edge-agent/update/): every site takes update orders; needs per-site state (playout.stateRoot, or the default). */
+  update?: FleetUpdateOptions;
   log?: (line: string) => void;
+}
+
+/**
+ * The fleet's port for the agent's A/B update: a site's "restart into the
+ * other version" stops its agent and builds a new one from what boot.json
+ * says (the launcher's decision, edge-agent/update/launcher.ts), which
+ * reports the installed slot's version. The code is the same; the version,
+ * the slot, the trial and its health check are the real ones.
+ */
+export interface FleetUpdateOptions {
+  trustedKeys: readonly TrustedKey[];
+  /** Where the sites fetch releases (the server's HTTP API, or a test's release server). */
+  httpUrl: string;
+  /** Sites whose new version fails its health check (its sound check hears nothing): fault injection. */
+  failHealthCheck?: (siteId: string) => boolean;
+  /** How often the switch and the health check look again (default 1 s). */
+  pollMs?: number;
+  /** The version the sites' package program reports (default the project's). */
+  factoryVersion?: string;
 }
 
 export interface FleetPlayoutOptions {
@@ -288,6 +312,20 @@ export class FleetRunner {
     }
   }
 
+  /** A site's agent restarts into the version boot.json says (an update's switch, or its rollback): a new agent object, as systemd would start a new process. */
+  private async switchVersion(id: string, why: string): Promise<void> {
+    const s = this.site(id);
+    if (!s.running) return;
+    s.running = false;
+    this.log(`fleet: ${id} restarts: ${why}`);
+    await s.agent.stop({ graceful: true }).catch(() => {});
+    const fresh = await this.build(s.plan, s.secret, s);
+    s.agent = fresh.agent;
+    s.link = fresh.link;
+    await s.agent.start();
+    s.running = true;
+  }
+
   injectFault(id: string, fault: FaultSpec): void {
     const s = this.site(id);
     s.device.injectFault(fault);
@@ -339,6 +377,16 @@ export class FleetRunner {
 
   private async build(plan: PlannedSite, secret: string, reuse?: SimSite): Promise<SimSite> {
     const profile = await this.profile(plan.profile);
+    const update = this.opts.update;
+    const stateDir = this.playout?.stateRoot ? path.join(this.playout.stateRoot, plan.id) : undefined;
+    if (update && !stateDir) throw new Error('fleet: software updates need per-site state (playout.stateRoot)');
+    // What a board's launcher does at each start: which installed version runs (the trial's start counted).
+    const factoryVersion = update?.factoryVersion ?? readAgentVersion();
+    let boot: { run: SlotName; version: string } | undefined;
+    if (update && stateDir) {
+      fs.mkdirSync(stateDir, { recursive: true });
+      boot = await decideBoot(stateDir, factoryVersion, { info: (m) => this.log(`fleet: ${plan.id}: ${m}`), warn: (m) => this.log(`fleet: ${plan.id}: ${m}`) });
+    }
     const device = reuse?.device ?? new SimDevice(profile, { seed: hashSeed(plan.id) });
     const server = reuse?.server ?? new DeviceServer(device, { realTime: true, tickIntervalMs: 0 });
     const pair = createDevicePair();
@@ -348,7 +396,7 @@ export class FleetRunner {
     const config = parseAgentConfig(
       {
         siteId: plan.id,
-        server: { mqttUrl: `mqtt://${this.opts.mqtt.host}:${this.opts.mqtt.port}` },
+        server: { mqttUrl: `mqtt://${this.opts.mqtt.host}:${this.opts.mqtt.port}`, ...(update ? { httpUrl: update.httpUrl } : {}) },
         credential: { secret },
         heartbeatIntervalS: this.opts.heartbeatS,
         // Keepalive no longer than the heartbeat, so a dead link is noticed by the broker too.
@@ -358,7 +406,7 @@ export class FleetRunner {
         ...(this.playout?.stateRoot ? { stateDir: path.join(this.playout.stateRoot, plan.id) } : {}),
         areaChannels: this.channelsOf(plan.area),
       },
-      { source: `fleet:${plan.id}` },
+      { source: `fleet:${plan.id}`, ...(boot ? { agentVersion: boot.version } : {}) },
     );
     // One clock error per site, shared by the agent and its sink.
     const clockErrorMs = this.playout?.clockErrorMs?.(plan.id) ?? 0;
@@ -371,6 +419,17 @@ export class FleetRunner {
       log: quietLog(this.log, plan.id),
       // A connection attempt into a dead link must give up in time to try again when it is back.
       connectTimeoutMs: Math.min(30_000, Math.max(3000, 2 * this.opts.heartbeatS * 1000)),
+      ...(update && boot
+        ? {
+            update: {
+              port: { restart: (why: string) => this.switchVersion(plan.id, why) },
+              slot: boot.run,
+              trustedKeys: update.trustedKeys,
+              ...(update.pollMs !== undefined ? { pollMs: update.pollMs } : {}),
+              ...(update.failHealthCheck?.(plan.id) ? { soundCheck: async () => ({ ok: false, detail: 'nothing heard (injected fault)' }) } : {}),
+            },
+          }
+        : {}),
     });
     return { plan, secret, device, server, link, agent, running: false };
   }

@@ -56,7 +56,7 @@ function version(): string {
 }
 
 /** Options shared by every program: Node 20+, one ESM file, source maps for stack traces from the field. */
-function common(): BuildOptions {
+function common(builtVersion = version()): BuildOptions {
   return {
     bundle: true,
     platform: 'node',
@@ -65,7 +65,7 @@ function common(): BuildOptions {
     sourcemap: 'linked',
     legalComments: 'linked',
     banner: { js: REQUIRE_SHIM },
-    define: { 'process.env.LOANET_BUILT_VERSION': JSON.stringify(version()) },
+    define: { 'process.env.LOANET_BUILT_VERSION': JSON.stringify(builtVersion) },
     external: ['@discordjs/opus'],
     // Whitespace and syntax only: names stay readable in a stack trace from the field, the source V8 keeps in memory halves.
     minifyWhitespace: true,
@@ -74,12 +74,17 @@ function common(): BuildOptions {
   };
 }
 
-export async function buildAgent(outDir = path.join(DIST, 'agent')): Promise<BuiltProgram> {
+/**
+ * The agent's bundle in `outDir`: main.mjs (and loanet_opus.node). Its folder is also what an agent
+ * release carries (edge-agent/update/: a slot runs main.mjs). `version` overrides package.json's, for
+ * tests that make a newer release of the same code.
+ */
+export async function buildAgent(outDir = path.join(DIST, 'agent'), opts: { version?: string } = {}): Promise<BuiltProgram> {
   const file = path.join(outDir, 'main.mjs');
   // Built beside and swapped in, so an agent started meanwhile never loads half a bundle.
   const tmp = `${outDir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  await build({ ...common(), entryPoints: { main: path.join(ROOT, 'edge-agent/main.ts') }, outdir: tmp, outExtension: { '.js': '.mjs' } });
+  await build({ ...common(opts.version), entryPoints: { main: path.join(ROOT, 'edge-agent/main.ts') }, outdir: tmp, outExtension: { '.js': '.mjs' } });
   if (fs.existsSync(NATIVE_OPUS)) fs.copyFileSync(NATIVE_OPUS, path.join(tmp, 'loanet_opus.node'));
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.renameSync(tmp, outDir);

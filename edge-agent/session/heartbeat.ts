@@ -32,6 +32,8 @@ export interface HeartbeatsOptions {
   siteConfig?: () => NonNullable<TelemetryMessage['config']> | null;
   /** What the site plays now (playout/now-playing.ts); absent when the agent does not play. */
   playing?: () => NonNullable<TelemetryMessage['playing']> | null;
+  /** Where the site stands with its latest software update order; absent when the agent takes none. */
+  update?: () => TelemetryMessage['update'];
 }
 
 export class Heartbeats {
@@ -128,6 +130,7 @@ export class Heartbeats {
       ...(playlist ? { playlist: playlist() } : {}),
       ...(this.o.siteConfig ? { config: this.o.siteConfig() } : {}),
       ...(this.o.playing ? { playing: this.o.playing() } : {}),
+      ...(this.o.update ? { update: this.o.update() ?? null } : {}),
     };
   }
 }

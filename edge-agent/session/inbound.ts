@@ -5,13 +5,13 @@
  */
 import { parseTopic, type SiteChannel } from '../../protocol/index.ts';
 
-export type InboundRoute = 'cmd' | 'time' | 'playlist' | 'ack' | 'config' | 'area-control' | 'area-audio';
+export type InboundRoute = 'cmd' | 'time' | 'playlist' | 'ack' | 'config' | 'update' | 'area-control' | 'area-audio';
 
 /** Route → handler: the agent's whole inbound dispatch. */
 export type InboundHandlers = { readonly [R in InboundRoute]: (payload: Buffer) => void };
 
 /** The site's downlink channels (protocol SITE_DOWNLINK_CHANNELS), each its own route. */
-const SITE_ROUTES: Partial<Record<SiteChannel, InboundRoute>> = { cmd: 'cmd', time: 'time', playlist: 'playlist', ack: 'ack', config: 'config' };
+const SITE_ROUTES: Partial<Record<SiteChannel, InboundRoute>> = { cmd: 'cmd', time: 'time', playlist: 'playlist', ack: 'ack', config: 'config', update: 'update' };
 
 /** The route of a received topic; undefined for another site's topic or anything not loanet v1. */
 export function inboundRoute(siteId: string, topic: string): InboundRoute | undefined {

@@ -86,9 +86,12 @@ export class ReleaseFetcher {
   private readonly maxTries: number;
   private readonly backoff: Backoff;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Called as bytes land on disk (for the report); may be set per file. */
+  onBytes: ((file: string, bytesOnDisk: number) => void) | undefined;
 
   constructor(private readonly o: ReleaseFetchOptions) {
     this.maxTries = o.maxTries ?? 6;
+    this.onBytes = o.onBytes;
     this.backoff = o.backoff ?? new Backoff({ baseMs: 1000, capMs: 60_000 });
     this.sleep = o.sleep ?? defaultSleep;
   }
@@ -258,7 +261,7 @@ export class ReleaseFetcher {
           }
           if (unsynced >= syncEvery) {
             await sync();
-            this.o.onBytes?.(entry.path, pos);
+            this.onBytes?.(entry.path, pos);
           }
         }
       } catch (e) {
@@ -266,7 +269,7 @@ export class ReleaseFetcher {
         /* a cut: keep what arrived, the caller tries again from there */
       }
       await sync();
-      this.o.onBytes?.(entry.path, pos);
+      this.onBytes?.(entry.path, pos);
     } finally {
       await fh.close();
     }

@@ -42,8 +42,8 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   streamsTotal: 2000,
 };
 
-/** Bodies that may legitimately take long: files and documents, sent by a logged-in user. */
-const UPLOAD_TYPES = /^\s*(multipart\/form-data|application\/xml|text\/xml|application\/cap\+xml)\s*(;|$)/i;
+/** Bodies that may legitimately take long: files and documents (a release's package is raw bytes), sent by a logged-in user. */
+const UPLOAD_TYPES = /^\s*(multipart\/form-data|application\/octet-stream|application\/xml|text\/xml|application\/cap\+xml)\s*(;|$)/i;
 
 /**
  * How long the body of a request may take to arrive (from the end of its

@@ -214,7 +214,14 @@ export interface RelaySourceDeps {
   lost(detail: string): void;
   /** Causes, for the server log (they may name addresses). */
   log(what: string, detail: string): void;
+  /** The source was lost and is being tried again, or came back: for the audit log (nothing here names an address). */
+  changed?(change: RelayChange): void;
 }
+
+/** A relay's source lost (and tried again until `giveUpAt`), or back after `attempts` tries. */
+export type RelayChange =
+  | { kind: 'lost'; at: number; reason: 'source_unreachable' | 'source_ended'; giveUpAt: number; fallback: string | null }
+  | { kind: 'reconnected'; at: number; lostAt: number; attempts: number };
 
 /** What readers are told when the source did not come back. */
 export const relayGaveUp = (windowMs: number, attempts: number) => `the source did not come back within ${Math.round(windowMs / 1000)} s (${attempts} attempts)`;
@@ -289,6 +296,13 @@ export class RelaySource implements PcmSource {
     this.attempts = 0;
     this.backoff.reset();
     this.startFallback();
+    this.deps.changed?.({
+      kind: 'lost',
+      at: this.lostAt,
+      reason: e.kind === 'unreachable' ? 'source_unreachable' : 'source_ended',
+      giveUpAt: this.lostAt + this.deps.windowMs,
+      fallback: this.deps.fallback?.title ?? null,
+    });
     this.windowTimer = setTimeout(() => this.giveUp(), this.deps.windowMs);
     this.scheduleRetry();
   }
@@ -321,8 +335,10 @@ export class RelaySource implements PcmSource {
     }
     if (this.closed || this.over || this.lostAt === null) return probed.close();
     this.clearTimers();
+    const lostAt = this.lostAt;
     this.lostAt = null;
     this.reconnects++;
+    this.deps.changed?.({ kind: 'reconnected', at: this.deps.now(), lostAt, attempts: this.attempts });
     this.stopFallback();
     // The fallback's queued seconds give way to the source at once.
     this.deps.dropQueued();

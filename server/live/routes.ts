@@ -52,7 +52,7 @@ import { silentSites } from './silent-sites.ts';
 import { LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView } from '../../api/live.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'config' | 'coverage' | 'fleet' | 'live' | 'log' | 'media' | 'sites'>;
+export type RouteDeps = Pick<ServerContext, 'audit' | 'config' | 'coverage' | 'fleet' | 'live' | 'log' | 'media' | 'sites'>;
 
 const Priority = Type.Union(AUDIO_PRIORITIES.map((p) => Type.Literal(p)));
 const Areas = Type.Array(Type.String({ minLength: 1, maxLength: 60 }), { minItems: 1, maxItems: 64, description: 'area keys or codes: each subtree hears the stream' });
@@ -178,7 +178,7 @@ export const liveRoutes =
           operationId: 'startLiveStream',
           summary: 'Start a live stream: relay a radio URL or play a media item now',
           description:
-            "A relay goes on air only once its source delivered decodable audio; else 422 LOANET_RELAY_REFUSED (destination or redirect not allowed), LOANET_RELAY_UNREACHABLE (connection, HTTP error, no answer) or LOANET_RELAY_NOT_AUDIO, with `reason` and `messageVi`. A source lost later is tried again for LOANET_RELAY_RECONNECT_S (the stream's `relay` says so), with silence or the fallback item meanwhile.",
+            "A relay goes on air only once its source delivered decodable audio; else 422 LOANET_RELAY_REFUSED (destination or redirect not allowed), LOANET_RELAY_UNREACHABLE (connection, HTTP error, no answer) or LOANET_RELAY_NOT_AUDIO, with `reason` (and `detail`: an errno code or HTTP status line) that the console words. A source lost later is tried again for LOANET_RELAY_RECONNECT_S (the stream's `relay` says so), with silence or the fallback item meanwhile.",
           body: StartBody,
           response: { 201: LiveStreamView },
         },
@@ -223,7 +223,6 @@ export const liveRoutes =
             throw failWithText(e.code, 'LOANET_RELAY_REFUSED', e.message, {
               field: 'source.url',
               reason: e.reason,
-              messageVi: e.messageVi,
               ...(e.detail ? { detail: e.detail } : {}),
             });
           }
@@ -245,6 +244,11 @@ export const liveRoutes =
                     // Plays out what it had, then ends as source_lost, with a reason that names no address.
                     lost: (detail) => stream.sourceFinished('source_lost', detail),
                     log: (what, detail) => logCause(streamId, what, detail, url.toString()),
+                    // Who hears dead air asks the audit log when and for how long: each loss and each return is recorded.
+                    changed: (c) =>
+                      c.kind === 'lost'
+                        ? ctx.audit.record(null, 'live.relay.lost', String(streamId), { reason: c.reason, giveUpAt: c.giveUpAt, fallback: c.fallback })
+                        : ctx.audit.record(null, 'live.relay.reconnected', String(streamId), { lostAt: c.lostAt, attempts: c.attempts }),
                   },
                   probed,
                 ),

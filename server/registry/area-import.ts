@@ -12,6 +12,7 @@
  */
 import type { AreaLevel } from './model.ts';
 import { parseCsv, CsvError } from './csv.ts';
+import type { AreaCsvParams } from '../../api/error-catalogue.ts';
 
 export interface AreaDraft {
   code: string;
@@ -23,8 +24,14 @@ export interface AreaDraft {
   lon: number | null;
 }
 
+/** What is wrong and where, for the console to word (LOANET_AREA_CSV); the message stays the English of it. */
+export type AreaImportProblem = Omit<AreaCsvParams, 'text' | 'field'>;
+
 export class AreaImportError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly problem: AreaImportProblem,
+  ) {
     super(message);
     this.name = 'AreaImportError';
   }
@@ -37,20 +44,21 @@ function coord(raw: string | undefined, what: 'lat' | 'lon', line: number): numb
   if (raw === undefined || raw === '') return null;
   const n = Number(raw);
   const limit = what === 'lat' ? 90 : 180;
-  if (!Number.isFinite(n) || Math.abs(n) > limit) throw new AreaImportError(`line ${line}: ${what} "${raw}" is not a valid coordinate`);
+  if (!Number.isFinite(n) || Math.abs(n) > limit)
+    throw new AreaImportError(`line ${line}: ${what} "${raw}" is not a valid coordinate`, { problem: 'coordinate', line, column: what, value: raw });
   return n;
 }
 
 function code(raw: string | undefined, column: string, line: number): string {
   if (raw === undefined || !AREA_CODE_PATTERN.test(raw)) {
-    throw new AreaImportError(`line ${line}: ${column} "${raw ?? ''}" is not a valid area code (letters, digits and -)`);
+    throw new AreaImportError(`line ${line}: ${column} "${raw ?? ''}" is not a valid area code (letters, digits and -)`, { problem: 'code', line, column, value: raw ?? '' });
   }
   return raw;
 }
 
 function required(row: Record<string, string>, column: string, line: number): string {
   const v = row[column];
-  if (v === undefined || v === '') throw new AreaImportError(`line ${line}: ${column} is empty`);
+  if (v === undefined || v === '') throw new AreaImportError(`line ${line}: ${column} is empty`, { problem: 'empty', line, column });
   return v;
 }
 
@@ -59,7 +67,7 @@ export function parseAreaCsv(text: string): AreaDraft[] {
   try {
     table = parseCsv(text);
   } catch (e) {
-    if (e instanceof CsvError) throw new AreaImportError(e.message);
+    if (e instanceof CsvError) throw new AreaImportError(e.message, { problem: 'csv', line: e.line });
     throw e;
   }
   const h = new Set(table.header);
@@ -67,7 +75,12 @@ export function parseAreaCsv(text: string): AreaDraft[] {
   const add = (d: AreaDraft, line: number) => {
     const prev = out.get(d.code);
     if (prev && (prev.name !== d.name || prev.level !== d.level || prev.parentCode !== d.parentCode)) {
-      throw new AreaImportError(`line ${line}: code ${d.code} appears twice with different content ("${prev.name}" and "${d.name}")`);
+      throw new AreaImportError(`line ${line}: code ${d.code} appears twice with different content ("${prev.name}" and "${d.name}")`, {
+        problem: 'duplicate',
+        line,
+        column: 'code',
+        value: d.code,
+      });
     }
     if (!prev) out.set(d.code, d);
   };
@@ -101,7 +114,8 @@ export function parseAreaCsv(text: string): AreaDraft[] {
     table.rows.forEach((r, i) => {
       const line = i + 2;
       const level = r.level as AreaLevel;
-      if (!LEVELS.includes(level)) throw new AreaImportError(`line ${line}: level "${r.level}" must be one of ${LEVELS.join(', ')}`);
+      if (!LEVELS.includes(level))
+        throw new AreaImportError(`line ${line}: level "${r.level}" must be one of ${LEVELS.join(', ')}`, { problem: 'level', line, column: 'level', value: r.level ?? '' });
       add(
         {
           code: code(r.code, 'code', line),
@@ -118,6 +132,7 @@ export function parseAreaCsv(text: string): AreaDraft[] {
   } else {
     throw new AreaImportError(
       `unrecognised header (${table.header.join(',')}): expected a GSO list (province_code, [district_code,] commune_code, …) or code,name,level,parent_code`,
+      { problem: 'header', line: 1, value: table.header.join(',') },
     );
   }
   return orderParentsFirst([...out.values()]);
@@ -131,7 +146,7 @@ export function orderParentsFirst(drafts: AreaDraft[]): AreaDraft[] {
   const out: AreaDraft[] = [];
   const visit = (d: AreaDraft) => {
     if (done.has(d.code)) return;
-    if (visiting.has(d.code)) throw new AreaImportError(`area ${d.code} is its own ancestor`);
+    if (visiting.has(d.code)) throw new AreaImportError(`area ${d.code} is its own ancestor`, { problem: 'cycle', value: d.code });
     visiting.add(d.code);
     const parent = d.parentCode ? byCode.get(d.parentCode) : undefined;
     if (parent) visit(parent);

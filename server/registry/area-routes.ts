@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ServerContext } from '../context.ts';
-import { Errors } from '../errors.ts';
+import { Errors, fail } from '../errors.ts';
 import { enforceScope, requirePermission } from '../http/auth.ts';
 import { AreaImportSummary, AreaList, AreaView } from '../../api/areas.ts';
 import { areaChangeRefusal, areaCreateRefusal, withinScope } from '../auth/scope-policy.ts';
@@ -224,7 +224,7 @@ export const areaRoutes =
         try {
           drafts = parseAreaCsv(req.body);
         } catch (e) {
-          if (e instanceof AreaImportError) throw Errors.badRequest(e.message, 'body');
+          if (e instanceof AreaImportError) throw fail('LOANET_AREA_CSV', { text: e.message, field: 'body', ...e.problem });
           throw e;
         }
         const summary = ctx.areas.import(req.query.version, drafts, 'csv-import');

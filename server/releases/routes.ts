@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { Transform, type Readable } from 'node:stream';
+import { finished, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -19,11 +19,11 @@ import { Type } from '@sinclair/typebox';
 import { RELEASE_MANIFEST_MAX_BYTES, RELEASE_MAX_FILES } from '../../common/release.ts';
 import { UPDATE_ID_PATTERN } from '../../protocol/update.ts';
 import type { ServerContext } from '../context.ts';
-import { Errors, fail } from '../errors.ts';
+import { Errors, fail, LoanetError } from '../errors.ts';
 import { requirePermission } from '../http/auth.ts';
 import { parseRange } from '../media/range.ts';
 import { acceptUpload } from './model.ts';
-import { ReleaseExists, type ReleaseDetail, type ReleaseStore } from './store.ts';
+import { ReleaseExists, ReleaseRetired, type ReleaseDetail, type ReleaseStore } from './store.ts';
 
 export type RouteDeps = Pick<ServerContext, 'audit' | 'disk'> & { releases: ReleaseStore };
 
@@ -235,9 +235,10 @@ export const releaseRoutes =
       },
       async (req, reply) => {
         const p = requirePermission(req, 'release.write');
-        const body = req.body as Readable | undefined;
+        // No body at all (Fastify parses none): an empty file, which only a file of 0 bytes matches.
+        const body = (req.body ?? Readable.from([])) as Readable;
         // Whatever is answered before the body was read, the rest of it is read and dropped, so the connection stays usable.
-        const drop = () => body?.resume();
+        const drop = () => body.resume();
         const filePath = req.params.path;
         const r = store.detail(req.params.id);
         if (!r) throw (drop(), Errors.notFound('release', req.params.id));
@@ -248,20 +249,41 @@ export const releaseRoutes =
           drop();
           return reply.status(200).send(view(r));
         }
-        if (!body || typeof body.pipe !== 'function') throw fail('LOANET_UNSUPPORTED_MEDIA_TYPE', { expected: ['application/octet-stream (the file as it is)'] });
+        if (typeof body.pipe !== 'function') throw fail('LOANET_UNSUPPORTED_MEDIA_TYPE', { expected: ['application/octet-stream (the file as it is)'] });
         const declared = Number(req.headers['content-length']);
         if (Number.isFinite(declared) && declared > entry.size) throw (drop(), fail('LOANET_RELEASE_FILE_TOO_LARGE', { path: entry.path, size: entry.size }));
         // Release files are large writes: paused with the media uploads when the disk runs low.
         try {
           ctx.disk.admit('media');
+          // A file that would itself bring the disk under the low level is refused before a byte of it is written.
+          const d = ctx.disk.status();
+          if (d.freeBytes - entry.size < d.lowBytes) {
+            const mb = (n: number) => `${Math.floor(n / (1024 * 1024))} MB`;
+            throw Errors.diskLow(
+              `refused: ${entry.path} (${mb(entry.size)}) would leave under the ${mb(d.lowBytes)} kept free on the disk of the data folder (LOANET_DATA_DIR, ${mb(d.freeBytes)} free) for logins, alerts and receipts (LOANET_DISK_LOW_MB); free space on that disk and try again`,
+              d.state,
+              d.freeBytes,
+            );
+          }
         } catch (e) {
           drop();
           throw e;
         }
         const tmp = store.tempPath();
         const m = meter(entry.size, entry.path);
+        // The request is piped, not put in the pipeline: a refusal (too large) must not destroy it, or the
+        // socket goes before the 413 is read. A request cut by the client ends the write with its error.
+        const unwatch = finished(body, (err) => {
+          if (err) m.destroy(err);
+        });
+        body.pipe(m);
         try {
-          await pipeline(body, m, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+          try {
+            await pipeline(m, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+          } finally {
+            unwatch();
+            body.unpipe(m);
+          }
           const got = { size: m.bytes, sha256: m.sha256() };
           if (got.size !== entry.size || got.sha256 !== entry.sha256) {
             throw fail('LOANET_RELEASE_FILE_MISMATCH', { path: entry.path, size: entry.size, sha256: entry.sha256, gotSize: got.size, gotSha256: got.sha256 });
@@ -271,7 +293,10 @@ export const releaseRoutes =
           return reply.status(201).send(view(after));
         } catch (e) {
           fs.rmSync(tmp, { force: true });
+          // The rest of a body refused midway is not wanted: the answer closes the connection once sent.
+          if (e instanceof LoanetError && e.code === 'LOANET_RELEASE_FILE_TOO_LARGE') reply.header('connection', 'close');
           drop();
+          if (e instanceof ReleaseRetired) throw fail('LOANET_RETIRED', { thing: 'release', id: e.id });
           throw e;
         }
       },

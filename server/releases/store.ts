@@ -49,6 +49,13 @@ export class ReleaseExists extends Error {
   }
 }
 
+/** Why a file cannot be stored: its release was retired meanwhile. */
+export class ReleaseRetired extends Error {
+  constructor(readonly id: string) {
+    super(`release ${id} is retired`);
+  }
+}
+
 type Row = {
   id: string;
   component: ReleaseManifest['component'];
@@ -154,6 +161,8 @@ export class ReleaseStore implements ReleaseLookup {
    * Returns the release as it now stands.
    */
   receive(id: string, filePath: string, tmp: string): ReleaseDetail {
+    // Retired while the file was on its way: its folder is gone and stays gone.
+    if ((this.rowStmt.get(id) as Row | undefined)?.retired_at !== null) throw new ReleaseRetired(id);
     const final = this.filePath(id, filePath);
     fs.mkdirSync(path.dirname(final), { recursive: true, mode: 0o700 });
     const fd = fs.openSync(tmp, 'r');

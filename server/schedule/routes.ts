@@ -239,7 +239,8 @@ export const scheduleRoutes =
         const { result, sites, next } = svc.check(item, dir);
         return {
           ok: result.ok,
-          ...(result.ok ? {} : { code: result.code, message: result.message, messageVi: result.messageVi }),
+          // The console words the conflict from its code and the conflicts' titles (strings/errors.ts): no Vietnamese sentence here.
+          ...(result.ok ? {} : { code: result.code, message: result.message }),
           conflicts: result.ok ? [] : result.conflicts.map(conflictView),
           queuedBehind: result.ok ? result.queuedBehind.map(conflictView) : [],
           problems: result.problems,

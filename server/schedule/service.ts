@@ -168,7 +168,8 @@ export class ScheduleService {
   private prepareOrThrow(input: ItemInput, actor: Actor, existing?: ScheduledItem): ScheduledItem {
     const now = this.deps.now();
     const title = input.title.trim();
-    if (!title) throw new ScheduleInputError('title', 'required');
+    // The known cases carry their own codes, which the console words; only the rarer ones stay a field and an English text.
+    if (!title) throw fail('LOANET_FIELD_REQUIRED', { field: 'title' });
     const media = this.deps.media(input.mediaId);
     if (!media) throw new ScheduleInputError('mediaId', `no media item ${input.mediaId} in the library`);
     if (media.status !== 'ready')
@@ -185,18 +186,18 @@ export class ScheduleService {
       if (s.retired) throw new ScheduleInputError(`targets.sites[${i}]`, `site ${id} is retired`);
       siteIds.push(id);
     }
-    if (areaKeys.length === 0 && siteIds.length === 0) throw new ScheduleInputError('targets', 'name at least one area or site');
+    if (areaKeys.length === 0 && siteIds.length === 0) throw fail('LOANET_TARGET_REQUIRED', { field: 'targets' });
 
     const validFrom = input.validFrom === undefined || input.validFrom === null ? undefined : parseInstant(input.validFrom, 'validFrom');
     const validUntil = input.validUntil === undefined || input.validUntil === null ? undefined : parseInstant(input.validUntil, 'validUntil');
     if (validFrom !== undefined && validUntil !== undefined && validUntil <= validFrom) {
-      throw new ScheduleInputError('validUntil', `${localIso(validUntil)} is not after validFrom ${localIso(validFrom)}`);
+      throw fail('LOANET_PERIOD_EMPTY', { field: 'validUntil', from: localIso(validFrom), to: localIso(validUntil) });
     }
 
     let start: ItemStart;
     if ('at' in input.start) {
       const at = parseInstant(input.start.at, 'start.at');
-      if (at + media.durationMs <= now) throw new ScheduleInputError('start.at', `${localIso(at)} has already passed`);
+      if (at + media.durationMs <= now) throw fail('LOANET_IN_THE_PAST', { field: 'start.at', at: localIso(at) });
       if (validFrom !== undefined && at < validFrom) throw new ScheduleInputError('start.at', `${localIso(at)} is before validFrom ${localIso(validFrom)}`);
       if (validUntil !== undefined && at >= validUntil) throw new ScheduleInputError('start.at', `${localIso(at)} is not before validUntil ${localIso(validUntil)}`);
       start = { at };
@@ -264,7 +265,6 @@ export class ScheduleService {
         { text: result.message, reason: result.code, titles },
         {
           code: result.code,
-          messageVi: result.messageVi,
           conflicts: result.conflicts.map(conflictView),
           hint: 'set "queue": true to play it right after the item it overlaps',
         },
@@ -325,7 +325,7 @@ export class ScheduleService {
     this.assertScope(actor, item, dir);
     if (item.status !== 'draft') throw fail('LOANET_ITEM_NOT_DRAFT', { title: item.title, status: item.status });
     const refusal = approvalRefusal(actor, item);
-    if (refusal) throw fail('LOANET_FOUR_EYES', { title: item.title, username: actor.username }, { messageVi: refusal.messageVi, rule: 'four_eyes' });
+    if (refusal) throw fail('LOANET_FOUR_EYES', { title: item.title, username: actor.username }, { rule: 'four_eyes' });
     if ('at' in item.start && item.start.at + item.durationMs <= this.deps.now()) {
       throw fail('LOANET_IN_THE_PAST', { field: 'start.at', at: localIso(item.start.at) });
     }

@@ -83,9 +83,13 @@ export function rolloutsFeature(ctx: Pick<ServerContext, 'rollouts' | 'fleet' | 
           },
           siteOnline: () => service.kick(),
         }),
-        // An alert or a stream that ends may free the sites it held.
-        ctx.alerts.service.listen(() => service.kick()),
-        ctx.live.listen(() => service.kick()),
+        // An alert or a stream that ends may free the sites it held (delivery storms are not listened to).
+        ctx.alerts.service.listen((c) => {
+          if (c.kind === 'cancelled' || c.kind === 'expired') service.kick();
+        }),
+        ctx.live.listen((c) => {
+          if (c.kind === 'ended') service.kick();
+        }),
       );
       const broker = ctx.broker;
       if (broker instanceof ExternalBroker) {

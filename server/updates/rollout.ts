@@ -313,7 +313,8 @@ const FINAL_REPORTS = new Set(['updated', 'failed', 'rolled_back', 'cancelled'])
  * → failed with its reason; `cancelled` → waiting again while the rollout
  * runs (it may be started later), else failed with reason `cancelled`;
  * progress keeps an installing site installing, and revives one the server
- * had given up on for silence (`no_report`). `final`: the site is done with
+ * had given up on for silence (`no_report`; its `cancelled`, the answer to
+ * the cancel it was sent, keeps it failed). `final`: the site is done with
  * its order (the service clears it). Null: nothing changes.
  */
 export function siteAfterReport(
@@ -325,6 +326,8 @@ export function siteAfterReport(
   if (report.state === 'updated') return current.state === 'updated' ? null : { state: 'updated', reason: null, final: true };
   if (current.state !== 'installing' && !silentFailed) return null;
   if (!FINAL_REPORTS.has(report.state)) return silentFailed ? { state: 'installing', reason: null, final: false } : null;
+  // The board obeyed the cancel sent when it went silent: it stays failed for its silence, its order can go.
+  if (report.state === 'cancelled' && silentFailed) return { state: 'failed', reason: current.reason, final: true };
   if (report.state === 'cancelled') return rolloutStatus === 'running' ? { state: 'waiting', reason: null, final: true } : { state: 'failed', reason: 'cancelled', final: true };
   return { state: 'failed', reason: report.reason ?? report.state, final: true };
 }

@@ -13,7 +13,7 @@ import type { ServerContext } from '../context.ts';
 import { requirePermission, type Permission } from '../http/auth.ts';
 import { EpochMs, Nullable } from '../../api/common.ts';
 import { UPDATE_ID_PATTERN } from '../../protocol/index.ts';
-import type { RolloutActor } from './service.ts';
+import type { RolloutActor } from './planner.ts';
 
 export type RouteDeps = Pick<ServerContext, 'rollouts' | 'areas' | 'coverage'>;
 

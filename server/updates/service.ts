@@ -1,9 +1,8 @@
 /**
  * Rollouts of a release to the fleet: the shell around the pure decisions of
- * rollout.ts. It resolves a request's targets (areas, sites, a profile)
- * inside the caller's area, leaves out the sites that cannot or need not
- * take the release (a dry run lists them and why), stores the rollout, and
- * on each tick asks stepRollout which sites start now: each gets its order
+ * rollout.ts. It stores what the planner (planner.ts) made of a request
+ * (the targets inside the caller's area, the sites left out and why, the
+ * waves), and on each tick asks stepRollout which sites start now: each gets its order
  * retained on `sites/{id}/update` (protocol/update.ts). The sites' reports
  * (update_status events, telemetry.update in heartbeats) move them; a site
  * silent too long is failed (`no_report`); a finished site's order is
@@ -15,94 +14,18 @@
  * installing site its order again. Operations run one at a time, in the
  * order asked: a report cannot interleave with a tick and be overwritten.
  */
-import { randomBytes } from 'node:crypto';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { encodeJson, PROTOCOL_VERSION, siteTopic, UpdateOrder, type UpdateReport } from '../../protocol/index.ts';
 import type { AuditLog } from '../audit.ts';
-import type { CoverageService } from '../coverage/service.ts';
 import { fail } from '../errors.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
-import type { FleetState } from '../fleet/fleet-state.ts';
-import type { ReleaseLookup, StoredRelease } from '../releases/model.ts';
-import type { AreaNode } from '../registry/model.ts';
 import type { Site } from '../registry/sites.ts';
 import type { SiteActivity } from './activity.ts';
-import {
-  eligibility,
-  planWaves,
-  rolloutSpecProblem,
-  silentTooLong,
-  siteAfterReport,
-  stepRollout,
-  type ExclusionReason,
-  type RolloutSpec,
-  type RolloutStatus,
-  type RolloutStep,
-  type SiteNow,
-  type SiteRolloutState,
-  type TargetFacts,
-  type WaveSpec,
-} from './rollout.ts';
+import { silentTooLong, siteAfterReport, stepRollout, type RolloutStatus, type RolloutStep, type SiteNow, type SiteRolloutState } from './rollout.ts';
 import type { RolloutPlan, RolloutRow, RolloutSiteRow, RolloutStore } from './store.ts';
-import { versionDistribution, type SiteVersions, type VersionCounts } from './versions.ts';
+import { RolloutPlanner, type DryRun, type RolloutActor, type RolloutInput, type RolloutPlannerDeps } from './planner.ts';
 
-/** Defaults of a request that leaves them out. */
-export const ROLLOUT_DEFAULTS = {
-  successThreshold: 0.9,
-  errorThreshold: 0.1,
-  minFinished: 3,
-  onError: 'pause' as const,
-  maxInFlight: 50,
-  broadcastMarginMin: 15,
-  healthTimeoutS: 300,
-  /** Generous: a 20 MB agent over a weak 4G link with cuts takes a while, and each heartbeat with progress resets it. */
-  noReportS: 7200,
-  /** A download may take this many times the release's size, resumes and retries included. */
-  budgetFactor: 3,
-};
-
-export interface RolloutActor {
-  id: number;
-  username: string;
-  /** The root of the person's area scope; null: the whole network. */
-  areaId: number | null;
-}
-
-export interface RolloutInput {
-  releaseId: string;
-  targets: { areas?: string[]; sites?: string[]; profile?: string };
-  waves: WaveSpec[];
-  successThreshold?: number;
-  errorThreshold?: number;
-  minFinished?: number;
-  onError?: 'pause' | 'abort';
-  maxInFlight?: number;
-  excludedHours?: Array<{ from: string; to: string }>;
-  broadcastMarginMin?: number;
-  budgetBytes?: number;
-  healthTimeoutS?: number;
-  noReportS?: number;
-}
-
-export interface DryRunSite {
-  siteId: string;
-  name: string;
-  areaKey: string;
-  /** Index of its wave; null when the last wave's share leaves it out. */
-  wave: number | null;
-  online: boolean;
-  fromVersion: string | null;
-  devices?: string[];
-}
-
-export interface DryRun {
-  release: { id: string; component: string; version: string; totalBytes: number };
-  waves: Array<{ name: string; size: number }>;
-  included: DryRunSite[];
-  excluded: Array<{ siteId: string; name: string; areaKey: string; why: ExclusionReason; detail: string }>;
-  /** Included sites offline now: they take part, and start when they are back. */
-  offline: number;
-}
+export { ROLLOUT_DEFAULTS, type DryRun, type DryRunSite, type RolloutActor, type RolloutInput } from './planner.ts';
 
 export interface RolloutSiteView {
   siteId: string;
@@ -162,12 +85,8 @@ export interface RolloutDetail extends RolloutSummary {
   siteList: RolloutSiteView[];
 }
 
-export interface RolloutServiceDeps {
+export interface RolloutServiceDeps extends Omit<RolloutPlannerDeps, 'store'> {
   store: RolloutStore;
-  releases: ReleaseLookup;
-  sites: { get(id: string): Site | undefined; list(filter?: { areaIds?: Set<number>; includeRetired?: boolean }): Site[] };
-  coverage: Pick<CoverageService, 'areaIndex' | 'resolveArea' | 'subtreeIds'>;
-  fleet: Pick<FleetState, 'isOnline' | 'observation'>;
   /** What the targeted sites play now and when they next must (activity.ts, fed by alerts, live streams and the schedule). */
   activity: (sites: readonly Site[], now: number) => Map<string, SiteActivity>;
   broker: Pick<BrokerLink, 'publish'>;
@@ -177,21 +96,27 @@ export interface RolloutServiceDeps {
 }
 
 const checkOrder = TypeCompiler.Compile(UpdateOrder);
+/** Events within this long make one tick. */
+const KICK_MS = 250;
 const NO_COUNTS = () => ({ waiting: 0, installing: 0, updated: 0, failed: 0 });
 
 export class RolloutService {
   private chain: Promise<unknown> = Promise.resolve();
-  private kicked = false;
+  private kickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly stats = { orders: 0, cancels: 0, cleared: 0, reports: 0, silent: 0 };
 
-  constructor(private readonly d: RolloutServiceDeps) {}
+  private readonly planner: RolloutPlanner;
+
+  constructor(private readonly d: RolloutServiceDeps) {
+    this.planner = new RolloutPlanner(d);
+  }
 
   // ------------------------------------------------------------ reads ----
 
   /** Which sites a request would update (with their wave) and which it leaves out, and why. Nothing is stored. */
   dryRun(input: RolloutInput, actor: RolloutActor): DryRun {
-    return this.plan(input, actor, 'dry-run').dry;
+    return this.planner.plan(input, actor, 'dry-run').dry;
   }
 
   list(actor: Pick<RolloutActor, 'areaId'>, limit = 200): RolloutSummary[] {
@@ -234,32 +159,15 @@ export class RolloutService {
   }
 
   /** Versions per area under `rootAreaId` (each child's subtree, and the root's own sites), from the latest heartbeats. */
-  fleetVersions(rootAreaId: number): { total: VersionCounts; areas: Array<{ key: string; name: string } & VersionCounts> } {
-    const index = this.d.coverage.areaIndex();
-    const root = index.byId.get(rootAreaId)!;
-    const children = index.children(rootAreaId);
-    const childIds = new Set(children.map((c) => c.id));
-    const groupOf = (areaId: number): string => {
-      if (areaId === rootAreaId) return root.key;
-      for (const a of [index.byId.get(areaId), ...index.ancestors(areaId)]) if (a && childIds.has(a.id)) return a.key;
-      return root.key;
-    };
-    const facts: SiteVersions[] = this.d.sites.list({ areaIds: this.d.coverage.subtreeIds(rootAreaId) }).map((s) => {
-      const f = this.versionFacts(s);
-      return { group: groupOf(s.areaId), agent: f.agentVersion, devices: f.devices };
-    });
-    const dist = versionDistribution(facts, [root.key, ...children.map((c) => c.key)]);
-    return {
-      total: dist.total,
-      areas: dist.groups.filter((g) => g.sites > 0 || g.group !== root.key).map(({ group, ...c }) => ({ key: group, name: index.get(group)?.name ?? group, ...c })),
-    };
+  fleetVersions(rootAreaId: number): ReturnType<RolloutPlanner['fleetVersions']> {
+    return this.planner.fleetVersions(rootAreaId);
   }
 
   // ---------------------------------------------------------- changes ----
 
   create(input: RolloutInput, actor: RolloutActor): Promise<RolloutDetail> {
     return this.serial(async () => {
-      const { dry, plan } = this.plan(input, actor, 'create');
+      const { dry, plan } = this.planner.plan(input, actor, 'create');
       const at = this.d.now();
       const id = plan.spec.id;
       this.d.store.create(
@@ -297,8 +205,8 @@ export class RolloutService {
       const r = this.d.store.get(report.rolloutId);
       const row = r && this.d.store.site(r.id, siteId);
       if (!r || !row) return;
-      await this.applyReport(r, row, report);
-      if (r.status === 'running') await this.advance(r.id);
+      // Only a site that moved can change what the rollout does next; progress reports cost no step.
+      if ((await this.applyReport(r, row, report)) && r.status === 'running') await this.advance(r.id);
     });
   }
 
@@ -325,14 +233,18 @@ export class RolloutService {
     });
   }
 
-  /** A tick soon (after an event that may let a site start: a report, a site online, an alert or a stream ended); several kicks make one. */
+  /**
+   * A tick soon (after an event that may let a site start: a report, a site
+   * online, an alert or a stream ended). Kicks within KICK_MS make one tick: a
+   * thousand sites reconnecting after a restart must not make a thousand.
+   */
   kick(): void {
-    if (this.kicked || this.stopped) return;
-    this.kicked = true;
-    setImmediate(() => {
-      this.kicked = false;
+    if (this.kickTimer || this.stopped) return;
+    this.kickTimer = setTimeout(() => {
+      this.kickTimer = undefined;
       if (!this.stopped) this.tick().catch((err: unknown) => this.d.log.error({ err }, 'rollout tick failed; the next one retries'));
-    });
+    }, KICK_MS);
+    this.kickTimer.unref();
   }
 
   /** Every installing site's order again (the embedded broker forgot them in a restart): `install`, or `cancel` for an aborted rollout's. */
@@ -355,6 +267,7 @@ export class RolloutService {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.kickTimer);
   }
 
   // --------------------------------------------------------- internals ----
@@ -438,7 +351,8 @@ export class RolloutService {
     return stepRollout(r.plan.spec, waves, { status: r.status, wave: r.wave, ...(r.plan.acknowledged ? { acknowledged: r.plan.acknowledged } : {}) }, map, now);
   }
 
-  private async applyReport(r: RolloutRow, row: RolloutSiteRow, report: UpdateReport): Promise<void> {
+  /** Stores the report; true when the site's state changed. */
+  private async applyReport(r: RolloutRow, row: RolloutSiteRow, report: UpdateReport): Promise<boolean> {
     const last = row.note.last;
     const moved = !last || last.state !== report.state || last.bytes !== report.bytes || last.since !== report.since;
     const now = this.d.now();
@@ -447,7 +361,7 @@ export class RolloutService {
     if (!moved && !next) {
       // The same report again (each heartbeat): only that the site was heard.
       this.d.store.putSite({ ...row, note: { ...row.note, heardAt: now } });
-      return;
+      return false;
     }
     const note = { ...row.note, last: report, heardAt: now, changedAt: moved ? now : row.note.changedAt, detail: report.detail ?? (next ? null : row.note.detail) };
     const updated: RolloutSiteRow = {
@@ -460,6 +374,7 @@ export class RolloutService {
     if (next && next.state !== row.state) this.d.log.info({ rolloutId: r.id, siteId: row.siteId, state: next.state, reason: next.reason }, 'rollout: site moved');
     // Done with its order: the retained message goes, so a board that reconnects is not told it again.
     if (next?.final) await this.clear(row.siteId);
+    return next !== null && next.state !== row.state;
   }
 
   private async publish(r: RolloutRow, siteId: string, action: 'install' | 'cancel', devices?: string[]): Promise<boolean> {
@@ -550,117 +465,6 @@ export class RolloutService {
       finishedAt: s.finishedAt,
       heardAt: s.note.heardAt,
       devices: (last?.devices ?? []).map((d) => ({ id: d.id, state: d.state, bytes: d.bytes ?? null, reason: d.reason ?? null })),
-    };
-  }
-
-  /** What the latest heartbeat says of a site's versions; devices from the registry (firmware unknown) before any. */
-  private versionFacts(s: Site): Pick<TargetFacts, 'agentVersion' | 'devices'> {
-    const t = this.d.fleet.observation(s.id)?.telemetry;
-    if (!t) return { agentVersion: null, devices: s.expectedDevices.map((d) => ({ id: d.id, kind: d.kind, firmware: null })) };
-    return { agentVersion: t.versions.agent, devices: t.devices.map((d) => ({ id: d.id, kind: d.kind, firmware: d.firmware ?? null })) };
-  }
-
-  private usableRelease(id: string): StoredRelease {
-    const release = this.d.releases.get(id);
-    if (!release) throw fail('LOANET_ROLLOUT_RELEASE_UNUSABLE', { field: 'releaseId', id, why: 'unknown' });
-    if (release.retiredAt !== null) throw fail('LOANET_ROLLOUT_RELEASE_UNUSABLE', { field: 'releaseId', id, why: 'retired' });
-    if (release.completeAt === null) throw fail('LOANET_ROLLOUT_RELEASE_UNUSABLE', { field: 'releaseId', id, why: 'incomplete' });
-    return release;
-  }
-
-  /** The sites a request names, inside the caller's scope: areas (their subtrees) and sites, narrowed to a profile. */
-  private targetSites(t: RolloutInput['targets'], actor: RolloutActor): Site[] {
-    const index = this.d.coverage.areaIndex();
-    const scope = actor.areaId;
-    const inScope = (areaId: number) => scope === null || index.isInSubtree(areaId, scope);
-    const found = new Map<string, Site>();
-    for (const [i, key] of (t.areas ?? []).entries()) {
-      let node: AreaNode;
-      try {
-        node = this.d.coverage.resolveArea(key);
-      } catch {
-        throw fail('LOANET_REFERENCE_NOT_FOUND', { field: `targets.areas.${i}`, thing: 'area', id: key });
-      }
-      if (!inScope(node.id)) throw fail('LOANET_FORBIDDEN', { rule: 'scope', field: `targets.areas.${i}`, text: `area ${node.name} lies outside your area` });
-      for (const s of this.d.sites.list({ areaIds: this.d.coverage.subtreeIds(node.id) })) found.set(s.id, s);
-    }
-    for (const [i, id] of (t.sites ?? []).entries()) {
-      const s = this.d.sites.get(id);
-      // A site outside the scope is not found, as on every site route: ids cannot be probed.
-      if (!s || !inScope(s.areaId)) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: `targets.sites.${i}`, thing: 'site', id });
-      found.set(s.id, s);
-    }
-    if (!t.areas?.length && !t.sites?.length) {
-      if (!t.profile) throw fail('LOANET_TARGET_REQUIRED', { field: 'targets' });
-      for (const s of this.d.sites.list(scope === null ? {} : { areaIds: this.d.coverage.subtreeIds(scope) })) found.set(s.id, s);
-    }
-    const all = [...found.values()];
-    return t.profile ? all.filter((s) => s.profile === t.profile) : all;
-  }
-
-  private plan(input: RolloutInput, actor: RolloutActor, purpose: 'dry-run' | 'create'): { dry: DryRun; plan: RolloutPlan } {
-    const release = this.usableRelease(input.releaseId);
-    const id = `ro-${this.d.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-    const spec: RolloutSpec = {
-      id,
-      waves: input.waves,
-      successThreshold: input.successThreshold ?? ROLLOUT_DEFAULTS.successThreshold,
-      errorThreshold: input.errorThreshold ?? ROLLOUT_DEFAULTS.errorThreshold,
-      minFinished: input.minFinished ?? ROLLOUT_DEFAULTS.minFinished,
-      onError: input.onError ?? ROLLOUT_DEFAULTS.onError,
-      maxInFlight: input.maxInFlight ?? ROLLOUT_DEFAULTS.maxInFlight,
-      ...(input.excludedHours ? { excludedHours: input.excludedHours } : {}),
-      broadcastMarginMs: (input.broadcastMarginMin ?? ROLLOUT_DEFAULTS.broadcastMarginMin) * 60_000,
-    };
-    const problem = rolloutSpecProblem(spec);
-    if (problem) throw fail('LOANET_ROLLOUT_SPEC', { field: problem.slice(0, problem.indexOf(':')), text: problem });
-    const held = this.d.store.heldSites();
-    const target = { component: release.component, version: release.version, ...release.manifest.target };
-    const included: Array<Site & { fromVersion: string | null; devices?: string[] }> = [];
-    const excluded: DryRun['excluded'] = [];
-    for (const s of this.targetSites(input.targets, actor).sort((a, b) => a.id.localeCompare(b.id))) {
-      const facts: TargetFacts = { siteId: s.id, retired: s.retiredAt !== null, profile: s.profile, otherRollout: held.get(s.id) ?? null, ...this.versionFacts(s) };
-      const e = eligibility(target, facts);
-      if (e.included) included.push({ ...s, fromVersion: e.fromVersion, ...(e.devices ? { devices: e.devices } : {}) });
-      else excluded.push({ siteId: s.id, name: s.name, areaKey: s.areaKey, why: e.why, detail: e.detail });
-    }
-    const waves = planWaves(
-      spec,
-      included.map((s) => s.id),
-    );
-    const waveOf = new Map<string, number>();
-    waves.forEach((members, i) => members.forEach((m) => waveOf.set(m, i)));
-    const sites: DryRunSite[] = included.map((s) => ({
-      siteId: s.id,
-      name: s.name,
-      areaKey: s.areaKey,
-      wave: waveOf.get(s.id) ?? null,
-      online: this.d.fleet.isOnline(s.id),
-      fromVersion: s.fromVersion,
-      ...(s.devices ? { devices: s.devices } : {}),
-    }));
-    if (purpose === 'create' && waveOf.size === 0) {
-      throw fail('LOANET_ROLLOUT_NO_SITES', { field: 'targets', targeted: included.length + excluded.length, excluded: excluded.length });
-    }
-    const totalBytes = release.totalBytes;
-    const plan: RolloutPlan = {
-      spec,
-      releaseId: release.id,
-      targets: { areas: input.targets.areas ?? [], sites: input.targets.sites ?? [], profile: input.targets.profile ?? null },
-      budgetBytes: input.budgetBytes ?? Math.max(1024 * 1024, Math.ceil(totalBytes * ROLLOUT_DEFAULTS.budgetFactor)),
-      healthTimeoutS: input.healthTimeoutS ?? ROLLOUT_DEFAULTS.healthTimeoutS,
-      noReportS: input.noReportS ?? ROLLOUT_DEFAULTS.noReportS,
-      createdByName: actor.username,
-    };
-    return {
-      plan,
-      dry: {
-        release: { id: release.id, component: release.component, version: release.version, totalBytes },
-        waves: waves.map((m, i) => ({ name: spec.waves[i]!.name, size: m.length })),
-        included: sites,
-        excluded,
-        offline: sites.filter((s) => !s.online).length,
-      },
     };
   }
 }

@@ -20,6 +20,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import mqttPacket from 'mqtt-packet';
 import path from 'node:path';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
@@ -39,13 +40,31 @@ interface CountingProxy {
   /** Bytes from the site to the server, and back. */
   up: number;
   down: number;
+  /** MQTT only: wire bytes by kind of packet (mqttClass), both ways. */
+  byClass: Map<string, number>;
   close(): Promise<void>;
 }
 
-/** A TCP relay to `targetPort` on loopback that counts every byte each way. */
-async function countingProxy(targetPort: number): Promise<CountingProxy> {
+/** What an MQTT packet is for, to say where a phase's bytes went: audio frames, control, the site's reports, acks… */
+function mqttClass(p: mqttPacket.Packet, dir: 'up' | 'down'): string {
+  if (p.cmd !== 'publish') return `${p.cmd} ${dir}`;
+  const t = p.topic.split('/');
+  if (t[2] === 'areas') return `area ${t[4]}`;
+  if (t[2] === 'sites') return `site ${t[4]}`;
+  return `other publish ${dir}`;
+}
+
+/** Bytes of a whole packet on the wire: its first byte, the Remaining Length's 1–4 bytes, the rest. */
+function wireBytes(p: mqttPacket.Packet): number {
+  const rest = p.length ?? 0;
+  return 1 + (rest < 128 ? 1 : rest < 16_384 ? 2 : rest < 2_097_152 ? 3 : 4) + rest;
+}
+
+/** A TCP relay to `targetPort` on loopback that counts every byte each way (and, with `mqtt`, by kind of packet). */
+async function countingProxy(targetPort: number, o: { mqtt?: boolean } = {}): Promise<CountingProxy> {
   const sockets = new Set<net.Socket>();
   const p: CountingProxy = {
+    byClass: new Map(),
     port: 0,
     up: 0,
     down: 0,
@@ -60,6 +79,19 @@ async function countingProxy(targetPort: number): Promise<CountingProxy> {
     sockets.add(client).add(upstream);
     client.on('data', (d: Buffer) => (p.up += d.length));
     upstream.on('data', (d: Buffer) => (p.down += d.length));
+    if (o.mqtt) {
+      for (const [from, dir] of [
+        [client, 'up'],
+        [upstream, 'down'],
+      ] as const) {
+        const parser = mqttPacket.parser({ protocolVersion: 4 });
+        parser.on('packet', (pk: mqttPacket.Packet) => {
+          const c = mqttClass(pk, dir);
+          p.byClass.set(c, (p.byClass.get(c) ?? 0) + wireBytes(pk));
+        });
+        from.on('data', (d: Buffer) => parser.parse(d));
+      }
+    }
     client.pipe(upstream);
     upstream.pipe(client);
     const end = () => {
@@ -85,7 +117,7 @@ export async function runDataUsageBench(opts: { quick: boolean }): Promise<Bench
   const liveS = opts.quick ? 10 : 60;
   const dir = tempDir('loanet-bench-data-');
   const t = await startTestServer({ LOANET_HEARTBEAT_S: String(HEARTBEAT_S) });
-  const mqtt = await countingProxy(t.server.mqttPort);
+  const mqtt = await countingProxy(t.server.mqttPort, { mqtt: true });
   const http = await countingProxy(Number(new URL(t.baseUrl).port));
   const httpUrl = `http://127.0.0.1:${http.port}`;
   let fleet: FleetRunner | undefined;
@@ -164,10 +196,12 @@ export async function runDataUsageBench(opts: { quick: boolean }): Promise<Bench
 
     // Live: a minute of a library item relayed live to the commune.
     const l0 = snap();
+    const c0 = new Map(mqtt.byClass);
     const stream = await t.api('POST', '/api/live/streams', { source: { kind: 'media', mediaId: liveMedia.body.id }, areas: [COMMUNE], label: 'Trực tiếp' });
     await new Promise((r) => setTimeout(r, liveS * 1000));
     await t.api('POST', `/api/live/streams/${stream.body.id}/stop`);
     const l = phase(l0);
+    const liveClasses = Object.fromEntries([...mqtt.byClass].map(([c, n]) => [`live ${c} bytes/minute`, (n - (c0.get(c) ?? 0)) / (liveS / 60)] as const).filter(([, n]) => n > 0));
     const opusPerMinute = (24_000 / 8) * 60;
 
     return [
@@ -183,6 +217,7 @@ export async function runDataUsageBench(opts: { quick: boolean }): Promise<Bench
           'alert bytes (2 repeats, ~5 s message)': a.bytes,
           'live bytes/minute': l.bytes / (liveS / 60),
           'live / 24 kbit/s Opus payload': l.bytes / (liveS / 60) / opusPerMinute,
+          ...liveClasses,
         },
         note: 'wire bytes both ways through TCP proxies (MQTT framing and HTTP headers counted; TCP/IP, TLS and 4G overheads not). Phases are net of the idle rate over their duration. The bulletin is a tone encoded by the library at its speech bitrate.',
       },

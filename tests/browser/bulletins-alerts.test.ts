@@ -16,6 +16,7 @@ import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/brow
 import { ffmpeg } from '../helpers/media.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { fillMoment } from './date-fields.ts';
 
 const COMMUNE = '02683'; // Xã Bát Xát
 const SITES = 4;
@@ -27,7 +28,7 @@ let fleet: FleetRunner;
 let page: Page;
 let dir: string;
 
-/** Local Asia/Ho_Chi_Minh "YYYY-MM-DDTHH:mm" (what the datetime-local field takes). */
+/** Local Asia/Ho_Chi_Minh "YYYY-MM-DDTHH:mm" (what fillMoment types into the day and time fields). */
 function localInput(ms: number): string {
   return new Date(ms + 7 * 3_600_000).toISOString().slice(0, 16);
 }
@@ -90,7 +91,7 @@ describe.skipIf(!run)('bulletins and alerts in the console', { timeout: 600_000 
     await page.fill('input[name=title]', 'Bản tin sáng');
     await page.selectOption('[data-testid=broadcast-form] select[name=area]', `2025.${COMMUNE}`);
     const start = localInput(Date.now() + 3 * 3_600_000);
-    await page.fill('input[name=start]', start);
+    await fillMoment(page, 'start', start);
     const ok = page.locator('[data-testid=check-result][data-ok=true]');
     await ok.waitFor();
     expect(await ok.innerText()).toContain(`${SITES} trạm`);
@@ -106,7 +107,7 @@ describe.skipIf(!run)('bulletins and alerts in the console', { timeout: 600_000 
 
     // The same slot again at the same priority: the conflict shows before anything is saved.
     await page.fill('input[name=title]', 'Bản tin trùng giờ');
-    await page.fill('input[name=start]', start);
+    await fillMoment(page, 'start', start);
     const clash = page.locator('[data-testid=check-result][data-ok=false]');
     await clash.waitFor();
     expect(await clash.innerText()).toContain('Bản tin sáng');

@@ -16,6 +16,7 @@ import { waitFor, type TestServer } from '../helpers/server.ts';
 import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { fillMoment } from './date-fields.ts';
 
 const COMMUNE = '02683'; // Xã Bát Xát
 const SITES = 3;
@@ -205,7 +206,7 @@ describe.skipIf(!run)('the schedule page, the chart and the users form on a phon
       await page.fill('input[name=title]', title);
       await page.selectOption('select[name=mediaId]', mediaId);
       await page.selectOption('[data-testid=broadcast-form] select[name=area]', `2025.${COMMUNE}`);
-      await page.fill('input[name=start]', slot);
+      await fillMoment(page, 'start', slot);
       await page.locator('[data-testid=check-result][data-ok=true]').waitFor();
     };
     await fill('Bản tin chiều');
@@ -218,7 +219,7 @@ describe.skipIf(!run)('the schedule page, the chart and the users form on a phon
     const vi = await error.innerText();
     expect(vi).toMatch(/^Chưa lưu được: /);
     expect(vi).toContain('Thông báo của xã');
-    expect(vi).toContain('Hãy đổi giờ');
+    expect(vi).toContain('hãy đổi giờ');
     expect(await page.locator('[data-testid=saved-item]').count()).toBe(0);
     // The form is checked again: it now shows the conflict, not a stale "no conflict", and saving stays off until the time changes.
     await page.locator('[data-testid=check-result][data-ok=false]', { hasText: 'Thông báo của xã' }).waitFor();
@@ -237,7 +238,7 @@ describe.skipIf(!run)('the schedule page, the chart and the users form on a phon
     await page.fill('input[name=title]', 'Afternoon bulletin');
     await page.selectOption('select[name=mediaId]', mediaId);
     await page.selectOption('[data-testid=broadcast-form] select[name=area]', `2025.${COMMUNE}`);
-    await page.fill('input[name=start]', slot2);
+    await fillMoment(page, 'start', slot2);
     await page.locator('[data-testid=check-result][data-ok=true]').waitFor();
     const other2 = await createItem({ title: 'Commune notice', mediaId, targets: { areas: [COMMUNE] }, start: { at: slot2 } });
     expect((await t.api('POST', `/api/schedule/items/${other2}/approve`)).status).toBe(200);

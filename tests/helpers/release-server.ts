@@ -74,6 +74,8 @@ export interface ReleaseServerFaults {
   statusTimes?: number;
   /** Serve a file with one byte changed. */
   corrupt?: string;
+  /** Send this many body bytes of `path`, then nothing more (the connection stays open: a stalled link), once. */
+  stall?: { path: string; after: number };
 }
 
 export class ReleaseServer {
@@ -133,6 +135,14 @@ export class ReleaseServer {
       res.writeHead(206, { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'content-length': body.length - start });
     } else res.writeHead(200, { 'content-length': body.length });
     const part = body.subarray(start);
+    const stall = this.faults.stall;
+    if (stall && stall.path === path) {
+      this.faults.stall = undefined;
+      const n = Math.min(stall.after, part.length);
+      this.sent.set(path, (this.sent.get(path) ?? 0) + n);
+      res.write(part.subarray(0, n));
+      return;
+    }
     const cut = this.faults.cutAfter?.shift();
     const n = cut === undefined ? part.length : Math.min(cut, part.length);
     this.sent.set(path, (this.sent.get(path) ?? 0) + n);

@@ -77,6 +77,8 @@ const MEDIA_WRITERS: Role[] = ['admin', 'operator'];
 const SCHEDULERS: Role[] = ['admin', 'operator'];
 const ALERTERS: Role[] = ['admin', 'emergency'];
 const BROADCASTERS: Role[] = ['admin', 'operator'];
+/** A rollout request targeting commune A. */
+const ROLLOUT_SAMPLE = { releaseId: 'agent-9-9-9-arm64', targets: { areas: [COMMUNE_A] }, waves: [{ name: 'all', percent: 100 }] };
 
 const inAnHour = (fx: Fixture) => fx.now + 3_600_000;
 
@@ -143,6 +145,15 @@ const TABLE: Record<string, Rule> = {
   'GET /api/coverage': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/coverage?area=${COMMUNE_A}` }) },
   'GET /api/coverage/history': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/coverage/history?area=${COMMUNE_A}` }) },
   'GET /api/fleet/messages': { roles: EVERYONE, sample: () => ({ url: '/api/fleet/messages' }) },
+  'GET /api/fleet/versions': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/fleet/versions?area=${COMMUNE_A}` }) },
+  // Rollouts: changes by technicians and admins, inside their area (the release named need not exist: the scope and role are checked first).
+  'GET /api/rollouts': { roles: EVERYONE, sample: () => ({ url: '/api/rollouts' }) },
+  'GET /api/rollouts/:id': { roles: EVERYONE, sample: () => ({ url: '/api/rollouts/ro-none' }) },
+  'POST /api/rollouts/dry-run': { roles: ['admin', 'technician'], scoped: true, sample: () => ({ url: '/api/rollouts/dry-run', body: ROLLOUT_SAMPLE }) },
+  'POST /api/rollouts': { roles: ['admin', 'technician'], scoped: true, sample: () => ({ url: '/api/rollouts', body: ROLLOUT_SAMPLE }) },
+  'POST /api/rollouts/:id/pause': { roles: ['admin', 'technician'], sample: () => ({ url: '/api/rollouts/ro-none/pause', body: {} }) },
+  'POST /api/rollouts/:id/resume': { roles: ['admin', 'technician'], sample: () => ({ url: '/api/rollouts/ro-none/resume', body: {} }) },
+  'POST /api/rollouts/:id/abort': { roles: ['admin', 'technician'], sample: () => ({ url: '/api/rollouts/ro-none/abort', body: {} }) },
   'GET /api/stream': { roles: EVERYONE, sample: () => ({ url: '/api/stream', endless: true }) },
 
   'GET /api/broker/mosquitto/passwd': { roles: ADMIN, sample: () => ({ url: '/api/broker/mosquitto/passwd' }) },
@@ -161,6 +172,17 @@ const TABLE: Record<string, Rule> = {
   'PATCH /api/media/:id': { roles: MEDIA_WRITERS, sample: (fx) => ({ url: `/api/media/${fx.mediaId}`, body: { title: 'x' } }) },
   'DELETE /api/media/:id': { roles: MEDIA_WRITERS, sample: (fx) => ({ url: `/api/media/${fx.mediaId}` }) },
   'GET /api/media/:id/audio': { roles: EVERYONE, siteAccess: true, sample: (fx) => ({ url: `/api/media/${fx.mediaId}/audio` }) },
+  'GET /api/releases': { roles: EVERYONE, sample: () => ({ url: '/api/releases' }) },
+  'GET /api/releases/:id': { roles: EVERYONE, sample: () => ({ url: '/api/releases/agent-9-9-9-arm64' }) },
+  'POST /api/releases': { roles: ['admin', 'technician'], sample: () => ({ url: '/api/releases', body: { manifest: 'e30=', signatures: [] } }) },
+  'PUT /api/releases/:id/files/:path': {
+    roles: ['admin', 'technician'],
+    sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/files/a.deb', body: 'x', contentType: 'application/octet-stream' }),
+  },
+  'POST /api/releases/:id/retire': { roles: ['admin', 'technician'], sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/retire' }) },
+  'GET /api/releases/:id/manifest': { roles: EVERYONE, siteAccess: true, sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/manifest' }) },
+  'GET /api/releases/:id/signatures': { roles: EVERYONE, siteAccess: true, sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/signatures' }) },
+  'GET /api/releases/:id/files/:path': { roles: EVERYONE, siteAccess: true, sample: () => ({ url: '/api/releases/agent-9-9-9-arm64/files/a.deb' }) },
 
   'GET /api/schedule/items': { roles: EVERYONE, sample: () => ({ url: '/api/schedule/items' }) },
   'POST /api/schedule/items': {

@@ -9,10 +9,11 @@
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOf, type ReleaseManifest } from '../../common/release.ts';
-import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
+import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let t: TestServer;
 let siteBasic = '';
@@ -211,6 +212,30 @@ describe('release uploads', () => {
     expect(storedFiles()).toEqual(before);
   });
 
+  it('takes an empty file as a file of 0 bytes', async () => {
+    const m = manifestOf({ version: '1.5.0', files: [{ path: 'reset.flag', size: 0, sha256: sha(Buffer.alloc(0)) }] });
+    const id = (await upload(m, [trusted.sign(m)])).body.id as string;
+    const r = await put(id, 'reset.flag', Buffer.alloc(0));
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body).toMatchObject({ complete: true, totalBytes: 0 });
+  });
+
+  it('drops what an upload cut by the client had written', async () => {
+    const id = 'agent-1-3-1-arm64';
+    const tmpDir = path.join(t.dataDir, 'releases', '.tmp');
+    const req = http.request(`${t.baseUrl}/api/releases/${id}/files/loanet-agent_1.3.0_arm64.deb`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/octet-stream', 'content-length': String(DEB.length) },
+    });
+    req.on('error', () => {});
+    req.write(DEB.subarray(0, 100_000));
+    // The server is writing it: then the client goes away.
+    await waitFor('the upload to be written to a temporary file', () => fs.readdirSync(tmpDir).length > 0);
+    req.destroy();
+    await waitFor('the temporary file to be removed', () => fs.readdirSync(tmpDir).length === 0);
+    expect((await t.api('GET', `/api/releases/${id}`)).body.files.every((f: { received: boolean }) => !f.received)).toBe(true);
+  });
+
   it('lets only release writers upload, and lists releases to every reader but not to sites', async () => {
     const m = manifestOf({ version: '2.0.0' });
     expect((await upload(m, [trusted.sign(m)], operator)).status).toBe(403);
@@ -314,5 +339,48 @@ describe('release downloads by sites', () => {
     } finally {
       fs.renameSync(path.join(t.dataDir, 'release-keys', 'province-2026.pem.removed'), path.join(t.dataDir, 'release-keys', 'province-2026.pem'));
     }
+  });
+});
+
+describe('release files and the disk', () => {
+  it('refuses (507) a file that would bring the disk under the low level, before a byte of it is written', async () => {
+    const s = fs.statfsSync(os.tmpdir());
+    const MB = 1024 * 1024;
+    const free = s.bavail * s.bsize;
+    // The low level 200 MB under what is free now: uploads are admitted, but a 400 MB file would cross it.
+    const lowMb = Math.floor(free / MB) - 200;
+    if (lowMb < 64) return; // too little free space on this machine to tell the two apart
+    const d = await startTestServer({ LOANET_DISK_LOW_MB: String(lowMb) });
+    try {
+      fs.writeFileSync(path.join(d.dataDir, 'release-keys', 'province.pem'), trusted.pem);
+      const m = manifestOf({ files: [{ path: 'big.img', size: 400 * MB, sha256: 'c'.repeat(64) }] });
+      const created = await d.api('POST', '/api/releases', { manifest: m.toString('base64'), signatures: [trusted.sign(m)] });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const res = await fetch(`${d.baseUrl}/api/releases/${created.body.id}/files/big.img`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/octet-stream' },
+        body: Buffer.alloc(1000),
+      });
+      expect(res.status).toBe(507);
+      expect(await res.json()).toMatchObject({ error: 'LOANET_DISK_LOW' });
+      expect(fs.readdirSync(path.join(d.dataDir, 'releases', '.tmp'))).toEqual([]);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
+describe('a restart', () => {
+  it('keeps the releases and their files, and removes what an upload cut by a crash left behind', async () => {
+    const stray = path.join(t.dataDir, 'releases', '.tmp', 'cut-by-a-crash.part');
+    fs.writeFileSync(stray, 'half a file');
+    await t.restart();
+    expect(fs.existsSync(stray)).toBe(false);
+    const r = await t.api('GET', '/api/releases/agent-1-5-0-arm64');
+    expect(r.body).toMatchObject({ complete: true, verifiedKeyId: trusted.keyId });
+    const m = await asSite('/api/releases/agent-1-5-0-arm64/manifest');
+    expect(m.status).toBe(200);
+    expect(sha(m.body)).toBe(r.body.manifestSha256);
+    expect((await asSite('/api/releases/agent-1-5-0-arm64/files/reset.flag')).status).toBe(200);
   });
 });

@@ -211,6 +211,7 @@ let retired: FakeSite;
 let siteB: FakeSite;
 let releaseId: string;
 let firmwareId: string;
+let controllerFwId: string;
 let mediaId: string;
 
 beforeAll(async () => {
@@ -233,6 +234,7 @@ beforeAll(async () => {
   await waitFor('every connected site online', () => [...sites, onVersion, siteB].every((s) => t.server.ctx.fleet.isOnline(s.id)), LONG);
   releaseId = await uploadRelease(TO);
   firmwareId = await uploadRelease('2.1.0', 'device-firmware', { hardware: 'amp-controller-v2' });
+  controllerFwId = await uploadRelease('2.1.0', 'device-firmware', { hardware: 'controller' });
   tokens.tech = await userToken('ky-thuat-bat-xat', 'technician', COMMUNE_A);
   tokens.techB = await userToken('ky-thuat-cam-duong', 'technician', COMMUNE_B);
   tokens.operator = await userToken('van-hanh-bat-xat', 'operator', COMMUNE_A);
@@ -282,6 +284,12 @@ describe.skipIf(!run)('rollouts', () => {
     const fw = await t.api('POST', '/api/rollouts/dry-run', { ...mainBody(), releaseId: firmwareId }, { token: tokens.tech });
     expect(fw.status, JSON.stringify(fw.body)).toBe(200);
     expect(new Set(fw.body.excluded.map((e: { why: string }) => e.why))).toEqual(new Set(['no_matching_device']));
+    // Firmware for the sites' controllers: each site with the devices to flash, from its heartbeat.
+    const ctl = await t.api('POST', '/api/rollouts/dry-run', { ...mainBody(), targets: { areas: [COMMUNE_A] }, releaseId: controllerFwId }, { token: tokens.tech });
+    expect(ctl.status, JSON.stringify(ctl.body)).toBe(200);
+    expect(ctl.body.included).toHaveLength(19);
+    expect(ctl.body.included[0]).toMatchObject({ devices: ['controller'], fromVersion: '2.0.0' });
+    expect(ctl.body.excluded).toEqual([expect.objectContaining({ siteId: otherProfile.id, why: 'no_matching_device' })]);
     const none = await t.api('POST', '/api/rollouts', { ...mainBody(), releaseId: firmwareId }, { token: tokens.tech });
     expect(none.status).toBe(422);
     expect(none.body.error).toBe('LOANET_ROLLOUT_NO_SITES');
@@ -320,6 +328,10 @@ describe.skipIf(!run)('rollouts', () => {
     const waveOf = (w: number) => (r.body.siteList as Array<{ siteId: string; wave: number }>).filter((s) => s.wave === w).map((s) => sites.find((x) => x.id === s.siteId)!);
     const [canary, second, third] = [waveOf(0), waveOf(1), waveOf(2)];
     expect([canary.length, second.length, third.length]).toEqual([2, 7, 9]);
+    // Its sites are taken: another rollout would leave every one of them out.
+    const again = await t.api('POST', '/api/rollouts/dry-run', mainBody(), { token: tokens.tech });
+    expect(again.body.included).toEqual([]);
+    expect(again.body.excluded.filter((e: { why: string }) => e.why === 'in_other_rollout')).toHaveLength(18);
 
     await waitFor('the canary got its orders', () => canary.every((s) => s.installs().length === 1), LONG);
     const order = canary[0]!.installs()[0]!;
@@ -410,6 +422,14 @@ describe.skipIf(!run)('rollouts', () => {
     expect(after.status).toBe('running');
     expect(after.siteList.map((s) => [s.siteId, s.state])).toEqual(r.siteList.map((s) => [s.siteId, s.state]));
 
+    const paused = await t.api('POST', `/api/rollouts/${id}/pause`, { reason: 'chờ kiểm tra cụm chậm' }, { token: tokens.tech });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body.status).toBe('paused');
+    expect((await t.api('POST', `/api/rollouts/${id}/pause`, {}, { token: tokens.tech })).status).toBe(409);
+    expect((await audit('rollout.pause')).find((e) => e.target === id && e.username !== null)).toMatchObject({
+      username: 'ky-thuat-bat-xat',
+      detail: expect.objectContaining({ from: 'running', to: 'paused', reason: 'chờ kiểm tra cụm chậm' }),
+    });
     const other = await t.api('POST', `/api/rollouts/${id}/abort`, { reason: 'thử' }, { token: tokens.techB });
     expect(other.status).toBe(404);
     const aborted = await t.api('POST', `/api/rollouts/${id}/abort`, { reason: 'dừng để kiểm tra' }, { token: tokens.tech });
@@ -450,6 +470,10 @@ describe.skipIf(!run)('rollouts', () => {
     expect(d.siteList[0]).toMatchObject({ state: 'failed', reason: 'no_report' });
     expect(d.reason).toMatch(/error threshold/);
     await waitFor('the silent site told to cancel', () => siteB.cancels().length >= 1, LONG);
+    // It comes back and obeys: its order is cleared, and it stays failed for its silence.
+    await siteB.answer('cancelled');
+    await waitFor('the order of the silent site cleared', () => siteB.cleared(), LONG);
+    expect((await rollout(r.body.id, tokens.techB)).siteList[0]).toMatchObject({ state: 'failed', reason: 'no_report', reportState: 'cancelled' });
   }, 120_000);
 
   it("the fleet's versions per area, from the heartbeats; a site never heard is unknown", async () => {

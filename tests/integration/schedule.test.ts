@@ -98,7 +98,9 @@ describe.skipIf(!canRun)('broadcast items: drafts, approval, scope', () => {
     const own = await t.api('POST', `/api/schedule/items/${created.body.id}/approve`, undefined, { token: tokens.opA });
     expect(own.status).toBe(403);
     expect(own.body.message).toMatch(/four eyes/);
-    expect(own.body.messageVi).toMatch(/hai người/);
+    // The console words the rule from the code and its params; no Vietnamese sentence of the server's.
+    expect(own.body).toMatchObject({ error: 'LOANET_FOUR_EYES', rule: 'four_eyes', params: { title: 'Thông báo tiêm chủng', username: 'op-a-batxat' } });
+    expect(own.body).not.toHaveProperty('messageVi');
 
     const approved = await t.api('POST', `/api/schedule/items/${created.body.id}/approve`, undefined, { token: tokens.opB });
     expect(approved.status, JSON.stringify(approved.body)).toBe(200);
@@ -196,7 +198,8 @@ describe.skipIf(!canRun)('conflicts', () => {
     expect(refused.body.error).toBe('LOANET_SCHEDULE_CONFLICT');
     expect(refused.body.message).toContain('"Thông báo nộp thuế" overlaps "Lịch tiêm phòng dại"');
     expect(refused.body.message).toContain('2 sites in Xã Bát Xát');
-    expect(refused.body.messageVi).toContain('trùng giờ với "Lịch tiêm phòng dại"');
+    expect(refused.body.params).toMatchObject({ titles: ['Lịch tiêm phòng dại'] });
+    expect(refused.body).not.toHaveProperty('messageVi');
     expect(refused.body.conflicts[0]).toMatchObject({ itemId: first.body.id, title: 'Lịch tiêm phòng dại' });
     expect(refused.body.conflicts[0].siteIds).toEqual([sites.bx1!.siteId, sites.bx2!.siteId].sort());
     expect(refused.body.conflicts[0].firstOverlapLocal).toBe(localIso(at + 1000));
@@ -270,6 +273,24 @@ describe.skipIf(!canRun)('bad input is refused naming the field', () => {
     expect(r.status, JSON.stringify(r.body)).toBe(400);
     expect(r.body.field).toBe(field);
     expect(r.body.message).toContain(field);
+  });
+
+  it('the known cases carry their own code and params, which the console words, not an English text', async () => {
+    const cases: Array<[Record<string, unknown>, string, Record<string, unknown>]> = [
+      [{ title: '   ' }, 'LOANET_FIELD_REQUIRED', { field: 'title' }],
+      [{ targets: { areas: [] } }, 'LOANET_TARGET_REQUIRED', { field: 'targets' }],
+      [{ start: { at: Date.now() - DAY } }, 'LOANET_IN_THE_PAST', { field: 'start.at' }],
+      [
+        { validFrom: '2030-01-02T00:00', validUntil: '2030-01-01T00:00', start: { dtstart: '2030-01-01T06:00', rrule: 'FREQ=DAILY' } },
+        'LOANET_PERIOD_EMPTY',
+        { field: 'validUntil', from: '2030-01-02T00:00:00+07:00', to: '2030-01-01T00:00:00+07:00' },
+      ],
+    ];
+    for (const [over, code, params] of cases) {
+      const r = await t.api('POST', '/api/schedule/items', { ...body('Sai', soon(), { areas: ['02683'] }), ...over });
+      expect(r.status, JSON.stringify(r.body)).toBe(400);
+      expect(r.body, code).toMatchObject({ error: code, params });
+    }
   });
 });
 

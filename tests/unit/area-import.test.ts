@@ -58,4 +58,21 @@ describe('area lists', () => {
     for (const [csv, msg] of bad) expect(() => parseAreaCsv(csv), csv).toThrow(msg);
     expect(() => parseAreaCsv('x,y\n')).toThrow(AreaImportError);
   });
+
+  it('says what is wrong and where as data, for the console to word (LOANET_AREA_CSV)', () => {
+    const problemOf = (csv: string) => {
+      try {
+        parseAreaCsv(csv);
+      } catch (e) {
+        if (e instanceof AreaImportError) return e.problem;
+        throw e;
+      }
+      throw new Error('accepted');
+    };
+    expect(problemOf('x,y\n1,2\n')).toMatchObject({ problem: 'header', line: 1 });
+    expect(problemOf('code,name,level,parent_code\n01,A,hamlet,\n')).toEqual({ problem: 'level', line: 2, column: 'level', value: 'hamlet' });
+    expect(problemOf('code,name,level,parent_code,lat\n01,A,village,02683,123\n')).toEqual({ problem: 'coordinate', line: 2, column: 'lat', value: '123' });
+    expect(problemOf('code,name,level,parent_code\n01,,village,02\n')).toEqual({ problem: 'empty', line: 2, column: 'name' });
+    expect(problemOf('code,name,level,parent_code\n01,A,village,02\n02,B,commune,01\n')).toEqual({ problem: 'cycle', value: '01' });
+  });
 });

@@ -60,6 +60,7 @@ const SAMPLE: { [C in ErrorCode]: ErrorParams[C] } = {
   LOANET_AREA_NEEDS_PARENT: { field: 'parentKey', level: 'village' },
   LOANET_AREA_VERSION_MISMATCH: { field: 'parentKey', parentKey: '2019.02683', parentVersion: '2019', version: '2025' },
   LOANET_AREA_NESTING: { field: 'parentKey', level: 'village', parentLevel: 'village', parentKey: '2025.0268301' },
+  LOANET_AREA_CSV: { field: 'body', text: 'line 3: lat "x" is not a valid coordinate', problem: 'coordinate', line: 3, column: 'lat', value: 'x' },
   LOANET_SITE_ID_FORMAT: { field: 'id', id: 'Bát Xát' },
   LOANET_ITEM_NOT_DRAFT: { title: 'Lịch tiêm phòng', status: 'approved' },
   LOANET_ITEM_CANCELLED: { title: 'Lịch tiêm phòng' },

@@ -8,6 +8,7 @@ const L = DEFAULT_HTTP_LIMITS;
 describe('bodyBudgetMs', () => {
   it('only an authenticated upload (multipart, CAP XML) gets the long budget', () => {
     expect(bodyBudgetMs(L, { contentType: 'multipart/form-data; boundary=x', authenticated: true })).toBe(L.uploadTimeoutMs);
+    expect(bodyBudgetMs(L, { contentType: 'application/octet-stream', authenticated: true })).toBe(L.uploadTimeoutMs);
     expect(bodyBudgetMs(L, { contentType: 'application/cap+xml', authenticated: true })).toBe(L.uploadTimeoutMs);
     expect(bodyBudgetMs(L, { contentType: 'multipart/form-data; boundary=x', authenticated: false })).toBe(L.bodyTimeoutMs);
     expect(bodyBudgetMs(L, { contentType: 'application/json', authenticated: true })).toBe(L.bodyTimeoutMs);

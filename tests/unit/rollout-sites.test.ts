@@ -66,6 +66,7 @@ describe('siteAfterReport', () => {
     const silent = { state: 'failed' as const, reason: 'no_report' };
     expect(siteAfterReport(silent, { state: 'testing' }, 'running')).toEqual({ state: 'installing', reason: null, final: false });
     expect(siteAfterReport(silent, { state: 'updated' }, 'running')).toMatchObject({ state: 'updated' });
+    expect(siteAfterReport(silent, { state: 'cancelled' }, 'running')).toEqual({ state: 'failed', reason: 'no_report', final: true });
     expect(siteAfterReport({ state: 'failed', reason: 'crash_loop' }, { state: 'downloading' }, 'running')).toBeNull();
     expect(siteAfterReport({ state: 'waiting', reason: null }, { state: 'failed', reason: 'disk_full' }, 'running')).toBeNull();
     expect(siteAfterReport({ state: 'updated', reason: null }, { state: 'updated' }, 'running')).toBeNull();

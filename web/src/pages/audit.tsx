@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { qs } from '../api.ts';
 import { formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
+import { DayEntry } from '../components/date-entry.tsx';
 import { auditActionWords, detailLines } from '../site-words.ts';
 import { vi as auditStrings } from '../strings/audit.ts';
 import type { AreaView, AuditList, AuditQuery } from '../../../api/index.ts';
@@ -13,7 +14,7 @@ const AUDIT_ACTIONS = Object.keys(auditStrings)
   .map((k) => k.slice(4).replace(/_/g, '.'))
   .concat('site.command.');
 
-/** A yyyy-mm-dd picked in the browser, as the start of that day in Asia/Ho_Chi_Minh (UTC+7, no DST). */
+/** A yyyy-mm-dd (what the day fields give), as the start of that day in Asia/Ho_Chi_Minh (UTC+7, no DST). */
 function dayStart(day: string): number | undefined {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
   return Date.parse(`${day}T00:00:00+07:00`);
@@ -55,13 +56,13 @@ export function AuditPage() {
             ))}
           </datalist>
         </label>
-        <label>
+        <label htmlFor="audit-from">
           {t('from')}
-          <input name="from" type="date" value={form.from} onInput={field('from')} />
+          <DayEntry id="audit-from" name="from" value={form.from} onChange={(from) => setForm((f) => ({ ...f, from }))} />
         </label>
-        <label>
+        <label htmlFor="audit-to">
           {t('to')}
-          <input name="to" type="date" value={form.to} onInput={field('to')} />
+          <DayEntry id="audit-to" name="to" value={form.to} onChange={(to) => setForm((f) => ({ ...f, to }))} />
         </label>
         <button type="submit">{t('filter')}</button>
       </form>

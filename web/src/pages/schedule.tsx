@@ -8,12 +8,13 @@
  * On a phone the tables become stacked cards, so no button is off-screen.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, ApiError, qs } from '../api.ts';
+import { api, ApiError, errorWording, qs } from '../api.ts';
 import { errorText as codeText, formatDay, formatTime, lang, localInputValue, t, type StringKey } from '../i18n.ts';
 import { errorText, useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import type { AreaView, AsRunLog, Calendar, CheckResult, Conflict, Distribution, ItemList, ItemView, MediaList, Me } from '../../../api/index.ts';
 import { formatDuration, MediaPicker } from '../components/media-picker.tsx';
+import { DateTimeEntry } from '../components/date-entry.tsx';
 import { recurrenceText, weekdayName } from '../recurrence.ts';
 
 type Item = ItemView;
@@ -75,10 +76,18 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
     setError('');
     setSaved('');
     if (!body) return;
+    // An answer to a form that has changed since (the day typed, then the time) is stale: it must not enable saving.
+    let current = true;
     const timer = window.setTimeout(() => {
-      api<CheckResult>('POST', '/api/schedule/check', body).then(setCheck, (e: unknown) => setError(t('checkFailed', { reason: failText(e) })));
+      api<CheckResult>('POST', '/api/schedule/check', body).then(
+        (r) => current && setCheck(r),
+        (e: unknown) => current && setError(t('checkFailed', { reason: failText(e) })),
+      );
     }, 300);
-    return () => clearTimeout(timer);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
   }, [body]);
 
   const save = async (e: Event) => {
@@ -96,7 +105,8 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
     }
   };
 
-  const conflictMsg = check && !check.ok ? (lang() === 'vi' ? check.messageVi : check.message) : null;
+  // Worded like the refusal a save would get (the same code and titles); the list below says where and when.
+  const conflictMsg = check && !check.ok ? errorWording('LOANET_SCHEDULE_CONFLICT', { titles: [...new Set(check.conflicts.map((c) => c.title))] }, check.message ?? '') : null;
   return (
     <form class="card" onSubmit={save} data-testid="broadcast-form">
       <div class="row">
@@ -123,9 +133,9 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
             ))}
           </select>
         </label>
-        <label>
+        <label htmlFor="broadcast-start">
           {t('startAt')} (GMT+7)
-          <input name="start" type="datetime-local" value={start} onInput={(e) => setStart(e.currentTarget.value)} required />
+          <DateTimeEntry id="broadcast-start" name="start" value={start} onChange={setStart} required />
         </label>
         <label style="flex-direction:row;align-items:center;gap:.3rem">
           <input name="daily" type="checkbox" checked={daily} onChange={(e) => setDaily(e.currentTarget.checked)} /> {t('repeatDaily')}

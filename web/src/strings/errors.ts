@@ -5,7 +5,7 @@
  * mode shows no English from the server. A code added to the catalogue fails
  * the typecheck here until both languages word it.
  */
-import type { ErrorCode, ErrorParams, ErrorThing, ForbiddenParams } from '../../../api/index.ts';
+import type { AreaCsvParams, ErrorCode, ErrorParams, ErrorThing, ForbiddenParams } from '../../../api/index.ts';
 
 export type ErrorWords = { readonly [C in ErrorCode]: (p: ErrorParams[C]) => string };
 
@@ -153,6 +153,30 @@ const nEn = (n: number) => n.toLocaleString('en');
 const waitVi = (s: number) => (s < 120 ? `${nVi(s)} giây` : `${nVi(Math.ceil(s / 60))} phút`);
 const waitEn = (s: number) => (s < 120 ? `${nEn(s)} seconds` : `${nEn(Math.ceil(s / 60))} minutes`);
 
+/** What is wrong in an imported area list, at its line: the list's own values quoted, the rest in Vietnamese. */
+function areaCsvVi(p: AreaCsvParams): string {
+  const at = p.line !== undefined ? `Dòng ${nVi(p.line)}: ` : '';
+  const col = p.column ? `cột ${p.column}` : '';
+  switch (p.problem) {
+    case 'header':
+      return `Dòng tiêu đề của tệp CSV không đúng mẫu: cần danh sách của Tổng cục Thống kê (province_code, [district_code,] commune_code, …) hoặc code,name,level,parent_code.`;
+    case 'csv':
+      return `${at}tệp CSV sai định dạng (dấu ngoặc kép không đóng, hoặc số cột không khớp).`;
+    case 'empty':
+      return `${at}${col} đang để trống.`;
+    case 'code':
+      return `${at}${col} “${p.value ?? ''}” không phải mã khu vực hợp lệ (chỉ chữ, số và dấu gạch ngang).`;
+    case 'coordinate':
+      return `${at}${p.column === 'lat' ? 'vĩ độ' : 'kinh độ'} “${p.value ?? ''}” không phải tọa độ hợp lệ.`;
+    case 'level':
+      return `${at}cấp “${p.value ?? ''}” phải là province, district, commune hoặc village.`;
+    case 'duplicate':
+      return `${at}mã ${p.value ?? ''} xuất hiện hai lần với nội dung khác nhau.`;
+    case 'cycle':
+      return `Khu vực ${p.value ?? ''} lại nằm trong chính nó (vòng lặp cấp trên).`;
+  }
+}
+
 function forbiddenVi(p: ForbiddenParams): string {
   switch (p.rule) {
     case 'role':
@@ -254,6 +278,7 @@ export const vi: ErrorWords = {
   LOANET_AREA_NEEDS_PARENT: (p) => `Một ${word(LEVEL_VI, p.level)} phải thuộc một khu vực cấp trên.`,
   LOANET_AREA_VERSION_MISMATCH: (p) => `Khu vực cấp trên ${p.parentKey} thuộc phiên bản địa giới ${p.parentVersion}, không phải ${p.version}.`,
   LOANET_AREA_NESTING: (p) => `Một ${word(LEVEL_VI, p.level)} không thể nằm trong một ${word(LEVEL_VI, p.parentLevel)} (${p.parentKey}).`,
+  LOANET_AREA_CSV: (p) => areaCsvVi(p),
   LOANET_SITE_ID_FORMAT: (p) => `Mã cụm loa “${p.id}” phải gồm 1–64 ký tự a–z, 0–9 và dấu gạch ngang.`,
 
   LOANET_ITEM_NOT_DRAFT: (p) => `“${p.title}” đang ở trạng thái ${word(STATUS_VI, p.status)}; chỉ sửa hoặc duyệt được bản nháp (hãy hủy rồi tạo bản tin mới).`,
@@ -292,7 +317,9 @@ export const vi: ErrorWords = {
   LOANET_ALERT_EXPIRED: () => 'Cảnh báo đã hết hạn: không còn gì để phát.',
   LOANET_POLYGON_NO_SITE: () => 'Không có cụm loa nào nằm trong vùng đã vẽ.',
   LOANET_TOKEN_NOT_LIVE: (p) => `${p.tokenId} không phải mã API còn hiệu lực của ${p.username}.`,
-  LOANET_CAP_INVALID: () => 'Đây không phải bản tin CAP 1.2 hợp lệ.',
+  // The checker's finding is English text about someone else's XML: shown as such, quoted, after the Vietnamese.
+  LOANET_CAP_INVALID: (p) =>
+    `Đây không phải bản tin CAP 1.2 hợp lệ${p.field ? ` (lỗi ở phần tử ${p.field})` : ''}.${p.text ? ` Nguyên văn của bộ kiểm tra (tiếng Anh): “${p.text.replace(/^not a valid CAP 1\.2 alert: /, '')}”.` : ''}`,
   LOANET_CAP_ENCODING: () => 'Bảng mã ký tự của bản tin CAP không đọc được.',
   LOANET_CAP_LINK_ONLY: () => 'Tài liệu chỉ chứa đường dẫn tới bản tin CAP; hãy gửi chính bản tin CAP.',
   LOANET_CAP_NO_ALERT: () => 'Tài liệu không chứa bản tin CAP nào.',
@@ -413,6 +440,7 @@ export const en: ErrorWords = {
   LOANET_AREA_NEEDS_PARENT: (p) => `A ${p.level} needs a parent area.`,
   LOANET_AREA_VERSION_MISMATCH: (p) => `Parent area ${p.parentKey} is of boundary version ${p.parentVersion}, not ${p.version}.`,
   LOANET_AREA_NESTING: (p) => `A ${p.level} cannot be inside a ${p.parentLevel} (${p.parentKey}).`,
+  LOANET_AREA_CSV: (p) => p.text,
   LOANET_SITE_ID_FORMAT: (p) => `Site id “${p.id}” must be 1–64 characters of a–z, 0–9 and hyphen.`,
 
   LOANET_ITEM_NOT_DRAFT: (p) => `“${p.title}” is ${p.status}; only drafts can be edited or approved (cancel it and create a new one).`,

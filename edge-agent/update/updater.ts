@@ -1,0 +1,681 @@
+/**
+ * The agent's software update: the order on `sites/{siteId}/update`
+ * (protocol/update.ts) → the release fetched and verified → installed in the
+ * slot not committed → the switch, once nothing plays → on the new
+ * version's start, the health check that commits it or rolls it back.
+ * docs/updates.md, "Agent updates".
+ *
+ * The decisions that must survive a power cut live in files written
+ * atomically before the step they allow: boot.json (which slot runs, the
+ * trial and its start counter; boot-select.ts decides at each start) and
+ * update.json (the report and the order being worked on, so the report
+ * survives restarts and rollbacks). The downloaded bytes are their own
+ * progress (download.ts resumes from them).
+ *
+ * The switch itself is a port: the packaged agent exits and systemd starts it
+ * again (the launcher then runs the trial slot); an in-process fleet replaces
+ * the site's agent object.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RELEASE_MANIFEST_MAX_BYTES, verifyRelease, type ReleaseManifest, type TrustedKey } from '../../common/release.ts';
+import type { Backoff } from '../../common/backoff.ts';
+import {
+  FINAL_UPDATE_STATES,
+  PROTOCOL_VERSION,
+  UPDATE_FAILURE_REASONS,
+  type DeviceUpdateReport,
+  decodeUpdateOrder,
+  type UpdateFailureReason,
+  type UpdateOrder,
+  type UpdateReport,
+  type UpdateState,
+  type UpdateStatusEvent,
+} from '../../protocol/index.ts';
+import type { AgentLogger } from '../agent-log.ts';
+import { updateDeviceFirmware, type FirmwarePort } from '../devices/firmware-update.ts';
+import type { HttpGet } from '../http-get.ts';
+import { readStateFile, writeJsonAtomic } from '../state-file.ts';
+import { BOOT_FORMAT, inactiveSlot, type BootState, type SlotName, type TrialState, type UpdateSlot } from './boot-select.ts';
+import { ReleaseFetcher, UpdateFailure, isDownloadSidecar } from './download.ts';
+import { rangeGet } from './range-get.ts';
+import { RELEASE_FILE, SLOTS_DIR, inspectSlot, partialDir, readBootState, slotDir, writeBootState, type InstalledRelease } from './slots.ts';
+
+export const UPDATE_FILE = 'update.json';
+/** The partial slot's note of which manifest its bytes belong to (other bytes are thrown away). */
+const PARTIAL_MARK = '.manifest-sha256';
+const SIGNATURES_MAX_BYTES = 16 * 1024;
+const DEFAULT_HEALTH_TIMEOUT_S = 300;
+
+/** Restarting into what boot.json says: a process exit under systemd, or a new agent object in a fleet. */
+export interface UpdatePort {
+  restart(why: string): void | Promise<void>;
+}
+
+/** What the health check of a version on trial reads from the running agent. */
+export interface HealthProbes {
+  connected(): boolean;
+  /** A heartbeat was published since this agent started. */
+  heartbeatSent(): boolean;
+  /** The server's site configuration was received since this agent started. */
+  configReceived(): boolean;
+  /** The village can be heard: a tone heard by the monitoring microphone, or without one a tone with every speaker line supervised ok. */
+  soundCheck(): Promise<{ ok: boolean; detail: string }>;
+}
+
+export interface UpdaterOptions {
+  siteId: string;
+  stateDir: string | undefined;
+  httpUrl: string | undefined;
+  secret: string;
+  /** The version running now. */
+  version: string;
+  /** The board's CPU architecture as releases name it (arm64, amd64, armhf). */
+  arch: string | undefined;
+  /** Which slot this program was started from (the launcher's LOANET_SLOT). */
+  slot: SlotName;
+  trustedKeys: readonly TrustedKey[];
+  log: AgentLogger;
+  now(): number;
+  publishEvent(event: UpdateStatusEvent): void;
+  requestHeartbeat(): void;
+  probes: HealthProbes;
+  /** Whether something plays now (an alert, a live stream, a bulletin): the switch waits for it to end. */
+  isPlaying(): boolean;
+  port: UpdatePort;
+  /** The firmware update requests of a device behind the agent, by its id; undefined when there is no such device or it cannot be updated. */
+  firmwareOf?: (deviceId: string) => Promise<FirmwarePort | undefined>;
+  get?: HttpGet;
+  backoff?: Backoff;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** How often the switch and the health check look again (default 1 s). */
+  pollMs?: number;
+}
+
+interface UpdateFileState {
+  report: UpdateReport | null;
+  order?: UpdateOrder;
+  /** Bytes downloaded for `order` so far (what its budget counts), as of the last save. */
+  downloaded?: number;
+}
+
+interface Work {
+  order: UpdateOrder;
+  abort: AbortController;
+  cancelled: boolean;
+  done: Promise<void>;
+}
+
+const isFinal = (s: UpdateState): boolean => FINAL_UPDATE_STATES.includes(s);
+
+export function boardArch(): 'arm64' | 'amd64' | 'armhf' | undefined {
+  return process.arch === 'arm64' ? 'arm64' : process.arch === 'x64' ? 'amd64' : process.arch === 'arm' ? 'armhf' : undefined;
+}
+
+export class Updater {
+  private state: UpdateFileState = { report: null };
+  private work: Work | undefined;
+  private trial: TrialState | undefined;
+  private saving: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Orders dropped: not valid, or another site's. */
+  invalidOrders = 0;
+
+  constructor(private readonly o: UpdaterOptions) {}
+
+  private get file(): string | undefined {
+    return this.o.stateDir ? join(this.o.stateDir, UPDATE_FILE) : undefined;
+  }
+
+  /** For the heartbeat's `telemetry.update`. */
+  report(): UpdateReport | null {
+    return this.state.report;
+  }
+
+  /** Whether this program runs on trial (its health check under way). */
+  get onTrial(): boolean {
+    return this.trial !== undefined;
+  }
+
+  /** Load the report; after a rollback or a crash loop, take the outcome the boot state recorded; on trial, begin the health check. */
+  async start(): Promise<void> {
+    const { stateDir } = this.o;
+    if (!stateDir || !this.file) return;
+    const read = await readStateFile(this.file, 'update state', (m) => this.o.log.warn(m));
+    const v = read.value as UpdateFileState | undefined;
+    if (v && typeof v === 'object' && (v.report === null || typeof v.report === 'object')) this.state = v;
+    const boot = await readBootState(stateDir, (m) => this.o.log.warn(m));
+    const r = this.state.report;
+    const last = boot?.last;
+    if (r && last && last.rolloutId === r.rolloutId && last.releaseId === r.releaseId && !isFinal(r.state)) {
+      this.setReport({ state: last.state, ...(last.reason ? { reason: last.reason } : {}), ...(last.detail ? { detail: last.detail } : {}) }, last.at);
+      this.o.log.warn(`update ${r.version} ${last.state === 'updated' ? 'was committed' : `was rolled back: ${last.reason ?? ''} ${last.detail ?? ''}`}`);
+    }
+    const t = boot?.trial;
+    if (t && t.slot === this.o.slot) {
+      this.trial = t;
+      this.o.log.info(`running ${t.version} on trial (start ${t.tries}): its health check decides whether it stays`);
+      if (!r || r.rolloutId !== t.rolloutId || r.state !== 'testing') {
+        this.state.report = {
+          rolloutId: t.rolloutId,
+          component: 'agent',
+          releaseId: t.releaseId,
+          version: t.version,
+          state: 'testing',
+          fromVersion: t.fromVersion,
+          since: this.o.now(),
+        };
+        this.save();
+      }
+      void this.healthCheck(t);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const w = this.work;
+    if (w) {
+      w.abort.abort();
+      await w.done;
+    }
+    await this.saving;
+  }
+
+  /** A payload on sites/{siteId}/update. */
+  onOrder(payload: Buffer): void {
+    if (payload.length === 0 || this.stopped) return; // the server cleared the order: the report stays as it is
+    const decoded = decodeUpdateOrder.decode(payload);
+    if (!decoded.ok || decoded.value.siteId !== this.o.siteId) {
+      this.invalidOrders++;
+      this.o.log.warn(`dropped an invalid update order (${payload.length} bytes): ${decoded.ok ? `for site ${decoded.value.siteId}` : decoded.error.reason.slice(0, 200)}`);
+      return;
+    }
+    const order = decoded.value;
+    const r = this.state.report;
+    const same = (x: { rolloutId: string; releaseId: string } | undefined | null) => !!x && x.rolloutId === order.rolloutId && x.releaseId === order.releaseId;
+    if (order.action === 'cancel') {
+      if (this.work && this.work.order.rolloutId === order.rolloutId) {
+        this.work.cancelled = true;
+        this.work.abort.abort();
+      } else if (r && r.rolloutId === order.rolloutId && !isFinal(r.state) && r.state !== 'testing') {
+        // Found after a restart, before the switch: nothing runs for it, keep nothing of it.
+        void this.discardInactive().then(() => this.change('cancelled'));
+      }
+      return;
+    }
+    if (this.trial) return; // a version on trial finishes its check before anything else is installed
+    if (this.work) {
+      if (same(this.work.order)) return;
+      // Another release replaces the one being fetched: that one ends cancelled.
+      this.work.cancelled = true;
+      this.work.abort.abort();
+      const previous = this.work.done;
+      void previous.then(() => this.begin(order));
+      return;
+    }
+    if (same(r) && r && isFinal(r.state)) return; // done with it: the server clears the order
+    this.begin(order);
+  }
+
+  private begin(order: UpdateOrder): void {
+    if (this.stopped) return;
+    const abort = new AbortController();
+    const work: Work = { order, abort, cancelled: false, done: Promise.resolve() };
+    this.work = work;
+    work.done = this.run(work).finally(() => {
+      if (this.work === work) this.work = undefined;
+    });
+  }
+
+  private async run(w: Work): Promise<void> {
+    const { order } = w;
+    const r = this.state.report;
+    const resumed = r && r.rolloutId === order.rolloutId && r.releaseId === order.releaseId && !isFinal(r.state);
+    const fromVersion = resumed && r.fromVersion ? r.fromVersion : this.o.version;
+    const carried = resumed && this.state.order && this.state.order.releaseId === order.releaseId ? (this.state.downloaded ?? 0) : 0;
+    this.state.order = order;
+    this.state.downloaded = carried;
+    this.state.report = {
+      rolloutId: order.rolloutId,
+      component: order.component,
+      releaseId: order.releaseId,
+      version: order.version,
+      state: 'queued',
+      fromVersion,
+      since: this.o.now(),
+    };
+    this.changed();
+    const budget = { limit: order.budgetBytes, used: carried };
+    let slot: UpdateSlot | undefined;
+    try {
+      const { stateDir, httpUrl } = this.o;
+      if (!stateDir) throw new UpdateFailure('install_failed', 'the agent has no state folder to install into');
+      if (!httpUrl) throw new UpdateFailure('download_failed', 'the agent has no server.httpUrl to fetch the release from');
+      if (order.component === 'device-firmware') {
+        await this.runFirmware(w, order, budget, stateDir, httpUrl);
+        return;
+      }
+      this.change('downloading', { downloaded: budget.used });
+      const fetcher = new ReleaseFetcher({
+        httpUrl,
+        releaseId: order.releaseId,
+        siteId: this.o.siteId,
+        secret: this.o.secret,
+        get: this.o.get ?? rangeGet,
+        budget,
+        signal: w.abort.signal,
+        ...(this.o.backoff ? { backoff: this.o.backoff } : {}),
+        ...(this.o.sleep ? { sleep: this.o.sleep } : {}),
+      });
+      // The release is checked whole before a byte of it is written.
+      const manifestBytes = await fetcher.fetchSmall('manifest', RELEASE_MANIFEST_MAX_BYTES);
+      const sha = createHash('sha256').update(manifestBytes).digest('hex');
+      if (sha !== order.manifestSha256)
+        throw new UpdateFailure('manifest_mismatch', `the server's manifest has SHA-256 ${sha.slice(0, 12)}…, the order names ${order.manifestSha256.slice(0, 12)}…`);
+      let signatures: unknown;
+      try {
+        signatures = JSON.parse((await fetcher.fetchSmall('signatures', SIGNATURES_MAX_BYTES)).toString('utf8'));
+      } catch (e) {
+        if (e instanceof UpdateFailure) throw e;
+        throw new UpdateFailure('unsigned', 'the signatures are not JSON');
+      }
+      if (!Array.isArray(signatures)) throw new UpdateFailure('unsigned', 'the signatures are not a list');
+      const verdict = verifyRelease(manifestBytes, signatures, this.o.trustedKeys, { component: 'agent', version: fromVersion, ...(this.o.arch ? { arch: this.o.arch } : {}) });
+      if (!verdict.ok) throw new UpdateFailure(verdict.code, verdict.reason);
+      const m = verdict.manifest;
+      if (m.version !== order.version) throw new UpdateFailure('manifest_mismatch', `the manifest is of ${m.version}, the order of ${order.version}`);
+      if (!m.files.some((f) => f.path === 'main.mjs')) throw new UpdateFailure('malformed', 'the release has no main.mjs to run');
+      const total = m.files.reduce((n, f) => n + f.size, 0);
+      const boot = await readBootState(stateDir, (x) => this.o.log.warn(x));
+      slot = inactiveSlot(boot);
+      const target = slotDir(stateDir, slot);
+      const there = await inspectSlot(target);
+      if (there.ok && there.version === m.version && (await installedManifestSha(target)) === sha) {
+        this.o.log.info(`${m.version} is already installed in slot ${slot}`);
+      } else {
+        await this.fetchInto(fetcher, w, stateDir, slot, m, sha, total, budget);
+        this.change('downloaded', { bytes: total, total, downloaded: budget.used });
+        this.change('verified');
+        this.change('installing');
+        await installSlot(stateDir, slot, { format: 1, version: m.version, releaseId: order.releaseId, manifest: manifestBytes.toString('base64'), signatures });
+      }
+      if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
+      // The switch waits until nothing plays: the old version plays what is on air to its end.
+      if (this.o.isPlaying()) {
+        this.change('waiting_idle');
+        while (this.o.isPlaying()) {
+          await this.pause(w.abort.signal);
+          if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
+        }
+      }
+      const now = this.o.now();
+      const current = await readBootState(stateDir, (x) => this.o.log.warn(x));
+      const next: BootState = {
+        format: BOOT_FORMAT,
+        committed: current?.committed ?? { slot: 'factory', version: this.o.version },
+        trial: { slot, version: m.version, rolloutId: order.rolloutId, releaseId: order.releaseId, fromVersion, tries: 0, since: now },
+      };
+      this.change('testing', { bytes: total, total, downloaded: budget.used });
+      await this.saving;
+      await writeBootState(stateDir, next);
+      this.o.log.info(`switching to ${m.version} in slot ${slot} on trial`);
+      // Not awaited: the restart stops the agent, which waits for this work to end.
+      this.restartSoon(`switch to ${m.version}`);
+    } catch (e) {
+      if (w.cancelled) {
+        await this.discardInactive().catch(() => {});
+        this.change('cancelled', { downloaded: budget.used });
+        return;
+      }
+      if (this.stopped) return; // the agent stops; the order is resumed at the next start
+      const f = failureOf(e);
+      this.o.log.warn(`update ${order.version} failed: ${f.reason}: ${f.message}`);
+      // Nothing of a release that failed its checks stays; a cut or a spent budget keeps its bytes for a later order of the same release.
+      if (slot && this.o.stateDir && ['hash_mismatch', 'install_failed', 'disk_full'].includes(f.reason)) {
+        await rm(partialDir(this.o.stateDir, slot), { recursive: true, force: true }).catch(() => {});
+      }
+      this.change('failed', { reason: f.reason, detail: f.message.slice(0, 300), downloaded: budget.used });
+    }
+  }
+
+  /**
+   * Device firmware through the gateway: the release checked as for the agent (the devices' own
+   * version and profile), its image fetched into the state folder the same way, then each listed
+   * device brought to it (edge-agent/devices/firmware-update.ts: resumable, verified, test boot
+   * confirmed only when the device works), reported per device. Flashing waits until nothing plays.
+   */
+  private async runFirmware(w: Work, order: UpdateOrder, budget: { limit: number; used: number }, stateDir: string, httpUrl: string): Promise<void> {
+    const ids = order.devices ?? [];
+    if (ids.length === 0) throw new UpdateFailure('malformed', 'a device firmware order names no device');
+    const ports = new Map<string, FirmwarePort>();
+    const devices = new Map<string, DeviceUpdateReport>();
+    const hellos = new Map<string, { firmware: string; profile?: string }>();
+    for (const id of ids) {
+      const port = await this.o.firmwareOf?.(id);
+      if (!port) {
+        devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: `no device ${id} that takes firmware behind this agent` });
+        continue;
+      }
+      try {
+        const h = await port.hello();
+        ports.set(id, port);
+        hellos.set(id, { firmware: h.firmware, ...((h as { profile?: string }).profile ? { profile: (h as { profile?: string }).profile } : {}) });
+        devices.set(id, { id, state: 'queued' });
+      } catch (e) {
+        devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: (e as Error).message.slice(0, 300) });
+      }
+    }
+    const show = () => [...devices.values()];
+    this.change('downloading', { downloaded: budget.used, devices: show() });
+    const fetcher = new ReleaseFetcher({
+      httpUrl,
+      releaseId: order.releaseId,
+      siteId: this.o.siteId,
+      secret: this.o.secret,
+      get: this.o.get ?? rangeGet,
+      budget,
+      signal: w.abort.signal,
+      ...(this.o.backoff ? { backoff: this.o.backoff } : {}),
+      ...(this.o.sleep ? { sleep: this.o.sleep } : {}),
+    });
+    const manifestBytes = await fetcher.fetchSmall('manifest', RELEASE_MANIFEST_MAX_BYTES);
+    const sha = createHash('sha256').update(manifestBytes).digest('hex');
+    if (sha !== order.manifestSha256)
+      throw new UpdateFailure('manifest_mismatch', `the server's manifest has SHA-256 ${sha.slice(0, 12)}…, the order names ${order.manifestSha256.slice(0, 12)}…`);
+    let signatures: unknown;
+    try {
+      signatures = JSON.parse((await fetcher.fetchSmall('signatures', SIGNATURES_MAX_BYTES)).toString('utf8'));
+    } catch (e) {
+      if (e instanceof UpdateFailure) throw e;
+      throw new UpdateFailure('unsigned', 'the signatures are not JSON');
+    }
+    if (!Array.isArray(signatures)) throw new UpdateFailure('unsigned', 'the signatures are not a list');
+    // Each device is checked against its own version and profile; the hardware itself the device checks (fw_begin: wrong_hardware).
+    let manifest: ReleaseManifest | undefined;
+    for (const [id, h] of hellos) {
+      const peek = JSON.parse(manifestBytes.toString('utf8')) as { target?: { hardware?: string } };
+      const verdict = verifyRelease(manifestBytes, signatures, this.o.trustedKeys, {
+        component: 'device-firmware',
+        version: h.firmware,
+        ...(peek?.target?.hardware ? { hardware: peek.target.hardware } : {}),
+        ...(h.profile ? { profile: h.profile } : {}),
+      });
+      if (verdict.ok) manifest = verdict.manifest;
+      else if (['malformed', 'unsigned', 'unknown_key', 'bad_signature', 'wrong_component'].includes(verdict.code)) throw new UpdateFailure(verdict.code, verdict.reason);
+      else {
+        devices.set(id, { id, state: 'failed', reason: verdict.code, detail: verdict.reason.slice(0, 300) });
+        ports.delete(id);
+      }
+    }
+    if (!manifest || ports.size === 0) return this.endFirmware(devices);
+    if (manifest.version !== order.version) throw new UpdateFailure('manifest_mismatch', `the manifest is of ${manifest.version}, the order of ${order.version}`);
+    if (manifest.files.length !== 1) throw new UpdateFailure('malformed', `a firmware release carries one image, not ${manifest.files.length} files`);
+    const file = manifest.files[0]!;
+    const dir = join(stateDir, 'firmware');
+    const dest = join(dir, `${file.sha256}.bin`);
+    fetcher.onBytes = (_, onDisk) => this.patch({ bytes: onDisk, total: file.size, downloaded: budget.used });
+    await fetcher.downloadFile(file, dest);
+    this.change('downloaded', { bytes: file.size, total: file.size, downloaded: budget.used });
+    this.change('verified');
+    const bytes = await readFile(dest);
+    const image = {
+      sha256: file.sha256,
+      size: file.size,
+      version: manifest.version,
+      hardware: manifest.target.hardware ?? '',
+      read: (offset: number, length: number) => bytes.subarray(offset, offset + length),
+    };
+    if (this.o.isPlaying()) {
+      this.change('waiting_idle', { devices: show() });
+      while (this.o.isPlaying()) {
+        await this.pause(w.abort.signal);
+        if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
+      }
+    }
+    this.change('installing', { devices: show() });
+    const sleep = (ms: number) => this.pause(new AbortController().signal, ms);
+    for (const [id, port] of ports) {
+      if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
+      const outcome = await updateDeviceFirmware(port, image, {
+        sleep,
+        onProgress: (p) => {
+          const state = p.state === 'transferring' ? 'installing' : p.state === 'verifying' ? 'verified' : p.state;
+          devices.set(id, { id, state, bytes: p.written, ...(p.reason ? { reason: asReason(p.reason) } : {}), ...(p.detail ? { detail: p.detail.slice(0, 300) } : {}) });
+          this.patch({ devices: show() });
+        },
+      });
+      devices.set(
+        id,
+        outcome.ok
+          ? { id, state: 'updated', bytes: outcome.written }
+          : { id, state: 'failed', bytes: outcome.written, reason: asReason(outcome.reason), detail: outcome.detail.slice(0, 300) },
+      );
+      this.patch({ devices: show() });
+      this.o.requestHeartbeat();
+    }
+    await rm(dest, { force: true });
+    this.endFirmware(devices);
+  }
+
+  private endFirmware(devices: Map<string, DeviceUpdateReport>): void {
+    const list = [...devices.values()];
+    const failed = list.find((d) => d.state === 'failed');
+    if (failed)
+      this.change('failed', { reason: failed.reason ?? 'device_error', detail: `device ${failed.id}: ${failed.detail ?? failed.reason ?? 'failed'}`.slice(0, 300), devices: list });
+    else this.change('updated', { devices: list });
+  }
+
+  private async fetchInto(
+    fetcher: ReleaseFetcher,
+    w: Work,
+    stateDir: string,
+    slot: UpdateSlot,
+    m: ReleaseManifest,
+    sha: string,
+    total: number,
+    budget: { used: number },
+  ): Promise<void> {
+    const partial = partialDir(stateDir, slot);
+    // Bytes of another release in the partial slot are of no use: start it again.
+    const mark = await readFile(join(partial, PARTIAL_MARK), 'utf8').catch(() => '');
+    if (mark !== sha) {
+      await rm(partial, { recursive: true, force: true });
+      await mkdir(partial, { recursive: true });
+      await writeFile(join(partial, PARTIAL_MARK), sha);
+    }
+    let done = 0;
+    let lastSave = this.o.now();
+    for (const f of m.files) {
+      if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
+      const onBytes = (_: string, onDisk: number) => {
+        this.patch({ bytes: done + onDisk, total, downloaded: budget.used });
+        if (this.o.now() - lastSave > 5000) {
+          lastSave = this.o.now();
+          this.state.downloaded = budget.used;
+          this.save();
+        }
+      };
+      fetcher.onBytes = onBytes;
+      await fetcher.downloadFile(f, join(partial, f.path));
+      done += f.size;
+      this.state.downloaded = budget.used;
+      this.patch({ bytes: done, total, downloaded: budget.used });
+      this.save();
+    }
+  }
+
+  /** The trial version's health check: commit, or roll back to the committed version. */
+  private async healthCheck(t: TrialState): Promise<void> {
+    const p = this.o.probes;
+    const timeoutS = this.state.order?.releaseId === t.releaseId ? this.state.order.healthTimeoutS : DEFAULT_HEALTH_TIMEOUT_S;
+    const deadline = this.o.now() + timeoutS * 1000;
+    const signal = new AbortController().signal;
+    let verdict: { ok: true } | { ok: false; reason: UpdateFailureReason; detail: string } | undefined;
+    while (!verdict && !this.stopped) {
+      if (this.o.now() > deadline) {
+        verdict = !p.connected()
+          ? { ok: false, reason: 'not_connected', detail: `not connected to the server within ${timeoutS} s` }
+          : !p.heartbeatSent()
+            ? { ok: false, reason: 'no_heartbeat', detail: `no heartbeat sent within ${timeoutS} s` }
+            : !p.configReceived()
+              ? { ok: false, reason: 'no_config', detail: `no site configuration received within ${timeoutS} s` }
+              : { ok: false, reason: 'health_timeout', detail: `the sound check could not run within ${timeoutS} s (something played all along)` };
+        break;
+      }
+      if (p.connected() && p.heartbeatSent() && p.configReceived() && !this.o.isPlaying()) {
+        let sc: { ok: boolean; detail: string };
+        try {
+          sc = await p.soundCheck();
+        } catch (e) {
+          sc = { ok: false, detail: `the sound check failed: ${(e as Error).message}` };
+        }
+        verdict = sc.ok ? { ok: true } : { ok: false, reason: 'sound_check_failed', detail: sc.detail };
+        break;
+      }
+      await this.pause(signal);
+    }
+    if (!verdict || this.stopped) return;
+    const stateDir = this.o.stateDir!;
+    const boot = await readBootState(stateDir, (x) => this.o.log.warn(x));
+    const committed = boot?.committed ?? { slot: 'factory' as const, version: t.fromVersion };
+    const at = this.o.now();
+    const base = { rolloutId: t.rolloutId, releaseId: t.releaseId, version: t.version, fromVersion: t.fromVersion, at };
+    if (verdict.ok) {
+      await writeBootState(stateDir, { format: BOOT_FORMAT, committed: { slot: t.slot, version: t.version }, last: { ...base, state: 'updated' } });
+      this.trial = undefined;
+      this.change('updated');
+      this.o.log.info(`${t.version} passed its health check: committed`);
+      return;
+    }
+    this.o.log.warn(`${t.version} failed its health check (${verdict.reason}: ${verdict.detail}): back to ${committed.version}`);
+    await writeBootState(stateDir, { format: BOOT_FORMAT, committed, last: { ...base, state: 'rolled_back', reason: verdict.reason, detail: verdict.detail } });
+    this.change('rolled_back', { reason: verdict.reason, detail: verdict.detail.slice(0, 300) });
+    await this.saving;
+    this.restartSoon(`roll back to ${committed.version}`);
+  }
+
+  private restartSoon(why: string): void {
+    setImmediate(() => {
+      void Promise.resolve(this.o.port.restart(why)).catch((e: unknown) => this.o.log.warn(`cannot restart (${why}): ${(e as Error).message}`));
+    });
+  }
+
+  private pause(signal: AbortSignal, ms = this.o.pollMs ?? 1000): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }, ms);
+      t.unref();
+      this.timers.add(t);
+      const done = () => {
+        clearTimeout(t);
+        this.timers.delete(t);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Throw away what was fetched or installed for an order that will not run: the partial and the inactive slot. */
+  private async discardInactive(): Promise<void> {
+    const { stateDir } = this.o;
+    if (!stateDir) return;
+    const boot = await readBootState(stateDir, () => {});
+    for (const s of ['a', 'b'] as const) {
+      if (boot?.committed.slot === s || boot?.trial?.slot === s) continue;
+      await rm(partialDir(stateDir, s), { recursive: true, force: true });
+      await rm(slotDir(stateDir, s), { recursive: true, force: true });
+    }
+  }
+
+  private patch(fields: Partial<UpdateReport>): void {
+    const r = this.state.report;
+    if (r) this.state.report = { ...r, ...fields };
+  }
+
+  private setReport(fields: Partial<UpdateReport>, since: number): void {
+    const r = this.state.report;
+    if (!r) return;
+    const { reason: _r, detail: _d, ...rest } = r;
+    this.state.report = { ...rest, ...fields, since };
+    this.changed();
+  }
+
+  /** A new state: kept, sent at once as an event, and in the next heartbeats. */
+  private change(state: UpdateState, fields: Partial<UpdateReport> = {}): void {
+    this.setReport({ ...fields, state }, this.o.now());
+  }
+
+  private changed(): void {
+    const r = this.state.report;
+    this.save();
+    if (!r) return;
+    this.o.publishEvent({ v: PROTOCOL_VERSION, siteId: this.o.siteId, at: this.o.now(), type: 'update_status', update: r });
+    this.o.requestHeartbeat();
+  }
+
+  private save(): void {
+    const file = this.file;
+    if (!file) return;
+    const snapshot = structuredClone(this.state);
+    this.saving = this.saving
+      .then(() => writeJsonAtomic(file, snapshot, { mode: 0o600 }))
+      .catch((e: unknown) => this.o.log.warn(`cannot keep the update state in ${file}: ${(e as Error).message}`));
+  }
+}
+
+function asReason(code: string): UpdateFailureReason {
+  return (UPDATE_FAILURE_REASONS as readonly string[]).includes(code) ? (code as UpdateFailureReason) : 'device_error';
+}
+
+function failureOf(e: unknown): UpdateFailure {
+  if (e instanceof UpdateFailure) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new UpdateFailure('disk_full', `the disk is full: ${(e as Error).message}`);
+  return new UpdateFailure('install_failed', (e as Error).message ?? String(e));
+}
+
+async function installedManifestSha(dir: string): Promise<string | undefined> {
+  try {
+    const r = JSON.parse(await readFile(join(dir, RELEASE_FILE), 'utf8')) as InstalledRelease;
+    return createHash('sha256').update(Buffer.from(r.manifest, 'base64')).digest('hex');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Make the partial slot the slot: the download's sidecars removed, release.json written and
+ * fsynced last, the old inactive slot removed, the folder renamed into place and the parent fsynced.
+ */
+async function installSlot(stateDir: string, slot: UpdateSlot, release: InstalledRelease): Promise<void> {
+  const partial = partialDir(stateDir, slot);
+  for (const name of await readdir(partial, { recursive: true })) {
+    if (isDownloadSidecar(name) || name.endsWith(PARTIAL_MARK)) await rm(join(partial, name), { force: true });
+  }
+  const rf = join(partial, RELEASE_FILE);
+  const h = await open(rf, 'w', 0o600);
+  try {
+    await h.writeFile(JSON.stringify(release));
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  const target = slotDir(stateDir, slot);
+  await rm(target, { recursive: true, force: true });
+  await rename(partial, target);
+  const d = await open(join(stateDir, SLOTS_DIR), 'r');
+  try {
+    await d.sync();
+  } catch {
+    /* a file system without directory fsync: the rename is still atomic */
+  } finally {
+    await d.close();
+  }
+}
