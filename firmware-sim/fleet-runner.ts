@@ -149,6 +149,8 @@ export class FleetRunner {
   private readonly areaParents = new Map<string, string | null>();
   private readonly areaKeyByCode = new Map<string, string>();
   private ticker: NodeJS.Timeout | undefined;
+  /** Per site, the end of its last stop or start (lifecycle()). */
+  private readonly lifecycles = new Map<string, Promise<void>>();
   private readonly log: (line: string) => void;
   /** What every site plays with; undefined = heartbeat-only (or the default, until start() makes its folder). */
   private playout: FleetPlayoutOptions | undefined;
@@ -291,9 +293,11 @@ export class FleetRunner {
 
   /** The agent process dies: its TCP connection closes, the broker publishes its last will. */
   async kill(id: string): Promise<void> {
-    const s = this.site(id);
-    s.running = false;
-    await s.agent.stop({ graceful: false });
+    await this.lifecycle(id, async () => {
+      const s = this.site(id);
+      s.running = false;
+      await s.agent.stop({ graceful: false });
+    });
   }
 
   /** The uplink goes silent without closing (blackhole) or loses carrier (down). */
@@ -303,29 +307,45 @@ export class FleetRunner {
 
   /** Bring a site back: link up, and a killed agent started again (a new agent, as systemd would). */
   async restore(id: string): Promise<void> {
-    const s = this.site(id);
-    s.link.setMode('up');
-    if (!s.running) {
+    await this.lifecycle(id, async () => {
+      const s = this.site(id);
+      s.link.setMode('up');
+      if (!s.running) {
+        const fresh = await this.build(s.plan, s.secret, s);
+        s.agent = fresh.agent;
+        s.link = fresh.link;
+        await s.agent.start();
+        s.running = true;
+      }
+    });
+  }
+
+  /** One site's stops and starts in order (a kill, a restore, an update's switch), as one process's life is: never two agents of a site at once. */
+  private lifecycle(id: string, op: () => Promise<void>): Promise<void> {
+    const next = (this.lifecycles.get(id) ?? Promise.resolve()).then(op, op);
+    this.lifecycles.set(
+      id,
+      next.catch(() => {}),
+    );
+    return next;
+  }
+
+  /** A site's agent restarts into the version boot.json says (an update's switch, or its rollback): a new agent object, as systemd would start a new process. */
+  private switchVersion(id: string, why: string): Promise<void> {
+    const agent = this.site(id).agent;
+    return this.lifecycle(id, async () => {
+      const s = this.site(id);
+      // A kill or another restart came first: that agent is gone, and what boot.json says runs at its restore.
+      if (!s.running || s.agent !== agent) return;
+      s.running = false;
+      this.log(`fleet: ${id} restarts: ${why}`);
+      await s.agent.stop({ graceful: true }).catch(() => {});
       const fresh = await this.build(s.plan, s.secret, s);
       s.agent = fresh.agent;
       s.link = fresh.link;
       await s.agent.start();
       s.running = true;
-    }
-  }
-
-  /** A site's agent restarts into the version boot.json says (an update's switch, or its rollback): a new agent object, as systemd would start a new process. */
-  private async switchVersion(id: string, why: string): Promise<void> {
-    const s = this.site(id);
-    if (!s.running) return;
-    s.running = false;
-    this.log(`fleet: ${id} restarts: ${why}`);
-    await s.agent.stop({ graceful: true }).catch(() => {});
-    const fresh = await this.build(s.plan, s.secret, s);
-    s.agent = fresh.agent;
-    s.link = fresh.link;
-    await s.agent.start();
-    s.running = true;
+    });
   }
 
   injectFault(id: string, fault: FaultSpec): void {

@@ -26,6 +26,14 @@ import type { UpdateFailureReason } from '../../protocol/index.ts';
 export const BOOT_FORMAT = 1;
 /** Starts a version on trial gets before the board returns to the committed one. */
 export const TRIAL_STARTS = 3;
+/**
+ * Starts in a row a committed update may make, each ending before it reached
+ * the server or stayed up two minutes, before the board falls back to the
+ * package's program: a version that passed its health check and later cannot
+ * start (a configuration it mishandles, a card that corrupted what it reads)
+ * must not keep a village silent. The running agent resets the count.
+ */
+export const COMMITTED_STARTS = 5;
 
 export type SlotName = 'factory' | 'a' | 'b';
 export type UpdateSlot = Exclude<SlotName, 'factory'>;
@@ -57,7 +65,8 @@ export interface BootOutcome {
 
 export interface BootState {
   format: typeof BOOT_FORMAT;
-  committed: { slot: SlotName; version: string };
+  /** `starts`: starts of a committed update since it last reached the server (absent: none). */
+  committed: { slot: SlotName; version: string; starts?: number };
   trial?: TrialState;
   last?: BootOutcome;
 }
@@ -164,5 +173,10 @@ export function selectBoot(i: BootInputs): BootDecision {
     notes.push(`the package program ${i.factoryVersion} is newer than slot ${c.slot}'s ${c.version} (apt upgraded it): running it`);
     return factory({ ...state, committed: { slot: 'factory', version: i.factoryVersion } });
   }
-  return { run: c.slot, version: c.version, trial: false, write: changed ? state : undefined, notes };
+  const starts = (c.starts ?? 0) + 1;
+  if (starts > COMMITTED_STARTS) {
+    notes.push(`${c.version} in slot ${c.slot} started ${COMMITTED_STARTS} times without reaching the server: running the package program ${i.factoryVersion}`);
+    return factory({ ...state, committed: { slot: 'factory', version: i.factoryVersion } });
+  }
+  return { run: c.slot, version: c.version, trial: false, write: { ...state, committed: { ...c, starts } }, notes };
 }

@@ -47,6 +47,8 @@ export const UPDATE_FILE = 'update.json';
 const PARTIAL_MARK = '.manifest-sha256';
 const SIGNATURES_MAX_BYTES = 16 * 1024;
 const DEFAULT_HEALTH_TIMEOUT_S = 300;
+/** Up this long, a committed update is not crash-looping, connected or not. */
+const STAYED_UP_MS = 120_000;
 
 /** Restarting into what boot.json says: a process exit under systemd, or a new agent object in a fleet. */
 export interface UpdatePort {
@@ -154,6 +156,8 @@ export class Updater {
       this.o.log.warn(`update ${r.version} ${last.state === 'updated' ? 'was committed' : `was rolled back: ${last.reason ?? ''} ${last.detail ?? ''}`}`);
     }
     const t = boot?.trial;
+    const c = boot?.committed;
+    if (c && c.slot === this.o.slot && c.slot !== 'factory' && (c.starts ?? 0) > 0 && !(t && t.slot === this.o.slot)) void this.clearStartsOnceConnected();
     if (t && t.slot === this.o.slot) {
       this.trial = t;
       this.o.log.info(`running ${t.version} on trial (start ${t.tries}): its health check decides whether it stays`);
@@ -169,8 +173,26 @@ export class Updater {
         };
         this.save();
       }
-      void this.healthCheck(t);
+      void this.healthCheck(t).catch((e: unknown) => {
+        // The trial cannot record its verdict: the next start counts another try (boot-select), and gives up after 3.
+        this.o.log.warn(`the health check of ${t.version} could not finish: ${(e as Error).message}`);
+      });
     }
+  }
+
+  /**
+   * A committed update that reached the server, or stayed up a while (a board whose link is down for
+   * days is not crashing), works: its start count (boot-select COMMITTED_STARTS) begins again.
+   */
+  private async clearStartsOnceConnected(): Promise<void> {
+    const signal = new AbortController().signal;
+    const until = this.o.now() + STAYED_UP_MS;
+    while (!this.stopped && !(this.o.probes.connected() && this.o.probes.heartbeatSent()) && this.o.now() < until) await this.pause(signal);
+    if (this.stopped || !this.o.stateDir) return;
+    const boot = await readBootState(this.o.stateDir, (m) => this.o.log.warn(m));
+    if (this.stopped || !boot || boot.committed.slot !== this.o.slot || boot.trial) return;
+    const { starts: _, ...committed } = boot.committed;
+    await writeBootState(this.o.stateDir, { ...boot, committed }).catch((e: unknown) => this.o.log.warn(`cannot clear the start count in boot.json: ${(e as Error).message}`));
   }
 
   async stop(): Promise<void> {
@@ -321,6 +343,7 @@ export class Updater {
       };
       this.change('testing', { bytes: total, total, downloaded: budget.used });
       await this.saving;
+      if (this.stopped) return; // the agent stops: the switch is made at the next start, from the same order
       await writeBootState(stateDir, next);
       this.o.log.info(`switching to ${m.version} in slot ${slot} on trial`);
       // Not awaited: the restart stops the agent, which waits for this work to end.
@@ -515,6 +538,9 @@ export class Updater {
     const deadline = this.o.now() + timeoutS * 1000;
     const signal = new AbortController().signal;
     let verdict: { ok: true } | { ok: false; reason: UpdateFailureReason; detail: string } | undefined;
+    // A release whose program is another version than its manifest says would be committed under a false name.
+    if (this.o.version !== t.version)
+      verdict = { ok: false, reason: 'install_failed', detail: `the release's program reports version ${this.o.version}; its manifest says ${t.version}` };
     while (!verdict && !this.stopped) {
       if (this.o.now() > deadline) {
         verdict = !p.connected()
@@ -542,6 +568,7 @@ export class Updater {
     const stateDir = this.o.stateDir!;
     const boot = await readBootState(stateDir, (x) => this.o.log.warn(x));
     const committed = boot?.committed ?? { slot: 'factory' as const, version: t.fromVersion };
+    if (this.stopped) return; // stopped meanwhile: the next start runs the check again
     const at = this.o.now();
     const base = { rolloutId: t.rolloutId, releaseId: t.releaseId, version: t.version, fromVersion: t.fromVersion, at };
     if (verdict.ok) {

@@ -193,6 +193,19 @@ describe('updater', () => {
     await u.stop();
   });
 
+  it('on trial: rolls back a program that is not the version its manifest says (install_failed)', async () => {
+    await writeBootState(dir, {
+      format: 1,
+      committed: { slot: 'factory', version: '1.2.0' },
+      trial: { slot: 'a', version: '1.3.0', rolloutId: 'roll-1', releaseId: 'agent-1-3-0', fromVersion: '1.2.0', tries: 1, since: 1 },
+    });
+    const u = updater({ version: '1.2.9', slot: 'a' });
+    await u.start();
+    await waitFor('the rollback', () => restarts.length === 1);
+    expect(u.report()).toMatchObject({ state: 'rolled_back', reason: 'install_failed' });
+    await u.stop();
+  });
+
   it('on trial: rolls back when no configuration arrives before the deadline (no_config), and the old version reports it', async () => {
     await writeBootState(dir, {
       format: 1,
@@ -267,5 +280,26 @@ describe('device firmware order', () => {
       devices: [{ id: 'modem', state: 'failed', reason: 'device_unreachable' }],
     });
     await u.stop();
+  });
+});
+
+describe('committed update', () => {
+  it('clears its start count once it has reached the server', async () => {
+    await writeBootState(dir, { format: 1, committed: { slot: 'a', version: '1.3.0', starts: 3 } });
+    let connected = false;
+    const u = updater({ version: '1.3.0', slot: 'a', probes: { connected: () => connected } });
+    await u.start();
+    expect((await readBootState(dir, () => {}))?.committed.starts).toBe(3);
+    connected = true;
+    await waitFor('the count cleared', async () => (await readBootState(dir, () => {}))?.committed.starts === undefined);
+    expect((await readBootState(dir, () => {}))?.committed).toEqual({ slot: 'a', version: '1.3.0' });
+    await u.stop();
+    // Or once it stayed up two minutes without a link (not a crash loop).
+    await writeBootState(dir, { format: 1, committed: { slot: 'a', version: '1.3.0', starts: 2 } });
+    const offline = updater({ version: '1.3.0', slot: 'a', probes: { connected: () => false } });
+    await offline.start();
+    clock += 121_000;
+    await waitFor('the count cleared offline', async () => (await readBootState(dir, () => {}))?.committed.starts === undefined);
+    await offline.stop();
   });
 });

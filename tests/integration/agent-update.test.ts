@@ -289,6 +289,44 @@ describe('agent A/B update, real processes', () => {
     }
   }, 120_000);
 
+  it("takes the release from the server's own release routes (uploaded signed, fetched with the site's credential) and commits it", async () => {
+    // The server trusts the same key for uploads (its release-keys folder, read at each use).
+    fs.writeFileSync(path.join(t.dataDir, 'release-keys', 'test-key.pem'), key.publicPem);
+    // The same signed bundle, stored by the server under the id it gives it.
+    const real = bundle;
+    const created = await t.api('POST', '/api/releases', { manifest: real.manifestBytes.toString('base64'), signatures: real.signatures });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    for (const [file, body] of real.files) {
+      const res = await fetch(`${t.baseUrl}/api/releases/${id}/files/${file}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/octet-stream' },
+        body,
+      });
+      expect(res.status, await res.text()).toBeLessThan(300);
+    }
+    const s = await site('Cụm loa máy chủ', 1708);
+    const cfg = JSON.parse(fs.readFileSync(s.config, 'utf8')) as { server: Record<string, unknown> };
+    cfg.server.httpUrl = t.baseUrl;
+    fs.writeFileSync(s.config, JSON.stringify(cfg));
+    const sup = new Supervisor(s.config);
+    sup.start();
+    try {
+      await waitFor('the agent online', () => heartbeat(s.id, (m) => m.versions.agent === FACTORY), 60_000);
+      await publishOrder(order(s, { ...real, id }, { rolloutId: `roll-server-${s.id}` }));
+      const hb = await waitFor(
+        'a heartbeat of the new version, committed',
+        () => heartbeat(s.id, (m) => m.versions.agent === NEW && m.update?.state === 'updated' && m.update.releaseId === id),
+        180_000,
+      );
+      expect(hb.update).toMatchObject({ releaseId: id, fromVersion: FACTORY, version: NEW });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${sup.log()}`);
+    } finally {
+      await sup.stop();
+    }
+  }, 300_000);
+
   it('rolls back a version whose sound check fails; the old version runs and says why', async () => {
     // No monitoring microphone level can reach 0 dBFS: the trial's sound check fails.
     const s = await site('Cụm loa hoàn tác', 1703, { soundCheckThresholdDb: 0 });

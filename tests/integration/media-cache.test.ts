@@ -112,7 +112,14 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
     });
 
     it('refuses a site credential on EVERY other protected route (enumerated from Fastify)', async () => {
-      const SITE_ROUTES = new Set(['GET /api/media/:id/audio', 'GET /api/alerts/:id/sites/:siteId']);
+      const SITE_ROUTES = new Set([
+        'GET /api/media/:id/audio',
+        'GET /api/alerts/:id/sites/:siteId',
+        // A board fetches the releases its update orders name (docs/protocol.md, "update").
+        'GET /api/releases/:id/manifest',
+        'GET /api/releases/:id/signatures',
+        'GET /api/releases/:id/files/:path',
+      ]);
       const routes = registeredRoutes(t.server.app.printRoutes({ commonPrefix: false })).filter((r) => r.split(' ')[1]!.startsWith('/api/'));
       expect(routes.length).toBeGreaterThan(30);
       let checked = 0;
@@ -129,7 +136,7 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
         if (anonymous.status !== 401) continue; // a public route (health, login): nobody's credential matters
         const asSite = await fetch(`${t.baseUrl}${url}`, init(basic(site.siteId, site.secret)));
         await asSite.arrayBuffer();
-        // The two routes a site may call are let through, and find nothing: no media "x"; site "x" is not this site.
+        // The routes a site may call are let through, and find nothing: no media "x", no release "x"; site "x" is not this site.
         if (SITE_ROUTES.has(route)) expect(asSite.status, route).toBe(404);
         else expect(asSite.status, route).toBe(403);
         checked++;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BOOT_FORMAT, TRIAL_STARTS, inactiveSlot, isBootState, selectBoot, type BootState, type SlotCheck } from '../../edge-agent/update/boot-select.ts';
+import { BOOT_FORMAT, COMMITTED_STARTS, TRIAL_STARTS, inactiveSlot, isBootState, selectBoot, type BootState, type SlotCheck } from '../../edge-agent/update/boot-select.ts';
 
 const ok = (version: string): SlotCheck => ({ ok: true, version });
 const broken: SlotCheck = { ok: false, why: 'main.mjs: missing' };
@@ -12,10 +12,17 @@ describe('selectBoot', () => {
     expect(d.write).toEqual({ format: BOOT_FORMAT, committed: { slot: 'factory', version: '1.2.0' } });
   });
 
-  it('runs the committed slot and writes nothing', () => {
-    const state: BootState = { format: 1, committed: { slot: 'a', version: '1.3.0' } };
+  it('runs the committed slot, counting its starts until it reaches the server; past 5 the package program runs', () => {
+    let state: BootState = { format: 1, committed: { slot: 'a', version: '1.3.0' } };
+    for (let start = 1; start <= COMMITTED_STARTS; start++) {
+      const d = selectBoot({ state, factoryVersion: '1.2.0', slots: { a: ok('1.3.0') }, now: 1 });
+      expect(d).toMatchObject({ run: 'a', version: '1.3.0', trial: false });
+      expect(d.write?.committed).toEqual({ slot: 'a', version: '1.3.0', starts: start });
+      state = d.write!;
+    }
     const d = selectBoot({ state, factoryVersion: '1.2.0', slots: { a: ok('1.3.0') }, now: 1 });
-    expect(d).toMatchObject({ run: 'a', version: '1.3.0', trial: false, write: undefined });
+    expect(d).toMatchObject({ run: 'factory', version: '1.2.0' });
+    expect(d.write?.committed).toEqual({ slot: 'factory', version: '1.2.0' });
   });
 
   it('counts each trial start before it runs, then returns to the committed version with crash_loop on the 4th start', () => {
@@ -74,7 +81,8 @@ describe('selectBoot', () => {
 
   it('keeps a committed slot newer than the package, and records a new package version as committed', () => {
     const d = selectBoot({ state: { format: 1, committed: { slot: 'b', version: '1.3.0' } }, factoryVersion: '1.3.0', slots: { b: ok('1.3.0') }, now: 1 });
-    expect(d).toMatchObject({ run: 'b', write: undefined });
+    expect(d).toMatchObject({ run: 'b' });
+    expect(d.write?.committed.slot).toBe('b');
     const f = selectBoot({ state: { format: 1, committed: { slot: 'factory', version: '1.1.0' } }, factoryVersion: '1.2.0', slots: {}, now: 1 });
     expect(f.write?.committed.version).toBe('1.2.0');
   });
