@@ -106,6 +106,8 @@ export interface FleetPlayoutOptions {
    */
   clockErrorMs?: (siteId: string) => number;
   liveAudioLink?: (siteId: string) => LiveAudioLink | undefined;
+  /** The agents' live statistics period (default the agent's, 15 s): a test of the adaptive delay wants reports sooner. */
+  liveStatsIntervalMs?: number;
   /** When the agents' event journals send again what the server did not acknowledge (default: an agent's, 30 s). */
   journalResend?: PlayoutSetup['journalResend'];
 }
@@ -466,7 +468,7 @@ export class FleetRunner {
       ...(cache ? { cache } : {}),
       leadMs: profile.amplifier.warmupMs + (o.leadMarginMs ?? 500),
       tailMs: o.tailMs ?? profile.amplifier.holdMs,
-      ...(liveAudioLink ? { createLiveReceiver: liveReceiverBehind(liveAudioLink) } : {}),
+      ...(liveAudioLink || o.liveStatsIntervalMs !== undefined ? { createLiveReceiver: liveReceiverBehind(liveAudioLink, o.liveStatsIntervalMs) } : {}),
       ...(o.journalResend ? { journalResend: o.journalResend } : {}),
     };
   }

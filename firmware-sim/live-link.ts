@@ -13,17 +13,21 @@ export type LiveAudioLink = (deliver: () => void) => void;
 class LiveReceiverBehindLink extends LiveReceiver {
   constructor(
     options: LiveReceiverOptions,
-    private readonly simulatedLink: LiveAudioLink,
+    private readonly simulatedLink: LiveAudioLink | undefined,
   ) {
     super(options);
   }
 
   override onAudio(payload: Uint8Array): void {
-    this.simulatedLink(() => super.onAudio(payload));
+    if (this.simulatedLink) this.simulatedLink(() => super.onAudio(payload));
+    else super.onAudio(payload);
   }
 }
 
-/** The receiver factory for PlayoutSetup.createLiveReceiver: live audio passes through `link` first. */
-export function liveReceiverBehind(link: LiveAudioLink): (options: LiveReceiverOptions) => LiveReceiver {
-  return (options) => new LiveReceiverBehindLink(options, link);
+/**
+ * The receiver factory for PlayoutSetup.createLiveReceiver: live audio passes through `link` first (none: straight
+ * in), and statistics every `statsIntervalMs` when given.
+ */
+export function liveReceiverBehind(link: LiveAudioLink | undefined, statsIntervalMs?: number): (options: LiveReceiverOptions) => LiveReceiver {
+  return (options) => new LiveReceiverBehindLink(statsIntervalMs === undefined ? options : { ...options, statsIntervalMs }, link);
 }

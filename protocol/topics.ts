@@ -17,13 +17,19 @@
  *                              channels among it, protocol/site-config.ts)
  *   sites/{siteId}/update      server → site, QoS 1, retained: the software update the site should
  *                              install now, or cancel (protocol/update.ts)
- *   areas/{areaKey}/audio      server → sites, one channel per area node; a site
- *                              subscribes to its own area and every ancestor so
- *                              "play to this district" is one publish (binary frames)
  *   areas/{areaKey}/control    server → sites, JSON control of what plays on an area
  *                              (stream start/stop, alert start/cancel); same fan-out
  *   server/retained-canary     server → server, retained, external broker only: proves the
  *                              broker still holds what the server retained (retained-canary.ts)
+ *
+ * And outside the root, for the bytes it saves on every live message:
+ *   la/{areaKey}               server → sites, an area's audio channel: binary audio frames
+ *                              (audio-frame.ts, versioned by their first byte) and the retained
+ *                              start of the stream on air there; one channel per area node, a
+ *                              site subscribes to its own area and every ancestor, so "play to
+ *                              this district" is one publish. A live message of 100 ms holds
+ *                              300 bytes of speech at 24 kbit/s; `loanet/v1/areas/…/audio` was
+ *                              36 bytes of topic on each, `la/…` is 16 (docs/BENCHMARKS.md).
  *
  * Ids are restricted to [a-z0-9-] (and `_`/`.` for area keys) so that a topic
  * can never contain MQTT wildcards (`+`, `#`) or extra levels (`/`).
@@ -58,9 +64,12 @@ export function siteTopic(siteId: string, channel: SiteChannel): string {
   return `${TOPIC_ROOT}/sites/${siteId}/${channel}`;
 }
 
+/** The root of the area audio channels: short, since every live message carries it (see above). */
+export const AUDIO_TOPIC_ROOT = 'la';
+
 export function areaTopic(areaKey: string, channel: AreaChannel): string {
   if (!isValidAreaKey(areaKey)) throw new Error(`invalid area key "${areaKey}"`);
-  return `${TOPIC_ROOT}/areas/${areaKey}/${channel}`;
+  return channel === 'audio' ? `${AUDIO_TOPIC_ROOT}/${areaKey}` : `${TOPIC_ROOT}/areas/${areaKey}/${channel}`;
 }
 
 export function areaAudioTopic(areaKey: string): string {
@@ -82,13 +91,11 @@ export type ParsedTopic = { kind: 'site'; siteId: string; channel: SiteChannel }
 /** Parse a concrete topic name (no wildcards); undefined when it is not a loanet v1 topic. */
 export function parseTopic(topic: string): ParsedTopic | undefined {
   const parts = topic.split('/');
+  if (parts.length === 2 && parts[0] === AUDIO_TOPIC_ROOT) return isValidAreaKey(parts[1]!) ? { kind: 'area-audio', areaKey: parts[1]! } : undefined;
   if (parts.length !== 5 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return undefined;
   const [, , family, id, leaf] = parts as [string, string, string, string, string];
   if (family === 'sites' && isValidSiteId(id) && (SITE_CHANNELS as readonly string[]).includes(leaf)) {
     return { kind: 'site', siteId: id, channel: leaf as SiteChannel };
-  }
-  if (family === 'areas' && isValidAreaKey(id) && leaf === 'audio') {
-    return { kind: 'area-audio', areaKey: id };
   }
   if (family === 'areas' && isValidAreaKey(id) && leaf === 'control') {
     return { kind: 'area-control', areaKey: id };

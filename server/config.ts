@@ -13,7 +13,15 @@ import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from './auth/login-limiter.ts'
 import { checkPassword, commonPasswords, DEFAULT_PASSWORD_MIN_LENGTH, PASSWORD_MIN_LENGTH_FLOOR } from './auth/password-policy.ts';
 import net from 'node:net';
 import path from 'node:path';
-import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './live/delay-budget.ts';
+import {
+  DEFAULT_LIVE_ANNOUNCE_MS,
+  DEFAULT_LIVE_JITTER_MS,
+  DEFAULT_LIVE_MAX_DELAY_MS,
+  DEFAULT_LIVE_OUTPUT_MS,
+  DEFAULT_LIVE_PACKETS,
+  LIVE_PACING_MS,
+  liveDelayMs,
+} from './live/delay-budget.ts';
 import { parseRelayAllow, type RelayAllow } from './live/relay-destination.ts';
 import { checkDiskLimits, type DiskLimits } from './store/disk-policy.ts';
 import { DEFAULT_ENROL_LIMITS, type EnrolLimits } from './enrolment/limiter.ts';
@@ -141,7 +149,7 @@ type Env = Record<string, string | undefined>;
 export interface LiveDefaults {
   /** capture → play-at, ms: the delay budget's sum (server/live/delay-budget.ts) unless LOANET_LIVE_DELAY_MS sets it whole. */
   delayMs: number;
-  /** The jitter buffer target inside delayMs (LOANET_LIVE_JITTER_MS, default 250). */
+  /** The jitter buffer target inside delayMs (LOANET_LIVE_JITTER_MS, default 210). */
   jitterMs: number;
   /** The slowest site output's write-ahead allowed for (LOANET_LIVE_OUTPUT_MS, default 180). */
   outputMs: number;
@@ -157,7 +165,7 @@ export interface LiveDefaults {
 }
 
 function liveConfig(env: Env): LiveDefaults {
-  const packetsPerMessage = int(env, 'LOANET_LIVE_PACKETS', 3, 1, 10);
+  const packetsPerMessage = int(env, 'LOANET_LIVE_PACKETS', DEFAULT_LIVE_PACKETS, 1, 10);
   const jitterMs = int(env, 'LOANET_LIVE_JITTER_MS', DEFAULT_LIVE_JITTER_MS, 0, 5000);
   const outputMs = int(env, 'LOANET_LIVE_OUTPUT_MS', DEFAULT_LIVE_OUTPUT_MS, 0, 2000);
   const budget = liveDelayMs({ jitterMs, outputMs, packetsPerMessage, frameMs: 20, pacingMs: LIVE_PACING_MS });
@@ -168,7 +176,7 @@ function liveConfig(env: Env): LiveDefaults {
     maxDelayMs: int(env, 'LOANET_LIVE_MAX_DELAY_MS', DEFAULT_LIVE_MAX_DELAY_MS, 0, 10_000),
     packetsPerMessage,
     bitrate: int(env, 'LOANET_LIVE_BITRATE', 24_000, 8000, 128_000),
-    announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', 5000, 0, 60_000),
+    announceMs: int(env, 'LOANET_LIVE_ANNOUNCE_MS', DEFAULT_LIVE_ANNOUNCE_MS, 0, 60_000),
     relayAllow: relayAllow(env),
     relayReconnectS: int(env, 'LOANET_RELAY_RECONNECT_S', 120, 0, 3600),
   };

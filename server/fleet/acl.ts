@@ -8,7 +8,7 @@
  * ack (what the server stored) topics and the audio and control channels of
  * its area and every ancestor area. No wildcards for sites: a site never needs to hear another.
  */
-import { TOPIC_ROOT, AREA_CHANNELS, areaTopic, parseTopic, siteTopic, SITE_DOWNLINK_CHANNELS, SITE_UPLINK_CHANNELS } from '../../protocol/index.ts';
+import { AUDIO_TOPIC_ROOT, TOPIC_ROOT, AREA_CHANNELS, areaTopic, parseTopic, siteTopic, SITE_DOWNLINK_CHANNELS, SITE_UPLINK_CHANNELS } from '../../protocol/index.ts';
 
 export type Actor = { kind: 'site'; siteId: string; areaKeys: readonly string[] } | { kind: 'server' };
 export type AclAction = 'publish' | 'subscribe';
@@ -19,7 +19,9 @@ const ALLOW: AclDecision = { allow: true };
 export function authorize(actor: Actor, action: AclAction, topic: string): AclDecision {
   switch (actor.kind) {
     case 'server':
-      return topic.startsWith(`${TOPIC_ROOT}/`) ? ALLOW : { allow: false, reason: `topic ${topic} is outside ${TOPIC_ROOT}/` };
+      return topic.startsWith(`${TOPIC_ROOT}/`) || topic.startsWith(`${AUDIO_TOPIC_ROOT}/`)
+        ? ALLOW
+        : { allow: false, reason: `topic ${topic} is outside ${TOPIC_ROOT}/ and ${AUDIO_TOPIC_ROOT}/` };
     case 'site':
       return action === 'publish' ? sitePublish(actor, topic) : siteSubscribe(actor, topic);
     default: {

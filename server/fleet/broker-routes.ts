@@ -78,7 +78,7 @@ export const brokerRoutes =
       {
         schema: textSchema(
           'getMosquittoAcl',
-          "Mosquitto ACL file: each site its own topics and its areas' audio, the server user loanet/v1/# (admin; audited)",
+          "Mosquitto ACL file: each site its own topics and its areas' audio, the server user loanet/v1/# and la/# (admin; audited)",
           'the acl_file of mosquitto.conf',
         ),
       },

@@ -149,7 +149,7 @@ export class ExternalBroker implements BrokerLink {
       this.client = undefined;
       throw new StartupError(
         'LOANET_MQTT_SUBSCRIBE_REFUSED',
-        `the broker at LOANET_MQTT_URL=${this.opts.url} refused the subscription to ${refused.join(', ')} for LOANET_MQTT_USERNAME=${this.opts.username}; give that user readwrite on loanet/v1/# in the broker's ACL`,
+        `the broker at LOANET_MQTT_URL=${this.opts.url} refused the subscription to ${refused.join(', ')} for LOANET_MQTT_USERNAME=${this.opts.username}; give that user readwrite on loanet/v1/# and la/# in the broker's ACL`,
       );
     }
     this.connects = 1;

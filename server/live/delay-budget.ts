@@ -3,12 +3,12 @@
  * with (stream_start.delayMs) splits into what each stage needs. Pure.
  *
  *   capture ──► grouping ──► server pacing ──► network ──► jitter buffer ──► output ──► horn
- *              packets×20 ms     ~10 ms          (varies)   target (250 ms)   write-ahead
+ *              packets×20 ms     ~10 ms          (varies)   target (210 ms)   write-ahead
  *
  * - Grouping: a message carries `packetsPerMessage` packets, so its first
  *   packet leaves only when the last one is captured: (N) × frame ms.
  * - Pacing: the server's real-time loop and encoder, ~10 ms.
- * - Jitter buffer target (default 250 ms): the time a message may be
+ * - Jitter buffer target (default 210 ms): the time a message may be
  *   late over its fastest path and still play — what absorbs a 4G link's
  *   jitter and a broker's queueing. Every site plays at the same server time,
  *   so this is one number for the whole stream, not per site.
@@ -20,11 +20,16 @@
  *   for the slowest output in the fleet (LOANET_LIVE_OUTPUT_MS, default 180);
  *   a site with a faster output simply has more jitter margin.
  *
- * Default: 60 + 10 + 250 + 180 = 500 ms from the operator's mouth to the
- * horns, of which 250 ms is jitter margin. A per-stream `delayMs` (or
+ * Default: 100 + 10 + 210 + 180 = 500 ms from the operator's mouth to the
+ * horns, of which 210 ms is jitter margin. Five packets per message (100 ms)
+ * rather than three: each message costs its topic and header on every 4G
+ * link, and the 40 ms more of grouping came out of the jitter target, so the
+ * total is what it was (a slow link still gets the adaptive delay below). A per-stream `delayMs` (or
  * LOANET_LIVE_DELAY_MS) overrides the total, e.g. lower on a fleet of wired
  * sites with small ALSA buffers.
  */
+
+import { AUDIO_FRAME_DEFAULT_PACKETS } from '../../protocol/audio-frame.ts';
 
 export interface LiveDelayBudget {
   /** Jitter buffer target: how late a message may arrive over its fastest path and still play, ms. */
@@ -39,9 +44,17 @@ export interface LiveDelayBudget {
   outputMs: number;
 }
 
-export const DEFAULT_LIVE_JITTER_MS = 250;
+export const DEFAULT_LIVE_JITTER_MS = 210;
+/** Opus packets per live message (protocol/audio-frame.ts). */
+export const DEFAULT_LIVE_PACKETS = AUDIO_FRAME_DEFAULT_PACKETS;
 export const DEFAULT_LIVE_OUTPUT_MS = 180;
 export const LIVE_PACING_MS = 10;
+/**
+ * How often a stream's start is re-announced on the control channels (QoS 0), for a site that
+ * missed it or a raise of its delay: a site that subscribes late has it from the audio channel's
+ * retained copy, so this is a backstop, and on a 4G link each announcement is ~400 bytes.
+ */
+export const DEFAULT_LIVE_ANNOUNCE_MS = 15_000;
 
 /** capture → play-at, ms: the sum of the stages. */
 export function liveDelayMs(b: LiveDelayBudget): number {

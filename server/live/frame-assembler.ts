@@ -17,9 +17,9 @@ export interface FrameAssemblerOptions {
   /** Play-at of slot 0, ms on the server clock (integer). */
   startAtMs: number;
   frameMs?: 20;
-  /** Packets per message, 1..10 (default 3). */
+  /** Packets per message, 1..10 (default 5). */
   packetsPerMessage?: number;
-  /** Mark one message in this many (default 50: one every 3 s with 3 × 20 ms). */
+  /** Mark one message in this many (default 30: one every 3 s with 5 × 20 ms). */
   markerEvery?: number;
   fec: boolean;
 }
@@ -36,7 +36,7 @@ export class FrameAssembler {
 
   constructor(private readonly o: FrameAssemblerOptions) {
     this.perMessage = o.packetsPerMessage ?? AUDIO_FRAME_DEFAULT_PACKETS;
-    this.markerEvery = Math.max(1, o.markerEvery ?? 50);
+    this.markerEvery = Math.max(1, o.markerEvery ?? 30);
     this.frameUs = (o.frameMs ?? 20) * 1000;
     if (!Number.isInteger(this.perMessage) || this.perMessage < 1 || this.perMessage > 10) throw new RangeError(`packetsPerMessage ${this.perMessage}: 1..10`);
   }

@@ -4,7 +4,15 @@
  * its routes and the views; no logic.
  */
 import type { AudioPriority } from '../../protocol/index.ts';
-import { DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_MAX_DELAY_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS, liveDelayMs } from './delay-budget.ts';
+import {
+  DEFAULT_LIVE_ANNOUNCE_MS,
+  DEFAULT_LIVE_JITTER_MS,
+  DEFAULT_LIVE_MAX_DELAY_MS,
+  DEFAULT_LIVE_PACKETS,
+  DEFAULT_LIVE_OUTPUT_MS,
+  LIVE_PACING_MS,
+  liveDelayMs,
+} from './delay-budget.ts';
 
 export interface LiveArea {
   id: number;
@@ -58,17 +66,18 @@ export interface LiveConfig {
 
 /**
  * Default capture → play-at delay: the delay budget's sum (delay-budget.ts):
- * 60 ms grouping + 10 ms pacing + 250 ms jitter buffer target + 180 ms for the
+ * 100 ms grouping + 10 ms pacing + 210 ms jitter buffer target + 180 ms for the
  * sites' output write-ahead = 500 ms. LOANET_LIVE_JITTER_MS / _OUTPUT_MS /
  * _DELAY_MS (server/config.ts), or delayMs per stream, change it.
  */
 export const DEFAULT_LIVE_CONFIG: LiveConfig = {
-  delayMs: liveDelayMs({ jitterMs: DEFAULT_LIVE_JITTER_MS, outputMs: DEFAULT_LIVE_OUTPUT_MS, packetsPerMessage: 3, frameMs: 20, pacingMs: LIVE_PACING_MS }),
-  packetsPerMessage: 3,
+  delayMs: liveDelayMs({ jitterMs: DEFAULT_LIVE_JITTER_MS, outputMs: DEFAULT_LIVE_OUTPUT_MS, packetsPerMessage: DEFAULT_LIVE_PACKETS, frameMs: 20, pacingMs: LIVE_PACING_MS }),
+  packetsPerMessage: DEFAULT_LIVE_PACKETS,
   bitrate: 24_000,
   expectedLossPct: 10,
-  announceMs: 5000,
-  markerEvery: 50,
+  announceMs: DEFAULT_LIVE_ANNOUNCE_MS,
+  // One message in 30: every 3 s at 100 ms a message.
+  markerEvery: 30,
   keepEnded: 50,
   flushMs: 1000,
   maxDelayMs: DEFAULT_LIVE_MAX_DELAY_MS,

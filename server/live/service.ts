@@ -36,7 +36,15 @@
  * already their own modules.
  */
 import { randomInt } from 'node:crypto';
-import { PROTOCOL_VERSION, type AudioPriority, type AudioStopReason, type AudioStreamStart, type AudioStreamStop, type StreamStatsEvent } from '../../protocol/index.ts';
+import {
+  frameStreamId,
+  PROTOCOL_VERSION,
+  type AudioPriority,
+  type AudioStopReason,
+  type AudioStreamStart,
+  type AudioStreamStop,
+  type StreamStatsEvent,
+} from '../../protocol/index.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { AuditLog } from '../audit.ts';
 import { Errors, fail } from '../errors.ts';
@@ -561,11 +569,13 @@ export class LiveService {
   }
 
   private allocateId(): number {
-    const recent = new Set([...this.live.keys(), ...this.ended.map((e) => e.id)]);
+    // Frames carry the low 16 bits of the id (protocol/audio-frame.ts): distinct from every stream on air and every
+    // recent one, whose late frames a site must still tell apart (and drop).
+    const recent = new Set([...this.live.keys(), ...this.ended.map((e) => e.id)].map(frameStreamId));
     for (;;) {
       const id = randomInt(1, 0xffff_ffff);
       // Never an id of the record: a past stream's statistics must not mix with a new one's.
-      if (!recent.has(id) && !this.reports.isRecovered(id) && !this.deps.store?.exists(id)) return id;
+      if (!recent.has(frameStreamId(id)) && !this.reports.isRecovered(id) && !this.deps.store?.exists(id)) return id;
     }
   }
 

@@ -49,6 +49,7 @@ interface CountingProxy {
 function mqttClass(p: mqttPacket.Packet, dir: 'up' | 'down'): string {
   if (p.cmd !== 'publish') return `${p.cmd} ${dir}`;
   const t = p.topic.split('/');
+  if (t[0] === 'la') return 'area audio';
   if (t[2] === 'areas') return `area ${t[4]}`;
   if (t[2] === 'sites') return `site ${t[4]}`;
   return `other publish ${dir}`;

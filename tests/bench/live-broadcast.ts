@@ -41,7 +41,7 @@ import opus from '@discordjs/opus';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { monotonicEpochMs } from '../../edge-agent/agent.ts';
-import { areaAudioTopic, areaControlTopic, decodeAudioFrame } from '../../protocol/index.ts';
+import { areaAudioTopic, areaControlTopic, decodeAudioFrame, streamMatches } from '../../protocol/index.ts';
 import { mulberry32 } from '../helpers/seeded-random.ts';
 import { BROKERS, eachBroker, HAVE_MOSQUITTO, MOSQUITTO, prepareProvince, startStack, type Stack } from './lib/stack.ts';
 import { CpuWindow, percentile, sleep, startTsx, stopProcess, waitFor, type Tracked } from './lib/proc.ts';
@@ -182,8 +182,8 @@ export async function runLiveBroadcastBench({ quick, log = console.log }: { quic
           const dec = new opus.OpusEncoder(48000, 1);
           let wasLoud = false;
           probe.on('message', (_t, payload) => {
-            const fr = decodeAudioFrame(payload);
-            if (!fr.ok || fr.frame.streamId !== started.id) return;
+            const fr = decodeAudioFrame(payload, Date.now() * 1000);
+            if (!fr.ok || !streamMatches(fr.frame.streamId, started.id)) return;
             fr.frame.packets.forEach((p, k) => {
               const pcm = dec.decode(Buffer.from(p));
               let peak = 0;

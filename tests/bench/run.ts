@@ -22,6 +22,7 @@
  *   media-fetch.ts           bytes a site fetches per bulletin (clean, cut and resumed, corrupted) against the Opus payload
  *   agent-audio.ts           the agent's audio path per second of programme: Ogg read, libopus decode, device-link summaries vs PCM
  *   data-usage.ts            mobile data of one whole site through counting proxies: idle per day, per bulletin minute, per alert, per live minute (vs Opus)
+ *   live-framing.ts          live audio on the wire per site, the first 22-byte format (3 packets, long topic) beside the compact one (5 packets, la/…)
  *   reconnect-after-outage.ts 3,000 real MQTT clients coming back after a 1/5/30 min server outage (back-off state from the pure model), old 5 min cap vs 30 s: p50/p95/max time back, connects/s
  *
  * `--quick`: a smoke run of every scenario within a minute: tiny sizes, the
@@ -49,6 +50,7 @@ import { runMediaFetchBench } from './media-fetch.ts';
 import { runAgentAudioBench } from './agent-audio.ts';
 import { runReconnectAfterOutageBench } from './reconnect-after-outage.ts';
 import { runDataUsageBench } from './data-usage.ts';
+import { runLiveFramingBench } from './live-framing.ts';
 import { stopAll } from './lib/proc.ts';
 import { inStackPool, removeTempDirs, shareStacks, stopSharedStacks } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -84,6 +86,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'live-broadcast', run: runLiveBroadcastBench, lane: 'fleet' },
   { name: 'reconnect-after-outage', run: runReconnectAfterOutageBench, lane: 'own' },
   { name: 'data-usage', run: runDataUsageBench, lane: 'own' },
+  { name: 'live-framing', run: runLiveFramingBench, lane: 'own' },
   // Its own server: the streams' delays adapt to the links the server has measured, which must be only these.
   { name: 'live-jitter', run: runLiveJitterBench, lane: 'own' },
 ];

@@ -9,7 +9,17 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import opus from '@discordjs/opus';
-import { areaAudioTopic, areaControlTopic, decodeAudioControl, decodeAudioFrame, siteTopic, type AudioControlMessage, type AudioFrame } from '../../protocol/index.ts';
+import {
+  areaAudioTopic,
+  areaControlTopic,
+  decodeAudioControl,
+  decodeAudioFrame,
+  parseTopic,
+  siteTopic,
+  streamMatches,
+  type AudioControlMessage,
+  type AudioFrame,
+} from '../../protocol/index.ts';
 import { waitFor } from './wait.ts';
 
 export interface Heard {
@@ -49,7 +59,7 @@ export async function listenAsSite(mqttUrl: string, cred: { siteId: string; secr
   client.on('message', (topic, payload, packet) => {
     if (topic === fenceTopic) return void (fenced ||= payload.length > 0);
     const at = Date.now();
-    const channel = topic.endsWith('/audio') ? 'audio' : 'control';
+    const channel = parseTopic(topic)?.kind === 'area-audio' ? 'audio' : 'control';
     if (payload.length === 0) return void heard.cleared.push(topic);
     if (payload[0] === 0x7b) {
       const d = decodeAudioControl.decode(payload);
@@ -57,9 +67,15 @@ export async function listenAsSite(mqttUrl: string, cred: { siteId: string; secr
       else heard.rejected.push(d.error.reason);
       return;
     }
-    const f = decodeAudioFrame(payload);
-    if (f.ok) heard.frames.push({ frame: f.frame, at, bytes: payload.length, topic });
-    else heard.rejected.push(f.reason);
+    const f = decodeAudioFrame(payload, Date.now() * 1000);
+    if (!f.ok) {
+      heard.rejected.push(f.reason);
+      return;
+    }
+    // Frames carry the low 16 bits of the stream id: put back the whole id of a start heard for it, as an agent does.
+    const start = heard.control.find((c) => 'streamId' in c.msg && c.msg.type === 'stream_start' && streamMatches(f.frame.streamId, c.msg.streamId));
+    const streamId = start && 'streamId' in start.msg ? start.msg.streamId : f.frame.streamId;
+    heard.frames.push({ frame: { ...f.frame, streamId }, at, bytes: payload.length, topic });
   });
   const topics = areaKeys.flatMap((k) => [areaAudioTopic(k), areaControlTopic(k)]);
   if (fence) await fence(fenceTopic, Buffer.from('fence'));

@@ -115,7 +115,7 @@ describe('Mosquitto files', () => {
     const text = await res.text();
     expect(text).toMatch(/^user loanet_server\ntopic readwrite loanet\/v1\/#$/m);
     expect(text).toMatch(/^user hook-a\ntopic write loanet\/v1\/sites\/hook-a\/state$/m);
-    expect(text).toContain('topic read loanet/v1/areas/2025.02683/audio');
+    expect(text).toContain('topic read la/2025.02683');
   });
 
   it('names the sites whose credential predates Mosquitto hashes, until they are rotated; leaves retired sites out', async () => {

@@ -91,11 +91,11 @@ async function retainedNow(): Promise<{
     if (topic.endsWith('/playlist')) playlists.set(m.siteId!, m as PlaylistMessage);
     else if (topic.endsWith('/control') && m.type === 'alert_start') alerts.set(topic, m as AlertStart);
     // The audio channel also carries frames (binary, never retained): only its retained JSON start counts.
-    else if (topic.endsWith('/audio') && m.type === 'stream_start') liveStarts.set(topic, m as AudioStreamStart);
+    else if (topic.startsWith('la/') && m.type === 'stream_start') liveStarts.set(topic, m as AudioStreamStart);
   });
   try {
     await new Promise<void>((resolve, reject) => (c.once('connect', () => resolve()), c.once('error', reject), c.once('close', () => reject(new Error('closed')))));
-    await c.subscribeAsync(['loanet/v1/sites/+/playlist', 'loanet/v1/areas/+/control', 'loanet/v1/areas/+/audio', RETAINED_CANARY_TOPIC], { qos: 0 });
+    await c.subscribeAsync(['loanet/v1/sites/+/playlist', 'loanet/v1/areas/+/control', 'la/+', RETAINED_CANARY_TOPIC], { qos: 0 });
     // The broker sends the retained messages of a SUBSCRIBE before it answers the next one.
     await c.subscribeAsync('loanet/v1/test/sync', { qos: 0 });
   } catch {
@@ -138,7 +138,10 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
       path.join(dir, 'passwd'),
       `${(await t.api('GET', '/api/broker/mosquitto/passwd')).body as string}${OBSERVER.user}:${mosquittoPasswordHash(OBSERVER.password)}\n`,
     );
-    fs.writeFileSync(path.join(dir, 'acl'), `${(await t.api('GET', '/api/broker/mosquitto/acl')).body as string}\nuser ${OBSERVER.user}\ntopic read loanet/v1/#\n`);
+    fs.writeFileSync(
+      path.join(dir, 'acl'),
+      `${(await t.api('GET', '/api/broker/mosquitto/acl')).body as string}\nuser ${OBSERVER.user}\ntopic read loanet/v1/#\ntopic read la/#\n`,
+    );
     process.kill(mosquitto.pid!, 'SIGHUP');
     await waitFor(
       'mosquitto knows the sites',

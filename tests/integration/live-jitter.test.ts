@@ -128,7 +128,7 @@ const fleetOf = (prefix: string, port: number) =>
     idPrefix: prefix,
     credentialsFile: null,
     faultShare: 0,
-    playout: { sink: 'device', bufferMs: 100, tailMs: 1000 },
+    playout: { sink: 'device', bufferMs: 100, tailMs: 1000, liveStatsIntervalMs: 5000 },
   });
 
 beforeAll(async () => {

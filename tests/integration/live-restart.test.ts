@@ -32,7 +32,7 @@ const haveMosquitto = haveTools('mosquitto');
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVER_PASSWORD = 'test-mqtt-server-password';
 const BAT_XAT = '2025.02683';
-const AUDIO_TOPIC = `loanet/v1/areas/${BAT_XAT}/audio`;
+const AUDIO_TOPIC = `la/${BAT_XAT}`;
 
 let dir: string;
 let dataDir: string;

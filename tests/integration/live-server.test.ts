@@ -98,10 +98,10 @@ describe.skipIf(!canRun)('live streams (server)', () => {
       areas: [BAT_XAT],
       priority: 'normal',
       delayMs: 500,
-      codec: { name: 'opus', frameMs: 20, packetsPerMessage: 3, bitrate: 24000, fec: true },
+      codec: { name: 'opus', frameMs: 20, packetsPerMessage: 5, bitrate: 24000, fec: true },
     });
 
-    await waitFor('2 s of relayed audio', () => a.frames.length >= 34, 15_000);
+    await waitFor('2 s of relayed audio', () => a.frames.length >= 20, 15_000);
     // A late joiner: the start comes with its subscription (retained on the audio channel), before any frame.
     const late = await listen('late');
     await waitFor('late joiner hears frames', () => late.frames.length >= 5);
@@ -115,17 +115,17 @@ describe.skipIf(!canRun)('live streams (server)', () => {
     frames.forEach((f, i) => {
       if (i === 0) return;
       expect(f.seq).toBe(frames[i - 1]!.seq + 1);
-      // Consecutive messages sit side by side on the 20 ms grid: 3 packets = 60 ms.
-      expect(f.playAtUs - frames[i - 1]!.playAtUs).toBe(60_000);
+      // Consecutive messages sit side by side on the 20 ms grid: 5 packets = 100 ms.
+      expect(f.playAtUs - frames[i - 1]!.playAtUs).toBe(100_000);
     });
-    expect(frames.every((f) => f.packets.length === 3 && f.fec)).toBe(true);
+    expect(frames.every((f) => f.packets.length === 5 && f.fec)).toBe(true);
     expect(frames[0]!.playAtUs % 20_000).toBe((r.body.startAt * 1000) % 20_000);
     // Paced: the server never runs ahead of real time, so no message arrives more than the stream's delay
     // ahead of its play-at (a source decoded as fast as ffmpeg can would be seconds ahead). That holds on any
     // machine (load only makes messages later); that they arrive in time is the live-broadcast bench's business.
     for (const x of a.frames) expect(x.frame.playAtUs / 1000 - x.at).toBeLessThanOrEqual(500 + 50);
     // What the site hears is the station's 440 Hz tone (after the first few messages of ffmpeg start-up silence).
-    const pcm = decodeFrames(frames.slice(10));
+    const pcm = decodeFrames(frames.slice(6));
     expect(rms(pcm)).toBeGreaterThan(1000);
     expect(dominantOf(pcm, [440, 1000, 220])).toBe(440);
 
@@ -137,7 +137,7 @@ describe.skipIf(!canRun)('live streams (server)', () => {
     await waitFor('end-of-stream message', () => a.frames.at(-1)?.frame.endOfStream);
     // A site elsewhere in the province is not under Bát Xát: by the stream's last message it has heard nothing of it.
     expect(cam.frames.length).toBe(0);
-    await waitFor('retained start cleared', () => a.cleared.includes(`loanet/v1/areas/${BAT_XAT}/audio`));
+    await waitFor('retained start cleared', () => a.cleared.includes(`la/${BAT_XAT}`));
     expect(stop.body.server.audioPackets).toBeGreaterThan(0);
     expect(stop.body.server.wireBytes).toBeGreaterThan(stop.body.server.payloadBytes);
 
@@ -312,7 +312,7 @@ describe.skipIf(!canRun)('live streams (server)', () => {
         fecRecovered: 2,
         played: 295,
         bufferLevelMs: 180,
-        marks: [0, 50, 100].map((seq) => ({ seq, playedAt: r.body.startAt + seq * 60 + offsetMs })),
+        marks: [0, 50, 100].map((seq) => ({ seq, playedAt: r.body.startAt + seq * 100 + offsetMs })),
         clockUncertaintyMs: 2,
         final: false,
         ...extra,

@@ -55,7 +55,7 @@ describe('ACL: what a site may subscribe to', () => {
       siteTopic('sim-02683-v02', 'cmd'),
       areaAudioTopic('2025.02671'),
       'loanet/v1/sites/+/cmd',
-      'loanet/v1/areas/+/audio',
+      'la/+',
       'loanet/v1/areas/2025.02671/control',
       'loanet/v1/areas/+/control',
       siteTopic('sim-02683-v02', 'playlist'),

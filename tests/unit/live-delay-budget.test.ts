@@ -3,25 +3,26 @@
  * configuration derives a stream's default delay from it.
  */
 import { describe, expect, it } from 'vitest';
-import { jitterMarginMs, liveDelayMs, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, LIVE_PACING_MS } from '../../server/live/delay-budget.ts';
+import { jitterMarginMs, liveDelayMs, DEFAULT_LIVE_JITTER_MS, DEFAULT_LIVE_OUTPUT_MS, DEFAULT_LIVE_PACKETS, LIVE_PACING_MS } from '../../server/live/delay-budget.ts';
 import { loadConfig } from '../../server/config.ts';
 import { DEFAULT_OUTPUT_BUFFER_MS } from '../../edge-agent/audio/types.ts';
 import { DeviceSink } from '../../edge-agent/audio/sinks/device.ts';
 import { AlsaSink } from '../../edge-agent/audio/sinks/alsa.ts';
 
-const base = { packetsPerMessage: 3, frameMs: 20, pacingMs: LIVE_PACING_MS, outputMs: DEFAULT_LIVE_OUTPUT_MS };
+const base = { packetsPerMessage: DEFAULT_LIVE_PACKETS, frameMs: 20, pacingMs: LIVE_PACING_MS, outputMs: DEFAULT_LIVE_OUTPUT_MS };
 /** The engine writes `sink latency + 40 ms` ahead (edge-agent/playout/timeline.ts batchMs). */
 const ENGINE_BATCH_MS = 40;
 
 describe('live delay budget', () => {
-  it('is the sum of grouping, pacing, jitter target and output write-ahead: 500 ms by default with a 250 ms jitter target', () => {
-    expect(DEFAULT_LIVE_JITTER_MS).toBe(250);
-    expect(liveDelayMs({ ...base, jitterMs: 250 })).toBe(60 + 10 + 250 + 180);
+  it('is the sum of grouping, pacing, jitter target and output write-ahead: 500 ms by default, 5 packets a message and a 210 ms jitter target', () => {
+    expect(DEFAULT_LIVE_PACKETS).toBe(5);
+    expect(DEFAULT_LIVE_JITTER_MS).toBe(210);
+    expect(liveDelayMs({ ...base, jitterMs: DEFAULT_LIVE_JITTER_MS })).toBe(100 + 10 + 210 + 180);
     expect(liveDelayMs({ ...base, jitterMs: 100, packetsPerMessage: 1 })).toBe(20 + 10 + 100 + 180);
     expect(() => liveDelayMs({ ...base, jitterMs: -1 })).toThrow(/jitterMs/);
   });
 
-  it('leaves every default agent output at least the 250 ms jitter target', () => {
+  it('leaves every default agent output at least the 210 ms jitter target', () => {
     const delay = liveDelayMs({ ...base, jitterMs: DEFAULT_LIVE_JITTER_MS });
     const device = new DeviceSink({ sendAudio: async () => ({ heard: 0 }), flushAudio: async () => ({ dropped: 0 }) }, { batchFrames: DEFAULT_OUTPUT_BUFFER_MS / 20 });
     const alsa = new AlsaSink({ device: 'null' });
@@ -35,9 +36,9 @@ describe('live delay budget', () => {
   });
 
   it('server configuration: derived by default, each part and the whole overridable, bad values named', () => {
-    expect(loadConfig({}).live).toMatchObject({ delayMs: 500, jitterMs: 250, outputMs: 180, packetsPerMessage: 3 });
-    expect(loadConfig({ LOANET_LIVE_JITTER_MS: '120' }).live.delayMs).toBe(370);
-    expect(loadConfig({ LOANET_LIVE_OUTPUT_MS: '140', LOANET_LIVE_PACKETS: '2' }).live.delayMs).toBe(40 + 10 + 250 + 140);
+    expect(loadConfig({}).live).toMatchObject({ delayMs: 500, jitterMs: 210, outputMs: 180, packetsPerMessage: 5 });
+    expect(loadConfig({ LOANET_LIVE_JITTER_MS: '120' }).live.delayMs).toBe(410);
+    expect(loadConfig({ LOANET_LIVE_OUTPUT_MS: '140', LOANET_LIVE_PACKETS: '2' }).live.delayMs).toBe(40 + 10 + 210 + 140);
     expect(loadConfig({ LOANET_LIVE_DELAY_MS: '300' }).live.delayMs).toBe(300);
     expect(() => loadConfig({ LOANET_LIVE_JITTER_MS: 'fast' })).toThrow(/LOANET_LIVE_JITTER_MS/);
     // The adaptive delay's ceiling: 3 s by default, 0 fixes every stream's delay.

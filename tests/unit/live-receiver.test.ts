@@ -78,6 +78,8 @@ describe('LiveReceiver', () => {
       publish: (e) => published.push(e),
       createDecoder: createOpusDecoder,
       log: { info() {}, warn: (m) => warnings.push(m) },
+      // Reports every 5 s here (15 s by default): these tests are about what a report says.
+      statsIntervalMs: 5000,
     });
   });
   afterEach(() => {

@@ -58,7 +58,7 @@ describe('FrameAssembler', () => {
     expect(out.map((f) => f.marker)).toEqual([true, false, true]);
     expect(out[1]!.packets.map((p) => p[1])).toEqual([3, 4, 5]);
     // Through the wire format and back.
-    const back = decodeAudioFrame(encodeAudioFrame(out[2]!));
+    const back = decodeAudioFrame(encodeAudioFrame(out[2]!), 1_700_000_000_123_000);
     expect(back.ok && back.frame).toMatchObject({ streamId: 7, seq: 2, fec: true, marker: true, endOfStream: false });
   });
 

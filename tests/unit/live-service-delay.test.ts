@@ -75,15 +75,15 @@ describe('the live service adapts a stream delay to its sites links', () => {
     expect(live.get(s.id)!.delayMs).toBe(500); // a clean link needs less than the floor
     live.onStats('mountain', stats('mountain', s.id, 1300));
     const v = live.get(s.id)!;
-    expect(v.delayMs).toBe(60 + 1300 + 100 + 180);
-    expect(v.adaptive!.raises).toEqual([expect.objectContaining({ fromMs: 500, toMs: 1640 })]);
+    expect(v.delayMs).toBe(100 + 1300 + 100 + 180); // grouping (5 × 20 ms), transit p99, margin, output
+    expect(v.adaptive!.raises).toEqual([expect.objectContaining({ fromMs: 500, toMs: 1680 })]);
     // The sites learn it from the start again (control and audio channels), before any frame sent further ahead.
-    expect(starts(s.id).slice(-2)).toEqual([1640, 1640]);
-    expect(v.siteReports.find((r) => r.siteId === 'mountain')!.link).toMatchObject({ transitP99Ms: 1300, neededMs: 1640, behind: true });
+    expect(starts(s.id).slice(-2)).toEqual([1680, 1680]);
+    expect(v.siteReports.find((r) => r.siteId === 'mountain')!.link).toMatchObject({ transitP99Ms: 1300, neededMs: 1680, behind: true });
     // Another measure within 3 s waits; a site outside the stream's areas does not count.
     live.onStats('mountain', stats('mountain', s.id, 2000));
     live.onStats('elsewhere', stats('elsewhere', s.id, 5000));
-    expect(live.get(s.id)!.delayMs).toBe(1640);
+    expect(live.get(s.id)!.delayMs).toBe(1680);
   });
 
   it('names a site whose link needs more than the ceiling, and serves the others', () => {
@@ -93,7 +93,7 @@ describe('the live service adapts a stream delay to its sites links', () => {
     live.onStats('mountain', stats('mountain', s.id, 1300));
     const v = live.get(s.id)!;
     expect(v.delayMs).toBe(1000);
-    expect(v.adaptive!.behind).toEqual([{ siteId: 'mountain', neededMs: 1640, reason: 'beyond_ceiling' }]);
+    expect(v.adaptive!.behind).toEqual([{ siteId: 'mountain', neededMs: 1680, reason: 'beyond_ceiling' }]);
   });
 
   it('a named delay is kept; the next stream starts at what the measured links need, as the preview says', () => {
@@ -107,12 +107,12 @@ describe('the live service adapts a stream delay to its sites links', () => {
     live.stop(fixed.id, { id: 1, username: 'op' });
 
     const preview = live.previewDelay([COMMUNE]);
-    expect(preview).toMatchObject({ delayMs: 1640, ceilingMs: 3000, adaptive: true, measured: 1, beyondCeiling: 0 });
+    expect(preview).toMatchObject({ delayMs: 1680, ceilingMs: 3000, adaptive: true, measured: 1, beyondCeiling: 0 });
     expect(live.previewDelay([COMMUNE], { maxDelayMs: 1000 })).toMatchObject({ delayMs: 1000, beyondCeiling: 1 });
     // Another commune's sites are not measured for this one.
     expect(live.previewDelay([OTHER])).toMatchObject({ delayMs: 500, measured: 0 });
     const next = start();
-    expect(next.delayMs).toBe(1640);
-    expect(next.adaptive).toMatchObject({ initialMs: 1640, raises: [] });
+    expect(next.delayMs).toBe(1680);
+    expect(next.adaptive).toMatchObject({ initialMs: 1680, raises: [] });
   });
 });

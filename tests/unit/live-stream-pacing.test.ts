@@ -17,7 +17,7 @@ function setup(paced: boolean) {
     {
       now: () => now,
       publish: (m) => {
-        const d = decodeAudioFrame(m);
+        const d = decodeAudioFrame(m, now * 1000);
         if (!d.ok) throw new Error(d.reason);
         sent.push(d.frame);
       },

@@ -94,8 +94,8 @@ describe('the Mosquitto ACL file', () => {
     }
   }
 
-  it('gives the server readwrite on loanet/v1/#', () => {
-    expect(sections.get('loanet_server')).toEqual(['topic readwrite loanet/v1/#']);
+  it('gives the server readwrite on loanet/v1/# and la/#', () => {
+    expect(sections.get('loanet_server')).toEqual(['topic readwrite loanet/v1/#', 'topic readwrite la/#']);
   });
 
   it("lets a site write its own uplink topics and read its cmd, time, playlist, ack, config and update topics and its area and ancestors' audio and control, nothing else", () => {
@@ -110,11 +110,11 @@ describe('the Mosquitto ACL file', () => {
       'topic read loanet/v1/sites/sim-02683-v01/ack',
       'topic read loanet/v1/sites/sim-02683-v01/config',
       'topic read loanet/v1/sites/sim-02683-v01/update',
-      'topic read loanet/v1/areas/2025.02683-01/audio',
+      'topic read la/2025.02683-01',
       'topic read loanet/v1/areas/2025.02683-01/control',
-      'topic read loanet/v1/areas/2025.02683/audio',
+      'topic read la/2025.02683',
       'topic read loanet/v1/areas/2025.02683/control',
-      'topic read loanet/v1/areas/2025.15/audio',
+      'topic read la/2025.15',
       'topic read loanet/v1/areas/2025.15/control',
     ]);
   });

@@ -114,7 +114,7 @@ describe('packet size limits: the legitimate maximum of each message fits with m
     expect(packetLimit(L, 'site', 3, siteTopic(SITE, 'telemetry'))).toBe(L.publish.telemetry);
     expect(packetLimit(L, 'site', 3, siteTopic(SITE, 'state'))).toBe(L.publish.state);
     expect(packetLimit(L, 'site', 3, siteTopic(SITE, 'playlist'))).toBe(L.control);
-    expect(packetLimit(L, 'site', 3, 'loanet/v1/areas/2025.02683/audio')).toBe(L.control);
+    expect(packetLimit(L, 'site', 3, 'la/2025.02683')).toBe(L.control);
     expect(packetLimit(L, 'site', 8, undefined)).toBe(L.control);
     expect(largestSiteLimit(L)).toBe(32 * 1024);
   });
