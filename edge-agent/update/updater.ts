@@ -282,30 +282,8 @@ export class Updater {
         return;
       }
       this.change('downloading', { downloaded: budget.used });
-      const fetcher = new ReleaseFetcher({
-        httpUrl,
-        releaseId: order.releaseId,
-        siteId: this.o.siteId,
-        secret: this.o.secret,
-        get: this.o.get ?? rangeGet,
-        budget,
-        signal: w.abort.signal,
-        ...(this.o.backoff ? { backoff: this.o.backoff } : {}),
-        ...(this.o.sleep ? { sleep: this.o.sleep } : {}),
-      });
       // The release is checked whole before a byte of it is written.
-      const manifestBytes = await fetcher.fetchSmall('manifest', RELEASE_MANIFEST_MAX_BYTES);
-      const sha = createHash('sha256').update(manifestBytes).digest('hex');
-      if (sha !== order.manifestSha256)
-        throw new UpdateFailure('manifest_mismatch', `the server's manifest has SHA-256 ${sha.slice(0, 12)}…, the order names ${order.manifestSha256.slice(0, 12)}…`);
-      let signatures: unknown;
-      try {
-        signatures = JSON.parse((await fetcher.fetchSmall('signatures', SIGNATURES_MAX_BYTES)).toString('utf8'));
-      } catch (e) {
-        if (e instanceof UpdateFailure) throw e;
-        throw new UpdateFailure('unsigned', 'the signatures are not JSON');
-      }
-      if (!Array.isArray(signatures)) throw new UpdateFailure('unsigned', 'the signatures are not a list');
+      const { fetcher, manifestBytes, signatures } = await this.fetchSigned(w, order, budget, httpUrl);
       const verdict = verifyRelease(manifestBytes, signatures, this.o.trustedKeys, { component: 'agent', version: fromVersion, ...(this.o.arch ? { arch: this.o.arch } : {}) });
       if (!verdict.ok) throw new UpdateFailure(verdict.code, verdict.reason);
       const m = verdict.manifest;
@@ -316,10 +294,10 @@ export class Updater {
       slot = inactiveSlot(boot);
       const target = slotDir(stateDir, slot);
       const there = await inspectSlot(target);
-      if (there.ok && there.version === m.version && (await installedManifestSha(target)) === sha) {
+      if (there.ok && there.version === m.version && (await installedManifestSha(target)) === order.manifestSha256) {
         this.o.log.info(`${m.version} is already installed in slot ${slot}`);
       } else {
-        await this.fetchInto(fetcher, w, stateDir, slot, m, sha, total, budget);
+        await this.fetchInto(fetcher, w, stateDir, slot, m, order.manifestSha256, total, budget);
         this.change('downloaded', { bytes: total, total, downloaded: budget.used });
         this.change('verified');
         this.change('installing');
@@ -371,29 +349,16 @@ export class Updater {
    * device brought to it (edge-agent/devices/firmware-update.ts: resumable, verified, test boot
    * confirmed only when the device works), reported per device. Flashing waits until nothing plays.
    */
-  private async runFirmware(w: Work, order: UpdateOrder, budget: { limit: number; used: number }, stateDir: string, httpUrl: string): Promise<void> {
-    const ids = order.devices ?? [];
-    if (ids.length === 0) throw new UpdateFailure('malformed', 'a device firmware order names no device');
-    const ports = new Map<string, FirmwarePort>();
-    const devices = new Map<string, DeviceUpdateReport>();
-    const hellos = new Map<string, { firmware: string; profile?: string }>();
-    for (const id of ids) {
-      const port = await this.o.firmwareOf?.(id);
-      if (!port) {
-        devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: `no device ${id} that takes firmware behind this agent` });
-        continue;
-      }
-      try {
-        const h = await port.hello();
-        ports.set(id, port);
-        hellos.set(id, { firmware: h.firmware, ...((h as { profile?: string }).profile ? { profile: (h as { profile?: string }).profile } : {}) });
-        devices.set(id, { id, state: 'queued' });
-      } catch (e) {
-        devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: (e as Error).message.slice(0, 300) });
-      }
-    }
-    const show = () => [...devices.values()];
-    this.change('downloading', { downloaded: budget.used, devices: show() });
+  /**
+   * The order's manifest and signatures, fetched with the site's credential: the manifest must be the one the
+   * order names (its SHA-256) and the signatures a list; what they prove is the caller's check (agent or firmware).
+   */
+  private async fetchSigned(
+    w: Work,
+    order: UpdateOrder,
+    budget: { limit: number; used: number },
+    httpUrl: string,
+  ): Promise<{ fetcher: ReleaseFetcher; manifestBytes: Buffer; signatures: unknown[] }> {
     const fetcher = new ReleaseFetcher({
       httpUrl,
       releaseId: order.releaseId,
@@ -417,6 +382,33 @@ export class Updater {
       throw new UpdateFailure('unsigned', 'the signatures are not JSON');
     }
     if (!Array.isArray(signatures)) throw new UpdateFailure('unsigned', 'the signatures are not a list');
+    return { fetcher, manifestBytes, signatures };
+  }
+
+  private async runFirmware(w: Work, order: UpdateOrder, budget: { limit: number; used: number }, stateDir: string, httpUrl: string): Promise<void> {
+    const ids = order.devices ?? [];
+    if (ids.length === 0) throw new UpdateFailure('malformed', 'a device firmware order names no device');
+    const ports = new Map<string, FirmwarePort>();
+    const devices = new Map<string, DeviceUpdateReport>();
+    const hellos = new Map<string, { firmware: string; profile?: string }>();
+    for (const id of ids) {
+      const port = await this.o.firmwareOf?.(id);
+      if (!port) {
+        devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: `no device ${id} that takes firmware behind this agent` });
+        continue;
+      }
+      try {
+        const h = await port.hello();
+        ports.set(id, port);
+        hellos.set(id, { firmware: h.firmware, ...((h as { profile?: string }).profile ? { profile: (h as { profile?: string }).profile } : {}) });
+        devices.set(id, { id, state: 'queued' });
+      } catch (e) {
+        devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: (e as Error).message.slice(0, 300) });
+      }
+    }
+    const show = () => [...devices.values()];
+    this.change('downloading', { downloaded: budget.used, devices: show() });
+    const { fetcher, manifestBytes, signatures } = await this.fetchSigned(w, order, budget, httpUrl);
     // Each device is checked against its own version and profile; the hardware itself the device checks (fw_begin: wrong_hardware).
     let manifest: ReleaseManifest | undefined;
     for (const [id, h] of hellos) {
