@@ -121,16 +121,23 @@ export interface DelayingTcpProxy {
   close(): Promise<void>;
 }
 
+/**
+ * `random` draws the jitter; give each direction its own seeded stream
+ * (`{ up, down }`) so that what a site sends never changes the delays of what
+ * it receives: with one stream for both, an extra heartbeat upstream moves
+ * every later downstream delay, and a test's outcome with it.
+ */
 export async function startDelayingTcpProxy(
   target: { host: string; port: number },
   delay: { baseMs: number; jitterMs: number },
-  random: () => number = Math.random,
+  random: (() => number) | { up: () => number; down: () => number } = Math.random,
 ): Promise<DelayingTcpProxy> {
+  const draw = typeof random === 'function' ? { up: random, down: random } : random;
   let current = { ...delay };
   const applied: number[] = [];
   const sockets = new Set<net.Socket>();
   /** Forward `from` → `to`, each chunk delayed, in order. */
-  const pipe = (from: net.Socket, to: net.Socket) => {
+  const pipe = (from: net.Socket, to: net.Socket, random: () => number) => {
     let lastRelease = 0;
     from.on('data', (chunk: Buffer) => {
       const now = performance.now();
@@ -155,8 +162,8 @@ export async function startDelayingTcpProxy(
       s.setNoDelay(true);
       s.on('close', () => sockets.delete(s));
     }
-    pipe(client, upstream);
-    pipe(upstream, client);
+    pipe(client, upstream, draw.up);
+    pipe(upstream, client, draw.down);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

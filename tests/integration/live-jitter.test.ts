@@ -139,7 +139,7 @@ beforeAll(async () => {
   base = radio.base;
   t = await startTestServer({ LOANET_RELAY_ALLOW: '127.0.0.1' });
   await importLaoCai2025(t);
-  proxy = await startDelayingTcpProxy({ host: '127.0.0.1', port: t.server.mqttPort }, LINK, mulberry32(13));
+  proxy = await startDelayingTcpProxy({ host: '127.0.0.1', port: t.server.mqttPort }, LINK, { up: mulberry32(13), down: mulberry32(31) });
   clean = fleetOf('clean', t.server.mqttPort);
   jittery = fleetOf('mountain', proxy.port);
   await clean.start();
