@@ -94,11 +94,11 @@ export class NowPlaying {
   private state = initialNowPlaying();
   private readonly off: () => void;
 
-  constructor(engine: { on(listener: (e: EngineEvent) => void): () => void }, changed: () => void) {
+  constructor(engine: { on(listener: (e: EngineEvent) => void): () => void }, changed: (before: Playing | null, after: Playing | null) => void) {
     this.off = engine.on((e) => {
       const before = this.state.playing;
       this.state = nowPlayingAfter(this.state, e);
-      if (!samePlaying(before, this.state.playing)) changed();
+      if (!samePlaying(before, this.state.playing)) changed(before, this.state.playing);
     });
   }
 
@@ -112,7 +112,10 @@ export class NowPlaying {
 }
 
 /** What plays on `engine` now, for a heartbeat; `changed` is called (from the engine's events) when it changes. */
-export function followPlaying(engine: { on(listener: (e: EngineEvent) => void): () => void }, changed: () => void): () => Playing | null {
+export function followPlaying(
+  engine: { on(listener: (e: EngineEvent) => void): () => void },
+  changed: (before: Playing | null, after: Playing | null) => void,
+): () => Playing | null {
   const tracker = new NowPlaying(engine, changed);
   return () => tracker.report();
 }
