@@ -18,12 +18,13 @@
  * - each file is checked against the signed manifest's size and SHA-256
  *   (`hash_mismatch`: the file is deleted).
  */
+import { createHash } from 'node:crypto';
 import { open, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { Backoff } from '../../common/backoff.ts';
-import { fileMatches, type ReleaseFile } from '../../common/release.ts';
-import type { UpdateFailureReason } from '../../protocol/index.ts';
+import { fileMatches, RELEASE_MANIFEST_MAX_BYTES, type ReleaseFile } from '../../common/release.ts';
+import type { UpdateFailureReason, UpdateOrder } from '../../protocol/index.ts';
 import type { HttpGet } from '../http-get.ts';
 import { hashFile } from './slots.ts';
 
@@ -63,6 +64,7 @@ export interface ReleaseFetchOptions {
 }
 
 const SYNCED_SUFFIX = '.synced';
+const SIGNATURES_MAX_BYTES = 16 * 1024;
 
 export function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -316,4 +318,33 @@ export async function removeFile(path: string): Promise<void> {
 /** The sidecar files the download keeps beside a file (removed before a slot is installed). */
 export function isDownloadSidecar(name: string): boolean {
   return name.endsWith(SYNCED_SUFFIX) || name.endsWith(`${SYNCED_SUFFIX}.tmp`);
+}
+
+/** An order's manifest (its exact bytes) and signatures, and the fetcher that goes on to fetch its files. */
+export interface SignedRelease {
+  fetcher: ReleaseFetcher;
+  manifestBytes: Buffer;
+  signatures: unknown[];
+}
+
+/**
+ * The order's manifest and signatures, fetched with the site's credential: the manifest must be the one the
+ * order names (its SHA-256) and the signatures a list; what they prove is the caller's check (the agent's own
+ * update in updater.ts, device firmware in device-firmware.ts). Throws UpdateFailure.
+ */
+export async function fetchSignedRelease(order: UpdateOrder, o: Omit<ReleaseFetchOptions, 'releaseId'>): Promise<SignedRelease> {
+  const fetcher = new ReleaseFetcher({ ...o, releaseId: order.releaseId });
+  const manifestBytes = await fetcher.fetchSmall('manifest', RELEASE_MANIFEST_MAX_BYTES);
+  const sha = createHash('sha256').update(manifestBytes).digest('hex');
+  if (sha !== order.manifestSha256)
+    throw new UpdateFailure('manifest_mismatch', `the server's manifest has SHA-256 ${sha.slice(0, 12)}…, the order names ${order.manifestSha256.slice(0, 12)}…`);
+  let signatures: unknown;
+  try {
+    signatures = JSON.parse((await fetcher.fetchSmall('signatures', SIGNATURES_MAX_BYTES)).toString('utf8'));
+  } catch (e) {
+    if (e instanceof UpdateFailure) throw e;
+    throw new UpdateFailure('unsigned', 'the signatures are not JSON');
+  }
+  if (!Array.isArray(signatures)) throw new UpdateFailure('unsigned', 'the signatures are not a list');
+  return { fetcher, manifestBytes, signatures };
 }

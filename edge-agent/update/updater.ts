@@ -19,13 +19,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RELEASE_MANIFEST_MAX_BYTES, verifyRelease, type ReleaseManifest, type TrustedKey } from '../../common/release.ts';
+import { verifyRelease, type ReleaseManifest, type TrustedKey } from '../../common/release.ts';
 import type { Backoff } from '../../common/backoff.ts';
 import {
   FINAL_UPDATE_STATES,
   PROTOCOL_VERSION,
-  UPDATE_FAILURE_REASONS,
-  type DeviceUpdateReport,
   decodeUpdateOrder,
   type UpdateFailureReason,
   type UpdateOrder,
@@ -34,18 +32,18 @@ import {
   type UpdateStatusEvent,
 } from '../../protocol/index.ts';
 import type { AgentLogger } from '../agent-log.ts';
-import { updateDeviceFirmware, type FirmwarePort } from '../devices/firmware-update.ts';
+import type { FirmwarePort } from '../devices/firmware-update.ts';
 import type { HttpGet } from '../http-get.ts';
 import { readStateFile, writeJsonAtomic } from '../state-file.ts';
 import { BOOT_FORMAT, inactiveSlot, type BootState, type SlotName, type TrialState, type UpdateSlot } from './boot-select.ts';
-import { ReleaseFetcher, UpdateFailure, isDownloadSidecar } from './download.ts';
+import { runFirmwareOrder } from './device-firmware.ts';
+import { fetchSignedRelease, isDownloadSidecar, UpdateFailure, type DownloadBudget, type ReleaseFetcher, type SignedRelease } from './download.ts';
 import { rangeGet } from './range-get.ts';
 import { RELEASE_FILE, SLOTS_DIR, inspectSlot, partialDir, readBootState, slotDir, writeBootState, type InstalledRelease } from './slots.ts';
 
 export const UPDATE_FILE = 'update.json';
 /** The partial slot's note of which manifest its bytes belong to (other bytes are thrown away). */
 const PARTIAL_MARK = '.manifest-sha256';
-const SIGNATURES_MAX_BYTES = 16 * 1024;
 const DEFAULT_HEALTH_TIMEOUT_S = 300;
 /** Up this long, a committed update is not crash-looping, connected or not. */
 const STAYED_UP_MS = 120_000;
@@ -278,12 +276,25 @@ export class Updater {
       if (!stateDir) throw new UpdateFailure('install_failed', 'the agent has no state folder to install into');
       if (!httpUrl) throw new UpdateFailure('download_failed', 'the agent has no server.httpUrl to fetch the release from');
       if (order.component === 'device-firmware') {
-        await this.runFirmware(w, order, budget, stateDir, httpUrl);
+        await runFirmwareOrder({
+          order,
+          budget,
+          stateDir,
+          signal: w.abort.signal,
+          trustedKeys: this.o.trustedKeys,
+          firmwareOf: this.o.firmwareOf,
+          fetchSigned: () => this.fetchSigned(w, budget, httpUrl),
+          untilIdle: (fields) => this.untilIdle(w, fields),
+          sleep: (ms) => this.pause(new AbortController().signal, ms),
+          change: (state, fields) => this.change(state, fields),
+          patch: (fields) => this.patch(fields),
+          requestHeartbeat: () => this.o.requestHeartbeat(),
+        });
         return;
       }
       this.change('downloading', { downloaded: budget.used });
       // The release is checked whole before a byte of it is written.
-      const { fetcher, manifestBytes, signatures } = await this.fetchSigned(w, order, budget, httpUrl);
+      const { fetcher, manifestBytes, signatures } = await this.fetchSigned(w, budget, httpUrl);
       const verdict = verifyRelease(manifestBytes, signatures, this.o.trustedKeys, { component: 'agent', version: fromVersion, ...(this.o.arch ? { arch: this.o.arch } : {}) });
       if (!verdict.ok) throw new UpdateFailure(verdict.code, verdict.reason);
       const m = verdict.manifest;
@@ -304,14 +315,7 @@ export class Updater {
         await installSlot(stateDir, slot, { format: 1, version: m.version, releaseId: order.releaseId, manifest: manifestBytes.toString('base64'), signatures });
       }
       if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
-      // The switch waits until nothing plays: the old version plays what is on air to its end.
-      if (this.o.isPlaying()) {
-        this.change('waiting_idle');
-        while (this.o.isPlaying()) {
-          await this.pause(w.abort.signal);
-          if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
-        }
-      }
+      await this.untilIdle(w);
       const now = this.o.now();
       const current = await readBootState(stateDir, (x) => this.o.log.warn(x));
       const next: BootState = {
@@ -343,25 +347,10 @@ export class Updater {
     }
   }
 
-  /**
-   * Device firmware through the gateway: the release checked as for the agent (the devices' own
-   * version and profile), its image fetched into the state folder the same way, then each listed
-   * device brought to it (edge-agent/devices/firmware-update.ts: resumable, verified, test boot
-   * confirmed only when the device works), reported per device. Flashing waits until nothing plays.
-   */
-  /**
-   * The order's manifest and signatures, fetched with the site's credential: the manifest must be the one the
-   * order names (its SHA-256) and the signatures a list; what they prove is the caller's check (agent or firmware).
-   */
-  private async fetchSigned(
-    w: Work,
-    order: UpdateOrder,
-    budget: { limit: number; used: number },
-    httpUrl: string,
-  ): Promise<{ fetcher: ReleaseFetcher; manifestBytes: Buffer; signatures: unknown[] }> {
-    const fetcher = new ReleaseFetcher({
+  /** The order's manifest and signatures, with the order's budget and the work's signal (download.ts). */
+  private fetchSigned(w: Work, budget: DownloadBudget, httpUrl: string): Promise<SignedRelease> {
+    return fetchSignedRelease(w.order, {
       httpUrl,
-      releaseId: order.releaseId,
       siteId: this.o.siteId,
       secret: this.o.secret,
       get: this.o.get ?? rangeGet,
@@ -370,118 +359,16 @@ export class Updater {
       ...(this.o.backoff ? { backoff: this.o.backoff } : {}),
       ...(this.o.sleep ? { sleep: this.o.sleep } : {}),
     });
-    const manifestBytes = await fetcher.fetchSmall('manifest', RELEASE_MANIFEST_MAX_BYTES);
-    const sha = createHash('sha256').update(manifestBytes).digest('hex');
-    if (sha !== order.manifestSha256)
-      throw new UpdateFailure('manifest_mismatch', `the server's manifest has SHA-256 ${sha.slice(0, 12)}…, the order names ${order.manifestSha256.slice(0, 12)}…`);
-    let signatures: unknown;
-    try {
-      signatures = JSON.parse((await fetcher.fetchSmall('signatures', SIGNATURES_MAX_BYTES)).toString('utf8'));
-    } catch (e) {
-      if (e instanceof UpdateFailure) throw e;
-      throw new UpdateFailure('unsigned', 'the signatures are not JSON');
-    }
-    if (!Array.isArray(signatures)) throw new UpdateFailure('unsigned', 'the signatures are not a list');
-    return { fetcher, manifestBytes, signatures };
   }
 
-  private async runFirmware(w: Work, order: UpdateOrder, budget: { limit: number; used: number }, stateDir: string, httpUrl: string): Promise<void> {
-    const ids = order.devices ?? [];
-    if (ids.length === 0) throw new UpdateFailure('malformed', 'a device firmware order names no device');
-    const ports = new Map<string, FirmwarePort>();
-    const devices = new Map<string, DeviceUpdateReport>();
-    const hellos = new Map<string, { firmware: string; profile?: string }>();
-    for (const id of ids) {
-      const port = await this.o.firmwareOf?.(id);
-      if (!port) {
-        devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: `no device ${id} that takes firmware behind this agent` });
-        continue;
-      }
-      try {
-        const h = await port.hello();
-        ports.set(id, port);
-        hellos.set(id, { firmware: h.firmware, ...((h as { profile?: string }).profile ? { profile: (h as { profile?: string }).profile } : {}) });
-        devices.set(id, { id, state: 'queued' });
-      } catch (e) {
-        devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: (e as Error).message.slice(0, 300) });
-      }
-    }
-    const show = () => [...devices.values()];
-    this.change('downloading', { downloaded: budget.used, devices: show() });
-    const { fetcher, manifestBytes, signatures } = await this.fetchSigned(w, order, budget, httpUrl);
-    // Each device is checked against its own version and profile; the hardware itself the device checks (fw_begin: wrong_hardware).
-    let manifest: ReleaseManifest | undefined;
-    for (const [id, h] of hellos) {
-      const peek = JSON.parse(manifestBytes.toString('utf8')) as { target?: { hardware?: string } };
-      const verdict = verifyRelease(manifestBytes, signatures, this.o.trustedKeys, {
-        component: 'device-firmware',
-        version: h.firmware,
-        ...(peek?.target?.hardware ? { hardware: peek.target.hardware } : {}),
-        ...(h.profile ? { profile: h.profile } : {}),
-      });
-      if (verdict.ok) manifest = verdict.manifest;
-      else if (['malformed', 'unsigned', 'unknown_key', 'bad_signature', 'wrong_component'].includes(verdict.code)) throw new UpdateFailure(verdict.code, verdict.reason);
-      else {
-        devices.set(id, { id, state: 'failed', reason: verdict.code, detail: verdict.reason.slice(0, 300) });
-        ports.delete(id);
-      }
-    }
-    if (!manifest || ports.size === 0) return this.endFirmware(devices);
-    if (manifest.version !== order.version) throw new UpdateFailure('manifest_mismatch', `the manifest is of ${manifest.version}, the order of ${order.version}`);
-    if (manifest.files.length !== 1) throw new UpdateFailure('malformed', `a firmware release carries one image, not ${manifest.files.length} files`);
-    const file = manifest.files[0]!;
-    const dir = join(stateDir, 'firmware');
-    const dest = join(dir, `${file.sha256}.bin`);
-    fetcher.onBytes = (_, onDisk) => this.patch({ bytes: onDisk, total: file.size, downloaded: budget.used });
-    await fetcher.downloadFile(file, dest);
-    this.change('downloaded', { bytes: file.size, total: file.size, downloaded: budget.used });
-    this.change('verified');
-    const bytes = await readFile(dest);
-    const image = {
-      sha256: file.sha256,
-      size: file.size,
-      version: manifest.version,
-      hardware: manifest.target.hardware ?? '',
-      read: (offset: number, length: number) => bytes.subarray(offset, offset + length),
-    };
-    if (this.o.isPlaying()) {
-      this.change('waiting_idle', { devices: show() });
-      while (this.o.isPlaying()) {
-        await this.pause(w.abort.signal);
-        if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
-      }
-    }
-    this.change('installing', { devices: show() });
-    const sleep = (ms: number) => this.pause(new AbortController().signal, ms);
-    for (const [id, port] of ports) {
+  /** The switch (or the flashing) waits until nothing plays: what is on air plays to its end. */
+  private async untilIdle(w: Work, fields: Partial<UpdateReport> = {}): Promise<void> {
+    if (!this.o.isPlaying()) return;
+    this.change('waiting_idle', fields);
+    while (this.o.isPlaying()) {
+      await this.pause(w.abort.signal);
       if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
-      const outcome = await updateDeviceFirmware(port, image, {
-        sleep,
-        onProgress: (p) => {
-          const state = p.state === 'transferring' ? 'installing' : p.state === 'verifying' ? 'verified' : p.state;
-          devices.set(id, { id, state, bytes: p.written, ...(p.reason ? { reason: asReason(p.reason) } : {}), ...(p.detail ? { detail: p.detail.slice(0, 300) } : {}) });
-          this.patch({ devices: show() });
-        },
-      });
-      devices.set(
-        id,
-        outcome.ok
-          ? { id, state: 'updated', bytes: outcome.written }
-          : { id, state: 'failed', bytes: outcome.written, reason: asReason(outcome.reason), detail: outcome.detail.slice(0, 300) },
-      );
-      this.patch({ devices: show() });
-      this.o.requestHeartbeat();
     }
-    await rm(dest, { force: true });
-    this.endFirmware(devices);
-  }
-
-  private endFirmware(devices: Map<string, DeviceUpdateReport>): void {
-    const list = [...devices.values()];
-    const failed = list.find((d) => d.state === 'failed');
-    if (failed)
-      this.change('failed', { reason: failed.reason ?? 'device_error', detail: `device ${failed.id}: ${failed.detail ?? failed.reason ?? 'failed'}`.slice(0, 300), devices: list });
-    else this.change('updated', { devices: list });
   }
 
   private async fetchInto(
@@ -647,10 +534,6 @@ export class Updater {
       .then(() => writeJsonAtomic(file, snapshot, { mode: 0o600 }))
       .catch((e: unknown) => this.o.log.warn(`cannot keep the update state in ${file}: ${(e as Error).message}`));
   }
-}
-
-function asReason(code: string): UpdateFailureReason {
-  return (UPDATE_FAILURE_REASONS as readonly string[]).includes(code) ? (code as UpdateFailureReason) : 'device_error';
 }
 
 function failureOf(e: unknown): UpdateFailure {

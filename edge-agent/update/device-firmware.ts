@@ -1,0 +1,141 @@
+/**
+ * A device firmware order (`component: 'device-firmware'` on
+ * `sites/{siteId}/update`, docs/updates.md "Device firmware"): the release
+ * checked as for the agent, but against each device's own version and
+ * profile; its one image fetched into the state folder the same way; then
+ * each listed device brought to it through the device gateway
+ * (edge-agent/devices/firmware-update.ts: resumable, verified, test boot
+ * confirmed only when the device works), reported per device. Flashing waits
+ * until nothing plays.
+ *
+ * The order itself (its report, update.json, the budget, cancelling) is the
+ * updater's (updater.ts); this module is handed what it needs of it.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { verifyRelease, type ReleaseManifest, type TrustedKey } from '../../common/release.ts';
+import { UPDATE_FAILURE_REASONS, type DeviceUpdateReport, type UpdateFailureReason, type UpdateOrder, type UpdateReport, type UpdateState } from '../../protocol/index.ts';
+import { updateDeviceFirmware, type FirmwarePort } from '../devices/firmware-update.ts';
+import { UpdateFailure, type DownloadBudget, type SignedRelease } from './download.ts';
+
+/** The state folder's subfolder where a firmware image waits while devices take it. */
+export const FIRMWARE_DIR = 'firmware';
+
+/** What the updater lends a firmware order: its report, its waits, its fetch. */
+export interface FirmwareOrderContext {
+  order: UpdateOrder;
+  budget: DownloadBudget;
+  stateDir: string;
+  signal: AbortSignal;
+  trustedKeys: readonly TrustedKey[];
+  /** The firmware requests of a device behind the agent; undefined when there is none that takes firmware. */
+  firmwareOf: ((deviceId: string) => Promise<FirmwarePort | undefined>) | undefined;
+  /** The order's manifest and signatures (download.ts fetchSignedRelease, with the order's budget and signal). */
+  fetchSigned(): Promise<SignedRelease>;
+  /** Resolves once nothing plays (the report says waiting_idle meanwhile); throws when the order is cancelled. */
+  untilIdle(fields: Partial<UpdateReport>): Promise<void>;
+  /** Waits (the updater's timers, ended by its stop). */
+  sleep(ms: number): Promise<void>;
+  /** A new state of the order: kept, sent as an event and in the next heartbeats. */
+  change(state: UpdateState, fields?: Partial<UpdateReport>): void;
+  /** Progress within a state: kept for the next heartbeat. */
+  patch(fields: Partial<UpdateReport>): void;
+  requestHeartbeat(): void;
+}
+
+/** Run a device firmware order to its end (updated, or failed per device); throws UpdateFailure for the order as a whole. */
+export async function runFirmwareOrder(c: FirmwareOrderContext): Promise<void> {
+  const { order, budget } = c;
+  const ids = order.devices ?? [];
+  if (ids.length === 0) throw new UpdateFailure('malformed', 'a device firmware order names no device');
+  const ports = new Map<string, FirmwarePort>();
+  const devices = new Map<string, DeviceUpdateReport>();
+  const hellos = new Map<string, { firmware: string; profile?: string }>();
+  for (const id of ids) {
+    const port = await c.firmwareOf?.(id);
+    if (!port) {
+      devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: `no device ${id} that takes firmware behind this agent` });
+      continue;
+    }
+    try {
+      const h = await port.hello();
+      ports.set(id, port);
+      hellos.set(id, { firmware: h.firmware, ...((h as { profile?: string }).profile ? { profile: (h as { profile?: string }).profile } : {}) });
+      devices.set(id, { id, state: 'queued' });
+    } catch (e) {
+      devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: (e as Error).message.slice(0, 300) });
+    }
+  }
+  const show = () => [...devices.values()];
+  c.change('downloading', { downloaded: budget.used, devices: show() });
+  const { fetcher, manifestBytes, signatures } = await c.fetchSigned();
+  // Each device is checked against its own version and profile; the hardware itself the device checks (fw_begin: wrong_hardware).
+  let manifest: ReleaseManifest | undefined;
+  for (const [id, h] of hellos) {
+    const peek = JSON.parse(manifestBytes.toString('utf8')) as { target?: { hardware?: string } };
+    const verdict = verifyRelease(manifestBytes, signatures, c.trustedKeys, {
+      component: 'device-firmware',
+      version: h.firmware,
+      ...(peek?.target?.hardware ? { hardware: peek.target.hardware } : {}),
+      ...(h.profile ? { profile: h.profile } : {}),
+    });
+    if (verdict.ok) manifest = verdict.manifest;
+    else if (['malformed', 'unsigned', 'unknown_key', 'bad_signature', 'wrong_component'].includes(verdict.code)) throw new UpdateFailure(verdict.code, verdict.reason);
+    else {
+      devices.set(id, { id, state: 'failed', reason: verdict.code, detail: verdict.reason.slice(0, 300) });
+      ports.delete(id);
+    }
+  }
+  if (!manifest || ports.size === 0) return endFirmware(c, devices);
+  if (manifest.version !== order.version) throw new UpdateFailure('manifest_mismatch', `the manifest is of ${manifest.version}, the order of ${order.version}`);
+  if (manifest.files.length !== 1) throw new UpdateFailure('malformed', `a firmware release carries one image, not ${manifest.files.length} files`);
+  const file = manifest.files[0]!;
+  const dest = join(c.stateDir, FIRMWARE_DIR, `${file.sha256}.bin`);
+  fetcher.onBytes = (_, onDisk) => c.patch({ bytes: onDisk, total: file.size, downloaded: budget.used });
+  await fetcher.downloadFile(file, dest);
+  c.change('downloaded', { bytes: file.size, total: file.size, downloaded: budget.used });
+  c.change('verified');
+  const bytes = await readFile(dest);
+  const image = {
+    sha256: file.sha256,
+    size: file.size,
+    version: manifest.version,
+    hardware: manifest.target.hardware ?? '',
+    read: (offset: number, length: number) => bytes.subarray(offset, offset + length),
+  };
+  await c.untilIdle({ devices: show() });
+  c.change('installing', { devices: show() });
+  for (const [id, port] of ports) {
+    if (c.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
+    const outcome = await updateDeviceFirmware(port, image, {
+      sleep: c.sleep,
+      onProgress: (p) => {
+        const state = p.state === 'transferring' ? 'installing' : p.state === 'verifying' ? 'verified' : p.state;
+        devices.set(id, { id, state, bytes: p.written, ...(p.reason ? { reason: asReason(p.reason) } : {}), ...(p.detail ? { detail: p.detail.slice(0, 300) } : {}) });
+        c.patch({ devices: show() });
+      },
+    });
+    devices.set(
+      id,
+      outcome.ok
+        ? { id, state: 'updated', bytes: outcome.written }
+        : { id, state: 'failed', bytes: outcome.written, reason: asReason(outcome.reason), detail: outcome.detail.slice(0, 300) },
+    );
+    c.patch({ devices: show() });
+    c.requestHeartbeat();
+  }
+  await rm(dest, { force: true });
+  endFirmware(c, devices);
+}
+
+function endFirmware(c: FirmwareOrderContext, devices: Map<string, DeviceUpdateReport>): void {
+  const list = [...devices.values()];
+  const failed = list.find((d) => d.state === 'failed');
+  if (failed)
+    c.change('failed', { reason: failed.reason ?? 'device_error', detail: `device ${failed.id}: ${failed.detail ?? failed.reason ?? 'failed'}`.slice(0, 300), devices: list });
+  else c.change('updated', { devices: list });
+}
+
+function asReason(code: string): UpdateFailureReason {
+  return (UPDATE_FAILURE_REASONS as readonly string[]).includes(code) ? (code as UpdateFailureReason) : 'device_error';
+}
