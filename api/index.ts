@@ -23,3 +23,5 @@ export * from './fleet.ts';
 export * from './media.ts';
 export * from './live.ts';
 export * from './enrolment.ts';
+export * from './releases.ts';
+export * from './rollouts.ts';

@@ -16,8 +16,17 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { RELEASE_MANIFEST_MAX_BYTES, RELEASE_MAX_FILES } from '../../common/release.ts';
-import { UPDATE_ID_PATTERN } from '../../protocol/update.ts';
+import { RELEASE_MAX_FILES } from '../../common/release.ts';
+import {
+  RELEASE_MANIFEST_B64_MAX,
+  ReleaseCreateRequest,
+  ReleaseFileParams,
+  ReleaseList,
+  ReleaseListQuery,
+  ReleaseParams,
+  ReleaseSignature,
+  ReleaseView,
+} from '../../api/releases.ts';
 import type { ServerContext } from '../context.ts';
 import { Errors, fail, LoanetError } from '../errors.ts';
 import { requirePermission } from '../http/auth.ts';
@@ -28,58 +37,11 @@ import { ReleaseExists, ReleaseRetired, type ReleaseDetail, type ReleaseStore } 
 export type RouteDeps = Pick<ServerContext, 'audit' | 'disk'> & { releases: ReleaseStore };
 
 const Binary = Type.Unsafe<unknown>({ type: 'string', format: 'binary' });
-const ReleaseParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
-const FileParams = Type.Object({ id: Type.String({ maxLength: 64 }), path: Type.String({ minLength: 1, maxLength: 200, description: "the file's path (name) in the manifest" }) });
+const FileParams = ReleaseFileParams;
+const SignatureView = ReleaseSignature;
+const MANIFEST_B64_MAX = RELEASE_MANIFEST_B64_MAX;
 
-const ReleaseFileView = Type.Object(
-  {
-    path: Type.String(),
-    size: Type.Integer(),
-    sha256: Type.String(),
-    received: Type.Boolean({ description: 'the file arrived whole and matched its size and SHA-256' }),
-    receivedAt: Type.Union([Type.Integer(), Type.Null()]),
-  },
-  { additionalProperties: false },
-);
-
-const ReleaseView = Type.Object(
-  {
-    id: Type.String({ pattern: UPDATE_ID_PATTERN }),
-    component: Type.Union([Type.Literal('agent'), Type.Literal('device-firmware')]),
-    version: Type.String(),
-    target: Type.Object({
-      arch: Type.Optional(Type.String()),
-      hardware: Type.Optional(Type.String()),
-      profiles: Type.Optional(Type.Array(Type.String())),
-    }),
-    minFrom: Type.Union([Type.String(), Type.Null()], { description: 'the oldest version it may replace; null: any' }),
-    allowDowngrade: Type.Boolean(),
-    notes: Type.Union([Type.String(), Type.Null()]),
-    madeAt: Type.String({ description: "the manifest's createdAt: when it was made, by the release tool" }),
-    manifestSha256: Type.String({ description: "SHA-256 of the manifest's exact bytes (what the signatures cover, and what an update order names)" }),
-    signedBy: Type.Array(Type.String(), { description: 'the key ids of its signatures' }),
-    verifiedKeyId: Type.Union([Type.String(), Type.Null()], {
-      description: "the key of the server's trust list whose signature verified (checked against the list as it is now); null: no key the server trusts now",
-    }),
-    files: Type.Array(ReleaseFileView),
-    totalBytes: Type.Integer(),
-    receivedBytes: Type.Integer(),
-    uploadedBy: Type.Union([Type.Object({ id: Type.Integer(), username: Type.String() }), Type.Null()]),
-    createdAt: Type.Integer(),
-    complete: Type.Boolean({ description: 'every file has arrived: only a complete release can be rolled out and fetched by sites' }),
-    completeAt: Type.Union([Type.Integer(), Type.Null()]),
-    retired: Type.Boolean(),
-    retiredAt: Type.Union([Type.Integer(), Type.Null()]),
-  },
-  { additionalProperties: false },
-);
-
-const SignatureView = Type.Object({ keyId: Type.String(), sig: Type.String() }, { additionalProperties: false });
-
-/** base64 of at most RELEASE_MANIFEST_MAX_BYTES. */
-const MANIFEST_B64_MAX = 4 * Math.ceil(RELEASE_MANIFEST_MAX_BYTES / 3);
-
-function view(r: ReleaseDetail) {
+function view(r: ReleaseDetail): ReleaseView {
   const m = r.manifest;
   return {
     id: r.id,
@@ -143,8 +105,8 @@ export const releaseRoutes =
           tags: ['releases'],
           operationId: 'listReleases',
           summary: 'Signed releases, newest first: files received or not, which trusted key verified each, complete, retired',
-          querystring: Type.Object({ includeRetired: Type.Optional(Type.Boolean()) }),
-          response: { 200: Type.Object({ releases: Type.Array(ReleaseView), trustedKeys: Type.Array(Type.String(), { description: "the key ids of the server's trust list" }) }) },
+          querystring: ReleaseListQuery,
+          response: { 200: ReleaseList },
         },
       },
       async (req) => {
@@ -173,16 +135,7 @@ export const releaseRoutes =
           summary: "Store a signed release's manifest and signatures; its files follow (PUT /api/releases/{id}/files/{path})",
           description:
             "Refused (422 LOANET_RELEASE_REFUSED, naming why: unsigned, unknown_key, bad_signature, malformed) unless a key of the server's trust list (LOANET_RELEASE_KEYS) signed the manifest's exact bytes. The id is made of component, version and target (agent-1-3-0-arm64); 409 when that id or the same manifest is stored.",
-          body: Type.Object(
-            {
-              manifest: Type.String({ minLength: 1, maxLength: MANIFEST_B64_MAX, pattern: '^[A-Za-z0-9+/]+={0,2}$', description: "base64 of the manifest file's exact bytes" }),
-              signatures: Type.Array(Type.Object({ keyId: Type.String({ maxLength: 64 }), sig: Type.String({ maxLength: 200 }) }, { additionalProperties: false }), {
-                maxItems: 16,
-                description: 'as `npm run release -- sign` writes them (manifest.json.sig)',
-              }),
-            },
-            { additionalProperties: false },
-          ),
+          body: ReleaseCreateRequest,
           response: { 201: ReleaseView },
         },
       },
