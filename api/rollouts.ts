@@ -170,6 +170,7 @@ export const RolloutParams = Type.Object({ id: RolloutId });
 export const RolloutActionRequest = Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }));
 
 export type RolloutRequest = Static<typeof RolloutRequest>;
+export type RolloutActionRequest = Static<typeof RolloutActionRequest>;
 export type RolloutDryRun = Static<typeof RolloutDryRun>;
 export type RolloutSummary = Static<typeof RolloutSummary>;
 export type RolloutDetail = Static<typeof RolloutDetail>;

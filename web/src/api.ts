@@ -92,13 +92,17 @@ export function qs(params: Record<string, string | number | boolean | undefined 
   return s ? `?${s}` : '';
 }
 
-/** Upload a file as multipart with progress (fetch cannot report upload progress; XHR can). */
-export function uploadWithProgress<T>(url: string, form: FormData, onProgress: (share: number) => void): Promise<T> {
+/**
+ * Upload with progress (fetch cannot report upload progress; XHR can): a form as multipart (POST), or a
+ * file as its raw bytes (a Blob, application/octet-stream: a release file PUT as it is).
+ */
+export function uploadWithProgress<T>(url: string, form: FormData | Blob, onProgress: (share: number) => void, method: 'POST' | 'PUT' = 'POST'): Promise<T> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', url);
+    xhr.open(method, url);
     xhr.setRequestHeader('x-csrf-token', csrfToken);
     xhr.setRequestHeader('accept', 'application/json');
+    if (form instanceof Blob) xhr.setRequestHeader('content-type', 'application/octet-stream');
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onerror = () => reject(new ApiError(0, 'LOANET_NETWORK', t('networkFailed')));
     xhr.onload = () => {

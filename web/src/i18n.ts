@@ -14,12 +14,26 @@ import * as live from './strings/live.ts';
 import * as schedule from './strings/schedule.ts';
 import * as sites from './strings/sites.ts';
 import * as siteWords from './strings/site-words.ts';
+import * as updates from './strings/updates.ts';
 import * as users from './strings/users.ts';
 
 export type Lang = 'vi' | 'en';
 export const TIME_ZONE = 'Asia/Ho_Chi_Minh';
 
-const vi = { ...common.vi, ...coverage.vi, ...sites.vi, ...account.vi, ...users.vi, ...schedule.vi, ...emergency.vi, ...live.vi, ...disk.vi, ...siteWords.vi, ...audit.vi };
+const vi = {
+  ...common.vi,
+  ...coverage.vi,
+  ...sites.vi,
+  ...account.vi,
+  ...users.vi,
+  ...schedule.vi,
+  ...emergency.vi,
+  ...live.vi,
+  ...disk.vi,
+  ...siteWords.vi,
+  ...audit.vi,
+  ...updates.vi,
+};
 
 export type StringKey = keyof typeof vi;
 
@@ -35,6 +49,7 @@ const en: Record<StringKey, string> = {
   ...disk.en,
   ...siteWords.en,
   ...audit.en,
+  ...updates.en,
 };
 
 const DICTS: Record<Lang, Record<StringKey, string>> = { vi, en };

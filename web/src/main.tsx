@@ -22,6 +22,8 @@ const EmergencyPage = lazyPage(() => import('./pages/emergency.tsx').then((m) =>
 const AlertTrackerPage = lazyPage(() => import('./pages/emergency.tsx').then((m) => m.AlertTrackerPage));
 const LivePage = lazyPage(() => import('./pages/live.tsx').then((m) => m.LivePage));
 const UsersPage = lazyPage(() => import('./pages/users.tsx').then((m) => m.UsersPage));
+const UpdatesPage = lazyPage(() => import('./pages/updates.tsx').then((m) => m.UpdatesPage));
+const RolloutPage = lazyPage(() => import('./pages/rollout.tsx').then((m) => m.RolloutPage));
 
 function App() {
   const [me, setMe] = useState<Me | null | undefined>(undefined);
@@ -74,12 +76,15 @@ function App() {
     navigate('/', true);
   };
 
+  // Software updates are for those who upload releases or roll them out (technicians, admins).
+  const canUpdate = me.permissions.includes('release.write') || me.permissions.includes('rollout.write');
   const nav: Array<[string, StringKey, boolean]> = [
     ['/', 'overview', true],
     ['/sites', 'sites', true],
     ['/schedule', 'schedule', true],
     ['/emergency', 'emergency', true],
     ['/live', 'live', true],
+    ['/updates', 'updates', canUpdate],
     ['/account', 'account', true],
     ['/users', 'users', me.permissions.includes('users.manage')],
     ['/audit', 'audit', me.permissions.includes('audit.read')],
@@ -90,6 +95,7 @@ function App() {
   let page: preact.JSX.Element;
   const site = /^\/sites\/([^/]+)$/.exec(path);
   const alert = /^\/emergency\/([^/]+)$/.exec(path);
+  const rollout = /^\/updates\/rollouts\/([^/]+)$/.exec(path);
   if (path === '/') page = <OverviewPage me={me} query={loc.query} />;
   else if (path === '/sites') page = <SitesPage me={me} query={loc.query} />;
   else if (site) page = <SitePage me={me} id={decodeURIComponent(site[1]!)} />;
@@ -97,6 +103,8 @@ function App() {
   else if (path === '/emergency') page = <EmergencyPage me={me} />;
   else if (alert) page = <AlertTrackerPage me={me} id={decodeURIComponent(alert[1]!)} />;
   else if (path === '/live') page = <LivePage me={me} />;
+  else if (path === '/updates') page = canUpdate ? <UpdatesPage me={me} query={loc.query} /> : <p class="error">{t('notAllowed')}</p>;
+  else if (rollout) page = canUpdate ? <RolloutPage me={me} id={decodeURIComponent(rollout[1]!)} /> : <p class="error">{t('notAllowed')}</p>;
   else if (path === '/account') page = <AccountPage me={me} />;
   else if (path === '/users') page = me.permissions.includes('users.manage') ? <UsersPage /> : <p class="error">{t('notAllowed')}</p>;
   else if (path === '/audit') page = me.permissions.includes('audit.read') ? <AuditPage /> : <p class="error">{t('notAllowed')}</p>;
