@@ -38,6 +38,13 @@ export interface FlashState {
   reverted: { version: string; reason: 'self_test_failed' | 'not_confirmed' } | null;
   /** The image being written into the other slot. */
   staged: (FirmwareImageMeta & { written: number; verified: boolean }) | null;
+  /**
+   * What the flash programmed for the last image begun (kept after it boots): its bytes in all, and the
+   * offsets programmed more than once (a resume that went back, a verify that started over, a bad cell).
+   * Flash wears with every program; a test reads it to show that nothing was written twice. Absent in
+   * a state saved before it existed.
+   */
+  programmed?: { sha256: string; bytes: number; end: number; again: number[] };
 }
 
 /** Where the slots and the state live: files on the simulated device, memory in unit tests. */
@@ -133,10 +140,16 @@ export class SimFlash {
       this.badCellAt = undefined;
     }
     this.storage.write(slot, offset, written);
+    const p = this.state.programmed?.sha256 === st.sha256 ? this.state.programmed : { sha256: st.sha256, bytes: 0, end: 0, again: [] };
+    // Writes are sequential: an offset below the furthest end programmed is programmed again.
+    const programmed = { sha256: st.sha256, bytes: p.bytes + bytes.length, end: Math.max(p.end, offset + bytes.length), again: offset < p.end ? [...p.again, offset] : p.again };
     // Verify after write: a cell that did not take the bytes is found now, not at boot.
     const back = this.storage.read(slot, offset, bytes.length);
-    if (!equal(back, bytes)) return refuse('write_failed', `flash at ${offset} read back differs from what was written; send the chunk again`);
-    this.save({ ...this.state, staged: { ...st, written: offset + bytes.length, verified: false } });
+    if (!equal(back, bytes)) {
+      this.save({ ...this.state, programmed });
+      return refuse('write_failed', `flash at ${offset} read back differs from what was written; send the chunk again`);
+    }
+    this.save({ ...this.state, programmed, staged: { ...st, written: offset + bytes.length, verified: false } });
     return { ok: true, offset: offset + bytes.length };
   }
 

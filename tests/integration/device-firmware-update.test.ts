@@ -1,10 +1,14 @@
 /**
  * A device firmware update over TCP, the agent's driver (sim-driver.ts) to a
  * simulated device in its own process (`npm run device -- --flash DIR`),
- * whose power is cut with SIGKILL: in the middle of the transfer, and while
- * the new image is on its test boot. The device always comes back on a
- * confirmed image; the transfer resumes where it stopped; the update ends
- * on the new image, confirmed.
+ * whose power is cut with SIGKILL at every step of the exchange: after
+ * fw_begin, in the middle of the chunks, after the last chunk before
+ * fw_verify, after fw_verify before fw_activate, on the test boot before
+ * fw_confirm, and after fw_confirm. The device always comes back on a
+ * confirmed image (the old one until it confirmed the new); the transfer
+ * resumes from the offset the device kept; no offset of the flash is
+ * programmed twice (the simulated flash counts, firmware-sim/flash.ts
+ * `programmed`); the update ends on the new image, confirmed.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -12,8 +16,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimDeviceDriver } from '../../edge-agent/devices/sim-driver.ts';
-import { updateDeviceFirmware, type DeviceUpdateProgress, type FirmwareImage } from '../../edge-agent/devices/firmware-update.ts';
+import { updateDeviceFirmware, type DeviceUpdateProgress, type FirmwareImage, type FirmwarePort } from '../../edge-agent/devices/firmware-update.ts';
+import type { FlashState } from '../../firmware-sim/flash.ts';
 import { deviceCli, stopAllProcesses, stopProcess, type Proc } from '../helpers/process.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const HW = 'loanet-amp-1';
 const dirs: string[] = [];
@@ -46,6 +52,7 @@ async function rig() {
   let cut: Promise<void> | undefined;
   return {
     driver,
+    flash,
     progress,
     /** Pull the plug (SIGKILL) and power the device up again on its flash, same port. */
     powerCut() {
@@ -98,5 +105,171 @@ describe('device firmware update over TCP, with the power cut', () => {
     // The image was whole in its slot: it began at its size, nothing sent again.
     expect(sent[0]).toBe(img.size);
     expect(await port.hello()).toMatchObject({ firmware: '2.1.0', fw: { state: 'confirmed' } });
+  });
+});
+
+/** The device's flash state as the simulated device keeps it on disk (firmware-sim/flash-file.ts). */
+function flashState(flash: string): FlashState {
+  return JSON.parse(fs.readFileSync(path.join(flash, 'state.json'), 'utf8')) as FlashState;
+}
+
+const FACTORY_FW = 'loanet-fw 1.4.0';
+
+interface CutStep {
+  name: string;
+  /** The port with the cut at this step: `cut()` pulls the plug and powers the device up again. */
+  wrap(port: FirmwarePort, cut: () => Promise<void>, size: number): FirmwarePort;
+  /** The version the device boots right after the cut (confirmed). */
+  bootsNew: boolean;
+  /** Whether the cut ends this try (the test boot given up): the next try activates the kept image again. */
+  secondTry?: boolean;
+}
+
+/** Once: the first call that `when` accepts. */
+function once<T>(when: (x: T) => boolean): (x: T) => boolean {
+  let done = false;
+  return (x) => !done && when(x) && (done = true);
+}
+
+const CUTS: CutStep[] = [
+  {
+    name: 'after fw_begin',
+    bootsNew: false,
+    wrap: (p, cut) => {
+      const first = once(() => true);
+      return {
+        ...p,
+        begin: async (img) => {
+          const r = await p.begin(img);
+          if (first(null)) await cut();
+          return r;
+        },
+      };
+    },
+  },
+  {
+    name: 'in the middle of the chunks',
+    bootsNew: false,
+    wrap: (p, cut, size) => {
+      const half = once((offset: number) => offset >= size / 2);
+      return {
+        ...p,
+        chunk: async (o, d, c) => {
+          const r = await p.chunk(o, d, c);
+          if (half(r.offset)) await cut();
+          return r;
+        },
+      };
+    },
+  },
+  {
+    name: 'after the last chunk, before fw_verify',
+    bootsNew: false,
+    wrap: (p, cut) => {
+      const first = once(() => true);
+      return {
+        ...p,
+        verify: async () => {
+          if (first(null)) await cut();
+          return p.verify();
+        },
+      };
+    },
+  },
+  {
+    name: 'after fw_verify, before fw_activate',
+    bootsNew: false,
+    wrap: (p, cut) => {
+      const first = once(() => true);
+      return {
+        ...p,
+        activate: async () => {
+          if (first(null)) await cut();
+          return p.activate();
+        },
+      };
+    },
+  },
+  {
+    name: 'on the test boot, before fw_confirm',
+    bootsNew: false,
+    secondTry: true,
+    wrap: (p, cut) => {
+      const first = once(() => true);
+      return {
+        ...p,
+        confirm: async () => {
+          if (first(null)) await cut();
+          return p.confirm();
+        },
+      };
+    },
+  },
+  {
+    name: 'after fw_confirm',
+    bootsNew: true,
+    wrap: (p, cut) => {
+      const first = once(() => true);
+      return {
+        ...p,
+        confirm: async () => {
+          const r = await p.confirm();
+          if (first(null)) await cut();
+          return r;
+        },
+      };
+    },
+  },
+];
+
+describe('device firmware update, the power cut at every step of the exchange', () => {
+  it.each(CUTS.map((c) => [c.name, c] as const))('cut %s: boots a confirmed image, resumes by offset, writes nothing twice, ends confirmed', async (_, step) => {
+    const r = await rig();
+    const img = image(32 * 1024, '3.0.0');
+    const port = r.driver.firmware();
+    const sent: number[] = [];
+    let sentAtCut = -1;
+    let atCut: FlashState | undefined;
+    let afterBoot: FlashState | undefined;
+    const cut = async () => {
+      sentAtCut = sent.length;
+      await r.powerCut();
+      atCut = flashState(r.flash);
+      // What the device booted: its bootloader ran before it listened again.
+      afterBoot = atCut;
+    };
+    // Chunks the device took (answered), and every offset a chunk was sent at.
+    const tried: number[] = [];
+    const counted: FirmwarePort = {
+      ...port,
+      chunk: async (o, d, c) => {
+        tried.push(o);
+        const answer = await port.chunk(o, d, c);
+        sent.push(o);
+        return answer;
+      },
+    };
+    let out = await updateDeviceFirmware(step.wrap(counted, cut, img.size), img, r.options);
+    expect(sentAtCut, 'the cut happened').toBeGreaterThanOrEqual(0);
+    expect(afterBoot).toMatchObject({ confirmed: true, version: step.bootsNew ? '3.0.0' : FACTORY_FW });
+    if (step.secondTry) {
+      // The image on test was given up at the reset (never kept unconfirmed); the next try activates it again.
+      expect(out).toMatchObject({ ok: false, reason: 'not_confirmed' });
+      out = await updateDeviceFirmware(counted, img, r.options);
+    }
+    expect(out).toEqual({ ok: true, version: '3.0.0', written: img.size });
+    // Resumed by offset: the first chunk taken after the cut is where the device's flash stood, and no chunk
+    // was even sent below it (a chunk sent while the device was off is sent again at the same offset).
+    const after = sent.slice(sentAtCut);
+    if (after.length > 0) expect(after[0]).toBe(atCut!.staged?.written ?? 0);
+    expect(Math.min(...tried.slice(tried.indexOf(after[0] ?? -1)))).toBeGreaterThanOrEqual(after[0] ?? 0);
+    // Every offset of the image taken once, programmed once, and no more bytes than the image.
+    expect(sent).toEqual(Array.from({ length: img.size / 512 }, (_, i) => i * 512));
+    const fin = flashState(r.flash);
+    expect(fin.programmed).toMatchObject({ sha256: img.sha256, bytes: img.size, again: [] });
+    expect(fin).toMatchObject({ confirmed: true, version: '3.0.0', previous: null });
+    // The driver finds the device again after its last power-up (the cut may have been the exchange's last word).
+    const hello = await waitFor('the device answering', () => port.hello().catch(() => undefined), 30_000);
+    expect(hello).toMatchObject({ firmware: '3.0.0', fw: { state: 'confirmed' } });
   });
 });
