@@ -1,0 +1,316 @@
+/**
+ * The power cut (kill -9) at every step of an agent's A/B update, in real
+ * processes: the agent runs as `edge-agent/main.ts --config FILE` under a
+ * supervisor that starts it again whenever it exits (systemd's
+ * Restart=always), against a real server and broker; the release (a newer
+ * build of this agent) comes from the test's release server, signed by a key
+ * the board trusts. For every step, one site: the order, the cut at that
+ * step, the restart, and then
+ *
+ * - the board runs a working version at once: the old one until the trial
+ *   was written, the new one from then on;
+ * - it reports where its update stands (a heartbeat naming the rollout);
+ * - the download resumed from what was synced: the release server sent at
+ *   most the release's size plus what had arrived but was not yet synced
+ *   when the power went, and not a byte more of a file that was whole;
+ * - the update ends committed, and the slots and boot.json agree.
+ *
+ * How each step is reached: from outside where it lasts (a release server
+ * that stalls a file at an offset; the site's link cut while the new version
+ * starts; the new version's `testing` heartbeat), and through the updater's
+ * one documented test hook, LOANET_TEST_UPDATE_HOLD (edge-agent/update/updater.ts
+ * testHold), for the steps a few milliseconds long. The hook is set for the
+ * starts before the cut only: the restarted agent runs as a board does.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readAgentVersion } from '../../edge-agent/config.ts';
+import { inspectSlot } from '../../edge-agent/update/slots.ts';
+import { boardArch } from '../../edge-agent/update/updater.ts';
+import { PROTOCOL_VERSION, siteTopic, type TelemetryMessage, type UpdateOrder, type UpdateReport } from '../../protocol/index.ts';
+import { buildAgent } from '../../scripts/build.ts';
+import { makeAgentSite, type AgentSite } from '../helpers/agent-site.ts';
+import { startProcess, stopAllProcesses, stopProcess, type Exit, type Proc } from '../helpers/process.ts';
+import { ReleaseServer, makeRelease, makeSigningKey, type TestRelease } from '../helpers/release-server.ts';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+
+const FACTORY = readAgentVersion();
+const NEW = '99.0.0';
+const MiB = 1024 * 1024;
+const key = makeSigningKey();
+let t: TestServer;
+let dir: string;
+let releases: ReleaseServer;
+let releaseUrl: string;
+let bundle: TestRelease;
+/** Every heartbeat, with the time the test got it. */
+const telemetry = new Map<string, Array<TelemetryMessage & { receivedAt: number }>>();
+const updateEvents = new Map<string, UpdateReport[]>();
+
+/** Starts the agent again whenever it exits, as systemd's Restart=always does; `env` goes to every start until `clearEnv()`. */
+class Supervisor {
+  starts = 0;
+  readonly exits: Exit[] = [];
+  readonly output: string[] = [];
+  proc: Proc | undefined;
+  private stopped = false;
+  constructor(
+    private readonly config: string,
+    private env: Record<string, string> = {},
+  ) {}
+  start(): void {
+    if (this.stopped) return;
+    this.starts++;
+    const p = startProcess(process.execPath, ['--import', 'tsx', 'edge-agent/main.ts', '--config', this.config], { env: this.env });
+    this.proc = p;
+    void p.exited.then((e) => {
+      this.exits.push(e);
+      this.output.push(`--- start ${this.starts} exited ${e.code ?? e.signal}`, ...p.lines);
+      this.start();
+    });
+  }
+  clearEnv(): void {
+    this.env = {};
+  }
+  log(): string {
+    return [...this.output, ...(this.proc?.lines ?? [])].join('\n');
+  }
+  /** The running agent's output so far. */
+  lines(): string[] {
+    return this.proc?.lines ?? [];
+  }
+  /** SIGKILL the running agent (a power cut); the supervisor starts it again. */
+  async kill(): Promise<void> {
+    if (this.proc) await stopProcess(this.proc, 'SIGKILL');
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.proc) await stopProcess(this.proc, 'SIGKILL');
+  }
+}
+
+beforeAll(async () => {
+  t = await startTestServer();
+  await importLaoCai2025(t);
+  dir = tempDir('loanet-agent-powercut-');
+  t.server.ctx.broker.onSiteMessage((m) => {
+    if (m.channel === 'telemetry') {
+      const list = telemetry.get(m.siteId) ?? [];
+      list.push({ ...(JSON.parse(m.payload.toString()) as TelemetryMessage), receivedAt: Date.now() });
+      telemetry.set(m.siteId, list);
+    }
+    if (m.channel === 'event') {
+      const e = JSON.parse(m.payload.toString()) as { type: string; update?: UpdateReport };
+      if (e.type === 'update_status' && e.update) updateEvents.set(m.siteId, [...(updateEvents.get(m.siteId) ?? []), e.update]);
+    }
+  });
+  releases = new ReleaseServer();
+  releaseUrl = await releases.listen();
+  // A newer build of this same agent (with the test hook inside, unset): the release each board switches to.
+  const out = path.join(dir, 'bundle');
+  await buildAgent(out, { version: NEW });
+  const files: Record<string, Buffer> = {};
+  for (const name of fs.readdirSync(out)) files[name] = fs.readFileSync(path.join(out, name));
+  bundle = makeRelease({ id: 'agent-99-0-0', version: NEW, key, arch: boardArch() ?? 'amd64', files });
+  releases.add(bundle);
+  fs.mkdirSync(path.join(dir, 'keys'));
+  fs.writeFileSync(path.join(dir, 'keys', 'release.pem'), key.publicPem);
+}, 120_000);
+
+afterEach(async () => {
+  releases.faults = {};
+  await stopAllProcesses();
+});
+
+afterAll(async () => {
+  await releases?.close();
+  await t?.stop();
+});
+
+async function site(name: string, seed: number): Promise<AgentSite> {
+  const s = await makeAgentSite(t, dir, { name, area: '02683', seed });
+  const cfg = JSON.parse(fs.readFileSync(s.config, 'utf8')) as Record<string, unknown>;
+  cfg.server = { ...(cfg.server as object), httpUrl: releaseUrl };
+  cfg.releaseKeysDir = path.join(dir, 'keys');
+  fs.writeFileSync(s.config, JSON.stringify(cfg));
+  return s;
+}
+
+function heartbeat(siteId: string, pred: (m: TelemetryMessage & { receivedAt: number }) => boolean): (TelemetryMessage & { receivedAt: number }) | undefined {
+  return [...(telemetry.get(siteId) ?? [])].reverse().find(pred);
+}
+
+/** boot.json's value (the state file's second line: its first is the checksum header). */
+function bootState(s: AgentSite): { committed: { slot: string; version: string }; trial?: { slot: string; version: string; tries: number } } | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(s.stateDir, 'boot.json'), 'utf8').split('\n')[1]!);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Per file of the release, the bytes the agent holds durably at the cut: a file whole and matching its
+ * hash (in the slot or the partial slot: the download fsyncs a file before it hashes it), else as much
+ * as its `.synced` note says.
+ */
+function durableBytes(s: AgentSite): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, body] of bundle.files) {
+    let n = 0;
+    for (const d of ['a', 'a.partial']) {
+      const f = path.join(s.stateDir, 'slots', d, name);
+      if (!fs.existsSync(f)) continue;
+      if (fs.readFileSync(f).equals(body)) n = body.length;
+      else if (fs.existsSync(`${f}.synced`)) n = Math.max(n, Math.min(Number(fs.readFileSync(`${f}.synced`, 'utf8')), body.length));
+    }
+    out.set(name, n);
+  }
+  return out;
+}
+
+const sentNow = () => new Map([...bundle.files.keys()].map((f) => [f, releases.sent.get(f) ?? 0]));
+
+interface Step {
+  name: string;
+  /** The version the board runs right after the cut. */
+  after: string;
+  /** The updater's test hook for this step, when it is too short to hit from outside. */
+  hold?: string;
+  /** Before the order: what the step needs (a stalled file). */
+  arrange?: () => void;
+  /** Wait until the agent is at the step; resolves when it is time to cut. */
+  reach(s: AgentSite, sup: Supervisor, rollout: string): Promise<unknown>;
+  /** After the cut, before the restarted agent runs on (the link back, a hook freed). */
+  afterCut?: (s: AgentSite) => Promise<void>;
+}
+
+const largest = () => [...bundle.files].sort((x, y) => y[1].length - x[1].length)[0]!;
+const holding = (sup: Supervisor, step: string) => waitFor(`the update held at ${step}`, () => sup.lines().some((l) => l.includes(`holding the update at ${step}`)), 120_000);
+
+const STEPS: Step[] = [
+  {
+    name: 'downloading, in the middle of a file',
+    after: FACTORY,
+    arrange: () => {
+      releases.faults.stall = { path: largest()[0], after: MiB + 100_000 };
+    },
+    async reach(s) {
+      const partial = path.join(s.stateDir, 'slots', 'a.partial', largest()[0]);
+      await waitFor('the first MiB synced', () => fs.existsSync(`${partial}.synced`) && Number(fs.readFileSync(`${partial}.synced`, 'utf8')) >= MiB, 60_000);
+    },
+  },
+  { name: 'downloaded, every file whole in the partial slot', after: FACTORY, hold: 'downloaded', reach: (_, sup) => holding(sup, 'downloaded') },
+  { name: 'verified, before the install', after: FACTORY, hold: 'verified', reach: (_, sup) => holding(sup, 'verified') },
+  {
+    name: 'installing into the slot (release.json written, the folder not yet renamed)',
+    after: FACTORY,
+    hold: 'installing',
+    reach: (_, sup) => holding(sup, 'installing'),
+  },
+  { name: 'after the trial is written, before the restart', after: NEW, hold: 'switching', reach: (_, sup) => holding(sup, 'switching') },
+  {
+    name: 'on trial, before its health check (the new version started, not yet connected)',
+    after: NEW,
+    async reach(s, sup, rollout) {
+      // The old version says `testing` just before it writes the trial and restarts: the link goes down then,
+      // so the new version starts and cannot reach the server (its health check cannot begin).
+      await waitFor('the switch announced', () => (updateEvents.get(s.id) ?? []).some((u) => u.rolloutId === rollout && u.state === 'testing'), 120_000);
+      await s.relay.down();
+      await waitFor('the new version started on trial', () => sup.lines().some((l) => /running 99\.0\.0 on trial \(start 1\)/.test(l)), 60_000);
+    },
+    afterCut: (s) => s.relay.up(),
+  },
+  {
+    name: 'during its health check',
+    after: NEW,
+    async reach(s, _, rollout) {
+      await waitFor(
+        'the new version on trial, connected',
+        () => heartbeat(s.id, (m) => m.versions.agent === NEW && m.update?.state === 'testing' && m.update.rolloutId === rollout),
+        120_000,
+      );
+    },
+  },
+  { name: 'after the commit, before the report', after: NEW, hold: 'committed', reach: (_, sup) => holding(sup, 'committed') },
+];
+
+describe('agent A/B update, the power cut at every step', () => {
+  it.each(STEPS.map((s, i) => [s.name, s, i] as const))(
+    'cut %s: the board runs a working version, reports, resumes and commits',
+    async (_, step, i) => {
+      const s = await site(`Cụm loa mất điện ${i + 1}`, 1800 + i);
+      const rollout = `roll-cut-${i}-${s.id}`;
+      step.arrange?.();
+      const sup = new Supervisor(s.config, step.hold ? { LOANET_TEST_UPDATE_HOLD: step.hold } : {});
+      const sentBefore = sentNow();
+      sup.start();
+      try {
+        await waitFor('the agent online', () => heartbeat(s.id, (m) => m.versions.agent === FACTORY), 60_000);
+        const o: UpdateOrder = {
+          v: PROTOCOL_VERSION,
+          siteId: s.id,
+          at: Date.now(),
+          rolloutId: rollout,
+          action: 'install',
+          component: 'agent',
+          releaseId: bundle.id,
+          version: NEW,
+          manifestSha256: bundle.manifestSha256,
+          budgetBytes: bundle.total * 3 + 100_000,
+          healthTimeoutS: 60,
+        };
+        await t.server.ctx.broker.publish(siteTopic(s.id, 'update'), Buffer.from(JSON.stringify(o)), { qos: 1, retain: true });
+        await step.reach(s, sup, rollout);
+
+        // The power goes.
+        const startsAtCut = sup.starts;
+        sup.clearEnv();
+        await sup.kill();
+        const cutAt = Date.now();
+        const sentAtCut = sentNow();
+        const durable = durableBytes(s);
+        await step.afterCut?.(s);
+
+        // It comes back on a working version, and says where its update stands.
+        const back = await waitFor(
+          `a heartbeat of ${step.after} after the restart`,
+          () => heartbeat(s.id, (m) => m.receivedAt > cutAt && m.versions.agent === step.after && m.update?.rolloutId === rollout),
+          120_000,
+        );
+        expect(back.update).toMatchObject({ rolloutId: rollout, version: NEW });
+        expect(sup.starts).toBeGreaterThan(startsAtCut);
+
+        // And finishes: committed.
+        const done = await waitFor(
+          'a heartbeat of the new version, committed',
+          () => heartbeat(s.id, (m) => m.versions.agent === NEW && m.update?.state === 'updated' && m.update.rolloutId === rollout),
+          180_000,
+        );
+        expect(done.update).toMatchObject({ version: NEW, fromVersion: FACTORY, releaseId: bundle.id });
+
+        // Nothing synced was fetched again; a file that was whole not a byte of it.
+        const sentAfter = sentNow();
+        const unsynced = [...bundle.files.keys()].reduce((n, f) => n + Math.max(0, sentAtCut.get(f)! - sentBefore.get(f)! - durable.get(f)!), 0);
+        const fetched = [...bundle.files.keys()].reduce((n, f) => n + sentAfter.get(f)! - sentBefore.get(f)!, 0);
+        expect(fetched, `fetched ${fetched} bytes for a release of ${bundle.total}; ${unsynced} were not synced at the cut`).toBeLessThanOrEqual(bundle.total + unsynced);
+        for (const [f, body] of bundle.files) {
+          if (durable.get(f) === body.length) expect(sentAfter.get(f)! - sentBefore.get(f)!, `${f} was whole at the cut`).toBe(body.length);
+        }
+
+        // The slots and the boot state agree: slot a committed and whole, no trial, nothing partial left.
+        expect(bootState(s)).toMatchObject({ committed: { slot: 'a', version: NEW } });
+        expect(bootState(s)?.trial).toBeUndefined();
+        expect(await inspectSlot(path.join(s.stateDir, 'slots', 'a'))).toEqual({ ok: true, version: NEW });
+        expect(fs.existsSync(path.join(s.stateDir, 'slots', 'a.partial'))).toBe(false);
+        expect(fs.existsSync(path.join(s.stateDir, 'slots', 'b'))).toBe(false);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n${sup.log()}`);
+      } finally {
+        await sup.stop();
+      }
+    },
+    400_000,
+  );
+});
