@@ -11,6 +11,9 @@
  *                                         package's architecture (cross-compiled for arm64)
  *   /usr/lib/loanet-agent/node            the Node runtime (NODE_RUNTIME_VERSION, an LTS),
  *                                         the official build from the npm registry
+ *   /usr/lib/loanet-agent/release-keys/   the province's public release keys (packaging/release-keys/*.pem,
+ *                                         checked: Ed25519 public keys only; docs/updates.md), which
+ *                                         the agent trusts for its updates (edge-agent/update/keys.ts)
  *   /usr/bin/loanet-agent                 packaging/loanet-agent.sh (`loanet-agent enrol …`)
  *   /lib/systemd/system/loanet-agent.service  packaging/loanet-agent.service
  *   DEBIAN/{postinst,prerm,postrm}        packaging/debian/
@@ -31,6 +34,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { trustedKeyFromPem } from '../common/release.ts';
+import { isPrivateKeyPem } from '../edge-agent/update/keys.ts';
 import { AGENT_NODE_FLAGS, buildAgent, DIST } from './build.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -137,6 +142,30 @@ export function controlFile(o: { version: string; arch: DebArch; installedSizeKi
   ].join('\n')}\n`;
 }
 
+/** A release key the package ships: its file name and key id. */
+export interface ShippedKey {
+  file: string;
+  keyId: string;
+}
+
+/**
+ * The *.pem files of a release-keys folder, each checked to be an Ed25519 public key: a private key
+ * (the signing key, which stays offline) or anything else refuses the build, naming the file. Pure
+ * over the files' contents.
+ */
+export function checkReleaseKeys(files: ReadonlyArray<{ file: string; pem: string }>): ShippedKey[] {
+  const out: ShippedKey[] = [];
+  for (const { file, pem } of files) {
+    if (isPrivateKeyPem(pem)) throw new Error(`npm run package: ${file} is a PRIVATE key; only the public half (release-key.pub.pem) ships to boards (docs/updates.md)`);
+    try {
+      out.push({ file, keyId: trustedKeyFromPem(pem).keyId });
+    } catch (e) {
+      throw new Error(`npm run package: ${file} is not an Ed25519 public key: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
 /** A systemd unit file's settings by section, continuation lines joined, comments dropped (repeated keys kept in order). */
 export function parseUnitFile(text: string): Record<string, Array<[string, string]>> {
   const out: Record<string, Array<[string, string]>> = {};
@@ -186,6 +215,8 @@ export interface PackageOptions {
   outDir?: string;
   compression?: Compression;
   version?: string;
+  /** The folder of public release keys to ship (default packaging/release-keys). */
+  releaseKeysDir?: string;
   log?: (line: string) => void;
 }
 
@@ -341,6 +372,17 @@ export async function packageAgent(o: PackageOptions): Promise<BuiltPackage> {
   const unitText = fs.readFileSync(path.join(PACKAGING, 'loanet-agent.service'), 'utf8');
   const wrapperText = fs.readFileSync(path.join(PACKAGING, 'loanet-agent.sh'), 'utf8');
   checkUnit(unitText, wrapperText);
+  // Checked before anything is built: a private key must never reach a package.
+  const keysDir = o.releaseKeysDir ?? path.join(PACKAGING, 'release-keys');
+  const keyFiles = fs.existsSync(keysDir)
+    ? fs
+        .readdirSync(keysDir)
+        .filter((n) => n.endsWith('.pem'))
+        .sort()
+    : [];
+  const keys = checkReleaseKeys(keyFiles.map((file) => ({ file: path.join(keysDir, file), pem: fs.readFileSync(path.join(keysDir, file), 'utf8') })));
+  if (keys.length === 0) log(`WARNING: no release key in ${keysDir}: boards with this package refuse every update (unknown_key) until one is there (docs/updates.md)`);
+  else log(`ships ${keys.length} release key(s): ${keys.map((k) => k.keyId).join(', ')}`);
 
   const stage = path.join(outDir, `.stage-${arch}-${process.pid}`);
   fs.rmSync(stage, { recursive: true, force: true });
@@ -355,6 +397,10 @@ export async function packageAgent(o: PackageOptions): Promise<BuiltPackage> {
     copy(nativeOpus(arch, runtime, log), path.join(lib, 'loanet_opus.node'), 0o644);
     run(stripTool, ['--strip-unneeded', path.join(lib, 'loanet_opus.node')]);
     for (const bin of ['node', 'loanet_opus.node']) checkMachine(path.join(lib, bin), arch);
+
+    // The folder exists even without a key, so a technician sees where one goes.
+    fs.mkdirSync(path.join(lib, 'release-keys'), { recursive: true });
+    for (const k of keys) copy(k.file, path.join(lib, 'release-keys', path.basename(k.file)), 0o644);
 
     copy(path.join(PACKAGING, 'loanet-agent.sh'), path.join(stage, 'usr/bin/loanet-agent'), 0o755);
     copy(path.join(PACKAGING, 'loanet-agent.service'), path.join(stage, 'lib/systemd/system/loanet-agent.service'), 0o644);

@@ -16,8 +16,10 @@
  * Against a real server (HTTP, embedded broker on TCP, SQLite) and a
  * simulated amplifier over the device protocol on TCP: the board enrols with a
  * code made through the API, becomes operational, plays a scheduled bulletin
- * whose as-run receipt reaches the server, plays an alert, and after kill -9
- * and a restart still has its credential, its media cache and its receipts.
+ * whose as-run receipt reaches the server, plays an alert, trusts the release
+ * key the package shipped (an update signed by it passes the board's check),
+ * and after kill -9 and a restart still has its credential, its media cache
+ * and its receipts. A private key in the release-keys folder refuses the build.
  *
  * Not covered here: the configuration the server delivers (issue 16 item 4,
  * built separately); the site's area channels come with the enrolment.
@@ -30,6 +32,8 @@ import { loadProfile } from '../../hardware/profiles.ts';
 import { SimDevice } from '../../firmware-sim/device.ts';
 import { DeviceServer } from '../../firmware-sim/device-server.ts';
 import { packageAgent, parseUnitFile, unitValue, type BuiltPackage } from '../../scripts/package.ts';
+import { PROTOCOL_VERSION, siteTopic, type TelemetryMessage, type UpdateOrder } from '../../protocol/index.ts';
+import { makeRelease, makeSigningKey } from '../helpers/release-server.ts';
 import { which } from '../../server/media/tools.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
@@ -101,6 +105,9 @@ let deviceServer: DeviceServer;
 let devicePort: number;
 let notify: Proc;
 let siteId: string;
+/** The province's release key for this test: its public half ships in the package (as packaging/release-keys/ would). */
+const releaseKey = makeSigningKey();
+let keysDir: string;
 
 /** A path of the package, inside the temporary root. */
 const inRoot = (p: string) => path.join(root, p);
@@ -130,8 +137,12 @@ async function stopAgent(p: Proc): Promise<void> {
 beforeAll(async () => {
   if (!canRun) return;
   dir = tempDir('loanet-package-deb-');
+  keysDir = path.join(dir, 'release-keys');
+  fs.mkdirSync(keysDir);
+  fs.writeFileSync(path.join(keysDir, 'lao-cai-2026.pem'), releaseKey.publicPem);
+  fs.writeFileSync(path.join(keysDir, 'README'), 'not a key: not shipped\n');
   // Uncompressed: what is inside is the same as with xz, and a test need not spend a minute of CPU on compression.
-  built = await packageAgent({ arch: 'amd64', outDir: path.join(dir, 'out'), compression: 'none', log: () => {} });
+  built = await packageAgent({ arch: 'amd64', outDir: path.join(dir, 'out'), compression: 'none', releaseKeysDir: keysDir, log: () => {} });
   root = path.join(dir, 'root');
   const x = spawnSync('dpkg', ['-x', built.file, root], { encoding: 'utf8' });
   expect(x.status, x.stderr).toBe(0);
@@ -167,7 +178,11 @@ afterAll(async () => {
 describe.skipIf(!canRun)('the amd64 package, unpacked into a temporary root', () => {
   it('holds the agent, its Node 22 runtime and a libopus decoder for amd64, and a hardened notify unit running them', () => {
     const lib = inRoot('/usr/lib/loanet-agent');
-    expect(fs.readdirSync(lib).sort()).toEqual(['loanet_opus.node', 'main.mjs', 'main.mjs.LEGAL.txt', 'main.mjs.map', 'node']);
+    expect(fs.readdirSync(lib).sort()).toEqual(['loanet_opus.node', 'main.mjs', 'main.mjs.LEGAL.txt', 'main.mjs.map', 'node', 'release-keys']);
+    // The province's public release keys, where the agent reads them (edge-agent/update/keys.ts): the .pem files only.
+    expect(fs.readdirSync(path.join(lib, 'release-keys'))).toEqual(['lao-cai-2026.pem']);
+    expect(fs.readFileSync(path.join(lib, 'release-keys', 'lao-cai-2026.pem'), 'utf8')).toBe(releaseKey.publicPem);
+    expect(fs.statSync(path.join(lib, 'release-keys', 'lao-cai-2026.pem')).mode & 0o777).toBe(0o644);
     const v = spawnSync(path.join(lib, 'node'), ['--version'], { encoding: 'utf8' });
     expect(v.stdout.trim()).toMatch(/^v22\./);
     expect(fs.statSync(inRoot('/usr/bin/loanet-agent')).mode & 0o111).toBe(0o111);
@@ -238,6 +253,8 @@ describe.skipIf(!canRun)('the amd64 package, unpacked into a temporary root', ()
     const out = agent.lines.join('\n');
     expect(out).toContain(`: site ${siteId} → ${t.mqttUrl}`);
     expect(out).toMatch(/libopus .*, lost live packets rebuilt from in-band FEC/);
+    // It found the keys the package shipped (without one it says no update can be verified).
+    expect(out).not.toMatch(/release key/);
     await waitFor('READY=1 and a WATCHDOG=1 on the notify socket', () => notify.lines.some((l) => l.startsWith('READY=1')) && notify.lines.includes('WATCHDOG=1'), 20_000, 100);
     expect(notify.lines.find((l) => l.startsWith('READY=1'))).toBe(`READY=1 | STATUS=site ${siteId}`);
 
@@ -311,6 +328,62 @@ describe.skipIf(!canRun)('the amd64 package, unpacked into a temporary root', ()
     await waitFor('the alert completed at the site', async () => (await t.api('GET', `/api/alerts/${alertId}`)).body.delivery.counts.completed === 1, 40_000, 200);
     expect(device.playedAudio().totals.heardFrames - heardBefore).toBeGreaterThanOrEqual(FRAMES);
     expect((await t.api('POST', `/api/alerts/${alertId}/cancel`)).status).toBeLessThan(300);
+  });
+
+  it('trusts the release key the package shipped: an update signed by it passes the check, and is fetched', async () => {
+    // The server takes releases signed by the same key (its own trust list).
+    fs.writeFileSync(path.join(t.dataDir, 'release-keys', 'lao-cai-2026.pem'), releaseKey.publicPem);
+    const release = makeRelease({ id: 'unused', version: '99.0.0', key: releaseKey, arch: 'amd64', files: { 'main.mjs': Buffer.alloc(64 * 1024, 0x20) } });
+    const created = await t.api('POST', '/api/releases', { manifest: release.manifestBytes.toString('base64'), signatures: release.signatures });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const releaseId = created.body.id as string;
+    const put = await fetch(`${t.baseUrl}/api/releases/${releaseId}/files/main.mjs`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/octet-stream' },
+      body: release.files.get('main.mjs')!,
+    });
+    expect(put.status, await put.text()).toBeLessThan(300);
+    const reports: NonNullable<TelemetryMessage['update']>[] = [];
+    t.server.ctx.broker.onSiteMessage((m) => {
+      if (m.siteId !== siteId || m.channel !== 'telemetry') return;
+      const u = (JSON.parse(m.payload.toString()) as TelemetryMessage).update;
+      if (u) reports.push(u);
+    });
+    // A budget of 4 KiB: the manifest and signatures fit, the 64 KiB file does not. So the board stops at
+    // budget_exceeded, which it reaches only once the signature checked out against a key it trusts
+    // (without the package's key: unknown_key, before a byte of the file).
+    const order: UpdateOrder = {
+      v: PROTOCOL_VERSION,
+      siteId,
+      at: Date.now(),
+      rolloutId: `roll-keys-${siteId}`,
+      action: 'install',
+      component: 'agent',
+      releaseId,
+      version: '99.0.0',
+      manifestSha256: release.manifestSha256,
+      budgetBytes: 4096,
+      healthTimeoutS: 60,
+    };
+    const topic = siteTopic(siteId, 'update');
+    await t.server.ctx.broker.publish(topic, Buffer.from(JSON.stringify(order)), { qos: 1, retain: true });
+    const failed = await waitFor('the update report of the order, ended', () => reports.find((u) => u.rolloutId === order.rolloutId && u.state === 'failed'), 30_000, 100).catch(
+      (e: unknown) => {
+        throw new Error(`${(e as Error).message}; reports: ${JSON.stringify(reports)}; the agent said:\n${agent.lines.join('\n')}`);
+      },
+    );
+    expect(failed).toMatchObject({ state: 'failed', reason: 'budget_exceeded', version: '99.0.0' });
+    await t.server.ctx.broker.publish(topic, Buffer.alloc(0), { qos: 1, retain: true });
+  });
+
+  it('refuses to build a package with a private key in its release-keys folder', async () => {
+    const bad = path.join(dir, 'release-keys-with-a-private-one');
+    fs.mkdirSync(bad);
+    fs.writeFileSync(path.join(bad, 'release-key.pem'), releaseKey.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    await expect(packageAgent({ arch: 'amd64', outDir: path.join(dir, 'out-bad'), compression: 'none', releaseKeysDir: bad, log: () => {} })).rejects.toThrow(
+      /release-key\.pem is a PRIVATE key/,
+    );
+    expect(fs.existsSync(path.join(dir, 'out-bad', 'loanet-agent_0.1.0_amd64.deb'))).toBe(false);
   });
 
   it('killed with -9 and started again, keeps its credential, its media cache and its receipts', async () => {
