@@ -20,6 +20,7 @@
  *                            live-jitter: a clean link and a 300 ms + 0–1000 ms one side by side (adaptive delay cold, fixed 500 ms, adaptive warm)
  *
  *   media-fetch.ts           bytes a site fetches per bulletin (clean, cut and resumed, corrupted) against the Opus payload
+ *   update-bytes.ts          bytes on the wire per updated site (HTTP release fetch + MQTT order and reports) against the release size: clean, cut 1×, cut 3× (resumed with Range)
  *   agent-audio.ts           the agent's audio path per second of programme: Ogg read, libopus decode, device-link summaries vs PCM
  *   data-usage.ts            mobile data of one whole site through counting proxies: idle per day, per bulletin minute, per alert, per live minute (vs Opus)
  *   live-framing.ts          live audio on the wire per site, the first 22-byte format (3 packets, long topic) beside the compact one (5 packets, la/…)
@@ -47,6 +48,7 @@ import { runAlertFleetBench } from './alert-fleet.ts';
 import { runPlayoutAccuracyBench } from './playout-accuracy.ts';
 import { runLiveBroadcastBench, runLiveJitterBench } from './live-broadcast.ts';
 import { runMediaFetchBench } from './media-fetch.ts';
+import { runUpdateBytesBench } from './update-bytes.ts';
 import { runAgentAudioBench } from './agent-audio.ts';
 import { runReconnectAfterOutageBench } from './reconnect-after-outage.ts';
 import { runDataUsageBench } from './data-usage.ts';
@@ -70,6 +72,8 @@ interface Scenario {
 
 const SCENARIOS: Scenario[] = [
   { name: 'media-fetch', run: runMediaFetchBench, lane: 'own' },
+  // Its own server: it counts what the rollout service publishes, which must be only its own rollouts.
+  { name: 'update-bytes', run: runUpdateBytesBench, lane: 'own' },
   { name: 'agent-audio', run: runAgentAudioBench, lane: 'own' },
   { name: 'coverage-compute', run: runCoverageComputeBench, lane: 'own' },
   { name: 'heartbeat-ingest', run: runHeartbeatIngestBench, lane: 'fleet' },
