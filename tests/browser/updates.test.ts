@@ -120,6 +120,19 @@ describe.skipIf(!run)('software updates from the console', { timeout: 900_000 },
     await page.goto(`${t.baseUrl}/updates`);
     await page.locator('[data-testid=fleet-versions]').waitFor();
     expect(await page.locator('header nav a[href="/updates"]').innerText()).toBe('Cập nhật phần mềm');
+    // Signed by a key the server does not trust: refused, in Vietnamese, and nothing stored.
+    const stranger = makeRelease({ id: 'agent-99-1-0', version: NEW, key: makeSigningKey(), files: Object.fromEntries(release.files) });
+    fs.writeFileSync(path.join(dir, 'stranger.json.sig'), JSON.stringify(stranger.signatures));
+    await page.setInputFiles('input[name=manifest]', path.join(dir, 'manifest.json'));
+    await page.setInputFiles('input[name=signatures]', path.join(dir, 'stranger.json.sig'));
+    await page.setInputFiles(
+      'input[name=files]',
+      [...release.files.keys()].map((f) => path.join(dir, f)),
+    );
+    await page.click('[data-testid=release-upload] button[type=submit]');
+    expect(await page.locator('[data-testid=upload-log] li.error').innerText()).toMatch(/^Bản phát hành được ký bằng khóa mà máy chủ không tin cậy/);
+    expect((await t.api('GET', '/api/releases')).body.releases).toEqual([]);
+
     await page.setInputFiles('input[name=manifest]', path.join(dir, 'manifest.json'));
     await page.setInputFiles('input[name=signatures]', path.join(dir, 'manifest.json.sig'));
     await page.setInputFiles(
@@ -220,6 +233,14 @@ describe.skipIf(!run)('software updates from the console', { timeout: 900_000 },
     expect(await page.locator('[data-testid=rollout-status]').innerText()).toBe('đã hủy');
     expect((await t.api('GET', `/api/rollouts/${r.body.id}`)).body.status).toBe('aborted');
     await atBothSizes('rollout-aborted');
+
+    // A rollout to a commune with no site is refused in words, naming what to do.
+    await page.goto(`${t.baseUrl}/updates`);
+    const form = page.locator('[data-testid=rollout-form]');
+    await form.locator('input[name=areaFilter]').fill('Cam Đường');
+    await form.locator('input[name=area][value="2025.02671"]').check();
+    await page.click('[data-testid=create-rollout]');
+    expect(await page.locator('[data-testid=rollout-problem]').innerText()).toMatch(/^Không có cụm loa nào để cập nhật: đã chọn 0 cụm loa/);
 
     await page.goto(`${t.baseUrl}/updates`);
     const row = page.locator(`[data-testid=releases] tr[data-release="${next.id}"]`);
