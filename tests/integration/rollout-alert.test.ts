@@ -8,11 +8,13 @@
  * The rule (docs/updates.md, "An order"): installing never starts while a
  * site plays an alert, and an alert arriving mid-update pre-empts the update:
  * the old version plays it, and the switch waits for its end. So: every site
- * plays the alert on time, on the old version (its update still downloading
- * when the alert starts); the downloads are let through while the alert
- * plays, so each site has its release installed and waits (`waiting_idle`);
- * each switches to the new version only after the alert ended there, and the
- * rollout then completes.
+ * plays the alert on time, on the old version (the first wave's sites still
+ * downloading when it starts); their downloads are let through while the
+ * alert plays, so each has its release installed and waits (`waiting_idle`);
+ * each switches to the new version only after the alert ended there. The
+ * rollout's next wave falls due while the alert is still active: the server
+ * holds its sites (`playing`) and sends them nothing until the alert is
+ * over (cancelled here), then they update too and the rollout completes.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -150,7 +152,7 @@ afterAll(async () => {
 const telemetry = (siteId: string): TelemetryMessage | null => t.server.ctx.fleet.observation(siteId)?.telemetry ?? null;
 
 describe.skipIf(!canRun)(`an alert during a rollout to ${SITES} simulated sites`, () => {
-  it('plays everywhere on time on the old version; the sites mid-update switch only after the alert ended', async () => {
+  it('plays everywhere on time on the old version; the sites mid-update switch only after it ended there, the next wave starts only once it is over', async () => {
     const ids = fleet.ids();
     await waitFor('every site online on the factory version', () => ids.every((id) => telemetry(id)?.versions.agent === FACTORY), LONG, 250);
 
@@ -168,7 +170,11 @@ describe.skipIf(!canRun)(`an alert during a rollout to ${SITES} simulated sites`
     const r = await t.api('POST', '/api/rollouts', {
       releaseId,
       targets: { areas: [COMMUNE] },
-      waves: [{ name: 'all', percent: 100 }],
+      // Three quarters mid-update when the alert comes; the rest wait for the next wave, which is due while the alert is still active.
+      waves: [
+        { name: 'first', percent: 75 },
+        { name: 'rest', percent: 100 },
+      ],
       maxInFlight: 50,
       broadcastMarginMin: 0,
       healthTimeoutS: 180,
@@ -176,9 +182,19 @@ describe.skipIf(!canRun)(`an alert during a rollout to ${SITES} simulated sites`
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const rolloutId = r.body.id as string;
     expect(r.body.sites).toBe(SITES);
+    const list = r.body.siteList as Array<{ siteId: string; wave: number }>;
+    const first = list.filter((s) => s.wave === 0).map((s) => s.siteId);
+    const rest = list.filter((s) => s.wave === 1).map((s) => s.siteId);
+    expect(first.length).toBeGreaterThan(0);
+    expect(rest.length).toBeGreaterThan(0);
 
     // Every site mid-update: its order taken, the release checked, its files held at the gate.
-    await waitFor('every site downloading, its files held', () => ids.every((id) => fleet.site(id).agent.updateReport?.state === 'downloading') && gate.held >= SITES, LONG, 100);
+    await waitFor(
+      'every site of the first wave downloading, its files held',
+      () => first.every((id) => fleet.site(id).agent.updateReport?.state === 'downloading') && gate.held >= first.length,
+      LONG,
+      100,
+    );
 
     const calledAt = Date.now();
     const a = await t.api('POST', '/api/alerts', {
@@ -207,16 +223,20 @@ describe.skipIf(!canRun)(`an alert during a rollout to ${SITES} simulated sites`
       60_000,
       20,
     );
-    for (const id of ids) expect(atStart.get(id), id).toEqual({ version: FACTORY, update: 'downloading' });
+    for (const id of first) expect(atStart.get(id), id).toEqual({ version: FACTORY, update: 'downloading' });
+    for (const id of rest) expect(atStart.get(id), id).toEqual({ version: FACTORY, update: undefined });
 
     // The downloads go on while the alert plays: each site installs its release and waits for the end.
     gate.release();
-    await waitFor('every site installed, waiting for the alert to end', () => ids.every((id) => updates.get(id)?.some((u) => u.state === 'waiting_idle')), LONG, 100).catch(
-      (e: unknown) => {
-        const late = ids.filter((id) => !updates.get(id)?.some((u) => u.state === 'waiting_idle')).slice(0, 5);
-        throw new Error(`${(e as Error).message}; not waiting: ${late.map((id) => `${id} ${JSON.stringify(updates.get(id)?.map((u) => u.state))}`).join('; ')}`);
-      },
-    );
+    await waitFor(
+      'every site of the first wave installed, waiting for the alert to end',
+      () => first.every((id) => updates.get(id)?.some((u) => u.state === 'waiting_idle')),
+      LONG,
+      100,
+    ).catch((e: unknown) => {
+      const late = first.filter((id) => !updates.get(id)?.some((u) => u.state === 'waiting_idle')).slice(0, 5);
+      throw new Error(`${(e as Error).message}; not waiting: ${late.map((id) => `${id} ${JSON.stringify(updates.get(id)?.map((u) => u.state))}`).join('; ')}`);
+    });
 
     // Every site played the whole alert, as the server's delivery state has it.
     const delivery = await waitFor(
@@ -242,6 +262,7 @@ describe.skipIf(!canRun)(`an alert during a rollout to ${SITES} simulated sites`
         ev.some((e) => e.type === 'failed'),
         `${id}: ${JSON.stringify(ev)}`,
       ).toBe(false);
+      if (!first.includes(id)) continue;
       // The update waited: installed while the alert played, switched after its last part ended.
       const endedAt = Math.max(...ev.filter((e) => e.type === 'ended').map((e) => e.wallAt));
       const states = updates.get(id)!;
@@ -251,6 +272,26 @@ describe.skipIf(!canRun)(`an alert during a rollout to ${SITES} simulated sites`
       expect(switched, id).toBeGreaterThan(endedAt);
       for (const u of states.filter((x) => x.state === 'testing' || x.state === 'updated')) expect(u.heardAt, `${id} ${u.state}`).toBeGreaterThan(endedAt);
     }
+
+    // The first wave is done; the next one is due, but while the alert is active no site of it starts:
+    // the rollout holds them as playing (the server's side of the rule), and none got an order.
+    await waitFor('the first wave on the new version', () => first.every((id) => telemetry(id)?.versions.agent === NEW && telemetry(id)?.update?.state === 'updated'), LONG, 250);
+    const held = await waitFor(
+      'the next wave due, held while the alert is active',
+      async () => {
+        const d = (await t.api('GET', `/api/rollouts/${rolloutId}`)).body as { wave: number; held: Array<{ siteId: string; why: string }> };
+        return d.wave === 1 && d.held.length === rest.length ? d : undefined;
+      },
+      LONG,
+      250,
+    );
+    expect(held.held.map((h) => [h.siteId, h.why]).sort()).toEqual(rest.map((id) => [id, 'playing']).sort());
+    for (const id of rest) {
+      expect(fleet.site(id).agent.updateReport, id).toBeNull();
+      expect(updates.get(id), id).toBeUndefined();
+    }
+    // The alert is over for the province when it is cancelled (or expires): the rest start then.
+    expect((await t.api('POST', `/api/alerts/${alertId}/cancel`)).status).toBe(200);
 
     // And then every site is committed on the new version; the rollout completes.
     await waitFor('every site on the new version', () => ids.every((id) => telemetry(id)?.versions.agent === NEW && telemetry(id)?.update?.state === 'updated'), LONG, 250);
