@@ -199,18 +199,8 @@ export class EdgeAgent {
       canPlay: this.stack !== undefined,
       ...(executor ? { playlist: () => executor.report() } : {}),
       siteConfig: () => this.siteConfig.report(),
-      // A heartbeat as soon as playback starts or stops, so the console need not wait an interval to say what plays.
-      // A heartbeat at once when a bulletin or an alert starts or ends, so the site page need not wait an interval. Not
-      // for live streams, which their stream_stats already report: with those extra heartbeats a site behind a
-      // jittery link lost 2-4 % of a live stream after concealment, 0 % without them (tests/integration/live-jitter,
-      // same seeds; even one every 5 s, sent outside the engine's event), for a cause not yet found.
-      ...(this.stack
-        ? {
-            playing: followPlaying(this.stack.engine, (before, after) => {
-              if (before?.kind !== 'live' && after?.kind !== 'live' && this.link.connected) this.heartbeats.request();
-            }),
-          }
-        : {}),
+      // A heartbeat at once when playback starts or ends (a bulletin, an alert, a live stream), so the site page need not wait an interval.
+      ...(this.stack ? { playing: followPlaying(this.stack.engine, () => this.link.connected && this.heartbeats.request()) } : {}),
       ...(options.update ? { update: () => this.updater?.report() ?? null } : {}),
     });
     const update = options.update;
