@@ -335,10 +335,20 @@ export function siteAfterReport(
 /**
  * An installing site whose report has not moved (state or bytes) for
  * `noReportMs` is failed with the server's own reason `no_report`: a board
- * that hangs without saying so must not hold a wave forever.
+ * that hangs without saying so must not hold a wave forever. A board that
+ * says, heartbeat after heartbeat, that its switch waits for what it plays
+ * (`waiting_idle`) is not silent: a live stream or an alert may last longer
+ * than `noReportMs`, and failing the site then would cancel a release it has
+ * already installed. It counts from when it was last heard so; a board that
+ * goes quiet while waiting is failed as any other.
  */
-export function silentTooLong(site: { state: SiteRolloutState; changedAt: number | null; startedAt: number | null }, now: number, noReportMs: number): boolean {
+export function silentTooLong(
+  site: { state: SiteRolloutState; changedAt: number | null; startedAt: number | null; reportState?: string | null; heardAt?: number | null },
+  now: number,
+  noReportMs: number,
+): boolean {
   if (site.state !== 'installing') return false;
-  const since = site.changedAt ?? site.startedAt;
+  const moved = site.changedAt ?? site.startedAt;
+  const since = site.reportState === 'waiting_idle' && site.heardAt != null ? Math.max(site.heardAt, moved ?? 0) : moved;
   return since !== null && now - since >= noReportMs;
 }

@@ -215,13 +215,16 @@ export class RolloutService {
     return this.serial(async () => {
       for (const row of this.d.store.installing()) {
         const r = this.d.store.get(row.rolloutId)!;
-        const update = this.d.fleet.observation(row.siteId)?.telemetry?.update;
-        if (update && update.rolloutId === r.id) await this.applyReport(r, row, update);
+        const obs = this.d.fleet.observation(row.siteId);
+        const update = obs?.telemetry?.update;
+        // Heard when its last message came, not now: the observation keeps the last heartbeat of a site that went quiet.
+        if (update && update.rolloutId === r.id) await this.applyReport(r, row, update, obs.lastSeenAt ?? undefined);
       }
       const now = this.d.now();
       for (const row of this.d.store.installing()) {
         const r = this.d.store.get(row.rolloutId)!;
-        if (row.state !== 'installing' || !silentTooLong({ state: row.state, changedAt: row.note.changedAt, startedAt: row.startedAt }, now, r.plan.noReportS * 1000)) continue;
+        const facts = { state: row.state, changedAt: row.note.changedAt, startedAt: row.startedAt, reportState: row.note.last?.state ?? null, heardAt: row.note.heardAt };
+        if (row.state !== 'installing' || !silentTooLong(facts, now, r.plan.noReportS * 1000)) continue;
         const detail = `no report that moved for ${r.plan.noReportS} s`;
         this.d.store.putSite({ ...row, state: 'failed', reason: 'no_report', finishedAt: now, note: { ...row.note, detail } });
         this.stats.silent++;
@@ -352,7 +355,7 @@ export class RolloutService {
   }
 
   /** Stores the report; true when the site's state changed. */
-  private async applyReport(r: RolloutRow, row: RolloutSiteRow, report: UpdateReport): Promise<boolean> {
+  private async applyReport(r: RolloutRow, row: RolloutSiteRow, report: UpdateReport, heardAt?: number): Promise<boolean> {
     const last = row.note.last;
     const moved = !last || last.state !== report.state || last.bytes !== report.bytes || last.since !== report.since;
     const now = this.d.now();
@@ -360,10 +363,10 @@ export class RolloutService {
     const next = siteAfterReport({ state: row.state, reason: row.reason }, report, r.status);
     if (!moved && !next) {
       // The same report again (each heartbeat): only that the site was heard.
-      this.d.store.putSite({ ...row, note: { ...row.note, heardAt: now } });
+      this.d.store.putSite({ ...row, note: { ...row.note, heardAt: heardAt ?? now } });
       return false;
     }
-    const note = { ...row.note, last: report, heardAt: now, changedAt: moved ? now : row.note.changedAt, detail: report.detail ?? (next ? null : row.note.detail) };
+    const note = { ...row.note, last: report, heardAt: heardAt ?? now, changedAt: moved ? now : row.note.changedAt, detail: report.detail ?? (next ? null : row.note.detail) };
     const updated: RolloutSiteRow = {
       ...row,
       note,

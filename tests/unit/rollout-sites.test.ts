@@ -80,6 +80,17 @@ describe('silentTooLong', () => {
     expect(silentTooLong({ state: 'installing', changedAt: 50_000, startedAt: 1000 }, 61_000, 60_000)).toBe(false);
     expect(silentTooLong({ state: 'waiting', changedAt: null, startedAt: 0 }, 1e9, 60_000)).toBe(false);
   });
+
+  it('does not fail a site heard waiting for what it plays to end, however long that lasts; one that goes quiet while waiting fails', () => {
+    const waiting = { state: 'installing' as const, changedAt: 1000, startedAt: 0, reportState: 'waiting_idle' };
+    // A three-hour live stream: the same waiting_idle report in every heartbeat, the last one a moment ago.
+    expect(silentTooLong({ ...waiting, heardAt: 3 * 3600_000 }, 3 * 3600_000 + 5000, 60_000)).toBe(false);
+    expect(silentTooLong({ ...waiting, heardAt: 3 * 3600_000 }, 3 * 3600_000 + 60_000, 60_000)).toBe(true);
+    // Heard only before the move: counts from the move.
+    expect(silentTooLong({ ...waiting, heardAt: 500 }, 61_000, 60_000)).toBe(true);
+    // Another state heard again and again is still silent: it does not move.
+    expect(silentTooLong({ ...waiting, reportState: 'downloading', heardAt: 3 * 3600_000 }, 3 * 3600_000 + 5000, 60_000)).toBe(true);
+  });
 });
 
 describe('a resumed wave', () => {
