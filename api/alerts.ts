@@ -84,11 +84,34 @@ export const AlertList = Type.Object({ alerts: Type.Array(AlertSummary) });
 export const AlertCreated = Type.Object({ id: Type.String(), alert: AlertSummary });
 export const AlertRevised = Type.Object({ id: Type.String(), revision: Type.Integer(), alert: AlertSummary });
 
+/**
+ * The reason codes of a site's delivery of an alert (server/alerts/delivery-reasons.ts),
+ * besides the site condition's own (SITE_REASON_CODES): the console words each
+ * from its params; a unit test fails on a code it cannot word in both languages.
+ */
+export const DELIVERY_REASON_CODES = [
+  'played_not_heard',
+  'received_no_sound',
+  'never_connected',
+  'site_unknown',
+  'no_confirmation',
+  'alert_stopped',
+  ...ALERT_FAILURE_REASONS.map((r) => `alert_${r}` as const),
+  'attention_only',
+  'attention_only_so_far',
+  'message_not_made',
+  'site_detail',
+  'message_preparing',
+  'message_fetching',
+  'not_verified',
+] as const;
+export type DeliveryReasonCode = (typeof DELIVERY_REASON_CODES)[number];
+
+/** Why a site is not (yet) counted: a code the console words from its params; `message` is English for API clients. */
 const SiteReason = Type.Object({
-  code: Type.String(),
+  code: Type.String({ description: 'DELIVERY_REASON_CODES or SITE_REASON_CODES' }),
   params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])),
-  message: Type.String(),
-  messageVi: Type.String(),
+  message: Type.String({ description: 'English, for API clients and logs' }),
 });
 export const UnreachedSite = Type.Object({
   siteId: Type.String(),
@@ -160,7 +183,7 @@ export const ReportLine = Type.Object({
   levelDb: Nullable(Type.Number()),
   levelThresholdDb: Nullable(Type.Number()),
   heard: Nullable(Type.Boolean()),
-  reasons: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), messageVi: Type.String() })),
+  reasons: Type.Array(SiteReason),
 });
 export const AlertReport = Type.Object({ alert: Alert, delivery: Type.Omit(DeliveryState, ['unreached']), sites: Type.Array(ReportLine) });
 

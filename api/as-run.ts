@@ -8,6 +8,37 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { EpochMs, Nullable } from './common.ts';
 
+/**
+ * Why a line is what it is (server/asrun/accounting.ts): a receipt's or the
+ * plan's reason, how early or late, the site's clock. The console words each
+ * from its params (web/src/strings/reasons.ts); a unit test fails on a code it
+ * cannot word in both languages.
+ */
+export const AS_RUN_WHY_CODES = [
+  'early',
+  'late',
+  'clock_unverified',
+  'no_receipt',
+  'site_retired',
+  'clock_fast',
+  'clock_slow',
+  'no_media',
+  'preempted',
+  'amp_fault',
+  'device_off',
+  'expired',
+  'cancelled',
+  'error',
+  'state_lost',
+  'higher_priority',
+  'same_priority',
+  'queue_no_room',
+  'other',
+] as const;
+export type AsRunWhyCode = (typeof AS_RUN_WHY_CODES)[number];
+const ParamValues = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]));
+const AsRunWhy = Type.Object({ code: Type.Union(AS_RUN_WHY_CODES.map((c) => Type.Literal(c))), params: ParamValues });
+
 /** A line's status (the route checks at compile time that these are the accounting's own, in its order). */
 export const AS_RUN_STATUS_VALUES = ['played', 'late', 'early', 'unverified', 'partial', 'skipped', 'unknown', 'no_receipt', 'upcoming'] as const;
 export const AsRunStatus = Type.Union(AS_RUN_STATUS_VALUES.map((s) => Type.Literal(s)));
@@ -50,7 +81,8 @@ export const AsRunLine = Type.Object({
   status: AsRunStatus,
   source: Type.Union([Type.Literal('agent'), Type.Literal('server')], { description: "who says so: the site's receipt, or the server (its own plan, or no receipt)" }),
   reason: Nullable(Type.String({ description: 'the code of why: no_media, preempted, higher_priority …' })),
-  explanation: Nullable({ ...Words, description: 'why, in words' }),
+  why: Type.Array(AsRunWhy, { description: 'why, as codes with params: what the console words' }),
+  explanation: Nullable({ ...Words, description: 'why, in words, for the CSV and API clients (the console words `why`)' }),
   startedAt: Nullable(EpochMs),
   startedLocal: Nullable(Local),
   endedAt: Nullable(EpochMs),
@@ -64,7 +96,16 @@ export const AsRunLine = Type.Object({
   receivedLocal: Nullable(Local),
   siteNow: Nullable(
     Type.Object(
-      { condition: Type.String({ description: "the site's condition now, or retired" }), message: Type.String(), messageVi: Type.String() },
+      {
+        condition: Type.String({ description: "the site's condition now, or retired" }),
+        reason: Nullable(
+          Type.Object({
+            code: Type.String({ description: 'SITE_REASON_CODES, or never_connected' }),
+            params: ParamValues,
+            message: Type.String({ description: 'English, for API clients' }),
+          }),
+        ),
+      },
       { description: 'for no_receipt: what the server knows of the site now' },
     ),
   ),

@@ -19,8 +19,7 @@ export const SiteKind = Type.Union([Type.Literal('station'), Type.Literal('clust
 export const Reason = Type.Object({
   code: Type.String({ description: "stable code, e.g. 'offline', 'line_open', 'on_battery', 'sound_not_verified'" }),
   params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]), { description: 'what the console words the reason with' }),
-  message: Type.String({ description: 'English sentence, times in Asia/Ho_Chi_Minh' }),
-  messageVi: Type.String({ description: 'Vietnamese sentence' }),
+  message: Type.String({ description: 'English sentence for API clients, times in Asia/Ho_Chi_Minh; the console words code and params instead' }),
   severity: Type.Union([Type.Literal('degraded'), Type.Literal('faulty'), Type.Literal('offline')]),
 });
 export type Reason = Static<typeof Reason>;

@@ -2,6 +2,30 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { EpochMs, Nullable, Reason, SiteCondition } from './common.ts';
 
+/**
+ * Every reason code a site's condition may carry (server/coverage/site-condition.ts):
+ * the console words each from its params (web/src/site-words.ts), and a unit
+ * test fails on a code it cannot word in both languages.
+ */
+export const SITE_REASON_CODES = [
+  'offline',
+  'cannot_play',
+  'amplifier_fault',
+  'amplifier_hot',
+  'no_working_line',
+  'line_open',
+  'line_short',
+  'battery_critical',
+  'on_battery',
+  'weak_signal',
+  'device_unreachable',
+  'sound_check_failed',
+  'monitor_mic_unavailable',
+  'sound_not_verified',
+  'config_stale',
+] as const;
+export type SiteReasonCode = (typeof SITE_REASON_CODES)[number];
+
 export const AreaLevel = Type.Union([Type.Literal('province'), Type.Literal('district'), Type.Literal('commune'), Type.Literal('village')]);
 
 const CountsAndVillages = {

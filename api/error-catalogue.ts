@@ -8,7 +8,8 @@
  *
  * `text` parameters carry the English words of a pure core that reports its
  * own findings (a schedule rule, a CAP check, a media analysis): the console
- * words the code, not that text.
+ * words the code and its other parameters (a line, a field, a limit, a
+ * problem code), and shows `text` at most as technical detail, marked so.
  */
 
 /** What a not-found, retired or taken error is about. */
@@ -71,10 +72,39 @@ export type AreaCsvParams = {
   value?: string;
 };
 
+/**
+ * Why a schedule input is refused (LOANET_BAD_REQUEST's `problem`,
+ * server/schedule/times.ts and service.ts): the console words each from the
+ * params (a value, an id, a time); `text` is then only technical detail.
+ */
+export const BAD_REQUEST_PROBLEMS = [
+  'not_an_instant',
+  'epoch_seconds',
+  'not_a_date_time',
+  'media_unknown',
+  'media_not_ready',
+  'media_retired',
+  'site_unknown',
+  'site_retired',
+  'before_valid_from',
+  'not_before_valid_until',
+  'recurrence',
+] as const;
+export type BadRequestProblem = (typeof BAD_REQUEST_PROBLEMS)[number];
+
+/** Why a relay source is refused (api/live.ts RELAY_REFUSAL_REASONS), with what the console words it with. */
+type RelayText = Text & {
+  reason?: 'destination' | 'redirect' | 'connection' | 'http_status' | 'no_answer' | 'not_audio' | 'no_audio_in_time';
+  /** An errno code or an HTTP status line: technical detail. */
+  detail?: string;
+  /** How long the source had (s). */
+  withinS?: number;
+};
+
 /** Every code and its parameters. Adding a code here makes the console's wording of it required. */
 export interface ErrorParams {
   // ---- generic request problems
-  LOANET_BAD_REQUEST: { field: string; text: string };
+  LOANET_BAD_REQUEST: { field: string; text: string; problem?: BadRequestProblem; value?: string; id?: string; status?: string; at?: string; limit?: string };
   LOANET_FIELD_REQUIRED: { field: string };
   LOANET_TARGET_REQUIRED: { field: string };
   LOANET_TEXT_TOO_LONG: { field: string; max: number };
@@ -145,20 +175,20 @@ export interface ErrorParams {
   LOANET_MEDIA_IN_USE: { id: string; text: string };
   LOANET_MEDIA_FILE_MISSING: { id: string };
   LOANET_MEDIA_EMPTY: Text;
-  LOANET_MEDIA_TOO_LARGE: Text;
+  LOANET_MEDIA_TOO_LARGE: Text & { limitMb?: number };
   LOANET_MEDIA_NOT_AUDIO: Text;
   LOANET_MEDIA_DAMAGED: Text;
-  LOANET_MEDIA_SILENT: Text;
-  LOANET_MEDIA_TOO_LONG: Text;
+  LOANET_MEDIA_SILENT: Text & { lufs?: number; peakDb?: number };
+  LOANET_MEDIA_TOO_LONG: Text & { seconds?: number; limitS?: number };
   LOANET_MEDIA_FORMAT: Text;
   LOANET_MEDIA_QUEUE_FULL: Text;
   LOANET_MEDIA_FAILED: Text;
   LOANET_MEDIA_ABORTED: Text;
   LOANET_DOCX_INVALID: Text;
-  LOANET_DOCX_TOO_LARGE: Text;
+  LOANET_DOCX_TOO_LARGE: Text & { limitMb?: number };
   LOANET_OFFTHREAD_FAILED: Text;
-  LOANET_OFFTHREAD_TIMEOUT: Text;
-  LOANET_OFFTHREAD_MEMORY: Text;
+  LOANET_OFFTHREAD_TIMEOUT: Text & { limitS?: number };
+  LOANET_OFFTHREAD_MEMORY: Text & { limitMb?: number };
   LOANET_TTS_UNAVAILABLE: Text;
   LOANET_TTS_NO_TEXT: { source: 'text' | 'document'; field?: string };
   LOANET_TTS_NO_VOICE: Text;
@@ -181,9 +211,9 @@ export interface ErrorParams {
   LOANET_LIVE_BUSY: { id: string; priority: string; areaKey: string; source: string };
   LOANET_STREAM_ENDED: { id: string };
   LOANET_RELAY_URL: Text;
-  LOANET_RELAY_REFUSED: Text;
-  LOANET_RELAY_UNREACHABLE: Text;
-  LOANET_RELAY_NOT_AUDIO: Text;
+  LOANET_RELAY_REFUSED: RelayText;
+  LOANET_RELAY_UNREACHABLE: RelayText;
+  LOANET_RELAY_NOT_AUDIO: RelayText;
   LOANET_TOO_MANY_STREAMS: { text: string; limit: number; variable: string };
   // ---- releases
   LOANET_RELEASE_REFUSED: { field: string; reason: 'malformed' | 'unsigned' | 'unknown_key' | 'bad_signature'; text: string };

@@ -29,7 +29,6 @@ export const ErrorBody = Type.Object(
     freeBytes: Type.Optional(Type.Number()),
     sender: Type.Optional(Type.String()),
     code: Type.Optional(Type.String({ description: 'the finer reason of a schedule conflict' })),
-    messageVi: Type.Optional(Type.String({ description: 'deprecated: the Vietnamese words of a core that still gives them; word the code and params instead' })),
     hint: Type.Optional(Type.String()),
     conflicts: Type.Optional(Type.Array(Type.Unknown(), { description: 'the items a schedule change overlaps' })),
   },

@@ -138,12 +138,26 @@ export const LiveSiteView = Type.Object({
 });
 export type LiveSiteView = Static<typeof LiveSiteView>;
 
+/**
+ * Why a targeted site sent no report on a live stream (server/live/silent-sites.ts),
+ * besides the site condition's own codes (SITE_REASON_CODES): the console words
+ * each; a unit test fails on a code it cannot word in both languages.
+ */
+export const SILENT_REASON_CODES = ['site_unknown', 'never_connected', 'online_no_report'] as const;
+export type SilentReasonCode = (typeof SILENT_REASON_CODES)[number];
+
 export const SilentSite = Type.Object({
   siteId: Type.String(),
   name: Type.String(),
   areaName: Nullable(Type.String()),
   conditionNow: Nullable(SiteCondition),
-  reasons: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), messageVi: Type.String() })),
+  reasons: Type.Array(
+    Type.Object({
+      code: Type.String({ description: 'SILENT_REASON_CODES or SITE_REASON_CODES' }),
+      params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])),
+      message: Type.String({ description: 'English, for API clients' }),
+    }),
+  ),
 });
 
 /** GET /api/live/streams/{id}: the stream, each reporting site (of the caller's area) with its name, and the targeted sites that said nothing. */

@@ -71,7 +71,8 @@ export const MediaJob = Type.Object({
   createdAt: EpochMs,
   finishedAt: Nullable(EpochMs),
   code: Nullable(Type.String({ description: 'why it failed: a stable error code' })),
-  reason: Nullable(Type.String()),
+  params: Nullable(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()]), { description: "the code's parameters, that the console words the failure from" })),
+  reason: Nullable(Type.String({ description: 'English, technical detail' })),
   statusCode: Nullable(Type.Integer()),
 });
 export type MediaJob = Static<typeof MediaJob>;

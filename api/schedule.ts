@@ -84,8 +84,7 @@ export const ApprovedItem = Type.Composite([
 export const CheckResult = Type.Object({
   ok: Type.Boolean(),
   code: Type.Optional(Type.String({ description: 'same_priority_overlap' })),
-  message: Type.Optional(Type.String()),
-  messageVi: Type.Optional(Type.String()),
+  message: Type.Optional(Type.String({ description: 'English, for API clients; the console words the code and the conflicts' })),
   conflicts: Type.Array(Conflict),
   queuedBehind: Type.Array(Conflict),
   problems: Type.Array(ScheduleProblem),

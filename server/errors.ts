@@ -42,10 +42,17 @@ export function fail<C extends ErrorCode>(code: C, params: ErrorParams[C], detai
  * a code outside them is reported as `fallback` (and the error handler logs
  * any code the catalogue lacks).
  */
-export function failWithText(code: string, fallback: TextErrorCode, text: string, details?: ErrorDetails & { field?: string }): LoanetError {
+export function failWithText(
+  code: string,
+  fallback: TextErrorCode,
+  text: string,
+  details?: ErrorDetails & { field?: string },
+  /** The finding's own parameters (a limit, a duration, a reason code) that the console words it from; `text` is then technical detail. */
+  more?: Record<string, string | number>,
+): LoanetError {
   const c = (isTextCode(code) ? code : fallback) as TextErrorCode;
   const field = details?.field;
-  return new LoanetError(c, typeof field === 'string' ? { text, field } : { text }, details);
+  return new LoanetError(c, { ...more, text, ...(typeof field === 'string' ? { field } : {}) }, details);
 }
 
 const TEXT_CODES: ReadonlySet<string> = new Set<TextErrorCode>([

@@ -19,8 +19,8 @@
  * the site's sound-check threshold the site is "played but not heard"
  * (counted and listed apart: it did play, the speakers did not carry it).
  */
-import type { Reason, SiteVerdict } from '../coverage/model.ts';
-import { attentionOnlyReasons, notHeardReasons, unreachedReasons } from './delivery-reasons.ts';
+import type { SiteVerdict } from '../coverage/model.ts';
+import { attentionOnlyReasons, notHeardReasons, unreachedReasons, type ReasonText } from './delivery-reasons.ts';
 import { DEFAULT_LEVEL_THRESHOLD_DB, heardVerdict, playedOf, wasReceived, type Played } from './delivery-status.ts';
 import type { Alert, Delivery, DeliveryStatus } from './model.ts';
 
@@ -30,7 +30,7 @@ export interface UnreachedSite {
   areaKey: string | null;
   areaName: string | null;
   status: DeliveryStatus;
-  reasons: Array<Pick<Reason, 'code' | 'params' | 'message' | 'messageVi'>>;
+  reasons: ReasonText[];
 }
 
 /**

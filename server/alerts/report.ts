@@ -8,7 +8,8 @@
 import type { SiteVerdict } from '../coverage/model.ts';
 import { csvDocument, csvNumber } from '../csv.ts';
 import { wallTimeAt } from '../time/zone.ts';
-import { attentionOnlyReasons, messageReasons, unreachedReasons } from './delivery-reasons.ts';
+import { attentionOnlyReasons, messageReasons, unreachedReasons, type ReasonText } from './delivery-reasons.ts';
+import { reasonDetailOf, wordReason } from '../../web/src/strings/reasons.ts';
 import { heardVerdict, playedOf, type Played } from './delivery-status.ts';
 import type { SiteInfo } from './delivery.ts';
 import type { Alert, Delivery, DeliveryStatus } from './model.ts';
@@ -42,7 +43,7 @@ export interface ReportLine {
    */
   heard: boolean | null;
   /** Why the site is not heard (never empty then); empty for a site heard that ended normally. */
-  reasons: Array<{ code: string; message: string; messageVi: string }>;
+  reasons: ReasonText[];
 }
 
 export const PLAYED_VI: Record<Played, string> = {
@@ -96,7 +97,7 @@ export function reportLines(
         : played === 'attention'
           ? attentionOnlyReasons(d, alert, verdict, timeZone)
           : messageReasons(d, verdict, timeZone)
-      ).map(({ code, message, messageVi }) => ({ code, message, messageVi })),
+      ).map(({ code, params, message }) => ({ code, params, message })),
     };
   });
 }
@@ -127,6 +128,17 @@ export const CSV_HEADERS = [
   'Lý do',
 ] as const;
 
+/**
+ * A reason in the report's Vietnamese, worded from its code and params by the
+ * console's own words (one wording for screen and paper); times always with
+ * their date (a report is read on other days); the site's own technical words
+ * after, marked so.
+ */
+function reasonCell(r: ReasonText): string {
+  const detail = reasonDetailOf(r);
+  return `${wordReason('vi', r, 0)}${detail ? ` (chi tiết kỹ thuật: ${detail})` : ''}`;
+}
+
 export function reportCsv(lines: readonly ReportLine[], timeZone: string): string {
   const time = (at: number | null) => localDateTime(at, timeZone) || null;
   return csvDocument(
@@ -146,7 +158,7 @@ export function reportCsv(lines: readonly ReportLine[], timeZone: string): strin
       time(l.completedAt),
       time(l.failedAt),
       l.levelDb === null ? null : csvNumber(l.levelDb, 1),
-      l.reasons.map((r) => r.messageVi).join('; ') || null,
+      l.reasons.map(reasonCell).join('; ') || null,
     ]),
   );
 }

@@ -20,7 +20,9 @@
  * passed as they are, so this core does not depend on the stores, and tests
  * build plain objects.
  */
+import type { AsRunWhyCode } from '../../api/as-run.ts';
 import type { AsRunOutcome } from '../../protocol/index.ts';
+import { wordAsRunWhy, wordReason } from '../../web/src/strings/reasons.ts';
 
 export const AS_RUN_STATUSES = ['played', 'late', 'early', 'unverified', 'partial', 'skipped', 'unknown', 'no_receipt', 'upcoming'] as const;
 export type AsRunStatus = (typeof AS_RUN_STATUSES)[number];
@@ -40,22 +42,20 @@ export const STATUS_LABEL: Readonly<Record<AsRunStatus, { vi: string; en: string
   upcoming: { vi: 'Chưa đến giờ', en: 'not due yet' },
 };
 
-const REASON_TEXT: Readonly<Record<string, { vi: string; en: string }>> = {
-  no_media: { vi: 'không có tệp âm thanh trong bộ nhớ của điểm', en: 'the audio was not in the site cache' },
-  preempted: { vi: 'bị bản tin ưu tiên cao hơn chen ngang', en: 'pre-empted by a higher priority' },
-  amp_fault: { vi: 'lỗi bộ khuếch đại', en: 'amplifier fault' },
-  device_off: { vi: 'thiết bị âm thanh tắt hoặc không liên lạc được', en: 'audio device off or unreachable' },
-  expired: { vi: 'quá giờ, không kịp phát', en: 'too late to start' },
-  cancelled: { vi: 'bị hủy khi đang phát', en: 'cancelled while playing' },
-  error: { vi: 'lỗi', en: 'error' },
-  state_lost: {
-    vi: 'điểm bị mất dữ liệu ghi nhận (mất điện, hỏng thẻ nhớ), không biết đã phát hay chưa',
-    en: 'the site lost its record of it (power cut, damaged storage): whether it played is not known',
-  },
-  higher_priority: { vi: 'trùng giờ với bản tin ưu tiên cao hơn (theo lịch)', en: 'a higher-priority item was scheduled at that time' },
-  same_priority: { vi: 'trùng giờ với bản tin cùng mức ưu tiên (theo lịch)', en: 'overlapped an item of the same priority' },
-  queue_no_room: { vi: 'không còn chỗ để phát nối tiếp trong thời hạn hiệu lực', en: 'no room to queue it within its validity' },
-};
+/** The receipt and skip reasons the console has words for (api/as-run.ts AS_RUN_WHY_CODES); any other is "other" with its code. */
+const KNOWN_REASONS: ReadonlySet<string> = new Set<AsRunWhyCode>([
+  'no_media',
+  'preempted',
+  'amp_fault',
+  'device_off',
+  'expired',
+  'cancelled',
+  'error',
+  'state_lost',
+  'higher_priority',
+  'same_priority',
+  'queue_no_room',
+]);
 
 /** One occurrence as sent to one site (or skipped there by the server's plan). */
 export interface SentEntryInput {
@@ -97,11 +97,16 @@ export interface SiteInfo {
   areaName: string;
 }
 
-/** What the server knows of a site now (FleetState's verdict, first reason). */
+/** What the server knows of a site now (FleetState's verdict and its first reason; 'retired' with none for a site gone). */
 export interface SiteNow {
   condition: string;
-  message: string;
-  messageVi: string;
+  reason: { code: string; params: Record<string, string | number | null>; message: string } | null;
+}
+
+/** One part of why a line is what it is: a code the console words from its params. */
+export interface AsRunWhy {
+  code: AsRunWhyCode;
+  params: Record<string, string | number | null>;
 }
 
 export interface AsRunLine {
@@ -121,7 +126,9 @@ export interface AsRunLine {
   /** Who says so: the site's receipt, or the server (its own plan, or no receipt). */
   source: 'agent' | 'server';
   reason: string | null;
-  /** Why, in words (Vietnamese, English). */
+  /** Why, as codes with params (the console words them); empty when nothing needs saying. */
+  why: AsRunWhy[];
+  /** Why, in words (Vietnamese, English) for the CSV and API clients, from `why` and the site's reason now (web/src/strings/reasons.ts). */
   explanation: { vi: string; en: string } | null;
   startedAt: number | null;
   endedAt: number | null;
@@ -164,11 +171,6 @@ export interface AccountInput {
   graceMs?: number;
 }
 
-function fmtSeconds(ms: number, lang: 'vi' | 'en'): string {
-  const s = (ms / 1000).toFixed(1);
-  return lang === 'vi' ? s.replace('.', ',') : s;
-}
-
 /**
  * A start within this of its time (on the server clock) is on time: the bound
  * a receipt's `played` promises (docs/protocol.md, as-run outcomes), and the
@@ -198,38 +200,29 @@ export function receiptStatus(r: ReceiptClockFields): AsRunStatus {
   return r.outcome;
 }
 
-/** How far the site's clock was off when it played, in words, when it was off by more than the tolerance. */
-function clockNote(r: ReceiptInput | undefined): { vi: string; en: string } | null {
+/** How far the site's clock was off when it played, when it was off by more than the tolerance. */
+function clockNote(r: ReceiptInput | undefined): AsRunWhy | null {
   if (!r || r.clockErrorMs === null || Math.abs(r.clockErrorMs) <= ON_TIME_TOLERANCE_MS) return null;
-  const s = Math.abs(r.clockErrorMs);
-  return r.clockErrorMs > 0
-    ? { vi: `đồng hồ của điểm nhanh ${fmtSeconds(s, 'vi')} giây lúc phát`, en: `the site's clock was ${fmtSeconds(s, 'en')} s fast when it played` }
-    : { vi: `đồng hồ của điểm chậm ${fmtSeconds(s, 'vi')} giây lúc phát`, en: `the site's clock was ${fmtSeconds(s, 'en')} s slow when it played` };
+  return { code: r.clockErrorMs > 0 ? 'clock_fast' : 'clock_slow', params: { seconds: Math.abs(r.clockErrorMs) / 1000 } };
 }
 
-function explain(status: AsRunStatus, reason: string | null, r: ReceiptInput | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
-  const text = explainStatus(status, reason, r, now);
+function why(status: AsRunStatus, reason: string | null, r: ReceiptInput | undefined, now: SiteNow | undefined): AsRunWhy[] {
+  const out: AsRunWhy[] = [];
+  if (status === 'early' && r?.startErrorMs != null) out.push({ code: 'early', params: { seconds: -r.startErrorMs / 1000 } });
+  else if (status === 'unverified') out.push({ code: 'clock_unverified', params: {} });
+  else if (status === 'late' && r?.startErrorMs != null) out.push({ code: 'late', params: { seconds: r.startErrorMs / 1000 } });
+  else if (status === 'no_receipt') out.push({ code: now?.condition === 'retired' ? 'site_retired' : 'no_receipt', params: {} });
+  else if (reason) out.push(KNOWN_REASONS.has(reason) ? { code: reason as AsRunWhyCode, params: {} } : { code: 'other', params: { reason } });
   const note = clockNote(r);
-  if (!note) return text;
-  return text ? { vi: `${text.vi}; ${note.vi}`, en: `${text.en}; ${note.en}` } : note;
+  if (note) out.push(note);
+  return out;
 }
 
-function explainStatus(status: AsRunStatus, reason: string | null, r: ReceiptInput | undefined, now: SiteNow | undefined): { vi: string; en: string } | null {
-  if (status === 'early' && r?.startErrorMs != null)
-    return { vi: `phát sớm ${fmtSeconds(-r.startErrorMs, 'vi')} giây so với giờ máy chủ`, en: `played ${fmtSeconds(-r.startErrorMs, 'en')} s early on the server clock` };
-  if (status === 'unverified') {
-    return {
-      vi: 'đồng hồ của điểm chưa được đối chiếu với máy chủ khi phát (khởi động lại khi mất kết nối): không biết chắc đã phát đúng giờ',
-      en: "the site's clock had not been checked against the server's when it played (restarted with no link): whether it played on time is not known",
-    };
-  }
-  if (status === 'late' && r?.startErrorMs != null) return { vi: `phát muộn ${fmtSeconds(r.startErrorMs, 'vi')} giây`, en: `started ${fmtSeconds(r.startErrorMs, 'en')} s late` };
-  if (status === 'no_receipt') {
-    if (!now) return { vi: 'chưa nhận được báo cáo của điểm', en: 'no receipt from the site yet' };
-    return { vi: `chưa nhận được báo cáo; ${now.messageVi}`, en: `no receipt yet; ${now.message}` };
-  }
-  if (reason) return REASON_TEXT[reason] ?? { vi: reason, en: reason };
-  return null;
+/** The why and the site's reason now in one language's words, for the CSV and API clients. */
+function explain(parts: readonly AsRunWhy[], now: SiteNow | null, at: number): { vi: string; en: string } | null {
+  if (parts.length === 0) return null;
+  const say = (l: 'vi' | 'en') => [...parts.map((w) => wordAsRunWhy(l, w)), ...(now?.reason ? [wordReason(l, now.reason, at)] : [])].join('; ');
+  return { vi: say('vi'), en: say('en') };
 }
 
 const zeroCounts = () => Object.fromEntries(AS_RUN_STATUSES.map((s) => [s, 0])) as Record<AsRunStatus, number>;
@@ -261,6 +254,7 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
     } else {
       status = 'upcoming';
     }
+    const lineWhy = why(status, reason, r, siteNow ?? undefined);
     lines.push({
       entryId: e.entryId,
       itemId: e.itemId,
@@ -276,7 +270,8 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
       status,
       source,
       reason,
-      explanation: explain(status, reason, r, siteNow ?? undefined),
+      why: lineWhy,
+      explanation: explain(lineWhy, siteNow, input.now),
       startedAt: r?.startedAt ?? null,
       endedAt: r?.endedAt ?? null,
       startErrorMs: r?.startErrorMs ?? null,
@@ -291,6 +286,7 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
   // Receipts for entries the server has no record of sending.
   for (const r of receipts.values()) {
     const s = site(r.siteId);
+    const lineWhy = why(receiptStatus(r), r.reason, r, undefined);
     lines.push({
       entryId: r.entryId,
       itemId: r.itemId,
@@ -306,7 +302,8 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
       status: receiptStatus(r),
       source: 'agent',
       reason: r.reason,
-      explanation: explain(receiptStatus(r), r.reason, r, undefined),
+      why: lineWhy,
+      explanation: explain(lineWhy, null, input.now),
       startedAt: r.startedAt,
       endedAt: r.endedAt,
       startErrorMs: r.startErrorMs,

@@ -10,11 +10,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ServerContext } from '../context.ts';
 import { requirePermission } from '../http/auth.ts';
-import { Errors, fail } from '../errors.ts';
+import { fail } from '../errors.ts';
 import { type AS_RUN_STATUSES, STATUS_LABEL, accountAsRun, type SiteInfo, type SiteNow } from './accounting.ts';
 import { type AS_RUN_STATUS_VALUES, AsRunLog, AsRunQuery } from '../../api/as-run.ts';
 import { asRunCsv } from './csv.ts';
-import { MAX_PERIOD_MS } from '../schedule/service.ts';
+import { MAX_PERIOD_MS, inputRefused } from '../schedule/service.ts';
 import { ScheduleInputError, localIso, parseInstant, startOfLocalDay } from '../schedule/times.ts';
 import { SCHEDULE_ZONE } from '../schedule/recurrence.ts';
 
@@ -34,7 +34,7 @@ export const asRunRoutes =
       try {
         return parseInstant(v, field);
       } catch (e) {
-        if (e instanceof ScheduleInputError) throw Errors.badRequest(e.message, e.field);
+        if (e instanceof ScheduleInputError) throw inputRefused(e);
         throw e;
       }
     };
@@ -90,9 +90,11 @@ export const asRunRoutes =
         const now = ctx.now();
         const siteNow = (id: string): SiteNow | undefined => {
           const v = ctx.fleet.classify(id, now);
-          if (!v) return { condition: 'retired', message: 'site retired or removed', messageVi: 'điểm đã ngừng sử dụng' };
+          if (!v) return { condition: 'retired', reason: null };
           const r = v.reasons[0];
-          return { condition: v.condition, message: r?.message ?? v.condition, messageVi: r?.messageVi ?? v.condition };
+          if (r) return { condition: v.condition, reason: { code: r.code, params: r.params, message: r.message } };
+          // Never heard from has no reason of its own in the verdict: say so.
+          return { condition: v.condition, reason: v.condition === 'unverified' ? { code: 'never_connected', params: {}, message: 'never connected to the server' } : null };
         };
         const {
           lines: all,

@@ -6,6 +6,7 @@
  */
 import type { TelemetryMessage } from '../../protocol/index.ts';
 import type { AreaLevel, SiteKind } from '../registry/model.ts';
+import type { SiteReasonCode } from '../../api/coverage.ts';
 
 /** Worst last: the order used to sort failing sites and to pick a headline. */
 export type SiteCondition = 'operational' | 'degraded' | 'faulty' | 'offline' | 'unverified';
@@ -55,15 +56,16 @@ export interface ExpectedSiteConfig {
   dueAt: number;
 }
 
+/** A site condition's reason code (api/coverage.ts lists them; the console words each). */
+export type ReasonCode = SiteReasonCode;
+
 export interface Reason {
   /** Stable code, e.g. 'offline', 'line_open', 'on_battery', 'sound_not_verified', 'cannot_play'. */
-  code: string;
-  /** Parameters the UI uses to render the reason in its own language. */
+  code: ReasonCode;
+  /** Parameters the console words the reason with, in the user's language. */
   params: Record<string, string | number | null>;
-  /** English sentence, times in Asia/Ho_Chi_Minh, e.g. "offline since 14:02". */
+  /** English sentence for API clients and logs, times in Asia/Ho_Chi_Minh, e.g. "offline since 14:02"; the console never shows it. */
   message: string;
-  /** Vietnamese sentence, e.g. "mất kết nối từ 14:02". */
-  messageVi: string;
   /** Which condition this reason alone would cause. */
   severity: 'degraded' | 'faulty' | 'offline';
 }

@@ -70,11 +70,13 @@
  *     Reasons are returned worst first (stable within a severity). Stations
  *     follow exactly the same rules as clusters.
  *
- * Every reason carries an English `message`, a Vietnamese `messageVi` and the
- * raw values in `params` (times as epoch ms) so a UI can render its own text.
+ * Every reason is a stable code (api/coverage.ts SITE_REASON_CODES) with its
+ * raw values in `params` (times as epoch ms): the console words it in the
+ * user's language from those. The English `message` is for API clients and
+ * logs only.
  */
 import type { TelemetryMessage } from '../../protocol/index.ts';
-import type { CoveragePolicy, Reason, SiteObservation, SiteVerdict, SoundCheckRecord } from './model.ts';
+import type { CoveragePolicy, Reason, ReasonCode, SiteObservation, SiteVerdict, SoundCheckRecord } from './model.ts';
 import { zoneOffsetMs } from '../time/zone.ts';
 
 /** Amplifier temperature (°C) from which an amplifier without a fault yet is reported as running hot. */
@@ -163,25 +165,20 @@ export function hasMonitorMic(obs: SiteObservation): boolean {
 
 // -------------------------------------------------------------- reasons ----
 
-const AMP_FAULT_VI: Record<string, string> = {
-  overheat: 'quá nhiệt',
-  overload: 'quá tải',
-  no_response: 'không phản hồi',
-};
 const AMP_FAULT_EN: Record<string, string> = {
   overheat: 'overheat',
   overload: 'overload',
   no_response: 'no response',
 };
 
-function reason(code: string, severity: Reason['severity'], params: Reason['params'], message: string, messageVi: string): Reason {
-  return { code, params, message, messageVi, severity };
+function reason(code: ReasonCode, severity: Reason['severity'], params: Reason['params'], message: string): Reason {
+  return { code, params, message, severity };
 }
 
 function lineReason(id: number, status: 'open' | 'short', severity: 'degraded' | 'faulty'): Reason {
   return status === 'open'
-    ? reason('line_open', severity, { line: id, status }, `speaker line ${id} open`, `đường loa ${id} bị hở mạch`)
-    : reason('line_short', severity, { line: id, status }, `speaker line ${id} short`, `đường loa ${id} bị chập mạch`);
+    ? reason('line_open', severity, { line: id, status }, `speaker line ${id} open`)
+    : reason('line_short', severity, { line: id, status }, `speaker line ${id} short`);
 }
 
 function isCriticalDevice(kind: string): boolean {
@@ -192,24 +189,16 @@ function isCriticalDevice(kind: string): boolean {
 function telemetryReasons(t: TelemetryMessage, policy: CoveragePolicy, out: Reason[]): void {
   // An agent without an audio output hears alerts nobody will hear: never an operational target.
   if (t.canPlay === false) {
-    out.push(reason('cannot_play', 'faulty', {}, 'cannot play: the agent has no audio output', 'không phát được: thiết bị không có đầu ra âm thanh'));
+    out.push(reason('cannot_play', 'faulty', {}, 'cannot play: the agent has no audio output'));
   }
 
   // Amplifier.
   const amp = t.amplifier;
   if (amp && amp.fault !== 'none') {
-    out.push(
-      reason(
-        'amplifier_fault',
-        'faulty',
-        { fault: amp.fault, temperatureC: amp.temperatureC },
-        `amplifier fault: ${AMP_FAULT_EN[amp.fault] ?? amp.fault}`,
-        `bộ khuếch đại bị lỗi: ${AMP_FAULT_VI[amp.fault] ?? amp.fault}`,
-      ),
-    );
+    out.push(reason('amplifier_fault', 'faulty', { fault: amp.fault, temperatureC: amp.temperatureC }, `amplifier fault: ${AMP_FAULT_EN[amp.fault] ?? amp.fault}`));
   } else if (amp && amp.temperatureC !== null && amp.temperatureC >= AMPLIFIER_HOT_C) {
     const c = Math.round(amp.temperatureC);
-    out.push(reason('amplifier_hot', 'degraded', { temperatureC: amp.temperatureC }, `amplifier hot ${c}°C`, `bộ khuếch đại nóng ${c}°C`));
+    out.push(reason('amplifier_hot', 'degraded', { temperatureC: amp.temperatureC }, `amplifier hot ${c}°C`));
   }
 
   // Speaker lines.
@@ -218,13 +207,7 @@ function telemetryReasons(t: TelemetryMessage, policy: CoveragePolicy, out: Reas
     if (failed.length === t.lines.length) {
       const open = failed.filter((l) => l.status === 'open').length;
       out.push(
-        reason(
-          'no_working_line',
-          'faulty',
-          { lines: t.lines.length, open, short: failed.length - open },
-          `no speaker line works (${t.lines.length} of ${t.lines.length} failed)`,
-          `không đường loa nào hoạt động (hỏng ${t.lines.length}/${t.lines.length})`,
-        ),
+        reason('no_working_line', 'faulty', { lines: t.lines.length, open, short: failed.length - open }, `no speaker line works (${t.lines.length} of ${t.lines.length} failed)`),
       );
       for (const l of failed) out.push(lineReason(l.id, l.status as 'open' | 'short', 'faulty'));
     } else {
@@ -238,33 +221,23 @@ function telemetryReasons(t: TelemetryMessage, policy: CoveragePolicy, out: Reas
   const pct = p.batteryPct;
   if ((onBattery || p.source === 'solar') && pct !== null && pct < policy.criticalBatteryPct) {
     const r = Math.round(pct);
-    out.push(reason('battery_critical', 'faulty', { batteryPct: pct, source: p.source }, `battery critical ${r}%`, `pin sắp cạn ${r}%`));
+    out.push(reason('battery_critical', 'faulty', { batteryPct: pct, source: p.source }, `battery critical ${r}%`));
   } else if (onBattery) {
     const r = pct === null ? null : Math.round(pct);
-    out.push(
-      reason('on_battery', 'degraded', { batteryPct: pct, source: p.source }, r === null ? 'on battery' : `on battery ${r}%`, r === null ? 'đang chạy pin' : `đang chạy pin ${r}%`),
-    );
+    out.push(reason('on_battery', 'degraded', { batteryPct: pct, source: p.source }, r === null ? 'on battery' : `on battery ${r}%`));
   }
 
   // Signal.
   const dbm = t.link.signalDbm;
   if (dbm !== null && dbm < policy.weakSignalDbm) {
-    out.push(reason('weak_signal', 'degraded', { signalDbm: dbm, link: t.link.type }, `weak signal ${dbm} dBm`, `sóng yếu ${dbm} dBm`));
+    out.push(reason('weak_signal', 'degraded', { signalDbm: dbm, link: t.link.type }, `weak signal ${dbm} dBm`));
   }
 
   // Devices.
   for (const d of t.devices) {
     if (d.reachable) continue;
     const severity = isCriticalDevice(d.kind) ? 'faulty' : 'degraded';
-    out.push(
-      reason(
-        'device_unreachable',
-        severity,
-        { device: d.id, kind: d.kind, error: d.error ?? null },
-        `device ${d.id} (${d.kind}) not responding`,
-        `thiết bị ${d.id} (${d.kind}) không phản hồi`,
-      ),
-    );
+    out.push(reason('device_unreachable', severity, { device: d.id, kind: d.kind, error: d.error ?? null }, `device ${d.id} (${d.kind}) not responding`));
   }
 }
 
@@ -275,22 +248,20 @@ function soundReasons(obs: SiteObservation, now: number, policy: CoveragePolicy,
   let failedListed = false;
   if (check && !check.ok && (verified === null || verified < check.at)) {
     const when = formatSince(check.at, now, tz);
-    out.push(
-      reason('sound_check_failed', 'faulty', { at: check.at, levelDb: check.levelDb }, `sound check heard nothing at ${when}`, `kiểm tra âm thanh không nghe thấy gì lúc ${when}`),
-    );
+    out.push(reason('sound_check_failed', 'faulty', { at: check.at, levelDb: check.levelDb }, `sound check heard nothing at ${when}`));
     failedListed = true;
   }
 
   if (obs.expectsMonitorMic && obs.telemetry && !obs.telemetry.monitorMic) {
-    out.push(reason('monitor_mic_unavailable', 'degraded', {}, 'monitoring microphone not available', 'micro giám sát không hoạt động'));
+    out.push(reason('monitor_mic_unavailable', 'degraded', {}, 'monitoring microphone not available'));
   }
 
   if (!failedListed && hasMonitorMic(obs)) {
     if (verified === null) {
-      out.push(reason('sound_not_verified', 'degraded', { since: null }, 'sound never verified', 'chưa từng xác minh được âm thanh'));
+      out.push(reason('sound_not_verified', 'degraded', { since: null }, 'sound never verified'));
     } else if (now - verified > policy.soundMaxAgeMs) {
       const when = formatDateTime(verified, tz);
-      out.push(reason('sound_not_verified', 'degraded', { since: verified }, `sound not verified since ${when}`, `chưa xác minh được âm thanh từ ${when}`));
+      out.push(reason('sound_not_verified', 'degraded', { since: verified }, `sound not verified since ${when}`));
     }
   }
 }
@@ -308,7 +279,6 @@ export function configReasons(obs: SiteObservation, now: number, out: Reason[]):
       'degraded',
       { applied, expected: want.revision },
       applied === null ? `configuration revision ${want.revision} not applied (none held)` : `configuration revision ${want.revision} not applied (holds ${applied})`,
-      applied === null ? `chưa áp dụng cấu hình bản ${want.revision} (chưa có bản nào)` : `chưa áp dụng cấu hình bản ${want.revision} (đang dùng bản ${applied})`,
     ),
   );
 }
@@ -328,9 +298,7 @@ export function classifySite(obs: SiteObservation, now: number, policy: Coverage
     return {
       siteId: obs.siteId,
       condition: 'offline',
-      reasons: [
-        reason('offline', 'offline', { since, cause: off.cause }, when === null ? 'offline' : `offline since ${when}`, when === null ? 'mất kết nối' : `mất kết nối từ ${when}`),
-      ],
+      reasons: [reason('offline', 'offline', { since, cause: off.cause }, when === null ? 'offline' : `offline since ${when}`)],
     };
   }
 

@@ -36,11 +36,12 @@ export class RelayProbeFailed extends Error {
     readonly code: 'LOANET_RELAY_REFUSED' | 'LOANET_RELAY_UNREACHABLE' | 'LOANET_RELAY_NOT_AUDIO',
     readonly reason: RelayRefusalReason,
     message: string,
-    readonly messageVi: string,
     /** For the server log: may name addresses. */
     readonly logDetail: string,
-    /** What the console words the reason with: an errno code or an HTTP status line (never an address). */
+    /** The console's technical detail: an errno code or an HTTP status line (never an address). */
     readonly detail?: string,
+    /** How long the source had to answer or send audio (s), for the console's words of a timeout. */
+    readonly withinS?: number,
   ) {
     super(message);
     this.name = 'RelayProbeFailed';
@@ -79,7 +80,7 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
     target = await checkRelayUrl(o.url, o.allow, o.resolve);
   } catch (e) {
     if (e instanceof RelayRefused) {
-      throw new RelayProbeFailed('LOANET_RELAY_REFUSED', 'destination', `source.url: ${e.message}`, `source.url: địa chỉ này không được phép tiếp sóng (${e.message})`, e.message);
+      throw new RelayProbeFailed('LOANET_RELAY_REFUSED', 'destination', `source.url: ${e.message}`, e.message);
     }
     throw e;
   }
@@ -127,7 +128,7 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
         endedEarly = e;
       },
     });
-    o.signal?.addEventListener('abort', () => fail(new RelayProbeFailed('LOANET_RELAY_UNREACHABLE', 'no_answer', 'source.url: abandoned', 'source.url: đã bỏ', 'abandoned')), {
+    o.signal?.addEventListener('abort', () => fail(new RelayProbeFailed('LOANET_RELAY_UNREACHABLE', 'no_answer', 'source.url: abandoned', 'abandoned')), {
       once: true,
     });
     const timer = setTimeout(() => {
@@ -138,20 +139,13 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
             'LOANET_RELAY_NOT_AUDIO',
             'no_audio_in_time',
             `source.url: the source answered but sent no decodable audio within ${s} s${answer.contentType ? ` (content-type ${answer.contentType})` : ''}`,
-            `source.url: nguồn có trả lời nhưng không gửi âm thanh giải mã được trong ${s} giây`,
             `no audio within ${s} s`,
+            undefined,
+            s,
           ),
         );
       } else {
-        fail(
-          new RelayProbeFailed(
-            'LOANET_RELAY_UNREACHABLE',
-            'no_answer',
-            `source.url: the source did not answer within ${s} s`,
-            `source.url: nguồn không trả lời trong ${s} giây`,
-            `no answer within ${s} s`,
-          ),
-        );
+        fail(new RelayProbeFailed('LOANET_RELAY_UNREACHABLE', 'no_answer', `source.url: the source did not answer within ${s} s`, `no answer within ${s} s`, undefined, s));
       }
     }, probeMs);
   });
@@ -165,7 +159,6 @@ function probeFailure(e: RelayEnd, answer: RelayAnswer | undefined): RelayProbeF
       'LOANET_RELAY_REFUSED',
       'redirect',
       'source.url: the source redirected to a destination a relay may not reach (only public addresses, or those LOANET_RELAY_ALLOW lists)',
-      'source.url: nguồn chuyển hướng tới một địa chỉ không được phép tiếp sóng',
       e.detail,
     );
   }
@@ -175,19 +168,12 @@ function probeFailure(e: RelayEnd, answer: RelayAnswer | undefined): RelayProbeF
       'LOANET_RELAY_UNREACHABLE',
       http ? 'http_status' : 'connection',
       `source.url: the source could not be reached (${e.short ?? 'connection failed'})`,
-      `source.url: không kết nối được tới nguồn (${e.short ?? 'lỗi kết nối'})`,
       e.detail,
       e.short,
     );
   }
   const type = answer?.contentType ? ` (content-type ${answer.contentType})` : '';
-  return new RelayProbeFailed(
-    'LOANET_RELAY_NOT_AUDIO',
-    'not_audio',
-    `source.url: the source answered but what it sent is not audio that can be decoded${type}`,
-    `source.url: nguồn có trả lời nhưng nội dung không phải âm thanh giải mã được${type}`,
-    e.detail,
-  );
+  return new RelayProbeFailed('LOANET_RELAY_NOT_AUDIO', 'not_audio', `source.url: the source answered but what it sent is not audio that can be decoded${type}`, e.detail);
 }
 
 export interface RelayFallback {

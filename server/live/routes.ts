@@ -220,11 +220,9 @@ export const liveRoutes =
           } catch (e) {
             if (!(e instanceof RelayProbeFailed)) throw e;
             ctx.log.warn({ source: 'relay', url: publicUrl(url.toString()), reason: e.reason, detail: redactUrl(e.logDetail, url.toString()).slice(0, 500) }, 'live relay refused');
-            throw failWithText(e.code, 'LOANET_RELAY_REFUSED', e.message, {
-              field: 'source.url',
-              reason: e.reason,
-              ...(e.detail ? { detail: e.detail } : {}),
-            });
+            // The reason code (and how long the source had) is what the console words; the errno or HTTP status is technical detail.
+            const words = { reason: e.reason, ...(e.detail ? { detail: e.detail } : {}), ...(e.withinS !== undefined ? { withinS: e.withinS } : {}) };
+            throw failWithText(e.code, 'LOANET_RELAY_REFUSED', e.message, { field: 'source.url', ...words }, words);
           }
           const windowMs = ctx.config.live.relayReconnectS * 1000;
           try {

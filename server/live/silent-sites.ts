@@ -6,7 +6,8 @@
  * usually means the agent is not listening on that area's channel (its
  * applied site configuration is stale: see config_stale) or predates live streams.
  */
-import type { SiteCondition, SiteVerdict } from '../coverage/model.ts';
+import type { SilentReasonCode } from '../../api/live.ts';
+import type { Reason, SiteCondition, SiteVerdict } from '../coverage/model.ts';
 
 export interface TargetedSite {
   siteId: string;
@@ -14,11 +15,17 @@ export interface TargetedSite {
   areaName: string | null;
 }
 
+/** Why a targeted site said nothing: a code (api/live.ts SILENT_REASON_CODES, or a site condition's) the console words from its params; `message` is English for API clients. */
+export interface SilentReason {
+  code: SilentReasonCode | Reason['code'];
+  params: Reason['params'];
+  message: string;
+}
+
 export interface SilentSite extends TargetedSite {
   /** The site's condition now (for a past stream: now, not then). */
   conditionNow: SiteCondition | null;
-  /** Why, in English and Vietnamese. */
-  reasons: Array<{ code: string; message: string; messageVi: string }>;
+  reasons: SilentReason[];
 }
 
 export function silentSites(
@@ -30,15 +37,15 @@ export function silentSites(
   const silent = targeted.filter((s) => !reported.has(s.siteId));
   const sites = silent.slice(0, limit).map((s): SilentSite => {
     const v = verdictOf(s.siteId);
-    const reasons: SilentSite['reasons'] = [];
-    if (!v) reasons.push({ code: 'site_unknown', message: 'no longer registered', messageVi: 'không còn trong danh sách điểm' });
-    else if (v.condition === 'unverified') reasons.push({ code: 'never_connected', message: 'never connected to the server', messageVi: 'chưa từng kết nối với máy chủ' });
-    else if (v.condition === 'offline' || v.reasons.length > 0) for (const r of v.reasons) reasons.push({ code: r.code, message: r.message, messageVi: r.messageVi });
+    const reasons: SilentReason[] = [];
+    if (!v) reasons.push({ code: 'site_unknown', params: {}, message: 'no longer registered' });
+    else if (v.condition === 'unverified') reasons.push({ code: 'never_connected', params: {}, message: 'never connected to the server' });
+    else if (v.condition === 'offline' || v.reasons.length > 0) for (const r of v.reasons) reasons.push({ code: r.code, params: r.params, message: r.message });
     if (v && v.condition !== 'offline' && v.condition !== 'unverified') {
       reasons.push({
         code: 'online_no_report',
+        params: {},
         message: 'online but sent no report on this stream: has the board applied its latest site configuration (its area channels)?',
-        messageVi: 'đang trực tuyến nhưng không báo cáo buổi phát này: trạm đã áp dụng cấu hình mới nhất (các kênh khu vực) chưa?',
       });
     }
     return { ...s, conditionNow: v?.condition ?? null, reasons };

@@ -4,28 +4,44 @@
  * so every rule here is unit-tested with text captured from real runs.
  */
 
-/** An upload refused for what it contains: a stable code, an HTTP status and a reason a person can act on. */
+/**
+ * An upload refused for what it contains: a stable code, an HTTP status, the
+ * parameters the console words it from (a limit, a duration, a level, a
+ * format) and the English reason (technical detail for the console).
+ */
 export class MediaRejected extends Error {
+  /** The code's parameters with the English as `text`: what crosses a worker and becomes the answer's params. */
+  readonly params: Record<string, string | number>;
   constructor(
     readonly code: string,
     readonly statusCode: number,
     message: string,
+    more: Record<string, string | number> = {},
   ) {
     super(message);
     this.name = 'MediaRejected';
+    // JSON has no infinities (a silent file's loudness is -∞): such a value is left out, its words fall back.
+    const finite = Object.entries(more).filter(([, v]) => typeof v !== 'number' || Number.isFinite(v));
+    this.params = { ...Object.fromEntries(finite), text: message };
   }
 }
 
 export const Rejections = {
   empty: () => new MediaRejected('LOANET_MEDIA_EMPTY', 422, 'the file is empty (0 bytes)'),
   tooLarge: (maxBytes: number) =>
-    new MediaRejected('LOANET_MEDIA_TOO_LARGE', 413, `the file is larger than the limit of ${Math.round(maxBytes / 1024 / 1024)} MB (LOANET_MEDIA_MAX_MB)`),
+    new MediaRejected('LOANET_MEDIA_TOO_LARGE', 413, `the file is larger than the limit of ${Math.round(maxBytes / 1024 / 1024)} MB (LOANET_MEDIA_MAX_MB)`, {
+      limitMb: Math.round(maxBytes / 1024 / 1024),
+    }),
   notMedia: (detail: string) => new MediaRejected('LOANET_MEDIA_NOT_AUDIO', 422, `not an audio file ffmpeg can read (${detail})`),
   noAudio: (streams: string) => new MediaRejected('LOANET_MEDIA_NOT_AUDIO', 422, `the file has no audio stream (found: ${streams || 'nothing'})`),
   damaged: (detail: string) => new MediaRejected('LOANET_MEDIA_DAMAGED', 422, `the file is damaged or truncated: ${detail}`),
-  silent: (i: number, tp: number) => new MediaRejected('LOANET_MEDIA_SILENT', 422, `the audio is silent (integrated loudness ${fmtDb(i)} LUFS, peak ${fmtDb(tp)} dBTP)`),
+  silent: (i: number, tp: number) =>
+    new MediaRejected('LOANET_MEDIA_SILENT', 422, `the audio is silent (integrated loudness ${fmtDb(i)} LUFS, peak ${fmtDb(tp)} dBTP)`, { lufs: i, peakDb: tp }),
   tooLong: (s: number, max: number) =>
-    new MediaRejected('LOANET_MEDIA_TOO_LONG', 422, `the audio lasts ${fmtDuration(s)}, longer than the limit of ${fmtDuration(max)} (LOANET_MEDIA_MAX_DURATION_S)`),
+    new MediaRejected('LOANET_MEDIA_TOO_LONG', 422, `the audio lasts ${fmtDuration(s)}, longer than the limit of ${fmtDuration(max)} (LOANET_MEDIA_MAX_DURATION_S)`, {
+      seconds: s,
+      limitS: max,
+    }),
   tooShort: () => new MediaRejected('LOANET_MEDIA_DAMAGED', 422, 'the file decodes to no audio at all'),
   format: (detected: string) =>
     new MediaRejected(

@@ -48,7 +48,7 @@ export const DOCX_LIMITS: Readonly<DocxLimits> = {
 const INFLATE_STEP = 4096;
 
 const notDocx = (why: string) => new MediaRejected('LOANET_DOCX_INVALID', 422, `not a Word document (.docx): ${why}`);
-const overLimit = (what: string) => new MediaRejected('LOANET_DOCX_TOO_LARGE', 413, what);
+const overLimit = (what: string, params: Record<string, number> = {}) => new MediaRejected('LOANET_DOCX_TOO_LARGE', 413, what, params);
 const mib = (n: number) => (n >= 1024 * 1024 ? `${Math.round((n / 1024 / 1024) * 10) / 10} MB` : `${n} bytes`);
 
 interface Entry {
@@ -64,7 +64,7 @@ const LOC_SIG = 0x04034b50;
 
 export function docxText(buf: Uint8Array, limits: DocxLimits = DOCX_LIMITS): string {
   if (buf.length === 0) throw notDocx('the file is empty');
-  if (buf.length > limits.fileBytes) throw overLimit(`the document is larger than ${mib(limits.fileBytes)}`);
+  if (buf.length > limits.fileBytes) throw overLimit(`the document is larger than ${mib(limits.fileBytes)}`, { limitMb: Math.round(limits.fileBytes / 1024 / 1024) });
   if (buf[0] !== 0x50 || buf[1] !== 0x4b) throw notDocx('it is not a zip file (an old .doc? save it as .docx)');
   const entry = findEntry(buf, 'word/document.xml', limits);
   const xml = new TextDecoder('utf-8').decode(entryBytes(buf, entry, limits));

@@ -90,6 +90,8 @@ export interface JobView {
   createdAt: number;
   finishedAt: number | null;
   code: string | null;
+  /** The code's parameters (a limit, a duration …) that the console words the failure from; `reason` is the English. */
+  params: Record<string, string | number> | null;
   reason: string | null;
   statusCode: number | null;
 }
@@ -278,6 +280,7 @@ export class MediaLibrary {
       createdAt: this.now(),
       finishedAt: null,
       code: null,
+      params: null,
       reason: null,
       statusCode: null,
     };
@@ -343,6 +346,7 @@ export class MediaLibrary {
       v.finishedAt = this.now();
       if (e instanceof MediaRejected) {
         v.code = e.code;
+        v.params = e.params;
         v.reason = e.message;
         v.statusCode = e.statusCode;
       } else if (isDiskFullError(e)) {

@@ -41,7 +41,7 @@ const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 40 }), { maxItems
 /** What a creation answers: the ready item, or its job still processing (a refused file is an error answer). */
 const Created = { 201: MediaItemSchema, 202: MediaJob };
 
-const rejected = (e: MediaRejected) => failWithText(e.code, 'LOANET_MEDIA_NOT_AUDIO', e.message);
+const rejected = (e: MediaRejected) => failWithText(e.code, 'LOANET_MEDIA_NOT_AUDIO', e.message, undefined, e.params);
 
 function langOf(raw: string | undefined, field = 'lang'): string {
   const tag = normaliseLanguageTag(raw ?? 'vi');
@@ -396,7 +396,8 @@ export const mediaRoutes =
             let n = 0;
             for await (const c of part.file) {
               n += (c as Buffer).length;
-              if (n > MAX_DOCX_BYTES) throw fail('LOANET_DOCX_TOO_LARGE', { text: `the document is larger than ${MAX_DOCX_BYTES / 1024 / 1024} MB` });
+              if (n > MAX_DOCX_BYTES)
+                throw fail('LOANET_DOCX_TOO_LARGE', { text: `the document is larger than ${MAX_DOCX_BYTES / 1024 / 1024} MB`, limitMb: MAX_DOCX_BYTES / 1024 / 1024 });
               chunks.push(c as Buffer);
             }
             buf = Buffer.concat(chunks);

@@ -149,7 +149,7 @@ export interface ConflictEntry {
 
 export type CheckResult =
   | { ok: true /** Same-priority items the new (queued) item will wait behind. */; queuedBehind: ConflictEntry[]; problems: ResolveProblem[] }
-  | { ok: false; code: 'same_priority_overlap'; message: string; messageVi: string; conflicts: ConflictEntry[]; problems: ResolveProblem[] };
+  | { ok: false; code: 'same_priority_overlap'; message: string; conflicts: ConflictEntry[]; problems: ResolveProblem[] };
 
 /**
  * Would `newItem` overlap, at any site, an existing live item of the same
@@ -179,13 +179,11 @@ export function checkNewItem(newItem: BroadcastItem, existingItems: readonly Bro
   }
   conflicts.sort((a, b) => a.firstOverlapAt - b.firstOverlapAt || (a.itemId < b.itemId ? -1 : 1));
   if (conflicts.length === 0 || newItem.queue === true) return { ok: true, queuedBehind: conflicts, problems };
-  const en = conflicts.map((c) => `overlaps "${c.title}" at ${describePlaces(c, 'en')} from ${formatShort(c.firstOverlapAt, zone)}`);
-  const vi = conflicts.map((c) => `trùng giờ với "${c.title}" tại ${describePlaces(c, 'vi')} từ ${formatShort(c.firstOverlapAt, zone)}`);
+  const en = conflicts.map((c) => `overlaps "${c.title}" at ${describePlaces(c)} from ${formatShort(c.firstOverlapAt, zone)}`);
   return {
     ok: false,
     code: 'same_priority_overlap',
     message: `"${newItem.title}" ${en.join('; ')}. Move it, or ask to queue it behind.`,
-    messageVi: `"${newItem.title}" ${vi.join('; ')}. Hãy đổi giờ, hoặc chọn phát nối tiếp sau.`,
     conflicts,
     problems,
   };
@@ -254,16 +252,15 @@ export function placesOf(siteIds: readonly string[], dir: SiteDirectory): SitePl
   return { areas, siteIds: loose.sort() };
 }
 
-function describePlaces(c: ConflictEntry, lang: 'en' | 'vi'): string {
+/** The places of a conflict in English, for API clients (the console words the conflicts' titles, areas and sites itself). */
+function describePlaces(c: ConflictEntry): string {
   const n = c.siteIds.length;
-  const count = lang === 'en' ? `${n} site${n === 1 ? '' : 's'}` : `${n} điểm`;
+  const count = `${n} site${n === 1 ? '' : 's'}`;
   const names = c.places.areas.map((a) => a.name);
-  const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? (lang === 'en' ? ` and ${names.length - 3} more areas` : ` và ${names.length - 3} khu vực khác`) : '');
+  const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more areas` : '');
   const loose = c.places.siteIds;
   const looseList = loose.slice(0, 5).join(', ') + (loose.length > 5 ? ', …' : '');
   if (names.length === 0) return `${count} (${looseList})`;
-  if (loose.length === 0) return `${count} ${lang === 'en' ? 'in' : 'ở'} ${shown}`;
-  return lang === 'en'
-    ? `${count} in ${shown} and ${loose.length} other site${loose.length === 1 ? '' : 's'} (${looseList})`
-    : `${count} ở ${shown} và ${loose.length} điểm khác (${looseList})`;
+  if (loose.length === 0) return `${count} in ${shown}`;
+  return `${count} in ${shown} and ${loose.length} other site${loose.length === 1 ? '' : 's'} (${looseList})`;
 }

@@ -17,7 +17,7 @@ import { requirePermission } from '../http/auth.ts';
 import { Errors, fail } from '../errors.ts';
 import type { User } from '../auth/users.ts';
 import type { ScheduledItem } from './items-store.ts';
-import { MAX_PERIOD_MS, conflictView, type ItemInput } from './service.ts';
+import { MAX_PERIOD_MS, conflictView, inputRefused, type ItemInput } from './service.ts';
 import { itemStarts, targetSites, type SiteDirectory } from './resolve.ts';
 import { localIso, parseInstant, startOfLocalDay, ScheduleInputError } from './times.ts';
 import type { AreaNode } from '../registry/model.ts';
@@ -84,7 +84,7 @@ export const scheduleRoutes =
       try {
         return parseInstant(v, field);
       } catch (e) {
-        if (e instanceof ScheduleInputError) throw Errors.badRequest(e.message, e.field);
+        if (e instanceof ScheduleInputError) throw inputRefused(e);
         throw e;
       }
     };

@@ -69,15 +69,13 @@ export const MAX_PERIOD_MS = 92 * 86_400_000;
 
 type Actor = Pick<User, 'id' | 'username' | 'role' | 'areaId'>;
 
-/** Why `user` may not approve `item` (four eyes), or null. Pure. */
-export function approvalRefusal(user: Actor, item: Pick<ScheduledItem, 'createdById' | 'updatedById' | 'createdBy' | 'title'>): { message: string; messageVi: string } | null {
+/** Why `user` may not approve `item` (four eyes: LOANET_FOUR_EYES's params, worded by the console), or null. Pure. */
+export function approvalRefusal(
+  user: Actor,
+  item: Pick<ScheduledItem, 'createdById' | 'updatedById' | 'createdBy' | 'title'>,
+): { rule: 'four_eyes'; username: string; title: string } | null {
   if (user.role === 'admin') return null;
-  if (item.createdById === user.id || item.updatedById === user.id) {
-    return {
-      message: `four eyes: ${user.username} created or last edited "${item.title}" and may not approve it; another operator or an admin must`,
-      messageVi: `nguyên tắc hai người: ${user.username} đã tạo hoặc sửa "${item.title}" nên không được tự duyệt; cần một người khác hoặc quản trị viên duyệt`,
-    };
-  }
+  if (item.createdById === user.id || item.updatedById === user.id) return { rule: 'four_eyes', username: user.username, title: item.title };
   return null;
 }
 
@@ -94,7 +92,8 @@ export function scopeRefusal(user: Actor, targets: { areaIds: readonly number[] 
   return null;
 }
 
-const bad = (e: ScheduleInputError) => Errors.badRequest(e.message, e.field);
+/** A refused input: its problem code and values for the console's words; the English as technical detail. */
+export const inputRefused = (e: ScheduleInputError) => fail('LOANET_BAD_REQUEST', { field: e.field, text: e.message, ...(e.problem ? { problem: e.problem } : {}), ...e.params });
 
 function recurrenceField(part: string): string {
   switch (part) {
@@ -156,10 +155,10 @@ export class ScheduleService {
     try {
       return this.prepareOrThrow(input, actor, existing);
     } catch (e) {
-      if (e instanceof ScheduleInputError) throw bad(e);
+      if (e instanceof ScheduleInputError) throw inputRefused(e);
       if (e instanceof RecurrenceError) {
         const field = recurrenceField(e.part);
-        throw Errors.badRequest(`${field}: ${e.message}`, field);
+        throw fail('LOANET_BAD_REQUEST', { field, text: `${field}: ${e.message}`, problem: 'recurrence' });
       }
       throw e;
     }
@@ -171,10 +170,15 @@ export class ScheduleService {
     // The known cases carry their own codes, which the console words; only the rarer ones stay a field and an English text.
     if (!title) throw fail('LOANET_FIELD_REQUIRED', { field: 'title' });
     const media = this.deps.media(input.mediaId);
-    if (!media) throw new ScheduleInputError('mediaId', `no media item ${input.mediaId} in the library`);
+    if (!media) throw new ScheduleInputError('mediaId', `no media item ${input.mediaId} in the library`, 'media_unknown', { id: input.mediaId });
     if (media.status !== 'ready')
-      throw new ScheduleInputError('mediaId', `media ${input.mediaId} is ${media.status === 'processing' ? 'still processing' : `not usable (${media.reason ?? 'failed'})`}`);
-    if (media.retiredAt !== null) throw new ScheduleInputError('mediaId', `media ${input.mediaId} is retired`);
+      throw new ScheduleInputError(
+        'mediaId',
+        `media ${input.mediaId} is ${media.status === 'processing' ? 'still processing' : `not usable (${media.reason ?? 'failed'})`}`,
+        'media_not_ready',
+        { id: input.mediaId, status: media.status },
+      );
+    if (media.retiredAt !== null) throw new ScheduleInputError('mediaId', `media ${input.mediaId} is retired`, 'media_retired', { id: input.mediaId });
 
     const dir = this.directory();
     const areaKeys: string[] = [];
@@ -182,8 +186,8 @@ export class ScheduleService {
     const siteIds: string[] = [];
     for (const [i, id] of (input.targets.sites ?? []).entries()) {
       const s = dir.byId.get(id);
-      if (!s) throw new ScheduleInputError(`targets.sites[${i}]`, `site ${id} is not registered`);
-      if (s.retired) throw new ScheduleInputError(`targets.sites[${i}]`, `site ${id} is retired`);
+      if (!s) throw new ScheduleInputError(`targets.sites[${i}]`, `site ${id} is not registered`, 'site_unknown', { id });
+      if (s.retired) throw new ScheduleInputError(`targets.sites[${i}]`, `site ${id} is retired`, 'site_retired', { id });
       siteIds.push(id);
     }
     if (areaKeys.length === 0 && siteIds.length === 0) throw fail('LOANET_TARGET_REQUIRED', { field: 'targets' });
@@ -198,8 +202,16 @@ export class ScheduleService {
     if ('at' in input.start) {
       const at = parseInstant(input.start.at, 'start.at');
       if (at + media.durationMs <= now) throw fail('LOANET_IN_THE_PAST', { field: 'start.at', at: localIso(at) });
-      if (validFrom !== undefined && at < validFrom) throw new ScheduleInputError('start.at', `${localIso(at)} is before validFrom ${localIso(validFrom)}`);
-      if (validUntil !== undefined && at >= validUntil) throw new ScheduleInputError('start.at', `${localIso(at)} is not before validUntil ${localIso(validUntil)}`);
+      if (validFrom !== undefined && at < validFrom)
+        throw new ScheduleInputError('start.at', `${localIso(at)} is before validFrom ${localIso(validFrom)}`, 'before_valid_from', {
+          at: localIso(at),
+          limit: localIso(validFrom),
+        });
+      if (validUntil !== undefined && at >= validUntil)
+        throw new ScheduleInputError('start.at', `${localIso(at)} is not before validUntil ${localIso(validUntil)}`, 'not_before_valid_until', {
+          at: localIso(at),
+          limit: localIso(validUntil),
+        });
       start = { at };
     } else {
       const dtstart = wallText(input.start.dtstart, 'start.dtstart');
@@ -325,7 +337,7 @@ export class ScheduleService {
     this.assertScope(actor, item, dir);
     if (item.status !== 'draft') throw fail('LOANET_ITEM_NOT_DRAFT', { title: item.title, status: item.status });
     const refusal = approvalRefusal(actor, item);
-    if (refusal) throw fail('LOANET_FOUR_EYES', { title: item.title, username: actor.username }, { rule: 'four_eyes' });
+    if (refusal) throw fail('LOANET_FOUR_EYES', { title: refusal.title, username: refusal.username }, { rule: refusal.rule });
     if ('at' in item.start && item.start.at + item.durationMs <= this.deps.now()) {
       throw fail('LOANET_IN_THE_PAST', { field: 'start.at', at: localIso(item.start.at) });
     }

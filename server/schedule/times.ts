@@ -9,6 +9,7 @@
  */
 import { dateTimeToEpoch, RecurrenceError, SCHEDULE_ZONE } from './recurrence.ts';
 import { wallTimeAt, zoneOffsetMs } from '../time/zone.ts';
+import type { BadRequestProblem } from '../../api/error-catalogue.ts';
 
 export type TimeInput = string | number;
 
@@ -18,6 +19,9 @@ export class ScheduleInputError extends Error {
   constructor(
     readonly field: string,
     message: string,
+    /** What is wrong, as a code the console words (api/error-catalogue.ts BAD_REQUEST_PROBLEMS), and its values; the message is then technical detail. */
+    readonly problem?: BadRequestProblem,
+    readonly params: { value?: string; id?: string; status?: string; at?: string; limit?: string } = {},
   ) {
     super(`${field}: ${message}`);
   }
@@ -31,8 +35,11 @@ const ISO_WITH_OFFSET = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\
 export function parseInstant(v: TimeInput, field: string, zone: string = SCHEDULE_ZONE): number {
   if (typeof v === 'number') {
     if (!Number.isInteger(v) || v < 0)
-      throw new ScheduleInputError(field, `${v} is not an instant: send epoch milliseconds or ISO 8601 with an offset, e.g. 2026-11-27T06:00:00+07:00`);
-    if (v < MIN_EPOCH_MS) throw new ScheduleInputError(field, `${v} looks like epoch seconds; send milliseconds (or ISO 8601 with an offset)`);
+      throw new ScheduleInputError(field, `${v} is not an instant: send epoch milliseconds or ISO 8601 with an offset, e.g. 2026-11-27T06:00:00+07:00`, 'not_an_instant', {
+        value: String(v),
+      });
+    if (v < MIN_EPOCH_MS)
+      throw new ScheduleInputError(field, `${v} looks like epoch seconds; send milliseconds (or ISO 8601 with an offset)`, 'epoch_seconds', { value: String(v) });
     return v;
   }
   const text = v.trim();
@@ -45,7 +52,7 @@ export function parseInstant(v: TimeInput, field: string, zone: string = SCHEDUL
     // Date.parse rolls 2026-02-30 over to March; refuse instead.
     const probe = new Date(Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, s ? +s : 0));
     if (!Number.isFinite(t) || probe.getUTCMonth() !== +mo! - 1 || probe.getUTCDate() !== +d! || +h! > 23 || +mi! > 59) {
-      throw new ScheduleInputError(field, `"${v}" is not a valid date-time`);
+      throw new ScheduleInputError(field, `"${v}" is not a valid date-time`, 'not_a_date_time', { value: String(v) });
     }
     return t;
   }
@@ -56,6 +63,8 @@ export function parseInstant(v: TimeInput, field: string, zone: string = SCHEDUL
     throw new ScheduleInputError(
       field,
       `"${v}" is not a date-time: send epoch milliseconds, ISO 8601 with an offset (2026-11-27T06:00:00+07:00), or local time in ${zone} (2026-11-27T06:00)`,
+      'not_a_date_time',
+      { value: String(v) },
     );
   }
 }

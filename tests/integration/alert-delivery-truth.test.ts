@@ -28,6 +28,7 @@ import { uploadTone } from '../helpers/media.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { wordReason } from '../../web/src/strings/reasons.ts';
 
 const canRun = haveTools('ffmpeg');
 const COMMUNE = '02683'; // Xã Bát Xát
@@ -96,7 +97,7 @@ interface Counts {
 interface Listed {
   siteId: string;
   status: string;
-  reasons: Array<{ code: string; message: string; messageVi: string }>;
+  reasons: Array<{ code: string; params: Record<string, string | number | null>; message: string }>;
 }
 interface ReportSite {
   siteId: string;
@@ -169,8 +170,8 @@ describe.skipIf(!canRun)(`an alert to ${SITES} sites, 10 of which cannot downloa
       const u = listed.get(id)!;
       expect(u.status, id).toBe('failed');
       expect(u.reasons.map((x) => x.code).slice(0, 2), id).toEqual(['attention_only', 'alert_no_media']);
-      expect(u.reasons[0]!.messageVi, id).toBe('chỉ phát tín hiệu báo động, không phát được bản tin cảnh báo');
-      expect(u.reasons[1]!.messageVi, id).toMatch(/^không tải được âm thanh bản tin cảnh báo/);
+      expect(wordReason('vi', u.reasons[0]!, Date.now()), id).toBe('chỉ phát tín hiệu báo động, không phát được bản tin cảnh báo');
+      expect(wordReason('vi', u.reasons[1]!, Date.now()), id).toMatch(/^không tải được âm thanh bản tin cảnh báo/);
       if (refused.includes(id)) expect(u.reasons[1]!.message, id).toContain('HTTP 503');
       else expect(u.reasons[1]!.message, id).toMatch(/interrupted at byte 0/);
     }

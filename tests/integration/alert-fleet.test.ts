@@ -40,6 +40,7 @@ import { uploadTone } from '../helpers/media.ts';
 import { bindCapSender, capNowFor } from '../helpers/cap.ts';
 import type { AlertChange } from '../../server/alerts/service.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { wordReason } from '../../web/src/strings/reasons.ts';
 
 const canRun = haveTools('ffmpeg');
 const COMMUNE = '02683'; // Xã Bát Xát
@@ -158,11 +159,11 @@ describe.skipIf(!canRun)(`an alert to a commune of ${SITES} simulated sites`, ()
     unlisten();
     expect(s.timeToFirstSound).not.toBeNull();
     // The sites that were down, each with the fleet's reason.
-    const unreached = new Map<string, { reasons: Array<{ code: string; messageVi: string; message: string }> }>(s.unreached.map((u: any) => [u.siteId, u]));
+    const unreached = new Map<string, { reasons: Array<{ code: string; params: Record<string, unknown>; message: string }> }>(s.unreached.map((u: any) => [u.siteId, u]));
     expect([...unreached.keys()].sort()).toEqual([...down].sort());
     for (const id of down) {
       expect(unreached.get(id)!.reasons[0]!.code, id).toBe('offline');
-      expect(unreached.get(id)!.reasons[0]!.messageVi, id).toMatch(/^mất kết nối từ \d\d:\d\d/);
+      expect(wordReason('vi', unreached.get(id)!.reasons[0]!, Date.now()), id).toMatch(/^mất kết nối từ \d\d:\d\d/);
     }
 
     // Pre-emption: each bulletin was interrupted by the alert and came back after it.
@@ -191,9 +192,9 @@ describe.skipIf(!canRun)(`an alert to a commune of ${SITES} simulated sites`, ()
     expect(done.counts.notHeard).toBe(1);
     expect(done.counts.heard).toBe(withMic.length - 1);
     expect(done.notHeard.map((n: { siteId: string }) => n.siteId)).toEqual([deaf]);
-    const deafReasons: Array<{ code: string; message: string; messageVi: string }> = done.notHeard[0].reasons;
+    const deafReasons: Array<{ code: string; params: Record<string, unknown>; message: string }> = done.notHeard[0].reasons;
     expect(deafReasons[0]!.code).toBe('played_not_heard');
-    expect(deafReasons[0]!.messageVi).toMatch(/^đã phát nhưng micro giám sát chỉ nghe -\d+\.\d dBFS \(ngưỡng -40\.0 dBFS\)/);
+    expect(wordReason('vi', deafReasons[0]!, Date.now())).toMatch(/^đã phát nhưng micrô giám sát chỉ nghe -\d+,\d\u00a0dBFS \(ngưỡng -40,0\u00a0dBFS\)/);
     expect(deafReasons.map((r) => r.code)).toContain('line_open');
     const report = (await t.api('GET', `/api/alerts/${alertId}/report?format=json`)).body;
     const lineOf = new Map<string, { levelDb: number | null; levelThresholdDb: number | null; heard: boolean | null; reasons: Array<{ code: string }> }>(

@@ -16,6 +16,7 @@ import { makeInputs, postMultipart, probe, tools, uploadFile } from '../helpers/
 import { execFileSync } from 'node:child_process';
 import { bindCapSender, capFixtureSenders, capNowFor, shiftDates } from '../helpers/cap.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { wordReason } from '../../web/src/strings/reasons.ts';
 
 const run = haveTools('ffmpeg', 'espeak-ng');
 
@@ -192,8 +193,9 @@ describe.skipIf(!run)('starting an alert', () => {
     expect(state.confirmedPlayingOverTime[0]).toEqual({ afterMs: 250, sites: 1, share: 0.3333 });
     const unreached = Object.fromEntries(state.unreached.map((u: any) => [u.siteId, u]));
     expect(unreached[sites.batXatOff!.siteId].reasons.map((x: any) => x.code)).toEqual(['never_connected']);
-    expect(unreached[sites.batXatOff!.siteId].reasons[0].messageVi).toBe('chưa từng kết nối với máy chủ');
-    expect(unreached[sites.batXat2!.siteId].reasons[0].messageVi).toMatch(/^đã nhận lúc \d\d:\d\d \d\d\/\d\d, chưa xác nhận phát$/);
+    expect(unreached[sites.batXatOff!.siteId].reasons[0]).toEqual({ code: 'never_connected', params: {}, message: 'never connected to the server' });
+    expect(unreached[sites.batXat2!.siteId].reasons[0]).toMatchObject({ code: 'received_no_sound', params: { at: expect.any(Number) } });
+    expect(wordReason('vi', unreached[sites.batXat2!.siteId].reasons[0], Date.now())).toMatch(/^đã nhận lúc \d\d:\d\d, chưa xác nhận phát$/);
 
     // A report that arrives late never takes a site back.
     const lateReport = await report(s1.client, sites.batXat1!.siteId, { alertId: id, revision: 1, status: 'received', at: issued + 50 });

@@ -452,7 +452,9 @@ describe.skipIf(!canRun)('distribution to a site over MQTT and the as-run log', 
     );
     // Never heard from: the server says so instead of leaving the site out.
     expect(line).toMatchObject({ siteId: sites.ht2!.siteId, source: 'server', siteNow: { condition: 'unverified' } });
-    expect(line.explanation.vi).toMatch(/^chưa nhận được báo cáo; /);
+    expect(line.why).toEqual([{ code: 'no_receipt', params: {} }]);
+    expect(line.siteNow.reason).toMatchObject({ code: 'never_connected' });
+    expect(line.explanation.vi).toBe('chưa nhận được báo cáo của trạm; chưa từng kết nối với máy chủ');
   }, 20_000);
 
   it('media still scheduled cannot be retired', async () => {

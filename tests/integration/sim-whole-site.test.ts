@@ -75,7 +75,7 @@ describe.skipIf(!canRun)('npm run sim sites', () => {
       100,
     );
     expect(verdict!.condition).toBe('faulty');
-    expect(verdict!.reasons[0]).toMatchObject({ code: 'cannot_play', severity: 'faulty', messageVi: 'không phát được: thiết bị không có đầu ra âm thanh' });
+    expect(verdict!.reasons[0]).toMatchObject({ code: 'cannot_play', severity: 'faulty', message: 'cannot play: the agent has no audio output' });
     const site = (await t.api<{ status: { condition: string; reasons: Array<{ code: string }> } }>('GET', `/api/sites/${lightId}`)).body.status;
     expect(site.condition).toBe('faulty');
     expect(site.reasons.map((r) => r.code)).toContain('cannot_play');

@@ -13,9 +13,12 @@ import { retainedPlan, slotChanges } from '../../server/alerts/retained.ts';
 import { capAck, capDateTime } from '../../server/alerts/cap-ack.ts';
 import { parseCap } from '../../server/alerts/cap/parse.ts';
 import { reportCsv, reportLines } from '../../server/alerts/report.ts';
+import { wordReason, type ReasonLike } from '../../web/src/strings/reasons.ts';
 
 const TZ = 'Asia/Ho_Chi_Minh';
 const T0 = Date.UTC(2026, 10, 27, 23, 10, 0); // 06:10 on 28/11 in Lào Cai
+/** A reason as the console words it in Vietnamese (a day after T0: times show their date). */
+const vi = (r: ReasonLike) => wordReason('vi', r, T0 + 86_400_000);
 
 const node = (id: number, code: string, name: string, level: AreaNode['level'], parentId: number | null): AreaNode => ({
   id,
@@ -154,7 +157,7 @@ describe('the monitoring microphone: played but not heard', () => {
   const lineOpen: SiteVerdict = {
     siteId: 'bx-2',
     condition: 'faulty',
-    reasons: [{ code: 'line_open', params: { line: 1 }, message: 'speaker line 1 open', messageVi: 'đường dây loa 1 bị hở', severity: 'faulty' }],
+    reasons: [{ code: 'line_open', params: { line: 1 }, message: 'speaker line 1 open', severity: 'faulty' }],
   };
   const played = (site: string, more: Partial<AlertStatusEvent>) =>
     applyStatus(
@@ -197,7 +200,7 @@ describe('the monitoring microphone: played but not heard', () => {
     expect(st.notHeard.map((n) => n.siteId)).toEqual(['bx-2', 'cd-2']);
     const bx2 = st.notHeard[0]!;
     expect(bx2.reasons.map((r) => r.code)).toEqual(['played_not_heard', 'line_open']);
-    expect(bx2.reasons[0]!.messageVi).toBe('đã phát nhưng micro giám sát chỉ nghe -71.8 dBFS (ngưỡng -40.0 dBFS): kiểm tra đường dây loa và ampli');
+    expect(vi(bx2.reasons[0]!)).toBe('đã phát nhưng micrô giám sát chỉ nghe -71,8\u00a0dBFS (ngưỡng -40,0\u00a0dBFS): kiểm tra đường dây loa và bộ khuếch đại');
     expect(bx2.reasons[0]!.message).toContain('-71.8 dBFS (threshold -40.0 dBFS)');
     expect(st.levels).toEqual([
       { siteId: 'bx-1', levelDb: -31.4, thresholdDb: -40, played: 'message', heard: true },
@@ -222,8 +225,8 @@ describe('the monitoring microphone: played but not heard', () => {
     expect(lines.map((l) => l.reasons.map((r) => r.code))).toEqual([[], ['played_not_heard', 'line_open'], ['not_verified']]);
     const csv = reportCsv(lines, TZ).split('\r\n');
     // The reasons cell holds "; ", so it is quoted (a spreadsheet splitting on ";" keeps it one cell).
-    expect(csv[2]).toContain(',-71.8,"đã phát nhưng micro giám sát chỉ nghe -71.8 dBFS');
-    expect(csv[2]).toContain('đường dây loa 1 bị hở');
+    expect(csv[2]).toContain(',-71.8,"đã phát nhưng micrô giám sát chỉ nghe -71,8\u00a0dBFS (ngưỡng -40,0\u00a0dBFS)');
+    expect(csv[2]).toContain('; đường loa 1 bị hở mạch"');
   });
 });
 
@@ -231,12 +234,12 @@ describe('the delivery state an official reads', () => {
   const offline: SiteVerdict = {
     siteId: 'bx-2',
     condition: 'offline',
-    reasons: [{ code: 'offline', params: { since: T0 - 600_000 }, message: 'offline since 06:00', messageVi: 'mất kết nối từ 06:00', severity: 'offline' }],
+    reasons: [{ code: 'offline', params: { since: T0 - 600_000 }, message: 'offline since 06:00', severity: 'offline' }],
   };
   const ampFault: SiteVerdict = {
     siteId: 'cd-1',
     condition: 'faulty',
-    reasons: [{ code: 'amplifier_fault', params: { fault: 'overheat' }, message: 'amplifier fault: overheat', messageVi: 'ampli lỗi: quá nhiệt', severity: 'faulty' }],
+    reasons: [{ code: 'amplifier_fault', params: { fault: 'overheat' }, message: 'amplifier fault: overheat', severity: 'faulty' }],
   };
   const rows: Delivery[] = [
     { ...pendingDelivery('a', 'bx-1', 1), status: 'completed', receivedAt: T0 + 50, firstSoundAt: T0 + 400, messageAt: T0 + 900, messageRepeats: 3, completedAt: T0 + 30_000 },
@@ -288,7 +291,7 @@ describe('the delivery state an official reads', () => {
   it('a site on its attention signal, the message not yet played, is attention only so far, with why', () => {
     expect(st.attentionOnly.map((u) => u.siteId)).toEqual(['cd-2']);
     expect(st.attentionOnly[0]!.reasons.map((r) => r.code)).toEqual(['attention_only_so_far', 'message_fetching']);
-    expect(st.attentionOnly[0]!.reasons[0]!.messageVi).toBe('đã phát tín hiệu báo động lúc 06:10 28/11; chưa phát bản tin cảnh báo');
+    expect(vi(st.attentionOnly[0]!.reasons[0]!)).toBe('đã phát tín hiệu báo động lúc 28/11 06:10; chưa phát bản tin cảnh báo');
     const preparing = deliveryState(
       alert({ messageState: 'preparing', media: null }),
       rows,
@@ -297,14 +300,14 @@ describe('the delivery state an official reads', () => {
       T0 + 4000,
       TZ,
     );
-    expect(preparing.attentionOnly[0]!.reasons[1]!.messageVi).toBe('máy chủ đang tạo âm thanh bản tin cảnh báo');
+    expect(vi(preparing.attentionOnly[0]!.reasons[1]!)).toBe('máy chủ đang tạo âm thanh bản tin cảnh báo');
   });
 
-  it('unreached sites with reasons in both languages: offline since, the failure the site reported, the amplifier fault', () => {
+  it('unreached sites with reasons the console words in Vietnamese: offline since, the failure the site reported, the amplifier fault', () => {
     const byId = Object.fromEntries(st.unreached.map((u) => [u.siteId, u]));
-    expect(byId['bx-2']!.reasons.map((r) => r.messageVi)).toEqual(['mất kết nối từ 06:00']);
+    expect(byId['bx-2']!.reasons.map(vi)).toEqual(['mất kết nối từ 28/11 06:00']);
     expect(byId['cd-1']!.reasons.map((r) => r.code)).toEqual(['alert_amp_fault', 'amplifier_fault']);
-    expect(byId['cd-1']!.reasons[0]!.messageVi).toBe('ampli không bật được hoặc bị lỗi (06:10 28/11)');
+    expect(vi(byId['cd-1']!.reasons[0]!)).toBe('bộ khuếch đại không bật được hoặc bị lỗi lúc 28/11 06:10');
     expect(byId['cd-1']!.reasons[0]!.message).toBe('the amplifier did not switch on or faulted (06:10 28/11)');
   });
 

@@ -65,7 +65,8 @@ const sites = new Map<string, SiteInfo>([
 const base = {
   sites,
   titleOf: (id: string) => (id === 'bi-1' ? 'Thông báo tiêm chủng, đợt 2' : id),
-  siteNow: (id: string) => (id === 'c' ? { condition: 'offline', message: 'offline since 05:40', messageVi: 'mất kết nối từ 05:40' } : undefined),
+  siteNow: (id: string) =>
+    id === 'c' ? { condition: 'offline', reason: { code: 'offline', params: { since: T6 - 20 * 60_000, cause: 'silent' }, message: 'offline since 05:40' } } : undefined,
 };
 
 describe('accountAsRun', () => {
@@ -82,8 +83,11 @@ describe('accountAsRun', () => {
       ['c', 'no_receipt', 'server'],
       ['d', 'skipped', 'server'],
     ]);
-    expect(lines[1]!.explanation).toEqual({ vi: 'phát muộn 3,2 giây', en: 'started 3.2 s late' });
-    expect(lines[2]!.explanation).toEqual({ vi: 'chưa nhận được báo cáo; mất kết nối từ 05:40', en: 'no receipt yet; offline since 05:40' });
+    // Codes the console words, and the same words (the console's) for the CSV and API clients.
+    expect(lines[1]!.why).toEqual([{ code: 'late', params: { seconds: 3.2 } }]);
+    expect(lines[1]!.explanation).toEqual({ vi: 'phát muộn 3,2\u00a0s', en: 'started 3.2\u00a0s late' });
+    expect(lines[2]!.why).toEqual([{ code: 'no_receipt', params: {} }]);
+    expect(lines[2]!.explanation).toEqual({ vi: 'chưa nhận được báo cáo của trạm; mất kết nối từ 05:40', en: 'no receipt from the site yet; offline since 05:40' });
     expect(lines[2]!.siteNow?.condition).toBe('offline');
     expect(lines[3]!.reason).toBe('higher_priority');
     expect(summary.byStatus).toMatchObject({ played: 1, late: 1, no_receipt: 1, skipped: 1, upcoming: 0 });
@@ -138,7 +142,8 @@ describe('accountAsRun', () => {
       siteId: 'a',
       status: 'skipped',
       reason: 'no_media',
-      explanation: { vi: 'không có tệp âm thanh trong bộ nhớ của điểm', en: 'the audio was not in the site cache' },
+      why: [{ code: 'no_media', params: {} }],
+      explanation: { vi: 'không có tệp âm thanh trong bộ nhớ của trạm', en: 'the audio was not in the site cache' },
     });
     expect(lines[1]).toMatchObject({ siteId: 'b', entryId: 'bi-7@5', status: 'played', source: 'agent' });
   });
@@ -159,6 +164,6 @@ describe('asRunCsv', () => {
     // A formula is defused, and its quotes doubled.
     expect(rows[1]).toContain(`"'=HYPERLINK(""x"")"`);
     expect(rows[2]).toContain('Chưa có báo cáo / no receipt yet');
-    expect(rows[2]).toContain('chưa nhận được báo cáo; mất kết nối từ 05:40 / no receipt yet; offline since 05:40');
+    expect(rows[2]).toContain('chưa nhận được báo cáo của trạm; mất kết nối từ 05:40 / no receipt from the site yet; offline since 05:40');
   });
 });

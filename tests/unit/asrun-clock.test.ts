@@ -81,16 +81,20 @@ describe('the as-run log says it in both languages', () => {
     expect(l.status).toBe('early');
     expect(l.clockErrorMs).toBe(60_000);
     expect(l.explanation).toEqual({
-      vi: 'phát sớm 60,0 giây so với giờ máy chủ; đồng hồ của điểm nhanh 60,0 giây lúc phát',
-      en: "played 60.0 s early on the server clock; the site's clock was 60.0 s fast when it played",
+      vi: 'phát sớm 60,0\u00a0s so với giờ máy chủ; đồng hồ của trạm nhanh 60,0\u00a0s lúc phát',
+      en: "played 60.0\u00a0s early on the server clock; the site's clock was 60.0\u00a0s fast when it played",
     });
   });
 
   it('5 s late after a server clock step, and clock not verified', () => {
     const late = account(receipt({ clockErrorMs: -5000, startErrorMs: 5000 }));
     expect(late.status).toBe('late');
-    expect(late.explanation!.en).toBe("started 5.0 s late; the site's clock was 5.0 s slow when it played");
-    expect(late.explanation!.vi).toBe('phát muộn 5,0 giây; đồng hồ của điểm chậm 5,0 giây lúc phát');
+    expect(late.why).toEqual([
+      { code: 'late', params: { seconds: 5 } },
+      { code: 'clock_slow', params: { seconds: 5 } },
+    ]);
+    expect(late.explanation!.en).toBe("started 5.0\u00a0s late; the site's clock was 5.0\u00a0s slow when it played");
+    expect(late.explanation!.vi).toBe('phát muộn 5,0\u00a0s; đồng hồ của trạm chậm 5,0\u00a0s lúc phát');
     const unverified = account(receipt({ clockSynced: false, clockErrorMs: null, startErrorMs: 0 }));
     expect(unverified.status).toBe('unverified');
     expect(unverified.explanation!.vi).toContain('chưa được đối chiếu với máy chủ');

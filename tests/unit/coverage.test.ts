@@ -42,7 +42,9 @@ function verdicts(map: Record<string, SiteCondition>): Map<string, SiteVerdict> 
   const m = new Map<string, SiteVerdict>();
   for (const [siteId, condition] of Object.entries(map)) {
     const reasons: SiteVerdict['reasons'] =
-      condition === 'operational' || condition === 'unverified' ? [] : [{ code: condition, params: {}, message: condition, messageVi: condition, severity: condition }];
+      condition === 'operational' || condition === 'unverified'
+        ? []
+        : [{ code: condition === 'offline' ? 'offline' : 'line_open', params: {}, message: condition, severity: condition }];
     m.set(siteId, { siteId, condition, reasons });
   }
   return m;

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CATALOGUE, ERROR_CODES, isErrorCode, type ErrorCode, type ErrorParams } from '../../api/error-catalogue.ts';
+import { BAD_REQUEST_PROBLEMS, ERROR_CATALOGUE, ERROR_CODES, isErrorCode, type ErrorCode, type ErrorParams } from '../../api/error-catalogue.ts';
+import { RELAY_REFUSAL_REASONS } from '../../api/live.ts';
 import { fail, LoanetError } from '../../server/errors.ts';
 import * as words from '../../web/src/strings/errors.ts';
 
@@ -163,6 +164,57 @@ describe('error catalogue', () => {
     );
   });
 
+  it('words every schedule input problem from its params, the English only as marked technical detail', () => {
+    const generic = words.vi.LOANET_BAD_REQUEST({ field: 'start.at', text: 'x' });
+    for (const problem of BAD_REQUEST_PROBLEMS) {
+      const p = {
+        field: 'start.at',
+        text: 'start.at: ENGLISH FINDING',
+        problem,
+        value: '1764200000',
+        id: 'm-1',
+        status: 'processing',
+        at: '2026-11-27T06:00:00+07:00',
+        limit: '2026-11-27T05:00:00+07:00',
+      };
+      const vi = words.vi.LOANET_BAD_REQUEST(p);
+      const en = words.en.LOANET_BAD_REQUEST(p);
+      expect(vi, problem).toMatch(VIETNAMESE);
+      expect(vi, problem).not.toBe(generic);
+      expect(en, problem).not.toBe(p.text);
+      // The core's English is never the sentence: absent, or after "Chi tiết kỹ thuật:".
+      for (const [s, mark] of [
+        [vi, 'Chi tiết kỹ thuật: '],
+        [en, 'Technical detail: '],
+      ] as const)
+        if (s.includes('ENGLISH FINDING')) expect(s, problem).toContain(`${mark}${p.text}`);
+    }
+    expect(words.vi.LOANET_BAD_REQUEST({ field: 'start.at', text: 'x', problem: 'epoch_seconds', value: '1764200000' })).toBe(
+      '“Giờ phát”: “1764200000” giống số giây; hãy gửi mili giây hoặc ngày giờ (ví dụ 2026-11-27T06:00).',
+    );
+  });
+
+  it('words a relay refusal by its reason, a media limit by its numbers, a CAP finding with its text apart', () => {
+    for (const reason of RELAY_REFUSAL_REASONS) {
+      const vi = words.vi.LOANET_RELAY_UNREACHABLE({ text: 'source.url: ENGLISH', field: 'source.url', reason, detail: 'ECONNREFUSED', withinS: 8 });
+      expect(vi, reason).toMatch(VIETNAMESE);
+      expect(vi, reason).not.toContain('ENGLISH');
+    }
+    expect(words.vi.LOANET_RELAY_UNREACHABLE({ text: 'x', reason: 'no_answer', withinS: 8 })).toBe('Nguồn phát lại không trả lời trong 8 giây.');
+    expect(words.vi.LOANET_RELAY_UNREACHABLE({ text: 'x', reason: 'connection', detail: 'ECONNREFUSED' })).toBe(
+      'Không kết nối được tới nguồn phát lại. Chi tiết kỹ thuật: ECONNREFUSED',
+    );
+    expect(words.vi.LOANET_MEDIA_TOO_LONG({ text: 'x', seconds: 4530, limitS: 3600 })).toBe('Tệp âm thanh dài 75,5 phút, quá giới hạn 60 phút.');
+    expect(words.vi.LOANET_MEDIA_TOO_LARGE({ text: 'x', limitMb: 200 })).toBe('Tệp lớn hơn giới hạn 200 MB.');
+    expect(words.en.LOANET_MEDIA_TOO_LONG({ text: 'x', seconds: 4530, limitS: 3600 })).toBe('The audio lasts 75.5 min, longer than the limit of 60 min.');
+    expect(words.vi.LOANET_CAP_INVALID({ text: 'not a valid CAP 1.2 alert: missing <sent>', field: 'alert/sent' })).toBe(
+      'Đây không phải bản tin CAP 1.2 hợp lệ (lỗi ở phần tử alert/sent). Chi tiết kỹ thuật: missing <sent>',
+    );
+    expect(words.en.LOANET_AREA_CSV({ text: 'ENGLISH', field: 'body', problem: 'coordinate', line: 3, column: 'lat', value: 'x' })).toBe(
+      'Line 3: latitude “x” is not a valid coordinate.',
+    );
+  });
+
   it('builds the error from the catalogue: status, English message, params and the field at the top', () => {
     const e = fail('LOANET_ITEM_NOT_DRAFT', { title: 'Bản tin', status: 'approved' });
     expect(e).toBeInstanceOf(LoanetError);
@@ -182,8 +234,10 @@ describe('error catalogue', () => {
     const body = { error: 'LOANET_FOUR_EYES', message: 'not allowed: four eyes: …', params: { title: 'Bản tin', username: 'op-a' } };
     expect(words.wordError(body.error, body, body.message, 'vi')).toMatch(/^Nguyên tắc hai người: op-a/);
     expect(words.wordError(body.error, body, body.message, 'en')).toMatch(/^Four eyes: op-a/);
-    // A request-validation answer has no params: its top-level field words it.
-    expect(words.wordError('LOANET_BAD_REQUEST', { error: 'LOANET_BAD_REQUEST', field: 'title' }, 'body.title: must be string', 'vi')).toBe('Giá trị của “Tiêu đề” không hợp lệ.');
+    // A request-validation answer has no params: its top-level field words it, the validator's English only as technical detail.
+    expect(words.wordError('LOANET_BAD_REQUEST', { error: 'LOANET_BAD_REQUEST', field: 'title' }, 'body.title: must be string', 'vi')).toBe(
+      'Giá trị của “Tiêu đề” không hợp lệ. Chi tiết kỹ thuật: body.title: must be string',
+    );
     expect(words.wordError('LOANET_SOMETHING_NEW', {}, 'server words', 'vi')).toBe('server words');
   });
 });

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { TelemetryMessage } from '../../protocol/index.ts';
 import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy, type SiteObservation } from '../../server/coverage/model.ts';
 import { classifySite, formatSince, isOnline, offlineState } from '../../server/coverage/site-condition.ts';
+import { SITE_REASON_CODES } from '../../api/coverage.ts';
+import { wordReason } from '../../web/src/strings/reasons.ts';
 
 const policy: CoveragePolicy = DEFAULT_COVERAGE_POLICY;
 /** 2025-03-10 14:30 in Asia/Ho_Chi_Minh (UTC+7). */
@@ -97,7 +99,6 @@ describe('offline', () => {
       code: 'offline',
       severity: 'offline',
       message: 'offline since 14:02',
-      messageVi: 'mất kết nối từ 14:02',
       params: { since: vn(2025, 3, 10, 14, 2), cause: 'disconnected' },
     });
   });
@@ -148,7 +149,7 @@ describe('offline', () => {
   it('an offline time on another day shows the date (dd/MM HH:mm)', () => {
     const v = classifySite(site({ connected: false, disconnectedAt: vn(2025, 3, 8, 23, 15) }), NOW, policy);
     expect(v.reasons[0]!.message).toBe('offline since 08/03 23:15');
-    expect(v.reasons[0]!.messageVi).toBe('mất kết nối từ 08/03 23:15');
+    expect(wordReason('vi', v.reasons[0]!, NOW)).toBe('mất kết nối từ 08/03 23:15');
   });
 
   it('days are Vietnamese days: 23:50 yesterday UTC+7 is not "today" just after local midnight, though the UTC date is the same', () => {
@@ -183,7 +184,8 @@ describe('faulty', () => {
     const t = telemetry({ amplifier: { on: true, volume: 70, fault, temperatureC: 60 } });
     const v = classifySite(site({ telemetry: t }), NOW, policy);
     expect(v.condition).toBe('faulty');
-    expect(v.reasons[0]).toMatchObject({ code: 'amplifier_fault', severity: 'faulty', message: en, messageVi: vi, params: { fault } });
+    expect(v.reasons[0]).toMatchObject({ code: 'amplifier_fault', severity: 'faulty', message: en, params: { fault } });
+    expect(wordReason('vi', v.reasons[0]!, NOW)).toBe(vi);
   });
 
   it('when every speaker line is open or short, no line works: faulty, with each line listed', () => {
@@ -201,14 +203,14 @@ describe('faulty', () => {
       ['line_short', 'faulty'],
     ]);
     expect(v.reasons[0]!.params).toEqual({ lines: 2, open: 1, short: 1 });
-    expect(v.reasons[0]!.messageVi).toBe('không đường loa nào hoạt động (hỏng 2/2)');
+    expect(wordReason('vi', v.reasons[0]!, NOW)).toBe('không đường loa nào hoạt động (hỏng 2/2)');
   });
 
   it('battery below critical is faulty (about to go dark); exactly critical is only degraded', () => {
     const low = telemetry({ power: { source: 'battery', mainsOk: false, batteryPct: 14 } });
     const v = classifySite(site({ telemetry: low }), NOW, policy);
     expect(v.condition).toBe('faulty');
-    expect(v.reasons[0]).toMatchObject({ code: 'battery_critical', message: 'battery critical 14%', messageVi: 'pin sắp cạn 14%' });
+    expect(v.reasons[0]).toMatchObject({ code: 'battery_critical', message: 'battery critical 14%' });
     const edge = telemetry({ power: { source: 'battery', mainsOk: false, batteryPct: 15 } });
     expect(classifySite(site({ telemetry: edge }), NOW, policy)).toMatchObject({ condition: 'degraded', reasons: [{ code: 'on_battery' }] });
   });
@@ -227,7 +229,6 @@ describe('faulty', () => {
     expect(v.reasons[0]).toMatchObject({
       code: 'device_unreachable',
       params: { device: 'amp0', kind: 'amplifier', error: 'i2c timeout' },
-      messageVi: 'thiết bị amp0 (amplifier) không phản hồi',
     });
     // What edge agents actually report: the device controller / the board itself.
     for (const kind of ['controller', 'board']) {
@@ -248,7 +249,6 @@ describe('faulty', () => {
         severity: 'faulty',
         params: { at, levelDb: 12 },
         message: 'sound check heard nothing at 09:00',
-        messageVi: 'kiểm tra âm thanh không nghe thấy gì lúc 09:00',
       },
     ]);
   });
@@ -269,7 +269,6 @@ describe('faulty', () => {
         severity: 'faulty',
         params: {},
         message: 'cannot play: the agent has no audio output',
-        messageVi: 'không phát được: thiết bị không có đầu ra âm thanh',
       },
     ]);
     expect(classifySite(site({ telemetry: telemetry({ canPlay: true }) }), NOW, policy).condition).toBe('operational');
@@ -302,7 +301,7 @@ describe('degraded', () => {
     });
     const v = classifySite(site({ telemetry: t }), NOW, policy);
     expect(v.condition).toBe('degraded');
-    expect(v.reasons.map((r) => [r.code, r.params, r.message, r.messageVi])).toEqual([
+    expect(v.reasons.map((r) => [r.code, r.params, r.message, wordReason('vi', r, NOW)])).toEqual([
       ['line_open', { line: 2, status: 'open' }, 'speaker line 2 open', 'đường loa 2 bị hở mạch'],
       ['line_short', { line: 3, status: 'short' }, 'speaker line 3 short', 'đường loa 3 bị chập mạch'],
     ]);
@@ -321,17 +320,16 @@ describe('degraded', () => {
   it('on battery with mains lost above critical', () => {
     const t = telemetry({ power: { source: 'battery', mainsOk: false, batteryPct: 31 } });
     expect(classifySite(site({ telemetry: t }), NOW, policy).reasons).toEqual([
-      { code: 'on_battery', severity: 'degraded', params: { batteryPct: 31, source: 'battery' }, message: 'on battery 31%', messageVi: 'đang chạy pin 31%' },
+      { code: 'on_battery', severity: 'degraded', params: { batteryPct: 31, source: 'battery' }, message: 'on battery 31%' },
     ]);
     const mainsLost = telemetry({ power: { source: 'unknown', mainsOk: false, batteryPct: null } });
-    expect(classifySite(site({ telemetry: mainsLost }), NOW, policy).reasons[0]).toMatchObject({ message: 'on battery', messageVi: 'đang chạy pin' });
+    expect(classifySite(site({ telemetry: mainsLost }), NOW, policy).reasons[0]).toMatchObject({ message: 'on battery' });
   });
 
   it('weak signal below the policy threshold; at the threshold is fine', () => {
     const weak = telemetry({ link: { type: '3g', signalDbm: -111 } });
     expect(classifySite(site({ telemetry: weak }), NOW, policy).reasons[0]).toMatchObject({
       code: 'weak_signal',
-      messageVi: 'sóng yếu -111 dBm',
     });
     expect(codes(site({ telemetry: telemetry({ link: { type: '3g', signalDbm: -110 } }) }))).toEqual([]);
     expect(codes(site({ telemetry: telemetry({ link: { type: 'ethernet', signalDbm: null } }) }))).toEqual([]);
@@ -339,15 +337,13 @@ describe('degraded', () => {
 
   it('a hot amplifier without a fault yet is degraded', () => {
     const t = telemetry({ amplifier: { on: true, volume: 70, fault: 'none', temperatureC: 80 } });
-    expect(classifySite(site({ telemetry: t }), NOW, policy).reasons[0]).toMatchObject({ code: 'amplifier_hot', messageVi: 'bộ khuếch đại nóng 80°C' });
+    expect(classifySite(site({ telemetry: t }), NOW, policy).reasons[0]).toMatchObject({ code: 'amplifier_hot' });
   });
 
   it('a cluster with a monitoring mic whose sound was never verified', () => {
     const v = classifySite(site({ lastSoundVerifiedAt: null, lastSoundCheck: null, telemetry: telemetry({ lastSoundCheck: null }) }), NOW, policy);
     expect(v.condition).toBe('degraded');
-    expect(v.reasons).toEqual([
-      { code: 'sound_not_verified', severity: 'degraded', params: { since: null }, message: 'sound never verified', messageVi: 'chưa từng xác minh được âm thanh' },
-    ]);
+    expect(v.reasons).toEqual([{ code: 'sound_not_verified', severity: 'degraded', params: { since: null }, message: 'sound never verified' }]);
   });
 
   it('sound verified longer ago than soundMaxAgeMs → "not verified since dd/MM HH:mm"; exactly at the limit is fine', () => {
@@ -357,7 +353,6 @@ describe('degraded', () => {
       code: 'sound_not_verified',
       params: { since: at },
       message: 'sound not verified since 03/03 14:29',
-      messageVi: 'chưa xác minh được âm thanh từ 03/03 14:29',
     });
     const edge = NOW - policy.soundMaxAgeMs;
     expect(codes(site({ lastSoundVerifiedAt: edge, lastSoundCheck: { at: edge, ok: true, levelDb: 70 } }))).toEqual([]);
@@ -380,7 +375,6 @@ describe('degraded', () => {
     const t = telemetry({ monitorMic: false });
     expect(classifySite(site({ telemetry: t }), NOW, policy).reasons[0]).toMatchObject({
       code: 'monitor_mic_unavailable',
-      messageVi: 'micro giám sát không hoạt động',
     });
   });
 
@@ -388,7 +382,7 @@ describe('degraded', () => {
     expect(codes(site({ lastSoundVerifiedAt: null, lastSoundCheck: { at: NOW - HOUR, ok: false, levelDb: null } }))).toEqual(['sound_check_failed']);
   });
 
-  it('every reason carries both languages and raw params', () => {
+  it('every reason carries a code the console words, English for API clients, and raw params (no Vietnamese prose from the server)', () => {
     const t = telemetry({
       link: { type: '2g', signalDbm: -120 },
       power: { source: 'battery', mainsOk: false, batteryPct: 40 },
@@ -401,8 +395,9 @@ describe('degraded', () => {
     expect(v.reasons.length).toBe(4);
     for (const r of v.reasons) {
       expect(r.message.length).toBeGreaterThan(0);
-      expect(r.messageVi.length).toBeGreaterThan(0);
-      expect(r.messageVi.normalize('NFC')).toBe(r.messageVi);
+      expect(r).not.toHaveProperty('messageVi');
+      expect((SITE_REASON_CODES as readonly string[]).includes(r.code), r.code).toBe(true);
+      expect(wordReason('vi', r, NOW).normalize('NFC')).not.toBe(r.code);
       expect(typeof r.params).toBe('object');
     }
   });

@@ -106,7 +106,6 @@ describe('coverage reason config_stale', () => {
         severity: 'degraded',
         params: { applied: 3, expected: 4 },
         message: 'configuration revision 4 not applied (holds 3)',
-        messageVi: 'chưa áp dụng cấu hình bản 4 (đang dùng bản 3)',
       },
     ]);
   });

@@ -151,11 +151,6 @@ export function keyOf(prefix: string, code: string): StringKey | null {
   return k in vi ? (k as StringKey) : null;
 }
 
-/** The server's bilingual reason ({message, messageVi}) in the chosen language. */
-export function reasonText(r: { message: string; messageVi: string }): string {
-  return current === 'vi' ? r.messageVi : r.message;
-}
-
 /** "YYYY-MM-DDTHH:mm" of an instant in Asia/Ho_Chi_Minh (what a datetime-local input shows and the server reads as local time). */
 export function localInputValue(ms: number): string {
   const parts = new Intl.DateTimeFormat('en-CA', {

@@ -4,27 +4,13 @@
  * history event's type and detail, a command error's code, an audit entry's
  * detail keys) rather than from the server's English prose or raw JSON.
  */
-import { formatClock, formatNumber, formatTime, keyOf, lang, t, TIME_ZONE, type StringKey } from './i18n.ts';
+import { formatNumber, formatTime, keyOf, lang, t, type StringKey } from './i18n.ts';
+import { deviceKindIn, reasonDetailOf, wordAsRunWhy, wordReason, type AsRunWhyLike, type ReasonLike } from './strings/reasons.ts';
 import { recurrenceText } from './recurrence.ts';
 import type { CommandType } from '../../protocol/messages.ts';
 
 type Params = Record<string, unknown>;
-export interface ReasonLike {
-  code: string;
-  params?: Params;
-  message?: string;
-  messageVi?: string;
-}
-
-const dayOf = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE }).format(ms);
-
-/** A moment in a reason: the clock when it is today, else the date and time. */
-function when(ms: unknown): string {
-  if (typeof ms !== 'number') return '—';
-  return dayOf(ms) === dayOf(Date.now()) ? formatClock(ms) : formatTime(ms);
-}
-
-const num = (v: unknown, decimals: number, unit: string) => (typeof v === 'number' ? formatNumber(v, decimals, unit) : '—');
+export type { ReasonLike };
 
 /** A code in words (`prefix` + code), else the code itself. */
 export function codeWords(prefix: string, code: string): string {
@@ -34,99 +20,25 @@ export function codeWords(prefix: string, code: string): string {
 
 /** A site's device kind in words, else as the site named it. */
 export function deviceKind(kind: string): string {
-  const line = /^line-(\d+)$/.exec(kind);
-  return line ? t('deviceLine', { n: line[1]! }) : codeWords('dev_', kind);
+  return deviceKindIn(lang(), kind);
 }
 
-/** A reason in words from its code and params; the server's own words only for a code the console does not know. */
+/** A reason in words from its code and params (strings/reasons.ts); a code the console does not know shows as the code, never as the server's prose. */
 export function reasonWords(r: ReasonLike): string {
-  const p = r.params ?? {};
-  const v: Record<string, string | number> = {};
-  let key: StringKey | null = null;
-  switch (r.code) {
-    case 'offline':
-      key = typeof p.since === 'number' ? 'rsn_offline_since' : 'rsn_offline';
-      v.when = when(p.since);
-      break;
-    case 'amplifier_fault':
-      key = 'rsn_amplifier_fault';
-      v.fault = codeWords('ampFault_', String(p.fault ?? ''));
-      break;
-    case 'amplifier_hot':
-      key = 'rsn_amplifier_hot';
-      v.temp = num(p.temperatureC, 0, '°C');
-      break;
-    case 'no_working_line':
-      key = 'rsn_no_working_line';
-      v.lines = typeof p.lines === 'number' ? p.lines : '—';
-      break;
-    case 'line_open':
-    case 'line_short':
-      key = r.code === 'line_open' ? 'rsn_line_open' : 'rsn_line_short';
-      v.line = typeof p.line === 'number' ? p.line : '—';
-      break;
-    case 'battery_critical':
-      key = 'rsn_battery_critical';
-      v.pct = num(p.batteryPct, 0, '%');
-      break;
-    case 'on_battery':
-      key = typeof p.batteryPct === 'number' ? 'rsn_on_battery_pct' : 'rsn_on_battery';
-      v.pct = num(p.batteryPct, 0, '%');
-      break;
-    case 'weak_signal':
-      key = 'rsn_weak_signal';
-      v.dbm = num(p.signalDbm, 0, 'dBm');
-      break;
-    case 'device_unreachable':
-      key = 'rsn_device_unreachable';
-      v.device = String(p.device ?? '—');
-      v.kind = deviceKind(String(p.kind ?? ''));
-      break;
-    case 'sound_check_failed':
-      key = 'rsn_sound_check_failed';
-      v.when = when(p.at);
-      break;
-    case 'sound_not_verified':
-      key = typeof p.since === 'number' ? 'rsn_sound_not_verified_since' : 'rsn_sound_not_verified';
-      v.when = when(p.since);
-      break;
-    case 'config_stale':
-      key = typeof p.applied === 'number' ? 'rsn_config_stale' : 'rsn_config_stale_none';
-      v.expected = typeof p.expected === 'number' ? p.expected : '—';
-      v.applied = typeof p.applied === 'number' ? p.applied : '—';
-      break;
-    case 'received_no_sound':
-      key = 'rsn_received_no_sound';
-      v.when = when(p.at);
-      break;
-    case 'played_not_heard':
-      key = 'rsn_played_not_heard';
-      v.level = num(p.levelDb, 1, 'dBFS');
-      v.threshold = num(p.thresholdDb, 1, 'dBFS');
-      break;
-    default:
-      key = keyOf('rsn_', r.code);
-      // A delivery's end or first sound: when, if the server said.
-      v.at = typeof p.at === 'number' ? t('rsnAt', { when: when(p.at) }) : '';
-  }
-  if (key) {
-    let s = t(key, v);
-    // t() fills a placeholder once; a word may use it twice (n of n).
-    for (const [k, x] of Object.entries(v)) s = s.split(`{${k}}`).join(String(x));
-    return s;
-  }
-  // The server's words, less the site's own text (an agent's error, in English), which reasonDetail gives apart.
-  const own = (lang() === 'vi' ? r.messageVi : r.message) ?? r.message ?? r.code;
-  const detail = typeof p.detail === 'string' && p.detail ? p.detail : '';
-  return detail ? own.split(`: ${detail}`).join('').split(` (${detail})`).join('') : own;
+  return wordReason(lang(), r, Date.now());
 }
 
-/** The sites' own words in reasons (an agent's error text, as it sent it): for a title, where a technician can read it. */
+/** The sites' own words in reasons (an agent's error text, as it sent it), as technical detail: for a title, where a technician can read it. */
 export function reasonDetail(reasons: ReasonLike[]): string {
-  return reasons
-    .map((r) => (typeof r.params?.detail === 'string' ? r.params.detail : ''))
-    .filter(Boolean)
-    .join('; ');
+  const own = reasons.map(reasonDetailOf).filter(Boolean).join('; ');
+  return own ? `${t('technicalDetail')} ${own}` : '';
+}
+
+/** An as-run line's why in words (strings/reasons.ts), with what the server knows of the site now for a missing receipt. */
+export function asRunWhyWords(why: ReadonlyArray<AsRunWhyLike>, siteNow: { reason: ReasonLike | null } | null): string {
+  const parts = why.map((w) => wordAsRunWhy(lang(), w));
+  if (siteNow?.reason) parts.push(reasonWords(siteNow.reason));
+  return parts.join('; ');
 }
 
 /** A command's error in words from its code; the site's own words only for a code the console does not know. */

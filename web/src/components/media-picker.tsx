@@ -49,7 +49,13 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
   /** The server answers at once (waitMs=0) with the item or its job; a job is followed until it is ready or fails. */
   const follow = (entry: MediaEntry): Promise<MediaItem> => {
     if (entry.status === 'ready') return Promise.resolve(entry);
-    if (entry.status === 'failed') return Promise.reject(new Error(entry.reason ?? entry.code ?? t('processing')));
+    // A failed job words its code and params like any refusal (the English reason only as technical detail).
+    if (entry.status === 'failed')
+      return Promise.reject(
+        entry.code
+          ? new ApiError(entry.statusCode ?? 422, entry.code, entry.reason ?? entry.code, { params: { ...entry.params, text: entry.reason ?? '' } })
+          : new Error(t('processing')),
+      );
     setJob(entry);
     return new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS)).then(() => {
       if (!alive.current) throw new Error('closed');

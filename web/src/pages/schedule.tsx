@@ -16,6 +16,7 @@ import type { AreaView, AsRunLog, Calendar, CheckResult, Conflict, Distribution,
 import { formatDuration, MediaPicker } from '../components/media-picker.tsx';
 import { DateTimeEntry } from '../components/date-entry.tsx';
 import { recurrenceText, weekdayName } from '../recurrence.ts';
+import { asRunWhyWords, codeWords } from '../site-words.ts';
 
 type Item = ItemView;
 /** Where two items overlap: whole areas by name, then the sites outside them. */
@@ -26,23 +27,16 @@ const STATUS_KEY: Record<string, StringKey> = { draft: 'draft', approved: 'appro
 const DAY = 86_400_000;
 /** Played, but not when it should have (or not known when): shown as a warning, not as a plain "played". */
 const CLOCK_WARN = new Set(['late', 'early', 'unverified', 'unknown']);
-const both = (x: { vi: string; en: string } | undefined) => (x ? `${x.vi} / ${x.en}` : '');
 
 /**
  * Why a call failed, as the user reads it: the console's own words for a code
- * it knows; else the server's Vietnamese wording when it sent one (a conflict,
- * the four-eyes rule); else the refusal in the user's words with the server's
- * reason; a network failure says so rather than nothing.
+ * it knows; else the refusal in the user's words for its status; a network
+ * failure says so rather than nothing.
  */
 function failText(e: unknown): string {
   if (!(e instanceof ApiError)) return e instanceof TypeError ? t('networkFailed') : e instanceof Error ? e.message : String(e);
   if (e.worded) return e.message;
-  const own = codeText(e.code, e.details, '');
-  if (own) return own;
-  // A server older than the code's wording may still send its own Vietnamese sentence: once, never wrapped in another.
-  const vi = typeof e.details.messageVi === 'string' ? e.details.messageVi : '';
-  if (lang() === 'vi' && vi) return vi;
-  return errorText(e);
+  return codeText(e.code, e.details, '') || errorText(e);
 }
 
 function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => void; onMedia: (id: string) => void }) {
@@ -225,7 +219,6 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
 
   const days = Array.from({ length: 7 }, (_, i) => from + i * DAY);
   const byDay = (d: number) => (calendar.data?.occurrences ?? []).filter((o) => o.startLocal.slice(0, 10) === localInputValue(d).slice(0, 10));
-  const label = (l: { vi: string; en: string } | null | undefined) => (l ? (lang() === 'vi' ? l.vi : l.en) : '');
   const repeats = useMemo(() => {
     const m = new Map<string, string>();
     for (const i of [...(weekItems.data?.items ?? []), ...(items.data?.items ?? [])]) {
@@ -416,10 +409,12 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
                 <td data-label={t('name')}>
                   {l.siteName} <span class="muted">{l.areaName}</span>
                 </td>
-                <td data-label={t('status')} data-status={l.status} class={CLOCK_WARN.has(l.status) ? 'warn-text' : ''} title={both(asRun.data?.statusLabels[l.status])}>
-                  {label(asRun.data?.statusLabels[l.status]) || l.status}
+                <td data-label={t('status')} data-status={l.status} class={CLOCK_WARN.has(l.status) ? 'warn-text' : ''}>
+                  {codeWords('asRun_', l.status)}
                 </td>
-                <td class="hide-sm muted">{label(l.explanation)}</td>
+                <td class="hide-sm muted" title={l.detail ? `${t('technicalDetail')} ${l.detail}` : undefined}>
+                  {asRunWhyWords(l.why, l.siteNow)}
+                </td>
               </tr>
             ))}
           </tbody>

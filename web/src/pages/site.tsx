@@ -6,8 +6,8 @@
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
-import { formatNumber, formatTime, lang, t, type StringKey } from '../i18n.ts';
-import { codeWords, commandErrorWords, commandWords, detailLines, deviceKind, eventKind, eventWords } from '../site-words.ts';
+import { formatNumber, formatTime, t, type StringKey } from '../i18n.ts';
+import { asRunWhyWords, codeWords, commandErrorWords, commandWords, detailLines, deviceKind, eventKind, eventWords } from '../site-words.ts';
 import { useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
 import type { AreaView, AsRunLog, CommandRecord, Me, SiteCondition, SiteDetail, SiteEvent } from '../../../api/index.ts';
@@ -300,20 +300,16 @@ export function SitePage(props: { me: Me; id: string }) {
               .slice(-20)
               .reverse()
               .map((l) => {
-                const label = asRun.data?.statusLabels[l.status];
-                const pick = (x: { vi: string; en: string } | null | undefined) => (x ? (lang() === 'vi' ? x.vi : x.en) : '');
                 return (
                   <tr>
                     <td class="muted">{formatTime(l.startAt)}</td>
                     <td>{l.title}</td>
-                    <td
-                      data-status={l.status}
-                      class={['late', 'early', 'unverified', 'unknown'].includes(l.status) ? 'warn-text' : ''}
-                      title={label ? `${label.vi} / ${label.en}` : ''}
-                    >
-                      {pick(label) || l.status}
+                    <td data-status={l.status} class={['late', 'early', 'unverified', 'unknown'].includes(l.status) ? 'warn-text' : ''}>
+                      {codeWords('asRun_', l.status)}
                     </td>
-                    <td class="muted">{pick(l.explanation)}</td>
+                    <td class="muted" title={l.detail ? `${t('technicalDetail')} ${l.detail}` : undefined}>
+                      {asRunWhyWords(l.why, l.siteNow)}
+                    </td>
                   </tr>
                 );
               })}

@@ -153,6 +153,142 @@ const nEn = (n: number) => n.toLocaleString('en');
 const waitVi = (s: number) => (s < 120 ? `${nVi(s)} giây` : `${nVi(Math.ceil(s / 60))} phút`);
 const waitEn = (s: number) => (s < 120 ? `${nEn(s)} seconds` : `${nEn(Math.ceil(s / 60))} minutes`);
 
+/** A core's own English finding, shown after the worded sentence and marked as technical detail (never as the sentence itself). */
+const techVi = (t: string | undefined) => (t ? ` Chi tiết kỹ thuật: ${t}` : '');
+const techEn = (t: string | undefined) => (t ? ` Technical detail: ${t}` : '');
+/** A duration: seconds below two minutes, else minutes (one decimal at most). */
+const durVi = (s: number) =>
+  s < 120 ? `${s.toLocaleString('vi-VN', { maximumFractionDigits: 1 })} giây` : `${(s / 60).toLocaleString('vi-VN', { maximumFractionDigits: 1 })} phút`;
+const durEn = (s: number) => (s < 120 ? `${s.toLocaleString('en', { maximumFractionDigits: 1 })} s` : `${(s / 60).toLocaleString('en', { maximumFractionDigits: 1 })} min`);
+
+/** A refused schedule input by its problem code (api/error-catalogue.ts BAD_REQUEST_PROBLEMS), else the field at fault. */
+function badRequestVi(p: ErrorParams['LOANET_BAD_REQUEST']): string {
+  const f = fieldVi(p.field);
+  switch (p.problem) {
+    case 'not_an_instant':
+    case 'not_a_date_time':
+      return `${f}: “${p.value ?? ''}” không phải ngày giờ hợp lệ (ví dụ 2026-11-27T06:00).`;
+    case 'epoch_seconds':
+      return `${f}: “${p.value ?? ''}” giống số giây; hãy gửi mili giây hoặc ngày giờ (ví dụ 2026-11-27T06:00).`;
+    case 'media_unknown':
+      return `Không có tệp âm thanh ${p.id ?? ''} trong thư viện.`;
+    case 'media_not_ready':
+      return `Tệp âm thanh ${p.id ?? ''} chưa dùng được (${word(STATUS_VI, p.status ?? '')}).`;
+    case 'media_retired':
+      return `Tệp âm thanh ${p.id ?? ''} đã ngừng sử dụng.`;
+    case 'site_unknown':
+      return `Cụm loa ${p.id ?? ''} chưa được đăng ký.`;
+    case 'site_retired':
+      return `Cụm loa ${p.id ?? ''} đã ngừng sử dụng.`;
+    case 'before_valid_from':
+      return `Giờ phát ${p.at ?? ''} sớm hơn thời điểm bắt đầu hiệu lực ${p.limit ?? ''}.`;
+    case 'not_before_valid_until':
+      return `Giờ phát ${p.at ?? ''} không trước thời điểm hết hiệu lực ${p.limit ?? ''}.`;
+    case 'recurrence':
+      return `Cách lặp lại (${f}) không hợp lệ.${techVi(p.text)}`;
+    default:
+      return `Giá trị của ${f} không hợp lệ.${techVi(p.text)}`;
+  }
+}
+
+function badRequestEn(p: ErrorParams['LOANET_BAD_REQUEST']): string {
+  const f = fieldEn(p.field);
+  switch (p.problem) {
+    case 'not_an_instant':
+    case 'not_a_date_time':
+      return `${f}: “${p.value ?? ''}” is not a valid date and time (e.g. 2026-11-27T06:00).`;
+    case 'epoch_seconds':
+      return `${f}: “${p.value ?? ''}” looks like seconds; send milliseconds or a date and time (e.g. 2026-11-27T06:00).`;
+    case 'media_unknown':
+      return `There is no audio file ${p.id ?? ''} in the library.`;
+    case 'media_not_ready':
+      return `Audio file ${p.id ?? ''} cannot be used yet (${p.status ?? ''}).`;
+    case 'media_retired':
+      return `Audio file ${p.id ?? ''} is retired.`;
+    case 'site_unknown':
+      return `Site ${p.id ?? ''} is not registered.`;
+    case 'site_retired':
+      return `Site ${p.id ?? ''} is retired.`;
+    case 'before_valid_from':
+      return `The start ${p.at ?? ''} is before the validity starts (${p.limit ?? ''}).`;
+    case 'not_before_valid_until':
+      return `The start ${p.at ?? ''} is not before the validity ends (${p.limit ?? ''}).`;
+    case 'recurrence':
+      return `The repetition (${f}) is not valid.${techEn(p.text)}`;
+    default:
+      return `The value of ${f} is not valid.${techEn(p.text)}`;
+  }
+}
+
+/** Why a relay source is refused, by its reason code; the errno or HTTP status as technical detail. */
+function relayVi(p: ErrorParams['LOANET_RELAY_REFUSED'], fallback: string): string {
+  const within = p.withinS !== undefined ? ` trong ${nVi(p.withinS)} giây` : '';
+  switch (p.reason) {
+    case 'destination':
+      return `Địa chỉ nguồn phát lại không được phép tiếp sóng (chỉ địa chỉ công cộng, hoặc địa chỉ quản trị viên cho phép).${techVi(p.detail)}`;
+    case 'redirect':
+      return `Nguồn phát lại chuyển hướng tới một địa chỉ không được phép tiếp sóng.${techVi(p.detail)}`;
+    case 'connection':
+      return `Không kết nối được tới nguồn phát lại.${techVi(p.detail)}`;
+    case 'http_status':
+      return `Nguồn phát lại từ chối yêu cầu.${techVi(p.detail)}`;
+    case 'no_answer':
+      return `Nguồn phát lại không trả lời${within}.`;
+    case 'not_audio':
+      return `Nguồn phát lại có trả lời nhưng nội dung không phải âm thanh phát được.${techVi(p.detail)}`;
+    case 'no_audio_in_time':
+      return `Nguồn phát lại có trả lời nhưng không gửi âm thanh phát được${within}.`;
+    default:
+      return fallback;
+  }
+}
+
+function relayEn(p: ErrorParams['LOANET_RELAY_REFUSED'], fallback: string): string {
+  const within = p.withinS !== undefined ? ` within ${nEn(p.withinS)} s` : '';
+  switch (p.reason) {
+    case 'destination':
+      return `The relay source address may not be relayed (public addresses only, or those an admin allowed).${techEn(p.detail)}`;
+    case 'redirect':
+      return `The relay source redirected to an address that may not be relayed.${techEn(p.detail)}`;
+    case 'connection':
+      return `The relay source could not be reached.${techEn(p.detail)}`;
+    case 'http_status':
+      return `The relay source refused the request.${techEn(p.detail)}`;
+    case 'no_answer':
+      return `The relay source did not answer${within}.`;
+    case 'not_audio':
+      return `The relay source answered, but not with audio that can be played.${techEn(p.detail)}`;
+    case 'no_audio_in_time':
+      return `The relay source answered but sent no playable audio${within}.`;
+    default:
+      return fallback;
+  }
+}
+
+/** What is wrong in an imported area list, at its line, in English: the list's own values quoted. */
+function areaCsvEn(p: AreaCsvParams): string {
+  const at = p.line !== undefined ? `Line ${nEn(p.line)}: ` : '';
+  const col = p.column ? `column ${p.column}` : 'a column';
+  switch (p.problem) {
+    case 'header':
+      return 'The CSV header is not a known layout: use the General Statistics Office list (province_code, [district_code,] commune_code, …) or code,name,level,parent_code.';
+    case 'csv':
+      return `${at}the CSV is malformed (an unclosed quote, or a wrong number of columns).`;
+    case 'empty':
+      return `${at}${col} is empty.`;
+    case 'code':
+      return `${at}${col} “${p.value ?? ''}” is not a valid area code (letters, digits and hyphens only).`;
+    case 'coordinate':
+      return `${at}${p.column === 'lat' ? 'latitude' : 'longitude'} “${p.value ?? ''}” is not a valid coordinate.`;
+    case 'level':
+      return `${at}level “${p.value ?? ''}” must be province, district, commune or village.`;
+    case 'duplicate':
+      return `${at}code ${p.value ?? ''} appears twice with different content.`;
+    case 'cycle':
+      return `Area ${p.value ?? ''} lies inside itself (a cycle of parents).`;
+  }
+}
+
 /** What is wrong in an imported area list, at its line: the list's own values quoted, the rest in Vietnamese. */
 function areaCsvVi(p: AreaCsvParams): string {
   const at = p.line !== undefined ? `Dòng ${nVi(p.line)}: ` : '';
@@ -224,7 +360,7 @@ function forbiddenEn(p: ForbiddenParams): string {
 }
 
 export const vi: ErrorWords = {
-  LOANET_BAD_REQUEST: (p) => `Giá trị của ${fieldVi(p.field)} không hợp lệ.`,
+  LOANET_BAD_REQUEST: badRequestVi,
   LOANET_FIELD_REQUIRED: (p) => `Cần điền ${fieldVi(p.field)}.`,
   LOANET_TARGET_REQUIRED: () => 'Hãy chọn ít nhất một khu vực (hoặc vẽ vùng trên bản đồ).',
   LOANET_TEXT_TOO_LONG: (p) => `${fieldVi(p.field)} dài tối đa ${nVi(p.max)} ký tự.`,
@@ -294,23 +430,25 @@ export const vi: ErrorWords = {
   LOANET_MEDIA_IN_USE: () => 'Chưa gỡ được tệp này: nó vẫn đang được dùng trong lịch phát.',
   LOANET_MEDIA_FILE_MISSING: () => 'Tệp âm thanh bị thiếu trong thư mục dữ liệu của máy chủ; hãy báo quản trị viên.',
   LOANET_MEDIA_EMPTY: () => 'Tệp rỗng (0 byte).',
-  LOANET_MEDIA_TOO_LARGE: () => 'Tệp lớn hơn giới hạn cho phép.',
-  LOANET_MEDIA_NOT_AUDIO: () => 'Đây không phải tệp âm thanh đọc được.',
-  LOANET_MEDIA_DAMAGED: () => 'Tệp âm thanh bị hỏng hoặc không đầy đủ.',
-  LOANET_MEDIA_SILENT: () => 'Tệp âm thanh hoàn toàn im lặng.',
-  LOANET_MEDIA_TOO_LONG: () => 'Tệp âm thanh dài hơn giới hạn cho phép.',
+  LOANET_MEDIA_TOO_LARGE: (p) => (p.limitMb !== undefined ? `Tệp lớn hơn giới hạn ${nVi(p.limitMb)} MB.` : 'Tệp lớn hơn giới hạn cho phép.'),
+  LOANET_MEDIA_NOT_AUDIO: (p) => `Đây không phải tệp âm thanh đọc được.${techVi(p.text)}`,
+  LOANET_MEDIA_DAMAGED: (p) => `Tệp âm thanh bị hỏng hoặc không đầy đủ.${techVi(p.text)}`,
+  LOANET_MEDIA_SILENT: (p) =>
+    p.lufs !== undefined ? `Tệp âm thanh hoàn toàn im lặng (độ to ${p.lufs.toLocaleString('vi-VN', { maximumFractionDigits: 1 })} LUFS).` : 'Tệp âm thanh hoàn toàn im lặng.',
+  LOANET_MEDIA_TOO_LONG: (p) =>
+    p.seconds !== undefined && p.limitS !== undefined ? `Tệp âm thanh dài ${durVi(p.seconds)}, quá giới hạn ${durVi(p.limitS)}.` : 'Tệp âm thanh dài hơn giới hạn cho phép.',
   LOANET_MEDIA_FORMAT: () => 'Định dạng tệp không được chấp nhận; hãy tải lên MP3, WAV, OGG, M4A hoặc FLAC.',
   LOANET_MEDIA_QUEUE_FULL: () => 'Hàng đợi xử lý âm thanh đang đầy; thử lại sau khi một việc xong.',
-  LOANET_MEDIA_FAILED: () => 'Không tạo được âm thanh.',
+  LOANET_MEDIA_FAILED: (p) => `Không tạo được âm thanh.${techVi(p.text)}`,
   LOANET_MEDIA_ABORTED: () => 'Việc xử lý âm thanh đã dừng vì không còn cần.',
-  LOANET_DOCX_INVALID: () => 'Đây không phải tài liệu Word (.docx) đọc được.',
-  LOANET_DOCX_TOO_LARGE: () => 'Tài liệu quá lớn để đọc.',
+  LOANET_DOCX_INVALID: (p) => `Đây không phải tài liệu Word (.docx) đọc được.${techVi(p.text)}`,
+  LOANET_DOCX_TOO_LARGE: (p) => (p.limitMb !== undefined ? `Tài liệu lớn hơn giới hạn ${nVi(p.limitMb)} MB.` : `Tài liệu quá lớn để đọc.${techVi(p.text)}`),
   LOANET_OFFTHREAD_FAILED: () => 'Máy chủ gặp lỗi khi xử lý; nhật ký máy chủ ghi lý do.',
-  LOANET_OFFTHREAD_TIMEOUT: () => 'Xử lý quá lâu nên đã dừng.',
-  LOANET_OFFTHREAD_MEMORY: () => 'Xử lý cần quá nhiều bộ nhớ nên đã dừng.',
+  LOANET_OFFTHREAD_TIMEOUT: (p) => (p.limitS !== undefined ? `Xử lý lâu quá ${durVi(p.limitS)} nên đã dừng.` : 'Xử lý quá lâu nên đã dừng.'),
+  LOANET_OFFTHREAD_MEMORY: (p) => (p.limitMb !== undefined ? `Xử lý cần hơn ${nVi(p.limitMb)} MB bộ nhớ nên đã dừng.` : 'Xử lý cần quá nhiều bộ nhớ nên đã dừng.'),
   LOANET_TTS_UNAVAILABLE: () => 'Máy chủ chưa có bộ đọc văn bản (chuyển văn bản thành giọng nói).',
   LOANET_TTS_NO_TEXT: (p) => (p.source === 'document' ? 'Tài liệu không có chữ nào để đọc.' : 'Không có nội dung để đọc.'),
-  LOANET_TTS_NO_VOICE: () => 'Không có giọng đọc cho ngôn ngữ này.',
+  LOANET_TTS_NO_VOICE: (p) => `Không có giọng đọc cho ngôn ngữ này.${techVi(p.text)}`,
   LOANET_TTS_TEXT_TOO_LONG: (p) => `Văn bản quá dài: tối đa ${nVi(p.limit)} ký tự cho một bản tin (hãy chia nhỏ).`,
 
   LOANET_ALERT_NOT_ACTIVE: (p) => `Cảnh báo ${p.id} ${word(STATUS_VI, p.state)}: hãy phát cảnh báo mới.`,
@@ -318,9 +456,8 @@ export const vi: ErrorWords = {
   LOANET_POLYGON_NO_SITE: () => 'Không có cụm loa nào nằm trong vùng đã vẽ.',
   LOANET_TOKEN_NOT_LIVE: (p) => `${p.tokenId} không phải mã API còn hiệu lực của ${p.username}.`,
   // The checker's finding is English text about someone else's XML: shown as such, quoted, after the Vietnamese.
-  LOANET_CAP_INVALID: (p) =>
-    `Đây không phải bản tin CAP 1.2 hợp lệ${p.field ? ` (lỗi ở phần tử ${p.field})` : ''}.${p.text ? ` Nguyên văn của bộ kiểm tra (tiếng Anh): “${p.text.replace(/^not a valid CAP 1\.2 alert: /, '')}”.` : ''}`,
-  LOANET_CAP_ENCODING: () => 'Bảng mã ký tự của bản tin CAP không đọc được.',
+  LOANET_CAP_INVALID: (p) => `Đây không phải bản tin CAP 1.2 hợp lệ${p.field ? ` (lỗi ở phần tử ${p.field})` : ''}.${techVi(p.text?.replace(/^not a valid CAP 1\.2 alert: /, ''))}`,
+  LOANET_CAP_ENCODING: (p) => `Bảng mã ký tự của bản tin CAP không đọc được.${techVi(p.text)}`,
   LOANET_CAP_LINK_ONLY: () => 'Tài liệu chỉ chứa đường dẫn tới bản tin CAP; hãy gửi chính bản tin CAP.',
   LOANET_CAP_NO_ALERT: () => 'Tài liệu không chứa bản tin CAP nào.',
   LOANET_CAP_ENVELOPE_TOO_LARGE: () => 'Tài liệu chứa quá nhiều bản tin CAP.',
@@ -332,9 +469,9 @@ export const vi: ErrorWords = {
   LOANET_LIVE_BUSY: (p) => `Luồng ${p.id} cùng mức ưu tiên (${word(PRIORITY_VI, p.priority)}) đang phát cho khu vực này; dừng luồng đó hoặc chọn mức ưu tiên cao hơn.`,
   LOANET_STREAM_ENDED: (p) => `Luồng ${p.id} đã kết thúc.`,
   LOANET_RELAY_URL: () => 'Địa chỉ nguồn phát lại không hợp lệ: chỉ nhận địa chỉ http hoặc https.',
-  LOANET_RELAY_REFUSED: () => 'Địa chỉ nguồn phát lại bị từ chối.',
-  LOANET_RELAY_UNREACHABLE: () => 'Không kết nối được tới nguồn phát lại.',
-  LOANET_RELAY_NOT_AUDIO: () => 'Nguồn phát lại không gửi âm thanh phát được.',
+  LOANET_RELAY_REFUSED: (p) => relayVi(p, 'Địa chỉ nguồn phát lại bị từ chối.'),
+  LOANET_RELAY_UNREACHABLE: (p) => relayVi(p, 'Không kết nối được tới nguồn phát lại.'),
+  LOANET_RELAY_NOT_AUDIO: (p) => relayVi(p, 'Nguồn phát lại không gửi âm thanh phát được.'),
   LOANET_TOO_MANY_STREAMS: (p) => `Đã mở quá nhiều kết nối cập nhật trực tiếp (tối đa ${nVi(p.limit)}); hãy đóng bớt thẻ trình duyệt.`,
 
   LOANET_RELEASE_REFUSED: (p) => {
@@ -386,7 +523,7 @@ export const vi: ErrorWords = {
 };
 
 export const en: ErrorWords = {
-  LOANET_BAD_REQUEST: (p) => p.text,
+  LOANET_BAD_REQUEST: badRequestEn,
   LOANET_FIELD_REQUIRED: (p) => `${fieldEn(p.field)} is required.`,
   LOANET_TARGET_REQUIRED: () => 'Choose at least one area (or draw one on the map).',
   LOANET_TEXT_TOO_LONG: (p) => `${fieldEn(p.field)} takes at most ${nEn(p.max)} characters.`,
@@ -440,7 +577,7 @@ export const en: ErrorWords = {
   LOANET_AREA_NEEDS_PARENT: (p) => `A ${p.level} needs a parent area.`,
   LOANET_AREA_VERSION_MISMATCH: (p) => `Parent area ${p.parentKey} is of boundary version ${p.parentVersion}, not ${p.version}.`,
   LOANET_AREA_NESTING: (p) => `A ${p.level} cannot be inside a ${p.parentLevel} (${p.parentKey}).`,
-  LOANET_AREA_CSV: (p) => p.text,
+  LOANET_AREA_CSV: areaCsvEn,
   LOANET_SITE_ID_FORMAT: (p) => `Site id “${p.id}” must be 1–64 characters of a–z, 0–9 and hyphen.`,
 
   LOANET_ITEM_NOT_DRAFT: (p) => `“${p.title}” is ${p.status}; only drafts can be edited or approved (cancel it and create a new one).`,
@@ -452,46 +589,49 @@ export const en: ErrorWords = {
   LOANET_MEDIA_OF_ALERT: () => "This file is an alert's audio: it stays with the alert's record and cannot be changed or retired.",
   LOANET_MEDIA_IN_USE: (p) => `This file cannot be retired yet: ${p.text}.`,
   LOANET_MEDIA_FILE_MISSING: () => "The audio file is missing from the server's data folder; tell an admin.",
-  LOANET_MEDIA_EMPTY: (p) => p.text,
-  LOANET_MEDIA_TOO_LARGE: (p) => p.text,
-  LOANET_MEDIA_NOT_AUDIO: (p) => p.text,
-  LOANET_MEDIA_DAMAGED: (p) => p.text,
-  LOANET_MEDIA_SILENT: (p) => p.text,
-  LOANET_MEDIA_TOO_LONG: (p) => p.text,
-  LOANET_MEDIA_FORMAT: (p) => p.text,
-  LOANET_MEDIA_QUEUE_FULL: (p) => p.text,
-  LOANET_MEDIA_FAILED: (p) => p.text,
-  LOANET_MEDIA_ABORTED: (p) => p.text,
-  LOANET_DOCX_INVALID: (p) => p.text,
-  LOANET_DOCX_TOO_LARGE: (p) => p.text,
-  LOANET_OFFTHREAD_FAILED: (p) => p.text,
-  LOANET_OFFTHREAD_TIMEOUT: (p) => p.text,
-  LOANET_OFFTHREAD_MEMORY: (p) => p.text,
-  LOANET_TTS_UNAVAILABLE: (p) => p.text,
+  LOANET_MEDIA_EMPTY: () => 'The file is empty (0 bytes).',
+  LOANET_MEDIA_TOO_LARGE: (p) => (p.limitMb !== undefined ? `The file is larger than the limit of ${nEn(p.limitMb)} MB.` : 'The file is larger than allowed.'),
+  LOANET_MEDIA_NOT_AUDIO: (p) => `This is not an audio file that can be read.${techEn(p.text)}`,
+  LOANET_MEDIA_DAMAGED: (p) => `The audio file is damaged or incomplete.${techEn(p.text)}`,
+  LOANET_MEDIA_SILENT: (p) => (p.lufs !== undefined ? `The audio is silent (loudness ${p.lufs.toLocaleString('en', { maximumFractionDigits: 1 })} LUFS).` : 'The audio is silent.'),
+  LOANET_MEDIA_TOO_LONG: (p) =>
+    p.seconds !== undefined && p.limitS !== undefined ? `The audio lasts ${durEn(p.seconds)}, longer than the limit of ${durEn(p.limitS)}.` : 'The audio is longer than allowed.',
+  LOANET_MEDIA_FORMAT: () => 'This file format is not accepted; upload MP3, WAV, OGG, M4A or FLAC.',
+  LOANET_MEDIA_QUEUE_FULL: () => 'The audio processing queue is full; try again once a job is done.',
+  LOANET_MEDIA_FAILED: (p) => `The audio could not be made.${techEn(p.text)}`,
+  LOANET_MEDIA_ABORTED: () => 'Audio processing stopped because it is no longer needed.',
+  LOANET_DOCX_INVALID: (p) => `This is not a Word document (.docx) that can be read.${techEn(p.text)}`,
+  LOANET_DOCX_TOO_LARGE: (p) =>
+    p.limitMb !== undefined ? `The document is larger than the limit of ${nEn(p.limitMb)} MB.` : `The document is too large to read.${techEn(p.text)}`,
+  LOANET_OFFTHREAD_FAILED: () => 'The server failed while processing; the server log says why.',
+  LOANET_OFFTHREAD_TIMEOUT: (p) => (p.limitS !== undefined ? `Processing took longer than ${durEn(p.limitS)} and was stopped.` : 'Processing took too long and was stopped.'),
+  LOANET_OFFTHREAD_MEMORY: (p) =>
+    p.limitMb !== undefined ? `Processing needed more than ${nEn(p.limitMb)} MB of memory and was stopped.` : 'Processing needed too much memory and was stopped.',
+  LOANET_TTS_UNAVAILABLE: () => 'The server has no text-to-speech engine.',
   LOANET_TTS_NO_TEXT: (p) => (p.source === 'document' ? 'The document has no text to speak.' : 'There is no text to speak.'),
-  LOANET_TTS_NO_VOICE: (p) => p.text,
+  LOANET_TTS_NO_VOICE: (p) => `There is no voice for this language.${techEn(p.text)}`,
   LOANET_TTS_TEXT_TOO_LONG: (p) => `The text is too long: at most ${nEn(p.limit)} characters for one item (split it).`,
 
   LOANET_ALERT_NOT_ACTIVE: (p) => `Alert ${p.id} is ${p.state}: start a new alert instead.`,
-  LOANET_ALERT_EXPIRED: (p) => p.text,
+  LOANET_ALERT_EXPIRED: () => 'The alert has expired: there is nothing left to play.',
   LOANET_POLYGON_NO_SITE: () => 'No registered site lies inside the drawn area.',
   LOANET_TOKEN_NOT_LIVE: (p) => `${p.tokenId} is not a live API token of ${p.username}.`,
-  LOANET_CAP_INVALID: (p) => p.text,
-  LOANET_CAP_ENCODING: (p) => p.text,
-  LOANET_CAP_LINK_ONLY: (p) => p.text,
-  LOANET_CAP_NO_ALERT: (p) => p.text,
-  LOANET_CAP_ENVELOPE_TOO_LARGE: (p) => p.text,
+  LOANET_CAP_INVALID: (p) => `This is not a valid CAP 1.2 alert${p.field ? ` (at ${p.field})` : ''}.${techEn(p.text?.replace(/^not a valid CAP 1\.2 alert: /, ''))}`,
+  LOANET_CAP_ENCODING: (p) => `The character encoding of the CAP alert cannot be read.${techEn(p.text)}`,
+  LOANET_CAP_LINK_ONLY: () => 'The document only links to a CAP alert; post the CAP alert itself.',
+  LOANET_CAP_NO_ALERT: () => 'The document holds no CAP alert.',
+  LOANET_CAP_ENVELOPE_TOO_LARGE: () => 'The document holds too many CAP alerts.',
   LOANET_CAP_CONFLICT: (p) => `${p.key} was already received with different content; a change must be an Update.`,
-  LOANET_CAP_NO_AREA: (p) => p.text,
-  LOANET_CAP_NOTHING_TO_PLAY: (p) => p.text,
-  LOANET_CAP_NOT_FOR_BROADCAST: (p) => p.text,
+  LOANET_CAP_NO_AREA: () => 'No area of the CAP alert lies in this network.',
+  LOANET_CAP_NOTHING_TO_PLAY: () => 'The CAP alert has nothing to broadcast.',
+  LOANET_CAP_NOT_FOR_BROADCAST: () => 'This CAP alert is not for broadcast (a test, an exercise or a system message).',
 
   LOANET_LIVE_BUSY: (p) => `Stream ${p.id} of the same priority (${p.priority}) is on air in this area; stop it or choose a higher priority.`,
   LOANET_STREAM_ENDED: (p) => `Stream ${p.id} has already ended.`,
-  LOANET_RELAY_URL: (p) => p.text,
-  LOANET_RELAY_REFUSED: (p) => p.text,
-  LOANET_RELAY_UNREACHABLE: (p) => p.text,
-  LOANET_RELAY_NOT_AUDIO: (p) => p.text,
+  LOANET_RELAY_URL: () => 'The relay source address is not valid: only http and https addresses.',
+  LOANET_RELAY_REFUSED: (p) => relayEn(p, 'The relay source address was refused.'),
+  LOANET_RELAY_UNREACHABLE: (p) => relayEn(p, 'The relay source could not be reached.'),
+  LOANET_RELAY_NOT_AUDIO: (p) => relayEn(p, 'The relay source sends no playable audio.'),
   LOANET_TOO_MANY_STREAMS: (p) => p.text,
 
   LOANET_RELEASE_REFUSED: (p) => {
