@@ -3,7 +3,9 @@
  * parameters (api/error-catalogue.ts) and the console words it
  * (web/src/strings/errors.ts). On the users page, a name already taken, an
  * admin disabling their own account and demoting the last network-wide admin
- * are refused in Vietnamese with no English of the server, then in English.
+ * are refused in Vietnamese with no English of the server, then in English;
+ * a site that does not exist reads in one sentence (not one wrapped in
+ * another), and a refused schedule input carries its problem code and values.
  * A real server and a real Chromium at 390x844.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { waitFor, type TestServer } from '../helpers/server.ts';
 import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { wordError } from '../../web/src/strings/errors.ts';
 
 const run = haveTools('chromium');
 const TAKEN = 'op-batxat';
@@ -100,6 +103,28 @@ describe.skipIf(!run)('refusals in the user language', { timeout: 240_000 }, () 
     for (const english of SERVER_ENGLISH) expect(text, String(english)).not.toMatch(english);
     // Still an admin: the refusal changed nothing.
     expect((await t.api('GET', '/api/users')).body.users.find((u: { username: string }) => u.username === 'admin')).toMatchObject({ role: 'admin', disabledAt: null });
+  });
+
+  it('a page that cannot load says why in one Vietnamese sentence, never one wrapped around another', async () => {
+    await setLang('vi');
+    await page.goto(`${t.baseUrl}/sites/khong-co-tram-nay`);
+    const line = page.locator('main p.error');
+    await line.waitFor();
+    expect(await line.innerText()).toBe('Không tìm thấy cụm loa khong-co-tram-nay.');
+  });
+
+  it('a schedule input is refused with a problem code and its values, worded by the console; the English only as technical detail', async () => {
+    const r = await t.api('POST', '/api/schedule/items', {
+      title: 'Bản tin thử',
+      mediaId: 'khong-co-tep-nay',
+      targets: { areas: ['02683'] },
+      start: { at: Date.now() + 3_600_000 },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(r.body).toMatchObject({ error: 'LOANET_BAD_REQUEST', params: { field: 'mediaId', problem: 'media_unknown', id: 'khong-co-tep-nay' } });
+    // What the console shows for this answer (the same words module the page bundles).
+    expect(wordError(r.body.error, r.body, r.body.message, 'vi')).toBe('Không có tệp âm thanh khong-co-tep-nay trong thư viện.');
+    expect(wordError(r.body.error, r.body, r.body.message, 'en')).toBe('There is no audio file khong-co-tep-nay in the library.');
   });
 
   it('in English: the same refusals in English words', async () => {
