@@ -583,7 +583,10 @@ export const en: ErrorWords = {
   LOANET_ITEM_NOT_DRAFT: (p) => `“${p.title}” is ${p.status}; only drafts can be edited or approved (cancel it and create a new one).`,
   LOANET_ITEM_CANCELLED: (p) => `“${p.title}” is already cancelled.`,
   LOANET_FOUR_EYES: (p) => `Four eyes: ${p.username} created or last edited “${p.title}” and may not approve it; another operator or an admin must.`,
-  LOANET_SCHEDULE_CONFLICT: (p) => p.text,
+  LOANET_SCHEDULE_CONFLICT: (p) =>
+    p.titles.length > 0
+      ? `Overlaps ${p.titles.map((t) => `“${t}”`).join(', ')} of the same priority; move it, choose “play right after”, or another priority.`
+      : 'Overlaps a bulletin of the same priority; move it or choose another priority.',
 
   LOANET_MEDIA_NOT_READY: (p) => `Media ${p.id} is not ready (${p.status}).`,
   LOANET_MEDIA_OF_ALERT: () => "This file is an alert's audio: it stays with the alert's record and cannot be changed or retired.",
