@@ -21,6 +21,13 @@ export type SiteConfigOutcome = 'new' | 'same' | 'wrong_site';
 
 export class HeldSiteConfig {
   private held: SiteConfigMessage | undefined;
+  /**
+   * What the heartbeat reports: the held configuration once its write has
+   * settled (kept, or found unwritable and logged). Reported earlier, a power
+   * cut between the report and the write would bring the board back on the
+   * old configuration while the server had seen the new one applied.
+   */
+  private reported: SiteConfigMessage | undefined;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -44,6 +51,7 @@ export class HeldSiteConfig {
       return;
     }
     this.held = checked.value;
+    this.reported = checked.value;
   }
 
   get current(): SiteConfigMessage | undefined {
@@ -52,7 +60,7 @@ export class HeldSiteConfig {
 
   /** For the heartbeat: what is applied, or null while agent.json alone applies. */
   report(): SiteConfigReport | null {
-    return this.held ? { revision: this.held.revision, hash: this.held.hash } : null;
+    return this.reported ? { revision: this.reported.revision, hash: this.reported.hash } : null;
   }
 
   /** The area channels to listen to: the delivered ones, else `fallback` (agent.json's). */
@@ -72,8 +80,12 @@ export class HeldSiteConfig {
     const file = this.file;
     if (file) {
       const write = this.writing.then(() => writeJsonAtomic(file, m, { mode: 0o600 }));
-      this.writing = write.catch((e: unknown) => this.log.warn(`cannot keep the site configuration in ${file}: ${(e as Error).message}; it applies until the agent restarts`));
-    }
+      this.writing = write
+        .catch((e: unknown) => this.log.warn(`cannot keep the site configuration in ${file}: ${(e as Error).message}; it applies until the agent restarts`))
+        .then(() => {
+          if (this.held === m) this.reported = m;
+        });
+    } else this.reported = m;
     return { outcome: 'new', kept: this.writing };
   }
 

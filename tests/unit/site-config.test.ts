@@ -166,9 +166,11 @@ describe('the agent side', () => {
     const m = message(['2025.02680', '2025.15'], 2);
     const a = held.accept(m);
     expect(a.outcome).toBe('new');
-    // Applied at once, before the write is done.
+    // Applied at once, before the write is done; reported only once kept (a heartbeat in between says the old one).
     expect(held.areaChannels(['2025.02683', '2025.15'])).toEqual(['2025.02680', '2025.15']);
+    expect(held.report()).toBeNull();
     await a.kept;
+    expect(held.report()).toEqual({ revision: 2, hash: m.hash });
     expect(held.accept(m).outcome).toBe('same');
     expect(fs.statSync(path.join(dir, SITE_CONFIG_FILE)).mode & 0o777).toBe(0o600);
 
@@ -183,7 +185,9 @@ describe('the agent side', () => {
     const held = new HeldSiteConfig('lc-cfg-01', path.join(dir, SITE_CONFIG_FILE), log);
     await held.load();
     await held.accept(message(['2025.02680', '2025.15'], 7)).kept;
-    expect(held.accept(message(['2025.02683', '2025.15'], 1)).outcome).toBe('new');
+    const lower = held.accept(message(['2025.02683', '2025.15'], 1));
+    expect(lower.outcome).toBe('new');
+    await lower.kept;
     expect(held.report()?.revision).toBe(1);
     expect(held.accept(message(['2025.02671', '2025.15'], 9, 'lc-cfg-02')).outcome).toBe('wrong_site');
     expect(held.areaChannels([])).toEqual(['2025.02683', '2025.15']);
