@@ -13,9 +13,10 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { verifyRelease, type ReleaseManifest, type TrustedKey } from '../../common/release.ts';
+import { verifyRelease, verifyReleaseSignature, type ReleaseManifest, type TrustedKey } from '../../common/release.ts';
 import { UPDATE_FAILURE_REASONS, type DeviceUpdateReport, type UpdateFailureReason, type UpdateOrder, type UpdateReport, type UpdateState } from '../../protocol/index.ts';
 import { updateDeviceFirmware, type FirmwarePort } from '../devices/firmware-update.ts';
+import { DeviceError } from '../devices/gateway.ts';
 import { UpdateFailure, type DownloadBudget, type SignedRelease } from './download.ts';
 
 /** The state folder's subfolder where a firmware image waits while devices take it. */
@@ -58,7 +59,7 @@ export async function runFirmwareOrder(c: FirmwareOrderContext): Promise<void> {
       continue;
     }
     try {
-      const h = await port.hello();
+      const h = await helloOnceBack(port, c.sleep);
       ports.set(id, port);
       hellos.set(id, { firmware: h.firmware, ...((h as { profile?: string }).profile ? { profile: (h as { profile?: string }).profile } : {}) });
       devices.set(id, { id, state: 'queued' });
@@ -80,7 +81,13 @@ export async function runFirmwareOrder(c: FirmwareOrderContext): Promise<void> {
       ...(h.profile ? { profile: h.profile } : {}),
     });
     if (verdict.ok) manifest = verdict.manifest;
-    else if (['malformed', 'unsigned', 'unknown_key', 'bad_signature', 'wrong_component'].includes(verdict.code)) throw new UpdateFailure(verdict.code, verdict.reason);
+    else if (verdict.code === 'same_version') {
+      // The device already runs this version: this order brought it there before the agent's own power cut,
+      // on its test boot (still to be checked and confirmed) or confirmed with the report lost. The signature
+      // checked out (same_version is decided after it); updateDeviceFirmware confirms or reports it, sending nothing.
+      const signed = verifyReleaseSignature(manifestBytes, signatures, c.trustedKeys);
+      if (signed.ok) manifest = signed.manifest;
+    } else if (['malformed', 'unsigned', 'unknown_key', 'bad_signature', 'wrong_component'].includes(verdict.code)) throw new UpdateFailure(verdict.code, verdict.reason);
     else {
       devices.set(id, { id, state: 'failed', reason: verdict.code, detail: verdict.reason.slice(0, 300) });
       ports.delete(id);
@@ -126,6 +133,26 @@ export async function runFirmwareOrder(c: FirmwareOrderContext): Promise<void> {
   }
   await rm(dest, { force: true });
   endFirmware(c, devices);
+}
+
+/** How long a device may stay dark at the start of an order before it counts as unreachable (a reboot, as fw_activate's). */
+export const DEVICE_BACK_WITHIN_MS = 60_000;
+const HELLO_EVERY_MS = 1000;
+
+/**
+ * The device's hello, waiting while it does not answer: an agent whose own power was cut just after
+ * fw_activate starts again while the device still boots its test image, and must find it (to check and
+ * confirm it) rather than fail the order and leave the image unconfirmed.
+ */
+async function helloOnceBack(port: FirmwarePort, sleep: (ms: number) => Promise<void>): Promise<Awaited<ReturnType<FirmwarePort['hello']>>> {
+  for (let waited = 0; ; waited += HELLO_EVERY_MS) {
+    try {
+      return await port.hello();
+    } catch (e) {
+      if (waited >= DEVICE_BACK_WITHIN_MS || (e instanceof DeviceError && e.code !== 'device_unreachable')) throw e;
+      await sleep(HELLO_EVERY_MS);
+    }
+  }
 }
 
 function endFirmware(c: FirmwareOrderContext, devices: Map<string, DeviceUpdateReport>): void {

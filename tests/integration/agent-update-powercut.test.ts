@@ -21,11 +21,21 @@
  * one documented test hook, LOANET_TEST_UPDATE_HOLD (edge-agent/update/updater.ts
  * testHold), for the steps a few milliseconds long. The hook is set for the
  * starts before the cut only: the restarted agent runs as a board does.
+ *
+ * Then a device firmware order with the agent's own power cut (the device's is
+ * tests/integration/device-firmware-update.test.ts): the agent killed in the
+ * middle of the transfer, with the device on its test boot, and after the
+ * device confirmed; the restarted agent asks the device where it stands and
+ * finishes, nothing programmed twice.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readAgentVersion } from '../../edge-agent/config.ts';
+import { SimDevice } from '../../firmware-sim/device.ts';
+import { DeviceServer } from '../../firmware-sim/device-server.ts';
+import { MemoryFlashStorage, SimFlash } from '../../firmware-sim/flash.ts';
+import { loadProfile } from '../../hardware/profiles.ts';
 import { inspectSlot } from '../../edge-agent/update/slots.ts';
 import { boardArch } from '../../edge-agent/update/updater.ts';
 import { PROTOCOL_VERSION, siteTopic, type TelemetryMessage, type UpdateOrder, type UpdateReport } from '../../protocol/index.ts';
@@ -312,5 +322,109 @@ describe('agent A/B update, the power cut at every step', () => {
       }
     },
     400_000,
+  );
+});
+
+/** A flash that pulls the agent's plug (SIGKILL, in the same tick: the agent never hears the answer) at one step of the exchange. */
+class CuttingFlash extends SimFlash {
+  cutAt: { step: 'chunk' | 'activate' | 'confirm'; pid: () => number | undefined; when?: (offset: number) => boolean } | undefined;
+  cuts = 0;
+  private cut(step: 'chunk' | 'activate' | 'confirm', offset = 0): void {
+    const c = this.cutAt;
+    if (!c || c.step !== step || !(c.when?.(offset) ?? true)) return;
+    this.cutAt = undefined;
+    const pid = c.pid();
+    if (pid) process.kill(pid, 'SIGKILL');
+    this.cuts++;
+  }
+  override chunk(offset: number, bytes: Uint8Array, crc: number): ReturnType<SimFlash['chunk']> {
+    const r = super.chunk(offset, bytes, crc);
+    if (r.ok) this.cut('chunk', r.offset);
+    return r;
+  }
+  override activate(): ReturnType<SimFlash['activate']> {
+    const r = super.activate();
+    this.cut('activate');
+    return r;
+  }
+  override confirm(): ReturnType<SimFlash['confirm']> {
+    const r = super.confirm();
+    this.cut('confirm');
+    return r;
+  }
+}
+
+const HW = 'loanet-amp-1';
+const FW_SIZE = 48 * 1024;
+
+describe("device firmware order, the agent's power cut", () => {
+  const steps: Array<{ name: string; step: 'chunk' | 'activate' | 'confirm'; when?: (offset: number) => boolean }> = [
+    { name: 'in the middle of the transfer', step: 'chunk', when: (offset) => offset >= FW_SIZE / 2 },
+    { name: 'with the device on its test boot (after fw_activate)', step: 'activate' },
+    { name: 'after the device confirmed, before the report', step: 'confirm' },
+  ];
+  it.each(steps.map((x, i) => [x.name, x, i] as const))(
+    'agent killed %s: it comes back, asks the device, finishes; nothing flashed twice',
+    async (_, step, i) => {
+      const s = await site(`Cụm loa mất điện khi nạp firmware ${i + 1}`, 1900 + i);
+      // The site's amplifier with an updatable flash, in this process, so the flash can cut the agent's power.
+      const storage = new MemoryFlashStorage();
+      const flash = new CuttingFlash(storage, { hardware: HW, factoryVersion: '1.0.0' });
+      const base = await loadProfile('village-cluster-4g');
+      const device = new SimDevice({ ...base, amplifier: { ...base.amplifier, warmupMs: 300 } }, { seed: 1900 + i, flash });
+      const server = new DeviceServer(device, { tickIntervalMs: 0 });
+      const port = await server.listen(0, '127.0.0.1');
+      const cfg = JSON.parse(fs.readFileSync(s.config, 'utf8')) as { devices: { port: number } };
+      cfg.devices.port = port;
+      fs.writeFileSync(s.config, JSON.stringify(cfg));
+      const img = Buffer.alloc(FW_SIZE);
+      for (let k = 0; k < img.length; k++) img[k] = (k * 131 + i) & 0xff;
+      const release = makeRelease({ id: `amp-3-0-${i}`, version: '3.0.0', key, component: 'device-firmware', files: { 'amp.bin': img }, extra: { target: { hardware: HW } } });
+      releases.add(release);
+      const sentBefore = releases.sent.get('amp.bin') ?? 0;
+      const sup = new Supervisor(s.config);
+      flash.cutAt = { step: step.step, pid: () => sup.proc?.child.pid, ...(step.when ? { when: step.when } : {}) };
+      const rollout = `roll-fw-cut-${i}-${s.id}`;
+      sup.start();
+      try {
+        await waitFor('the agent online', () => heartbeat(s.id, (m) => m.versions.agent === FACTORY), 60_000);
+        const o: UpdateOrder = {
+          v: PROTOCOL_VERSION,
+          siteId: s.id,
+          at: Date.now(),
+          rolloutId: rollout,
+          action: 'install',
+          component: 'device-firmware',
+          devices: ['controller'],
+          releaseId: release.id,
+          version: '3.0.0',
+          manifestSha256: release.manifestSha256,
+          budgetBytes: release.total * 3 + 100_000,
+          healthTimeoutS: 60,
+        };
+        await t.server.ctx.broker.publish(siteTopic(s.id, 'update'), Buffer.from(JSON.stringify(o)), { qos: 1, retain: true });
+        await waitFor('the power cut', () => flash.cuts === 1, 120_000);
+        const cutAt = Date.now();
+        const back = await waitFor('a heartbeat of the restarted agent', () => heartbeat(s.id, (m) => m.receivedAt > cutAt && m.update?.rolloutId === rollout), 120_000);
+        expect(back.versions.agent).toBe(FACTORY);
+        const done = await waitFor('the order reported updated', () => heartbeat(s.id, (m) => m.update?.rolloutId === rollout && m.update.state === 'updated'), 120_000);
+        expect(done.update?.devices).toEqual([expect.objectContaining({ id: 'controller', state: 'updated' })]);
+        expect(sup.starts).toBe(2);
+        // The device runs the new image, confirmed; every byte of it programmed once.
+        expect(flash.version).toBe('3.0.0');
+        expect(flash.info()).toMatchObject({ state: 'confirmed' });
+        expect(storage.bytesWritten).toBe(FW_SIZE);
+        expect(storage.loadState()?.programmed).toMatchObject({ bytes: FW_SIZE, again: [] });
+        // The image the agent fetched: once, and not kept once every device has it.
+        expect((releases.sent.get('amp.bin') ?? 0) - sentBefore).toBe(FW_SIZE);
+        expect(fs.existsSync(path.join(s.stateDir, 'firmware', `${release.manifest.files[0]!.sha256}.bin`))).toBe(false);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\nthe last report: ${JSON.stringify(heartbeat(s.id, (m) => m.update?.rolloutId === rollout)?.update)}\n${sup.log()}`);
+      } finally {
+        await sup.stop();
+        await server.close();
+      }
+    },
+    300_000,
   );
 });
