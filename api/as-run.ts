@@ -11,7 +11,7 @@ import { EpochMs, Nullable } from './common.ts';
 /**
  * Why a line is what it is (server/asrun/accounting.ts): a receipt's or the
  * plan's reason, how early or late, the site's clock. The console words each
- * from its params (web/src/strings/reasons.ts); a unit test fails on a code it
+ * from its params (api/words/reasons.ts); a unit test fails on a code it
  * cannot word in both languages.
  */
 export const AS_RUN_WHY_CODES = [

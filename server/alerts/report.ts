@@ -9,7 +9,7 @@ import type { SiteVerdict } from '../coverage/model.ts';
 import { csvDocument, csvNumber } from '../csv.ts';
 import { wallTimeAt } from '../time/zone.ts';
 import { attentionOnlyReasons, messageReasons, unreachedReasons, type ReasonText } from './delivery-reasons.ts';
-import { reasonDetailOf, wordReason } from '../../web/src/strings/reasons.ts';
+import { reasonDetailOf, wordReason } from '../../api/words/reasons.ts';
 import { heardVerdict, playedOf, type Played } from './delivery-status.ts';
 import type { SiteInfo } from './delivery.ts';
 import type { Alert, Delivery, DeliveryStatus } from './model.ts';

@@ -22,7 +22,7 @@
  */
 import type { AsRunWhyCode } from '../../api/as-run.ts';
 import type { AsRunOutcome } from '../../protocol/index.ts';
-import { wordAsRunWhy, wordReason } from '../../web/src/strings/reasons.ts';
+import { wordAsRunWhy, wordReason } from '../../api/words/reasons.ts';
 
 export const AS_RUN_STATUSES = ['played', 'late', 'early', 'unverified', 'partial', 'skipped', 'unknown', 'no_receipt', 'upcoming'] as const;
 export type AsRunStatus = (typeof AS_RUN_STATUSES)[number];
@@ -128,7 +128,7 @@ export interface AsRunLine {
   reason: string | null;
   /** Why, as codes with params (the console words them); empty when nothing needs saying. */
   why: AsRunWhy[];
-  /** Why, in words (Vietnamese, English) for the CSV and API clients, from `why` and the site's reason now (web/src/strings/reasons.ts). */
+  /** Why, in words (Vietnamese, English) for the CSV and API clients, from `why` and the site's reason now (api/words/reasons.ts). */
   explanation: { vi: string; en: string } | null;
   startedAt: number | null;
   endedAt: number | null;

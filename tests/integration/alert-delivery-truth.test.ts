@@ -28,7 +28,7 @@ import { uploadTone } from '../helpers/media.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { wordReason } from '../../web/src/strings/reasons.ts';
+import { wordReason } from '../../api/words/reasons.ts';
 
 const canRun = haveTools('ffmpeg');
 const COMMUNE = '02683'; // Xã Bát Xát

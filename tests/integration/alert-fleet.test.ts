@@ -40,7 +40,7 @@ import { uploadTone } from '../helpers/media.ts';
 import { bindCapSender, capNowFor } from '../helpers/cap.ts';
 import type { AlertChange } from '../../server/alerts/service.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { wordReason } from '../../web/src/strings/reasons.ts';
+import { wordReason } from '../../api/words/reasons.ts';
 
 const canRun = haveTools('ffmpeg');
 const COMMUNE = '02683'; // Xã Bát Xát

@@ -16,7 +16,7 @@ import { makeInputs, postMultipart, probe, tools, uploadFile } from '../helpers/
 import { execFileSync } from 'node:child_process';
 import { bindCapSender, capFixtureSenders, capNowFor, shiftDates } from '../helpers/cap.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { wordReason } from '../../web/src/strings/reasons.ts';
+import { wordReason } from '../../api/words/reasons.ts';
 
 const run = haveTools('ffmpeg', 'espeak-ng');
 

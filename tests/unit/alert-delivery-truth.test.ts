@@ -16,7 +16,7 @@ import { deliveryState } from '../../server/alerts/delivery.ts';
 import { applyStatus, playedOf } from '../../server/alerts/delivery-status.ts';
 import { pendingDelivery, type Alert, type Delivery } from '../../server/alerts/model.ts';
 import { reportLines } from '../../server/alerts/report.ts';
-import { reasonDetailOf, wordReason } from '../../web/src/strings/reasons.ts';
+import { reasonDetailOf, wordReason } from '../../api/words/reasons.ts';
 
 const TZ = 'Asia/Ho_Chi_Minh';
 const T0 = Date.UTC(2026, 10, 27, 23, 10, 0);

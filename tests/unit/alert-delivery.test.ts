@@ -13,7 +13,7 @@ import { retainedPlan, slotChanges } from '../../server/alerts/retained.ts';
 import { capAck, capDateTime } from '../../server/alerts/cap-ack.ts';
 import { parseCap } from '../../server/alerts/cap/parse.ts';
 import { reportCsv, reportLines } from '../../server/alerts/report.ts';
-import { wordReason, type ReasonLike } from '../../web/src/strings/reasons.ts';
+import { wordReason, type ReasonLike } from '../../api/words/reasons.ts';
 
 const TZ = 'Asia/Ho_Chi_Minh';
 const T0 = Date.UTC(2026, 10, 27, 23, 10, 0); // 06:10 on 28/11 in Lào Cai

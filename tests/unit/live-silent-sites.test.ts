@@ -1,7 +1,7 @@
 /** server/live/silent-sites.ts: targeted sites that never reported on a live stream, and why. */
 import { describe, expect, it } from 'vitest';
 import { silentSites } from '../../server/live/silent-sites.ts';
-import { wordReason } from '../../web/src/strings/reasons.ts';
+import { wordReason } from '../../api/words/reasons.ts';
 import type { SiteVerdict } from '../../server/coverage/model.ts';
 
 const site = (siteId: string) => ({ siteId, name: `Cụm loa ${siteId}`, areaName: 'Thôn 1' });

@@ -2,12 +2,12 @@
  * Every reason code the server sends (a site's condition, its delivery of an
  * alert, a silent site of a live stream, an as-run line's why and status) is
  * worded by the console in Vietnamese and English from its params
- * (web/src/strings/reasons.ts): a code added to a list without words fails
+ * (api/words/reasons.ts): a code added to a list without words fails
  * here, and the console never falls back to the server's prose.
  */
 import { describe, expect, it } from 'vitest';
 import { AS_RUN_STATUS_VALUES, AS_RUN_WHY_CODES, DELIVERY_REASON_CODES, SILENT_REASON_CODES, SITE_REASON_CODES } from '../../api/index.ts';
-import { fill, hasReasonWords, reasonDetailOf, wordAsRunWhy, wordKey, wordReason, type ReasonLang } from '../../web/src/strings/reasons.ts';
+import { fill, hasReasonWords, reasonDetailOf, wordAsRunWhy, wordKey, wordReason, type ReasonLang } from '../../api/words/reasons.ts';
 
 const VIETNAMESE = /[àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ]/i;
 const NOW = Date.UTC(2026, 11, 5, 5, 0);

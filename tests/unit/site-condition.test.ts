@@ -3,7 +3,7 @@ import type { TelemetryMessage } from '../../protocol/index.ts';
 import { DEFAULT_COVERAGE_POLICY, type CoveragePolicy, type SiteObservation } from '../../server/coverage/model.ts';
 import { classifySite, formatSince, isOnline, offlineState } from '../../server/coverage/site-condition.ts';
 import { SITE_REASON_CODES } from '../../api/coverage.ts';
-import { wordReason } from '../../web/src/strings/reasons.ts';
+import { wordReason } from '../../api/words/reasons.ts';
 
 const policy: CoveragePolicy = DEFAULT_COVERAGE_POLICY;
 /** 2025-03-10 14:30 in Asia/Ho_Chi_Minh (UTC+7). */

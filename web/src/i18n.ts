@@ -13,7 +13,7 @@ import * as emergency from './strings/emergency.ts';
 import * as live from './strings/live.ts';
 import * as schedule from './strings/schedule.ts';
 import * as sites from './strings/sites.ts';
-import * as siteWords from './strings/site-words.ts';
+import * as siteWords from '../../api/words/site-words.ts';
 import * as updates from './strings/updates.ts';
 import * as users from './strings/users.ts';
 

@@ -5,7 +5,7 @@
  * detail keys) rather than from the server's English prose or raw JSON.
  */
 import { formatNumber, formatTime, keyOf, lang, t, type StringKey } from './i18n.ts';
-import { deviceKindIn, reasonDetailOf, wordAsRunWhy, wordReason, type AsRunWhyLike, type ReasonLike } from './strings/reasons.ts';
+import { deviceKindIn, reasonDetailOf, wordAsRunWhy, wordReason, type AsRunWhyLike, type ReasonLike } from '../../api/words/reasons.ts';
 import { recurrenceText } from './recurrence.ts';
 import type { CommandType } from '../../protocol/messages.ts';
 
@@ -23,7 +23,7 @@ export function deviceKind(kind: string): string {
   return deviceKindIn(lang(), kind);
 }
 
-/** A reason in words from its code and params (strings/reasons.ts); a code the console does not know shows as the code, never as the server's prose. */
+/** A reason in words from its code and params (api/words/reasons.ts); a code the console does not know shows as the code, never as the server's prose. */
 export function reasonWords(r: ReasonLike): string {
   return wordReason(lang(), r, Date.now());
 }
@@ -34,7 +34,7 @@ export function reasonDetail(reasons: ReasonLike[]): string {
   return own ? `${t('technicalDetail')} ${own}` : '';
 }
 
-/** An as-run line's why in words (strings/reasons.ts), with what the server knows of the site now for a missing receipt. */
+/** An as-run line's why in words (api/words/reasons.ts), with what the server knows of the site now for a missing receipt. */
 export function asRunWhyWords(why: ReadonlyArray<AsRunWhyLike>, siteNow: { reason: ReasonLike | null } | null): string {
   const parts = why.map((w) => wordAsRunWhy(lang(), w));
   if (siteNow?.reason) parts.push(reasonWords(siteNow.reason));

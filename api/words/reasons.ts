@@ -6,7 +6,9 @@
  * word a code alike, and a unit test can word every code in both languages.
  * Numbers follow the language (vi: decimal comma), times are the province's
  * (Asia/Ho_Chi_Minh). A code without words here is shown as the code itself:
- * never as the server's English.
+ * never as the server's English. It lives beside the codes (api/), not in
+ * web/, because the server's documents word them too and the server must not
+ * depend on the console.
  */
 import { en, vi } from './site-words.ts';
 
