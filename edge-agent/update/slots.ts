@@ -9,12 +9,13 @@
  * names has the size and SHA-256 the signed manifest says: release.json is
  * written last, after every file was checked, and the folder is renamed into
  * place only then, so a power cut leaves either the old slot, a partial
- * folder, or a whole new one. The agent's entry in a slot is `main.mjs` (the
+ * folder, or a whole new one (a partial folder whose release.json is there
+ * and checks out is installed as it is: the updater fetches nothing again). The agent's entry in a slot is `main.mjs` (the
  * bundle scripts/build.ts makes, with loanet_opus.node beside it).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileMatches, ReleaseManifest } from '../../common/release.ts';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
@@ -26,6 +27,8 @@ export const SLOTS_DIR = 'slots';
 export const RELEASE_FILE = 'release.json';
 /** The program a slot runs. */
 export const SLOT_ENTRY = 'main.mjs';
+/** The partial slot's note of which manifest its bytes belong to (other bytes are thrown away). */
+export const PARTIAL_MARK = '.manifest-sha256';
 /** Set by the launcher for the program it runs: which slot it is (factory, a, b), so it does not launch again. */
 export const SLOT_ENV = 'LOANET_SLOT';
 
@@ -116,4 +119,49 @@ export async function inspectSlot(dir: string): Promise<SlotCheck> {
     }
   }
   return { ok: true, version: manifest.version };
+}
+
+export async function installedManifestSha(dir: string): Promise<string | undefined> {
+  try {
+    const r = JSON.parse(await readFile(join(dir, RELEASE_FILE), 'utf8')) as InstalledRelease;
+    return createHash('sha256').update(Buffer.from(r.manifest, 'base64')).digest('hex');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Make the partial slot the slot: the download's sidecars removed, release.json written and
+ * fsynced last, the old inactive slot removed, the folder renamed into place and the parent fsynced.
+ */
+export async function installSlot(
+  stateDir: string,
+  slot: UpdateSlot,
+  release: InstalledRelease,
+  o: { /** The download's own notes beside its files (download.ts isDownloadSidecar). */ isScratch: (name: string) => boolean; beforeRename: () => Promise<void> },
+): Promise<void> {
+  const partial = partialDir(stateDir, slot);
+  for (const name of await readdir(partial, { recursive: true })) {
+    if (o.isScratch(name) || name.endsWith(PARTIAL_MARK)) await rm(join(partial, name), { force: true });
+  }
+  const rf = join(partial, RELEASE_FILE);
+  const h = await open(rf, 'w', 0o600);
+  try {
+    await h.writeFile(JSON.stringify(release));
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  await o.beforeRename();
+  const target = slotDir(stateDir, slot);
+  await rm(target, { recursive: true, force: true });
+  await rename(partial, target);
+  const d = await open(join(stateDir, SLOTS_DIR), 'r');
+  try {
+    await d.sync();
+  } catch {
+    /* a file system without directory fsync: the rename is still atomic */
+  } finally {
+    await d.close();
+  }
 }

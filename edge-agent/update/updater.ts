@@ -16,8 +16,7 @@
  * again (the launcher then runs the trial slot); an in-process fleet replaces
  * the site's agent object.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { verifyRelease, type ReleaseManifest, type TrustedKey } from '../../common/release.ts';
 import type { Backoff } from '../../common/backoff.ts';
@@ -39,11 +38,9 @@ import { BOOT_FORMAT, inactiveSlot, type BootState, type SlotName, type TrialSta
 import { runFirmwareOrder } from './device-firmware.ts';
 import { fetchSignedRelease, isDownloadSidecar, UpdateFailure, type DownloadBudget, type ReleaseFetcher, type SignedRelease } from './download.ts';
 import { rangeGet } from './range-get.ts';
-import { RELEASE_FILE, SLOTS_DIR, inspectSlot, partialDir, readBootState, slotDir, writeBootState, type InstalledRelease } from './slots.ts';
+import { PARTIAL_MARK, inspectSlot, installedManifestSha, installSlot, partialDir, readBootState, slotDir, writeBootState } from './slots.ts';
 
 export const UPDATE_FILE = 'update.json';
-/** The partial slot's note of which manifest its bytes belong to (other bytes are thrown away). */
-const PARTIAL_MARK = '.manifest-sha256';
 const DEFAULT_HEALTH_TIMEOUT_S = 300;
 /** Up this long, a committed update is not crash-looping, connected or not. */
 const STAYED_UP_MS = 120_000;
@@ -321,8 +318,11 @@ export class Updater {
           await this.testHold('verified');
         }
         this.change('installing');
-        await installSlot(stateDir, slot, { format: 1, version: m.version, releaseId: order.releaseId, manifest: manifestBytes.toString('base64'), signatures }, () =>
-          this.testHold('installing'),
+        await installSlot(
+          stateDir,
+          slot,
+          { format: 1, version: m.version, releaseId: order.releaseId, manifest: manifestBytes.toString('base64'), signatures },
+          { isScratch: isDownloadSidecar, beforeRename: () => this.testHold('installing') },
         );
       }
       if (w.abort.signal.aborted) throw new UpdateFailure('download_failed', 'cancelled');
@@ -566,44 +566,4 @@ function failureOf(e: unknown): UpdateFailure {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return new UpdateFailure('disk_full', `the disk is full: ${(e as Error).message}`);
   return new UpdateFailure('install_failed', (e as Error).message ?? String(e));
-}
-
-async function installedManifestSha(dir: string): Promise<string | undefined> {
-  try {
-    const r = JSON.parse(await readFile(join(dir, RELEASE_FILE), 'utf8')) as InstalledRelease;
-    return createHash('sha256').update(Buffer.from(r.manifest, 'base64')).digest('hex');
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Make the partial slot the slot: the download's sidecars removed, release.json written and
- * fsynced last, the old inactive slot removed, the folder renamed into place and the parent fsynced.
- */
-async function installSlot(stateDir: string, slot: UpdateSlot, release: InstalledRelease, beforeRename: () => Promise<void>): Promise<void> {
-  const partial = partialDir(stateDir, slot);
-  for (const name of await readdir(partial, { recursive: true })) {
-    if (isDownloadSidecar(name) || name.endsWith(PARTIAL_MARK)) await rm(join(partial, name), { force: true });
-  }
-  const rf = join(partial, RELEASE_FILE);
-  const h = await open(rf, 'w', 0o600);
-  try {
-    await h.writeFile(JSON.stringify(release));
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  await beforeRename();
-  const target = slotDir(stateDir, slot);
-  await rm(target, { recursive: true, force: true });
-  await rename(partial, target);
-  const d = await open(join(stateDir, SLOTS_DIR), 'r');
-  try {
-    await d.sync();
-  } catch {
-    /* a file system without directory fsync: the rename is still atomic */
-  } finally {
-    await d.close();
-  }
 }
