@@ -210,8 +210,12 @@ function postJson(url: URL, body: unknown, timeoutMs: number): Promise<{ status:
         resolve({ status: res.statusCode ?? 0, body: parsed, retryAfter: typeof ra === 'string' ? ra : null });
       });
     });
+    // The whole exchange is bounded, not only each silence: a server (or a middlebox) that drips a byte now and
+    // then would otherwise hold the enrolment, and the start of the service with it, for ever.
+    const deadline = setTimeout(() => req.destroy(new Error(`no whole answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)));
     req.once('error', (e) => fail(e.message));
+    req.once('close', () => clearTimeout(deadline));
     req.end(payload);
   });
 }
@@ -293,8 +297,17 @@ export interface EnrolFromFileOptions {
   log: { info(m: string): void; warn(m: string): void };
   /** Waits between tries while the server cannot be reached or limits enrolments (default: 5 s, doubling to 5 min). */
   sleep?: (ms: number) => Promise<void>;
+  /** Bounds each try (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Said before each try and each wait: what it does, and within how long it will say something again if
+   * it is not stuck (systemd extends the service's start by that much: a hang is not extended, and restarted).
+   */
+  progress?: (status: string, nextWithinMs: number) => void;
 }
+
+/** Slack on top of a try's or a wait's own bound before the next word is overdue. */
+const PROGRESS_SLACK_MS = 30_000;
 
 /**
  * Enrol from an enrolment file, trying again while the server cannot be
@@ -309,6 +322,7 @@ export async function enrolFromFile(opts: EnrolFromFileOptions): Promise<EnrolOu
   for (;;) {
     const request = readEnrolFile(opts.file);
     if (!request) throw new EnrolError({ kind: 'invalid', message: `no enrolment file at ${opts.file}` });
+    opts.progress?.(`enrolling with ${opts.file}`, (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) + PROGRESS_SLACK_MS);
     try {
       const outcome = await enrol({
         ...request,
@@ -332,6 +346,7 @@ export async function enrolFromFile(opts: EnrolFromFileOptions): Promise<EnrolOu
       }
       const delay = f.kind === 'rate_limited' ? Math.max(waitMs, f.retryAfterS * 1000) : waitMs;
       opts.log.warn(`enrolment from ${opts.file} failed (${f.message}); trying again in ${Math.round(delay / 1000)} s`);
+      opts.progress?.(`enrolment: ${f.message}; trying again in ${Math.round(delay / 1000)} s`, delay + PROGRESS_SLACK_MS);
       await sleep(delay);
       waitMs = Math.min(waitMs * 2, 5 * 60_000);
     }

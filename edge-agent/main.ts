@@ -32,7 +32,7 @@ function option(argv: readonly string[], long: string, short?: string): string |
 }
 
 /** Enrol from the boot partition's file when the configuration cannot run yet and the file is there. */
-async function enrolAtStart(path: string, enrolFile: string): Promise<void> {
+async function enrolAtStart(path: string, enrolFile: string, notifier: { starting(status: string, withinMs: number): void }): Promise<void> {
   const { EnrolError, enrolFromFile, needsEnrolment, readEnrolFile } = await import('./enrol.ts');
   // A configuration that is not JSON counts as enrolled: loadAgentConfig says what is wrong with it.
   if (!needsEnrolmentQuietly(needsEnrolment, path)) return;
@@ -43,6 +43,7 @@ async function enrolAtStart(path: string, enrolFile: string): Promise<void> {
       file: enrolFile,
       configPath: path,
       log: { info: (m) => console.log(`loanet agent: ${m}`), warn: (m) => console.warn(`loanet agent: ${m}`) },
+      progress: (status, withinMs) => notifier.starting(status, withinMs),
     });
     console.log(`loanet agent: enrolled as site ${done.siteId}; ${path} written, ${enrolFile} removed`);
   } catch (e) {
@@ -88,7 +89,8 @@ async function main(): Promise<void> {
     console.error(`loanet agent: no config file given; ${USAGE}`);
     process.exit(2);
   }
-  await enrolAtStart(path, option(argv, '--enrol-file') ?? DEFAULT_ENROL_FILE);
+  const notifier = new SystemdNotifier({ log: { info: (m) => console.log(`loanet agent: ${m}`), warn: (m) => console.warn(`loanet agent: ${m}`) } });
+  await enrolAtStart(path, option(argv, '--enrol-file') ?? DEFAULT_ENROL_FILE, notifier);
   let config: AgentFileConfig;
   try {
     config = await loadAgentConfig(path);
@@ -150,7 +152,6 @@ async function main(): Promise<void> {
   // fleet runner); this one keeps the process up while the link is down.
   const keepAlive = setInterval(() => {}, 1 << 30);
   let stopping = false;
-  const notifier = new SystemdNotifier({ log: { info: (m) => console.log(`loanet agent: ${m}`), warn: (m) => console.warn(`loanet agent: ${m}`) } });
   const shutdown = (signal: string) => {
     if (stopping) {
       console.error(`loanet agent: ${signal} again, exiting without a clean stop`);

@@ -160,6 +160,16 @@ export class SystemdNotifier {
     this.notify(['WATCHDOG=1'], 'WATCHDOG');
   }
 
+  /**
+   * Still starting, and not stuck: systemd extends the start by `withinMs` (EXTEND_TIMEOUT_USEC), past
+   * TimeoutStartSec, as long as the words keep coming. A board waiting for its 4G link to enrol says so at
+   * every try; one hung before READY says nothing, and systemd kills and restarts it.
+   */
+  starting(status: string, withinMs: number): void {
+    if (!this.enabled) return;
+    this.notify([`EXTEND_TIMEOUT_USEC=${Math.ceil(withinMs) * 1000}`, `STATUS=${status.replace(/\n/g, ' ').slice(0, 200)}`], 'EXTEND_TIMEOUT_USEC');
+  }
+
   /** STOPPING=1: a planned stop, so systemd does not count the exit against the watchdog. */
   stopping(): void {
     if (this.timer) clearInterval(this.timer);

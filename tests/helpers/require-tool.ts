@@ -47,6 +47,8 @@ export const TOOLS = {
   mosquitto_passwd: { name: MOSQUITTO_PASSWD, install: 'apt-get install mosquitto', present: () => exists(MOSQUITTO_PASSWD) },
   chromium: { name: `chromium at ${CHROMIUM}`, install: 'apt-get install chromium, or set LOANET_CHROMIUM to a Chromium binary', present: () => exists(CHROMIUM) },
   aplay: { name: 'aplay', install: 'apt-get install alsa-utils', present: () => which('aplay') !== undefined },
+  'systemd-notify': { name: 'systemd-notify', install: 'apt-get install systemd', present: () => which('systemd-notify') !== undefined },
+  python3: { name: 'python3', install: 'apt-get install python3', present: () => which('python3') !== undefined },
   'proc-thread-self': { name: '/proc/thread-self/stat (Linux 3.17+)', install: 'run the tests on Linux', present: () => exists('/proc/thread-self/stat') },
 } satisfies Record<string, ToolCheck>;
 

@@ -6,12 +6,15 @@
  * agent's enrol function for the refusals.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir } from '../helpers/server.ts';
-import { agentCli, deviceCli, stopAllProcesses, type Proc } from '../helpers/process.ts';
+import { agentCli, deviceCli, startProcess, stopAllProcesses, type Proc } from '../helpers/process.ts';
+import { haveTools } from '../helpers/require-tool.ts';
+import { notifications, startNotifyListener } from '../helpers/systemd-notify-listener.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { enrol, EnrolError } from '../../edge-agent/enrol.ts';
 import type { EnrolmentCreated, EnrolmentStatus, Enrolled, EnrolRefused, SiteDetail } from '../../api/index.ts';
@@ -106,7 +109,7 @@ describe('enrolment of a board with a one-time code', () => {
     dir = tempDir('loanet-enrol-board-');
     // The refusals below all come from this one address: the limits have their own server further down.
     s = await bootServer({ LOANET_ENROL_FAILURES_ADDRESS: '1000', LOANET_ENROL_FAILURES_TOTAL: '1000' });
-    for (const id of ['lc-enrol-01', 'lc-enrol-race', 'lc-enrol-retired', 'lc-enrol-codes']) await createSite(s, id);
+    for (const id of ['lc-enrol-01', 'lc-enrol-race', 'lc-enrol-retired', 'lc-enrol-codes', 'lc-enrol-notify']) await createSite(s, id);
     const user = await s.api('POST', '/api/users', { username: 'kythuat', password: 'kỹ thuật viên 2026', role: 'technician', area: COMMUNE });
     expect(user.status, JSON.stringify(user.body)).toBe(201);
     technicianToken = (await s.api<{ token: string }>('POST', '/api/auth/login', { username: 'kythuat', password: 'kỹ thuật viên 2026' }, { token: null })).body.token;
@@ -171,6 +174,56 @@ describe('enrolment of a board with a one-time code', () => {
     expect(audit.find((e) => e.action === 'site.enrolment.create')).toMatchObject({ username: 'kythuat', target: 'lc-enrol-01' });
     expect(audit.find((e) => e.action === 'site.enrol')).toMatchObject({ username: null, target: 'lc-enrol-01' });
   }, 120_000);
+
+  it.skipIf(!haveTools('systemd-notify', 'python3'))(
+    'under systemd, a board that cannot reach the server yet extends its start at every try, and says READY only once enrolled',
+    async () => {
+      const made = await makeCode(s, 'lc-enrol-notify', technicianToken);
+      // The server's address as the boot file names it: a link that resets every connection until the 4G "comes up".
+      let up = false;
+      const open = new Set<net.Socket>();
+      const link = net.createServer((c) => {
+        if (!up) return c.destroy();
+        open.add(c);
+        c.on('close', () => open.delete(c));
+        const to = net.connect(Number(new URL(s.baseUrl).port), '127.0.0.1');
+        c.pipe(to).pipe(c);
+        to.on('error', () => c.destroy());
+        c.on('error', () => to.destroy());
+      });
+      await new Promise<void>((r) => link.listen(0, '127.0.0.1', r));
+      try {
+        const server = `http://127.0.0.1:${(link.address() as net.AddressInfo).port}`;
+        const board = path.join(dir, 'notify');
+        fs.mkdirSync(board);
+        const config = path.join(board, 'agent.json');
+        fs.writeFileSync(config, JSON.stringify({ devices: { driver: 'sim', host: '127.0.0.1', port: devicePort }, stateDir: path.join(board, 'state'), heartbeatIntervalS: 1 }));
+        const bootFile = path.join(board, 'loanet-enrol.txt');
+        fs.writeFileSync(bootFile, `server=${server}\ncode=${made.code}\n`);
+        const listener = await startNotifyListener(path.join(board, 'notify.sock'));
+        const agent = startProcess(process.execPath, ['--import', 'tsx', 'edge-agent/main.ts', '--config', config, '--enrol-file', bootFile], {
+          env: { NOTIFY_SOCKET: path.join(board, 'notify.sock') },
+        });
+        // The first try, then the wait after it failed: each extends the start past the try's or the wait's own bound.
+        const waiting = await waitFor('two words from the enrolling board', () => (notifications(listener).length >= 2 ? notifications(listener) : undefined), 60_000, 50);
+        expect(waiting[0]).toMatch(/^EXTEND_TIMEOUT_USEC=(\d+) \| STATUS=enrolling with /);
+        expect(Number(/=(\d+)/.exec(waiting[0]!)![1])).toBeGreaterThanOrEqual(30_000_000);
+        expect(waiting[1]).toMatch(/^EXTEND_TIMEOUT_USEC=(\d+) \| STATUS=enrolment: cannot reach .*; trying again in 5 s$/);
+        expect(Number(/=(\d+)/.exec(waiting[1]!)![1])).toBeGreaterThanOrEqual(5_000_000 + 30_000_000);
+        expect(notifications(listener).some((n) => n.startsWith('READY=1'))).toBe(false);
+        up = true;
+        await agent.waitForLine(/enrolled as site lc-enrol-notify/, 60_000);
+        const ready = await waitFor('READY once enrolled and playing from disk', () => notifications(listener).find((n) => n.startsWith('READY=1')), 60_000, 50);
+        expect(ready).toBe('READY=1 | STATUS=site lc-enrol-notify');
+        const words = notifications(listener);
+        expect(words.slice(0, words.indexOf(ready)).every((n) => n.startsWith('EXTEND_TIMEOUT_USEC='))).toBe(true);
+      } finally {
+        for (const c of open) c.destroy();
+        await new Promise<void>((r) => link.close(() => r()));
+      }
+    },
+    120_000,
+  );
 
   it('re-enrolment: another board enrols with a new code (loanet-agent enrol); the old board is refused and disconnected', async () => {
     const made = await makeCode(s, 'lc-enrol-01');

@@ -105,6 +105,7 @@ describe('unit files', () => {
       v('Type'),
       v('NotifyAccess'),
       v('WatchdogSec'),
+      v('TimeoutStartSec'),
       v('User'),
       v('StateDirectory'),
       v('ProtectSystem'),
@@ -112,7 +113,7 @@ describe('unit files', () => {
       v('PrivateTmp'),
       v('NoNewPrivileges'),
       v('Restart'),
-    ]).toEqual(['notify', 'all', '60', 'loanet', 'loanet-agent', 'strict', 'yes', 'yes', 'yes', 'always']);
+    ]).toEqual(['notify', 'all', '60', '300', 'loanet', 'loanet-agent', 'strict', 'yes', 'yes', 'yes', 'always']);
     // Only the boot file's move runs with privileges ('+'), and it cannot stop a board without one from starting.
     expect(v('ExecStartPre')).toMatch(/^\+\/bin\/sh -c '.*\[ -f "\$f" \].*install -o loanet -g loanet -m 600 "\$f" \/var\/lib\/loanet-agent\/enrol\.txt/);
   });

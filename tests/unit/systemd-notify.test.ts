@@ -76,8 +76,21 @@ describe('SystemdNotifier', () => {
     const n = new SystemdNotifier({ env: {}, pid: 1, send: async (a) => void sent.push([...a]), ...quiet() });
     expect(n.enabled).toBe(false);
     n.ready('site x', new WatchdogGate(HB), () => sample(0));
+    n.starting('enrolling', 60_000);
     n.stopping();
     expect(sent).toEqual([]);
+  });
+
+  it('while starting (enrolling before READY), each word extends the start by what it says, on one line of status', async () => {
+    const sent: string[][] = [];
+    const n = new SystemdNotifier({ env: { NOTIFY_SOCKET: '/run/x' }, pid: 7, send: async (a) => void sent.push([...a]), ...quiet() });
+    n.starting('enrolling with /var/lib/loanet-agent/enrol.txt', 60_000);
+    n.starting('enrolment: cannot reach http://x\nsecond line; trying again in 10 s', 40_000.4);
+    await new Promise<void>((r) => setImmediate(r));
+    expect(sent).toEqual([
+      ['EXTEND_TIMEOUT_USEC=60000000', 'STATUS=enrolling with /var/lib/loanet-agent/enrol.txt'],
+      ['EXTEND_TIMEOUT_USEC=40001000', 'STATUS=enrolment: cannot reach http://x second line; trying again in 10 s'],
+    ]);
   });
 
   it('says READY with a status, pings while alive, withholds (saying why once) while hung, and says STOPPING', async () => {
