@@ -6,6 +6,7 @@
  * agent's enrol function for the refusals.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -312,6 +313,38 @@ describe('enrolment of a board with a one-time code', () => {
     s.advance(DAY + 1000);
     const r = await tradeCode(s, made.code);
     expect(r).toMatchObject({ status: 403, body: { error: 'LOANET_ENROL_REFUSED', reason: 'expired' } });
+  });
+});
+
+describe('a server that never finishes its answer', () => {
+  it('an enrolment try ends at its bound as a whole, though a byte keeps coming (unreachable, so the board tries again)', async () => {
+    // Headers at once, then one body byte every 50 ms for ever: no silence ever reaches the idle timeout.
+    const drips = new Set<NodeJS.Timeout>();
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const t = setInterval(() => res.write(' '), 50);
+      drips.add(t);
+      res.on('close', () => clearInterval(t));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const failure = await enrol({
+        server: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+        code: 'ABCD-EFGH',
+        configPath: path.join(tempDir('loanet-enrol-drip-'), 'agent.json'),
+        timeoutMs: 500,
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(failure).toBeInstanceOf(EnrolError);
+      expect((failure as EnrolError).failure).toMatchObject({ kind: 'unreachable' });
+      expect((failure as EnrolError).failure.message).toMatch(/no whole answer within/);
+    } finally {
+      for (const t of drips) clearInterval(t);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
 
