@@ -17,6 +17,14 @@ export type RolloutExclusion = (typeof ROLLOUT_EXCLUSIONS)[number];
 /** Why a waiting site of the running wave may not start now (server/updates/rollout.ts). */
 export const ROLLOUT_HOLDS = ['offline', 'playing', 'broadcast_soon', 'excluded_hours', 'in_flight_limit'] as const;
 export type RolloutHold = (typeof ROLLOUT_HOLDS)[number];
+/**
+ * Why a rollout's status last changed (server/updates/rollout.ts RolloutReason):
+ * its own decisions (a wave over the error threshold, a wave at its success
+ * threshold, every wave done) and a person's pause, resume or abort. The
+ * console words each code from its params in both languages.
+ */
+export const ROLLOUT_REASON_CODES = ['error_threshold', 'success_threshold', 'completed', 'paused_by', 'resumed_by', 'aborted_by'] as const;
+export type RolloutReasonCode = (typeof ROLLOUT_REASON_CODES)[number];
 export const ROLLOUT_STATUSES = ['running', 'paused', 'aborted', 'completed'] as const;
 export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
 /** A site's place in a rollout, as the server counts it. */
@@ -93,6 +101,18 @@ export const RolloutDryRun = Type.Object({
   offline: Type.Integer(),
 });
 
+export const RolloutReason = Type.Object(
+  {
+    code: Lit(ROLLOUT_REASON_CODES),
+    params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]), {
+      description:
+        "what the console words the reason with: error_threshold {wave, failed, finished, thresholdPct}; success_threshold {wave, next}; completed {}; paused_by, resumed_by, aborted_by {by, text: the person's own words or null}",
+    }),
+  },
+  { description: 'why the status last changed: a code and its params, never a sentence' },
+);
+export type RolloutReason = Static<typeof RolloutReason>;
+
 const Summary = {
   id: Type.String(),
   releaseId: Type.String(),
@@ -100,7 +120,7 @@ const Summary = {
   version: Nullable(Type.String()),
   status: RolloutStatus,
   wave: Type.Integer({ description: 'index of the wave running, or stopped in' }),
-  reason: Nullable(Type.String({ description: 'why the status last changed' })),
+  reason: Nullable(RolloutReason),
   createdBy: Nullable(Type.String()),
   createdAt: EpochMs,
   updatedAt: EpochMs,

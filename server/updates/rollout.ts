@@ -60,6 +60,25 @@ export interface SiteNow {
 
 export type RolloutStatus = 'running' | 'paused' | 'aborted' | 'completed';
 
+/**
+ * Why a rollout's status last changed, as a code with the numbers and names
+ * that go with it: the console words each (Vietnamese and English, its number
+ * formats), the audit log keeps them, so no English sentence leaves the
+ * server. The rollout's own decisions: `error_threshold` (a wave's failures
+ * over the threshold stopped it), `success_threshold` (a wave reached it, the
+ * next starts), `completed`. A person's: `paused_by`, `resumed_by`,
+ * `aborted_by`, with the person's own words kept as they typed them (`text`).
+ * The codes are api/rollouts.ts ROLLOUT_REASON_CODES.
+ */
+export type RolloutReason =
+  | { code: 'error_threshold'; params: { wave: string; failed: number; finished: number; thresholdPct: number } }
+  | { code: 'success_threshold'; params: { wave: string; next: string } }
+  | { code: 'completed'; params: Record<string, never> }
+  | { code: 'paused_by' | 'resumed_by' | 'aborted_by'; params: { by: string | null; text: string | null } };
+
+/** A share (0..1) as a percentage with at most one decimal (0.07 × 100 is 7.000000000000001). */
+const pct = (share: number) => Math.round(share * 1000) / 10;
+
 export interface RolloutProgress {
   status: RolloutStatus;
   /** Index of the wave running (or stopped in). */
@@ -77,8 +96,8 @@ export interface RolloutStep {
   wave: number;
   /** Sites to tell to start now. */
   start: string[];
-  /** Why the status changed, when it did. */
-  reason?: string;
+  /** Why the status changed, when it did: a code and its params (the console words it). */
+  reason?: RolloutReason;
   /** Per wave: its size and counts. */
   waves: Array<{ name: string; size: number; waiting: number; installing: number; updated: number; failed: number }>;
   /** Sites waiting in the running wave that may not start now, and why. */
@@ -182,7 +201,7 @@ export function stepRollout(spec: RolloutSpec, waves: readonly (readonly string[
     return c;
   };
   const summary = waves.map((m, i) => ({ name: spec.waves[i]?.name ?? `wave ${i + 1}`, size: m.length, ...count(m) }));
-  const out = (status: RolloutStatus, wave: number, start: string[] = [], held: RolloutStep['held'] = [], reason?: string): RolloutStep => ({
+  const out = (status: RolloutStatus, wave: number, start: string[] = [], held: RolloutStep['held'] = [], reason?: RolloutReason): RolloutStep => ({
     status,
     wave,
     start,
@@ -193,25 +212,26 @@ export function stepRollout(spec: RolloutSpec, waves: readonly (readonly string[
   if (progress.status !== 'running') return out(progress.status, progress.wave);
 
   let wave = progress.wave;
-  let reason: string | undefined;
+  let reason: RolloutReason | undefined;
+  const completed: RolloutReason = { code: 'completed', params: {} };
   for (;;) {
     const c = summary[wave];
-    if (!c) return out('completed', waves.length - 1, [], [], 'every wave reached its success threshold');
+    if (!c) return out('completed', waves.length - 1, [], [], completed);
     const ack = progress.acknowledged?.wave === wave ? progress.acknowledged : { failed: 0, finished: 0 };
     const finished = c.updated + c.failed - ack.finished;
     const failed = c.failed - ack.failed;
     if (finished >= spec.minFinished && failed / finished > spec.errorThreshold) {
-      const why = `${c.name}: ${failed} of ${finished} finished sites failed, over the error threshold of ${Math.round(spec.errorThreshold * 100)} %`;
+      const why: RolloutReason = { code: 'error_threshold', params: { wave: c.name, failed, finished, thresholdPct: pct(spec.errorThreshold) } };
       return out(spec.onError === 'abort' ? 'aborted' : 'paused', wave, [], [], why);
     }
     // An empty wave (its named sites not targeted) is passed; a wave is done at its success threshold.
     if (c.size === 0 || c.updated / c.size >= spec.successThreshold) {
       if (wave + 1 >= waves.length) {
         // The last wave: done when nothing is left installing or waiting that could still succeed.
-        if (c.installing === 0 && c.waiting === 0) return out('completed', wave, [], [], 'every wave reached its success threshold');
+        if (c.installing === 0 && c.waiting === 0) return out('completed', wave, [], [], completed);
         break;
       }
-      reason = `${c.name} reached its success threshold; ${spec.waves[wave + 1]?.name ?? `wave ${wave + 2}`} starts`;
+      reason = { code: 'success_threshold', params: { wave: c.name, next: summary[wave + 1]!.name } };
       wave++;
       continue;
     }

@@ -21,7 +21,7 @@ import { fail } from '../errors.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { Site } from '../registry/sites.ts';
 import type { SiteActivity } from './activity.ts';
-import { silentTooLong, siteAfterReport, stepRollout, type RolloutStatus, type RolloutStep, type SiteNow, type SiteRolloutState } from './rollout.ts';
+import { silentTooLong, siteAfterReport, stepRollout, type RolloutReason, type RolloutStatus, type RolloutStep, type SiteNow, type SiteRolloutState } from './rollout.ts';
 import type { RolloutPlan, RolloutRow, RolloutSiteRow, RolloutStore } from './store.ts';
 import { RolloutPlanner, type DryRun, type RolloutActor, type RolloutInput, type RolloutPlannerDeps } from './planner.ts';
 
@@ -54,7 +54,8 @@ export interface RolloutSummary {
   version: string | null;
   status: RolloutStatus;
   wave: number;
-  reason: string | null;
+  /** Why the status last changed: a code and its params (rollout.ts RolloutReason), worded by the console. */
+  reason: RolloutReason | null;
   createdBy: string | null;
   createdAt: number;
   updatedAt: number;
@@ -99,6 +100,8 @@ const checkOrder = TypeCompiler.Compile(UpdateOrder);
 /** Events within this long make one tick. */
 const KICK_MS = 250;
 const NO_COUNTS = () => ({ waiting: 0, installing: 0, updated: 0, failed: 0 });
+/** A wave as the audit log names it: by its name (a reader counts waves from 1, the index from 0). */
+const waveName = (r: RolloutRow, wave: number) => r.plan.spec.waves[wave]?.name ?? String(wave + 1);
 
 export class RolloutService {
   private chain: Promise<unknown> = Promise.resolve();
@@ -303,8 +306,10 @@ export class RolloutService {
         const finished = failed + members.filter((s) => s.state === 'updated').length;
         plan = { ...r.plan, acknowledged: { wave: r.wave, failed, finished } };
       }
-      this.d.store.setStatus(id, next, r.wave, why ?? `${action} by ${actor.username}`, at, plan);
-      this.d.audit.record(actor, `rollout.${action}`, id, { from: r.status, to: next, wave: r.wave, reason: why });
+      const code = action === 'pause' ? 'paused_by' : action === 'resume' ? 'resumed_by' : 'aborted_by';
+      // The person's words stay theirs (`text`); the console words the sentence around them.
+      this.d.store.setStatus(id, next, r.wave, { code, params: { by: actor.username, text: why } }, at, plan);
+      this.d.audit.record(actor, `rollout.${action}`, id, { from: r.status, to: next, wave: waveName(r, r.wave), reason: why });
       if (next === 'aborted') await this.cancelInstalling(this.d.store.get(id)!);
       if (next === 'running') await this.advance(id);
       return this.detail(id, actor);
@@ -325,8 +330,8 @@ export class RolloutService {
     if (step.status !== r.status || step.wave !== r.wave) {
       this.d.store.setStatus(id, step.status, step.wave, step.reason ?? r.reason, at);
       const action = step.status === 'running' ? 'rollout.wave' : step.status === 'completed' ? 'rollout.complete' : `rollout.${step.status === 'paused' ? 'pause' : 'abort'}`;
-      // The rollout's own decisions are audited without a person: who is null, why is the threshold's.
-      this.d.audit.record(null, action, id, { from: r.status, to: step.status, wave: step.wave, reason: step.reason ?? null });
+      // The rollout's own decisions are audited without a person: who is null, why is the threshold's code and numbers.
+      this.d.audit.record(null, action, id, { from: r.status, to: step.status, wave: waveName(r, step.wave), reason: step.reason ?? null });
       this.d.log.info({ rolloutId: id, status: step.status, wave: step.wave, reason: step.reason }, 'rollout: status changed');
       if (step.status === 'aborted') await this.cancelInstalling({ ...r, status: 'aborted' });
     }

@@ -3,12 +3,14 @@
  * migration 20). Everything a rollout is lives here, so a restart loses
  * nothing: its spec and targets as asked (JSON), its status and wave, and
  * per site its wave, where it stands, the site's latest report and the
- * server's own note (the `report` column holds both, as JSON).
+ * server's own note (the `report` column holds both, as JSON). A rollout's
+ * `reason` column holds its reason as JSON (code and params); rows written
+ * before it held an English sentence, read back as the code it meant.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import type { UpdateReport } from '../../protocol/index.ts';
-import type { RolloutSpec, RolloutStatus, SiteRolloutState } from './rollout.ts';
+import type { RolloutReason, RolloutSpec, RolloutStatus, SiteRolloutState } from './rollout.ts';
 
 /** What a rollout was asked to do: the spec and the order's parameters, kept as asked. */
 export interface RolloutPlan {
@@ -30,7 +32,7 @@ export interface RolloutRow {
   plan: RolloutPlan;
   status: RolloutStatus;
   wave: number;
-  reason: string | null;
+  reason: RolloutReason | null;
   createdBy: number | null;
   createdAt: number;
   updatedAt: number;
@@ -85,13 +87,45 @@ interface SiteRow {
   finished_at: number | null;
 }
 
+/** The English sentences the `reason` column held before it held codes (rollout.ts and service.ts wrote them so). */
+const OLD_ERROR = /^(.*): (\d+) of (\d+) finished sites failed, over the error threshold of (\d+(?:\.\d+)?) %$/;
+const OLD_SUCCESS = /^(.*) reached its success threshold; (.*) starts$/;
+const OLD_BY = /^(pause|resume|abort) by (.+)$/;
+const PERSON = { paused: 'paused_by', running: 'resumed_by', aborted: 'aborted_by' } as const;
+
+/**
+ * A stored reason: the JSON written now, or an older row's sentence turned
+ * into the code it meant; a person's own words of an older row are kept as
+ * theirs, the action read from the status it led to.
+ */
+export function readReason(text: string | null, status: RolloutStatus): RolloutReason | null {
+  if (text === null || text === '') return null;
+  if (text.startsWith('{')) {
+    try {
+      const r = JSON.parse(text) as RolloutReason;
+      if (typeof r?.code === 'string' && typeof r.params === 'object' && r.params !== null) return r;
+    } catch {
+      // Not JSON after all: a person's words that begin with a brace.
+    }
+  }
+  if (text === 'every wave reached its success threshold') return { code: 'completed', params: {} };
+  let m = OLD_ERROR.exec(text);
+  if (m) return { code: 'error_threshold', params: { wave: m[1]!, failed: Number(m[2]), finished: Number(m[3]), thresholdPct: Number(m[4]) } };
+  m = OLD_SUCCESS.exec(text);
+  if (m) return { code: 'success_threshold', params: { wave: m[1]!, next: m[2]! } };
+  m = OLD_BY.exec(text);
+  if (m) return { code: `${m[1] === 'pause' ? 'paused' : m[1] === 'resume' ? 'resumed' : 'aborted'}_by`, params: { by: m[2]!, text: null } };
+  if (status === 'completed') return { code: 'completed', params: {} };
+  return { code: PERSON[status], params: { by: null, text } };
+}
+
 const toRollout = (r: Row): RolloutRow => ({
   id: r.id,
   releaseId: r.release_id,
   plan: JSON.parse(r.spec) as RolloutPlan,
   status: r.status,
   wave: r.wave,
-  reason: r.reason,
+  reason: readReason(r.reason, r.status),
   createdBy: r.created_by,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -134,7 +168,7 @@ export class RolloutStore {
     this.db.transaction(() => {
       this.db
         .prepare('INSERT INTO rollouts (id, release_id, spec, status, wave, reason, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(r.id, r.releaseId, JSON.stringify(r.plan), r.status, r.wave, r.reason, r.createdBy, r.createdAt, r.createdAt);
+        .run(r.id, r.releaseId, JSON.stringify(r.plan), r.status, r.wave, r.reason && JSON.stringify(r.reason), r.createdBy, r.createdAt, r.createdAt);
       for (const s of sites) {
         const note: SiteReportNote = { ...EMPTY_NOTE, ...(s.devices ? { devices: s.devices } : {}) };
         this.insertSite.run({
@@ -167,10 +201,10 @@ export class RolloutStore {
     return (this.db.prepare("SELECT * FROM rollouts WHERE status IN ('running','paused') ORDER BY created_at").all() as Row[]).map(toRollout);
   }
 
-  setStatus(id: string, status: RolloutStatus, wave: number, reason: string | null, at: number, plan?: RolloutPlan): void {
-    if (plan)
-      this.db.prepare('UPDATE rollouts SET status = ?, wave = ?, reason = ?, spec = ?, updated_at = ? WHERE id = ?').run(status, wave, reason, JSON.stringify(plan), at, id);
-    else this.db.prepare('UPDATE rollouts SET status = ?, wave = ?, reason = ?, updated_at = ? WHERE id = ?').run(status, wave, reason, at, id);
+  setStatus(id: string, status: RolloutStatus, wave: number, reason: RolloutReason | null, at: number, plan?: RolloutPlan): void {
+    const why = reason && JSON.stringify(reason);
+    if (plan) this.db.prepare('UPDATE rollouts SET status = ?, wave = ?, reason = ?, spec = ?, updated_at = ? WHERE id = ?').run(status, wave, why, JSON.stringify(plan), at, id);
+    else this.db.prepare('UPDATE rollouts SET status = ?, wave = ?, reason = ?, updated_at = ? WHERE id = ?').run(status, wave, why, at, id);
   }
 
   sites(rolloutId: string): RolloutSiteRow[] {

@@ -55,7 +55,7 @@ const updateEvents = new Map<string, UpdateReport[]>();
 interface RolloutView {
   status: string;
   wave: number;
-  reason: string | null;
+  reason: { code: string; params: Record<string, string | number | null> } | null;
   waves: Array<{ name: string; size: number; waiting: number; installing: number; updated: number; failed: number }>;
   siteList: Array<{
     siteId: string;
@@ -200,16 +200,19 @@ describe('a rollout to a simulated fleet, driven by the rollout service', () => 
       throw new Error(`${(e as Error).message}; status ${r.status}; waves ${JSON.stringify(r.waves)}; installing: ${JSON.stringify(open)}`);
     });
     expect(stopped.wave).toBe(1);
-    expect(stopped.reason).toMatch(/error threshold/);
+    // Why, as a code and its numbers (the console words it): the first percentage wave over 5 %.
+    expect(stopped.reason).toMatchObject({ code: 'error_threshold', params: { wave: `${FIRST_PERCENT} %`, thresholdPct: 5 } });
+    const { failed, finished } = stopped.reason!.params as { failed: number; finished: number };
+    expect(failed / finished).toBeGreaterThan(0.05);
     expect(stopped.waves.map((w) => [w.size, w.updated, w.failed, w.installing])).toEqual([
       [CANARY, CANARY, 0, 0],
       [first.length, first.length - firstFailing.length, firstFailing.length, 0],
       [wave(2).length, 0, 0, 0],
       [wave(3).length, 0, 0, 0],
     ]);
-    // The rollout's own stop is audited without a person, with the threshold's words.
-    const audit = (await t.api('GET', '/api/audit?action=rollout.pause')).body.entries as Array<{ username: string | null; target: string; detail: { reason?: string } }>;
-    expect(audit.find((e) => e.target === id)).toMatchObject({ username: null, detail: { reason: expect.stringMatching(/error threshold/) } });
+    // The rollout's own stop is audited without a person, with the threshold's code and numbers.
+    const audit = (await t.api('GET', '/api/audit?action=rollout.pause')).body.entries as Array<{ username: string | null; target: string; detail: { reason?: unknown } }>;
+    expect(audit.find((e) => e.target === id)).toMatchObject({ username: null, detail: { reason: stopped.reason } });
 
     // What the console shows per site: each failed one with the reason its board gave.
     const view = new Map(stopped.siteList.map((s) => [s.siteId, s]));

@@ -184,7 +184,7 @@ const rollout = async (id: string, token = t.token) => {
   return r.body as {
     status: string;
     wave: number;
-    reason: string | null;
+    reason: { code: string; params: Record<string, string | number | null> } | null;
     waves: Array<{ name: string; size: number; waiting: number; installing: number; updated: number; failed: number }>;
     held: Array<{ siteId: string; why: string }>;
     siteList: Array<{
@@ -351,7 +351,8 @@ describe.skipIf(!run)('rollouts', () => {
     await second[1]!.answer('failed', { reason: 'hash_mismatch' });
     await waitFor('the rollout paused at the error threshold', async () => (await rollout(id)).status === 'paused', LONG);
     const paused = await rollout(id);
-    expect(paused.reason).toMatch(/error threshold/);
+    // Why, as a code and its numbers (the console words it), never an English sentence.
+    expect(paused.reason).toEqual({ code: 'error_threshold', params: { wave: '50 %', failed: 2, finished: 2, thresholdPct: 20 } });
     expect(paused.siteList.find((s) => s.siteId === second[0]!.id)).toMatchObject({
       state: 'failed',
       reportState: 'rolled_back',
@@ -366,7 +367,12 @@ describe.skipIf(!run)('rollouts', () => {
       [0, 0],
     ]);
     const stop = (await audit('rollout.pause')).find((e) => e.target === id);
-    expect(stop).toMatchObject({ username: null, detail: expect.objectContaining({ to: 'paused' }) });
+    expect(stop).toMatchObject({ username: null, detail: { from: 'running', to: 'paused', wave: '50 %', reason: paused.reason } });
+    // The wave before passed on its own too: audited as the code it is.
+    expect((await audit('rollout.wave')).find((e) => e.target === id)).toMatchObject({
+      username: null,
+      detail: { from: 'running', to: 'running', wave: '50 %', reason: { code: 'success_threshold', params: { wave: 'canary', next: '50 %' } } },
+    });
 
     // The rest of the wave finishes (two by heartbeat alone); still nothing beyond the started waves.
     for (const s of second.slice(2, 5)) await s.answer('updated');
@@ -392,6 +398,8 @@ describe.skipIf(!run)('rollouts', () => {
 
     const resumed = await t.api('POST', `/api/rollouts/${id}/resume`, { reason: 'hai cụm lỗi đã kiểm tra tại chỗ' }, { token: tokens.tech });
     expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+    // Resumed, the wave (5 of 7 updated) is at its success threshold at once: the rollout's own reason replaces the person's.
+    expect(resumed.body.reason).toEqual({ code: 'success_threshold', params: { wave: '50 %', next: 'all' } });
     expect((await audit('rollout.resume')).find((e) => e.target === id)).toMatchObject({
       username: 'ky-thuat-bat-xat',
       detail: expect.objectContaining({ reason: 'hai cụm lỗi đã kiểm tra tại chỗ' }),
@@ -425,6 +433,8 @@ describe.skipIf(!run)('rollouts', () => {
     const paused = await t.api('POST', `/api/rollouts/${id}/pause`, { reason: 'chờ kiểm tra cụm chậm' }, { token: tokens.tech });
     expect(paused.status, JSON.stringify(paused.body)).toBe(200);
     expect(paused.body.status).toBe('paused');
+    // A person's reason: the code says who did what, their own words kept as they typed them.
+    expect(paused.body.reason).toEqual({ code: 'paused_by', params: { by: 'ky-thuat-bat-xat', text: 'chờ kiểm tra cụm chậm' } });
     expect((await t.api('POST', `/api/rollouts/${id}/pause`, {}, { token: tokens.tech })).status).toBe(409);
     expect((await audit('rollout.pause')).find((e) => e.target === id && e.username !== null)).toMatchObject({
       username: 'ky-thuat-bat-xat',
@@ -435,6 +445,7 @@ describe.skipIf(!run)('rollouts', () => {
     const aborted = await t.api('POST', `/api/rollouts/${id}/abort`, { reason: 'dừng để kiểm tra' }, { token: tokens.tech });
     expect(aborted.status, JSON.stringify(aborted.body)).toBe(200);
     expect(aborted.body.status).toBe('aborted');
+    expect(aborted.body.reason).toEqual({ code: 'aborted_by', params: { by: 'ky-thuat-bat-xat', text: 'dừng để kiểm tra' } });
     await waitFor('the installing site told to cancel', () => slow.cancels().length === 1, LONG);
     expect(slow.cancels()[0]).toMatchObject({ rolloutId: id, action: 'cancel' });
     await slow.answer('cancelled');
@@ -468,7 +479,7 @@ describe.skipIf(!run)('rollouts', () => {
     await waitFor('the silent site failed, the rollout aborted', async () => (await rollout(r.body.id, tokens.techB)).status === 'aborted', LONG);
     const d = await rollout(r.body.id, tokens.techB);
     expect(d.siteList[0]).toMatchObject({ state: 'failed', reason: 'no_report' });
-    expect(d.reason).toMatch(/error threshold/);
+    expect(d.reason).toEqual({ code: 'error_threshold', params: { wave: 'all', failed: 1, finished: 1, thresholdPct: 0 } });
     await waitFor('the silent site told to cancel', () => siteB.cancels().length >= 1, LONG);
     // It comes back and obeys: its order is cleared, and it stays failed for its silence.
     await siteB.answer('cancelled');

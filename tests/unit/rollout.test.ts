@@ -105,7 +105,8 @@ describe('stepRollout', () => {
       fleet(t, (id) => (w[0]!.includes(id) ? 'updated' : 'waiting')),
       NOON,
     );
-    expect(all).toMatchObject({ wave: 1, reason: expect.stringContaining('canary reached its success threshold') });
+    // The reason is a code with its names, never a sentence: the console words it.
+    expect(all).toMatchObject({ wave: 1, reason: { code: 'success_threshold', params: { wave: 'canary', next: '5 %' } } });
     expect(all.start.sort()).toEqual([...w[1]!].sort());
   });
 
@@ -117,7 +118,12 @@ describe('stepRollout', () => {
       status: 'paused',
       wave: 1,
       start: [],
-      reason: expect.stringContaining('2 of 5 finished sites failed'),
+      reason: { code: 'error_threshold', params: { wave: '5 %', failed: 2, finished: 5, thresholdPct: 5 } },
+    });
+    // A threshold whose percentage a float cannot write (0.07 × 100) is sent rounded to one decimal.
+    expect(stepRollout(spec({ errorThreshold: 0.07 }), w, p, fleet(t, failedTwo), NOON).reason).toEqual({
+      code: 'error_threshold',
+      params: { wave: '5 %', failed: 2, finished: 5, thresholdPct: 7 },
     });
     expect(stepRollout(spec({ onError: 'abort' }), w, p, fleet(t, failedTwo), NOON)).toMatchObject({ status: 'aborted' });
     // Below minFinished the first failure stops nothing.
@@ -154,7 +160,7 @@ describe('stepRollout', () => {
   it('completes when the last wave reached its threshold and nothing is left installing or waiting', () => {
     const last = { status: 'running', wave: 3 } as const;
     const done = fleet(t, (id) => (id === w[3]![0] ? 'failed' : 'updated'));
-    expect(stepRollout(spec({ minFinished: 1000 }), w, last, done, NOON)).toMatchObject({ status: 'completed' });
+    expect(stepRollout(spec({ minFinished: 1000 }), w, last, done, NOON)).toMatchObject({ status: 'completed', reason: { code: 'completed', params: {} } });
     const straggler = fleet(t, (id) => (id === w[3]![0] ? 'installing' : 'updated'));
     expect(stepRollout(s, w, last, straggler, NOON)).toMatchObject({ status: 'running', start: [] });
   });
