@@ -490,9 +490,16 @@ export class Updater {
   }
 
   private restartSoon(why: string): void {
-    setImmediate(() => {
+    const go = (): void => {
+      // Checked in the same turn as the restart, so nothing can start in between: what went on air since the
+      // last check (an alert that came while the boot state was being written) plays to its end on this version.
+      if (this.o.isPlaying()) {
+        setTimeout(go, this.o.pollMs ?? 1000).unref();
+        return;
+      }
       void Promise.resolve(this.o.port.restart(why)).catch((e: unknown) => this.o.log.warn(`cannot restart (${why}): ${(e as Error).message}`));
-    });
+    };
+    setImmediate(go);
   }
 
   private pause(signal: AbortSignal, ms = this.o.pollMs ?? 1000): Promise<void> {

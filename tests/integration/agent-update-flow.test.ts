@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentLogger } from '../../edge-agent/agent-log.ts';
-import { readBootState, writeBootState } from '../../edge-agent/update/slots.ts';
+import { BOOT_FILE, readBootState, writeBootState } from '../../edge-agent/update/slots.ts';
 import { Updater, type HealthProbes } from '../../edge-agent/update/updater.ts';
 import { PROTOCOL_VERSION, type UpdateOrder, type UpdateStatusEvent } from '../../protocol/index.ts';
 import { ReleaseServer, makeRelease, makeSigningKey, type TestRelease } from '../helpers/release-server.ts';
@@ -57,7 +57,13 @@ afterEach(async () => {
 });
 
 function updater(
-  o: { version?: string; slot?: 'factory' | 'a' | 'b'; probes?: Partial<HealthProbes>; firmwareOf?: (id: string) => Promise<FirmwarePort | undefined> } = {},
+  o: {
+    version?: string;
+    slot?: 'factory' | 'a' | 'b';
+    probes?: Partial<HealthProbes>;
+    firmwareOf?: (id: string) => Promise<FirmwarePort | undefined>;
+    isPlaying?: () => boolean;
+  } = {},
 ): Updater {
   const probes: HealthProbes = {
     connected: () => true,
@@ -80,7 +86,7 @@ function updater(
     publishEvent: (e) => events.push(e),
     requestHeartbeat: () => {},
     probes,
-    isPlaying: () => playing,
+    isPlaying: o.isPlaying ?? (() => playing),
     port: { restart: (why) => void restarts.push(why) },
     ...(o.firmwareOf ? { firmwareOf: o.firmwareOf } : {}),
     sleep: async () => {},
@@ -128,6 +134,31 @@ describe('updater', () => {
     expect(boot?.trial).toMatchObject({ slot: 'a', version: '1.3.0', tries: 0, fromVersion: '1.2.0', rolloutId: 'roll-1' });
     expect(u.report()?.state).toBe('testing');
     expect(events.map((e) => e.update.state)).toEqual(['queued', 'downloading', 'downloaded', 'verified', 'installing', 'waiting_idle', 'testing']);
+    await u.stop();
+  });
+
+  it('an alert that starts while the trial is being written holds the restart until it has played', async () => {
+    const r = rel('1.3.0');
+    server.add(r);
+    // Idle at the last check before the switch; the alert arrives once boot.json names the trial.
+    let alert: 'not yet' | 'on air' | 'over' = 'not yet';
+    let checkedOnAir = 0;
+    const u = updater({
+      isPlaying: () => {
+        if (alert === 'not yet' && fs.existsSync(path.join(dir, BOOT_FILE))) alert = 'on air';
+        if (alert === 'on air') checkedOnAir++;
+        return alert === 'on air';
+      },
+    });
+    await u.start();
+    u.onOrder(order(r));
+    await waitFor('the trial written while the alert plays', () => alert === 'on air');
+    expect((await readBootState(dir, () => {}))?.trial).toMatchObject({ version: '1.3.0' });
+    // The restart had its chances: the updater looked three times while the alert played, and held back each time.
+    await waitFor('the updater to look three times while the alert plays', () => checkedOnAir >= 3);
+    expect(restarts).toEqual([]);
+    alert = 'over';
+    await waitFor('the switch once the alert has played', () => restarts.length === 1);
     await u.stop();
   });
 
