@@ -23,7 +23,7 @@ import { LoanetClient } from '../../tools/api-client.ts';
 import { launchBrowser, loginThroughForm, screenshotPath, type Browser } from '../helpers/browser.ts';
 import { makeRelease, makeSigningKey } from '../helpers/release-server.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 
 const run = haveTools('chromium');
 const COMMUNE = '02683'; // Xã Bát Xát
@@ -180,7 +180,8 @@ describe.skipIf(!run)('software updates from the console', { timeout: 900_000 },
     expect(await siteRow(failing).locator('td:nth-child(4)').innerText()).toBe('đã quay lại phiên bản cũ');
     await page.locator('[data-testid=rollout][data-status=paused]').waitFor({ timeout: LONG });
     expect(await page.locator('[data-testid=rollout-status]').innerText()).toBe('tạm dừng');
-    expect(await page.locator('[data-testid=rollout-threshold]').innerText()).toMatch(/^Đợt 1: 100 %: 1\/\d trạm đã xong bị lỗi, vượt ngưỡng lỗi 10,0\s%\.$/);
+    // Worded from the reason's code and numbers the server sent, the Vietnamese way ("10 %").
+    expect(await page.locator('[data-testid=rollout-threshold]').innerText()).toMatch(/^Đợt 1: 100 %: 1\/\d trạm đã xong bị lỗi, vượt ngưỡng lỗi 10\s%\.$/);
     await atBothSizes('rollout-paused');
 
     // Resumed from the page, the failure is accepted and the others finish: the rollout completes.
@@ -188,6 +189,7 @@ describe.skipIf(!run)('software updates from the console', { timeout: 900_000 },
     await page.locator('[data-testid=rollout][data-status=completed]').waitFor({ timeout: LONG });
     for (const id of fleet.ids().filter((x) => x !== failing)) expect(await siteRow(id).getAttribute('data-state'), id).toBe('updated');
     expect(await page.locator('[data-testid=rollout-status]').innerText()).toBe('đã xong');
+    expect(await page.locator('[data-testid=rollout-reason][data-code=completed]').innerText()).toBe('Mọi đợt con đã đạt ngưỡng thành công.');
     await atBothSizes('rollout-completed');
 
     // The fleet's versions: five on the new version, one still on the factory's.
@@ -228,9 +230,12 @@ describe.skipIf(!run)('software updates from the console', { timeout: 900_000 },
 
     await act('pause', 'paused');
     expect(await page.locator('[data-testid=action-result]').innerText()).toBe('Đã tạm dừng.');
+    // A person's pause says who, in words around their name.
+    expect(await page.locator('[data-testid=rollout-reason][data-code=paused_by]').innerText()).toBe(`${TECH.username} đã tạm dừng.`);
     await act('resume', 'running');
     await act('abort', 'aborted');
     expect(await page.locator('[data-testid=rollout-status]').innerText()).toBe('đã hủy');
+    expect(await page.locator('[data-testid=rollout-reason][data-code=aborted_by]').innerText()).toBe(`${TECH.username} đã hủy đợt cập nhật.`);
     expect((await t.api('GET', `/api/rollouts/${r.body.id}`)).body.status).toBe('aborted');
     await atBothSizes('rollout-aborted');
 
@@ -248,5 +253,30 @@ describe.skipIf(!run)('software updates from the console', { timeout: 900_000 },
     await row.locator('[data-testid=retire-confirm] button.danger').click();
     await waitFor('the release retired', async () => (await t.api('GET', `/api/releases/${next.id}`)).body.retired === true, 30_000);
     await page.locator(`[data-testid=releases] tr[data-release="${next.id}"]`).waitFor({ state: 'detached' });
+  });
+
+  it("the audit log words the rollout's own stop from its code, and a person's pause around their name (as the admin)", async () => {
+    const admin = await launchBrowser();
+    try {
+      const p = await admin.context.newPage();
+      await p.setViewportSize(LAPTOP); // the detail column is hidden on a phone
+      await loginThroughForm(p, t.baseUrl, 'admin', ADMIN_PASSWORD);
+      await p.goto(`${t.baseUrl}/audit`);
+      await p.fill('input[name=action]', 'rollout.pause');
+      await p.press('input[name=action]', 'Enter');
+      const details = async () => (await p.locator('[data-testid=audit] tbody tr [data-testid=audit-detail]').allInnerTexts()).map((d) => d.replace(/\s+/g, ' '));
+      await waitFor('the pauses listed', async () => (await details()).length === 2, 30_000, 200);
+      const all = await details();
+      // The rollout's own stop (no person): the threshold's code in words, as on the rollout page.
+      const stop = /^từ: đang chạy thành: tạm dừng đợt con: Đợt 1: 100 % lý do: Đợt 1: 100 %: 1\/\d trạm đã xong bị lỗi, vượt ngưỡng lỗi 10 %\.$/;
+      expect(
+        all.filter((d) => stop.test(d)),
+        all.join('\n'),
+      ).toHaveLength(1);
+      // The technician's pause, with no reason typed: the words around it still Vietnamese.
+      expect(all).toContain('từ: đang chạy thành: tạm dừng đợt con: Cả xã lý do: không có');
+    } finally {
+      await admin.close();
+    }
   });
 });

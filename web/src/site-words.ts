@@ -125,6 +125,11 @@ function valueWords(key: string, v: unknown, depth: number, names: DetailNames):
     // A schedule's start: the moment, or how it repeats.
     if (key === 'start' && typeof o.at === 'number') return formatTime(o.at);
     if (key === 'start' && typeof o.rrule === 'string' && typeof o.dtstart === 'string') return recurrenceText({ dtstart: o.dtstart, rrule: o.rrule }) ?? o.dtstart;
+    // A coded reason (a rollout's own stop, next wave, completion): its words, `av_<key>_<code>`, filled with its params worded as values.
+    if (typeof o.code === 'string' && typeof o.params === 'object' && o.params !== null && !Array.isArray(o.params)) {
+      const k = keyOf(`av_${key}_`, o.code);
+      if (k) return t(k, Object.fromEntries(Object.entries(o.params as Params).map(([pk, pv]) => [pk, valueWords(pk, pv, depth + 1, names)])));
+    }
     const inner = detailLines(o, depth + 1, names);
     return inner.length ? `(${inner.join(', ')})` : t('valueNone');
   }

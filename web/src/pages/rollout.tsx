@@ -9,8 +9,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { errorText, useApi } from '../hooks.ts';
-import { formatShare, formatTime, t } from '../i18n.ts';
-import type { Me, RolloutActionRequest, RolloutDetail } from '../../../api/index.ts';
+import { formatNumber, formatShare, formatTime, keyOf, t } from '../i18n.ts';
+import type { Me, RolloutActionRequest, RolloutDetail, RolloutReason } from '../../../api/index.ts';
 import { formatBytes, wordCode } from '../update-words.ts';
 import '../components/updates.css';
 
@@ -45,14 +45,36 @@ function usePoll(reload: () => void, on: boolean): void {
   }, [reload, on]);
 }
 
-/** Why a stopped rollout stopped, when its numbers say it: the running wave's failures over the error threshold. */
-function stoppedAtThreshold(r: RolloutDetail): string | null {
-  if (r.status !== 'paused' && r.status !== 'aborted') return null;
-  const w = r.waves[r.wave];
-  if (!w) return null;
-  const finished = w.updated + w.failed;
-  if (finished < r.spec.minFinished || w.failed / finished <= r.spec.errorThreshold) return null;
-  return t('updStoppedAtThreshold', { name: w.name, failed: w.failed, finished, threshold: formatShare(r.spec.errorThreshold) });
+/** A number in a reason as the language writes it: whole, or with one decimal ("7,5"). */
+const reasonNumber = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : formatNumber(v, 1)) : '—');
+const reasonText = (v: unknown) => (typeof v === 'string' && v ? v : '—');
+
+/**
+ * Why the rollout's status last changed, worded from its code and params (the
+ * server sends no sentence): the rollout's own decisions, or a person's, their
+ * own words kept as they typed them. A code this console does not know yet
+ * reads as the code.
+ */
+function rolloutReasonWords(r: RolloutReason): string {
+  const p = r.params;
+  const k = keyOf('rolloutReason_', r.code);
+  if (!k) return r.code;
+  switch (r.code) {
+    case 'paused_by':
+    case 'resumed_by':
+    case 'aborted_by': {
+      const words = t(k, { by: typeof p.by === 'string' && p.by ? p.by : t('rolloutReasonSomeone') });
+      return typeof p.text === 'string' && p.text ? t('rolloutReasonText', { words, text: p.text }) : words;
+    }
+    default:
+      return t(k, {
+        wave: reasonText(p.wave),
+        next: reasonText(p.next),
+        failed: reasonNumber(p.failed),
+        finished: reasonNumber(p.finished),
+        thresholdPct: reasonNumber(p.thresholdPct),
+      });
+  }
 }
 
 export function RolloutPage(props: { me: Me; id: string }) {
@@ -66,7 +88,8 @@ export function RolloutPage(props: { me: Me; id: string }) {
   if (r.error && !r.data) return <p class="error">{r.error}</p>;
   if (!r.data) return <p class="muted">{t('loading')}</p>;
   const d = r.data;
-  const threshold = stoppedAtThreshold(d);
+  // Stopped by its own error threshold: said as an error; any other reason as a note.
+  const stoppedAtThreshold = d.reason?.code === 'error_threshold' && (d.status === 'paused' || d.status === 'aborted');
 
   const act = async (action: Action) => {
     try {
@@ -97,9 +120,9 @@ export function RolloutPage(props: { me: Me; id: string }) {
           </span>{' '}
           · {t('updCountsText', { ...d.counts })}
         </p>
-        {threshold && (
-          <p class="error" data-testid="rollout-threshold">
-            {threshold}
+        {d.reason && (
+          <p class={stoppedAtThreshold ? 'error' : 'muted'} data-testid={stoppedAtThreshold ? 'rollout-threshold' : 'rollout-reason'} data-code={d.reason.code}>
+            {rolloutReasonWords(d.reason)}
           </p>
         )}
         <p class="muted">

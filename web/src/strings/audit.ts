@@ -3,8 +3,13 @@
  * and `site.command.<type>` for each command type), the keys of their details, and the values of
  * those keys that are codes (a priority, a live stream's source, why it ended…), so an entry reads
  * as a sentence, never as its code. The action's key is its code with dots as underscores.
+ * A detail's value that is a coded reason (`{ code, params }`: a rollout's own stop, next wave or
+ * completion) is worded by `av_<key>_<code>` filled with its params; a rollout's share the rollout
+ * page's words (strings/updates.ts), so the log and the page say it alike.
  * Vietnamese first, with full diacritics; English alongside, key by key.
  */
+import * as upd from './updates.ts';
+
 export const vi = {
   act_auth_login: 'Đăng nhập',
   act_auth_logout: 'Đăng xuất',
@@ -87,7 +92,8 @@ export const vi = {
   ak_sender: 'nguồn tin',
   ak_msgType: 'loại bản tin',
   ak_accounts: 'tài khoản',
-  ak_from: 'từ địa chỉ',
+  // An enrolment's address, a rollout's status before: "từ" reads for both.
+  ak_from: 'từ',
   ak_areasOutside: 'địa bàn ngoài khu vực',
   ak_sitesOutside: 'trạm ngoài khu vực',
   ak_imported: 'đã nhập',
@@ -122,6 +128,9 @@ export const vi = {
   av_to_paused: 'tạm dừng',
   av_to_aborted: 'đã hủy',
   av_to_completed: 'đã xong',
+  av_reason_error_threshold: upd.vi.rolloutReason_error_threshold,
+  av_reason_success_threshold: upd.vi.rolloutReason_success_threshold,
+  av_reason_completed: upd.vi.rolloutReason_completed,
   av_priority_normal: 'bình thường',
   av_priority_priority: 'ưu tiên',
   av_priority_emergency: 'khẩn cấp',
@@ -257,7 +266,7 @@ export const en: Record<keyof typeof vi, string> = {
   ak_sender: 'sender',
   ak_msgType: 'message type',
   ak_accounts: 'accounts',
-  ak_from: 'from address',
+  ak_from: 'from',
   ak_areasOutside: 'areas outside the scope',
   ak_sitesOutside: 'sites outside the scope',
   ak_imported: 'imported',
@@ -292,6 +301,9 @@ export const en: Record<keyof typeof vi, string> = {
   av_to_paused: 'paused',
   av_to_aborted: 'aborted',
   av_to_completed: 'completed',
+  av_reason_error_threshold: upd.en.rolloutReason_error_threshold,
+  av_reason_success_threshold: upd.en.rolloutReason_success_threshold,
+  av_reason_completed: upd.en.rolloutReason_completed,
   av_priority_normal: 'normal',
   av_priority_priority: 'priority',
   av_priority_emergency: 'emergency',

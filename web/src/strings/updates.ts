@@ -4,10 +4,10 @@
  * each wave and each site with its state and failure reason), and the fleet's
  * versions. Every code the wire carries here (protocol/update.ts UPDATE_STATES
  * and UPDATE_FAILURE_REASONS, api/rollouts.ts statuses, exclusions and holds)
- * has a key `<prefix><code>`; the check at the bottom fails the typecheck when
- * one is missing. Vietnamese first, with full diacritics; English alongside.
+ * and a rollout's reason codes) has a key `<prefix><code>`; the check at the
+ * bottom fails the typecheck when one is missing. Vietnamese first, with full diacritics; English alongside.
  */
-import type { RolloutExclusion, RolloutHold, RolloutSiteState, RolloutStatus } from '../../../api/rollouts.ts';
+import type { RolloutExclusion, RolloutHold, RolloutReasonCode, RolloutSiteState, RolloutStatus } from '../../../api/rollouts.ts';
 import type { UpdateFailureReason, UpdateState } from '../../../protocol/update.ts';
 
 export const vi = {
@@ -131,7 +131,6 @@ export const vi = {
   updDone_pause: 'Đã tạm dừng.',
   updDone_resume: 'Đã tiếp tục.',
   updDone_abort: 'Đã hủy đợt cập nhật.',
-  updStoppedAtThreshold: '{name}: {failed}/{finished} trạm đã xong bị lỗi, vượt ngưỡng lỗi {threshold}.',
   updSettings: 'Cấu hình: thành công {success} · ngưỡng lỗi {error} sau {minFinished} trạm · tối đa {maxInFlight} trạm cùng lúc · cách giờ phát {margin} phút',
   updWaves: 'Các đợt con',
   updWaveState: 'Tình trạng',
@@ -148,6 +147,15 @@ export const vi = {
   updFinished: 'Kết thúc',
   updRefreshing: 'Tự làm mới vài giây một lần khi đợt cập nhật đang chạy.',
 
+  // Why a rollout's status last changed (api/rollouts.ts ROLLOUT_REASON_CODES), from its params; the audit log words the rollout's own alike.
+  rolloutReason_error_threshold: '{wave}: {failed}/{finished} trạm đã xong bị lỗi, vượt ngưỡng lỗi {thresholdPct}\u00a0%.',
+  rolloutReason_success_threshold: '“{wave}” đã đạt ngưỡng thành công; bắt đầu “{next}”.',
+  rolloutReason_completed: 'Mọi đợt con đã đạt ngưỡng thành công.',
+  rolloutReason_paused_by: '{by} đã tạm dừng.',
+  rolloutReason_resumed_by: '{by} đã cho tiếp tục.',
+  rolloutReason_aborted_by: '{by} đã hủy đợt cập nhật.',
+  rolloutReasonSomeone: 'Người dùng',
+  rolloutReasonText: '{words} Lý do: “{text}”',
   rolloutStatus_running: 'đang chạy',
   rolloutStatus_paused: 'tạm dừng',
   rolloutStatus_aborted: 'đã hủy',
@@ -335,7 +343,6 @@ export const en: Record<keyof typeof vi, string> = {
   updDone_pause: 'Paused.',
   updDone_resume: 'Resumed.',
   updDone_abort: 'Rollout aborted.',
-  updStoppedAtThreshold: '{name}: {failed} of {finished} finished sites failed, over the error threshold of {threshold}.',
   updSettings: 'Settings: success {success} · error threshold {error} after {minFinished} sites · at most {maxInFlight} at once · {margin} min before a broadcast',
   updWaves: 'Waves',
   updWaveState: 'State',
@@ -352,6 +359,14 @@ export const en: Record<keyof typeof vi, string> = {
   updFinished: 'Finished',
   updRefreshing: 'Refreshes every few seconds while the rollout runs.',
 
+  rolloutReason_error_threshold: '{wave}: {failed} of {finished} finished sites failed, over the error threshold of {thresholdPct}%.',
+  rolloutReason_success_threshold: '“{wave}” reached its success threshold; “{next}” starts.',
+  rolloutReason_completed: 'Every wave reached its success threshold.',
+  rolloutReason_paused_by: '{by} paused it.',
+  rolloutReason_resumed_by: '{by} resumed it.',
+  rolloutReason_aborted_by: '{by} aborted the rollout.',
+  rolloutReasonSomeone: 'A user',
+  rolloutReasonText: '{words} Reason: “{text}”',
   rolloutStatus_running: 'running',
   rolloutStatus_paused: 'paused',
   rolloutStatus_aborted: 'aborted',
@@ -425,5 +440,6 @@ type Worded =
   | `rolloutStatus_${RolloutStatus}`
   | `rolloutSite_${RolloutSiteState}`
   | `rolloutExcl_${RolloutExclusion}`
-  | `rolloutHeld_${RolloutHold}`;
+  | `rolloutHeld_${RolloutHold}`
+  | `rolloutReason_${RolloutReasonCode}`;
 export const WORDED: Record<Worded, string> = vi;
