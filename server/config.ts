@@ -102,6 +102,8 @@ export interface ServerConfig {
   enrolment: EnrolmentConfig;
   /** The folder of PUBLIC release keys (*.pem) whose signatures an uploaded release must carry (server/releases/trust.ts); the server holds no private key. */
   releaseKeysDir: string;
+  /** Bearer token a Prometheus scrape of /metrics must send; unset = /metrics answers loopback clients only (server/metrics/access.ts). */
+  metricsToken: string | undefined;
 }
 
 export interface EnrolmentConfig {
@@ -363,7 +365,18 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     capPriorityTable: capPriorityTableFrom(env),
     enrolment: enrolmentConfig(env),
     releaseKeysDir: env.LOANET_RELEASE_KEYS || path.join(env.LOANET_DATA_DIR || './data', 'release-keys'),
+    metricsToken: metricsToken(env),
   };
+}
+
+function metricsToken(env: Env): string | undefined {
+  const t = env.LOANET_METRICS_TOKEN?.trim() ?? '';
+  if (t === '') return undefined;
+  // It goes in a header as one token, and guards figures about the whole network: no spaces, not guessable.
+  if (!/^[\x21-\x7e]{16,256}$/.test(t)) {
+    throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_METRICS_TOKEN must be 16 to 256 printable characters without spaces; make one with: openssl rand -hex 24');
+  }
+  return t;
 }
 
 function enrolmentConfig(env: Env): EnrolmentConfig {

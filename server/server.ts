@@ -45,7 +45,7 @@ import { buildApp, type App } from './http/app.ts';
 import type { ServerContext } from './context.ts';
 import { PROTOCOL_VERSION } from '../protocol/index.ts';
 import { SERVER_VERSION } from './files.ts';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
 import { startFeatures, type Feature } from './feature.ts';
 import { storeFeature } from './store/feature.ts';
 import { fleetFeature, siteEventAcksFeature } from './fleet/feature.ts';
@@ -66,6 +66,7 @@ import { siteRoutes } from './registry/site-routes.ts';
 import { enrolmentRoutes } from './enrolment/routes.ts';
 import { streamRoutes } from './console/stream-routes.ts';
 import { consoleRoutes } from './console/routes.ts';
+import { metricsFeature } from './metrics/feature.ts';
 
 export interface RunningServer {
   ctx: ServerContext;
@@ -84,6 +85,12 @@ export interface ServerOptions {
 }
 
 const SILENT: Logger = { info() {}, warn() {}, error() {} };
+
+/** The server's log when it is a full pino-like logger (main.ts's): Fastify can then write a request's own lines into it, with their reqId. */
+function fastifyLogger(log: Logger): FastifyBaseLogger | undefined {
+  const l = log as Partial<Record<'debug' | 'fatal' | 'trace' | 'child', unknown>>;
+  return ['debug', 'fatal', 'trace', 'child'].every((m) => typeof l[m as keyof typeof l] === 'function') ? (log as unknown as FastifyBaseLogger) : undefined;
+}
 
 export async function startServer(config: ServerConfig, opts: ServerOptions = {}): Promise<RunningServer> {
   const now = opts.now ?? Date.now;
@@ -280,11 +287,15 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     rolloutsFeature(ctx),
     auth,
     routeOnly('console', streamRoutes(ctx), consoleRoutes()),
+    // Last to start, first to stop: /readyz is ready only in between.
+    metricsFeature({ ...ctx, policy }),
   ];
+  // httpLogger false (main.ts): no access line per request, but a request's own lines (a 500's error) go to the server's log with their reqId.
+  const loggerInstance = opts.httpLogger === false ? fastifyLogger(log) : undefined;
   const app = await buildApp(
     ctx,
     [...beforeListening, ...afterListening].flatMap((f) => f.routes ?? []),
-    { logger: opts.httpLogger ?? false },
+    loggerInstance ? { loggerInstance } : { logger: opts.httpLogger ?? false },
   );
   const http = httpFeature(app, config);
   const stop = await startFeatures([...beforeListening, http, ...afterListening], log);

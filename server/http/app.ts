@@ -4,7 +4,7 @@
  * shape, OpenAPI at /docs), then each feature's routes (its routes.ts), whose
  * TypeBox schemas give validation, serialisation and OpenAPI from one source.
  */
-import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -20,22 +20,38 @@ import { installConnectionGuards } from './connection-guards.ts';
 import { nodeServerTimeouts } from './limits.ts';
 import { registerDiskGuard, replyDiskFull } from './disk.ts';
 import { ErrorBody } from '../../api/errors.ts';
+import { REQUEST_ID_HEADER, requestIdOf } from '../metrics/request-id.ts';
 
 export type App = FastifyInstance;
 
 /** What every request goes through needs this of the server; the routes bring their own. */
 export type AppDeps = Pick<ServerContext, 'config' | 'disk' | 'users' | 'siteAuthority' | 'versions'>;
 
-export async function buildApp(ctx: AppDeps, routes: readonly FastifyPluginAsync[], opts: { logger?: boolean | object } = {}): Promise<App> {
+/**
+ * `logger`: Fastify's own (options, or false). `loggerInstance`: the server's log, so what a request logs (an
+ * error answered 500, a warning) lands there with its reqId; its access lines only with `accessLog`.
+ */
+export interface AppLogging {
+  logger?: boolean | object;
+  loggerInstance?: FastifyBaseLogger;
+  accessLog?: boolean;
+}
+
+export async function buildApp(ctx: AppDeps, routes: readonly FastifyPluginAsync[], opts: AppLogging = {}): Promise<App> {
   const app = Fastify({
-    logger: opts.logger ?? false,
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance, disableRequestLogging: !opts.accessLog } : { logger: opts.logger ?? false }),
     bodyLimit: 1024 * 1024,
     // req.ip is the TCP peer unless LOANET_TRUST_PROXY names the proxy in front:
     // a client's own X-Forwarded-For must not choose the address it is limited by.
     trustProxy: ctx.config.trustProxy.length > 0 ? ctx.config.trustProxy : false,
     // Header, body, keep-alive and idle deadlines (limits.ts): a slow client cannot hold a connection for ever.
     ...nodeServerTimeouts(ctx.config.http),
+    // Every log line of a request carries its id (reqId), and the answer names it (x-request-id): a caller's safe one, else ours.
+    genReqId: requestIdOf,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header(REQUEST_ID_HEADER, req.id);
+  });
 
   // Query strings and path parameters arrive as text and are coerced ("5" → 5);
   // a JSON body is taken as sent, so {"name": 5} is refused, not turned into "5".
