@@ -1,0 +1,135 @@
+/**
+ * `npm run backup`: an online copy of the SQLite store taken while the server
+ * runs, sites heartbeat and bulletins are being scheduled. The copy must be
+ * whole (PRAGMA integrity_check), private, and a server started on it must
+ * have what was stored before the backup began (docs/operations.md, "Backup
+ * and restore": stop, put the file in place, start).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION, siteTopic, type TelemetryMessage } from '../../protocol/index.ts';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { uploadTone } from '../helpers/media.ts';
+import { haveTools } from '../helpers/require-tool.ts';
+import { stopAllProcesses, tsNode } from '../helpers/process.ts';
+
+const canRun = haveTools('ffmpeg');
+const H = 3_600_000;
+
+let t: TestServer;
+let restored: TestServer | undefined;
+let mediaId = '';
+const sites: Array<{ siteId: string; secret: string }> = [];
+const clients: MqttClient[] = [];
+const dir = tempDir('loanet-backup-');
+
+function beat(siteId: string, seq: number): string {
+  const m: TelemetryMessage = {
+    v: PROTOCOL_VERSION,
+    siteId,
+    at: Date.now(),
+    seq,
+    intervalS: 30,
+    uptimeS: 60 + seq,
+    versions: { agent: '0.0.9', protocol: PROTOCOL_VERSION },
+    link: { type: '4g', signalDbm: -70 },
+    power: { source: 'mains', mainsOk: true, batteryPct: null },
+    amplifier: { on: false, volume: 70, fault: 'none', temperatureC: 30 },
+    lines: [],
+    temperatureC: null,
+    clockOffsetMs: 0,
+    devices: [],
+    monitorMic: false,
+    canPlay: true,
+    lastSoundCheck: null,
+  };
+  return JSON.stringify(m);
+}
+
+const item = (title: string) => ({ title, mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 2 * H } });
+
+beforeAll(async () => {
+  if (!canRun) return;
+  t = await startTestServer();
+  await importLaoCai2025(t);
+  mediaId = await uploadTone(t, dir, { title: 'Bản tin sáng', seconds: 2 });
+  for (const name of ['Cụm loa thôn Bản Vược', 'Cụm loa thôn Tân Bảo']) {
+    const r = await t.api('POST', '/api/sites', { name, kind: 'cluster', area: '02683', monitorMic: false });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const s = r.body.credential as { siteId: string; secret: string };
+    sites.push(s);
+    clients.push(await mqtt.connectAsync(t.mqttUrl, { clientId: s.siteId, username: s.siteId, password: s.secret, protocolVersion: 4, reconnectPeriod: 0 }));
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await stopAllProcesses();
+  for (const c of clients) await c.endAsync().catch(() => undefined);
+  await restored?.stop();
+  await t?.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!canRun)('online backup of the SQLite store', () => {
+  it('taken while sites heartbeat and bulletins are scheduled, is whole, private, and a server started on it has the data', async () => {
+    const before = await t.api('POST', '/api/schedule/items', item('Bản tin trước khi sao lưu'));
+    expect(before.status, JSON.stringify(before.body)).toBe(201);
+    // Sites' statuses are written every second: wait for one write, so the backup has them too.
+    await clients[0]!.publishAsync(siteTopic(sites[0]!.siteId, 'telemetry'), beat(sites[0]!.siteId, 0), { qos: 1 });
+    await waitFor('the site status written', () => t.server.ctx.db.prepare('SELECT 1 AS x FROM site_status WHERE site_id = ?').get(sites[0]!.siteId));
+
+    const out = path.join(dir, 'loanet-backup.db');
+    const backup = tsNode('scripts/backup.ts', '--out', out, '--data', t.dataDir);
+    let done = false;
+    // The server keeps writing while the backup runs: heartbeats (statuses, batched every second) and new bulletins.
+    const busy = (async () => {
+      let seq = 1;
+      let n = 0;
+      while (!done) {
+        for (const [i, s] of sites.entries()) await clients[i]!.publishAsync(siteTopic(s.siteId, 'telemetry'), beat(s.siteId, seq), { qos: 1 });
+        const r = await t.api('POST', '/api/schedule/items', item(`Bản tin trong lúc sao lưu ${n++}`));
+        expect(r.status, JSON.stringify(r.body)).toBe(201);
+        seq++;
+      }
+      return n;
+    })();
+    const exit = await backup.exited;
+    done = true;
+    const during = await busy;
+    expect(exit.code, backup.text()).toBe(0);
+    expect(backup.text()).toMatch(/integrity ok/);
+    expect(during).toBeGreaterThan(0);
+
+    // Private (it holds password, token and site-secret hashes), one file (no WAL beside it), whole.
+    expect(fs.statSync(out).mode & 0o777).toBe(0o600);
+    const db = new Database(out, { readonly: true, fileMustExist: true });
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+      const ids = (db.prepare('SELECT id FROM sites').all() as Array<{ id: string }>).map((r) => r.id).sort();
+      expect(ids).toEqual(sites.map((s) => s.siteId).sort());
+    } finally {
+      db.close();
+    }
+    // A backup never overwrites.
+    const again = tsNode('scripts/backup.ts', '--out', out, '--data', t.dataDir);
+    expect((await again.exited).code).toBe(1);
+    expect(again.text()).toMatch(/exists; give a new file name/);
+
+    // Restore: a data folder with the backup as its loanet.db, a server started on it.
+    const restoreDir = tempDir('loanet-restored-');
+    fs.copyFileSync(out, path.join(restoreDir, 'loanet.db'));
+    restored = await startTestServer({}, restoreDir);
+    const listed = await restored.api('GET', '/api/sites');
+    expect(listed.status).toBe(200);
+    expect((listed.body.sites ?? listed.body).map((s: { id: string }) => s.id).sort()).toEqual(sites.map((s) => s.siteId).sort());
+    const items = await restored.api('GET', '/api/schedule/items?area=02683');
+    expect(items.status, JSON.stringify(items.body)).toBe(200);
+    expect(items.body.items.map((i: { title: string }) => i.title)).toContain('Bản tin trước khi sao lưu');
+    const status = await restored.api('GET', `/api/sites/${sites[0]!.siteId}`);
+    expect(status.body.status?.telemetry?.siteId).toBe(sites[0]!.siteId);
+  }, 120_000);
+});
