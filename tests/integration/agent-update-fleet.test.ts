@@ -67,12 +67,17 @@ beforeAll(async () => {
   });
 }, 300_000);
 
-/** A programme of `seconds` handed to a site's engine, as a bulletin would be; its engine events are collected. */
-function playLong(id: string, seconds: number): EngineEvent[] {
+/**
+ * A programme handed to a site's engine, as a bulletin would be, that plays until `end()` (then a last second):
+ * the test ends it once the site says it waits, so whether the update found it playing does not depend on how
+ * fast a loaded machine downloads. Its engine events are collected.
+ */
+function playUntilEnded(id: string): { seen: EngineEvent[]; end(): void } {
   const engine = fleet.site(id).agent.playout!.engine;
   const seen: EngineEvent[] = [];
   engine.on((e) => seen.push(e));
-  const frames = (seconds * 1000) / 20;
+  let frames = Number.POSITIVE_INFINITY;
+  let index = 0;
   const ok = engine.add({
     id: `bulletin-${id}`,
     kind: 'bulletin',
@@ -80,14 +85,15 @@ function playLong(id: string, seconds: number): EngineEvent[] {
     startAt: Date.now() + 100,
     whenPreempted: 'resume',
     source: {
-      frame(index) {
-        if (index >= frames) return null;
+      frame(at) {
+        index = at;
+        if (at >= frames) return null;
         return Int16Array.from({ length: FRAME_SAMPLES }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 330 * (index * FRAME_SAMPLES + i)) / 48000)));
       },
     },
   });
   expect(ok).toEqual({ ok: true });
-  return seen;
+  return { seen, end: () => void (frames = index + 50) };
 }
 
 afterAll(async () => {
@@ -106,8 +112,8 @@ describe('agent update across a simulated fleet', () => {
     await waitFor('every site online on the old version', () => ids.every((id) => telemetry(id)?.versions.agent === FACTORY), 120_000, 250);
     // A few sites are playing when the order comes.
     const busy = ids.filter((id) => !failing.has(id)).slice(0, 4);
-    const played = new Map(busy.map((id) => [id, playLong(id, 4)]));
-    await waitFor('the bulletins on air', () => busy.every((id) => played.get(id)!.some((e) => e.type === 'started')), 30_000);
+    const played = new Map(busy.map((id) => [id, playUntilEnded(id)]));
+    await waitFor('the bulletins on air', () => busy.every((id) => played.get(id)!.seen.some((e) => e.type === 'started')), 30_000);
     for (const id of ids) {
       const order: UpdateOrder = {
         v: PROTOCOL_VERSION,
@@ -124,6 +130,10 @@ describe('agent update across a simulated fleet', () => {
       };
       await t.server.ctx.broker.publish(siteTopic(id, 'update'), Buffer.from(JSON.stringify(order)), { qos: 1, retain: true });
     }
+    // The playing sites fetch and install, then wait for the end of what plays; only then is it ended.
+    await waitFor('the playing sites waiting to switch', () => busy.every((id) => updateStates.get(id)?.includes('waiting_idle')), 240_000, 250);
+    for (const id of busy) expect(telemetry(id)?.versions.agent).toBe(FACTORY);
+    for (const id of busy) played.get(id)!.end();
     const settled = (id: string) => {
       const m = telemetry(id);
       return failing.has(id) ? m?.versions.agent === FACTORY && m.update?.state === 'rolled_back' : m?.versions.agent === NEW && m.update?.state === 'updated';
@@ -138,7 +148,7 @@ describe('agent update across a simulated fleet', () => {
     // The playing sites waited for the end of what played, which ended whole on the old version.
     for (const id of busy) {
       expect(updateStates.get(id)).toContain('waiting_idle');
-      expect(played.get(id)!.find((e) => (e.type === 'ended' || e.type === 'failed') && e.id === `bulletin-${id}`)?.type).toBe('ended');
+      expect(played.get(id)!.seen.find((e) => (e.type === 'ended' || e.type === 'failed') && e.id === `bulletin-${id}`)?.type).toBe('ended');
     }
     // Each site fetched the release about once: bytes on the wire per updated site against the release size.
     const perSite = releases.totalSent / SITES;

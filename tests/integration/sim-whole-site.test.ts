@@ -69,7 +69,10 @@ describe.skipIf(!canRun)('npm run sim sites', () => {
       'the heartbeat-only site classified, the whole ones operational',
       async () => {
         const c = (await t.api('GET', `/api/coverage?area=${COMMUNE}`)).body;
-        return c.operational === WHOLE && c.faulty === 1 ? t.server.ctx.fleet.verdict(lightId!) : undefined;
+        // Read in the same turn as the counts: on a loaded machine a 1 s heartbeat can be late enough for a site to
+        // flicker offline between two awaits.
+        const wholeOperational = whole.ids().every((id) => t.server.ctx.fleet.verdict(id)?.condition === 'operational');
+        return c.operational === WHOLE && c.faulty === 1 && wholeOperational ? t.server.ctx.fleet.verdict(lightId!) : undefined;
       },
       30_000,
       100,
@@ -79,7 +82,6 @@ describe.skipIf(!canRun)('npm run sim sites', () => {
     const site = (await t.api<{ status: { condition: string; reasons: Array<{ code: string }> } }>('GET', `/api/sites/${lightId}`)).body.status;
     expect(site.condition).toBe('faulty');
     expect(site.reasons.map((r) => r.code)).toContain('cannot_play');
-    for (const id of whole.ids()) expect(t.server.ctx.fleet.verdict(id)?.condition, id).toBe('operational');
 
     const calledAt = Date.now();
     const r = await t.api('POST', '/api/alerts', { areas: [COMMUNE], message: { mediaId }, attention: 'chime', repeats: 1, validForMinutes: 5, title: 'Thử cảnh báo' });
