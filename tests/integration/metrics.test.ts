@@ -9,8 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, siteTopic, type TelemetryMessage } from '../../protocol/index.ts';
-import { importLaoCai2025, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { PROTOCOL_VERSION, siteTopic, type AlertStatusEvent, type TelemetryMessage } from '../../protocol/index.ts';
+import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { uploadTone } from '../helpers/media.ts';
+import { haveTools } from '../helpers/require-tool.ts';
 
 const BAT_XAT = '02683';
 const CAM_DUONG = '02671';
@@ -250,6 +252,46 @@ describe('GET /metrics', () => {
     const near = await t.server.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '127.0.0.1' });
     expect(near.statusCode).toBe(200);
   });
+});
+
+describe.skipIf(!haveTools('ffmpeg'))('alert dispatch in /metrics', () => {
+  it('counts an alert started and in force, its deliveries by status, and the time to first sound a site reports', async () => {
+    const dir = tempDir('loanet-metrics-alert-');
+    const mediaId = await uploadTone(t, dir, { title: 'Còi thử', seconds: 2 });
+    fs.rmSync(dir, { recursive: true, force: true });
+    const r = await t.api('POST', '/api/alerts', { areas: [BAT_XAT], message: { mediaId }, attention: null, repeats: 1, validForMinutes: 30, title: 'Lũ quét' });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const alert = r.body.alert as { id: string; createdAt: number };
+    const s = sites[0]!;
+    // The site's first sound 3 s after the alert started: in the le="5" bucket, not le="2".
+    const ev: AlertStatusEvent = {
+      v: 1,
+      siteId: s.siteId,
+      type: 'alert_status',
+      alertId: alert.id,
+      revision: 1,
+      status: 'playing',
+      repeat: 0,
+      firstSoundAt: alert.createdAt + 3000,
+      at: alert.createdAt + 3000,
+    };
+    await clients[0]!.publishAsync(siteTopic(s.siteId, 'event'), JSON.stringify(ev), { qos: 1 });
+    const p = await waitFor('the first sound counted', async () => {
+      const x = (await scrape()).parsed;
+      return value(x, 'loanet_alert_first_sound_seconds_count', { test: 'false' }) === 1 ? x : undefined;
+    });
+    expect(value(p, 'loanet_alert_first_sound_seconds_bucket', { test: 'false', le: '2' })).toBe(0);
+    expect(value(p, 'loanet_alert_first_sound_seconds_bucket', { test: 'false', le: '5' })).toBe(1);
+    expect(value(p, 'loanet_alert_first_sound_seconds_sum', { test: 'false' })).toBe(3);
+    expect(value(p, 'loanet_alerts_started_total', { origin: 'api', test: 'false' })).toBe(1);
+    expect(value(p, 'loanet_alerts_active')).toBe(1);
+    expect(value(p, 'loanet_alert_deliveries', { status: 'playing' })).toBe(1);
+    expect(value(p, 'loanet_alert_deliveries')).toBe(3);
+    expect((await t.api('POST', `/api/alerts/${alert.id}/cancel`)).status).toBe(200);
+    const after = (await scrape()).parsed;
+    expect(value(after, 'loanet_alerts_active')).toBe(0);
+    expect(value(after, 'loanet_alert_first_sound_seconds_count', { test: 'false' })).toBe(1);
+  }, 60_000);
 });
 
 describe('request ids', () => {
