@@ -10,7 +10,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, siteTopic, type TelemetryMessage } from '../../protocol/index.ts';
+import { siteTopic } from '../../protocol/index.ts';
+import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -26,28 +27,7 @@ const sites: Array<{ siteId: string; secret: string }> = [];
 const clients: MqttClient[] = [];
 const dir = tempDir('loanet-backup-');
 
-function beat(siteId: string, seq: number): string {
-  const m: TelemetryMessage = {
-    v: PROTOCOL_VERSION,
-    siteId,
-    at: Date.now(),
-    seq,
-    intervalS: 30,
-    uptimeS: 60 + seq,
-    versions: { agent: '0.0.9', protocol: PROTOCOL_VERSION },
-    link: { type: '4g', signalDbm: -70 },
-    power: { source: 'mains', mainsOk: true, batteryPct: null },
-    amplifier: { on: false, volume: 70, fault: 'none', temperatureC: 30 },
-    lines: [],
-    temperatureC: null,
-    clockOffsetMs: 0,
-    devices: [],
-    monitorMic: false,
-    canPlay: true,
-    lastSoundCheck: null,
-  };
-  return JSON.stringify(m);
-}
+const beat = (siteId: string, seq: number) => JSON.stringify(healthyTelemetry(siteId, seq));
 
 const item = (title: string) => ({ title, mediaId, targets: { areas: ['02683'] }, start: { at: Date.now() + 2 * H } });
 

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, siteTopic, type AlertStatusEvent, type TelemetryMessage } from '../../protocol/index.ts';
+import { siteTopic, type AlertStatusEvent } from '../../protocol/index.ts';
+import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -92,28 +93,6 @@ async function scrape(): Promise<{ text: string; parsed: Parsed }> {
   return { text, parsed: parseExposition(text) };
 }
 
-function telemetry(siteId: string, seq: number): TelemetryMessage {
-  return {
-    v: PROTOCOL_VERSION,
-    siteId,
-    at: Date.now(),
-    seq,
-    intervalS: 30,
-    uptimeS: 60,
-    versions: { agent: '0.0.9', protocol: PROTOCOL_VERSION },
-    link: { type: '4g', signalDbm: -70 },
-    power: { source: 'mains', mainsOk: true, batteryPct: null },
-    amplifier: { on: false, volume: 70, fault: 'none', temperatureC: 30 },
-    lines: [],
-    temperatureC: null,
-    clockOffsetMs: 0,
-    devices: [],
-    monitorMic: false,
-    canPlay: true,
-    lastSoundCheck: null,
-  };
-}
-
 beforeAll(async () => {
   t = await startTestServer();
   await importLaoCai2025(t);
@@ -131,7 +110,7 @@ beforeAll(async () => {
   for (const s of [sites[0]!, sites[1]!, sites[3]!]) {
     const c = await mqtt.connectAsync(t.mqttUrl, { clientId: s.siteId, username: s.siteId, password: s.secret, protocolVersion: 4, reconnectPeriod: 0 });
     clients.push(c);
-    await c.publishAsync(siteTopic(s.siteId, 'telemetry'), JSON.stringify(telemetry(s.siteId, 0)), { qos: 1 });
+    await c.publishAsync(siteTopic(s.siteId, 'telemetry'), JSON.stringify(healthyTelemetry(s.siteId, 0)), { qos: 1 });
   }
 }, 120_000);
 
@@ -216,7 +195,7 @@ describe('GET /metrics', () => {
     const beats0 = value(before, 'loanet_site_messages_total', { channel: 'telemetry' });
     const rejected0 = value(before, 'loanet_site_messages_rejected_total');
     const s = sites[0]!;
-    for (let i = 1; i <= 3; i++) await clients[0]!.publishAsync(siteTopic(s.siteId, 'telemetry'), JSON.stringify(telemetry(s.siteId, i)), { qos: 1 });
+    for (let i = 1; i <= 3; i++) await clients[0]!.publishAsync(siteTopic(s.siteId, 'telemetry'), JSON.stringify(healthyTelemetry(s.siteId, i)), { qos: 1 });
     await clients[0]!.publishAsync(siteTopic(s.siteId, 'telemetry'), '{"not": "a heartbeat"', { qos: 1 });
     const after = await waitFor('the heartbeats and the rejection counted', async () => {
       const p = (await scrape()).parsed;
