@@ -14,11 +14,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SimDeviceDriver } from '../../edge-agent/devices/sim-driver.ts';
 import { updateDeviceFirmware, type DeviceUpdateProgress, type FirmwareImage, type FirmwarePort } from '../../edge-agent/devices/firmware-update.ts';
 import type { FlashState } from '../../firmware-sim/flash.ts';
-import { deviceCli, stopAllProcesses, stopProcess, type Proc } from '../helpers/process.ts';
+import { deviceCli, ROOT, stopAllProcesses, stopProcess, type Proc } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const HW = 'loanet-amp-1';
@@ -35,8 +35,27 @@ function image(size: number, version: string): FirmwareImage {
   return { sha256: createHash('sha256').update(bytes).digest('hex'), size, version, hardware: HW, read: (at, n) => bytes.subarray(at, at + n) };
 }
 
+/**
+ * The village cluster's profile with a 1 s boot instead of its 20 s: the agent's wait for a rebooting device is
+ * the same loop either way, and 20 s of real waiting per case made this file the suite's longest by far.
+ */
+let fastBootProfile: string | undefined;
+function profileFile(): string {
+  if (fastBootProfile) return fastBootProfile;
+  const profile = JSON.parse(fs.readFileSync(path.join(ROOT, 'hardware/profiles/village-cluster-4g.json'), 'utf8')) as { board: { bootMs: number } };
+  profile.board.bootMs = 1000;
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-fast-boot-'));
+  fastBootProfile = path.join(d, 'village-cluster-4g-fast-boot.json');
+  fs.writeFileSync(fastBootProfile, JSON.stringify(profile));
+  return fastBootProfile;
+}
+
+afterAll(() => {
+  if (fastBootProfile) fs.rmSync(path.dirname(fastBootProfile), { recursive: true, force: true });
+});
+
 async function device(flash: string, port = 0): Promise<{ proc: Proc; port: number }> {
-  const proc = deviceCli('--profile', 'village-cluster-4g', '--port', String(port), '--host', '127.0.0.1', '--flash', flash, '--hardware', HW);
+  const proc = deviceCli('--profile', profileFile(), '--port', String(port), '--host', '127.0.0.1', '--flash', flash, '--hardware', HW);
   const m = await proc.waitForLine(/listening on 127\.0\.0\.1:(\d+)/);
   return { proc, port: Number(m[1]) };
 }
