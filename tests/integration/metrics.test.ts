@@ -11,6 +11,10 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { siteTopic, type AlertStatusEvent } from '../../protocol/index.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { loadConfig } from '../../server/config.ts';
+import { startServer } from '../../server/server.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -285,6 +289,49 @@ describe('request ids', () => {
     expect(id).toMatch(/^[0-9a-f]{16}$/);
     expect((await fetch(`${t.baseUrl}/api/sites`)).headers.get('x-request-id')).not.toBe(id);
   });
+});
+
+describe('request ids in the server log', () => {
+  it("what a request logs goes to the server's log (as main.ts sets it up: no access lines) with the request's id", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const dataDir = tempDir('loanet-metrics-log-');
+    const config = loadConfig({
+      LOANET_HTTP_PORT: '0',
+      LOANET_MQTT_PORT: '0',
+      LOANET_HTTP_HOST: '127.0.0.1',
+      LOANET_MQTT_HOST: '127.0.0.1',
+      LOANET_DATA_DIR: dataDir,
+      LOANET_ADMIN_PASSWORD: 'test-admin-password',
+      LOANET_SOUND_CHECK_INTERVAL_H: '0',
+      LOANET_DISK_RESERVE_MB: '0',
+      LOANET_BROKER_HOOK_SECRET: 'hook-secret-for-the-test',
+    });
+    const s = await startServer(config, { logger: pino({ level: 'info', base: undefined }, sink), httpLogger: false });
+    try {
+      // An EMQX authorization hook denied: the route logs a warning through the request's logger.
+      const res = await s.app.inject({
+        method: 'POST',
+        url: '/api/broker/emqx/authz',
+        headers: { 'x-loanet-hook-secret': 'hook-secret-for-the-test', 'x-request-id': 'emqx-req-77' },
+        payload: { username: 'no-such-site', topic: 'loanet/v1/sites/x/state', action: 'publish' },
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['x-request-id']).toBe('emqx-req-77');
+      const denied = await waitFor('the denial in the log', () => lines.find((l) => String(l.msg).startsWith('broker hook denied')));
+      expect(denied.reqId).toBe('emqx-req-77');
+      // No access line per request: 3,000 sites fetching media would drown the log.
+      expect(lines.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed')).toEqual([]);
+    } finally {
+      await s.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('/livez and /readyz', () => {
