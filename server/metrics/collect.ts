@@ -208,6 +208,9 @@ export function collect(d: CollectDeps, probes: Probes, ready: { notReady: () =>
     fam('loanet_playlist_last_refresh_timestamp_seconds', 'gauge', 'When playlists were last recomputed and published, seconds since the Unix epoch; 0 when not yet', [
       { value: last ? s(last.at) : 0 },
     ]),
+    fam('loanet_playlist_last_refresh_duration_seconds', 'gauge', "How long the last playlist distribution took, computing every site's playlist and publishing what changed", [
+      { value: last ? s(last.tookMs) : 0 },
+    ]),
     fam('loanet_playlist_last_refresh_publishes', 'gauge', 'Playlists published and failed (broker refused) at the last refresh', [
       { labels: { result: 'published' }, value: last?.published ?? 0 },
       { labels: { result: 'failed' }, value: last?.failed ?? 0 },

@@ -69,6 +69,8 @@ export interface RefreshSummary {
   failed: number;
   cleared: number;
   problems: Array<ResolveProblem | PlaylistProblem | { itemId: string; code: 'too_many_entries'; message: string }>;
+  /** How long the run took, computing and publishing (wall clock, ms): what /metrics reports as distribution time. */
+  tookMs: number;
 }
 
 export interface SitePlaylistStatus {
@@ -200,6 +202,7 @@ export class PlaylistDistributor {
   private async run(reason: string): Promise<RefreshSummary> {
     const everySite = this.everySite;
     this.everySite = false;
+    const started = performance.now();
     const now = this.deps.now();
     // Entries stay a while after their end: an agent that started one late is
     // still playing it, and must not see it leave the playlist (it would stop it).
@@ -274,7 +277,7 @@ export class PlaylistDistributor {
         this.deps.log.warn({ siteId, err: (err as Error).message }, 'retained playlist of a retired site not cleared');
       }
     }
-    const summary: RefreshSummary = { at: now, reason, sites: desired.size, published, failed, cleared, problems };
+    const summary: RefreshSummary = { at: now, reason, sites: desired.size, published, failed, cleared, problems, tookMs: Math.round(performance.now() - started) };
     this.last = summary;
     if (published || failed || cleared) this.deps.log.info({ reason, sites: desired.size, published, failed, cleared, problems: problems.length }, 'playlists distributed');
     return summary;

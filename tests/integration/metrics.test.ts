@@ -158,6 +158,7 @@ describe('GET /metrics', () => {
       'loanet_live_streams',
       'loanet_media_jobs',
       'loanet_playlist_sites',
+      'loanet_playlist_last_refresh_duration_seconds',
       'loanet_event_loop_delay_seconds',
       'loanet_store_probe_duration_seconds',
     ]) {
