@@ -371,7 +371,8 @@ describe("device firmware order, the agent's power cut", () => {
       const storage = new MemoryFlashStorage();
       const flash = new CuttingFlash(storage, { hardware: HW, factoryVersion: '1.0.0' });
       const base = await loadProfile('village-cluster-4g');
-      const device = new SimDevice({ ...base, amplifier: { ...base.amplifier, warmupMs: 300 } }, { seed: 1900 + i, flash });
+      // A 1 s boot instead of the profile's 20 s: the agent's wait for the rebooting device is the same loop.
+      const device = new SimDevice({ ...base, board: { ...base.board, bootMs: 1000 }, amplifier: { ...base.amplifier, warmupMs: 300 } }, { seed: 1900 + i, flash });
       const server = new DeviceServer(device, { tickIntervalMs: 0 });
       const port = await server.listen(0, '127.0.0.1');
       const cfg = JSON.parse(fs.readFileSync(s.config, 'utf8')) as { devices: { port: number } };
