@@ -37,6 +37,7 @@ import { which } from '../server/media/tools.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../tests/helpers/server.ts';
 import { ffmpeg, uploadFile } from '../tests/helpers/media.ts';
 import { packageAgent, parseUnitFile, unitValue, type Compression } from './package.ts';
+import { NOTIFY_LISTENER_SCRIPT } from '../tests/helpers/systemd-notify-listener.ts';
 
 const CACHE = process.env.LOANET_ARM64_ROOT_CACHE ?? path.join(os.homedir(), '.cache', 'loanet-arm64-root');
 const BASE = path.join(CACHE, 'bookworm-arm64');
@@ -151,23 +152,6 @@ async function kill(p: Proc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> 
   await p.exited;
 }
 
-const NOTIFY_LISTENER = `
-import array, os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-os.chmod(sys.argv[1], 0o666)
-print("listening", flush=True)
-while True:
-    msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(64))
-    for level, kind, data in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds = array.array("i")
-            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-            for fd in fds:
-                os.close(fd)
-    print(msg.decode("utf-8", "replace").strip().replace("\\n", " | "), flush=True)
-`;
-
 async function main(): Promise<void> {
   const compression = (process.argv.includes('--fast') ? 'none' : 'xz') as Compression;
   checkTools();
@@ -261,7 +245,7 @@ async function main(): Promise<void> {
 
     const notifySock = inRoot('/run/loanet-test-notify.sock');
     fs.rmSync(notifySock, { force: true });
-    const notify = start('python3', ['-c', NOTIFY_LISTENER, notifySock]);
+    const notify = start('python3', ['-c', NOTIFY_LISTENER_SCRIPT, notifySock]);
     await waitFor('the notify socket', () => notify.lines.includes('listening'), 20_000);
 
     const startAgent = (): Proc => {

@@ -7,10 +7,12 @@
  */
 import { startProcess, type Proc } from './process.ts';
 
-const LISTENER = `
+/** The listener, for `python3 -c SCRIPT SOCKET` (also run by package-deb's test and scripts/test-arm64.ts, whose agent runs as another user: hence the mode). */
+export const NOTIFY_LISTENER_SCRIPT = `
 import array, os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o666)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 print("listening", flush=True)
 while True:
@@ -26,7 +28,7 @@ while True:
 
 /** Listening on `socketPath` once it resolves; its `lines` are "out: <notification>" (stopAllProcesses ends it). */
 export async function startNotifyListener(socketPath: string): Promise<Proc> {
-  const p = startProcess('python3', ['-c', LISTENER, socketPath]);
+  const p = startProcess('python3', ['-c', NOTIFY_LISTENER_SCRIPT, socketPath]);
   await p.waitForLine(/^out: listening$/);
   return p;
 }

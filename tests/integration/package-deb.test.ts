@@ -38,6 +38,7 @@ import { which } from '../../server/media/tools.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { haveTools, type ToolCheck } from '../helpers/require-tool.ts';
+import { NOTIFY_LISTENER_SCRIPT } from '../helpers/systemd-notify-listener.ts';
 
 const COMMUNE = '02683';
 const BULLETIN_S = 2;
@@ -51,24 +52,6 @@ const canRun = haveTools(
   tool('systemd-notify', 'apt-get install systemd'),
   tool('python3', 'apt-get install python3'),
 );
-
-/** Receives $NOTIFY_SOCKET datagrams as systemd does, one line each; closes the barrier fd systemd-notify waits on. */
-const NOTIFY_LISTENER = `
-import array, os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-print("listening", flush=True)
-while True:
-    msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(64))
-    for level, kind, data in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds = array.array("i")
-            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-            for fd in fds:
-                os.close(fd)
-    print(msg.decode("utf-8", "replace").strip().replace("\\n", " | "), flush=True)
-`;
 
 interface Proc {
   child: ChildProcess;
@@ -163,7 +146,7 @@ beforeAll(async () => {
   deviceServer = new DeviceServer(device, { tickIntervalMs: 0 });
   devicePort = await deviceServer.listen(0, '127.0.0.1');
 
-  notify = start('python3', ['-c', NOTIFY_LISTENER, path.join(dir, 'notify.sock')]);
+  notify = start('python3', ['-c', NOTIFY_LISTENER_SCRIPT, path.join(dir, 'notify.sock')]);
   await waitFor('the notify socket listening', () => notify.lines.includes('listening') || notify.child.exitCode !== null, 20_000);
   expect(notify.lines).toContain('listening');
 }, 300_000);
