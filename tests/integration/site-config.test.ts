@@ -37,6 +37,7 @@ import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } 
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { agentCli, stopAllProcesses, stopProcess, type Proc } from '../helpers/process.ts';
+import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 
 const canRun = haveTools('ffmpeg');
 /** Xã Bát Xát and Xã A Mú Sung: two communes of Lào Cai, so an alert to one is on a channel the other's sites do not share. */
@@ -285,26 +286,7 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     try {
       let seq = 0;
       const beat = (config?: TelemetryMessage['config']) => {
-        const m: TelemetryMessage = {
-          v: PROTOCOL_VERSION,
-          siteId: id,
-          at: Date.now(),
-          seq: seq++,
-          intervalS: 30,
-          uptimeS: 60,
-          versions: { agent: '0.0.9', protocol: PROTOCOL_VERSION },
-          link: { type: '4g', signalDbm: -70 },
-          power: { source: 'mains', mainsOk: true, batteryPct: null },
-          amplifier: { on: false, volume: 70, fault: 'none', temperatureC: 30 },
-          lines: [],
-          temperatureC: null,
-          clockOffsetMs: 0,
-          devices: [],
-          monitorMic: false,
-          canPlay: true,
-          lastSoundCheck: null,
-          ...(config !== undefined ? { config } : {}),
-        };
+        const m = healthyTelemetry(id, seq++, { uptimeS: 60, ...(config !== undefined ? { config } : {}) });
         return client.publishAsync(siteTopic(id, 'telemetry'), JSON.stringify(m), { qos: 0 });
       };
       // An agent that predates delivered configurations: it never says which it holds.
