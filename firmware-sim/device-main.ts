@@ -31,7 +31,7 @@ const USAGE =
   '  --fault    start with a fault: line_open:N, line_short:N, amp_overheat, mains_lost, modem_link_lost (repeatable)\n' +
   '  --seed     noise seed, so mic levels and impedances repeat\n' +
   '  --flash    keep an updatable A/B firmware flash in DIR (survives the process, as flash survives a power cut)\n' +
-  '  --hardware the hardware id a firmware image must name (default: the profile name)';
+  '  --hardware the hardware id it says in hello and a firmware image must name (default: the profile name)';
 
 const FAULT_KINDS = ['line_open', 'line_short', 'amp_overheat', 'mains_lost', 'modem_link_lost'] as const;
 const LINE_FAULTS = new Set<string>(['line_open', 'line_short']);
@@ -163,8 +163,10 @@ async function main(): Promise<void> {
     console.error(`loanet device: --profile ${opts.profile}: ${e.reason}`);
     process.exit(2);
   }
-  const flash = opts.flash ? new SimFlash(new FileFlashStorage(opts.flash), { hardware: opts.hardware ?? profile.name, factoryVersion: profile.firmware }) : undefined;
-  const device = new SimDevice(profile, { ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(flash ? { flash } : {}) });
+  // One hardware id for both: the one hello says is the one the flash takes images for.
+  const hardware = opts.hardware ?? profile.name;
+  const flash = opts.flash ? new SimFlash(new FileFlashStorage(opts.flash), { hardware, factoryVersion: profile.firmware }) : undefined;
+  const device = new SimDevice(profile, { hardware, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(flash ? { flash } : {}) });
   for (const text of opts.faults) {
     try {
       device.injectFault(parseFault(text, profile));

@@ -41,6 +41,8 @@ export interface SimDeviceOptions {
   volume?: number;
   /** Its firmware flash and bootloader (flash.ts); without one the device cannot be updated and says no fw state. */
   flash?: SimFlash;
+  /** The hardware id it says in hello; default its flash's, else the profile's name (as device-main decides for the flash). */
+  hardware?: string;
 }
 
 export type SimReplyOutcome = {
@@ -83,6 +85,7 @@ export class SimDevice {
     linkLost: false,
   };
   private readonly flash: SimFlash | undefined;
+  private readonly hardware: string;
   /** What came out of the speakers (audio messages). */
   private readonly played = new AmplifierRecord();
   /** Faults last announced; compared after each mutation. */
@@ -98,6 +101,7 @@ export class SimDevice {
     this.lastTick = this.clock();
     this.bootedAt = this.lastTick;
     this.flash = options.flash;
+    this.hardware = (options.hardware ?? options.flash?.hardware ?? profile.name).slice(0, 64);
     // Powering up is a boot: a test image not confirmed before the power went is given up now.
     this.flash?.boot();
   }
@@ -339,6 +343,7 @@ export class SimDevice {
     return {
       model: p.board.model.slice(0, 64),
       firmware: this.flash?.version ?? p.firmware,
+      hardware: this.hardware,
       protocol: DEVICE_PROTOCOL_VERSION,
       profile: p.name,
       mic: p.monitorMic,

@@ -91,6 +91,11 @@ export class SimFlash {
     return this.o.slotBytes ?? FW_MAX_IMAGE_BYTES;
   }
 
+  /** The board's hardware id, the one an image must name. */
+  get hardware(): string {
+    return this.o.hardware;
+  }
+
   /** The version running now. */
   get version(): string {
     return this.state.version;

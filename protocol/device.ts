@@ -217,6 +217,12 @@ export type DeviceFirmwareState = Static<typeof DeviceFirmwareState>;
 export const DeviceHelloResult = Obj({
   model: Short(64),
   firmware: Short(40),
+  /**
+   * The board's hardware id, the one a firmware image must name (fw_begin `hardware`): the agent
+   * reports it in its heartbeat so the server matches a release to the devices built for it, and
+   * refuses an image for other hardware before downloading it. Optional: older firmware omits it.
+   */
+  hardware: Type.Optional(Short(64)),
   /** Device protocol version the firmware speaks (same as the frame version today). */
   protocol: Type.Integer({ minimum: 1, maximum: 255 }),
   profile: Type.Optional(Short(64)),

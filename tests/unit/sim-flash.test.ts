@@ -130,6 +130,12 @@ describe('firmware update of a simulated device', () => {
     }
   });
 
+  it('says in hello the hardware id its flash takes images for; one given to the device is said instead; without a flash, its profile name', () => {
+    expect(rig().hello()).toMatchObject({ hardware: HW });
+    expect(new SimDevice(profile, { seed: 1, hardware: 'loanet-amp-2' }).handle({ type: 'hello' })?.reply).toMatchObject({ ok: true, result: { hardware: 'loanet-amp-2' } });
+    expect(new SimDevice(profile, { seed: 1 }).handle({ type: 'hello' })?.reply).toMatchObject({ ok: true, result: { hardware: profile.name } });
+  });
+
   it('refuses an image for other hardware, or too large, before writing a byte', () => {
     const r = rig(new MemoryFlashStorage(64 * 1024), { slotBytes: 64 * 1024 });
     const img = image(1000);
