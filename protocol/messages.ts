@@ -57,7 +57,13 @@ export const SpeakerLineReport = Type.Object(
 export const DeviceReport = Type.Object(
   {
     id: Short(64),
+    /** Its role at the site (controller, modem…): what faults and coverage reason about. */
     kind: Short(32),
+    /**
+     * Its hardware id as the device says it (device protocol `hello`): what a device firmware release's
+     * `target.hardware` names. Optional: agents and devices that predate it omit it.
+     */
+    hardware: Type.Optional(Short(64)),
     reachable: Type.Boolean(),
     firmware: Type.Optional(Short(40)),
     error: Type.Optional(Short(200)),

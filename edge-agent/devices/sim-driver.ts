@@ -394,7 +394,7 @@ export class SimDeviceDriver implements DeviceGateway {
       link: { type: s.link.type, signalDbm: s.link.dbm, up: s.link.up, ...(s.link.operator ? { operator: s.link.operator } : {}) },
       boardTemperatureC: s.boardTempC,
       monitorMic: s.mic,
-      devices: [{ id: this.deviceId, kind: 'controller', reachable: true, ...(this.hello ? { firmware: this.hello.firmware } : {}) }],
+      devices: [{ id: this.deviceId, kind: 'controller', ...this.hardwareField(), reachable: true, ...(this.hello ? { firmware: this.hello.firmware } : {}) }],
       ...(this.hello ? { firmware: this.hello.firmware } : {}),
     };
   }
@@ -410,8 +410,16 @@ export class SimDeviceDriver implements DeviceGateway {
       link: { type: 'unknown', signalDbm: null, up: true },
       boardTemperatureC: null,
       monitorMic: this.hello?.mic ?? false,
-      devices: [{ id: this.deviceId, kind: 'controller', reachable: false, error: error.slice(0, 200) }],
+      devices: [{ id: this.deviceId, kind: 'controller', ...this.hardwareField(), reachable: false, error: error.slice(0, 200) }],
       ...(this.hello ? { firmware: this.hello.firmware } : {}),
     };
+  }
+
+  /**
+   * The hardware id its hello said (kept while it is unreachable): `kind` stays its role at the site,
+   * `hardware` is what a firmware release is matched on. Older firmware says none.
+   */
+  private hardwareField(): { hardware?: string } {
+    return this.hello?.hardware ? { hardware: this.hello.hardware } : {};
   }
 }

@@ -113,7 +113,7 @@ export class RolloutPlanner {
   versionFacts(s: Site): Pick<TargetFacts, 'agentVersion' | 'devices'> {
     const t = this.d.fleet.observation(s.id)?.telemetry;
     if (!t) return { agentVersion: null, devices: s.expectedDevices.map((d) => ({ id: d.id, kind: d.kind, firmware: null })) };
-    return { agentVersion: t.versions.agent, devices: t.devices.map((d) => ({ id: d.id, kind: d.kind, firmware: d.firmware ?? null })) };
+    return { agentVersion: t.versions.agent, devices: t.devices.map((d) => ({ id: d.id, kind: d.kind, hardware: d.hardware ?? null, firmware: d.firmware ?? null })) };
   }
 
   private usableRelease(id: string): StoredRelease {

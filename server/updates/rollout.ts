@@ -274,7 +274,7 @@ export interface ReleaseTarget {
   version: string;
   /** Only sites of these device profiles, when given. */
   profiles?: readonly string[];
-  /** Device firmware: the hardware id of the devices it is built for (a device's `kind`). */
+  /** Device firmware: the hardware id of the devices it is built for (what a device says in `hardware`). */
   hardware?: string;
 }
 
@@ -285,8 +285,11 @@ export interface TargetFacts {
   profile: string | null;
   /** The agent version of its latest heartbeat; null when never heard. */
   agentVersion: string | null;
-  /** Its devices: from its latest heartbeat (with their firmware), else the ones the registry expects (firmware null). */
-  devices: ReadonlyArray<{ id: string; kind: string; firmware: string | null }>;
+  /**
+   * Its devices: from its latest heartbeat (with their firmware and the hardware id each says), else the
+   * ones the registry expects (firmware null, hardware unknown).
+   */
+  devices: ReadonlyArray<{ id: string; kind: string; hardware?: string | null; firmware: string | null }>;
   /** Another rollout still running or paused that holds this site, or null. */
   otherRollout: string | null;
 }
@@ -309,12 +312,22 @@ export function eligibility(release: ReleaseTarget, site: TargetFacts): Eligibil
     if (site.agentVersion === release.version) return out('already_on_version', `its agent reports ${release.version} already`);
     return { included: true, fromVersion: site.agentVersion };
   }
-  const mine = site.devices.filter((d) => d.kind === release.hardware);
+  const mine = site.devices.filter((d) => hardwareOf(d) === release.hardware);
   if (mine.length === 0) return out('no_matching_device', `no device of hardware ${release.hardware ?? '(none named)'} here`);
   const behind = mine.filter((d) => d.firmware !== release.version);
   if (behind.length === 0) return out('already_on_version', `every ${release.hardware} device reports ${release.version} already`);
   // At most 32 devices per order (protocol/update.ts); a site has a handful.
   return { included: true, fromVersion: behind[0]!.firmware, devices: behind.slice(0, 32).map((d) => d.id) };
+}
+
+/**
+ * The hardware id a device firmware release is matched on: the one the device says (device protocol
+ * `hello`, reported in the heartbeat), as MCUboot or ThingsBoard match an image on the board id. A
+ * device that says none (firmware or an agent older than it, or one known only from the registry) falls
+ * back to its `kind`, which is what releases were matched on before devices said their hardware.
+ */
+export function hardwareOf(device: { kind: string; hardware?: string | null }): string {
+  return device.hardware ?? device.kind;
 }
 
 // ------------------------------------------------------------ reports ----

@@ -46,6 +46,33 @@ describe('eligibility', () => {
     expect(eligibility(firmware, site({ devices: devices.slice(2) }))).toMatchObject({ included: false, why: 'no_matching_device' });
     expect(eligibility(firmware, site({ devices: devices.slice(1) }))).toMatchObject({ included: false, why: 'already_on_version' });
   });
+
+  it('device firmware: matched on the hardware id each device says, not on its kind', () => {
+    const amp1: ReleaseTarget = { component: 'device-firmware', version: '2.1.0', hardware: 'loanet-amp-1' };
+    const devices = [
+      { id: 'amp-a', kind: 'controller', hardware: 'loanet-amp-1', firmware: '2.0.0' },
+      { id: 'amp-b', kind: 'controller', hardware: 'loanet-amp-2', firmware: '2.0.0' },
+    ];
+    expect(eligibility(amp1, site({ devices }))).toEqual({ included: true, fromVersion: '2.0.0', devices: ['amp-a'] });
+    // Two sites behind the same driver (same kind), different hardware: told apart.
+    expect(eligibility(amp1, site({ devices: devices.slice(1) }))).toMatchObject({ included: false, why: 'no_matching_device', detail: expect.stringContaining('loanet-amp-1') });
+    // A device whose kind happens to equal the release's hardware but which says other hardware is not taken.
+    expect(eligibility(firmware, site({ devices: [{ id: 'c', kind: 'controller', hardware: 'loanet-amp-1', firmware: '2.0.0' }] }))).toMatchObject({
+      included: false,
+      why: 'no_matching_device',
+    });
+  });
+
+  it('device firmware: a device that says no hardware (older firmware, or known from the registry only) is matched on its kind', () => {
+    expect(eligibility(firmware, site({ devices: [{ id: 'c', kind: 'controller', hardware: null, firmware: '2.0.0' }] }))).toEqual({
+      included: true,
+      fromVersion: '2.0.0',
+      devices: ['c'],
+    });
+    expect(eligibility(firmware, site({ devices: [{ id: 'c', kind: 'controller', firmware: null }] }))).toEqual({ included: true, fromVersion: null, devices: ['c'] });
+    const amp1: ReleaseTarget = { component: 'device-firmware', version: '2.1.0', hardware: 'loanet-amp-1' };
+    expect(eligibility(amp1, site({ devices: [{ id: 'c', kind: 'controller', firmware: '2.0.0' }] }))).toMatchObject({ included: false, why: 'no_matching_device' });
+  });
 });
 
 describe('siteAfterReport', () => {
