@@ -1,8 +1,10 @@
 /**
  * A device firmware order (`component: 'device-firmware'` on
  * `sites/{siteId}/update`, docs/updates.md "Device firmware"): the release
- * checked as for the agent, but against each device's own version and
- * profile; its one image fetched into the state folder the same way; then
+ * checked as for the agent, but against each device's own version, profile
+ * and hardware id (as its hello says; a device of other hardware is failed
+ * `wrong_hardware` before a byte of the image is fetched); its one image
+ * fetched into the state folder the same way; then
  * each listed device brought to it through the device gateway
  * (edge-agent/devices/firmware-update.ts: resumable, verified, test boot
  * confirmed only when the device works), reported per device. Flashing waits
@@ -51,7 +53,7 @@ export async function runFirmwareOrder(c: FirmwareOrderContext): Promise<void> {
   if (ids.length === 0) throw new UpdateFailure('malformed', 'a device firmware order names no device');
   const ports = new Map<string, FirmwarePort>();
   const devices = new Map<string, DeviceUpdateReport>();
-  const hellos = new Map<string, { firmware: string; profile?: string }>();
+  const hellos = new Map<string, DeviceIdentity>();
   for (const id of ids) {
     const port = await c.firmwareOf?.(id);
     if (!port) {
@@ -61,7 +63,7 @@ export async function runFirmwareOrder(c: FirmwareOrderContext): Promise<void> {
     try {
       const h = await helloOnceBack(port, c.sleep);
       ports.set(id, port);
-      hellos.set(id, { firmware: h.firmware, ...((h as { profile?: string }).profile ? { profile: (h as { profile?: string }).profile } : {}) });
+      hellos.set(id, identityOf(h));
       devices.set(id, { id, state: 'queued' });
     } catch (e) {
       devices.set(id, { id, state: 'failed', reason: 'device_unreachable', detail: (e as Error).message.slice(0, 300) });
@@ -70,14 +72,17 @@ export async function runFirmwareOrder(c: FirmwareOrderContext): Promise<void> {
   const show = () => [...devices.values()];
   c.change('downloading', { downloaded: budget.used, devices: show() });
   const { fetcher, manifestBytes, signatures } = await c.fetchSigned();
-  // Each device is checked against its own version and profile; the hardware itself the device checks (fw_begin: wrong_hardware).
+  // Each device is checked against its own version, profile and hardware id, before the image is fetched: a
+  // device of other hardware would only refuse it at fw_begin, after the whole download. A device that says
+  // no hardware (older firmware) is taken as the manifest's; it still checks the image itself at fw_begin.
+  const built = manifestHardware(manifestBytes);
   let manifest: ReleaseManifest | undefined;
   for (const [id, h] of hellos) {
-    const peek = JSON.parse(manifestBytes.toString('utf8')) as { target?: { hardware?: string } };
+    const hardware = h.hardware ?? built;
     const verdict = verifyRelease(manifestBytes, signatures, c.trustedKeys, {
       component: 'device-firmware',
       version: h.firmware,
-      ...(peek?.target?.hardware ? { hardware: peek.target.hardware } : {}),
+      ...(hardware ? { hardware } : {}),
       ...(h.profile ? { profile: h.profile } : {}),
     });
     if (verdict.ok) manifest = verdict.manifest;
@@ -88,7 +93,12 @@ export async function runFirmwareOrder(c: FirmwareOrderContext): Promise<void> {
       const signed = verifyReleaseSignature(manifestBytes, signatures, c.trustedKeys);
       if (signed.ok) manifest = signed.manifest;
     } else if (['malformed', 'unsigned', 'unknown_key', 'bad_signature', 'wrong_component'].includes(verdict.code)) throw new UpdateFailure(verdict.code, verdict.reason);
-    else {
+    else if (verdict.code === 'wrong_target' && built !== undefined && hardware !== built) {
+      // The signed manifest's hardware is checked first among its targets, so this refusal is the hardware's:
+      // the device's own reason, as fw_begin would have said it.
+      devices.set(id, { id, state: 'failed', reason: 'wrong_hardware', detail: `the image is for ${built}; device ${id} is ${hardware}`.slice(0, 300) });
+      ports.delete(id);
+    } else {
       devices.set(id, { id, state: 'failed', reason: verdict.code, detail: verdict.reason.slice(0, 300) });
       ports.delete(id);
     }
@@ -133,6 +143,27 @@ export async function runFirmwareOrder(c: FirmwareOrderContext): Promise<void> {
   }
   await rm(dest, { force: true });
   endFirmware(c, devices);
+}
+
+/** What a device's hello says of it that a release is checked against. */
+interface DeviceIdentity {
+  firmware: string;
+  hardware?: string;
+  profile?: string;
+}
+
+function identityOf(h: Awaited<ReturnType<FirmwarePort['hello']>> & { hardware?: string; profile?: string }): DeviceIdentity {
+  return { firmware: h.firmware, ...(h.hardware ? { hardware: h.hardware } : {}), ...(h.profile ? { profile: h.profile } : {}) };
+}
+
+/** The hardware the manifest names, read before its signature is checked (verifyRelease checks it, and refuses a malformed one). */
+function manifestHardware(manifestBytes: Uint8Array): string | undefined {
+  try {
+    const m = JSON.parse(Buffer.from(manifestBytes).toString('utf8')) as { target?: { hardware?: unknown } } | null;
+    return typeof m?.target?.hardware === 'string' ? m.target.hardware : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** How long a device may stay dark at the start of an order before it counts as unreachable (a reboot, as fw_activate's). */

@@ -262,13 +262,13 @@ describe('updater', () => {
 });
 
 describe('device firmware order', () => {
-  it('fetches the signed image and brings the listed device to it through the gateway, reported per device', async () => {
-    const HW = 'loanet-amp-1';
+  /** A simulated device of hardware `hw` in this process, behind the firmware requests the gateway would send it. */
+  async function simulatedDevice(hw: string): Promise<{ port: FirmwarePort; storage: MemoryFlashStorage }> {
     const profile = await loadProfile('village-cluster-4g');
     // The simulated device's clock jumps over its boot when asked while booting (no real waiting).
     let skew = 0;
     const storage = new MemoryFlashStorage(1024 * 1024);
-    const device = new SimDevice(profile, { now: () => Date.now() + skew, seed: 5, flash: new SimFlash(storage, { hardware: HW, factoryVersion: '1.0.0' }) });
+    const device = new SimDevice(profile, { now: () => Date.now() + skew, seed: 5, flash: new SimFlash(storage, { hardware: hw, factoryVersion: '1.0.0' }) });
     const ask = async <T>(req: DeviceRequest): Promise<T> => {
       const out = device.handle(req);
       if (!out) {
@@ -292,8 +292,18 @@ describe('device firmware order', () => {
       },
       health: async () => null,
     };
+    return { port, storage };
+  }
+  const image = (): Buffer => {
     const img = Buffer.alloc(6000);
     for (let i = 0; i < img.length; i++) img[i] = (i * 31) & 0xff;
+    return img;
+  };
+
+  it('fetches the signed image and brings the listed device to it through the gateway, reported per device', async () => {
+    const HW = 'loanet-amp-1';
+    const { port, storage } = await simulatedDevice(HW);
+    const img = image();
     const r = makeRelease({ id: 'amp-2-0-0', version: '2.0.0', key, component: 'device-firmware', files: { 'amp.bin': img }, extra: { target: { hardware: HW } } });
     server.add(r);
     const u = updater({ firmwareOf: async (id) => (id === 'amp' ? port : undefined) });
@@ -310,6 +320,31 @@ describe('device firmware order', () => {
       reason: 'device_unreachable',
       devices: [{ id: 'modem', state: 'failed', reason: 'device_unreachable' }],
     });
+    await u.stop();
+  });
+
+  it('refuses a device whose hello names other hardware before fetching a byte of the image', async () => {
+    const { port, storage } = await simulatedDevice('loanet-amp-2');
+    expect(await port.hello()).toMatchObject({ hardware: 'loanet-amp-2' });
+    const r = makeRelease({ id: 'amp-2-0-0', version: '2.0.0', key, component: 'device-firmware', files: { 'amp.bin': image() }, extra: { target: { hardware: 'loanet-amp-1' } } });
+    server.add(r);
+    const u = updater({ firmwareOf: async (id) => (id === 'amp' ? port : undefined) });
+    await u.start();
+    u.onOrder(order(r, { component: 'device-firmware', devices: ['amp'] }));
+    const rep = await waitFor('the refusal', final(u), 30_000);
+    expect(rep).toMatchObject({
+      state: 'failed',
+      reason: 'wrong_hardware',
+      component: 'device-firmware',
+      devices: [{ id: 'amp', state: 'failed', reason: 'wrong_hardware', detail: expect.stringContaining('loanet-amp-1') }],
+    });
+    // Not a byte of the image asked of the server, nothing written to the device, nothing kept on disk.
+    expect(server.sent.get('amp.bin')).toBeUndefined();
+    expect(server.ranges).toEqual([]);
+    expect(storage.bytesWritten).toBe(0);
+    const fwDir = path.join(dir, 'firmware');
+    expect(fs.existsSync(fwDir) ? fs.readdirSync(fwDir) : []).toEqual([]);
+    expect(await port.hello()).toMatchObject({ firmware: '1.0.0', fw: { state: 'confirmed' } });
     await u.stop();
   });
 });
