@@ -9,13 +9,13 @@
  * --flash DIR --hardware HW`): the agent fetches the image from the server
  * with its own site credential and drives fw_begin … fw_confirm.
  *
- * The release's hardware is `controller`: the server matches a release to a
- * site's devices by the device `kind` of its heartbeat, and the agent's
- * device driver (edge-agent/devices/sim-driver.ts) reports its device as
- * kind `controller` whatever hardware id the device's flash takes, so the
- * device is started with that id. A third site, acting over a raw MQTT
- * client, reports a device of other hardware: the dry run leaves it out and
- * it never gets an order.
+ * The release is built for the hardware id `loanet-amp-1`: each device says
+ * its hardware id in its `hello` (`--hardware`), the agent's driver
+ * (edge-agent/devices/sim-driver.ts) reports it in the heartbeat
+ * (`devices[].hardware`, its `kind` staying `controller`, its role), and the
+ * server matches the release's `target.hardware` on it. A third site, a real
+ * agent in front of a device of the same kind but hardware `loanet-amp-2`:
+ * the dry run leaves it out and it never gets an order.
  *
  * What is pinned down: each device ends on the new version, confirmed in its
  * flash (state.json) and said by the site's heartbeat; each site's report
@@ -24,17 +24,17 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlashState } from '../../firmware-sim/flash.ts';
 import { siteTopic, type TelemetryMessage, type UpdateReport } from '../../protocol/index.ts';
 import { agentCli, deviceCli, ROOT, stopAllProcesses, type Proc } from '../helpers/process.ts';
 import { makeRelease, makeSigningKey } from '../helpers/release-server.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 
-/** The hardware id of the release and of the devices' flash: the device kind the agent's driver reports. */
-const HW = 'controller';
+/** The hardware id of the release and of the two devices it is for (the example of hardware/device-protocol.md). */
+const HW = 'loanet-amp-1';
+/** The third site's device: same kind (`controller`), same driver, other hardware. */
+const OTHER_HW = 'loanet-amp-2';
 const FACTORY_FW = 'loanet-fw 1.4.0';
 const NEW_FW = '2.0.0';
 const AREA = '02683';
@@ -45,11 +45,11 @@ const key = makeSigningKey();
 const imageBytes = Buffer.alloc(40 * 1024);
 for (let i = 0; i < imageBytes.length; i++) imageBytes[i] = (i * 131 + 7) & 0xff;
 const release = makeRelease({
-  id: 'controller-fw-2-0-0',
+  id: 'loanet-amp-1-fw-2-0-0',
   version: NEW_FW,
   key,
   component: 'device-firmware',
-  files: { 'controller.bin': imageBytes },
+  files: { 'loanet-amp-1.bin': imageBytes },
   extra: { target: { hardware: HW } },
 });
 
@@ -63,7 +63,9 @@ interface RealSite {
 let t: TestServer;
 let dir: string;
 const real: RealSite[] = [];
-let other: { id: string; client: mqtt.MqttClient; orders: Buffer[]; timer: NodeJS.Timeout };
+let other: RealSite;
+/** Every topic the server published to, in order: the other site's update topic must not be among them. */
+const published: string[] = [];
 /** update_status events per site, as the server received them. */
 const updateEvents = new Map<string, UpdateReport[]>();
 
@@ -83,11 +85,11 @@ async function register(name: string): Promise<{ id: string; secret: string }> {
   return { id: c.siteId, secret: c.secret };
 }
 
-async function startRealSite(name: string, profile: string, keysDir: string): Promise<RealSite> {
+async function startRealSite(name: string, profile: string, keysDir: string, hardware: string): Promise<RealSite> {
   const { id, secret } = await register(name);
   const flash = path.join(dir, `${id}-flash`);
   fs.mkdirSync(flash);
-  const device = deviceCli('--profile', profile, '--port', '0', '--host', '127.0.0.1', '--flash', flash, '--hardware', HW);
+  const device = deviceCli('--profile', profile, '--port', '0', '--host', '127.0.0.1', '--flash', flash, '--hardware', hardware);
   const port = Number((await device.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1]);
   const config = path.join(dir, `${id}.json`);
   fs.writeFileSync(
@@ -116,39 +118,25 @@ beforeAll(async () => {
   const keysDir = path.join(dir, 'release-keys');
   fs.mkdirSync(keysDir);
   fs.writeFileSync(path.join(keysDir, 'test.pem'), key.publicPem);
-  t.server.ctx.broker.onSiteMessage((m) => {
+  // What the server sends: its one publish to the broker, watched (the broker still gets every message).
+  const broker = t.server.ctx.broker;
+  const publish = broker.publish.bind(broker);
+  broker.publish = (topic, payload, opts) => {
+    published.push(topic);
+    return publish(topic, payload, opts);
+  };
+  broker.onSiteMessage((m) => {
     if (m.channel !== 'event') return;
     const e = JSON.parse(m.payload.toString()) as { type: string; update?: UpdateReport };
     if (e.type === 'update_status' && e.update) updateEvents.set(m.siteId, [...(updateEvents.get(m.siteId) ?? []), e.update]);
   });
   const profile = fastBootProfile();
-  for (const name of ['Cụm loa Bản Phố', 'Cụm loa Bản Liền']) real.push(await startRealSite(name, profile, keysDir));
-
-  // A site whose device is other hardware, acting over a raw MQTT client: it heartbeats, and keeps what
-  // arrives on its update topic.
-  const o = await register('Cụm loa Na Hối');
-  const client = await mqtt.connectAsync(t.mqttUrl, { clientId: o.id, username: o.id, password: o.secret, protocolVersion: 4, reconnectPeriod: 0 });
-  const orders: Buffer[] = [];
-  client.on('message', (_topic, payload) => {
-    if (payload.length > 0) orders.push(payload);
-  });
-  await client.subscribeAsync(siteTopic(o.id, 'update'), { qos: 1 });
-  let seq = 0;
-  const beat = () =>
-    void client.publishAsync(
-      siteTopic(o.id, 'telemetry'),
-      JSON.stringify(healthyTelemetry(o.id, seq++, { devices: [{ id: 'controller', kind: 'loanet-amp-2', reachable: true, firmware: '1.0.0' }] })),
-      { qos: 1 },
-    );
-  beat();
-  other = { id: o.id, client, orders, timer: setInterval(beat, 1000) };
+  for (const name of ['Cụm loa Bản Phố', 'Cụm loa Bản Liền']) real.push(await startRealSite(name, profile, keysDir, HW));
+  // The same profile, driver and device kind; only the hardware id its device says differs.
+  other = await startRealSite('Cụm loa Na Hối', profile, keysDir, OTHER_HW);
 }, LONG);
 
 afterAll(async () => {
-  if (other) {
-    clearInterval(other.timer);
-    await other.client.endAsync();
-  }
   await stopAllProcesses();
   await t?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -178,19 +166,21 @@ interface RolloutView {
 }
 
 describe('a device firmware rollout, server to agent to device', () => {
-  it('brings each site’s controller to the new firmware, confirmed in its flash, reported per device; the rollout completes; a site of other hardware gets no order', async () => {
+  it('brings each loanet-amp-1 device to the new firmware, confirmed in its flash, reported per device; the rollout completes; a loanet-amp-2 site gets no order', async () => {
     const ids = real.map((s) => s.id);
+    // Each device's hardware id, as its hello said it, in its site's heartbeat; its kind is its role.
+    const heardAs = (id: string, hardware: string) =>
+      telemetry(id)?.devices.some((d) => d.id === 'controller' && d.kind === 'controller' && d.hardware === hardware && d.firmware === FACTORY_FW);
     await waitFor(
-      'both agents heard, each with its device on the factory firmware',
-      () => ids.every((id) => telemetry(id)?.devices.some((d) => d.id === 'controller' && d.kind === HW && d.firmware === FACTORY_FW)),
+      'the three agents heard, each with its device on the factory firmware and saying its hardware',
+      () => ids.every((id) => heardAs(id, HW)) && heardAs(other.id, OTHER_HW),
       LONG,
       200,
     ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}; agents:\n${real.map((s) => s.agent.lines.slice(-20).join('\n')).join('\n---\n')}`);
+      throw new Error(`${(e as Error).message}; agents:\n${[...real, other].map((s) => s.agent.lines.slice(-20).join('\n')).join('\n---\n')}`);
     });
-    await waitFor('the other site heard', () => telemetry(other.id) !== null, LONG, 200);
     // Nothing written to a flash yet (its state.json comes with its first write).
-    for (const s of real) expect(fs.existsSync(path.join(s.flash, 'state.json'))).toBe(false);
+    for (const s of [...real, other]) expect(fs.existsSync(path.join(s.flash, 'state.json'))).toBe(false);
     const releaseId = await uploadRelease();
 
     const body = {
@@ -205,13 +195,13 @@ describe('a device firmware rollout, server to agent to device', () => {
       broadcastMarginMin: 0,
       healthTimeoutS: 120,
     };
-    // The dry run: the two controllers in, from the factory firmware; the other hardware left out, naming why.
+    // The dry run: the two loanet-amp-1 devices in, from the factory firmware; the loanet-amp-2 one left out, naming why.
     const dry = await t.api('POST', '/api/rollouts/dry-run', body);
     expect(dry.status, JSON.stringify(dry.body)).toBe(200);
     const included = dry.body.included as Array<{ siteId: string; devices?: string[]; fromVersion: string | null }>;
     expect(included.map((s) => s.siteId).sort()).toEqual([...ids].sort());
     for (const s of included) expect(s).toMatchObject({ devices: ['controller'], fromVersion: FACTORY_FW });
-    expect(dry.body.excluded).toEqual([expect.objectContaining({ siteId: other.id, why: 'no_matching_device' })]);
+    expect(dry.body.excluded).toEqual([expect.objectContaining({ siteId: other.id, why: 'no_matching_device', detail: expect.stringContaining(HW) })]);
 
     const created = await t.api('POST', '/api/rollouts', body);
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -263,9 +253,11 @@ describe('a device firmware rollout, server to agent to device', () => {
       200,
     );
 
-    // The site of other hardware: never an order, never a report, still on its own firmware.
-    expect(other.orders).toEqual([]);
+    // The site of other hardware: never an order, never a report, nothing written to its flash, still on its own firmware.
+    expect(published).toContain(siteTopic(ids[0]!, 'update'));
+    expect(published).not.toContain(siteTopic(other.id, 'update'));
     expect(updateEvents.get(other.id)).toBeUndefined();
-    expect(telemetry(other.id)?.devices[0]?.firmware).toBe('1.0.0');
+    expect(fs.existsSync(path.join(other.flash, 'state.json'))).toBe(false);
+    expect(telemetry(other.id)?.devices.find((d) => d.id === 'controller')).toMatchObject({ hardware: OTHER_HW, firmware: FACTORY_FW });
   }, 300_000);
 });
