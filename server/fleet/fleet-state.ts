@@ -33,6 +33,8 @@ export interface FleetListeners {
   siteEvent?(siteId: string, event: SiteEventMessage): void;
   /** A site was registered or changed in the registry (moved to another area, its profile, ...). */
   siteChanged?(siteId: string): void;
+  /** A site left the fleet (retired). */
+  siteRemoved?(siteId: string): void;
 }
 
 interface StatusRow {
@@ -131,8 +133,9 @@ export class FleetState implements IngestSink {
   }
 
   removeSite(siteId: string): void {
-    this.entries.delete(siteId);
+    if (!this.entries.delete(siteId)) return;
     this.dirty.delete(siteId);
+    for (const l of this.listeners) l.siteRemoved?.(siteId);
   }
 
   isKnownSite(siteId: string): boolean {
