@@ -171,7 +171,8 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
           ? startTsx('edge-agent', 'edge-agent/main.ts', ['--config', configFile], {})
           : startProcess(
               'edge-agent-built',
-              process.execPath,
+              // LOANET_BENCH_AGENT_NODE: another Node binary for the built agent (the package ships Node 22: ~/.cache/loanet-package).
+              process.env.LOANET_BENCH_AGENT_NODE ?? process.execPath,
               [...(process.env.LOANET_BENCH_AGENT_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS), built.file, '--config', configFile],
               { env: process.env },
             );
