@@ -32,19 +32,9 @@ export const coverageRoutes =
         const scoped = req.query.area ?? (p.user.areaId !== null ? ctx.areas.byId(p.user.areaId)?.key : undefined);
         const root = scoped ? ctx.coverage.resolveArea(scoped) : ctx.coverage.defaultRoot();
         requirePermission(req, 'read', ctx.coverage.areaPath(root.id));
-        const r = ctx.coverage.report(root.key);
         // A province answer with every degraded site's reasons runs to ~1 MB; serialising that
         // blocks the loop that takes in heartbeats, so lists are cut (worst first) and totals kept.
-        const limit = req.query.limit ?? 200;
-        return {
-          ...r,
-          failing: r.failing.slice(0, limit),
-          failingTotal: r.failing.length,
-          unverifiedSites: r.unverifiedSites.slice(0, limit),
-          unverifiedTotal: r.unverifiedSites.length,
-          uncoveredVillages: r.uncoveredVillages.slice(0, limit),
-          uncoveredVillagesTotal: r.uncoveredVillages.length,
-        };
+        return ctx.coverage.report(root.key, req.query.limit ?? 200);
       },
     );
 

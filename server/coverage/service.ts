@@ -7,8 +7,10 @@
 import type { Db } from '../store/db.ts';
 import type { AreaRepository } from '../registry/areas.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
-import { AreaIndex, coverageOf, coverageSnapshotRows, UnknownAreaError } from './coverage.ts';
-import type { ConditionCounts, CoveragePolicy, CoverageReport } from './model.ts';
+import { AreaIndex, coverageSnapshotRows, UnknownAreaError } from './coverage.ts';
+import { type BoundedCoverageReport, CoverageCounts, type CountedSite, coverageFromCounts } from './coverage-counts.ts';
+import { classifySite, mayHaveWorsened } from './site-condition.ts';
+import type { ConditionCounts, CoveragePolicy, SiteCondition } from './model.ts';
 import type { AreaNode } from '../registry/model.ts';
 import { Errors } from '../errors.ts';
 
@@ -20,6 +22,10 @@ export interface CoverageHistoryPoint extends ConditionCounts {
 
 export class CoverageService {
   private index: AreaIndex | undefined;
+  /** Per-area counts mirroring the fleet's recorded verdicts; built with the index, kept up to date by the fleet's events. */
+  private counts: CoverageCounts | undefined;
+  /** Subscribed on the first report; the service lives as long as the fleet. */
+  private unlisten: (() => void) | undefined;
 
   constructor(
     private readonly db: Db,
@@ -33,6 +39,37 @@ export class CoverageService {
   /** Call after any change to areas. */
   invalidate(): void {
     this.index = undefined;
+    this.counts = undefined;
+  }
+
+  /**
+   * The counts, built once from the fleet's recorded verdicts and then kept
+   * in step with its events: a condition change, a site registered, moved or
+   * renamed, a site retired. A rebuild (after areas change) is O(sites).
+   */
+  private coverageCounts(): CoverageCounts {
+    if (this.counts) return this.counts;
+    this.unlisten ??= this.fleet.listen({
+      conditionChanged: (c) => this.track(c.siteId, c.to),
+      siteChanged: (id) => this.track(id, undefined),
+      siteRemoved: (id) => this.counts?.remove(id),
+    });
+    const t = this.now();
+    const sites: CountedSite[] = [];
+    for (const o of this.fleet.observations()) {
+      const condition = this.fleet.verdict(o.siteId)?.condition ?? classifySite(o, t, this.policy).condition;
+      sites.push({ siteId: o.siteId, name: o.name, kind: o.kind, areaId: o.areaId, condition });
+    }
+    this.counts = CoverageCounts.build(this.areaIndex(), sites);
+    return this.counts;
+  }
+
+  private track(siteId: string, condition: SiteCondition | undefined): void {
+    const counts = this.counts;
+    const o = this.fleet.observation(siteId);
+    if (!counts || !o) return;
+    const c = condition ?? this.fleet.verdict(siteId)?.condition ?? counts.get(siteId)?.condition ?? classifySite(o, this.now(), this.policy).condition;
+    counts.upsert({ siteId, name: o.name, kind: o.kind, areaId: o.areaId, condition: c });
   }
 
   areaIndex(): AreaIndex {
@@ -72,11 +109,26 @@ export class CoverageService {
     return self ? [self.key, ...idx.ancestors(areaId).map((a) => a.key)] : [];
   }
 
-  report(areaKeyOrCode: string | undefined): CoverageReport {
+  /**
+   * Coverage of an area now, lists cut to `limit` (worst first). Counts are
+   * read from the kept counts; the only per-site work is for sites time alone
+   * may have made worse since their verdict was recorded (silent past the
+   * deadline, sound proof or configuration come due: a cheap test per site,
+   * a classification for the few it flags) and for the listed sites' reasons.
+   */
+  report(areaKeyOrCode: string | undefined, limit = Number.POSITIVE_INFINITY): BoundedCoverageReport {
     const root = areaKeyOrCode ? this.resolveArea(areaKeyOrCode) : this.defaultRoot();
     const t = this.now();
+    const counts = this.coverageCounts();
+    const overrides: Array<{ siteId: string; condition: SiteCondition }> = [];
+    for (const o of this.fleet.observations()) {
+      const recorded = counts.get(o.siteId);
+      if (!recorded || !mayHaveWorsened(o, recorded.condition, t, this.policy)) continue;
+      const now = classifySite(o, t, this.policy).condition;
+      if (now !== recorded.condition) overrides.push({ siteId: o.siteId, condition: now });
+    }
     try {
-      return coverageOf(this.areaIndex(), root.key, this.fleet.observations(), (s) => this.fleet.classify(s.siteId, t)!, t, this.policy);
+      return counts.withConditions(overrides, () => coverageFromCounts(counts, root.key, t, limit, (id) => this.fleet.classify(id, t)!));
     } catch (e) {
       if (e instanceof UnknownAreaError) throw Errors.notFound('area', e.areaKey);
       throw e;

@@ -322,3 +322,31 @@ export function classifySite(obs: SiteObservation, now: number, policy: Coverage
   }
   return { siteId: obs.siteId, condition: worst, reasons };
 }
+
+/**
+ * Whether time alone may have made `condition` — the verdict last recorded
+ * for `obs`, whose observation has not changed since — out of date at `now`.
+ * Time only makes verdicts worse, in three ways: silence past the deadline
+ * (→ offline), a verified sound growing older than `soundMaxAgeMs`, and a
+ * delivered configuration falling due (→ degraded, which only matters to an
+ * operational site). False means classifySite would give `condition` again,
+ * so a caller keeping conditions up to date need only reclassify the sites
+ * this says true for. Cheap: no allocation, no formatting.
+ */
+export function mayHaveWorsened(obs: SiteObservation, condition: SiteVerdict['condition'], now: number, policy: CoveragePolicy): boolean {
+  if (condition === 'offline' || condition === 'unverified') return false;
+  if (obs.firstSeenAt === null || !obs.connected) return true;
+  const lastSeen = obs.lastSeenAt ?? obs.firstSeenAt;
+  if (now - lastSeen > policy.missedHeartbeats * effectiveIntervalS(obs, policy) * 1000) return true;
+  if (condition !== 'operational') return false;
+  if (hasMonitorMic(obs)) {
+    const verified = obs.lastSoundVerifiedAt;
+    if (verified === null || now - verified > policy.soundMaxAgeMs) return true;
+  }
+  const want = obs.expectedConfig;
+  if (want && now >= want.dueAt) {
+    const held = obs.telemetry?.config ?? null;
+    if (!held || held.revision !== want.revision || held.hash !== want.hash) return true;
+  }
+  return false;
+}

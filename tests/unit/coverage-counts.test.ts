@@ -1,0 +1,205 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import '../helpers/fast-check-seed.ts';
+import { AreaIndex, coverageOf } from '../../server/coverage/coverage.ts';
+import { CoverageCounts, type CountedSite, coverageFromCounts } from '../../server/coverage/coverage-counts.ts';
+import { DEFAULT_COVERAGE_POLICY, SITE_CONDITIONS, type SiteCondition, type SiteObservation, type SiteVerdict } from '../../server/coverage/model.ts';
+import type { AreaLevel, AreaNode, SiteKind } from '../../server/registry/model.ts';
+
+const NOW = Date.UTC(2025, 2, 10, 7, 30);
+
+let nextId = 1;
+function area(code: string, name: string, level: AreaLevel, parent: AreaNode | null): AreaNode {
+  return { id: nextId++, key: `2025.${code}`, code, version: '2025', name, level, parentId: parent?.id ?? null };
+}
+
+// Province → 2 districts → communes → villages, one village with a hamlet below it (a village in a village).
+const P = area('01', 'Tỉnh', 'province', null);
+const D1 = area('01001', 'Huyện Một', 'district', P);
+const D2 = area('01002', 'Huyện Hai', 'district', P);
+const C1 = area('C1', 'Xã Ấp', 'commune', D1);
+const C2 = area('C2', 'Xã Bình', 'commune', D1);
+const C3 = area('C3', 'Xã Cà', 'commune', D2);
+const V1 = area('V1', 'Thôn Một', 'village', C1);
+const V2 = area('V2', 'Thôn Hai', 'village', C1);
+const V3 = area('V3', 'Thôn Ba', 'village', C2);
+const V4 = area('V4', 'Thôn Bốn', 'village', C3);
+const H1 = area('H1', 'Xóm Một', 'village', V4);
+const NODES = [P, D1, D2, C1, C2, C3, V1, V2, V3, V4, H1];
+const RETIRED_AREA = 999;
+const index = AreaIndex.build(NODES);
+
+/** The full recompute: coverageOf over every counted site, with the counted conditions as verdicts. */
+function recompute(sites: readonly CountedSite[], rootKey: string) {
+  const obs: SiteObservation[] = sites.map((s) => ({
+    siteId: s.siteId,
+    name: s.name,
+    kind: s.kind,
+    areaId: s.areaId,
+    firstSeenAt: null,
+    lastSeenAt: null,
+    connected: false,
+    disconnectedAt: null,
+    intervalS: null,
+    telemetry: null,
+    lastSoundVerifiedAt: null,
+    lastSoundCheck: null,
+    expectsMonitorMic: false,
+  }));
+  const verdicts = new Map<string, SiteVerdict>(sites.map((s) => [s.siteId, { siteId: s.siteId, condition: s.condition, reasons: [] }]));
+  return coverageOf(index, rootKey, obs, verdicts, NOW, DEFAULT_COVERAGE_POLICY);
+}
+
+const noReasons = (conditions: Map<string, SiteCondition>) => (siteId: string) => ({ siteId, condition: conditions.get(siteId)!, reasons: [] });
+
+function expectSameAsRecompute(counts: CoverageCounts, sites: Map<string, CountedSite>, rootKey: string, limit = Number.POSITIVE_INFINITY): void {
+  const full = recompute([...sites.values()], rootKey);
+  const conditions = new Map([...sites.values()].map((s) => [s.siteId, s.condition]));
+  const got = coverageFromCounts(counts, rootKey, NOW, limit, noReasons(conditions));
+  const { failing, unverifiedSites, uncoveredVillages, ...head } = full;
+  const { failing: gf, unverifiedSites: gu, uncoveredVillages: gv, failingTotal, unverifiedTotal, uncoveredVillagesTotal, ...ghead } = got;
+  expect(ghead).toEqual(head);
+  expect(gf).toEqual(failing.slice(0, limit));
+  expect(gu).toEqual(unverifiedSites.slice(0, limit));
+  expect(gv).toEqual(uncoveredVillages.slice(0, limit));
+  expect([failingTotal, unverifiedTotal, uncoveredVillagesTotal]).toEqual([failing.length, unverifiedSites.length, uncoveredVillages.length]);
+}
+
+const site = (siteId: string, kind: SiteKind, at: AreaNode, condition: SiteCondition, name = siteId): CountedSite => ({ siteId, name, kind, areaId: at.id, condition });
+
+describe('CoverageCounts', () => {
+  it('starts with every village without cluster and no sites', () => {
+    const c = new CoverageCounts(index);
+    expect(c.countsAt(index.tin(P.id)!)).toEqual({
+      sites: 0,
+      operational: 0,
+      degraded: 0,
+      faulty: 0,
+      offline: 0,
+      unverified: 0,
+      villages: 5,
+      villagesCovered: 0,
+      villagesFailing: 0,
+      villagesWithoutCluster: 5,
+    });
+    expect(c.countsAt(index.tin(V4.id)!).villages).toBe(2);
+  });
+
+  it('adds a cluster: its village and every ancestor count it, the village becomes covered', () => {
+    const c = new CoverageCounts(index);
+    c.upsert(site('a', 'cluster', V1, 'operational'));
+    for (const n of [V1, C1, D1, P]) {
+      const k = c.countsAt(index.tin(n.id)!);
+      expect([k.sites, k.operational, k.villagesCovered]).toEqual([1, 1, 1]);
+    }
+    expect(c.countsAt(index.tin(D2.id)!).sites).toBe(0);
+  });
+
+  it('a condition change moves the site between counts and the village between covered and failing', () => {
+    const c = new CoverageCounts(index);
+    c.upsert(site('a', 'cluster', V1, 'operational'));
+    c.upsert(site('a', 'cluster', V1, 'offline'));
+    const k = c.countsAt(index.tin(P.id)!);
+    expect([k.operational, k.offline, k.villagesCovered, k.villagesFailing, k.villagesWithoutCluster]).toEqual([0, 1, 0, 1, 4]);
+    expect([...c.inCondition('offline')].map((s) => s.siteId)).toEqual(['a']);
+    expect(c.countIn('operational')).toBe(0);
+  });
+
+  it('moving a site to another area takes it out of the old subtree', () => {
+    const c = new CoverageCounts(index);
+    c.upsert(site('a', 'cluster', V1, 'operational'));
+    c.upsert(site('a', 'cluster', H1, 'operational'));
+    expect(c.countsAt(index.tin(D1.id)!).sites).toBe(0);
+    expect(c.countsAt(index.tin(D1.id)!).villagesCovered).toBe(0);
+    // A cluster in the hamlet covers the hamlet and the village above it.
+    expect(c.countsAt(index.tin(D2.id)!).villagesCovered).toBe(2);
+  });
+
+  it('removing a site, or one in an area not in the index, leaves the counts as before', () => {
+    const c = new CoverageCounts(index);
+    const before = c.countsAt(index.tin(P.id)!);
+    c.upsert(site('a', 'station', C1, 'faulty'));
+    c.upsert({ siteId: 'b', name: 'b', kind: 'cluster', areaId: RETIRED_AREA, condition: 'offline' });
+    expect(c.countsAt(index.tin(P.id)!).sites).toBe(1);
+    c.remove('a');
+    c.remove('b');
+    c.remove('never-there');
+    expect(c.countsAt(index.tin(P.id)!)).toEqual(before);
+    expect(c.size).toBe(0);
+  });
+
+  it('withConditions answers with the replaced conditions and puts the recorded ones back, also when it throws', () => {
+    const c = new CoverageCounts(index);
+    c.upsert(site('a', 'cluster', V1, 'operational'));
+    const during = c.withConditions([{ siteId: 'a', condition: 'offline' }], () => c.countsAt(index.tin(P.id)!));
+    expect([during.offline, during.villagesCovered]).toEqual([1, 0]);
+    expect(() =>
+      c.withConditions([{ siteId: 'a', condition: 'faulty' }], () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    const after = c.countsAt(index.tin(P.id)!);
+    expect([after.operational, after.offline, after.faulty, after.villagesCovered]).toEqual([1, 0, 0, 1]);
+  });
+
+  it('a report cuts its lists to the limit, worst first, and asks for reasons only of the sites it lists', () => {
+    const sites = new Map<string, CountedSite>();
+    const c = new CoverageCounts(index);
+    const add = (s: CountedSite) => {
+      sites.set(s.siteId, s);
+      c.upsert(s);
+    };
+    add(site('a', 'cluster', V1, 'degraded', 'Ấp A'));
+    add(site('b', 'cluster', V2, 'offline', 'Bình B'));
+    add(site('c', 'station', C3, 'faulty', 'Cà C'));
+    add(site('d', 'cluster', V3, 'unverified', 'Đông D'));
+    const asked: string[] = [];
+    const r = coverageFromCounts(c, P.key, NOW, 2, (id) => {
+      asked.push(id);
+      return { siteId: id, condition: sites.get(id)!.condition, reasons: [] };
+    });
+    expect(r.failing.map((f) => f.siteId)).toEqual(['b', 'c']);
+    expect(asked).toEqual(['b', 'c']);
+    expect([r.failingTotal, r.unverifiedTotal, r.uncoveredVillagesTotal]).toEqual([3, 1, 5]);
+    expect(r.uncoveredVillages).toHaveLength(2);
+    expectSameAsRecompute(c, sites, P.key, 2);
+  });
+
+  it('after any sequence of adds, moves, condition changes and removals the counts equal a full recompute', () => {
+    const areas = [...NODES, { id: RETIRED_AREA } as AreaNode];
+    const op = fc.oneof(
+      fc.record({
+        t: fc.constant('upsert' as const),
+        i: fc.integer({ min: 0, max: 11 }),
+        area: fc.integer({ min: 0, max: areas.length - 1 }),
+        kind: fc.constantFrom<SiteKind>('cluster', 'station'),
+        condition: fc.constantFrom(...SITE_CONDITIONS),
+        name: fc.constantFrom('Ấp', 'Bình', 'an', 'Ă', 'Đồng 2', 'Đồng 10'),
+      }),
+      fc.record({ t: fc.constant('remove' as const), i: fc.integer({ min: 0, max: 11 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 0, max: 6 }), (ops, limit) => {
+        const c = new CoverageCounts(index);
+        const sites = new Map<string, CountedSite>();
+        for (const o of ops) {
+          const siteId = `s${o.i}`;
+          if (o.t === 'remove') {
+            c.remove(siteId);
+            sites.delete(siteId);
+            continue;
+          }
+          const s: CountedSite = { siteId, name: o.name, kind: o.kind, areaId: areas[o.area]!.id, condition: o.condition };
+          c.upsert(s);
+          sites.set(siteId, s);
+        }
+        for (const n of NODES) expectSameAsRecompute(c, sites, n.key);
+        expectSameAsRecompute(c, sites, P.key, limit);
+        // Built at once from the final sites: the same counts.
+        const built = CoverageCounts.build(index, sites.values());
+        for (let p = 0; p < index.size; p++) expect(built.countsAt(p)).toEqual(c.countsAt(p));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
