@@ -19,7 +19,8 @@
  * counted nowhere, as in coverageOf.
  */
 import { type AreaIndex, UnknownAreaError, vietnameseSortKey } from './coverage.ts';
-import type { AreaCoverage, ConditionCounts, CoverageReport, SiteCondition, SiteVerdict, VillageFigures } from './model.ts';
+import type { AreaCoverage, ConditionCounts, CoveragePolicy, CoverageReport, SiteCondition, SiteObservation, SiteVerdict, VillageFigures } from './model.ts';
+import { classifySite, mayHaveWorsened } from './site-condition.ts';
 import type { SiteKind } from '../registry/model.ts';
 
 /** What the counts need to know of a site. */
@@ -29,6 +30,8 @@ export interface CountedSite {
   kind: SiteKind;
   areaId: number;
   condition: SiteCondition;
+  /** The site's live observation (the fleet mutates it in place), for the time check of `timeOverrides`. */
+  obs?: SiteObservation;
 }
 
 const COND_INDEX: Record<SiteCondition, number> = { operational: 0, degraded: 1, faulty: 2, offline: 3, unverified: 4 };
@@ -85,7 +88,7 @@ export class CoverageCounts {
   upsert(site: CountedSite): void {
     const prev = this.sites.get(site.siteId);
     if (prev) this.apply(prev, -1);
-    const copy = { siteId: site.siteId, name: site.name, kind: site.kind, areaId: site.areaId, condition: site.condition };
+    const copy: CountedSite = { siteId: site.siteId, name: site.name, kind: site.kind, areaId: site.areaId, condition: site.condition, obs: site.obs };
     this.sites.set(site.siteId, copy);
     this.apply(copy, +1);
   }
@@ -115,6 +118,11 @@ export class CoverageCounts {
     } finally {
       for (let i = undo.length - 1; i >= 0; i--) this.upsert(undo[i]!);
     }
+  }
+
+  /** Every site, in no particular order. */
+  all(): IterableIterator<CountedSite> {
+    return this.sites.values();
   }
 
   /** Sites in a condition, in no particular order. */
@@ -195,6 +203,23 @@ export class CoverageCounts {
 }
 
 // ------------------------------------------------------------- a report ----
+
+/**
+ * The conditions time alone has changed at `now` since the counts' recorded
+ * verdicts (for `withConditions`): a cheap test per site with an observation,
+ * a classification only for the sites it flags (silent past the deadline,
+ * sound proof or a configuration come due, and not yet re-evaluated by the
+ * fleet's sweep).
+ */
+export function timeOverrides(counts: CoverageCounts, now: number, policy: CoveragePolicy): Array<{ siteId: string; condition: SiteCondition }> {
+  const out: Array<{ siteId: string; condition: SiteCondition }> = [];
+  for (const s of counts.all()) {
+    if (!s.obs || !mayHaveWorsened(s.obs, s.condition, now, policy)) continue;
+    const condition = classifySite(s.obs, now, policy).condition;
+    if (condition !== s.condition) out.push({ siteId: s.siteId, condition });
+  }
+  return out;
+}
 
 /** Order of failing sites: worst first (as in coverageOf). */
 const FAIL_ORDER: readonly SiteCondition[] = ['offline', 'faulty', 'degraded'];

@@ -8,8 +8,8 @@ import type { Db } from '../store/db.ts';
 import type { AreaRepository } from '../registry/areas.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
 import { AreaIndex, coverageSnapshotRows, UnknownAreaError } from './coverage.ts';
-import { type BoundedCoverageReport, CoverageCounts, type CountedSite, coverageFromCounts } from './coverage-counts.ts';
-import { classifySite, mayHaveWorsened } from './site-condition.ts';
+import { type BoundedCoverageReport, CoverageCounts, type CountedSite, coverageFromCounts, timeOverrides } from './coverage-counts.ts';
+import { classifySite } from './site-condition.ts';
 import type { ConditionCounts, CoveragePolicy, SiteCondition } from './model.ts';
 import type { AreaNode } from '../registry/model.ts';
 import { Errors } from '../errors.ts';
@@ -58,7 +58,7 @@ export class CoverageService {
     const sites: CountedSite[] = [];
     for (const o of this.fleet.observations()) {
       const condition = this.fleet.verdict(o.siteId)?.condition ?? classifySite(o, t, this.policy).condition;
-      sites.push({ siteId: o.siteId, name: o.name, kind: o.kind, areaId: o.areaId, condition });
+      sites.push({ siteId: o.siteId, name: o.name, kind: o.kind, areaId: o.areaId, condition, obs: o });
     }
     this.counts = CoverageCounts.build(this.areaIndex(), sites);
     return this.counts;
@@ -69,7 +69,7 @@ export class CoverageService {
     const o = this.fleet.observation(siteId);
     if (!counts || !o) return;
     const c = condition ?? this.fleet.verdict(siteId)?.condition ?? counts.get(siteId)?.condition ?? classifySite(o, this.now(), this.policy).condition;
-    counts.upsert({ siteId, name: o.name, kind: o.kind, areaId: o.areaId, condition: c });
+    counts.upsert({ siteId, name: o.name, kind: o.kind, areaId: o.areaId, condition: c, obs: o });
   }
 
   areaIndex(): AreaIndex {
@@ -120,13 +120,7 @@ export class CoverageService {
     const root = areaKeyOrCode ? this.resolveArea(areaKeyOrCode) : this.defaultRoot();
     const t = this.now();
     const counts = this.coverageCounts();
-    const overrides: Array<{ siteId: string; condition: SiteCondition }> = [];
-    for (const o of this.fleet.observations()) {
-      const recorded = counts.get(o.siteId);
-      if (!recorded || !mayHaveWorsened(o, recorded.condition, t, this.policy)) continue;
-      const now = classifySite(o, t, this.policy).condition;
-      if (now !== recorded.condition) overrides.push({ siteId: o.siteId, condition: now });
-    }
+    const overrides = timeOverrides(counts, t, this.policy);
     try {
       return counts.withConditions(overrides, () => coverageFromCounts(counts, root.key, t, limit, (id) => this.fleet.classify(id, t)!));
     } catch (e) {

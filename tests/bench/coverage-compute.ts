@@ -1,8 +1,10 @@
 /**
  * How long classifying every site and computing the province's coverage takes,
- * on a synthetic province: 3,000 sites / 2,000 villages and ten times that.
- * The point is that cost grows linearly (ratio 30k/3k ≈ 10) and that a real
- * province stays well under 50 ms.
+ * on a synthetic province: 3,000 sites / 2,000 villages and ten times that,
+ * side by side with answering the same request from the counts kept up to
+ * date as conditions change (CoverageCounts, what the server does now):
+ * `totalMs` is the recompute, `countsRequestMs` the answer from the counts,
+ * `speedup` their ratio.
  *
  *   npx tsx tests/bench/coverage-compute.ts [--quick]
  *
@@ -12,6 +14,7 @@
  */
 import type { TelemetryMessage } from '../../protocol/index.ts';
 import { AreaIndex, coverageOf } from '../../server/coverage/coverage.ts';
+import { CoverageCounts, type CountedSite, coverageFromCounts, timeOverrides } from '../../server/coverage/coverage-counts.ts';
 import { DEFAULT_COVERAGE_POLICY, type SiteObservation, type SiteVerdict } from '../../server/coverage/model.ts';
 import type { AreaNode } from '../../server/registry/model.ts';
 import { classifySite } from '../../server/coverage/site-condition.ts';
@@ -123,37 +126,95 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * Both ways of answering a coverage request, on the same province and clock:
+ * before — classify every site and sum them (coverageOf, the whole lists);
+ * after — the counts kept by CoverageCounts: check which sites time alone may
+ * have made worse, then read the counts and gather the lists cut to 200
+ * (what GET /api/coverage does now). Between runs the clock moves on and every
+ * live site "beats" (its lastSeenAt moves with it, as heartbeats do without a
+ * condition change). Both answers' counts are compared every run.
+ */
 function measure(nodes: AreaNode[], sites: SiteObservation[], rootKey: string, runs: number) {
   const policy = DEFAULT_COVERAGE_POLICY;
   const index = AreaIndex.build(nodes);
+  const live = sites.filter((s) => s.lastSeenAt === NOW - 5000);
+  const beat = (now: number) => {
+    for (const s of live) s.lastSeenAt = now - 5000;
+  };
   const classify: number[] = [];
   const cover: number[] = [];
   const total: number[] = [];
+  const after: number[] = [];
   let villageShare: number | null = null;
+  const countedAt = (now: number): CountedSite[] =>
+    sites.map((s) => ({ siteId: s.siteId, name: s.name, kind: s.kind, areaId: s.areaId, condition: classifySite(s, now, policy).condition, obs: s }));
+  const b0 = performance.now();
+  const counts = CoverageCounts.build(index, countedAt(NOW));
+  const countsBuildMs = performance.now() - b0;
+  const request = (now: number) =>
+    counts.withConditions(timeOverrides(counts, now, policy), () => coverageFromCounts(counts, rootKey, now, 200, (id) => classifySite(byId.get(id)!, now, policy)));
+  const byId = new Map(sites.map((s) => [s.siteId, s]));
   // Warm-up (JIT, formatter caches).
   for (let w = 0; w < 3; w++) {
     const m = new Map<string, SiteVerdict>();
     for (const s of sites) m.set(s.siteId, classifySite(s, NOW, policy));
     coverageOf(index, rootKey, sites, m, NOW, policy);
+    request(NOW);
   }
   for (let r = 0; r < runs; r++) {
     // Move the clock a little each run so no cache answers for free.
     const now = NOW + r * 1000;
+    beat(now);
     const t0 = performance.now();
     const m = new Map<string, SiteVerdict>();
     for (const s of sites) m.set(s.siteId, classifySite(s, now, policy));
     const t1 = performance.now();
     const rep = coverageOf(index, rootKey, sites, m, now, policy);
     const t2 = performance.now();
+    const got = request(now);
+    const t3 = performance.now();
     classify.push(t1 - t0);
     cover.push(t2 - t1);
     total.push(t2 - t0);
+    after.push(t3 - t2);
     villageShare = rep.villageShare;
+    for (const k of ['sites', 'operational', 'degraded', 'faulty', 'offline', 'unverified', 'villagesCovered', 'villagesFailing'] as const) {
+      if (rep[k] !== got[k]) throw new Error(`counts differ at run ${r}: ${k} ${rep[k]} (recomputed) vs ${got[k]} (kept)`);
+    }
+    if (rep.failing.length !== got.failingTotal || rep.failing[0]?.siteId !== got.failing[0]?.siteId) throw new Error(`failing lists differ at run ${r}`);
   }
+  // What the heartbeat load costs the counts: one condition change, there and back.
+  const flips = Math.min(sites.length, 20_000);
+  const u0 = performance.now();
+  for (let i = 0; i < flips; i++) {
+    const c = counts.get(sites[i]!.siteId)!;
+    counts.upsert({ ...c, condition: c.condition === 'offline' ? 'operational' : 'offline' });
+    counts.upsert(c);
+  }
+  const updateUs = ((performance.now() - u0) * 1000) / (2 * flips);
+  // Worst case: nobody beat for two minutes and the fleet's sweep has not run, so every site is reclassified.
+  const s0 = performance.now();
+  const stale = request(NOW + runs * 1000 + 120_000);
+  const afterAllSilentMs = performance.now() - s0;
+  if (stale.offline !== stale.sites - stale.unverified) throw new Error('after two silent minutes every heard site should count as offline');
   const t0 = performance.now();
   AreaIndex.build(nodes);
   const buildMs = performance.now() - t0;
-  return { classifyMs: median(classify), coverageMs: median(cover), totalMs: median(total), indexBuildMs: buildMs, villageShare: villageShare ?? 0 };
+  return {
+    classifyMs: median(classify),
+    coverageMs: median(cover),
+    totalMs: median(total),
+    totalMaxMs: Math.max(...total),
+    countsRequestMs: median(after),
+    countsRequestMaxMs: Math.max(...after),
+    speedup: median(total) / median(after),
+    countsBuildMs,
+    updateUs,
+    afterAllSilentMs,
+    indexBuildMs: buildMs,
+    villageShare: villageShare ?? 0,
+  };
 }
 
 export async function runCoverageComputeBench({ quick }: { quick: boolean }): Promise<BenchResult[]> {
@@ -181,6 +242,7 @@ export async function runCoverageComputeBench({ quick }: { quick: boolean }): Pr
         totalRatio: b.figures.totalMs! / a.figures.totalMs!,
         classifyRatio: b.figures.classifyMs! / a.figures.classifyMs!,
         coverageRatio: b.figures.coverageMs! / a.figures.coverageMs!,
+        countsRequestRatio: b.figures.countsRequestMs! / a.figures.countsRequestMs!,
       },
     });
   }

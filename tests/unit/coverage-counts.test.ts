@@ -2,7 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import '../helpers/fast-check-seed.ts';
 import { AreaIndex, coverageOf } from '../../server/coverage/coverage.ts';
-import { CoverageCounts, type CountedSite, coverageFromCounts } from '../../server/coverage/coverage-counts.ts';
+import { CoverageCounts, type CountedSite, coverageFromCounts, timeOverrides } from '../../server/coverage/coverage-counts.ts';
+import { classifySite, mayHaveWorsened } from '../../server/coverage/site-condition.ts';
+import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 import { DEFAULT_COVERAGE_POLICY, SITE_CONDITIONS, type SiteCondition, type SiteObservation, type SiteVerdict } from '../../server/coverage/model.ts';
 import type { AreaLevel, AreaNode, SiteKind } from '../../server/registry/model.ts';
 
@@ -142,6 +144,30 @@ describe('CoverageCounts', () => {
     expect([after.operational, after.offline, after.faulty, after.villagesCovered]).toEqual([1, 0, 0, 1]);
   });
 
+  it('timeOverrides names the sites time alone made worse: a live site silent past two intervals is offline', () => {
+    const o: SiteObservation = {
+      siteId: 'a',
+      name: 'a',
+      kind: 'cluster',
+      areaId: V1.id,
+      firstSeenAt: NOW - 86_400_000,
+      lastSeenAt: NOW,
+      connected: true,
+      disconnectedAt: null,
+      intervalS: 30,
+      telemetry: healthyTelemetry('a', 1, { monitorMic: false }),
+      lastSoundVerifiedAt: NOW,
+      lastSoundCheck: null,
+      expectsMonitorMic: false,
+    };
+    const c = CoverageCounts.build(index, [{ ...site('a', 'cluster', V1, 'operational'), obs: o }, site('b', 'cluster', V2, 'operational')]);
+    expect(timeOverrides(c, NOW + 60_000, DEFAULT_COVERAGE_POLICY)).toEqual([]);
+    expect(timeOverrides(c, NOW + 60_001, DEFAULT_COVERAGE_POLICY)).toEqual([{ siteId: 'a', condition: 'offline' }]);
+    // A heartbeat moves lastSeenAt in place (no event): the site is live again.
+    o.lastSeenAt = NOW + 60_000;
+    expect(timeOverrides(c, NOW + 60_001, DEFAULT_COVERAGE_POLICY)).toEqual([]);
+  });
+
   it('a report cuts its lists to the limit, worst first, and asks for reasons only of the sites it lists', () => {
     const sites = new Map<string, CountedSite>();
     const c = new CoverageCounts(index);
@@ -199,7 +225,77 @@ describe('CoverageCounts', () => {
         const built = CoverageCounts.build(index, sites.values());
         for (let p = 0; p < index.size; p++) expect(built.countsAt(p)).toEqual(c.countsAt(p));
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('mayHaveWorsened', () => {
+  const policy = DEFAULT_COVERAGE_POLICY;
+  const MIN = 60_000;
+  const DAY = 86_400_000;
+
+  it('says no for a site that stays as classified later, and yes once it goes silent', () => {
+    const o: SiteObservation = {
+      siteId: 's',
+      name: 's',
+      kind: 'cluster',
+      areaId: V1.id,
+      firstSeenAt: NOW - DAY,
+      lastSeenAt: NOW,
+      connected: true,
+      disconnectedAt: null,
+      intervalS: 30,
+      telemetry: healthyTelemetry('s', 1, { monitorMic: false }),
+      lastSoundVerifiedAt: NOW,
+      lastSoundCheck: null,
+      expectsMonitorMic: false,
+    };
+    const c = classifySite(o, NOW, policy).condition;
+    expect(c).toBe('operational');
+    expect(mayHaveWorsened(o, c, NOW + 60_000, policy)).toBe(false);
+    expect(mayHaveWorsened(o, c, NOW + 60_001, policy)).toBe(true);
+  });
+
+  it('whenever it says no, classifying later gives the condition recorded earlier (time only makes verdicts worse)', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          heard: fc.boolean(),
+          connected: fc.boolean(),
+          seenAgo: fc.integer({ min: 0, max: 10 * MIN }),
+          intervalS: fc.constantFrom(null, 5, 30, 120),
+          mic: fc.boolean(),
+          expectsMic: fc.boolean(),
+          withTelemetry: fc.boolean(),
+          verifiedAgo: fc.option(fc.integer({ min: 0, max: 10 * DAY })),
+          config: fc.option(fc.record({ dueIn: fc.integer({ min: -2 * MIN, max: 2 * MIN }), held: fc.boolean() })),
+          signal: fc.constantFrom(-80, -120),
+        }),
+        fc.integer({ min: 0, max: 8 * DAY }),
+        (x, later) => {
+          const t = healthyTelemetry('s', 1, { monitorMic: x.mic, link: { type: '4g', signalDbm: x.signal }, ...(x.config?.held ? { config: { revision: 3, hash: 'h3' } } : {}) });
+          const o: SiteObservation = {
+            siteId: 's',
+            name: 's',
+            kind: 'cluster',
+            areaId: V1.id,
+            firstSeenAt: x.heard ? NOW - DAY : null,
+            lastSeenAt: x.heard ? NOW - x.seenAgo : null,
+            connected: x.connected,
+            disconnectedAt: x.connected ? null : NOW - x.seenAgo,
+            intervalS: x.intervalS,
+            telemetry: x.withTelemetry ? t : null,
+            lastSoundVerifiedAt: x.verifiedAgo === null ? null : NOW - x.verifiedAgo,
+            lastSoundCheck: null,
+            expectsMonitorMic: x.expectsMic,
+            ...(x.config ? { expectedConfig: { revision: 3, hash: 'h3', dueAt: NOW + x.config.dueIn } } : {}),
+          };
+          const recorded = classifySite(o, NOW, policy).condition;
+          if (!mayHaveWorsened(o, recorded, NOW + later, policy)) expect(classifySite(o, NOW + later, policy).condition).toBe(recorded);
+        },
+      ),
+      { numRuns: 2000 },
     );
   });
 });
