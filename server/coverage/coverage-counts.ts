@@ -18,10 +18,10 @@
  * A site whose area is not in the index (retired or unknown) is remembered but
  * counted nowhere, as in coverageOf.
  */
-import { type AreaIndex, UnknownAreaError, vietnameseSortKey } from './coverage.ts';
+import { type AreaIndex, type CoverageSnapshotRow, SNAPSHOT_LEVELS, UnknownAreaError, vietnameseSortKey } from './coverage.ts';
 import type { AreaCoverage, ConditionCounts, CoveragePolicy, CoverageReport, SiteCondition, SiteObservation, SiteVerdict, VillageFigures } from './model.ts';
 import { classifySite, mayHaveWorsened } from './site-condition.ts';
-import type { SiteKind } from '../registry/model.ts';
+import type { AreaLevel, SiteKind } from '../registry/model.ts';
 
 /** What the counts need to know of a site. */
 export interface CountedSite {
@@ -299,4 +299,15 @@ export function coverageFromCounts(counts: CoverageCounts, rootKey: string, now:
     uncoveredVillages,
     uncoveredVillagesTotal: uncoveredTotal,
   };
+}
+
+/** The coverage history rows (every area of the given levels) read from the counts: what coverageSnapshotRows computes from every site. */
+export function snapshotRowsFromCounts(counts: CoverageCounts, now: number, levels: ReadonlySet<AreaLevel> = SNAPSHOT_LEVELS): CoverageSnapshotRow[] {
+  const rows: CoverageSnapshotRow[] = [];
+  const index = counts.index;
+  for (let p = 0; p < index.size; p++) {
+    const node = index.order[p]!;
+    if (levels.has(node.level)) rows.push({ at: now, areaKey: node.key, level: node.level, ...counts.countsAt(p) });
+  }
+  return rows;
 }

@@ -402,7 +402,8 @@ export interface CoverageSnapshotRow extends ConditionCounts, VillageFigures {
   level: AreaLevel;
 }
 
-const SNAPSHOT_LEVELS: ReadonlySet<AreaLevel> = new Set<AreaLevel>(['province', 'district', 'commune']);
+/** The levels a coverage history row is stored for. */
+export const SNAPSHOT_LEVELS: ReadonlySet<AreaLevel> = new Set<AreaLevel>(['province', 'district', 'commune']);
 
 /**
  * Counts for every area of level commune or higher, in one pass over all

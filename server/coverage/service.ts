@@ -7,8 +7,8 @@
 import type { Db } from '../store/db.ts';
 import type { AreaRepository } from '../registry/areas.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
-import { AreaIndex, coverageSnapshotRows, UnknownAreaError } from './coverage.ts';
-import { type BoundedCoverageReport, CoverageCounts, type CountedSite, coverageFromCounts, timeOverrides } from './coverage-counts.ts';
+import { AreaIndex, UnknownAreaError } from './coverage.ts';
+import { type BoundedCoverageReport, CoverageCounts, type CountedSite, coverageFromCounts, snapshotRowsFromCounts, timeOverrides } from './coverage-counts.ts';
 import { classifySite } from './site-condition.ts';
 import type { ConditionCounts, CoveragePolicy, SiteCondition } from './model.ts';
 import type { AreaNode } from '../registry/model.ts';
@@ -133,7 +133,8 @@ export class CoverageService {
   snapshot(): number {
     const t = this.now();
     const idx = this.areaIndex();
-    const rows = coverageSnapshotRows(idx, this.fleet.observations(), (s) => this.fleet.classify(s.siteId, t)!, t, this.policy);
+    const counts = this.coverageCounts();
+    const rows = counts.withConditions(timeOverrides(counts, t, this.policy), () => snapshotRowsFromCounts(counts, t));
     const stmt = this.db.prepare(
       `INSERT OR REPLACE INTO coverage_history (at, area_id, sites, operational, degraded, faulty, offline, unverified, villages, villages_covered)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

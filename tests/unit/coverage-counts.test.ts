@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import '../helpers/fast-check-seed.ts';
-import { AreaIndex, coverageOf } from '../../server/coverage/coverage.ts';
-import { CoverageCounts, type CountedSite, coverageFromCounts, timeOverrides } from '../../server/coverage/coverage-counts.ts';
+import { AreaIndex, coverageOf, coverageSnapshotRows } from '../../server/coverage/coverage.ts';
+import { CoverageCounts, type CountedSite, coverageFromCounts, snapshotRowsFromCounts, timeOverrides } from '../../server/coverage/coverage-counts.ts';
 import { classifySite, mayHaveWorsened } from '../../server/coverage/site-condition.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 import { DEFAULT_COVERAGE_POLICY, SITE_CONDITIONS, type SiteCondition, type SiteObservation, type SiteVerdict } from '../../server/coverage/model.ts';
@@ -33,7 +33,13 @@ const index = AreaIndex.build(NODES);
 
 /** The full recompute: coverageOf over every counted site, with the counted conditions as verdicts. */
 function recompute(sites: readonly CountedSite[], rootKey: string) {
-  const obs: SiteObservation[] = sites.map((s) => ({
+  const obs: SiteObservation[] = sites.map(asObservation);
+  const verdicts = new Map<string, SiteVerdict>(sites.map((s) => [s.siteId, { siteId: s.siteId, condition: s.condition, reasons: [] }]));
+  return coverageOf(index, rootKey, obs, verdicts, NOW, DEFAULT_COVERAGE_POLICY);
+}
+
+function asObservation(s: CountedSite): SiteObservation {
+  return {
     siteId: s.siteId,
     name: s.name,
     kind: s.kind,
@@ -47,9 +53,13 @@ function recompute(sites: readonly CountedSite[], rootKey: string) {
     lastSoundVerifiedAt: null,
     lastSoundCheck: null,
     expectsMonitorMic: false,
-  }));
+  };
+}
+
+function snapshotFull(sites: readonly CountedSite[], levels: ReadonlySet<AreaLevel>) {
   const verdicts = new Map<string, SiteVerdict>(sites.map((s) => [s.siteId, { siteId: s.siteId, condition: s.condition, reasons: [] }]));
-  return coverageOf(index, rootKey, obs, verdicts, NOW, DEFAULT_COVERAGE_POLICY);
+  const obs = sites.map(asObservation);
+  return coverageSnapshotRows(index, obs, verdicts, NOW, DEFAULT_COVERAGE_POLICY, levels);
 }
 
 const noReasons = (conditions: Map<string, SiteCondition>) => (siteId: string) => ({ siteId, condition: conditions.get(siteId)!, reasons: [] });
@@ -221,6 +231,8 @@ describe('CoverageCounts', () => {
         }
         for (const n of NODES) expectSameAsRecompute(c, sites, n.key);
         expectSameAsRecompute(c, sites, P.key, limit);
+        const all = new Set<AreaLevel>(['province', 'district', 'commune', 'village']);
+        expect(snapshotRowsFromCounts(c, NOW, all)).toEqual(snapshotFull([...sites.values()], all));
         // Built at once from the final sites: the same counts.
         const built = CoverageCounts.build(index, sites.values());
         for (let p = 0; p < index.size; p++) expect(built.countsAt(p)).toEqual(c.countsAt(p));
