@@ -11,14 +11,23 @@
  * - approval: one more province-wide item, every playlist changes (what an
  *   approve request waits for).
  *
+ * Each size runs twice on fresh stores, side by side: sliced as the server
+ * runs it (the event loop served every DEFAULT_SLICE_MS) and in one piece
+ * (`sliceMs: Infinity`), with the ratios sliced / one piece; the sliced run
+ * also times one synchronous `computePlaylists` call, the piece that held the
+ * loop before the computation was cut in steps. longestBlockMs is what an
+ * alert's dispatch, a heartbeat or an HTTP answer could wait behind.
+ *
  *   npx tsx tests/bench/playlist-distribution.ts [--quick]
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { openDatabase } from '../../server/store/db.ts';
 import { AreaIndex } from '../../server/coverage/coverage.ts';
 import { BroadcastItemStore, startBounds, type ScheduledItem } from '../../server/schedule/items-store.ts';
 import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
-import { PlaylistDistributor } from '../../server/schedule/distribution.ts';
+import { DEFAULT_SLICE_MS, PlaylistDistributor } from '../../server/schedule/distribution.ts';
+import { computePlaylists } from '../../server/schedule/playlist.ts';
 import { SiteDirectory } from '../../server/schedule/resolve.ts';
 import type { BrokerLink } from '../../server/fleet/broker.ts';
 import { tempDir } from '../helpers/server.ts';
@@ -58,7 +67,21 @@ function item(id: string, over: Partial<ScheduledItem>): ScheduledItem {
   };
 }
 
-async function runOne(villages: number, siteCount: number): Promise<BenchResult> {
+/**
+ * How long the main thread (the event loop's) has waited for a core so far,
+ * ms (Linux schedstat: its time on a run queue, runnable but not running), or
+ * 0 where that is not readable.
+ */
+const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
+const waitedForCoreMs = (): number => {
+  try {
+    return Number(fs.readFileSync(SCHEDSTAT, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return 0;
+  }
+};
+
+async function runOne(villages: number, siteCount: number, sliceMs: number): Promise<BenchResult> {
   const dir = tempDir('loanet-bench-dist-');
   const db = openDatabase(dir);
   try {
@@ -94,38 +117,61 @@ async function runOne(villages: number, siteCount: number): Promise<BenchResult>
       disconnectSite() {},
       status: () => ({ kind: 'embedded', up: true, clients: 0, port: null, refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 }),
     };
+    const media = () => ({ sha256: 'a'.repeat(64), bytes: 900_000 });
+    const now = DAY0 + 5 * H;
     const dist = new PlaylistDistributor({
       db,
       items,
       sent: new SentEntryStore(db),
       directory: () => new SiteDirectory(index, sites),
-      media: () => ({ sha256: 'a'.repeat(64), bytes: 900_000 }),
+      media,
       broker,
       held: () => undefined,
       log: { info() {}, warn() {}, error() {} },
-      now: () => DAY0 + 5 * H,
+      now: () => now,
       horizonMs: 48 * H,
       recomputeMs: 60_000,
+      sliceMs,
     });
+    const sliced = Number.isFinite(sliceMs);
+    // The computation alone, in one synchronous piece, as the refresh called it before it was cut in steps.
+    let computeOnePieceMs: number | undefined;
+    if (sliced) {
+      const dir = new SiteDirectory(index, sites);
+      const t = performance.now();
+      computePlaylists(items.live(now - 10 * 60_000), dir, media, { from: now - 10 * 60_000, to: now + 48 * H });
+      computeOnePieceMs = performance.now() - t;
+    }
     // Total time, and the longest the event loop was held at once (what a heartbeat or an HTTP answer waits for).
-    // A 1 ms timer chain measures the gaps between its turns; the last gap is taken after the refresh ends.
+    // A 1 ms timer chain measures the gaps between its turns; the last gap is taken when the refresh has ended.
+    // On a machine loaded by other work a gap also holds the time the event loop's thread waited for a core,
+    // which no slicing can shorten: each gap is also taken without it (its own part: running, or blocked in I/O).
     const time = async (reason: string) => {
       let blockMs = 0;
+      let blockOwnMs = 0;
       let last = performance.now();
-      let probing = true;
-      const probe = () => {
+      let lastWait = waitedForCoreMs();
+      const gap = () => {
         const t = performance.now();
+        const w = waitedForCoreMs();
         blockMs = Math.max(blockMs, t - last);
+        blockOwnMs = Math.max(blockOwnMs, t - last - (w - lastWait));
         last = t;
-        if (probing) setTimeout(probe, 1);
+        lastWait = w;
       };
-      setTimeout(probe, 1);
+      let timer: NodeJS.Timeout;
+      const probe = () => {
+        gap();
+        timer = setTimeout(probe, 1);
+      };
+      timer = setTimeout(probe, 1);
       const t0 = performance.now();
       const r = await dist.refresh(reason);
       const ms = performance.now() - t0;
       await new Promise((resolve) => setTimeout(resolve, 5));
-      probing = false;
-      return { ms, blockMs, r };
+      clearTimeout(timer);
+      gap();
+      return { ms, blockMs, blockOwnMs, r };
     };
     const first = await time('start');
     const firstBytes = bytes / Math.max(1, messages);
@@ -134,18 +180,24 @@ async function runOne(villages: number, siteCount: number): Promise<BenchResult>
     save(item('province-extra', { targets: { areaKeys: [prov.rootKey], siteIds: [] }, start: { at: DAY0 + 20 * H } }));
     const approval = await time('approved');
     return {
-      scenario: 'schedule/playlist-distribution',
-      params: { sites: siteCount, items: 2 + districts.length + communes.length },
+      scenario: sliced ? 'schedule/playlist-distribution' : 'schedule/playlist-distribution/one-piece',
+      params: { sites: siteCount, items: 2 + districts.length + communes.length, slicing: sliced ? `${sliceMs} ms` : 'one piece', loadAvg1m: Number(os.loadavg()[0]!.toFixed(1)) },
       figures: {
+        ...(computeOnePieceMs !== undefined ? { computeOnePieceMs } : {}),
         firstMs: first.ms,
         unchangedMs: unchanged.ms,
         approvalMs: approval.ms,
         longestBlockMs: Math.max(first.blockMs, unchanged.blockMs, approval.blockMs),
+        longestBlockOwnMs: Math.max(first.blockOwnMs, unchanged.blockOwnMs, approval.blockOwnMs),
         publishedOnApproval: approval.r.published,
         entriesPerSite: entries,
         bytesPerPlaylist: firstBytes,
       },
-      note: 'event-loop time of PlaylistDistributor.refresh (compute, publish to a counting broker, record sent entries in SQLite); longestBlockMs: the longest single hold of the event loop over the three (gaps in a 1 ms timer chain)',
+      ...(sliced
+        ? {
+            note: 'event-loop time of PlaylistDistributor.refresh (compute, publish to a counting broker, record sent entries in SQLite); longestBlockMs: the longest single hold of the event loop over the three (gaps in a 1 ms timer chain), longestBlockOwnMs: the same without the time the thread waited for a core (other work on the machine); computeOnePieceMs: one synchronous computePlaylists call',
+          }
+        : {}),
     };
   } finally {
     db.close();
@@ -153,10 +205,32 @@ async function runOne(villages: number, siteCount: number): Promise<BenchResult>
   }
 }
 
+/** Sliced / one piece for every figure both runs have (below 1: slicing holds the loop less, or costs less). */
+function ratio(sliced: BenchResult, onePiece: BenchResult): BenchResult {
+  const figures: Record<string, number> = {};
+  for (const [k, a] of Object.entries(onePiece.figures)) {
+    const b = sliced.figures[k];
+    if (b !== undefined && a !== 0) figures[k] = b / a;
+  }
+  return { scenario: 'schedule/playlist-distribution/ratio', params: { sites: sliced.params.sites!, of: 'sliced / one piece' }, figures };
+}
+
 export async function runPlaylistDistributionBench({ quick }: { quick: boolean }): Promise<BenchResult[]> {
-  const out = [await runOne(2000, 3000)];
-  if (!quick) out.push(await runOne(20_000, 30_000));
-  return out;
+  const sizes: Array<[number, number]> = quick
+    ? [[2000, 3000]]
+    : [
+        [2000, 3000],
+        [20_000, 30_000],
+      ];
+  const out: BenchResult[] = [];
+  const ratios: BenchResult[] = [];
+  for (const [villages, siteCount] of sizes) {
+    const onePiece = await runOne(villages, siteCount, Number.POSITIVE_INFINITY);
+    const sliced = await runOne(villages, siteCount, DEFAULT_SLICE_MS);
+    out.push(onePiece, sliced);
+    ratios.push(ratio(sliced, onePiece));
+  }
+  return [...out, ...ratios];
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
