@@ -34,7 +34,7 @@ import { siteTopic, PROTOCOL_VERSION, MAX_PLAYLIST_BYTES, type PlaylistMessage, 
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import { DEFAULT_REPUBLISH_PER_S, paceDelayMs } from '../fleet/retained-recovery.ts';
 import type { Db } from '../store/db.ts';
-import { computePlaylistSteps, type PlaylistProblem, type SitePlaylist } from './playlist.ts';
+import { computePlaylistSteps, type PlaylistProblem, type PlaylistStep, type SitePlaylist } from './playlist.ts';
 import type { SiteDirectory, ResolveProblem } from './resolve.ts';
 import type { BroadcastItemStore, ScheduledItem } from './items-store.ts';
 import type { SentEntryStore } from './sent-entries.ts';
@@ -101,24 +101,29 @@ const PUBLISH_BATCH = 50;
 export const DEFAULT_SLICE_MS = 10;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Tells when the current slice of event-loop time is used up, and serves the loop then. */
+/**
+ * Tells when the current slice of event-loop time is used up, and serves the
+ * loop then. `share` < 1 leaves room in the slice for a piece that comes
+ * after the check and cannot be cut (a commit, a province-wide item); 0
+ * serves the loop whatever was used.
+ */
 class Slicer {
   private since = performance.now();
   constructor(private readonly sliceMs: number) {}
-  due(): boolean {
-    return performance.now() - this.since >= this.sliceMs;
+  due(share = 1): boolean {
+    return performance.now() - this.since >= this.sliceMs * share;
   }
-  async serve(): Promise<void> {
-    if (!this.due()) return;
+  async serve(share = 1): Promise<void> {
+    if (!this.due(share)) return;
     await yieldToEventLoop();
     this.since = performance.now();
   }
   /** Drive a stepwise computation to its end, serving the loop between steps whenever a slice is used up. */
-  async drive<T>(steps: Generator<void, T, void>): Promise<T> {
+  async drive<T>(steps: Generator<PlaylistStep, T, void>): Promise<T> {
     for (;;) {
       const r = steps.next();
       if (r.done) return r.value;
-      await this.serve();
+      await this.serve(r.value === 'wide-next' ? 0.5 : 1);
     }
   }
 }
@@ -241,9 +246,10 @@ export class PlaylistDistributor {
     const horizon = { from: now - KEEP_ENDED_MS, to: now + this.deps.horizonMs };
     const items: ScheduledItem[] = this.deps.items.live(horizon.from);
     const byId = new Map(items.map((i) => [i.id, i]));
-    await slice.serve();
+    // Reading the items and building the directory (every site sorted) are one piece each: a slice of their own.
+    await slice.serve(0);
     const dir = this.deps.directory();
-    await slice.serve();
+    await slice.serve(0);
     // One library lookup per media item per run, not one per entry per site.
     const mediaCache = new Map<string, DistributableMedia | undefined>();
     const media = (id: string) => {
@@ -291,13 +297,14 @@ export class PlaylistDistributor {
       );
     }
     // What each site was sent: one transaction per slice of event-loop time, the loop served between slices.
+    // Upserts fill half a slice: the commit that ends the transaction costs about as much again.
     for (let i = 0; i < sentNow.length; ) {
-      await slice.serve();
+      await slice.serve(0.5);
       this.deps.db.transaction(() => {
         do {
           const siteId = sentNow[i++]!;
           this.deps.sent.recordSent(comp.playlists.get(siteId)!, comp.plans.get(siteId) as SitePlan | undefined, horizon, now, (itemId) => byId.get(itemId)?.mediaId);
-        } while (i < sentNow.length && !slice.due());
+        } while (i < sentNow.length && !slice.due(0.5));
       })();
     }
     // Sites gone from the registry (retired, deleted): clear their retained playlist.

@@ -107,6 +107,14 @@ export function computePlaylists(items: readonly BroadcastItem[], sites: SiteDir
   }
 }
 
+/**
+ * What a step says of the next one: 'wide-next' when it resolves an item
+ * targeting areas (a province item: its 30,000 site ids gathered and sorted
+ * in one piece), so a driver under a time budget serves its loop first if
+ * much of its slice is used.
+ */
+export type PlaylistStep = undefined | 'wide-next';
+
 /** Sites whose occurrences are placed between two steps: an item's sites are its largest piece of work (a province item reaches every site). */
 const SITES_PER_STEP = 256;
 
@@ -120,13 +128,19 @@ const SITES_PER_STEP = 256;
  * Nothing is read from outside between steps: the inputs must not change
  * while it is driven (the shell takes them once per run).
  */
-export function* computePlaylistSteps(items: readonly BroadcastItem[], sites: SiteDirectory, media: MediaLookup, horizon: Horizon): Generator<void, ScheduleComputation, void> {
+export function* computePlaylistSteps(
+  items: readonly BroadcastItem[],
+  sites: SiteDirectory,
+  media: MediaLookup,
+  horizon: Horizon,
+): Generator<PlaylistStep, ScheduleComputation, void> {
   const byId = new Map(items.map((i) => [i.id, i]));
   const all: Array<ResolveProblem | PlaylistProblem> = [];
   // resolveOccurrences then arbitrate's grouping, fused: each site's occurrences in the same order (item, then start) as theirs.
   const bySite = new Map<string, Occurrence[]>();
   for (const item of items) {
     if (!isLive(item)) continue;
+    if (item.targets.areaKeys.length > 0) yield 'wide-next';
     const r = resolveItem(item, sites, horizon);
     all.push(...r.problems);
     const { siteIds, starts } = r.resolved;

@@ -80,13 +80,16 @@ describe('computePlaylistSteps', () => {
     const items = [broadcastItem({ id: 'all', targets: { areaKeys: [laoCai.key], siteIds: [] } })];
     const steps = computePlaylistSteps(items, dir, media, horizon);
     let yields = 0;
+    const hints: string[] = [];
     let r = steps.next();
     while (!r.done) {
       yields++;
+      if (r.value) hints.push(r.value);
       r = steps.next();
     }
-    // One after the item resolves, one per 256 of its sites, one per site arbitrated, one per playlist.
-    expect(yields).toBe(1 + Math.floor(2000 / 256) + 2000 + 2000);
+    expect(hints).toEqual(['wide-next']);
+    // One before the area item resolves ('wide-next') and one after, one per 256 of its sites, one per site arbitrated, one per playlist.
+    expect(yields).toBe(2 + Math.floor(2000 / 256) + 2000 + 2000);
     expect(r.value).toEqual(onePiece(items, dir));
   });
 });
