@@ -68,16 +68,17 @@ function item(id: string, over: Partial<ScheduledItem>): ScheduledItem {
 }
 
 /**
- * How long the main thread (the event loop's) has waited for a core so far,
- * ms (Linux schedstat: its time on a run queue, runnable but not running), or
- * 0 where that is not readable.
+ * How long the main thread (the event loop's) has run on a core, and waited
+ * for one (runnable but not running), so far, ms: Linux schedstat; zeros
+ * where that is not readable.
  */
 const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
-const waitedForCoreMs = (): number => {
+const mainThreadMs = (): { ran: number; waited: number } => {
   try {
-    return Number(fs.readFileSync(SCHEDSTAT, 'utf8').split(' ')[1]) / 1e6;
+    const [ran, waited] = fs.readFileSync(SCHEDSTAT, 'utf8').split(' ');
+    return { ran: Number(ran) / 1e6, waited: Number(waited) / 1e6 };
   } catch {
-    return 0;
+    return { ran: 0, waited: 0 };
   }
 };
 
@@ -145,19 +146,22 @@ async function runOne(villages: number, siteCount: number, sliceMs: number): Pro
     // Total time, and the longest the event loop was held at once (what a heartbeat or an HTTP answer waits for).
     // A 1 ms timer chain measures the gaps between its turns; the last gap is taken when the refresh has ended.
     // On a machine loaded by other work a gap also holds the time the event loop's thread waited for a core,
-    // which no slicing can shorten: each gap is also taken without it (its own part: running, or blocked in I/O).
+    // which no slicing can shorten: each gap is also taken without it (its own part: running, or blocked in
+    // GC or I/O), and as the time the thread ran in it (the work done without serving the loop, GC included).
     const time = async (reason: string) => {
       let blockMs = 0;
       let blockOwnMs = 0;
+      let blockRunMs = 0;
       let last = performance.now();
-      let lastWait = waitedForCoreMs();
+      let lastSched = mainThreadMs();
       const gap = () => {
         const t = performance.now();
-        const w = waitedForCoreMs();
+        const sched = mainThreadMs();
         blockMs = Math.max(blockMs, t - last);
-        blockOwnMs = Math.max(blockOwnMs, t - last - (w - lastWait));
+        blockOwnMs = Math.max(blockOwnMs, t - last - (sched.waited - lastSched.waited));
+        blockRunMs = Math.max(blockRunMs, sched.ran - lastSched.ran);
         last = t;
-        lastWait = w;
+        lastSched = sched;
       };
       let timer: NodeJS.Timeout;
       const probe = () => {
@@ -171,7 +175,7 @@ async function runOne(villages: number, siteCount: number, sliceMs: number): Pro
       await new Promise((resolve) => setTimeout(resolve, 5));
       clearTimeout(timer);
       gap();
-      return { ms, blockMs, blockOwnMs, r };
+      return { ms, blockMs, blockOwnMs, blockRunMs, r };
     };
     const first = await time('start');
     const firstBytes = bytes / Math.max(1, messages);
@@ -189,13 +193,14 @@ async function runOne(villages: number, siteCount: number, sliceMs: number): Pro
         approvalMs: approval.ms,
         longestBlockMs: Math.max(first.blockMs, unchanged.blockMs, approval.blockMs),
         longestBlockOwnMs: Math.max(first.blockOwnMs, unchanged.blockOwnMs, approval.blockOwnMs),
+        longestBlockRunMs: Math.max(first.blockRunMs, unchanged.blockRunMs, approval.blockRunMs),
         publishedOnApproval: approval.r.published,
         entriesPerSite: entries,
         bytesPerPlaylist: firstBytes,
       },
       ...(sliced
         ? {
-            note: 'event-loop time of PlaylistDistributor.refresh (compute, publish to a counting broker, record sent entries in SQLite); longestBlockMs: the longest single hold of the event loop over the three (gaps in a 1 ms timer chain), longestBlockOwnMs: the same without the time the thread waited for a core (other work on the machine); computeOnePieceMs: one synchronous computePlaylists call',
+            note: 'event-loop time of PlaylistDistributor.refresh (compute, publish to a counting broker, record sent entries in SQLite); longestBlockMs: the longest single hold of the event loop over the three (gaps in a 1 ms timer chain), longestBlockOwnMs: the same without the time the thread waited for a core (other work on the machine); longestBlockRunMs: the most the thread ran within one gap; computeOnePieceMs: one synchronous computePlaylists call',
           }
         : {}),
     };
