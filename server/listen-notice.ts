@@ -10,7 +10,7 @@ export function isLoopbackHost(host: string): boolean {
 const where = (host: string) => (isLoopbackHost(host) ? 'this machine only' : host === '0.0.0.0' || host === '::' ? 'every network interface' : `interface ${host}`);
 
 export function listenNotice(o: { httpHost: string; httpPort: number; mqttHost: string; mqttPort: number; externalBroker: string | null }): string {
-  const http = `HTTP ${o.httpHost}:${o.httpPort} (${where(o.httpHost)}): console and API, login required except /api/health and /docs`;
+  const http = `HTTP ${o.httpHost}:${o.httpPort} (${where(o.httpHost)}): console and API, login required except /api/health, /docs, /livez and /readyz (/metrics: from this machine, or with LOANET_METRICS_TOKEN)`;
   const mqtt = o.externalBroker
     ? `MQTT: external broker ${o.externalBroker}, nothing listened on here`
     : `MQTT ${o.mqttHost}:${o.mqttPort} (${where(o.mqttHost)}): each site with its own credential`;

@@ -6,7 +6,7 @@ describe('listenNotice', () => {
   it('the defaults: both on every interface, what each asks of a stranger, no TLS, how to bind to loopback', () => {
     const n = listenNotice({ httpHost: '0.0.0.0', httpPort: 8080, mqttHost: '0.0.0.0', mqttPort: 1883, externalBroker: null });
     expect(n).toBe(
-      'listening: HTTP 0.0.0.0:8080 (every network interface): console and API, login required except /api/health and /docs; ' +
+      'listening: HTTP 0.0.0.0:8080 (every network interface): console and API, login required except /api/health, /docs, /livez and /readyz (/metrics: from this machine, or with LOANET_METRICS_TOKEN); ' +
         'MQTT 0.0.0.0:1883 (every network interface): each site with its own credential; ' +
         'no TLS: put a TLS proxy in front before exposing HTTP and MQTT beyond a LAN; for this machine only set LOANET_HTTP_HOST=127.0.0.1 LOANET_MQTT_HOST=127.0.0.1',
     );
