@@ -150,7 +150,9 @@ describe.skipIf(!canRun)(`an alert to ${SITES} sites, 10 of which cannot downloa
         const c = v.st.counts;
         const failed = v.rep.filter((s) => faulty.includes(s.siteId) && s.failedAt !== null).length;
         const goodDone = v.rep.filter((s) => good.includes(s.siteId) && s.played === 'message' && s.messageRepeats === 1).length;
-        return c.confirmedPlaying === good.length && failed === faulty.length && goodDone === good.length ? v : undefined;
+        // The counts and the report are two reads: wait until the counts, read first, say it too.
+        const settled = c.confirmedPlaying === good.length && c.completed === good.length && c.heard === withMic(good).length;
+        return settled && failed === faulty.length && goodDone === good.length ? v : undefined;
       },
       90_000,
       250,
