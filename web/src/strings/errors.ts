@@ -3,7 +3,8 @@
  * parameters, Vietnamese first (full diacritics) and English. The server sends
  * a code and parameters; these words are what the user reads, so Vietnamese
  * mode shows no English from the server. A code added to the catalogue fails
- * the typecheck here until both languages word it.
+ * the typecheck here until both languages word it. Long because the
+ * catalogue is (over 100 codes, two languages each): one table, one concept.
  */
 import type { AreaCsvParams, ErrorCode, ErrorParams, ErrorThing, ForbiddenParams } from '../../../api/index.ts';
 
