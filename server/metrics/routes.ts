@@ -5,7 +5,7 @@
  * the names of what is not ready; /metrics is guarded by access.ts.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { metricsRefusal } from './access.ts';
+import { forwardedByUntrustedProxy, metricsRefusal } from './access.ts';
 import { CONTENT_TYPE, render, type MetricFamily } from './exposition.ts';
 import type { NotReady } from './readiness.ts';
 
@@ -31,9 +31,15 @@ export const opsRoutes =
     });
 
     app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
-      const refused = metricsRefusal(d.metricsToken, req.headers.authorization, req.ip);
+      const refused = metricsRefusal(d.metricsToken, req.headers.authorization, req.ip, forwardedByUntrustedProxy(req.headers, req.socket.remoteAddress, req.ip));
       reply.header('cache-control', 'no-store').type(TEXT);
       if (refused === 'token') return reply.status(401).header('www-authenticate', 'Bearer').send('a bearer token (LOANET_METRICS_TOKEN) is required\n');
+      if (refused === 'forwarded')
+        return reply
+          .status(403)
+          .send(
+            'this request came through a proxy that LOANET_TRUST_PROXY does not name, so it is not from this machine; set LOANET_METRICS_TOKEN, or name the proxy in LOANET_TRUST_PROXY\n',
+          );
       if (refused === 'not_loopback') return reply.status(403).send('metrics are served to this machine only; set LOANET_METRICS_TOKEN to scrape from elsewhere\n');
       return reply.type(CONTENT_TYPE).send(render(d.metrics()));
     });

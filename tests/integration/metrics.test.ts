@@ -236,6 +236,15 @@ describe('GET /metrics', () => {
     const near = await t.server.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '127.0.0.1' });
     expect(near.statusCode).toBe(200);
   });
+
+  it('a TLS proxy on this machine that LOANET_TRUST_PROXY does not name does not make the internet local', async () => {
+    for (const headers of [{ 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9;proto=https' }, { 'x-real-ip': '203.0.113.9' }]) {
+      const proxied = await t.server.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '127.0.0.1', headers });
+      expect(proxied.statusCode, JSON.stringify(headers)).toBe(403);
+      expect(proxied.body).toMatch(/LOANET_TRUST_PROXY/);
+      expect(proxied.body).not.toContain('loanet_');
+    }
+  });
 });
 
 describe.skipIf(!haveTools('ffmpeg'))('alert dispatch in /metrics', () => {

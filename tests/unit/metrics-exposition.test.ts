@@ -1,7 +1,7 @@
 /** The pure parts behind /metrics, /readyz and request ids: the text format, who may scrape, what is not ready, which ids are kept. */
 import { describe, expect, it } from 'vitest';
 import { histogramSamples, render } from '../../server/metrics/exposition.ts';
-import { isLoopback, metricsRefusal } from '../../server/metrics/access.ts';
+import { forwardedByUntrustedProxy, isLoopback, metricsRefusal } from '../../server/metrics/access.ts';
 import { notReady } from '../../server/metrics/readiness.ts';
 import { isSafeRequestId } from '../../server/metrics/request-id.ts';
 import { loadConfig } from '../../server/config.ts';
@@ -52,6 +52,18 @@ describe('who may scrape /metrics', () => {
     for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '2001:db8::1', '0.0.0.0']) expect(isLoopback(a), a).toBe(false);
     expect(metricsRefusal(undefined, undefined, '10.1.1.1')).toBe('not_loopback');
     expect(metricsRefusal(undefined, undefined, '127.0.0.1')).toBeNull();
+  });
+
+  it('a loopback peer forwarding for someone, through no trusted proxy, is not this machine', () => {
+    expect(metricsRefusal(undefined, undefined, '127.0.0.1', true)).toBe('forwarded');
+    // Forwarding headers resolved by a trusted proxy: req.ip differs from the peer, and the rule applies to req.ip.
+    expect(forwardedByUntrustedProxy({ 'x-forwarded-for': '203.0.113.9' }, '127.0.0.1', '203.0.113.9')).toBe(false);
+    expect(forwardedByUntrustedProxy({ 'x-forwarded-for': '203.0.113.9' }, '127.0.0.1', '127.0.0.1')).toBe(true);
+    expect(forwardedByUntrustedProxy({ forwarded: 'for=203.0.113.9' }, '::1', '::1')).toBe(true);
+    expect(forwardedByUntrustedProxy({ 'x-real-ip': '203.0.113.9' }, '127.0.0.1', '127.0.0.1')).toBe(true);
+    expect(forwardedByUntrustedProxy({}, '127.0.0.1', '127.0.0.1')).toBe(false);
+    // With a token the rule is the token's, wherever the request comes from.
+    expect(metricsRefusal('f00dbabe-0123456789abcdef', 'Bearer f00dbabe-0123456789abcdef', '127.0.0.1', true)).toBeNull();
   });
 
   it('with a token: that bearer token from anywhere, nothing else (loopback included)', () => {
