@@ -1,0 +1,664 @@
+/**
+ * The periodic report a commune station and the province file (báo cáo định
+ * kỳ), built from plain inputs (pure): what was planned and played, hours on
+ * air by kind and by language, uptime and verified coverage, faults and their
+ * time to repair, alerts and how fast they sounded. One row per commune (and
+ * per village for uptime and coverage), and the totals of the area reported
+ * on (the province, or one commune for a commune's own report).
+ *
+ * Its inputs are what the other modules already decide, never decided again:
+ * - as-run lines as server/asrun/accounting.ts classifies them (its statuses,
+ *   its reasons), with each item's kind and language;
+ * - live streams as each site played them (server/live: the source kind;
+ *   whether a relay carries national or provincial radio is not recorded by
+ *   the live feature, so the caller says it per play, from its list of
+ *   sources);
+ * - alerts and their delivery rows (server/alerts/model.ts), judged by
+ *   delivery-status.ts;
+ * - each site's condition history as server/coverage/uptime.ts reads it;
+ * - fault episodes (`FaultEpisode`, defined here as a plain input: the alarms
+ *   feature that opens and closes them is not built yet).
+ *
+ * Additive figures add up: the area's totals are the sum of its communes'
+ * rows (plus sites above commune level, `outside`), and a commune's coverage
+ * the sum of its villages'. Every share is worked out from the milliseconds
+ * beside it, so a reader can check it (tests/unit/reports-model.test.ts).
+ */
+import type { SiteReasonCode } from '../../api/coverage.ts';
+import { wordAsRunWhy } from '../../api/words/reasons.ts';
+import type { AudioSourceKind, PlaylistEntryKind } from '../../protocol/index.ts';
+import { heardVerdict, playedOf } from '../alerts/delivery-status.ts';
+import type { Alert, Delivery } from '../alerts/model.ts';
+import { AS_RUN_STATUSES, type AsRunLine, type AsRunStatus } from '../asrun/accounting.ts';
+import { SITE_CONDITIONS, type SiteCondition } from '../coverage/model.ts';
+import { conditionShares, type ConditionTransition } from '../coverage/uptime.ts';
+import type { AreaLevel, AreaNode, SiteKind } from '../registry/model.ts';
+import type { ReportPeriod } from './period.ts';
+
+/** What was on air, for hours on air by kind (thời lượng phát theo loại). */
+export const AIRTIME_KINDS = ['bulletin', 'relay_national', 'relay_provincial', 'relay_other', 'live', 'alert'] as const;
+export type AirtimeKind = (typeof AIRTIME_KINDS)[number];
+
+export const AIRTIME_KIND_LABEL: Readonly<Record<AirtimeKind, { vi: string; en: string }>> = {
+  bulletin: { vi: 'Bản tin, chương trình địa phương', en: 'local bulletins and programmes' },
+  relay_national: { vi: 'Tiếp sóng Đài Tiếng nói Việt Nam', en: 'relay of national radio' },
+  relay_provincial: { vi: 'Tiếp sóng Đài tỉnh', en: 'relay of provincial radio' },
+  relay_other: { vi: 'Tiếp sóng nguồn khác', en: 'relay of other sources' },
+  live: { vi: 'Phát trực tiếp', en: 'live' },
+  alert: { vi: 'Cảnh báo khẩn cấp', en: 'emergency alerts' },
+};
+
+/** A fault kind in words: the site condition's reason codes (api/coverage.ts) as headings; another code is shown as itself. */
+export const FAULT_KIND_LABEL: Readonly<Record<SiteReasonCode, { vi: string; en: string }>> = {
+  offline: { vi: 'Mất kết nối', en: 'offline' },
+  cannot_play: { vi: 'Không có đầu ra âm thanh', en: 'no audio output' },
+  amplifier_fault: { vi: 'Lỗi bộ khuếch đại', en: 'amplifier fault' },
+  amplifier_hot: { vi: 'Bộ khuếch đại quá nóng', en: 'amplifier hot' },
+  no_working_line: { vi: 'Không đường loa nào hoạt động', en: 'no working speaker line' },
+  line_open: { vi: 'Đường loa hở mạch', en: 'speaker line open' },
+  line_short: { vi: 'Đường loa chập mạch', en: 'speaker line short' },
+  battery_critical: { vi: 'Pin sắp cạn', en: 'battery critical' },
+  on_battery: { vi: 'Mất điện lưới, chạy pin', en: 'on battery' },
+  weak_signal: { vi: 'Sóng yếu', en: 'weak signal' },
+  device_unreachable: { vi: 'Thiết bị không phản hồi', en: 'device unreachable' },
+  sound_check_failed: { vi: 'Kiểm tra âm thanh không đạt', en: 'sound check failed' },
+  monitor_mic_unavailable: { vi: 'Micro giám sát không hoạt động', en: 'monitoring microphone unavailable' },
+  sound_not_verified: { vi: 'Chưa xác minh được âm thanh', en: 'sound not verified' },
+  config_stale: { vi: 'Chưa áp dụng cấu hình mới', en: 'configuration not applied' },
+};
+
+export function faultKindWords(kind: string, lang: 'vi' | 'en'): string {
+  return Object.hasOwn(FAULT_KIND_LABEL, kind) ? FAULT_KIND_LABEL[kind as SiteReasonCode][lang] : kind;
+}
+
+/** A skipped line without a reason (an older agent's receipt). */
+export const UNSPECIFIED_REASON = 'unspecified';
+
+/** Why bulletins were not played, in the as-run log's own words (api/words/reasons.ts). */
+export function skipReasonWords(reason: string, lang: 'vi' | 'en'): string {
+  if (reason === UNSPECIFIED_REASON) return lang === 'vi' ? 'không rõ lý do' : 'no reason given';
+  const words = wordAsRunWhy(lang, { code: reason, params: {} });
+  return words === reason ? wordAsRunWhy(lang, { code: 'other', params: { reason } }) : words;
+}
+
+// ------------------------------------------------------------------ inputs --
+
+export interface ReportSite {
+  siteId: string;
+  name: string;
+  kind: SiteKind;
+  /** The area the site is registered in: a village for a cluster, the commune for its station. */
+  areaId: number;
+  /** Registered at (the site counts from then); absent: before the period. */
+  createdAt?: number | null;
+  /** Retired at (the site counts until then); absent: still in use. */
+  retiredAt?: number | null;
+}
+
+/** A broadcast item as the report needs it: an as-run line's kind (a bulletin, or an alert's file copy) and its language (BCP 47). */
+export interface ReportItem {
+  kind: PlaylistEntryKind;
+  lang: string;
+}
+
+/** A relay's source: the caller knows which configured source is national or provincial radio; the live feature records only a URL and a label. */
+export type RelayOrigin = 'national' | 'provincial' | 'other';
+
+/** One live stream as one site played it. */
+export interface LivePlay {
+  streamId: number;
+  siteId: string;
+  source: AudioSourceKind;
+  /** For a relay: whose radio it carried; null for other sources. */
+  relayOrigin: RelayOrigin | null;
+  lang: string;
+  startedAt: number;
+  /** Audio the site played (its stream report's played packets × packet length). */
+  playedMs: number;
+}
+
+export interface AlertInput {
+  alert: Pick<Alert, 'id' | 'title' | 'revisedAt' | 'test' | 'priority' | 'endedAt'>;
+  /** The message's language (BCP 47). */
+  lang: string;
+  deliveries: readonly Delivery[];
+}
+
+/**
+ * One fault at one site, from when it was noticed until it was cleared
+ * (null: still open). A plain input: the alarms feature will produce these;
+ * `kind` is a site reason code (api/coverage.ts SITE_REASON_CODES) or any
+ * code it adds.
+ */
+export interface FaultEpisode {
+  siteId: string;
+  kind: string;
+  startedAt: number;
+  endedAt: number | null;
+}
+
+/** A site's condition over time (uptime.ts): transitions sorted by `at`, including the last one before the period. */
+export interface SiteHistory {
+  initial?: SiteCondition;
+  transitions: readonly ConditionTransition[];
+}
+
+export interface ReportInputs {
+  period: ReportPeriod;
+  /** The area reported on: the province (one row per commune), or a district or a commune. */
+  rootKey: string;
+  areas: readonly AreaNode[];
+  sites: readonly ReportSite[];
+  /** As-run lines (accounting.ts); those scheduled outside the period are left out. */
+  asRun: readonly AsRunLine[];
+  items: ReadonlyMap<string, ReportItem>;
+  live: readonly LivePlay[];
+  alerts: readonly AlertInput[];
+  conditions: ReadonlyMap<string, SiteHistory>;
+  faults: readonly FaultEpisode[];
+  generatedAt: number;
+}
+
+// ----------------------------------------------------------------- figures --
+
+export interface AreaRef {
+  key: string;
+  code: string;
+  name: string;
+  level: AreaLevel;
+}
+
+export interface BulletinFigures {
+  /** Lines the server planned (every status). */
+  planned: number;
+  byStatus: Record<AsRunStatus, number>;
+  /** Skipped lines by reason code (UNSPECIFIED_REASON when none was given). */
+  skippedByReason: Record<string, number>;
+  /** Receipts for entries the server has no record of sending (played, but not planned here). */
+  unplanned: number;
+}
+
+export interface AirtimeFigures {
+  totalMs: number;
+  byKind: Record<AirtimeKind, number>;
+  /** By BCP 47 language tag. */
+  byLanguage: Record<string, number>;
+}
+
+export interface UptimeFigures {
+  /** Site-time in the period (each site from its registration to its retirement). */
+  siteMs: number;
+  /** Of which operational or degraded: the site could be heard. */
+  audibleMs: number;
+  byCondition: Record<SiteCondition, number>;
+  /** audibleMs / siteMs; null without sites. */
+  share: number | null;
+}
+
+export interface CoverageFigures {
+  villages: number;
+  villagesWithoutCluster: number;
+  /** Village-time in the period. */
+  villageMs: number;
+  /** Of which the village had at least one operational cluster (sound verified). */
+  coveredMs: number;
+  share: number | null;
+}
+
+export interface FaultFigures {
+  count: number;
+  repaired: number;
+  open: number;
+  /** Sum of the repaired faults' times to repair. */
+  repairMs: number;
+  longestRepairMs: number | null;
+  /** repairMs / repaired; null when none was repaired. */
+  meanRepairMs: number | null;
+}
+
+export interface AlertFigures {
+  /** Alerts that reached at least one site here (an alert over several communes counts in each). */
+  alerts: number;
+  /** Sites targeted, summed over alerts. */
+  deliveries: number;
+  /** Made any sound (the attention signal at least). */
+  sounded: number;
+  /** Played the message itself. */
+  message: number;
+  /** The monitoring microphone heard the message. */
+  heard: number;
+}
+
+export interface UnitFigures {
+  sites: number;
+  stations: number;
+  clusters: number;
+  bulletins: BulletinFigures;
+  airtime: AirtimeFigures;
+  uptime: UptimeFigures;
+  coverage: CoverageFigures;
+  faults: { total: FaultFigures; byKind: Record<string, FaultFigures> };
+  alerts: AlertFigures;
+}
+
+export interface VillageRow {
+  area: AreaRef;
+  sites: number;
+  clusters: number;
+  uptime: UptimeFigures;
+  coverage: CoverageFigures;
+}
+
+export interface CommuneRow {
+  area: AreaRef;
+  /** The district above it (the 2020 three-level structure), else null. */
+  district: AreaRef | null;
+  figures: UnitFigures;
+  villages: VillageRow[];
+}
+
+export interface AlertRow {
+  id: string;
+  title: string;
+  issuedAt: number;
+  test: boolean;
+  priority: string;
+  lang: string;
+  communes: number;
+  targeted: number;
+  sounded: number;
+  message: number;
+  heard: number;
+  /** From the issue to the first sound anywhere here. */
+  firstSoundAfterMs: number | null;
+  /** From the issue until every targeted site here had played the message; null: some never did. */
+  allMessageAfterMs: number | null;
+}
+
+export interface FaultRow {
+  siteId: string;
+  siteName: string;
+  commune: AreaRef | null;
+  village: AreaRef | null;
+  kind: string;
+  startedAt: number;
+  endedAt: number | null;
+  repairMs: number | null;
+}
+
+export interface Report {
+  period: ReportPeriod;
+  root: AreaRef;
+  generatedAt: number;
+  totals: UnitFigures;
+  communes: CommuneRow[];
+  /** Sites in the area but above commune level (a district's or the province's own station); null when none. */
+  outside: UnitFigures | null;
+  alerts: AlertRow[];
+  faults: FaultRow[];
+  /** Every language, skip reason and fault kind that appears, in a stable order, for the renderers' columns. */
+  languages: string[];
+  skipReasons: string[];
+  faultKinds: string[];
+}
+
+// ------------------------------------------------------------------- build --
+
+const zeroStatus = () => Object.fromEntries(AS_RUN_STATUSES.map((s) => [s, 0])) as Record<AsRunStatus, number>;
+const zeroKinds = () => Object.fromEntries(AIRTIME_KINDS.map((k) => [k, 0])) as Record<AirtimeKind, number>;
+const zeroConditions = () => Object.fromEntries(SITE_CONDITIONS.map((c) => [c, 0])) as Record<SiteCondition, number>;
+const zeroFault = (): FaultFigures => ({ count: 0, repaired: 0, open: 0, repairMs: 0, longestRepairMs: null, meanRepairMs: null });
+
+interface Acc {
+  sites: number;
+  stations: number;
+  clusters: number;
+  bulletins: BulletinFigures;
+  airtime: AirtimeFigures;
+  uptime: UptimeFigures;
+  coverage: CoverageFigures;
+  faults: { total: FaultFigures; byKind: Record<string, FaultFigures> };
+  alertIds: Set<string>;
+  alerts: AlertFigures;
+}
+
+function newAcc(): Acc {
+  return {
+    sites: 0,
+    stations: 0,
+    clusters: 0,
+    bulletins: { planned: 0, byStatus: zeroStatus(), skippedByReason: {}, unplanned: 0 },
+    airtime: { totalMs: 0, byKind: zeroKinds(), byLanguage: {} },
+    uptime: { siteMs: 0, audibleMs: 0, byCondition: zeroConditions(), share: null },
+    coverage: { villages: 0, villagesWithoutCluster: 0, villageMs: 0, coveredMs: 0, share: null },
+    faults: { total: zeroFault(), byKind: {} },
+    alertIds: new Set(),
+    alerts: { alerts: 0, deliveries: 0, sounded: 0, message: 0, heard: 0 },
+  };
+}
+
+const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
+
+function finish(a: Acc): UnitFigures {
+  const fault = (f: FaultFigures): FaultFigures => ({ ...f, meanRepairMs: ratio(f.repairMs, f.repaired) });
+  return {
+    sites: a.sites,
+    stations: a.stations,
+    clusters: a.clusters,
+    bulletins: a.bulletins,
+    airtime: a.airtime,
+    uptime: { ...a.uptime, share: ratio(a.uptime.audibleMs, a.uptime.siteMs) },
+    coverage: { ...a.coverage, share: ratio(a.coverage.coveredMs, a.coverage.villageMs) },
+    faults: { total: fault(a.faults.total), byKind: Object.fromEntries(Object.entries(a.faults.byKind).map(([k, f]) => [k, fault(f)])) },
+    alerts: { ...a.alerts, alerts: a.alertIds.size },
+  };
+}
+
+function addFault(f: FaultFigures, repairMs: number | null): void {
+  f.count++;
+  if (repairMs === null) {
+    f.open++;
+    return;
+  }
+  f.repaired++;
+  f.repairMs += repairMs;
+  f.longestRepairMs = Math.max(f.longestRepairMs ?? 0, repairMs);
+}
+
+/** Statuses under which audio came out of the site's speakers. */
+const SOUNDED: ReadonlySet<AsRunStatus> = new Set(['played', 'late', 'early', 'unverified', 'partial']);
+
+/** How long an as-run line was on air: its receipt's start to end, else its frames, else (a full play) its planned length. */
+export function lineAirtimeMs(l: Pick<AsRunLine, 'status' | 'startedAt' | 'endedAt' | 'frames' | 'durationMs'>): number {
+  if (!SOUNDED.has(l.status)) return 0;
+  if (l.startedAt !== null && l.endedAt !== null) return Math.max(0, l.endedAt - l.startedAt);
+  if (l.frames !== null) return l.frames * 20;
+  return l.status === 'partial' ? 0 : l.durationMs;
+}
+
+function liveKind(p: LivePlay): AirtimeKind {
+  if (p.source === 'browser') return 'live';
+  // A library item streamed live is the station's own programme.
+  if (p.source === 'media') return 'bulletin';
+  return p.relayOrigin === 'national' ? 'relay_national' : p.relayOrigin === 'provincial' ? 'relay_provincial' : 'relay_other';
+}
+
+/** The time a village had at least one operational cluster: the union of their operational spans. */
+function coveredMs(spans: Array<[number, number]>): number {
+  spans.sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let end = Number.NEGATIVE_INFINITY;
+  for (const [s, e] of spans) {
+    if (e <= end) continue;
+    total += e - Math.max(s, end);
+    end = e;
+  }
+  return total;
+}
+
+function operationalSpans(h: SiteHistory, window: { from: number; to: number }): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let current = h.initial ?? 'unverified';
+  let cursor = window.from;
+  const t = h.transitions;
+  let i = 0;
+  while (i < t.length && t[i]!.at <= window.from) current = t[i++]!.condition;
+  for (; i < t.length && t[i]!.at < window.to; i++) {
+    if (current === 'operational' && t[i]!.at > cursor) out.push([cursor, t[i]!.at]);
+    cursor = t[i]!.at;
+    current = t[i]!.condition;
+  }
+  if (current === 'operational' && window.to > cursor) out.push([cursor, window.to]);
+  return out;
+}
+
+const OUTSIDE = '';
+
+export function buildReport(input: ReportInputs): Report {
+  const { from, to } = input.period;
+  const inPeriod = (at: number) => at >= from && at < to;
+  const byId = new Map(input.areas.map((a) => [a.id, a]));
+  const ref = (a: AreaNode): AreaRef => ({ key: a.key, code: a.code, name: a.name, level: a.level });
+  const root = input.areas.find((a) => a.key === input.rootKey);
+  if (!root) throw new RangeError(`no area ${input.rootKey} to report on`);
+  if (root.level === 'village') throw new RangeError(`a report covers a commune or more, not the village ${root.key}`);
+
+  // Each area of the root's subtree → its commune (or OUTSIDE above commune level) and its village.
+  const place = new Map<number, { unit: string; village: AreaNode | null }>();
+  const placeOf = (id: number): { unit: string; village: AreaNode | null } | null => {
+    const known = place.get(id);
+    if (known) return known;
+    let unit: string | null = null;
+    let village: AreaNode | null = null;
+    for (let a = byId.get(id); a; a = a.parentId === null ? undefined : byId.get(a.parentId)) {
+      if (a.level === 'village' && !village) village = a;
+      if (a.level === 'commune' && unit === null) unit = a.key;
+      if (a.id === root.id) {
+        const p = { unit: unit ?? OUTSIDE, village };
+        place.set(id, p);
+        return p;
+      }
+    }
+    return null;
+  };
+
+  const communes = input.areas.filter((a) => a.level === 'commune' && placeOf(a.id) !== null).sort((a, b) => a.code.localeCompare(b.code));
+  const villages = input.areas.filter((a) => a.level === 'village' && placeOf(a.id) !== null).sort((a, b) => a.code.localeCompare(b.code));
+  const accs = new Map<string, Acc>(communes.map((c) => [c.key, newAcc()]));
+  const outside = newAcc();
+  const total = newAcc();
+  const accOf = (unit: string) => (unit === OUTSIDE ? outside : accs.get(unit)!);
+  const villageAccs = new Map(villages.map((v) => [v.key, { sites: 0, clusters: 0, uptime: newAcc().uptime, coverage: newAcc().coverage, spans: [] as Array<[number, number]> }]));
+
+  const sites = new Map<string, { site: ReportSite; unit: string; village: AreaNode | null }>();
+  for (const s of input.sites) {
+    const p = placeOf(s.areaId);
+    if (p) sites.set(s.siteId, { site: s, ...p });
+  }
+  const both = (unit: string, f: (a: Acc) => void) => {
+    f(accOf(unit));
+    f(total);
+  };
+
+  // Sites, uptime (uptime.ts) and the spans their villages were covered.
+  for (const { site, unit, village } of sites.values()) {
+    both(unit, (a) => {
+      a.sites++;
+      if (site.kind === 'station') a.stations++;
+      else a.clusters++;
+    });
+    const v = village ? villageAccs.get(village.key) : undefined;
+    if (v) {
+      v.sites++;
+      if (site.kind === 'cluster') v.clusters++;
+    }
+    const window = { from: Math.max(from, site.createdAt ?? from), to: Math.min(to, site.retiredAt ?? to) };
+    if (!(window.to > window.from)) continue;
+    const h = input.conditions.get(site.siteId) ?? { transitions: [] };
+    const shares = conditionShares(h.transitions, window, h.initial ?? 'unverified');
+    const add = (u: UptimeFigures) => {
+      u.siteMs += shares.totalMs;
+      u.audibleMs += shares.ms.operational + shares.ms.degraded;
+      for (const c of SITE_CONDITIONS) u.byCondition[c] += shares.ms[c];
+    };
+    both(unit, (a) => add(a.uptime));
+    if (v) {
+      add(v.uptime);
+      if (site.kind === 'cluster') v.spans.push(...operationalSpans(h, window));
+    }
+  }
+
+  // Verified coverage: village-time with at least one operational cluster.
+  const villageRows = new Map<string, VillageRow[]>();
+  for (const village of villages) {
+    const v = villageAccs.get(village.key)!;
+    const c: CoverageFigures = { villages: 1, villagesWithoutCluster: v.clusters === 0 ? 1 : 0, villageMs: to - from, coveredMs: coveredMs(v.spans), share: null };
+    c.share = ratio(c.coveredMs, c.villageMs);
+    const unit = placeOf(village.id)!.unit;
+    both(unit, (a) => {
+      a.coverage.villages += c.villages;
+      a.coverage.villagesWithoutCluster += c.villagesWithoutCluster;
+      a.coverage.villageMs += c.villageMs;
+      a.coverage.coveredMs += c.coveredMs;
+    });
+    const rows = villageRows.get(unit) ?? [];
+    rows.push({ area: ref(village), sites: v.sites, clusters: v.clusters, uptime: { ...v.uptime, share: ratio(v.uptime.audibleMs, v.uptime.siteMs) }, coverage: c });
+    villageRows.set(unit, rows);
+  }
+
+  // Hours on air: per commune, each programme counts once, for as long as its longest play there.
+  const onAir = new Map<string, { unit: string; kind: AirtimeKind; lang: string; ms: number }>();
+  const play = (unit: string, occurrence: string, kind: AirtimeKind, lang: string, ms: number) => {
+    const k = `${unit}\n${occurrence}`;
+    const prev = onAir.get(k);
+    if (!prev) onAir.set(k, { unit, kind, lang, ms });
+    else prev.ms = Math.max(prev.ms, ms);
+  };
+
+  // Bulletins: the as-run lines, by the accounting's own status.
+  const skipReasons = new Set<string>();
+  for (const l of input.asRun) {
+    const s = sites.get(l.siteId);
+    if (!s || !inPeriod(l.scheduledAt)) continue;
+    const item = input.items.get(l.itemId);
+    // An alert's file copy is accounted with its alert, from the delivery rows.
+    if (item?.kind === 'alert') continue;
+    const planned = l.priority !== '';
+    both(s.unit, (a) => {
+      if (!planned) {
+        a.bulletins.unplanned++;
+        return;
+      }
+      a.bulletins.planned++;
+      a.bulletins.byStatus[l.status]++;
+      if (l.status === 'skipped') {
+        const reason = l.reason ?? UNSPECIFIED_REASON;
+        skipReasons.add(reason);
+        a.bulletins.skippedByReason[reason] = (a.bulletins.skippedByReason[reason] ?? 0) + 1;
+      }
+    });
+    const ms = lineAirtimeMs(l);
+    if (ms > 0) play(s.unit, `b\n${l.entryId}`, 'bulletin', item?.lang ?? 'und', ms);
+  }
+
+  for (const p of input.live) {
+    const s = sites.get(p.siteId);
+    if (!s || !inPeriod(p.startedAt) || !(p.playedMs > 0)) continue;
+    play(s.unit, `l\n${p.streamId}`, liveKind(p), p.lang, p.playedMs);
+  }
+
+  // Alerts: delivery rows judged by delivery-status.ts.
+  const alertRows: AlertRow[] = [];
+  for (const { alert, lang, deliveries } of input.alerts) {
+    if (!inPeriod(alert.revisedAt)) continue;
+    const row: AlertRow = {
+      id: alert.id,
+      title: alert.title,
+      issuedAt: alert.revisedAt,
+      test: alert.test,
+      priority: alert.priority,
+      lang,
+      communes: 0,
+      targeted: 0,
+      sounded: 0,
+      message: 0,
+      heard: 0,
+      firstSoundAfterMs: null,
+      allMessageAfterMs: null,
+    };
+    const units = new Set<string>();
+    let lastMessage = 0;
+    for (const d of deliveries) {
+      const s = sites.get(d.siteId);
+      if (!s) continue;
+      units.add(s.unit);
+      const played = playedOf(d);
+      const heard = played === 'message' && heardVerdict(d) === 'heard';
+      row.targeted++;
+      if (played !== 'nothing') row.sounded++;
+      if (played === 'message') {
+        row.message++;
+        lastMessage = Math.max(lastMessage, d.messageAt! - alert.revisedAt);
+      }
+      if (heard) row.heard++;
+      if (d.firstSoundAt !== null) row.firstSoundAfterMs = Math.min(row.firstSoundAfterMs ?? Number.POSITIVE_INFINITY, Math.max(0, d.firstSoundAt - alert.revisedAt));
+      both(s.unit, (a) => {
+        a.alertIds.add(alert.id);
+        a.alerts.deliveries++;
+        if (played !== 'nothing') a.alerts.sounded++;
+        if (played === 'message') a.alerts.message++;
+        if (heard) a.alerts.heard++;
+      });
+      const end = d.completedAt ?? d.failedAt ?? alert.endedAt;
+      if (d.firstSoundAt !== null && end !== null && end > d.firstSoundAt) play(s.unit, `a\n${alert.id}`, 'alert', lang, end - d.firstSoundAt);
+    }
+    if (row.targeted === 0) continue;
+    row.communes = [...units].filter((u) => u !== OUTSIDE).length;
+    row.allMessageAfterMs = row.message === row.targeted ? Math.max(0, lastMessage) : null;
+    alertRows.push(row);
+  }
+  alertRows.sort((a, b) => a.issuedAt - b.issuedAt || a.id.localeCompare(b.id));
+
+  const languages = new Set<string>();
+  for (const o of onAir.values()) {
+    languages.add(o.lang);
+    both(o.unit, (a) => {
+      a.airtime.totalMs += o.ms;
+      a.airtime.byKind[o.kind] += o.ms;
+      a.airtime.byLanguage[o.lang] = (a.airtime.byLanguage[o.lang] ?? 0) + o.ms;
+    });
+  }
+
+  // Faults that began in the period; a repair time once they were cleared.
+  const faultKinds = new Set<string>();
+  const faultRows: FaultRow[] = [];
+  for (const f of input.faults) {
+    const s = sites.get(f.siteId);
+    if (!s || !inPeriod(f.startedAt)) continue;
+    const repairMs = f.endedAt === null ? null : Math.max(0, f.endedAt - f.startedAt);
+    faultKinds.add(f.kind);
+    both(s.unit, (a) => {
+      addFault(a.faults.total, repairMs);
+      addFault((a.faults.byKind[f.kind] ??= zeroFault()), repairMs);
+    });
+    const commune = s.unit === OUTSIDE ? null : (input.areas.find((a) => a.key === s.unit) ?? null);
+    faultRows.push({
+      siteId: f.siteId,
+      siteName: s.site.name,
+      commune: commune ? ref(commune) : null,
+      village: s.village ? ref(s.village) : null,
+      kind: f.kind,
+      startedAt: f.startedAt,
+      endedAt: f.endedAt,
+      repairMs,
+    });
+  }
+  faultRows.sort((a, b) => a.startedAt - b.startedAt || a.siteId.localeCompare(b.siteId));
+
+  const districtOf = (c: AreaNode): AreaRef | null => {
+    for (let a = c.parentId === null ? undefined : byId.get(c.parentId); a; a = a.parentId === null ? undefined : byId.get(a.parentId)) {
+      if (a.level === 'district') return ref(a);
+    }
+    return null;
+  };
+
+  const hasOutside = outside.sites > 0 || outside.coverage.villages > 0;
+  const order = (xs: Iterable<string>) => [...xs].sort((a, b) => a.localeCompare(b));
+  return {
+    period: input.period,
+    root: ref(root),
+    generatedAt: input.generatedAt,
+    totals: finish(total),
+    communes: communes.map((c) => ({ area: ref(c), district: districtOf(c), figures: finish(accs.get(c.key)!), villages: villageRows.get(c.key) ?? [] })),
+    outside: hasOutside ? finish(outside) : null,
+    alerts: alertRows,
+    faults: faultRows,
+    // Vietnamese first, then the others by tag.
+    languages: [...languages].sort((a, b) => (a === 'vi' ? -1 : b === 'vi' ? 1 : a.localeCompare(b))),
+    skipReasons: order(skipReasons),
+    faultKinds: order(faultKinds),
+  };
+}
+
+/** ms as hours, for the renderers. */
+export const hoursOf = (ms: number) => ms / 3_600_000;
