@@ -127,13 +127,14 @@ export function restoreAlarmState(open: Iterable<Alarm>, incidents: Iterable<Inc
   return { open: o, keyOfId: k, incidents: inc, sites: new Map(), seq };
 }
 
-const ONLINE_UNKNOWN: SiteLiveness = { offline: false, onlineSince: null };
+/** A site with no verdict since the start: its restored alarms wait. */
+const UNKNOWN: SiteLiveness = { state: 'unknown' };
 
 /** The earliest time at which a tick changes something, or null: the service sets its one timer to it. */
 export function nextDueAt(state: AlarmEngineState, ctx: AlarmEngineContext): number | null {
   let next: number | null = null;
   for (const a of state.open.values()) {
-    const t = alarmDueAt(a, state.sites.get(a.siteId)?.liveness ?? ONLINE_UNKNOWN, ctx.damping);
+    const t = alarmDueAt(a, state.sites.get(a.siteId)?.liveness ?? UNKNOWN, ctx.damping);
     if (t !== null && (next === null || t < next)) next = t;
   }
   return next;
@@ -154,14 +155,22 @@ export function step(state: AlarmEngineState, input: AlarmInput, ctx: AlarmEngin
     case 'verdict': {
       const prev = d.sites.get(input.site.siteId);
       const offline = input.verdict.condition === 'offline';
-      const liveness: SiteLiveness = offline ? { offline: true } : prev?.liveness.offline ? { offline: false, onlineSince: input.at } : (prev?.liveness ?? ONLINE_UNKNOWN);
+      // Back from offline: online since now. First seen online (also after a restart): since a time not known.
+      const was = prev?.liveness;
+      const liveness: SiteLiveness = offline
+        ? { state: 'offline' }
+        : was?.state === 'offline'
+          ? { state: 'online', since: input.at }
+          : was?.state === 'online'
+            ? was
+            : { state: 'online', since: null };
       d.sites.set(input.site.siteId, { site: input.site, verdict: input.verdict, external: prev?.external ?? [], liveness });
       d.reconcile(input.site.siteId);
       break;
     }
     case 'external_faults': {
       const prev = d.sites.get(input.site.siteId);
-      d.sites.set(input.site.siteId, { site: input.site, verdict: prev?.verdict ?? null, external: input.faults, liveness: prev?.liveness ?? ONLINE_UNKNOWN });
+      d.sites.set(input.site.siteId, { site: input.site, verdict: prev?.verdict ?? null, external: input.faults, liveness: prev?.liveness ?? UNKNOWN });
       d.reconcile(input.site.siteId);
       break;
     }
@@ -266,7 +275,7 @@ class Draft {
   }
 
   liveness(siteId: string): SiteLiveness {
-    return this.sites.get(siteId)?.liveness ?? ONLINE_UNKNOWN;
+    return this.sites.get(siteId)?.liveness ?? UNKNOWN;
   }
 
   alarmsOfSite(siteId: string): Alarm[] {

@@ -76,21 +76,31 @@ export function validDampingPolicy(policy: DampingPolicy): boolean {
   return Object.entries(policy.pendingMsByKind).every(([k, v]) => (ALARM_KINDS as readonly string[]).includes(k) && typeof v === 'number' && ok(v));
 }
 
-/** Where the site of an alarm stands: offline (its other alarms held), or online since a time (null: not known, e.g. after a restart). */
-export type SiteLiveness = { offline: true } | { offline: false; onlineSince: number | null };
+/**
+ * Where the site of an alarm stands: online (since when, null when not
+ * known), offline (its other alarms held), or unknown: no verdict since the
+ * server started, so its alarms restored from the store are neither shown
+ * nor cleared until the fleet says how it is.
+ */
+export type SiteLiveness = { state: 'online'; since: number | null } | { state: 'offline' } | { state: 'unknown' };
 
 /** What time alone does to an alarm at `now`: show it, clear it, drop it (pending, never shown), or nothing. */
 export type DueAction = 'surface' | 'clear' | 'drop' | null;
 
-/** Whether the site's state holds this alarm still (see the top of this file). */
+/**
+ * Whether the site's state holds this alarm still (see the top of this file).
+ * A failed update is not the verdict's: the updates service says when it is
+ * over, whatever the site's link does.
+ */
 export function isHeld(alarm: Alarm, site: SiteLiveness): boolean {
-  return site.offline && alarm.kind !== 'site_offline' && alarm.kind !== 'update_failed';
+  if (alarm.kind === 'update_failed' || site.state === 'online') return false;
+  return site.state === 'unknown' || alarm.kind !== 'site_offline';
 }
 
 /** When the hold-down of an inactive alarm ends (from its absence, or from the site's return, whichever is later); null if it is active or held. */
 export function holdDownEndsAt(alarm: Alarm, site: SiteLiveness, policy: DampingPolicy): number | null {
   if (alarm.active || alarm.inactiveSince === null || isHeld(alarm, site)) return null;
-  const from = site.offline ? alarm.inactiveSince : Math.max(alarm.inactiveSince, site.onlineSince ?? alarm.inactiveSince);
+  const from = site.state === 'online' ? Math.max(alarm.inactiveSince, site.since ?? alarm.inactiveSince) : alarm.inactiveSince;
   return from + policy.holdDownMs;
 }
 

@@ -6,8 +6,9 @@ import type { Alarm } from '../../server/alarms/model.ts';
 const T = Date.UTC(2026, 11, 5, 3, 0);
 const P: DampingPolicy = DEFAULT_DAMPING_POLICY;
 const HOLD = P.holdDownMs;
-const ONLINE = { offline: false as const, onlineSince: null };
-const OFFLINE = { offline: true as const };
+const ONLINE = { state: 'online' as const, since: null };
+const OFFLINE = { state: 'offline' as const };
+const UNKNOWN = { state: 'unknown' as const };
 
 function alarm(kind: Alarm['kind'], over: Partial<Alarm> = {}): Alarm {
   return { ...openAlarm('al-1', { siteId: 'C-01', kind: 'cluster', areaId: 1 }, { kind, severity: 'minor', reasons: [] }, T), ...over };
@@ -51,12 +52,22 @@ describe('flap damping: when time alone shows, clears or drops an alarm', () => 
     const a = alarm('speaker_line', { state: 'raised', raisedAt: T, active: false, inactiveSince: T + 1000 });
     expect(dueAction(a, OFFLINE, T + 10 * HOLD, P)).toBeNull();
     expect(nextDueAt(a, OFFLINE, P)).toBeNull();
-    const back = { offline: false as const, onlineSince: T + 20 * HOLD };
+    const back = { state: 'online' as const, since: T + 20 * HOLD };
     expect(dueAction(a, back, T + 21 * HOLD - 1, P)).toBeNull();
     expect(dueAction(a, back, T + 21 * HOLD, P)).toBe('clear');
     // The offline alarm itself and a failed update are not held.
     const off = alarm('site_offline', { state: 'raised', raisedAt: T, active: false, inactiveSince: T });
     expect(dueAction(off, OFFLINE, T + HOLD, P)).toBe('clear');
+    const update = alarm('update_failed', { state: 'raised', raisedAt: T, active: false, inactiveSince: T });
+    expect(dueAction(update, OFFLINE, T + HOLD, P)).toBe('clear');
+  });
+
+  it('a site not heard of since a restart holds every alarm the verdict feeds, the offline one too', () => {
+    const off = alarm('site_offline', { state: 'raised', raisedAt: T, active: false, inactiveSince: T });
+    expect(dueAction(off, UNKNOWN, T + 10 * HOLD, P)).toBeNull();
+    expect(dueAction(alarm('speaker_line'), UNKNOWN, T + 10 * HOLD, P)).toBeNull();
+    const update = alarm('update_failed', { state: 'raised', raisedAt: T, active: false, inactiveSince: T });
+    expect(dueAction(update, UNKNOWN, T + HOLD, P)).toBe('clear');
   });
 
   it('an active shown alarm and a cleared one have nothing due', () => {
