@@ -1,0 +1,91 @@
+/**
+ * The report's words, shared by the Excel workbook and the PDF so both name a
+ * figure alike (docs/reports.md explains each). Statuses are the as-run log's
+ * own words (server/asrun/accounting.ts STATUS_LABEL), languages the media
+ * library's (server/media/languages.ts): an officer who checks the report
+ * against the as-run log reads the same words in both.
+ */
+import { AS_RUN_STATUSES, STATUS_LABEL, type AsRunStatus } from '../asrun/accounting.ts';
+import { KNOWN_LANGUAGES } from '../media/languages.ts';
+import type { AreaLevel } from '../registry/model.ts';
+import { AIRTIME_KIND_LABEL, AIRTIME_KINDS, faultKindWords, hoursOf, skipReasonWords, type Report, type UnitFigures } from './report-model.ts';
+
+/** An as-run status as a column heading; `played` is the on-time play (within 100 ms). */
+export function statusHeading(s: AsRunStatus): string {
+  return s === 'played' ? `${STATUS_LABEL.played.vi} đúng giờ` : STATUS_LABEL[s].vi;
+}
+
+export const STATUS_HEADINGS: ReadonlyArray<{ status: AsRunStatus; heading: string }> = AS_RUN_STATUSES.map((status) => ({ status, heading: statusHeading(status) }));
+
+/** A language tag in Vietnamese ("Tiếng H'Mông"), else the tag itself. */
+export function languageName(tag: string): string {
+  const primary = tag.toLowerCase();
+  return KNOWN_LANGUAGES.find((l) => l.tag === primary)?.name ?? (primary === 'und' ? 'Không rõ ngôn ngữ' : tag);
+}
+
+export const LEVEL_VI: Readonly<Record<AreaLevel, string>> = { province: 'tỉnh', district: 'huyện', commune: 'xã', village: 'thôn' };
+
+export const TITLE_VI = 'BÁO CÁO HOẠT ĐỘNG ĐÀI TRUYỀN THANH CƠ SỞ';
+
+/** "Kỳ báo cáo: Tháng 11/2026". */
+export const periodLine = (label: string) => `Kỳ báo cáo: ${label}`;
+
+/** One line of the summary: a figure, its value and how to show it. */
+export interface SummaryFigure {
+  /** A heading line (no value) opens a group. */
+  heading?: true;
+  label: string;
+  value: number | null;
+  unit: 'count' | 'hours' | 'share';
+}
+
+/** The summary of one unit (the province, or a commune), in the order both renderers print it. */
+export function summaryFigures(r: Report, u: UnitFigures): SummaryFigure[] {
+  const out: SummaryFigure[] = [];
+  const group = (label: string) => out.push({ heading: true, label, value: null, unit: 'count' });
+  const count = (label: string, value: number) => out.push({ label, value, unit: 'count' });
+  const hours = (label: string, ms: number | null) => out.push({ label, value: ms === null ? null : hoursOf(ms), unit: 'hours' });
+  const share = (label: string, value: number | null) => out.push({ label, value, unit: 'share' });
+  const b = u.bulletins;
+  group('Hệ thống');
+  count('Số xã, phường', r.communes.length);
+  count('Số thôn, tổ dân phố', u.coverage.villages);
+  count('Thôn chưa có cụm loa', u.coverage.villagesWithoutCluster);
+  count('Số đài truyền thanh xã', u.stations);
+  count('Số cụm loa', u.clusters);
+  group('Bản tin theo kế hoạch (lượt phát tại các điểm)');
+  count('Bản tin theo kế hoạch', b.planned);
+  for (const { status, heading } of STATUS_HEADINGS) count(heading, b.byStatus[status]);
+  share('Tỷ lệ phát đúng giờ', b.planned > 0 ? b.byStatus.played / b.planned : null);
+  count('Phát ngoài kế hoạch (máy chủ không có lịch)', b.unplanned);
+  if (r.skipReasons.length > 0) {
+    group('Không phát, theo lý do');
+    for (const reason of r.skipReasons) count(capitalise(skipReasonWords(reason, 'vi')), b.skippedByReason[reason] ?? 0);
+  }
+  group('Thời lượng phát sóng');
+  hours('Tổng thời lượng phát', u.airtime.totalMs);
+  for (const k of AIRTIME_KINDS) hours(AIRTIME_KIND_LABEL[k].vi, u.airtime.byKind[k]);
+  for (const lang of r.languages) hours(`Phát bằng ${languageName(lang)}`, u.airtime.byLanguage[lang] ?? 0);
+  group('Hoạt động và độ phủ');
+  share('Thời gian hoạt động (nghe được)', u.uptime.share);
+  share('Độ phủ đã xác minh (thời gian thôn có cụm loa hoạt động)', u.coverage.share);
+  group('Sự cố kỹ thuật');
+  count('Số sự cố phát sinh', u.faults.total.count);
+  count('Đã khắc phục', u.faults.total.repaired);
+  count('Chưa khắc phục', u.faults.total.open);
+  hours('Thời gian khắc phục trung bình', u.faults.total.meanRepairMs);
+  hours('Thời gian khắc phục lâu nhất', u.faults.total.longestRepairMs);
+  for (const kind of r.faultKinds) {
+    const f = u.faults.byKind[kind];
+    if (f) count(`Sự cố: ${faultKindWords(kind, 'vi').toLowerCase()}`, f.count);
+  }
+  group('Cảnh báo khẩn cấp');
+  count('Số cảnh báo', u.alerts.alerts);
+  count('Lượt điểm nhận lệnh', u.alerts.deliveries);
+  count('Đã phát âm thanh', u.alerts.sounded);
+  count('Đã phát bản tin cảnh báo', u.alerts.message);
+  count('Micrô giám sát xác nhận nghe thấy', u.alerts.heard);
+  return out;
+}
+
+export const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
