@@ -40,7 +40,8 @@ beforeAll(async () => {
   const bytes = await reportXlsx(report);
   expect(bytes.subarray(0, 2).toString('latin1')).toBe('PK');
   wb = new ExcelJS.Workbook();
-  await wb.xlsx.load(bytes);
+  // exceljs declares its own Buffer (an ArrayBuffer); the bytes of a Node Buffer are what it reads.
+  await wb.xlsx.load(new Uint8Array(bytes).buffer);
 }, 120_000);
 
 describe('the Excel workbook of a month', () => {
