@@ -24,9 +24,25 @@ export interface ConditionChange {
   verdict: SiteVerdict;
 }
 
+/** A site's verdict as classified now, when its condition or any of its reasons (code or parameter) differs from the last one. */
+export interface VerdictChange {
+  siteId: string;
+  at: number;
+  /** Null when the site is classified for the first time since it was registered or loaded without a stored verdict. */
+  previous: SiteVerdict | null;
+  verdict: SiteVerdict;
+}
+
 export interface FleetListeners {
-  /** A site's verdict changed (also fired once per site when it is first classified). */
+  /** A site's condition changed (also fired once per site when it is first classified). */
   conditionChanged?(change: ConditionChange): void;
+  /**
+   * A site's verdict changed: its condition, or its reasons within the same
+   * condition (a degraded site gaining a second reason, a line that went from
+   * open to short, a battery percentage). Fired after conditionChanged when
+   * both apply. Alarms follow every reason, not only the condition.
+   */
+  verdictChanged?(change: VerdictChange): void;
   /** A site just came online (connected state or a message after being offline): time to send it what waits. */
   siteOnline?(siteId: string): void;
   /** An event from a site (command results among them). */
@@ -337,12 +353,22 @@ export class FleetState implements IngestSink {
     e.verdict = v;
     if (prev && prev.condition === v.condition && sameReasons) return undefined;
     this.dirty.add(siteId);
-    if (prev && prev.condition === v.condition) return undefined; // reasons changed, condition did not: no transition
+    if (prev && prev.condition === v.condition) {
+      // Reasons changed, condition did not: no transition to record, but the verdict's listeners hear it.
+      this.emitVerdict(siteId, t, prev, v);
+      return undefined;
+    }
     e.since = t;
     const change: ConditionChange = { siteId, at: t, from: prev?.condition ?? null, to: v.condition, verdict: v };
     this.recordEvent(siteId, t, 'condition', v.condition, { from: change.from, reasons: v.reasons.map((r) => ({ code: r.code, message: r.message, params: r.params })) });
     for (const l of this.listeners) l.conditionChanged?.(change);
+    this.emitVerdict(siteId, t, prev, v);
     return change;
+  }
+
+  private emitVerdict(siteId: string, at: number, previous: SiteVerdict | null, verdict: SiteVerdict): void {
+    const change: VerdictChange = { siteId, at, previous, verdict };
+    for (const l of this.listeners) l.verdictChanged?.(change);
   }
 
   private emitOnline(siteId: string): void {
