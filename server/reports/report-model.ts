@@ -445,6 +445,7 @@ export function buildReport(input: ReportInputs): Report {
   const communes = input.areas.filter((a) => a.level === 'commune' && placeOf(a.id) !== null).sort((a, b) => a.code.localeCompare(b.code));
   const villages = input.areas.filter((a) => a.level === 'village' && placeOf(a.id) !== null).sort((a, b) => a.code.localeCompare(b.code));
   const accs = new Map<string, Acc>(communes.map((c) => [c.key, newAcc()]));
+  const communeByKey = new Map(communes.map((c) => [c.key, c]));
   const outside = newAcc();
   const total = newAcc();
   const accOf = (unit: string) => (unit === OUTSIDE ? outside : accs.get(unit)!);
@@ -621,7 +622,7 @@ export function buildReport(input: ReportInputs): Report {
       addFault(a.faults.total, repairMs);
       addFault((a.faults.byKind[f.kind] ??= zeroFault()), repairMs);
     });
-    const commune = s.unit === OUTSIDE ? null : (input.areas.find((a) => a.key === s.unit) ?? null);
+    const commune = s.unit === OUTSIDE ? null : (communeByKey.get(s.unit) ?? null);
     faultRows.push({
       siteId: f.siteId,
       siteName: s.site.name,

@@ -190,16 +190,18 @@ export function syntheticMonth(opts: SyntheticMonthOptions): SyntheticMonth {
   let streamId = 1;
   for (let d = 0; d < days; d++) {
     const day = period.from + d * 24 * HOUR;
-    const streams: Array<{ at: number; ms: number; source: LivePlay['source']; relayOrigin: LivePlay['relayOrigin']; to: readonly ReportSite[] }> = [
-      { at: day + 19 * HOUR, ms: HOUR, source: 'relay', relayOrigin: 'national', to: sites },
+    const streams: Array<{ at: number; ms: number; source: LivePlay['source']; relayOrigin: LivePlay['relayOrigin']; lang: string; to: readonly ReportSite[] }> = [
+      { at: day + 19 * HOUR, ms: HOUR, source: 'relay', relayOrigin: 'national', lang: 'vi', to: sites },
     ];
-    if (d % 7 === 6) streams.push({ at: day + 11 * HOUR, ms: 30 * MIN, source: 'relay', relayOrigin: 'provincial', to: sites });
+    if (d % 7 === 6) streams.push({ at: day + 11 * HOUR, ms: 30 * MIN, source: 'relay', relayOrigin: 'provincial', lang: 'vi', to: sites });
     const c = pick(communes);
     streams.push({
       at: day + 8 * HOUR,
       ms: 10 * MIN + Math.floor(random() * 20) * MIN,
       source: 'browser',
       relayOrigin: null,
+      // Stations already speak to their villages in H'Mông by hand: one live broadcast in three.
+      lang: d % 3 === 0 ? 'hmn' : 'vi',
       to: sites.filter((s) => areas[s.areaId - 1]!.id === c.id || areas[s.areaId - 1]!.parentId === c.id),
     });
     for (const st of streams) {
@@ -208,7 +210,7 @@ export function syntheticMonth(opts: SyntheticMonthOptions): SyntheticMonth {
         if (conditionAt(s.siteId, st.at) === 'offline') continue;
         // A site that joined late or dropped out played less.
         const playedMs = chance(0.95) ? st.ms : Math.floor(random() * st.ms);
-        live.push({ streamId: id, siteId: s.siteId, source: st.source, relayOrigin: st.relayOrigin, lang: 'vi', startedAt: st.at, playedMs });
+        live.push({ streamId: id, siteId: s.siteId, source: st.source, relayOrigin: st.relayOrigin, lang: st.lang, startedAt: st.at, playedMs });
       }
     }
   }

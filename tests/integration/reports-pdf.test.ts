@@ -33,12 +33,14 @@ describe.skipIf(!haveTools(POPPLER))('the PDF report of a month', () => {
   let file: string;
   let report: Report;
   let pages: string[];
+  let month: ReturnType<typeof syntheticMonth>;
   const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-report-pdf-'));
     const drafts = parseAreaCsv(fs.readFileSync(new URL('../../server/registry/vn-admin/lao-cai-2025.csv', import.meta.url), 'utf8'));
-    report = buildReport(syntheticMonth({ drafts, period: NOV, random: mulberry32(11) }).inputs);
+    month = syntheticMonth({ drafts, period: NOV, random: mulberry32(11) });
+    report = buildReport(month.inputs);
     file = path.join(dir, 'bao-cao-2026-11.pdf');
     fs.writeFileSync(file, await reportPdf(report));
     // pdftotext separates pages with a form feed.
@@ -87,6 +89,31 @@ describe.skipIf(!haveTools(POPPLER))('the PDF report of a month', () => {
     }
     expect(all).toContain('Phường Cam Đường');
     expect(all).toContain('Xã Hợp Thành');
+  });
+
+  it("names each language's hours, H'Mông with its apostrophe", () => {
+    const all = pages.join('\n');
+    expect(report.languages).toEqual(['vi', 'hmn']);
+    const hmn = all.split('\n').find((l) => l.includes("Phát bằng Tiếng H'Mông")) ?? '';
+    expect(hmn).toContain(`${numberWords('vi', hoursOf(report.totals.airtime.byLanguage.hmn!), 2)} giờ`);
+  });
+
+  it("a commune's own report: the commune as the unit and the place, one row", async () => {
+    const commune = report.communes.find((c) => c.area.name === 'Xã Hợp Thành')!;
+    const own = buildReport({ ...month.inputs, rootKey: commune.area.key });
+    const ownFile = path.join(dir, 'xa-hop-thanh.pdf');
+    fs.writeFileSync(ownFile, await reportPdf(own));
+    const text = run('pdftotext', ['-layout', '-enc', 'UTF-8', ownFile, '-']);
+    for (const t of [
+      'UBND XÃ HỢP THÀNH',
+      'Hợp Thành, ngày 02 tháng 12 năm 2026',
+      'Hoạt động đài truyền thanh cơ sở xã – Tháng 11/2026',
+      'I. TỔNG HỢP TOÀN XÃ: XÃ HỢP THÀNH',
+      'Toàn xã',
+    ])
+      expect(text, t).toContain(t);
+    expect(own.totals.bulletins).toEqual(commune.figures.bulletins);
+    expect(text.split('\n').find((l) => l.trim().startsWith('Bản tin theo kế hoạch'))).toContain(numberWords('vi', commune.figures.bulletins.planned));
   });
 
   it('repeats the commune table header on each page it runs onto', () => {

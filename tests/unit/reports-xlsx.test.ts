@@ -17,6 +17,7 @@ const NOV = reportPeriod({ kind: 'month', year: 2026, month: 11 });
 const drafts = parseAreaCsv(fs.readFileSync(new URL('../../server/registry/vn-admin/lao-cai-2025.csv', import.meta.url), 'utf8'));
 
 let report: Report;
+let month: ReturnType<typeof syntheticMonth>;
 let wb: ExcelJS.Workbook;
 
 /** Column number of a header, failing with the headers it has. */
@@ -36,7 +37,8 @@ function num(cell: ExcelJS.Cell): number {
 }
 
 beforeAll(async () => {
-  report = buildReport(syntheticMonth({ drafts, period: NOV, random: mulberry32(7) }).inputs);
+  month = syntheticMonth({ drafts, period: NOV, random: mulberry32(7) });
+  report = buildReport(month.inputs);
   const bytes = await reportXlsx(report);
   expect(bytes.subarray(0, 2).toString('latin1')).toBe('PK');
   wb = new ExcelJS.Workbook();
@@ -62,6 +64,7 @@ describe('the Excel workbook of a month', () => {
     const hours = col(ws, 'Tổng giờ phát');
     const national = col(ws, `Giờ phát: ${AIRTIME_KIND_LABEL.relay_national.vi.toLowerCase()}`);
     const vi = col(ws, 'Giờ phát: Tiếng Việt');
+    const hmn = col(ws, "Giờ phát: Tiếng H'Mông");
     const uptime = col(ws, 'Thời gian hoạt động');
     const faults = col(ws, 'Số sự cố');
     report.communes.forEach((c, i) => {
@@ -73,6 +76,7 @@ describe('the Excel workbook of a month', () => {
       expect(row.getCell(hours).value).toBeCloseTo(hoursOf(c.figures.airtime.totalMs), 9);
       expect(row.getCell(national).value).toBeCloseTo(hoursOf(c.figures.airtime.byKind.relay_national), 9);
       expect(row.getCell(vi).value).toBeCloseTo(hoursOf(c.figures.airtime.byLanguage.vi ?? 0), 9);
+      expect(row.getCell(hmn).value).toBeCloseTo(hoursOf(c.figures.airtime.byLanguage.hmn ?? 0), 9);
       expect(row.getCell(uptime).value).toBe(c.figures.uptime.share);
       expect(row.getCell(faults).value).toBe(c.figures.faults.total.count);
     });
@@ -142,5 +146,19 @@ describe('the Excel workbook of a month', () => {
     expect(ws.rowCount).toBe(HEADER_ROW + villages.length);
     const share = col(ws, 'Độ phủ đã xác minh');
     villages.forEach((v, i) => expect(ws.getRow(HEADER_ROW + 1 + i).getCell(share).value).toBe(v.coverage.share));
+  });
+
+  it("a commune's own report: one row, its total the commune's", async () => {
+    const commune = report.communes[1]!;
+    const own = buildReport({ ...month.inputs, rootKey: commune.area.key });
+    const back = new ExcelJS.Workbook();
+    await back.xlsx.load(new Uint8Array(await reportXlsx(own)).buffer);
+    const ws = back.getWorksheet('Theo xã')!;
+    expect(ws.rowCount).toBe(HEADER_ROW + 2);
+    expect(ws.getRow(HEADER_ROW + 1).getCell(2).value).toBe(commune.area.name);
+    expect(ws.getRow(HEADER_ROW + 2).getCell(1).value).toBe('Toàn xã');
+    const planned = col(ws, 'Bản tin theo kế hoạch');
+    expect(num(ws.getRow(HEADER_ROW + 2).getCell(planned))).toBe(commune.figures.bulletins.planned);
+    expect(String(back.getWorksheet('Tổng hợp')!.getCell(2, 1).value)).toContain(`Đơn vị: ${commune.area.name}`);
   });
 });
