@@ -456,13 +456,19 @@ export function buildReport(input: ReportInputs): Report {
     const p = placeOf(s.areaId);
     if (p) sites.set(s.siteId, { site: s, ...p });
   }
+  // Anything counted above commune level shows as its own row, so the total stays the sum of the rows.
+  let outsideUsed = false;
   const both = (unit: string, f: (a: Acc) => void) => {
+    if (unit === OUTSIDE) outsideUsed = true;
     f(accOf(unit));
     f(total);
   };
 
   // Sites, uptime (uptime.ts) and the spans their villages were covered.
   for (const { site, unit, village } of sites.values()) {
+    // A site registered after the period, or retired before it, was not part of the system then.
+    const window = { from: Math.max(from, site.createdAt ?? from), to: Math.min(to, site.retiredAt ?? to) };
+    if (!(window.to > window.from)) continue;
     both(unit, (a) => {
       a.sites++;
       if (site.kind === 'station') a.stations++;
@@ -473,8 +479,6 @@ export function buildReport(input: ReportInputs): Report {
       v.sites++;
       if (site.kind === 'cluster') v.clusters++;
     }
-    const window = { from: Math.max(from, site.createdAt ?? from), to: Math.min(to, site.retiredAt ?? to) };
-    if (!(window.to > window.from)) continue;
     const h = input.conditions.get(site.siteId) ?? { transitions: [] };
     const shares = conditionShares(h.transitions, window, h.initial ?? 'unverified');
     const add = (u: UptimeFigures) => {
@@ -643,7 +647,6 @@ export function buildReport(input: ReportInputs): Report {
     return null;
   };
 
-  const hasOutside = outside.sites > 0 || outside.coverage.villages > 0;
   const order = (xs: Iterable<string>) => [...xs].sort((a, b) => a.localeCompare(b));
   return {
     period: input.period,
@@ -651,7 +654,7 @@ export function buildReport(input: ReportInputs): Report {
     generatedAt: input.generatedAt,
     totals: finish(total),
     communes: communes.map((c) => ({ area: ref(c), district: districtOf(c), figures: finish(accs.get(c.key)!), villages: villageRows.get(c.key) ?? [] })),
-    outside: hasOutside ? finish(outside) : null,
+    outside: outsideUsed ? finish(outside) : null,
     alerts: alertRows,
     faults: faultRows,
     // Vietnamese first, then the others by tag.

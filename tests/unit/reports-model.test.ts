@@ -290,12 +290,19 @@ describe('the report of a month, on hand-made cases', () => {
     expectReportConsistent(r);
   });
 
-  it('a site counts from its registration to its retirement', () => {
+  it('a site counts from its registration to its retirement, and not at all outside them', () => {
     const late: ReportSite[] = [{ siteId: 'cl-a1', name: 'Cụm 1', kind: 'cluster', areaId: areaId(areas, '0268001'), createdAt: NOV.from + 10 * 24 * HOUR }];
     const r = buildReport(inputs({ areas, sites: late, conditions: new Map([['cl-a1', always('operational')]]) }));
     expect(r.totals.uptime.siteMs).toBe(NOV.to - NOV.from - 10 * 24 * HOUR);
     expect(r.totals.uptime.share).toBe(1);
     expect(r.communes[0]!.villages[0]!.coverage.coveredMs).toBe(NOV.to - NOV.from - 10 * 24 * HOUR);
+    const gone: ReportSite[] = [
+      { siteId: 'cl-a1', name: 'Cụm 1', kind: 'cluster', areaId: areaId(areas, '0268001'), retiredAt: NOV.from - HOUR },
+      { siteId: 'cl-a2', name: 'Cụm 2', kind: 'cluster', areaId: areaId(areas, '0268001'), createdAt: NOV.to },
+    ];
+    const none = buildReport(inputs({ areas, sites: gone }));
+    expect(none.totals).toMatchObject({ sites: 0, clusters: 0, uptime: { siteMs: 0, share: null } });
+    expect(none.communes[0]!.villages[0]!.coverage.villagesWithoutCluster).toBe(1);
   });
 
   it('faults that began in the month, with their time to repair, and those still open', () => {
