@@ -1,9 +1,15 @@
 /**
  * The audit log: who changed what, when. Every mutating API call writes one
  * entry; admins read it. Entries are never updated or deleted by loanet.
+ *
+ * The first store converted to Kysely (store/database.ts): the pattern the
+ * others follow. Its queries are typed against store/schema.ts and run the
+ * same on SQLite and PostgreSQL (tests/integration/audit-store.test.ts runs
+ * against both).
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from './store/db.ts';
+import type { Kysely } from 'kysely';
+import type { Logger } from './fleet/broker.ts';
+import type { Database } from './store/schema.ts';
 
 export interface AuditEntry {
   id: number;
@@ -15,27 +21,64 @@ export interface AuditEntry {
   detail: Record<string, unknown> | null;
 }
 
+export interface AuditFilter {
+  from?: number;
+  to?: number;
+  username?: string;
+  /** The start of the action, any case: `alert.` finds alert.start, alert.cancel, … */
+  action?: string;
+  limit?: number;
+}
+
 /** Entries a filtered read (a scoped admin's) looks at, newest first, before it stops. */
 export const AUDIT_SCAN_LIMIT = 20_000;
+/** Entries read per query while a scoped read scans: each page is one round trip, and the event loop is free between them. */
+const SCAN_PAGE = 1000;
+
+type Row = { id: number; at: number; user_id: number | null; username: string | null; action: string; target: string | null; detail: string | null };
+
+const toEntry = (r: Row): AuditEntry => ({
+  id: r.id,
+  at: r.at,
+  userId: r.user_id,
+  username: r.username,
+  action: r.action,
+  target: r.target,
+  detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
+});
 
 export class AuditLog {
-  private insert?: Statement;
-
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     private readonly now: () => number = Date.now,
+    private readonly log?: Pick<Logger, 'error'>,
   ) {}
 
-  record(actor: { id: number; username: string } | null, action: string, target: string | null, detail?: Record<string, unknown>): void {
-    // Prepared once, on first use (after start-up's migrations): every alert, command and change is recorded.
-    (this.insert ??= this.db.prepare('INSERT INTO audit_log (at, user_id, username, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)')).run(
-      this.now(),
-      actor?.id ?? null,
-      actor?.username ?? null,
-      action,
-      target,
-      detail ? JSON.stringify(detail) : null,
-    );
+  /** Resolves once the entry is committed. */
+  async record(actor: { id: number; username: string } | null, action: string, target: string | null, detail?: Record<string, unknown>): Promise<void> {
+    await this.db
+      .insertInto('audit_log')
+      .values({
+        at: this.now(),
+        user_id: actor?.id ?? null,
+        username: actor?.username ?? null,
+        action,
+        target,
+        detail: detail ? JSON.stringify(detail) : null,
+      })
+      .execute();
+  }
+
+  /**
+   * For a caller on a path that cannot wait (a live stream's callbacks): the
+   * entry is written as record() writes it, and a failure is logged rather
+   * than thrown at the caller. Its order among the caller's other effects is
+   * not guaranteed, so anything that must follow the entry awaits record().
+   */
+  recordDetached(actor: { id: number; username: string } | null, action: string, target: string | null, detail?: Record<string, unknown>): void {
+    this.record(actor, action, target, detail).catch((e: unknown) => {
+      this.log?.error({ action, target, err: (e as Error).message }, 'audit log: writing an entry failed');
+    });
   }
 
   /**
@@ -43,35 +86,38 @@ export class AuditLog {
    * entry without its detail), entries it refuses are skipped and the limit
    * counts only those kept; at most AUDIT_SCAN_LIMIT entries are looked at.
    */
-  list(filter: { from?: number; to?: number; username?: string; action?: string; limit?: number } = {}, visible?: (e: AuditEntry) => boolean): AuditEntry[] {
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    if (filter.from !== undefined) where.push('at >= ?'), args.push(filter.from);
-    if (filter.to !== undefined) where.push('at < ?'), args.push(filter.to);
-    if (filter.username) where.push('username = ?'), args.push(filter.username);
-    if (filter.action) where.push('action LIKE ?'), args.push(`${filter.action}%`);
+  async list(filter: AuditFilter = {}, visible?: (e: AuditEntry) => boolean): Promise<AuditEntry[]> {
     const limit = Math.min(filter.limit ?? 200, 5000);
-    type Row = { id: number; at: number; user_id: number | null; username: string | null; action: string; target: string | null; detail: string | null };
-    const toEntry = (r: Row): AuditEntry => ({
-      id: r.id,
-      at: r.at,
-      userId: r.user_id,
-      username: r.username,
-      action: r.action,
-      target: r.target,
-      detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
-    });
-    const sql = `SELECT * FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC`;
-    if (!visible) return (this.db.prepare(`${sql} LIMIT ?`).all(...args, limit) as Row[]).map(toEntry);
+    const page = (beforeId: number | null, n: number): Promise<Row[]> => {
+      let q = this.db.selectFrom('audit_log').select(['id', 'at', 'user_id', 'username', 'action', 'target', 'detail']);
+      if (filter.from !== undefined) q = q.where('at', '>=', filter.from);
+      if (filter.to !== undefined) q = q.where('at', '<', filter.to);
+      if (filter.username) q = q.where('username', '=', filter.username);
+      if (filter.action) {
+        // A prefix, compared the same way in both dialects: LIKE is case-blind in SQLite but not in PostgreSQL,
+        // and would read the caller's % and _ as wildcards. Actions are ASCII (alert.start, site.command.volume, …).
+        const prefix = filter.action.toLowerCase();
+        q = q.where((eb) => eb(eb.fn('substr', [eb.fn('lower', ['action']), eb.val(1), eb.val(prefix.length)]), '=', prefix));
+      }
+      if (beforeId !== null) q = q.where('id', '<', beforeId);
+      return q.orderBy('id', 'desc').limit(n).execute();
+    };
+    if (!visible) return (await page(null, limit)).map(toEntry);
     // The rule reads only who, what and on what: the detail is parsed for the entries kept. The scan is
-    // bounded so a scoped reader of a huge log cannot hold the event loop; older entries need a `to` filter.
+    // bounded so a scoped reader of a huge log cannot hold the store; older entries need a `to` filter.
     const out: AuditEntry[] = [];
     let scanned = 0;
-    for (const r of this.db.prepare(sql).iterate(...args) as IterableIterator<Row>) {
-      if (++scanned > AUDIT_SCAN_LIMIT) break;
-      if (!visible({ id: r.id, at: r.at, userId: r.user_id, username: r.username, action: r.action, target: r.target, detail: null })) continue;
-      out.push(toEntry(r));
-      if (out.length >= limit) break;
+    let beforeId: number | null = null;
+    while (scanned < AUDIT_SCAN_LIMIT) {
+      const rows = await page(beforeId, Math.min(SCAN_PAGE, AUDIT_SCAN_LIMIT - scanned));
+      for (const r of rows) {
+        scanned++;
+        if (!visible({ id: r.id, at: r.at, userId: r.user_id, username: r.username, action: r.action, target: r.target, detail: null })) continue;
+        out.push(toEntry(r));
+        if (out.length >= limit) return out;
+      }
+      if (rows.length === 0) break;
+      beforeId = rows[rows.length - 1]!.id;
     }
     return out;
   }

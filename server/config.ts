@@ -45,6 +45,8 @@ export interface ServerConfig {
   /** Shared secret an external broker sends in the x-loanet-hook-secret header to the EMQX hooks; unset = hooks off. */
   brokerHookSecret: string | undefined;
   dataDir: string;
+  /** PostgreSQL as the store (postgres://user:password@host:5432/db); null = SQLite in dataDir (server/store/database.ts). */
+  databaseUrl: string | null;
   /** Bootstraps the `admin` account on first start; when unset a random one is generated and printed once. */
   adminPassword: string | undefined;
   /** Expected heartbeat interval of agents that have not said theirs (seconds). */
@@ -272,6 +274,25 @@ function externalBroker(env: Env): Pick<ServerConfig, 'mqttUrl' | 'mqttUsername'
   return { mqttUrl: rawUrl, mqttUsername: username, mqttPassword: password, brokerHookSecret: hookSecret };
 }
 
+function databaseUrl(env: Env): string | null {
+  const raw = env.LOANET_DATABASE_URL?.trim() || null;
+  if (raw === null) return null;
+  let u: URL | undefined;
+  try {
+    u = new URL(raw);
+  } catch {
+    u = undefined;
+  }
+  if (!u || !['postgres:', 'postgresql:'].includes(u.protocol) || !u.hostname) {
+    // The value may hold a password: it is not repeated.
+    throw new StartupError(
+      'LOANET_CONFIG_INVALID',
+      'LOANET_DATABASE_URL is not valid; set it to postgres://user:password@host:5432/database (or unset it to use SQLite in LOANET_DATA_DIR)',
+    );
+  }
+  return raw;
+}
+
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
 function trustProxy(env: Env): string[] {
@@ -335,6 +356,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     },
     ...externalBroker(env),
     dataDir: env.LOANET_DATA_DIR || './data',
+    databaseUrl: databaseUrl(env),
     adminPassword: adminPassword === '' ? undefined : adminPassword,
     heartbeatIntervalS: int(env, 'LOANET_HEARTBEAT_S', 30, 1, 3600),
     sweepIntervalMs: int(env, 'LOANET_SWEEP_MS', 1000, 100, 60_000),

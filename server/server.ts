@@ -6,7 +6,8 @@
  * and calls this.
  */
 import type { ServerConfig } from './config.ts';
-import { openDatabase, schemaVersion, walSync, type Db } from './store/db.ts';
+import type { Db } from './store/db.ts';
+import { openStore, sqliteConnectionOf } from './store/database.ts';
 import { secureDataDir } from './store/data-dir.ts';
 import { DiskSpace } from './store/disk-space.ts';
 import { AreaRepository } from './registry/areas.ts';
@@ -101,7 +102,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   if (tightened.length > 0) {
     log.warn({ dataDir: config.dataDir, changed: tightened.length, first: tightened.slice(0, 20) }, 'data folder: permissions tightened to owner only (folders 700, files 600)');
   }
-  const db: Db = openDatabase(config.dataDir);
+  const store = await openStore(config);
+  const db: Db = await sqliteConnectionOf(store);
   const disk = new DiskSpace(config.dataDir, config.disk, log, now);
   const policy: CoveragePolicy = {
     ...DEFAULT_COVERAGE_POLICY,
@@ -112,7 +114,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const areas = new AreaRepository(db, now);
   const sites = new SiteRepository(db, areas, () => config.areaVersion, now, mosquittoPasswordHash);
   const users = new UserRepository(db, now, defaultPasswordPolicy(config.passwordMinLength));
-  const audit = new AuditLog(db, now);
+  const audit = new AuditLog(store.db, now, log);
   const fleet = new FleetState(db, policy, now);
   fleet.load(sites.list());
   const coverage = new CoverageService(db, areas, fleet, policy, config.areaVersion, now);
@@ -130,7 +132,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   // Clock requests are answered on the real server clock, not `now` (which tests may freeze).
   // Receipts, alert statuses and command results are acknowledged to the site once stored, not on the broker's PUBACK.
   // ... and made durable (the WAL synced once per batch, off the event loop), so a power cut cannot take what a site was told is stored.
-  const acks = new EventAcker(broker, log, now, walSync(config.dataDir));
+  const acks = new EventAcker(broker, log, now, store.durable);
   const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log), acks);
   broker.onSiteMessage((m) => {
     // Receipts, alert statuses and command results cannot wait: a disk that filled gives up its reserve before they are stored.
@@ -254,7 +256,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       log,
     }),
     disk,
-    versions: { loanet: SERVER_VERSION, protocol: PROTOCOL_VERSION, schema: schemaVersion(db), node: process.versions.node },
+    versions: { loanet: SERVER_VERSION, protocol: PROTOCOL_VERSION, schema: await store.schemaVersion(), node: process.versions.node },
     startedAt: now(),
     now,
     log,
@@ -265,7 +267,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const auth = authFeature(ctx, adminPlan);
   const routeOnly = (name: string, ...routes: FastifyPluginAsync[]): Feature => ({ name, routes });
   const beforeListening: Feature[] = [
-    storeFeature(db, disk),
+    storeFeature(store, disk),
     fleetFeature({ ...ctx, external }),
     mediaFeature(ctx),
     // Streams the last run went down under: closed as server_restart, their sites told to stop, before anyone can start one.

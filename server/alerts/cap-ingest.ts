@@ -137,7 +137,7 @@ export class CapIngest {
    * (throws 403) and answers the sender's area (null: the whole network);
    * it runs before anything is looked up or stored under the sender's name.
    */
-  async ingest(xml: string, actor: AlertActor, authorize: (cap: CapAlert) => number | null): Promise<CapIngestResult> {
+  async ingest(xml: string, actor: AlertActor, authorize: (cap: CapAlert) => Promise<number | null>): Promise<CapIngestResult> {
     if (!looksLikeEnvelope(xml)) return this.ingestAlert(xml, actor, authorize);
     const u = await unwrapEnvelopeOffThread(xml);
     if (u.kind === 'alert') return this.ingestAlert(xml, actor, authorize);
@@ -182,12 +182,12 @@ export class CapIngest {
     };
   }
 
-  private async ingestAlert(xml: string, actor: AlertActor, authorize: (cap: CapAlert) => number | null): Promise<CapIngestResult> {
+  private async ingestAlert(xml: string, actor: AlertActor, authorize: (cap: CapAlert) => Promise<number | null>): Promise<CapIngestResult> {
     // A large document is parsed in a worker thread, so it never holds the event loop.
     const parsed = await parseCapOffThread(xml);
     if (!parsed.ok) throw capInvalid(parsed.errors);
     const cap = parsed.alert;
-    const senderAreaId = authorize(cap);
+    const senderAreaId = await authorize(cap);
     const sites = this.alerts.targetSites();
     const match = matchAlertAreas(cap, { index: this.alerts.areaIndex(), sites: siteLocations(sites), currentVersion: this.o.areaVersion });
     this.checkPlace(cap, match, actor, senderAreaId, sites);
@@ -207,7 +207,7 @@ export class CapIngest {
 
     if (outcome.kind === 'cancel') {
       const ids = this.alertsOf(outcome.cancels);
-      for (const id of ids) this.alerts.mayChange(this.alerts.require(id), actor, 'cancel');
+      for (const id of ids) await this.alerts.mayChange(this.alerts.require(id), actor, 'cancel');
       const cancelled: string[] = [];
       for (const id of ids) {
         const a = await this.alerts.cancel(id, actor, 'cap');
@@ -245,12 +245,12 @@ export class CapIngest {
       );
     }
     for (const u of match.unmatched) warnings.push(`${u.path}: ${u.reason}`);
-    const targets = this.alerts.resolve({ areaKeys: match.areaKeys, siteIds: match.siteIds }, actor, sites);
+    const targets = await this.alerts.resolve({ areaKeys: match.areaKeys, siteIds: match.siteIds }, actor, sites);
 
     // Which live alert an Update replaces (the first active one it references).
     const supersededIds = outcome.kind === 'update' ? this.alertsOf(outcome.supersedes) : [];
     const replace = supersededIds.map((id) => this.alerts.get(id)).find((a) => a?.state === 'active');
-    if (replace) this.alerts.mayChange(replace, actor, 'update');
+    if (replace) await this.alerts.mayChange(replace, actor, 'update');
 
     const test = !outcome.handling.isActual;
     const priority = capPriority(info, this.o.priorityTable ?? DEFAULT_CAP_PRIORITY_TABLE);

@@ -107,7 +107,7 @@ export const capSenderRoutes =
         const accounts = accountsOf(req.body.accounts, p.user.areaId);
         enforceScope(capSenderChangeRefusal(p.user.areaId, undefined, areaId, accounts, ctx.coverage.areaIndex()));
         const x = senders.create({ sender: req.body.sender, areaId, note: req.body.note ?? null, accounts, createdBy: p.user.id });
-        ctx.audit.record(p.user, 'cap.sender.create', x.sender, { area: senderView(x).area, accounts: senderView(x).accounts });
+        await ctx.audit.record(p.user, 'cap.sender.create', x.sender, { area: senderView(x).area, accounts: senderView(x).accounts });
         return reply.status(201).send(senderView(x));
       },
     );
@@ -136,7 +136,11 @@ export const capSenderRoutes =
         const accounts = req.body.accounts ? accountsOf(req.body.accounts, p.user.areaId) : [];
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, areaId, accounts, ctx.coverage.areaIndex()));
         const x = senders.update(cur.id, { areaId, note: req.body.note, ...(req.body.accounts ? { accounts } : {}) });
-        ctx.audit.record(p.user, 'cap.sender.update', x.sender, { area: req.body.area, note: req.body.note, accounts: req.body.accounts ? senderView(x).accounts : undefined });
+        await ctx.audit.record(p.user, 'cap.sender.update', x.sender, {
+          area: req.body.area,
+          note: req.body.note,
+          accounts: req.body.accounts ? senderView(x).accounts : undefined,
+        });
         return senderView(x);
       },
     );
@@ -158,7 +162,7 @@ export const capSenderRoutes =
         if (!cur) throw Errors.notFound('cap_sender', req.params.id);
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
         senders.remove(cur.id);
-        ctx.audit.record(p.user, 'cap.sender.remove', cur.sender);
+        await ctx.audit.record(p.user, 'cap.sender.remove', cur.sender);
         return { ok: true as const };
       },
     );

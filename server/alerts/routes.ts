@@ -93,7 +93,7 @@ export const alertRoutes =
     const keyOf = (raw: string) => (raw.includes('.') ? raw : `${ctx.config.areaVersion}.${raw}`);
 
     /** Targets from areas and/or a polygon, checked against the user's scope (403 names what is outside). */
-    const targetsOf = (f: Fields, actor: AlertActor, fallback?: Alert) => {
+    const targetsOf = async (f: Fields, actor: AlertActor, fallback?: Alert) => {
       const keep = fallback !== undefined && f.areas === undefined && f.polygon === undefined;
       const polygon = (f.polygon as LatLon[] | undefined) ?? (keep ? (fallback.polygon ?? undefined) : undefined);
       const areaKeys = f.areas?.map(keyOf) ?? (keep ? fallback.targetAreas : []);
@@ -105,7 +105,7 @@ export const alertRoutes =
       const sites = service.targetSites();
       const siteIds = polygon ? sitesInPolygon(polygon, sites) : keep ? (fallback.sites ?? []) : [];
       if (polygon && siteIds.length === 0 && areaKeys.length === 0) throw fail('LOANET_POLYGON_NO_SITE', { field: 'polygon' });
-      return { targets: service.resolve({ areaKeys, siteIds }, actor, sites), polygon: polygon ?? null, areaKeys };
+      return { targets: await service.resolve({ areaKeys, siteIds }, actor, sites), polygon: polygon ?? null, areaKeys };
     };
 
     const specOf = (f: Fields, title: string, polygon: LatLon[] | null, base?: Alert): AlertSpec => {
@@ -175,11 +175,11 @@ export const alertRoutes =
 
     const readerOf = (p: Principal) => alertReader(ctx, p);
     /** The alert if the caller may see it, else 404; a refused change (`action`) is audited like the other alert refusals. */
-    const visibleAlert = (p: Principal, id: string, action?: 'cancel' | 'update') => {
+    const visibleAlert = async (p: Principal, id: string, action?: 'cancel' | 'update') => {
       const a = service.get(id);
       const reader = readerOf(p);
       if (!a || !reader.sees(a)) {
-        if (a && action) ctx.audit.record(p.user, 'alert.denied', a.id, { action, why: "outside the caller's area" });
+        if (a && action) await ctx.audit.record(p.user, 'alert.denied', a.id, { action, why: "outside the caller's area" });
         throw Errors.notFound('alert', id);
       }
       return { alert: a, reader };
@@ -206,7 +206,7 @@ export const alertRoutes =
         const p = requirePermission(req, 'alert.write');
         const actor = actorOf(p);
         const body = req.body;
-        const plan = targetsOf(body, actor);
+        const plan = await targetsOf(body, actor);
         const title = titleOf(body, body.message, 'Cảnh báo khẩn cấp');
         const spec = specOf(body, title, plan.polygon);
         const message = await messageOf(body.message, title, actor);
@@ -240,9 +240,9 @@ export const alertRoutes =
             expected: ['multipart/form-data with the fields "alert" (JSON) and "file" (curl -F alert=@alert.json -F file=@canh-bao.mp3)'],
           });
         const { fields, file } = await readUpload(req);
-        let plan: ReturnType<typeof targetsOf>;
+        let plan: Awaited<ReturnType<typeof targetsOf>>;
         try {
-          plan = targetsOf(fields, actor);
+          plan = await targetsOf(fields, actor);
         } catch (e) {
           fs.rmSync(file.path, { force: true });
           throw e;
@@ -290,10 +290,10 @@ export const alertRoutes =
         const p = requirePermission(req, 'alert.write');
         if (typeof req.body !== 'string') throw unsupportedCapType();
         const poster = { userId: p.user.id, role: p.user.role, areaId: p.user.areaId, tokenId: p.tokenId, tokenKind: p.tokenKind };
-        const authorize = (cap: CapAlert) => {
+        const authorize = async (cap: CapAlert) => {
           const d = capSenderDecision(cap.sender, senders.bySender(cap.sender), poster);
           if (d.ok) return d.senderAreaId;
-          ctx.audit.record(p.user, 'alert.cap.denied', cap.sender, { identifier: cap.identifier, status: cap.status, msgType: cap.msgType });
+          await ctx.audit.record(p.user, 'alert.cap.denied', cap.sender, { identifier: cap.identifier, status: cap.status, msgType: cap.msgType });
           throw Errors.forbidden({ rule: 'cap_sender', field: 'alert/sender', sender: cap.sender, text: d.reason }, { sender: cap.sender });
         };
         const r = await ctx.alerts.cap.ingest(req.body, actorOf(p), authorize);
@@ -367,7 +367,7 @@ export const alertRoutes =
         },
       },
       async (req) => {
-        const { alert, reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
+        const { alert, reader } = await visibleAlert(requirePermission(req, 'read'), req.params.id);
         return { alert: seenBy(alert, reader.site), delivery: service.state(alert.id, req.query.limit ?? 500, reader.site) };
       },
     );
@@ -391,7 +391,7 @@ export const alertRoutes =
         if (req.site) {
           if (req.site.siteId !== siteId) throw Errors.notFound('site', siteId);
         } else {
-          const { reader } = visibleAlert(requirePermission(req, 'read'), id);
+          const { reader } = await visibleAlert(requirePermission(req, 'read'), id);
           if (reader.site && !reader.site(siteId)) throw Errors.notFound('site', siteId);
         }
         const alert = service.get(id);
@@ -414,7 +414,7 @@ export const alertRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'alert.write');
-        visibleAlert(p, req.params.id, 'cancel');
+        await visibleAlert(p, req.params.id, 'cancel');
         const a = await service.cancel(req.params.id, actorOf(p));
         return { id: a.id, alert: summary(a) };
       },
@@ -436,10 +436,10 @@ export const alertRoutes =
       async (req) => {
         const p = requirePermission(req, 'alert.write');
         const actor = actorOf(p);
-        const cur = visibleAlert(p, req.params.id, 'update').alert;
-        service.mayChange(cur, actor, 'update');
+        const cur = (await visibleAlert(p, req.params.id, 'update')).alert;
+        await service.mayChange(cur, actor, 'update');
         const body = req.body;
-        const plan = targetsOf(body, actor, cur);
+        const plan = await targetsOf(body, actor, cur);
         const title = titleOf(body, body.message, cur.title);
         const spec = specOf(body, title, plan.polygon, cur);
         const message = body.message ? await messageOf(body.message, title, actor) : { media: cur.media, source: cur.message, state: cur.messageState, reason: cur.messageReason };
@@ -460,7 +460,7 @@ export const alertRoutes =
         },
       },
       async (req, reply) => {
-        const { reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
+        const { reader } = await visibleAlert(requirePermission(req, 'read'), req.params.id);
         return reply.type('application/cap+xml; charset=utf-8').send(service.capAck(req.params.id, reader.site));
       },
     );
@@ -478,7 +478,7 @@ export const alertRoutes =
         },
       },
       async (req, reply) => {
-        const { reader } = visibleAlert(requirePermission(req, 'read'), req.params.id);
+        const { reader } = await visibleAlert(requirePermission(req, 'read'), req.params.id);
         const r = service.report(req.params.id, reader.site);
         if (req.query.format === 'json') return { alert: seenBy(r.alert, reader.site), delivery: { ...r.state, unreached: undefined }, sites: r.lines };
         return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="canh-bao-${r.alert.id}.csv"`).send(reportCsv(r.lines, service.timeZone));

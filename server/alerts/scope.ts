@@ -33,20 +33,20 @@ export class AlertScope {
   }
 
   /** Resolve and scope-check a target; throws 400 (naming the field) or 403 (naming what lies outside). */
-  resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, sites = this.targetSites()): ResolvedTargets {
+  async resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, sites = this.targetSites()): Promise<ResolvedTargets> {
     const index = this.d.coverage.areaIndex();
     const r = resolveTargets(req, index, sites);
     if (!r.ok) throw Errors.badRequest(`${r.problem.field}: ${r.problem.message}`, r.problem.field);
     const out = outsideScope(r.targets, actor.areaId, index, sites);
     if (out) {
-      this.d.audit.record(actor, 'alert.denied', null, { why: out, areas: req.areaKeys });
+      await this.d.audit.record(actor, 'alert.denied', null, { why: out, areas: req.areaKeys });
       throw Errors.forbidden({ rule: 'alert_scope', username: actor.username, action: 'start', text: out });
     }
     return r.targets;
   }
 
   /** Throws 403 unless the actor's scope holds every site and area of the alert. */
-  mayChange(alert: Alert, actor: AlertActor, action: string): void {
+  async mayChange(alert: Alert, actor: AlertActor, action: string): Promise<void> {
     if (actor.areaId === null) return;
     const index = this.d.coverage.areaIndex();
     const rows = this.d.rowsOf(alert.id);
@@ -61,7 +61,7 @@ export class AlertScope {
       return s !== undefined && !index.isInSubtree(s.areaId, actor.areaId!);
     });
     if (areasOut.length > 0 || sitesOut.length > 0) {
-      this.d.audit.record(actor, 'alert.denied', alert.id, { action, areasOutside: areasOut, sitesOutside: sitesOut.length });
+      await this.d.audit.record(actor, 'alert.denied', alert.id, { action, areasOutside: areasOut, sitesOutside: sitesOut.length });
       // Areas are public geography; sites of other communes are only counted.
       throw Errors.forbidden({
         rule: 'alert_scope',

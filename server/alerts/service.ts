@@ -116,7 +116,7 @@ export class AlertService {
       }
       this.live.set(a.id, { alert: a, rows: new Map(this.d.store.deliveries(a.id).map((r) => [r.siteId, r])) });
     }
-    this.expire();
+    await this.expire();
     this.d.fleet.listen({
       siteEvent: (siteId, ev) => {
         if (ev.type === 'alert_status') this.onStatus(siteId, ev);
@@ -147,13 +147,13 @@ export class AlertService {
   }
 
   /** Resolve and scope-check a target; throws 400 (naming the field) or 403 (naming what lies outside). */
-  resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, sites = this.targetSites()): ResolvedTargets {
+  resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, sites = this.targetSites()): Promise<ResolvedTargets> {
     return this.scope.resolve(req, actor, sites);
   }
 
   /** Throws 403 unless the actor's scope holds every site and area of the alert. */
-  mayChange(alert: Alert, actor: AlertActor, action: string): void {
-    this.scope.mayChange(alert, actor, action);
+  mayChange(alert: Alert, actor: AlertActor, action: string): Promise<void> {
+    return this.scope.mayChange(alert, actor, action);
   }
 
   // ---------------------------------------------------------- lifecycle ----
@@ -188,7 +188,7 @@ export class AlertService {
     };
     const rows = this.d.store.saveAlertWithTargets(alert, targets.siteIds);
     this.live.set(alert.id, { alert, rows: new Map(rows.map((r) => [r.siteId, r])) });
-    this.d.audit.record(actor, 'alert.start', alert.id, {
+    await this.d.audit.record(actor, 'alert.start', alert.id, {
       title: alert.title,
       test: alert.test,
       priority: alert.priority,
@@ -220,7 +220,7 @@ export class AlertService {
   ): Promise<Alert> {
     const cur = this.require(id);
     if (cur.state !== 'active') throw fail('LOANET_ALERT_NOT_ACTIVE', { id, state: cur.state });
-    this.mayChange(cur, actor, 'update');
+    await this.mayChange(cur, actor, 'update');
     const t = this.d.now();
     const next: Alert = {
       ...cur,
@@ -242,7 +242,7 @@ export class AlertService {
     };
     const rows = this.d.store.saveAlertWithTargets(next, targets.siteIds);
     this.live.set(id, { alert: next, rows: new Map(rows.map((r) => [r.siteId, r])) });
-    this.d.audit.record(actor, 'alert.update', id, {
+    await this.d.audit.record(actor, 'alert.update', id, {
       revision: next.revision,
       title: next.title,
       priority: next.priority,
@@ -274,7 +274,7 @@ export class AlertService {
       : { ...l.alert, media: null, messageState: 'failed', messageReason: r.reason.slice(0, 500) };
     this.d.store.saveAlert(next);
     l.alert = next;
-    this.d.audit.record(
+    await this.d.audit.record(
       null,
       'alert.message',
       alertId,
@@ -287,13 +287,13 @@ export class AlertService {
 
   async cancel(id: string, actor: AlertActor, via: 'api' | 'cap' = 'api'): Promise<Alert> {
     const cur = this.require(id);
-    this.mayChange(cur, actor, 'cancel');
+    await this.mayChange(cur, actor, 'cancel');
     if (cur.state !== 'active') return cur;
     const ended: Alert = { ...cur, state: 'cancelled', endedAt: this.d.now(), endedByName: actor.username };
     this.d.store.saveAlert(ended);
     this.d.store.setCapStateOfAlert(id, 'cancelled');
     this.live.get(id)!.alert = ended;
-    this.d.audit.record(actor, 'alert.cancel', id, { via, revision: cur.revision });
+    await this.d.audit.record(actor, 'alert.cancel', id, { via, revision: cur.revision });
     this.jobs.abandon(id);
     await this.publisher.cancel(id, cur.areas, 'cancelled');
     await this.publisher.settleSlots();
@@ -302,7 +302,7 @@ export class AlertService {
   }
 
   /** End alerts past their validity: no site may start them any more, so the retained slots are cleared (nothing is stopped). */
-  expire(): string[] {
+  async expire(): Promise<string[]> {
     const t = this.d.now();
     const ended: string[] = [];
     for (const l of this.live.values()) {
@@ -310,7 +310,7 @@ export class AlertService {
         l.alert = { ...l.alert, state: 'expired', endedAt: t };
         this.d.store.saveAlert(l.alert);
         this.d.store.setCapStateOfAlert(l.alert.id, 'expired');
-        this.d.audit.record(null, 'alert.expire', l.alert.id, { revision: l.alert.revision });
+        await this.d.audit.record(null, 'alert.expire', l.alert.id, { revision: l.alert.revision });
         this.jobs.abandon(l.alert.id);
         ended.push(l.alert.id);
         this.changes.notify(l.alert.id, 'expired');
@@ -327,13 +327,13 @@ export class AlertService {
    * already handled it ignores (edge-agent/alerts/decide.ts).
    */
   async republishRetained(): Promise<void> {
-    this.expire();
+    await this.expire();
     await this.publisher.republishSlots();
   }
 
   /** The periodic job: expire, then fix the retained slots. */
   async tick(): Promise<void> {
-    if (this.expire().length > 0) await this.publisher.settleSlots();
+    if ((await this.expire()).length > 0) await this.publisher.settleSlots();
   }
 
   // ------------------------------------------------------------ reading ----

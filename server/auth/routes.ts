@@ -69,7 +69,7 @@ export const authRoutes =
           throw e;
         }
         guess.succeed();
-        ctx.audit.record(r.user, 'auth.login', r.user.username, req.body.cookie ? { via: 'cookie' } : undefined);
+        await ctx.audit.record(r.user, 'auth.login', r.user.username, req.body.cookie ? { via: 'cookie' } : undefined);
         const user = { username: r.user.username, role: r.user.role };
         if (req.body.cookie) {
           reply.header('set-cookie', sessionCookie(r.token, (r.expiresAt - ctx.now()) / 1000, secureCookie(req)));
@@ -125,7 +125,7 @@ export const authRoutes =
       async (req) => {
         const p = requirePermission(req, 'read');
         if (!ctx.users.revokeApiToken(p.user.id, req.params.id)) throw Errors.notFound('api_token', req.params.id, p.user.username);
-        ctx.audit.record(p.user, 'auth.token.revoke', String(req.params.id));
+        await ctx.audit.record(p.user, 'auth.token.revoke', String(req.params.id));
         return { ok: true as const };
       },
     );
@@ -160,7 +160,7 @@ export const authRoutes =
         const days = req.body.expiresInDays ?? ctx.config.apiTokenDays;
         const expiresAt = ctx.now() + days * 86_400_000;
         const { token, id } = ctx.users.createApiToken(p.user.id, req.body.name, expiresAt);
-        ctx.audit.record(p.user, 'auth.token.create', String(id), { name: req.body.name, expiresInDays: days });
+        await ctx.audit.record(p.user, 'auth.token.create', String(id), { name: req.body.name, expiresInDays: days });
         return reply.status(201).send({ id, token, expiresAt });
       },
     );
@@ -201,7 +201,7 @@ export const authRoutes =
         const hash = await ctx.users.preparePassword(newPassword, p.user.username, 'newPassword');
         const keepTokens = req.body.keepTokens === true;
         const revokedTokens = ctx.users.setOwnPassword(p.user.id, hash, p.tokenId, keepTokens);
-        ctx.audit.record(p.user, 'auth.password.change', p.user.username, { revokedTokens, keepTokens });
+        await ctx.audit.record(p.user, 'auth.password.change', p.user.username, { revokedTokens, keepTokens });
         return { ok: true as const, revokedTokens };
       },
     );
@@ -212,7 +212,7 @@ export const authRoutes =
       async (req, reply) => {
         const p = requirePermission(req, 'read');
         ctx.users.revokeToken(p.tokenId);
-        ctx.audit.record(p.user, 'auth.logout', p.user.username);
+        await ctx.audit.record(p.user, 'auth.logout', p.user.username);
         if (req.authVia === 'cookie') reply.header('set-cookie', clearedSessionCookie(secureCookie(req)));
         return { ok: true as const };
       },
@@ -235,7 +235,7 @@ export const authRoutes =
         const area = req.body.area ? ctx.coverage.resolveArea(req.body.area) : undefined;
         enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, undefined, area?.id ?? null, ctx.coverage.areaIndex()));
         const u = await ctx.users.create({ username: req.body.username, password: req.body.password, role: req.body.role, areaId: area?.id ?? null });
-        ctx.audit.record(p.user, 'user.create', u.username, { role: u.role, area: area?.key ?? null });
+        await ctx.audit.record(p.user, 'user.create', u.username, { role: u.role, area: area?.key ?? null });
         return reply.status(201).send({ username: u.username, role: u.role, area: area?.key ?? null });
       },
     );
@@ -268,7 +268,7 @@ export const authRoutes =
         const passwordHash = req.body.password === undefined ? undefined : await ctx.users.preparePassword(req.body.password, target.username);
         const u = ctx.users.update(target.id, { role: req.body.role, areaId: area === undefined ? undefined : (area?.id ?? null), disabled: req.body.disabled, passwordHash });
         const areaOut = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
-        ctx.audit.record(p.user, 'user.update', u.username, {
+        await ctx.audit.record(p.user, 'user.update', u.username, {
           role: req.body.role,
           area: area === undefined ? undefined : (area?.key ?? null),
           disabled: req.body.disabled,
@@ -297,7 +297,7 @@ export const authRoutes =
         if (!target) throw Errors.notFound('user', req.params.id);
         enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, undefined, ctx.coverage.areaIndex()));
         const forgotten = ctx.loginLimits.unlock(target.username);
-        ctx.audit.record(p.user, 'user.unlock', target.username, { forgottenFailures: forgotten });
+        await ctx.audit.record(p.user, 'user.unlock', target.username, { forgottenFailures: forgotten });
         return { ok: true as const, forgottenFailures: forgotten };
       },
     );
@@ -342,7 +342,7 @@ export const authRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'audit.read');
-        if (p.user.areaId === null) return { entries: ctx.audit.list(req.query) };
+        if (p.user.areaId === null) return { entries: await ctx.audit.list(req.query) };
         const idx = ctx.coverage.areaIndex();
         const userArea = new Map(ctx.users.list().map((u) => [u.id, u.areaId]));
         const userAreaByName = new Map(ctx.users.list().map((u) => [u.username, u.areaId]));
@@ -359,7 +359,7 @@ export const authRoutes =
         };
         const visible = (e: { userId: number | null; action: string; target: string | null }) =>
           auditVisible(p.user.areaId, { actorAreaId: e.userId === null ? undefined : userArea.get(e.userId), targetAreaId: targetArea(e.action, e.target) }, idx);
-        return { entries: ctx.audit.list(req.query, visible) };
+        return { entries: await ctx.audit.list(req.query, visible) };
       },
     );
   };

@@ -74,7 +74,7 @@ export const enrolmentRoutes =
       },
       async (req, reply) => {
         const { site, user } = siteToEnrol(req, req.params.id);
-        const made = service.create(site.id, user);
+        const made = await service.create(site.id, user);
         const server = serverUrl(req);
         return reply.status(201).send({
           ...made,

@@ -91,7 +91,7 @@ export class EnrolmentService {
    * A new code for an active site; any code of that site not used yet stops
    * working (one code per site at a time: the one on the technician's screen).
    */
-  create(siteId: string, actor: { id: number; username: string }): EnrolmentCode {
+  async create(siteId: string, actor: { id: number; username: string }): Promise<EnrolmentCode> {
     const site = this.deps.sites.require(siteId);
     if (site.retiredAt) throw fail('LOANET_RETIRED', { thing: 'site', id: siteId });
     const random = this.deps.random ?? randomBytes;
@@ -107,7 +107,7 @@ export class EnrolmentService {
         st.replace.run(createdAt, siteId);
         st.insert.run(siteId, digest, createdAt, actor.username, expiresAt);
       })();
-      this.deps.audit.record(actor, 'site.enrolment.create', siteId, { expiresAt });
+      await this.deps.audit.record(actor, 'site.enrolment.create', siteId, { expiresAt });
       return { siteId, code, createdAt, expiresAt };
     }
     throw new Error('could not draw an unused enrolment code in 8 tries: the random source is broken');
@@ -139,9 +139,9 @@ export class EnrolmentService {
     const { limiter, now, audit } = this.deps;
     const attempt = limiter.attempt(address, now());
     if (!attempt.ok) return { ok: false, kind: 'limited', limit: attempt };
-    const refuse = (reason: EnrolRefusalReason, siteId: string | null): EnrolResult => {
+    const refuse = async (reason: EnrolRefusalReason, siteId: string | null): Promise<EnrolResult> => {
       attempt.fail();
-      audit.record(null, 'site.enrol.refused', siteId, { reason, from: address });
+      await audit.record(null, 'site.enrol.refused', siteId, { reason, from: address });
       return { ok: false, kind: 'refused', reason, siteId };
     };
 
@@ -175,7 +175,7 @@ export class EnrolmentService {
       throw e;
     }
     attempt.succeed();
-    audit.record(null, 'site.enrol', row.site_id, { from: address });
+    await audit.record(null, 'site.enrol', row.site_id, { from: address });
     return { ok: true, siteId: row.site_id, secret };
   }
 }

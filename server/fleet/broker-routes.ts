@@ -68,7 +68,7 @@ export const brokerRoutes =
         const p = requireProvinceAdmin(req);
         const server = { username: ctx.config.mqttUsername, passwordHash: ctx.config.mqttPassword ? mosquittoPasswordHash(ctx.config.mqttPassword) : null };
         const { text, withoutHash } = mosquittoPasswdFile(mosquittoSites(), server, new Date(ctx.now()).toISOString());
-        ctx.audit.record(p.user, 'broker.mosquitto.passwd', null, { withoutHash: withoutHash.length });
+        await ctx.audit.record(p.user, 'broker.mosquitto.passwd', null, { withoutHash: withoutHash.length });
         return reply.header('content-type', 'text/plain; charset=utf-8').header(WITHOUT_HASH_HEADER, String(withoutHash.length)).send(text);
       },
     );
@@ -85,7 +85,7 @@ export const brokerRoutes =
       async (req, reply) => {
         const p = requireProvinceAdmin(req);
         const text = mosquittoAclFile(mosquittoSites(), ctx.config.mqttUsername, new Date(ctx.now()).toISOString());
-        ctx.audit.record(p.user, 'broker.mosquitto.acl', null);
+        await ctx.audit.record(p.user, 'broker.mosquitto.acl', null);
         return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
       },
     );

@@ -245,8 +245,8 @@ export const liveRoutes =
                     // Who hears dead air asks the audit log when and for how long: each loss and each return is recorded.
                     changed: (c) =>
                       c.kind === 'lost'
-                        ? ctx.audit.record(null, 'live.relay.lost', String(streamId), { reason: c.reason, giveUpAt: c.giveUpAt, fallback: c.fallback })
-                        : ctx.audit.record(null, 'live.relay.reconnected', String(streamId), { lostAt: c.lostAt, attempts: c.attempts }),
+                        ? ctx.audit.recordDetached(null, 'live.relay.lost', String(streamId), { reason: c.reason, giveUpAt: c.giveUpAt, fallback: c.fallback })
+                        : ctx.audit.recordDetached(null, 'live.relay.reconnected', String(streamId), { lostAt: c.lostAt, attempts: c.attempts }),
                   },
                   probed,
                 ),

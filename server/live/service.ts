@@ -169,7 +169,7 @@ export class LiveService {
     for (const r of open) {
       if (!store.end(r.id, { endedAt: now, reason: 'server_restart', detail, by: null })) continue;
       this.reports.noteRecovered(r.id, r.areaIds);
-      this.deps.audit.record(null, 'live.stop', String(r.id), { reason: 'server_restart' });
+      await this.deps.audit.record(null, 'live.stop', String(r.id), { reason: 'server_restart' });
       this.deps.log.warn({ streamId: r.id, areas: r.areas }, 'live stream ended by the server restart');
       sends.push(this.wire.stopLeftOver(r.areas, { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: r.id, reason: 'error', detail, at: now }, opts));
     }
@@ -309,7 +309,7 @@ export class LiveService {
     entry.source = source;
     if (entry.endedAt === null) stream.start(source);
     else source.close();
-    this.deps.audit.record(input.actor, 'live.start', String(id), {
+    this.deps.audit.recordDetached(input.actor, 'live.start', String(id), {
       source: input.source.kind,
       ...(input.source.kind === 'relay' ? { url: publicUrl(input.source.url) } : {}),
       ...(input.source.kind === 'media' ? { mediaId: input.source.mediaId } : {}),
@@ -556,7 +556,7 @@ export class LiveService {
       this.deps.log.error({ streamId: e.id, err: (err as Error).message }, 'recording the end of a live stream failed');
     }
     this.flushQuietly();
-    this.deps.audit.record(actor, 'live.stop', String(e.id), { reason, ...(detail ? { detail } : {}) });
+    this.deps.audit.recordDetached(actor, 'live.stop', String(e.id), { reason, ...(detail ? { detail } : {}) });
     this.emit(e, 'ended', e.endedAt);
     // The detail can be a relay's ffmpeg error, quoting what a remote server sent: cut and escaped for the log.
     if (reason !== 'operator' && reason !== 'ended')

@@ -341,6 +341,15 @@ export class MediaLibrary {
       this.store(v.id, r, input);
       this.lastSpeed = r.durationMs / Math.max(1, r.elapsedMs);
       this.jobs.delete(v.id);
+      // After the row and the job's end, as before the audit log was async: nothing waits between them.
+      await this.audit.record(input.actor, 'media.create', v.id, {
+        title: input.meta.title,
+        lang: input.meta.lang,
+        origin: input.origin,
+        purpose: input.purpose ?? 'bulletin',
+        sha256: r.sha256,
+        durationMs: r.durationMs,
+      });
     } catch (e) {
       v.status = 'failed';
       v.finishedAt = this.now();
@@ -416,14 +425,6 @@ export class MediaLibrary {
       if (!existed && !this.shaInUse(r.sha256)) fs.rmSync(final, { force: true });
       throw e;
     }
-    this.audit.record(input.actor, 'media.create', id, {
-      title: input.meta.title,
-      lang: input.meta.lang,
-      origin: input.origin,
-      purpose: input.purpose ?? 'bulletin',
-      sha256: r.sha256,
-      durationMs: r.durationMs,
-    });
   }
 
   fileOf(sha256: string): string {
@@ -519,7 +520,7 @@ export class MediaLibrary {
     return { total, items: rows.map(toItem) };
   }
 
-  update(id: string, patch: Partial<MediaMeta>, actor: Actor): MediaItem {
+  async update(id: string, patch: Partial<MediaMeta>, actor: Actor): Promise<MediaItem> {
     const sets: string[] = [];
     const args: Array<string | number> = [];
     if (patch.title !== undefined) sets.push('title = ?'), args.push(patch.title);
@@ -527,7 +528,7 @@ export class MediaLibrary {
     if (patch.tags !== undefined) sets.push('tags = ?'), args.push(JSON.stringify(patch.tags));
     if (sets.length) {
       this.db.prepare(`UPDATE media SET ${sets.join(', ')}, updated_at = ? WHERE id = ?`).run(...args, this.now(), id);
-      this.audit.record(actor, 'media.update', id, patch as Record<string, unknown>);
+      await this.audit.record(actor, 'media.update', id, patch as Record<string, unknown>);
     }
     return this.item(id)!;
   }
@@ -542,11 +543,11 @@ export class MediaLibrary {
   }
 
   /** Retire: the row stays (history refers to it), the file goes when no other live item shares it. */
-  retire(id: string, actor: Actor): MediaItem {
+  async retire(id: string, actor: Actor): Promise<MediaItem> {
     const item = this.item(id)!;
     this.db.prepare('UPDATE media SET retired_at = ?, updated_at = ? WHERE id = ?').run(this.now(), this.now(), id);
     if (!this.shaInUse(item.sha256)) fs.rmSync(this.fileOf(item.sha256), { force: true });
-    this.audit.record(actor, 'media.retire', id, { title: item.title });
+    await this.audit.record(actor, 'media.retire', id, { title: item.title });
     return this.item(id)!;
   }
 

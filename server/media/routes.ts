@@ -451,7 +451,7 @@ export const mediaRoutes =
         mayChange(p, item);
         if (item.retiredAt !== null) throw fail('LOANET_RETIRED', { thing: 'media', id: item.id });
         const b = req.body;
-        return lib.update(item.id, { title: b.title?.trim(), lang: b.lang !== undefined ? langOf(b.lang) : undefined, tags: b.tags ? tagsOf(b.tags) : undefined }, p.user);
+        return await lib.update(item.id, { title: b.title?.trim(), lang: b.lang !== undefined ? langOf(b.lang) : undefined, tags: b.tags ? tagsOf(b.tags) : undefined }, p.user);
       },
     );
 
@@ -474,7 +474,7 @@ export const mediaRoutes =
         if (item.retiredAt !== null) return item;
         const blocker = lib.retireBlocker(item.id);
         if (blocker) throw fail('LOANET_MEDIA_IN_USE', { id: item.id, text: blocker });
-        return lib.retire(item.id, p.user);
+        return await lib.retire(item.id, p.user);
       },
     );
   };

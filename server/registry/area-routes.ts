@@ -135,7 +135,7 @@ export const areaRoutes =
           source: 'api',
         });
         changed();
-        ctx.audit.record(p.user, 'area.create', a.key, { name: a.name, level: a.level });
+        await ctx.audit.record(p.user, 'area.create', a.key, { name: a.name, level: a.level });
         return reply.status(201).send(view(a));
       },
     );
@@ -175,7 +175,7 @@ export const areaRoutes =
           const moved = ctx.coverage.subtreeIds(a.id);
           for (const o of ctx.fleet.observations()) if (moved.has(o.areaId)) ctx.broker.disconnectSite(o.siteId);
         }
-        ctx.audit.record(p.user, 'area.update', a.key, req.body);
+        await ctx.audit.record(p.user, 'area.update', a.key, req.body);
         return view(a);
       },
     );
@@ -196,7 +196,7 @@ export const areaRoutes =
         enforceScope(areaChangeRefusal(p.user.areaId, placeOf(ctx.areas.require(req.params.key, dv)), undefined, ctx.coverage.areaIndex(), req.params.key));
         const a = ctx.areas.retire(req.params.key, dv);
         changed();
-        ctx.audit.record(p.user, 'area.retire', a.key);
+        await ctx.audit.record(p.user, 'area.retire', a.key);
         return view(a);
       },
     );
@@ -229,7 +229,7 @@ export const areaRoutes =
         }
         const summary = ctx.areas.import(req.query.version, drafts, 'csv-import');
         changed();
-        ctx.audit.record(p.user, 'area.import', req.query.version, { ...summary });
+        await ctx.audit.record(p.user, 'area.import', req.query.version, { ...summary });
         return summary;
       },
     );

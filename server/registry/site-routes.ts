@@ -162,7 +162,7 @@ export const siteRoutes =
         const p = requirePermission(req, 'registry.write', ctx.coverage.areaPath(area.id));
         const { site, credential } = await ctx.sites.create({ ...req.body, areaKey: area.key });
         ctx.fleet.upsertSite(site);
-        ctx.audit.record(p.user, 'site.create', site.id, { area: site.areaKey, kind: site.kind });
+        await ctx.audit.record(p.user, 'site.create', site.id, { area: site.areaKey, kind: site.kind });
         return reply.status(201).send({ site: view(site), credential });
       },
     );
@@ -200,7 +200,7 @@ export const siteRoutes =
         ctx.fleet.upsertSite(site);
         // Its channels changed: make it reconnect so the broker applies the new ACL.
         if (site.areaId !== before.areaId) ctx.broker.disconnectSite(site.id);
-        ctx.audit.record(user, 'site.update', site.id, req.body);
+        await ctx.audit.record(user, 'site.update', site.id, req.body);
         return view(site);
       },
     );
@@ -221,7 +221,7 @@ export const siteRoutes =
         const retired = ctx.sites.retire(site.id);
         ctx.fleet.removeSite(site.id);
         ctx.broker.disconnectSite(site.id);
-        ctx.audit.record(user, 'site.retire', site.id);
+        await ctx.audit.record(user, 'site.retire', site.id);
         return { id: retired.id, retiredAt: retired.retiredAt };
       },
     );
@@ -241,7 +241,7 @@ export const siteRoutes =
         const { site, user } = siteFor(req, req.params.id, 'registry.write');
         const credential = await ctx.sites.rotateCredential(site.id);
         ctx.broker.disconnectSite(site.id);
-        ctx.audit.record(user, 'site.credential.rotate', site.id);
+        await ctx.audit.record(user, 'site.credential.rotate', site.id);
         return { credential };
       },
     );
@@ -318,7 +318,7 @@ export const siteRoutes =
       async (req, reply) => {
         const { site, user } = siteFor(req, req.params.id, 'site.command');
         const cmd = await ctx.commands.issue(site.id, req.body.type as CommandType, req.body.params ?? {}, req.body.ttlS ?? ctx.config.commandTtlS, user.username);
-        ctx.audit.record(user, `site.command.${cmd.type}`, site.id, { commandId: cmd.id, params: cmd.params });
+        await ctx.audit.record(user, `site.command.${cmd.type}`, site.id, { commandId: cmd.id, params: cmd.params });
         const final = await ctx.commands.waitFor(cmd.id, req.body.waitMs ?? 0);
         return reply.status(final.status === 'succeeded' || final.status === 'failed' || final.status === 'expired' ? 200 : 202).send(final);
       },

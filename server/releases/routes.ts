@@ -160,7 +160,7 @@ export const releaseRoutes =
           if (e instanceof ReleaseExists) throw fail('LOANET_RELEASE_EXISTS', { id: e.id });
           throw e;
         }
-        ctx.audit.record(p.user, 'release.create', r.id, {
+        await ctx.audit.record(p.user, 'release.create', r.id, {
           component: r.component,
           version: r.version,
           manifestSha256: r.manifestSha256,
@@ -242,7 +242,7 @@ export const releaseRoutes =
             throw fail('LOANET_RELEASE_FILE_MISMATCH', { path: entry.path, size: entry.size, sha256: entry.sha256, gotSize: got.size, gotSha256: got.sha256 });
           }
           const after = store.receive(r.id, entry.path, tmp);
-          ctx.audit.record(p.user, 'release.file', r.id, { path: entry.path, size: entry.size, complete: after.completeAt !== null });
+          await ctx.audit.record(p.user, 'release.file', r.id, { path: entry.path, size: entry.size, complete: after.completeAt !== null });
           return reply.status(201).send(view(after));
         } catch (e) {
           fs.rmSync(tmp, { force: true });
@@ -274,7 +274,7 @@ export const releaseRoutes =
         const rollouts = store.activeRollouts(r.id);
         if (rollouts.length > 0) throw fail('LOANET_RELEASE_IN_USE', { id: r.id, rollouts });
         const after = store.retire(r.id);
-        ctx.audit.record(p.user, 'release.retire', r.id, { version: r.version, component: r.component });
+        await ctx.audit.record(p.user, 'release.retire', r.id, { version: r.version, component: r.component });
         return view(after);
       },
     );

@@ -210,7 +210,7 @@ export const scheduleRoutes =
       },
       async (req, reply) => {
         const p = requirePermission(req, 'schedule.write');
-        const item = svc.create(toInput(req.body), p.user);
+        const item = await svc.create(toInput(req.body), p.user);
         return reply.status(201).header('location', `/api/schedule/items/${item.id}`).send(view(item, svc.directory()));
       },
     );
@@ -286,7 +286,7 @@ export const scheduleRoutes =
         const p = requirePermission(req, 'schedule.write');
         const b = req.body;
         const patch = { ...b, ...(b.targets ? { targets: { areas: b.targets.areas ?? [], sites: b.targets.sites ?? [] } } : {}) };
-        return view(svc.update(req.params.id, patch, p.user), svc.directory());
+        return view(await svc.update(req.params.id, patch, p.user), svc.directory());
       },
     );
 

@@ -290,13 +290,13 @@ export class ScheduleService {
     this.deps.store.save(item, startBounds(item, dtstartAt), this.targetAreaIds(item, dir));
   }
 
-  create(input: ItemInput, actor: Actor): ScheduledItem {
+  async create(input: ItemInput, actor: Actor): Promise<ScheduledItem> {
     const item = this.prepare(input, actor);
     const dir = this.directory();
     this.assertScope(actor, item, dir);
     this.assertNoConflict(item, dir);
     this.save(item, dir);
-    this.deps.audit.record(actor, 'schedule.create', item.id, {
+    await this.deps.audit.record(actor, 'schedule.create', item.id, {
       title: item.title,
       mediaId: item.mediaId,
       priority: item.priority,
@@ -307,7 +307,7 @@ export class ScheduleService {
     return this.get(item.id);
   }
 
-  update(id: string, patch: ItemPatch, actor: Actor): ScheduledItem {
+  async update(id: string, patch: ItemPatch, actor: Actor): Promise<ScheduledItem> {
     const old = this.get(id);
     const dir = this.directory();
     this.assertScope(actor, old, dir);
@@ -327,7 +327,7 @@ export class ScheduleService {
     this.assertScope(actor, item, dir);
     this.assertNoConflict(item, dir);
     this.save(item, dir);
-    this.deps.audit.record(actor, 'schedule.update', id, { changed: Object.keys(patch) });
+    await this.deps.audit.record(actor, 'schedule.update', id, { changed: Object.keys(patch) });
     return this.get(id);
   }
 
@@ -346,7 +346,7 @@ export class ScheduleService {
     const t = this.deps.now();
     const approved: ScheduledItem = { ...item, status: 'approved', approvedBy: actor.username, approvedById: actor.id, approvedAt: t };
     this.save(approved, dir);
-    this.deps.audit.record(actor, 'schedule.approve', id, { title: item.title, createdBy: item.createdBy });
+    await this.deps.audit.record(actor, 'schedule.approve', id, { title: item.title, createdBy: item.createdBy });
     await this.deps.changed(`approved ${id}`);
     return this.get(id);
   }
@@ -359,7 +359,7 @@ export class ScheduleService {
     const t = this.deps.now();
     const cancelled: ScheduledItem = { ...item, status: 'cancelled', cancelledBy: actor.username, cancelledById: actor.id, cancelledAt: t, cancelReason: reason?.trim() || null };
     this.save(cancelled, dir);
-    this.deps.audit.record(actor, 'schedule.cancel', id, { title: item.title, was: item.status, reason: cancelled.cancelReason });
+    await this.deps.audit.record(actor, 'schedule.cancel', id, { title: item.title, was: item.status, reason: cancelled.cancelReason });
     if (item.status === 'approved') await this.deps.changed(`cancelled ${id}`);
     return this.get(id);
   }

@@ -8,11 +8,40 @@
  * still has to take. It grows by one entry per schema change and holds no
  * logic.
  */
-export interface Migration {
-  version: number;
+import { POSTGRES_BASELINE_VERSION } from './postgres-baseline.ts';
+
+/**
+ * A migration up to POSTGRES_BASELINE_VERSION is SQLite's alone: a PostgreSQL
+ * store starts from the baseline that equals all of them
+ * (postgres-baseline.ts). Every later one carries both dialects' SQL, which
+ * this type insists on: a version above the baseline without `postgres` does
+ * not compile.
+ */
+export type Migration = BaselineMigration | DualMigration;
+
+interface MigrationBase {
   name: string;
+  /** SQLite. */
   sql: string;
 }
+
+/** 1..POSTGRES_BASELINE_VERSION (20); widen it only together with the baseline. */
+type BaselineVersion = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20;
+
+export interface BaselineMigration extends MigrationBase {
+  version: BaselineVersion;
+  postgres?: undefined;
+}
+
+export interface DualMigration extends MigrationBase {
+  version: number;
+  /** The same change for PostgreSQL, with the baseline's types: BIGINT for SQLite INTEGER except 0/1 flags, DOUBLE PRECISION, TEXT, BYTEA. */
+  postgres: string;
+}
+
+// The literal union above must end at the baseline's version.
+const _baselineEnds: BaselineVersion = POSTGRES_BASELINE_VERSION;
+void _baselineEnds;
 
 export const MIGRATIONS: readonly Migration[] = [
   {

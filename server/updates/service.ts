@@ -177,7 +177,7 @@ export class RolloutService {
         { id, releaseId: plan.releaseId, plan, status: 'running', wave: 0, reason: null, createdBy: actor.id, createdAt: at },
         dry.included.map((s) => ({ siteId: s.siteId, wave: s.wave, fromVersion: s.fromVersion, ...(s.devices ? { devices: s.devices } : {}) })),
       );
-      this.d.audit.record(actor, 'rollout.create', id, {
+      await this.d.audit.record(actor, 'rollout.create', id, {
         releaseId: plan.releaseId,
         version: dry.release.version,
         sites: dry.included.length,
@@ -309,7 +309,7 @@ export class RolloutService {
       const code = action === 'pause' ? 'paused_by' : action === 'resume' ? 'resumed_by' : 'aborted_by';
       // The person's words stay theirs (`text`); the console words the sentence around them.
       this.d.store.setStatus(id, next, r.wave, { code, params: { by: actor.username, text: why } }, at, plan);
-      this.d.audit.record(actor, `rollout.${action}`, id, { from: r.status, to: next, wave: waveName(r, r.wave), reason: why });
+      await this.d.audit.record(actor, `rollout.${action}`, id, { from: r.status, to: next, wave: waveName(r, r.wave), reason: why });
       if (next === 'aborted') await this.cancelInstalling(this.d.store.get(id)!);
       if (next === 'running') await this.advance(id);
       return this.detail(id, actor);
@@ -331,7 +331,7 @@ export class RolloutService {
       this.d.store.setStatus(id, step.status, step.wave, step.reason ?? r.reason, at);
       const action = step.status === 'running' ? 'rollout.wave' : step.status === 'completed' ? 'rollout.complete' : `rollout.${step.status === 'paused' ? 'pause' : 'abort'}`;
       // The rollout's own decisions are audited without a person: who is null, why is the threshold's code and numbers.
-      this.d.audit.record(null, action, id, { from: r.status, to: step.status, wave: waveName(r, step.wave), reason: step.reason ?? null });
+      await this.d.audit.record(null, action, id, { from: r.status, to: step.status, wave: waveName(r, step.wave), reason: step.reason ?? null });
       this.d.log.info({ rolloutId: id, status: step.status, wave: step.wave, reason: step.reason }, 'rollout: status changed');
       if (step.status === 'aborted') await this.cancelInstalling({ ...r, status: 'aborted' });
     }

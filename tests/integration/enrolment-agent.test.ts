@@ -153,7 +153,7 @@ describe('one code, two trades in the same instant', () => {
       ttlMs: 3_600_000,
       limiter: new EnrolLimiter(),
     });
-    const { code } = service.create('lc-agent-enrol-03', { id: 1, username: 'admin' });
+    const { code } = await service.create('lc-agent-enrol-03', { id: 1, username: 'admin' });
     const [a, b] = await Promise.all([service.enrol(code, '192.0.2.1'), service.enrol(code, '192.0.2.2')]);
     const results = [a, b];
     const won = results.filter((r) => r.ok);

@@ -21,7 +21,7 @@ function setup() {
   const broker = {
     publish: async (topic: string, payload: Buffer, o: { retain?: boolean }) => void sent.push({ topic, payload, retain: o.retain ?? false }),
   } as unknown as BrokerLink;
-  const audit = { record: () => {} } as unknown as AuditLog;
+  const audit = { record: async () => {}, recordDetached: () => {} } as unknown as AuditLog;
   const log = { info() {}, warn() {}, error() {}, debug() {} } as unknown as ConstructorParameters<typeof LiveService>[0]['log'];
   const live = new LiveService({ broker, audit, log, now: Date.now, config: { announceMs: 0 }, areaPathOfSite: (id) => siteArea[id] });
   const input = (over: Partial<LiveStartInput> = {}): LiveStartInput => ({

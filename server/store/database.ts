@@ -1,0 +1,131 @@
+/**
+ * Opens the store the configuration names: SQLite in the data folder (the
+ * default: one machine, no other process) or PostgreSQL at
+ * LOANET_DATABASE_URL (a province on proven infrastructure, several servers).
+ * Either way the stores query it through one Kysely<Database> (schema.ts),
+ * and their APIs are async.
+ *
+ * Until every store is converted to Kysely, the others still use the SQLite
+ * connection directly; Kysely's SQLite dialect runs over that same
+ * connection, so a half-converted server keeps working on SQLite. PostgreSQL
+ * needs every store converted: `sqliteConnectionOf` refuses to start on it and
+ * names the ones that are not.
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { StartupError } from '../errors.ts';
+import { openDatabase, schemaVersion, walSync, type Db } from './db.ts';
+import { MIGRATIONS, type Migration } from './migrations.ts';
+import { migratePostgres, postgresPool, postgresSchemaVersion, redactUrl } from './postgres.ts';
+import type { Database } from './schema.ts';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+export interface Store {
+  readonly dialect: StoreDialect;
+  readonly db: Kysely<Database>;
+  /** SQLite only: the connection the stores not yet converted to Kysely use. */
+  readonly sqlite: Db | undefined;
+  /**
+   * Resolves once every commit so far survives a power cut: what the server
+   * acknowledges to a site waits for it (fleet/event-acks.ts). SQLite: one
+   * fsync of the WAL (db.ts walSync). PostgreSQL: a commit is durable when it
+   * returns (synchronous_commit), so nothing is left to do.
+   */
+  durable(): Promise<void>;
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * The stores that still use the SQLite connection directly, by module. A
+ * store converted to Kysely leaves this list; when it is empty, PostgreSQL
+ * runs the whole server.
+ */
+export const STORES_NOT_CONVERTED: readonly string[] = [
+  'registry/areas.ts',
+  'registry/sites.ts',
+  'auth/users.ts',
+  'fleet (fleet-state.ts, site-history.ts, commands.ts)',
+  'coverage/service.ts',
+  'live/store.ts',
+  'alerts (store.ts, cap-senders.ts)',
+  'media/library.ts',
+  'schedule (items-store.ts, sent-entries.ts)',
+  'asrun',
+  'enrolment/service.ts',
+  'site-config',
+  'releases and updates',
+];
+
+export interface StoreConfig {
+  dataDir: string;
+  /** postgres://… ; null = SQLite in dataDir. */
+  databaseUrl: string | null;
+  /** PostgreSQL pool size (default 10). */
+  databasePoolMax?: number;
+}
+
+export async function openStore(config: StoreConfig, migrations: readonly Migration[] = MIGRATIONS): Promise<Store> {
+  if (config.databaseUrl === null) return sqliteStore(openDatabase(config.dataDir, migrations), config.dataDir);
+  return openPostgresStore(config.databaseUrl, { max: config.databasePoolMax ?? 10 }, migrations);
+}
+
+/** A store over an open, migrated SQLite connection; closing it closes the connection. */
+export function sqliteStore(sqlite: Db, dataDir: string): Store {
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite as unknown as BetterSqlite3.Database }) });
+  return {
+    dialect: 'sqlite',
+    db,
+    sqlite,
+    durable: walSync(dataDir),
+    schemaVersion: async () => schemaVersion(sqlite),
+    // Kysely's SQLite driver closes the connection it was given.
+    close: () => db.destroy(),
+  };
+}
+
+export async function openPostgresStore(
+  url: string,
+  opts: { max: number; statementTimeoutMs?: number; searchPath?: string; onIdleError?: (e: Error) => void },
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<Store> {
+  const pool = postgresPool(url, { max: opts.max, statementTimeoutMs: opts.statementTimeoutMs ?? 30_000, searchPath: opts.searchPath });
+  // An idle connection the database drops (restart, network) is reported here; without a listener it would end the process.
+  pool.on('error', (e) => opts.onIdleError?.(e));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const c = await pool.connect();
+    c.release();
+  } catch (e) {
+    await db.destroy();
+    throw new StartupError(
+      'LOANET_STORE_OPEN_FAILED',
+      `cannot connect to PostgreSQL at ${redactUrl(url)}: ${(e as Error).message}; check LOANET_DATABASE_URL and that the database is running`,
+    );
+  }
+  try {
+    await migratePostgres(db, migrations);
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
+  return {
+    dialect: 'postgres',
+    db,
+    sqlite: undefined,
+    durable: async () => {},
+    schemaVersion: () => postgresSchemaVersion(db),
+    close: () => db.destroy(),
+  };
+}
+
+/** The SQLite connection for the stores not yet converted; on PostgreSQL, the store closed and a start-up error naming them. */
+export async function sqliteConnectionOf(store: Store): Promise<Db> {
+  if (store.sqlite) return store.sqlite;
+  await store.close();
+  throw new StartupError(
+    'LOANET_STORE_NOT_CONVERTED',
+    `LOANET_DATABASE_URL selects PostgreSQL, but these stores still run on SQLite only: ${STORES_NOT_CONVERTED.join(', ')}; unset LOANET_DATABASE_URL to use SQLite in LOANET_DATA_DIR`,
+  );
+}

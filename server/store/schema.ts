@@ -1,0 +1,510 @@
+/**
+ * The store's tables as Kysely sees them: every table and column of the
+ * schema at its latest version (migrations.ts for SQLite, its PostgreSQL
+ * baseline and twins), written once for both dialects. A store converted to
+ * Kysely types its queries against this; a migration that adds or changes a
+ * column changes it here too (tests/integration/store-schema.test.ts compares
+ * both dialects' schemas, and the converted stores' tests read and write
+ * through these types).
+ *
+ * Types are what a row holds in both dialects alike: epoch-ms times and
+ * counts are `number` (BIGINT in PostgreSQL, read back as numbers: see
+ * database.ts), flags are 0/1 `number` as SQLite keeps them, JSON is `string`
+ * (the store parses it), the one binary column is a Buffer.
+ * `Generated<…>`: the column has a default or is an auto-assigned id, so an
+ * insert may leave it out.
+ */
+import type { Generated } from 'kysely';
+
+/** 0 or 1: SQLite keeps booleans as integers, and PostgreSQL keeps them the same way so rows read alike. */
+export type Flag = number;
+/** Milliseconds since the epoch (UTC). */
+export type EpochMs = number;
+/** A JSON document as text: the store that owns the column parses and validates it. */
+export type JsonText = string;
+
+export interface SchemaMigrationsTable {
+  version: number;
+  name: string;
+  applied_at: EpochMs;
+}
+
+export interface AreasTable {
+  id: Generated<number>;
+  /** Structure version: codes were reused in the 2025 reform. */
+  version: string;
+  code: string;
+  name: string;
+  level: 'province' | 'district' | 'commune' | 'village';
+  kind: string | null;
+  parent_id: number | null;
+  lat: number | null;
+  lon: number | null;
+  source: string | null;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+  retired_at: EpochMs | null;
+}
+
+export interface SitesTable {
+  id: string;
+  name: string;
+  kind: 'station' | 'cluster';
+  area_id: number;
+  lat: number | null;
+  lon: number | null;
+  profile: string | null;
+  expected_devices: Generated<JsonText>;
+  monitor_mic: Generated<Flag>;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+  retired_at: EpochMs | null;
+}
+
+export interface SiteCredentialsTable {
+  id: Generated<number>;
+  site_id: string;
+  secret_hash: string;
+  created_at: EpochMs;
+  revoked_at: EpochMs | null;
+  /** Mosquitto `$7$` hash of the secret (migration 2); NULL for credentials issued before it. */
+  mosquitto_hash: string | null;
+  /** SHA-256 of the secret (migration 8); NULL until the first scrypt check of an older credential. */
+  secret_digest: string | null;
+}
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  password_hash: string;
+  role: 'admin' | 'operator' | 'technician' | 'emergency' | 'viewer';
+  area_id: number | null;
+  created_at: EpochMs;
+  disabled_at: EpochMs | null;
+}
+
+export interface ApiTokensTable {
+  id: Generated<number>;
+  user_id: number;
+  token_hash: string;
+  kind: 'session' | 'api';
+  name: string | null;
+  created_at: EpochMs;
+  expires_at: EpochMs | null;
+  last_used_at: EpochMs | null;
+  revoked_at: EpochMs | null;
+}
+
+export interface SiteStatusTable {
+  site_id: string;
+  first_seen_at: EpochMs | null;
+  last_seen_at: EpochMs | null;
+  connected: Generated<Flag>;
+  disconnected_at: EpochMs | null;
+  interval_s: number | null;
+  telemetry: JsonText | null;
+  last_sound_verified_at: EpochMs | null;
+  last_sound_check: JsonText | null;
+  condition: string | null;
+  reasons: JsonText | null;
+  condition_since: EpochMs | null;
+  updated_at: EpochMs;
+}
+
+export interface SiteEventsTable {
+  id: Generated<number>;
+  site_id: string;
+  at: EpochMs;
+  type: string;
+  condition: string | null;
+  detail: JsonText | null;
+}
+
+export interface CommandsTable {
+  id: string;
+  site_id: string;
+  type: string;
+  params: JsonText;
+  created_by: string | null;
+  created_at: EpochMs;
+  expires_at: EpochMs;
+  status: 'queued' | 'sent' | 'succeeded' | 'failed' | 'expired';
+  sent_at: EpochMs | null;
+  completed_at: EpochMs | null;
+  result: JsonText | null;
+  error: string | null;
+}
+
+export interface CoverageHistoryTable {
+  at: EpochMs;
+  area_id: number;
+  sites: number;
+  operational: number;
+  degraded: number;
+  faulty: number;
+  offline: number;
+  unverified: number;
+  villages: number;
+  villages_covered: number;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: EpochMs;
+  user_id: number | null;
+  username: string | null;
+  action: string;
+  target: string | null;
+  detail: JsonText | null;
+}
+
+export interface MediaTable {
+  id: string;
+  title: string;
+  lang: string;
+  tags: Generated<JsonText>;
+  origin: 'upload' | 'tts';
+  original_name: string | null;
+  source: JsonText;
+  transcript: string | null;
+  tts: JsonText | null;
+  sha256: string;
+  bytes: number;
+  duration_ms: number;
+  codec: string;
+  sample_rate: number;
+  channels: number;
+  bitrate_kbps: number;
+  target_lufs: number;
+  input_lufs: number;
+  input_tp: number;
+  input_lra: number;
+  input_thresh: number;
+  gain_db: number;
+  output_lufs: number;
+  output_tp: number;
+  created_by: number | null;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+  retired_at: EpochMs | null;
+  /** Migration 17. */
+  purpose: Generated<'bulletin' | 'alert'>;
+}
+
+export interface BroadcastItemsTable {
+  id: string;
+  title: string;
+  media_id: string;
+  duration_ms: number;
+  target_areas: Generated<JsonText>;
+  target_sites: Generated<JsonText>;
+  start_at: EpochMs | null;
+  dtstart: string | null;
+  rrule: string | null;
+  exdates: JsonText | null;
+  zone: string | null;
+  priority: 'normal' | 'priority' | 'emergency';
+  valid_from: EpochMs | null;
+  valid_until: EpochMs | null;
+  queue: Generated<Flag>;
+  note: string | null;
+  status: 'draft' | 'approved' | 'cancelled';
+  first_at: EpochMs;
+  last_at: EpochMs | null;
+  created_by: string;
+  created_by_id: number | null;
+  created_at: EpochMs;
+  updated_by: string;
+  updated_by_id: number | null;
+  updated_at: EpochMs;
+  approved_by: string | null;
+  approved_by_id: number | null;
+  approved_at: EpochMs | null;
+  cancelled_by: string | null;
+  cancelled_by_id: number | null;
+  cancelled_at: EpochMs | null;
+  cancel_reason: string | null;
+}
+
+export interface BroadcastItemAreasTable {
+  item_id: string;
+  area_id: number;
+}
+
+export interface PlaylistEntriesTable {
+  site_id: string;
+  entry_id: string;
+  item_id: string;
+  media_id: string;
+  scheduled_at: EpochMs;
+  start_at: EpochMs;
+  duration_ms: number;
+  priority: string;
+  plan: 'play' | 'skipped';
+  skip_reason: string | null;
+  blocked_by: string | null;
+  first_sent_at: EpochMs;
+  sent_at: EpochMs;
+  version: string | null;
+  withdrawn_at: EpochMs | null;
+}
+
+export interface AsRunTable {
+  site_id: string;
+  entry_id: string;
+  kind: string;
+  item_id: string;
+  media_id: string;
+  scheduled_at: EpochMs;
+  /** 'unknown' since migration 13. */
+  outcome: 'played' | 'late' | 'partial' | 'skipped' | 'unknown';
+  started_at: EpochMs | null;
+  ended_at: EpochMs | null;
+  start_error_ms: number | null;
+  frames: number | null;
+  reason: string | null;
+  detail: JsonText | null;
+  playlist_version: string | null;
+  clock_uncertainty_ms: number | null;
+  at: EpochMs;
+  received_at: EpochMs;
+  /** Migration 14: NULL from agents that predate it. */
+  clock_synced: Flag | null;
+  clock_error_ms: number | null;
+}
+
+export interface AlertsTable {
+  id: string;
+  revision: number;
+  state: 'active' | 'cancelled' | 'expired';
+  test: Flag;
+  origin: 'api' | 'cap';
+  title: string;
+  target_areas: JsonText;
+  areas: JsonText;
+  sites: JsonText | null;
+  polygon: JsonText | null;
+  media: JsonText;
+  message: JsonText;
+  attention: string | null;
+  repeats: number;
+  volume: number | null;
+  valid_until: EpochMs;
+  created_by: number | null;
+  created_by_name: string | null;
+  created_at: EpochMs;
+  revised_at: EpochMs;
+  ended_at: EpochMs | null;
+  ended_by_name: string | null;
+  cap_sender: string | null;
+  cap_identifier: string | null;
+  cap_sent: string | null;
+  /** Migration 16. */
+  priority: Generated<'emergency' | 'priority'>;
+}
+
+export interface CapMessagesTable {
+  sender: string;
+  identifier: string;
+  sent: string;
+  status: string;
+  msg_type: string;
+  content_hash: string;
+  state: 'active' | 'superseded' | 'cancelled' | 'expired';
+  alert_id: string | null;
+  received_at: EpochMs;
+  received_by: string | null;
+  xml: string;
+}
+
+export interface AlertDeliveriesTable {
+  alert_id: string;
+  site_id: string;
+  revision: number;
+  status: 'pending' | 'received' | 'playing' | 'completed' | 'failed' | 'stopped';
+  received_at: EpochMs | null;
+  first_sound_at: EpochMs | null;
+  completed_at: EpochMs | null;
+  failed_at: EpochMs | null;
+  reason: string | null;
+  detail: JsonText | null;
+  repeat: number | null;
+  level_db: number | null;
+  reported_at: EpochMs | null;
+  /** Migration 6. */
+  level_threshold_db: number | null;
+  /** Migration 12. */
+  message_at: EpochMs | null;
+  message_repeats: number | null;
+}
+
+export interface LiveStreamsTable {
+  /** The stream id on the wire (u32), given by the live service, not generated. */
+  id: number;
+  source_kind: 'browser' | 'relay' | 'media';
+  source_label: string | null;
+  source_ref: string | null;
+  source_format: string | null;
+  priority: string;
+  when_preempted: 'resume' | 'end';
+  areas: JsonText;
+  delay_ms: number;
+  codec: JsonText;
+  start_at: EpochMs;
+  created_by: number | null;
+  created_by_name: string;
+  started_at: EpochMs;
+  ended_at: EpochMs | null;
+  end_reason: string | null;
+  end_detail: string | null;
+  ended_by: number | null;
+  ended_by_name: string | null;
+  server_stats: JsonText | null;
+  skew: JsonText | null;
+  updated_at: EpochMs;
+  /** Migration 15. */
+  adaptive: JsonText | null;
+}
+
+export interface LiveStreamAreasTable {
+  stream_id: number;
+  area_id: number;
+}
+
+export interface LiveStreamSitesTable {
+  stream_id: number;
+  site_id: string;
+  received: number;
+  late: number;
+  lost: number;
+  concealed: number;
+  fec_recovered: number;
+  played: number;
+  buffer_level_ms: number;
+  marks: number;
+  clock_uncertainty_ms: number | null;
+  final: Flag;
+  at: EpochMs;
+  received_at: EpochMs;
+  /** Migration 9. */
+  end_reason: string | null;
+  end_detail: string | null;
+}
+
+export interface CapSendersTable {
+  id: Generated<number>;
+  sender: string;
+  area_id: number | null;
+  note: string | null;
+  created_at: EpochMs;
+  created_by: number | null;
+  updated_at: EpochMs;
+}
+
+export interface CapSenderAccountsTable {
+  id: Generated<number>;
+  sender_id: number;
+  user_id: number;
+  token_id: number | null;
+  created_at: EpochMs;
+}
+
+export interface EnrolmentCodesTable {
+  id: Generated<number>;
+  site_id: string;
+  code_digest: string;
+  created_at: EpochMs;
+  created_by: string | null;
+  expires_at: EpochMs;
+  used_at: EpochMs | null;
+  used_from: string | null;
+  replaced_at: EpochMs | null;
+}
+
+export interface SiteConfigsTable {
+  site_id: string;
+  revision: number;
+  hash: string;
+  made_at: EpochMs;
+}
+
+export interface ReleasesTable {
+  id: string;
+  component: 'agent' | 'device-firmware';
+  version: string;
+  /** The exact manifest bytes its signatures cover (BLOB / BYTEA). */
+  manifest: Buffer;
+  manifest_sha256: string;
+  signatures: JsonText;
+  total_bytes: number;
+  uploaded_by: number | null;
+  created_at: EpochMs;
+  complete_at: EpochMs | null;
+  retired_at: EpochMs | null;
+}
+
+export interface ReleaseFilesTable {
+  release_id: string;
+  path: string;
+  size: number;
+  sha256: string;
+  received_at: EpochMs | null;
+}
+
+export interface RolloutsTable {
+  id: string;
+  release_id: string;
+  spec: JsonText;
+  status: 'running' | 'paused' | 'aborted' | 'completed';
+  wave: Generated<number>;
+  reason: JsonText | null;
+  created_by: number | null;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+}
+
+export interface RolloutSitesTable {
+  rollout_id: string;
+  site_id: string;
+  wave: number | null;
+  state: 'waiting' | 'installing' | 'updated' | 'failed';
+  report: JsonText | null;
+  from_version: string | null;
+  reason: JsonText | null;
+  started_at: EpochMs | null;
+  finished_at: EpochMs | null;
+}
+
+/** Every table, by its name in SQL. */
+export interface Database {
+  schema_migrations: SchemaMigrationsTable;
+  areas: AreasTable;
+  sites: SitesTable;
+  site_credentials: SiteCredentialsTable;
+  users: UsersTable;
+  api_tokens: ApiTokensTable;
+  site_status: SiteStatusTable;
+  site_events: SiteEventsTable;
+  commands: CommandsTable;
+  coverage_history: CoverageHistoryTable;
+  audit_log: AuditLogTable;
+  media: MediaTable;
+  broadcast_items: BroadcastItemsTable;
+  broadcast_item_areas: BroadcastItemAreasTable;
+  playlist_entries: PlaylistEntriesTable;
+  as_run: AsRunTable;
+  alerts: AlertsTable;
+  cap_messages: CapMessagesTable;
+  alert_deliveries: AlertDeliveriesTable;
+  live_streams: LiveStreamsTable;
+  live_stream_areas: LiveStreamAreasTable;
+  live_stream_sites: LiveStreamSitesTable;
+  cap_senders: CapSendersTable;
+  cap_sender_accounts: CapSenderAccountsTable;
+  enrolment_codes: EnrolmentCodesTable;
+  site_configs: SiteConfigsTable;
+  releases: ReleasesTable;
+  release_files: ReleaseFilesTable;
+  rollouts: RolloutsTable;
+  rollout_sites: RolloutSitesTable;
+}
