@@ -4,6 +4,7 @@
  */
 import type { ServerConfig } from './config.ts';
 import type { Db } from './store/db.ts';
+import type { Store } from './store/database.ts';
 import type { AreaRepository } from './registry/areas.ts';
 import type { SiteRepository } from './registry/sites.ts';
 import type { UserRepository } from './auth/users.ts';
@@ -39,7 +40,10 @@ export interface Versions {
 
 export interface ServerContext {
   config: ServerConfig;
+  /** SQLite only: the connection of the stores not yet converted to Kysely (store/database.ts). */
   db: Db;
+  /** The store, SQLite or PostgreSQL: converted stores query `store.db` (Kysely). */
+  store: Store;
   areas: AreaRepository;
   sites: SiteRepository;
   users: UserRepository;

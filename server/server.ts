@@ -222,6 +222,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const ctx: ServerContext = {
     config,
     db,
+    store,
     areas,
     sites,
     users,
