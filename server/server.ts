@@ -102,7 +102,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   if (tightened.length > 0) {
     log.warn({ dataDir: config.dataDir, changed: tightened.length, first: tightened.slice(0, 20) }, 'data folder: permissions tightened to owner only (folders 700, files 600)');
   }
-  const store = await openStore(config);
+  const store = await openStore(config, { log });
   const db: Db = await sqliteConnectionOf(store);
   const disk = new DiskSpace(config.dataDir, config.disk, log, now);
   const policy: CoveragePolicy = {
@@ -113,7 +113,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
 
   const areas = new AreaRepository(db, now);
   const sites = new SiteRepository(db, areas, () => config.areaVersion, now, mosquittoPasswordHash);
-  const users = new UserRepository(db, now, defaultPasswordPolicy(config.passwordMinLength));
+  const users = new UserRepository(store.db, now, defaultPasswordPolicy(config.passwordMinLength));
   const audit = new AuditLog(store.db, now, log);
   const fleet = new FleetState(db, policy, now);
   fleet.load(sites.list());

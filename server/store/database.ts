@@ -11,9 +11,9 @@
  * needs every store converted: `sqliteConnectionOf` refuses to start on it and
  * names the ones that are not.
  */
-import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import { StartupError } from '../errors.ts';
+import type { Logger } from '../fleet/broker.ts';
 import { openDatabase, schemaVersion, walSync, type Db } from './db.ts';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 import { migratePostgres, postgresPool, postgresSchemaVersion, redactUrl } from './postgres.ts';
@@ -46,16 +46,21 @@ export const STORES_NOT_CONVERTED: readonly string[] = [
   'registry/areas.ts',
   'registry/sites.ts',
   'auth/users.ts',
-  'fleet (fleet-state.ts, site-history.ts, commands.ts)',
-  'coverage/service.ts',
+  'fleet/fleet-state.ts',
+  'fleet/site-history.ts',
+  'fleet/commands.ts',
+  'coverage (service.ts, site-condition.ts)',
   'live/store.ts',
-  'alerts (store.ts, cap-senders.ts)',
+  'alerts/store.ts',
+  'alerts/cap-senders.ts',
   'media/library.ts',
-  'schedule (items-store.ts, sent-entries.ts)',
-  'asrun',
+  'schedule (items-store.ts, sent-entries.ts, distribution.ts, service.ts, routes.ts)',
+  'asrun/log.ts',
   'enrolment/service.ts',
-  'site-config',
-  'releases and updates',
+  'site-config/store.ts',
+  'releases/store.ts',
+  'updates/store.ts',
+  'metrics (collect.ts, probes.ts)',
 ];
 
 export interface StoreConfig {
@@ -66,14 +71,20 @@ export interface StoreConfig {
   databasePoolMax?: number;
 }
 
-export async function openStore(config: StoreConfig, migrations: readonly Migration[] = MIGRATIONS): Promise<Store> {
+export async function openStore(config: StoreConfig, opts: { migrations?: readonly Migration[]; log?: Pick<Logger, 'error'> } = {}): Promise<Store> {
+  const migrations = opts.migrations ?? MIGRATIONS;
   if (config.databaseUrl === null) return sqliteStore(openDatabase(config.dataDir, migrations), config.dataDir);
-  return openPostgresStore(config.databaseUrl, { max: config.databasePoolMax ?? 10 }, migrations);
+  const log = opts.log;
+  return openPostgresStore(
+    config.databaseUrl,
+    { max: config.databasePoolMax ?? 10, onIdleError: (e) => log?.error({ err: e.message }, 'PostgreSQL: an idle connection failed (the pool opens another)') },
+    migrations,
+  );
 }
 
 /** A store over an open, migrated SQLite connection; closing it closes the connection. */
 export function sqliteStore(sqlite: Db, dataDir: string): Store {
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite as unknown as BetterSqlite3.Database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   return {
     dialect: 'sqlite',
     db,

@@ -77,6 +77,8 @@ export function redactUrl(url: string): string {
  */
 export async function migratePostgres(db: Kysely<Database>, migrations: readonly Migration[], now: () => number = Date.now): Promise<void> {
   await db.connection().execute(async (conn) => {
+    // Neither waiting for another server's migration nor a long one of its own is a runaway statement.
+    await sql`SET statement_timeout = 0`.execute(conn);
     await sql`SELECT pg_advisory_lock(hashtext('loanet.migrate.' || current_schema()))`.execute(conn);
     try {
       await sql`CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`.execute(conn);
@@ -125,6 +127,8 @@ export async function migratePostgres(db: Kysely<Database>, migrations: readonly
     } finally {
       // A failed unlock must not hide why migrating failed; a broken connection's session (and lock) ends with it.
       await sql`SELECT pg_advisory_unlock(hashtext('loanet.migrate.' || current_schema()))`.execute(conn).catch(() => undefined);
+      // Back to the pool's statement_timeout (a start-up parameter of the connection) for whoever uses it next.
+      await sql`RESET statement_timeout`.execute(conn).catch(() => undefined);
     }
   });
 }

@@ -65,7 +65,7 @@ export interface TestStore extends Store {
 export async function openTestStore(dialect: StoreDialect = defaultTestDialect(), migrations: readonly Migration[] = MIGRATIONS): Promise<TestStore> {
   if (dialect === 'sqlite') {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-store-'));
-    const store = await openStore({ dataDir: dir, databaseUrl: null }, migrations);
+    const store = await openStore({ dataDir: dir, databaseUrl: null }, { migrations });
     return {
       ...store,
       where: dir,

@@ -83,6 +83,9 @@ describe.skipIf(!storeDialects().includes('postgres'))('PostgreSQL store', () =>
         .executeTakeFirstOrThrow();
       expect(n).toBe(1);
       await expect(sql`SELECT 9007199254740993::bigint AS v`.execute(store.db)).rejects.toThrow(/2\^53/);
+      // The migration lifted the statement timeout for itself only: the pool's connections keep theirs.
+      const shown = await Promise.all([1, 2, 3, 4].map(() => sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(store.db)));
+      for (const r of shown) expect(r.rows[0]!.statement_timeout).toBe('30s');
     } finally {
       await store.close();
     }
