@@ -8,7 +8,49 @@
 import { AS_RUN_STATUSES, STATUS_LABEL, type AsRunStatus } from '../asrun/accounting.ts';
 import { KNOWN_LANGUAGES } from '../media/languages.ts';
 import type { AreaLevel } from '../registry/model.ts';
-import { AIRTIME_KIND_LABEL, AIRTIME_KINDS, faultKindWords, hoursOf, skipReasonWords, type Report, type UnitFigures } from './report-model.ts';
+import type { SiteReasonCode } from '../../api/coverage.ts';
+import { wordAsRunWhy } from '../../api/words/reasons.ts';
+import { AIRTIME_KINDS, UNSPECIFIED_REASON, type AirtimeKind, type Report, type UnitFigures } from './model.ts';
+import { hoursOf } from './report-model.ts';
+
+export const AIRTIME_KIND_LABEL: Readonly<Record<AirtimeKind, { vi: string; en: string }>> = {
+  bulletin: { vi: 'Bản tin, chương trình địa phương', en: 'local bulletins and programmes' },
+  relay_national: { vi: 'Tiếp sóng Đài Tiếng nói Việt Nam', en: 'relay of national radio' },
+  relay_provincial: { vi: 'Tiếp sóng Đài tỉnh', en: 'relay of provincial radio' },
+  relay_other: { vi: 'Tiếp sóng nguồn khác', en: 'relay of other sources' },
+  live: { vi: 'Phát trực tiếp', en: 'live' },
+  alert: { vi: 'Cảnh báo khẩn cấp', en: 'emergency alerts' },
+};
+
+/** A fault kind in words: the site condition's reason codes (api/coverage.ts) as headings; another code is shown as itself. */
+export const FAULT_KIND_LABEL: Readonly<Record<SiteReasonCode, { vi: string; en: string }>> = {
+  offline: { vi: 'Mất kết nối', en: 'offline' },
+  cannot_play: { vi: 'Không có đầu ra âm thanh', en: 'no audio output' },
+  amplifier_fault: { vi: 'Lỗi bộ khuếch đại', en: 'amplifier fault' },
+  amplifier_hot: { vi: 'Bộ khuếch đại quá nóng', en: 'amplifier hot' },
+  no_working_line: { vi: 'Không đường loa nào hoạt động', en: 'no working speaker line' },
+  line_open: { vi: 'Đường loa hở mạch', en: 'speaker line open' },
+  line_short: { vi: 'Đường loa chập mạch', en: 'speaker line short' },
+  battery_critical: { vi: 'Pin sắp cạn', en: 'battery critical' },
+  on_battery: { vi: 'Mất điện lưới, chạy pin', en: 'on battery' },
+  weak_signal: { vi: 'Sóng yếu', en: 'weak signal' },
+  device_unreachable: { vi: 'Thiết bị không phản hồi', en: 'device unreachable' },
+  sound_check_failed: { vi: 'Kiểm tra âm thanh không đạt', en: 'sound check failed' },
+  monitor_mic_unavailable: { vi: 'Micro giám sát không hoạt động', en: 'monitoring microphone unavailable' },
+  sound_not_verified: { vi: 'Chưa xác minh được âm thanh', en: 'sound not verified' },
+  config_stale: { vi: 'Chưa áp dụng cấu hình mới', en: 'configuration not applied' },
+};
+
+export function faultKindWords(kind: string, lang: 'vi' | 'en'): string {
+  return Object.hasOwn(FAULT_KIND_LABEL, kind) ? FAULT_KIND_LABEL[kind as SiteReasonCode][lang] : kind;
+}
+
+/** Why bulletins were not played, in the as-run log's own words (api/words/reasons.ts). */
+export function skipReasonWords(reason: string, lang: 'vi' | 'en'): string {
+  if (reason === UNSPECIFIED_REASON) return lang === 'vi' ? 'không rõ lý do' : 'no reason given';
+  const words = wordAsRunWhy(lang, { code: reason, params: {} });
+  return words === reason ? wordAsRunWhy(lang, { code: 'other', params: { reason } }) : words;
+}
 
 /** An as-run status as a column heading; `played` is the on-time play (within 100 ms). */
 export function statusHeading(s: AsRunStatus): string {

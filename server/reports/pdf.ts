@@ -19,9 +19,10 @@ import PDFDocument from 'pdfkit';
 import { numberWords } from '../../api/words/reasons.ts';
 import { wallTimeAt } from '../time/zone.ts';
 import type { AsRunStatus } from '../asrun/accounting.ts';
-import { capitalise, languageName, LEVEL_VI, summaryFigures, type SummaryFigure } from './labels.ts';
+import { capitalise, faultKindWords, languageName, LEVEL_VI, summaryFigures, type SummaryFigure } from './labels.ts';
 import { dateTimeVi } from './period.ts';
-import { faultKindWords, hoursOf, type Report, type UnitFigures } from './report-model.ts';
+import type { Report, UnitFigures } from './model.ts';
+import { hoursOf } from './report-model.ts';
 
 export const FONT_DIR = fileURLToPath(new URL('./fonts/', import.meta.url));
 

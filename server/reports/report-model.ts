@@ -16,291 +16,40 @@
  * - alerts and their delivery rows (server/alerts/model.ts), judged by
  *   delivery-status.ts;
  * - each site's condition history as server/coverage/uptime.ts reads it;
- * - fault episodes (`FaultEpisode`, defined here as a plain input: the alarms
- *   feature that opens and closes them is not built yet).
+ * - fault episodes (`FaultEpisode`, a plain input defined in model.ts: the
+ *   alarms feature that opens and closes them is not built yet).
  *
  * Additive figures add up: the area's totals are the sum of its communes'
  * rows (plus sites above commune level, `outside`), and a commune's coverage
  * the sum of its villages'. Every share is worked out from the milliseconds
  * beside it, so a reader can check it (tests/unit/reports-model.test.ts).
  */
-import type { SiteReasonCode } from '../../api/coverage.ts';
-import { wordAsRunWhy } from '../../api/words/reasons.ts';
-import type { AudioSourceKind, PlaylistEntryKind } from '../../protocol/index.ts';
 import { heardVerdict, playedOf } from '../alerts/delivery-status.ts';
-import type { Alert, Delivery } from '../alerts/model.ts';
 import { AS_RUN_STATUSES, type AsRunLine, type AsRunStatus } from '../asrun/accounting.ts';
 import { SITE_CONDITIONS, type SiteCondition } from '../coverage/model.ts';
-import { conditionShares, type ConditionTransition } from '../coverage/uptime.ts';
-import type { AreaLevel, AreaNode, SiteKind } from '../registry/model.ts';
-import type { ReportPeriod } from './period.ts';
-
-/** What was on air, for hours on air by kind (thời lượng phát theo loại). */
-export const AIRTIME_KINDS = ['bulletin', 'relay_national', 'relay_provincial', 'relay_other', 'live', 'alert'] as const;
-export type AirtimeKind = (typeof AIRTIME_KINDS)[number];
-
-export const AIRTIME_KIND_LABEL: Readonly<Record<AirtimeKind, { vi: string; en: string }>> = {
-  bulletin: { vi: 'Bản tin, chương trình địa phương', en: 'local bulletins and programmes' },
-  relay_national: { vi: 'Tiếp sóng Đài Tiếng nói Việt Nam', en: 'relay of national radio' },
-  relay_provincial: { vi: 'Tiếp sóng Đài tỉnh', en: 'relay of provincial radio' },
-  relay_other: { vi: 'Tiếp sóng nguồn khác', en: 'relay of other sources' },
-  live: { vi: 'Phát trực tiếp', en: 'live' },
-  alert: { vi: 'Cảnh báo khẩn cấp', en: 'emergency alerts' },
-};
-
-/** A fault kind in words: the site condition's reason codes (api/coverage.ts) as headings; another code is shown as itself. */
-export const FAULT_KIND_LABEL: Readonly<Record<SiteReasonCode, { vi: string; en: string }>> = {
-  offline: { vi: 'Mất kết nối', en: 'offline' },
-  cannot_play: { vi: 'Không có đầu ra âm thanh', en: 'no audio output' },
-  amplifier_fault: { vi: 'Lỗi bộ khuếch đại', en: 'amplifier fault' },
-  amplifier_hot: { vi: 'Bộ khuếch đại quá nóng', en: 'amplifier hot' },
-  no_working_line: { vi: 'Không đường loa nào hoạt động', en: 'no working speaker line' },
-  line_open: { vi: 'Đường loa hở mạch', en: 'speaker line open' },
-  line_short: { vi: 'Đường loa chập mạch', en: 'speaker line short' },
-  battery_critical: { vi: 'Pin sắp cạn', en: 'battery critical' },
-  on_battery: { vi: 'Mất điện lưới, chạy pin', en: 'on battery' },
-  weak_signal: { vi: 'Sóng yếu', en: 'weak signal' },
-  device_unreachable: { vi: 'Thiết bị không phản hồi', en: 'device unreachable' },
-  sound_check_failed: { vi: 'Kiểm tra âm thanh không đạt', en: 'sound check failed' },
-  monitor_mic_unavailable: { vi: 'Micro giám sát không hoạt động', en: 'monitoring microphone unavailable' },
-  sound_not_verified: { vi: 'Chưa xác minh được âm thanh', en: 'sound not verified' },
-  config_stale: { vi: 'Chưa áp dụng cấu hình mới', en: 'configuration not applied' },
-};
-
-export function faultKindWords(kind: string, lang: 'vi' | 'en'): string {
-  return Object.hasOwn(FAULT_KIND_LABEL, kind) ? FAULT_KIND_LABEL[kind as SiteReasonCode][lang] : kind;
-}
-
-/** A skipped line without a reason (an older agent's receipt). */
-export const UNSPECIFIED_REASON = 'unspecified';
-
-/** Why bulletins were not played, in the as-run log's own words (api/words/reasons.ts). */
-export function skipReasonWords(reason: string, lang: 'vi' | 'en'): string {
-  if (reason === UNSPECIFIED_REASON) return lang === 'vi' ? 'không rõ lý do' : 'no reason given';
-  const words = wordAsRunWhy(lang, { code: reason, params: {} });
-  return words === reason ? wordAsRunWhy(lang, { code: 'other', params: { reason } }) : words;
-}
-
-// ------------------------------------------------------------------ inputs --
-
-export interface ReportSite {
-  siteId: string;
-  name: string;
-  kind: SiteKind;
-  /** The area the site is registered in: a village for a cluster, the commune for its station. */
-  areaId: number;
-  /** Registered at (the site counts from then); absent: before the period. */
-  createdAt?: number | null;
-  /** Retired at (the site counts until then); absent: still in use. */
-  retiredAt?: number | null;
-}
-
-/** A broadcast item as the report needs it: an as-run line's kind (a bulletin, or an alert's file copy) and its language (BCP 47). */
-export interface ReportItem {
-  kind: PlaylistEntryKind;
-  lang: string;
-}
-
-/** A relay's source: the caller knows which configured source is national or provincial radio; the live feature records only a URL and a label. */
-export type RelayOrigin = 'national' | 'provincial' | 'other';
-
-/** One live stream as one site played it. */
-export interface LivePlay {
-  streamId: number;
-  siteId: string;
-  source: AudioSourceKind;
-  /** For a relay: whose radio it carried; null for other sources. */
-  relayOrigin: RelayOrigin | null;
-  lang: string;
-  startedAt: number;
-  /** Audio the site played (its stream report's played packets × packet length). */
-  playedMs: number;
-}
-
-export interface AlertInput {
-  alert: Pick<Alert, 'id' | 'title' | 'revisedAt' | 'test' | 'priority' | 'endedAt'>;
-  /** The message's language (BCP 47). */
-  lang: string;
-  deliveries: readonly Delivery[];
-}
-
-/**
- * One fault at one site, from when it was noticed until it was cleared
- * (null: still open). A plain input: the alarms feature will produce these;
- * `kind` is a site reason code (api/coverage.ts SITE_REASON_CODES) or any
- * code it adds.
- */
-export interface FaultEpisode {
-  siteId: string;
-  kind: string;
-  startedAt: number;
-  endedAt: number | null;
-}
-
-/** A site's condition over time (uptime.ts): transitions sorted by `at`, including the last one before the period. */
-export interface SiteHistory {
-  initial?: SiteCondition;
-  transitions: readonly ConditionTransition[];
-}
-
-export interface ReportInputs {
-  period: ReportPeriod;
-  /** The area reported on: the province (one row per commune), or a district or a commune. */
-  rootKey: string;
-  areas: readonly AreaNode[];
-  sites: readonly ReportSite[];
-  /** As-run lines (accounting.ts); those scheduled outside the period are left out. */
-  asRun: readonly AsRunLine[];
-  items: ReadonlyMap<string, ReportItem>;
-  live: readonly LivePlay[];
-  alerts: readonly AlertInput[];
-  conditions: ReadonlyMap<string, SiteHistory>;
-  faults: readonly FaultEpisode[];
-  generatedAt: number;
-}
-
-// ----------------------------------------------------------------- figures --
-
-export interface AreaRef {
-  key: string;
-  code: string;
-  name: string;
-  level: AreaLevel;
-}
-
-export interface BulletinFigures {
-  /** Lines the server planned (every status). */
-  planned: number;
-  byStatus: Record<AsRunStatus, number>;
-  /** Skipped lines by reason code (UNSPECIFIED_REASON when none was given). */
-  skippedByReason: Record<string, number>;
-  /** Receipts for entries the server has no record of sending (played, but not planned here). */
-  unplanned: number;
-}
-
-export interface AirtimeFigures {
-  totalMs: number;
-  byKind: Record<AirtimeKind, number>;
-  /** By BCP 47 language tag. */
-  byLanguage: Record<string, number>;
-}
-
-export interface UptimeFigures {
-  /** Site-time in the period (each site from its registration to its retirement). */
-  siteMs: number;
-  /** Of which operational or degraded: the site could be heard. */
-  audibleMs: number;
-  byCondition: Record<SiteCondition, number>;
-  /** audibleMs / siteMs; null without sites. */
-  share: number | null;
-}
-
-export interface CoverageFigures {
-  villages: number;
-  villagesWithoutCluster: number;
-  /** Village-time in the period. */
-  villageMs: number;
-  /** Of which the village had at least one operational cluster (sound verified). */
-  coveredMs: number;
-  share: number | null;
-}
-
-export interface FaultFigures {
-  count: number;
-  repaired: number;
-  open: number;
-  /** Sum of the repaired faults' times to repair. */
-  repairMs: number;
-  longestRepairMs: number | null;
-  /** repairMs / repaired; null when none was repaired. */
-  meanRepairMs: number | null;
-}
-
-export interface AlertFigures {
-  /** Alerts that reached at least one site here (an alert over several communes counts in each). */
-  alerts: number;
-  /** Sites targeted, summed over alerts. */
-  deliveries: number;
-  /** Made any sound (the attention signal at least). */
-  sounded: number;
-  /** Played the message itself. */
-  message: number;
-  /** The monitoring microphone heard the message. */
-  heard: number;
-}
-
-export interface UnitFigures {
-  sites: number;
-  stations: number;
-  clusters: number;
-  bulletins: BulletinFigures;
-  airtime: AirtimeFigures;
-  uptime: UptimeFigures;
-  coverage: CoverageFigures;
-  faults: { total: FaultFigures; byKind: Record<string, FaultFigures> };
-  alerts: AlertFigures;
-}
-
-export interface VillageRow {
-  area: AreaRef;
-  sites: number;
-  clusters: number;
-  uptime: UptimeFigures;
-  coverage: CoverageFigures;
-}
-
-export interface CommuneRow {
-  area: AreaRef;
-  /** The district above it (the 2020 three-level structure), else null. */
-  district: AreaRef | null;
-  figures: UnitFigures;
-  villages: VillageRow[];
-}
-
-export interface AlertRow {
-  id: string;
-  title: string;
-  issuedAt: number;
-  test: boolean;
-  priority: string;
-  lang: string;
-  communes: number;
-  targeted: number;
-  sounded: number;
-  message: number;
-  heard: number;
-  /** From the issue to the first sound anywhere here. */
-  firstSoundAfterMs: number | null;
-  /** From the issue until every targeted site here had played the message; null: some never did. */
-  allMessageAfterMs: number | null;
-}
-
-export interface FaultRow {
-  siteId: string;
-  siteName: string;
-  commune: AreaRef | null;
-  village: AreaRef | null;
-  kind: string;
-  startedAt: number;
-  endedAt: number | null;
-  repairMs: number | null;
-}
-
-export interface Report {
-  period: ReportPeriod;
-  root: AreaRef;
-  generatedAt: number;
-  totals: UnitFigures;
-  communes: CommuneRow[];
-  /** Sites in the area but above commune level (a district's or the province's own station); null when none. */
-  outside: UnitFigures | null;
-  alerts: AlertRow[];
-  faults: FaultRow[];
-  /** Every language, skip reason and fault kind that appears, in a stable order, for the renderers' columns. */
-  languages: string[];
-  skipReasons: string[];
-  faultKinds: string[];
-}
+import { conditionShares } from '../coverage/uptime.ts';
+import type { AreaNode } from '../registry/model.ts';
+import {
+  AIRTIME_KINDS,
+  UNSPECIFIED_REASON,
+  type AirtimeFigures,
+  type AirtimeKind,
+  type AlertFigures,
+  type AlertRow,
+  type AreaRef,
+  type BulletinFigures,
+  type CoverageFigures,
+  type FaultFigures,
+  type FaultRow,
+  type LivePlay,
+  type Report,
+  type ReportInputs,
+  type ReportSite,
+  type SiteHistory,
+  type UnitFigures,
+  type UptimeFigures,
+  type VillageRow,
+} from './model.ts';
 
 // ------------------------------------------------------------------- build --
 

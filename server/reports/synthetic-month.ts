@@ -18,7 +18,7 @@ import type { AreaNode } from '../registry/model.ts';
 import { occurrenceId } from '../schedule/model.ts';
 import { wallTimeToEpoch } from '../time/zone.ts';
 import type { ReportPeriod } from './period.ts';
-import type { AlertInput, FaultEpisode, LivePlay, ReportInputs, ReportItem, ReportSite, SiteHistory } from './report-model.ts';
+import type { AlertInput, FaultEpisode, LivePlay, ReportInputs, ReportItem, ReportSite, SiteHistory } from './model.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

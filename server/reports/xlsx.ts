@@ -19,9 +19,10 @@
  */
 import ExcelJS from 'exceljs';
 import { zoneOffsetMs } from '../time/zone.ts';
-import { capitalise, languageName, LEVEL_VI, periodLine, STATUS_HEADINGS, summaryFigures, TITLE_VI } from './labels.ts';
+import { AIRTIME_KIND_LABEL, capitalise, faultKindWords, languageName, LEVEL_VI, periodLine, STATUS_HEADINGS, skipReasonWords, summaryFigures, TITLE_VI } from './labels.ts';
 import { dateTimeVi } from './period.ts';
-import { AIRTIME_KIND_LABEL, AIRTIME_KINDS, faultKindWords, hoursOf, skipReasonWords, type Report, type UnitFigures } from './report-model.ts';
+import { AIRTIME_KINDS, type Report, type UnitFigures } from './model.ts';
+import { hoursOf } from './report-model.ts';
 
 export const FMT = {
   count: '#,##0',

@@ -16,11 +16,9 @@ import { SITE_CONDITIONS, type SiteCondition } from '../../server/coverage/model
 import { parseAreaCsv } from '../../server/registry/area-import.ts';
 import type { AreaNode } from '../../server/registry/model.ts';
 import { reportPeriod } from '../../server/reports/period.ts';
+import { skipReasonWords } from '../../server/reports/labels.ts';
 import {
   AIRTIME_KINDS,
-  buildReport,
-  lineAirtimeMs,
-  skipReasonWords,
   type AlertInput,
   type FaultEpisode,
   type LivePlay,
@@ -29,7 +27,8 @@ import {
   type ReportSite,
   type SiteHistory,
   type UnitFigures,
-} from '../../server/reports/report-model.ts';
+} from '../../server/reports/model.ts';
+import { buildReport, lineAirtimeMs } from '../../server/reports/report-model.ts';
 import { syntheticMonth } from '../../server/reports/synthetic-month.ts';
 
 const MIN = 60_000;

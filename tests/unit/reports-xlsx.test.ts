@@ -9,7 +9,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../helpers/seeded-random.ts';
 import { parseAreaCsv } from '../../server/registry/area-import.ts';
 import { dateTimeVi, reportPeriod } from '../../server/reports/period.ts';
-import { AIRTIME_KIND_LABEL, buildReport, hoursOf, type Report } from '../../server/reports/report-model.ts';
+import { AIRTIME_KIND_LABEL } from '../../server/reports/labels.ts';
+import type { Report } from '../../server/reports/model.ts';
+import { buildReport, hoursOf } from '../../server/reports/report-model.ts';
 import { syntheticMonth } from '../../server/reports/synthetic-month.ts';
 import { FMT, HEADER_ROW, reportXlsx } from '../../server/reports/xlsx.ts';
 
