@@ -1,12 +1,23 @@
 /**
- * The alarms' reducer: (the previous state, one input) → the new state and
- * the effects to carry out. Pure: no clock (every input carries its time),
- * no I/O, no ids from chance (they come from a counter in the state). The
- * service (to come) feeds it the fleet's verdicts, the updates service's
- * failed sites, people's acknowledgements and clears, and a tick when
- * `nextDueAt` says time alone changes something; it persists the effects
- * (alarms and incidents by id, history rows appended), pushes them to the
- * console and hands `notification_due` to the notification rules.
+ * The alarms' reducer: one input (with its time) → the effects to carry out,
+ * on a state the engine owns. No clock (every input carries its time), no
+ * I/O, no ids from chance (they come from a counter in the state). The
+ * service (to come) feeds it the fleet's verdicts (FleetState's
+ * verdictChanged, and every site's verdict once after a start), the updates
+ * service's failed sites, people's acknowledgements and clears, and a tick
+ * when `nextDueAt()` says time alone changes something; it persists the
+ * effects (alarms and incidents by id, history rows appended), pushes them
+ * to the console and hands `notification_due` to the notification rules.
+ *
+ * Each step costs what it changes, not the size of the fleet: a broker
+ * restart takes 30,000 sites offline within a minute, one verdict each, and
+ * a step that copied or scanned the state would make that quadratic
+ * (minutes of event loop). So the state is mutated in place, and what would
+ * need a scan is indexed: when each alarm is next due (due-queue.ts), and
+ * the open alarms and incidents that may group, by alarm kind and commune.
+ * Alarm and incident objects are never mutated (every transition makes a new
+ * one), so an effect handed out stays what it said. A refused action changes
+ * nothing.
  *
  * The pieces it ties: alarm-rules.ts (verdict → wanted alarms),
  * alarm-lifecycle.ts (one alarm's transitions), flap-damping.ts (when time
@@ -23,8 +34,9 @@ import type { SiteVerdict } from '../coverage/model.ts';
 import type { AreaIndex } from '../coverage/coverage.ts';
 import { type WantedAlarm, wantedAlarms } from './alarm-rules.ts';
 import { acknowledge, clearAutomatically, clearByHand, faultAbsent, faultPresent, followSite, openAlarm, surface, type Transition } from './alarm-lifecycle.ts';
+import { DueQueue } from './due-queue.ts';
 import { type DampingPolicy, dueAction, isHeld, nextDueAt as alarmDueAt, type SiteLiveness } from './flap-damping.ts';
-import { childChanged, type Incident, type IncidentPolicy, placeAlarm } from './incidents.ts';
+import { childChanged, communeOf, type Incident, type IncidentPolicy, placeAlarm } from './incidents.ts';
 import type { AlarmAreaSummary } from './area-summary.ts';
 import {
   ALARM_KINDS,
@@ -34,7 +46,6 @@ import {
   type AlarmKind,
   type AlarmSeverity,
   type AlarmSite,
-  alarmKey,
   EXTERNAL_ALARM_KINDS,
   type ExternalFault,
 } from './model.ts';
@@ -54,6 +65,7 @@ export interface SiteEntry {
   liveness: SiteLiveness;
 }
 
+/** What the engine holds; the engine's `state` is a read-only view of its own, live (not a copy). */
 export interface AlarmEngineState {
   /** Open alarms (pending, raised, acknowledged) by key. */
   readonly open: ReadonlyMap<string, Alarm>;
@@ -103,9 +115,8 @@ export type AlarmEffect =
     };
 
 export interface StepResult {
-  state: AlarmEngineState;
   effects: AlarmEffect[];
-  /** A person's action that was refused (the state is unchanged then). */
+  /** A person's action that was refused (nothing changed then). */
   rejected: AlarmError | null;
 }
 
@@ -127,18 +138,11 @@ export function restoreAlarmState(open: Iterable<Alarm>, incidents: Iterable<Inc
   return { open: o, keyOfId: k, incidents: inc, sites: new Map(), seq };
 }
 
+const KIND_SLOTS = ALARM_KINDS.length;
+const KIND_NUMBER = Object.fromEntries(ALARM_KINDS.map((k, i) => [k, i])) as Record<AlarmKind, number>;
+
 /** A site with no verdict since the start: its restored alarms wait. */
 const UNKNOWN: SiteLiveness = { state: 'unknown' };
-
-/** The earliest time at which a tick changes something, or null: the service sets its one timer to it. */
-export function nextDueAt(state: AlarmEngineState, ctx: AlarmEngineContext): number | null {
-  let next: number | null = null;
-  for (const a of state.open.values()) {
-    const t = alarmDueAt(a, state.sites.get(a.siteId)?.liveness ?? UNKNOWN, ctx.damping);
-    if (t !== null && (next === null || t < next)) next = t;
-  }
-  return next;
-}
 
 /** Keep an area summary in step with the engine's effects. */
 export function applyToSummary(summary: AlarmAreaSummary, effects: readonly AlarmEffect[]): void {
@@ -148,163 +152,280 @@ export function applyToSummary(summary: AlarmAreaSummary, effects: readonly Alar
   }
 }
 
-/** The one reducer. */
-export function step(state: AlarmEngineState, input: AlarmInput, ctx: AlarmEngineContext): StepResult {
-  const d = new Draft(state, ctx, input.at);
-  switch (input.type) {
-    case 'verdict': {
-      const prev = d.sites.get(input.site.siteId);
-      const offline = input.verdict.condition === 'offline';
-      // Back from offline: online since now. First seen online (also after a restart): since a time not known.
-      const was = prev?.liveness;
-      const liveness: SiteLiveness = offline
-        ? { state: 'offline' }
-        : was?.state === 'offline'
-          ? { state: 'online', since: input.at }
-          : was?.state === 'online'
-            ? was
-            : { state: 'online', since: null };
-      d.sites.set(input.site.siteId, { site: input.site, verdict: input.verdict, external: prev?.external ?? [], liveness });
-      d.reconcile(input.site.siteId);
-      break;
-    }
-    case 'external_faults': {
-      const prev = d.sites.get(input.site.siteId);
-      d.sites.set(input.site.siteId, { site: input.site, verdict: prev?.verdict ?? null, external: input.faults, liveness: prev?.liveness ?? UNKNOWN });
-      d.reconcile(input.site.siteId);
-      break;
-    }
-    case 'acknowledge': {
-      const a = d.byId(input.alarmId);
-      if (!a) return { state, effects: [], rejected: { code: 'ALARM_NOT_FOUND', alarmId: input.alarmId } };
-      const r = acknowledge(a, input.at, input.by, input.note);
-      if (!r.ok) return { state, effects: [], rejected: r.error };
-      d.commit(a, r.value);
-      break;
-    }
-    case 'clear': {
-      const a = d.byId(input.alarmId);
-      if (!a) return { state, effects: [], rejected: { code: 'ALARM_NOT_FOUND', alarmId: input.alarmId } };
-      const seen = a.active && !isHeld(a, d.liveness(a.siteId));
-      const r = clearByHand(a, input.at, input.by, input.note, seen);
-      if (!r.ok) return { state, effects: [], rejected: r.error };
-      d.commit(a, r.value);
-      break;
-    }
-    case 'site_removed': {
-      for (const a0 of d.alarmsOfSite(input.siteId)) {
-        const a = d.open.get(a0.key)!;
-        if (a.state === 'pending') d.drop(a);
-        else d.commit(a, clearAutomatically(a, input.at, 'site_removed'));
-      }
-      d.sites.delete(input.siteId);
-      break;
-    }
-    case 'tick':
-      // By key, read afresh: showing one alarm can put others into its new incident.
-      for (const key of [...d.open.keys()]) {
-        const a = d.open.get(key);
-        if (a) d.runDue(a);
-      }
-      break;
-    default: {
-      const never: never = input;
-      throw new Error(`unknown alarm input ${(never as { type: string }).type}`);
-    }
-  }
-  return { state: d.finish(), effects: d.effects, rejected: null };
-}
-
-// ---------------------------------------------------------------- draft ----
-
-/** A map copied on its first write, so a step that changes nothing copies nothing. */
-class CowMap<K, V> {
-  private own: Map<K, V> | null = null;
-  constructor(private base: ReadonlyMap<K, V>) {}
-  get(k: K): V | undefined {
-    return (this.own ?? this.base).get(k);
-  }
-  set(k: K, v: V): void {
-    this.write().set(k, v);
-  }
-  delete(k: K): void {
-    if ((this.own ?? this.base).has(k)) this.write().delete(k);
-  }
-  values(): IterableIterator<V> {
-    return (this.own ?? this.base).values();
-  }
-  keys(): IterableIterator<K> {
-    return (this.own ?? this.base).keys();
-  }
-  result(): ReadonlyMap<K, V> {
-    return this.own ?? this.base;
-  }
-  private write(): Map<K, V> {
-    if (!this.own) this.own = new Map(this.base);
-    return this.own;
-  }
-}
-
-class Draft {
-  readonly open: CowMap<string, Alarm>;
-  readonly keyOfId: CowMap<string, string>;
-  readonly incidents: CowMap<string, Incident>;
-  readonly sites: CowMap<string, SiteEntry>;
-  readonly effects: AlarmEffect[] = [];
+export class AlarmEngine {
+  private readonly open = new Map<string, Alarm>();
+  private readonly keyOfId = new Map<string, string>();
+  private readonly incidents = new Map<string, Incident>();
+  private readonly sites = new Map<string, SiteEntry>();
   private seq: number;
+  private readonly view: AlarmEngineState;
 
+  private readonly due = new DueQueue();
+  /** Open alarms of kinds that group into incidents, by bucket (kind and commune, see bucket()); and the bucket each is in. */
+  private readonly groupable = new Map<number, Set<string>>();
+  private readonly bucketOfKey = new Map<string, number>();
+  /** Open incidents by bucket. */
+  private readonly incidentsOfBucket = new Map<number, Set<string>>();
+  /** Each site's open alarms by kind: a verdict looks up its site's few, not a key per kind built and hashed. */
+  private readonly ofSite = new Map<string, Map<AlarmKind, Alarm>>();
+
+  // What the step in progress did.
+  private at = 0;
+  private effects: AlarmEffect[] = [];
+  private readonly touched = new Set<string>();
+
+  /** Takes `state` over (an empty one, or restoreAlarmState's): the engine mutates it from now on. */
   constructor(
-    state: AlarmEngineState,
-    private readonly ctx: AlarmEngineContext,
-    private readonly at: number,
+    private ctx: AlarmEngineContext,
+    state: AlarmEngineState = emptyAlarmState(),
   ) {
-    this.open = new CowMap(state.open);
-    this.keyOfId = new CowMap(state.keyOfId);
-    this.incidents = new CowMap(state.incidents);
-    this.sites = new CowMap(state.sites);
+    for (const [k, a] of state.open) this.open.set(k, a);
+    for (const [id, k] of state.keyOfId) this.keyOfId.set(id, k);
+    for (const [id, i] of state.incidents) this.incidents.set(id, i);
+    for (const [id, s] of state.sites) this.sites.set(id, s);
     this.seq = state.seq;
+    const self = this;
+    this.view = {
+      open: this.open,
+      keyOfId: this.keyOfId,
+      incidents: this.incidents,
+      sites: this.sites,
+      get seq() {
+        return self.seq;
+      },
+    };
+    this.reindex();
   }
 
-  finish(): AlarmEngineState {
-    return { open: this.open.result(), keyOfId: this.keyOfId.result(), incidents: this.incidents.result(), sites: this.sites.result(), seq: this.seq };
+  /** The engine's state, read-only and live: it changes with every step. */
+  get state(): AlarmEngineState {
+    return this.view;
   }
 
-  byId(id: string): Alarm | undefined {
+  /** The area tree or a policy changed: the indexes that depend on them are rebuilt (O(open alarms)). */
+  setContext(ctx: AlarmEngineContext): void {
+    this.ctx = ctx;
+    this.reindex();
+  }
+
+  /** The earliest time at which a tick changes something, or null: the service sets its one timer to it. */
+  nextDueAt(): number | null {
+    return this.due.peek();
+  }
+
+  /** The one reducer. */
+  step(input: AlarmInput): StepResult {
+    this.at = input.at;
+    this.effects = [];
+    this.touched.clear();
+    switch (input.type) {
+      case 'verdict': {
+        const prev = this.sites.get(input.site.siteId);
+        const offline = input.verdict.condition === 'offline';
+        // Back from offline: online since now. First seen online (also after a restart): since a time not known.
+        const was = prev?.liveness;
+        const liveness: SiteLiveness = offline
+          ? { state: 'offline' }
+          : was?.state === 'offline'
+            ? { state: 'online', since: input.at }
+            : was?.state === 'online'
+              ? was
+              : { state: 'online', since: null };
+        this.sites.set(input.site.siteId, { site: input.site, verdict: input.verdict, external: prev?.external ?? [], liveness });
+        this.reconcile(input.site.siteId);
+        break;
+      }
+      case 'external_faults': {
+        const prev = this.sites.get(input.site.siteId);
+        this.sites.set(input.site.siteId, { site: input.site, verdict: prev?.verdict ?? null, external: input.faults, liveness: prev?.liveness ?? UNKNOWN });
+        this.reconcile(input.site.siteId);
+        break;
+      }
+      case 'acknowledge': {
+        const a = this.byId(input.alarmId);
+        if (!a) return { effects: [], rejected: { code: 'ALARM_NOT_FOUND', alarmId: input.alarmId } };
+        const r = acknowledge(a, input.at, input.by, input.note);
+        if (!r.ok) return { effects: [], rejected: r.error };
+        this.commit(a, r.value);
+        break;
+      }
+      case 'clear': {
+        const a = this.byId(input.alarmId);
+        if (!a) return { effects: [], rejected: { code: 'ALARM_NOT_FOUND', alarmId: input.alarmId } };
+        const seen = a.active && !isHeld(a, this.liveness(a.siteId));
+        const r = clearByHand(a, input.at, input.by, input.note, seen);
+        if (!r.ok) return { effects: [], rejected: r.error };
+        this.commit(a, r.value);
+        break;
+      }
+      case 'site_removed': {
+        for (const a0 of this.alarmsOfSite(input.siteId)) {
+          const a = this.open.get(a0.key)!;
+          if (a.state === 'pending') this.drop(a);
+          else this.commit(a, clearAutomatically(a, input.at, 'site_removed'));
+        }
+        this.sites.delete(input.siteId);
+        break;
+      }
+      case 'tick':
+        // Only the alarms due by now, earliest first; read afresh: showing one alarm can put others into its new incident.
+        for (const key of this.due.takeDue(input.at)) {
+          this.touched.add(key);
+          const a = this.open.get(key);
+          if (a) this.runDue(a);
+        }
+        break;
+      default: {
+        const never: never = input;
+        throw new Error(`unknown alarm input ${(never as { type: string }).type}`);
+      }
+    }
+    for (const key of this.touched) {
+      const a = this.open.get(key);
+      this.due.set(key, a ? alarmDueAt(a, this.liveness(a.siteId), this.ctx.damping) : null);
+    }
+    this.touched.clear();
+    const effects = this.effects;
+    this.effects = [];
+    return { effects, rejected: null };
+  }
+
+  // ------------------------------------------------------------ indexes ----
+
+  private reindex(): void {
+    this.groupable.clear();
+    this.bucketOfKey.clear();
+    this.incidentsOfBucket.clear();
+    this.ofSite.clear();
+    for (const a of this.open.values()) {
+      this.index(a);
+      this.siteIndex(a);
+      this.due.set(a.key, alarmDueAt(a, this.liveness(a.siteId), this.ctx.damping));
+    }
+    for (const i of this.incidents.values()) this.indexIncident(i);
+  }
+
+  /** Kind and commune as one number (a small integer is the cheapest map key), or null: a kind that does not group, an area in no commune. */
+  private bucket(kind: AlarmKind, areaId: number): number | null {
+    if (!this.ctx.incidents.kinds[kind]) return null;
+    const c = communeOf(areaId, this.ctx.index);
+    return c === null ? null : c * KIND_SLOTS + KIND_NUMBER[kind];
+  }
+
+  private index(a: Alarm): void {
+    const b = this.bucket(a.kind, a.areaId);
+    const was = this.bucketOfKey.get(a.key);
+    if (was === b) return;
+    if (was !== undefined) this.unindex(a.key);
+    if (b === null) return;
+    let set = this.groupable.get(b);
+    if (!set) this.groupable.set(b, (set = new Set()));
+    set.add(a.key);
+    this.bucketOfKey.set(a.key, b);
+  }
+
+  private unindex(key: string): void {
+    const b = this.bucketOfKey.get(key);
+    if (b === undefined) return;
+    const set = this.groupable.get(b)!;
+    set.delete(key);
+    if (set.size === 0) this.groupable.delete(b);
+    this.bucketOfKey.delete(key);
+  }
+
+  private indexIncident(i: Incident): void {
+    const b = i.areaId * KIND_SLOTS + KIND_NUMBER[i.alarmKind];
+    let set = this.incidentsOfBucket.get(b);
+    if (!set) this.incidentsOfBucket.set(b, (set = new Set()));
+    set.add(i.id);
+  }
+
+  private unindexIncident(i: Incident): void {
+    const b = i.areaId * KIND_SLOTS + KIND_NUMBER[i.alarmKind];
+    const set = this.incidentsOfBucket.get(b);
+    if (!set) return;
+    set.delete(i.id);
+    if (set.size === 0) this.incidentsOfBucket.delete(b);
+  }
+
+  private siteIndex(a: Alarm): void {
+    let m = this.ofSite.get(a.siteId);
+    if (!m) this.ofSite.set(a.siteId, (m = new Map()));
+    m.set(a.kind, a);
+  }
+
+  private putAlarm(a: Alarm): void {
+    this.open.set(a.key, a);
+    this.keyOfId.set(a.id, a.key);
+    this.index(a);
+    this.siteIndex(a);
+    this.touched.add(a.key);
+  }
+
+  private removeAlarm(a: Alarm): void {
+    this.open.delete(a.key);
+    this.keyOfId.delete(a.id);
+    this.unindex(a.key);
+    const m = this.ofSite.get(a.siteId);
+    if (m?.delete(a.kind) && m.size === 0) this.ofSite.delete(a.siteId);
+    this.touched.add(a.key);
+  }
+
+  private putIncident(i: Incident): void {
+    if (!this.incidents.has(i.id)) this.indexIncident(i);
+    this.incidents.set(i.id, i);
+  }
+
+  private removeIncident(i: Incident): void {
+    this.incidents.delete(i.id);
+    this.unindexIncident(i);
+  }
+
+  // ---------------------------------------------------------- transitions ----
+
+  private byId(id: string): Alarm | undefined {
     const key = this.keyOfId.get(id);
     return key === undefined ? undefined : this.open.get(key);
   }
 
-  liveness(siteId: string): SiteLiveness {
+  private liveness(siteId: string): SiteLiveness {
     return this.sites.get(siteId)?.liveness ?? UNKNOWN;
   }
 
-  alarmsOfSite(siteId: string): Alarm[] {
+  /** In ALARM_KINDS order, so that what a step does never depends on the order alarms were opened in. */
+  private alarmsOfSite(siteId: string): Alarm[] {
+    const m = this.ofSite.get(siteId);
+    if (!m) return [];
     const out: Alarm[] = [];
     for (const k of ALARM_KINDS) {
-      const a = this.open.get(alarmKey(siteId, k));
+      const a = m.get(k);
       if (a) out.push(a);
     }
     return out;
   }
 
   /** Bring a site's alarms in line with its verdict and external faults. */
-  reconcile(siteId: string): void {
+  private reconcile(siteId: string): void {
     const entry = this.sites.get(siteId)!;
     const verdict = entry.verdict ?? { siteId, condition: 'unverified' as const, reasons: [] };
     const wanted = wantedAlarms(entry.site.kind, verdict, entry.external);
+    if (wanted.size === 0 && !this.ofSite.has(siteId)) return;
     for (const kind of ALARM_KINDS) {
       // Without a verdict yet, the verdict-fed alarms are unknown, not absent.
       if (entry.verdict === null && !EXTERNAL_ALARM_KINDS.has(kind)) continue;
-      const key = alarmKey(siteId, kind);
-      const a = this.open.get(key);
+      // Read afresh: a step may have opened or closed an alarm of this site.
+      const a = this.ofSite.get(siteId)?.get(kind);
       const w = wanted.get(kind);
-      if (a) this.follow(a, entry, w);
-      else if (w) this.detect(entry, w);
+      if (a) {
+        // The site's liveness may have changed: its alarms' due times with it.
+        this.touched.add(a.key);
+        this.follow(a, entry, w);
+      } else if (w) this.detect(entry, w);
     }
   }
 
   /** Run what time has made due for this alarm now. */
-  runDue(a: Alarm): void {
+  private runDue(a: Alarm): void {
     const action = dueAction(a, this.liveness(a.siteId), this.at, this.ctx.damping);
     if (action === 'surface') {
       const r = surface(a, this.at);
@@ -313,9 +434,8 @@ class Draft {
     else if (action === 'drop') this.drop(a);
   }
 
-  drop(a: Alarm): void {
-    this.open.delete(a.key);
-    this.keyOfId.delete(a.id);
+  private drop(a: Alarm): void {
+    this.removeAlarm(a);
     this.effects.push({ type: 'alarm_dropped', alarm: a });
   }
 
@@ -324,17 +444,12 @@ class Draft {
    * cleared), its effect, its history, its incident; a raised alarm finds
    * its incident and is due for notification.
    */
-  commit(prev: Alarm, t: Transition, severityRaised = false): void {
+  private commit(prev: Alarm, t: Transition, severityRaised = false): void {
     let next = t.alarm;
     const raisedNow = prev.state === 'pending' && next.state === 'raised';
     if (raisedNow) next = this.place(next);
-    if (next.state === 'cleared') {
-      this.open.delete(next.key);
-      this.keyOfId.delete(next.id);
-    } else {
-      this.open.set(next.key, next);
-      this.keyOfId.set(next.id, next.key);
-    }
+    if (next.state === 'cleared') this.removeAlarm(next);
+    else this.putAlarm(next);
     if (next !== prev) {
       const type = next.state === 'pending' ? 'alarm_pending' : raisedNow ? 'alarm_raised' : next.state === 'cleared' ? 'alarm_cleared' : 'alarm_updated';
       this.effects.push({ type, alarm: next });
@@ -347,8 +462,7 @@ class Draft {
 
   private detect(entry: SiteEntry, w: WantedAlarm): void {
     const a = openAlarm(this.nextId('al'), entry.site, w, this.at);
-    this.open.set(a.key, a);
-    this.keyOfId.set(a.id, a.key);
+    this.putAlarm(a);
     const before = this.effects.length;
     this.runDue(a);
     // Shown at once (no pending delay): the raise says it all. Else it waits, and is kept as pending.
@@ -372,11 +486,19 @@ class Draft {
     if (now) this.runDue(now);
   }
 
-  /** A just-raised alarm joins or opens an incident when it groups; the other alarms of a new incident get its id. */
+  /**
+   * A just-raised alarm joins or opens an incident when it groups; the other
+   * alarms of a new incident get its id. Only the alarms and incidents of
+   * its kind and commune are looked at (placeAlarm filters on both anyway).
+   */
   private place(a: Alarm): Alarm {
-    const p = placeAlarm(a, this.at, this.open.values(), this.incidents.values(), this.ctx.index, this.ctx.incidents, () => this.nextId('in'));
+    const b = this.bucket(a.kind, a.areaId);
+    if (b === null) return a;
+    const p = placeAlarm(a, this.at, present(this.groupable.get(b), this.open), present(this.incidentsOfBucket.get(b), this.incidents), this.ctx.index, this.ctx.incidents, () =>
+      this.nextId('in'),
+    );
     if (!p) return a;
-    this.incidents.set(p.incident.id, p.incident);
+    this.putIncident(p.incident);
     this.effects.push({ type: p.type === 'opened' ? 'incident_opened' : 'incident_updated', incident: p.incident });
     let self = a;
     for (const m of p.alarms) {
@@ -384,7 +506,7 @@ class Draft {
         self = m;
         continue;
       }
-      this.open.set(m.key, m);
+      this.putAlarm(m);
       this.effects.push({ type: 'alarm_updated', alarm: m });
     }
     return self;
@@ -396,10 +518,10 @@ class Draft {
     const next = childChanged(inc, a, this.at, this.ctx.incidents);
     if (next === inc) return;
     if (next.state === 'resolved') {
-      this.incidents.delete(next.id);
+      this.removeIncident(next);
       this.effects.push({ type: 'incident_resolved', incident: next });
     } else {
-      this.incidents.set(next.id, next);
+      this.putIncident(next);
       this.effects.push({ type: 'incident_updated', incident: next });
     }
   }
@@ -421,5 +543,14 @@ class Draft {
   private nextId(prefix: 'al' | 'in'): string {
     this.seq += 1;
     return `${prefix}-${this.seq}`;
+  }
+}
+
+/** The values of `map` under `keys` (none when there are no keys). */
+function* present<V>(keys: Iterable<string> | undefined, map: ReadonlyMap<string, V>): Generator<V> {
+  if (!keys) return;
+  for (const k of keys) {
+    const v = map.get(k);
+    if (v !== undefined) yield v;
   }
 }

@@ -102,20 +102,22 @@ export interface WantedAlarm {
  */
 export function wantedAlarms(siteKind: SiteKind, verdict: SiteVerdict, external: readonly ExternalFault[] = []): Map<AlarmKind, WantedAlarm> {
   const out = new Map<AlarmKind, WantedAlarm>();
-  const add = (kind: AlarmKind, severity: AlarmSeverity, reason: AlarmReason) => {
-    const w = out.get(kind);
-    if (!w) out.set(kind, { kind, severity, reasons: [reason] });
-    else {
-      w.severity = worseSeverity(w.severity, severity);
-      w.reasons.push(reason);
-    }
-  };
   // Never heard is not a fault (see the top of this file); operational has no reasons.
   if (verdict.condition !== 'unverified') {
-    for (const r of verdict.reasons) add(KIND_OF_REASON[r.code], reasonSeverity(r, siteKind), { code: r.code, params: { ...r.params } });
+    for (const r of verdict.reasons) addWanted(out, KIND_OF_REASON[r.code], reasonSeverity(r, siteKind), { code: r.code, params: { ...r.params } });
   }
-  for (const f of external) add(f.kind, reasonSeverity({ code: f.kind }, siteKind), { code: f.kind, params: { ...f.params } });
+  for (const f of external) addWanted(out, f.kind, reasonSeverity({ code: f.kind }, siteKind), { code: f.kind, params: { ...f.params } });
   return out;
+}
+
+// A function of its own, not a closure per call: wantedAlarms runs for every verdict of every site.
+function addWanted(out: Map<AlarmKind, WantedAlarm>, kind: AlarmKind, severity: AlarmSeverity, reason: AlarmReason): void {
+  const w = out.get(kind);
+  if (!w) out.set(kind, { kind, severity, reasons: [reason] });
+  else {
+    w.severity = worseSeverity(w.severity, severity);
+    w.reasons.push(reason);
+  }
 }
 
 /**
@@ -136,8 +138,9 @@ export function reasonIdentity(r: AlarmReason): string {
 
 export function sameReasonIdentity(a: readonly AlarmReason[], b: readonly AlarmReason[]): boolean {
   if (a.length !== b.length) return false;
-  const ids = (rs: readonly AlarmReason[]) => rs.map(reasonIdentity).sort();
-  const x = ids(a);
-  const y = ids(b);
+  // The common case, one reason each, without sorting.
+  if (a.length === 1) return reasonIdentity(a[0]!) === reasonIdentity(b[0]!);
+  const x = a.map(reasonIdentity).sort();
+  const y = b.map(reasonIdentity).sort();
   return x.every((v, i) => v === y[i]);
 }

@@ -85,8 +85,26 @@ export interface Incident {
   counts: { members: number; active: number; stations: number; clusters: number };
 }
 
+/**
+ * Per area tree (an AreaIndex never changes; a new tree is a new index), each
+ * area's commune once found: every alarm raised of a grouping kind asks,
+ * 30,000 times in a minute when a broker restarts.
+ */
+const communes = new WeakMap<AreaIndex, Map<number, number | null>>();
+
 /** The commune an area lies in (itself if it is one), or null: an area outside the index, or above communes. */
 export function communeOf(areaId: number, index: AreaIndex): number | null {
+  let known = communes.get(index);
+  if (!known) communes.set(index, (known = new Map()));
+  let c = known.get(areaId);
+  if (c === undefined) {
+    c = findCommune(areaId, index);
+    known.set(areaId, c);
+  }
+  return c;
+}
+
+function findCommune(areaId: number, index: AreaIndex): number | null {
   const node = index.byId.get(areaId);
   if (!node || index.tin(areaId) === undefined) return null;
   if (node.level === 'commune') return node.id;

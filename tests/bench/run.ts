@@ -5,6 +5,7 @@
  *
  * Scenarios (one file each, `run…Bench({quick}) → BenchResult[]`):
  *   coverage-compute.ts      classify + coverage in process, 3k and 30k sites
+ *   alarm-engine.ts          the alarm engine's event-loop time when 3k and 30k sites go offline in a minute, come back, and their alarms clear
  *   heartbeat-ingest.ts      server child process on aedes and on Mosquitto: 3,000 real agents, then a raw publisher up to saturation,
  *                            then 30,000 sites registered with 15,000 agents at the heartbeat rate of 30,000 (full run only)
  *   fleet-runner-cost.ts     the fleet runner's own RSS and CPU per simulated site
@@ -37,6 +38,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { runCoverageComputeBench } from './coverage-compute.ts';
+import { runAlarmEngineBench } from './alarm-engine.ts';
 import { runHeartbeatIngestBench } from './heartbeat-ingest.ts';
 import { runFleetRunnerCostBench } from './fleet-runner-cost.ts';
 import { runEdgeAgentFootprintBench } from './edge-agent-footprint.ts';
@@ -76,6 +78,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'update-bytes', run: runUpdateBytesBench, lane: 'own' },
   { name: 'agent-audio', run: runAgentAudioBench, lane: 'own' },
   { name: 'coverage-compute', run: runCoverageComputeBench, lane: 'own' },
+  { name: 'alarm-engine', run: runAlarmEngineBench, lane: 'own' },
   { name: 'heartbeat-ingest', run: runHeartbeatIngestBench, lane: 'fleet' },
   { name: 'fleet-runner-cost', run: runFleetRunnerCostBench, lane: 'fleet' },
   { name: 'edge-agent-footprint', run: runEdgeAgentFootprintBench, lane: 'own' },

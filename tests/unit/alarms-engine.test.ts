@@ -8,17 +8,15 @@ import type { TelemetryMessage } from '../../protocol/index.ts';
 import type { AreaLevel, AreaNode, SiteKind } from '../../server/registry/model.ts';
 import {
   type AlarmEffect,
+  AlarmEngine,
   type AlarmEngineContext,
   type AlarmEngineState,
   type AlarmInput,
   applyToSummary,
-  emptyAlarmState,
-  nextDueAt,
   restoreAlarmState,
-  step,
 } from '../../server/alarms/alarm-engine.ts';
 import { AlarmAreaSummary } from '../../server/alarms/area-summary.ts';
-import { DEFAULT_DAMPING_POLICY } from '../../server/alarms/flap-damping.ts';
+import { DEFAULT_DAMPING_POLICY, nextDueAt as alarmDueAt } from '../../server/alarms/flap-damping.ts';
 import { DEFAULT_INCIDENT_POLICY, type Incident } from '../../server/alarms/incidents.ts';
 import { ALARM_SEVERITIES, type Alarm, type AlarmHistoryEvent, isVisible } from '../../server/alarms/model.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
@@ -75,7 +73,10 @@ const lines = (...s: Array<'ok' | 'open' | 'short'>) => ({ lines: s.map((status,
 
 /** The engine with what the service will do around it: a store fed by the effects, the area summary, ticks when due. */
 class Harness {
-  state: AlarmEngineState = emptyAlarmState();
+  engine = new AlarmEngine(CTX);
+  get state(): AlarmEngineState {
+    return this.engine.state;
+  }
   readonly effects: AlarmEffect[] = [];
   /** Alarms by id, as the store would keep them (upserted by every alarm effect). */
   readonly stored = new Map<string, Alarm>();
@@ -92,7 +93,7 @@ class Harness {
 
   /** Ticks at every due moment up to `at` (what the service's one timer does). */
   advance(at: number): void {
-    for (let due = nextDueAt(this.state, CTX); due !== null && due <= at; due = nextDueAt(this.state, CTX)) this.apply({ type: 'tick', at: due });
+    for (let due = this.engine.nextDueAt(); due !== null && due <= at; due = this.engine.nextDueAt()) this.apply({ type: 'tick', at: due });
     this.now = at;
   }
 
@@ -105,8 +106,7 @@ class Harness {
   }
 
   private apply(input: AlarmInput) {
-    const r = step(this.state, input, CTX);
-    this.state = r.state;
+    const r = this.engine.step(input);
     this.effects.push(...r.effects);
     applyToSummary(this.summary, r.effects);
     for (const e of r.effects) {
@@ -312,7 +312,7 @@ describe('alarm engine: a simulated fleet with injected faults', () => {
     const stored = [...h.stored.values()].filter((a) => a.state !== 'cleared');
     const incidents = [...h.incidents.values()].filter((i) => i.state === 'open');
     const seq = Math.max(...[...h.stored.keys(), ...h.incidents.keys()].map((id) => Number(id.split('-')[1])));
-    h.state = restoreAlarmState(stored, incidents, seq);
+    h.engine = new AlarmEngine(CTX, restoreAlarmState(stored, incidents, seq));
     h.summary = AlarmAreaSummary.build(index, stored);
     expect([...h.state.open.values()]).toEqual(before);
     // A tick before any verdict is back changes nothing: unknown is not absent.
@@ -331,7 +331,7 @@ describe('alarm engine: a simulated fleet with injected faults', () => {
   it('an action on an alarm that is not open is ALARM_NOT_FOUND and changes nothing', () => {
     const h = new Harness();
     const r = h.run({ type: 'acknowledge', at: T0, alarmId: 'al-404', by: 'x' });
-    expect(r).toEqual({ state: h.state, effects: [], rejected: { code: 'ALARM_NOT_FOUND', alarmId: 'al-404' } });
+    expect(r).toEqual({ effects: [], rejected: { code: 'ALARM_NOT_FOUND', alarmId: 'al-404' } });
   });
 });
 
@@ -373,6 +373,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('tick' as const), dt: fc.nat(2 * HOLD) }) },
 );
 
+/** The earliest due time by looking at every open alarm: what the engine's due queue must answer. */
+function scanNextDueAt(state: AlarmEngineState): number | null {
+  let next: number | null = null;
+  for (const a of state.open.values()) {
+    const t = alarmDueAt(a, state.sites.get(a.siteId)?.liveness ?? { state: 'unknown' }, CTX.damping);
+    if (t !== null && (next === null || t < next)) next = t;
+  }
+  return next;
+}
+
 /** The area summary from scratch: every visible open alarm counted in its area and every ancestor. */
 function recount(alarms: Iterable<Alarm>, areaKey: string) {
   const root = index.get(areaKey)!;
@@ -412,6 +422,9 @@ describe('alarm engine: invariants over any sequence of verdicts, actions and ti
           expect(new Map(openStored.map((a) => [a.key, a]))).toEqual(new Map(h.state.open));
           expect(h.summary.anyNegative()).toBe(false);
           for (const key of [P.key, C1.key, V2.key, C2.key]) expect(h.summary.of(key)!.bySeverity).toEqual(recount(h.state.open.values(), key));
+          // The due queue and the indexes agree with a scan, also when rebuilt from the state (a restart, a new area tree).
+          expect(h.engine.nextDueAt()).toBe(scanNextDueAt(h.state));
+          expect(new AlarmEngine(CTX, h.state).nextDueAt()).toBe(scanNextDueAt(h.state));
           for (const inc of h.state.incidents.values()) {
             expect(inc.counts.active).toBeGreaterThan(0);
             expect(inc.counts.active).toBe(inc.members.filter((m) => h.state.keyOfId.has(m.alarmId)).length);
