@@ -13,8 +13,8 @@ export function authFeature(deps: RouteDeps, adminPlan: AdminBootstrap): Feature
     routes: [authRoutes(deps)],
     // Last to start: a start that fails earlier (a port in use) must not leave
     // an admin behind whose generated password nobody saw.
-    start() {
-      generated = deps.users.applyAdmin(adminPlan).generatedPassword;
+    async start() {
+      generated = (await deps.users.applyAdmin(adminPlan)).generatedPassword;
     },
     generatedAdminPassword: () => generated,
   };

@@ -107,7 +107,7 @@ export const authRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'read');
-        return { tokens: ctx.users.listApiTokens(p.user.id), defaultDays: ctx.config.apiTokenDays, maxDays: ctx.config.apiTokenMaxDays };
+        return { tokens: await ctx.users.listApiTokens(p.user.id), defaultDays: ctx.config.apiTokenDays, maxDays: ctx.config.apiTokenMaxDays };
       },
     );
 
@@ -124,7 +124,7 @@ export const authRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'read');
-        if (!ctx.users.revokeApiToken(p.user.id, req.params.id)) throw Errors.notFound('api_token', req.params.id, p.user.username);
+        if (!(await ctx.users.revokeApiToken(p.user.id, req.params.id))) throw Errors.notFound('api_token', req.params.id, p.user.username);
         await ctx.audit.record(p.user, 'auth.token.revoke', String(req.params.id));
         return { ok: true as const };
       },
@@ -159,7 +159,7 @@ export const authRoutes =
         const p = requirePermission(req, 'read');
         const days = req.body.expiresInDays ?? ctx.config.apiTokenDays;
         const expiresAt = ctx.now() + days * 86_400_000;
-        const { token, id } = ctx.users.createApiToken(p.user.id, req.body.name, expiresAt);
+        const { token, id } = await ctx.users.createApiToken(p.user.id, req.body.name, expiresAt);
         await ctx.audit.record(p.user, 'auth.token.create', String(id), { name: req.body.name, expiresInDays: days });
         return reply.status(201).send({ id, token, expiresAt });
       },
@@ -200,7 +200,7 @@ export const authRoutes =
         guess.succeed();
         const hash = await ctx.users.preparePassword(newPassword, p.user.username, 'newPassword');
         const keepTokens = req.body.keepTokens === true;
-        const revokedTokens = ctx.users.setOwnPassword(p.user.id, hash, p.tokenId, keepTokens);
+        const revokedTokens = await ctx.users.setOwnPassword(p.user.id, hash, p.tokenId, keepTokens);
         await ctx.audit.record(p.user, 'auth.password.change', p.user.username, { revokedTokens, keepTokens });
         return { ok: true as const, revokedTokens };
       },
@@ -211,7 +211,7 @@ export const authRoutes =
       { schema: { tags: ['auth'], operationId: 'logout', summary: 'Revoke the token used for this call (and clear the session cookie)', response: { 200: Ok } } },
       async (req, reply) => {
         const p = requirePermission(req, 'read');
-        ctx.users.revokeToken(p.tokenId);
+        await ctx.users.revokeToken(p.tokenId);
         await ctx.audit.record(p.user, 'auth.logout', p.user.username);
         if (req.authVia === 'cookie') reply.header('set-cookie', clearedSessionCookie(secureCookie(req)));
         return { ok: true as const };
@@ -256,7 +256,7 @@ export const authRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'users.manage');
-        const target = ctx.users.byId(req.params.id);
+        const target = await ctx.users.byId(req.params.id);
         if (!target) throw Errors.notFound('user', req.params.id);
         const scopeCheck = (areaId: number | null | undefined) =>
           enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, areaId, ctx.coverage.areaIndex()));
@@ -266,7 +266,12 @@ export const authRoutes =
         const area = req.body.area === undefined ? undefined : req.body.area === null ? null : ctx.coverage.resolveArea(req.body.area);
         scopeCheck(area === undefined ? undefined : (area?.id ?? null));
         const passwordHash = req.body.password === undefined ? undefined : await ctx.users.preparePassword(req.body.password, target.username);
-        const u = ctx.users.update(target.id, { role: req.body.role, areaId: area === undefined ? undefined : (area?.id ?? null), disabled: req.body.disabled, passwordHash });
+        const u = await ctx.users.update(target.id, {
+          role: req.body.role,
+          areaId: area === undefined ? undefined : (area?.id ?? null),
+          disabled: req.body.disabled,
+          passwordHash,
+        });
         const areaOut = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
         await ctx.audit.record(p.user, 'user.update', u.username, {
           role: req.body.role,
@@ -293,7 +298,7 @@ export const authRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'users.manage');
-        const target = ctx.users.byId(req.params.id);
+        const target = await ctx.users.byId(req.params.id);
         if (!target) throw Errors.notFound('user', req.params.id);
         enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, undefined, ctx.coverage.areaIndex()));
         const forgotten = ctx.loginLimits.unlock(target.username);
@@ -316,8 +321,7 @@ export const authRoutes =
         const p = requirePermission(req, 'users.manage');
         const idx = ctx.coverage.areaIndex();
         return {
-          users: ctx.users
-            .list()
+          users: (await ctx.users.list())
             .filter((u) => withinScope(p.user.areaId, u.areaId, idx))
             .map((u) => {
               const area = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
@@ -344,8 +348,9 @@ export const authRoutes =
         const p = requirePermission(req, 'audit.read');
         if (p.user.areaId === null) return { entries: await ctx.audit.list(req.query) };
         const idx = ctx.coverage.areaIndex();
-        const userArea = new Map(ctx.users.list().map((u) => [u.id, u.areaId]));
-        const userAreaByName = new Map(ctx.users.list().map((u) => [u.username, u.areaId]));
+        const users = await ctx.users.list();
+        const userArea = new Map(users.map((u) => [u.id, u.areaId]));
+        const userAreaByName = new Map(users.map((u) => [u.username, u.areaId]));
         const siteArea = new Map<string, number | undefined>();
         const targetArea = (action: string, target: string | null): number | null | undefined => {
           if (target === null) return undefined;

@@ -3,8 +3,8 @@
  * subtree, session tokens from login, and long-lived API tokens for scripts.
  * Tokens are random 256-bit values stored as SHA-256 digests.
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, UsersTable } from '../store/schema.ts';
 import { Errors, fail } from '../errors.ts';
 import { hashSecret, hashSecretAsync, newSecret, PASSWORD_COST, PasswordSlots, SlotsBusyError, tokenDigest, verifySecret } from './secrets.ts';
 import { checkPassword, defaultPasswordPolicy, type PasswordPolicy, type PasswordRule } from './password-policy.ts';
@@ -55,29 +55,16 @@ export interface Principal {
   tokenKind: 'session' | 'api';
 }
 
-interface UserRow {
-  id: number;
-  username: string;
-  password_hash: string;
-  role: Role;
-  area_id: number | null;
-  created_at: number;
-  disabled_at: number | null;
-}
+type UserRow = Selectable<UsersTable>;
 
 const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, role: r.role, areaId: r.area_id, createdAt: r.created_at, disabledAt: r.disabled_at });
 
-export class UserRepository {
-  /**
-   * Prepared once, on first use (after start-up's migrations): the token
-   * check runs on every API request and every live-stream check, and
-   * preparing its SQL each time was a visible share of an alert's dispatch
-   * (BENCHMARKS.md, bottleneck 6).
-   */
-  private st?: { authenticate: Statement; byId: Statement; byUsername: Statement };
+/** The columns of a user, for queries that join them to another table's. */
+const USER_COLUMNS = ['u.id', 'u.username', 'u.password_hash', 'u.role', 'u.area_id', 'u.created_at', 'u.disabled_at'] as const;
 
+export class UserRepository {
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     private readonly now: () => number = Date.now,
     private readonly policy: PasswordPolicy = defaultPasswordPolicy(),
     private readonly slots: PasswordSlots = new PasswordSlots(),
@@ -112,30 +99,26 @@ export class UserRepository {
     return this.scrypt(() => hashSecretAsync(password, PASSWORD_COST));
   }
 
-  private statements(): NonNullable<UserRepository['st']> {
-    this.st ??= {
-      authenticate: this.db.prepare(
-        `SELECT t.id AS token_id, t.kind, t.expires_at, t.revoked_at, u.* FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = ?`,
-      ),
-      byId: this.db.prepare('SELECT * FROM users WHERE id = ?'),
-      byUsername: this.db.prepare('SELECT * FROM users WHERE username = ?'),
-    };
-    return this.st;
+  private row(db: Kysely<Database>, id: number): Promise<UserRow | undefined> {
+    return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  byUsername(username: string): User | undefined {
-    const r = this.statements().byUsername.get(username) as UserRow | undefined;
+  private rowByUsername(username: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+  }
+
+  async byUsername(username: string): Promise<User | undefined> {
+    const r = await this.rowByUsername(username);
     return r && toUser(r);
   }
 
   /** Every user, by name (for the admins' user list). */
-  list(): User[] {
-    return (this.db.prepare('SELECT * FROM users ORDER BY username').all() as UserRow[]).map(toUser);
+  async list(): Promise<User[]> {
+    return (await this.db.selectFrom('users').selectAll().orderBy('username').execute()).map(toUser);
   }
 
-  byId(id: number): User | undefined {
-    const r = this.statements().byId.get(id) as UserRow | undefined;
+  async byId(id: number): Promise<User | undefined> {
+    const r = await this.row(this.db, id);
     return r && toUser(r);
   }
 
@@ -146,50 +129,70 @@ export class UserRepository {
    * bring back a session that may have been the reason for disabling. A new
    * password hash (an admin's reset, from preparePassword) does the same.
    */
-  update(id: number, change: { role?: Role; areaId?: number | null; disabled?: boolean; passwordHash?: string }): User {
-    const cur = this.byId(id);
-    if (!cur) throw Errors.notFound('user', id);
+  async update(id: number, change: { role?: Role; areaId?: number | null; disabled?: boolean; passwordHash?: string }): Promise<User> {
     const t = this.now();
-    this.db.transaction(() => {
-      if (change.role !== undefined) this.db.prepare('UPDATE users SET role = ? WHERE id = ?').run(change.role, id);
-      if (change.areaId !== undefined) this.db.prepare('UPDATE users SET area_id = ? WHERE id = ?').run(change.areaId, id);
-      if (change.disabled === true && cur.disabledAt === null) {
-        this.db.prepare('UPDATE users SET disabled_at = ? WHERE id = ?').run(t, id);
-        this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(t, id);
+    return this.db.transaction().execute(async (trx) => {
+      // Someone must be left who can undo this: an enabled admin over the whole network. Two admins demoting or
+      // disabling each other at once could each count the other as the one left, unless the second waits for the
+      // first: touching the network-wide admins' rows first locks them until commit (PostgreSQL; a statement that
+      // changes nothing), so the second transaction counts after the first has committed. On SQLite the
+      // transaction holds the one connection, which serialises them already.
+      await trx.updateTable('users').set({ role: 'admin' }).where('role', '=', 'admin').where('disabled_at', 'is', null).where('area_id', 'is', null).execute();
+      // Read inside the transaction, after the lock: disabling a user already disabled meanwhile keeps its first time.
+      const cur = await this.row(trx, id);
+      if (!cur) throw Errors.notFound('user', id);
+      if (change.role !== undefined) await trx.updateTable('users').set({ role: change.role }).where('id', '=', id).execute();
+      if (change.areaId !== undefined) await trx.updateTable('users').set({ area_id: change.areaId }).where('id', '=', id).execute();
+      if (change.disabled === true && cur.disabled_at === null) {
+        await trx.updateTable('users').set({ disabled_at: t }).where('id', '=', id).execute();
+        await this.revokeAll(trx, id, t);
       }
-      if (change.disabled === false) this.db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ?').run(id);
+      if (change.disabled === false) await trx.updateTable('users').set({ disabled_at: null }).where('id', '=', id).execute();
       if (change.passwordHash !== undefined) {
-        this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(change.passwordHash, id);
-        this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(t, id);
+        await trx.updateTable('users').set({ password_hash: change.passwordHash }).where('id', '=', id).execute();
+        await this.revokeAll(trx, id, t);
       }
-      // Someone must be left who can undo this: an enabled admin over the whole network (the throw rolls the change back).
-      const admins = this.db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND area_id IS NULL").get() as { n: number };
-      if (admins.n === 0) {
-        throw fail('LOANET_LAST_ADMIN', { username: cur.username });
-      }
-    })();
-    return this.byId(id)!;
+      const admins = await trx
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('role', '=', 'admin')
+        .where('disabled_at', 'is', null)
+        .where('area_id', 'is', null)
+        .executeTakeFirstOrThrow();
+      // The throw rolls the change back.
+      if (Number(admins.n) === 0) throw fail('LOANET_LAST_ADMIN', { username: cur.username });
+      return toUser((await this.row(trx, id))!);
+    });
   }
 
-  count(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+  /** Revoke every session and API token of the user not revoked yet. */
+  private async revokeAll(db: Kysely<Database>, userId: number, t: number): Promise<void> {
+    await db.updateTable('api_tokens').set({ revoked_at: t }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+  }
+
+  async count(): Promise<number> {
+    const r = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
   }
 
   async create(input: { username: string; password: string; role: Role; areaId?: number | null }): Promise<User> {
     if (!USERNAME_RE.test(input.username)) throw fail('LOANET_USERNAME_FORMAT', { field: 'username', min: USERNAME_MIN_LENGTH, max: USERNAME_MAX_LENGTH });
     const exists = () => fail('LOANET_NAME_TAKEN', { thing: 'user', name: input.username });
-    if (this.byUsername(input.username)) throw exists();
+    if (await this.rowByUsername(input.username)) throw exists();
     const hash = await this.preparePassword(input.password, input.username);
-    try {
-      const info = this.db
-        .prepare('INSERT INTO users (username, password_hash, role, area_id, created_at) VALUES (?, ?, ?, ?, ?)')
-        .run(input.username, hash, input.role, input.areaId ?? null, this.now());
-      return toUser(this.db.prepare('SELECT * FROM users WHERE id = ?').get(Number(info.lastInsertRowid)) as UserRow);
-    } catch (e) {
-      // The same name created meanwhile (the hash was computed off the loop).
-      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw exists();
-      throw e;
-    }
+    // The same name may have been created meanwhile (the hash was computed off the loop): the unique username
+    // decides, in one statement, which of two creations wins.
+    const r = await this.db
+      .insertInto('users')
+      .values({ username: input.username, password_hash: hash, role: input.role, area_id: input.areaId ?? null, created_at: this.now() })
+      .onConflict((oc) => oc.column('username').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (!r) throw exists();
+    return toUser(r);
   }
 
   /**
@@ -204,7 +207,7 @@ export class UserRepository {
    * and returned to be printed once.
    */
   async prepareAdmin(password: string | undefined): Promise<AdminBootstrap> {
-    const existing = this.db.prepare("SELECT * FROM users WHERE username = 'admin'").get() as UserRow | undefined;
+    const existing = await this.rowByUsername('admin');
     if (existing) {
       if (!password) return { kind: 'none' };
       if (await this.scrypt(() => verifySecret(password, existing.password_hash))) return { kind: 'enable', id: existing.id };
@@ -214,29 +217,29 @@ export class UserRepository {
     return { kind: 'create', hash: await this.preparePassword(password ?? generated!, 'admin', 'LOANET_ADMIN_PASSWORD'), generated };
   }
 
-  applyAdmin(plan: AdminBootstrap): { created: boolean; reset?: boolean; generatedPassword?: string } {
+  async applyAdmin(plan: AdminBootstrap): Promise<{ created: boolean; reset?: boolean; generatedPassword?: string }> {
     const t = this.now();
     switch (plan.kind) {
       case 'none':
         return { created: false };
       case 'enable':
-        this.db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ?').run(plan.id);
+        await this.db.updateTable('users').set({ disabled_at: null }).where('id', '=', plan.id).execute();
         return { created: false };
       case 'reset':
-        this.db.transaction(() => {
-          this.db.prepare('UPDATE users SET password_hash = ?, disabled_at = NULL WHERE id = ?').run(plan.hash, plan.id);
-          this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(t, plan.id);
-        })();
+        await this.db.transaction().execute(async (trx) => {
+          await trx.updateTable('users').set({ password_hash: plan.hash, disabled_at: null }).where('id', '=', plan.id).execute();
+          await this.revokeAll(trx, plan.id, t);
+        });
         return { created: false, reset: true };
       case 'create':
-        this.db.prepare("INSERT INTO users (username, password_hash, role, area_id, created_at) VALUES ('admin', ?, 'admin', NULL, ?)").run(plan.hash, t);
+        await this.db.insertInto('users').values({ username: 'admin', password_hash: plan.hash, role: 'admin', area_id: null, created_at: t }).execute();
         return plan.generated ? { created: true, generatedPassword: plan.generated } : { created: true };
     }
   }
 
   /** Whether `password` is the user's current one (scrypt on the thread pool). */
   async verifyPassword(userId: number, password: string): Promise<boolean> {
-    const r = this.db.prepare('SELECT password_hash FROM users WHERE id = ?').get(userId) as { password_hash: string } | undefined;
+    const r = await this.db.selectFrom('users').select('password_hash').where('id', '=', userId).executeTakeFirst();
     const ok = await this.scrypt(() => verifySecret(password, r?.password_hash ?? DUMMY_HASH));
     return ok && r !== undefined;
   }
@@ -250,68 +253,87 @@ export class UserRepository {
    * must not outlive it either. The token making the call stays. Answers how
    * many were revoked.
    */
-  setOwnPassword(userId: number, hash: string, keepTokenId: number, keepTokens: boolean): number {
-    return this.db.transaction(() => {
-      this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hash, userId);
-      const kinds = keepTokens ? "kind = 'session'" : "kind IN ('session', 'api')";
-      return this.db.prepare(`UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND ${kinds} AND id != ? AND revoked_at IS NULL`).run(this.now(), userId, keepTokenId).changes;
-    })();
+  async setOwnPassword(userId: number, hash: string, keepTokenId: number, keepTokens: boolean): Promise<number> {
+    const t = this.now();
+    return this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', userId).execute();
+      const r = await trx
+        .updateTable('api_tokens')
+        .set({ revoked_at: t })
+        .where('user_id', '=', userId)
+        .where('kind', 'in', keepTokens ? ['session'] : ['session', 'api'])
+        .where('id', '!=', keepTokenId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    });
   }
 
   async login(username: string, password: string, ttlMs: number): Promise<{ token: string; user: User; expiresAt: number }> {
-    const r = this.statements().byUsername.get(username) as UserRow | undefined;
+    const r = await this.rowByUsername(username);
     // Verify against a dummy hash when the user is unknown so timing does not reveal usernames.
     const ok = await this.scrypt(() => verifySecret(password, r?.password_hash ?? DUMMY_HASH));
     if (!r || !ok || r.disabled_at !== null) throw Errors.badCredentials();
     const expiresAt = this.now() + ttlMs;
-    const token = this.issueToken(r.id, 'session', null, expiresAt);
+    const { token } = await this.issueToken(r.id, 'session', null, expiresAt);
     return { token, user: toUser(r), expiresAt };
   }
 
-  createApiToken(userId: number, name: string, expiresAt: number | null): { token: string; id: number } {
-    const token = this.issueToken(userId, 'api', name, expiresAt);
-    const id = (this.db.prepare('SELECT id FROM api_tokens WHERE token_hash = ?').get(tokenDigest(token)) as { id: number }).id;
-    return { token, id };
+  createApiToken(userId: number, name: string, expiresAt: number | null): Promise<{ token: string; id: number }> {
+    return this.issueToken(userId, 'api', name, expiresAt);
   }
 
   /** A user's long-lived API tokens (never the secret: only its digest is kept), newest first. */
-  listApiTokens(userId: number): ApiTokenInfo[] {
-    const rows = this.db.prepare("SELECT id, name, created_at, expires_at, revoked_at FROM api_tokens WHERE user_id = ? AND kind = 'api' ORDER BY id DESC").all(userId) as Array<{
-      id: number;
-      name: string | null;
-      created_at: number;
-      expires_at: number | null;
-      revoked_at: number | null;
-    }>;
+  async listApiTokens(userId: number): Promise<ApiTokenInfo[]> {
+    const rows = await this.db
+      .selectFrom('api_tokens')
+      .select(['id', 'name', 'created_at', 'expires_at', 'revoked_at'])
+      .where('user_id', '=', userId)
+      .where('kind', '=', 'api')
+      .orderBy('id', 'desc')
+      .execute();
     return rows.map((r) => ({ id: r.id, name: r.name ?? '', createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at }));
   }
 
   /** Revoke one of the user's own API tokens; false when it is not theirs (or not an API token). */
-  revokeApiToken(userId: number, tokenId: number): boolean {
-    const r = this.db.prepare("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND user_id = ? AND kind = 'api'").run(this.now(), tokenId, userId);
-    return r.changes > 0;
+  async revokeApiToken(userId: number, tokenId: number): Promise<boolean> {
+    const t = this.now();
+    const r = await this.db
+      .updateTable('api_tokens')
+      .set((eb) => ({ revoked_at: eb.fn.coalesce('revoked_at', eb.val(t)) }))
+      .where('id', '=', tokenId)
+      .where('user_id', '=', userId)
+      .where('kind', '=', 'api')
+      .executeTakeFirst();
+    return r.numUpdatedRows > 0n;
   }
 
-  revokeToken(tokenId: number): void {
-    this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), tokenId);
+  async revokeToken(tokenId: number): Promise<void> {
+    await this.db.updateTable('api_tokens').set({ revoked_at: this.now() }).where('id', '=', tokenId).where('revoked_at', 'is', null).execute();
   }
 
-  authenticate(token: string): Principal | undefined {
+  /** The principal a token stands for, or undefined. Runs on every API request: one query, token and user together. */
+  async authenticate(token: string): Promise<Principal | undefined> {
     if (token.length < 20 || token.length > 200) return undefined;
-    const row = this.statements().authenticate.get(tokenDigest(token)) as
-      | (UserRow & { token_id: number; kind: 'session' | 'api'; expires_at: number | null; revoked_at: number | null })
-      | undefined;
+    const row = await this.db
+      .selectFrom('api_tokens as t')
+      .innerJoin('users as u', 'u.id', 't.user_id')
+      .select(['t.id as token_id', 't.kind', 't.expires_at', 't.revoked_at', ...USER_COLUMNS])
+      .where('t.token_hash', '=', tokenDigest(token))
+      .executeTakeFirst();
     if (!row || row.revoked_at !== null || row.disabled_at !== null) return undefined;
     if (row.expires_at !== null && row.expires_at <= this.now()) return undefined;
     return { user: toUser(row), tokenId: row.token_id, tokenKind: row.kind };
   }
 
-  private issueToken(userId: number, kind: 'session' | 'api', name: string | null, expiresAt: number | null): string {
+  private async issueToken(userId: number, kind: 'session' | 'api', name: string | null, expiresAt: number | null): Promise<{ token: string; id: number }> {
     const token = `lnt_${newSecret()}`;
-    this.db
-      .prepare('INSERT INTO api_tokens (user_id, token_hash, kind, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(userId, tokenDigest(token), kind, name, this.now(), expiresAt);
-    return token;
+    const r = await this.db
+      .insertInto('api_tokens')
+      .values({ user_id: userId, token_hash: tokenDigest(token), kind, name, created_at: this.now(), expires_at: expiresAt })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { token, id: r.id };
   }
 }
 

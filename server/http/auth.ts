@@ -126,14 +126,14 @@ export function registerAuth(app: FastifyInstance, users: UserRepository, sites?
     if (header) {
       // An explicit header wins over a cookie, so a script in a logged-in browser acts as itself.
       const m = /^Bearer\s+(\S+)$/i.exec(header);
-      const principal = m ? users.authenticate(m[1]!) : undefined;
+      const principal = m ? await users.authenticate(m[1]!) : undefined;
       if (!principal) throw Errors.unauthenticated();
       req.principal = principal;
       req.authVia = 'bearer';
       return;
     }
     const token = readCookie(req.headers.cookie, SESSION_COOKIE);
-    const principal = token ? users.authenticate(token) : undefined;
+    const principal = token ? await users.authenticate(token) : undefined;
     // Only login sessions ride in cookies; a long-lived API token never does.
     if (!token || !principal || principal.tokenKind !== 'session') throw Errors.unauthenticated();
     if (!originAllowed(req.headers.origin, req.headers.host)) throw fail('LOANET_CSRF', { reason: 'origin', origin: String(req.headers.origin) });
