@@ -102,7 +102,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   if (tightened.length > 0) {
     log.warn({ dataDir: config.dataDir, changed: tightened.length, first: tightened.slice(0, 20) }, 'data folder: permissions tightened to owner only (folders 700, files 600)');
   }
-  const store = await openStore(config);
+  const store = await openStore(config, { log });
   const db: Db = await sqliteConnectionOf(store);
   const disk = new DiskSpace(config.dataDir, config.disk, log, now);
   const policy: CoveragePolicy = {
