@@ -30,7 +30,7 @@ import { Type } from '@sinclair/typebox';
 import type { StreamEventMap } from '../../api/stream.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users' | 'live'>;
+export type RouteDeps = Pick<ServerContext, 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users' | 'live' | 'log'>;
 
 const KEEPALIVE_MS = 20_000;
 /** A client this far behind (a phone that lost coverage mid-storm) is dropped: it reconnects and reloads, instead of the server buffering for it. */
@@ -123,10 +123,18 @@ export const streamRoutes =
 
     const keepalive = setInterval(() => {
       for (const c of clients) {
-        if (!ctx.users.authenticate(c.token)) {
-          c.socket.end();
-          clients.delete(c);
-        } else c.socket.write(': keepalive\n\n');
+        ctx.users.authenticate(c.token).then(
+          (principal) => {
+            // The stream may have closed while its token was looked up.
+            if (!clients.has(c)) return;
+            if (!principal) {
+              c.socket.end();
+              clients.delete(c);
+            } else c.socket.write(': keepalive\n\n');
+          },
+          // The store did not answer: the stream stays until a later keepalive can tell.
+          (err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'event stream: checking a token at keepalive failed'),
+        );
       }
     }, KEEPALIVE_MS);
     keepalive.unref();
