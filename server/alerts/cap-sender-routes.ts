@@ -54,16 +54,19 @@ export const capSenderRoutes =
     };
     const areaIdOf = (raw: string | null | undefined): number | null | undefined => (raw === undefined ? undefined : raw === null ? null : ctx.coverage.resolveArea(raw).id);
     /** The accounts named in a request: users that exist and are visible to the admin, tokens that are theirs and live (400 naming the entry). */
-    const accountsOf = (list: Array<{ username: string; tokenId?: number }>, scope: number | null) => {
+    const accountsOf = async (list: Array<{ username: string; tokenId?: number }>, scope: number | null) => {
       const idx = ctx.coverage.areaIndex();
-      return list.map((a, i) => {
-        const u = ctx.users.byUsername(a.username);
+      // One after another: the first entry at fault is the one named.
+      const out: Array<{ userId: number; tokenId: number | null; username: string; areaId: number | null }> = [];
+      for (const [i, a] of list.entries()) {
+        const u = await ctx.users.byUsername(a.username);
         if (!u || !withinScope(scope, u.areaId, idx)) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: `accounts[${i}].username`, thing: 'user', id: a.username });
-        if (a.tokenId !== undefined && !ctx.users.listApiTokens(u.id).some((tk) => tk.id === a.tokenId && tk.revokedAt === null)) {
+        if (a.tokenId !== undefined && !(await ctx.users.listApiTokens(u.id)).some((tk) => tk.id === a.tokenId && tk.revokedAt === null)) {
           throw fail('LOANET_TOKEN_NOT_LIVE', { field: `accounts[${i}].tokenId`, tokenId: String(a.tokenId), username: a.username });
         }
-        return { userId: u.id, tokenId: a.tokenId ?? null, username: u.username, areaId: u.areaId };
-      });
+        out.push({ userId: u.id, tokenId: a.tokenId ?? null, username: u.username, areaId: u.areaId });
+      }
+      return out;
     };
 
     app.get(
@@ -104,7 +107,7 @@ export const capSenderRoutes =
       async (req, reply) => {
         const p = requirePermission(req, 'users.manage');
         const areaId = areaIdOf(req.body.area) ?? null;
-        const accounts = accountsOf(req.body.accounts, p.user.areaId);
+        const accounts = await accountsOf(req.body.accounts, p.user.areaId);
         enforceScope(capSenderChangeRefusal(p.user.areaId, undefined, areaId, accounts, ctx.coverage.areaIndex()));
         const x = senders.create({ sender: req.body.sender, areaId, note: req.body.note ?? null, accounts, createdBy: p.user.id });
         await ctx.audit.record(p.user, 'cap.sender.create', x.sender, { area: senderView(x).area, accounts: senderView(x).accounts });
@@ -133,7 +136,7 @@ export const capSenderRoutes =
         if (!cur) throw Errors.notFound('cap_sender', req.params.id);
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
         const areaId = areaIdOf(req.body.area);
-        const accounts = req.body.accounts ? accountsOf(req.body.accounts, p.user.areaId) : [];
+        const accounts = req.body.accounts ? await accountsOf(req.body.accounts, p.user.areaId) : [];
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, areaId, accounts, ctx.coverage.areaIndex()));
         const x = senders.update(cur.id, { areaId, note: req.body.note, ...(req.body.accounts ? { accounts } : {}) });
         await ctx.audit.record(p.user, 'cap.sender.update', x.sender, {
