@@ -113,7 +113,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
 
   const areas = new AreaRepository(db, now);
   const sites = new SiteRepository(db, areas, () => config.areaVersion, now, mosquittoPasswordHash);
-  const users = new UserRepository(db, now, defaultPasswordPolicy(config.passwordMinLength));
+  const users = new UserRepository(store.db, now, defaultPasswordPolicy(config.passwordMinLength));
   const audit = new AuditLog(store.db, now, log);
   const fleet = new FleetState(db, policy, now);
   fleet.load(sites.list());
