@@ -9,6 +9,7 @@
  * district, commune: at most a few hundred per province), a condition, a
  * reason code, a channel, a lane. Never a site id, a user or a URL.
  */
+import { sql } from 'kysely';
 import type { ServerContext } from '../context.ts';
 import { coverageSnapshotRows } from '../coverage/coverage.ts';
 import { SITE_CONDITIONS, type CoveragePolicy } from '../coverage/model.ts';
@@ -16,7 +17,7 @@ import type { Lane } from '../media/library.ts';
 import { histogramSamples, type MetricFamily, type Sample } from './exposition.ts';
 import type { Probes } from './probes.ts';
 
-export type CollectDeps = Pick<ServerContext, 'versions' | 'startedAt' | 'fleet' | 'coverage' | 'ingest' | 'broker' | 'db' | 'disk' | 'live' | 'media' | 'schedule' | 'now'> & {
+export type CollectDeps = Pick<ServerContext, 'versions' | 'startedAt' | 'fleet' | 'coverage' | 'ingest' | 'broker' | 'store' | 'disk' | 'live' | 'media' | 'schedule' | 'now'> & {
   policy: CoveragePolicy;
 };
 
@@ -28,7 +29,9 @@ const s = (ms: number) => ms / 1000;
 /** `packetTooLargeBeforeAuth` → `packet_too_large_before_auth`: a reason label from a counter's key. */
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-export function collect(d: CollectDeps, probes: Probes, ready: { notReady: () => readonly string[] }): MetricFamily[] {
+export async function collect(d: CollectDeps, probes: Probes, ready: { notReady: () => Promise<readonly string[]> }): Promise<MetricFamily[]> {
+  // Asked first: its store probe is not timed behind this scrape's own queries.
+  const readyNow = (await ready.notReady()).length === 0;
   const now = d.now();
   const fam = (name: string, type: MetricFamily['type'], help: string, samples: Sample[]): MetricFamily => ({ name, type, help, samples });
   const out: MetricFamily[] = [
@@ -36,7 +39,7 @@ export function collect(d: CollectDeps, probes: Probes, ready: { notReady: () =>
       { labels: { version: d.versions.loanet, protocol: String(d.versions.protocol), schema: String(d.versions.schema), node: d.versions.node }, value: 1 },
     ]),
     fam('loanet_start_time_seconds', 'gauge', 'When this server started, seconds since the Unix epoch', [{ value: s(d.startedAt) }]),
-    fam('loanet_ready', 'gauge', '1 when /readyz answers 200 (started, store and broker up, not shutting down)', [{ value: ready.notReady().length === 0 ? 1 : 0 }]),
+    fam('loanet_ready', 'gauge', '1 when /readyz answers 200 (started, store and broker up, not shutting down)', [{ value: readyNow ? 1 : 0 }]),
   ];
 
   // Process: the same numbers as any Node exporter, under our prefix.
@@ -62,14 +65,16 @@ export function collect(d: CollectDeps, probes: Probes, ready: { notReady: () =>
   // Store.
   const store = probes.store();
   out.push(
-    fam('loanet_store_up', 'gauge', '1 when the database file is the one opened and the last probe query answered', [{ value: store.up ? 1 : 0 }]),
+    fam('loanet_store_up', 'gauge', '1 when the last probe query answered (and, on SQLite, the database file is the one opened)', [{ value: store.up ? 1 : 0 }]),
     fam(
       'loanet_store_probe_duration_seconds',
       'histogram',
-      "Time of the periodic store probe (a read through the server's one SQLite connection, every 10 s): what any statement waits",
+      "Time of the periodic store probe (every 10 s; SQLite: a read through the server's one connection, PostgreSQL: a SELECT 1 round trip through the pool): what any statement waits",
       [...histogramSamples(store.bounds, store.counts, store.sumSeconds)],
     ),
-    fam('loanet_store_probe_failures_total', 'counter', 'Store probes that failed (the file gone, the database closed or unreadable)', [{ value: store.failures }]),
+    fam('loanet_store_probe_failures_total', 'counter', 'Store probes that failed (the file gone, the database closed, unreadable, unreachable or not answering within 5 s)', [
+      { value: store.failures },
+    ]),
   );
   const disk = d.disk.status();
   out.push(
@@ -151,7 +156,7 @@ export function collect(d: CollectDeps, probes: Probes, ready: { notReady: () =>
   );
 
   // Alerts: dispatch and time to first sound, from the alert tables.
-  out.push(...alertFamilies(d));
+  out.push(...(await alertFamilies(d)));
 
   // Live streams on air: the sites' reports of each stream, summed.
   const onAir = d.live.list({ state: 'live', limit: 1000 }).streams;
@@ -178,7 +183,7 @@ export function collect(d: CollectDeps, probes: Probes, ready: { notReady: () =>
     fam('loanet_live_unconcealed_loss_ratio', 'gauge', 'Worst loss heard (neither played, concealed nor rebuilt by FEC, over packets due) among the streams on air; 0 when none', [
       { value: worstLoss },
     ]),
-    ...liveEndFamilies(d),
+    ...(await liveEndFamilies(d)),
   );
 
   // Media jobs: the alert lane must never wait behind the bulk one.
@@ -219,29 +224,55 @@ export function collect(d: CollectDeps, probes: Probes, ready: { notReady: () =>
   return out;
 }
 
-function alertFamilies(d: Pick<CollectDeps, 'db'>): MetricFamily[] {
-  // Read-only aggregates over the alert feature's tables (migration 5): alerts are rare, their rows few.
-  const started = d.db.prepare('SELECT origin, test, COUNT(*) AS n FROM alerts GROUP BY origin, test').all() as Array<{ origin: string; test: number; n: number }>;
-  const active = d.db.prepare("SELECT COUNT(*) AS n FROM alerts WHERE state = 'active'").get() as { n: number };
-  const deliveries = d.db
-    .prepare("SELECT d.status AS status, COUNT(*) AS n FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id WHERE a.state = 'active' GROUP BY d.status")
-    .all() as Array<{ status: string; n: number }>;
-  const buckets = FIRST_SOUND_BUCKETS_S.map(
-    (le, i) => `SUM(CASE WHEN t <= ${le * 1000}${i > 0 ? ` AND t > ${FIRST_SOUND_BUCKETS_S[i - 1]! * 1000}` : ''} THEN 1 ELSE 0 END) AS b${i}`,
-  ).join(', ');
-  const first = d.db
-    .prepare(
-      `SELECT test, ${buckets}, SUM(CASE WHEN t > ${FIRST_SOUND_BUCKETS_S.at(-1)! * 1000} THEN 1 ELSE 0 END) AS over, SUM(t) AS sum
-       FROM (SELECT a.test AS test, MAX(0, d.first_sound_at - a.created_at) AS t FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.first_sound_at IS NOT NULL)
-       GROUP BY test`,
-    )
-    .all() as Array<Record<string, number | null>>;
+/** The alert figures, read from the alert tables (exported for the store's tests in both dialects). */
+export async function alertFamilies(d: Pick<CollectDeps, 'store'>): Promise<MetricFamily[]> {
+  // Read-only aggregates over the alert feature's tables (migration 5): alerts are rare, their rows few. COUNT is a
+  // BIGINT and SUM a NUMERIC on PostgreSQL (a string from the driver): every figure goes through Number().
+  const db = d.store.db;
+  const started = await db
+    .selectFrom('alerts')
+    .select((eb) => ['origin', 'test', eb.fn.countAll().as('n')])
+    .groupBy(['origin', 'test'])
+    .execute();
+  const active = await db
+    .selectFrom('alerts')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('state', '=', 'active')
+    .executeTakeFirstOrThrow();
+  const deliveries = await db
+    .selectFrom('alert_deliveries as d')
+    .innerJoin('alerts as a', 'a.id', 'd.alert_id')
+    .select((eb) => ['d.status', eb.fn.countAll().as('n')])
+    .where('a.state', '=', 'active')
+    .groupBy('d.status')
+    .execute();
+  // One row per test flag: the deliveries counted into each bucket (not cumulative), the overflow and the sum, in
+  // the database (a province's deliveries over years are many rows). A clock that put the first sound before the
+  // start counts as 0 (CASE, not SQLite's two-argument MAX, which PostgreSQL spells GREATEST).
+  const t = sql<number>`CASE WHEN d.first_sound_at > a.created_at THEN d.first_sound_at - a.created_at ELSE 0 END`;
+  const buckets = FIRST_SOUND_BUCKETS_S.map((le, i) => {
+    const above = i > 0 ? sql` AND ${t} > ${sql.lit(FIRST_SOUND_BUCKETS_S[i - 1]! * 1000)}` : sql``;
+    return sql<string>`SUM(CASE WHEN ${t} <= ${sql.lit(le * 1000)}${above} THEN 1 ELSE 0 END)`.as(`b${i}`);
+  });
+  const first = (await db
+    .selectFrom('alert_deliveries as d')
+    .innerJoin('alerts as a', 'a.id', 'd.alert_id')
+    .select([
+      'a.test',
+      ...buckets,
+      sql<string>`SUM(CASE WHEN ${t} > ${sql.lit(FIRST_SOUND_BUCKETS_S.at(-1)! * 1000)} THEN 1 ELSE 0 END)`.as('over'),
+      sql<string>`SUM(${t})`.as('sum'),
+    ])
+    .where('d.first_sound_at', 'is not', null)
+    .groupBy('a.test')
+    .execute()) as Array<Record<string, string | number | null>>;
   const statuses = ['pending', 'received', 'playing', 'completed', 'failed', 'stopped'];
   const firstSamples: Sample[] = [];
   for (const test of [0, 1]) {
-    const r = first.find((x) => x.test === test);
-    const counts = [...FIRST_SOUND_BUCKETS_S.map((_, i) => r?.[`b${i}`] ?? 0), r?.over ?? 0];
-    firstSamples.push(...histogramSamples(FIRST_SOUND_BUCKETS_S, counts, (r?.sum ?? 0) / 1000, { test: test ? 'true' : 'false' }));
+    const r = first.find((x) => Number(x.test) === test);
+    const n = (v: string | number | null | undefined) => Number(v ?? 0);
+    const counts = [...FIRST_SOUND_BUCKETS_S.map((_, i) => n(r?.[`b${i}`])), n(r?.over)];
+    firstSamples.push(...histogramSamples(FIRST_SOUND_BUCKETS_S, counts, n(r?.sum) / 1000, { test: test ? 'true' : 'false' }));
   }
   return [
     {
@@ -249,15 +280,15 @@ function alertFamilies(d: Pick<CollectDeps, 'db'>): MetricFamily[] {
       type: 'counter',
       help: 'Emergency alerts started, by origin (api, cap) and whether a test',
       samples: ['api', 'cap'].flatMap((origin) =>
-        [0, 1].map((test) => ({ labels: { origin, test: test ? 'true' : 'false' }, value: started.find((x) => x.origin === origin && x.test === test)?.n ?? 0 })),
+        [0, 1].map((test) => ({ labels: { origin, test: test ? 'true' : 'false' }, value: Number(started.find((x) => x.origin === origin && x.test === test)?.n ?? 0) })),
       ),
     },
-    { name: 'loanet_alerts_active', type: 'gauge', help: 'Emergency alerts in force now', samples: [{ value: active.n }] },
+    { name: 'loanet_alerts_active', type: 'gauge', help: 'Emergency alerts in force now', samples: [{ value: Number(active.n) }] },
     {
       name: 'loanet_alert_deliveries',
       type: 'gauge',
       help: 'Targeted sites of the alerts in force, by delivery status',
-      samples: statuses.map((status) => ({ labels: { status }, value: deliveries.find((x) => x.status === status)?.n ?? 0 })),
+      samples: statuses.map((status) => ({ labels: { status }, value: Number(deliveries.find((x) => x.status === status)?.n ?? 0) })),
     },
     {
       name: 'loanet_alert_first_sound_seconds',
@@ -268,17 +299,20 @@ function alertFamilies(d: Pick<CollectDeps, 'db'>): MetricFamily[] {
   ];
 }
 
-function liveEndFamilies(d: Pick<CollectDeps, 'db'>): MetricFamily[] {
-  const rows = d.db.prepare('SELECT end_reason AS reason, COUNT(*) AS n FROM live_streams WHERE ended_at IS NOT NULL GROUP BY end_reason').all() as Array<{
-    reason: string | null;
-    n: number;
-  }>;
+/** Live streams ended, by how, from the live streams' table. */
+export async function liveEndFamilies(d: Pick<CollectDeps, 'store'>): Promise<MetricFamily[]> {
+  const rows = await d.store.db
+    .selectFrom('live_streams')
+    .select((eb) => ['end_reason as reason', eb.fn.countAll().as('n')])
+    .where('ended_at', 'is not', null)
+    .groupBy('end_reason')
+    .execute();
   return [
     {
       name: 'loanet_live_streams_ended_total',
       type: 'counter',
       help: 'Live streams ended, by how (ended, operator, source_lost, error, server_shutdown, server_restart, ...)',
-      samples: rows.map((r) => ({ labels: { reason: r.reason ?? 'unknown' }, value: r.n })),
+      samples: rows.map((r) => ({ labels: { reason: r.reason ?? 'unknown' }, value: Number(r.n) })),
     },
   ];
 }

@@ -16,26 +16,24 @@ const STORE_PROBE_MS = 10_000;
 const LOOP_WINDOW_MS = 60_000;
 
 export function metricsFeature(deps: CollectDeps & Pick<ServerContext, 'config' | 'log'>): Feature {
-  const probes = new RuntimeProbes(deps.db, () => deps.disk.storeGone());
+  const probes = new RuntimeProbes(deps.store, () => deps.disk.storeGone());
   const jobs = new Jobs(deps.log);
   let started = false;
   let stopping = false;
-  const missing = (): NotReady[] =>
-    notReady({
-      started,
-      stopping,
-      // Asked now, not at the last probe: a load balancer must stop sending the moment the store goes (check() looks at the
-      // file, as its timer does). While stopping the store is not asked: it closes last, and "shutting_down" says it all.
-      storeUp: stopping || (deps.disk.check(), probes.probeStore()),
-      brokerUp: deps.broker.status().up,
-    });
+  const missing = async (): Promise<NotReady[]> => {
+    // Asked now, not at the last probe: a load balancer must stop sending the moment the store goes (check() looks at the
+    // file, as its timer does). While stopping the store is not asked: it closes last, and "shutting_down" says it all.
+    const storeUp = stopping || (deps.disk.check(), await probes.probeStore());
+    // `stopping` read again: a stop that began while the probe ran is what readiness says.
+    return notReady({ started, stopping, storeUp: storeUp || stopping, brokerUp: deps.broker.status().up });
+  };
   const ready = { notReady: missing };
   return {
     name: 'metrics',
     routes: [opsRoutes({ metricsToken: deps.config.metricsToken, metrics: () => collect(deps, probes, ready), notReady: missing })],
-    start() {
+    async start() {
       probes.start();
-      probes.probeStore();
+      await probes.probeStore();
       jobs.every('store probe', STORE_PROBE_MS, () => probes.probeStore());
       jobs.every('event-loop window', LOOP_WINDOW_MS, () => probes.rotate());
       started = true;

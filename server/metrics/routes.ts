@@ -11,8 +11,8 @@ import type { NotReady } from './readiness.ts';
 
 export interface OpsRouteDeps {
   metricsToken: string | undefined;
-  metrics(): MetricFamily[];
-  notReady(): readonly NotReady[];
+  metrics(): Promise<MetricFamily[]>;
+  notReady(): Promise<readonly NotReady[]>;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -24,7 +24,7 @@ export const opsRoutes =
     app.get('/livez', { schema: { hide: true } }, async (_req, reply) => reply.header('cache-control', 'no-store').type(TEXT).send('ok\n'));
 
     app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
-      const missing = d.notReady();
+      const missing = await d.notReady();
       reply.header('cache-control', 'no-store').type(TEXT);
       if (missing.length === 0) return reply.send('ok\n');
       return reply.status(503).send(`not ready: ${missing.join(', ')}\n`);
@@ -41,6 +41,6 @@ export const opsRoutes =
             'this request came through a proxy that LOANET_TRUST_PROXY does not name, so it is not from this machine; set LOANET_METRICS_TOKEN, or name the proxy in LOANET_TRUST_PROXY\n',
           );
       if (refused === 'not_loopback') return reply.status(403).send('metrics are served to this machine only; set LOANET_METRICS_TOKEN to scrape from elsewhere\n');
-      return reply.type(CONTENT_TYPE).send(render(d.metrics()));
+      return reply.type(CONTENT_TYPE).send(render(await d.metrics()));
     });
   };

@@ -16,13 +16,13 @@ import { SiteConfigStore } from './store.ts';
 export const SITE_CONFIG_PASS_MS = 60_000;
 
 export function siteConfigFeature(
-  ctx: Pick<ServerContext, 'db' | 'sites' | 'coverage' | 'fleet' | 'broker' | 'config' | 'now' | 'log' | 'disk'>,
+  ctx: Pick<ServerContext, 'store' | 'sites' | 'coverage' | 'fleet' | 'broker' | 'config' | 'now' | 'log' | 'disk'>,
 ): Feature & { publisher: SiteConfigPublisher } {
   const publisher = new SiteConfigPublisher({
     sites: () => ctx.sites.list(),
     site: (id) => ctx.sites.get(id),
     areaChannelsOf: (areaId) => ctx.coverage.channelKeysOfArea(areaId),
-    store: new SiteConfigStore(ctx.db),
+    store: new SiteConfigStore(ctx.store.db),
     broker: ctx.broker,
     expect: (id, e) => ctx.fleet.expectConfig(id, e),
     graceMs: ctx.config.siteConfigGraceS * 1000,

@@ -101,7 +101,7 @@ export class SiteConfigPublisher {
       monitorMic: site.monitorMic,
     });
     const now = this.d.now();
-    const stored = this.d.store.get(site.id);
+    const stored = await this.d.store.get(site.id);
     const rev = nextRevision(stored, siteConfigHash(content), now);
     const last = this.published.get(site.id);
     if (!force && last && last.revision === rev.revision && last.hash === rev.hash) return;
@@ -113,7 +113,7 @@ export class SiteConfigPublisher {
       this.d.log.error({ siteId: site.id, reason: checked.error.reason }, 'site configuration not published: it does not satisfy the contract');
       return;
     }
-    if (rev !== stored) this.d.store.put(site.id, rev);
+    if (rev !== stored) await this.d.store.put(site.id, rev);
     await this.d.broker.publish(siteTopic(site.id, 'config'), encodeJson(message), { qos: 1, retain: true });
     this.published.set(site.id, { revision: rev.revision, hash: rev.hash });
     this.stats.published++;

@@ -1,25 +1,20 @@
 /** Each site's newest configuration revision (table site_configs, migration 19): the revision survives a restart and only counts up. */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
 import type { SiteConfigRevision } from './revision.ts';
 
 export class SiteConfigStore {
-  private readonly getStmt: Statement<[string]>;
-  private readonly putStmt: Statement<[string, number, string, number]>;
+  constructor(private readonly db: Kysely<Database>) {}
 
-  constructor(db: Db) {
-    this.getStmt = db.prepare('SELECT revision, hash, made_at AS madeAt FROM site_configs WHERE site_id = ?');
-    this.putStmt = db.prepare(
-      `INSERT INTO site_configs (site_id, revision, hash, made_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT(site_id) DO UPDATE SET revision = excluded.revision, hash = excluded.hash, made_at = excluded.made_at`,
-    );
+  async get(siteId: string): Promise<SiteConfigRevision | undefined> {
+    return this.db.selectFrom('site_configs').select(['revision', 'hash', 'made_at as madeAt']).where('site_id', '=', siteId).executeTakeFirst();
   }
 
-  get(siteId: string): SiteConfigRevision | undefined {
-    return this.getStmt.get(siteId) as SiteConfigRevision | undefined;
-  }
-
-  put(siteId: string, r: SiteConfigRevision): void {
-    this.putStmt.run(siteId, r.revision, r.hash, r.madeAt);
+  async put(siteId: string, r: SiteConfigRevision): Promise<void> {
+    await this.db
+      .insertInto('site_configs')
+      .values({ site_id: siteId, revision: r.revision, hash: r.hash, made_at: r.madeAt })
+      .onConflict((oc) => oc.column('site_id').doUpdateSet((eb) => ({ revision: eb.ref('excluded.revision'), hash: eb.ref('excluded.hash'), made_at: eb.ref('excluded.made_at') })))
+      .execute();
   }
 }
