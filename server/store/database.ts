@@ -45,7 +45,6 @@ export interface Store {
 export const STORES_NOT_CONVERTED: readonly string[] = [
   'registry/areas.ts',
   'registry/sites.ts',
-  'auth/users.ts',
   'fleet/fleet-state.ts',
   'fleet/site-history.ts',
   'fleet/commands.ts',
@@ -57,10 +56,8 @@ export const STORES_NOT_CONVERTED: readonly string[] = [
   'schedule (items-store.ts, sent-entries.ts, distribution.ts, service.ts, routes.ts)',
   'asrun/log.ts',
   'enrolment/service.ts',
-  'site-config/store.ts',
   'releases/store.ts',
   'updates/store.ts',
-  'metrics (collect.ts, probes.ts)',
 ];
 
 export interface StoreConfig {
