@@ -123,6 +123,10 @@ function reasonParts(l: ReasonLang, r: ReasonLike, now: number): { key: ReasonWo
       v.level = num(p.levelDb, 1, 'dBFS');
       v.threshold = num(p.thresholdDb, 1, 'dBFS');
       return { key: 'rsn_played_not_heard', v };
+    case 'update_failed':
+      // A failed update of the site (the alarms' external fault): the release it did not take, when the updates service said.
+      v.release = typeof p.release === 'string' || typeof p.release === 'number' ? String(p.release) : '';
+      return { key: v.release ? 'rsn_update_failed' : 'rsn_update_failed_none', v };
     case 'alert_stopped': {
       v.at = typeof p.at === 'number' ? fill(l, 'rsnAt', { when: when(p.at) }) : '';
       const played = p.played === 'attention' || p.played === 'message' ? p.played : 'nothing';
