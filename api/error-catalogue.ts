@@ -227,6 +227,13 @@ export interface ErrorParams {
   LOANET_ROLLOUT_SPEC: { field: string; text: string };
   LOANET_ROLLOUT_NO_SITES: { field: string; targeted: number; excluded: number };
   LOANET_ROLLOUT_STATE: { id: string; status: string; action: 'pause' | 'resume' | 'abort' };
+  // ---- technicians' alarms (server/alarms/: the engine's refusals of a person's action)
+  LOANET_ALARM_NOT_FOUND: { id: string };
+  LOANET_ALARM_NOT_RAISED: { id: string };
+  LOANET_ALARM_ALREADY_ACKNOWLEDGED: { id: string };
+  LOANET_ALARM_ALREADY_CLEARED: { id: string };
+  LOANET_ALARM_CONDITION_ACTIVE: { id: string };
+  LOANET_ALARM_NOTE_REQUIRED: { id: string; field: string };
   // ---- the server itself
   LOANET_UNAVAILABLE: { reason: 'busy' | 'tool_missing' | 'hooks_off' | 'check_failed'; text: string };
   LOANET_DISK_LOW: { state: string; freeBytes: number; text: string };
@@ -435,6 +442,16 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
   LOANET_ROLLOUT_SPEC: { status: 400, en: (p) => `rollout: ${p.text}` },
   LOANET_ROLLOUT_NO_SITES: { status: 422, en: (p) => `no site to update: ${p.targeted} targeted, ${p.excluded} left out (the dry run says why)` },
   LOANET_ROLLOUT_STATE: { status: 409, en: (p) => `rollout ${p.id} is ${p.status}: it cannot ${p.action}` },
+
+  LOANET_ALARM_NOT_FOUND: { status: 404, en: (p) => `alarm ${p.id} not found among the open alarms (cleared ones cannot be changed)` },
+  LOANET_ALARM_NOT_RAISED: { status: 409, en: (p) => `alarm ${p.id} is not raised yet (its fault is still being watched): nothing to acknowledge or clear` },
+  LOANET_ALARM_ALREADY_ACKNOWLEDGED: { status: 409, en: (p) => `alarm ${p.id} is already acknowledged` },
+  LOANET_ALARM_ALREADY_CLEARED: { status: 409, en: (p) => `alarm ${p.id} is already cleared` },
+  LOANET_ALARM_CONDITION_ACTIVE: {
+    status: 409,
+    en: (p) => `alarm ${p.id} cannot be cleared by hand: the server still sees its fault; acknowledge it instead, it clears itself once the fault is gone`,
+  },
+  LOANET_ALARM_NOTE_REQUIRED: { status: 400, en: (p) => `${p.field}: say what was done to clear alarm ${p.id}` },
 
   LOANET_UNAVAILABLE: { status: 503, en: text },
   LOANET_DISK_LOW: { status: 507, en: text },

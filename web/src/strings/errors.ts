@@ -508,6 +508,13 @@ export const vi: ErrorWords = {
     return `Đợt cập nhật ${p.id} ${status[p.status] ?? p.status}: không thể ${action}.`;
   },
 
+  LOANET_ALARM_NOT_FOUND: (p) => `Không tìm thấy cảnh báo kỹ thuật ${p.id} trong các cảnh báo đang mở (cảnh báo đã xử lý không sửa được nữa).`,
+  LOANET_ALARM_NOT_RAISED: (p) => `Cảnh báo kỹ thuật ${p.id} chưa hiện (lỗi còn đang được theo dõi): chưa có gì để xác nhận hay xử lý.`,
+  LOANET_ALARM_ALREADY_ACKNOWLEDGED: (p) => `Cảnh báo kỹ thuật ${p.id} đã được xác nhận rồi.`,
+  LOANET_ALARM_ALREADY_CLEARED: (p) => `Cảnh báo kỹ thuật ${p.id} đã được xử lý rồi.`,
+  LOANET_ALARM_CONDITION_ACTIVE: (p) => `Chưa thể đóng cảnh báo kỹ thuật ${p.id} bằng tay: máy chủ vẫn thấy lỗi. Hãy xác nhận cảnh báo; nó tự đóng khi hết lỗi.`,
+  LOANET_ALARM_NOTE_REQUIRED: (p) => `Hãy ghi rõ đã làm gì để xử lý cảnh báo kỹ thuật ${p.id}.`,
+
   LOANET_UNAVAILABLE: (p) =>
     p.reason === 'busy'
       ? 'Máy chủ đang bận; thử lại sau vài giây.'
@@ -665,6 +672,14 @@ export const en: ErrorWords = {
   LOANET_ROLLOUT_SPEC: (p) => p.text,
   LOANET_ROLLOUT_NO_SITES: (p) => `No site to update: ${nEn(p.targeted)} targeted, ${nEn(p.excluded)} left out (the dry run says why).`,
   LOANET_ROLLOUT_STATE: (p) => `Rollout ${p.id} is ${p.status}: it cannot ${p.action}.`,
+
+  LOANET_ALARM_NOT_FOUND: (p) => `Technical alarm ${p.id} is not among the open alarms (a cleared alarm cannot be changed).`,
+  LOANET_ALARM_NOT_RAISED: (p) => `Technical alarm ${p.id} is not shown yet (its fault is still being watched): nothing to acknowledge or clear.`,
+  LOANET_ALARM_ALREADY_ACKNOWLEDGED: (p) => `Technical alarm ${p.id} is already acknowledged.`,
+  LOANET_ALARM_ALREADY_CLEARED: (p) => `Technical alarm ${p.id} is already cleared.`,
+  LOANET_ALARM_CONDITION_ACTIVE: (p) =>
+    `Technical alarm ${p.id} cannot be cleared by hand: the server still sees its fault. Acknowledge it; it clears itself once the fault is gone.`,
+  LOANET_ALARM_NOTE_REQUIRED: (p) => `Say what was done to clear technical alarm ${p.id}.`,
 
   LOANET_UNAVAILABLE: (p) => p.text,
   LOANET_DISK_LOW: (p) => p.text,
