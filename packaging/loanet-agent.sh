@@ -19,8 +19,9 @@ prefix=${self%/usr/bin/loanet-agent}
 [ "$prefix" != "$self" ] || prefix=
 lib="$prefix/usr/lib/loanet-agent"
 state="$prefix/var/lib/loanet-agent"
-# The flags the service runs with (loanet-agent.service ExecStart).
-node_flags=--max-semi-space-size=1
+# The flags and environment the service runs with (loanet-agent.service ExecStart and Environment).
+node_flags="--max-semi-space-size=1 --max-opt=2"
+export MALLOC_ARENA_MAX=2
 
 if [ "${1:-}" = enrol ]; then
   shift

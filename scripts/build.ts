@@ -27,7 +27,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { build, type BuildOptions } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 export const DIST = path.join(ROOT, 'dist');
@@ -37,11 +37,46 @@ const NATIVE_OPUS = path.join(ROOT, 'native/opus-decoder/build/Release/loanet_op
 /** Node's ESM has no `require`: bundled CommonJS packages (mqtt's dependencies) get one made for the bundle's own URL. */
 const REQUIRE_SHIM = "import { createRequire as __loanetCreateRequire } from 'node:module'; const require = __loanetCreateRequire(import.meta.url);";
 
-/** How a board runs the built agent (its service): Node's flags that the footprint benchmark measures too. */
+/**
+ * `node:http` reached through CommonJS `require`, never through an ES module import. On Node 22 an ES
+ * import of a built-in builds its ES facade, which reads every export, and node:http's exports include
+ * lazy getters (WebSocket, CloseEvent, MessageEvent) that load Node's whole fetch implementation
+ * (undici, its WebAssembly HTTP parser, http2, worker_threads…) into a process that never uses it.
+ * Measured on the built agent, Node 22.23: −3.7 MiB idle, −4 MiB playing (docs/BENCHMARKS.md, agent footprint).
+ * `require` takes the module object as it is, without touching the getters.
+ */
+const CJS_BUILTINS: Plugin = {
+  name: 'loanet-cjs-builtins',
+  setup(b) {
+    const NS = 'loanet-cjs-builtin';
+    b.onResolve({ filter: /^node:http$/ }, (args) =>
+      // The facade's own `require` is left to Node (the bundle's banner makes one).
+      args.namespace === NS ? { path: args.path, external: true } : { path: args.path, namespace: NS },
+    );
+    b.onLoad({ filter: /.*/, namespace: NS }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
+/**
+ * How a board runs the built agent (its service): Node's flags that the footprint benchmark measures too
+ * (docs/BENCHMARKS.md, agent footprint: each one's effect on Node 22).
+ */
 export const AGENT_NODE_FLAGS: readonly string[] = [
   // A young generation of 1 MiB per semi-space instead of up to 16: an agent allocates little and often (20 ms audio frames), so it scavenges more often but never holds tens of MiB of garbage.
   '--max-semi-space-size=1',
+  // Maglev is the top tier, never TurboFan: TurboFan's code in the node binary (pages it touches stay resident) and its
+  // compilations on V8's worker threads (their malloc arenas) cost ~6 MiB idle and ~11 MiB while playing, on Node 22.
+  // The price is CPU while playing: +3 to +15 % of the agent's (0.1–0.6 points of one core of the bench machine) in
+  // four side-by-side runs. Interpreter only (--jitless) saves ~1 MiB more for more CPU, and disables WebAssembly.
+  '--max-opt=2',
 ];
+
+/**
+ * The agent's environment on a board, beside its flags (the unit's Environment=, the wrapper's export).
+ * MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (libuv's pool, V8's workers) an arena of its own,
+ * which keeps what it once held; two shared arenas measured 0.5–2 MiB less idle. The agent's own work is on one thread.
+ */
+export const AGENT_NODE_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
 export interface BuiltProgram {
   name: string;
@@ -84,7 +119,13 @@ export async function buildAgent(outDir = path.join(DIST, 'agent'), opts: { vers
   // Built beside and swapped in, so an agent started meanwhile never loads half a bundle.
   const tmp = `${outDir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  await build({ ...common(opts.version), entryPoints: { main: path.join(ROOT, 'edge-agent/main.ts') }, outdir: tmp, outExtension: { '.js': '.mjs' } });
+  await build({
+    ...common(opts.version),
+    plugins: [CJS_BUILTINS],
+    entryPoints: { main: path.join(ROOT, 'edge-agent/main.ts') },
+    outdir: tmp,
+    outExtension: { '.js': '.mjs' },
+  });
   if (fs.existsSync(NATIVE_OPUS)) fs.copyFileSync(NATIVE_OPUS, path.join(tmp, 'loanet_opus.node'));
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.renameSync(tmp, outDir);

@@ -36,7 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { trustedKeyFromPem } from '../common/release.ts';
 import { isPrivateKeyPem } from '../edge-agent/update/keys.ts';
-import { AGENT_NODE_FLAGS, buildAgent, DIST } from './build.ts';
+import { AGENT_NODE_ENV, AGENT_NODE_FLAGS, buildAgent, DIST } from './build.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PACKAGING = path.join(ROOT, 'packaging');
@@ -338,6 +338,11 @@ function checkUnit(unitText: string, wrapperText: string): void {
   for (const flag of AGENT_NODE_FLAGS) {
     if (!execStart.split(/\s+/).includes(flag)) problems.push(`ExecStart lacks ${flag} (scripts/build.ts AGENT_NODE_FLAGS)`);
     if (!wrapperText.includes(flag)) problems.push(`packaging/loanet-agent.sh lacks ${flag}`);
+  }
+  const environment = unit.Service?.filter(([k]) => k === 'Environment').map(([, v]) => v) ?? [];
+  for (const [k, v] of Object.entries(AGENT_NODE_ENV)) {
+    if (!environment.includes(`${k}=${v}`)) problems.push(`Environment lacks ${k}=${v} (scripts/build.ts AGENT_NODE_ENV)`);
+    if (!wrapperText.includes(`export ${k}=${v}`)) problems.push(`packaging/loanet-agent.sh lacks export ${k}=${v}`);
   }
   if (unitValue(unit, 'Service', 'Type') !== 'notify') problems.push('Type is not notify');
   if (problems.length) throw new Error(`npm run package: packaging/loanet-agent.service: ${problems.join('; ')}`);

@@ -25,14 +25,27 @@
  *                     agent's media cache beforehand and played from it;
  *                     checked by each site's receipt (GET /api/as-run).
  *
- * Printed side by side: each state's figure per way, built over tsx, and each
- * state over idle. Targets (issue: a packaged agent): built ≤ 60 MiB idle,
- * ≤ 70 MiB playing, start to first heartbeat ≤ 2 s.
+ * Optionally a third way, to measure a change side by side in one run:
+ *
+ *   before  LOANET_BENCH_AGENT_BEFORE=FILE: another build of the agent (e.g.
+ *           the previous commit's dist/agent, copied aside with its
+ *           loanet_opus.node), run with LOANET_BENCH_AGENT_BEFORE_FLAGS
+ *           (default: the same flags as built) and without the built way's
+ *           environment (AGENT_NODE_ENV) unless LOANET_BENCH_AGENT_BEFORE_ENV
+ *           ("K=V K=V") gives one.
+ *
+ * And, over the same windows, an empty Node (the runtime that runs the built
+ * agent, with its flags and environment, running nothing): the floor under
+ * any agent on that runtime.
+ *
+ * Printed side by side: each state's figure per way, built over tsx (and over
+ * before), and each state over idle. Targets (issue: a packaged agent): built
+ * ≤ 60 MiB idle, ≤ 70 MiB playing, start to first heartbeat ≤ 2 s.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AGENT_NODE_FLAGS, buildAgent } from '../../scripts/build.ts';
+import { AGENT_NODE_ENV, AGENT_NODE_FLAGS, buildAgent } from '../../scripts/build.ts';
 import { findMediaTools } from '../../server/media/tools.ts';
 import { prepareProvince, startStack, type Stack } from './lib/stack.ts';
 import { CpuWindow, ROOT, rssMiB, sleep, startProcess, startTsx, stopProcess, waitFor, type Tracked } from './lib/proc.ts';
@@ -40,8 +53,21 @@ import type { BenchResult } from './lib/result.ts';
 
 const PROVINCE = '15'; // Tỉnh Lào Cai
 
-type Way = 'tsx' | 'built';
-const WAYS: readonly Way[] = ['tsx', 'built'];
+type Way = 'tsx' | 'built' | 'before';
+const BEFORE = process.env.LOANET_BENCH_AGENT_BEFORE;
+const WAYS: readonly Way[] = BEFORE ? ['tsx', 'built', 'before'] : ['tsx', 'built'];
+/** The runtime and flags of the built agent (LOANET_BENCH_AGENT_NODE: the package ships Node 22: ~/.cache/loanet-package). */
+const BUILT_NODE = process.env.LOANET_BENCH_AGENT_NODE ?? process.execPath;
+const BUILT_FLAGS = process.env.LOANET_BENCH_AGENT_FLAGS?.split(' ').filter(Boolean) ?? [...AGENT_NODE_FLAGS];
+
+function envList(list: string | undefined): Record<string, string> {
+  return Object.fromEntries(
+    (list ?? '')
+      .split(' ')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
 
 /** VmRSS of the process alone, without children (tsx's esbuild service, if any). */
 function ownRssMiB(pid: number): number {
@@ -69,7 +95,7 @@ interface Running {
 }
 
 /** Both agents over the same window, so the machine's noise falls on both alike. */
-async function measure(running: readonly Running[], windowS: number): Promise<Record<Way, Window>> {
+async function measure(running: readonly Running[], windowS: number, empty: Tracked): Promise<Record<Way, Window> & { emptyNodeMiB: number }> {
   const pids: Record<string, number> = {};
   for (const r of running) {
     pids[`agent-${r.way}`] = r.agent.pid;
@@ -79,13 +105,15 @@ async function measure(running: readonly Running[], windowS: number): Promise<Re
   win.start();
   // RSS sampled through the window (it moves with GC): the mean, and the tree at the end.
   const samples = new Map<Way, number[]>(running.map((r) => [r.way, []]));
+  const emptySamples: number[] = [];
   const end = performance.now() + windowS * 1000;
   while (performance.now() < end) {
     for (const r of running) samples.get(r.way)!.push(ownRssMiB(r.agent.pid));
+    emptySamples.push(ownRssMiB(empty.pid));
     await sleep(Math.min(1000, Math.max(0, end - performance.now())));
   }
   const w = win.stop();
-  const out = {} as Record<Way, Window>;
+  const out = { emptyNodeMiB: emptySamples.reduce((a, b) => a + b, 0) / emptySamples.length } as Record<Way, Window> & { emptyNodeMiB: number };
   for (const r of running) {
     const xs = samples.get(r.way)!;
     out[r.way] = {
@@ -169,13 +197,14 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
       const agent =
         way === 'tsx'
           ? startTsx('edge-agent', 'edge-agent/main.ts', ['--config', configFile], {})
-          : startProcess(
-              'edge-agent-built',
-              // LOANET_BENCH_AGENT_NODE: another Node binary for the built agent (the package ships Node 22: ~/.cache/loanet-package).
-              process.env.LOANET_BENCH_AGENT_NODE ?? process.execPath,
-              [...(process.env.LOANET_BENCH_AGENT_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS), built.file, '--config', configFile],
-              { env: process.env },
-            );
+          : way === 'built'
+            ? startProcess('edge-agent-built', BUILT_NODE, [...BUILT_FLAGS, built.file, '--config', configFile], { env: { ...process.env, ...AGENT_NODE_ENV } })
+            : startProcess(
+                'edge-agent-before',
+                BUILT_NODE,
+                [...(process.env.LOANET_BENCH_AGENT_BEFORE_FLAGS?.split(' ').filter(Boolean) ?? BUILT_FLAGS), BEFORE!, '--config', configFile],
+                { env: { ...process.env, ...envList(process.env.LOANET_BENCH_AGENT_BEFORE_ENV) } },
+              );
       running.push({ way, siteId: site.id, agent, device });
       await Promise.race([
         waitFor(
@@ -191,9 +220,12 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
       startS[way] = (performance.now() - t0) / 1000;
       log(`edge-agent-footprint: ${way} agent: spawn → first heartbeat stored ${startS[way].toFixed(2)} s`);
     }
+    // The floor: the same runtime, flags and environment as the built agent, running nothing.
+    const empty = startProcess('empty-node', BUILT_NODE, [...BUILT_FLAGS, '-e', 'setInterval(() => {}, 1 << 30)'], { env: { ...process.env, ...AGENT_NODE_ENV } });
+    devices.push(empty);
     await sleep(settleS * 1000);
 
-    const idle = await measure(running, windowS);
+    const idle = await measure(running, windowS, empty);
     for (const w of WAYS) log(`edge-agent-footprint: idle, ${w}: rss ${idle[w].rssMiB.toFixed(1)} MiB, cpu ${idle[w].cpuPct.toFixed(2)}%`);
 
     // A live stream to the province, from a media item played now (ffmpeg → Opus 24 kbit/s on the server).
@@ -205,7 +237,7 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     const view = () => stack.api.get<LiveView>(`/api/live/streams/${stream.id}`);
     await waitFor('both agents to report live packets played', async () => (await view()).sites.sites >= WAYS.length && (await view()).sites.played > 0, 30_000, 500);
     await sleep(settleS * 1000);
-    const live = await measure(running, windowS);
+    const live = await measure(running, windowS, empty);
     const liveS = (Date.now() - (await view()).startAt) / 1000;
     await stack.api.post(`/api/live/streams/${stream.id}/stop`).catch(() => undefined);
     await sleep(quick ? 3000 : 8000); // amplifier tail (5 s), the agents' final stream reports (--quick: the last periodic one may be what is counted)
@@ -226,7 +258,7 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     });
     await stack.api.post(`/api/schedule/items/${item.id}/approve`);
     await sleep(Math.max(0, at - Date.now()) + (settleS + 1) * 1000);
-    const bulletin = await measure(running, windowS);
+    const bulletin = await measure(running, windowS, empty);
     for (const w of WAYS) log(`edge-agent-footprint: bulletin, ${w}: rss ${bulletin[w].rssMiB.toFixed(1)} MiB, cpu ${bulletin[w].cpuPct.toFixed(2)}%`);
     // Each site's receipt comes when the bulletin ends.
     const receipts = await waitFor(
@@ -242,9 +274,15 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
       quick ? 250 : 1000,
     ).catch((e: Error) => ({ error: `none (${e.message.slice(0, 80)})` }));
 
+    const builtRun = `${path.basename(BUILT_NODE)} ${[...BUILT_FLAGS, ...Object.entries(AGENT_NODE_ENV).map(([k, v]) => `(${k}=${v})`)].join(' ')}`;
+    const WAY_NOTES: Record<Way, string> = {
+      tsx: 'node --import tsx edge-agent/main.ts',
+      built: `dist/agent/main.mjs (npm run build) on ${builtRun}`,
+      before: `${BEFORE ?? ''} on ${process.env.LOANET_BENCH_AGENT_BEFORE_FLAGS ?? BUILT_FLAGS.join(' ')} ${process.env.LOANET_BENCH_AGENT_BEFORE_ENV ?? ''}`.trim(),
+    };
     const bitrate = after.codec.bitrate ?? stream.codec.bitrate ?? 24000;
     const rows: BenchResult[] = [];
-    const states: Array<[string, Record<Way, Window>, string]> = [
+    const states: Array<[string, Record<Way, Window> & { emptyNodeMiB: number }, string]> = [
       ['idle', idle, 'heartbeats every 30 s; CPU % of one core of this machine, not of a Pi'],
       [
         'playing live',
@@ -268,19 +306,28 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
             deviceSimCpuPct: w[way].deviceCpuPct,
             ...(state === 'idle' ? { startToHeartbeatS: startS[way] } : {}),
           },
-          note: `${way === 'tsx' ? 'node --import tsx edge-agent/main.ts' : 'node dist/agent/main.mjs (npm run build)'}; ${note}`,
+          note: `${WAY_NOTES[way]}; ${note}`,
         });
       }
       rows.push({
         scenario: 'edge-agent/footprint',
         broker: 'embedded',
-        params: { state, agent: 'built / tsx' },
-        figures: {
-          rssMiB: w.built.rssMiB / w.tsx.rssMiB,
-          cpuPct: w.tsx.cpuPct > 0 ? w.built.cpuPct / w.tsx.cpuPct : NaN,
-          ...(state === 'idle' ? { startToHeartbeatS: startS.built / startS.tsx } : {}),
-        },
+        params: { state, agent: 'empty node' },
+        figures: { rssMiB: w.emptyNodeMiB },
+        note: `${BUILT_NODE} ${BUILT_FLAGS.join(' ')} running nothing, same windows: the runtime's own floor`,
       });
+      for (const base of WAYS.filter((x): x is Exclude<Way, 'built'> => x !== 'built')) {
+        rows.push({
+          scenario: 'edge-agent/footprint',
+          broker: 'embedded',
+          params: { state, agent: `built / ${base}` },
+          figures: {
+            rssMiB: w.built.rssMiB / w[base].rssMiB,
+            cpuPct: w[base].cpuPct > 0 ? w.built.cpuPct / w[base].cpuPct : NaN,
+            ...(state === 'idle' ? { startToHeartbeatS: startS.built / startS[base] } : {}),
+          },
+        });
+      }
     }
     return rows;
   } finally {
