@@ -476,6 +476,60 @@ export interface RolloutSitesTable {
 }
 
 /** Every table, by its name in SQL. */
+// ---- migration 24: technicians' alarms (server/alarms/store.ts)
+
+export interface AlarmsTable {
+  id: string;
+  n: number;
+  key: string;
+  site_id: string;
+  site_kind: string;
+  area_id: number;
+  kind: string;
+  severity: string;
+  reasons: JsonText;
+  state: string;
+  detected_at: EpochMs;
+  raised_at: EpochMs | null;
+  updated_at: EpochMs;
+  count: number;
+  active: number;
+  inactive_since: EpochMs | null;
+  ack_at: EpochMs | null;
+  ack_by: string | null;
+  ack_note: string | null;
+  cleared_at: EpochMs | null;
+  clear_cause: string | null;
+  cleared_by: string | null;
+  clear_note: string | null;
+  incident_id: string | null;
+}
+
+export interface AlarmHistoryTable {
+  id: Generated<number>;
+  alarm_id: string;
+  at: EpochMs;
+  type: string;
+  count: number;
+  detail: JsonText;
+}
+
+export interface IncidentsTable {
+  id: string;
+  n: number;
+  kind: string;
+  alarm_kind: string;
+  area_id: number;
+  root_alarm_id: string | null;
+  state: string;
+  severity: string;
+  opened_at: EpochMs;
+  last_joined_at: EpochMs;
+  resolved_at: EpochMs | null;
+  members: JsonText;
+  counts: JsonText;
+}
+
 export interface Database {
   schema_migrations: SchemaMigrationsTable;
   areas: AreasTable;
@@ -507,4 +561,7 @@ export interface Database {
   release_files: ReleaseFilesTable;
   rollouts: RolloutsTable;
   rollout_sites: RolloutSitesTable;
+  alarms: AlarmsTable;
+  alarm_history: AlarmHistoryTable;
+  incidents: IncidentsTable;
 }
