@@ -1,0 +1,218 @@
+/**
+ * The alarms' tables (migration 24: alarms, alarm_history, incidents) on the
+ * async Kysely store, SQLite or PostgreSQL: the engine's effects written in
+ * one transaction per batch, and the engine's state read back at start.
+ *
+ * What is kept: every alarm that was shown (raised, then acknowledged,
+ * cleared: the row is updated in place, its history appended), pending ones
+ * too (a restart keeps counting their delay) until they are shown or
+ * dropped (a dropped alarm was never shown: its row goes, it has no
+ * history); every incident, open or resolved. Reading back takes only the
+ * open ones, and the highest id number used, so ids are never reused.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import { type AlarmEffect, type AlarmEngineState, restoreAlarmState } from './alarm-engine.ts';
+import type { Incident, IncidentKind, IncidentMember } from './incidents.ts';
+import type { Alarm, AlarmHistoryEvent, AlarmKind, AlarmReason, AlarmSeverity, AlarmState, ClearCause } from './model.ts';
+import type { SiteKind } from '../registry/model.ts';
+
+type AlarmRow = Database['alarms'];
+type IncidentRow = Database['incidents'];
+
+/** The number in an engine id (`al-12`, `in-3`). */
+const numberOf = (id: string): number => {
+  const n = Number(id.slice(id.indexOf('-') + 1));
+  if (!Number.isSafeInteger(n)) throw new Error(`alarm store: an id without a number: ${id}`);
+  return n;
+};
+
+function alarmRow(a: Alarm): AlarmRow {
+  return {
+    id: a.id,
+    n: numberOf(a.id),
+    key: a.key,
+    site_id: a.siteId,
+    site_kind: a.siteKind,
+    area_id: a.areaId,
+    kind: a.kind,
+    severity: a.severity,
+    reasons: JSON.stringify(a.reasons),
+    state: a.state,
+    detected_at: a.detectedAt,
+    raised_at: a.raisedAt,
+    updated_at: a.updatedAt,
+    count: a.count,
+    active: a.active ? 1 : 0,
+    inactive_since: a.inactiveSince,
+    ack_at: a.acknowledged?.at ?? null,
+    ack_by: a.acknowledged?.by ?? null,
+    ack_note: a.acknowledged?.note ?? null,
+    cleared_at: a.cleared?.at ?? null,
+    clear_cause: a.cleared?.cause ?? null,
+    cleared_by: a.cleared?.by ?? null,
+    clear_note: a.cleared?.note ?? null,
+    incident_id: a.incidentId,
+  };
+}
+
+function alarmOf(r: AlarmRow): Alarm {
+  return {
+    id: r.id,
+    key: r.key,
+    siteId: r.site_id,
+    siteKind: r.site_kind as SiteKind,
+    areaId: r.area_id,
+    kind: r.kind as AlarmKind,
+    severity: r.severity as AlarmSeverity,
+    reasons: JSON.parse(r.reasons) as AlarmReason[],
+    state: r.state as AlarmState,
+    detectedAt: r.detected_at,
+    raisedAt: r.raised_at,
+    updatedAt: r.updated_at,
+    count: r.count,
+    active: r.active === 1,
+    inactiveSince: r.inactive_since,
+    acknowledged: r.ack_at === null ? null : { at: r.ack_at, by: r.ack_by ?? '', note: r.ack_note },
+    cleared: r.cleared_at === null ? null : { at: r.cleared_at, cause: r.clear_cause as ClearCause, by: r.cleared_by, note: r.clear_note },
+    incidentId: r.incident_id,
+  };
+}
+
+function incidentRow(i: Incident): IncidentRow {
+  return {
+    id: i.id,
+    n: numberOf(i.id),
+    kind: i.kind,
+    alarm_kind: i.alarmKind,
+    area_id: i.areaId,
+    root_alarm_id: i.rootAlarmId,
+    state: i.state,
+    severity: i.severity,
+    opened_at: i.openedAt,
+    last_joined_at: i.lastJoinedAt,
+    resolved_at: i.resolvedAt,
+    members: JSON.stringify(i.members),
+    counts: JSON.stringify(i.counts),
+  };
+}
+
+function incidentOf(r: IncidentRow): Incident {
+  return {
+    id: r.id,
+    kind: r.kind as IncidentKind,
+    alarmKind: r.alarm_kind as AlarmKind,
+    areaId: r.area_id,
+    rootAlarmId: r.root_alarm_id,
+    state: r.state as Incident['state'],
+    openedAt: r.opened_at,
+    lastJoinedAt: r.last_joined_at,
+    resolvedAt: r.resolved_at,
+    severity: r.severity as AlarmSeverity,
+    members: JSON.parse(r.members) as IncidentMember[],
+    counts: JSON.parse(r.counts) as Incident['counts'],
+  };
+}
+
+/** A history row's fields beyond the common ones, as JSON. */
+function historyDetail(e: AlarmHistoryEvent): string {
+  const { alarmId: _a, at: _t, count: _c, type: _y, ...rest } = e;
+  return JSON.stringify(rest);
+}
+
+export class AlarmStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Write a step's effects (or several steps', in order) in one transaction. `notification_due` is not stored: the notification rules own it. */
+  async apply(effects: readonly AlarmEffect[]): Promise<void> {
+    if (effects.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const e of effects) await write(trx, e);
+    });
+  }
+
+  /** The history of one alarm, oldest first. */
+  async history(alarmId: string): Promise<AlarmHistoryEvent[]> {
+    const rows = await this.db.selectFrom('alarm_history').selectAll().where('alarm_id', '=', alarmId).orderBy('id').execute();
+    return rows.map((r) => ({ ...(JSON.parse(r.detail) as object), type: r.type, alarmId: r.alarm_id, at: r.at, count: r.count }) as AlarmHistoryEvent);
+  }
+
+  /** One alarm by id, open or not. */
+  async alarm(id: string): Promise<Alarm | undefined> {
+    const r = await this.db.selectFrom('alarms').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? alarmOf(r) : undefined;
+  }
+
+  /** One incident by id, open or resolved. */
+  async incident(id: string): Promise<Incident | undefined> {
+    const r = await this.db.selectFrom('incidents').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? incidentOf(r) : undefined;
+  }
+
+  /** The open alarms and incidents and the highest id number used: what the engine restarts from. */
+  async load(): Promise<{ open: Alarm[]; incidents: Incident[]; seq: number }> {
+    const open = await this.db.selectFrom('alarms').selectAll().where('state', '<>', 'cleared').orderBy('n').execute();
+    const incidents = await this.db.selectFrom('incidents').selectAll().where('state', '=', 'open').orderBy('n').execute();
+    const a = await this.db
+      .selectFrom('alarms')
+      .select((eb) => eb.fn.max('n').as('n'))
+      .executeTakeFirst();
+    const i = await this.db
+      .selectFrom('incidents')
+      .select((eb) => eb.fn.max('n').as('n'))
+      .executeTakeFirst();
+    const seq = Math.max(Number(a?.n ?? 0), Number(i?.n ?? 0));
+    return { open: open.map(alarmOf), incidents: incidents.map(incidentOf), seq };
+  }
+}
+
+/** The engine's state after a restart, from the store: hand it to `new AlarmEngine(ctx, state)`, then feed every site's verdict once. */
+export async function restoreAlarmStateFrom(store: AlarmStore): Promise<AlarmEngineState> {
+  const { open, incidents, seq } = await store.load();
+  return restoreAlarmState(open, incidents, seq);
+}
+
+async function write(trx: Transaction<Database>, e: AlarmEffect): Promise<void> {
+  switch (e.type) {
+    case 'alarm_pending':
+    case 'alarm_raised':
+    case 'alarm_updated':
+    case 'alarm_cleared': {
+      const row = alarmRow(e.alarm);
+      const { id: _id, ...rest } = row;
+      await trx
+        .insertInto('alarms')
+        .values(row)
+        .onConflict((oc) => oc.column('id').doUpdateSet(rest))
+        .execute();
+      return;
+    }
+    case 'alarm_dropped':
+      await trx.deleteFrom('alarms').where('id', '=', e.alarm.id).execute();
+      return;
+    case 'history':
+      await trx
+        .insertInto('alarm_history')
+        .values({ alarm_id: e.event.alarmId, at: e.event.at, type: e.event.type, count: e.event.count, detail: historyDetail(e.event) })
+        .execute();
+      return;
+    case 'incident_opened':
+    case 'incident_updated':
+    case 'incident_resolved': {
+      const row = incidentRow(e.incident);
+      const { id: _id, ...rest } = row;
+      await trx
+        .insertInto('incidents')
+        .values(row)
+        .onConflict((oc) => oc.column('id').doUpdateSet(rest))
+        .execute();
+      return;
+    }
+    case 'notification_due':
+      return;
+    default: {
+      const never: never = e;
+      throw new Error(`unknown alarm effect ${(never as { type: string }).type}`);
+    }
+  }
+}
