@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { ServerConfig } from '../config.ts';
 import type { Feature } from '../feature.ts';
 import type { Logger } from '../fleet/broker.ts';
-import type { Db } from '../store/db.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
 import { releaseRoutes, type RouteDeps } from './routes.ts';
 import { ReleaseStore } from './store.ts';
 import { ReleaseTrustList } from './trust.ts';
@@ -19,7 +20,7 @@ import { ReleaseTrustList } from './trust.ts';
  * cleaned away under its writer). The default trust folder is made so an
  * admin sees where the public keys go.
  */
-export function openReleaseStore(config: Pick<ServerConfig, 'dataDir' | 'releaseKeysDir'>, db: Db, log: Logger, now: () => number): ReleaseStore {
+export function openReleaseStore(config: Pick<ServerConfig, 'dataDir' | 'releaseKeysDir'>, db: Kysely<Database>, log: Logger, now: () => number): ReleaseStore {
   const trust = new ReleaseTrustList(config.releaseKeysDir, log);
   if (path.resolve(config.releaseKeysDir) === path.resolve(config.dataDir, 'release-keys')) trust.ensureDir();
   const store = new ReleaseStore(db, config.dataDir, () => trust.keys(), now);

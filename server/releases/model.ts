@@ -27,7 +27,7 @@ export interface StoredRelease {
 
 /** The releases feature's port for the rollouts. */
 export interface ReleaseLookup {
-  get(id: string): StoredRelease | undefined;
+  get(id: string): Promise<StoredRelease | undefined>;
 }
 
 /** Most ids in the URL and file-name alphabet of protocol/update.ts (UPDATE_ID_PATTERN): 63 characters. */

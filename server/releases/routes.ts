@@ -91,9 +91,9 @@ export const releaseRoutes =
     app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
     /** The release as a site may see it: whole and not retired; anything else is not found, so a board gives up on it (a 4xx is final). */
-    const forReader = (req: FastifyRequest, id: string): ReleaseDetail => {
+    const forReader = async (req: FastifyRequest, id: string): Promise<ReleaseDetail> => {
       if (!req.site) requirePermission(req, 'read');
-      const r = store.detail(id);
+      const r = await store.detail(id);
       if (!r || (req.site && (r.completeAt === null || r.retiredAt !== null))) throw Errors.notFound('release', id);
       return r;
     };
@@ -111,7 +111,7 @@ export const releaseRoutes =
       },
       async (req) => {
         requirePermission(req, 'read');
-        return { releases: store.list({ includeRetired: req.query.includeRetired === true }).map(view), trustedKeys: store.trusted().map((k) => k.keyId) };
+        return { releases: (await store.list({ includeRetired: req.query.includeRetired === true })).map(view), trustedKeys: store.trusted().map((k) => k.keyId) };
       },
     );
 
@@ -120,7 +120,7 @@ export const releaseRoutes =
       { schema: { tags: ['releases'], operationId: 'getRelease', summary: 'One release', params: ReleaseParams, response: { 200: ReleaseView } } },
       async (req) => {
         requirePermission(req, 'read');
-        const r = store.detail(req.params.id);
+        const r = await store.detail(req.params.id);
         if (!r) throw Errors.notFound('release', req.params.id);
         return view(r);
       },
@@ -146,7 +146,7 @@ export const releaseRoutes =
         if (!v.ok) throw fail('LOANET_RELEASE_REFUSED', { field: v.code === 'malformed' ? 'manifest' : 'signatures', reason: v.code, text: v.reason });
         let r: ReleaseDetail;
         try {
-          r = store.create({
+          r = await store.create({
             id: v.id,
             manifest: v.manifest,
             manifestBytes: bytes,
@@ -193,7 +193,7 @@ export const releaseRoutes =
         // Whatever is answered before the body was read, the rest of it is read and dropped, so the connection stays usable.
         const drop = () => body.resume();
         const filePath = req.params.path;
-        const r = store.detail(req.params.id);
+        const r = await store.detail(req.params.id);
         if (!r) throw (drop(), Errors.notFound('release', req.params.id));
         if (r.retiredAt !== null) throw (drop(), fail('LOANET_RETIRED', { thing: 'release', id: r.id }));
         const entry = r.files.find((f) => f.path === filePath);
@@ -241,7 +241,7 @@ export const releaseRoutes =
           if (got.size !== entry.size || got.sha256 !== entry.sha256) {
             throw fail('LOANET_RELEASE_FILE_MISMATCH', { path: entry.path, size: entry.size, sha256: entry.sha256, gotSize: got.size, gotSha256: got.sha256 });
           }
-          const after = store.receive(r.id, entry.path, tmp);
+          const after = await store.receive(r.id, entry.path, tmp);
           await ctx.audit.record(p.user, 'release.file', r.id, { path: entry.path, size: entry.size, complete: after.completeAt !== null });
           return reply.status(201).send(view(after));
         } catch (e) {
@@ -268,12 +268,12 @@ export const releaseRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'release.write');
-        const r = store.detail(req.params.id);
+        const r = await store.detail(req.params.id);
         if (!r) throw Errors.notFound('release', req.params.id);
         if (r.retiredAt !== null) return view(r);
-        const rollouts = store.activeRollouts(r.id);
+        const rollouts = await store.activeRollouts(r.id);
         if (rollouts.length > 0) throw fail('LOANET_RELEASE_IN_USE', { id: r.id, rollouts });
-        const after = store.retire(r.id);
+        const after = await store.retire(r.id);
         await ctx.audit.record(p.user, 'release.retire', r.id, { version: r.version, component: r.component });
         return view(after);
       },
@@ -296,7 +296,7 @@ export const releaseRoutes =
         config: { siteAccess: true },
       },
       async (req, reply) => {
-        const r = forReader(req, req.params.id);
+        const r = await forReader(req, req.params.id);
         return reply
           .header('content-type', 'application/json')
           .header('etag', `"${r.manifestSha256}"`)
@@ -319,7 +319,7 @@ export const releaseRoutes =
         },
         config: { siteAccess: true },
       },
-      async (req) => forReader(req, req.params.id).signatures,
+      async (req) => (await forReader(req, req.params.id)).signatures,
     );
 
     app.get(
@@ -338,7 +338,7 @@ export const releaseRoutes =
         },
         config: { siteAccess: true },
       },
-      async (req, reply) => serveFile(req, reply, forReader(req, req.params.id), req.params.path, store),
+      async (req, reply) => serveFile(req, reply, await forReader(req, req.params.id), req.params.path, store),
     );
   };
 

@@ -13,9 +13,9 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Statement } from 'better-sqlite3';
+import type { Kysely, Selectable } from 'kysely';
 import { verifyReleaseSignature, type ReleaseManifest, type ReleaseSignature, type TrustedKey } from '../../common/release.ts';
-import type { Db } from '../store/db.ts';
+import type { Database, ReleaseFilesTable, ReleasesTable } from '../store/schema.ts';
 import type { ReleaseLookup, StoredRelease } from './model.ts';
 
 export interface ReleaseFileState {
@@ -56,21 +56,8 @@ export class ReleaseRetired extends Error {
   }
 }
 
-type Row = {
-  id: string;
-  component: ReleaseManifest['component'];
-  version: string;
-  manifest: Buffer;
-  manifest_sha256: string;
-  signatures: string;
-  total_bytes: number;
-  uploaded_by: number | null;
-  username: string | null;
-  created_at: number;
-  complete_at: number | null;
-  retired_at: number | null;
-};
-type FileRow = { path: string; size: number; sha256: string; received_at: number | null };
+type Row = Selectable<ReleasesTable> & { username: string | null };
+type FileRow = Pick<Selectable<ReleaseFilesTable>, 'path' | 'size' | 'sha256' | 'received_at'>;
 
 /** Rollouts that still send their release to sites: a release they use cannot be retired. */
 const ACTIVE_ROLLOUT = ['running', 'paused'] as const;
@@ -78,14 +65,11 @@ const ACTIVE_ROLLOUT = ['running', 'paused'] as const;
 export class ReleaseStore implements ReleaseLookup {
   readonly dir: string;
   readonly tmpDir: string;
-  private readonly rowStmt: Statement<[string]>;
-  private readonly listStmt: Statement<[number]>;
-  private readonly filesStmt: Statement<[string]>;
   /** Parsed manifests and verdicts by manifest hash and key set: reading a release does not re-parse or re-verify it. */
   private readonly parsed = new Map<string, { manifest: ReleaseManifest; keys: string; keyId: string | null }>();
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     dataDir: string,
     /** The server's trust list as it is now (trust.ts). */
     readonly trusted: () => readonly TrustedKey[],
@@ -93,10 +77,6 @@ export class ReleaseStore implements ReleaseLookup {
   ) {
     this.dir = path.join(dataDir, 'releases');
     this.tmpDir = path.join(this.dir, '.tmp');
-    const select = `SELECT r.*, u.username FROM releases r LEFT JOIN users u ON u.id = r.uploaded_by`;
-    this.rowStmt = db.prepare(`${select} WHERE r.id = ?`);
-    this.listStmt = db.prepare(`${select} WHERE (? = 1 OR r.retired_at IS NULL) ORDER BY r.created_at DESC, r.id`);
-    this.filesStmt = db.prepare('SELECT path, size, sha256, received_at FROM release_files WHERE release_id = ? ORDER BY rowid');
   }
 
   /** Makes the folders, and removes what an upload cut by a crash left in the temporary one. */
@@ -105,44 +85,75 @@ export class ReleaseStore implements ReleaseLookup {
     for (const f of fs.readdirSync(this.tmpDir)) fs.rmSync(path.join(this.tmpDir, f), { force: true, recursive: true });
   }
 
-  get(id: string): StoredRelease | undefined {
-    const r = this.rowStmt.get(id) as Row | undefined;
+  private rows() {
+    return this.db.selectFrom('releases as r').leftJoin('users as u', 'u.id', 'r.uploaded_by').selectAll('r').select('u.username');
+  }
+
+  private row(id: string): Promise<Row | undefined> {
+    return this.rows().where('r.id', '=', id).executeTakeFirst();
+  }
+
+  async get(id: string): Promise<StoredRelease | undefined> {
+    const r = await this.row(id);
     return r && this.toStored(r, this.trusted());
   }
 
-  detail(id: string): ReleaseDetail | undefined {
-    const r = this.rowStmt.get(id) as Row | undefined;
+  async detail(id: string): Promise<ReleaseDetail | undefined> {
+    const r = await this.row(id);
     return r && this.toDetail(r, this.trusted());
   }
 
-  list(opts: { includeRetired?: boolean } = {}): ReleaseDetail[] {
+  async list(opts: { includeRetired?: boolean } = {}): Promise<ReleaseDetail[]> {
     const keys = this.trusted();
-    return (this.listStmt.all(opts.includeRetired ? 1 : 0) as Row[]).map((r) => this.toDetail(r, keys));
+    let q = this.rows();
+    if (!opts.includeRetired) q = q.where('r.retired_at', 'is', null);
+    const out: ReleaseDetail[] = [];
+    for (const r of await q.orderBy('r.created_at', 'desc').orderBy('r.id').execute()) out.push(await this.toDetail(r, keys));
+    return out;
   }
 
   /** The id the manifest with this hash is stored under, if any. */
-  idOfManifest(manifestSha256: string): string | undefined {
-    return (this.db.prepare('SELECT id FROM releases WHERE manifest_sha256 = ?').get(manifestSha256) as { id: string } | undefined)?.id;
+  async idOfManifest(manifestSha256: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('releases').select('id').where('manifest_sha256', '=', manifestSha256).executeTakeFirst())?.id;
   }
 
   /** Stores a release whose signature the caller checked; its files are still to come. Throws ReleaseExists. */
-  create(r: NewRelease): ReleaseDetail {
+  async create(r: NewRelease): Promise<ReleaseDetail> {
     const at = this.now();
-    this.db.transaction(() => {
-      const taken = this.rowStmt.get(r.id) as Row | undefined;
-      if (taken) throw new ReleaseExists(r.id);
-      const same = this.idOfManifest(r.manifestSha256);
-      if (same) throw new ReleaseExists(same);
-      this.db
-        .prepare(
-          `INSERT INTO releases (id, component, version, manifest, manifest_sha256, signatures, total_bytes, uploaded_by, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(r.id, r.manifest.component, r.manifest.version, r.manifestBytes, r.manifestSha256, JSON.stringify(r.signatures), r.totalBytes, r.uploadedBy?.id ?? null, at);
-      const file = this.db.prepare('INSERT INTO release_files (release_id, path, size, sha256) VALUES (?, ?, ?, ?)');
-      for (const f of r.manifest.files) file.run(r.id, f.path, f.size, f.sha256);
-    })();
-    return this.detail(r.id)!;
+    const inserted = await this.db.transaction().execute(async (trx) => {
+      // ON CONFLICT DO NOTHING with no target covers both unique keys (the id, the manifest's hash): two uploads of
+      // the same release at once (two requests, or two servers) store it once, and the other is told it exists,
+      // never a constraint error.
+      const row = await trx
+        .insertInto('releases')
+        .values({
+          id: r.id,
+          component: r.manifest.component,
+          version: r.manifest.version,
+          manifest: r.manifestBytes,
+          manifest_sha256: r.manifestSha256,
+          signatures: JSON.stringify(r.signatures),
+          total_bytes: r.totalBytes,
+          uploaded_by: r.uploadedBy?.id ?? null,
+          created_at: at,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (!row) return false;
+      if (r.manifest.files.length > 0) {
+        await trx
+          .insertInto('release_files')
+          .values(r.manifest.files.map((f) => ({ release_id: r.id, path: f.path, size: f.size, sha256: f.sha256 })))
+          .execute();
+      }
+      return true;
+    });
+    if (!inserted) {
+      if (await this.row(r.id)) throw new ReleaseExists(r.id);
+      throw new ReleaseExists((await this.idOfManifest(r.manifestSha256)) ?? r.id);
+    }
+    return (await this.detail(r.id))!;
   }
 
   /** Where a file of a release lives once received (its path, a plain name, was checked when the release was stored: model.ts fileListProblem). */
@@ -160,9 +171,9 @@ export class ReleaseStore implements ReleaseLookup {
    * synced) and records it; the release is complete when it was the last.
    * Returns the release as it now stands.
    */
-  receive(id: string, filePath: string, tmp: string): ReleaseDetail {
+  async receive(id: string, filePath: string, tmp: string): Promise<ReleaseDetail> {
     // Retired while the file was on its way: its folder is gone and stays gone.
-    if ((this.rowStmt.get(id) as Row | undefined)?.retired_at !== null) throw new ReleaseRetired(id);
+    if ((await this.row(id))?.retired_at !== null) throw new ReleaseRetired(id);
     const final = this.filePath(id, filePath);
     fs.mkdirSync(path.dirname(final), { recursive: true, mode: 0o700 });
     const fd = fs.openSync(tmp, 'r');
@@ -174,27 +185,39 @@ export class ReleaseStore implements ReleaseLookup {
     fs.renameSync(tmp, final);
     syncDir(path.dirname(final));
     const at = this.now();
-    this.db.transaction(() => {
-      this.db.prepare('UPDATE release_files SET received_at = ? WHERE release_id = ? AND path = ? AND received_at IS NULL').run(at, id, filePath);
-      const missing = (this.db.prepare('SELECT COUNT(*) AS n FROM release_files WHERE release_id = ? AND received_at IS NULL').get(id) as { n: number }).n;
-      if (missing === 0) this.db.prepare('UPDATE releases SET complete_at = ? WHERE id = ? AND complete_at IS NULL').run(at, id);
-    })();
-    return this.detail(id)!;
+    const retired = await this.db.transaction().execute(async (trx) => {
+      // Checked again with the write: a retirement committed since the check above (this server or another)
+      // removed the folder before this file landed in it, so the file goes too instead of outliving its release.
+      const rel = await trx.selectFrom('releases').select('retired_at').where('id', '=', id).executeTakeFirst();
+      if (rel?.retired_at !== null) return true;
+      await trx.updateTable('release_files').set({ received_at: at }).where('release_id', '=', id).where('path', '=', filePath).where('received_at', 'is', null).execute();
+      const missing = await trx
+        .selectFrom('release_files')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('release_id', '=', id)
+        .where('received_at', 'is', null)
+        .executeTakeFirstOrThrow();
+      if (Number(missing.n) === 0) await trx.updateTable('releases').set({ complete_at: at }).where('id', '=', id).where('complete_at', 'is', null).execute();
+      return false;
+    });
+    if (retired) {
+      fs.rmSync(path.join(this.dir, id), { recursive: true, force: true });
+      throw new ReleaseRetired(id);
+    }
+    return (await this.detail(id))!;
   }
 
   /** The rollouts (running or paused) that still send this release: it cannot be retired while there are any. */
-  activeRollouts(id: string): string[] {
-    const rows = this.db
-      .prepare(`SELECT id FROM rollouts WHERE release_id = ? AND status IN (${ACTIVE_ROLLOUT.map(() => '?').join(', ')}) ORDER BY created_at`)
-      .all(id, ...ACTIVE_ROLLOUT) as { id: string }[];
+  async activeRollouts(id: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('rollouts').select('id').where('release_id', '=', id).where('status', 'in', ACTIVE_ROLLOUT).orderBy('created_at').execute();
     return rows.map((r) => r.id);
   }
 
   /** Retires a release: sites can no longer fetch it, its files are deleted (the record and its manifest stay). */
-  retire(id: string): ReleaseDetail {
-    this.db.prepare('UPDATE releases SET retired_at = ? WHERE id = ? AND retired_at IS NULL').run(this.now(), id);
+  async retire(id: string): Promise<ReleaseDetail> {
+    await this.db.updateTable('releases').set({ retired_at: this.now() }).where('id', '=', id).where('retired_at', 'is', null).execute();
     fs.rmSync(path.join(this.dir, id), { recursive: true, force: true });
-    return this.detail(id)!;
+    return (await this.detail(id))!;
   }
 
   private verdict(r: Row, keys: readonly TrustedKey[]): { manifest: ReleaseManifest; keyId: string | null } {
@@ -228,9 +251,13 @@ export class ReleaseStore implements ReleaseLookup {
     };
   }
 
-  private toDetail(r: Row, keys: readonly TrustedKey[]): ReleaseDetail {
+  private async toDetail(r: Row, keys: readonly TrustedKey[]): Promise<ReleaseDetail> {
     const s = this.toStored(r, keys);
-    const files = (this.filesStmt.all(r.id) as FileRow[]).map((f) => ({ path: f.path, size: f.size, sha256: f.sha256, receivedAt: f.received_at }));
+    const rows: FileRow[] = await this.db.selectFrom('release_files').select(['path', 'size', 'sha256', 'received_at']).where('release_id', '=', r.id).execute();
+    // In the manifest's order (the order they were stored in; PostgreSQL has no rowid to say it).
+    const order = new Map(s.manifest.files.map((f, i) => [f.path, i]));
+    rows.sort((a, b) => (order.get(a.path) ?? Number.MAX_SAFE_INTEGER) - (order.get(b.path) ?? Number.MAX_SAFE_INTEGER) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const files = rows.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256, receivedAt: f.received_at }));
     return { ...s, target: s.manifest.target, files, uploadedBy: r.uploaded_by === null ? null : { id: r.uploaded_by, username: r.username ?? '' } };
   }
 }

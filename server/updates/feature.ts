@@ -26,7 +26,7 @@ const PLAYING_LOOKBACK_MS = 6 * 3600_000;
 const NEXT_LOOKAHEAD_MS = 24 * 3600_000;
 
 export interface RolloutWiring extends Pick<RolloutServiceDeps, 'sites' | 'broker' | 'audit' | 'now' | 'log' | 'releases'> {
-  db: ServerContext['db'];
+  db: ServerContext['store']['db'];
   coverage: ServerContext['coverage'];
   fleet: ServerContext['fleet'];
   alerts: Pick<AlertService, 'list'>;
@@ -46,15 +46,14 @@ export function rolloutService(w: RolloutWiring & { releases: ReleaseLookup }): 
     audit: w.audit,
     now: w.now,
     log: w.log,
-    activity: (sites, now) => {
+    activity: async (sites, now) => {
       const ids = sites.map((s) => s.id);
       return siteActivity(
         sites.map((s) => ({ id: s.id, channels: w.coverage.channelKeysOfArea(s.areaId) })),
         {
-          alerts: w.alerts.list({ state: 'active', limit: 1000 }).map((a) => ({ areas: a.areas, sites: a.sites })),
+          alerts: (await w.alerts.list({ state: 'active', limit: 1000 })).map((a) => ({ areas: a.areas, sites: a.sites })),
           live: w.live.list({ state: 'live', limit: 1000 }).streams.map((s) => ({ areas: s.areas })),
-          entries: w.sent
-            .list({ siteIds: ids, from: now - PLAYING_LOOKBACK_MS, to: now + NEXT_LOOKAHEAD_MS })
+          entries: (await w.sent.list({ siteIds: ids, from: now - PLAYING_LOOKBACK_MS, to: now + NEXT_LOOKAHEAD_MS }))
             .filter((e) => e.plan === 'play')
             .map((e) => ({ siteId: e.siteId, startAt: e.startAt, durationMs: e.durationMs })),
           // What the site says it plays (agents that predate it say nothing).

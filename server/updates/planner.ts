@@ -116,8 +116,8 @@ export class RolloutPlanner {
     return { agentVersion: t.versions.agent, devices: t.devices.map((d) => ({ id: d.id, kind: d.kind, hardware: d.hardware ?? null, firmware: d.firmware ?? null })) };
   }
 
-  private usableRelease(id: string): StoredRelease {
-    const release = this.d.releases.get(id);
+  private async usableRelease(id: string): Promise<StoredRelease> {
+    const release = await this.d.releases.get(id);
     if (!release) throw fail('LOANET_ROLLOUT_RELEASE_UNUSABLE', { field: 'releaseId', id, why: 'unknown' });
     if (release.retiredAt !== null) throw fail('LOANET_ROLLOUT_RELEASE_UNUSABLE', { field: 'releaseId', id, why: 'retired' });
     if (release.completeAt === null) throw fail('LOANET_ROLLOUT_RELEASE_UNUSABLE', { field: 'releaseId', id, why: 'incomplete' });
@@ -154,10 +154,10 @@ export class RolloutPlanner {
     return t.profile ? all.filter((s) => s.profile === t.profile) : all;
   }
 
-  plan(input: RolloutInput, actor: RolloutActor, purpose: 'dry-run' | 'create'): { dry: DryRun; plan: RolloutPlan } {
+  async plan(input: RolloutInput, actor: RolloutActor, purpose: 'dry-run' | 'create'): Promise<{ dry: DryRun; plan: RolloutPlan }> {
     // The targets first: a request reaching outside the caller's area is refused as such, whatever else is wrong with it.
     const targeted = this.targetSites(input.targets, actor);
-    const release = this.usableRelease(input.releaseId);
+    const release = await this.usableRelease(input.releaseId);
     const id = `ro-${this.d.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const spec: RolloutSpec = {
       id,
@@ -172,7 +172,7 @@ export class RolloutPlanner {
     };
     const problem = rolloutSpecProblem(spec);
     if (problem) throw fail('LOANET_ROLLOUT_SPEC', { field: problem.slice(0, problem.indexOf(':')), text: problem });
-    const held = this.d.store.heldSites();
+    const held = await this.d.store.heldSites();
     const target = { component: release.component, version: release.version, ...release.manifest.target };
     const included: Array<Site & { fromVersion: string | null; devices?: string[] }> = [];
     const excluded: DryRun['excluded'] = [];

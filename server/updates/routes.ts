@@ -75,7 +75,7 @@ export const rolloutRoutes =
           response: { 200: RolloutList },
         },
       },
-      async (req) => ({ rollouts: ctx.rollouts.list(actorOf(req, 'read'), req.query.limit ?? 200) }),
+      async (req) => ({ rollouts: await ctx.rollouts.list(actorOf(req, 'read'), req.query.limit ?? 200) }),
     );
 
     app.get(
@@ -127,7 +127,7 @@ export const rolloutRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'read');
-        const scoped = req.query.area ?? (p.user.areaId !== null ? ctx.areas.byId(p.user.areaId)?.key : undefined);
+        const scoped = req.query.area ?? (p.user.areaId !== null ? (await ctx.areas.byId(p.user.areaId))?.key : undefined);
         const root = scoped ? ctx.coverage.resolveArea(scoped) : ctx.coverage.defaultRoot();
         requirePermission(req, 'read', ctx.coverage.areaPath(root.id));
         return { area: { key: root.key, name: root.name }, ...ctx.rollouts.fleetVersions(root.id) };

@@ -89,7 +89,7 @@ export interface RolloutDetail extends RolloutSummary {
 export interface RolloutServiceDeps extends Omit<RolloutPlannerDeps, 'store'> {
   store: RolloutStore;
   /** What the targeted sites play now and when they next must (activity.ts, fed by alerts, live streams and the schedule). */
-  activity: (sites: readonly Site[], now: number) => Map<string, SiteActivity>;
+  activity: (sites: readonly Site[], now: number) => Promise<Map<string, SiteActivity>>;
   broker: Pick<BrokerLink, 'publish'>;
   audit: Pick<AuditLog, 'record'>;
   now: () => number;
@@ -118,25 +118,25 @@ export class RolloutService {
   // ------------------------------------------------------------ reads ----
 
   /** Which sites a request would update (with their wave) and which it leaves out, and why. Nothing is stored. */
-  dryRun(input: RolloutInput, actor: RolloutActor): DryRun {
-    return this.planner.plan(input, actor, 'dry-run').dry;
+  async dryRun(input: RolloutInput, actor: RolloutActor): Promise<DryRun> {
+    return (await this.planner.plan(input, actor, 'dry-run')).dry;
   }
 
-  list(actor: Pick<RolloutActor, 'areaId'>, limit = 200): RolloutSummary[] {
+  async list(actor: Pick<RolloutActor, 'areaId'>, limit = 200): Promise<RolloutSummary[]> {
     const out: RolloutSummary[] = [];
-    for (const r of this.d.store.list(limit)) {
-      const rows = this.visibleRows(r, actor);
-      if (rows) out.push(this.summary(r, rows));
+    for (const r of await this.d.store.list(limit)) {
+      const rows = await this.visibleRows(r, actor);
+      if (rows) out.push(await this.summary(r, rows));
     }
     return out;
   }
 
   /** One rollout, each wave's counts and each site, as the caller's scope shows it; 404 when none of its sites is visible. */
-  detail(id: string, actor: Pick<RolloutActor, 'areaId'>): RolloutDetail {
-    const r = this.d.store.get(id);
-    const rows = r ? this.visibleRows(r, actor) : undefined;
+  async detail(id: string, actor: Pick<RolloutActor, 'areaId'>): Promise<RolloutDetail> {
+    const r = await this.d.store.get(id);
+    const rows = r ? await this.visibleRows(r, actor) : undefined;
     if (!r || !rows) throw fail('LOANET_ROLLOUT_NOT_FOUND', { id });
-    const release = this.d.releases.get(r.releaseId);
+    const release = await this.d.releases.get(r.releaseId);
     const waves = r.plan.spec.waves.map((w) => ({ name: w.name, size: 0, ...NO_COUNTS() }));
     for (const s of rows) {
       const w = s.wave === null ? undefined : waves[s.wave];
@@ -145,11 +145,11 @@ export class RolloutService {
       w[s.state]++;
     }
     // Why waiting sites of the running wave do not start now: a step computed, not applied.
-    const held = r.status === 'running' ? this.step(r, this.d.store.sites(r.id)).held : [];
+    const held = r.status === 'running' ? (await this.step(r, await this.d.store.sites(r.id))).held : [];
     const visible = new Set(rows.map((s) => s.siteId));
     const { id: _seed, ...spec } = r.plan.spec;
     return {
-      ...this.summary(r, rows),
+      ...(await this.summary(r, rows)),
       spec: structuredClone(spec) as RolloutSpecView,
       targets: r.plan.targets,
       budgetBytes: r.plan.budgetBytes,
@@ -170,10 +170,10 @@ export class RolloutService {
 
   create(input: RolloutInput, actor: RolloutActor): Promise<RolloutDetail> {
     return this.serial(async () => {
-      const { dry, plan } = this.planner.plan(input, actor, 'create');
+      const { dry, plan } = await this.planner.plan(input, actor, 'create');
       const at = this.d.now();
       const id = plan.spec.id;
-      this.d.store.create(
+      await this.d.store.create(
         { id, releaseId: plan.releaseId, plan, status: 'running', wave: 0, reason: null, createdBy: actor.id, createdAt: at },
         dry.included.map((s) => ({ siteId: s.siteId, wave: s.wave, fromVersion: s.fromVersion, ...(s.devices ? { devices: s.devices } : {}) })),
       );
@@ -205,8 +205,8 @@ export class RolloutService {
   /** A site's report (an update_status event, or a heartbeat's telemetry.update), already validated at the ingest boundary. */
   onReport(siteId: string, report: UpdateReport): Promise<void> {
     return this.serial(async () => {
-      const r = this.d.store.get(report.rolloutId);
-      const row = r && this.d.store.site(r.id, siteId);
+      const r = await this.d.store.get(report.rolloutId);
+      const row = r && (await this.d.store.site(r.id, siteId));
       if (!r || !row) return;
       // Only a site that moved can change what the rollout does next; progress reports cost no step.
       if ((await this.applyReport(r, row, report)) && r.status === 'running') await this.advance(r.id);
@@ -216,26 +216,26 @@ export class RolloutService {
   /** Every open rollout: heartbeat reports read, silent sites failed, the next sites started. */
   tick(): Promise<void> {
     return this.serial(async () => {
-      for (const row of this.d.store.installing()) {
-        const r = this.d.store.get(row.rolloutId)!;
+      for (const row of await this.d.store.installing()) {
+        const r = (await this.d.store.get(row.rolloutId))!;
         const obs = this.d.fleet.observation(row.siteId);
         const update = obs?.telemetry?.update;
         // Heard when its last message came, not now: the observation keeps the last heartbeat of a site that went quiet.
         if (update && update.rolloutId === r.id) await this.applyReport(r, row, update, obs.lastSeenAt ?? undefined);
       }
       const now = this.d.now();
-      for (const row of this.d.store.installing()) {
-        const r = this.d.store.get(row.rolloutId)!;
+      for (const row of await this.d.store.installing()) {
+        const r = (await this.d.store.get(row.rolloutId))!;
         const facts = { state: row.state, changedAt: row.note.changedAt, startedAt: row.startedAt, reportState: row.note.last?.state ?? null, heardAt: row.note.heardAt };
         if (row.state !== 'installing' || !silentTooLong(facts, now, r.plan.noReportS * 1000)) continue;
         const detail = `no report that moved for ${r.plan.noReportS} s`;
-        this.d.store.putSite({ ...row, state: 'failed', reason: 'no_report', finishedAt: now, note: { ...row.note, detail } });
+        await this.d.store.putSite({ ...row, state: 'failed', reason: 'no_report', finishedAt: now, note: { ...row.note, detail } });
         this.stats.silent++;
         this.d.log.warn({ rolloutId: r.id, siteId: row.siteId }, `rollout: site failed, ${detail}`);
         // A board that comes back must not go on with an order the rollout has given up on.
         await this.publish(r, row.siteId, 'cancel', row.note.devices);
       }
-      for (const r of this.d.store.open()) if (r.status === 'running') await this.advance(r.id);
+      for (const r of await this.d.store.open()) if (r.status === 'running') await this.advance(r.id);
     });
   }
 
@@ -257,8 +257,8 @@ export class RolloutService {
   republish(why: string): Promise<void> {
     return this.serial(async () => {
       let n = 0;
-      for (const row of this.d.store.installing()) {
-        const r = this.d.store.get(row.rolloutId)!;
+      for (const row of await this.d.store.installing()) {
+        const r = (await this.d.store.get(row.rolloutId))!;
         await this.publish(r, row.siteId, r.status === 'aborted' || row.state === 'failed' ? 'cancel' : 'install', row.note.devices);
         n++;
       }
@@ -286,11 +286,11 @@ export class RolloutService {
 
   private transition(id: string, actor: RolloutActor, action: 'pause' | 'resume' | 'abort', reason?: string): Promise<RolloutDetail> {
     return this.serial(async () => {
-      const r = this.d.store.get(id);
-      const rows = r ? this.visibleRows(r, actor) : undefined;
+      const r = await this.d.store.get(id);
+      const rows = r ? await this.visibleRows(r, actor) : undefined;
       if (!r || !rows) throw fail('LOANET_ROLLOUT_NOT_FOUND', { id });
       // Stopping or restarting updates at sites outside one's area is not a scoped person's to do.
-      if (rows.length !== this.d.store.sites(id).length) {
+      if (rows.length !== (await this.d.store.sites(id)).length) {
         throw fail('LOANET_FORBIDDEN', { rule: 'scope', field: 'id', text: 'this rollout also updates sites outside your area' });
       }
       const allowed = action === 'pause' ? r.status === 'running' : action === 'resume' ? r.status === 'paused' : r.status === 'running' || r.status === 'paused';
@@ -308,27 +308,27 @@ export class RolloutService {
       }
       const code = action === 'pause' ? 'paused_by' : action === 'resume' ? 'resumed_by' : 'aborted_by';
       // The person's words stay theirs (`text`); the console words the sentence around them.
-      this.d.store.setStatus(id, next, r.wave, { code, params: { by: actor.username, text: why } }, at, plan);
+      await this.d.store.setStatus(id, next, r.wave, { code, params: { by: actor.username, text: why } }, at, plan);
       await this.d.audit.record(actor, `rollout.${action}`, id, { from: r.status, to: next, wave: waveName(r, r.wave), reason: why });
-      if (next === 'aborted') await this.cancelInstalling(this.d.store.get(id)!);
+      if (next === 'aborted') await this.cancelInstalling((await this.d.store.get(id))!);
       if (next === 'running') await this.advance(id);
       return this.detail(id, actor);
     });
   }
 
   private async cancelInstalling(r: RolloutRow): Promise<void> {
-    for (const s of this.d.store.sites(r.id)) if (s.state === 'installing') await this.publish(r, s.siteId, 'cancel', s.note.devices);
+    for (const s of await this.d.store.sites(r.id)) if (s.state === 'installing') await this.publish(r, s.siteId, 'cancel', s.note.devices);
   }
 
   /** One step of a running rollout, applied: its status, its wave, the sites it starts. */
   private async advance(id: string): Promise<void> {
-    const r = this.d.store.get(id);
+    const r = await this.d.store.get(id);
     if (r?.status !== 'running') return;
-    const rows = this.d.store.sites(id);
-    const step = this.step(r, rows);
+    const rows = await this.d.store.sites(id);
+    const step = await this.step(r, rows);
     const at = this.d.now();
     if (step.status !== r.status || step.wave !== r.wave) {
-      this.d.store.setStatus(id, step.status, step.wave, step.reason ?? r.reason, at);
+      await this.d.store.setStatus(id, step.status, step.wave, step.reason ?? r.reason, at);
       const action = step.status === 'running' ? 'rollout.wave' : step.status === 'completed' ? 'rollout.complete' : `rollout.${step.status === 'paused' ? 'pause' : 'abort'}`;
       // The rollout's own decisions are audited without a person: who is null, why is the threshold's code and numbers.
       await this.d.audit.record(null, action, id, { from: r.status, to: step.status, wave: waveName(r, step.wave), reason: step.reason ?? null });
@@ -341,16 +341,16 @@ export class RolloutService {
       const row = byId.get(siteId)!;
       const ok = await this.publish(r, siteId, 'install', row.note.devices);
       if (!ok) continue;
-      this.d.store.putSite({ ...row, state: 'installing', reason: null, startedAt: at, finishedAt: null, note: { ...row.note, changedAt: at, detail: null } });
+      await this.d.store.putSite({ ...row, state: 'installing', reason: null, startedAt: at, finishedAt: null, note: { ...row.note, changedAt: at, detail: null } });
     }
   }
 
-  private step(r: RolloutRow, rows: readonly RolloutSiteRow[]): RolloutStep {
+  private async step(r: RolloutRow, rows: readonly RolloutSiteRow[]): Promise<RolloutStep> {
     const waves: string[][] = r.plan.spec.waves.map(() => []);
     for (const s of rows) if (s.wave !== null) waves[s.wave]?.push(s.siteId);
     const sites = rows.map((s) => this.d.sites.get(s.siteId)).filter((s): s is Site => s !== undefined);
     const now = this.d.now();
-    const activity = this.d.activity(sites, now);
+    const activity = await this.d.activity(sites, now);
     const map = new Map<string, SiteNow>();
     for (const s of rows) {
       const a = activity.get(s.siteId);
@@ -368,7 +368,7 @@ export class RolloutService {
     const next = siteAfterReport({ state: row.state, reason: row.reason }, report, r.status);
     if (!moved && !next) {
       // The same report again (each heartbeat): only that the site was heard.
-      this.d.store.putSite({ ...row, note: { ...row.note, heardAt: heardAt ?? now } });
+      await this.d.store.putSite({ ...row, note: { ...row.note, heardAt: heardAt ?? now } });
       return false;
     }
     const note = { ...row.note, last: report, heardAt: heardAt ?? now, changedAt: moved ? now : row.note.changedAt, detail: report.detail ?? (next ? null : row.note.detail) };
@@ -378,7 +378,7 @@ export class RolloutService {
       fromVersion: row.fromVersion ?? report.fromVersion ?? null,
       ...(next ? { state: next.state, reason: next.reason, finishedAt: next.state === 'updated' || next.state === 'failed' ? now : null } : {}),
     };
-    this.d.store.putSite(updated);
+    await this.d.store.putSite(updated);
     if (next && next.state !== row.state) this.d.log.info({ rolloutId: r.id, siteId: row.siteId, state: next.state, reason: next.reason }, 'rollout: site moved');
     // Done with its order: the retained message goes, so a board that reconnects is not told it again.
     if (next?.final) await this.clear(row.siteId);
@@ -386,7 +386,7 @@ export class RolloutService {
   }
 
   private async publish(r: RolloutRow, siteId: string, action: 'install' | 'cancel', devices?: string[]): Promise<boolean> {
-    const release = this.d.releases.get(r.releaseId);
+    const release = await this.d.releases.get(r.releaseId);
     if (!release) {
       this.d.log.error({ rolloutId: r.id, releaseId: r.releaseId }, 'rollout: its release is gone; no order sent');
       return false;
@@ -422,8 +422,8 @@ export class RolloutService {
   }
 
   /** The rollout's sites the caller may see; undefined when none (the rollout is not theirs to know). */
-  private visibleRows(r: RolloutRow, actor: Pick<RolloutActor, 'areaId'>): RolloutSiteRow[] | undefined {
-    const rows = this.d.store.sites(r.id);
+  private async visibleRows(r: RolloutRow, actor: Pick<RolloutActor, 'areaId'>): Promise<RolloutSiteRow[] | undefined> {
+    const rows = await this.d.store.sites(r.id);
     if (actor.areaId === null) return rows;
     const scope = this.d.coverage.subtreeIds(actor.areaId);
     const mine = rows.filter((s) => {
@@ -433,8 +433,8 @@ export class RolloutService {
     return mine.length > 0 ? mine : undefined;
   }
 
-  private summary(r: RolloutRow, rows: readonly RolloutSiteRow[]): RolloutSummary {
-    const release = this.d.releases.get(r.releaseId);
+  private async summary(r: RolloutRow, rows: readonly RolloutSiteRow[]): Promise<RolloutSummary> {
+    const release = await this.d.releases.get(r.releaseId);
     const counts = NO_COUNTS();
     for (const s of rows) counts[s.state]++;
     return {

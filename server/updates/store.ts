@@ -7,8 +7,8 @@
  * `reason` column holds its reason as JSON (code and params); rows written
  * before it held an English sentence, read back as the code it meant.
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { Database, RolloutSitesTable, RolloutsTable } from '../store/schema.ts';
 import type { UpdateReport } from '../../protocol/index.ts';
 import type { RolloutReason, RolloutSpec, RolloutStatus, SiteRolloutState } from './rollout.ts';
 
@@ -63,29 +63,14 @@ export interface RolloutSiteRow {
   finishedAt: number | null;
 }
 
-interface Row {
-  id: string;
-  release_id: string;
-  spec: string;
-  status: RolloutStatus;
-  wave: number;
-  reason: string | null;
-  created_by: number | null;
-  created_at: number;
-  updated_at: number;
-}
+type Row = Selectable<RolloutsTable>;
 
-interface SiteRow {
-  rollout_id: string;
-  site_id: string;
-  wave: number | null;
-  state: SiteRolloutState;
-  report: string | null;
-  from_version: string | null;
-  reason: string | null;
-  started_at: number | null;
-  finished_at: number | null;
-}
+type SiteRow = Selectable<RolloutSitesTable>;
+
+/** Rollouts that hold their sites and that a tick looks at. */
+const OPEN = ['running', 'paused'] as const;
+/** Rows per INSERT: 9 columns each, well under either dialect's limit on bound parameters. */
+const INSERT_CHUNK = 500;
 
 /** The English sentences the `reason` column held before it held codes (rollout.ts and service.ts wrote them so). */
 const OLD_ERROR = /^(.*): (\d+) of (\d+) finished sites failed, over the error threshold of (\d+(?:\.\d+)?) %$/;
@@ -145,103 +130,120 @@ const toSite = (r: SiteRow): RolloutSiteRow => ({
   finishedAt: r.finished_at,
 });
 
+/**
+ * Every method is one statement or one transaction; the rollout service runs
+ * its steps one at a time (service.ts serial), so a step's read and the write
+ * that follows it see no other step of this server in between.
+ */
 export class RolloutStore {
-  private readonly insertSite: Statement;
-  private readonly putSiteStmt: Statement;
-  private readonly getStmt: Statement<[string]>;
-  private readonly sitesStmt: Statement<[string]>;
+  constructor(private readonly db: Kysely<Database>) {}
 
-  constructor(private readonly db: Db) {
-    this.insertSite = db.prepare(
-      `INSERT INTO rollout_sites (rollout_id, site_id, wave, state, report, from_version, reason, started_at, finished_at)
-       VALUES (@rolloutId, @siteId, @wave, @state, @report, @fromVersion, @reason, @startedAt, @finishedAt)`,
-    );
-    this.putSiteStmt = db.prepare(
-      `UPDATE rollout_sites SET state = @state, report = @report, from_version = @fromVersion, reason = @reason, started_at = @startedAt, finished_at = @finishedAt
-       WHERE rollout_id = @rolloutId AND site_id = @siteId`,
-    );
-    this.getStmt = db.prepare('SELECT * FROM rollouts WHERE id = ?');
-    this.sitesStmt = db.prepare('SELECT * FROM rollout_sites WHERE rollout_id = ? ORDER BY wave, site_id');
+  async create(r: Omit<RolloutRow, 'updatedAt'>, sites: ReadonlyArray<Pick<RolloutSiteRow, 'siteId' | 'wave' | 'fromVersion'> & { devices?: string[] }>): Promise<void> {
+    const rows: Array<Insertable<RolloutSitesTable>> = sites.map((s) => ({
+      rollout_id: r.id,
+      site_id: s.siteId,
+      wave: s.wave,
+      state: 'waiting',
+      report: JSON.stringify({ ...EMPTY_NOTE, ...(s.devices ? { devices: s.devices } : {}) } satisfies SiteReportNote),
+      from_version: s.fromVersion,
+      reason: null,
+      started_at: null,
+      finished_at: null,
+    }));
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('rollouts')
+        .values({
+          id: r.id,
+          release_id: r.releaseId,
+          spec: JSON.stringify(r.plan),
+          status: r.status,
+          wave: r.wave,
+          reason: r.reason && JSON.stringify(r.reason),
+          created_by: r.createdBy,
+          created_at: r.createdAt,
+          updated_at: r.createdAt,
+        })
+        .execute();
+      // Several rows per statement: a rollout to the whole fleet is thousands of sites, one round trip each on PostgreSQL otherwise.
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK)
+        await trx
+          .insertInto('rollout_sites')
+          .values(rows.slice(i, i + INSERT_CHUNK))
+          .execute();
+    });
   }
 
-  create(r: Omit<RolloutRow, 'updatedAt'>, sites: ReadonlyArray<Pick<RolloutSiteRow, 'siteId' | 'wave' | 'fromVersion'> & { devices?: string[] }>): void {
-    this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO rollouts (id, release_id, spec, status, wave, reason, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(r.id, r.releaseId, JSON.stringify(r.plan), r.status, r.wave, r.reason && JSON.stringify(r.reason), r.createdBy, r.createdAt, r.createdAt);
-      for (const s of sites) {
-        const note: SiteReportNote = { ...EMPTY_NOTE, ...(s.devices ? { devices: s.devices } : {}) };
-        this.insertSite.run({
-          rolloutId: r.id,
-          siteId: s.siteId,
-          wave: s.wave,
-          state: 'waiting',
-          report: JSON.stringify(note),
-          fromVersion: s.fromVersion,
-          reason: null,
-          startedAt: null,
-          finishedAt: null,
-        });
-      }
-    })();
-  }
-
-  get(id: string): RolloutRow | undefined {
-    const r = this.getStmt.get(id) as Row | undefined;
+  async get(id: string): Promise<RolloutRow | undefined> {
+    const r = await this.db.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
     return r ? toRollout(r) : undefined;
   }
 
   /** Newest first. */
-  list(limit = 200): RolloutRow[] {
-    return (this.db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC, id LIMIT ?').all(limit) as Row[]).map(toRollout);
+  async list(limit = 200): Promise<RolloutRow[]> {
+    return (await this.db.selectFrom('rollouts').selectAll().orderBy('created_at', 'desc').orderBy('id').limit(limit).execute()).map(toRollout);
   }
 
   /** Rollouts still running or paused: the ones a tick looks at and that hold their sites. */
-  open(): RolloutRow[] {
-    return (this.db.prepare("SELECT * FROM rollouts WHERE status IN ('running','paused') ORDER BY created_at").all() as Row[]).map(toRollout);
+  async open(): Promise<RolloutRow[]> {
+    return (await this.db.selectFrom('rollouts').selectAll().where('status', 'in', OPEN).orderBy('created_at').execute()).map(toRollout);
   }
 
-  setStatus(id: string, status: RolloutStatus, wave: number, reason: RolloutReason | null, at: number, plan?: RolloutPlan): void {
-    const why = reason && JSON.stringify(reason);
-    if (plan) this.db.prepare('UPDATE rollouts SET status = ?, wave = ?, reason = ?, spec = ?, updated_at = ? WHERE id = ?').run(status, wave, why, JSON.stringify(plan), at, id);
-    else this.db.prepare('UPDATE rollouts SET status = ?, wave = ?, reason = ?, updated_at = ? WHERE id = ?').run(status, wave, why, at, id);
+  async setStatus(id: string, status: RolloutStatus, wave: number, reason: RolloutReason | null, at: number, plan?: RolloutPlan): Promise<void> {
+    await this.db
+      .updateTable('rollouts')
+      .set({ status, wave, reason: reason && JSON.stringify(reason), updated_at: at, ...(plan ? { spec: JSON.stringify(plan) } : {}) })
+      .where('id', '=', id)
+      .execute();
   }
 
-  sites(rolloutId: string): RolloutSiteRow[] {
-    return (this.sitesStmt.all(rolloutId) as SiteRow[]).map(toSite);
+  async sites(rolloutId: string): Promise<RolloutSiteRow[]> {
+    return (
+      await this.db
+        .selectFrom('rollout_sites')
+        .selectAll()
+        .where('rollout_id', '=', rolloutId)
+        .orderBy('wave', (ob) => ob.asc().nullsFirst())
+        .orderBy('site_id')
+        .execute()
+    ).map(toSite);
   }
 
-  site(rolloutId: string, siteId: string): RolloutSiteRow | undefined {
-    const r = this.db.prepare('SELECT * FROM rollout_sites WHERE rollout_id = ? AND site_id = ?').get(rolloutId, siteId) as SiteRow | undefined;
+  async site(rolloutId: string, siteId: string): Promise<RolloutSiteRow | undefined> {
+    const r = await this.db.selectFrom('rollout_sites').selectAll().where('rollout_id', '=', rolloutId).where('site_id', '=', siteId).executeTakeFirst();
     return r ? toSite(r) : undefined;
   }
 
-  putSite(s: RolloutSiteRow): void {
-    this.putSiteStmt.run({
-      rolloutId: s.rolloutId,
-      siteId: s.siteId,
-      state: s.state,
-      report: JSON.stringify(s.note),
-      fromVersion: s.fromVersion,
-      reason: s.reason,
-      startedAt: s.startedAt,
-      finishedAt: s.finishedAt,
-    });
+  async putSite(s: RolloutSiteRow): Promise<void> {
+    await this.db
+      .updateTable('rollout_sites')
+      .set({
+        state: s.state,
+        report: JSON.stringify(s.note),
+        from_version: s.fromVersion,
+        reason: s.reason,
+        started_at: s.startedAt,
+        finished_at: s.finishedAt,
+      })
+      .where('rollout_id', '=', s.rolloutId)
+      .where('site_id', '=', s.siteId)
+      .execute();
   }
 
   /** Site → the open rollout (running or paused) that holds it (waiting or installing there). */
-  heldSites(): Map<string, string> {
-    const rows = this.db
-      .prepare(
-        `SELECT rs.site_id AS siteId, rs.rollout_id AS rolloutId FROM rollout_sites rs JOIN rollouts r ON r.id = rs.rollout_id
-         WHERE r.status IN ('running','paused') AND rs.state IN ('waiting','installing')`,
-      )
-      .all() as Array<{ siteId: string; rolloutId: string }>;
+  async heldSites(): Promise<Map<string, string>> {
+    const rows = await this.db
+      .selectFrom('rollout_sites as rs')
+      .innerJoin('rollouts as r', 'r.id', 'rs.rollout_id')
+      .select(['rs.site_id as siteId', 'rs.rollout_id as rolloutId'])
+      .where('r.status', 'in', OPEN)
+      .where('rs.state', 'in', ['waiting', 'installing'])
+      .execute();
     return new Map(rows.map((r) => [r.siteId, r.rolloutId]));
   }
 
   /** Every site installing, whatever its rollout's status (an aborted rollout's sites hold a `cancel`). */
-  installing(): RolloutSiteRow[] {
-    return (this.db.prepare("SELECT * FROM rollout_sites WHERE state = 'installing'").all() as SiteRow[]).map(toSite);
+  async installing(): Promise<RolloutSiteRow[]> {
+    return (await this.db.selectFrom('rollout_sites').selectAll().where('state', '=', 'installing').execute()).map(toSite);
   }
 }

@@ -177,7 +177,7 @@ describe('release uploads', () => {
     expect(storedFiles()).toEqual([path.join(id, 'notes.txt'), path.join(id, deb)].sort());
     expect(fs.readFileSync(path.join(t.dataDir, 'releases', id, deb)).equals(DEB)).toBe(true);
 
-    expect(t.server.ctx.releases.get(id)).toMatchObject({ id, completeAt: expect.any(Number), verifiedKeyId: trusted.keyId, manifestSha256: sha(m) });
+    expect(await t.server.ctx.releases.get(id)).toMatchObject({ id, completeAt: expect.any(Number), verifiedKeyId: trusted.keyId, manifestSha256: sha(m) });
     const audit = await t.api('GET', '/api/audit?action=release.');
     expect(audit.body.entries.map((e: { action: string }) => e.action).sort()).toEqual(['release.create', 'release.file', 'release.file']);
   });
@@ -335,7 +335,7 @@ describe('release downloads by sites', () => {
     fs.renameSync(path.join(t.dataDir, 'release-keys', 'province-2026.pem'), path.join(t.dataDir, 'release-keys', 'province-2026.pem.removed'));
     try {
       expect((await t.api('GET', `/api/releases/${id}`)).body.verifiedKeyId).toBeNull();
-      expect(t.server.ctx.releases.get(id)?.verifiedKeyId).toBeNull();
+      expect((await t.server.ctx.releases.get(id))?.verifiedKeyId).toBeNull();
     } finally {
       fs.renameSync(path.join(t.dataDir, 'release-keys', 'province-2026.pem.removed'), path.join(t.dataDir, 'release-keys', 'province-2026.pem'));
     }
