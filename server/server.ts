@@ -240,10 +240,10 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     schedule: { service: schedule, distribution, sent: sentEntries },
     asRun,
     alerts: { service: alertService, cap: alertCap, messages: alertMessages },
-    releases: openReleaseStore(config, db, log, now),
+    releases: openReleaseStore(config, store.db, log, now),
     // Reads releases through the context: the store is made just above, in this same object.
     rollouts: rolloutService({
-      db,
+      db: store.db,
       sites,
       coverage,
       fleet,
