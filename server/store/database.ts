@@ -56,8 +56,6 @@ export const STORES_NOT_CONVERTED: readonly string[] = [
   'schedule (items-store.ts, sent-entries.ts, distribution.ts, service.ts, routes.ts)',
   'asrun/log.ts',
   'enrolment/service.ts',
-  'releases/store.ts',
-  'updates/store.ts',
 ];
 
 export interface StoreConfig {
