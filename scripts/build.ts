@@ -49,11 +49,18 @@ const CJS_BUILTINS: Plugin = {
   name: 'loanet-cjs-builtins',
   setup(b) {
     const NS = 'loanet-cjs-builtin';
-    b.onResolve({ filter: /^node:http$/ }, (args) =>
-      // The facade's own `require` is left to Node (the bundle's banner makes one).
-      args.namespace === NS ? { path: args.path, external: true } : { path: args.path, namespace: NS },
+    // Imports only: a `require` (the facade's own, mqtt's dependencies') is left to Node (the bundle's banner makes one).
+    b.onResolve({ filter: /^(node:)?http$/ }, (args) =>
+      args.kind === 'require-call' ? undefined : { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: NS },
     );
     b.onLoad({ filter: /.*/, namespace: NS }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    // And the bundle is checked: an ES import of node:http that got past this would bring undici back unnoticed.
+    b.onEnd((result) => {
+      for (const out of Object.values(result.metafile?.outputs ?? {}))
+        for (const i of out.imports)
+          if (/^(node:)?http$/.test(i.path) && i.kind !== 'require-call')
+            throw new Error(`the agent's bundle imports ${i.path} as an ES module (${i.kind}): Node 22 then loads undici (scripts/build.ts CJS_BUILTINS)`);
+    });
   },
 };
 
@@ -122,6 +129,7 @@ export async function buildAgent(outDir = path.join(DIST, 'agent'), opts: { vers
   await build({
     ...common(opts.version),
     plugins: [CJS_BUILTINS],
+    metafile: true,
     entryPoints: { main: path.join(ROOT, 'edge-agent/main.ts') },
     outdir: tmp,
     outExtension: { '.js': '.mjs' },
