@@ -753,6 +753,34 @@ CREATE INDEX rollout_sites_site ON rollout_sites(site_id);
 `,
   },
   {
+    version: 23,
+    name: 'leases: work that must happen once, done by one server at a time',
+    // server/cluster/lease-store.ts: one row per kind of work. The holder
+    // renews expires_at (the database's clock, ms) before it passes; another
+    // server takes the row only once it has, and the token then counts up, so
+    // a write fenced by (holder, token) from a holder that lost the row
+    // without knowing is refused. A released row keeps its token, with no
+    // holder ('') and expires_at 0.
+    sql: `
+CREATE TABLE leases (
+  name        TEXT PRIMARY KEY,
+  holder      TEXT NOT NULL,
+  token       INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  acquired_at INTEGER NOT NULL
+);
+`,
+    postgres: `
+CREATE TABLE leases (
+  name        TEXT PRIMARY KEY,
+  holder      TEXT NOT NULL,
+  token       BIGINT NOT NULL,
+  expires_at  BIGINT NOT NULL,
+  acquired_at BIGINT NOT NULL
+);
+`,
+  },
+  {
     version: 24,
     name: "technicians' alarms, their history and incidents",
     // server/alarms/store.ts writes the engine's effects here and restores its

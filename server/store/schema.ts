@@ -530,6 +530,18 @@ export interface IncidentsTable {
   counts: JsonText;
 }
 
+/** Migration 23: who does each kind of work that must happen once (server/cluster/lease-store.ts). */
+export interface LeasesTable {
+  name: string;
+  /** The instance holding it (host:pid:random); '' once released. */
+  holder: string;
+  /** Fencing token: counts up each time the holder changes. */
+  token: number;
+  /** The database's clock (ms): another instance may take the lease after this. */
+  expires_at: EpochMs;
+  acquired_at: EpochMs;
+}
+
 export interface Database {
   schema_migrations: SchemaMigrationsTable;
   areas: AreasTable;
@@ -564,4 +576,5 @@ export interface Database {
   alarms: AlarmsTable;
   alarm_history: AlarmHistoryTable;
   incidents: IncidentsTable;
+  leases: LeasesTable;
 }
