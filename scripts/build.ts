@@ -150,7 +150,15 @@ const OFFTHREAD_TASKS: Record<string, string> = {
   docx: 'server/media/docx.ts',
 };
 /** Files the server reads by path, copied beside its bundle (server/files.ts serverScript / serverDataFile). */
-const SERVER_FILES = ['server/offthread-worker.mjs', 'server/media/spawn-worker.mjs', 'server/auth/common-passwords.txt'];
+const SERVER_FILES = [
+  'server/offthread-worker.mjs',
+  'server/media/spawn-worker.mjs',
+  'server/auth/common-passwords.txt',
+  // The PDF reports' font: every Vietnamese letter, never the machine's own fonts (server/reports/pdf.ts).
+  'server/reports/fonts/DejaVuSerifCondensed.ttf',
+  'server/reports/fonts/DejaVuSerifCondensed-Bold.ttf',
+  'server/reports/fonts/LICENSE.txt',
+];
 
 export async function buildServer(outDir = path.join(DIST, 'server')): Promise<BuiltProgram> {
   const file = path.join(outDir, 'main.mjs');

@@ -14,7 +14,7 @@
  * never the machine's own fonts.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { serverDataFile } from '../files.ts';
 import PDFDocument from 'pdfkit';
 import { numberWords } from '../../api/words/reasons.ts';
 import { wallTimeAt } from '../time/zone.ts';
@@ -24,7 +24,8 @@ import { dateTimeVi } from './period.ts';
 import type { Report, UnitFigures } from './model.ts';
 import { hoursOf } from './report-model.ts';
 
-export const FONT_DIR = fileURLToPath(new URL('./fonts/', import.meta.url));
+/** The vendored fonts: under server/reports/fonts in the sources, beside the bundle once built (scripts/build.ts SERVER_FILES). */
+export const FONT_DIR = path.dirname(serverDataFile('reports/fonts/DejaVuSerifCondensed.ttf'));
 
 export interface PdfOptions {
   /** Where DejaVuSerifCondensed(.ttf, -Bold.ttf) are; default: beside this module. */
