@@ -904,4 +904,69 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_open ON incidents(state) WHERE state = 'open';
 `,
   },
+  {
+    version: 25,
+    name: 'the webhook outbox: messages to external receivers, kept until delivered',
+    // server/outbox/store.ts. A message is enqueued in the transaction of
+    // what it tells (an alarm and its notification are stored together or
+    // not at all) and kept until its receiver takes it or it fails for good.
+    // `seq` counts per destination from outbox_sequences (one upserted row
+    // per destination, so two transactions never take the same number and
+    // the count survives purging delivered rows); a destination's messages go
+    // out one at a time in seq order, so its head is the pending row with the
+    // lowest seq (outbox_pending). claimed_by/claimed_until: which server is
+    // delivering it, until when; a crashed server's claim lapses.
+    sql: `
+CREATE TABLE outbox_messages (
+  id              TEXT PRIMARY KEY,
+  destination     TEXT NOT NULL,
+  seq             INTEGER NOT NULL,
+  event_type      TEXT NOT NULL,
+  payload         TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('pending','delivered','failed')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  claimed_by      TEXT,
+  claimed_until   INTEGER,
+  last_status     INTEGER,
+  last_error      TEXT,
+  finished_at     INTEGER,
+  UNIQUE (destination, seq)
+);
+CREATE INDEX outbox_pending ON outbox_messages(destination, seq) WHERE state = 'pending';
+CREATE INDEX outbox_state ON outbox_messages(state, finished_at);
+
+CREATE TABLE outbox_sequences (
+  destination TEXT PRIMARY KEY,
+  last_seq    INTEGER NOT NULL
+);
+`,
+    postgres: `
+CREATE TABLE outbox_messages (
+  id              TEXT PRIMARY KEY,
+  destination     TEXT NOT NULL,
+  seq             BIGINT NOT NULL,
+  event_type      TEXT NOT NULL,
+  payload         TEXT NOT NULL,
+  created_at      BIGINT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('pending','delivered','failed')),
+  attempts        BIGINT NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  claimed_by      TEXT,
+  claimed_until   BIGINT,
+  last_status     BIGINT,
+  last_error      TEXT,
+  finished_at     BIGINT,
+  UNIQUE (destination, seq)
+);
+CREATE INDEX outbox_pending ON outbox_messages(destination, seq) WHERE state = 'pending';
+CREATE INDEX outbox_state ON outbox_messages(state, finished_at);
+
+CREATE TABLE outbox_sequences (
+  destination TEXT PRIMARY KEY,
+  last_seq    BIGINT NOT NULL
+);
+`,
+  },
 ];

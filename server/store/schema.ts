@@ -542,6 +542,33 @@ export interface LeasesTable {
   acquired_at: EpochMs;
 }
 
+/** Migration 25: messages to external receivers until delivered (server/outbox/store.ts). */
+export interface OutboxMessagesTable {
+  /** The idempotency key: every attempt carries it (webhook-id). */
+  id: string;
+  destination: string;
+  /** Counts per destination from 1 (outbox_sequences), in enqueue order. */
+  seq: number;
+  event_type: string;
+  payload: JsonText;
+  created_at: EpochMs;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: Generated<number>;
+  next_attempt_at: EpochMs;
+  /** The claim of the server delivering it: a token, and when the claim lapses. */
+  claimed_by: string | null;
+  claimed_until: EpochMs | null;
+  last_status: number | null;
+  last_error: string | null;
+  finished_at: EpochMs | null;
+}
+
+/** Migration 25: the last seq given per destination. */
+export interface OutboxSequencesTable {
+  destination: string;
+  last_seq: number;
+}
+
 export interface Database {
   schema_migrations: SchemaMigrationsTable;
   areas: AreasTable;
@@ -577,4 +604,6 @@ export interface Database {
   alarm_history: AlarmHistoryTable;
   incidents: IncidentsTable;
   leases: LeasesTable;
+  outbox_messages: OutboxMessagesTable;
+  outbox_sequences: OutboxSequencesTable;
 }
