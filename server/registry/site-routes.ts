@@ -129,7 +129,7 @@ export const siteRoutes =
         // areaChannels: what the board hears alerts and live streams on (its area and every ancestor), delivered in its site configuration.
         const obs = ctx.fleet.observation(site.id);
         const playing = sitePlaying(obs?.connected ?? false, obs?.telemetry?.playing, playingNames);
-        return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: ctx.commands.pendingFor(site.id), playing };
+        return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: await ctx.commands.pendingFor(site.id), playing };
       },
     );
 
@@ -265,7 +265,7 @@ export const siteRoutes =
       },
       async (req) => {
         const { site } = siteFor(req, req.params.id, 'read');
-        return { events: ctx.siteHistory.events(site.id, req.query) };
+        return { events: await ctx.siteHistory.events(site.id, req.query) };
       },
     );
 
@@ -285,7 +285,7 @@ export const siteRoutes =
         const { site } = siteFor(req, req.params.id, 'read');
         const to = req.query.to ?? ctx.now();
         const from = req.query.from ?? to - 30 * 86_400_000;
-        const { before, transitions } = ctx.siteHistory.conditions(site.id, from, to);
+        const { before, transitions } = await ctx.siteHistory.conditions(site.id, from, to);
         return { siteId: site.id, ...conditionShares(transitions, { from: Math.max(from, site.createdAt), to }, before ?? 'unverified') };
       },
     );
@@ -329,7 +329,7 @@ export const siteRoutes =
       { schema: { tags: ['commands'], operationId: 'listSiteCommands', summary: 'Recent commands of a site', params: SiteId, response: { 200: CommandList } } },
       async (req) => {
         const { site } = siteFor(req, req.params.id, 'read');
-        return { commands: ctx.commands.list(site.id) };
+        return { commands: await ctx.commands.list(site.id) };
       },
     );
 
@@ -345,7 +345,7 @@ export const siteRoutes =
         },
       },
       async (req) => {
-        const c = ctx.commands.get(req.params.id);
+        const c = await ctx.commands.get(req.params.id);
         if (!c) throw Errors.notFound('command', req.params.id);
         siteFor(req, c.siteId, 'read');
         return c;
