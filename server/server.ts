@@ -115,9 +115,10 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const sites = new SiteRepository(db, areas, () => config.areaVersion, now, mosquittoPasswordHash);
   const users = new UserRepository(store.db, now, defaultPasswordPolicy(config.passwordMinLength));
   const audit = new AuditLog(store.db, now, log);
-  const fleet = new FleetState(db, policy, now);
-  fleet.load(sites.list());
-  const coverage = new CoverageService(db, areas, fleet, policy, config.areaVersion, now);
+  // A failed write of statuses or events is logged and counted by the fleet, and tells the disk (a full disk gives up its reserve).
+  const fleet = new FleetState(store.db, policy, now, { log, onWriteFailure: (err) => disk.noteWriteFailure(err) });
+  await fleet.load(await sites.list());
+  const coverage = new CoverageService(store.db, areas, fleet, policy, config.areaVersion, now);
 
   const authority: SiteAuthority = {
     verifyCredential: (id, secret) => sites.verifyCredential(id, secret),
@@ -146,7 +147,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     }
     ingest.handle(m);
   });
-  const commands = new CommandService(db, broker, (id) => fleet.isOnline(id), log, now);
+  const commands = new CommandService(store.db, broker, (id) => fleet.isOnline(id), log, now);
   // Live frames are paced on the real server clock, not `now` (which tests may freeze).
   const live = new LiveService({
     broker,
@@ -179,7 +180,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const library = new MediaLibrary(db, config.dataDir, config.media, audit, now, log);
   const scheduleItems = new BroadcastItemStore(db);
   const sentEntries = new SentEntryStore(db);
-  const asRun = new AsRunLog(db, now);
+  const asRun = new AsRunLog(store.db, now);
   const registrySites = () => sites.list({ includeRetired: true });
   const distribution = new PlaylistDistributor({
     db,
@@ -229,7 +230,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     loginLimits: new LoginLimiter(config.login),
     audit,
     fleet,
-    siteHistory: new SiteHistory(db),
+    siteHistory: new SiteHistory(store.db),
     ingest,
     commands,
     live,

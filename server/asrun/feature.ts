@@ -9,9 +9,8 @@ import { asRunRoutes, type RouteDeps } from './routes.ts';
  */
 export function asRunFeature(deps: RouteDeps): Feature {
   const unlisten = deps.fleet.listen({
-    siteEvent: (id, ev) => {
-      if (ev.type === 'as_run') deps.asRun.record(id, ev);
-    },
+    // Returned, so the fleet acknowledges the receipt only once it is committed.
+    siteEvent: (id, ev) => (ev.type === 'as_run' ? deps.asRun.record(id, ev) : undefined),
   });
   return {
     name: 'as-run',

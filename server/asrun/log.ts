@@ -1,14 +1,16 @@
 /**
- * The as-run receipts in SQLite (table as_run, migration 4): one row per
- * (site, entry). An agent sends each receipt again until the server has
- * acknowledged storing it (server/fleet/event-acks.ts, sent after record()
- * returns), so the same receipt may arrive twice or more; the first one
- * received is kept and the others are counted as duplicates (and
- * acknowledged again).
+ * The as-run receipts (table as_run, migration 4): one row per (site, entry).
+ * An agent sends each receipt again until the server has acknowledged
+ * storing it (server/fleet/event-acks.ts, sent after record() resolves), so
+ * the same receipt may arrive twice or more; the first one received is kept
+ * and the others are counted as duplicates (and acknowledged again).
+ *
+ * On the store's Kysely layer (store/database.ts): the same queries on SQLite
+ * and PostgreSQL (tests/integration/fleet-stores.test.ts runs them on both).
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely, Selectable } from 'kysely';
 import type { AsRunEvent, AsRunOutcome, AsRunReason, PlaylistEntryKind } from '../../protocol/index.ts';
+import type { AsRunTable, Database } from '../store/schema.ts';
 
 export interface AsRunReceipt {
   siteId: string;
@@ -34,32 +36,14 @@ export interface AsRunReceipt {
   receivedAt: number;
 }
 
-interface Row {
-  site_id: string;
-  entry_id: string;
-  kind: PlaylistEntryKind;
-  item_id: string;
-  media_id: string;
-  scheduled_at: number;
-  outcome: AsRunOutcome;
-  started_at: number | null;
-  ended_at: number | null;
-  start_error_ms: number | null;
-  frames: number | null;
-  reason: AsRunReason | null;
-  detail: string | null;
-  playlist_version: string | null;
-  clock_uncertainty_ms: number | null;
-  clock_synced: number | null;
-  clock_error_ms: number | null;
-  at: number;
-  received_at: number;
-}
+/** Sites per query of list(): well under either dialect's limit on bound parameters. */
+const SITES_PER_QUERY = 5000;
 
-const toReceipt = (r: Row): AsRunReceipt => ({
+const toReceipt = (r: Selectable<AsRunTable>): AsRunReceipt => ({
   siteId: r.site_id,
   entryId: r.entry_id,
-  kind: r.kind,
+  // The columns hold what the protocol's schema let through when the receipt was stored.
+  kind: r.kind as PlaylistEntryKind,
   itemId: r.item_id,
   mediaId: r.media_id,
   scheduledAt: r.scheduled_at,
@@ -68,7 +52,7 @@ const toReceipt = (r: Row): AsRunReceipt => ({
   endedAt: r.ended_at,
   startErrorMs: r.start_error_ms,
   frames: r.frames,
-  reason: r.reason,
+  reason: r.reason as AsRunReason | null,
   detail: r.detail,
   playlistVersion: r.playlist_version,
   clockUncertaintyMs: r.clock_uncertainty_ms,
@@ -78,57 +62,66 @@ const toReceipt = (r: Row): AsRunReceipt => ({
   receivedAt: r.received_at,
 });
 
+/** By scheduled time, then site id compared by code unit: the same order in both dialects (PostgreSQL's collation may not be bytewise). */
+const byScheduleThenSite = (a: AsRunReceipt, b: AsRunReceipt): number => a.scheduledAt - b.scheduledAt || (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0);
+
 export class AsRunLog {
-  private readonly insert: Statement;
   private counts = { stored: 0, duplicates: 0 };
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     private readonly now: () => number = Date.now,
-  ) {
-    this.insert = db.prepare(
-      `INSERT INTO as_run (site_id, entry_id, kind, item_id, media_id, scheduled_at, outcome, started_at, ended_at, start_error_ms, frames,
-         reason, detail, playlist_version, clock_uncertainty_ms, clock_synced, clock_error_ms, at, received_at)
-       VALUES (@site_id, @entry_id, @kind, @item_id, @media_id, @scheduled_at, @outcome, @started_at, @ended_at, @start_error_ms, @frames,
-         @reason, @detail, @playlist_version, @clock_uncertainty_ms, @clock_synced, @clock_error_ms, @at, @received_at)
-       ON CONFLICT(site_id, entry_id) DO NOTHING`,
-    );
-  }
+  ) {}
 
-  /** Store a receipt; false when this (site, entry) already had one. */
-  record(siteId: string, e: AsRunEvent): boolean {
-    const info = this.insert.run({
-      site_id: siteId,
-      entry_id: e.entryId,
-      kind: e.kind,
-      item_id: e.itemId,
-      media_id: e.mediaId,
-      scheduled_at: e.scheduledAt,
-      outcome: e.outcome,
-      started_at: e.startedAt ?? null,
-      ended_at: e.endedAt ?? null,
-      start_error_ms: e.startErrorMs ?? null,
-      frames: e.frames ?? null,
-      reason: e.reason ?? null,
-      detail: e.detail ?? null,
-      playlist_version: e.playlistVersion ?? null,
-      clock_uncertainty_ms: e.clockUncertaintyMs ?? null,
-      clock_synced: e.clockSynced === undefined ? null : e.clockSynced ? 1 : 0,
-      clock_error_ms: e.clockErrorMs ?? null,
-      at: e.at,
-      received_at: this.now(),
-    });
-    if (info.changes === 1) this.counts.stored++;
+  /** Store a receipt; resolves true once it is committed, false when this (site, entry) already had one. */
+  async record(siteId: string, e: AsRunEvent): Promise<boolean> {
+    // One statement decides: two copies arriving together (or at two servers) both try the insert and
+    // exactly one gets its row back; the other's conflict inserts nothing and returns nothing.
+    const inserted = await this.db
+      .insertInto('as_run')
+      .values({
+        site_id: siteId,
+        entry_id: e.entryId,
+        kind: e.kind,
+        item_id: e.itemId,
+        media_id: e.mediaId,
+        scheduled_at: e.scheduledAt,
+        outcome: e.outcome,
+        started_at: e.startedAt ?? null,
+        ended_at: e.endedAt ?? null,
+        start_error_ms: e.startErrorMs ?? null,
+        frames: e.frames ?? null,
+        reason: e.reason ?? null,
+        detail: e.detail ?? null,
+        playlist_version: e.playlistVersion ?? null,
+        clock_uncertainty_ms: e.clockUncertaintyMs ?? null,
+        clock_synced: e.clockSynced === undefined ? null : e.clockSynced ? 1 : 0,
+        clock_error_ms: e.clockErrorMs ?? null,
+        at: e.at,
+        received_at: this.now(),
+      })
+      .onConflict((oc) => oc.columns(['site_id', 'entry_id']).doNothing())
+      .returning('entry_id')
+      .executeTakeFirst();
+    if (inserted) this.counts.stored++;
     else this.counts.duplicates++;
-    return info.changes === 1;
+    return inserted !== undefined;
   }
 
-  /** Receipts of these sites for entries scheduled in [from, to). */
-  list(f: { siteIds: readonly string[]; from: number; to: number; itemId?: string }): AsRunReceipt[] {
-    const where = ['site_id IN (SELECT value FROM json_each(?))', 'scheduled_at >= ?', 'scheduled_at < ?'];
-    const args: Array<string | number> = [JSON.stringify(f.siteIds), f.from, f.to];
-    if (f.itemId) where.push('item_id = ?'), args.push(f.itemId);
-    return (this.db.prepare(`SELECT * FROM as_run WHERE ${where.join(' AND ')} ORDER BY scheduled_at, site_id`).all(...args) as Row[]).map(toReceipt);
+  /** Receipts of these sites for entries scheduled in [from, to), by scheduled time then site. */
+  async list(f: { siteIds: readonly string[]; from: number; to: number; itemId?: string }): Promise<AsRunReceipt[]> {
+    const out: AsRunReceipt[] = [];
+    for (let i = 0; i < f.siteIds.length; i += SITES_PER_QUERY) {
+      let q = this.db
+        .selectFrom('as_run')
+        .selectAll()
+        .where('site_id', 'in', f.siteIds.slice(i, i + SITES_PER_QUERY))
+        .where('scheduled_at', '>=', f.from)
+        .where('scheduled_at', '<', f.to);
+      if (f.itemId) q = q.where('item_id', '=', f.itemId);
+      for (const r of await q.execute()) out.push(toReceipt(r));
+    }
+    return out.sort(byScheduleThenSite);
   }
 
   /** Receipts stored and duplicates ignored since start. */

@@ -73,7 +73,7 @@ export const asRunRoutes =
         const siteIds = sites.map((s) => s.id);
         const info = new Map<string, SiteInfo>(sites.map((s) => [s.id, { name: s.name, areaKey: s.areaKey, areaName: index.byId.get(s.areaId)?.name ?? s.areaKey }]));
         const sent = ctx.schedule.sent.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
-        const receipts = ctx.asRun.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
+        const receipts = await ctx.asRun.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
         const titles = new Map<string, string>();
         const titleOf = (itemId: string) => {
           let t = titles.get(itemId);

@@ -24,11 +24,11 @@ export function coverageFeature(deps: RouteDeps & Pick<ServerContext, 'fleet' | 
   return {
     name: 'coverage',
     routes: [coverageRoutes(deps)],
-    start() {
+    async start() {
       // History can wait: paused while the disk is low, so logins, alerts and receipts keep the room.
-      jobs.every('history', config.historyIntervalS * 1000, () => !disk.refuses('history') && coverage.snapshot());
+      jobs.every('history', config.historyIntervalS * 1000, () => (disk.refuses('history') ? undefined : coverage.snapshot()));
       soundChecks.start();
-      coverage.snapshot();
+      await coverage.snapshot();
     },
     stop() {
       jobs.stop();

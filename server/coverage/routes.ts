@@ -29,7 +29,7 @@ export const coverageRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'read');
-        const scoped = req.query.area ?? (p.user.areaId !== null ? ctx.areas.byId(p.user.areaId)?.key : undefined);
+        const scoped = req.query.area ?? (p.user.areaId !== null ? (await ctx.areas.byId(p.user.areaId))?.key : undefined);
         const root = scoped ? ctx.coverage.resolveArea(scoped) : ctx.coverage.defaultRoot();
         requirePermission(req, 'read', ctx.coverage.areaPath(root.id));
         // A province answer with every degraded site's reasons runs to ~1 MB; serialising that
@@ -51,11 +51,11 @@ export const coverageRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'read');
-        const scoped = req.query.area ?? (p.user.areaId !== null ? ctx.areas.byId(p.user.areaId)?.key : undefined);
+        const scoped = req.query.area ?? (p.user.areaId !== null ? (await ctx.areas.byId(p.user.areaId))?.key : undefined);
         const root = scoped ? ctx.coverage.resolveArea(scoped) : ctx.coverage.defaultRoot();
         requirePermission(req, 'read', ctx.coverage.areaPath(root.id));
         const to = req.query.to ?? ctx.now();
-        return ctx.coverage.history(root.key, req.query.from ?? to - 30 * 86_400_000, to);
+        return await ctx.coverage.history(root.key, req.query.from ?? to - 30 * 86_400_000, to);
       },
     );
   };

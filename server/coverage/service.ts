@@ -4,7 +4,8 @@
  * subtree at the current time, stores a history snapshot every few minutes,
  * and tells the broker which audio channels a site may hear.
  */
-import type { Db } from '../store/db.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
 import type { AreaRepository } from '../registry/areas.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
 import { AreaIndex, UnknownAreaError } from './coverage.ts';
@@ -28,8 +29,8 @@ export class CoverageService {
   private unlisten: (() => void) | undefined;
 
   constructor(
-    private readonly db: Db,
-    private readonly areas: AreaRepository,
+    private readonly db: Kysely<Database>,
+    private readonly areas: Pick<AreaRepository, 'active'>,
     private readonly fleet: FleetState,
     private readonly policy: CoveragePolicy,
     private readonly defaultVersion: string,
@@ -129,33 +130,72 @@ export class CoverageService {
     }
   }
 
-  /** Store one history row per area of commune level or higher. */
-  snapshot(): number {
+  /**
+   * Store one history row per area of commune level or higher, all in one
+   * transaction; resolves with the number of rows once committed. The counts
+   * are taken before the first await, so the rows are one instant's.
+   */
+  async snapshot(): Promise<number> {
     const t = this.now();
     const idx = this.areaIndex();
     const counts = this.coverageCounts();
     const rows = counts.withConditions(timeOverrides(counts, t, this.policy), () => snapshotRowsFromCounts(counts, t));
-    const stmt = this.db.prepare(
-      `INSERT OR REPLACE INTO coverage_history (at, area_id, sites, operational, degraded, faulty, offline, unverified, villages, villages_covered)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.db.transaction(() => {
-      for (const r of rows) {
-        const node = idx.get(r.areaKey);
-        if (node) stmt.run(t, node.id, r.sites, r.operational, r.degraded, r.faulty, r.offline, r.unverified, r.villages, r.villagesCovered);
+    const values = rows.flatMap((r) => {
+      const node = idx.get(r.areaKey);
+      return node
+        ? [
+            {
+              at: t,
+              area_id: node.id,
+              sites: r.sites,
+              operational: r.operational,
+              degraded: r.degraded,
+              faulty: r.faulty,
+              offline: r.offline,
+              unverified: r.unverified,
+              villages: r.villages,
+              villages_covered: r.villagesCovered,
+            },
+          ]
+        : [];
+    });
+    if (values.length === 0) return rows.length;
+    await this.db.transaction().execute(async (trx) => {
+      // Rows per INSERT well under either dialect's limit on bound parameters (10 columns).
+      for (let i = 0; i < values.length; i += 1000) {
+        await trx
+          .insertInto('coverage_history')
+          .values(values.slice(i, i + 1000))
+          // Two snapshots in one millisecond (a test's frozen clock, a job and a start together): the later one stands, as before.
+          .onConflict((oc) =>
+            oc.columns(['area_id', 'at']).doUpdateSet((eb) => ({
+              sites: eb.ref('excluded.sites'),
+              operational: eb.ref('excluded.operational'),
+              degraded: eb.ref('excluded.degraded'),
+              faulty: eb.ref('excluded.faulty'),
+              offline: eb.ref('excluded.offline'),
+              unverified: eb.ref('excluded.unverified'),
+              villages: eb.ref('excluded.villages'),
+              villages_covered: eb.ref('excluded.villages_covered'),
+            })),
+          )
+          .execute();
       }
-    })();
+    });
     return rows.length;
   }
 
-  history(areaKeyOrCode: string | undefined, from: number, to: number): { area: string; points: CoverageHistoryPoint[] } {
+  async history(areaKeyOrCode: string | undefined, from: number, to: number): Promise<{ area: string; points: CoverageHistoryPoint[] }> {
     const root = areaKeyOrCode ? this.resolveArea(areaKeyOrCode) : this.defaultRoot();
-    const rows = this.db
-      .prepare(
-        `SELECT at, sites, operational, degraded, faulty, offline, unverified, villages, villages_covered AS villagesCovered
-         FROM coverage_history WHERE area_id = ? AND at >= ? AND at < ? ORDER BY at LIMIT 20000`,
-      )
-      .all(root.id, from, to) as CoverageHistoryPoint[];
-    return { area: root.key, points: rows };
+    const points = await this.db
+      .selectFrom('coverage_history')
+      .select(['at', 'sites', 'operational', 'degraded', 'faulty', 'offline', 'unverified', 'villages', 'villages_covered as villagesCovered'])
+      .where('area_id', '=', root.id)
+      .where('at', '>=', from)
+      .where('at', '<', to)
+      .orderBy('at')
+      .limit(20000)
+      .execute();
+    return { area: root.key, points };
   }
 }

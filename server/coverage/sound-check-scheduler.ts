@@ -55,10 +55,10 @@ export class SoundCheckScheduler {
     this.timer = undefined;
   }
 
-  /** One run: the sites sent a check now. */
-  run(): string[] {
+  /** One run: resolves with the sites sent a check now. */
+  async run(): Promise<string[]> {
     const { fleet, commands, policy, schedule, now, log } = this.d;
-    for (const c of this.pending) if (!commands.pendingFor(c).some((x) => x.type === 'sound_check')) this.pending.delete(c);
+    for (const c of [...this.pending]) if (!(await commands.pendingFor(c)).some((x) => x.type === 'sound_check')) this.pending.delete(c);
     const due = planSoundChecks(fleet.observations(), now(), {
       intervalMs: schedule.intervalH * 3600 * 1000,
       maxPerRun: schedule.batch,

@@ -6,12 +6,17 @@
  * to live runs out (then it is 'expired', never run late). A command sent but
  * not answered before the site dropped is sent again on reconnect; the agent
  * de-duplicates by id, so it still runs at most once.
+ *
+ * Every status change is one conditional UPDATE (… WHERE status IN …
+ * RETURNING): a result, an expiry and a send can race (one server or several
+ * on one PostgreSQL), and the statement, not a read before it, decides which
+ * wins, so a late result never overwrites a final status.
  */
 import { randomBytes } from 'node:crypto';
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely, Selectable } from 'kysely';
 import { PROTOCOL_VERSION, decodeCommand, encodeJson, siteTopic, type CommandMessage, type CommandResultEvent, type CommandType } from '../../protocol/index.ts';
 import { Errors } from '../errors.ts';
+import type { CommandsTable, Database } from '../store/schema.ts';
 import type { BrokerLink, Logger } from './broker.ts';
 
 export type CommandStatus = 'queued' | 'sent' | 'succeeded' | 'failed' | 'expired';
@@ -31,25 +36,11 @@ export interface CommandRecord {
   error: { code: string; message: string } | null;
 }
 
-interface Row {
-  id: string;
-  site_id: string;
-  type: CommandType;
-  params: string;
-  created_by: string | null;
-  created_at: number;
-  expires_at: number;
-  status: CommandStatus;
-  sent_at: number | null;
-  completed_at: number | null;
-  result: string | null;
-  error: string | null;
-}
-
-const toRecord = (r: Row): CommandRecord => ({
+const toRecord = (r: Selectable<CommandsTable>): CommandRecord => ({
   id: r.id,
   siteId: r.site_id,
-  type: r.type,
+  // The column holds what issue() checked against the protocol's schema.
+  type: r.type as CommandType,
   params: JSON.parse(r.params) as Record<string, unknown>,
   createdBy: r.created_by,
   createdAt: r.created_at,
@@ -61,36 +52,28 @@ const toRecord = (r: Row): CommandRecord => ({
   error: r.error ? (JSON.parse(r.error) as { code: string; message: string }) : null,
 });
 
+/** Statuses a command is still waiting in. */
+const OPEN: Array<'queued' | 'sent'> = ['queued', 'sent'];
+/**
+ * Statuses a result may still complete: open ones, and expired (the site ran
+ * it after all — it de-duplicates by id, so it ran once — and its answer is
+ * the truth). Succeeded and failed are final: the first answer wins.
+ */
+const ANSWERABLE: Array<'queued' | 'sent' | 'expired'> = ['queued', 'sent', 'expired'];
+
 export class CommandService {
   private readonly waiters = new Map<string, Array<(c: CommandRecord) => void>>();
   private readonly finishedListeners = new Set<(c: CommandRecord) => void>();
-  /**
-   * Prepared once, on first use: every site that comes online has its
-   * waiting commands looked up (3,000 at once after a server restart), and
-   * every cmd_result reads and completes its command.
-   */
-  private st?: { insert: Statement; get: Statement; pending: Statement; complete: Statement; due: Statement; expire: Statement; sent: Statement };
+  /** The expiry running now: every site coming online after a restart (3,000 at once) shares one instead of starting its own. */
+  private expiring: Promise<number> | undefined;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     private readonly broker: BrokerLink,
     private readonly isOnline: (siteId: string) => boolean,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {}
-
-  private statements(): NonNullable<CommandService['st']> {
-    this.st ??= {
-      insert: this.db.prepare('INSERT INTO commands (id, site_id, type, params, created_by, created_at, expires_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      get: this.db.prepare('SELECT * FROM commands WHERE id = ?'),
-      pending: this.db.prepare("SELECT * FROM commands WHERE site_id = ? AND status IN ('queued','sent') ORDER BY created_at"),
-      complete: this.db.prepare('UPDATE commands SET status = ?, completed_at = ?, result = ?, error = ? WHERE id = ?'),
-      due: this.db.prepare("SELECT id FROM commands WHERE status IN ('queued','sent') AND expires_at <= ?"),
-      expire: this.db.prepare("UPDATE commands SET status = 'expired', completed_at = ?, error = ? WHERE id = ?"),
-      sent: this.db.prepare("UPDATE commands SET status = 'sent', sent_at = ? WHERE id = ? AND status IN ('queued','sent')"),
-    };
-    return this.st;
-  }
 
   /** Validate, store and (if the site is online) send a command. */
   async issue(siteId: string, type: CommandType, params: Record<string, unknown>, ttlS: number, createdBy: string | null): Promise<CommandRecord> {
@@ -100,81 +83,140 @@ export class CommandService {
     // The same schema the agent applies: a bad parameter is refused here with its name, not at the site.
     const checked = decodeCommand.check(message);
     if (!checked.ok) throw Errors.badRequest(checked.error.reason.replace(/^cmd: /, 'command: '), 'params');
-    this.statements().insert.run(id, siteId, type, JSON.stringify(params), createdBy, t, message.expiresAt, 'queued');
+    await this.db
+      .insertInto('commands')
+      .values({ id, site_id: siteId, type, params: JSON.stringify(params), created_by: createdBy, created_at: t, expires_at: message.expiresAt, status: 'queued' })
+      .execute();
     if (this.isOnline(siteId)) await this.send(checked.value);
-    return this.get(id)!;
+    return (await this.get(id))!;
   }
 
-  get(id: string): CommandRecord | undefined {
-    const r = this.statements().get.get(id) as Row | undefined;
+  async get(id: string): Promise<CommandRecord | undefined> {
+    const r = await this.db.selectFrom('commands').selectAll().where('id', '=', id).executeTakeFirst();
     return r && toRecord(r);
   }
 
-  list(siteId: string, limit = 50): CommandRecord[] {
-    return (this.db.prepare('SELECT * FROM commands WHERE site_id = ? ORDER BY created_at DESC LIMIT ?').all(siteId, limit) as Row[]).map(toRecord);
+  async list(siteId: string, limit = 50): Promise<CommandRecord[]> {
+    const rows = await this.db.selectFrom('commands').selectAll().where('site_id', '=', siteId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+    return rows.map(toRecord);
   }
 
-  pendingFor(siteId: string): CommandRecord[] {
-    return (this.statements().pending.all(siteId) as Row[]).map(toRecord);
+  /** Commands still waiting for the site, oldest first (none whose time to live has passed, marked expired or not yet). */
+  async pendingFor(siteId: string): Promise<CommandRecord[]> {
+    const rows = await this.db
+      .selectFrom('commands')
+      .selectAll()
+      .where('site_id', '=', siteId)
+      .where('status', 'in', OPEN)
+      .where('expires_at', '>', this.now())
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(toRecord);
   }
 
   /** Resolve when the command reaches a final status, or after `timeoutMs` with its status then. */
-  waitFor(id: string, timeoutMs: number): Promise<CommandRecord> {
-    const c = this.get(id);
-    if (!c) return Promise.reject(Errors.notFound('command', id));
-    if (isFinal(c.status) || timeoutMs <= 0) return Promise.resolve(c);
-    return new Promise((resolve) => {
-      const done = (rec: CommandRecord) => {
-        clearTimeout(timer);
-        resolve(rec);
-      };
-      const timer = setTimeout(() => {
-        const list = this.waiters.get(id)?.filter((w) => w !== done) ?? [];
-        if (list.length) this.waiters.set(id, list);
-        else this.waiters.delete(id);
-        resolve(this.get(id)!);
-      }, timeoutMs);
-      this.waiters.set(id, [...(this.waiters.get(id) ?? []), done]);
+  async waitFor(id: string, timeoutMs: number): Promise<CommandRecord> {
+    // Listening before reading: a result stored while the read is on its way is not missed.
+    let done: ((rec: CommandRecord) => void) | undefined;
+    const finished = new Promise<CommandRecord>((resolve) => {
+      done = resolve;
+      this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]);
     });
+    const forget = () => {
+      const list = this.waiters.get(id)?.filter((w) => w !== done) ?? [];
+      if (list.length) this.waiters.set(id, list);
+      else this.waiters.delete(id);
+    };
+    const c = await this.get(id).catch((err: unknown) => {
+      forget();
+      throw err;
+    });
+    if (!c) {
+      forget();
+      throw Errors.notFound('command', id);
+    }
+    if (isFinal(c.status) || timeoutMs <= 0) {
+      forget();
+      return c;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const first = await Promise.race([finished, timedOut]);
+    clearTimeout(timer);
+    if (first !== 'timeout') return first;
+    forget();
+    return (await this.get(id)) ?? c;
   }
 
   /** The site is back: send everything that waits for it and has not expired. */
   async flush(siteId: string): Promise<void> {
-    this.expire();
-    for (const c of this.pendingFor(siteId)) {
+    await this.expire();
+    for (const c of await this.pendingFor(siteId)) {
       const message = { v: PROTOCOL_VERSION, id: c.id, siteId, type: c.type, params: c.params, issuedAt: c.createdAt, expiresAt: c.expiresAt };
       const checked = decodeCommand.check(message);
       if (checked.ok) await this.send(checked.value);
     }
   }
 
-  /** A cmd_result arrived from a site. The first answer wins; repeats are ignored. */
-  complete(siteId: string, ev: CommandResultEvent): void {
-    const c = this.get(ev.cmdId);
-    if (!c || c.siteId !== siteId) {
-      this.log.warn({ siteId, cmdId: ev.cmdId }, 'result for an unknown command ignored');
-      return;
-    }
-    if (isFinal(c.status) && c.status !== 'expired') return;
-    this.statements().complete.run(ev.ok ? 'succeeded' : 'failed', this.now(), ev.result ? JSON.stringify(ev.result) : null, ev.error ? JSON.stringify(ev.error) : null, c.id);
-    this.notify(c.id);
+  /**
+   * A cmd_result arrived from a site; resolves once the result is committed
+   * (the site is told it is stored after that). The first answer wins;
+   * repeats are ignored.
+   */
+  async complete(siteId: string, ev: CommandResultEvent): Promise<void> {
+    // One conditional statement, not a read then a write: a second answer or an expiry arriving meanwhile
+    // (another event, another server) cannot slip between them and be overwritten, nor overwrite this one.
+    const row = await this.db
+      .updateTable('commands')
+      .set({
+        status: ev.ok ? 'succeeded' : 'failed',
+        completed_at: this.now(),
+        result: ev.result ? JSON.stringify(ev.result) : null,
+        error: ev.error ? JSON.stringify(ev.error) : null,
+      })
+      .where('id', '=', ev.cmdId)
+      .where('site_id', '=', siteId)
+      .where('status', 'in', ANSWERABLE)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return this.notify(toRecord(row));
+    const c = await this.get(ev.cmdId);
+    // Already answered: a repeat (the site sends until acknowledged), ignored.
+    if (c && c.siteId === siteId) return;
+    this.log.warn({ siteId, cmdId: ev.cmdId }, 'result for an unknown command ignored');
   }
 
-  /** Mark commands whose time to live has passed; returns how many. */
-  expire(): number {
-    const { due, expire: stmt } = this.statements();
-    const ids = (due.all(this.now()) as Array<{ id: string }>).map((r) => r.id);
-    if (ids.length === 0) return 0;
+  /** Mark commands whose time to live has passed; resolves with how many. */
+  expire(): Promise<number> {
+    this.expiring ??= this.expireNow().finally(() => {
+      this.expiring = undefined;
+    });
+    return this.expiring;
+  }
+
+  private async expireNow(): Promise<number> {
+    const t = this.now();
     const err = JSON.stringify({ code: 'expired', message: 'the site did not answer before the command expired' });
-    this.db.transaction(() => ids.forEach((id) => stmt.run(this.now(), err, id)))();
-    ids.forEach((id) => this.notify(id));
-    return ids.length;
+    // One statement: a command answered meanwhile is no longer open and stays answered.
+    const rows = await this.db
+      .updateTable('commands')
+      .set({ status: 'expired', completed_at: t, error: err })
+      .where('status', 'in', OPEN)
+      .where('expires_at', '<=', t)
+      .returningAll()
+      .execute();
+    for (const r of rows) this.notify(toRecord(r));
+    return rows.length;
   }
 
   private async send(m: CommandMessage): Promise<void> {
     try {
       await this.broker.publish(siteTopic(m.siteId, 'cmd'), encodeJson(m), { qos: 1 });
-      this.statements().sent.run(this.now(), m.id);
+      // Only while it is open: a result that came back before this line keeps its final status.
+      await this.db.updateTable('commands').set({ status: 'sent', sent_at: this.now() }).where('id', '=', m.id).where('status', 'in', OPEN).execute();
     } catch (err) {
       this.log.warn({ siteId: m.siteId, cmdId: m.id, err: (err as Error).message }, 'command not sent; it stays queued');
     }
@@ -189,11 +231,10 @@ export class CommandService {
     return () => void this.finishedListeners.delete(listener);
   }
 
-  private notify(id: string): void {
-    const ws = this.waiters.get(id);
-    if (!ws && this.finishedListeners.size === 0) return;
-    this.waiters.delete(id);
-    const rec = this.get(id)!;
+  /** `rec`: the row as the statement that made it final returned it. */
+  private notify(rec: CommandRecord): void {
+    const ws = this.waiters.get(rec.id);
+    this.waiters.delete(rec.id);
     ws?.forEach((w) => w(rec));
     for (const l of this.finishedListeners) l(rec);
   }

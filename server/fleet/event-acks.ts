@@ -4,23 +4,26 @@
  * store, its key is queued here and sent back to its site on
  * `sites/{siteId}/ack`, batched per site.
  *
- * Why batched on setImmediate: the stores commit synchronously (better-sqlite3,
- * autocommit), so a key queued here is already committed; a burst of events
- * read from one socket is handled in one turn of the event loop, and its
+ * Why batched on setImmediate: a key is queued here only once its store's
+ * commit has resolved (ingest.ts waits for the promise FleetState.applyEvent
+ * returns, which waits for every listener that stores the event), so it is
+ * already committed; the events of a burst commit close together, and their
  * acks leave together — one publish per site per turn instead of one per
  * event. A publish that fails (the broker down, the link to an external
  * broker lost) is only logged: the site sends the event again after its
  * back-off, and the store keeps one per key.
  *
- * Committed is not yet durable: SQLite runs `synchronous = NORMAL` in WAL
+ * Committed is not yet durable on SQLite: it runs `synchronous = NORMAL` in WAL
  * mode, where a commit survives the process dying but a power cut of the
  * machine can take the last ones (their WAL frames are written, not synced).
  * Syncing on every commit (`FULL`) would put one fsync per receipt on the
  * event loop — 3,000 sites ending one bulletin at once would stall it for
- * seconds. So `durable` (store/db.ts walSync: one fsync of the WAL file, on
- * libuv's thread pool) runs once per batch before its acks leave, and the
- * batches stored while it runs wait for the next one: a group commit, off the
- * event loop. A sync that fails acknowledges nothing stored in its batch.
+ * seconds. So `durable` (Store.durable(): on SQLite store/db.ts walSync, one
+ * fsync of the WAL file on libuv's thread pool; on PostgreSQL nothing, a
+ * commit is durable when it returns) runs once per batch before its acks
+ * leave, and the batches stored while it runs wait for the next one: a group
+ * commit, off the event loop. A sync that fails acknowledges nothing stored
+ * in its batch.
  */
 import { encodeJson, MAX_ACK_KEYS, PROTOCOL_VERSION, siteTopic, decodeEventAck, type EventAck, type EventAckRefusal } from '../../protocol/index.ts';
 import type { BrokerLink, Logger } from './broker.ts';
@@ -41,16 +44,53 @@ export interface EventAckStats {
 
 /**
  * An error from the store itself (a full disk, an I/O error, a locked or
- * read-only database): the event was not stored and must not be
+ * read-only database; on PostgreSQL a lost connection, a timeout, a database
+ * out of room or shutting down): the event was not stored and must not be
  * acknowledged, so the site keeps it and sends it again. Anything else thrown
  * while applying an event is a refusal of that event (it breaks an invariant:
  * an unknown alert, a site not targeted), which sending again cannot change.
+ * A constraint the row breaks on PostgreSQL (SQLSTATE class 23) is such a
+ * refusal: the same row breaks it every time.
  */
 export function isStoreFailure(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return false;
-  return code.startsWith('SQLITE_') || ['ENOSPC', 'EIO', 'EROFS', 'EDQUOT', 'EMFILE', 'ENFILE'].includes(code);
+  if (typeof code === 'string') {
+    if (code.startsWith('SQLITE_') || SYSTEM_FAILURES.has(code)) return true;
+    // A PostgreSQL SQLSTATE: five characters, the first two its class.
+    if (/^[0-9A-Z]{5}$/.test(code)) return POSTGRES_FAILURE_CLASSES.has(code.slice(0, 2)) || POSTGRES_FAILURES.has(code);
+    return false;
+  }
+  // pg's pool and client say these without a code.
+  return err instanceof Error && POSTGRES_CLIENT_FAILURE.test(err.message);
 }
+
+/** The disk or the network between the server and its database. */
+const SYSTEM_FAILURES = new Set([
+  'ENOSPC',
+  'EIO',
+  'EROFS',
+  'EDQUOT',
+  'EMFILE',
+  'ENFILE',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+/**
+ * SQLSTATE classes that say the database could not do it now, not that the
+ * row is wrong: 08 connection, 40 transaction rollback (serialization,
+ * deadlock), 53 insufficient resources (disk full, out of memory), 57
+ * operator intervention (a shutdown, a statement timeout), 58 system error,
+ * XX internal error.
+ */
+const POSTGRES_FAILURE_CLASSES = new Set(['08', '40', '53', '57', '58', 'XX']);
+/** 25006: a read-only transaction (a standby); 55P03: a lock not available in time. */
+const POSTGRES_FAILURES = new Set(['25006', '55P03']);
+const POSTGRES_CLIENT_FAILURE = /timeout exceeded when trying to connect|Connection terminated|connection error|Client was closed|not queryable/i;
 
 export class EventAcker {
   private pending = new Map<string, Batch>();

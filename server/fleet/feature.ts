@@ -34,9 +34,8 @@ export function fleetFeature(deps: FleetDeps): Feature {
   });
   const unlisten = fleet.listen({
     siteOnline: flushCommands,
-    siteEvent: (id, ev) => {
-      if (ev.type === 'cmd_result') commands.complete(id, ev);
-    },
+    // Returned, so the result is acknowledged to the site only once committed.
+    siteEvent: (id, ev) => (ev.type === 'cmd_result' ? commands.complete(id, ev) : undefined),
     conditionChanged: (c) => {
       if (c.from !== null) log.info({ siteId: c.siteId, from: c.from, to: c.to, reasons: c.verdict.reasons.map((r) => r.message) }, 'site condition changed');
     },
@@ -48,19 +47,20 @@ export function fleetFeature(deps: FleetDeps): Feature {
       await broker.start();
       jobs.every('sweep', config.sweepIntervalMs, () => {
         fleet.sweep();
-        commands.expire();
+        return commands.expire();
       });
-      jobs.every('flush', 1000, () => fleet.flush());
+      // A failed write is logged, counted and told to the disk by the fleet itself (once per failing spell), and retried next tick.
+      jobs.every('flush', 1000, () => fleet.flush().catch(() => undefined));
     },
     async stop() {
       jobs.stop();
       unlisten();
       await broker.stop();
       try {
-        fleet.flush();
+        await fleet.flush();
       } catch (err) {
         // A full disk must not keep the store open: the last statuses are lost, the sites report again.
-        log.error({ err }, 'last site statuses not written on stop');
+        log.error({ err, pendingEvents: fleet.stats().pendingEvents }, 'last site statuses not written on stop');
       }
     },
   };

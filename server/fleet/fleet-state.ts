@@ -2,18 +2,31 @@
  * The live view of every site: what it last reported, and its verdict
  * (operational, degraded, faulty, offline, unverified, with reasons).
  *
- * Kept in memory for speed (a heartbeat must not cost a disk write), and
- * written to SQLite in batches (site_status) so a restart loses nothing
- * but the last second. Every change of verdict is recorded as an event in
- * site_events, which is the history that uptime and coverage over time are
- * computed from.
+ * Kept in memory for speed (a heartbeat must not cost a disk write): the
+ * memory is what every read answers from, and the store only follows it.
+ * Every change of verdict is recorded as an event in site_events, which is
+ * the history that uptime and coverage over time are computed from.
+ *
+ * Written behind, through one queue of writes that run one at a time, in
+ * order: events as soon as the write before them is done (all that gathered
+ * meanwhile in one transaction), site_status on each flush() tick (every
+ * changed site in one transaction), so a restart loses nothing but the last
+ * second and a burst of heartbeats costs one transaction, never one write in
+ * flight per message. A write that fails keeps what it held for the next one
+ * (a status is rewritten from memory; events are put back, up to a bound
+ * past which the oldest are dropped), and is logged and counted. None of
+ * this is acknowledged to a site: what is (receipts, alert statuses,
+ * command results) is stored by the listeners of applyEvent, whose promises
+ * it returns (ingest.ts acknowledges after them).
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Insertable, Kysely } from 'kysely';
+import type { Database, SiteEventsTable, SiteStatusTable } from '../store/schema.ts';
+import type { Logger } from './broker.ts';
 import type { SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../../protocol/index.ts';
 import type { CoveragePolicy, ExpectedSiteConfig, SiteCondition, SiteObservation, SiteVerdict, SoundCheckRecord } from '../coverage/model.ts';
 import { classifySite } from '../coverage/site-condition.ts';
 import type { Site } from '../registry/sites.ts';
+import { isStoreFailure } from './event-acks.ts';
 import type { IngestSink } from './ingest.ts';
 
 export interface ConditionChange {
@@ -45,28 +58,51 @@ export interface FleetListeners {
   verdictChanged?(change: VerdictChange): void;
   /** A site just came online (connected state or a message after being offline): time to send it what waits. */
   siteOnline?(siteId: string): void;
-  /** An event from a site (command results among them). */
-  siteEvent?(siteId: string, event: SiteEventMessage): void;
+  /**
+   * An event from a site (command results among them). A listener that
+   * stores it returns the promise of its commit (anything else it returns is
+   * ignored): the event is acknowledged to
+   * the site (event-acks.ts) only once every such promise has resolved, and
+   * not at all when one rejects.
+   */
+  siteEvent?(siteId: string, event: SiteEventMessage): unknown;
   /** A site was registered or changed in the registry (moved to another area, its profile, ...). */
   siteChanged?(siteId: string): void;
   /** A site left the fleet (retired). */
   siteRemoved?(siteId: string): void;
 }
 
-interface StatusRow {
-  site_id: string;
-  first_seen_at: number | null;
-  last_seen_at: number | null;
-  connected: number;
-  disconnected_at: number | null;
-  interval_s: number | null;
-  telemetry: string | null;
-  last_sound_verified_at: number | null;
-  last_sound_check: string | null;
-  condition: SiteCondition | null;
-  reasons: string | null;
-  condition_since: number | null;
+/** How the writes behind the memory are doing (the metrics and the fleet's page show it). */
+export interface FleetWriteStats {
+  /** Transactions committed, and the rows they wrote. */
+  statusWrites: number;
+  statusRows: number;
+  eventWrites: number;
+  eventRows: number;
+  /** Writes that failed (each retried with the next one). */
+  failures: number;
+  /** Events waiting to be written, and events dropped past MAX_PENDING_EVENTS while the store kept failing. */
+  pendingEvents: number;
+  eventsDropped: number;
+  lastError: { at: number; message: string } | null;
 }
+
+export interface FleetStateOptions {
+  log?: Logger;
+  /** Told of every failed write (a full disk gives up its reserve at once: store/disk-space.ts). */
+  onWriteFailure?: (err: unknown) => void;
+}
+
+/**
+ * Events kept in memory while the store refuses them (a full disk): about ten
+ * minutes of a province's connects, faults and changes. Past it the oldest
+ * are dropped and counted: the memory must not grow without end, and the
+ * newest say most about the sites now.
+ */
+export const MAX_PENDING_EVENTS = 50_000;
+/** Rows per INSERT: well under either dialect's limit on bound parameters (13 columns × 500). */
+const STATUS_ROWS_PER_INSERT = 500;
+const EVENT_ROWS_PER_INSERT = 1000;
 
 interface Entry {
   obs: SiteObservation;
@@ -81,16 +117,32 @@ export class FleetState implements IngestSink {
   private readonly dirty = new Set<string>();
   private readonly listeners: FleetListeners[] = [];
 
-  /** Prepared once: an event is inserted on every connect, disconnect, fault and condition change. */
-  private readonly insertEvent: Statement<[string, number, string, string | null, string]>;
+  /** Events recorded and not yet written, oldest first. */
+  private pendingEvents: Array<Insertable<SiteEventsTable>> = [];
+  /** The queue of writes: each runs after the one before has settled, so rows reach the store in the order they were made. */
+  private writes: Promise<void> = Promise.resolve();
+  /** An events write (or a status write) is queued and has not started yet: whatever is recorded meanwhile joins it. */
+  private eventsQueued = false;
+  private statusQueued: Promise<void> | undefined;
+  private failing = false;
+  private droppingLogged = false;
+  private readonly writeStats: FleetWriteStats = {
+    statusWrites: 0,
+    statusRows: 0,
+    eventWrites: 0,
+    eventRows: 0,
+    failures: 0,
+    pendingEvents: 0,
+    eventsDropped: 0,
+    lastError: null,
+  };
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     private readonly policy: CoveragePolicy,
     private readonly now: () => number = Date.now,
-  ) {
-    this.insertEvent = db.prepare<[string, number, string, string | null, string]>('INSERT INTO site_events (site_id, at, type, condition, detail) VALUES (?, ?, ?, ?, ?)');
-  }
+    private readonly opts: FleetStateOptions = {},
+  ) {}
 
   /** Returns the unsubscribe: a listener that lives shorter than the fleet (a route plugin, a test) takes itself out. */
   listen(l: FleetListeners): () => void {
@@ -102,8 +154,8 @@ export class FleetState implements IngestSink {
   }
 
   /** Load registered sites and their last known status from the store. */
-  load(sites: Site[]): void {
-    const rows = new Map((this.db.prepare('SELECT * FROM site_status').all() as StatusRow[]).map((r) => [r.site_id, r]));
+  async load(sites: readonly Site[]): Promise<void> {
+    const rows = new Map((await this.db.selectFrom('site_status').selectAll().execute()).map((r) => [r.site_id, r]));
     for (const s of sites) {
       const r = rows.get(s.id);
       const obs = this.blank(s);
@@ -117,7 +169,8 @@ export class FleetState implements IngestSink {
         obs.telemetry = r.telemetry ? (JSON.parse(r.telemetry) as TelemetryMessage) : null;
         obs.lastSoundVerifiedAt = r.last_sound_verified_at;
         obs.lastSoundCheck = r.last_sound_check ? (JSON.parse(r.last_sound_check) as SoundCheckRecord) : null;
-        if (r.condition) verdict = { siteId: s.id, condition: r.condition, reasons: r.reasons ? JSON.parse(r.reasons) : [] };
+        // The column holds what this class wrote: a SiteCondition.
+        if (r.condition) verdict = { siteId: s.id, condition: r.condition as SiteCondition, reasons: r.reasons ? JSON.parse(r.reasons) : [] };
       }
       this.entries.set(s.id, { obs, verdict, since: r?.condition_since ?? null, lastOnlineAt: 0 });
     }
@@ -227,7 +280,12 @@ export class FleetState implements IngestSink {
     if (!wasOnline) this.emitOnline(siteId);
   }
 
-  applyEvent(siteId: string, m: SiteEventMessage): void {
+  /**
+   * Applies the event to memory at once; the promise (when a listener stores
+   * the event) resolves once every listener's store committed it, and rejects
+   * with the first store failure, else the first error, once all settled.
+   */
+  applyEvent(siteId: string, m: SiteEventMessage): void | Promise<void> {
     const e = this.entries.get(siteId)!;
     const t = this.now();
     this.seen(e, t);
@@ -254,7 +312,19 @@ export class FleetState implements IngestSink {
       }
     }
     this.evaluate(siteId);
-    for (const l of this.listeners) l.siteEvent?.(siteId, m);
+    const stores: Array<Promise<unknown>> = [];
+    try {
+      for (const l of this.listeners) {
+        const r = l.siteEvent?.(siteId, m);
+        if (r instanceof Promise) stores.push(r);
+      }
+    } catch (err) {
+      // A listener refused the event outright: the stores already started still finish, their failures logged there.
+      for (const p of stores) p.catch(() => undefined);
+      throw err;
+    }
+    if (stores.length === 0) return;
+    return allStored(stores);
   }
 
   /** Re-evaluate every site: catches sites that went silent without closing their connection. */
@@ -267,46 +337,174 @@ export class FleetState implements IngestSink {
     return changes;
   }
 
-  /** Write changed sites to the store in one transaction. */
-  flush(): number {
-    if (this.dirty.size === 0) return 0;
-    const stmt = this.db.prepare(
-      `INSERT INTO site_status (site_id, first_seen_at, last_seen_at, connected, disconnected_at, interval_s, telemetry,
-         last_sound_verified_at, last_sound_check, condition, reasons, condition_since, updated_at)
-       VALUES (@site_id, @first_seen_at, @last_seen_at, @connected, @disconnected_at, @interval_s, @telemetry,
-         @last_sound_verified_at, @last_sound_check, @condition, @reasons, @condition_since, @updated_at)
-       ON CONFLICT(site_id) DO UPDATE SET first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at,
-         connected = excluded.connected, disconnected_at = excluded.disconnected_at, interval_s = excluded.interval_s,
-         telemetry = excluded.telemetry, last_sound_verified_at = excluded.last_sound_verified_at,
-         last_sound_check = excluded.last_sound_check, condition = excluded.condition, reasons = excluded.reasons,
-         condition_since = excluded.condition_since, updated_at = excluded.updated_at`,
+  /**
+   * Write every changed site's status, and the events still waiting, in one
+   * transaction each, after the writes already queued. Resolves with the
+   * number of sites written once committed; rejects when the write failed
+   * (what it held waits for the next). Calls while one is queued share it.
+   */
+  flush(): Promise<number> {
+    if (this.pendingEvents.length > 0) this.queueEvents();
+    if (this.statusQueued) return this.statusQueued.then(() => 0);
+    let written = 0;
+    const p = this.enqueue(async () => {
+      this.statusQueued = undefined;
+      written = await this.writeStatus();
+      return written > 0;
+    });
+    this.statusQueued = p;
+    return p.then(() => written);
+  }
+
+  /** Resolves once every write queued so far has settled (failed or not): a test or a stop waits here. */
+  async settled(): Promise<void> {
+    await this.writes;
+  }
+
+  stats(): FleetWriteStats {
+    return { ...this.writeStats, pendingEvents: this.pendingEvents.length };
+  }
+
+  /** `work` resolves true when it wrote something: only a write that reached the store says the store works again. */
+  private enqueue(work: () => Promise<boolean>): Promise<void> {
+    const p = this.writes.then(work);
+    this.writes = p.then(
+      (wrote) => (wrote ? this.recovered() : undefined),
+      (err: unknown) => this.failed(err),
     );
+    return p.then(() => undefined);
+  }
+
+  private async writeStatus(): Promise<number> {
+    if (this.dirty.size === 0) return 0;
     const ids = [...this.dirty];
     this.dirty.clear();
     const t = this.now();
-    this.db.transaction(() => {
-      for (const id of ids) {
-        const e = this.entries.get(id);
-        if (!e) continue;
-        const o = e.obs;
-        stmt.run({
-          site_id: id,
-          first_seen_at: o.firstSeenAt,
-          last_seen_at: o.lastSeenAt,
-          connected: o.connected ? 1 : 0,
-          disconnected_at: o.disconnectedAt,
-          interval_s: o.intervalS,
-          telemetry: o.telemetry ? JSON.stringify(o.telemetry) : null,
-          last_sound_verified_at: o.lastSoundVerifiedAt,
-          last_sound_check: o.lastSoundCheck ? JSON.stringify(o.lastSoundCheck) : null,
-          condition: e.verdict?.condition ?? null,
-          reasons: e.verdict ? JSON.stringify(e.verdict.reasons) : null,
-          condition_since: e.since,
-          updated_at: t,
-        });
-      }
-    })();
-    return ids.length;
+    // Rows from memory as it is now, not as it was when the tick queued the write: a later change of a
+    // site is written with it or by the next write, never overtaken by an older one (one write at a time).
+    const rows: Array<Insertable<SiteStatusTable>> = [];
+    for (const id of ids) {
+      const e = this.entries.get(id);
+      if (!e) continue;
+      const o = e.obs;
+      rows.push({
+        site_id: id,
+        first_seen_at: o.firstSeenAt,
+        last_seen_at: o.lastSeenAt,
+        connected: o.connected ? 1 : 0,
+        disconnected_at: o.disconnectedAt,
+        interval_s: o.intervalS,
+        telemetry: o.telemetry ? JSON.stringify(o.telemetry) : null,
+        last_sound_verified_at: o.lastSoundVerifiedAt,
+        last_sound_check: o.lastSoundCheck ? JSON.stringify(o.lastSoundCheck) : null,
+        condition: e.verdict?.condition ?? null,
+        reasons: e.verdict ? JSON.stringify(e.verdict.reasons) : null,
+        condition_since: e.since,
+        updated_at: t,
+      });
+    }
+    if (rows.length === 0) return 0;
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        for (let i = 0; i < rows.length; i += STATUS_ROWS_PER_INSERT) {
+          await trx
+            .insertInto('site_status')
+            .values(rows.slice(i, i + STATUS_ROWS_PER_INSERT))
+            .onConflict((oc) =>
+              oc.column('site_id').doUpdateSet((eb) => ({
+                first_seen_at: eb.ref('excluded.first_seen_at'),
+                last_seen_at: eb.ref('excluded.last_seen_at'),
+                connected: eb.ref('excluded.connected'),
+                disconnected_at: eb.ref('excluded.disconnected_at'),
+                interval_s: eb.ref('excluded.interval_s'),
+                telemetry: eb.ref('excluded.telemetry'),
+                last_sound_verified_at: eb.ref('excluded.last_sound_verified_at'),
+                last_sound_check: eb.ref('excluded.last_sound_check'),
+                condition: eb.ref('excluded.condition'),
+                reasons: eb.ref('excluded.reasons'),
+                condition_since: eb.ref('excluded.condition_since'),
+                updated_at: eb.ref('excluded.updated_at'),
+              })),
+            )
+            .execute();
+        }
+      });
+    } catch (err) {
+      // Rewritten from memory by the next tick (a site still known): nothing of it is lost but the wait.
+      for (const r of rows) if (this.entries.has(r.site_id)) this.dirty.add(r.site_id);
+      throw err;
+    }
+    this.writeStats.statusWrites++;
+    this.writeStats.statusRows += rows.length;
+    return rows.length;
+  }
+
+  private queueEvents(): void {
+    if (this.eventsQueued) return;
+    this.eventsQueued = true;
+    // Its failure is counted and logged by the queue (failed()); the next event or tick writes again.
+    this.enqueue(() => this.writeEvents()).catch(() => undefined);
+  }
+
+  private async writeEvents(): Promise<boolean> {
+    this.eventsQueued = false;
+    const rows = this.pendingEvents;
+    if (rows.length === 0) return false;
+    this.pendingEvents = [];
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        for (let i = 0; i < rows.length; i += EVENT_ROWS_PER_INSERT) {
+          await trx
+            .insertInto('site_events')
+            .values(rows.slice(i, i + EVENT_ROWS_PER_INSERT))
+            .execute();
+        }
+      });
+    } catch (err) {
+      // Rolled back as a whole: put back in front of what came meanwhile, so the order stays, within the bound.
+      this.pendingEvents = rows.concat(this.pendingEvents);
+      this.dropOverflow();
+      throw err;
+    }
+    this.writeStats.eventWrites++;
+    this.writeStats.eventRows += rows.length;
+    return true;
+  }
+
+  private dropOverflow(): void {
+    const over = this.pendingEvents.length - MAX_PENDING_EVENTS;
+    if (over <= 0) return;
+    this.pendingEvents.splice(0, over);
+    this.writeStats.eventsDropped += over;
+    // Once per failing spell (recovered() says how many in all), not once per event dropped.
+    if (this.droppingLogged) return;
+    this.droppingLogged = true;
+    this.opts.log?.error(
+      { dropped: over, droppedSinceStart: this.writeStats.eventsDropped, kept: MAX_PENDING_EVENTS },
+      'site events: the store keeps failing; the oldest events waiting to be written were dropped',
+    );
+  }
+
+  private failed(err: unknown): void {
+    this.writeStats.failures++;
+    const message = (err as Error)?.message ?? String(err);
+    this.writeStats.lastError = { at: this.now(), message };
+    this.opts.onWriteFailure?.(err);
+    // Once when it starts failing, not on every retry; the counts say how many.
+    if (!this.failing) {
+      this.failing = true;
+      this.opts.log?.error(
+        { err: message, pendingEvents: this.pendingEvents.length, dirtySites: this.dirty.size },
+        'site statuses and events: writing to the store failed; kept in memory and written again with the next write',
+      );
+    }
+  }
+
+  private recovered(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.droppingLogged = false;
+    this.opts.log?.info({ failures: this.writeStats.failures, eventsDropped: this.writeStats.eventsDropped }, 'site statuses and events: writing to the store works again');
   }
 
   private blank(s: Site): SiteObservation {
@@ -376,6 +574,16 @@ export class FleetState implements IngestSink {
   }
 
   private recordEvent(siteId: string, at: number, type: string, condition: SiteCondition | null, detail: object): void {
-    this.insertEvent.run(siteId, at, type, condition, JSON.stringify(detail));
+    this.pendingEvents.push({ site_id: siteId, at, type, condition, detail: JSON.stringify(detail) });
+    this.dropOverflow();
+    this.queueEvents();
   }
+}
+
+/** Waits for every store of an event; rejects with the first store failure (so the event is sent again), else the first error. */
+async function allStored(stores: Array<Promise<unknown>>): Promise<void> {
+  const settled = await Promise.allSettled(stores);
+  const errors = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (errors.length === 0) return;
+  throw errors.find(isStoreFailure) ?? errors[0];
 }

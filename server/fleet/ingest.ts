@@ -9,8 +9,9 @@
  * the site's health, so they neither mark it seen nor reach SQLite.
  *
  * Receipts, alert statuses and command results are acknowledged to their site
- * (event-acks.ts) only once applied, i.e. committed: the stores write
- * synchronously. A store failure (a full disk) is not acknowledged, so the
+ * (event-acks.ts) only once applied, i.e. committed: the sink returns the
+ * promise of the stores' commits, and the ack waits for it. A store failure
+ * (a full disk, a database that does not answer) is not acknowledged, so the
  * site keeps the event and sends it again; an event the server refuses for
  * good (an unknown alert) is acknowledged as refused so the site stops
  * sending it. An event that fails to decode is not acknowledged at all: it may
@@ -28,7 +29,8 @@ export interface IngestSink {
   isKnownSite(siteId: string): boolean;
   applyState(siteId: string, m: SiteStateMessage, retained: boolean): void;
   applyTelemetry(siteId: string, m: TelemetryMessage): void;
-  applyEvent(siteId: string, m: SiteEventMessage): void;
+  /** Applied at once; a promise when the event is being stored, resolved once committed. */
+  applyEvent(siteId: string, m: SiteEventMessage): void | Promise<void>;
 }
 
 /** Where valid clock requests go (server/fleet/clock-responder.ts). */
@@ -114,25 +116,42 @@ export class SiteMessageIngest {
   }
 
   /** `ackKey`: the event is acknowledged to its site once applied (protocol/event-ack.ts). */
-  private accept<T extends { siteId: string }>(m: SiteMessage, d: Decoded<T>, apply: (v: T) => void, ackKey?: string): void {
+  private accept<T extends { siteId: string }>(m: SiteMessage, d: Decoded<T>, apply: (v: T) => void | Promise<void>, ackKey?: string): void {
     if (!d.ok) return this.reject(m, d.error.code, d.error.reason);
     if (d.value.siteId !== m.siteId) {
       return this.reject(m, 'site_mismatch', `payload says site ${d.value.siteId} but arrived on site ${m.siteId}'s topic`);
     }
+    let stored: void | Promise<void>;
     try {
-      apply(d.value);
+      stored = apply(d.value);
     } catch (err) {
-      if (isStoreFailure(err)) {
-        // Not stored, so not acknowledged: the site keeps it and sends it again later.
-        return this.reject(m, 'store_failed', `not stored, the site will send it again: ${(err as Error).message}`, 'error');
-      }
-      // A message that passes the schema but breaks an invariant (or a bug of ours): count, log, go on.
-      if (ackKey) this.acks?.refused(m.siteId, { key: ackKey, code: 'not_accepted', reason: (err as Error).message });
-      return this.reject(m, 'not_accepted', (err as Error).message);
+      return this.notApplied(m, err, ackKey);
     }
+    // Applied to memory now; acknowledged once its stores committed (a promise), or at once when nothing stores it.
+    if (stored instanceof Promise) {
+      stored.then(
+        () => this.applied(m, ackKey),
+        (err: unknown) => this.notApplied(m, err, ackKey),
+      );
+      return;
+    }
+    this.applied(m, ackKey);
+  }
+
+  private applied(m: SiteMessage, ackKey: string | undefined): void {
     this.accepted++;
     this.byChannel.set(m.channel, (this.byChannel.get(m.channel) ?? 0) + 1);
     if (ackKey) this.acks?.stored(m.siteId, ackKey);
+  }
+
+  private notApplied(m: SiteMessage, err: unknown, ackKey: string | undefined): void {
+    if (isStoreFailure(err)) {
+      // Not stored, so not acknowledged: the site keeps it and sends it again later.
+      return this.reject(m, 'store_failed', `not stored, the site will send it again: ${(err as Error).message}`, 'error');
+    }
+    // A message that passes the schema but breaks an invariant (or a bug of ours): count, log, go on.
+    if (ackKey) this.acks?.refused(m.siteId, { key: ackKey, code: 'not_accepted', reason: (err as Error).message });
+    return this.reject(m, 'not_accepted', (err as Error).message);
   }
 
   private reject(m: SiteMessage, code: RejectCode, reason: string, level: 'warn' | 'error' = 'warn'): void {

@@ -2,38 +2,46 @@
  * A site's history as read back: what FleetState wrote to site_events
  * (connects, disconnects, faults, sound checks, condition changes). Read by
  * the site routes (its history, its uptime) so no route holds SQL.
+ *
+ * Events are in the order they were written (their id): FleetState writes
+ * them through one queue, in the order they happened.
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely } from 'kysely';
+import type { SiteEvent } from '../../api/sites.ts';
 import type { SiteCondition } from '../coverage/model.ts';
 import type { ConditionTransition } from '../coverage/uptime.ts';
-import type { SiteEvent } from '../../api/sites.ts';
+import type { Database } from '../store/schema.ts';
 
 export class SiteHistory {
-  private readonly conditionBefore: Statement<[string, number]>;
-  private readonly conditionsIn: Statement<[string, number, number]>;
-
-  constructor(private readonly db: Db) {
-    this.conditionBefore = db.prepare("SELECT condition FROM site_events WHERE site_id = ? AND type = 'condition' AND at <= ? ORDER BY id DESC LIMIT 1");
-    this.conditionsIn = db.prepare("SELECT at, condition FROM site_events WHERE site_id = ? AND type = 'condition' AND at > ? AND at < ? ORDER BY id");
-  }
+  constructor(private readonly db: Kysely<Database>) {}
 
   /** The newest `limit` events in [from, to), newest first, of one type if given. */
-  events(siteId: string, q: { from?: number; to?: number; type?: string; limit?: number }): SiteEvent[] {
-    const rows = this.db
-      .prepare(`SELECT at, type, condition, detail FROM site_events WHERE site_id = ? AND at >= ? AND at < ? ${q.type ? 'AND type = ?' : ''} ORDER BY id DESC LIMIT ?`)
-      .all(...([siteId, q.from ?? 0, q.to ?? Number.MAX_SAFE_INTEGER, ...(q.type ? [q.type] : []), q.limit ?? 200] as Array<string | number>)) as Array<{
-      at: number;
-      type: string;
-      condition: string | null;
-      detail: string | null;
-    }>;
+  async events(siteId: string, q: { from?: number; to?: number; type?: string; limit?: number }): Promise<SiteEvent[]> {
+    let query = this.db
+      .selectFrom('site_events')
+      .select(['at', 'type', 'condition', 'detail'])
+      .where('site_id', '=', siteId)
+      .where('at', '>=', q.from ?? 0)
+      .where('at', '<', q.to ?? Number.MAX_SAFE_INTEGER);
+    if (q.type) query = query.where('type', '=', q.type);
+    const rows = await query
+      .orderBy('id', 'desc')
+      .limit(q.limit ?? 200)
+      .execute();
     return rows.map((r) => ({ at: r.at, type: r.type, condition: r.condition, detail: r.detail ? JSON.parse(r.detail) : null }));
   }
 
   /** The condition the site was in at `from` (undefined: none recorded yet), and every change in (from, to), oldest first. */
-  conditions(siteId: string, from: number, to: number): { before: SiteCondition | undefined; transitions: ConditionTransition[] } {
-    const before = this.conditionBefore.get(siteId, from) as { condition: SiteCondition } | undefined;
-    return { before: before?.condition, transitions: this.conditionsIn.all(siteId, from, to) as ConditionTransition[] };
+  async conditions(siteId: string, from: number, to: number): Promise<{ before: SiteCondition | undefined; transitions: ConditionTransition[] }> {
+    const conditionEvents = this.db.selectFrom('site_events').where('site_id', '=', siteId).where('type', '=', 'condition');
+    const [before, transitions] = await Promise.all([
+      conditionEvents.select('condition').where('at', '<=', from).orderBy('id', 'desc').limit(1).executeTakeFirst(),
+      conditionEvents.select(['at', 'condition']).where('at', '>', from).where('at', '<', to).orderBy('id').execute(),
+    ]);
+    // Condition events always carry the condition FleetState classified.
+    return {
+      before: (before?.condition ?? undefined) as SiteCondition | undefined,
+      transitions: transitions.map((r) => ({ at: r.at, condition: r.condition as SiteCondition })),
+    };
   }
 }

@@ -267,12 +267,12 @@ describe.skipIf(!run)('the schedule page, the chart and the users form on a phon
 
   it("the 30-day chart draws the network's first snapshot, then a few, with every label inside its box", async () => {
     // The network's first minutes: one snapshot with sites in it.
-    expect(t.server.ctx.coverage.snapshot()).toBeGreaterThan(0);
+    expect(await t.server.ctx.coverage.snapshot()).toBeGreaterThan(0);
     for (const [n, size] of [1, 3].flatMap((k) => SIZES.map((s) => [k, s] as const))) {
       while ((await t.api('GET', `/api/coverage/history?area=${COMMUNE}`)).body.points.length < n) {
         const before = Date.now();
         await waitFor('the clock to move on', () => Date.now() > before);
-        t.server.ctx.coverage.snapshot();
+        await t.server.ctx.coverage.snapshot();
       }
       await page.setViewportSize({ width: size.width, height: size.height });
       await page.goto(`${t.baseUrl}/?area=2025.${COMMUNE}`);

@@ -97,7 +97,15 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
 
     await s.relay.up();
     agent = agentCli('--config', s.config);
-    const receipts = await waitFor('a receipt at the server', () => (receiptsOf(s.id).length ? receiptsOf(s.id) : undefined), 40_000, 100);
+    const receipts = await waitFor(
+      'a receipt at the server',
+      async () => {
+        const l = await receiptsOf(s.id);
+        return l.length ? l : undefined;
+      },
+      40_000,
+      100,
+    );
     expect(receipts).toHaveLength(1);
     expect(receipts[0], JSON.stringify(receipts[0])).toMatchObject({ entryId, outcome: 'unknown', reason: 'state_lost' });
     expect(receipts[0]!.detail).not.toMatch(/not running/);
@@ -131,10 +139,10 @@ describe.skipIf(!canRun)("the agent's state lost or damaged", () => {
     expect(heardRuns(s)).toEqual([FRAMES]);
 
     await s.relay.up();
-    const receipt = await waitFor('its receipt at the server', () => receiptsOf(s.id).find((r) => r.entryId === entryId), 30_000, 100);
+    const receipt = await waitFor('its receipt at the server', async () => (await receiptsOf(s.id)).find((r) => r.entryId === entryId), 30_000, 100);
     expect(receipt).toMatchObject({ outcome: 'played', frames: FRAMES });
     await waitFor('the newest playlist held again', async () => (await holdsPlaylist(s.id, 2)) === v2, 30_000, 200);
-    expect(receiptsOf(s.id).filter((r) => /not running/.test(r.detail ?? ''))).toEqual([]);
+    expect((await receiptsOf(s.id)).filter((r) => /not running/.test(r.detail ?? ''))).toEqual([]);
     expect(agent.text()).toMatch(/using the previous good copy/);
     await stopProcess(agent);
   }, 180_000);

@@ -206,8 +206,8 @@ describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 M
     const at = Date.now();
     const receipts = Array.from({ length: 20 }, (_, i) => receipt(site.siteId, i, at));
     await report(cluster, site.siteId, receipts);
-    const stored = await waitFor('20 receipts stored', () => {
-      const l = t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 });
+    const stored = await waitFor('20 receipts stored', async () => {
+      const l = await t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 });
       return l.length === 20 ? l : undefined;
     });
     expect(stored.every((r) => r.outcome === 'played')).toBe(true);
@@ -278,7 +278,7 @@ describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 M
     expect((await t.api('GET', `/api/media/${mediaId}`)).body).toMatchObject({ status: 'ready' });
     expect((await t.api('GET', `/api/media/${up.body.id}`)).body).toMatchObject({ status: 'ready' });
     const now = Date.now();
-    expect(t.server.ctx.asRun.list({ siteIds: [site.siteId], from: now - 600_000, to: now + 60_000 })).toHaveLength(20);
+    expect(await t.server.ctx.asRun.list({ siteIds: [site.siteId], from: now - 600_000, to: now + 60_000 })).toHaveLength(20);
     const alerts = await t.api('GET', '/api/alerts?state=active');
     expect(alerts.body.alerts).toHaveLength(1);
   }, 120_000);
@@ -355,7 +355,7 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     await cluster.client.publishAsync(siteTopic(site.siteId, 'event'), JSON.stringify(unknown), { qos: 1 });
     await waitFor("the unknown alert's status refused", () => cluster.refused.has(eventAckKey(unknown)!));
     expect(receipts.filter((r) => cluster.acked.has(eventAckKey(r)!))).toEqual([]);
-    expect(t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toEqual([]);
+    expect(await t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toEqual([]);
 
     fs.rmSync(path.join(dir, 'fill'));
     await waitFor('the disk ok again', async () => (await t.api('GET', '/api/health')).body.disk.state === 'ok');
@@ -364,7 +364,7 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     // The site sends what was not acknowledged again: stored and acknowledged now, each once.
     await report(cluster, site.siteId, receipts);
     await waitFor('10 receipts acknowledged after space returned', () => receipts.every((r) => cluster.acked.has(eventAckKey(r)!)));
-    expect(t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toHaveLength(10);
+    expect(await t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toHaveLength(10);
     expect(t.server.ctx.db.pragma('integrity_check', { simple: true })).toBe('ok');
   }, 60_000);
 });
@@ -427,14 +427,19 @@ describe.skipIf(!run)('a real agent plays a bulletin while the disk is full, wit
     const failedBefore = t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0;
     await waitFor('the agent to play it and write its receipt', () => agent.playout!.journal.has(entryId), at - Date.now() + 20_000, 100);
     await waitFor('the receipt refused by the full store', () => (t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0) > failedBefore, 20_000, 50);
-    expect(t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 1, to: at + 1 })).toEqual([]);
+    expect(await t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 1, to: at + 1 })).toEqual([]);
     expect(agent.journalStats?.unsent).toBeGreaterThanOrEqual(1);
 
     fs.rmSync(path.join(dir, 'fill'));
     // No nudge: the agent sends what was not acknowledged again on its own (after its ack timeout).
-    const stored = await waitFor('the receipt stored after space returned', () => t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 1, to: at + 1 })[0], 120_000, 200);
+    const stored = await waitFor(
+      'the receipt stored after space returned',
+      async () => (await t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 1, to: at + 1 }))[0],
+      120_000,
+      200,
+    );
     expect(stored).toMatchObject({ entryId, outcome: 'played' });
     await waitFor('acknowledged: the agent forgets nothing, owes nothing', () => agent.journalStats?.unsent === 0, 30_000, 100);
-    expect(t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 1, to: at + 1 })).toHaveLength(1);
+    expect(await t.server.ctx.asRun.list({ siteIds: [siteId], from: at - 1, to: at + 1 })).toHaveLength(1);
   }, 240_000);
 });

@@ -95,12 +95,20 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
     await waitFor('the receipt written to the journal', () => journalHas(s, entryId, 'r'), at - Date.now() + BULLETIN_S * 1000 + 15_000, 100);
     const heard = s.device.playedAudio().runs.filter((r) => r.heardFrames > 0);
     expect(heard.map((r) => r.heardFrames)).toEqual([FRAMES]); // it played, whole, from the cache
-    expect(receiptsAt(s.id, at)).toEqual([]); // and the server has not heard of it
+    expect(await receiptsAt(s.id, at)).toEqual([]); // and the server has not heard of it
 
     await stopProcess(agent);
     await s.relay.up();
     agent = agentCli('--config', s.config);
-    const receipts = await waitFor('the back-filled receipt at the server', () => (receiptsAt(s.id, at).length ? receiptsAt(s.id, at) : undefined), 30_000, 100);
+    const receipts = await waitFor(
+      'the back-filled receipt at the server',
+      async () => {
+        const l = await receiptsAt(s.id, at);
+        return l.length ? l : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(receipts).toHaveLength(1);
     expect(receipts[0]).toMatchObject({ entryId, outcome: 'played', frames: FRAMES });
     const line = (await t.api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${s.id}`)).body.lines;
@@ -111,7 +119,7 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
     await stopProcess(agent);
     agent = agentCli('--config', s.config);
     await waitFor('agent online again', async () => (await t.api('GET', `/api/sites/${s.id}`)).body.status?.connected === true, 20_000, 100);
-    expect(receiptsAt(s.id, at)).toHaveLength(1);
+    expect(await receiptsAt(s.id, at)).toHaveLength(1);
     expect(
       s.device
         .playedAudio()
@@ -137,7 +145,15 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
 
     await s.relay.up();
     agent = agentCli('--config', s.config);
-    const receipts = await waitFor('the receipt at the server', () => (receiptsAt(s.id, at).length ? receiptsAt(s.id, at) : undefined), 30_000, 100);
+    const receipts = await waitFor(
+      'the receipt at the server',
+      async () => {
+        const l = await receiptsAt(s.id, at);
+        return l.length ? l : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(receipts).toHaveLength(1);
     expect(receipts[0]).toMatchObject({ entryId, outcome: 'partial', reason: 'error' });
     // Nothing more of it came out of the speakers, even inside its window: a short bulletin scheduled after that
@@ -339,24 +355,27 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
 
   /** After the restart: every acknowledged receipt stored, then all of them, exactly once each. */
   async function allStoredOnce({ ackedAtKill, recorded, at, total }: { ackedAtKill: Set<string>; recorded: Map<string, AsRunEvent[]>; at: number; total: number }): Promise<void> {
-    const stored = () => new Set(next!.server.ctx.asRun.list({ siteIds: [...recorded.keys()], from: at - 1, to: at + 1 }).map((r) => `${r.siteId}/${r.entryId}`));
-    const missing = (keys: Iterable<string>) => [...keys].filter((k) => !stored().has(k));
+    const stored = async () => new Set((await next!.server.ctx.asRun.list({ siteIds: [...recorded.keys()], from: at - 1, to: at + 1 })).map((r) => `${r.siteId}/${r.entryId}`));
+    const missing = async (keys: Iterable<string>) => {
+      const have = await stored();
+      return [...keys].filter((k) => !have.has(k));
+    };
     await waitFor(
       'every receipt the agents took as acknowledged in the as-run store',
-      () => {
-        const lost = missing(new Set([...ackedAtKill, ...acknowledged(recorded)]));
+      async () => {
+        const lost = await missing(new Set([...ackedAtKill, ...acknowledged(recorded)]));
         return lost.length === 0 || undefined;
       },
       120_000,
       250,
-    ).catch((e: Error) => {
-      const lost = missing(new Set([...ackedAtKill, ...acknowledged(recorded)]));
+    ).catch(async (e: Error) => {
+      const lost = await missing(new Set([...ackedAtKill, ...acknowledged(recorded)]));
       throw new Error(
         `${lost.length} receipt(s) acknowledged to the agents are not stored (of ${ackedAtKill.size} acknowledged at the kill), e.g. ${lost.slice(0, 3).join(', ')}: ${e.message}`,
       );
     });
-    await waitFor('every receipt stored and acknowledged', () => stored().size === total && acknowledged(recorded).size === total, 180_000, 250);
-    const rows = next!.server.ctx.asRun.list({ siteIds: [...recorded.keys()], from: at - 1, to: at + 1 });
+    await waitFor('every receipt stored and acknowledged', async () => (await stored()).size === total && acknowledged(recorded).size === total, 180_000, 250);
+    const rows = await next!.server.ctx.asRun.list({ siteIds: [...recorded.keys()], from: at - 1, to: at + 1 });
     expect(rows).toHaveLength(total); // one per (site, entry), however often it came
     for (const r of rows) expect(r).toMatchObject({ outcome: 'played', frames: 200 });
   }

@@ -51,6 +51,22 @@ describe('isStoreFailure', () => {
     expect(isStoreFailure(new Error('alert alr-x is not known'))).toBe(false);
     expect(isStoreFailure(undefined)).toBe(false);
   });
+
+  it('on PostgreSQL: a database that cannot do it now is a store error, a row that breaks a constraint a refusal', () => {
+    const pgError = (code: string, message = 'pg') => Object.assign(new Error(message), { code });
+    expect(isStoreFailure(pgError('53100', 'could not extend file: No space left on device'))).toBe(true);
+    expect(isStoreFailure(pgError('08006', 'connection failure'))).toBe(true);
+    expect(isStoreFailure(pgError('57014', 'canceling statement due to statement timeout'))).toBe(true);
+    expect(isStoreFailure(pgError('57P01', 'terminating connection due to administrator command'))).toBe(true);
+    expect(isStoreFailure(pgError('40001', 'could not serialize access'))).toBe(true);
+    expect(isStoreFailure(pgError('25006', 'cannot execute INSERT in a read-only transaction'))).toBe(true);
+    expect(isStoreFailure(pgError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432'))).toBe(true);
+    expect(isStoreFailure(new Error('timeout exceeded when trying to connect'))).toBe(true);
+    expect(isStoreFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isStoreFailure(pgError('23505', 'duplicate key value violates unique constraint'))).toBe(false);
+    expect(isStoreFailure(pgError('23503', 'insert or update violates foreign key constraint'))).toBe(false);
+    expect(isStoreFailure(pgError('22P02', 'invalid input syntax'))).toBe(false);
+  });
 });
 
 describe('EventAcker', () => {
@@ -220,5 +236,57 @@ describe('SiteMessageIngest acknowledges what the store committed', () => {
     expect(broker.published.map((p) => p.ack)).toEqual([
       { v: 1, siteId: SITE, at: T0, stored: [], refused: [{ key: eventAckKey(status), code: 'not_accepted', reason: 'alert alr-0123456789abcdef is not known' }] },
     ]);
+  });
+});
+
+describe('SiteMessageIngest waits for an asynchronous store before acknowledging', () => {
+  /** A sink whose stores the test commits or fails by hand, as a store on a database does. */
+  function asyncSink() {
+    const commits: Array<{ event: SiteEventMessage; commit: () => void; fail: (e: Error) => void }> = [];
+    const sink: IngestSink = {
+      isKnownSite: () => true,
+      applyState() {},
+      applyTelemetry() {},
+      applyEvent: (_id, event) => new Promise<void>((commit, fail) => commits.push({ event, commit, fail })),
+    };
+    return { sink, commits };
+  }
+
+  it('acks each event once its commit resolves, in the order they commit; none before', async () => {
+    const broker = stubBroker();
+    const { sink, commits } = asyncSink();
+    const ingest = new SiteMessageIngest(sink, quiet, () => T0, undefined, opened(new EventAcker(broker, quiet, () => T0)));
+    ingest.handle(event(receipt('a@1')));
+    ingest.handle(event(receipt('b@1')));
+    await turn();
+    await turn();
+    expect(commits).toHaveLength(2);
+    expect(broker.published).toEqual([]);
+    expect(ingest.stats().accepted).toBe(0);
+    commits[1]!.commit();
+    await turn();
+    await turn();
+    expect(broker.published.map((p) => p.ack.stored)).toEqual([['r/b@1']]);
+    commits[0]!.commit();
+    await turn();
+    await turn();
+    expect(broker.published.map((p) => p.ack.stored)).toEqual([['r/b@1'], ['r/a@1']]);
+    expect(ingest.stats()).toMatchObject({ accepted: 2, rejected: 0 });
+  });
+
+  it('a commit that fails in the store is not acknowledged; one refused for good is acknowledged as refused', async () => {
+    const broker = stubBroker();
+    const { sink, commits } = asyncSink();
+    const ingest = new SiteMessageIngest(sink, quiet, () => T0, undefined, opened(new EventAcker(broker, quiet, () => T0)));
+    ingest.handle(event(receipt('a@1')));
+    ingest.handle(event(receipt('b@1')));
+    commits[0]!.fail(Object.assign(new Error('could not extend file: No space left on device'), { code: '53100' }));
+    commits[1]!.fail(new Error('the entry b@1 was never sent to this site'));
+    await turn();
+    await turn();
+    expect(broker.published.map((p) => p.ack)).toEqual([
+      { v: 1, siteId: SITE, at: T0, stored: [], refused: [{ key: 'r/b@1', code: 'not_accepted', reason: 'the entry b@1 was never sent to this site' }] },
+    ]);
+    expect(ingest.stats()).toMatchObject({ accepted: 0, rejectedByCode: { store_failed: 1, not_accepted: 1 } });
   });
 });

@@ -1,12 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TelemetryMessage } from '../../protocol/index.ts';
 import { DEFAULT_COVERAGE_POLICY } from '../../server/coverage/model.ts';
 import { type ConditionChange, FleetState, type VerdictChange } from '../../server/fleet/fleet-state.ts';
 import type { Site } from '../../server/registry/sites.ts';
-import { openDatabase, type Db } from '../../server/store/db.ts';
+import { openTestStore, type TestStore } from '../helpers/store.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 
 const T0 = Date.UTC(2026, 11, 5, 2, 0);
@@ -36,27 +33,26 @@ const lineOpen = {
 const onBattery = (batteryPct: number) => ({ power: { source: 'battery' as const, mainsOk: false, batteryPct } });
 
 describe('FleetState tells its listeners every change of a verdict, not only of its condition', () => {
-  let dir: string;
-  let db: Db;
+  let store: TestStore;
   let now = T0;
   let seq = 0;
   let fleet: FleetState;
   let heard: Array<{ type: 'condition'; change: ConditionChange } | { type: 'verdict'; change: VerdictChange }>;
 
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'loanet-fleet-verdicts-'));
-    db = openDatabase(dir);
+  beforeEach(async () => {
+    store = await openTestStore();
     now = T0;
-    fleet = new FleetState(db, DEFAULT_COVERAGE_POLICY, () => now);
+    fleet = new FleetState(store.db, DEFAULT_COVERAGE_POLICY, () => now);
     heard = [];
     fleet.listen({
       conditionChanged: (change) => heard.push({ type: 'condition', change }),
       verdictChanged: (change) => heard.push({ type: 'verdict', change }),
     });
   });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+  afterEach(async () => {
+    // The events written behind the memory, before the store goes.
+    await fleet.settled();
+    await store.close();
   });
 
   const heartbeat = (over: Partial<TelemetryMessage> = {}) => {
