@@ -45,16 +45,11 @@ export interface Store {
 export const STORES_NOT_CONVERTED: readonly string[] = [
   'registry/areas.ts',
   'registry/sites.ts',
-  'fleet/fleet-state.ts',
-  'fleet/site-history.ts',
-  'fleet/commands.ts',
-  'coverage (service.ts, site-condition.ts)',
   'live/store.ts',
   'alerts/store.ts',
   'alerts/cap-senders.ts',
   'media/library.ts',
   'schedule (items-store.ts, sent-entries.ts, distribution.ts, service.ts, routes.ts)',
-  'asrun/log.ts',
   'enrolment/service.ts',
 ];
 
