@@ -8,15 +8,17 @@
  * as unguessable as the secret and costs microseconds: no scrypt storm when
  * 3,000 agents reconnect or fetch an alert's audio after a server start).
  * Verified digests are also cached in memory; the cache is dropped on rotate/retire.
+ *
+ * On the Kysely store (SQLite or PostgreSQL), async.
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Database, SitesTable } from '../store/schema.ts';
 import type { SiteKind } from './model.ts';
 import { Errors, fail } from '../errors.ts';
 import { isValidSiteId } from '../../protocol/index.ts';
 import { hashSecretAsync, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';
 import { timingSafeEqual } from 'node:crypto';
-import type { Area, AreaRepository } from './areas.ts';
+import { areaKey, lockArea, type Area, type AreaRepository } from './areas.ts';
 
 /**
  * An external broker's own hash of a new site secret (Mosquitto's `$7$`),
@@ -48,20 +50,13 @@ export interface Site {
   retiredAt: number | null;
 }
 
-interface SiteRow {
+/** What the synchronous paths need of any site, retired or not: its name and place (SiteRepository.entry). */
+export interface SiteEntry {
   id: string;
   name: string;
-  kind: SiteKind;
-  area_id: number;
-  area_key: string;
-  lat: number | null;
-  lon: number | null;
-  profile: string | null;
-  expected_devices: string;
-  monitor_mic: number;
-  created_at: number;
-  updated_at: number;
-  retired_at: number | null;
+  areaId: number;
+  areaKey: string;
+  retired: boolean;
 }
 
 export interface SiteInput {
@@ -82,7 +77,9 @@ export interface IssuedCredential {
   secret: string;
 }
 
-const SELECT = `SELECT s.*, a.version || '.' || a.code AS area_key FROM sites s JOIN areas a ON a.id = s.area_id`;
+type SiteRow = Selectable<SitesTable> & { area_version: string; area_code: string };
+
+type Executor = Kysely<Database> | Transaction<Database>;
 
 function toSite(r: SiteRow): Site {
   return {
@@ -90,7 +87,7 @@ function toSite(r: SiteRow): Site {
     name: r.name,
     kind: r.kind,
     areaId: r.area_id,
-    areaKey: r.area_key,
+    areaKey: areaKey(r.area_version, r.area_code),
     lat: r.lat,
     lon: r.lon,
     profile: r.profile,
@@ -106,16 +103,23 @@ export class SiteRepository {
   /** digest(siteId + secret) → true, for credentials verified since the last change. */
   private readonly verified = new Map<string, string>();
   /**
-   * Prepared once, on first use (after start-up's migrations): get, list and
-   * the credential check run per request and per alert, and preparing their
-   * SQL each time was a visible share of an alert's dispatch (BENCHMARKS.md,
-   * bottleneck 6). list's few WHERE shapes are kept by their SQL text.
+   * Counts credential changes (rotate, retire). A check that read the store
+   * while one committed must not cache what it read: it caches only if the
+   * count is what it was before its read.
    */
-  private st?: { get: Statement; credential: Statement; saveDigest: Statement };
-  private readonly listSt = new Map<string, Statement>();
+  private credentialChanges = 0;
+  /**
+   * Every site's name and place, retired ones too, for the paths that cannot
+   * wait for the store (an alert's delivery view and its console events, a
+   * scoped reader's filter): read by load() at start, then kept from this
+   * repository's own writes after they commit. A site registered or moved by
+   * another server sharing a PostgreSQL store is not seen here until this
+   * one restarts (as its fleet state does not see it either).
+   */
+  private entries: Map<string, SiteEntry & { updatedAt: number }> | undefined;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     private readonly areas: AreaRepository,
     private readonly defaultVersion: () => string,
     private readonly now: () => number = Date.now,
@@ -123,159 +127,209 @@ export class SiteRepository {
     private readonly brokerPasswordHash: BrokerPasswordHasher | null = null,
   ) {}
 
-  private statements(): NonNullable<SiteRepository['st']> {
-    this.st ??= {
-      get: this.db.prepare(`${SELECT} WHERE s.id = ?`),
-      credential: this.db.prepare(
-        `SELECT c.id, c.secret_hash, c.secret_digest FROM site_credentials c JOIN sites s ON s.id = c.site_id
-         WHERE c.site_id = ? AND c.revoked_at IS NULL AND s.retired_at IS NULL ORDER BY c.id DESC LIMIT 1`,
-      ),
-      saveDigest: this.db.prepare('UPDATE site_credentials SET secret_digest = ? WHERE id = ? AND secret_digest IS NULL'),
-    };
-    return this.st;
+  /** Reads every site's entry into memory; the server awaits it before anything asks for `entry()`. */
+  async load(): Promise<void> {
+    const all = (await this.select(this.db).execute()).map(toSite);
+    const entries = new Map<string, SiteEntry & { updatedAt: number }>();
+    for (const s of all) entries.set(s.id, entryOf(s));
+    // Writes that committed while this read ran are kept if newer.
+    for (const [id, e] of this.entries ?? []) if ((entries.get(id)?.updatedAt ?? -1) < e.updatedAt) entries.set(id, e);
+    this.entries = entries;
   }
 
-  get(id: string): Site | undefined {
-    const r = this.statements().get.get(id) as SiteRow | undefined;
-    return r && toSite(r);
+  /** A site's name and place from memory (see `entries`); undefined for a site this server does not know. */
+  entry(id: string): SiteEntry | undefined {
+    if (!this.entries) throw new Error('SiteRepository.entry() before load(): the server loads the sites at start');
+    return this.entries.get(id);
   }
 
-  require(id: string): Site {
-    const s = this.get(id);
+  /** Every site's entry from memory, retired ones too. */
+  allEntries(): Iterable<SiteEntry> {
+    if (!this.entries) throw new Error('SiteRepository.allEntries() before load(): the server loads the sites at start');
+    return this.entries.values();
+  }
+
+  async get(id: string): Promise<Site | undefined> {
+    return this.getIn(this.db, id);
+  }
+
+  async require(id: string): Promise<Site> {
+    const s = await this.get(id);
     if (!s) throw Errors.notFound('site', id);
     return s;
   }
 
   /** Sites, optionally only those whose area lies in one of the given area ids (a subtree, expanded by the caller). */
-  list(filter: { areaIds?: Set<number>; kind?: SiteKind; q?: string; includeRetired?: boolean } = {}): Site[] {
-    const where: string[] = [];
-    const args: string[] = [];
-    if (!filter.includeRetired) where.push('s.retired_at IS NULL');
-    if (filter.kind) where.push('s.kind = ?'), args.push(filter.kind);
-    if (filter.q) where.push('(s.id LIKE ? OR s.name LIKE ?)'), args.push(`%${filter.q}%`, `%${filter.q}%`);
-    const sql = `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY s.id`;
-    let st = this.listSt.get(sql);
-    if (!st) this.listSt.set(sql, (st = this.db.prepare(sql)));
-    const rows = st.all(...args) as SiteRow[];
-    const sites = rows.map(toSite);
-    return filter.areaIds ? sites.filter((s) => filter.areaIds!.has(s.areaId)) : sites;
+  async list(filter: { areaIds?: Set<number>; kind?: SiteKind; q?: string; includeRetired?: boolean } = {}): Promise<Site[]> {
+    let q = this.select(this.db);
+    if (!filter.includeRetired) q = q.where('s.retired_at', 'is', null);
+    if (filter.kind) q = q.where('s.kind', '=', filter.kind);
+    let sites = (await q.execute()).map(toSite);
+    if (filter.q) {
+      // In TypeScript rather than LIKE, which is case-blind in SQLite and not in PostgreSQL (and reads % and _ as wildcards).
+      const needle = filter.q.toLowerCase();
+      sites = sites.filter((s) => s.id.toLowerCase().includes(needle) || s.name.toLowerCase().includes(needle));
+    }
+    if (filter.areaIds) sites = sites.filter((s) => filter.areaIds!.has(s.areaId));
+    // Sorted here: ids in code-unit order (SQLite's), whatever collation a PostgreSQL database has.
+    return sites.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   }
 
   /**
    * Register a site and issue its first credential. The credential's scrypt
    * hash is computed on libuv's thread pool, so registering sites does not
-   * hold the event loop; the checks run again after it, with the write.
+   * hold the event loop; the checks run again after it, in the transaction
+   * that writes.
    */
   async create(input: SiteInput): Promise<{ site: Site; credential: IssuedCredential }> {
-    this.placeNew(input);
+    const area = await this.areas.require(input.areaKey, this.defaultVersion());
+    await this.placeNew(this.db, input, area);
     const secret = newSecret();
     const secretHash = await hashSecretAsync(secret, SITE_SECRET_COST);
-    // Again, in the same turn as the write: a site with this id may have been made (or the area retired) meanwhile.
-    const { area, id } = this.placeNew(input);
     const t = this.now();
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO sites (id, name, kind, area_id, lat, lon, profile, expected_devices, monitor_mic, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          id,
-          input.name,
-          input.kind,
-          area.id,
-          input.lat ?? area.lat ?? null,
-          input.lon ?? area.lon ?? null,
-          input.profile ?? null,
-          JSON.stringify(input.expectedDevices ?? []),
-          input.monitorMic ? 1 : 0,
-          t,
-          t,
-        );
-      this.insertCredential(id, secret, secretHash, t);
-    })();
-    return { site: this.get(id)!, credential: { siteId: id, secret } };
+    const id = await this.db.transaction().execute(async (trx) => {
+      // Again, in the transaction (and only on it: on SQLite a query outside would wait for this one to end): a site
+      // with this id may have been made meanwhile, and lockArea refuses an area retired meanwhile. The area's row is
+      // then held until the commit, so retiring it waits for this site and sees it (areas.ts).
+      let { id } = await this.placeNew(trx, input, area);
+      await lockArea(trx, area, 'areaKey');
+      const values = {
+        name: input.name,
+        kind: input.kind,
+        area_id: area.id,
+        lat: input.lat ?? area.lat ?? null,
+        lon: input.lon ?? area.lon ?? null,
+        profile: input.profile ?? null,
+        expected_devices: JSON.stringify(input.expectedDevices ?? []),
+        monitor_mic: input.monitorMic ? 1 : 0,
+        created_at: t,
+        updated_at: t,
+      };
+      // ON CONFLICT DO NOTHING: on PostgreSQL a racing registration can take the id between the check and the
+      // insert (the insert waits for it to commit); a given id is then refused, a generated one moves on to the
+      // next free number, and the transaction stays usable.
+      for (;;) {
+        const row = await trx
+          .insertInto('sites')
+          .values({ id, ...values })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        if (row) break;
+        if (input.id !== undefined) throw fail('LOANET_NAME_TAKEN', { thing: 'site', name: id });
+        id = await this.nextId(trx, area, input.kind);
+      }
+      await this.insertCredential(trx, id, secret, secretHash, t);
+      return id;
+    });
+    return { site: this.remember((await this.get(id))!), credential: { siteId: id, secret } };
   }
 
-  /** The area and id a new site gets, or the refusal (retired area, bad or taken id). */
-  private placeNew(input: SiteInput): { area: Area; id: string } {
-    const area = this.areas.require(input.areaKey, this.defaultVersion());
+  /** The id a new site in `area` gets, or the refusal (retired area, bad or taken id). */
+  private async placeNew(db: Executor, input: SiteInput, area: Area): Promise<{ id: string }> {
     if (area.retiredAt) throw fail('LOANET_REFERS_TO_RETIRED', { field: 'areaKey', thing: 'area', id: area.key });
-    const id = input.id ?? this.nextId(area, input.kind);
+    const id = input.id ?? (await this.nextId(db, area, input.kind));
     if (!isValidSiteId(id)) throw fail('LOANET_SITE_ID_FORMAT', { field: 'id', id });
-    if (this.get(id)) throw fail('LOANET_NAME_TAKEN', { thing: 'site', name: id });
-    return { area, id };
+    if (await this.getIn(db, id)) throw fail('LOANET_NAME_TAKEN', { thing: 'site', name: id });
+    return { id };
   }
 
-  update(id: string, patch: Partial<Omit<SiteInput, 'id'>>): Site {
-    const s = this.require(id);
+  async update(id: string, patch: Partial<Omit<SiteInput, 'id'>>): Promise<Site> {
+    const s = await this.require(id);
     if (s.retiredAt) throw fail('LOANET_RETIRED', { thing: 'site', id });
-    let areaId = s.areaId;
+    let area: Area | undefined;
     if (patch.areaKey !== undefined) {
-      const area = this.areas.require(patch.areaKey, this.defaultVersion());
+      area = await this.areas.require(patch.areaKey, this.defaultVersion());
       if (area.retiredAt) throw fail('LOANET_REFERS_TO_RETIRED', { field: 'areaKey', thing: 'area', id: area.key });
-      areaId = area.id;
     }
-    this.db
-      .prepare('UPDATE sites SET name = ?, kind = ?, area_id = ?, lat = ?, lon = ?, profile = ?, expected_devices = ?, monitor_mic = ?, updated_at = ? WHERE id = ?')
-      .run(
-        patch.name ?? s.name,
-        patch.kind ?? s.kind,
-        areaId,
-        patch.lat !== undefined ? patch.lat : s.lat,
-        patch.lon !== undefined ? patch.lon : s.lon,
-        patch.profile !== undefined ? patch.profile : s.profile,
-        JSON.stringify(patch.expectedDevices ?? s.expectedDevices),
-        (patch.monitorMic ?? s.monitorMic) ? 1 : 0,
-        this.now(),
-        id,
-      );
-    return this.get(id)!;
+    await this.db.transaction().execute(async (trx) => {
+      if (area && area.id !== s.areaId) await lockArea(trx, area, 'areaKey');
+      // Only while still active: a site retired since it was read stays retired.
+      const r = await trx
+        .updateTable('sites')
+        .set({
+          name: patch.name ?? s.name,
+          kind: patch.kind ?? s.kind,
+          area_id: area?.id ?? s.areaId,
+          lat: patch.lat !== undefined ? patch.lat : s.lat,
+          lon: patch.lon !== undefined ? patch.lon : s.lon,
+          profile: patch.profile !== undefined ? patch.profile : s.profile,
+          expected_devices: JSON.stringify(patch.expectedDevices ?? s.expectedDevices),
+          monitor_mic: (patch.monitorMic ?? s.monitorMic) ? 1 : 0,
+          updated_at: this.now(),
+        })
+        .where('id', '=', id)
+        .where('retired_at', 'is', null)
+        .executeTakeFirst();
+      if (r.numUpdatedRows === 0n) throw fail('LOANET_RETIRED', { thing: 'site', id });
+    });
+    return this.remember((await this.get(id))!);
   }
 
   /**
    * Issue a new credential; the old one stops working at once (its scrypt hash computed off the event loop, as in create).
-   * `within` runs first in the same transaction (an enrolment code spent for this credential): if it throws, nothing changes.
+   * `within` runs first in the same transaction, on it (an enrolment code spent for this credential): if it throws, nothing changes.
    */
-  async rotateCredential(id: string, within?: () => void): Promise<IssuedCredential> {
-    this.requireActive(id);
+  async rotateCredential(id: string, within?: (trx: Transaction<Database>) => Promise<void> | void): Promise<IssuedCredential> {
+    await this.requireActive(id);
     const secret = newSecret();
     const secretHash = await hashSecretAsync(secret, SITE_SECRET_COST);
-    // Again, in the same turn as the write: the site may have been retired meanwhile.
-    this.requireActive(id);
     const t = this.now();
-    this.db.transaction(() => {
-      within?.();
-      this.db.prepare('UPDATE site_credentials SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL').run(t, id);
-      this.insertCredential(id, secret, secretHash, t);
-    })();
+    this.forget(id);
+    await this.db.transaction().execute(async (trx) => {
+      // Again, in the transaction, holding the site's row until the commit: the site may have been retired
+      // meanwhile, and a retirement racing this one (PostgreSQL) waits for it and then revokes what it issued.
+      const held = await trx
+        .updateTable('sites')
+        .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+        .where('id', '=', id)
+        .where('retired_at', 'is', null)
+        .executeTakeFirst();
+      if (held.numUpdatedRows === 0n) throw fail('LOANET_RETIRED', { thing: 'site', id });
+      await within?.(trx);
+      await trx.updateTable('site_credentials').set({ revoked_at: t }).where('site_id', '=', id).where('revoked_at', 'is', null).execute();
+      await this.insertCredential(trx, id, secret, secretHash, t);
+    });
     this.forget(id);
     return { siteId: id, secret };
   }
 
-  private requireActive(id: string): void {
-    const s = this.require(id);
+  private async requireActive(id: string): Promise<void> {
+    const s = await this.require(id);
     if (s.retiredAt) throw fail('LOANET_RETIRED', { thing: 'site', id });
   }
 
   /** Retire a site: its credential is revoked; its history stays. */
-  retire(id: string): Site {
-    const s = this.require(id);
+  async retire(id: string): Promise<Site> {
+    const s = await this.require(id);
     if (s.retiredAt) return s;
     const t = this.now();
-    this.db.transaction(() => {
-      this.db.prepare('UPDATE sites SET retired_at = ?, updated_at = ? WHERE id = ?').run(t, t, id);
-      this.db.prepare('UPDATE site_credentials SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL').run(t, id);
-    })();
     this.forget(id);
-    return this.get(id)!;
+    await this.db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('sites').set({ retired_at: t, updated_at: t }).where('id', '=', id).where('retired_at', 'is', null).executeTakeFirst();
+      // Retired by a racing request: its retirement stands, and revoked the credentials then.
+      if (r.numUpdatedRows === 0n) return;
+      await trx.updateTable('site_credentials').set({ revoked_at: t }).where('site_id', '=', id).where('revoked_at', 'is', null).execute();
+    });
+    this.forget(id);
+    return this.remember((await this.get(id))!);
   }
 
   async verifyCredential(siteId: string, secret: string): Promise<boolean> {
     if (!isValidSiteId(siteId) || secret.length === 0 || secret.length > 256) return false;
     const digest = tokenDigest(`${siteId}\n${secret}`);
     if (this.verified.get(siteId) === digest) return true;
-    const row = this.statements().credential.get(siteId) as { id: number; secret_hash: string; secret_digest: string | null } | undefined;
+    const changes = this.credentialChanges;
+    const row = await this.db
+      .selectFrom('site_credentials as c')
+      .innerJoin('sites as s', 's.id', 'c.site_id')
+      .select(['c.id', 'c.secret_hash', 'c.secret_digest'])
+      .where('c.site_id', '=', siteId)
+      .where('c.revoked_at', 'is', null)
+      .where('s.retired_at', 'is', null)
+      .orderBy('c.id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (!row) return false;
     let ok: boolean;
     if (row.secret_digest !== null) {
@@ -283,9 +337,11 @@ export class SiteRepository {
     } else {
       // Issued before migration 8: scrypt once, then keep the digest for next time.
       ok = await verifySecret(secret, row.secret_hash);
-      if (ok) this.statements().saveDigest.run(digest, row.id);
+      if (ok) await this.db.updateTable('site_credentials').set({ secret_digest: digest }).where('id', '=', row.id).where('secret_digest', 'is', null).execute();
     }
-    if (ok) this.verified.set(siteId, digest);
+    // What was read may have been revoked while the check awaited the store: then the answer stands for that
+    // instant, but is not kept.
+    if (ok && changes === this.credentialChanges) this.verified.set(siteId, digest);
     return ok;
   }
 
@@ -294,15 +350,33 @@ export class SiteRepository {
    * it: its hash (`BrokerPasswordHasher`), or null for a credential issued
    * before schema 2 or by a repository given no hasher.
    */
-  brokerCredentials(): Array<{ siteId: string; areaId: number; mosquittoHash: string | null }> {
-    const rows = this.db
-      .prepare(
-        `SELECT s.id AS site_id, s.area_id, (SELECT c.mosquitto_hash FROM site_credentials c
-            WHERE c.site_id = s.id AND c.revoked_at IS NULL ORDER BY c.id DESC LIMIT 1) AS mosquitto_hash
-         FROM sites s WHERE s.retired_at IS NULL ORDER BY s.id`,
-      )
-      .all() as Array<{ site_id: string; area_id: number; mosquitto_hash: string | null }>;
-    return rows.map((r) => ({ siteId: r.site_id, areaId: r.area_id, mosquittoHash: r.mosquitto_hash }));
+  async brokerCredentials(): Promise<Array<{ siteId: string; areaId: number; mosquittoHash: string | null }>> {
+    const rows = await this.db
+      .selectFrom('sites as s')
+      .select((eb) => [
+        's.id as site_id',
+        's.area_id',
+        eb
+          .selectFrom('site_credentials as c')
+          .select('c.mosquitto_hash')
+          .whereRef('c.site_id', '=', 's.id')
+          .where('c.revoked_at', 'is', null)
+          .orderBy('c.id', 'desc')
+          .limit(1)
+          .as('mosquitto_hash'),
+      ])
+      .where('s.retired_at', 'is', null)
+      .execute();
+    return rows.map((r) => ({ siteId: r.site_id, areaId: r.area_id, mosquittoHash: r.mosquitto_hash })).sort((x, y) => (x.siteId < y.siteId ? -1 : x.siteId > y.siteId ? 1 : 0));
+  }
+
+  private select(db: Executor) {
+    return db.selectFrom('sites as s').innerJoin('areas as a', 'a.id', 's.area_id').selectAll('s').select(['a.version as area_version', 'a.code as area_code']);
+  }
+
+  private async getIn(db: Executor, id: string): Promise<Site | undefined> {
+    const r = await this.select(db).where('s.id', '=', id).executeTakeFirst();
+    return r && toSite(r);
   }
 
   /**
@@ -311,25 +385,38 @@ export class SiteRepository {
    * history and older servers; `secretHash`, computed by the caller off the
    * event loop), and the external broker's form (`brokerPasswordHash`).
    */
-  private insertCredential(siteId: string, secret: string, secretHash: string, t: number): void {
+  private async insertCredential(trx: Transaction<Database>, siteId: string, secret: string, secretHash: string, t: number): Promise<void> {
     const brokerHash = this.brokerPasswordHash?.(secret) ?? null;
-    this.db
-      .prepare('INSERT INTO site_credentials (site_id, secret_hash, mosquitto_hash, secret_digest, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(siteId, secretHash, brokerHash, tokenDigest(`${siteId}\n${secret}`), t);
+    await trx
+      .insertInto('site_credentials')
+      .values({ site_id: siteId, secret_hash: secretHash, mosquitto_hash: brokerHash, secret_digest: tokenDigest(`${siteId}\n${secret}`), created_at: t })
+      .execute();
+  }
+
+  /** The site as read after a committed write, into `entries` unless a newer read is there already. */
+  private remember(site: Site): Site {
+    const known = this.entries?.get(site.id);
+    if (this.entries && (!known || known.updatedAt <= site.updatedAt)) this.entries.set(site.id, entryOf(site));
+    return site;
   }
 
   private forget(id: string): void {
+    this.credentialChanges++;
     this.verified.delete(id);
   }
 
   /** `{areaCode}-st{n}` for stations, `{areaCode}-cl{n}` for clusters: readable in logs and topics. */
-  private nextId(area: Area, kind: SiteKind): string {
+  private async nextId(db: Executor, area: Area, kind: SiteKind): Promise<string> {
     const prefix = `${area.code.toLowerCase()}-${kind === 'station' ? 'st' : 'cl'}`;
     for (let n = 1; ; n++) {
       const id = `${prefix}${n}`;
-      if (!this.get(id)) return id;
+      if (!(await this.getIn(db, id))) return id;
     }
   }
+}
+
+function entryOf(s: Site): SiteEntry & { updatedAt: number } {
+  return { id: s.id, name: s.name, areaId: s.areaId, areaKey: s.areaKey, retired: s.retiredAt !== null, updatedAt: s.updatedAt };
 }
 
 /** Constant-time comparison of two hex digests (a timing side channel must not reveal a prefix). */
