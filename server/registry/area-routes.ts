@@ -37,12 +37,12 @@ export const areaRoutes =
     const dv = ctx.config.areaVersion;
     const changed = () => ctx.coverage.invalidate();
     /** Where an area sits in the active tree: itself, or for a retired one its nearest active ancestor (null: none). */
-    const placeOf = (a: Area): number | null => {
+    const placeOf = async (a: Area): Promise<number | null> => {
       const idx = ctx.coverage.areaIndex();
       let cur: Area | undefined = a;
       for (let hops = 0; cur && hops < 16; hops++) {
         if (idx.byId.has(cur.id)) return cur.id;
-        cur = cur.parentId !== null ? ctx.areas.byId(cur.parentId) : undefined;
+        cur = cur.parentId !== null ? await ctx.areas.byId(cur.parentId) : undefined;
       }
       return null;
     };
@@ -65,11 +65,13 @@ export const areaRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'read');
-        const parent = req.query.parent ? ctx.areas.require(req.query.parent, dv) : undefined;
-        let list = ctx.areas.list({ version: req.query.version, parentId: parent?.id, level: req.query.level, includeRetired: req.query.includeRetired });
+        const parent = req.query.parent ? await ctx.areas.require(req.query.parent, dv) : undefined;
+        let list = await ctx.areas.list({ version: req.query.version, parentId: parent?.id, level: req.query.level, includeRetired: req.query.includeRetired });
         if (p.user.areaId !== null) {
           const idx = ctx.coverage.areaIndex();
-          list = list.filter((a) => withinScope(p.user.areaId, placeOf(a), idx));
+          const within: Area[] = [];
+          for (const a of list) if (withinScope(p.user.areaId, await placeOf(a), idx)) within.push(a);
+          list = within;
         }
         return { areas: list.map(view) };
       },
@@ -88,8 +90,8 @@ export const areaRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'read');
-        const a = ctx.areas.require(req.params.key, dv);
-        if (!withinScope(p.user.areaId, placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound('area', req.params.key);
+        const a = await ctx.areas.require(req.params.key, dv);
+        if (!withinScope(p.user.areaId, await placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound('area', req.params.key);
         return view(a);
       },
     );
@@ -121,9 +123,9 @@ export const areaRoutes =
       async (req, reply) => {
         const p = requirePermission(req, 'registry.write');
         const b = req.body;
-        const parent = b.parent ? ctx.areas.require(b.parent, b.version ?? dv) : undefined;
-        enforceScope(areaCreateRefusal(p.user.areaId, parent ? placeOf(parent) : null, ctx.coverage.areaIndex()));
-        const a = ctx.areas.create({
+        const parent = b.parent ? await ctx.areas.require(b.parent, b.version ?? dv) : undefined;
+        enforceScope(areaCreateRefusal(p.user.areaId, parent ? await placeOf(parent) : null, ctx.coverage.areaIndex()));
+        const a = await ctx.areas.create({
           version: b.version ?? dv,
           code: b.code,
           name: b.name,
@@ -165,10 +167,10 @@ export const areaRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'registry.write');
-        const before = ctx.areas.require(req.params.key, dv);
-        const newParent = req.body.parent !== undefined ? ctx.areas.require(req.body.parent, before.version) : undefined;
-        enforceScope(areaChangeRefusal(p.user.areaId, placeOf(before), newParent ? placeOf(newParent) : undefined, ctx.coverage.areaIndex(), req.params.key));
-        const a = ctx.areas.update(req.params.key, dv, { name: req.body.name, kind: req.body.kind, parentKey: req.body.parent, lat: req.body.lat, lon: req.body.lon });
+        const before = await ctx.areas.require(req.params.key, dv);
+        const newParent = req.body.parent !== undefined ? await ctx.areas.require(req.body.parent, before.version) : undefined;
+        enforceScope(areaChangeRefusal(p.user.areaId, await placeOf(before), newParent ? await placeOf(newParent) : undefined, ctx.coverage.areaIndex(), req.params.key));
+        const a = await ctx.areas.update(req.params.key, dv, { name: req.body.name, kind: req.body.kind, parentKey: req.body.parent, lat: req.body.lat, lon: req.body.lon });
         changed();
         if (a.parentId !== before.parentId) {
           // The sites below now belong to other ancestors: make them reconnect so the broker grants the new channels.
@@ -193,8 +195,8 @@ export const areaRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'registry.write');
-        enforceScope(areaChangeRefusal(p.user.areaId, placeOf(ctx.areas.require(req.params.key, dv)), undefined, ctx.coverage.areaIndex(), req.params.key));
-        const a = ctx.areas.retire(req.params.key, dv);
+        enforceScope(areaChangeRefusal(p.user.areaId, await placeOf(await ctx.areas.require(req.params.key, dv)), undefined, ctx.coverage.areaIndex(), req.params.key));
+        const a = await ctx.areas.retire(req.params.key, dv);
         changed();
         await ctx.audit.record(p.user, 'area.retire', a.key);
         return view(a);
@@ -227,7 +229,7 @@ export const areaRoutes =
           if (e instanceof AreaImportError) throw fail('LOANET_AREA_CSV', { text: e.message, field: 'body', ...e.problem });
           throw e;
         }
-        const summary = ctx.areas.import(req.query.version, drafts, 'csv-import');
+        const summary = await ctx.areas.import(req.query.version, drafts, 'csv-import');
         changed();
         await ctx.audit.record(p.user, 'area.import', req.query.version, { ...summary });
         return summary;
