@@ -10,15 +10,15 @@ import { enforceScope, requirePermission, type Permission } from '../http/auth.t
 import { siteRefusal } from '../auth/scope-policy.ts';
 import type { Site } from './sites.ts';
 
-export function siteFor(
+export async function siteFor(
   ctx: Pick<ServerContext, 'sites' | 'coverage'>,
   req: FastifyRequest,
   id: string,
   p: Permission,
   newAreaId?: number,
-): { site: Site; user: { id: number; username: string } } {
+): Promise<{ site: Site; user: { id: number; username: string } }> {
   const principal = requirePermission(req, p);
-  const site = ctx.sites.require(id);
+  const site = await ctx.sites.require(id);
   enforceScope(siteRefusal(principal.user.areaId, site.id, site.areaId, newAreaId, ctx.coverage.areaIndex()));
   return { site, user: principal.user };
 }

@@ -106,7 +106,7 @@ export const siteRoutes =
         if (area) requirePermission(req, 'read', ctx.coverage.areaPath(area.id));
         const scopeId = area?.id ?? p.user.areaId;
         const areaIds = scopeId !== null && scopeId !== undefined ? ctx.coverage.subtreeIds(scopeId) : undefined;
-        let list = ctx.sites.list({ areaIds, kind: req.query.kind, q: req.query.q, includeRetired: req.query.includeRetired }).map(view);
+        let list = (await ctx.sites.list({ areaIds, kind: req.query.kind, q: req.query.q, includeRetired: req.query.includeRetired })).map(view);
         if (req.query.condition) list = list.filter((s) => s.status?.condition === req.query.condition);
         const offset = req.query.offset ?? 0;
         const limit = req.query.limit ?? 1000;
@@ -125,7 +125,7 @@ export const siteRoutes =
       '/api/sites/:id',
       { schema: { tags: ['sites'], operationId: 'getSite', summary: 'One site with its live status and reasons', params: SiteId, response: { 200: SiteDetail } } },
       async (req) => {
-        const { site } = siteFor(req, req.params.id, 'read');
+        const { site } = await siteFor(req, req.params.id, 'read');
         // areaChannels: what the board hears alerts and live streams on (its area and every ancestor), delivered in its site configuration.
         const obs = ctx.fleet.observation(site.id);
         const playing = sitePlaying(obs?.connected ?? false, obs?.telemetry?.playing, playingNames);
@@ -194,9 +194,9 @@ export const siteRoutes =
       },
       async (req) => {
         const newArea = req.body.area ? ctx.coverage.resolveArea(req.body.area) : undefined;
-        const { site: before, user } = siteFor(req, req.params.id, 'registry.write', newArea?.id);
+        const { site: before, user } = await siteFor(req, req.params.id, 'registry.write', newArea?.id);
         const areaKey = newArea?.key;
-        const site = ctx.sites.update(before.id, { ...req.body, areaKey });
+        const site = await ctx.sites.update(before.id, { ...req.body, areaKey });
         ctx.fleet.upsertSite(site);
         // Its channels changed: make it reconnect so the broker applies the new ACL.
         if (site.areaId !== before.areaId) ctx.broker.disconnectSite(site.id);
@@ -217,8 +217,8 @@ export const siteRoutes =
         },
       },
       async (req) => {
-        const { site, user } = siteFor(req, req.params.id, 'registry.write');
-        const retired = ctx.sites.retire(site.id);
+        const { site, user } = await siteFor(req, req.params.id, 'registry.write');
+        const retired = await ctx.sites.retire(site.id);
         ctx.fleet.removeSite(site.id);
         ctx.broker.disconnectSite(site.id);
         await ctx.audit.record(user, 'site.retire', site.id);
@@ -238,7 +238,7 @@ export const siteRoutes =
         },
       },
       async (req) => {
-        const { site, user } = siteFor(req, req.params.id, 'registry.write');
+        const { site, user } = await siteFor(req, req.params.id, 'registry.write');
         const credential = await ctx.sites.rotateCredential(site.id);
         ctx.broker.disconnectSite(site.id);
         await ctx.audit.record(user, 'site.credential.rotate', site.id);
@@ -264,7 +264,7 @@ export const siteRoutes =
         },
       },
       async (req) => {
-        const { site } = siteFor(req, req.params.id, 'read');
+        const { site } = await siteFor(req, req.params.id, 'read');
         return { events: await ctx.siteHistory.events(site.id, req.query) };
       },
     );
@@ -282,7 +282,7 @@ export const siteRoutes =
         },
       },
       async (req) => {
-        const { site } = siteFor(req, req.params.id, 'read');
+        const { site } = await siteFor(req, req.params.id, 'read');
         const to = req.query.to ?? ctx.now();
         const from = req.query.from ?? to - 30 * 86_400_000;
         const { before, transitions } = await ctx.siteHistory.conditions(site.id, from, to);
@@ -316,7 +316,7 @@ export const siteRoutes =
         },
       },
       async (req, reply) => {
-        const { site, user } = siteFor(req, req.params.id, 'site.command');
+        const { site, user } = await siteFor(req, req.params.id, 'site.command');
         const cmd = await ctx.commands.issue(site.id, req.body.type as CommandType, req.body.params ?? {}, req.body.ttlS ?? ctx.config.commandTtlS, user.username);
         await ctx.audit.record(user, `site.command.${cmd.type}`, site.id, { commandId: cmd.id, params: cmd.params });
         const final = await ctx.commands.waitFor(cmd.id, req.body.waitMs ?? 0);
@@ -328,7 +328,7 @@ export const siteRoutes =
       '/api/sites/:id/commands',
       { schema: { tags: ['commands'], operationId: 'listSiteCommands', summary: 'Recent commands of a site', params: SiteId, response: { 200: CommandList } } },
       async (req) => {
-        const { site } = siteFor(req, req.params.id, 'read');
+        const { site } = await siteFor(req, req.params.id, 'read');
         return { commands: await ctx.commands.list(site.id) };
       },
     );
@@ -347,7 +347,7 @@ export const siteRoutes =
       async (req) => {
         const c = await ctx.commands.get(req.params.id);
         if (!c) throw Errors.notFound('command', req.params.id);
-        siteFor(req, c.siteId, 'read');
+        await siteFor(req, c.siteId, 'read');
         return c;
       },
     );
