@@ -1,49 +1,36 @@
 /**
- * Site credentials over a real SQLite file: loanet checks a site's secret by
- * its SHA-256 digest (migration 8), so no scrypt runs when 3,000 sites come
- * back after a server start; credentials issued before migration 8 are
- * checked by scrypt once and then carry the digest.
+ * Site credentials in a real store, SQLite and PostgreSQL: loanet checks a
+ * site's secret by its SHA-256 digest (migration 8), so no scrypt runs when
+ * 3,000 sites come back after a server start; credentials issued before
+ * migration 8 are checked by scrypt once and then carry the digest.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../server/store/db.ts';
 import { AreaRepository } from '../../server/registry/areas.ts';
 import { SiteRepository } from '../../server/registry/sites.ts';
-import type { Db } from '../../server/store/db.ts';
+import { openTestStore, storeDialects, type TestStore } from '../helpers/store.ts';
 
-let dir: string;
-let db: Db;
-let sites: SiteRepository;
+describe.each(storeDialects())('site credentials on %s', (dialect) => {
+  let store: TestStore;
+  let sites: SiteRepository;
 
-beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-cred-'));
-  db = openDatabase(dir);
-  const areas = new AreaRepository(db);
-  areas.create({ version: '2025', code: '15', name: 'Tỉnh Lào Cai', level: 'province' });
-  areas.create({ version: '2025', code: '02683', name: 'Xã Bát Xát', level: 'commune', parentKey: '2025.15' });
-  sites = new SiteRepository(db, areas, () => '2025');
-});
-afterEach(() => {
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+  beforeEach(async () => {
+    store = await openTestStore(dialect);
+    const areas = new AreaRepository(store.db);
+    await areas.create({ version: '2025', code: '15', name: 'Tỉnh Lào Cai', level: 'province' });
+    await areas.create({ version: '2025', code: '02683', name: 'Xã Bát Xát', level: 'commune', parentKey: '2025.15' });
+    sites = new SiteRepository(store.db, areas, () => '2025');
+  });
+  afterEach(() => store.close());
 
-const credentialRow = (siteId: string) =>
-  db.prepare('SELECT id, secret_hash, secret_digest FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get(siteId) as {
-    id: number;
-    secret_hash: string;
-    secret_digest: string | null;
-  };
+  const credentialRow = (siteId: string) =>
+    store.db.selectFrom('site_credentials').select(['id', 'secret_hash', 'secret_digest']).where('site_id', '=', siteId).where('revoked_at', 'is', null).executeTakeFirstOrThrow();
 
-describe('site credentials', () => {
   it('are checked by digest: a fresh repository (a restarted server) accepts the right secret without the scrypt hash', async () => {
     const { site, credential } = await sites.create({ name: 'Cụm loa thôn 1', kind: 'cluster', areaKey: '2025.02683' });
-    expect(credentialRow(site.id).secret_digest).toMatch(/^[0-9a-f]{64}$/);
+    expect((await credentialRow(site.id)).secret_digest).toMatch(/^[0-9a-f]{64}$/);
     // Break the scrypt hash: if verification still used it, the right secret would now fail.
-    db.prepare("UPDATE site_credentials SET secret_hash = 'scrypt$broken' WHERE site_id = ?").run(site.id);
-    const restarted = new SiteRepository(db, new AreaRepository(db), () => '2025');
+    await store.db.updateTable('site_credentials').set({ secret_hash: 'scrypt$broken' }).where('site_id', '=', site.id).execute();
+    const restarted = new SiteRepository(store.db, new AreaRepository(store.db), () => '2025');
     expect(await restarted.verifyCredential(site.id, credential.secret)).toBe(true);
     expect(await restarted.verifyCredential(site.id, `${credential.secret}x`)).toBe(false);
     expect(await restarted.verifyCredential(site.id, '')).toBe(false);
@@ -51,12 +38,12 @@ describe('site credentials', () => {
 
   it('a credential issued before migration 8 is checked by scrypt once, then carries its digest', async () => {
     const { site, credential } = await sites.create({ name: 'Cụm loa thôn 2', kind: 'cluster', areaKey: '2025.02683' });
-    db.prepare('UPDATE site_credentials SET secret_digest = NULL WHERE site_id = ?').run(site.id);
-    const restarted = new SiteRepository(db, new AreaRepository(db), () => '2025');
+    await store.db.updateTable('site_credentials').set({ secret_digest: null }).where('site_id', '=', site.id).execute();
+    const restarted = new SiteRepository(store.db, new AreaRepository(store.db), () => '2025');
     expect(await restarted.verifyCredential(site.id, 'wrong')).toBe(false);
-    expect(credentialRow(site.id).secret_digest).toBeNull(); // a wrong secret writes nothing
+    expect((await credentialRow(site.id)).secret_digest).toBeNull(); // a wrong secret writes nothing
     expect(await restarted.verifyCredential(site.id, credential.secret)).toBe(true);
-    expect(credentialRow(site.id).secret_digest).toMatch(/^[0-9a-f]{64}$/);
+    expect((await credentialRow(site.id)).secret_digest).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('rotation and retirement end the old secret at once, also for a repository that had verified it', async () => {
@@ -65,7 +52,7 @@ describe('site credentials', () => {
     const rotated = await sites.rotateCredential(site.id);
     expect(await sites.verifyCredential(site.id, credential.secret)).toBe(false);
     expect(await sites.verifyCredential(site.id, rotated.secret)).toBe(true);
-    sites.retire(site.id);
+    await sites.retire(site.id);
     expect(await sites.verifyCredential(site.id, rotated.secret)).toBe(false);
   });
 
