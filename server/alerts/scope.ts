@@ -28,12 +28,13 @@ export interface AlertScopeDeps {
 export class AlertScope {
   constructor(private readonly d: AlertScopeDeps) {}
 
-  targetSites(): TargetSite[] {
-    return this.d.sites.list().map((s) => ({ siteId: s.id, areaId: s.areaId, lat: s.lat, lon: s.lon }));
+  async targetSites(): Promise<TargetSite[]> {
+    return (await this.d.sites.list()).map((s) => ({ siteId: s.id, areaId: s.areaId, lat: s.lat, lon: s.lon }));
   }
 
   /** Resolve and scope-check a target; throws 400 (naming the field) or 403 (naming what lies outside). */
-  async resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, sites = this.targetSites()): Promise<ResolvedTargets> {
+  async resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, given?: readonly TargetSite[]): Promise<ResolvedTargets> {
+    const sites = given ?? (await this.targetSites());
     const index = this.d.coverage.areaIndex();
     const r = resolveTargets(req, index, sites);
     if (!r.ok) throw Errors.badRequest(`${r.problem.field}: ${r.problem.message}`, r.problem.field);
@@ -50,7 +51,7 @@ export class AlertScope {
     if (actor.areaId === null) return;
     const index = this.d.coverage.areaIndex();
     const rows = this.d.rowsOf(alert.id);
-    const sites = this.targetSites();
+    const sites = await this.targetSites();
     const byId = new Map(sites.map((s) => [s.siteId, s]));
     const areasOut = alert.areas.filter((k) => {
       const n = index.get(k);
