@@ -87,7 +87,7 @@ export class AlertService {
       countsOf: (id) => this.state(id, 0).counts,
       rowsOf: (id) => this.rowsOf(id),
       areaIndex: () => d.coverage.areaIndex(),
-      siteAreas: () => d.sites.list({ includeRetired: true }),
+      siteAreas: () => d.sites.allEntries(),
     });
     this.publisher = new AlertPublisher({
       broker: d.broker,
@@ -142,12 +142,12 @@ export class AlertService {
     return this.d.coverage.areaIndex();
   }
 
-  targetSites(): TargetSite[] {
+  targetSites(): Promise<TargetSite[]> {
     return this.scope.targetSites();
   }
 
   /** Resolve and scope-check a target; throws 400 (naming the field) or 403 (naming what lies outside). */
-  resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, sites = this.targetSites()): Promise<ResolvedTargets> {
+  resolve(req: { areaKeys: readonly string[]; siteIds: readonly string[] }, actor: AlertActor, sites?: readonly TargetSite[]): Promise<ResolvedTargets> {
     return this.scope.resolve(req, actor, sites);
   }
 
@@ -407,7 +407,7 @@ export class AlertService {
   }
 
   private siteInfo(siteId: string): SiteInfo | undefined {
-    const s = this.d.sites.get(siteId);
+    const s = this.d.sites.entry(siteId);
     if (!s) return undefined;
     const area = this.d.coverage.areaIndex().byId.get(s.areaId);
     return { name: s.name, areaKey: area?.key ?? s.areaKey, areaName: area?.name ?? null };
