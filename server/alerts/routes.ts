@@ -102,7 +102,7 @@ export const alertRoutes =
         const why = polygonProblem(polygon);
         if (why) throw Errors.badRequest(`polygon: ${why}`, 'polygon');
       }
-      const sites = service.targetSites();
+      const sites = await service.targetSites();
       const siteIds = polygon ? sitesInPolygon(polygon, sites) : keep ? (fallback.sites ?? []) : [];
       if (polygon && siteIds.length === 0 && areaKeys.length === 0) throw fail('LOANET_POLYGON_NO_SITE', { field: 'polygon' });
       return { targets: await service.resolve({ areaKeys, siteIds }, actor, sites), polygon: polygon ?? null, areaKeys };
