@@ -188,7 +188,7 @@ export class CapIngest {
     if (!parsed.ok) throw capInvalid(parsed.errors);
     const cap = parsed.alert;
     const senderAreaId = await authorize(cap);
-    const sites = this.alerts.targetSites();
+    const sites = await this.alerts.targetSites();
     const match = matchAlertAreas(cap, { index: this.alerts.areaIndex(), sites: siteLocations(sites), currentVersion: this.o.areaVersion });
     this.checkPlace(cap, match, actor, senderAreaId, sites);
     const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
@@ -295,7 +295,7 @@ export class CapIngest {
     match: ReturnType<typeof matchAlertAreas>,
     actor: AlertActor,
     senderAreaId: number | null,
-    sites: ReturnType<AlertService['targetSites']>,
+    sites: Awaited<ReturnType<AlertService['targetSites']>>,
   ): void {
     const index = this.alerts.areaIndex();
     const siteArea = new Map(sites.map((s) => [s.siteId, s.areaId]));
