@@ -22,7 +22,7 @@ type AlertMediaDeps = ReaderDeps & Pick<ServerContext, 'alerts' | 'media'>;
 export function alertReader(ctx: ReaderDeps, p: Principal): { sees: (a: Alert) => boolean; site: ((siteId: string) => boolean) | undefined } {
   const scope = p.user.areaId;
   const idx = ctx.coverage.areaIndex();
-  const areaOfSite = (id: string) => ctx.sites.get(id)?.areaId;
+  const areaOfSite = (id: string) => ctx.sites.entry(id)?.areaId;
   return {
     sees: (a: Alert) =>
       alertVisible(scope, { areaIds: a.areas.flatMap((k) => idx.get(k)?.id ?? []), siteAreaIds: a.sites ? a.sites.flatMap((id) => areaOfSite(id) ?? []) : null }, idx),
