@@ -39,8 +39,8 @@ const SenderArea = Type.Union([Type.String({ minLength: 2, maxLength: 50 }), Typ
 export const capSenderRoutes =
   (ctx: RouteDeps, senders: CapSenderStore): FastifyPluginAsyncTypebox =>
   async (app) => {
-    const senderView = (x: CapSender) => {
-      const area = x.areaId !== null ? ctx.areas.byId(x.areaId) : undefined;
+    const senderView = async (x: CapSender) => {
+      const area = x.areaId !== null ? await ctx.areas.byId(x.areaId) : undefined;
       return {
         id: x.id,
         sender: x.sender,
@@ -84,7 +84,7 @@ export const capSenderRoutes =
         const p = requirePermission(req, 'users.manage');
         const idx = ctx.coverage.areaIndex();
         const list = senders.list().filter((x) => withinScope(p.user.areaId, x.areaId, idx));
-        return { senders: list.map(senderView), unregistered: p.user.areaId === null ? senders.unregistered() : [] };
+        return { senders: await Promise.all(list.map(senderView)), unregistered: p.user.areaId === null ? senders.unregistered() : [] };
       },
     );
 
@@ -110,8 +110,8 @@ export const capSenderRoutes =
         const accounts = await accountsOf(req.body.accounts, p.user.areaId);
         enforceScope(capSenderChangeRefusal(p.user.areaId, undefined, areaId, accounts, ctx.coverage.areaIndex()));
         const x = senders.create({ sender: req.body.sender, areaId, note: req.body.note ?? null, accounts, createdBy: p.user.id });
-        await ctx.audit.record(p.user, 'cap.sender.create', x.sender, { area: senderView(x).area, accounts: senderView(x).accounts });
-        return reply.status(201).send(senderView(x));
+        await ctx.audit.record(p.user, 'cap.sender.create', x.sender, { area: (await senderView(x)).area, accounts: (await senderView(x)).accounts });
+        return reply.status(201).send(await senderView(x));
       },
     );
 
@@ -142,7 +142,7 @@ export const capSenderRoutes =
         await ctx.audit.record(p.user, 'cap.sender.update', x.sender, {
           area: req.body.area,
           note: req.body.note,
-          accounts: req.body.accounts ? senderView(x).accounts : undefined,
+          accounts: req.body.accounts ? (await senderView(x)).accounts : undefined,
         });
         return senderView(x);
       },
