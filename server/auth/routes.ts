@@ -81,7 +81,7 @@ export const authRoutes =
 
     app.get('/api/auth/me', { schema: { tags: ['auth'], operationId: 'getMe', summary: 'The authenticated user', response: { 200: Me } } }, async (req) => {
       const p = requirePermission(req, 'read');
-      const area = p.user.areaId !== null ? ctx.areas.byId(p.user.areaId) : undefined;
+      const area = p.user.areaId !== null ? await ctx.areas.byId(p.user.areaId) : undefined;
       const cookieToken = req.authVia === 'cookie' ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined;
       return {
         username: p.user.username,
@@ -272,7 +272,7 @@ export const authRoutes =
           disabled: req.body.disabled,
           passwordHash,
         });
-        const areaOut = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
+        const areaOut = u.areaId !== null ? await ctx.areas.byId(u.areaId) : undefined;
         await ctx.audit.record(p.user, 'user.update', u.username, {
           role: req.body.role,
           area: area === undefined ? undefined : (area?.key ?? null),
@@ -321,12 +321,14 @@ export const authRoutes =
         const p = requirePermission(req, 'users.manage');
         const idx = ctx.coverage.areaIndex();
         return {
-          users: (await ctx.users.list())
-            .filter((u) => withinScope(p.user.areaId, u.areaId, idx))
-            .map((u) => {
-              const area = u.areaId !== null ? ctx.areas.byId(u.areaId) : undefined;
-              return { id: u.id, username: u.username, role: u.role, area: area?.key ?? null, areaName: area?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
-            }),
+          users: await Promise.all(
+            (await ctx.users.list())
+              .filter((u) => withinScope(p.user.areaId, u.areaId, idx))
+              .map(async (u) => {
+                const area = u.areaId !== null ? await ctx.areas.byId(u.areaId) : undefined;
+                return { id: u.id, username: u.username, role: u.role, area: area?.key ?? null, areaName: area?.name ?? null, createdAt: u.createdAt, disabledAt: u.disabledAt };
+              }),
+          ),
         };
       },
     );
@@ -356,7 +358,7 @@ export const authRoutes =
           if (target === null) return undefined;
           if (action.startsWith('user.') || action.startsWith('auth.')) return userAreaByName.get(target);
           if (action.startsWith('site.')) {
-            if (!siteArea.has(target)) siteArea.set(target, ctx.sites.get(target)?.areaId);
+            if (!siteArea.has(target)) siteArea.set(target, ctx.sites.entry(target)?.areaId);
             return siteArea.get(target);
           }
           if (action.startsWith('area.')) return idx.get(target)?.id;
