@@ -45,8 +45,8 @@ export const brokerRoutes =
       return p;
     };
 
-    const mosquittoSites = (): MosquittoSite[] =>
-      ctx.sites.brokerCredentials().map((c) => ({ siteId: c.siteId, areaKeys: ctx.coverage.channelKeysOfArea(c.areaId), passwordHash: c.mosquittoHash }));
+    const mosquittoSites = async (): Promise<MosquittoSite[]> =>
+      (await ctx.sites.brokerCredentials()).map((c) => ({ siteId: c.siteId, areaKeys: ctx.coverage.channelKeysOfArea(c.areaId), passwordHash: c.mosquittoHash }));
 
     const textSchema = (operationId: string, summary: string, file: string) => ({
       tags: ['broker'],
@@ -67,7 +67,7 @@ export const brokerRoutes =
       async (req, reply) => {
         const p = requireProvinceAdmin(req);
         const server = { username: ctx.config.mqttUsername, passwordHash: ctx.config.mqttPassword ? mosquittoPasswordHash(ctx.config.mqttPassword) : null };
-        const { text, withoutHash } = mosquittoPasswdFile(mosquittoSites(), server, new Date(ctx.now()).toISOString());
+        const { text, withoutHash } = mosquittoPasswdFile(await mosquittoSites(), server, new Date(ctx.now()).toISOString());
         await ctx.audit.record(p.user, 'broker.mosquitto.passwd', null, { withoutHash: withoutHash.length });
         return reply.header('content-type', 'text/plain; charset=utf-8').header(WITHOUT_HASH_HEADER, String(withoutHash.length)).send(text);
       },
@@ -84,7 +84,7 @@ export const brokerRoutes =
       },
       async (req, reply) => {
         const p = requireProvinceAdmin(req);
-        const text = mosquittoAclFile(mosquittoSites(), ctx.config.mqttUsername, new Date(ctx.now()).toISOString());
+        const text = mosquittoAclFile(await mosquittoSites(), ctx.config.mqttUsername, new Date(ctx.now()).toISOString());
         await ctx.audit.record(p.user, 'broker.mosquitto.acl', null);
         return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
       },
