@@ -382,12 +382,12 @@ export const liveRoutes =
         // Which villages heard it: each reporting site's name and area (of the caller's area only).
         const index = ctx.coverage.areaIndex();
         const inScope = (siteId: string) => {
-          const s = ctx.sites.get(siteId);
+          const s = ctx.sites.entry(siteId);
           return s !== undefined && scope!.has(s.areaId);
         };
         const reportsInScope = scope ? view.siteReports.filter((r) => inScope(r.siteId)) : view.siteReports;
         const siteReports = reportsInScope.map((r) => {
-          const site = ctx.sites.get(r.siteId);
+          const site = ctx.sites.entry(r.siteId);
           const area = site ? index.byId.get(site.areaId) : undefined;
           return { ...r, siteName: site?.name ?? null, areaKey: site?.areaKey ?? null, areaName: area?.name ?? null };
         });
@@ -395,7 +395,7 @@ export const liveRoutes =
         const within = p.user.areaId === null ? undefined : ctx.coverage.subtreeIds(p.user.areaId);
         const targetedAreas = new Set<number>();
         for (const a of areaIds) for (const id of ctx.coverage.subtreeIds(a)) if (!within || within.has(id)) targetedAreas.add(id);
-        const targeted = ctx.sites.list({ areaIds: targetedAreas }).map((s) => ({ siteId: s.id, name: s.name, areaName: index.byId.get(s.areaId)?.name ?? null }));
+        const targeted = (await ctx.sites.list({ areaIds: targetedAreas })).map((s) => ({ siteId: s.id, name: s.name, areaName: index.byId.get(s.areaId)?.name ?? null }));
         const silent = silentSites(targeted, new Set(view.siteReports.map((r) => r.siteId)), (id) => ctx.fleet.classify(id), req.query.silentLimit ?? 500);
         return { ...view, siteReports, targetedSites: targeted.length, silent };
       },
