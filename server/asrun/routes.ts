@@ -65,7 +65,7 @@ export const asRunRoutes =
         if (to <= from) throw fail('LOANET_PERIOD_EMPTY', { field: 'to', from: localIso(from), to: localIso(to) });
         if (to - from > MAX_PERIOD_MS) throw fail('LOANET_PERIOD_TOO_LONG', { field: 'to', maxDays: MAX_PERIOD_MS / 86_400_000 });
 
-        let sites = ctx.sites.list({ areaIds: ctx.coverage.subtreeIds(area.id), includeRetired: true });
+        let sites = await ctx.sites.list({ areaIds: ctx.coverage.subtreeIds(area.id), includeRetired: true });
         if (q.site) {
           sites = sites.filter((s) => s.id === q.site);
           if (sites.length === 0) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: 'site', thing: 'site', id: q.site });
