@@ -24,8 +24,8 @@ import { nextRevision, siteConfigContent, siteConfigHash, siteConfigMessage } fr
 
 export interface SiteConfigPublisherDeps {
   /** Registered sites that are not retired. */
-  sites: () => Site[];
-  site: (id: string) => Site | undefined;
+  sites: () => Promise<Site[]>;
+  site: (id: string) => Promise<Site | undefined>;
   areaChannelsOf: (areaId: number) => string[];
   store: SiteConfigStore;
   broker: Pick<BrokerLink, 'publish'>;
@@ -49,7 +49,7 @@ export class SiteConfigPublisher {
 
   refresh(siteId: string, why: string): Promise<void> {
     return this.serial(async () => {
-      const s = this.d.site(siteId);
+      const s = await this.d.site(siteId);
       if (s && s.retiredAt === null) await this.publishSite(s, false, why);
     });
   }
@@ -79,7 +79,7 @@ export class SiteConfigPublisher {
   }
 
   private async publishAll(force: boolean, why: string): Promise<void> {
-    const sites = this.d.sites();
+    const sites = await this.d.sites();
     const active = new Set(sites.map((s) => s.id));
     for (let i = 0; i < sites.length; i += BATCH) {
       await Promise.all(sites.slice(i, i + BATCH).map((s) => this.publishSite(s, force, why)));
