@@ -12,7 +12,7 @@ import type { CoverageService } from '../coverage/service.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
 import type { ReleaseLookup, StoredRelease } from '../releases/model.ts';
 import type { AreaNode } from '../registry/model.ts';
-import type { Site } from '../registry/sites.ts';
+import type { Site, SiteRepository } from '../registry/sites.ts';
 import { eligibility, planWaves, rolloutSpecProblem, type ExclusionReason, type RolloutSpec, type TargetFacts, type WaveSpec } from './rollout.ts';
 import type { RolloutPlan, RolloutStore } from './store.ts';
 import { versionDistribution, type SiteVersions, type VersionCounts } from './versions.ts';
@@ -78,7 +78,7 @@ export interface DryRun {
 export interface RolloutPlannerDeps {
   store: Pick<RolloutStore, 'heldSites'>;
   releases: ReleaseLookup;
-  sites: { get(id: string): Site | undefined; list(filter?: { areaIds?: Set<number>; includeRetired?: boolean }): Site[] };
+  sites: Pick<SiteRepository, 'get' | 'list' | 'entry'>;
   coverage: Pick<CoverageService, 'areaIndex' | 'resolveArea' | 'subtreeIds'>;
   fleet: Pick<FleetState, 'isOnline' | 'observation'>;
   now: () => number;
@@ -88,7 +88,7 @@ export class RolloutPlanner {
   constructor(private readonly d: RolloutPlannerDeps) {}
 
   /** Versions per area under `rootAreaId` (each child's subtree, and the root's own sites), from the latest heartbeats. */
-  fleetVersions(rootAreaId: number): { total: VersionCounts; areas: Array<{ key: string; name: string } & VersionCounts> } {
+  async fleetVersions(rootAreaId: number): Promise<{ total: VersionCounts; areas: Array<{ key: string; name: string } & VersionCounts> }> {
     const index = this.d.coverage.areaIndex();
     const root = index.byId.get(rootAreaId)!;
     const children = index.children(rootAreaId);
@@ -98,7 +98,7 @@ export class RolloutPlanner {
       for (const a of [index.byId.get(areaId), ...index.ancestors(areaId)]) if (a && childIds.has(a.id)) return a.key;
       return root.key;
     };
-    const facts: SiteVersions[] = this.d.sites.list({ areaIds: this.d.coverage.subtreeIds(rootAreaId) }).map((s) => {
+    const facts: SiteVersions[] = (await this.d.sites.list({ areaIds: this.d.coverage.subtreeIds(rootAreaId) })).map((s) => {
       const f = this.versionFacts(s);
       return { group: groupOf(s.areaId), agent: f.agentVersion, devices: f.devices };
     });
@@ -125,7 +125,7 @@ export class RolloutPlanner {
   }
 
   /** The sites a request names, inside the caller's scope: areas (their subtrees) and sites, narrowed to a profile. */
-  private targetSites(t: RolloutInput['targets'], actor: RolloutActor): Site[] {
+  private async targetSites(t: RolloutInput['targets'], actor: RolloutActor): Promise<Site[]> {
     const index = this.d.coverage.areaIndex();
     const scope = actor.areaId;
     const inScope = (areaId: number) => scope === null || index.isInSubtree(areaId, scope);
@@ -138,17 +138,17 @@ export class RolloutPlanner {
         throw fail('LOANET_REFERENCE_NOT_FOUND', { field: `targets.areas.${i}`, thing: 'area', id: key });
       }
       if (!inScope(node.id)) throw fail('LOANET_FORBIDDEN', { rule: 'scope', field: `targets.areas.${i}`, text: `area ${node.name} lies outside your area` });
-      for (const s of this.d.sites.list({ areaIds: this.d.coverage.subtreeIds(node.id) })) found.set(s.id, s);
+      for (const s of await this.d.sites.list({ areaIds: this.d.coverage.subtreeIds(node.id) })) found.set(s.id, s);
     }
     for (const [i, id] of (t.sites ?? []).entries()) {
-      const s = this.d.sites.get(id);
+      const s = await this.d.sites.get(id);
       // A site outside the scope is not found, as on every site route: ids cannot be probed.
       if (!s || !inScope(s.areaId)) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: `targets.sites.${i}`, thing: 'site', id });
       found.set(s.id, s);
     }
     if (!t.areas?.length && !t.sites?.length) {
       if (!t.profile) throw fail('LOANET_TARGET_REQUIRED', { field: 'targets' });
-      for (const s of this.d.sites.list(scope === null ? {} : { areaIds: this.d.coverage.subtreeIds(scope) })) found.set(s.id, s);
+      for (const s of await this.d.sites.list(scope === null ? {} : { areaIds: this.d.coverage.subtreeIds(scope) })) found.set(s.id, s);
     }
     const all = [...found.values()];
     return t.profile ? all.filter((s) => s.profile === t.profile) : all;
@@ -156,7 +156,7 @@ export class RolloutPlanner {
 
   async plan(input: RolloutInput, actor: RolloutActor, purpose: 'dry-run' | 'create'): Promise<{ dry: DryRun; plan: RolloutPlan }> {
     // The targets first: a request reaching outside the caller's area is refused as such, whatever else is wrong with it.
-    const targeted = this.targetSites(input.targets, actor);
+    const targeted = await this.targetSites(input.targets, actor);
     const release = await this.usableRelease(input.releaseId);
     const id = `ro-${this.d.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const spec: RolloutSpec = {
