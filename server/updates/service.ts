@@ -348,7 +348,7 @@ export class RolloutService {
   private async step(r: RolloutRow, rows: readonly RolloutSiteRow[]): Promise<RolloutStep> {
     const waves: string[][] = r.plan.spec.waves.map(() => []);
     for (const s of rows) if (s.wave !== null) waves[s.wave]?.push(s.siteId);
-    const sites = rows.map((s) => this.d.sites.get(s.siteId)).filter((s): s is Site => s !== undefined);
+    const sites = (await Promise.all(rows.map((s) => this.d.sites.get(s.siteId)))).filter((s): s is Site => s !== undefined);
     const now = this.d.now();
     const activity = await this.d.activity(sites, now);
     const map = new Map<string, SiteNow>();
@@ -427,7 +427,7 @@ export class RolloutService {
     if (actor.areaId === null) return rows;
     const scope = this.d.coverage.subtreeIds(actor.areaId);
     const mine = rows.filter((s) => {
-      const site = this.d.sites.get(s.siteId);
+      const site = this.d.sites.entry(s.siteId);
       return site !== undefined && scope.has(site.areaId);
     });
     return mine.length > 0 ? mine : undefined;
@@ -454,7 +454,7 @@ export class RolloutService {
   }
 
   private siteView(s: RolloutSiteRow, toVersion: string): RolloutSiteView {
-    const site = this.d.sites.get(s.siteId);
+    const site = this.d.sites.entry(s.siteId);
     const last = s.note.last;
     return {
       siteId: s.siteId,
