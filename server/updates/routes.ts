@@ -130,7 +130,7 @@ export const rolloutRoutes =
         const scoped = req.query.area ?? (p.user.areaId !== null ? (await ctx.areas.byId(p.user.areaId))?.key : undefined);
         const root = scoped ? ctx.coverage.resolveArea(scoped) : ctx.coverage.defaultRoot();
         requirePermission(req, 'read', ctx.coverage.areaPath(root.id));
-        return { area: { key: root.key, name: root.name }, ...ctx.rollouts.fleetVersions(root.id) };
+        return { area: { key: root.key, name: root.name }, ...(await ctx.rollouts.fleetVersions(root.id)) };
       },
     );
   };
