@@ -56,7 +56,7 @@ export const enrolmentRoutes =
           response: { 200: EnrolmentStatus },
         },
       },
-      async (req) => service.status(siteToEnrol(req, req.params.id).site.id),
+      async (req) => service.status((await siteToEnrol(req, req.params.id)).site.id),
     );
 
     app.post(
@@ -73,7 +73,7 @@ export const enrolmentRoutes =
         },
       },
       async (req, reply) => {
-        const { site, user } = siteToEnrol(req, req.params.id);
+        const { site, user } = await siteToEnrol(req, req.params.id);
         const made = await service.create(site.id, user);
         const server = serverUrl(req);
         return reply.status(201).send({
@@ -119,7 +119,7 @@ export const enrolmentRoutes =
         if (!r.ok) return reply.status(403).send({ error: 'LOANET_ENROL_REFUSED', message: REFUSAL_TEXT[r.reason], reason: r.reason });
         // The board enrolled before (if any) holds a secret that no longer works: close its connection now.
         ctx.broker.disconnectSite(r.siteId);
-        const site = ctx.sites.require(r.siteId);
+        const site = await ctx.sites.require(r.siteId);
         return {
           siteId: r.siteId,
           secret: r.secret,
