@@ -111,8 +111,11 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     soundMaxAgeMs: config.soundMaxAgeH * 3600 * 1000,
   };
 
-  const areas = new AreaRepository(db, now);
-  const sites = new SiteRepository(db, areas, () => config.areaVersion, now, mosquittoPasswordHash);
+  const areas = new AreaRepository(store.db, now);
+  const sites = new SiteRepository(store.db, areas, () => config.areaVersion, now, mosquittoPasswordHash);
+  // Read into memory before anything asks: the coverage index (areas) and the synchronous lookups of a site's name and place.
+  await areas.load();
+  await sites.load();
   const users = new UserRepository(store.db, now, defaultPasswordPolicy(config.passwordMinLength));
   const audit = new AuditLog(store.db, now, log);
   // A failed write of statuses or events is logged and counted by the fleet, and tells the disk (a full disk gives up its reserve).
