@@ -43,8 +43,6 @@ export interface Store {
  * runs the whole server.
  */
 export const STORES_NOT_CONVERTED: readonly string[] = [
-  'registry/areas.ts',
-  'registry/sites.ts',
   'live/store.ts',
   'alerts/store.ts',
   'alerts/cap-senders.ts',
