@@ -28,6 +28,20 @@ import {
 } from './lease-policy.ts';
 import type { LeaseStore, LeaseTerm } from './lease-store.ts';
 
+/** Whether `p` settled within `ms` (its rejection is passed on); the timer never keeps the process up. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export type LeaseEvent = LeaseChange & { name: LeaseName };
 /** A listener may return a promise: stop() waits for it before releasing (the work stops before another server may start it). */
 export type LeaseListener = (e: LeaseEvent) => void | Promise<void>;
@@ -93,11 +107,18 @@ export class LeaseKeeper {
     this.round();
   }
 
+  /** The leases this instance owns now (for metrics and logs). */
+  owned(): LeaseName[] {
+    return [...this.views.keys()].filter((n) => this.owns(n));
+  }
+
   /**
    * Stops the rounds, tells the listeners every held lease is lost
-   * ('released') and waits for them (their work stops), then releases the
-   * leases in the database so another server takes them at its next try.
-   * A release that fails is logged: the leases then expire after the TTL.
+   * ('released') and waits for them (their work stops), lets a round still in
+   * flight land (else it could renew after the release), then releases every
+   * lease this instance holds in the database so another server takes them at
+   * its next try. Each wait is bounded: a database that does not answer
+   * cannot hold the server's stop, and its leases then expire after the TTL.
    */
   async stop(): Promise<void> {
     if (!this.running) return;
@@ -105,20 +126,21 @@ export class LeaseKeeper {
     clearTimeout(this.roundTimer);
     clearTimeout(this.expiryTimer);
     this.current = undefined;
-    const terms: LeaseTerm[] = [];
     const waits: Array<void | Promise<void>> = [];
-    for (const [name, view] of this.views) {
-      if (view.held) terms.push({ name, token: view.token });
-      waits.push(...this.apply(name, release(view)));
-    }
+    for (const [name, view] of this.views) waits.push(...this.apply(name, release(view)));
     await Promise.allSettled(waits);
-    try {
-      await this.o.store.release(terms);
-    } catch (err) {
-      this.o.log.error({ err, leases: terms.map((t) => t.name) }, 'releasing the leases failed: another server takes them once they expire');
+    const bound = this.timings.roundTimeoutMs;
+    if (!(await settledWithin(Promise.allSettled(this.pending), bound))) {
+      this.o.log.warn({ waitedMs: bound }, 'a lease round was still unanswered at stop: releasing anyway');
     }
-    // A round still in flight must not outlive the store it uses.
-    await Promise.allSettled(this.pending);
+    const names = [...this.views.keys()];
+    try {
+      if (!(await settledWithin(this.o.store.release(names), bound))) {
+        this.o.log.error({ leases: names, waitedMs: bound }, 'releasing the leases got no answer: another server takes them once they expire');
+      }
+    } catch (err) {
+      this.o.log.error({ err, leases: names }, 'releasing the leases failed: another server takes them once they expire');
+    }
   }
 
   private round(): void {

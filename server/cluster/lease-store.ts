@@ -91,14 +91,14 @@ export class LeaseStore {
   }
 
   /**
-   * Lets the leases go at a clean stop, so another server takes them at its
-   * next try instead of after the TTL. The token stays (the next holder's is
-   * one more); only the term given is released, never a later one.
+   * Lets this instance's leases among `names` go at a clean stop, so another
+   * server takes them at its next try instead of after the TTL. The token
+   * stays (the next holder's is one more). By holder, not by token: a round
+   * that landed after the keeper last heard is released too.
    */
-  async release(terms: readonly LeaseTerm[]): Promise<void> {
-    for (const t of terms) {
-      await this.db.updateTable('leases').set({ holder: '', expires_at: 0 }).where('name', '=', t.name).where('holder', '=', this.holder).where('token', '=', t.token).execute();
-    }
+  async release(names: readonly LeaseName[]): Promise<void> {
+    if (names.length === 0) return;
+    await this.db.updateTable('leases').set({ holder: '', expires_at: 0 }).where('name', 'in', names).where('holder', '=', this.holder).execute();
   }
 
   /**
