@@ -16,7 +16,7 @@ import { loadEnrolmentKey } from './key.ts';
 import { EnrolmentCreated, EnrolmentStatus, Enrolled, EnrolRefused, EnrolRequest } from '../../api/enrolment.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'audit' | 'broker' | 'config' | 'coverage' | 'db' | 'fleet' | 'now' | 'sites'>;
+export type RouteDeps = Pick<ServerContext, 'audit' | 'broker' | 'config' | 'coverage' | 'store' | 'fleet' | 'now' | 'sites'>;
 
 /** The request's code field is at most 32 characters: nothing a board sends needs more than this. */
 const ENROL_BODY_LIMIT = 1024;
@@ -33,7 +33,7 @@ export const enrolmentRoutes =
   (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const service = new EnrolmentService({
-      db: ctx.db,
+      db: ctx.store.db,
       sites: ctx.sites,
       audit: ctx.audit,
       now: () => ctx.now(),

@@ -4,17 +4,20 @@
  * keyed digest), and the board trades it once for the site's credential.
  *
  * Trading a code rotates the site's secret (SiteRepository.rotateCredential)
- * and spends the code in the same SQLite transaction, so of two boards racing
- * for one code exactly one gets a credential, and a code is spent only if
- * the credential it bought was stored. Every code made, used or refused is
- * in the audit log; refusals are counted against the guessing limits
- * (limiter.ts) before the code is even looked at.
+ * and spends the code in the same transaction, by an UPDATE that only a code
+ * not spent yet matches: of two boards racing for one code exactly one gets a
+ * credential (on PostgreSQL the second UPDATE waits for the first
+ * transaction, then matches nothing; on SQLite the transactions run one after
+ * the other), and a code is spent only if the credential it bought was
+ * stored. Every code made, used or refused is in the audit log; refusals are
+ * counted against the guessing limits (limiter.ts) before the code is even
+ * looked at.
  *
  * Answers are plain results, not HTTP: the route words them.
  */
 import { randomBytes } from 'node:crypto';
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, EnrolmentCodesTable } from '../store/schema.ts';
 import type { SiteRepository } from '../registry/sites.ts';
 import type { AuditLog } from '../audit.ts';
 import { fail, LoanetError } from '../errors.ts';
@@ -46,8 +49,8 @@ export type EnrolResult =
   | { ok: false; kind: 'limited'; limit: EnrolRefusal };
 
 export interface EnrolmentDeps {
-  db: Db;
-  sites: SiteRepository;
+  db: Kysely<Database>;
+  sites: Pick<SiteRepository, 'require' | 'get' | 'rotateCredential'>;
   audit: AuditLog;
   now: () => number;
   /** HMAC key of the stored digests (key.ts). */
@@ -59,32 +62,20 @@ export interface EnrolmentDeps {
   random?: (n: number) => Uint8Array;
 }
 
-interface CodeRow {
-  id: number;
-  site_id: string;
-  code_digest: string;
-  expires_at: number;
-  used_at: number | null;
-  replaced_at: number | null;
-}
+type CodeRow = Pick<Selectable<EnrolmentCodesTable>, 'id' | 'site_id' | 'code_digest' | 'expires_at' | 'used_at' | 'replaced_at'>;
 
 /** Thrown inside the credential's transaction when another request spent the code first: the rotation is rolled back. */
 class CodeSpent extends Error {}
 
 export class EnrolmentService {
-  private st?: { byDigest: Statement; insert: Statement; replace: Statement; spend: Statement };
-
   constructor(private readonly deps: EnrolmentDeps) {}
 
-  private statements(): NonNullable<EnrolmentService['st']> {
-    const db = this.deps.db;
-    this.st ??= {
-      byDigest: db.prepare('SELECT id, site_id, code_digest, expires_at, used_at, replaced_at FROM enrolment_codes WHERE code_digest = ?'),
-      insert: db.prepare('INSERT INTO enrolment_codes (site_id, code_digest, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?)'),
-      replace: db.prepare('UPDATE enrolment_codes SET replaced_at = ? WHERE site_id = ? AND used_at IS NULL AND replaced_at IS NULL'),
-      spend: db.prepare('UPDATE enrolment_codes SET used_at = ?, used_from = ? WHERE id = ? AND used_at IS NULL AND replaced_at IS NULL AND expires_at > ?'),
-    };
-    return this.st;
+  private byDigest(digest: string): Promise<CodeRow | undefined> {
+    return this.deps.db
+      .selectFrom('enrolment_codes')
+      .select(['id', 'site_id', 'code_digest', 'expires_at', 'used_at', 'replaced_at'])
+      .where('code_digest', '=', digest)
+      .executeTakeFirst();
   }
 
   /**
@@ -92,37 +83,65 @@ export class EnrolmentService {
    * working (one code per site at a time: the one on the technician's screen).
    */
   async create(siteId: string, actor: { id: number; username: string }): Promise<EnrolmentCode> {
-    const site = this.deps.sites.require(siteId);
+    const site = await this.deps.sites.require(siteId);
     if (site.retiredAt) throw fail('LOANET_RETIRED', { thing: 'site', id: siteId });
     const random = this.deps.random ?? randomBytes;
     const createdAt = this.deps.now();
     const expiresAt = createdAt + this.deps.ttlMs;
-    const st = this.statements();
     // A digest equal to a stored one (another code drawn again: about 1 in 10^12 per stored code) is drawn anew.
     for (let attempt = 0; attempt < 8; attempt++) {
       const code = codeFromBytes(random(CODE_RANDOM_BYTES));
       const digest = codeDigest(this.deps.key, code);
-      if (st.byDigest.get(digest)) continue;
-      this.deps.db.transaction(() => {
-        st.replace.run(createdAt, siteId);
-        st.insert.run(siteId, digest, createdAt, actor.username, expiresAt);
-      })();
+      if (await this.byDigest(digest)) continue;
+      await this.deps.db.transaction().execute(async (trx) => {
+        // The site's row first, written unchanged: two codes made for one site at once then take turns (on PostgreSQL
+        // the second waits here for the first to commit, then replaces its code), so only one is ever pending; and a
+        // site retired since the check above is refused, not given a code.
+        const site = await trx
+          .updateTable('sites')
+          .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+          .where('id', '=', siteId)
+          .where('retired_at', 'is', null)
+          .executeTakeFirst();
+        if (site.numUpdatedRows === 0n) throw fail('LOANET_RETIRED', { thing: 'site', id: siteId });
+        await trx
+          .updateTable('enrolment_codes')
+          .set({ replaced_at: createdAt })
+          .where('site_id', '=', siteId)
+          .where('used_at', 'is', null)
+          .where('replaced_at', 'is', null)
+          .execute();
+        await trx
+          .insertInto('enrolment_codes')
+          .values({ site_id: siteId, code_digest: digest, created_at: createdAt, created_by: actor.username, expires_at: expiresAt })
+          .execute();
+      });
       await this.deps.audit.record(actor, 'site.enrolment.create', siteId, { expiresAt });
       return { siteId, code, createdAt, expiresAt };
     }
     throw new Error('could not draw an unused enrolment code in 8 tries: the random source is broken');
   }
 
-  status(siteId: string): EnrolmentStatus {
+  async status(siteId: string): Promise<EnrolmentStatus> {
     const db = this.deps.db;
-    const pending = db
-      .prepare(
-        'SELECT created_at, created_by, expires_at FROM enrolment_codes WHERE site_id = ? AND used_at IS NULL AND replaced_at IS NULL AND expires_at > ? ORDER BY id DESC LIMIT 1',
-      )
-      .get(siteId, this.deps.now()) as { created_at: number; created_by: string | null; expires_at: number } | undefined;
-    const last = db.prepare('SELECT used_at, used_from FROM enrolment_codes WHERE site_id = ? AND used_at IS NOT NULL ORDER BY used_at DESC LIMIT 1').get(siteId) as
-      | { used_at: number; used_from: string | null }
-      | undefined;
+    const pending = await db
+      .selectFrom('enrolment_codes')
+      .select(['created_at', 'created_by', 'expires_at'])
+      .where('site_id', '=', siteId)
+      .where('used_at', 'is', null)
+      .where('replaced_at', 'is', null)
+      .where('expires_at', '>', this.deps.now())
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const last = await db
+      .selectFrom('enrolment_codes')
+      .select(['used_at', 'used_from'])
+      .where('site_id', '=', siteId)
+      .where('used_at', 'is not', null)
+      .orderBy('used_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return {
       pending: pending ? { createdAt: pending.created_at, createdBy: pending.created_by, expiresAt: pending.expires_at } : null,
       lastEnrolledAt: last?.used_at ?? null,
@@ -148,25 +167,37 @@ export class EnrolmentService {
     const code = normaliseCode(typed);
     if (code === null) return refuse('unknown', null);
     const digest = codeDigest(this.deps.key, code);
-    const st = this.statements();
-    const row = st.byDigest.get(digest) as CodeRow | undefined;
+    const row = await this.byDigest(digest);
     // The lookup is by a keyed digest, which tells a timing observer nothing about the code; the
     // comparison of what was found is constant-time all the same.
     if (!row || !digestsEqual(row.code_digest, digest)) return refuse('unknown', null);
     const state = codeState(row, now());
     if (state) return refuse(state, row.site_id);
-    const site = this.deps.sites.get(row.site_id);
+    const site = await this.deps.sites.get(row.site_id);
     if (!site || site.retiredAt) return refuse('site_retired', row.site_id);
 
     let secret: string;
     try {
-      ({ secret } = await this.deps.sites.rotateCredential(row.site_id, () => {
-        if (st.spend.run(now(), address, row.id, now()).changes !== 1) throw new CodeSpent();
+      ({ secret } = await this.deps.sites.rotateCredential(row.site_id, async (trx: Kysely<Database>) => {
+        // Spent only if nobody spent, replaced or outlived it since it was read above: the check and the write are
+        // one statement, and another transaction's spend of the same row holds it until that one ends (then this
+        // matches nothing). Inside the rotation's transaction, so the credential is stored only with the spend.
+        const t = now();
+        const spent = await trx
+          .updateTable('enrolment_codes')
+          .set({ used_at: t, used_from: address })
+          .where('id', '=', row.id)
+          .where('used_at', 'is', null)
+          .where('replaced_at', 'is', null)
+          .where('expires_at', '>', t)
+          .returning('id')
+          .executeTakeFirst();
+        if (!spent) throw new CodeSpent();
       }));
     } catch (e) {
       if (e instanceof CodeSpent) {
         // Spent by a racing request, or it expired (or was replaced) while the secret was hashed.
-        const again = st.byDigest.get(digest) as CodeRow | undefined;
+        const again = await this.byDigest(digest);
         return refuse((again && codeState(again, now())) ?? 'used', row.site_id);
       }
       // rotateCredential refuses a site retired meanwhile.

@@ -145,7 +145,7 @@ describe('one code, two trades in the same instant', () => {
     const ctx = t.server.ctx;
     // The server's own service over the same database; both trades pass the first check before either hashes its secret.
     const service = new EnrolmentService({
-      db: ctx.db,
+      db: ctx.store.db,
       sites: ctx.sites,
       audit: ctx.audit,
       now: Date.now,
