@@ -48,7 +48,6 @@ export const STORES_NOT_CONVERTED: readonly string[] = [
   'alerts/cap-senders.ts',
   'media/library.ts',
   'schedule (items-store.ts, sent-entries.ts, distribution.ts, service.ts, routes.ts)',
-  'enrolment/service.ts',
 ];
 
 export interface StoreConfig {
