@@ -297,6 +297,38 @@ describe.each(storeDialects())('the webhook outbox on %s', (dialect) => {
     expect(m).toMatchObject({ seq: 1, state: 'pending', payload: { alarmId: 'al-2' } });
   });
 
+  it('a message still undelivered at the maximum age fails with its last error; finished ones are purged after retention', async () => {
+    const { receiver, handle } = await setUp((r) => [webhook('ioc', r.url)]);
+    await receiver.down();
+    const [old] = await handle.outbox.enqueue('alarm.raised', { alarmId: 'al-4' });
+    await handle.outbox.drain();
+    expect(await handle.outboxStore.message(old!.id)).toMatchObject({ state: 'pending', attempts: 1 });
+    now = T0 + POLICY.maxAgeMs;
+    await handle.outbox.drain();
+    const failed = await handle.outboxStore.message(old!.id);
+    expect(failed).toMatchObject({ state: 'failed', attempts: 2, finishedAt: now });
+    expect(failed!.lastError).toMatch(/^undelivered after 72 h \(2 attempts\): ECONNREFUSED/);
+    expect(await handle.outboxStore.purgeFinished(now)).toBe(0);
+    expect(await handle.outboxStore.purgeFinished(now + 1)).toBe(1);
+    expect(await handle.outboxStore.message(old!.id)).toBeUndefined();
+    // The seq counter outlives the purge: the next message is 2, so a receiver never sees a number twice.
+    const [next] = await handle.outbox.enqueue('alarm.raised', { alarmId: 'al-5' });
+    expect(next!.seq).toBe(2);
+  });
+
+  it('a claim left by a server that died is taken over once its lease lapses, and the dead one cannot settle it', async () => {
+    const { receiver, handle } = await setUp((r) => [webhook('ioc', r.url)]);
+    const [m] = await handle.outbox.enqueue('alarm.raised', { alarmId: 'al-6' });
+    const [dead] = await handle.outboxStore.claim({ now, limit: 1, leaseMs: 70_000, claimer: 'dead-server', only: ['ioc'], busy: new Set() });
+    expect(dead?.id).toBe(m!.id);
+    expect(await handle.outbox.drain()).toBe(0);
+    now = T0 + 70_000;
+    expect(await handle.outbox.drain()).toBe(1);
+    expect(receiver.taken.map((e) => e.id)).toEqual([m!.id]);
+    expect(await handle.outboxStore.settle(dead!, { outcome: 'failed', status: null, error: 'late' }, now)).toBe(false);
+    expect(await handle.outboxStore.message(m!.id)).toMatchObject({ state: 'delivered', attempts: 1 });
+  });
+
   it('a redirect is not followed and a huge answer is not read past its bound', async () => {
     const elsewhere = new Receiver(clock);
     await elsewhere.up();

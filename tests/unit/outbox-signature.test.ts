@@ -40,6 +40,13 @@ describe('Standard Webhooks signatures', () => {
     expect(verify(VECTOR.secret, { ...h, signature: undefined }, 'x', 1_000_000)).toEqual({ ok: false, reason: 'missing_headers' });
   });
 
+  it('the example request in docs/webhooks.md carries a true signature', () => {
+    const body =
+      '{"id":"msg_3q7Yc0ZC3pQ0s0rOQm9X0A","type":"alarm.raised","seq":42,"timestamp":"2026-12-05T07:03:00.000Z","data":{"alarmId":"al-12","siteId":"LC-0101","kind":"site_offline","severity":"critical","count":1}}';
+    const h = { id: 'msg_3q7Yc0ZC3pQ0s0rOQm9X0A', timestamp: '1764918180', signature: 'v1,9tXKh9rUV4MdgGC9z/lkto6uyd+OBzQ6g+0gz1grljs=' };
+    expect(verify(VECTOR.secret, h, body, 1764918180)).toEqual({ ok: true });
+  });
+
   it('a signature of another length is refused, not thrown on', () => {
     const h = { id: VECTOR.id, timestamp: String(VECTOR.timestamp), signature: 'v1,AAAA' };
     expect(verify(VECTOR.secret, h, VECTOR.body, VECTOR.timestamp)).toEqual({ ok: false, reason: 'no_valid_signature' });
