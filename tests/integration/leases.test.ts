@@ -185,7 +185,47 @@ describe.each(DIALECTS)('leases on %s', (dialect: StoreDialect) => {
 });
 
 // PostgreSQL only: SQLite is one machine's file, and a lock held on it blocks its one process whole.
-describe.skipIf(!DIALECTS.includes('postgres'))('leases on postgres, the database unreachable', () => {
+describe.skipIf(!DIALECTS.includes('postgres'))('leases on postgres: a takeover against a write in progress, an unreachable database', () => {
+  it('a takeover waits for the holder’s fenced write in progress to commit, and the write is kept', async () => {
+    const main = await openTestStore('postgres');
+    cleanups.push(() => main.close());
+    const sb = await sibling(main);
+    cleanups.push(() => sb.close());
+    const a = new LeaseStore(main.db, main.dialect, instanceId());
+    const b = new LeaseStore(sb.db, sb.dialect, instanceId());
+    const token = (await a.acquireOrRenew(['alerts'], 1_500)).get('alerts')!;
+    let commit!: () => void;
+    const committing = new Promise<void>((r) => (commit = r));
+    let checked!: () => void;
+    let holderPid = 0;
+    const fenceChecked = new Promise<void>((r) => (checked = r));
+    const write = main.db.transaction().execute(async (trx) => {
+      await a.fenced(trx, { name: 'alerts', token });
+      holderPid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx)).rows[0]!.pid;
+      checked();
+      await trx.insertInto('audit_log').values({ at: Date.now(), user_id: null, username: null, action: 'held write', target: null, detail: null }).execute();
+      await committing;
+    });
+    await fenceChecked;
+    // A's lease expires on the database's clock while its write is still open.
+    await waitFor(
+      "A's expiry to pass",
+      async () =>
+        (await sql<{ gone: boolean }>`SELECT expires_at < (floor(extract(epoch from clock_timestamp()) * 1000))::bigint AS gone FROM leases`.execute(sb.db)).rows[0]?.gone,
+      30_000,
+    );
+    const takeover = b.acquireOrRenew(['alerts'], 60_000);
+    await waitFor(
+      "B's takeover to wait on the row A's write holds",
+      async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${holderPid}::int = ANY(pg_blocking_pids(pid))`.execute(sb.db)).rows[0]!.n > 0,
+      30_000,
+    );
+    commit();
+    await write;
+    expect((await takeover).get('alerts')).toBe(token + 1);
+    expect((await sb.db.selectFrom('audit_log').select('action').execute()).map((r) => r.action)).toEqual(['held write']);
+  }, 60_000);
+
   it('a database that stops answering the holder: it steps down before its expiry, and the other server takes over only after that', async () => {
     const main = await openTestStore('postgres');
     cleanups.push(() => main.close());
