@@ -230,7 +230,8 @@ export class SiteRepository {
     if (area.retiredAt) throw fail('LOANET_REFERS_TO_RETIRED', { field: 'areaKey', thing: 'area', id: area.key });
     const id = input.id ?? (await this.nextId(db, area, input.kind));
     if (!isValidSiteId(id)) throw fail('LOANET_SITE_ID_FORMAT', { field: 'id', id });
-    if (await this.getIn(db, id)) throw fail('LOANET_NAME_TAKEN', { thing: 'site', name: id });
+    // A generated id was free when nextId looked; taken since by a racing registration, the insert moves on (create).
+    if (input.id !== undefined && (await this.getIn(db, id))) throw fail('LOANET_NAME_TAKEN', { thing: 'site', name: id });
     return { id };
   }
 
