@@ -20,7 +20,8 @@ export default defineConfig({
   test: {
     exclude: ['tests/bench/**', 'node_modules/**'],
     // The server under test serves the console from web/dist: build it once per run when web/ changed.
-    globalSetup: ['./tests/helpers/console-build.ts'],
+    // With LOANET_TEST_DATABASE_URL (npm run test:postgres) test servers store in PostgreSQL: one database per data folder, dropped at the end.
+    globalSetup: ['./tests/helpers/console-build.ts', './tests/helpers/suite-database.ts'],
     // Property tests draw the same cases in every CI run (see the file).
     setupFiles: ['./tests/helpers/fast-check-seed.ts'],
     testTimeout: 60_000,

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type ServerConfig } from '../../server/config.ts';
+import { serverDatabaseUrl } from './suite-database.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 
 export const ADMIN_PASSWORD = 'test-admin-password';
@@ -56,8 +57,15 @@ export function serverProcessEnv(dataDir: string, env: Record<string, string> = 
     LOANET_MQTT_HOST: '127.0.0.1',
     LOANET_MQTT_PORT: '0',
     LOANET_SOUND_CHECK_INTERVAL_H: '0',
+    ...postgresFor(dataDir),
     ...env,
   };
+}
+
+/** LOANET_DATABASE_URL for a server on `dataDir` when the suite runs on PostgreSQL (suite-database.ts); nothing on SQLite. */
+function postgresFor(dataDir: string): Record<string, string> {
+  const url = serverDatabaseUrl(dataDir);
+  return url ? { LOANET_DATABASE_URL: url } : {};
 }
 
 export async function startTestServer(env: Record<string, string> = {}, existingDataDir?: string): Promise<TestServer> {
@@ -78,6 +86,7 @@ export async function startTestServer(env: Record<string, string> = {}, existing
     LOANET_MQTT_CONNECT_RATE: '50000',
     // No disk reserve: 64 MB of zeros per test server would fill the machine's temp folder (tests/integration/disk-full.test.ts sets its own).
     LOANET_DISK_RESERVE_MB: '0',
+    ...postgresFor(dataDir),
     ...env,
   });
   const t: TestServer = {
