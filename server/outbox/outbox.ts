@@ -84,6 +84,7 @@ export class Outbox {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private lastPurge = 0;
+  private storeFailures = 0;
 
   constructor(private readonly opts: OutboxOptions) {
     this.clock = opts.clock ?? Date.now;
@@ -121,12 +122,9 @@ export class Outbox {
    * notify() once it commits; without, it is sent as soon as a slot is free.
    */
   async enqueue(type: OutboxEventType, payload: JsonValue, trx?: Transaction<Database>): Promise<OutboxMessage[]> {
-    const now = this.clock();
-    const out: OutboxMessage[] = [];
-    for (const d of this.byName.values()) {
-      if (wants(d, type)) out.push(await this.opts.store.enqueue({ destination: d.name, type, payload }, now, trx));
-    }
-    if (!trx) this.notify();
+    const inputs = [...this.byName.values()].filter((d) => wants(d, type)).map((d) => ({ destination: d.name, type, payload }));
+    const out = await this.opts.store.enqueueAll(inputs, this.clock(), trx);
+    if (!trx && out.length > 0) this.notify();
     return out;
   }
 
@@ -149,8 +147,15 @@ export class Outbox {
     }
     clearTimeout(this.timer);
     this.ticking = this.tick()
-      .then(() => undefined)
-      .catch((err: unknown) => this.opts.log.error({ err }, 'outbox: looking for due messages failed'))
+      .then(() => {
+        if (this.storeFailures > 0) this.opts.log.info({ failures: this.storeFailures }, 'outbox: the store answers again');
+        this.storeFailures = 0;
+      })
+      .catch((err: unknown) => {
+        // Logged once, then every tenth time: a database down for an hour must not write 3,600 identical lines.
+        if (this.storeFailures % 10 === 0) this.opts.log.error({ err, failures: this.storeFailures + 1 }, 'outbox: looking for due messages failed');
+        this.storeFailures++;
+      })
       .finally(() => {
         this.ticking = undefined;
         if (!this.running) return;
@@ -159,7 +164,9 @@ export class Outbox {
           this.kick();
           return;
         }
-        this.timer = setTimeout(() => this.kick(), this.pollMs);
+        // Polls slower while the store fails (up to 30 s), as often as asked once it answers.
+        const delay = this.storeFailures === 0 ? this.pollMs : Math.min(30_000, this.pollMs * 2 ** Math.min(this.storeFailures, 10));
+        this.timer = setTimeout(() => this.kick(), delay);
         this.timer.unref();
       });
   }

@@ -101,6 +101,17 @@ export class OutboxStore {
     return trx ? run(trx) : this.db.transaction().execute(run);
   }
 
+  /** Several messages in one transaction (the caller's, when given): a fan-out to every destination is stored whole or not at all. */
+  async enqueueAll(inputs: ReadonlyArray<{ destination: string; type: OutboxEventType; payload: JsonValue }>, now: number, trx?: Transaction<Database>): Promise<OutboxMessage[]> {
+    const run = async (t: Transaction<Database>) => {
+      const out: OutboxMessage[] = [];
+      for (const input of inputs) out.push(await this.enqueue(input, now, t));
+      return out;
+    };
+    if (inputs.length === 0) return [];
+    return trx ? run(trx) : this.db.transaction().execute(run);
+  }
+
   /**
    * Claims up to `limit` due messages, each the head of its destination, for
    * `claimer` until `now + leaseMs`; destinations in `only` (configured

@@ -329,6 +329,36 @@ describe.each(storeDialects())('the webhook outbox on %s', (dialect) => {
     expect(await handle.outboxStore.message(m!.id)).toMatchObject({ state: 'delivered', attempts: 1 });
   });
 
+  it('a receiver that takes the request and never answers costs one request timeout, then a retry', async () => {
+    const held: http.ServerResponse[] = [];
+    const silent = http.createServer((_req, res) => held.push(res));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanup.push(async () => {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    });
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/hooks`;
+    const { handle } = await setUp(() => [webhook('ioc', url)], { requestTimeoutMs: 300 });
+    const [m] = await handle.outbox.enqueue('alarm.raised', { alarmId: 'al-7' });
+    await handle.outbox.drain();
+    expect(held).toHaveLength(1);
+    const after = await handle.outboxStore.message(m!.id);
+    expect(after).toMatchObject({ state: 'pending', attempts: 1, lastStatus: null });
+    expect(after!.lastError).toMatch(/^ETIMEDOUT: no complete answer within 300 ms/);
+  });
+
+  it('an event goes to every destination that wants it, all stored in one transaction', async () => {
+    const { handle } = await setUp((r) => [webhook('all', r.url), { ...webhook('cleared-only', r.url), events: ['alarm.cleared'] }, webhook('also', r.url)]);
+    const raised = await handle.outbox.enqueue('alarm.raised', { alarmId: 'al-8' });
+    expect(raised.map((m) => m.destination).sort()).toEqual(['all', 'also']);
+    const cleared = await handle.outbox.enqueue('alarm.cleared', { alarmId: 'al-8' });
+    expect(cleared.map((m) => [m.destination, m.seq]).sort()).toEqual([
+      ['all', 2],
+      ['also', 2],
+      ['cleared-only', 1],
+    ]);
+  });
+
   it('a redirect is not followed and a huge answer is not read past its bound', async () => {
     const elsewhere = new Receiver(clock);
     await elsewhere.up();
