@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LeaseKeeper } from '../../server/cluster/lease-keeper.ts';
-import { LEASE_NAMES, type LeaseName, type LeaseTimings } from '../../server/cluster/lease-policy.ts';
+import { DEFAULT_LEASE_TIMINGS, LEASE_NAMES, type LeaseName, type LeaseTimings } from '../../server/cluster/lease-policy.ts';
 import { instanceId, LeaseFenceError, LeaseStore } from '../../server/cluster/lease-store.ts';
 import { LeasedWork } from '../../server/cluster/leased-work.ts';
 import type { Logger } from '../../server/fleet/broker.ts';
@@ -23,8 +23,8 @@ import { ROOT, stopAllProcesses, stopProcess, tsNode } from '../helpers/process.
 import { openTestStore, storeDialects, testDatabaseUrl, type TestStore } from '../helpers/store.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-/** Shorter than the defaults so the tests take seconds, with the same proportions and a wide margin for a loaded machine. */
-const TIMINGS: LeaseTimings = { ttlMs: 3_000, renewEveryMs: 700, acquireEveryMs: 700, retryMs: 200, safetyMs: 1_000, roundTimeoutMs: 1_200, maxHungRounds: 2 };
+/** Shorter than the defaults so a takeover after a death takes seconds, with a wide margin (a holder rides out 1.7 s stalls) for a loaded machine. */
+const TIMINGS: LeaseTimings = { ttlMs: 4_000, renewEveryMs: 800, acquireEveryMs: 800, retryMs: 200, safetyMs: 1_500, roundTimeoutMs: 1_500, maxHungRounds: 2 };
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -52,9 +52,9 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
 });
 
-function keeperOn(store: Store, names: readonly LeaseName[] = LEASE_NAMES) {
+function keeperOn(store: Store, names: readonly LeaseName[] = LEASE_NAMES, timings = TIMINGS) {
   const leases = counted(new LeaseStore(store.db, store.dialect, instanceId()));
-  const keeper = new LeaseKeeper({ store: leases, names, log: quiet, timings: TIMINGS });
+  const keeper = new LeaseKeeper({ store: leases, names, log: quiet, timings });
   cleanups.push(() => keeper.stop());
   return { keeper, leases };
 }
@@ -75,8 +75,9 @@ describe.each(DIALECTS)('leases on %s', (dialect: StoreDialect) => {
 
   it('exactly one of two servers owns each lease; after a clean stop the other takes them all at its next try, and the work moves with them', async () => {
     const [sa, sb] = await twoServers();
-    const a = keeperOn(sa);
-    const b = keeperOn(sb);
+    // The production timings: the handover here is by release, so the TTL costs no waiting, and a busy machine's stalls stay far inside it.
+    const a = keeperOn(sa, LEASE_NAMES, DEFAULT_LEASE_TIMINGS);
+    const b = keeperOn(sb, LEASE_NAMES, DEFAULT_LEASE_TIMINGS);
     const running = { a: false, b: false };
     let both = 0;
     const work = (me: 'a' | 'b', other: 'a' | 'b') => ({
