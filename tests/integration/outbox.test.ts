@@ -268,6 +268,23 @@ describe.each(storeDialects())('the webhook outbox on %s', (dialect) => {
     expect(receiver.requests).toHaveLength(30);
   });
 
+  it('two claims at the same moment never take the same message, nor two of one destination', async () => {
+    const { handle, place } = await setUp((r) => ['a', 'b', 'c', 'd'].map((n) => webhook(n, `${r.url}/${n}`)));
+    for (let i = 0; i < 3; i++) {
+      for (const d of ['a', 'b', 'c', 'd']) await handle.outboxStore.enqueue({ destination: d, type: 'alarm.raised', payload: { to: d, i } }, now);
+    }
+    // PostgreSQL: a second pool, as another server has; SQLite is one process, so the same store.
+    const second = dialect === 'postgres' ? await place.open() : undefined;
+    if (second) cleanup.push(() => second.close());
+    const otherStore = second ? new OutboxStore(second.db, second.dialect) : handle.outboxStore;
+    const claim = (s: OutboxStore, claimer: string) => s.claim({ now, limit: 10, leaseMs: 60_000, claimer, only: ['a', 'b', 'c', 'd'], busy: new Set() });
+    const [x, y] = await Promise.all([claim(handle.outboxStore, 'x'), claim(otherStore, 'y')]);
+    const all = [...x, ...y];
+    expect(new Set(all.map((m) => m.id)).size).toBe(all.length);
+    expect(all.map((m) => m.destination).sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(all.every((m) => m.seq === 1)).toBe(true);
+  });
+
   it('a receiver checking the signature refuses a body changed on the way, and takes the untouched one', async () => {
     const tamper: OutboxOptions['transport'] = (req, o) => httpTransport(req.body.includes('"amount"') ? { ...req, body: req.body.replace('"amount":1', '"amount":9') } : req, o);
     const { receiver, handle } = await setUp((r) => [webhook('ioc', r.url)], { transport: tamper });
