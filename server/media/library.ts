@@ -8,11 +8,19 @@
  * is the row written. A job that fails or is aborted leaves neither file nor
  * row; its reason is kept in memory for a day so GET /api/media/{id} can say
  * why. Temp files left by a crash are removed at start.
+ *
+ * Items that sound alike share one file (same SHA-256). A file is removed
+ * only when no live row refers to it, and a new row's file is put in place
+ * before the row is written; both steps read the rows and then change the
+ * folder, so they run one at a time per SHA-256 (`exclusive`): a retire
+ * cannot remove the file a new row is about to refer to. (Servers sharing a
+ * PostgreSQL store each keep their own data folder.)
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../store/db.ts';
+import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
+import type { Database, MediaTable } from '../store/schema.ts';
 import type { MediaConfig } from '../config.ts';
 import type { AuditLog } from '../audit.ts';
 import { MediaRejected } from './analysis.ts';
@@ -152,7 +160,7 @@ export class MediaQueueFull extends LoanetError<'LOANET_MEDIA_QUEUE_FULL'> {
 }
 
 /** Refuses to retire an item still needed (the scheduler's hook): answers the reason, or null. */
-export type RetireGuard = (mediaId: string) => string | null;
+export type RetireGuard = (mediaId: string) => string | null | Promise<string | null>;
 
 const STAGE_SPAN: Record<JobStage, [number, number]> = {
   queued: [0, 0],
@@ -166,38 +174,8 @@ const STAGE_SPAN: Record<JobStage, [number, number]> = {
 
 const FAILED_KEPT_MS = 24 * 3600 * 1000;
 
-interface Row {
-  id: string;
-  title: string;
-  lang: string;
-  tags: string;
-  origin: 'upload' | 'tts';
-  purpose: MediaPurpose;
-  original_name: string | null;
-  source: string;
-  transcript: string | null;
-  tts: string | null;
-  sha256: string;
-  bytes: number;
-  duration_ms: number;
-  codec: string;
-  sample_rate: number;
-  channels: number;
-  bitrate_kbps: number;
-  target_lufs: number;
-  input_lufs: number;
-  input_tp: number;
-  input_lra: number;
-  input_thresh: number;
-  gain_db: number;
-  output_lufs: number;
-  output_tp: number;
-  created_by: number | null;
-  created_by_name: string | null;
-  created_at: number;
-  updated_at: number;
-  retired_at: number | null;
-}
+/** A media row with its creator's username (LEFT JOIN users). */
+type Row = Selectable<MediaTable> & { created_by_name: string | null };
 
 export class MediaLibrary {
   readonly dir: string;
@@ -208,12 +186,14 @@ export class MediaLibrary {
     bulk: { running: 0, waiting: [] },
   };
   private retireGuards: RetireGuard[] = [];
+  /** Per SHA-256, the tail of the file-and-row steps queued on it (see the module's comment). */
+  private readonly fileLocks = new Map<string, Promise<unknown>>();
   private tools: MediaTools | undefined;
   /** Ingest speed of the last finished job: media seconds per wall second. */
   lastSpeed: number | undefined;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     dataDir: string,
     readonly config: MediaConfig,
     private readonly audit: AuditLog,
@@ -338,7 +318,7 @@ export class MediaLibrary {
         { signal, progress: setStage },
       );
       if (signal.aborted) throw new Error('aborted');
-      this.store(v.id, r, input);
+      await this.store(v.id, r, input);
       this.lastSpeed = r.durationMs / Math.max(1, r.elapsedMs);
       this.jobs.delete(v.id);
       // After the row and the job's end, as before the audit log was async: nothing waits between them.
@@ -378,61 +358,80 @@ export class MediaLibrary {
     }
   }
 
-  /** Move the finished file into place and write the row (synchronously: no retire can interleave). */
-  private store(id: string, r: IngestResult, input: SubmitInput): void {
-    const final = this.fileOf(r.sha256);
-    const existed = fs.existsSync(final);
-    if (!existed) fs.renameSync(r.file, final);
-    const t = this.now();
-    try {
-      this.db
-        .prepare(
-          `INSERT INTO media (id, title, lang, tags, origin, purpose, original_name, source, transcript, tts, sha256, bytes, duration_ms, codec, sample_rate, channels, bitrate_kbps,
-             target_lufs, input_lufs, input_tp, input_lra, input_thresh, gain_db, output_lufs, output_tp, created_by, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          id,
-          input.meta.title,
-          input.meta.lang,
-          JSON.stringify(input.meta.tags),
-          input.origin,
-          input.purpose ?? 'bulletin',
-          input.originalName ?? null,
-          JSON.stringify({ ...r.source, ...(input.source ?? {}) }),
-          input.transcript ?? null,
-          input.tts ? JSON.stringify(input.tts) : null,
-          r.sha256,
-          r.bytes,
-          r.durationMs,
-          r.stored.codec,
-          r.stored.sampleRate,
-          r.stored.channels,
-          r.stored.bitrateKbps,
-          this.config.loudnessLufs,
-          r.input.i,
-          r.input.tp,
-          r.input.lra,
-          r.input.thresh,
-          r.gainDb,
-          r.output.i,
-          r.output.tp,
-          input.actor.id,
-          t,
-          t,
-        );
-    } catch (e) {
-      if (!existed && !this.shaInUse(r.sha256)) fs.rmSync(final, { force: true });
-      throw e;
-    }
+  /** Move the finished file into place and write the row, with no retire of the same file in between. */
+  private store(id: string, r: IngestResult, input: SubmitInput): Promise<void> {
+    return this.exclusive(r.sha256, async () => {
+      const final = this.fileOf(r.sha256);
+      const existed = fs.existsSync(final);
+      if (!existed) fs.renameSync(r.file, final);
+      const t = this.now();
+      try {
+        await this.db
+          .insertInto('media')
+          .values({
+            id,
+            title: input.meta.title,
+            lang: input.meta.lang,
+            tags: JSON.stringify(input.meta.tags),
+            origin: input.origin,
+            purpose: input.purpose ?? 'bulletin',
+            original_name: input.originalName ?? null,
+            source: JSON.stringify({ ...r.source, ...(input.source ?? {}) }),
+            transcript: input.transcript ?? null,
+            tts: input.tts ? JSON.stringify(input.tts) : null,
+            sha256: r.sha256,
+            bytes: r.bytes,
+            duration_ms: r.durationMs,
+            codec: r.stored.codec,
+            sample_rate: r.stored.sampleRate,
+            channels: r.stored.channels,
+            bitrate_kbps: r.stored.bitrateKbps,
+            target_lufs: this.config.loudnessLufs,
+            input_lufs: r.input.i,
+            input_tp: r.input.tp,
+            input_lra: r.input.lra,
+            input_thresh: r.input.thresh,
+            gain_db: r.gainDb,
+            output_lufs: r.output.i,
+            output_tp: r.output.tp,
+            created_by: input.actor.id,
+            created_at: t,
+            updated_at: t,
+          })
+          .execute();
+      } catch (e) {
+        // No row refers to the file this job put in place: it goes, as the job's temp files do.
+        if (!existed && !(await this.shaInUse(r.sha256).catch(() => true))) fs.rmSync(final, { force: true });
+        throw e;
+      }
+    });
+  }
+
+  /** Run `fn` after every step queued before it on the same file (SHA-256), and before any queued after. */
+  private exclusive<T>(sha256: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.fileLocks.get(sha256) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.fileLocks.set(sha256, tail);
+    // The map keeps only files with steps queued.
+    void tail.then(() => {
+      if (this.fileLocks.get(sha256) === tail) this.fileLocks.delete(sha256);
+    });
+    return run;
   }
 
   fileOf(sha256: string): string {
     return path.join(this.dir, `${sha256}.opus`);
   }
 
-  private shaInUse(sha256: string): boolean {
-    return !!this.db.prepare('SELECT 1 FROM media WHERE sha256 = ? AND retired_at IS NULL LIMIT 1').get(sha256);
+  private async shaInUse(sha256: string): Promise<boolean> {
+    const r = await this.db.selectFrom('media').select('id').where('sha256', '=', sha256).where('retired_at', 'is', null).limit(1).executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /** Media rows with their creator's username. */
+  private rows() {
+    return this.db.selectFrom('media as m').leftJoin('users as u', 'u.id', 'm.created_by').selectAll('m').select('u.username as created_by_name');
   }
 
   private prune(): void {
@@ -441,16 +440,16 @@ export class MediaLibrary {
   }
 
   /** The item, or its job while processing / after failing. */
-  get(id: string): MediaItem | JobView | undefined {
+  async get(id: string): Promise<MediaItem | JobView | undefined> {
     this.prune();
     const job = this.jobs.get(id);
     if (job) return { ...job.view };
-    const row = this.db.prepare('SELECT m.*, u.username AS created_by_name FROM media m LEFT JOIN users u ON u.id = m.created_by WHERE m.id = ?').get(id) as Row | undefined;
+    const row = await this.rows().where('m.id', '=', id).executeTakeFirst();
     return row ? toItem(row) : undefined;
   }
 
-  item(id: string): MediaItem | undefined {
-    const x = this.get(id);
+  async item(id: string): Promise<MediaItem | undefined> {
+    const x = await this.get(id);
     return x && x.status === 'ready' ? x : undefined;
   }
 
@@ -490,7 +489,7 @@ export class MediaLibrary {
    * left out); `hide`: ids left out (what the reader may not see), counted
    * out of `total` too.
    */
-  list(
+  async list(
     f: {
       q?: string;
       lang?: string;
@@ -502,41 +501,67 @@ export class MediaLibrary {
       offset?: number;
       hide?: ReadonlySet<string>;
     } = {},
-  ): { total: number; items: MediaItem[] } {
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    if (!f.includeRetired) where.push('m.retired_at IS NULL');
-    if (f.purpose) where.push('m.purpose = ?'), args.push(f.purpose);
-    if (f.hide?.size) where.push('m.id NOT IN (SELECT value FROM json_each(?))'), args.push(JSON.stringify([...f.hide]));
-    if (f.q) where.push("(m.title LIKE ? ESCAPE '\\' OR m.transcript LIKE ? ESCAPE '\\')"), args.push(like(f.q), like(f.q));
-    if (f.lang) where.push('(m.lang = ? OR m.lang LIKE ?)'), args.push(f.lang, `${f.lang}-%`);
-    if (f.tag) where.push('EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)'), args.push(f.tag);
-    if (f.origin) where.push('m.origin = ?'), args.push(f.origin);
-    const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM media m ${w}`).get(...args) as { n: number }).n;
-    const rows = this.db
-      .prepare(`SELECT m.*, u.username AS created_by_name FROM media m LEFT JOIN users u ON u.id = m.created_by ${w} ORDER BY m.created_at DESC, m.id LIMIT ? OFFSET ?`)
-      .all(...args, f.limit ?? 100, f.offset ?? 0) as Row[];
-    return { total, items: rows.map(toItem) };
+  ): Promise<{ total: number; items: MediaItem[] }> {
+    let q = this.db.selectFrom('media as m');
+    if (!f.includeRetired) q = q.where('m.retired_at', 'is', null);
+    if (f.purpose) q = q.where('m.purpose', '=', f.purpose);
+    if (f.hide?.size) q = q.where('m.id', 'not in', [...f.hide]);
+    if (f.q) {
+      // Case-blind in both dialects as SQLite's LIKE was (it folds ASCII only; PostgreSQL's lower() folds Vietnamese too).
+      const p = like(f.q);
+      q = q.where(sql<boolean>`(lower(m.title) LIKE lower(${p}) ESCAPE '\\' OR lower(m.transcript) LIKE lower(${p}) ESCAPE '\\')`);
+    }
+    if (f.lang) {
+      const lang = f.lang;
+      // The tag or one of its subtags (`hmn` finds `hmn-VN`); tags are letters, digits and hyphens (langOf), never a wildcard.
+      q = q.where((eb) => eb.or([eb(eb.fn('lower', ['m.lang']), '=', lang.toLowerCase()), eb(eb.fn('lower', ['m.lang']), 'like', `${lang.toLowerCase()}-%`)]));
+    }
+    if (f.tag) {
+      // Tags are a JSON array of strings: an exact element, read with each dialect's own JSON functions.
+      const tag = f.tag;
+      q = q.where(
+        isPostgres(this.db)
+          ? sql<boolean>`EXISTS (SELECT 1 FROM jsonb_array_elements_text(m.tags::jsonb) AS t(value) WHERE t.value = ${tag})`
+          : sql<boolean>`EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ${tag})`,
+      );
+    }
+    if (f.origin) q = q.where('m.origin', '=', f.origin as 'upload' | 'tts');
+    const [count, rows] = await Promise.all([
+      q.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow(),
+      q
+        .leftJoin('users as u', 'u.id', 'm.created_by')
+        .selectAll('m')
+        .select('u.username as created_by_name')
+        .orderBy('m.created_at', 'desc')
+        .orderBy('m.id')
+        .limit(f.limit ?? 100)
+        .offset(f.offset ?? 0)
+        .execute(),
+    ]);
+    // COUNT is a BIGINT in PostgreSQL: whatever the driver hands back, a number.
+    return { total: Number(count.n), items: rows.map(toItem) };
   }
 
   async update(id: string, patch: Partial<MediaMeta>, actor: Actor): Promise<MediaItem> {
-    const sets: string[] = [];
-    const args: Array<string | number> = [];
-    if (patch.title !== undefined) sets.push('title = ?'), args.push(patch.title);
-    if (patch.lang !== undefined) sets.push('lang = ?'), args.push(patch.lang);
-    if (patch.tags !== undefined) sets.push('tags = ?'), args.push(JSON.stringify(patch.tags));
-    if (sets.length) {
-      this.db.prepare(`UPDATE media SET ${sets.join(', ')}, updated_at = ? WHERE id = ?`).run(...args, this.now(), id);
+    const set: { title?: string; lang?: string; tags?: string } = {};
+    if (patch.title !== undefined) set.title = patch.title;
+    if (patch.lang !== undefined) set.lang = patch.lang;
+    if (patch.tags !== undefined) set.tags = JSON.stringify(patch.tags);
+    if (Object.keys(set).length) {
+      await this.db
+        .updateTable('media')
+        .set({ ...set, updated_at: this.now() })
+        .where('id', '=', id)
+        .execute();
       await this.audit.record(actor, 'media.update', id, patch as Record<string, unknown>);
     }
-    return this.item(id)!;
+    return (await this.item(id))!;
   }
 
   /** Why it cannot be retired now (scheduled, …), or null. */
-  retireBlocker(id: string): string | null {
+  async retireBlocker(id: string): Promise<string | null> {
     for (const g of this.retireGuards) {
-      const why = g(id);
+      const why = await g(id);
       if (why) return why;
     }
     return null;
@@ -544,11 +569,17 @@ export class MediaLibrary {
 
   /** Retire: the row stays (history refers to it), the file goes when no other live item shares it. */
   async retire(id: string, actor: Actor): Promise<MediaItem> {
-    const item = this.item(id)!;
-    this.db.prepare('UPDATE media SET retired_at = ?, updated_at = ? WHERE id = ?').run(this.now(), this.now(), id);
-    if (!this.shaInUse(item.sha256)) fs.rmSync(this.fileOf(item.sha256), { force: true });
-    await this.audit.record(actor, 'media.retire', id, { title: item.title });
-    return this.item(id)!;
+    const item = (await this.item(id))!;
+    // Only a live row is retired: of two retires at once, one does it and is audited; the other answers the retired item.
+    const retired = await this.exclusive(item.sha256, async () => {
+      const t = this.now();
+      const r = await this.db.updateTable('media').set({ retired_at: t, updated_at: t }).where('id', '=', id).where('retired_at', 'is', null).executeTakeFirst();
+      if (r.numUpdatedRows === 0n) return false;
+      if (!(await this.shaInUse(item.sha256))) fs.rmSync(this.fileOf(item.sha256), { force: true });
+      return true;
+    });
+    if (retired) await this.audit.record(actor, 'media.retire', id, { title: item.title });
+    return (await this.item(id))!;
   }
 
   /** Stop every job (their temp files go with them) and wait for them to end. */
@@ -559,8 +590,14 @@ export class MediaLibrary {
   }
 }
 
+/** `s` anywhere, as a LIKE pattern with ESCAPE '\': its own %, _ and \ taken literally. */
 function like(s: string): string {
   return `%${s.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+}
+
+/** Which dialect a Kysely instance speaks (its adapter is what compiles for it). */
+function isPostgres(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
 function toItem(r: Row): MediaItem {

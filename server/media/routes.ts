@@ -203,9 +203,9 @@ export const mediaRoutes =
         const p = requirePermission(req, 'read');
         const q = req.query;
         // The audio made for another commune's alert carries its words: a scoped user does not see it.
-        const hide = hiddenAlertMedia(ctx, p);
+        const hide = await hiddenAlertMedia(ctx, p);
         const purpose = q.purpose ?? 'bulletin';
-        const { total, items } = lib.list({ ...q, purpose, lang: q.lang ? langOf(q.lang) : undefined, hide });
+        const { total, items } = await lib.list({ ...q, purpose, lang: q.lang ? langOf(q.lang) : undefined, hide });
         return { total, items, processing: lib.processing(purpose).filter((j) => !hide.has(j.id)) };
       },
     );
@@ -249,8 +249,8 @@ export const mediaRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'read');
-        const x = lib.get(req.params.id);
-        if (!x || hiddenAlertMedia(ctx, p).has(x.id)) throw Errors.notFound('media', req.params.id);
+        const x = await lib.get(req.params.id);
+        if (!x || (await hiddenAlertMedia(ctx, p)).has(x.id)) throw Errors.notFound('media', req.params.id);
         return x;
       },
     );
@@ -272,8 +272,8 @@ export const mediaRoutes =
       async (req, reply) => {
         // A site downloads any ready item: the library is province-wide, and the schedule decides what plays where.
         const p = req.site ? undefined : requirePermission(req, 'read');
-        const x = lib.get(req.params.id);
-        if (!x || (p && hiddenAlertMedia(ctx, p).has(x.id))) throw Errors.notFound('media', req.params.id);
+        const x = await lib.get(req.params.id);
+        if (!x || (p && (await hiddenAlertMedia(ctx, p)).has(x.id))) throw Errors.notFound('media', req.params.id);
         if (x.status !== 'ready') throw fail('LOANET_MEDIA_NOT_READY', { id: x.id, status: x.status });
         if (x.retiredAt !== null) throw fail('LOANET_GONE', { thing: 'media', id: x.id });
         const file = lib.fileOf(x.sha256);
@@ -446,7 +446,7 @@ export const mediaRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'media.write');
-        const item = lib.item(req.params.id);
+        const item = await lib.item(req.params.id);
         if (!item) throw Errors.notFound('media', req.params.id);
         mayChange(p, item);
         if (item.retiredAt !== null) throw fail('LOANET_RETIRED', { thing: 'media', id: item.id });
@@ -468,11 +468,11 @@ export const mediaRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'media.write');
-        const item = lib.item(req.params.id);
+        const item = await lib.item(req.params.id);
         if (!item) throw Errors.notFound('media', req.params.id);
         mayChange(p, item);
         if (item.retiredAt !== null) return item;
-        const blocker = lib.retireBlocker(item.id);
+        const blocker = await lib.retireBlocker(item.id);
         if (blocker) throw fail('LOANET_MEDIA_IN_USE', { id: item.id, text: blocker });
         return await lib.retire(item.id, p.user);
       },

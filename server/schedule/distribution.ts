@@ -33,11 +33,12 @@
 import { siteTopic, PROTOCOL_VERSION, MAX_PLAYLIST_BYTES, type PlaylistMessage, type PlaylistReport } from '../../protocol/index.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import { DEFAULT_REPUBLISH_PER_S, paceDelayMs } from '../fleet/retained-recovery.ts';
-import type { Db } from '../store/db.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
 import { computePlaylistSteps, type PlaylistProblem, type PlaylistStep, type SitePlaylist } from './playlist.ts';
 import type { SiteDirectory, ResolveProblem } from './resolve.ts';
 import type { BroadcastItemStore, ScheduledItem } from './items-store.ts';
-import type { SentEntryStore } from './sent-entries.ts';
+import { SentEntryStore, type SiteSent } from './sent-entries.ts';
 import type { SitePlan } from './conflicts.ts';
 
 /** What distribution needs of a media item. */
@@ -47,12 +48,13 @@ export interface DistributableMedia {
 }
 
 export interface DistributionDeps {
-  db: Db;
+  db: Kysely<Database>;
   items: BroadcastItemStore;
   sent: SentEntryStore;
-  directory(): SiteDirectory;
-  /** A ready, not retired media item, or undefined. */
-  media(id: string): DistributableMedia | undefined;
+  /** The registry as the schedule sees it (sync or async: the registry's reads may be either). */
+  directory(): SiteDirectory | Promise<SiteDirectory>;
+  /** A ready, not retired media item, or undefined (looked up once per media item per run). */
+  media(id: string): DistributableMedia | undefined | Promise<DistributableMedia | undefined>;
   broker: BrokerLink;
   /** What the agent last reported of its playlist (telemetry.playlist). */
   held(siteId: string): PlaylistReport | undefined;
@@ -127,6 +129,8 @@ class Slicer {
     }
   }
 }
+/** Sites recorded in a run's first transaction, before their cost is known. */
+const FIRST_RECORD_BATCH = 8;
 /** How long an entry stays in the playlist after its scheduled end. */
 export const KEEP_ENDED_MS = 10 * 60_000;
 
@@ -145,7 +149,7 @@ export class PlaylistDistributor {
 
   /** The periodic jobs, then the first publish of every site (a failure of which the jobs retry). */
   async start(): Promise<void> {
-    this.fingerprint = this.currentFingerprint();
+    this.fingerprint = await this.currentFingerprint();
     const guard = (fn: () => Promise<unknown>) => () => {
       fn().catch((err: unknown) => this.deps.log.error({ err }, 'playlist distribution failed'));
     };
@@ -158,7 +162,7 @@ export class PlaylistDistributor {
     this.timers.push(
       setInterval(
         guard(async () => {
-          const f = this.currentFingerprint();
+          const f = await this.currentFingerprint();
           if (f !== this.fingerprint) {
             this.fingerprint = f;
             await this.refresh('registry or media changed');
@@ -224,15 +228,26 @@ export class PlaylistDistributor {
     return { sites, converged: sites - notConverged.length, notConverged };
   }
 
-  private currentFingerprint(): string {
-    const r = this.deps.db
-      .prepare(
-        `SELECT (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) || ':' || IFNULL(MAX(retired_at), 0) FROM sites) AS s,
-                (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) || ':' || IFNULL(MAX(retired_at), 0) FROM areas) AS a,
-                (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM media) AS m`,
-      )
-      .get() as { s: string; a: string; m: string };
-    return `${r.s}/${r.a}/${r.m}`;
+  /** Changes when a site, an area or a media item is added, changed or retired: three aggregates, read together. */
+  private async currentFingerprint(): Promise<string> {
+    const db = this.deps.db;
+    const [s, a, m] = await Promise.all([
+      db
+        .selectFrom('sites')
+        .select((eb) => [eb.fn.countAll<number | string>().as('n'), eb.fn.max('updated_at').as('u'), eb.fn.max('retired_at').as('r')])
+        .executeTakeFirstOrThrow(),
+      db
+        .selectFrom('areas')
+        .select((eb) => [eb.fn.countAll<number | string>().as('n'), eb.fn.max('updated_at').as('u'), eb.fn.max('retired_at').as('r')])
+        .executeTakeFirstOrThrow(),
+      db
+        .selectFrom('media')
+        .select((eb) => [eb.fn.countAll<number | string>().as('n'), eb.fn.max('updated_at').as('u')])
+        .executeTakeFirstOrThrow(),
+    ]);
+    // COUNT is a BIGINT in PostgreSQL and MAX of an empty table NULL in both: numbers, 0 for none.
+    const part = (...xs: Array<number | string | null>) => xs.map((x) => Number(x ?? 0)).join(':');
+    return `${part(s.n, s.u, s.r)}/${part(a.n, a.u, a.r)}/${part(m.n, m.u)}`;
   }
 
   private async run(reason: string): Promise<RefreshSummary> {
@@ -244,18 +259,16 @@ export class PlaylistDistributor {
     // Entries stay a while after their end: an agent that started one late is
     // still playing it, and must not see it leave the playlist (it would stop it).
     const horizon = { from: now - KEEP_ENDED_MS, to: now + this.deps.horizonMs };
-    const items: ScheduledItem[] = this.deps.items.live(horizon.from);
+    const items: ScheduledItem[] = await this.deps.items.live(horizon.from);
     const byId = new Map(items.map((i) => [i.id, i]));
     // Reading the items and building the directory (every site sorted) are one piece each: a slice of their own.
     await slice.serve(0);
-    const dir = this.deps.directory();
+    const dir = await this.deps.directory();
     await slice.serve(0);
-    // One library lookup per media item per run, not one per entry per site.
+    // One library lookup per media item per run, not one per entry per site, all before the computation (which is synchronous).
     const mediaCache = new Map<string, DistributableMedia | undefined>();
-    const media = (id: string) => {
-      if (!mediaCache.has(id)) mediaCache.set(id, this.deps.media(id));
-      return mediaCache.get(id);
-    };
+    for (const id of new Set(items.map((i) => i.mediaId))) mediaCache.set(id, await this.deps.media(id));
+    const media = (id: string) => mediaCache.get(id);
     const comp = await slice.drive(computePlaylistSteps(items, dir, media, horizon));
     const problems: RefreshSummary['problems'] = [...comp.problems];
     const desired = new Map<string, PlaylistMessage>();
@@ -297,15 +310,23 @@ export class PlaylistDistributor {
       );
     }
     // What each site was sent: one transaction per slice of event-loop time, the loop served between slices.
-    // Upserts fill half a slice: the commit that ends the transaction costs about as much again.
+    // On SQLite a transaction's statements run back to back on the one connection (nothing else can be served
+    // until it commits), so its size is chosen before it starts: as many sites as the previous ones recorded
+    // in half a slice (the commit costs about as much again), from a few, growing at most twofold.
+    // A transaction never spans a served turn: other stores share SQLite's connection and would wait for it.
+    const mediaOf = (itemId: string) => byId.get(itemId)?.mediaId;
+    const budget = (this.deps.sliceMs ?? DEFAULT_SLICE_MS) * 0.5;
+    let perTransaction = Number.isFinite(budget) ? FIRST_RECORD_BATCH : sentNow.length;
     for (let i = 0; i < sentNow.length; ) {
       await slice.serve(0.5);
-      this.deps.db.transaction(() => {
-        do {
-          const siteId = sentNow[i++]!;
-          this.deps.sent.recordSent(comp.playlists.get(siteId)!, comp.plans.get(siteId) as SitePlan | undefined, horizon, now, (itemId) => byId.get(itemId)?.mediaId);
-        } while (i < sentNow.length && !slice.due(0.5));
-      })();
+      const part: SiteSent[] = sentNow
+        .slice(i, i + perTransaction)
+        .map((siteId) => ({ playlist: comp.playlists.get(siteId)!, plan: comp.plans.get(siteId) as SitePlan | undefined }));
+      const t = performance.now();
+      await this.deps.db.transaction().execute((trx) => new SentEntryStore(trx).recordSent(part, horizon, now, mediaOf));
+      i += part.length;
+      const perSite = (performance.now() - t) / part.length;
+      perTransaction = Math.max(1, Math.min(perTransaction * 2, Math.floor(budget / Math.max(perSite, 1e-3))));
     }
     // Sites gone from the registry (retired, deleted): clear their retained playlist.
     for (const siteId of [...this.published.keys()]) {
@@ -314,7 +335,7 @@ export class PlaylistDistributor {
       try {
         await this.deps.broker.publish(siteTopic(siteId, 'playlist'), Buffer.alloc(0), { qos: 1, retain: true });
         this.published.delete(siteId);
-        this.deps.sent.withdrawAll(siteId, now);
+        await this.deps.sent.withdrawAll(siteId, now);
         cleared++;
       } catch (err) {
         this.deps.log.warn({ siteId, err: (err as Error).message }, 'retained playlist of a retired site not cleared');

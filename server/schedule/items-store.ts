@@ -1,11 +1,13 @@
 /**
- * Broadcast items in SQLite (tables broadcast_items and broadcast_item_areas,
- * migration 4). Only storage: validation, approval rules and conflict checks
- * live in service.ts; the pure core (model.ts, resolve.ts, …) reads the
+ * Broadcast items in the store (tables broadcast_items and
+ * broadcast_item_areas, migration 4), on SQLite or PostgreSQL through Kysely.
+ * Only storage: validation, approval rules and conflict checks live in
+ * service.ts; the pure core (model.ts, resolve.ts, …) reads the
  * `BroadcastItem` view of a row.
  */
-import type { Db } from '../store/db.ts';
-import type { BroadcastItem, ItemStart, ItemStatus, Priority } from './model.ts';
+import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
+import type { BroadcastItemsTable, Database } from '../store/schema.ts';
+import type { BroadcastItem, ItemStart, ItemStatus } from './model.ts';
 
 /** A broadcast item as stored: the core's item plus who did what, when. */
 export interface ScheduledItem extends BroadcastItem {
@@ -23,40 +25,7 @@ export interface ScheduledItem extends BroadcastItem {
   cancelReason: string | null;
 }
 
-interface Row {
-  id: string;
-  title: string;
-  media_id: string;
-  duration_ms: number;
-  target_areas: string;
-  target_sites: string;
-  start_at: number | null;
-  dtstart: string | null;
-  rrule: string | null;
-  exdates: string | null;
-  zone: string | null;
-  priority: Priority;
-  valid_from: number | null;
-  valid_until: number | null;
-  queue: number;
-  note: string | null;
-  status: ItemStatus;
-  first_at: number;
-  last_at: number | null;
-  created_by: string;
-  created_by_id: number | null;
-  created_at: number;
-  updated_by: string;
-  updated_by_id: number | null;
-  updated_at: number;
-  approved_by: string | null;
-  approved_by_id: number | null;
-  approved_at: number | null;
-  cancelled_by: string | null;
-  cancelled_by_id: number | null;
-  cancelled_at: number | null;
-  cancel_reason: string | null;
-}
+type Row = Selectable<BroadcastItemsTable>;
 
 function toItem(r: Row): ScheduledItem {
   const start: ItemStart =
@@ -117,103 +86,145 @@ export interface ItemFilter {
 }
 
 export class BroadcastItemStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Kysely<Database>) {}
 
-  get(id: string): ScheduledItem | undefined {
-    const r = this.db.prepare('SELECT * FROM broadcast_items WHERE id = ?').get(id) as Row | undefined;
+  async get(id: string): Promise<ScheduledItem | undefined> {
+    const r = await this.db.selectFrom('broadcast_items').selectAll().where('id', '=', id).executeTakeFirst();
     return r && toItem(r);
   }
 
   /** Approved items that may still start at or after `from`: what distribution reads. */
-  live(from: number): ScheduledItem[] {
-    return (
-      this.db.prepare("SELECT * FROM broadcast_items WHERE status = 'approved' AND (last_at IS NULL OR last_at + duration_ms > ?) ORDER BY first_at, id").all(from) as Row[]
-    ).map(toItem);
+  async live(from: number): Promise<ScheduledItem[]> {
+    const rows = await this.db
+      .selectFrom('broadcast_items')
+      .selectAll()
+      .where('status', '=', 'approved')
+      .where((eb) => eb.or([eb('last_at', 'is', null), eb(eb('last_at', '+', eb.ref('duration_ms')), '>', from)]))
+      .orderBy('first_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(toItem);
   }
 
-  list(f: ItemFilter = {}): { total: number; items: ScheduledItem[] } {
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    if (f.status) where.push('status = ?'), args.push(f.status);
-    if (f.mediaId) where.push('media_id = ?'), args.push(f.mediaId);
-    if (f.to !== undefined) where.push('first_at < ?'), args.push(f.to);
-    if (f.from !== undefined) where.push('(last_at IS NULL OR last_at + duration_ms > ?)'), args.push(f.from);
-    if (f.areaIds) {
-      where.push('id IN (SELECT item_id FROM broadcast_item_areas WHERE area_id IN (SELECT value FROM json_each(?)))');
-      args.push(JSON.stringify(f.areaIds));
+  async list(f: ItemFilter = {}): Promise<{ total: number; items: ScheduledItem[] }> {
+    // No area can hold a target when none is asked for: `IN ()` is no SQL in either dialect.
+    if (f.areaIds && f.areaIds.length === 0) return { total: 0, items: [] };
+    let q = this.db.selectFrom('broadcast_items');
+    if (f.status) q = q.where('status', '=', f.status);
+    if (f.mediaId) q = q.where('media_id', '=', f.mediaId);
+    if (f.to !== undefined) q = q.where('first_at', '<', f.to);
+    const from = f.from;
+    if (from !== undefined) q = q.where((eb) => eb.or([eb('last_at', 'is', null), eb(eb('last_at', '+', eb.ref('duration_ms')), '>', from)]));
+    const areaIds = f.areaIds;
+    if (areaIds)
+      q = q.where('id', 'in', (eb) =>
+        eb
+          .selectFrom('broadcast_item_areas')
+          .select('item_id')
+          .where('area_id', 'in', [...new Set(areaIds)]),
+      );
+    const [count, rows] = await Promise.all([
+      q.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow(),
+      q
+        .selectAll()
+        .orderBy('first_at')
+        .orderBy('id')
+        .limit(f.limit ?? 200)
+        .offset(f.offset ?? 0)
+        .execute(),
+    ]);
+    // COUNT is a BIGINT in PostgreSQL: whatever the driver hands back, a number.
+    return { total: Number(count.n), items: rows.map(toItem) };
+  }
+
+  /** Insert or replace an item with the area ids of its targets, in one transaction (or the caller's, from `exclusive`). */
+  async save(item: ScheduledItem, bounds: { firstAt: number; lastAt: number | null }, areaIds: readonly number[]): Promise<void> {
+    if (!this.db.isTransaction) {
+      await this.db.transaction().execute((trx) => new BroadcastItemStore(trx).save(item, bounds, areaIds));
+      return;
     }
-    const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM broadcast_items ${w}`).get(...args) as { n: number }).n;
-    const rows = this.db.prepare(`SELECT * FROM broadcast_items ${w} ORDER BY first_at, id LIMIT ? OFFSET ?`).all(...args, f.limit ?? 200, f.offset ?? 0) as Row[];
-    return { total, items: rows.map(toItem) };
-  }
-
-  /** Insert or replace an item with the area ids of its targets. */
-  save(item: ScheduledItem, bounds: { firstAt: number; lastAt: number | null }, areaIds: readonly number[]): void {
     const s = item.start;
     const rec = 'at' in s ? undefined : s;
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO broadcast_items (id, title, media_id, duration_ms, target_areas, target_sites, start_at, dtstart, rrule, exdates, zone,
-             priority, valid_from, valid_until, queue, note, status, first_at, last_at, created_by, created_by_id, created_at,
-             updated_by, updated_by_id, updated_at, approved_by, approved_by_id, approved_at, cancelled_by, cancelled_by_id, cancelled_at, cancel_reason)
-           VALUES (@id, @title, @media_id, @duration_ms, @target_areas, @target_sites, @start_at, @dtstart, @rrule, @exdates, @zone,
-             @priority, @valid_from, @valid_until, @queue, @note, @status, @first_at, @last_at, @created_by, @created_by_id, @created_at,
-             @updated_by, @updated_by_id, @updated_at, @approved_by, @approved_by_id, @approved_at, @cancelled_by, @cancelled_by_id, @cancelled_at, @cancel_reason)
-           ON CONFLICT(id) DO UPDATE SET title = excluded.title, media_id = excluded.media_id, duration_ms = excluded.duration_ms,
-             target_areas = excluded.target_areas, target_sites = excluded.target_sites, start_at = excluded.start_at, dtstart = excluded.dtstart,
-             rrule = excluded.rrule, exdates = excluded.exdates, zone = excluded.zone, priority = excluded.priority, valid_from = excluded.valid_from,
-             valid_until = excluded.valid_until, queue = excluded.queue, note = excluded.note, status = excluded.status, first_at = excluded.first_at,
-             last_at = excluded.last_at, updated_by = excluded.updated_by, updated_by_id = excluded.updated_by_id, updated_at = excluded.updated_at,
-             approved_by = excluded.approved_by, approved_by_id = excluded.approved_by_id, approved_at = excluded.approved_at,
-             cancelled_by = excluded.cancelled_by, cancelled_by_id = excluded.cancelled_by_id, cancelled_at = excluded.cancelled_at,
-             cancel_reason = excluded.cancel_reason`,
-        )
-        .run({
-          id: item.id,
-          title: item.title,
-          media_id: item.mediaId,
-          duration_ms: item.durationMs,
-          target_areas: JSON.stringify(item.targets.areaKeys),
-          target_sites: JSON.stringify(item.targets.siteIds),
-          start_at: 'at' in s ? s.at : null,
-          dtstart: rec?.dtstart ?? null,
-          rrule: rec?.rrule ?? null,
-          exdates: rec?.exdates ? JSON.stringify(rec.exdates) : null,
-          zone: rec?.zone ?? null,
-          priority: item.priority,
-          valid_from: item.validFrom ?? null,
-          valid_until: item.validUntil ?? null,
-          queue: item.queue ? 1 : 0,
-          note: item.note,
-          status: item.status,
-          first_at: bounds.firstAt,
-          last_at: bounds.lastAt,
-          created_by: item.createdBy,
-          created_by_id: item.createdById,
-          created_at: item.createdAt,
-          updated_by: item.updatedBy,
-          updated_by_id: item.updatedById,
-          updated_at: item.updatedAt,
-          approved_by: item.approvedBy ?? null,
-          approved_by_id: item.approvedById,
-          approved_at: item.approvedAt,
-          cancelled_by: item.cancelledBy,
-          cancelled_by_id: item.cancelledById,
-          cancelled_at: item.cancelledAt,
-          cancel_reason: item.cancelReason,
-        });
-      this.db.prepare('DELETE FROM broadcast_item_areas WHERE item_id = ?').run(item.id);
-      const ins = this.db.prepare('INSERT OR IGNORE INTO broadcast_item_areas (item_id, area_id) VALUES (?, ?)');
-      for (const a of new Set(areaIds)) ins.run(item.id, a);
-    })();
+    const row: Row = {
+      id: item.id,
+      title: item.title,
+      media_id: item.mediaId,
+      duration_ms: item.durationMs,
+      target_areas: JSON.stringify(item.targets.areaKeys),
+      target_sites: JSON.stringify(item.targets.siteIds),
+      start_at: 'at' in s ? s.at : null,
+      dtstart: rec?.dtstart ?? null,
+      rrule: rec?.rrule ?? null,
+      exdates: rec?.exdates ? JSON.stringify(rec.exdates) : null,
+      zone: rec?.zone ?? null,
+      priority: item.priority,
+      valid_from: item.validFrom ?? null,
+      valid_until: item.validUntil ?? null,
+      queue: item.queue ? 1 : 0,
+      note: item.note,
+      status: item.status,
+      first_at: bounds.firstAt,
+      last_at: bounds.lastAt,
+      created_by: item.createdBy,
+      created_by_id: item.createdById,
+      created_at: item.createdAt,
+      updated_by: item.updatedBy,
+      updated_by_id: item.updatedById,
+      updated_at: item.updatedAt,
+      approved_by: item.approvedBy ?? null,
+      approved_by_id: item.approvedById,
+      approved_at: item.approvedAt,
+      cancelled_by: item.cancelledBy,
+      cancelled_by_id: item.cancelledById,
+      cancelled_at: item.cancelledAt,
+      cancel_reason: item.cancelReason,
+    };
+    // Who created it, and when, never change once stored.
+    const { id: _id, created_by: _by, created_by_id: _byId, created_at: _at, ...changes } = row;
+    await this.db
+      .insertInto('broadcast_items')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doUpdateSet(changes))
+      .execute();
+    await this.db.deleteFrom('broadcast_item_areas').where('item_id', '=', item.id).execute();
+    const areas = [...new Set(areaIds)].map((a) => ({ item_id: item.id, area_id: a }));
+    if (areas.length) await this.db.insertInto('broadcast_item_areas').values(areas).execute();
+  }
+
+  /**
+   * Run `fn` on this store inside one transaction that no other `exclusive`
+   * run overlaps, on this server or another sharing the PostgreSQL store: the
+   * schedule's checks (status still a draft, no same-priority overlap with
+   * what is approved) read and then write, and with async queries two
+   * requests could otherwise both read before either wrote, and both win.
+   * SQLite: one connection, and Kysely runs its transactions one at a time
+   * on it. PostgreSQL: a transaction-scoped advisory lock per schema.
+   * `fn` must use only the store it is given: anything else reading the
+   * store would wait behind this transaction on SQLite's one connection.
+   */
+  async exclusive<T>(fn: (tx: BroadcastItemStore) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      if (isPostgres(trx)) await sql`SELECT pg_advisory_xact_lock(hashtext('loanet.schedule.' || current_schema()))`.execute(trx);
+      return fn(new BroadcastItemStore(trx));
+    });
   }
 
   /** Non-cancelled items playing `mediaId` that may still start after `now` (the media library's retire guard). */
-  usingMedia(mediaId: string, now: number): ScheduledItem[] {
-    return (
-      this.db.prepare("SELECT * FROM broadcast_items WHERE media_id = ? AND status != 'cancelled' AND (last_at IS NULL OR last_at + duration_ms > ?)").all(mediaId, now) as Row[]
-    ).map(toItem);
+  async usingMedia(mediaId: string, now: number): Promise<ScheduledItem[]> {
+    const rows = await this.db
+      .selectFrom('broadcast_items')
+      .selectAll()
+      .where('media_id', '=', mediaId)
+      .where('status', '!=', 'cancelled')
+      .where((eb) => eb.or([eb('last_at', 'is', null), eb(eb('last_at', '+', eb.ref('duration_ms')), '>', now)]))
+      .orderBy('first_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(toItem);
   }
+}
+
+/** Which dialect a Kysely instance speaks (its adapter is what compiles for it). */
+function isPostgres(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }

@@ -6,8 +6,8 @@
  * receipt or not. An entry that leaves a site's playlist before it was due
  * (its item cancelled, or pre-empted later) is marked withdrawn, not deleted.
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, PlaylistEntriesTable } from '../store/schema.ts';
 import type { SitePlan } from './conflicts.ts';
 import type { Priority } from './model.ts';
 import type { SitePlaylist } from './playlist.ts';
@@ -30,23 +30,7 @@ export interface SentEntry {
   withdrawnAt: number | null;
 }
 
-interface Row {
-  site_id: string;
-  entry_id: string;
-  item_id: string;
-  media_id: string;
-  scheduled_at: number;
-  start_at: number;
-  duration_ms: number;
-  priority: Priority;
-  plan: 'play' | 'skipped';
-  skip_reason: string | null;
-  blocked_by: string | null;
-  first_sent_at: number;
-  sent_at: number;
-  version: string | null;
-  withdrawn_at: number | null;
-}
+type Row = Selectable<PlaylistEntriesTable>;
 
 const toEntry = (r: Row): SentEntry => ({
   siteId: r.site_id,
@@ -56,7 +40,8 @@ const toEntry = (r: Row): SentEntry => ({
   scheduledAt: r.scheduled_at,
   startAt: r.start_at,
   durationMs: r.duration_ms,
-  priority: r.priority,
+  // Written only by recordSent, from a playlist's or a plan's priority.
+  priority: r.priority as Priority,
   plan: r.plan,
   skipReason: r.skip_reason,
   blockedBy: r.blocked_by,
@@ -66,98 +51,158 @@ const toEntry = (r: Row): SentEntry => ({
   withdrawnAt: r.withdrawn_at,
 });
 
+/**
+ * Rows per INSERT: each row is 15 parameters, and one statement per site
+ * (or fewer) is what keeps recording a province's playlists cheap; well
+ * under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+ */
+const ROWS_PER_INSERT = 500;
+/** Ids per `IN (…)` list: far under both dialects' parameter limits, so a province's sites are read in a few queries. */
+const IDS_PER_QUERY = 5000;
+
+/** What one site was just sent: its playlist and its plan's skipped occurrences. */
+export interface SiteSent {
+  playlist: SitePlaylist;
+  plan: SitePlan | undefined;
+}
+
 export class SentEntryStore {
-  /**
-   * Prepared once, on first use: recordSent runs for every site a refresh
-   * publishes to, and preparing its three statements per call was the largest
-   * cost of distributing a province's playlists (a third of the event-loop
-   * time at 30,000 sites).
-   */
-  private st?: { upsert: Statement; future: Statement; withdraw: Statement };
-
-  constructor(private readonly db: Db) {}
-
-  private statements(): NonNullable<SentEntryStore['st']> {
-    this.st ??= {
-      upsert: this.db.prepare(
-        `INSERT INTO playlist_entries (site_id, entry_id, item_id, media_id, scheduled_at, start_at, duration_ms, priority, plan, skip_reason, blocked_by, first_sent_at, sent_at, version, withdrawn_at)
-         VALUES (@site_id, @entry_id, @item_id, @media_id, @scheduled_at, @start_at, @duration_ms, @priority, @plan, @skip_reason, @blocked_by, @at, @at, @version, NULL)
-         ON CONFLICT(site_id, entry_id) DO UPDATE SET start_at = excluded.start_at, duration_ms = excluded.duration_ms, media_id = excluded.media_id,
-           priority = excluded.priority, plan = excluded.plan, skip_reason = excluded.skip_reason, blocked_by = excluded.blocked_by,
-           sent_at = excluded.sent_at, version = excluded.version, withdrawn_at = NULL`,
-      ),
-      future: this.db.prepare('SELECT entry_id FROM playlist_entries WHERE site_id = ? AND start_at > ? AND withdrawn_at IS NULL'),
-      withdraw: this.db.prepare('UPDATE playlist_entries SET withdrawn_at = ? WHERE site_id = ? AND entry_id = ?'),
-    };
-    return this.st;
-  }
+  /** `db` may be a transaction: distribution records a slice of sites in one (distribution.ts). */
+  constructor(private readonly db: Kysely<Database>) {}
 
   /**
-   * Record what one site was just sent: its playlist's entries and the
+   * Record what these sites were just sent: each playlist's entries and the
    * plan's skipped occurrences inside the horizon; future entries no longer
    * there are withdrawn. `mediaOf` gives an item's media id for skipped ones.
+   * A few statements for all the sites (one multi-row upsert per
+   * ROWS_PER_INSERT rows, one read of their future entries), then one
+   * UPDATE per site that lost entries: a statement per entry per site was
+   * the largest cost of distributing a province's playlists.
    */
-  recordSent(playlist: SitePlaylist, plan: SitePlan | undefined, horizon: { from: number; to: number }, at: number, mediaOf: (itemId: string) => string | undefined): void {
-    const { upsert, future: futureOf, withdraw } = this.statements();
-    const keep = new Set<string>();
-    for (const e of playlist.entries) {
-      keep.add(e.id);
-      upsert.run({
-        site_id: playlist.siteId,
-        entry_id: e.id,
-        item_id: e.itemId,
-        media_id: e.mediaId,
-        scheduled_at: scheduledAtOf(e.id, e.startAt),
-        start_at: e.startAt,
-        duration_ms: e.durationMs,
-        priority: e.priority,
-        plan: 'play',
-        skip_reason: null,
-        blocked_by: null,
-        at,
-        version: playlist.version,
-      });
-    }
-    for (const s of plan?.skipped ?? []) {
-      if (s.startAt >= horizon.to || s.endAt <= horizon.from || keep.has(s.id)) continue;
-      const mediaId = mediaOf(s.itemId);
-      if (!mediaId) continue;
-      keep.add(s.id);
-      upsert.run({
-        site_id: playlist.siteId,
-        entry_id: s.id,
-        item_id: s.itemId,
-        media_id: mediaId,
-        scheduled_at: s.startAt,
-        start_at: s.startAt,
-        duration_ms: s.endAt - s.startAt,
-        priority: s.priority,
-        plan: 'skipped',
-        skip_reason: s.reason,
-        blocked_by: s.blockedBy,
-        at,
-        version: playlist.version,
-      });
+  async recordSent(sites: readonly SiteSent[], horizon: { from: number; to: number }, at: number, mediaOf: (itemId: string) => string | undefined): Promise<void> {
+    if (sites.length === 0) return;
+    // Keyed by (site, entry): one statement must not upsert a row twice (PostgreSQL refuses), and the last one sent wins as before.
+    const rows = new Map<string, PlaylistEntriesInsert>();
+    const keep = new Map<string, Set<string>>();
+    for (const { playlist, plan } of sites) {
+      const kept = new Set<string>();
+      keep.set(playlist.siteId, kept);
+      const row = (r: Omit<PlaylistEntriesInsert, 'site_id' | 'first_sent_at' | 'sent_at' | 'version' | 'withdrawn_at'>) =>
+        rows.set(`${playlist.siteId}\n${r.entry_id}`, { site_id: playlist.siteId, ...r, first_sent_at: at, sent_at: at, version: playlist.version, withdrawn_at: null });
+      for (const e of playlist.entries) {
+        kept.add(e.id);
+        row({
+          entry_id: e.id,
+          item_id: e.itemId,
+          media_id: e.mediaId,
+          scheduled_at: scheduledAtOf(e.id, e.startAt),
+          start_at: e.startAt,
+          duration_ms: e.durationMs,
+          priority: e.priority,
+          plan: 'play',
+          skip_reason: null,
+          blocked_by: null,
+        });
+      }
+      for (const s of plan?.skipped ?? []) {
+        if (s.startAt >= horizon.to || s.endAt <= horizon.from || kept.has(s.id)) continue;
+        const mediaId = mediaOf(s.itemId);
+        if (!mediaId) continue;
+        kept.add(s.id);
+        row({
+          entry_id: s.id,
+          item_id: s.itemId,
+          media_id: mediaId,
+          scheduled_at: s.startAt,
+          start_at: s.startAt,
+          duration_ms: s.endAt - s.startAt,
+          priority: s.priority,
+          plan: 'skipped',
+          skip_reason: s.reason,
+          blocked_by: s.blockedBy,
+        });
+      }
     }
     // Entries still to come that are no longer planned: withdrawn (an entry already started stays owed).
-    const future = futureOf.all(playlist.siteId, at) as Array<{ entry_id: string }>;
-    for (const r of future) if (!keep.has(r.entry_id)) withdraw.run(at, playlist.siteId, r.entry_id);
+    const siteIds = [...keep.keys()];
+    const gone = new Map<string, string[]>();
+    for (let i = 0; i < siteIds.length; i += IDS_PER_QUERY) {
+      const future = await this.db
+        .selectFrom('playlist_entries')
+        .select(['site_id', 'entry_id'])
+        .where('site_id', 'in', siteIds.slice(i, i + IDS_PER_QUERY))
+        .where('start_at', '>', at)
+        .where('withdrawn_at', 'is', null)
+        .execute();
+      for (const r of future) {
+        if (keep.get(r.site_id)?.has(r.entry_id)) continue;
+        const list = gone.get(r.site_id) ?? [];
+        list.push(r.entry_id);
+        gone.set(r.site_id, list);
+      }
+    }
+    const all = [...rows.values()];
+    for (let i = 0; i < all.length; i += ROWS_PER_INSERT) {
+      await this.db
+        .insertInto('playlist_entries')
+        .values(all.slice(i, i + ROWS_PER_INSERT))
+        .onConflict((oc) =>
+          oc.columns(['site_id', 'entry_id']).doUpdateSet((eb) => ({
+            start_at: eb.ref('excluded.start_at'),
+            duration_ms: eb.ref('excluded.duration_ms'),
+            media_id: eb.ref('excluded.media_id'),
+            priority: eb.ref('excluded.priority'),
+            plan: eb.ref('excluded.plan'),
+            skip_reason: eb.ref('excluded.skip_reason'),
+            blocked_by: eb.ref('excluded.blocked_by'),
+            sent_at: eb.ref('excluded.sent_at'),
+            version: eb.ref('excluded.version'),
+            withdrawn_at: null,
+          })),
+        )
+        .execute();
+    }
+    for (const [siteId, entryIds] of gone) {
+      for (let i = 0; i < entryIds.length; i += IDS_PER_QUERY) {
+        await this.db
+          .updateTable('playlist_entries')
+          .set({ withdrawn_at: at })
+          .where('site_id', '=', siteId)
+          .where('entry_id', 'in', entryIds.slice(i, i + IDS_PER_QUERY))
+          .execute();
+      }
+    }
   }
 
   /** Withdraw every future entry of a site (retired, or no longer targeted by anything). */
-  withdrawAll(siteId: string, at: number): void {
-    this.db.prepare('UPDATE playlist_entries SET withdrawn_at = ? WHERE site_id = ? AND start_at > ? AND withdrawn_at IS NULL').run(at, siteId, at);
+  async withdrawAll(siteId: string, at: number): Promise<void> {
+    await this.db.updateTable('playlist_entries').set({ withdrawn_at: at }).where('site_id', '=', siteId).where('start_at', '>', at).where('withdrawn_at', 'is', null).execute();
   }
 
-  /** Entries of these sites scheduled in [from, to), withdrawn ones left out unless asked. */
-  list(f: { siteIds: readonly string[]; from: number; to: number; itemId?: string; includeWithdrawn?: boolean }): SentEntry[] {
-    const where = ['site_id IN (SELECT value FROM json_each(?))', 'scheduled_at >= ?', 'scheduled_at < ?'];
-    const args: Array<string | number> = [JSON.stringify(f.siteIds), f.from, f.to];
-    if (!f.includeWithdrawn) where.push('withdrawn_at IS NULL');
-    if (f.itemId) where.push('item_id = ?'), args.push(f.itemId);
-    return (this.db.prepare(`SELECT * FROM playlist_entries WHERE ${where.join(' AND ')} ORDER BY scheduled_at, site_id, entry_id`).all(...args) as Row[]).map(toEntry);
+  /** Entries of these sites scheduled in [from, to), withdrawn ones left out unless asked; by time, then site and entry. */
+  async list(f: { siteIds: readonly string[]; from: number; to: number; itemId?: string; includeWithdrawn?: boolean }): Promise<SentEntry[]> {
+    const ids = [...new Set(f.siteIds)];
+    const out: SentEntry[] = [];
+    // A province's sites are more ids than one statement may carry in SQLite: read them in parts, and order the whole here.
+    for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
+      let q = this.db
+        .selectFrom('playlist_entries')
+        .selectAll()
+        .where('site_id', 'in', ids.slice(i, i + IDS_PER_QUERY))
+        .where('scheduled_at', '>=', f.from)
+        .where('scheduled_at', '<', f.to);
+      if (!f.includeWithdrawn) q = q.where('withdrawn_at', 'is', null);
+      if (f.itemId) q = q.where('item_id', '=', f.itemId);
+      for (const r of await q.execute()) out.push(toEntry(r));
+    }
+    // Ordered by code unit, as SQLite's BINARY collation ordered them, whatever PostgreSQL's collation is.
+    return out.sort((a, b) => a.scheduledAt - b.scheduledAt || cmp(a.siteId, b.siteId) || cmp(a.entryId, b.entryId));
   }
 }
+
+type PlaylistEntriesInsert = Row;
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The scheduled start is part of the occurrence id (`item@ms`); a queue shift moves startAt, not it. */
 export function scheduledAtOf(entryId: string, fallback: number): number {

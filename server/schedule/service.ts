@@ -17,6 +17,11 @@
  *   to queue; checked on create, update and again on approval.
  * - Approved items are not edited: cancel and create anew (the as-run log
  *   and the agents follow occurrence ids that must not change meaning).
+ *
+ * Each change re-reads what it depends on and writes inside one
+ * `store.exclusive` transaction (the status it changes from, the approved
+ * items it must not overlap): two requests at once, on one server or two,
+ * cannot both approve overlapping items or approve one being cancelled.
  */
 import { randomBytes } from 'node:crypto';
 import type { AreaIndex } from '../coverage/coverage.ts';
@@ -53,9 +58,9 @@ export interface ScheduleDeps {
   areaIndex(): AreaIndex;
   /** Structure version of area codes given without one. */
   areaVersion: string;
-  /** Every registered site, retired ones too. */
-  sites(): Site[];
-  media(id: string): MediaItem | JobView | undefined;
+  /** Every registered site, retired ones too (sync or async: the registry's reads may be either). */
+  sites(): Site[] | Promise<Site[]>;
+  media(id: string): Promise<MediaItem | JobView | undefined>;
   audit: AuditLog;
   now(): number;
   /** The set of approved items changed: redistribute (resolves when published). */
@@ -112,19 +117,20 @@ export class ScheduleService {
   constructor(private readonly deps: ScheduleDeps) {}
 
   /** The registry as the schedule sees it, built per call (a few ms for a province). */
-  directory(): SiteDirectory {
+  async directory(): Promise<SiteDirectory> {
+    const sites = await this.deps.sites();
     return new SiteDirectory(
       this.deps.areaIndex(),
-      this.deps.sites().map((s) => ({ siteId: s.id, areaId: s.areaId, retired: s.retiredAt !== null })),
+      sites.map((s) => ({ siteId: s.id, areaId: s.areaId, retired: s.retiredAt !== null })),
     );
   }
 
-  list(f: ItemFilter): { total: number; items: ScheduledItem[] } {
+  list(f: ItemFilter): Promise<{ total: number; items: ScheduledItem[] }> {
     return this.deps.store.list(f);
   }
 
-  get(id: string): ScheduledItem {
-    const item = this.deps.store.get(id);
+  async get(id: string, store: BroadcastItemStore = this.deps.store): Promise<ScheduledItem> {
+    const item = await store.get(id);
     if (!item) throw Errors.notFound('broadcast_item', id);
     return item;
   }
@@ -151,9 +157,10 @@ export class ScheduleService {
   }
 
   /** Validate input against the registry and the library; the item as it would be stored. */
-  prepare(input: ItemInput, actor: Actor, existing?: ScheduledItem): ScheduledItem {
+  async prepare(input: ItemInput, actor: Actor, existing?: ScheduledItem, dir?: SiteDirectory): Promise<ScheduledItem> {
+    const media = await this.deps.media(input.mediaId);
     try {
-      return this.prepareOrThrow(input, actor, existing);
+      return this.prepareOrThrow(input, actor, media, dir ?? (await this.directory()), existing);
     } catch (e) {
       if (e instanceof ScheduleInputError) throw inputRefused(e);
       if (e instanceof RecurrenceError) {
@@ -164,12 +171,11 @@ export class ScheduleService {
     }
   }
 
-  private prepareOrThrow(input: ItemInput, actor: Actor, existing?: ScheduledItem): ScheduledItem {
+  private prepareOrThrow(input: ItemInput, actor: Actor, media: MediaItem | JobView | undefined, dir: SiteDirectory, existing?: ScheduledItem): ScheduledItem {
     const now = this.deps.now();
     const title = input.title.trim();
     // The known cases carry their own codes, which the console words; only the rarer ones stay a field and an English text.
     if (!title) throw fail('LOANET_FIELD_REQUIRED', { field: 'title' });
-    const media = this.deps.media(input.mediaId);
     if (!media) throw new ScheduleInputError('mediaId', `no media item ${input.mediaId} in the library`, 'media_unknown', { id: input.mediaId });
     if (media.status !== 'ready')
       throw new ScheduleInputError(
@@ -180,7 +186,6 @@ export class ScheduleService {
       );
     if (media.retiredAt !== null) throw new ScheduleInputError('mediaId', `media ${input.mediaId} is retired`, 'media_retired', { id: input.mediaId });
 
-    const dir = this.directory();
     const areaKeys: string[] = [];
     for (const [i, a] of (input.targets.areas ?? []).entries()) areaKeys.push(this.resolveArea(a, `targets.areas[${i}]`).key);
     const siteIds: string[] = [];
@@ -251,16 +256,16 @@ export class ScheduleService {
   }
 
   /** Refuse (403) when `actor` may not act on this item's targets. */
-  assertScope(actor: Actor, item: Pick<BroadcastItem, 'targets'>, dir = this.directory()): void {
+  assertScope(actor: Actor, item: Pick<BroadcastItem, 'targets'>, dir: SiteDirectory): void {
     const why = scopeRefusal(actor, { areaIds: this.targetAreaIds(item, dir) }, dir.index);
     if (why) throw Errors.forbidden({ rule: 'scope', field: 'targets', text: why });
   }
 
-  /** The same-priority check of the core, over the next CONFLICT_WINDOW_MS of the item. */
-  check(item: BroadcastItem, dir = this.directory()) {
+  /** The same-priority check of the core, over the next CONFLICT_WINDOW_MS of the item, against what `store` holds approved. */
+  async check(item: BroadcastItem, dir: SiteDirectory, store: BroadcastItemStore = this.deps.store) {
     const from = Math.max(this.deps.now(), 'at' in item.start ? item.start.at : (item.validFrom ?? 0));
     const horizon = { from, to: from + CONFLICT_WINDOW_MS };
-    const live = this.deps.store.live(horizon.from);
+    const live = await store.live(horizon.from);
     const result = checkNewItem(item, live, dir, horizon, { zone: SCHEDULE_ZONE });
     const sites = targetSites(item, dir).siteIds.length;
     const next = itemStarts(item, { from: this.deps.now(), to: this.deps.now() + CONFLICT_WINDOW_MS }, 10).starts;
@@ -268,8 +273,8 @@ export class ScheduleService {
   }
 
   /** Throw the 409 that names the item(s) and sites, when the check refuses. */
-  private assertNoConflict(item: BroadcastItem, dir: SiteDirectory): ResolveProblem[] {
-    const { result } = this.check(item, dir);
+  private async assertNoConflict(item: BroadcastItem, dir: SiteDirectory, store: BroadcastItemStore): Promise<ResolveProblem[]> {
+    const { result } = await this.check(item, dir, store);
     if (!result.ok) {
       const titles = [...new Set(result.conflicts.map((c) => c.title))];
       throw fail(
@@ -285,17 +290,19 @@ export class ScheduleService {
     return result.problems;
   }
 
-  private save(item: ScheduledItem, dir: SiteDirectory): void {
+  private async save(item: ScheduledItem, dir: SiteDirectory, store: BroadcastItemStore): Promise<void> {
     const dtstartAt = 'dtstart' in item.start ? dateTimeToEpoch(item.start.dtstart, 'DTSTART', item.start.zone ?? SCHEDULE_ZONE) : undefined;
-    this.deps.store.save(item, startBounds(item, dtstartAt), this.targetAreaIds(item, dir));
+    await store.save(item, startBounds(item, dtstartAt), this.targetAreaIds(item, dir));
   }
 
   async create(input: ItemInput, actor: Actor): Promise<ScheduledItem> {
-    const item = this.prepare(input, actor);
-    const dir = this.directory();
+    const dir = await this.directory();
+    const item = await this.prepare(input, actor, undefined, dir);
     this.assertScope(actor, item, dir);
-    this.assertNoConflict(item, dir);
-    this.save(item, dir);
+    await this.deps.store.exclusive(async (tx) => {
+      await this.assertNoConflict(item, dir, tx);
+      await this.save(item, dir, tx);
+    });
     await this.deps.audit.record(actor, 'schedule.create', item.id, {
       title: item.title,
       mediaId: item.mediaId,
@@ -304,12 +311,12 @@ export class ScheduleService {
       start: item.start,
       queue: item.queue,
     });
-    return this.get(item.id);
+    return await this.get(item.id);
   }
 
   async update(id: string, patch: ItemPatch, actor: Actor): Promise<ScheduledItem> {
-    const old = this.get(id);
-    const dir = this.directory();
+    const old = await this.get(id);
+    const dir = await this.directory();
     this.assertScope(actor, old, dir);
     if (old.status !== 'draft') throw fail('LOANET_ITEM_NOT_DRAFT', { title: old.title, status: old.status });
     const input: ItemInput = {
@@ -323,50 +330,63 @@ export class ScheduleService {
       queue: patch.queue ?? old.queue === true,
       note: patch.note === undefined ? old.note : patch.note,
     };
-    const item = this.prepare(input, actor, old);
+    const item = await this.prepare(input, actor, old, dir);
     this.assertScope(actor, item, dir);
-    this.assertNoConflict(item, dir);
-    this.save(item, dir);
+    await this.deps.store.exclusive(async (tx) => {
+      // Approved or cancelled since it was read: an edit must not turn it back into a draft.
+      const current = await this.get(id, tx);
+      if (current.status !== 'draft') throw fail('LOANET_ITEM_NOT_DRAFT', { title: current.title, status: current.status });
+      await this.assertNoConflict(item, dir, tx);
+      await this.save(item, dir, tx);
+    });
     await this.deps.audit.record(actor, 'schedule.update', id, { changed: Object.keys(patch) });
-    return this.get(id);
+    return await this.get(id);
   }
 
   async approve(id: string, actor: Actor): Promise<ScheduledItem> {
-    const item = this.get(id);
-    const dir = this.directory();
-    this.assertScope(actor, item, dir);
-    if (item.status !== 'draft') throw fail('LOANET_ITEM_NOT_DRAFT', { title: item.title, status: item.status });
-    const refusal = approvalRefusal(actor, item);
-    if (refusal) throw fail('LOANET_FOUR_EYES', { title: refusal.title, username: refusal.username }, { rule: refusal.rule });
-    if ('at' in item.start && item.start.at + item.durationMs <= this.deps.now()) {
-      throw fail('LOANET_IN_THE_PAST', { field: 'start.at', at: localIso(item.start.at) });
-    }
-    // Others may have been approved since this draft was checked.
-    this.assertNoConflict(item, dir);
-    const t = this.deps.now();
-    const approved: ScheduledItem = { ...item, status: 'approved', approvedBy: actor.username, approvedById: actor.id, approvedAt: t };
-    this.save(approved, dir);
+    const dir = await this.directory();
+    const item = await this.deps.store.exclusive(async (tx) => {
+      // Read inside: what is approved is the draft as it is now, checked against what is approved now.
+      const item = await this.get(id, tx);
+      this.assertScope(actor, item, dir);
+      if (item.status !== 'draft') throw fail('LOANET_ITEM_NOT_DRAFT', { title: item.title, status: item.status });
+      const refusal = approvalRefusal(actor, item);
+      if (refusal) throw fail('LOANET_FOUR_EYES', { title: refusal.title, username: refusal.username }, { rule: refusal.rule });
+      if ('at' in item.start && item.start.at + item.durationMs <= this.deps.now()) {
+        throw fail('LOANET_IN_THE_PAST', { field: 'start.at', at: localIso(item.start.at) });
+      }
+      // Others may have been approved since this draft was checked.
+      await this.assertNoConflict(item, dir, tx);
+      const t = this.deps.now();
+      const approved: ScheduledItem = { ...item, status: 'approved', approvedBy: actor.username, approvedById: actor.id, approvedAt: t };
+      await this.save(approved, dir, tx);
+      return item;
+    });
     await this.deps.audit.record(actor, 'schedule.approve', id, { title: item.title, createdBy: item.createdBy });
     await this.deps.changed(`approved ${id}`);
-    return this.get(id);
+    return await this.get(id);
   }
 
   async cancel(id: string, actor: Actor, reason: string | undefined): Promise<ScheduledItem> {
-    const item = this.get(id);
-    const dir = this.directory();
-    this.assertScope(actor, item, dir);
-    if (item.status === 'cancelled') throw fail('LOANET_ITEM_CANCELLED', { title: item.title });
-    const t = this.deps.now();
-    const cancelled: ScheduledItem = { ...item, status: 'cancelled', cancelledBy: actor.username, cancelledById: actor.id, cancelledAt: t, cancelReason: reason?.trim() || null };
-    this.save(cancelled, dir);
+    const dir = await this.directory();
+    const { item, cancelled } = await this.deps.store.exclusive(async (tx) => {
+      // Read inside: cancelling answers once, and `was` says what it really was (an approval may have just landed).
+      const item = await this.get(id, tx);
+      this.assertScope(actor, item, dir);
+      if (item.status === 'cancelled') throw fail('LOANET_ITEM_CANCELLED', { title: item.title });
+      const t = this.deps.now();
+      const cancelled: ScheduledItem = { ...item, status: 'cancelled', cancelledBy: actor.username, cancelledById: actor.id, cancelledAt: t, cancelReason: reason?.trim() || null };
+      await this.save(cancelled, dir, tx);
+      return { item, cancelled };
+    });
     await this.deps.audit.record(actor, 'schedule.cancel', id, { title: item.title, was: item.status, reason: cancelled.cancelReason });
     if (item.status === 'approved') await this.deps.changed(`cancelled ${id}`);
-    return this.get(id);
+    return await this.get(id);
   }
 
   /** Media still needed by a draft or approved item (the library's retire guard). */
-  mediaInUse(mediaId: string): string | null {
-    const using = this.deps.store.usingMedia(mediaId, this.deps.now());
+  async mediaInUse(mediaId: string): Promise<string | null> {
+    const using = await this.deps.store.usingMedia(mediaId, this.deps.now());
     if (using.length === 0) return null;
     const names = using
       .slice(0, 3)
@@ -379,12 +399,12 @@ export class ScheduleService {
    * Occurrences (as scheduled, before per-site arbitration) of every item
    * that plays somewhere in `area`'s subtree during [from, to): the week view.
    */
-  calendar(area: AreaNode, from: number, to: number, opts: { includeDrafts: boolean; includeCancelled: boolean }) {
-    const dir = this.directory();
+  async calendar(area: AreaNode, from: number, to: number, opts: { includeDrafts: boolean; includeCancelled: boolean }) {
+    const dir = await this.directory();
     const index = dir.index;
     const areaIds = [...index.subtree(area.id)].map((a) => a.id).concat(index.ancestors(area.id).map((a) => a.id));
     const inArea = new Set(dir.sitesIn(area).map((s) => s.siteId));
-    const { items } = this.deps.store.list({ areaIds, from, to, limit: 10_000 });
+    const { items } = await this.deps.store.list({ areaIds, from, to, limit: 10_000 });
     const occurrences: Array<{
       itemId: string;
       title: string;

@@ -22,7 +22,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { openDatabase } from '../../server/store/db.ts';
+import { openStore } from '../../server/store/database.ts';
 import { AreaIndex } from '../../server/coverage/coverage.ts';
 import { BroadcastItemStore, startBounds, type ScheduledItem } from '../../server/schedule/items-store.ts';
 import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
@@ -84,26 +84,29 @@ const mainThreadMs = (): { ran: number; waited: number } => {
 
 async function runOne(villages: number, siteCount: number, sliceMs: number): Promise<BenchResult> {
   const dir = tempDir('loanet-bench-dist-');
-  const db = openDatabase(dir);
+  const store = await openStore({ dataDir: dir, databaseUrl: null });
+  const db = store.db;
   try {
     const prov = syntheticProvince(villages, siteCount);
     const index = AreaIndex.build(prov.nodes);
     const sites = prov.sites.map((s) => ({ siteId: s.siteId, areaId: s.areaId }));
     const items = new BroadcastItemStore(db);
     const save = (i: ScheduledItem) => items.save(i, startBounds(i, i.start && 'dtstart' in i.start ? DAY0 : undefined), []);
-    save(item('province-daily', { targets: { areaKeys: [prov.rootKey], siteIds: [] }, start: { dtstart: '2026-11-27T06:00', rrule: 'FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0' } }));
+    await save(item('province-daily', { targets: { areaKeys: [prov.rootKey], siteIds: [] }, start: { dtstart: '2026-11-27T06:00', rrule: 'FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0' } }));
     const districts = prov.nodes.filter((n) => n.level === 'district');
     const communes = prov.nodes.filter((n) => n.level === 'commune');
-    districts.forEach((d, k) => save(item(`district-${k}`, { targets: { areaKeys: [d.key], siteIds: [] }, priority: 'priority', start: { at: DAY0 + (9 + (k % 8)) * H } })));
-    communes.forEach((c, k) =>
-      save(
+    for (const [k, d] of districts.entries()) {
+      await save(item(`district-${k}`, { targets: { areaKeys: [d.key], siteIds: [] }, priority: 'priority', start: { at: DAY0 + (9 + (k % 8)) * H } }));
+    }
+    for (const [k, c] of communes.entries()) {
+      await save(
         item(`commune-${k}`, {
           targets: { areaKeys: [c.key], siteIds: [] },
           start: { dtstart: `2026-11-27T${String(11 + (k % 6)).padStart(2, '0')}:30`, rrule: 'FREQ=WEEKLY;BYDAY=FR,SA' },
         }),
-      ),
-    );
-    save(item('emergency', { targets: { areaKeys: [districts[0]!.key], siteIds: [] }, priority: 'emergency', start: { at: DAY0 + 6 * H + 60_000 } }));
+      );
+    }
+    await save(item('emergency', { targets: { areaKeys: [districts[0]!.key], siteIds: [] }, priority: 'emergency', start: { at: DAY0 + 6 * H + 60_000 } }));
 
     let messages = 0;
     let bytes = 0;
@@ -139,8 +142,9 @@ async function runOne(villages: number, siteCount: number, sliceMs: number): Pro
     let computeOnePieceMs: number | undefined;
     if (sliced) {
       const dir = new SiteDirectory(index, sites);
+      const live = await items.live(now - 10 * 60_000);
       const t = performance.now();
-      computePlaylists(items.live(now - 10 * 60_000), dir, media, { from: now - 10 * 60_000, to: now + 48 * H });
+      computePlaylists(live, dir, media, { from: now - 10 * 60_000, to: now + 48 * H });
       computeOnePieceMs = performance.now() - t;
     }
     // Total time, and the longest the event loop was held at once (what a heartbeat or an HTTP answer waits for).
@@ -179,9 +183,14 @@ async function runOne(villages: number, siteCount: number, sliceMs: number): Pro
     };
     const first = await time('start');
     const firstBytes = bytes / Math.max(1, messages);
-    const entries = first.r.sites ? (db.prepare("SELECT COUNT(*) AS n FROM playlist_entries WHERE plan = 'play'").get() as { n: number }).n / first.r.sites : 0;
+    const played = await db
+      .selectFrom('playlist_entries')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('plan', '=', 'play')
+      .executeTakeFirstOrThrow();
+    const entries = first.r.sites ? Number(played.n) / first.r.sites : 0;
     const unchanged = await time('horizon');
-    save(item('province-extra', { targets: { areaKeys: [prov.rootKey], siteIds: [] }, start: { at: DAY0 + 20 * H } }));
+    await save(item('province-extra', { targets: { areaKeys: [prov.rootKey], siteIds: [] }, start: { at: DAY0 + 20 * H } }));
     const approval = await time('approved');
     return {
       scenario: sliced ? 'schedule/playlist-distribution' : 'schedule/playlist-distribution/one-piece',
@@ -205,7 +214,7 @@ async function runOne(villages: number, siteCount: number, sliceMs: number): Pro
         : {}),
     };
   } finally {
-    db.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -4,7 +4,6 @@
  * loop during a run while keeping runs in order: a run asked for while
  * another computes publishes after it, never interleaved with it.
  */
-import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { arbitrate } from '../../server/schedule/conflicts.ts';
 import { PlaylistDistributor } from '../../server/schedule/distribution.ts';
@@ -21,11 +20,10 @@ import {
 } from '../../server/schedule/playlist.ts';
 import { resolveOccurrences, SiteDirectory, type ResolveProblem } from '../../server/schedule/resolve.ts';
 import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
-import { openDatabase } from '../../server/store/db.ts';
 import type { BrokerLink } from '../../server/fleet/broker.ts';
 import type { PlaylistMessage } from '../../protocol/index.ts';
 import { DAY0, H, MIN, broadcastItem, index, laoCai, provinceSites, thon1, thon2, xaBatXat } from '../helpers/schedule-fixture.ts';
-import { tempDir } from '../helpers/server.ts';
+import { openTestStore } from '../helpers/store.ts';
 
 const SHA = 'a'.repeat(64);
 const media: MediaLookup = (id) => (id === 'm1' ? { sha256: SHA } : id === 'm2' ? { sha256: 'b'.repeat(64) } : undefined);
@@ -95,14 +93,15 @@ describe('computePlaylistSteps', () => {
 });
 
 describe('PlaylistDistributor in slices', () => {
-  const cleanups: Array<() => void> = [];
-  afterEach(() => {
-    for (const c of cleanups.splice(0)) c();
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c();
   });
 
-  function setup(sliceMs: number) {
-    const dir = tempDir('loanet-slices-');
-    const db = openDatabase(dir);
+  // SQLite: its queries settle without I/O, so "in one piece" below really holds the loop (PostgreSQL's round trips would serve it).
+  async function setup(sliceMs: number) {
+    const store = await openTestStore('sqlite');
+    const db = store.db;
     const items = new BroadcastItemStore(db);
     const published: PlaylistMessage[] = [];
     const broker: BrokerLink = {
@@ -129,10 +128,9 @@ describe('PlaylistDistributor in slices', () => {
       recomputeMs: 60_000,
       sliceMs,
     });
-    cleanups.push(() => {
+    cleanups.push(async () => {
       dist.stop();
-      db.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      await store.close();
     });
     const save = (over: Partial<ScheduledItem> & { id: string }) => {
       const item: ScheduledItem = {
@@ -151,15 +149,15 @@ describe('PlaylistDistributor in slices', () => {
         cancelReason: null,
         ...over,
       };
-      items.save(item, startBounds(item, undefined), [xaBatXat.id]);
+      return items.save(item, startBounds(item, undefined), [xaBatXat.id]);
     };
     return { dist, published, save };
   }
 
   it('serves the event loop during a run, and publishes what a run in one piece publishes', async () => {
-    const sliced = setup(0);
-    const whole = setup(Number.POSITIVE_INFINITY);
-    for (const s of [sliced, whole]) s.save({ id: 'daily', targets: { areaKeys: [laoCai.key], siteIds: [] } });
+    const sliced = await setup(0);
+    const whole = await setup(Number.POSITIVE_INFINITY);
+    for (const s of [sliced, whole]) await s.save({ id: 'daily', targets: { areaKeys: [laoCai.key], siteIds: [] } });
 
     const servedDuring = async (run: Promise<unknown>) => {
       let done = false;
@@ -176,12 +174,12 @@ describe('PlaylistDistributor in slices', () => {
   });
 
   it('a run asked for while one computes publishes after it, with its own results, never interleaved', async () => {
-    const { dist, published, save } = setup(0);
-    save({ id: 'first', targets: { areaKeys: [laoCai.key], siteIds: [] } });
+    const { dist, published, save } = await setup(0);
+    await save({ id: 'first', targets: { areaKeys: [laoCai.key], siteIds: [] } });
     const a = dist.refresh('a');
     // The first run has taken its inputs and is computing in slices: a change now is the next run's.
     await new Promise((resolve) => setImmediate(resolve));
-    save({ id: 'second', targets: { areaKeys: [xaBatXat.key], siteIds: [] }, start: { at: DAY0 + 9 * H } });
+    await save({ id: 'second', targets: { areaKeys: [xaBatXat.key], siteIds: [] }, start: { at: DAY0 + 9 * H } });
     const b = dist.refresh('b');
     expect((await a).published).toBe(5);
     expect((await b).published).toBe(4);

@@ -1,12 +1,11 @@
 /**
- * PlaylistDistributor over a real SQLite store and a recording broker:
+ * PlaylistDistributor over a real store (SQLite, and PostgreSQL when one is
+ * known: tests/helpers/store.ts) and a recording broker:
  * publishes only what changed, retained QoS 1; retries what failed; clears a
  * retired site; follows the sliding horizon; records what was sent and
  * withdraws what was cancelled; compares desired with what the agent holds.
  */
-import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../../server/store/db.ts';
 import { BroadcastItemStore, startBounds, type ScheduledItem } from '../../server/schedule/items-store.ts';
 import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
 import { KEEP_ENDED_MS, PlaylistDistributor } from '../../server/schedule/distribution.ts';
@@ -15,7 +14,7 @@ import type { BrokerLink } from '../../server/fleet/broker.ts';
 import type { PlaylistMessage, PlaylistReport } from '../../protocol/index.ts';
 import type { ScheduleSite } from '../../server/schedule/model.ts';
 import { DAY0, H, broadcastItem, index, provinceSites, xaBatXat } from '../helpers/schedule-fixture.ts';
-import { tempDir } from '../helpers/server.ts';
+import { openTestStore, storeDialects, type TestStore } from '../helpers/store.ts';
 
 const SHA = 'a'.repeat(64);
 
@@ -26,8 +25,7 @@ interface Published {
   retain: boolean;
 }
 
-let dir: string;
-let db: Db;
+let store: TestStore;
 let items: BroadcastItemStore;
 let sent: SentEntryStore;
 let sites: ScheduleSite[];
@@ -49,7 +47,7 @@ const broker: BrokerLink = {
   status: () => ({ kind: 'embedded', up: true, clients: 0, port: null, refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 }),
 };
 
-function save(over: Partial<ScheduledItem> & { id: string }): void {
+function save(over: Partial<ScheduledItem> & { id: string }): Promise<void> {
   const i = broadcastItem(over);
   const item: ScheduledItem = {
     ...i,
@@ -67,44 +65,42 @@ function save(over: Partial<ScheduledItem> & { id: string }): void {
     cancelReason: null,
     ...over,
   };
-  items.save(item, startBounds(item, undefined), [xaBatXat.id]);
+  return items.save(item, startBounds(item, undefined), [xaBatXat.id]);
 }
 
 const messages = () => published.filter((p) => p.payload.length > 0).map((p) => JSON.parse(p.payload.toString()) as PlaylistMessage);
 const sitesPublished = () => published.map((p) => p.topic.split('/')[3]).sort();
 
-beforeEach(() => {
-  dir = tempDir('loanet-dist-');
-  db = openDatabase(dir);
-  items = new BroadcastItemStore(db);
-  sent = new SentEntryStore(db);
-  sites = provinceSites.map((s) => ({ ...s }));
-  now = DAY0;
-  published = [];
-  failing = false;
-  held.clear();
-  dist = new PlaylistDistributor({
-    db,
-    items,
-    sent,
-    directory: () => new SiteDirectory(index, sites),
-    media: (id) => (id === 'm1' ? { sha256: SHA, bytes: 12_345 } : undefined),
-    broker,
-    held: (id) => held.get(id),
-    log: { info() {}, warn() {}, error() {} },
-    now: () => now,
-    horizonMs: 48 * H,
-    recomputeMs: 60_000,
+describe.each(storeDialects())('PlaylistDistributor on %s', (dialect) => {
+  beforeEach(async () => {
+    store = await openTestStore(dialect);
+    items = new BroadcastItemStore(store.db);
+    sent = new SentEntryStore(store.db);
+    sites = provinceSites.map((s) => ({ ...s }));
+    now = DAY0;
+    published = [];
+    failing = false;
+    held.clear();
+    dist = new PlaylistDistributor({
+      db: store.db,
+      items,
+      sent,
+      directory: () => new SiteDirectory(index, sites),
+      media: (id) => (id === 'm1' ? { sha256: SHA, bytes: 12_345 } : undefined),
+      broker,
+      held: (id) => held.get(id),
+      log: { info() {}, warn() {}, error() {} },
+      now: () => now,
+      horizonMs: 48 * H,
+      recomputeMs: 60_000,
+    });
   });
-});
 
-afterEach(() => {
-  dist.stop();
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+  afterEach(async () => {
+    dist.stop();
+    await store.close();
+  });
 
-describe('PlaylistDistributor', () => {
   it('publishes every active site once, retained QoS 1, then only what changed', async () => {
     const first = await dist.refresh('start');
     expect(first).toMatchObject({ sites: 5, published: 5, failed: 0 });
@@ -115,7 +111,7 @@ describe('PlaylistDistributor', () => {
     published = [];
     expect((await dist.refresh('again')).published).toBe(0);
 
-    save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] }, title: 'Thông báo' });
+    await save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] }, title: 'Thông báo' });
     published = [];
     await dist.refresh('approved bt-1');
     expect(sitesPublished()).toEqual(['bx-1a', 'bx-1b', 'bx-2', 'bx-station']);
@@ -142,18 +138,18 @@ describe('PlaylistDistributor', () => {
   });
 
   it('clears the retained playlist of a retired site and withdraws its future entries', async () => {
-    save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] } });
+    await save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] } });
     await dist.refresh('start');
     sites.find((s) => s.siteId === 'bx-2')!.retired = true;
     published = [];
     expect(await dist.refresh('registry')).toMatchObject({ cleared: 1, published: 0 });
     expect(published).toEqual([{ topic: 'loanet/v1/sites/bx-2/playlist', payload: Buffer.alloc(0), qos: 1, retain: true }]);
-    expect(sent.list({ siteIds: ['bx-2'], from: DAY0, to: DAY0 + 48 * H })).toEqual([]);
-    expect(sent.list({ siteIds: ['bx-2'], from: DAY0, to: DAY0 + 48 * H, includeWithdrawn: true })[0]!.withdrawnAt).toBe(now);
+    expect(await sent.list({ siteIds: ['bx-2'], from: DAY0, to: DAY0 + 48 * H })).toEqual([]);
+    expect((await sent.list({ siteIds: ['bx-2'], from: DAY0, to: DAY0 + 48 * H, includeWithdrawn: true }))[0]!.withdrawnAt).toBe(now);
   });
 
   it('follows the horizon as it slides', async () => {
-    save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] } });
+    await save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] } });
     now = DAY0 + 6 * H - 49 * H;
     await dist.refresh('start');
     expect(messages().every((m) => m.entries.length === 0)).toBe(true);
@@ -164,7 +160,7 @@ describe('PlaylistDistributor', () => {
   });
 
   it('keeps an entry 10 minutes past its end (a late start is still playing), then drops it', async () => {
-    save({ id: 'bt-1', targets: { areaKeys: [], siteIds: ['qk-3'] } });
+    await save({ id: 'bt-1', targets: { areaKeys: [], siteIds: ['qk-3'] } });
     const end = DAY0 + 6 * H + 600_000;
     now = end + KEEP_ENDED_MS - 1000;
     await dist.refresh('start');
@@ -175,23 +171,23 @@ describe('PlaylistDistributor', () => {
   });
 
   it('records what was sent, also what arbitration skipped, and withdraws a cancelled entry', async () => {
-    save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] } });
-    save({ id: 'bt-9', targets: { areaKeys: [], siteIds: ['bx-1a'] }, priority: 'emergency', start: { at: DAY0 + 6 * H + 60_000 } });
+    await save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] } });
+    await save({ id: 'bt-9', targets: { areaKeys: [], siteIds: ['bx-1a'] }, priority: 'emergency', start: { at: DAY0 + 6 * H + 60_000 } });
     await dist.refresh('start');
-    const a = sent.list({ siteIds: ['bx-1a'], from: DAY0, to: DAY0 + DAY0 });
+    const a = await sent.list({ siteIds: ['bx-1a'], from: DAY0, to: DAY0 + DAY0 });
     expect(a.map((e) => [e.itemId, e.plan, e.skipReason])).toEqual([
       ['bt-1', 'skipped', 'higher_priority'],
       ['bt-9', 'play', null],
     ]);
-    save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] }, status: 'cancelled' });
+    await save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] }, status: 'cancelled' });
     now += 60_000;
     await dist.refresh('cancelled');
-    expect(sent.list({ siteIds: ['bx-1b'], from: DAY0, to: DAY0 + 48 * H })).toEqual([]);
-    expect(sent.list({ siteIds: ['bx-1b'], from: DAY0, to: DAY0 + 48 * H, includeWithdrawn: true })[0]!.withdrawnAt).toBe(now);
+    expect(await sent.list({ siteIds: ['bx-1b'], from: DAY0, to: DAY0 + 48 * H })).toEqual([]);
+    expect((await sent.list({ siteIds: ['bx-1b'], from: DAY0, to: DAY0 + 48 * H, includeWithdrawn: true }))[0]!.withdrawnAt).toBe(now);
   });
 
   it('compares the desired version with the one the agent reports', async () => {
-    save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] } });
+    await save({ id: 'bt-1', targets: { areaKeys: [xaBatXat.key], siteIds: [] } });
     await dist.refresh('start');
     const desired = dist.status('bx-1a').desired!;
     expect(dist.status('bx-1a').converged).toBe(false);
