@@ -180,22 +180,22 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const adminPlan = await users.prepareAdmin(config.adminPassword);
 
   // Schedule: items and approval, playlist distribution, as-run receipts.
-  const library = new MediaLibrary(db, config.dataDir, config.media, audit, now, log);
-  const scheduleItems = new BroadcastItemStore(db);
-  const sentEntries = new SentEntryStore(db);
+  const library = new MediaLibrary(store.db, config.dataDir, config.media, audit, now, log);
+  const scheduleItems = new BroadcastItemStore(store.db);
+  const sentEntries = new SentEntryStore(store.db);
   const asRun = new AsRunLog(store.db, now);
   const registrySites = () => sites.list({ includeRetired: true });
   const distribution = new PlaylistDistributor({
-    db,
+    db: store.db,
     items: scheduleItems,
     sent: sentEntries,
-    directory: () =>
+    directory: async () =>
       new SiteDirectory(
         coverage.areaIndex(),
-        registrySites().map((s) => ({ siteId: s.id, areaId: s.areaId, retired: s.retiredAt !== null })),
+        (await registrySites()).map((s) => ({ siteId: s.id, areaId: s.areaId, retired: s.retiredAt !== null })),
       ),
-    media: (id) => {
-      const m = library.item(id);
+    media: async (id) => {
+      const m = await library.item(id);
       return m && m.retiredAt === null ? { sha256: m.sha256, bytes: m.bytes } : undefined;
     },
     broker,
