@@ -78,8 +78,8 @@ export class AlertMessages {
     return this.media().tts;
   }
 
-  existing(mediaId: string, field = 'message.mediaId'): PreparedMessage {
-    const x = this.library.get(mediaId);
+  async existing(mediaId: string, field = 'message.mediaId'): Promise<PreparedMessage> {
+    const x = await this.library.get(mediaId);
     if (!x) throw fail('LOANET_REFERENCE_NOT_FOUND', { field, thing: 'media', id: mediaId });
     if (x.status !== 'ready') throw fail('LOANET_REFERENCE_NOT_READY', { field, thing: 'media', id: mediaId, status: x.status });
     if (x.retiredAt !== null) throw fail('LOANET_REFERS_TO_RETIRED', { field, thing: 'media', id: mediaId });

@@ -38,7 +38,7 @@ const isAlertItem = (x: { purpose: MediaPurpose } | undefined): boolean => x?.pu
  * because every alert using them lies outside its area: their titles and
  * transcripts are the alerts' words. Empty for a network-wide user.
  */
-export function hiddenAlertMedia(ctx: AlertMediaDeps, p: Principal): Set<string> {
+export async function hiddenAlertMedia(ctx: AlertMediaDeps, p: Principal): Promise<Set<string>> {
   if (p.user.areaId === null) return new Set();
   const reader = alertReader(ctx, p);
   const alerts = ctx.alerts.service.list({ limit: 5000 });
@@ -46,7 +46,7 @@ export function hiddenAlertMedia(ctx: AlertMediaDeps, p: Principal): Set<string>
   const hidden = new Set<string>();
   for (const a of alerts) {
     const id = a.media?.mediaId;
-    if (id && !seen.has(id) && !reader.sees(a) && isAlertItem(ctx.media.library.get(id))) hidden.add(id);
+    if (id && !seen.has(id) && !reader.sees(a) && isAlertItem(await ctx.media.library.get(id))) hidden.add(id);
   }
   return hidden;
 }
