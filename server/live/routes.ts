@@ -204,7 +204,7 @@ export const liveRoutes =
           if (scheme) throw fail('LOANET_RELAY_URL', { field: 'source.url', text: `source.url: ${scheme}` });
           let fallback: RelayFallback | undefined;
           if (src.fallbackMediaId !== undefined) {
-            const item = ctx.media.library.item(src.fallbackMediaId);
+            const item = await ctx.media.library.item(src.fallbackMediaId);
             if (!item || item.retiredAt !== null) throw Errors.notFound('media', src.fallbackMediaId, undefined, 'source.fallbackMediaId');
             fallback = { mediaId: item.id, title: item.title, input: inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg') };
           }
@@ -256,7 +256,7 @@ export const liveRoutes =
             throw e;
           }
         } else {
-          const item = ctx.media.library.item(src.mediaId);
+          const item = await ctx.media.library.item(src.mediaId);
           if (!item || item.retiredAt !== null) throw Errors.notFound('media', src.mediaId, undefined, 'source.mediaId');
           const input: LiveStartInput = { source: { kind: 'media', mediaId: item.id, title: item.title }, areas, actor: principal.user, ...tuning(req.body) };
           // The library's own Ogg Opus, read as Ogg and nothing else.
