@@ -72,21 +72,14 @@ export const asRunRoutes =
         }
         const siteIds = sites.map((s) => s.id);
         const info = new Map<string, SiteInfo>(sites.map((s) => [s.id, { name: s.name, areaKey: s.areaKey, areaName: index.byId.get(s.areaId)?.name ?? s.areaKey }]));
-        const sent = ctx.schedule.sent.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
+        const sent = await ctx.schedule.sent.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
         const receipts = await ctx.asRun.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
+        // Each item's title read once, before the accounting (which is synchronous); an item gone is named by its id.
         const titles = new Map<string, string>();
-        const titleOf = (itemId: string) => {
-          let t = titles.get(itemId);
-          if (t === undefined) {
-            try {
-              t = ctx.schedule.service.get(itemId).title;
-            } catch {
-              t = itemId;
-            }
-            titles.set(itemId, t);
-          }
-          return t;
-        };
+        for (const itemId of new Set([...sent, ...receipts].map((e) => e.itemId))) {
+          titles.set(itemId, (await ctx.schedule.service.get(itemId).catch(() => undefined))?.title ?? itemId);
+        }
+        const titleOf = (itemId: string) => titles.get(itemId) ?? itemId;
         const now = ctx.now();
         const siteNow = (id: string): SiteNow | undefined => {
           const v = ctx.fleet.classify(id, now);
