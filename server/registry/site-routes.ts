@@ -11,7 +11,7 @@ import { requirePermission, type Permission } from '../http/auth.ts';
 import { Errors } from '../errors.ts';
 import type { Site } from './sites.ts';
 import { siteFor as siteAccess } from './site-access.ts';
-import { sitePlaying, type PlayingNames } from './site-playing.ts';
+import { itemIdOfEntry, sitePlaying, type PlayingNames } from './site-playing.ts';
 import { conditionShares } from '../coverage/uptime.ts';
 import { SITE_CONDITIONS } from '../coverage/model.ts';
 import { CommandList, CommandRecord, ExpectedDevice, SiteCreated, SiteCredential, SiteDetail, SiteEvents, SiteList, SiteRetired, SiteUptime, SiteView } from '../../api/sites.ts';
@@ -58,14 +58,8 @@ export const siteRoutes =
       };
     };
 
-    const playingNames: PlayingNames = {
-      itemTitle: (itemId) => {
-        try {
-          return ctx.schedule.service.get(itemId).title;
-        } catch {
-          return undefined; // an item deleted since (or an id the agent made up): played, but unnamed
-        }
-      },
+    /** A bulletin's title is read from the schedule's (async) store before naming (the site's route below). */
+    const playingNames: Omit<PlayingNames, 'itemTitle'> = {
       alertTitle: (alertId) => ctx.alerts.service.get(alertId)?.title,
       live: (streamId) => {
         const s = ctx.live.get(streamId);
@@ -128,7 +122,10 @@ export const siteRoutes =
         const { site } = await siteFor(req, req.params.id, 'read');
         // areaChannels: what the board hears alerts and live streams on (its area and every ancestor), delivered in its site configuration.
         const obs = ctx.fleet.observation(site.id);
-        const playing = sitePlaying(obs?.connected ?? false, obs?.telemetry?.playing, playingNames);
+        const playingNow = obs?.telemetry?.playing;
+        // An item deleted since (or an id the agent made up): played, but unnamed.
+        const item = playingNow?.kind === 'bulletin' ? await ctx.schedule.service.get(itemIdOfEntry(playingNow.id)).catch(() => undefined) : undefined;
+        const playing = sitePlaying(obs?.connected ?? false, playingNow, { ...playingNames, itemTitle: () => item?.title });
         return { ...view(site), areaChannels: ctx.coverage.channelKeysOfArea(site.areaId), pendingCommands: await ctx.commands.pendingFor(site.id), playing };
       },
     );
