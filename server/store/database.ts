@@ -46,8 +46,6 @@ export const STORES_NOT_CONVERTED: readonly string[] = [
   'live/store.ts',
   'alerts/store.ts',
   'alerts/cap-senders.ts',
-  'media/library.ts',
-  'schedule (items-store.ts, sent-entries.ts, distribution.ts, service.ts, routes.ts)',
 ];
 
 export interface StoreConfig {
