@@ -18,6 +18,7 @@ import { openDatabase, schemaVersion, walSync, type Db } from './db.ts';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 import { migratePostgres, postgresPool, postgresSchemaVersion, redactUrl } from './postgres.ts';
 import type { Database } from './schema.ts';
+import { cachingSqliteDatabase } from './statement-cache.ts';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -42,11 +43,7 @@ export interface Store {
  * store converted to Kysely leaves this list; when it is empty, PostgreSQL
  * runs the whole server.
  */
-export const STORES_NOT_CONVERTED: readonly string[] = [
-  'live/store.ts',
-  'alerts/store.ts',
-  'alerts/cap-senders.ts',
-];
+export const STORES_NOT_CONVERTED: readonly string[] = ['live/store.ts', 'alerts/store.ts', 'alerts/cap-senders.ts'];
 
 export interface StoreConfig {
   dataDir: string;
@@ -69,7 +66,7 @@ export async function openStore(config: StoreConfig, opts: { migrations?: readon
 
 /** A store over an open, migrated SQLite connection; closing it closes the connection. */
 export function sqliteStore(sqlite: Db, dataDir: string): Store {
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(sqlite) }) });
   return {
     dialect: 'sqlite',
     db,

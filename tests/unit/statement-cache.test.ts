@@ -1,0 +1,64 @@
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cachingSqliteDatabase } from '../../server/store/statement-cache.ts';
+
+describe('the SQLite connection Kysely runs on keeps its prepared statements', () => {
+  const open: Database.Database[] = [];
+  afterEach(() => {
+    for (const d of open.splice(0)) if (d.open) d.close();
+  });
+  function db(): Database.Database {
+    const d = new Database(':memory:');
+    d.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
+    open.push(d);
+    return d;
+  }
+
+  it('the same SQL text gets the same statement, bound afresh with each call’s parameters', () => {
+    const c = cachingSqliteDatabase(db());
+    const a = c.prepare('SELECT name FROM t WHERE id = ?');
+    expect(c.prepare('SELECT name FROM t WHERE id = ?')).toBe(a);
+    expect(c.prepare('SELECT name FROM t WHERE id = ? ')).not.toBe(a);
+  });
+
+  it('a statement still being iterated is not handed out again: that call gets a fresh one', () => {
+    const raw = db();
+    raw.exec("INSERT INTO t (name) VALUES ('a'), ('b')");
+    const c = cachingSqliteDatabase(raw);
+    const s = c.prepare('SELECT name FROM t ORDER BY id') as unknown as Database.Statement;
+    const it1 = s.iterate();
+    it1.next();
+    const other = c.prepare('SELECT name FROM t ORDER BY id') as unknown as Database.Statement;
+    expect(other).not.toBe(s);
+    expect(other.all()).toEqual([{ name: 'a' }, { name: 'b' }]);
+    it1.return?.();
+    // Once done, the kept one is handed out again.
+    expect(c.prepare('SELECT name FROM t ORDER BY id')).toBe(s);
+  });
+
+  it('keeps at most its bound, the least recently used going first', () => {
+    const c = cachingSqliteDatabase(db(), 2);
+    const q1 = c.prepare('SELECT 1');
+    const q2 = c.prepare('SELECT 2');
+    expect(c.prepare('SELECT 1')).toBe(q1); // q1 now most recent
+    c.prepare('SELECT 3'); // evicts q2
+    expect(c.prepare('SELECT 1')).toBe(q1);
+    expect(c.prepare('SELECT 2')).not.toBe(q2);
+  });
+
+  it('Kysely reads and writes through it with each query’s own values; closing closes the connection', async () => {
+    const raw = db();
+    const k = new Kysely<{ t: { id: number; name: string } }>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(raw) }) });
+    for (const name of ['Bát Xát', 'Sa Pa', 'Bắc Hà']) await k.insertInto('t').values({ name }).execute();
+    for (const [id, name] of [
+      [1, 'Bát Xát'],
+      [3, 'Bắc Hà'],
+      [2, 'Sa Pa'],
+    ] as const) {
+      expect(await k.selectFrom('t').select('name').where('id', '=', id).executeTakeFirst()).toEqual({ name });
+    }
+    await k.destroy();
+    expect(raw.open).toBe(false);
+  });
+});
