@@ -13,7 +13,7 @@ import { capPlaceRefusal } from '../auth/scope-policy.ts';
 import { chooseSpeech, pickInfo, type HasVoice } from './cap/speech.ts';
 import { ESPEAK_NG_VOICES, voiceForLanguage } from '../media/tts/voice-choice.ts';
 import { capPriority, DEFAULT_CAP_PRIORITY_TABLE, type PriorityDecision, type PriorityTable } from './cap/priority.ts';
-import { capContentHash, classifyIncoming, type LifecycleOutcome } from './cap/lifecycle.ts';
+import { capContentHash, classifyIncoming, type KnownAlert, type LifecycleOutcome } from './cap/lifecycle.ts';
 import { matchAlertAreas } from './cap/area-match.ts';
 import { parseCapOffThread, unwrapEnvelopeOffThread } from './cap/parse-offthread.ts';
 import { looksLikeEnvelope, type Unwrapped } from './cap/envelope.ts';
@@ -194,32 +194,32 @@ export class CapIngest {
     const warnings = parsed.warnings.map((w) => `${w.path}: ${w.message}`);
     if (parsed.signature.signed) warnings.push('the message is signed; loanet does not verify XML signatures: trusted because of who posted it');
     const hash = capContentHash(cap);
-    const outcome = classifyIncoming(cap, hash, (k) => this.store.knownCap(k));
+    const outcome = await this.classify(cap, hash);
     warnings.push(...outcome.warnings);
     const key: CapKey = outcome.key;
 
-    if (outcome.kind === 'duplicate') return { outcome: 'duplicate', alertId: this.store.capMessage(key)?.alertId ?? null, warnings };
+    if (outcome.kind === 'duplicate') return { outcome: 'duplicate', alertId: (await this.store.capMessage(key))?.alertId ?? null, warnings };
     if (outcome.kind === 'conflict') throw fail('LOANET_CAP_CONFLICT', { key: capKeyString(key), field: 'alert/identifier' });
     if (outcome.handling.broadcast === 'refuse') throw unprocessable('LOANET_CAP_NOT_FOR_BROADCAST', 'alert/status', `status ${cap.status} is not for broadcast`);
 
-    const record = (state: 'active' | 'cancelled', alertId: string | null) =>
+    const record = (state: 'active' | 'cancelled', alertId: string | null): Promise<void> =>
       this.store.saveCap({ key, sent: cap.sent, status: cap.status, msgType: cap.msgType, contentHash: hash, state, alertId, xml, receivedBy: actor.username }, this.o.now());
 
     if (outcome.kind === 'cancel') {
-      const ids = this.alertsOf(outcome.cancels);
-      for (const id of ids) await this.alerts.mayChange(this.alerts.require(id), actor, 'cancel');
+      const ids = await this.alertsOf(outcome.cancels);
+      for (const id of ids) await this.alerts.mayChange(await this.alerts.require(id), actor, 'cancel');
       const cancelled: string[] = [];
       for (const id of ids) {
         const a = await this.alerts.cancel(id, actor, 'cap');
         cancelled.push(a.id);
       }
-      for (const k of outcome.cancels) this.store.setCapState(k, 'cancelled');
-      record('cancelled', cancelled[0] ?? null);
+      for (const k of outcome.cancels) await this.store.setCapState(k, 'cancelled');
+      await record('cancelled', cancelled[0] ?? null);
       return { outcome: 'cancelled', cancelled, warnings };
     }
     if (outcome.handling.broadcast === 'none') {
       // System messages, Ack, Error, a Cancel of nothing known: kept for the record, nothing to play.
-      record('active', null);
+      await record('active', null);
       return { outcome: 'stored', reason: outcome.handling.reason, warnings };
     }
 
@@ -248,7 +248,7 @@ export class CapIngest {
     const targets = await this.alerts.resolve({ areaKeys: match.areaKeys, siteIds: match.siteIds }, actor, sites);
 
     // Which live alert an Update replaces (the first active one it references).
-    const supersededIds = outcome.kind === 'update' ? this.alertsOf(outcome.supersedes) : [];
+    const supersededIds = outcome.kind === 'update' ? await this.alertsOf(outcome.supersedes) : [];
     const replace = supersededIds.map((id) => this.alerts.get(id)).find((a) => a?.state === 'active');
     if (replace) await this.alerts.mayChange(replace, actor, 'update');
 
@@ -258,8 +258,8 @@ export class CapIngest {
     // An advisory does not pre-empt what the commune is airing (cap/priority.ts); a test always runs, and
     // an Update of an alert on air still revises it rather than leave the old text playing.
     if (priority.priority === 'normal' && !test && !replace) {
-      for (const k of outcome.supersedes) this.store.setCapState(k, 'superseded');
-      record('active', null);
+      for (const k of outcome.supersedes) await this.store.setCapState(k, 'superseded');
+      await record('active', null);
       return { outcome: 'stored', reason: `not broadcast as an emergency: ${priority.reason}; an operator may schedule it as a bulletin`, warnings };
     }
 
@@ -279,13 +279,13 @@ export class CapIngest {
     const origin = { sender: cap.sender, identifier: cap.identifier, sent: cap.sent };
     if (replace) {
       const alert = await this.alerts.revise(replace.id, spec, targets, message, actor, origin, match.areaKeys);
-      for (const k of outcome.supersedes) this.store.setCapState(k, 'superseded');
-      record('active', alert.id);
+      for (const k of outcome.supersedes) await this.store.setCapState(k, 'superseded');
+      await record('active', alert.id);
       return { outcome: 'updated', alert, lifecycle: 'update', warnings };
     }
-    for (const k of outcome.supersedes) this.store.setCapState(k, 'superseded');
+    for (const k of outcome.supersedes) await this.store.setCapState(k, 'superseded');
     const alert = await this.alerts.create(spec, targets, message, actor, origin, match.areaKeys);
-    record('active', alert.id);
+    await record('active', alert.id);
     return { outcome: 'started', alert, lifecycle: outcome.kind, warnings };
   }
 
@@ -314,10 +314,31 @@ export class CapIngest {
     if (why) throw Errors.forbidden({ rule: 'cap_area', field: 'alert/info/area', text: why });
   }
 
-  private alertsOf(keys: readonly CapKey[]): string[] {
+  /**
+   * The lifecycle's classification (pure, with a synchronous lookup) over
+   * the CAP messages it asks about, read from the store first: it runs
+   * again with each round of keys it asked for and was not given, until it
+   * asks for none it lacks (its own key, then its references).
+   */
+  private async classify(cap: CapAlert, hash: string): Promise<ReturnType<typeof classifyIncoming>> {
+    const known = new Map<string, KnownAlert | undefined>();
+    for (;;) {
+      const missing: CapKey[] = [];
+      const outcome = classifyIncoming(cap, hash, (k) => {
+        const ks = capKeyString(k);
+        if (known.has(ks)) return known.get(ks);
+        missing.push(k);
+        return undefined;
+      });
+      if (missing.length === 0) return outcome;
+      for (const k of missing) known.set(capKeyString(k), await this.store.knownCap(k));
+    }
+  }
+
+  private async alertsOf(keys: readonly CapKey[]): Promise<string[]> {
     const ids = new Set<string>();
     for (const k of keys) {
-      const id = this.store.capMessage(k)?.alertId;
+      const id = (await this.store.capMessage(k))?.alertId;
       if (id) ids.add(id);
     }
     return [...ids];

@@ -83,8 +83,8 @@ export const capSenderRoutes =
       async (req) => {
         const p = requirePermission(req, 'users.manage');
         const idx = ctx.coverage.areaIndex();
-        const list = senders.list().filter((x) => withinScope(p.user.areaId, x.areaId, idx));
-        return { senders: await Promise.all(list.map(senderView)), unregistered: p.user.areaId === null ? senders.unregistered() : [] };
+        const list = (await senders.list()).filter((x) => withinScope(p.user.areaId, x.areaId, idx));
+        return { senders: await Promise.all(list.map(senderView)), unregistered: p.user.areaId === null ? await senders.unregistered() : [] };
       },
     );
 
@@ -109,7 +109,7 @@ export const capSenderRoutes =
         const areaId = areaIdOf(req.body.area) ?? null;
         const accounts = await accountsOf(req.body.accounts, p.user.areaId);
         enforceScope(capSenderChangeRefusal(p.user.areaId, undefined, areaId, accounts, ctx.coverage.areaIndex()));
-        const x = senders.create({ sender: req.body.sender, areaId, note: req.body.note ?? null, accounts, createdBy: p.user.id });
+        const x = await senders.create({ sender: req.body.sender, areaId, note: req.body.note ?? null, accounts, createdBy: p.user.id });
         await ctx.audit.record(p.user, 'cap.sender.create', x.sender, { area: (await senderView(x)).area, accounts: (await senderView(x)).accounts });
         return reply.status(201).send(await senderView(x));
       },
@@ -132,13 +132,13 @@ export const capSenderRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'users.manage');
-        const cur = senders.byId(req.params.id);
+        const cur = await senders.byId(req.params.id);
         if (!cur) throw Errors.notFound('cap_sender', req.params.id);
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
         const areaId = areaIdOf(req.body.area);
         const accounts = req.body.accounts ? await accountsOf(req.body.accounts, p.user.areaId) : [];
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, areaId, accounts, ctx.coverage.areaIndex()));
-        const x = senders.update(cur.id, { areaId, note: req.body.note, ...(req.body.accounts ? { accounts } : {}) });
+        const x = await senders.update(cur.id, { areaId, note: req.body.note, ...(req.body.accounts ? { accounts } : {}) });
         await ctx.audit.record(p.user, 'cap.sender.update', x.sender, {
           area: req.body.area,
           note: req.body.note,
@@ -161,10 +161,10 @@ export const capSenderRoutes =
       },
       async (req) => {
         const p = requirePermission(req, 'users.manage');
-        const cur = senders.byId(req.params.id);
+        const cur = await senders.byId(req.params.id);
         if (!cur) throw Errors.notFound('cap_sender', req.params.id);
         enforceScope(capSenderChangeRefusal(p.user.areaId, cur, undefined, [], ctx.coverage.areaIndex()));
-        senders.remove(cur.id);
+        await senders.remove(cur.id);
         await ctx.audit.record(p.user, 'cap.sender.remove', cur.sender);
         return { ok: true as const };
       },

@@ -19,9 +19,9 @@
  *   (sender, identifier) and can be updated or cancelled by the accounts
  *   bound to that sender afterwards.
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import { fail } from '../errors.ts';
+import type { CapSendersTable, Database } from '../store/schema.ts';
 
 export interface CapSenderAccount {
   id: number;
@@ -65,113 +65,129 @@ export function capSenderDecision(senderName: string, sender: CapSender | undefi
   return { ok: false, reason: `your account is not bound to sender ${senderName}: an admin must bind it (PATCH /api/alerts/cap/senders/${sender.id})` };
 }
 
-interface SenderRow {
-  id: number;
-  sender: string;
-  area_id: number | null;
-  note: string | null;
-  created_at: number;
-  updated_at: number;
-}
+type SenderRow = Selectable<CapSendersTable>;
 
 export class CapSenderStore {
-  /** Prepared once, on first use: every CAP message posted looks its sender and accounts up. */
-  private st?: { accounts: Statement; bySender: Statement; byId: Statement };
-
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     private readonly now: () => number = Date.now,
   ) {}
 
-  private statements(): NonNullable<CapSenderStore['st']> {
-    this.st ??= {
-      accounts: this.db.prepare(
-        'SELECT a.id, a.user_id, u.username, a.token_id FROM cap_sender_accounts a JOIN users u ON u.id = a.user_id WHERE a.sender_id = ? ORDER BY u.username, a.token_id',
-      ),
-      bySender: this.db.prepare('SELECT * FROM cap_senders WHERE sender = ?'),
-      byId: this.db.prepare('SELECT * FROM cap_senders WHERE id = ?'),
-    };
-    return this.st;
+  private async accountsOf(senderId: number): Promise<CapSenderAccount[]> {
+    const rows = await this.db
+      .selectFrom('cap_sender_accounts as a')
+      .innerJoin('users as u', 'u.id', 'a.user_id')
+      .select(['a.id', 'a.user_id', 'u.username', 'a.token_id'])
+      .where('a.sender_id', '=', senderId)
+      // NULL first, as SQLite sorts it: the whole account before its single tokens.
+      .orderBy('u.username')
+      .orderBy('a.token_id', (ob) => ob.asc().nullsFirst())
+      .execute();
+    return rows.map((r) => ({ id: r.id, userId: r.user_id, username: r.username, tokenId: r.token_id }));
   }
 
-  private accountsOf(senderId: number): CapSenderAccount[] {
-    return (this.statements().accounts.all(senderId) as Array<{ id: number; user_id: number; username: string; token_id: number | null }>).map((r) => ({
-      id: r.id,
-      userId: r.user_id,
-      username: r.username,
-      tokenId: r.token_id,
-    }));
+  private async toSender(r: SenderRow): Promise<CapSender> {
+    return { id: r.id, sender: r.sender, areaId: r.area_id, note: r.note, createdAt: r.created_at, updatedAt: r.updated_at, accounts: await this.accountsOf(r.id) };
   }
 
-  private toSender(r: SenderRow): CapSender {
-    return { id: r.id, sender: r.sender, areaId: r.area_id, note: r.note, createdAt: r.created_at, updatedAt: r.updated_at, accounts: this.accountsOf(r.id) };
+  async list(): Promise<CapSender[]> {
+    const out: CapSender[] = [];
+    for (const r of await this.db.selectFrom('cap_senders').selectAll().orderBy('sender').execute()) out.push(await this.toSender(r));
+    return out;
   }
 
-  list(): CapSender[] {
-    return (this.db.prepare('SELECT * FROM cap_senders ORDER BY sender').all() as SenderRow[]).map((r) => this.toSender(r));
-  }
-
-  byId(id: number): CapSender | undefined {
-    const r = this.statements().byId.get(id) as SenderRow | undefined;
+  async byId(id: number): Promise<CapSender | undefined> {
+    const r = await this.db.selectFrom('cap_senders').selectAll().where('id', '=', id).executeTakeFirst();
     return r && this.toSender(r);
   }
 
-  bySender(sender: string): CapSender | undefined {
-    const r = this.statements().bySender.get(sender) as SenderRow | undefined;
+  async bySender(sender: string): Promise<CapSender | undefined> {
+    const r = await this.db.selectFrom('cap_senders').selectAll().where('sender', '=', sender).executeTakeFirst();
     return r && this.toSender(r);
   }
 
   /** Senders of CAP messages received but not registered (before the binding existed), with who posted them. */
-  unregistered(): Array<{ sender: string; messages: number; postedBy: string[] }> {
-    const rows = this.db
-      .prepare(
-        `SELECT m.sender, COUNT(*) AS n, GROUP_CONCAT(DISTINCT m.received_by) AS by FROM cap_messages m
-         WHERE NOT EXISTS (SELECT 1 FROM cap_senders s WHERE s.sender = m.sender) GROUP BY m.sender ORDER BY m.sender`,
-      )
-      .all() as Array<{ sender: string; n: number; by: string | null }>;
-    return rows.map((r) => ({ sender: r.sender, messages: r.n, postedBy: r.by ? r.by.split(',').sort() : [] }));
+  async unregistered(): Promise<Array<{ sender: string; messages: number; postedBy: string[] }>> {
+    // Who posted is gathered here, not with GROUP_CONCAT (SQLite) or string_agg (PostgreSQL): one query for both.
+    const rows = await this.db
+      .selectFrom('cap_messages as m')
+      .select(['m.sender', 'm.received_by'])
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('cap_senders as s').select('s.id').whereRef('s.sender', '=', 'm.sender'))))
+      .groupBy(['m.sender', 'm.received_by'])
+      .execute();
+    const bySender = new Map<string, { messages: number; postedBy: Set<string> }>();
+    for (const r of rows) {
+      const e = bySender.get(r.sender) ?? { messages: 0, postedBy: new Set<string>() };
+      e.messages += Number(r.n);
+      if (r.received_by !== null) e.postedBy.add(r.received_by);
+      bySender.set(r.sender, e);
+    }
+    return [...bySender.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([sender, e]) => ({ sender, messages: e.messages, postedBy: [...e.postedBy].sort() }));
   }
 
   /**
    * Register a sender with its area and accounts (all or nothing). Accounts
-   * are checked by the caller (users exist, tokens are theirs).
+   * are checked by the caller (users exist, tokens are theirs). Two requests
+   * registering the same sender at once: the unique sender name lets one
+   * insert and the other is LOANET_NAME_TAKEN, on both dialects.
    */
-  create(input: { sender: string; areaId: number | null; note: string | null; accounts: Array<{ userId: number; tokenId: number | null }>; createdBy: number }): CapSender {
-    if (this.bySender(input.sender)) throw fail('LOANET_NAME_TAKEN', { thing: 'cap_sender', name: input.sender });
+  async create(input: {
+    sender: string;
+    areaId: number | null;
+    note: string | null;
+    accounts: Array<{ userId: number; tokenId: number | null }>;
+    createdBy: number;
+  }): Promise<CapSender> {
     const t = this.now();
-    const id = this.db.transaction(() => {
-      const info = this.db
-        .prepare('INSERT INTO cap_senders (sender, area_id, note, created_at, created_by, updated_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(input.sender, input.areaId, input.note, t, input.createdBy, t);
-      const senderId = Number(info.lastInsertRowid);
-      this.setAccounts(senderId, input.accounts);
-      return senderId;
-    })();
-    return this.byId(id)!;
+    const id = await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto('cap_senders')
+        .values({ sender: input.sender, area_id: input.areaId, note: input.note, created_at: t, created_by: input.createdBy, updated_at: t })
+        .onConflict((oc) => oc.column('sender').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (!row) return undefined;
+      await this.setAccounts(trx, row.id, input.accounts);
+      return row.id;
+    });
+    if (id === undefined) throw fail('LOANET_NAME_TAKEN', { thing: 'cap_sender', name: input.sender });
+    return (await this.byId(id))!;
   }
 
   /** Change area, note and/or the whole list of accounts. */
-  update(id: number, change: { areaId?: number | null; note?: string | null; accounts?: Array<{ userId: number; tokenId: number | null }> }): CapSender {
-    this.db.transaction(() => {
-      if (change.areaId !== undefined) this.db.prepare('UPDATE cap_senders SET area_id = ? WHERE id = ?').run(change.areaId, id);
-      if (change.note !== undefined) this.db.prepare('UPDATE cap_senders SET note = ? WHERE id = ?').run(change.note, id);
-      if (change.accounts) this.setAccounts(id, change.accounts);
-      this.db.prepare('UPDATE cap_senders SET updated_at = ? WHERE id = ?').run(this.now(), id);
-    })();
-    return this.byId(id)!;
+  async update(id: number, change: { areaId?: number | null; note?: string | null; accounts?: Array<{ userId: number; tokenId: number | null }> }): Promise<CapSender> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('cap_senders')
+        .set({
+          ...(change.areaId !== undefined ? { area_id: change.areaId } : {}),
+          ...(change.note !== undefined ? { note: change.note } : {}),
+          updated_at: this.now(),
+        })
+        .where('id', '=', id)
+        .execute();
+      if (change.accounts) await this.setAccounts(trx, id, change.accounts);
+    });
+    return (await this.byId(id))!;
   }
 
-  remove(id: number): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM cap_sender_accounts WHERE sender_id = ?').run(id);
-      this.db.prepare('DELETE FROM cap_senders WHERE id = ?').run(id);
-    })();
+  async remove(id: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('cap_sender_accounts').where('sender_id', '=', id).execute();
+      await trx.deleteFrom('cap_senders').where('id', '=', id).execute();
+    });
   }
 
-  private setAccounts(senderId: number, accounts: Array<{ userId: number; tokenId: number | null }>): void {
-    this.db.prepare('DELETE FROM cap_sender_accounts WHERE sender_id = ?').run(senderId);
-    const ins = this.db.prepare('INSERT OR IGNORE INTO cap_sender_accounts (sender_id, user_id, token_id, created_at) VALUES (?, ?, ?, ?)');
+  private async setAccounts(trx: Transaction<Database>, senderId: number, accounts: Array<{ userId: number; tokenId: number | null }>): Promise<void> {
+    await trx.deleteFrom('cap_sender_accounts').where('sender_id', '=', senderId).execute();
+    if (accounts.length === 0) return;
     const t = this.now();
-    for (const a of accounts) ins.run(senderId, a.userId, a.tokenId, t);
+    // The same account twice in a request is kept once (the unique index on sender, user and token).
+    await trx
+      .insertInto('cap_sender_accounts')
+      .values(accounts.map((a) => ({ sender_id: senderId, user_id: a.userId, token_id: a.tokenId, created_at: t })))
+      .onConflict((oc) => oc.doNothing())
+      .execute();
   }
 }

@@ -8,10 +8,10 @@ import { alertRoutes, type RouteDeps } from './routes.ts';
 import { capSenderRoutes } from './cap-sender-routes.ts';
 import { CapSenderStore } from './cap-senders.ts';
 
-export function alertsFeature(deps: RouteDeps & Pick<ServerContext, 'log' | 'disk' | 'db'>): Feature {
+export function alertsFeature(deps: RouteDeps & Pick<ServerContext, 'log' | 'disk' | 'store'>): Feature {
   const service = deps.alerts.service;
   const jobs = Jobs.of(deps);
-  const senders = new CapSenderStore(deps.db, deps.now);
+  const senders = new CapSenderStore(deps.store.db, deps.now);
   return {
     name: 'alerts',
     // Who may post CAP under which <sender>: read by the CAP route, kept by the senders' routes.

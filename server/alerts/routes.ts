@@ -176,7 +176,7 @@ export const alertRoutes =
     const readerOf = (p: Principal) => alertReader(ctx, p);
     /** The alert if the caller may see it, else 404; a refused change (`action`) is audited like the other alert refusals. */
     const visibleAlert = async (p: Principal, id: string, action?: 'cancel' | 'update') => {
-      const a = service.get(id);
+      const a = await service.find(id);
       const reader = readerOf(p);
       if (!a || !reader.sees(a)) {
         if (a && action) await ctx.audit.record(p.user, 'alert.denied', a.id, { action, why: "outside the caller's area" });
@@ -187,7 +187,7 @@ export const alertRoutes =
 
     /** The alert as a scoped reader sees it: a drawn alert's site list holds only its own sites. */
     const seenBy = (a: Alert, site?: (id: string) => boolean): Alert => (site && a.sites ? { ...a, sites: a.sites.filter(site) } : a);
-    const summary = (a: Alert, site?: (id: string) => boolean) => ({ ...seenBy(a, site), delivery: service.state(a.id, 0, site).counts });
+    const summary = async (a: Alert, site?: (id: string) => boolean) => ({ ...seenBy(a, site), delivery: (await service.state(a.id, 0, site)).counts });
 
     app.post(
       '/api/alerts',
@@ -214,7 +214,7 @@ export const alertRoutes =
         return reply
           .status(201)
           .header('location', `/api/alerts/${alert.id}`)
-          .send({ id: alert.id, alert: summary(alert) });
+          .send({ id: alert.id, alert: await summary(alert) });
       },
     );
 
@@ -255,7 +255,7 @@ export const alertRoutes =
         return reply
           .status(201)
           .header('location', `/api/alerts/${alert.id}`)
-          .send({ id: alert.id, alert: summary(alert) });
+          .send({ id: alert.id, alert: await summary(alert) });
       },
     );
 
@@ -291,7 +291,7 @@ export const alertRoutes =
         if (typeof req.body !== 'string') throw unsupportedCapType();
         const poster = { userId: p.user.id, role: p.user.role, areaId: p.user.areaId, tokenId: p.tokenId, tokenKind: p.tokenKind };
         const authorize = async (cap: CapAlert) => {
-          const d = capSenderDecision(cap.sender, senders.bySender(cap.sender), poster);
+          const d = capSenderDecision(cap.sender, await senders.bySender(cap.sender), poster);
           if (d.ok) return d.senderAreaId;
           await ctx.audit.record(p.user, 'alert.cap.denied', cap.sender, { identifier: cap.identifier, status: cap.status, msgType: cap.msgType });
           throw Errors.forbidden({ rule: 'cap_sender', field: 'alert/sender', sender: cap.sender, text: d.reason }, { sender: cap.sender });
@@ -303,9 +303,9 @@ export const alertRoutes =
             return reply
               .status(201)
               .header('location', `/api/alerts/${r.alert.id}`)
-              .send({ id: r.alert.id, outcome: r.outcome, lifecycle: r.lifecycle, alert: summary(r.alert), warnings: r.warnings, ...envelope });
+              .send({ id: r.alert.id, outcome: r.outcome, lifecycle: r.lifecycle, alert: await summary(r.alert), warnings: r.warnings, ...envelope });
           case 'updated':
-            return reply.status(200).send({ id: r.alert.id, outcome: r.outcome, revision: r.alert.revision, alert: summary(r.alert), warnings: r.warnings, ...envelope });
+            return reply.status(200).send({ id: r.alert.id, outcome: r.outcome, revision: r.alert.revision, alert: await summary(r.alert), warnings: r.warnings, ...envelope });
           case 'cancelled':
             return reply.status(200).send({ outcome: r.outcome, cancelled: r.cancelled, warnings: r.warnings, ...envelope });
           case 'duplicate':
@@ -338,15 +338,16 @@ export const alertRoutes =
         const p = requirePermission(req, 'read');
         const limit = req.query.limit ?? 100;
         const state = req.query.state ? { state: req.query.state } : {};
-        if (p.user.areaId === null) return { alerts: service.list({ ...state, limit }).map((a) => summary(a)) };
+        if (p.user.areaId === null) return { alerts: await Promise.all((await service.list({ ...state, limit })).map((a) => summary(a))) };
         // Alerts are few (hundreds a year): filter the newest few thousand rather than teach SQL the area tree.
         const reader = readerOf(p);
         return {
-          alerts: service
-            .list({ ...state, limit: 5000 })
-            .filter(reader.sees)
-            .slice(0, limit)
-            .map((a) => summary(a, reader.site)),
+          alerts: await Promise.all(
+            (await service.list({ ...state, limit: 5000 }))
+              .filter(reader.sees)
+              .slice(0, limit)
+              .map((a) => summary(a, reader.site)),
+          ),
         };
       },
     );
@@ -368,7 +369,7 @@ export const alertRoutes =
       },
       async (req) => {
         const { alert, reader } = await visibleAlert(requirePermission(req, 'read'), req.params.id);
-        return { alert: seenBy(alert, reader.site), delivery: service.state(alert.id, req.query.limit ?? 500, reader.site) };
+        return { alert: seenBy(alert, reader.site), delivery: await service.state(alert.id, req.query.limit ?? 500, reader.site) };
       },
     );
 
@@ -394,8 +395,8 @@ export const alertRoutes =
           const { reader } = await visibleAlert(requirePermission(req, 'read'), id);
           if (reader.site && !reader.site(siteId)) throw Errors.notFound('site', siteId);
         }
-        const alert = service.get(id);
-        const row = service.siteDelivery(id, siteId);
+        const alert = await service.find(id);
+        const row = await service.siteDelivery(id, siteId);
         if (!alert || !row) throw Errors.notFound('alert_delivery', id, siteId);
         return { alertId: id, siteId, alertRevision: alert.revision, revision: row.revision, status: row.status, state: alert.state, validUntil: alert.validUntil };
       },
@@ -416,7 +417,7 @@ export const alertRoutes =
         const p = requirePermission(req, 'alert.write');
         await visibleAlert(p, req.params.id, 'cancel');
         const a = await service.cancel(req.params.id, actorOf(p));
-        return { id: a.id, alert: summary(a) };
+        return { id: a.id, alert: await summary(a) };
       },
     );
 
@@ -444,7 +445,7 @@ export const alertRoutes =
         const spec = specOf(body, title, plan.polygon, cur);
         const message = body.message ? await messageOf(body.message, title, actor) : { media: cur.media, source: cur.message, state: cur.messageState, reason: cur.messageReason };
         const a = await service.revise(cur.id, spec, plan.targets, message, actor, null, plan.areaKeys);
-        return { id: a.id, revision: a.revision, alert: summary(a) };
+        return { id: a.id, revision: a.revision, alert: await summary(a) };
       },
     );
 
@@ -461,7 +462,7 @@ export const alertRoutes =
       },
       async (req, reply) => {
         const { reader } = await visibleAlert(requirePermission(req, 'read'), req.params.id);
-        return reply.type('application/cap+xml; charset=utf-8').send(service.capAck(req.params.id, reader.site));
+        return reply.type('application/cap+xml; charset=utf-8').send(await service.capAck(req.params.id, reader.site));
       },
     );
 
@@ -479,7 +480,7 @@ export const alertRoutes =
       },
       async (req, reply) => {
         const { reader } = await visibleAlert(requirePermission(req, 'read'), req.params.id);
-        const r = service.report(req.params.id, reader.site);
+        const r = await service.report(req.params.id, reader.site);
         if (req.query.format === 'json') return { alert: seenBy(r.alert, reader.site), delivery: { ...r.state, unreached: undefined }, sites: r.lines };
         return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="canh-bao-${r.alert.id}.csv"`).send(reportCsv(r.lines, service.timeZone));
       },

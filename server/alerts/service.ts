@@ -75,6 +75,11 @@ const ENDED_KEPT_MS = 3600_000;
 
 export class AlertService {
   private readonly live = new Map<string, Live>();
+  /** Alerts being read into memory (loaded()). */
+  private readonly loading = new Map<string, Promise<Live | undefined>>();
+  /** The tail of each alert's changes (serial()), and of each site's reports of an alert (onStatus()). */
+  private readonly changing = new Map<string, Promise<void>>();
+  private readonly reporting = new Map<string, Promise<void>>();
   private readonly changes: AlertChangeFeed;
   private readonly publisher: AlertPublisher;
   private readonly scope: AlertScope;
@@ -83,9 +88,11 @@ export class AlertService {
   constructor(private readonly d: AlertServiceDeps) {
     this.changes = new AlertChangeFeed({
       log: d.log,
-      alertOf: (id) => this.get(id),
-      countsOf: (id) => this.state(id, 0).counts,
-      rowsOf: (id) => this.rowsOf(id),
+      // The feed tells of alerts that just changed, all of them in memory.
+      alertOf: (id) => this.live.get(id)?.alert,
+      // Asked only after alertOf found the alert in memory.
+      countsOf: (id) => this.stateOf(this.live.get(id)!, 0).counts,
+      rowsOf: (id) => this.live.get(id)?.rows ?? new Map<string, Delivery>(),
       areaIndex: () => d.coverage.areaIndex(),
       siteAreas: () => d.sites.allEntries(),
     });
@@ -98,7 +105,8 @@ export class AlertService {
       alerts: () => this.live.values(),
       liveAlert: (id) => this.live.get(id)?.alert,
     });
-    this.scope = new AlertScope({ coverage: d.coverage, sites: d.sites, audit: d.audit, rowsOf: (id) => this.rowsOf(id) });
+    // mayChange() loads the alert into memory before the scope reads its rows.
+    this.scope = new AlertScope({ coverage: d.coverage, sites: d.sites, audit: d.audit, rowsOf: (id) => this.live.get(id)?.rows ?? new Map<string, Delivery>() });
     this.jobs = new AlertMessageJobs({ log: d.log, settled: (alertId, mediaId, r) => this.messageSettled(alertId, mediaId, r) });
   }
 
@@ -108,19 +116,24 @@ export class AlertService {
 
   /** After (re)start: load the valid alerts and publish them again. */
   async start(): Promise<void> {
-    for (let a of this.d.store.active()) {
+    for (let a of await this.d.store.active()) {
       if (a.messageState === 'preparing') {
         // Its audio job died with the previous process: the alert stands with its attention signal.
-        a = { ...a, messageState: 'failed', messageReason: 'the server stopped while the message audio was being made' };
-        this.d.store.saveAlert(a);
+        const failed: Alert = { ...a, messageState: 'failed', messageReason: 'the server stopped while the message audio was being made' };
+        if (await this.d.store.setMessage(failed)) a = failed;
+        else {
+          // Revised or ended since it was read: what is stored now stands.
+          const now = await this.d.store.get(a.id);
+          if (!now) continue;
+          a = now;
+        }
       }
-      this.live.set(a.id, { alert: a, rows: new Map(this.d.store.deliveries(a.id).map((r) => [r.siteId, r])) });
+      this.live.set(a.id, { alert: a, rows: new Map((await this.d.store.deliveries(a.id)).map((r) => [r.siteId, r])) });
     }
     await this.expire();
     this.d.fleet.listen({
-      siteEvent: (siteId, ev) => {
-        if (ev.type === 'alert_status') this.onStatus(siteId, ev);
-      },
+      // The promise is the store's commit: the site is told its status is stored only after it (fleet/event-acks.ts).
+      siteEvent: (siteId, ev) => (ev.type === 'alert_status' ? this.onStatus(siteId, ev) : undefined),
       siteOnline: (siteId) => this.publisher.siteOnline(siteId),
     });
     await this.publisher.republishSlots();
@@ -152,7 +165,9 @@ export class AlertService {
   }
 
   /** Throws 403 unless the actor's scope holds every site and area of the alert. */
-  mayChange(alert: Alert, actor: AlertActor, action: string): Promise<void> {
+  async mayChange(alert: Alert, actor: AlertActor, action: string): Promise<void> {
+    // Its delivery rows in memory: the scope reads which sites it reached from there.
+    await this.loaded(alert.id);
     return this.scope.mayChange(alert, actor, action);
   }
 
@@ -186,7 +201,10 @@ export class AlertService {
       endedByName: null,
       cap,
     };
-    const rows = this.d.store.saveAlertWithTargets(alert, targets.siteIds);
+    // Committed before anything is published, as it was when this write was synchronous: a site's first
+    // status report finds its row, and a restart publishes the alert again. One transaction of a few
+    // multi-row inserts (store.ts), not one statement per site, so a province-wide alert does not wait long.
+    const rows = await this.d.store.insertAlertWithTargets(alert, targets.siteIds);
     this.live.set(alert.id, { alert, rows: new Map(rows.map((r) => [r.siteId, r])) });
     await this.d.audit.record(actor, 'alert.start', alert.id, {
       title: alert.title,
@@ -209,7 +227,7 @@ export class AlertService {
   }
 
   /** An Update in flight: new content and/or targets, revision + 1; every site is pending again for it. */
-  async revise(
+  revise(
     id: string,
     spec: AlertSpec,
     targets: ResolvedTargets,
@@ -218,7 +236,19 @@ export class AlertService {
     cap: CapOrigin | null,
     targetAreas: readonly string[],
   ): Promise<Alert> {
-    const cur = this.require(id);
+    return this.serial(id, () => this.reviseNow(id, spec, targets, message, actor, cap, targetAreas));
+  }
+
+  private async reviseNow(
+    id: string,
+    spec: AlertSpec,
+    targets: ResolvedTargets,
+    message: PreparedMessage,
+    actor: AlertActor,
+    cap: CapOrigin | null,
+    targetAreas: readonly string[],
+  ): Promise<Alert> {
+    const cur = await this.require(id);
     if (cur.state !== 'active') throw fail('LOANET_ALERT_NOT_ACTIVE', { id, state: cur.state });
     await this.mayChange(cur, actor, 'update');
     const t = this.d.now();
@@ -240,7 +270,9 @@ export class AlertService {
       revisedAt: t,
       cap: cap ?? cur.cap,
     };
-    const rows = this.d.store.saveAlertWithTargets(next, targets.siteIds);
+    // Over the revision it was made from only: another server's Update or end in between refuses this one.
+    const rows = await this.d.store.reviseAlertWithTargets(next, cur.revision, targets.siteIds);
+    if (!rows) throw fail('LOANET_ALERT_NOT_ACTIVE', { id, state: (await this.d.store.get(id))?.state ?? cur.state });
     this.live.set(id, { alert: next, rows: new Map(rows.map((r) => [r.siteId, r])) });
     await this.d.audit.record(actor, 'alert.update', id, {
       revision: next.revision,
@@ -265,14 +297,19 @@ export class AlertService {
     return this.jobs.settledAll();
   }
 
-  private async messageSettled(alertId: string, mediaId: string, r: MessageOutcome): Promise<void> {
+  private messageSettled(alertId: string, mediaId: string, r: MessageOutcome): Promise<void> {
+    return this.serial(alertId, () => this.messageSettledNow(alertId, mediaId, r));
+  }
+
+  private async messageSettledNow(alertId: string, mediaId: string, r: MessageOutcome): Promise<void> {
     const l = this.live.get(alertId);
     // Cancelled, expired, or given another message by an Update meanwhile: this audio is no longer the alert's.
     if (l?.alert.state !== 'active' || l.alert.messageState !== 'preparing' || l.alert.message.mediaId !== mediaId) return;
     const next: Alert = r.ok
       ? { ...l.alert, media: r.media, messageState: 'ready', messageReason: null }
       : { ...l.alert, media: null, messageState: 'failed', messageReason: r.reason.slice(0, 500) };
-    this.d.store.saveAlert(next);
+    // Only over the revision it was made for, while active (store.ts setMessage).
+    if (!(await this.d.store.setMessage(next))) return;
     l.alert = next;
     await this.d.audit.record(
       null,
@@ -285,14 +322,26 @@ export class AlertService {
     this.changes.notify(alertId, 'updated');
   }
 
-  async cancel(id: string, actor: AlertActor, via: 'api' | 'cap' = 'api'): Promise<Alert> {
-    const cur = this.require(id);
+  cancel(id: string, actor: AlertActor, via: 'api' | 'cap' = 'api'): Promise<Alert> {
+    return this.serial(id, () => this.cancelNow(id, actor, via));
+  }
+
+  private async cancelNow(id: string, actor: AlertActor, via: 'api' | 'cap'): Promise<Alert> {
+    const cur = await this.require(id);
     await this.mayChange(cur, actor, 'cancel');
     if (cur.state !== 'active') return cur;
     const ended: Alert = { ...cur, state: 'cancelled', endedAt: this.d.now(), endedByName: actor.username };
-    this.d.store.saveAlert(ended);
-    this.d.store.setCapStateOfAlert(id, 'cancelled');
-    this.live.get(id)!.alert = ended;
+    // The alert and its CAP messages end in one transaction, and only if still active: of two cancels (or a
+    // cancel and the expiry, or two servers), one ends it and the other answers the alert as it stands.
+    if (!(await this.d.store.end(id, 'cancelled', ended.endedAt!, actor.username))) {
+      const stored = (await this.d.store.get(id)) ?? cur;
+      const l = this.live.get(id);
+      if (l) l.alert = stored;
+      return stored;
+    }
+    const l = this.live.get(id);
+    if (l) l.alert = ended;
+    else this.live.set(id, { alert: ended, rows: new Map((await this.d.store.deliveries(id)).map((r) => [r.siteId, r])) });
     await this.d.audit.record(actor, 'alert.cancel', id, { via, revision: cur.revision });
     this.jobs.abandon(id);
     await this.publisher.cancel(id, cur.areas, 'cancelled');
@@ -305,15 +354,25 @@ export class AlertService {
   async expire(): Promise<string[]> {
     const t = this.d.now();
     const ended: string[] = [];
-    for (const l of this.live.values()) {
+    for (const l of [...this.live.values()]) {
       if (l.alert.state === 'active' && l.alert.validUntil <= t) {
-        l.alert = { ...l.alert, state: 'expired', endedAt: t };
-        this.d.store.saveAlert(l.alert);
-        this.d.store.setCapStateOfAlert(l.alert.id, 'expired');
-        await this.d.audit.record(null, 'alert.expire', l.alert.id, { revision: l.alert.revision });
-        this.jobs.abandon(l.alert.id);
-        ended.push(l.alert.id);
-        this.changes.notify(l.alert.id, 'expired');
+        const id = l.alert.id;
+        // One alert's change at a time (serial), and ended in the store only if still active there.
+        const expired = await this.serial(id, async () => {
+          const cur = this.live.get(id);
+          if (cur?.alert.state !== 'active' || cur.alert.validUntil > t) return false;
+          if (!(await this.d.store.end(id, 'expired', t, null))) {
+            cur.alert = (await this.d.store.get(id)) ?? cur.alert;
+            return false;
+          }
+          cur.alert = { ...cur.alert, state: 'expired', endedAt: t };
+          await this.d.audit.record(null, 'alert.expire', id, { revision: cur.alert.revision });
+          this.jobs.abandon(id);
+          return true;
+        });
+        if (!expired) continue;
+        ended.push(id);
+        this.changes.notify(id, 'expired');
       } else if (l.alert.state !== 'active' && (l.alert.endedAt ?? t) < t - ENDED_KEPT_MS) {
         this.live.delete(l.alert.id);
       }
@@ -338,26 +397,35 @@ export class AlertService {
 
   // ------------------------------------------------------------ reading ----
 
+  /** An alert in memory (every active one, and those ended within the hour): for a path that cannot wait, such as naming what a site plays. */
   get(id: string): Alert | undefined {
-    return this.live.get(id)?.alert ?? this.d.store.get(id);
+    return this.live.get(id)?.alert;
   }
 
-  require(id: string): Alert {
-    const a = this.get(id);
+  /** Any alert: from memory, else from the store. */
+  async find(id: string): Promise<Alert | undefined> {
+    return this.live.get(id)?.alert ?? (await this.d.store.get(id));
+  }
+
+  async require(id: string): Promise<Alert> {
+    const a = await this.find(id);
     if (!a) throw Errors.notFound('alert', id);
     return a;
   }
 
-  list(f: { state?: Alert['state']; limit?: number } = {}): Alert[] {
-    return this.d.store.list(f).map((a) => this.live.get(a.id)?.alert ?? a);
+  async list(f: { state?: Alert['state']; limit?: number } = {}): Promise<Alert[]> {
+    return (await this.d.store.list(f)).map((a) => this.live.get(a.id)?.alert ?? a);
   }
 
   /** Delivery of an alert; with `siteVisible` (a scoped reader), over only the sites it may see. */
-  state(id: string, unreachedLimit?: number, siteVisible?: (siteId: string) => boolean): DeliveryState {
-    const alert = this.require(id);
+  async state(id: string, unreachedLimit?: number, siteVisible?: (siteId: string) => boolean): Promise<DeliveryState> {
+    return this.stateOf(await this.requireLoaded(id), unreachedLimit, siteVisible);
+  }
+
+  private stateOf(l: Live, unreachedLimit?: number, siteVisible?: (siteId: string) => boolean): DeliveryState {
     return deliveryState(
-      alert,
-      this.visibleRows(id, siteVisible),
+      l.alert,
+      this.visibleRows(l, siteVisible),
       (s) => this.siteInfo(s),
       (s) => this.d.fleet.classify(s),
       this.d.now(),
@@ -367,15 +435,15 @@ export class AlertService {
   }
 
   /** One site's delivery row of an alert (undefined: no such alert, or the site is not one of its targets). */
-  siteDelivery(id: string, siteId: string): Delivery | undefined {
-    if (!this.get(id)) return undefined;
-    return this.rowsOf(id).get(siteId);
+  async siteDelivery(id: string, siteId: string): Promise<Delivery | undefined> {
+    return (await this.loaded(id))?.rows.get(siteId);
   }
 
-  report(id: string, siteVisible?: (siteId: string) => boolean): { alert: Alert; state: DeliveryState; lines: ReportLine[] } {
-    const alert = this.require(id);
-    const rows = this.visibleRows(id, siteVisible);
-    const state = this.state(id, 0, siteVisible);
+  async report(id: string, siteVisible?: (siteId: string) => boolean): Promise<{ alert: Alert; state: DeliveryState; lines: ReportLine[] }> {
+    const l = await this.requireLoaded(id);
+    const alert = l.alert;
+    const rows = this.visibleRows(l, siteVisible);
+    const state = this.stateOf(l, 0, siteVisible);
     return {
       alert,
       state,
@@ -390,20 +458,64 @@ export class AlertService {
     };
   }
 
-  capAck(id: string, siteVisible?: (siteId: string) => boolean): string {
-    const alert = this.require(id);
-    return capAck(alert, this.state(id, 0, siteVisible).counts, { sender: this.d.capSender, now: this.d.now(), timeZone: this.d.timeZone });
+  async capAck(id: string, siteVisible?: (siteId: string) => boolean): Promise<string> {
+    const l = await this.requireLoaded(id);
+    return capAck(l.alert, this.stateOf(l, 0, siteVisible).counts, { sender: this.d.capSender, now: this.d.now(), timeZone: this.d.timeZone });
   }
 
-  private visibleRows(id: string, siteVisible?: (siteId: string) => boolean): Delivery[] {
-    const rows = [...this.rowsOf(id).values()];
+  private visibleRows(l: Live, siteVisible?: (siteId: string) => boolean): Delivery[] {
+    const rows = [...l.rows.values()];
     return siteVisible ? rows.filter((r) => siteVisible(r.siteId)) : rows;
   }
 
-  private rowsOf(id: string): Map<string, Delivery> {
+  /**
+   * The alert and its rows in memory, loaded from the store when it is not
+   * (an alert ended over an hour ago: expire() lets it go again). Loads of
+   * the same alert at once share one read, so no report lands in a copy
+   * that another load then replaces.
+   */
+  private loaded(id: string): Promise<Live | undefined> {
     const l = this.live.get(id);
-    if (l) return l.rows;
-    return new Map(this.d.store.deliveries(id).map((r) => [r.siteId, r]));
+    if (l) return Promise.resolve(l);
+    let p = this.loading.get(id);
+    if (!p) {
+      p = (async () => {
+        const a = await this.d.store.get(id);
+        if (!a) return undefined;
+        const rows = await this.d.store.deliveries(id);
+        const known = this.live.get(id);
+        if (known) return known;
+        const fresh: Live = { alert: a, rows: new Map(rows.map((r) => [r.siteId, r])) };
+        this.live.set(id, fresh);
+        return fresh;
+      })().finally(() => this.loading.delete(id));
+      this.loading.set(id, p);
+    }
+    return p;
+  }
+
+  private async requireLoaded(id: string): Promise<Live> {
+    const l = await this.loaded(id);
+    if (!l) throw Errors.notFound('alert', id);
+    return l;
+  }
+
+  /**
+   * One change of an alert at a time (start of a revision, cancel, expiry,
+   * its message settling): each reads the alert in memory, writes the store
+   * and then memory, and awaits in between; none may see another's half.
+   */
+  private serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.changing.get(id) ?? Promise.resolve()).then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.changing.set(id, tail);
+    void tail.then(() => {
+      if (this.changing.get(id) === tail) this.changing.delete(id);
+    });
+    return run;
   }
 
   private siteInfo(siteId: string): SiteInfo | undefined {
@@ -415,14 +527,30 @@ export class AlertService {
 
   // ----------------------------------------------------------- delivery ----
 
-  onStatus(siteId: string, ev: AlertStatusEvent): void {
-    let l = this.live.get(ev.alertId);
-    if (!l) {
-      const a = this.d.store.get(ev.alertId);
-      if (!a) throw new Error(`alert ${ev.alertId} is not known`);
-      l = { alert: a, rows: new Map(this.d.store.deliveries(a.id).map((r) => [r.siteId, r])) };
-      this.live.set(a.id, l);
-    }
+  /**
+   * A site's status report, folded into its row and stored; resolves once
+   * committed (the site is acknowledged after). Reports of one site for one
+   * alert are applied one after another, each to the row the one before it
+   * stored: two that arrive together cannot both start from the same row and
+   * the later write lose what the earlier one added.
+   */
+  onStatus(siteId: string, ev: AlertStatusEvent): Promise<void> {
+    const key = `${ev.alertId}\n${siteId}`;
+    const run = (this.reporting.get(key) ?? Promise.resolve()).then(() => this.applyReport(siteId, ev));
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.reporting.set(key, tail);
+    void tail.then(() => {
+      if (this.reporting.get(key) === tail) this.reporting.delete(key);
+    });
+    return run;
+  }
+
+  private async applyReport(siteId: string, ev: AlertStatusEvent): Promise<void> {
+    const l = await this.loaded(ev.alertId);
+    if (!l) throw new Error(`alert ${ev.alertId} is not known`);
     const row = l.rows.get(siteId);
     // A site outside the target (e.g. moved to another area since) is not counted: the proof is about the targeted sites.
     if (!row) throw new Error(`site ${siteId} is not a target of alert ${ev.alertId}`);
@@ -430,8 +558,15 @@ export class AlertService {
     if (next === row) return;
     // Stored first: if the store throws (a full disk), memory keeps the old row, so the status the site
     // sends again is applied again instead of looking like a repeat of something stored.
-    this.d.store.saveDelivery(next);
-    l.rows.set(siteId, next);
+    const written = await this.d.store.saveDelivery(next);
+    // An Update replaced the alert's rows meanwhile: this report was for the rows it replaced.
+    if (this.live.get(ev.alertId) !== l || l.rows.get(siteId) !== row) return;
+    if (written) l.rows.set(siteId, next);
+    else {
+      // The stored row had moved past this one (another server, or a row reset): memory takes what is stored.
+      const stored = await this.d.store.delivery(ev.alertId, siteId);
+      if (stored && this.live.get(ev.alertId) === l && l.rows.get(siteId) === row) l.rows.set(siteId, stored);
+    }
     this.changes.deliveryChanged(ev.alertId);
   }
 }

@@ -1,76 +1,42 @@
 /**
- * Alerts, their CAP messages and their deliveries in SQLite (migrations 5, 6, 12, 16).
- * Statements are prepared once: a province-wide alert brings a few thousand
- * status reports within seconds, each one row write, and a CAP message reads
- * and updates the state of those it references.
+ * Alerts, their CAP messages and their deliveries (migrations 5, 6, 12, 16),
+ * on either dialect. A province-wide alert brings a few thousand status
+ * reports within seconds, each one conditional row update; a new alert's
+ * pending rows go in a few multi-row inserts, not one statement per site.
+ *
+ * Writes that two requests (or two servers) could race are conditional: an
+ * alert ends only while active, a revision replaces only the one it was made
+ * from, a message settles only on its revision, and a delivery's status only
+ * moves forward in the store itself (deliveryMayBecome), whatever order the
+ * writes reach it in.
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { AlertMedia, AlertPriority, AttentionSignal, AlertFailureReason } from '../../protocol/index.ts';
+import type { AlertDeliveriesTable, AlertsTable, CapMessagesTable, Database } from '../store/schema.ts';
 import type { KnownAlert } from './cap/lifecycle.ts';
 import type { CapKey, LatLon } from './cap/model.ts';
+import { hasEnded } from './delivery-status.ts';
 import type { Alert, AlertMessageSource, AlertState, Delivery, DeliveryStatus, MessageState } from './model.ts';
 import { pendingDelivery } from './model.ts';
 
-interface AlertRow {
-  id: string;
-  revision: number;
-  state: AlertState;
-  test: number;
-  priority: AlertPriority;
-  origin: 'api' | 'cap';
-  title: string;
-  target_areas: string;
-  areas: string;
-  sites: string | null;
-  polygon: string | null;
-  media: string;
-  message: string;
-  attention: AttentionSignal | null;
-  repeats: number;
-  volume: number | null;
-  valid_until: number;
-  created_by: number | null;
-  created_by_name: string | null;
-  created_at: number;
-  revised_at: number;
-  ended_at: number | null;
-  ended_by_name: string | null;
-  cap_sender: string | null;
-  cap_identifier: string | null;
-  cap_sent: string | null;
-}
+type AlertRow = Selectable<AlertsTable>;
+type DeliveryRow = Selectable<AlertDeliveriesTable>;
+type CapRow = Selectable<CapMessagesTable>;
 
-interface DeliveryRow {
-  alert_id: string;
-  site_id: string;
-  revision: number;
-  status: DeliveryStatus;
-  received_at: number | null;
-  first_sound_at: number | null;
-  completed_at: number | null;
-  failed_at: number | null;
-  reason: AlertFailureReason | null;
-  detail: string | null;
-  repeat: number | null;
-  message_at: number | null;
-  message_repeats: number | null;
-  level_db: number | null;
-  level_threshold_db: number | null;
-  reported_at: number | null;
-}
+/** Rows per multi-row INSERT: 17 columns each, well under either dialect's limit on bound parameters. */
+const INSERT_CHUNK = 500;
 
-interface CapRow {
-  sender: string;
-  identifier: string;
-  sent: string;
-  status: string;
-  msg_type: string;
-  content_hash: string;
-  state: KnownAlert['state'];
-  alert_id: string | null;
-}
+const STATUS_RANK: Record<DeliveryStatus, number> = { pending: 0, received: 1, playing: 2, completed: 3, failed: 3, stopped: 3 };
+const STATUSES = Object.keys(STATUS_RANK) as DeliveryStatus[];
 
+/**
+ * The stored statuses a row may move from to hold `next` (delivery-status.ts:
+ * statuses only move forward, an ended one never changes): `next` itself, or
+ * any lower one that has not ended.
+ */
+export function deliveryMayBecome(next: DeliveryStatus): DeliveryStatus[] {
+  return STATUSES.filter((s) => s === next || (!hasEnded(s) && STATUS_RANK[s] < STATUS_RANK[next]));
+}
 export interface CapMessageRecord {
   key: CapKey;
   sent: string;
@@ -89,7 +55,7 @@ function toAlert(r: AlertRow): Alert {
     revision: r.revision,
     state: r.state,
     test: r.test === 1,
-    priority: r.priority,
+    priority: r.priority as AlertPriority,
     origin: r.origin,
     title: r.title,
     targetAreas: JSON.parse(r.target_areas) as string[],
@@ -98,7 +64,7 @@ function toAlert(r: AlertRow): Alert {
     polygon: r.polygon ? (JSON.parse(r.polygon) as LatLon[]) : null,
     media: JSON.parse(r.media) as AlertMedia | null,
     ...messageOf(r.message),
-    attention: r.attention,
+    attention: r.attention as AttentionSignal | null,
     repeats: r.repeats,
     volume: r.volume,
     validUntil: r.valid_until,
@@ -127,7 +93,7 @@ function toDelivery(r: DeliveryRow): Delivery {
     firstSoundAt: r.first_sound_at,
     completedAt: r.completed_at,
     failedAt: r.failed_at,
-    reason: r.reason,
+    reason: r.reason as AlertFailureReason | null,
     detail: r.detail,
     repeat: r.repeat,
     messageAt: r.message_at,
@@ -138,7 +104,7 @@ function toDelivery(r: DeliveryRow): Delivery {
   };
 }
 
-function alertParams(a: Alert) {
+function alertParams(a: Alert): Insertable<AlertsTable> & Pick<AlertRow, 'id'> {
   return {
     id: a.id,
     revision: a.revision,
@@ -170,7 +136,7 @@ function alertParams(a: Alert) {
   };
 }
 
-function deliveryParams(d: Delivery) {
+function deliveryParams(d: Delivery): Insertable<AlertDeliveriesTable> {
   return {
     alert_id: d.alertId,
     site_id: d.siteId,
@@ -191,106 +157,141 @@ function deliveryParams(d: Delivery) {
   };
 }
 
-const ALERT_COLUMNS =
-  'id, revision, state, test, priority, origin, title, target_areas, areas, sites, polygon, media, message, attention, repeats, volume, valid_until, created_by, created_by_name, created_at, revised_at, ended_at, ended_by_name, cap_sender, cap_identifier, cap_sent';
-const DELIVERY_COLUMNS =
-  'alert_id, site_id, revision, status, received_at, first_sound_at, completed_at, failed_at, reason, detail, repeat, message_at, message_repeats, level_db, level_threshold_db, reported_at';
-const named = (cols: string) =>
-  cols
-    .split(', ')
-    .map((c) => `@${c}`)
-    .join(', ');
+/** The columns an Update rewrites: everything but who made the alert and when, and how it ended. */
+function revisedColumns(a: Alert) {
+  const { id: _id, created_by: _by, created_by_name: _name, created_at: _at, ended_at: _e, ended_by_name: _eb, ...rest } = alertParams(a);
+  return rest;
+}
+
+/** The message's columns: its media and its JSON (where its state travels). */
+function messageColumns(a: Alert) {
+  const p = alertParams(a);
+  return { media: p.media, message: p.message };
+}
 
 export class AlertStore {
-  private readonly upsertAlert: Statement;
-  private readonly upsertDelivery: Statement;
-  private readonly selectDeliveries: Statement<[string]>;
-  private readonly deleteDeliveries: Statement<[string]>;
-  private readonly selectAlert: Statement<[string]>;
-  private readonly selectCap: Statement<[string, string]>;
-  private readonly insertCap: Statement;
-  private readonly updateCapState: Statement<[string, string, string]>;
-  private readonly updateCapStateOfAlert: Statement<[string, string]>;
-  private readonly selectCapOfAlert: Statement<[string]>;
+  constructor(private readonly db: Kysely<Database>) {}
 
-  constructor(private readonly db: Db) {
-    this.upsertAlert = db.prepare(
-      `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (${named(ALERT_COLUMNS)})
-       ON CONFLICT(id) DO UPDATE SET ${ALERT_COLUMNS.split(', ')
-         .filter((c) => c !== 'id')
-         .map((c) => `${c} = excluded.${c}`)
-         .join(', ')}`,
-    );
-    this.upsertDelivery = db.prepare(
-      `INSERT INTO alert_deliveries (${DELIVERY_COLUMNS}) VALUES (${named(DELIVERY_COLUMNS)})
-       ON CONFLICT(alert_id, site_id) DO UPDATE SET ${DELIVERY_COLUMNS.split(', ')
-         .filter((c) => c !== 'alert_id' && c !== 'site_id')
-         .map((c) => `${c} = excluded.${c}`)
-         .join(', ')}`,
-    );
-    this.selectDeliveries = db.prepare<[string]>('SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY site_id');
-    this.deleteDeliveries = db.prepare<[string]>('DELETE FROM alert_deliveries WHERE alert_id = ?');
-    this.selectAlert = db.prepare<[string]>('SELECT * FROM alerts WHERE id = ?');
-    this.selectCap = db.prepare<[string, string]>('SELECT * FROM cap_messages WHERE sender = ? AND identifier = ?');
-    this.insertCap = db.prepare(
-      `INSERT INTO cap_messages (sender, identifier, sent, status, msg_type, content_hash, state, alert_id, received_at, received_by, xml)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.updateCapState = db.prepare<[string, string, string]>('UPDATE cap_messages SET state = ? WHERE sender = ? AND identifier = ?');
-    this.updateCapStateOfAlert = db.prepare<[string, string]>("UPDATE cap_messages SET state = ? WHERE alert_id = ? AND state = 'active'");
-    this.selectCapOfAlert = db.prepare<[string]>('SELECT sender, identifier FROM cap_messages WHERE alert_id = ?');
-  }
-
-  saveAlert(a: Alert): void {
-    this.upsertAlert.run(alertParams(a));
-  }
-
-  /** A new alert (or a new revision) with every targeted site pending, in one transaction. */
-  saveAlertWithTargets(a: Alert, siteIds: readonly string[]): Delivery[] {
+  /** A new alert with every targeted site pending, in one transaction. */
+  async insertAlertWithTargets(a: Alert, siteIds: readonly string[]): Promise<Delivery[]> {
     const rows = siteIds.map((s) => pendingDelivery(a.id, s, a.revision));
-    this.db.transaction(() => {
-      this.saveAlert(a);
-      this.deleteDeliveries.run(a.id);
-      for (const d of rows) this.upsertDelivery.run(deliveryParams(d));
-    })();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('alerts').values(alertParams(a)).execute();
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK)
+        await trx
+          .insertInto('alert_deliveries')
+          .values(rows.slice(i, i + INSERT_CHUNK).map(deliveryParams))
+          .execute();
+    });
     return rows;
   }
 
-  get(id: string): Alert | undefined {
-    const r = this.selectAlert.get(id) as AlertRow | undefined;
+  /**
+   * A new revision of an active alert, every targeted site pending again, in
+   * one transaction; only over the revision it was made from (undefined when
+   * that is no longer the stored one, or the alert ended meanwhile: nothing
+   * is written).
+   */
+  async reviseAlertWithTargets(next: Alert, fromRevision: number, siteIds: readonly string[]): Promise<Delivery[] | undefined> {
+    const rows = siteIds.map((s) => pendingDelivery(next.id, s, next.revision));
+    const done = await this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('alerts')
+        .set(revisedColumns(next))
+        .where('id', '=', next.id)
+        .where('revision', '=', fromRevision)
+        .where('state', '=', 'active')
+        .executeTakeFirst();
+      if (r.numUpdatedRows === 0n) return false;
+      await trx.deleteFrom('alert_deliveries').where('alert_id', '=', next.id).execute();
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK)
+        await trx
+          .insertInto('alert_deliveries')
+          .values(rows.slice(i, i + INSERT_CHUNK).map(deliveryParams))
+          .execute();
+      return true;
+    });
+    return done ? rows : undefined;
+  }
+
+  /** The alert's message (media, state, reason) as `a` has it, while its revision is still `a`'s and it is active; answers whether it was written. */
+  async setMessage(a: Alert): Promise<boolean> {
+    const r = await this.db.updateTable('alerts').set(messageColumns(a)).where('id', '=', a.id).where('revision', '=', a.revision).where('state', '=', 'active').executeTakeFirst();
+    return r.numUpdatedRows > 0n;
+  }
+
+  /**
+   * Ends an active alert (cancelled or expired) and the CAP messages that made
+   * it, in one transaction. False when it was no longer active: another
+   * request (or server) ended it first, and nothing is written.
+   */
+  async end(id: string, state: 'cancelled' | 'expired', endedAt: number, endedByName: string | null): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('alerts')
+        .set({ state, ended_at: endedAt, ...(endedByName !== null ? { ended_by_name: endedByName } : {}) })
+        .where('id', '=', id)
+        .where('state', '=', 'active')
+        .executeTakeFirst();
+      if (r.numUpdatedRows === 0n) return false;
+      await trx.updateTable('cap_messages').set({ state }).where('alert_id', '=', id).where('state', '=', 'active').execute();
+      return true;
+    });
+  }
+
+  async get(id: string): Promise<Alert | undefined> {
+    const r = await this.db.selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirst();
     return r ? toAlert(r) : undefined;
   }
 
-  active(): Alert[] {
-    return (this.db.prepare("SELECT * FROM alerts WHERE state = 'active' ORDER BY revised_at").all() as AlertRow[]).map(toAlert);
+  async active(): Promise<Alert[]> {
+    return (await this.db.selectFrom('alerts').selectAll().where('state', '=', 'active').orderBy('revised_at').execute()).map(toAlert);
   }
 
-  list(f: { state?: AlertState; limit?: number } = {}): Alert[] {
-    const rows = f.state
-      ? this.db.prepare('SELECT * FROM alerts WHERE state = ? ORDER BY created_at DESC LIMIT ?').all(f.state, f.limit ?? 100)
-      : this.db.prepare('SELECT * FROM alerts ORDER BY created_at DESC LIMIT ?').all(f.limit ?? 100);
-    return (rows as AlertRow[]).map(toAlert);
+  async list(f: { state?: AlertState; limit?: number } = {}): Promise<Alert[]> {
+    let q = this.db.selectFrom('alerts').selectAll();
+    if (f.state) q = q.where('state', '=', f.state);
+    return (
+      await q
+        .orderBy('created_at', 'desc')
+        .limit(f.limit ?? 100)
+        .execute()
+    ).map(toAlert);
   }
 
-  deliveries(alertId: string): Delivery[] {
-    return (this.selectDeliveries.all(alertId) as DeliveryRow[]).map(toDelivery);
+  async deliveries(alertId: string): Promise<Delivery[]> {
+    return (await this.db.selectFrom('alert_deliveries').selectAll().where('alert_id', '=', alertId).orderBy('site_id').execute()).map(toDelivery);
   }
 
-  saveDelivery(d: Delivery): void {
-    this.upsertDelivery.run(deliveryParams(d));
+  async delivery(alertId: string, siteId: string): Promise<Delivery | undefined> {
+    const r = await this.db.selectFrom('alert_deliveries').selectAll().where('alert_id', '=', alertId).where('site_id', '=', siteId).executeTakeFirst();
+    return r ? toDelivery(r) : undefined;
   }
 
-  saveDeliveries(rows: readonly Delivery[]): void {
-    if (rows.length === 0) return;
-    this.db.transaction(() => {
-      for (const d of rows) this.upsertDelivery.run(deliveryParams(d));
-    })();
+  /**
+   * A site's delivery row after a status report, written only over a row of
+   * the same revision whose status may become the new one
+   * (deliveryMayBecome): a report applied late, or an Update that reset the
+   * row meanwhile, never takes the stored row back. Answers whether it was
+   * written; when not, the stored row stands (read it again).
+   */
+  async saveDelivery(d: Delivery): Promise<boolean> {
+    const { alert_id: _a, site_id: _s, ...cols } = deliveryParams(d);
+    const r = await this.db
+      .updateTable('alert_deliveries')
+      .set(cols)
+      .where('alert_id', '=', d.alertId)
+      .where('site_id', '=', d.siteId)
+      .where('revision', '=', d.revision)
+      .where('status', 'in', deliveryMayBecome(d.status))
+      .executeTakeFirst();
+    return r.numUpdatedRows > 0n;
   }
 
   // ------------------------------------------------------------------ CAP ----
 
-  capMessage(key: CapKey): CapMessageRecord | undefined {
-    const r = this.selectCap.get(key.sender, key.identifier) as (CapRow & { xml: string; received_by: string | null }) | undefined;
+  async capMessage(key: CapKey): Promise<CapMessageRecord | undefined> {
+    const r: CapRow | undefined = await this.db.selectFrom('cap_messages').selectAll().where('sender', '=', key.sender).where('identifier', '=', key.identifier).executeTakeFirst();
     return r
       ? {
           key: { sender: r.sender, identifier: r.identifier },
@@ -307,26 +308,37 @@ export class AlertStore {
   }
 
   /** What the CAP lifecycle needs to know about a message already received. */
-  knownCap(key: CapKey): KnownAlert | undefined {
-    const r = this.capMessage(key);
+  async knownCap(key: CapKey): Promise<KnownAlert | undefined> {
+    const r = await this.capMessage(key);
     return r ? { key: r.key, sent: r.sent, contentHash: r.contentHash, state: r.state, isActual: r.status === 'Actual' } : undefined;
   }
 
-  saveCap(m: CapMessageRecord, receivedAt: number): void {
-    this.insertCap.run(m.key.sender, m.key.identifier, m.sent, m.status, m.msgType, m.contentHash, m.state, m.alertId, receivedAt, m.receivedBy, m.xml);
+  async saveCap(m: CapMessageRecord, receivedAt: number): Promise<void> {
+    await this.db
+      .insertInto('cap_messages')
+      .values({
+        sender: m.key.sender,
+        identifier: m.key.identifier,
+        sent: m.sent,
+        status: m.status,
+        msg_type: m.msgType,
+        content_hash: m.contentHash,
+        state: m.state,
+        alert_id: m.alertId,
+        received_at: receivedAt,
+        received_by: m.receivedBy,
+        xml: m.xml,
+      })
+      .execute();
   }
 
-  setCapState(key: CapKey, state: KnownAlert['state']): void {
-    this.updateCapState.run(state, key.sender, key.identifier);
-  }
-
-  /** When an alert ends, the CAP messages that made it end with it. */
-  setCapStateOfAlert(alertId: string, state: KnownAlert['state']): void {
-    this.updateCapStateOfAlert.run(state, alertId);
+  async setCapState(key: CapKey, state: KnownAlert['state']): Promise<void> {
+    await this.db.updateTable('cap_messages').set({ state }).where('sender', '=', key.sender).where('identifier', '=', key.identifier).execute();
   }
 
   /** The active CAP messages behind an alert (what a CAP Update or Cancel references). */
-  capOfAlert(alertId: string): CapKey[] {
-    return (this.selectCapOfAlert.all(alertId) as Array<{ sender: string; identifier: string }>).map((r) => ({ sender: r.sender, identifier: r.identifier }));
+  async capOfAlert(alertId: string): Promise<CapKey[]> {
+    const rows = await this.db.selectFrom('cap_messages').select(['sender', 'identifier']).where('alert_id', '=', alertId).execute();
+    return rows.map((r) => ({ sender: r.sender, identifier: r.identifier }));
   }
 }

@@ -41,7 +41,7 @@ const isAlertItem = (x: { purpose: MediaPurpose } | undefined): boolean => x?.pu
 export async function hiddenAlertMedia(ctx: AlertMediaDeps, p: Principal): Promise<Set<string>> {
   if (p.user.areaId === null) return new Set();
   const reader = alertReader(ctx, p);
-  const alerts = ctx.alerts.service.list({ limit: 5000 });
+  const alerts = await ctx.alerts.service.list({ limit: 5000 });
   const seen = new Set(alerts.filter(reader.sees).flatMap((a) => (a.media ? [a.media.mediaId] : [])));
   const hidden = new Set<string>();
   for (const a of alerts) {
