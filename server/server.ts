@@ -166,7 +166,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   });
 
   // Emergency alerts: published on the area control channels, delivery from alert_status events.
-  const alertStore = new AlertStore(db);
+  const alertStore = new AlertStore(store.db);
   const alertService = new AlertService({ store: alertStore, broker, fleet, coverage, sites, audit, log, now, timeZone: policy.timeZone, capSender: 'loanet' });
   const alertMessages = new AlertMessages(() => ctx.media);
   const alertCap = new CapIngest(alertService, alertStore, alertMessages, {
