@@ -43,7 +43,7 @@ export interface Store {
  * store converted to Kysely leaves this list; when it is empty, PostgreSQL
  * runs the whole server.
  */
-export const STORES_NOT_CONVERTED: readonly string[] = ['live/store.ts', 'alerts/store.ts', 'alerts/cap-senders.ts'];
+export const STORES_NOT_CONVERTED: readonly string[] = ['live/store.ts'];
 
 export interface StoreConfig {
   dataDir: string;
