@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { type Generated, Kysely, SqliteDialect } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cachingSqliteDatabase } from '../../server/store/statement-cache.ts';
 
@@ -49,7 +49,7 @@ describe('the SQLite connection Kysely runs on keeps its prepared statements', (
 
   it('Kysely reads and writes through it with each query’s own values; closing closes the connection', async () => {
     const raw = db();
-    const k = new Kysely<{ t: { id: number; name: string } }>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(raw) }) });
+    const k = new Kysely<{ t: { id: Generated<number>; name: string } }>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(raw) }) });
     for (const name of ['Bát Xát', 'Sa Pa', 'Bắc Hà']) await k.insertInto('t').values({ name }).execute();
     for (const [id, name] of [
       [1, 'Bát Xát'],
