@@ -290,7 +290,8 @@ describe.each(storeDialects())('the fleet stores on %s', (dialect) => {
       // The store refuses every new row (as a full disk would), on both tables.
       await refuseWrites(store, true);
       heartbeat(fleet, 'cl-napen', 1);
-      fleet.applyEvent('cl-napen', { v: PROTOCOL_VERSION, siteId: 'cl-napen', at: now, type: 'fault', device: 'amp', fault: 'overheat' });
+      // Not awaited: its commit waits for a store that refuses writes; what this checks is what the fleet keeps meanwhile.
+      void fleet.applyEvent('cl-napen', { v: PROTOCOL_VERSION, siteId: 'cl-napen', at: now, type: 'fault', device: 'amp', fault: 'overheat' });
       heartbeat(fleet, 'cl-napen', 2);
       await expect(fleet.flush()).rejects.toThrow();
       await fleet.settled();
@@ -330,7 +331,7 @@ describe.each(storeDialects())('the fleet stores on %s', (dialect) => {
       await fleet.flush();
       await refuseWrites(store, true);
       const fault = (i: number) => ({ v: PROTOCOL_VERSION, siteId: 'cl-napen', at: now, type: 'fault' as const, device: 'amp', fault: 'overheat' as const, detail: `#${i}` });
-      for (let i = 0; i < MAX_PENDING_EVENTS + 10; i++) fleet.applyEvent('cl-napen', fault(i));
+      for (let i = 0; i < MAX_PENDING_EVENTS + 10; i++) void fleet.applyEvent('cl-napen', fault(i));
       await fleet.settled();
       expect(fleet.stats()).toMatchObject({ pendingEvents: MAX_PENDING_EVENTS, eventsDropped: 10 });
       await refuseWrites(store, false);
