@@ -50,6 +50,14 @@ export interface Site {
   retiredAt: number | null;
 }
 
+/**
+ * How long a verified credential is trusted without the store: short enough
+ * that a secret rotated or a site retired through another server stops
+ * working within it, long enough that 3,000 agents reconnecting at once cost
+ * one query each.
+ */
+export const VERIFIED_TTL_MS = 60_000;
+
 /** What the synchronous paths need of any site, retired or not: its name and place (SiteRepository.entry). */
 export interface SiteEntry {
   id: string;
@@ -100,8 +108,12 @@ function toSite(r: SiteRow): Site {
 }
 
 export class SiteRepository {
-  /** digest(siteId + secret) → true, for credentials verified since the last change. */
-  private readonly verified = new Map<string, string>();
+  /**
+   * digest(siteId + secret) and when it was checked, for credentials verified
+   * since the last change here. Trusted for VERIFIED_TTL_MS only: a rotation
+   * or retirement through another server sharing the store is not told here.
+   */
+  private readonly verified = new Map<string, { digest: string; at: number }>();
   /**
    * Counts credential changes (rotate, retire). A check that read the store
    * while one committed must not cache what it read: it caches only if the
@@ -319,7 +331,8 @@ export class SiteRepository {
   async verifyCredential(siteId: string, secret: string): Promise<boolean> {
     if (!isValidSiteId(siteId) || secret.length === 0 || secret.length > 256) return false;
     const digest = tokenDigest(`${siteId}\n${secret}`);
-    if (this.verified.get(siteId) === digest) return true;
+    const known = this.verified.get(siteId);
+    if (known && known.digest === digest && this.now() - known.at < VERIFIED_TTL_MS) return true;
     const changes = this.credentialChanges;
     const row = await this.db
       .selectFrom('site_credentials as c')
@@ -342,7 +355,7 @@ export class SiteRepository {
     }
     // What was read may have been revoked while the check awaited the store: then the answer stands for that
     // instant, but is not kept.
-    if (ok && changes === this.credentialChanges) this.verified.set(siteId, digest);
+    if (ok && changes === this.credentialChanges) this.verified.set(siteId, { digest, at: this.now() });
     return ok;
   }
 

@@ -9,7 +9,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AreaRepository } from '../../server/registry/areas.ts';
-import { SiteRepository } from '../../server/registry/sites.ts';
+import { SiteRepository, VERIFIED_TTL_MS } from '../../server/registry/sites.ts';
 import { openTestStore, storeDialects, type TestStore } from '../helpers/store.ts';
 
 describe.each(storeDialects())('the registry on %s', (dialect) => {
@@ -201,6 +201,17 @@ describe.each(storeDialects())('the registry on %s', (dialect) => {
       expect((await sites.get(site.id))!.profile).toBe('enrolled');
       expect(await sites.verifyCredential(site.id, credential.secret)).toBe(false);
       expect(await sites.verifyCredential(site.id, rotated.secret)).toBe(true);
+    });
+
+    it('a credential revoked through another server stops working here within VERIFIED_TTL_MS', async () => {
+      const { site, credential } = await sites.create({ name: 'D', kind: 'cluster', areaKey: '2025.02683' });
+      expect(await sites.verifyCredential(site.id, credential.secret)).toBe(true);
+      // Another server sharing the store rotates it: this repository is not told.
+      await store.db.updateTable('site_credentials').set({ revoked_at: clock }).where('site_id', '=', site.id).execute();
+      clock += VERIFIED_TTL_MS - 1;
+      expect(await sites.verifyCredential(site.id, credential.secret)).toBe(true);
+      clock += 1;
+      expect(await sites.verifyCredential(site.id, credential.secret)).toBe(false);
     });
 
     it('entry() knows every site after load(), retired ones too, and refuses before it', async () => {
