@@ -10,6 +10,13 @@
  * A statement may be reused because the dialect runs one query at a time on
  * the connection (its own mutex). One still being iterated (a streamed query)
  * is busy: a fresh one is prepared for that call instead.
+ *
+ * It also keeps a failed transaction's own error. SQLite rolls a transaction
+ * back by itself when a statement fails with SQLITE_FULL, SQLITE_IOERR,
+ * SQLITE_NOMEM or an interrupt; Kysely then sends ROLLBACK, which fails
+ * ("cannot rollback - no transaction is active") and replaces the error the
+ * caller must see: a full disk answered 500 instead of 507. A ROLLBACK with
+ * no transaction open is therefore a no-op here.
  */
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
 import type { Db } from './db.ts';
@@ -25,6 +32,7 @@ export function cachingSqliteDatabase(sqlite: Db, max = STATEMENT_CACHE_SIZE): S
       sqlite.close();
     },
     prepare(sql: string): SqliteStatement {
+      if (/^\s*rollback\b/i.test(sql)) return rollback(sqlite, sql);
       const hit = cache.get(sql);
       if (hit && !hit.busy) {
         // Map order is insertion order: re-inserting makes it the most recently used.
@@ -40,4 +48,15 @@ export function cachingSqliteDatabase(sqlite: Db, max = STATEMENT_CACHE_SIZE): S
       return stmt as unknown as SqliteStatement;
     },
   };
+}
+
+/** ROLLBACK (or ROLLBACK TO a savepoint) that does nothing when SQLite already rolled the transaction back. */
+function rollback(sqlite: Db, sql: string): SqliteStatement {
+  const run = () => (sqlite.inTransaction ? sqlite.prepare(sql).run() : { changes: 0, lastInsertRowid: 0 });
+  return {
+    reader: false,
+    all: () => [],
+    run,
+    iterate: () => [][Symbol.iterator](),
+  } as unknown as SqliteStatement;
 }

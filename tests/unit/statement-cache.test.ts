@@ -62,3 +62,30 @@ describe('the SQLite connection Kysely runs on keeps its prepared statements', (
     expect(raw.open).toBe(false);
   });
 });
+
+describe('a transaction SQLite already rolled back (a full disk, an I/O error)', () => {
+  it('fails with its own error, not with the ROLLBACK that finds no transaction', async () => {
+    const raw = new Database(':memory:');
+    raw.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
+    const k = new Kysely<{ t: { id: Generated<number>; name: string } }>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(raw) }) });
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    await expect(
+      k.transaction().execute(async (trx) => {
+        await trx.insertInto('t').values({ name: 'Y Tý' }).execute();
+        // What SQLite does on SQLITE_FULL: the transaction is gone before the caller hears of the failure.
+        raw.exec('ROLLBACK');
+        throw full;
+      }),
+    ).rejects.toBe(full);
+    expect(raw.inTransaction).toBe(false);
+    // An ordinary failure still rolls back for real.
+    await expect(
+      k.transaction().execute(async (trx) => {
+        await trx.insertInto('t').values({ name: 'A Mú Sung' }).execute();
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    expect(await k.selectFrom('t').select('name').execute()).toEqual([]);
+    await k.destroy();
+  });
+});
