@@ -76,6 +76,21 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
       { value: store.failures },
     ]),
   );
+  // The fleet's statuses and events are written behind its memory (fleet-state.ts): what waits, fails or was dropped.
+  const w = d.fleet.stats();
+  out.push(
+    fam('loanet_fleet_store_writes_total', 'counter', "Transactions of the fleet's site statuses and events committed to the store, by kind", [
+      { labels: { kind: 'status' }, value: w.statusWrites },
+      { labels: { kind: 'event' }, value: w.eventWrites },
+    ]),
+    fam('loanet_fleet_store_rows_total', 'counter', "Rows of the fleet's site statuses and events committed to the store, by kind", [
+      { labels: { kind: 'status' }, value: w.statusRows },
+      { labels: { kind: 'event' }, value: w.eventRows },
+    ]),
+    fam('loanet_fleet_store_write_failures_total', 'counter', 'Fleet writes that failed (each kept and retried with the next)', [{ value: w.failures }]),
+    fam('loanet_fleet_store_pending_events', 'gauge', 'Site events received and not yet written to the store', [{ value: w.pendingEvents }]),
+    fam('loanet_fleet_store_dropped_events_total', 'counter', 'Site events dropped while the store kept failing, past the pending bound', [{ value: w.eventsDropped }]),
+  );
   const disk = d.disk.status();
   out.push(
     fam('loanet_data_disk_free_bytes', 'gauge', "Free space of the data folder's file system, bytes", [{ value: disk.freeBytes }]),

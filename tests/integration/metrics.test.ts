@@ -209,6 +209,16 @@ describe('GET /metrics', () => {
     expect(value(after, 'loanet_site_messages_total', { channel: 'telemetry' })).toBe(beats0 + 3);
     expect(value(after, 'loanet_site_messages_rejected_total')).toBe(rejected0 + 1);
     expect(value(after, 'loanet_broker_connections')).toBe(3);
+    // The heartbeats changed the site's status: the fleet writes it behind its memory, and says so once written.
+    const rows0 = value(before, 'loanet_fleet_store_rows_total', { kind: 'status' });
+    const written = await waitFor('the status rows written', async () => {
+      const p = (await scrape()).parsed;
+      return value(p, 'loanet_fleet_store_rows_total', { kind: 'status' }) > rows0 ? p : undefined;
+    });
+    expect(value(written, 'loanet_fleet_store_writes_total', { kind: 'status' })).toBeGreaterThan(0);
+    expect(value(written, 'loanet_fleet_store_write_failures_total')).toBe(0);
+    expect(value(written, 'loanet_fleet_store_dropped_events_total')).toBe(0);
+    expect(value(written, 'loanet_fleet_store_pending_events')).toBeGreaterThanOrEqual(0);
   });
 
   it('counts sites by condition per commune and province as GET /api/coverage does', async () => {
