@@ -7,6 +7,9 @@
  * both dialects' schemas, and the converted stores' tests read and write
  * through these types).
  *
+ * Long because the schema is (36 tables): one interface per table, one
+ * concept, the store's whole shape read in one place.
+ *
  * Types are what a row holds in both dialects alike: epoch-ms times and
  * counts are `number` (BIGINT in PostgreSQL, read back as numbers: see
  * database.ts), flags are 0/1 `number` as SQLite keeps them, JSON is `string`
