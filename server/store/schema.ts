@@ -533,6 +533,15 @@ export interface IncidentsTable {
   counts: JsonText;
 }
 
+/** Migration 26: people's comments on alarms (server/alarms/store.ts). */
+export interface AlarmCommentsTable {
+  id: Generated<number>;
+  alarm_id: string;
+  at: EpochMs;
+  by_user: string;
+  note: string;
+}
+
 /** Migration 23: who does each kind of work that must happen once (server/cluster/lease-store.ts). */
 export interface LeasesTable {
   name: string;
@@ -605,6 +614,7 @@ export interface Database {
   rollout_sites: RolloutSitesTable;
   alarms: AlarmsTable;
   alarm_history: AlarmHistoryTable;
+  alarm_comments: AlarmCommentsTable;
   incidents: IncidentsTable;
   leases: LeasesTable;
   outbox_messages: OutboxMessagesTable;
