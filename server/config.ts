@@ -25,6 +25,7 @@ import {
 import { parseRelayAllow, type RelayAllow } from './live/relay-destination.ts';
 import { checkDiskLimits, type DiskLimits } from './store/disk-policy.ts';
 import { DEFAULT_ENROL_LIMITS, type EnrolLimits } from './enrolment/limiter.ts';
+import { type Destination, parseDestinations } from './outbox/destination.ts';
 
 export interface ServerConfig {
   httpPort: number;
@@ -106,6 +107,8 @@ export interface ServerConfig {
   releaseKeysDir: string;
   /** Bearer token a Prometheus scrape of /metrics must send; unset = /metrics answers loopback clients only (server/metrics/access.ts). */
   metricsToken: string | undefined;
+  /** Where the outbox sends events (LOANET_OUTBOX_DESTINATIONS, a JSON array; server/outbox/destination.ts); empty = none. Holds secrets: never logged. */
+  outboxDestinations: Destination[];
 }
 
 export interface EnrolmentConfig {
@@ -388,7 +391,23 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     enrolment: enrolmentConfig(env),
     releaseKeysDir: env.LOANET_RELEASE_KEYS || path.join(env.LOANET_DATA_DIR || './data', 'release-keys'),
     metricsToken: metricsToken(env),
+    outboxDestinations: outboxDestinations(env),
   };
+}
+
+function outboxDestinations(env: Env): Destination[] {
+  const raw = env.LOANET_OUTBOX_DESTINATIONS?.trim() ?? '';
+  if (raw === '') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    // The value holds secrets and bot tokens: never repeated, not even its start.
+    throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_OUTBOX_DESTINATIONS is not JSON; set it to a JSON array of destinations (docs/webhooks.md, "Destinations")');
+  }
+  const r = parseDestinations(parsed);
+  if (!r.ok) throw new StartupError('LOANET_CONFIG_INVALID', `LOANET_OUTBOX_DESTINATIONS: ${r.error}; see docs/webhooks.md, "Destinations"`);
+  return r.destinations;
 }
 
 function metricsToken(env: Env): string | undefined {

@@ -30,6 +30,7 @@ import type { Logger } from './fleet/broker.ts';
 import type { DiskSpace } from './store/disk-space.ts';
 import type { RolloutService } from './updates/service.ts';
 import type { ReleaseStore } from './releases/store.ts';
+import type { Outbox } from './outbox/outbox.ts';
 
 export interface Versions {
   loanet: string;
@@ -74,6 +75,8 @@ export interface ServerContext {
   releases: ReleaseStore;
   /** Rollouts of releases to the fleet in waves (server/updates): dry run, create, pause, resume, abort, the sites' reports. */
   rollouts: RolloutService;
+  /** Events to systems outside loanet (webhooks, Telegram): `enqueue(type, data, trx?)`, documented at the top of outbox/outbox.ts. */
+  outbox: Outbox;
   /** The data folder's free space and reserve: what is refused (507) as the disk fills (store/disk-space.ts). */
   disk: DiskSpace;
   versions: Versions;

@@ -68,6 +68,7 @@ import { enrolmentRoutes } from './enrolment/routes.ts';
 import { streamRoutes } from './console/stream-routes.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { metricsFeature } from './metrics/feature.ts';
+import { openOutbox, outboxFeature } from './outbox/feature.ts';
 
 export interface RunningServer {
   ctx: ServerContext;
@@ -260,6 +261,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       now,
       log,
     }),
+    outbox: openOutbox(store, config.outboxDestinations, log),
     disk,
     versions: { loanet: SERVER_VERSION, protocol: PROTOCOL_VERSION, schema: await store.schemaVersion(), node: process.versions.node },
     startedAt: now(),
@@ -273,6 +275,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const routeOnly = (name: string, ...routes: FastifyPluginAsync[]): Feature => ({ name, routes });
   const beforeListening: Feature[] = [
     storeFeature(store, disk),
+    // Right after the store: stopped after every feature that may enqueue while stopping, before the store closes.
+    outboxFeature(ctx.outbox, log),
     fleetFeature({ ...ctx, external }),
     mediaFeature(ctx),
     // Streams the last run went down under: closed as server_restart, their sites told to stop, before anyone can start one.

@@ -16,8 +16,9 @@ import { SITE_CONDITIONS, type CoveragePolicy } from '../coverage/model.ts';
 import type { Lane } from '../media/library.ts';
 import { histogramSamples, type MetricFamily, type Sample } from './exposition.ts';
 import type { Probes } from './probes.ts';
+import { outboxFamilies } from '../outbox/metrics.ts';
 
-export type CollectDeps = Pick<ServerContext, 'versions' | 'startedAt' | 'fleet' | 'coverage' | 'ingest' | 'broker' | 'store' | 'disk' | 'live' | 'media' | 'schedule' | 'now'> & {
+export type CollectDeps = Pick<ServerContext, 'versions' | 'startedAt' | 'fleet' | 'coverage' | 'ingest' | 'broker' | 'store' | 'disk' | 'live' | 'media' | 'schedule' | 'now' | 'outbox'> & {
   policy: CoveragePolicy;
 };
 
@@ -236,6 +237,8 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
       { labels: { result: 'failed' }, value: last?.failed ?? 0 },
     ]),
   );
+  // The webhook outbox: a receiver that is down shows as pending messages growing older.
+  out.push(...(await outboxFamilies(d.outbox, now)));
   return out;
 }
 

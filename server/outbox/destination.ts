@@ -62,7 +62,8 @@ export function urlProblem(url: string, allowInsecureHttp = false): string | nul
   try {
     u = new URL(url);
   } catch {
-    return `${JSON.stringify(url)} is not a URL`;
+    // Not repeated: a URL may carry a token in its path or query, and this error is logged at start.
+    return 'its URL is not a URL';
   }
   if (u.username || u.password) return 'a destination URL carries no credentials (they would be logged); use the destination secret';
   if (u.protocol === 'https:') return null;

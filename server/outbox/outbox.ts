@@ -1,4 +1,22 @@
 /**
+ * How another feature tells the world (the stable API; reach it as
+ * `ctx.outbox`):
+ *
+ *   await ctx.outbox.enqueue('alarm.raised', data)        // stored now, sent when a slot is free
+ *   await ctx.outbox.enqueue('alarm.raised', data, trx)   // in your transaction: stored with what
+ *   ctx.outbox.notify()                                   //   it tells, or not at all; notify once committed
+ *
+ * - `type` is one of OUTBOX_EVENT_TYPES (model.ts); a new type is added
+ *   there and to the adapters' wording (telegram.ts), never invented here.
+ * - `data` is plain JSON (codes, ids, numbers; words are the adapters'), at
+ *   most MAX_PAYLOAD_BYTES; alarm events carry AlarmEventData (model.ts).
+ * - One message per destination that wants the type (its `events`); none
+ *   configured: nothing is stored, the call resolves to []. It resolves
+ *   once stored (committed, or written in `trx`), never waiting for a
+ *   receiver; it rejects only when the store does.
+ * - Each receiver gets each message once per idempotency key, in enqueue
+ *   order per destination, retried for up to 72 h (docs/webhooks.md).
+ *
  * The outbox's delivery loop (the shell): claims due messages from the
  * store, has each destination's adapter make the request, sends it within
  * bounds (http-send.ts), decides with the retry policy and writes the
@@ -110,6 +128,11 @@ export class Outbox {
     clearTimeout(this.timer);
     await this.ticking;
     await Promise.all(this.inFlight.values());
+  }
+
+  /** The configured destinations (secrets included: never log them whole). */
+  destinations(): Destination[] {
+    return [...this.byName.values()];
   }
 
   /** Look for due messages now (after enqueuing in a transaction, once it committed). */
