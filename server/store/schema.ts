@@ -581,6 +581,64 @@ export interface OutboxSequencesTable {
   last_seq: number;
 }
 
+/** Migration 27: who is told of which alarms (server/notifications/store.ts). */
+export interface NotificationRulesTable {
+  id: Generated<number>;
+  /** The subtree's root; null: the whole network. */
+  area_id: number | null;
+  min_severity: 'critical' | 'major' | 'minor' | 'warning';
+  /** JSON array of alarm kinds; null: every kind. */
+  kinds: JsonText | null;
+  delay_ms: number;
+  escalate_after_ms: number | null;
+  /** JSON array of { roles, userIds }. */
+  steps: JsonText;
+  enabled: Generated<Flag>;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+}
+
+/** Migration 27: one person told of one alarm; the bell reads it, Web Push delivers it. */
+export interface NotificationsTable {
+  id: Generated<number>;
+  user_id: number;
+  alarm_id: string;
+  site_id: string;
+  area_id: number;
+  kind: string;
+  severity: string;
+  cause: 'raised' | 'severity_raised' | 'escalated';
+  rule_id: number | null;
+  step: number;
+  created_at: EpochMs;
+  read_at: EpochMs | null;
+  /** none: the user has no push subscription; pending: to be sent (again) from push_next_at. */
+  push_state: 'none' | 'pending' | 'delivered' | 'failed';
+  push_attempts: Generated<number>;
+  push_next_at: EpochMs | null;
+  push_error: string | null;
+  pushed_at: EpochMs | null;
+}
+
+/** Migration 27: an open alarm's pending delays and escalations (AlarmTrack as JSON). */
+export interface NotificationTracksTable {
+  alarm_id: string;
+  track: JsonText;
+  updated_at: EpochMs;
+}
+
+/** Migration 27: a browser's Web Push subscription (RFC 8030 endpoint, RFC 8291 keys). */
+export interface PushSubscriptionsTable {
+  id: Generated<number>;
+  user_id: number;
+  endpoint: string;
+  /** The user agent's P-256 public key, base64url (65 bytes uncompressed). */
+  p256dh: string;
+  /** The 16-byte authentication secret, base64url. */
+  auth: string;
+  created_at: EpochMs;
+}
+
 export interface Database {
   schema_migrations: SchemaMigrationsTable;
   areas: AreasTable;
@@ -619,4 +677,8 @@ export interface Database {
   leases: LeasesTable;
   outbox_messages: OutboxMessagesTable;
   outbox_sequences: OutboxSequencesTable;
+  notification_rules: NotificationRulesTable;
+  notifications: NotificationsTable;
+  notification_tracks: NotificationTracksTable;
+  push_subscriptions: PushSubscriptionsTable;
 }
