@@ -18,6 +18,7 @@ import type { CoverageService } from '../coverage/service.ts';
 import { Errors, fail } from '../errors.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
+import { KeyedSerial } from '../keyed-serial.ts';
 import type { SiteRepository } from '../registry/sites.ts';
 import type { LatLon } from './cap/model.ts';
 import { capAck } from './cap-ack.ts';
@@ -77,9 +78,9 @@ export class AlertService {
   private readonly live = new Map<string, Live>();
   /** Alerts being read into memory (loaded()). */
   private readonly loading = new Map<string, Promise<Live | undefined>>();
-  /** The tail of each alert's changes (serial()), and of each site's reports of an alert (onStatus()). */
-  private readonly changing = new Map<string, Promise<void>>();
-  private readonly reporting = new Map<string, Promise<void>>();
+  /** Each alert's changes (serial()), and each site's reports of an alert (onStatus()), one at a time. */
+  private readonly changing = new KeyedSerial();
+  private readonly reporting = new KeyedSerial();
   private readonly changes: AlertChangeFeed;
   private readonly publisher: AlertPublisher;
   private readonly scope: AlertScope;
@@ -506,16 +507,7 @@ export class AlertService {
    * and then memory, and awaits in between; none may see another's half.
    */
   private serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const run = (this.changing.get(id) ?? Promise.resolve()).then(fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.changing.set(id, tail);
-    void tail.then(() => {
-      if (this.changing.get(id) === tail) this.changing.delete(id);
-    });
-    return run;
+    return this.changing.run(id, fn);
   }
 
   private siteInfo(siteId: string): SiteInfo | undefined {
@@ -535,17 +527,7 @@ export class AlertService {
    * the later write lose what the earlier one added.
    */
   onStatus(siteId: string, ev: AlertStatusEvent): Promise<void> {
-    const key = `${ev.alertId}\n${siteId}`;
-    const run = (this.reporting.get(key) ?? Promise.resolve()).then(() => this.applyReport(siteId, ev));
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.reporting.set(key, tail);
-    void tail.then(() => {
-      if (this.reporting.get(key) === tail) this.reporting.delete(key);
-    });
-    return run;
+    return this.reporting.run(`${ev.alertId}\n${siteId}`, () => this.applyReport(siteId, ev));
   }
 
   private async applyReport(siteId: string, ev: AlertStatusEvent): Promise<void> {
