@@ -67,6 +67,12 @@ export interface ServerConfig {
   soundCheckQuietHours: { startHour: number; endHour: number } | null;
   /** Coverage history snapshot period (seconds). */
   historyIntervalS: number;
+  /**
+   * How long a lease on the work that must happen once outlives its holder's
+   * last renewal (ms): with several servers, another takes that work over
+   * within about 4/3 of it after the holder dies (server/cluster/lease-policy.ts).
+   */
+  leaseTtlMs: number;
   /** Default command time to live (seconds): a command for an offline site waits this long. */
   commandTtlS: number;
   /** Session token lifetime (hours). */
@@ -370,6 +376,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     soundCheckBatch: int(env, 'LOANET_SOUND_CHECK_BATCH', 20, 1, 10_000),
     soundCheckQuietHours: quietHours(env),
     historyIntervalS: int(env, 'LOANET_HISTORY_S', 300, 1, 86_400),
+    leaseTtlMs: int(env, 'LOANET_LEASE_TTL_MS', 6000, 1200, 120_000),
     commandTtlS: int(env, 'LOANET_COMMAND_TTL_S', 3600, 1, 7 * 86_400),
     sessionTtlH: int(env, 'LOANET_SESSION_TTL_H', 12, 1, 24 * 90),
     cookieSecure: oneOf(env, 'LOANET_COOKIE_SECURE', 'auto', ['auto', 'always', 'never']),

@@ -30,6 +30,7 @@ import type { Logger } from './fleet/broker.ts';
 import type { DiskSpace } from './store/disk-space.ts';
 import type { RolloutService } from './updates/service.ts';
 import type { ReleaseStore } from './releases/store.ts';
+import type { Cluster } from './cluster/cluster.ts';
 import type { Outbox } from './outbox/outbox.ts';
 
 export interface Versions {
@@ -77,6 +78,8 @@ export interface ServerContext {
   rollouts: RolloutService;
   /** Events to systems outside loanet (webhooks, Telegram): `enqueue(type, data, trx?)`, documented at the top of outbox/outbox.ts. */
   outbox: Outbox;
+  /** This server among others on one database: which of the work that must happen once runs here now (cluster/cluster.ts). */
+  cluster: Cluster;
   /** The data folder's free space and reserve: what is refused (507) as the disk fills (store/disk-space.ts). */
   disk: DiskSpace;
   versions: Versions;

@@ -68,6 +68,8 @@ import { enrolmentRoutes } from './enrolment/routes.ts';
 import { streamRoutes } from './console/stream-routes.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { metricsFeature } from './metrics/feature.ts';
+import { Cluster, clusterFeature } from './cluster/cluster.ts';
+import { leaseTimingsFor } from './cluster/lease-policy.ts';
 import { openOutbox, outboxFeature } from './outbox/feature.ts';
 
 export interface RunningServer {
@@ -120,7 +122,13 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const users = new UserRepository(store.db, now, defaultPasswordPolicy(config.passwordMinLength));
   const audit = new AuditLog(store.db, now, log);
   // A failed write of statuses or events is logged and counted by the fleet, and tells the disk (a full disk gives up its reserve).
-  const fleet = new FleetState(store.db, policy, now, { log, onWriteFailure: (err) => disk.noteWriteFailure(err) });
+  // With several servers, one does the work that must happen once, the fleet's writes among it.
+  const cluster = new Cluster(store, log, leaseTimingsFor(config.leaseTtlMs));
+  const fleet = new FleetState(store.db, policy, now, {
+    log,
+    onWriteFailure: (err) => disk.noteWriteFailure(err),
+    writer: { mayWrite: () => cluster.owns('fleet-sweep'), keepMs: 10 * config.leaseTtlMs },
+  });
   await fleet.load(await sites.list());
   const coverage = new CoverageService(store.db, areas, fleet, policy, config.areaVersion, now);
 
@@ -262,6 +270,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
       log,
     }),
     outbox: openOutbox(store, config.outboxDestinations, log),
+    cluster,
     disk,
     versions: { loanet: SERVER_VERSION, protocol: PROTOCOL_VERSION, schema: await store.schemaVersion(), node: process.versions.node },
     startedAt: now(),
@@ -275,6 +284,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const routeOnly = (name: string, ...routes: FastifyPluginAsync[]): Feature => ({ name, routes });
   const beforeListening: Feature[] = [
     storeFeature(store, disk),
+    // Right after the store: the first lease round is answered before the features start, and the leases are released after all stopped.
+    clusterFeature(cluster),
     // Right after the store: stopped after every feature that may enqueue while stopping, before the store closes.
     outboxFeature(ctx.outbox, log),
     fleetFeature({ ...ctx, external }),

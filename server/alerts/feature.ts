@@ -8,7 +8,7 @@ import { alertRoutes, type RouteDeps } from './routes.ts';
 import { capSenderRoutes } from './cap-sender-routes.ts';
 import { CapSenderStore } from './cap-senders.ts';
 
-export function alertsFeature(deps: RouteDeps & Pick<ServerContext, 'log' | 'disk' | 'store'>): Feature {
+export function alertsFeature(deps: RouteDeps & Pick<ServerContext, 'log' | 'disk' | 'store' | 'cluster'>): Feature {
   const service = deps.alerts.service;
   const jobs = Jobs.of(deps);
   const senders = new CapSenderStore(deps.store.db, deps.now);
@@ -19,7 +19,12 @@ export function alertsFeature(deps: RouteDeps & Pick<ServerContext, 'log' | 'dis
     async start() {
       // Valid alerts again on their channels: the embedded broker's retained messages did not survive a restart.
       await service.start();
-      jobs.every('alerts', 1000, () => service.tick());
+      // Expiry and the end of delivery: on one server (an alert is published by whichever server took the request).
+      jobs.every(
+        'alerts',
+        1000,
+        deps.cluster.whileHeld('alerts', () => service.tick()),
+      );
     },
     stop() {
       jobs.stop();

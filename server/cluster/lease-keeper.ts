@@ -107,6 +107,15 @@ export class LeaseKeeper {
     this.round();
   }
 
+  /**
+   * Resolves once the rounds in flight have been answered or given up on
+   * (roundTimeoutMs at most). A server's start waits for its first round, so
+   * a lone server holds its leases before its features start.
+   */
+  async roundsAnswered(): Promise<void> {
+    await settledWithin(Promise.allSettled(this.pending), this.timings.roundTimeoutMs);
+  }
+
   /** The leases this instance owns now (for metrics and logs). */
   owned(): LeaseName[] {
     return [...this.views.keys()].filter((n) => this.owns(n));

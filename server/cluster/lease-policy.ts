@@ -25,8 +25,15 @@
  * releases it, and the standby's next try takes it (within acquireEvery).
  */
 
-/** One lease per kind of work that must happen once (issue 18, item 2). */
-export const LEASE_NAMES = ['fleet-sweep', 'playlists', 'alerts', 'sound-checks', 'live', 'history'] as const;
+/**
+ * One lease per kind of work that must happen once across servers: the
+ * fleet's derived writes (liveness sweep, statuses and site events), the
+ * periodic playlist recomputation, alert ticks, scheduled sound checks, live
+ * streams left by a server that died, coverage history snapshots, rollout
+ * waves and the site-configuration pass. One keeper asks for all of them in
+ * one statement, so one server does all this work and the others stand by.
+ */
+export const LEASE_NAMES = ['fleet-sweep', 'playlists', 'alerts', 'sound-checks', 'live', 'history', 'rollouts', 'site-config'] as const;
 export type LeaseName = (typeof LEASE_NAMES)[number];
 
 export interface LeaseTimings {
@@ -55,6 +62,17 @@ export const DEFAULT_LEASE_TIMINGS: LeaseTimings = {
   roundTimeoutMs: 3_000,
   maxHungRounds: 2,
 };
+
+/**
+ * Timings scaled from one figure, the TTL (LOANET_LEASE_TTL_S): renewals and
+ * standby tries every third of it, a holder stepping down a sixth before the
+ * database's expiry, a round given up after half. The defaults are ttl 6 s.
+ */
+export function leaseTimingsFor(ttlMs: number): LeaseTimings {
+  // Whole milliseconds, rounded down: renewal + round timeout then always fit within ttl − safety.
+  const part = (n: number) => Math.floor(ttlMs / n);
+  return { ttlMs, renewEveryMs: part(3), acquireEveryMs: part(3), retryMs: part(12), safetyMs: part(6), roundTimeoutMs: part(2), maxHungRounds: 2 };
+}
 
 /** Timings that cannot work, said plainly (a configuration error at start, never a lease that lapses at run time). */
 export function timingsProblem(t: LeaseTimings): string | undefined {

@@ -15,7 +15,7 @@ import type { EventAcker } from './event-acks.ts';
 import { fleetRoutes } from './routes.ts';
 import { brokerRoutes } from './broker-routes.ts';
 
-type FleetDeps = Pick<ServerContext, 'fleet' | 'commands' | 'broker' | 'ingest' | 'disk' | 'config' | 'log'> &
+type FleetDeps = Pick<ServerContext, 'fleet' | 'commands' | 'broker' | 'ingest' | 'disk' | 'config' | 'log' | 'cluster'> &
   Parameters<typeof fleetRoutes>[0] &
   Parameters<typeof brokerRoutes>[0] & {
     /** Set when sites connect to an external broker: its link can drop and come back. */
@@ -45,9 +45,10 @@ export function fleetFeature(deps: FleetDeps): Feature {
     routes: [fleetRoutes(deps), brokerRoutes(deps)],
     async start() {
       await broker.start();
+      // Every server sweeps its own picture of the fleet (each answers coverage); one expires commands and writes.
       jobs.every('sweep', config.sweepIntervalMs, () => {
         fleet.sweep();
-        return commands.expire();
+        return deps.cluster.owns('fleet-sweep') ? commands.expire() : undefined;
       });
       // A failed write is logged, counted and told to the disk by the fleet itself (once per failing spell), and retried next tick.
       jobs.every('flush', 1000, () => fleet.flush().catch(() => undefined));

@@ -91,6 +91,16 @@ export interface FleetStateOptions {
   log?: Logger;
   /** Told of every failed write (a full disk gives up its reserve at once: store/disk-space.ts). */
   onWriteFailure?: (err: unknown) => void;
+  /**
+   * With several servers, each hears every site and keeps the whole fleet in
+   * memory, but only one writes what it derives (statuses and site events),
+   * or every connect and fault would be stored once per server: the holder of
+   * the fleet lease (cluster/cluster.ts). A standby keeps statuses dirty and
+   * the events of the last `keepMs`; when it becomes the writer it writes
+   * every status from memory and those events the last writer had not stored
+   * (later than its last event of that site). Unset: this server always writes.
+   */
+  writer?: { mayWrite(): boolean; keepMs: number };
 }
 
 /**
@@ -126,6 +136,8 @@ export class FleetState implements IngestSink {
   private statusQueued: Promise<void> | undefined;
   private failing = false;
   private droppingLogged = false;
+  /** Events were held back as a standby: the first write as the writer leaves out what the last writer stored. */
+  private heldBack = false;
   private readonly writeStats: FleetWriteStats = {
     statusWrites: 0,
     statusRows: 0,
@@ -375,8 +387,13 @@ export class FleetState implements IngestSink {
     return p.then(() => undefined);
   }
 
+  private mayWrite(): boolean {
+    return this.opts.writer?.mayWrite() ?? true;
+  }
+
   private async writeStatus(): Promise<number> {
-    if (this.dirty.size === 0) return 0;
+    // A standby leaves them dirty: when it takes over it writes them all from memory.
+    if (this.dirty.size === 0 || !this.mayWrite()) return 0;
     const ids = [...this.dirty];
     this.dirty.clear();
     const t = this.now();
@@ -448,9 +465,25 @@ export class FleetState implements IngestSink {
 
   private async writeEvents(): Promise<boolean> {
     this.eventsQueued = false;
-    const rows = this.pendingEvents;
-    if (rows.length === 0) return false;
+    if (this.pendingEvents.length === 0) return false;
+    if (!this.mayWrite()) {
+      const keepFrom = this.now() - this.opts.writer!.keepMs;
+      this.pendingEvents = this.pendingEvents.filter((e) => e.at >= keepFrom);
+      this.heldBack = this.pendingEvents.length > 0 || this.heldBack;
+      return false;
+    }
+    let rows = this.pendingEvents;
     this.pendingEvents = [];
+    if (this.heldBack) {
+      try {
+        rows = await this.notYetStored(rows);
+      } catch (err) {
+        this.pendingEvents = rows.concat(this.pendingEvents);
+        throw err;
+      }
+      this.heldBack = false;
+      if (rows.length === 0) return false;
+    }
     try {
       await this.db.transaction().execute(async (trx) => {
         for (let i = 0; i < rows.length; i += EVENT_ROWS_PER_INSERT) {
@@ -469,6 +502,24 @@ export class FleetState implements IngestSink {
     this.writeStats.eventWrites++;
     this.writeStats.eventRows += rows.length;
     return true;
+  }
+
+  /**
+   * Events a standby held back, less those the last writer stored: by site,
+   * every event up to the last one it stored of that site (both servers heard
+   * the same messages; their clocks may differ by the skew between them).
+   */
+  private async notYetStored(rows: Array<Insertable<SiteEventsTable>>): Promise<Array<Insertable<SiteEventsTable>>> {
+    if (rows.length === 0) return rows;
+    const since = rows.reduce((m, r) => Math.min(m, r.at), Number.POSITIVE_INFINITY);
+    const stored = await this.db
+      .selectFrom('site_events')
+      .select((eb) => ['site_id', eb.fn.max('at').as('last')])
+      .where('at', '>=', since)
+      .groupBy('site_id')
+      .execute();
+    const last = new Map(stored.map((s) => [s.site_id, Number(s.last)]));
+    return rows.filter((r) => r.at > (last.get(r.site_id) ?? Number.NEGATIVE_INFINITY));
   }
 
   private dropOverflow(): void {

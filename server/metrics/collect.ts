@@ -16,9 +16,13 @@ import { SITE_CONDITIONS, type CoveragePolicy } from '../coverage/model.ts';
 import type { Lane } from '../media/library.ts';
 import { histogramSamples, type MetricFamily, type Sample } from './exposition.ts';
 import type { Probes } from './probes.ts';
+import { LEASE_NAMES } from '../cluster/lease-policy.ts';
 import { outboxFamilies } from '../outbox/metrics.ts';
 
-export type CollectDeps = Pick<ServerContext, 'versions' | 'startedAt' | 'fleet' | 'coverage' | 'ingest' | 'broker' | 'store' | 'disk' | 'live' | 'media' | 'schedule' | 'now' | 'outbox'> & {
+export type CollectDeps = Pick<
+  ServerContext,
+  'versions' | 'startedAt' | 'fleet' | 'coverage' | 'ingest' | 'broker' | 'store' | 'disk' | 'live' | 'media' | 'schedule' | 'now' | 'outbox' | 'cluster'
+> & {
   policy: CoveragePolicy;
 };
 
@@ -239,6 +243,16 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
   );
   // The webhook outbox: a receiver that is down shows as pending messages growing older.
   out.push(...(await outboxFamilies(d.outbox, now)));
+  // With several servers exactly one should hold each lease: sum(loanet_lease_held) by (lease) over the instances is 1.
+  const owned = new Set(d.cluster.keeper.owned());
+  out.push(
+    fam(
+      'loanet_lease_held',
+      'gauge',
+      'Work that must happen once across servers: 1 when this server holds its lease and does it now',
+      LEASE_NAMES.map((lease) => ({ labels: { lease }, value: owned.has(lease) ? 1 : 0 })),
+    ),
+  );
   return out;
 }
 

@@ -16,7 +16,7 @@ import { SiteConfigStore } from './store.ts';
 export const SITE_CONFIG_PASS_MS = 60_000;
 
 export function siteConfigFeature(
-  ctx: Pick<ServerContext, 'store' | 'sites' | 'coverage' | 'fleet' | 'broker' | 'config' | 'now' | 'log' | 'disk'>,
+  ctx: Pick<ServerContext, 'store' | 'sites' | 'coverage' | 'fleet' | 'broker' | 'config' | 'now' | 'log' | 'disk' | 'cluster'>,
 ): Feature & { publisher: SiteConfigPublisher } {
   const publisher = new SiteConfigPublisher({
     sites: () => ctx.sites.list(),
@@ -48,7 +48,11 @@ export function siteConfigFeature(
           if (!stopped) await publisher.republishAll(`the broker lost retained messages: ${why}`);
         });
       }
-      jobs.every('site-config', SITE_CONFIG_PASS_MS, () => publisher.refreshAll('periodic pass'));
+      jobs.every(
+        'site-config',
+        SITE_CONFIG_PASS_MS,
+        ctx.cluster.whileHeld('site-config', () => publisher.refreshAll('periodic pass')),
+      );
       // Every site's again: the embedded broker's retained messages did not survive a restart.
       await publisher.republishAll('server start').catch(failed('the first publication'));
     },

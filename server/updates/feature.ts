@@ -65,8 +65,12 @@ export function rolloutService(w: RolloutWiring & { releases: ReleaseLookup }): 
   });
 }
 
-export function rolloutsFeature(ctx: Pick<ServerContext, 'rollouts' | 'fleet' | 'alerts' | 'live' | 'broker' | 'areas' | 'coverage' | 'log' | 'disk'>): Feature {
+export function rolloutsFeature(ctx: Pick<ServerContext, 'rollouts' | 'fleet' | 'alerts' | 'live' | 'broker' | 'areas' | 'coverage' | 'log' | 'disk' | 'cluster'>): Feature {
   const service = ctx.rollouts;
+  // The waves advance on one server; every server stores the sites' reports (each acknowledges what it stored).
+  const kick = () => {
+    if (ctx.cluster.owns('rollouts')) service.kick();
+  };
   const jobs = Jobs.of(ctx);
   const unlisten: Array<() => void> = [];
   const failed = (what: string) => (err: unknown) => ctx.log.error({ err }, `rollouts: ${what} failed; the periodic tick retries`);
@@ -80,14 +84,14 @@ export function rolloutsFeature(ctx: Pick<ServerContext, 'rollouts' | 'fleet' | 
           siteEvent: (siteId, ev) => {
             if (ev.type === 'update_status') void service.onReport(siteId, ev.update).catch(failed('a site report'));
           },
-          siteOnline: () => service.kick(),
+          siteOnline: kick,
         }),
         // An alert or a stream that ends may free the sites it held (delivery storms are not listened to).
         ctx.alerts.service.listen((c) => {
-          if (c.kind === 'cancelled' || c.kind === 'expired') service.kick();
+          if (c.kind === 'cancelled' || c.kind === 'expired') kick();
         }),
         ctx.live.listen((c) => {
-          if (c.kind === 'ended') service.kick();
+          if (c.kind === 'ended') kick();
         }),
       );
       const broker = ctx.broker;
@@ -96,9 +100,13 @@ export function rolloutsFeature(ctx: Pick<ServerContext, 'rollouts' | 'fleet' | 
           if (!stopped) await service.republish(`the broker lost retained messages: ${why}`);
         });
       }
-      jobs.every('rollouts', ROLLOUT_TICK_MS, () => service.tick());
+      jobs.every(
+        'rollouts',
+        ROLLOUT_TICK_MS,
+        ctx.cluster.whileHeld('rollouts', () => service.tick()),
+      );
       await service.republish('server start').catch(failed('publishing the orders again'));
-      service.kick();
+      kick();
     },
     async stop() {
       stopped = true;

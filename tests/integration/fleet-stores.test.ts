@@ -279,6 +279,56 @@ describe.each(storeDialects())('the fleet stores on %s', (dialect) => {
       expect(await history.conditions('cl-napen', T0 - 1, T0)).toEqual({ before: undefined, transitions: [] });
     });
 
+    it('with two servers only the writer stores what the fleet derives; a standby that takes over writes every status and the events the last writer had not stored, none twice', async () => {
+      const writes = { a: true, b: false };
+      const a = new FleetState(store.db, DEFAULT_COVERAGE_POLICY, () => now, { writer: { mayWrite: () => writes.a, keepMs: 60_000 } });
+      const b = new FleetState(store.db, DEFAULT_COVERAGE_POLICY, () => now, { writer: { mayWrite: () => writes.b, keepMs: 60_000 } });
+      const both = async (hear: (f: FleetState) => void) => {
+        for (const f of [a, b]) hear(f);
+        for (const f of [a, b]) {
+          await f.flush();
+          await f.settled();
+        }
+      };
+      const stored = async () =>
+        (await store.db.selectFrom('site_events').select(['site_id', 'type', 'condition', 'detail']).orderBy('id').execute()).filter((e) => e.site_id === 'cl-napen');
+      for (const f of [a, b]) {
+        await f.load(sites);
+        for (const s of sites) f.upsertSite(s);
+      }
+      // Both servers hear the same site: it comes up, then heartbeats.
+      now += 30_000;
+      await both((f) => f.applyTelemetry('cl-napen', { ...healthyTelemetry('cl-napen', 1), at: now }));
+      const beforeDeath = await stored();
+      expect(beforeDeath.map((e) => [e.type, e.condition])).toEqual([
+        ['condition', 'unverified'],
+        ['condition', 'operational'],
+      ]);
+      expect(b.stats()).toMatchObject({ statusRows: 0, eventRows: 0 });
+
+      // The writer dies: what it heard from now on is never stored by it. A fault is heard meanwhile.
+      writes.a = false;
+      now += 1000;
+      await both((f) => void f.applyEvent('cl-napen', { v: PROTOCOL_VERSION, siteId: 'cl-napen', at: now, type: 'fault', device: 'amp', fault: 'overheat' }));
+      expect(await stored()).toEqual(beforeDeath);
+
+      // The standby takes over: the fault is written once, the events the dead writer stored are not written again,
+      // and every site's status is written from its memory.
+      writes.b = true;
+      now += 1000;
+      await both((f) => f.applyState('cl-napen', { v: PROTOCOL_VERSION, siteId: 'cl-napen', at: now, state: 'offline', reason: 'link lost' }, false));
+      const after = await stored();
+      expect(after.slice(0, beforeDeath.length)).toEqual(beforeDeath);
+      expect(after.slice(beforeDeath.length).map((e) => [e.type, e.condition])).toEqual([
+        ['fault', null],
+        ['disconnected', null],
+        ['condition', 'offline'],
+      ]);
+      const status = await store.db.selectFrom('site_status').select(['site_id', 'condition', 'connected']).where('site_id', '=', 'cl-napen').executeTakeFirstOrThrow();
+      expect(status).toMatchObject({ condition: 'offline', connected: 0 });
+      expect(b.stats().statusRows).toBeGreaterThanOrEqual(sites.length);
+    });
+
     it('a store that refuses writes for a while loses nothing: counted, told, kept in order and written when it works again', async () => {
       const failures: unknown[] = [];
       const errors: string[] = [];

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEASE_NAMES } from '../../server/cluster/lease-policy.ts';
 import { siteTopic, type AlertStatusEvent } from '../../protocol/index.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 import { Writable } from 'node:stream';
@@ -164,6 +165,8 @@ describe('GET /metrics', () => {
     ]) {
       expect(parsed.types.has(name), name).toBe(true);
     }
+    // A lone server holds every lease: it does all the work that must happen once.
+    for (const lease of LEASE_NAMES) expect(value(parsed, 'loanet_lease_held', { lease }), lease).toBe(1);
   });
 
   it('names no site: no site id anywhere in the body, labels from bounded sets', async () => {
@@ -192,6 +195,7 @@ describe('GET /metrics', () => {
         'protocol',
         'schema',
         'node',
+        'lease',
       ]).toContain(l);
   });
 

@@ -18,10 +18,23 @@ import {
   release,
   roundHung,
   STANDBY,
+  leaseTimingsFor,
   timingsProblem,
 } from '../../server/cluster/lease-policy.ts';
 
 describe('lease timings', () => {
+  it('LOANET_LEASE_TTL_MS scales workable timings from its whole range, the default being the defaults', () => {
+    expect(leaseTimingsFor(6_000)).toEqual(T);
+    fc.assert(
+      fc.property(fc.integer({ min: 1_200, max: 120_000 }), (ttl) => {
+        const t = leaseTimingsFor(ttl);
+        expect(timingsProblem(t)).toBeUndefined();
+        // A dead holder's work is taken within 4/3 of the TTL.
+        expect(t.ttlMs + t.acquireEveryMs).toBeLessThanOrEqual((4 / 3) * ttl + 1e-9);
+      }),
+    );
+  });
+
   it('the defaults hand a dead holder’s work to another server within 10 s', () => {
     expect(timingsProblem(T)).toBeUndefined();
     // Last grant run just before the death; the standby's try just misses the expiry, so it is the next one that takes it.
