@@ -29,43 +29,13 @@ import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
 import { DEFAULT_SLICE_MS, PlaylistDistributor } from '../../server/schedule/distribution.ts';
 import { computePlaylists } from '../../server/schedule/playlist.ts';
 import { SiteDirectory } from '../../server/schedule/resolve.ts';
-import type { BrokerLink } from '../../server/fleet/broker.ts';
+import { DAY0, H, publishingBroker, scheduledItem } from '../helpers/schedule-fixture.ts';
 import { tempDir } from '../helpers/server.ts';
 import { syntheticProvince } from './coverage-compute.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
 
-const H = 3_600_000;
-/** 2026-11-27 00:00 local. */
-const DAY0 = Date.parse('2026-11-26T17:00:00Z');
-
-function item(id: string, over: Partial<ScheduledItem>): ScheduledItem {
-  return {
-    id,
-    mediaId: 'm1',
-    durationMs: 5 * 60_000,
-    title: id,
-    targets: { areaKeys: [], siteIds: [] },
-    start: { at: DAY0 + 8 * H },
-    priority: 'normal',
-    status: 'approved',
-    queue: false,
-    createdBy: 'op',
-    approvedBy: 'chief',
-    note: null,
-    createdById: 1,
-    createdAt: DAY0,
-    updatedBy: 'op',
-    updatedById: 1,
-    updatedAt: DAY0,
-    approvedById: 2,
-    approvedAt: DAY0,
-    cancelledBy: null,
-    cancelledById: null,
-    cancelledAt: null,
-    cancelReason: null,
-    ...over,
-  };
-}
+/** A 5-minute item at 08:00 on DAY0, stored approved; each item overrides what it is about. */
+const item = (id: string, over: Partial<ScheduledItem>): ScheduledItem => scheduledItem({ durationMs: 5 * 60_000, start: { at: DAY0 + 8 * H }, queue: false, ...over, id });
 
 /**
  * How long the main thread (the event loop's) has run on a core, and waited
@@ -110,17 +80,10 @@ async function runOne(villages: number, siteCount: number, sliceMs: number): Pro
 
     let messages = 0;
     let bytes = 0;
-    const broker: BrokerLink = {
-      async start() {},
-      async stop() {},
-      async publish(_topic, payload) {
-        messages++;
-        bytes += payload.length;
-      },
-      onSiteMessage() {},
-      disconnectSite() {},
-      status: () => ({ kind: 'embedded', up: true, clients: 0, port: null, refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 }),
-    };
+    const broker = publishingBroker(async (_topic, payload) => {
+      messages++;
+      bytes += payload.length;
+    });
     const media = () => ({ sha256: 'a'.repeat(64), bytes: 900_000 });
     const now = DAY0 + 5 * H;
     const dist = new PlaylistDistributor({

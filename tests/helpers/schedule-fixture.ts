@@ -1,9 +1,13 @@
 /**
  * A small area tree for the schedule tests: Tỉnh Lào Cai → Huyện Bát Xát →
- * Xã Bát Xát (Thôn 1, Thôn 2) and Xã Quang Kim (Thôn 3), with a few sites.
+ * Xã Bát Xát (Thôn 1, Thôn 2) and Xã Quang Kim (Thôn 3), with a few sites;
+ * broadcast items as scheduled and as stored; a broker that only hands what
+ * is published to the test.
  */
 import { AreaIndex } from '../../server/coverage/coverage.ts';
+import type { BrokerLink } from '../../server/fleet/broker.ts';
 import type { AreaLevel, AreaNode } from '../../server/registry/model.ts';
+import type { ScheduledItem } from '../../server/schedule/items-store.ts';
 import type { BroadcastItem, ScheduleSite } from '../../server/schedule/model.ts';
 
 export const H = 3_600_000;
@@ -47,5 +51,37 @@ export function broadcastItem(over: Partial<BroadcastItem> & Pick<BroadcastItem,
     createdBy: 'op',
     approvedBy: 'chief',
     ...over,
+  };
+}
+
+/** A broadcast item as the store keeps it: created and approved at DAY0 by user 1 and 2, never cancelled; tests override the rest. */
+export function scheduledItem(over: Partial<ScheduledItem> & Pick<ScheduledItem, 'id'>): ScheduledItem {
+  return {
+    ...broadcastItem(over),
+    note: null,
+    createdById: 1,
+    createdAt: DAY0,
+    updatedBy: 'op',
+    updatedById: 1,
+    updatedAt: DAY0,
+    approvedById: 2,
+    approvedAt: DAY0,
+    cancelledBy: null,
+    cancelledById: null,
+    cancelledAt: null,
+    cancelReason: null,
+    ...over,
+  };
+}
+
+/** The embedded broker as PlaylistDistributor sees it, always up, every publish handed to `publish`. */
+export function publishingBroker(publish: BrokerLink['publish']): BrokerLink {
+  return {
+    async start() {},
+    async stop() {},
+    publish,
+    onSiteMessage() {},
+    disconnectSite() {},
+    status: () => ({ kind: 'embedded', up: true, clients: 0, port: null, refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 }),
   };
 }

@@ -16,36 +16,12 @@ import type { SitePlan } from '../../server/schedule/conflicts.ts';
 import { BroadcastItemStore, type ScheduledItem } from '../../server/schedule/items-store.ts';
 import type { SitePlaylist } from '../../server/schedule/playlist.ts';
 import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
-import { DAY0, H, MIN } from '../helpers/schedule-fixture.ts';
+import { DAY0, H, MIN, scheduledItem } from '../helpers/schedule-fixture.ts';
 import { openTestStore, storeDialects, type TestStore } from '../helpers/store.ts';
 
-function scheduled(over: Partial<ScheduledItem> & { id: string }): ScheduledItem {
-  return {
-    mediaId: 'med-1',
-    durationMs: 10 * MIN,
-    title: over.id,
-    targets: { areaKeys: ['2025.02683'], siteIds: [] },
-    start: { at: DAY0 + 6 * H },
-    priority: 'normal',
-    status: 'approved',
-    queue: false,
-    createdBy: 'op',
-    approvedBy: 'chief',
-    note: null,
-    createdById: 1,
-    createdAt: DAY0,
-    updatedBy: 'op',
-    updatedById: 1,
-    updatedAt: DAY0,
-    approvedById: 2,
-    approvedAt: DAY0,
-    cancelledBy: null,
-    cancelledById: null,
-    cancelledAt: null,
-    cancelReason: null,
-    ...over,
-  };
-}
+/** A stored item targeting Xã Bát Xát, as the store's tests save it. */
+const scheduled = (over: Partial<ScheduledItem> & { id: string }): ScheduledItem =>
+  scheduledItem({ mediaId: 'med-1', targets: { areaKeys: ['2025.02683'], siteIds: [] }, queue: false, ...over });
 
 const once = (i: ScheduledItem) => {
   const at = 'at' in i.start ? i.start.at : DAY0;

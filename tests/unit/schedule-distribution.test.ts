@@ -10,10 +10,9 @@ import { BroadcastItemStore, startBounds, type ScheduledItem } from '../../serve
 import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
 import { KEEP_ENDED_MS, PlaylistDistributor } from '../../server/schedule/distribution.ts';
 import { SiteDirectory } from '../../server/schedule/resolve.ts';
-import type { BrokerLink } from '../../server/fleet/broker.ts';
 import type { PlaylistMessage, PlaylistReport } from '../../protocol/index.ts';
 import type { ScheduleSite } from '../../server/schedule/model.ts';
-import { DAY0, H, broadcastItem, index, provinceSites, xaBatXat } from '../helpers/schedule-fixture.ts';
+import { DAY0, H, index, provinceSites, publishingBroker, scheduledItem, xaBatXat } from '../helpers/schedule-fixture.ts';
 import { openTestStore, storeDialects, type TestStore } from '../helpers/store.ts';
 
 const SHA = 'a'.repeat(64);
@@ -35,36 +34,13 @@ let failing: boolean;
 const held = new Map<string, PlaylistReport>();
 let dist: PlaylistDistributor;
 
-const broker: BrokerLink = {
-  async start() {},
-  async stop() {},
-  async publish(topic, payload, opts) {
-    if (failing) throw new Error('broker link down');
-    published.push({ topic, payload, qos: opts.qos, retain: opts.retain ?? false });
-  },
-  onSiteMessage() {},
-  disconnectSite() {},
-  status: () => ({ kind: 'embedded', up: true, clients: 0, port: null, refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 }),
-};
+const broker = publishingBroker(async (topic, payload, opts) => {
+  if (failing) throw new Error('broker link down');
+  published.push({ topic, payload, qos: opts.qos, retain: opts.retain ?? false });
+});
 
 function save(over: Partial<ScheduledItem> & { id: string }): Promise<void> {
-  const i = broadcastItem(over);
-  const item: ScheduledItem = {
-    ...i,
-    note: null,
-    createdById: 1,
-    createdAt: DAY0,
-    updatedBy: 'op',
-    updatedById: 1,
-    updatedAt: DAY0,
-    approvedById: 2,
-    approvedAt: DAY0,
-    cancelledBy: null,
-    cancelledById: null,
-    cancelledAt: null,
-    cancelReason: null,
-    ...over,
-  };
+  const item = scheduledItem(over);
   return items.save(item, startBounds(item, undefined), [xaBatXat.id]);
 }
 
