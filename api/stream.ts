@@ -6,6 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { EpochMs, Nullable, Reason, SiteCondition } from './common.ts';
 import { AlertState, DeliveryCounts } from './alerts.ts';
 import { CommandRecord } from './sites.ts';
+import { AlarmStreamEvent } from './alarms.ts';
 
 /** First frame after connecting: the stream is live. */
 export const HelloEvent = Type.Object({ at: EpochMs, username: Type.String() });
@@ -39,12 +40,17 @@ export const LiveEvent = Type.Object({
 });
 export type LiveEvent = Static<typeof LiveEvent>;
 
+/** A technician's alarm of a site in the reader's area was raised, changed or cleared: GET /api/alarms/{id} for the rest. */
+export const AlarmEvent = AlarmStreamEvent;
+export type AlarmEvent = Static<typeof AlarmEvent>;
+
 /** Event name → its data. */
-export const StreamEvents = { hello: HelloEvent, condition: ConditionEvent, command: CommandEvent, alert: AlertEvent, live: LiveEvent } as const;
+export const StreamEvents = { hello: HelloEvent, condition: ConditionEvent, command: CommandEvent, alert: AlertEvent, live: LiveEvent, alarm: AlarmEvent } as const;
 export interface StreamEventMap {
   hello: HelloEvent;
   condition: ConditionEvent;
   command: CommandEvent;
   alert: AlertEvent;
   live: LiveEvent;
+  alarm: AlarmEvent;
 }

@@ -101,6 +101,8 @@ export interface ServerConfig {
   live: LiveDefaults;
   /** Scheduled bulletins: how far ahead playlists reach and how often they are recomputed (server/schedule). */
   schedule: ScheduleConfig;
+  /** Technicians' alarms: flap damping and incident grouping (server/alarms/flap-damping.ts, incidents.ts say why the defaults). */
+  alarms: { holdDownS: number; pendingS: number; incidentWindowS: number };
   /** HTTP timeouts and connection caps (server/http/limits.ts). */
   http: HttpLimits;
   /** The data folder's disk: the reserve file and the levels at which writes that can wait stop (server/store/disk-policy.ts). */
@@ -391,6 +393,11 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     schedule: {
       horizonH: int(env, 'LOANET_SCHEDULE_HORIZON_H', 48, 1, 14 * 24),
       recomputeS: int(env, 'LOANET_SCHEDULE_RECOMPUTE_S', 60, 1, 3600),
+    },
+    alarms: {
+      holdDownS: int(env, 'LOANET_ALARM_HOLD_DOWN_S', 300, 0, 86_400),
+      pendingS: int(env, 'LOANET_ALARM_PENDING_S', 60, 0, 3600),
+      incidentWindowS: int(env, 'LOANET_ALARM_INCIDENT_WINDOW_S', 180, 1, 3600),
     },
     http: httpLimits(env),
     disk: diskConfig(env),

@@ -120,6 +120,29 @@ function historyDetail(e: AlarmHistoryEvent): string {
   return JSON.stringify(rest);
 }
 
+/** What a list of alarms asks for; every field narrows it. */
+export interface AlarmQuery {
+  /** The areas the alarms stand in (a subtree's ids); undefined = everywhere. */
+  areaIds?: readonly number[];
+  severities?: readonly AlarmSeverity[];
+  states?: readonly AlarmState[];
+  kinds?: readonly AlarmKind[];
+  siteId?: string;
+  /** Raised at or after `from`, before `to` (epoch ms). */
+  from?: number;
+  to?: number;
+  limit: number;
+  offset: number;
+}
+
+/** A person's words on an alarm. */
+export interface AlarmComment {
+  alarmId: string;
+  at: number;
+  by: string;
+  note: string;
+}
+
 export class AlarmStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -147,6 +170,39 @@ export class AlarmStore {
   async incident(id: string): Promise<Incident | undefined> {
     const r = await this.db.selectFrom('incidents').selectAll().where('id', '=', id).executeTakeFirst();
     return r ? incidentOf(r) : undefined;
+  }
+
+  /**
+   * Alarms matching `q`, the most recently raised first (then the newest
+   * detected), a page of them and how many match in all. Pending alarms are
+   * never listed: they are not shown (flap-damping.ts).
+   */
+  async list(q: AlarmQuery): Promise<{ alarms: Alarm[]; total: number }> {
+    let base = this.db.selectFrom('alarms').where('state', '<>', 'pending');
+    if (q.areaIds) {
+      if (q.areaIds.length === 0) return { alarms: [], total: 0 };
+      base = base.where('area_id', 'in', [...q.areaIds]);
+    }
+    if (q.severities?.length) base = base.where('severity', 'in', q.severities);
+    if (q.states?.length) base = base.where('state', 'in', q.states);
+    if (q.kinds?.length) base = base.where('kind', 'in', q.kinds);
+    if (q.siteId !== undefined) base = base.where('site_id', '=', q.siteId);
+    if (q.from !== undefined) base = base.where('raised_at', '>=', q.from);
+    if (q.to !== undefined) base = base.where('raised_at', '<', q.to);
+    const total = await base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+    const rows = await base.selectAll().orderBy('raised_at', 'desc').orderBy('n', 'desc').limit(q.limit).offset(q.offset).execute();
+    return { alarms: rows.map(alarmOf), total: Number(total?.n ?? 0) };
+  }
+
+  /** A person's comment on an alarm (open or cleared); the alarm must be stored. */
+  async comment(c: AlarmComment): Promise<void> {
+    await this.db.insertInto('alarm_comments').values({ alarm_id: c.alarmId, at: c.at, by_user: c.by, note: c.note }).execute();
+  }
+
+  /** An alarm's comments, oldest first. */
+  async comments(alarmId: string): Promise<AlarmComment[]> {
+    const rows = await this.db.selectFrom('alarm_comments').selectAll().where('alarm_id', '=', alarmId).orderBy('id').execute();
+    return rows.map((r) => ({ alarmId: r.alarm_id, at: r.at, by: r.by_user, note: r.note }));
   }
 
   /** The open alarms and incidents and the highest id number used: what the engine restarts from. */

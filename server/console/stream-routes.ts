@@ -3,7 +3,8 @@
  * page needs a refresh button. Fed by FleetState listeners: a site's condition
  * changed, a command's result came back; and by the alert service: an alert
  * started, its delivery moved (coalesced by the service), it was updated,
- * cancelled or expired. Each client sees only the sites in
+ * cancelled or expired; and by the alarms: a technician's alarm raised,
+ * changed or cleared (the console's bell). Each client sees only the sites in
  * its user's area subtree. A comment line every 20 s keeps 4G carriers and
  * proxies from closing an idle connection, and re-checks the token: a signed
  * out session stops receiving. Streams are capped per user and in all
@@ -30,7 +31,7 @@ import { Type } from '@sinclair/typebox';
 import type { StreamEventMap } from '../../api/stream.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users' | 'live' | 'log'>;
+export type RouteDeps = Pick<ServerContext, 'alarms' | 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users' | 'live' | 'log'>;
 
 const KEEPALIVE_MS = 20_000;
 /** A client this far behind (a phone that lost coverage mid-storm) is dropped: it reconnects and reloads, instead of the server buffering for it. */
@@ -118,6 +119,27 @@ export const streamRoutes =
         if (c.scope === null || areaIds.some((a) => c.scope!.has(a) || c.path!.has(a))) deliver(c, frame);
       }
     });
+    // An alarm goes to users whose subtree holds its site's area; pending and dropped ones were never shown.
+    const unlistenAlarms = ctx.alarms.onAlarmEvent((e) => {
+      if (clients.size === 0) return;
+      const kind = e.type === 'alarm_raised' ? 'raised' : e.type === 'alarm_updated' ? 'changed' : e.type === 'alarm_cleared' ? 'cleared' : null;
+      if (kind === null || !('alarm' in e)) return;
+      const a = e.alarm;
+      const frame = Buffer.from(
+        eventFrame('alarm', {
+          kind,
+          alarmId: a.id,
+          siteId: a.siteId,
+          alarmKind: a.kind,
+          severity: a.severity,
+          state: a.state,
+          count: a.count,
+          incidentId: a.incidentId,
+          at: a.updatedAt,
+        }),
+      );
+      for (const c of clients) if (c.scope === null || c.scope.has(a.areaId)) deliver(c, frame);
+    });
     // Once stored (a result, or its expiry), whatever order the listeners were registered in.
     const unlistenCommands = ctx.commands.onFinished((c) => send(c.siteId, 'command', c));
 
@@ -143,6 +165,7 @@ export const streamRoutes =
     app.addHook('preClose', async () => {
       clearInterval(keepalive);
       unlistenAlerts();
+      unlistenAlarms();
       unlistenFleet();
       unlistenCommands();
       unlistenLive();
@@ -157,11 +180,11 @@ export const streamRoutes =
           tags: ['console'],
           operationId: 'streamEvents',
           summary:
-            'Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts), live (a live stream started, ended or had its delay raised)',
+            "Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts), live (a live stream started, ended or had its delay raised), alarm (a technician's alarm raised, changed or cleared)",
           response: {
             200: {
               description:
-                'an endless text/event-stream: `event: hello|condition|command|alert|live` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent, LiveEvent)',
+                'an endless text/event-stream: `event: hello|condition|command|alert|live|alarm` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent, LiveEvent, AlarmEvent)',
               content: { 'text/event-stream': { schema: Type.String() } },
             },
           },

@@ -1,0 +1,335 @@
+/**
+ * The alarms at work: the pure engine (alarm-engine.ts) fed by the fleet,
+ * its effects written to the store in order and told to listeners.
+ *
+ * For a notifier (who is told) and the console's event stream, the one seam:
+ *
+ *     const unsubscribe = alarms.onAlarmEvent((e: AlarmEvent) => { ... });
+ *
+ * `AlarmEvent` is every effect of the engine but its history rows: an alarm
+ * pending, dropped, raised, updated (acknowledged, count, severity, reasons,
+ * incident), cleared; an incident opened, updated, resolved; and
+ * `notification_due` (an alarm shown or made worse: the notification rules'
+ * delay counts from its `at`). Listeners hear them synchronously, in the
+ * engine's order, as soon as the engine decided, which is before the store
+ * committed them (the write queue below is at most one transaction behind);
+ * a listener that throws is logged and does not stop the others. Pending and
+ * dropped alarms were never shown: a notifier ignores them.
+ *
+ * What it guarantees:
+ *  - At start, the open alarms and incidents are read back from the store,
+ *    then every site's current verdict is fed once: an alarm open before a
+ *    restart is the same alarm after it (same id, count, acknowledgement),
+ *    never a second one, and one whose fault went away meanwhile is cleared
+ *    after its hold-down as any other.
+ *  - Every effect is written through ONE ordered queue: a write starts when
+ *    the one before settled and takes everything decided meanwhile in one
+ *    transaction. A failed write is logged (once per failing spell), counted
+ *    and retried with the next one, up to MAX_ATTEMPTS; never thrown.
+ *  - Time (pending delays, hold-downs) is one timer set to the engine's
+ *    `nextDueAt()`, its runs guarded by the feature's Jobs.
+ *  - People's actions (acknowledge, clear by hand, comment) resolve once
+ *    their write committed, so the answer and a read after it agree.
+ */
+import type { Logger } from '../fleet/broker.ts';
+import type { FleetState } from '../fleet/fleet-state.ts';
+import type { AreaIndex } from '../coverage/coverage.ts';
+import type { Jobs } from '../feature.ts';
+import { AlarmEngine, type AlarmEffect, type AlarmEngineContext, type AlarmInput, applyToSummary } from './alarm-engine.ts';
+import { AlarmAreaSummary } from './area-summary.ts';
+import { type DampingPolicy, DEFAULT_DAMPING_POLICY } from './flap-damping.ts';
+import { DEFAULT_INCIDENT_POLICY, type Incident, type IncidentPolicy } from './incidents.ts';
+import type { Alarm, AlarmError, AlarmSite } from './model.ts';
+import { type AlarmComment, type AlarmStore, restoreAlarmStateFrom } from './store.ts';
+
+/** Every effect but the history rows (those are the store's). */
+export type AlarmEvent = Exclude<AlarmEffect, { type: 'history' }>;
+export type AlarmListener = (e: AlarmEvent) => void;
+
+/** The settings of the alarms (config.ts: LOANET_ALARM_*). */
+export interface AlarmSettings {
+  holdDownS: number;
+  /** The pending delay of speaker line and power faults; amplifier hot waits twice it, weak signal ten times (the defaults' proportions). */
+  pendingS: number;
+  incidentWindowS: number;
+}
+
+/** The policies from the settings: the defaults of flap-damping.ts and incidents.ts with the configured delays. */
+export function alarmPolicies(s: AlarmSettings): { damping: DampingPolicy; incidents: IncidentPolicy } {
+  const pendingMs = s.pendingS * 1000;
+  return {
+    damping: {
+      ...DEFAULT_DAMPING_POLICY,
+      holdDownMs: s.holdDownS * 1000,
+      pendingMsByKind: { speaker_line: pendingMs, power: pendingMs, amplifier_hot: 2 * pendingMs, weak_signal: 10 * pendingMs },
+    },
+    incidents: { ...DEFAULT_INCIDENT_POLICY, windowMs: s.incidentWindowS * 1000 },
+  };
+}
+
+/** A batch of effects that failed this many times is given up (logged with its alarms): a write the store refuses for good must not block every later one. */
+export const MAX_ATTEMPTS = 5;
+
+export interface AlarmWriteStats {
+  writes: number;
+  effects: number;
+  failures: number;
+  /** Effects given up after MAX_ATTEMPTS failed writes. */
+  dropped: number;
+  pending: number;
+  lastError: { at: number; message: string } | null;
+}
+
+export interface AlarmServiceDeps {
+  store: AlarmStore;
+  fleet: Pick<FleetState, 'listen' | 'observations' | 'observation' | 'verdict'>;
+  /** The area tree as it is now: a new object after the areas changed. */
+  areaIndex: () => AreaIndex;
+  settings: AlarmSettings;
+  jobs: Jobs;
+  log: Logger;
+  now: () => number;
+}
+
+export class AlarmService {
+  private engine: AlarmEngine | undefined;
+  private summary: AlarmAreaSummary | undefined;
+  private ctx: AlarmEngineContext | undefined;
+  private readonly listeners: AlarmListener[] = [];
+  private unlisten: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt: number | null = null;
+  private readonly tickJob: () => void;
+  private running = false;
+
+  /** Effects decided and not yet handed to a write, and the write queue. */
+  private queued: AlarmEffect[] = [];
+  private attempts = 0;
+  private writes: Promise<void> = Promise.resolve();
+  private writeScheduled = false;
+  private failing = false;
+  private readonly stats: AlarmWriteStats = { writes: 0, effects: 0, failures: 0, dropped: 0, pending: 0, lastError: null };
+
+  constructor(private readonly deps: AlarmServiceDeps) {
+    this.tickJob = deps.jobs.guard('alarms', () => this.tick());
+  }
+
+  /** Restore from the store, feed every site's verdict once, then follow the fleet. */
+  async start(): Promise<void> {
+    const state = await restoreAlarmStateFrom(this.deps.store);
+    const policies = alarmPolicies(this.deps.settings);
+    this.ctx = { index: this.deps.areaIndex(), ...policies };
+    this.engine = new AlarmEngine(this.ctx, state);
+    this.summary = AlarmAreaSummary.build(this.ctx.index, this.engine.state.open.values());
+    this.running = true;
+    const at = this.deps.now();
+    for (const o of this.deps.fleet.observations()) {
+      const v = this.deps.fleet.verdict(o.siteId);
+      if (v)
+        this.run({ type: 'verdict', at, site: { siteId: o.siteId, kind: o.kind, areaId: o.areaId }, verdict: { siteId: v.siteId, condition: v.condition, reasons: v.reasons } });
+    }
+    this.unlisten = this.deps.fleet.listen({
+      verdictChanged: (c) => {
+        const site = this.siteOf(c.siteId);
+        if (site) this.run({ type: 'verdict', at: c.at, site, verdict: c.verdict });
+      },
+      // A moved site: its alarms follow it to the new area (the engine's followSite) with its verdict as it stands.
+      siteChanged: (id) => {
+        const site = this.siteOf(id);
+        const v = this.deps.fleet.verdict(id);
+        if (site && v) this.run({ type: 'verdict', at: this.deps.now(), site, verdict: { siteId: v.siteId, condition: v.condition, reasons: v.reasons } });
+      },
+      siteRemoved: (id) => this.run({ type: 'site_removed', at: this.deps.now(), siteId: id }),
+    });
+  }
+
+  /** Stops following the fleet and the timer, then waits for what was decided to be written. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.unlisten?.();
+    this.unlisten = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.flush();
+    await this.writes;
+  }
+
+  /** Told of every alarm event (see the top of this file). Returns the unsubscribe. */
+  onAlarmEvent(listener: AlarmListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Time alone changes something now (a pending delay or hold-down ended). */
+  tick(): void {
+    this.timer = undefined;
+    this.timerAt = null;
+    this.run({ type: 'tick', at: this.deps.now() });
+  }
+
+  /** A person owns the alarm. Resolves once stored; a refusal is the engine's code (refusals.ts makes it an answer). */
+  async acknowledge(alarmId: string, by: string, note: string | null): Promise<{ ok: true; alarm: Alarm } | { ok: false; error: AlarmError }> {
+    return this.act({ type: 'acknowledge', at: this.deps.now(), alarmId, by, note }, alarmId);
+  }
+
+  /** A person says it is over, with a note (refused while the fault is seen: ALARM_CONDITION_ACTIVE). */
+  async clear(alarmId: string, by: string, note: string): Promise<{ ok: true; alarm: Alarm } | { ok: false; error: AlarmError }> {
+    return this.act({ type: 'clear', at: this.deps.now(), alarmId, by, note }, alarmId);
+  }
+
+  /** A person's words on an alarm, open or cleared: after every write before it, so the alarm's row is there. */
+  async comment(alarmId: string, by: string, note: string): Promise<AlarmComment> {
+    const c: AlarmComment = { alarmId, at: this.deps.now(), by, note };
+    this.flush();
+    await this.writes;
+    await this.deps.store.comment(c);
+    return c;
+  }
+
+  /** An alarm as it is now: the engine's when open (the store may be one write behind), else the store's. */
+  async alarm(id: string): Promise<Alarm | undefined> {
+    const key = this.engine?.state.keyOfId.get(id);
+    const open = key === undefined ? undefined : this.engine!.state.open.get(key);
+    if (open) return open;
+    await this.settled();
+    return this.deps.store.alarm(id);
+  }
+
+  async incident(id: string): Promise<Incident | undefined> {
+    return this.engine?.state.incidents.get(id) ?? (await this.settled(), this.deps.store.incident(id));
+  }
+
+  /** Waits until everything decided so far is written (or given up): reads of the store after it see it. */
+  async settled(): Promise<void> {
+    this.flush();
+    await this.writes;
+  }
+
+  /** The live area summary (open alarms by severity and state, per area, up the tree). */
+  areaSummary(): AlarmAreaSummary {
+    this.refreshContext();
+    return this.summary!;
+  }
+
+  writeStats(): AlarmWriteStats {
+    return { ...this.stats, pending: this.queued.length };
+  }
+
+  get store(): AlarmStore {
+    return this.deps.store;
+  }
+
+  // ---------------------------------------------------------------- inside ----
+
+  private siteOf(siteId: string): AlarmSite | undefined {
+    const o = this.deps.fleet.observation(siteId);
+    return o ? { siteId, kind: o.kind, areaId: o.areaId } : undefined;
+  }
+
+  /** The area tree changed (an import, an area created): the engine's indexes and the summary are rebuilt on it. */
+  private refreshContext(): void {
+    const index = this.deps.areaIndex();
+    if (!this.ctx || !this.engine || index === this.ctx.index) return;
+    this.ctx = { ...this.ctx, index };
+    this.engine.setContext(this.ctx);
+    this.summary = AlarmAreaSummary.build(index, this.engine.state.open.values());
+  }
+
+  private async act(input: AlarmInput, alarmId: string): Promise<{ ok: true; alarm: Alarm } | { ok: false; error: AlarmError }> {
+    const r = this.run(input);
+    if (r.rejected) {
+      // The engine knows open alarms only: a cleared one is refused as such, not as unknown.
+      if (r.rejected.code === 'ALARM_NOT_FOUND') {
+        const stored = await this.alarm(alarmId);
+        if (stored?.state === 'cleared') return { ok: false, error: { code: 'ALARM_ALREADY_CLEARED', alarmId } };
+      }
+      return { ok: false, error: r.rejected };
+    }
+    await this.settled();
+    const a = await this.alarm(alarmId);
+    return { ok: true, alarm: a! };
+  }
+
+  private run(input: AlarmInput): { rejected: AlarmError | null } {
+    if (!this.engine) return { rejected: { code: 'ALARM_NOT_FOUND', alarmId: 'alarmId' in input ? input.alarmId : '' } };
+    this.refreshContext();
+    const r = this.engine.step(input);
+    if (r.effects.length > 0) {
+      applyToSummary(this.summary!, r.effects);
+      this.queued.push(...r.effects);
+      this.scheduleWrite();
+      for (const e of r.effects) if (e.type !== 'history') this.tell(e);
+    }
+    this.armTimer();
+    return { rejected: r.rejected };
+  }
+
+  private tell(e: AlarmEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch (err) {
+        this.deps.log.error({ err, event: e.type }, 'an alarm listener failed');
+      }
+    }
+  }
+
+  /** One timer, at the engine's next due time; re-armed only when that time moved. */
+  private armTimer(): void {
+    if (!this.engine || !this.running) return;
+    const due = this.engine.nextDueAt();
+    if (due === this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = due;
+    if (due === null) return;
+    // At least 1 ms: a due time already past runs on the next turn, never inside the step that set it.
+    this.timer = setTimeout(this.tickJob, Math.max(1, due - this.deps.now()));
+    this.timer.unref();
+  }
+
+  private scheduleWrite(): void {
+    if (this.writeScheduled) return;
+    this.writeScheduled = true;
+    this.writes = this.writes.then(() => this.write());
+  }
+
+  /** Queue a write of what is decided now, or of what a failed write kept (the feature's job calls it every few seconds). */
+  flush(): void {
+    if (this.queued.length > 0) this.scheduleWrite();
+  }
+
+  private async write(): Promise<void> {
+    this.writeScheduled = false;
+    const batch = this.queued;
+    if (batch.length === 0) return;
+    this.queued = [];
+    try {
+      await this.deps.store.apply(batch);
+      this.stats.writes += 1;
+      this.stats.effects += batch.length;
+      this.attempts = 0;
+      if (this.failing) this.deps.log.info({ effects: batch.length }, 'alarms: writing to the store works again');
+      this.failing = false;
+    } catch (err) {
+      this.stats.failures += 1;
+      this.stats.lastError = { at: this.deps.now(), message: (err as Error).message };
+      this.attempts += 1;
+      if (this.attempts >= MAX_ATTEMPTS) {
+        // Given up: kept in memory (the engine has them), lost to the store until they change again.
+        this.stats.dropped += batch.length;
+        this.attempts = 0;
+        const ids = [...new Set(batch.flatMap((e) => ('alarm' in e ? [e.alarm.id] : [])))].slice(0, 20);
+        this.deps.log.error({ err, effects: batch.length, alarms: ids }, `alarms: a write failed ${MAX_ATTEMPTS} times; given up`);
+      } else {
+        // Kept, in order, before what was decided meanwhile: retried with the next write.
+        this.queued = [...batch, ...this.queued];
+        if (!this.failing) this.deps.log.error({ err, effects: batch.length }, 'alarms: writing to the store failed; retried with the next write');
+        this.failing = true;
+      }
+    }
+  }
+}
