@@ -1,9 +1,19 @@
 /**
  * Prints one plain closing line, "N passed, N failed, N skipped", after
  * vitest's own report, so CI and anyone reading a log see the totals the
- * same way for every runner.
+ * same way for every runner; then the slowest test files, so every full run
+ * shows where the suite's wall time goes.
  */
 import type { Reporter, TestModule } from 'vitest/node';
+
+/** How many of the slowest files are listed. */
+const SLOWEST = 15;
+
+/** A file's own wall time, ms: its set-up and import, then its tests and hooks (vitest's diagnostic, per file). */
+function fileMs(m: TestModule): number {
+  const d = m.diagnostic();
+  return d.environmentSetupDuration + d.prepareDuration + d.setupDuration + d.collectDuration + d.duration;
+}
 
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
@@ -22,5 +32,21 @@ export default class SummaryReporter implements Reporter {
     }
     failed += unhandledErrors.length;
     process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+    process.stdout.write(slowest(modules));
   }
+}
+
+/** The slowest files, seconds each: in all, and of it importing (module and set-up files) and running tests and hooks. */
+function slowest(modules: ReadonlyArray<TestModule>): string {
+  if (modules.length < 2) return '';
+  const rows = modules
+    .map((m) => ({ m, ms: fileMs(m) }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, SLOWEST);
+  const s = (ms: number) => (ms / 1000).toFixed(1).padStart(7);
+  const lines = rows.map(({ m, ms }) => {
+    const d = m.diagnostic();
+    return `${s(ms)} ${s(d.collectDuration + d.setupDuration)} ${s(d.duration)}  ${m.project.name ? `[${m.project.name}] ` : ''}${m.relativeModuleId}`;
+  });
+  return `\n${rows.length} slowest test files, seconds:\n${'    all'} ${' import'} ${'  tests'}\n${lines.join('\n')}\n`;
 }
