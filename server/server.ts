@@ -168,7 +168,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     log,
     now: Date.now,
     config: config.live,
-    store: new LiveStreamStore(db, Date.now),
+    store: new LiveStreamStore(store.db, Date.now),
     areaPathOfSite: (id) => {
       const o = fleet.observation(id);
       return o ? coverage.areaPath(o.areaId) : undefined;

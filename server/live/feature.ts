@@ -19,7 +19,7 @@ export function liveFeature(deps: RouteDeps): Feature {
       // Streams end as server_shutdown before the HTTP server closes the voice sockets under them
       // (a closed socket would otherwise end its stream as a lost source).
       async (app: FastifyInstance) => {
-        app.addHook('preClose', async () => live.close());
+        app.addHook('preClose', () => live.close());
       },
       liveRoutes(deps),
     ],
@@ -28,9 +28,9 @@ export function liveFeature(deps: RouteDeps): Feature {
       await live.recover();
       live.startTimers();
     },
-    stop() {
+    async stop() {
       unlisten?.();
-      live.close();
+      await live.close();
     },
   };
 }

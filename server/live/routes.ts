@@ -43,7 +43,7 @@ import { findMediaTools } from '../media/tools.ts';
 import { FfmpegPcmSource, webmInput } from './ffmpeg-source.ts';
 import { probeRelay, RelayProbeFailed, RelaySource, type ProbedRelay, type RelayFallback } from './relay-source.ts';
 import { relaySchemeProblem } from './relay-destination.ts';
-import { redactUrl } from './service.ts';
+import { redactUrl, type LiveStreamView as LiveStreamViewT } from './service.ts';
 import { publicUrl } from './store.ts';
 import { inputArgs } from '../media/analysis.ts';
 import type { LiveArea, LiveStartInput } from './model.ts';
@@ -118,6 +118,8 @@ const VoiceQuery = Type.Object(
 
 /** How long a refused voice socket may take to answer our close frame. */
 const REFUSED_CLOSE_MS = 2000;
+/** The voice a browser sends while its stream is being recorded, kept at most: 2 s of 48 kHz 16-bit mono PCM. */
+const EARLY_VOICE_BYTES = 192_000;
 
 export const liveRoutes =
   (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
@@ -191,7 +193,7 @@ export const liveRoutes =
         const logCause = (id: number, what: string, detail: string, url?: string) =>
           ctx.log.warn({ streamId: id, source: src.kind, ...(url ? { url: publicUrl(url) } : {}), detail: (url ? redactUrl(detail, url) : detail).slice(0, 500) }, what);
         let streamId = -1;
-        let view: ReturnType<typeof ctx.live.start>;
+        let view: LiveStreamViewT;
         if (src.kind === 'relay') {
           let url: URL;
           try {
@@ -226,7 +228,7 @@ export const liveRoutes =
           }
           const windowMs = ctx.config.live.relayReconnectS * 1000;
           try {
-            view = ctx.live.start(
+            view = await ctx.live.start(
               input,
               (stream) =>
                 new RelaySource(
@@ -261,7 +263,7 @@ export const liveRoutes =
           const input: LiveStartInput = { source: { kind: 'media', mediaId: item.id, title: item.title }, areas, actor: principal.user, ...tuning(req.body) };
           // The library's own Ogg Opus, read as Ogg and nothing else.
           const ffmpegArgs = inputArgs(ctx.media.library.fileOf(item.sha256), 'ogg');
-          view = ctx.live.start(input, (stream, end) => {
+          view = await ctx.live.start(input, (stream, end) => {
             const child = new FfmpegPcmSource(ffmpeg, ffmpegArgs, {
               data: (c) => stream.push(c),
               exit: (e) => {
@@ -352,7 +354,7 @@ export const liveRoutes =
           requirePermission(req, 'read', ctx.coverage.areaPath(area.id));
           areaIds = scopeOf(area.id);
         }
-        return ctx.live.list({ state: q.state ?? 'all', limit: q.limit ?? 50, ...(q.before !== undefined ? { before: q.before } : {}), ...(areaIds ? { areaIds } : {}) });
+        return await ctx.live.list({ state: q.state ?? 'all', limit: q.limit ?? 50, ...(q.before !== undefined ? { before: q.before } : {}), ...(areaIds ? { areaIds } : {}) });
       },
     );
 
@@ -372,8 +374,8 @@ export const liveRoutes =
         },
       },
       async (req) => {
-        const areaIds = ctx.live.areaIdsOf(req.params.id);
-        const view = areaIds && ctx.live.get(req.params.id);
+        const areaIds = await ctx.live.areaIdsOf(req.params.id);
+        const view = areaIds && (await ctx.live.get(req.params.id));
         if (!areaIds || !view) throw Errors.notFound('live_stream', req.params.id);
         const p = requirePermission(req, 'read');
         const scope = scopeOf(p.user.areaId);
@@ -417,12 +419,12 @@ export const liveRoutes =
         if (!areas) {
           requirePermission(req, 'live.broadcast');
           // A past stream known only from the record.
-          if (ctx.live.areaIdsOf(req.params.id)) throw fail('LOANET_STREAM_ENDED', { id: String(req.params.id) });
+          if (await ctx.live.areaIdsOf(req.params.id)) throw fail('LOANET_STREAM_ENDED', { id: String(req.params.id) });
           throw Errors.notFound('live_stream', req.params.id);
         }
         let principal = requirePermission(req, 'live.broadcast');
         for (const a of areas) principal = requirePermission(req, 'live.broadcast', a.path);
-        return ctx.live.stop(req.params.id, principal.user);
+        return await ctx.live.stop(req.params.id, principal.user);
       },
     );
 
@@ -445,13 +447,68 @@ export const liveRoutes =
       (socket, req) => {
         const q = req.query as typeof VoiceQuery.static;
         let started: { id: number } | undefined;
+        let principal: Principal | undefined;
+        let push: ((c: Buffer) => void) | undefined;
+        let finishInput = () => {};
+        let closed = false;
+        let stopAsked = false;
+        // What the browser sends while the stream is being recorded (a few ms): kept, in order, up to a bound.
+        const early: Buffer[] = [];
+        let earlyBytes = 0;
+        const format = q.format ?? 'pcm';
+        const ffmpeg = format === 'webm' ? ffmpegPath() : undefined;
+        /** An operator's stop (or the socket closing): a stream that ended meanwhile has nothing left to stop. */
+        const stopStream = () => {
+          if (started && principal) ctx.live.stop(started.id, principal.user).catch(() => undefined);
+        };
+        const onClose = () => {
+          finishInput();
+          // A voice ends with its socket: for PCM at once, for WebM when ffmpeg has drained.
+          if (!ffmpeg) stopStream();
+        };
+        socket.on('message', (data: Buffer, isBinary: boolean) => {
+          if (!isBinary) {
+            // A text message {"type":"stop"} ends the stream as an operator's stop.
+            let stop = false;
+            try {
+              stop = (JSON.parse(data.toString('utf8')) as { type?: unknown }).type === 'stop';
+            } catch {
+              /* not JSON */
+            }
+            if (stop && started) stopStream();
+            else if (stop) stopAsked = true;
+            return;
+          }
+          if (push) push(data);
+          else if (earlyBytes + data.length <= EARLY_VOICE_BYTES) {
+            early.push(data);
+            earlyBytes += data.length;
+          }
+        });
+        socket.on('close', () => {
+          closed = true;
+          if (started) onClose();
+        });
+        const refuse = (err: unknown) => {
+          const e = err as { statusCode?: number; code?: string; message?: string; params?: unknown };
+          if (socket.readyState !== socket.OPEN) return;
+          // The code and its parameters, as an HTTP error answer has them: the console words them.
+          socket.send(JSON.stringify({ type: 'error', error: e.code ?? 'LOANET_INTERNAL', message: e.message ?? 'internal error', ...(e.params ? { params: e.params } : {}) }));
+          // 4000 + HTTP status: the console shows why (4403 forbidden, 4409 same priority on air).
+          socket.close(4000 + ((e.statusCode ?? 500) % 1000), (e.message ?? '').slice(0, 120));
+          // A browser answers the close at once; a client that never does is cut instead of held for ws' 30 s close timeout.
+          setTimeout(() => socket.terminate(), REFUSED_CLOSE_MS).unref();
+        };
+        let areas: LiveArea[];
         try {
-          const { areas, principal } = targets(req, q.areas.split(','));
-          const format = q.format ?? 'pcm';
-          const ffmpeg = format === 'webm' ? ffmpegPath() : undefined;
-          let push: (c: Buffer) => void = () => {};
-          let finishInput = () => {};
-          const view = ctx.live.start({ source: { kind: 'browser', format }, areas, actor: principal.user, ...tuning(q) }, (stream, end) => {
+          ({ areas, principal } = targets(req, q.areas.split(',')));
+        } catch (err) {
+          refuse(err);
+          return;
+        }
+        let pushToStream: (c: Buffer) => void = () => {};
+        ctx.live
+          .start({ source: { kind: 'browser', format }, areas, actor: principal.user, ...tuning(q) }, (stream, end) => {
             const closeSocket = () => {
               if (socket.readyState === socket.OPEN) socket.close(1000, 'stream ended');
             };
@@ -463,11 +520,11 @@ export const liveRoutes =
                   closeSocket();
                 },
               });
-              push = (c) => child.write(c);
+              pushToStream = (c) => child.write(c);
               finishInput = () => child.endInput();
               return { pause() {}, resume() {}, close: () => (child.close(), closeSocket()) };
             }
-            push = (c) => {
+            pushToStream = (c) => {
               // PCM s16le: an odd byte count cannot be samples.
               if (c.length % 2 !== 0) {
                 end('error', `a binary message of ${c.length} bytes is not 16-bit PCM`);
@@ -477,37 +534,15 @@ export const liveRoutes =
             };
             finishInput = () => end('source_lost', 'the browser disconnected');
             return { pause() {}, resume() {}, close: closeSocket };
-          });
-          started = view;
-          socket.send(JSON.stringify({ type: 'started', stream: view }));
-          socket.on('message', (data: Buffer, isBinary: boolean) => {
-            if (!isBinary) {
-              // A text message {"type":"stop"} ends the stream as an operator's stop.
-              let stop = false;
-              try {
-                stop = (JSON.parse(data.toString('utf8')) as { type?: unknown }).type === 'stop';
-              } catch {
-                /* not JSON */
-              }
-              if (stop && started) ctx.live.stop(started.id, principal.user);
-              return;
-            }
-            push(data);
-          });
-          socket.on('close', () => {
-            finishInput();
-            // A voice ends with its socket: for PCM at once, for WebM when ffmpeg has drained.
-            if (!ffmpeg && started && ctx.live.get(started.id)?.state === 'live') ctx.live.stop(started.id, principal.user);
-          });
-        } catch (err) {
-          const e = err as { statusCode?: number; code?: string; message?: string; params?: unknown };
-          // The code and its parameters, as an HTTP error answer has them: the console words them.
-          socket.send(JSON.stringify({ type: 'error', error: e.code ?? 'LOANET_INTERNAL', message: e.message ?? 'internal error', ...(e.params ? { params: e.params } : {}) }));
-          // 4000 + HTTP status: the console shows why (4403 forbidden, 4409 same priority on air).
-          socket.close(4000 + ((e.statusCode ?? 500) % 1000), (e.message ?? '').slice(0, 120));
-          // A browser answers the close at once; a client that never does is cut instead of held for ws' 30 s close timeout.
-          setTimeout(() => socket.terminate(), REFUSED_CLOSE_MS).unref();
-        }
+          })
+          .then((view) => {
+            started = view;
+            if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ type: 'started', stream: view }));
+            push = pushToStream;
+            for (const c of early.splice(0)) push(c);
+            if (closed) onClose();
+            else if (stopAsked) stopStream();
+          }, refuse);
       },
     );
   };

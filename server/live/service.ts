@@ -4,36 +4,39 @@
  * of every target area, tell the sites what it is, stop it, and gather what
  * the sites report about playing it.
  *
- * What goes on the wire, and each area's retained slot, is publisher.ts's;
- * what a stream looks like to readers (live or from the record) is
- * views.ts's; how long its delay is, delay-budget.ts's. A receiver tells the
- * JSON start on an audio channel from a binary frame by the first byte ('{'
- * vs 'L').
+ * This module owns a stream's life from start to end. What goes on the wire,
+ * and each area's retained slot, is publisher.ts's; what a stream looks like
+ * to readers (live or from the record) is views.ts's; how long its delay is
+ * and how it is raised, adaptive-delay.ts's (over delay-budget.ts); what the
+ * sites report, site-reports.ts's; the order of the writes to the record,
+ * record-writer.ts's. A receiver tells the JSON start on an audio channel
+ * from a binary frame by the first byte ('{' vs 'L').
  *
  * Two streams of the same priority on overlapping areas are refused (409):
  * each site would keep the first and refuse the second anyway
  * (edge-agent/playout/timeline.ts: at equal priority the one on air keeps the site), and the second operator is better
  * told at once who is on air. Different priorities may overlap: each site
- * lets the higher pre-empt the lower.
+ * lets the higher pre-empt the lower. A stream being started (its record
+ * being written) counts as on air for this check, so two starts at once
+ * cannot both pass it.
  *
- * The record (server/live/store.ts, migration 7). Every stream is written
- * when it starts and when it ends (who, what, where, how it ended), and the
- * latest stream_stats of each site with it, coalesced: reports are kept in
- * memory and upserted in one transaction every `flushMs`, never per message.
- * A restart cannot carry a stream on (a relay's ffmpeg and a browser's socket
- * die with the process): a graceful stop ends them as `server_shutdown`;
- * after a crash, `recover()` at the next start closes every stream still
- * recorded on air as `server_restart`, sends its stream_stop and clears its
- * retained start (an external broker keeps retained messages across the
- * restart, and its sites would wait on a stream nobody sends). On the wire
- * both are reason `error` with the cause in `detail`. Ended streams stay in
- * memory for `keepEnded` of them (late final reports still count); older
- * ones are read from the store.
- *
- * Over 600 lines only since the formatter spread its calls over more lines
- * (551 before): one concept, a stream's life from start to end; what the
- * sites report, the wire, the views, the delay budget and the nouns are
- * already their own modules.
+ * The record (server/live/store.ts, migration 7), on SQLite or PostgreSQL.
+ * Every stream is written when it starts (its INSERT takes its id: a taken
+ * one, by the record or another server at the same moment, draws another)
+ * and when it ends (who, what, where, how it ended; once: a stop racing the
+ * source's end, or another server's recover(), ends it in the record once,
+ * and only the end that did is audited), and the latest stream_stats of
+ * each site with it, coalesced: reports are kept in memory and upserted in
+ * one transaction every `flushMs`, never per message, one write at a time.
+ * A restart cannot carry a stream on (a relay's ffmpeg and a browser's
+ * socket die with the process): a graceful stop ends them as
+ * `server_shutdown`; after a crash, `recover()` at the next start closes
+ * every stream still recorded on air as `server_restart`, sends its
+ * stream_stop and clears its retained start (an external broker keeps
+ * retained messages across the restart, and its sites would wait on a
+ * stream nobody sends). On the wire both are reason `error` with the cause
+ * in `detail`. Ended streams stay in memory for `keepEnded` of them (late
+ * final reports still count); older ones are read from the store.
  */
 import { randomInt } from 'node:crypto';
 import {
@@ -48,26 +51,18 @@ import {
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { AuditLog } from '../audit.ts';
 import { Errors, fail } from '../errors.ts';
-import { LiveStream, type LiveStreamStats, type PcmSource } from './live-stream.ts';
+import { LiveStream, type PcmSource } from './live-stream.ts';
 import { SkewTracker } from './skew.ts';
-import { chooseLiveDelay, siteNeededDelayMs, type DelayChoice, type LiveDelayView } from './delay-budget.ts';
 export type { LiveDelayView } from './delay-budget.ts';
 import { publicUrl, type LiveEndReason, type LiveStreamStore } from './store.ts';
 import { logSafe } from '../log-safe.ts';
-import { LivePublisher, type OnAir } from './publisher.ts';
+import { LivePublisher } from './publisher.ts';
 import { LiveSiteReports, type RecordStats } from './site-reports.ts';
-import {
-  defaultLabel,
-  recordView,
-  redactUrl,
-  siteView,
-  totals,
-  type LiveDelayPreview,
-  type LiveSiteView,
-  type LiveStreamDetail,
-  type LiveStreamView,
-  type SiteReport,
-} from './views.ts';
+import { LiveRecordWriter } from './record-writer.ts';
+import { AdaptiveDelay } from './adaptive-delay.ts';
+import { liveView, newRecord, onAir, type Entry } from './entry.ts';
+import { defaultLabel, recordView, redactUrl, siteView, type LiveDelayPreview, type LiveSiteView, type LiveStreamDetail, type LiveStreamView } from './views.ts';
+import { siteNeededDelayMs } from './delay-budget.ts';
 
 export type { LiveEndReason } from './store.ts';
 export type { LiveDelayPreview, LiveSiteTotals, LiveSiteView, LiveStreamDetail, LiveStreamView } from './views.ts';
@@ -82,39 +77,8 @@ export interface LiveChange {
   areaIds: number[];
 }
 
-/** A raise smaller than this is not worth the pause it cuts into a live voice. */
-const RAISE_MIN_MS = 100;
-/** At most one raise per stream this often: each waits for the sites' next measures. */
-const RAISE_EVERY_MS = 3000;
-/** A site's measured link counts for the next stream's delay this long. */
-const LINK_MEMORY_MS = 7 * 24 * 3600_000;
-
-interface Entry {
-  id: number;
-  stream: LiveStream;
-  input: LiveStartInput;
-  /** The keys of input.areas, computed once: every frame goes to each. */
-  areaKeys: string[];
-  start: AudioStreamStart;
-  startedAt: number;
-  endedAt: number | null;
-  endReason: LiveEndReason | null;
-  endDetail: string | null;
-  endedBy: string | null;
-  reports: Map<string, SiteReport>;
-  skew: SkewTracker;
-  finalStats: LiveStreamStats | null;
-  /** Sites whose report changed since the last write to the store. */
-  dirty: Set<string>;
-  ceilingMs: number;
-  initialDelayMs: number;
-  raises: LiveDelayView['raises'];
-  lastRaiseAt: number;
-  /** Where its audio comes from, once attached (a relay's tells whether it is reconnecting). */
-  source?: PcmSource;
-  /** Each reporting site's latest transit on this stream. */
-  links: Map<string, { transitP50Ms: number; transitP99Ms: number; samples: number; behind: boolean }>;
-}
+/** Ids drawn for one stream before giving up: each draw collides with a stored id with odds of a few in 4 billion. */
+const MAX_ID_DRAWS = 20;
 
 export interface LiveServiceDeps {
   broker: BrokerLink;
@@ -127,29 +91,49 @@ export interface LiveServiceDeps {
   areaPathOfSite?: (siteId: string) => readonly number[] | undefined;
   /** The record of streams and site reports; absent (unit tests), streams live in memory only. */
   store?: LiveStreamStore;
+  /** Draws a candidate stream id (u32, not 0); tests give a fixed sequence to make two servers collide. */
+  drawId?: () => number;
 }
 
-const onAir = (e: Entry): OnAir => ({ id: e.id, start: e.start, priority: e.input.priority, areaKeys: e.areaKeys });
+/** A stream between its checks and its record: it holds its areas against another start of its priority. */
+interface Starting {
+  id: number | null;
+  priority: AudioPriority;
+  areas: LiveArea[];
+  label: string;
+}
 
 export class LiveService {
   private readonly cfg: LiveConfig;
   private readonly live = new Map<number, Entry>();
   private readonly ended: Entry[] = [];
+  private readonly starting = new Set<Starting>();
   /** The wire: starts, stops, frames, re-announcements and each area's retained slot. */
   private readonly wire: LivePublisher;
   private announceTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   /** The sites' reports, for the record (streams closed by recover() included). */
   private readonly reports: LiveSiteReports;
+  /** The record's writes, one at a time, in order. */
+  private readonly writer: LiveRecordWriter;
+  /** A flush asked for and not begun: another ask joins it. */
+  private queuedFlush: Promise<boolean> | undefined;
+  private readonly delays: AdaptiveDelay;
   /** Who hears of streams starting, ending and being slowed (the console's event stream). */
   private readonly listeners = new Set<(ch: LiveChange) => void>();
-  /** Each site's latest measured link (any stream): what the next stream to it starts with. */
-  private readonly siteLinks = new Map<string, { transitP99Ms: number; at: number }>();
 
   constructor(private readonly deps: LiveServiceDeps) {
     this.cfg = { ...DEFAULT_LIVE_CONFIG, ...deps.config };
     this.wire = new LivePublisher({ broker: deps.broker, log: deps.log, now: deps.now, onAir: () => [...this.live.values()].map(onAir) });
     this.reports = new LiveSiteReports({ store: deps.store, now: deps.now, areaPathOfSite: deps.areaPathOfSite, keep: this.cfg.keepEnded });
+    this.writer = new LiveRecordWriter(deps.log);
+    this.delays = new AdaptiveDelay({
+      cfg: this.cfg,
+      log: deps.log,
+      now: deps.now,
+      areaPathOfSite: deps.areaPathOfSite,
+      announce: (e) => this.wire.sendStart(onAir(e)),
+    });
   }
 
   /**
@@ -162,12 +146,13 @@ export class LiveService {
   async recover(opts: { retries?: number; retryMs?: number } = {}): Promise<number[]> {
     const store = this.deps.store;
     if (!store) return [];
-    const open = store.open();
+    const open = await store.open();
     const now = this.deps.now();
     const detail = 'server_restart: the server restarted while the stream was on air / máy chủ khởi động lại khi luồng đang phát';
     const sends: Array<Promise<void>> = [];
     for (const r of open) {
-      if (!store.end(r.id, { endedAt: now, reason: 'server_restart', detail, by: null })) continue;
+      // Another server (or a stop on this one) may end it first: only the end that closed it is audited and told.
+      if (!(await store.end(r.id, { endedAt: now, reason: 'server_restart', detail, by: null }))) continue;
       this.reports.noteRecovered(r.id, r.areaIds);
       await this.deps.audit.record(null, 'live.stop', String(r.id), { reason: 'server_restart' });
       this.deps.log.warn({ streamId: r.id, areas: r.areas }, 'live stream ended by the server restart');
@@ -189,49 +174,93 @@ export class LiveService {
       this.announceTimer.unref();
     }
     if (this.deps.store) {
-      this.flushTimer = setInterval(() => {
-        try {
-          this.flush();
-        } catch (err) {
-          // Kept in memory and tried again at the next flush.
-          this.deps.log.error({ err: (err as Error).message }, 'writing live stream statistics failed');
-        }
-      }, this.cfg.flushMs);
+      // A failed write is logged and counted by the writer; its reports stay marked for the next.
+      this.flushTimer = setInterval(() => void this.flush(), this.cfg.flushMs);
       this.flushTimer.unref();
     }
   }
 
   /**
    * The areas a stream would go to (the outermost), or the refusal it would
-   * get: no area, or a stream of the same priority on air over them. Called
-   * by start(), and before a relay's source is tried (which takes seconds).
+   * get: no area, or a stream of the same priority on air over them (or
+   * being started). Called by start(), and before a relay's source is tried
+   * (which takes seconds).
    */
   refuseOverlap(targets: readonly LiveArea[], priority: AudioPriority): LiveArea[] {
     const areas = outermost(targets);
     if (areas.length === 0) throw fail('LOANET_TARGET_REQUIRED', { field: 'areas' });
-    for (const other of this.live.values()) {
-      if (other.input.priority !== priority) continue;
-      const clash = areas.find((a) => outermost(other.input.areas).some((b) => a.path.includes(b.id) || b.path.includes(a.id)));
-      if (clash) {
-        throw fail('LOANET_LIVE_BUSY', { id: String(other.id), priority, areaKey: clash.key, source: other.start.source.label ?? other.input.source.kind });
-      }
+    const others: Starting[] = [
+      ...[...this.live.values()].map((o) => ({ id: o.id, priority: o.input.priority, areas: o.input.areas, label: o.start.source.label ?? o.input.source.kind })),
+      ...this.starting,
+    ];
+    for (const other of others) {
+      if (other.priority !== priority) continue;
+      const clash = areas.find((a) => outermost(other.areas).some((b) => a.path.includes(b.id) || b.path.includes(a.id)));
+      if (clash) throw fail('LOANET_LIVE_BUSY', { id: String(other.id ?? ''), priority, areaKey: clash.key, source: other.label });
     }
     return areas;
   }
 
   /**
    * Start a stream. `attach` wires the source to the stream (spawn ffmpeg,
-   * take a socket) and returns it; it is called after the checks, so a
-   * refused stream never spawns anything.
+   * take a socket) and returns it; it is called after the checks and once
+   * the stream is recorded, so a refused stream never spawns anything.
    */
-  start(input: LiveStartInput, attach: (stream: LiveStream, end: (reason: AudioStopReason, detail?: string) => void) => PcmSource): LiveStreamView {
+  async start(input: LiveStartInput, attach: (stream: LiveStream, end: (reason: AudioStopReason, detail?: string) => void) => PcmSource): Promise<LiveStreamView> {
     const areas = this.refuseOverlap(input.areas, input.priority);
-    const id = this.allocateId();
+    const label = input.label ?? defaultLabel(input.source, input.actor);
+    const held: Starting = { id: null, priority: input.priority, areas, label };
+    this.starting.add(held);
+    let entry: Entry;
+    try {
+      entry = await this.record(input, areas, label, held);
+    } finally {
+      this.starting.delete(held);
+    }
+    const e = entry;
+    this.live.set(e.id, e);
+    this.wire.sendStart(onAir(e));
+    const source = attach(e.stream, (reason, detail) => void this.finish(e, reason, detail, null));
+    e.source = source;
+    if (e.endedAt === null) e.stream.start(source);
+    else source.close();
+    this.deps.audit.recordDetached(input.actor, 'live.start', String(e.id), {
+      source: input.source.kind,
+      ...(input.source.kind === 'relay' ? { url: publicUrl(input.source.url) } : {}),
+      ...(input.source.kind === 'media' ? { mediaId: input.source.mediaId } : {}),
+      areas: e.start.areas,
+      priority: input.priority,
+      label,
+    });
+    if (e.endedAt === null) this.emit(e, 'started', e.startedAt);
+    return this.view(e);
+  }
+
+  /**
+   * The stream, made and recorded under an id of its own: drawn apart from
+   * the streams in memory (their late frames must stay apart at the sites),
+   * and taken by the record's INSERT, so a stored stream's statistics never
+   * mix with a new one's and two servers never start the same id.
+   */
+  private async record(input: LiveStartInput, areas: LiveArea[], label: string, held: Starting): Promise<Entry> {
+    for (let draw = 0; draw < MAX_ID_DRAWS; draw++) {
+      const id = this.drawId();
+      held.id = id;
+      const e = this.prepare(id, input, areas, label);
+      // Recorded before anything goes out: a crash from here on leaves a row that recover() closes.
+      if (!this.deps.store || (await this.deps.store.insert(newRecord(e)))) return e;
+    }
+    throw new Error(`no free live stream id after ${MAX_ID_DRAWS} draws`);
+  }
+
+  private prepare(id: number, input: LiveStartInput, areas: LiveArea[], label: string): Entry {
     const now = this.deps.now();
     const packetsPerMessage = input.packetsPerMessage ?? this.cfg.packetsPerMessage;
-    const choice = this.chooseDelay(areas, input, packetsPerMessage);
+    const choice = this.delays.choose(areas, input, packetsPerMessage);
     const delayMs = choice.delayMs;
     const bitrate = input.bitrate ?? this.cfg.bitrate;
+    const areaKeys = areas.map((a) => a.key);
+    const ref: { e?: Entry } = {};
     const stream = new LiveStream(
       {
         streamId: id,
@@ -244,29 +273,28 @@ export class LiveService {
       },
       {
         now: this.deps.now,
-        publish: (m) => this.wire.publishFrame(entry.areaKeys, m),
-        ended: (reason, detail) => this.finish(entry, reason, detail, null),
+        publish: (m) => this.wire.publishFrame(areaKeys, m),
+        ended: (reason, detail) => void this.finish(ref.e!, reason, detail, null),
       },
     );
-    const label = input.label ?? defaultLabel(input.source, input.actor);
     const start: AudioStreamStart = {
       v: PROTOCOL_VERSION,
       type: 'stream_start',
       streamId: id,
       codec: { name: 'opus', sampleRate: 48000, channels: 1, frameMs: 20, packetsPerMessage, bitrate, fec: stream.fec },
       priority: input.priority,
-      areas: areas.map((a) => a.key),
+      areas: areaKeys,
       source: { kind: input.source.kind, label: label.slice(0, 120) },
       delayMs,
       whenPreempted: input.whenPreempted ?? (input.source.kind === 'browser' ? 'end' : 'resume'),
       startAt: stream.startAtMs,
       at: now,
     };
-    const entry: Entry = {
+    ref.e = {
       id,
       stream,
       input: { ...input, areas },
-      areaKeys: areas.map((a) => a.key),
+      areaKeys,
       start,
       startedAt: now,
       endedAt: null,
@@ -283,42 +311,7 @@ export class LiveService {
       lastRaiseAt: -Infinity,
       links: new Map(),
     };
-    // Recorded before anything goes out: a crash from here on leaves a row that recover() closes.
-    this.deps.store?.insert({
-      id,
-      source: {
-        kind: input.source.kind,
-        label: start.source.label ?? null,
-        ref: input.source.kind === 'relay' ? publicUrl(input.source.url) : input.source.kind === 'media' ? input.source.mediaId : null,
-        format: input.source.kind === 'browser' ? input.source.format : null,
-      },
-      priority: start.priority,
-      whenPreempted: start.whenPreempted ?? 'resume',
-      areas: start.areas,
-      areaIds: areas.map((a) => a.id),
-      delayMs,
-      codec: start.codec,
-      startAt: start.startAt,
-      createdBy: input.actor.id,
-      createdByName: input.actor.username,
-      startedAt: now,
-    });
-    this.live.set(id, entry);
-    this.wire.sendStart(onAir(entry));
-    const source = attach(stream, (reason, detail) => this.finish(entry, reason, detail, null));
-    entry.source = source;
-    if (entry.endedAt === null) stream.start(source);
-    else source.close();
-    this.deps.audit.recordDetached(input.actor, 'live.start', String(id), {
-      source: input.source.kind,
-      ...(input.source.kind === 'relay' ? { url: publicUrl(input.source.url) } : {}),
-      ...(input.source.kind === 'media' ? { mediaId: input.source.mediaId } : {}),
-      areas: start.areas,
-      priority: input.priority,
-      label,
-    });
-    if (entry.endedAt === null) this.emit(entry, 'started', entry.startedAt);
-    return this.view(entry);
+    return ref.e;
   }
 
   /**
@@ -327,65 +320,7 @@ export class LiveService {
    * while it plays, and the sites whose link needs more than that ceiling.
    */
   previewDelay(areas: readonly LiveArea[], o: { delayMs?: number; maxDelayMs?: number; packetsPerMessage?: number } = {}): LiveDelayPreview {
-    const c = this.chooseDelay(outermost(areas), o, o.packetsPerMessage ?? this.cfg.packetsPerMessage);
-    return {
-      delayMs: c.delayMs,
-      ceilingMs: c.ceilingMs,
-      adaptive: c.ceilingMs > c.delayMs,
-      sites: c.sites.slice(0, 50),
-      measured: c.sites.length,
-      beyondCeiling: c.sites.filter((s) => !s.withinCeiling).length,
-    };
-  }
-
-  private budget(packetsPerMessage: number): { packetsPerMessage: number; frameMs: number; outputMs: number } {
-    return { packetsPerMessage, frameMs: 20, outputMs: this.cfg.outputMs };
-  }
-
-  /** A new stream's delay: the requested or configured one, raised for the targeted sites' measured links, within the ceiling. */
-  private chooseDelay(areas: readonly LiveArea[], o: { delayMs?: number; maxDelayMs?: number }, packetsPerMessage: number): DelayChoice {
-    const floorMs = o.delayMs ?? this.cfg.delayMs;
-    // A delay asked for without a ceiling is that delay: whoever names one (a test, a wired fleet) means it.
-    const ceilingMs = o.maxDelayMs ?? (o.delayMs !== undefined ? o.delayMs : this.cfg.maxDelayMs);
-    const ids = areas.map((a) => a.id);
-    const now = this.deps.now();
-    const links: Array<{ siteId: string; transitP99Ms: number }> = [];
-    for (const [siteId, l] of this.siteLinks) {
-      if (now - l.at > LINK_MEMORY_MS) continue;
-      const path = this.deps.areaPathOfSite?.(siteId);
-      if (this.deps.areaPathOfSite && !(path && ids.some((id) => path.includes(id)))) continue;
-      links.push({ siteId, transitP99Ms: l.transitP99Ms });
-    }
-    // Beyond the protocol's 10 s, a stream cannot be announced.
-    return chooseLiveDelay({ floorMs, ceilingMs: Math.min(10_000, ceilingMs), links, budget: this.budget(packetsPerMessage) });
-  }
-
-  /**
-   * A site's measure asks for more delay than the stream has: raise it (to
-   * what the slowest site within the ceiling needs), tell the sites first
-   * (the start, again, with the new delayMs: on the audio channel it comes
-   * before the frames sent further ahead), then move the stream's capture
-   * origin back (live-stream.ts raiseDelay).
-   */
-  private adapt(e: Entry, siteId: string): void {
-    const current = e.stream.currentDelayMs;
-    if (e.endedAt !== null || e.ceilingMs <= current) return;
-    const now = this.deps.now();
-    if (now - e.lastRaiseAt < RAISE_EVERY_MS) return;
-    // Only a site that needs more can raise it: the others' needs are weighed only then (3,000 sites report every 5 s).
-    const mine = e.links.get(siteId);
-    if (!mine || siteNeededDelayMs(mine.transitP99Ms, this.budget(e.start.codec.packetsPerMessage)) <= current) return;
-    const links = [...e.links].map(([siteId, l]) => ({ siteId, transitP99Ms: l.transitP99Ms }));
-    const c = chooseLiveDelay({ floorMs: current, ceilingMs: e.ceilingMs, links, budget: this.budget(e.start.codec.packetsPerMessage) });
-    if (c.delayMs - current < RAISE_MIN_MS && !(c.delayMs > current && c.delayMs === e.ceilingMs)) return;
-    e.lastRaiseAt = now;
-    e.start = { ...e.start, delayMs: c.delayMs, at: now };
-    this.wire.sendStart(onAir(e));
-    const to = e.stream.raiseDelay(c.delayMs);
-    e.raises.push({ at: now, fromMs: current, toMs: to });
-    if (e.raises.length > 20) e.raises.shift();
-    this.deps.log.warn({ streamId: e.id, fromMs: current, toMs: to, slowest: c.sites[0]?.siteId }, 'live stream delay raised for a slow link');
-    this.emit(e, 'delay_raised', now);
+    return this.delays.preview(outermost(areas), o);
   }
 
   /** Hear of every stream started, ended or slowed; returns the unsubscribe. */
@@ -406,15 +341,29 @@ export class LiveService {
     }
   }
 
-  /** Stop a live stream by a person. */
-  stop(id: number, actor: LiveActor): LiveStreamView {
+  /** Stop a live stream by a person; resolves once its end is recorded (or failed to be, logged). */
+  async stop(id: number, actor: LiveActor): Promise<LiveStreamView> {
     const e = this.live.get(id);
     if (!e) {
-      if (this.ended.some((x) => x.id === id) || this.deps.store?.exists(id)) throw fail('LOANET_STREAM_ENDED', { id: String(id) });
+      if (this.ended.some((x) => x.id === id) || (await this.deps.store?.exists(id))) throw fail('LOANET_STREAM_ENDED', { id: String(id) });
       throw Errors.notFound('live_stream', id);
     }
-    this.finish(e, 'operator', `stopped by ${actor.username}`, actor);
+    await this.finish(e, 'operator', `stopped by ${actor.username}`, actor);
     return this.view(e);
+  }
+
+  /** The streams on air now, newest first (memory only: what this server plays). */
+  onAir(q: { limit?: number; areaIds?: ReadonlySet<number> } = {}): LiveStreamView[] {
+    return this.fromMemory([...this.live.values()], { limit: q.limit ?? 100, ...(q.areaIds ? { areaIds: q.areaIds } : {}) });
+  }
+
+  private fromMemory(entries: Entry[], q: { limit: number; before?: number; areaIds?: ReadonlySet<number> }): LiveStreamView[] {
+    const seen = (ids: readonly number[]) => !q.areaIds || ids.some((id) => q.areaIds!.has(id));
+    return entries
+      .filter((e) => seen(e.input.areas.map((a) => a.id)) && (q.before === undefined || e.startedAt < q.before))
+      .sort((a, b) => b.startedAt - a.startedAt)
+      .slice(0, q.limit)
+      .map((e) => this.view(e));
   }
 
   /**
@@ -422,32 +371,28 @@ export class LiveService {
    * from it (paged by `before`, a start time); without one, from memory.
    * `areaIds`: only streams with a target among these areas (the caller's scope).
    */
-  list(q: { state?: 'live' | 'all'; limit?: number; before?: number; areaIds?: ReadonlySet<number> } = {}): { streams: LiveStreamView[]; next: number | null } {
+  async list(q: { state?: 'live' | 'all'; limit?: number; before?: number; areaIds?: ReadonlySet<number> } = {}): Promise<{ streams: LiveStreamView[]; next: number | null }> {
     const limit = q.limit ?? 100;
-    const seen = (ids: readonly number[]) => !q.areaIds || ids.some((id) => q.areaIds!.has(id));
     const store = this.deps.store;
     if (q.state === 'live' || !store) {
       const mem = q.state === 'live' ? [...this.live.values()] : [...this.live.values(), ...[...this.ended].reverse()];
-      const streams = mem
-        .filter((e) => seen(e.input.areas.map((a) => a.id)) && (q.before === undefined || e.startedAt < q.before))
-        .sort((a, b) => b.startedAt - a.startedAt)
-        .slice(0, limit)
-        .map((e) => this.view(e));
+      const streams = this.fromMemory(mem, { limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: q.areaIds } : {}) });
       return { streams, next: streams.length === limit ? streams[streams.length - 1]!.startedAt : null };
     }
-    const rows = store.list({ limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: [...q.areaIds] } : {}) });
-    const streams = rows.map((r) => {
+    const rows = await store.list({ limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: [...q.areaIds] } : {}) });
+    const streams: LiveStreamView[] = [];
+    for (const r of rows) {
       const e = this.entry(r.id);
-      return e ? this.view(e) : recordView(r, store.sites(r.id));
-    });
+      streams.push(e ? this.view(e) : recordView(r, await store.sites(r.id)));
+    }
     return { streams, next: rows.length === limit ? rows[rows.length - 1]!.startedAt : null };
   }
 
   /** One stream with each site's latest report: from memory while on air or recently ended, else from the store. */
-  get(id: number): LiveStreamDetail | undefined {
+  async get(id: number): Promise<LiveStreamDetail | undefined> {
     const e = this.entry(id);
     if (e) {
-      const budget = this.budget(e.start.codec.packetsPerMessage);
+      const budget = this.delays.budget(e.start.codec.packetsPerMessage);
       const siteReports = [...e.reports].map(([siteId, r]): LiveSiteView => {
         const l = e.links.get(siteId);
         return { ...siteView(siteId, r), ...(l ? { link: { ...l, neededMs: siteNeededDelayMs(l.transitP99Ms, budget) } } : {}) };
@@ -455,10 +400,16 @@ export class LiveService {
       return { ...this.view(e), siteReports: siteReports.sort((a, b) => a.siteId.localeCompare(b.siteId)) };
     }
     const store = this.deps.store;
-    const r = store?.get(id);
+    const r = await store?.get(id);
     if (!store || !r) return undefined;
-    const sites = store.sites(id);
+    const sites = await store.sites(id);
     return { ...recordView(r, sites), siteReports: sites.map(({ siteId, ...rest }) => ({ siteId, ...rest })) };
+  }
+
+  /** A stream this server holds in memory (on air, or among the last ended), without reading the store: for a synchronous lookup. */
+  recent(id: number): LiveStreamView | undefined {
+    const e = this.entry(id);
+    return e ? this.view(e) : undefined;
   }
 
   /** Can `actor` stop/see this stream: the areas it targets (for the route's scope check). */
@@ -467,24 +418,32 @@ export class LiveService {
   }
 
   /** Ids of the areas a stream (live or past) targets. */
-  areaIdsOf(id: number): number[] | undefined {
-    return this.entry(id)?.input.areas.map((a) => a.id) ?? this.deps.store?.get(id)?.areaIds;
+  async areaIdsOf(id: number): Promise<number[] | undefined> {
+    return this.entry(id)?.input.areas.map((a) => a.id) ?? (await this.deps.store?.get(id))?.areaIds;
   }
 
   /** A site's stream_stats event (already validated at the ingest boundary). */
   onStats(siteId: string, ev: StreamStatsEvent): void {
     const e = this.entry(ev.streamId);
     if (!this.reports.accept(siteId, ev, e) || !e) return;
-    if (ev.transit) {
-      e.links.set(siteId, { transitP50Ms: ev.transit.p50Ms, transitP99Ms: ev.transit.p99Ms, samples: ev.transit.samples, behind: ev.behind ?? false });
-      this.siteLinks.set(siteId, { transitP99Ms: ev.transit.p99Ms, at: this.deps.now() });
-      this.adapt(e, siteId);
-    }
+    if (ev.transit && this.delays.measured(e, siteId, ev.transit, ev.behind ?? false)) this.emit(e, 'delay_raised', e.lastRaiseAt);
   }
 
-  /** Write the sites' reports and the streams' counters to the store now (reports.ts: LiveSiteReports.flush). */
-  flush(): void {
-    this.reports.flush([...this.live.values(), ...this.ended]);
+  /**
+   * Write the sites' reports and the streams' counters to the store
+   * (site-reports.ts: LiveSiteReports.flush), after every write asked for
+   * before. Resolves true when written (or nothing to write), false when
+   * the write failed (logged and counted; the reports go with the next).
+   */
+  flush(): Promise<boolean> {
+    if (this.queuedFlush) return this.queuedFlush;
+    const queued = this.writer.run('writing live stream statistics failed', {}, async () => {
+      // Begun: a flush asked for from now on must take what arrives from now on.
+      this.queuedFlush = undefined;
+      await this.reports.flush([...this.live.values(), ...this.ended]);
+    });
+    this.queuedFlush = queued;
+    return queued;
   }
 
   /** How the record keeps up: site reports accepted, transactions written, site rows upserted, failed writes. */
@@ -492,30 +451,29 @@ export class LiveService {
     return this.reports.stats();
   }
 
-  /** End every live stream (server shutdown), and write what is left. */
-  close(): void {
+  /** End every live stream (server shutdown), and write what is left; resolves once the record has it. */
+  async close(): Promise<void> {
     clearInterval(this.announceTimer);
-    for (const e of [...this.live.values()]) this.finish(e, 'server_shutdown', 'server shutting down', null);
     clearInterval(this.flushTimer);
     this.announceTimer = this.flushTimer = undefined;
-    this.flushQuietly();
+    await Promise.all([...this.live.values()].map((e) => this.finish(e, 'server_shutdown', 'server shutting down', null)));
+    await this.flush();
+    await this.writer.idle();
   }
 
   private entry(id: number): Entry | undefined {
     return this.live.get(id) ?? this.ended.find((x) => x.id === id);
   }
 
-  private flushQuietly(): void {
-    try {
-      this.flush();
-    } catch (err) {
-      this.deps.log.error({ err: (err as Error).message }, 'writing live stream statistics failed');
-    }
-  }
-
-  private finish(e: Entry, reason: LiveEndReason, detail: string | undefined, actor: LiveActor | null): void {
-    if (e.endedAt !== null) return;
-    e.endedAt = this.deps.now();
+  /**
+   * End a stream: at once in memory and on the wire (the first end wins;
+   * a later one is a no-op), then in the record, after the writes before
+   * it. Resolves once the record has it (or the write failed, logged).
+   */
+  private finish(e: Entry, reason: LiveEndReason, detail: string | undefined, actor: LiveActor | null): Promise<void> {
+    if (e.endedAt !== null) return Promise.resolve();
+    const endedAt = this.deps.now();
+    e.endedAt = endedAt;
     // ffmpeg's error names the URL it read: a relay's credentials must not reach the record, the log or the sites.
     if (detail !== undefined && e.input.source.kind === 'relay') detail = redactUrl(detail, e.input.source.url);
     e.endReason = reason;
@@ -525,11 +483,8 @@ export class LiveService {
     e.finalStats = e.stream.stats();
     this.live.delete(e.id);
     this.ended.push(e);
-    if (this.ended.length > this.cfg.keepEnded) {
-      const old = this.ended.shift()!;
-      // Its last reports go to the store before it leaves memory.
-      if (old.dirty.size) this.flushQuietly();
-    }
+    // Its last reports go to the store before it leaves memory: held by the reports until a flush writes them.
+    if (this.ended.length > this.cfg.keepEnded) this.reports.leaving(this.ended.shift()!);
     // The wire knows the causes a site acts on; the server going away is an error there, named in the detail.
     const wireReason: AudioStopReason = reason === 'server_shutdown' || reason === 'server_restart' ? 'error' : reason;
     const wireDetail = wireReason === reason ? detail : `${reason}${detail ? `: ${detail}` : ''}`;
@@ -539,28 +494,36 @@ export class LiveService {
       streamId: e.id,
       reason: wireReason,
       ...(wireDetail ? { detail: wireDetail.slice(0, 300) } : {}),
-      at: e.endedAt,
+      at: endedAt,
     };
     this.wire.sendStop(onAir(e), stop);
-    try {
-      this.deps.store?.end(e.id, {
-        endedAt: e.endedAt,
-        reason,
-        detail: e.endDetail,
-        by: actor ? { id: actor.id, name: actor.username } : null,
-        serverStats: e.finalStats,
-        skew: e.skew.summary(),
-        adaptive: this.delayView(e),
-      });
-    } catch (err) {
-      this.deps.log.error({ streamId: e.id, err: (err as Error).message }, 'recording the end of a live stream failed');
-    }
-    this.flushQuietly();
-    this.deps.audit.recordDetached(actor, 'live.stop', String(e.id), { reason, ...(detail ? { detail } : {}) });
-    this.emit(e, 'ended', e.endedAt);
+    this.emit(e, 'ended', endedAt);
     // The detail can be a relay's ffmpeg error, quoting what a remote server sent: cut and escaped for the log.
     if (reason !== 'operator' && reason !== 'ended')
       this.deps.log.warn({ streamId: e.id, reason, detail: detail === undefined ? undefined : logSafe(detail, 500) }, 'live stream ended');
+    const store = this.deps.store;
+    if (!store) {
+      this.deps.audit.recordDetached(actor, 'live.stop', String(e.id), { reason, ...(detail ? { detail } : {}) });
+      return Promise.resolve();
+    }
+    const end = {
+      endedAt,
+      reason,
+      detail: e.endDetail,
+      by: actor ? { id: actor.id, name: actor.username } : null,
+      serverStats: e.finalStats,
+      skew: e.skew.summary(),
+      adaptive: this.delays.view(e),
+    };
+    const recorded = this.writer.run('recording the end of a live stream failed', { streamId: e.id }, async () => {
+      // Another server's recover() may have closed it first: its end stands, and is the one audited.
+      if (!(await store.end(e.id, end))) return;
+      // Awaited, so a stop answers once its audit entry is there too (a failure is the audit log's to report).
+      await this.deps.audit.record(actor, 'live.stop', String(e.id), { reason, ...(detail ? { detail } : {}) }).catch((err: unknown) => {
+        this.deps.log.error({ streamId: e.id, err: err instanceof Error ? err.message : String(err) }, 'auditing the end of a live stream failed');
+      });
+    });
+    return Promise.all([recorded, this.flush()]).then(() => undefined);
   }
 
   /** See LivePublisher.republishRetained. */
@@ -568,58 +531,20 @@ export class LiveService {
     return this.wire.republishRetained();
   }
 
-  private allocateId(): number {
-    // Frames carry the low 16 bits of the id (protocol/audio-frame.ts): distinct from every stream on air and every
-    // recent one, whose late frames a site must still tell apart (and drop).
-    const recent = new Set([...this.live.keys(), ...this.ended.map((e) => e.id)].map(frameStreamId));
+  /**
+   * A candidate id. Frames carry the low 16 bits of the id (protocol/audio-frame.ts): distinct from every stream on air,
+   * being started and recently ended, whose late frames a site must still tell apart (and drop).
+   */
+  private drawId(): number {
+    const recent = new Set([...this.live.keys(), ...this.ended.map((e) => e.id), ...[...this.starting].map((s) => s.id ?? 0)].map(frameStreamId));
     for (;;) {
-      const id = randomInt(1, 0xffff_ffff);
-      // Never an id of the record: a past stream's statistics must not mix with a new one's.
-      if (!recent.has(frameStreamId(id)) && !this.reports.isRecovered(id) && !this.deps.store?.exists(id)) return id;
+      const id = this.deps.drawId ? this.deps.drawId() : randomInt(1, 0xffff_ffff);
+      if (!recent.has(frameStreamId(id)) && !this.reports.isRecovered(id)) return id;
     }
   }
 
   private view(e: Entry): LiveStreamView {
-    const src = e.input.source;
-    return {
-      id: e.id,
-      state: e.endedAt === null ? 'live' : 'ended',
-      source: {
-        kind: src.kind,
-        label: e.start.source.label ?? null,
-        ...(src.kind === 'relay' ? { url: publicUrl(src.url) } : {}),
-        ...(src.kind === 'media' ? { mediaId: src.mediaId } : {}),
-        ...(src.kind === 'browser' ? { format: src.format } : {}),
-      },
-      areas: e.start.areas,
-      priority: e.start.priority,
-      whenPreempted: e.start.whenPreempted ?? 'resume',
-      delayMs: e.start.delayMs,
-      codec: e.start.codec,
-      startedAt: e.startedAt,
-      startAt: e.start.startAt,
-      startedBy: e.input.actor.username,
-      endedAt: e.endedAt,
-      endReason: e.endReason,
-      endDetail: e.endDetail,
-      endedBy: e.endedBy,
-      server: e.finalStats ?? e.stream.stats(),
-      sites: totals(e.reports.values()),
-      skew: e.skew.summary(),
-      adaptive: this.delayView(e),
-      ...(e.source?.relayStatus ? { relay: e.source.relayStatus() } : {}),
-    };
-  }
-
-  private delayView(e: Entry): LiveDelayView {
-    const budget = this.budget(e.start.codec.packetsPerMessage);
-    const behind: LiveDelayView['behind'] = [];
-    for (const [siteId, l] of e.links) {
-      const neededMs = siteNeededDelayMs(l.transitP99Ms, budget);
-      if (neededMs > e.ceilingMs) behind.push({ siteId, neededMs, reason: 'beyond_ceiling' });
-      else if (l.behind && e.endedAt === null) behind.push({ siteId, neededMs, reason: 'late_packets' });
-    }
-    return { initialMs: e.initialDelayMs, ceilingMs: e.ceilingMs, raises: [...e.raises], behind: behind.sort((a, b) => (b.neededMs ?? 0) - (a.neededMs ?? 0)).slice(0, 100) };
+    return liveView(e, this.delays.view(e));
   }
 }
 

@@ -3,7 +3,8 @@
  * for the record: each site's latest report per stream (cumulative counters,
  * so a late older one never replaces a newer one), the play marks that give
  * the skew between sites, and the batched writes to the store, one
- * transaction every flushMs, never one per message.
+ * transaction every flushMs, never one per message, one at a time
+ * (record-writer.ts).
  *
  * Streams closed by the restart (LiveService.recover) are known here by id
  * alone: the sites' final reports on them still belong in their record.
@@ -42,6 +43,8 @@ export class LiveSiteReports {
   private readonly recovered = new Map<number, readonly number[]>();
   private readonly recoveredDirty = new Map<string, { streamId: number; site: LiveSiteRecord }>();
   private readonly counts: RecordStats = { reports: 0, writes: 0, siteRows: 0, failures: 0 };
+  /** Ended streams gone from memory whose last reports are not written yet. */
+  private readonly left: ReportedStream[] = [];
 
   constructor(
     private readonly deps: {
@@ -95,37 +98,58 @@ export class LiveSiteReports {
   }
 
   /**
+   * A stream leaves memory (more than `keep` ended since) with reports not
+   * yet written: they are held here until a flush writes them, never
+   * dropped with it.
+   */
+  leaving(e: ReportedStream): void {
+    if (e.dirty.size > 0) this.left.push(e);
+  }
+
+  /**
    * Write what changed since the last write, in one transaction: the sites'
    * latest reports, the running counters of the live streams among
-   * `streams`, the skew of streams with new reports. What fails to be
-   * written stays marked and goes with the next; the error is thrown.
+   * `streams`, the skew of streams with new reports. What changed is taken
+   * when the write starts (reports arriving meanwhile wait for the next);
+   * what fails to be written is marked again and goes with the next, and the
+   * error is counted and thrown. Called by one write at a time
+   * (record-writer.ts).
    */
-  flush(streams: Iterable<ReportedStream>): void {
+  async flush(streams: Iterable<ReportedStream>): Promise<void> {
     const store = this.deps.store;
     if (!store) return;
     const sites: Array<{ streamId: number; site: LiveSiteRecord }> = [];
     const rows: Array<{ id: number; serverStats: LiveStreamStats | null; skew: SkewSummary | null }> = [];
-    const written: ReportedStream[] = [];
-    for (const e of streams) {
+    const taken: Array<{ e: ReportedStream; siteIds: string[] }> = [];
+    const left = this.left.splice(0);
+    for (const e of [...left, ...streams]) {
       const live = e.endedAt === null;
       if (e.dirty.size === 0 && !live) continue;
-      for (const siteId of e.dirty) sites.push({ streamId: e.id, site: siteView(siteId, e.reports.get(siteId)!) });
-      rows.push({ id: e.id, serverStats: live ? e.stream.stats() : null, skew: e.dirty.size ? e.skew.summary() : null });
-      written.push(e);
+      const siteIds = [...e.dirty];
+      e.dirty.clear();
+      for (const siteId of siteIds) sites.push({ streamId: e.id, site: siteView(siteId, e.reports.get(siteId)!) });
+      rows.push({ id: e.id, serverStats: live ? e.stream.stats() : null, skew: siteIds.length ? e.skew.summary() : null });
+      taken.push({ e, siteIds });
     }
     const recovered = [...this.recoveredDirty.values()];
     sites.push(...recovered);
     if (sites.length === 0 && rows.length === 0) return;
     try {
-      store.write({ sites, streams: rows });
+      await store.write({ sites, streams: rows });
     } catch (err) {
       this.counts.failures++;
+      for (const { e, siteIds } of taken) for (const id of siteIds) e.dirty.add(id);
+      for (const e of left) if (e.dirty.size > 0 && !this.left.includes(e)) this.left.push(e);
       throw err;
     }
     this.counts.writes++;
     this.counts.siteRows += sites.length;
-    for (const e of written) e.dirty.clear();
     for (const r of recovered) if (this.recoveredDirty.get(`${r.streamId}/${r.site.siteId}`) === r) this.recoveredDirty.delete(`${r.streamId}/${r.site.siteId}`);
+  }
+
+  /** Reports waiting for a write: of streams that left memory, and of streams the restart closed. */
+  waiting(): number {
+    return this.left.reduce((n, e) => n + e.dirty.size, 0) + this.recoveredDirty.size;
   }
 
   stats(): RecordStats {

@@ -1,13 +1,18 @@
 /**
- * Live streams in SQLite (migration 7): the record of every broadcast — who,
- * what, where, when, how it ended — and what each site reported playing it,
- * so "which villages heard it" has an answer after the stream, and after a
- * restart. Statements are prepared once; site reports come in batches (the
- * service coalesces them, one transaction at most every second or so).
+ * Live streams in the store (migration 7), on either dialect: the record of
+ * every broadcast — who, what, where, when, how it ended — and what each
+ * site reported playing it, so "which villages heard it" has an answer after
+ * the stream, and after a restart. Site reports come in batches (the service
+ * coalesces them and writes one batch at a time: record-writer.ts).
+ *
+ * The writes two requests (or two servers on one PostgreSQL) could race are
+ * decided by the database: a stream's id is taken by its INSERT (the primary
+ * key; a taken id answers false and the caller draws another), and a stream
+ * ends once (an UPDATE only while ended_at IS NULL; the second is told no).
  */
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.ts';
+import type { Kysely, Selectable } from 'kysely';
 import type { AudioPriority, AudioSourceKind, AudioStreamStart, StreamSiteEndReason } from '../../protocol/index.ts';
+import type { Database, LiveStreamSitesTable, LiveStreamsTable } from '../store/schema.ts';
 import type { LiveStreamStats } from './live-stream.ts';
 import type { SkewSummary } from './skew.ts';
 import type { LiveDelayView } from './delay-budget.ts';
@@ -58,60 +63,20 @@ export interface LiveSiteRecord {
   receivedAt: number;
 }
 
-interface StreamRow {
-  id: number;
-  source_kind: AudioSourceKind;
-  source_label: string | null;
-  source_ref: string | null;
-  source_format: 'pcm' | 'webm' | null;
-  priority: AudioPriority;
-  when_preempted: 'resume' | 'end';
-  areas: string;
-  delay_ms: number;
-  codec: string;
-  start_at: number;
-  created_by: number | null;
-  created_by_name: string;
-  started_at: number;
-  ended_at: number | null;
-  end_reason: LiveEndReason | null;
-  end_detail: string | null;
-  ended_by: number | null;
-  ended_by_name: string | null;
-  server_stats: string | null;
-  skew: string | null;
-  adaptive: string | null;
-  area_ids: string | null;
-}
+type StreamRow = Selectable<LiveStreamsTable>;
+type SiteRow = Selectable<LiveStreamSitesTable>;
 
-interface SiteRow {
-  site_id: string;
-  received: number;
-  late: number;
-  lost: number;
-  concealed: number;
-  fec_recovered: number;
-  played: number;
-  buffer_level_ms: number;
-  marks: number;
-  clock_uncertainty_ms: number | null;
-  final: number;
-  end_reason: StreamSiteEndReason | null;
-  end_detail: string | null;
-  at: number;
-  received_at: number;
-}
+/** Rows per multi-row upsert of site reports: 16 columns each, well under either dialect's limit on bound parameters. */
+const SITE_CHUNK = 500;
 
-const SELECT_STREAM = `SELECT s.*, (SELECT json_group_array(area_id) FROM live_stream_areas a WHERE a.stream_id = s.id) AS area_ids FROM live_streams s`;
-
-function toRecord(r: StreamRow): LiveStreamRecord {
+function toRecord(r: StreamRow, areaIds: number[]): LiveStreamRecord {
   return {
     id: r.id,
-    source: { kind: r.source_kind, label: r.source_label, ref: r.source_ref, format: r.source_format },
-    priority: r.priority,
+    source: { kind: r.source_kind, label: r.source_label, ref: r.source_ref, format: r.source_format as 'pcm' | 'webm' | null },
+    priority: r.priority as AudioPriority,
     whenPreempted: r.when_preempted,
     areas: JSON.parse(r.areas) as string[],
-    areaIds: r.area_ids ? (JSON.parse(r.area_ids) as number[]) : [],
+    areaIds,
     delayMs: r.delay_ms,
     codec: JSON.parse(r.codec) as AudioStreamStart['codec'],
     startAt: r.start_at,
@@ -119,7 +84,7 @@ function toRecord(r: StreamRow): LiveStreamRecord {
     createdByName: r.created_by_name,
     startedAt: r.started_at,
     endedAt: r.ended_at,
-    endReason: r.end_reason,
+    endReason: r.end_reason as LiveEndReason | null,
     endDetail: r.end_detail,
     endedBy: r.ended_by,
     endedByName: r.ended_by_name,
@@ -142,7 +107,7 @@ function toSite(r: SiteRow): LiveSiteRecord {
     marks: r.marks,
     clockUncertaintyMs: r.clock_uncertainty_ms,
     final: r.final === 1,
-    end: r.end_reason ? { reason: r.end_reason, detail: r.end_detail } : null,
+    end: r.end_reason ? { reason: r.end_reason as StreamSiteEndReason, detail: r.end_detail } : null,
     at: r.at,
     receivedAt: r.received_at,
   };
@@ -156,100 +121,92 @@ export interface LiveListQuery {
   areaIds?: readonly number[];
 }
 
+export type NewLiveStream = Omit<LiveStreamRecord, 'endedAt' | 'endReason' | 'endDetail' | 'endedBy' | 'endedByName' | 'serverStats' | 'skew' | 'adaptive'>;
+
+export interface LiveStreamEnd {
+  endedAt: number;
+  reason: LiveEndReason;
+  detail: string | null;
+  by: { id: number | null; name: string } | null;
+  serverStats?: LiveStreamStats | null;
+  skew?: SkewSummary | null;
+  adaptive?: LiveDelayView | null;
+}
+
+export interface LiveRecordBatch {
+  sites: Array<{ streamId: number; site: LiveSiteRecord }>;
+  streams: Array<{ id: number; serverStats: LiveStreamStats | null; skew: SkewSummary | null }>;
+}
+
 export class LiveStreamStore {
-  private readonly st: {
-    insert: Statement;
-    insertArea: Statement;
-    exists: Statement;
-    end: Statement;
-    progress: Statement;
-    upsertSite: Statement;
-    get: Statement;
-    sites: Statement;
-    open: Statement;
-  };
-
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     private readonly now: () => number,
-  ) {
-    this.st = {
-      insert: db.prepare(`INSERT INTO live_streams (id, source_kind, source_label, source_ref, source_format, priority, when_preempted, areas, delay_ms, codec, start_at,
-        created_by, created_by_name, started_at, updated_at) VALUES (@id, @source_kind, @source_label, @source_ref, @source_format, @priority, @when_preempted, @areas,
-        @delay_ms, @codec, @start_at, @created_by, @created_by_name, @started_at, @updated_at)`),
-      insertArea: db.prepare('INSERT OR IGNORE INTO live_stream_areas (stream_id, area_id) VALUES (?, ?)'),
-      exists: db.prepare('SELECT 1 FROM live_streams WHERE id = ?').pluck(),
-      end: db.prepare(`UPDATE live_streams SET ended_at = @ended_at, end_reason = @end_reason, end_detail = @end_detail, ended_by = @ended_by, ended_by_name = @ended_by_name,
-        server_stats = COALESCE(@server_stats, server_stats), skew = COALESCE(@skew, skew), adaptive = COALESCE(@adaptive, adaptive), updated_at = @updated_at WHERE id = @id AND ended_at IS NULL`),
-      progress: db.prepare('UPDATE live_streams SET server_stats = COALESCE(@server_stats, server_stats), skew = COALESCE(@skew, skew), updated_at = @updated_at WHERE id = @id'),
-      upsertSite: db.prepare(`INSERT INTO live_stream_sites (stream_id, site_id, received, late, lost, concealed, fec_recovered, played, buffer_level_ms, marks,
-        clock_uncertainty_ms, final, end_reason, end_detail, at, received_at) VALUES (@stream_id, @site_id, @received, @late, @lost, @concealed, @fec_recovered, @played, @buffer_level_ms, @marks,
-        @clock_uncertainty_ms, @final, @end_reason, @end_detail, @at, @received_at)
-        ON CONFLICT (stream_id, site_id) DO UPDATE SET received = excluded.received, late = excluded.late, lost = excluded.lost, concealed = excluded.concealed,
-        fec_recovered = excluded.fec_recovered, played = excluded.played, buffer_level_ms = excluded.buffer_level_ms, marks = excluded.marks,
-        clock_uncertainty_ms = excluded.clock_uncertainty_ms, final = excluded.final, end_reason = excluded.end_reason, end_detail = excluded.end_detail,
-        at = excluded.at, received_at = excluded.received_at
-        WHERE excluded.at >= live_stream_sites.at`),
-      get: db.prepare(`${SELECT_STREAM} WHERE s.id = ?`),
-      sites: db.prepare('SELECT * FROM live_stream_sites WHERE stream_id = ? ORDER BY site_id'),
-      open: db.prepare(`${SELECT_STREAM} WHERE s.ended_at IS NULL ORDER BY s.started_at`),
-    };
+  ) {}
+
+  /**
+   * Record a stream as it goes on air, with its target areas, in one
+   * transaction. Answers false when the id is taken (by a stream of the
+   * record, or one another server started at the same moment): nothing is
+   * written, and the caller draws another id.
+   */
+  async insert(r: NewLiveStream): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const res = await trx
+        .insertInto('live_streams')
+        .values({
+          id: r.id,
+          source_kind: r.source.kind,
+          source_label: r.source.label,
+          source_ref: r.source.ref,
+          source_format: r.source.format,
+          priority: r.priority,
+          when_preempted: r.whenPreempted,
+          areas: JSON.stringify(r.areas),
+          delay_ms: r.delayMs,
+          codec: JSON.stringify(r.codec),
+          start_at: r.startAt,
+          created_by: r.createdBy,
+          created_by_name: r.createdByName,
+          started_at: r.startedAt,
+          updated_at: this.now(),
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      if (!res.numInsertedOrUpdatedRows) return false;
+      const areaIds = [...new Set(r.areaIds)];
+      if (areaIds.length > 0)
+        await trx
+          .insertInto('live_stream_areas')
+          .values(areaIds.map((a) => ({ stream_id: r.id, area_id: a })))
+          .execute();
+      return true;
+    });
   }
 
-  /** Record a stream as it goes on air. */
-  insert(r: Omit<LiveStreamRecord, 'endedAt' | 'endReason' | 'endDetail' | 'endedBy' | 'endedByName' | 'serverStats' | 'skew' | 'adaptive'>): void {
-    this.db.transaction(() => {
-      this.st.insert.run({
-        id: r.id,
-        source_kind: r.source.kind,
-        source_label: r.source.label,
-        source_ref: r.source.ref,
-        source_format: r.source.format,
-        priority: r.priority,
-        when_preempted: r.whenPreempted,
-        areas: JSON.stringify(r.areas),
-        delay_ms: r.delayMs,
-        codec: JSON.stringify(r.codec),
-        start_at: r.startAt,
-        created_by: r.createdBy,
-        created_by_name: r.createdByName,
-        started_at: r.startedAt,
-        updated_at: this.now(),
-      });
-      for (const a of r.areaIds) this.st.insertArea.run(r.id, a);
-    })();
-  }
-
-  exists(id: number): boolean {
-    return this.st.exists.get(id) !== undefined;
+  async exists(id: number): Promise<boolean> {
+    return (await this.db.selectFrom('live_streams').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
   }
 
   /** Close a stream; a stream already closed keeps its first end. Answers whether this call closed it. */
-  end(
-    id: number,
-    e: {
-      endedAt: number;
-      reason: LiveEndReason;
-      detail: string | null;
-      by: { id: number | null; name: string } | null;
-      serverStats?: LiveStreamStats | null;
-      skew?: SkewSummary | null;
-      adaptive?: LiveDelayView | null;
-    },
-  ): boolean {
-    const r = this.st.end.run({
-      id,
-      ended_at: e.endedAt,
-      end_reason: e.reason,
-      end_detail: e.detail,
-      ended_by: e.by?.id ?? null,
-      ended_by_name: e.by?.name ?? null,
-      server_stats: e.serverStats ? JSON.stringify(e.serverStats) : null,
-      skew: e.skew ? JSON.stringify(e.skew) : null,
-      adaptive: e.adaptive ? JSON.stringify(e.adaptive) : null,
-      updated_at: this.now(),
-    });
-    return r.changes > 0;
+  async end(id: number, e: LiveStreamEnd): Promise<boolean> {
+    const r = await this.db
+      .updateTable('live_streams')
+      .set((eb) => ({
+        ended_at: e.endedAt,
+        end_reason: e.reason,
+        end_detail: e.detail,
+        ended_by: e.by?.id ?? null,
+        ended_by_name: e.by?.name ?? null,
+        server_stats: e.serverStats ? JSON.stringify(e.serverStats) : eb.ref('server_stats'),
+        skew: e.skew ? JSON.stringify(e.skew) : eb.ref('skew'),
+        adaptive: e.adaptive ? JSON.stringify(e.adaptive) : eb.ref('adaptive'),
+        updated_at: this.now(),
+      }))
+      .where('id', '=', id)
+      .where('ended_at', 'is', null)
+      .executeTakeFirst();
+    return r.numUpdatedRows > 0n;
   }
 
   /**
@@ -257,64 +214,130 @@ export class LiveStreamStore {
    * older than the stored one for that site never replaces it) and the
    * streams' running counters and skew.
    */
-  write(batch: { sites: Array<{ streamId: number; site: LiveSiteRecord }>; streams: Array<{ id: number; serverStats: LiveStreamStats | null; skew: SkewSummary | null }> }): void {
+  async write(batch: LiveRecordBatch): Promise<void> {
     if (batch.sites.length === 0 && batch.streams.length === 0) return;
+    // One row per stream and site: PostgreSQL refuses an upsert that touches a row twice.
+    const latest = new Map<string, { streamId: number; site: LiveSiteRecord }>();
+    for (const s of batch.sites) {
+      const key = `${s.streamId}/${s.site.siteId}`;
+      const prev = latest.get(key);
+      if (!prev || prev.site.at <= s.site.at) latest.set(key, s);
+    }
+    const rows = [...latest.values()].map(({ streamId, site: s }) => ({
+      stream_id: streamId,
+      site_id: s.siteId,
+      received: s.received,
+      late: s.late,
+      lost: s.lost,
+      concealed: s.concealed,
+      fec_recovered: s.fecRecovered,
+      played: s.played,
+      buffer_level_ms: s.bufferLevelMs,
+      marks: s.marks,
+      clock_uncertainty_ms: s.clockUncertaintyMs,
+      final: s.final ? 1 : 0,
+      end_reason: s.end?.reason ?? null,
+      end_detail: s.end?.detail ?? null,
+      at: s.at,
+      received_at: s.receivedAt,
+    }));
     const now = this.now();
-    this.db.transaction(() => {
-      for (const { streamId, site: s } of batch.sites) {
-        this.st.upsertSite.run({
-          stream_id: streamId,
-          site_id: s.siteId,
-          received: s.received,
-          late: s.late,
-          lost: s.lost,
-          concealed: s.concealed,
-          fec_recovered: s.fecRecovered,
-          played: s.played,
-          buffer_level_ms: s.bufferLevelMs,
-          marks: s.marks,
-          clock_uncertainty_ms: s.clockUncertaintyMs,
-          final: s.final ? 1 : 0,
-          end_reason: s.end?.reason ?? null,
-          end_detail: s.end?.detail ?? null,
-          at: s.at,
-          received_at: s.receivedAt,
-        });
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += SITE_CHUNK) {
+        await trx
+          .insertInto('live_stream_sites')
+          .values(rows.slice(i, i + SITE_CHUNK))
+          .onConflict((oc) =>
+            oc
+              .columns(['stream_id', 'site_id'])
+              .doUpdateSet((eb) => ({
+                received: eb.ref('excluded.received'),
+                late: eb.ref('excluded.late'),
+                lost: eb.ref('excluded.lost'),
+                concealed: eb.ref('excluded.concealed'),
+                fec_recovered: eb.ref('excluded.fec_recovered'),
+                played: eb.ref('excluded.played'),
+                buffer_level_ms: eb.ref('excluded.buffer_level_ms'),
+                marks: eb.ref('excluded.marks'),
+                clock_uncertainty_ms: eb.ref('excluded.clock_uncertainty_ms'),
+                final: eb.ref('excluded.final'),
+                end_reason: eb.ref('excluded.end_reason'),
+                end_detail: eb.ref('excluded.end_detail'),
+                at: eb.ref('excluded.at'),
+                received_at: eb.ref('excluded.received_at'),
+              }))
+              .where((eb) => eb('excluded.at', '>=', eb.ref('live_stream_sites.at'))),
+          )
+          .execute();
       }
       for (const s of batch.streams) {
-        this.st.progress.run({ id: s.id, server_stats: s.serverStats ? JSON.stringify(s.serverStats) : null, skew: s.skew ? JSON.stringify(s.skew) : null, updated_at: now });
+        await trx
+          .updateTable('live_streams')
+          .set((eb) => ({
+            server_stats: s.serverStats ? JSON.stringify(s.serverStats) : eb.ref('server_stats'),
+            skew: s.skew ? JSON.stringify(s.skew) : eb.ref('skew'),
+            updated_at: now,
+          }))
+          .where('id', '=', s.id)
+          .execute();
       }
-    })();
+    });
   }
 
-  get(id: number): LiveStreamRecord | undefined {
-    const r = this.st.get.get(id) as StreamRow | undefined;
-    return r ? toRecord(r) : undefined;
+  async get(id: number): Promise<LiveStreamRecord | undefined> {
+    const r = await this.db.selectFrom('live_streams').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? (await this.withAreas([r]))[0] : undefined;
   }
 
-  sites(id: number): LiveSiteRecord[] {
-    return (this.st.sites.all(id) as SiteRow[]).map(toSite);
+  async sites(id: number): Promise<LiveSiteRecord[]> {
+    return (await this.db.selectFrom('live_stream_sites').selectAll().where('stream_id', '=', id).orderBy('site_id').execute()).map(toSite);
   }
 
   /** Streams recorded as on air (after a restart: those the server went down under). */
-  open(): LiveStreamRecord[] {
-    return (this.st.open.all() as StreamRow[]).map(toRecord);
+  async open(): Promise<LiveStreamRecord[]> {
+    return this.withAreas(await this.db.selectFrom('live_streams').selectAll().where('ended_at', 'is', null).orderBy('started_at').orderBy('id').execute());
   }
 
   /** Newest first. */
-  list(q: LiveListQuery): LiveStreamRecord[] {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.before !== undefined) {
-      where.push('s.started_at < ?');
-      params.push(q.before);
+  async list(q: LiveListQuery): Promise<LiveStreamRecord[]> {
+    let query = this.db.selectFrom('live_streams as s').selectAll('s');
+    if (q.before !== undefined) query = query.where('s.started_at', '<', q.before);
+    const areaIds = q.areaIds;
+    if (areaIds) {
+      if (areaIds.length === 0) return [];
+      query = query.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('live_stream_areas as a')
+            .select('a.area_id')
+            .whereRef('a.stream_id', '=', 's.id')
+            .where('a.area_id', 'in', [...areaIds]),
+        ),
+      );
     }
-    if (q.areaIds) {
-      where.push('EXISTS (SELECT 1 FROM live_stream_areas a WHERE a.stream_id = s.id AND a.area_id IN (SELECT value FROM json_each(?)))');
-      params.push(JSON.stringify(q.areaIds));
+    return this.withAreas(await query.orderBy('s.started_at', 'desc').orderBy('s.id', 'desc').limit(q.limit).execute());
+  }
+
+  /** The records of these rows, each with its target area ids (one query for them all). */
+  private async withAreas(rows: StreamRow[]): Promise<LiveStreamRecord[]> {
+    if (rows.length === 0) return [];
+    const areas = await this.db
+      .selectFrom('live_stream_areas')
+      .select(['stream_id', 'area_id'])
+      .where(
+        'stream_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .orderBy('stream_id')
+      .orderBy('area_id')
+      .execute();
+    const of = new Map<number, number[]>();
+    for (const a of areas) {
+      const list = of.get(a.stream_id);
+      if (list) list.push(a.area_id);
+      else of.set(a.stream_id, [a.area_id]);
     }
-    const sql = `${SELECT_STREAM}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY s.started_at DESC, s.id DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...params, q.limit) as StreamRow[]).map(toRecord);
+    return rows.map((r) => toRecord(r, of.get(r.id) ?? []));
   }
 }
 

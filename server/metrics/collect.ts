@@ -179,7 +179,7 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
   out.push(...(await alertFamilies(d)));
 
   // Live streams on air: the sites' reports of each stream, summed.
-  const onAir = d.live.list({ state: 'live', limit: 1000 }).streams;
+  const onAir = d.live.onAir({ limit: 1000 });
   const outcomes: Record<string, number> = { received: 0, late: 0, lost: 0, concealed: 0, fec_recovered: 0, played: 0 };
   let worstLoss = 0;
   for (const st of onAir) {

@@ -62,7 +62,7 @@ export const siteRoutes =
     const playingNames: Omit<PlayingNames, 'itemTitle'> = {
       alertTitle: (alertId) => ctx.alerts.service.get(alertId)?.title,
       live: (streamId) => {
-        const s = ctx.live.get(streamId);
+        const s = ctx.live.recent(streamId);
         return s ? { label: s.source.label, kind: s.source.kind } : undefined;
       },
     };

@@ -30,7 +30,7 @@ export interface RolloutWiring extends Pick<RolloutServiceDeps, 'sites' | 'broke
   coverage: ServerContext['coverage'];
   fleet: ServerContext['fleet'];
   alerts: Pick<AlertService, 'list'>;
-  live: Pick<LiveService, 'list'>;
+  live: Pick<LiveService, 'onAir'>;
   sent: Pick<SentEntryStore, 'list'>;
 }
 
@@ -52,7 +52,7 @@ export function rolloutService(w: RolloutWiring & { releases: ReleaseLookup }): 
         sites.map((s) => ({ id: s.id, channels: w.coverage.channelKeysOfArea(s.areaId) })),
         {
           alerts: (await w.alerts.list({ state: 'active', limit: 1000 })).map((a) => ({ areas: a.areas, sites: a.sites })),
-          live: w.live.list({ state: 'live', limit: 1000 }).streams.map((s) => ({ areas: s.areas })),
+          live: w.live.onAir({ limit: 1000 }).map((s) => ({ areas: s.areas })),
           entries: (await w.sent.list({ siteIds: ids, from: now - PLAYING_LOOKBACK_MS, to: now + NEXT_LOOKAHEAD_MS }))
             .filter((e) => e.plan === 'play')
             .map((e) => ({ siteId: e.siteId, startAt: e.startAt, durationMs: e.durationMs })),

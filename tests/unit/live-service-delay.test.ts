@@ -61,20 +61,23 @@ function setup() {
   return { live, start, stats, starts, sent };
 }
 
-let close: (() => void) | undefined;
-afterEach(() => close?.());
+let close: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await close?.();
+  close = undefined;
+});
 
 describe('the live service adapts a stream delay to its sites links', () => {
-  it('raises a playing stream when a site needs more, re-sending its start with the new delay, within the ceiling', () => {
+  it('raises a playing stream when a site needs more, re-sending its start with the new delay, within the ceiling', async () => {
     const { live, start, stats, starts } = setup();
     close = () => live.close();
-    const s = start();
+    const s = await start();
     expect(s.delayMs).toBe(500);
     expect(s.adaptive).toMatchObject({ initialMs: 500, ceilingMs: 3000, raises: [] });
     live.onStats('clean', stats('clean', s.id, 20, false));
-    expect(live.get(s.id)!.delayMs).toBe(500); // a clean link needs less than the floor
+    expect((await live.get(s.id))!.delayMs).toBe(500); // a clean link needs less than the floor
     live.onStats('mountain', stats('mountain', s.id, 1300));
-    const v = live.get(s.id)!;
+    const v = (await live.get(s.id))!;
     expect(v.delayMs).toBe(100 + 1300 + 100 + 180); // grouping (5 × 20 ms), transit p99, margin, output
     expect(v.adaptive!.raises).toEqual([expect.objectContaining({ fromMs: 500, toMs: 1680 })]);
     // The sites learn it from the start again (control and audio channels), before any frame sent further ahead.
@@ -83,35 +86,35 @@ describe('the live service adapts a stream delay to its sites links', () => {
     // Another measure within 3 s waits; a site outside the stream's areas does not count.
     live.onStats('mountain', stats('mountain', s.id, 2000));
     live.onStats('elsewhere', stats('elsewhere', s.id, 5000));
-    expect(live.get(s.id)!.delayMs).toBe(1680);
+    expect((await live.get(s.id))!.delayMs).toBe(1680);
   });
 
-  it('names a site whose link needs more than the ceiling, and serves the others', () => {
+  it('names a site whose link needs more than the ceiling, and serves the others', async () => {
     const { live, start, stats } = setup();
     close = () => live.close();
-    const s = start({ maxDelayMs: 1000 });
+    const s = await start({ maxDelayMs: 1000 });
     live.onStats('mountain', stats('mountain', s.id, 1300));
-    const v = live.get(s.id)!;
+    const v = (await live.get(s.id))!;
     expect(v.delayMs).toBe(1000);
     expect(v.adaptive!.behind).toEqual([{ siteId: 'mountain', neededMs: 1680, reason: 'beyond_ceiling' }]);
   });
 
-  it('a named delay is kept; the next stream starts at what the measured links need, as the preview says', () => {
+  it('a named delay is kept; the next stream starts at what the measured links need, as the preview says', async () => {
     const { live, start, stats } = setup();
     close = () => live.close();
-    const fixed = start({ delayMs: 500 });
+    const fixed = await start({ delayMs: 500 });
     expect(fixed.adaptive).toMatchObject({ ceilingMs: 500 });
     live.onStats('mountain', stats('mountain', fixed.id, 1300));
-    expect(live.get(fixed.id)!.delayMs).toBe(500);
-    expect(live.get(fixed.id)!.adaptive!.behind[0]).toMatchObject({ siteId: 'mountain', reason: 'beyond_ceiling' });
-    live.stop(fixed.id, { id: 1, username: 'op' });
+    expect((await live.get(fixed.id))!.delayMs).toBe(500);
+    expect((await live.get(fixed.id))!.adaptive!.behind[0]).toMatchObject({ siteId: 'mountain', reason: 'beyond_ceiling' });
+    await live.stop(fixed.id, { id: 1, username: 'op' });
 
     const preview = live.previewDelay([COMMUNE]);
     expect(preview).toMatchObject({ delayMs: 1680, ceilingMs: 3000, adaptive: true, measured: 1, beyondCeiling: 0 });
     expect(live.previewDelay([COMMUNE], { maxDelayMs: 1000 })).toMatchObject({ delayMs: 1000, beyondCeiling: 1 });
     // Another commune's sites are not measured for this one.
     expect(live.previewDelay([OTHER])).toMatchObject({ delayMs: 500, measured: 0 });
-    const next = start();
+    const next = await start();
     expect(next.delayMs).toBe(1680);
     expect(next.adaptive).toMatchObject({ initialMs: 1680, raises: [] });
   });
