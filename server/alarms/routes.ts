@@ -109,8 +109,9 @@ export const alarmRoutes =
       return a;
     };
 
-    /** The same, for a change: visible first (404), then the role (403). */
+    /** The same, for a change: the role first (403: a viewer learns nothing of ids), then visible (404), then inside the person's area. */
     const changeableAlarm = async (req: FastifyRequest, id: string) => {
+      requirePermission(req, 'site.command');
       const a = await visibleAlarm(req, id);
       const p = requirePermission(req, 'site.command', ctx.coverage.areaPath(a.areaId));
       return { alarm: a, user: p.user };
