@@ -1,0 +1,256 @@
+/**
+ * The notifications' shell: turns alarm signals (model.ts AlarmSignal: from
+ * the alarms service through alarm-signals.ts, or fed by hand) into people
+ * told, through the pure policy (policy.ts), and carries out its effects:
+ * each batch stored in one transaction with the outbox messages it enqueues
+ * (store.ts apply), then pushed to the consoles' event streams (listen) and
+ * to the phones (push-sender.ts).
+ *
+ * - Signals and ticks run one at a time, in order (a chain): the policy's
+ *   state and the store never see two batches interleave.
+ * - Time: every decision reads the injected clock; the timer that wakes the
+ *   service when the policy is next due is real time, capped at a minute so
+ *   a clock that moved (a test, NTP) is noticed.
+ * - A restart restores every open alarm's track from the store: a delay or
+ *   an escalation pending at the stop runs at its time (or at once, if that
+ *   passed), and nobody told before is told again.
+ * - Rules and recipients are read at start and after every change through
+ *   this service; a change of users elsewhere is seen within `refreshMs`.
+ */
+import type { Logger } from '../fleet/broker.ts';
+import type { AlarmEventData, JsonValue, OutboxEventType } from '../outbox/model.ts';
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import type { AlarmSignal, NotificationEffect, NotificationRule, Recipient } from './model.ts';
+import { type AreaPaths, DEFAULT_ANNOUNCE_DELAY_MS, NotificationPolicy, type PolicyOptions } from './policy.ts';
+import { DEFAULT_QUIET_HOURS } from './model.ts';
+import type { NewNotification, Notification, NotificationStore, RuleInput } from './store.ts';
+import type { PushSender } from './push-sender.ts';
+
+/** What the service uses of the outbox (server/outbox/outbox.ts Outbox). */
+export interface OutboxPort {
+  enqueue(type: OutboxEventType, payload: JsonValue, trx?: Transaction<Database>): Promise<unknown>;
+  notify(): void;
+}
+
+export interface NotificationServiceDeps {
+  store: NotificationStore;
+  tree: AreaPaths;
+  /** Every enabled user who may be told (server/auth). */
+  recipients: () => Promise<Recipient[]>;
+  outbox?: OutboxPort;
+  push?: PushSender;
+  log: Logger;
+  clock: () => number;
+  options?: Partial<PolicyOptions>;
+  /** A site's name for the outbox's receivers (they have no other way to read it). */
+  siteName?: (siteId: string) => string | undefined;
+  /** How often users are read again (default 60 s) and due pushes looked for (default 5 s). */
+  refreshMs?: number;
+  pushPollMs?: number;
+}
+
+export type NotificationListener = (n: Notification) => void;
+
+export class NotificationService {
+  readonly name = 'notifications';
+  private readonly policy: NotificationPolicy;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly listeners = new Set<NotificationListener>();
+  private timer: NodeJS.Timeout | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private running = false;
+  private pushing: Promise<unknown> | undefined;
+
+  constructor(private readonly deps: NotificationServiceDeps) {
+    this.policy = new NotificationPolicy(deps.tree, {
+      quietHours: DEFAULT_QUIET_HOURS,
+      announceDelayMs: DEFAULT_ANNOUNCE_DELAY_MS,
+      ...deps.options,
+    });
+  }
+
+  async start(): Promise<void> {
+    this.policy.setRules(await this.deps.store.rules());
+    this.policy.setRecipients(await this.deps.recipients());
+    this.policy.restore(await this.deps.store.tracks());
+    this.running = true;
+    this.every(this.deps.refreshMs ?? 60_000, () => this.refreshRecipients());
+    if (this.deps.push) this.every(this.deps.pushPollMs ?? 5_000, () => this.deliverPushes());
+    this.schedule();
+    // What was pending at the last stop goes out now.
+    void this.deliverPushes();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    await this.chain;
+    await this.pushing;
+  }
+
+  /** An alarm signal: resolves once its effects are stored. */
+  handle(signal: AlarmSignal): Promise<void> {
+    return this.run(() => this.policy.step(signal));
+  }
+
+  /** Carries out what is due at the clock's now (the timer calls it; tests that move the clock too). */
+  runDue(): Promise<void> {
+    return this.run(() => this.policy.tick(this.deps.clock()));
+  }
+
+  /** A listener of every notification once stored (the console's event stream); returns its unsubscribe. */
+  listen(fn: NotificationListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Reads the users again (a user added, disabled or moved). */
+  async refreshRecipients(): Promise<void> {
+    const users = await this.deps.recipients();
+    await this.run(() => {
+      this.policy.setRecipients(users);
+      return [];
+    });
+  }
+
+  rules(): Promise<NotificationRule[]> {
+    return this.deps.store.rules();
+  }
+
+  async createRule(input: RuleInput): Promise<NotificationRule> {
+    const r = await this.deps.store.createRule(input, this.deps.clock());
+    await this.reloadRules();
+    return r;
+  }
+
+  async updateRule(id: number, input: RuleInput): Promise<NotificationRule | undefined> {
+    const r = await this.deps.store.updateRule(id, input, this.deps.clock());
+    await this.reloadRules();
+    return r;
+  }
+
+  async deleteRule(id: number): Promise<boolean> {
+    const gone = await this.deps.store.deleteRule(id);
+    await this.reloadRules();
+    return gone;
+  }
+
+  /** One pass of Web Push (tests call it; the loop does every pushPollMs). */
+  async deliverPushes(): Promise<void> {
+    const push = this.deps.push;
+    if (!push) return;
+    if (this.pushing) {
+      await this.pushing;
+      return;
+    }
+    this.pushing = push
+      .deliverDue()
+      .catch((err: unknown) => this.deps.log.error({ err }, 'web push: a pass failed; retried at the next'))
+      .finally(() => {
+        this.pushing = undefined;
+      });
+    await this.pushing;
+  }
+
+  private async reloadRules(): Promise<void> {
+    const rules = await this.deps.store.rules();
+    await this.run(() => {
+      this.policy.setRules(rules);
+      return [];
+    });
+  }
+
+  private run(decide: () => NotificationEffect[]): Promise<void> {
+    const next = this.chain.then(async () => {
+      const effects = decide();
+      if (effects.length > 0) await this.carryOut(effects);
+    });
+    // The chain goes on after a failure (logged by the caller's await); the next batch must still run.
+    this.chain = next.catch((err: unknown) => this.deps.log.error({ err }, 'notifications: storing a batch failed'));
+    return next.finally(() => this.schedule());
+  }
+
+  private async carryOut(effects: NotificationEffect[]): Promise<void> {
+    const saved = new Map<string, Extract<NotificationEffect, { type: 'track_saved' }>['track']>();
+    const closed: string[] = [];
+    const told: NewNotification[] = [];
+    const announce: Extract<NotificationEffect, { type: 'announce' }>[] = [];
+    for (const e of effects) {
+      switch (e.type) {
+        case 'track_saved':
+          saved.set(e.track.alarm.alarmId, e.track);
+          break;
+        case 'track_closed':
+          saved.delete(e.alarmId);
+          closed.push(e.alarmId);
+          break;
+        case 'tell':
+          for (const userId of e.userIds) told.push({ userId, alarm: e.alarm, cause: e.cause, ruleId: e.ruleId, step: e.step, at: e.at });
+          break;
+        case 'announce':
+          announce.push(e);
+          break;
+        default: {
+          const never: never = e;
+          throw new Error(`unknown notification effect ${(never as { type: string }).type}`);
+        }
+      }
+    }
+    const outbox = this.deps.outbox;
+    const enqueue =
+      outbox && announce.length > 0
+        ? async (trx: Transaction<Database>) => {
+            for (const a of announce) await outbox.enqueue(a.event, this.eventData(a) as unknown as JsonValue, trx);
+          }
+        : undefined;
+    const stored = await this.deps.store.apply({ saved: [...saved.values()], closed, told }, this.deps.clock(), enqueue);
+    if (enqueue) outbox!.notify();
+    for (const n of stored) {
+      for (const fn of this.listeners) {
+        try {
+          fn(n);
+        } catch (err) {
+          this.deps.log.error({ err }, 'notifications: a listener failed');
+        }
+      }
+    }
+    if (stored.some((n) => n.push.state === 'pending')) void this.deliverPushes();
+  }
+
+  private eventData(a: Extract<NotificationEffect, { type: 'announce' }>): AlarmEventData {
+    const siteName = this.deps.siteName?.(a.alarm.siteId);
+    return {
+      alarmId: a.alarm.alarmId,
+      siteId: a.alarm.siteId,
+      ...(siteName === undefined ? {} : { siteName }),
+      kind: a.alarm.kind,
+      severity: a.alarm.severity,
+      ...(a.by === null ? {} : { by: a.by }),
+      ...(a.note === null ? {} : { note: a.note }),
+    };
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    const due = this.policy.nextDueAt();
+    if (due === null) return;
+    const wait = Math.min(60_000, Math.max(0, due - this.deps.clock()));
+    this.timer = setTimeout(() => {
+      this.runDue().catch(() => {
+        // Logged by the chain; the next schedule retries.
+      });
+    }, wait);
+    this.timer.unref();
+  }
+
+  private every(ms: number, fn: () => Promise<void>): void {
+    const t = setInterval(() => {
+      fn().catch((err: unknown) => this.deps.log.error({ err }, 'notifications: a periodic job failed'));
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+}
