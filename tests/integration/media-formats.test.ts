@@ -19,8 +19,14 @@ import { haveTools } from '../helpers/require-tool.ts';
 
 const canRun = haveTools('ffmpeg');
 
+/** One server for the file: each test counts what it added itself, and the accepted formats add items of their own. */
+let t: TestServer;
+beforeAll(async () => {
+  if (canRun) t = await startTestServer();
+});
+afterAll(async () => t?.stop());
+
 describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
-  let t: TestServer;
   let dir: string;
   /** A real media file elsewhere on the server's disk: what a playlist would make ffmpeg read. */
   let secret: string;
@@ -32,13 +38,12 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
   let webBase: string;
   let officialToken: string;
 
-  const rowCount = () => (t.server.ctx.db.prepare('SELECT COUNT(*) AS n FROM media').get() as { n: number }).n;
+  const rowCount = () => (t.server.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM media').get() as { n: number }).n;
   const upload = (data: string | Buffer, name: string) => postMultipart(t, '/api/media', { title: 'thử' }, { data: typeof data === 'string' ? Buffer.from(data) : data, name });
   /** What a person sees of a refusal: status, code and message (the job id differs). */
   const answer = (r: { status: number; body: any }) => ({ status: r.status, error: r.body.error, message: r.body.message });
 
   beforeAll(async () => {
-    t = await startTestServer();
     dir = tempDir('loanet-formats-');
     secret = path.join(dir, 'secret', 'ghi-am-noi-bo.mp3');
     absent = path.join(dir, 'secret', 'khong-co.mp3');
@@ -58,7 +63,6 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
     officialToken = (await t.api('POST', '/api/auth/login', { username: 'khan-cap-thu', password: 'password-of-khan-cap-thu' }, { token: null })).body.token;
   }, 60_000);
   afterAll(async () => {
-    await t?.stop();
     web?.closeAllConnections();
     await new Promise((r) => web?.close(r));
   });
@@ -138,7 +142,7 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
   }, 240_000);
 
   it('refuses a playlist as an alert recording, before any alert starts', async () => {
-    const alertsBefore = (t.server.ctx.db.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n;
+    const alertsBefore = (t.server.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n;
     const answers = [];
     for (const target of [secret, absent]) {
       const r = await postMultipart(
@@ -153,7 +157,7 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
     expect(answers[0]).toEqual(answers[1]);
     expect(answers[0]!.status).toBe(415);
     expect(answers[0]!.message).toContain('"hls"');
-    expect((t.server.ctx.db.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n).toBe(alertsBefore);
+    expect((t.server.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n).toBe(alertsBefore);
   }, 60_000);
 
   it("never plays a CAP document's embedded playlist: the same outcome whether the file it names exists or not", async () => {
@@ -220,13 +224,10 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
 });
 
 describe.skipIf(!canRun)('every accepted format still ingests', () => {
-  let t: TestServer;
   let dir: string;
-  beforeAll(async () => {
-    t = await startTestServer();
+  beforeAll(() => {
     dir = tempDir('loanet-formats-ok-');
   });
-  afterAll(async () => t?.stop());
 
   const tone = ['-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-ac', '1'];
   const CASES: Array<[string, string[], string]> = [
