@@ -1,0 +1,207 @@
+/**
+ * The alarm service's shell around the engine: what it feeds at start, the
+ * one ordered write queue (a store that fails is retried, then given up,
+ * never thrown), its listeners, people's actions, and the policies made from
+ * the settings. A real SQLite store (a failing one wraps it); the fleet is a
+ * stand-in that speaks FleetState's listener contract; the clock is the test's.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AlarmEngine } from '../../server/alarms/alarm-engine.ts';
+import { alarmPolicies, AlarmService, type AlarmEvent, MAX_ATTEMPTS } from '../../server/alarms/service.ts';
+import { AlarmStore } from '../../server/alarms/store.ts';
+import { AreaIndex } from '../../server/coverage/coverage.ts';
+import type { SiteObservation, SiteVerdict } from '../../server/coverage/model.ts';
+import type { FleetListeners } from '../../server/fleet/fleet-state.ts';
+import { Jobs } from '../../server/feature.ts';
+import { DEFAULT_DAMPING_POLICY } from '../../server/alarms/flap-damping.ts';
+import { DEFAULT_INCIDENT_POLICY } from '../../server/alarms/incidents.ts';
+import type { AreaNode } from '../../server/registry/model.ts';
+import { ALARM_KIND_VALUES, ALARM_SEVERITY_VALUES } from '../../api/alarms.ts';
+import { ALARM_KINDS, ALARM_SEVERITIES } from '../../server/alarms/model.ts';
+import { openTestStore, type TestStore } from '../helpers/store.ts';
+
+const T0 = Date.UTC(2026, 11, 5, 1, 0);
+const P: AreaNode = { id: 1, key: '2025.15', code: '15', version: '2025', name: 'Lào Cai', level: 'province', parentId: null };
+const C: AreaNode = { id: 2, key: '2025.02683', code: '02683', version: '2025', name: 'Xã Bát Xát', level: 'commune', parentId: 1 };
+const INDEX = AreaIndex.build([P, C]);
+
+const lineOpen = (siteId: string): SiteVerdict => ({
+  siteId,
+  condition: 'degraded',
+  reasons: [{ code: 'line_open', message: 'line open', severity: 'degraded', params: { line: 2, status: 'open' } }],
+});
+const operational = (siteId: string): SiteVerdict => ({ siteId, condition: 'operational', reasons: [] });
+
+/** FleetState as the service sees it: observations, verdicts, listeners. */
+class StandInFleet {
+  readonly verdicts = new Map<string, SiteVerdict>();
+  private readonly listeners: FleetListeners[] = [];
+  listen(l: FleetListeners) {
+    this.listeners.push(l);
+    return () => this.listeners.splice(this.listeners.indexOf(l), 1);
+  }
+  observations(): SiteObservation[] {
+    return [...this.verdicts.keys()].map((id) => this.observation(id)!);
+  }
+  observation(siteId: string): SiteObservation | undefined {
+    return this.verdicts.has(siteId) ? ({ siteId, kind: 'cluster', areaId: C.id, name: siteId } as SiteObservation) : undefined;
+  }
+  verdict(siteId: string) {
+    const v = this.verdicts.get(siteId);
+    return v ? { ...v, since: null } : undefined;
+  }
+  change(at: number, v: SiteVerdict): void {
+    const previous = this.verdicts.get(v.siteId) ?? null;
+    this.verdicts.set(v.siteId, v);
+    for (const l of this.listeners) l.verdictChanged?.({ siteId: v.siteId, at, previous, verdict: v });
+  }
+}
+
+/** The real store, refusing writes while `failing` says so. */
+class FlakyStore extends AlarmStore {
+  failing = 0;
+  override async apply(effects: Parameters<AlarmStore['apply']>[0]): Promise<void> {
+    if (this.failing > 0) {
+      this.failing -= 1;
+      throw new Error('disk I/O error');
+    }
+    return super.apply(effects);
+  }
+}
+
+const SILENT = { info() {}, warn() {}, error() {} };
+
+describe('the alarm service', () => {
+  let db: TestStore;
+  let store: FlakyStore;
+  let fleet: StandInFleet;
+  let now: number;
+  const errors: string[] = [];
+  const make = () =>
+    new AlarmService({
+      store,
+      fleet,
+      areaIndex: () => INDEX,
+      settings: { holdDownS: 60, pendingS: 0, incidentWindowS: 180 },
+      jobs: new Jobs(SILENT),
+      log: { ...SILENT, error: (_o: unknown, m?: string) => errors.push(String(m)) },
+      now: () => now,
+    });
+
+  beforeEach(async () => {
+    db = await openTestStore('sqlite');
+    store = new FlakyStore(db.db);
+    fleet = new StandInFleet();
+    now = T0;
+    errors.length = 0;
+  });
+  afterEach(() => db.close());
+
+  it('feeds every site its verdict at start, tells listeners, and a restart takes the same alarm back instead of raising a second', async () => {
+    fleet.verdicts.set('CL-1', lineOpen('CL-1'));
+    const s1 = make();
+    const heard: AlarmEvent[] = [];
+    const unsubscribe = s1.onAlarmEvent((e) => heard.push(e));
+    await s1.start();
+    // A listener subscribed before start hears what the start's verdicts raise.
+    expect(heard.map((e) => e.type)).toEqual(['alarm_raised', 'notification_due']);
+    unsubscribe();
+    const raised = heard[0] as Extract<AlarmEvent, { type: 'alarm_raised' }>;
+    await s1.stop();
+
+    const s2 = make();
+    const again: AlarmEvent[] = [];
+    s2.onAlarmEvent((e) => again.push(e));
+    await s2.start();
+    expect(again.filter((e) => e.type === 'alarm_raised')).toEqual([]);
+    expect(await s2.alarm(raised.alarm.id)).toMatchObject({ id: raised.alarm.id, state: 'raised', count: 1 });
+    expect((await store.list({ limit: 10, offset: 0 })).total).toBe(1);
+    await s2.stop();
+  });
+
+  it('retries a failed write with the next one, in order, and counts it; never throws', async () => {
+    const s = make();
+    await s.start();
+    store.failing = 2;
+    now = T0 + 1000;
+    fleet.change(now, lineOpen('CL-1'));
+    await s.settled();
+    // Raised, its history row, its notification: kept for the next write.
+    expect(s.writeStats()).toMatchObject({ failures: 1, pending: 3 });
+    now = T0 + 2000;
+    fleet.change(now, lineOpen('CL-2'));
+    await s.settled();
+    expect(s.writeStats().failures).toBe(2);
+    s.flush();
+    await s.settled();
+    expect(s.writeStats()).toMatchObject({ failures: 2, dropped: 0, pending: 0 });
+    expect((await store.list({ limit: 10, offset: 0 })).alarms.map((a) => a.siteId)).toEqual(['CL-2', 'CL-1']);
+    expect(errors.filter((e) => e.includes('failed'))).toHaveLength(1);
+    await s.stop();
+  });
+
+  it(`gives a write up after ${MAX_ATTEMPTS} failures, and writes what comes after`, async () => {
+    const s = make();
+    await s.start();
+    store.failing = MAX_ATTEMPTS;
+    fleet.change(T0, lineOpen('CL-1'));
+    for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      s.flush();
+      await s.settled();
+    }
+    expect(s.writeStats()).toMatchObject({ failures: MAX_ATTEMPTS, dropped: 3, pending: 0 });
+    fleet.change(T0 + 1000, lineOpen('CL-2'));
+    await s.settled();
+    expect((await store.list({ limit: 10, offset: 0 })).alarms.map((a) => a.siteId)).toEqual(['CL-2']);
+    await s.stop();
+  });
+
+  it('acknowledges and clears by hand through the engine, refusing what the engine refuses, and a cleared alarm as cleared', async () => {
+    const s = make();
+    await s.start();
+    fleet.change(T0, lineOpen('CL-1'));
+    await s.settled();
+    const id = (await store.list({ limit: 1, offset: 0 })).alarms[0]!.id;
+    now = T0 + 1000;
+    const ack = await s.acknowledge(id, 'lan', 'đang đi');
+    expect(ack).toMatchObject({ ok: true, alarm: { state: 'acknowledged', acknowledged: { by: 'lan', note: 'đang đi', at: T0 + 1000 } } });
+    expect(await s.clear(id, 'lan', 'xong')).toEqual({ ok: false, error: { code: 'ALARM_CONDITION_ACTIVE', alarmId: id } });
+    fleet.change(T0 + 2000, operational('CL-1'));
+    now = T0 + 3000;
+    expect(await s.clear(id, 'lan', 'đã thay dây')).toMatchObject({ ok: true, alarm: { state: 'cleared', cleared: { cause: 'manual', by: 'lan', note: 'đã thay dây' } } });
+    expect(await s.acknowledge(id, 'hùng', null)).toEqual({ ok: false, error: { code: 'ALARM_ALREADY_CLEARED', alarmId: id } });
+    expect(await s.acknowledge('al-999', 'hùng', null)).toEqual({ ok: false, error: { code: 'ALARM_NOT_FOUND', alarmId: 'al-999' } });
+    await s.comment(id, 'hùng', 'đã kiểm tra lại');
+    expect((await store.comments(id)).map((c) => c.note)).toEqual(['đã kiểm tra lại']);
+    await s.stop();
+  });
+
+  it('clears on its own timer once the hold-down is over', async () => {
+    const s = make();
+    await s.start();
+    fleet.change(T0, lineOpen('CL-1'));
+    fleet.change(T0 + 1000, operational('CL-1'));
+    const cleared = new Promise<AlarmEvent>((resolve) => s.onAlarmEvent((e) => e.type === 'alarm_cleared' && resolve(e)));
+    // The clock moves past the hold-down; the service's timer (set for 60 s of real time) is not waited for: tick as it would.
+    now = T0 + 1000 + 60_000;
+    s.tick();
+    expect(await cleared).toMatchObject({ type: 'alarm_cleared', alarm: { cleared: { cause: 'condition_cleared' } } });
+    await s.stop();
+  });
+});
+
+describe('alarm policies from the settings', () => {
+  it('keeps the defaults but the configured delays, in the defaults proportions', () => {
+    const p = alarmPolicies({ holdDownS: 2, pendingS: 1, incidentWindowS: 30 });
+    expect(p.damping).toEqual({ ...DEFAULT_DAMPING_POLICY, holdDownMs: 2000, pendingMsByKind: { speaker_line: 1000, power: 1000, amplifier_hot: 2000, weak_signal: 10_000 } });
+    expect(p.incidents).toEqual({ ...DEFAULT_INCIDENT_POLICY, windowMs: 30_000 });
+    // The configuration's defaults are the modules' own defaults.
+    expect(alarmPolicies({ holdDownS: 300, pendingS: 60, incidentWindowS: 180 })).toEqual({ damping: DEFAULT_DAMPING_POLICY, incidents: DEFAULT_INCIDENT_POLICY });
+    expect(new AlarmEngine({ index: INDEX, ...p }).nextDueAt()).toBeNull();
+  });
+
+  it('the HTTP schema lists the same kinds and severities as the model', () => {
+    expect([...ALARM_KIND_VALUES]).toEqual([...ALARM_KINDS]);
+    expect([...ALARM_SEVERITY_VALUES]).toEqual([...ALARM_SEVERITIES]);
+  });
+});
