@@ -137,14 +137,12 @@ export class NotificationService {
     return gone;
   }
 
-  /** One pass of Web Push (tests call it; the loop does every pushPollMs). */
+  /** A pass of Web Push over what is due (tests call it; the loop does every pushPollMs). */
   async deliverPushes(): Promise<void> {
     const push = this.deps.push;
     if (!push) return;
-    if (this.pushing) {
-      await this.pushing;
-      return;
-    }
+    // One pass at a time; a caller that came during one gets a pass of its own after it (what it stored may have missed it).
+    while (this.pushing) await this.pushing;
     this.pushing = push
       .deliverDue()
       .catch((err: unknown) => this.deps.log.error({ err }, 'web push: a pass failed; retried at the next'))
