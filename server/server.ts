@@ -72,6 +72,7 @@ import { alarmService, alarmsFeature } from './alarms/feature.ts';
 import { Cluster, clusterFeature } from './cluster/cluster.ts';
 import { leaseTimingsFor } from './cluster/lease-policy.ts';
 import { openOutbox, outboxFeature } from './outbox/feature.ts';
+import { reportsFeature } from './reports/feature.ts';
 
 export interface RunningServer {
   ctx: ServerContext;
@@ -312,6 +313,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     siteConfigFeature(ctx),
     releasesFeature(ctx),
     rolloutsFeature(ctx),
+    reportsFeature(ctx),
     auth,
     routeOnly('console', streamRoutes(ctx), consoleRoutes()),
     // Last to start, first to stop: /readyz is ready only in between.

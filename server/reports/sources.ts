@@ -1,0 +1,129 @@
+/**
+ * Reads what a report needs from the stores into plain ReportInputs (the
+ * edge: buildReport in report-model.ts decides every figure). Each source is
+ * read as its own feature reads it, never recomputed:
+ *
+ * - as-run: the sent entries and receipts of the area's sites, through the
+ *   as-run accounting (accountAsRun) as GET /api/as-run does, so a report's
+ *   bulletin figures are the as-run log's own statuses;
+ * - items: each item's entry kind (its receipts') and its language (the
+ *   media library's tag of its audio);
+ * - live: the live streams started in the period and what each site said it
+ *   played (played packets × frame length); whose radio a relay carried is
+ *   not recorded, so relays are `relay_other` until sources are named;
+ * - alerts: those issued in the period and their delivery rows;
+ * - uptime and verified coverage: each site's condition history
+ *   (site_events, via SiteHistory);
+ * - faults: spans faulty or offline in that history (faults.ts), until the
+ *   alarms feature is wired and its alarms take over.
+ */
+import { accountAsRun, type SiteInfo } from '../asrun/accounting.ts';
+import { AlertStore } from '../alerts/store.ts';
+import type { ServerContext } from '../context.ts';
+import type { AreaNode } from '../registry/model.ts';
+import { faultEpisodes } from './faults.ts';
+import type { AlertInput, FaultEpisode, LivePlay, ReportInputs, ReportItem, ReportSite, SiteHistory } from './model.ts';
+import type { ReportPeriod } from './period.ts';
+import type { SiteCondition } from '../coverage/model.ts';
+
+export type ReportSourceDeps = Pick<ServerContext, 'coverage' | 'sites' | 'asRun' | 'schedule' | 'siteHistory' | 'live' | 'store' | 'media' | 'now'>;
+
+/** A page of live streams read at a time, newest first, back to the period's start. */
+const LIVE_PAGE = 200;
+/** Condition changes read per site and period: far above what a month holds (a flapping site changes every few minutes). */
+const MAX_CHANGES = 200_000;
+
+export async function readReportInputs(d: ReportSourceDeps, root: AreaNode, period: ReportPeriod): Promise<ReportInputs> {
+  const { from, to } = period;
+  const index = d.coverage.areaIndex();
+  const subtree = d.coverage.subtreeIds(root.id);
+  // The subtree, and the areas above the root (a commune's district names it in the report).
+  const above = new Set(d.coverage.areaPath(root.id));
+  const areas = index.order.filter((a) => subtree.has(a.id) || above.has(a.id));
+  const registered = await d.sites.list({ areaIds: subtree, includeRetired: true });
+  const sites: ReportSite[] = registered.map((s) => ({ siteId: s.id, name: s.name, kind: s.kind, areaId: s.areaId, createdAt: s.createdAt, retiredAt: s.retiredAt }));
+  const siteIds = registered.map((s) => s.id);
+
+  // As-run, through the as-run log's own accounting.
+  const info = new Map<string, SiteInfo>(registered.map((s) => [s.id, { name: s.name, areaKey: s.areaKey, areaName: index.byId.get(s.areaId)?.name ?? s.areaKey }]));
+  const sent = await d.schedule.sent.list({ siteIds, from, to });
+  const receipts = await d.asRun.list({ siteIds, from, to });
+  const { lines } = accountAsRun({ sent, receipts, sites: info, titleOf: (id) => id, siteNow: () => undefined, now: d.now() });
+
+  const items = new Map<string, ReportItem>();
+  const kindOf = new Map(receipts.map((r) => [r.itemId, r.kind]));
+  for (const itemId of new Set(lines.map((l) => l.itemId))) {
+    const item = await d.schedule.service.get(itemId).catch(() => undefined);
+    const media = item ? await d.media.library.item(item.mediaId) : undefined;
+    items.set(itemId, { kind: kindOf.get(itemId) ?? 'bulletin', lang: media?.lang ?? 'vi' });
+  }
+
+  const conditions = new Map<string, SiteHistory>();
+  const faults: FaultEpisode[] = [];
+  for (const id of siteIds) {
+    const h = await d.siteHistory.conditions(id, from, to);
+    conditions.set(id, { ...(h.before ? { initial: h.before } : {}), transitions: h.transitions });
+    const events = await d.siteHistory.events(id, { type: 'condition', from, to, limit: MAX_CHANGES });
+    const changes = events.reverse().map((e) => ({
+      at: e.at,
+      condition: e.condition as SiteCondition,
+      reasons: ((e.detail as { reasons?: Array<{ code: string }> } | null)?.reasons ?? []).map((r) => r.code),
+    }));
+    faults.push(...faultEpisodes(id, changes));
+  }
+
+  return {
+    period,
+    rootKey: root.key,
+    areas,
+    sites,
+    asRun: lines,
+    items,
+    live: await livePlays(d, new Set(siteIds), period),
+    alerts: await alertsOf(d, period),
+    conditions,
+    faults,
+    generatedAt: d.now(),
+  };
+}
+
+async function livePlays(d: ReportSourceDeps, siteIds: ReadonlySet<string>, { from, to }: ReportPeriod): Promise<LivePlay[]> {
+  const out: LivePlay[] = [];
+  let before: number | undefined = to;
+  while (before !== undefined) {
+    const page: Awaited<ReturnType<ReportSourceDeps['live']['list']>> = await d.live.list({ state: 'all', limit: LIVE_PAGE, before });
+    for (const s of page.streams) {
+      if (s.startedAt < from || s.startedAt >= to) continue;
+      const detail = await d.live.get(s.id);
+      for (const r of detail?.siteReports ?? []) {
+        if (!siteIds.has(r.siteId)) continue;
+        out.push({
+          streamId: s.id,
+          siteId: r.siteId,
+          source: s.source.kind,
+          // Whose radio a relay carries is not recorded by the live feature (model.ts RelayOrigin).
+          relayOrigin: s.source.kind === 'relay' ? 'other' : null,
+          lang: 'vi',
+          startedAt: s.startedAt,
+          playedMs: r.played * s.codec.frameMs,
+        });
+      }
+    }
+    const oldest = page.streams.at(-1)?.startedAt;
+    before = page.next !== null && oldest !== undefined && oldest >= from ? page.next : undefined;
+  }
+  return out;
+}
+
+async function alertsOf(d: ReportSourceDeps, { from, to }: ReportPeriod): Promise<AlertInput[]> {
+  // Read-only over the alert feature's tables: the alerts whose current revision was issued in the period.
+  const rows = await d.store.db.selectFrom('alerts').select('id').where('revised_at', '>=', from).where('revised_at', '<', to).orderBy('revised_at').execute();
+  const store = new AlertStore(d.store.db);
+  const out: AlertInput[] = [];
+  for (const { id } of rows) {
+    const alert = await store.get(id);
+    if (!alert) continue;
+    out.push({ alert, lang: alert.message.kind === 'tts' ? alert.message.lang : 'vi', deliveries: await store.deliveries(id) });
+  }
+  return out;
+}
