@@ -147,6 +147,12 @@ const TABLE: Record<string, Rule> = {
   'GET /api/fleet/messages': { roles: EVERYONE, sample: () => ({ url: '/api/fleet/messages' }) },
   'GET /api/fleet/versions': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/fleet/versions?area=${COMMUNE_A}` }) },
   // Rollouts: changes by technicians and admins, inside their area (the release named need not exist: the scope and role are checked first).
+  'GET /api/alarms': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/alarms?area=${COMMUNE_A}` }) },
+  'GET /api/alarms/summary': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/alarms/summary?area=${COMMUNE_A}` }) },
+  'GET /api/alarms/:id': { roles: EVERYONE, sample: () => ({ url: '/api/alarms/al-999999' }) },
+  'POST /api/alarms/:id/acknowledge': { roles: COMMANDERS, sample: () => ({ url: '/api/alarms/al-999999/acknowledge', body: {} }) },
+  'POST /api/alarms/:id/clear': { roles: COMMANDERS, sample: () => ({ url: '/api/alarms/al-999999/clear', body: { note: 'đã thay dây loa' } }) },
+  'POST /api/alarms/:id/comments': { roles: COMMANDERS, sample: () => ({ url: '/api/alarms/al-999999/comments', body: { note: 'ghi chú' } }) },
   'GET /api/rollouts': { roles: EVERYONE, sample: () => ({ url: '/api/rollouts' }) },
   'GET /api/rollouts/:id': { roles: EVERYONE, sample: () => ({ url: '/api/rollouts/ro-none' }) },
   'POST /api/rollouts/dry-run': { roles: ['admin', 'technician'], scoped: true, sample: () => ({ url: '/api/rollouts/dry-run', body: ROLLOUT_SAMPLE }) },
