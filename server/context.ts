@@ -3,7 +3,6 @@
  * composition root (main.ts / server.ts) and passed down explicitly.
  */
 import type { ServerConfig } from './config.ts';
-import type { Db } from './store/db.ts';
 import type { Store } from './store/database.ts';
 import type { AreaRepository } from './registry/areas.ts';
 import type { SiteRepository } from './registry/sites.ts';
@@ -43,9 +42,7 @@ export interface Versions {
 
 export interface ServerContext {
   config: ServerConfig;
-  /** SQLite only: the connection of the stores not yet converted to Kysely (store/database.ts). */
-  db: Db;
-  /** The store, SQLite or PostgreSQL: converted stores query `store.db` (Kysely). */
+  /** The store, SQLite or PostgreSQL: every store queries `store.db` (Kysely). */
   store: Store;
   areas: AreaRepository;
   sites: SiteRepository;

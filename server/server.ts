@@ -6,8 +6,7 @@
  * and calls this.
  */
 import type { ServerConfig } from './config.ts';
-import type { Db } from './store/db.ts';
-import { openStore, sqliteConnectionOf } from './store/database.ts';
+import { openStore } from './store/database.ts';
 import { secureDataDir } from './store/data-dir.ts';
 import { DiskSpace } from './store/disk-space.ts';
 import { AreaRepository } from './registry/areas.ts';
@@ -108,7 +107,6 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     log.warn({ dataDir: config.dataDir, changed: tightened.length, first: tightened.slice(0, 20) }, 'data folder: permissions tightened to owner only (folders 700, files 600)');
   }
   const store = await openStore(config, { log });
-  const db: Db = await sqliteConnectionOf(store);
   const disk = new DiskSpace(config.dataDir, config.disk, log, now);
   const policy: CoveragePolicy = {
     ...DEFAULT_COVERAGE_POLICY,
@@ -236,7 +234,6 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
 
   const ctx: ServerContext = {
     config,
-    db,
     store,
     areas,
     sites,

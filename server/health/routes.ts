@@ -3,11 +3,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { BROKER_REFUSALS, Health, HealthPublic, type BrokerRefusalKey } from '../../api/health.ts';
 import type { ServerContext } from '../context.ts';
-import { schemaVersion } from '../store/db.ts';
 import type { BrokerRefusals } from '../fleet/broker.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'broker' | 'db' | 'disk' | 'fleet' | 'now' | 'startedAt' | 'versions'>;
+export type RouteDeps = Pick<ServerContext, 'broker' | 'store' | 'disk' | 'fleet' | 'now' | 'startedAt' | 'versions'>;
 
 type RefusalKey = keyof BrokerRefusals;
 // The health answer (api/health.ts) names every refusal the broker counts (this assignment) and only those (the next).
@@ -36,7 +35,8 @@ export const healthRoutes =
         let storeUp = true;
         let schema = 0;
         try {
-          schema = schemaVersion(ctx.db);
+          // A query of the store itself (SQLite or PostgreSQL): a database gone away answers degraded.
+          schema = await ctx.store.schemaVersion();
         } catch {
           storeUp = false;
         }
@@ -57,7 +57,7 @@ export const healthRoutes =
             refusals: Object.fromEntries(REFUSAL_KEYS.map((k) => [k, broker.refusals?.[k] ?? null])) as Record<RefusalKey, number | null>,
           },
           store: {
-            kind: 'sqlite',
+            kind: ctx.store.dialect,
             up: storeUp,
             schemaVersion: schema,
             ...(gone !== null ? { problem: `the database file ${gone} was deleted or replaced while the server runs` } : {}),

@@ -2,14 +2,8 @@
  * Opens the store the configuration names: SQLite in the data folder (the
  * default: one machine, no other process) or PostgreSQL at
  * LOANET_DATABASE_URL (a province on proven infrastructure, several servers).
- * Either way the stores query it through one Kysely<Database> (schema.ts),
- * and their APIs are async.
- *
- * Until every store is converted to Kysely, the others still use the SQLite
- * connection directly; Kysely's SQLite dialect runs over that same
- * connection, so a half-converted server keeps working on SQLite. PostgreSQL
- * needs every store converted: `sqliteConnectionOf` refuses to start on it and
- * names the ones that are not.
+ * Either way every store queries it through one Kysely<Database>
+ * (schema.ts), and their APIs are async.
  */
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import { StartupError } from '../errors.ts';
@@ -25,7 +19,7 @@ export type StoreDialect = 'sqlite' | 'postgres';
 export interface Store {
   readonly dialect: StoreDialect;
   readonly db: Kysely<Database>;
-  /** SQLite only: the connection the stores not yet converted to Kysely use. */
+  /** SQLite only: the raw connection under Kysely's (online backup, integrity checks); no store queries it. */
   readonly sqlite: Db | undefined;
   /**
    * Resolves once every commit so far survives a power cut: what the server
@@ -37,13 +31,6 @@ export interface Store {
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
 }
-
-/**
- * The stores that still use the SQLite connection directly, by module. A
- * store converted to Kysely leaves this list; when it is empty, PostgreSQL
- * runs the whole server.
- */
-export const STORES_NOT_CONVERTED: readonly string[] = ['live/store.ts'];
 
 export interface StoreConfig {
   dataDir: string;
@@ -111,14 +98,4 @@ export async function openPostgresStore(
     schemaVersion: () => postgresSchemaVersion(db),
     close: () => db.destroy(),
   };
-}
-
-/** The SQLite connection for the stores not yet converted; on PostgreSQL, the store closed and a start-up error naming them. */
-export async function sqliteConnectionOf(store: Store): Promise<Db> {
-  if (store.sqlite) return store.sqlite;
-  await store.close();
-  throw new StartupError(
-    'LOANET_STORE_NOT_CONVERTED',
-    `LOANET_DATABASE_URL selects PostgreSQL, but these stores still run on SQLite only: ${STORES_NOT_CONVERTED.join(', ')}; unset LOANET_DATABASE_URL to use SQLite in LOANET_DATA_DIR`,
-  );
 }

@@ -59,7 +59,9 @@ describe.skipIf(!canRun)('online backup of the SQLite store', () => {
     expect(before.status, JSON.stringify(before.body)).toBe(201);
     // Sites' statuses are written every second: wait for one write, so the backup has them too.
     await clients[0]!.publishAsync(siteTopic(sites[0]!.siteId, 'telemetry'), beat(sites[0]!.siteId, 0), { qos: 1 });
-    await waitFor('the site status written', () => t.server.ctx.db.prepare('SELECT 1 AS x FROM site_status WHERE site_id = ? AND telemetry IS NOT NULL').get(sites[0]!.siteId));
+    await waitFor('the site status written', () =>
+      t.server.ctx.store.sqlite!.prepare('SELECT 1 AS x FROM site_status WHERE site_id = ? AND telemetry IS NOT NULL').get(sites[0]!.siteId),
+    );
 
     const out = path.join(dir, 'loanet-backup.db');
     const backup = tsNode('scripts/backup.ts', '--out', out, '--data', t.dataDir);

@@ -119,7 +119,7 @@ describe('Mosquitto files', () => {
   });
 
   it('names the sites whose credential predates Mosquitto hashes, until they are rotated; leaves retired sites out', async () => {
-    t.server.ctx.db.prepare('UPDATE site_credentials SET mosquitto_hash = NULL WHERE site_id = ?').run('hook-old');
+    t.server.ctx.store.sqlite!.prepare('UPDATE site_credentials SET mosquitto_hash = NULL WHERE site_id = ?').run('hook-old');
     let res = await fetch(`${t.baseUrl}/api/broker/mosquitto/passwd`, { headers: { authorization: `Bearer ${t.token}` } });
     expect(res.headers.get('x-loanet-sites-without-mosquitto-hash')).toBe('1');
     let text = await res.text();

@@ -86,7 +86,7 @@ const freeOf = (dir: string) => {
 };
 
 /** The store's WAL emptied, as after a checkpoint: the next write needs new blocks, so a full disk cannot hide behind reused WAL pages. */
-const truncateWal = (t: TestServer) => t.server.ctx.db.pragma('wal_checkpoint(TRUNCATE)');
+const truncateWal = (t: TestServer) => t.server.ctx.store.sqlite!.pragma('wal_checkpoint(TRUNCATE)');
 
 /**
  * A refusal must not hang (say, behind SQLite's 5 s busy wait on a write that cannot succeed): how fast it came is
@@ -365,7 +365,7 @@ describe.skipIf(!run)('a full disk without a reserve (LOANET_DISK_RESERVE_MB=0):
     await report(cluster, site.siteId, receipts);
     await waitFor('10 receipts acknowledged after space returned', () => receipts.every((r) => cluster.acked.has(eventAckKey(r)!)));
     expect(await t.server.ctx.asRun.list({ siteIds: [site.siteId], from: at - 120_000, to: at + 60_000 })).toHaveLength(10);
-    expect(t.server.ctx.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(t.server.ctx.store.sqlite!.pragma('integrity_check', { simple: true })).toBe('ok');
   }, 60_000);
 });
 

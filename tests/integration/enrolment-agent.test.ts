@@ -160,9 +160,11 @@ describe('one code, two trades in the same instant', () => {
     expect(won).toHaveLength(1);
     expect(results.find((r) => !r.ok)).toMatchObject({ ok: false, kind: 'refused', reason: 'used' });
     expect(await ctx.sites.verifyCredential('lc-agent-enrol-03', (won[0] as { secret: string }).secret)).toBe(true);
-    const live = ctx.db.prepare('SELECT COUNT(*) AS n FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get('lc-agent-enrol-03') as { n: number };
+    const live = ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get('lc-agent-enrol-03') as { n: number };
     expect(live.n).toBe(1);
-    const row = ctx.db.prepare('SELECT used_from FROM enrolment_codes WHERE site_id = ? AND used_at IS NOT NULL').all('lc-agent-enrol-03') as Array<{ used_from: string }>;
+    const row = ctx.store.sqlite!.prepare('SELECT used_from FROM enrolment_codes WHERE site_id = ? AND used_at IS NOT NULL').all('lc-agent-enrol-03') as Array<{
+      used_from: string;
+    }>;
     expect(row).toHaveLength(1);
   });
 });

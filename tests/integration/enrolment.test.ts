@@ -289,7 +289,7 @@ describe('enrolment of a board with a one-time code', () => {
     for (const a of answers.filter((x) => x.status !== 200)) expect(a).toMatchObject({ status: 403, body: { reason: 'used' } });
     const winner = won[0]!.body as Enrolled;
     expect(await credentialWorks('lc-enrol-race', winner.secret)).toBe(true);
-    const live = s.running.ctx.db.prepare('SELECT COUNT(*) AS n FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get('lc-enrol-race') as { n: number };
+    const live = s.running.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get('lc-enrol-race') as { n: number };
     expect(live.n).toBe(1);
   });
 

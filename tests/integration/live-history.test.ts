@@ -208,11 +208,9 @@ describe('the record of live streams', () => {
       void h.client.publishAsync(siteTopic(creds.a!.siteId, 'event'), encodeJson(ev), { qos: 1 });
     }
     const row = () =>
-      t.server.ctx.db.prepare('SELECT received, played FROM live_stream_sites WHERE stream_id = ? AND site_id = ?').get(id, creds.a!.siteId) as
-        | { received: number; played: number }
-        | undefined;
-    await waitFor('the latest report stored', () => row()?.received === 100, 15_000);
-    expect(row()).toEqual({ received: 100, played: 300 });
+      t.server.ctx.store.db.selectFrom('live_stream_sites').select(['received', 'played']).where('stream_id', '=', id).where('site_id', '=', creds.a!.siteId).executeTakeFirst();
+    await waitFor('the latest report stored', async () => (await row())?.received === 100, 15_000);
+    expect(await row()).toEqual({ received: 100, played: 300 });
     const after = t.server.ctx.live.recordStats();
     expect(after.reports - before.reports).toBe(100);
     expect(after.failures).toBe(0);
@@ -260,8 +258,8 @@ describe('the record of live streams', () => {
       expect(r.body.source.url).toBe(`http://127.0.0.1:${port}/live.mp3`);
       expect((await t.api('POST', `/api/live/streams/${r.body.id}/stop`)).status).toBe(200);
       await radio.close();
-      const stored = JSON.stringify(t.server.ctx.db.prepare('SELECT * FROM live_streams').all());
-      const audit = JSON.stringify(t.server.ctx.db.prepare("SELECT * FROM audit_log WHERE action LIKE 'live.%'").all());
+      const stored = JSON.stringify(await t.server.ctx.store.db.selectFrom('live_streams').selectAll().execute());
+      const audit = JSON.stringify(await t.server.ctx.store.db.selectFrom('audit_log').selectAll().where('action', 'like', 'live.%').execute());
       for (const text of [stored, audit]) {
         expect(text).not.toContain('s3cret');
         expect(text).not.toContain('tok-123');

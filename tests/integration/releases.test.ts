@@ -313,7 +313,7 @@ describe('release downloads by sites', () => {
   });
 
   it('retires a release only when no running or paused rollout uses it; a retired release is gone for sites', async () => {
-    const db = t.server.ctx.db;
+    const db = t.server.ctx.store.sqlite!;
     const now = Date.now();
     db.prepare("INSERT INTO rollouts (id, release_id, spec, status, created_at, updated_at) VALUES ('canary-lao-cai', ?, '{}', 'paused', ?, ?)").run(id, now, now);
     const refused = await t.api('POST', `/api/releases/${id}/retire`, undefined, { token: technician });

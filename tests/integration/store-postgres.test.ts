@@ -2,22 +2,22 @@
  * PostgreSQL as the store: what differs from SQLite and must hold all the
  * same — BIGINT times read back as numbers, several servers migrating one
  * database at once, a database newer than the code, a connection refused
- * without its password in the message, and a server that refuses to start on
- * PostgreSQL while stores still run on SQLite only.
+ * without its password in the message, and a whole server on PostgreSQL:
+ * a live stream on air, reported on, ended, and read back after a restart.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
+import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { StartupError } from '../../server/errors.ts';
-import { startServer } from '../../server/server.ts';
-import { openPostgresStore, STORES_NOT_CONVERTED } from '../../server/store/database.ts';
+import { openPostgresStore } from '../../server/store/database.ts';
 import { MIGRATIONS } from '../../server/store/migrations.ts';
 import { parseInt8 } from '../../server/store/postgres.ts';
 import { POSTGRES_BASELINE_VERSION } from '../../server/store/postgres-baseline.ts';
 import { admin, openTestStore, storeDialects, testDatabaseUrl } from '../helpers/store.ts';
+import { importLaoCai2025, startTestServer, waitFor } from '../helpers/server.ts';
+import { listenAsSite } from '../helpers/live.ts';
+import { encodeJson, PROTOCOL_VERSION, siteTopic, type StreamStatsEvent } from '../../protocol/index.ts';
 
 async function startupErrorOf(p: Promise<unknown>): Promise<StartupError> {
   try {
@@ -120,25 +120,65 @@ describe.skipIf(!storeDialects().includes('postgres'))('PostgreSQL store', () =>
     }
   });
 
-  it('a server on PostgreSQL does not start while stores still run on SQLite only, and says which', async () => {
+  it('a whole server runs on PostgreSQL: a live stream goes on air, a site reports, it ends, and after a restart its record and reports are read back', async () => {
     const store = await openTestStore('postgres');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-pg-start-'));
+    const sep = url.includes('?') ? '&' : '?';
+    const t = await startTestServer({ LOANET_DATABASE_URL: `${url}${sep}options=${encodeURIComponent(`-c search_path=${store.where}`)}` });
+    const sockets: WebSocket[] = [];
     try {
-      const sep = url.includes('?') ? '&' : '?';
-      const config = loadConfig({
-        LOANET_DATA_DIR: dir,
-        LOANET_DATABASE_URL: `${url}${sep}options=${encodeURIComponent(`-c search_path=${store.where}`)}`,
-        LOANET_HTTP_PORT: '0',
-        LOANET_MQTT_PORT: '0',
-      });
-      const e = await startupErrorOf(startServer(config));
-      expect(e.code).toBe('LOANET_STORE_NOT_CONVERTED');
-      for (const s of STORES_NOT_CONVERTED) expect(e.message).toContain(s);
-      // It got as far as the database: migrated, then refused.
-      expect(await store.schemaVersion()).toBeGreaterThanOrEqual(POSTGRES_BASELINE_VERSION);
+      const health = await t.api('GET', '/api/health');
+      expect(health.body.store).toMatchObject({ kind: 'postgres', up: true, schemaVersion: await store.schemaVersion() });
+      await importLaoCai2025(t);
+      const r = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn Tả Phìn', kind: 'cluster', area: '2025.02683' });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      const cred = r.body.credential as { siteId: string; secret: string };
+
+      // A live voice from the console's WebSocket (the server fills what it does not send with silence).
+      const ws = new WebSocket(`${t.baseUrl.replace('http', 'ws')}/api/live/voice?areas=02683`, { headers: { authorization: `Bearer ${t.token}` } });
+      sockets.push(ws);
+      const msgs: Array<{ type: string; stream?: { id: number } }> = [];
+      ws.on('message', (d, binary) => !binary && msgs.push(JSON.parse(d.toString())));
+      ws.on('error', () => {});
+      const id = (await waitFor('the stream started', () => msgs.find((m) => m.type === 'started'))).stream!.id;
+
+      const site = await listenAsSite(t.mqttUrl, cred, ['2025.02683']);
+      const ev: StreamStatsEvent = {
+        v: PROTOCOL_VERSION,
+        siteId: cred.siteId,
+        at: Date.now(),
+        type: 'stream_stats',
+        streamId: id,
+        received: 100,
+        late: 1,
+        lost: 5,
+        concealed: 3,
+        fecRecovered: 2,
+        played: 295,
+        bufferLevelMs: 180,
+        marks: [],
+        clockUncertaintyMs: 2,
+        final: true,
+      };
+      await site.client.publishAsync(siteTopic(cred.siteId, 'event'), encodeJson(ev), { qos: 1 });
+      await site.close();
+      await waitFor('the report taken', async () => (await t.api('GET', `/api/live/streams/${id}`)).body.siteReports?.length === 1);
+      const stop = await t.api('POST', `/api/live/streams/${id}/stop`);
+      expect(stop.status, JSON.stringify(stop.body)).toBe(200);
+      expect(stop.body).toMatchObject({ state: 'ended', endReason: 'operator' });
+
+      // A new process on the same database: the stream is known only from the record.
+      await t.restart();
+      const past = await t.api('GET', `/api/live/streams/${id}`);
+      expect(past.status, JSON.stringify(past.body)).toBe(200);
+      expect(past.body).toMatchObject({ id, state: 'ended', endReason: 'operator', endedBy: 'admin', areas: ['2025.02683'] });
+      expect(past.body.siteReports).toEqual([expect.objectContaining({ siteId: cred.siteId, received: 100, played: 295, final: true })]);
+      expect((await t.api('GET', '/api/live/streams')).body.streams.map((s: { id: number }) => s.id)).toEqual([id]);
+      const audited = await store.db.selectFrom('audit_log').select('action').where('target', '=', String(id)).orderBy('id').execute();
+      expect(audited.map((a) => a.action)).toEqual(['live.start', 'live.stop']);
     } finally {
+      for (const ws of sockets) ws.terminate();
+      await t.stop();
       await store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
