@@ -205,10 +205,10 @@ describe('slow requests', () => {
     'an answer the server works on for longer than the idle time (1 s here) still arrives',
     async () => {
       const long = path.join(tempDir('loanet-idle-'), 'long.mp3');
-      // A minute of audio: several seconds of work on a quiet machine, many times the idle time (240 s spent half a minute under load).
-      ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=300:duration=60', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '32k', long);
+      // Two minutes of audio: seconds of work even on a fast quiet machine, several times the idle time (240 s spent half a minute under load).
+      ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=300:duration=120', '-ac', '1', '-c:a', 'libmp3lame', '-b:a', '32k', long);
       const started = Date.now();
-      const up = await uploadFile(t, long, { title: 'Một phút' }, { query: '?waitMs=120000' });
+      const up = await uploadFile(t, long, { title: 'Hai phút' }, { query: '?waitMs=120000' });
       expect(up.status, JSON.stringify(up.body)).toBe(201);
       // Not a timing assertion: only says the case was the one meant (processing took longer than the idle time).
       if (Date.now() - started < 1000) console.warn('ingest answered within the idle time: this run did not exercise the case');
