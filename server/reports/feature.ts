@@ -1,10 +1,39 @@
-/** Periodic reports (server/reports): the download route over a ReportService that reads the other features' stores. */
-import type { Feature } from '../feature.ts';
+/**
+ * Periodic reports (server/reports): the download routes over a
+ * ReportService that reads the other features' stores, and the monthly job
+ * (monthly.ts) that makes last month's reports, keeps them and tells the
+ * outbox. The job first looks 10 minutes after start (not at once: a server
+ * restarting in a hurry, or a test server, has better things to do), then
+ * every hour; a month already made costs one file check.
+ */
+import { Jobs, type Feature } from '../feature.ts';
+import type { ServerContext } from '../context.ts';
+import { MonthlyReports } from './monthly.ts';
 import { reportRoutes } from './routes.ts';
 import { ReportService } from './service.ts';
 import type { ReportSourceDeps } from './sources.ts';
 
-export function reportsFeature(ctx: ReportSourceDeps): Feature {
+const FIRST_CHECK_MS = 10 * 60_000;
+const CHECK_EVERY_MS = 3_600_000;
+
+export function reportsFeature(ctx: ReportSourceDeps & Pick<ServerContext, 'config' | 'outbox' | 'log' | 'disk'>): Feature {
   const reports = new ReportService(ctx);
-  return { name: 'reports', routes: [reportRoutes({ coverage: ctx.coverage, reports })] };
+  const monthly = new MonthlyReports(reports, { ...ctx, dataDir: ctx.config.dataDir });
+  const jobs = Jobs.of(ctx);
+  let first: NodeJS.Timeout | undefined;
+  return {
+    name: 'reports',
+    routes: [reportRoutes({ coverage: ctx.coverage, reports, monthly })],
+    start() {
+      const run = jobs.guard('monthly reports', () => monthly.runDue());
+      first = setTimeout(run, FIRST_CHECK_MS);
+      first.unref();
+      jobs.every('monthly reports', CHECK_EVERY_MS, () => monthly.runDue());
+    },
+    async stop() {
+      clearTimeout(first);
+      jobs.stop();
+      await monthly.stop();
+    },
+  };
 }
