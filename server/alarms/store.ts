@@ -148,10 +148,9 @@ export class AlarmStore {
 
   /** Write a step's effects (or several steps', in order) in one transaction. `notification_due` is not stored: the notification rules own it. */
   async apply(effects: readonly AlarmEffect[]): Promise<void> {
-    if (effects.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
-      for (const e of effects) await write(trx, e);
-    });
+    const w = storeWrites(effects);
+    if (w.alarms.length + w.dropped.length + w.incidents.length + w.history.length === 0) return;
+    await this.db.transaction().execute((trx) => write(trx, w));
   }
 
   /** The history of one alarm, oldest first. */
@@ -228,47 +227,145 @@ export async function restoreAlarmStateFrom(store: AlarmStore): Promise<AlarmEng
   return restoreAlarmState(open, incidents, seq);
 }
 
-async function write(trx: Transaction<Database>, e: AlarmEffect): Promise<void> {
-  switch (e.type) {
-    case 'alarm_pending':
-    case 'alarm_raised':
-    case 'alarm_updated':
-    case 'alarm_cleared': {
-      const row = alarmRow(e.alarm);
-      const { id: _id, ...rest } = row;
-      await trx
-        .insertInto('alarms')
-        .values(row)
-        .onConflict((oc) => oc.column('id').doUpdateSet(rest))
-        .execute();
-      return;
-    }
-    case 'alarm_dropped':
-      await trx.deleteFrom('alarms').where('id', '=', e.alarm.id).execute();
-      return;
-    case 'history':
-      await trx
-        .insertInto('alarm_history')
-        .values({ alarm_id: e.event.alarmId, at: e.event.at, type: e.event.type, count: e.event.count, detail: historyDetail(e.event) })
-        .execute();
-      return;
-    case 'incident_opened':
-    case 'incident_updated':
-    case 'incident_resolved': {
-      const row = incidentRow(e.incident);
-      const { id: _id, ...rest } = row;
-      await trx
-        .insertInto('incidents')
-        .values(row)
-        .onConflict((oc) => oc.column('id').doUpdateSet(rest))
-        .execute();
-      return;
-    }
-    case 'notification_due':
-      return;
-    default: {
-      const never: never = e;
-      throw new Error(`unknown alarm effect ${(never as { type: string }).type}`);
+/** What one batch writes: each alarm and incident once, in its last state; the dropped alarms; every history row, in order. */
+export interface StoreWrites {
+  alarms: Alarm[];
+  dropped: string[];
+  incidents: Incident[];
+  history: AlarmHistoryEvent[];
+}
+
+/**
+ * A batch's effects as rows. A transaction shows only its end, so an alarm
+ * or incident changed several times in the batch is written once, as it
+ * ended (a broker restart's burst puts each commune's incident in hundreds
+ * of effects, each with every child so far: writing each was quadratic).
+ * An alarm whose last effect is a drop is deleted (a pending one never
+ * shown: it has no history). `notification_due` is not stored here.
+ */
+export function storeWrites(effects: readonly AlarmEffect[]): StoreWrites {
+  const alarms = new Map<string, Alarm | null>();
+  const incidents = new Map<string, Incident>();
+  const history: AlarmHistoryEvent[] = [];
+  for (const e of effects) {
+    switch (e.type) {
+      case 'alarm_pending':
+      case 'alarm_raised':
+      case 'alarm_updated':
+      case 'alarm_cleared':
+        alarms.delete(e.alarm.id);
+        alarms.set(e.alarm.id, e.alarm);
+        break;
+      case 'alarm_dropped':
+        alarms.delete(e.alarm.id);
+        alarms.set(e.alarm.id, null);
+        break;
+      case 'history':
+        history.push(e.event);
+        break;
+      case 'incident_opened':
+      case 'incident_updated':
+      case 'incident_resolved':
+        incidents.set(e.incident.id, e.incident);
+        break;
+      case 'notification_due':
+        break;
+      default: {
+        const never: never = e;
+        throw new Error(`unknown alarm effect ${(never as { type: string }).type}`);
+      }
     }
   }
+  const out: StoreWrites = { alarms: [], dropped: [], incidents: [...incidents.values()], history };
+  for (const [id, a] of alarms) {
+    if (a) out.alarms.push(a);
+    else out.dropped.push(id);
+  }
+  return out;
+}
+
+/** Rows per statement: 24 columns × 400 stays well under SQLite's 32,766 bound parameters (PostgreSQL's 65,535). */
+const ROWS_PER_STATEMENT = 400;
+
+function chunks<T>(xs: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += ROWS_PER_STATEMENT) out.push(xs.slice(i, i + ROWS_PER_STATEMENT));
+  return out;
+}
+
+/** Alarms first (history rows reference them), then the dropped, incidents, history: multi-row statements, upserts taking the new row's values. */
+async function write(trx: Transaction<Database>, w: StoreWrites): Promise<void> {
+  for (const part of chunks(w.alarms)) {
+    await trx
+      .insertInto('alarms')
+      .values(part.map(alarmRow))
+      .onConflict((oc) => oc.column('id').doUpdateSet((eb) => excludedOf(eb, ALARM_COLUMNS)))
+      .execute();
+  }
+  for (const part of chunks(w.dropped)) await trx.deleteFrom('alarms').where('id', 'in', part).execute();
+  for (const part of chunks(w.incidents)) {
+    await trx
+      .insertInto('incidents')
+      .values(part.map(incidentRow))
+      .onConflict((oc) => oc.column('id').doUpdateSet((eb) => excludedOf(eb, INCIDENT_COLUMNS)))
+      .execute();
+  }
+  for (const part of chunks(w.history)) {
+    await trx
+      .insertInto('alarm_history')
+      .values(part.map((e) => ({ alarm_id: e.alarmId, at: e.at, type: e.type, count: e.count, detail: historyDetail(e) })))
+      .execute();
+  }
+}
+
+const ALARM_COLUMNS = Object.keys(alarmRow(sampleAlarm())).filter((c) => c !== 'id') as Array<Exclude<keyof AlarmRow, 'id'>>;
+const INCIDENT_COLUMNS = Object.keys(incidentRowSample()).filter((c) => c !== 'id') as Array<Exclude<keyof IncidentRow, 'id'>>;
+
+/**
+ * `SET col = excluded.col` for every column: the row being inserted wins.
+ * Built from the column list (taken from alarmRow/incidentRow, so it cannot
+ * miss a column); Kysely cannot type a SET built by name, hence the cast.
+ */
+function excludedOf<C extends string>(eb: { ref(r: string): unknown }, columns: readonly C[]): Record<C, never> {
+  return Object.fromEntries(columns.map((c) => [c, eb.ref(`excluded.${c}`)])) as Record<C, never>;
+}
+
+function sampleAlarm(): Alarm {
+  return {
+    id: 'al-0',
+    key: '',
+    siteId: '',
+    siteKind: 'cluster',
+    areaId: 0,
+    kind: 'site_offline',
+    severity: 'major',
+    reasons: [],
+    state: 'pending',
+    detectedAt: 0,
+    raisedAt: null,
+    updatedAt: 0,
+    count: 1,
+    active: true,
+    inactiveSince: null,
+    acknowledged: null,
+    cleared: null,
+    incidentId: null,
+  };
+}
+
+function incidentRowSample(): IncidentRow {
+  return incidentRow({
+    id: 'in-0',
+    kind: 'cut',
+    alarmKind: 'site_offline',
+    areaId: 0,
+    rootAlarmId: null,
+    state: 'open',
+    openedAt: 0,
+    lastJoinedAt: 0,
+    resolvedAt: null,
+    severity: 'major',
+    members: [],
+    counts: { members: 0, active: 0, stations: 0, clusters: 0 },
+  });
 }

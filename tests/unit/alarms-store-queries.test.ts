@@ -1,11 +1,12 @@
 /**
  * The alarm store's reads for people (list and filter, comments), on SQLite
- * and PostgreSQL: what GET /api/alarms and an alarm's page read.
+ * and PostgreSQL: what GET /api/alarms and an alarm's page read; and how a
+ * batch of the engine's effects becomes rows (storeWrites, pure).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AlarmEffect } from '../../server/alarms/alarm-engine.ts';
 import type { Alarm } from '../../server/alarms/model.ts';
-import { AlarmStore } from '../../server/alarms/store.ts';
+import { AlarmStore, storeWrites } from '../../server/alarms/store.ts';
 import { openTestStore, storeDialects, type TestStore } from '../helpers/store.ts';
 
 const T0 = Date.UTC(2026, 11, 5, 1, 0);
@@ -82,5 +83,45 @@ describe.each(storeDialects())('alarm lists and comments on %s', (dialect) => {
     ]);
     // A comment on an alarm never stored is refused by the store (its foreign key).
     await expect(alarms.comment({ alarmId: 'al-999', at: T0, by: 'lan', note: 'x' })).rejects.toThrow();
+  });
+});
+
+describe('a batch as rows', () => {
+  it('writes each alarm and incident once as it ended, deletes one whose last effect is a drop, and keeps every history row in order', () => {
+    const a = alarm({ siteId: 'CL-A', kind: 'power', areaId: 10, state: 'pending', raisedAt: null });
+    const aRaised: Alarm = { ...a, state: 'raised', raisedAt: T0 };
+    const aAcked: Alarm = { ...aRaised, state: 'acknowledged', acknowledged: { at: T0 + 1, by: 'lan', note: null } };
+    const b = alarm({ siteId: 'CL-B', kind: 'power', areaId: 10, state: 'pending', raisedAt: null });
+    const inc = {
+      id: 'in-1',
+      kind: 'power_outage' as const,
+      alarmKind: 'power' as const,
+      areaId: 10,
+      rootAlarmId: null,
+      state: 'open' as const,
+      openedAt: T0,
+      lastJoinedAt: T0,
+      resolvedAt: null,
+      severity: 'minor' as const,
+      members: [],
+      counts: { members: 2, active: 2, stations: 0, clusters: 2 },
+    };
+    const incLater = { ...inc, counts: { ...inc.counts, members: 3 } };
+    const w = storeWrites([
+      { type: 'alarm_pending', alarm: a },
+      { type: 'alarm_pending', alarm: b },
+      { type: 'alarm_raised', alarm: aRaised },
+      { type: 'history', event: { type: 'raised', alarmId: a.id, at: T0, count: 1, severity: 'minor', reasons: [] } },
+      { type: 'incident_opened', incident: inc },
+      { type: 'notification_due', alarmId: a.id, siteId: 'CL-A', areaId: 10, kind: 'power', severity: 'minor', incidentId: null, cause: 'raised', at: T0 },
+      { type: 'alarm_updated', alarm: aAcked },
+      { type: 'history', event: { type: 'acknowledged', alarmId: a.id, at: T0 + 1, count: 1, by: 'lan', note: null } },
+      { type: 'alarm_dropped', alarm: b },
+      { type: 'incident_updated', incident: incLater },
+    ]);
+    expect(w.alarms).toEqual([aAcked]);
+    expect(w.dropped).toEqual([b.id]);
+    expect(w.incidents).toEqual([incLater]);
+    expect(w.history.map((h) => h.type)).toEqual(['raised', 'acknowledged']);
   });
 });
