@@ -20,9 +20,8 @@ import {
 } from '../../server/schedule/playlist.ts';
 import { resolveOccurrences, SiteDirectory, type ResolveProblem } from '../../server/schedule/resolve.ts';
 import { SentEntryStore } from '../../server/schedule/sent-entries.ts';
-import type { BrokerLink } from '../../server/fleet/broker.ts';
 import type { PlaylistMessage } from '../../protocol/index.ts';
-import { DAY0, H, MIN, broadcastItem, index, laoCai, provinceSites, thon1, thon2, xaBatXat } from '../helpers/schedule-fixture.ts';
+import { DAY0, H, MIN, broadcastItem, index, laoCai, provinceSites, publishingBroker, scheduledItem, thon1, thon2, xaBatXat } from '../helpers/schedule-fixture.ts';
 import { openTestStore } from '../helpers/store.ts';
 
 const SHA = 'a'.repeat(64);
@@ -104,16 +103,9 @@ describe('PlaylistDistributor in slices', () => {
     const db = store.db;
     const items = new BroadcastItemStore(db);
     const published: PlaylistMessage[] = [];
-    const broker: BrokerLink = {
-      async start() {},
-      async stop() {},
-      async publish(_topic, payload) {
-        if (payload.length > 0) published.push(JSON.parse(payload.toString()) as PlaylistMessage);
-      },
-      onSiteMessage() {},
-      disconnectSite() {},
-      status: () => ({ kind: 'embedded', up: true, clients: 0, port: null, refusedConnects: 0, deniedPublishes: 0, deniedSubscribes: 0 }),
-    };
+    const broker = publishingBroker(async (_topic, payload) => {
+      if (payload.length > 0) published.push(JSON.parse(payload.toString()) as PlaylistMessage);
+    });
     const dist = new PlaylistDistributor({
       db,
       items,
@@ -133,22 +125,7 @@ describe('PlaylistDistributor in slices', () => {
       await store.close();
     });
     const save = (over: Partial<ScheduledItem> & { id: string }) => {
-      const item: ScheduledItem = {
-        ...broadcastItem(over),
-        note: null,
-        createdById: 1,
-        createdAt: DAY0,
-        updatedBy: 'op',
-        updatedById: 1,
-        updatedAt: DAY0,
-        approvedById: 2,
-        approvedAt: DAY0,
-        cancelledBy: null,
-        cancelledById: null,
-        cancelledAt: null,
-        cancelReason: null,
-        ...over,
-      };
+      const item = scheduledItem(over);
       return items.save(item, startBounds(item, undefined), [xaBatXat.id]);
     };
     return { dist, published, save };
