@@ -28,7 +28,8 @@ export type ErrorThing =
   | 'route'
   | 'file'
   | 'area_list'
-  | 'release';
+  | 'release'
+  | 'notification_rule';
 
 const THING_EN: Record<ErrorThing, string> = {
   user: 'user',
@@ -43,6 +44,7 @@ const THING_EN: Record<ErrorThing, string> = {
   alert_delivery: 'alert delivery',
   cap_sender: 'CAP sender',
   route: 'route',
+  notification_rule: 'notification rule',
   file: 'file',
   area_list: 'area list',
   release: 'release',

@@ -7,6 +7,7 @@ import { EpochMs, Nullable, Reason, SiteCondition } from './common.ts';
 import { AlertState, DeliveryCounts } from './alerts.ts';
 import { CommandRecord } from './sites.ts';
 import { AlarmStreamEvent } from './alarms.ts';
+import { NotificationRecord } from './notifications.ts';
 
 /** First frame after connecting: the stream is live. */
 export const HelloEvent = Type.Object({ at: EpochMs, username: Type.String() });
@@ -44,8 +45,20 @@ export type LiveEvent = Static<typeof LiveEvent>;
 export const AlarmEvent = AlarmStreamEvent;
 export type AlarmEvent = Static<typeof AlarmEvent>;
 
+/** You were told of an alarm (the bell): only to the user told. */
+export const NotificationEvent = NotificationRecord;
+export type NotificationEvent = Static<typeof NotificationEvent>;
+
 /** Event name → its data. */
-export const StreamEvents = { hello: HelloEvent, condition: ConditionEvent, command: CommandEvent, alert: AlertEvent, live: LiveEvent, alarm: AlarmEvent } as const;
+export const StreamEvents = {
+  hello: HelloEvent,
+  condition: ConditionEvent,
+  command: CommandEvent,
+  alert: AlertEvent,
+  live: LiveEvent,
+  alarm: AlarmEvent,
+  notification: NotificationEvent,
+} as const;
 export interface StreamEventMap {
   hello: HelloEvent;
   condition: ConditionEvent;
@@ -53,4 +66,5 @@ export interface StreamEventMap {
   alert: AlertEvent;
   live: LiveEvent;
   alarm: AlarmEvent;
+  notification: NotificationEvent;
 }

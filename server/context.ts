@@ -30,6 +30,7 @@ import type { DiskSpace } from './store/disk-space.ts';
 import type { RolloutService } from './updates/service.ts';
 import type { ReleaseStore } from './releases/store.ts';
 import type { AlarmService } from './alarms/service.ts';
+import type { Notifications } from './notifications/feature.ts';
 import type { Cluster } from './cluster/cluster.ts';
 import type { Outbox } from './outbox/outbox.ts';
 
@@ -80,6 +81,8 @@ export interface ServerContext {
   cluster: Cluster;
   /** Technicians' alarms: raised from the fleet's verdicts, acknowledged and cleared by people (server/alarms; a notifier subscribes with onAlarmEvent). */
   alarms: AlarmService;
+  /** Who is told of alarms: the rules, people's notifications (the bell, Web Push) and their subscriptions (server/notifications). */
+  notifications: Notifications;
   /** The data folder's free space and reserve: what is refused (507) as the disk fills (store/disk-space.ts). */
   disk: DiskSpace;
   versions: Versions;

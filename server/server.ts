@@ -68,6 +68,7 @@ import { streamRoutes } from './console/stream-routes.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { metricsFeature } from './metrics/feature.ts';
 import { alarmService, alarmsFeature } from './alarms/feature.ts';
+import { notifications, notificationsFeature } from './notifications/feature.ts';
 import { Cluster, clusterFeature } from './cluster/cluster.ts';
 import { leaseTimingsFor } from './cluster/lease-policy.ts';
 import { openOutbox, outboxFeature } from './outbox/feature.ts';
@@ -272,6 +273,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     cluster,
     // Built here, started by its feature: reads the fleet and coverage through the context made in this same object.
     alarms: alarmService({ store, fleet, coverage, config, log, disk, now }),
+    // The outbox is read when an event is enqueued: it is made in this same object.
+    notifications: notifications({ store, config, coverage, users, fleet, log, now, outbox: () => ctx.outbox }),
     disk,
     versions: { loanet: SERVER_VERSION, protocol: PROTOCOL_VERSION, schema: await store.schemaVersion(), node: process.versions.node },
     startedAt: now(),
@@ -293,6 +296,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     mediaFeature(ctx),
     // Streams the last run went down under: closed as server_restart, their sites told to stop, before anyone can start one.
     liveFeature(ctx),
+    // Before the alarms: it hears every alarm event, those of the alarms' own start too.
+    notificationsFeature(ctx),
     // After the fleet (every site's verdict loaded, its listeners live), before listening: a request never meets alarms not yet restored.
     alarmsFeature(ctx),
     routeOnly('health', healthRoutes(ctx)),

@@ -29,9 +29,10 @@ import { StreamSlots } from '../http/limits.ts';
 import { readCookie, SESSION_COOKIE } from '../http/session-cookie.ts';
 import { Type } from '@sinclair/typebox';
 import type { StreamEventMap } from '../../api/stream.ts';
+import { notificationRecord } from '../notifications/routes.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'alarms' | 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users' | 'live' | 'log'>;
+export type RouteDeps = Pick<ServerContext, 'alarms' | 'notifications' | 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users' | 'live' | 'log'>;
 
 const KEEPALIVE_MS = 20_000;
 /** A client this far behind (a phone that lost coverage mid-storm) is dropped: it reconnects and reloads, instead of the server buffering for it. */
@@ -62,6 +63,8 @@ interface StreamClient {
   /** The user's area and its ancestors: a stream to the province reaches a commune's users. */
   path: Set<number> | null;
   token: string;
+  /** The notifications of this user (the bell) go to this stream only. */
+  userId: number;
 }
 
 export const streamRoutes =
@@ -140,6 +143,14 @@ export const streamRoutes =
       );
       for (const c of clients) if (c.scope === null || c.scope.has(a.areaId)) deliver(c, frame);
     });
+    // A notification goes to the streams of the one user told, once stored.
+    const unlistenNotifications = ctx.notifications.service.listen((n) => {
+      if (clients.size === 0) return;
+      let frame: Buffer | undefined;
+      for (const c of clients) {
+        if (c.userId === n.userId) deliver(c, (frame ??= Buffer.from(eventFrame('notification', notificationRecord(n, ctx.fleet.observation(n.siteId)?.name ?? null)))));
+      }
+    });
     // Once stored (a result, or its expiry), whatever order the listeners were registered in.
     const unlistenCommands = ctx.commands.onFinished((c) => send(c.siteId, 'command', c));
 
@@ -166,6 +177,7 @@ export const streamRoutes =
       clearInterval(keepalive);
       unlistenAlerts();
       unlistenAlarms();
+      unlistenNotifications();
       unlistenFleet();
       unlistenCommands();
       unlistenLive();
@@ -180,11 +192,11 @@ export const streamRoutes =
           tags: ['console'],
           operationId: 'streamEvents',
           summary:
-            "Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts), live (a live stream started, ended or had its delay raised), alarm (a technician's alarm raised, changed or cleared)",
+            "Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts), live (a live stream started, ended or had its delay raised), alarm (a technician's alarm raised, changed or cleared), notification (you were told of an alarm: the bell)",
           response: {
             200: {
               description:
-                'an endless text/event-stream: `event: hello|condition|command|alert|live|alarm` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent, LiveEvent, AlarmEvent)',
+                'an endless text/event-stream: `event: hello|condition|command|alert|live|alarm|notification` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent, LiveEvent, AlarmEvent, NotificationEvent)',
               content: { 'text/event-stream': { schema: Type.String() } },
             },
           },
@@ -208,6 +220,7 @@ export const streamRoutes =
           scope: p.user.areaId === null ? null : ctx.coverage.subtreeIds(p.user.areaId),
           path: p.user.areaId === null ? null : new Set(ctx.coverage.areaPath(p.user.areaId)),
           token,
+          userId: p.user.id,
         };
         clients.add(client);
         socket.write(sseHead(new Date()) + 'retry: 3000\n\n' + eventFrame('hello', { at: ctx.now(), username: p.user.username }));

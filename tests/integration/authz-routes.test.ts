@@ -73,6 +73,16 @@ interface Rule {
 const EVERYONE = ROLES;
 const ADMIN: Role[] = ['admin'];
 const COMMANDERS: Role[] = ['admin', 'operator', 'technician'];
+/** A notification rule's body (server/notifications/routes.ts). */
+const notificationRule = (area: string | null) => ({
+  area,
+  minSeverity: 'major',
+  kinds: null,
+  delayS: 60,
+  escalateAfterS: 1800,
+  steps: [{ roles: ['technician'], userIds: [] }],
+  enabled: true,
+});
 const MEDIA_WRITERS: Role[] = ['admin', 'operator'];
 const SCHEDULERS: Role[] = ['admin', 'operator'];
 const ALERTERS: Role[] = ['admin', 'emergency'];
@@ -161,6 +171,30 @@ const TABLE: Record<string, Rule> = {
   'POST /api/rollouts/:id/resume': { roles: ['admin', 'technician'], sample: () => ({ url: '/api/rollouts/ro-none/resume', body: {} }) },
   'POST /api/rollouts/:id/abort': { roles: ['admin', 'technician'], sample: () => ({ url: '/api/rollouts/ro-none/abort', body: {} }) },
   'GET /api/stream': { roles: EVERYONE, sample: () => ({ url: '/api/stream', endless: true }) },
+  // Who is told (server/notifications): rules by admins inside their area; everyone's own bell and push subscriptions.
+  'GET /api/notification-rules': { roles: ADMIN, sample: () => ({ url: '/api/notification-rules' }) },
+  'POST /api/notification-rules': {
+    roles: ADMIN,
+    scoped: true,
+    sample: () => ({ url: '/api/notification-rules', body: notificationRule(COMMUNE_A) }),
+    alsoScoped: () => [['POST', { url: '/api/notification-rules', body: notificationRule(null) }]],
+  },
+  'PUT /api/notification-rules/:id': { roles: ADMIN, sample: () => ({ url: '/api/notification-rules/999999', body: notificationRule(COMMUNE_A) }) },
+  'DELETE /api/notification-rules/:id': { roles: ADMIN, sample: () => ({ url: '/api/notification-rules/999999' }) },
+  'GET /api/notifications': { roles: EVERYONE, sample: () => ({ url: '/api/notifications' }) },
+  'POST /api/notifications/read': { roles: EVERYONE, sample: () => ({ url: '/api/notifications/read', body: {} }) },
+  'GET /api/notifications/push/key': { roles: EVERYONE, sample: () => ({ url: '/api/notifications/push/key' }) },
+  'POST /api/notifications/push/subscriptions': {
+    roles: EVERYONE,
+    sample: () => ({
+      url: '/api/notifications/push/subscriptions',
+      body: { endpoint: 'https://push.example.net/x', keys: { p256dh: `B${'A'.repeat(86)}`, auth: 'A'.repeat(22) } },
+    }),
+  },
+  'DELETE /api/notifications/push/subscriptions': {
+    roles: EVERYONE,
+    sample: () => ({ url: '/api/notifications/push/subscriptions', body: { endpoint: 'https://push.example.net/x' } }),
+  },
 
   'GET /api/broker/mosquitto/passwd': { roles: ADMIN, sample: () => ({ url: '/api/broker/mosquitto/passwd' }) },
   'GET /api/broker/mosquitto/acl': { roles: ADMIN, sample: () => ({ url: '/api/broker/mosquitto/acl' }) },

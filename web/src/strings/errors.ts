@@ -29,6 +29,7 @@ const THING_VI: Record<ErrorThing, string> = {
   file: 'tệp',
   area_list: 'danh sách khu vực',
   release: 'bản phát hành phần mềm',
+  notification_rule: 'quy tắc thông báo',
 };
 const THING_EN: Record<ErrorThing, string> = {
   user: 'user',
@@ -46,6 +47,7 @@ const THING_EN: Record<ErrorThing, string> = {
   file: 'file',
   area_list: 'area list',
   release: 'software release',
+  notification_rule: 'notification rule',
 };
 
 /** The request fields a person fills in, by their label on the page; others keep their name. */

@@ -1,0 +1,66 @@
+/**
+ * Who is told, as a feature of the server: the service (service.ts) built by
+ * the composition root, so the console's event stream can listen to it;
+ * started before the alarms feature, so that no alarm event of the alarms'
+ * own start (a site found faulty again) passes before it listens; its routes
+ * (routes.ts).
+ */
+import type { ServerContext } from '../context.ts';
+import type { Feature } from '../feature.ts';
+import { signalOfAlarmEffect } from './alarm-signals.ts';
+import { PushSender } from './push-sender.ts';
+import { notificationRoutes } from './routes.ts';
+import { NotificationService, type OutboxPort } from './service.ts';
+import { NotificationStore } from './store.ts';
+import { loadVapidKeys } from './web-push.ts';
+
+/** RFC 8292 §2.1: a contact push services may write to about this server's pushes. */
+export const DEFAULT_VAPID_SUBJECT = 'mailto:noc@loanet.invalid';
+
+export interface Notifications {
+  service: NotificationService;
+  store: NotificationStore;
+  /** The VAPID public key browsers subscribe with. */
+  vapidPublicKey: string;
+}
+
+/** `outbox` is asked for when an event is enqueued: the composition root builds it in the same context object. */
+export function notifications(deps: Pick<ServerContext, 'store' | 'config' | 'coverage' | 'users' | 'fleet' | 'log' | 'now'> & { outbox: () => OutboxPort }): Notifications {
+  const store = new NotificationStore(deps.store.db);
+  const keys = loadVapidKeys(deps.config.dataDir);
+  const push = new PushSender({ store, keys, subject: DEFAULT_VAPID_SUBJECT, log: deps.log, clock: deps.now });
+  const service = new NotificationService({
+    store,
+    tree: { path: (areaId) => deps.coverage.areaPath(areaId) },
+    recipients: async () => (await deps.users.list()).filter((u) => u.disabledAt === null).map((u) => ({ id: u.id, role: u.role, areaId: u.areaId })),
+    outbox: { enqueue: (type, payload, trx) => deps.outbox().enqueue(type, payload, trx), notify: () => deps.outbox().notify() },
+    push,
+    log: deps.log,
+    clock: deps.now,
+    siteName: (id) => deps.fleet.observation(id)?.name,
+  });
+  return { service, store, vapidPublicKey: keys.publicKey };
+}
+
+export function notificationsFeature(ctx: Pick<ServerContext, 'notifications' | 'alarms' | 'coverage' | 'fleet' | 'audit' | 'users' | 'now' | 'log'>): Feature {
+  const { service, store, vapidPublicKey } = ctx.notifications;
+  let unlisten: (() => void) | undefined;
+  return {
+    name: 'notifications',
+    routes: [notificationRoutes({ ...ctx, service, store, vapidPublicKey })],
+    async start() {
+      await service.start();
+      unlisten = ctx.alarms.onAlarmEvent((e) => {
+        const signal = signalOfAlarmEffect(e);
+        if (!signal) return;
+        service
+          .handle(signal)
+          .catch((err: unknown) => ctx.log.error({ err, alarmId: 'alarmId' in signal ? signal.alarmId : signal.alarm.alarmId }, 'notifications: an alarm event was not stored'));
+      });
+    },
+    async stop() {
+      unlisten?.();
+      await service.stop();
+    },
+  };
+}
