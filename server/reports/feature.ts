@@ -11,19 +11,20 @@ import type { ServerContext } from '../context.ts';
 import { MonthlyReports } from './monthly.ts';
 import { reportRoutes } from './routes.ts';
 import { ReportService } from './service.ts';
+import { sourceSystemRoutes } from './source-system/routes.ts';
 import type { ReportSourceDeps } from './sources.ts';
 
 const FIRST_CHECK_MS = 10 * 60_000;
 const CHECK_EVERY_MS = 3_600_000;
 
-export function reportsFeature(ctx: ReportSourceDeps & Pick<ServerContext, 'config' | 'outbox' | 'log' | 'disk'>): Feature {
+export function reportsFeature(ctx: ReportSourceDeps & Pick<ServerContext, 'config' | 'outbox' | 'log' | 'disk' | 'fleet'>): Feature {
   const reports = new ReportService(ctx);
   const monthly = new MonthlyReports(reports, { ...ctx, dataDir: ctx.config.dataDir });
   const jobs = Jobs.of(ctx);
   let first: NodeJS.Timeout | undefined;
   return {
     name: 'reports',
-    routes: [reportRoutes({ coverage: ctx.coverage, reports, monthly })],
+    routes: [reportRoutes({ coverage: ctx.coverage, reports, monthly }), sourceSystemRoutes(ctx)],
     start() {
       const run = jobs.guard('monthly reports', () => monthly.runDue());
       first = setTimeout(run, FIRST_CHECK_MS);

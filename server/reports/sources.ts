@@ -21,6 +21,7 @@ import { accountAsRun, type SiteInfo } from '../asrun/accounting.ts';
 import { AlertStore } from '../alerts/store.ts';
 import type { ServerContext } from '../context.ts';
 import type { AreaNode } from '../registry/model.ts';
+import type { Site } from '../registry/sites.ts';
 import { faultEpisodes } from './faults.ts';
 import type { AlertInput, FaultEpisode, LivePlay, ReportInputs, ReportItem, ReportSite, SiteHistory } from './model.ts';
 import type { ReportPeriod } from './period.ts';
@@ -43,12 +44,7 @@ export async function readReportInputs(d: ReportSourceDeps, root: AreaNode, peri
   const registered = await d.sites.list({ areaIds: subtree, includeRetired: true });
   const sites: ReportSite[] = registered.map((s) => ({ siteId: s.id, name: s.name, kind: s.kind, areaId: s.areaId, createdAt: s.createdAt, retiredAt: s.retiredAt }));
   const siteIds = registered.map((s) => s.id);
-
-  // As-run, through the as-run log's own accounting.
-  const info = new Map<string, SiteInfo>(registered.map((s) => [s.id, { name: s.name, areaKey: s.areaKey, areaName: index.byId.get(s.areaId)?.name ?? s.areaKey }]));
-  const sent = await d.schedule.sent.list({ siteIds, from, to });
-  const receipts = await d.asRun.list({ siteIds, from, to });
-  const { lines } = accountAsRun({ sent, receipts, sites: info, titleOf: (id) => id, siteNow: () => undefined, now: d.now() });
+  const { lines, receipts } = await readAsRun(d, registered, period);
 
   const items = new Map<string, ReportItem>();
   const kindOf = new Map(receipts.map((r) => [r.itemId, r.kind]));
@@ -87,6 +83,16 @@ export async function readReportInputs(d: ReportSourceDeps, root: AreaNode, peri
   };
 }
 
+/** The as-run of `sites` over a period, through the as-run log's own accounting (titles by item id: callers that print them look them up). */
+export async function readAsRun(d: ReportSourceDeps, sites: readonly Site[], { from, to }: { from: number; to: number }) {
+  const index = d.coverage.areaIndex();
+  const siteIds = sites.map((s) => s.id);
+  const info = new Map<string, SiteInfo>(sites.map((s) => [s.id, { name: s.name, areaKey: s.areaKey, areaName: index.byId.get(s.areaId)?.name ?? s.areaKey }]));
+  const sent = await d.schedule.sent.list({ siteIds, from, to });
+  const receipts = await d.asRun.list({ siteIds, from, to });
+  return { ...accountAsRun({ sent, receipts, sites: info, titleOf: (id) => id, siteNow: () => undefined, now: d.now() }), receipts };
+}
+
 async function livePlays(d: ReportSourceDeps, siteIds: ReadonlySet<string>, { from, to }: ReportPeriod): Promise<LivePlay[]> {
   const out: LivePlay[] = [];
   let before: number | undefined = to;
@@ -115,7 +121,7 @@ async function livePlays(d: ReportSourceDeps, siteIds: ReadonlySet<string>, { fr
   return out;
 }
 
-async function alertsOf(d: ReportSourceDeps, { from, to }: ReportPeriod): Promise<AlertInput[]> {
+export async function alertsOf(d: ReportSourceDeps, { from, to }: ReportPeriod): Promise<AlertInput[]> {
   // Read-only over the alert feature's tables: the alerts whose current revision was issued in the period.
   const rows = await d.store.db.selectFrom('alerts').select('id').where('revised_at', '>=', from).where('revised_at', '<', to).orderBy('revised_at').execute();
   const store = new AlertStore(d.store.db);

@@ -246,6 +246,7 @@ const TABLE: Record<string, Rule> = {
   'GET /api/reports': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/reports?area=${COMMUNE_A}&period=2026-11` }) },
   'GET /api/reports/kept': { roles: EVERYONE, sample: () => ({ url: '/api/reports/kept' }) },
   'GET /api/reports/kept/:period/:file': { roles: EVERYONE, sample: () => ({ url: '/api/reports/kept/2026-11/bao-cao_02683_2026-11.pdf' }) },
+  'GET /api/source-system/v1': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/source-system/v1?area=${COMMUNE_A}&period=2026-11` }) },
 
   'POST /api/alerts': { roles: ALERTERS, scoped: true, sample: () => ({ url: '/api/alerts', body: { areas: [COMMUNE_A], message: { text: 'Thử nghiệm' }, test: true } }) },
   'POST /api/alerts/upload': { roles: ALERTERS, sample: () => ({ url: '/api/alerts/upload', body: {} }) },

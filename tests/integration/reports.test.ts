@@ -15,7 +15,9 @@ import ExcelJS from 'exceljs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { siteTopic, type AsRunEvent, type PlaylistEntryMessage, type PlaylistMessage } from '../../protocol/index.ts';
+import { Value } from '@sinclair/typebox/value';
 import { which } from '../../server/media/tools.ts';
+import { SourceSystemDocument } from '../../server/reports/source-system/schema.ts';
 import { HEADER_ROW } from '../../server/reports/xlsx.ts';
 import { wallTimeAt } from '../../server/time/zone.ts';
 import { uploadTone } from '../helpers/media.ts';
@@ -208,6 +210,31 @@ describe.skipIf(!canRun)('periodic reports from a real server', () => {
     const total = rows.at(-1)!.planned;
     expect(typeof total === 'object' && total !== null && 'result' in total ? total.result : total).toBe(6);
   }, 120_000);
+
+  it("the source information system's document: the stations, and each occurrence with the as-run log's counts", async () => {
+    const doc = await t.api('GET', `/api/source-system/v1?area=${COMMUNE}&period=${periodText}`);
+    expect(doc.status, JSON.stringify(doc.body)).toBe(200);
+    expect([...Value.Errors(SourceSystemDocument, doc.body)].map((e) => `${e.path} ${e.message}`)).toEqual([]);
+    expect(doc.body.area).toEqual({ code: COMMUNE, name: 'Xã Bát Xát', level: 'commune' });
+    expect(doc.body.stations.map((s: { kind: string }) => s.kind).sort()).toEqual(['cluster', 'cluster', 'station']);
+    const [from, to] = periodText.split('..');
+    const log = await t.api('GET', `/api/as-run?area=${COMMUNE}&from=${Date.parse(`${from}T00:00:00+07:00`)}&to=${Date.parse(`${to}T00:00:00+07:00`) + 86_400_000}`);
+    const fromLog = (log.body.entries as Array<{ entryId: string; sites: number; byStatus: Record<string, number> }>).map((e) => ({
+      entryId: e.entryId,
+      sites: e.sites,
+      asRun: e.byStatus,
+    }));
+    const fromDoc = (doc.body.broadcasts as Array<{ entryId: string; sites: number; asRun: Record<string, number>; title: string }>).map((b) => ({
+      entryId: b.entryId,
+      sites: b.sites,
+      asRun: b.asRun,
+    }));
+    expect(fromDoc.sort((a, b) => a.entryId.localeCompare(b.entryId))).toEqual(fromLog.sort((a, b) => a.entryId.localeCompare(b.entryId)));
+    expect(doc.body.broadcasts.map((b: { title: string }) => b.title).sort()).toEqual(['Bản tin chiều', 'Bản tin sáng']);
+    const long = await t.api('GET', `/api/source-system/v1?area=${COMMUNE}&period=2026-10-01..2026-11-30`);
+    expect(long.status).toBe(400);
+    expect(long.body).toMatchObject({ error: 'LOANET_PERIOD_TOO_LONG', params: { maxDays: 31 } });
+  });
 
   it('refuses a period over a year, a period it cannot read and a village, with their codes', async () => {
     const long = await t.api('GET', `/api/reports?area=${COMMUNE}&period=2025-01-01..2026-06-30`);
