@@ -15,7 +15,8 @@
  *   an escalation pending at the stop runs at its time (or at once, if that
  *   passed), and nobody told before is told again.
  * - Rules and recipients are read at start and after every change through
- *   this service; a change of users elsewhere is seen within `refreshMs`.
+ *   this service; a change of users elsewhere is seen within `refreshMs`
+ *   (the policy decides synchronously, so it holds the users in memory).
  */
 import type { Logger } from '../fleet/broker.ts';
 import type { AlarmEventData, JsonValue, OutboxEventType } from '../outbox/model.ts';
@@ -45,7 +46,7 @@ export interface NotificationServiceDeps {
   options?: Partial<PolicyOptions>;
   /** A site's name for the outbox's receivers (they have no other way to read it). */
   siteName?: (siteId: string) => string | undefined;
-  /** How often users are read again (default 60 s) and due pushes looked for (default 5 s). */
+  /** How often users are read again (default 15 s: a technician added is told within it) and due pushes looked for (default 5 s). */
   refreshMs?: number;
   pushPollMs?: number;
 }
@@ -75,7 +76,7 @@ export class NotificationService {
     this.policy.setRecipients(await this.deps.recipients());
     this.policy.restore(await this.deps.store.tracks());
     this.running = true;
-    this.every(this.deps.refreshMs ?? 60_000, () => this.refreshRecipients());
+    this.every(this.deps.refreshMs ?? 15_000, () => this.refreshRecipients());
     if (this.deps.push) this.every(this.deps.pushPollMs ?? 5_000, () => this.deliverPushes());
     this.schedule();
     // What was pending at the last stop goes out now.
