@@ -29,7 +29,9 @@
  *  - Time (pending delays, hold-downs) is one timer set to the engine's
  *    `nextDueAt()`, its runs guarded by the feature's Jobs.
  *  - People's actions (acknowledge, clear by hand, comment) resolve once
- *    their write committed, so the answer and a read after it agree.
+ *    their write committed, so the answer and a read after it agree; while
+ *    the store refuses writes they reject with its error (the action stays
+ *    decided in memory and is written by the retry).
  */
 import type { Logger } from '../fleet/broker.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
@@ -106,6 +108,10 @@ export class AlarmService {
   private queued: AlarmEffect[] = [];
   private attempts = 0;
   private writes: Promise<void> = Promise.resolve();
+  /** Effects handed to the queue, and those written or given up, since start: an action waits until `done` passes its own. */
+  private enqueued = 0;
+  private done = 0;
+  private lastWriteError: unknown;
   private writeScheduled = false;
   private failing = false;
   private readonly stats: AlarmWriteStats = { writes: 0, effects: 0, failures: 0, dropped: 0, pending: 0, lastError: null };
@@ -248,7 +254,10 @@ export class AlarmService {
       }
       return { ok: false, error: r.rejected };
     }
+    const mine = this.enqueued;
     await this.settled();
+    // Not stored yet (the write failed and waits for its retry): the person is told it failed, not that it is done.
+    if (this.done < mine) throw this.lastWriteError;
     const a = await this.alarm(alarmId);
     return { ok: true, alarm: a! };
   }
@@ -260,6 +269,7 @@ export class AlarmService {
     if (r.effects.length > 0) {
       applyToSummary(this.summary!, r.effects);
       this.queued.push(...r.effects);
+      this.enqueued += r.effects.length;
       this.scheduleWrite();
       for (const e of r.effects) if (e.type !== 'history') this.tell(e);
     }
@@ -311,16 +321,19 @@ export class AlarmService {
       await this.deps.store.apply(batch);
       this.stats.writes += 1;
       this.stats.effects += batch.length;
+      this.done += batch.length;
       this.attempts = 0;
       if (this.failing) this.deps.log.info({ effects: batch.length }, 'alarms: writing to the store works again');
       this.failing = false;
     } catch (err) {
       this.stats.failures += 1;
       this.stats.lastError = { at: this.deps.now(), message: (err as Error).message };
+      this.lastWriteError = err;
       this.attempts += 1;
       if (this.attempts >= MAX_ATTEMPTS) {
         // Given up: kept in memory (the engine has them), lost to the store until they change again.
         this.stats.dropped += batch.length;
+        this.done += batch.length;
         this.attempts = 0;
         const ids = [...new Set(batch.flatMap((e) => ('alarm' in e ? [e.alarm.id] : [])))].slice(0, 20);
         this.deps.log.error({ err, effects: batch.length, alarms: ids }, `alarms: a write failed ${MAX_ATTEMPTS} times; given up`);

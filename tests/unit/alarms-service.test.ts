@@ -176,6 +176,20 @@ describe('the alarm service', () => {
     await s.stop();
   });
 
+  it("an acknowledgement the store cannot write is answered with the store's error, and written by the retry", async () => {
+    const s = make();
+    await s.start();
+    fleet.change(T0, lineOpen('CL-1'));
+    await s.settled();
+    const id = (await store.list({ limit: 1, offset: 0 })).alarms[0]!.id;
+    store.failing = 1;
+    await expect(s.acknowledge(id, 'lan', null)).rejects.toThrow('disk I/O error');
+    s.flush();
+    await s.settled();
+    expect(await store.alarm(id)).toMatchObject({ state: 'acknowledged', acknowledged: { by: 'lan' } });
+    await s.stop();
+  });
+
   it('clears on its own timer once the hold-down is over', async () => {
     const s = make();
     await s.start();
