@@ -446,9 +446,13 @@ export class LiveService {
     return queued;
   }
 
-  /** How the record keeps up: site reports accepted, transactions written, site rows upserted, failed writes. */
-  recordStats(): RecordStats {
-    return this.reports.stats();
+  /**
+   * How the record keeps up: site reports accepted, transactions written,
+   * site rows upserted, failed writes; reports of streams gone from memory
+   * (or closed by the restart) still waiting for a write; writes queued.
+   */
+  recordStats(): RecordStats & { waiting: number; queued: number } {
+    return { ...this.reports.stats(), waiting: this.reports.waiting(), queued: this.writer.stats().pending };
   }
 
   /** End every live stream (server shutdown), and write what is left; resolves once the record has it. */

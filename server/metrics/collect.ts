@@ -204,6 +204,7 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
       { value: worstLoss },
     ]),
     ...(await liveEndFamilies(d)),
+    ...liveRecordFamilies(d.live.recordStats()),
   );
 
   // Media jobs: the alert lane must never wait behind the bulk one.
@@ -332,6 +333,27 @@ export async function alertFamilies(d: Pick<CollectDeps, 'store'>): Promise<Metr
 }
 
 /** Live streams ended, by how, from the live streams' table. */
+/** How the live record keeps up: a store that refuses the sites' reports shows as failed writes and reports waiting. */
+export function liveRecordFamilies(r: { writes: number; failures: number; waiting: number }): MetricFamily[] {
+  return [
+    {
+      name: 'loanet_live_record_writes_total',
+      type: 'counter',
+      help: "Batches of the sites' live stream reports written to the store, by result (what a failed one held goes with the next)",
+      samples: [
+        { labels: { result: 'written' }, value: r.writes },
+        { labels: { result: 'failed' }, value: r.failures },
+      ],
+    },
+    {
+      name: 'loanet_live_record_reports_waiting',
+      type: 'gauge',
+      help: 'Site reports on live streams gone from memory (or closed by a restart) not yet written to the store',
+      samples: [{ value: r.waiting }],
+    },
+  ];
+}
+
 export async function liveEndFamilies(d: Pick<CollectDeps, 'store'>): Promise<MetricFamily[]> {
   const rows = await d.store.db
     .selectFrom('live_streams')

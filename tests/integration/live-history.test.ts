@@ -242,7 +242,7 @@ describe('the record of live streams', () => {
       { qos: 1 },
     );
     expect((await t.api('POST', `/api/live/streams/${id}/stop`)).status).toBe(200);
-    expect(row()).toEqual({ received: 100, played: 300 });
+    expect(await row()).toEqual({ received: 100, played: 300 });
     expect((await t.api('GET', `/api/live/streams/${id}`)).body.sites).toMatchObject({ sites: 1, received: 100, played: 300 });
   }, 30_000);
 

@@ -19,6 +19,7 @@ import type { LiveArea, LiveStartInput } from '../../server/live/model.ts';
 import { LiveService } from '../../server/live/service.ts';
 import { LiveStreamStore, type LiveSiteRecord, type NewLiveStream } from '../../server/live/store.ts';
 import { LoanetError } from '../../server/errors.ts';
+import { liveRecordFamilies } from '../../server/metrics/collect.ts';
 import { openTestStore, storeDialects, type TestStore } from '../helpers/store.ts';
 
 const T0 = 1_764_979_200_000;
@@ -150,7 +151,7 @@ describe.each(storeDialects())('the live stream record on %s', (dialect) => {
 });
 
 /** A live service as one server builds it, on a shared store. */
-function server(store: TestStore, o: { drawId?: () => number; record?: LiveStreamStore } = {}) {
+function server(store: TestStore, o: { drawId?: () => number; record?: LiveStreamStore; keepEnded?: number } = {}) {
   const broker = { publish: async () => {}, status: () => ({ up: true }) } as unknown as BrokerLink;
   const log = { info() {}, warn() {}, error() {} };
   const audit = new AuditLog(store.db, Date.now);
@@ -159,7 +160,7 @@ function server(store: TestStore, o: { drawId?: () => number; record?: LiveStrea
     audit,
     log,
     now: Date.now,
-    config: { announceMs: 0, delayMs: 500 },
+    config: { announceMs: 0, delayMs: 500, ...(o.keepEnded !== undefined ? { keepEnded: o.keepEnded } : {}) },
     store: o.record ?? new LiveStreamStore(store.db, Date.now),
     ...(o.drawId ? { drawId: o.drawId } : {}),
   });
@@ -282,10 +283,30 @@ describe.each(storeDialects())('live streams racing on one %s store', (dialect) 
     // Reported meanwhile: the next batch holds both the failed report's site and this one.
     a.onStats('lc-b', stats('lc-b', s.id, now, 80));
     expect(await a.flush()).toBe(true);
-    expect(a.recordStats()).toMatchObject({ failures: 1, writes: 1, siteRows: 2 });
+    expect(a.recordStats()).toMatchObject({ failures: 1, writes: 1, siteRows: 2, waiting: 0, queued: 0 });
+    // An operator sees it in /metrics.
+    expect(liveRecordFamilies(a.recordStats())[0]!.samples).toEqual([
+      { labels: { result: 'written' }, value: 1 },
+      { labels: { result: 'failed' }, value: 1 },
+    ]);
     expect((await real.sites(s.id)).map((r) => [r.siteId, r.received])).toEqual([
       ['lc-a', 100],
       ['lc-b', 80],
     ]);
+  });
+
+  it('a late report on an ended stream that then leaves memory is written all the same', async () => {
+    const a = server(store, { keepEnded: 1 });
+    services.push(a);
+    const actor = { id: 1, username: 'can-bo' };
+    const first = await a.start(input(), silentSource);
+    await a.stop(first.id, actor);
+    // The site's final report arrives after the end; before any flush, a second stream ends and pushes the first out of memory.
+    a.onStats('lc-a', stats('lc-a', first.id, Date.now(), 42));
+    expect(a.recordStats().waiting).toBe(0);
+    const second = await a.start(input(), silentSource);
+    await a.stop(second.id, actor);
+    expect(a.recordStats()).toMatchObject({ waiting: 0, failures: 0 });
+    expect((await new LiveStreamStore(store.db, Date.now).sites(first.id)).map((r) => [r.siteId, r.received])).toEqual([['lc-a', 42]]);
   });
 });
