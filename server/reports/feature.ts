@@ -2,7 +2,8 @@
  * Periodic reports (server/reports): the download routes over a
  * ReportService that reads the other features' stores, and the monthly job
  * (monthly.ts) that makes last month's reports, keeps them and tells the
- * outbox. The job first looks 10 minutes after start (not at once: a server
+ * outbox, and the daily push of the source information system documents
+ * (source-system/push.ts). The jobs first look 10 minutes after start (not at once: a server
  * restarting in a hurry, or a test server, has better things to do), then
  * every hour; a month already made costs one file check.
  */
@@ -11,6 +12,7 @@ import type { ServerContext } from '../context.ts';
 import { MonthlyReports } from './monthly.ts';
 import { reportRoutes } from './routes.ts';
 import { ReportService } from './service.ts';
+import { SourceSystemPush } from './source-system/push.ts';
 import { sourceSystemRoutes } from './source-system/routes.ts';
 import type { ReportSourceDeps } from './sources.ts';
 
@@ -20,6 +22,7 @@ const CHECK_EVERY_MS = 3_600_000;
 export function reportsFeature(ctx: ReportSourceDeps & Pick<ServerContext, 'config' | 'outbox' | 'log' | 'disk' | 'fleet'>): Feature {
   const reports = new ReportService(ctx);
   const monthly = new MonthlyReports(reports, { ...ctx, dataDir: ctx.config.dataDir });
+  const push = new SourceSystemPush({ ...ctx, dataDir: ctx.config.dataDir });
   const jobs = Jobs.of(ctx);
   let first: NodeJS.Timeout | undefined;
   return {
@@ -27,14 +30,19 @@ export function reportsFeature(ctx: ReportSourceDeps & Pick<ServerContext, 'conf
     routes: [reportRoutes({ coverage: ctx.coverage, reports, monthly }), sourceSystemRoutes(ctx)],
     start() {
       const run = jobs.guard('monthly reports', () => monthly.runDue());
-      first = setTimeout(run, FIRST_CHECK_MS);
+      const runPush = jobs.guard('source system push', () => push.runDue());
+      first = setTimeout(() => {
+        run();
+        runPush();
+      }, FIRST_CHECK_MS);
       first.unref();
       jobs.every('monthly reports', CHECK_EVERY_MS, () => monthly.runDue());
+      jobs.every('source system push', CHECK_EVERY_MS, () => push.runDue());
     },
     async stop() {
       clearTimeout(first);
       jobs.stop();
-      await monthly.stop();
+      await Promise.all([monthly.stop(), push.stop()]);
     },
   };
 }

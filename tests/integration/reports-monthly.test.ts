@@ -16,6 +16,9 @@ import type { OutboxEnvelope } from '../../server/outbox/model.ts';
 import { verify } from '../../server/outbox/signature.ts';
 import { MonthlyReports, previousMonth, type ReportReadyData } from '../../server/reports/monthly.ts';
 import { ReportService } from '../../server/reports/service.ts';
+import { previousDay, SourceSystemPush } from '../../server/reports/source-system/push.ts';
+import { SourceSystemDocument } from '../../server/reports/source-system/schema.ts';
+import { Value } from '@sinclair/typebox/value';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -47,7 +50,9 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
-  t = await startTestServer({ LOANET_OUTBOX_DESTINATIONS: JSON.stringify([{ name: 'so-ttt', adapter: 'webhook', url, secret: SECRET, events: ['report.ready'] }]) });
+  t = await startTestServer({
+    LOANET_OUTBOX_DESTINATIONS: JSON.stringify([{ name: 'so-ttt', adapter: 'webhook', url, secret: SECRET, events: ['report.ready', 'source_system.record'] }]),
+  });
   const r = await t.api('POST', '/api/areas/import?version=2025', CSV, { contentType: 'text/csv' });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   monthly = new MonthlyReports(new ReportService(t.server.ctx), { ...t.server.ctx, dataDir: t.dataDir });
@@ -75,10 +80,10 @@ describe('last month’s reports, made once, kept and announced', () => {
   }, 120_000);
 
   it('tells the receiver report.ready once per area, in order, signed', async () => {
-    await waitFor('three report.ready events', () => taken.length === 3, 60_000);
+    const ready = () => taken.filter((e) => e.type === 'report.ready');
+    await waitFor('three report.ready events', () => ready().length === 3, 60_000);
     expect(badSignatures).toBe(0);
-    expect(taken.map((e) => e.type)).toEqual(['report.ready', 'report.ready', 'report.ready']);
-    const data = taken.map((e) => e.data as ReportReadyData);
+    const data = ready().map((e) => e.data as ReportReadyData);
     expect(data.map((d) => d.area.code)).toEqual(['15', '02671', '02683']);
     expect(data.every((d) => d.period === period)).toBe(true);
     expect(data[0]!.files.map((f) => f.url)).toEqual([`/api/reports/kept/${period}/bao-cao_15_${period}.xlsx`, `/api/reports/kept/${period}/bao-cao_15_${period}.pdf`]);
@@ -112,4 +117,19 @@ describe('last month’s reports, made once, kept and announced', () => {
     const traversal = await t.api('GET', `/api/reports/kept/${period}/..%2F..%2Fsecret`, undefined, { token });
     expect(traversal.status).toBe(404);
   });
+
+  it("pushes yesterday's source information system document per commune, once, signed and valid", async () => {
+    expect(previousDay(Date.parse('2026-11-30T17:30:00Z'))).toBe('2026-11-30'); // 1 December 00:30 ICT
+    expect(previousDay(Date.parse('2027-01-01T00:00:00Z'))).toBe('2026-12-31');
+    const push = new SourceSystemPush({ ...t.server.ctx, dataDir: t.dataDir });
+    expect(await push.runDue()).toBe(2);
+    expect(await push.runDue()).toBe(0);
+    const records = () => taken.filter((e) => e.type === 'source_system.record');
+    await waitFor('two source_system.record events', () => records().length === 2, 60_000);
+    expect(badSignatures).toBe(0);
+    for (const e of records()) expect([...Value.Errors(SourceSystemDocument, e.data)].map((x) => `${x.path} ${x.message}`)).toEqual([]);
+    expect(records().map((e) => (e.data as SourceSystemDocument).area.code)).toEqual(['02671', '02683']);
+    const day = previousDay(Date.now());
+    expect((records()[0]!.data as SourceSystemDocument).period.from).toBe(new Date(Date.parse(`${day}T00:00:00+07:00`)).toISOString());
+  }, 60_000);
 });
