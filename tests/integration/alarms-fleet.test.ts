@@ -122,6 +122,8 @@ describe('alarms with a 1 s hold-down', () => {
   let amp: FakeSite;
   let power: FakeSite;
   let other: FakeSite;
+  /** A technician of Cam Đường (made by the scope test). */
+  let techB = '';
 
   beforeAll(async () => {
     t = await startTestServer({ LOANET_ALARM_HOLD_DOWN_S: '1', LOANET_ALARM_PENDING_S: '0' });
@@ -185,7 +187,7 @@ describe('alarms with a 1 s hold-down', () => {
   it('a technician of another commune neither sees nor acknowledges the alarm; one of the commune does, and the audit log says who', async () => {
     const l = await alarmOf(t, line.siteId, 'speaker_line');
     const techA = await userToken(t, 'ky-thuat-bat-xat', 'technician', BAT_XAT);
-    const techB = await userToken(t, 'ky-thuat-cam-duong', 'technician', CAM_DUONG);
+    techB = await userToken(t, 'ky-thuat-cam-duong', 'technician', CAM_DUONG);
     const viewerA = await userToken(t, 'xem-bat-xat', 'viewer', BAT_XAT);
 
     const listB = await t.inject('GET', '/api/alarms?state=open,cleared', undefined, { token: techB });
@@ -254,6 +256,23 @@ describe('alarms with a 1 s hold-down', () => {
     expect(open.body.total).toBe(0);
     const s = await t.inject('GET', `/api/alarms/summary?area=${BAT_XAT}`);
     expect(s.body.areas[0].total).toBe(0);
+  });
+
+  it("the console's stream carries a commune's alarms to its own technicians only", async () => {
+    const admin = await openEventStream(t, t.token);
+    const streamB = await openEventStream(t, techB);
+    try {
+      await amp.heartbeat({ lines: TWO_LINES_OK, ...AMP_OVERHEAT });
+      const inBatXat = await admin.next('alarm', (e) => e.kind === 'raised' && e.siteId === amp.siteId);
+      // Raised after Bát Xát's: once it reaches Cam Đường's technician, Bát Xát's would have come before it.
+      await other.heartbeat({ lines: TWO_LINES_OK, ...AMP_OVERHEAT });
+      const own = await streamB.next('alarm', (e) => e.kind === 'raised' && e.siteId === other.siteId);
+      expect(own).toMatchObject({ alarmKind: 'amplifier_fault', severity: 'major' });
+      expect(streamB.events.filter((e) => e.event === 'alarm' && e.data.alarmId === inBatXat.alarmId)).toEqual([]);
+    } finally {
+      admin.close();
+      streamB.close();
+    }
   });
 });
 
