@@ -19,6 +19,14 @@ export function signalOfAlarmEffect(e: AlarmEffect): AlarmSignal | null {
         alarm: { alarmId: e.alarmId, siteId: e.siteId, areaId: e.areaId, kind: e.kind, severity: e.severity, incidentId: e.incidentId },
       };
     case 'alarm_updated':
+      if (e.alarm.state === 'raised') {
+        const a = e.alarm;
+        return {
+          type: 'alarm_changed',
+          at: a.updatedAt,
+          alarm: { alarmId: a.id, siteId: a.siteId, areaId: a.areaId, kind: a.kind, severity: a.severity, incidentId: a.incidentId },
+        };
+      }
       if (e.alarm.state !== 'acknowledged' || !e.alarm.acknowledged) return null;
       return { type: 'alarm_acknowledged', at: e.alarm.acknowledged.at, alarmId: e.alarm.id, by: e.alarm.acknowledged.by, note: e.alarm.acknowledged.note };
     case 'alarm_cleared':

@@ -96,10 +96,14 @@ export interface AlarmRef {
  * The port: alarm events in, acknowledgements in. The alarms service's
  * `notification_due` becomes `alarm_due` (its delay counts from `at`); an
  * acknowledgement stops the escalation; a clear (or a pending alarm dropped)
- * ends it, and nobody not yet told ever is.
+ * ends it, and nobody not yet told ever is. An alarm that joins an incident
+ * says so (alarm_changed): who was told of one alarm of an incident is not
+ * told of its others (a commune cut is one page, not one per village).
  */
 export type AlarmSignal =
   | { type: 'alarm_due'; at: number; alarm: AlarmRef; cause: 'raised' | 'severity_raised' }
+  /** The alarm changed without a new notification being due: it joined an incident, its severity moved. */
+  | { type: 'alarm_changed'; at: number; alarm: AlarmRef }
   | { type: 'alarm_acknowledged'; at: number; alarmId: string; by: string; note: string | null }
   | { type: 'alarm_closed'; at: number; alarmId: string; by: string | null; note: string | null };
 
@@ -111,6 +115,8 @@ export const NOTIFICATION_CAUSES: readonly NotificationCause[] = ['raised', 'sev
 export interface RuleProgress {
   ruleId: number;
   nextStep: number;
+  /** When the step is due by the rule's times alone; `dueAt` is it, or the end of the quiet hours it falls in. */
+  baseAt: number | null;
   dueAt: number | null;
   cause: 'raised' | 'severity_raised';
 }

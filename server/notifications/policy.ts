@@ -11,8 +11,10 @@
  *   cluster that drops for 30 s wakes no one.
  * - Escalation: while nobody acknowledges it, the next step is told
  *   `escalateAfterMs` after the one before. A step that reaches nobody (no
- *   such user in the alarm's scope, or all already told) passes to the next
- *   at once: an empty step must not hold an alarm back for another hour.
+ *   such user in the alarm's scope) passes to the next at once: an empty step
+ *   must not hold an alarm back for another hour. A step whose people were
+ *   all told already (of this alarm, or of its incident) is done, and the
+ *   next waits its time as usual.
  * - Quiet hours: a tell that falls in them waits for their end, unless the
  *   alarm stops an alert from being heard (model.ts stopsAlertsBeingHeard).
  * - Scope: only users whose own scope root lies on the alarm's area path
@@ -20,7 +22,9 @@
  *   `withinScope` of server/auth/scope-policy.ts applies, by construction: a
  *   technician of commune A is never a candidate for an alarm in commune B,
  *   whatever a rule names.
- * - Nobody is told twice of one alarm (several rules may name one person).
+ * - Nobody is told twice of one alarm (several rules may name one person),
+ *   nor of two alarms of one incident (a commune station cut with its
+ *   villages is one page: incidents.ts groups them).
  * - The outbox is told an alarm was raised once it is `announceDelayMs` old
  *   and still open and unowned (the same damping; quiet hours do not apply
  *   to machines), then of its acknowledgement and clear, and only then.
@@ -83,6 +87,8 @@ export class NotificationPolicy {
   private readonly rulesById = new Map<number, NotificationRule>();
   private readonly usersByArea = new Map<AreaKey, Recipient[]>();
   private readonly tracks = new Map<string, AlarmTrack>();
+  /** The tracked alarms of each incident. */
+  private readonly byIncident = new Map<string, Set<string>>();
   private readonly due = new DueQueue();
 
   constructor(
@@ -108,10 +114,7 @@ export class NotificationPolicy {
 
   /** The tracks kept in the store, at start (before any signal). */
   restore(tracks: Iterable<AlarmTrack>): void {
-    for (const t of tracks) {
-      this.tracks.set(t.alarm.alarmId, t);
-      this.due.set(t.alarm.alarmId, dueOf(t));
-    }
+    for (const t of tracks) this.keep(t);
   }
 
   /** What it remembers of an alarm (tests, the service's reads). */
@@ -139,18 +142,22 @@ export class NotificationPolicy {
           ...t,
           acknowledged: true,
           // Owned: no further step, and no webhook for an alarm someone took before it was announced.
-          rules: t.rules.map((r) => ({ ...r, dueAt: null })),
+          rules: t.rules.map((r) => ({ ...r, baseAt: null, dueAt: null })),
           announceAt: null,
         };
         const out: NotificationEffect[] = [];
         if (t.announced) out.push({ type: 'announce', at: signal.at, alarm: t.alarm, event: 'alarm.acknowledged', by: signal.by, note: signal.note });
         return [...out, ...this.keep(next)];
       }
+      case 'alarm_changed': {
+        const t = this.tracks.get(signal.alarm.alarmId);
+        if (!t || (t.alarm.incidentId === signal.alarm.incidentId && t.alarm.severity === signal.alarm.severity)) return [];
+        return this.keep(this.rewake({ ...t, alarm: signal.alarm }));
+      }
       case 'alarm_closed': {
         const t = this.tracks.get(signal.alarmId);
         if (!t) return [];
-        this.tracks.delete(signal.alarmId);
-        this.due.set(signal.alarmId, null);
+        this.forget(t);
         const out: NotificationEffect[] = [];
         if (t.announced) out.push({ type: 'announce', at: signal.at, alarm: t.alarm, event: 'alarm.cleared', by: signal.by, note: signal.note });
         out.push({ type: 'track_closed', alarmId: signal.alarmId });
@@ -190,7 +197,7 @@ export class NotificationPolicy {
       // The rules the worse severity now matches start their own delay; those already running go on. An owned alarm tells nobody new.
       const added = existing.acknowledged ? [] : this.matching(alarm).filter((r) => !known.has(r.id));
       const next: AlarmTrack = { ...existing, alarm, rules: [...existing.rules, ...added.map((r) => this.progress(r, alarm, at, cause))] };
-      return this.keep(next);
+      return this.keep(this.rewake(next));
     }
     const track: AlarmTrack = {
       alarm,
@@ -204,23 +211,36 @@ export class NotificationPolicy {
   }
 
   private progress(rule: NotificationRule, alarm: AlarmRef, at: number, cause: 'raised' | 'severity_raised'): RuleProgress {
-    return { ruleId: rule.id, nextStep: 0, dueAt: this.wakeAt(at + rule.delayMs, alarm), cause };
+    return { ruleId: rule.id, nextStep: 0, baseAt: at + rule.delayMs, dueAt: this.wakeAt(at + rule.delayMs, alarm), cause };
+  }
+
+  /**
+   * The due times again from the rules' own times, for an alarm whose
+   * severity changed: one that now stops alerts being heard is no longer
+   * held for the morning, one that no longer does waits for it.
+   */
+  private rewake(t: AlarmTrack): AlarmTrack {
+    return { ...t, rules: t.rules.map((r) => (r.baseAt === null ? r : { ...r, dueAt: this.wakeAt(r.baseAt, t.alarm) })) };
   }
 
   /** Tells the rule's due step (or the first later one that reaches anyone); the rule's progress after. */
   private runRule(t: AlarmTrack, r: RuleProgress, told: Set<number>, now: number, out: NotificationEffect[]): RuleProgress {
     const rule = this.rulesById.get(r.ruleId);
     // A rule deleted or disabled since: it tells nobody more.
-    if (!rule?.enabled || t.acknowledged) return { ...r, dueAt: null };
+    if (!rule?.enabled || t.acknowledged) return { ...r, baseAt: null, dueAt: null };
+    const ofIncident = this.toldOfIncident(t);
     for (let step = r.nextStep; step < rule.steps.length; step++) {
-      const userIds = this.candidates(rule.steps[step]!, t.alarm).filter((id) => !told.has(id));
-      if (userIds.length === 0) continue;
+      const everyone = this.candidates(rule.steps[step]!, t.alarm);
+      // Nobody in scope: the next step at once. Everyone already told (of this alarm or its incident): the step is done, and waits as if it told.
+      if (everyone.length === 0) continue;
+      const userIds = everyone.filter((id) => !told.has(id) && !ofIncident.has(id));
       for (const id of userIds) told.add(id);
-      out.push({ type: 'tell', at: now, alarm: t.alarm, userIds, cause: step === 0 ? r.cause : 'escalated', ruleId: rule.id, step });
+      if (userIds.length > 0) out.push({ type: 'tell', at: now, alarm: t.alarm, userIds, cause: step === 0 ? r.cause : 'escalated', ruleId: rule.id, step });
       const more = step + 1 < rule.steps.length && rule.escalateAfterMs !== null;
-      return { ...r, nextStep: step + 1, dueAt: more ? this.wakeAt(now + rule.escalateAfterMs!, t.alarm) : null };
+      const baseAt = more ? now + rule.escalateAfterMs! : null;
+      return { ...r, nextStep: step + 1, baseAt, dueAt: baseAt === null ? null : this.wakeAt(baseAt, t.alarm) };
     }
-    return { ...r, nextStep: rule.steps.length, dueAt: null };
+    return { ...r, nextStep: rule.steps.length, baseAt: null, dueAt: null };
   }
 
   /** The enabled rules that cover `alarm`: those of its area path and the network-wide ones. */
@@ -254,10 +274,39 @@ export class NotificationPolicy {
     return quietEndsAt(at, q) ?? at;
   }
 
+  /** Who was told of the other alarms of `t`'s incident (their count is the incident's size, a few dozen at most). */
+  private toldOfIncident(t: AlarmTrack): Set<number> {
+    const out = new Set<number>();
+    const id = t.alarm.incidentId;
+    if (id === null) return out;
+    for (const alarmId of this.byIncident.get(id) ?? []) {
+      if (alarmId === t.alarm.alarmId) continue;
+      for (const u of this.tracks.get(alarmId)?.told ?? []) out.add(u);
+    }
+    return out;
+  }
+
   private keep(t: AlarmTrack): NotificationEffect[] {
+    const before = this.tracks.get(t.alarm.alarmId);
+    if (before && before.alarm.incidentId !== t.alarm.incidentId) this.unindex(before);
     this.tracks.set(t.alarm.alarmId, t);
+    if (t.alarm.incidentId !== null) addTo(this.byIncident, t.alarm.incidentId, t.alarm.alarmId);
     this.due.set(t.alarm.alarmId, dueOf(t));
     return [{ type: 'track_saved', track: t }];
+  }
+
+  private forget(t: AlarmTrack): void {
+    this.tracks.delete(t.alarm.alarmId);
+    this.unindex(t);
+    this.due.set(t.alarm.alarmId, null);
+  }
+
+  private unindex(t: AlarmTrack): void {
+    const id = t.alarm.incidentId;
+    if (id === null) return;
+    const set = this.byIncident.get(id);
+    set?.delete(t.alarm.alarmId);
+    if (set?.size === 0) this.byIncident.delete(id);
   }
 }
 
@@ -272,4 +321,10 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const list = m.get(k);
   if (list) list.push(v);
   else m.set(k, [v]);
+}
+
+function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  const set = m.get(k);
+  if (set) set.add(v);
+  else m.set(k, new Set([v]));
 }

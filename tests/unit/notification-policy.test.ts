@@ -146,6 +146,32 @@ describe('notification rules: escalation', () => {
   });
 });
 
+describe('notification rules: incidents', () => {
+  it('a commune station cut with its villages is one page: nobody is told twice of one incident', () => {
+    const p = policy();
+    // The station goes first; its villages join the incident as they are raised, within the delay.
+    p.step({ type: 'alarm_due', at: DAY, alarm: alarm({ alarmId: 'station', areaId: 3, siteId: 'station-a' }), cause: 'raised' });
+    p.step({ type: 'alarm_due', at: DAY + 10_000, alarm: alarm({ alarmId: 'v1', incidentId: 'in-1' }), cause: 'raised' });
+    p.step({ type: 'alarm_changed', at: DAY + 10_000, alarm: alarm({ alarmId: 'station', areaId: 3, siteId: 'station-a', incidentId: 'in-1' }) });
+    p.step({ type: 'alarm_due', at: DAY + 20_000, alarm: alarm({ alarmId: 'v2', incidentId: 'in-1' }), cause: 'raised' });
+    const out: NotificationEffect[] = [];
+    for (let due = p.nextDueAt(); due !== null && due <= DAY + 10 * MIN; due = p.nextDueAt()) out.push(...p.tick(due));
+    expect(tells(out).map((t) => [t.alarm.alarmId, t.userIds])).toEqual([['station', [10, 11]]]);
+    // The escalation too: the province is told once, of the first alarm still unacknowledged.
+    const esc: NotificationEffect[] = [];
+    for (let due = p.nextDueAt(); due !== null && due <= DAY + 60 * MIN; due = p.nextDueAt()) esc.push(...p.tick(due));
+    expect(tells(esc).map((t) => [t.alarm.alarmId, t.userIds, t.cause])).toEqual([['station', [1, 2], 'escalated']]);
+  });
+
+  it('an alarm of another incident, or of none, is told as usual', () => {
+    const p = policy();
+    p.step({ type: 'alarm_due', at: DAY, alarm: alarm({ alarmId: 'x', incidentId: 'in-1' }), cause: 'raised' });
+    p.step({ type: 'alarm_due', at: DAY, alarm: alarm({ alarmId: 'y', incidentId: 'in-2' }), cause: 'raised' });
+    p.step({ type: 'alarm_due', at: DAY, alarm: alarm({ alarmId: 'z' }), cause: 'raised' });
+    expect(tells(p.tick(DAY + 5 * MIN)).map((t) => t.alarm.alarmId)).toEqual(['x', 'y', 'z']);
+  });
+});
+
 describe('notification rules: scope', () => {
   it('a user named by id outside the alarm scope is not told', () => {
     const p = policy([rule({ steps: [{ roles: [], userIds: [20, 10] }] })]);
@@ -189,6 +215,22 @@ describe('notification rules: quiet hours (Asia/Ho_Chi_Minh 22:00–06:00)', () 
     expect(tells(p.tick(MORNING)).map((t) => [t.alarm.alarmId, t.userIds])).toEqual([['hot', [10, 11]]]);
   });
 
+  it('mains lost at night waits for the morning, until the battery turns critical: then it wakes the technician', () => {
+    const p = policy([rule({ minSeverity: 'minor' })]);
+    p.step({ type: 'alarm_due', at: NIGHT, alarm: alarm({ kind: 'power', severity: 'minor' }), cause: 'raised' });
+    expect(tells(p.tick(NIGHT + 5 * MIN))).toEqual([]);
+    p.step({ type: 'alarm_due', at: NIGHT + 60 * MIN, alarm: alarm({ kind: 'power', severity: 'major' }), cause: 'severity_raised' });
+    expect(tells(p.tick(NIGHT + 60 * MIN))).toMatchObject([{ userIds: [10, 11], cause: 'raised' }]);
+  });
+
+  it('an alarm that stops being one that silences (severity fell) waits for the morning again', () => {
+    const p = policy([rule({ minSeverity: 'minor' })]);
+    p.step({ type: 'alarm_due', at: NIGHT, alarm: alarm({ kind: 'power', severity: 'major' }), cause: 'raised' });
+    p.tick(NIGHT + 5 * MIN);
+    p.step({ type: 'alarm_changed', at: NIGHT + 6 * MIN, alarm: alarm({ kind: 'power', severity: 'minor' }) });
+    expect(p.nextDueAt()).toBe(MORNING);
+  });
+
   it('what stops an alert being heard is the hearing kinds at major or worse', () => {
     expect(stopsAlertsBeingHeard('site_offline', 'major')).toBe(true);
     expect(stopsAlertsBeingHeard('power', 'major')).toBe(true);
@@ -215,14 +257,23 @@ const ruleArb: fc.Arbitrary<NotificationRule> = fc.record({
 const userArb: fc.Arbitrary<Recipient[]> = fc
   .array(fc.record({ role: fc.constantFrom(...ROLES), areaId: fc.option(fc.constantFrom(...AREAS), { freq: 5 }) }), { maxLength: 8 })
   .map((us) => us.map((u, i) => ({ ...u, id: i + 1 })));
-type Ev = { dt: number; alarm: number; what: 'raise' | 'worse' | 'ack' | 'close' | 'tick'; areaId: number; kind: AlarmKind; severity: AlarmSeverity };
+type Ev = {
+  dt: number;
+  alarm: number;
+  what: 'raise' | 'worse' | 'join' | 'ack' | 'close' | 'tick';
+  areaId: number;
+  kind: AlarmKind;
+  severity: AlarmSeverity;
+  incident: string | null;
+};
 const evArb: fc.Arbitrary<Ev> = fc.record({
   dt: fc.integer({ min: 0, max: 40 * MIN }),
   alarm: fc.nat(5),
-  what: fc.constantFrom('raise', 'worse', 'ack', 'close', 'tick', 'tick'),
+  what: fc.constantFrom('raise', 'worse', 'join', 'ack', 'close', 'tick', 'tick'),
   areaId: fc.constantFrom(...AREAS),
   kind: fc.constantFrom(...ALARM_KINDS),
   severity: fc.constantFrom(...ALARM_SEVERITIES),
+  incident: fc.constantFrom(null, 'in-1', 'in-2'),
 });
 
 function signalOf(e: Ev, at: number, known: Map<string, AlarmRef>): AlarmSignal | null {
@@ -236,6 +287,11 @@ function signalOf(e: Ev, at: number, known: Map<string, AlarmRef>): AlarmSignal 
       const worse = { ...ref, severity: e.severity };
       known.set(id, worse);
       return { type: 'alarm_due', at, alarm: worse, cause: 'severity_raised' };
+    }
+    case 'join': {
+      const joined = { ...ref, incidentId: e.incident };
+      known.set(id, joined);
+      return { type: 'alarm_changed', at, alarm: joined };
     }
     case 'ack':
       return { type: 'alarm_acknowledged', at, alarmId: id, by: 'x', note: null };
