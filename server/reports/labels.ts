@@ -10,6 +10,7 @@ import { KNOWN_LANGUAGES } from '../media/languages.ts';
 import type { AreaLevel } from '../registry/model.ts';
 import type { SiteReasonCode } from '../../api/coverage.ts';
 import { wordAsRunWhy } from '../../api/words/reasons.ts';
+import { alarmCodeIn, alarmWordKey } from '../../api/words/alarm-words.ts';
 import { AIRTIME_KINDS, UNSPECIFIED_REASON, type AirtimeKind, type Report, type UnitFigures } from './model.ts';
 import { hoursOf } from './report-model.ts';
 
@@ -41,7 +42,9 @@ export const FAULT_KIND_LABEL: Readonly<Record<SiteReasonCode, { vi: string; en:
   config_stale: { vi: 'Chưa áp dụng cấu hình mới', en: 'configuration not applied' },
 };
 
+/** A fault kind in words: an alarm kind as the alarms are worded (api/words/alarm-words.ts), a site reason code as above, else the code. */
 export function faultKindWords(kind: string, lang: 'vi' | 'en'): string {
+  if (alarmWordKey('kind', kind)) return alarmCodeIn(lang, 'kind', kind);
   return Object.hasOwn(FAULT_KIND_LABEL, kind) ? FAULT_KIND_LABEL[kind as SiteReasonCode][lang] : kind;
 }
 

@@ -64,9 +64,9 @@ export interface AlertInput {
 
 /**
  * One fault at one site, from when it was noticed until it was cleared
- * (null: still open). A plain input: the alarms feature will produce these;
- * `kind` is a site reason code (api/coverage.ts SITE_REASON_CODES) or any
- * code it adds.
+ * (null: still open). A plain input: the report service reads them from
+ * the technicians' alarms (server/alarms, sources.ts); `kind` is an alarm
+ * kind (server/alarms/model.ts), or a site reason code in hand-made inputs.
  */
 export interface FaultEpisode {
   siteId: string;

@@ -17,7 +17,7 @@
  *   delivery-status.ts;
  * - each site's condition history as server/coverage/uptime.ts reads it;
  * - fault episodes (`FaultEpisode`, a plain input defined in model.ts: the
- *   alarms feature that opens and closes them is not built yet).
+ *   service reads them from the technicians' alarms).
  *
  * Additive figures add up: the area's totals are the sum of its communes'
  * rows (plus sites above commune level, `outside`), and a commune's coverage

@@ -14,25 +14,25 @@
  * - alerts: those issued in the period and their delivery rows;
  * - uptime and verified coverage: each site's condition history
  *   (site_events, via SiteHistory);
- * - faults: spans faulty or offline in that history (faults.ts), until the
- *   alarms feature is wired and its alarms take over.
+ * - faults: the technicians' alarms (server/alarms) raised in the period,
+ *   each from when it was raised until it was cleared (automatically when
+ *   the condition cleared, or by hand): the same alarms, kinds and times
+ *   the maintenance log works from.
  */
 import { accountAsRun, type SiteInfo } from '../asrun/accounting.ts';
 import { AlertStore } from '../alerts/store.ts';
 import type { ServerContext } from '../context.ts';
 import type { AreaNode } from '../registry/model.ts';
 import type { Site } from '../registry/sites.ts';
-import { faultEpisodes } from './faults.ts';
 import type { AlertInput, FaultEpisode, LivePlay, ReportInputs, ReportItem, ReportSite, SiteHistory } from './model.ts';
 import type { ReportPeriod } from './period.ts';
-import type { SiteCondition } from '../coverage/model.ts';
 
-export type ReportSourceDeps = Pick<ServerContext, 'coverage' | 'sites' | 'asRun' | 'schedule' | 'siteHistory' | 'live' | 'store' | 'media' | 'now'>;
+export type ReportSourceDeps = Pick<ServerContext, 'coverage' | 'sites' | 'asRun' | 'schedule' | 'siteHistory' | 'live' | 'store' | 'media' | 'alarms' | 'now'>;
 
 /** A page of live streams read at a time, newest first, back to the period's start. */
 const LIVE_PAGE = 200;
-/** Condition changes read per site and period: far above what a month holds (a flapping site changes every few minutes). */
-const MAX_CHANGES = 200_000;
+/** Alarms read per page. */
+const ALARM_PAGE = 1000;
 
 export async function readReportInputs(d: ReportSourceDeps, root: AreaNode, period: ReportPeriod): Promise<ReportInputs> {
   const { from, to } = period;
@@ -55,17 +55,9 @@ export async function readReportInputs(d: ReportSourceDeps, root: AreaNode, peri
   }
 
   const conditions = new Map<string, SiteHistory>();
-  const faults: FaultEpisode[] = [];
   for (const id of siteIds) {
     const h = await d.siteHistory.conditions(id, from, to);
     conditions.set(id, { ...(h.before ? { initial: h.before } : {}), transitions: h.transitions });
-    const events = await d.siteHistory.events(id, { type: 'condition', from, to, limit: MAX_CHANGES });
-    const changes = events.reverse().map((e) => ({
-      at: e.at,
-      condition: e.condition as SiteCondition,
-      reasons: ((e.detail as { reasons?: Array<{ code: string }> } | null)?.reasons ?? []).map((r) => r.code),
-    }));
-    faults.push(...faultEpisodes(id, changes));
   }
 
   return {
@@ -78,7 +70,7 @@ export async function readReportInputs(d: ReportSourceDeps, root: AreaNode, peri
     live: await livePlays(d, new Set(siteIds), period),
     alerts: await alertsOf(d, period),
     conditions,
-    faults,
+    faults: await faultsOf(d, subtree, period),
     generatedAt: d.now(),
   };
 }
@@ -119,6 +111,15 @@ async function livePlays(d: ReportSourceDeps, siteIds: ReadonlySet<string>, { fr
     before = page.next !== null && oldest !== undefined && oldest >= from ? page.next : undefined;
   }
   return out;
+}
+
+async function faultsOf(d: ReportSourceDeps, areaIds: ReadonlySet<number>, { from, to }: ReportPeriod): Promise<FaultEpisode[]> {
+  const out: FaultEpisode[] = [];
+  for (let offset = 0; ; offset += ALARM_PAGE) {
+    const { alarms } = await d.alarms.store.list({ areaIds: [...areaIds], from, to, limit: ALARM_PAGE, offset });
+    for (const a of alarms) if (a.raisedAt !== null) out.push({ siteId: a.siteId, kind: a.kind, startedAt: a.raisedAt, endedAt: a.cleared?.at ?? null });
+    if (alarms.length < ALARM_PAGE) return out;
+  }
 }
 
 export async function alertsOf(d: ReportSourceDeps, { from, to }: ReportPeriod): Promise<AlertInput[]> {

@@ -23,6 +23,9 @@ import { wallTimeAt } from '../../server/time/zone.ts';
 import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { healthyTelemetry } from '../helpers/site-telemetry.ts';
+import { alarmVi } from '../../api/words/alarm-words.ts';
+import { PROTOCOL_VERSION } from '../../protocol/index.ts';
 
 const canRun = haveTools('ffmpeg') && which('pdftotext') !== undefined && which('pdftoppm') !== undefined;
 const H = 3_600_000;
@@ -95,7 +98,8 @@ async function download(url: string): Promise<{ status: number; type: string | n
 beforeAll(async () => {
   if (!canRun) return;
   dir = tempDir('loanet-reports-');
-  t = await startTestServer();
+  // Alarms raised at once and cleared 1 s after their fault: the faults test's alarm comes and goes within it.
+  t = await startTestServer({ LOANET_ALARM_PENDING_S: '0', LOANET_ALARM_HOLD_DOWN_S: '1' });
   await importLaoCai2025(t);
   const mediaId = await uploadTone(t, dir, { title: 'Bản tin thử', seconds: 2 });
   const station = await site('Đài xã Bát Xát', 'station', COMMUNE);
@@ -235,6 +239,41 @@ describe.skipIf(!canRun)('periodic reports from a real server', () => {
     expect(long.status).toBe(400);
     expect(long.body).toMatchObject({ error: 'LOANET_PERIOD_TOO_LONG', params: { maxDays: 31 } });
   });
+
+  it("faults are the technicians' alarms: an amplifier that overheats and recovers is one repaired fault of its commune", async () => {
+    // Cụm loa Bát Xát B, registered third.
+    const b = sims[2]!;
+    const beat = async (seq: number, over = {}) => b.client.publishAsync(siteTopic(b.id, 'telemetry'), JSON.stringify(healthyTelemetry(b.id, seq, over)), { qos: 1 });
+    await b.client.publishAsync(siteTopic(b.id, 'state'), JSON.stringify({ v: PROTOCOL_VERSION, siteId: b.id, state: 'online', at: Date.now() }), { qos: 1, retain: true });
+    await beat(1, { amplifier: { on: true, volume: 70, fault: 'overheat', temperatureC: 92 } });
+    type A = { kind: string; state: string };
+    const alarms = async () => (await t.api('GET', `/api/alarms?site=${b.id}&state=open,cleared&limit=50`)).body.alarms as A[];
+    await waitFor('the amplifier alarm raised', async () => (await alarms()).some((a) => a.kind === 'amplifier_fault'), 20_000);
+    let seq = 2;
+    await waitFor(
+      'the amplifier alarm cleared',
+      async () => {
+        await beat(seq++);
+        return (await alarms()).some((a) => a.kind === 'amplifier_fault' && a.state === 'cleared');
+      },
+      30_000,
+      300,
+    );
+
+    const res = await download(`/api/reports?area=${COMMUNE}&period=${periodText}`);
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(new Uint8Array(res.body).buffer);
+    const ws = wb.getWorksheet('Sự cố')!;
+    const headers = (ws.getRow(HEADER_ROW).values as unknown[]).map((v) => (typeof v === 'string' ? v : ''));
+    const rows: unknown[][] = [];
+    ws.eachRow((r, n) => {
+      if (n > HEADER_ROW) rows.push(r.values as unknown[]);
+    });
+    const row = rows.find((r) => r[headers.indexOf('Tên điểm')] === 'Cụm loa Bát Xát B' && r[headers.indexOf('Loại sự cố')] === alarmVi.kind_amplifier_fault);
+    expect(row, JSON.stringify(rows)).toBeDefined();
+    expect(row![headers.indexOf('Khắc phục xong')]).toBeInstanceOf(Date);
+    expect(typeof row![headers.indexOf('Thời gian khắc phục (giờ)')]).toBe('number');
+  }, 90_000);
 
   it('refuses a period over a year, a period it cannot read and a village, with their codes', async () => {
     const long = await t.api('GET', `/api/reports?area=${COMMUNE}&period=2025-01-01..2026-06-30`);
