@@ -120,6 +120,8 @@ export function summaryFigures(r: Report, u: UnitFigures): SummaryFigure[] {
   count('Chưa khắc phục', u.faults.total.open);
   hours('Thời gian khắc phục trung bình', u.faults.total.meanRepairMs);
   hours('Thời gian khắc phục lâu nhất', u.faults.total.longestRepairMs);
+  count('Đã có kỹ thuật viên xác nhận', u.faults.total.acknowledged);
+  hours('Thời gian đến khi xác nhận trung bình', u.faults.total.meanAckMs);
   for (const kind of r.faultKinds) {
     const f = u.faults.byKind[kind];
     if (f) count(`Sự cố: ${faultKindWords(kind, 'vi').toLowerCase()}`, f.count);

@@ -73,6 +73,8 @@ export interface FaultEpisode {
   kind: string;
   startedAt: number;
   endedAt: number | null;
+  /** When a person acknowledged it (the alarm's acknowledgement); absent or null: nobody did. */
+  acknowledgedAt?: number | null;
 }
 
 /** A site's condition over time (uptime.ts): transitions sorted by `at`, including the last one before the period. */
@@ -152,6 +154,11 @@ export interface FaultFigures {
   longestRepairMs: number | null;
   /** repairMs / repaired; null when none was repaired. */
   meanRepairMs: number | null;
+  /** Faults a person acknowledged, and the sum of their times from start to acknowledgement. */
+  acknowledged: number;
+  ackMs: number;
+  /** ackMs / acknowledged; null when none was. */
+  meanAckMs: number | null;
 }
 
 export interface AlertFigures {
@@ -222,6 +229,9 @@ export interface FaultRow {
   startedAt: number;
   endedAt: number | null;
   repairMs: number | null;
+  acknowledgedAt: number | null;
+  /** From its start to a person's acknowledgement; null: nobody acknowledged it. */
+  ackMs: number | null;
 }
 
 export interface Report {

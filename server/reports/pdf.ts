@@ -270,6 +270,7 @@ function draw(doc: Doc, report: Report, opts: PdfOptions): void {
         { header: 'Chưa khắc phục', width: 45, align: 'right', text: (x) => n0(x.f.open) },
         { header: 'Thời gian khắc phục TB (giờ)', width: 55, align: 'right', text: (x) => hrs(x.f.meanRepairMs) },
         { header: 'Lâu nhất (giờ)', width: 45, align: 'right', text: (x) => hrs(x.f.longestRepairMs) },
+        { header: 'Xác nhận TB (giờ)', width: 50, align: 'right', text: (x) => hrs(x.f.meanAckMs) },
       ],
       [...kinds, { kind: 'Tổng cộng', f: report.totals.faults.total }],
       { bold: (x) => x.kind === 'Tổng cộng' },

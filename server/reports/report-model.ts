@@ -56,7 +56,7 @@ import {
 const zeroStatus = () => Object.fromEntries(AS_RUN_STATUSES.map((s) => [s, 0])) as Record<AsRunStatus, number>;
 const zeroKinds = () => Object.fromEntries(AIRTIME_KINDS.map((k) => [k, 0])) as Record<AirtimeKind, number>;
 const zeroConditions = () => Object.fromEntries(SITE_CONDITIONS.map((c) => [c, 0])) as Record<SiteCondition, number>;
-const zeroFault = (): FaultFigures => ({ count: 0, repaired: 0, open: 0, repairMs: 0, longestRepairMs: null, meanRepairMs: null });
+const zeroFault = (): FaultFigures => ({ count: 0, repaired: 0, open: 0, repairMs: 0, longestRepairMs: null, meanRepairMs: null, acknowledged: 0, ackMs: 0, meanAckMs: null });
 
 interface Acc {
   sites: number;
@@ -89,7 +89,7 @@ function newAcc(): Acc {
 const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
 
 function finish(a: Acc): UnitFigures {
-  const fault = (f: FaultFigures): FaultFigures => ({ ...f, meanRepairMs: ratio(f.repairMs, f.repaired) });
+  const fault = (f: FaultFigures): FaultFigures => ({ ...f, meanRepairMs: ratio(f.repairMs, f.repaired), meanAckMs: ratio(f.ackMs, f.acknowledged) });
   return {
     sites: a.sites,
     stations: a.stations,
@@ -103,8 +103,12 @@ function finish(a: Acc): UnitFigures {
   };
 }
 
-function addFault(f: FaultFigures, repairMs: number | null): void {
+function addFault(f: FaultFigures, repairMs: number | null, ackMs: number | null): void {
   f.count++;
+  if (ackMs !== null) {
+    f.acknowledged++;
+    f.ackMs += ackMs;
+  }
   if (repairMs === null) {
     f.open++;
     return;
@@ -370,10 +374,12 @@ export function buildReport(input: ReportInputs): Report {
     const s = sites.get(f.siteId);
     if (!s || !inPeriod(f.startedAt)) continue;
     const repairMs = f.endedAt === null ? null : Math.max(0, f.endedAt - f.startedAt);
+    const acknowledgedAt = f.acknowledgedAt ?? null;
+    const ackMs = acknowledgedAt === null ? null : Math.max(0, acknowledgedAt - f.startedAt);
     faultKinds.add(f.kind);
     both(s.unit, (a) => {
-      addFault(a.faults.total, repairMs);
-      addFault((a.faults.byKind[f.kind] ??= zeroFault()), repairMs);
+      addFault(a.faults.total, repairMs, ackMs);
+      addFault((a.faults.byKind[f.kind] ??= zeroFault()), repairMs, ackMs);
     });
     const commune = s.unit === OUTSIDE ? null : (communeByKey.get(s.unit) ?? null);
     faultRows.push({
@@ -385,6 +391,8 @@ export function buildReport(input: ReportInputs): Report {
       startedAt: f.startedAt,
       endedAt: f.endedAt,
       repairMs,
+      acknowledgedAt,
+      ackMs,
     });
   }
   faultRows.sort((a, b) => a.startedAt - b.startedAt || a.siteId.localeCompare(b.siteId));

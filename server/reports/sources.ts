@@ -117,7 +117,8 @@ async function faultsOf(d: ReportSourceDeps, areaIds: ReadonlySet<number>, { fro
   const out: FaultEpisode[] = [];
   for (let offset = 0; ; offset += ALARM_PAGE) {
     const { alarms } = await d.alarms.store.list({ areaIds: [...areaIds], from, to, limit: ALARM_PAGE, offset });
-    for (const a of alarms) if (a.raisedAt !== null) out.push({ siteId: a.siteId, kind: a.kind, startedAt: a.raisedAt, endedAt: a.cleared?.at ?? null });
+    for (const a of alarms)
+      if (a.raisedAt !== null) out.push({ siteId: a.siteId, kind: a.kind, startedAt: a.raisedAt, endedAt: a.cleared?.at ?? null, acknowledgedAt: a.acknowledged?.at ?? null });
     if (alarms.length < ALARM_PAGE) return out;
   }
 }

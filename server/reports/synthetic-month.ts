@@ -102,7 +102,9 @@ export function syntheticMonth(opts: SyntheticMonthOptions): SyntheticMonth {
       // Some faults are still open when the month ends.
       const end = start + length < period.to && !chance(0.05) ? start + length : null;
       transitions.push({ at: start, condition: kind === 'offline' ? 'offline' : kind === 'on_battery' ? 'degraded' : 'faulty' });
-      faults.push({ siteId: s.siteId, kind, startedAt: start, endedAt: end });
+      // A technician acknowledges a fault that lasts, a fifth of the way to its repair (no draw: the sequence stays as it was).
+      const acknowledgedAt = end === null ? start + 2 * HOUR : end - start > HOUR ? start + Math.floor((end - start) / 5) : null;
+      faults.push({ siteId: s.siteId, kind, startedAt: start, endedAt: end, acknowledgedAt });
       if (end === null) break;
       transitions.push({ at: end, condition: 'operational' });
       at = end + HOUR;

@@ -170,6 +170,13 @@ function communeColumns(report: Report): Column<CommuneLine>[] {
       value: (c) => hours(c.figures.faults.total.meanRepairMs),
       total: (t) => hours(t.faults.total.meanRepairMs),
     },
+    {
+      header: 'Thời gian đến khi xác nhận trung bình (giờ)',
+      width: 13,
+      fmt: FMT.hours,
+      value: (c) => hours(c.figures.faults.total.meanAckMs),
+      total: (t) => hours(t.faults.total.meanAckMs),
+    },
     f((u) => u.alerts.deliveries, 'Cảnh báo: lượt điểm nhận lệnh'),
     f((u) => u.alerts.message, 'Cảnh báo: đã phát bản tin'),
   ];
@@ -291,6 +298,8 @@ export function reportWorkbook(report: Report): ExcelJS.Workbook {
       { header: 'Bắt đầu', width: 17, fmt: FMT.date, value: (f) => excelDate(f.startedAt, zone) },
       { header: 'Khắc phục xong', width: 17, fmt: FMT.date, value: (f) => (f.endedAt === null ? 'Chưa khắc phục' : excelDate(f.endedAt, zone)) },
       { header: 'Thời gian khắc phục (giờ)', width: 13, fmt: FMT.hours, value: (f) => hours(f.repairMs) },
+      { header: 'Xác nhận lúc', width: 17, fmt: FMT.date, value: (f) => (f.acknowledgedAt === null ? 'Chưa xác nhận' : excelDate(f.acknowledgedAt, zone)) },
+      { header: 'Thời gian đến khi xác nhận (giờ)', width: 13, fmt: FMT.hours, value: (f) => hours(f.ackMs) },
     ],
     report.faults,
   );

@@ -246,9 +246,11 @@ describe.skipIf(!canRun)('periodic reports from a real server', () => {
     const beat = async (seq: number, over = {}) => b.client.publishAsync(siteTopic(b.id, 'telemetry'), JSON.stringify(healthyTelemetry(b.id, seq, over)), { qos: 1 });
     await b.client.publishAsync(siteTopic(b.id, 'state'), JSON.stringify({ v: PROTOCOL_VERSION, siteId: b.id, state: 'online', at: Date.now() }), { qos: 1, retain: true });
     await beat(1, { amplifier: { on: true, volume: 70, fault: 'overheat', temperatureC: 92 } });
-    type A = { kind: string; state: string };
+    type A = { id: string; kind: string; state: string };
     const alarms = async () => (await t.api('GET', `/api/alarms?site=${b.id}&state=open,cleared&limit=50`)).body.alarms as A[];
-    await waitFor('the amplifier alarm raised', async () => (await alarms()).some((a) => a.kind === 'amplifier_fault'), 20_000);
+    const raised = await waitFor('the amplifier alarm raised', async () => (await alarms()).find((a) => a.kind === 'amplifier_fault'), 20_000);
+    const ack = await t.api('POST', `/api/alarms/${raised.id}/acknowledge`, { note: 'đang đến thay quạt' });
+    expect(ack.status, JSON.stringify(ack.body)).toBe(200);
     let seq = 2;
     await waitFor(
       'the amplifier alarm cleared',
@@ -273,6 +275,8 @@ describe.skipIf(!canRun)('periodic reports from a real server', () => {
     expect(row, JSON.stringify(rows)).toBeDefined();
     expect(row![headers.indexOf('Khắc phục xong')]).toBeInstanceOf(Date);
     expect(typeof row![headers.indexOf('Thời gian khắc phục (giờ)')]).toBe('number');
+    expect(row![headers.indexOf('Xác nhận lúc')]).toBeInstanceOf(Date);
+    expect(typeof row![headers.indexOf('Thời gian đến khi xác nhận (giờ)')]).toBe('number');
   }, 90_000);
 
   it('refuses a period over a year, a period it cannot read and a village, with their codes', async () => {

@@ -39,7 +39,7 @@ const T = NOV.from + 5 * 24 * HOUR + 6 * HOUR;
 // --------------------------------------------------------------- invariants --
 
 /** Figures that are not sums (shares, means, maxima, alerts counted once per commune they reached). */
-const NOT_ADDITIVE = new Set(['share', 'meanRepairMs', 'longestRepairMs', 'alerts.alerts']);
+const NOT_ADDITIVE = new Set(['share', 'meanRepairMs', 'longestRepairMs', 'meanAckMs', 'alerts.alerts']);
 
 function flatten(o: unknown, prefix = '', out = new Map<string, number>()): Map<string, number> {
   if (typeof o === 'number') {
@@ -81,6 +81,8 @@ function expectUnitConsistent(u: UnitFigures, where: string): void {
   expect(f.count, `${where}: faults = repaired + open`).toBe(f.repaired + f.open);
   expectSameSums(flatten(f), sumOf(Object.values(u.faults.byKind)), `${where}: faults = Σ kinds`);
   expect(f.meanRepairMs).toBe(f.repaired > 0 ? f.repairMs / f.repaired : null);
+  expect(f.acknowledged).toBeLessThanOrEqual(f.count);
+  expect(f.meanAckMs).toBe(f.acknowledged > 0 ? f.ackMs / f.acknowledged : null);
   expect(u.alerts.sounded).toBeLessThanOrEqual(u.alerts.deliveries);
   expect(u.alerts.message).toBeLessThanOrEqual(u.alerts.sounded);
   expect(u.alerts.heard).toBeLessThanOrEqual(u.alerts.message);
@@ -306,16 +308,19 @@ describe('the report of a month, on hand-made cases', () => {
 
   it('faults that began in the month, with their time to repair, and those still open', () => {
     const faults: FaultEpisode[] = [
-      { siteId: 'cl-a1', kind: 'offline', startedAt: T, endedAt: T + 2 * HOUR },
-      { siteId: 'cl-a1', kind: 'offline', startedAt: T + 5 * HOUR, endedAt: T + 9 * HOUR },
+      { siteId: 'cl-a1', kind: 'offline', startedAt: T, endedAt: T + 2 * HOUR, acknowledgedAt: T + HOUR / 2 },
+      { siteId: 'cl-a1', kind: 'offline', startedAt: T + 5 * HOUR, endedAt: T + 9 * HOUR, acknowledgedAt: T + 6.5 * HOUR },
       { siteId: 'cl-b1', kind: 'amplifier_fault', startedAt: T, endedAt: null },
       { siteId: 'cl-b1', kind: 'line_open', startedAt: NOV.from - HOUR, endedAt: T },
     ];
     const r = buildReport(inputs({ areas, sites, faults }));
     expect(r.totals.faults.byKind.offline).toMatchObject({ count: 2, repaired: 2, repairMs: 6 * HOUR, longestRepairMs: 4 * HOUR, meanRepairMs: 3 * HOUR });
-    expect(r.totals.faults.byKind.amplifier_fault).toMatchObject({ count: 1, open: 1, meanRepairMs: null });
+    expect(r.totals.faults.byKind.amplifier_fault).toMatchObject({ count: 1, open: 1, meanRepairMs: null, acknowledged: 0, meanAckMs: null });
+    // Time to acknowledge: half an hour and an hour and a half, one hour on average; a fault nobody acknowledged is not in it.
+    expect(r.totals.faults.byKind.offline).toMatchObject({ acknowledged: 2, ackMs: 2 * HOUR, meanAckMs: HOUR });
+    expect(r.totals.faults.total).toMatchObject({ count: 3, acknowledged: 2, meanAckMs: HOUR });
     expect(r.faultKinds).toEqual(['amplifier_fault', 'offline']);
-    expect(r.faults[0]).toMatchObject({ siteId: 'cl-a1', commune: { code: '02680' }, village: { code: '0268001' }, repairMs: 2 * HOUR });
+    expect(r.faults[0]).toMatchObject({ siteId: 'cl-a1', commune: { code: '02680' }, village: { code: '0268001' }, repairMs: 2 * HOUR, ackMs: HOUR / 2 });
     expectReportConsistent(r);
   });
 
