@@ -6,8 +6,9 @@
  * (store.ts apply), then pushed to the consoles' event streams (listen) and
  * to the phones (push-sender.ts).
  *
- * - Signals and ticks run one at a time, in order (a chain): the policy's
- *   state and the store never see two batches interleave.
+ * - Signals and ticks run one at a time, in order: the policy's state and
+ *   the store never see two batches interleave; what queues up meanwhile is
+ *   one batch, one transaction (see run()).
  * - Time: every decision reads the injected clock; the timer that wakes the
  *   service when the policy is next due is real time, capped at a minute so
  *   a clock that moved (a test, NTP) is noticed.
@@ -53,10 +54,18 @@ export interface NotificationServiceDeps {
 
 export type NotificationListener = (n: Notification) => void;
 
+/** Signals decided and written in one transaction at most. */
+const MAX_BATCH = 2000;
+
 export class NotificationService {
   readonly name = 'notifications';
   private readonly policy: NotificationPolicy;
   private chain: Promise<void> = Promise.resolve();
+  private readonly queue: Array<{ decide: () => NotificationEffect[]; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private draining = false;
+  /** Effects decided but not stored (the store failed): written first with the next batch. */
+  private unwritten: NotificationEffect[] = [];
+  private writeFailures = 0;
   private readonly listeners = new Set<NotificationListener>();
   private timer: NodeJS.Timeout | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -77,6 +86,7 @@ export class NotificationService {
     this.policy.restore(await this.deps.store.tracks());
     this.running = true;
     this.every(this.deps.refreshMs ?? 15_000, () => this.refreshRecipients());
+    this.every(5_000, () => (this.unwritten.length > 0 ? this.run(() => []) : Promise.resolve()));
     if (this.deps.push) this.every(this.deps.pushPollMs ?? 5_000, () => this.deliverPushes());
     this.schedule();
     // What was pending at the last stop goes out now.
@@ -161,14 +171,45 @@ export class NotificationService {
     });
   }
 
+  /**
+   * Queues `decide` (a signal or a tick through the policy). What queues up
+   * while a batch is being written is decided and written together, in one
+   * transaction (a broker restart's thousands of alarms are a few
+   * transactions, not thousands). A batch whose write failed is kept and
+   * written before the next one, and retried every few seconds: the policy
+   * has already decided it, and what it decided must not be lost.
+   */
   private run(decide: () => NotificationEffect[]): Promise<void> {
-    const next = this.chain.then(async () => {
-      const effects = decide();
-      if (effects.length > 0) await this.carryOut(effects);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ decide, resolve, reject });
+      if (!this.draining) {
+        this.draining = true;
+        this.chain = this.drain();
+      }
     });
-    // The chain goes on after a failure (logged by the caller's await); the next batch must still run.
-    this.chain = next.catch((err: unknown) => this.deps.log.error({ err }, 'notifications: storing a batch failed'));
-    return next.finally(() => this.schedule());
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, MAX_BATCH);
+        const effects = [...this.unwritten];
+        for (const b of batch) effects.push(...b.decide());
+        try {
+          if (effects.length > 0) await this.carryOut(effects);
+          this.unwritten = [];
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          this.unwritten = effects;
+          if (this.writeFailures++ % 10 === 0)
+            this.deps.log.error({ err, effects: effects.length, failures: this.writeFailures }, 'notifications: storing a batch failed; kept and retried');
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.draining = false;
+      this.schedule();
+    }
   }
 
   private async carryOut(effects: NotificationEffect[]): Promise<void> {

@@ -48,6 +48,9 @@ export interface Notification {
 
 export type RuleInput = Omit<NotificationRule, 'id'>;
 
+/** Rows per multi-row statement: 500 × 15 columns stays far under SQLite's 32,766 parameters. */
+const CHUNK = 500;
+
 type NotificationRow = Selectable<Database['notifications']>;
 
 function notificationOf(r: NotificationRow): Notification {
@@ -165,46 +168,50 @@ export class NotificationStore {
           .onConflict((oc) => oc.column('alarm_id').doUpdateSet({ track: JSON.stringify(t), updated_at: now }))
           .execute();
       }
-      if (batch.closed.length > 0) await trx.deleteFrom('notification_tracks').where('alarm_id', 'in', batch.closed).execute();
+      for (let i = 0; i < batch.closed.length; i += CHUNK)
+        await trx
+          .deleteFrom('notification_tracks')
+          .where('alarm_id', 'in', batch.closed.slice(i, i + CHUNK))
+          .execute();
       const out: Notification[] = [];
       if (batch.told.length > 0) {
-        const withPush = new Set(
-          (
-            await trx
-              .selectFrom('push_subscriptions')
-              .select('user_id')
-              .where(
-                'user_id',
-                'in',
-                batch.told.map((n) => n.userId),
-              )
-              .execute()
-          ).map((r) => r.user_id),
-        );
-        const rows = await trx
-          .insertInto('notifications')
-          .values(
-            batch.told.map((n) => ({
-              user_id: n.userId,
-              alarm_id: n.alarm.alarmId,
-              site_id: n.alarm.siteId,
-              area_id: n.alarm.areaId,
-              kind: n.alarm.kind,
-              severity: n.alarm.severity,
-              cause: n.cause,
-              rule_id: n.ruleId,
-              step: n.step,
-              created_at: n.at,
-              read_at: null,
-              push_state: withPush.has(n.userId) ? ('pending' as const) : ('none' as const),
-              push_next_at: withPush.has(n.userId) ? n.at : null,
-              push_error: null,
-              pushed_at: null,
-            })),
-          )
-          .returningAll()
-          .execute();
-        out.push(...rows.map(notificationOf));
+        const userIds = [...new Set(batch.told.map((n) => n.userId))];
+        const withPush = new Set<number>();
+        for (let i = 0; i < userIds.length; i += CHUNK) {
+          const rows = await trx
+            .selectFrom('push_subscriptions')
+            .select('user_id')
+            .where('user_id', 'in', userIds.slice(i, i + CHUNK))
+            .execute();
+          for (const r of rows) withPush.add(r.user_id);
+        }
+        // In chunks: SQLite takes at most 32,766 parameters in a statement, and a broker restart tells thousands at once.
+        for (let i = 0; i < batch.told.length; i += CHUNK) {
+          const rows = await trx
+            .insertInto('notifications')
+            .values(
+              batch.told.slice(i, i + CHUNK).map((n) => ({
+                user_id: n.userId,
+                alarm_id: n.alarm.alarmId,
+                site_id: n.alarm.siteId,
+                area_id: n.alarm.areaId,
+                kind: n.alarm.kind,
+                severity: n.alarm.severity,
+                cause: n.cause,
+                rule_id: n.ruleId,
+                step: n.step,
+                created_at: n.at,
+                read_at: null,
+                push_state: withPush.has(n.userId) ? ('pending' as const) : ('none' as const),
+                push_next_at: withPush.has(n.userId) ? n.at : null,
+                push_error: null,
+                pushed_at: null,
+              })),
+            )
+            .returningAll()
+            .execute();
+          out.push(...rows.map(notificationOf));
+        }
       }
       if (more) await more(trx);
       return out;

@@ -310,6 +310,26 @@ describe.each(storeDialects())('notifications on %s', (dialect) => {
     expect(receiver.taken[1]!.data).toMatchObject({ siteId: 'village-a', siteName: 'Thôn village-a', kind: 'site_offline', severity: 'major', by: 'tech-a', note: 'đang đến' });
   });
 
+  it('a batch the store refused is kept and written with the next: the person is told once, nothing lost', async () => {
+    const clock = { now: DAY };
+    const s = await setup({ clock });
+    cleanup.push(s.stop);
+    await s.service.handle({ type: 'alarm_due', at: clock.now, alarm: alarm({ alarmId: 'k1' }), cause: 'raised' });
+    // The store refuses one write (a full disk, a lost connection), then answers again.
+    const apply = s.notifications.apply.bind(s.notifications);
+    let refuse = 1;
+    s.notifications.apply = (...args) => (refuse-- > 0 ? Promise.reject(new Error('disk full')) : apply(...args));
+    clock.now += 2 * MIN;
+    await expect(s.service.runDue()).rejects.toThrow('disk full');
+    expect(await toldOf(s.notifications, 'k1')).toEqual([]);
+    await s.service.handle({ type: 'alarm_due', at: clock.now, alarm: alarm({ alarmId: 'k2' }), cause: 'raised' });
+    expect(await toldOf(s.notifications, 'k1')).toEqual([[10, 'raised', 0]]);
+    clock.now += 2 * MIN;
+    await s.service.runDue();
+    expect(await toldOf(s.notifications, 'k1')).toEqual([[10, 'raised', 0]]);
+    expect(await toldOf(s.notifications, 'k2')).toEqual([[10, 'raised', 0]]);
+  });
+
   it('rules are stored and read back', async () => {
     const clock = { now: DAY };
     const s = await setup({ clock, rules: [] });
