@@ -26,6 +26,7 @@ import { parseRelayAllow, type RelayAllow } from './live/relay-destination.ts';
 import { checkDiskLimits, type DiskLimits } from './store/disk-policy.ts';
 import { DEFAULT_ENROL_LIMITS, type EnrolLimits } from './enrolment/limiter.ts';
 import { type Destination, parseDestinations } from './outbox/destination.ts';
+import { parseRelayPrefixes, type RelayOrigins } from './reports/relay-origin.ts';
 
 export interface ServerConfig {
   httpPort: number;
@@ -117,6 +118,8 @@ export interface ServerConfig {
   metricsToken: string | undefined;
   /** Where the outbox sends events (LOANET_OUTBOX_DESTINATIONS, a JSON array; server/outbox/destination.ts); empty = none. Holds secrets: never logged. */
   outboxDestinations: Destination[];
+  /** Relays of national and of provincial radio, by URL prefix (LOANET_RELAY_NATIONAL, LOANET_RELAY_PROVINCIAL), for the reports' hours on air by kind. */
+  relayOrigins: RelayOrigins;
 }
 
 export interface EnrolmentConfig {
@@ -406,7 +409,16 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     releaseKeysDir: env.LOANET_RELEASE_KEYS || path.join(env.LOANET_DATA_DIR || './data', 'release-keys'),
     metricsToken: metricsToken(env),
     outboxDestinations: outboxDestinations(env),
+    relayOrigins: { national: relayPrefixes(env, 'LOANET_RELAY_NATIONAL'), provincial: relayPrefixes(env, 'LOANET_RELAY_PROVINCIAL') },
   };
+}
+
+function relayPrefixes(env: Env, name: string): string[] {
+  const r = parseRelayPrefixes(env[name]);
+  if (!r.ok) {
+    throw new StartupError('LOANET_CONFIG_INVALID', `${name}: "${r.entry}" is not an http(s) URL; list the relay sources' URL prefixes, comma-separated, e.g. https://radio.vov.vn/vov1`);
+  }
+  return r.prefixes;
 }
 
 function outboxDestinations(env: Env): Destination[] {

@@ -11,8 +11,7 @@
  *   its reasons), with each item's kind and language;
  * - live streams as each site played them (server/live: the source kind;
  *   whether a relay carries national or provincial radio is not recorded by
- *   the live feature, so the caller says it per play, from its list of
- *   sources);
+ *   the live feature, so the caller says it per play: relay-origin.ts);
  * - alerts and their delivery rows (server/alerts/model.ts), judged by
  *   delivery-status.ts;
  * - each site's condition history as server/coverage/uptime.ts reads it;

@@ -9,8 +9,8 @@
  * - items: each item's entry kind (its receipts') and its language (the
  *   media library's tag of its audio);
  * - live: the live streams started in the period and what each site said it
- *   played (played packets × frame length); whose radio a relay carried is
- *   not recorded, so relays are `relay_other` until sources are named;
+ *   played (played packets × frame length); whose radio a relay carried
+ *   from its URL and the configured sources (relay-origin.ts);
  * - alerts: those issued in the period and their delivery rows;
  * - uptime and verified coverage: each site's condition history
  *   (site_events, via SiteHistory);
@@ -24,10 +24,11 @@ import { AlertStore } from '../alerts/store.ts';
 import type { ServerContext } from '../context.ts';
 import type { AreaNode } from '../registry/model.ts';
 import type { Site } from '../registry/sites.ts';
+import { relayOriginOf } from './relay-origin.ts';
 import type { AlertInput, FaultEpisode, LivePlay, ReportInputs, ReportItem, ReportSite, SiteHistory } from './model.ts';
 import type { ReportPeriod } from './period.ts';
 
-export type ReportSourceDeps = Pick<ServerContext, 'coverage' | 'sites' | 'asRun' | 'schedule' | 'siteHistory' | 'live' | 'store' | 'media' | 'alarms' | 'now'>;
+export type ReportSourceDeps = Pick<ServerContext, 'coverage' | 'sites' | 'asRun' | 'schedule' | 'siteHistory' | 'live' | 'store' | 'media' | 'alarms' | 'config' | 'now'>;
 
 /** A page of live streams read at a time, newest first, back to the period's start. */
 const LIVE_PAGE = 200;
@@ -99,8 +100,8 @@ async function livePlays(d: ReportSourceDeps, siteIds: ReadonlySet<string>, { fr
           streamId: s.id,
           siteId: r.siteId,
           source: s.source.kind,
-          // Whose radio a relay carries is not recorded by the live feature (model.ts RelayOrigin).
-          relayOrigin: s.source.kind === 'relay' ? 'other' : null,
+          // Whose radio a relay carries, from its URL and the configured sources (relay-origin.ts).
+          relayOrigin: s.source.kind === 'relay' ? relayOriginOf(s.source.url, d.config.relayOrigins) : null,
           lang: 'vi',
           startedAt: s.startedAt,
           playedMs: r.played * s.codec.frameMs,
