@@ -262,6 +262,24 @@ describe.each(storeDialects())('live streams racing on one %s store', (dialect) 
     expect(audited[0]!.detail).toContain(row!.endReason!);
   });
 
+  it('an operator stop and the source ending at the same moment end the stream once: the first end kept and audited once', async () => {
+    const a = server(store);
+    services.push(a);
+    let sourceEnded: ((reason: 'source_lost', detail?: string) => void) | undefined;
+    const s = await a.start(input(), (_stream, end) => {
+      sourceEnded = end;
+      return silentSource();
+    });
+    const stop = a.stop(s.id, { id: 1, username: 'can-bo' });
+    sourceEnded!('source_lost', 'the browser disconnected');
+    expect((await stop).endReason).toBe('operator');
+    await expect(a.stop(s.id, { id: 1, username: 'can-bo' })).rejects.toMatchObject({ code: 'LOANET_STREAM_ENDED' });
+    await a.close();
+    expect(await new LiveStreamStore(store.db, Date.now).get(s.id)).toMatchObject({ endReason: 'operator', endedByName: 'can-bo' });
+    const audited = await store.db.selectFrom('audit_log').select('detail').where('target', '=', String(s.id)).where('action', '=', 'live.stop').execute();
+    expect(audited).toHaveLength(1);
+  });
+
   it('a batch of site reports that fails to be written is counted, and written with the next', async () => {
     const real = new LiveStreamStore(store.db, Date.now);
     let failNext = true;
