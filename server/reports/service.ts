@@ -7,7 +7,9 @@
  * than one: the province's year reads about 360,000 as-run lines); longer is
  * refused with LOANET_PERIOD_TOO_LONG before anything is read. Reports are
  * made one at a time (a province's PDF takes seconds of CPU): a second asks
- * waits behind the first rather than both slowing heartbeats and alerts.
+ * waits behind the first rather than both slowing heartbeats and alerts,
+ * and with MAX_WAITING already waiting one more is refused at once
+ * (LOANET_UNAVAILABLE, reason busy) rather than piling up behind them.
  */
 import { fail } from '../errors.ts';
 import type { AreaNode } from '../registry/model.ts';
@@ -48,8 +50,37 @@ function periodSlug(text: string): string {
   return text.trim().replace(/\.\./, '_');
 }
 
+/** Reports waiting behind the one being made before another is refused. */
+export const MAX_WAITING = 3;
+
+/** Runs one job at a time, in order; refuses (throws) a job when `maxWaiting` already wait. A failed job does not stop the next. */
+export class OneAtATime {
+  private tail: Promise<unknown> = Promise.resolve();
+  private queued = 0;
+
+  constructor(private readonly maxWaiting: number) {}
+
+  /** Jobs accepted and not finished (the one running included). */
+  get size(): number {
+    return this.queued;
+  }
+
+  run<T>(job: () => Promise<T>): Promise<T> {
+    // The one running is not waiting: `queued - 1` wait behind it.
+    if (this.queued - 1 >= this.maxWaiting) {
+      return Promise.reject(fail('LOANET_UNAVAILABLE', { reason: 'busy', text: `${this.queued} reports are being made; ask again in a minute` }));
+    }
+    this.queued++;
+    const out = this.tail.then(job).finally(() => {
+      this.queued--;
+    });
+    this.tail = out.catch(() => undefined);
+    return out;
+  }
+}
+
 export class ReportService {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new OneAtATime(MAX_WAITING);
 
   constructor(private readonly deps: ReportSourceDeps) {}
 
@@ -62,13 +93,10 @@ export class ReportService {
   /** The report rendered, made after any report in progress. */
   file(root: AreaNode, periodText: string, format: ReportFormat): Promise<ReportFile> {
     const period = reportPeriodOf(periodText);
-    const run = this.queue.then(async () => {
+    return this.queue.run(async () => {
       const report = await this.report(root, period);
       const body = format === 'xlsx' ? await reportXlsx(report) : await reportPdf(report);
       return { report, body, contentType: CONTENT_TYPE[format], fileName: `bao-cao_${root.code}_${periodSlug(periodText)}.${format}` };
     });
-    // The queue goes on after a failure: one report that failed must not fail the next.
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }
