@@ -72,9 +72,18 @@ export function urlProblem(url: string, allowInsecureHttp = false): string | nul
   return `a destination URL is https (${u.hostname} is not loopback; set allowInsecureHttp to send in the clear)`;
 }
 
-/** Whether `d` wants events of `type` (all when it names none). */
+/**
+ * The events a destination that names none gets: a webhook every one; a
+ * Telegram chat those meant for people (alarms, reports ready), never the
+ * source information system's daily documents, one per commune, which are
+ * for machines and would flood the chat.
+ */
+export const TELEGRAM_DEFAULT_EVENTS: readonly OutboxEventType[] = OUTBOX_EVENT_TYPES.filter((t) => t !== 'source_system.record');
+
+/** Whether `d` wants events of `type`: those it names, else its kind's default (TELEGRAM_DEFAULT_EVENTS; every event for a webhook). */
 export function wants(d: Destination, type: OutboxEventType): boolean {
-  return d.events === undefined || d.events.includes(type);
+  if (d.events !== undefined) return d.events.includes(type);
+  return d.adapter === 'telegram' ? TELEGRAM_DEFAULT_EVENTS.includes(type) : true;
 }
 
 /**

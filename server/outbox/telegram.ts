@@ -43,7 +43,12 @@ const AlarmData = Type.Object({
   note: Type.Optional(Type.String()),
 });
 
-const ReportData = Type.Object({ title: Type.Optional(Type.String()), url: Type.Optional(Type.String()) });
+/** report.ready as the monthly reports enqueue it (server/reports/monthly.ts ReportReadyData). */
+const ReportData = Type.Object({
+  period: Type.String(),
+  area: Type.Object({ name: Type.String() }),
+  files: Type.Array(Type.Object({ fileName: Type.String(), url: Type.String() })),
+});
 
 const vnTime = new Intl.DateTimeFormat('vi-VN', {
   timeZone: 'Asia/Ho_Chi_Minh',
@@ -79,9 +84,11 @@ export function telegramText(envelope: OutboxEnvelope): string {
       `${alarmWord('en', 'alarm')} ${head.en}: ${alarmCodeIn('en', 'kind', d.kind)} (${alarmCodeIn('en', 'severity', d.severity)})\n` +
       `Site: ${site}${place}${count.en}\nAt ${when} (UTC+7)${by.en}`;
   } else if (envelope.type === 'report.ready' && Value.Check(ReportData, d)) {
-    const title = d.title ? `: ${d.title}` : '';
-    const link = d.url ? `\n${d.url}` : '';
-    text = `Báo cáo đã sẵn sàng${title}${link}\nLúc ${when}\n\nReport ready${title}${link}\nAt ${when} (UTC+7)`;
+    // yyyy-mm as the report names it: Tháng 11/2026.
+    const [y, m] = d.period.split('-');
+    const month = m && y ? `${Number(m)}/${y}` : d.period;
+    const files = d.files.map((f) => `\n${f.url}`).join('');
+    text = `Báo cáo tháng ${month} của ${d.area.name} đã sẵn sàng:${files}\nLúc ${when}\n\nReport for ${month}, ${d.area.name}, ready:${files}\nAt ${when} (UTC+7)`;
   } else {
     text = `loanet: ${envelope.type} #${envelope.seq}\nLúc ${when}\n\nloanet: ${envelope.type} #${envelope.seq}\nAt ${when} (UTC+7)`;
   }

@@ -77,7 +77,7 @@ describe('the Telegram Bot API adapter', () => {
   });
 
   it('keeps the text within Telegram’s 4096 characters', () => {
-    const long = telegramText({ ...raised, type: 'report.ready', data: { title: 'x'.repeat(10_000) } });
+    const long = telegramText({ ...raised, type: 'report.ready', data: { period: '2026-11', area: { name: 'x'.repeat(10_000) }, files: [] } });
     expect(long.length).toBe(TELEGRAM_TEXT_MAX);
   });
 
@@ -122,8 +122,28 @@ describe('destinations as configured', () => {
     expect(parseDestinations({}).ok).toBe(false);
   });
 
-  it('a destination with no event list wants every event; with one, only those', () => {
+  it('words report.ready with its month, its area and its files', () => {
+    const text = telegramText({
+      ...raised,
+      type: 'report.ready',
+      data: {
+        period: '2026-11',
+        area: { key: '2025.02683', code: '02683', name: 'Xã Bát Xát', level: 'commune' },
+        files: [{ format: 'pdf', fileName: 'bao-cao_02683_2026-11.pdf', bytes: 1, url: '/api/reports/kept/2026-11/bao-cao_02683_2026-11.pdf' }],
+      },
+    });
+    const [vi, en] = text.split('\n\n');
+    expect(vi).toContain('Báo cáo tháng 11/2026 của Xã Bát Xát đã sẵn sàng:\n/api/reports/kept/2026-11/bao-cao_02683_2026-11.pdf');
+    expect(en).toContain('Report for 11/2026, Xã Bát Xát, ready:');
+  });
+
+  it('a webhook with no event list wants every event, a Telegram chat those for people; with a list, only those', () => {
     expect(wants(webhook, 'report.ready')).toBe(true);
+    expect(wants(webhook, 'source_system.record')).toBe(true);
+    expect(wants(telegram, 'alarm.raised')).toBe(true);
+    expect(wants(telegram, 'report.ready')).toBe(true);
+    expect(wants(telegram, 'source_system.record')).toBe(false);
+    expect(wants({ ...telegram, events: ['source_system.record'] }, 'source_system.record')).toBe(true);
     const only: Destination = { ...telegram, events: ['alarm.raised'] };
     expect(wants(only, 'alarm.raised')).toBe(true);
     expect(wants(only, 'alarm.cleared')).toBe(false);
