@@ -30,6 +30,7 @@ import { Errors, fail } from '../errors.ts';
 import { requirePermission } from '../http/auth.ts';
 import type { NotificationRule } from './model.ts';
 import type { NotificationService } from './service.ts';
+import { serviceWorkerScript } from './service-worker.ts';
 import type { Notification, NotificationStore, RuleInput } from './store.ts';
 
 export interface NotificationRouteDeps extends Pick<ServerContext, 'coverage' | 'fleet' | 'audit' | 'users' | 'now'> {
@@ -223,6 +224,26 @@ export const notificationRoutes =
         const marked = await ctx.store.markRead(user.id, req.body.ids ?? null, ctx.now());
         return { marked, unread: await ctx.store.unreadCount(user.id) };
       },
+    );
+
+    app.get(
+      '/api/notifications/sw.js',
+      {
+        config: { public: true },
+        schema: {
+          tags: ['notifications'],
+          operationId: 'getServiceWorker',
+          summary: "The console's service worker: shows a Web Push as a notification (public: a browser fetches it without the API token)",
+          response: { 200: { description: 'JavaScript', content: { 'text/javascript': { schema: Type.String() } } } },
+        },
+      },
+      async (_req, reply) =>
+        reply
+          .header('content-type', 'text/javascript; charset=utf-8')
+          // Registered for the whole console (scope /), though served under /api.
+          .header('service-worker-allowed', '/')
+          .header('cache-control', 'no-cache')
+          .send(serviceWorkerScript()),
     );
 
     app.get(
