@@ -6,7 +6,7 @@
  * (routes.ts).
  */
 import type { ServerContext } from '../context.ts';
-import type { Feature } from '../feature.ts';
+import { type Feature, Jobs } from '../feature.ts';
 import { signalOfAlarmEffect } from './alarm-signals.ts';
 import { PushSender } from './push-sender.ts';
 import { notificationRoutes } from './routes.ts';
@@ -42,8 +42,12 @@ export function notifications(deps: Pick<ServerContext, 'store' | 'config' | 'co
   return { service, store, vapidPublicKey: keys.publicKey };
 }
 
-export function notificationsFeature(ctx: Pick<ServerContext, 'notifications' | 'alarms' | 'coverage' | 'fleet' | 'audit' | 'users' | 'now' | 'log'>): Feature {
+/** How often the alarms followed are checked against the alarms (reconcile). */
+const RECONCILE_MS = 10 * 60_000;
+
+export function notificationsFeature(ctx: Pick<ServerContext, 'notifications' | 'alarms' | 'coverage' | 'fleet' | 'audit' | 'users' | 'now' | 'log' | 'disk'>): Feature {
   const { service, store, vapidPublicKey } = ctx.notifications;
+  const jobs = Jobs.of(ctx);
   let unlisten: (() => void) | undefined;
   return {
     name: 'notifications',
@@ -57,8 +61,17 @@ export function notificationsFeature(ctx: Pick<ServerContext, 'notifications' | 
           .handle(signal)
           .catch((err: unknown) => ctx.log.error({ err, alarmId: 'alarmId' in signal ? signal.alarmId : signal.alarm.alarmId }, 'notifications: an alarm event was not stored'));
       });
+      // An alarm event lost as the server died (cleared, acknowledged) is found here, not left escalating for ever.
+      jobs.every('notifications.reconcile', RECONCILE_MS, async () => {
+        const fixed = await service.reconcile(async (id) => {
+          const a = await ctx.alarms.alarm(id);
+          return a && { state: a.state, acknowledgedBy: a.acknowledged?.by ?? null };
+        });
+        if (fixed > 0) ctx.log.warn({ fixed }, 'notifications: alarms followed that had ended or been acknowledged unseen');
+      });
     },
     async stop() {
+      jobs.stop();
       unlisten?.();
       await service.stop();
     },

@@ -126,6 +126,11 @@ export class NotificationPolicy {
     return this.tracks.size;
   }
 
+  /** The alarms it follows, with whether it knows them acknowledged (the service checks them against the alarms). */
+  tracked(): Array<{ alarmId: string; acknowledged: boolean }> {
+    return [...this.tracks.values()].map((t) => ({ alarmId: t.alarm.alarmId, acknowledged: t.acknowledged }));
+  }
+
   /** When time alone next changes something (run `tick` then), or null. */
   nextDueAt(): number | null {
     return this.due.peek();

@@ -54,6 +54,12 @@ export interface NotificationServiceDeps {
 
 export type NotificationListener = (n: Notification) => void;
 
+/** What reconcile needs to know of an alarm now. */
+export interface AlarmNow {
+  state: 'pending' | 'raised' | 'acknowledged' | 'cleared';
+  acknowledgedBy: string | null;
+}
+
 /** Signals decided and written in one transaction at most. */
 const MAX_BATCH = 2000;
 
@@ -124,6 +130,28 @@ export class NotificationService {
       this.policy.setRecipients(users);
       return [];
     });
+  }
+
+  /**
+   * Checks the alarms it follows against what the alarms say now, and ends
+   * or stops what it missed (an event lost as the server died): a track
+   * whose alarm is cleared or gone is closed, one acknowledged stops
+   * escalating. Without it such a track would wait, and escalate, forever.
+   */
+  async reconcile(alarmNow: (alarmId: string) => Promise<AlarmNow | undefined>): Promise<number> {
+    let fixed = 0;
+    for (const t of this.policy.tracked()) {
+      const a = await alarmNow(t.alarmId);
+      const at = this.deps.clock();
+      if (!a || a.state === 'cleared') {
+        await this.handle({ type: 'alarm_closed', at, alarmId: t.alarmId, by: null, note: null });
+        fixed++;
+      } else if (a.state === 'acknowledged' && !t.acknowledged) {
+        await this.handle({ type: 'alarm_acknowledged', at, alarmId: t.alarmId, by: a.acknowledgedBy ?? '', note: null });
+        fixed++;
+      }
+    }
+    return fixed;
   }
 
   rules(): Promise<NotificationRule[]> {

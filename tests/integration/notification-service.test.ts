@@ -330,6 +330,25 @@ describe.each(storeDialects())('notifications on %s', (dialect) => {
     expect(await toldOf(s.notifications, 'k2')).toEqual([[10, 'raised', 0]]);
   });
 
+  it('reconcile: an alarm cleared or acknowledged while its event was lost stops being followed', async () => {
+    const clock = { now: DAY };
+    const s = await setup({ clock });
+    cleanup.push(s.stop);
+    for (const id of ['gone', 'owned', 'open']) await s.service.handle({ type: 'alarm_due', at: clock.now, alarm: alarm({ alarmId: id }), cause: 'raised' });
+    const now = {
+      gone: { state: 'cleared', acknowledgedBy: null },
+      owned: { state: 'acknowledged', acknowledgedBy: 'tech-a' },
+      open: { state: 'raised', acknowledgedBy: null },
+    } as const;
+    expect(await s.service.reconcile(async (id) => now[id as keyof typeof now])).toBe(2);
+    clock.now += 2 * MIN;
+    await s.service.runDue();
+    expect(await toldOf(s.notifications, 'gone')).toEqual([]);
+    expect(await toldOf(s.notifications, 'owned')).toEqual([]);
+    expect(await toldOf(s.notifications, 'open')).toEqual([[10, 'raised', 0]]);
+    expect((await s.notifications.tracks()).map((t) => t.alarm.alarmId).sort()).toEqual(['open', 'owned']);
+  });
+
   it('rules are stored and read back', async () => {
     const clock = { now: DAY };
     const s = await setup({ clock, rules: [] });
