@@ -90,3 +90,29 @@ export const PushSubscriptionInput = Type.Object({
   }),
 });
 export const PushUnsubscribeInput = Type.Object({ endpoint: Type.String({ minLength: 8, maxLength: 2048 }) }, { additionalProperties: false });
+
+export const AlarmNotificationsParams = Type.Object({ alarmId: Type.String({ minLength: 1, maxLength: 64 }) });
+
+/** Who was told of an alarm, when, why, and what came of each channel. */
+export const AlarmNotifications = Type.Object({
+  alarmId: Type.String(),
+  told: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      userId: Type.Integer(),
+      username: Nullable(Type.String()),
+      cause: NotificationCause,
+      step: Type.Integer({ description: 'the escalation step of the rule (0: the first people told)' }),
+      ruleId: Nullable(Type.Integer()),
+      createdAt: EpochMs,
+      /** The bell: when the person read it. */
+      readAt: Nullable(EpochMs),
+      push: Type.Object({
+        state: Type.Union([Type.Literal('none'), Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+        attempts: Type.Integer(),
+        error: Nullable(Type.String()),
+        deliveredAt: Nullable(EpochMs),
+      }),
+    }),
+  ),
+});

@@ -13,6 +13,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import {
+  AlarmNotifications,
+  AlarmNotificationsParams,
   MarkReadRequest,
   NotificationList,
   NotificationListQuery,
@@ -33,7 +35,7 @@ import type { NotificationService } from './service.ts';
 import { serviceWorkerScript } from './service-worker.ts';
 import type { Notification, NotificationStore, RuleInput } from './store.ts';
 
-export interface NotificationRouteDeps extends Pick<ServerContext, 'coverage' | 'fleet' | 'audit' | 'users' | 'now'> {
+export interface NotificationRouteDeps extends Pick<ServerContext, 'coverage' | 'fleet' | 'audit' | 'users' | 'now' | 'alarms'> {
   service: NotificationService;
   store: NotificationStore;
   /** The VAPID public key (web-push.ts). */
@@ -204,6 +206,42 @@ export const notificationRoutes =
         return {
           unread: await ctx.store.unreadCount(user.id),
           notifications: list.map((n) => notificationRecord(n, ctx.fleet.observation(n.siteId)?.name ?? null)),
+        };
+      },
+    );
+
+    app.get(
+      '/api/notifications/alarm/:alarmId',
+      {
+        schema: {
+          tags: ['notifications'],
+          operationId: 'listAlarmNotifications',
+          summary: 'Who was told of an alarm, when and why, whether they read it and whether Web Push delivered it (anyone who may see the alarm)',
+          params: AlarmNotificationsParams,
+          response: { 200: AlarmNotifications },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        const a = await ctx.alarms.alarm(req.params.alarmId);
+        // As the alarms' own routes: one outside the person's area, or never shown, is not found.
+        if (!a || a.state === 'pending' || !inScope(p.user.areaId, a.areaId)) throw fail('LOANET_ALARM_NOT_FOUND', { id: req.params.alarmId });
+        const told = await ctx.store.ofAlarm(a.id);
+        const names = new Map<number, string | null>();
+        for (const id of new Set(told.map((n) => n.userId))) names.set(id, (await ctx.users.byId(id))?.username ?? null);
+        return {
+          alarmId: a.id,
+          told: told.map((n) => ({
+            id: n.id,
+            userId: n.userId,
+            username: names.get(n.userId) ?? null,
+            cause: n.cause,
+            step: n.step,
+            ruleId: n.ruleId,
+            createdAt: n.createdAt,
+            readAt: n.readAt,
+            push: { state: n.push.state, attempts: n.push.attempts, error: n.push.error, deliveredAt: n.push.at },
+          })),
         };
       },
     );

@@ -228,6 +228,11 @@ export class NotificationStore {
     return (await q.orderBy('id', 'desc').limit(opts.limit).execute()).map(notificationOf);
   }
 
+  /** Everyone told of an alarm, oldest first. */
+  async ofAlarm(alarmId: string, limit = 500): Promise<Notification[]> {
+    return (await this.db.selectFrom('notifications').selectAll().where('alarm_id', '=', alarmId).orderBy('id').limit(limit).execute()).map(notificationOf);
+  }
+
   async unreadCount(userId: number): Promise<number> {
     const r = await this.db
       .selectFrom('notifications')

@@ -183,6 +183,7 @@ const TABLE: Record<string, Rule> = {
   'DELETE /api/notification-rules/:id': { roles: ADMIN, sample: () => ({ url: '/api/notification-rules/999999' }) },
   'GET /api/notifications': { roles: EVERYONE, sample: () => ({ url: '/api/notifications' }) },
   'POST /api/notifications/read': { roles: EVERYONE, sample: () => ({ url: '/api/notifications/read', body: {} }) },
+  'GET /api/notifications/alarm/:alarmId': { roles: EVERYONE, sample: () => ({ url: '/api/notifications/alarm/al-999999' }) },
   'GET /api/notifications/sw.js': { roles: 'public', sample: () => ({ url: '/api/notifications/sw.js' }) },
   'GET /api/notifications/push/key': { roles: EVERYONE, sample: () => ({ url: '/api/notifications/push/key' }) },
   'POST /api/notifications/push/subscriptions': {

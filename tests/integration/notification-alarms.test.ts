@@ -91,6 +91,11 @@ describe('an alarm raised by a site tells its commune technician', () => {
         t.server.ctx.notifications.store.tracks().then((ts) => ts.find((x) => x.alarm.alarmId === told.alarmId)?.acknowledged || undefined),
       );
       expect(streamB.events.filter((e) => e.event === 'notification')).toEqual([]);
+      // Who was told, as anyone who may see the alarm reads it; commune B's technician may not.
+      const who = await t.inject('GET', `/api/notifications/alarm/${told.alarmId}`, undefined, { token: techA });
+      expect(who.status, who.text).toBe(200);
+      expect(who.body.told).toMatchObject([{ username: 'ky-thuat-xa-a', cause: 'raised', step: 0, push: { state: 'none', attempts: 0 } }]);
+      expect((await t.inject('GET', `/api/notifications/alarm/${told.alarmId}`, undefined, { token: techB })).status).toBe(404);
       const adminList = await t.inject('GET', '/api/notifications');
       expect(adminList.body.unread).toBe(0);
     } finally {
