@@ -44,6 +44,9 @@ export function notifications(deps: Pick<ServerContext, 'store' | 'config' | 'co
 
 /** How often the alarms followed are checked against the alarms (reconcile). */
 const RECONCILE_MS = 10 * 60_000;
+/** Notifications are kept a year (a province's year of "who was told"), then deleted once a day. */
+const KEEP_MS = 365 * 86_400_000;
+const PURGE_MS = 86_400_000;
 
 export function notificationsFeature(ctx: Pick<ServerContext, 'notifications' | 'alarms' | 'coverage' | 'fleet' | 'audit' | 'users' | 'now' | 'log' | 'disk'>): Feature {
   const { service, store, vapidPublicKey } = ctx.notifications;
@@ -68,6 +71,10 @@ export function notificationsFeature(ctx: Pick<ServerContext, 'notifications' | 
           return a && { state: a.state, acknowledgedBy: a.acknowledged?.by ?? null };
         });
         if (fixed > 0) ctx.log.warn({ fixed }, 'notifications: alarms followed that had ended or been acknowledged unseen');
+      });
+      jobs.every('notifications.purge', PURGE_MS, async () => {
+        const n = await store.purge(ctx.now() - KEEP_MS);
+        if (n > 0) ctx.log.info({ purged: n }, 'notifications: older than a year deleted');
       });
     },
     async stop() {

@@ -253,6 +253,12 @@ export class NotificationStore {
     return Number((await q.executeTakeFirst()).numUpdatedRows);
   }
 
+  /** Deletes the notifications made before `before` whose push is settled; how many. */
+  async purge(before: number): Promise<number> {
+    const r = await this.db.deleteFrom('notifications').where('created_at', '<', before).where('push_state', '!=', 'pending').executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
   // ---- Web Push
 
   async subscribe(userId: number, sub: PushSubscriptionKeys, now: number): Promise<void> {

@@ -269,6 +269,9 @@ describe.each(storeDialects())('notifications on %s', (dialect) => {
     expect(await s.notifications.unreadCount(10)).toBe(1);
     expect(await s.notifications.markRead(10, null, clock.now)).toBe(1);
     expect(await s.notifications.unreadCount(10)).toBe(0);
+    expect(await s.notifications.purge(clock.now - 1)).toBe(0);
+    expect(await s.notifications.purge(clock.now + 1)).toBe(2);
+    expect(await s.notifications.ofUser(10, { limit: 10 })).toEqual([]);
   });
 
   it('the webhook outbox: a receiver down for a while then up gets raised, acknowledged and cleared, in order, signed, none lost', async () => {
