@@ -60,9 +60,8 @@ export function notificationsFeature(ctx: Pick<ServerContext, 'notifications' | 
       unlisten = ctx.alarms.onAlarmEvent((e) => {
         const signal = signalOfAlarmEffect(e);
         if (!signal) return;
-        service
-          .handle(signal)
-          .catch((err: unknown) => ctx.log.error({ err, alarmId: 'alarmId' in signal ? signal.alarmId : signal.alarm.alarmId }, 'notifications: an alarm event was not stored'));
+        // A failed write is logged by the service (once in ten, not once per alarm of a storm) and kept for the next.
+        service.handle(signal).catch(() => undefined);
       });
       // An alarm event lost as the server died (cleared, acknowledged) is found here, not left escalating for ever.
       jobs.every('notifications.reconcile', RECONCILE_MS, async () => {
