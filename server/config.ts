@@ -42,6 +42,13 @@ export interface ServerConfig {
   mqttUrl: string | null;
   /** The server's own user on the external broker (never a valid site id, so it cannot collide with one). */
   mqttUsername: string;
+  /**
+   * Every loanet server's user on the external broker when several share it
+   * (LOANET_MQTT_SERVER_USERS), this one's among them; each connects under its
+   * own name and all share LOANET_MQTT_PASSWORD. The broker files and the
+   * EMQX hooks give each of them the server's rights. Alone: [mqttUsername].
+   */
+  mqttServerUsers: string[];
   /** Its password; required with mqttUrl, and what the generated Mosquitto password file hashes for it. */
   mqttPassword: string | undefined;
   /** Shared secret an external broker sends in the x-loanet-hook-secret header to the EMQX hooks; unset = hooks off. */
@@ -248,7 +255,7 @@ function quietHours(env: Env): ServerConfig['soundCheckQuietHours'] {
 /** Safe in Mosquitto's files (no `:`, spaces or line breaks); it must also not be a valid site id, so no site can ever share it. */
 const SERVER_USERNAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
-function externalBroker(env: Env): Pick<ServerConfig, 'mqttUrl' | 'mqttUsername' | 'mqttPassword' | 'brokerHookSecret'> {
+function externalBroker(env: Env): Pick<ServerConfig, 'mqttUrl' | 'mqttUsername' | 'mqttServerUsers' | 'mqttPassword' | 'brokerHookSecret'> {
   const rawUrl = env.LOANET_MQTT_URL?.trim() || null;
   if (rawUrl) {
     let u: URL | undefined;
@@ -285,7 +292,27 @@ function externalBroker(env: Env): Pick<ServerConfig, 'mqttUrl' | 'mqttUsername'
   if (hookSecret !== undefined && hookSecret.length < 16) {
     throw new StartupError('LOANET_CONFIG_INVALID', 'LOANET_BROKER_HOOK_SECRET is shorter than 16 characters; set a longer LOANET_BROKER_HOOK_SECRET');
   }
-  return { mqttUrl: rawUrl, mqttUsername: username, mqttPassword: password, brokerHookSecret: hookSecret };
+  return { mqttUrl: rawUrl, mqttUsername: username, mqttServerUsers: serverUsers(env, username), mqttPassword: password, brokerHookSecret: hookSecret };
+}
+
+function serverUsers(env: Env, own: string): string[] {
+  const raw = env.LOANET_MQTT_SERVER_USERS?.trim();
+  if (!raw) return [own];
+  const users = [...new Set(raw.split(',').map((u) => u.trim()))];
+  const bad = users.find((u) => !SERVER_USERNAME.test(u) || isValidSiteId(u));
+  if (bad !== undefined) {
+    throw new StartupError(
+      'LOANET_CONFIG_INVALID',
+      `LOANET_MQTT_SERVER_USERS names "${bad}", which is not a valid server user; list every server's LOANET_MQTT_USERNAME, comma-separated, each up to 64 of A-Z a-z 0-9 _ . - with at least one _ . or capital letter`,
+    );
+  }
+  if (!users.includes(own)) {
+    throw new StartupError(
+      'LOANET_CONFIG_INVALID',
+      `LOANET_MQTT_SERVER_USERS does not name this server's LOANET_MQTT_USERNAME="${own}"; list every server's user, this one's included`,
+    );
+  }
+  return users;
 }
 
 function databaseUrl(env: Env): string | null {
@@ -416,7 +443,10 @@ export function loadConfig(env: Env = process.env): ServerConfig {
 function relayPrefixes(env: Env, name: string): string[] {
   const r = parseRelayPrefixes(env[name]);
   if (!r.ok) {
-    throw new StartupError('LOANET_CONFIG_INVALID', `${name}: "${r.entry}" is not an http(s) URL; list the relay sources' URL prefixes, comma-separated, e.g. https://radio.vov.vn/vov1`);
+    throw new StartupError(
+      'LOANET_CONFIG_INVALID',
+      `${name}: "${r.entry}" is not an http(s) URL; list the relay sources' URL prefixes, comma-separated, e.g. https://radio.vov.vn/vov1`,
+    );
   }
   return r.prefixes;
 }

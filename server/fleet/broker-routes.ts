@@ -66,8 +66,12 @@ export const brokerRoutes =
       },
       async (req, reply) => {
         const p = requireProvinceAdmin(req);
-        const server = { username: ctx.config.mqttUsername, passwordHash: ctx.config.mqttPassword ? mosquittoPasswordHash(ctx.config.mqttPassword) : null };
-        const { text, withoutHash } = mosquittoPasswdFile(await mosquittoSites(), server, new Date(ctx.now()).toISOString());
+        // Every server's user (they share LOANET_MQTT_PASSWORD), each hashed with its own salt.
+        const servers = ctx.config.mqttServerUsers.map((username) => ({
+          username,
+          passwordHash: ctx.config.mqttPassword ? mosquittoPasswordHash(ctx.config.mqttPassword) : null,
+        }));
+        const { text, withoutHash } = mosquittoPasswdFile(await mosquittoSites(), servers, new Date(ctx.now()).toISOString());
         await ctx.audit.record(p.user, 'broker.mosquitto.passwd', null, { withoutHash: withoutHash.length });
         return reply.header('content-type', 'text/plain; charset=utf-8').header(WITHOUT_HASH_HEADER, String(withoutHash.length)).send(text);
       },
@@ -84,7 +88,7 @@ export const brokerRoutes =
       },
       async (req, reply) => {
         const p = requireProvinceAdmin(req);
-        const text = mosquittoAclFile(await mosquittoSites(), ctx.config.mqttUsername, new Date(ctx.now()).toISOString());
+        const text = mosquittoAclFile(await mosquittoSites(), ctx.config.mqttServerUsers, new Date(ctx.now()).toISOString());
         await ctx.audit.record(p.user, 'broker.mosquitto.acl', null);
         return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
       },
@@ -119,7 +123,7 @@ export const brokerRoutes =
         checkHookSecret(req);
         const { clientid, username, password } = req.body;
         const serverPassword = ctx.config.mqttPassword;
-        if (username === ctx.config.mqttUsername) {
+        if (ctx.config.mqttServerUsers.includes(username)) {
           const ok = serverPassword !== undefined && sameSecret(password, serverPassword);
           return { result: ok ? ('allow' as const) : ('deny' as const), is_superuser: false };
         }
@@ -158,7 +162,7 @@ export const brokerRoutes =
         checkHookSecret(req);
         const { username, topic, action } = req.body;
         let actor: Actor | undefined;
-        if (username === ctx.config.mqttUsername) actor = { kind: 'server' };
+        if (ctx.config.mqttServerUsers.includes(username)) actor = { kind: 'server' };
         else {
           const areaKeys = ctx.siteAuthority.areaKeysOf(username);
           if (areaKeys) actor = { kind: 'site', siteId: username, areaKeys };

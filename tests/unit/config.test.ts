@@ -33,6 +33,16 @@ describe('server configuration', () => {
       LOANET_BROKER_HOOK_SECRET: 'sixteen-chars-ok',
     });
     expect(c).toMatchObject({ mqttUrl: 'mqtt://127.0.0.1:1884', mqttUsername: 'Loanet', mqttPassword: 'long-enough-pw', brokerHookSecret: 'sixteen-chars-ok' });
+    expect(c.mqttServerUsers).toEqual(['Loanet']);
+  });
+  it('several servers on one broker: each under its own user, every one listed in LOANET_MQTT_SERVER_USERS', () => {
+    const env = { LOANET_MQTT_URL: 'mqtt://127.0.0.1:1884', LOANET_MQTT_PASSWORD: 'long-enough-pw', LOANET_MQTT_SERVER_USERS: ' loanet_a, loanet_b ,loanet_a' };
+    expect(loadConfig({ ...env, LOANET_MQTT_USERNAME: 'loanet_b' }).mqttServerUsers).toEqual(['loanet_a', 'loanet_b']);
+    expect(() => loadConfig({ ...env, LOANET_MQTT_USERNAME: 'loanet_c' })).toThrow(/LOANET_MQTT_SERVER_USERS does not name this server's LOANET_MQTT_USERNAME="loanet_c"/);
+    // A site id is never a server user: it would get the server's rights on the broker.
+    expect(() => loadConfig({ ...env, LOANET_MQTT_USERNAME: 'loanet_a', LOANET_MQTT_SERVER_USERS: 'loanet_a,cl-02683-01' })).toThrow(
+      /LOANET_MQTT_SERVER_USERS names "cl-02683-01", which is not a valid server user/,
+    );
   });
   it('refuses invalid values naming the variable to change', () => {
     const cases: Array<[Record<string, string>, RegExp]> = [

@@ -98,6 +98,14 @@ describe('the Mosquitto ACL file', () => {
     expect(sections.get('loanet_server')).toEqual(['topic readwrite loanet/v1/#', 'topic readwrite la/#']);
   });
 
+  it('gives every server the same rights when several share the broker, and lists each in the password file', () => {
+    const acl = mosquittoAclFile([CLUSTER], ['loanet_a', 'loanet_b'], AT);
+    for (const u of ['loanet_a', 'loanet_b']) expect(acl).toContain(`user ${u}\ntopic readwrite loanet/v1/#\ntopic readwrite la/#\n`);
+    const { text } = mosquittoPasswdFile([CLUSTER], [SERVER, { ...SERVER, username: 'loanet_b' }], AT);
+    expect(text).toMatch(/^loanet_server:\$7\$/m);
+    expect(text).toMatch(/^loanet_b:\$7\$/m);
+  });
+
   it("lets a site write its own uplink topics and read its cmd, time, playlist, ack, config and update topics and its area and ancestors' audio and control, nothing else", () => {
     expect(sections.get('sim-02683-v01')).toEqual([
       'topic write loanet/v1/sites/sim-02683-v01/state',
