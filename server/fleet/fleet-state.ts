@@ -505,21 +505,37 @@ export class FleetState implements IngestSink {
   }
 
   /**
-   * Events a standby held back, less those the last writer stored: by site,
-   * every event up to the last one it stored of that site (both servers heard
-   * the same messages; their clocks may differ by the skew between them).
+   * Events a standby held back, less those the last writer stored. Both
+   * servers heard the same messages, so they derived the same changes in the
+   * same order, each dated by its own clock a moment apart: a held-back event
+   * is the writer's when it matches the next stored event of its site (same
+   * type and condition; a fault or sound check also the same detail), taken
+   * in order. What is left happened after the writer stopped writing.
    */
   private async notYetStored(rows: Array<Insertable<SiteEventsTable>>): Promise<Array<Insertable<SiteEventsTable>>> {
     if (rows.length === 0) return rows;
-    const since = rows.reduce((m, r) => Math.min(m, r.at), Number.POSITIVE_INFINITY);
-    const stored = await this.db
-      .selectFrom('site_events')
-      .select((eb) => ['site_id', eb.fn.max('at').as('last')])
-      .where('at', '>=', since)
-      .groupBy('site_id')
-      .execute();
-    const last = new Map(stored.map((s) => [s.site_id, Number(s.last)]));
-    return rows.filter((r) => r.at > (last.get(r.site_id) ?? Number.NEGATIVE_INFINITY));
+    const since = rows.reduce((m, r) => Math.min(m, r.at), Number.POSITIVE_INFINITY) - (this.opts.writer?.keepMs ?? 0);
+    const stored = await this.db.selectFrom('site_events').select(['site_id', 'type', 'condition', 'detail']).where('at', '>=', since).orderBy('id').execute();
+    const bySite = new Map<string, typeof stored>();
+    for (const e of stored) {
+      const list = bySite.get(e.site_id);
+      if (list) list.push(e);
+      else bySite.set(e.site_id, [e]);
+    }
+    const next = new Map<string, number>();
+    const same = (a: { type: string; condition: string | null; detail: string | null }, b: { type: string; condition?: string | null; detail?: string | null }) =>
+      a.type === b.type && a.condition === (b.condition ?? null) && (a.type === 'condition' || a.detail === (b.detail ?? null));
+    return rows.filter((r) => {
+      const list = bySite.get(r.site_id) ?? [];
+      const from = next.get(r.site_id) ?? 0;
+      for (let k = from; k < list.length; k++) {
+        if (same(list[k]!, r)) {
+          next.set(r.site_id, k + 1);
+          return false;
+        }
+      }
+      return true;
+    });
   }
 
   private dropOverflow(): void {

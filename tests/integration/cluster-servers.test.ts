@@ -1,0 +1,259 @@
+/**
+ * Two servers, one province: two loanet servers on one PostgreSQL database
+ * and one external Mosquitto, each hearing every site. The work that must
+ * happen once runs on exactly one of them (the lease holder); the fleet's
+ * connects, faults and condition changes are stored once, not once per
+ * server; and when the holder is killed with SIGKILL the other takes every
+ * lease over and goes on storing what the sites do, the dead holder's events
+ * not written twice. The takeover time is printed (the failover benchmark
+ * measures it; a test asserts no timing).
+ *
+ * Real parts: Mosquitto (Debian) on a free loopback port, PostgreSQL (a
+ * database of this test's own, dropped at the end), one server as its own
+ * process (`node --import tsx server/main.ts`, the one killed), one in this
+ * process (its leases read directly), and simulated agents over MQTT.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
+import { LEASE_NAMES } from '../../server/cluster/lease-policy.ts';
+import { LoanetClient } from '../../tools/api-client.ts';
+import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { haveTools } from '../helpers/require-tool.ts';
+import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { admin, testDatabaseUrl } from '../helpers/store.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const canRun =
+  haveTools('mosquitto') &&
+  haveTools({
+    name: 'PostgreSQL for two servers on one database',
+    install: 'apt-get install postgresql, then set LOANET_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres',
+    present: () => testDatabaseUrl() !== undefined || 'LOANET_TEST_DATABASE_URL is not set',
+  });
+
+const SITES = 6;
+const HEARTBEAT_S = 2;
+const LEASE_TTL_MS = 3000;
+const SERVER_PASSWORD = 'test-mqtt-server-password';
+
+let dir: string;
+let port: number;
+let mosquitto: ChildProcess | undefined;
+let dbName: string;
+let dbUrl: string;
+let db: pg.Client;
+/** The server in its own process: the lease holder, killed with SIGKILL. */
+let a: { child: ChildProcess; base: string; token: string; output: () => string };
+/** The server in this process: the standby that takes over. */
+let b: TestServer;
+let fleet: FleetRunner;
+
+/** Each server under its own broker user (Mosquitto takes a client id from it); both listed, one password. */
+function env(user: 'loanet_a' | 'loanet_b'): Record<string, string> {
+  return {
+    LOANET_DATABASE_URL: dbUrl,
+    LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`,
+    LOANET_MQTT_USERNAME: user,
+    LOANET_MQTT_SERVER_USERS: 'loanet_a,loanet_b',
+    LOANET_MQTT_PASSWORD: SERVER_PASSWORD,
+    LOANET_HEARTBEAT_S: String(HEARTBEAT_S),
+    LOANET_LEASE_TTL_MS: String(LEASE_TTL_MS),
+    LOANET_HISTORY_S: '1',
+  };
+}
+
+async function startServerProcess(): Promise<typeof a> {
+  const httpPort = await freePort();
+  let output = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: serverProcessEnv(tempDir('loanet-cluster-a-'), {
+      NODE_NO_WARNINGS: '1',
+      LOANET_HTTP_PORT: String(httpPort),
+      LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      LOANET_LOG_LEVEL: 'warn',
+      ...env('loanet_a'),
+    }),
+  });
+  const keep = (b: Buffer) => (output = (output + b.toString('utf8')).slice(-20_000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const base = `http://127.0.0.1:${httpPort}`;
+  await waitFor(
+    'the first server answering',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the server process exited: ${output}`);
+      return fetch(`${base}/api/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    90_000,
+    200,
+  );
+  const login = await fetch(`${base}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+  });
+  return { child, base, token: ((await login.json()) as { token: string }).token, output: () => output };
+}
+
+/** The leases a server's /metrics says it holds. */
+async function leasesHeldBy(base: string): Promise<string[]> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return [...text.matchAll(/^loanet_lease_held\{lease="([^"]+)"\} 1$/gm)].map((m) => m[1]!).sort();
+}
+
+async function events(siteId: string): Promise<Array<{ type: string; condition: string | null }>> {
+  return (await db.query('SELECT type, condition FROM site_events WHERE site_id = $1 ORDER BY id', [siteId])).rows;
+}
+
+/** A site's stored condition changes, oldest first. */
+async function conditions(siteId: string): Promise<string[]> {
+  return (await events(siteId)).filter((e) => e.type === 'condition').map((e) => e.condition!);
+}
+
+/**
+ * Changes stored twice: a change is recorded only when the condition differs
+ * from the last, so one writer never stores the same condition twice in a
+ * row, and two writers would store each change twice.
+ */
+function repeated(changes: string[]): string[] {
+  return changes.filter((c, i) => i > 0 && changes[i - 1] === c);
+}
+
+function listening(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
+}
+
+describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () => {
+  beforeAll(async () => {
+    const base = testDatabaseUrl()!;
+    dbName = `loanet_cluster_${randomBytes(4).toString('hex')}`;
+    await admin(base, `CREATE DATABASE ${dbName}`);
+    const u = new URL(base);
+    u.pathname = `/${dbName}`;
+    dbUrl = u.toString();
+    db = new pg.Client({ connectionString: dbUrl });
+    await db.connect();
+
+    dir = tempDir('loanet-cluster-');
+    port = await freePort();
+    writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_a', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000 });
+    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+    await waitFor('mosquitto listening', listening, 15_000);
+
+    a = await startServerProcess();
+    const api = new LoanetClient(a.base, a.token);
+    const imported = await fetch(`${a.base}/api/areas/import?version=2025`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv', authorization: `Bearer ${a.token}` },
+      body: fs.readFileSync(LAO_CAI_2025, 'utf8'),
+    });
+    expect(imported.status).toBe(200);
+    fleet = new FleetRunner({ api, mqtt: { host: '127.0.0.1', port }, sites: SITES, heartbeatS: HEARTBEAT_S, credentialsFile: null });
+    const prepared = await fleet.prepare();
+    // The broker's files as the first server serves them (both servers' users); Mosquitto re-reads them on SIGHUP.
+    for (const f of ['passwd', 'acl']) {
+      const r = await fetch(`${a.base}/api/broker/mosquitto/${f}`, { headers: { authorization: `Bearer ${a.token}` } });
+      fs.writeFileSync(path.join(dir, f), await r.text());
+    }
+    process.kill(mosquitto.pid!, 'SIGHUP');
+    const first = prepared[0]!;
+    await waitFor(
+      'mosquitto knows the sites',
+      async () => {
+        const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+          clientId: first.plan.id,
+          username: first.plan.id,
+          password: first.secret,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          connectTimeout: 2000,
+        });
+        // Refused (error) or dropped before CONNACK (close): not yet.
+        const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false)), c.once('close', () => resolve(false))));
+        c.end(true);
+        return ok;
+      },
+      15_000,
+      100,
+    );
+
+    // The second server, started once the sites exist (it reads the registry at start).
+    b = await startTestServer(env('loanet_b'));
+    await fleet.start(prepared);
+  }, 300_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+    if (a && a.child.exitCode === null && a.child.signalCode === null) {
+      a.child.kill('SIGKILL');
+      await new Promise((r) => a.child.once('exit', r));
+    }
+    await b?.stop();
+    await db?.end();
+    if (mosquitto && mosquitto.exitCode === null) mosquitto.kill('SIGKILL');
+    if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('the first server does the work that must happen once; the second stands by, hearing every site without storing what it derives', async () => {
+    expect(await leasesHeldBy(a.base)).toEqual([...LEASE_NAMES].sort());
+    expect(b.server.ctx.cluster.keeper.owned()).toEqual([]);
+    expect(await leasesHeldBy(b.baseUrl)).toEqual([]);
+    const ids = fleet.ids();
+    // Both servers hear every site come up and judge it; the first stores each change once.
+    await waitFor('the standby hears every site', () => ids.every((id) => b.server.ctx.fleet.isOnline(id)), 60_000);
+    await waitFor(
+      'every site stored as the standby judges it',
+      async () => (await Promise.all(ids.map(async (id) => (await conditions(id)).at(-1) === b.server.ctx.fleet.verdict(id)?.condition))).every(Boolean),
+      60_000,
+    );
+    for (const id of ids) expect(repeated(await conditions(id)), id).toEqual([]);
+    // The standby derived the same changes and wrote none of them.
+    expect(b.server.ctx.fleet.stats()).toMatchObject({ eventRows: 0, statusRows: 0 });
+  });
+
+  it('killed with SIGKILL, the holder hands every lease to the other, which stores what happens next once', async () => {
+    const killedAt = performance.now();
+    a.child.kill('SIGKILL');
+    await new Promise((r) => a.child.once('exit', r));
+    await waitFor('the second server holds every lease', () => b.server.ctx.cluster.keeper.owned().length === LEASE_NAMES.length, 60_000, 20);
+    const takeoverS = (performance.now() - killedAt) / 1000;
+    console.log(`cluster-servers: the standby held every lease ${takeoverS.toFixed(2)} s after the holder was killed (lease TTL ${LEASE_TTL_MS / 1000} s)`);
+    expect(await leasesHeldBy(b.baseUrl)).toEqual([...LEASE_NAMES].sort());
+
+    // A site dies after the takeover: its disconnection and offline condition are stored, once.
+    const victim = fleet.ids()[0]!;
+    const before = await events(victim);
+    await fleet.kill(victim);
+    await waitFor('the offline condition stored', async () => (await events(victim)).some((e) => e.type === 'condition' && e.condition === 'offline'), 60_000);
+    // And one more event after it, so a second copy of the offline one would have been written by now.
+    await b.server.ctx.fleet.flush();
+    await b.server.ctx.fleet.settled();
+    const after = await events(victim);
+    expect(after.slice(0, before.length)).toEqual(before);
+    const added = after.slice(before.length);
+    expect(added.filter((e) => e.type === 'condition' && e.condition === 'offline')).toHaveLength(1);
+    expect(added.filter((e) => e.type === 'disconnected')).toHaveLength(1);
+    // No change the dead writer had stored was stored again by the new one, for any site.
+    for (const id of fleet.ids()) expect(repeated(await conditions(id)), id).toEqual([]);
+    // Its coverage history snapshots go on.
+    const since = Date.now();
+    await waitFor('a coverage snapshot by the new holder', async () => (await db.query('SELECT 1 FROM coverage_history WHERE at > $1 LIMIT 1', [since])).rowCount === 1, 30_000);
+  });
+});
