@@ -54,6 +54,13 @@ export interface ServerConfig {
   /** Shared secret an external broker sends in the x-loanet-hook-secret header to the EMQX hooks; unset = hooks off. */
   brokerHookSecret: string | undefined;
   dataDir: string;
+  /**
+   * Files every server must read (LOANET_SHARED_DIR): the media library, the
+   * releases, the kept reports, the Web Push key, the release keys. Alone, the
+   * data folder; several servers point it at one shared folder (NFS, a
+   * replicated volume) so an agent gets an item from whichever server answers.
+   */
+  sharedDir: string;
   /** PostgreSQL as the store (postgres://user:password@host:5432/db); null = SQLite in dataDir (server/store/database.ts). */
   databaseUrl: string | null;
   /** Bootstraps the `admin` account on first start; when unset a random one is generated and printed once. */
@@ -397,6 +404,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     },
     ...externalBroker(env),
     dataDir: env.LOANET_DATA_DIR || './data',
+    sharedDir: env.LOANET_SHARED_DIR || env.LOANET_DATA_DIR || './data',
     databaseUrl: databaseUrl(env),
     adminPassword: adminPassword === '' ? undefined : adminPassword,
     heartbeatIntervalS: int(env, 'LOANET_HEARTBEAT_S', 30, 1, 3600),
@@ -433,7 +441,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     disk: diskConfig(env),
     capPriorityTable: capPriorityTableFrom(env),
     enrolment: enrolmentConfig(env),
-    releaseKeysDir: env.LOANET_RELEASE_KEYS || path.join(env.LOANET_DATA_DIR || './data', 'release-keys'),
+    releaseKeysDir: env.LOANET_RELEASE_KEYS || path.join(env.LOANET_SHARED_DIR || env.LOANET_DATA_DIR || './data', 'release-keys'),
     metricsToken: metricsToken(env),
     outboxDestinations: outboxDestinations(env),
     relayOrigins: { national: relayPrefixes(env, 'LOANET_RELAY_NATIONAL'), provincial: relayPrefixes(env, 'LOANET_RELAY_PROVINCIAL') },

@@ -103,9 +103,11 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const log = opts.logger ?? SILENT;
   logOffThreadFailuresTo(log);
   // Before anything is written: the data folder and all in it private to this user (store/data-dir.ts).
-  const tightened = secureDataDir(config.dataDir);
-  if (tightened.length > 0) {
-    log.warn({ dataDir: config.dataDir, changed: tightened.length, first: tightened.slice(0, 20) }, 'data folder: permissions tightened to owner only (folders 700, files 600)');
+  for (const dir of new Set([config.dataDir, config.sharedDir])) {
+    const tightened = secureDataDir(dir);
+    if (tightened.length > 0) {
+      log.warn({ dataDir: dir, changed: tightened.length, first: tightened.slice(0, 20) }, 'data folder: permissions tightened to owner only (folders 700, files 600)');
+    }
   }
   const store = await openStore(config, { log });
   const disk = new DiskSpace(config.dataDir, config.disk, log, now);
@@ -190,7 +192,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const adminPlan = await users.prepareAdmin(config.adminPassword);
 
   // Schedule: items and approval, playlist distribution, as-run receipts.
-  const library = new MediaLibrary(store.db, config.dataDir, config.media, audit, now, log);
+  const library = new MediaLibrary(store.db, config.sharedDir, config.media, audit, now, log);
   const scheduleItems = new BroadcastItemStore(store.db);
   const sentEntries = new SentEntryStore(store.db);
   const asRun = new AsRunLog(store.db, now);

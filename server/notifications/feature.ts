@@ -27,7 +27,7 @@ export interface Notifications {
 /** `outbox` is asked for when an event is enqueued: the composition root builds it in the same context object. */
 export function notifications(deps: Pick<ServerContext, 'store' | 'config' | 'coverage' | 'users' | 'fleet' | 'log' | 'now'> & { outbox: () => OutboxPort }): Notifications {
   const store = new NotificationStore(deps.store.db);
-  const keys = loadVapidKeys(deps.config.dataDir);
+  const keys = loadVapidKeys(deps.config.sharedDir);
   const push = new PushSender({ store, keys, subject: DEFAULT_VAPID_SUBJECT, log: deps.log, clock: deps.now });
   const service = new NotificationService({
     store,

@@ -112,7 +112,12 @@ export function pushOutcome(status: number): PushOutcome {
   return 'failed';
 }
 
-/** The server's VAPID keys from the data folder, made (owner-only, atomically) at the first start. */
+/**
+ * The server's VAPID keys from the shared folder, made (owner-only,
+ * atomically) at the first start. Every server must sign with the same key:
+ * a phone subscribed through one is pushed to by whichever holds the work. Two
+ * servers making it at once: the first link wins, the other reads it back.
+ */
 export function loadVapidKeys(dataDir: string): VapidKeys {
   const file = path.join(dataDir, VAPID_FILE);
   let jwk: { kty: string; crv: string; x: string; y: string; d: string };
@@ -131,7 +136,15 @@ export function loadVapidKeys(dataDir: string): VapidKeys {
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, file);
+    try {
+      // link, not rename: it fails when another server made the file meanwhile, whose key then counts.
+      fs.linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      jwk = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof jwk;
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
   }
   const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
   const publicKey = Buffer.concat([Buffer.from([0x04]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]).toString('base64url');

@@ -20,10 +20,10 @@ import { ReleaseTrustList } from './trust.ts';
  * cleaned away under its writer). The default trust folder is made so an
  * admin sees where the public keys go.
  */
-export function openReleaseStore(config: Pick<ServerConfig, 'dataDir' | 'releaseKeysDir'>, db: Kysely<Database>, log: Logger, now: () => number): ReleaseStore {
+export function openReleaseStore(config: Pick<ServerConfig, 'sharedDir' | 'releaseKeysDir'>, db: Kysely<Database>, log: Logger, now: () => number): ReleaseStore {
   const trust = new ReleaseTrustList(config.releaseKeysDir, log);
-  if (path.resolve(config.releaseKeysDir) === path.resolve(config.dataDir, 'release-keys')) trust.ensureDir();
-  const store = new ReleaseStore(db, config.dataDir, () => trust.keys(), now);
+  if (path.resolve(config.releaseKeysDir) === path.resolve(config.sharedDir, 'release-keys')) trust.ensureDir();
+  const store = new ReleaseStore(db, config.sharedDir, () => trust.keys(), now);
   store.open();
   return store;
 }

@@ -19,25 +19,41 @@ import type { ReportSourceDeps } from './sources.ts';
 const FIRST_CHECK_MS = 10 * 60_000;
 const CHECK_EVERY_MS = 3_600_000;
 
-export function reportsFeature(ctx: ReportSourceDeps & Pick<ServerContext, 'config' | 'outbox' | 'log' | 'disk' | 'fleet'>): Feature {
+export function reportsFeature(ctx: ReportSourceDeps & Pick<ServerContext, 'config' | 'outbox' | 'log' | 'disk' | 'fleet' | 'cluster'>): Feature {
   const reports = new ReportService(ctx);
-  const monthly = new MonthlyReports(reports, { ...ctx, dataDir: ctx.config.dataDir });
-  const push = new SourceSystemPush({ ...ctx, dataDir: ctx.config.dataDir });
+  // Kept in the shared folder, so every server serves them; made by one server (the history lease's holder).
+  const monthly = new MonthlyReports(reports, { ...ctx, dataDir: ctx.config.sharedDir });
+  const push = new SourceSystemPush({ ...ctx, dataDir: ctx.config.sharedDir });
+  const held = <T>(fn: () => T) => ctx.cluster.whileHeld('history', fn);
   const jobs = Jobs.of(ctx);
   let first: NodeJS.Timeout | undefined;
   return {
     name: 'reports',
     routes: [reportRoutes({ coverage: ctx.coverage, reports, monthly }), sourceSystemRoutes(ctx)],
     start() {
-      const run = jobs.guard('monthly reports', () => monthly.runDue());
-      const runPush = jobs.guard('source system push', () => push.runDue());
+      const run = jobs.guard(
+        'monthly reports',
+        held(() => monthly.runDue()),
+      );
+      const runPush = jobs.guard(
+        'source system push',
+        held(() => push.runDue()),
+      );
       first = setTimeout(() => {
         run();
         runPush();
       }, FIRST_CHECK_MS);
       first.unref();
-      jobs.every('monthly reports', CHECK_EVERY_MS, () => monthly.runDue());
-      jobs.every('source system push', CHECK_EVERY_MS, () => push.runDue());
+      jobs.every(
+        'monthly reports',
+        CHECK_EVERY_MS,
+        held(() => monthly.runDue()),
+      );
+      jobs.every(
+        'source system push',
+        CHECK_EVERY_MS,
+        held(() => push.runDue()),
+      );
     },
     async stop() {
       clearTimeout(first);

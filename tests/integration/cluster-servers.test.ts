@@ -25,6 +25,7 @@ import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LEASE_NAMES } from '../../server/cluster/lease-policy.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { download, uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { admin, testDatabaseUrl } from '../helpers/store.ts';
@@ -32,7 +33,7 @@ import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const canRun =
-  haveTools('mosquitto') &&
+  haveTools('mosquitto', 'ffmpeg') &&
   haveTools({
     name: 'PostgreSQL for two servers on one database',
     install: 'apt-get install postgresql, then set LOANET_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres',
@@ -55,6 +56,8 @@ let a: { child: ChildProcess; base: string; token: string; output: () => string 
 /** The server in this process: the standby that takes over. */
 let b: TestServer;
 let fleet: FleetRunner;
+/** LOANET_SHARED_DIR of both servers: one folder, as an NFS mount would be. */
+let shared: string;
 
 /** Each server under its own broker user (Mosquitto takes a client id from it); both listed, one password. */
 function env(user: 'loanet_a' | 'loanet_b'): Record<string, string> {
@@ -67,6 +70,7 @@ function env(user: 'loanet_a' | 'loanet_b'): Record<string, string> {
     LOANET_HEARTBEAT_S: String(HEARTBEAT_S),
     LOANET_LEASE_TTL_MS: String(LEASE_TTL_MS),
     LOANET_HISTORY_S: '1',
+    LOANET_SHARED_DIR: shared,
   };
 }
 
@@ -151,6 +155,7 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     await db.connect();
 
     dir = tempDir('loanet-cluster-');
+    shared = tempDir('loanet-cluster-shared-');
     port = await freePort();
     writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_a', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000 });
     mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
@@ -209,6 +214,7 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     if (mosquitto && mosquitto.exitCode === null) mosquitto.kill('SIGKILL');
     if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(shared, { recursive: true, force: true });
   }, 60_000);
 
   it('the first server does the work that must happen once; the second stands by, hearing every site without storing what it derives', async () => {
@@ -226,6 +232,19 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     for (const id of ids) expect(repeated(await conditions(id)), id).toEqual([]);
     // The standby derived the same changes and wrote none of them.
     expect(b.server.ctx.fleet.stats()).toMatchObject({ eventRows: 0, statusRows: 0 });
+  });
+
+  it('an item uploaded through one server is served by the other, from the shared folder', async () => {
+    const id = await uploadTone(b, dir, { title: 'Bản tin chung', seconds: 1 });
+    const fromB = await download(b, `/api/media/${id}/audio`);
+    expect(fromB.status).toBe(200);
+    const fromA = await fetch(`${a.base}/api/media/${id}/audio`, { headers: { authorization: `Bearer ${a.token}` } });
+    expect(fromA.status).toBe(200);
+    expect(Buffer.from(await fromA.arrayBuffer()).equals(fromB.data)).toBe(true);
+    // The Web Push key too: a phone subscribed through one server is pushed to by either.
+    const keyOf = async (base: string, token: string) =>
+      (await (await fetch(`${base}/api/notifications/push/key`, { headers: { authorization: `Bearer ${token}` } })).json()) as unknown;
+    expect(await keyOf(a.base, a.token)).toEqual(await keyOf(b.baseUrl, b.token));
   });
 
   it('killed with SIGKILL, the holder hands every lease to the other, which stores what happens next once', async () => {

@@ -35,6 +35,14 @@ describe('server configuration', () => {
     expect(c).toMatchObject({ mqttUrl: 'mqtt://127.0.0.1:1884', mqttUsername: 'Loanet', mqttPassword: 'long-enough-pw', brokerHookSecret: 'sixteen-chars-ok' });
     expect(c.mqttServerUsers).toEqual(['Loanet']);
   });
+  it('keeps shared files (media, releases, reports, the Web Push key) in the data folder unless LOANET_SHARED_DIR names another', () => {
+    expect(loadConfig({ LOANET_DATA_DIR: '/srv/loanet' })).toMatchObject({ dataDir: '/srv/loanet', sharedDir: '/srv/loanet', releaseKeysDir: '/srv/loanet/release-keys' });
+    expect(loadConfig({ LOANET_DATA_DIR: '/srv/loanet', LOANET_SHARED_DIR: '/mnt/loanet' })).toMatchObject({
+      dataDir: '/srv/loanet',
+      sharedDir: '/mnt/loanet',
+      releaseKeysDir: '/mnt/loanet/release-keys',
+    });
+  });
   it('several servers on one broker: each under its own user, every one listed in LOANET_MQTT_SERVER_USERS', () => {
     const env = { LOANET_MQTT_URL: 'mqtt://127.0.0.1:1884', LOANET_MQTT_PASSWORD: 'long-enough-pw', LOANET_MQTT_SERVER_USERS: ' loanet_a, loanet_b ,loanet_a' };
     expect(loadConfig({ ...env, LOANET_MQTT_USERNAME: 'loanet_b' }).mqttServerUsers).toEqual(['loanet_a', 'loanet_b']);
