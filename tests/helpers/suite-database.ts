@@ -58,3 +58,25 @@ export default function setup(): (() => void) | undefined {
     for (const n of names) psql(base, `DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
   };
 }
+
+/** True when this run's test servers store in PostgreSQL (`npm run test:postgres`). */
+export function serversOnPostgres(): boolean {
+  return defaultTestDialect() === 'postgres' && testDatabaseUrl() !== undefined;
+}
+
+const saidSqliteOnly = new Set<string>();
+
+/**
+ * For `describe.skipIf(sqliteOnly('why'))`: a test about SQLite itself (its
+ * file's permissions, its WAL, its online backup, its file deleted under the
+ * server) has nothing to check when servers store in PostgreSQL. It is then
+ * skipped, and the reason is said once per file, so a skip is never silent.
+ */
+export function sqliteOnly(reason: string): boolean {
+  if (!serversOnPostgres()) return false;
+  if (!saidSqliteOnly.has(reason)) {
+    saidSqliteOnly.add(reason);
+    console.warn(`\n  ⚠ skipped on PostgreSQL (SQLite only): ${reason}\n`);
+  }
+  return true;
+}

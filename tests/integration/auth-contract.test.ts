@@ -169,9 +169,11 @@ describe('the auth, users, audit and as-run contract', () => {
     await call('the as-run log as CSV', 'GET', '/api/as-run?area=02671&format=csv');
 
     // The server's own secrets: every password hash and token digest it keeps.
-    const hashes = (t.server.ctx.store.sqlite!.prepare('SELECT password_hash AS h FROM users UNION ALL SELECT token_hash AS h FROM api_tokens').all() as Array<{ h: string }>).map(
-      (r) => r.h,
-    );
+    const db = t.server.ctx.store.db;
+    const hashes = [
+      ...(await db.selectFrom('users').select('password_hash').execute()).map((r) => r.password_hash),
+      ...(await db.selectFrom('api_tokens').select('token_hash').execute()).map((r) => r.token_hash),
+    ];
     expect(hashes.length).toBeGreaterThan(6);
     const tokens = [t.token, bearer, cookie, apiToken, String(again.body?.token)];
     const secrets = [ADMIN_PASSWORD, ...passwords, ...hashes, ...tokens];

@@ -119,7 +119,7 @@ describe('Mosquitto files', () => {
   });
 
   it('names the sites whose credential predates Mosquitto hashes, until they are rotated; leaves retired sites out', async () => {
-    t.server.ctx.store.sqlite!.prepare('UPDATE site_credentials SET mosquitto_hash = NULL WHERE site_id = ?').run('hook-old');
+    await t.server.ctx.store.db.updateTable('site_credentials').set({ mosquitto_hash: null }).where('site_id', '=', 'hook-old').execute();
     let res = await fetch(`${t.baseUrl}/api/broker/mosquitto/passwd`, { headers: { authorization: `Bearer ${t.token}` } });
     expect(res.headers.get('x-loanet-sites-without-mosquitto-hash')).toBe('1');
     let text = await res.text();

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { serverProcessEnv, tempDir, waitFor } from '../helpers/server.ts';
 import { ffmpeg } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { serversOnPostgres } from '../helpers/suite-database.ts';
 
 const canRun = haveTools('ffmpeg');
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -88,7 +89,8 @@ describe.skipIf(!canRun)('the data folder', () => {
     const media = path.join(dataDir, 'media');
     const stored = fs.readdirSync(media).filter((f) => f !== 'tmp' && f !== 'left-by-an-old-version.opus');
     expect(stored.length).toBeGreaterThan(0);
-    const files = ['loanet.db', 'loanet.db-wal', 'loanet.db-shm'].map((f) => path.join(dataDir, f));
+    // The SQLite file and its WAL; under test:postgres the store is not in the folder (the rest of it still must be private).
+    const files = serversOnPostgres() ? [] : ['loanet.db', 'loanet.db-wal', 'loanet.db-shm'].map((f) => path.join(dataDir, f));
     const found: Record<string, string> = { [dataDir]: mode(dataDir), [media]: mode(media) };
     for (const f of [...files, ...stored.map((f) => path.join(media, f)), path.join(media, 'left-by-an-old-version.opus')]) found[f] = mode(f);
     const walk = (d: string): string[] =>

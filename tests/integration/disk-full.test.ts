@@ -27,6 +27,7 @@ import { RESERVE_FILE } from '../../server/store/disk-space.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { sqliteOnly } from '../helpers/suite-database.ts';
 
 const MB = 1024 * 1024;
 
@@ -47,16 +48,23 @@ function unmount(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-const run = haveTools('ffmpeg', 'espeak-ng', {
-  name: 'a tmpfs mount (a disk that can be filled)',
-  install: 'run the tests as root (CI does), or where mount -t tmpfs is allowed',
-  present: () => {
-    const probe = mountTmpfs(1);
-    if (!('dir' in probe)) return probe.why;
-    unmount(probe.dir);
-    return true;
-  },
-});
+// The store's writes fail on the data folder's full tmpfs only when the store is that folder's SQLite file: a
+// PostgreSQL store keeps its files on the database server's disk, so receipts would be stored and acknowledged.
+const onSqlite = !sqliteOnly(
+  "the data folder on a full tmpfs: SQLite_FULL from loanet.db and its WAL; a PostgreSQL store writes to the database server's own disk (a full PostgreSQL disk is not tested)",
+);
+const run =
+  onSqlite &&
+  haveTools('ffmpeg', 'espeak-ng', {
+    name: 'a tmpfs mount (a disk that can be filled)',
+    install: 'run the tests as root (CI does), or where mount -t tmpfs is allowed',
+    present: () => {
+      const probe = mountTmpfs(1);
+      if (!('dir' in probe)) return probe.why;
+      unmount(probe.dir);
+      return true;
+    },
+  });
 
 /** Write `file` until the kernel says ENOSPC (1 MiB, then 4 KiB steps): the disk is then full to the last block. */
 function fillDisk(file: string, leaveBytes = 0): void {

@@ -160,11 +160,9 @@ describe('one code, two trades in the same instant', () => {
     expect(won).toHaveLength(1);
     expect(results.find((r) => !r.ok)).toMatchObject({ ok: false, kind: 'refused', reason: 'used' });
     expect(await ctx.sites.verifyCredential('lc-agent-enrol-03', (won[0] as { secret: string }).secret)).toBe(true);
-    const live = ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get('lc-agent-enrol-03') as { n: number };
-    expect(live.n).toBe(1);
-    const row = ctx.store.sqlite!.prepare('SELECT used_from FROM enrolment_codes WHERE site_id = ? AND used_at IS NOT NULL').all('lc-agent-enrol-03') as Array<{
-      used_from: string;
-    }>;
+    const live = await ctx.store.db.selectFrom('site_credentials').select('site_id').where('site_id', '=', 'lc-agent-enrol-03').where('revoked_at', 'is', null).execute();
+    expect(live).toHaveLength(1);
+    const row = await ctx.store.db.selectFrom('enrolment_codes').select('used_from').where('site_id', '=', 'lc-agent-enrol-03').where('used_at', 'is not', null).execute();
     expect(row).toHaveLength(1);
   });
 });

@@ -289,8 +289,8 @@ describe('enrolment of a board with a one-time code', () => {
     for (const a of answers.filter((x) => x.status !== 200)) expect(a).toMatchObject({ status: 403, body: { reason: 'used' } });
     const winner = won[0]!.body as Enrolled;
     expect(await credentialWorks('lc-enrol-race', winner.secret)).toBe(true);
-    const live = s.running.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM site_credentials WHERE site_id = ? AND revoked_at IS NULL').get('lc-enrol-race') as { n: number };
-    expect(live.n).toBe(1);
+    const live = await s.running.ctx.store.db.selectFrom('site_credentials').select('site_id').where('site_id', '=', 'lc-enrol-race').where('revoked_at', 'is', null).execute();
+    expect(live).toHaveLength(1);
   });
 
   it('a code for a site retired since is refused; a retired site gets no code', async () => {

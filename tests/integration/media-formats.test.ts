@@ -38,7 +38,15 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
   let webBase: string;
   let officialToken: string;
 
-  const rowCount = () => (t.server.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM media').get() as { n: number }).n;
+  const rowCount = async () =>
+    Number(
+      (
+        await t.server.ctx.store.db
+          .selectFrom('media')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   const upload = (data: string | Buffer, name: string) => postMultipart(t, '/api/media', { title: 'thử' }, { data: typeof data === 'string' ? Buffer.from(data) : data, name });
   /** What a person sees of a refusal: status, code and message (the job id differs). */
   const answer = (r: { status: number; body: any }) => ({ status: r.status, error: r.body.error, message: r.body.message });
@@ -83,7 +91,7 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
   };
 
   it('refuses playlists and concat lists naming a file on the server, the same whether it exists or not, keeping nothing', async () => {
-    const before = { rows: rowCount(), files: libraryFiles(t.dataDir).stored };
+    const before = { rows: await rowCount(), files: libraryFiles(t.dataDir).stored };
     for (const [kind, make] of Object.entries(KINDS)) {
       for (const name of ['tin-tuc.mp3', 'playlist.m3u8', 'danh-sach.ffconcat', 'ban-tin']) {
         const present = await upload(make(secret), name);
@@ -106,12 +114,12 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
     expect(answer(named)).toEqual({ status: 415, error: 'LOANET_MEDIA_FORMAT', message: expect.stringContaining('"hls"') });
     const concat = await upload(ffconcat(secret), 'tin-tuc.mp3');
     expect(answer(concat)).toEqual({ status: 415, error: 'LOANET_MEDIA_FORMAT', message: expect.stringContaining('"concat"') });
-    expect(rowCount()).toBe(before.rows);
+    expect(await rowCount()).toBe(before.rows);
     expect(libraryFiles(t.dataDir)).toEqual({ stored: before.files, tmp: [] });
   }, 120_000);
 
   it('property: no generated playlist or list is ever stored, fetched, or answered differently for a missing target', async () => {
-    const before = { rows: rowCount(), files: libraryFiles(t.dataDir).stored };
+    const before = { rows: await rowCount(), files: libraryFiles(t.dataDir).stored };
     const hitsBefore = webHits;
     const target = fc.constantFrom<(p: string) => string>(
       (p) => p,
@@ -137,12 +145,21 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
     );
     // Both answers came after ffprobe had finished: a fetch it made would have been counted by now.
     expect(webHits).toBe(hitsBefore);
-    expect(rowCount()).toBe(before.rows);
+    expect(await rowCount()).toBe(before.rows);
     expect(libraryFiles(t.dataDir)).toEqual({ stored: before.files, tmp: [] });
   }, 240_000);
 
   it('refuses a playlist as an alert recording, before any alert starts', async () => {
-    const alertsBefore = (t.server.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n;
+    const alertCount = async () =>
+      Number(
+        (
+          await t.server.ctx.store.db
+            .selectFrom('alerts')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    const alertsBefore = await alertCount();
     const answers = [];
     for (const target of [secret, absent]) {
       const r = await postMultipart(
@@ -157,7 +174,7 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
     expect(answers[0]).toEqual(answers[1]);
     expect(answers[0]!.status).toBe(415);
     expect(answers[0]!.message).toContain('"hls"');
-    expect((t.server.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n).toBe(alertsBefore);
+    expect(await alertCount()).toBe(alertsBefore);
   }, 60_000);
 
   it("never plays a CAP document's embedded playlist: the same outcome whether the file it names exists or not", async () => {

@@ -30,7 +30,15 @@ describe.skipIf(!canRun)('media library', () => {
     return (await t.api('POST', '/api/auth/login', { username, password: 'password-of-' + username }, { token: null })).body.token;
   }
 
-  const rowCount = () => (t.server.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM media').get() as { n: number }).n;
+  const rowCount = async () =>
+    Number(
+      (
+        await t.server.ctx.store.db
+          .selectFrom('media')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
 
   beforeAll(async () => {
     t = await startTestServer();
@@ -133,7 +141,7 @@ describe.skipIf(!canRun)('media library', () => {
   });
 
   it('refuses empty, non-audio, damaged, truncated and silent files with the reason, leaving no file and no row', async () => {
-    const before = { rows: rowCount(), files: libraryFiles(t.dataDir).stored };
+    const before = { rows: await rowCount(), files: libraryFiles(t.dataDir).stored };
     const cases: Array<[string, number, string, RegExp]> = [
       ['empty.mp3', 422, 'LOANET_MEDIA_EMPTY', /empty/],
       ['text.mp3', 422, 'LOANET_MEDIA_NOT_AUDIO', /not an audio file/],
@@ -151,7 +159,7 @@ describe.skipIf(!canRun)('media library', () => {
       // The refused job says the same when asked later.
       if (r.body.id) expect((await t.api('GET', `/api/media/${r.body.id}`)).body).toMatchObject({ status: 'failed', code, reason: r.body.message });
     }
-    expect(rowCount()).toBe(before.rows);
+    expect(await rowCount()).toBe(before.rows);
     expect(libraryFiles(t.dataDir)).toEqual({ stored: before.files, tmp: [] });
   });
 

@@ -5,6 +5,7 @@
  * a declared family, counters ending in _total, histograms cumulative), so a
  * malformed line fails the test, not a Prometheus in production.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -19,6 +20,7 @@ import { startServer } from '../../server/server.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { serverDatabaseUrl } from '../helpers/suite-database.ts';
 
 const BAT_XAT = '02683';
 const CAM_DUONG = '02671';
@@ -358,6 +360,25 @@ describe('request ids in the server log', () => {
   }, 60_000);
 });
 
+/**
+ * The store taken from under a running server, and a function that gives it back. SQLite: its file moved away.
+ * PostgreSQL (test:postgres): the folder's database refuses new connections and the server's are ended.
+ */
+function takeStoreAway(dataDir: string): () => void {
+  const url = serverDatabaseUrl(dataDir);
+  if (!url) {
+    fs.renameSync(path.join(dataDir, 'loanet.db'), path.join(dataDir, 'loanet.db.moved'));
+    return () => fs.renameSync(path.join(dataDir, 'loanet.db.moved'), path.join(dataDir, 'loanet.db'));
+  }
+  const name = new URL(url).pathname.slice(1);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const psql = (sql: string) => execFileSync('psql', ['--no-psqlrc', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', admin.toString(), '-c', sql], { encoding: 'utf8' });
+  psql(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS false`);
+  psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`);
+  return () => psql(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS true`);
+}
+
 describe('/livez and /readyz', () => {
   it('both answer 200 on a running server, in plain words', async () => {
     const live = await fetch(`${t.baseUrl}/livez`);
@@ -366,18 +387,18 @@ describe('/livez and /readyz', () => {
     expect([ready.status, await ready.text()]).toEqual([200, 'ok\n']);
   });
 
-  it('readyz says 503 "store" when the database file is gone while livez stays 200; during a stop it says shutting_down', async () => {
+  it('readyz says 503 "store" when the database is gone while livez stays 200; during a stop it says shutting_down', async () => {
     const s = await startTestServer();
     try {
       expect((await s.server.app.inject({ url: '/readyz' })).statusCode).toBe(200);
-      fs.renameSync(path.join(s.dataDir, 'loanet.db'), path.join(s.dataDir, 'loanet.db.moved'));
+      const restore = takeStoreAway(s.dataDir);
       const ready = await s.server.app.inject({ url: '/readyz' });
       expect([ready.statusCode, ready.body]).toEqual([503, 'not ready: store\n']);
       expect((await s.server.app.inject({ url: '/livez' })).statusCode).toBe(200);
       const metrics = parseExposition((await s.server.app.inject({ url: '/metrics', remoteAddress: '127.0.0.1' })).body);
       expect(value(metrics, 'loanet_store_up')).toBe(0);
       expect(value(metrics, 'loanet_ready')).toBe(0);
-      fs.renameSync(path.join(s.dataDir, 'loanet.db.moved'), path.join(s.dataDir, 'loanet.db'));
+      restore();
 
       const stopping = s.server.stop();
       const during = await s.server.app.inject({ url: '/readyz' });

@@ -22,7 +22,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { uploadTone } from '../helpers/media.ts';
@@ -33,6 +32,8 @@ import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { holdsPlaylist as agentHoldsPlaylist, makeAgentSite, scheduleOnce, type AgentSite } from '../helpers/agent-site.ts';
 import { agentCli, stopAllProcesses, stopProcess } from '../helpers/process.ts';
+import { openStore } from '../../server/store/database.ts';
+import { serverDatabaseUrl } from '../helpers/suite-database.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const canRun = haveTools('ffmpeg');
@@ -380,7 +381,7 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
     for (const r of rows) expect(r).toMatchObject({ outcome: 'played', frames: 200 });
   }
 
-  it('embedded broker: what the agents took as acknowledged is in SQLite at the moment of the kill', async () => {
+  it('embedded broker: what the agents took as acknowledged is in the store at the moment of the kill', async () => {
     const dataDir = path.join(burstDir, 'embedded');
     const mqttPort = await freePort();
     const first = await startServerProcess(dataDir, { LOANET_MQTT_PORT: String(mqttPort), LOANET_MQTT_HOST: '127.0.0.1' });
@@ -388,13 +389,12 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
     const { ackedAtKill, at } = burst;
 
     // Nothing has been sent again yet (no server to send to): read the store as the dead server left it.
-    const db = new Database(path.join(dataDir, 'loanet.db'));
-    const inDb = new Set(
-      (db.prepare('SELECT site_id, entry_id FROM as_run WHERE scheduled_at = ?').all(at) as Array<{ site_id: string; entry_id: string }>).map((r) => `${r.site_id}/${r.entry_id}`),
-    );
-    db.close();
+    // (SQLite: its file; PostgreSQL under test:postgres: the folder's database, suite-database.ts.)
+    const store = await openStore({ dataDir, databaseUrl: serverDatabaseUrl(dataDir) ?? null });
+    const inDb = new Set((await store.db.selectFrom('as_run').select(['site_id', 'entry_id']).where('scheduled_at', '=', at).execute()).map((r) => `${r.site_id}/${r.entry_id}`));
+    await store.close();
     const lost = [...ackedAtKill].filter((k) => !inDb.has(k));
-    expect(lost, `${lost.length} of ${ackedAtKill.size} acknowledged receipts not in SQLite after the kill (${inDb.size} rows there)`).toEqual([]);
+    expect(lost, `${lost.length} of ${ackedAtKill.size} acknowledged receipts not in the store after the kill (${inDb.size} rows there)`).toEqual([]);
 
     next = await startTestServer({ LOANET_MQTT_PORT: String(mqttPort) }, dataDir);
     await allStoredOnce(burst);

@@ -313,13 +313,13 @@ describe('release downloads by sites', () => {
   });
 
   it('retires a release only when no running or paused rollout uses it; a retired release is gone for sites', async () => {
-    const db = t.server.ctx.store.sqlite!;
+    const db = t.server.ctx.store.db;
     const now = Date.now();
-    db.prepare("INSERT INTO rollouts (id, release_id, spec, status, created_at, updated_at) VALUES ('canary-lao-cai', ?, '{}', 'paused', ?, ?)").run(id, now, now);
+    await db.insertInto('rollouts').values({ id: 'canary-lao-cai', release_id: id, spec: '{}', status: 'paused', created_at: now, updated_at: now }).execute();
     const refused = await t.api('POST', `/api/releases/${id}/retire`, undefined, { token: technician });
     expect(refused.body).toMatchObject({ error: 'LOANET_RELEASE_IN_USE', params: { id, rollouts: ['canary-lao-cai'] } });
     expect((await t.api('POST', `/api/releases/${id}/retire`, undefined, { token: operator })).status).toBe(403);
-    db.prepare("UPDATE rollouts SET status = 'aborted' WHERE id = 'canary-lao-cai'").run();
+    await db.updateTable('rollouts').set({ status: 'aborted' }).where('id', '=', 'canary-lao-cai').execute();
     const retired = await t.api('POST', `/api/releases/${id}/retire`, undefined, { token: technician });
     expect(retired.status, JSON.stringify(retired.body)).toBe(200);
     expect(retired.body).toMatchObject({ id, retired: true });

@@ -388,7 +388,7 @@ describe.skipIf(!canRun)('distribution to a site over MQTT and the as-run log', 
     await c.publishAsync(siteTopic(sites.ht1!.siteId, 'event'), JSON.stringify(receipt), { qos: 1 });
     await c.publishAsync(siteTopic(sites.ht1!.siteId, 'event'), JSON.stringify({ ...receipt, at: receipt.at + 60_000 }), { qos: 1 });
     await waitFor('both receipts handled', () => t.server.ctx.asRun.stats().stored + t.server.ctx.asRun.stats().duplicates >= 2);
-    const rows = t.server.ctx.store.sqlite!.prepare('SELECT * FROM as_run WHERE site_id = ? AND entry_id = ?').all(sites.ht1!.siteId, entryId) as Array<{ at: number }>;
+    const rows = await t.server.ctx.store.db.selectFrom('as_run').select('at').where('site_id', '=', sites.ht1!.siteId).where('entry_id', '=', entryId).execute();
     expect(rows).toHaveLength(1);
     expect(rows[0]!.at).toBe(receipt.at);
     expect(t.server.ctx.asRun.stats().duplicates).toBeGreaterThanOrEqual(1);
@@ -471,6 +471,6 @@ describe.skipIf(!canRun)('distribution to a site over MQTT and the as-run log', 
     const again = await waitFor('the republished playlist', () => playlists[0]);
     expect(again.version).toBe(before);
     // The as-run row survived too.
-    expect((t.server.ctx.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM as_run').get() as { n: number }).n).toBe(1);
+    expect(await t.server.ctx.store.db.selectFrom('as_run').select('site_id').execute()).toHaveLength(1);
   });
 });

@@ -128,7 +128,7 @@ describe('HTTP API', () => {
     expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const get = await t.api('GET', `/api/sites/${siteId}`);
     expect(JSON.stringify(get.body)).not.toContain(secret);
-    const row = t.server.ctx.store.sqlite!.prepare('SELECT secret_hash FROM site_credentials WHERE site_id = ?').get(siteId) as { secret_hash: string };
+    const row = await t.server.ctx.store.db.selectFrom('site_credentials').select('secret_hash').where('site_id', '=', siteId).executeTakeFirstOrThrow();
     expect(row.secret_hash).toMatch(/^scrypt\$/);
     expect(row.secret_hash).not.toContain(secret);
   });
