@@ -639,6 +639,67 @@ export interface PushSubscriptionsTable {
   created_at: EpochMs;
 }
 
+/** Migration 28: which sites and areas changed, by generation, for the other servers (server/cluster/registry-watch.ts). */
+export interface RegistryChangesTable {
+  /** 'counter' is the one row whose gen every registry write raises (ref ''). */
+  kind: 'counter' | 'site' | 'area';
+  /** A site's id, an area's id in decimal. */
+  ref: string;
+  gen: number;
+}
+
+/** Migration 29: a person's action on an alarm, asked on a server that does not run the alarms (server/alarms/service.ts). */
+export interface AlarmActionsTable {
+  id: Generated<number>;
+  alarm_id: string;
+  type: 'acknowledge' | 'clear';
+  at: EpochMs;
+  by_user: string;
+  note: string | null;
+  /** Null until the holder decided: 'ok', or the refusal's AlarmErrorCode. */
+  result: string | null;
+  decided_at: EpochMs | null;
+}
+
+/** Migration 30: a work order of the maintenance log (server/maintenance/store.ts). */
+export interface WorkOrdersTable {
+  id: Generated<number>;
+  source: 'alarm' | 'planned';
+  alarm_id: string | null;
+  fault_kind: string | null;
+  site_id: string;
+  area_id: number;
+  state: 'open' | 'assigned' | 'visit_planned' | 'resolved' | 'closed' | 'cancelled';
+  assignee_id: number | null;
+  assignee: string | null;
+  visit_planned_for: EpochMs | null;
+  /** JSON array of { part, quantity }. */
+  parts: JsonText;
+  notes: string | null;
+  resolution: string | null;
+  created_at: EpochMs;
+  created_by: string;
+  updated_at: EpochMs;
+  resolved_at: EpochMs | null;
+  resolved_by: string | null;
+  verified_at: EpochMs | null;
+  closed_at: EpochMs | null;
+  cancelled_at: EpochMs | null;
+}
+
+/** Migration 30: one audited transition of a work order. */
+export interface WorkOrderEventsTable {
+  id: Generated<number>;
+  order_id: number;
+  at: EpochMs;
+  by_user: string;
+  action: string;
+  from_state: string | null;
+  to_state: string;
+  /** JSON object: the action's own fields. */
+  detail: JsonText;
+}
+
 export interface Database {
   schema_migrations: SchemaMigrationsTable;
   areas: AreasTable;
@@ -681,4 +742,8 @@ export interface Database {
   notifications: NotificationsTable;
   notification_tracks: NotificationTracksTable;
   push_subscriptions: PushSubscriptionsTable;
+  registry_changes: RegistryChangesTable;
+  alarm_actions: AlarmActionsTable;
+  work_orders: WorkOrdersTable;
+  work_order_events: WorkOrderEventsTable;
 }
