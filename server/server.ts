@@ -73,6 +73,8 @@ import { Cluster, clusterFeature } from './cluster/cluster.ts';
 import { leaseTimingsFor } from './cluster/lease-policy.ts';
 import { openOutbox, outboxFeature } from './outbox/feature.ts';
 import { reportsFeature } from './reports/feature.ts';
+import { RegistryWatch, registryWatchFeature } from './cluster/registry-watch.ts';
+import { currentRegistryGeneration } from './registry/changes.ts';
 
 export interface RunningServer {
   ctx: ServerContext;
@@ -120,6 +122,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   const areas = new AreaRepository(store.db, now);
   const sites = new SiteRepository(store.db, areas, () => config.areaVersion, now, mosquittoPasswordHash);
   // Read into memory before anything asks: the coverage index (areas) and the synchronous lookups of a site's name and place.
+  // The registry's generation first: what other servers change from then on reaches this one (cluster/registry-watch.ts).
+  const registrySince = await currentRegistryGeneration(store.db);
   await areas.load();
   await sites.load();
   const users = new UserRepository(store.db, now, defaultPasswordPolicy(config.passwordMinLength));
@@ -134,6 +138,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   });
   await fleet.load(await sites.list());
   const coverage = new CoverageService(store.db, areas, fleet, policy, config.areaVersion, now);
+  // On PostgreSQL other servers may share the store: what they change in the registry is applied here.
+  const registryWatch = store.dialect === 'postgres' ? new RegistryWatch({ db: store.db, areas, sites, fleet, coverage, log, since: registrySince, now }) : undefined;
 
   const authority: SiteAuthority = {
     verifyCredential: (id, secret) => sites.verifyCredential(id, secret),
@@ -295,6 +301,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     // Right after the store: stopped after every feature that may enqueue while stopping, before the store closes.
     outboxFeature(ctx.outbox, log),
     fleetFeature({ ...ctx, external }),
+    registryWatchFeature(registryWatch),
     mediaFeature(ctx),
     // Streams the last run went down under: closed as server_restart, their sites told to stop, before anyone can start one.
     liveFeature(ctx),

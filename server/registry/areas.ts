@@ -6,13 +6,15 @@
  * On the Kysely store (SQLite or PostgreSQL), async. The active areas are
  * also held in memory (`active()`), because the coverage index is built from
  * them on synchronous paths; the copy is read at `load()` and again after
- * every area write of this repository has committed.
+ * every area write of this repository has committed, and after another server
+ * sharing a PostgreSQL store changed an area (server/cluster/registry-watch.ts).
  */
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { AreasTable, Database } from '../store/schema.ts';
 import type { AreaLevel, AreaNode } from './model.ts';
 import { Errors, fail } from '../errors.ts';
 import { type AreaDraft, AREA_CODE_PATTERN } from './area-import.ts';
+import { noteRegistryChanges } from './changes.ts';
 
 export interface Area extends AreaNode {
   kind: string | null;
@@ -147,7 +149,11 @@ export class AreaRepository {
   }
 
   async create(input: AreaInput): Promise<Area> {
-    const id = await this.db.transaction().execute((trx) => this.createIn(trx, input));
+    const id = await this.db.transaction().execute(async (trx) => {
+      const id = await this.createIn(trx, input);
+      await noteRegistryChanges(trx, 'area', [id]);
+      return id;
+    });
     await this.load();
     return (await this.byId(id))!;
   }
@@ -158,6 +164,7 @@ export class AreaRepository {
       const a = await this.getIn(trx, version, code);
       if (!a) throw Errors.notFound('area', key);
       await this.updateIn(trx, a, patch);
+      await noteRegistryChanges(trx, 'area', [a.id]);
       return a.id;
     });
     await this.load();
@@ -178,6 +185,7 @@ export class AreaRepository {
       const children = await countIn(trx, 'areas', a.id);
       const sites = await countIn(trx, 'sites', a.id);
       if (children > 0 || sites > 0) throw fail('LOANET_AREA_NOT_EMPTY', { key: a.key, children, sites });
+      await noteRegistryChanges(trx, 'area', [a.id]);
     });
     await this.load();
     return (await this.byId(a.id))!;
@@ -187,11 +195,13 @@ export class AreaRepository {
   async import(version: string, drafts: AreaDraft[], source: string): Promise<ImportSummary> {
     const summary: ImportSummary = { version, created: 0, updated: 0, unchanged: 0 };
     await this.db.transaction().execute(async (trx) => {
+      // One generation for the whole import: the other servers re-read the areas once, not once per area.
+      const changed: number[] = [];
       for (const d of drafts) {
         const existing = await this.getIn(trx, version, d.code);
         const parentKey = d.parentCode ? areaKey(version, d.parentCode) : null;
         if (!existing) {
-          await this.createIn(trx, { version, code: d.code, name: d.name, level: d.level, kind: d.kind, parentKey, lat: d.lat, lon: d.lon, source });
+          changed.push(await this.createIn(trx, { version, code: d.code, name: d.name, level: d.level, kind: d.kind, parentKey, lat: d.lat, lon: d.lon, source }));
           summary.created++;
           continue;
         }
@@ -211,8 +221,10 @@ export class AreaRepository {
         }
         await trx.updateTable('areas').set({ retired_at: null }).where('id', '=', existing.id).execute();
         await this.updateIn(trx, { ...existing, retiredAt: null }, { name: d.name, kind: d.kind, parentKey, lat: d.lat, lon: d.lon });
+        changed.push(existing.id);
         summary.updated++;
       }
+      if (changed.length > 0) await noteRegistryChanges(trx, 'area', changed);
     });
     await this.load();
     return summary;

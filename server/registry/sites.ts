@@ -19,6 +19,7 @@ import { isValidSiteId } from '../../protocol/index.ts';
 import { hashSecretAsync, newSecret, SITE_SECRET_COST, tokenDigest, verifySecret } from '../auth/secrets.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { areaKey, lockArea, type Area, type AreaRepository } from './areas.ts';
+import { noteRegistryChanges } from './changes.ts';
 
 /**
  * An external broker's own hash of a new site secret (Mosquitto's `$7$`),
@@ -111,7 +112,8 @@ export class SiteRepository {
   /**
    * digest(siteId + secret) and when it was checked, for credentials verified
    * since the last change here. Trusted for VERIFIED_TTL_MS only: a rotation
-   * or retirement through another server sharing the store is not told here.
+   * or retirement through another server sharing the store is told here by the
+   * registry watcher (`reread`) within a poll, and this bounds it should the watcher stall.
    */
   private readonly verified = new Map<string, { digest: string; at: number }>();
   /**
@@ -124,9 +126,8 @@ export class SiteRepository {
    * Every site's name and place, retired ones too, for the paths that cannot
    * wait for the store (an alert's delivery view and its console events, a
    * scoped reader's filter): read by load() at start, then kept from this
-   * repository's own writes after they commit. A site registered or moved by
-   * another server sharing a PostgreSQL store is not seen here until this
-   * one restarts (as its fleet state does not see it either).
+   * repository's own writes after they commit, and from what another server
+   * sharing a PostgreSQL store changed (`reread`, by the registry watcher).
    */
   private entries: Map<string, SiteEntry & { updatedAt: number }> | undefined;
 
@@ -159,6 +160,28 @@ export class SiteRepository {
   allEntries(): Iterable<SiteEntry> {
     if (!this.entries) throw new Error('SiteRepository.allEntries() before load(): the server loads the sites at start');
     return this.entries.values();
+  }
+
+  /**
+   * Sites as stored now, retired ones too, by id (one query per 500): what the
+   * registry watcher re-reads after another server changed them. Each is put
+   * into `entries` and its cached credential check dropped (a rotation there).
+   */
+  async reread(ids: readonly string[] | 'all'): Promise<Site[]> {
+    const out: Site[] = [];
+    if (ids === 'all') {
+      out.push(...(await this.select(this.db).execute()).map(toSite));
+      this.credentialChanges++;
+      this.verified.clear();
+    } else {
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        for (const id of chunk) this.forget(id);
+        out.push(...(await this.select(this.db).where('s.id', 'in', chunk).execute()).map(toSite));
+      }
+    }
+    for (const s of out) this.remember(s);
+    return out;
   }
 
   async get(id: string): Promise<Site | undefined> {
@@ -232,6 +255,7 @@ export class SiteRepository {
         id = await this.nextId(trx, area, input.kind);
       }
       await this.insertCredential(trx, id, secret, secretHash, t);
+      await noteRegistryChanges(trx, 'site', [id]);
       return id;
     });
     return { site: this.remember((await this.get(id))!), credential: { siteId: id, secret } };
@@ -275,6 +299,7 @@ export class SiteRepository {
         .where('retired_at', 'is', null)
         .executeTakeFirst();
       if (r.numUpdatedRows === 0n) throw fail('LOANET_RETIRED', { thing: 'site', id });
+      await noteRegistryChanges(trx, 'site', [id]);
     });
     return this.remember((await this.get(id))!);
   }
@@ -302,6 +327,8 @@ export class SiteRepository {
       await within?.(trx);
       await trx.updateTable('site_credentials').set({ revoked_at: t }).where('site_id', '=', id).where('revoked_at', 'is', null).execute();
       await this.insertCredential(trx, id, secret, secretHash, t);
+      // The other servers drop the old credential from their caches at once, not after VERIFIED_TTL_MS.
+      await noteRegistryChanges(trx, 'site', [id]);
     });
     this.forget(id);
     return { siteId: id, secret };
@@ -323,6 +350,7 @@ export class SiteRepository {
       // Retired by a racing request: its retirement stands, and revoked the credentials then.
       if (r.numUpdatedRows === 0n) return;
       await trx.updateTable('site_credentials').set({ revoked_at: t }).where('site_id', '=', id).where('revoked_at', 'is', null).execute();
+      await noteRegistryChanges(trx, 'site', [id]);
     });
     this.forget(id);
     return this.remember((await this.get(id))!);
