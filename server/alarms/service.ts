@@ -32,6 +32,22 @@
  *    their write committed, so the answer and a read after it agree; while
  *    the store refuses writes they reject with its error (the action stays
  *    decided in memory and is written by the retry).
+ *
+ * Several servers (issue 18 item 2 for issue 20's alarms): only the holder
+ * of the 'alarms' lease leads (lead(): the engine restored from the store,
+ * every verdict fed, effects written, listeners told); every other server
+ * follows (follow(), mirror()): its memory is the store's open alarms and
+ * incidents, read again every few seconds, so its reads agree with the
+ * holder's (same ids) and it never writes an alarm. Two engines deriving the
+ * same verdicts would not: each sees a change at its own time and numbers
+ * its alarms in its own order. A person's acknowledge or clear on a follower
+ * is a row in alarm_actions that the holder takes (takeActions), decides
+ * through its engine as its own, and answers; the follower waits for that
+ * answer. On takeover the new holder restores from the store as after a
+ * restart: an open alarm (acknowledged or not) stays the same alarm, and
+ * what the dead holder decided but had not written is derived again from
+ * the verdicts. A holder that loses the lease drops what it had not written
+ * (the new holder derives it again) and follows.
  */
 import type { Logger } from '../fleet/broker.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
@@ -42,7 +58,8 @@ import { AlarmAreaSummary } from './area-summary.ts';
 import { type DampingPolicy, DEFAULT_DAMPING_POLICY } from './flap-damping.ts';
 import { DEFAULT_INCIDENT_POLICY, type Incident, type IncidentPolicy } from './incidents.ts';
 import type { Alarm, AlarmError, AlarmSite } from './model.ts';
-import { type AlarmComment, type AlarmStore, restoreAlarmStateFrom } from './store.ts';
+import { type AlarmActionRequest, type AlarmComment, type AlarmStore, restoreAlarmStateFrom } from './store.ts';
+import type { AlarmEngineState } from './alarm-engine.ts';
 
 /** Every effect but the history rows (those are the store's). */
 export type AlarmEvent = Exclude<AlarmEffect, { type: 'history' }>;
@@ -68,6 +85,12 @@ export function alarmPolicies(s: AlarmSettings): { damping: DampingPolicy; incid
     incidents: { ...DEFAULT_INCIDENT_POLICY, windowMs: s.incidentWindowS * 1000 },
   };
 }
+
+/** A follower waits this long for the holder's answer to a person's action (a takeover takes at most TTL + a standby try). */
+export const ACTION_WAIT_MS = 30_000;
+const ACTION_POLL_MS = 100;
+/** Actions decided this long ago whose asker never read the answer (it died) are deleted. */
+const ACTION_KEEP_MS = 3_600_000;
 
 /** A batch of effects that failed this many times is given up (logged with its alarms): a write the store refuses for good must not block every later one. */
 export const MAX_ATTEMPTS = 5;
@@ -103,6 +126,10 @@ export class AlarmService {
   private timerAt: number | null = null;
   private readonly tickJob: () => void;
   private running = false;
+  /** This server runs the engine and writes (the 'alarms' lease's holder, or the only server). */
+  private leading = false;
+  private stopped = false;
+  private taking = false;
 
   /** Effects decided and not yet handed to a write, and the write queue. */
   private queued: AlarmEffect[] = [];
@@ -120,13 +147,25 @@ export class AlarmService {
     this.tickJob = deps.jobs.guard('alarms', () => this.tick());
   }
 
-  /** Restore from the store, feed every site's verdict once, then follow the fleet. */
+  /** The only server: restore from the store, feed every site's verdict once, then follow the fleet. */
   async start(): Promise<void> {
+    this.listenToFleet();
+    await this.lead();
+  }
+
+  /** One of several servers: start as a follower of the store; the feature calls lead() when this server holds the 'alarms' lease. */
+  async startFollowing(): Promise<void> {
+    this.listenToFleet();
+    await this.mirror();
+  }
+
+  /** This server runs the alarms from now: the store's open alarms restored, every site's verdict fed once. */
+  async lead(): Promise<void> {
+    if (this.stopped) return;
     const state = await restoreAlarmStateFrom(this.deps.store);
-    const policies = alarmPolicies(this.deps.settings);
-    this.ctx = { index: this.deps.areaIndex(), ...policies };
-    this.engine = new AlarmEngine(this.ctx, state);
-    this.summary = AlarmAreaSummary.build(this.ctx.index, this.engine.state.open.values());
+    if (this.stopped) return;
+    this.build(state);
+    this.leading = true;
     this.running = true;
     const at = this.deps.now();
     for (const o of this.deps.fleet.observations()) {
@@ -134,6 +173,69 @@ export class AlarmService {
       if (v)
         this.run({ type: 'verdict', at, site: { siteId: o.siteId, kind: o.kind, areaId: o.areaId }, verdict: { siteId: v.siteId, condition: v.condition, reasons: v.reasons } });
     }
+    this.armTimer();
+  }
+
+  /** Another server runs the alarms now: what was not written is dropped (it derives it again), and this memory follows the store. */
+  async follow(): Promise<void> {
+    if (!this.leading) return;
+    this.leading = false;
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = null;
+    if (this.queued.length > 0) this.deps.log.warn({ effects: this.queued.length }, 'alarms: the lease was lost before these were written; the holder derives them again');
+    this.done += this.queued.length;
+    this.queued = [];
+    await this.writes;
+    await this.mirror();
+  }
+
+  /** A follower's memory, read again from the store (the feature's job calls it every few seconds). */
+  async mirror(): Promise<void> {
+    if (this.leading || this.stopped) return;
+    const state = await restoreAlarmStateFrom(this.deps.store);
+    if (this.leading || this.stopped) return;
+    this.build(state);
+  }
+
+  /** Whether this server runs the engine now. */
+  get isLeading(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * The holder: the people's actions asked on other servers, decided through
+   * the engine in the order asked, each answered once its effects are
+   * written. A row a dead holder decided but did not answer is decided again:
+   * the engine then refuses it as already done, and when it was done by the
+   * same person at the same moment it is answered 'ok' (not a refusal of the
+   * person's own action).
+   */
+  async takeActions(): Promise<number> {
+    if (!this.leading || this.taking) return 0;
+    this.taking = true;
+    try {
+      const rows = await this.deps.store.pendingActions();
+      let n = 0;
+      for (const r of rows) {
+        if (!this.leading) break;
+        const input: AlarmInput =
+          r.type === 'acknowledge'
+            ? { type: 'acknowledge', at: r.at, alarmId: r.alarmId, by: r.by, note: r.note }
+            : { type: 'clear', at: r.at, alarmId: r.alarmId, by: r.by, note: r.note ?? '' };
+        const x = this.run(input);
+        const result = x.rejected ? await this.refusalOf(r, x.rejected) : (await this.settled(), 'ok');
+        await this.deps.store.decideAction(r.id, result, this.deps.now());
+        n++;
+      }
+      return n;
+    } finally {
+      this.taking = false;
+    }
+  }
+
+  private listenToFleet(): void {
     this.unlisten = this.deps.fleet.listen({
       verdictChanged: (c) => {
         const site = this.siteOf(c.siteId);
@@ -152,6 +254,7 @@ export class AlarmService {
   /** Stops following the fleet and the timer, then waits for what was decided to be written. */
   async stop(): Promise<void> {
     this.running = false;
+    this.stopped = true;
     this.unlisten?.();
     this.unlisten = undefined;
     if (this.timer) clearTimeout(this.timer);
@@ -178,11 +281,13 @@ export class AlarmService {
 
   /** A person owns the alarm. Resolves once stored; a refusal is the engine's code (refusals.ts makes it an answer). */
   async acknowledge(alarmId: string, by: string, note: string | null): Promise<{ ok: true; alarm: Alarm } | { ok: false; error: AlarmError }> {
+    if (!this.leading) return this.viaHolder({ type: 'acknowledge', at: this.deps.now(), alarmId, by, note });
     return this.act({ type: 'acknowledge', at: this.deps.now(), alarmId, by, note }, alarmId);
   }
 
   /** A person says it is over, with a note (refused while the fault is seen: ALARM_CONDITION_ACTIVE). */
   async clear(alarmId: string, by: string, note: string): Promise<{ ok: true; alarm: Alarm } | { ok: false; error: AlarmError }> {
+    if (!this.leading) return this.viaHolder({ type: 'clear', at: this.deps.now(), alarmId, by, note });
     return this.act({ type: 'clear', at: this.deps.now(), alarmId, by, note }, alarmId);
   }
 
@@ -230,6 +335,49 @@ export class AlarmService {
 
   // ---------------------------------------------------------------- inside ----
 
+  private build(state: AlarmEngineState): void {
+    this.ctx = { index: this.deps.areaIndex(), ...alarmPolicies(this.deps.settings) };
+    this.engine = new AlarmEngine(this.ctx, state);
+    this.summary = AlarmAreaSummary.build(this.ctx.index, this.engine.state.open.values());
+  }
+
+  /**
+   * A person's action on a follower: asked of the holder through the store,
+   * answered when it decided (this server may become the holder meanwhile and
+   * answer it itself). No holder within ACTION_WAIT_MS: an error, and the
+   * action stays asked (the next holder decides it).
+   */
+  private async viaHolder(req: AlarmActionRequest): Promise<{ ok: true; alarm: Alarm } | { ok: false; error: AlarmError }> {
+    const id = await this.deps.store.requestAction(req);
+    const until = performance.now() + ACTION_WAIT_MS;
+    let result: string | undefined;
+    for (;;) {
+      result = await this.deps.store.actionResult(id);
+      if (result !== undefined || performance.now() >= until) break;
+      await new Promise((r) => setTimeout(r, ACTION_POLL_MS));
+    }
+    if (result === undefined) throw new Error(`alarm ${req.alarmId}: no server ran the alarms within ${ACTION_WAIT_MS} ms; the ${req.type} is kept and decided by the next one`);
+    await this.deps.store.forgetActions([id], this.deps.now() - ACTION_KEEP_MS);
+    await this.mirror();
+    if (result !== 'ok') return { ok: false, error: { code: result as AlarmError['code'], alarmId: req.alarmId } };
+    const a = await this.alarm(req.alarmId);
+    return a ? { ok: true, alarm: a } : { ok: false, error: { code: 'ALARM_NOT_FOUND', alarmId: req.alarmId } };
+  }
+
+  /** A refusal as the asker is answered: its own action already done (by a holder that died before answering) is 'ok'. */
+  private async refusalOf(r: AlarmActionRequest, e: AlarmError): Promise<string> {
+    if (e.code === 'ALARM_ALREADY_ACKNOWLEDGED') {
+      const a = await this.alarm(r.alarmId);
+      return a?.acknowledged?.by === r.by && a.acknowledged.at === r.at ? 'ok' : e.code;
+    }
+    if (e.code === 'ALARM_NOT_FOUND') {
+      const a = await this.alarm(r.alarmId);
+      if (a?.state !== 'cleared') return e.code;
+      return r.type === 'clear' && a.cleared?.by === r.by && a.cleared.at === r.at ? 'ok' : 'ALARM_ALREADY_CLEARED';
+    }
+    return e.code;
+  }
+
   private siteOf(siteId: string): AlarmSite | undefined {
     const o = this.deps.fleet.observation(siteId);
     return o ? { siteId, kind: o.kind, areaId: o.areaId } : undefined;
@@ -263,7 +411,7 @@ export class AlarmService {
   }
 
   private run(input: AlarmInput): { rejected: AlarmError | null } {
-    if (!this.engine) return { rejected: { code: 'ALARM_NOT_FOUND', alarmId: 'alarmId' in input ? input.alarmId : '' } };
+    if (!this.engine || !this.leading) return { rejected: { code: 'ALARM_NOT_FOUND', alarmId: 'alarmId' in input ? input.alarmId : '' } };
     this.refreshContext();
     const r = this.engine.step(input);
     if (r.effects.length > 0) {

@@ -143,6 +143,15 @@ export interface AlarmComment {
   note: string;
 }
 
+/** A person's action asked on a server that does not run the alarms (migration 29). */
+export interface AlarmActionRequest {
+  alarmId: string;
+  type: 'acknowledge' | 'clear';
+  at: number;
+  by: string;
+  note: string | null;
+}
+
 export class AlarmStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -202,6 +211,43 @@ export class AlarmStore {
   async comments(alarmId: string): Promise<AlarmComment[]> {
     const rows = await this.db.selectFrom('alarm_comments').selectAll().where('alarm_id', '=', alarmId).orderBy('id').execute();
     return rows.map((r) => ({ alarmId: r.alarm_id, at: r.at, by: r.by_user, note: r.note }));
+  }
+
+  /** A person's acknowledge or clear for the server that runs the alarms (another one: service.ts viaHolder); its id. */
+  async requestAction(a: AlarmActionRequest): Promise<number> {
+    const r = await this.db
+      .insertInto('alarm_actions')
+      .values({ alarm_id: a.alarmId, type: a.type, at: a.at, by_user: a.by, note: a.note, result: null, decided_at: null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return Number(r.id);
+  }
+
+  /** The actions no server decided yet, oldest first. */
+  async pendingActions(): Promise<Array<AlarmActionRequest & { id: number }>> {
+    const rows = await this.db.selectFrom('alarm_actions').selectAll().where('result', 'is', null).orderBy('id').execute();
+    return rows.map((r) => ({ id: Number(r.id), alarmId: r.alarm_id, type: r.type, at: r.at, by: r.by_user, note: r.note }));
+  }
+
+  /** The holder's answer to an action ('ok' or a refusal's code); only once (a second decision of the same row changes nothing). */
+  async decideAction(id: number, result: string, at: number): Promise<void> {
+    await this.db.updateTable('alarm_actions').set({ result, decided_at: at }).where('id', '=', id).where('result', 'is', null).execute();
+  }
+
+  /** The answer to an action, undefined while undecided (or gone). */
+  async actionResult(id: number): Promise<string | undefined> {
+    const r = await this.db.selectFrom('alarm_actions').select('result').where('id', '=', id).executeTakeFirst();
+    return r?.result ?? undefined;
+  }
+
+  /** The asking server read its answer; decided actions older than `before` (their asker died) go too. */
+  async forgetActions(ids: readonly number[], before: number): Promise<void> {
+    if (ids.length > 0)
+      await this.db
+        .deleteFrom('alarm_actions')
+        .where('id', 'in', [...ids])
+        .execute();
+    await this.db.deleteFrom('alarm_actions').where('decided_at', '<', before).execute();
   }
 
   /** The open alarms and incidents and the highest id number used: what the engine restarts from. */

@@ -30,10 +30,13 @@
  * fleet's derived writes (liveness sweep, statuses and site events), the
  * periodic playlist recomputation, alert ticks, scheduled sound checks, live
  * streams left by a server that died, coverage history snapshots, rollout
- * waves and the site-configuration pass. One keeper asks for all of them in
- * one statement, so one server does all this work and the others stand by.
+ * waves, the site-configuration pass, and the alarms with who is told of
+ * them (one lease for both: the notifier follows the alarm engine's events
+ * in the same process, so it must run where the engine writes). One keeper
+ * asks for all of them in one statement, so one server does all this work
+ * and the others stand by.
  */
-export const LEASE_NAMES = ['fleet-sweep', 'playlists', 'alerts', 'sound-checks', 'live', 'history', 'rollouts', 'site-config'] as const;
+export const LEASE_NAMES = ['fleet-sweep', 'playlists', 'alerts', 'sound-checks', 'live', 'history', 'rollouts', 'site-config', 'alarms'] as const;
 export type LeaseName = (typeof LEASE_NAMES)[number];
 
 export interface LeaseTimings {

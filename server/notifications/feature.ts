@@ -4,10 +4,20 @@
  * started before the alarms feature, so that no alarm event of the alarms'
  * own start (a site found faulty again) passes before it listens; its routes
  * (routes.ts).
+ *
+ * With several servers only the holder of the 'alarms' lease tells people:
+ * the alarms run there (alarms/service.ts), and the notifier follows their
+ * events in this process. It starts on acquisition from the store's tracks
+ * (a delay under way at a dead holder's end runs out here, told once: the
+ * tracks hold who was told) and stops on loss; the alarm events of the
+ * holder's start, heard before the service restored, wait for it. A signal
+ * goes to the notifier only once the alarm it is about is written (settled),
+ * so no track is kept of an alarm a dead holder never stored.
  */
 import type { ServerContext } from '../context.ts';
 import { type Feature, Jobs } from '../feature.ts';
 import { signalOfAlarmEffect } from './alarm-signals.ts';
+import type { AlarmSignal } from './model.ts';
 import { PushSender } from './push-sender.ts';
 import { notificationRoutes } from './routes.ts';
 import { NotificationService, type OutboxPort } from './service.ts';
@@ -48,38 +58,69 @@ const RECONCILE_MS = 10 * 60_000;
 const KEEP_MS = 365 * 86_400_000;
 const PURGE_MS = 86_400_000;
 
-export function notificationsFeature(ctx: Pick<ServerContext, 'notifications' | 'alarms' | 'coverage' | 'fleet' | 'audit' | 'users' | 'now' | 'log' | 'disk'>): Feature {
+export function notificationsFeature(
+  ctx: Pick<ServerContext, 'notifications' | 'alarms' | 'coverage' | 'fleet' | 'audit' | 'users' | 'now' | 'log' | 'disk' | 'cluster'>,
+): Feature {
   const { service, store, vapidPublicKey } = ctx.notifications;
   const jobs = Jobs.of(ctx);
   let unlisten: (() => void) | undefined;
+  /** Whether the service runs here (this server holds 'alarms'), and the signals heard before it did. */
+  let ready = false;
+  let waiting: AlarmSignal[] = [];
+  const send = (signal: AlarmSignal) => {
+    // After the alarm's write: a failed write is logged by the service (once in ten, not once per alarm of a storm) and kept for the next.
+    ctx.alarms
+      .settled()
+      .then(() => service.handle(signal))
+      .catch(() => undefined);
+  };
+  // An alarm event lost as the server died (cleared, acknowledged) is found here, not left escalating for ever.
+  const reconcile = async () => {
+    const fixed = await service.reconcile(async (id) => {
+      const a = await ctx.alarms.alarm(id);
+      return a && { state: a.state, acknowledgedBy: a.acknowledged?.by ?? null };
+    });
+    if (fixed > 0) ctx.log.warn({ fixed }, 'notifications: alarms followed that had ended or been acknowledged unseen');
+  };
+  const leased = ctx.cluster.leased('alarms', {
+    async start() {
+      await service.start();
+      ready = true;
+      for (const s of waiting.splice(0)) send(s);
+      await reconcile();
+    },
+    async stop() {
+      ready = false;
+      waiting = [];
+      await service.stop();
+    },
+  });
   return {
     name: 'notifications',
     routes: [notificationRoutes({ ...ctx, service, store, vapidPublicKey })],
     async start() {
-      await service.start();
       unlisten = ctx.alarms.onAlarmEvent((e) => {
+        if (!ctx.cluster.owns('alarms')) return;
         const signal = signalOfAlarmEffect(e);
         if (!signal) return;
-        // A failed write is logged by the service (once in ten, not once per alarm of a storm) and kept for the next.
-        service.handle(signal).catch(() => undefined);
+        if (ready) send(signal);
+        else waiting.push(signal);
       });
-      // An alarm event lost as the server died (cleared, acknowledged) is found here, not left escalating for ever.
-      jobs.every('notifications.reconcile', RECONCILE_MS, async () => {
-        const fixed = await service.reconcile(async (id) => {
-          const a = await ctx.alarms.alarm(id);
-          return a && { state: a.state, acknowledgedBy: a.acknowledged?.by ?? null };
-        });
-        if (fixed > 0) ctx.log.warn({ fixed }, 'notifications: alarms followed that had ended or been acknowledged unseen');
-      });
-      jobs.every('notifications.purge', PURGE_MS, async () => {
-        const n = await store.purge(ctx.now() - KEEP_MS);
-        if (n > 0) ctx.log.info({ purged: n }, 'notifications: older than a year deleted');
-      });
+      await leased.start();
+      jobs.every('notifications.reconcile', RECONCILE_MS, ctx.cluster.whileHeld('alarms', reconcile));
+      jobs.every(
+        'notifications.purge',
+        PURGE_MS,
+        ctx.cluster.whileHeld('alarms', async () => {
+          const n = await store.purge(ctx.now() - KEEP_MS);
+          if (n > 0) ctx.log.info({ purged: n }, 'notifications: older than a year deleted');
+        }),
+      );
     },
     async stop() {
       jobs.stop();
       unlisten?.();
-      await service.stop();
+      await leased.stop();
     },
   };
 }

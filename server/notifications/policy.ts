@@ -112,8 +112,13 @@ export class NotificationPolicy {
     for (const u of [...users].sort((a, b) => a.id - b.id)) push(this.usersByArea, u.areaId, u);
   }
 
-  /** The tracks kept in the store, at start (before any signal). */
+  /**
+   * The tracks kept in the store, at start (before any signal): they replace
+   * what it followed, so a server that stood by while another told people
+   * takes the store's tracks back, not its own of a term ago.
+   */
   restore(tracks: Iterable<AlarmTrack>): void {
+    for (const t of [...this.tracks.values()]) this.forget(t);
     for (const t of tracks) this.keep(t);
   }
 

@@ -16,7 +16,7 @@
  *   an escalation pending at the stop runs at its time (or at once, if that
  *   passed), and nobody told before is told again.
  * - Rules and recipients are read at start and after every change through
- *   this service; a change of users elsewhere is seen within `refreshMs`
+ *   this service; a change of users or rules elsewhere (another server) is seen within `refreshMs`
  *   (the policy decides synchronously, so it holds the users in memory).
  */
 import type { Logger } from '../fleet/broker.ts';
@@ -123,11 +123,13 @@ export class NotificationService {
     return () => this.listeners.delete(fn);
   }
 
-  /** Reads the users again (a user added, disabled or moved). */
+  /** Reads the users again (a user added, disabled or moved), and the rules (changed through another server). */
   async refreshRecipients(): Promise<void> {
     const users = await this.deps.recipients();
+    const rules = await this.deps.store.rules();
     await this.run(() => {
       this.policy.setRecipients(users);
+      this.policy.setRules(rules);
       return [];
     });
   }
