@@ -7,6 +7,7 @@ import { loadConfig } from '../../server/config.ts';
 import { startServer } from '../../server/server.ts';
 import { StartupError } from '../../server/errors.ts';
 import { MIGRATIONS } from '../../server/store/migrations.ts';
+import { serversOnPostgres } from '../helpers/suite-database.ts';
 
 let t: TestServer;
 
@@ -32,7 +33,7 @@ describe('HTTP API', () => {
     expect(r.body.status).toBe('ok');
     expect(r.body.versions.protocol).toBe(1);
     expect(r.body.broker).toMatchObject({ kind: 'embedded', up: true });
-    expect(r.body.store).toMatchObject({ kind: 'sqlite', up: true, schemaVersion: MIGRATIONS[MIGRATIONS.length - 1]!.version });
+    expect(r.body.store).toMatchObject({ kind: serversOnPostgres() ? 'postgres' : 'sqlite', up: true, schemaVersion: MIGRATIONS[MIGRATIONS.length - 1]!.version });
   });
 
   it('refuses every other route without a token, and with a bad token', async () => {
