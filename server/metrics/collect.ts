@@ -176,7 +176,7 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
   );
 
   // Alerts: dispatch and time to first sound, from the alert tables.
-  out.push(...(await alertFamilies(d)));
+  out.push(...(await storeRead(alertFamilies(d))));
 
   // Live streams on air: the sites' reports of each stream, summed.
   const onAir = d.live.onAir({ limit: 1000 });
@@ -203,7 +203,7 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
     fam('loanet_live_unconcealed_loss_ratio', 'gauge', 'Worst loss heard (neither played, concealed nor rebuilt by FEC, over packets due) among the streams on air; 0 when none', [
       { value: worstLoss },
     ]),
-    ...(await liveEndFamilies(d)),
+    ...(await storeRead(liveEndFamilies(d))),
     ...liveRecordFamilies(d.live.recordStats()),
   );
 
@@ -243,7 +243,7 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
     ]),
   );
   // The webhook outbox: a receiver that is down shows as pending messages growing older.
-  out.push(...(await outboxFamilies(d.outbox, now)));
+  out.push(...(await storeRead(outboxFamilies(d.outbox, now))));
   // With several servers exactly one should hold each lease: sum(loanet_lease_held) by (lease) over the instances is 1.
   const owned = new Set(d.cluster.keeper.owned());
   out.push(
@@ -255,6 +255,14 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
     ),
   );
   return out;
+}
+
+/**
+ * Families read from the store, left out of a scrape the store cannot answer (PostgreSQL unreachable) rather than
+ * failing it: loanet_store_up 0 and every other family still reach Prometheus, as they do on SQLite.
+ */
+function storeRead(families: Promise<MetricFamily[]>): Promise<MetricFamily[]> {
+  return families.catch(() => []);
 }
 
 /** The alert figures, read from the alert tables (exported for the store's tests in both dialects). */

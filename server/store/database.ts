@@ -73,6 +73,10 @@ export async function openPostgresStore(
   const pool = postgresPool(url, { max: opts.max, statementTimeoutMs: opts.statementTimeoutMs ?? 30_000, searchPath: opts.searchPath });
   // An idle connection the database drops (restart, network) is reported here; without a listener it would end the process.
   pool.on('error', (e) => opts.onIdleError?.(e));
+  // pg-pool listens for a connection's errors only while it is idle: one dropped while checked out (inside a
+  // transaction, between its statements) would emit 'error' with no listener and end the process. Its query
+  // fails on its own; this only keeps the process up (the database restarted, or the connection ended under it).
+  pool.on('connect', (client) => client.on('error', (e) => opts.onIdleError?.(e)));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     const c = await pool.connect();
