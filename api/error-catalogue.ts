@@ -236,6 +236,13 @@ export interface ErrorParams {
   LOANET_ALARM_ALREADY_CLEARED: { id: string };
   LOANET_ALARM_CONDITION_ACTIVE: { id: string };
   LOANET_ALARM_NOTE_REQUIRED: { id: string; field: string };
+  // ---- the maintenance log (server/maintenance/: work orders)
+  LOANET_WORK_ORDER_NOT_FOUND: { id: number | string };
+  LOANET_WORK_ORDER_STATE: { id: number; state: string; action: string };
+  LOANET_WORK_ORDER_NOT_VERIFIED: { id: number };
+  LOANET_WORK_ORDER_ASSIGNEE: { id: number; userId: number };
+  LOANET_WORK_ORDER_ALARM_HAS_ORDER: { alarmId: string };
+  LOANET_WORK_ORDER_NOTE_REQUIRED: { id: number; field: string };
   // ---- the server itself
   LOANET_UNAVAILABLE: { reason: 'busy' | 'tool_missing' | 'hooks_off' | 'check_failed'; text: string };
   LOANET_DISK_LOW: { state: string; freeBytes: number; text: string };
@@ -454,6 +461,16 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
     en: (p) => `alarm ${p.id} cannot be cleared by hand: the server still sees its fault; acknowledge it instead, it clears itself once the fault is gone`,
   },
   LOANET_ALARM_NOTE_REQUIRED: { status: 400, en: (p) => `${p.field}: say what was done to clear alarm ${p.id}` },
+
+  LOANET_WORK_ORDER_NOT_FOUND: { status: 404, en: (p) => `work order (or alarm) ${p.id} not found` },
+  LOANET_WORK_ORDER_STATE: { status: 409, en: (p) => `work order ${p.id} is ${p.state}: it cannot ${p.action.replace('_', ' ')}` },
+  LOANET_WORK_ORDER_NOT_VERIFIED: {
+    status: 409,
+    en: (p) => `work order ${p.id} closes itself once a sound check is heard after its resolution with the site operational; request a sound check`,
+  },
+  LOANET_WORK_ORDER_ASSIGNEE: { status: 422, en: (p) => `user ${p.userId} cannot take work order ${p.id}: not a technician, operator or admin whose area covers the site` },
+  LOANET_WORK_ORDER_ALARM_HAS_ORDER: { status: 409, en: (p) => `alarm ${p.alarmId} already has an open work order` },
+  LOANET_WORK_ORDER_NOTE_REQUIRED: { status: 400, en: (p) => `${p.field}: say what was done (work order ${p.id})` },
 
   LOANET_UNAVAILABLE: { status: 503, en: text },
   LOANET_DISK_LOW: { status: 507, en: text },

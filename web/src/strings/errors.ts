@@ -13,6 +13,17 @@ export type ErrorWords = { readonly [C in ErrorCode]: (p: ErrorParams[C]) => str
 /** Which language a wording is in (the same as i18n.ts's Lang; this module stays free of the page). */
 export type ErrorLang = 'vi' | 'en';
 
+/** A work order's states and people's actions on it (server/maintenance/model.ts), for LOANET_WORK_ORDER_STATE. */
+const WORK_ORDER_STATE_VI = {
+  open: 'mới tạo',
+  assigned: 'đã giao',
+  visit_planned: 'đã hẹn ngày đến',
+  resolved: 'đã sửa, chờ kiểm tra âm thanh',
+  closed: 'đã đóng',
+  cancelled: 'đã hủy',
+} as const;
+const WORK_ORDER_ACTION_VI = { assign: 'giao việc', plan_visit: 'hẹn ngày đến', record: 'ghi vật tư, ghi chú', resolve: 'báo đã sửa xong', cancel: 'hủy', close: 'đóng' } as const;
+
 const THING_VI: Record<ErrorThing, string> = {
   user: 'người dùng',
   api_token: 'mã API',
@@ -516,6 +527,15 @@ export const vi: ErrorWords = {
   LOANET_ALARM_ALREADY_CLEARED: (p) => `Cảnh báo kỹ thuật ${p.id} đã được xử lý rồi.`,
   LOANET_ALARM_CONDITION_ACTIVE: (p) => `Chưa thể đóng cảnh báo kỹ thuật ${p.id} bằng tay: máy chủ vẫn thấy lỗi. Hãy xác nhận cảnh báo; nó tự đóng khi hết lỗi.`,
   LOANET_ALARM_NOTE_REQUIRED: (p) => `Hãy ghi rõ đã làm gì để xử lý cảnh báo kỹ thuật ${p.id}.`,
+  LOANET_WORK_ORDER_NOT_FOUND: (p) => `Không tìm thấy phiếu sửa chữa (hoặc cảnh báo) ${p.id}.`,
+  LOANET_WORK_ORDER_STATE: (p) =>
+    `Phiếu sửa chữa ${p.id} đang ở trạng thái “${(WORK_ORDER_STATE_VI as Record<string, string>)[p.state] ?? p.state}”: không thể ${(WORK_ORDER_ACTION_VI as Record<string, string>)[p.action] ?? p.action}.`,
+  LOANET_WORK_ORDER_NOT_VERIFIED: (p) =>
+    `Phiếu sửa chữa ${p.id} tự đóng khi nghe thấy kiểm tra âm thanh sau khi báo sửa xong và cụm loa hoạt động bình thường; hãy yêu cầu kiểm tra âm thanh.`,
+  LOANET_WORK_ORDER_ASSIGNEE: (p) =>
+    `Không thể giao phiếu sửa chữa ${p.id} cho người dùng ${p.userId}: người này không phải kỹ thuật viên, điều hành viên hay quản trị phụ trách khu vực của cụm loa.`,
+  LOANET_WORK_ORDER_ALARM_HAS_ORDER: (p) => `Cảnh báo kỹ thuật ${p.alarmId} đã có phiếu sửa chữa đang mở.`,
+  LOANET_WORK_ORDER_NOTE_REQUIRED: (p) => `Hãy ghi rõ đã làm gì (phiếu sửa chữa ${p.id}).`,
 
   LOANET_UNAVAILABLE: (p) =>
     p.reason === 'busy'
@@ -682,6 +702,12 @@ export const en: ErrorWords = {
   LOANET_ALARM_CONDITION_ACTIVE: (p) =>
     `Technical alarm ${p.id} cannot be cleared by hand: the server still sees its fault. Acknowledge it; it clears itself once the fault is gone.`,
   LOANET_ALARM_NOTE_REQUIRED: (p) => `Say what was done to clear technical alarm ${p.id}.`,
+  LOANET_WORK_ORDER_NOT_FOUND: (p) => `Work order (or alarm) ${p.id} not found.`,
+  LOANET_WORK_ORDER_STATE: (p) => `Work order ${p.id} is ${p.state.replace('_', ' ')}: it cannot ${p.action.replace('_', ' ')}.`,
+  LOANET_WORK_ORDER_NOT_VERIFIED: (p) => `Work order ${p.id} closes itself once a sound check is heard after its resolution with the site operational; request a sound check.`,
+  LOANET_WORK_ORDER_ASSIGNEE: (p) => `Work order ${p.id} cannot go to user ${p.userId}: not a technician, operator or admin whose area covers the site.`,
+  LOANET_WORK_ORDER_ALARM_HAS_ORDER: (p) => `Technical alarm ${p.alarmId} already has an open work order.`,
+  LOANET_WORK_ORDER_NOTE_REQUIRED: (p) => `Say what was done (work order ${p.id}).`,
 
   LOANET_UNAVAILABLE: (p) => p.text,
   LOANET_DISK_LOW: (p) => p.text,
