@@ -5,6 +5,7 @@
  * per page or area in strings/; this module is the lookup and the formats.
  */
 import * as account from './strings/account.ts';
+import * as alarms from './strings/alarms.ts';
 import * as audit from './strings/audit.ts';
 import * as common from './strings/common.ts';
 import * as coverage from './strings/coverage.ts';
@@ -33,6 +34,7 @@ const vi = {
   ...siteWords.vi,
   ...audit.vi,
   ...updates.vi,
+  ...alarms.vi,
 };
 
 export type StringKey = keyof typeof vi;
@@ -50,6 +52,7 @@ const en: Record<StringKey, string> = {
   ...siteWords.en,
   ...audit.en,
   ...updates.en,
+  ...alarms.en,
 };
 
 const DICTS: Record<Lang, Record<StringKey, string>> = { vi, en };

@@ -2,20 +2,30 @@
  * One EventSource (GET /api/stream) for the whole page; pages subscribe to
  * the events they draw. The browser reconnects by itself after a drop (4G).
  */
-import type { AlertEvent, CommandEvent, ConditionEvent, LiveEvent, StreamEventMap } from '../../api/stream.ts';
+import type { AlarmEvent, AlertEvent, CommandEvent, ConditionEvent, LiveEvent, NotificationEvent, StreamEventMap } from '../../api/stream.ts';
 
-export type { AlertEvent, ConditionEvent };
+export type { AlarmEvent, AlertEvent, ConditionEvent, NotificationEvent };
 
 type Handlers = {
   condition: (e: ConditionEvent) => void;
   command: (e: CommandEvent) => void;
   alert: (e: AlertEvent) => void;
   live: (e: LiveEvent) => void;
+  alarm: (e: AlarmEvent) => void;
+  notification: (e: NotificationEvent) => void;
   status: (connected: boolean) => void;
 };
 type Kind = keyof Handlers;
 
-const subs: { [K in Kind]: Set<Handlers[K]> } = { condition: new Set(), command: new Set(), alert: new Set(), live: new Set(), status: new Set() };
+const subs: { [K in Kind]: Set<Handlers[K]> } = {
+  condition: new Set(),
+  command: new Set(),
+  alert: new Set(),
+  live: new Set(),
+  alarm: new Set(),
+  notification: new Set(),
+  status: new Set(),
+};
 let source: EventSource | null = null;
 let connected = false;
 
@@ -36,6 +46,8 @@ export function startLiveUpdates(): void {
   source.addEventListener('alert', (e) => subs.alert.forEach((f) => f(eventData('alert', e))));
   source.addEventListener('command', (e) => subs.command.forEach((f) => f(eventData('command', e))));
   source.addEventListener('live', (e) => subs.live.forEach((f) => f(eventData('live', e))));
+  source.addEventListener('alarm', (e) => subs.alarm.forEach((f) => f(eventData('alarm', e))));
+  source.addEventListener('notification', (e) => subs.notification.forEach((f) => f(eventData('notification', e))));
 }
 
 export function stopLiveUpdates(): void {

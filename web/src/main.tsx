@@ -14,6 +14,8 @@ import { SitePage } from './pages/site.tsx';
 import { lazyPage } from './lazy.tsx';
 import { AlertBanner } from './components/alert-banner.tsx';
 import { DiskBanner } from './components/disk-banner.tsx';
+import { Bell } from './components/bell.tsx';
+import { startPush } from './push.ts';
 
 const AccountPage = lazyPage(() => import('./pages/account.tsx').then((m) => m.AccountPage));
 const AuditPage = lazyPage(() => import('./pages/audit.tsx').then((m) => m.AuditPage));
@@ -24,6 +26,9 @@ const LivePage = lazyPage(() => import('./pages/live.tsx').then((m) => m.LivePag
 const UsersPage = lazyPage(() => import('./pages/users.tsx').then((m) => m.UsersPage));
 const UpdatesPage = lazyPage(() => import('./pages/updates.tsx').then((m) => m.UpdatesPage));
 const RolloutPage = lazyPage(() => import('./pages/rollout.tsx').then((m) => m.RolloutPage));
+const AlarmsPage = lazyPage(() => import('./pages/alarms.tsx').then((m) => m.AlarmsPage));
+const AlarmPage = lazyPage(() => import('./pages/alarms.tsx').then((m) => m.AlarmPage));
+const ReportsPage = lazyPage(() => import('./pages/reports.tsx').then((m) => m.ReportsPage));
 
 function App() {
   const [me, setMe] = useState<Me | null | undefined>(undefined);
@@ -48,6 +53,8 @@ function App() {
     if (m.csrfToken) setCsrfToken(m.csrfToken);
     setMe(m);
     startLiveUpdates();
+    // The service worker (Web Push, an installable console); a subscription this browser has, stored for this person.
+    startPush().catch(() => {});
   };
 
   const switchLang = (l: Lang) => {
@@ -81,9 +88,11 @@ function App() {
   const nav: Array<[string, StringKey, boolean]> = [
     ['/', 'overview', true],
     ['/sites', 'sites', true],
+    ['/alarms', 'alarms', true],
     ['/schedule', 'schedule', true],
     ['/emergency', 'emergency', true],
     ['/live', 'live', true],
+    ['/reports', 'reports', true],
     ['/updates', 'updates', canUpdate],
     ['/account', 'account', true],
     ['/users', 'users', me.permissions.includes('users.manage')],
@@ -96,12 +105,16 @@ function App() {
   const site = /^\/sites\/([^/]+)$/.exec(path);
   const alert = /^\/emergency\/([^/]+)$/.exec(path);
   const rollout = /^\/updates\/rollouts\/([^/]+)$/.exec(path);
+  const alarm = /^\/alarms\/([^/]+)$/.exec(path);
   if (path === '/') page = <OverviewPage me={me} query={loc.query} />;
   else if (path === '/sites') page = <SitesPage me={me} query={loc.query} />;
   else if (site) page = <SitePage me={me} id={decodeURIComponent(site[1]!)} />;
   else if (path === '/schedule') page = <SchedulePage me={me} query={loc.query} />;
   else if (path === '/emergency') page = <EmergencyPage me={me} />;
   else if (alert) page = <AlertTrackerPage me={me} id={decodeURIComponent(alert[1]!)} />;
+  else if (path === '/alarms') page = <AlarmsPage me={me} query={loc.query} />;
+  else if (alarm) page = <AlarmPage me={me} id={decodeURIComponent(alarm[1]!)} />;
+  else if (path === '/reports') page = <ReportsPage me={me} />;
   else if (path === '/live') page = <LivePage me={me} />;
   else if (path === '/updates') page = canUpdate ? <UpdatesPage me={me} query={loc.query} /> : <p class="error">{t('notAllowed')}</p>;
   else if (rollout) page = canUpdate ? <RolloutPage me={me} id={decodeURIComponent(rollout[1]!)} /> : <p class="error">{t('notAllowed')}</p>;
@@ -129,6 +142,7 @@ function App() {
           <span data-testid="whoami">
             {me.username} · {t(`role_${me.role}`)} · {me.areaName ?? t('whole')}
           </span>
+          <Bell />
           {langSwitch}
           <button type="button" onClick={logout}>
             {t('logout')}

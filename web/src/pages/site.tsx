@@ -13,6 +13,10 @@ import { onLive } from '../live-updates.ts';
 import type { AreaView, AsRunLog, CommandRecord, Me, SiteCondition, SiteDetail, SiteEvent } from '../../../api/index.ts';
 import { ConditionPill, Reasons } from '../components/condition.tsx';
 import { EnrolmentPanel } from '../components/enrolment.tsx';
+import { lazyPage } from '../lazy.tsx';
+
+/** The site's alarm history: loaded with the alarms page's own file, when a site is opened. */
+const SiteAlarms = lazyPage(() => import('./alarms.tsx').then((m) => m.SiteAlarms));
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
 
@@ -188,6 +192,8 @@ export function SitePage(props: { me: Me; id: string }) {
           <div>{formatTime(st?.lastSoundVerifiedAt)}</div>
         </div>
       </div>
+
+      <SiteAlarms me={props.me} siteId={props.id} />
 
       {canCommand && (
         <>
