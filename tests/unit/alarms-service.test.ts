@@ -219,3 +219,128 @@ describe('alarm policies from the settings', () => {
     expect([...ALARM_SEVERITY_VALUES]).toEqual([...ALARM_SEVERITIES]);
   });
 });
+
+describe('the alarm service on several servers (one leads, the others follow the store)', () => {
+  let db: TestStore;
+  let store: AlarmStore;
+  let now: number;
+  const make = (fleet: StandInFleet) =>
+    new AlarmService({
+      store,
+      fleet,
+      areaIndex: () => INDEX,
+      settings: { holdDownS: 60, pendingS: 0, incidentWindowS: 180 },
+      jobs: new Jobs(SILENT),
+      log: SILENT,
+      now: () => now,
+    });
+
+  beforeEach(async () => {
+    db = await openTestStore('sqlite');
+    store = new AlarmStore(db.db);
+    now = T0;
+  });
+  afterEach(() => db.close());
+
+  /** The holder's rounds of taking actions until one was decided (the feature's job does it every 250 ms). */
+  async function holderTakes(holder: AlarmService): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      if ((await holder.takeActions()) > 0) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error('no action came to the holder');
+  }
+
+  it('a follower reads the holder’s alarms, writes none, passes an acknowledgement to the holder, and takes over without a second alarm', async () => {
+    // Both servers hear the same site.
+    const fleetA = new StandInFleet();
+    const fleetB = new StandInFleet();
+    const holder = make(fleetA);
+    const follower = make(fleetB);
+    const heardB: AlarmEvent[] = [];
+    follower.onAlarmEvent((e) => heardB.push(e));
+    await holder.start();
+    await follower.startFollowing();
+    fleetA.change(T0, lineOpen('CL-1'));
+    fleetB.change(T0 + 5, lineOpen('CL-1'));
+    await holder.settled();
+    const id = (await store.list({ limit: 1, offset: 0 })).alarms[0]!.id;
+    await follower.mirror();
+    expect(await follower.alarm(id)).toMatchObject({ id, state: 'raised' });
+    expect(follower.areaSummary()).toEqual(holder.areaSummary());
+    expect(follower.writeStats().writes).toBe(0);
+    expect(heardB).toEqual([]);
+
+    now = T0 + 1000;
+    const asked = follower.acknowledge(id, 'lan', 'đang đi');
+    await holderTakes(holder);
+    expect(await asked).toMatchObject({ ok: true, alarm: { id, state: 'acknowledged', acknowledged: { by: 'lan', at: T0 + 1000 } } });
+    // The holder's engine has it; the follower's memory too (it read the store again); the store once.
+    expect(await holder.alarm(id)).toMatchObject({ state: 'acknowledged' });
+    expect(await follower.alarm(id)).toMatchObject({ state: 'acknowledged' });
+    expect((await store.history(id)).map((h) => h.type)).toEqual(['raised', 'acknowledged']);
+    // Refused by the holder's engine, answered as such on the follower.
+    const again = follower.acknowledge(id, 'hùng', null);
+    await holderTakes(holder);
+    expect(await again).toEqual({ ok: false, error: { code: 'ALARM_ALREADY_ACKNOWLEDGED', alarmId: id } });
+    expect(await store.pendingActions()).toEqual([]);
+
+    // The holder dies (nothing more from it); the follower leads: the same alarm, still acknowledged, not raised again.
+    await follower.lead();
+    expect(follower.isLeading).toBe(true);
+    expect(heardB.filter((e) => e.type === 'alarm_raised' || e.type === 'notification_due')).toEqual([]);
+    expect(await follower.alarm(id)).toMatchObject({ id, state: 'acknowledged' });
+    fleetB.change(T0 + 2000, operational('CL-1'));
+    now = T0 + 3000;
+    expect(await follower.clear(id, 'lan', 'đã thay dây')).toMatchObject({ ok: true, alarm: { id, state: 'cleared' } });
+    expect((await store.list({ limit: 10, offset: 0 })).total).toBe(1);
+    expect((await store.history(id)).map((h) => h.type)).toEqual(['raised', 'acknowledged', 'cleared']);
+    await follower.stop();
+    await holder.stop();
+  });
+
+  it('an action a dead holder carried out but never answered is answered ok by the next, not refused as done', async () => {
+    const fleet = new StandInFleet();
+    const first = make(fleet);
+    await first.start();
+    fleet.change(T0, lineOpen('CL-1'));
+    await first.settled();
+    const id = (await store.list({ limit: 1, offset: 0 })).alarms[0]!.id;
+    // Asked on a follower; the first holder decides it and dies before answering.
+    const req = { alarmId: id, type: 'acknowledge' as const, at: T0 + 500, by: 'lan', note: null };
+    const asked = await store.requestAction(req);
+    expect(await first.acknowledge(id, 'lan', null)).toMatchObject({ ok: true });
+    const stored = await store.alarm(id);
+    expect(stored?.acknowledged?.at).toBe(now);
+    // The same person at the same moment: what the dead holder did with the row.
+    await db.db.updateTable('alarm_actions').set({ at: now }).where('id', '=', asked).execute();
+    const next = make(fleet);
+    await next.startFollowing();
+    await next.lead();
+    expect(await next.takeActions()).toBe(1);
+    expect(await store.actionResult(asked)).toBe('ok');
+    // Someone else's acknowledgement of the same alarm is refused as already done.
+    const other = await store.requestAction({ ...req, by: 'hùng' });
+    await next.takeActions();
+    expect(await store.actionResult(other)).toBe('ALARM_ALREADY_ACKNOWLEDGED');
+    expect((await store.history(id)).map((h) => h.type)).toEqual(['raised', 'acknowledged']);
+    await next.stop();
+    await first.stop();
+  });
+
+  it('a holder that loses the lease drops what it had not written and follows the store', async () => {
+    const fleet = new StandInFleet();
+    const s = make(fleet);
+    await s.start();
+    fleet.change(T0, lineOpen('CL-1'));
+    await s.follow();
+    expect(s.isLeading).toBe(false);
+    // Whatever was decided is either written before the loss or left to the next holder: never written after it.
+    const before = (await store.list({ limit: 10, offset: 0 })).total;
+    fleet.change(T0 + 1000, lineOpen('CL-2'));
+    await s.settled();
+    expect((await store.list({ limit: 10, offset: 0 })).total).toBe(before);
+    expect(s.writeStats().pending).toBe(0);
+    await s.stop();
+  });
+});

@@ -421,3 +421,17 @@ function runFrom(p: NotificationPolicy, events: Ev[], at0: number, from: number,
   }
   return effects;
 }
+
+describe('notification rules: a server taking the notifier over', () => {
+  it('restore replaces what it followed in an earlier term: an alarm another server closed meanwhile tells nobody here', () => {
+    const p = policy();
+    p.step({ type: 'alarm_due', at: DAY, alarm: alarm(), cause: 'raised' });
+    p.step({ type: 'alarm_due', at: DAY, alarm: alarm({ alarmId: 'a2' }), cause: 'raised' });
+    // Stood by while the other server told of a1 and closed a2: the store keeps a1's track as that server left it.
+    const a1 = p.track('a1')!;
+    p.restore([{ ...a1, told: [10, 11], rules: a1.rules.map((r) => ({ ...r, nextStep: 1, baseAt: null, dueAt: null })), announceAt: null, announced: true }]);
+    expect(p.tracked()).toEqual([{ alarmId: 'a1', acknowledged: false }]);
+    expect(p.nextDueAt()).toBeNull();
+    expect(tells(p.tick(DAY + 60 * MIN))).toEqual([]);
+  });
+});
