@@ -25,6 +25,8 @@
  *   agent-audio.ts           the agent's audio path per second of programme: Ogg read, libopus decode, device-link summaries vs PCM
  *   data-usage.ts            mobile data of one whole site through counting proxies: idle per day, per bulletin minute, per alert, per live minute (vs Opus)
  *   live-framing.ts          live audio on the wire per site, the first 22-byte format (3 packets, long topic) beside the compact one (5 packets, la/…)
+ *   failover.ts              two servers (one killed with SIGKILL), Mosquitto, PostgreSQL, 300 playing sites: time to takeover (leases), an alert
+ *                            posted right after the kill to first / 100 % confirmed playing, beside the same alert with no failover
  *   reconnect-after-outage.ts 3,000 real MQTT clients coming back after a 1/5/30 min server outage (back-off state from the pure model), old 5 min cap vs 30 s: p50/p95/max time back, connects/s
  *
  * `--quick`: a smoke run of every scenario within a minute: tiny sizes, the
@@ -55,6 +57,7 @@ import { runAgentAudioBench } from './agent-audio.ts';
 import { runReconnectAfterOutageBench } from './reconnect-after-outage.ts';
 import { runDataUsageBench } from './data-usage.ts';
 import { runLiveFramingBench } from './live-framing.ts';
+import { runFailoverBench } from './failover.ts';
 import { stopAll } from './lib/proc.ts';
 import { inStackPool, removeTempDirs, shareStacks, stopSharedStacks } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -92,6 +95,8 @@ const SCENARIOS: Scenario[] = [
   { name: 'playout-accuracy', run: runPlayoutAccuracyBench, lane: 'alert' },
   { name: 'live-broadcast', run: runLiveBroadcastBench, lane: 'fleet' },
   { name: 'reconnect-after-outage', run: runReconnectAfterOutageBench, lane: 'own' },
+  // Its own two servers, Mosquitto and database: it kills one of them.
+  { name: 'failover', run: runFailoverBench, lane: 'own' },
   { name: 'data-usage', run: runDataUsageBench, lane: 'own' },
   { name: 'live-framing', run: runLiveFramingBench, lane: 'own' },
   // Its own server: the streams' delays adapt to the links the server has measured, which must be only these.

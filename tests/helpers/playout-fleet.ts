@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import { FileMediaCache } from '../../edge-agent/media-cache/cache.ts';
+import type { PlannedSite } from '../../firmware-sim/fleet-plan.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { waitFor, type TestServer } from './server.ts';
@@ -27,12 +28,16 @@ export interface PlayoutFleetOptions {
   httpUrlFor?: (siteId: string) => string;
   /** When the agents send again what the server did not acknowledge (default an agent's: 30 s, then a back-off from 30 s). */
   journalResend?: { ackTimeoutMs: number; retry: { baseMs: number; capMs: number } };
+  /** The broker the agents connect to (default the server's embedded one): an external broker of a several-server test. */
+  mqtt?: { host: string; port: number };
+  /** Sites already registered (FleetRunner.prepare), e.g. through another server before this one started. */
+  prepared?: Array<{ plan: PlannedSite; secret: string }>;
 }
 
 export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): Promise<FleetRunner> {
   const fleet = new FleetRunner({
     api: new LoanetClient(t.baseUrl, t.token),
-    mqtt: { host: '127.0.0.1', port: t.server.mqttPort },
+    mqtt: o.mqtt ?? { host: '127.0.0.1', port: t.server.mqttPort },
     sites: o.sites,
     heartbeatS: o.heartbeatS ?? 2,
     area: o.area,
@@ -58,7 +63,7 @@ export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): 
     },
   });
   try {
-    await fleet.start();
+    await fleet.start(o.prepared);
     await waitFor('every agent connected', () => fleet.stats().connected === o.sites, o.connectTimeoutMs ?? 60_000, 100);
   } catch (err) {
     // The caller never receives a fleet that failed to start, so it could not stop it.
