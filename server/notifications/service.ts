@@ -193,12 +193,9 @@ export class NotificationService {
     await this.pushing;
   }
 
+  /** After a rule changed here: the users too, so the technician added just before the rule is in its scope at once. */
   private async reloadRules(): Promise<void> {
-    const rules = await this.deps.store.rules();
-    await this.run(() => {
-      this.policy.setRules(rules);
-      return [];
-    });
+    await this.refreshRecipients();
   }
 
   /**
