@@ -52,10 +52,11 @@ export interface Site {
 }
 
 /**
- * How long a verified credential is trusted without the store: short enough
- * that a secret rotated or a site retired through another server stops
- * working within it, long enough that 3,000 agents reconnecting at once cost
- * one query each.
+ * How long a verified credential is trusted without the store: long enough
+ * that 3,000 agents reconnecting at once cost one query each. A secret
+ * rotated or a site retired through another server is dropped from the cache
+ * by the registry watch within a second (`reread`); this bounds it should the
+ * watch stall (the store unreachable from here).
  */
 export const VERIFIED_TTL_MS = 60_000;
 
