@@ -25,7 +25,7 @@ export const alarmVi = {
   kind_weak_signal: 'Sóng yếu',
   kind_device_unreachable: 'Thiết bị không phản hồi',
   kind_sound_check_failed: 'Kiểm tra âm thanh không nghe thấy',
-  kind_monitor_mic: 'Micro giám sát không hoạt động',
+  kind_monitor_mic: 'Micrô giám sát không hoạt động',
   kind_sound_not_verified: 'Chưa xác minh được âm thanh',
   kind_config_not_applied: 'Chưa áp dụng cấu hình',
   kind_update_failed: 'Cập nhật phần mềm thất bại',

@@ -165,4 +165,31 @@ describe.skipIf(!run)("the technician's alarms, bell and reports in the console"
     }
     await waitFor('no refusal shown', async () => ((await page.locator('.reports [role=alert]').count()) === 0 ? true : undefined));
   });
+
+  it('is installable: the service worker registered at sign-in for the whole console, and a manifest with icons', async () => {
+    const origin = new URL(t.baseUrl).origin;
+    const scope = await waitFor(
+      'the worker registered',
+      async () => ((await page.evaluate(`navigator.serviceWorker.getRegistration('/').then((r) => r?.scope ?? '')`)) as string) || undefined,
+    );
+    expect(scope).toBe(`${origin}/`);
+    const manifest = (await page.evaluate(
+      `fetch(document.querySelector('link[rel=manifest]').href).then((r) => r.json().then((m) => ({ type: r.headers.get('content-type'), m })))`,
+    )) as { type: string; m: { start_url: string; display: string; icons: Array<{ src: string; sizes: string }> } };
+    expect(manifest.type).toContain('application/manifest+json');
+    expect(manifest.m).toMatchObject({ start_url: '/', display: 'standalone' });
+    expect(manifest.m.icons.map((i) => i.sizes)).toEqual(expect.arrayContaining(['192x192', '512x512']));
+    for (const i of manifest.m.icons) expect((await fetch(`${t.baseUrl}${i.src}`)).status, i.src).toBe(200);
+  });
+
+  it('speaks English when asked', async () => {
+    await page.goto(`${t.baseUrl}/alarms?state=acknowledged`);
+    await page.click('[data-lang=en]');
+    await page.locator('[data-testid=alarms-title]', { hasText: 'Technical alarms: Xã Bát Xát' }).waitFor();
+    const item = page.locator(`[data-testid=alarms] [data-alarm="${alarmId}"]`);
+    await item.waitFor();
+    expect(await item.innerText()).toContain('Amplifier fault');
+    expect(await item.locator('[data-testid=alarm-state]').innerText()).toBe('Acknowledged');
+    await page.click('[data-lang=vi]');
+  });
 });

@@ -202,7 +202,7 @@ export function ReportsPage({ me }: { me: Me }) {
                   <td>{r.area.name}</td>
                   <td>
                     <a href={r.url} download={r.fileName}>
-                      {r.format === 'pdf' ? 'PDF' : 'Excel'}
+                      {r.format === 'pdf' ? 'PDF' : t('reportsSheet')}
                     </a>
                   </td>
                   <td class="hide-sm">{formatNumber(r.bytes / 1024, 0, 'KB')}</td>

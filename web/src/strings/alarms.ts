@@ -63,7 +63,7 @@ export const vi = {
   reportsQuarter: 'Quý',
   reportsYear: 'Năm',
   reportsRange: 'Khoảng ngày',
-  reportsExcel: 'Tải Excel',
+  reportsExcel: 'Tải bảng tính',
   reportsPdf: 'Tải PDF',
   reportsMaking: 'Đang lập báo cáo…',
   reportsBadPeriod: 'Hãy chọn đủ kỳ báo cáo.',
@@ -71,6 +71,7 @@ export const vi = {
   reportsKeptHint: 'Lập tự động ngày 1 hằng tháng cho tháng trước.',
   reportsKeptNone: 'Chưa có báo cáo hằng tháng nào.',
   reportsFile: 'Tệp',
+  reportsSheet: 'Bảng tính',
   reportsSize: 'Dung lượng',
   reportsCreated: 'Lập lúc',
 };
@@ -142,6 +143,7 @@ export const en: Record<keyof typeof vi, string> = {
   reportsKeptHint: 'Made on the 1st of each month for the month before.',
   reportsKeptNone: 'No monthly report kept yet.',
   reportsFile: 'File',
+  reportsSheet: 'Excel',
   reportsSize: 'Size',
   reportsCreated: 'Made at',
 };
