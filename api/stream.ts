@@ -8,6 +8,7 @@ import { AlertState, DeliveryCounts } from './alerts.ts';
 import { CommandRecord } from './sites.ts';
 import { AlarmStreamEvent } from './alarms.ts';
 import { NotificationRecord } from './notifications.ts';
+import { WorkOrderStreamEvent } from './maintenance.ts';
 
 /** First frame after connecting: the stream is live. */
 export const HelloEvent = Type.Object({ at: EpochMs, username: Type.String() });
@@ -49,6 +50,10 @@ export type AlarmEvent = Static<typeof AlarmEvent>;
 export const NotificationEvent = NotificationRecord;
 export type NotificationEvent = Static<typeof NotificationEvent>;
 
+/** A work order of a site in the reader's area was made or changed (assigned, visit planned, resolved, closed by the verification, cancelled): GET /api/work-orders/{id} for the rest. */
+export const WorkOrderEvent = WorkOrderStreamEvent;
+export type WorkOrderEvent = Static<typeof WorkOrderEvent>;
+
 /** Event name → its data. */
 export const StreamEvents = {
   hello: HelloEvent,
@@ -58,6 +63,7 @@ export const StreamEvents = {
   live: LiveEvent,
   alarm: AlarmEvent,
   notification: NotificationEvent,
+  work_order: WorkOrderEvent,
 } as const;
 export interface StreamEventMap {
   hello: HelloEvent;
@@ -67,4 +73,5 @@ export interface StreamEventMap {
   live: LiveEvent;
   alarm: AlarmEvent;
   notification: NotificationEvent;
+  work_order: WorkOrderEvent;
 }

@@ -31,6 +31,7 @@ import type { RolloutService } from './updates/service.ts';
 import type { ReleaseStore } from './releases/store.ts';
 import type { AlarmService } from './alarms/service.ts';
 import type { Notifications } from './notifications/feature.ts';
+import type { MaintenanceService } from './maintenance/service.ts';
 import type { Cluster } from './cluster/cluster.ts';
 import type { Outbox } from './outbox/outbox.ts';
 
@@ -83,6 +84,8 @@ export interface ServerContext {
   alarms: AlarmService;
   /** Who is told of alarms: the rules, people's notifications (the bell, Web Push) and their subscriptions (server/notifications). */
   notifications: Notifications;
+  /** The maintenance log: work orders from alarms or sites, closed when a sound check verifies the site (server/maintenance; the stream listens with onChange). */
+  maintenance: MaintenanceService;
   /** The data folder's free space and reserve: what is refused (507) as the disk fills (store/disk-space.ts). */
   disk: DiskSpace;
   versions: Versions;

@@ -69,6 +69,7 @@ import { consoleRoutes } from './console/routes.ts';
 import { metricsFeature } from './metrics/feature.ts';
 import { alarmService, alarmsFeature } from './alarms/feature.ts';
 import { notifications, notificationsFeature } from './notifications/feature.ts';
+import { maintenanceFeature, maintenanceService } from './maintenance/feature.ts';
 import { Cluster, clusterFeature } from './cluster/cluster.ts';
 import { leaseTimingsFor } from './cluster/lease-policy.ts';
 import { openOutbox, outboxFeature } from './outbox/feature.ts';
@@ -283,6 +284,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     alarms: alarmService({ store, fleet, coverage, config, log, disk, now }),
     // The outbox is read when an event is enqueued: it is made in this same object.
     notifications: notifications({ store, config, coverage, users, fleet, log, now, outbox: () => ctx.outbox }),
+    // Reads the alarms through the context made in this same object.
+    maintenance: maintenanceService({ store, fleet, commands, users, coverage, log, disk, now, alarms: () => ctx.alarms }),
     disk,
     versions: { loanet: SERVER_VERSION, protocol: PROTOCOL_VERSION, schema: await store.schemaVersion(), node: process.versions.node },
     startedAt: now(),
@@ -309,6 +312,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     notificationsFeature(ctx),
     // After the fleet (every site's verdict loaded, its listeners live), before listening: a request never meets alarms not yet restored.
     alarmsFeature(ctx),
+    // After the alarms (orders are made from them) and the fleet (its verdicts and sound checks close resolved orders).
+    maintenanceFeature(ctx),
     routeOnly('health', healthRoutes(ctx)),
     routeOnly('registry', areaRoutes(ctx), siteRoutes(ctx)),
     routeOnly('enrolment', enrolmentRoutes(ctx)),

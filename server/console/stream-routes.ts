@@ -32,7 +32,10 @@ import type { StreamEventMap } from '../../api/stream.ts';
 import { notificationRecord } from '../notifications/routes.ts';
 
 /** What these routes use of the server, and nothing else. */
-export type RouteDeps = Pick<ServerContext, 'alarms' | 'notifications' | 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users' | 'live' | 'log'>;
+export type RouteDeps = Pick<
+  ServerContext,
+  'alarms' | 'maintenance' | 'notifications' | 'alerts' | 'commands' | 'config' | 'coverage' | 'fleet' | 'now' | 'users' | 'live' | 'log'
+>;
 
 const KEEPALIVE_MS = 20_000;
 /** A client this far behind (a phone that lost coverage mid-storm) is dropped: it reconnects and reloads, instead of the server buffering for it. */
@@ -151,6 +154,23 @@ export const streamRoutes =
         if (c.userId === n.userId) deliver(c, (frame ??= Buffer.from(eventFrame('notification', notificationRecord(n, ctx.fleet.observation(n.siteId)?.name ?? null)))));
       }
     });
+    // A work order goes to users whose subtree holds its site's area, once stored.
+    const unlistenWorkOrders = ctx.maintenance.onChange(({ order: o, event: e }) => {
+      if (clients.size === 0) return;
+      const frame = Buffer.from(
+        eventFrame('work_order', {
+          orderId: o.id,
+          siteId: o.siteId,
+          alarmId: o.alarmId,
+          action: e.action,
+          state: o.state,
+          assignee: o.assignee?.username ?? null,
+          by: e.by,
+          at: e.at,
+        }),
+      );
+      for (const c of clients) if (c.scope === null || c.scope.has(o.areaId)) deliver(c, frame);
+    });
     // Once stored (a result, or its expiry), whatever order the listeners were registered in.
     const unlistenCommands = ctx.commands.onFinished((c) => send(c.siteId, 'command', c));
 
@@ -178,6 +198,7 @@ export const streamRoutes =
       unlistenAlerts();
       unlistenAlarms();
       unlistenNotifications();
+      unlistenWorkOrders();
       unlistenFleet();
       unlistenCommands();
       unlistenLive();
@@ -192,11 +213,11 @@ export const streamRoutes =
           tags: ['console'],
           operationId: 'streamEvents',
           summary:
-            "Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts), live (a live stream started, ended or had its delay raised), alarm (a technician's alarm raised, changed or cleared), notification (you were told of an alarm: the bell)",
+            "Server-Sent Events for your area: condition (a site changed condition), command (a command result came back), alert (an alert started, delivered, updated, cancelled or expired, with its delivery counts), live (a live stream started, ended or had its delay raised), alarm (a technician's alarm raised, changed or cleared), notification (you were told of an alarm: the bell), work_order (a work order made or changed)",
           response: {
             200: {
               description:
-                'an endless text/event-stream: `event: hello|condition|command|alert|live|alarm|notification` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent, LiveEvent, AlarmEvent, NotificationEvent)',
+                'an endless text/event-stream: `event: hello|condition|command|alert|live|alarm|notification|work_order` and one `data:` line of JSON each (shapes: api/stream.ts HelloEvent, ConditionEvent, CommandEvent, AlertEvent, LiveEvent, AlarmEvent, NotificationEvent, WorkOrderEvent)',
               content: { 'text/event-stream': { schema: Type.String() } },
             },
           },

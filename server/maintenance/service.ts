@@ -75,6 +75,7 @@ export class MaintenanceService {
   }
 
   stop(): void {
+    this.deps.jobs.stop();
     this.unlisten?.();
     this.unlisten = undefined;
   }
