@@ -68,6 +68,7 @@ describe.skipIf(!run)("the technician's alarms, bell and reports in the console"
   it('an alarm raised by the site appears on the open alarms page and the bell counts it, without reload', async () => {
     await page.click('header.top nav a[href="/alarms"]');
     await page.locator('[data-testid=alarms-title]', { hasText: 'Cảnh báo kỹ thuật: Xã Bát Xát' }).waitFor();
+    expect(await page.locator('[data-testid=alarms-queue]').innerText()).toContain('Việc cần làm của tôi');
     await page.locator('[data-testid=alarms-total]').waitFor();
     expect(await page.locator('[data-testid=alarms] [data-alarm]').count()).toBe(0);
     expect(await page.getAttribute('[data-testid=bell-count]', 'data-unread')).toBe('0');
@@ -117,6 +118,11 @@ describe.skipIf(!run)("the technician's alarms, bell and reports in the console"
     const stored = await t.api('GET', `/api/alarms/${alarmId}`);
     expect(stored.status).toBe(200);
     expect(stored.body.alarm).toMatchObject({ state: 'acknowledged', acknowledged: { by: 'ky-thuat-bat-xat' } });
+
+    // The list as the server's CSV, the filter's alarms.
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=alarms-csv]')]);
+    expect(csv.suggestedFilename()).toBe('canh-bao-ky-thuat.csv');
+    expect(fs.readFileSync(await csv.path(), 'utf8')).toContain('Cụm loa thôn Bản Vền');
 
     // The alarm's own page: who acknowledged it, a comment stored, assigning left to work orders.
     await item.locator(`a[href="/alarms/${alarmId}"]`).click();

@@ -103,7 +103,10 @@ export function Bell() {
   return (
     <span class="bell">
       <button type="button" data-testid="bell" aria-expanded={open} aria-label={label} title={label} onClick={() => setOpen(!open)}>
-        <span aria-hidden="true">🔔</span>
+        {/* Drawn, not an emoji: a phone without an emoji font would show a box. */}
+        <svg class="bell-icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+          <path d="M12 2a6 6 0 0 0-6 6v4.5L4 16v1h16v-1l-2-3.5V8a6 6 0 0 0-6-6zm-2.5 16a2.5 2.5 0 0 0 5 0z" fill="currentColor" />
+        </svg>
         <span class={`bell-count ${unread > 0 ? 'on' : ''}`} data-testid="bell-count" data-unread={unread}>
           {unread}
         </span>

@@ -8,6 +8,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, qs } from '../api.ts';
+import { downloadFile } from '../download.ts';
 import { formatTime, t } from '../i18n.ts';
 import { errorText, useApi, useThrottled } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
@@ -120,6 +121,7 @@ function readFilters(q: URLSearchParams): Filters {
 
 export function AlarmsPage({ me, query }: { me: Me; query: URLSearchParams }) {
   const [f, setF] = useState<Filters>(() => readFilters(query));
+  const [csvError, setCsvError] = useState('');
   const url = `/api/alarms${qs({ severity: f.severity, state: f.state, kind: f.kind, commune: f.commune, limit: 500 })}`;
   const list = useApi<AlarmList>(url);
   const communes = useApi<{ areas: AreaView[] }>('/api/areas?level=commune');
@@ -147,7 +149,11 @@ export function AlarmsPage({ me, query }: { me: Me; query: URLSearchParams }) {
   return (
     <section class="alarms">
       <h1 data-testid="alarms-title">{t('alarmsTitle', { area: me.areaName ?? t('whole') })}</h1>
-      {me.role === 'technician' && <p class="muted">{t('alarmsQueueHint')}</p>}
+      {me.role === 'technician' && (
+        <p data-testid="alarms-queue">
+          <strong>{t('alarmsQueue')}</strong> <span class="muted">{t('alarmsQueueHint')}</span>
+        </p>
+      )}
       <details class="filters" open={window.matchMedia?.('(min-width: 701px)').matches ?? true}>
         <summary>{t('filter')}</summary>
         <div class="row">
@@ -163,8 +169,19 @@ export function AlarmsPage({ me, query }: { me: Me; query: URLSearchParams }) {
       </details>
       {list.error && <p class="error">{list.error}</p>}
       {list.data && (
-        <p class="muted" data-testid="alarms-total">
-          {t('alarmsTotal', { n: list.data.total })}
+        <p class="row">
+          <span class="muted" data-testid="alarms-total">
+            {t('alarmsTotal', { n: list.data.total })}
+          </span>
+          <button
+            type="button"
+            class="secondary"
+            data-testid="alarms-csv"
+            onClick={() => downloadFile(url, 'canh-bao-ky-thuat.csv', 'text/csv').catch((e: Error) => setCsvError(errorText(e)))}
+          >
+            {t('alarmsCsv')}
+          </button>
+          {csvError && <span class="error">{csvError}</span>}
         </p>
       )}
       {list.data && alarms.length === 0 && <p class="muted">{t('alarmsNone')}</p>}

@@ -3,12 +3,13 @@
  * month, a quarter, a year or a range of days, in Asia/Ho_Chi_Minh), made by
  * the server as an Excel workbook or a PDF (GET /api/reports) and saved by
  * the browser; and the monthly reports the server keeps (/api/reports/kept).
- * The file is fetched, not linked, so a refusal (a period too long, a report
- * queue full) is worded here in the user's language instead of opening JSON.
+ * The file is fetched (download.ts), so a refusal (a period too long, a
+ * report queue full) is worded in the user's language.
  */
 import type { Static } from '@sinclair/typebox';
 import { useState } from 'preact/hooks';
-import { ApiError, type ErrorDetails, qs } from '../api.ts';
+import { qs } from '../api.ts';
+import { downloadFile } from '../download.ts';
 import { formatNumber, formatTime, t } from '../i18n.ts';
 import { errorText, useApi } from '../hooks.ts';
 import { DayEntry } from '../components/date-entry.tsx';
@@ -42,30 +43,6 @@ export function periodParam(p: PeriodForm): string | null {
   return /^\d{4}-\d{2}-\d{2}$/.test(p.from) && /^\d{4}-\d{2}-\d{2}$/.test(p.to) ? `${p.from}..${p.to}` : null;
 }
 
-/** A file from the server saved by the browser; a refusal as an ApiError (worded from its code). */
-async function download(url: string, fallbackName: string): Promise<void> {
-  const res = await fetch(url, { credentials: 'same-origin' });
-  if (!res.ok) {
-    let e: ErrorDetails = {};
-    try {
-      e = (await res.json()) as ErrorDetails;
-    } catch {
-      // Not JSON: the status alone.
-    }
-    throw new ApiError(res.status, e.error ?? 'LOANET_HTTP', e.message ?? `HTTP ${res.status}`, e);
-  }
-  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? fallbackName;
-  const href = URL.createObjectURL(await res.blob());
-  const a = document.createElement('a');
-  a.href = href;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  // After the click has handed the file to the browser's download.
-  setTimeout(() => URL.revokeObjectURL(href), 60_000);
-}
-
 export function ReportsPage({ me }: { me: Me }) {
   const { year, month } = nowInProvince();
   // The month before: the last whole one.
@@ -91,7 +68,7 @@ export function ReportsPage({ me }: { me: Me }) {
     if (!period) return setError(t('reportsBadPeriod'));
     setBusy(true);
     setError('');
-    download(`/api/reports${qs({ area, period, format })}`, `bao-cao.${format}`).then(
+    downloadFile(`/api/reports${qs({ area, period, format })}`, `bao-cao.${format}`).then(
       () => setBusy(false),
       (e: Error) => {
         setBusy(false);
