@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { Kysely } from 'kysely';
 import { coalesceRegistryChanges } from '../../server/registry/changes.ts';
+import { RegistryWatch } from '../../server/cluster/registry-watch.ts';
+import type { Database } from '../../server/store/schema.ts';
 
 const opts = { limit: 100, maxSites: 3 };
 
@@ -32,5 +35,33 @@ describe('coalescing registry changes', () => {
   it('a full batch may be cut inside one generation: everything is re-read, up to the counter', () => {
     const rows = Array.from({ length: 100 }, (_, i) => ({ kind: 'area' as const, ref: String(i), gen: 3 }));
     expect(coalesceRegistryChanges(rows, 2, opts)).toEqual({ areas: true, sites: 'all', through: 'counter' });
+  });
+});
+
+describe('the registry watch when the store cannot be read', () => {
+  it('says so once per outage, retries from the same generation, and says when it reads again', async () => {
+    let down = true;
+    const warned: string[] = [];
+    const told: string[] = [];
+    const rows = { execute: async () => (down ? Promise.reject(new Error('connection refused')) : []) };
+    const chain = { select: () => chain, where: () => chain, orderBy: () => chain, limit: () => rows };
+    const db = { selectFrom: () => chain } as unknown as Kysely<Database>;
+    const watch = new RegistryWatch({
+      db,
+      areas: { load: async () => {} },
+      sites: { reread: async () => [] },
+      fleet: { upsertSite() {}, removeSite() {}, observation: () => undefined },
+      coverage: { invalidate() {} },
+      log: { info: (_o: object, m: string) => told.push(m), warn: (_o: object, m: string) => warned.push(m), error() {} },
+      since: 41,
+    });
+    await watch.look();
+    await watch.look();
+    expect(watch.stats).toMatchObject({ looks: 2, failures: 2, generation: 41 });
+    expect(warned).toHaveLength(1);
+    down = false;
+    await watch.look();
+    expect(told).toEqual(['registry watch: reading changes again']);
+    expect(watch.stats).toMatchObject({ looks: 3, failures: 2, applied: 0, generation: 41 });
   });
 });
