@@ -199,6 +199,11 @@ export class AlarmService {
     this.build(state);
   }
 
+  /** The open alarms that are shown and nobody owns yet (raised), as this server knows them now. */
+  unowned(): Alarm[] {
+    return [...(this.engine?.state.open.values() ?? [])].filter((a) => a.state === 'raised');
+  }
+
   /** Whether this server runs the engine now. */
   get isLeading(): boolean {
     return this.leading;

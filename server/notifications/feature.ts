@@ -12,7 +12,9 @@
  * tracks hold who was told) and stops on loss; the alarm events of the
  * holder's start, heard before the service restored, wait for it. A signal
  * goes to the notifier only once the alarm it is about is written (settled),
- * so no track is kept of an alarm a dead holder never stored.
+ * so no track is kept of an alarm a dead holder never stored; and a shown
+ * alarm stored without its track (the holder died between the two) is
+ * followed by the next holder from when it was shown (service.adopt).
  */
 import type { ServerContext } from '../context.ts';
 import { type Feature, Jobs } from '../feature.ts';
@@ -88,6 +90,14 @@ export function notificationsFeature(
       ready = true;
       for (const s of waiting.splice(0)) send(s);
       await reconcile();
+      // An alarm the last holder stored but died before following: followed from when it was shown.
+      await ctx.alarms.settled();
+      const untold = ctx.alarms.unowned().map((a) => ({
+        at: a.raisedAt ?? a.detectedAt,
+        alarm: { alarmId: a.id, siteId: a.siteId, areaId: a.areaId, kind: a.kind, severity: a.severity, incidentId: a.incidentId },
+      }));
+      const adopted = await service.adopt(untold);
+      if (adopted > 0) ctx.log.warn({ adopted }, 'notifications: shown alarms nobody followed (their holder died first) are followed now');
     },
     async stop() {
       ready = false;

@@ -23,7 +23,7 @@ import type { Logger } from '../fleet/broker.ts';
 import type { AlarmEventData, JsonValue, OutboxEventType } from '../outbox/model.ts';
 import type { Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
-import type { AlarmSignal, NotificationEffect, NotificationRule, Recipient } from './model.ts';
+import type { AlarmRef, AlarmSignal, NotificationEffect, NotificationRule, Recipient } from './model.ts';
 import { type AreaPaths, DEFAULT_ANNOUNCE_DELAY_MS, NotificationPolicy, type PolicyOptions } from './policy.ts';
 import { DEFAULT_QUIET_HOURS } from './model.ts';
 import type { NewNotification, Notification, NotificationStore, RuleInput } from './store.ts';
@@ -154,6 +154,25 @@ export class NotificationService {
       }
     }
     return fixed;
+  }
+
+  /**
+   * The shown alarms it does not follow, followed now as if just raised at
+   * their `at` (the rules' delays count from it): a holder that died after
+   * storing an alarm and before storing its track left it untold. An alarm
+   * it follows, or one acknowledged (nobody is told of an owned alarm), is
+   * left as it is. Returns how many it took up.
+   */
+  async adopt(alarms: ReadonlyArray<{ alarm: AlarmRef; at: number }>): Promise<number> {
+    let n = 0;
+    await this.run(() =>
+      alarms.flatMap(({ alarm, at }) => {
+        if (this.policy.track(alarm.alarmId)) return [];
+        n++;
+        return this.policy.step({ type: 'alarm_due', at, alarm, cause: 'raised' });
+      }),
+    );
+    return n;
   }
 
   rules(): Promise<NotificationRule[]> {

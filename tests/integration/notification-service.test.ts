@@ -181,6 +181,26 @@ describe.each(storeDialects())('notifications on %s', (dialect) => {
     expect(await s.notifications.unreadCount(20)).toBe(0);
   });
 
+  it('a new holder follows a shown alarm the dead one stored without its track, from when it was shown; one followed is left as it is', async () => {
+    const clock = { now: DAY };
+    const s = await setup({ clock });
+    cleanup.push(s.stop);
+    await s.service.handle({ type: 'alarm_due', at: clock.now, alarm: alarm({ alarmId: 'kept' }), cause: 'raised' });
+    clock.now += MIN;
+    // 'lost' was shown a minute ago: its delay runs out a minute from now, as if it had been followed all along.
+    expect(
+      await s.service.adopt([
+        { at: DAY, alarm: alarm({ alarmId: 'lost' }) },
+        { at: clock.now, alarm: alarm({ alarmId: 'kept' }) },
+      ]),
+    ).toBe(1);
+    clock.now += MIN;
+    await s.service.runDue();
+    expect(await toldOf(s.notifications, 'lost')).toEqual([[10, 'raised', 0]]);
+    expect(await toldOf(s.notifications, 'kept')).toEqual([[10, 'raised', 0]]);
+    expect(await s.service.adopt([{ at: DAY, alarm: alarm({ alarmId: 'lost' }) }])).toBe(0);
+  });
+
   it('not acknowledged within 30 minutes: the province admin is told; acknowledged: nobody more', async () => {
     const clock = { now: DAY };
     const s = await setup({ clock });
