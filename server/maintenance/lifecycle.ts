@@ -25,19 +25,31 @@ const ALLOWED_FROM: Record<WorkOrderAction['type'], ReadonlySet<WorkOrderState>>
 
 /** What the site's state must show for an order resolved at `resolvedAt` to be closed. */
 export interface SiteVerification {
-  /** The fleet's last verified (ok) sound check of the site; null: never heard. */
+  /** The fleet's last verified (ok) sound check of the site, dated by the server; null: never heard. */
   lastSoundVerifiedAt: number | null;
   /** The site's verdict now; undefined when the fleet does not know it. */
   condition: string | undefined;
+  /**
+   * Since when the site has been in that condition (the verdict's `since`).
+   * Null when the check is the one just heard and `condition` the verdict it
+   * left (the fleet's sound-check event): it was heard with the site in it.
+   */
+  conditionSince: number | null;
 }
 
 /**
  * Verified operational again: a sound check heard strictly after the
- * resolution (one heard before it proves nothing about the repair) and the
- * site's verdict operational now.
+ * resolution (one heard before it proves nothing about the repair), the
+ * site's verdict operational, and the check heard while it was operational
+ * — a check heard on a site still faulty (one speaker line of three open
+ * still sounds) is no proof the repair that followed worked, so the fault
+ * clearing later does not close the order on that old check; the next
+ * check does.
  */
 export function isVerifiedAfter(resolvedAt: number, site: SiteVerification): boolean {
-  return site.lastSoundVerifiedAt !== null && site.lastSoundVerifiedAt > resolvedAt && site.condition === 'operational';
+  const heard = site.lastSoundVerifiedAt;
+  if (heard === null || heard <= resolvedAt || site.condition !== 'operational') return false;
+  return site.conditionSince === null || heard >= site.conditionSince;
 }
 
 const refuse = (order: WorkOrder, action: WorkOrderAction['type']): { ok: false; error: WorkOrderError } => ({

@@ -53,7 +53,11 @@ export const maintenanceRoutes =
       const awaiting =
         o.state === 'resolved' &&
         o.resolvedAt !== null &&
-        !isVerifiedAfter(o.resolvedAt, { lastSoundVerifiedAt: obs?.lastSoundVerifiedAt ?? null, condition: ctx.fleet.verdict(o.siteId)?.condition });
+        !isVerifiedAfter(o.resolvedAt, {
+          lastSoundVerifiedAt: obs?.lastSoundVerifiedAt ?? null,
+          condition: ctx.fleet.verdict(o.siteId)?.condition,
+          conditionSince: ctx.fleet.verdict(o.siteId)?.since ?? null,
+        });
       return {
         id: o.id,
         source: o.source,

@@ -24,7 +24,7 @@ import type { CommandRecord, CommandService } from '../fleet/commands.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
 import { can } from '../http/auth.ts';
 import { KeyedSerial } from '../keyed-serial.ts';
-import { applyAction, isVerifiedAfter } from './lifecycle.ts';
+import { applyAction, isVerifiedAfter, type SiteVerification } from './lifecycle.ts';
 import { VERIFICATION_ACTOR, type WorkOrder, type WorkOrderAction, type WorkOrderError, type WorkOrderEvent, type WorkOrderResult } from './model.ts';
 import type { WorkOrderStore } from './store.ts';
 
@@ -66,8 +66,9 @@ export class MaintenanceService {
       verdictChanged: (c) => {
         if (c.verdict.condition === 'operational') this.verifyLater(c.siteId);
       },
+      // The fleet evaluated the check before telling its listeners: the verdict now is the one the check left.
       siteEvent: (siteId, m) => {
-        if (m.type === 'sound_check' && m.ok) this.verifyLater(siteId);
+        if (m.type === 'sound_check' && m.ok) this.verifyLater(siteId, this.siteNow(siteId, true));
       },
     });
     await this.sweep();
@@ -150,11 +151,14 @@ export class MaintenanceService {
     return closed;
   }
 
-  /** Close the site's resolved orders that its state now verifies; one site at a time, in order. Resolves with how many this call closed. */
-  verify(siteId: string): Promise<number> {
+  /**
+   * Close the site's resolved orders that its state verifies (`heard`: the
+   * state as a sound check just left it; else as it is when this runs); one
+   * site at a time, in order. Resolves with how many this call closed.
+   */
+  verify(siteId: string, heard?: SiteVerification): Promise<number> {
     return this.perSite.run(siteId, async () => {
-      const obs = this.deps.fleet.observation(siteId);
-      const site = { lastSoundVerifiedAt: obs?.lastSoundVerifiedAt ?? null, condition: this.deps.fleet.verdict(siteId)?.condition };
+      const site = heard ?? this.siteNow(siteId, false);
       let closed = 0;
       for (const o of await this.deps.store.resolvedOf(siteId)) {
         if (o.resolvedAt === null || !isVerifiedAfter(o.resolvedAt, site)) continue;
@@ -172,8 +176,18 @@ export class MaintenanceService {
 
   // ---------------------------------------------------------------- inside ----
 
-  private verifyLater(siteId: string): void {
-    this.verify(siteId).catch((err: unknown) => this.deps.log.error({ err, siteId }, 'maintenance: verifying a site’s resolved orders failed; the sweep retries'));
+  /** The site's verification state now; `justHeard`: a sound check was just applied, so the verdict is the one it left. */
+  private siteNow(siteId: string, justHeard: boolean): SiteVerification {
+    const v = this.deps.fleet.verdict(siteId);
+    return {
+      lastSoundVerifiedAt: this.deps.fleet.observation(siteId)?.lastSoundVerifiedAt ?? null,
+      condition: v?.condition,
+      conditionSince: justHeard ? null : (v?.since ?? null),
+    };
+  }
+
+  private verifyLater(siteId: string, heard?: SiteVerification): void {
+    this.verify(siteId, heard).catch((err: unknown) => this.deps.log.error({ err, siteId }, 'maintenance: verifying a site’s resolved orders failed; the sweep retries'));
   }
 
   private blank(o: {

@@ -78,12 +78,22 @@ describe('a work order lifecycle', () => {
 });
 
 describe('verified operational again', () => {
+  const site = (lastSoundVerifiedAt: number | null, condition: string | undefined, conditionSince: number | null = 0) => ({ lastSoundVerifiedAt, condition, conditionSince });
   it('needs a verified sound check later than the resolution and the site operational', () => {
-    expect(isVerifiedAfter(100, { lastSoundVerifiedAt: 101, condition: 'operational' })).toBe(true);
-    expect(isVerifiedAfter(100, { lastSoundVerifiedAt: 100, condition: 'operational' })).toBe(false);
-    expect(isVerifiedAfter(100, { lastSoundVerifiedAt: 200, condition: 'faulty' })).toBe(false);
-    expect(isVerifiedAfter(100, { lastSoundVerifiedAt: null, condition: 'operational' })).toBe(false);
-    expect(isVerifiedAfter(100, { lastSoundVerifiedAt: 200, condition: undefined })).toBe(false);
+    expect(isVerifiedAfter(100, site(101, 'operational'))).toBe(true);
+    expect(isVerifiedAfter(100, site(100, 'operational'))).toBe(false);
+    expect(isVerifiedAfter(100, site(200, 'faulty'))).toBe(false);
+    expect(isVerifiedAfter(100, site(null, 'operational'))).toBe(false);
+    expect(isVerifiedAfter(100, site(200, undefined))).toBe(false);
+  });
+
+  it('a check heard while the site was still faulty does not verify the repair once the fault clears', () => {
+    // Resolved at 100, checked at 150 (one line of three open: it still sounds), operational since 180.
+    expect(isVerifiedAfter(100, site(150, 'operational', 180))).toBe(false);
+    // The next check, heard while operational, does.
+    expect(isVerifiedAfter(100, site(190, 'operational', 180))).toBe(true);
+    // The check just heard, judged with the verdict it left (it made the site operational).
+    expect(isVerifiedAfter(100, site(150, 'operational', null))).toBe(true);
   });
 });
 
