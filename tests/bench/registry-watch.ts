@@ -43,7 +43,8 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function main(): Promise<void> {
+/** Prints its figures as JSON (not in run.ts's table: run it alone). */
+export async function runRegistryWatchBench(): Promise<void> {
   const pg = await openTestStore('postgres');
   try {
     const areas = new AreaRepository(pg.db);
@@ -127,4 +128,10 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('registry-watch.ts');
+if (isMain) {
+  runRegistryWatchBench().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
