@@ -198,4 +198,31 @@ describe.skipIf(!run)("the technician's alarms, bell and reports in the console"
     expect(await item.locator('[data-testid=alarm-state]').innerText()).toBe('Acknowledged');
     await page.click('[data-lang=vi]');
   });
+
+  it('Web Push on this device when the technician asks: the permission, the server key, the subscription stored', async () => {
+    // Headless Chromium reaches no push service, so PushManager.subscribe is stood in for by one that answers a
+    // subscription of the right shape and records the key it was given; everything around it is the console's own.
+    const origin = new URL(t.baseUrl).origin;
+    await c!.browser.context.grantPermissions(['notifications'], { origin });
+    const p256dh = `B${'A'.repeat(86)}`;
+    const auth = 'A'.repeat(22);
+    await page.evaluate(`(() => {
+      const sub = { endpoint: 'https://push.example.test/send/abc', toJSON: () => ({ endpoint: 'https://push.example.test/send/abc', expirationTime: null, keys: { p256dh: '${p256dh}', auth: '${auth}' } }) };
+      let made = null;
+      PushManager.prototype.getSubscription = function () { return Promise.resolve(made); };
+      PushManager.prototype.subscribe = function (o) { window.__serverKey = btoa(String.fromCharCode(...new Uint8Array(o.applicationServerKey))); made = sub; return Promise.resolve(sub); };
+    })()`);
+    await page.click('[data-testid=bell]');
+    const push = page.locator('[data-testid=push]');
+    expect(await push.getAttribute('data-state')).toBe('off');
+    await push.locator('button').click();
+    await page.locator('[data-testid=push][data-state=on]').waitFor();
+    expect(await push.innerText()).toContain('Thiết bị này đang nhận thông báo.');
+    const user = (await t.server.ctx.users.byUsername('ky-thuat-bat-xat'))!;
+    const subs = await t.server.ctx.notifications.store.subscriptionsOf(user.id);
+    expect(subs).toMatchObject([{ endpoint: 'https://push.example.test/send/abc', p256dh, auth }]);
+    // The key handed to the browser is the server's VAPID public key.
+    const key = (await t.api('GET', '/api/notifications/push/key')).body.publicKey as string;
+    expect(await page.evaluate('window.__serverKey')).toBe(Buffer.from(key, 'base64url').toString('base64'));
+  });
 });

@@ -6,7 +6,7 @@
  * what it is for.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { api, get } from '../api.ts';
+import { api, ApiError, get } from '../api.ts';
 import { formatTime, keyOf, t } from '../i18n.ts';
 import { errorText } from '../hooks.ts';
 import { onLive } from '../live-updates.ts';
@@ -29,7 +29,8 @@ function PushControl() {
         setFailed('');
         setState(s);
       },
-      (e: Error) => setFailed(`${t('pushFailed')} ${errorText(e)}`),
+      // The browser's own refusal (no push service, …) is English prose: only the server's codes are worded here.
+      (e: Error) => setFailed(e instanceof ApiError ? `${t('pushFailed')} ${errorText(e)}` : t('pushFailed')),
     );
   return (
     <div class="push" data-testid="push" data-state={state}>
