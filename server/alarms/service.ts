@@ -191,12 +191,27 @@ export class AlarmService {
     await this.mirror();
   }
 
-  /** A follower's memory, read again from the store (the feature's job calls it every few seconds). */
+  /**
+   * A follower's memory, read again from the store (the feature's job calls
+   * it every few seconds). What changed since the last read is told to the
+   * listeners as the holder's engine told it (raised, updated, cleared), so
+   * this server's consoles follow the alarms too; the notifier ignores it
+   * (it tells people on the holder only).
+   */
   async mirror(): Promise<void> {
     if (this.leading || this.stopped) return;
+    const before = this.engine ? new Map([...this.engine.state.open.values()].map((a) => [a.id, a])) : undefined;
     const state = await restoreAlarmStateFrom(this.deps.store);
     if (this.leading || this.stopped) return;
     this.build(state);
+    if (!before || this.listeners.length === 0) return;
+    for (const e of mirroredEvents(before, state.open.values())) this.tell(e);
+    // Gone from the open ones: cleared by the holder (or dropped, never shown).
+    for (const [id, was] of before) {
+      if (state.keyOfId.has(id) || was.state === 'pending') continue;
+      const now = await this.deps.store.alarm(id);
+      if (now?.state === 'cleared') this.tell({ type: 'alarm_cleared', alarm: now });
+    }
   }
 
   /** The open alarms that are shown and nobody owns yet (raised), as this server knows them now. */
@@ -498,4 +513,17 @@ export class AlarmService {
       }
     }
   }
+}
+
+/** The open alarms' changes between two reads of the store, as the engine's events: a shown alarm new or just shown is raised, one changed is updated. */
+export function mirroredEvents(before: ReadonlyMap<string, Alarm>, after: Iterable<Alarm>): AlarmEvent[] {
+  const out: AlarmEvent[] = [];
+  for (const a of after) {
+    if (a.state === 'pending') continue;
+    const was = before.get(a.id);
+    if (!was || was.state === 'pending') out.push({ type: 'alarm_raised', alarm: a });
+    else if (was.updatedAt !== a.updatedAt || was.state !== a.state || was.count !== a.count || was.severity !== a.severity || was.incidentId !== a.incidentId)
+      out.push({ type: 'alarm_updated', alarm: a });
+  }
+  return out;
 }

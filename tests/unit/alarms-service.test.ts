@@ -269,7 +269,8 @@ describe('the alarm service on several servers (one leads, the others follow the
     expect(await follower.alarm(id)).toMatchObject({ id, state: 'raised' });
     expect(follower.areaSummary()).toEqual(holder.areaSummary());
     expect(follower.writeStats().writes).toBe(0);
-    expect(heardB).toEqual([]);
+    // Its consoles hear the alarm as read from the store; no notification is due from it.
+    expect(heardB.map((e) => e.type)).toEqual(['alarm_raised']);
 
     now = T0 + 1000;
     const asked = follower.acknowledge(id, 'lan', 'đang đi');
@@ -284,8 +285,11 @@ describe('the alarm service on several servers (one leads, the others follow the
     await holderTakes(holder);
     expect(await again).toEqual({ ok: false, error: { code: 'ALARM_ALREADY_ACKNOWLEDGED', alarmId: id } });
     expect(await store.pendingActions()).toEqual([]);
+    expect(heardB.map((e) => e.type)).toEqual(['alarm_raised', 'alarm_updated']);
+    expect(heardB[1]).toMatchObject({ alarm: { id, state: 'acknowledged' } });
 
     // The holder dies (nothing more from it); the follower leads: the same alarm, still acknowledged, not raised again.
+    heardB.length = 0;
     await follower.lead();
     expect(follower.isLeading).toBe(true);
     expect(heardB.filter((e) => e.type === 'alarm_raised' || e.type === 'notification_due')).toEqual([]);
@@ -295,6 +299,11 @@ describe('the alarm service on several servers (one leads, the others follow the
     expect(await follower.clear(id, 'lan', 'đã thay dây')).toMatchObject({ ok: true, alarm: { id, state: 'cleared' } });
     expect((await store.list({ limit: 10, offset: 0 })).total).toBe(1);
     expect((await store.history(id)).map((h) => h.type)).toEqual(['raised', 'acknowledged', 'cleared']);
+    // The old holder, were it alive as a follower, would hear the clearing from the store.
+    const heardA: AlarmEvent[] = [];
+    holder.onAlarmEvent((e) => heardA.push(e));
+    await holder.follow();
+    expect(heardA).toMatchObject([{ type: 'alarm_cleared', alarm: { id, cleared: { cause: 'manual' } } }]);
     await follower.stop();
     await holder.stop();
   });
