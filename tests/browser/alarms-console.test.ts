@@ -36,6 +36,8 @@ describe.skipIf(!run)("the technician's alarms, bell and reports in the console"
 
   beforeAll(async () => {
     c = await startConsole({
+      // Lesser faults are shown after a second, not the minute a flicker is given in service.
+      env: { LOANET_ALARM_PENDING_S: '1' },
       async prepare({ t }) {
         const u = await t.api('POST', '/api/users', { username: 'ky-thuat-bat-xat', password: PASSWORD, role: 'technician', area: COMMUNE_A });
         expect(u.status, JSON.stringify(u.body)).toBe(201);
@@ -224,5 +226,36 @@ describe.skipIf(!run)("the technician's alarms, bell and reports in the console"
     // The key handed to the browser is the server's VAPID public key.
     const key = (await t.api('GET', '/api/notifications/push/key')).body.publicKey as string;
     expect(await page.evaluate('window.__serverKey')).toBe(Buffer.from(key, 'base64url').toString('base64'));
+  });
+
+  it("on a phone the technician's queue puts what nobody took first, then the worst", async () => {
+    await page.goto(`${t.baseUrl}/alarms`);
+    await page.locator(`[data-testid=alarms] [data-alarm="${alarmId}"][data-state=acknowledged]`).waitFor();
+    // The same site now on battery with a weak signal, its amplifier still faulty: lesser alarms, raised and not taken.
+    await client!.publishAsync(
+      siteTopic(siteId, 'telemetry'),
+      JSON.stringify(
+        healthyTelemetry(siteId, 3, {
+          amplifier: { on: true, volume: 70, fault: 'overload', temperatureC: 40 },
+          power: { source: 'battery', mainsOk: false, batteryPct: 80 },
+          link: { type: '4g', signalDbm: -115 },
+        }),
+      ),
+      { qos: 1 },
+    );
+    await page.locator('[data-testid=alarms] [data-alarm][data-state=raised]').first().waitFor({ timeout: 30_000 });
+    const order = await page
+      .locator('[data-testid=alarms] [data-alarm]')
+      .evaluateAll((els) => els.map((e) => `${e.getAttribute('data-state')}:${e.getAttribute('data-severity')}`));
+    const rank = (x: string) => {
+      const [state, severity] = x.split(':') as [string, string];
+      return ['raised', 'acknowledged', 'cleared'].indexOf(state) * 10 + ['critical', 'major', 'minor', 'warning'].indexOf(severity);
+    };
+    expect(order.length).toBeGreaterThanOrEqual(2);
+    expect(order.map(rank)).toEqual([...order.map(rank)].sort((a, b) => a - b));
+    // A raised lesser alarm comes before the acknowledged major one.
+    expect(order[0]!.startsWith('raised:')).toBe(true);
+    expect(order.at(-1)).toBe('acknowledged:major');
+    await page.screenshot({ path: screenshotPath('alarms-queue-phone'), fullPage: true });
   });
 });
