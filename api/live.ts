@@ -14,7 +14,7 @@ import { Priority } from './schedule.ts';
 const Lit = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
 const Ms = Type.Number({ description: 'milliseconds' });
 
-export const LIVE_END_REASONS = ['ended', 'operator', 'preempted', 'source_lost', 'error', 'server_shutdown', 'server_restart'] as const;
+export const LIVE_END_REASONS = ['ended', 'operator', 'preempted', 'source_lost', 'error', 'server_shutdown', 'server_restart', 'server_lost'] as const;
 export const LiveEndReason = Lit(LIVE_END_REASONS);
 export type LiveEndReason = Static<typeof LiveEndReason>;
 

@@ -177,7 +177,10 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     log,
     now: Date.now,
     config: config.live,
-    store: new LiveStreamStore(store.db, Date.now),
+    store: new LiveStreamStore(store.db, Date.now, { dialect: store.dialect, owner: cluster.instance, ttlMs: config.leaseTtlMs }),
+    // SQLite: no other server shares the store, so what the record has on air at start is this server's last run's.
+    soleServer: store.dialect === 'sqlite',
+    ownerTickMs: Math.floor(config.leaseTtlMs / 3),
     areaPathOfSite: (id) => {
       const o = fleet.observation(id);
       return o ? coverage.areaPath(o.areaId) : undefined;
@@ -304,7 +307,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     // Right after the store: stopped after every feature that may enqueue while stopping, before the store closes.
     outboxFeature(ctx.outbox, log),
     fleetFeature({ ...ctx, external }),
-    registryWatchFeature(registryWatch),
+    registryWatchFeature(registryWatch, log, config.databaseUrl),
     mediaFeature(ctx),
     // Streams the last run went down under: closed as server_restart, their sites told to stop, before anyone can start one.
     liveFeature(ctx),

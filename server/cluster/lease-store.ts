@@ -11,7 +11,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { StoreDialect } from '../store/database.ts';
+import { databaseNowMs, type StoreDialect } from '../store/database.ts';
 import type { Database } from '../store/schema.ts';
 import type { LeaseName } from './lease-policy.ts';
 
@@ -47,9 +47,8 @@ export class LeaseStore {
     if (holder === '') throw new Error('a lease holder needs a name: the empty one means nobody');
   }
 
-  /** The database's clock in ms, as an expression each statement evaluates when it runs. */
   private nowMs() {
-    return this.dialect === 'postgres' ? sql<number>`(floor(extract(epoch from clock_timestamp()) * 1000))::bigint` : sql<number>`CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
+    return databaseNowMs(this.dialect);
   }
 
   /**

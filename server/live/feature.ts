@@ -7,11 +7,13 @@
  * start a new one.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Feature } from '../feature.ts';
+import { Jobs, type Feature } from '../feature.ts';
+import type { ServerContext } from '../context.ts';
 import { liveRoutes, type RouteDeps } from './routes.ts';
 
-export function liveFeature(deps: RouteDeps): Feature {
+export function liveFeature(deps: RouteDeps & Pick<ServerContext, 'cluster' | 'store' | 'disk'>): Feature {
   const { live, fleet } = deps;
+  const jobs = Jobs.of(deps);
   let unlisten: (() => void) | undefined;
   return {
     name: 'live',
@@ -27,8 +29,17 @@ export function liveFeature(deps: RouteDeps): Feature {
       unlisten = fleet.listen({ siteEvent: (id, ev) => ev.type === 'stream_stats' && live.onStats(id, ev) });
       await live.recover();
       live.startTimers();
+      // Several servers: streams whose server died are closed by one of the others (their sites told to stop).
+      if (deps.store.dialect !== 'sqlite') {
+        jobs.every(
+          'live orphans',
+          Math.floor(deps.config.leaseTtlMs / 3),
+          deps.cluster.whileHeld('live', () => live.closeOrphans()),
+        );
+      }
     },
     async stop() {
+      jobs.stop();
       unlisten?.();
       await live.close();
     },

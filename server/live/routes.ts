@@ -418,6 +418,13 @@ export const liveRoutes =
         const areas = ctx.live.areasOf(req.params.id);
         if (!areas) {
           requirePermission(req, 'live.broadcast');
+          // On air through another server: the same scope, over the areas in the record; its server carries the stop out.
+          const elsewhere = await ctx.live.areaIdsElsewhere(req.params.id);
+          if (elsewhere) {
+            let principal = requirePermission(req, 'live.broadcast');
+            for (const id of elsewhere) principal = requirePermission(req, 'live.broadcast', ctx.coverage.areaPath(id));
+            return await ctx.live.stop(req.params.id, principal.user);
+          }
           // A past stream known only from the record.
           if (await ctx.live.areaIdsOf(req.params.id)) throw fail('LOANET_STREAM_ENDED', { id: String(req.params.id) });
           throw Errors.notFound('live_stream', req.params.id);

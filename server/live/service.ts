@@ -54,7 +54,7 @@ import { Errors, fail } from '../errors.ts';
 import { LiveStream, type PcmSource } from './live-stream.ts';
 import { SkewTracker } from './skew.ts';
 export type { LiveDelayView } from './delay-budget.ts';
-import { publicUrl, type LiveEndReason, type LiveStreamStore } from './store.ts';
+import { publicUrl, type LiveEndReason, type LiveStreamRecord, type LiveStreamStore } from './store.ts';
 import { logSafe } from '../log-safe.ts';
 import { LivePublisher } from './publisher.ts';
 import { LiveSiteReports, type RecordStats } from './site-reports.ts';
@@ -93,6 +93,15 @@ export interface LiveServiceDeps {
   store?: LiveStreamStore;
   /** Draws a candidate stream id (u32, not 0); tests give a fixed sequence to make two servers collide. */
   drawId?: () => number;
+  /**
+   * No other server shares the store (SQLite; the default): at start every
+   * stream still recorded on air is this server's, left by its last run, and
+   * is closed at once. False (PostgreSQL): only orphans are (their owner
+   * stopped vouching for them), and streams other servers run are listed.
+   */
+  soleServer?: boolean;
+  /** How often this server vouches for its streams and reads the stops asked through other servers (ms; the store's ownership TTL / 3). */
+  ownerTickMs?: number;
 }
 
 /** A stream between its checks and its record: it holds its areas against another start of its priority. */
@@ -112,6 +121,7 @@ export class LiveService {
   private readonly wire: LivePublisher;
   private announceTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
+  private ownerTimer: NodeJS.Timeout | undefined;
   /** The sites' reports, for the record (streams closed by recover() included). */
   private readonly reports: LiveSiteReports;
   /** The record's writes, one at a time, in order. */
@@ -146,20 +156,59 @@ export class LiveService {
   async recover(opts: { retries?: number; retryMs?: number } = {}): Promise<number[]> {
     const store = this.deps.store;
     if (!store) return [];
+    if (this.deps.soleServer === false) return this.closeOrphans(opts);
     const open = await store.open();
-    const now = this.deps.now();
     const detail = 'server_restart: the server restarted while the stream was on air / máy chủ khởi động lại khi luồng đang phát';
+    return this.closeLeftOver(open, 'server_restart', detail, opts);
+  }
+
+  /**
+   * Several servers: close every stream on air whose server stopped vouching
+   * for it (it died, or lost the database): nobody sends its frames any more.
+   * Run by the live lease's holder, and at start.
+   */
+  async closeOrphans(opts: { retries?: number; retryMs?: number } = {}): Promise<number[]> {
+    const store = this.deps.store;
+    if (!store) return [];
+    // This server's own are never orphans while it runs: it renews them (a stall long enough to lapse would end them here).
+    const orphans = (await store.orphans()).filter((r) => !this.live.has(r.id));
+    if (orphans.length === 0) return [];
+    const detail = 'server_lost: the server that ran the stream stopped answering / máy chủ phát luồng đã ngừng hoạt động';
+    return this.closeLeftOver(orphans, 'server_lost', detail, opts);
+  }
+
+  private async closeLeftOver(
+    open: readonly LiveStreamRecord[],
+    reason: 'server_restart' | 'server_lost',
+    detail: string,
+    opts: { retries?: number; retryMs?: number },
+  ): Promise<number[]> {
+    const store = this.deps.store!;
+    const now = this.deps.now();
     const sends: Array<Promise<void>> = [];
+    const closed: number[] = [];
     for (const r of open) {
       // Another server (or a stop on this one) may end it first: only the end that closed it is audited and told.
-      if (!(await store.end(r.id, { endedAt: now, reason: 'server_restart', detail, by: null }))) continue;
+      if (!(await store.end(r.id, { endedAt: now, reason, detail, by: null }))) continue;
+      closed.push(r.id);
       this.reports.noteRecovered(r.id, r.areaIds);
-      await this.deps.audit.record(null, 'live.stop', String(r.id), { reason: 'server_restart' });
-      this.deps.log.warn({ streamId: r.id, areas: r.areas }, 'live stream ended by the server restart');
+      await this.deps.audit.record(null, 'live.stop', String(r.id), { reason });
+      this.deps.log.warn({ streamId: r.id, areas: r.areas, reason }, `live stream ended: ${reason}`);
       sends.push(this.wire.stopLeftOver(r.areas, { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: r.id, reason: 'error', detail, at: now }, opts));
     }
     await Promise.all(sends);
-    return open.map((r) => r.id);
+    return closed;
+  }
+
+  /** Vouches for this server's streams, and stops those another server was asked to stop. */
+  private async ownerTick(): Promise<void> {
+    const store = this.deps.store;
+    if (!store || this.live.size === 0) return;
+    await store.renew();
+    for (const req of await store.stopRequests()) {
+      const e = this.live.get(req.id);
+      if (e && e.endedAt === null) await this.finish(e, 'operator', `stopped by ${req.by.name}`, { id: req.by.id, username: req.by.name });
+    }
   }
 
   /**
@@ -177,6 +226,12 @@ export class LiveService {
       // A failed write is logged and counted by the writer; its reports stay marked for the next.
       this.flushTimer = setInterval(() => void this.flush(), this.cfg.flushMs);
       this.flushTimer.unref();
+    }
+    if (this.deps.store && this.deps.ownerTickMs) {
+      this.ownerTimer = setInterval(() => {
+        this.ownerTick().catch((err: unknown) => this.deps.log.error({ err }, 'live streams: vouching for this server’s streams failed; retried next tick'));
+      }, this.deps.ownerTickMs);
+      this.ownerTimer.unref();
     }
   }
 
@@ -341,15 +396,37 @@ export class LiveService {
     }
   }
 
-  /** Stop a live stream by a person; resolves once its end is recorded (or failed to be, logged). */
+  /**
+   * Stop a live stream by a person; resolves once its end is recorded (or
+   * failed to be, logged). A stream another server runs is asked to stop
+   * through the record and waited for (its owner reads the ask every
+   * `ownerTickMs`); one whose owner died is closed by the live lease's holder.
+   */
   async stop(id: number, actor: LiveActor): Promise<LiveStreamView> {
     const e = this.live.get(id);
     if (!e) {
+      const store = this.deps.store;
+      if (store && !this.ended.some((x) => x.id === id) && (await store.requestStop(id, { id: actor.id, name: actor.username }))) return this.awaitRemoteStop(id);
       if (this.ended.some((x) => x.id === id) || (await this.deps.store?.exists(id))) throw fail('LOANET_STREAM_ENDED', { id: String(id) });
       throw Errors.notFound('live_stream', id);
     }
     await this.finish(e, 'operator', `stopped by ${actor.username}`, actor);
     return this.view(e);
+  }
+
+  /** A stop asked of another server: its end as recorded, once the owner (or the orphans' sweep) closed it. */
+  private async awaitRemoteStop(id: number): Promise<LiveStreamView> {
+    const store = this.deps.store!;
+    const deadline = this.deps.now() + 4 * (this.deps.ownerTickMs ?? 2000) + 2000;
+    for (;;) {
+      if (!(await store.isOpen(id))) {
+        const r = await store.get(id);
+        if (r) return recordView(r, await store.sites(id));
+      }
+      if (this.deps.now() > deadline)
+        throw Errors.unavailable('stream_owner', `the server running stream ${id} did not stop it in time; it is closed once that server is found gone`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   /** The streams on air now, newest first (memory only: what this server plays). */
@@ -376,7 +453,14 @@ export class LiveService {
     const store = this.deps.store;
     if (q.state === 'live' || !store) {
       const mem = q.state === 'live' ? [...this.live.values()] : [...this.live.values(), ...[...this.ended].reverse()];
-      const streams = this.fromMemory(mem, { limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: q.areaIds } : {}) });
+      let streams = this.fromMemory(mem, { limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: q.areaIds } : {}) });
+      if (q.state === 'live' && store && this.deps.soleServer === false) {
+        // Streams other servers run, from the record.
+        const seen = (ids: readonly number[]) => !q.areaIds || ids.some((id) => q.areaIds!.has(id));
+        const others = (await store.open()).filter((r) => !this.live.has(r.id) && seen(r.areaIds) && (q.before === undefined || r.startedAt < q.before));
+        const views = await Promise.all(others.map(async (r) => recordView(r, await store.sites(r.id))));
+        streams = [...streams, ...views].sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
+      }
       return { streams, next: streams.length === limit ? streams[streams.length - 1]!.startedAt : null };
     }
     const rows = await store.list({ limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: [...q.areaIds] } : {}) });
@@ -415,6 +499,13 @@ export class LiveService {
   /** Can `actor` stop/see this stream: the areas it targets (for the route's scope check). */
   areasOf(id: number): LiveArea[] | undefined {
     return this.entry(id)?.input.areas;
+  }
+
+  /** Ids of the areas of a stream on air that this server does not run (another server does, or did until it died). */
+  async areaIdsElsewhere(id: number): Promise<number[] | undefined> {
+    const store = this.deps.store;
+    if (!store || this.entry(id) || !(await store.isOpen(id))) return undefined;
+    return (await store.get(id))?.areaIds;
   }
 
   /** Ids of the areas a stream (live or past) targets. */
@@ -459,7 +550,8 @@ export class LiveService {
   async close(): Promise<void> {
     clearInterval(this.announceTimer);
     clearInterval(this.flushTimer);
-    this.announceTimer = this.flushTimer = undefined;
+    clearInterval(this.ownerTimer);
+    this.announceTimer = this.flushTimer = this.ownerTimer = undefined;
     await Promise.all([...this.live.values()].map((e) => this.finish(e, 'server_shutdown', 'server shutting down', null)));
     await this.flush();
     await this.writer.idle();
@@ -490,7 +582,7 @@ export class LiveService {
     // Its last reports go to the store before it leaves memory: held by the reports until a flush writes them.
     if (this.ended.length > this.cfg.keepEnded) this.reports.leaving(this.ended.shift()!);
     // The wire knows the causes a site acts on; the server going away is an error there, named in the detail.
-    const wireReason: AudioStopReason = reason === 'server_shutdown' || reason === 'server_restart' ? 'error' : reason;
+    const wireReason: AudioStopReason = reason === 'server_shutdown' || reason === 'server_restart' || reason === 'server_lost' ? 'error' : reason;
     const wireDetail = wireReason === reason ? detail : `${reason}${detail ? `: ${detail}` : ''}`;
     const stop: AudioStreamStop = {
       v: PROTOCOL_VERSION,

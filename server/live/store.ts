@@ -9,8 +9,16 @@
  * decided by the database: a stream's id is taken by its INSERT (the primary
  * key; a taken id answers false and the caller draws another), and a stream
  * ends once (an UPDATE only while ended_at IS NULL; the second is told no).
+ *
+ * Several servers (migration 31): each stream names the server that runs it
+ * (`owner`, the cluster's instance id) and until when that server vouched
+ * for it (`owner_until`, the database's clock), renewed while it is on air.
+ * A stream whose owner stopped renewing is an orphan the live lease's holder
+ * closes; a stop asked through another server is written on the row for the
+ * owner to carry out.
  */
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { databaseNowMs, type StoreDialect } from '../store/database.ts';
 import type { AudioPriority, AudioSourceKind, AudioStreamStart, StreamSiteEndReason } from '../../protocol/index.ts';
 import type { Database, LiveStreamSitesTable, LiveStreamsTable } from '../store/schema.ts';
 import type { LiveStreamStats } from './live-stream.ts';
@@ -138,11 +146,33 @@ export interface LiveRecordBatch {
   streams: Array<{ id: number; serverStats: LiveStreamStats | null; skew: SkewSummary | null }>;
 }
 
+/** This server as the owner of the streams it starts. Absent (a lone server in a test): streams are recorded without one. */
+export interface LiveOwnership {
+  dialect: StoreDialect;
+  /** The cluster's instance id. */
+  owner: string;
+  /** How long past the database's now a start or a renewal vouches for a stream. */
+  ttlMs: number;
+}
+
+/** A stop asked through another server, waiting on the row for the stream's owner. */
+export interface LiveStopRequest {
+  id: number;
+  /** The person who asked (a user: the stop route always has one). */
+  by: { id: number; name: string };
+}
+
 export class LiveStreamStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly now: () => number,
+    private readonly ownership?: LiveOwnership,
   ) {}
+
+  private ownedUntil() {
+    const o = this.ownership!;
+    return sqlPlus(databaseNowMs(o.dialect), o.ttlMs);
+  }
 
   /**
    * Record a stream as it goes on air, with its target areas, in one
@@ -170,6 +200,7 @@ export class LiveStreamStore {
           created_by_name: r.createdByName,
           started_at: r.startedAt,
           updated_at: this.now(),
+          ...(this.ownership ? { owner: this.ownership.owner, owner_until: this.ownedUntil() } : {}),
         })
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();
@@ -293,6 +324,63 @@ export class LiveStreamStore {
     return (await this.db.selectFrom('live_stream_sites').selectAll().where('stream_id', '=', id).orderBy('site_id').execute()).map(toSite);
   }
 
+  /** Vouches again for every stream this server runs; answers how many rows it renewed. */
+  async renew(): Promise<number> {
+    if (!this.ownership) return 0;
+    const r = await this.db
+      .updateTable('live_streams')
+      .set({ owner_until: this.ownedUntil() })
+      .where('owner', '=', this.ownership.owner)
+      .where('ended_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /** Asks the server that runs a stream to stop it; false when it is no longer on air. */
+  async requestStop(id: number, by: { id: number; name: string }): Promise<boolean> {
+    const r = await this.db
+      .updateTable('live_streams')
+      .set({ stop_requested_at: this.now(), stop_requested_by: by.id, stop_requested_name: by.name })
+      .where('id', '=', id)
+      .where('ended_at', 'is', null)
+      .executeTakeFirst();
+    return r.numUpdatedRows > 0n;
+  }
+
+  /** The stops asked, through any server, of the streams this server runs. */
+  async stopRequests(): Promise<LiveStopRequest[]> {
+    if (!this.ownership) return [];
+    const rows = await this.db
+      .selectFrom('live_streams')
+      .select(['id', 'stop_requested_by', 'stop_requested_name'])
+      .where('owner', '=', this.ownership.owner)
+      .where('ended_at', 'is', null)
+      .where('stop_requested_at', 'is not', null)
+      .where('stop_requested_by', 'is not', null)
+      .execute();
+    return rows.map((r) => ({ id: r.id, by: { id: r.stop_requested_by!, name: r.stop_requested_name ?? '' } }));
+  }
+
+  /** Streams on air whose server stopped vouching for them (or that never named one): nobody sends their frames. */
+  async orphans(): Promise<LiveStreamRecord[]> {
+    const dialect = this.ownership?.dialect ?? 'sqlite';
+    return this.withAreas(
+      await this.db
+        .selectFrom('live_streams')
+        .selectAll()
+        .where('ended_at', 'is', null)
+        .where((eb) => eb.or([eb('owner_until', 'is', null), eb('owner_until', '<', databaseNowMs(dialect))]))
+        .orderBy('started_at')
+        .orderBy('id')
+        .execute(),
+    );
+  }
+
+  /** Whether a stream is on air in the record (started by any server, not ended). */
+  async isOpen(id: number): Promise<boolean> {
+    return (await this.db.selectFrom('live_streams').select('id').where('id', '=', id).where('ended_at', 'is', null).executeTakeFirst()) !== undefined;
+  }
+
   /** Streams recorded as on air (after a restart: those the server went down under). */
   async open(): Promise<LiveStreamRecord[]> {
     return this.withAreas(await this.db.selectFrom('live_streams').selectAll().where('ended_at', 'is', null).orderBy('started_at').orderBy('id').execute());
@@ -352,4 +440,9 @@ export function publicUrl(url: string): string {
   } catch {
     return 'relay';
   }
+}
+
+/** `expr + ms`, evaluated by the database. */
+function sqlPlus(expr: ReturnType<typeof databaseNowMs>, ms: number) {
+  return sql<number>`${expr} + ${Math.round(ms)}`;
 }

@@ -373,7 +373,7 @@ export async function liveEndFamilies(d: Pick<CollectDeps, 'store'>): Promise<Me
     {
       name: 'loanet_live_streams_ended_total',
       type: 'counter',
-      help: 'Live streams ended, by how (ended, operator, source_lost, error, server_shutdown, server_restart, ...)',
+      help: 'Live streams ended, by how (ended, operator, source_lost, error, server_shutdown, server_restart, server_lost, ...)',
       samples: rows.map((r) => ({ labels: { reason: r.reason ?? 'unknown' }, value: Number(r.n) })),
     },
   ];

@@ -5,7 +5,7 @@
  * Either way every store queries it through one Kysely<Database>
  * (schema.ts), and their APIs are async.
  */
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql, SqliteDialect } from 'kysely';
 import { StartupError } from '../errors.ts';
 import type { Logger } from '../fleet/broker.ts';
 import { openDatabase, schemaVersion, walSync, type Db } from './db.ts';
@@ -15,6 +15,15 @@ import type { Database } from './schema.ts';
 import { cachingSqliteDatabase } from './statement-cache.ts';
 
 export type StoreDialect = 'sqlite' | 'postgres';
+
+/**
+ * The database's clock in ms, as an expression each statement evaluates when
+ * it runs (PostgreSQL clock_timestamp(); SQLite's 'now', the one machine's
+ * clock): servers whose clocks disagree still agree on who holds what.
+ */
+export function databaseNowMs(dialect: StoreDialect) {
+  return dialect === 'postgres' ? sql<number>`(floor(extract(epoch from clock_timestamp()) * 1000))::bigint` : sql<number>`CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
+}
 
 export interface Store {
   readonly dialect: StoreDialect;

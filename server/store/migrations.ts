@@ -1268,4 +1268,29 @@ CREATE TABLE work_order_events (
 CREATE INDEX work_order_events_order ON work_order_events(order_id, id);
 `,
   },
+  {
+    version: 31,
+    name: 'live streams: which server runs each, until when, and a stop asked through another server',
+    // server/live/store.ts. With several servers a stream runs in the process
+    // that holds its source (a browser's socket, a relay's ffmpeg): it renews
+    // owner_until (the database's clock, ms) while on air; a stream whose
+    // owner stopped renewing is closed by the live lease's holder; a stop that
+    // reaches another server is written here for the owner to carry out.
+    sql: `
+ALTER TABLE live_streams ADD COLUMN owner TEXT;
+ALTER TABLE live_streams ADD COLUMN owner_until INTEGER;
+ALTER TABLE live_streams ADD COLUMN stop_requested_at INTEGER;
+ALTER TABLE live_streams ADD COLUMN stop_requested_by INTEGER;
+ALTER TABLE live_streams ADD COLUMN stop_requested_name TEXT;
+CREATE INDEX live_streams_open_owner ON live_streams(owner) WHERE ended_at IS NULL;
+`,
+    postgres: `
+ALTER TABLE live_streams ADD COLUMN owner TEXT;
+ALTER TABLE live_streams ADD COLUMN owner_until BIGINT;
+ALTER TABLE live_streams ADD COLUMN stop_requested_at BIGINT;
+ALTER TABLE live_streams ADD COLUMN stop_requested_by BIGINT;
+ALTER TABLE live_streams ADD COLUMN stop_requested_name TEXT;
+CREATE INDEX live_streams_open_owner ON live_streams(owner) WHERE ended_at IS NULL;
+`,
+  },
 ];

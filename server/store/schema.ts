@@ -367,6 +367,13 @@ export interface LiveStreamsTable {
   updated_at: EpochMs;
   /** Migration 15. */
   adaptive: JsonText | null;
+  /** Migration 31: the server that runs it (cluster instance id), and until when it said so (database clock, ms). */
+  owner: string | null;
+  owner_until: EpochMs | null;
+  /** Migration 31: a stop asked through another server, for the owner to carry out. */
+  stop_requested_at: EpochMs | null;
+  stop_requested_by: number | null;
+  stop_requested_name: string | null;
 }
 
 export interface LiveStreamAreasTable {

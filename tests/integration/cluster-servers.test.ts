@@ -58,6 +58,10 @@ let b: TestServer;
 let fleet: FleetRunner;
 /** LOANET_SHARED_DIR of both servers: one folder, as an NFS mount would be. */
 let shared: string;
+/** A two-minute item in the shared library: a live stream of it stays on air through a test. */
+let longItem: string;
+/** The commune the simulated sites are in. */
+let commune: string;
 
 /** Each server under its own broker user (Mosquitto takes a client id from it); both listed, one password. */
 function env(user: 'loanet_a' | 'loanet_b'): Record<string, string> {
@@ -118,6 +122,18 @@ async function leasesHeldBy(base: string): Promise<string[]> {
   return [...text.matchAll(/^loanet_lease_held\{lease="([^"]+)"\} 1$/gm)].map((m) => m[1]!).sort();
 }
 
+/** A live stream of the long item on the first server (a child process), to the sites' commune. */
+async function startLiveOnA(label: string): Promise<number> {
+  const r = await fetch(`${a.base}/api/live/streams`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${a.token}` },
+    body: JSON.stringify({ source: { kind: 'media', mediaId: longItem }, areas: [commune], label }),
+  });
+  const body = (await r.json()) as { id: number };
+  expect(r.status, JSON.stringify(body)).toBe(201);
+  return body.id;
+}
+
 async function events(siteId: string): Promise<Array<{ type: string; condition: string | null }>> {
   return (await db.query('SELECT type, condition FROM site_events WHERE site_id = $1 ORDER BY id', [siteId])).rows;
 }
@@ -171,6 +187,7 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     expect(imported.status).toBe(200);
     fleet = new FleetRunner({ api, mqtt: { host: '127.0.0.1', port }, sites: SITES, heartbeatS: HEARTBEAT_S, credentialsFile: null });
     const prepared = await fleet.prepare();
+    commune = prepared.find((p) => p.plan.kind === 'station')!.plan.area;
     // The broker's files as the first server serves them (both servers' users); Mosquitto re-reads them on SIGHUP.
     for (const f of ['passwd', 'acl']) {
       const r = await fetch(`${a.base}/api/broker/mosquitto/${f}`, { headers: { authorization: `Bearer ${a.token}` } });
@@ -247,7 +264,24 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     expect(await keyOf(a.base, a.token)).toEqual(await keyOf(b.baseUrl, b.token));
   });
 
+  it('a live stream run by one server is listed by the other as on air, and stopped through it', async () => {
+    longItem = await uploadTone(b, dir, { title: 'Chương trình dài', seconds: 120 });
+    const id = await startLiveOnA('Trực tiếp từ máy chủ A');
+    const onB = await b.api('GET', '/api/live/streams?state=live');
+    expect(onB.status).toBe(200);
+    expect(onB.body.streams.map((x: { id: number }) => x.id)).toContain(id);
+    const stopped = await b.api('POST', `/api/live/streams/${id}/stop`);
+    expect(stopped.status, JSON.stringify(stopped.body)).toBe(200);
+    expect(stopped.body).toMatchObject({ id, state: 'ended', endReason: 'operator', endedBy: 'admin' });
+    const row = (await db.query('SELECT end_reason, ended_by_name, owner FROM live_streams WHERE id = $1', [id])).rows[0];
+    // Ended by the server that ran it (the owner), as asked through the other.
+    expect(row).toMatchObject({ end_reason: 'operator', ended_by_name: 'admin' });
+    expect(row.owner).not.toBe(b.server.ctx.cluster.instance);
+  });
+
   it('killed with SIGKILL, the holder hands every lease to the other, which stores what happens next once', async () => {
+    // A live stream on the server about to die: nobody sends its frames after, so the other closes it.
+    const orphan = await startLiveOnA('Trực tiếp mồ côi');
     const killedAt = performance.now();
     a.child.kill('SIGKILL');
     await new Promise((r) => a.child.once('exit', r));
@@ -271,6 +305,12 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     expect(added.filter((e) => e.type === 'disconnected')).toHaveLength(1);
     // No change the dead writer had stored was stored again by the new one, for any site.
     for (const id of fleet.ids()) expect(repeated(await conditions(id)), id).toEqual([]);
+    // The dead server's live stream is closed by the survivor, its sites told to stop.
+    await waitFor(
+      'the orphaned stream closed',
+      async () => (await db.query('SELECT end_reason FROM live_streams WHERE id = $1', [orphan])).rows[0]?.end_reason === 'server_lost',
+      30_000,
+    );
     // Its coverage history snapshots go on.
     const since = Date.now();
     await waitFor('a coverage snapshot by the new holder', async () => (await db.query('SELECT 1 FROM coverage_history WHERE at > $1 LIMIT 1', [since])).rowCount === 1, 30_000);

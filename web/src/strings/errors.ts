@@ -542,7 +542,9 @@ export const vi: ErrorWords = {
       ? 'Máy chủ đang bận; thử lại sau vài giây.'
       : p.reason === 'tool_missing'
         ? 'Máy chủ thiếu công cụ xử lý âm thanh; hãy báo quản trị viên.'
-        : 'Máy chủ tạm thời không làm được việc này.',
+        : p.reason === 'stream_owner'
+          ? 'Máy chủ đang phát luồng này chưa dừng kịp; luồng sẽ được đóng khi xác định máy chủ đó đã ngừng. Hãy thử lại sau ít giây.'
+          : 'Máy chủ tạm thời không làm được việc này.',
   LOANET_DISK_LOW: () => 'Ổ đĩa của máy chủ sắp đầy: tạm dừng các thay đổi này để dành chỗ cho đăng nhập, cảnh báo và xác nhận phát.',
   LOANET_DISK_FULL: () => 'Chưa lưu: ổ đĩa dữ liệu của máy chủ đã đầy; dữ liệu cũ không mất. Hãy gỡ bớt tệp âm thanh cũ rồi thử lại.',
   LOANET_STORE_GONE: () =>
