@@ -299,7 +299,9 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
     // The standby reads it as the holder stored it (its memory mirrors the store).
     await waitFor('the standby reads the alarm', async () => ((await call(b.baseUrl, b.token, 'GET', `/api/alarms/${id}`)).status === 200 ? true : undefined), 15_000);
 
+    const asked = performance.now();
     const ack = await call(b.baseUrl, b.token, 'POST', `/api/alarms/${id}/acknowledge`, { note: 'đang đến' });
+    console.log(`alarms-cluster: acknowledged through the standby in ${Math.round(performance.now() - asked)} ms (the holder takes actions every 250 ms)`);
     expect(ack.status, JSON.stringify(ack.body)).toBe(200);
     expect(ack.body).toMatchObject({ id, state: 'acknowledged' });
     // The holder's engine has it (its reads of an open alarm come from memory), the store has it, the standby reads it.
