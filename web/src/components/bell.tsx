@@ -5,7 +5,7 @@
  * Web Push on this device, turned on only when the person asks, saying first
  * what it is for.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, get } from '../api.ts';
 import { formatTime, keyOf, t } from '../i18n.ts';
 import { errorText } from '../hooks.ts';
@@ -67,20 +67,33 @@ export function Bell() {
   const [open, setOpen] = useState(false);
   const [error, setError] = useState('');
 
-  const load = () =>
-    get<NotificationList>(`/api/notifications?limit=${LATEST}`).then(
+  /** Notifications the stream told of while the list was being read: the answer may predate them. */
+  const arrived = useRef<Set<number> | null>(null);
+  const load = () => {
+    arrived.current = new Set();
+    return get<NotificationList>(`/api/notifications?limit=${LATEST}`).then(
       (l) => {
-        setUnread(l.unread);
-        setItems(l.notifications);
+        // The newest are in the answer: one told of meanwhile and newer than all of them was not counted yet.
+        const newest = Math.max(0, ...l.notifications.map((n) => n.id));
+        const later = [...(arrived.current ?? [])].filter((id) => id > newest).length;
+        arrived.current = null;
+        setUnread(l.unread + later);
+        setItems((now) => [...now.filter((n) => n.id > newest), ...l.notifications].slice(0, LATEST));
         setError('');
       },
-      (e: Error) => setError(errorText(e)),
+      (e: Error) => {
+        arrived.current = null;
+        setError(errorText(e));
+      },
     );
+  };
   useEffect(() => {
     void load();
     const off = onLive('notification', (n) => {
       setItems((l) => [n, ...l.filter((x) => x.id !== n.id)].slice(0, LATEST));
-      if (n.readAt === null) setUnread((u) => u + 1);
+      if (n.readAt !== null) return;
+      setUnread((u) => u + 1);
+      arrived.current?.add(n.id);
     });
     // A stream that dropped and came back may have missed some: count again.
     const offStatus = onLive('status', (on) => on && void load());
