@@ -13,8 +13,11 @@
  * changed sites (all of them in one query past `maxSites`) and the areas once,
  * and applies them: the fleet gains, updates or drops each site (so coverage
  * counts follow through its events), the coverage index is rebuilt, the
- * cached credential checks of the changed sites dropped. Polling is the only
- * path: a missed look is made good by the next, whatever happened meanwhile.
+ * cached credential checks of the changed sites dropped. Polling is the
+ * correctness path: a missed look is made good by the next, whatever happened
+ * meanwhile. On PostgreSQL a write also notifies on commit, and a watcher
+ * listening (`listenForRegistryChanges`) looks at once; a notification lost
+ * while its connection is down costs only the wait for the next poll.
  *
  * A change this server made itself comes back too and changes nothing: a site
  * the fleet already holds as stored is left alone. Sites are not kicked off
@@ -31,7 +34,8 @@ import type { Logger } from '../fleet/broker.ts';
 import type { Feature } from '../feature.ts';
 import type { Site } from '../registry/sites.ts';
 import type { SiteObservation } from '../coverage/model.ts';
-import { coalesceRegistryChanges, currentRegistryGeneration, readRegistryChanges } from '../registry/changes.ts';
+import pg from 'pg';
+import { coalesceRegistryChanges, currentRegistryGeneration, REGISTRY_CHANNEL, readRegistryChanges } from '../registry/changes.ts';
 
 export interface RegistryWatchDeps {
   db: Kysely<Database>;
@@ -72,6 +76,8 @@ export class RegistryWatch {
   private running: Promise<void> | undefined;
   private stopped = true;
   private failing = false;
+  /** A wake-up came while a look ran: that look may have read before the change committed, so one more follows. */
+  private again = false;
   readonly stats: RegistryWatchStats;
 
   constructor(private readonly d: RegistryWatchDeps) {
@@ -94,6 +100,21 @@ export class RegistryWatch {
   look(): Promise<void> {
     this.running ??= this.lookOnce().finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /** Another server's write committed (a notification): look now, or once more after the look under way. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    void this.look().then(() => {
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
   }
 
   private schedule(): void {
@@ -148,14 +169,59 @@ export class RegistryWatch {
   }
 }
 
-/** Watches from right after the store's features start; stopped before the store closes. */
-export function registryWatchFeature(watch: RegistryWatch | undefined): Feature {
+/**
+ * Listens on its own connection for the registry's notifications and wakes
+ * `watch` on each; reconnects every `retryMs` after losing the connection
+ * (the database restarted), polling meanwhile. Resolves to the stopper.
+ */
+export function listenForRegistryChanges(url: string, watch: Pick<RegistryWatch, 'wake'>, log: Logger, retryMs = 5000): () => Promise<void> {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  // Bound to its client: an old connection's late 'end' must not take down the new one.
+  const lost = (c: pg.Client) => (err: unknown) => {
+    if (stopped || client !== c) return;
+    log.warn({ err }, 'registry watch: lost the notification connection; polling only until it is back');
+    client = undefined;
+    c.removeAllListeners('notification');
+    void c.end().catch(() => undefined);
+    retry = setTimeout(connect, retryMs);
+    retry.unref();
+  };
+  const connect = () => {
+    if (stopped) return;
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+    client = c;
+    c.on('error', lost(c));
+    c.on('end', () => lost(c)(new Error('connection ended')));
+    c.on('notification', () => watch.wake());
+    c.connect()
+      .then(() => c.query(`LISTEN ${REGISTRY_CHANNEL}`))
+      // Changes may have committed while it was away: one look now.
+      .then(() => watch.wake())
+      .catch(lost(c));
+  };
+  connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    const c = client;
+    client = undefined;
+    await c?.end().catch(() => undefined);
+  };
+}
+
+/** Watches from right after the store's features start; stopped before the store closes. With `listenUrl` (PostgreSQL), woken by notifications too. */
+export function registryWatchFeature(watch: RegistryWatch | undefined, log: Logger, listenUrl: string | null): Feature {
+  let unlisten: (() => Promise<void>) | undefined;
   return {
     name: 'registry-watch',
     start() {
       watch?.start();
+      if (watch && listenUrl) unlisten = listenForRegistryChanges(listenUrl, watch, log);
     },
     stop: async () => {
+      await unlisten?.();
       await watch?.stop();
     },
   };

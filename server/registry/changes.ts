@@ -12,7 +12,7 @@
  * change below n. A burst of writes (an import) leaves one row per site, read
  * in one query, coalesced by `coalesceRegistryChanges` into one re-read.
  */
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, PostgresAdapter, sql, type Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
 
 export type RegistryChangeKind = 'site' | 'area';
@@ -23,6 +23,9 @@ export interface RegistryChange {
   ref: string;
   gen: number;
 }
+
+/** The PostgreSQL channel a registry write notifies on commit: watchers listening look at once instead of at their next poll. */
+export const REGISTRY_CHANNEL = 'loanet_registry';
 
 /** Rows per insert: SQLite takes at most 32,766 parameters in one statement. */
 const CHUNK = 1000;
@@ -44,6 +47,8 @@ export async function noteRegistryChanges(trx: Transaction<Database>, kind: Regi
       .onConflict((oc) => oc.columns(['kind', 'ref']).doUpdateSet({ gen }))
       .execute();
   }
+  // Sent by PostgreSQL at the commit, not before (and not at all on a rollback); a wake-up only: the poll stays the path.
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) await sql`SELECT pg_notify(${REGISTRY_CHANNEL}, '')`.execute(trx);
   return Number(gen);
 }
 

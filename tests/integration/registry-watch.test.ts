@@ -12,13 +12,14 @@ import { SiteRepository } from '../../server/registry/sites.ts';
 import { FleetState } from '../../server/fleet/fleet-state.ts';
 import { CoverageService } from '../../server/coverage/service.ts';
 import { DEFAULT_COVERAGE_POLICY } from '../../server/coverage/model.ts';
-import { RegistryWatch } from '../../server/cluster/registry-watch.ts';
+import { listenForRegistryChanges, RegistryWatch } from '../../server/cluster/registry-watch.ts';
 import { currentRegistryGeneration } from '../../server/registry/changes.ts';
-import { openTestStore, storeDialects, type TestStore } from '../helpers/store.ts';
+import { openTestStore, storeDialects, testDatabaseUrl, type TestStore } from '../helpers/store.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const SILENT = { info() {}, warn() {}, error() {} };
 
-async function server(store: TestStore, now: () => number) {
+async function server(store: TestStore, now: () => number, intervalMs?: number) {
   const areas = new AreaRepository(store.db, now);
   const sites = new SiteRepository(store.db, areas, () => '2025', now);
   const since = await currentRegistryGeneration(store.db);
@@ -27,7 +28,7 @@ async function server(store: TestStore, now: () => number) {
   const fleet = new FleetState(store.db, DEFAULT_COVERAGE_POLICY, now, { writer: { mayWrite: () => false, keepMs: 60_000 } });
   await fleet.load(await sites.list());
   const coverage = new CoverageService(store.db, areas, fleet, DEFAULT_COVERAGE_POLICY, '2025', now);
-  const watch = new RegistryWatch({ db: store.db, areas, sites, fleet, coverage, log: SILENT, since, maxSites: 50 });
+  const watch = new RegistryWatch({ db: store.db, areas, sites, fleet, coverage, log: SILENT, since, maxSites: 50, intervalMs });
   return { areas, sites, fleet, coverage, watch };
 }
 
@@ -107,5 +108,20 @@ describe.each(storeDialects())('the registry watch on %s', (dialect) => {
     changed.length = 0;
     await a.watch.look();
     expect(changed).toEqual([]);
+  });
+
+  it.runIf(dialect === 'postgres')('on PostgreSQL a committed write wakes a listening watcher before its next poll', async () => {
+    const c = await server(store, () => clock, 600_000);
+    c.watch.start();
+    const unlisten = listenForRegistryChanges(testDatabaseUrl()!, c.watch, SILENT);
+    try {
+      // Its first look (on listening) has run once the notification connection is up.
+      await waitFor('the listener up', () => c.watch.stats.looks > 0, 30_000, 10);
+      const { site } = await a.sites.create({ name: 'Đài xã Bát Xát', kind: 'station', areaKey: '2025.02683' });
+      await waitFor('woken by the notification', () => c.fleet.isKnownSite(site.id), 30_000, 5);
+    } finally {
+      await unlisten();
+      await c.watch.stop();
+    }
   });
 });
