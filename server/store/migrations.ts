@@ -1146,7 +1146,7 @@ INSERT INTO registry_changes (kind, ref, gen) VALUES ('counter', '', 0);
   },
   {
     version: 29,
-    name: 'alarm actions: a person\'s acknowledge or clear made on a server that does not run the alarms, for the one that does',
+    name: "alarm actions: a person's acknowledge or clear made on a server that does not run the alarms, for the one that does",
     // server/alarms/service.ts. With several servers only the holder of the
     // 'alarms' lease runs the engine; another server's acknowledge or clear is
     // a row here that the holder takes, decides through its engine and answers
