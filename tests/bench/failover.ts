@@ -19,6 +19,7 @@
  * sets the size (300); --quick runs 20 sites. The server in this process
  * shares its CPU with the fleet's agents, as in the alert-fleet bench.
  */
+import fs from 'node:fs';
 import { LEASE_NAMES } from '../../server/cluster/lease-policy.ts';
 import { which } from '../../server/media/tools.ts';
 import { type Cluster, startCluster } from '../helpers/cluster.ts';
@@ -123,6 +124,7 @@ export async function runFailoverBench({ quick, log = console.log }: { quick: bo
     ];
   } finally {
     await c.stop();
+    fs.rmSync(media, { recursive: true, force: true });
   }
 }
 

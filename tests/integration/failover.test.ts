@@ -32,6 +32,7 @@
  * takeover time is printed, not asserted (tests/bench/failover.ts measures
  * it). LOANET_FAILOVER_SITES sets the fleet size (default 30).
  */
+import fs from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEASE_NAMES } from '../../server/cluster/lease-policy.ts';
@@ -60,6 +61,8 @@ const BULLETIN_S = 4;
 
 let c: Cluster;
 let pgInstance: PrivatePostgres;
+/** The generated tones' folder. */
+let media: string | undefined;
 let db: pg.Client;
 let mediaId: string;
 let bulletinId: string;
@@ -123,7 +126,8 @@ async function takeover(): Promise<void> {
 
 beforeAll(async () => {
   if (!canRun) return;
-  const media = tempDir('loanet-failover-media-');
+  const tones = tempDir('loanet-failover-media-');
+  media = tones;
   pgInstance = await startPrivatePostgres();
   c = await startCluster({
     postgresUrl: pgInstance.url,
@@ -134,8 +138,8 @@ beforeAll(async () => {
     leaseTtlMs: LEASE_TTL_MS,
     env: { LOANET_SCHEDULE_RECOMPUTE_S: '5' },
     beforeFleet: async (cl) => {
-      mediaId = await uploadTone(cl.b, media, { title: 'Cảnh báo lũ quét (thử chuyển máy)', seconds: MESSAGE_S, hz: 880 });
-      bulletinId = await uploadTone(cl.b, media, { title: 'Bản tin thử chuyển máy', seconds: BULLETIN_S });
+      mediaId = await uploadTone(cl.b, tones, { title: 'Cảnh báo lũ quét (thử chuyển máy)', seconds: MESSAGE_S, hz: 880 });
+      bulletinId = await uploadTone(cl.b, tones, { title: 'Bản tin thử chuyển máy', seconds: BULLETIN_S });
     },
   });
   db = new pg.Client({ connectionString: c.dbUrl });
@@ -148,6 +152,7 @@ afterAll(async () => {
   await db?.end();
   await c?.stop();
   await pgInstance?.destroy();
+  if (media) fs.rmSync(media, { recursive: true, force: true });
 }, 120_000);
 
 describe.skipIf(!canRun)(`failover: two servers, Mosquitto, a private PostgreSQL, ${SITES} playing sites`, () => {
