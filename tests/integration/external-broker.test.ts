@@ -165,7 +165,11 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
     const id = fleet.ids()[3]!;
     await fleet.kill(id);
     await waitFor(`${id} offline`, () => t.server.ctx.fleet.observation(id)!.connected === false, 10_000, 50);
-    const events = (await t.api('GET', `/api/sites/${id}/events?type=disconnected`)).body.events as Array<{ detail: { reason: string | null } }>;
+    // The event is stored by the fleet's batched writer a moment after the observation changes (on PostgreSQL, an await later).
+    const events = await waitFor('the disconnection stored', async () => {
+      const e = (await t.api('GET', `/api/sites/${id}/events?type=disconnected`)).body.events as Array<{ detail: { reason: string | null } }>;
+      return e.length > 0 ? e : undefined;
+    });
     expect(events[0]!.detail.reason).toBe('last-will');
     const c = await waitFor('coverage shows it offline', async () => {
       const c = await coverage();
