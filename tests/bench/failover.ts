@@ -111,7 +111,12 @@ export async function runFailoverBench({ quick, log = console.log }: { quick: bo
     const takeoverMs = await until(killedAt, 60_000, () => c.b.server.ctx.cluster.keeper.owned().length === LEASE_NAMES.length, 20);
     const over = await afterKill;
     log(`failover: takeover ${takeoverMs.toFixed(0)} ms, first confirmed ${over.firstConfirmedMs.toFixed(0)} ms, all ${over.allConfirmedMs.toFixed(0)} ms after the kill`);
-    const figures = (t: AlertTimes) => ({ firstConfirmedMs: t.firstConfirmedMs, allConfirmedMs: t.allConfirmedMs, firstSoundMs: t.firstSoundMs, lastFirstSoundMs: t.lastFirstSoundMs });
+    const figures = (t: AlertTimes) => ({
+      firstConfirmedMs: t.firstConfirmedMs,
+      allConfirmedMs: t.allConfirmedMs,
+      firstSoundMs: t.firstSoundMs,
+      lastFirstSoundMs: t.lastFirstSoundMs,
+    });
     return [
       { scenario: SCENARIO, broker: 'mosquitto', params: { sites, leaseTtlMs: ttlMs, run: 'baseline (no failover)' }, figures: { ...figures(base) } },
       {
