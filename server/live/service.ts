@@ -9,7 +9,7 @@
  * to readers (live or from the record) is views.ts's; how long its delay is
  * and how it is raised, adaptive-delay.ts's (over delay-budget.ts); what the
  * sites report, site-reports.ts's; the order of the writes to the record,
- * record-writer.ts's. A receiver tells the JSON start on an audio channel
+ * record-writer.ts's; other servers' streams, across-servers.ts's. A receiver tells the JSON start on an audio channel
  * from a binary frame by the first byte ('{' vs 'L').
  *
  * Two streams of the same priority on overlapping areas are refused (409):
@@ -54,11 +54,12 @@ import { Errors, fail } from '../errors.ts';
 import { LiveStream, type PcmSource } from './live-stream.ts';
 import { SkewTracker } from './skew.ts';
 export type { LiveDelayView } from './delay-budget.ts';
-import { publicUrl, type LiveEndReason, type LiveStreamRecord, type LiveStreamStore } from './store.ts';
+import { publicUrl, type LiveEndReason, type LiveStreamStore } from './store.ts';
 import { logSafe } from '../log-safe.ts';
 import { LivePublisher } from './publisher.ts';
 import { LiveSiteReports, type RecordStats } from './site-reports.ts';
 import { LiveRecordWriter } from './record-writer.ts';
+import { LiveAcrossServers } from './across-servers.ts';
 import { AdaptiveDelay } from './adaptive-delay.ts';
 import { liveView, newRecord, onAir, type Entry } from './entry.ts';
 import { defaultLabel, recordView, redactUrl, siteView, type LiveDelayPreview, type LiveSiteView, type LiveStreamDetail, type LiveStreamView } from './views.ts';
@@ -129,6 +130,8 @@ export class LiveService {
   /** A flush asked for and not begun: another ask joins it. */
   private queuedFlush: Promise<boolean> | undefined;
   private readonly delays: AdaptiveDelay;
+  /** This server's streams among other servers': vouching, stops asked elsewhere, orphans. */
+  private readonly across: LiveAcrossServers;
   /** Who hears of streams starting, ending and being slowed (the console's event stream). */
   private readonly listeners = new Set<(ch: LiveChange) => void>();
 
@@ -137,6 +140,17 @@ export class LiveService {
     this.wire = new LivePublisher({ broker: deps.broker, log: deps.log, now: deps.now, onAir: () => [...this.live.values()].map(onAir) });
     this.reports = new LiveSiteReports({ store: deps.store, now: deps.now, areaPathOfSite: deps.areaPathOfSite, keep: this.cfg.keepEnded });
     this.writer = new LiveRecordWriter(deps.log);
+    this.across = new LiveAcrossServers({
+      store: deps.store,
+      now: deps.now,
+      log: deps.log,
+      audit: deps.audit,
+      reports: this.reports,
+      wire: this.wire,
+      ownerTickMs: deps.ownerTickMs,
+      running: (id) => this.live.get(id),
+      finish: (e, by) => this.finish(e, 'operator', `stopped by ${by.username}`, by),
+    });
     this.delays = new AdaptiveDelay({
       cfg: this.cfg,
       log: deps.log,
@@ -156,10 +170,8 @@ export class LiveService {
   async recover(opts: { retries?: number; retryMs?: number } = {}): Promise<number[]> {
     const store = this.deps.store;
     if (!store) return [];
-    if (this.deps.soleServer === false) return this.closeOrphans(opts);
-    const open = await store.open();
-    const detail = 'server_restart: the server restarted while the stream was on air / máy chủ khởi động lại khi luồng đang phát';
-    return this.closeLeftOver(open, 'server_restart', detail, opts);
+    if (this.deps.soleServer === false) return this.across.closeOrphans(opts);
+    return this.across.closeLeftOver(await store.open(), 'server_restart', opts);
   }
 
   /**
@@ -167,48 +179,8 @@ export class LiveService {
    * for it (it died, or lost the database): nobody sends its frames any more.
    * Run by the live lease's holder, and at start.
    */
-  async closeOrphans(opts: { retries?: number; retryMs?: number } = {}): Promise<number[]> {
-    const store = this.deps.store;
-    if (!store) return [];
-    // This server's own are never orphans while it runs: it renews them (a stall long enough to lapse would end them here).
-    const orphans = (await store.orphans()).filter((r) => !this.live.has(r.id));
-    if (orphans.length === 0) return [];
-    const detail = 'server_lost: the server that ran the stream stopped answering / máy chủ phát luồng đã ngừng hoạt động';
-    return this.closeLeftOver(orphans, 'server_lost', detail, opts);
-  }
-
-  private async closeLeftOver(
-    open: readonly LiveStreamRecord[],
-    reason: 'server_restart' | 'server_lost',
-    detail: string,
-    opts: { retries?: number; retryMs?: number },
-  ): Promise<number[]> {
-    const store = this.deps.store!;
-    const now = this.deps.now();
-    const sends: Array<Promise<void>> = [];
-    const closed: number[] = [];
-    for (const r of open) {
-      // Another server (or a stop on this one) may end it first: only the end that closed it is audited and told.
-      if (!(await store.end(r.id, { endedAt: now, reason, detail, by: null }))) continue;
-      closed.push(r.id);
-      this.reports.noteRecovered(r.id, r.areaIds);
-      await this.deps.audit.record(null, 'live.stop', String(r.id), { reason });
-      this.deps.log.warn({ streamId: r.id, areas: r.areas, reason }, `live stream ended: ${reason}`);
-      sends.push(this.wire.stopLeftOver(r.areas, { v: PROTOCOL_VERSION, type: 'stream_stop', streamId: r.id, reason: 'error', detail, at: now }, opts));
-    }
-    await Promise.all(sends);
-    return closed;
-  }
-
-  /** Vouches for this server's streams, and stops those another server was asked to stop. */
-  private async ownerTick(): Promise<void> {
-    const store = this.deps.store;
-    if (!store || this.live.size === 0) return;
-    await store.renew();
-    for (const req of await store.stopRequests()) {
-      const e = this.live.get(req.id);
-      if (e && e.endedAt === null) await this.finish(e, 'operator', `stopped by ${req.by.name}`, { id: req.by.id, username: req.by.name });
-    }
+  closeOrphans(opts: { retries?: number; retryMs?: number } = {}): Promise<number[]> {
+    return this.across.closeOrphans(opts);
   }
 
   /**
@@ -229,7 +201,8 @@ export class LiveService {
     }
     if (this.deps.store && this.deps.ownerTickMs) {
       this.ownerTimer = setInterval(() => {
-        this.ownerTick().catch((err: unknown) => this.deps.log.error({ err }, 'live streams: vouching for this server’s streams failed; retried next tick'));
+        if (this.live.size === 0) return;
+        this.across.ownerTick().catch((err: unknown) => this.deps.log.error({ err }, 'live streams: vouching for this server’s streams failed; retried next tick'));
       }, this.deps.ownerTickMs);
       this.ownerTimer.unref();
     }
@@ -406,27 +379,12 @@ export class LiveService {
     const e = this.live.get(id);
     if (!e) {
       const store = this.deps.store;
-      if (store && !this.ended.some((x) => x.id === id) && (await store.requestStop(id, { id: actor.id, name: actor.username }))) return this.awaitRemoteStop(id);
+      if (store && !this.ended.some((x) => x.id === id) && (await store.requestStop(id, { id: actor.id, name: actor.username }))) return this.across.awaitStop(id);
       if (this.ended.some((x) => x.id === id) || (await this.deps.store?.exists(id))) throw fail('LOANET_STREAM_ENDED', { id: String(id) });
       throw Errors.notFound('live_stream', id);
     }
     await this.finish(e, 'operator', `stopped by ${actor.username}`, actor);
     return this.view(e);
-  }
-
-  /** A stop asked of another server: its end as recorded, once the owner (or the orphans' sweep) closed it. */
-  private async awaitRemoteStop(id: number): Promise<LiveStreamView> {
-    const store = this.deps.store!;
-    const deadline = this.deps.now() + 4 * (this.deps.ownerTickMs ?? 2000) + 2000;
-    for (;;) {
-      if (!(await store.isOpen(id))) {
-        const r = await store.get(id);
-        if (r) return recordView(r, await store.sites(id));
-      }
-      if (this.deps.now() > deadline)
-        throw Errors.unavailable('stream_owner', `the server running stream ${id} did not stop it in time; it is closed once that server is found gone`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
   }
 
   /** The streams on air now, newest first (memory only: what this server plays). */
@@ -454,12 +412,8 @@ export class LiveService {
     if (q.state === 'live' || !store) {
       const mem = q.state === 'live' ? [...this.live.values()] : [...this.live.values(), ...[...this.ended].reverse()];
       let streams = this.fromMemory(mem, { limit, ...(q.before !== undefined ? { before: q.before } : {}), ...(q.areaIds ? { areaIds: q.areaIds } : {}) });
-      if (q.state === 'live' && store && this.deps.soleServer === false) {
-        // Streams other servers run, from the record.
-        const seen = (ids: readonly number[]) => !q.areaIds || ids.some((id) => q.areaIds!.has(id));
-        const others = (await store.open()).filter((r) => !this.live.has(r.id) && seen(r.areaIds) && (q.before === undefined || r.startedAt < q.before));
-        const views = await Promise.all(others.map(async (r) => recordView(r, await store.sites(r.id))));
-        streams = [...streams, ...views].sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
+      if (q.state === 'live' && this.deps.soleServer === false) {
+        streams = [...streams, ...(await this.across.othersOnAir(q))].sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
       }
       return { streams, next: streams.length === limit ? streams[streams.length - 1]!.startedAt : null };
     }
