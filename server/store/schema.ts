@@ -7,7 +7,7 @@
  * both dialects' schemas, and the converted stores' tests read and write
  * through these types).
  *
- * Long because the schema is (36 tables): one interface per table, one
+ * Long because the schema is (45 tables): one interface per table, one
  * concept, the store's whole shape read in one place.
  *
  * Types are what a row holds in both dialects alike: epoch-ms times and
