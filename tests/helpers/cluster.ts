@@ -88,6 +88,59 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * A loanet server as its own process (`node --import tsx server/main.ts`) on
+ * `dataDir` with `env` over the test defaults, answering and with the admin
+ * logged in. The admin is written once the server listens (the auth feature
+ * starts after it), so /api/health may answer before a login can: the login
+ * is waited for too. `onSpawn` gets the process at once, so a caller can kill
+ * it should the start hang.
+ */
+export async function startServerProcess(dataDir: string, env: Record<string, string>, o: { name?: string; onSpawn?: (p: ServerProcess) => void } = {}): Promise<ServerProcess> {
+  const name = o.name ?? 'the server process';
+  const httpPort = await freePort();
+  let output = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: serverProcessEnv(dataDir, { NODE_NO_WARNINGS: '1', LOANET_HTTP_PORT: String(httpPort), LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD, LOANET_LOG_LEVEL: 'warn', ...env }),
+  });
+  const keep = (b: Buffer) => (output = (output + b.toString('utf8')).slice(-20_000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const base = `http://127.0.0.1:${httpPort}`;
+  const p: ServerProcess = { child, base, token: '', api: new LoanetClient(base, undefined), output: () => output };
+  o.onSpawn?.(p);
+  await waitFor(
+    `${name} answering`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited: ${output}`);
+      return fetch(`${base}/api/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    120_000,
+    200,
+  );
+  await waitFor(
+    `the admin logging in to ${name}`,
+    async () => {
+      const r = await fetch(`${base}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+      });
+      if (r.status === 200) p.token = ((await r.json()) as { token: string }).token;
+      return p.token !== '';
+    },
+    30_000,
+    100,
+  );
+  p.api = new LoanetClient(base, p.token);
+  return p;
+}
+
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const log = o.log ?? (() => {});
   const dir = tempDir('loanet-failover-');
@@ -129,47 +182,13 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
 
   let a: ServerProcess | undefined;
   /** Server A as its own process, answering and logged in (the one killed). */
-  const spawnA = async (): Promise<ServerProcess> => {
-    const httpPort = await freePort();
-    let output = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: serverProcessEnv(shared, {
-        NODE_NO_WARNINGS: '1',
-        LOANET_HTTP_PORT: String(httpPort),
-        LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
-        LOANET_LOG_LEVEL: 'warn',
-        ...env('loanet_a'),
-      }),
-    });
-    const keep = (b: Buffer) => (output = (output + b.toString('utf8')).slice(-20_000));
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    const base = `http://127.0.0.1:${httpPort}`;
-    const p: ServerProcess = { child, base, token: '', api: new LoanetClient(base, undefined), output: () => output };
-    a = p;
-    await waitFor(
-      'server A answering',
-      async () => {
-        if (child.exitCode !== null) throw new Error(`server A exited: ${output}`);
-        return fetch(`${base}/api/health`).then(
-          (r) => r.ok,
-          () => false,
-        );
+  const spawnA = (): Promise<ServerProcess> =>
+    startServerProcess(shared, env('loanet_a'), {
+      name: 'server A',
+      onSpawn: (p) => {
+        a = p;
       },
-      120_000,
-      200,
-    );
-    const login = await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
     });
-    p.token = ((await login.json()) as { token: string }).token;
-    p.api = new LoanetClient(base, p.token);
-    return p;
-  };
   const killA = async () => {
     const child = a?.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -29,12 +29,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, siteTopic } from '../../protocol/index.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 import { admin, testDatabaseUrl } from '../helpers/store.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const canRun =
   haveTools('mosquitto') &&
   haveTools({
@@ -58,7 +58,7 @@ let mosquitto: ChildProcess | undefined;
 let dbName: string;
 let dbUrl: string;
 let db: pg.Client;
-let a: { child: ChildProcess; base: string; token: string; output: () => string };
+let a: ServerProcess;
 let b: TestServer;
 
 interface SimSite {
@@ -97,44 +97,6 @@ async function call(base: string, token: string, method: string, url: string, bo
     /* not JSON */
   }
   return { status: r.status, body: parsed };
-}
-
-async function startServerProcess(): Promise<typeof a> {
-  const httpPort = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: serverProcessEnv(tempDir('loanet-alarms-cluster-a-'), {
-      NODE_NO_WARNINGS: '1',
-      LOANET_HTTP_PORT: String(httpPort),
-      LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      LOANET_LOG_LEVEL: 'warn',
-      ...env('loanet_a'),
-    }),
-  });
-  const keep = (x: Buffer) => (output = (output + x.toString('utf8')).slice(-20_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const base = `http://127.0.0.1:${httpPort}`;
-  await waitFor(
-    'server A answering',
-    async () => {
-      if (child.exitCode !== null) throw new Error(`server A exited: ${output}`);
-      return fetch(`${base}/api/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-    },
-    90_000,
-    200,
-  );
-  const login = await fetch(`${base}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-  });
-  return { child, base, token: ((await login.json()) as { token: string }).token, output: () => output };
 }
 
 function listening(): Promise<boolean> {
@@ -214,7 +176,7 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
     mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
     await waitFor('mosquitto listening', listening, 15_000);
 
-    a = await startServerProcess();
+    a = await startServerProcess(tempDir('loanet-alarms-cluster-a-'), env('loanet_a'));
     const imported = await fetch(`${a.base}/api/areas/import?version=2025`, {
       method: 'POST',
       headers: { 'content-type': 'text/csv', authorization: `Bearer ${a.token}` },

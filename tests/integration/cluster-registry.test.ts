@@ -21,11 +21,11 @@ import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { admin, testDatabaseUrl } from '../helpers/store.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const canRun =
   haveTools('mosquitto') &&
   haveTools({
@@ -44,7 +44,7 @@ let mosquitto: ChildProcess | undefined;
 let dbName: string;
 let dbUrl: string;
 let shared: string;
-let a: { child: ChildProcess; base: string; token: string; output: () => string };
+let a: ServerProcess;
 let b: TestServer;
 let fleet: FleetRunner | undefined;
 const reached: string[] = [];
@@ -61,55 +61,6 @@ function env(user: 'loanet_a' | 'loanet_b'): Record<string, string> {
     LOANET_SHARED_DIR: shared,
     LOANET_BROKER_HOOK_SECRET: HOOK_SECRET,
   };
-}
-
-async function startServerProcess(): Promise<typeof a> {
-  const httpPort = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: serverProcessEnv(tempDir('loanet-registry-a-'), {
-      NODE_NO_WARNINGS: '1',
-      LOANET_HTTP_PORT: String(httpPort),
-      LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      LOANET_LOG_LEVEL: 'warn',
-      ...env('loanet_a'),
-    }),
-  });
-  const keep = (buf: Buffer) => (output = (output + buf.toString('utf8')).slice(-20_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const base = `http://127.0.0.1:${httpPort}`;
-  await waitFor(
-    'the first server answering',
-    async () => {
-      if (child.exitCode !== null) throw new Error(`the server process exited: ${output}`);
-      return fetch(`${base}/api/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-    },
-    90_000,
-    200,
-  );
-  // The admin is written once the server listens (the auth feature starts after): /api/health may answer first.
-  let token = '';
-  await waitFor(
-    'the admin logging in',
-    async () => {
-      const r = await fetch(`${base}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-      });
-      if (r.status === 200) token = ((await r.json()) as { token: string }).token;
-      return token !== '';
-    },
-    30_000,
-    100,
-  );
-  return { child, base, token, output: () => output };
 }
 
 async function login(base: string, username: string, password: string): Promise<string> {
@@ -181,7 +132,7 @@ describe.skipIf(!canRun)('two servers, one registry', () => {
     writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_a', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000 });
     mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
     await waitFor('mosquitto listening', listening, 15_000);
-    a = await startServerProcess();
+    a = await startServerProcess(tempDir('loanet-registry-a-'), env('loanet_a'));
     await brokerFilesFromA();
     await waitFor('mosquitto knows the second server', () => mosquittoLetsIn('loanet_b', SERVER_PASSWORD), 15_000, 100);
     // B before anything is registered: all it knows of the registry must come from A's changes.

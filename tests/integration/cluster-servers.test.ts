@@ -27,11 +27,11 @@ import { LoanetClient } from '../../tools/api-client.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { download, uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { admin, testDatabaseUrl } from '../helpers/store.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const canRun =
   haveTools('mosquitto', 'ffmpeg') &&
   haveTools({
@@ -52,7 +52,7 @@ let dbName: string;
 let dbUrl: string;
 let db: pg.Client;
 /** The server in its own process: the lease holder, killed with SIGKILL. */
-let a: { child: ChildProcess; base: string; token: string; output: () => string };
+let a: ServerProcess;
 /** The server in this process: the standby that takes over. */
 let b: TestServer;
 let fleet: FleetRunner;
@@ -76,44 +76,6 @@ function env(user: 'loanet_a' | 'loanet_b'): Record<string, string> {
     LOANET_HISTORY_S: '1',
     LOANET_SHARED_DIR: shared,
   };
-}
-
-async function startServerProcess(): Promise<typeof a> {
-  const httpPort = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: serverProcessEnv(tempDir('loanet-cluster-a-'), {
-      NODE_NO_WARNINGS: '1',
-      LOANET_HTTP_PORT: String(httpPort),
-      LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      LOANET_LOG_LEVEL: 'warn',
-      ...env('loanet_a'),
-    }),
-  });
-  const keep = (b: Buffer) => (output = (output + b.toString('utf8')).slice(-20_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const base = `http://127.0.0.1:${httpPort}`;
-  await waitFor(
-    'the first server answering',
-    async () => {
-      if (child.exitCode !== null) throw new Error(`the server process exited: ${output}`);
-      return fetch(`${base}/api/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-    },
-    90_000,
-    200,
-  );
-  const login = await fetch(`${base}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-  });
-  return { child, base, token: ((await login.json()) as { token: string }).token, output: () => output };
 }
 
 /** The leases a server's /metrics says it holds. */
@@ -177,7 +139,7 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
     await waitFor('mosquitto listening', listening, 15_000);
 
-    a = await startServerProcess();
+    a = await startServerProcess(tempDir('loanet-cluster-a-'), env('loanet_a'));
     const api = new LoanetClient(a.base, a.token);
     const imported = await fetch(`${a.base}/api/areas/import?version=2025`, {
       method: 'POST',
