@@ -23,14 +23,6 @@ import { DEFAULT_LEASE_TIMINGS, LEASE_NAMES, type LeaseName, type LeaseTimings }
 import { instanceId, LeaseStore } from './lease-store.ts';
 import { type LeasedTask, LeasedWork } from './leased-work.ts';
 
-export interface ClusterFigures {
-  /** This server's name as a lease holder (host:pid:random). */
-  instance: string;
-  /** The leases this server holds now. */
-  owned: LeaseName[];
-  timings: LeaseTimings;
-}
-
 export class Cluster {
   readonly keeper: LeaseKeeper;
   readonly leases: LeaseStore;
@@ -62,10 +54,6 @@ export class Cluster {
   /** `task` started each time this server acquires `lease` and stopped when it loses it; start() it from the feature's start. */
   leased(lease: LeaseName, task: LeasedTask): LeasedWork {
     return new LeasedWork(this.keeper, lease, task, this.log);
-  }
-
-  figures(): ClusterFigures {
-    return { instance: this.instance, owned: this.keeper.owned(), timings: this.timings };
   }
 }
 
