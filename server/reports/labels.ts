@@ -37,7 +37,7 @@ export const FAULT_KIND_LABEL: Readonly<Record<SiteReasonCode, { vi: string; en:
   weak_signal: { vi: 'Sóng yếu', en: 'weak signal' },
   device_unreachable: { vi: 'Thiết bị không phản hồi', en: 'device unreachable' },
   sound_check_failed: { vi: 'Kiểm tra âm thanh không đạt', en: 'sound check failed' },
-  monitor_mic_unavailable: { vi: 'Micro giám sát không hoạt động', en: 'monitoring microphone unavailable' },
+  monitor_mic_unavailable: { vi: 'Micrô giám sát không hoạt động', en: 'monitoring microphone unavailable' },
   sound_not_verified: { vi: 'Chưa xác minh được âm thanh', en: 'sound not verified' },
   config_stale: { vi: 'Chưa áp dụng cấu hình mới', en: 'configuration not applied' },
 };
