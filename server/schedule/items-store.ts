@@ -178,6 +178,8 @@ export class BroadcastItemStore {
       cancelled_by_id: item.cancelledById,
       cancelled_at: item.cancelledAt,
       cancel_reason: item.cancelReason,
+      language: null,
+      longest_ms: null,
     };
     // Who created it, and when, never change once stored.
     const { id: _id, created_by: _by, created_by_id: _byId, created_at: _at, ...changes } = row;

@@ -102,6 +102,7 @@ export class SentEntryStore {
           plan: 'play',
           skip_reason: null,
           blocked_by: null,
+          languages: null,
         });
       }
       for (const s of plan?.skipped ?? []) {
@@ -118,6 +119,7 @@ export class SentEntryStore {
           duration_ms: s.endAt - s.startAt,
           priority: s.priority,
           plan: 'skipped',
+          languages: null,
           skip_reason: s.reason,
           blocked_by: s.blockedBy,
         });

@@ -1293,4 +1293,51 @@ ALTER TABLE live_streams ADD COLUMN stop_requested_name TEXT;
 CREATE INDEX live_streams_open_owner ON live_streams(owner) WHERE ended_at IS NULL;
 `,
   },
+  {
+    version: 32,
+    name: 'languages: what each area speaks, the language versions of a bulletin, what each site was planned to hear and what each part played',
+    // Decree 49/2024/NĐ-CP: grassroots information in ethnic-minority languages.
+    // areas.languages: the area's own ordered list of BCP 47 tags (JSON), NULL
+    // when it inherits its parent's (server/registry/area-languages.ts).
+    // broadcast_items.language: the default version's language (its media's),
+    // set when the item has other versions; longest_ms: the longest any site
+    // plays it (every version back to back), so period queries keep it while
+    // some site may still be playing it; NULL: duration_ms.
+    // broadcast_item_versions: the other versions, one per language, in order.
+    // playlist_entries.languages: what a site was planned to hear (JSON: the
+    // site's languages, those played, those with no version, a fallback and
+    // why), so the as-run can say it. as_run.parts: a receipt's parts (JSON).
+    sql: `
+ALTER TABLE areas ADD COLUMN languages TEXT;
+ALTER TABLE broadcast_items ADD COLUMN language TEXT;
+ALTER TABLE broadcast_items ADD COLUMN longest_ms INTEGER;
+CREATE TABLE broadcast_item_versions (
+  item_id     TEXT NOT NULL REFERENCES broadcast_items(id),
+  language    TEXT NOT NULL,
+  position    INTEGER NOT NULL,
+  media_id    TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  PRIMARY KEY (item_id, language)
+);
+CREATE INDEX broadcast_item_versions_media ON broadcast_item_versions(media_id);
+ALTER TABLE playlist_entries ADD COLUMN languages TEXT;
+ALTER TABLE as_run ADD COLUMN parts TEXT;
+`,
+    postgres: `
+ALTER TABLE areas ADD COLUMN languages TEXT;
+ALTER TABLE broadcast_items ADD COLUMN language TEXT;
+ALTER TABLE broadcast_items ADD COLUMN longest_ms BIGINT;
+CREATE TABLE broadcast_item_versions (
+  item_id     TEXT NOT NULL REFERENCES broadcast_items(id),
+  language    TEXT NOT NULL,
+  position    BIGINT NOT NULL,
+  media_id    TEXT NOT NULL,
+  duration_ms BIGINT NOT NULL,
+  PRIMARY KEY (item_id, language)
+);
+CREATE INDEX broadcast_item_versions_media ON broadcast_item_versions(media_id);
+ALTER TABLE playlist_entries ADD COLUMN languages TEXT;
+ALTER TABLE as_run ADD COLUMN parts TEXT;
+`,
+  },
 ];

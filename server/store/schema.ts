@@ -7,7 +7,7 @@
  * both dialects' schemas, and the converted stores' tests read and write
  * through these types).
  *
- * Long because the schema is (45 tables): one interface per table, one
+ * Long because the schema is (46 tables): one interface per table, one
  * concept, the store's whole shape read in one place.
  *
  * Types are what a row holds in both dialects alike: epoch-ms times and
@@ -47,6 +47,8 @@ export interface AreasTable {
   created_at: EpochMs;
   updated_at: EpochMs;
   retired_at: EpochMs | null;
+  /** Migration 32: the area's own languages (JSON array of BCP 47 tags); NULL inherits its parent's. */
+  languages: JsonText | null;
 }
 
 export interface SitesTable {
@@ -227,6 +229,18 @@ export interface BroadcastItemsTable {
   cancelled_by_id: number | null;
   cancelled_at: EpochMs | null;
   cancel_reason: string | null;
+  /** Migration 32: the default version's language, when the item has other versions. */
+  language: string | null;
+  /** Migration 32: the longest any site plays it (all versions back to back); NULL: duration_ms. */
+  longest_ms: number | null;
+}
+
+export interface BroadcastItemVersionsTable {
+  item_id: string;
+  language: string;
+  position: number;
+  media_id: string;
+  duration_ms: number;
 }
 
 export interface BroadcastItemAreasTable {
@@ -250,6 +264,8 @@ export interface PlaylistEntriesTable {
   sent_at: EpochMs;
   version: string | null;
   withdrawn_at: EpochMs | null;
+  /** Migration 32: what the site was planned to hear (JSON, server/schedule/sent-entries.ts); NULL: one version. */
+  languages: JsonText | null;
 }
 
 export interface AsRunTable {
@@ -274,6 +290,8 @@ export interface AsRunTable {
   /** Migration 14: NULL from agents that predate it. */
   clock_synced: Flag | null;
   clock_error_ms: number | null;
+  /** Migration 32: the receipt's parts (JSON), for an entry with language versions. */
+  parts: JsonText | null;
 }
 
 export interface AlertsTable {
@@ -722,6 +740,7 @@ export interface Database {
   media: MediaTable;
   broadcast_items: BroadcastItemsTable;
   broadcast_item_areas: BroadcastItemAreasTable;
+  broadcast_item_versions: BroadcastItemVersionsTable;
   playlist_entries: PlaylistEntriesTable;
   as_run: AsRunTable;
   alerts: AlertsTable;
