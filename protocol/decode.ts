@@ -8,7 +8,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { PROTOCOL_VERSION } from './version.ts';
 import { CommandMessage, SiteEventMessage, SiteStateMessage, TelemetryMessage } from './messages.ts';
-import { PlaylistMessage } from './playlist.ts';
+import { PlaylistMessage, playlistProblem } from './playlist.ts';
 import { AlertControlMessage } from './alert.ts';
 
 /** Largest JSON payload accepted on any site topic (a heartbeat is ~1 KB). */
@@ -54,7 +54,11 @@ function variantCheckers(schema: TSchema): Map<string, TypeCheck<TSchema>> {
   return out;
 }
 
-export function payloadDecoder<S extends TSchema>(name: string, schema: S): PayloadDecoder<Static<S>> {
+/**
+ * `problem`: rules a schema cannot say (fields that must agree with each other),
+ * checked after the schema; what it returns is the reason of a `schema` error.
+ */
+export function payloadDecoder<S extends TSchema>(name: string, schema: S, problem?: (value: Static<S>) => string | undefined): PayloadDecoder<Static<S>> {
   const check = TypeCompiler.Compile(schema);
   const variants = variantCheckers(schema);
   const validate = (value: unknown): Decoded<Static<S>> => {
@@ -77,6 +81,8 @@ export function payloadDecoder<S extends TSchema>(name: string, schema: S): Payl
       const detail = variant ? firstErrors(variant, value) : variants.size > 0 ? `/type: must be one of ${[...variants.keys()].join(', ')}` : firstErrors(check, value);
       return { ok: false, error: { code: 'schema', reason: `${name}: ${detail}` } };
     }
+    const wrong = problem?.(value as Static<S>);
+    if (wrong !== undefined) return { ok: false, error: { code: 'schema', reason: `${name}: ${wrong}` } };
     return { ok: true, value: value as Static<S> };
   };
   return {
@@ -103,7 +109,7 @@ export const decodeState = payloadDecoder('state', SiteStateMessage);
 export const decodeTelemetry = payloadDecoder('telemetry', TelemetryMessage);
 export const decodeEvent = payloadDecoder('event', SiteEventMessage);
 export const decodeCommand = payloadDecoder('cmd', CommandMessage);
-export const decodePlaylist = payloadDecoder('playlist', PlaylistMessage);
+export const decodePlaylist = payloadDecoder('playlist', PlaylistMessage, playlistProblem);
 /** Alert control on areas/{areaKey}/control (protocol/alert.ts). */
 export const decodeAlertControl = payloadDecoder('alert-control', AlertControlMessage);
 

@@ -32,6 +32,12 @@ export const SiteStateMessage = Type.Object(
     agentVersion: Type.Optional(Short(40)),
     /** Why offline: 'last-will' (connection lost), 'shutdown', 'reboot'. */
     reason: Type.Optional(Short(80)),
+    /**
+     * What this agent can take that v1 agents did not always have (e.g. 'playlist_parts'): the server
+     * sends a new command or playlist field only to a site whose agent declared it. Unknown names are
+     * accepted (a newer agent). Optional: agents older than it omit it, and take none.
+     */
+    features: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), { maxItems: 32 })),
   },
   { additionalProperties: false, $id: 'SiteStateMessage' },
 );

@@ -30,6 +30,25 @@ const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) => Type.Obje
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the media file, lower-case hex' });
 const EntryId = Type.String({ minLength: 1, maxLength: 120, pattern: '^[A-Za-z0-9_.:@-]+$', description: 'occurrence id: item id @ scheduled start' });
 const PlaylistVersion = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
+const MediaId = Type.String({ minLength: 1, maxLength: 80 });
+/** Size of the media file: what the agent's cache must hold. */
+const MediaBytes = Type.Integer({ minimum: 1 });
+const DurationMs = Type.Integer({ minimum: 1 });
+
+/**
+ * A BCP 47 tag in its canonical case (RFC 5646 §2.1.1: lower-case language,
+ * Title-case script, upper-case region), as the server's media library stores
+ * it: one spelling per language, so two sides compare tags as strings.
+ */
+export const LANGUAGE_TAG_PATTERN =
+  '^[a-z]{2,8}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?(?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*(?:-[a-wyz0-9](?:-[a-z0-9]{2,8})+)*(?:-x(?:-[a-z0-9]{1,8})+)?$';
+const LanguageTag = Type.String({ minLength: 2, maxLength: 35, pattern: LANGUAGE_TAG_PATTERN, description: 'BCP 47 language tag, canonical case' });
+
+/** Most versions (languages) one programme may have. */
+export const MAX_PLAYLIST_PARTS = 8;
+
+/** The feature an agent declares in `state.features` when it plays entries with `parts`; the server sends `parts` to no other site. */
+export const PLAYLIST_PARTS_FEATURE = 'playlist_parts';
 
 /** Circular 39/2020/TT-BTTTT priority classes; a higher one pre-empts a lower one at a site. */
 export const PLAYLIST_PRIORITIES = ['normal', 'priority', 'emergency'] as const;
@@ -39,19 +58,30 @@ export type PlaylistPriority = (typeof PLAYLIST_PRIORITIES)[number];
 export const PLAYLIST_ENTRY_KINDS = ['bulletin', 'alert'] as const;
 export type PlaylistEntryKind = (typeof PLAYLIST_ENTRY_KINDS)[number];
 
+/** One language version of a programme: played in its turn, back to back with the others. */
+export const PlaylistPartMessage = Obj({
+  language: LanguageTag,
+  mediaId: MediaId,
+  sha256: Sha256,
+  bytes: MediaBytes,
+  durationMs: DurationMs,
+});
+export type PlaylistPartMessage = Static<typeof PlaylistPartMessage>;
+
 export const PlaylistEntryMessage = Obj({
   /** Occurrence id, stable across recomputation: the key of the receipt. */
   id: EntryId,
   kind: Lit(PLAYLIST_ENTRY_KINDS),
   /** The broadcast item (or alert) this is an occurrence of. */
   itemId: Type.String({ minLength: 1, maxLength: 80 }),
-  mediaId: Type.String({ minLength: 1, maxLength: 80 }),
+  /** With parts: parts[0]'s, so a reader that ignores parts still has the first version. */
+  mediaId: MediaId,
   sha256: Sha256,
-  /** Size of the media file: what the agent's cache must hold. */
-  bytes: Type.Integer({ minimum: 1 }),
+  bytes: MediaBytes,
   /** When to start playing, server clock. */
   startAt: EpochMs,
-  durationMs: Type.Integer({ minimum: 1 }),
+  /** Of one play; with parts, the sum of the parts' durations. */
+  durationMs: DurationMs,
   priority: Lit(PLAYLIST_PRIORITIES),
   /** Do not start after this (server clock): a late start past it is a skip (`expired`). Absent: startAt + durationMs. */
   notAfter: Type.Optional(EpochMs),
@@ -61,8 +91,57 @@ export const PlaylistEntryMessage = Obj({
   volume: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
   /** Human label for logs and the console. */
   title: Type.Optional(Type.String({ maxLength: 200 })),
+  /**
+   * The language versions of one programme, played back to back in this order
+   * as one programme (one priority, pre-empted as a whole). Only to a site
+   * whose agent declared PLAYLIST_PARTS_FEATURE. Rules beyond the schema:
+   * playlistEntryProblem().
+   */
+  parts: Type.Optional(Type.Array(PlaylistPartMessage, { minItems: 2, maxItems: MAX_PLAYLIST_PARTS })),
 });
 export type PlaylistEntryMessage = Static<typeof PlaylistEntryMessage>;
+
+/**
+ * What is wrong with an entry beyond its schema, or undefined: with `parts`,
+ * the entry's media is parts[0]'s, its duration the sum of the parts', and
+ * no language comes twice (a receipt names its parts by language).
+ */
+export function playlistEntryProblem(e: PlaylistEntryMessage): string | undefined {
+  const parts = e.parts;
+  if (!parts) return undefined;
+  const first = parts[0];
+  if (!first) return `entry ${e.id}: parts is empty`;
+  if (e.mediaId !== first.mediaId || e.sha256 !== first.sha256 || e.bytes !== first.bytes) {
+    return `entry ${e.id}: mediaId, sha256 and bytes must be those of parts[0]`;
+  }
+  const sum = parts.reduce((n, p) => n + p.durationMs, 0);
+  if (e.durationMs !== sum) return `entry ${e.id}: durationMs ${e.durationMs} is not the sum of its parts' (${sum})`;
+  const seen = new Set<string>();
+  for (const p of parts) {
+    if (seen.has(p.language)) return `entry ${e.id}: language ${p.language} comes twice in parts`;
+    seen.add(p.language);
+  }
+  return undefined;
+}
+
+/** The first problem of any entry of a playlist (decodePlaylist runs it after the schema), or undefined. */
+export function playlistProblem(m: PlaylistMessage): string | undefined {
+  for (let i = 0; i < m.entries.length; i++) {
+    const problem = playlistEntryProblem(m.entries[i]!);
+    if (problem) return `/entries/${i}: ${problem}`;
+  }
+  return undefined;
+}
+
+/**
+ * The entry as a site without PLAYLIST_PARTS_FEATURE must receive it: its first
+ * version alone (an older agent refuses the whole playlist for an unknown field).
+ */
+export function entryWithoutParts(e: PlaylistEntryMessage): PlaylistEntryMessage {
+  const { parts, ...rest } = e;
+  const first = parts?.[0];
+  return first ? { ...rest, mediaId: first.mediaId, sha256: first.sha256, bytes: first.bytes, durationMs: first.durationMs } : rest;
+}
 
 /** sites/{siteId}/playlist, server → site, QoS 1, retained. */
 export const PlaylistMessage = Obj(
@@ -124,6 +203,40 @@ export type AsRunOutcome = (typeof AS_RUN_OUTCOMES)[number];
 export const AS_RUN_REASONS = ['no_media', 'preempted', 'amp_fault', 'device_off', 'expired', 'cancelled', 'error', 'state_lost'] as const;
 export type AsRunReason = (typeof AS_RUN_REASONS)[number];
 
+/**
+ * What became of one part (language version) of an entry with parts. A part
+ * after the first starts when the one before it ends, so only the first can be
+ * `late`; a programme that stops for good during a part (amplifier fault,
+ * cancelled, …) makes that part `partial` and the parts after it `skipped`,
+ * with the same reason; a part whose media the cache lacks at its turn is
+ * `skipped` (no_media) and the next plays at once.
+ */
+export const AsRunPart = Obj({
+  language: LanguageTag,
+  mediaId: MediaId,
+  outcome: Lit(AS_RUN_OUTCOMES),
+  startedAt: Type.Optional(EpochMs),
+  endedAt: Type.Optional(EpochMs),
+  frames: Type.Optional(Type.Integer({ minimum: 0 })),
+  reason: Type.Optional(Lit(AS_RUN_REASONS)),
+});
+export type AsRunPart = Static<typeof AsRunPart>;
+
+/**
+ * The entry's outcome from its parts' (docs/protocol.md, as_run): played only
+ * if every part played; late if the first part started late and every part ran
+ * to its end; partial if some part started and some part did not run to its end
+ * or was skipped; skipped if none started.
+ */
+export function summariseParts(parts: readonly Pick<AsRunPart, 'outcome'>[]): AsRunOutcome {
+  const ran = (o: AsRunOutcome) => o === 'played' || o === 'late';
+  if (parts.length === 0) return 'skipped';
+  if (parts.every((p) => p.outcome === 'played')) return 'played';
+  if (parts[0]!.outcome === 'late' && parts.every((p) => ran(p.outcome))) return 'late';
+  if (parts.some((p) => ran(p.outcome) || p.outcome === 'partial')) return 'partial';
+  return 'skipped';
+}
+
 /** One receipt per playlist entry per site: an `event` of type `as_run`. */
 export const AsRunEvent = Obj({
   v: Version,
@@ -134,7 +247,7 @@ export const AsRunEvent = Obj({
   entryId: EntryId,
   kind: Lit(PLAYLIST_ENTRY_KINDS),
   itemId: Type.String({ minLength: 1, maxLength: 80 }),
-  mediaId: Type.String({ minLength: 1, maxLength: 80 }),
+  mediaId: MediaId,
   /** The entry's startAt. */
   scheduledAt: EpochMs,
   outcome: Lit(AS_RUN_OUTCOMES),
@@ -164,5 +277,7 @@ export const AsRunEvent = Obj({
    * then on that best clock. Absent: no verified clock to compare with (no link).
    */
   clockErrorMs: Type.Optional(Type.Number()),
+  /** For an entry with parts: each part's outcome, in the entry's order; `outcome` summarises them (summariseParts). */
+  parts: Type.Optional(Type.Array(AsRunPart, { maxItems: MAX_PLAYLIST_PARTS })),
 });
 export type AsRunEvent = Static<typeof AsRunEvent>;
