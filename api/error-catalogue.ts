@@ -111,7 +111,7 @@ export interface ErrorParams {
   LOANET_TARGET_REQUIRED: { field: string };
   LOANET_TEXT_TOO_LONG: { field: string; max: number };
   LOANET_TOO_MANY_TAGS: { field: string; max: number; maxLength: number };
-  LOANET_NOT_A_LANGUAGE_TAG: { field: string; value: string };
+  LOANET_NOT_A_LANGUAGE_TAG: { field: string; value: string; line?: number };
   LOANET_OUT_OF_RANGE: { field: string; min: number; max: number; unit: 'words_per_minute' };
   LOANET_PERIOD_EMPTY: { field: string; from: string; to: string };
   LOANET_PERIOD_TOO_LONG: { field: string; maxDays: number };
@@ -293,7 +293,10 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
   LOANET_TARGET_REQUIRED: { status: 400, en: (p) => `${p.field}: name at least one area (or draw the area on the map)` },
   LOANET_TEXT_TOO_LONG: { status: 400, en: (p) => `${p.field}: at most ${p.max} characters` },
   LOANET_TOO_MANY_TAGS: { status: 400, en: (p) => `${p.field}: at most ${p.max} tags of at most ${p.maxLength} characters` },
-  LOANET_NOT_A_LANGUAGE_TAG: { status: 400, en: (p) => `${p.field}: "${p.value}" is not a BCP 47 language tag (e.g. vi, hmn, ium, tyz)` },
+  LOANET_NOT_A_LANGUAGE_TAG: {
+    status: 400,
+    en: (p) => `${p.line !== undefined ? `line ${p.line}: ` : ''}${p.field}: "${p.value}" is not a BCP 47 language tag (e.g. vi, hmn, ium, tyz)`,
+  },
   LOANET_OUT_OF_RANGE: { status: 400, en: (p) => `${p.field}: words per minute from ${p.min} to ${p.max}` },
   LOANET_PERIOD_EMPTY: { status: 400, en: (p) => `${p.field}: ${p.to} is not after from ${p.from}` },
   LOANET_PERIOD_TOO_LONG: { status: 400, en: (p) => `${p.field}: a period of at most ${p.maxDays} days` },

@@ -9,10 +9,14 @@
  * - loanet's own layout for any depth, villages included:
  *   `code,name,level,parent_code[,kind,lat,lon]`.
  * Codes are kept as strings: "080" and "80" are different codes.
+ * Any layout may add a `languages` column: the area's own languages in order,
+ * BCP 47 tags separated by `;` (`hmn;ium;vi`), an empty cell for "as its
+ * parent" (area-languages.ts); in a GSO list it is the commune's.
  */
 import type { AreaLevel } from './model.ts';
 import { parseCsv, CsvError } from './csv.ts';
 import type { AreaCsvParams } from '../../api/error-catalogue.ts';
+import { normaliseLanguageList } from './area-languages.ts';
 
 export interface AreaDraft {
   code: string;
@@ -22,10 +26,19 @@ export interface AreaDraft {
   parentCode: string | null;
   lat: number | null;
   lon: number | null;
+  /** The area's own languages (null: as its parent); absent when the file has no languages column (left as stored). */
+  languages?: string[] | null;
 }
 
-/** What is wrong and where, for the console to word (LOANET_AREA_CSV); the message stays the English of it. */
-export type AreaImportProblem = Omit<AreaCsvParams, 'text' | 'field'>;
+/**
+ * What is wrong and where, for the console to word (LOANET_AREA_CSV); the
+ * message stays the English of it. A languages cell has problems of its own
+ * (LOANET_NOT_A_LANGUAGE_TAG, LOANET_TOO_MANY_TAGS at the route).
+ */
+export type AreaImportProblem =
+  | Omit<AreaCsvParams, 'text' | 'field'>
+  | { problem: 'language'; line: number; column: 'languages'; value: string }
+  | { problem: 'too_many_languages'; line: number; column: 'languages'; max: number };
 
 export class AreaImportError extends Error {
   constructor(
@@ -56,6 +69,24 @@ function code(raw: string | undefined, column: string, line: number): string {
   return raw;
 }
 
+/** A languages cell → canonical tags (null for an empty cell); a bad tag names its line and itself. */
+function languages(raw: string | undefined, line: number): string[] | null {
+  const cell = (raw ?? '').trim();
+  if (cell === '') return null;
+  const r = normaliseLanguageList(
+    cell
+      .split(';')
+      .map((t) => t.trim())
+      .filter((t) => t !== ''),
+  );
+  if (r.ok) return r.languages;
+  if (r.problem === 'too_many') {
+    throw new AreaImportError(`line ${line}: languages lists more than ${r.max} languages`, { problem: 'too_many_languages', line, column: 'languages', max: r.max });
+  }
+  const value = r.problem === 'not_a_tag' ? r.value : cell;
+  throw new AreaImportError(`line ${line}: languages "${value}" is not a BCP 47 language tag (e.g. vi, hmn, ium)`, { problem: 'language', line, column: 'languages', value });
+}
+
 function required(row: Record<string, string>, column: string, line: number): string {
   const v = row[column];
   if (v === undefined || v === '') throw new AreaImportError(`line ${line}: ${column} is empty`, { problem: 'empty', line, column });
@@ -71,6 +102,8 @@ export function parseAreaCsv(text: string): AreaDraft[] {
     throw e;
   }
   const h = new Set(table.header);
+  const withLanguages = h.has('languages');
+  const langs = (r: Record<string, string>, line: number) => (withLanguages ? { languages: languages(r.languages, line) } : {});
   const out = new Map<string, AreaDraft>();
   const add = (d: AreaDraft, line: number) => {
     const prev = out.get(d.code);
@@ -106,6 +139,7 @@ export function parseAreaCsv(text: string): AreaDraft[] {
           parentCode: parent,
           lat: coord(r.lat, 'lat', line),
           lon: coord(r.lon, 'lon', line),
+          ...langs(r, line),
         },
         line,
       );
@@ -125,6 +159,7 @@ export function parseAreaCsv(text: string): AreaDraft[] {
           parentCode: r.parent_code ? code(r.parent_code, 'parent_code', line) : null,
           lat: coord(r.lat, 'lat', line),
           lon: coord(r.lon, 'lon', line),
+          ...langs(r, line),
         },
         line,
       );

@@ -1,13 +1,15 @@
-/** The area tree: list, read, create, update, retire, and import from CSV. */
+/** The area tree: list, read, create, update, retire, the languages each area speaks, and import from CSV. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ServerContext } from '../context.ts';
 import { Errors, fail } from '../errors.ts';
 import { enforceScope, requirePermission } from '../http/auth.ts';
-import { AreaImportSummary, AreaList, AreaView } from '../../api/areas.ts';
+import { AreaImportSummary, AreaLanguages, AreaLanguagesUpdate, AreaList, AreaView } from '../../api/areas.ts';
 import { areaChangeRefusal, areaCreateRefusal, withinScope } from '../auth/scope-policy.ts';
 import { parseAreaCsv, AreaImportError } from './area-import.ts';
 import type { Area } from './areas.ts';
+import { effectiveLanguages, normaliseLanguageList } from './area-languages.ts';
+import type { AreaIndex } from '../coverage/coverage.ts';
 
 /** What these routes use of the server, and nothing else. */
 export type RouteDeps = Pick<ServerContext, 'areas' | 'audit' | 'broker' | 'config' | 'coverage' | 'fleet'>;
@@ -30,6 +32,29 @@ const view = (a: Area) => ({
   lon: a.lon,
   retiredAt: a.retiredAt,
 });
+
+/** An import refused: the catalogue error of its problem, naming the line (and for a languages cell, the tag). */
+function importRefusal(e: AreaImportError) {
+  const p = e.problem;
+  if (p.problem === 'language') return fail('LOANET_NOT_A_LANGUAGE_TAG', { field: 'body', value: p.value, line: p.line });
+  if (p.problem === 'too_many_languages') return fail('LOANET_TOO_MANY_TAGS', { field: 'body', max: p.max, maxLength: 35 });
+  return fail('LOANET_AREA_CSV', { text: e.message, field: 'body', ...p });
+}
+
+/** An area's languages as the routes show them: its own list, what it speaks, and from where. */
+export function areaLanguagesView(a: Area, idx: AreaIndex) {
+  // An area outside the index (retired) inherits through its stored parent when that one is active.
+  const byId = idx.byId.has(a.id) ? idx.byId : new Map([...idx.byId, [a.id, a]]);
+  const eff = effectiveLanguages(a.id, byId);
+  const from = eff.fromAreaId !== null && eff.fromAreaId !== a.id ? byId.get(eff.fromAreaId) : undefined;
+  return {
+    area: { key: a.key, name: a.name, level: a.level },
+    own: a.languages ? [...a.languages] : null,
+    effective: [...eff.languages],
+    source: eff.fromAreaId === null ? ('default' as const) : eff.fromAreaId === a.id ? ('own' as const) : ('inherited' as const),
+    inheritedFrom: from ? { key: from.key, name: from.name } : null,
+  };
+}
 
 export const areaRoutes =
   (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
@@ -203,6 +228,77 @@ export const areaRoutes =
       },
     );
 
+    app.get(
+      '/api/areas/:key/languages',
+      {
+        schema: {
+          tags: ['areas'],
+          operationId: 'getAreaLanguages',
+          summary: 'The languages an area speaks: its own list, or the nearest ancestor’s, else Vietnamese (404 outside your area)',
+          params: Type.Object({ key: Type.String() }),
+          response: { 200: AreaLanguages },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'read');
+        const a = await ctx.areas.require(req.params.key, dv);
+        if (!withinScope(p.user.areaId, await placeOf(a), ctx.coverage.areaIndex())) throw Errors.notFound('area', req.params.key);
+        return areaLanguagesView(a, ctx.coverage.areaIndex());
+      },
+    );
+
+    app.put(
+      '/api/areas/:key/languages',
+      {
+        schema: {
+          tags: ['areas'],
+          operationId: 'setAreaLanguages',
+          summary: 'Set the languages an area speaks, in the order its bulletins are heard; the areas below it without a list of their own follow',
+          description: 'Authorised as other area changes: an admin scoped to an area changes only areas strictly inside it (403 for its own root); areas outside it are 404.',
+          params: Type.Object({ key: Type.String() }),
+          body: AreaLanguagesUpdate,
+          response: { 200: AreaLanguages },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'registry.write');
+        const before = await ctx.areas.require(req.params.key, dv);
+        enforceScope(areaChangeRefusal(p.user.areaId, await placeOf(before), undefined, ctx.coverage.areaIndex(), req.params.key));
+        const list = normaliseLanguageList(req.body.languages);
+        if (!list.ok) {
+          if (list.problem === 'not_a_tag') throw fail('LOANET_NOT_A_LANGUAGE_TAG', { field: `languages[${list.index}]`, value: list.value });
+          throw fail('LOANET_TOO_MANY_TAGS', { field: 'languages', max: list.problem === 'too_many' ? list.max : 8, maxLength: 35 });
+        }
+        const a = await ctx.areas.setLanguages(req.params.key, dv, list.languages);
+        changed();
+        await ctx.audit.record(p.user, 'area.languages', a.key, { before: before.languages ?? null, after: list.languages });
+        return areaLanguagesView(a, ctx.coverage.areaIndex());
+      },
+    );
+
+    app.delete(
+      '/api/areas/:key/languages',
+      {
+        schema: {
+          tags: ['areas'],
+          operationId: 'clearAreaLanguages',
+          summary: 'Clear an area’s own languages: it speaks its parent’s again',
+          description: 'Authorised as other area changes (see setAreaLanguages).',
+          params: Type.Object({ key: Type.String() }),
+          response: { 200: AreaLanguages },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'registry.write');
+        const before = await ctx.areas.require(req.params.key, dv);
+        enforceScope(areaChangeRefusal(p.user.areaId, await placeOf(before), undefined, ctx.coverage.areaIndex(), req.params.key));
+        const a = await ctx.areas.setLanguages(req.params.key, dv, null);
+        changed();
+        await ctx.audit.record(p.user, 'area.languages', a.key, { before: before.languages ?? null, after: null });
+        return areaLanguagesView(a, ctx.coverage.areaIndex());
+      },
+    );
+
     app.post(
       '/api/areas/import',
       {
@@ -226,7 +322,7 @@ export const areaRoutes =
         try {
           drafts = parseAreaCsv(req.body);
         } catch (e) {
-          if (e instanceof AreaImportError) throw fail('LOANET_AREA_CSV', { text: e.message, field: 'body', ...e.problem });
+          if (e instanceof AreaImportError) throw importRefusal(e);
           throw e;
         }
         const summary = await ctx.areas.import(req.query.version, drafts, 'csv-import');

@@ -15,6 +15,7 @@ import type { AreaLevel, AreaNode } from './model.ts';
 import { Errors, fail } from '../errors.ts';
 import { type AreaDraft, AREA_CODE_PATTERN } from './area-import.ts';
 import { noteRegistryChanges } from './changes.ts';
+import { parseStoredLanguages } from './area-languages.ts';
 
 export interface Area extends AreaNode {
   kind: string | null;
@@ -63,6 +64,7 @@ function toArea(r: AreaRow): Area {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     retiredAt: r.retired_at,
+    languages: parseStoredLanguages(r.languages),
   };
 }
 
@@ -171,6 +173,30 @@ export class AreaRepository {
     return (await this.byId(id))!;
   }
 
+  /**
+   * Set an area's own languages (canonical tags, in order: area-languages.ts
+   * checked them), or clear them (null) so it speaks its parent's. Noted as an
+   * area change, so the other servers re-read the areas.
+   */
+  async setLanguages(key: string, defaultVersion: string, languages: readonly string[] | null): Promise<Area> {
+    const { version, code } = parseAreaKey(key, defaultVersion);
+    const id = await this.db.transaction().execute(async (trx) => {
+      const a = await this.getIn(trx, version, code);
+      if (!a) throw Errors.notFound('area', key);
+      const r = await trx
+        .updateTable('areas')
+        .set({ languages: languages === null ? null : JSON.stringify(languages), updated_at: this.now() })
+        .where('id', '=', a.id)
+        .where('retired_at', 'is', null)
+        .executeTakeFirst();
+      if (r.numUpdatedRows === 0n) throw fail('LOANET_RETIRED', { thing: 'area', id: a.key });
+      await noteRegistryChanges(trx, 'area', [a.id]);
+      return a.id;
+    });
+    await this.load();
+    return (await this.byId(id))!;
+  }
+
   /** Retire an area; refused while it still has active child areas or sites, so nothing is orphaned. */
   async retire(key: string, defaultVersion: string): Promise<Area> {
     const a = await this.require(key, defaultVersion);
@@ -200,8 +226,11 @@ export class AreaRepository {
       for (const d of drafts) {
         const existing = await this.getIn(trx, version, d.code);
         const parentKey = d.parentCode ? areaKey(version, d.parentCode) : null;
+        const languages = d.languages === undefined ? undefined : d.languages === null ? null : JSON.stringify(d.languages);
         if (!existing) {
-          changed.push(await this.createIn(trx, { version, code: d.code, name: d.name, level: d.level, kind: d.kind, parentKey, lat: d.lat, lon: d.lon, source }));
+          const id = await this.createIn(trx, { version, code: d.code, name: d.name, level: d.level, kind: d.kind, parentKey, lat: d.lat, lon: d.lon, source });
+          if (languages) await trx.updateTable('areas').set({ languages }).where('id', '=', id).execute();
+          changed.push(id);
           summary.created++;
           continue;
         }
@@ -214,12 +243,18 @@ export class AreaRepository {
           existing.parentKey === parentKey &&
           existing.lat === d.lat &&
           existing.lon === d.lon &&
+          (languages === undefined || (existing.languages ? JSON.stringify(existing.languages) : null) === languages) &&
           existing.retiredAt === null;
         if (same) {
           summary.unchanged++;
           continue;
         }
-        await trx.updateTable('areas').set({ retired_at: null }).where('id', '=', existing.id).execute();
+        // A file with a languages column says each area's list (an empty cell: inherited); one without leaves them be.
+        await trx
+          .updateTable('areas')
+          .set({ retired_at: null, ...(languages !== undefined ? { languages } : {}) })
+          .where('id', '=', existing.id)
+          .execute();
         await this.updateIn(trx, { ...existing, retiredAt: null }, { name: d.name, kind: d.kind, parentKey, lat: d.lat, lon: d.lon });
         changed.push(existing.id);
         summary.updated++;

@@ -16,4 +16,6 @@ export interface AreaNode {
   name: string;
   level: AreaLevel;
   parentId: number | null;
+  /** The area's own languages, in order (area-languages.ts); null or absent: it speaks its parent's. */
+  languages?: readonly string[] | null;
 }

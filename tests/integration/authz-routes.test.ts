@@ -135,6 +135,9 @@ const TABLE: Record<string, Rule> = {
   'GET /api/areas/:key': { roles: EVERYONE, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
   'PATCH /api/areas/:key': { roles: ADMIN, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}`, body: { name: 'Xã Bát Xát' } }) },
   'DELETE /api/areas/:key': { roles: ADMIN, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}` }) },
+  'GET /api/areas/:key/languages': { roles: EVERYONE, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}/languages` }) },
+  'PUT /api/areas/:key/languages': { roles: ADMIN, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}/languages`, body: { languages: ['hmn', 'vi'] } }) },
+  'DELETE /api/areas/:key/languages': { roles: ADMIN, scoped: 'hidden', sample: () => ({ url: `/api/areas/${COMMUNE_A}/languages` }) },
 
   'GET /api/sites': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/sites?area=${COMMUNE_A}` }) },
   'POST /api/sites': { roles: ADMIN, scoped: true, sample: () => ({ url: '/api/sites', body: { name: 'Cụm loa mới', kind: 'cluster', area: COMMUNE_A } }) },
