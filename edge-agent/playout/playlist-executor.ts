@@ -13,6 +13,10 @@
  *   its file is opened from the cache and handed to the playout engine as a
  *   'bulletin' (or 'alert') programme at the entry's priority; the engine
  *   starts it on the server clock and switches the amplifier.
+ * - An entry with parts (one programme in several languages) is one
+ *   programme over a PartsSource (parts.ts): each part's file is fetched and
+ *   opened, a part whose file comes into the cache late is attached before its
+ *   turn, and the receipt says what became of each part.
  * - Receipts: played / late from the engine's 'ended', partial / skipped from
  *   'failed', and from here: skipped no_media (not in the cache at its start),
  *   expired / unknown for an entry it has no receipt for and will not play
@@ -28,6 +32,7 @@ import {
   decodePlaylist,
   type AsRunEvent,
   type AsRunOutcome,
+  type AsRunPart,
   type AsRunReason,
   type PlaylistEntryMessage,
   type PlaylistMessage,
@@ -38,6 +43,7 @@ import type { EngineEvent, PlayoutEngineApi, ProgrammeSource } from './engine.ts
 import type { ReceiptJournal } from './receipts.ts';
 import { receiptClock, type ClockState } from './clock-sync.ts';
 import { missedVerdict } from './missed.ts';
+import { mediaRefsOf, partAsEntry, partsReceipt, PartsSource, receiptParts } from './parts.ts';
 
 const PLAYLIST_FILE = 'playlist.json';
 /** Frames decoded at hand-over (320 ms: more than any sink writes ahead at the start). */
@@ -77,7 +83,18 @@ export interface PlaylistExecutorStats {
   receipts: number;
 }
 
-type Handed = { entry: PlaylistEntryMessage; version: string; clockAtStart?: ClockState };
+type Handed = { entry: PlaylistEntryMessage; version: string; clockAtStart?: ClockState; parts?: PartsSource; late?: boolean };
+
+type ReceiptFacts = {
+  startedAt?: number;
+  endedAt?: number;
+  startErrorMs?: number;
+  frames?: number;
+  reason?: AsRunReason;
+  detail?: string;
+  clockAtStart?: ClockState | undefined;
+  parts?: AsRunPart[];
+};
 
 export type AcceptResult = 'new' | 'unchanged' | 'stale' | 'wrong_site';
 
@@ -91,6 +108,8 @@ export class PlaylistExecutor {
   /** Entries handed to the engine (or being opened), until their receipt is written. */
   private readonly handed = new Map<string, Handed>();
   private readonly opening = new Set<string>();
+  /** Parts of handed entries whose file is being opened (`entryId#index`). */
+  private readonly openingParts = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
@@ -201,7 +220,7 @@ export class PlaylistExecutor {
     const now = this.o.serverNow();
     const cache = this.o.cache?.report();
     let missing = 0;
-    for (const e of this.upcoming(now)) if (!this.o.cache?.has(e.sha256)) missing++;
+    for (const e of this.upcoming(now)) if (mediaRefsOf(e).some((m) => !this.o.cache?.has(m.sha256))) missing++;
     return {
       version: this.playlist?.version ?? null,
       entries: this.playlist?.entries.length ?? 0,
@@ -225,7 +244,7 @@ export class PlaylistExecutor {
     for (const e of this.playlist?.entries ?? []) {
       if (this.o.journal.has(e.id) && !this.handed.has(e.id)) continue;
       if (endOf(e) < now && !this.handed.has(e.id)) continue;
-      needed.set(e.sha256, { mediaId: e.mediaId, sha256: e.sha256, bytes: e.bytes });
+      for (const m of mediaRefsOf(e)) needed.set(m.sha256, m);
     }
     this.o.cache.setNeeded([...needed.values()]);
   }
@@ -239,6 +258,7 @@ export class PlaylistExecutor {
     const hold = this.o.clock?.gate() === 'hold';
     let held = 0;
     let wake = Infinity;
+    if (this.attachLateParts()) wake = now + 250;
     for (const entry of this.playlist.entries) {
       if (this.handed.has(entry.id) || this.opening.has(entry.id) || this.settling.has(entry.id) || this.o.journal.has(entry.id)) continue;
       // An unverified clock may be a minute off either way: neither start nor settle an entry by it; alerts never wait.
@@ -263,6 +283,16 @@ export class PlaylistExecutor {
       }
       if (now < entry.startAt - prepareAheadMs) {
         wake = Math.min(wake, entry.startAt - prepareAheadMs);
+        continue;
+      }
+      if (entry.parts) {
+        if (entry.parts.some((p) => this.o.cache?.pathOf(p.sha256))) void this.handParts(entry, version);
+        else if (now >= entry.startAt)
+          void this.receipt(entry, version, 'skipped', {
+            reason: 'no_media',
+            detail: `no version of it in the cache at start time (${entry.parts.map((p) => p.language).join(', ')})`,
+          });
+        else wake = Math.min(wake, now + 100);
         continue;
       }
       const path = this.o.cache?.pathOf(entry.sha256) ?? null;
@@ -311,6 +341,10 @@ export class PlaylistExecutor {
       /* a bad file shows when it plays: the engine fails it with its reason */
     }
     this.handed.set(entry.id, { entry, version });
+    await this.add(entry, version, source);
+  }
+
+  private async add(entry: PlaylistEntryMessage, version: string, source: ProgrammeSource): Promise<void> {
     const repeats = entry.repeats ?? 1;
     const r = this.o.engine.add({
       id: entry.id,
@@ -332,6 +366,81 @@ export class PlaylistExecutor {
     }
   }
 
+  /** An entry with parts: one programme over the parts whose files are in the cache now; the others may still come before their turn. */
+  private async handParts(entry: PlaylistEntryMessage, version: string): Promise<void> {
+    const parts = entry.parts ?? [];
+    this.opening.add(entry.id);
+    this.o.clock?.check();
+    const source = new PartsSource(parts.length, entry.repeats ?? 1);
+    await Promise.all(parts.map((_, i) => this.openPart(entry, source, i)));
+    this.opening.delete(entry.id);
+    if (this.stopped || !this.playlist?.entries.some((e) => e.id === entry.id)) {
+      source.close();
+      return;
+    }
+    if (!parts.some((_, i) => source.has(i))) {
+      source.close();
+      // Files damaged on disk are being fetched again: the tick decides again (and skips the entry at its start if still nothing).
+      if (parts.every((_, i) => source.wants(i))) {
+        this.tick();
+        return;
+      }
+      // Some file could not be read (opening it again would fail again): no version can play.
+      const reasons = parts.map((_, i): AsRunReason => (source.wants(i) ? 'no_media' : 'error'));
+      await this.receipt(entry, version, 'skipped', {
+        reason: reasons[0]!,
+        detail: `cannot read the media of ${parts
+          .filter((_, i) => reasons[i] === 'error')
+          .map((p) => p.language)
+          .join(', ')}; the other versions are not in the cache`,
+        parts: parts.map((p, i) => ({ language: p.language, mediaId: p.mediaId, outcome: 'skipped', reason: reasons[i]! })),
+      });
+      return;
+    }
+    this.handed.set(entry.id, { entry, version, parts: source });
+    await this.add(entry, version, source);
+  }
+
+  /** Open part `i`'s file from the cache (verified again first) and attach it; a file that cannot be read skips that part ('error'). */
+  private async openPart(entry: PlaylistEntryMessage, source: PartsSource, i: number): Promise<void> {
+    const part = entry.parts?.[i];
+    const key = `${entry.id}#${i}`;
+    if (!part || this.openingParts.has(key)) return;
+    const path = this.o.cache?.pathOf(part.sha256);
+    if (!path) return;
+    this.openingParts.add(key);
+    try {
+      if (this.o.cache?.verify && !(await this.o.cache.verify(part.sha256).catch(() => true))) return;
+      const opened = await this.o.openSource(path, partAsEntry(entry, part));
+      try {
+        for (let k = 0; k < PRIME_FRAMES; k++) opened.frame(k, entry.startAt + k * 20);
+      } catch {
+        /* a bad file shows when it plays */
+      }
+      source.attach(i, opened);
+    } catch (e) {
+      source.fail(i);
+      this.log.warn(`cannot read media ${part.mediaId} (${part.language}) of ${entry.id}: ${(e as Error).message}`);
+    } finally {
+      this.openingParts.delete(key);
+    }
+  }
+
+  /** Parts of programmes already handed whose file came into the cache since: attach them before their turn. True while some are still awaited. */
+  private attachLateParts(): boolean {
+    let awaited = false;
+    for (const h of this.handed.values()) {
+      const parts = h.entry.parts;
+      if (!h.parts || !parts) continue;
+      for (let i = 0; i < parts.length; i++) {
+        if (!h.parts.wants(i)) continue;
+        awaited = true;
+        if (this.o.cache?.pathOf(parts[i]!.sha256)) void this.openPart(h.entry, h.parts, i);
+      }
+    }
+    return awaited;
+  }
+
   private onEngineEvent(e: EngineEvent): void {
     if (e.type === 'amplifier') return;
     const h = this.handed.get(e.id);
@@ -340,28 +449,41 @@ export class PlaylistExecutor {
     switch (e.type) {
       case 'started':
         this.counters.programmesStarted++;
+        h.late = e.late;
         if (this.o.clock) h.clockAtStart = this.o.clock.state();
         void this.o.journal.markStarted(entry.id, e.at, version);
         return;
-      case 'ended':
+      case 'ended': {
         this.handed.delete(e.id);
-        void this.receipt(entry, version, e.late ? 'late' : 'played', {
-          startedAt: e.startedAt,
-          endedAt: e.at,
-          startErrorMs: e.startErrorMs,
-          frames: e.frames,
-          clockAtStart: h.clockAtStart,
-        });
+        const facts = { startedAt: e.startedAt, endedAt: e.at, startErrorMs: e.startErrorMs, frames: e.frames, clockAtStart: h.clockAtStart };
+        if (h.parts && entry.parts) {
+          const r = partsReceipt(entry.parts, h.parts.laid(), entry.repeats ?? 1, { frames: e.frames, at: e.at, late: e.late });
+          const missing = r.parts.filter((p) => p.outcome !== 'played' && p.outcome !== 'late').map((p) => p.language);
+          void this.receipt(entry, version, r.outcome, {
+            ...facts,
+            parts: r.parts,
+            ...(r.reason ? { reason: r.reason, detail: `versions not in the cache at their turn: ${missing.join(', ')}` } : {}),
+          });
+          return;
+        }
+        void this.receipt(entry, version, e.late ? 'late' : 'played', facts);
         return;
+      }
       case 'failed': {
         this.handed.delete(e.id);
         const started = e.startedAt !== undefined;
-        void this.receipt(entry, version, started ? 'partial' : 'skipped', {
+        const facts: ReceiptFacts = {
           reason: e.reason satisfies AsRunReason,
           detail: e.detail,
           frames: e.frames,
           ...(started ? { startedAt: e.startedAt!, endedAt: e.at, startErrorMs: e.startErrorMs ?? e.startedAt! - entry.startAt, clockAtStart: h.clockAtStart } : {}),
-        });
+        };
+        if (h.parts && entry.parts) {
+          const r = partsReceipt(entry.parts, h.parts.laid(), entry.repeats ?? 1, { frames: started ? e.frames : 0, at: e.at, reason: e.reason, late: h.late ?? false });
+          void this.receipt(entry, version, r.outcome, { ...facts, parts: r.parts, ...(r.reason ? { reason: r.reason } : {}) });
+          return;
+        }
+        void this.receipt(entry, version, started ? 'partial' : 'skipped', facts);
         return;
       }
       default:
@@ -369,12 +491,7 @@ export class PlaylistExecutor {
     }
   }
 
-  private async receipt(
-    entry: PlaylistEntryMessage,
-    version: string,
-    outcome: AsRunOutcome,
-    x: { startedAt?: number; endedAt?: number; startErrorMs?: number; frames?: number; reason?: AsRunReason; detail?: string; clockAtStart?: ClockState | undefined },
-  ): Promise<void> {
+  private async receipt(entry: PlaylistEntryMessage, version: string, outcome: AsRunOutcome, x: ReceiptFacts): Promise<void> {
     // A play's times are checked against the clock once more before they are written (a step of the
     // server's clock during the play shows here); a receipt for no play says the clock it decided on.
     let clock: ReturnType<typeof receiptClock> | undefined;
@@ -394,6 +511,7 @@ export class PlaylistExecutor {
     const shift = clock?.clockErrorMs ?? 0;
     const moved = (t: number | undefined): number | undefined => (t === undefined ? undefined : t - shift);
     x = { ...x, startedAt: moved(x.startedAt), endedAt: moved(x.endedAt), startErrorMs: moved(x.startErrorMs) };
+    const parts = receiptParts(entry, outcome, x.reason, x.parts, moved);
     const uncertainty = clock ? (clock.clockUncertaintyMs ?? null) : this.o.clockUncertaintyMs?.();
     const event: AsRunEvent = {
       v: PROTOCOL_VERSION,
@@ -416,6 +534,7 @@ export class PlaylistExecutor {
       ...(uncertainty !== null && uncertainty !== undefined ? { clockUncertaintyMs: Math.round(uncertainty * 1000) / 1000 } : {}),
       ...(clock ? { clockSynced: clock.clockSynced } : {}),
       ...(clock?.clockErrorMs !== undefined ? { clockErrorMs: clock.clockErrorMs } : {}),
+      ...(parts ? { parts } : {}),
     };
     try {
       if (await this.o.journal.record(event)) {
