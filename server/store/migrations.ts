@@ -1340,4 +1340,18 @@ ALTER TABLE playlist_entries ADD COLUMN languages TEXT;
 ALTER TABLE as_run ADD COLUMN parts TEXT;
 `,
   },
+  {
+    version: 33,
+    name: 'rollout sites by when they finished: the alarms read the update attempts finished since their last look',
+    // server/alarms/update-faults.ts: the alarms' holder looks every few
+    // seconds for attempts finished since its last look (a failed one raises
+    // update_failed, a later success clears it); without the index each look
+    // would scan every rollout's every site.
+    sql: `
+CREATE INDEX rollout_sites_finished ON rollout_sites(finished_at) WHERE finished_at IS NOT NULL;
+`,
+    postgres: `
+CREATE INDEX rollout_sites_finished ON rollout_sites(finished_at) WHERE finished_at IS NOT NULL;
+`,
+  },
 ];
