@@ -91,6 +91,8 @@ export const BAD_REQUEST_PROBLEMS = [
   'before_valid_from',
   'not_before_valid_until',
   'recurrence',
+  'version_duplicate',
+  'version_language',
 ] as const;
 export type BadRequestProblem = (typeof BAD_REQUEST_PROBLEMS)[number];
 

@@ -37,14 +37,34 @@ export const ScheduleProblem = Type.Object({
   message: Type.String(),
 });
 
+/** One language version of a bulletin (server/schedule/language-plan.ts). */
+export const ItemVersionView = Type.Object({
+  language: Type.String({ description: 'BCP 47 tag, e.g. hmn, ium' }),
+  mediaId: Type.String(),
+  durationMs: Type.Integer(),
+});
+export type ItemVersionView = Static<typeof ItemVersionView>;
+
+/** A version asked for: a ready media item in that language. */
+export const ItemVersionIn = Type.Object(
+  {
+    language: Type.String({ minLength: 2, maxLength: 35, description: "BCP 47 tag (normalised: HMN → hmn); the media item's language must be this one" }),
+    mediaId: Type.String({ minLength: 1, maxLength: 64 }),
+  },
+  { additionalProperties: false },
+);
+export type ItemVersionIn = Static<typeof ItemVersionIn>;
+
 export const ItemView = Type.Object({
   id: Type.String(),
   title: Type.String(),
   status: ItemStatus,
   priority: Priority,
   queue: Type.Boolean(),
-  mediaId: Type.String(),
-  durationMs: Type.Integer(),
+  mediaId: Type.String({ description: 'the default version: what a site hears when none of its languages has a version' }),
+  durationMs: Type.Integer({ description: "the default version's; a site hearing several versions plays longer" }),
+  language: Type.Optional(Nullable(Type.String({ description: "the default version's language, when the item has other versions" }))),
+  versions: Type.Optional(Type.Array(ItemVersionView, { description: 'the bulletin in other languages' })),
   targets: Type.Object({ areas: Type.Array(Type.Object({ key: Type.String(), code: Type.String(), name: Nullable(Type.String()) })), sites: Type.Array(Type.String()) }),
   sites: Type.Integer({ description: 'sites targeted now' }),
   start: Type.Union([

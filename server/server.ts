@@ -43,7 +43,7 @@ import { AlertMessages } from './alerts/message.ts';
 import { CapIngest } from './alerts/cap-ingest.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { ServerContext } from './context.ts';
-import { PROTOCOL_VERSION } from '../protocol/index.ts';
+import { PLAYLIST_PARTS_FEATURE, PROTOCOL_VERSION } from '../protocol/index.ts';
 import { SERVER_VERSION } from './files.ts';
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
 import { startFeatures, type Feature } from './feature.ts';
@@ -214,8 +214,14 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     directory: async () =>
       new SiteDirectory(
         coverage.areaIndex(),
-        (await registrySites()).map((s) => ({ siteId: s.id, areaId: s.areaId, retired: s.retiredAt !== null })),
+        (await registrySites()).map((s) => ({
+          siteId: s.id,
+          areaId: s.areaId,
+          retired: s.retiredAt !== null,
+          canPlayParts: fleet.features(s.id).includes(PLAYLIST_PARTS_FEATURE),
+        })),
       ),
+    featuresGeneration: () => fleet.featuresGeneration(),
     media: async (id) => {
       const m = await library.item(id);
       return m && m.retiredAt === null ? { sha256: m.sha256, bytes: m.bytes } : undefined;

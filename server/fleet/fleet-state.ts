@@ -76,6 +76,8 @@ interface Entry {
   since: number | null;
   /** Agent-clock time of the last "online" applied, to ignore a stale last will after a reconnect. */
   lastOnlineAt: number;
+  /** What the agent's last "online" state declared it takes (protocol SiteStateMessage.features); absent: nothing yet. */
+  features?: readonly string[];
 }
 
 export class FleetState implements IngestSink {
@@ -83,6 +85,8 @@ export class FleetState implements IngestSink {
   /** What the memory derives, written behind it. */
   private readonly store: FleetWriter;
   private readonly listeners: FleetListeners[] = [];
+  /** Raised whenever a site's declared features change: playlist distribution looks at it to send what the site can now take. */
+  private featureChanges = 0;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -160,6 +164,21 @@ export class FleetState implements IngestSink {
     return this.entries.has(siteId);
   }
 
+  /**
+   * What a site's agent declared it takes in its last "online" state (e.g.
+   * 'playlist_parts'); empty for an agent that declares nothing, or that has
+   * not said since this server started (its retained state, or its next
+   * connection, says it again).
+   */
+  features(siteId: string): readonly string[] {
+    return this.entries.get(siteId)?.features ?? [];
+  }
+
+  /** Changes whenever some site's features change. */
+  featuresGeneration(): number {
+    return this.featureChanges;
+  }
+
   observation(siteId: string): SiteObservation | undefined {
     return this.entries.get(siteId)?.obs;
   }
@@ -198,11 +217,20 @@ export class FleetState implements IngestSink {
     if (m.state === 'online') {
       e.obs.connected = true;
       e.obs.disconnectedAt = null;
+      const features = [...new Set(m.features ?? [])].sort();
+      if ((e.features ?? []).join(',') !== features.join(',')) {
+        e.features = features;
+        this.featureChanges++;
+      }
     } else {
       e.obs.connected = false;
       e.obs.disconnectedAt = t;
     }
-    this.store.record(siteId, t, m.state === 'online' ? 'connected' : 'disconnected', null, { reason: m.reason ?? null, agentVersion: m.agentVersion ?? null });
+    this.store.record(siteId, t, m.state === 'online' ? 'connected' : 'disconnected', null, {
+      reason: m.reason ?? null,
+      agentVersion: m.agentVersion ?? null,
+      ...(m.features ? { features: m.features } : {}),
+    });
     this.evaluate(siteId);
     // Every new connection may have missed commands (e.g. after a server restart,
     // when the stored verdict still says online), so each "online" flushes.

@@ -26,6 +26,7 @@
 import { PRIORITY_RANK, occurrenceId, type BroadcastItem, type Horizon, type Occurrence } from './model.ts';
 import { SCHEDULE_ZONE } from './recurrence.ts';
 import { isLive, resolveItem, type ResolveProblem, type SiteDirectory } from './resolve.ts';
+import { longestDurationMs } from './language-plan.ts';
 import { formatShort } from '../time/zone.ts';
 
 export interface PlannedOccurrence extends Occurrence {
@@ -171,7 +172,8 @@ export function checkNewItem(newItem: BroadcastItem, existingItems: readonly Bro
   for (const other of existingItems) {
     if (other.id === newItem.id || !isLive(other) || other.priority !== newItem.priority || other.queue === true) continue;
     const theirs = resolveItem(other, sites, horizon).resolved;
-    const at = firstOverlap(mine.resolved.starts, newItem.durationMs, theirs.starts, other.durationMs);
+    // An item with language versions is as long as its longest site's programme: checked at that length (a bound: sites hearing fewer versions end sooner).
+    const at = firstOverlap(mine.resolved.starts, longestDurationMs(newItem), theirs.starts, longestDurationMs(other));
     if (at === undefined) continue;
     const shared = theirs.siteIds.filter((s) => mySites.has(s));
     if (shared.length === 0) continue;

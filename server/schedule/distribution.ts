@@ -24,18 +24,22 @@
  *   written to playlist_entries (sent-entries.ts): the as-run log accounts
  *   for them.
  * - "Desired vs held": the version the agent reports in telemetry.playlist.
+ * - An item with language versions plays, at each site, the versions of its
+ *   area's languages (language-plan.ts): several as `parts` only to an agent
+ *   that declared PLAYLIST_PARTS_FEATURE. A site whose agent declares it
+ *   later gets its playlist again (`featuresGeneration` is watched).
  * - The event loop is shared with the broker, alerts and live audio: a run
  *   holds it at most ~`sliceMs` at a time (computing, building messages,
  *   publishing, recording), then serves it. Runs still never overlap, and a
  *   run publishes only what it computed itself, so a later run's results are
  *   never interleaved with an earlier one's.
  */
-import { siteTopic, PROTOCOL_VERSION, MAX_PLAYLIST_BYTES, type PlaylistMessage, type PlaylistReport } from '../../protocol/index.ts';
+import { siteTopic, PROTOCOL_VERSION, MAX_PLAYLIST_BYTES, type PlaylistEntryMessage, type PlaylistMessage, type PlaylistReport } from '../../protocol/index.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import { DEFAULT_REPUBLISH_PER_S, paceDelayMs } from '../fleet/retained-recovery.ts';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
-import { computePlaylistSteps, type PlaylistProblem, type PlaylistStep, type SitePlaylist } from './playlist.ts';
+import { computePlaylistSteps, type PlaylistEntry, type PlaylistProblem, type PlaylistStep, type SitePlaylist } from './playlist.ts';
 import type { SiteDirectory, ResolveProblem } from './resolve.ts';
 import type { BroadcastItemStore, ScheduledItem } from './items-store.ts';
 import { SentEntryStore, type SiteSent } from './sent-entries.ts';
@@ -58,6 +62,8 @@ export interface DistributionDeps {
   broker: BrokerLink;
   /** What the agent last reported of its playlist (telemetry.playlist). */
   held(siteId: string): PlaylistReport | undefined;
+  /** Changes whenever some agent's declared features change (the directory's canPlayParts then differ). */
+  featuresGeneration?(): number;
   log: Logger;
   now(): number;
   horizonMs: number;
@@ -77,7 +83,7 @@ export interface RefreshSummary {
   published: number;
   failed: number;
   cleared: number;
-  problems: Array<ResolveProblem | PlaylistProblem | { itemId: string; code: 'too_many_entries'; message: string }>;
+  problems: Array<ResolveProblem | PlaylistProblem | { itemId: string; code: 'too_many_entries' | 'playlist_too_large'; message: string }>;
   /** How long the run took, computing and publishing (wall clock, ms): what /metrics reports as distribution time. */
   tookMs: number;
 }
@@ -247,7 +253,7 @@ export class PlaylistDistributor {
     ]);
     // COUNT is a BIGINT in PostgreSQL and MAX of an empty table NULL in both: numbers, 0 for none.
     const part = (...xs: Array<number | string | null>) => xs.map((x) => Number(x ?? 0)).join(':');
-    return `${part(s.n, s.u, s.r)}/${part(a.n, a.u, a.r)}/${part(m.n, m.u)}`;
+    return `${part(s.n, s.u, s.r)}/${part(a.n, a.u, a.r)}/${part(m.n, m.u)}/${this.deps.featuresGeneration?.() ?? 0}`;
   }
 
   private async run(reason: string): Promise<RefreshSummary> {
@@ -267,7 +273,7 @@ export class PlaylistDistributor {
     await slice.serve(0);
     // One library lookup per media item per run, not one per entry per site, all before the computation (which is synchronous).
     const mediaCache = new Map<string, DistributableMedia | undefined>();
-    for (const id of new Set(items.map((i) => i.mediaId))) mediaCache.set(id, await this.deps.media(id));
+    for (const id of new Set(items.flatMap((i) => [i.mediaId, ...(i.versions ?? []).map((v) => v.mediaId)]))) mediaCache.set(id, await this.deps.media(id));
     const media = (id: string) => mediaCache.get(id);
     const comp = await slice.drive(computePlaylistSteps(items, dir, media, horizon));
     const problems: RefreshSummary['problems'] = [...comp.problems];
@@ -364,28 +370,40 @@ export class PlaylistDistributor {
       });
       entries = entries.slice(0, MAX_ENTRIES);
     }
-    const version = entries === pl.entries ? pl.version : `${pl.version.slice(0, 12)}t${entries.length}`;
-    return {
-      v: PROTOCOL_VERSION,
-      siteId: pl.siteId,
-      version,
-      at,
-      horizonEnd,
-      entries: entries.map((e) => {
-        const item = items.get(e.itemId);
-        return {
-          id: e.id,
-          kind: 'bulletin' as const,
-          itemId: e.itemId,
-          mediaId: e.mediaId,
-          sha256: e.sha256,
-          bytes: media(e.mediaId)?.bytes ?? 1,
-          startAt: e.startAt,
-          durationMs: e.durationMs,
-          priority: e.priority,
-          ...(item ? { title: item.title.slice(0, 200) } : {}),
-        };
-      }),
+    const toEntry = (e: PlaylistEntry): PlaylistEntryMessage => {
+      const item = items.get(e.itemId);
+      return {
+        id: e.id,
+        kind: 'bulletin' as const,
+        itemId: e.itemId,
+        mediaId: e.mediaId,
+        sha256: e.sha256,
+        bytes: media(e.mediaId)?.bytes ?? 1,
+        startAt: e.startAt,
+        durationMs: e.durationMs,
+        priority: e.priority,
+        ...(item ? { title: item.title.slice(0, 200) } : {}),
+        ...(e.parts
+          ? { parts: e.parts.map((p) => ({ language: p.language, mediaId: p.mediaId, sha256: p.sha256, bytes: media(p.mediaId)?.bytes ?? 1, durationMs: p.durationMs })) }
+          : {}),
+      };
     };
+    let out = entries.map(toEntry);
+    // Parts make entries larger: the latest entries wait for a later version rather than the whole playlist being refused.
+    const envelope = JSON.stringify({ v: PROTOCOL_VERSION, siteId: pl.siteId, version: 'x'.repeat(16), at, horizonEnd, entries: [] }).length;
+    let bytes = envelope + out.reduce((n, e) => n + Buffer.byteLength(JSON.stringify(e)) + 1, 0);
+    if (bytes > MAX_PLAYLIST_BYTES) {
+      const total = out.length;
+      while (out.length > 0 && bytes > MAX_PLAYLIST_BYTES) bytes -= Buffer.byteLength(JSON.stringify(out.pop())) + 1;
+      problems.push({
+        itemId: entries[out.length]!.itemId,
+        code: 'playlist_too_large',
+        message: `the playlist of site ${pl.siteId} would exceed ${MAX_PLAYLIST_BYTES} bytes; only the first ${out.length} of ${total} entries are sent`,
+      });
+      entries = entries.slice(0, out.length);
+      out = out.slice(0, entries.length);
+    }
+    const version = entries === pl.entries ? pl.version : `${pl.version.slice(0, 12)}t${entries.length}`;
+    return { v: PROTOCOL_VERSION, siteId: pl.siteId, version, at, horizonEnd, entries: out };
   }
 }

@@ -1,13 +1,15 @@
 /**
  * Broadcast items in the store (tables broadcast_items and
- * broadcast_item_areas, migration 4), on SQLite or PostgreSQL through Kysely.
+ * broadcast_item_areas, migration 4; their language versions in
+ * broadcast_item_versions, migration 32), on SQLite or PostgreSQL through Kysely.
  * Only storage: validation, approval rules and conflict checks live in
  * service.ts; the pure core (model.ts, resolve.ts, …) reads the
  * `BroadcastItem` view of a row.
  */
-import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
 import type { BroadcastItemsTable, Database } from '../store/schema.ts';
-import type { BroadcastItem, ItemStart, ItemStatus } from './model.ts';
+import type { BroadcastItem, ItemStart, ItemStatus, ItemVersion } from './model.ts';
+import { longestDurationMs } from './language-plan.ts';
 
 /** A broadcast item as stored: the core's item plus who did what, when. */
 export interface ScheduledItem extends BroadcastItem {
@@ -27,7 +29,7 @@ export interface ScheduledItem extends BroadcastItem {
 
 type Row = Selectable<BroadcastItemsTable>;
 
-function toItem(r: Row): ScheduledItem {
+function toItem(r: Row, versions: ReadonlyMap<string, ItemVersion[]>): ScheduledItem {
   const start: ItemStart =
     r.start_at !== null
       ? { at: r.start_at }
@@ -41,6 +43,8 @@ function toItem(r: Row): ScheduledItem {
     id: r.id,
     mediaId: r.media_id,
     durationMs: r.duration_ms,
+    ...(r.language !== null ? { language: r.language } : {}),
+    ...(versions.has(r.id) ? { versions: versions.get(r.id)! } : {}),
     title: r.title,
     targets: { areaKeys: JSON.parse(r.target_areas) as string[], siteIds: JSON.parse(r.target_sites) as string[] },
     start,
@@ -73,6 +77,14 @@ export function startBounds(item: Pick<BroadcastItem, 'start' | 'validFrom' | 'v
   return { firstAt: first, lastAt: item.validUntil ?? null };
 }
 
+/** Still playing after `from` somewhere: its last start plus its longest programme (all its versions) ends later, or it has no last start. */
+function mayPlayAfter(eb: ExpressionBuilder<Database, 'broadcast_items'>, from: number) {
+  return eb.or([eb('last_at', 'is', null), eb(eb('last_at', '+', eb.fn.coalesce('longest_ms', 'duration_ms')), '>', from)]);
+}
+
+/** Rows per IN list: SQLite takes at most 32,766 parameters in one statement. */
+const CHUNK = 500;
+
 export interface ItemFilter {
   status?: ItemStatus;
   /** Items some target of which lies in one of these areas (ids). */
@@ -90,7 +102,28 @@ export class BroadcastItemStore {
 
   async get(id: string): Promise<ScheduledItem | undefined> {
     const r = await this.db.selectFrom('broadcast_items').selectAll().where('id', '=', id).executeTakeFirst();
-    return r && toItem(r);
+    return r && (await this.toItems([r]))[0];
+  }
+
+  /** Rows → items, with the versions of those that have any (one query per CHUNK items that say they have). */
+  private async toItems(rows: readonly Row[]): Promise<ScheduledItem[]> {
+    const ids = rows.filter((r) => r.language !== null).map((r) => r.id);
+    const versions = new Map<string, ItemVersion[]>();
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const vs = await this.db
+        .selectFrom('broadcast_item_versions')
+        .select(['item_id', 'language', 'media_id', 'duration_ms'])
+        .where('item_id', 'in', ids.slice(i, i + CHUNK))
+        .orderBy('item_id')
+        .orderBy('position')
+        .execute();
+      for (const v of vs) {
+        let list = versions.get(v.item_id);
+        if (!list) versions.set(v.item_id, (list = []));
+        list.push({ language: v.language, mediaId: v.media_id, durationMs: v.duration_ms });
+      }
+    }
+    return rows.map((r) => toItem(r, versions));
   }
 
   /** Approved items that may still start at or after `from`: what distribution reads. */
@@ -99,11 +132,11 @@ export class BroadcastItemStore {
       .selectFrom('broadcast_items')
       .selectAll()
       .where('status', '=', 'approved')
-      .where((eb) => eb.or([eb('last_at', 'is', null), eb(eb('last_at', '+', eb.ref('duration_ms')), '>', from)]))
+      .where((eb) => mayPlayAfter(eb, from))
       .orderBy('first_at')
       .orderBy('id')
       .execute();
-    return rows.map(toItem);
+    return this.toItems(rows);
   }
 
   async list(f: ItemFilter = {}): Promise<{ total: number; items: ScheduledItem[] }> {
@@ -114,7 +147,7 @@ export class BroadcastItemStore {
     if (f.mediaId) q = q.where('media_id', '=', f.mediaId);
     if (f.to !== undefined) q = q.where('first_at', '<', f.to);
     const from = f.from;
-    if (from !== undefined) q = q.where((eb) => eb.or([eb('last_at', 'is', null), eb(eb('last_at', '+', eb.ref('duration_ms')), '>', from)]));
+    if (from !== undefined) q = q.where((eb) => mayPlayAfter(eb, from));
     const areaIds = f.areaIds;
     if (areaIds)
       q = q.where('id', 'in', (eb) =>
@@ -134,7 +167,7 @@ export class BroadcastItemStore {
         .execute(),
     ]);
     // COUNT is a BIGINT in PostgreSQL: whatever the driver hands back, a number.
-    return { total: Number(count.n), items: rows.map(toItem) };
+    return { total: Number(count.n), items: await this.toItems(rows) };
   }
 
   /** Insert or replace an item with the area ids of its targets, in one transaction (or the caller's, from `exclusive`). */
@@ -178,8 +211,8 @@ export class BroadcastItemStore {
       cancelled_by_id: item.cancelledById,
       cancelled_at: item.cancelledAt,
       cancel_reason: item.cancelReason,
-      language: null,
-      longest_ms: null,
+      language: item.versions?.length ? (item.language ?? null) : null,
+      longest_ms: item.versions?.length ? longestDurationMs(item) : null,
     };
     // Who created it, and when, never change once stored.
     const { id: _id, created_by: _by, created_by_id: _byId, created_at: _at, ...changes } = row;
@@ -191,6 +224,9 @@ export class BroadcastItemStore {
     await this.db.deleteFrom('broadcast_item_areas').where('item_id', '=', item.id).execute();
     const areas = [...new Set(areaIds)].map((a) => ({ item_id: item.id, area_id: a }));
     if (areas.length) await this.db.insertInto('broadcast_item_areas').values(areas).execute();
+    await this.db.deleteFrom('broadcast_item_versions').where('item_id', '=', item.id).execute();
+    const versions = (item.versions ?? []).map((v, position) => ({ item_id: item.id, language: v.language, position, media_id: v.mediaId, duration_ms: v.durationMs }));
+    if (versions.length) await this.db.insertInto('broadcast_item_versions').values(versions).execute();
   }
 
   /**
@@ -211,18 +247,18 @@ export class BroadcastItemStore {
     });
   }
 
-  /** Non-cancelled items playing `mediaId` that may still start after `now` (the media library's retire guard). */
+  /** Non-cancelled items playing `mediaId` (as their default or another language version) that may still start after `now` (the media library's retire guard). */
   async usingMedia(mediaId: string, now: number): Promise<ScheduledItem[]> {
     const rows = await this.db
       .selectFrom('broadcast_items')
       .selectAll()
-      .where('media_id', '=', mediaId)
+      .where((eb) => eb.or([eb('media_id', '=', mediaId), eb('id', 'in', eb.selectFrom('broadcast_item_versions').select('item_id').where('media_id', '=', mediaId))]))
       .where('status', '!=', 'cancelled')
-      .where((eb) => eb.or([eb('last_at', 'is', null), eb(eb('last_at', '+', eb.ref('duration_ms')), '>', now)]))
+      .where((eb) => mayPlayAfter(eb, now))
       .orderBy('first_at')
       .orderBy('id')
       .execute();
-    return rows.map(toItem);
+    return this.toItems(rows);
   }
 }
 

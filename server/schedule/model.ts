@@ -37,11 +37,24 @@ export interface BroadcastTargets {
   siteIds: string[];
 }
 
+/** One language version of a bulletin: its media, in that language, with its duration copied when scheduled. */
+export interface ItemVersion {
+  /** BCP 47, as the media library stores it (server/media/languages.ts). */
+  language: string;
+  mediaId: string;
+  durationMs: number;
+}
+
 export interface BroadcastItem {
   id: string;
+  /** The default version: what a site hears when none of its languages has a version (language-plan.ts). */
   mediaId: string;
   /** The media's duration, copied when the item is scheduled. */
   durationMs: number;
+  /** The default version's language (its media's); set when the item has other versions. */
+  language?: string;
+  /** The bulletin in other languages, one per language, none in the default's. */
+  versions?: ItemVersion[];
   title: string;
   targets: BroadcastTargets;
   start: ItemStart;
@@ -75,6 +88,8 @@ export interface ScheduleSite {
   siteId: string;
   areaId: number;
   retired?: boolean;
+  /** Its agent plays entries with parts (protocol PLAYLIST_PARTS_FEATURE): it may hear several language versions. */
+  canPlayParts?: boolean;
 }
 
 /** [from, to) in epoch ms. */

@@ -14,6 +14,26 @@ import { createHash } from 'node:crypto';
 import { arbitrateSite, type SitePlan } from './conflicts.ts';
 import { DEFAULT_HORIZON_MS, type BroadcastItem, type Horizon, type Occurrence, type Priority } from './model.ts';
 import { isLive, resolveItem, type ResolveProblem, type SiteDirectory } from './resolve.ts';
+import { LanguagePlanner, hasVersions, type LanguageFallback, type LanguagePlan } from './language-plan.ts';
+
+/** One language version in an entry that plays several. */
+export interface PlaylistPart {
+  language: string;
+  mediaId: string;
+  sha256: string;
+  durationMs: number;
+}
+
+/** What a site was planned to hear of an item with language versions (recorded with the sent entry: the as-run says it). */
+export interface PlannedLanguages {
+  /** The site's languages, in order. */
+  site: string[];
+  /** The languages played, in order. */
+  played: string[];
+  /** The site's languages the item has no version in. */
+  missing: string[];
+  fallback: LanguageFallback | null;
+}
 
 export interface PlaylistEntry {
   /** Occurrence id: item + scheduled start (stable across recomputation and queue shifts). */
@@ -24,8 +44,13 @@ export interface PlaylistEntry {
   sha256: string;
   /** When to start playing (after any queue shift). */
   startAt: number;
+  /** Of the whole programme: with parts, their sum. */
   durationMs: number;
   priority: Priority;
+  /** Several language versions played back to back as one programme (mediaId and sha256 are the first's). */
+  parts?: PlaylistPart[];
+  /** For an item with language versions: what this site hears of them. */
+  languages?: PlannedLanguages;
 }
 
 export interface SitePlaylist {
@@ -58,7 +83,9 @@ export function playlistVersion(entries: readonly PlaylistEntry[]): string {
   const h = createHash('sha256');
   h.update('loanet-playlist/1\n');
   for (const e of [...entries].sort(compareEntries)) {
-    h.update(`${e.id}\t${e.itemId}\t${e.mediaId}\t${e.sha256}\t${e.startAt}\t${e.durationMs}\t${e.priority}\n`);
+    // Parts only when present: a playlist without them keeps the version it always had.
+    const parts = e.parts ? `\t${e.parts.map((p) => `${p.language}:${p.sha256}:${p.durationMs}`).join(',')}` : '';
+    h.update(`${e.id}\t${e.itemId}\t${e.mediaId}\t${e.sha256}\t${e.startAt}\t${e.durationMs}\t${e.priority}${parts}\n`);
   }
   return h.digest('hex').slice(0, 16);
 }
@@ -68,12 +95,20 @@ export function makePlaylist(siteId: string, entries: readonly PlaylistEntry[]):
   return { siteId, version: playlistVersion(sorted), entries: sorted };
 }
 
-/** One site's arbitrated plan → its playlist, cut to entries that are still playing or start within the horizon. */
+/** What this site hears of an item with language versions (undefined: the item has none). */
+export type SiteLanguagePlans = (itemId: string) => LanguagePlan | undefined;
+
+/**
+ * One site's arbitrated plan → its playlist, cut to entries that are still
+ * playing or start within the horizon. An item with language versions plays
+ * what `languagePlans` says for this site: one version, or several as parts.
+ */
 export function playlistForSite(
   plan: SitePlan,
   items: ReadonlyMap<string, BroadcastItem>,
   media: MediaLookup,
   horizon: Horizon,
+  languagePlans: SiteLanguagePlans = () => undefined,
 ): { playlist: SitePlaylist; problems: PlaylistProblem[] } {
   const entries: PlaylistEntry[] = [];
   const problems: PlaylistProblem[] = [];
@@ -81,12 +116,29 @@ export function playlistForSite(
     if (p.startAt >= horizon.to || p.endAt <= horizon.from) continue;
     const item = items.get(p.itemId);
     if (!item) continue;
-    const m = media(item.mediaId);
-    if (!m) {
-      problems.push({ itemId: item.id, code: 'unknown_media', message: `"${item.title}" plays media ${item.mediaId}, which is not in the library` });
+    const lp = languagePlans(item.id);
+    const versions = lp ? lp.plays : [{ language: '', mediaId: item.mediaId, durationMs: item.durationMs }];
+    const found = versions.map((v) => ({ v, m: media(v.mediaId) }));
+    const lost = found.find((f) => !f.m);
+    if (lost) {
+      problems.push({ itemId: item.id, code: 'unknown_media', message: `"${item.title}" plays media ${lost.v.mediaId}, which is not in the library` });
       continue;
     }
-    entries.push({ id: p.id, itemId: item.id, mediaId: item.mediaId, sha256: m.sha256, startAt: p.startAt, durationMs: p.endAt - p.startAt, priority: p.priority });
+    const first = found[0]!;
+    const entry: PlaylistEntry = {
+      id: p.id,
+      itemId: item.id,
+      mediaId: first.v.mediaId,
+      sha256: first.m!.sha256,
+      startAt: p.startAt,
+      durationMs: p.endAt - p.startAt,
+      priority: p.priority,
+    };
+    if (lp) {
+      if (found.length > 1) entry.parts = found.map(({ v, m }) => ({ language: v.language, mediaId: v.mediaId, sha256: m!.sha256, durationMs: v.durationMs }));
+      entry.languages = { site: lp.siteLanguages, played: lp.plays.map((v) => v.language), missing: lp.missing, fallback: lp.fallback };
+    }
+    entries.push(entry);
   }
   return { playlist: makePlaylist(plan.siteId, entries), problems };
 }
@@ -135,6 +187,13 @@ export function* computePlaylistSteps(
   horizon: Horizon,
 ): Generator<PlaylistStep, ScheduleComputation, void> {
   const byId = new Map(items.map((i) => [i.id, i]));
+  const planners = new Map<string, LanguagePlanner>();
+  for (const i of items) if (isLive(i) && hasVersions(i)) planners.set(i.id, new LanguagePlanner(i));
+  const languagePlans = (siteId: string): SiteLanguagePlans => {
+    const languages = sites.languagesOf(siteId);
+    const parts = sites.canPlayParts(siteId);
+    return (itemId) => planners.get(itemId)?.plan(languages, parts);
+  };
   const all: Array<ResolveProblem | PlaylistProblem> = [];
   // resolveOccurrences then arbitrate's grouping, fused: each site's occurrences in the same order (item, then start) as theirs.
   const bySite = new Map<string, Occurrence[]>();
@@ -146,11 +205,14 @@ export function* computePlaylistSteps(
     const { siteIds, starts } = r.resolved;
     yield;
     if (starts.length === 0) continue;
+    const planner = planners.get(item.id);
     for (let k = 0; k < siteIds.length; k++) {
       const siteId = siteIds[k]!;
       let list = bySite.get(siteId);
       if (!list) bySite.set(siteId, (list = []));
-      for (const startAt of starts) list.push({ itemId: item.id, siteId, startAt, endAt: startAt + item.durationMs, priority: item.priority });
+      // Each site's programme is as long as the versions it hears: arbitration keeps that end clear.
+      const durationMs = planner ? planner.plan(sites.languagesOf(siteId), sites.canPlayParts(siteId)).durationMs : item.durationMs;
+      for (const startAt of starts) list.push({ itemId: item.id, siteId, startAt, endAt: startAt + durationMs, priority: item.priority });
       if ((k + 1) % SITES_PER_STEP === 0) yield;
     }
   }
@@ -163,7 +225,7 @@ export function* computePlaylistSteps(
   const reported = new Set<string>();
   for (const site of sites.activeSites()) {
     const plan = plans.get(site.siteId) ?? { siteId: site.siteId, plays: [], skipped: [] };
-    const r = playlistForSite(plan, byId, media, horizon);
+    const r = playlistForSite(plan, byId, media, horizon, languagePlans(site.siteId));
     playlists.set(site.siteId, r.playlist);
     for (const p of r.problems) {
       if (!reported.has(p.itemId)) all.push(p);
@@ -192,7 +254,15 @@ export function diffPlaylists(before: SitePlaylist, after: SitePlaylist): Playli
     if (!o) added.push(e);
     else {
       old.delete(e.id);
-      if (o.mediaId !== e.mediaId || o.sha256 !== e.sha256 || o.startAt !== e.startAt || o.durationMs !== e.durationMs || o.priority !== e.priority || o.itemId !== e.itemId) {
+      if (
+        o.mediaId !== e.mediaId ||
+        o.sha256 !== e.sha256 ||
+        o.startAt !== e.startAt ||
+        o.durationMs !== e.durationMs ||
+        o.priority !== e.priority ||
+        o.itemId !== e.itemId ||
+        JSON.stringify(o.parts) !== JSON.stringify(e.parts)
+      ) {
         changed.push({ before: o, after: e });
       }
     }
@@ -205,6 +275,10 @@ export function diffPlaylists(before: SitePlaylist, after: SitePlaylist): Playli
 export function mediaNeeded(playlists: SitePlaylist | Iterable<SitePlaylist>): Set<string> {
   const needed = new Set<string>();
   const list: Iterable<SitePlaylist> = 'entries' in playlists ? [playlists as SitePlaylist] : (playlists as Iterable<SitePlaylist>);
-  for (const p of list) for (const e of p.entries) needed.add(e.sha256);
+  for (const p of list)
+    for (const e of p.entries) {
+      needed.add(e.sha256);
+      for (const part of e.parts ?? []) needed.add(part.sha256);
+    }
   return needed;
 }

@@ -16,8 +16,10 @@
  */
 import type { AreaIndex } from '../coverage/coverage.ts';
 import type { AreaNode } from '../registry/model.ts';
+import { DEFAULT_AREA_LANGUAGES, effectiveLanguages } from '../registry/area-languages.ts';
 import type { BroadcastItem, Horizon, Occurrence, ScheduleSite } from './model.ts';
 import { RecurrenceError, expandRecurrence } from './recurrence.ts';
+import { LanguagePlanner, hasVersions, longestDurationMs } from './language-plan.ts';
 
 export interface ResolveProblem {
   itemId: string;
@@ -31,6 +33,8 @@ export class SiteDirectory {
   readonly byId: ReadonlyMap<string, ScheduleSite>;
   /** Active (non-retired) sites whose area is in the index, by their area's preorder position. */
   private readonly sorted: ReadonlyArray<{ site: ScheduleSite; pos: number }>;
+  /** Each area's languages, worked out once per directory. */
+  private readonly languages = new Map<number, readonly string[]>();
 
   constructor(index: AreaIndex, sites: readonly ScheduleSite[]) {
     this.index = index;
@@ -67,6 +71,20 @@ export class SiteDirectory {
     const out: ScheduleSite[] = this.sorted.map((s) => s.site);
     for (const s of this.byId.values()) if (!s.retired && this.index.tin(s.areaId) === undefined) out.push(s);
     return out;
+  }
+
+  /** The languages a site hears bulletins in, in order: its area's own, else inherited (server/registry/area-languages.ts). */
+  languagesOf(siteId: string): readonly string[] {
+    const s = this.byId.get(siteId);
+    if (!s) return DEFAULT_AREA_LANGUAGES;
+    let l = this.languages.get(s.areaId);
+    if (!l) this.languages.set(s.areaId, (l = effectiveLanguages(s.areaId, this.index.byId).languages));
+    return l;
+  }
+
+  /** Whether a site's agent plays entries with parts (several language versions as one programme). */
+  canPlayParts(siteId: string): boolean {
+    return this.byId.get(siteId)?.canPlayParts === true;
   }
 
   positionOf(siteId: string): number | undefined {
@@ -118,7 +136,8 @@ export function targetSites(item: BroadcastItem, dir: SiteDirectory): { siteIds:
  * drafts).
  */
 export function itemStarts(item: BroadcastItem, horizon: Horizon, maxOccurrences?: number): { starts: number[]; problems: ResolveProblem[] } {
-  const from = Math.max(horizon.from - item.durationMs + 1, item.validFrom ?? -Infinity);
+  // A site hearing several language versions plays longest: an occurrence it may still be playing is kept.
+  const from = Math.max(horizon.from - longestDurationMs(item) + 1, item.validFrom ?? -Infinity);
   const to = Math.min(horizon.to, item.validUntil ?? Infinity);
   if (!(to > from)) return { starts: [], problems: [] };
   const start = item.start;
@@ -150,7 +169,7 @@ export function resolveItem(item: BroadcastItem, dir: SiteDirectory, horizon: Ho
   return { resolved: { item, starts: t.starts, siteIds: s.siteIds }, problems: [...s.problems, ...t.problems] };
 }
 
-/** Every live item's occurrences at every site it targets that overlap the horizon. */
+/** Every live item's occurrences at every site it targets that overlap the horizon, each as long as that site plays it (language-plan.ts). */
 export function resolveOccurrences(items: readonly BroadcastItem[], dir: SiteDirectory, horizon: Horizon): { occurrences: Occurrence[]; problems: ResolveProblem[] } {
   const occurrences: Occurrence[] = [];
   const problems: ResolveProblem[] = [];
@@ -158,9 +177,11 @@ export function resolveOccurrences(items: readonly BroadcastItem[], dir: SiteDir
     if (!isLive(item)) continue;
     const r = resolveItem(item, dir, horizon);
     problems.push(...r.problems);
+    const planner = hasVersions(item) ? new LanguagePlanner(item) : undefined;
     for (const siteId of r.resolved.siteIds) {
+      const durationMs = planner ? planner.plan(dir.languagesOf(siteId), dir.canPlayParts(siteId)).durationMs : item.durationMs;
       for (const startAt of r.resolved.starts) {
-        occurrences.push({ itemId: item.id, siteId, startAt, endAt: startAt + item.durationMs, priority: item.priority });
+        occurrences.push({ itemId: item.id, siteId, startAt, endAt: startAt + durationMs, priority: item.priority });
       }
     }
   }

@@ -21,7 +21,7 @@ import { MAX_PERIOD_MS, conflictView, inputRefused, type ItemInput } from './ser
 import { itemStarts, targetSites, type SiteDirectory } from './resolve.ts';
 import { localIso, parseInstant, startOfLocalDay, ScheduleInputError } from './times.ts';
 import type { AreaNode } from '../registry/model.ts';
-import { ApprovedItem, Calendar, CheckResult, Distribution, ItemList, ItemView, SitePlaylist } from '../../api/schedule.ts';
+import { ApprovedItem, Calendar, CheckResult, Distribution, ItemList, ItemVersionIn, ItemView, SitePlaylist } from '../../api/schedule.ts';
 
 /** What these routes use of the server, and nothing else. */
 export type RouteDeps = Pick<ServerContext, 'coverage' | 'fleet' | 'now' | 'schedule' | 'sites'>;
@@ -57,7 +57,13 @@ const TargetsIn = Type.Object(
 );
 const itemFields = {
   title: Type.String({ minLength: 1, maxLength: 200 }),
-  mediaId: Type.String({ minLength: 1, maxLength: 64, description: 'a ready item of the media library' }),
+  mediaId: Type.String({ minLength: 1, maxLength: 64, description: 'a ready item of the media library: the default version (Vietnamese normally)' }),
+  versions: Type.Optional(
+    Type.Array(ItemVersionIn, {
+      maxItems: 7,
+      description: "the bulletin in other languages, each a ready media item in that language; a site hears the versions of its area's languages, in their order",
+    }),
+  ),
   targets: TargetsIn,
   start: StartIn,
   priority: Type.Optional(PriorityIn),
@@ -133,6 +139,8 @@ export const scheduleRoutes =
         queue: item.queue === true,
         mediaId: item.mediaId,
         durationMs: item.durationMs,
+        language: item.language ?? null,
+        versions: item.versions ?? [],
         targets: {
           areas: item.targets.areaKeys.map((k) => {
             const a = idx.get(k);

@@ -5,12 +5,16 @@
  * publishes; the as-run log reads it to account for every (entry, site),
  * receipt or not. An entry that leaves a site's playlist before it was due
  * (its item cancelled, or pre-empted later) is marked withdrawn, not deleted.
+ * For an item with language versions, each row also says what the site was
+ * planned to hear (its languages, those played, those with no version, and
+ * why the default version plays if it does: migration 32).
  */
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, PlaylistEntriesTable } from '../store/schema.ts';
 import type { SitePlan } from './conflicts.ts';
 import type { Priority } from './model.ts';
-import type { SitePlaylist } from './playlist.ts';
+import type { PlannedLanguages, SitePlaylist } from './playlist.ts';
+import { LANGUAGE_FALLBACKS, type LanguageFallback } from './language-plan.ts';
 
 export interface SentEntry {
   siteId: string;
@@ -28,6 +32,22 @@ export interface SentEntry {
   sentAt: number;
   version: string | null;
   withdrawnAt: number | null;
+  /** For an item with language versions: what the site was planned to hear; null otherwise. */
+  languages?: PlannedLanguages | null;
+}
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+/** The stored plan (JSON written by recordSent), or null for none or anything unreadable. */
+export function parsePlannedLanguages(text: string | null): PlannedLanguages | null {
+  if (text === null) return null;
+  try {
+    const o = JSON.parse(text) as Record<string, unknown>;
+    const fallback = LANGUAGE_FALLBACKS.includes(o.fallback as LanguageFallback) ? (o.fallback as LanguageFallback) : null;
+    return { site: strings(o.site), played: strings(o.played), missing: strings(o.missing), fallback };
+  } catch {
+    return null;
+  }
 }
 
 type Row = Selectable<PlaylistEntriesTable>;
@@ -49,10 +69,11 @@ const toEntry = (r: Row): SentEntry => ({
   sentAt: r.sent_at,
   version: r.version,
   withdrawnAt: r.withdrawn_at,
+  languages: parsePlannedLanguages(r.languages),
 });
 
 /**
- * Rows per INSERT: each row is 15 parameters, and one statement per site
+ * Rows per INSERT: each row is 16 parameters, and one statement per site
  * (or fewer) is what keeps recording a province's playlists cheap; well
  * under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
  */
@@ -102,7 +123,7 @@ export class SentEntryStore {
           plan: 'play',
           skip_reason: null,
           blocked_by: null,
-          languages: null,
+          languages: e.languages ? JSON.stringify(e.languages) : null,
         });
       }
       for (const s of plan?.skipped ?? []) {
@@ -159,6 +180,7 @@ export class SentEntryStore {
             blocked_by: eb.ref('excluded.blocked_by'),
             sent_at: eb.ref('excluded.sent_at'),
             version: eb.ref('excluded.version'),
+            languages: eb.ref('excluded.languages'),
             withdrawn_at: null,
           })),
         )

@@ -37,10 +37,15 @@ import { RecurrenceError, SCHEDULE_ZONE, dateTimeToEpoch, validateRecurrence } f
 import { SiteDirectory, itemStarts, targetSites, type ResolveProblem } from './resolve.ts';
 import { type BroadcastItemStore, startBounds, type ItemFilter, type ScheduledItem } from './items-store.ts';
 import { ScheduleInputError, localIso, parseInstant, wallText, type TimeInput } from './times.ts';
+import { normaliseLanguageTag } from '../media/languages.ts';
+import type { ItemVersion } from './model.ts';
+import { MAX_VERSIONS } from './language-plan.ts';
 
 export interface ItemInput {
   title: string;
   mediaId: string;
+  /** The bulletin in other languages, each a ready media item in that language; the default (`mediaId`) is in its media's. */
+  versions?: Array<{ language: string; mediaId: string }>;
   /** Area codes or keys (`02683`, `2025.02683`) and site ids. */
   targets: { areas?: string[]; sites?: string[] };
   start: { at: TimeInput } | { dtstart: TimeInput; rrule: string; exdates?: TimeInput[] };
@@ -159,8 +164,12 @@ export class ScheduleService {
   /** Validate input against the registry and the library; the item as it would be stored. */
   async prepare(input: ItemInput, actor: Actor, existing?: ScheduledItem, dir?: SiteDirectory): Promise<ScheduledItem> {
     const media = await this.deps.media(input.mediaId);
+    const versionMedia = new Map<string, MediaItem | JobView | undefined>();
+    for (const v of input.versions ?? []) if (!versionMedia.has(v.mediaId)) versionMedia.set(v.mediaId, await this.deps.media(v.mediaId));
     try {
-      return this.prepareOrThrow(input, actor, media, dir ?? (await this.directory()), existing);
+      const item = this.prepareOrThrow(input, actor, media, dir ?? (await this.directory()), existing);
+      // prepareOrThrow refused anything but a ready media item.
+      return this.withVersions(item, input.versions ?? [], media as MediaItem, versionMedia);
     } catch (e) {
       if (e instanceof ScheduleInputError) throw inputRefused(e);
       if (e instanceof RecurrenceError) {
@@ -169,6 +178,49 @@ export class ScheduleService {
       }
       throw e;
     }
+  }
+
+  /**
+   * The item with its language versions, each checked: its media exists, is
+   * ready, not retired and in the language it is given for; no language comes
+   * twice, nor the default's. Thrown as ScheduleInputError naming the version.
+   */
+  private withVersions(
+    item: ScheduledItem,
+    input: ReadonlyArray<{ language: string; mediaId: string }>,
+    media: MediaItem,
+    found: ReadonlyMap<string, MediaItem | JobView | undefined>,
+  ): ScheduledItem {
+    const { versions: _none, language: _lang, ...plain } = item;
+    if (input.length === 0) return plain;
+    if (input.length > MAX_VERSIONS - 1) throw fail('LOANET_TOO_MANY_TAGS', { field: 'versions', max: MAX_VERSIONS - 1, maxLength: 35 });
+    const seen = new Set<string>([media.lang]);
+    const versions: ItemVersion[] = [];
+    for (const [i, v] of input.entries()) {
+      const language = normaliseLanguageTag(v.language);
+      if (!language) throw fail('LOANET_NOT_A_LANGUAGE_TAG', { field: `versions[${i}].language`, value: v.language });
+      if (seen.has(language)) {
+        throw new ScheduleInputError(
+          `versions[${i}].language`,
+          language === media.lang ? `the default version is already in ${language}` : `two versions in ${language}`,
+          'version_duplicate',
+          { value: language },
+        );
+      }
+      seen.add(language);
+      const m = found.get(v.mediaId);
+      const field = `versions[${i}].mediaId`;
+      if (!m) throw new ScheduleInputError(field, `no media item ${v.mediaId} in the library`, 'media_unknown', { id: v.mediaId });
+      if (m.status !== 'ready')
+        throw new ScheduleInputError(field, `media ${v.mediaId} is ${m.status === 'processing' ? 'still processing' : `not usable (${m.reason ?? 'failed'})`}`, 'media_not_ready', {
+          id: v.mediaId,
+          status: m.status,
+        });
+      if (m.retiredAt !== null) throw new ScheduleInputError(field, `media ${v.mediaId} is retired`, 'media_retired', { id: v.mediaId });
+      if (m.lang !== language) throw new ScheduleInputError(field, `media ${v.mediaId} is in ${m.lang}, not ${language}`, 'version_language', { id: v.mediaId, value: m.lang });
+      versions.push({ language, mediaId: m.id, durationMs: m.durationMs });
+    }
+    return { ...plain, language: media.lang, versions };
   }
 
   private prepareOrThrow(input: ItemInput, actor: Actor, media: MediaItem | JobView | undefined, dir: SiteDirectory, existing?: ScheduledItem): ScheduledItem {
@@ -306,6 +358,7 @@ export class ScheduleService {
     await this.deps.audit.record(actor, 'schedule.create', item.id, {
       title: item.title,
       mediaId: item.mediaId,
+      ...(item.versions ? { versions: item.versions.map((v) => ({ language: v.language, mediaId: v.mediaId })) } : {}),
       priority: item.priority,
       targets: item.targets,
       start: item.start,
@@ -329,6 +382,7 @@ export class ScheduleService {
       validUntil: patch.validUntil === undefined ? (old.validUntil ?? null) : patch.validUntil,
       queue: patch.queue ?? old.queue === true,
       note: patch.note === undefined ? old.note : patch.note,
+      versions: patch.versions ?? (old.versions ?? []).map((v) => ({ language: v.language, mediaId: v.mediaId })),
     };
     const item = await this.prepare(input, actor, old, dir);
     this.assertScope(actor, item, dir);
