@@ -57,9 +57,10 @@ import { AlarmEngine, type AlarmEffect, type AlarmEngineContext, type AlarmInput
 import { AlarmAreaSummary } from './area-summary.ts';
 import { type DampingPolicy, DEFAULT_DAMPING_POLICY } from './flap-damping.ts';
 import { DEFAULT_INCIDENT_POLICY, type Incident, type IncidentPolicy } from './incidents.ts';
-import type { Alarm, AlarmError, AlarmSite } from './model.ts';
+import type { Alarm, AlarmError, AlarmSite, ExternalFault } from './model.ts';
 import { type AlarmActionRequest, type AlarmComment, type AlarmStore, restoreAlarmStateFrom } from './store.ts';
 import type { AlarmEngineState } from './alarm-engine.ts';
+import { faultsIdentity, readUpdateFaults, type UpdateAttempts } from './update-faults.ts';
 
 /** Every effect but the history rows (those are the store's). */
 export type AlarmEvent = Exclude<AlarmEffect, { type: 'history' }>;
@@ -114,7 +115,18 @@ export interface AlarmServiceDeps {
   jobs: Jobs;
   log: Logger;
   now: () => number;
+  /** The updates store's finished attempts: a failed one raises update_failed (update-faults.ts). None: no update alarms. */
+  updates?: UpdateAttempts;
 }
+
+/**
+ * A look at the updates store reaches back this far before the last one:
+ * an attempt finished by another server, whose clock may be a little behind
+ * this one's, or committed while the last look ran, is still seen.
+ */
+const UPDATES_OVERLAP_MS = 60_000;
+/** What a restored update_failed alarm's site was "given": no identity, so whatever it is given next differs. */
+const RESTORED = '\u0000restored';
 
 export class AlarmService {
   private engine: AlarmEngine | undefined;
@@ -130,6 +142,10 @@ export class AlarmService {
   private leading = false;
   private stopped = false;
   private taking = false;
+  /** The update faults each site was last given (by identity), and when the updates store was last looked at. */
+  private readonly fedUpdates = new Map<string, string>();
+  private updatesLookedAt: number | null = null;
+  private lookingAtUpdates = false;
 
   /** Effects decided and not yet handed to a write, and the write queue. */
   private queued: AlarmEffect[] = [];
@@ -163,11 +179,23 @@ export class AlarmService {
   async lead(): Promise<void> {
     if (this.stopped) return;
     const state = await restoreAlarmStateFrom(this.deps.store);
+    const lookedAt = this.deps.now();
+    const updates = await readUpdateFaults(this.deps.updates, 0);
     if (this.stopped) return;
     this.build(state);
     this.leading = true;
     this.running = true;
     const at = this.deps.now();
+    // Before the verdicts: a verdict reconciles the site's external faults too, and would take a restored update_failed alarm for one whose fault went away.
+    this.fedUpdates.clear();
+    for (const a of state.open.values()) {
+      if (a.kind !== 'update_failed') continue;
+      // Given again whatever it is now: the restored alarm is kept, or ends if its fault went away while no server looked.
+      this.fedUpdates.set(a.siteId, RESTORED);
+      if (!updates.has(a.siteId)) updates.set(a.siteId, []);
+    }
+    for (const [siteId, faults] of updates) this.feedUpdateFaults(siteId, faults, at);
+    this.updatesLookedAt = lookedAt;
     for (const o of this.deps.fleet.observations()) {
       const v = this.deps.fleet.verdict(o.siteId);
       if (v)
@@ -187,8 +215,45 @@ export class AlarmService {
     if (this.queued.length > 0) this.deps.log.warn({ effects: this.queued.length }, 'alarms: the lease was lost before these were written; the holder derives them again');
     this.done += this.queued.length;
     this.queued = [];
+    this.fedUpdates.clear();
+    this.updatesLookedAt = null;
     await this.writes;
     await this.mirror();
+  }
+
+  /**
+   * The holder: the update attempts finished since the last look (by any
+   * server: the store is where every server's reports meet), each site whose
+   * update faults changed given them (the feature's job calls it every few
+   * seconds). A site whose latest attempt failed gets its update_failed
+   * alarm, one whose later attempt succeeded has it cleared.
+   */
+  async syncUpdates(): Promise<number> {
+    if (!this.leading || this.lookingAtUpdates || this.updatesLookedAt === null || !this.deps.updates) return 0;
+    this.lookingAtUpdates = true;
+    try {
+      const lookedAt = this.deps.now();
+      const updates = await readUpdateFaults(this.deps.updates, this.updatesLookedAt - UPDATES_OVERLAP_MS);
+      if (!this.leading) return 0;
+      let n = 0;
+      const at = this.deps.now();
+      for (const [siteId, faults] of updates) if (this.feedUpdateFaults(siteId, faults, at)) n++;
+      this.updatesLookedAt = lookedAt;
+      return n;
+    } finally {
+      this.lookingAtUpdates = false;
+    }
+  }
+
+  /** Gives the engine a site's update faults when they differ from what it was last given; true when it did. */
+  private feedUpdateFaults(siteId: string, faults: ExternalFault[], at: number): boolean {
+    const identity = faultsIdentity(faults);
+    if ((this.fedUpdates.get(siteId) ?? '') === identity) return false;
+    const site = this.siteOf(siteId);
+    if (!site) return false;
+    this.fedUpdates.set(siteId, identity);
+    this.run({ type: 'external_faults', at, site, faults });
+    return true;
   }
 
   /**

@@ -63,6 +63,21 @@ export interface RolloutSiteRow {
   finishedAt: number | null;
 }
 
+/** An update attempt of a site that ended: updated, or failed (and why), with the release it tried. */
+export interface FinishedUpdate {
+  siteId: string;
+  rolloutId: string;
+  /** null: the release is gone from the releases table. */
+  component: string | null;
+  version: string | null;
+  state: 'updated' | 'failed';
+  reason: string | null;
+  finishedAt: number;
+}
+
+/** Site ids per statement: well under either dialect's limit on bound parameters. */
+const ID_CHUNK = 500;
+
 type Row = Selectable<RolloutsTable>;
 
 type SiteRow = Selectable<RolloutSitesTable>;
@@ -240,6 +255,39 @@ export class RolloutStore {
       .where('rs.state', 'in', ['waiting', 'installing'])
       .execute();
     return new Map(rows.map((r) => [r.siteId, r.rolloutId]));
+  }
+
+  /** The sites with an attempt finished at or after `since` (server clock; migration 33's index). */
+  async finishedSince(since: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('rollout_sites').select('site_id').distinct().where('finished_at', '>=', since).execute();
+    return rows.map((r) => r.site_id);
+  }
+
+  /** Every finished attempt of these sites, with the release each tried. */
+  async finishedOf(siteIds: readonly string[]): Promise<FinishedUpdate[]> {
+    const out: FinishedUpdate[] = [];
+    for (let i = 0; i < siteIds.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('rollout_sites as rs')
+        .innerJoin('rollouts as r', 'r.id', 'rs.rollout_id')
+        .leftJoin('releases as rel', 'rel.id', 'r.release_id')
+        .select(['rs.site_id', 'rs.rollout_id', 'rs.state', 'rs.reason', 'rs.finished_at', 'rel.component', 'rel.version'])
+        .where('rs.site_id', 'in', siteIds.slice(i, i + ID_CHUNK))
+        .where('rs.state', 'in', ['updated', 'failed'])
+        .where('rs.finished_at', 'is not', null)
+        .execute();
+      for (const r of rows)
+        out.push({
+          siteId: r.site_id,
+          rolloutId: r.rollout_id,
+          component: r.component,
+          version: r.version,
+          state: r.state as FinishedUpdate['state'],
+          reason: r.reason,
+          finishedAt: Number(r.finished_at),
+        });
+    }
+    return out;
   }
 
   /** Every site installing, whatever its rollout's status (an aborted rollout's sites hold a `cancel`). */
