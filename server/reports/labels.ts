@@ -11,7 +11,7 @@ import type { AreaLevel } from '../registry/model.ts';
 import type { SiteReasonCode } from '../../api/coverage.ts';
 import { wordAsRunWhy } from '../../api/words/reasons.ts';
 import { alarmCodeIn, alarmWordKey } from '../../api/words/alarm-words.ts';
-import { AIRTIME_KINDS, UNSPECIFIED_REASON, type AirtimeKind, type Report, type UnitFigures } from './model.ts';
+import { AIRTIME_KINDS, UNSPECIFIED_REASON, type AirtimeKind, type RepairSource, type Report, type UnitFigures } from './model.ts';
 import { hoursOf } from './report-model.ts';
 
 export const AIRTIME_KIND_LABEL: Readonly<Record<AirtimeKind, { vi: string; en: string }>> = {
@@ -47,6 +47,12 @@ export function faultKindWords(kind: string, lang: 'vi' | 'en'): string {
   if (alarmWordKey('kind', kind)) return alarmCodeIn(lang, 'kind', kind);
   return Object.hasOwn(FAULT_KIND_LABEL, kind) ? FAULT_KIND_LABEL[kind as SiteReasonCode][lang] : kind;
 }
+
+/** Where a fault's time to repair is read from (model.ts RepairSource), for the fault rows. */
+export const REPAIR_SOURCE_LABEL: Readonly<Record<RepairSource, { vi: string; en: string }>> = {
+  work_order: { vi: 'Phiếu sửa chữa (kiểm tra âm thanh đạt)', en: 'work order (verified by a sound check)' },
+  alarm: { vi: 'Cảnh báo kỹ thuật (hết lỗi)', en: 'alarm (cleared)' },
+};
 
 /** Why bulletins were not played, in the as-run log's own words (api/words/reasons.ts). */
 export function skipReasonWords(reason: string, lang: 'vi' | 'en'): string {
@@ -117,6 +123,7 @@ export function summaryFigures(r: Report, u: UnitFigures): SummaryFigure[] {
   group('Sự cố kỹ thuật');
   count('Số sự cố phát sinh', u.faults.total.count);
   count('Đã khắc phục', u.faults.total.repaired);
+  count('Trong đó theo phiếu sửa chữa (kiểm tra âm thanh đạt)', u.faults.total.repairedByWorkOrder);
   count('Chưa khắc phục', u.faults.total.open);
   hours('Thời gian khắc phục trung bình', u.faults.total.meanRepairMs);
   hours('Thời gian khắc phục lâu nhất', u.faults.total.longestRepairMs);

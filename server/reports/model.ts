@@ -63,10 +63,22 @@ export interface AlertInput {
 }
 
 /**
- * One fault at one site, from when it was noticed until it was cleared
+ * What a fault's end (its time to repair) is read from:
+ * - `work_order`: the fault has a work order (server/maintenance); it is
+ *   repaired when a verified sound check closed the order (verifiedAt),
+ *   and open while the order is not closed, whatever the alarm says: the
+ *   village waited for sound until then, as the maintenance log counts it;
+ * - `alarm`: no work order (or only cancelled ones); repaired when its alarm
+ *   cleared, by the condition clearing or by hand.
+ */
+export const REPAIR_SOURCES = ['work_order', 'alarm'] as const;
+export type RepairSource = (typeof REPAIR_SOURCES)[number];
+
+/**
+ * One fault at one site, from when it was noticed until it was repaired
  * (null: still open). A plain input: the report service reads them from
- * the technicians' alarms (server/alarms, sources.ts); `kind` is an alarm
- * kind (server/alarms/model.ts), or a site reason code in hand-made inputs.
+ * the technicians' alarms and their work orders (sources.ts); `kind` is an
+ * alarm kind (server/alarms/model.ts), or a site reason code in hand-made inputs.
  */
 export interface FaultEpisode {
   siteId: string;
@@ -75,6 +87,8 @@ export interface FaultEpisode {
   endedAt: number | null;
   /** When a person acknowledged it (the alarm's acknowledgement); absent or null: nobody did. */
   acknowledgedAt?: number | null;
+  /** Where `endedAt` comes from; absent: the alarm (hand-made inputs). */
+  repairSource?: RepairSource;
 }
 
 /** A site's condition over time (uptime.ts): transitions sorted by `at`, including the last one before the period. */
@@ -154,6 +168,8 @@ export interface FaultFigures {
   longestRepairMs: number | null;
   /** repairMs / repaired; null when none was repaired. */
   meanRepairMs: number | null;
+  /** Of the repaired, those timed to their work order's verified close (the others to their alarm's clearing). */
+  repairedByWorkOrder: number;
   /** Faults a person acknowledged, and the sum of their times from start to acknowledgement. */
   acknowledged: number;
   ackMs: number;
@@ -229,6 +245,8 @@ export interface FaultRow {
   startedAt: number;
   endedAt: number | null;
   repairMs: number | null;
+  /** Where its end is read from (a work order, else its alarm). */
+  repairSource: RepairSource;
   acknowledgedAt: number | null;
   /** From its start to a person's acknowledgement; null: nobody acknowledged it. */
   ackMs: number | null;

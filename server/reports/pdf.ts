@@ -267,6 +267,7 @@ function draw(doc: Doc, report: Report, opts: PdfOptions): void {
         { header: 'Loại sự cố', width: 120, text: (x) => capitalise(faultKindWords(x.kind, 'vi')) },
         { header: 'Số sự cố', width: 40, align: 'right', text: (x) => n0(x.f.count) },
         { header: 'Đã khắc phục', width: 45, align: 'right', text: (x) => n0(x.f.repaired) },
+        { header: 'Theo phiếu sửa chữa', width: 45, align: 'right', text: (x) => n0(x.f.repairedByWorkOrder) },
         { header: 'Chưa khắc phục', width: 45, align: 'right', text: (x) => n0(x.f.open) },
         { header: 'Thời gian khắc phục TB (giờ)', width: 55, align: 'right', text: (x) => hrs(x.f.meanRepairMs) },
         { header: 'Lâu nhất (giờ)', width: 45, align: 'right', text: (x) => hrs(x.f.longestRepairMs) },
@@ -281,7 +282,7 @@ function draw(doc: Doc, report: Report, opts: PdfOptions): void {
     .fontSize(8)
     .fillColor('#444444')
     .text(
-      `Báo cáo lập tự động lúc ${dateTimeVi(report.generatedAt, report.period.zone)} từ nhật ký phát thanh, báo cáo trạng thái thiết bị và cảnh báo của hệ thống. Số liệu chi tiết từng thôn, từng sự cố trong tệp Excel cùng kỳ.`,
+      `Báo cáo lập tự động lúc ${dateTimeVi(report.generatedAt, report.period.zone)} từ nhật ký phát thanh, báo cáo trạng thái thiết bị và cảnh báo của hệ thống. Thời gian khắc phục một sự cố có phiếu sửa chữa tính đến khi kiểm tra âm thanh đạt đóng phiếu, sự cố không có phiếu tính đến khi cảnh báo hết. Số liệu chi tiết từng thôn, từng sự cố trong tệp Excel cùng kỳ.`,
       MARGIN.left,
       doc.y + 6,
       { width: CONTENT },

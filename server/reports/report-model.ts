@@ -16,7 +16,8 @@
  *   delivery-status.ts;
  * - each site's condition history as server/coverage/uptime.ts reads it;
  * - fault episodes (`FaultEpisode`, a plain input defined in model.ts: the
- *   service reads them from the technicians' alarms).
+ *   service reads them from the technicians' alarms, each ended by its work
+ *   order's verified close where it has one, else by the alarm's clearing).
  *
  * Additive figures add up: the area's totals are the sum of its communes'
  * rows (plus sites above commune level, `outside`), and a commune's coverage
@@ -41,6 +42,7 @@ import {
   type FaultFigures,
   type FaultRow,
   type LivePlay,
+  type RepairSource,
   type Report,
   type ReportInputs,
   type ReportSite,
@@ -55,7 +57,18 @@ import {
 const zeroStatus = () => Object.fromEntries(AS_RUN_STATUSES.map((s) => [s, 0])) as Record<AsRunStatus, number>;
 const zeroKinds = () => Object.fromEntries(AIRTIME_KINDS.map((k) => [k, 0])) as Record<AirtimeKind, number>;
 const zeroConditions = () => Object.fromEntries(SITE_CONDITIONS.map((c) => [c, 0])) as Record<SiteCondition, number>;
-const zeroFault = (): FaultFigures => ({ count: 0, repaired: 0, open: 0, repairMs: 0, longestRepairMs: null, meanRepairMs: null, acknowledged: 0, ackMs: 0, meanAckMs: null });
+const zeroFault = (): FaultFigures => ({
+  count: 0,
+  repaired: 0,
+  open: 0,
+  repairMs: 0,
+  longestRepairMs: null,
+  meanRepairMs: null,
+  repairedByWorkOrder: 0,
+  acknowledged: 0,
+  ackMs: 0,
+  meanAckMs: null,
+});
 
 interface Acc {
   sites: number;
@@ -102,7 +115,7 @@ function finish(a: Acc): UnitFigures {
   };
 }
 
-function addFault(f: FaultFigures, repairMs: number | null, ackMs: number | null): void {
+function addFault(f: FaultFigures, repairMs: number | null, ackMs: number | null, source: RepairSource): void {
   f.count++;
   if (ackMs !== null) {
     f.acknowledged++;
@@ -113,6 +126,7 @@ function addFault(f: FaultFigures, repairMs: number | null, ackMs: number | null
     return;
   }
   f.repaired++;
+  if (source === 'work_order') f.repairedByWorkOrder++;
   f.repairMs += repairMs;
   f.longestRepairMs = Math.max(f.longestRepairMs ?? 0, repairMs);
 }
@@ -366,7 +380,7 @@ export function buildReport(input: ReportInputs): Report {
     });
   }
 
-  // Faults that began in the period; a repair time once they were cleared.
+  // Faults that began in the period; a repair time once repaired (by the episode's own source: a work order or its alarm).
   const faultKinds = new Set<string>();
   const faultRows: FaultRow[] = [];
   for (const f of input.faults) {
@@ -375,10 +389,11 @@ export function buildReport(input: ReportInputs): Report {
     const repairMs = f.endedAt === null ? null : Math.max(0, f.endedAt - f.startedAt);
     const acknowledgedAt = f.acknowledgedAt ?? null;
     const ackMs = acknowledgedAt === null ? null : Math.max(0, acknowledgedAt - f.startedAt);
+    const repairSource = f.repairSource ?? 'alarm';
     faultKinds.add(f.kind);
     both(s.unit, (a) => {
-      addFault(a.faults.total, repairMs, ackMs);
-      addFault((a.faults.byKind[f.kind] ??= zeroFault()), repairMs, ackMs);
+      addFault(a.faults.total, repairMs, ackMs, repairSource);
+      addFault((a.faults.byKind[f.kind] ??= zeroFault()), repairMs, ackMs, repairSource);
     });
     const commune = s.unit === OUTSIDE ? null : (communeByKey.get(s.unit) ?? null);
     faultRows.push({
@@ -390,6 +405,7 @@ export function buildReport(input: ReportInputs): Report {
       startedAt: f.startedAt,
       endedAt: f.endedAt,
       repairMs,
+      repairSource,
       acknowledgedAt,
       ackMs,
     });

@@ -15,20 +15,26 @@
  * - uptime and verified coverage: each site's condition history
  *   (site_events, via SiteHistory);
  * - faults: the technicians' alarms (server/alarms) raised in the period,
- *   each from when it was raised until it was cleared (automatically when
- *   the condition cleared, or by hand): the same alarms, kinds and times
- *   the maintenance log works from.
+ *   the same alarms, kinds and times the maintenance log works from. A fault
+ *   with a work order (server/maintenance) lasts until a verified sound
+ *   check closed it (its first closed order's verifiedAt, the rule of
+ *   repair-times.ts), open while no order is closed; one without (or with
+ *   cancelled orders only) until its alarm cleared. Each says which.
  */
 import { accountAsRun, type SiteInfo } from '../asrun/accounting.ts';
 import { AlertStore } from '../alerts/store.ts';
 import type { ServerContext } from '../context.ts';
+import type { WorkOrder } from '../maintenance/model.ts';
 import type { AreaNode } from '../registry/model.ts';
 import type { Site } from '../registry/sites.ts';
 import { relayOriginOf } from './relay-origin.ts';
 import type { AlertInput, FaultEpisode, LivePlay, ReportInputs, ReportItem, ReportSite, SiteHistory } from './model.ts';
 import type { ReportPeriod } from './period.ts';
 
-export type ReportSourceDeps = Pick<ServerContext, 'coverage' | 'sites' | 'asRun' | 'schedule' | 'siteHistory' | 'live' | 'store' | 'media' | 'alarms' | 'config' | 'now'>;
+export type ReportSourceDeps = Pick<
+  ServerContext,
+  'coverage' | 'sites' | 'asRun' | 'schedule' | 'siteHistory' | 'live' | 'store' | 'media' | 'alarms' | 'maintenance' | 'config' | 'now'
+>;
 
 /** A page of live streams read at a time, newest first, back to the period's start. */
 const LIVE_PAGE = 200;
@@ -118,10 +124,38 @@ async function faultsOf(d: ReportSourceDeps, areaIds: ReadonlySet<number>, { fro
   const out: FaultEpisode[] = [];
   for (let offset = 0; ; offset += ALARM_PAGE) {
     const { alarms } = await d.alarms.store.list({ areaIds: [...areaIds], from, to, limit: ALARM_PAGE, offset });
-    for (const a of alarms)
-      if (a.raisedAt !== null) out.push({ siteId: a.siteId, kind: a.kind, startedAt: a.raisedAt, endedAt: a.cleared?.at ?? null, acknowledgedAt: a.acknowledged?.at ?? null });
+    const repairs = repairsByWorkOrder(await d.maintenance.store.ofAlarms(alarms.map((a) => a.id)));
+    for (const a of alarms) {
+      if (a.raisedAt === null) continue;
+      const byOrder = repairs.get(a.id);
+      out.push({
+        siteId: a.siteId,
+        kind: a.kind,
+        startedAt: a.raisedAt,
+        endedAt: byOrder === undefined ? (a.cleared?.at ?? null) : byOrder,
+        acknowledgedAt: a.acknowledged?.at ?? null,
+        repairSource: byOrder === undefined ? 'alarm' : 'work_order',
+      });
+    }
     if (alarms.length < ALARM_PAGE) return out;
   }
+}
+
+/**
+ * Per alarm with a work order that counts (any but cancelled): its earliest
+ * verified close, or null while none is closed. As repairTimes reads them: a
+ * second order for one alarm (a repair that did not hold) does not move the
+ * first verification.
+ */
+export function repairsByWorkOrder(orders: readonly Pick<WorkOrder, 'alarmId' | 'state' | 'verifiedAt'>[]): Map<string, number | null> {
+  const out = new Map<string, number | null>();
+  for (const o of orders) {
+    if (o.alarmId === null || o.state === 'cancelled') continue;
+    const verified = o.state === 'closed' ? o.verifiedAt : null;
+    const prev = out.get(o.alarmId);
+    if (prev === undefined || (verified !== null && (prev === null || verified < prev))) out.set(o.alarmId, verified);
+  }
+  return out;
 }
 
 export async function alertsOf(d: ReportSourceDeps, { from, to }: ReportPeriod): Promise<AlertInput[]> {

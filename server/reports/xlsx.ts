@@ -19,7 +19,19 @@
  */
 import ExcelJS from 'exceljs';
 import { zoneOffsetMs } from '../time/zone.ts';
-import { AIRTIME_KIND_LABEL, capitalise, faultKindWords, languageName, LEVEL_VI, periodLine, STATUS_HEADINGS, skipReasonWords, summaryFigures, TITLE_VI } from './labels.ts';
+import {
+  AIRTIME_KIND_LABEL,
+  capitalise,
+  faultKindWords,
+  languageName,
+  LEVEL_VI,
+  periodLine,
+  REPAIR_SOURCE_LABEL,
+  STATUS_HEADINGS,
+  skipReasonWords,
+  summaryFigures,
+  TITLE_VI,
+} from './labels.ts';
 import { dateTimeVi } from './period.ts';
 import { AIRTIME_KINDS, type Report, type UnitFigures } from './model.ts';
 import { hoursOf } from './report-model.ts';
@@ -162,6 +174,7 @@ function communeColumns(report: Report): Column<CommuneLine>[] {
     f((u) => u.coverage.villagesWithoutCluster, 'Thôn chưa có cụm loa'),
     f((u) => u.faults.total.count, 'Số sự cố'),
     f((u) => u.faults.total.repaired, 'Đã khắc phục'),
+    f((u) => u.faults.total.repairedByWorkOrder, 'Khắc phục theo phiếu sửa chữa'),
     f((u) => u.faults.total.open, 'Chưa khắc phục'),
     {
       header: 'Thời gian khắc phục trung bình (giờ)',
@@ -298,6 +311,7 @@ export function reportWorkbook(report: Report): ExcelJS.Workbook {
       { header: 'Bắt đầu', width: 17, fmt: FMT.date, value: (f) => excelDate(f.startedAt, zone) },
       { header: 'Khắc phục xong', width: 17, fmt: FMT.date, value: (f) => (f.endedAt === null ? 'Chưa khắc phục' : excelDate(f.endedAt, zone)) },
       { header: 'Thời gian khắc phục (giờ)', width: 13, fmt: FMT.hours, value: (f) => hours(f.repairMs) },
+      { header: 'Khắc phục tính theo', width: 26, value: (f) => REPAIR_SOURCE_LABEL[f.repairSource].vi },
       { header: 'Xác nhận lúc', width: 17, fmt: FMT.date, value: (f) => (f.acknowledgedAt === null ? 'Chưa xác nhận' : excelDate(f.acknowledgedAt, zone)) },
       { header: 'Thời gian đến khi xác nhận (giờ)', width: 13, fmt: FMT.hours, value: (f) => hours(f.ackMs) },
     ],
