@@ -458,11 +458,11 @@ export class PlaylistExecutor {
         const facts = { startedAt: e.startedAt, endedAt: e.at, startErrorMs: e.startErrorMs, frames: e.frames, clockAtStart: h.clockAtStart };
         if (h.parts && entry.parts) {
           const r = partsReceipt(entry.parts, h.parts.laid(), entry.repeats ?? 1, { frames: e.frames, at: e.at, late: e.late });
-          const missing = r.parts.filter((p) => p.outcome !== 'played' && p.outcome !== 'late').map((p) => p.language);
+          const skipped = r.parts.filter((p) => p.outcome !== 'played' && p.outcome !== 'late').map((p) => `${p.language} (${p.reason ?? p.outcome})`);
           void this.receipt(entry, version, r.outcome, {
             ...facts,
             parts: r.parts,
-            ...(r.reason ? { reason: r.reason, detail: `versions not in the cache at their turn: ${missing.join(', ')}` } : {}),
+            ...(r.reason ? { reason: r.reason, detail: `versions skipped at their turn: ${skipped.join(', ')}` } : {}),
           });
           return;
         }
