@@ -64,6 +64,39 @@ export const AsRunQuery = Type.Object({
 });
 export type AsRunQuery = Static<typeof AsRunQuery>;
 
+/** Why a village did not hear a bulletin in its own language (server/asrun/languages.ts). */
+export const NOT_HEARD_REASON_VALUES = ['no_version', 'agent_without_parts', 'not_played', 'skipped', 'no_receipt'] as const;
+const Outcome = Type.Union(['played', 'late', 'partial', 'skipped', 'unknown'].map((o) => Type.Literal(o)));
+
+/** One language version planned for a site, and what became of it. */
+export const AsRunVersionOutcome = Type.Object({
+  language: Type.String({ description: 'BCP 47 tag' }),
+  mediaId: Nullable(Type.String()),
+  outcome: Nullable({ ...Outcome, description: "what the site's receipt says of this version; null: no receipt (yet)" }),
+  reason: Nullable(Type.String({ description: 'the receipt’s reason for it (no_media, preempted …)' })),
+  startedAt: Nullable(EpochMs),
+  endedAt: Nullable(EpochMs),
+});
+export type AsRunVersionOutcome = Static<typeof AsRunVersionOutcome>;
+
+/** A line's languages, for a bulletin with language versions (server/asrun/languages.ts). */
+export const AsRunLineLanguages = Type.Object({
+  site: Type.Array(Type.String(), { description: "the site's languages, in order; the first is its own" }),
+  versions: Type.Array(AsRunVersionOutcome, { description: 'the versions planned for it, in the order they play' }),
+  played: Type.Array(Type.String(), { description: 'languages whose version played to its end' }),
+  missing: Type.Array(Type.String(), { description: "the site's languages with no version: the default version (Vietnamese) was planned instead" }),
+  fallback: Nullable(Type.Union([Type.Literal('no_version'), Type.Literal('agent_without_parts')], { description: 'why the default version plays instead of its own' })),
+  heardOwnLanguage: Nullable(Type.Boolean({ description: 'heard in its own language (the first of its languages); null: not known yet' })),
+  notHeard: Nullable(
+    Type.Object({
+      reason: Type.Union(NOT_HEARD_REASON_VALUES.map((r) => Type.Literal(r))),
+      language: Type.String({ description: 'its own language' }),
+      detail: Nullable(Type.String({ description: 'for not_played: the version’s reason or outcome' })),
+    }),
+  ),
+});
+export type AsRunLineLanguages = Static<typeof AsRunLineLanguages>;
+
 export const AsRunLine = Type.Object({
   entryId: Type.String(),
   itemId: Type.String(),
@@ -109,6 +142,7 @@ export const AsRunLine = Type.Object({
       { description: 'for no_receipt: what the server knows of the site now' },
     ),
   ),
+  languages: Type.Optional({ ...AsRunLineLanguages, description: 'for a bulletin with language versions: which played, which were missing, heard in its own language' }),
 });
 export type AsRunLine = Static<typeof AsRunLine>;
 
@@ -136,3 +170,58 @@ export const AsRunLog = Type.Object({
   lines: Type.Array(AsRunLine),
 });
 export type AsRunLog = Static<typeof AsRunLog>;
+
+const LocalTime = Type.String({ description: 'ISO 8601 local time with +07:00' });
+
+export const AsRunLanguagesQuery = Type.Object({
+  item: Type.String({ minLength: 1, maxLength: 80, description: 'the broadcast item' }),
+  entry: Type.Optional(Type.String({ maxLength: 120, description: 'one occurrence (item@scheduled start, as in the as-run log); default: every occurrence in the period' })),
+  area: Type.Optional(Type.String({ maxLength: 100, description: 'area code or key; default: your own area, else the province' })),
+  from: Type.Optional(TimeIn),
+  to: Type.Optional(TimeIn),
+  graceS: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
+});
+export type AsRunLanguagesQuery = Static<typeof AsRunLanguagesQuery>;
+
+/** One (occurrence, site): the village's languages, the versions played and their outcome, heard in its own language or why not. */
+export const AsRunLanguagesSite = Type.Object({
+  entryId: Type.String(),
+  scheduledAt: EpochMs,
+  scheduledLocal: LocalTime,
+  siteId: Type.String(),
+  siteName: Type.String(),
+  areaKey: Type.String(),
+  areaName: Type.String(),
+  status: AsRunStatus,
+  languages: Type.Array(Type.String(), { description: "the village's languages, in order" }),
+  versions: Type.Array(AsRunVersionOutcome),
+  played: Type.Array(Type.String()),
+  missing: Type.Array(Type.String()),
+  fallback: AsRunLineLanguages.properties.fallback,
+  heardOwnLanguage: Nullable(Type.Boolean()),
+  notHeard: AsRunLineLanguages.properties.notHeard,
+  explanation: Nullable({ ...Words, description: 'why not, in words' }),
+});
+export type AsRunLanguagesSite = Static<typeof AsRunLanguagesSite>;
+
+export const AsRunLanguages = Type.Object({
+  item: Type.Object({
+    id: Type.String(),
+    title: Type.String(),
+    language: Nullable(Type.String({ description: "the default version's language" })),
+    versions: Type.Array(Type.Object({ language: Type.String(), mediaId: Type.String() })),
+  }),
+  area: Type.Object({ key: Type.String(), code: Type.String(), name: Type.String() }),
+  from: EpochMs,
+  fromLocal: LocalTime,
+  to: EpochMs,
+  toLocal: LocalTime,
+  summary: Type.Object({
+    sites: Type.Integer(),
+    heardOwnLanguage: Type.Integer(),
+    notHeard: Type.Integer(),
+    unknown: Type.Integer({ description: 'not due yet' }),
+  }),
+  sites: Type.Array(AsRunLanguagesSite),
+});
+export type AsRunLanguages = Static<typeof AsRunLanguages>;

@@ -167,3 +167,41 @@ export const SitePlaylist = Type.Object({
   published: Nullable(Type.Object({ version: Type.String(), at: EpochMs, atLocal: Local })),
   held: Nullable(Type.Object(PlaylistReport.properties)),
 });
+
+/** The languages of a commune's villages, and the versions its upcoming bulletins still lack (server/schedule/language-routes.ts). */
+export const ScheduleLanguages = Type.Object({
+  area: Type.Object({ key: Type.String(), code: Type.String(), name: Type.String() }),
+  villages: Type.Array(
+    Type.Object({
+      key: Type.String(),
+      name: Type.String(),
+      level: Type.String(),
+      languages: Type.Array(Type.String(), { description: 'what it hears bulletins in, in order' }),
+      source: Type.Union([Type.Literal('own'), Type.Literal('inherited'), Type.Literal('default')]),
+      sites: Type.Integer({ description: 'active sites in it (not below it)' }),
+    }),
+    { description: 'the area itself, then every area below it, in tree order' },
+  ),
+  items: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      title: Type.String(),
+      priority: Priority,
+      nextAt: EpochMs,
+      nextLocal: Local,
+      language: Type.String({ description: "the default version's language" }),
+      versions: Type.Array(Type.String(), { description: 'languages it has a version in, the default first' }),
+      sites: Type.Integer({ description: 'sites of the area it targets' }),
+      missing: Type.Array(
+        Type.Object({
+          language: Type.String(),
+          sites: Type.Integer(),
+          villages: Type.Array(Type.Object({ key: Type.String(), name: Type.String() })),
+        }),
+        { description: 'languages spoken where it plays with no version yet: what an operator must still record' },
+      ),
+    }),
+    { description: 'approved items with an occurrence in the next 31 days at some site of the area, soonest first' },
+  ),
+});
+export type ScheduleLanguages = Static<typeof ScheduleLanguages>;

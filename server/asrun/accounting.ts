@@ -21,8 +21,10 @@
  * build plain objects.
  */
 import type { AsRunWhyCode } from '../../api/as-run.ts';
-import type { AsRunOutcome } from '../../protocol/index.ts';
+import type { AsRunOutcome, AsRunPart } from '../../protocol/index.ts';
 import { wordAsRunWhy, wordReason } from '../../api/words/reasons.ts';
+import type { PlannedLanguages } from '../schedule/playlist.ts';
+import { type LineLanguages, lineLanguages } from './languages.ts';
 
 export const AS_RUN_STATUSES = ['played', 'late', 'early', 'unverified', 'partial', 'skipped', 'unknown', 'no_receipt', 'upcoming'] as const;
 export type AsRunStatus = (typeof AS_RUN_STATUSES)[number];
@@ -69,6 +71,10 @@ export interface SentEntryInput {
   priority: string;
   plan: 'play' | 'skipped';
   skipReason: string | null;
+  /** The media sent (the first version's, for several). */
+  mediaId?: string;
+  /** For a bulletin with language versions: what the site was planned to hear. */
+  languages?: PlannedLanguages | null;
 }
 
 /** A site's receipt for one occurrence, as stored when it came. */
@@ -89,6 +95,8 @@ export interface ReceiptInput {
   /** The play's clock minus the best clock the agent knew when it wrote the receipt (positive: early). */
   clockErrorMs: number | null;
   receivedAt: number;
+  /** What became of each language version, for an entry with several. */
+  parts?: readonly AsRunPart[] | null;
 }
 
 export interface SiteInfo {
@@ -142,6 +150,8 @@ export interface AsRunLine {
   receivedAt: number | null;
   /** For "no receipt yet": the site's condition now. */
   siteNow: SiteNow | null;
+  /** For a bulletin with language versions: the versions and whether the village heard it in its own language; absent otherwise. */
+  languages?: LineLanguages;
 }
 
 export interface AsRunSummary {
@@ -255,6 +265,7 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
       status = 'upcoming';
     }
     const lineWhy = why(status, reason, r, siteNow ?? undefined);
+    const languages = lineLanguages({ plan: e.plan, languages: e.languages, mediaId: e.mediaId ?? null, receipt: r, overdue: status === 'no_receipt' });
     lines.push({
       entryId: e.entryId,
       itemId: e.itemId,
@@ -281,6 +292,7 @@ export function accountAsRun(input: AccountInput): { lines: AsRunLine[]; summary
       detail: r?.detail ?? null,
       receivedAt: r?.receivedAt ?? null,
       siteNow,
+      ...(languages ? { languages } : {}),
     });
   }
   // Receipts for entries the server has no record of sending.

@@ -7,6 +7,7 @@
 import { csvDocument, csvNumber, type CsvCell } from '../csv.ts';
 import { localDisplay } from '../schedule/times.ts';
 import { STATUS_LABEL, type AsRunLine } from './accounting.ts';
+import { explainNotHeard } from './languages.ts';
 
 const COLUMNS: Array<{ vi: string; en: string; value: (l: AsRunLine, zone: string) => CsvCell }> = [
   { vi: 'Giờ dự kiến', en: 'Scheduled (local)', value: (l, z) => localDisplay(l.scheduledAt, z) },
@@ -27,6 +28,21 @@ const COLUMNS: Array<{ vi: string; en: string; value: (l: AsRunLine, zone: strin
   { vi: 'Chi tiết', en: 'Detail', value: (l) => l.detail ?? '' },
   { vi: 'Nguồn', en: 'Source', value: (l) => (l.source === 'agent' ? 'điểm phát / site' : 'máy chủ / server') },
   { vi: 'Mã lượt phát', en: 'Entry id', value: (l) => l.entryId },
+  // A bulletin with language versions (empty otherwise): tags as stored, so a spreadsheet can filter on them.
+  { vi: 'Tiếng của điểm', en: 'Site languages', value: (l) => l.languages?.site.join(';') ?? '' },
+  { vi: 'Tiếng đã phát', en: 'Languages played', value: (l) => l.languages?.played.join(';') ?? '' },
+  { vi: 'Tiếng chưa có bản', en: 'Languages without a version', value: (l) => l.languages?.missing.join(';') ?? '' },
+  {
+    vi: 'Nghe bằng tiếng của mình',
+    en: 'Heard in own language',
+    value: (l) => {
+      const x = l.languages;
+      if (!x || x.heardOwnLanguage === null) return '';
+      if (x.heardOwnLanguage) return 'có / yes';
+      const why = explainNotHeard(x);
+      return `không / no${why ? ` (${why.vi} / ${why.en})` : ''}`;
+    },
+  },
 ];
 
 export function asRunCsv(lines: readonly AsRunLine[], zone: string): string {

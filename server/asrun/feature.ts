@@ -1,6 +1,7 @@
 /** The as-run log (nhật ký phát thanh): each site's receipts of what it played, stored as they arrive. */
 import type { Feature } from '../feature.ts';
 import { asRunRoutes, type RouteDeps } from './routes.ts';
+import { asRunLanguageRoutes } from './language-routes.ts';
 
 /**
  * Listens from the moment it is built, not from start(): a receipt the fleet
@@ -14,7 +15,7 @@ export function asRunFeature(deps: RouteDeps): Feature {
   });
   return {
     name: 'as-run',
-    routes: [asRunRoutes(deps)],
+    routes: [asRunRoutes(deps), asRunLanguageRoutes(deps)],
     stop: () => unlisten(),
   };
 }

@@ -3,13 +3,14 @@
  * An agent sends each receipt again until the server has acknowledged
  * storing it (server/fleet/event-acks.ts, sent after record() resolves), so
  * the same receipt may arrive twice or more; the first one received is kept
- * and the others are counted as duplicates (and acknowledged again).
+ * and the others are counted as duplicates (and acknowledged again). A
+ * receipt of an entry with language versions keeps its parts (migration 32).
  *
  * On the store's Kysely layer (store/database.ts): the same queries on SQLite
  * and PostgreSQL (tests/integration/fleet-stores.test.ts runs them on both).
  */
 import type { Kysely, Selectable } from 'kysely';
-import type { AsRunEvent, AsRunOutcome, AsRunReason, PlaylistEntryKind } from '../../protocol/index.ts';
+import { AS_RUN_OUTCOMES, AS_RUN_REASONS, type AsRunEvent, type AsRunOutcome, type AsRunPart, type AsRunReason, type PlaylistEntryKind } from '../../protocol/index.ts';
 import type { AsRunTable, Database } from '../store/schema.ts';
 
 export interface AsRunReceipt {
@@ -34,6 +35,40 @@ export interface AsRunReceipt {
   clockErrorMs: number | null;
   at: number;
   receivedAt: number;
+  /** What became of each language version of an entry with parts, in its order; null: an entry of one version. */
+  parts?: AsRunPart[] | null;
+}
+
+const isOutcome = (v: unknown): v is AsRunOutcome => AS_RUN_OUTCOMES.includes(v as AsRunOutcome);
+const isReason = (v: unknown): v is AsRunReason => AS_RUN_REASONS.includes(v as AsRunReason);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** The stored parts (JSON the protocol's schema let through), read defensively: null for none or anything unreadable. */
+export function parseStoredParts(text: string | null): AsRunPart[] | null {
+  if (text === null) return null;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (!Array.isArray(v)) return null;
+    const out: AsRunPart[] = [];
+    for (const p of v as Array<Record<string, unknown>>) {
+      if (typeof p?.language !== 'string' || typeof p.mediaId !== 'string' || !isOutcome(p.outcome)) return null;
+      const startedAt = num(p.startedAt);
+      const endedAt = num(p.endedAt);
+      const frames = num(p.frames);
+      out.push({
+        language: p.language,
+        mediaId: p.mediaId,
+        outcome: p.outcome,
+        ...(startedAt !== undefined ? { startedAt } : {}),
+        ...(endedAt !== undefined ? { endedAt } : {}),
+        ...(frames !== undefined ? { frames } : {}),
+        ...(isReason(p.reason) ? { reason: p.reason } : {}),
+      });
+    }
+    return out;
+  } catch {
+    return null;
+  }
 }
 
 /** Sites per query of list(): well under either dialect's limit on bound parameters. */
@@ -60,6 +95,7 @@ const toReceipt = (r: Selectable<AsRunTable>): AsRunReceipt => ({
   clockErrorMs: r.clock_error_ms ?? null,
   at: r.at,
   receivedAt: r.received_at,
+  parts: parseStoredParts(r.parts ?? null),
 });
 
 /** By scheduled time, then site id compared by code unit: the same order in both dialects (PostgreSQL's collation may not be bytewise). */
@@ -97,6 +133,7 @@ export class AsRunLog {
         clock_uncertainty_ms: e.clockUncertaintyMs ?? null,
         clock_synced: e.clockSynced === undefined ? null : e.clockSynced ? 1 : 0,
         clock_error_ms: e.clockErrorMs ?? null,
+        parts: e.parts ? JSON.stringify(e.parts) : null,
         at: e.at,
         received_at: this.now(),
       })

@@ -17,6 +17,7 @@ import { asRunCsv } from './csv.ts';
 import { MAX_PERIOD_MS, inputRefused } from '../schedule/service.ts';
 import { ScheduleInputError, localIso, parseInstant, startOfLocalDay } from '../schedule/times.ts';
 import { SCHEDULE_ZONE } from '../schedule/recurrence.ts';
+import type { AreaNode } from '../registry/model.ts';
 
 /** What these routes use of the server, and nothing else. */
 export type RouteDeps = Pick<ServerContext, 'asRun' | 'coverage' | 'fleet' | 'now' | 'schedule' | 'sites'>;
@@ -26,6 +27,46 @@ export type RouteDeps = Pick<ServerContext, 'asRun' | 'coverage' | 'fleet' | 'no
 type Same<A extends readonly string[], B extends readonly string[]> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
 const sameStatuses: Same<typeof AS_RUN_STATUSES, typeof AS_RUN_STATUS_VALUES> = true;
 void sameStatuses;
+
+/**
+ * The as-run accounting of an area's sites for a period (optionally one site,
+ * one item): the stores read, then the pure accounting. Shared by the log and
+ * the languages view (language-routes.ts).
+ */
+export async function accountArea(
+  ctx: RouteDeps,
+  area: AreaNode,
+  from: number,
+  to: number,
+  opts: { site?: string | undefined; item?: string | undefined; graceS?: number | undefined },
+): Promise<ReturnType<typeof accountAsRun>> {
+  const index = ctx.coverage.areaIndex();
+  let sites = await ctx.sites.list({ areaIds: ctx.coverage.subtreeIds(area.id), includeRetired: true });
+  if (opts.site) {
+    sites = sites.filter((s) => s.id === opts.site);
+    if (sites.length === 0) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: 'site', thing: 'site', id: opts.site });
+  }
+  const siteIds = sites.map((s) => s.id);
+  const info = new Map<string, SiteInfo>(sites.map((s) => [s.id, { name: s.name, areaKey: s.areaKey, areaName: index.byId.get(s.areaId)?.name ?? s.areaKey }]));
+  const sent = await ctx.schedule.sent.list({ siteIds, from, to, ...(opts.item ? { itemId: opts.item } : {}) });
+  const receipts = await ctx.asRun.list({ siteIds, from, to, ...(opts.item ? { itemId: opts.item } : {}) });
+  // Each item's title read once, before the accounting (which is synchronous); an item gone is named by its id.
+  const titles = new Map<string, string>();
+  for (const itemId of new Set([...sent, ...receipts].map((e) => e.itemId))) {
+    titles.set(itemId, (await ctx.schedule.service.get(itemId).catch(() => undefined))?.title ?? itemId);
+  }
+  const titleOf = (itemId: string) => titles.get(itemId) ?? itemId;
+  const now = ctx.now();
+  const siteNow = (id: string): SiteNow | undefined => {
+    const v = ctx.fleet.classify(id, now);
+    if (!v) return { condition: 'retired', reason: null };
+    const r = v.reasons[0];
+    if (r) return { condition: v.condition, reason: { code: r.code, params: r.params, message: r.message } };
+    // Never heard from has no reason of its own in the verdict: say so.
+    return { condition: v.condition, reason: v.condition === 'unverified' ? { code: 'never_connected', params: {}, message: 'never connected to the server' } : null };
+  };
+  return accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now, ...(opts.graceS !== undefined ? { graceMs: opts.graceS * 1000 } : {}) });
+}
 
 export const asRunRoutes =
   (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
@@ -65,35 +106,7 @@ export const asRunRoutes =
         if (to <= from) throw fail('LOANET_PERIOD_EMPTY', { field: 'to', from: localIso(from), to: localIso(to) });
         if (to - from > MAX_PERIOD_MS) throw fail('LOANET_PERIOD_TOO_LONG', { field: 'to', maxDays: MAX_PERIOD_MS / 86_400_000 });
 
-        let sites = await ctx.sites.list({ areaIds: ctx.coverage.subtreeIds(area.id), includeRetired: true });
-        if (q.site) {
-          sites = sites.filter((s) => s.id === q.site);
-          if (sites.length === 0) throw fail('LOANET_REFERENCE_NOT_FOUND', { field: 'site', thing: 'site', id: q.site });
-        }
-        const siteIds = sites.map((s) => s.id);
-        const info = new Map<string, SiteInfo>(sites.map((s) => [s.id, { name: s.name, areaKey: s.areaKey, areaName: index.byId.get(s.areaId)?.name ?? s.areaKey }]));
-        const sent = await ctx.schedule.sent.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
-        const receipts = await ctx.asRun.list({ siteIds, from, to, ...(q.item ? { itemId: q.item } : {}) });
-        // Each item's title read once, before the accounting (which is synchronous); an item gone is named by its id.
-        const titles = new Map<string, string>();
-        for (const itemId of new Set([...sent, ...receipts].map((e) => e.itemId))) {
-          titles.set(itemId, (await ctx.schedule.service.get(itemId).catch(() => undefined))?.title ?? itemId);
-        }
-        const titleOf = (itemId: string) => titles.get(itemId) ?? itemId;
-        const now = ctx.now();
-        const siteNow = (id: string): SiteNow | undefined => {
-          const v = ctx.fleet.classify(id, now);
-          if (!v) return { condition: 'retired', reason: null };
-          const r = v.reasons[0];
-          if (r) return { condition: v.condition, reason: { code: r.code, params: r.params, message: r.message } };
-          // Never heard from has no reason of its own in the verdict: say so.
-          return { condition: v.condition, reason: v.condition === 'unverified' ? { code: 'never_connected', params: {}, message: 'never connected to the server' } : null };
-        };
-        const {
-          lines: all,
-          summary,
-          entries,
-        } = accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now, ...(q.graceS !== undefined ? { graceMs: q.graceS * 1000 } : {}) });
+        const { lines: all, summary, entries } = await accountArea(ctx, area, from, to, { site: q.site, item: q.item, graceS: q.graceS });
         const lines = q.status ? all.filter((l) => l.status === q.status) : all;
 
         const wantsCsv = q.format === 'csv' || (q.format !== 'json' && /\btext\/csv\b/i.test(req.headers.accept ?? ''));

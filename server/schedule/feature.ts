@@ -5,6 +5,7 @@
 import type { Feature } from '../feature.ts';
 import type { ServerContext } from '../context.ts';
 import { scheduleRoutes, type RouteDeps } from './routes.ts';
+import { scheduleLanguageRoutes } from './language-routes.ts';
 
 export function scheduleFeature(deps: RouteDeps & Pick<ServerContext, 'media' | 'log' | 'cluster'>): Feature {
   const { service, distribution } = deps.schedule;
@@ -18,7 +19,7 @@ export function scheduleFeature(deps: RouteDeps & Pick<ServerContext, 'media' | 
   deps.media.library.addRetireGuard((id) => service.mediaInUse(id));
   return {
     name: 'schedule',
-    routes: [scheduleRoutes(deps)],
+    routes: [scheduleRoutes(deps), scheduleLanguageRoutes(deps)],
     start: () => periodic.start(),
     async stop() {
       await periodic.stop();

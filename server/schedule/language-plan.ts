@@ -109,3 +109,25 @@ export class LanguagePlanner {
     return p;
   }
 }
+
+/**
+ * What an operator must still record for an item: each language some of
+ * these sites speak that the item has no version in, with those sites, in
+ * the order the languages are first met. An item without versions is in its
+ * default version's language only.
+ */
+export function missingVersions(
+  item: Pick<BroadcastItem, 'mediaId' | 'durationMs' | 'language' | 'versions'>,
+  sites: ReadonlyArray<{ siteId: string; languages: readonly string[] }>,
+): Array<{ language: string; siteIds: string[] }> {
+  const planner = new LanguagePlanner(item);
+  const out = new Map<string, string[]>();
+  for (const s of sites) {
+    for (const language of planner.plan(s.languages, true).missing) {
+      let list = out.get(language);
+      if (!list) out.set(language, (list = []));
+      list.push(s.siteId);
+    }
+  }
+  return [...out].map(([language, siteIds]) => ({ language, siteIds }));
+}

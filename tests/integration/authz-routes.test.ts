@@ -259,6 +259,8 @@ const TABLE: Record<string, Rule> = {
   'GET /api/schedule/calendar': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/schedule/calendar?area=${COMMUNE_A}` }) },
   'GET /api/schedule/distribution': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/schedule/distribution?area=${COMMUNE_A}` }) },
   'GET /api/as-run': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/as-run?area=${COMMUNE_A}` }) },
+  'GET /api/as-run/languages': { roles: EVERYONE, scoped: true, sample: (fx) => ({ url: `/api/as-run/languages?item=${fx.itemA}&area=${COMMUNE_A}` }) },
+  'GET /api/schedule/languages': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/schedule/languages?area=${COMMUNE_A}` }) },
   'GET /api/reports': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/reports?area=${COMMUNE_A}&period=2026-11` }) },
   'GET /api/reports/kept': { roles: EVERYONE, sample: () => ({ url: '/api/reports/kept' }) },
   'GET /api/reports/kept/:period/:file': { roles: EVERYONE, sample: () => ({ url: '/api/reports/kept/2026-11/bao-cao_02683_2026-11.pdf' }) },
