@@ -181,6 +181,7 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     // SQLite: no other server shares the store, so what the record has on air at start is this server's last run's.
     soleServer: store.dialect === 'sqlite',
     ownerTickMs: Math.floor(config.leaseTtlMs / 3),
+    areaPath: (id) => coverage.areaPath(id),
     areaPathOfSite: (id) => {
       const o = fleet.observation(id);
       return o ? coverage.areaPath(o.areaId) : undefined;

@@ -11,10 +11,12 @@ import type { AuditLog } from '../audit.ts';
 import { Errors } from '../errors.ts';
 import type { Logger } from '../fleet/broker.ts';
 import type { Entry } from './entry.ts';
-import type { LiveActor } from './model.ts';
+import type { LiveActor, LiveArea } from './model.ts';
+import { firstClash, liveBusy } from './area-overlap.ts';
+import type { AudioPriority } from '../../protocol/index.ts';
 import type { LivePublisher } from './publisher.ts';
 import type { LiveSiteReports } from './site-reports.ts';
-import type { LiveStreamRecord, LiveStreamStore } from './store.ts';
+import type { LiveStreamRecord, LiveStreamStore, NewLiveStream } from './store.ts';
 import { recordView, type LiveStreamView } from './views.ts';
 
 type Retry = { retries?: number; retryMs?: number };
@@ -33,6 +35,8 @@ export interface LiveAcrossServersDeps {
   wire: Pick<LivePublisher, 'stopLeftOver'>;
   /** How often the owner vouches and reads stops asked elsewhere (ms); a stop asked waits a few of them. */
   ownerTickMs: number | undefined;
+  /** Ids of an area and its ancestors: another server's stream is known here by its area ids. */
+  areaPath: ((areaId: number) => readonly number[]) | undefined;
   /** A stream this server runs now. */
   running(id: number): Entry | undefined;
   /** Ends one of this server's streams as a person's stop. */
@@ -41,6 +45,28 @@ export interface LiveAcrossServersDeps {
 
 export class LiveAcrossServers {
   constructor(private readonly d: LiveAcrossServersDeps) {}
+
+  /**
+   * Records a new stream unless a stream of its priority that another server
+   * runs is on air over its areas (LOANET_LIVE_BUSY, as for this server's own
+   * in refuseOverlap): asked in the transaction that inserts, so two
+   * operators starting through two servers at once cannot both go on air.
+   * False when the id is taken (draw another).
+   */
+  async insertUnlessBusy(r: NewLiveStream, areas: readonly LiveArea[], priority: AudioPriority): Promise<boolean> {
+    const { store, areaPath } = this.d;
+    if (!store) return true;
+    if (!areaPath) return store.insert(r);
+    const res = await store.insertUnlessClash(r, (onAir) =>
+      firstClash(
+        areas,
+        priority,
+        onAir.map((o) => ({ id: o.id, priority: o.priority, label: o.source.label ?? o.source.kind, areas: o.areaIds.map((a) => ({ id: a, key: '', path: areaPath(a) })) })),
+      ),
+    );
+    if (res.clash) throw liveBusy(res.clash, priority);
+    return res.inserted;
+  }
 
   /** Streams on air whose server stopped vouching for them, closed as server_lost (this server's own never are). */
   async closeOrphans(opts: Retry = {}): Promise<number[]> {

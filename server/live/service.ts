@@ -56,6 +56,8 @@ import { SkewTracker } from './skew.ts';
 export type { LiveDelayView } from './delay-budget.ts';
 import { publicUrl, type LiveEndReason, type LiveStreamStore } from './store.ts';
 import { logSafe } from '../log-safe.ts';
+import { firstClash, liveBusy, outermost, type StreamAreas } from './area-overlap.ts';
+export { outermost } from './area-overlap.ts';
 import { LivePublisher } from './publisher.ts';
 import { LiveSiteReports, type RecordStats } from './site-reports.ts';
 import { LiveRecordWriter } from './record-writer.ts';
@@ -101,17 +103,14 @@ export interface LiveServiceDeps {
    * stopped vouching for them), and streams other servers run are listed.
    */
   soleServer?: boolean;
+  /** Ids of an area and its ancestors: to see whether another server's stream (known by its area ids) overlaps a new one. */
+  areaPath?: (areaId: number) => readonly number[];
   /** How often this server vouches for its streams and reads the stops asked through other servers (ms; the store's ownership TTL / 3). */
   ownerTickMs?: number;
 }
 
 /** A stream between its checks and its record: it holds its areas against another start of its priority. */
-interface Starting {
-  id: number | null;
-  priority: AudioPriority;
-  areas: LiveArea[];
-  label: string;
-}
+type Starting = StreamAreas;
 
 export class LiveService {
   private readonly cfg: LiveConfig;
@@ -148,6 +147,7 @@ export class LiveService {
       reports: this.reports,
       wire: this.wire,
       ownerTickMs: deps.ownerTickMs,
+      areaPath: deps.areaPath,
       running: (id) => this.live.get(id),
       finish: (e, by) => this.finish(e, 'operator', `stopped by ${by.username}`, by),
     });
@@ -221,11 +221,8 @@ export class LiveService {
       ...[...this.live.values()].map((o) => ({ id: o.id, priority: o.input.priority, areas: o.input.areas, label: o.start.source.label ?? o.input.source.kind })),
       ...this.starting,
     ];
-    for (const other of others) {
-      if (other.priority !== priority) continue;
-      const clash = areas.find((a) => outermost(other.areas).some((b) => a.path.includes(b.id) || b.path.includes(a.id)));
-      if (clash) throw fail('LOANET_LIVE_BUSY', { id: String(other.id ?? ''), priority, areaKey: clash.key, source: other.label });
-    }
+    const clash = firstClash(areas, priority, others);
+    if (clash) throw liveBusy(clash, priority);
     return areas;
   }
 
@@ -271,12 +268,15 @@ export class LiveService {
    * mix with a new one's and two servers never start the same id.
    */
   private async record(input: LiveStartInput, areas: LiveArea[], label: string, held: Starting): Promise<Entry> {
+    const store = this.deps.store;
     for (let draw = 0; draw < MAX_ID_DRAWS; draw++) {
       const id = this.drawId();
       held.id = id;
       const e = this.prepare(id, input, areas, label);
       // Recorded before anything goes out: a crash from here on leaves a row that recover() closes.
-      if (!this.deps.store || (await this.deps.store.insert(newRecord(e)))) return e;
+      if (!store) return e;
+      // On a shared store other servers' streams are not in memory here: the record is asked as the stream is inserted.
+      if (await (this.deps.soleServer === false ? this.across.insertUnlessBusy(newRecord(e), areas, input.priority) : store.insert(newRecord(e)))) return e;
     }
     throw new Error(`no free live stream id after ${MAX_ID_DRAWS} draws`);
   }
@@ -596,15 +596,4 @@ export class LiveService {
   private view(e: Entry): LiveStreamView {
     return liveView(e, this.delays.view(e));
   }
-}
-
-/** Drop areas that lie inside another target: a site under both would get every frame twice. */
-export function outermost(areas: readonly LiveArea[]): LiveArea[] {
-  const out: LiveArea[] = [];
-  for (const a of areas) {
-    if (out.some((b) => b.id === a.id)) continue;
-    if (areas.some((b) => b.id !== a.id && a.path.includes(b.id))) continue;
-    out.push(a);
-  }
-  return out;
 }

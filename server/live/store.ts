@@ -181,38 +181,60 @@ export class LiveStreamStore {
    * written, and the caller draws another id.
    */
   async insert(r: NewLiveStream): Promise<boolean> {
+    return this.db.transaction().execute((trx) => this.insertIn(trx, r));
+  }
+
+  /**
+   * Record a stream as `insert` does, unless `clash` names one of the streams
+   * on air in its way (started by any server and still vouched for: a dead
+   * server's stream is being closed, it holds nothing). PostgreSQL: under a
+   * transaction-scoped advisory lock, so two servers starting over the same
+   * area at the same moment are taken one after the other and the second
+   * sees the first. SQLite: one server, one connection, one transaction at a
+   * time.
+   */
+  async insertUnlessClash<C>(r: NewLiveStream, clash: (onAir: LiveStreamRecord[]) => C | undefined): Promise<{ inserted: boolean; clash?: C }> {
     return this.db.transaction().execute(async (trx) => {
-      const res = await trx
-        .insertInto('live_streams')
-        .values({
-          id: r.id,
-          source_kind: r.source.kind,
-          source_label: r.source.label,
-          source_ref: r.source.ref,
-          source_format: r.source.format,
-          priority: r.priority,
-          when_preempted: r.whenPreempted,
-          areas: JSON.stringify(r.areas),
-          delay_ms: r.delayMs,
-          codec: JSON.stringify(r.codec),
-          start_at: r.startAt,
-          created_by: r.createdBy,
-          created_by_name: r.createdByName,
-          started_at: r.startedAt,
-          updated_at: this.now(),
-          ...(this.ownership ? { owner: this.ownership.owner, owner_until: this.ownedUntil() } : {}),
-        })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .executeTakeFirst();
-      if (!res.numInsertedOrUpdatedRows) return false;
-      const areaIds = [...new Set(r.areaIds)];
-      if (areaIds.length > 0)
-        await trx
-          .insertInto('live_stream_areas')
-          .values(areaIds.map((a) => ({ stream_id: r.id, area_id: a })))
-          .execute();
-      return true;
+      const dialect = this.ownership?.dialect ?? 'sqlite';
+      if (dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(hashtext('loanet.live.start.' || current_schema()))`.execute(trx);
+      const rows = await trx.selectFrom('live_streams').selectAll().where('ended_at', 'is', null).where('owner_until', '>=', databaseNowMs(dialect)).execute();
+      const found = clash(await this.withAreas(rows, trx));
+      if (found !== undefined) return { inserted: false, clash: found };
+      return { inserted: await this.insertIn(trx, r) };
     });
+  }
+
+  private async insertIn(trx: Kysely<Database>, r: NewLiveStream): Promise<boolean> {
+    const res = await trx
+      .insertInto('live_streams')
+      .values({
+        id: r.id,
+        source_kind: r.source.kind,
+        source_label: r.source.label,
+        source_ref: r.source.ref,
+        source_format: r.source.format,
+        priority: r.priority,
+        when_preempted: r.whenPreempted,
+        areas: JSON.stringify(r.areas),
+        delay_ms: r.delayMs,
+        codec: JSON.stringify(r.codec),
+        start_at: r.startAt,
+        created_by: r.createdBy,
+        created_by_name: r.createdByName,
+        started_at: r.startedAt,
+        updated_at: this.now(),
+        ...(this.ownership ? { owner: this.ownership.owner, owner_until: this.ownedUntil() } : {}),
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    if (!res.numInsertedOrUpdatedRows) return false;
+    const areaIds = [...new Set(r.areaIds)];
+    if (areaIds.length > 0)
+      await trx
+        .insertInto('live_stream_areas')
+        .values(areaIds.map((a) => ({ stream_id: r.id, area_id: a })))
+        .execute();
+    return true;
   }
 
   async exists(id: number): Promise<boolean> {
@@ -406,9 +428,9 @@ export class LiveStreamStore {
   }
 
   /** The records of these rows, each with its target area ids (one query for them all). */
-  private async withAreas(rows: StreamRow[]): Promise<LiveStreamRecord[]> {
+  private async withAreas(rows: StreamRow[], db: Kysely<Database> = this.db): Promise<LiveStreamRecord[]> {
     if (rows.length === 0) return [];
-    const areas = await this.db
+    const areas = await db
       .selectFrom('live_stream_areas')
       .select(['stream_id', 'area_id'])
       .where(

@@ -25,6 +25,10 @@ import { openTestStore, storeDialects, type TestStore } from '../helpers/store.t
 const T0 = 1_764_979_200_000;
 const COMMUNE: LiveArea = { id: 7, key: '2025.02683', path: [1, 7] };
 const OTHER: LiveArea = { id: 8, key: '2025.02686', path: [1, 8] };
+/** A village of COMMUNE. */
+const VILLAGE: LiveArea = { id: 70, key: '2025.02683-01', path: [1, 7, 70] };
+/** What the registry answers for an area id: its ancestors and itself. */
+const PATHS = new Map<number, readonly number[]>([COMMUNE, OTHER, VILLAGE].map((a) => [a.id, a.path]));
 
 function stream(id: number, over: Partial<NewLiveStream> = {}): NewLiveStream {
   return {
@@ -151,7 +155,7 @@ describe.each(storeDialects())('the live stream record on %s', (dialect) => {
 });
 
 /** A live service as one server builds it, on a shared store. */
-function server(store: TestStore, o: { drawId?: () => number; record?: LiveStreamStore; keepEnded?: number } = {}) {
+function server(store: TestStore, o: { drawId?: () => number; record?: LiveStreamStore; keepEnded?: number; shared?: boolean } = {}) {
   const broker = { publish: async () => {}, status: () => ({ up: true }) } as unknown as BrokerLink;
   const log = { info() {}, warn() {}, error() {} };
   const audit = new AuditLog(store.db, Date.now);
@@ -163,11 +167,18 @@ function server(store: TestStore, o: { drawId?: () => number; record?: LiveStrea
     config: { announceMs: 0, delayMs: 500, ...(o.keepEnded !== undefined ? { keepEnded: o.keepEnded } : {}) },
     store: o.record ?? new LiveStreamStore(store.db, Date.now),
     ...(o.drawId ? { drawId: o.drawId } : {}),
+    // Beside other servers: theirs are in the record only, known by their area ids.
+    ...(o.shared ? { soleServer: false, areaPath: (id: number) => PATHS.get(id) ?? [id] } : {}),
   });
   return live;
 }
 
-const input = (areas: LiveArea[] = [COMMUNE]): LiveStartInput => ({ source: { kind: 'browser', format: 'pcm' }, areas, priority: 'normal', actor: { id: 1, username: 'can-bo' } });
+const input = (areas: LiveArea[] = [COMMUNE], priority: LiveStartInput['priority'] = 'normal'): LiveStartInput => ({
+  source: { kind: 'browser', format: 'pcm' },
+  areas,
+  priority,
+  actor: { id: 1, username: 'can-bo' },
+});
 const silentSource = () => ({ pause() {}, resume() {}, close() {} });
 
 function stats(siteId: string, streamId: number, at: number, received: number): StreamStatsEvent {
@@ -230,6 +241,38 @@ describe.each(storeDialects())('live streams racing on one %s store', (dialect) 
     expect(refused[0]!.reason).toBeInstanceOf(LoanetError);
     expect((refused[0]!.reason as LoanetError).code).toBe('LOANET_LIVE_BUSY');
     expect((await a.list({ state: 'live' })).streams).toHaveLength(1);
+  });
+
+  it('two servers starting at once over one area at one priority: one goes on air, the other is told who is; another priority or area still starts', async () => {
+    const owned = (owner: string) => new LiveStreamStore(store.db, Date.now, { dialect, owner, ttlMs: 60_000 });
+    const a = server(store, { shared: true, record: owned('server-a') });
+    const b = server(store, { shared: true, record: owned('server-b') });
+    services.push(a, b);
+    // The commune through one server, one of its villages through the other: the village's sites would get both.
+    const results = await Promise.allSettled([a.start(input([COMMUNE]), silentSource), b.start(input([VILLAGE]), silentSource)]);
+    const on = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(on).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect((refused[0]!.reason as LoanetError).code).toBe('LOANET_LIVE_BUSY');
+    const onAir = (on[0] as PromiseFulfilledResult<{ id: number }>).value;
+    expect((refused[0]!.reason as LoanetError).params).toMatchObject({ id: String(onAir.id), priority: 'normal' });
+    // Started again through the server that was refused, the same answer: the record is asked, not memory.
+    const loser = results[0]!.status === 'rejected' ? a : b;
+    await expect(loser.start(input([results[0]!.status === 'rejected' ? COMMUNE : VILLAGE]), silentSource)).rejects.toMatchObject({ code: 'LOANET_LIVE_BUSY' });
+    // An emergency pre-empts rather than fights, and another commune is free.
+    await expect(loser.start(input([VILLAGE], 'emergency'), silentSource)).resolves.toMatchObject({ priority: 'emergency' });
+    await expect(loser.start(input([OTHER]), silentSource)).resolves.toMatchObject({ priority: 'normal' });
+    expect(await new LiveStreamStore(store.db, Date.now).open()).toHaveLength(3);
+  });
+
+  it('a stream whose server stopped vouching for it holds nothing: another server starts over its area', async () => {
+    const dead = new LiveStreamStore(store.db, Date.now, { dialect, owner: 'server-dead', ttlMs: -60_000 });
+    const gone = server(store, { shared: true, record: dead });
+    const b = server(store, { shared: true, record: new LiveStreamStore(store.db, Date.now, { dialect, owner: 'server-b', ttlMs: 60_000 }) });
+    services.push(gone, b);
+    await gone.start(input([COMMUNE]), silentSource);
+    await expect(b.start(input([VILLAGE]), silentSource)).resolves.toMatchObject({ priority: 'normal' });
   });
 
   it("a stop that comes after another server's recover() closed the stream: the record keeps the first end, audited once", async () => {

@@ -5,6 +5,7 @@ import { PcmQueue } from '../../server/live/pcm-queue.ts';
 import { FrameAssembler } from '../../server/live/frame-assembler.ts';
 import { SkewTracker } from '../../server/live/skew.ts';
 import { outermost } from '../../server/live/service.ts';
+import { firstClash } from '../../server/live/area-overlap.ts';
 import { LIVE_FRAME_BYTES } from '../../server/live/opus-encoder.ts';
 import { decodeAudioFrame, decodeEvent, encodeAudioFrame } from '../../protocol/index.ts';
 
@@ -115,6 +116,22 @@ describe('outermost target areas', () => {
     const other = { id: 4, key: 'o', path: [4] };
     expect(outermost([commune, district, other, other])).toEqual([district, other]);
     expect(outermost([commune, province])).toEqual([province]);
+  });
+
+  it('a stream of the same priority over an area, above it or inside it clashes; another priority or a sibling area does not', () => {
+    const district = { id: 2, key: 'd', path: [2, 1] };
+    const commune = { id: 3, key: 'c', path: [3, 2, 1] };
+    const village = { id: 5, key: 'v', path: [5, 3, 2, 1] };
+    const sibling = { id: 4, key: 's', path: [4, 2, 1] };
+    const onAir = [
+      { id: 10, priority: 'emergency', areas: [district], label: 'PCTT' },
+      { id: 11, priority: 'normal', areas: [commune], label: 'VOV1' },
+    ];
+    expect(firstClash([village], 'normal', onAir)).toEqual({ other: onAir[1], area: village });
+    expect(firstClash([district], 'normal', onAir)).toEqual({ other: onAir[1], area: district });
+    expect(firstClash([sibling], 'normal', onAir)).toBeUndefined();
+    expect(firstClash([village], 'priority', onAir)).toBeUndefined();
+    expect(firstClash([sibling, village], 'emergency', onAir)?.area).toBe(sibling);
   });
 });
 
