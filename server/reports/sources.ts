@@ -24,6 +24,7 @@
 import { accountAsRun, type SiteInfo } from '../asrun/accounting.ts';
 import { AlertStore } from '../alerts/store.ts';
 import type { ServerContext } from '../context.ts';
+import type { LiveStreamDetail } from '../live/views.ts';
 import type { WorkOrder } from '../maintenance/model.ts';
 import type { AreaNode } from '../registry/model.ts';
 import type { Site } from '../registry/sites.ts';
@@ -92,32 +93,45 @@ export async function readAsRun(d: ReportSourceDeps, sites: readonly Site[], { f
   return { ...accountAsRun({ sent, receipts, sites: info, titleOf: (id) => id, siteNow: () => undefined, now: d.now() }), receipts };
 }
 
-async function livePlays(d: ReportSourceDeps, siteIds: ReadonlySet<string>, { from, to }: ReportPeriod): Promise<LivePlay[]> {
+async function livePlays(d: ReportSourceDeps, siteIds: ReadonlySet<string>, period: ReportPeriod): Promise<LivePlay[]> {
   const out: LivePlay[] = [];
+  for (const s of await liveStreamsIn(d, period)) {
+    for (const r of s.siteReports) {
+      if (!siteIds.has(r.siteId)) continue;
+      out.push({
+        streamId: s.id,
+        siteId: r.siteId,
+        source: s.source.kind,
+        // Whose radio a relay carries, from its URL and the configured sources (relay-origin.ts).
+        relayOrigin: s.source.kind === 'relay' ? relayOriginOf(s.source.url, d.config.relayOrigins) : null,
+        lang: 'vi',
+        startedAt: s.startedAt,
+        playedMs: r.played * s.codec.frameMs,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The live streams started in [from, to), oldest first, each with every
+ * site's report, as the live feature serves them (GET /api/live/streams/:id);
+ * only those with a target among `areaIds` when given.
+ */
+export async function liveStreamsIn(d: Pick<ReportSourceDeps, 'live'>, { from, to }: { from: number; to: number }, areaIds?: ReadonlySet<number>): Promise<LiveStreamDetail[]> {
+  const out: LiveStreamDetail[] = [];
   let before: number | undefined = to;
   while (before !== undefined) {
-    const page: Awaited<ReturnType<ReportSourceDeps['live']['list']>> = await d.live.list({ state: 'all', limit: LIVE_PAGE, before });
+    const page: Awaited<ReturnType<ReportSourceDeps['live']['list']>> = await d.live.list({ state: 'all', limit: LIVE_PAGE, before, ...(areaIds ? { areaIds } : {}) });
     for (const s of page.streams) {
       if (s.startedAt < from || s.startedAt >= to) continue;
       const detail = await d.live.get(s.id);
-      for (const r of detail?.siteReports ?? []) {
-        if (!siteIds.has(r.siteId)) continue;
-        out.push({
-          streamId: s.id,
-          siteId: r.siteId,
-          source: s.source.kind,
-          // Whose radio a relay carries, from its URL and the configured sources (relay-origin.ts).
-          relayOrigin: s.source.kind === 'relay' ? relayOriginOf(s.source.url, d.config.relayOrigins) : null,
-          lang: 'vi',
-          startedAt: s.startedAt,
-          playedMs: r.played * s.codec.frameMs,
-        });
-      }
+      if (detail) out.push(detail);
     }
     const oldest = page.streams.at(-1)?.startedAt;
     before = page.next !== null && oldest !== undefined && oldest >= from ? page.next : undefined;
   }
-  return out;
+  return out.sort((a, b) => a.startedAt - b.startedAt || a.id - b.id);
 }
 
 async function faultsOf(d: ReportSourceDeps, areaIds: ReadonlySet<number>, { from, to }: ReportPeriod): Promise<FaultEpisode[]> {

@@ -3,13 +3,16 @@
  * period, read from the same sources as the reports (../sources.ts): the
  * area's sites with the fleet's verdict now, the as-run per occurrence
  * (accountAsRun's entries: the as-run log's own counts), and the alerts as
- * the report's model judges their delivery (buildReport's alert rows).
+ * the report's model judges their delivery (buildReport's alert rows), and
+ * the live streams as the live feature recorded them (liveStreamsIn).
  */
 import type { ServerContext } from '../../context.ts';
 import type { AreaNode } from '../../registry/model.ts';
+import type { Site } from '../../registry/sites.ts';
 import { fail } from '../../errors.ts';
 import { buildReport } from '../report-model.ts';
-import { alertsOf, type ReportSourceDeps, readAsRun } from '../sources.ts';
+import { relayOriginOf } from '../relay-origin.ts';
+import { alertsOf, liveStreamsIn, type ReportSourceDeps, readAsRun } from '../sources.ts';
 import { parsePeriod } from '../period.ts';
 import { SOURCE_SYSTEM_SCHEMA, type SourceSystemDocument } from './schema.ts';
 
@@ -91,5 +94,55 @@ export async function sourceSystemDocument(d: SourceSystemDeps, root: AreaNode, 
     allMessageAfterMs: a.allMessageAfterMs === null ? null : Math.round(a.allMessageAfterMs),
   }));
 
-  return { schema: SOURCE_SYSTEM_SCHEMA, generatedAt: iso(now), area: ref(root), period: { from: iso(from), to: iso(to) }, stations, broadcasts, alerts };
+  return {
+    schema: SOURCE_SYSTEM_SCHEMA,
+    generatedAt: iso(now),
+    area: ref(root),
+    period: { from: iso(from), to: iso(to) },
+    stations,
+    broadcasts,
+    alerts,
+    live: await liveOf(d, sites, subtree, above, period),
+  };
+}
+
+/**
+ * The live streams started in the period that were sent to the area (a
+ * target in it or above it) or heard at one of its sites, with the area's
+ * sites counted as the live feature recorded them.
+ */
+async function liveOf(
+  d: SourceSystemDeps,
+  sites: readonly Site[],
+  subtree: ReadonlySet<number>,
+  above: ReadonlySet<number>,
+  period: { from: number; to: number },
+): Promise<NonNullable<SourceSystemDocument['live']>> {
+  const index = d.coverage.areaIndex();
+  const pathOf = new Map(sites.map((s) => [s.id, new Set(d.coverage.areaPath(s.areaId))]));
+  const out: NonNullable<SourceSystemDocument['live']> = [];
+  for (const s of await liveStreamsIn(d, period, new Set([...subtree, ...above]))) {
+    const targets = s.areas.map((k) => index.byKey.get(k)).filter((a): a is AreaNode => a !== undefined);
+    const targeted = sites.filter((site) => targets.some((a) => pathOf.get(site.id)!.has(a.id))).length;
+    const reports = s.siteReports.filter((r) => pathOf.has(r.siteId));
+    if (targeted === 0 && reports.length === 0) continue;
+    out.push({
+      id: s.id,
+      source: s.source.kind,
+      relayOrigin: s.source.kind === 'relay' ? relayOriginOf(s.source.url, d.config.relayOrigins) : null,
+      label: s.source.label,
+      url: s.source.kind === 'relay' ? (s.source.url ?? null) : null,
+      areas: targets.map((a) => ({ code: a.code, name: a.name, level: a.level })),
+      startedAt: iso(s.startedAt),
+      endedAt: s.endedAt === null ? null : iso(s.endedAt),
+      endReason: s.endReason,
+      startedBy: s.startedBy,
+      endedBy: s.endedBy,
+      targeted,
+      reported: reports.length,
+      played: reports.filter((r) => r.played > 0).length,
+      playedMs: Math.max(0, ...reports.map((r) => r.played * s.codec.frameMs)),
+    });
+  }
+  return out;
 }

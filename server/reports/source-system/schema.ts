@@ -2,10 +2,13 @@
  * What a provincial or central source information system (hệ thống thông
  * tin nguồn, Thông tư 39/2020/TT-BTTTT) collects from loanet, as one
  * versioned JSON document: the stations and loudspeaker clusters with their
- * status, the broadcasts with their as-run, the alerts with their delivery.
+ * status, the broadcasts with their as-run, the alerts with their delivery,
+ * the live streams with who started them and where they were heard.
  * No official schema is published (docs/source-system.md): this is loanet's,
  * version 1, and the one place it is defined; docs/source-system-v1.schema.json
  * is generated from it and a test keeps the two equal.
+ *
+ * Version 1.1 added `live` (optional, so `schema` is unchanged).
  *
  * Versioning: `schema` names the version. Within a version fields are only
  * added (optional ones), never removed, renamed or given another meaning; a
@@ -100,6 +103,37 @@ export const SourceAlert = Type.Object(
   { additionalProperties: false },
 );
 
+export const SourceLive = Type.Object(
+  {
+    id: Type.Integer({ description: "loanet's live stream id" }),
+    source: Type.Union([Type.Literal('browser'), Type.Literal('relay'), Type.Literal('media')], {
+      description: "browser: live from a station's microphone (a browser or a phone); relay: another radio relayed; media: a library item streamed live",
+    }),
+    relayOrigin: Type.Union([Type.Literal('national'), Type.Literal('provincial'), Type.Literal('other'), Type.Null()], {
+      description: 'for a relay: national radio (VOV), provincial radio or another source, from its URL and the sources the deployer names; null for other sources',
+    }),
+    label: Type.Union([Type.String(), Type.Null()], { description: 'what the person who started it called it' }),
+    url: Type.Union([Type.String(), Type.Null()], { description: "a relay's URL without credentials, query or fragment; null for other sources" }),
+    areas: Type.Array(AreaRef, { description: 'the areas it was sent to (each with every site below it)' }),
+    startedAt: Instant,
+    endedAt: Type.Union([Instant, Type.Null()], { description: 'null: still on air when the document was made' }),
+    endReason: Type.Union([Code, Type.Null()], {
+      description:
+        'why it ended: ended (its source finished), operator (a person stopped it), preempted, source_lost, error, server_… (as GET /api/live/streams says); null while on air',
+    }),
+    startedBy: Type.String({ description: 'the user who started it (username)' }),
+    endedBy: Type.Union([Type.String(), Type.Null()], { description: 'the user who stopped it; null when it ended by itself or is on air' }),
+    targeted: Type.Integer({ minimum: 0, description: "sites of the document's area it was sent to" }),
+    reported: Type.Integer({ minimum: 0, description: 'sites of the area that reported on it (any site that received it)' }),
+    played: Type.Integer({ minimum: 0, description: 'sites of the area that played some of it' }),
+    playedMs: Type.Integer({
+      minimum: 0,
+      description: "its longest play at a site of the area (ms of audio the site says it played): the reports' hours on air count a stream once per commune, for its longest play",
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export const SourceSystemDocument = Type.Object(
   {
     schema: Type.Literal(SOURCE_SYSTEM_SCHEMA),
@@ -109,6 +143,12 @@ export const SourceSystemDocument = Type.Object(
     stations: Type.Array(SourceStation, { description: 'every site of the area in use in the period (retired ones too, as retired)' }),
     broadcasts: Type.Array(SourceBroadcast, { description: 'occurrences scheduled in the period, oldest first' }),
     alerts: Type.Array(SourceAlert, { description: 'alerts issued in the period that reached a site of the area, oldest first' }),
+    live: Type.Optional(
+      Type.Array(SourceLive, {
+        description:
+          'live streams (relays, a microphone, a library item streamed) started in the period and sent to or heard at a site of the area, oldest first; added in 1.1 (absent from older documents)',
+      }),
+    ),
   },
   {
     $id: 'https://loanet.example/schemas/source-system-v1.json',
