@@ -113,7 +113,7 @@ describe.skipIf(!canRun)('a bulletin in each village’s own languages', () => {
     // Its media are in use: the library refuses to retire them while the draft stands.
     const draft = await t.inject('POST', '/api/schedule/items', { ...base, versions: [{ language: 'hmn', mediaId: media.hmnToo }] });
     expect(draft.status, draft.text).toBe(201);
-    expect(draft.body).toMatchObject({ language: 'vi', versions: [{ language: 'hmn', mediaId: media.hmnToo, durationMs: durationOf[media.hmnToo] }] });
+    expect(draft.body).toMatchObject({ language: 'vi', versions: [{ language: 'hmn', mediaId: media.hmnToo, durationMs: durationOf[media.hmnToo!] }] });
     expect((await t.inject('DELETE', `/api/media/${media.hmnToo}`)).status).toBe(409);
     const cleared = await t.inject('PATCH', `/api/schedule/items/${draft.body.id}`, { versions: [] });
     expect(cleared.body).toMatchObject({ language: null, versions: [] });
@@ -152,7 +152,7 @@ describe.skipIf(!canRun)('a bulletin in each village’s own languages', () => {
 
     // The older agent is sent the Vietnamese version alone, as a plain entry.
     const old = await waitFor('the older agent’s playlist with the bulletin', () => oldPlaylists.at(-1)?.entries.find((e) => e.itemId === itemId), 20_000, 100);
-    expect(old).toMatchObject({ mediaId: media.vi, durationMs: durationOf[media.vi] });
+    expect(old).toMatchObject({ mediaId: media.vi, durationMs: durationOf[media.vi!] });
     expect(old.parts).toBeUndefined();
 
     const ids = [STATION, site(1), site(2), site(3), site(4)];
