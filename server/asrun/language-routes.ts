@@ -49,6 +49,13 @@ export const asRunLanguageRoutes =
         area ??= ctx.coverage.defaultRoot();
         requirePermission(req, 'read', ctx.coverage.areaPath(area.id));
         const item = await ctx.schedule.service.get(q.item);
+        // A scoped user sees items that play in their area (targets inside it or above it), as the schedule's routes do.
+        if (p.user.areaId !== null) {
+          const scope = p.user.areaId;
+          const dir = await ctx.schedule.service.directory();
+          const ids = ctx.schedule.service.targetAreaIds(item, dir);
+          if (!ids.some((id) => index.isInSubtree(id, scope) || index.isInSubtree(scope, id))) throw Errors.notFound('broadcast_item', q.item);
+        }
         let from: number;
         let to: number;
         if (q.entry !== undefined) {
