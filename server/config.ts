@@ -134,6 +134,8 @@ export interface ServerConfig {
   outboxDestinations: Destination[];
   /** Relays of national and of provincial radio, by URL prefix (LOANET_RELAY_NATIONAL, LOANET_RELAY_PROVINCIAL), for the reports' hours on air by kind. */
   relayOrigins: RelayOrigins;
+  /** Months the kept monthly reports stay in the shared folder before they are removed (LOANET_REPORTS_KEEP_MONTHS; server/reports/monthly.ts). */
+  reportsKeepMonths: number;
 }
 
 export interface EnrolmentConfig {
@@ -445,6 +447,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     metricsToken: metricsToken(env),
     outboxDestinations: outboxDestinations(env),
     relayOrigins: { national: relayPrefixes(env, 'LOANET_RELAY_NATIONAL'), provincial: relayPrefixes(env, 'LOANET_RELAY_PROVINCIAL') },
+    reportsKeepMonths: int(env, 'LOANET_REPORTS_KEEP_MONTHS', 36, 1, 1200),
   };
 }
 

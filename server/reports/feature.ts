@@ -5,7 +5,8 @@
  * outbox, and the daily push of the source information system documents
  * (source-system/push.ts). The jobs first look 10 minutes after start (not at once: a server
  * restarting in a hurry, or a test server, has better things to do), then
- * every hour; a month already made costs one file check.
+ * every hour; a month already made costs one file check. The monthly job
+ * also removes kept months past LOANET_REPORTS_KEEP_MONTHS first.
  */
 import { Jobs, type Feature } from '../feature.ts';
 import type { ServerContext } from '../context.ts';
@@ -31,10 +32,17 @@ export function reportsFeature(ctx: ReportSourceDeps & Pick<ServerContext, 'conf
     name: 'reports',
     routes: [reportRoutes({ coverage: ctx.coverage, reports, monthly }), sourceSystemRoutes(ctx)],
     start() {
-      const run = jobs.guard(
-        'monthly reports',
-        held(() => monthly.runDue()),
-      );
+      // Old months go before new ones are made: the shared folder never holds more than it keeps plus one.
+      const due = () => {
+        try {
+          monthly.prune(ctx.config.reportsKeepMonths);
+        } catch (err) {
+          // A month that cannot be removed now is tried again next hour; last month is made all the same.
+          ctx.log.warn({ err }, 'reports: removing kept months past their keeping failed');
+        }
+        return monthly.runDue();
+      };
+      const run = jobs.guard('monthly reports', held(due));
       const runPush = jobs.guard(
         'source system push',
         held(() => push.runDue()),
@@ -44,11 +52,7 @@ export function reportsFeature(ctx: ReportSourceDeps & Pick<ServerContext, 'conf
         runPush();
       }, FIRST_CHECK_MS);
       first.unref();
-      jobs.every(
-        'monthly reports',
-        CHECK_EVERY_MS,
-        held(() => monthly.runDue()),
-      );
+      jobs.every('monthly reports', CHECK_EVERY_MS, held(due));
       jobs.every(
         'source system push',
         CHECK_EVERY_MS,

@@ -14,8 +14,12 @@
  * the marker sends the month's events again, with new ids; receivers
  * recognise a repeat by `data.period` and `data.area.code`.
  *
- * The files live in this server's data folder: servers sharing a
- * PostgreSQL store each keep (and make) their own.
+ * The files live in the shared folder (LOANET_SHARED_DIR), made by the
+ * history lease's holder. They are kept `keepMonths` months
+ * (LOANET_REPORTS_KEEP_MONTHS) and then removed, a whole month at a time
+ * (prune): they are copies for download, not the archive (the reports
+ * were delivered when made, and any period can be made again from the
+ * store while its data is kept).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -48,6 +52,18 @@ export function previousMonth(now: number, zone: string = REPORT_ZONE): string {
   const year = w.month === 1 ? w.year - 1 : w.year;
   const month = w.month === 1 ? 12 : w.month - 1;
   return `${year}-${String(month).padStart(2, '0')}`;
+}
+
+/**
+ * The first month still kept when `now` falls in some month: the `keepMonths`
+ * months before the current one are kept (with 36, in December 2026 the
+ * months from December 2023 to November 2026), as `yyyy-mm` (pure).
+ */
+export function oldestKeptMonth(now: number, keepMonths: number, zone: string = REPORT_ZONE): string {
+  if (!Number.isInteger(keepMonths) || keepMonths < 1) throw new RangeError(`reports are kept at least one month, not ${keepMonths}`);
+  const w = wallTimeAt(now, zone);
+  const index = w.year * 12 + (w.month - 1) - keepMonths;
+  return `${Math.floor(index / 12)}-${String((index % 12) + 1).padStart(2, '0')}`;
 }
 
 const PERIOD = /^\d{4}-\d{2}$/;
@@ -117,6 +133,30 @@ export class MonthlyReports {
     fs.writeFileSync(path.join(monthDir, '.done'), `${new Date(this.deps.now()).toISOString()}\n`, { mode: 0o600 });
     this.deps.log.info({ period, files: written }, 'reports: last month made and kept for download');
     return written;
+  }
+
+  /**
+   * Removes the kept months older than the `keepMonths` before the current
+   * one, each month's folder whole (its files and its `.done`), and the
+   * source information system's day markers of those months; resolves to the
+   * months removed. A month removed is never made again: only last month is.
+   */
+  prune(keepMonths: number): string[] {
+    const oldest = oldestKeptMonth(this.deps.now(), keepMonths);
+    const removed: string[] = [];
+    if (fs.existsSync(this.dir)) {
+      for (const period of fs.readdirSync(this.dir).filter((p) => PERIOD.test(p) && p < oldest)) {
+        fs.rmSync(path.join(this.dir, period), { recursive: true, force: true });
+        removed.push(period);
+      }
+    }
+    // The push's day markers (source-system/push.ts) are only looked at for yesterday: older ones go with their month.
+    const days = path.join(this.deps.dataDir, 'source-system');
+    if (fs.existsSync(days)) {
+      for (const f of fs.readdirSync(days)) if (/^\d{4}-\d{2}-\d{2}\.done$/.test(f) && f.slice(0, 7) < oldest) fs.rmSync(path.join(days, f), { force: true });
+    }
+    if (removed.length > 0) this.deps.log.info({ removed, keepMonths }, 'reports: kept months past their keeping removed');
+    return removed.sort();
   }
 
   /** Makes nothing more; resolves once the area being made is finished. */
