@@ -39,7 +39,7 @@ import { type BroadcastItemStore, startBounds, type ItemFilter, type ScheduledIt
 import { ScheduleInputError, localIso, parseInstant, wallText, type TimeInput } from './times.ts';
 import { normaliseLanguageTag } from '../media/languages.ts';
 import type { ItemVersion } from './model.ts';
-import { MAX_VERSIONS } from './language-plan.ts';
+import { MAX_VERSIONS, longestDurationMs } from './language-plan.ts';
 
 export interface ItemInput {
   title: string;
@@ -490,8 +490,9 @@ export class ScheduleService {
           queue: item.queue === true,
           startAt: s,
           startLocal: localIso(s),
-          endAt: s + item.durationMs,
-          endLocal: localIso(s + item.durationMs),
+          // With language versions, the longest any site plays it (its villages hearing several versions back to back).
+          endAt: s + longestDurationMs(item),
+          endLocal: localIso(s + longestDurationMs(item)),
           sites: targeted,
         });
       }
