@@ -186,8 +186,11 @@ export class LiveStreamStore {
 
   /**
    * Record a stream as `insert` does, unless `clash` names one of the streams
-   * on air in its way (started by any server and still vouched for: a dead
-   * server's stream is being closed, it holds nothing). PostgreSQL: under a
+   * on air in its way that another server runs and still vouches for (a dead
+   * server's stream is being closed: it holds nothing). This server's own are
+   * not asked: its memory knows them better than the record, whose end of a
+   * stream is written a moment after the stream left memory, and a stop
+   * followed at once by a new start must not be refused by it. PostgreSQL: under a
    * transaction-scoped advisory lock, so two servers starting over the same
    * area at the same moment are taken one after the other and the second
    * sees the first. SQLite: one server, one connection, one transaction at a
@@ -197,7 +200,13 @@ export class LiveStreamStore {
     return this.db.transaction().execute(async (trx) => {
       const dialect = this.ownership?.dialect ?? 'sqlite';
       if (dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(hashtext('loanet.live.start.' || current_schema()))`.execute(trx);
-      const rows = await trx.selectFrom('live_streams').selectAll().where('ended_at', 'is', null).where('owner_until', '>=', databaseNowMs(dialect)).execute();
+      const rows = await trx
+        .selectFrom('live_streams')
+        .selectAll()
+        .where('ended_at', 'is', null)
+        .where('owner', '!=', this.ownership?.owner ?? '')
+        .where('owner_until', '>=', databaseNowMs(dialect))
+        .execute();
       const found = clash(await this.withAreas(rows, trx));
       if (found !== undefined) return { inserted: false, clash: found };
       return { inserted: await this.insertIn(trx, r) };

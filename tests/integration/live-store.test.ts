@@ -21,6 +21,7 @@ import { LiveStreamStore, type LiveSiteRecord, type NewLiveStream } from '../../
 import { LoanetError } from '../../server/errors.ts';
 import { liveRecordFamilies } from '../../server/metrics/collect.ts';
 import { openTestStore, storeDialects, type TestStore } from '../helpers/store.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const T0 = 1_764_979_200_000;
 const COMMUNE: LiveArea = { id: 7, key: '2025.02683', path: [1, 7] };
@@ -264,6 +265,33 @@ describe.each(storeDialects())('live streams racing on one %s store', (dialect) 
     await expect(loser.start(input([VILLAGE], 'emergency'), silentSource)).resolves.toMatchObject({ priority: 'emergency' });
     await expect(loser.start(input([OTHER]), silentSource)).resolves.toMatchObject({ priority: 'normal' });
     expect(await new LiveStreamStore(store.db, Date.now).open()).toHaveLength(3);
+  });
+
+  it("a stream's end not yet in the record does not refuse its own server's next start: an operator stops and goes live again at once", async () => {
+    // The record's end is held back until the new start is answered: the write behind a stop, late.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    class SlowEnd extends LiveStreamStore {
+      override async end(...args: Parameters<LiveStreamStore['end']>) {
+        await held;
+        return super.end(...args);
+      }
+    }
+    const a = server(store, { shared: true, record: new SlowEnd(store.db, Date.now, { dialect, owner: 'server-a', ttlMs: 60_000 }) });
+    services.push(a);
+    let endFirst!: (reason: 'source_lost') => void;
+    const first = await a.start(input([COMMUNE]), (_stream, end) => {
+      endFirst = end;
+      return silentSource();
+    });
+    endFirst('source_lost');
+    expect(await new LiveStreamStore(store.db, Date.now).isOpen(first.id)).toBe(true);
+    const second = await a.start(input([VILLAGE]), silentSource);
+    expect(second.id).not.toBe(first.id);
+    release();
+    await waitFor('the first stream ended in the record', async () => !(await new LiveStreamStore(store.db, Date.now).isOpen(first.id)));
   });
 
   it('a stream whose server stopped vouching for it holds nothing: another server starts over its area', async () => {
