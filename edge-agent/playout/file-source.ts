@@ -11,9 +11,22 @@
  * written ahead but not heard); the last `keepFrames` frames are kept, and an
  * older one is reached by decoding again from the start (Opus decoders carry
  * state, so decoding must restart at packet 0 to give the same samples).
+ *
+ * Memory: the kept frames live in one ring allocated with the source, and a
+ * returned frame is a view into it, valid until `keepFrames` newer frames are
+ * decoded (the engine hands each frame to its sink at once, and sinks copy or
+ * summarise it); the samples between frames are carried in one fixed array.
+ * Not a fresh array per frame: kept for 2 s, every frame outlived the young
+ * generation's collections, so each one's PCM reached the old generation and
+ * its malloc'd backing store stayed until a major GC, up to ~5 MiB of them at
+ * once, which the main malloc arena grew by and kept (a bulletin on its own:
+ * 67.9 → 64.4 MiB resident; docs/BENCHMARKS.md, agent footprint).
  */
 import { AudioDecodeError, FRAME_SAMPLES, type OggOpusStream, type OpusPacketDecoder } from '../audio/types.ts';
 import type { ProgrammeSource } from './engine.ts';
+
+/** Samples carried between frames: under a frame left over plus one packet of at most 120 ms (RFC 6716 §3.2). */
+const CARRY_SAMPLES = FRAME_SAMPLES + 5760;
 
 export interface FileSourceOptions {
   stream: OggOpusStream;
@@ -29,11 +42,14 @@ export class FileSource implements ProgrammeSource {
   private readonly stream: OggOpusStream;
   private readonly decoder: OpusPacketDecoder;
   private readonly keep: number;
-  /** Decoded frames by index within a pass, the most recent `keep` of them. */
-  private readonly recent = new Map<number, Int16Array>();
+  /** Ring slot s holds the frame of index `slotFrame[s]` (-1: none); `views[s]` is that slot. */
+  private readonly views: Int16Array[];
+  private readonly slotFrame: Int32Array;
   private nextPacket = 0;
-  /** Decoded samples not yet cut into frames (pre-skip still to drop at the start). */
-  private pending: Int16Array = new Int16Array(0);
+  /** Decoded samples not yet cut into frames: carry[carryAt, carryEnd) (pre-skip still to drop at the start). */
+  private carry = new Int16Array(CARRY_SAMPLES);
+  private carryAt = 0;
+  private carryEnd = 0;
   private skip: number;
   private produced = 0;
   private samplesOut = 0;
@@ -43,44 +59,49 @@ export class FileSource implements ProgrammeSource {
   constructor(o: FileSourceOptions) {
     this.stream = o.stream;
     this.decoder = o.decoder;
-    this.keep = Math.max(4, o.keepFrames ?? 100);
     this.framesPerPass = Math.ceil(o.stream.totalSamples / FRAME_SAMPLES);
     this.totalFrames = this.framesPerPass * Math.max(1, o.repeats ?? 1);
+    // A short file needs no more slots than it has frames.
+    this.keep = Math.max(1, Math.min(Math.max(4, o.keepFrames ?? 100), this.framesPerPass));
+    const ring = new Int16Array(this.keep * FRAME_SAMPLES);
+    this.views = Array.from({ length: this.keep }, (_, s) => ring.subarray(s * FRAME_SAMPLES, (s + 1) * FRAME_SAMPLES));
+    this.slotFrame = new Int32Array(this.keep).fill(-1);
     this.skip = o.stream.preSkip;
   }
 
   frame(index: number): Int16Array | null {
     if (index < 0 || index >= this.totalFrames || this.framesPerPass === 0) return null;
     const k = index % this.framesPerPass;
-    const have = this.recent.get(k);
-    if (have) return have;
+    const slot = k % this.keep;
+    if (this.slotFrame[slot] === k) return this.views[slot]!;
     if (k < this.produced) this.rewind(); // older than what is kept, or a new pass: decode from the start
     while (this.produced <= k) {
-      const f = this.decodeNext();
-      this.recent.set(this.produced, f);
-      this.recent.delete(this.produced - this.keep);
+      const s = this.produced % this.keep;
+      this.decodeNext(this.views[s]!);
+      this.slotFrame[s] = this.produced;
       this.produced++;
     }
-    return this.recent.get(k)!;
+    return this.views[slot]!;
   }
 
   close(): void {
-    this.recent.clear();
-    this.pending = new Int16Array(0);
+    this.slotFrame.fill(-1);
+    this.carryAt = this.carryEnd = 0;
   }
 
   private rewind(): void {
     this.decoder.reset();
-    this.recent.clear();
+    this.slotFrame.fill(-1);
     this.nextPacket = 0;
-    this.pending = new Int16Array(0);
+    this.carryAt = this.carryEnd = 0;
     this.skip = this.stream.preSkip;
     this.produced = 0;
     this.samplesOut = 0;
   }
 
-  private decodeNext(): Int16Array {
-    while (this.pending.length < FRAME_SAMPLES && this.nextPacket < this.stream.packets.length) {
+  /** The next frame into `out`: whole packets decoded until a frame's worth is carried, the rest kept for the next one. */
+  private decodeNext(out: Int16Array): void {
+    while (this.carryEnd - this.carryAt < FRAME_SAMPLES && this.nextPacket < this.stream.packets.length) {
       let pcm: Int16Array;
       try {
         pcm = this.decoder.decode(this.stream.packets[this.nextPacket]!);
@@ -96,18 +117,26 @@ export class FileSource implements ProgrammeSource {
         pcm = pcm.subarray(drop);
       }
       if (pcm.length === 0) continue;
-      const joined = new Int16Array(this.pending.length + pcm.length);
-      joined.set(this.pending);
-      joined.set(pcm, this.pending.length);
-      this.pending = joined;
+      if (this.carryEnd + pcm.length > this.carry.length) {
+        // Under a frame carried: moved to the front, a packet of libopus's largest (120 ms) fits; a decoder giving more gets room.
+        const carried = this.carryEnd - this.carryAt;
+        if (carried + pcm.length > this.carry.length) {
+          const room = new Int16Array(carried + pcm.length);
+          room.set(this.carry.subarray(this.carryAt, this.carryEnd));
+          this.carry = room;
+        } else this.carry.copyWithin(0, this.carryAt, this.carryEnd);
+        this.carryEnd = carried;
+        this.carryAt = 0;
+      }
+      this.carry.set(pcm, this.carryEnd);
+      this.carryEnd += pcm.length;
     }
-    const out = new Int16Array(FRAME_SAMPLES);
     const left = this.stream.totalSamples - this.samplesOut;
-    const n = Math.max(0, Math.min(FRAME_SAMPLES, this.pending.length, left));
-    out.set(this.pending.subarray(0, n));
-    this.pending = this.pending.slice(n);
+    const n = Math.max(0, Math.min(FRAME_SAMPLES, this.carryEnd - this.carryAt, left));
+    out.set(this.carry.subarray(this.carryAt, this.carryAt + n));
+    out.fill(0, n);
+    this.carryAt += n;
     this.samplesOut += n;
-    return out;
   }
 }
 

@@ -82,6 +82,39 @@ describe('FileSource', () => {
     expect(src.frame(4)![0]).toBe(firstSampleOf(4, 0));
   });
 
+  it('cuts packets of any length (2.5 to 120 ms, and longer from a decoder that gives more) into the same frames', () => {
+    // Packet k's length in samples is sizes[k % sizes.length]; the samples count on across packets.
+    const sizes = [120, 5760, 480, 960, 2880, 240, 1920, 7000];
+    class VaryingDecoder implements OpusPacketDecoder {
+      next = 0;
+      k = 0;
+      decode(): Int16Array {
+        const out = new Int16Array(sizes[this.k++ % sizes.length]!);
+        for (let i = 0; i < out.length; i++) out[i] = ((this.next + i) % 30000) + 1;
+        this.next += out.length;
+        return out;
+      }
+      conceal(): Int16Array {
+        return new Int16Array(FRAME_SAMPLES);
+      }
+      reset(): void {
+        this.next = 0;
+        this.k = 0;
+      }
+    }
+    const total = 3 * sizes.reduce((a, b) => a + b, 0) - 312 - 500;
+    const src = new FileSource({ stream: stream(3 * sizes.length, 312, total), decoder: new VaryingDecoder(), keepFrames: 4 });
+    expect(src.totalFrames).toBe(Math.ceil(total / FRAME_SAMPLES));
+    for (let k = 0; k < src.totalFrames; k++) {
+      const f = src.frame(k)!;
+      const real = Math.min(FRAME_SAMPLES, total - k * FRAME_SAMPLES);
+      const want = Array.from({ length: FRAME_SAMPLES }, (_, i) => (i < real ? ((k * FRAME_SAMPLES + i + 312) % 30000) + 1 : 0));
+      expect(Array.from(f), `frame ${k}`).toEqual(want);
+    }
+    // Asked again from the start (older than the 4 kept): decoded again, the same samples.
+    expect(src.frame(1)![0]).toBe(firstSampleOf(1, 312));
+  });
+
   it('conceals a packet libopus refuses instead of failing the bulletin', () => {
     const src = new FileSource({ stream: stream(5, 0, 5 * FRAME_SAMPLES, [2]), decoder: new CountingDecoder() });
     expect(src.frame(2)![0]).toBe(-1);
