@@ -77,6 +77,7 @@ export const WorkOrderListQuery = Type.Object(
     site: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     alarm: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
     mine: Type.Optional(Type.Boolean({ description: 'only the orders assigned to you (a technician’s queue)' })),
+    assignee: Type.Optional(Type.Integer({ minimum: 1, description: 'only the orders assigned to this user (by id)' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
     offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 })),
   },
@@ -97,6 +98,18 @@ export const AssignRequest = Type.Object(
   { userId: Type.Integer({ minimum: 1, description: 'a technician, operator or admin whose area covers the site' }) },
   { additionalProperties: false },
 );
+/** The people an order may be given to: enabled, allowed to act on sites, their area covering the order's site. */
+export const WorkOrderAssignees = Type.Object({
+  users: Type.Array(
+    Type.Object({
+      userId: Type.Integer(),
+      username: Type.String(),
+      role: Type.String(),
+      areaKey: Nullable(Type.String({ description: "the root of the user's scope; null: the whole network" })),
+      areaName: Nullable(Type.String()),
+    }),
+  ),
+});
 export const PlanVisitRequest = Type.Object({ on: EpochMs }, { additionalProperties: false });
 export const RecordRequest = Type.Object(
   { parts: Type.Optional(Type.Array(PartUsed, { maxItems: 100 })), notes: Type.Optional(Nullable(Type.String({ maxLength: 4000 }))) },

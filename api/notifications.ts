@@ -45,6 +45,10 @@ export const NotificationRuleRecord = Type.Object({
 });
 export type NotificationRuleRecord = Static<typeof NotificationRuleRecord>;
 
+/** GET /api/notification-rules. */
+export const NotificationRuleList = Type.Array(NotificationRuleRecord);
+export type NotificationRuleList = Static<typeof NotificationRuleList>;
+
 export const NotificationRuleParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
 export const NotificationCause = Type.Union([Type.Literal('raised'), Type.Literal('severity_raised'), Type.Literal('escalated')]);

@@ -26,7 +26,7 @@ export function maintenanceService(
   });
 }
 
-export function maintenanceFeature(ctx: Pick<ServerContext, 'coverage' | 'fleet' | 'audit' | 'alarms' | 'maintenance'>): Feature {
+export function maintenanceFeature(ctx: Pick<ServerContext, 'coverage' | 'fleet' | 'audit' | 'alarms' | 'users' | 'maintenance'>): Feature {
   return {
     name: 'maintenance',
     routes: [maintenanceRoutes(ctx)],

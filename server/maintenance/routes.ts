@@ -25,6 +25,7 @@ import {
   ResolveRequest,
   SoundCheckRequested,
   WorkOrderDetail,
+  WorkOrderAssignees,
   WorkOrderList,
   WorkOrderListQuery,
   WorkOrderParams,
@@ -38,9 +39,9 @@ import { isVerifiedAfter } from './lifecycle.ts';
 import { ACTIVE_STATES, WORK_ORDER_STATES, type WorkOrder, type WorkOrderAction, type WorkOrderState } from './model.ts';
 import { workOrderRefusal } from './refusals.ts';
 import { repairTimesOf } from './repair-report.ts';
-import type { MaintenanceService } from './service.ts';
+import { mayBeAssigned, type MaintenanceService } from './service.ts';
 
-export type RouteDeps = Pick<ServerContext, 'coverage' | 'fleet' | 'audit' | 'alarms'> & { maintenance: MaintenanceService };
+export type RouteDeps = Pick<ServerContext, 'coverage' | 'fleet' | 'audit' | 'alarms' | 'users'> & { maintenance: MaintenanceService };
 
 export const maintenanceRoutes =
   (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
@@ -150,7 +151,7 @@ export const maintenanceRoutes =
           ...(states ? { states } : {}),
           ...(req.query.site !== undefined ? { siteId: req.query.site } : {}),
           ...(req.query.alarm !== undefined ? { alarmId: req.query.alarm } : {}),
-          ...(req.query.mine ? { assigneeId: p.user.id } : {}),
+          ...(req.query.mine ? { assigneeId: p.user.id } : req.query.assignee !== undefined ? { assigneeId: req.query.assignee } : {}),
           limit,
           offset,
         });
@@ -208,6 +209,31 @@ export const maintenanceRoutes =
         const o = await visibleOrder(req, req.params.id);
         const events = (await svc.store.events(o.id)).map((e) => ({ at: e.at, by: e.by, action: e.action, from: e.from, to: e.to, detail: e.detail }));
         return { order: record(o), events };
+      },
+    );
+
+    app.get(
+      '/api/work-orders/:id/assignees',
+      {
+        schema: {
+          tags: ['maintenance'],
+          operationId: 'listWorkOrderAssignees',
+          summary: 'Who the order may be given to: enabled users who may act on sites and whose area covers its site (those the assign route accepts)',
+          params: WorkOrderParams,
+          response: { 200: WorkOrderAssignees },
+        },
+      },
+      async (req) => {
+        // Only those who may assign learn who may be assigned.
+        const { order } = await changeableOrder(req, req.params.id);
+        const path = ctx.coverage.areaPath(order.areaId);
+        const users = (await ctx.users.list()).filter((u) => mayBeAssigned(u, path));
+        return {
+          users: users.map((u) => {
+            const area = u.areaId === null ? undefined : index().byId.get(u.areaId);
+            return { userId: u.id, username: u.username, role: u.role, areaKey: area?.key ?? null, areaName: area?.name ?? null };
+          }),
+        };
       },
     );
 

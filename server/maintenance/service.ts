@@ -17,7 +17,7 @@
  * tells every stored change (the console's event stream listens).
  */
 import type { AlarmService } from '../alarms/service.ts';
-import type { UserRepository } from '../auth/users.ts';
+import type { User, UserRepository } from '../auth/users.ts';
 import type { Jobs } from '../feature.ts';
 import type { Logger } from '../fleet/broker.ts';
 import type { CommandRecord, CommandService } from '../fleet/commands.ts';
@@ -52,6 +52,11 @@ export interface MaintenanceDeps {
 }
 
 const refused = (code: WorkOrderError['code'], orderId: number | null): { ok: false; error: WorkOrderError } => ({ ok: false, error: { code, orderId } });
+
+/** Whether an order of a site on `sitePath` (its area and the area's ancestors) may be given to `u`: enabled, may act on sites, and its area covers the site. */
+export function mayBeAssigned(u: Pick<User, 'role' | 'areaId' | 'disabledAt'>, sitePath: readonly number[]): boolean {
+  return u.disabledAt === null && can(u.role, 'site.command') && (u.areaId === null || sitePath.includes(u.areaId));
+}
 
 export class MaintenanceService {
   private readonly listeners = new Set<(c: WorkOrderChange) => void>();
@@ -121,8 +126,7 @@ export class MaintenanceService {
       const u = await this.deps.users.byId(action.assignee.userId);
       const o = await this.deps.store.get(orderId);
       if (!o) return refused('WORK_ORDER_NOT_FOUND', orderId);
-      if (!u || u.disabledAt !== null || !can(u.role, 'site.command') || (u.areaId !== null && !this.deps.areaPath(o.areaId).includes(u.areaId)))
-        return refused('WORK_ORDER_ASSIGNEE_OUT_OF_AREA', orderId);
+      if (!u || !mayBeAssigned(u, this.deps.areaPath(o.areaId))) return refused('WORK_ORDER_ASSIGNEE_OUT_OF_AREA', orderId);
       action = { type: 'assign', assignee: { userId: u.id, username: u.username } };
     }
     for (let attempt = 0; ; attempt++) {

@@ -20,6 +20,7 @@ import {
   NotificationListQuery,
   type NotificationRecord,
   NotificationRuleInput,
+  NotificationRuleList,
   NotificationRuleParams,
   NotificationRuleRecord,
   PushSubscriptionInput,
@@ -116,7 +117,7 @@ export const notificationRoutes =
           tags: ['notifications'],
           operationId: 'listNotificationRules',
           summary: 'The notification rules of your area (admins)',
-          response: { 200: Type.Array(NotificationRuleRecord) },
+          response: { 200: NotificationRuleList },
         },
       },
       async (req) => {

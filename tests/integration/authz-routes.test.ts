@@ -170,6 +170,7 @@ const TABLE: Record<string, Rule> = {
   'GET /api/work-orders': { roles: EVERYONE, scoped: true, sample: () => ({ url: `/api/work-orders?area=${COMMUNE_A}` }) },
   'POST /api/work-orders': { roles: COMMANDERS, scoped: 'hidden', sample: (fx) => ({ url: '/api/work-orders', body: { siteId: fx.siteA, notes: 'bảo dưỡng định kỳ' } }) },
   'GET /api/work-orders/:id': { roles: EVERYONE, sample: () => ({ url: '/api/work-orders/999999' }) },
+  'GET /api/work-orders/:id/assignees': { roles: COMMANDERS, sample: () => ({ url: '/api/work-orders/999999/assignees' }) },
   'POST /api/work-orders/:id/assign': { roles: COMMANDERS, sample: () => ({ url: '/api/work-orders/999999/assign', body: { userId: 1 } }) },
   'POST /api/work-orders/:id/visit': { roles: COMMANDERS, sample: () => ({ url: '/api/work-orders/999999/visit', body: { on: 1_800_000_000_000 } }) },
   'POST /api/work-orders/:id/record': { roles: COMMANDERS, sample: () => ({ url: '/api/work-orders/999999/record', body: { notes: 'ghi chú' } }) },
