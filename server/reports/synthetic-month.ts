@@ -8,7 +8,8 @@
  * The bulletins go through the real as-run accounting (accountAsRun over
  * sent entries and receipts), so the report is checked against the same
  * as-run log an operator reads. Used by the report tests and for trying the
- * renderers; the run "through the real playout path" needs the report service.
+ * renderers. The run through the real playout path (server, MQTT, agents'
+ * playout, receipts) is tests/month/month-asrun.month.ts (npm run test:month).
  */
 import { accountAsRun, type ReceiptInput, type SentEntryInput, type SiteInfo } from '../asrun/accounting.ts';
 import { type Delivery, pendingDelivery } from '../alerts/model.ts';
