@@ -235,7 +235,7 @@ export function createOpusDecoder(prefer: 'native' | 'fallback' = 'native'): Opu
  * trimmed to its granule length: what a file sink test or a tone cache needs.
  * Packets libopus refuses are concealed, not fatal (counted on the decoder).
  */
-export function decodeStream(stream: { packets: Uint8Array[]; preSkip: number; totalSamples: number }, decoder: OpusPacketDecoder = createOpusDecoder()): Int16Array {
+export function decodeStream(stream: { packets: Iterable<Uint8Array>; preSkip: number; totalSamples: number }, decoder: OpusPacketDecoder = createOpusDecoder()): Int16Array {
   const out = new Int16Array(stream.preSkip + stream.totalSamples + FRAME_SAMPLES * 6);
   let at = 0;
   for (const p of stream.packets) {

@@ -150,6 +150,16 @@ export class AudioSinkError extends Error {
 }
 
 /**
+ * Opus packets in order, each asked for by index: readOggOpus gives an index
+ * over the file's bytes (a view made per ask, not kept); a plain array of
+ * packets is one too.
+ */
+export interface OpusPacketList extends Iterable<Uint8Array> {
+  readonly length: number;
+  at(index: number): Uint8Array | undefined;
+}
+
+/**
  * An Ogg Opus file read into its packets (edge-agent/audio/ogg.ts,
  * `readOggOpus(bytes)`): what a bulletin from the media library becomes before
  * decoding. Decode every packet in order with one decoder, then drop the first
@@ -165,7 +175,7 @@ export interface OggOpusStream {
   /** OpusHead output gain, Q7.8 dB; the library writes 0 (loudness is normalised at ingest). */
   outputGainQ8: number;
   /** The audio packets in order (OpusHead and OpusTags excluded). */
-  packets: Uint8Array[];
+  packets: OpusPacketList;
   /** Playable samples at 48 kHz: last granule position − pre-skip (RFC 7845 §4). */
   totalSamples: number;
   /** totalSamples in ms. */

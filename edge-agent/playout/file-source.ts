@@ -104,7 +104,7 @@ export class FileSource implements ProgrammeSource {
     while (this.carryEnd - this.carryAt < FRAME_SAMPLES && this.nextPacket < this.stream.packets.length) {
       let pcm: Int16Array;
       try {
-        pcm = this.decoder.decode(this.stream.packets[this.nextPacket]!);
+        pcm = this.decoder.decode(this.stream.packets.at(this.nextPacket)!);
       } catch (e) {
         if (!(e instanceof AudioDecodeError)) throw e;
         this.badPackets++;

@@ -50,7 +50,7 @@ export async function runMediaFetchBench(opts: { quick: boolean }): Promise<Benc
     const ref: MediaRef = { mediaId: item.body.id, sha256: item.body.sha256, bytes: item.body.bytes };
     const ogg = await fetch(`${t.baseUrl}/api/media/${ref.mediaId}/audio`, { headers: { authorization: `Bearer ${t.token}` } });
     const stream = readOggOpus(new Uint8Array(await ogg.arrayBuffer()));
-    const payload = stream.packets.reduce((n, p) => n + p.length, 0);
+    const payload = Array.from(stream.packets).reduce((n, p) => n + p.length, 0);
 
     const creds: Array<{ siteId: string; secret: string }> = [];
     for (let i = 0; i < sites; i++) {

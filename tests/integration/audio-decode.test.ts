@@ -84,7 +84,7 @@ describe.skipIf(!canRun)('Ogg Opus from real ffmpeg, decoded by libopus', () => 
     encodeLikeLibrary(['-f', 'lavfi', '-i', 'sine=frequency=300:duration=1'], file);
     const s = readOggOpus(fs.readFileSync(file));
     const d = createOpusDecoder();
-    for (const p of s.packets.slice(0, 20)) expect(d.decode(p)).toHaveLength(FRAME_SAMPLES);
+    for (const p of Array.from(s.packets).slice(0, 20)) expect(d.decode(p)).toHaveLength(FRAME_SAMPLES);
     const levels = Array.from({ length: 8 }, () => {
       const f = d.conceal();
       expect(f).toHaveLength(FRAME_SAMPLES);
@@ -94,12 +94,12 @@ describe.skipIf(!canRun)('Ogg Opus from real ffmpeg, decoded by libopus', () => 
     expect(levels[7]!).toBeLessThan(levels[0]!); // and it fades
     expect(d.framesConcealed).toBe(8);
     // After the loss, real packets decode again.
-    expect(rms(d.decode(s.packets[30]!))).toBeGreaterThan(0);
+    expect(rms(d.decode(s.packets.at(30)!))).toBeGreaterThan(0);
     expect(() => d.decode(Uint8Array.of(0xff, 0xff, 0xff))).toThrow(AudioDecodeError);
     expect(() => d.decode(new Uint8Array(0))).toThrow(AudioDecodeError);
     expect(d.badPackets).toBe(1);
     d.reset();
-    expect(d.decode(s.packets[0]!)).toHaveLength(FRAME_SAMPLES);
+    expect(d.decode(s.packets.at(0)!)).toHaveLength(FRAME_SAMPLES);
   });
 
   it('a fresh decoder conceals with silence before any packet', () => {

@@ -50,7 +50,7 @@ describe('readOggOpus', () => {
     expect(s.preSkip).toBe(312);
     expect(s.inputSampleRate).toBe(48000);
     expect(s.packets).toHaveLength(123);
-    expect(s.packets.map((p) => Array.from(p))).toEqual(ps.map((p) => Array.from(p)));
+    expect(Array.from(s.packets, (p) => Array.from(p))).toEqual(ps.map((p) => Array.from(p)));
     expect(s.totalSamples).toBe(123 * 960 - 312);
     expect(s.durationMs).toBeCloseTo(((123 * 960 - 312) / 48000) * 1000, 6);
   });
@@ -63,7 +63,7 @@ describe('readOggOpus', () => {
   it('reassembles packets laced over 255 bytes and packets continued across pages', () => {
     const big = celt20(700, 9);
     const file = writeOggOpus({ packets: [celt20(5), big, celt20(5)], packetsPerPage: 3 });
-    expect(readOggOpus(file).packets[1]).toEqual(big);
+    expect(readOggOpus(file).packets.at(1)).toEqual(big);
 
     // Split the big packet over two pages by hand: lacing 255,255 (no packet ends) | continued page with the rest.
     const headers = readOggPages(file).slice(0, 2);
@@ -79,7 +79,7 @@ describe('readOggOpus', () => {
     const p2 = oggPage({ flags: 0x01 | 0x04, granule: 960, serial, sequence: 3, packets: [big.subarray(510)] });
     const s = readOggOpus(Uint8Array.from([...headerBytes, ...p1, ...p2]));
     expect(s.packets).toHaveLength(1);
-    expect(s.packets[0]).toEqual(big);
+    expect(s.packets.at(0)).toEqual(big);
   });
 
   it('names what is wrong with damaged input', () => {
