@@ -25,7 +25,13 @@
  *                     agent's media cache beforehand and played from it;
  *                     checked by each site's receipt (GET /api/as-run).
  *
- * Optionally a third way, to measure a change side by side in one run:
+ *   tls    the built agent as above, on the same runtime, talking `mqtts://`
+ *          and `https://` to the server through a TLS-terminating proxy
+ *          (lib/tls-proxy.ts: a CA made with openssl, trusted through
+ *          NODE_EXTRA_CA_CERTS), as boards reach a server over the internet;
+ *          beside `built`, which talks plain MQTT and HTTP on loopback.
+ *
+ * Optionally one more way, to measure a change side by side in one run:
  *
  *   before  LOANET_BENCH_AGENT_BEFORE=FILE: another build of the agent (e.g.
  *           the previous commit's dist/agent, copied aside with its
@@ -39,7 +45,11 @@
  * any agent on that runtime.
  *
  * Printed side by side: each state's figure per way, built over tsx (and over
- * before), and each state over idle. Targets (issue: a packaged agent): built
+ * before), tls over built, and each state over idle. LOANET_BENCH_AGENT_WAYS
+ * (e.g. `built,tls`) runs some ways only; LOANET_BENCH_AGENT_BULLETIN_FIRST=1
+ * plays the bulletin before the live stream (what a bulletin costs by itself:
+ * memory a live stream made the agent hold stays held, and the bulletin after
+ * it shows that). Targets (issue: a packaged agent): built
  * ≤ 60 MiB idle, ≤ 70 MiB playing, start to first heartbeat ≤ 2 s.
  */
 import { execFileSync } from 'node:child_process';
@@ -48,14 +58,22 @@ import path from 'node:path';
 import { AGENT_NODE_ENV, AGENT_NODE_FLAGS, buildAgent } from '../../scripts/build.ts';
 import { findMediaTools } from '../../server/media/tools.ts';
 import { prepareProvince, startStack, type Stack } from './lib/stack.ts';
+import { makeTestCa, startTlsProxy, type TlsProxy } from './lib/tls-proxy.ts';
 import { CpuWindow, ROOT, rssMiB, sleep, startProcess, startTsx, stopProcess, waitFor, type Tracked } from './lib/proc.ts';
 import type { BenchResult } from './lib/result.ts';
 
 const PROVINCE = '15'; // Tỉnh Lào Cai
 
-type Way = 'tsx' | 'built' | 'before';
+type Way = 'tsx' | 'built' | 'tls' | 'before';
 const BEFORE = process.env.LOANET_BENCH_AGENT_BEFORE;
-const WAYS: readonly Way[] = BEFORE ? ['tsx', 'built', 'before'] : ['tsx', 'built'];
+/** LOANET_BENCH_AGENT_WAYS=built,before: some ways only (built always; the tsx agent's start costs the most CPU of the run). */
+const WAYS: readonly Way[] = ((): Way[] => {
+  const all: Way[] = BEFORE ? ['tsx', 'built', 'tls', 'before'] : ['tsx', 'built', 'tls'];
+  const only = process.env.LOANET_BENCH_AGENT_WAYS?.split(',').filter(Boolean);
+  return only ? all.filter((w) => w === 'built' || only.includes(w)) : all;
+})();
+/** LOANET_BENCH_AGENT_BULLETIN_FIRST=1: the bulletin is measured before the live stream, not after it. */
+const BULLETIN_FIRST = process.env.LOANET_BENCH_AGENT_BULLETIN_FIRST === '1';
 /** The runtime and flags of the built agent (LOANET_BENCH_AGENT_NODE: the package ships Node 22: ~/.cache/loanet-package). */
 const BUILT_NODE = process.env.LOANET_BENCH_AGENT_NODE ?? process.execPath;
 const BUILT_FLAGS = process.env.LOANET_BENCH_AGENT_FLAGS?.split(' ').filter(Boolean) ?? [...AGENT_NODE_FLAGS];
@@ -162,9 +180,18 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
   const province = await prepareProvince(WAYS.length, log);
   const running: Running[] = [];
   const devices: Tracked[] = [];
+  const proxies: TlsProxy[] = [];
   let started: Stack | undefined;
   try {
     const stack = (started = await startStack(province, 'embedded', { LOANET_LOG_LEVEL: 'warn', LOANET_SOUND_CHECK_INTERVAL_H: '0' }));
+    // The tls way's server: the same one behind TLS (MQTT as on 8883, HTTP as on 443).
+    const ca = WAYS.includes('tls') ? makeTestCa(path.join(stack.dir, 'tls')) : undefined;
+    const tlsServer = ca
+      ? await Promise.all([startTlsProxy(ca, stack.mqtt.port), startTlsProxy(ca, Number(new URL(stack.baseUrl).port))]).then(([mqttProxy, httpProxy]) => {
+          proxies.push(mqttProxy, httpProxy);
+          return { mqttUrl: `mqtts://127.0.0.1:${mqttProxy.port}`, httpUrl: `https://127.0.0.1:${httpProxy.port}`, mqttProxy, httpProxy, caFile: ca.caFile };
+        })
+      : undefined;
     const [mediaId, bulletinId] = await Promise.all([
       uploadTone(stack, stack.dir, programmeS, 'Đo tài nguyên của agent'),
       bulletinS === programmeS ? undefined : uploadTone(stack, stack.dir, bulletinS, 'Đo tài nguyên của agent (bản tin)'),
@@ -182,7 +209,7 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
         configFile,
         JSON.stringify({
           siteId: site.id,
-          server: { mqttUrl: stack.mqtt.url, httpUrl: stack.baseUrl },
+          server: way === 'tls' ? { mqttUrl: tlsServer!.mqttUrl, httpUrl: tlsServer!.httpUrl } : { mqttUrl: stack.mqtt.url, httpUrl: stack.baseUrl },
           credential: { secret: site.secret },
           heartbeatIntervalS: heartbeatS,
           areaChannels,
@@ -197,8 +224,10 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
       const agent =
         way === 'tsx'
           ? startTsx('edge-agent', 'edge-agent/main.ts', ['--config', configFile], {})
-          : way === 'built'
-            ? startProcess('edge-agent-built', BUILT_NODE, [...BUILT_FLAGS, built.file, '--config', configFile], { env: { ...process.env, ...AGENT_NODE_ENV } })
+          : way === 'built' || way === 'tls'
+            ? startProcess(`edge-agent-${way}`, BUILT_NODE, [...BUILT_FLAGS, built.file, '--config', configFile], {
+                env: { ...process.env, ...AGENT_NODE_ENV, ...(way === 'tls' ? { NODE_EXTRA_CA_CERTS: tlsServer!.caFile } : {}) },
+              })
             : startProcess(
                 'edge-agent-before',
                 BUILT_NODE,
@@ -229,55 +258,70 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
     for (const w of WAYS) log(`edge-agent-footprint: idle, ${w}: rss ${idle[w].rssMiB.toFixed(1)} MiB, cpu ${idle[w].cpuPct.toFixed(2)}%`);
 
     // A live stream to the province, from a media item played now (ffmpeg → Opus 24 kbit/s on the server).
-    const stream = await stack.api.post<{ id: number; codec: { bitrate?: number } }>('/api/live/streams', {
-      source: { kind: 'media', mediaId },
-      areas: [PROVINCE],
-      label: 'bench footprint',
-    });
-    const view = () => stack.api.get<LiveView>(`/api/live/streams/${stream.id}`);
-    await waitFor('both agents to report live packets played', async () => (await view()).sites.sites >= WAYS.length && (await view()).sites.played > 0, 30_000, 500);
-    await sleep(settleS * 1000);
-    const live = await measure(running, windowS, empty);
-    const liveS = (Date.now() - (await view()).startAt) / 1000;
-    await stack.api.post(`/api/live/streams/${stream.id}/stop`).catch(() => undefined);
-    await sleep(quick ? 3000 : 8000); // amplifier tail (5 s), the agents' final stream reports (--quick: the last periodic one may be what is counted)
-    const after = await view();
-    // 20 ms packets: what the agents reported played against what the stream had sent when stopped.
-    const livePlayed = after.sites.played;
-    for (const w of WAYS) log(`edge-agent-footprint: live, ${w}: rss ${live[w].rssMiB.toFixed(1)} MiB, cpu ${live[w].cpuPct.toFixed(2)}%`);
-    log(`edge-agent-footprint: live: ${livePlayed} packets played by ${after.sites.sites} sites over ${liveS.toFixed(0)} s, ${after.sites.lost} lost`);
+    const playLive = async () => {
+      const stream = await stack.api.post<{ id: number; codec: { bitrate?: number } }>('/api/live/streams', {
+        source: { kind: 'media', mediaId },
+        areas: [PROVINCE],
+        label: 'bench footprint',
+      });
+      const view = () => stack.api.get<LiveView>(`/api/live/streams/${stream.id}`);
+      await waitFor('both agents to report live packets played', async () => (await view()).sites.sites >= WAYS.length && (await view()).sites.played > 0, 30_000, 500);
+      await sleep(settleS * 1000);
+      const live = await measure(running, windowS, empty);
+      const liveS = (Date.now() - (await view()).startAt) / 1000;
+      await stack.api.post(`/api/live/streams/${stream.id}/stop`).catch(() => undefined);
+      await sleep(quick ? 3000 : 8000); // amplifier tail (5 s), the agents' final stream reports (--quick: the last periodic one may be what is counted)
+      const after = await view();
+      // 20 ms packets: what the agents reported played against what the stream had sent when stopped.
+      const livePlayed = after.sites.played;
+      for (const w of WAYS) log(`edge-agent-footprint: live, ${w}: rss ${live[w].rssMiB.toFixed(1)} MiB, cpu ${live[w].cpuPct.toFixed(2)}%`);
+      log(`edge-agent-footprint: live: ${livePlayed} packets played by ${after.sites.sites} sites over ${liveS.toFixed(0)} s, ${after.sites.lost} lost`);
+
+      return { stream, live, liveS, after, livePlayed };
+    };
 
     // A bulletin from the cache: scheduled far enough ahead for the fetch, the window inside it.
-    const leadS = quick ? 4 : 15;
-    const at = Date.now() + leadS * 1000;
-    const item = await stack.api.post<{ id: string }>('/api/schedule/items', {
-      title: 'Bản tin đo tài nguyên',
-      mediaId: bulletinId ?? mediaId,
-      targets: { areas: [PROVINCE] },
-      start: { at },
-    });
-    await stack.api.post(`/api/schedule/items/${item.id}/approve`);
-    await sleep(Math.max(0, at - Date.now()) + (settleS + 1) * 1000);
-    const bulletin = await measure(running, windowS, empty);
-    for (const w of WAYS) log(`edge-agent-footprint: bulletin, ${w}: rss ${bulletin[w].rssMiB.toFixed(1)} MiB, cpu ${bulletin[w].cpuPct.toFixed(2)}%`);
-    // Each site's receipt comes when the bulletin ends.
-    const receipts = await waitFor(
-      'the bulletin receipts',
-      async () => {
-        const r = await stack.api.get<{ lines: Array<{ siteId: string; status: string }> }>(
-          `/api/as-run?area=${PROVINCE}&item=${encodeURIComponent(item.id)}&format=json&from=${at - 60_000}&to=${at + bulletinS * 1000 + 60_000}`,
-        );
-        const byWay = running.map((x) => [x.way, r.lines.find((l) => l.siteId === x.siteId)?.status] as const);
-        return byWay.every(([, st]) => st !== undefined && st !== 'upcoming') ? Object.fromEntries(byWay) : undefined;
-      },
-      (bulletinS + 30) * 1000,
-      quick ? 250 : 1000,
-    ).catch((e: Error) => ({ error: `none (${e.message.slice(0, 80)})` }));
+    const playBulletin = async () => {
+      const leadS = quick ? 4 : 15;
+      const at = Date.now() + leadS * 1000;
+      const item = await stack.api.post<{ id: string }>('/api/schedule/items', {
+        title: 'Bản tin đo tài nguyên',
+        mediaId: bulletinId ?? mediaId,
+        targets: { areas: [PROVINCE] },
+        start: { at },
+      });
+      await stack.api.post(`/api/schedule/items/${item.id}/approve`);
+      await sleep(Math.max(0, at - Date.now()) + (settleS + 1) * 1000);
+      const bulletin = await measure(running, windowS, empty);
+      for (const w of WAYS) log(`edge-agent-footprint: bulletin, ${w}: rss ${bulletin[w].rssMiB.toFixed(1)} MiB, cpu ${bulletin[w].cpuPct.toFixed(2)}%`);
+      // Each site's receipt comes when the bulletin ends.
+      const receipts = await waitFor(
+        'the bulletin receipts',
+        async () => {
+          const r = await stack.api.get<{ lines: Array<{ siteId: string; status: string }> }>(
+            `/api/as-run?area=${PROVINCE}&item=${encodeURIComponent(item.id)}&format=json&from=${at - 60_000}&to=${at + bulletinS * 1000 + 60_000}`,
+          );
+          const byWay = running.map((x) => [x.way, r.lines.find((l) => l.siteId === x.siteId)?.status] as const);
+          return byWay.every(([, st]) => st !== undefined && st !== 'upcoming') ? Object.fromEntries(byWay) : undefined;
+        },
+        (bulletinS + 30) * 1000,
+        quick ? 250 : 1000,
+      ).catch((e: Error) => ({ error: `none (${e.message.slice(0, 80)})` }));
+
+      return { bulletin, receipts };
+    };
+
+    // Live then bulletin by default; the other order shows the bulletin's own cost, not on top of what a live stream left.
+    const { bulletin, receipts } = BULLETIN_FIRST ? await playBulletin() : { bulletin: undefined, receipts: undefined };
+    const { stream, live, liveS, after, livePlayed } = await playLive();
+    const played = BULLETIN_FIRST ? { bulletin: bulletin!, receipts: receipts! } : await playBulletin();
 
     const builtRun = `${path.basename(BUILT_NODE)} ${[...BUILT_FLAGS, ...Object.entries(AGENT_NODE_ENV).map(([k, v]) => `(${k}=${v})`)].join(' ')}`;
+    const handshakes = tlsServer ? { mqtt: tlsServer.mqttProxy.handshakes(), http: tlsServer.httpProxy.handshakes() } : undefined;
     const WAY_NOTES: Record<Way, string> = {
       tsx: 'node --import tsx edge-agent/main.ts',
       built: `dist/agent/main.mjs (npm run build) on ${builtRun}`,
+      tls: `dist/agent/main.mjs on ${builtRun}, mqtts:// and https:// through a TLS proxy (TLS handshakes so far, full/resumed: ${JSON.stringify(handshakes)})`,
       before: `${BEFORE ?? ''} on ${process.env.LOANET_BENCH_AGENT_BEFORE_FLAGS ?? BUILT_FLAGS.join(' ')} ${process.env.LOANET_BENCH_AGENT_BEFORE_ENV ?? ''}`.trim(),
     };
     const bitrate = after.codec.bitrate ?? stream.codec.bitrate ?? 24000;
@@ -289,7 +333,11 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
         live,
         `live stream ${stream.id} (media item played now, Opus ${bitrate / 1000} kbit/s) heard through the agents' area channels; ${livePlayed} packets (20 ms) played by ${after.sites.sites} sites over ${liveS.toFixed(0)} s, ${after.sites.lost} lost`,
       ],
-      ['playing bulletin', bulletin, `scheduled bulletin played from the media cache; receipts: ${JSON.stringify(receipts)}`],
+      [
+        'playing bulletin',
+        played.bulletin,
+        `scheduled bulletin played from the media cache${BULLETIN_FIRST ? ', before the live stream' : ''}; receipts: ${JSON.stringify(played.receipts)}`,
+      ],
     ];
     for (const [state, w, note] of states) {
       for (const way of WAYS) {
@@ -316,15 +364,20 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
         figures: { rssMiB: w.emptyNodeMiB },
         note: `${BUILT_NODE} ${BUILT_FLAGS.join(' ')} running nothing, same windows: the runtime's own floor`,
       });
-      for (const base of WAYS.filter((x): x is Exclude<Way, 'built'> => x !== 'built')) {
+      const ratios: Array<[Way, Way]> = [
+        ['built', 'tsx'],
+        ['built', 'before'],
+        ['tls', 'built'],
+      ];
+      for (const [way, base] of ratios.filter(([a, b]) => WAYS.includes(a) && WAYS.includes(b))) {
         rows.push({
           scenario: 'edge-agent/footprint',
           broker: 'embedded',
-          params: { state, agent: `built / ${base}` },
+          params: { state, agent: `${way} / ${base}` },
           figures: {
-            rssMiB: w.built.rssMiB / w[base].rssMiB,
-            cpuPct: w[base].cpuPct > 0 ? w.built.cpuPct / w[base].cpuPct : NaN,
-            ...(state === 'idle' ? { startToHeartbeatS: startS.built / startS[base] } : {}),
+            rssMiB: w[way].rssMiB / w[base].rssMiB,
+            cpuPct: w[base].cpuPct > 0 ? w[way].cpuPct / w[base].cpuPct : NaN,
+            ...(state === 'idle' ? { startToHeartbeatS: startS[way] / startS[base] } : {}),
           },
         });
       }
@@ -333,6 +386,7 @@ export async function runEdgeAgentFootprintBench({ quick, log = console.log }: {
   } finally {
     for (const r of running) await stopProcess(r.agent);
     for (const d of devices) await stopProcess(d);
+    for (const p of proxies) await p.close();
     await started?.stop();
   }
 }
