@@ -52,6 +52,7 @@ const READY: Record<string, string> = {
   '/': '[data-testid=share-sites]',
   '/sites': '[data-testid=sites] tbody tr',
   '/schedule': '[data-testid=items]',
+  '/schedule/languages': '[data-testid=village-languages] tbody tr',
   '/emergency': '[data-testid=alerts] tbody tr',
   '/live': '[data-testid=streams] tbody tr',
   '/account': '[data-testid=tokens]',
@@ -290,7 +291,8 @@ async function signedIn(username: string, password: string, walk: (page: Page, u
     // Cam Đường: a person of Bát Xát is answered "not found or outside your area", as for any id of another commune).
     const networkWide = PEOPLE.find((p) => p.username === username)?.area === null;
     const rollout = nav.includes('/updates') && networkWide ? [`/updates/rollouts/${encodeURIComponent(rolloutId)}`] : [];
-    await walk(page, [...nav, `/sites/${encodeURIComponent(faultySite)}`, `/emergency/${encodeURIComponent(alertId)}`, ...rollout]);
+    // The villages' languages: reached from the schedule page, not the navigation.
+    await walk(page, [...nav, '/schedule/languages', `/sites/${encodeURIComponent(faultySite)}`, `/emergency/${encodeURIComponent(alertId)}`, ...rollout]);
   } finally {
     await page.close();
   }

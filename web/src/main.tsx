@@ -20,6 +20,7 @@ import { startPush } from './push.ts';
 const AccountPage = lazyPage(() => import('./pages/account.tsx').then((m) => m.AccountPage));
 const AuditPage = lazyPage(() => import('./pages/audit.tsx').then((m) => m.AuditPage));
 const SchedulePage = lazyPage(() => import('./pages/schedule.tsx').then((m) => m.SchedulePage));
+const LanguagesPage = lazyPage(() => import('./pages/languages.tsx').then((m) => m.LanguagesPage));
 const EmergencyPage = lazyPage(() => import('./pages/emergency.tsx').then((m) => m.EmergencyPage));
 const AlertTrackerPage = lazyPage(() => import('./pages/emergency.tsx').then((m) => m.AlertTrackerPage));
 const LivePage = lazyPage(() => import('./pages/live.tsx').then((m) => m.LivePage));
@@ -110,6 +111,7 @@ function App() {
   else if (path === '/sites') page = <SitesPage me={me} query={loc.query} />;
   else if (site) page = <SitePage me={me} id={decodeURIComponent(site[1]!)} />;
   else if (path === '/schedule') page = <SchedulePage me={me} query={loc.query} />;
+  else if (path === '/schedule/languages') page = <LanguagesPage me={me} query={loc.query} />;
   else if (path === '/emergency') page = <EmergencyPage me={me} />;
   else if (alert) page = <AlertTrackerPage me={me} id={decodeURIComponent(alert[1]!)} />;
   else if (path === '/alarms') page = <AlarmsPage me={me} query={loc.query} />;

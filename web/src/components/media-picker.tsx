@@ -21,6 +21,27 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+/**
+ * The server answers an upload or a speech at once (waitMs=0) with the item or
+ * its job; a job is followed until it is ready or fails, each step shown
+ * through `onJob`, and given up once its form is gone (`alive` false).
+ */
+export function followMedia(entry: MediaEntry, onJob: (job: MediaJob) => void, alive: () => boolean): Promise<MediaItem> {
+  if (entry.status === 'ready') return Promise.resolve(entry);
+  // A failed job words its code and params like any refusal (the English reason only as technical detail).
+  if (entry.status === 'failed')
+    return Promise.reject(
+      entry.code
+        ? new ApiError(entry.statusCode ?? 422, entry.code, entry.reason ?? entry.code, { params: { ...entry.params, text: entry.reason ?? '' } })
+        : new Error(t('processing')),
+    );
+  onJob(entry);
+  return new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS)).then(() => {
+    if (!alive()) throw new Error('closed');
+    return api<MediaEntry>('GET', `/api/media/${encodeURIComponent(entry.id)}`).then((e) => followMedia(e, onJob, alive));
+  });
+}
+
 export function MediaPicker(props: { value: string; onChange: (id: string) => void; canWrite: boolean }) {
   const lib = useApi<MediaList>('/api/media?purpose=bulletin&limit=200');
   const [progress, setProgress] = useState<number | null>(null);
@@ -46,22 +67,7 @@ export function MediaPicker(props: { value: string; onChange: (id: string) => vo
     setProgress(null);
     setJob(null);
   };
-  /** The server answers at once (waitMs=0) with the item or its job; a job is followed until it is ready or fails. */
-  const follow = (entry: MediaEntry): Promise<MediaItem> => {
-    if (entry.status === 'ready') return Promise.resolve(entry);
-    // A failed job words its code and params like any refusal (the English reason only as technical detail).
-    if (entry.status === 'failed')
-      return Promise.reject(
-        entry.code
-          ? new ApiError(entry.statusCode ?? 422, entry.code, entry.reason ?? entry.code, { params: { ...entry.params, text: entry.reason ?? '' } })
-          : new Error(t('processing')),
-      );
-    setJob(entry);
-    return new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS)).then(() => {
-      if (!alive.current) throw new Error('closed');
-      return api<MediaEntry>('GET', `/api/media/${encodeURIComponent(entry.id)}`).then(follow);
-    });
-  };
+  const follow = (entry: MediaEntry) => followMedia(entry, setJob, () => alive.current);
 
   const upload = (e: Event) => {
     const input = e.currentTarget as HTMLInputElement;

@@ -17,6 +17,7 @@ import { errorText, useApi } from '../hooks.ts';
 import { reasonDetail, reasonWords } from '../site-words.ts';
 import { api, ApiError } from '../api.ts';
 import { onLive } from '../live-updates.ts';
+import { hasMicrophone, openMicrophone } from '../microphone.ts';
 import type { AreaView, LiveDelayPreview, LiveStreamDetail, LiveStreamList, LiveStreamView, RelayRefusalReason } from '../../../api/index.ts';
 import type { Me } from '../../../api/index.ts';
 import type { MediaSummary } from '../components/media-picker.tsx';
@@ -372,13 +373,13 @@ export function LivePage(props: { me: Me }) {
 
   const start = async () => {
     setError('');
-    if (!navigator.mediaDevices?.getUserMedia) {
+    if (!hasMicrophone()) {
       setError(t('liveNeedsMic'));
       return;
     }
     setState('connecting');
     try {
-      const mic = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: false, noiseSuppression: true, autoGainControl: true } });
+      const mic = await openMicrophone();
       const ctx = new AudioContext({ sampleRate: 48_000 });
       await ctx.audioWorklet.addModule('/pcm-worklet.js');
       const node = new AudioWorkletNode(ctx, 'pcm-frames');

@@ -12,11 +12,14 @@ import { api, ApiError, errorWording, qs } from '../api.ts';
 import { errorText as codeText, formatDay, formatTime, lang, localInputValue, t, type StringKey } from '../i18n.ts';
 import { errorText, useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
-import type { AreaView, AsRunLog, Calendar, CheckResult, Conflict, Distribution, ItemList, ItemView, MediaList, Me } from '../../../api/index.ts';
+import type { AreaView, AsRunLog, Calendar, CheckResult, Conflict, Distribution, ItemList, ItemVersionIn, ItemView, MediaEntry, MediaList, Me } from '../../../api/index.ts';
 import { formatDuration, MediaPicker } from '../components/media-picker.tsx';
 import { DateTimeEntry } from '../components/date-entry.tsx';
 import { recurrenceText, weekdayName } from '../recurrence.ts';
 import { asRunWhyWords, codeWords } from '../site-words.ts';
+import { LanguageVersions, type VersionChoice } from '../components/language-versions.tsx';
+import { AsRunLanguagesView } from '../components/as-run-languages.tsx';
+import { useLanguageNames } from '../language-names.ts';
 
 type Item = ItemView;
 /** Where two items overlap: whole areas by name, then the sites outside them. */
@@ -47,6 +50,11 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
   const [start, setStart] = useState(() => localInputValue(Date.now() + 10 * 60_000));
   const [daily, setDaily] = useState(false);
   const [priority, setPriority] = useState('normal');
+  const [versions, setVersions] = useState<VersionChoice>({});
+  const names = useLanguageNames();
+  // The default version's language: the versions are the bulletin in the others.
+  const chosen = useApi<MediaEntry>(mediaId ? `/api/media/${encodeURIComponent(mediaId)}` : null);
+  const defaultLang = chosen.data?.status === 'ready' ? chosen.data.lang : undefined;
   const [check, setCheck] = useState<CheckResult | null>(null);
   const [error, setError] = useState('');
   const [saved, setSaved] = useState('');
@@ -55,14 +63,18 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
     if (!mediaId || !area || !start) return null;
     const [date, time] = start.split('T');
     const [hh, mm] = (time ?? '00:00').split(':');
+    const chosenVersions: ItemVersionIn[] = Object.entries(versions)
+      .filter(([, id]) => id)
+      .map(([language, id]) => ({ language, mediaId: id }));
     return {
       title: title || 'Bản tin',
       mediaId,
+      ...(chosenVersions.length > 0 ? { versions: chosenVersions } : {}),
       targets: { areas: [area] },
       priority,
       start: daily ? { dtstart: `${date}T${hh}:${mm}`, rrule: `FREQ=DAILY;BYHOUR=${Number(hh)};BYMINUTE=${Number(mm)}` } : { at: start },
     };
-  }, [title, mediaId, area, start, daily, priority]);
+  }, [title, mediaId, versions, area, start, daily, priority]);
 
   // Conflicts are shown before saving: the server's dry run, asked again whenever the form changes.
   useEffect(() => {
@@ -143,6 +155,18 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
           </select>
         </label>
       </div>
+      {area && mediaId && (
+        <LanguageVersions
+          area={area}
+          defaultLang={defaultLang}
+          title={title}
+          value={versions}
+          onChange={setVersions}
+          canWrite={perms.includes('media.write')}
+          names={names}
+          onError={(e) => setError(t('langVersionFailed', { reason: failText(e) }))}
+        />
+      )}
       {check?.ok && (
         <p class="ok" data-testid="check-result" data-ok="true">
           {t('noConflict', { n: check.sites })}{' '}
@@ -199,6 +223,9 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
   const [actionError, setActionError] = useState('');
   const distribution = useApi<Distribution>(`/api/schedule/distribution${qs({ area })}`);
   const library = useApi<MediaList>('/api/media?purpose=bulletin&limit=50');
+  const names = useLanguageNames();
+  /** The occurrence whose as-run is shown village by village, in the villages' languages. */
+  const [langView, setLangView] = useState<{ item: string; entry: string } | null>(null);
 
   const reload = () => {
     calendar.reload();
@@ -233,6 +260,11 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
   return (
     <section class="schedule">
       <h1>{t('schedule')}</h1>
+      <p>
+        <a href={`/schedule/languages${qs({ area: area || undefined })}`} data-testid="languages-link">
+          {t('langPageLink')}
+        </a>
+      </p>
       {loadErrors.length > 0 && (
         <p class="error" role="alert" data-testid="load-error">
           {[...new Set(loadErrors)].join(' · ')}
@@ -390,6 +422,7 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
           {t('exportCsv')}
         </a>
       </p>
+      {langView && <AsRunLanguagesView item={langView.item} entry={langView.entry} area={area} names={names} onClose={() => setLangView(null)} />}
       <div class="scroll">
         <table data-testid="as-run" class="stack">
           <thead>
@@ -399,6 +432,7 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
               <th>{t('name')}</th>
               <th>{t('status')}</th>
               <th class="hide-sm">{t('reasons')}</th>
+              <th>{t('langShort')}</th>
             </tr>
           </thead>
           <tbody>
@@ -414,6 +448,14 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
                 </td>
                 <td class="hide-sm muted" title={l.detail ? `${t('technicalDetail')} ${l.detail}` : undefined}>
                   {asRunWhyWords(l.why, l.siteNow)}
+                </td>
+                <td data-label={t('langShort')}>
+                  {l.languages && (
+                    <button type="button" class="secondary" data-action="as-run-languages" onClick={() => setLangView({ item: l.itemId, entry: l.entryId })}>
+                      {l.languages.heardOwnLanguage === true ? '✓ ' : l.languages.heardOwnLanguage === false ? '✗ ' : ''}
+                      {t('langOwnShort')}
+                    </button>
+                  )}
                 </td>
               </tr>
             ))}

@@ -200,6 +200,10 @@ function badRequestVi(p: ErrorParams['LOANET_BAD_REQUEST']): string {
       return `Giờ phát ${p.at ?? ''} không trước thời điểm hết hiệu lực ${p.limit ?? ''}.`;
     case 'recurrence':
       return `Cách lặp lại (${f}) không hợp lệ.${techVi(p.text)}`;
+    case 'version_duplicate':
+      return `Đã có một bản bằng tiếng “${p.value ?? ''}” (bản mặc định hoặc một phiên bản khác): mỗi tiếng chỉ một bản.`;
+    case 'version_language':
+      return `Tệp âm thanh ${p.id ?? ''} là tiếng “${p.value ?? ''}”, không phải tiếng của phiên bản này.`;
     default:
       return `Giá trị của ${f} không hợp lệ.${techVi(p.text)}`;
   }
@@ -229,6 +233,10 @@ function badRequestEn(p: ErrorParams['LOANET_BAD_REQUEST']): string {
       return `The start ${p.at ?? ''} is not before the validity ends (${p.limit ?? ''}).`;
     case 'recurrence':
       return `The repetition (${f}) is not valid.${techEn(p.text)}`;
+    case 'version_duplicate':
+      return `There is already a version in “${p.value ?? ''}” (the default or another version): one per language.`;
+    case 'version_language':
+      return `Audio file ${p.id ?? ''} is in “${p.value ?? ''}”, not in this version's language.`;
     default:
       return `The value of ${f} is not valid.${techEn(p.text)}`;
   }
