@@ -17,7 +17,7 @@ const SIZES = [
   { name: 'laptop', width: 1366, height: 768 },
 ] as const;
 /** Every page of an admin's navigation. */
-const PAGES = ['/', '/sites', '/alarms', '/schedule', '/emergency', '/live', '/reports', '/updates', '/account', '/users', '/audit'];
+const PAGES = ['/', '/sites', '/alarms', '/work-orders', '/schedule', '/emergency', '/live', '/reports', '/updates', '/account', '/users', '/notification-rules', '/audit'];
 
 const run = haveTools('chromium');
 

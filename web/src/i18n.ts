@@ -12,6 +12,7 @@ import * as coverage from './strings/coverage.ts';
 import * as disk from './strings/disk.ts';
 import * as emergency from './strings/emergency.ts';
 import * as live from './strings/live.ts';
+import * as maintenance from './strings/maintenance.ts';
 import * as schedule from './strings/schedule.ts';
 import * as sites from './strings/sites.ts';
 import * as siteWords from '../../api/words/site-words.ts';
@@ -35,6 +36,7 @@ const vi = {
   ...audit.vi,
   ...updates.vi,
   ...alarms.vi,
+  ...maintenance.vi,
 };
 
 export type StringKey = keyof typeof vi;
@@ -53,6 +55,7 @@ const en: Record<StringKey, string> = {
   ...audit.en,
   ...updates.en,
   ...alarms.en,
+  ...maintenance.en,
 };
 
 const DICTS: Record<Lang, Record<StringKey, string>> = { vi, en };

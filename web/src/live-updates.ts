@@ -2,9 +2,9 @@
  * One EventSource (GET /api/stream) for the whole page; pages subscribe to
  * the events they draw. The browser reconnects by itself after a drop (4G).
  */
-import type { AlarmEvent, AlertEvent, CommandEvent, ConditionEvent, LiveEvent, NotificationEvent, StreamEventMap } from '../../api/stream.ts';
+import type { AlarmEvent, AlertEvent, CommandEvent, ConditionEvent, LiveEvent, NotificationEvent, StreamEventMap, WorkOrderEvent } from '../../api/stream.ts';
 
-export type { AlarmEvent, AlertEvent, ConditionEvent, NotificationEvent };
+export type { AlarmEvent, AlertEvent, ConditionEvent, NotificationEvent, WorkOrderEvent };
 
 type Handlers = {
   condition: (e: ConditionEvent) => void;
@@ -13,6 +13,7 @@ type Handlers = {
   live: (e: LiveEvent) => void;
   alarm: (e: AlarmEvent) => void;
   notification: (e: NotificationEvent) => void;
+  work_order: (e: WorkOrderEvent) => void;
   status: (connected: boolean) => void;
 };
 type Kind = keyof Handlers;
@@ -24,6 +25,7 @@ const subs: { [K in Kind]: Set<Handlers[K]> } = {
   live: new Set(),
   alarm: new Set(),
   notification: new Set(),
+  work_order: new Set(),
   status: new Set(),
 };
 let source: EventSource | null = null;
@@ -48,6 +50,7 @@ export function startLiveUpdates(): void {
   source.addEventListener('live', (e) => subs.live.forEach((f) => f(eventData('live', e))));
   source.addEventListener('alarm', (e) => subs.alarm.forEach((f) => f(eventData('alarm', e))));
   source.addEventListener('notification', (e) => subs.notification.forEach((f) => f(eventData('notification', e))));
+  source.addEventListener('work_order', (e) => subs.work_order.forEach((f) => f(eventData('work_order', e))));
 }
 
 export function stopLiveUpdates(): void {

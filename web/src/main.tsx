@@ -29,6 +29,9 @@ const UpdatesPage = lazyPage(() => import('./pages/updates.tsx').then((m) => m.U
 const RolloutPage = lazyPage(() => import('./pages/rollout.tsx').then((m) => m.RolloutPage));
 const AlarmsPage = lazyPage(() => import('./pages/alarms.tsx').then((m) => m.AlarmsPage));
 const AlarmPage = lazyPage(() => import('./pages/alarms.tsx').then((m) => m.AlarmPage));
+const WorkOrdersPage = lazyPage(() => import('./pages/work-orders.tsx').then((m) => m.WorkOrdersPage));
+const WorkOrderPage = lazyPage(() => import('./pages/work-orders.tsx').then((m) => m.WorkOrderPage));
+const NotificationRulesPage = lazyPage(() => import('./pages/notification-rules.tsx').then((m) => m.NotificationRulesPage));
 const ReportsPage = lazyPage(() => import('./pages/reports.tsx').then((m) => m.ReportsPage));
 
 function App() {
@@ -90,6 +93,7 @@ function App() {
     ['/', 'overview', true],
     ['/sites', 'sites', true],
     ['/alarms', 'alarms', true],
+    ['/work-orders', 'workOrders', true],
     ['/schedule', 'schedule', true],
     ['/emergency', 'emergency', true],
     ['/live', 'live', true],
@@ -97,6 +101,8 @@ function App() {
     ['/updates', 'updates', canUpdate],
     ['/account', 'account', true],
     ['/users', 'users', me.permissions.includes('users.manage')],
+    // Rules decide whom the server wakes: the users' admins write them (server/notifications/routes.ts).
+    ['/notification-rules', 'notificationRules', me.permissions.includes('users.manage')],
     ['/audit', 'audit', me.permissions.includes('audit.read')],
   ];
   const path = loc.path;
@@ -107,6 +113,7 @@ function App() {
   const alert = /^\/emergency\/([^/]+)$/.exec(path);
   const rollout = /^\/updates\/rollouts\/([^/]+)$/.exec(path);
   const alarm = /^\/alarms\/([^/]+)$/.exec(path);
+  const workOrder = /^\/work-orders\/([0-9]+)$/.exec(path);
   if (path === '/') page = <OverviewPage me={me} query={loc.query} />;
   else if (path === '/sites') page = <SitesPage me={me} query={loc.query} />;
   else if (site) page = <SitePage me={me} id={decodeURIComponent(site[1]!)} />;
@@ -116,6 +123,9 @@ function App() {
   else if (alert) page = <AlertTrackerPage me={me} id={decodeURIComponent(alert[1]!)} />;
   else if (path === '/alarms') page = <AlarmsPage me={me} query={loc.query} />;
   else if (alarm) page = <AlarmPage me={me} id={decodeURIComponent(alarm[1]!)} />;
+  else if (path === '/work-orders') page = <WorkOrdersPage me={me} query={loc.query} />;
+  else if (workOrder) page = <WorkOrderPage me={me} id={Number(workOrder[1])} />;
+  else if (path === '/notification-rules') page = me.permissions.includes('users.manage') ? <NotificationRulesPage me={me} /> : <p class="error">{t('notAllowed')}</p>;
   else if (path === '/reports') page = <ReportsPage me={me} />;
   else if (path === '/live') page = <LivePage me={me} />;
   else if (path === '/updates') page = canUpdate ? <UpdatesPage me={me} query={loc.query} /> : <p class="error">{t('notAllowed')}</p>;

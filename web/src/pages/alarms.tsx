@@ -4,7 +4,8 @@
  * state, kind and commune; one alarm with its history, comments and incident,
  * acknowledged, cleared with a note or commented on. Live: the console's
  * event stream says when an alarm of the area changed, and the list reloads.
- * Assigning an alarm is a work order's (maintenance): a marked place, not built here.
+ * Assigning an alarm is a work order's (maintenance): the alarm page makes
+ * or opens its order (work-orders.tsx AlarmWorkOrder).
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, qs } from '../api.ts';
@@ -15,6 +16,7 @@ import { onLive } from '../live-updates.ts';
 import { reasonWords } from '../site-words.ts';
 import { alarmCode, alarmCountWords, type AlarmDetail, type AlarmList, type AlarmRecord, KINDS, queueOrder, SEVERITIES } from '../alarms.ts';
 import type { AreaView, Me } from '../../../api/index.ts';
+import { AlarmWorkOrder } from './work-orders.tsx';
 
 /** Reloads at most this often however many alarms of a storm change at once. */
 const LIVE_RELOAD_MS = 1_000;
@@ -329,15 +331,9 @@ export function AlarmPage({ me, id }: { me: Me; id: string }) {
             </p>
           )}
           <NoteForm label={t('alarmsClear')} name="clear" required onSubmit={post('clear')} />
-          {/* Assigning is a work order's (server/maintenance, being built): its place, not a fake of it. */}
-          <p class="muted" data-testid="alarm-assign">
-            <button type="button" class="secondary" disabled>
-              {t('alarmsAssign')}
-            </button>{' '}
-            {t('alarmsAssignLater')}
-          </p>
         </div>
       )}
+      {a.state !== 'pending' && <AlarmWorkOrder me={me} alarmId={a.id} alarmOpen={a.state !== 'cleared'} />}
       <h2>{t('alarmsComments')}</h2>
       {comments.length === 0 && <p class="muted">{t('alarmsNoComments')}</p>}
       <ul data-testid="alarm-comments">

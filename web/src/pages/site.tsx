@@ -17,6 +17,7 @@ import { lazyPage } from '../lazy.tsx';
 
 /** The site's alarm history: loaded with the alarms page's own file, when a site is opened. */
 const SiteAlarms = lazyPage(() => import('./alarms.tsx').then((m) => m.SiteAlarms));
+const SiteWorkOrders = lazyPage(() => import('./work-orders.tsx').then((m) => m.SiteWorkOrders));
 
 const STATUS_KEY: Record<CommandRecord['status'], StringKey> = { queued: 'queued', sent: 'sent', succeeded: 'succeeded', failed: 'failed', expired: 'expired' };
 
@@ -194,6 +195,7 @@ export function SitePage(props: { me: Me; id: string }) {
       </div>
 
       <SiteAlarms me={props.me} siteId={props.id} />
+      <SiteWorkOrders me={props.me} siteId={props.id} />
 
       {canCommand && (
         <>
