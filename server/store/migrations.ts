@@ -1354,4 +1354,17 @@ CREATE INDEX rollout_sites_finished ON rollout_sites(finished_at) WHERE finished
 CREATE INDEX rollout_sites_finished ON rollout_sites(finished_at) WHERE finished_at IS NOT NULL;
 `,
   },
+  {
+    version: 34,
+    name: 'notification rules: quiet hours of their own',
+    // server/notifications/policy.ts. JSON {startMinute, endMinute} in
+    // Asia/Ho_Chi_Minh wall time (start = end: none, the rule wakes people at
+    // any hour); NULL: the province's quiet hours (22:00-06:00).
+    sql: `
+ALTER TABLE notification_rules ADD COLUMN quiet_hours TEXT;
+`,
+    postgres: `
+ALTER TABLE notification_rules ADD COLUMN quiet_hours TEXT;
+`,
+  },
 ];

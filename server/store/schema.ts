@@ -621,6 +621,8 @@ export interface NotificationRulesTable {
   enabled: Generated<Flag>;
   created_at: EpochMs;
   updated_at: EpochMs;
+  /** JSON { startMinute, endMinute } of the rule's own quiet hours (migration 34); null: the province's. */
+  quiet_hours: JsonText | null;
 }
 
 /** Migration 27: one person told of one alarm; the bell reads it, Web Push delivers it. */
