@@ -437,7 +437,7 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
           </thead>
           <tbody>
             {(asRun.data?.lines ?? []).slice(0, 300).map((l) => (
-              <tr>
+              <tr data-item={l.itemId} data-site={l.siteId}>
                 <td class="stack-title">{formatTime(l.startAt)}</td>
                 <td>{l.title}</td>
                 <td data-label={t('name')}>

@@ -109,9 +109,9 @@ export const vi = {
   langHeardNo: 'Không',
   langHeardUnknown: 'Chưa biết',
   langMissingThere: 'Chưa có bản: {langs}',
-  langWhy_no_version: 'chưa có bản tiếng {lang}, đã phát bản mặc định',
+  langWhy_no_version: 'chưa có bản {lang}, đã phát bản mặc định',
   langWhy_agent_without_parts: 'phần mềm trạm cũ chỉ phát được một bản, đã phát bản mặc định',
-  langWhy_not_played: 'bản tiếng {lang} không phát hết',
+  langWhy_not_played: 'bản {lang} không phát hết',
   langWhy_skipped: 'trạm không phát bản tin này',
   langWhy_no_receipt: 'trạm chưa báo cáo',
 };
