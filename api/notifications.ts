@@ -18,6 +18,10 @@ export const EscalationStep = Type.Object(
   { additionalProperties: false },
 );
 
+const Minute = Type.Integer({ minimum: 0, maximum: 1439, description: 'minutes after local midnight (Asia/Ho_Chi_Minh)' });
+/** A rule's own quiet hours (start > end spans midnight; start = end: none, it wakes people at any hour). */
+export const RuleQuietHours = Type.Object({ startMinute: Minute, endMinute: Minute }, { additionalProperties: false });
+
 /** A rule as written by an admin. */
 export const NotificationRuleInput = Type.Object(
   {
@@ -28,6 +32,8 @@ export const NotificationRuleInput = Type.Object(
     escalateAfterS: Nullable(Type.Integer({ minimum: 60, maximum: 7 * 86_400, description: 'time without acknowledgement before the next step; null: no escalation' })),
     steps: Type.Array(EscalationStep, { minItems: 1, maxItems: 5 }),
     enabled: Type.Boolean(),
+    /** The rule's own quiet hours; absent or null: the province's (22:00-06:00). */
+    quietHours: Type.Optional(Nullable(RuleQuietHours)),
   },
   { additionalProperties: false },
 );
@@ -42,6 +48,7 @@ export const NotificationRuleRecord = Type.Object({
   escalateAfterS: Nullable(Type.Integer()),
   steps: Type.Array(EscalationStep),
   enabled: Type.Boolean(),
+  quietHours: Nullable(RuleQuietHours),
 });
 export type NotificationRuleRecord = Static<typeof NotificationRuleRecord>;
 

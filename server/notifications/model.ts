@@ -33,6 +33,17 @@ export interface NotificationRule {
   /** At least one. */
   steps: EscalationStep[];
   enabled: boolean;
+  /**
+   * The rule's own quiet hours, in the province's time zone (start = end:
+   * none, it wakes people at any hour); absent or null: the province's.
+   */
+  quietHours?: RuleQuietHours | null;
+}
+
+/** Quiet hours as a rule sets them: minutes after local midnight (start > end spans midnight). */
+export interface RuleQuietHours {
+  startMinute: number;
+  endMinute: number;
 }
 
 /** A person a rule may reach, as server/auth keeps them. */

@@ -15,8 +15,9 @@
  *   must not hold an alarm back for another hour. A step whose people were
  *   all told already (of this alarm, or of its incident) is done, and the
  *   next waits its time as usual.
- * - Quiet hours: a tell that falls in them waits for their end, unless the
- *   alarm stops an alert from being heard (model.ts stopsAlertsBeingHeard).
+ * - Quiet hours (the rule's own, else the province's): a tell that falls in
+ *   them waits for their end, unless the alarm stops an alert from being
+ *   heard (model.ts stopsAlertsBeingHeard).
  * - Scope: only users whose own scope root lies on the alarm's area path
  *   (the area and its ancestors; or network-wide) are candidates, the rule
  *   `withinScope` of server/auth/scope-policy.ts applies, by construction: a
@@ -45,6 +46,7 @@ import {
   type QuietHours,
   type Recipient,
   type RuleProgress,
+  DEFAULT_QUIET_HOURS,
   stopsAlertsBeingHeard,
 } from './model.ts';
 
@@ -221,7 +223,7 @@ export class NotificationPolicy {
   }
 
   private progress(rule: NotificationRule, alarm: AlarmRef, at: number, cause: 'raised' | 'severity_raised'): RuleProgress {
-    return { ruleId: rule.id, nextStep: 0, baseAt: at + rule.delayMs, dueAt: this.wakeAt(at + rule.delayMs, alarm), cause };
+    return { ruleId: rule.id, nextStep: 0, baseAt: at + rule.delayMs, dueAt: this.wakeAt(at + rule.delayMs, alarm, rule.id), cause };
   }
 
   /**
@@ -230,7 +232,7 @@ export class NotificationPolicy {
    * held for the morning, one that no longer does waits for it.
    */
   private rewake(t: AlarmTrack): AlarmTrack {
-    return { ...t, rules: t.rules.map((r) => (r.baseAt === null ? r : { ...r, dueAt: this.wakeAt(r.baseAt, t.alarm) })) };
+    return { ...t, rules: t.rules.map((r) => (r.baseAt === null ? r : { ...r, dueAt: this.wakeAt(r.baseAt, t.alarm, r.ruleId) })) };
   }
 
   /** Tells the rule's due step (or the first later one that reaches anyone); the rule's progress after. */
@@ -248,7 +250,7 @@ export class NotificationPolicy {
       if (userIds.length > 0) out.push({ type: 'tell', at: now, alarm: t.alarm, userIds, cause: step === 0 ? r.cause : 'escalated', ruleId: rule.id, step });
       const more = step + 1 < rule.steps.length && rule.escalateAfterMs !== null;
       const baseAt = more ? now + rule.escalateAfterMs! : null;
-      return { ...r, nextStep: step + 1, baseAt, dueAt: baseAt === null ? null : this.wakeAt(baseAt, t.alarm) };
+      return { ...r, nextStep: step + 1, baseAt, dueAt: baseAt === null ? null : this.wakeAt(baseAt, t.alarm, rule.id) };
     }
     return { ...r, nextStep: rule.steps.length, baseAt: null, dueAt: null };
   }
@@ -277,9 +279,11 @@ export class NotificationPolicy {
     return out.sort((a, b) => a - b);
   }
 
-  /** `at`, or the end of the quiet hours it falls in when the alarm can wait for the morning. */
-  private wakeAt(at: number, alarm: AlarmRef): number {
-    const q = this.options.quietHours;
+  /** `at`, or the end of the quiet hours (the rule's own, else the province's) it falls in when the alarm can wait for the morning. */
+  private wakeAt(at: number, alarm: AlarmRef, ruleId: number): number {
+    const own = this.rulesById.get(ruleId)?.quietHours;
+    const province = this.options.quietHours;
+    const q = own ? { ...own, timeZone: province?.timeZone ?? DEFAULT_QUIET_HOURS.timeZone } : province;
     if (q === null || stopsAlertsBeingHeard(alarm.kind, alarm.severity)) return at;
     return quietEndsAt(at, q) ?? at;
   }

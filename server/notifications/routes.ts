@@ -71,6 +71,7 @@ export const notificationRoutes =
       escalateAfterS: r.escalateAfterMs === null ? null : Math.round(r.escalateAfterMs / 1000),
       steps: r.steps,
       enabled: r.enabled,
+      quietHours: r.quietHours ?? null,
     });
     const inScope = (scope: number | null, areaId: number | null) => scope === null || (areaId !== null && ctx.coverage.areaPath(areaId).includes(scope));
 
@@ -99,6 +100,7 @@ export const notificationRoutes =
         escalateAfterMs: body.escalateAfterS === null ? null : body.escalateAfterS * 1000,
         steps: body.steps,
         enabled: body.enabled,
+        quietHours: body.quietHours ?? null,
       };
     };
 

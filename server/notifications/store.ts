@@ -16,7 +16,7 @@ import type { Kysely, Selectable, Transaction } from 'kysely';
 import { ALARM_KINDS, type AlarmKind, type AlarmSeverity } from '../alarms/model.ts';
 import { ROLES } from '../auth/users.ts';
 import type { Database } from '../store/schema.ts';
-import type { AlarmTrack, EscalationStep, NotificationCause, NotificationRule } from './model.ts';
+import type { AlarmTrack, EscalationStep, NotificationCause, NotificationRule, RuleQuietHours } from './model.ts';
 import type { PushSubscriptionKeys } from './web-push.ts';
 
 export const EscalationStepSchema = Type.Object(
@@ -27,6 +27,8 @@ export const EscalationStepSchema = Type.Object(
   { additionalProperties: false },
 );
 export const StepsSchema = Type.Array(EscalationStepSchema, { minItems: 1, maxItems: 5 });
+const Minute = Type.Integer({ minimum: 0, maximum: 1439 });
+export const QuietSchema = Type.Object({ startMinute: Minute, endMinute: Minute }, { additionalProperties: false });
 export const KindsSchema = Type.Array(Type.Union(ALARM_KINDS.map((k) => Type.Literal(k))), { minItems: 1, uniqueItems: true });
 
 /** One notification as the bell shows it. */
@@ -76,6 +78,8 @@ function ruleOf(r: Selectable<Database['notification_rules']>): NotificationRule
   const kinds: unknown = r.kinds === null ? null : JSON.parse(r.kinds);
   if (!Value.Check(StepsSchema, steps)) throw new Error(`notification rule ${r.id}: its steps are not valid`);
   if (kinds !== null && !Value.Check(KindsSchema, kinds)) throw new Error(`notification rule ${r.id}: its kinds are not valid`);
+  const quiet: unknown = r.quiet_hours === null || r.quiet_hours === undefined ? null : JSON.parse(r.quiet_hours);
+  if (quiet !== null && !Value.Check(QuietSchema, quiet)) throw new Error(`notification rule ${r.id}: its quiet hours are not valid`);
   return {
     id: r.id,
     areaId: r.area_id,
@@ -85,6 +89,8 @@ function ruleOf(r: Selectable<Database['notification_rules']>): NotificationRule
     escalateAfterMs: r.escalate_after_ms,
     steps: steps as EscalationStep[],
     enabled: r.enabled === 1,
+    // Absent when the rule keeps the province's: a rule reads back as it was written.
+    ...(quiet !== null ? { quietHours: quiet as RuleQuietHours } : {}),
   };
 }
 
@@ -138,6 +144,7 @@ export class NotificationStore {
       escalate_after_ms: input.escalateAfterMs,
       steps: JSON.stringify(input.steps),
       enabled: input.enabled ? 1 : 0,
+      quiet_hours: input.quietHours ? JSON.stringify({ startMinute: input.quietHours.startMinute, endMinute: input.quietHours.endMinute }) : null,
       created_at: now,
       updated_at: now,
     };

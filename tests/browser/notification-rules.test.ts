@@ -25,6 +25,7 @@ interface Rule {
   escalateAfterS: number | null;
   steps: Array<{ roles: string[]; userIds: number[] }>;
   enabled: boolean;
+  quietHours: { startMinute: number; endMinute: number } | null;
 }
 
 describe.skipIf(!run)('notification rules in the console', () => {
@@ -96,21 +97,26 @@ describe.skipIf(!run)('notification rules in the console', () => {
           { roles: [], userIds: [colleague] },
         ],
         enabled: true,
+        quietHours: null,
       }),
     ]);
   }, 120_000);
 
-  it('edits it: a longer delay, only offline sites, then disabled', async () => {
+  it('edits it: a longer delay, only offline sites, quiet hours of its own, then disabled', async () => {
     await page.click('[data-testid=rule-edit]');
     const form = page.locator('[data-testid=rule-form]');
     await form.locator('input[name=delay]').fill('10');
     await form.locator('input[name=kind][value=site_offline]').check();
+    await form.locator('input[name=quietOwn]').check();
+    await form.locator('input[name=quietFrom]').fill('20:00');
+    await form.locator('input[name=quietTo]').fill('07:30');
     await form.locator('input[name=enabled]').uncheck();
     await form.locator('button[type=submit]').click();
     await page.locator('[data-testid=rules] [data-rule][data-enabled=no]').waitFor();
     expect(await page.locator('[data-testid=rule-summary]').innerText()).toContain('Tạm tắt');
+    expect(await page.locator('[data-testid=rule-summary]').innerText()).toContain('giờ yên lặng 20:00–07:30');
     const [r] = await stored();
-    expect(r).toMatchObject({ delayS: 600, kinds: ['site_offline'], enabled: false, escalateAfterS: 1800 });
+    expect(r).toMatchObject({ delayS: 600, kinds: ['site_offline'], enabled: false, escalateAfterS: 1800, quietHours: { startMinute: 1200, endMinute: 450 } });
     await page.screenshot({ path: screenshotPath('notification-rules'), fullPage: true });
   }, 120_000);
 

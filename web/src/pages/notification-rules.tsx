@@ -4,14 +4,15 @@
  * admins who manage users (the routes' `users.manage`): list, create, edit,
  * delete. An admin bound to an area sees and writes the rules of its
  * subtree only; the server refuses the rest, and the refusal is shown in
- * the user's language (strings/errors.ts). Quiet hours are the server's,
- * the same for every rule: shown here, not set per rule.
+ * the user's language (strings/errors.ts). A rule keeps the province's
+ * quiet hours unless it sets its own (or none: it wakes people at any hour).
  */
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { t } from '../i18n.ts';
 import { errorText, useApi } from '../hooks.ts';
 import { alarmCode, KINDS, SEVERITIES } from '../alarms.ts';
+import { TimeEntry } from '../components/date-entry.tsx';
 import type { NotificationRuleInput, NotificationRuleList, NotificationRuleRecord } from '../../../api/notifications.ts';
 import type { AreaView, Me, UserList } from '../../../api/index.ts';
 
@@ -28,7 +29,17 @@ interface Draft {
   escalateMin: string;
   steps: Step[];
   enabled: boolean;
+  /** The rule's own quiet hours, "HH:mm" each; off: the province's. */
+  quietOwn: boolean;
+  quietFrom: string;
+  quietTo: string;
 }
+
+const hhmm = (minute: number) => `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
+const minuteOf = (v: string) => {
+  const [h, m] = v.split(':').map(Number);
+  return h! * 60 + m!;
+};
 
 const blank = (me: Me): Draft => ({
   area: me.area ?? '',
@@ -38,6 +49,9 @@ const blank = (me: Me): Draft => ({
   escalateMin: '30',
   steps: [{ roles: ['technician'], userIds: [] }],
   enabled: true,
+  quietOwn: false,
+  quietFrom: '22:00',
+  quietTo: '06:00',
 });
 
 const draftOf = (r: NotificationRuleRecord): Draft => ({
@@ -48,6 +62,9 @@ const draftOf = (r: NotificationRuleRecord): Draft => ({
   escalateMin: r.escalateAfterS === null ? '' : String(Math.round(r.escalateAfterS / 60)),
   steps: r.steps,
   enabled: r.enabled,
+  quietOwn: r.quietHours !== null,
+  quietFrom: hhmm(r.quietHours?.startMinute ?? 22 * 60),
+  quietTo: hhmm(r.quietHours?.endMinute ?? 6 * 60),
 });
 
 function inputOf(d: Draft): NotificationRuleInput {
@@ -59,6 +76,7 @@ function inputOf(d: Draft): NotificationRuleInput {
     escalateAfterS: d.escalateMin.trim() === '' || d.steps.length < 2 ? null : Math.round(Number(d.escalateMin) * 60),
     steps: d.steps,
     enabled: d.enabled,
+    quietHours: d.quietOwn && d.quietFrom && d.quietTo ? { startMinute: minuteOf(d.quietFrom), endMinute: minuteOf(d.quietTo) } : null,
   };
 }
 
@@ -210,6 +228,22 @@ function RuleForm(props: {
           </label>
         )}
       </div>
+      <fieldset>
+        <legend>
+          <label>
+            <input type="checkbox" name="quietOwn" checked={d.quietOwn} onChange={(e) => set({ quietOwn: (e.currentTarget as HTMLInputElement).checked })} /> {t('rulesOwnQuiet')}
+          </label>
+        </legend>
+        {d.quietOwn && (
+          <div class="row">
+            <label for="rule-quiet-from">{t('rulesQuietFrom')}</label>
+            <TimeEntry id="rule-quiet-from" name="quietFrom" value={d.quietFrom} onChange={(v) => set({ quietFrom: v })} required />
+            <label for="rule-quiet-to">{t('rulesQuietTo')}</label>
+            <TimeEntry id="rule-quiet-to" name="quietTo" value={d.quietTo} onChange={(v) => set({ quietTo: v })} required />
+            <span class="muted">{t('rulesQuietNoneHint')}</span>
+          </div>
+        )}
+      </fieldset>
       <div class="row">
         <button type="submit" disabled={busy}>
           {t('rulesSave')}
@@ -231,7 +265,9 @@ function ruleSummary(r: NotificationRuleRecord, areaName: (key: string | null) =
   const base = t('rulesSummary', { area: areaName(r.area), severity: alarmCode('severity', r.minSeverity), delay: Math.round(r.delayS / 60) });
   const kinds = r.kinds ? ` · ${r.kinds.map((k) => alarmCode('kind', k)).join(', ')}` : '';
   const esc = r.escalateAfterS !== null && r.steps.length > 1 ? ` · ${t('rulesEscalation', { n: Math.round(r.escalateAfterS / 60) })}` : '';
-  return base + kinds + esc;
+  const q = r.quietHours;
+  const quiet = q === null ? '' : ` · ${q.startMinute === q.endMinute ? t('rulesQuietNone') : t('rulesQuietOwn', { from: hhmm(q.startMinute), to: hhmm(q.endMinute) })}`;
+  return base + kinds + esc + quiet;
 }
 
 export function NotificationRulesPage({ me }: { me: Me }) {

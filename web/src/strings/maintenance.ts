@@ -99,6 +99,12 @@ export const vi = {
   rulesSummary: '{area} · từ mức {severity} · báo sau {delay} phút',
   rulesEscalation: 'báo tiếp sau {n} phút',
   rulesSaved: 'Đã lưu quy tắc.',
+  rulesOwnQuiet: 'Giờ yên lặng riêng cho quy tắc này (bỏ trống: theo giờ chung 22:00–06:00)',
+  rulesQuietFrom: 'Yên lặng từ',
+  rulesQuietTo: 'đến',
+  rulesQuietNoneHint: 'Giờ bắt đầu trùng giờ kết thúc: báo ở mọi giờ.',
+  rulesQuietOwn: 'giờ yên lặng {from}–{to}',
+  rulesQuietNone: 'báo ở mọi giờ',
   rulesDeleted: 'Đã xóa quy tắc.',
 };
 
@@ -196,5 +202,11 @@ export const en: Record<keyof typeof vi, string> = {
   rulesSummary: '{area} · from {severity} · told after {delay} min',
   rulesEscalation: 'next step after {n} min',
   rulesSaved: 'Rule saved.',
+  rulesOwnQuiet: 'Quiet hours of its own (unticked: the common 22:00–06:00)',
+  rulesQuietFrom: 'Quiet from',
+  rulesQuietTo: 'to',
+  rulesQuietNoneHint: 'The same start and end: told at any hour.',
+  rulesQuietOwn: 'quiet hours {from}–{to}',
+  rulesQuietNone: 'told at any hour',
   rulesDeleted: 'Rule deleted.',
 };
