@@ -65,6 +65,37 @@ const CJS_BUILTINS: Plugin = {
 };
 
 /**
+ * mqtt.js's WebSocket and SOCKS transports run only when a URL asks for them (`ws://`, `wss://`, a SOCKS
+ * proxy), not at the first connect whatever the URL: mqtt.js requires them all then, and running the `ws`
+ * and `socks` packages' module code holds memory an agent on `mqtt://` or `mqtts://` never uses. The
+ * rewrite is checked: when mqtt.js changes these lines, the build fails rather than silently loading them again.
+ */
+const MQTT_LAZY_TRANSPORTS: Plugin = {
+  name: 'loanet-mqtt-lazy-transports',
+  setup(b) {
+    const socks: Array<[string, string]> = [
+      ['const socks_1 = __importDefault(require("./socks"));', 'const socks_1 = { get default() { return __importDefault(require("./socks")).default; } };'],
+    ];
+    const rewrites: Record<string, Array<[string, string]>> = {
+      'index.js': [
+        ["protocols.ws = require('./ws').streamBuilder;", "protocols.ws = (...a) => require('./ws').streamBuilder(...a);"],
+        ["protocols.wss = require('./ws').streamBuilder;", "protocols.wss = (...a) => require('./ws').streamBuilder(...a);"],
+      ],
+      'tcp.js': socks,
+      'tls.js': socks,
+    };
+    b.onLoad({ filter: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect[\\/](index|tcp|tls)\.js$/ }, (args) => {
+      let contents = fs.readFileSync(args.path, 'utf8');
+      for (const [from, to] of rewrites[path.basename(args.path)]!) {
+        if (!contents.includes(from)) throw new Error(`${args.path} no longer has ${JSON.stringify(from)}: update scripts/build.ts MQTT_LAZY_TRANSPORTS`);
+        contents = contents.replace(from, to);
+      }
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
+/**
  * How a board runs the built agent (its service): Node's flags that the footprint benchmark measures too
  * (docs/BENCHMARKS.md, agent footprint: each one's effect on Node 22).
  */
@@ -128,7 +159,7 @@ export async function buildAgent(outDir = path.join(DIST, 'agent'), opts: { vers
   fs.rmSync(tmp, { recursive: true, force: true });
   await build({
     ...common(opts.version),
-    plugins: [CJS_BUILTINS],
+    plugins: [CJS_BUILTINS, MQTT_LAZY_TRANSPORTS],
     metafile: true,
     entryPoints: { main: path.join(ROOT, 'edge-agent/main.ts') },
     outdir: tmp,
