@@ -41,7 +41,7 @@ import { HEADER_ROW } from '../../server/reports/xlsx.ts';
 import { wallTimeToEpoch } from '../../server/time/zone.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/cluster.ts';
 import { ffmpeg } from '../helpers/media.ts';
-import { startProcess, stopAllProcesses } from '../helpers/process.ts';
+import { type Proc, startProcess, stopAllProcesses } from '../helpers/process.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir, waitFor } from '../helpers/server.ts';
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
@@ -61,6 +61,7 @@ let spec: string;
 let offsetMs = Number.NEGATIVE_INFINITY;
 let server: ServerProcess;
 let token = '';
+let sim: Proc | undefined;
 
 /** The fake clock every faked process reads: only ever moved forward, written whole (rename) so no reader sees half a file. */
 function setFakeNow(at: number): void {
@@ -124,7 +125,7 @@ beforeAll(async () => {
   expect(item.status, JSON.stringify(item.body)).toBe(201);
   expect((await api('POST', `/api/schedule/items/${item.body.id}/approve`)).status).toBe(200);
 
-  startProcess(process.execPath, ['--import', 'tsx', 'firmware-sim/main.ts', '--sites', String(SITES), '--area', COMMUNE, '--heartbeat', '30', '--prefix', 'thang'], {
+  sim = startProcess(process.execPath, ['--import', 'tsx', 'firmware-sim/main.ts', '--sites', String(SITES), '--area', COMMUNE, '--heartbeat', '30', '--prefix', 'thang'], {
     env: { ...faked(), LOANET_URL: server.base, LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD, LOANET_DATA_DIR: path.join(dir, 'sim') },
   });
   await waitFor(
@@ -141,7 +142,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopAllProcesses();
   server?.child.kill('SIGKILL');
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  if (dir && !process.env.LOANET_MONTH_KEEP) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** The as-run log of the commune over [from, to), as GET /api/as-run gives it. */
@@ -167,7 +168,13 @@ describe.skipIf(!canRun)(`${DAYS} days of bulletins through the real playout pat
           },
           300_000,
           1000,
-        );
+        ).catch(async (err: unknown) => {
+          // What each side said, to tell a path that broke from a slow one.
+          const lines = (await asRun(at, at + 1)).lines.map((l) => ({ site: l.siteId, status: l.status, source: l.source, reason: l.reason, detail: l.detail }));
+          console.log(`month: stuck at ${day}/11 ${hour}:00, fake now ${new Date(fakeNow()).toISOString()}\nas-run ${JSON.stringify(lines)}`);
+          console.log(`month: server output\n${server.output().slice(-6000)}\nmonth: sites output\n${sim?.text().slice(-6000)}`);
+          throw err;
+        });
       }
     }
     console.log(`month: ${DAYS} days, ${SITES} sites, ${Math.round((Date.now() - started) / 1000)} s of real time`);
