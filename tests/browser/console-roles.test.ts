@@ -175,6 +175,8 @@ const ALLOWED = new Set([
   'p50',
   'p95',
   'p99',
+  // A decree's number as Vietnamese law writes it (Nghị định … /NĐ-CP: nghị định của Chính phủ).
+  'NĐ-CP',
 ]);
 
 /** Every problem with one page's text in Vietnamese: words that are not Vietnamese, codes, JSON, decimal points. */
