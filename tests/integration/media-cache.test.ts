@@ -72,7 +72,8 @@ describe.skipIf(!canRun)('agent media cache against a real server', () => {
     expect(s.status).toBe(201);
     media.push({ mediaId: s.body.id, sha256: s.body.sha256, bytes: s.body.bytes, durationMs: s.body.durationMs });
     proxy = await startFaultyProxy(t.baseUrl);
-  });
+    // Three ingests (ffmpeg, espeak-ng) on a busy machine: the bound only stops a hang.
+  }, 300_000);
 
   afterAll(async () => {
     await proxy?.close();
