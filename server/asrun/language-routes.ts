@@ -10,24 +10,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { requirePermission } from '../http/auth.ts';
 import { Errors, fail } from '../errors.ts';
 import { AsRunLanguages, AsRunLanguagesQuery, type AsRunLanguagesSite } from '../../api/as-run.ts';
-import { MAX_PERIOD_MS, inputRefused } from '../schedule/service.ts';
-import { ScheduleInputError, localIso, parseInstant, startOfLocalDay } from '../schedule/times.ts';
+import { MAX_PERIOD_MS } from '../schedule/service.ts';
+import { localIso, startOfLocalDay } from '../schedule/times.ts';
 import { scheduledAtOf } from '../schedule/sent-entries.ts';
-import { accountArea, type RouteDeps } from './routes.ts';
+import { accountArea, instantParam, type RouteDeps } from './routes.ts';
 import { explainNotHeard } from './languages.ts';
 
 export const asRunLanguageRoutes =
   (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
-    const time = (v: string | number, field: string) => {
-      try {
-        return parseInstant(v, field);
-      } catch (e) {
-        if (e instanceof ScheduleInputError) throw inputRefused(e);
-        throw e;
-      }
-    };
-
     app.get(
       '/api/as-run/languages',
       {
@@ -65,8 +56,8 @@ export const asRunLanguageRoutes =
           to = from + 1;
         } else {
           const one = 'at' in item.start ? item.start.at : undefined;
-          from = q.from !== undefined ? time(q.from, 'from') : (one ?? startOfLocalDay(ctx.now()));
-          to = q.to !== undefined ? time(q.to, 'to') : one !== undefined && q.from === undefined ? one + 1 : from + 86_400_000;
+          from = q.from !== undefined ? instantParam(q.from, 'from') : (one ?? startOfLocalDay(ctx.now()));
+          to = q.to !== undefined ? instantParam(q.to, 'to') : one !== undefined && q.from === undefined ? one + 1 : from + 86_400_000;
         }
         if (to <= from) throw fail('LOANET_PERIOD_EMPTY', { field: 'to', from: localIso(from), to: localIso(to) });
         if (to - from > MAX_PERIOD_MS) throw fail('LOANET_PERIOD_TOO_LONG', { field: 'to', maxDays: MAX_PERIOD_MS / 86_400_000 });

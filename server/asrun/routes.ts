@@ -68,18 +68,19 @@ export async function accountArea(
   return accountAsRun({ sent, receipts, sites: info, titleOf, siteNow, now, ...(opts.graceS !== undefined ? { graceMs: opts.graceS * 1000 } : {}) });
 }
 
+/** A time in a query (epoch ms or a local ISO time), or the schedule's refusal naming the field. */
+export function instantParam(v: string | number, field: string): number {
+  try {
+    return parseInstant(v, field);
+  } catch (e) {
+    if (e instanceof ScheduleInputError) throw inputRefused(e);
+    throw e;
+  }
+}
+
 export const asRunRoutes =
   (ctx: RouteDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
-    const time = (v: string | number, field: string) => {
-      try {
-        return parseInstant(v, field);
-      } catch (e) {
-        if (e instanceof ScheduleInputError) throw inputRefused(e);
-        throw e;
-      }
-    };
-
     app.get(
       '/api/as-run',
       {
@@ -101,8 +102,8 @@ export const asRunRoutes =
         let area = q.area ? ctx.coverage.resolveArea(q.area) : p.user.areaId !== null ? index.byId.get(p.user.areaId) : undefined;
         area ??= ctx.coverage.defaultRoot();
         requirePermission(req, 'read', ctx.coverage.areaPath(area.id));
-        const from = q.from !== undefined ? time(q.from, 'from') : startOfLocalDay(ctx.now());
-        const to = q.to !== undefined ? time(q.to, 'to') : from + 86_400_000;
+        const from = q.from !== undefined ? instantParam(q.from, 'from') : startOfLocalDay(ctx.now());
+        const to = q.to !== undefined ? instantParam(q.to, 'to') : from + 86_400_000;
         if (to <= from) throw fail('LOANET_PERIOD_EMPTY', { field: 'to', from: localIso(from), to: localIso(to) });
         if (to - from > MAX_PERIOD_MS) throw fail('LOANET_PERIOD_TOO_LONG', { field: 'to', maxDays: MAX_PERIOD_MS / 86_400_000 });
 
