@@ -17,6 +17,7 @@ import { reasonWords } from '../site-words.ts';
 import { alarmCode, alarmCountWords, type AlarmDetail, type AlarmList, type AlarmRecord, KINDS, queueOrder, SEVERITIES } from '../alarms.ts';
 import type { AreaView, Me } from '../../../api/index.ts';
 import { AlarmWorkOrder } from './work-orders.tsx';
+import { FilterSelect } from '../components/filter-select.tsx';
 
 /** Reloads at most this often however many alarms of a storm change at once. */
 const LIVE_RELOAD_MS = 1_000;
@@ -139,14 +140,7 @@ export function AlarmsPage({ me, query }: { me: Me; query: URLSearchParams }) {
   };
   const alarms = [...(list.data?.alarms ?? [])].sort(queueOrder);
   const select = (name: keyof Filters, label: string, options: Array<[string, string]>) => (
-    <label>
-      {label}
-      <select name={name} value={f[name]} onChange={(e) => set({ [name]: (e.currentTarget as HTMLSelectElement).value } as Partial<Filters>)}>
-        {options.map(([v, l]) => (
-          <option value={v}>{l}</option>
-        ))}
-      </select>
-    </label>
+    <FilterSelect name={name} label={label} value={f[name]} options={options} onChange={(v) => set({ [name]: v } as Partial<Filters>)} />
   );
   return (
     <section class="alarms">

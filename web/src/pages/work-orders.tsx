@@ -28,6 +28,7 @@ import {
 } from '../work-orders.ts';
 import { WorkOrderActions } from '../components/work-order-actions.tsx';
 import type { AreaView, Me } from '../../../api/index.ts';
+import { FilterSelect } from '../components/filter-select.tsx';
 
 const LIVE_RELOAD_MS = 1_000;
 const canAct = (me: Me) => me.permissions.includes('site.command');
@@ -118,14 +119,7 @@ export function WorkOrdersPage({ me, query }: { me: Me; query: URLSearchParams }
   };
   const orders = [...(list.data?.orders ?? [])].sort(ownFirst(me.username));
   const select = (name: keyof Filters, label: string, options: Array<[string, string]>) => (
-    <label>
-      {label}
-      <select name={name} value={f[name]} onChange={(e) => set({ [name]: (e.currentTarget as HTMLSelectElement).value } as Partial<Filters>)}>
-        {options.map(([v, l]) => (
-          <option value={v}>{l}</option>
-        ))}
-      </select>
-    </label>
+    <FilterSelect name={name} label={label} value={f[name]} options={options} onChange={(v) => set({ [name]: v } as Partial<Filters>)} />
   );
   return (
     <section class="work-orders">
