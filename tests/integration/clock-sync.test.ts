@@ -22,8 +22,23 @@ import { PROTOCOL_VERSION, decodeClockResponse, encodeJson, siteTopic, type Cloc
 const SITES = 5;
 /** The server stamps whole milliseconds and telemetry rounds to 1 µs: the interval may miss the truth by this much. */
 const STAMP_MS = 1;
-/** Server clock − the agents' time base, right now (the same process). */
-const trueOffset = () => Date.now() - monotonicEpochMs();
+/**
+ * Server clock − the agents' time base, right now (the same process). Date.now()
+ * truncates to whole milliseconds, which would blur the truth by up to 1 ms on
+ * top of the server stamps' own truncation; read at the instant it ticks, it
+ * is exact to a few µs. A preemption between the two reads only lowers the
+ * result, so the largest of three reads is kept.
+ */
+function trueOffset(): number {
+  let best = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const before = Date.now();
+    let tick = before;
+    while (tick === before) tick = Date.now();
+    best = Math.max(best, tick - monotonicEpochMs());
+  }
+  return best;
+}
 /** Holds the true offset: |offset − truth| ≤ uncertainty (+ the stamps' rounding). */
 const holdsTruth = (offsetMs: number, uncertaintyMs: number, truthMs: number) => Math.abs(offsetMs - truthMs) <= uncertaintyMs + STAMP_MS;
 let t: TestServer;
