@@ -238,6 +238,7 @@ export interface ErrorParams {
   LOANET_ALARM_ALREADY_CLEARED: { id: string };
   LOANET_ALARM_CONDITION_ACTIVE: { id: string };
   LOANET_ALARM_NOTE_REQUIRED: { id: string; field: string };
+  LOANET_ALARM_ACTION_PENDING: { id: string; action: 'acknowledge' | 'clear'; waitedS: number };
   // ---- the maintenance log (server/maintenance/: work orders)
   LOANET_WORK_ORDER_NOT_FOUND: { id: number | string };
   LOANET_WORK_ORDER_STATE: { id: number; state: string; action: string };
@@ -466,6 +467,11 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
     en: (p) => `alarm ${p.id} cannot be cleared by hand: the server still sees its fault; acknowledge it instead, it clears itself once the fault is gone`,
   },
   LOANET_ALARM_NOTE_REQUIRED: { status: 400, en: (p) => `${p.field}: say what was done to clear alarm ${p.id}` },
+  LOANET_ALARM_ACTION_PENDING: {
+    status: 503,
+    en: (p) =>
+      `alarm ${p.id}: no server has run the alarms for ${p.waitedS} s (one is taking over); your ${p.action} is kept and carried out when one does. Reload the alarm in a minute rather than asking again`,
+  },
 
   LOANET_WORK_ORDER_NOT_FOUND: { status: 404, en: (p) => `work order (or alarm) ${p.id} not found` },
   LOANET_WORK_ORDER_STATE: { status: 409, en: (p) => `work order ${p.id} is ${p.state}: it cannot ${p.action.replace('_', ' ')}` },

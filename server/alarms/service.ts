@@ -53,6 +53,7 @@ import type { Logger } from '../fleet/broker.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
 import type { AreaIndex } from '../coverage/coverage.ts';
 import type { Jobs } from '../feature.ts';
+import { fail } from '../errors.ts';
 import { AlarmEngine, type AlarmEffect, type AlarmEngineContext, type AlarmInput, applyToSummary } from './alarm-engine.ts';
 import { AlarmAreaSummary } from './area-summary.ts';
 import { type DampingPolicy, DEFAULT_DAMPING_POLICY } from './flap-damping.ts';
@@ -117,6 +118,8 @@ export interface AlarmServiceDeps {
   now: () => number;
   /** The updates store's finished attempts: a failed one raises update_failed (update-faults.ts). None: no update alarms. */
   updates?: UpdateAttempts;
+  /** How long a follower waits for the holder's answer (ACTION_WAIT_MS; shorter in tests). */
+  actionWaitMs?: number;
 }
 
 /**
@@ -429,19 +432,21 @@ export class AlarmService {
   /**
    * A person's action on a follower: asked of the holder through the store,
    * answered when it decided (this server may become the holder meanwhile and
-   * answer it itself). No holder within ACTION_WAIT_MS: an error, and the
-   * action stays asked (the next holder decides it).
+   * answer it itself). No holder within ACTION_WAIT_MS: LOANET_ALARM_ACTION_PENDING
+   * (503, the person is told it is kept), and the action stays asked: the
+   * next holder decides it.
    */
   private async viaHolder(req: AlarmActionRequest): Promise<{ ok: true; alarm: Alarm } | { ok: false; error: AlarmError }> {
     const id = await this.deps.store.requestAction(req);
-    const until = performance.now() + ACTION_WAIT_MS;
+    const waitMs = this.deps.actionWaitMs ?? ACTION_WAIT_MS;
+    const until = performance.now() + waitMs;
     let result: string | undefined;
     for (;;) {
       result = await this.deps.store.actionResult(id);
       if (result !== undefined || performance.now() >= until) break;
       await new Promise((r) => setTimeout(r, ACTION_POLL_MS));
     }
-    if (result === undefined) throw new Error(`alarm ${req.alarmId}: no server ran the alarms within ${ACTION_WAIT_MS} ms; the ${req.type} is kept and decided by the next one`);
+    if (result === undefined) throw fail('LOANET_ALARM_ACTION_PENDING', { id: req.alarmId, action: req.type, waitedS: Math.round(waitMs / 1000) });
     await this.deps.store.forgetActions([id], this.deps.now() - ACTION_KEEP_MS);
     await this.mirror();
     if (result !== 'ok') return { ok: false, error: { code: result as AlarmError['code'], alarmId: req.alarmId } };

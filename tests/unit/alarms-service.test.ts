@@ -20,6 +20,8 @@ import { ALARM_KIND_VALUES, ALARM_SEVERITY_VALUES } from '../../api/alarms.ts';
 import { ALARM_KINDS, ALARM_SEVERITIES } from '../../server/alarms/model.ts';
 import { openTestStore, type TestStore } from '../helpers/store.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { LoanetError } from '../../server/errors.ts';
+import { ERROR_CATALOGUE } from '../../api/error-catalogue.ts';
 
 const T0 = Date.UTC(2026, 11, 5, 1, 0);
 const P: AreaNode = { id: 1, key: '2025.15', code: '15', version: '2025', name: 'Lào Cai', level: 'province', parentId: null };
@@ -225,8 +227,9 @@ describe('the alarm service on several servers (one leads, the others follow the
   let db: TestStore;
   let store: AlarmStore;
   let now: number;
-  const make = (fleet: StandInFleet) =>
+  const make = (fleet: StandInFleet, actionWaitMs?: number) =>
     new AlarmService({
+      ...(actionWaitMs === undefined ? {} : { actionWaitMs }),
       store,
       fleet,
       areaIndex: () => INDEX,
@@ -333,6 +336,34 @@ describe('the alarm service on several servers (one leads, the others follow the
     expect((await store.history(id)).map((h) => h.type)).toEqual(['raised', 'acknowledged']);
     await next.stop();
     await first.stop();
+  });
+
+  it('with no holder to answer, an acknowledgement on a follower is a typed 503 that says it is kept, and the next holder carries it out', async () => {
+    const fleet = new StandInFleet();
+    const first = make(fleet);
+    await first.start();
+    fleet.change(T0, lineOpen('CL-1'));
+    await first.settled();
+    const id = (await store.list({ limit: 1, offset: 0 })).alarms[0]!.id;
+    // The holder is gone (it takes nothing more); a follower waits a short while for it.
+    await first.stop();
+    const follower = make(fleet, 200);
+    await follower.startFollowing();
+    now = T0 + 1000;
+    const err = await follower.acknowledge(id, 'lan', 'đang đi').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(LoanetError);
+    expect(err).toMatchObject({ code: 'LOANET_ALARM_ACTION_PENDING', params: { id, action: 'acknowledge', waitedS: 0 } });
+    expect(ERROR_CATALOGUE.LOANET_ALARM_ACTION_PENDING.status).toBe(503);
+    expect((await store.pendingActions()).map((a) => ({ alarmId: a.alarmId, type: a.type, by: a.by }))).toEqual([{ alarmId: id, type: 'acknowledge', by: 'lan' }]);
+    // The follower becomes the holder: the kept acknowledgement is carried out, as asked, once.
+    await follower.lead();
+    expect(await follower.takeActions()).toBe(1);
+    expect(await follower.alarm(id)).toMatchObject({ state: 'acknowledged', acknowledged: { by: 'lan', at: T0 + 1000 } });
+    expect((await store.history(id)).map((h) => h.type)).toEqual(['raised', 'acknowledged']);
+    await follower.stop();
   });
 
   it('a holder that loses the lease drops what it had not written and follows the store', async () => {

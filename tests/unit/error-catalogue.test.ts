@@ -126,6 +126,7 @@ const SAMPLE: { [C in ErrorCode]: ErrorParams[C] } = {
   LOANET_ALARM_ALREADY_CLEARED: { id: 'al-42' },
   LOANET_ALARM_CONDITION_ACTIVE: { id: 'al-42' },
   LOANET_ALARM_NOTE_REQUIRED: { id: 'al-42', field: 'note' },
+  LOANET_ALARM_ACTION_PENDING: { id: 'al-42', action: 'clear', waitedS: 30 },
   LOANET_WORK_ORDER_NOT_FOUND: { id: 12 },
   LOANET_WORK_ORDER_STATE: { id: 12, state: 'closed', action: 'plan_visit' },
   LOANET_WORK_ORDER_NOT_VERIFIED: { id: 12 },

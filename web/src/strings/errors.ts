@@ -535,6 +535,8 @@ export const vi: ErrorWords = {
   LOANET_ALARM_ALREADY_CLEARED: (p) => `Cảnh báo kỹ thuật ${p.id} đã được xử lý rồi.`,
   LOANET_ALARM_CONDITION_ACTIVE: (p) => `Chưa thể đóng cảnh báo kỹ thuật ${p.id} bằng tay: máy chủ vẫn thấy lỗi. Hãy xác nhận cảnh báo; nó tự đóng khi hết lỗi.`,
   LOANET_ALARM_NOTE_REQUIRED: (p) => `Hãy ghi rõ đã làm gì để xử lý cảnh báo kỹ thuật ${p.id}.`,
+  LOANET_ALARM_ACTION_PENDING: (p) =>
+    `Cảnh báo kỹ thuật ${p.id}: đã ${p.waitedS} giây chưa có máy chủ nào xử lý cảnh báo (một máy chủ đang tiếp quản). Yêu cầu ${p.action === 'clear' ? 'đóng cảnh báo' : 'xác nhận'} của bạn đã được giữ lại và sẽ được thực hiện khi có máy chủ tiếp quản; hãy tải lại cảnh báo sau một phút thay vì gửi lại.`,
   LOANET_WORK_ORDER_NOT_FOUND: (p) => `Không tìm thấy phiếu sửa chữa (hoặc cảnh báo) ${p.id}.`,
   LOANET_WORK_ORDER_STATE: (p) =>
     `Phiếu sửa chữa ${p.id} đang ở trạng thái “${(WORK_ORDER_STATE_VI as Record<string, string>)[p.state] ?? p.state}”: không thể ${(WORK_ORDER_ACTION_VI as Record<string, string>)[p.action] ?? p.action}.`,
@@ -712,6 +714,8 @@ export const en: ErrorWords = {
   LOANET_ALARM_CONDITION_ACTIVE: (p) =>
     `Technical alarm ${p.id} cannot be cleared by hand: the server still sees its fault. Acknowledge it; it clears itself once the fault is gone.`,
   LOANET_ALARM_NOTE_REQUIRED: (p) => `Say what was done to clear technical alarm ${p.id}.`,
+  LOANET_ALARM_ACTION_PENDING: (p) =>
+    `Technical alarm ${p.id}: no server has run the alarms for ${p.waitedS} s (one is taking over). Your ${p.action === 'clear' ? 'clearing' : 'acknowledgement'} is kept and carried out when one does; reload the alarm in a minute rather than asking again.`,
   LOANET_WORK_ORDER_NOT_FOUND: (p) => `Work order (or alarm) ${p.id} not found.`,
   LOANET_WORK_ORDER_STATE: (p) => `Work order ${p.id} is ${p.state.replace('_', ' ')}: it cannot ${p.action.replace('_', ' ')}.`,
   LOANET_WORK_ORDER_NOT_VERIFIED: (p) => `Work order ${p.id} closes itself once a sound check is heard after its resolution with the site operational; request a sound check.`,
