@@ -155,7 +155,8 @@ export class DiskSpace {
     this.measuredAt = performance.now();
     const d = decideDisk({ freeBytes: free, reserveHeldBytes: this.heldBytes(), writeFailed }, this.config);
     if (d.release) this.release(free, writeFailed);
-    if (d.restore && !this.restoring) this.startRestore();
+    // A restore cancelled by a release may still be unwinding (its last write, its close): a new one starts beside it, else nothing would write the reserve back until the next check.
+    if (d.restore && (!this.restoring || this.restoring.cancelled)) this.startRestore();
     const before = this.last?.state ?? 'ok';
     this.last = d;
     if (d.state !== before) {

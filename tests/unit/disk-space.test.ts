@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DiskSpace, isDiskFullError, RESERVE_FILE } from '../../server/store/disk-space.ts';
 import type { DiskConfig } from '../../server/config.ts';
 import { LoanetError } from '../../server/errors.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const MB = 1024 * 1024;
 const CONFIG: DiskConfig = { reserveBytes: 3 * MB, lowBytes: 10 * MB, criticalBytes: 2 * MB, checkMs: 60_000 };
@@ -25,12 +26,12 @@ afterEach(async () => {
 });
 
 /** A watch whose statfs answers `free.bytes`, minus what the reserve file holds (as a real disk would). */
-function watch(freeBytes: number): { disk: DiskSpace; dir: string; free: { bytes: number } } {
+function watch(freeBytes: number, config: DiskConfig = CONFIG): { disk: DiskSpace; dir: string; free: { bytes: number } } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-disk-space-'));
   dirs.push(dir);
   const free = { bytes: freeBytes };
   const held = () => (fs.existsSync(path.join(dir, RESERVE_FILE)) ? fs.statSync(path.join(dir, RESERVE_FILE)).size : 0);
-  const disk = new DiskSpace(dir, CONFIG, quiet, Date.now, () => ({ bavail: Math.max(0, free.bytes - held()), bsize: 1, blocks: 100 * MB }));
+  const disk = new DiskSpace(dir, config, quiet, Date.now, () => ({ bavail: Math.max(0, free.bytes - held()), bsize: 1, blocks: 100 * MB }));
   watches.push(disk);
   return { disk, dir, free };
 }
@@ -41,7 +42,7 @@ describe('disk watch', () => {
   it('writes the reserve when there is room, gives it up when the disk fills, and writes it back once space is freed', async () => {
     const { disk, dir, free } = watch(50 * MB);
     disk.start();
-    await expect.poll(() => reserveSize(dir), { timeout: 10_000 }).toBe(3 * MB);
+    await expect.poll(() => reserveSize(dir), { timeout: 60_000 }).toBe(3 * MB);
     expect(disk.status()).toMatchObject({ state: 'ok', reserve: { bytes: 3 * MB, heldBytes: 3 * MB, inUse: false }, refusing: [] });
 
     free.bytes = 3 * MB + 1 * MB; // 1 MB outside the reserve: under the critical 2 MB
@@ -57,14 +58,38 @@ describe('disk watch', () => {
 
     free.bytes = 14 * MB;
     expect(disk.status().state).toBe('ok');
-    await expect.poll(() => reserveSize(dir), { timeout: 10_000 }).toBe(3 * MB);
+    await expect.poll(() => reserveSize(dir), { timeout: 60_000 }).toBe(3 * MB);
     disk.admit('media');
+  });
+
+  it('space freed while a cancelled write of the reserve is still unwinding: the reserve is written back all the same', async () => {
+    // A reserve of 64 MiB is written in 64 steps: the disk fills and is freed again while the write is under way.
+    const { disk, dir, free } = watch(200 * MB, { ...CONFIG, reserveBytes: 64 * MB });
+    disk.start();
+    await waitFor(
+      'the reserve being written',
+      () => {
+        const held = reserveSize(dir);
+        if (held === 0) return undefined;
+        free.bytes = held + 1 * MB; // 1 MB outside the reserve: released, its write cancelled
+        const full = disk.status();
+        free.bytes = 200 * MB; // freed again before the cancelled write has unwound
+        return { held, full, freed: disk.status() };
+      },
+      60_000,
+      1,
+    ).then(({ full, freed }) => {
+      expect(full).toMatchObject({ state: 'reserve', reserve: { heldBytes: 0 } });
+      expect(freed.state).toBe('ok');
+    });
+    // The deadline only bounds a hang: nothing else looks at the disk again in this test (checkMs is a minute).
+    await expect.poll(() => reserveSize(dir), { timeout: 60_000 }).toBe(64 * MB);
   });
 
   it('a write that failed on a full disk gives the reserve up at once, whatever statfs said; other errors do not', async () => {
     const { disk, dir } = watch(50 * MB);
     disk.start();
-    await expect.poll(() => reserveSize(dir), { timeout: 10_000 }).toBe(3 * MB);
+    await expect.poll(() => reserveSize(dir), { timeout: 60_000 }).toBe(3 * MB);
     expect(disk.noteWriteFailure(new Error('UNIQUE constraint failed'))).toBe(false);
     expect(reserveSize(dir)).toBe(3 * MB);
     expect(disk.noteWriteFailure(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }))).toBe(true);
