@@ -14,7 +14,10 @@
  * goes to the notifier only once the alarm it is about is written (settled),
  * so no track is kept of an alarm a dead holder never stored; and a shown
  * alarm stored without its track (the holder died between the two) is
- * followed by the next holder from when it was shown (service.adopt).
+ * followed by the next holder from when it was shown (service.adopt). The
+ * other servers read what the holder stored every MIRROR_MS and tell their
+ * own consoles (service.mirror), so a person's bell rings whichever server
+ * the load balancer gave their stream to.
  */
 import type { ServerContext } from '../context.ts';
 import { type Feature, Jobs } from '../feature.ts';
@@ -54,6 +57,8 @@ export function notifications(deps: Pick<ServerContext, 'store' | 'config' | 'co
   return { service, store, vapidPublicKey: keys.publicKey };
 }
 
+/** How far behind the holder a console on another server hears its notifications. */
+const MIRROR_MS = 2000;
 /** How often the alarms followed are checked against the alarms (reconcile). */
 const RECONCILE_MS = 10 * 60_000;
 /** Notifications are kept a year (a province's year of "who was told"), then deleted once a day. */
@@ -116,7 +121,10 @@ export function notificationsFeature(
         if (ready) send(signal);
         else waiting.push(signal);
       });
+      // From now on, a console on this server hears what the holder stores while another server holds 'alarms'.
+      await service.mirror();
       await leased.start();
+      jobs.every('notifications.mirror', MIRROR_MS, () => (ctx.cluster.owns('alarms') ? undefined : service.mirror()));
       jobs.every('notifications.reconcile', RECONCILE_MS, ctx.cluster.whileHeld('alarms', reconcile));
       jobs.every(
         'notifications.purge',

@@ -60,6 +60,9 @@ export interface AlarmNow {
   acknowledgedBy: string | null;
 }
 
+/** Notifications read from the store at once by mirror(). */
+const MIRROR_BATCH = 500;
+
 /** Signals decided and written in one transaction at most. */
 const MAX_BATCH = 2000;
 
@@ -73,6 +76,9 @@ export class NotificationService {
   private unwritten: NotificationEffect[] = [];
   private writeFailures = 0;
   private readonly listeners = new Set<NotificationListener>();
+  /** The newest notification this server's listeners were told of (theirs or mirrored); unknown until the first mirror. */
+  private mirroredId: number | undefined;
+  private mirroring: Promise<number> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timers: NodeJS.Timeout[] = [];
   private running = false;
@@ -121,6 +127,43 @@ export class NotificationService {
   listen(fn: NotificationListener): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * On a server that does not run the notifier (another holds 'alarms'): the
+   * notifications the holder stored since the last look go to this server's
+   * listeners, so a console whose stream this server answers still hears
+   * them. Ids grow in commit order: the one holder writes them one
+   * transaction after another.
+   */
+  mirror(): Promise<number> {
+    // One look at a time: two overlapping ones (a slow store) would tell the same rows twice.
+    this.mirroring ??= this.mirrorOnce().finally(() => {
+      this.mirroring = undefined;
+    });
+    return this.mirroring;
+  }
+
+  private async mirrorOnce(): Promise<number> {
+    if (this.mirroredId === undefined) this.mirroredId = await this.deps.store.lastId();
+    let told = 0;
+    for (;;) {
+      const batch = await this.deps.store.after(this.mirroredId, MIRROR_BATCH);
+      for (const n of batch) this.tell(n);
+      told += batch.length;
+      if (batch.length < MIRROR_BATCH) return told;
+    }
+  }
+
+  private tell(n: Notification): void {
+    if (this.mirroredId === undefined || n.id > this.mirroredId) this.mirroredId = n.id;
+    for (const fn of this.listeners) {
+      try {
+        fn(n);
+      } catch (err) {
+        this.deps.log.error({ err }, 'notifications: a listener failed');
+      }
+    }
   }
 
   /** Reads the users again (a user added, disabled or moved), and the rules (changed through another server). */
@@ -293,15 +336,7 @@ export class NotificationService {
         : undefined;
     const stored = await this.deps.store.apply({ saved: [...saved.values()], closed, told }, this.deps.clock(), enqueue);
     if (enqueue) outbox!.notify();
-    for (const n of stored) {
-      for (const fn of this.listeners) {
-        try {
-          fn(n);
-        } catch (err) {
-          this.deps.log.error({ err }, 'notifications: a listener failed');
-        }
-      }
-    }
+    for (const n of stored) this.tell(n);
     if (stored.some((n) => n.push.state === 'pending')) void this.deliverPushes();
   }
 

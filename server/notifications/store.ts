@@ -235,6 +235,17 @@ export class NotificationStore {
     return (await q.orderBy('id', 'desc').limit(opts.limit).execute()).map(notificationOf);
   }
 
+  /** Notifications stored after id `after`, oldest first (what another server's consoles have not heard yet). */
+  async after(after: number, limit: number): Promise<Notification[]> {
+    return (await this.db.selectFrom('notifications').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute()).map(notificationOf);
+  }
+
+  /** The newest notification's id, 0 when there is none. */
+  async lastId(): Promise<number> {
+    const r = await this.db.selectFrom('notifications').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    return Number(r?.id ?? 0);
+  }
+
   /** Everyone told of an alarm, oldest first. */
   async ofAlarm(alarmId: string, limit = 500): Promise<Notification[]> {
     return (await this.db.selectFrom('notifications').selectAll().where('alarm_id', '=', alarmId).orderBy('id').limit(limit).execute()).map(notificationOf);

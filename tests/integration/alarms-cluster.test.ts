@@ -251,6 +251,9 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
 
   it('a fault raises one alarm, stored once; acknowledged through the standby it is acknowledged everywhere; the technician is told once', async () => {
     expect(b.server.ctx.cluster.owns('alarms')).toBe(false);
+    // What the standby's consoles hear (its event stream listens here): the holder's notifications, read from the store.
+    const heardOnB: Array<{ alarmId: string; userId: number; cause: string }> = [];
+    const unlisten = b.server.ctx.notifications.service.listen((n) => heardOnB.push({ alarmId: n.alarmId, userId: n.userId, cause: n.cause }));
     const site = sites[0]!;
     site.faulty = true;
     publishTelemetry(site);
@@ -258,6 +261,8 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
     const id = alarm!.id;
     // The technician of commune A is told by the holder; the rule's one step, once.
     await waitFor('the technician told', async () => ((await told(id)).length > 0 ? true : undefined), 30_000);
+    // A technician whose console's stream the standby answers hears the bell too.
+    await waitFor('the standby tells its consoles', () => heardOnB.some((n) => n.alarmId === id) || undefined, 15_000);
     // The standby reads it as the holder stored it (its memory mirrors the store).
     await waitFor('the standby reads the alarm', async () => ((await call(b.baseUrl, b.token, 'GET', `/api/alarms/${id}`)).status === 200 ? true : undefined), 15_000);
 
@@ -280,6 +285,10 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
       15_000,
     );
     expect(await told(id)).toEqual([{ user_id: techA, cause: 'raised' }]);
+    // Once: the standby's later looks do not tell it again.
+    await b.server.ctx.notifications.service.mirror();
+    unlisten();
+    expect(heardOnB.filter((n) => n.alarmId === id)).toEqual([{ alarmId: id, userId: techA, cause: 'raised' }]);
     // The standby derived nothing of its own and wrote no alarm.
     expect(b.server.ctx.alarms.writeStats().writes).toBe(0);
     expect(b.server.ctx.alarms.isLeading).toBe(false);
