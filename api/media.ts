@@ -89,7 +89,14 @@ export const MediaList = Type.Object({
 export type MediaList = Static<typeof MediaList>;
 
 export const MediaLanguages = Type.Object({
-  languages: Type.Array(Type.Object({ tag: Type.String(), name: Type.String(), note: Type.Optional(Type.String()) })),
+  languages: Type.Array(
+    Type.Object({
+      tag: Type.String(),
+      name: Type.String({ description: 'in Vietnamese' }),
+      nameEn: Type.String({ description: 'in English' }),
+      note: Type.Optional(Type.String()),
+    }),
+  ),
 });
 export type MediaLanguages = Static<typeof MediaLanguages>;
 

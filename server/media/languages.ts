@@ -3,21 +3,22 @@
  * two-letter codes where they exist and ISO 639-3 otherwise. Any well-formed
  * tag is accepted (a commune may broadcast in a language not listed here);
  * the list below names the languages of Lào Cai's peoples so a console can
- * offer them, with the tag each is stored under.
+ * offer them, with the tag each is stored under, named in Vietnamese (`name`)
+ * and in English (`nameEn`, the name its speakers' English literature uses).
  */
-export const KNOWN_LANGUAGES: ReadonlyArray<{ tag: string; name: string; note?: string }> = [
-  { tag: 'vi', name: 'Tiếng Việt' },
-  { tag: 'hmn', name: "Tiếng H'Mông", note: "ISO 639-3 macrolanguage; hnj (Hmong Njua, H'Mông Lềnh/Xanh) and mww (Hmong Daw, H'Mông Đơ/Trắng) name single varieties" },
-  { tag: 'ium', name: 'Tiếng Dao (Iu Mien)', note: 'Dao Đỏ, Dao Tuyển; Kim Mun (Dao Quần Chẹt, Lan Tiền) is mji' },
-  { tag: 'mji', name: 'Tiếng Dao (Kim Mun)' },
-  { tag: 'tyz', name: 'Tiếng Tày' },
-  { tag: 'pcc', name: 'Tiếng Giáy / Bố Y', note: 'both are varieties of Bouyei (ISO 639-3 pcc)' },
-  { tag: 'nut', name: 'Tiếng Nùng' },
-  { tag: 'blt', name: 'Tiếng Thái Đen (Tai Dam)' },
-  { tag: 'hni', name: 'Tiếng Hà Nhì (Hani)' },
-  { tag: 'lbt', name: 'Tiếng La Chí (Lachi)' },
-  { tag: 'phh', name: 'Tiếng Phù Lá (Phula)' },
-  { tag: 'en', name: 'English' },
+export const KNOWN_LANGUAGES: ReadonlyArray<{ tag: string; name: string; nameEn: string; note?: string }> = [
+  { tag: 'vi', name: 'Tiếng Việt', nameEn: 'Vietnamese' },
+  { tag: 'hmn', name: "Tiếng H'Mông", nameEn: 'Hmong', note: "ISO 639-3 macrolanguage; hnj (Hmong Njua, H'Mông Lềnh/Xanh) and mww (Hmong Daw, H'Mông Đơ/Trắng) name single varieties" },
+  { tag: 'ium', name: 'Tiếng Dao (Iu Mien)', nameEn: 'Dao (Iu Mien)', note: 'Dao Đỏ, Dao Tuyển; Kim Mun (Dao Quần Chẹt, Lan Tiền) is mji' },
+  { tag: 'mji', name: 'Tiếng Dao (Kim Mun)', nameEn: 'Dao (Kim Mun)' },
+  { tag: 'tyz', name: 'Tiếng Tày', nameEn: 'Tày' },
+  { tag: 'pcc', name: 'Tiếng Giáy / Bố Y', nameEn: 'Giáy / Bouyei', note: 'both are varieties of Bouyei (ISO 639-3 pcc)' },
+  { tag: 'nut', name: 'Tiếng Nùng', nameEn: 'Nùng' },
+  { tag: 'blt', name: 'Tiếng Thái Đen (Tai Dam)', nameEn: 'Black Tai (Tai Dam)' },
+  { tag: 'hni', name: 'Tiếng Hà Nhì (Hani)', nameEn: 'Hani (Hà Nhì)' },
+  { tag: 'lbt', name: 'Tiếng La Chí (Lachi)', nameEn: 'Lachi (La Chí)' },
+  { tag: 'phh', name: 'Tiếng Phù Lá (Phula)', nameEn: 'Phula (Phù Lá)' },
+  { tag: 'en', name: 'Tiếng Anh', nameEn: 'English' },
 ];
 
 // language (2–3 letters, or 4–8 registered) + optional script, region and variants/extension/private-use subtags

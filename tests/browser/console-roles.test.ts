@@ -25,6 +25,7 @@ import { haveTools } from '../helpers/require-tool.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { vi as auditWords } from '../../web/src/strings/audit.ts';
 import { makeRelease, makeSigningKey } from '../helpers/release-server.ts';
+import { KNOWN_LANGUAGES } from '../../server/media/languages.ts';
 
 const COMMUNE = '02683'; // Xã Bát Xát
 const AREA = `2025.${COMMUNE}`;
@@ -312,6 +313,12 @@ beforeAll(async () => {
   await importLaoCai2025(t);
   fleet = await startPlayoutFleet(t, { sites: 2, area: COMMUNE, dir });
   faultySite = fleet.ids()[0]!;
+
+  // The commune speaks H'Mông first: the languages page names it in the console's language.
+  const spoken = await t.api('PUT', `/api/areas/${COMMUNE}/languages`, { languages: ['hmn', 'vi'] });
+  expect(spoken.status, JSON.stringify(spoken.body)).toBe(200);
+  // English names of peoples keep their own letters (Tày, Nùng): data there, while "Tiếng" is still caught.
+  for (const l of KNOWN_LANGUAGES) data.add(l.nameEn);
 
   // A site of another commune that never connected, placed on the map.
   const never = await t.api('POST', '/api/sites', { name: 'Đài Cam Đường', kind: 'station', area: OTHER, lat: 22.42, lon: 103.97 });

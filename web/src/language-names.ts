@@ -5,11 +5,12 @@
  */
 import type { MediaLanguages } from '../../api/index.ts';
 import { useApi } from './hooks.ts';
+import { lang } from './i18n.ts';
 
 export interface LanguageNames {
-  /** The languages the library offers, in its order (Vietnamese first). */
+  /** The languages the library offers, in its order (Vietnamese first), `name` in the console's language. */
   known: MediaLanguages['languages'];
-  /** A tag's name ("Tiếng H'Mông"), else the tag itself. */
+  /** A tag's name in the console's language ("Tiếng H'Mông", "Hmong"), else the tag itself. */
   name: (tag: string) => string;
   /** A list of tags as names, in order. */
   list: (tags: ReadonlyArray<string>) => string;
@@ -17,7 +18,8 @@ export interface LanguageNames {
 
 export function useLanguageNames(): LanguageNames {
   const res = useApi<MediaLanguages>('/api/media/languages');
-  const known = res.data?.languages ?? [];
+  const en = lang() === 'en';
+  const known = (res.data?.languages ?? []).map((l) => (en ? { ...l, name: l.nameEn } : l));
   const byTag = new Map(known.map((l) => [l.tag, l.name]));
   const name = (tag: string) => byTag.get(tag) ?? tag;
   return { known, name, list: (tags) => tags.map(name).join(', ') };
