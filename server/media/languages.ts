@@ -8,7 +8,12 @@
  */
 export const KNOWN_LANGUAGES: ReadonlyArray<{ tag: string; name: string; nameEn: string; note?: string }> = [
   { tag: 'vi', name: 'Tiếng Việt', nameEn: 'Vietnamese' },
-  { tag: 'hmn', name: "Tiếng H'Mông", nameEn: 'Hmong', note: "ISO 639-3 macrolanguage; hnj (Hmong Njua, H'Mông Lềnh/Xanh) and mww (Hmong Daw, H'Mông Đơ/Trắng) name single varieties" },
+  {
+    tag: 'hmn',
+    name: "Tiếng H'Mông",
+    nameEn: 'Hmong',
+    note: "ISO 639-3 macrolanguage; hnj (Hmong Njua, H'Mông Lềnh/Xanh) and mww (Hmong Daw, H'Mông Đơ/Trắng) name single varieties",
+  },
   { tag: 'ium', name: 'Tiếng Dao (Iu Mien)', nameEn: 'Dao (Iu Mien)', note: 'Dao Đỏ, Dao Tuyển; Kim Mun (Dao Quần Chẹt, Lan Tiền) is mji' },
   { tag: 'mji', name: 'Tiếng Dao (Kim Mun)', nameEn: 'Dao (Kim Mun)' },
   { tag: 'tyz', name: 'Tiếng Tày', nameEn: 'Tày' },

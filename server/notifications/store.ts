@@ -242,7 +242,10 @@ export class NotificationStore {
 
   /** The newest notification's id, 0 when there is none. */
   async lastId(): Promise<number> {
-    const r = await this.db.selectFrom('notifications').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('notifications')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirst();
     return Number(r?.id ?? 0);
   }
 
