@@ -271,7 +271,7 @@ export const areaRoutes =
         }
         const a = await ctx.areas.setLanguages(req.params.key, dv, list.languages);
         changed();
-        await ctx.audit.record(p.user, 'area.languages', a.key, { before: before.languages ?? null, after: list.languages });
+        await ctx.audit.record(p.user, 'area.languages', a.key, { languages: list.languages, languagesBefore: before.languages ?? null });
         return areaLanguagesView(a, ctx.coverage.areaIndex());
       },
     );
@@ -294,7 +294,7 @@ export const areaRoutes =
         enforceScope(areaChangeRefusal(p.user.areaId, await placeOf(before), undefined, ctx.coverage.areaIndex(), req.params.key));
         const a = await ctx.areas.setLanguages(req.params.key, dv, null);
         changed();
-        await ctx.audit.record(p.user, 'area.languages', a.key, { before: before.languages ?? null, after: null });
+        await ctx.audit.record(p.user, 'area.languages', a.key, { languages: null, languagesBefore: before.languages ?? null });
         return areaLanguagesView(a, ctx.coverage.areaIndex());
       },
     );

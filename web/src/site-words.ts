@@ -88,9 +88,13 @@ const HIDDEN_KEYS = new Set(['sha256', 'detail']);
 /** Keys whose values are area keys (2025.02683): shown by the area's name when the page knows it. */
 const AREA_KEYS = new Set(['area', 'areas', 'areaKeys', 'channels', 'parent']);
 
-/** Names the page knows for codes in details (an area's key → its name). */
+/** Keys whose values are language tags (hmn): shown by the language's name when the page knows it. */
+const LANGUAGE_KEYS = new Set(['languages', 'languagesBefore', 'language']);
+
+/** Names the page knows for codes in details (an area's key → its name, a language tag → its name). */
 export interface DetailNames {
   area?: (key: string) => string | undefined;
+  language?: (tag: string) => string;
 }
 
 /** A value of a detail in words: yes/no, numbers the language's way, codes by their words, lists and objects as "key: value". */
@@ -105,6 +109,7 @@ function valueWords(key: string, v: unknown, depth: number, names: DetailNames):
   if (typeof v === 'string') {
     if (key === 'kind' || key === 'role') return kindOrRole(key, v);
     if (AREA_KEYS.has(key)) return names.area?.(v) ?? v;
+    if (LANGUAGE_KEYS.has(key) && names.language) return names.language(v);
     const k = keyOf(`av_${key}_`, v);
     if (k) return t(k);
     return v.length > 120 ? `${v.slice(0, 119)}…` : v;

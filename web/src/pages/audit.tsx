@@ -5,6 +5,7 @@ import { formatTime, t } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import { DayEntry } from '../components/date-entry.tsx';
 import { auditActionWords, detailLines } from '../site-words.ts';
+import { useLanguageNames } from '../language-names.ts';
 import { vi as auditStrings } from '../strings/audit.ts';
 import type { AreaView, AuditList, AuditQuery } from '../../../api/index.ts';
 
@@ -30,7 +31,8 @@ export function AuditPage() {
   const communes = useApi<{ areas: AreaView[] }>('/api/areas?level=commune');
   const provinces = useApi<{ areas: AreaView[] }>('/api/areas?level=province');
   const areaNames = new Map([...(provinces.data?.areas ?? []), ...(communes.data?.areas ?? [])].map((a) => [a.key, a.name]));
-  const names = { area: (key: string) => areaNames.get(key) };
+  const languages = useLanguageNames();
+  const names = { area: (key: string) => areaNames.get(key), language: languages.name };
   const field = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.currentTarget as HTMLInputElement).value });
   return (
     <section>
