@@ -73,6 +73,9 @@ export type { AgentStats, Clock, EdgeAgentOptions, PlayoutSetup, RebootHook, Sto
 export type { SiteSettingsFile } from './site-settings.ts';
 export { DEFAULT_TONE } from './commands/site-commands.ts';
 
+/** A heartbeat saying what plays now goes this long after the programme changed: past the first frames' writes. */
+const NOW_PLAYING_HEARTBEAT_DELAY_MS = 500;
+
 export class EdgeAgent {
   private readonly config: AgentConfig;
   private readonly gateway: DeviceGateway;
@@ -200,7 +203,8 @@ export class EdgeAgent {
       ...(executor ? { playlist: () => executor.report() } : {}),
       siteConfig: () => this.siteConfig.report(),
       // A heartbeat at once when playback starts or ends (a bulletin, an alert, a live stream), so the site page need not wait an interval.
-      ...(this.stack ? { playing: followPlaying(this.stack.engine, () => this.link.connected && this.heartbeats.request()) } : {}),
+      // A change of programme is told a moment after it, not at the instant its first frames go out.
+      ...(this.stack ? { playing: followPlaying(this.stack.engine, () => this.link.connected && this.heartbeats.requestSoon(NOW_PLAYING_HEARTBEAT_DELAY_MS)) } : {}),
       ...(options.update ? { update: () => this.updater?.report() ?? null } : {}),
     });
     const update = options.update;

@@ -42,6 +42,7 @@ export class Heartbeats {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private again = false;
+  private soon: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: HeartbeatsOptions) {}
 
@@ -64,6 +65,25 @@ export class Heartbeats {
     // clearTimeout also clears an interval in Node.
     clearTimeout(this.timer);
     this.timer = undefined;
+    clearTimeout(this.soon);
+    this.soon = undefined;
+  }
+
+  /**
+   * A heartbeat a moment from now, once however often asked meanwhile: for
+   * what is worth telling soon but must not compete with what happens now.
+   * A programme's start is the case: its heartbeat reads the devices' status
+   * over the same device link that carries the first frames, at the instant
+   * they must go out (with 500 agents in one simulator process, every site
+   * started 40–120 ms late; docs/BENCHMARKS.md, on-time playout).
+   */
+  requestSoon(delayMs: number): void {
+    if (this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      if (!this.o.link.stopped) this.request();
+    }, delayMs);
+    this.soon.unref();
   }
 
   /** Send a heartbeat now; if one is being built, send another right after it (status may have changed). */
