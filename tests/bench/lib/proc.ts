@@ -78,7 +78,9 @@ export function startProcess(name: string, cmd: string, args: string[], opts: Sp
 
 /** `node --import tsx FILE ARGS`, as `npm run …` would run it. */
 export function startTsx(name: string, file: string, args: string[], env: Record<string, string>, opts: { ipc?: boolean } = {}): Tracked {
-  return startProcess(name, process.execPath, ['--import', 'tsx', path.join(ROOT, file), ...args], { env: { ...process.env, ...env }, ipc: opts.ipc });
+  // LOANET_BENCH_NODE_ARGS_<NAME> (e.g. _SERVER="--cpu-prof --cpu-prof-dir=/tmp/prof"): node flags for that child only; NODE_OPTIONS refuses --cpu-prof.
+  const extra = process.env[`LOANET_BENCH_NODE_ARGS_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`]?.split(/\s+/).filter(Boolean) ?? [];
+  return startProcess(name, process.execPath, [...extra, '--import', 'tsx', path.join(ROOT, file), ...args], { env: { ...process.env, ...env }, ipc: opts.ipc });
 }
 
 /** SIGTERM to the whole group, SIGKILL after `graceMs`. Never throws. */
