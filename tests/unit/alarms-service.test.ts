@@ -246,6 +246,16 @@ describe('the alarm service on several servers (one leads, the others follow the
   });
   afterEach(() => db.close());
 
+  /** A holder that raised one alarm (a speaker line open at CL-1), stored. */
+  async function holderWithOneAlarm(): Promise<{ fleet: StandInFleet; first: AlarmService; id: string }> {
+    const fleet = new StandInFleet();
+    const first = make(fleet);
+    await first.start();
+    fleet.change(T0, lineOpen('CL-1'));
+    await first.settled();
+    return { fleet, first, id: (await store.list({ limit: 1, offset: 0 })).alarms[0]!.id };
+  }
+
   /** The holder's rounds of taking actions until one was decided (the feature's job does it every 250 ms). */
   async function holderTakes(holder: AlarmService): Promise<void> {
     // The deadline only bounds a hang: on a busy machine the follower's write may take seconds to land.
@@ -310,12 +320,7 @@ describe('the alarm service on several servers (one leads, the others follow the
   });
 
   it('an action a dead holder carried out but never answered is answered ok by the next, not refused as done', async () => {
-    const fleet = new StandInFleet();
-    const first = make(fleet);
-    await first.start();
-    fleet.change(T0, lineOpen('CL-1'));
-    await first.settled();
-    const id = (await store.list({ limit: 1, offset: 0 })).alarms[0]!.id;
+    const { fleet, first, id } = await holderWithOneAlarm();
     // Asked on a follower; the first holder decides it and dies before answering.
     const req = { alarmId: id, type: 'acknowledge' as const, at: T0 + 500, by: 'lan', note: null };
     const asked = await store.requestAction(req);
@@ -339,12 +344,7 @@ describe('the alarm service on several servers (one leads, the others follow the
   });
 
   it('with no holder to answer, an acknowledgement on a follower is a typed 503 that says it is kept, and the next holder carries it out', async () => {
-    const fleet = new StandInFleet();
-    const first = make(fleet);
-    await first.start();
-    fleet.change(T0, lineOpen('CL-1'));
-    await first.settled();
-    const id = (await store.list({ limit: 1, offset: 0 })).alarms[0]!.id;
+    const { fleet, first, id } = await holderWithOneAlarm();
     // The holder is gone (it takes nothing more); a follower waits a short while for it.
     await first.stop();
     const follower = make(fleet, 200);
