@@ -727,6 +727,41 @@ export interface WorkOrderEventsTable {
   detail: JsonText;
 }
 
+/** Migration 35: one reserved password or enrolment code guess (server/auth/guess-store.ts). */
+export interface GuessAttemptsTable {
+  id: Generated<number>;
+  kind: 'login' | 'enrol';
+  /** addressKey() of the client: IPv4, or an IPv6 /64. */
+  address: string;
+  /** The account guessed; null for enrolment, and once an admin unlocked it. */
+  username: string | null;
+  /** 1 while it counts against its (username, address) pair: cleared when that user signs in from there. */
+  pair: number;
+  at: EpochMs;
+}
+
+/** Migration 35: where each user last signed in, exempt from the per-user back-off for 30 days. */
+export interface LoginKnownAddressesTable {
+  username: string;
+  address: string;
+  at: EpochMs;
+}
+
+/** Migration 35: a change feed's counter, raised by each write in its own transaction (its lock orders the commits). */
+export interface ChangeFeedsTable {
+  name: 'work_orders';
+  seq: number;
+}
+
+/** Migration 35: a stored work order change, for the other servers' consoles (server/maintenance/store.ts). */
+export interface WorkOrderFeedTable {
+  seq: number;
+  /** The store that wrote it (its own server told its consoles already). */
+  writer: string;
+  /** JSON: { order, event } as the writer told them. */
+  change: JsonText;
+}
+
 export interface Database {
   schema_migrations: SchemaMigrationsTable;
   areas: AreasTable;
@@ -774,4 +809,8 @@ export interface Database {
   alarm_actions: AlarmActionsTable;
   work_orders: WorkOrdersTable;
   work_order_events: WorkOrderEventsTable;
+  guess_attempts: GuessAttemptsTable;
+  login_known_addresses: LoginKnownAddressesTable;
+  change_feeds: ChangeFeedsTable;
+  work_order_feed: WorkOrderFeedTable;
 }
