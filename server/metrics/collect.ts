@@ -21,7 +21,7 @@ import { outboxFamilies } from '../outbox/metrics.ts';
 
 export type CollectDeps = Pick<
   ServerContext,
-  'versions' | 'startedAt' | 'fleet' | 'coverage' | 'ingest' | 'broker' | 'store' | 'disk' | 'live' | 'media' | 'schedule' | 'now' | 'outbox' | 'cluster'
+  'versions' | 'startedAt' | 'fleet' | 'coverage' | 'ingest' | 'broker' | 'store' | 'disk' | 'live' | 'media' | 'schedule' | 'now' | 'outbox' | 'cluster' | 'alarms'
 > & {
   policy: CoveragePolicy;
 };
@@ -95,6 +95,16 @@ export async function collect(d: CollectDeps, probes: Probes, ready: { notReady:
     fam('loanet_fleet_store_write_failures_total', 'counter', 'Fleet writes that failed (each kept and retried with the next)', [{ value: w.failures }]),
     fam('loanet_fleet_store_pending_events', 'gauge', 'Site events received and not yet written to the store', [{ value: w.pendingEvents }]),
     fam('loanet_fleet_store_dropped_events_total', 'counter', 'Site events dropped while the store kept failing, past the pending bound', [{ value: w.eventsDropped }]),
+  );
+  // The alarms' effects (raised, updated, cleared, their history) go through one ordered write queue (alarms/service.ts).
+  // A server that does not hold the alarms lease writes none: its counters stay at zero.
+  const a = d.alarms.writeStats();
+  out.push(
+    fam('loanet_alarm_store_writes_total', 'counter', "Transactions of the alarms' effects committed to the store", [{ value: a.writes }]),
+    fam('loanet_alarm_store_effects_total', 'counter', 'Alarm effects (transitions, history rows, incidents) committed to the store', [{ value: a.effects }]),
+    fam('loanet_alarm_store_write_failures_total', 'counter', 'Alarm writes that failed (each kept and retried with the next)', [{ value: a.failures }]),
+    fam('loanet_alarm_store_pending_effects', 'gauge', 'Alarm effects decided and not yet written to the store', [{ value: a.pending }]),
+    fam('loanet_alarm_store_dropped_effects_total', 'counter', 'Alarm effects given up after repeated failed writes', [{ value: a.dropped }]),
   );
   const disk = d.disk.status();
   out.push(

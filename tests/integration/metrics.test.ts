@@ -227,6 +227,25 @@ describe('GET /metrics', () => {
     expect(value(written, 'loanet_fleet_store_pending_events')).toBeGreaterThanOrEqual(0);
   });
 
+  it("counts the alarms' writes: a site that cannot play raises an alarm, and its effects are committed", async () => {
+    const before = (await scrape()).parsed;
+    const effects0 = value(before, 'loanet_alarm_store_effects_total');
+    const s = sites[3]!;
+    await clients[2]!.publishAsync(siteTopic(s.siteId, 'telemetry'), JSON.stringify(healthyTelemetry(s.siteId, 10, { canPlay: false })), { qos: 1 });
+    const after = await waitFor('the alarm written', async () => {
+      const p = (await scrape()).parsed;
+      return value(p, 'loanet_alarm_store_effects_total') > effects0 ? p : undefined;
+    });
+    expect(value(after, 'loanet_alarm_store_writes_total')).toBeGreaterThan(0);
+    expect(value(after, 'loanet_alarm_store_write_failures_total')).toBe(0);
+    expect(value(after, 'loanet_alarm_store_dropped_effects_total')).toBe(0);
+    expect(value(after, 'loanet_alarm_store_pending_effects')).toBeGreaterThanOrEqual(0);
+    const listed = (await t.api('GET', '/api/alarms?kind=no_audio_output')).body as { alarms: { siteId: string }[] };
+    expect(listed.alarms.map((a) => a.siteId)).toContain(s.siteId);
+    // Playing again: the rest of this file sees the site as it was.
+    await clients[2]!.publishAsync(siteTopic(s.siteId, 'telemetry'), JSON.stringify(healthyTelemetry(s.siteId, 11)), { qos: 1 });
+  });
+
   it('counts sites by condition per commune and province as GET /api/coverage does', async () => {
     for (const area of [BAT_XAT, CAM_DUONG, undefined]) {
       // Read both until they agree on one instant's verdicts (a sweep may fall between the two reads).
