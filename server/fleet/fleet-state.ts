@@ -109,6 +109,7 @@ export class FleetState implements IngestSink {
   /** Load registered sites and their last known status from the store. */
   async load(sites: readonly Site[]): Promise<void> {
     const rows = new Map((await this.db.selectFrom('site_status').selectAll().execute()).map((r) => [r.site_id, r]));
+    const declared = await this.lastDeclaredFeatures();
     for (const s of sites) {
       const r = rows.get(s.id);
       const obs = this.blank(s);
@@ -125,8 +126,43 @@ export class FleetState implements IngestSink {
         // The column holds what this class wrote: a SiteCondition.
         if (r.condition) verdict = { siteId: s.id, condition: r.condition as SiteCondition, reasons: r.reasons ? JSON.parse(r.reasons) : [] };
       }
-      this.entries.set(s.id, { obs, verdict, since: r?.condition_since ?? null, lastOnlineAt: 0 });
+      const features = declared.get(s.id);
+      this.entries.set(s.id, { obs, verdict, since: r?.condition_since ?? null, lastOnlineAt: 0, ...(features ? { features } : {}) });
     }
+  }
+
+  /**
+   * What each site's agent declared in its last "online" state before this
+   * server started, from the connections recorded in site_events. Without it
+   * the first playlists after a restart would go out before any agent said
+   * what it takes: a village speaking [hmn, vi] would be sent the Vietnamese
+   * version alone (no parts) until its agent reconnected (embedded broker)
+   * or its retained state arrived (external broker), and swapped back a few
+   * seconds later, under a bulletin about to start. An agent that changed
+   * while the server was down says so at its next connection, as ever.
+   * One query; per site a walk back along site_events(site_id, at) to its
+   * last connection, usually a few rows.
+   */
+  private async lastDeclaredFeatures(): Promise<Map<string, readonly string[]>> {
+    const rows = await this.db
+      .selectFrom('sites as s')
+      .select((eb) => [
+        's.id as siteId',
+        eb.selectFrom('site_events as e').select('e.detail').whereRef('e.site_id', '=', 's.id').where('e.type', '=', 'connected').orderBy('e.at', 'desc').limit(1).as('detail'),
+      ])
+      .execute();
+    const out = new Map<string, readonly string[]>();
+    for (const r of rows) {
+      if (!r.detail) continue;
+      try {
+        const f = (JSON.parse(r.detail) as { features?: unknown }).features;
+        // An agent that declared nothing takes nothing extra: known, and empty.
+        out.set(r.siteId, Array.isArray(f) ? [...new Set(f.filter((x): x is string => typeof x === 'string'))].sort() : []);
+      } catch {
+        // A damaged row says nothing: the agent's next "online" does.
+      }
+    }
+    return out;
   }
 
   /** A site was registered or changed in the registry. */
@@ -166,9 +202,9 @@ export class FleetState implements IngestSink {
 
   /**
    * What a site's agent declared it takes in its last "online" state (e.g.
-   * 'playlist_parts'); empty for an agent that declares nothing, or that has
-   * not said since this server started (its retained state, or its next
-   * connection, says it again).
+   * 'playlist_parts'), as last recorded before this server started until
+   * the agent says it again; empty for an agent that declares nothing, or
+   * that never connected.
    */
   features(siteId: string): readonly string[] {
     return this.entries.get(siteId)?.features ?? [];
