@@ -29,6 +29,8 @@ export interface VersionOutcome {
   reason: string | null;
   startedAt: number | null;
   endedAt: number | null;
+  /** 20 ms frames of it the site played (its receipt part's; a one-version entry's receipt's); null: not said. The reports' hours by language count them. */
+  frames: number | null;
 }
 
 export interface LineLanguages {
@@ -53,7 +55,9 @@ export interface LanguageLineInput {
   languages: PlannedLanguages | null | undefined;
   /** The media of a one-version entry (the sent entry's). */
   mediaId: string | null;
-  receipt: { outcome: AsRunOutcome; reason: string | null; startedAt: number | null; endedAt: number | null; parts?: readonly AsRunPart[] | null } | undefined;
+  receipt:
+    | { outcome: AsRunOutcome; reason: string | null; startedAt: number | null; endedAt: number | null; frames?: number | null; parts?: readonly AsRunPart[] | null }
+    | undefined;
   /** Past its end and grace with no receipt. */
   overdue: boolean;
 }
@@ -68,7 +72,15 @@ export function lineLanguages(input: LanguageLineInput): LineLanguages | null {
   const versions: VersionOutcome[] = plan.played.map((language, i) => {
     const part = r?.parts?.find((p) => p.language === language);
     if (part) {
-      return { language, mediaId: part.mediaId, outcome: part.outcome, reason: part.reason ?? null, startedAt: part.startedAt ?? null, endedAt: part.endedAt ?? null };
+      return {
+        language,
+        mediaId: part.mediaId,
+        outcome: part.outcome,
+        reason: part.reason ?? null,
+        startedAt: part.startedAt ?? null,
+        endedAt: part.endedAt ?? null,
+        frames: part.frames ?? null,
+      };
     }
     // One version: the receipt is its own. Several without parts in the receipt: the entry's outcome is the programme's.
     const own = r && (plan.played.length === 1 || !r.parts);
@@ -79,6 +91,7 @@ export function lineLanguages(input: LanguageLineInput): LineLanguages | null {
       reason: own ? r.reason : null,
       startedAt: own && i === 0 ? r.startedAt : null,
       endedAt: own && i === plan.played.length - 1 ? r.endedAt : null,
+      frames: own && plan.played.length === 1 ? (r.frames ?? null) : null,
     };
   });
   const played = versions.filter((v) => ran(v.outcome)).map((v) => v.language);

@@ -11,7 +11,7 @@ import type { AreaLevel } from '../registry/model.ts';
 import type { SiteReasonCode } from '../../api/coverage.ts';
 import { wordAsRunWhy } from '../../api/words/reasons.ts';
 import { alarmCodeIn, alarmWordKey } from '../../api/words/alarm-words.ts';
-import { AIRTIME_KINDS, UNSPECIFIED_REASON, type AirtimeKind, type RepairSource, type Report, type UnitFigures } from './model.ts';
+import { AIRTIME_KINDS, UNSPECIFIED_REASON, type AirtimeKind, type LanguageUse, type RepairSource, type Report, type UnitFigures } from './model.ts';
 import { hoursOf } from './report-model.ts';
 
 export const AIRTIME_KIND_LABEL: Readonly<Record<AirtimeKind, { vi: string; en: string }>> = {
@@ -22,6 +22,18 @@ export const AIRTIME_KIND_LABEL: Readonly<Record<AirtimeKind, { vi: string; en: 
   live: { vi: 'Phát trực tiếp', en: 'live' },
   alert: { vi: 'Cảnh báo khẩn cấp', en: 'emergency alerts' },
 };
+
+/** How a language reached the places that heard it (model.ts LanguageUse): the column "own language / fallback". */
+export const LANGUAGE_USE_LABEL: Readonly<Record<LanguageUse, { vi: string; en: string }>> = {
+  own: { vi: 'Bằng tiếng của thôn', en: "in the village's own language" },
+  fallback: { vi: 'Phát thay (thôn không nói tiếng này)', en: 'fallback (the village does not speak it)' },
+};
+
+/** Whether a language's hours in a unit were heard as the places' own language, as a fallback, or both. */
+export function languageUseWords(u: { ownMs: number; fallbackMs: number }, lang: 'vi' | 'en'): string {
+  if (u.ownMs > 0 && u.fallbackMs > 0) return lang === 'vi' ? 'Bằng tiếng của thôn và phát thay' : 'own language and fallback';
+  return LANGUAGE_USE_LABEL[u.fallbackMs > 0 ? 'fallback' : 'own'][lang];
+}
 
 /** A fault kind in words: the site condition's reason codes (api/coverage.ts) as headings; another code is shown as itself. */
 export const FAULT_KIND_LABEL: Readonly<Record<SiteReasonCode, { vi: string; en: string }>> = {
@@ -116,7 +128,12 @@ export function summaryFigures(r: Report, u: UnitFigures): SummaryFigure[] {
   group('Thời lượng phát sóng');
   hours('Tổng thời lượng phát', u.airtime.totalMs);
   for (const k of AIRTIME_KINDS) hours(AIRTIME_KIND_LABEL[k].vi, u.airtime.byKind[k]);
-  for (const lang of r.languages) hours(`Phát bằng ${languageName(lang)}`, u.airtime.byLanguage[lang] ?? 0);
+  for (const lang of r.languages) {
+    hours(`Phát bằng ${languageName(lang)}`, u.airtime.byLanguage[lang] ?? 0);
+    // Where it reached villages that do not speak it (their version missing), say how long.
+    if ((r.totals.airtime.languageUse[lang]?.fallbackMs ?? 0) > 0)
+      hours(`Trong đó phát thay cho thôn không nói ${languageName(lang).replace(/^Tiếng /u, 'tiếng ')}`, u.airtime.languageUse[lang]?.fallbackMs ?? 0);
+  }
   group('Hoạt động và độ phủ');
   share('Thời gian hoạt động (nghe được)', u.uptime.share);
   share('Độ phủ đã xác minh (thời gian thôn có cụm loa hoạt động)', u.coverage.share);

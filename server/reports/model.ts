@@ -16,6 +16,16 @@ import type { ReportPeriod } from './period.ts';
 export const AIRTIME_KINDS = ['bulletin', 'relay_national', 'relay_provincial', 'relay_other', 'live', 'alert'] as const;
 export type AirtimeKind = (typeof AIRTIME_KINDS)[number];
 
+/**
+ * How a language's audio reached a place (a village, or the commune for its
+ * station): `own`, in a language the place speaks (its area's languages);
+ * `fallback`, in a language it does not list, played because the programme
+ * had no version in its languages (or its agent could play one version only):
+ * a H'Mông village that heard the Vietnamese version.
+ */
+export const LANGUAGE_USES = ['own', 'fallback'] as const;
+export type LanguageUse = (typeof LANGUAGE_USES)[number];
+
 /** A skipped line without a reason (an older agent's receipt). */
 export const UNSPECIFIED_REASON = 'unspecified';
 
@@ -132,11 +142,31 @@ export interface BulletinFigures {
   unplanned: number;
 }
 
+/** One language's hours, split by how it reached the places that heard it (LanguageUse). */
+export interface LanguageAirtime {
+  /** Heard in a language the place speaks: each programme once, its longest such play in the commune. */
+  ownMs: number;
+  /** Played in place of a version in the place's languages: each programme once, its longest such play in the commune. */
+  fallbackMs: number;
+  /** Places (villages; the commune for its station) that heard it at least once in the period as their own language. */
+  placesOwn: number;
+  /** Places that heard it at least once in place of their own. */
+  placesFallback: number;
+}
+
 export interface AirtimeFigures {
   totalMs: number;
   byKind: Record<AirtimeKind, number>;
-  /** By BCP 47 language tag. */
+  /**
+   * By BCP 47 language tag, from the parts (language versions) each site
+   * played: each programme's version in a language counts once per commune,
+   * for its longest play there. Σ languages = total when every place of a
+   * commune heard the same versions; more when villages heard different
+   * versions side by side (a H'Mông and a Dao village at the same time).
+   */
   byLanguage: Record<string, number>;
+  /** The same hours by how they reached the places (own language or fallback); a language in byLanguage is here too. */
+  languageUse: Record<string, LanguageAirtime>;
 }
 
 export interface UptimeFigures {

@@ -3,8 +3,10 @@
  * server), laid out as a Vietnamese administrative document (Nghị định
  * 30/2020/NĐ-CP, Phụ lục I): the reporting unit and the national motto side
  * by side, place and date, the title, then the sections:
- * I. the area's summary, II. one row per commune, III. villages whose
- * verified coverage fell short, IV. alerts, V. faults by kind. The workbook
+ * I. the area's summary, II. one row per commune, III. hours by language
+ * (heard in the villages' own language or as a fallback, and the communes
+ * where villages heard a fallback), IV. villages whose verified coverage
+ * fell short, V. alerts, VI. faults by kind. The workbook
  * (xlsx.ts) carries every village and every fault; on paper those lists
  * would run to dozens of pages, so the PDF keeps what an officer acts on.
  *
@@ -19,7 +21,7 @@ import PDFDocument from 'pdfkit';
 import { numberWords } from '../../api/words/reasons.ts';
 import { wallTimeAt } from '../time/zone.ts';
 import type { AsRunStatus } from '../asrun/accounting.ts';
-import { capitalise, faultKindWords, languageName, LEVEL_VI, summaryFigures, type SummaryFigure } from './labels.ts';
+import { capitalise, faultKindWords, languageName, languageUseWords, LEVEL_VI, summaryFigures, type SummaryFigure } from './labels.ts';
 import { dateTimeVi } from './period.ts';
 import type { Report, UnitFigures } from './model.ts';
 import { hoursOf } from './report-model.ts';
@@ -221,9 +223,11 @@ function draw(doc: Doc, report: Report, opts: PdfOptions): void {
     },
   );
 
+  languageSection(doc, report);
+
   const below = opts.coverageBelow ?? 0.9;
   const weak = report.communes.flatMap((c) => c.villages.filter((v) => v.coverage.share !== null && v.coverage.share < below).map((v) => ({ c, v })));
-  heading(doc, `III. THÔN CÓ ĐỘ PHỦ ĐÃ XÁC MINH DƯỚI ${numberWords('vi', below * 100, 0, '%')}`);
+  heading(doc, `IV. THÔN CÓ ĐỘ PHỦ ĐÃ XÁC MINH DƯỚI ${numberWords('vi', below * 100, 0, '%')}`);
   if (weak.length === 0) doc.font('regular').fontSize(9).text('Không có thôn nào.', { width: CONTENT }).moveDown(0.5);
   else
     table(
@@ -239,7 +243,7 @@ function draw(doc: Doc, report: Report, opts: PdfOptions): void {
       weak,
     );
 
-  heading(doc, 'IV. CẢNH BÁO KHẨN CẤP');
+  heading(doc, 'V. CẢNH BÁO KHẨN CẤP');
   if (report.alerts.length === 0) doc.font('regular').fontSize(9).text('Không có cảnh báo nào trong kỳ.', { width: CONTENT }).moveDown(0.5);
   else
     table(
@@ -257,7 +261,7 @@ function draw(doc: Doc, report: Report, opts: PdfOptions): void {
       report.alerts,
     );
 
-  heading(doc, 'V. SỰ CỐ KỸ THUẬT THEO LOẠI');
+  heading(doc, 'VI. SỰ CỐ KỸ THUẬT THEO LOẠI');
   const kinds = report.faultKinds.map((k) => ({ kind: k, f: report.totals.faults.byKind[k]! }));
   if (kinds.length === 0) doc.font('regular').fontSize(9).text('Không có sự cố nào trong kỳ.', { width: CONTENT }).moveDown(0.5);
   else
@@ -287,6 +291,62 @@ function draw(doc: Doc, report: Report, opts: PdfOptions): void {
       doc.y + 6,
       { width: CONTENT },
     );
+}
+
+/**
+ * III. Hours by language: the area's row per language (its hours, heard in
+ * the villages' own language or played as a fallback, and how many villages
+ * heard it each way); then, in a report of several communes, each commune
+ * where villages heard a fallback, the ones to act on.
+ */
+function languageSection(doc: Doc, report: Report): void {
+  heading(doc, 'III. THỜI LƯỢNG PHÁT THEO NGÔN NGỮ');
+  if (report.languages.length === 0) {
+    doc.font('regular').fontSize(9).text('Không có chương trình nào được phát trong kỳ.', { width: CONTENT }).moveDown(0.5);
+    return;
+  }
+  doc
+    .font('regular')
+    .fontSize(8)
+    .text(
+      'Tính theo phần (bản ngôn ngữ) mỗi điểm đã phát. "Phát thay": thôn không nói tiếng này nghe bản này vì chương trình chưa có bản bằng tiếng của thôn. Một bản phát cho thôn nói tiếng đó và phát thay ở thôn khác được tính ở cả hai cột.',
+      { width: CONTENT },
+    );
+  doc.moveDown(0.3);
+  const t = report.totals.airtime;
+  table(
+    doc,
+    [
+      { header: 'Ngôn ngữ', width: 80, text: (l: string) => languageName(l) },
+      { header: 'Giờ phát', width: 40, align: 'right', text: (l) => hrs(t.byLanguage[l] ?? 0) },
+      { header: 'Bằng tiếng của thôn (giờ)', width: 45, align: 'right', text: (l) => hrs(t.languageUse[l]?.ownMs ?? 0) },
+      { header: 'Phát thay (giờ)', width: 40, align: 'right', text: (l) => hrs(t.languageUse[l]?.fallbackMs ?? 0) },
+      { header: 'Thôn nghe bằng tiếng của mình', width: 45, align: 'right', text: (l) => n0(t.languageUse[l]?.placesOwn ?? 0) },
+      { header: 'Thôn nghe phát thay', width: 40, align: 'right', text: (l) => n0(t.languageUse[l]?.placesFallback ?? 0) },
+      { header: 'Bằng tiếng của thôn / phát thay', width: 70, text: (l) => languageUseWords(t.languageUse[l] ?? { ownMs: 0, fallbackMs: 0 }, 'vi') },
+    ],
+    report.languages,
+    { fontSize: 8.5 },
+  );
+  if (report.communes.length < 2) return;
+  const fallbacks = report.communes.flatMap((c) =>
+    report.languages.filter((l) => (c.figures.airtime.languageUse[l]?.fallbackMs ?? 0) > 0).map((l) => ({ c, l, u: c.figures.airtime.languageUse[l]! })),
+  );
+  if (fallbacks.length === 0) {
+    doc.font('regular').fontSize(9).text('Không xã, phường nào có thôn phải nghe phát thay.', { width: CONTENT }).moveDown(0.5);
+    return;
+  }
+  doc.font('bold').fontSize(9).text('Xã, phường có thôn nghe phát thay', { width: CONTENT }).moveDown(0.2);
+  table(
+    doc,
+    [
+      { header: 'Xã, phường', width: 110, text: (x) => x.c.area.name },
+      { header: 'Ngôn ngữ phát thay', width: 80, text: (x) => languageName(x.l) },
+      { header: 'Giờ phát thay', width: 45, align: 'right', text: (x) => hrs(x.u.fallbackMs) },
+      { header: 'Số thôn', width: 35, align: 'right', text: (x) => n0(x.u.placesFallback) },
+    ],
+    fallbacks,
+  );
 }
 
 /** Writes "Trang i/n" at the foot of every page (pages are buffered until the end). */

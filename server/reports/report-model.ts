@@ -9,6 +9,8 @@
  * Its inputs are what the other modules already decide, never decided again:
  * - as-run lines as server/asrun/accounting.ts classifies them (its statuses,
  *   its reasons), with each item's kind and language;
+ *   hours by language from the parts (language versions) each site played,
+ *   as server/asrun/languages.ts reads them from its receipt;
  * - live streams as each site played them (server/live: the source kind;
  *   whether a relay carries national or provincial radio is not recorded by
  *   the live feature, so the caller says it per play: relay-origin.ts);
@@ -26,8 +28,10 @@
  */
 import { heardVerdict, playedOf } from '../alerts/delivery-status.ts';
 import { AS_RUN_STATUSES, type AsRunLine, type AsRunStatus } from '../asrun/accounting.ts';
+import type { VersionOutcome } from '../asrun/languages.ts';
 import { SITE_CONDITIONS, type SiteCondition } from '../coverage/model.ts';
 import { conditionShares } from '../coverage/uptime.ts';
+import { effectiveLanguages } from '../registry/area-languages.ts';
 import type { AreaNode } from '../registry/model.ts';
 import {
   AIRTIME_KINDS,
@@ -41,6 +45,8 @@ import {
   type CoverageFigures,
   type FaultFigures,
   type FaultRow,
+  type LanguageAirtime,
+  type LanguageUse,
   type LivePlay,
   type RepairSource,
   type Report,
@@ -81,6 +87,8 @@ interface Acc {
   faults: { total: FaultFigures; byKind: Record<string, FaultFigures> };
   alertIds: Set<string>;
   alerts: AlertFigures;
+  /** Per language, the places that heard it as their own language and those that heard it in place of theirs. */
+  languagePlaces: Map<string, Record<LanguageUse, Set<string>>>;
 }
 
 function newAcc(): Acc {
@@ -89,14 +97,17 @@ function newAcc(): Acc {
     stations: 0,
     clusters: 0,
     bulletins: { planned: 0, byStatus: zeroStatus(), skippedByReason: {}, unplanned: 0 },
-    airtime: { totalMs: 0, byKind: zeroKinds(), byLanguage: {} },
+    airtime: { totalMs: 0, byKind: zeroKinds(), byLanguage: {}, languageUse: {} },
     uptime: { siteMs: 0, audibleMs: 0, byCondition: zeroConditions(), share: null },
     coverage: { villages: 0, villagesWithoutCluster: 0, villageMs: 0, coveredMs: 0, share: null },
     faults: { total: zeroFault(), byKind: {} },
     alertIds: new Set(),
     alerts: { alerts: 0, deliveries: 0, sounded: 0, message: 0, heard: 0 },
+    languagePlaces: new Map(),
   };
 }
+
+const zeroLanguage = (): LanguageAirtime => ({ ownMs: 0, fallbackMs: 0, placesOwn: 0, placesFallback: 0 });
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
 
@@ -107,7 +118,15 @@ function finish(a: Acc): UnitFigures {
     stations: a.stations,
     clusters: a.clusters,
     bulletins: a.bulletins,
-    airtime: a.airtime,
+    airtime: {
+      ...a.airtime,
+      languageUse: Object.fromEntries(
+        Object.entries(a.airtime.languageUse).map(([lang, u]) => {
+          const places = a.languagePlaces.get(lang);
+          return [lang, { ...u, placesOwn: places?.own.size ?? 0, placesFallback: places?.fallback.size ?? 0 }];
+        }),
+      ),
+    },
     uptime: { ...a.uptime, share: ratio(a.uptime.audibleMs, a.uptime.siteMs) },
     coverage: { ...a.coverage, share: ratio(a.coverage.coveredMs, a.coverage.villageMs) },
     faults: { total: fault(a.faults.total), byKind: Object.fromEntries(Object.entries(a.faults.byKind).map(([k, f]) => [k, fault(f)])) },
@@ -140,6 +159,38 @@ export function lineAirtimeMs(l: Pick<AsRunLine, 'status' | 'startedAt' | 'ended
   if (l.startedAt !== null && l.endedAt !== null) return Math.max(0, l.endedAt - l.startedAt);
   if (l.frames !== null) return l.frames * 20;
   return l.status === 'partial' ? 0 : l.durationMs;
+}
+
+/**
+ * How long one language version of a line was on air: its frames (exact,
+ * even for a version repeated between others), else its start to end; a
+ * version that did not sound, none.
+ */
+export function versionAirtimeMs(v: Pick<VersionOutcome, 'outcome' | 'frames' | 'startedAt' | 'endedAt'>): number {
+  if (v.outcome !== 'played' && v.outcome !== 'late' && v.outcome !== 'partial') return 0;
+  if (v.frames !== null && v.frames !== undefined) return v.frames * 20;
+  if (v.startedAt !== null && v.endedAt !== null) return Math.max(0, v.endedAt - v.startedAt);
+  return 0;
+}
+
+/**
+ * A line's time on air by language: an item without versions, all of it in
+ * the item's language; one version, all of it in that version's; several,
+ * each version's own time (versionAirtimeMs). A receipt that says nothing per
+ * version (an agent that played several without saying which for how long)
+ * counts whole in the first version's language.
+ */
+export function lineLanguageAirtime(
+  l: Pick<AsRunLine, 'status' | 'startedAt' | 'endedAt' | 'frames' | 'durationMs' | 'languages'>,
+  itemLang: string,
+): Array<{ lang: string; ms: number }> {
+  const total = lineAirtimeMs(l);
+  if (total === 0) return [];
+  const versions = l.languages?.versions ?? [];
+  if (versions.length === 0) return [{ lang: itemLang, ms: total }];
+  if (versions.length === 1) return [{ lang: versions[0]!.language, ms: total }];
+  const parts = versions.map((v) => ({ lang: v.language, ms: versionAirtimeMs(v) })).filter((p) => p.ms > 0);
+  return parts.length > 0 ? parts : [{ lang: versions[0]!.language, ms: total }];
 }
 
 function liveKind(p: LivePlay): AirtimeKind {
@@ -217,10 +268,15 @@ export function buildReport(input: ReportInputs): Report {
   const accOf = (unit: string) => (unit === OUTSIDE ? outside : accs.get(unit)!);
   const villageAccs = new Map(villages.map((v) => [v.key, { sites: 0, clusters: 0, uptime: newAcc().uptime, coverage: newAcc().coverage, spans: [] as Array<[number, number]> }]));
 
-  const sites = new Map<string, { site: ReportSite; unit: string; village: AreaNode | null }>();
+  // Where a site's audio is heard, for hours by language: its village, else its own area (a station: its commune), with that place's languages now.
+  const languagesOf = new Map<number, readonly string[]>();
+  const sites = new Map<string, { site: ReportSite; unit: string; village: AreaNode | null; place: string; languages: readonly string[] }>();
   for (const s of input.sites) {
     const p = placeOf(s.areaId);
-    if (p) sites.set(s.siteId, { site: s, ...p });
+    if (!p) continue;
+    let languages = languagesOf.get(s.areaId);
+    if (!languages) languagesOf.set(s.areaId, (languages = effectiveLanguages(s.areaId, byId).languages));
+    sites.set(s.siteId, { site: s, ...p, place: p.village?.key ?? byId.get(s.areaId)?.key ?? String(s.areaId), languages });
   }
   // Anything counted above commune level shows as its own row, so the total stays the sum of the rows.
   let outsideUsed = false;
@@ -277,13 +333,31 @@ export function buildReport(input: ReportInputs): Report {
     villageRows.set(unit, rows);
   }
 
-  // Hours on air: per commune, each programme counts once, for as long as its longest play there.
-  const onAir = new Map<string, { unit: string; kind: AirtimeKind; lang: string; ms: number }>();
-  const play = (unit: string, occurrence: string, kind: AirtimeKind, lang: string, ms: number) => {
-    const k = `${unit}\n${occurrence}`;
-    const prev = onAir.get(k);
-    if (!prev) onAir.set(k, { unit, kind, lang, ms });
-    else prev.ms = Math.max(prev.ms, ms);
+  // Hours on air: per commune, each programme counts once, for as long as its longest play there;
+  // by language, each programme's version in a language once, for its longest play there (and so by own language or fallback).
+  const onAir = new Map<string, { unit: string; kind: AirtimeKind; ms: number }>();
+  const inLanguage = new Map<string, { unit: string; lang: string; ms: number }>();
+  const byUse = new Map<string, { unit: string; lang: string; use: LanguageUse; ms: number }>();
+  const longest = <T extends { ms: number }>(m: Map<string, T>, k: string, v: T) => {
+    const prev = m.get(k);
+    if (!prev) m.set(k, v);
+    else prev.ms = Math.max(prev.ms, v.ms);
+  };
+  type SiteAt = NonNullable<ReturnType<typeof sites.get>>;
+  /** One site's play of a programme: its whole time, and each language's, heard where the site stands (own language or fallback). */
+  const play = (s: SiteAt, occurrence: string, kind: AirtimeKind, parts: ReadonlyArray<{ lang: string; ms: number }>, ms: number, siteLanguages: readonly string[]) => {
+    longest(onAir, `${s.unit}\n${occurrence}`, { unit: s.unit, kind, ms });
+    for (const p of parts) {
+      if (!(p.ms > 0)) continue;
+      const use: LanguageUse = siteLanguages.includes(p.lang) ? 'own' : 'fallback';
+      longest(inLanguage, `${s.unit}\n${occurrence}\n${p.lang}`, { unit: s.unit, lang: p.lang, ms: p.ms });
+      longest(byUse, `${s.unit}\n${occurrence}\n${p.lang}\n${use}`, { unit: s.unit, lang: p.lang, use, ms: p.ms });
+      both(s.unit, (a) => {
+        let places = a.languagePlaces.get(p.lang);
+        if (!places) a.languagePlaces.set(p.lang, (places = { own: new Set(), fallback: new Set() }));
+        places[use].add(s.place);
+      });
+    }
   };
 
   // Bulletins: the as-run lines, by the accounting's own status.
@@ -309,13 +383,15 @@ export function buildReport(input: ReportInputs): Report {
       }
     });
     const ms = lineAirtimeMs(l);
-    if (ms > 0) play(s.unit, `b\n${l.entryId}`, 'bulletin', item?.lang ?? 'und', ms);
+    // The languages the site was planned with (when the bulletin has versions), else its place's now.
+    const heardWith = l.languages && l.languages.site.length > 0 ? l.languages.site : s.languages;
+    if (ms > 0) play(s, `b\n${l.entryId}`, 'bulletin', lineLanguageAirtime(l, item?.lang ?? 'und'), ms, heardWith);
   }
 
   for (const p of input.live) {
     const s = sites.get(p.siteId);
     if (!s || !inPeriod(p.startedAt) || !(p.playedMs > 0)) continue;
-    play(s.unit, `l\n${p.streamId}`, liveKind(p), p.lang, p.playedMs);
+    play(s, `l\n${p.streamId}`, liveKind(p), [{ lang: p.lang, ms: p.playedMs }], p.playedMs, s.languages);
   }
 
   // Alerts: delivery rows judged by delivery-status.ts.
@@ -361,7 +437,10 @@ export function buildReport(input: ReportInputs): Report {
         if (heard) a.alerts.heard++;
       });
       const end = d.completedAt ?? d.failedAt ?? alert.endedAt;
-      if (d.firstSoundAt !== null && end !== null && end > d.firstSoundAt) play(s.unit, `a\n${alert.id}`, 'alert', lang, end - d.firstSoundAt);
+      if (d.firstSoundAt !== null && end !== null && end > d.firstSoundAt) {
+        const ms = end - d.firstSoundAt;
+        play(s, `a\n${alert.id}`, 'alert', [{ lang, ms }], ms, s.languages);
+      }
     }
     if (row.targeted === 0) continue;
     row.communes = [...units].filter((u) => u !== OUTSIDE).length;
@@ -370,13 +449,24 @@ export function buildReport(input: ReportInputs): Report {
   }
   alertRows.sort((a, b) => a.issuedAt - b.issuedAt || a.id.localeCompare(b.id));
 
-  const languages = new Set<string>();
   for (const o of onAir.values()) {
-    languages.add(o.lang);
     both(o.unit, (a) => {
       a.airtime.totalMs += o.ms;
       a.airtime.byKind[o.kind] += o.ms;
+    });
+  }
+  const languages = new Set<string>();
+  for (const o of inLanguage.values()) {
+    languages.add(o.lang);
+    both(o.unit, (a) => {
       a.airtime.byLanguage[o.lang] = (a.airtime.byLanguage[o.lang] ?? 0) + o.ms;
+    });
+  }
+  for (const o of byUse.values()) {
+    both(o.unit, (a) => {
+      const u = (a.airtime.languageUse[o.lang] ??= zeroLanguage());
+      if (o.use === 'own') u.ownMs += o.ms;
+      else u.fallbackMs += o.ms;
     });
   }
 

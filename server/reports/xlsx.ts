@@ -7,6 +7,9 @@
  *   officer compares communes, sorts and filters them and sums a column,
  *   which 99 sheets would prevent; a commune's own report is this same
  *   workbook with one row;
+ * - "Theo ngôn ngữ": a row per commune and language: its hours, of which
+ *   heard in the villages' own language and played as a fallback, and how
+ *   many villages heard it each way; then the area's row per language;
  * - "Không phát theo lý do": a row per commune, a column per reason;
  * - "Theo thôn": uptime and verified coverage per village;
  * - "Cảnh báo", "Sự cố": one row per alert, per fault.
@@ -23,7 +26,9 @@ import {
   AIRTIME_KIND_LABEL,
   capitalise,
   faultKindWords,
+  LANGUAGE_USE_LABEL,
   languageName,
+  languageUseWords,
   LEVEL_VI,
   periodLine,
   REPAIR_SOURCE_LABEL,
@@ -226,6 +231,34 @@ export function reportWorkbook(report: Report): ExcelJS.Workbook {
 
   // Theo xã
   table(wb, report, 'Theo xã', 'Số liệu theo xã, phường', communeColumns(report), report.communes, { label: `Toàn ${areaWord}`, figures: report.totals });
+
+  // Theo ngôn ngữ
+  const byLanguage = [
+    ...report.communes.map((c) => ({ name: c.area.name, code: c.area.code, f: c.figures, total: false })),
+    { name: `Toàn ${areaWord}`, code: report.root.code, f: report.totals, total: true },
+  ].flatMap((u) => report.languages.filter((l) => (u.f.airtime.byLanguage[l] ?? 0) > 0).map((l) => ({ ...u, lang: l, use: u.f.airtime.languageUse[l]! })));
+  const langSheet = table(
+    wb,
+    report,
+    'Theo ngôn ngữ',
+    'Thời lượng phát theo ngôn ngữ',
+    [
+      { header: 'Mã xã', width: 10, value: (x) => x.code },
+      { header: 'Tên xã, phường', width: 26, value: (x) => x.name },
+      { header: 'Ngôn ngữ', width: 18, value: (x) => languageName(x.lang) },
+      { header: 'Mã ngôn ngữ', width: 9, value: (x) => x.lang },
+      { header: 'Giờ phát', width: 12, fmt: FMT.hours, value: (x) => hoursOf(x.f.airtime.byLanguage[x.lang] ?? 0) },
+      { header: 'Bằng tiếng của thôn / phát thay', width: 24, value: (x) => languageUseWords(x.use, 'vi') },
+      { header: `Giờ phát ${LANGUAGE_USE_LABEL.own.vi.toLowerCase()}`, width: 14, fmt: FMT.hours, value: (x) => hoursOf(x.use.ownMs) },
+      { header: `Giờ ${LANGUAGE_USE_LABEL.fallback.vi.toLowerCase()}`, width: 16, fmt: FMT.hours, value: (x) => hoursOf(x.use.fallbackMs) },
+      { header: 'Số thôn nghe bằng tiếng của mình', width: 13, fmt: FMT.count, value: (x) => x.use.placesOwn },
+      { header: 'Số thôn nghe phát thay', width: 13, fmt: FMT.count, value: (x) => x.use.placesFallback },
+    ],
+    byLanguage,
+  );
+  byLanguage.forEach((x, i) => {
+    if (x.total) langSheet.getRow(HEADER_ROW + 1 + i).font = { bold: true };
+  });
 
   // Không phát theo lý do
   table(

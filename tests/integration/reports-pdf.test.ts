@@ -134,7 +134,9 @@ describe.skipIf(!haveTools(POPPLER))('the PDF report of a month', () => {
       const bytes = fs.readFileSync(path.join(dir, f));
       expect(bytes.subarray(1, 4).toString('latin1'), f).toBe('PNG');
     }
-    // The same pages in grey (PGM: a header, then one byte a pixel) to count the ink.
+    // Each page says something besides its number (a short last page, the closing note alone, is not blank).
+    pages.forEach((p, i) => expect(p.replace(/Trang \d+\/\d+/, '').trim(), `page ${i + 1}`).not.toBe(''));
+    // The same pages in grey (PGM: a header, then one byte a pixel) to count the ink; at 40 dpi small print is grey, not black.
     run('pdftoppm', ['-gray', '-r', '40', file, path.join(dir, 'grey')]);
     const greys = fs.readdirSync(dir).filter((f) => f.startsWith('grey'));
     expect(greys).toHaveLength(pages.length);
@@ -144,8 +146,8 @@ describe.skipIf(!haveTools(POPPLER))('the PDF report of a month', () => {
       expect(header, f).not.toBeNull();
       const pixels = pgm.subarray(header![0].length);
       expect(pixels.length).toBe(Number(header![1]) * Number(header![2]));
-      const ink = pixels.reduce((n, v) => n + (v < 128 ? 1 : 0), 0) / pixels.length;
-      expect(ink, `${f}: share of dark pixels`).toBeGreaterThan(0.005);
+      const ink = pixels.reduce((n, v) => n + (v < 200 ? 1 : 0), 0) / pixels.length;
+      expect(ink, `${f}: share of inked pixels`).toBeGreaterThan(0.002);
     }
   });
 });

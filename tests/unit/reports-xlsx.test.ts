@@ -50,7 +50,7 @@ beforeAll(async () => {
 
 describe('the Excel workbook of a month', () => {
   it('has the summary, a row per commune, reasons, villages, alerts and faults, each with its header frozen', () => {
-    expect(wb.worksheets.map((w) => w.name)).toEqual(['Tổng hợp', 'Theo xã', 'Không phát theo lý do', 'Theo thôn', 'Cảnh báo', 'Sự cố']);
+    expect(wb.worksheets.map((w) => w.name)).toEqual(['Tổng hợp', 'Theo xã', 'Theo ngôn ngữ', 'Không phát theo lý do', 'Theo thôn', 'Cảnh báo', 'Sự cố']);
     for (const ws of wb.worksheets) {
       expect(ws.views[0], ws.name).toMatchObject({ state: 'frozen', ySplit: HEADER_ROW });
       expect(ws.getColumn(1).width, ws.name).toBeGreaterThan(8);
