@@ -13,6 +13,7 @@ import { AreaRepository } from './registry/areas.ts';
 import { SiteRepository } from './registry/sites.ts';
 import { UserRepository } from './auth/users.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
+import { GuessStore } from './auth/guess-store.ts';
 import { defaultPasswordPolicy } from './auth/password-policy.ts';
 import { AuditLog } from './audit.ts';
 import { FleetState } from './fleet/fleet-state.ts';
@@ -258,7 +259,8 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     areas,
     sites,
     users,
-    loginLimits: new LoginLimiter(config.login),
+    // Counted in the store: every server on one database draws on the same limits.
+    loginLimits: new LoginLimiter(new GuessStore(store.db, store.dialect), config.login),
     audit,
     fleet,
     siteHistory: new SiteHistory(store.db),

@@ -1,7 +1,10 @@
 /**
  * Limits on password guessing, for login and for changing one's password
- * (both test a password, so both draw on the same budget). Pure: the caller
- * passes the time and the client's address.
+ * (both test a password, so both draw on the same budget): the decision,
+ * pure, and the limiter that asks the store for the counts (guess-store.ts:
+ * shared by every server on one database, so N servers behind a load
+ * balancer do not give a guesser N times the attempts). The caller passes
+ * the time and the client's address.
  *
  * Three counts of failed attempts over a sliding window (15 minutes):
  * - per (username, address), at most `perUserAddress` (10): one address
@@ -17,10 +20,13 @@
  *   owner out: failures from their address count against their address.
  *
  * Check and count are one step: `attempt()` reserves a failure before the
- * slow password check; `succeed()` gives it back (and forgives that user at
- * that address), `release()` gives it back when no password was tested, and
- * `fail()` keeps it. So parallel guesses cannot all pass a check that none of
- * them has counted in yet.
+ * slow password check, in one atomic step of the store (no other server's
+ * reservation for the same user or address comes between its count and its
+ * write); `succeed()` gives it back (and forgives that user at that
+ * address), `release()` gives it back when no password was tested, and
+ * `fail()` keeps it. So parallel guesses, on one server or several, cannot
+ * all pass a check that none of them has counted in yet. A server that dies
+ * between the reservation and the answer leaves it counted as a failure.
  *
  * IPv6 clients are counted per /64 (one subscriber usually holds a whole /64),
  * IPv4-mapped IPv6 as IPv4.
@@ -46,11 +52,9 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
 /** The first back-off step past the per-user free attempts. */
 const BACKOFF_BASE_MS = 1000;
 /** An address the user signed in from this recently skips the per-user back-off. */
-const KNOWN_ADDRESS_MS = 30 * 86_400_000;
-/** Remembered (user, address) sign-ins at most; the oldest are forgotten first. */
-const KNOWN_ADDRESS_MAX = 20_000;
-/** Expired entries of every key are dropped once per this many attempts, so memory follows the window. */
-const SWEEP_EVERY = 1024;
+export const KNOWN_ADDRESS_MS = 30 * 86_400_000;
+/** Expired counts are deleted once per this many attempts of one server, so the store's table follows the window. */
+export const SWEEP_EVERY = 1024;
 
 export type LimitKind = 'user_address' | 'address' | 'user';
 
@@ -65,122 +69,115 @@ export interface Refusal {
 export interface Attempt {
   ok: true;
   /** The password was right: give back the reservation and forgive this user at this address. */
-  succeed(): void;
+  succeed(): Promise<void>;
   /** The password was wrong: the reservation stays as a failure. */
-  fail(): void;
+  fail(): Promise<void>;
   /** No password was tested (refused for another reason first): give back the reservation. */
-  release(): void;
+  release(): Promise<void>;
 }
 
-interface Entry {
-  at: number;
+/** The failures of one key within the window: how many, the oldest and the newest time. */
+export interface KeyCount {
+  n: number;
+  oldest: number | null;
+  newest: number | null;
+}
+
+/** What the decision reads of the store for one attempt. */
+export interface LoginCounts {
+  /** Failures of this user at this address since the pair's last success. */
+  userAddress: KeyCount;
+  address: KeyCount;
+  user: KeyCount;
+  /** When this user last signed in from this address (null: never, or forgotten). */
+  knownAt: number | null;
+}
+
+/** Whose counts an attempt reads and adds to. */
+export interface LoginKey {
+  username: string;
+  /** addressKey() of the client's address. */
+  address: string;
+}
+
+/**
+ * The refusal of an attempt at `now` given the counts, or undefined when it
+ * may go on. Of several limits reached, the one that lifts last is named.
+ */
+export function loginRefusal(c: LoginCounts, L: LoginLimits, now: number): Refusal | undefined {
+  const refusals: Refusal[] = [];
+  const lifts = (k: KeyCount) => (k.oldest ?? now) + L.windowMs - now;
+  if (c.userAddress.n >= L.perUserAddress) refusals.push({ ok: false, kind: 'user_address', limit: L.perUserAddress, retryAfterMs: lifts(c.userAddress) });
+  if (c.address.n >= L.perAddress) refusals.push({ ok: false, kind: 'address', limit: L.perAddress, retryAfterMs: lifts(c.address) });
+  const knownAddress = c.knownAt !== null && c.knownAt > now - KNOWN_ADDRESS_MS;
+  if (!knownAddress && c.user.n >= L.perUser) {
+    const wait = backoffMs(c.user.n - L.perUser, L.backoffMaxMs);
+    const last = c.user.newest ?? now;
+    if (now < last + wait) refusals.push({ ok: false, kind: 'user', limit: L.perUser, retryAfterMs: last + wait - now });
+  }
+  if (refusals.length === 0) return undefined;
+  return refusals.reduce((x, y) => (y.retryAfterMs > x.retryAfterMs ? y : x));
+}
+
+/**
+ * What the limiter needs of the store (guess-store.ts GuessStore). Every
+ * time is the caller's clock.
+ */
+export interface LoginGuessStore {
+  /**
+   * One atomic step: read `key`'s counts of failures after `since` (and the
+   * pair's known-address time), then, unless `decide` refuses, write a
+   * reservation at `now`. No other reservation for the same user or address,
+   * through any server, is counted or written in between.
+   */
+  reserveLogin(key: LoginKey, now: number, since: number, decide: (c: LoginCounts) => Refusal | undefined): Promise<{ id: number } | Refusal>;
+  /** Delete a reservation (release). */
+  giveBack(id: number): Promise<void>;
+  /** Delete a reservation, forgive the pair's failures (their per-address and per-user counts stay), and remember the pair's address as known at `now`. */
+  forgive(id: number, key: LoginKey, now: number): Promise<void>;
+  /** Forget whom the user's failures after `since` were against (the per-address counts stay); resolves to how many. */
+  unlock(username: string, since: number): Promise<number>;
+  /** Delete login failures at or before `before` and known addresses at or before `knownBefore`. */
+  sweepLogin(before: number, knownBefore: number): Promise<void>;
 }
 
 export class LoginLimiter {
-  private readonly byUserAddress = new Map<string, Entry[]>();
-  private readonly byAddress = new Map<string, Entry[]>();
-  private readonly byUser = new Map<string, Entry[]>();
-  private readonly known = new Map<string, number>();
   private sinceSweep = 0;
 
-  constructor(private readonly limits: LoginLimits = DEFAULT_LOGIN_LIMITS) {}
+  constructor(
+    private readonly store: LoginGuessStore,
+    readonly limits: LoginLimits = DEFAULT_LOGIN_LIMITS,
+  ) {}
 
-  attempt(username: string, address: string, now: number): Attempt | Refusal {
-    if (++this.sinceSweep >= SWEEP_EVERY) this.sweep(now);
-    const addr = addressKey(address);
-    const pair = `${username}\n${addr}`;
+  async attempt(username: string, address: string, now: number): Promise<Attempt | Refusal> {
     const L = this.limits;
-    const ua = this.live(this.byUserAddress, pair, now);
-    const a = this.live(this.byAddress, addr, now);
-    const u = this.live(this.byUser, username, now);
-    const refusals: Refusal[] = [];
-    if (ua.length >= L.perUserAddress) refusals.push({ ok: false, kind: 'user_address', limit: L.perUserAddress, retryAfterMs: ua[0]!.at + L.windowMs - now });
-    if (a.length >= L.perAddress) refusals.push({ ok: false, kind: 'address', limit: L.perAddress, retryAfterMs: a[0]!.at + L.windowMs - now });
-    const knownAt = this.known.get(pair);
-    const knownAddress = knownAt !== undefined && knownAt > now - KNOWN_ADDRESS_MS;
-    if (!knownAddress && u.length >= L.perUser) {
-      const wait = backoffMs(u.length - L.perUser, L.backoffMaxMs);
-      const last = u[u.length - 1]!.at;
-      if (now < last + wait) refusals.push({ ok: false, kind: 'user', limit: L.perUser, retryAfterMs: last + wait - now });
+    if (++this.sinceSweep >= SWEEP_EVERY) {
+      this.sinceSweep = 0;
+      await this.store.sweepLogin(now - L.windowMs, now - KNOWN_ADDRESS_MS);
     }
-    if (refusals.length > 0) return refusals.reduce((x, y) => (y.retryAfterMs > x.retryAfterMs ? y : x));
-
-    const entry: Entry = { at: now };
-    const lists: Array<[Map<string, Entry[]>, string, Entry[]]> = [
-      [this.byUserAddress, pair, ua],
-      [this.byAddress, addr, a],
-      [this.byUser, username, u],
-    ];
-    for (const [map, key, list] of lists) {
-      list.push(entry);
-      map.set(key, list);
-    }
+    const key: LoginKey = { username, address: addressKey(address) };
+    const r = await this.store.reserveLogin(key, now, now - L.windowMs, (c) => loginRefusal(c, L, now));
+    if ('ok' in r) return r;
+    const { id } = r;
     let settled = false;
-    const giveBack = () => {
-      for (const [map, key] of lists) {
-        const list = map.get(key);
-        if (!list) continue;
-        const i = list.indexOf(entry);
-        if (i >= 0) list.splice(i, 1);
-        if (list.length === 0) map.delete(key);
-      }
+    const settle = (fn: () => Promise<void>) => async () => {
+      if (settled) return;
+      settled = true;
+      await fn();
     };
     return {
       ok: true,
-      succeed: () => {
-        if (settled) return;
-        settled = true;
-        giveBack();
-        // Only this user at this address is forgiven: a good login must not reset an
-        // address that is guessing other accounts, nor a guesser spread over other addresses.
-        this.byUserAddress.delete(pair);
-        this.known.delete(pair);
-        this.known.set(pair, now);
-        if (this.known.size > KNOWN_ADDRESS_MAX) this.known.delete(this.known.keys().next().value!);
-      },
-      fail: () => {
-        settled = true;
-      },
-      release: () => {
-        if (settled) return;
-        settled = true;
-        giveBack();
-      },
+      // Only this user at this address is forgiven: a good login must not reset an
+      // address that is guessing other accounts, nor a guesser spread over other addresses.
+      succeed: settle(() => this.store.forgive(id, key, now)),
+      fail: settle(async () => {}),
+      release: settle(() => this.store.giveBack(id)),
     };
   }
 
   /** Forget every failure counted against `username` (an admin's unlock); answers how many there were. */
-  unlock(username: string): number {
-    const n = this.byUser.get(username)?.length ?? 0;
-    this.byUser.delete(username);
-    const prefix = `${username}\n`;
-    for (const key of [...this.byUserAddress.keys()]) if (key.startsWith(prefix)) this.byUserAddress.delete(key);
-    return n;
-  }
-
-  /** Keys currently tracked (for tests of memory bounds). */
-  size(): number {
-    return this.byUserAddress.size + this.byAddress.size + this.byUser.size;
-  }
-
-  /** Drop entries older than the window from every key. */
-  sweep(now: number): void {
-    this.sinceSweep = 0;
-    for (const map of [this.byUserAddress, this.byAddress, this.byUser]) {
-      for (const key of [...map.keys()]) this.live(map, key, now);
-    }
-    for (const [key, at] of this.known) if (at <= now - KNOWN_ADDRESS_MS) this.known.delete(key);
-  }
-
-  private live(map: Map<string, Entry[]>, key: string, now: number): Entry[] {
-    const list = map.get(key);
-    if (!list) return [];
-    const from = now - this.limits.windowMs;
-    let drop = 0;
-    while (drop < list.length && list[drop]!.at <= from) drop++;
-    if (drop > 0) list.splice(0, drop);
-    if (list.length === 0) map.delete(key);
-    return list;
+  unlock(username: string, now: number): Promise<number> {
+    return this.store.unlock(username, now - this.limits.windowMs);
   }
 }
 

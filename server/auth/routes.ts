@@ -32,8 +32,8 @@ export const authRoutes =
      * slow check (server/auth/login-limiter.ts), or refuse with 429 naming the
      * limit reached and when to try again (also in Retry-After).
      */
-    const reserveGuess = (username: string, req: FastifyRequest, reply: FastifyReply): Attempt => {
-      const a = ctx.loginLimits.attempt(username, req.ip, ctx.now());
+    const reserveGuess = async (username: string, req: FastifyRequest, reply: FastifyReply): Promise<Attempt> => {
+      const a = await ctx.loginLimits.attempt(username, req.ip, ctx.now());
       if (a.ok) return a;
       const retryAfterS = Math.max(1, Math.ceil(a.retryAfterMs / 1000));
       const windowMinutes = ctx.config.login.windowMs / 60_000;
@@ -58,17 +58,17 @@ export const authRoutes =
         },
       },
       async (req, reply) => {
-        const guess = reserveGuess(req.body.username, req, reply);
+        const guess = await reserveGuess(req.body.username, req, reply);
         let r: Awaited<ReturnType<typeof ctx.users.login>>;
         try {
           r = await ctx.users.login(req.body.username, req.body.password, ctx.config.sessionTtlH * 3600 * 1000);
         } catch (e) {
           // Busy (503): no password was checked, so it is no guess.
-          if (e instanceof LoanetError && e.statusCode === 503) guess.release();
-          else guess.fail();
+          if (e instanceof LoanetError && e.statusCode === 503) await guess.release();
+          else await guess.fail();
           throw e;
         }
-        guess.succeed();
+        await guess.succeed();
         await ctx.audit.record(r.user, 'auth.login', r.user.username, req.body.cookie ? { via: 'cookie' } : undefined);
         const user = { username: r.user.username, role: r.user.role };
         if (req.body.cookie) {
@@ -181,23 +181,23 @@ export const authRoutes =
       async (req, reply) => {
         const p = requirePermission(req, 'read');
         const { currentPassword, newPassword } = req.body;
-        const guess = reserveGuess(p.user.username, req, reply);
+        const guess = await reserveGuess(p.user.username, req, reply);
         try {
           ctx.users.assertPasswordAllowed(newPassword, p.user.username, 'newPassword');
           if (newPassword === currentPassword) throw fail('LOANET_PASSWORD_UNCHANGED', { field: 'newPassword' });
         } catch (e) {
-          guess.release();
+          await guess.release();
           throw e;
         }
-        const right = await ctx.users.verifyPassword(p.user.id, currentPassword).catch((e: unknown) => {
-          guess.release();
+        const right = await ctx.users.verifyPassword(p.user.id, currentPassword).catch(async (e: unknown) => {
+          await guess.release();
           throw e;
         });
         if (!right) {
-          guess.fail();
+          await guess.fail();
           throw fail('LOANET_PASSWORD_WRONG', { field: 'currentPassword' });
         }
-        guess.succeed();
+        await guess.succeed();
         const hash = await ctx.users.preparePassword(newPassword, p.user.username, 'newPassword');
         const keepTokens = req.body.keepTokens === true;
         const revokedTokens = await ctx.users.setOwnPassword(p.user.id, hash, p.tokenId, keepTokens);
@@ -301,7 +301,7 @@ export const authRoutes =
         const target = await ctx.users.byId(req.params.id);
         if (!target) throw Errors.notFound('user', req.params.id);
         enforceScope(userChangeRefusal({ id: p.user.id, scope: p.user.areaId }, target, undefined, ctx.coverage.areaIndex()));
-        const forgotten = ctx.loginLimits.unlock(target.username);
+        const forgotten = await ctx.loginLimits.unlock(target.username, ctx.now());
         await ctx.audit.record(p.user, 'user.unlock', target.username, { forgottenFailures: forgotten });
         return { ok: true as const, forgottenFailures: forgotten };
       },

@@ -1,22 +1,23 @@
 /**
  * Limits on guessing enrolment codes (POST /api/enrol needs no login, so
- * anyone on the network may try). Pure: the caller passes the time and the
- * client's address.
+ * anyone on the network may try): the decision, pure, and the limiter that
+ * asks the store for the counts (server/auth/guess-store.ts: shared by every
+ * server on one database). The caller passes the time and the client's
+ * address.
  *
  * Refused attempts are counted over a sliding window (15 minutes by
  * default) per address (10: a board with a mistyped code gets several
  * tries) and over all addresses together (100: a guesser with many
  * addresses). A success counts nothing. Check and count are one step, as in
  * the login limits (server/auth/login-limiter.ts): `attempt()` reserves a
- * refusal before the code is looked at and `succeed()` gives it back, so
- * parallel guesses cannot all pass a check none of them has counted in.
+ * refusal before the code is looked at, in one atomic step of the store
+ * across servers, and `succeed()` gives it back, so parallel guesses cannot
+ * all pass a check none of them has counted in.
  *
- * Memory stays bounded without a sweep job: every live entry is in the
- * total list, which never holds more than `total` entries, so at most
- * `total` addresses hold live entries; expired ones are dropped as they are
- * met and by a full sweep whenever more addresses than that are held.
+ * The store's rows stay bounded: live ones by `total`, expired ones deleted
+ * once per SWEEP_EVERY attempts of a server.
  */
-import { addressKey } from '../auth/login-limiter.ts';
+import { addressKey, type KeyCount, SWEEP_EVERY } from '../auth/login-limiter.ts';
 
 export interface EnrolLimits {
   perAddress: number;
@@ -29,9 +30,9 @@ export const DEFAULT_ENROL_LIMITS: EnrolLimits = { perAddress: 10, total: 100, w
 export interface EnrolAttempt {
   ok: true;
   /** The code was right: the reservation is given back. */
-  succeed(): void;
+  succeed(): Promise<void>;
   /** The code was refused: the reservation stays. */
-  fail(): void;
+  fail(): Promise<void>;
 }
 
 export interface EnrolRefusal {
@@ -41,62 +42,57 @@ export interface EnrolRefusal {
   retryAfterMs: number;
 }
 
+/** Refused codes within the window: from this address, and from every address. */
+export interface EnrolCounts {
+  address: KeyCount;
+  total: KeyCount;
+}
+
+/** The refusal of an attempt at `now` given the counts, or undefined when it may go on. */
+export function enrolRefusal(c: EnrolCounts, L: EnrolLimits, now: number): EnrolRefusal | undefined {
+  const lifts = (k: KeyCount) => (k.oldest ?? now) + L.windowMs - now;
+  if (c.address.n >= L.perAddress) return { ok: false, kind: 'address', limit: L.perAddress, retryAfterMs: lifts(c.address) };
+  if (c.total.n >= L.total) return { ok: false, kind: 'total', limit: L.total, retryAfterMs: lifts(c.total) };
+  return undefined;
+}
+
+/** What the limiter needs of the store (server/auth/guess-store.ts GuessStore). */
+export interface EnrolGuessStore {
+  /** As LoginGuessStore.reserveLogin: counts after `since` and the reservation at `now` in one atomic step across servers. */
+  reserveEnrol(address: string, now: number, since: number, decide: (c: EnrolCounts) => EnrolRefusal | undefined): Promise<{ id: number } | EnrolRefusal>;
+  giveBack(id: number): Promise<void>;
+  /** Delete enrolment refusals at or before `before`. */
+  sweepEnrol(before: number): Promise<void>;
+}
+
 export class EnrolLimiter {
-  private readonly byAddress = new Map<string, number[]>();
-  private readonly all: number[] = [];
+  private sinceSweep = 0;
 
-  constructor(readonly limits: EnrolLimits = DEFAULT_ENROL_LIMITS) {}
+  constructor(
+    private readonly store: EnrolGuessStore,
+    readonly limits: EnrolLimits = DEFAULT_ENROL_LIMITS,
+  ) {}
 
-  attempt(address: string, now: number): EnrolAttempt | EnrolRefusal {
+  async attempt(address: string, now: number): Promise<EnrolAttempt | EnrolRefusal> {
     const L = this.limits;
-    const key = addressKey(address);
-    this.expire(this.all, now);
-    if (this.byAddress.size > L.total) this.sweep(now);
-    const mine = this.byAddress.get(key) ?? [];
-    this.expire(mine, now);
-    if (mine.length >= L.perAddress) return { ok: false, kind: 'address', limit: L.perAddress, retryAfterMs: mine[0]! + L.windowMs - now };
-    if (this.all.length >= L.total) return { ok: false, kind: 'total', limit: L.total, retryAfterMs: this.all[0]! + L.windowMs - now };
-    mine.push(now);
-    this.all.push(now);
-    this.byAddress.set(key, mine);
+    if (++this.sinceSweep >= SWEEP_EVERY) {
+      this.sinceSweep = 0;
+      await this.store.sweepEnrol(now - L.windowMs);
+    }
+    const r = await this.store.reserveEnrol(addressKey(address), now, now - L.windowMs, (c) => enrolRefusal(c, L, now));
+    if ('ok' in r) return r;
+    const { id } = r;
     let settled = false;
     return {
       ok: true,
-      succeed: () => {
+      succeed: async () => {
         if (settled) return;
         settled = true;
-        remove(mine, now);
-        remove(this.all, now);
-        if (mine.length === 0 && this.byAddress.get(key) === mine) this.byAddress.delete(key);
+        await this.store.giveBack(id);
       },
-      fail: () => {
+      fail: async () => {
         settled = true;
       },
     };
   }
-
-  /** Addresses currently tracked (for tests of the memory bound). */
-  addresses(): number {
-    return this.byAddress.size;
-  }
-
-  private sweep(now: number): void {
-    for (const [key, list] of this.byAddress) {
-      this.expire(list, now);
-      if (list.length === 0) this.byAddress.delete(key);
-    }
-  }
-
-  private expire(list: number[], now: number): void {
-    const from = now - this.limits.windowMs;
-    let drop = 0;
-    while (drop < list.length && list[drop]! <= from) drop++;
-    if (drop > 0) list.splice(0, drop);
-  }
-}
-
-/** Remove one entry of time `at` (the latest such: the one this attempt added, or an equal one, which counts the same). */
-function remove(list: number[], at: number): void {
-  const i = list.lastIndexOf(at);
-  if (i >= 0) list.splice(i, 1);
 }

@@ -12,6 +12,7 @@ import { siteFor } from '../registry/site-access.ts';
 import { fail } from '../errors.ts';
 import { EnrolmentService, type EnrolRefusalReason } from './service.ts';
 import { EnrolLimiter } from './limiter.ts';
+import { GuessStore } from '../auth/guess-store.ts';
 import { loadEnrolmentKey } from './key.ts';
 import { EnrolmentCreated, EnrolmentStatus, Enrolled, EnrolRefused, EnrolRequest } from '../../api/enrolment.ts';
 
@@ -39,7 +40,8 @@ export const enrolmentRoutes =
       now: () => ctx.now(),
       key: loadEnrolmentKey(ctx.config.dataDir),
       ttlMs: ctx.config.enrolment.ttlMs,
-      limiter: new EnrolLimiter(ctx.config.enrolment.limits),
+      // Counted in the store: every server on one database draws on the same limits.
+      limiter: new EnrolLimiter(new GuessStore(ctx.store.db, ctx.store.dialect), ctx.config.enrolment.limits),
     });
 
     /** The site, if the caller may enrol its board (registry/site-access.ts, as on every site route). */

@@ -156,10 +156,10 @@ export class EnrolmentService {
    */
   async enrol(typed: string, address: string): Promise<EnrolResult> {
     const { limiter, now, audit } = this.deps;
-    const attempt = limiter.attempt(address, now());
+    const attempt = await limiter.attempt(address, now());
     if (!attempt.ok) return { ok: false, kind: 'limited', limit: attempt };
     const refuse = async (reason: EnrolRefusalReason, siteId: string | null): Promise<EnrolResult> => {
-      attempt.fail();
+      await attempt.fail();
       await audit.record(null, 'site.enrol.refused', siteId, { reason, from: address });
       return { ok: false, kind: 'refused', reason, siteId };
     };
@@ -202,10 +202,11 @@ export class EnrolmentService {
       }
       // rotateCredential refuses a site retired meanwhile.
       if (e instanceof LoanetError && e.statusCode === 409) return refuse('site_retired', row.site_id);
-      attempt.succeed();
+      // Not the board's fault: given back, and the store's failure is the one reported.
+      await attempt.succeed().catch(() => undefined);
       throw e;
     }
-    attempt.succeed();
+    await attempt.succeed();
     await audit.record(null, 'site.enrol', row.site_id, { from: address });
     return { ok: true, siteId: row.site_id, secret };
   }

@@ -15,6 +15,7 @@ import { EnrolError, enrol, enrolFromFile, needsEnrolment, parseEnrolFile, serve
 import { loadAgentConfig } from '../../edge-agent/config.ts';
 import { EnrolmentService } from '../../server/enrolment/service.ts';
 import { EnrolLimiter } from '../../server/enrolment/limiter.ts';
+import { GuessStore } from '../../server/auth/guess-store.ts';
 import type { EnrolmentCreated } from '../../api/index.ts';
 
 let t: TestServer;
@@ -151,7 +152,7 @@ describe('one code, two trades in the same instant', () => {
       now: Date.now,
       key: Buffer.alloc(32, 7),
       ttlMs: 3_600_000,
-      limiter: new EnrolLimiter(),
+      limiter: new EnrolLimiter(new GuessStore(ctx.store.db, ctx.store.dialect)),
     });
     const { code } = await service.create('lc-agent-enrol-03', { id: 1, username: 'admin' });
     const [a, b] = await Promise.all([service.enrol(code, '192.0.2.1'), service.enrol(code, '192.0.2.2')]);

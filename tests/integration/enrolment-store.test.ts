@@ -9,6 +9,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../server/audit.ts';
 import { EnrolLimiter } from '../../server/enrolment/limiter.ts';
+import { GuessStore } from '../../server/auth/guess-store.ts';
 import { EnrolmentService } from '../../server/enrolment/service.ts';
 import { AreaRepository } from '../../server/registry/areas.ts';
 import { SiteRepository } from '../../server/registry/sites.ts';
@@ -35,7 +36,15 @@ describe.each(storeDialects())('enrolment codes on %s', (dialect) => {
     sites = new SiteRepository(store.db, areas, () => '2025', now);
     siteId = (await sites.create({ name: 'Cụm loa thôn Trung Hồ', kind: 'cluster', areaKey: area.key })).site.id;
     audit = new AuditLog(store.db, now);
-    service = new EnrolmentService({ db: store.db, sites, audit, now, key: Buffer.alloc(32, 7), ttlMs: 24 * HOUR, limiter: new EnrolLimiter() });
+    service = new EnrolmentService({
+      db: store.db,
+      sites,
+      audit,
+      now,
+      key: Buffer.alloc(32, 7),
+      ttlMs: 24 * HOUR,
+      limiter: new EnrolLimiter(new GuessStore(store.db, store.dialect)),
+    });
   });
   afterEach(() => store.close());
 

@@ -1,8 +1,9 @@
-/** Enrolment codes (server/enrolment/code.ts) and their guessing limits (server/enrolment/limiter.ts), pure. */
+/** Enrolment codes (server/enrolment/code.ts) and their guessing limits (server/enrolment/limiter.ts), pure; the counts in the store: tests/integration/guess-limits.test.ts. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { CODE_ALPHABET, CODE_BITS, CODE_PATTERN, CODE_RANDOM_BYTES, codeFromBytes, normaliseCode } from '../../server/enrolment/code.ts';
-import { EnrolLimiter, type EnrolAttempt, type EnrolRefusal } from '../../server/enrolment/limiter.ts';
+import { type EnrolAttempt, type EnrolGuessStore, EnrolLimiter, enrolRefusal } from '../../server/enrolment/limiter.ts';
+import type { KeyCount } from '../../server/auth/login-limiter.ts';
 import { ENROLMENT_CODE_PATTERN } from '../../api/enrolment.ts';
 import { loadConfig } from '../../server/config.ts';
 
@@ -61,48 +62,49 @@ describe('enrolment code', () => {
   });
 });
 
-describe('enrolment limiter', () => {
+describe('enrolment limits: the decision', () => {
   const limits = { perAddress: 3, total: 5, windowMs: 15 * MIN };
+  const none: KeyCount = { n: 0, oldest: null, newest: null };
 
   it('refuses an address after its refused codes in the window, until the oldest leaves it', () => {
-    const l = new EnrolLimiter(limits);
-    for (let i = 0; i < 3; i++) (l.attempt('192.0.2.1', i * MIN) as EnrolAttempt).fail();
-    const r = l.attempt('192.0.2.1', 5 * MIN) as EnrolRefusal;
-    expect(r).toMatchObject({ ok: false, kind: 'address', limit: 3, retryAfterMs: 10 * MIN });
-    // Another address is not held back by this one.
-    expect(l.attempt('192.0.2.2', 5 * MIN).ok).toBe(true);
-    expect(l.attempt('192.0.2.1', 15 * MIN + 1).ok).toBe(true);
+    expect(enrolRefusal({ address: { n: 3, oldest: 0, newest: 2 * MIN }, total: { n: 3, oldest: 0, newest: 2 * MIN } }, limits, 5 * MIN)).toEqual({
+      ok: false,
+      kind: 'address',
+      limit: 3,
+      retryAfterMs: 10 * MIN,
+    });
+    expect(enrolRefusal({ address: { n: 2, oldest: 0, newest: 0 }, total: { n: 3, oldest: 0, newest: 0 } }, limits, 5 * MIN)).toBeUndefined();
   });
 
   it('refuses everyone once the total is reached, whatever the addresses', () => {
-    const l = new EnrolLimiter(limits);
-    for (let i = 0; i < 5; i++) (l.attempt(`198.51.100.${i}`, 0) as EnrolAttempt).fail();
-    expect(l.attempt('203.0.113.9', 1)).toMatchObject({ ok: false, kind: 'total', limit: 5 });
+    expect(enrolRefusal({ address: none, total: { n: 5, oldest: MIN, newest: MIN } }, limits, 2 * MIN)).toEqual({ ok: false, kind: 'total', limit: 5, retryAfterMs: 14 * MIN });
   });
+});
 
-  it('reserves before the check, gives back on success, keeps on refusal', () => {
-    const l = new EnrolLimiter(limits);
-    const pending = Array.from({ length: 10 }, () => l.attempt('192.0.2.1', 0));
-    expect(pending.filter((a) => a.ok)).toHaveLength(3);
-    for (const a of pending) if (a.ok) a.succeed();
-    expect(l.attempt('192.0.2.1', 0).ok).toBe(true);
-  });
-
-  it('counts an IPv6 client by its /64, IPv4-mapped as IPv4', () => {
-    const l = new EnrolLimiter(limits);
-    for (let i = 1; i <= 3; i++) (l.attempt(`2001:db8:1:2::${i}`, 0) as EnrolAttempt).fail();
-    expect(l.attempt('2001:db8:1:2:ffff::1', 0).ok).toBe(false);
-    for (let i = 0; i < 2; i++) (l.attempt('::ffff:192.0.2.7', 0) as EnrolAttempt).fail();
-    expect(l.attempt('192.0.2.7', 0).ok).toBe(false);
-  });
-
-  it('holds no more addresses than the total allows, however many try', () => {
-    const l = new EnrolLimiter({ perAddress: 10, total: 50, windowMs: MIN });
-    for (let i = 0; i < 5000; i++) {
-      const a = l.attempt(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, i * 100);
-      if (a.ok) a.fail();
-    }
-    expect(l.addresses()).toBeLessThanOrEqual(51);
+describe('enrolment limiter: its bookkeeping', () => {
+  it('reserves under the address key over the window, gives back on success, keeps on refusal, settles once', async () => {
+    const calls: string[] = [];
+    let id = 0;
+    const store: EnrolGuessStore = {
+      async reserveEnrol(address, now, since, decide) {
+        calls.push(`reserve ${address} ${now} ${since}`);
+        return decide({ address: { n: 0, oldest: null, newest: null }, total: { n: 0, oldest: null, newest: null } }) ?? { id: ++id };
+      },
+      async giveBack(i) {
+        calls.push(`giveBack ${i}`);
+      },
+      async sweepEnrol(before) {
+        calls.push(`sweep ${before}`);
+      },
+    };
+    const l = new EnrolLimiter(store, { perAddress: 3, total: 5, windowMs: MIN });
+    const a = (await l.attempt('::ffff:192.0.2.7', 2 * MIN)) as EnrolAttempt;
+    await a.succeed();
+    await a.succeed();
+    const b = (await l.attempt('2001:db8:1:2::9', 3 * MIN)) as EnrolAttempt;
+    await b.fail();
+    await b.succeed();
+    expect(calls).toEqual([`reserve 192.0.2.7 ${2 * MIN} ${MIN}`, 'giveBack 1', `reserve 2001:db8:1:2::/64 ${3 * MIN} ${2 * MIN}`]);
   });
 });
 

@@ -1,104 +1,162 @@
-/** Password-guessing limits (server/auth/login-limiter.ts), as a pure class driven by a fake clock. */
+/**
+ * Password-guessing limits (server/auth/login-limiter.ts): the decision over
+ * the counts, pure, and the limiter's bookkeeping over a recording store. The
+ * counts themselves, on both stores and across servers:
+ * tests/integration/guess-limits.test.ts.
+ */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { addressKey, backoffMs, ipv6Groups, LoginLimiter, type Attempt, type LoginLimits, type Refusal } from '../../server/auth/login-limiter.ts';
+import {
+  addressKey,
+  backoffMs,
+  ipv6Groups,
+  type KeyCount,
+  KNOWN_ADDRESS_MS,
+  type LoginCounts,
+  type LoginGuessStore,
+  LoginLimiter,
+  type LoginLimits,
+  loginRefusal,
+  type Refusal,
+  SWEEP_EVERY,
+} from '../../server/auth/login-limiter.ts';
 import { PasswordSlots, SlotsBusyError } from '../../server/auth/secrets.ts';
 
 const LIMITS: LoginLimits = { perUserAddress: 10, perAddress: 100, perUser: 50, windowMs: 15 * 60_000, backoffMaxMs: 5 * 60_000 };
 const MIN = 60_000;
+const none: KeyCount = { n: 0, oldest: null, newest: null };
+const counted = (n: number, oldest: number, newest = oldest): KeyCount => ({ n, oldest, newest });
+const counts = (c: Partial<LoginCounts>): LoginCounts => ({ userAddress: none, address: none, user: none, knownAt: null, ...c });
 
-function failN(l: LoginLimiter, n: number, user: string, addr: string | ((i: number) => string), t: number): void {
-  for (let i = 0; i < n; i++) {
-    const a = l.attempt(user, typeof addr === 'string' ? addr : addr(i), t);
-    expect(a.ok, `attempt ${i}`).toBe(true);
-    (a as Attempt).fail();
-  }
-}
-
-describe('login limiter', () => {
-  it('reserves before the check: parallel attempts beyond the limit are refused before any of them fails', () => {
-    const l = new LoginLimiter(LIMITS);
-    const pending = Array.from({ length: 60 }, () => l.attempt('admin', '192.0.2.1', 0));
-    expect(pending.filter((a) => a.ok)).toHaveLength(10);
-    const refused = pending.filter((a): a is Refusal => !a.ok);
-    expect(refused).toHaveLength(50);
-    expect(refused[0]).toMatchObject({ kind: 'user_address', limit: 10, retryAfterMs: 15 * MIN });
+describe('login limits: the decision', () => {
+  it('lets an attempt go on below every limit', () => {
+    expect(loginRefusal(counts({ userAddress: counted(9, 0), address: counted(99, 0), user: counted(49, 0) }), LIMITS, 1)).toBeUndefined();
   });
 
-  it('gives a reservation back on success (and forgives that user at that address) or on release, keeps it on failure', () => {
-    const l = new LoginLimiter(LIMITS);
-    failN(l, 9, 'admin', '192.0.2.1', 0);
-    const ok = l.attempt('admin', '192.0.2.1', 1) as Attempt;
-    ok.succeed();
-    ok.fail(); // settled already: no effect
-    failN(l, 10, 'admin', '192.0.2.1', 2);
-    expect(l.attempt('admin', '192.0.2.1', 3).ok).toBe(false);
-    const l2 = new LoginLimiter(LIMITS);
-    for (let i = 0; i < 30; i++) (l2.attempt('admin', '192.0.2.1', 0) as Attempt).release();
-    expect(l2.attempt('admin', '192.0.2.1', 0).ok).toBe(true);
+  it('refuses a (user, address) pair at its limit until its oldest failure leaves the window', () => {
+    const c = counts({ userAddress: counted(10, 0, 5 * MIN), address: counted(10, 0), user: counted(10, 0) });
+    expect(loginRefusal(c, LIMITS, 15 * MIN - 1)).toEqual({ ok: false, kind: 'user_address', limit: 10, retryAfterMs: 1 });
   });
 
-  it('a stranger guessing from one address does not lock the user out at another address', () => {
-    const l = new LoginLimiter(LIMITS);
-    failN(l, 10, 'admin', '203.0.113.9', 0);
-    expect(l.attempt('admin', '203.0.113.9', 1).ok).toBe(false);
-    expect(l.attempt('admin', '192.0.2.1', 1).ok).toBe(true);
+  it('refuses an address at its limit whatever the user', () => {
+    expect(loginRefusal(counts({ address: counted(100, 3 * MIN) }), LIMITS, 4 * MIN)).toEqual({ ok: false, kind: 'address', limit: 100, retryAfterMs: 14 * MIN });
   });
 
-  it('the per-(user, address) limit lifts when the oldest failure leaves the window', () => {
-    const l = new LoginLimiter(LIMITS);
-    failN(l, 1, 'admin', '203.0.113.9', 0);
-    failN(l, 9, 'admin', '203.0.113.9', 5 * MIN);
-    expect(l.attempt('admin', '203.0.113.9', 15 * MIN - 1)).toMatchObject({ ok: false, retryAfterMs: 1 });
-    expect(l.attempt('admin', '203.0.113.9', 15 * MIN).ok).toBe(true);
-  });
-
-  it('one address guessing many accounts is stopped at 100 failures, and a good login does not reset it', () => {
-    const l = new LoginLimiter(LIMITS);
-    for (let i = 0; i < 99; i++) failN(l, 1, `user${i}`, '203.0.113.9', 0);
-    (l.attempt('mallory', '203.0.113.9', 0) as Attempt).succeed();
-    failN(l, 1, 'user99', '203.0.113.9', 0);
-    expect(l.attempt('user100', '203.0.113.9', 1)).toMatchObject({ ok: false, kind: 'address', limit: 100 });
-  });
-
-  it('a guesser spread over many addresses meets exponential back-off per user, never a long lock', () => {
-    const l = new LoginLimiter(LIMITS);
-    failN(l, 50, 'admin', (i) => `198.51.100.${i}`, 0);
-    // The 51st waits 1 s after the last failure, then 2 s, 4 s …
-    expect(l.attempt('admin', '203.0.113.1', 999)).toMatchObject({ ok: false, kind: 'user', limit: 50, retryAfterMs: 1 });
-    failN(l, 1, 'admin', '203.0.113.1', 1000);
-    expect(l.attempt('admin', '203.0.113.2', 2999)).toMatchObject({ ok: false, kind: 'user', retryAfterMs: 1 });
-    failN(l, 1, 'admin', '203.0.113.2', 3000);
-    expect(l.attempt('admin', '203.0.113.3', 3000 + 3999)).toMatchObject({ ok: false, kind: 'user', retryAfterMs: 1 });
+  it('past the free attempts of a user, each further one waits 1 s, 2 s, 4 s … after the last failure, never a long lock', () => {
+    expect(loginRefusal(counts({ user: counted(50, 0, 0) }), LIMITS, 999)).toEqual({ ok: false, kind: 'user', limit: 50, retryAfterMs: 1 });
+    expect(loginRefusal(counts({ user: counted(50, 0, 0) }), LIMITS, 1000)).toBeUndefined();
+    expect(loginRefusal(counts({ user: counted(51, 0, 1000) }), LIMITS, 2999)).toMatchObject({ kind: 'user', retryAfterMs: 1 });
+    expect(loginRefusal(counts({ user: counted(52, 0, 3000) }), LIMITS, 6999)).toMatchObject({ kind: 'user', retryAfterMs: 1 });
+    expect(loginRefusal(counts({ user: counted(5000, 0, 0) }), LIMITS, 0)).toMatchObject({ kind: 'user', retryAfterMs: 5 * MIN });
     expect(backoffMs(1000, 5 * MIN)).toBe(5 * MIN);
     expect(backoffMs(0, 5 * MIN)).toBe(1000);
   });
 
-  it('an address the user signed in from recently is not held by the per-user back-off', () => {
-    const l = new LoginLimiter(LIMITS);
-    (l.attempt('admin', '192.0.2.1', 0) as Attempt).succeed();
-    failN(l, 50, 'admin', (i) => `198.51.100.${i}`, 1000);
-    expect(l.attempt('admin', '203.0.113.1', 1000).ok).toBe(false);
-    expect(l.attempt('admin', '192.0.2.1', 1000).ok).toBe(true);
+  it('an address the user signed in from within 30 days skips the per-user back-off, not the other limits', () => {
+    const now = KNOWN_ADDRESS_MS + 10 * MIN;
+    const user = counted(60, now - MIN, now - 1);
+    expect(loginRefusal(counts({ user, knownAt: now - KNOWN_ADDRESS_MS + 1 }), LIMITS, now)).toBeUndefined();
+    expect(loginRefusal(counts({ user, knownAt: now - KNOWN_ADDRESS_MS }), LIMITS, now)).toMatchObject({ kind: 'user' });
+    expect(loginRefusal(counts({ user, knownAt: now - 1, address: counted(100, now - MIN) }), LIMITS, now)).toMatchObject({ kind: 'address' });
   });
 
-  it("an admin's unlock forgets the user's failures at every address, not the address's own count", () => {
-    const l = new LoginLimiter(LIMITS);
-    failN(l, 10, 'admin', '203.0.113.9', 0);
-    failN(l, 5, 'admin', '192.0.2.1', 0);
-    expect(l.unlock('admin')).toBe(15);
-    expect(l.attempt('admin', '203.0.113.9', 1).ok).toBe(true);
-    expect(l.unlock('nobody')).toBe(0);
+  it('of several limits reached, names the one that lifts last', () => {
+    const c = counts({ userAddress: counted(10, 0), address: counted(100, 10 * MIN), user: counted(50, 0, 10 * MIN) });
+    expect(loginRefusal(c, LIMITS, 10 * MIN)).toMatchObject({ kind: 'address', retryAfterMs: 15 * MIN });
   });
 
-  it('memory follows the window: expired keys are swept', () => {
-    const l = new LoginLimiter(LIMITS);
-    for (let i = 0; i < 500; i++) failN(l, 1, `u${i}`, `10.0.${i >> 8}.${i & 255}`, 0);
-    expect(l.size()).toBeGreaterThan(1000);
-    l.sweep(16 * MIN);
-    expect(l.size()).toBe(0);
+  it('property: a refusal always names a wait within the window (or the back-off cap), and the counts it read reached that limit', () => {
+    const key = fc.record({ n: fc.integer({ min: 0, max: 200 }), age: fc.integer({ min: 0, max: 15 * MIN - 1 }) });
+    fc.assert(
+      fc.property(key, key, key, fc.option(fc.integer({ min: 0, max: 2 * KNOWN_ADDRESS_MS })), (ua, a, u, known) => {
+        const now = 3 * KNOWN_ADDRESS_MS;
+        const kc = (k: { n: number; age: number }): KeyCount => (k.n === 0 ? none : { n: k.n, oldest: now - k.age, newest: now - Math.floor(k.age / 2) });
+        const r = loginRefusal(counts({ userAddress: kc(ua), address: kc(a), user: kc(u), knownAt: known === null ? null : now - known }), LIMITS, now);
+        if (!r) return;
+        expect(r.retryAfterMs).toBeGreaterThan(0);
+        expect(r.retryAfterMs).toBeLessThanOrEqual(Math.max(LIMITS.windowMs, LIMITS.backoffMaxMs));
+        const n = { user_address: ua.n, address: a.n, user: u.n }[r.kind];
+        expect(n).toBeGreaterThanOrEqual(r.limit);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+/** A store that grants every reservation while the decision allows it, and records what the limiter asked of it. */
+function recordingStore(c: LoginCounts = counts({})): LoginGuessStore & { calls: string[] } {
+  let id = 0;
+  const calls: string[] = [];
+  return {
+    calls,
+    async reserveLogin(key, now, since, decide) {
+      calls.push(`reserve ${key.username} ${key.address} ${now} ${since}`);
+      return decide(c) ?? { id: ++id };
+    },
+    async giveBack(i) {
+      calls.push(`giveBack ${i}`);
+    },
+    async forgive(i, key, now) {
+      calls.push(`forgive ${i} ${key.username} ${key.address} ${now}`);
+    },
+    async unlock(username, since) {
+      calls.push(`unlock ${username} ${since}`);
+      return 3;
+    },
+    async sweepLogin(before, knownBefore) {
+      calls.push(`sweep ${before} ${knownBefore}`);
+    },
+  };
+}
+
+describe('login limiter: its bookkeeping', () => {
+  it('reserves under the address key over the window, and settles once: succeed forgives, release gives back, fail keeps', async () => {
+    const store = recordingStore();
+    const l = new LoginLimiter(store, LIMITS);
+    const a = await l.attempt('admin', '::ffff:192.0.2.1', 20 * MIN);
+    if (!a.ok) throw new Error('refused');
+    await a.succeed();
+    await a.fail();
+    await a.release();
+    const b = await l.attempt('admin', '2001:db8:1:2::7', 21 * MIN);
+    if (!b.ok) throw new Error('refused');
+    await b.release();
+    await b.succeed();
+    const c = await l.attempt('admin', '192.0.2.1', 22 * MIN);
+    if (!c.ok) throw new Error('refused');
+    await c.fail();
+    await c.release();
+    expect(await l.unlock('admin', 23 * MIN)).toBe(3);
+    expect(store.calls).toEqual([
+      `reserve admin 192.0.2.1 ${20 * MIN} ${5 * MIN}`,
+      `forgive 1 admin 192.0.2.1 ${20 * MIN}`,
+      `reserve admin 2001:db8:1:2::/64 ${21 * MIN} ${6 * MIN}`,
+      'giveBack 2',
+      `reserve admin 192.0.2.1 ${22 * MIN} ${7 * MIN}`,
+      `unlock admin ${8 * MIN}`,
+    ]);
   });
 
+  it('answers the decision’s refusal, and writes nothing for it', async () => {
+    const store = recordingStore(counts({ userAddress: counted(10, 0) }));
+    const r = (await new LoginLimiter(store, LIMITS).attempt('admin', '192.0.2.1', MIN)) as Refusal;
+    expect(r).toEqual({ ok: false, kind: 'user_address', limit: 10, retryAfterMs: 14 * MIN });
+    expect(store.calls).toHaveLength(1);
+  });
+
+  it('sweeps expired failures and forgotten addresses once per SWEEP_EVERY attempts', async () => {
+    const store = recordingStore();
+    const l = new LoginLimiter(store, LIMITS);
+    for (let i = 0; i < 2 * SWEEP_EVERY; i++) await l.attempt('u', '192.0.2.1', KNOWN_ADDRESS_MS + i);
+    const sweeps = store.calls.filter((c) => c.startsWith('sweep'));
+    expect(sweeps).toEqual([
+      `sweep ${KNOWN_ADDRESS_MS + SWEEP_EVERY - 1 - LIMITS.windowMs} ${SWEEP_EVERY - 1}`,
+      `sweep ${KNOWN_ADDRESS_MS + 2 * SWEEP_EVERY - 1 - LIMITS.windowMs} ${2 * SWEEP_EVERY - 1}`,
+    ]);
+  });
+});
+
+describe('client addresses', () => {
   it('counts IPv6 per /64 and IPv4-mapped IPv6 as IPv4', () => {
     expect(addressKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
     expect(addressKey('192.0.2.7')).toBe('192.0.2.7');
@@ -106,9 +164,6 @@ describe('login limiter', () => {
     expect(addressKey('2001:db8:1:2::1')).not.toBe(addressKey('2001:db8:1:3::1'));
     expect(addressKey('::1')).toBe('0:0:0:0::/64');
     expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
-    const l = new LoginLimiter(LIMITS);
-    failN(l, 10, 'admin', (i) => `2001:db8:1:2::${i + 1}`, 0);
-    expect(l.attempt('admin', '2001:db8:1:2:ffff::9', 1).ok).toBe(false);
   });
 
   it('property: IPv6 addresses share a key exactly when their first 64 bits are equal', () => {
@@ -129,47 +184,6 @@ describe('login limiter', () => {
         expect(addressKey(text(a))).toBe(addressKey(text([...a.slice(0, 4), ...b.slice(4)])));
       }),
       { numRuns: 1000 },
-    );
-  });
-
-  it('property: whatever the interleaving, no key ever holds more than its limit of failures within a window', () => {
-    const small: LoginLimits = { perUserAddress: 3, perAddress: 5, perUser: 4, windowMs: 10_000, backoffMaxMs: 4000 };
-    const op = fc.record({
-      user: fc.constantFrom('a', 'b', 'c'),
-      addr: fc.constantFrom('192.0.2.1', '192.0.2.2', '2001:db8::1', '2001:db8::2'),
-      dt: fc.integer({ min: 0, max: 3000 }),
-      outcome: fc.constantFrom('fail', 'succeed', 'release', 'pending'),
-    });
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
-        const l = new LoginLimiter(small);
-        let t = 0;
-        const granted: Array<{ pair: string; addr: string; at: number; seq: number; held: boolean }> = [];
-        const clearedAt = new Map<string, number>();
-        ops.forEach((o, seq) => {
-          t += o.dt;
-          const a = l.attempt(o.user, o.addr, t);
-          if (!a.ok) {
-            expect(a.retryAfterMs).toBeGreaterThan(0);
-            return;
-          }
-          const addr = addressKey(o.addr);
-          const pair = `${o.user} ${addr}`;
-          if (o.outcome === 'fail') a.fail();
-          if (o.outcome === 'succeed') {
-            a.succeed();
-            clearedAt.set(pair, seq);
-          }
-          if (o.outcome === 'release') a.release();
-          granted.push({ pair, addr, at: t, seq, held: o.outcome === 'fail' || o.outcome === 'pending' });
-          const recent = granted.filter((g) => g.held && g.at > t - small.windowMs);
-          // Per address: successes never clear it.
-          expect(recent.filter((g) => g.addr === addr).length).toBeLessThanOrEqual(small.perAddress);
-          // Per (user, address): since that pair's last success.
-          expect(recent.filter((g) => g.pair === pair && g.seq > (clearedAt.get(pair) ?? -1)).length).toBeLessThanOrEqual(small.perUserAddress);
-        });
-      }),
-      { numRuns: 300 },
     );
   });
 });
