@@ -38,11 +38,27 @@
  * An agent that does not know `messageState` drops the first copy as invalid
  * and plays the complete one as it always did.
  *
+ * Language versions (Decree 49/2024/NĐ-CP): `media` is the Vietnamese
+ * message; `versions` may add the same message in other languages. A site
+ * plays, in each repeat, the Vietnamese message and then the versions of its
+ * own languages (its site configuration's `languages`) in that order. A
+ * version whose file is not in the site's cache when its turn comes is
+ * skipped for that repeat: the signal and the Vietnamese message never wait
+ * for a version. A version added while the alert plays comes as the SAME
+ * revision again with a longer `versions` (like `media` above): a site
+ * playing it takes the new version for the repeats still to come; within a
+ * revision versions only accumulate, so a copy without some version takes
+ * nothing away. Only agents that declare ALERT_VERSIONS_FEATURE take
+ * `versions` (closed objects): the server sends them on a channel only while
+ * every site on it that is online declared it, and the copy without them to
+ * the others.
+ *
  * Times are ms since the Unix epoch on the server clock, except in
  * `alert_status`, where they are the server clock as the agent estimates it
  * (own clock + measured offset).
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { LANGUAGE_TAG_PATTERN, MAX_PLAYLIST_PARTS } from './playlist.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
 const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
@@ -50,6 +66,7 @@ const SiteId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$', 
 const AreaKey = Type.String({ pattern: '^[0-9a-z]{1,16}\\.[0-9A-Za-z-]{1,32}$', description: 'area key' });
 const EpochMs = Type.Integer({ minimum: 0, description: 'milliseconds since the Unix epoch' });
 const Lit = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
+const LanguageTag = Type.String({ minLength: 2, maxLength: 35, pattern: LANGUAGE_TAG_PATTERN, description: 'BCP 47 language tag, canonical case' });
 const Obj = <P extends Record<string, TSchema>>(p: P, $id?: string) => Type.Object(p, { additionalProperties: false, ...($id ? { $id } : {}) });
 
 /** `alr-` and 16 hex digits, made by the server. */
@@ -85,6 +102,22 @@ export const AlertMedia = Obj({
 });
 export type AlertMedia = Static<typeof AlertMedia>;
 
+/** Most language versions beside the Vietnamese message: one alert plays in at most as many languages as a programme (MAX_PLAYLIST_PARTS). */
+export const MAX_ALERT_VERSIONS = MAX_PLAYLIST_PARTS - 1;
+
+/** The feature an agent declares in `state.features` when it takes `versions` in alert_start and reports `languagesPlayed`. */
+export const ALERT_VERSIONS_FEATURE = 'alert_versions';
+
+/** The language the main message (`media`) is in: a version in it would be the message twice. */
+export const ALERT_MAIN_LANGUAGE = 'vi';
+
+/** The alert's message in another language: a library item like `media`. */
+export const AlertVersion = Obj({
+  language: LanguageTag,
+  media: AlertMedia,
+});
+export type AlertVersion = Static<typeof AlertVersion>;
+
 /** areas/{areaKey}/control, server → sites, QoS 1, retained while valid. */
 export const AlertStart = Obj(
   {
@@ -111,6 +144,13 @@ export const AlertStart = Obj(
      * attention signal alone is the alert).
      */
     messageState: Type.Optional(Lit(ALERT_MESSAGE_STATES)),
+    /**
+     * The message in other languages, in no particular order (each site plays
+     * those of its own languages in its order, after `media`); no language
+     * twice, none in ALERT_MAIN_LANGUAGE. Only to agents that declared
+     * ALERT_VERSIONS_FEATURE.
+     */
+    versions: Type.Optional(Type.Array(AlertVersion, { minItems: 1, maxItems: MAX_ALERT_VERSIONS })),
     /** Played once before the first repeat of the message; null: none. */
     attention: Type.Union([Lit(ATTENTION_SIGNALS), Type.Null()]),
     /** The message is played this many times in a row (default 3). */
@@ -147,6 +187,23 @@ export type AlertCancel = Static<typeof AlertCancel>;
 
 export const AlertControlMessage = Type.Union([AlertStart, AlertCancel], { $id: 'AlertControlMessage' });
 export type AlertControlMessage = Static<typeof AlertControlMessage>;
+
+/** What is wrong with an alert control message beyond its schema, or undefined: a version's language twice, or the main message's. */
+export function alertControlProblem(m: AlertControlMessage): string | undefined {
+  if (m.type !== 'alert_start' || !m.versions) return undefined;
+  const seen = new Set<string>();
+  for (const v of m.versions) {
+    if (isMainLanguage(v.language)) return `alert ${m.alertId}: a version in ${v.language}, the language of the message itself`;
+    if (seen.has(v.language)) return `alert ${m.alertId}: language ${v.language} comes twice in versions`;
+    seen.add(v.language);
+  }
+  return undefined;
+}
+
+/** Vietnamese as a language tag may write it (vi, vie, vi-VN): the main message's language. */
+export function isMainLanguage(tag: string): boolean {
+  return /^vie?(?:-|$)/i.test(tag);
+}
 
 // --------------------------------------------------------------- status ----
 
@@ -212,6 +269,15 @@ export const AlertStatusEvent = Obj({
   thresholdDb: Type.Optional(Type.Number({ minimum: -200, maximum: 20 })),
   reason: Type.Optional(Lit(ALERT_FAILURE_REASONS)),
   detail: Type.Optional(Type.String({ maxLength: 300 })),
+  /**
+   * The language versions that came out here so far, in the order first
+   * heard (the Vietnamese message is `messageAt`). Sent by agents that
+   * declared ALERT_VERSIONS_FEATURE with every status after a version of the
+   * site's languages was due.
+   */
+  languagesPlayed: Type.Optional(Type.Array(LanguageTag, { maxItems: MAX_ALERT_VERSIONS })),
+  /** Versions in the site's languages whose turn came and that never played here: their file was not in the cache in time. */
+  languagesMissed: Type.Optional(Type.Array(LanguageTag, { maxItems: MAX_ALERT_VERSIONS })),
   /** Error bound of the agent's server-clock estimate (ms). */
   clockUncertaintyMs: Type.Optional(Type.Number({ minimum: 0 })),
 });

@@ -9,7 +9,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { PROTOCOL_VERSION } from './version.ts';
 import { CommandMessage, SiteEventMessage, SiteStateMessage, TelemetryMessage } from './messages.ts';
 import { PlaylistMessage, playlistProblem } from './playlist.ts';
-import { AlertControlMessage } from './alert.ts';
+import { AlertControlMessage, alertControlProblem } from './alert.ts';
 
 /** Largest JSON payload accepted on any site topic (a heartbeat is ~1 KB). */
 export const MAX_JSON_PAYLOAD_BYTES = 16 * 1024;
@@ -111,7 +111,7 @@ export const decodeEvent = payloadDecoder('event', SiteEventMessage);
 export const decodeCommand = payloadDecoder('cmd', CommandMessage);
 export const decodePlaylist = payloadDecoder('playlist', PlaylistMessage, playlistProblem);
 /** Alert control on areas/{areaKey}/control (protocol/alert.ts). */
-export const decodeAlertControl = payloadDecoder('alert-control', AlertControlMessage);
+export const decodeAlertControl = payloadDecoder('alert-control', AlertControlMessage, alertControlProblem);
 
 /** Serialise a message for the wire (one place, so encoding can change later). */
 export function encodeJson(message: object): Buffer {

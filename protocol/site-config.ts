@@ -18,6 +18,7 @@
  * (which decode.ts imports) uses the report defined here.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { LANGUAGE_TAG_PATTERN, MAX_PLAYLIST_PARTS } from './playlist.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
 const Version = Type.Literal(PROTOCOL_VERSION, { description: 'protocol version' });
@@ -26,7 +27,7 @@ const EpochMs = Type.Integer({ minimum: 0, description: 'milliseconds since the 
 const AreaKey = Type.String({ pattern: '^[0-9a-z]{1,16}\\.[0-9A-Za-z-]{1,32}$', description: 'area key {structureVersion}.{code}' });
 
 export const SiteConfigRevision = Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'counts up by one with each change of the content' });
-export const SiteConfigHash = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the content (areaChannels and device), lower-case hex' });
+export const SiteConfigHash = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the content (areaChannels, device and languages), lower-case hex' });
 
 /** Most area channels a site listens to: its area and every ancestor (four levels today). */
 export const MAX_SITE_AREA_CHANNELS = 16;
@@ -60,6 +61,19 @@ export const SiteConfigMessage = Type.Object(
      */
     areaChannels: Type.Array(AreaKey, { minItems: 1, maxItems: MAX_SITE_AREA_CHANNELS }),
     device: SiteDeviceProfile,
+    /**
+     * The languages the site's village speaks, in the order it hears them (its
+     * area's own list, else the nearest ancestor's; Decree 49/2024/NĐ-CP): the
+     * language versions of an alert play in this order after the Vietnamese
+     * message. Sent only to an agent that declared `alert_versions` (an older
+     * one refuses the field); absent: Vietnamese alone.
+     */
+    languages: Type.Optional(
+      Type.Array(Type.String({ minLength: 2, maxLength: 35, pattern: LANGUAGE_TAG_PATTERN, description: 'BCP 47 language tag, canonical case' }), {
+        minItems: 1,
+        maxItems: MAX_PLAYLIST_PARTS,
+      }),
+    ),
   },
   { additionalProperties: false, $id: 'SiteConfigMessage' },
 );
