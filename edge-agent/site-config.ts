@@ -2,7 +2,8 @@
  * The site configuration the server delivered (protocol/site-config.ts),
  * applied and kept in `{stateDir}/site-config.json` (checked, written
  * atomically, owner-only), so a board that restarts without a link still
- * listens to the area channels the server last gave it.
+ * listens to the area channels the server last gave it, and plays an alert's
+ * language versions in the order of the languages it was last given.
  *
  * The delivered configuration wins over agent.json: its `areaChannels` is
  * only the fallback before the first delivery. So no local file can leave a
@@ -16,6 +17,9 @@ import { readStateFile, writeJsonAtomic } from './state-file.ts';
 import type { AgentLogger } from './agent-log.ts';
 
 export const SITE_CONFIG_FILE = 'site-config.json';
+
+/** What a site speaks when its configuration says nothing of languages. */
+export const DEFAULT_SITE_LANGUAGES: readonly string[] = ['vi'];
 
 export type SiteConfigOutcome = 'new' | 'same' | 'wrong_site';
 
@@ -66,6 +70,15 @@ export class HeldSiteConfig {
   /** The area channels to listen to: the delivered ones, else `fallback` (agent.json's). */
   areaChannels(fallback: readonly string[]): readonly string[] {
     return this.held?.areaChannels ?? fallback;
+  }
+
+  /**
+   * The languages the site speaks, in the order it hears them: the delivered
+   * ones, else Vietnamese alone (a server that does not send them, or none
+   * delivered yet). The alert handler plays language versions by it.
+   */
+  languages(): readonly string[] {
+    return this.held?.languages ?? DEFAULT_SITE_LANGUAGES;
   }
 
   /**

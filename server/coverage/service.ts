@@ -37,10 +37,19 @@ export class CoverageService {
     private readonly now: () => number = Date.now,
   ) {}
 
+  private readonly areaListeners = new Set<() => void>();
+
   /** Call after any change to areas. */
   invalidate(): void {
     this.index = undefined;
     this.counts = undefined;
+    for (const fn of this.areaListeners) fn();
+  }
+
+  /** Be told after areas changed (what an area speaks, where it hangs); returns the unsubscribe. */
+  onAreasChanged(fn: () => void): () => void {
+    this.areaListeners.add(fn);
+    return () => this.areaListeners.delete(fn);
   }
 
   /**

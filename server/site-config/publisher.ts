@@ -27,6 +27,8 @@ export interface SiteConfigPublisherDeps {
   sites: () => Promise<Site[]>;
   site: (id: string) => Promise<Site | undefined>;
   areaChannelsOf: (areaId: number) => string[];
+  /** The site's languages in order, when its agent takes them (protocol ALERT_VERSIONS_FEATURE); null: not sent. */
+  languagesOf: (site: Site) => readonly string[] | null;
   store: SiteConfigStore;
   broker: Pick<BrokerLink, 'publish'>;
   expect: (siteId: string, expected: ExpectedSiteConfig) => void;
@@ -99,6 +101,7 @@ export class SiteConfigPublisher {
       profile: site.profile,
       expectedDevices: site.expectedDevices,
       monitorMic: site.monitorMic,
+      languages: this.d.languagesOf(site),
     });
     const now = this.d.now();
     const stored = await this.d.store.get(site.id);

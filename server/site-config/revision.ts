@@ -12,6 +12,8 @@ import { PROTOCOL_VERSION, type SiteConfigMessage, type SiteDeviceProfile } from
 export interface SiteConfigContent {
   areaChannels: string[];
   device: SiteDeviceProfile;
+  /** Absent: not sent (an agent that does not take it); the board then speaks Vietnamese alone. */
+  languages?: string[];
 }
 
 /** What the registry knows of a site that goes into its configuration. */
@@ -21,6 +23,8 @@ export interface SiteFacts {
   profile: string | null;
   expectedDevices: ReadonlyArray<{ id: string; kind: string }>;
   monitorMic: boolean;
+  /** The site's languages in order (its area's, inherited); null: not sent, the agent does not take them (protocol ALERT_VERSIONS_FEATURE). */
+  languages?: readonly string[] | null;
 }
 
 /** A site's newest revision as the store keeps it. */
@@ -34,16 +38,20 @@ export function siteConfigContent(f: SiteFacts): SiteConfigContent {
   return {
     areaChannels: [...f.areaChannels],
     device: { profile: f.profile, expectedDevices: f.expectedDevices.map((d) => ({ id: d.id, kind: d.kind })), monitorMic: f.monitorMic },
+    ...(f.languages ? { languages: [...f.languages] } : {}),
   };
 }
 
 /**
  * SHA-256 of the content as JSON with its keys in one fixed order (built here,
  * not taken from the caller's object, whose key order could differ). The order of
- * area channels and devices counts: it is part of what the board is told.
+ * area channels, devices and languages counts: it is part of what the board
+ * is told. Without languages the hash is what it was before they existed, so
+ * a site whose agent does not take them keeps its revision.
  */
 export function siteConfigHash(c: SiteConfigContent): string {
-  const canonical = JSON.stringify([c.areaChannels, c.device.profile, c.device.expectedDevices.map((d) => [d.id, d.kind]), c.device.monitorMic]);
+  const base: unknown[] = [c.areaChannels, c.device.profile, c.device.expectedDevices.map((d) => [d.id, d.kind]), c.device.monitorMic];
+  const canonical = JSON.stringify(c.languages ? [...base, c.languages] : base);
   return createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 
@@ -54,5 +62,14 @@ export function nextRevision(stored: SiteConfigRevision | undefined, hash: strin
 }
 
 export function siteConfigMessage(siteId: string, rev: SiteConfigRevision, content: SiteConfigContent): SiteConfigMessage {
-  return { v: PROTOCOL_VERSION, siteId, revision: rev.revision, hash: rev.hash, at: rev.madeAt, areaChannels: content.areaChannels, device: content.device };
+  return {
+    v: PROTOCOL_VERSION,
+    siteId,
+    revision: rev.revision,
+    hash: rev.hash,
+    at: rev.madeAt,
+    areaChannels: content.areaChannels,
+    device: content.device,
+    ...(content.languages ? { languages: content.languages } : {}),
+  };
 }
