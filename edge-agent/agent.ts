@@ -150,6 +150,7 @@ export class EdgeAgent {
           now,
           publishEvent,
           acousticDelayM: this.acousticDelayM,
+          siteLanguages: () => this.siteConfig.languages(),
           log: this.log,
         })
       : undefined;

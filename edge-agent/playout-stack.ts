@@ -39,6 +39,8 @@ export interface PlayoutStackDeps {
   now: () => number;
   publishEvent: (event: SiteEventMessage) => Promise<boolean>;
   acousticDelayM: number;
+  /** The site's languages in the order it hears them (its delivered configuration): an alert's language versions play by it. */
+  siteLanguages?: () => readonly string[];
   log: AgentLogger;
 }
 
@@ -105,6 +107,7 @@ export function buildPlayoutStack(setup: PlayoutSetup, d: PlayoutStackDeps): Pla
     clockUncertaintyMs,
     ...(cache && needs ? { media: { need: (refs) => needs.set('alerts', refs), pathOf: (sha) => cache.pathOf(sha), failureOf: (sha) => needs.failureOf(sha) } } : {}),
     openMessage: (path) => openOggOpusFile(path, 1),
+    ...(d.siteLanguages ? { siteLanguages: d.siteLanguages } : {}),
     publish: (event) => void d.publishEvent(event),
     // The device's microphone window is on the engine's local clock; the handler speaks server clock.
     ...(gateway.micLevel ? { micLevelDb: (from: number, to: number) => gateway.micLevel!(from - (offsetMs() ?? 0), to - (offsetMs() ?? 0)) } : {}),

@@ -5,7 +5,7 @@
  * the retained alert_start again does not play a finished alert twice, while
  * one it was interrupted in (no outcome yet) is played again.
  */
-import type { AlertCancel, AlertStart } from '../../protocol/index.ts';
+import { isMainLanguage, MAX_ALERT_VERSIONS, type AlertCancel, type AlertStart, type AlertVersion } from '../../protocol/index.ts';
 
 export type AlertOutcome = 'playing' | 'completed' | 'failed' | 'stopped' | 'expired';
 
@@ -28,17 +28,22 @@ export type StartDecision =
    * this copy completes it (`media`, or `messageState` failed): the running
    * programme gets the message after its signal; nothing restarts.
    */
-  | { action: 'message' };
+  | { action: 'message' }
+  /** The revision playing here, with language versions it did not have: they join the repeats still to come; nothing restarts. */
+  | { action: 'versions' };
 
 /**
  * `awaitingMessage`: the copy of this alert playing here came without `media`
- * (its message was being made) and none has come since.
+ * (its message was being made) and none has come since. `newVersions`: this
+ * copy has a version in a language the one playing here lacks.
  */
-export function decideStart(memory: Memory, m: AlertStart, siteId: string, serverNow: number, playing: boolean, awaitingMessage = false): StartDecision {
+export function decideStart(memory: Memory, m: AlertStart, siteId: string, serverNow: number, playing: boolean, awaitingMessage = false, newVersions = false): StartDecision {
   if (m.sites && !m.sites.includes(siteId)) return { action: 'ignore', why: 'not_for_this_site' };
   const known = memory.get(m.alertId);
   if (known && m.revision < known.revision) return { action: 'ignore', why: 'older_revision' };
-  if (known && m.revision === known.revision && known.outcome === 'playing' && playing && awaitingMessage && (m.media || m.messageState === 'failed')) return { action: 'message' };
+  const same = known !== undefined && m.revision === known.revision && known.outcome === 'playing' && playing;
+  if (same && awaitingMessage && (m.media || m.messageState === 'failed')) return { action: 'message' };
+  if (same && newVersions) return { action: 'versions' };
   // The same revision again (a retained copy after a reconnect, the server re-announcing it): once is enough,
   // unless the agent lost it mid-play (restart): then `playing` is false and it has no final outcome.
   if (known && m.revision === known.revision && (known.outcome !== 'playing' || playing)) return { action: 'ignore', why: 'already_handled' };
@@ -139,4 +144,41 @@ export function messageFetchDecision(failure: FetchFailure | null, attemptsBefor
   }
   if (serverNow >= deadline) return { action: 'give_up', detail: `audio ${mediaId} not in the cache in time${failure ? `; last attempt: ${error}` : ''}` };
   return { action: 'wait' };
+}
+
+// ------------------------------------------------------------ languages ----
+
+/**
+ * The language versions a site plays after the Vietnamese message, in the
+ * order of its languages (site configuration `languages`): one per language
+ * of the site that the alert has a version in; the site's Vietnamese is the
+ * message itself, and a version in a language the site does not speak is
+ * not played here.
+ */
+export function versionsToPlay(versions: readonly AlertVersion[] | undefined, siteLanguages: readonly string[]): AlertVersion[] {
+  if (!versions || versions.length === 0) return [];
+  const out: AlertVersion[] = [];
+  for (const lang of new Set(siteLanguages)) {
+    if (isMainLanguage(lang)) continue;
+    const v = versions.find((x) => x.language === lang);
+    if (v && out.length < MAX_ALERT_VERSIONS) out.push(v);
+  }
+  return out;
+}
+
+/**
+ * The versions of one revision as they stand after another copy of it:
+ * within a revision versions only accumulate (a version is added while the
+ * alert plays; a copy without it, meant for agents that do not take
+ * versions, takes nothing away). A language already held keeps its media.
+ */
+export function mergeVersions(held: readonly AlertVersion[] | undefined, incoming: readonly AlertVersion[] | undefined): AlertVersion[] {
+  const out = [...(held ?? [])];
+  for (const v of incoming ?? []) if (!out.some((x) => x.language === v.language) && out.length < MAX_ALERT_VERSIONS) out.push(v);
+  return out;
+}
+
+/** Whether a copy brings a version in a language not held yet. */
+export function bringsVersions(held: readonly AlertVersion[] | undefined, incoming: readonly AlertVersion[] | undefined): boolean {
+  return (incoming ?? []).some((v) => !(held ?? []).some((x) => x.language === v.language));
 }

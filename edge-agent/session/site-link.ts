@@ -18,14 +18,14 @@
  */
 import type { Duplex } from 'node:stream';
 import { connect as mqttConnect, MqttClient, Store, type IClientOptions } from 'mqtt';
-import { PLAYLIST_PARTS_FEATURE, PROTOCOL_VERSION, siteTopic, type SiteStateMessage } from '../../protocol/index.ts';
+import { ALERT_VERSIONS_FEATURE, PLAYLIST_PARTS_FEATURE, PROTOCOL_VERSION, siteTopic, type SiteStateMessage } from '../../protocol/index.ts';
 import { Backoff } from '../../common/backoff.ts';
 import type { AgentConfig } from '../config.ts';
 import { clip, withTimeout, type AgentLogger, type NoteLevel } from '../agent-log.ts';
 import { checkUplink, type UplinkChannel, type UplinkMessages } from './uplink.ts';
 
 /** What this agent takes that v1 agents did not always have (state.features): the server sends those fields only to sites that declare them. */
-export const AGENT_FEATURES: readonly string[] = [PLAYLIST_PARTS_FEATURE];
+export const AGENT_FEATURES: readonly string[] = [PLAYLIST_PARTS_FEATURE, ALERT_VERSIONS_FEATURE];
 
 /** A QoS 1 publish without PUBACK by then resolves as not acknowledged (it stays in the session's store). */
 export const ACK_TIMEOUT_MS = 3000;
