@@ -21,7 +21,7 @@ import PDFDocument from 'pdfkit';
 import { numberWords } from '../../api/words/reasons.ts';
 import { wallTimeAt } from '../time/zone.ts';
 import type { AsRunStatus } from '../asrun/accounting.ts';
-import { capitalise, faultKindWords, languageName, languageUseWords, LEVEL_VI, summaryFigures, type SummaryFigure } from './labels.ts';
+import { capitalise, faultKindWords, languageName, LEVEL_VI, summaryFigures, type SummaryFigure } from './labels.ts';
 import { dateTimeVi } from './period.ts';
 import type { Report, UnitFigures } from './model.ts';
 import { hoursOf } from './report-model.ts';
@@ -323,7 +323,6 @@ function languageSection(doc: Doc, report: Report): void {
       { header: 'Phát thay (giờ)', width: 40, align: 'right', text: (l) => hrs(t.languageUse[l]?.fallbackMs ?? 0) },
       { header: 'Thôn nghe bằng tiếng của mình', width: 45, align: 'right', text: (l) => n0(t.languageUse[l]?.placesOwn ?? 0) },
       { header: 'Thôn nghe phát thay', width: 40, align: 'right', text: (l) => n0(t.languageUse[l]?.placesFallback ?? 0) },
-      { header: 'Bằng tiếng của thôn / phát thay', width: 70, text: (l) => languageUseWords(t.languageUse[l] ?? { ownMs: 0, fallbackMs: 0 }, 'vi') },
     ],
     report.languages,
     { fontSize: 8.5 },
