@@ -1449,4 +1449,23 @@ CREATE TABLE work_order_feed (
 );
 `,
   },
+  {
+    version: 36,
+    name: "an alert's message in other languages, and which of them each site played",
+    // Decree 49/2024/NĐ-CP. alerts.versions: JSON, the language versions of
+    // the current revision in the order given (each: language, its media or
+    // why it has none), NULL: none. alert_deliveries.languages_played and
+    // languages_missed: JSON lists of tags as the site reported them
+    // (protocol alert_status), NULL: not reported.
+    sql: `
+ALTER TABLE alerts ADD COLUMN versions TEXT;
+ALTER TABLE alert_deliveries ADD COLUMN languages_played TEXT;
+ALTER TABLE alert_deliveries ADD COLUMN languages_missed TEXT;
+`,
+    postgres: `
+ALTER TABLE alerts ADD COLUMN versions TEXT;
+ALTER TABLE alert_deliveries ADD COLUMN languages_played TEXT;
+ALTER TABLE alert_deliveries ADD COLUMN languages_missed TEXT;
+`,
+  },
 ];

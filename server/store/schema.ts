@@ -322,6 +322,8 @@ export interface AlertsTable {
   cap_sent: string | null;
   /** Migration 16. */
   priority: Generated<'emergency' | 'priority'>;
+  /** Migration 36: the language versions (JSON), NULL: none. */
+  versions: Generated<JsonText | null>;
 }
 
 export interface CapMessagesTable {
@@ -357,6 +359,9 @@ export interface AlertDeliveriesTable {
   /** Migration 12. */
   message_at: EpochMs | null;
   message_repeats: number | null;
+  /** Migration 36: JSON lists of language tags, NULL: not reported. */
+  languages_played: Generated<JsonText | null>;
+  languages_missed: Generated<JsonText | null>;
 }
 
 export interface LiveStreamsTable {
