@@ -76,6 +76,12 @@ export interface WorkOrderEvent {
   detail: Record<string, unknown>;
 }
 
+/** A stored change of a work order: the order as the change left it, and the change's audited event. */
+export interface WorkOrderChange {
+  order: WorkOrder;
+  event: WorkOrderEvent;
+}
+
 /** The one author of automatic closes in the audit trail. */
 export const VERIFICATION_ACTOR = 'verification';
 

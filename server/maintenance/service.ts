@@ -14,7 +14,10 @@
  *
  *     const unsubscribe = maintenance.onChange((c: WorkOrderChange) => { ... });
  *
- * tells every stored change (the console's event stream listens).
+ * tells every stored change (the console's event stream listens): this
+ * server's at once, and every other server's on one database once, read
+ * from the store's feed every MIRROR_MS (mirror()), so a console hears a
+ * change whichever server the load balancer gave its stream to.
  */
 import type { AlarmService } from '../alarms/service.ts';
 import type { User, UserRepository } from '../auth/users.ts';
@@ -25,18 +28,22 @@ import type { FleetState } from '../fleet/fleet-state.ts';
 import { can } from '../http/auth.ts';
 import { KeyedSerial } from '../keyed-serial.ts';
 import { applyAction, isVerifiedAfter, type SiteVerification } from './lifecycle.ts';
-import { VERIFICATION_ACTOR, type WorkOrder, type WorkOrderAction, type WorkOrderError, type WorkOrderEvent, type WorkOrderResult } from './model.ts';
+import { VERIFICATION_ACTOR, type WorkOrder, type WorkOrderAction, type WorkOrderChange, type WorkOrderError, type WorkOrderEvent, type WorkOrderResult } from './model.ts';
 import type { WorkOrderStore } from './store.ts';
+
+export type { WorkOrderChange } from './model.ts';
 
 /** How often every resolved order is looked at, whatever the fleet said. */
 export const SWEEP_MS = 30_000;
 /** A requested sound check waits this long for the site (as the scheduler's). */
 export const SOUND_CHECK_TTL_S = 600;
-
-export interface WorkOrderChange {
-  order: WorkOrder;
-  event: WorkOrderEvent;
-}
+/** How far behind another server a console here hears its work order changes. */
+export const MIRROR_MS = 2000;
+/** Changes read from the feed at once. */
+const MIRROR_BATCH = 500;
+/** The feed keeps this many newest changes (hours of a province's work at any pace a person keeps); older ones are deleted every FEED_TRIM_MS. */
+const FEED_KEEP = 10_000;
+const FEED_TRIM_MS = 10 * 60_000;
 
 export interface MaintenanceDeps {
   store: WorkOrderStore;
@@ -49,6 +56,8 @@ export interface MaintenanceDeps {
   jobs: Jobs;
   log: Logger;
   now: () => number;
+  /** How often other servers' changes are read (MIRROR_MS; tests may look sooner). */
+  mirrorMs?: number;
 }
 
 const refused = (code: WorkOrderError['code'], orderId: number | null): { ok: false; error: WorkOrderError } => ({ ok: false, error: { code, orderId } });
@@ -62,11 +71,16 @@ export class MaintenanceService {
   private readonly listeners = new Set<(c: WorkOrderChange) => void>();
   private readonly perSite = new KeyedSerial();
   private unlisten: (() => void) | undefined;
+  /** The newest feed change this server's listeners were told of (theirs or another server's); unknown until the first mirror. */
+  private fedSeq: number | undefined;
+  private mirroring: Promise<number> | undefined;
 
   constructor(private readonly deps: MaintenanceDeps) {}
 
-  /** Follow the fleet, look at every resolved order once, and sweep periodically. */
+  /** Follow the fleet and the other servers' changes, look at every resolved order once, and sweep periodically. */
   async start(): Promise<void> {
+    // From here on, what another server stores is told here.
+    await this.mirror();
     this.unlisten = this.deps.fleet.listen({
       verdictChanged: (c) => {
         if (c.verdict.condition === 'operational') this.verifyLater(c.siteId);
@@ -78,6 +92,40 @@ export class MaintenanceService {
     });
     await this.sweep();
     this.deps.jobs.every('maintenance.verify-sweep', SWEEP_MS, () => this.sweep());
+    this.deps.jobs.every('maintenance.mirror', this.deps.mirrorMs ?? MIRROR_MS, () => this.mirror());
+    this.deps.jobs.every('maintenance.feed-trim', FEED_TRIM_MS, () => this.deps.store.trimFeed(FEED_KEEP));
+  }
+
+  /**
+   * The changes other servers stored since the last look, told to this
+   * server's listeners in the order they were stored; the first look only
+   * notes where the feed stands. Resolves to how many were told.
+   */
+  mirror(): Promise<number> {
+    // One look at a time: two overlapping ones would tell the same changes twice.
+    this.mirroring ??= this.mirrorOnce().finally(() => {
+      this.mirroring = undefined;
+    });
+    return this.mirroring;
+  }
+
+  private async mirrorOnce(): Promise<number> {
+    if (this.fedSeq === undefined) {
+      this.fedSeq = await this.deps.store.feedHead();
+      return 0;
+    }
+    let told = 0;
+    for (;;) {
+      const batch = await this.deps.store.feedAfter(this.fedSeq, MIRROR_BATCH);
+      for (const c of batch) {
+        this.fedSeq = c.seq;
+        // This server's own changes were told as they were stored.
+        if (c.mine) continue;
+        this.tell(c.order, c.event);
+        told += 1;
+      }
+      if (batch.length < MIRROR_BATCH) return told;
+    }
   }
 
   stop(): void {
@@ -100,19 +148,19 @@ export class MaintenanceService {
     const a = await this.deps.alarms.alarm(alarmId);
     if (!a || a.state === 'pending') return refused('WORK_ORDER_NOT_FOUND', null);
     const now = this.deps.now();
-    const o = await this.deps.store.create(this.blank({ source: 'alarm', alarmId: a.id, faultKind: a.kind, siteId: a.siteId, areaId: a.areaId, notes, at: now, by }), by);
-    if (!o) return refused('WORK_ORDER_ALARM_HAS_ORDER', null);
-    this.tell(o, { orderId: o.id, at: now, by, action: 'create', from: null, to: o.state, detail: { source: 'alarm', alarmId } });
-    return { ok: true, value: o };
+    const c = await this.deps.store.createChange(this.blank({ source: 'alarm', alarmId: a.id, faultKind: a.kind, siteId: a.siteId, areaId: a.areaId, notes, at: now, by }), by);
+    if (!c) return refused('WORK_ORDER_ALARM_HAS_ORDER', null);
+    this.tell(c.order, c.event);
+    return { ok: true, value: c.order };
   }
 
   /** Planned maintenance of a site (the caller found the site and its area). */
   async planned(site: { siteId: string; areaId: number }, by: string, notes: string | null): Promise<WorkOrder> {
     const now = this.deps.now();
-    const o = await this.deps.store.create(this.blank({ source: 'planned', alarmId: null, faultKind: null, ...site, notes, at: now, by }), by);
-    if (!o) throw new Error('maintenance: a planned order was refused as a duplicate');
-    this.tell(o, { orderId: o.id, at: now, by, action: 'create', from: null, to: o.state, detail: { source: 'planned' } });
-    return o;
+    const c = await this.deps.store.createChange(this.blank({ source: 'planned', alarmId: null, faultKind: null, ...site, notes, at: now, by }), by);
+    if (!c) throw new Error('maintenance: a planned order was refused as a duplicate');
+    this.tell(c.order, c.event);
+    return c.order;
   }
 
   /**

@@ -8,11 +8,22 @@
  * the automatic close (WHERE state = 'resolved') happens once however many
  * servers hear the verification — the loser's update matches no row and
  * writes no audit row.
+ *
+ * Every stored change also goes, in its transaction, to the feed the other
+ * servers read to tell their consoles (migration 35: work_order_feed), under
+ * the next number of the 'work_orders' counter row (change_feeds). Raising
+ * that row locks it until the commit, so changes commit in the order of their
+ * numbers (as registry_changes' counter, server/registry/changes.ts): a
+ * reader that has seen number n has seen every change below it. Each change
+ * names the store that wrote it (`writer`): its own server told its consoles
+ * already. The counter is raised last, so writers queue for it only for the
+ * end of their transactions.
  */
-import type { Kysely, Selectable } from 'kysely';
+import { randomBytes } from 'node:crypto';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { AlarmKind } from '../alarms/model.ts';
 import type { Database } from '../store/schema.ts';
-import type { PartUsed, WorkOrder, WorkOrderEvent, WorkOrderSource, WorkOrderState } from './model.ts';
+import type { PartUsed, WorkOrder, WorkOrderChange, WorkOrderEvent, WorkOrderSource, WorkOrderState } from './model.ts';
 
 type OrderRow = Selectable<Database['work_orders']>;
 
@@ -90,8 +101,18 @@ function isUniqueViolation(err: unknown): boolean {
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/i.test(e?.message ?? '');
 }
 
+/** A change read from the feed: its number, and whether this store wrote it. */
+export interface FedChange extends WorkOrderChange {
+  seq: number;
+  mine: boolean;
+}
+
 export class WorkOrderStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** This store among the servers' on one database (the feed's `writer`). */
+    readonly writer: string = randomBytes(8).toString('hex'),
+  ) {}
 
   /**
    * Stores a new order and its 'create' audit row. Undefined when the alarm
@@ -99,6 +120,11 @@ export class WorkOrderStore {
    * people turning one alarm into an order at once make one).
    */
   async create(o: NewWorkOrder, by: string): Promise<WorkOrder | undefined> {
+    return (await this.createChange(o, by))?.order;
+  }
+
+  /** create(), answering the change as stored (and fed to the other servers). */
+  async createChange(o: NewWorkOrder, by: string): Promise<WorkOrderChange | undefined> {
     try {
       return await this.db.transaction().execute(async (trx) => {
         const r = await trx
@@ -117,11 +143,10 @@ export class WorkOrderStore {
           .executeTakeFirstOrThrow();
         const order = orderOf(r);
         const detail = { source: o.source, alarmId: o.alarmId, siteId: o.siteId, ...(o.notes ? { notes: o.notes } : {}) };
-        await trx
-          .insertInto('work_order_events')
-          .values(eventRow({ orderId: order.id, at: o.createdAt, by, action: 'create', from: null, to: o.state, detail }, order.id))
-          .execute();
-        return order;
+        const event: WorkOrderEvent = { orderId: order.id, at: o.createdAt, by, action: 'create', from: null, to: o.state, detail };
+        await trx.insertInto('work_order_events').values(eventRow(event, order.id)).execute();
+        await this.feed(trx, { order, event });
+        return { order, event };
       });
     } catch (err) {
       if (isUniqueViolation(err)) return undefined;
@@ -150,8 +175,45 @@ export class WorkOrderStore {
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return false;
       await trx.insertInto('work_order_events').values(eventRow(event, prev.id)).execute();
+      await this.feed(trx, { order: next, event });
       return true;
     });
+  }
+
+  /** The newest change's number: a reader starting now reads what comes after it. */
+  async feedHead(): Promise<number> {
+    const r = await this.db.selectFrom('change_feeds').select('seq').where('name', '=', 'work_orders').executeTakeFirstOrThrow();
+    return Number(r.seq);
+  }
+
+  /** Up to `limit` changes numbered after `seq`, in order. */
+  async feedAfter(seq: number, limit: number): Promise<FedChange[]> {
+    const rows = await this.db.selectFrom('work_order_feed').selectAll().where('seq', '>', seq).orderBy('seq').limit(limit).execute();
+    return rows.map((r) => ({ seq: Number(r.seq), mine: r.writer === this.writer, ...(JSON.parse(r.change) as WorkOrderChange) }));
+  }
+
+  /** Deletes all but the newest `keep` changes of the feed; resolves to how many went. */
+  async trimFeed(keep: number): Promise<number> {
+    const head = await this.feedHead();
+    const r = await this.db
+      .deleteFrom('work_order_feed')
+      .where('seq', '<=', head - keep)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  /** The change to the feed under the counter's next number (see the header: last in its transaction). */
+  private async feed(trx: Transaction<Database>, change: WorkOrderChange): Promise<void> {
+    const n = await trx
+      .updateTable('change_feeds')
+      .set((eb) => ({ seq: eb('seq', '+', 1) }))
+      .where('name', '=', 'work_orders')
+      .returning('seq')
+      .executeTakeFirstOrThrow();
+    await trx
+      .insertInto('work_order_feed')
+      .values({ seq: Number(n.seq), writer: this.writer, change: JSON.stringify(change) })
+      .execute();
   }
 
   /** Orders matching `q`, newest first, a page of them and how many match in all. */
