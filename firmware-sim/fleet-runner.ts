@@ -40,8 +40,10 @@ export interface FleetRunnerOptions {
   seed?: number;
   /** Where site credentials are kept between runs; null = memory only. */
   credentialsFile?: string | null;
-  /** Area (code or key) whose communes get the sites; default all communes of the current structure. */
+  /** Area (code or key) whose communes get the sites, or several comma-separated; default all communes of the current structure. */
   area?: string;
+  /** The device faults `faultShare` draws from, in turn (default every kind the simulated devices have). */
+  faultKinds?: readonly FaultSpec['kind'][];
   /** Site id prefix, so several fleets can share a server. */
   idPrefix?: string;
   /** New agents started per second (a real province does not boot in one instant). */
@@ -271,7 +273,8 @@ export class FleetRunner {
       const done: string[] = [];
       faulty.forEach((f, k) => {
         const site = this.site(f.id);
-        const pick = FAULT_MENU[k % FAULT_MENU.length]!;
+        const menu = this.opts.faultKinds ? FAULT_MENU.filter((f) => this.opts.faultKinds!.includes(f.kind)) : FAULT_MENU;
+        const pick = menu[k % menu.length]!;
         // A line fault goes on the last line the profile has (a solar cluster has one).
         const fault: FaultSpec = 'line' in pick ? { ...pick, line: Math.min(pick.line, site.device.profile.lines.length) } : pick;
         this.injectFault(f.id, fault);
@@ -504,9 +507,9 @@ export class FleetRunner {
     const { api } = this.opts;
     let areas: AreaView[];
     if (this.opts.area) {
-      const root = await api.get<AreaView>(`/api/areas/${encodeURIComponent(this.opts.area)}`);
-      const all = (await api.get<{ areas: AreaView[] }>(`/api/areas?version=${root.key.split('.')[0]}`)).areas;
-      const under = new Set([root.key]);
+      const roots = await Promise.all(this.opts.area.split(',').map((a) => api.get<AreaView>(`/api/areas/${encodeURIComponent(a.trim())}`)));
+      const all = (await api.get<{ areas: AreaView[] }>(`/api/areas?version=${roots[0]!.key.split('.')[0]}`)).areas;
+      const under = new Set(roots.map((r) => r.key));
       // Parents come before children in key order only by accident; iterate to a fixed point.
       for (let changed = true; changed; ) {
         changed = false;

@@ -19,8 +19,13 @@ import { connectApi, type LoanetClient } from '../tools/api-client.ts';
 import { FleetRunner } from './fleet-runner.ts';
 import { simulatedPlayout } from './fleet-playout.ts';
 import { ArgError, parseArgs } from '../tools/cli-args.ts';
+import type { FaultSpec } from './device.ts';
 
-const USAGE = `usage: npm run sim -- --sites N [--heartbeat 30] [--faults 0.03] [--area CODE] [--prefix sim] [--credentials FILE] [--rate 500] [--heartbeat-only]
+/** The device faults `--fault-kind` may name (a line fault goes on the profile's last line). */
+const FAULT_KINDS: readonly FaultSpec['kind'][] = ['line_open', 'line_short', 'amp_overheat', 'mains_lost', 'modem_link_lost'];
+
+const USAGE = `usage: npm run sim -- --sites N [--heartbeat 30] [--faults 0.03] [--fault-kind KIND,…] [--area CODE[,CODE…]] [--prefix sim] [--credentials FILE] [--rate 500] [--heartbeat-only]
+  --faults: that share of the sites gets a device fault at start, drawn in turn from --fault-kind (default all: ${FAULT_KINDS.join(', ')})
   sites play bulletins and alerts like boards; --heartbeat-only: they only send heartbeats and answer commands
   (scale tests; the server counts them faulty, reason cannot_play). --playout is accepted and changes nothing: sites play by default.`;
 
@@ -30,6 +35,7 @@ export interface SimFleetOptions {
   sites: number;
   heartbeatS: number;
   faults?: number;
+  faultKinds?: readonly FaultSpec['kind'][];
   area?: string;
   prefix?: string;
   credentialsFile: string | null;
@@ -48,6 +54,7 @@ export function simFleet(o: SimFleetOptions): FleetRunner {
     sites: o.sites,
     heartbeatS: o.heartbeatS,
     faultShare: o.faults ?? 0,
+    ...(o.faultKinds ? { faultKinds: o.faultKinds } : {}),
     ...(o.area ? { area: o.area } : {}),
     idPrefix: o.prefix ?? 'sim',
     credentialsFile: o.credentialsFile,
@@ -62,6 +69,7 @@ async function main(): Promise<void> {
     sites: 'number',
     heartbeat: 'number',
     faults: 'number',
+    'fault-kind': 'string',
     area: 'string',
     prefix: 'string',
     credentials: 'string',
@@ -77,6 +85,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(heartbeatS) || heartbeatS < 1 || heartbeatS > 3600) throw new ArgError(`--heartbeat ${heartbeatS} must be whole seconds from 1 to 3600`);
   const faults = (args.faults as number | undefined) ?? 0;
   if (faults < 0 || faults > 1) throw new ArgError(`--faults ${faults} must be a share from 0 to 1, e.g. 0.03`);
+  const faultKinds = (args['fault-kind'] as string | undefined)?.split(',').map((k) => k.trim());
+  for (const k of faultKinds ?? []) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new ArgError(`--fault-kind ${k} is not one of ${FAULT_KINDS.join(', ')}`);
   const heartbeatOnly = args['heartbeat-only'] === true;
   if (heartbeatOnly && args.playout === true) throw new ArgError('--heartbeat-only sites do not play: drop --playout (sites play by default)');
   const dataDir = process.env.LOANET_DATA_DIR ?? './data';
@@ -89,6 +99,7 @@ async function main(): Promise<void> {
     sites,
     heartbeatS,
     faults,
+    ...(faultKinds ? { faultKinds: faultKinds as FaultSpec['kind'][] } : {}),
     ...(args.area ? { area: args.area as string } : {}),
     ...(args.prefix ? { prefix: args.prefix as string } : {}),
     credentialsFile: (args.credentials as string | undefined) ?? path.join(dataDir, 'sim-credentials.json'),
