@@ -219,7 +219,9 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
   const items = useApi<ItemList>(`/api/schedule/items${qs({ area, limit: 50 })}`);
   // The items that play this week, for how each calendar entry repeats (the calendar lists occurrences only).
   const weekItems = useApi<ItemList>(`/api/schedule/items${qs({ area, from, to, limit: 1000 })}`);
-  const asRun = useApi<AsRunLog>(`/api/as-run${qs({ area, from: from - 7 * DAY, to: Math.min(to, Date.now() + DAY) })}`);
+  // The as-run's end read once per week shown: read at each render, the clock made a new address each time, and each new address cleared and fetched the log again, so it never showed.
+  const asRunTo = useMemo(() => Math.min(to, Date.now() + DAY), [to]);
+  const asRun = useApi<AsRunLog>(`/api/as-run${qs({ area, from: from - 7 * DAY, to: asRunTo })}`);
   const [actionError, setActionError] = useState('');
   const distribution = useApi<Distribution>(`/api/schedule/distribution${qs({ area })}`);
   const library = useApi<MediaList>('/api/media?purpose=bulletin&limit=50');
@@ -418,7 +420,7 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
 
       <h2>{t('asRun')}</h2>
       <p>
-        <a href={`/api/as-run${qs({ area, from: from - 7 * DAY, to: Math.min(to, Date.now() + DAY), format: 'csv' })}`} download data-testid="as-run-csv">
+        <a href={`/api/as-run${qs({ area, from: from - 7 * DAY, to: asRunTo, format: 'csv' })}`} download data-testid="as-run-csv">
           {t('exportCsv')}
         </a>
       </p>
