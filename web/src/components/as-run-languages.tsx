@@ -1,10 +1,13 @@
 /**
  * A bulletin's as-run in the villages' languages (GET /api/as-run/languages):
  * village by village, the versions planned and what became of each, and
- * whether the village heard it in its own language or why not.
+ * whether the village heard it in its own language or why not, with the
+ * version it heard instead when it fell back. One occurrence, named by its
+ * time in Asia/Ho_Chi_Minh.
  */
+import { useEffect, useRef } from 'preact/hooks';
 import { qs } from '../api.ts';
-import { t, type StringKey } from '../i18n.ts';
+import { formatTime, lang, t, type StringKey } from '../i18n.ts';
 import { useApi } from '../hooks.ts';
 import type { LanguageNames } from '../language-names.ts';
 import { codeWords } from '../site-words.ts';
@@ -19,21 +22,48 @@ const NOT_HEARD_KEY: Record<NotHeardReason, StringKey> = {
   no_receipt: 'langWhy_no_receipt',
 };
 
+/** A language's name inside a Vietnamese sentence: "bản tiếng Tày", not "bản Tiếng Tày" (English names stay as they are). */
+function inSentence(names: LanguageNames, tag: string): string {
+  const name = names.name(tag);
+  return lang() === 'vi' ? name.replace(/^Tiếng /u, 'tiếng ') : name;
+}
+
+/** The site fell back: it heard another version in place of its own language's. */
+const fellBack = (s: AsRunLanguagesSite) => (s.notHeard?.reason === 'no_version' || s.notHeard?.reason === 'agent_without_parts') && s.played.length > 0;
+
 function heardText(s: AsRunLanguagesSite, names: LanguageNames): string {
   if (s.heardOwnLanguage === true) return t('langHeardYes');
   if (s.heardOwnLanguage === null || !s.notHeard) return t('langHeardUnknown');
-  const why = t(NOT_HEARD_KEY[s.notHeard.reason], { lang: names.name(s.notHeard.language) });
+  // The version heard instead: the one that played, else the one planned.
+  const instead = s.played.length > 0 ? s.played : s.versions.map((v) => v.language);
+  const why = t(NOT_HEARD_KEY[s.notHeard.reason], {
+    lang: inSentence(names, s.notHeard.language),
+    played: instead.map((l) => inSentence(names, l)).join(', '),
+  });
   return `${t('langHeardNo')}: ${why}${s.notHeard.detail ? ` (${codeWords('why_', s.notHeard.detail)})` : ''}`;
+}
+
+/** "3/5 sites heard it in their own language, 2 fell back to another version.": the parts that are not zero. */
+function summaryText(d: AsRunLanguages): string {
+  const fallback = d.sites.filter((s) => s.heardOwnLanguage === false && fellBack(s)).length;
+  const parts = [t('langSumHeard', { heard: d.summary.heardOwnLanguage, all: d.summary.sites })];
+  if (fallback > 0) parts.push(t('langSumFallback', { n: fallback }));
+  if (d.summary.notHeard - fallback > 0) parts.push(t('langSumNotHeard', { n: d.summary.notHeard - fallback }));
+  if (d.summary.unknown > 0) parts.push(t('langSumUnknown', { n: d.summary.unknown }));
+  return `${parts.join(', ')}.`;
 }
 
 export function AsRunLanguagesView(props: { item: string; entry: string; area: string; names: LanguageNames; onClose: () => void }) {
   const res = useApi<AsRunLanguages>(`/api/as-run/languages${qs({ item: props.item, entry: props.entry, area: props.area || undefined })}`);
   const d = res.data;
+  // Opened from a row far down the as-run log: bring it to where the reader looks (on a phone, screens above).
+  const card = useRef<HTMLDivElement>(null);
+  useEffect(() => card.current?.scrollIntoView({ block: 'start' }), [props.entry]);
   return (
-    <div class="card" data-testid="as-run-languages" data-item={props.item}>
+    <div class="card" data-testid="as-run-languages" data-item={props.item} ref={card}>
       <div class="row">
         <strong style="flex:1">
-          {t('langAsRunTitle')} {d ? `— ${d.item.title}` : ''}
+          {t('langAsRunTitle')} {d ? `— ${d.item.title}, ${formatTime(d.from)}` : ''}
         </strong>
         <button type="button" class="secondary" onClick={props.onClose}>
           {t('close')}
@@ -46,7 +76,7 @@ export function AsRunLanguagesView(props: { item: string; entry: string; area: s
       )}
       {d && (
         <p class="muted" data-testid="as-run-languages-summary">
-          {t('langAsRunSummary', { heard: d.summary.heardOwnLanguage, not: d.summary.notHeard, unknown: d.summary.unknown, all: d.summary.sites })}
+          {summaryText(d)}
         </p>
       )}
       <div class="scroll">
@@ -70,12 +100,7 @@ export function AsRunLanguagesView(props: { item: string; entry: string; area: s
                   {s.versions
                     .map((v) => `${props.names.name(v.language)}: ${codeWords('asRun_', v.outcome ?? 'no_receipt')}${v.reason ? ` (${codeWords('why_', v.reason)})` : ''}`)
                     .join('; ') || '—'}
-                  {s.missing.length > 0 && (
-                    <div class="muted">
-                      {t('langMissingThere', { langs: props.names.list(s.missing) })}
-                      {s.fallback ? ` — ${t(NOT_HEARD_KEY[s.fallback], { lang: props.names.name(s.languages[0] ?? '') })}` : ''}
-                    </div>
-                  )}
+                  {s.missing.length > 0 && <div class="muted">{t('langMissingThere', { langs: props.names.list(s.missing) })}</div>}
                 </td>
                 <td data-label={t('langHeardOwn')} class={s.heardOwnLanguage === false ? 'warn-text' : s.heardOwnLanguage ? 'ok' : 'muted'}>
                   {heardText(s, props.names)}
