@@ -127,3 +127,74 @@ describe('FleetState tells its listeners every change of a verdict, not only of 
     expect((heard[1]!.change as VerdictChange).previous?.condition).toBe('offline');
   });
 });
+
+describe('The sweep reclassifies the sites time may have changed', () => {
+  let store: TestStore;
+  let now = T0;
+  let seq = 0;
+  let fleet: FleetState;
+  let changes: ConditionChange[];
+
+  beforeEach(async () => {
+    store = await openTestStore();
+    now = T0;
+    fleet = new FleetState(store.db, DEFAULT_COVERAGE_POLICY, () => now);
+    changes = [];
+    fleet.listen({ conditionChanged: (c) => changes.push(c) });
+  });
+  afterEach(async () => {
+    await fleet.settled();
+    await store.close();
+  });
+  const heartbeat = (f: FleetState, over: Partial<TelemetryMessage> = {}) => f.applyTelemetry(SITE.id, { ...healthyTelemetry(SITE.id, ++seq, over), at: now });
+
+  it('a site silent past two heartbeats goes offline at the sweep, not before', () => {
+    fleet.upsertSite(SITE);
+    heartbeat(fleet);
+    changes = [];
+    now += 59_000;
+    expect(fleet.sweep()).toEqual([]);
+    now += 2_000;
+    expect(fleet.sweep().map((c) => c.to)).toEqual(['offline']);
+    expect(changes.map((c) => c.to)).toEqual(['offline']);
+  });
+
+  it('an operational site whose delivered configuration falls due unheld is degraded at the sweep, between heartbeats', () => {
+    fleet.upsertSite(SITE);
+    heartbeat(fleet);
+    fleet.expectConfig(SITE.id, { revision: 2, hash: 'a'.repeat(64), dueAt: now + 10_000 });
+    expect(fleet.verdict(SITE.id)?.condition).toBe('operational');
+    now += 9_000;
+    expect(fleet.sweep()).toEqual([]);
+    now += 2_000;
+    const [change] = fleet.sweep();
+    expect(change?.to).toBe('degraded');
+    expect(change?.verdict.reasons.map((r) => r.code)).toEqual(['config_stale']);
+  });
+
+  it('a verdict read back from the store is classified at the first sweep, even one time alone could not change', async () => {
+    await store.db
+      .insertInto('areas')
+      .values({ id: SITE.areaId, version: '2025', code: '0264701', name: 'Thôn Na Pên', level: 'village', kind: null, parent_id: null, lat: null, lon: null, source: null, created_at: T0, updated_at: T0, retired_at: null })
+      .execute();
+    await store.db
+      .insertInto('sites')
+      .values({ id: SITE.id, name: SITE.name, kind: SITE.kind, area_id: SITE.areaId, lat: null, lon: null, profile: null, created_at: T0, updated_at: T0, retired_at: null })
+      .execute();
+    fleet.upsertSite(SITE);
+    heartbeat(fleet);
+    await fleet.flush();
+    // What an older server (or older rules) stored: degraded, for a site whose last heartbeat was healthy.
+    await store.db
+      .updateTable('site_status')
+      .set({ condition: 'degraded', reasons: JSON.stringify([{ code: 'line_open', severity: 'degraded', params: {}, message: 'line 1 open' }]) })
+      .where('site_id', '=', SITE.id)
+      .execute();
+    const again = new FleetState(store.db, DEFAULT_COVERAGE_POLICY, () => now);
+    await again.load([SITE]);
+    expect(again.verdict(SITE.id)?.condition).toBe('degraded');
+    now += 1_000;
+    expect(again.sweep().map((c) => c.to)).toEqual(['operational']);
+    await again.settled();
+  });
+});
