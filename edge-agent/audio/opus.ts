@@ -29,8 +29,12 @@ import { AudioDecodeError, FRAME_SAMPLES, SAMPLE_RATE, type OpusPacketDecoder } 
 /** The binding's API (native/opus-decoder/opus_decoder.c). */
 interface NativeOpus {
   create(sampleRate: number, channels: number): object;
-  /** packet null → PLC of frameSamples; fec → rebuild frameSamples before `packet`; frameSamples 0 → the packet's own length. */
-  decode(handle: object, packet: Uint8Array | null, frameSamples: number, fec: boolean): Int16Array;
+  /**
+   * packet null → PLC of frameSamples; fec → rebuild frameSamples before `packet`; frameSamples 0 → the packet's own length.
+   * With `out` large enough: the samples are written there and their count returned (a binding built before
+   * `out` existed ignores it and returns a new array).
+   */
+  decode(handle: object, packet: Uint8Array | null, frameSamples: number, fec: boolean, out?: Int16Array): Int16Array | number;
   reset(handle: object): void;
   destroy(handle: object): void;
   libopusVersion: string;
@@ -78,6 +82,12 @@ interface DecoderCounters {
   badPackets: number;
 }
 
+/** The binding's answer as samples: a count of those written into `into`, or a new array. */
+function samplesIn(answer: Int16Array | number, into: Int16Array | undefined): Int16Array {
+  if (typeof answer !== 'number') return answer;
+  return answer === into!.length ? into! : into!.subarray(0, answer);
+}
+
 /** loanet's libopus binding: decode, exact 20 ms PLC, in-band FEC. */
 export class NativeOpusDecoder implements OpusPacketDecoder, DecoderCounters {
   private readonly lib: NativeOpus;
@@ -97,11 +107,11 @@ export class NativeOpusDecoder implements OpusPacketDecoder, DecoderCounters {
     }
   }
 
-  decode(packet: Uint8Array): Int16Array {
+  decode(packet: Uint8Array, into?: Int16Array): Int16Array {
     if (packet.length === 0) throw new AudioDecodeError('bad_packet', 'an empty Opus packet (use conceal() for a lost one)');
     let pcm: Int16Array;
     try {
-      pcm = this.lib.decode(this.handle, packet, 0, false);
+      pcm = samplesIn(this.lib.decode(this.handle, packet, 0, false, into), into);
     } catch (e) {
       this.badPackets++;
       throw new AudioDecodeError('bad_packet', `libopus refused the packet (${packet.length} bytes): ${(e as Error).message}`);
@@ -110,20 +120,20 @@ export class NativeOpusDecoder implements OpusPacketDecoder, DecoderCounters {
     return pcm;
   }
 
-  conceal(): Int16Array {
+  conceal(into?: Int16Array): Int16Array {
     this.framesConcealed++;
     try {
-      return this.lib.decode(this.handle, null, FRAME_SAMPLES, false);
+      return samplesIn(this.lib.decode(this.handle, null, FRAME_SAMPLES, false, into), into);
     } catch {
-      return new Int16Array(FRAME_SAMPLES);
+      return into && into.length >= FRAME_SAMPLES ? into.fill(0, 0, FRAME_SAMPLES).subarray(0, FRAME_SAMPLES) : new Int16Array(FRAME_SAMPLES);
     }
   }
 
-  decodeFec(nextPacket: Uint8Array): Int16Array {
+  decodeFec(nextPacket: Uint8Array, into?: Int16Array): Int16Array {
     // libopus reads the LBRR copy of the previous frame out of `nextPacket`
     // (or conceals when it carries none); the next call decodes nextPacket itself.
     try {
-      const pcm = this.lib.decode(this.handle, nextPacket, FRAME_SAMPLES, true);
+      const pcm = samplesIn(this.lib.decode(this.handle, nextPacket, FRAME_SAMPLES, true, into), into);
       this.framesFromFec++;
       return pcm;
     } catch (e) {

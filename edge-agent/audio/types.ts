@@ -41,6 +41,12 @@ export const DEFAULT_OUTPUT_BUFFER_MS = 100;
  * per programme or call reset() between them).
  *
  * Every method returns PCM in the agent format (mono, 48 kHz, s16).
+ *
+ * `into`, where a method takes it: a buffer the caller keeps (a live stream
+ * decodes 50 packets a second into a few reused ones). A decoder that can
+ * writes the samples there and returns `into` itself (or a view of its
+ * start, for fewer samples); one that cannot, or when they do not fit,
+ * returns a new array as without it. Callers check which.
  */
 export interface OpusPacketDecoder {
   /**
@@ -48,19 +54,19 @@ export interface OpusPacketDecoder {
    * 2.5–10 ms packet gives fewer than 960). Throws AudioDecodeError for a
    * packet libopus refuses; the caller conceals that slot instead.
    */
-  decode(packet: Uint8Array): Int16Array;
+  decode(packet: Uint8Array, into?: Int16Array): Int16Array;
   /**
    * Packet-loss concealment for one missing 20 ms frame: libopus extrapolates
    * from its state (and fades to silence after ~100 ms of consecutive losses),
    * which sounds far better than a gap of silence. Costs no input.
    */
-  conceal(): Int16Array;
+  conceal(into?: Int16Array): Int16Array;
   /**
    * Rebuild the frame *before* `nextPacket` from the forward-error-correction
    * data (LBRR) the encoder put in it. Present only when the binding can do it;
    * callers check `decodeFec !== undefined` and fall back to conceal().
    */
-  decodeFec?(nextPacket: Uint8Array): Int16Array;
+  decodeFec?(nextPacket: Uint8Array, into?: Int16Array): Int16Array;
   /** Forget the stream state (a new stream starts; the next packet decodes without the past). */
   reset(): void;
 }

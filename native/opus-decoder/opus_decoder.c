@@ -7,6 +7,11 @@
  *   decode(h, next,  n, 1)       in-band FEC: rebuild the n samples BEFORE `next`
  *                                from the LBRR data the encoder put in `next`
  *
+ * Each takes an optional fifth argument, an Int16Array the caller keeps: the
+ * samples are written there and their count returned, instead of a new
+ * array per call (a live stream decodes 50 packets a second). A binding
+ * without it ignores the argument; the caller tells the two by the answer.
+ *
  * @discordjs/opus hard-codes decode_fec = 0 and a 120 ms frame size for
  * concealment (see ../opus.ts), so a site could only guess a lost frame with
  * PLC even when the server's encoder had sent its redundant copy in the next
@@ -98,15 +103,18 @@ static napi_value create(napi_env env, napi_callback_info info) {
 }
 
 /*
- * decode(handle, packet | null, frameSamples, fec) → Int16Array (interleaved)
+ * decode(handle, packet | null, frameSamples, fec[, out]) → Int16Array (interleaved)
  *
  * frameSamples 0 with a packet: decode the whole packet (its own duration).
  * A null packet conceals frameSamples; fec = true rebuilds frameSamples from
  * the packet's FEC data (libopus falls back to PLC when it carries none).
+ * With `out` (an Int16Array) large enough for the samples: they are decoded
+ * into it and the number of samples per channel is returned; too small, a new
+ * array as without it.
  */
 static napi_value decode(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 4) {
     napi_throw_type_error(env, NULL, "decode(handle, packet, frameSamples, fec) needs four arguments");
@@ -158,9 +166,33 @@ static napi_value decode(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
+  size_t wanted = (size_t)samples * (size_t)h->channels;
+  if (argc >= 5) {
+    CALL(env, napi_typeof(env, argv[4], &t));
+    if (t != napi_null && t != napi_undefined) {
+      bool is_typed = false;
+      CALL(env, napi_is_typedarray(env, argv[4], &is_typed));
+      napi_typedarray_type tt = napi_uint8_array;
+      size_t capacity = 0;
+      void *raw = NULL;
+      if (is_typed) CALL(env, napi_get_typedarray_info(env, argv[4], &tt, &capacity, &raw, NULL, NULL));
+      if (tt != napi_int16_array) {
+        napi_throw_type_error(env, NULL, "out must be an Int16Array");
+        return NULL;
+      }
+      if (capacity >= wanted) {
+        int n = opus_decode(h->dec, data, data ? (opus_int32)len : 0, (opus_int16 *)raw, samples, fec ? 1 : 0);
+        if (n < 0) return throw_opus(env, "opus_decode", n);
+        napi_value count;
+        CALL(env, napi_create_int32(env, n, &count));
+        return count;
+      }
+    }
+  }
+
   void *out = NULL;
   napi_value buf;
-  size_t bytes = (size_t)samples * (size_t)h->channels * sizeof(opus_int16);
+  size_t bytes = wanted * sizeof(opus_int16);
   CALL(env, napi_create_arraybuffer(env, bytes, &out, &buf));
   int n = opus_decode(h->dec, data, data ? (opus_int32)len : 0, (opus_int16 *)out, samples, fec ? 1 : 0);
   if (n < 0) return throw_opus(env, "opus_decode", n);

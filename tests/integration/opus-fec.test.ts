@@ -123,6 +123,23 @@ describe.skipIf(!canRun)("in-band FEC with loanet's libopus binding", () => {
     expect(d.decode(packets[22]!).length).toBe(FRAME_SAMPLES);
   });
 
+  it('decodes, conceals and rebuilds into a buffer the caller keeps, the same samples as into a new array; one too small gets a new array', () => {
+    const fresh = createOpusDecoder();
+    const kept = createOpusDecoder();
+    const into = new Int16Array(FRAME_SAMPLES);
+    for (let i = 0; i < 30; i++) {
+      const want = i % 7 === 3 ? fresh.conceal() : i % 7 === 5 ? fresh.decodeFec!(packets[i + 1]!) : fresh.decode(packets[i]!);
+      const got = i % 7 === 3 ? kept.conceal(into) : i % 7 === 5 ? kept.decodeFec!(packets[i + 1]!, into) : kept.decode(packets[i]!, into);
+      expect(got).toBe(into);
+      expect(Array.from(got)).toEqual(Array.from(want));
+    }
+    const small = new Int16Array(100);
+    const pcm = kept.decode(packets[30]!, small);
+    expect(pcm).not.toBe(small);
+    expect(pcm.length).toBe(FRAME_SAMPLES);
+    expect(Array.from(pcm)).toEqual(Array.from(fresh.decode(packets[30]!)));
+  });
+
   it('live playout rebuilds the last packet of a lost message from the next message, and counts it', () => {
     const START = 1_000_000;
     const msgs = Math.min(60, Math.floor(packets.length / 3));
