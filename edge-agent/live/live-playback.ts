@@ -26,6 +26,18 @@
  * conceal()); when the next packet is held and carries in-band FEC and the
  * decoder can read it (decodeFec), the lost one is rebuilt from it instead.
  * Beyond the jitter buffer's concealment limit (200 ms), silence.
+ *
+ * Memory: 50 frames a second for as long as a stream lasts, so nothing here
+ * is allocated per frame. Decoded slots live in a ring of DECODED_SLOTS
+ * fixed buffers (the decoder writes into them when it can), and the frame
+ * handed to the engine is a view into a ring of OUTPUT_FRAMES, valid until
+ * that many newer frames are asked for (the engine hands each frame to its
+ * sink at once, and sinks copy or summarise it). Fresh 1,920-byte arrays,
+ * two per frame (the decoder's and the frame's), outlived the young
+ * generation's collections often enough to reach the old generation with
+ * their malloc'd backing stores, kept until a major GC: the main malloc arena
+ * grew by megabytes while a stream played and kept them afterwards
+ * (docs/BENCHMARKS.md, agent footprint).
  */
 import { JitterBuffer, type JitterBufferOptions, type JitterBufferStats, type PushResult } from '../playout/jitter-buffer.ts';
 import type { ProgrammeSource } from '../playout/engine.ts';
@@ -35,6 +47,14 @@ import type { AudioFrame } from '../../protocol/audio-frame.ts';
 const SAMPLES_PER_MS = 48;
 /** A jump of more slots than this (a resume, a stalled loop) resets the decoder instead of decoding the gap. */
 const MAX_SEQUENTIAL_GAP = 5;
+/**
+ * Decoded slots held: a frame spans at most two slots, and catching up decodes
+ * at most MAX_SEQUENTIAL_GAP before the one asked for, so the two a frame needs
+ * are never overwritten while it is cut.
+ */
+const DECODED_SLOTS = 8;
+/** Frames handed out and still valid: the engine writes each to its sink before it asks for the next. */
+const OUTPUT_FRAMES = 4;
 
 export interface LivePlaybackOptions {
   streamId: number;
@@ -65,8 +85,12 @@ export class LivePlayback implements ProgrammeSource {
   private readonly startAtMs: number;
   private readonly acousticMs: number;
   private readonly toLocal: (serverMs: number) => number;
-  /** Decoded slots not yet wholly played: slot → samples. */
-  private readonly decoded = new Map<number, Int16Array>();
+  /** Decoded slots not yet wholly played: ring entry i holds slot `decodedSlot[i]` (-1: none) in `decoded[i]`. */
+  private readonly decoded: Int16Array[];
+  private readonly decodedSlot = new Float64Array(DECODED_SLOTS).fill(-1);
+  /** The frames handed to the engine, in turn. */
+  private readonly output: Int16Array[];
+  private nextOutput = 0;
   /** Marked slots decoded but not yet played: slot → seq. */
   private readonly pendingMarks = new Map<number, number>();
   private lastSlot: number | undefined;
@@ -94,6 +118,10 @@ export class LivePlayback implements ProgrammeSource {
       start: { atMs: o.startAtMs, frameMs: 20 },
     });
     this.acousticMs = this.jb.acousticDelayMs;
+    const pcm = new Int16Array((DECODED_SLOTS + OUTPUT_FRAMES) * FRAME_SAMPLES);
+    const views = Array.from({ length: DECODED_SLOTS + OUTPUT_FRAMES }, (_, i) => pcm.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
+    this.decoded = views.slice(0, DECODED_SLOTS);
+    this.output = views.slice(DECODED_SLOTS);
   }
 
   /** The stream's delay was raised while it plays (a repeated stream_start with a larger delayMs). */
@@ -127,12 +155,17 @@ export class LivePlayback implements ProgrammeSource {
     return this.marks.splice(0);
   }
 
-  /** The engine's request: the frame heard from server time `atServerMs`; null once the stream has ended. */
+  /**
+   * The engine's request: the frame heard from server time `atServerMs`; null
+   * once the stream has ended. The frame is valid until OUTPUT_FRAMES more are asked for.
+   */
   frame(_index: number, atServerMs: number): Int16Array | null {
     if (this.closed) return null;
     this.lastPullAt = atServerMs;
     const s0 = Math.round((atServerMs - this.acousticMs - this.startAtMs) * SAMPLES_PER_MS);
-    const out = new Int16Array(FRAME_SAMPLES);
+    const out = this.output[this.nextOutput]!;
+    this.nextOutput = (this.nextOutput + 1) % OUTPUT_FRAMES;
+    out.fill(0);
     if (s0 + FRAME_SAMPLES <= 0) return out; // before the stream's first sample
     const first = Math.floor(s0 / FRAME_SAMPLES);
     const last = Math.floor((s0 + FRAME_SAMPLES - 1) / FRAME_SAMPLES);
@@ -155,22 +188,22 @@ export class LivePlayback implements ProgrammeSource {
       }
     }
     // Slots wholly before this frame are done with.
-    for (const k of this.decoded.keys()) if (k < first) this.decoded.delete(k);
-    for (const k of this.pendingMarks.keys()) if (k < first) this.pendingMarks.delete(k);
+    for (let i = 0; i < DECODED_SLOTS; i++) if (this.decodedSlot[i]! < first) this.decodedSlot[i] = -1;
+    if (this.pendingMarks.size > 0) for (const k of this.pendingMarks.keys()) if (k < first) this.pendingMarks.delete(k);
     return out;
   }
 
   close(): void {
     this.closed = true;
-    this.decoded.clear();
+    this.decodedSlot.fill(-1);
   }
 
   /** The decoded samples of a stream slot (decoding those before it in order), or null past the end. */
   private slotPcm(slot: number): Int16Array | null {
-    const have = this.decoded.get(slot);
-    if (have) return have;
+    const have = slot % DECODED_SLOTS;
+    if (this.decodedSlot[have] === slot) return this.decoded[have]!;
     if (slot >= this.endSlot) return null;
-    if (this.lastSlot !== undefined && slot <= this.lastSlot) return new Int16Array(FRAME_SAMPLES); // passed over in a jump
+    if (this.lastSlot !== undefined && slot <= this.lastSlot) return SILENCE; // passed over in a jump
     if (this.lastSlot !== undefined && slot - this.lastSlot > MAX_SEQUENTIAL_GAP) {
       // A jump (resume after pre-emption, a stalled loop): the buffer skips to this slot; decoder continuity is gone.
       this.decoder.reset();
@@ -193,52 +226,64 @@ export class LivePlayback implements ProgrammeSource {
   private decodeAt(slot: number): Int16Array | null {
     const ins = this.jb.pull(this.startAtMs + slot * 20 + this.acousticMs + 10);
     this.lastSlot = slot;
-    let pcm: Int16Array;
+    const at = slot % DECODED_SLOTS;
+    const pcm = this.decoded[at]!;
+    this.decodedSlot[at] = -1;
     if (ins.kind === 'silence') {
       if (ins.reason === 'ended') {
         this.ended = true;
         this.endSlot = Math.min(this.endSlot, slot);
         return null;
       }
-      pcm = new Int16Array(FRAME_SAMPLES);
+      pcm.fill(0);
     } else if (ins.kind === 'packet') {
-      pcm = fit(this.decodePacket(ins.data));
+      fit(this.decodePacket(ins.data, pcm), pcm);
       if (ins.marker) this.pendingMarks.set(slot, ins.seq);
     } else {
-      pcm = fit(this.conceal(ins.useFecFrom));
+      fit(this.conceal(ins.useFecFrom, pcm), pcm);
     }
-    this.decoded.set(slot, pcm);
+    this.decodedSlot[at] = slot;
     return pcm;
   }
 
-  private decodePacket(data: Uint8Array): Int16Array {
+  private decodePacket(data: Uint8Array, into: Int16Array): Int16Array {
     try {
-      return this.decoder.decode(data);
+      return this.decoder.decode(data, into);
     } catch (e) {
       if (!(e instanceof AudioDecodeError)) throw e;
       this.badPackets++;
-      return this.decoder.conceal();
+      return this.decoder.conceal(into);
     }
   }
 
-  private conceal(fecFrom: Uint8Array | undefined): Int16Array {
+  private conceal(fecFrom: Uint8Array | undefined, into: Int16Array): Int16Array {
     if (fecFrom && this.decoder.decodeFec) {
       try {
-        const pcm = this.decoder.decodeFec(fecFrom);
+        const pcm = this.decoder.decodeFec(fecFrom, into);
         this.fecUsed++;
         return pcm;
       } catch {
         /* fall back to PLC */
       }
     }
-    return this.decoder.conceal();
+    return this.decoder.conceal(into);
   }
 }
 
-/** A packet of another duration than 20 ms (the stream start says 20): pad or cut to one frame. */
-function fit(pcm: Int16Array): Int16Array {
-  if (pcm.length === FRAME_SAMPLES) return pcm;
-  const out = new Int16Array(FRAME_SAMPLES);
-  out.set(pcm.subarray(0, FRAME_SAMPLES));
-  return out;
+/** What a slot passed over in a jump plays; never written. */
+const SILENCE = new Int16Array(FRAME_SAMPLES);
+
+/**
+ * The decoded samples into the slot's buffer, unless the decoder wrote them
+ * there already; a packet of another duration than 20 ms (the stream start
+ * says 20) is padded or cut to one frame.
+ */
+function fit(pcm: Int16Array, slot: Int16Array): void {
+  if (pcm.buffer === slot.buffer && pcm.byteOffset === slot.byteOffset) {
+    if (pcm.length < FRAME_SAMPLES) slot.fill(0, pcm.length);
+    return;
+  }
+  const n = Math.min(pcm.length, FRAME_SAMPLES);
+  slot.set(n === pcm.length ? pcm : pcm.subarray(0, n));
+  slot.fill(0, n);
 }

@@ -71,7 +71,8 @@ function run(p: LivePlayback, frames: AudioFrame[], from: number, o: { drop?: (i
     }
     const pcm = p.frame(i, at);
     if (pcm === null) break;
-    out.push({ at, pcm });
+    // A frame is the source's until a few more are asked for (the engine hands it to the sink at once): kept here, copied.
+    out.push({ at, pcm: pcm.slice() });
   }
   return out;
 }
@@ -139,6 +140,53 @@ describe('LivePlayback', () => {
       const wrong = Math.round((out[k]!.at - START) * 48);
       expect(mismatch(out[k]!.pcm, reference.subarray(wrong, wrong + 960))).toBeGreaterThan(0.2);
     }
+  });
+
+  it('allocates nothing per frame: frames are a few reused buffers, packets decoded into its own, the samples unchanged', () => {
+    const { frames, reference } = stream();
+    const decoder = createOpusDecoder();
+    const into: Array<Int16Array | undefined> = [];
+    const counting = {
+      decode: (p: Uint8Array, out?: Int16Array) => (into.push(out), decoder.decode(p, out)),
+      conceal: (out?: Int16Array) => (into.push(out), decoder.conceal(out)),
+      reset: () => decoder.reset(),
+    };
+    const p = new LivePlayback({ streamId: 9, startAtMs: START, delayMs: 250, decoder: counting });
+    const seen = new Set<Int16Array>();
+    const buffers = new Set<ArrayBufferLike>();
+    let next = 0;
+    for (let i = 0; i < SLOTS - 2; i++) {
+      const at = START + 7.3 + i * 20;
+      for (; next < frames.length && frames[next]!.playAtUs / 1000 - 250 <= at - 200; next++) p.push(frames[next]!, frames[next]!.playAtUs / 1000 - 250);
+      const pcm = p.frame(i, at)!;
+      seen.add(pcm);
+      buffers.add(pcm.buffer);
+      const s0 = Math.round((at - START) * 48);
+      expect(Array.from(pcm)).toEqual(Array.from(reference.subarray(s0, s0 + 960)));
+    }
+    // A handful of frames in turn, all in one allocation made with the source; every packet decoded into a buffer it keeps.
+    expect(seen.size).toBeLessThanOrEqual(4);
+    expect(buffers.size).toBe(1);
+    expect(into.length).toBeGreaterThanOrEqual(SLOTS - 2);
+    expect(into.every((b) => b !== undefined && b.buffer === [...buffers][0])).toBe(true);
+  });
+
+  it('plays the same samples with a decoder that returns its own arrays (the @discordjs/opus fallback, an older binding)', () => {
+    const { frames } = stream();
+    const decoder = createOpusDecoder();
+    const own = {
+      decode: (p: Uint8Array) => decoder.decode(p),
+      conceal: () => decoder.conceal(),
+      decodeFec: (p: Uint8Array) => decoder.decodeFec!(p),
+      reset: () => decoder.reset(),
+    };
+    const rnd = mulberry32(3);
+    const drop = (i: number) => i > 0 && i < frames.length - 1 && rnd() < 0.1;
+    const dropped = new Set(frames.map((_, i) => i).filter(drop));
+    const a = run(playback(), frames, START + 13, { drop: (i) => dropped.has(i) });
+    const b = run(new LivePlayback({ streamId: 9, startAtMs: START, delayMs: 250, decoder: own }), frames, START + 13, { drop: (i) => dropped.has(i) });
+    expect(b.length).toBe(a.length);
+    a.forEach((x, k) => expect(Array.from(b[k]!.pcm)).toEqual(Array.from(x.pcm)));
   });
 
   it('resumes at the live point after a pre-emption, not where it left off', () => {
