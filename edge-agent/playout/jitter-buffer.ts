@@ -153,7 +153,15 @@ export class JitterBuffer {
   private highestSeq: number | undefined;
   private readonly seen = new Set<number>();
   private readonly seenOrder: number[] = [];
-  private drift: Array<[number, number]> = [];
+  /**
+   * The last `driftWindow` pulls' (sink time, error) in a ring: drift[k] for k in
+   * [driftStart, driftStart + driftCount) mod driftWindow. Not an array of pairs: every
+   * pair lived 10 s, long enough to reach V8's old generation, 50 of them a second.
+   */
+  private readonly driftX: Float64Array;
+  private readonly driftY: Float64Array;
+  private driftStart = 0;
+  private driftCount = 0;
   private readonly counts = {
     received: 0,
     accepted: 0,
@@ -177,6 +185,8 @@ export class JitterBuffer {
     this.resyncUs = (options.resyncThresholdMs ?? 30) * 1000;
     this.maxConceal = options.maxConcealPackets ?? 10;
     this.driftWindow = Math.max(2, options.driftWindow ?? 500);
+    this.driftX = new Float64Array(this.driftWindow);
+    this.driftY = new Float64Array(this.driftWindow);
     this.seqMemory = Math.max(1, options.seqMemory ?? 1024);
     this.startKnown = options.start !== undefined;
     if (options.start) {
@@ -292,12 +302,12 @@ export class JitterBuffer {
     const err = now - this.sched(this.cursor);
     if (err <= -this.resyncUs) {
       // The sink is early by more than it can absorb smoothly: fill the gap with silence (at most 1 s at a time).
-      this.drift = [];
+      this.driftCount = 0;
       return silence('resync', Math.min(-err, 1_000_000));
     }
     if (err >= this.resyncUs) {
       // The sink is late: skip what it should already have played.
-      this.drift = [];
+      this.driftCount = 0;
       while (!this.isEnded() && this.sched(this.cursor) + dur <= now) {
         if (this.packets.delete(this.cursor)) this.counts.skipped++;
         this.cursor++;
@@ -317,23 +327,26 @@ export class JitterBuffer {
    * sink's correction matches.
    */
   get driftPpm(): number | null {
-    const n = this.drift.length;
+    const n = this.driftCount;
     if (n < 50) return null;
-    const x0 = this.drift[0]![0];
-    if (this.drift[n - 1]![0] - x0 < 1e6) return null;
+    const w = this.driftWindow;
+    const xs = this.driftX;
+    const ys = this.driftY;
+    const x0 = xs[this.driftStart]!;
+    if (xs[(this.driftStart + n - 1) % w]! - x0 < 1e6) return null;
     let sx = 0;
     let sy = 0;
-    for (const [x, y] of this.drift) {
-      sx += x - x0;
-      sy += y;
+    for (let k = 0, i = this.driftStart; k < n; k++, i = (i + 1) % w) {
+      sx += xs[i]! - x0;
+      sy += ys[i]!;
     }
     const mx = sx / n;
     const my = sy / n;
     let sxy = 0;
     let sxx = 0;
-    for (const [x, y] of this.drift) {
-      const dx = x - x0 - mx;
-      sxy += dx * (y - my);
+    for (let k = 0, i = this.driftStart; k < n; k++, i = (i + 1) % w) {
+      const dx = xs[i]! - x0 - mx;
+      sxy += dx * (ys[i]! - my);
       sxx += dx * dx;
     }
     return sxx === 0 ? null : (sxy / sxx) * 1e6;
@@ -382,19 +395,18 @@ export class JitterBuffer {
     const e = this.packets.get(slot);
     this.packets.delete(slot);
     this.cursor++;
-    if (track) {
-      this.drift.push([startUs + errUs, errUs]);
-      if (this.drift.length > this.driftWindow) this.drift.shift();
-    }
-    const timed: Timed = { slot, playAtMs: startUs / 1000, durationMs: this.durUs / 1000, skipMs: skipUs / 1000, errorMs: errUs / 1000 };
+    if (track) this.trackDrift(startUs + errUs, errUs);
     if (e) {
       this.missingRun = 0;
       this.counts.played++;
-      return { kind: 'packet', data: e.data, seq: e.seq, marker: e.marker, ...timed };
+      // Spelt out, not spread from `timed`: one object per packet, 50 a second.
+      const { data, seq, marker } = e;
+      return { kind: 'packet', data, seq, marker, slot, playAtMs: startUs / 1000, durationMs: this.durUs / 1000, skipMs: skipUs / 1000, errorMs: errUs / 1000 };
     }
     this.counts.lost++;
     this.missingRun++;
     if (this.missingRun > this.maxConceal) return silence('underrun', this.durUs);
+    const timed: Timed = { slot, playAtMs: startUs / 1000, durationMs: this.durUs / 1000, skipMs: skipUs / 1000, errorMs: errUs / 1000 };
     const next = this.packets.get(slot + 1);
     if (next?.fec) {
       this.counts.fecRecovered++;
@@ -402,6 +414,17 @@ export class JitterBuffer {
     }
     this.counts.concealed++;
     return { kind: 'conceal', ...timed };
+  }
+
+  /** One pull into the drift window, the oldest forgotten once it is full. */
+  private trackDrift(x: number, y: number): void {
+    const w = this.driftWindow;
+    if (this.driftCount === 0) this.driftStart = 0;
+    const i = (this.driftStart + this.driftCount) % w;
+    this.driftX[i] = x;
+    this.driftY[i] = y;
+    if (this.driftCount < w) this.driftCount++;
+    else this.driftStart = (this.driftStart + 1) % w;
   }
 
   private remember(seq: number): void {

@@ -239,6 +239,18 @@ describe('JitterBuffer', () => {
     expect(new JitterBuffer().driftPpm).toBeNull();
   });
 
+  it('fits the drift over the last driftWindow pulls only: a sink that changes pace is reported at its new pace', () => {
+    const buf = new JitterBuffer({ resyncThresholdMs: 50, driftWindow: 100 });
+    for (const m of stream(200)) buf.push(m, T0 - 250);
+    // 300 pulls 100 ppm slow, then 150 at 60 ppm fast: the window (100 pulls, 2 s) holds the fast ones only.
+    let elapsed = 0;
+    for (let k = 0; k < 450; k++) {
+      buf.pull(T0 + elapsed);
+      elapsed += 20 * (1 + (k < 300 ? 100 : -60) * 1e-6);
+    }
+    expect(buf.driftPpm).toBeCloseTo(-60, 0);
+  });
+
   it('skips ahead when the sink falls far behind and fills with silence when it runs far ahead', () => {
     const buf = new JitterBuffer({ resyncThresholdMs: 30 });
     for (let k = 0; k < 10; k++) buf.push(message(k), T0 - 250);
