@@ -94,7 +94,12 @@ interface Live {
 const BEHIND_REPORT_MS = 1000;
 
 const PROGRAMME_PREFIX = 'live:';
+/** Messages held for streams whose start has not arrived: at most this many per stream (20 s of 5-packet messages)… */
 const MAX_PENDING_FRAMES = 100;
+/** …and this many bytes in all (a few seconds of 8 streams at 24 kbit/s; a message may be 8 KiB, AUDIO_FRAME_MAX_BYTES). */
+const MAX_PENDING_BYTES = 256 * 1024;
+/** …for at most this many streams. */
+const MAX_PENDING_STREAMS = 8;
 /**
  * stream_stats every 15 s while a stream plays (and once at its end): what the console's live view needs, at
  * ~450 bytes a report on the site's 4G link (every 5 s it was 3 % of a live minute's data).
@@ -120,8 +125,9 @@ export class LiveReceiver {
   private readonly streams = new Map<number, Live>();
   /** Checks of the streams held (every LIVE_CHECK_MS); every few of them is a report. */
   private checks = 0;
-  /** Frames that came before their stream's start, by the 16-bit stream field they carry. */
-  private readonly pending = new Map<number, AudioFrame[]>();
+  /** Frames that came before their stream's start, by the 16-bit stream field they carry, oldest first. */
+  private readonly pending = new Map<number, Array<{ frame: AudioFrame; bytes: number }>>();
+  private pendingBytes = 0;
   private readonly endedIds: number[] = [];
   private readonly timer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
@@ -155,25 +161,66 @@ export class LiveReceiver {
     this.stats.frames++;
     const f = d.frame;
     // A frame names its stream by the low 16 bits of the id its start message gave (the server keeps those distinct on air).
-    const live = [...this.streams.values()].find((l) => streamMatches(f.streamId, l.start.streamId));
+    const live = this.streamOf(f.streamId);
     if (live) {
       if (!live.done) {
         live.lastHeardAt = this.o.serverNow();
-        this.take(live, { ...f, streamId: live.start.streamId }, live.lastHeardAt);
+        // The decoded frame is this call's own: it takes the stream's full id in place (50 messages a second at most, no copy).
+        f.streamId = live.start.streamId;
+        this.take(live, f, live.lastHeardAt);
       }
       return;
     }
     if (this.endedIds.some((id) => streamMatches(f.streamId, id))) return;
-    // The start may come just after the first frames (another topic): keep a few seconds.
-    const q = this.pending.get(f.streamId) ?? [];
-    // The frame's bytes are a view into the MQTT payload: keep a copy.
-    q.push({ ...f, packets: f.packets.map((p) => Uint8Array.from(p)) });
+    this.hold(f, payload);
+  }
+
+  /**
+   * A frame whose stream's start may come just after it (another topic): kept
+   * a few seconds, bounded by count per stream, by streams and by bytes, the
+   * oldest dropped first. Its packets are views into the MQTT payload, which
+   * is copied once (the client may reuse its bytes), not packet by packet.
+   */
+  private hold(f: AudioFrame, payload: Uint8Array): void {
+    const copy = Uint8Array.from(payload);
+    for (let i = 0; i < f.packets.length; i++) {
+      const p = f.packets[i]!;
+      const at = p.byteOffset - payload.byteOffset;
+      f.packets[i] = p.buffer === payload.buffer && at >= 0 && at + p.length <= payload.length ? copy.subarray(at, at + p.length) : Uint8Array.from(p);
+    }
+    let q = this.pending.get(f.streamId);
+    if (!q) {
+      if (this.pending.size >= MAX_PENDING_STREAMS) this.dropPending(this.pending.keys().next().value!);
+      q = [];
+      this.pending.set(f.streamId, q);
+    }
+    q.push({ frame: f, bytes: copy.length });
+    this.pendingBytes += copy.length;
     if (q.length > MAX_PENDING_FRAMES) {
-      q.shift();
+      this.pendingBytes -= q.shift()!.bytes;
       this.stats.orphanFrames++;
     }
-    this.pending.set(f.streamId, q);
-    if (this.pending.size > 8) this.pending.delete(this.pending.keys().next().value!);
+    // Over the byte bound: the oldest messages of the stream heard of longest ago go first.
+    while (this.pendingBytes > MAX_PENDING_BYTES) {
+      const [id, oldest] = this.pending.entries().next().value!;
+      this.pendingBytes -= oldest.shift()!.bytes;
+      this.stats.orphanFrames++;
+      if (oldest.length === 0) this.pending.delete(id);
+    }
+  }
+
+  /** Forget the frames held for a stream (its start came, it was stopped, or others pushed it out). */
+  private dropPending(frameStream: number): Array<{ frame: AudioFrame; bytes: number }> {
+    const q = this.pending.get(frameStream) ?? [];
+    this.pending.delete(frameStream);
+    for (const e of q) this.pendingBytes -= e.bytes;
+    return q;
+  }
+
+  /** The stream held here that a frame's 16-bit stream field names. */
+  private streamOf(frameStream: number): Live | undefined {
+    for (const l of this.streams.values()) if (streamMatches(frameStream, l.start.streamId)) return l;
+    return undefined;
   }
 
   /** A message on an area control channel (alerts share it: anything else is ignored). */
@@ -246,8 +293,7 @@ export class LiveReceiver {
     const live: Live = { start: m, playback, lastHeardAt: this.o.serverNow(), done: false, transit: new TransitWindow(), lastReportAt: -Infinity, raisedAt: -Infinity };
     this.streams.set(m.streamId, live);
     // Their arrival was before now: not measured (it would overstate the transit).
-    for (const f of this.pending.get(frameStreamId(m.streamId)) ?? []) playback.push({ ...f, streamId: m.streamId }, this.o.serverNow());
-    this.pending.delete(frameStreamId(m.streamId));
+    for (const { frame } of this.dropPending(frameStreamId(m.streamId))) playback.push({ ...frame, streamId: m.streamId }, this.o.serverNow());
     const added = this.o.engine.add({
       id: `${PROGRAMME_PREFIX}${m.streamId}`,
       kind: 'live',
@@ -267,7 +313,7 @@ export class LiveReceiver {
   private onStop(streamId: number, reason: string, stoppedAt: number): void {
     const live = this.streams.get(streamId);
     if (!live) {
-      this.pending.delete(frameStreamId(streamId));
+      this.dropPending(frameStreamId(streamId));
       this.remember(streamId);
       return;
     }

@@ -103,6 +103,29 @@ describe('LiveReceiver', () => {
     expect(last).toMatchObject({ type: 'stream_stats', siteId: 'cum-loa-1', streamId: 7, received: 2, final: true, clockUncertaintyMs: 1.5, end: { reason: 'ended' } });
   });
 
+  it('holds frames that came before their start within a byte bound, the oldest dropped first', () => {
+    // 5 packets of 800 bytes: ~4 KiB a message, 100 of them (the count bound) would hold 400 KiB.
+    const big = (seq: number) =>
+      encodeAudioFrame({
+        streamId: 7,
+        seq,
+        playAtUs: (T0 + 500 + seq * 100) * 1000,
+        sampleRate: 48000,
+        packetDurationUs: 20000,
+        fec: true,
+        marker: false,
+        endOfStream: false,
+        packets: Array.from({ length: 5 }, () => new Uint8Array(800).fill(0xfc)),
+      });
+    const size = big(0).length;
+    for (let seq = 0; seq < 100; seq++) r.onAudio(big(seq));
+    const kept = Math.floor((256 * 1024) / size);
+    expect(r.stats.orphanFrames).toBe(100 - kept);
+    r.onAudio(encodeJson(start()));
+    const source = f.added[0]!.source as unknown as { stats: { received: number } };
+    expect(source.stats.received).toBe(kept);
+  });
+
   it('a stream the engine ends for good (pre-empted, with whenPreempted end) says so in its final report', () => {
     r.onAudio(encodeJson(start()));
     f.emit({ type: 'failed', id: 'live:7', at: now, reason: 'preempted', detail: 'pre-empted by alert:alr-1', frames: 0 });
