@@ -175,7 +175,21 @@ describe('The sweep reclassifies the sites time may have changed', () => {
   it('a verdict read back from the store is classified at the first sweep, even one time alone could not change', async () => {
     await store.db
       .insertInto('areas')
-      .values({ id: SITE.areaId, version: '2025', code: '0264701', name: 'Thôn Na Pên', level: 'village', kind: null, parent_id: null, lat: null, lon: null, source: null, created_at: T0, updated_at: T0, retired_at: null })
+      .values({
+        id: SITE.areaId,
+        version: '2025',
+        code: '0264701',
+        name: 'Thôn Na Pên',
+        level: 'village',
+        kind: null,
+        parent_id: null,
+        lat: null,
+        lon: null,
+        source: null,
+        created_at: T0,
+        updated_at: T0,
+        retired_at: null,
+      })
       .execute();
     await store.db
       .insertInto('sites')
