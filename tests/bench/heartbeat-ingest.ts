@@ -286,6 +286,32 @@ async function provinceX10(big: Province, broker: BrokerKind, x: NonNullable<Siz
   }
 }
 
+/** The counters of the server's writes (GET /metrics, from loopback): what its store did in a window, beside its CPU. */
+const WRITE_COUNTERS = {
+  statusRows: 'loanet_fleet_store_rows_total{kind="status"}',
+  eventRows: 'loanet_fleet_store_rows_total{kind="event"}',
+  alarmEffects: 'loanet_alarm_store_effects_total',
+} as const;
+
+/** Alarms the server holds (open ones, and every one ever raised) and its write counters. */
+async function storeCounts(stack: Stack): Promise<{ open: number; all: number } & Record<keyof typeof WRITE_COUNTERS, number>> {
+  const open = await stack.api.get<{ total: number }>('/api/alarms?limit=1');
+  const all = await stack.api.get<{ total: number }>('/api/alarms?limit=1&state=open,cleared');
+  const text = await (await fetch(`${stack.baseUrl}/metrics`)).text();
+  const read = (series: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    if (!line) throw new Error(`/metrics has no ${series}`);
+    return Number(line.slice(series.length + 1));
+  };
+  return {
+    open: open.total,
+    all: all.total,
+    statusRows: read(WRITE_COUNTERS.statusRows),
+    eventRows: read(WRITE_COUNTERS.eventRows),
+    alarmEffects: read(WRITE_COUNTERS.alarmEffects),
+  };
+}
+
 async function realistic(stack: Stack, province: Province, z: Sizes, log: (s: string) => void): Promise<BenchResult> {
   const base = await acceptedCount(stack.api);
   const fleet = startFleetRunner(stack, z.sites, z.heartbeatS);
@@ -295,10 +321,12 @@ async function realistic(stack: Stack, province: Province, z: Sizes, log: (s: st
     await sleep(z.settleS * 1000);
     const win = new CpuWindow({ server: stack.server.pid, broker: stack.mosquitto?.pid, fleet: fleet.pid });
     const a0 = await acceptedCount(stack.api);
+    const store0 = await storeCounts(stack);
     win.start();
     await sleep(z.windowS * 1000);
     const w = win.stop();
     const a1 = await acceptedCount(stack.api);
+    const store1 = await storeCounts(stack);
     const serverRss = rssMiB(stack.server.pid);
     const brokerRss = stack.mosquitto ? rssMiB(stack.mosquitto.pid) : 0;
     const fleetRss = rssMiB(fleet.pid);
@@ -323,6 +351,14 @@ async function realistic(stack: Stack, province: Province, z: Sizes, log: (s: st
         fleetRunnerCpuPct: w.pct.fleet!,
         fleetRunnerRssMiB: fleetRss,
         rampS,
+        // Alarms raised (any state) before and during the window: a fleet's first heartbeats raise one per faulty site, which is not the steady cost.
+        alarmsBeforeWindow: store0.all,
+        alarmsRaisedInWindow: store1.all - store0.all,
+        alarmsOpenAtEnd: store1.open,
+        // What the store wrote in the window, per second: the steady cost behind the CPU figure.
+        statusRowsPerS: (store1.statusRows - store0.statusRows) / w.seconds,
+        eventRowsPerS: (store1.eventRows - store0.eventRows) / w.seconds,
+        alarmEffectsPerS: (store1.alarmEffects - store0.alarmEffects) / w.seconds,
         coverageHttpP50Ms: percentile(lat, 50),
         coverageHttpP99Ms: percentile(lat, 99),
         coverageHttpMaxMs: Math.max(...lat),
