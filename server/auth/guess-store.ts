@@ -19,10 +19,19 @@
  * username and the address (both taken in one statement, the lower hash
  * first, so two attempts sharing either key cannot deadlock), on the one
  * 'total' key for enrolment; SQLite runs one transaction at a time anyway.
- * Counting reads the indexes (kind, address, at) and (kind, username, at)
- * over the window only. Expired rows are deleted by the limiters' sweeps.
+ * An attempt that what is committed already refuses is refused before any
+ * of that, by one statement without a lock: a guesser's flood, refused
+ * nearly whole, costs each server one indexed read per request. Counting
+ * reads the indexes (kind, address, at) and (kind, username, at) over the
+ * window only. Expired rows are deleted by the limiters' sweeps.
+ *
+ * A server runs at most LOCKED_AT_ONCE of those locked transactions at a
+ * time (one for enrolment, whose lock is one anyway); the others wait here,
+ * holding no connection: attempts queued on one key's lock would otherwise
+ * each hold a pool connection while they wait, and a burst of guesses could
+ * take every connection the alerts and the fleet need.
  */
-import { type Kysely, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import type { StoreDialect } from '../store/database.ts';
 import type { KeyCount, LoginCounts, LoginGuessStore, LoginKey, Refusal } from './login-limiter.ts';
@@ -30,39 +39,44 @@ import type { EnrolCounts, EnrolGuessStore, EnrolRefusal } from '../enrolment/li
 
 type Trx = Transaction<Database>;
 
+/** Locked reservation transactions a server runs at once (see the header). */
+const LOCKED_AT_ONCE = 2;
+
 export class GuessStore implements LoginGuessStore, EnrolGuessStore {
+  private readonly loginGate = new Gate(LOCKED_AT_ONCE);
+  private readonly enrolGate = new Gate(1);
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: StoreDialect,
   ) {}
 
-  reserveLogin(key: LoginKey, now: number, since: number, decide: (c: LoginCounts) => Refusal | undefined): Promise<{ id: number } | Refusal> {
-    return this.db.transaction().execute(async (trx) => {
-      await this.lock(trx, `login.user.${key.username}`, `login.address.${key.address}`);
-      const recent = trx.selectFrom('guess_attempts').where('kind', '=', 'login').where('at', '>', since);
-      const known = await trx.selectFrom('login_known_addresses').select('at').where('username', '=', key.username).where('address', '=', key.address).executeTakeFirst();
-      const counts: LoginCounts = {
-        userAddress: await countOf(recent.where('username', '=', key.username).where('address', '=', key.address).where('pair', '=', 1)),
-        address: await countOf(recent.where('address', '=', key.address)),
-        user: await countOf(recent.where('username', '=', key.username)),
-        knownAt: known?.at ?? null,
-      };
-      const refusal = decide(counts);
-      if (refusal) return refusal;
-      return this.insert(trx, { kind: 'login', address: key.address, username: key.username, pair: 1, at: now });
-    });
+  async reserveLogin(key: LoginKey, now: number, since: number, decide: (c: LoginCounts) => Refusal | undefined): Promise<{ id: number } | Refusal> {
+    // Refused on what is committed already: no lock, no transaction (a guesser's flood is mostly these).
+    const early = decide(await this.loginCounts(this.db, key, since));
+    if (early) return early;
+    return this.loginGate.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        await this.lock(trx, `login.user.${key.username}`, `login.address.${key.address}`);
+        const refusal = decide(await this.loginCounts(trx, key, since));
+        if (refusal) return refusal;
+        return this.insert(trx, { kind: 'login', address: key.address, username: key.username, pair: 1, at: now });
+      }),
+    );
   }
 
-  reserveEnrol(address: string, now: number, since: number, decide: (c: EnrolCounts) => EnrolRefusal | undefined): Promise<{ id: number } | EnrolRefusal> {
-    return this.db.transaction().execute(async (trx) => {
-      // The total is one key over every address: its lock alone orders every enrolment attempt.
-      await this.lock(trx, 'enrol.total');
-      const recent = trx.selectFrom('guess_attempts').where('kind', '=', 'enrol').where('at', '>', since);
-      const counts: EnrolCounts = { address: await countOf(recent.where('address', '=', address)), total: await countOf(recent) };
-      const refusal = decide(counts);
-      if (refusal) return refusal;
-      return this.insert(trx, { kind: 'enrol', address, username: null, pair: 0, at: now });
-    });
+  async reserveEnrol(address: string, now: number, since: number, decide: (c: EnrolCounts) => EnrolRefusal | undefined): Promise<{ id: number } | EnrolRefusal> {
+    const early = decide(await this.enrolCounts(this.db, address, since));
+    if (early) return early;
+    return this.enrolGate.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        // The total is one key over every address: its lock alone orders every enrolment attempt.
+        await this.lock(trx, 'enrol.total');
+        const refusal = decide(await this.enrolCounts(trx, address, since));
+        if (refusal) return refusal;
+        return this.insert(trx, { kind: 'enrol', address, username: null, pair: 0, at: now });
+      }),
+    );
   }
 
   async giveBack(id: number): Promise<void> {
@@ -89,10 +103,16 @@ export class GuessStore implements LoginGuessStore, EnrolGuessStore {
   }
 
   async unlock(username: string, since: number): Promise<number> {
-    const counted = await countOf(this.db.selectFrom('guess_attempts').where('kind', '=', 'login').where('username', '=', username).where('at', '>', since));
+    const counted = await this.db
+      .selectFrom('guess_attempts')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('kind', '=', 'login')
+      .where('username', '=', username)
+      .where('at', '>', since)
+      .executeTakeFirstOrThrow();
     // The username goes, the row stays: an address guessing many accounts is not forgiven by unlocking one.
     await this.db.updateTable('guess_attempts').set({ username: null, pair: 0 }).where('kind', '=', 'login').where('username', '=', username).execute();
-    return counted.n;
+    return Number(counted.n);
   }
 
   async sweepLogin(before: number, knownBefore: number): Promise<void> {
@@ -115,6 +135,36 @@ export class GuessStore implements LoginGuessStore, EnrolGuessStore {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .executeTakeFirstOrThrow();
     return { attempts: Number(a.n), knownAddresses: Number(k.n) };
+  }
+
+  /** The login counts of `key` after `since`, and its known-address time, in one statement (the two indexes' rows of the window). */
+  private async loginCounts(db: Kysely<Database>, key: LoginKey, since: number): Promise<LoginCounts> {
+    const { username: u, address: a } = key;
+    const pair = sql<boolean>`username = ${u} AND address = ${a} AND pair = 1`;
+    const r = await db
+      .selectFrom('guess_attempts')
+      .where('kind', '=', 'login')
+      .where('at', '>', since)
+      .where((eb) => eb.or([eb('username', '=', u), eb('address', '=', a)]))
+      .select([
+        ...aggregates(pair, 'ua'),
+        ...aggregates(sql<boolean>`address = ${a}`, 'a'),
+        ...aggregates(sql<boolean>`username = ${u}`, 'u'),
+        sql<number | null>`(SELECT at FROM login_known_addresses WHERE username = ${u} AND address = ${a})`.as('known_at'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { userAddress: keyCount(r, 'ua'), address: keyCount(r, 'a'), user: keyCount(r, 'u'), knownAt: r.known_at === null ? null : Number(r.known_at) };
+  }
+
+  /** The enrolment counts of `address` and of every address after `since`, in one statement. */
+  private async enrolCounts(db: Kysely<Database>, address: string, since: number): Promise<EnrolCounts> {
+    const r = await db
+      .selectFrom('guess_attempts')
+      .where('kind', '=', 'enrol')
+      .where('at', '>', since)
+      .select([...aggregates(sql<boolean>`address = ${address}`, 'a'), ...aggregates(sql<boolean>`1 = 1`, 't')])
+      .executeTakeFirstOrThrow();
+    return { address: keyCount(r, 'a'), total: keyCount(r, 't') };
   }
 
   private async insert(trx: Trx, row: { kind: 'login' | 'enrol'; address: string; username: string | null; pair: number; at: number }): Promise<{ id: number }> {
@@ -140,8 +190,41 @@ export class GuessStore implements LoginGuessStore, EnrolGuessStore {
   }
 }
 
-/** How many rows `q` matches, the oldest and the newest `at`. */
-async function countOf(q: SelectQueryBuilder<Database, 'guess_attempts', object>): Promise<KeyCount> {
-  const r = await q.select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min<number>('at').as('oldest'), eb.fn.max<number>('at').as('newest')]).executeTakeFirstOrThrow();
-  return { n: Number(r.n), oldest: r.oldest === null ? null : Number(r.oldest), newest: r.newest === null ? null : Number(r.newest) };
+type Aggregate = ReturnType<ReturnType<typeof sql<number | null>>['as']>;
+
+/** How many rows of the selection `which` holds, its oldest and newest `at`, as `<p>_n`, `<p>_oldest`, `<p>_newest`. */
+function aggregates(which: RawBuilder<boolean>, p: string): Aggregate[] {
+  return [
+    sql<number | null>`sum(CASE WHEN ${which} THEN 1 ELSE 0 END)`.as(`${p}_n`),
+    sql<number | null>`min(CASE WHEN ${which} THEN at END)`.as(`${p}_oldest`),
+    sql<number | null>`max(CASE WHEN ${which} THEN at END)`.as(`${p}_newest`),
+  ];
+}
+
+function keyCount(r: Record<string, unknown>, p: string): KeyCount {
+  const n = r[`${p}_n`];
+  const oldest = r[`${p}_oldest`];
+  const newest = r[`${p}_newest`];
+  return { n: n === null ? 0 : Number(n), oldest: oldest === null ? null : Number(oldest), newest: newest === null ? null : Number(newest) };
+}
+
+/** At most `max` tasks at once; the rest wait in order. */
+class Gate {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly max: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running < this.max) this.running++;
+    // The finishing task hands its place over, so `running` stays as it is.
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
 }
