@@ -65,10 +65,10 @@ async function openView() {
 
 /** Whether the element's top is within the viewport (the reader sees it without scrolling). */
 const inView = (p: Page, selector: string) =>
-  p.evaluate<boolean, string>((sel) => {
-    const r = document.querySelector(sel)?.getBoundingClientRect();
+  p.evaluate<boolean>(`(() => {
+    const r = document.querySelector(${JSON.stringify(selector)})?.getBoundingClientRect();
     return !!r && r.top >= 0 && r.top < window.innerHeight;
-  }, selector);
+  })()`);
 
 beforeAll(async () => {
   if (!run) return;
