@@ -49,8 +49,7 @@ export interface ServerContext {
   areas: AreaRepository;
   sites: SiteRepository;
   users: UserRepository;
-  /** Failed logins per username (tight) and per client address (looser: a commune office shares one address). */
-  /** Password guessing limits, shared by login and password change. */
+  /** Password guessing limits, shared by login and password change; counted in the store, so every server on one database draws on the same budget. */
   loginLimits: LoginLimiter;
   audit: AuditLog;
   fleet: FleetState;
