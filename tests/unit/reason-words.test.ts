@@ -86,4 +86,13 @@ describe('reason words', () => {
     // A code the console does not know shows as itself, never as prose it was sent.
     expect(wordReason('vi', { code: 'brand_new', params: {}, message: 'English words' } as never, NOW)).toBe('brand_new');
   });
+
+  it("words every fault a site's devices report in its history: the protocol's examples, the amplifier's, and a device the agent lost", () => {
+    // protocol/device.ts DeviceEvent.fault names these; the agent acts on amp_overheat, amp_no_response and device_unreachable (edge-agent/agent.ts).
+    for (const fault of ['line_open', 'line_short', 'amp_overheat', 'amp_no_response', 'mains_lost', 'battery_low', 'modem_link_lost', 'device_unreachable']) {
+      const k = wordKey('fault_', fault);
+      expect(k, fault).not.toBeNull();
+      for (const l of ['vi', 'en'] as ReasonLang[]) expect(fill(l, k!), `${l} ${fault}`).not.toMatch(/_/);
+    }
+  });
 });
