@@ -375,7 +375,7 @@ export function SchedulePage(props: { me: Me; query: URLSearchParams }) {
                       {i.nextOccurrences[0] ? <span class="muted"> · {t('nextAt')}:</span> : ''}
                     </div>
                   )}
-                  {i.nextOccurrences[0] ? formatTime(i.nextOccurrences[0].at) : '—'}
+                  {i.nextOccurrences[0] ? formatTime(i.nextOccurrences[0].at) : 'at' in i.start ? formatTime(i.start.at) : '—'}
                 </td>
                 <td class="actions">
                   {i.status === 'draft' && perms.includes('schedule.approve') && (
