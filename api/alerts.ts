@@ -63,6 +63,19 @@ export const Alert = Type.Object({
   message: AlertMessageSource,
   messageState: Type.Union([Type.Literal('preparing'), Type.Literal('ready'), Type.Literal('failed')]),
   messageReason: Nullable(Type.String()),
+  versions: Type.Optional(
+    Type.Array(
+      Type.Object({
+        language: Type.String({ description: 'BCP 47 tag' }),
+        source: Type.Union([Type.Literal('media'), Type.Literal('upload'), Type.Literal('tts'), Type.Literal('cap_audio')]),
+        mediaId: Nullable(Type.String()),
+        media: Nullable(Type.Object(AlertMedia.properties)),
+        state: Type.Union([Type.Literal('preparing'), Type.Literal('ready'), Type.Literal('failed')]),
+        reason: Nullable(Type.String({ description: 'why it has no audio (a CAP info in a language with neither audio nor a voice, an encoding error)' })),
+      }),
+      { description: 'the message in other languages; only ready ones go to the sites' },
+    ),
+  ),
   attention: Nullable(Lit(ATTENTION_SIGNALS)),
   repeats: Type.Integer(),
   volume: Nullable(Type.Integer()),
@@ -150,6 +163,20 @@ export const DeliveryState = Type.Object({
     }),
   ),
   levelsTruncated: Type.Boolean(),
+  languages: Type.Optional(
+    Type.Array(
+      Type.Object({
+        language: Type.String(),
+        state: Type.Union([Type.Literal('preparing'), Type.Literal('ready'), Type.Literal('failed')]),
+        reason: Nullable(Type.String()),
+        played: Type.Integer({ description: 'sites where this version came out' }),
+        missed: Type.Integer({ description: 'sites speaking it whose turn came without the file' }),
+        playedSites: Type.Array(Type.String()),
+        missedSites: Type.Array(Type.String()),
+      }),
+      { description: 'per language version: which villages heard the alert in their own language' },
+    ),
+  ),
 });
 export type DeliveryState = Static<typeof DeliveryState>;
 export const AlertDetail = Type.Object({ alert: Alert, delivery: DeliveryState });
@@ -184,6 +211,8 @@ export const ReportLine = Type.Object({
   levelThresholdDb: Nullable(Type.Number()),
   heard: Nullable(Type.Boolean()),
   reasons: Type.Array(SiteReason),
+  languagesPlayed: Type.Optional(Nullable(Type.Array(Type.String(), { description: 'language versions that came out at the site, in order heard' }))),
+  languagesMissed: Type.Optional(Nullable(Type.Array(Type.String(), { description: 'versions of its languages whose turn came without the file' }))),
 });
 export const AlertReport = Type.Object({ alert: Alert, delivery: Type.Omit(DeliveryState, ['unreached']), sites: Type.Array(ReportLine) });
 

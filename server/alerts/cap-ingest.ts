@@ -5,12 +5,15 @@
  * broadcast here (Draft, expired, an area outside the registry: 422 naming
  * it), map `<area>` to areas by geocode and to sites by polygon/circle, and
  * make the audio from the embedded resource or by speaking headline and
- * instruction. Status Test/Exercise becomes a test alert, never Actual.
+ * instruction; every `<info>` in another language becomes a language version
+ * of the message (its audio, or its text where a voice exists; one that
+ * cannot be voiced is kept as missing and never holds the alert). Status
+ * Test/Exercise becomes a test alert, never Actual.
  */
 import fs from 'node:fs';
 import { Errors, fail, LoanetError } from '../errors.ts';
 import { capPlaceRefusal } from '../auth/scope-policy.ts';
-import { chooseSpeech, pickInfo, type HasVoice } from './cap/speech.ts';
+import { chooseSpeech, chooseVersions, pickInfo, type HasVoice } from './cap/speech.ts';
 import { ESPEAK_NG_VOICES, voiceForLanguage } from '../media/tts/voice-choice.ts';
 import { capPriority, DEFAULT_CAP_PRIORITY_TABLE, type PriorityDecision, type PriorityTable } from './cap/priority.ts';
 import { capContentHash, classifyIncoming, type KnownAlert, type LifecycleOutcome } from './cap/lifecycle.ts';
@@ -19,7 +22,7 @@ import { parseCapOffThread, unwrapEnvelopeOffThread } from './cap/parse-offthrea
 import { looksLikeEnvelope, type Unwrapped } from './cap/envelope.ts';
 import { decodeCapDocument } from './cap/encoding.ts';
 import { capKeyString, capTimeToMs, type CapAlert, type CapIssue, type CapKey } from './cap/model.ts';
-import type { AlertMessages, PreparedMessage } from './message.ts';
+import type { AlertMessages, PreparedMessage, PreparedVersion } from './message.ts';
 import type { Alert } from './model.ts';
 import type { AlertActor, AlertService, AlertSpec } from './service.ts';
 import { siteLocations } from './targets.ts';
@@ -265,6 +268,7 @@ export class CapIngest {
 
     const title = (info.headline ?? info.event).trim().slice(0, 200);
     const message = await this.message(cap, title, actor, warnings);
+    const versions = this.versions(cap, info, title, actor, warnings);
     const spec: AlertSpec = {
       title,
       test,
@@ -278,13 +282,13 @@ export class CapIngest {
     };
     const origin = { sender: cap.sender, identifier: cap.identifier, sent: cap.sent };
     if (replace) {
-      const alert = await this.alerts.revise(replace.id, spec, targets, message, actor, origin, match.areaKeys);
+      const alert = await this.alerts.revise(replace.id, spec, targets, message, actor, origin, match.areaKeys, versions);
       for (const k of outcome.supersedes) await this.store.setCapState(k, 'superseded');
       await record('active', alert.id);
       return { outcome: 'updated', alert, lifecycle: 'update', warnings };
     }
     for (const k of outcome.supersedes) await this.store.setCapState(k, 'superseded');
-    const alert = await this.alerts.create(spec, targets, message, actor, origin, match.areaKeys);
+    const alert = await this.alerts.create(spec, targets, message, actor, origin, match.areaKeys, versions);
     await record('active', alert.id);
     return { outcome: 'started', alert, lifecycle: outcome.kind, warnings };
   }
@@ -342,6 +346,38 @@ export class CapIngest {
       if (id) ids.add(id);
     }
     return [...ids];
+  }
+
+  /**
+   * The other languages' infos as versions of the message: their audio or
+   * their text spoken is made after the alert is dispatched, like the
+   * message; one that cannot be voiced is kept as missing (a warning says so).
+   */
+  private versions(cap: CapAlert, main: CapAlert['info'][number], title: string, actor: AlertActor, warnings: string[]): PreparedVersion[] {
+    return chooseVersions(cap, main, capHasVoice, warnings).map((c): PreparedVersion => {
+      switch (c.kind) {
+        case 'audio': {
+          const sub = c.mimeType.toLowerCase().split('/')[1] ?? '';
+          const file = this.messages.tempPath(MIME_SUFFIX[sub] ?? '.audio');
+          fs.writeFileSync(file, c.bytes);
+          warnings.push(`version ${c.language}: the audio of its <info>`);
+          return {
+            language: c.language,
+            message: this.messages.fromFile(file, { title, lang: c.language, actor, originalName: `cap-resource${MIME_SUFFIX[sub] ?? ''}`, capMime: c.mimeType }),
+          };
+        }
+        case 'tts':
+          warnings.push(`version ${c.language}: its <info>'s text, spoken`);
+          return { language: c.language, message: this.messages.fromText(c.text, { title, lang: c.lang, actor, field: 'alert/info/headline' }) };
+        case 'missing':
+          warnings.push(`version ${c.language} missing: ${c.reason}; the alert plays without it`);
+          return { language: c.language, missing: c.reason };
+        default: {
+          const never: never = c;
+          return never;
+        }
+      }
+    });
   }
 
   /** The embedded audio when there is one that checks out, else headline and instruction spoken. */

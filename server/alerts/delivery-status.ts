@@ -54,7 +54,23 @@ export function applyStatus(row: Delivery, ev: AlertStatusEvent, alertRevision: 
   if (ev.messageRepeats !== undefined && (next.messageRepeats === null || ev.messageRepeats > next.messageRepeats)) set('messageRepeats', ev.messageRepeats);
   if (typeof ev.levelDb === 'number' && (next.levelDb === null || ev.levelDb > next.levelDb)) set('levelDb', ev.levelDb);
   if (typeof ev.levelDb === 'number' && ev.thresholdDb !== undefined) set('levelThresholdDb', ev.thresholdDb);
+  // Languages only accumulate, whatever order the reports come in; one heard is no longer missed.
+  if (ev.languagesPlayed !== undefined) {
+    const played = union(next.languagesPlayed, ev.languagesPlayed);
+    if (played.join(',') !== (next.languagesPlayed ?? []).join(',') || next.languagesPlayed === null) set('languagesPlayed', played);
+  }
+  if (ev.languagesMissed !== undefined || (next.languagesMissed && next.languagesPlayed)) {
+    const missed = union(next.languagesMissed, ev.languagesMissed ?? []).filter((l) => !(next.languagesPlayed ?? []).includes(l));
+    const now = missed.length > 0 ? missed : null;
+    if ((now ?? []).join(',') !== (next.languagesMissed ?? []).join(',')) set('languagesMissed', now);
+  }
   return changed ? next : row;
+}
+
+function union(a: readonly string[] | null, b: readonly string[]): string[] {
+  const out = [...(a ?? [])];
+  for (const x of b) if (!out.includes(x)) out.push(x);
+  return out;
 }
 
 /**

@@ -112,6 +112,24 @@ export interface DeliveryState {
   /** Every reported microphone level, per site (cut to the same limit; sites without a microphone are absent). */
   levels: SiteLevel[];
   levelsTruncated: boolean;
+  /**
+   * Per language version of the alert (Decree 49/2024/NĐ-CP): the sites
+   * where it came out, and those whose turn came without its file (cut to
+   * the same limit), so an official sees which villages heard it in their
+   * own language.
+   */
+  languages: LanguageDelivery[];
+}
+
+export interface LanguageDelivery {
+  language: string;
+  /** The version is ready (sent to the sites), being made, or could not be had (`reason`). */
+  state: 'ready' | 'preparing' | 'failed';
+  reason: string | null;
+  played: number;
+  missed: number;
+  playedSites: string[];
+  missedSites: string[];
 }
 
 export interface SiteInfo {
@@ -202,6 +220,7 @@ export function deliveryState(
       if (notHeard.length < unreachedLimit) notHeard.push(listed(d, notHeardReasons(d, verdictOf(d.siteId))));
     }
   }
+  const languages = languageDelivery(alert, rows, unreachedLimit);
   delays.sort((a, b) => a - b);
   messageDelays.sort((a, b) => a - b);
   const elapsed = now - alert.revisedAt;
@@ -228,7 +247,32 @@ export function deliveryState(
     notHeard,
     levels,
     levelsTruncated: levelsTotal > levels.length,
+    languages,
   };
+}
+
+/** Each version's delivery, in the alert's order, then any language a site reported that the alert no longer lists (an older revision's). */
+export function languageDelivery(alert: Alert, rows: readonly Delivery[], limit: number): LanguageDelivery[] {
+  const out = new Map<string, LanguageDelivery>();
+  for (const v of alert.versions ?? []) out.set(v.language, { language: v.language, state: v.state, reason: v.reason, played: 0, missed: 0, playedSites: [], missedSites: [] });
+  const of = (language: string) => {
+    let l = out.get(language);
+    if (!l) out.set(language, (l = { language, state: 'ready', reason: null, played: 0, missed: 0, playedSites: [], missedSites: [] }));
+    return l;
+  };
+  for (const d of rows) {
+    for (const lang of d.languagesPlayed ?? []) {
+      const l = of(lang);
+      l.played++;
+      if (l.playedSites.length < limit) l.playedSites.push(d.siteId);
+    }
+    for (const lang of d.languagesMissed ?? []) {
+      const l = of(lang);
+      l.missed++;
+      if (l.missedSites.length < limit) l.missedSites.push(d.siteId);
+    }
+  }
+  return [...out.values()];
 }
 
 function countAtMost(sorted: readonly number[], x: number): number {

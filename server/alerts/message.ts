@@ -7,13 +7,13 @@
  * sound their own attention signal, and the audio is published when ready.
  */
 import fs from 'node:fs';
-import type { AlertMedia } from '../../protocol/index.ts';
+import { isMainLanguage, MAX_ALERT_VERSIONS, type AlertMedia } from '../../protocol/index.ts';
 import { Errors, fail, failWithText, LoanetError } from '../errors.ts';
 import type { Actor, JobView, MediaItem, MediaLibrary, SubmitInput } from '../media/library.ts';
 import type { TtsEngine } from '../media/tts/engine.ts';
 import { pickVoice } from '../media/tts/espeak.ts';
 import { normaliseLanguageTag } from '../media/languages.ts';
-import type { AlertMessageSource, MessageState } from './model.ts';
+import type { AlertMessageSource, AlertVersionRecord, MessageState } from './model.ts';
 
 /**
  * The alert's message as the alert is dispatched: ready (an existing item),
@@ -34,6 +34,45 @@ export type MessageOutcome =
   | { ok: true; media: AlertMedia }
   /** `error`: the catalogue error the job threw, when it threw one (its code and parameters are answered as they are). */
   | { ok: false; code: string; statusCode: number; reason: string; error?: LoanetError };
+
+/**
+ * A language version of the message as the alert takes it: its audio being
+ * made or ready (`message`), or known to be impossible (`missing`: a CAP
+ * info in a language with neither audio nor a voice), which the alert keeps
+ * as a failed version so it says which language is missing.
+ */
+export type PreparedVersion = { language: string; message: PreparedMessage } | { language: string; missing: string };
+
+/** The record an alert keeps of a version as it is prepared. */
+export function versionRecord(v: PreparedVersion): AlertVersionRecord {
+  if ('missing' in v) return { language: v.language, source: 'tts', mediaId: null, media: null, state: 'failed', reason: v.missing.slice(0, 500) };
+  const m = v.message;
+  return { language: v.language, source: m.source.kind, mediaId: m.source.mediaId, media: m.media, state: m.state, reason: m.reason };
+}
+
+/**
+ * The languages of versions given for an alert, checked: each a BCP 47 tag
+ * (canonical case, as the library keeps them), none Vietnamese (the message
+ * itself), none twice nor one the alert already has (`held`), at most
+ * MAX_ALERT_VERSIONS in all. Throws naming `field[i].language`.
+ */
+export function checkedVersionLanguages(raw: readonly string[], held: readonly string[] = [], field = 'versions'): string[] {
+  const seen = new Set(held);
+  const out: string[] = [];
+  for (const [i, value] of raw.entries()) {
+    const language = normaliseLanguageTag(value);
+    const f = `${field}[${i}].language`;
+    if (!language) throw fail('LOANET_NOT_A_LANGUAGE_TAG', { field: f, value });
+    if (isMainLanguage(language))
+      throw fail('LOANET_BAD_REQUEST', { field: f, text: `${f}: ${language} is the language of the message itself`, problem: 'version_duplicate', value: language });
+    if (seen.has(language))
+      throw fail('LOANET_BAD_REQUEST', { field: f, text: `${f}: the alert already has a version in ${language}`, problem: 'version_duplicate', value: language });
+    seen.add(language);
+    out.push(language);
+  }
+  if (seen.size > MAX_ALERT_VERSIONS) throw fail('LOANET_TOO_MANY_TAGS', { field, max: MAX_ALERT_VERSIONS, maxLength: 35 });
+  return out;
+}
 
 export function mediaOf(item: MediaItem): AlertMedia {
   return { mediaId: item.id, sha256: item.sha256, bytes: item.bytes, durationMs: item.durationMs };

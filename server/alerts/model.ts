@@ -25,6 +25,25 @@ export type AlertMessageSource =
  */
 export type MessageState = 'preparing' | 'ready' | 'failed';
 
+/**
+ * The alert's message in another language (Decree 49/2024/NĐ-CP): a library
+ * item given by the official, or a CAP `<info>` in that language (its audio,
+ * or its text spoken). Like the message it may still be being made
+ * (`preparing`) or have failed (`reason`); a CAP info that cannot be voiced
+ * at all is kept as `failed` too, so the alert says which language is
+ * missing. Only `ready` ones go to the sites.
+ */
+export interface AlertVersionRecord {
+  /** BCP 47, the library's canonical case. */
+  language: string;
+  source: 'media' | 'upload' | 'tts' | 'cap_audio';
+  /** The library item made or given for it; null when nothing could be started. */
+  mediaId: string | null;
+  media: AlertMedia | null;
+  state: MessageState;
+  reason: string | null;
+}
+
 export interface CapOrigin {
   sender: string;
   identifier: string;
@@ -53,6 +72,8 @@ export interface Alert {
   message: AlertMessageSource;
   messageState: MessageState;
   messageReason: string | null;
+  /** The message in other languages, in the order given; absent or empty: Vietnamese alone. */
+  versions?: AlertVersionRecord[];
   attention: AttentionSignal | null;
   repeats: number;
   volume: number | null;
@@ -95,6 +116,10 @@ export interface Delivery {
   levelDb: number | null;
   /** The site's sound-check threshold sent with the level: below it, the alert played but was not heard. */
   levelThresholdDb: number | null;
+  /** The language versions the site said came out there, in the order first heard; null: it said nothing of versions (none due, or an older agent). */
+  languagesPlayed: string[] | null;
+  /** Versions of the site's languages whose turn came there without their file, and that have not played; null: none reported. */
+  languagesMissed: string[] | null;
   /** Server clock, when the last status arrived. */
   reportedAt: number | null;
 }
@@ -116,6 +141,8 @@ export function pendingDelivery(alertId: string, siteId: string, revision: numbe
     messageRepeats: null,
     levelDb: null,
     levelThresholdDb: null,
+    languagesPlayed: null,
+    languagesMissed: null,
     reportedAt: null,
   };
 }

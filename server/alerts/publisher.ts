@@ -4,8 +4,15 @@
  * retainedPlan() chooses (so a site that connects while an alert is valid
  * gets it from the broker), and the re-announcement of an older valid alert
  * to a site that comes online while a newer one holds its channel's slot.
+ *
+ * Language versions go on a channel only while every targeted site on it
+ * that is online takes them (protocol ALERT_VERSIONS_FEATURE; `versionsOn`):
+ * an older agent refuses an alert_start with a field it does not know, and
+ * must still hear the Vietnamese message. When a site without the feature
+ * comes online under a channel whose copy had versions, that channel's copy
+ * goes again without them (retained where the alert holds the slot).
  */
-import { areaControlTopic, encodeJson, type AlertCancel, type AlertCancelReason, type AlertStart } from '../../protocol/index.ts';
+import { areaControlTopic, encodeJson, MAX_ALERT_VERSIONS, type AlertCancel, type AlertCancelReason, type AlertStart, type AlertVersion } from '../../protocol/index.ts';
 import type { CoverageService } from '../coverage/service.ts';
 import type { BrokerLink, Logger } from '../fleet/broker.ts';
 import type { FleetState } from '../fleet/fleet-state.ts';
@@ -18,8 +25,14 @@ export interface LiveAlertView {
   rows: ReadonlyMap<string, Delivery>;
 }
 
-/** The alert_start message of an alert's current revision. */
-export function alertStartMessage(a: Alert): AlertStart {
+/** The versions ready to go to the sites, as the wire has them. */
+export function readyVersions(a: Alert): AlertVersion[] {
+  return (a.versions ?? []).flatMap((v) => (v.state === 'ready' && v.media ? [{ language: v.language, media: v.media }] : [])).slice(0, MAX_ALERT_VERSIONS);
+}
+
+/** The alert_start message of an alert's current revision; `withVersions` false: the copy for agents that do not take versions. */
+export function alertStartMessage(a: Alert, withVersions = true): AlertStart {
+  const versions = withVersions && a.media ? readyVersions(a) : [];
   return {
     v: 1,
     type: 'alert_start',
@@ -30,6 +43,7 @@ export function alertStartMessage(a: Alert): AlertStart {
     areas: a.areas,
     ...(a.sites ? { sites: a.sites } : {}),
     ...(a.media ? { media: a.media } : { messageState: a.messageState === 'failed' ? 'failed' : 'preparing' }),
+    ...(versions.length > 0 ? { versions } : {}),
     attention: a.attention,
     repeats: a.repeats,
     ...(a.volume !== null ? { volume: a.volume } : {}),
@@ -68,6 +82,29 @@ export function announcementsOwed(
   return out;
 }
 
+/**
+ * What a site that does not take language versions must be sent again: each
+ * valid alert with versions ready that it has not confirmed, whose retained
+ * copy on the site's channel (the alert holds the slot) may have had them.
+ */
+export function versionsRefused(
+  siteId: string,
+  alerts: Iterable<LiveAlertView>,
+  channelKeys: () => readonly string[],
+  plan: RetainedPlan,
+): Array<{ alertId: string; channel: string }> {
+  const out: Array<{ alertId: string; channel: string }> = [];
+  for (const l of alerts) {
+    if (l.alert.state !== 'active' || readyVersions(l.alert).length === 0) continue;
+    const row = l.rows.get(siteId);
+    if (!row || (row.status !== 'pending' && row.status !== 'received')) continue;
+    const ch = channelKeys().find((k) => l.alert.areas.includes(k));
+    const h = ch ? plan.get(ch) : undefined;
+    if (ch && h?.id === l.alert.id && h.revision === l.alert.revision) out.push({ alertId: l.alert.id, channel: ch });
+  }
+  return out;
+}
+
 /** Re-announcements to sites coming online are batched over this window: a flood of reconnects must not cost one publish each. */
 const NUDGE_BATCH_MS = 500;
 
@@ -81,6 +118,10 @@ export interface AlertPublisherDeps {
   alerts: () => Iterable<LiveAlertView>;
   /** An alert held in memory. */
   liveAlert: (id: string) => Alert | undefined;
+  /** Whether every online targeted site on this channel takes language versions; absent: all do. */
+  versionsOn?: (a: Alert, channel: string) => boolean;
+  /** Whether a site's agent takes language versions; absent: all do. */
+  takesVersions?: (siteId: string) => boolean;
 }
 
 export class AlertPublisher {
@@ -96,15 +137,26 @@ export class AlertPublisher {
     clearTimeout(this.nudgeTimer);
   }
 
+  /** The alert_start of `a` as channel `ch` gets it: with its versions only where every online site there takes them. */
+  private payloadFor(a: Alert, ch: string, cache?: Map<boolean, Buffer>): Buffer {
+    const withVersions = readyVersions(a).length > 0 && (this.d.versionsOn?.(a, ch) ?? true);
+    let b = cache?.get(withVersions);
+    if (!b) {
+      b = encodeJson(alertStartMessage(a, withVersions));
+      cache?.set(withVersions, b);
+    }
+    return b;
+  }
+
   /** Publish an alert on its channels at once (retained where it holds the slot), then settle the other slots. */
   async announce(a: Alert, channels: readonly string[]): Promise<void> {
     const next = retainedPlan(this.slotCandidates());
-    const payload = encodeJson(alertStartMessage(a));
+    const payloads = new Map<boolean, Buffer>();
     await Promise.all(
       channels.map((ch) => {
         const h = next.get(ch);
         const retain = h?.id === a.id && h.revision === a.revision;
-        return this.publish(areaControlTopic(ch), payload, retain);
+        return this.publish(areaControlTopic(ch), this.payloadFor(a, ch, payloads), retain);
       }),
     );
     // The slots this alert took are already published; the rest of the change is applied as usual.
@@ -144,7 +196,11 @@ export class AlertPublisher {
   siteOnline(siteId: string): void {
     const site = this.d.fleet.observation(siteId);
     if (!site) return;
-    for (const { alertId, channel } of announcementsOwed(siteId, this.d.alerts(), () => this.d.coverage.channelKeysOfArea(site.areaId), this.plan)) {
+    const keys = () => this.d.coverage.channelKeysOfArea(site.areaId);
+    const owed = announcementsOwed(siteId, this.d.alerts(), keys, this.plan);
+    // An agent that does not take versions refused a retained copy that had them: its channel's copy goes again without.
+    if (this.d.takesVersions && !this.d.takesVersions(siteId)) owed.push(...versionsRefused(siteId, this.d.alerts(), keys, this.plan));
+    for (const { alertId, channel } of owed) {
       let set = this.nudges.get(alertId);
       if (!set) this.nudges.set(alertId, (set = new Set()));
       set.add(channel);
@@ -157,8 +213,11 @@ export class AlertPublisher {
         for (const [id, chs] of batch) {
           const a = this.d.liveAlert(id);
           if (a?.state !== 'active') continue;
-          const payload = encodeJson(alertStartMessage(a));
-          for (const ch of chs) void this.publish(areaControlTopic(ch), payload, false);
+          for (const ch of chs) {
+            // Retained when the alert holds the channel's slot: its copy there changed (versions left out).
+            const h = this.plan.get(ch);
+            void this.publish(areaControlTopic(ch), this.payloadFor(a, ch), h?.id === a.id && h.revision === a.revision);
+          }
         }
       }, NUDGE_BATCH_MS);
       this.nudgeTimer.unref();
@@ -179,7 +238,7 @@ export class AlertPublisher {
       changes.map((c) => {
         const holder = c.holder ? this.d.liveAlert(c.holder.id) : undefined;
         // An empty retained payload clears the slot [MQTT-3.3.1-10]; receivers ignore empty payloads.
-        return this.publish(areaControlTopic(c.channel), holder ? encodeJson(alertStartMessage(holder)) : Buffer.alloc(0), true);
+        return this.publish(areaControlTopic(c.channel), holder ? this.payloadFor(holder, c.channel) : Buffer.alloc(0), true);
       }),
     );
   }

@@ -13,6 +13,7 @@ import { reasonDetailOf, wordReason } from '../../api/words/reasons.ts';
 import { heardVerdict, playedOf, type Played } from './delivery-status.ts';
 import type { SiteInfo } from './delivery.ts';
 import type { Alert, Delivery, DeliveryStatus } from './model.ts';
+import { KNOWN_LANGUAGES } from '../media/languages.ts';
 
 export interface ReportLine {
   siteId: string;
@@ -44,6 +45,10 @@ export interface ReportLine {
   heard: boolean | null;
   /** Why the site is not heard (never empty then); empty for a site heard that ended normally. */
   reasons: ReasonText[];
+  /** The language versions that came out at the site, in the order heard; null: none due there, or not reported. */
+  languagesPlayed: string[] | null;
+  /** Versions of the site's languages whose turn came without their file; null: none. */
+  languagesMissed: string[] | null;
 }
 
 export const PLAYED_VI: Record<Played, string> = {
@@ -98,6 +103,8 @@ export function reportLines(
           ? attentionOnlyReasons(d, alert, verdict, timeZone)
           : messageReasons(d, verdict, timeZone)
       ).map(({ code, params, message }) => ({ code, params, message })),
+      languagesPlayed: d.languagesPlayed,
+      languagesMissed: d.languagesMissed,
     };
   });
 }
@@ -126,7 +133,15 @@ export const CSV_HEADERS = [
   'Lỗi/dừng lúc',
   'Mức âm micro (dBFS)',
   'Lý do',
+  'Ngôn ngữ khác đã phát',
+  'Ngôn ngữ chưa kịp phát',
 ] as const;
+
+/** Language tags as the report names them: the library's Vietnamese name where it has one, else the tag. */
+function languageNames(tags: readonly string[] | null): string | null {
+  if (!tags || tags.length === 0) return null;
+  return tags.map((t) => KNOWN_LANGUAGES.find((k) => k.tag === t)?.name ?? t).join(', ');
+}
 
 /**
  * A reason in the report's Vietnamese, worded from its code and params by the
@@ -159,6 +174,8 @@ export function reportCsv(lines: readonly ReportLine[], timeZone: string): strin
       time(l.failedAt),
       l.levelDb === null ? null : csvNumber(l.levelDb, 1),
       l.reasons.map(reasonCell).join('; ') || null,
+      languageNames(l.languagesPlayed),
+      languageNames(l.languagesMissed),
     ]),
   );
 }

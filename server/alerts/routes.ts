@@ -17,11 +17,11 @@ import { requirePermission } from '../http/auth.ts';
 import { capSenderDecision, type CapSenderStore } from './cap-senders.ts';
 import type { CapAlert } from './cap/model.ts';
 import { Errors, fail } from '../errors.ts';
-import { ATTENTION_SIGNALS, DEFAULT_ALERT_REPEATS } from '../../protocol/index.ts';
+import { ATTENTION_SIGNALS, DEFAULT_ALERT_REPEATS, MAX_ALERT_VERSIONS } from '../../protocol/index.ts';
 import type { Principal } from '../auth/users.ts';
 import type { LatLon } from './cap/model.ts';
 import type { Alert } from './model.ts';
-import { readyMessage, type PreparedMessage } from './message.ts';
+import { checkedVersionLanguages, readyMessage, type PreparedMessage, type PreparedVersion } from './message.ts';
 import type { AlertActor, AlertSpec } from './service.ts';
 import { DRAWN_POLYGON_MAX_POINTS, polygonProblem, sitesInPolygon } from './targets.ts';
 import { CAP_LIMITS } from './cap/limits.ts';
@@ -48,6 +48,18 @@ const Message = Type.Union([
   ),
 ]);
 
+/** The message in other languages: library items recorded or uploaded per language (no TTS exists for most of them). */
+const Versions = Type.Array(
+  Type.Object(
+    {
+      language: Type.String({ minLength: 2, maxLength: 35, description: 'BCP 47 tag (hmn, ium, tyz…), not Vietnamese' }),
+      mediaId: Type.String({ minLength: 1, maxLength: 64, description: 'a ready item of the media library in that language' }),
+    },
+    { additionalProperties: false },
+  ),
+  { maxItems: MAX_ALERT_VERSIONS },
+);
+
 const AlertFields = {
   title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   areas: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 50, description: 'area code (02683) or key (2025.02683)' }), { maxItems: 256 })),
@@ -59,6 +71,10 @@ const AlertFields = {
   validUntil: Type.Optional(Type.Integer({ minimum: 0, description: 'end of validity, ms since the epoch (instead of validForMinutes)' })),
   test: Type.Optional(Type.Boolean({ description: 'a test or exercise: never pre-empts a real alert or a live broadcast' })),
   priority: Type.Optional(AlertPriority),
+  versions: Type.Optional({
+    ...Versions,
+    description: `the message in other languages (at most ${MAX_ALERT_VERSIONS}): each site plays, after the Vietnamese message, those of its own languages in its order; on an Update, the versions of the new revision (left out: kept)`,
+  }),
 };
 
 const CreateBody = Type.Object({ ...AlertFields, message: Message }, { additionalProperties: false });
@@ -173,6 +189,16 @@ export const alertRoutes =
       }
     };
 
+    /** Versions given by library item, checked (languages, then each item exists and is ready); `held`: languages the alert already has. */
+    const versionsOf = async (given: Static<typeof Versions> | undefined, held: readonly string[] = []): Promise<PreparedVersion[]> => {
+      if (!given || given.length === 0) return [];
+      const languages = checkedVersionLanguages(
+        given.map((v) => v.language),
+        held,
+      );
+      return Promise.all(given.map(async (v, i) => ({ language: languages[i]!, message: await ctx.alerts.messages.existing(v.mediaId, `versions[${i}].mediaId`) })));
+    };
+
     const readerOf = (p: Principal) => alertReader(ctx, p);
     /** The alert if the caller may see it, else 404; a refused change (`action`) is audited like the other alert refusals. */
     const visibleAlert = async (p: Principal, id: string, action?: 'cancel' | 'update') => {
@@ -209,8 +235,9 @@ export const alertRoutes =
         const plan = await targetsOf(body, actor);
         const title = titleOf(body, body.message, 'Cảnh báo khẩn cấp');
         const spec = specOf(body, title, plan.polygon);
+        const versions = await versionsOf(body.versions);
         const message = await messageOf(body.message, title, actor);
-        const alert = await service.create(spec, plan.targets, message, actor, null, plan.areaKeys);
+        const alert = await service.create(spec, plan.targets, message, actor, null, plan.areaKeys, versions);
         return reply
           .status(201)
           .header('location', `/api/alerts/${alert.id}`)
@@ -248,10 +275,17 @@ export const alertRoutes =
           throw e;
         }
         const title = titleOf(fields, undefined, file.name || 'Cảnh báo khẩn cấp');
+        let versions: PreparedVersion[];
+        try {
+          versions = await versionsOf(fields.versions);
+        } catch (e) {
+          fs.rmSync(file.path, { force: true });
+          throw e;
+        }
         const spec = specOf(fields, title, plan.polygon);
         // An uploaded file is waited for (in the alerts' own media lane): a silent or damaged recording is the uploader's to fix, now.
         const message = await readyMessage(ctx.alerts.messages.fromFile(file.path, { title, lang: 'vi', actor: p.user, originalName: file.name || null }));
-        const alert = await service.create(spec, plan.targets, message, actor, null, plan.areaKeys);
+        const alert = await service.create(spec, plan.targets, message, actor, null, plan.areaKeys, versions);
         return reply
           .status(201)
           .header('location', `/api/alerts/${alert.id}`)
@@ -443,9 +477,33 @@ export const alertRoutes =
         const plan = await targetsOf(body, actor, cur);
         const title = titleOf(body, body.message, cur.title);
         const spec = specOf(body, title, plan.polygon, cur);
+        const versions = body.versions ? await versionsOf(body.versions) : undefined;
         const message = body.message ? await messageOf(body.message, title, actor) : { media: cur.media, source: cur.message, state: cur.messageState, reason: cur.messageReason };
-        const a = await service.revise(cur.id, spec, plan.targets, message, actor, null, plan.areaKeys);
+        const a = await service.revise(cur.id, spec, plan.targets, message, actor, null, plan.areaKeys, versions);
         return { id: a.id, revision: a.revision, alert: await summary(a) };
+      },
+    );
+
+    app.post(
+      '/api/alerts/:id/versions',
+      {
+        schema: {
+          tags: ['alerts'],
+          operationId: 'addAlertVersions',
+          summary: 'Add the message in other languages to an alert in flight, without restarting it: library items recorded or uploaded per language',
+          description:
+            "Same revision: the sites playing it take each version for the repeats still to come, after the Vietnamese message, in their own languages' order; the Vietnamese message never waits for a version. 400 naming versions[i]: not a language tag, Vietnamese, a language the alert already has (problem version_duplicate), more than 7 in all, or an item that is not ready; 409 when the alert is no longer active.",
+          params: IdParams,
+          body: Type.Object({ versions: { ...Versions, minItems: 1 } }, { additionalProperties: false }),
+          response: { 200: AlertCreated },
+        },
+      },
+      async (req) => {
+        const p = requirePermission(req, 'alert.write');
+        const cur = (await visibleAlert(p, req.params.id, 'update')).alert;
+        const held = (cur.versions ?? []).filter((v) => v.state !== 'failed').map((v) => v.language);
+        const a = await service.addVersions(cur.id, await versionsOf(req.body.versions, held), actorOf(p));
+        return { id: a.id, alert: await summary(a) };
       },
     );
 

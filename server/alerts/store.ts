@@ -16,14 +16,14 @@ import type { AlertDeliveriesTable, AlertsTable, CapMessagesTable, Database } fr
 import type { KnownAlert } from './cap/lifecycle.ts';
 import type { CapKey, LatLon } from './cap/model.ts';
 import { hasEnded } from './delivery-status.ts';
-import type { Alert, AlertMessageSource, AlertState, Delivery, DeliveryStatus, MessageState } from './model.ts';
+import type { Alert, AlertMessageSource, AlertState, AlertVersionRecord, Delivery, DeliveryStatus, MessageState } from './model.ts';
 import { pendingDelivery } from './model.ts';
 
 type AlertRow = Selectable<AlertsTable>;
 type DeliveryRow = Selectable<AlertDeliveriesTable>;
 type CapRow = Selectable<CapMessagesTable>;
 
-/** Rows per multi-row INSERT: 17 columns each, well under either dialect's limit on bound parameters. */
+/** Rows per multi-row INSERT: 19 columns each, well under either dialect's limit on bound parameters. */
 const INSERT_CHUNK = 500;
 
 const STATUS_RANK: Record<DeliveryStatus, number> = { pending: 0, received: 1, playing: 2, completed: 3, failed: 3, stopped: 3 };
@@ -64,6 +64,7 @@ function toAlert(r: AlertRow): Alert {
     polygon: r.polygon ? (JSON.parse(r.polygon) as LatLon[]) : null,
     media: JSON.parse(r.media) as AlertMedia | null,
     ...messageOf(r.message),
+    ...(r.versions ? { versions: JSON.parse(r.versions) as AlertVersionRecord[] } : {}),
     attention: r.attention as AttentionSignal | null,
     repeats: r.repeats,
     volume: r.volume,
@@ -100,6 +101,8 @@ function toDelivery(r: DeliveryRow): Delivery {
     messageRepeats: r.message_repeats,
     levelDb: r.level_db,
     levelThresholdDb: r.level_threshold_db,
+    languagesPlayed: r.languages_played ? (JSON.parse(r.languages_played) as string[]) : null,
+    languagesMissed: r.languages_missed ? (JSON.parse(r.languages_missed) as string[]) : null,
     reportedAt: r.reported_at,
   };
 }
@@ -120,6 +123,7 @@ function alertParams(a: Alert): Insertable<AlertsTable> & Pick<AlertRow, 'id'> {
     media: JSON.stringify(a.media),
     // The message's state travels inside its JSON column (absent: ready), so alerts stored before it existed read as they were.
     message: JSON.stringify({ ...a.message, ...(a.messageState !== 'ready' ? { state: a.messageState } : {}), ...(a.messageReason !== null ? { reason: a.messageReason } : {}) }),
+    versions: a.versions && a.versions.length > 0 ? JSON.stringify(a.versions) : null,
     attention: a.attention,
     repeats: a.repeats,
     volume: a.volume,
@@ -153,6 +157,8 @@ function deliveryParams(d: Delivery): Insertable<AlertDeliveriesTable> {
     message_repeats: d.messageRepeats,
     level_db: d.levelDb,
     level_threshold_db: d.levelThresholdDb,
+    languages_played: d.languagesPlayed ? JSON.stringify(d.languagesPlayed) : null,
+    languages_missed: d.languagesMissed ? JSON.stringify(d.languagesMissed) : null,
     reported_at: d.reportedAt,
   };
 }
@@ -163,10 +169,10 @@ function revisedColumns(a: Alert) {
   return rest;
 }
 
-/** The message's columns: its media and its JSON (where its state travels). */
+/** The message's columns: its media, its JSON (where its state travels) and its language versions. */
 function messageColumns(a: Alert) {
   const p = alertParams(a);
-  return { media: p.media, message: p.message };
+  return { media: p.media, message: p.message, versions: p.versions };
 }
 
 export class AlertStore {
@@ -214,7 +220,7 @@ export class AlertStore {
     return done ? rows : undefined;
   }
 
-  /** The alert's message (media, state, reason) as `a` has it, while its revision is still `a`'s and it is active; answers whether it was written. */
+  /** The alert's message (media, state, reason) and its language versions as `a` has them, while its revision is still `a`'s and it is active; answers whether it was written. */
   async setMessage(a: Alert): Promise<boolean> {
     const r = await this.db.updateTable('alerts').set(messageColumns(a)).where('id', '=', a.id).where('revision', '=', a.revision).where('state', '=', 'active').executeTakeFirst();
     return r.numUpdatedRows > 0n;

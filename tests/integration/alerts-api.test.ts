@@ -208,7 +208,7 @@ describe.skipIf(!run)('starting an alert', () => {
     expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     const lines = bytes.toString('utf8').slice(1).trim().split('\r\n');
     expect(lines[0]).toBe(
-      'Mã điểm,Tên điểm,Mã khu vực,Khu vực,Trạng thái,Nhận lúc,Phát lúc (âm thanh đầu tiên),Sau khi phát lệnh (giây),Lần phát,Đã phát,Bản tin phát trọn (lần),Hoàn tất lúc,Lỗi/dừng lúc,Mức âm micro (dBFS),Lý do',
+      'Mã điểm,Tên điểm,Mã khu vực,Khu vực,Trạng thái,Nhận lúc,Phát lúc (âm thanh đầu tiên),Sau khi phát lệnh (giây),Lần phát,Đã phát,Bản tin phát trọn (lần),Hoàn tất lúc,Lỗi/dừng lúc,Mức âm micro (dBFS),Lý do,Ngôn ngữ khác đã phát,Ngôn ngữ chưa kịp phát',
     );
     const row1 = lines.find((l) => l.startsWith(sites.batXat1!.siteId))!;
     expect(row1).toContain('đã phát xong');
@@ -454,6 +454,7 @@ const AS_IS: Record<string, { status: number; error?: string; field?: RegExp }> 
   'vn-dien-tap-test.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
   'vn-lu-quet-bat-xat-alert.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
   'vn-lu-quet-bat-xat-cancel.xml': { status: 200 },
+  'vn-lu-quet-bat-xat-ngon-ngu.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
   'vn-lu-quet-bat-xat-update.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
   'vn-sat-lo-muong-hum-circle.xml': { status: 422, error: 'LOANET_ALERT_EXPIRED' },
 };

@@ -275,6 +275,11 @@ const TABLE: Record<string, Rule> = {
   'GET /api/alerts/:id/sites/:siteId': { roles: EVERYONE, scoped: 'hidden', siteAccess: true, sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/sites/${fx.siteA}` }) },
   'POST /api/alerts/:id/cancel': { roles: ALERTERS, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cancel` }) },
   'POST /api/alerts/:id/update': { roles: ALERTERS, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/update`, body: { title: 'x' } }) },
+  'POST /api/alerts/:id/versions': {
+    roles: ALERTERS,
+    scoped: 'hidden',
+    sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/versions`, body: { versions: [{ language: 'hmn', mediaId: fx.mediaId }] } }),
+  },
   'GET /api/alerts/:id/cap-ack': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/cap-ack` }) },
   'GET /api/alerts/:id/report': { roles: EVERYONE, scoped: 'hidden', sample: (fx) => ({ url: `/api/alerts/${fx.alertA}/report` }) },
   'GET /api/alerts/cap/senders': { roles: ADMIN, hides: () => 'ubnd@batxat.laocai.gov.vn', sample: () => ({ url: '/api/alerts/cap/senders' }) },

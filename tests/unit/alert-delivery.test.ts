@@ -452,7 +452,7 @@ describe('CAP Ack and the report', () => {
     const csv = reportCsv(lines, TZ);
     expect(csv.startsWith('\uFEFFMã điểm,Tên điểm,')).toBe(true);
     expect(csv.split('\r\n')[1]).toBe(
-      `bx-1,"'=HYPERLINK(""x"")",2025.02683,Xã Bát Xát,đã phát xong,28/11/2026 06:10:00,28/11/2026 06:10:00,0.40,3,bản tin cảnh báo,3,28/11/2026 06:10:30,,-21.3,`,
+      `bx-1,"'=HYPERLINK(""x"")",2025.02683,Xã Bát Xát,đã phát xong,28/11/2026 06:10:00,28/11/2026 06:10:00,0.40,3,bản tin cảnh báo,3,28/11/2026 06:10:30,,-21.3,,,`,
     );
   });
 });

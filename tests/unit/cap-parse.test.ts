@@ -35,6 +35,7 @@ const VERDICTS: Record<string, 'accept' | 'refuse'> = {
   'vn-lu-quet-bat-xat-cancel.xml': 'accept',
   'vn-sat-lo-muong-hum-circle.xml': 'accept',
   'vn-dien-tap-test.xml': 'accept',
+  'vn-lu-quet-bat-xat-ngon-ngu.xml': 'accept',
 };
 
 describe('every CAP fixture is judged as its content deserves', () => {

@@ -18,8 +18,18 @@
  * never refused for it: its text is spoken in the best available language
  * (English for text in Latin letters, else Vietnamese, the network's own),
  * with a note saying so; the attention signal sounds either way.
+ *
+ * Language versions (chooseVersions, Decree 49/2024/NĐ-CP): every other
+ * `info` in another language becomes a version of the message in that
+ * language (its primary subtag, as areas list their languages: `hmn`,
+ * `ium`): its own audio resource, else its text spoken when that language
+ * has a voice, else it is recorded as missing with why — never a reason to
+ * refuse or hold the alert. Audio of another language's info is never the
+ * main message.
  */
 import { MAX_TEXT_CHARS } from '../../media/tts/engine.ts';
+import { normaliseLanguageTag, primaryLanguage } from '../../media/languages.ts';
+import { MAX_ALERT_VERSIONS } from '../../../protocol/index.ts';
 import type { CapAlert, CapInfo } from './model.ts';
 import { decodeDerefUri, isAudioMime } from './resource.ts';
 
@@ -50,14 +60,34 @@ export function chooseSpeech(alert: CapAlert, hasVoice?: HasVoice): SpeechChoice
   const info = pickInfo(alert, hasVoice);
   if (!info) return { kind: 'none', reason: 'the alert has no <info>' };
   const notes: string[] = [];
-  for (const candidate of [info, ...alert.info.filter((i) => i !== info)]) {
-    for (const r of candidate.resource) {
-      if (!isAudioMime(r.mimeType)) continue;
-      const d = decodeDerefUri(r);
-      if (d.ok) return { kind: 'audio', bytes: d.bytes, mimeType: r.mimeType, lang: candidate.language, notes };
-      notes.push(d.kind === 'absent' ? `audio resource "${r.resourceDesc}" has no embedded content` : `audio resource "${r.resourceDesc}" not used: ${d.message}`);
-    }
+  // Audio of an info in another language is that language's version (chooseVersions), never the message.
+  const main = languageOf(info.language);
+  for (const candidate of [info, ...alert.info.filter((i) => i !== info && languageOf(i.language) === main)]) {
+    const audio = audioOf(candidate, notes);
+    if (audio) return { kind: 'audio', ...audio, lang: candidate.language, notes };
   }
+  const text = textOf(info, notes);
+  let lang = info.language;
+  if (hasVoice && !hasVoice(lang)) {
+    lang = fallbackLanguage(text, hasVoice);
+    notes.push(`no text-to-speech voice for ${info.language}: the text is spoken with the ${lang} voice, the best available, after the attention signal`);
+  }
+  return { kind: 'tts', text, lang, notes };
+}
+
+/** The first audio resource of an info that decodes and checks out; what was not used goes to `notes`. */
+function audioOf(info: CapInfo, notes: string[]): { bytes: Uint8Array; mimeType: string } | undefined {
+  for (const r of info.resource) {
+    if (!isAudioMime(r.mimeType)) continue;
+    const d = decodeDerefUri(r);
+    if (d.ok) return { bytes: d.bytes, mimeType: r.mimeType };
+    notes.push(d.kind === 'absent' ? `audio resource "${r.resourceDesc}" has no embedded content` : `audio resource "${r.resourceDesc}" not used: ${d.message}`);
+  }
+  return undefined;
+}
+
+/** Headline + ". " + instruction (or description), cut to what text to speech takes. */
+function textOf(info: CapInfo, notes: string[]): string {
   const headline = (info.headline ?? info.event).trim();
   const body = (info.instruction ?? info.description)?.trim();
   let text = body ? `${headline.replace(/[.!?。]+$/u, '')}. ${body}` : headline;
@@ -66,10 +96,47 @@ export function chooseSpeech(alert: CapAlert, hasVoice?: HasVoice): SpeechChoice
     text = text.slice(0, cut > MAX_TEXT_CHARS / 2 ? cut : MAX_TEXT_CHARS);
     notes.push(`the text to speak was cut to ${text.length} characters: at most ${MAX_TEXT_CHARS} characters are spoken`);
   }
-  let lang = info.language;
-  if (hasVoice && !hasVoice(lang)) {
-    lang = fallbackLanguage(text, hasVoice);
-    notes.push(`no text-to-speech voice for ${info.language}: the text is spoken with the ${lang} voice, the best available, after the attention signal`);
+  return text;
+}
+
+/** An info's language as areas list theirs: the primary subtag, lower case (`vi-VN` → `vi`, `HMN` → `hmn`); undefined when it is not a tag. */
+export function languageOf(tag: string): string | undefined {
+  const t = normaliseLanguageTag(tag);
+  return t ? primaryLanguage(t) : undefined;
+}
+
+export type VersionChoice =
+  | { language: string; kind: 'audio'; bytes: Uint8Array; mimeType: string }
+  | { language: string; kind: 'tts'; text: string; lang: string }
+  | { language: string; kind: 'missing'; reason: string };
+
+/**
+ * The language versions of a CAP alert beside its message (`main`, the info
+ * pickInfo chose): one per other language, the first info in it deciding,
+ * in document order, at most MAX_ALERT_VERSIONS; what was left out or could
+ * not be used goes to `notes`.
+ */
+export function chooseVersions(alert: CapAlert, main: CapInfo, hasVoice: HasVoice, notes: string[] = []): VersionChoice[] {
+  const mainLanguage = languageOf(main.language);
+  const seen = new Set<string>(mainLanguage ? [mainLanguage] : []);
+  const out: VersionChoice[] = [];
+  for (const [i, info] of alert.info.entries()) {
+    if (info === main) continue;
+    const language = languageOf(info.language);
+    if (!language) {
+      notes.push(`info[${i}]: language "${info.language}" is not a language tag; not used as a version`);
+      continue;
+    }
+    if (seen.has(language)) continue;
+    seen.add(language);
+    if (out.length >= MAX_ALERT_VERSIONS) {
+      notes.push(`info[${i}] (${language}): at most ${MAX_ALERT_VERSIONS} language versions; not used`);
+      continue;
+    }
+    const audio = audioOf(info, notes);
+    if (audio) out.push({ language, kind: 'audio', ...audio });
+    else if (hasVoice(info.language)) out.push({ language, kind: 'tts', text: textOf(info, notes), lang: info.language });
+    else out.push({ language, kind: 'missing', reason: `the <info> in ${info.language} has no audio resource and there is no text-to-speech voice for it` });
   }
-  return { kind: 'tts', text, lang, notes };
+  return out;
 }
