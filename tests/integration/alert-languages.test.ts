@@ -120,12 +120,13 @@ afterAll(async () => {
 
 describe.skipIf(!canRun)('an alert in each village’s own languages', () => {
   it("the area's languages reach each board in its site configuration, in order", async () => {
-    const kept = (id: string) => readStateFile(path.join(dir, 'sites', id, SITE_CONFIG_FILE), 'site configuration', () => {});
+    const kept = async (id: string) =>
+      (await readStateFile(path.join(dir, 'sites', id, SITE_CONFIG_FILE), 'site configuration', () => {})).value as { languages?: string[] } | undefined;
     for (const [n, languages] of Object.entries(VILLAGES)) {
       const id = site(Number(n));
-      await waitFor(`${id} to hold languages ${languages.join(',')}`, async () => JSON.stringify((await kept(id)).value?.languages) === JSON.stringify(languages), 20_000, 100);
+      await waitFor(`${id} to hold languages ${languages.join(',')}`, async () => JSON.stringify((await kept(id))?.languages) === JSON.stringify(languages), 20_000, 100);
     }
-    await waitFor('the station to hold its languages', async () => JSON.stringify((await kept(STATION)).value?.languages) === JSON.stringify(['vi']), 20_000, 100);
+    await waitFor('the station to hold its languages', async () => JSON.stringify((await kept(STATION))?.languages) === JSON.stringify(['vi']), 20_000, 100);
   });
 
   it('versions must be ready library items, one per language, never Vietnamese', async () => {
