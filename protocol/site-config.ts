@@ -66,7 +66,8 @@ export const SiteConfigMessage = Type.Object(
      * area's own list, else the nearest ancestor's; Decree 49/2024/NĐ-CP): the
      * language versions of an alert play in this order after the Vietnamese
      * message. Sent only to an agent that declared `alert_versions` (an older
-     * one refuses the field); absent: Vietnamese alone.
+     * one refuses the field) and only when it is not Vietnamese alone; absent:
+     * Vietnamese alone.
      */
     languages: Type.Optional(
       Type.Array(Type.String({ minLength: 2, maxLength: 35, pattern: LANGUAGE_TAG_PATTERN, description: 'BCP 47 language tag, canonical case' }), {

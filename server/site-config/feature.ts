@@ -26,8 +26,13 @@ export function siteConfigFeature(
     sites: () => ctx.sites.list(),
     site: (id) => ctx.sites.get(id),
     areaChannelsOf: (areaId) => ctx.coverage.channelKeysOfArea(areaId),
-    // Only to an agent that reads them: an older one refuses the whole configuration for an unknown field.
-    languagesOf: (site) => (ctx.fleet.features(site.id).includes(ALERT_VERSIONS_FEATURE) ? effectiveLanguages(site.areaId, ctx.coverage.areaIndex().byId).languages : null),
+    // Only to an agent that reads them (an older one refuses the whole configuration for an unknown field), and only
+    // when they say more than the default: a Vietnamese-only site's configuration stays as it was, revision and all.
+    languagesOf: (site) => {
+      if (!ctx.fleet.features(site.id).includes(ALERT_VERSIONS_FEATURE)) return null;
+      const l = effectiveLanguages(site.areaId, ctx.coverage.areaIndex().byId).languages;
+      return l.length === 1 && l[0] === 'vi' ? null : l;
+    },
     store: new SiteConfigStore(ctx.store.db),
     broker: ctx.broker,
     expect: (id, e) => ctx.fleet.expectConfig(id, e),
