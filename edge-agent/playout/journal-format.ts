@@ -7,7 +7,7 @@ import { crc32 } from 'node:zlib';
 import type { AcknowledgedEvent, AsRunEvent } from '../../protocol/index.ts';
 
 /** One record of the journal. */
-export type JournalRecord = { r: AsRunEvent } | { e: AcknowledgedEvent } | { s: string } | { p: string; at: number; v?: string } | { d: string; at: number };
+export type JournalRecord = { j: number } | { r: AsRunEvent } | { e: AcknowledgedEvent } | { s: string } | { p: string; at: number; v?: string } | { d: string; at: number };
 
 /** The ack key of an entry's receipt (protocol eventAckKey of its as_run event). */
 export const receiptKey = (entryId: string): string => `r/${entryId}`;
@@ -29,7 +29,8 @@ export function encodeRecord(record: JournalRecord): string {
  * (receipt, started mark, damage note) with its id when the id survived whole,
  * or harmless to verdicts (an ack mark costs a duplicate; an alert status or
  * command result line is written before it is sent, so a torn one was never
- * sent and never will be), or unknown.
+ * sent and never will be; the first line is written before any record), or
+ * unknown.
  */
 export type DamagedLine = { kind: 'entry'; entryId: string | undefined } | { kind: 'harmless' };
 
@@ -59,7 +60,8 @@ export function parseJournalLine(raw: string): ParsedLine {
 
 function whatWasTorn(fragment: string): DamagedLine {
   const body = fragment.replace(/^[0-9a-f]{8} /, '');
-  if (body.startsWith('{"s":') || body.startsWith('{"e":')) return { kind: 'harmless' };
+  // The first line (`j`) is written before anything else, so a torn one held nothing.
+  if (body.startsWith('{"s":') || body.startsWith('{"e":') || body.startsWith('{"j":')) return { kind: 'harmless' };
   // A name cut by the tear is a prefix of the real one, not a name: only a closed string counts.
   const m = /"(?:entryId|p|d)":"([A-Za-z0-9_.:@-]{1,120})"/.exec(body);
   return { kind: 'entry', entryId: m?.[1] };

@@ -26,6 +26,12 @@
  * into the journal (`d` lines), so the next restart still knows.
  *
  * Lines: `<crc32 of JSON, 8 hex> <JSON>`, one per line:
+ *   {"j": ms}                        the journal began then (server clock): the
+ *                                    first line of every journal, kept by
+ *                                    compaction, so a journal is never empty
+ *                                    once begun — an empty one was emptied
+ *                                    (`fresh`), not merely unused by a run
+ *                                    that recorded nothing
  *   {"r": AsRunEvent}                the receipt
  *   {"e": AlertStatusEvent | CommandResultEvent}
  *                                    another event the server must store
@@ -41,9 +47,12 @@
  * so those receipts are sent once more after the upgrade and the server
  * keeps what it lacked.
  *
- * On open, the file is compacted when it grew large or held damage:
- * unacknowledged events, receipts younger than `retainMs`, started marks and
- * damage notes are rewritten to a temporary file, fsync'ed and renamed over it.
+ * On open, the file is compacted when it grew large or held damage: the
+ * first line, unacknowledged events, receipts younger than `retainMs`,
+ * started marks and damage notes are rewritten to a temporary file, fsync'ed
+ * and renamed over it. An agent from before the `j` line reads it as damage
+ * that named nothing (it then says unknown, never a wrong verdict, for what
+ * it has no receipt of).
  *
  * The line format and what a damaged line may have been are journal-format.ts;
  * when events are sent and sent again is journal-sender.ts.
@@ -123,6 +132,8 @@ export class ReceiptJournal {
   private unattributedAt: number | null = null;
   private damagedLines = 0;
   private lostFile = false;
+  /** When the journal began (its `j` line); undefined for a journal from before that line, or not opened. */
+  private begunAt: number | undefined;
   private handle: FileHandle | undefined;
   private writing: Promise<void> = Promise.resolve();
   private readonly sending: JournalSender;
@@ -173,6 +184,10 @@ export class ReceiptJournal {
     }
     if (damage.length > 0 || legacy > 0 || lines > this.compactLines) await this.compact();
     this.handle = await open(this.file, 'a');
+    if (this.begunAt === undefined && text.length === 0) {
+      this.begunAt = this.now();
+      await this.append({ j: this.begunAt }, true);
+    }
   }
 
   /** A receipt exists for this entry (acknowledged or not). */
@@ -199,7 +214,11 @@ export class ReceiptJournal {
     return { lines: this.damagedLines, entryIds: [...this.damagedIds.keys()], unattributedAt: this.unattributedAt };
   }
 
-  /** The journal file was absent or empty at open: a first start, or a journal wiped or lost. */
+  /**
+   * The journal file was absent or empty at open: a first start, or a journal
+   * wiped, lost or emptied (a journal begun is never empty: its first line).
+   * One left empty by an agent from before that line is fresh too.
+   */
   get fresh(): boolean {
     return this.lostFile;
   }
@@ -335,7 +354,10 @@ export class ReceiptJournal {
 
   /** Apply one line read from the file; false when it is well-formed JSON but not a journal line (damage). */
   private apply(line: JournalRecord, legacy: boolean): boolean {
-    if ('r' in line) {
+    if ('j' in line) {
+      if (typeof line.j !== 'number') return false;
+      this.begunAt = line.j;
+    } else if ('r' in line) {
       const checked = decodeEvent.check(line.r);
       if (!checked.ok || checked.value.type !== 'as_run') return false;
       this.events.set(receiptKey(checked.value.entryId), checked.value);
@@ -389,6 +411,9 @@ export class ReceiptJournal {
     const oldest = this.now() - this.retainMs;
     const out: string[] = [];
     const put = (line: JournalRecord) => out.push(encodeRecord(line));
+    // First, whatever else leaves: a journal compacted down to nothing is still not an emptied one.
+    this.begunAt ??= this.now();
+    put({ j: this.begunAt });
     for (const [key, e] of this.events) {
       const acked = this.acked.has(key);
       if (e.type === 'as_run') {
@@ -421,6 +446,6 @@ export class ReceiptJournal {
       else put({ d: id, at });
     }
     if (this.unattributedAt !== null && this.unattributedAt >= oldest) put({ d: UNATTRIBUTED, at: this.unattributedAt });
-    await replaceFileDurably(file, out.length ? `${out.join('\n')}\n` : '');
+    await replaceFileDurably(file, `${out.join('\n')}\n`);
   }
 }

@@ -82,8 +82,8 @@ describe('ReceiptJournal: acknowledged means stored', () => {
     await j.open();
     expect(await j.record(receipt('a@1'))).toBe(true);
     expect(await j.record(receipt('b@1'))).toBe(true);
-    // On disk before anything was sent.
-    expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+    // On disk before anything was sent (after the journal's first line).
+    expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(3);
     const b = broker();
     j.attach(b.send);
     await b.sentAtLeast(2);
@@ -253,6 +253,38 @@ describe('ReceiptJournal: acknowledged means stored', () => {
     expect(again.has('new-sent@1')).toBe(true);
     expect(again.unsent().map((r) => r.entryId)).toEqual(['old-unsent@1']);
     await again.close();
+  });
+
+  it('a journal never written to is not taken for a lost one when opened again; one emptied is, and one compacted down to nothing is not', async () => {
+    const file = journalFile();
+    const first = new ReceiptJournal({ file, now: () => T0 });
+    await first.open();
+    expect(first.fresh).toBe(true); // a first start
+    await first.close(); // a run that recorded nothing (killed before any bulletin)
+    const second = new ReceiptJournal({ file, now: () => T0 + 1000 });
+    await second.open();
+    expect(second.fresh).toBe(false);
+    expect(second.damage).toBeUndefined();
+    await second.record(receipt('old@1'));
+    second.acknowledge({ stored: ['r/old@1'] });
+    await second.close();
+
+    // Every receipt acknowledged and past its retention: compaction keeps the first line alone.
+    const third = new ReceiptJournal({ file, compactLines: 0, retainMs: 1000, now: () => T0 + 10_000 });
+    await third.open();
+    expect(third.has('old@1')).toBe(false);
+    await third.close();
+    expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+    const fourth = new ReceiptJournal({ file, now: () => T0 + 20_000 });
+    await fourth.open();
+    expect(fourth.fresh).toBe(false);
+    await fourth.close();
+
+    fs.writeFileSync(file, ''); // emptied (a card that came back with the file and nothing in it)
+    const fifth = new ReceiptJournal({ file, now: () => T0 + 30_000 });
+    await fifth.open();
+    expect(fifth.fresh).toBe(true);
+    await fifth.close();
   });
 
   it('refuses to record an invalid receipt (a bug, not a wire error)', async () => {
