@@ -123,6 +123,15 @@ export class PlaylistExecutor {
   private readonly heldSince = new Map<string, number>();
   private journalLost = false;
   private playlistLost = false;
+  /**
+   * Entries a newer playlist no longer holds, that this agent held and neither
+   * played nor settled: the server drops an entry some minutes after its
+   * window, so an agent back from a long outage may get a playlist without
+   * the entries it missed. Each still gets its receipt (missed.ts) once the
+   * clock lets the agent decide; one whose window is still open was withdrawn
+   * by the server and is forgotten.
+   */
+  private readonly dropped = new Map<string, { entry: PlaylistEntryMessage; version: string; heldSince: number }>();
   private readonly counters: PlaylistExecutorStats = { playlistsAccepted: 0, playlistsUnchanged: 0, playlistsRefused: 0, programmesStarted: 0, receipts: 0 };
 
   constructor(o: PlaylistExecutorOptions) {
@@ -205,6 +214,11 @@ export class PlaylistExecutor {
     this.counters.playlistsAccepted++;
     const keep = new Set(msg.entries.map((e) => e.id));
     const now = this.o.serverNow();
+    for (const e of current?.entries ?? []) {
+      if (keep.has(e.id) || this.handed.has(e.id) || this.opening.has(e.id) || this.settling.has(e.id) || this.o.journal.has(e.id)) continue;
+      this.dropped.set(e.id, { entry: e, version: current!.version, heldSince: this.heldSince.get(e.id) ?? now });
+    }
+    for (const id of keep) this.dropped.delete(id);
     for (const id of [...this.heldSince.keys()]) if (!keep.has(id)) this.heldSince.delete(id);
     for (const id of keep) if (!this.heldSince.has(id)) this.heldSince.set(id, now);
     // An entry handed to the engine and no longer wanted is stopped; its receipt says cancelled.
@@ -259,6 +273,10 @@ export class PlaylistExecutor {
     let held = 0;
     let wake = Infinity;
     if (this.attachLateParts()) wake = now + 250;
+    if (this.dropped.size > 0) {
+      if (hold) wake = Math.min(wake, now + 250);
+      else this.settleDropped(now);
+    }
     for (const entry of this.playlist.entries) {
       if (this.handed.has(entry.id) || this.opening.has(entry.id) || this.settling.has(entry.id) || this.o.journal.has(entry.id)) continue;
       // An unverified clock may be a minute off either way: neither start nor settle an entry by it; alerts never wait.
@@ -309,6 +327,25 @@ export class PlaylistExecutor {
     if (wake === Infinity) wake = now + 60_000; // the playlist may gain entries; look again now and then
     this.timer = setTimeout(() => this.tick(), Math.max(10, Math.min(wake - now, 1000)));
     this.timer.unref();
+  }
+
+  /** Entries a newer playlist dropped (see `dropped`): their receipt when their window is over, else nothing (withdrawn). */
+  private settleDropped(now: number): void {
+    for (const [id, d] of this.dropped) {
+      this.dropped.delete(id);
+      if (this.o.journal.has(id)) continue;
+      const missed = missedVerdict(
+        { startAt: d.entry.startAt, notAfter: notAfterOf(d.entry) },
+        {
+          now,
+          runStartedAt: this.runStartedAt,
+          heldSince: d.heldSince,
+          journalLost: this.journalLost || this.o.journal.mayHaveLost(id, d.entry.startAt),
+          playlistLost: this.playlistLost,
+        },
+      );
+      if (missed) void this.receipt(d.entry, d.version, missed.outcome, { reason: missed.reason, detail: missed.detail });
+    }
   }
 
   private async hand(entry: PlaylistEntryMessage, version: string, path: string): Promise<void> {

@@ -75,7 +75,8 @@ function stateDir() {
   return d;
 }
 
-function setup(dir?: string) {
+/** `gate`: the agent's clock gate (absent: the clock counts as verified). */
+function setup(dir?: string, gate?: () => 'ok' | 'hold') {
   const engine = new FakeEngine();
   const cache = new FakeCache();
   const journal = new ReceiptJournal(dir ? { file: path.join(dir, 'asrun.journal'), now: () => Date.now() } : { now: () => Date.now() });
@@ -90,6 +91,7 @@ function setup(dir?: string) {
     ...(dir ? { stateDir: dir } : {}),
     openSource: async (p) => (opened.push(p), { frame: () => null }),
     prepareAheadMs: 5000,
+    ...(gate ? { clock: { state: () => ({ synced: gate() === 'ok', offsetMs: 0, uncertaintyMs: 2.5, stepPending: false }), gate, check: () => {}, confirm: async () => {} } } : {}),
   });
   return { engine, cache, journal, executor, opened };
 }
@@ -253,5 +255,46 @@ describe('PlaylistExecutor', () => {
     expect(second.journal.get('a@1')).toMatchObject({ outcome: 'unknown', reason: 'state_lost' });
     await vi.advanceTimersByTimeAsync(300_000);
     expect(second.engine.added.map((p) => p.id)).toEqual(['b@1']);
+  });
+
+  it('back from an outage, given a playlist without the entry it missed (the server drops ended entries): that entry still gets its receipt, skipped expired, once the clock is verified', async () => {
+    const dir = stateDir();
+    const first = setup(dir);
+    await first.journal.open();
+    await first.executor.start();
+    const nextAt = T0 + 13 * 3600_000;
+    await first.executor.accept(playlist('v1', [entry('a@1', T0 + 60_000), entry('b@1', nextAt)]));
+    first.executor.stop(); // killed before a@1
+    await first.journal.close();
+    await vi.advanceTimersByTimeAsync(nextAt - 30_000 - T0); // back 30 s before b@1
+
+    let gate: 'ok' | 'hold' = 'hold';
+    const second = setup(dir, () => gate);
+    second.cache.have.add(SHA('b'));
+    await second.journal.open();
+    await second.executor.start();
+    expect(await second.executor.accept(playlist('v2', [entry('b@1', nextAt)], Date.now()))).toBe('new');
+    await vi.advanceTimersByTimeAsync(1000);
+    await second.journal.flushed();
+    expect(second.journal.get('a@1')).toBeUndefined(); // not decided on an unverified clock
+    gate = 'ok';
+    await vi.advanceTimersByTimeAsync(1000);
+    await second.journal.flushed();
+    expect(second.journal.get('a@1')).toMatchObject({ outcome: 'skipped', reason: 'expired', playlistVersion: 'v1', scheduledAt: T0 + 60_000 });
+    expect(second.journal.get('a@1')!.detail).toContain('not running');
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(second.engine.added.map((p) => p.id)).toEqual(['b@1']);
+  });
+
+  it('an entry the server withdrew before its window is over gets no receipt (the server knows it withdrew it)', async () => {
+    const { journal, executor } = setup();
+    await journal.open();
+    await executor.start();
+    await executor.accept(playlist('v1', [entry('a@1', T0 + 600_000), entry('b@1', T0 + 10_000)]));
+    await vi.advanceTimersByTimeAsync(30_000); // b@1 started within its window (60 s)
+    await executor.accept(playlist('v2', [], Date.now()));
+    await vi.advanceTimersByTimeAsync(700_000);
+    await journal.flushed();
+    expect(journal.get('a@1')).toBeUndefined();
   });
 });
