@@ -255,11 +255,15 @@ export class PlayoutTimeline {
     this.lastOwner = null;
   }
 
-  /** Retire frames heard by `now`; programmes whose last frame was heard end. */
+  /**
+   * Retire frames heard by `now`; programmes whose last frame was heard end;
+   * programmes never started whose window is over leave.
+   */
   advance(now: number): void {
     let i = 0;
     while (i < this.queue.length && this.queue[i]!.slot + FRAME_MS <= now) i++;
     if (i > 0) this.queue.splice(0, i);
+    this.expireUnstarted(now);
     for (const h of [...this.held.values()]) {
       if (h.endSlot !== undefined && h.endSlot <= now) {
         if (h.endAs) {
@@ -389,6 +393,20 @@ export class PlayoutTimeline {
     let best: Held | null = null;
     for (const h of this.held.values()) if (this.eligible(h, slot) && (!best || better(h, best) < 0)) best = h;
     return best;
+  }
+
+  /**
+   * Pending programmes past their window. next() gives them up as it lays the
+   * slots, but it lays none while the amplifier is not ready: an amplifier
+   * that never comes up must not hold a programme (and its receipt) for ever.
+   */
+  private expireUnstarted(now: number): void {
+    for (const h of [...this.held.values()]) {
+      if (h.state !== 'pending' || h.meta.notAfter === undefined || now <= h.meta.notAfter) continue;
+      const by = `not started by ${new Date(h.meta.notAfter).toISOString()}`;
+      if (h.blocked) this.fail(h, now, 'preempted', 'a higher priority held the site past its window');
+      else this.fail(h, now, 'expired', this.gate && !this.ampReady ? `${by}: the amplifier had not said it was on and warmed up` : by);
+    }
   }
 
   /** Pending programmes due at `slot` that lose to a higher one: wait (resume) or give up (end), and never past notAfter. */

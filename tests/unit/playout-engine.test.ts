@@ -180,6 +180,28 @@ describe('PlayoutEngine', () => {
     }
   });
 
+  it('gives up a programme at the end of its window when the amplifier never says it is on (an answer that never comes), with its receipt reason', async () => {
+    const amp = new FakeAmp(100);
+    amp.setAmplifier = async (on: boolean) => {
+      amp.calls.push({ op: 'power', value: on, at: Date.now() });
+      if (on) await new Promise(() => {}); // never answers
+    };
+    const { engine, sink, events } = engineWith(amp);
+    const startAt = Date.now() + OFFSET + 5000;
+    const source_ = source('b', 10);
+    engine.add({ id: 'b1', kind: 'bulletin', priority: 'normal', startAt, notAfter: startAt + 10_000, whenPreempted: 'resume', source: source_ });
+    await vi.advanceTimersByTimeAsync(14_000);
+    expect(events.filter((e) => e.type === 'failed')).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(events.filter((e) => e.type === 'failed')).toEqual([
+      { type: 'failed', id: 'b1', at: expect.any(Number), reason: 'expired', detail: expect.stringContaining('amplifier'), frames: 0 },
+    ]);
+    expect(source_.closed).toBe(true);
+    expect(engine.programmes()).toEqual([]);
+    expect(sink.writes).toHaveLength(0);
+    await engine.stop();
+  });
+
   it('does not "play" to an amplifier that switched on but reports a fault, and stops what plays when the device reports one', async () => {
     const amp = new FakeAmp(100);
     amp.fault = 'overheat';

@@ -203,6 +203,20 @@ describe('PlayoutTimeline', () => {
     expect(d.of('failed', 'b-gone')[0]).not.toHaveProperty('startedAt');
   });
 
+  it('gives up a programme whose amplifier never comes up at the end of its window (expired, saying why), instead of holding it for ever', () => {
+    const d = new Driver({ leadMs: 2000, warmupMs: 3_600_000 });
+    const start = T0 + 5000;
+    d.add({ id: 'b1', startAt: start, notAfter: start + 10_000 }, 50);
+    d.runUntil(start + 9000);
+    expect(d.events).toEqual([]);
+    d.runUntil(start + 11_000);
+    expect(d.of('failed', 'b1')).toEqual([
+      { type: 'failed', id: 'b1', at: start + 10_005, reason: 'expired', detail: expect.stringContaining('the amplifier had not said it was on'), frames: 0 },
+    ]);
+    expect(d.tl.list()).toEqual([]);
+    expect(d.heard('b1')).toEqual([]);
+  });
+
   it('refuses a programme already past its window and one it holds already', () => {
     const d = new Driver();
     expect(d.add({ id: 'old', startAt: T0 - 10_000, notAfter: T0 - 1 }, 10)).toMatchObject({ ok: false, reason: 'expired' });
