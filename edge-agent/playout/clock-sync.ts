@@ -64,6 +64,14 @@ export interface ClockSyncOptions {
   fastestFraction?: number;
   /** Samples older than this (by local t3) leave the window, so slow drift is followed (default 15 min). */
   maxSampleAgeMs?: number;
+  /**
+   * A sample whose round trip took longer than this is refused (default 10 s;
+   * chrony's maxdelay does the same): it bounds the offset only to ± half of
+   * it, and after a silence longer than maxSampleAgeMs it would be the whole
+   * window, so one answer held up on a stalled link for minutes (or one that
+   * crossed a jump of a faked clock) set the clock that many minutes off.
+   */
+  maxRttMs?: number;
   /** Margin beyond what round trips explain before a sample counts as a clock step (default 50 ms). */
   stepThresholdMs?: number;
   /** Consecutive step samples, agreeing within stepThresholdMs, that confirm a step (default 2). */
@@ -132,7 +140,7 @@ export function receiptClock(atPlay: ClockState, best: ClockState): ReceiptClock
   };
 }
 
-export type ClockAddResult = { accepted: true; offsetMs: number; rttMs: number; step: boolean } | { accepted: false; reason: 'invalid' | 'step_pending'; detail: string };
+export type ClockAddResult = { accepted: true; offsetMs: number; rttMs: number; step: boolean } | { accepted: false; reason: 'invalid' | 'slow' | 'step_pending'; detail: string };
 
 interface Sample {
   offset: number;
@@ -144,6 +152,7 @@ export class ClockSync {
   private readonly windowSize: number;
   private readonly fastestFraction: number;
   private readonly maxSampleAgeMs: number;
+  private readonly maxRttMs: number;
   private readonly stepThresholdMs: number;
   private readonly stepConfirmSamples: number;
   private readonly burstSamples: number;
@@ -161,6 +170,7 @@ export class ClockSync {
     this.windowSize = Math.max(1, Math.floor(options.windowSize ?? 100));
     this.fastestFraction = Math.min(1, Math.max(0, options.fastestFraction ?? 0.1));
     this.maxSampleAgeMs = options.maxSampleAgeMs ?? 15 * 60_000;
+    this.maxRttMs = options.maxRttMs ?? 10_000;
     this.stepThresholdMs = options.stepThresholdMs ?? 50;
     this.stepConfirmSamples = Math.max(1, Math.floor(options.stepConfirmSamples ?? 2));
     this.burstSamples = options.burstSamples ?? 8;
@@ -177,6 +187,8 @@ export class ClockSync {
     if (s.t2 < s.t1) return { accepted: false, reason: 'invalid', detail: `server answered (t2 ${s.t2}) before it received (t1 ${s.t1})` };
     const rtt = s.t3 - s.t0 - (s.t2 - s.t1);
     if (rtt < 0) return { accepted: false, reason: 'invalid', detail: `server held the request ${s.t2 - s.t1} ms, longer than the round trip ${s.t3 - s.t0} ms` };
+    if (rtt > this.maxRttMs)
+      return { accepted: false, reason: 'slow', detail: `round trip ${rtt.toFixed(0)} ms, over ${this.maxRttMs} ms: it says the offset only to ± ${(rtt / 2).toFixed(0)} ms` };
     const sample: Sample = { offset: (s.t1 - s.t0 + (s.t2 - s.t3)) / 2, rtt, at: s.t3 };
 
     let step = false;

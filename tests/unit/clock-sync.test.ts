@@ -123,6 +123,18 @@ describe('ClockSync', () => {
     expect(c.estimate()).toMatchObject({ offsetMs: 110, samples: 1 });
   });
 
+  it('refuses an answer held up longer than maxRttMs: after a silence that aged the window out, it would have been the whole estimate', () => {
+    const c = new ClockSync({ maxSampleAgeMs: 15 * 60_000 });
+    c.add({ t0: 0, t1: 20, t2: 20, t3: 40 });
+    expect(c.estimate()).toMatchObject({ offsetMs: 0 });
+    // Asked an hour later, answered at once, and the answer taken in an hour after that (a stalled link, or a faked clock that jumped an hour meanwhile).
+    const t0 = 3_600_000;
+    expect(c.add({ t0, t1: t0 + 20, t2: t0 + 20, t3: t0 + 3_600_040 })).toMatchObject({ accepted: false, reason: 'slow' });
+    expect(c.estimate()).toMatchObject({ offsetMs: 0 });
+    expect(c.add({ t0: 7_300_000, t1: 7_300_020, t2: 7_300_020, t3: 7_300_040 })).toMatchObject({ accepted: true, offsetMs: 0 });
+    expect(new ClockSync({ maxRttMs: 60_000 }).add({ t0: 0, t1: 10, t2: 10, t3: 30_000 })).toMatchObject({ accepted: true });
+  });
+
   it('asks quickly until it has a few samples, then at the steady interval', () => {
     const c = new ClockSync({ burstSamples: 3, burstIntervalMs: 100, intervalMs: 4000 });
     const l = link(3, 0);
