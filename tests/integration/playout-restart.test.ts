@@ -8,8 +8,9 @@
  * disk, its amplifier over the device protocol), killed and started again on
  * the same folder as a board reboots.
  *
- * Found by the month test (tests/month): a station restarted 30 s before an
- * occurrence held it and never played it.
+ * Killed before it had recorded anything, the station's receipt journal is
+ * empty: that is not a journal lost (which would make the missed bulletin
+ * `unknown`), so the missed one is `skipped expired` and the next one plays.
  */
 import fs from 'node:fs';
 import path from 'node:path';
