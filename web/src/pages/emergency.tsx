@@ -5,7 +5,7 @@
  * sites that played the message: a site that sounded its siren and could
  * not get the message is listed apart ("attention signal only"), with why.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
 import { formatClock, formatNumber, formatShare, formatTime, lang, t } from '../i18n.ts';
 import { reasonDetail, reasonWords } from '../site-words.ts';
@@ -15,6 +15,8 @@ import type { AlertDetail, AlertSummary, AreaView, CoverageReport, Me, SiteBrief
 import { ShareBar } from '../components/condition.tsx';
 import { inside as insidePolygon, PolygonDraw, type LatLon } from '../components/polygon-draw.tsx';
 import { onLive } from '../live-updates.ts';
+import { LanguageVersions, type VersionChoice } from '../components/language-versions.tsx';
+import { useLanguageNames } from '../language-names.ts';
 
 /** What the API plays when the caller says nothing (protocol DEFAULT_ALERT_REPEATS). */
 const DEFAULT_REPEATS = 3;
@@ -71,6 +73,10 @@ export function EmergencyPage(props: { me: Me }) {
   const [volume, setVolume] = useState(80);
   const [validFor, setValidFor] = useState(60);
   const [test, setTest] = useState(false);
+  const [versions, setVersions] = useState<VersionChoice>({});
+  const names = useLanguageNames();
+  // Kept open once opened, so going back from the confirmation shows the versions chosen.
+  const [showVersions, setShowVersions] = useState(false);
   const [step, setStep] = useState<'compose' | 'confirm'>('compose');
   const [sites, setSites] = useState<{ all: number; offline: number } | null>(null);
   const [error, setError] = useState('');
@@ -89,6 +95,12 @@ export function EmergencyPage(props: { me: Me }) {
         : chosen.length === 1
           ? nameOf(chosen[0]!)
           : t('communesN', { n: chosen.length, names: chosen.map(nameOf).join(', ') });
+  // Only versions whose item is ready go: one still uploading or recording never holds the alert back (it can be added once it runs).
+  const readyVersions = Object.entries(versions)
+    .filter(([, mediaId]) => mediaId !== '')
+    .map(([language, mediaId]) => ({ language, mediaId }));
+  // The languages spoken where it goes, when that is one area; else the official adds the languages themselves.
+  const versionsArea = where === 'province' ? (province?.key ?? '') : where === 'communes' && chosen.length === 1 ? chosen[0]! : '';
 
   const review = async (e: Event) => {
     e.preventDefault();
@@ -121,6 +133,7 @@ export function EmergencyPage(props: { me: Me }) {
         volume: ownVolume ? volume : null,
         validForMinutes: validFor,
         test,
+        ...(readyVersions.length > 0 ? { versions: readyVersions } : {}),
       });
       navigate(`/emergency/${encodeURIComponent(r.id)}`);
     } catch (err) {
@@ -232,6 +245,25 @@ export function EmergencyPage(props: { me: Me }) {
               </label>
             )}
           </div>
+          <details class="alert-versions" data-testid="alert-versions-section" open={showVersions} onToggle={(e) => setShowVersions(e.currentTarget.open)}>
+            <summary>{t('alertVersionsSection')}</summary>
+            <p class="muted">{t('alertVersionsHint')}</p>
+            <LanguageVersions
+              area={versionsArea}
+              defaultLang="vi"
+              title={TEMPLATES.find((x) => x.id === template)?.vi ?? t('alertMessageAudio')}
+              value={versions}
+              onChange={setVersions}
+              canWrite={canSend}
+              names={names}
+              onError={(e) => setError(e instanceof Error ? e.message : String(e))}
+            />
+          </details>
+          {error && (
+            <p class="error" role="alert">
+              {error}
+            </p>
+          )}
           <div class="row" style="margin-top:.5rem">
             <label style="flex-direction:row;align-items:center;gap:.3rem">
               <input type="checkbox" name="test" checked={test} onChange={(e) => setTest(e.currentTarget.checked)} /> {t('isTest')}
@@ -256,6 +288,11 @@ export function EmergencyPage(props: { me: Me }) {
             {attention === 'none' ? t('noSignal') : t(attention)} · {t('repeatsN', { n: repeats })} ·{' '}
             {ownVolume ? t('volumeN', { n: formatNumber(volume, 0, '%') }) : t('siteVolume')} · {t('validUntilT', { time: formatClock(Date.now() + validFor * 60_000) })}
           </p>
+          {readyVersions.length > 0 && (
+            <p data-testid="alert-versions-chosen" data-languages={readyVersions.map((v) => v.language).join(',')}>
+              {t('alertVersionsChosen', { langs: names.list(readyVersions.map((v) => v.language)) })}
+            </p>
+          )}
           {test && <p class="muted">{t('isTest')}</p>}
           {error && (
             <p class="error" role="alert">
@@ -301,6 +338,7 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
   const [error, setError] = useState('');
   const [reloads, setReloads] = useState(0);
   const load = () => setReloads((n) => n + 1);
+  const names = useLanguageNames();
   useEffect(() => {
     let stop = false;
     let timer = 0;
@@ -470,6 +508,8 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
           </tbody>
         </table>
       )}
+      {((data.alert.versions?.length ?? 0) > 0 || (data.delivery.languages?.length ?? 0) > 0) && <AlertLanguages data={data} names={names} />}
+      {data.alert.state === 'active' && props.me.permissions.includes('alert.write') && <AddVersions data={data} names={names} onAdded={load} />}
       {data.alert.state === 'active' && props.me.permissions.includes('alert.write') && (
         <p>
           <button type="button" class="danger" onClick={cancel}>
@@ -479,5 +519,146 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
       )}
       {error && <p class="error">{error}</p>}
     </section>
+  );
+}
+
+/** What the tracker reads of the delivery report (GET /api/alerts/{id}/report?format=json, api/alerts.ts AlertReport). */
+interface ReportSites {
+  sites: Array<{ siteId: string; name: string; areaName: string | null; languagesPlayed?: string[] | null; languagesMissed?: string[] | null }>;
+}
+
+/** A version's state in words: ready ones say nothing more. */
+function versionState(v: { state: string; reason: string | null }): string {
+  if (v.state === 'preparing') return ` (${t('alertVersionPreparing')})`;
+  if (v.state === 'failed') return ` (${t('alertVersionFailed', { why: v.reason ?? '—' })})`;
+  return '';
+}
+
+/**
+ * Village by village, whether it heard the alert in its own languages: what each site said it played
+ * (languagesPlayed) and what it had no file for when its turn came (languagesMissed), from the report;
+ * a site of Vietnamese alone has neither and is not listed.
+ */
+function AlertLanguages(props: { data: Tracking; names: ReturnType<typeof useLanguageNames> }) {
+  const { data, names } = props;
+  const report = useApi<ReportSites>(`/api/alerts/${encodeURIComponent(data.alert.id)}/report?format=json`);
+  // The tracker reloads on the alert's live events; the report follows it, keeping what it showed meanwhile.
+  useEffect(() => report.reload(), [data]);
+  const villages = useMemo(
+    () =>
+      (report.data?.sites ?? [])
+        .filter((s) => (s.languagesPlayed ?? null) !== null || (s.languagesMissed?.length ?? 0) > 0)
+        .sort((a, b) => (a.areaName ?? a.name).localeCompare(b.areaName ?? b.name, 'vi')),
+    [report.data],
+  );
+  return (
+    <div class="card" data-testid="alert-languages">
+      <h2>{t('alertLanguages')}</h2>
+      <ul>
+        {(data.delivery.languages ?? []).map((l) => (
+          <li data-language={l.language} data-played={l.played} data-missed={l.missed} data-state={l.state}>
+            {t('alertLanguageLine', { lang: names.name(l.language), played: l.played, missed: l.missed })}
+            {versionState(l)}
+          </li>
+        ))}
+      </ul>
+      {report.error && <p class="error">{report.error}</p>}
+      {report.data && villages.length === 0 && <p class="muted">{t('alertVillageNone')}</p>}
+      {villages.length > 0 && (
+        <div class="scroll">
+          <table data-testid="alert-villages">
+            <thead>
+              <tr>
+                <th>{t('alertVillage')}</th>
+                <th>{t('alertVillageHeard')}</th>
+                <th>{t('alertVillageMissed')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {villages.map((s) => {
+                const played = s.languagesPlayed ?? [];
+                const missed = s.languagesMissed ?? [];
+                return (
+                  <tr data-site={s.siteId} data-played={played.join(',')} data-missed={missed.join(',')} class={missed.length > 0 ? 'warn' : undefined}>
+                    <td>
+                      <a href={`/sites/${encodeURIComponent(s.siteId)}`}>{s.areaName ?? s.name}</a>
+                      {s.areaName && <span class="muted"> {s.name}</span>}
+                    </td>
+                    <td>{played.length > 0 ? names.list(played) : '—'}</td>
+                    <td class={missed.length > 0 ? 'error' : undefined}>{missed.length > 0 ? names.list(missed) : '—'}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * Versions added to an alert in flight (POST /api/alerts/{id}/versions): the same revision, so the sites
+ * playing it take them for the repeats still to come; only ready items not already held are sent.
+ */
+function AddVersions(props: { data: Tracking; names: ReturnType<typeof useLanguageNames>; onAdded: () => void }) {
+  const { data, names } = props;
+  const [open, setOpen] = useState(false);
+  const [value, setValue] = useState<VersionChoice>({});
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const [done, setDone] = useState<string[]>([]);
+  const held = (data.alert.versions ?? []).filter((v) => v.state !== 'failed').map((v) => v.language);
+  const toAdd = Object.entries(value)
+    .filter(([language, mediaId]) => mediaId !== '' && !held.includes(language))
+    .map(([language, mediaId]) => ({ language, mediaId }));
+  const send = async () => {
+    setBusy(true);
+    setError('');
+    try {
+      await api('POST', `/api/alerts/${encodeURIComponent(data.alert.id)}/versions`, { versions: toAdd });
+      setDone(toAdd.map((v) => v.language));
+      setValue({});
+      props.onAdded();
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <details class="card" data-testid="add-version" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>{t('alertAddVersion')}</summary>
+      {held.length > 0 && (
+        <p class="muted" data-testid="versions-held" data-languages={held.join(',')}>
+          {t('alertAddVersionHeld', { langs: names.list(held) })}
+        </p>
+      )}
+      {open && (
+        <LanguageVersions
+          area={data.alert.targetAreas.length === 1 ? data.alert.targetAreas[0]! : ''}
+          defaultLang="vi"
+          title={data.alert.title}
+          value={value}
+          onChange={setValue}
+          canWrite
+          names={names}
+          onError={(e) => setError(e instanceof Error ? e.message : String(e))}
+        />
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {done.length > 0 && (
+        <p class="ok" data-testid="versions-added" data-languages={done.join(',')}>
+          {t('alertAddVersionDone', { langs: names.list(done) })}
+        </p>
+      )}
+      <button type="button" onClick={send} disabled={busy || toAdd.length === 0} data-testid="add-version-send">
+        {t('alertAddVersionSend')}
+      </button>
+    </details>
   );
 }
