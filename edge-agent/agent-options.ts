@@ -114,6 +114,14 @@ export interface EdgeAgentOptions {
   maxQueuedCommands?: number;
   /** Give up on a CONNACK after this long (default 30 s). */
   connectTimeoutMs?: number;
+  /**
+   * Test only, never set on a board: features (protocol state.features) this
+   * agent leaves out of its state, so it stands in for an agent built before
+   * them. Without ALERT_VERSIONS_FEATURE it also drops an alert_start that
+   * carries `versions`, and a site configuration that carries `languages`,
+   * as such an agent's schemas (no unknown fields) do.
+   */
+  withoutFeatures?: readonly string[];
 }
 
 export interface AgentStats {

@@ -30,6 +30,7 @@
 import { join } from 'node:path';
 import { markRun, readRunHistory } from './run-marker.ts';
 import {
+  ALERT_VERSIONS_FEATURE,
   MAX_PLAYLIST_BYTES,
   PROTOCOL_VERSION,
   areaAudioTopic,
@@ -51,7 +52,7 @@ import { ProblemLog, clip, consoleLogger, type AgentLogger } from './agent-log.t
 import { monotonicEpochMs, type AgentStats, type Clock, type EdgeAgentOptions, type PlayoutSetup, type StopOptions } from './agent-options.ts';
 import { SiteSettings, SETTINGS_FILE } from './site-settings.ts';
 import { HeldSiteConfig, SITE_CONFIG_FILE } from './site-config.ts';
-import { SiteLink } from './session/site-link.ts';
+import { AGENT_FEATURES, SiteLink } from './session/site-link.ts';
 import { ClockExchange } from './session/clock-exchange.ts';
 import { Heartbeats } from './session/heartbeat.ts';
 import { followPlaying } from './playout/now-playing.ts';
@@ -108,6 +109,8 @@ export class EdgeAgent {
   private readonly updater: Updater | undefined;
   /** Site configurations received since this start (the update health check needs one). */
   private configsReceived = 0;
+  /** Test only (EdgeAgentOptions.withoutFeatures): an alert_start with versions, or a configuration with languages, is dropped, as an agent without alert_versions does. */
+  private readonly refusesVersions: boolean;
 
   constructor(options: EdgeAgentOptions) {
     const config = options.config;
@@ -137,7 +140,9 @@ export class EdgeAgent {
       onUp: () => this.onLinkUp(),
       onDown: () => this.onLinkDown(),
       onMessage: (topic, payload) => this.onMessage(topic, payload),
+      ...(options.withoutFeatures ? { features: AGENT_FEATURES.filter((f) => !options.withoutFeatures?.includes(f)) } : {}),
     });
+    this.refusesVersions = options.withoutFeatures?.includes(ALERT_VERSIONS_FEATURE) ?? false;
     this.clockExchange = new ClockExchange({ siteId: config.siteId, link: this.link, syncNow, log: this.log });
     const publishEvent = (event: SiteEventMessage): Promise<boolean> => this.events.publish(event);
     this.playoutSetup = options.playout;
@@ -261,6 +266,10 @@ export class EdgeAgent {
       cmd: (payload) => this.commands.onPayload(payload),
       'area-control': (payload) => {
         this.stack?.live.onControl(payload);
+        if (this.refusesVersions && carriesVersions(payload)) {
+          this.log.warn('dropped an invalid alert control message: must NOT have additional properties (versions); this agent stands in for one without alert_versions');
+          return;
+        }
         this.stack?.alerts.onControl(payload);
       },
       'area-audio': (payload) => this.stack?.live.onAudio(payload),
@@ -530,6 +539,11 @@ export class EdgeAgent {
       return;
     }
     const m = decoded.value;
+    if (this.refusesVersions && m.languages !== undefined) {
+      this.invalidConfigs++;
+      this.log.warn('dropped an invalid site configuration: must NOT have additional properties (languages); this agent stands in for one without alert_versions');
+      return;
+    }
     const before = this.areaChannels;
     const { outcome, kept } = this.siteConfig.accept(m);
     if (outcome === 'wrong_site') this.invalidConfigs++;
@@ -570,5 +584,15 @@ export class EdgeAgent {
 
   private now(): number {
     return Math.floor(this.clock.now());
+  }
+}
+
+/** An alert_start carrying language versions (what an agent without alert_versions refuses). */
+function carriesVersions(payload: Buffer): boolean {
+  try {
+    const m = JSON.parse(payload.toString('utf8')) as unknown;
+    return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'alert_start' && 'versions' in m;
+  } catch {
+    return false;
   }
 }

@@ -67,6 +67,8 @@ export interface FleetRunnerOptions {
   heartbeatOnly?: boolean;
   /** Software updates (edge-agent/update/): every site takes update orders; needs per-site state (playout.stateRoot, or the default). */
   update?: FleetUpdateOptions;
+  /** Test only: features a site's agent does not declare, standing in for an older agent (EdgeAgentOptions.withoutFeatures). */
+  withoutFeatures?: (siteId: string) => readonly string[] | undefined;
   log?: (line: string) => void;
 }
 
@@ -433,12 +435,14 @@ export class FleetRunner {
     );
     // One clock error per site, shared by the agent and its sink.
     const clockErrorMs = this.playout?.clockErrorMs?.(plan.id) ?? 0;
+    const withoutFeatures = this.opts.withoutFeatures?.(plan.id);
     const agent = new EdgeAgent({
       config,
       gateway,
       ...(this.playout ? { playout: this.playoutFor(plan, secret, profile, gateway, config.stateDir, clockErrorMs) } : {}),
       mqttStream: link.open,
       ...(clockErrorMs !== 0 ? { clock: skewedClock(clockErrorMs) } : {}),
+      ...(withoutFeatures ? { withoutFeatures } : {}),
       log: quietLog(this.log, plan.id),
       // A connection attempt into a dead link must give up in time to try again when it is back.
       connectTimeoutMs: Math.min(30_000, Math.max(3000, 2 * this.opts.heartbeatS * 1000)),

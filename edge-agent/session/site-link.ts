@@ -66,6 +66,8 @@ export interface SiteLinkOptions {
   /** The connection closed (whether or not a reconnect follows). */
   onDown: () => void;
   onMessage: (topic: string, payload: Buffer) => void;
+  /** What the state declares the agent takes (default AGENT_FEATURES; fewer only in tests, EdgeAgentOptions.withoutFeatures). */
+  features?: readonly string[];
 }
 
 export interface LinkStats {
@@ -205,7 +207,7 @@ export class SiteLink {
       agentVersion: clip(this.o.config.agentVersion, 40),
     };
     if (reason) message.reason = reason;
-    if (state === 'online') message.features = [...AGENT_FEATURES];
+    if (state === 'online') message.features = [...(this.o.features ?? AGENT_FEATURES)];
     return this.publish('state', message, { qos: 1, retain: true, offline: 'queue' }).acked;
   }
 

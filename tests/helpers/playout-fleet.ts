@@ -32,6 +32,10 @@ export interface PlayoutFleetOptions {
   mqtt?: { host: string; port: number };
   /** Sites already registered (FleetRunner.prepare), e.g. through another server before this one started. */
   prepared?: Array<{ plan: PlannedSite; secret: string }>;
+  /** Test only: features a site's agent does not declare, standing in for an older agent (FleetRunnerOptions.withoutFeatures). */
+  withoutFeatures?: (siteId: string) => readonly string[] | undefined;
+  /** The agents' warnings and errors, one line each (default: not kept). */
+  log?: (line: string) => void;
 }
 
 export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): Promise<FleetRunner> {
@@ -43,6 +47,8 @@ export async function startPlayoutFleet(t: TestServer, o: PlayoutFleetOptions): 
     area: o.area,
     ...(o.idPrefix ? { idPrefix: o.idPrefix } : {}),
     credentialsFile: null,
+    ...(o.withoutFeatures ? { withoutFeatures: o.withoutFeatures } : {}),
+    ...(o.log ? { log: o.log } : {}),
     playout: {
       stateRoot: path.join(o.dir, 'sites'),
       tailMs: 1000,
