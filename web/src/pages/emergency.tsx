@@ -9,7 +9,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
 import { formatClock, formatNumber, formatShare, formatTime, lang, t } from '../i18n.ts';
 import { reasonDetail, reasonWords } from '../site-words.ts';
-import { useApi } from '../hooks.ts';
+import { useApi, useThrottled } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import type { AlertDetail, AlertSummary, AreaView, CoverageReport, Me, SiteBrief } from '../../../api/index.ts';
 import { ShareBar } from '../components/condition.tsx';
@@ -23,6 +23,9 @@ const DEFAULT_REPEATS = 3;
 
 /** Only for a dropped stream: the tracker reloads on the stream's `alert` events for its alert. */
 const FALLBACK_REFRESH_MS = 30_000;
+
+/** The per-village language view re-reads the delivery report at most this often while the alert changes. */
+const REPORT_REFRESH_MS = 3000;
 
 type Tracking = AlertDetail;
 
@@ -248,16 +251,19 @@ export function EmergencyPage(props: { me: Me }) {
           <details class="alert-versions" data-testid="alert-versions-section" open={showVersions} onToggle={(e) => setShowVersions(e.currentTarget.open)}>
             <summary>{t('alertVersionsSection')}</summary>
             <p class="muted">{t('alertVersionsHint')}</p>
-            <LanguageVersions
-              area={versionsArea}
-              defaultLang="vi"
-              title={TEMPLATES.find((x) => x.id === template)?.vi ?? t('alertMessageAudio')}
-              value={versions}
-              onChange={setVersions}
-              canWrite={canSend}
-              names={names}
-              onError={(e) => setError(e instanceof Error ? e.message : String(e))}
-            />
+            {/* Asked for only when opened: the library and the area's languages are not fetched for every official opening the page. */}
+            {showVersions && (
+              <LanguageVersions
+                area={versionsArea}
+                defaultLang="vi"
+                title={TEMPLATES.find((x) => x.id === template)?.vi ?? t('alertMessageAudio')}
+                value={versions}
+                onChange={setVersions}
+                canWrite={canSend}
+                names={names}
+                onError={(e) => setError(e instanceof Error ? e.message : String(e))}
+              />
+            )}
           </details>
           {error && (
             <p class="error" role="alert">
@@ -542,8 +548,10 @@ function versionState(v: { state: string; reason: string | null }): string {
 function AlertLanguages(props: { data: Tracking; names: ReturnType<typeof useLanguageNames> }) {
   const { data, names } = props;
   const report = useApi<ReportSites>(`/api/alerts/${encodeURIComponent(data.alert.id)}/report?format=json`);
-  // The tracker reloads on the alert's live events; the report follows it, keeping what it showed meanwhile.
-  useEffect(() => report.reload(), [data]);
+  // The tracker reloads on the alert's live events; the report (a line per site, a province's thousands) follows
+  // at most every few seconds, keeping what it showed meanwhile.
+  const reloadReport = useThrottled(report.reload, REPORT_REFRESH_MS);
+  useEffect(() => reloadReport(), [data, reloadReport]);
   const villages = useMemo(
     () =>
       (report.data?.sites ?? [])
