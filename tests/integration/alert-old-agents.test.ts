@@ -242,4 +242,30 @@ describe.skipIf(!canRun)('an alert with versions and agents that do not take the
     expect(rows.get(NEW)).toMatchObject({ status: 'completed', messageRepeats: 4 });
     expect(refusals()).toBe(before);
   }, 150_000);
+
+  it('an old agent playing the alert whose link drops while a version is added: on reconnecting it refuses the copy with versions and plays on', async () => {
+    const r = await t.inject('POST', '/api/alerts', {
+      areas: [COMMUNE],
+      message: { mediaId: media.vi },
+      versions: [{ language: 'hmn', mediaId: media.hmn }],
+      attention: 'chime',
+      repeats: 6,
+      validForMinutes: 10,
+    });
+    expect(r.status, r.text).toBe(201);
+    const alertId: string = r.body.id;
+    await waitFor('the old agent to play the message', async () => (await report(alertId)).get(OLD)?.messageAt ?? undefined, 60_000, 100);
+    fleet.cut(OLD, 'down');
+    await waitFor('the server to see the old agent offline', async () => !(await serverSeesConnected(OLD)), 30_000, 100);
+    // The only online sites on the channel take versions: the copy, retained, has them now.
+    const added = await t.inject('POST', `/api/alerts/${alertId}/versions`, { versions: [{ language: 'ium', mediaId: media.ium }] });
+    expect(added.status, added.text).toBe(200);
+    const before = refusals();
+    await fleet.restore(OLD);
+    await waitFor('the old agent connected', () => fleet.site(OLD).agent.stats.connected, 30_000, 50);
+    const rows = await completed(alertId, [STATION, OLD, NEW]);
+    expect(rows.get(OLD)).toMatchObject({ status: 'completed', messageRepeats: 6 });
+    expect(rows.get(OLD)!.languagesPlayed ?? []).toEqual([]);
+    expect(refusals() - before).toBeGreaterThanOrEqual(1);
+  }, 150_000);
 });
