@@ -155,7 +155,7 @@ describe.skipIf(!run)('an alert in the villages’ languages, from an official�
     await useLang('en');
     const view = page.locator('[data-testid=alert-languages]');
     await view.locator('h2', { hasText: 'Villages hearing it in their own language' }).waitFor();
-    expect(await view.locator('li[data-language=hmn]').innerText()).toBe('Hmong: played at 1 sites, missing at 0 sites');
+    expect(await view.locator('li[data-language=hmn]').innerText()).toBe('Hmong: sites that played it: 1; sites missing it: 0');
     expect(await view.locator('th').allInnerTexts()).toEqual(['Village', 'Heard in', 'Missing versions']);
     const text = await view.innerText();
     for (const vi of ['Tiếng ', 'đã phát', 'trạm', 'Thiếu']) expect(text, `"${vi}" in the English view`).not.toContain(vi);

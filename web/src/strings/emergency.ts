@@ -166,7 +166,7 @@ export const en: Record<keyof typeof vi, string> = {
     'Villages hear the Vietnamese message first, then the version in their own language. A version not ready yet is not waited for: the alert goes now, and versions can be added later.',
   alertVersionsChosen: 'With versions in: {langs}',
   alertLanguages: 'Villages hearing it in their own language',
-  alertLanguageLine: '{lang}: played at {played} sites, missing at {missed} sites',
+  alertLanguageLine: '{lang}: sites that played it: {played}; sites missing it: {missed}',
   alertVersionPreparing: 'being prepared',
   alertVersionFailed: 'no version could be had: {why}',
   alertVillage: 'Village',
