@@ -57,14 +57,20 @@ export function alertStartMessage(a: Alert, withVersions = true): AlertStart {
  * What a site that came online must be told again: each valid alert it has
  * not confirmed (pending or received), on the first of the site's channels
  * the alert is on — unless the alert holds that channel's retained slot,
- * which the broker delivers on its own. `channelKeys` is asked only when
- * needed (most sites owe nothing).
+ * which the broker delivers on its own.
+ *
+ * `resendRetained`: the site's agent does not take language versions, so a
+ * retained copy that had them was refused; an alert with versions ready that
+ * holds the slot is owed again too (its channel's copy goes without them).
+ * `channelKeys` is asked at most once, and only when needed (most sites owe
+ * nothing).
  */
 export function announcementsOwed(
   siteId: string,
   alerts: Iterable<LiveAlertView>,
   channelKeys: () => readonly string[],
   plan: RetainedPlan,
+  resendRetained = false,
 ): Array<{ alertId: string; channel: string }> {
   const out: Array<{ alertId: string; channel: string }> = [];
   let keys: readonly string[] | undefined;
@@ -76,31 +82,8 @@ export function announcementsOwed(
     const ch = keys.find((k) => l.alert.areas.includes(k));
     if (!ch) continue;
     const h = plan.get(ch);
-    if (h?.id === l.alert.id && h.revision === l.alert.revision) continue;
-    out.push({ alertId: l.alert.id, channel: ch });
-  }
-  return out;
-}
-
-/**
- * What a site that does not take language versions must be sent again: each
- * valid alert with versions ready that it has not confirmed, whose retained
- * copy on the site's channel (the alert holds the slot) may have had them.
- */
-export function versionsRefused(
-  siteId: string,
-  alerts: Iterable<LiveAlertView>,
-  channelKeys: () => readonly string[],
-  plan: RetainedPlan,
-): Array<{ alertId: string; channel: string }> {
-  const out: Array<{ alertId: string; channel: string }> = [];
-  for (const l of alerts) {
-    if (l.alert.state !== 'active' || readyVersions(l.alert).length === 0) continue;
-    const row = l.rows.get(siteId);
-    if (!row || (row.status !== 'pending' && row.status !== 'received')) continue;
-    const ch = channelKeys().find((k) => l.alert.areas.includes(k));
-    const h = ch ? plan.get(ch) : undefined;
-    if (ch && h?.id === l.alert.id && h.revision === l.alert.revision) out.push({ alertId: l.alert.id, channel: ch });
+    const holdsSlot = h?.id === l.alert.id && h.revision === l.alert.revision;
+    if (!holdsSlot || (resendRetained && readyVersions(l.alert).length > 0)) out.push({ alertId: l.alert.id, channel: ch });
   }
   return out;
 }
@@ -196,10 +179,8 @@ export class AlertPublisher {
   siteOnline(siteId: string): void {
     const site = this.d.fleet.observation(siteId);
     if (!site) return;
-    const keys = () => this.d.coverage.channelKeysOfArea(site.areaId);
-    const owed = announcementsOwed(siteId, this.d.alerts(), keys, this.plan);
-    // An agent that does not take versions refused a retained copy that had them: its channel's copy goes again without.
-    if (this.d.takesVersions && !this.d.takesVersions(siteId)) owed.push(...versionsRefused(siteId, this.d.alerts(), keys, this.plan));
+    const refusesVersions = this.d.takesVersions !== undefined && !this.d.takesVersions(siteId);
+    const owed = announcementsOwed(siteId, this.d.alerts(), () => this.d.coverage.channelKeysOfArea(site.areaId), this.plan, refusesVersions);
     for (const { alertId, channel } of owed) {
       let set = this.nudges.get(alertId);
       if (!set) this.nudges.set(alertId, (set = new Set()));

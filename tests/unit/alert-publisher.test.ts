@@ -106,6 +106,34 @@ describe('a site that comes online is owed', () => {
     expect(announcementsOwed('bx-1', [live(older, [received])], () => ['2025.02671'], plan)).toEqual([]);
   });
 
+  it('an agent that refuses versions is owed again an alert with versions that holds its slot; the others are not', () => {
+    const hmn = { mediaId: 'med-2', sha256: 'b'.repeat(64), bytes: 900, durationMs: 4000 };
+    const withVersion = alert({
+      id: 'alr-newer',
+      revisedAt: T0 + 1000,
+      versions: [{ language: 'hmn', source: 'media', mediaId: 'med-2', media: hmn, state: 'ready', reason: null }],
+    });
+    const preparing = alert({
+      id: 'alr-newer',
+      revisedAt: T0 + 1000,
+      versions: [{ language: 'hmn', source: 'tts', mediaId: 'med-2', media: null, state: 'preparing', reason: null }],
+    });
+    const rows = [pendingDelivery('alr-newer', 'bx-1', 1)];
+    // It holds the slot: the broker delivers the copy; only an agent that refused it (it had versions) is owed it again.
+    expect(announcementsOwed('bx-1', [live(withVersion, rows)], channels, plan)).toEqual([]);
+    expect(announcementsOwed('bx-1', [live(withVersion, rows)], channels, plan, true)).toEqual([{ alertId: 'alr-newer', channel: '2025.02683' }]);
+    // No version ready: the retained copy had none, nothing was refused.
+    expect(announcementsOwed('bx-1', [live(preparing, rows)], channels, plan, true)).toEqual([]);
+    // An older alert is owed the same with or without the flag, and the site's channels are asked once.
+    let asked = 0;
+    const both = [live(older, [pendingDelivery('alr-older', 'bx-1', 1)]), live(withVersion, rows)];
+    expect(announcementsOwed('bx-1', both, () => (asked++, channels()), plan, true)).toEqual([
+      { alertId: 'alr-older', channel: '2025.02683' },
+      { alertId: 'alr-newer', channel: '2025.02683' },
+    ]);
+    expect(asked).toBe(1);
+  });
+
   it('asks for the site channels only when some alert concerns it', () => {
     let asked = 0;
     announcementsOwed('bx-1', [live(older, [pendingDelivery('alr-older', 'cd-1', 1)])], () => (asked++, channels()), plan);
