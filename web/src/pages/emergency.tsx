@@ -5,17 +5,18 @@
  * sites that played the message: a site that sounded its siren and could
  * not get the message is listed apart ("attention signal only"), with why.
  */
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, qs } from '../api.ts';
 import { formatClock, formatNumber, formatShare, formatTime, lang, t } from '../i18n.ts';
 import { reasonDetail, reasonWords } from '../site-words.ts';
-import { useApi, useThrottled } from '../hooks.ts';
+import { useApi } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import type { AlertDetail, AlertSummary, AreaView, CoverageReport, Me, SiteBrief } from '../../../api/index.ts';
 import { ShareBar } from '../components/condition.tsx';
 import { inside as insidePolygon, PolygonDraw, type LatLon } from '../components/polygon-draw.tsx';
 import { onLive } from '../live-updates.ts';
 import { LanguageVersions, type VersionChoice } from '../components/language-versions.tsx';
+import { AddVersions, AlertLanguages } from '../components/alert-languages.tsx';
 import { useLanguageNames } from '../language-names.ts';
 
 /** What the API plays when the caller says nothing (protocol DEFAULT_ALERT_REPEATS). */
@@ -23,9 +24,6 @@ const DEFAULT_REPEATS = 3;
 
 /** Only for a dropped stream: the tracker reloads on the stream's `alert` events for its alert. */
 const FALLBACK_REFRESH_MS = 30_000;
-
-/** The per-village language view re-reads the delivery report at most this often while the alert changes. */
-const REPORT_REFRESH_MS = 3000;
 
 type Tracking = AlertDetail;
 
@@ -525,148 +523,5 @@ export function AlertTrackerPage(props: { me: Me; id: string }) {
       )}
       {error && <p class="error">{error}</p>}
     </section>
-  );
-}
-
-/** What the tracker reads of the delivery report (GET /api/alerts/{id}/report?format=json, api/alerts.ts AlertReport). */
-interface ReportSites {
-  sites: Array<{ siteId: string; name: string; areaName: string | null; languagesPlayed?: string[] | null; languagesMissed?: string[] | null }>;
-}
-
-/** A version's state in words: ready ones say nothing more. */
-function versionState(v: { state: string; reason: string | null }): string {
-  if (v.state === 'preparing') return ` (${t('alertVersionPreparing')})`;
-  if (v.state === 'failed') return ` (${t('alertVersionFailed', { why: v.reason ?? '—' })})`;
-  return '';
-}
-
-/**
- * Village by village, whether it heard the alert in its own languages: what each site said it played
- * (languagesPlayed) and what it had no file for when its turn came (languagesMissed), from the report;
- * a site of Vietnamese alone has neither and is not listed.
- */
-function AlertLanguages(props: { data: Tracking; names: ReturnType<typeof useLanguageNames> }) {
-  const { data, names } = props;
-  const report = useApi<ReportSites>(`/api/alerts/${encodeURIComponent(data.alert.id)}/report?format=json`);
-  // The tracker reloads on the alert's live events; the report (a line per site, a province's thousands) follows
-  // at most every few seconds, keeping what it showed meanwhile.
-  const reloadReport = useThrottled(report.reload, REPORT_REFRESH_MS);
-  useEffect(() => reloadReport(), [data, reloadReport]);
-  const villages = useMemo(
-    () =>
-      (report.data?.sites ?? [])
-        .filter((s) => (s.languagesPlayed ?? null) !== null || (s.languagesMissed?.length ?? 0) > 0)
-        .sort((a, b) => (a.areaName ?? a.name).localeCompare(b.areaName ?? b.name, 'vi')),
-    [report.data],
-  );
-  return (
-    <div class="card" data-testid="alert-languages">
-      <h2>{t('alertLanguages')}</h2>
-      <ul>
-        {(data.delivery.languages ?? []).map((l) => (
-          <li data-language={l.language} data-played={l.played} data-missed={l.missed} data-state={l.state}>
-            {t('alertLanguageLine', { lang: names.name(l.language), played: l.played, missed: l.missed })}
-            {versionState(l)}
-          </li>
-        ))}
-      </ul>
-      {report.error && <p class="error">{report.error}</p>}
-      {report.data && villages.length === 0 && <p class="muted">{t('alertVillageNone')}</p>}
-      {villages.length > 0 && (
-        <div class="scroll">
-          <table data-testid="alert-villages">
-            <thead>
-              <tr>
-                <th>{t('alertVillage')}</th>
-                <th>{t('alertVillageHeard')}</th>
-                <th>{t('alertVillageMissed')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {villages.map((s) => {
-                const played = s.languagesPlayed ?? [];
-                const missed = s.languagesMissed ?? [];
-                return (
-                  <tr data-site={s.siteId} data-played={played.join(',')} data-missed={missed.join(',')} class={missed.length > 0 ? 'warn' : undefined}>
-                    <td>
-                      <a href={`/sites/${encodeURIComponent(s.siteId)}`}>{s.areaName ?? s.name}</a>
-                      {s.areaName && <span class="muted"> {s.name}</span>}
-                    </td>
-                    <td>{played.length > 0 ? names.list(played) : '—'}</td>
-                    <td class={missed.length > 0 ? 'error' : undefined}>{missed.length > 0 ? names.list(missed) : '—'}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </div>
-  );
-}
-
-/**
- * Versions added to an alert in flight (POST /api/alerts/{id}/versions): the same revision, so the sites
- * playing it take them for the repeats still to come; only ready items not already held are sent.
- */
-function AddVersions(props: { data: Tracking; names: ReturnType<typeof useLanguageNames>; onAdded: () => void }) {
-  const { data, names } = props;
-  const [open, setOpen] = useState(false);
-  const [value, setValue] = useState<VersionChoice>({});
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState('');
-  const [done, setDone] = useState<string[]>([]);
-  const held = (data.alert.versions ?? []).filter((v) => v.state !== 'failed').map((v) => v.language);
-  const toAdd = Object.entries(value)
-    .filter(([language, mediaId]) => mediaId !== '' && !held.includes(language))
-    .map(([language, mediaId]) => ({ language, mediaId }));
-  const send = async () => {
-    setBusy(true);
-    setError('');
-    try {
-      await api('POST', `/api/alerts/${encodeURIComponent(data.alert.id)}/versions`, { versions: toAdd });
-      setDone(toAdd.map((v) => v.language));
-      setValue({});
-      props.onAdded();
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <details class="card" data-testid="add-version" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
-      <summary>{t('alertAddVersion')}</summary>
-      {held.length > 0 && (
-        <p class="muted" data-testid="versions-held" data-languages={held.join(',')}>
-          {t('alertAddVersionHeld', { langs: names.list(held) })}
-        </p>
-      )}
-      {open && (
-        <LanguageVersions
-          area={data.alert.targetAreas.length === 1 ? data.alert.targetAreas[0]! : ''}
-          defaultLang="vi"
-          title={data.alert.title}
-          value={value}
-          onChange={setValue}
-          canWrite
-          names={names}
-          onError={(e) => setError(e instanceof Error ? e.message : String(e))}
-        />
-      )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      {done.length > 0 && (
-        <p class="ok" data-testid="versions-added" data-languages={done.join(',')}>
-          {t('alertAddVersionDone', { langs: names.list(done) })}
-        </p>
-      )}
-      <button type="button" onClick={send} disabled={busy || toAdd.length === 0} data-testid="add-version-send">
-        {t('alertAddVersionSend')}
-      </button>
-    </details>
   );
 }
