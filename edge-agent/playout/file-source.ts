@@ -15,18 +15,26 @@
  * Memory: the kept frames live in one ring allocated with the source, and a
  * returned frame is a view into it, valid until `keepFrames` newer frames are
  * decoded (the engine hands each frame to its sink at once, and sinks copy or
- * summarise it); the samples between frames are carried in one fixed array.
+ * summarise it); the samples between frames are carried in one fixed array,
+ * and libopus decodes each packet into one more, kept by the source (copied
+ * into the carry at once, so nothing outside ever sees it).
  * Not a fresh array per frame: kept for 2 s, every frame outlived the young
  * generation's collections, so each one's PCM reached the old generation and
  * its malloc'd backing store stayed until a major GC, up to ~5 MiB of them at
  * once, which the main malloc arena grew by and kept (a bulletin on its own:
- * 67.9 → 64.4 MiB resident; docs/BENCHMARKS.md, agent footprint).
+ * 67.9 → 64.4 MiB resident; docs/BENCHMARKS.md, agent footprint). Nor a
+ * fresh array per packet from the decoder: 1,920 bytes of malloc'd backing
+ * store 50 times a second, as the live path had before it decoded into its
+ * own buffers (live-playback.ts).
  */
+import { opusPacketSamples, readOggOpus } from '../audio/ogg.ts';
 import { AudioDecodeError, FRAME_SAMPLES, type OggOpusStream, type OpusPacketDecoder } from '../audio/types.ts';
 import type { ProgrammeSource } from './engine.ts';
 
-/** Samples carried between frames: under a frame left over plus one packet of at most 120 ms (RFC 6716 §3.2). */
-const CARRY_SAMPLES = FRAME_SAMPLES + 5760;
+/** The most samples one Opus packet decodes to: 120 ms (RFC 6716 §3.2). */
+const MAX_PACKET_SAMPLES = 5760;
+/** Samples carried between frames: under a frame left over plus one packet of at most 120 ms. */
+const CARRY_SAMPLES = FRAME_SAMPLES + MAX_PACKET_SAMPLES;
 
 export interface FileSourceOptions {
   stream: OggOpusStream;
@@ -50,6 +58,12 @@ export class FileSource implements ProgrammeSource {
   private carry = new Int16Array(CARRY_SAMPLES);
   private carryAt = 0;
   private carryEnd = 0;
+  /**
+   * What the decoder writes each packet into, and views of its start by packet length:
+   * handed a view of just the packet's size, a decoder fills it and gives it back, no new array.
+   */
+  private readonly decoded = new Int16Array(MAX_PACKET_SAMPLES);
+  private readonly decodedViews = new Map<number, Int16Array>();
   private skip: number;
   private produced = 0;
   private samplesOut = 0;
@@ -102,13 +116,15 @@ export class FileSource implements ProgrammeSource {
   /** The next frame into `out`: whole packets decoded until a frame's worth is carried, the rest kept for the next one. */
   private decodeNext(out: Int16Array): void {
     while (this.carryEnd - this.carryAt < FRAME_SAMPLES && this.nextPacket < this.stream.packets.length) {
+      // Whether the decoder wrote into `decoded` or gave an array of its own, the samples are copied into the carry below, before the next decode.
+      const packet = this.stream.packets.at(this.nextPacket)!;
       let pcm: Int16Array;
       try {
-        pcm = this.decoder.decode(this.stream.packets.at(this.nextPacket)!);
+        pcm = this.decoder.decode(packet, this.decodedView(opusPacketSamples(packet) ?? MAX_PACKET_SAMPLES));
       } catch (e) {
         if (!(e instanceof AudioDecodeError)) throw e;
         this.badPackets++;
-        pcm = this.decoder.conceal();
+        pcm = this.decoder.conceal(this.decodedView(FRAME_SAMPLES));
       }
       this.nextPacket++;
       if (this.skip > 0) {
@@ -138,11 +154,21 @@ export class FileSource implements ProgrammeSource {
     this.carryAt += n;
     this.samplesOut += n;
   }
+
+  /** The start of `decoded`, `samples` long (a packet's length from its TOC; a few lengths exist, each view is made once). */
+  private decodedView(samples: number): Int16Array {
+    let view = this.decodedViews.get(samples);
+    if (!view) {
+      view = this.decoded.subarray(0, samples);
+      this.decodedViews.set(samples, view);
+    }
+    return view;
+  }
 }
 
 /** Open a cached Ogg Opus file as a programme source (one decoder per programme). */
 export async function openOggOpusFile(path: string, repeats = 1): Promise<FileSource> {
-  const [{ readFile }, { readOggOpus }, { createOpusDecoder }] = await Promise.all([import('node:fs/promises'), import('../audio/ogg.ts'), import('../audio/opus.ts')]);
+  const [{ readFile }, { createOpusDecoder }] = await Promise.all([import('node:fs/promises'), import('../audio/opus.ts')]);
   const stream = readOggOpus(await readFile(path));
   return new FileSource({ stream, decoder: createOpusDecoder(), repeats });
 }

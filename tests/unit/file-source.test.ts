@@ -115,6 +115,50 @@ describe('FileSource', () => {
     expect(src.frame(1)![0]).toBe(firstSampleOf(1, 312));
   });
 
+  it('decodes every packet into one array it keeps, and a frame it handed out stays as it was while newer packets are decoded', () => {
+    // TOC bytes (RFC 6716 §3.1) of packets of 2.5, 5, 10, 20, 40, 60 and 120 ms: the source sizes what it hands the decoder by them.
+    const tocs = [[0x80], [0x88], [0x90], [0x98], [0x10], [0x18], [0x1b, 0x02]];
+    const sizes = [120, 240, 480, 960, 1920, 2880, 5760];
+    /** Writes into `into` as loanet's libopus binding does, and counts the calls that gave it none or one of another size. */
+    class WritingDecoder implements OpusPacketDecoder {
+      next = 0;
+      k = 0;
+      buffers = new Set<ArrayBufferLike>();
+      unfit = 0;
+      decode(_packet: Uint8Array, into?: Int16Array): Int16Array {
+        const n = sizes[this.k++ % sizes.length]!;
+        if (into?.length !== n) this.unfit++;
+        const out = into && into.length >= n ? into.subarray(0, n) : new Int16Array(n);
+        if (into) this.buffers.add(into.buffer);
+        for (let i = 0; i < n; i++) out[i] = ((this.next + i) % 30000) + 1;
+        this.next += n;
+        return out;
+      }
+      conceal(into?: Int16Array): Int16Array {
+        return (into ?? new Int16Array(FRAME_SAMPLES)).fill(0);
+      }
+      reset(): void {
+        this.next = 0;
+        this.k = 0;
+      }
+    }
+    const decoder = new WritingDecoder();
+    const total = 2 * sizes.reduce((a, b) => a + b, 0) - 312;
+    const packets = Array.from({ length: 2 * sizes.length }, (_, k) => new Uint8Array(tocs[k % tocs.length]!));
+    const src = new FileSource({ stream: { ...stream(0, 312, total), packets }, decoder, keepFrames: 8 });
+    const first = src.frame(0)!;
+    const heard = Array.from(first);
+    for (let k = 1; k < 8; k++) {
+      const f = src.frame(k)!;
+      expect(Array.from(f.subarray(0, 3)), `frame ${k}`).toEqual([0, 1, 2].map((i) => ((k * FRAME_SAMPLES + i + 312) % 30000) + 1));
+      expect(Array.from(first), `frame 0 after frame ${k}`).toEqual(heard);
+    }
+    expect(heard[0]).toBe(firstSampleOf(0, 312));
+    for (let k = 8; k < src.totalFrames; k++) expect(src.frame(k)![0], `frame ${k}`).toBe(firstSampleOf(k, 312));
+    expect(decoder.buffers.size, 'arrays the decoder was handed').toBe(1);
+    expect(decoder.unfit, 'packets handed no array, or one not of their size').toBe(0);
+  });
+
   it('conceals a packet libopus refuses instead of failing the bulletin', () => {
     const src = new FileSource({ stream: stream(5, 0, 5 * FRAME_SAMPLES, [2]), decoder: new CountingDecoder() });
     expect(src.frame(2)![0]).toBe(-1);
