@@ -3,10 +3,10 @@
  * each entry's start time, whether or not the server is reachable, and writes
  * one as-run receipt per entry.
  *
- * - The playlist is kept in `stateDir/playlist.json` (state-file.ts: durable,
- *   checksummed, with the previous good copy), so after a reboot with the
- *   link down the agent still knows what to play, even if the newest copy
- *   was torn.
+ * - The playlist is kept in `stateDir/playlist.json` (saved-playlist.ts:
+ *   durable, checksummed, with the previous good copy), so after a reboot
+ *   with the link down the agent still knows what to play, even if the
+ *   newest copy was torn.
  * - The media cache is told what the playlist needs (entries not yet over);
  *   it fetches what it lacks and evicts only what no entry needs.
  * - `prepareAheadMs` before an entry's start (longer than the amplifier lead),
@@ -25,11 +25,8 @@
  *   playing when the agent died (the journal's started mark), so a restart
  *   does not play it twice.
  */
-import { join } from 'node:path';
-import { readStateFile, writeJsonAtomic } from '../state-file.ts';
 import {
   PROTOCOL_VERSION,
-  decodePlaylist,
   type AsRunEvent,
   type AsRunOutcome,
   type AsRunPart,
@@ -43,9 +40,9 @@ import type { EngineEvent, PlayoutEngineApi, ProgrammeSource } from './engine.ts
 import type { ReceiptJournal } from './receipts.ts';
 import { receiptClock, type ClockState } from './clock-sync.ts';
 import { missedVerdict } from './missed.ts';
+import { SavedPlaylist } from './saved-playlist.ts';
 import { mediaRefsOf, partAsEntry, partsReceipt, PartsSource, receiptParts } from './parts.ts';
 
-const PLAYLIST_FILE = 'playlist.json';
 /** Frames decoded at hand-over (320 ms: more than any sink writes ahead at the start). */
 const PRIME_FRAMES = 16;
 
@@ -117,7 +114,7 @@ export class PlaylistExecutor {
   private readonly settling = new Set<string>();
   /** Entries waiting for a verified clock were logged (once per hold). */
   private holdLogged = false;
-  private saving: Promise<void> = Promise.resolve();
+  private readonly saved: SavedPlaylist;
   /** Server clock when this run started, when it first held each entry, and what state it lost (missed.ts). */
   private runStartedAt = 0;
   private readonly heldSince = new Map<string, number>();
@@ -139,6 +136,7 @@ export class PlaylistExecutor {
     const ahead = o.prepareAheadMs ?? 5000;
     this.prepareAhead = typeof ahead === 'function' ? ahead : () => ahead;
     this.log = o.log ?? { info: () => {}, warn: () => {}, error: () => {} };
+    this.saved = new SavedPlaylist({ stateDir: o.stateDir, siteId: o.siteId, log: this.log });
   }
 
   get stats(): PlaylistExecutorStats {
@@ -163,7 +161,7 @@ export class PlaylistExecutor {
     this.runStartedAt = this.o.serverNow();
     this.journalLost = o.journalLost ?? false;
     this.unsubscribe = this.o.engine.on((e) => this.onEngineEvent(e));
-    const loaded = await this.load();
+    const loaded = await this.saved.load();
     this.playlist = loaded.playlist;
     this.playlistLost = loaded.lost;
     for (const e of this.playlist?.entries ?? []) this.heldSince.set(e.id, this.runStartedAt);
@@ -223,7 +221,7 @@ export class PlaylistExecutor {
     for (const id of keep) if (!this.heldSince.has(id)) this.heldSince.set(id, now);
     // An entry handed to the engine and no longer wanted is stopped; its receipt says cancelled.
     for (const id of [...this.handed.keys()]) if (!keep.has(id)) this.o.engine.cancel(id, 'cancelled', 'removed from the playlist');
-    await this.save(msg);
+    await this.saved.save(msg);
     this.syncCache();
     this.tick();
     return 'new';
@@ -581,37 +579,6 @@ export class PlaylistExecutor {
     } catch (e) {
       this.log.error(`cannot record the receipt of ${entry.id}: ${(e as Error).message}`);
     }
-  }
-
-  /**
-   * The saved playlist: the newest copy, or the previous good one when the
-   * newest is torn (state-file.ts). `lost`: a copy was there and none could
-   * be used.
-   */
-  private async load(): Promise<{ playlist: PlaylistMessage | null; lost: boolean }> {
-    if (!this.o.stateDir) return { playlist: null, lost: false };
-    const file = join(this.o.stateDir, PLAYLIST_FILE);
-    const read = await readStateFile(file, 'saved playlist', (m) => this.log.warn(m));
-    if (read.value === undefined) return { playlist: null, lost: read.damaged };
-    const decoded = decodePlaylist.check(read.value);
-    if (!decoded.ok || decoded.value.siteId !== this.o.siteId) {
-      this.log.warn(`ignoring saved playlist ${file}: ${decoded.ok ? 'another site' : decoded.error.reason}`);
-      return { playlist: null, lost: true };
-    }
-    return { playlist: decoded.value, lost: false };
-  }
-
-  private save(msg: PlaylistMessage): Promise<void> {
-    const dir = this.o.stateDir;
-    if (!dir) return Promise.resolve();
-    this.saving = this.saving.then(async () => {
-      try {
-        await writeJsonAtomic(join(dir, PLAYLIST_FILE), msg);
-      } catch (e) {
-        this.log.error(`cannot save the playlist: ${(e as Error).message}`);
-      }
-    });
-    return this.saving;
   }
 }
 
