@@ -24,6 +24,9 @@
  *   playing, via the engine), and partial 'error' for an entry that was
  *   playing when the agent died (the journal's started mark), so a restart
  *   does not play it twice.
+ * - An entry a newer playlist dropped after its window without a receipt
+ *   here still gets one once the clock is verified, across restarts
+ *   (dropped-entries.ts).
  */
 import {
   PROTOCOL_VERSION,
@@ -39,7 +42,8 @@ import type { MediaCache, MediaRef } from '../media-cache/types.ts';
 import type { EngineEvent, PlayoutEngineApi, ProgrammeSource } from './engine.ts';
 import type { ReceiptJournal } from './receipts.ts';
 import { receiptClock, type ClockState } from './clock-sync.ts';
-import { missedVerdict } from './missed.ts';
+import { missedVerdict, type MissedVerdict } from './missed.ts';
+import { DroppedEntries, type DroppedEntry } from './dropped-entries.ts';
 import { SavedPlaylist } from './saved-playlist.ts';
 import { mediaRefsOf, partAsEntry, partsReceipt, PartsSource, receiptParts } from './parts.ts';
 
@@ -78,6 +82,8 @@ export interface PlaylistExecutorStats {
   playlistsRefused: number;
   programmesStarted: number;
   receipts: number;
+  /** Dropped entries owed a receipt and forgotten: more than dropped-entries.ts keeps waited for one. */
+  droppedForgotten: number;
 }
 
 type Handed = { entry: PlaylistEntryMessage; version: string; clockAtStart?: ClockState; parts?: PartsSource; late?: boolean };
@@ -120,16 +126,8 @@ export class PlaylistExecutor {
   private readonly heldSince = new Map<string, number>();
   private journalLost = false;
   private playlistLost = false;
-  /**
-   * Entries a newer playlist no longer holds, that this agent held and neither
-   * played nor settled: the server drops an entry some minutes after its
-   * window, so an agent back from a long outage may get a playlist without
-   * the entries it missed. Each still gets its receipt (missed.ts) once the
-   * clock lets the agent decide; one whose window is still open was withdrawn
-   * by the server and is forgotten.
-   */
-  private readonly dropped = new Map<string, { entry: PlaylistEntryMessage; version: string; heldSince: number }>();
-  private readonly counters: PlaylistExecutorStats = { playlistsAccepted: 0, playlistsUnchanged: 0, playlistsRefused: 0, programmesStarted: 0, receipts: 0 };
+  private readonly dropped: DroppedEntries;
+  private readonly counters = { playlistsAccepted: 0, playlistsUnchanged: 0, playlistsRefused: 0, programmesStarted: 0, receipts: 0 };
 
   constructor(o: PlaylistExecutorOptions) {
     this.o = o;
@@ -137,10 +135,11 @@ export class PlaylistExecutor {
     this.prepareAhead = typeof ahead === 'function' ? ahead : () => ahead;
     this.log = o.log ?? { info: () => {}, warn: () => {}, error: () => {} };
     this.saved = new SavedPlaylist({ stateDir: o.stateDir, siteId: o.siteId, log: this.log });
+    this.dropped = new DroppedEntries({ stateDir: o.stateDir, log: this.log });
   }
 
   get stats(): PlaylistExecutorStats {
-    return { ...this.counters };
+    return { ...this.counters, droppedForgotten: this.dropped.forgotten };
   }
 
   get version(): string | null {
@@ -165,6 +164,8 @@ export class PlaylistExecutor {
     this.playlist = loaded.playlist;
     this.playlistLost = loaded.lost;
     for (const e of this.playlist?.entries ?? []) this.heldSince.set(e.id, this.runStartedAt);
+    // One the saved playlist holds again (saved before the playlist that dropped it) is played or settled from there.
+    await this.dropped.load((id) => !this.heldSince.has(id) && !this.o.journal.has(id));
     for (const i of this.o.journal.interrupted()) {
       const entry = this.playlist?.entries.find((e) => e.id === i.entryId);
       if (!entry) continue;
@@ -212,16 +213,21 @@ export class PlaylistExecutor {
     this.counters.playlistsAccepted++;
     const keep = new Set(msg.entries.map((e) => e.id));
     const now = this.o.serverNow();
+    const ended: DroppedEntry[] = [];
     for (const e of current?.entries ?? []) {
       if (keep.has(e.id) || this.handed.has(e.id) || this.opening.has(e.id) || this.settling.has(e.id) || this.o.journal.has(e.id)) continue;
-      this.dropped.set(e.id, { entry: e, version: current!.version, heldSince: this.heldSince.get(e.id) ?? now });
+      // Still open when the server made this playlist (its own clock): withdrawn, owed no receipt.
+      if (notAfterOf(e) >= msg.at) continue;
+      ended.push({ entry: e, version: current!.version, heldSince: this.heldSince.get(e.id) ?? now });
     }
-    for (const id of keep) this.dropped.delete(id);
+    this.dropped.delete(keep);
+    this.dropped.add(ended);
     for (const id of [...this.heldSince.keys()]) if (!keep.has(id)) this.heldSince.delete(id);
     for (const id of keep) if (!this.heldSince.has(id)) this.heldSince.set(id, now);
     // An entry handed to the engine and no longer wanted is stopped; its receipt says cancelled.
     for (const id of [...this.handed.keys()]) if (!keep.has(id)) this.o.engine.cancel(id, 'cancelled', 'removed from the playlist');
-    await this.saved.save(msg);
+    // The entries it drops are on disk before it replaces the playlist that named them.
+    await this.saved.save(msg, this.dropped.persist());
     this.syncCache();
     this.tick();
     return 'new';
@@ -271,7 +277,7 @@ export class PlaylistExecutor {
     let held = 0;
     let wake = Infinity;
     if (this.attachLateParts()) wake = now + 250;
-    if (this.dropped.size > 0) {
+    if (this.dropped.waiting > 0) {
       if (hold) wake = Math.min(wake, now + 250);
       else this.settleDropped(now);
     }
@@ -283,16 +289,7 @@ export class PlaylistExecutor {
         wake = Math.min(wake, now + 250);
         continue;
       }
-      const missed = missedVerdict(
-        { startAt: entry.startAt, notAfter: notAfterOf(entry) },
-        {
-          now,
-          runStartedAt: this.runStartedAt,
-          heldSince: this.heldSince.get(entry.id) ?? now,
-          journalLost: this.journalLost || this.o.journal.mayHaveLost(entry.id, entry.startAt),
-          playlistLost: this.playlistLost,
-        },
-      );
+      const missed = this.missed(entry, this.heldSince.get(entry.id) ?? now, now);
       if (missed) {
         void this.receipt(entry, version, missed.outcome, { reason: missed.reason, detail: missed.detail });
         continue;
@@ -327,23 +324,24 @@ export class PlaylistExecutor {
     this.timer.unref();
   }
 
-  /** Entries a newer playlist dropped (see `dropped`): their receipt when their window is over, else nothing (withdrawn). */
+  /** The receipt owed for an entry it has no receipt for and will not play, or null (missed.ts). */
+  private missed(entry: PlaylistEntryMessage, heldSince: number, now: number): MissedVerdict {
+    const journalLost = this.journalLost || this.o.journal.mayHaveLost(entry.id, entry.startAt);
+    return missedVerdict(
+      { startAt: entry.startAt, notAfter: notAfterOf(entry) },
+      { now, runStartedAt: this.runStartedAt, heldSince, journalLost, playlistLost: this.playlistLost },
+    );
+  }
+
+  /** Entries a newer playlist dropped (dropped-entries.ts): their receipt when their window is over, else nothing (withdrawn). */
   private settleDropped(now: number): void {
-    for (const [id, d] of this.dropped) {
-      this.dropped.delete(id);
-      if (this.o.journal.has(id)) continue;
-      const missed = missedVerdict(
-        { startAt: d.entry.startAt, notAfter: notAfterOf(d.entry) },
-        {
-          now,
-          runStartedAt: this.runStartedAt,
-          heldSince: d.heldSince,
-          journalLost: this.journalLost || this.o.journal.mayHaveLost(id, d.entry.startAt),
-          playlistLost: this.playlistLost,
-        },
-      );
-      if (missed) void this.receipt(d.entry, d.version, missed.outcome, { reason: missed.reason, detail: missed.detail });
-    }
+    const settled = this.dropped.due().map(async ({ entry, version, heldSince }) => {
+      const missed = this.o.journal.has(entry.id) ? null : this.missed(entry, heldSince, now);
+      if (missed) await this.receipt(entry, version, missed.outcome, { reason: missed.reason, detail: missed.detail });
+      // Kept on disk when its receipt could not be written: the next start settles it again.
+      return !missed || this.o.journal.has(entry.id) ? entry.id : null;
+    });
+    void Promise.all(settled).then((ids) => this.dropped.settled(ids.filter((id) => id !== null)));
   }
 
   private async hand(entry: PlaylistEntryMessage, version: string, path: string): Promise<void> {

@@ -32,11 +32,12 @@ export class SavedPlaylist {
     return { playlist: decoded.value, lost: false };
   }
 
-  /** Saves `msg`, in the order called. */
-  save(msg: PlaylistMessage): Promise<void> {
+  /** Saves `msg` once `after` is done (what must be on disk before this playlist replaces the last); in the order called. */
+  save(msg: PlaylistMessage, after: Promise<void>): Promise<void> {
     const dir = this.o.stateDir;
-    if (!dir) return Promise.resolve();
+    if (!dir) return after;
     this.saving = this.saving.then(async () => {
+      await after;
       try {
         await writeJsonAtomic(join(dir, PLAYLIST_FILE), msg);
       } catch (e) {

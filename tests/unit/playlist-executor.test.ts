@@ -10,6 +10,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PlaylistExecutor } from '../../edge-agent/playout/playlist-executor.ts';
 import { ReceiptJournal } from '../../edge-agent/playout/receipts.ts';
+import { DROPPED_FILE, MAX_DROPPED } from '../../edge-agent/playout/dropped-entries.ts';
+import { decodeState } from '../../edge-agent/state-file.ts';
 import type { AddResult, EngineEvent, Programme, PlayoutFailure } from '../../edge-agent/playout/engine.ts';
 import type { MediaCacheReport, MediaRef } from '../../edge-agent/media-cache/types.ts';
 import { PROTOCOL_VERSION, type PlaylistEntryMessage, type PlaylistMessage } from '../../protocol/index.ts';
@@ -73,6 +75,15 @@ function stateDir() {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-exec-'));
   dirs.push(d);
   return d;
+}
+
+/** The ids `stateDir/playlist-dropped.json` holds (dropped entries still owed a receipt). */
+function droppedOnDisk(dir: string): string[] {
+  const file = path.join(dir, DROPPED_FILE);
+  if (!fs.existsSync(file)) return [];
+  const d = decodeState(fs.readFileSync(file));
+  if (!d.ok) throw new Error(`${DROPPED_FILE}: ${d.why}`);
+  return (d.value as { entries: Array<{ entry: { id: string } }> }).entries.map((e) => e.entry.id);
 }
 
 /** `gate`: the agent's clock gate (absent: the clock counts as verified). */
@@ -284,6 +295,73 @@ describe('PlaylistExecutor', () => {
     expect(second.journal.get('a@1')!.detail).toContain('not running');
     await vi.advanceTimersByTimeAsync(30_000);
     expect(second.engine.added.map((p) => p.id)).toEqual(['b@1']);
+    await vi.waitFor(() => expect(droppedOnDisk(dir), 'settled, so no longer kept on disk').toEqual([]));
+  });
+
+  it('killed again during the start-up clock hold after a playlist dropped the entry it missed: the restart still owes it and writes its receipt once the clock is verified', async () => {
+    const dir = stateDir();
+    const first = setup(dir);
+    await first.journal.open();
+    await first.executor.start();
+    const nextAt = T0 + 13 * 3600_000;
+    await first.executor.accept(playlist('v1', [entry('a@1', T0 + 60_000), entry('b@1', nextAt)]));
+    first.executor.stop(); // killed before a@1
+    await first.journal.close();
+    await vi.advanceTimersByTimeAsync(nextAt - 60_000 - T0);
+
+    const second = setup(dir, () => 'hold');
+    await second.journal.open();
+    await second.executor.start();
+    expect(await second.executor.accept(playlist('v2', [entry('b@1', nextAt)], Date.now()))).toBe('new');
+    await vi.advanceTimersByTimeAsync(1000);
+    await second.journal.flushed();
+    expect(second.journal.get('a@1')).toBeUndefined();
+    expect(droppedOnDisk(dir), 'kept beside the playlist that no longer names it').toEqual(['a@1']);
+    second.executor.stop(); // killed again within the hold
+    await second.journal.close();
+    await vi.advanceTimersByTimeAsync(5000);
+
+    let gate: 'ok' | 'hold' = 'hold';
+    const third = setup(dir, () => gate);
+    third.cache.have.add(SHA('b'));
+    await third.journal.open();
+    await third.executor.start();
+    expect(third.executor.version, 'the saved playlist is the newer one').toBe('v2');
+    expect(await third.executor.accept(playlist('v2', [entry('b@1', nextAt)], Date.now()))).toBe('unchanged');
+    await vi.advanceTimersByTimeAsync(1000);
+    await third.journal.flushed();
+    expect(third.journal.get('a@1')).toBeUndefined(); // still not decided on an unverified clock
+    gate = 'ok';
+    await vi.advanceTimersByTimeAsync(1000);
+    await third.journal.flushed();
+    expect(third.journal.get('a@1')).toMatchObject({ outcome: 'skipped', reason: 'expired', playlistVersion: 'v1', scheduledAt: T0 + 60_000 });
+    await vi.waitFor(() => expect(droppedOnDisk(dir), 'settled, so no longer kept on disk').toEqual([]));
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(third.engine.added.map((p) => p.id)).toEqual(['b@1']);
+    expect(third.executor.stats.droppedForgotten).toBe(0);
+  });
+
+  it('playlists dropping more unsettled entries than one playlist holds: the newest are kept and settled, the oldest forgotten and counted', async () => {
+    const dir = stateDir();
+    let gate: 'ok' | 'hold' = 'hold';
+    const { journal, executor } = setup(dir, () => gate);
+    await journal.open();
+    await executor.start();
+    const batch = (name: string, from: number) => Array.from({ length: 400 }, (_, i) => entry(`${name}@${i}`, from + i * 1000, { durationMs: 1000 }));
+    await executor.accept(playlist('v1', batch('a', T0 - 3 * 3600_000)));
+    await executor.accept(playlist('v2', batch('b', T0 - 2 * 3600_000)));
+    await executor.accept(playlist('v3', [])); // drops every b@; the a@ were dropped by v2: 800 owed
+    expect(executor.stats.droppedForgotten).toBe(800 - MAX_DROPPED);
+    const kept = droppedOnDisk(dir);
+    expect(kept).toHaveLength(MAX_DROPPED);
+    expect(kept).not.toContain('a@0'); // the oldest by start
+    expect(kept).toContain('a@399');
+    gate = 'ok';
+    await vi.waitFor(() => expect(droppedOnDisk(dir)).toEqual([]), { timeout: 20_000 });
+    await journal.flushed();
+    expect(journal.get('a@0')).toBeUndefined();
+    expect(journal.get('a@399')).toMatchObject({ outcome: 'skipped', reason: 'expired', playlistVersion: 'v1' });
+    expect(journal.get('b@0')).toMatchObject({ outcome: 'skipped', reason: 'expired', playlistVersion: 'v2' });
   });
 
   it('an entry the server withdrew before its window is over gets no receipt (the server knows it withdrew it)', async () => {
