@@ -17,30 +17,22 @@
  * the repeats still to come. Ordering and outcomes are checked, not timing
  * windows.
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { readStateFile } from '../../edge-agent/state-file.ts';
-import { SITE_CONFIG_FILE } from '../../edge-agent/site-config.ts';
-import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { uploadTone } from '../helpers/media.ts';
+import { alertReport, BAT_XAT, communeSites, startLanguageWorld, uploadLanguageTone, type LanguageWorld } from '../helpers/language-villages.ts';
+import { waitFor, type TestServer } from '../helpers/server.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const canRun = haveTools('ffmpeg');
-const COMMUNE = '02683'; // Xã Bát Xát
+const COMMUNE = BAT_XAT; // Xã Bát Xát
 const PREFIX = 'altl';
-const site = (n: number) => `${PREFIX}-${COMMUNE}-v0${n}`;
-const village = (n: number) => `2025.${COMMUNE}-0${n}`;
-const STATION = `${PREFIX}-${COMMUNE}-st`;
+const { site, village, station: STATION } = communeSites(PREFIX);
 /** Village → its languages, in order. */
 const VILLAGES: Record<number, string[]> = { 1: ['hmn', 'vi'], 2: ['ium', 'hmn', 'vi'], 3: ['hmn', 'vi'] };
 
+let w: LanguageWorld;
 let t: TestServer;
-let fleet: FleetRunner;
 let dir: string;
 const media: Record<string, string> = {};
 /** Between village 3 and the server: refuses the H'Mông file (403), passes everything else. */
@@ -48,33 +40,13 @@ let refuser: http.Server;
 let refuserUrl: string;
 const refusedPaths: string[] = [];
 
-async function tone(lang: string, hz: number, seconds = 1): Promise<string> {
-  const id = await uploadTone(t, dir, { title: `Cảnh báo (${lang})`, seconds, hz });
-  const r = await t.inject('PATCH', `/api/media/${id}`, { lang });
-  expect(r.status, r.text).toBe(200);
-  return id;
-}
-
-interface Row {
-  siteId: string;
-  status: string;
-  messageAt: number | null;
-  messageRepeats: number | null;
-  languagesPlayed?: string[] | null;
-  languagesMissed?: string[] | null;
-}
-
-const report = async (alertId: string): Promise<Map<string, Row>> => {
-  const r = await t.inject('GET', `/api/alerts/${alertId}/report?format=json`);
-  expect(r.status, r.text).toBe(200);
-  return new Map((r.body.sites as Row[]).map((s) => [s.siteId, s]));
-};
+const tone = async (lang: string, hz: number, seconds = 1) => (await uploadLanguageTone(t, dir, { lang, title: `Cảnh báo (${lang})`, seconds, hz })).id;
+const report = (alertId: string) => alertReport(t, alertId);
 
 beforeAll(async () => {
   if (!canRun) return;
-  dir = tempDir('loanet-alert-languages-');
-  t = await startTestServer();
-  await importLaoCai2025(t);
+  w = await startLanguageWorld({ tempPrefix: 'loanet-alert-languages-' });
+  ({ t, dir } = w);
   media.vi = await tone('vi', 440);
   media.hmn = await tone('hmn', 550);
   media.ium = await tone('ium', 660);
@@ -96,32 +68,16 @@ beforeAll(async () => {
   await new Promise<void>((res) => refuser.listen(0, '127.0.0.1', res));
   refuserUrl = `http://127.0.0.1:${(refuser.address() as AddressInfo).port}`;
   // The commune's station and three village clusters (villages 02683-01 … 03).
-  fleet = await startPlayoutFleet(t, {
-    sites: 4,
-    area: COMMUNE,
-    dir,
-    idPrefix: PREFIX,
-    cacheLimitBytes: 50 * 1024 * 1024,
-    connectTimeoutMs: 30_000,
-    httpUrlFor: (id) => (id === site(3) ? refuserUrl : t.baseUrl),
-  });
-  for (const [n, languages] of Object.entries(VILLAGES)) {
-    const r = await t.inject('PUT', `/api/areas/${village(Number(n))}/languages`, { languages });
-    expect(r.status, r.text).toBe(200);
-  }
+  await w.startVillages({ idPrefix: PREFIX, villages: VILLAGES, httpUrlFor: (id) => (id === site(3) ? refuserUrl : t.baseUrl) });
 }, 180_000);
 
 afterAll(async () => {
-  await fleet?.stop();
-  await new Promise<void>((res) => (refuser ? refuser.close(() => res()) : res()));
-  await t?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await w?.stop(() => new Promise<void>((res) => (refuser ? refuser.close(() => res()) : res())));
 });
 
 describe.skipIf(!canRun)('an alert in each village’s own languages', () => {
   it("the area's languages reach each board in its site configuration, in order", async () => {
-    const kept = async (id: string) =>
-      (await readStateFile(path.join(dir, 'sites', id, SITE_CONFIG_FILE), 'site configuration', () => {})).value as { languages?: string[] } | undefined;
+    const kept = (id: string) => w.siteConfigKept(id);
     for (const [n, languages] of Object.entries(VILLAGES)) {
       const id = site(Number(n));
       await waitFor(`${id} to hold languages ${languages.join(',')}`, async () => JSON.stringify((await kept(id))?.languages) === JSON.stringify(languages), 20_000, 100);

@@ -20,27 +20,21 @@
  * without (here about 0.5 s to receive it, the resend's batch window, and
  * 4.4 s to the message, after the chime and the amplifier's warm-up).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { ALERT_VERSIONS_FEATURE } from '../../protocol/index.ts';
-import { readStateFile } from '../../edge-agent/state-file.ts';
-import { SITE_CONFIG_FILE } from '../../edge-agent/site-config.ts';
-import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { uploadTone } from '../helpers/media.ts';
+import { alertReport, BAT_XAT, communeSites, startLanguageWorld, uploadLanguageTone, type LanguageWorld } from '../helpers/language-villages.ts';
+import { waitFor, type TestServer } from '../helpers/server.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const canRun = haveTools('ffmpeg');
-const COMMUNE = '02683'; // Xã Bát Xát
+const COMMUNE = BAT_XAT; // Xã Bát Xát
 const PREFIX = 'alto';
-const site = (n: number) => `${PREFIX}-${COMMUNE}-v0${n}`;
-const village = (n: number) => `2025.${COMMUNE}-0${n}`;
-const STATION = `${PREFIX}-${COMMUNE}-st`;
+const { site, village, station: STATION } = communeSites(PREFIX);
 const OLD = site(1);
 const NEW = site(2);
 
+let w: LanguageWorld;
 let t: TestServer;
 let fleet: FleetRunner;
 let dir: string;
@@ -50,28 +44,8 @@ const agentLog: string[] = [];
 /** What the old agent dropped as an invalid alert control message (an alert_start with versions), so far. */
 const refusals = () => agentLog.filter((l) => l.startsWith(`${OLD}: dropped an invalid alert control message`)).length;
 
-async function tone(lang: string, hz: number, seconds = 1): Promise<string> {
-  const id = await uploadTone(t, dir, { title: `Cảnh báo (${lang})`, seconds, hz });
-  const r = await t.inject('PATCH', `/api/media/${id}`, { lang });
-  expect(r.status, r.text).toBe(200);
-  return id;
-}
-
-interface Row {
-  siteId: string;
-  status: string;
-  receivedAt: number | null;
-  messageAt: number | null;
-  messageRepeats: number | null;
-  languagesPlayed?: string[] | null;
-  languagesMissed?: string[] | null;
-}
-
-const report = async (alertId: string): Promise<Map<string, Row>> => {
-  const r = await t.inject('GET', `/api/alerts/${alertId}/report?format=json`);
-  expect(r.status, r.text).toBe(200);
-  return new Map((r.body.sites as Row[]).map((s) => [s.siteId, s]));
-};
+const tone = async (lang: string, hz: number, seconds = 1) => (await uploadLanguageTone(t, dir, { lang, title: `Cảnh báo (${lang})`, seconds, hz })).id;
+const report = (alertId: string) => alertReport(t, alertId);
 
 /** Waits for every site in `ids` to end the alert; with `refusedBefore`, fails at once if the old agent refuses a copy meanwhile. */
 const completed = (alertId: string, ids: readonly string[], refusedBefore?: number) =>
@@ -94,40 +68,28 @@ const serverSeesConnected = async (id: string): Promise<boolean> => {
 
 beforeAll(async () => {
   if (!canRun) return;
-  dir = tempDir('loanet-alert-old-agents-');
-  t = await startTestServer();
-  await importLaoCai2025(t);
+  w = await startLanguageWorld({ tempPrefix: 'loanet-alert-old-agents-' });
+  ({ t, dir } = w);
   media.vi = await tone('vi', 440);
   media.hmn = await tone('hmn', 550);
   media.ium = await tone('ium', 660);
-  fleet = await startPlayoutFleet(t, {
-    sites: 3,
-    area: COMMUNE,
-    dir,
+  fleet = await w.startVillages({
     idPrefix: PREFIX,
-    cacheLimitBytes: 50 * 1024 * 1024,
-    connectTimeoutMs: 30_000,
+    villages: { 1: ['hmn', 'vi'], 2: ['hmn', 'vi'] },
     withoutFeatures: (id) => (id === OLD ? [ALERT_VERSIONS_FEATURE] : undefined),
     log: (line) => agentLog.push(line),
   });
-  for (const n of [1, 2]) {
-    const r = await t.inject('PUT', `/api/areas/${village(n)}/languages`, { languages: ['hmn', 'vi'] });
-    expect(r.status, r.text).toBe(200);
-  }
   // Every agent's declaration (the old one's without the feature) is with the server before any alert.
   await waitFor('the server to see all three sites connected', async () => (await Promise.all([STATION, OLD, NEW].map(serverSeesConnected))).every(Boolean), 30_000, 100);
 }, 180_000);
 
 afterAll(async () => {
-  await fleet?.stop();
-  await t?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await w?.stop();
 });
 
 describe.skipIf(!canRun)('an alert with versions and agents that do not take them', () => {
   it('the site configuration carries the languages to the new agent only; the old one takes its configuration', async () => {
-    const kept = async (id: string) =>
-      (await readStateFile(path.join(dir, 'sites', id, SITE_CONFIG_FILE), 'site configuration', () => {})).value as { languages?: string[] } | undefined;
+    const kept = (id: string) => w.siteConfigKept(id);
     await waitFor('the new agent to hold languages hmn,vi', async () => JSON.stringify((await kept(NEW))?.languages) === '["hmn","vi"]', 20_000, 100);
     await waitFor('the old agent to hold a configuration', async () => (await kept(OLD)) !== undefined, 20_000, 100);
     expect((await kept(OLD))?.languages).toBeUndefined();

@@ -13,22 +13,21 @@
  * (a plain MQTT client declaring nothing) gets the Vietnamese version alone.
  * Ordering and receipt outcomes are checked, not timing windows.
  */
-import fs from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { siteTopic, type PlaylistMessage } from '../../protocol/index.ts';
-import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { uploadTone } from '../helpers/media.ts';
+import { BAT_XAT, communeSites, receiptsWritten, scheduleBulletin, startLanguageWorld, uploadLanguageTone, type LanguageWorld } from '../helpers/language-villages.ts';
+import { waitFor, type TestServer } from '../helpers/server.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const canRun = haveTools('ffmpeg');
-const COMMUNE = '02683'; // Xã Bát Xát
+const COMMUNE = BAT_XAT; // Xã Bát Xát
 const PREFIX = 'lang';
 const VERSION_S = 2;
 const FRAMES = (VERSION_S * 1000) / 20;
 
+let w: LanguageWorld;
 let t: TestServer;
 let fleet: FleetRunner;
 let dir: string;
@@ -39,35 +38,26 @@ let oldAgent: MqttClient | undefined;
 const oldPlaylists: PlaylistMessage[] = [];
 const OLD_SITE = 'lang-old-agent';
 
-const site = (n: number) => `${PREFIX}-${COMMUNE}-v0${n}`;
-const village = (n: number) => `2025.${COMMUNE}-0${n}`;
-const STATION = `${PREFIX}-${COMMUNE}-st`;
+const { site, village, station: STATION } = communeSites(PREFIX);
 /** Village → its languages, in order. */
 const VILLAGES: Record<number, string[]> = { 1: ['hmn', 'vi'], 2: ['ium', 'hmn', 'vi'], 3: ['vi'], 4: ['tyz'] };
 
 async function tone(lang: string, hz: number): Promise<string> {
-  const id = await uploadTone(t, dir, { title: `Bản tin (${lang})`, seconds: VERSION_S, hz });
-  const r = await t.inject('PATCH', `/api/media/${id}`, { lang });
-  expect(r.status, r.text).toBe(200);
-  durationOf[id] = r.body.durationMs;
+  const { id, durationMs } = await uploadLanguageTone(t, dir, { lang, title: `Bản tin (${lang})`, seconds: VERSION_S, hz });
+  durationOf[id] = durationMs;
   return id;
 }
 
 beforeAll(async () => {
   if (!canRun) return;
-  dir = tempDir('loanet-languages-');
-  t = await startTestServer({ LOANET_SCHEDULE_RECOMPUTE_S: '5' });
-  await importLaoCai2025(t);
+  w = await startLanguageWorld({ tempPrefix: 'loanet-languages-', env: { LOANET_SCHEDULE_RECOMPUTE_S: '5' } });
+  ({ t, dir } = w);
   media.vi = await tone('vi', 440);
   media.hmn = await tone('hmn', 550);
   media.ium = await tone('ium', 660);
   media.hmnToo = await tone('hmn', 770);
   // A station in the commune and four village clusters (villages 02683-01 … 04), each agent playing for real.
-  fleet = await startPlayoutFleet(t, { sites: 5, area: COMMUNE, dir, idPrefix: PREFIX, cacheLimitBytes: 50 * 1024 * 1024, connectTimeoutMs: 30_000 });
-  for (const [n, languages] of Object.entries(VILLAGES)) {
-    const r = await t.inject('PUT', `/api/areas/${village(Number(n))}/languages`, { languages });
-    expect(r.status, r.text).toBe(200);
-  }
+  fleet = await w.startVillages({ idPrefix: PREFIX, villages: VILLAGES });
   // An agent from before language versions: it declares no features.
   const reg = await t.inject('POST', '/api/sites', { id: OLD_SITE, name: 'Cụm loa cũ thôn 01', kind: 'cluster', area: village(1) });
   expect(reg.status, reg.text).toBe(201);
@@ -85,9 +75,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   oldAgent?.end(true);
-  await fleet?.stop();
-  await t?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await w?.stop();
 });
 
 describe.skipIf(!canRun)('a bulletin in each village’s own languages', () => {
@@ -122,21 +110,7 @@ describe.skipIf(!canRun)('a bulletin in each village’s own languages', () => {
 
   it('each village plays its versions in its order as one programme, and the as-run says whether it heard its own language', async () => {
     const at = Date.now() + 20_000;
-    const created = await t.inject('POST', '/api/schedule/items', {
-      title: 'Thông báo tiêm chủng',
-      mediaId: media.vi,
-      versions: [
-        { language: 'hmn', mediaId: media.hmn },
-        { language: 'ium', mediaId: media.ium },
-      ],
-      targets: { areas: [COMMUNE] },
-      start: { at },
-    });
-    expect(created.status, created.text).toBe(201);
-    const itemId: string = created.body.id;
-    const approved = await t.inject('POST', `/api/schedule/items/${itemId}/approve`);
-    expect(approved.status, approved.text).toBe(200);
-    const entryId = `${itemId}@${at}`;
+    const { itemId, entryId } = await scheduleBulletin(t, { mediaId: media.vi!, versions: { hmn: media.hmn!, ium: media.ium! }, at });
 
     // What an operator must still record: a Tày version, for village 04.
     const missing = await t.inject('GET', `/api/schedule/languages?area=${COMMUNE}`);
@@ -156,12 +130,7 @@ describe.skipIf(!canRun)('a bulletin in each village’s own languages', () => {
     expect(old.parts).toBeUndefined();
 
     const ids = [STATION, site(1), site(2), site(3), site(4)];
-    await waitFor(
-      'every site to write its receipt',
-      () => ids.every((id) => fleet.site(id).agent.playout?.journal.has(entryId)),
-      at - Date.now() + 4 * VERSION_S * 1000 + 30_000,
-      100,
-    );
+    await receiptsWritten(fleet, ids, entryId, at - Date.now() + 4 * VERSION_S * 1000 + 30_000);
     // On the agents: the versions in each village's order, each played whole.
     const partsAt = (id: string) => fleet.site(id).agent.playout!.journal.get(entryId)!;
     const expectParts = (id: string, langs: string[]) => {

@@ -24,14 +24,13 @@ import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { FleetRunner as Runner } from '../../firmware-sim/fleet-runner.ts';
 import type { PlaylistMessage } from '../../protocol/index.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
-import { uploadTone } from '../helpers/media.ts';
+import { BAT_XAT, communeSites, scheduleBulletin, setVillageLanguages, uploadLanguageTone } from '../helpers/language-villages.ts';
 import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 
-const COMMUNE = '02683'; // Xã Bát Xát
-const VILLAGE = `2025.${COMMUNE}-01`;
+const COMMUNE = BAT_XAT; // Xã Bát Xát
 const SERVER_PASSWORD = 'test-mqtt-server-password';
 
 interface Setup {
@@ -42,25 +41,15 @@ interface Setup {
   itemId: string;
 }
 
-/** Media in vi and hmn, the village's languages, and a bulletin an hour ahead with both versions; the site holds it with its parts. */
-async function scheduleBulletin(t: TestServer, dir: string, fleet: FleetRunner, siteId: string): Promise<string> {
-  const vi = await uploadTone(t, dir, { title: 'Bản tin (vi)', seconds: 1, hz: 440 });
-  const hmn = await uploadTone(t, dir, { title: 'Bản tin (hmn)', seconds: 1, hz: 550 });
-  expect((await t.inject('PATCH', `/api/media/${hmn}`, { lang: 'hmn' })).status).toBe(200);
-  expect((await t.inject('PATCH', `/api/media/${vi}`, { lang: 'vi' })).status).toBe(200);
-  const r = await t.inject('PUT', `/api/areas/${VILLAGE}/languages`, { languages: ['hmn', 'vi'] });
-  expect(r.status, r.text).toBe(200);
-  const item = await t.inject('POST', '/api/schedule/items', {
-    title: 'Thông báo tiêm chủng',
-    mediaId: vi,
-    versions: [{ language: 'hmn', mediaId: hmn }],
-    targets: { areas: [COMMUNE] },
-    start: { at: Date.now() + 3_600_000 },
-  });
-  expect(item.status, item.text).toBe(201);
-  expect((await t.inject('POST', `/api/schedule/items/${item.body.id}/approve`)).status).toBe(200);
-  await waitFor('the village holds the bulletin with its parts', () => languagesHeld(fleet, siteId, item.body.id)?.join(',') === 'hmn,vi', 30_000, 100);
-  return item.body.id as string;
+/** Media in vi and hmn, the village's languages, and a bulletin an hour ahead with both versions; the village's site holds it with its parts. */
+async function villageWithBulletin(t: TestServer, dir: string, fleet: FleetRunner): Promise<Setup> {
+  const siteId = communeSites('feat').site(1);
+  const vi = await uploadLanguageTone(t, dir, { lang: 'vi', title: 'Bản tin (vi)', seconds: 1, hz: 440 });
+  const hmn = await uploadLanguageTone(t, dir, { lang: 'hmn', title: 'Bản tin (hmn)', seconds: 1, hz: 550 });
+  await setVillageLanguages(t, { 1: ['hmn', 'vi'] });
+  const { itemId } = await scheduleBulletin(t, { mediaId: vi.id, versions: { hmn: hmn.id }, at: Date.now() + 3_600_000 });
+  await waitFor('the village holds the bulletin with its parts', () => languagesHeld(fleet, siteId, itemId)?.join(',') === 'hmn,vi', 30_000, 100);
+  return { t, fleet, siteId, itemId };
 }
 
 /** The languages of the item's entry in the playlist the site holds, or undefined without it. */
@@ -121,8 +110,7 @@ describe.skipIf(!haveTools('ffmpeg'))('features learned again after a restart: e
     const t = await startTestServer({ LOANET_SCHEDULE_RECOMPUTE_S: '5' });
     await importLaoCai2025(t);
     const fleet = await startPlayoutFleet(t, { sites: 2, area: COMMUNE, dir, idPrefix: 'feat', connectTimeoutMs: 30_000 });
-    const siteId = `feat-${COMMUNE}-v01`;
-    s = { t, fleet, siteId, itemId: await scheduleBulletin(t, dir, fleet, siteId) };
+    s = await villageWithBulletin(t, dir, fleet);
   }, 180_000);
   afterAll(async () => {
     await s?.fleet.stop();
@@ -172,8 +160,7 @@ describe.skipIf(!haveTools('ffmpeg', 'mosquitto'))('features learned again after
       60_000,
       500,
     );
-    const siteId = `feat-${COMMUNE}-v01`;
-    s = { t, fleet, siteId, itemId: await scheduleBulletin(t, dir, fleet, siteId) };
+    s = await villageWithBulletin(t, dir, fleet);
   }, 180_000);
   afterAll(async () => {
     await s?.fleet.stop();

@@ -24,25 +24,23 @@ import { numberWords } from '../../api/words/reasons.ts';
 import { which } from '../../server/media/tools.ts';
 import { HEADER_ROW } from '../../server/reports/xlsx.ts';
 import { wallTimeAt } from '../../server/time/zone.ts';
-import { uploadTone } from '../helpers/media.ts';
-import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
+import { BAT_XAT, communeSites, receiptsWritten, scheduleBulletin, startLanguageWorld, uploadLanguageTone, type LanguageWorld } from '../helpers/language-villages.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { waitFor, type TestServer } from '../helpers/server.ts';
 
 const canRun = haveTools('ffmpeg') && which('pdftotext') !== undefined && which('pdftoppm') !== undefined;
 const H = 3_600_000;
-const COMMUNE = '02683'; // Xã Bát Xát
+const COMMUNE = BAT_XAT; // Xã Bát Xát
 const PREFIX = 'rlang';
 const VERSION_S = 2;
 /** Village → its languages, in order; the commune (its station) keeps the default, Vietnamese. */
 const VILLAGES: Record<number, string[]> = { 1: ['hmn', 'vi'], 2: ['ium', 'hmn', 'vi'], 3: ['vi'], 4: ['tyz'] };
 const NAMES: Record<string, string> = { vi: 'Tiếng Việt', hmn: "Tiếng H'Mông", ium: 'Tiếng Dao (Iu Mien)' };
 
-const site = (n: number) => `${PREFIX}-${COMMUNE}-v0${n}`;
-const village = (n: number) => `2025.${COMMUNE}-0${n}`;
-const STATION = `${PREFIX}-${COMMUNE}-st`;
+const { site, station: STATION } = communeSites(PREFIX);
 const SITES = [STATION, site(1), site(2), site(3), site(4)];
 
+let w: LanguageWorld;
 let t: TestServer;
 let fleet: FleetRunner;
 let dir: string;
@@ -72,49 +70,23 @@ let totalMs: number;
 
 beforeAll(async () => {
   if (!canRun) return;
-  dir = tempDir('loanet-report-languages-');
-  t = await startTestServer({ LOANET_SCHEDULE_RECOMPUTE_S: '5' });
-  await importLaoCai2025(t);
+  w = await startLanguageWorld({ tempPrefix: 'loanet-report-languages-', env: { LOANET_SCHEDULE_RECOMPUTE_S: '5' } });
+  ({ t, dir } = w);
   for (const [lang, hz] of [
     ['vi', 440],
     ['hmn', 550],
     ['ium', 660],
   ] as const) {
-    const id = await uploadTone(t, dir, { title: `Bản tin (${lang})`, seconds: VERSION_S, hz });
-    const r = await t.inject('PATCH', `/api/media/${id}`, { lang });
-    expect(r.status, r.text).toBe(200);
-    media[lang] = id;
+    media[lang] = (await uploadLanguageTone(t, dir, { lang, title: `Bản tin (${lang})`, seconds: VERSION_S, hz })).id;
   }
-  fleet = await startPlayoutFleet(t, { sites: 5, area: COMMUNE, dir, idPrefix: PREFIX, cacheLimitBytes: 50 * 1024 * 1024, connectTimeoutMs: 30_000 });
-  for (const [n, languages] of Object.entries(VILLAGES)) {
-    const r = await t.inject('PUT', `/api/areas/${village(Number(n))}/languages`, { languages });
-    expect(r.status, r.text).toBe(200);
-  }
+  fleet = await w.startVillages({ idPrefix: PREFIX, villages: VILLAGES });
 
   // The bulletin, through the schedule as an operator makes it.
   const at = Date.now() + 20_000;
-  const created = await t.inject('POST', '/api/schedule/items', {
-    title: 'Thông báo tiêm chủng',
-    mediaId: media.vi,
-    versions: [
-      { language: 'hmn', mediaId: media.hmn },
-      { language: 'ium', mediaId: media.ium },
-    ],
-    targets: { areas: [COMMUNE] },
-    start: { at },
-  });
-  expect(created.status, created.text).toBe(201);
-  const itemId: string = created.body.id;
-  expect((await t.inject('POST', `/api/schedule/items/${itemId}/approve`)).status).toBe(200);
-  const entryId = `${itemId}@${at}`;
+  const { itemId, entryId } = await scheduleBulletin(t, { mediaId: media.vi!, versions: { hmn: media.hmn!, ium: media.ium! }, at });
   periodText = `${ymd(at)}..${ymd(at)}`;
 
-  await waitFor(
-    'every site to write its receipt',
-    () => SITES.every((id) => fleet.site(id).agent.playout?.journal.has(entryId)),
-    at - Date.now() + 4 * VERSION_S * 1000 + 60_000,
-    100,
-  );
+  await receiptsWritten(fleet, SITES, entryId, at - Date.now() + 4 * VERSION_S * 1000 + 60_000);
   // The as-run log, village by village, once every receipt reached the server.
   const view = await waitFor(
     'every receipt at the server',
@@ -166,9 +138,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await fleet?.stop();
-  await t?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await w?.stop();
 });
 
 describe.skipIf(!canRun)('hours on air by language, from bulletins played in the villages’ languages', () => {
