@@ -5,20 +5,14 @@
  * a restart publishes the valid ones again (aedes keeps retained messages in
  * memory only), so sites not yet confirmed still get them. What goes on the
  * wire is publisher.ts, who may aim an alert where is scope.ts, what live
- * consoles are told is changes.ts, and the message audio still being made is
- * message-jobs.ts.
- *
- * Language versions (Decree 49/2024/NĐ-CP) ride on the alert's revision:
- * given at the start or an Update, or added while it plays (addVersions),
- * each published when its audio is ready as the same revision again, so
- * sites playing it take it for the repeats still to come and nothing waits
- * for a version.
+ * consoles are told is changes.ts, the message audio still being made is
+ * message-jobs.ts, and the language versions' life is versions.ts.
  *
  * Delivery rows of the alerts in memory are kept in memory too and written
  * through on every change: a status report costs one row write, never a read.
  */
 import { randomBytes } from 'node:crypto';
-import { ALERT_VERSIONS_FEATURE, type AlertPriority, type AlertStatusEvent, type AttentionSignal } from '../../protocol/index.ts';
+import type { AlertPriority, AlertStatusEvent, AttentionSignal } from '../../protocol/index.ts';
 import type { AuditLog } from '../audit.ts';
 import type { CoverageService } from '../coverage/service.ts';
 import { Errors, fail } from '../errors.ts';
@@ -33,12 +27,13 @@ import { applyStatus } from './delivery-status.ts';
 import { deliveryState, type DeliveryState, type SiteInfo } from './delivery.ts';
 import { versionRecord, type MessageOutcome, type PreparedMessage, type PreparedVersion } from './message.ts';
 import { AlertMessageJobs } from './message-jobs.ts';
-import type { Alert, AlertVersionRecord, CapOrigin, Delivery } from './model.ts';
+import type { Alert, CapOrigin, Delivery } from './model.ts';
 import { AlertPublisher } from './publisher.ts';
 import { reportLines, type ReportLine } from './report.ts';
 import { AlertScope, type AlertActor } from './scope.ts';
 import type { AlertStore } from './store.ts';
 import type { ResolvedTargets, TargetSite } from './targets.ts';
+import { AlertVersions, revisedVersions, versionsAudit } from './versions.ts';
 
 export type { AlertChange, AlertChangeKind, AlertChangeListener } from './changes.ts';
 export type { AlertActor } from './scope.ts';
@@ -91,8 +86,7 @@ export class AlertService {
   private readonly publisher: AlertPublisher;
   private readonly scope: AlertScope;
   private readonly jobs: AlertMessageJobs;
-  /** Versions' audio being made, keyed `{alertId}\n{language}`. */
-  private readonly versionJobs: AlertMessageJobs;
+  private readonly versions: AlertVersions;
 
   constructor(private readonly d: AlertServiceDeps) {
     this.changes = new AlertChangeFeed({
@@ -113,19 +107,14 @@ export class AlertService {
       fleet: d.fleet,
       alerts: () => this.live.values(),
       liveAlert: (id) => this.live.get(id)?.alert,
-      versionsOn: (a, ch) => this.versionsOn(a, ch),
-      takesVersions: (siteId) => d.fleet.features(siteId).includes(ALERT_VERSIONS_FEATURE),
+      versionsOn: (a, ch) => this.versions.takenOn(a, ch),
+      takesVersions: (siteId) => this.versions.takenBy(siteId),
     });
     // mayChange() loads the alert into memory before the scope reads its rows.
     this.scope = new AlertScope({ coverage: d.coverage, sites: d.sites, audit: d.audit, rowsOf: (id) => this.live.get(id)?.rows ?? new Map<string, Delivery>() });
     this.jobs = new AlertMessageJobs({ log: d.log, settled: (alertId, mediaId, r) => this.messageSettled(alertId, mediaId, r) });
-    this.versionJobs = new AlertMessageJobs({
-      log: d.log,
-      settled: (key, mediaId, r) => {
-        const [alertId = '', language = ''] = key.split('\n');
-        return this.versionSettled(alertId, language, mediaId, r);
-      },
-    });
+    // The versions change the alerts in memory one change at a time with the rest (serial()).
+    this.versions = new AlertVersions({ ...d, publisher: this.publisher, changes: this.changes, live: (id) => this.live.get(id), serial: (id, fn) => this.serial(id, fn) });
   }
 
   get timeZone(): string {
@@ -146,14 +135,8 @@ export class AlertService {
           a = now;
         }
       }
-      if (a.versions?.some((v) => v.state === 'preparing')) {
-        // Their audio jobs died with the previous process too: the alert stands without them.
-        const next: Alert = {
-          ...a,
-          versions: a.versions.map((v) => (v.state === 'preparing' ? { ...v, state: 'failed' as const, reason: 'the server stopped while this version was being made' } : v)),
-        };
-        if (await this.d.store.setMessage(next)) a = next;
-      }
+      // Its versions' audio jobs died with the previous process too.
+      a = await this.versions.recover(a);
       this.live.set(a.id, { alert: a, rows: new Map((await this.d.store.deliveries(a.id)).map((r) => [r.siteId, r])) });
     }
     await this.expire();
@@ -259,7 +242,7 @@ export class AlertService {
     await this.publisher.announce(alert, alert.areas);
     this.changes.notify(alert.id, 'started');
     this.jobs.follow(alert.id, message);
-    this.followVersions(alert.id, versions);
+    this.versions.follow(alert.id, versions);
     return alert;
   }
 
@@ -303,7 +286,7 @@ export class AlertService {
       polygon: spec.polygon,
       ...messageFields(message),
       // Versions left out of an Update stay as they are (those not finished are abandoned below and marked failed).
-      versions: versions ? versions.map(versionRecord) : (cur.versions ?? []).map(settledForRevision),
+      versions: revisedVersions(cur, versions),
       attention: spec.attention,
       repeats: spec.repeats,
       volume: spec.volume,
@@ -331,12 +314,7 @@ export class AlertService {
     await this.publisher.announce(next, next.areas);
     this.changes.notify(id, 'updated');
     this.jobs.follow(id, message);
-    // The jobs of the previous revision's versions serve it no more (their records were marked failed above).
-    for (const v of cur.versions ?? []) {
-      const again = versions?.find((x) => x.language === v.language);
-      this.versionJobs.abandon(versionKey(id, v.language), again && 'message' in again ? again.message.source.mediaId : undefined);
-    }
-    this.followVersions(id, versions ?? []);
+    this.versions.revised(id, cur, versions);
     return next;
   }
 
@@ -351,65 +329,13 @@ export class AlertService {
       const cur = await this.require(id);
       if (cur.state !== 'active') throw fail('LOANET_ALERT_NOT_ACTIVE', { id, state: cur.state });
       await this.mayChange(cur, actor, 'update');
-      const added = versions.map(versionRecord);
-      const kept = (cur.versions ?? []).filter((v) => !added.some((a) => a.language === v.language));
-      const next: Alert = { ...cur, versions: [...kept, ...added] };
-      if (!(await this.d.store.setMessage(next))) throw fail('LOANET_ALERT_NOT_ACTIVE', { id, state: (await this.d.store.get(id))?.state ?? cur.state });
-      const l = this.live.get(id);
-      if (l) l.alert = next;
-      await this.d.audit.record(actor, 'alert.versions', id, { revision: next.revision, added: added.map((v) => ({ language: v.language, mediaId: v.mediaId, state: v.state })) });
-      if (added.some((v) => v.state === 'ready')) await this.publisher.announce(next, next.areas);
-      this.changes.notify(id, 'updated');
-      this.followVersions(id, versions);
-      return next;
+      return this.versions.add(cur, versions, actor);
     });
-  }
-
-  private followVersions(alertId: string, versions: readonly PreparedVersion[]): void {
-    for (const v of versions) if ('message' in v) this.versionJobs.follow(versionKey(alertId, v.language), v.message);
-  }
-
-  private versionSettled(alertId: string, language: string, mediaId: string, r: MessageOutcome): Promise<void> {
-    return this.serial(alertId, async () => {
-      const l = this.live.get(alertId);
-      const cur = l?.alert.versions?.find((v) => v.language === language);
-      // Ended, revised or given another version meanwhile: this audio is no longer the alert's.
-      if (l?.alert.state !== 'active' || cur?.state !== 'preparing' || cur.mediaId !== mediaId) return;
-      const done: AlertVersionRecord = r.ok ? { ...cur, media: r.media, state: 'ready', reason: null } : { ...cur, media: null, state: 'failed', reason: r.reason.slice(0, 500) };
-      const next: Alert = { ...l.alert, versions: (l.alert.versions ?? []).map((v) => (v === cur ? done : v)) };
-      if (!(await this.d.store.setMessage(next))) return;
-      l.alert = next;
-      await this.d.audit.record(null, 'alert.version', alertId, { revision: next.revision, language, mediaId, state: done.state, ...(done.reason ? { reason: done.reason } : {}) });
-      if (!r.ok) this.d.log.warn({ alertId, language, mediaId, reason: r.reason }, 'alert version audio could not be made: the alert plays without it');
-      // Sites that already have the message take the version for the repeats still to come; a message still being made carries it when it comes.
-      if (r.ok && next.media) await this.publisher.announce(next, next.areas);
-      this.changes.notify(alertId, 'updated');
-    });
-  }
-
-  /**
-   * Whether every targeted site on `channel` that is online takes language
-   * versions (protocol ALERT_VERSIONS_FEATURE): an older agent refuses an
-   * alert_start with them. Offline sites are not waited for: one that comes
-   * back without the feature is sent the copy without (publisher.ts).
-   */
-  private versionsOn(a: Alert, channel: string): boolean {
-    const rows = this.live.get(a.id)?.rows;
-    if (!rows) return true;
-    const onChannel = new Map<number, boolean>();
-    for (const siteId of rows.keys()) {
-      const o = this.d.fleet.observation(siteId);
-      if (!o?.connected || this.d.fleet.features(siteId).includes(ALERT_VERSIONS_FEATURE)) continue;
-      let on = onChannel.get(o.areaId);
-      if (on === undefined) onChannel.set(o.areaId, (on = this.d.coverage.channelKeysOfArea(o.areaId).includes(channel)));
-      if (on) return false;
-    }
-    return true;
   }
 
   /** Resolves once no alert message is being made (messages already published). */
   messagesSettled(): Promise<void> {
-    return Promise.all([this.jobs.settledAll(), this.versionJobs.settledAll()]).then(() => {});
+    return Promise.all([this.jobs.settledAll(), this.versions.settledAll()]).then(() => {});
   }
 
   private messageSettled(alertId: string, mediaId: string, r: MessageOutcome): Promise<void> {
@@ -459,7 +385,7 @@ export class AlertService {
     else this.live.set(id, { alert: ended, rows: new Map((await this.d.store.deliveries(id)).map((r) => [r.siteId, r])) });
     await this.d.audit.record(actor, 'alert.cancel', id, { via, revision: cur.revision });
     this.jobs.abandon(id);
-    this.abandonVersions(cur);
+    this.versions.abandon(cur);
     await this.publisher.cancel(id, cur.areas, 'cancelled');
     await this.publisher.settleSlots();
     this.changes.notify(id, 'cancelled');
@@ -484,7 +410,7 @@ export class AlertService {
           cur.alert = { ...cur.alert, state: 'expired', endedAt: t };
           await this.d.audit.record(null, 'alert.expire', id, { revision: cur.alert.revision });
           this.jobs.abandon(id);
-          this.abandonVersions(cur.alert);
+          this.versions.abandon(cur.alert);
           return true;
         });
         if (!expired) continue;
@@ -510,10 +436,6 @@ export class AlertService {
   /** The periodic job: expire, then fix the retained slots. */
   async tick(): Promise<void> {
     if ((await this.expire()).length > 0) await this.publisher.settleSlots();
-  }
-
-  private abandonVersions(a: Alert): void {
-    for (const v of a.versions ?? []) this.versionJobs.abandon(versionKey(a.id, v.language));
   }
 
   // ------------------------------------------------------------ reading ----
@@ -671,16 +593,4 @@ export class AlertService {
     }
     this.changes.deliveryChanged(ev.alertId);
   }
-}
-
-const versionKey = (alertId: string, language: string) => `${alertId}\n${language}`;
-
-/** A version carried into the next revision: one still being made is not followed any more (its job is abandoned), so it fails. */
-function settledForRevision(v: AlertVersionRecord): AlertVersionRecord {
-  return v.state === 'preparing' ? { ...v, state: 'failed', reason: 'the alert was updated while this version was being made; give it again' } : v;
-}
-
-/** What the audit log keeps of an alert's versions. */
-function versionsAudit(a: Alert): { versions?: Array<{ language: string; mediaId: string | null; state: string }> } {
-  return a.versions && a.versions.length > 0 ? { versions: a.versions.map((v) => ({ language: v.language, mediaId: v.mediaId, state: v.state })) } : {};
 }
