@@ -32,34 +32,21 @@
  * instead of held on in silence, and the site reports failed no_media with
  * what the fetch got.
  *
- * Language versions (`versions`): after the message, in each repeat, the
- * versions of the site's languages (`siteLanguages`, from its delivered
- * configuration) play in the site's order (decide.ts versionsToPlay). Their
- * files are asked of the cache after every running alert's message, so the
- * message comes first; a version not in the cache when its turn comes is
- * skipped for that repeat (alert-source.ts), never waited for, and a copy of
- * the same revision with more versions adds them to the repeats still to
- * come. Every status once a version is due says `languagesPlayed` (and
- * `languagesMissed`: due, never in time).
+ * Language versions (`versions`) play after the message in each repeat,
+ * those of the site's languages (`siteLanguages`) in its order; a version not
+ * in the cache when its turn comes is skipped for that repeat, never waited
+ * for, and every status says which were heard and which missed
+ * (version-turn.ts). Their files are asked of the cache after every running
+ * alert's message, so the message comes first.
  */
-import { decodeAlertControl, type AlertFailureReason, type AlertStart, type AlertStatusEvent, type AlertVersion } from '../../protocol/index.ts';
+import { decodeAlertControl, type AlertFailureReason, type AlertStart, type AlertStatusEvent } from '../../protocol/index.ts';
 import type { MediaRef } from '../media-cache/types.ts';
 import type { EngineEvent, PlayoutEngineApi, PlayoutFailure } from '../playout/engine.ts';
 import { attentionFrames } from './attention.ts';
 import { AlertSource, type MessageFrames } from './alert-source.ts';
-import {
-  askServerFirst,
-  bringsVersions,
-  decideCancel,
-  decideStart,
-  handledPerServer,
-  mergeVersions,
-  messageFetchDecision,
-  versionsToPlay,
-  type FetchFailure,
-  type ServerDelivery,
-} from './decide.ts';
+import { askServerFirst, decideCancel, decideStart, handledPerServer, messageFetchDecision, type FetchFailure, type ServerDelivery } from './decide.ts';
 import { AlertMemory } from './memory.ts';
+import { VersionTurn, versionsMsPerRepeat } from './version-turn.ts';
 
 export interface AlertMedia {
   /** Declare the media the alerts need now (the cache fetches them in the background). */
@@ -138,18 +125,8 @@ interface Running {
   awaiting: boolean;
   /** The message could not be made: the attention signal alone is this alert. */
   signalOnly: boolean;
-  /** Every version of this revision the copies so far brought (they only accumulate). */
-  versions: AlertVersion[];
-  /** Those this site plays, in its order. */
-  toPlay: AlertVersion[];
-  /** Languages whose version came out here, in the order first heard. */
-  languagesPlayed: string[];
-  /** Languages whose turn came without their file. */
-  languagesSkipped: Set<string>;
-  /** Versions being opened, or whose cached file could not be read (not tried again). */
-  versionsOpening: Set<string>;
-  versionsUnreadable: Set<string>;
-  versionPoll: NodeJS.Timeout | undefined;
+  /** The language versions this revision brought, and which this site plays, heard and missed. */
+  turn: VersionTurn;
 }
 
 const FAILURE: Record<PlayoutFailure, AlertFailureReason> = {
@@ -185,7 +162,7 @@ export class AlertHandler {
     this.unsubscribe?.();
     for (const r of this.running.values()) {
       clearInterval(r.poll);
-      clearInterval(r.versionPoll);
+      r.turn.stop();
     }
     await this.memory.flushed();
   }
@@ -209,7 +186,7 @@ export class AlertHandler {
   private onStart(m: AlertStart, asked = false): void {
     const now = this.o.serverNow();
     const cur = this.running.get(m.alertId);
-    const decision = decideStart(this.memory.view, m, this.o.siteId, now, cur !== undefined, cur?.awaiting ?? false, cur !== undefined && bringsVersions(cur.versions, m.versions));
+    const decision = decideStart(this.memory.view, m, this.o.siteId, now, cur !== undefined, cur?.awaiting ?? false, cur?.turn.brings(m.versions) ?? false);
     if (decision.action === 'ignore') {
       this.stats.ignored++;
       return;
@@ -284,7 +261,7 @@ export class AlertHandler {
       // Called only once the engine plays it, long after `r` exists.
       onSound: (repeat, at) => this.onSound(r, repeat, at),
       onVersion: (language, _repeat, at) => this.onVersion(r, language, at),
-      onVersionSkipped: (language) => r.languagesSkipped.add(language),
+      onVersionSkipped: (language) => r.turn.missed(language),
     });
     const r: Running = {
       start: m,
@@ -300,15 +277,18 @@ export class AlertHandler {
       lastRepeat: -1,
       awaiting: false,
       signalOnly: false,
-      versions: mergeVersions([], m.versions),
-      toPlay: [],
-      languagesPlayed: [],
-      languagesSkipped: new Set(),
-      versionsOpening: new Set(),
-      versionsUnreadable: new Set(),
-      versionPoll: undefined,
+      turn: new VersionTurn({
+        alertId: m.alertId,
+        source,
+        siteLanguages: () => this.o.siteLanguages?.() ?? [],
+        pathOf: (sha256) => this.o.media?.pathOf(sha256) ?? null,
+        openMessage: (path) => this.o.openMessage(path),
+        pollMs: this.o.pollMs ?? 100,
+        running: () => this.running.get(m.alertId) === r,
+        warn: (message) => this.o.log.warn(message),
+      }),
     };
-    this.orderVersions(r);
+    r.turn.add(m.versions);
     this.running.set(m.alertId, r);
     this.byProgramme.set(programmeId, m.alertId);
     this.memory.set(m.alertId, m.revision, 'playing', now);
@@ -319,7 +299,7 @@ export class AlertHandler {
       startAt: now,
       whenPreempted: 'resume',
       ...(m.volume !== undefined ? { volume: m.volume } : {}),
-      ...(m.media ? { durationMs: (m.media.durationMs + r.toPlay.reduce((n, v) => n + v.media.durationMs + 1000, 0)) * m.repeats + 4000 } : {}),
+      ...(m.media ? { durationMs: (m.media.durationMs + versionsMsPerRepeat(r.turn.toPlay)) * m.repeats + 4000 } : {}),
       notAfter: m.validUntil,
       source: r.source,
     });
@@ -354,8 +334,7 @@ export class AlertHandler {
     clearInterval(r.poll);
     r.awaiting = false;
     r.start = m;
-    r.versions = mergeVersions(r.versions, m.versions);
-    this.orderVersions(r);
+    r.turn.add(m.versions);
     if (m.media) {
       r.deadline = Math.min(m.validUntil, now + (this.o.mediaTimeoutMs ?? 120_000));
       this.fetch(r);
@@ -366,48 +345,12 @@ export class AlertHandler {
 
   /** The same revision again with versions it lacked: they play from their next turn (fetched after the messages). */
   private versionsCame(r: Running, m: AlertStart): void {
-    r.versions = mergeVersions(r.versions, m.versions);
-    this.orderVersions(r);
+    r.turn.add(m.versions);
     this.needMedia();
+    const { versions, toPlay } = r.turn;
     this.o.log.info?.(
-      `alert ${m.alertId}: versions now ${r.versions.map((v) => v.language).join(', ')}; this site plays ${r.toPlay.map((v) => v.language).join(', ') || 'none of them'}`,
+      `alert ${m.alertId}: versions now ${versions.map((v) => v.language).join(', ')}; this site plays ${toPlay.map((v) => v.language).join(', ') || 'none of them'}`,
     );
-  }
-
-  /** What this site plays of the versions, in its order; the source lays the turns still to come by it, and their files are watched for. */
-  private orderVersions(r: Running): void {
-    r.toPlay = versionsToPlay(r.versions, this.o.siteLanguages?.() ?? []);
-    r.source.setVersionOrder(r.toPlay.map((v) => v.language));
-    if (r.toPlay.length === 0 || r.versionPoll) return;
-    r.versionPoll = setInterval(() => this.attachVersions(r), this.o.pollMs ?? 100);
-    r.versionPoll.unref();
-  }
-
-  /** Versions whose file came into the cache: opened and handed to the source for their next turn. */
-  private attachVersions(r: Running): void {
-    if (this.running.get(r.start.alertId) !== r || !r.source.turnsAhead) {
-      clearInterval(r.versionPoll);
-      r.versionPoll = undefined;
-      return;
-    }
-    for (const v of r.toPlay) {
-      const lang = v.language;
-      if (r.source.hasVersion(lang) || r.versionsOpening.has(lang) || r.versionsUnreadable.has(lang)) continue;
-      const path = this.o.media?.pathOf(v.media.sha256) ?? null;
-      if (!path) continue;
-      r.versionsOpening.add(lang);
-      this.o.openMessage(path).then(
-        (frames) => {
-          r.versionsOpening.delete(lang);
-          r.source.attachVersion(lang, frames);
-        },
-        (e: unknown) => {
-          r.versionsOpening.delete(lang);
-          r.versionsUnreadable.add(lang);
-          this.o.log.warn(`alert ${r.start.alertId}: cached audio of the ${lang} version unreadable (${(e as Error).message}); skipped here`);
-        },
-      );
-    }
   }
 
   /** No message will come: the signal was the alert; with no signal either there is nothing to play. */
@@ -473,15 +416,13 @@ export class AlertHandler {
     const running = [...this.running.values()];
     this.o.media?.need([
       ...running.flatMap((x) => (x.start.media ? [{ mediaId: x.start.media.mediaId, sha256: x.start.media.sha256, bytes: x.start.media.bytes }] : [])),
-      ...running.flatMap((x) => (x.start.media ? x.toPlay.map((v) => ({ mediaId: v.media.mediaId, sha256: v.media.sha256, bytes: v.media.bytes })) : [])),
+      ...running.flatMap((x) => (x.start.media ? x.turn.media() : [])),
     ]);
   }
 
   /** A version came out here for the first time: said at once, so an official sees the village heard it in its language. */
   private onVersion(r: Running, language: string, at: number): void {
-    if (r.languagesPlayed.includes(language)) return;
-    r.languagesPlayed.push(language);
-    r.languagesSkipped.delete(language);
+    if (!r.turn.heard(language)) return;
     if (this.running.get(r.start.alertId) !== r) return;
     this.report(r.start, 'playing', { repeat: Math.max(0, r.lastRepeat), ...(r.firstSoundAt !== null ? { firstSoundAt: r.firstSoundAt } : {}), ...this.played(r, false) }, at);
   }
@@ -509,13 +450,10 @@ export class AlertHandler {
    */
   private played(r: Running, completed: boolean): Pick<AlertStatusEvent, 'messageAt' | 'messageRepeats' | 'languagesPlayed' | 'languagesMissed'> {
     const begun = Math.max(0, r.lastRepeat);
-    const missed = [...r.languagesSkipped].filter((l) => !r.languagesPlayed.includes(l));
     return {
       ...(r.messageAt !== null ? { messageAt: Math.max(0, Math.round(r.messageAt)) } : {}),
       messageRepeats: r.messageAt === null ? 0 : completed ? begun : Math.max(0, begun - 1),
-      // Once some version is due here: which came out, and which had their turn without their file.
-      ...(r.toPlay.length > 0 && r.messageAt !== null ? { languagesPlayed: [...r.languagesPlayed] } : {}),
-      ...(missed.length > 0 ? { languagesMissed: missed } : {}),
+      ...r.turn.status(r.messageAt !== null),
     };
   }
 
@@ -610,7 +548,7 @@ export class AlertHandler {
 
   private forget(r: Running): void {
     clearInterval(r.poll);
-    clearInterval(r.versionPoll);
+    r.turn.stop();
     if (this.running.get(r.start.alertId) === r) this.running.delete(r.start.alertId);
     this.byProgramme.delete(r.programmeId);
     this.needMedia();

@@ -2,13 +2,16 @@
  * An alert's language versions at one site, pure: which versions a site
  * plays and in which order, how copies of one revision add versions, and the
  * alert source laying the message and its versions turn by turn, skipping a
- * version whose frames are not there at its turn instead of waiting for it.
+ * version whose frames are not there at its turn instead of waiting for it,
+ * and the version turn that opens the cached versions for the source and
+ * says which languages were heard and which missed.
  */
 import { describe, expect, it } from 'vitest';
 import { decodeAlertControl, type AlertStart, type AlertVersion } from '../../protocol/index.ts';
 import { FRAME_SAMPLES } from '../../edge-agent/audio/types.ts';
 import { AlertSource, type MessageFrames } from '../../edge-agent/alerts/alert-source.ts';
 import { bringsVersions, decideStart, mergeVersions, versionsToPlay, type Remembered } from '../../edge-agent/alerts/decide.ts';
+import { languagesStatus, VersionTurn, versionsMsPerRepeat, versionsToOpen, type VersionFiles, type VersionTurnOptions } from '../../edge-agent/alerts/version-turn.ts';
 
 const media = (n: number) => ({ mediaId: `med-${n}`, sha256: String(n % 10).repeat(64), bytes: 1000 + n, durationMs: 2000 + n });
 const version = (language: string, n: number): AlertVersion => ({ language, media: media(n) });
@@ -134,5 +137,128 @@ describe('the alert source with versions', () => {
     s.setVersionOrder(['hmn']);
     s.attachVersion('hmn', tagged(5, 1));
     expect(run(s, 1, 5)).toEqual(['5:0', '9:0', '5:0', 'end']);
+  });
+});
+
+describe('the version turn of one alert at a site', () => {
+  const inCache =
+    (...shas: string[]) =>
+    (sha: string) =>
+      shas.includes(sha) ? `/cache/${sha}` : null;
+
+  it('makes each repeat longer by every version it plays and the second of silence before it', () => {
+    expect(versionsMsPerRepeat([])).toBe(0);
+    expect(versionsMsPerRepeat([HMN, IUM])).toBe(2001 + 1000 + 2002 + 1000);
+  });
+
+  it('opens, in the site order, the versions whose file is in the cache and that are neither held, being opened, nor unreadable', () => {
+    const files = (over: Partial<VersionFiles> = {}): VersionFiles => ({
+      attached: () => false,
+      opening: new Set(),
+      unreadable: new Set(),
+      pathOf: inCache(HMN.media.sha256, IUM.media.sha256, TYZ.media.sha256),
+      ...over,
+    });
+    expect(versionsToOpen([IUM, HMN, TYZ], files()).map((x) => x.language)).toEqual(['ium', 'hmn', 'tyz']);
+    expect(versionsToOpen([HMN], files())).toEqual([{ language: 'hmn', path: `/cache/${HMN.media.sha256}` }]);
+    expect(versionsToOpen([HMN, IUM, TYZ], files({ attached: (l) => l === 'hmn', opening: new Set(['ium']), unreadable: new Set(['tyz']) }))).toEqual([]);
+    expect(versionsToOpen([HMN, IUM], files({ pathOf: inCache(IUM.media.sha256) })).map((x) => x.language)).toEqual(['ium']);
+  });
+
+  it('says the languages heard once a version is due and the message came out, and those missed whenever their turn came without them', () => {
+    expect(languagesStatus(0, true, [], [])).toEqual({});
+    expect(languagesStatus(2, false, [], [])).toEqual({});
+    expect(languagesStatus(2, true, [], [])).toEqual({ languagesPlayed: [] });
+    expect(languagesStatus(2, true, ['ium'], ['hmn'])).toEqual({ languagesPlayed: ['ium'], languagesMissed: ['hmn'] });
+    // Missed at one turn, heard at a later one: not missed.
+    expect(languagesStatus(2, true, ['ium', 'hmn'], ['hmn'])).toEqual({ languagesPlayed: ['ium', 'hmn'] });
+    expect(languagesStatus(1, false, [], ['hmn'])).toEqual({ languagesMissed: ['hmn'] });
+  });
+
+  const turnOf = (over: Partial<VersionTurnOptions> = {}) => {
+    const source = new AlertSource({ signal: [], repeats: 2, gapFrames: 1 });
+    const opened: Promise<MessageFrames>[] = [];
+    const warned: string[] = [];
+    const turn = new VersionTurn({
+      alertId: 'alr-0123456789abcdef',
+      source,
+      siteLanguages: () => ['vi', 'ium', 'hmn'],
+      pathOf: inCache(HMN.media.sha256, IUM.media.sha256),
+      openMessage: (path) => {
+        const p = path.endsWith(IUM.media.sha256) ? Promise.reject(new Error('bad page')) : Promise.resolve(tagged(5, 1));
+        opened.push(p);
+        return p;
+      },
+      // The watch is driven by hand here (attachArrived).
+      pollMs: 3_600_000,
+      running: () => true,
+      warn: (m) => warned.push(m),
+      ...over,
+    });
+    return { source, turn, opened, warned };
+  };
+
+  it("plays the versions of the site's languages in its order, and a copy with more adds them", () => {
+    const { turn } = turnOf();
+    try {
+      turn.add([HMN, TYZ]);
+      expect(turn.toPlay.map((v) => v.language)).toEqual(['hmn']);
+      expect(turn.brings([HMN])).toBe(false);
+      expect(turn.brings([HMN, IUM])).toBe(true);
+      turn.add([IUM, version('hmn', 9)]);
+      expect(turn.versions.map((v) => v.language)).toEqual(['hmn', 'tyz', 'ium']);
+      expect(turn.toPlay.map((v) => v.language)).toEqual(['ium', 'hmn']);
+      expect(turn.media()).toEqual([
+        { mediaId: IUM.media.mediaId, sha256: IUM.media.sha256, bytes: IUM.media.bytes },
+        { mediaId: HMN.media.mediaId, sha256: HMN.media.sha256, bytes: HMN.media.bytes },
+      ]);
+    } finally {
+      turn.stop();
+    }
+  });
+
+  it('hands a cached version to the source once, and never tries an unreadable one again', async () => {
+    const { source, turn, opened, warned } = turnOf();
+    try {
+      turn.add([HMN, IUM]);
+      turn.attachArrived();
+      turn.attachArrived(); // both still being opened: not opened twice
+      expect(opened).toHaveLength(2);
+      await Promise.allSettled(opened);
+      expect(source.hasVersion('hmn')).toBe(true);
+      expect(source.hasVersion('ium')).toBe(false);
+      expect(warned).toEqual(['alert alr-0123456789abcdef: cached audio of the ium version unreadable (bad page); skipped here']);
+      turn.attachArrived();
+      expect(opened).toHaveLength(2);
+    } finally {
+      turn.stop();
+    }
+  });
+
+  it('opens nothing once the alert no longer runs here', () => {
+    const { turn, opened } = turnOf({ running: () => false });
+    try {
+      turn.add([HMN]);
+      turn.attachArrived();
+      expect(opened).toHaveLength(0);
+    } finally {
+      turn.stop();
+    }
+  });
+
+  it('counts a language heard once, and a missed turn no longer missed once it is heard', () => {
+    const { turn } = turnOf();
+    try {
+      turn.add([HMN, IUM]);
+      expect(turn.status(false)).toEqual({});
+      turn.missed('hmn');
+      expect(turn.status(true)).toEqual({ languagesPlayed: [], languagesMissed: ['hmn'] });
+      expect(turn.heard('ium')).toBe(true);
+      expect(turn.heard('hmn')).toBe(true);
+      expect(turn.heard('hmn')).toBe(false);
+      expect(turn.status(true)).toEqual({ languagesPlayed: ['ium', 'hmn'] });
+    } finally {
+      turn.stop();
+    }
   });
 });
