@@ -6,17 +6,25 @@
  * the commune's H'Mông village, confirms and sends; the tracker then says,
  * village by village, which heard it in its own language, in Vietnamese and
  * in English, nothing wider than the screen; a Dao version is added while
- * the alert runs (same revision).
+ * the alert runs (same revision). Then an alert to two communes: the form
+ * offers the languages of both, and the tracker names the village whose
+ * Dao file a middlebox refused (it heard the message, and its H'Mông).
  *
  * Xã Bát Xát: the station and Thôn 02 speak Vietnamese alone, Thôn 01
- * [hmn, vi].
+ * [hmn, vi]. Phường Cam Đường: the station Vietnamese alone, Thôn 01
+ * [ium, hmn, vi], fetching its media through the middlebox.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { waitFor, type TestServer } from '../helpers/server.ts';
 import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/browser.ts';
 import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 
 const COMMUNE = '02683'; // Xã Bát Xát
 const COMMUNE_KEY = `2025.${COMMUNE}`;
@@ -25,6 +33,10 @@ const PHONE = { width: 390, height: 844 };
 const site = (n: number) => `${PREFIX}-${COMMUNE}-v0${n}`;
 const STATION = `${PREFIX}-${COMMUNE}-st`;
 const SITES = [STATION, site(1), site(2)];
+const OTHER = '02671'; // Phường Cam Đường
+const OTHER_KEY = `2025.${OTHER}`;
+const OTHER_STATION = `${PREFIX}-${OTHER}-st`;
+const OTHER_VILLAGE = `${PREFIX}-${OTHER}-v01`;
 
 // The alert's message is the official's text, spoken by the server's voice.
 const run = haveTools('chromium', 'ffmpeg', 'espeak-ng');
@@ -34,6 +46,11 @@ let t: TestServer;
 let page: Page;
 let alertId = '';
 const media: Record<string, string> = {};
+/** Cam Đường's sites, their media fetched through `refuser`. */
+let other: FleetRunner | undefined;
+/** Between Cam Đường's sites and the server: refuses the Dao file (403), passes everything else. */
+let refuser: http.Server | undefined;
+const refused: string[] = [];
 
 async function fitsTheScreen(): Promise<void> {
   const w = await page.evaluate<{ doc: number; body: number; view: number }>(
@@ -73,12 +90,37 @@ beforeAll(async () => {
       }
       const r = await server.api('PUT', `/api/areas/${COMMUNE_KEY}-01/languages`, { languages: ['hmn', 'vi'] });
       expect(r.status, JSON.stringify(r.body)).toBe(200);
+      const proxy = http.createServer((req, res) => {
+        if (req.url?.includes(media.ium!)) {
+          refused.push(req.url);
+          req.resume();
+          res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden by the middlebox');
+          return;
+        }
+        const up = http.request(`${server.baseUrl}${req.url}`, { method: req.method, headers: req.headers }, (u) => {
+          res.writeHead(u.statusCode ?? 502, u.headers);
+          u.pipe(res);
+        });
+        up.on('error', () => res.destroy());
+        req.pipe(up);
+      });
+      refuser = proxy;
+      await new Promise<void>((res) => proxy.listen(0, '127.0.0.1', res));
+      const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      other = await startPlayoutFleet(server, { sites: 2, area: OTHER, dir: path.join(dir, 'other'), idPrefix: PREFIX, httpUrlFor: () => proxyUrl });
+      const o = await server.api('PUT', `/api/areas/${OTHER_KEY}-01/languages`, { languages: ['ium', 'hmn', 'vi'] });
+      expect(o.status, JSON.stringify(o.body)).toBe(200);
     },
   });
   ({ t, page } = c);
 }, 300_000);
 
-afterAll(() => c?.stop());
+afterAll(async () => {
+  // Before the server it talks to.
+  await other?.stop();
+  await c?.stop();
+  await new Promise<void>((res) => (refuser ? refuser.close(() => res()) : res()));
+});
 
 // A browser, a server and a fleet on one machine: on a loaded one a step takes seconds, the whole minutes.
 describe.skipIf(!run)('an alert in the villages’ languages, from an official’s phone', { timeout: 600_000 }, () => {
@@ -184,6 +226,77 @@ describe.skipIf(!run)('an alert in the villages’ languages, from an official�
     ]);
     await fitsTheScreen();
     await page.screenshot({ path: screenshotPath('alert-add-version-phone'), fullPage: true });
+    expect((await t.api('POST', `/api/alerts/${alertId}/cancel`)).status).toBe(200);
+  });
+
+  it('for two communes the form offers every language spoken in either, those of both first; Vietnamese is the message', async () => {
+    await page.goto(`${t.baseUrl}/emergency`);
+    await page.locator('[data-testid=alert-form]').waitFor();
+    // Cam Đường first: its Dao is met first, yet H'Mông, spoken in both communes, comes before it.
+    await page.check(`[data-testid=alert-form] input[name=area][value="${OTHER_KEY}"]`);
+    await page.check(`[data-testid=alert-form] input[name=area][value="${COMMUNE_KEY}"]`);
+    await page.locator('[data-testid=chosen-communes][data-n="2"]').waitFor();
+    await page.fill('textarea[name=text]', 'Cảnh báo lũ quét. Người dân ven suối di chuyển đến nơi an toàn.');
+    await page.fill('input[name=repeats]', '1');
+    await page.check('input[name=test]');
+    const section = page.locator('[data-testid=alert-versions-section]');
+    await section.locator('summary').click();
+    const versions = section.locator('[data-testid=language-versions]');
+    await versions.locator('.lang-row[data-language=ium][data-has-version=false]').waitFor();
+    const rows = versions.locator('.lang-row');
+    expect(await rows.evaluateAll((r) => r.map((x) => x.getAttribute('data-language')))).toEqual(['hmn', 'ium']);
+    // H'Mông: Thôn 01 of each commune.
+    expect(await versions.locator('.lang-row[data-language=hmn]').innerText()).toContain('· 2 thôn');
+    expect(await versions.locator('.lang-row[data-language=ium]').innerText()).toContain('· 1 thôn');
+    expect(await versions.locator('[data-testid=spoken-languages]').innerText()).toBe("Các thôn nơi phát nghe bằng: Tiếng Việt, Tiếng H'Mông, Tiếng Dao (Iu Mien).");
+    for (const [lang, id] of [
+      ['hmn', media.hmn!],
+      ['ium', media.ium!],
+    ] as const) {
+      await waitFor(`the ${lang} item offered`, async () => (await versions.locator(`select[name=version-${lang}] option[value="${id}"]`).count()) > 0, 60_000, 100);
+      await versions.locator(`select[name=version-${lang}]`).selectOption(id);
+    }
+    await fitsTheScreen();
+    await page.screenshot({ path: screenshotPath('alert-versions-two-communes-phone'), fullPage: true });
+
+    await page.click('[data-testid=alert-form] button[type=submit]');
+    const confirm = page.locator('[data-testid=alert-confirm]');
+    await confirm.waitFor();
+    expect(await confirm.locator('[data-testid=alert-versions-chosen]').getAttribute('data-languages')).toBe('hmn,ium');
+    await page.click('[data-testid=send-alert]');
+    await page.waitForURL((u) => /\/emergency\/[^/]+$/.test(u.pathname) && !u.pathname.endsWith(encodeURIComponent(alertId)));
+    alertId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop()!);
+    const sent = (await t.api('GET', `/api/alerts/${alertId}`)).body;
+    expect([...sent.alert.targetAreas].sort()).toEqual([COMMUNE_KEY, OTHER_KEY].sort());
+  });
+
+  it('the tracker names the village that missed its Dao version, and what it heard instead', async () => {
+    const all = [...SITES, OTHER_STATION, OTHER_VILLAGE];
+    const lines = await waitFor(
+      'every site of both communes to complete the alert',
+      async () => {
+        const r = await t.api('GET', `/api/alerts/${alertId}/report?format=json`);
+        const m = new Map((r.body.sites as Line[]).map((s) => [s.siteId, s]));
+        return all.every((id) => m.get(id)?.status === 'completed') ? m : undefined;
+      },
+      120_000,
+      250,
+    );
+    expect(refused.length).toBeGreaterThan(0);
+    expect(lines.get(OTHER_VILLAGE)).toMatchObject({ languagesPlayed: ['hmn'], languagesMissed: ['ium'] });
+    expect(lines.get(site(1))).toMatchObject({ languagesPlayed: ['hmn'] });
+
+    const view = page.locator('[data-testid=alert-languages]');
+    const missed = view.locator(`[data-testid=alert-villages] tr[data-site="${OTHER_VILLAGE}"][data-missed=ium]`);
+    await missed.waitFor();
+    expect(await missed.getAttribute('data-played')).toBe('hmn');
+    expect(await missed.getAttribute('class')).toBe('warn');
+    expect(await missed.locator('td').allInnerTexts()).toEqual([expect.any(String), "Tiếng H'Mông", 'Tiếng Dao (Iu Mien)']);
+    await view.locator('li[data-language=ium][data-missed="1"]').waitFor();
+    expect(await view.locator('li[data-language=ium]').innerText()).toBe('Tiếng Dao (Iu Mien): đã phát ở 0 trạm, thiếu ở 1 trạm');
+    await view.locator('li[data-language=hmn][data-played="2"]').waitFor();
+    await fitsTheScreen();
+    await page.screenshot({ path: screenshotPath('alert-languages-missed-phone'), fullPage: true });
     expect((await t.api('POST', `/api/alerts/${alertId}/cancel`)).status).toBe(200);
   });
 });

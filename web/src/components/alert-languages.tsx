@@ -129,7 +129,7 @@ export function AddVersions(props: { data: AlertDetail; names: LanguageNames; on
       )}
       {open && (
         <LanguageVersions
-          area={data.alert.targetAreas.length === 1 ? data.alert.targetAreas[0]! : ''}
+          areas={data.alert.targetAreas}
           defaultLang="vi"
           title={data.alert.title}
           value={value}

@@ -100,8 +100,8 @@ export function EmergencyPage(props: { me: Me }) {
   const readyVersions = Object.entries(versions)
     .filter(([, mediaId]) => mediaId !== '')
     .map(([language, mediaId]) => ({ language, mediaId }));
-  // The languages spoken where it goes, when that is one area; else the official adds the languages themselves.
-  const versionsArea = where === 'province' ? (province?.key ?? '') : where === 'communes' && chosen.length === 1 ? chosen[0]! : '';
+  // The languages spoken where it goes, in every commune chosen; for a drawn area the official adds the languages themselves.
+  const versionsAreas = where === 'polygon' ? [] : targetKeys;
 
   const review = async (e: Event) => {
     e.preventDefault();
@@ -252,7 +252,7 @@ export function EmergencyPage(props: { me: Me }) {
             {/* Asked for only when opened: the library and the area's languages are not fetched for every official opening the page. */}
             {showVersions && (
               <LanguageVersions
-                area={versionsArea}
+                areas={versionsAreas}
                 defaultLang="vi"
                 title={TEMPLATES.find((x) => x.id === template)?.vi ?? t('alertMessageAudio')}
                 value={versions}

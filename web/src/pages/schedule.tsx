@@ -157,7 +157,7 @@ function BroadcastForm(props: { me: Me; communes: AreaView[]; onSaved: () => voi
       </div>
       {area && mediaId && (
         <LanguageVersions
-          area={area}
+          areas={[area]}
           defaultLang={defaultLang}
           title={title}
           value={versions}
