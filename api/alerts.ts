@@ -215,6 +215,7 @@ export const ReportLine = Type.Object({
   languagesMissed: Type.Optional(Nullable(Type.Array(Type.String(), { description: 'versions of its languages whose turn came without the file' }))),
 });
 export const AlertReport = Type.Object({ alert: Alert, delivery: Type.Omit(DeliveryState, ['unreached']), sites: Type.Array(ReportLine) });
+export type AlertReport = Static<typeof AlertReport>;
 
 const Warnings = Type.Array(Type.String());
 /** Present when the document was an envelope (EDXL-DE, Atom, RSS): what became of each CAP alert in it, in document order. */

@@ -6,17 +6,12 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.ts';
 import { t } from '../i18n.ts';
 import { useApi, useThrottled } from '../hooks.ts';
-import type { AlertDetail } from '../../../api/index.ts';
+import type { AlertDetail, AlertReport } from '../../../api/index.ts';
 import type { LanguageNames } from '../language-names.ts';
 import { LanguageVersions, type VersionChoice } from './language-versions.tsx';
 
 /** The per-village language view re-reads the delivery report at most this often while the alert changes. */
 const REPORT_REFRESH_MS = 3000;
-
-/** What the tracker reads of the delivery report (GET /api/alerts/{id}/report?format=json, api/alerts.ts AlertReport). */
-interface ReportSites {
-  sites: Array<{ siteId: string; name: string; areaName: string | null; languagesPlayed?: string[] | null; languagesMissed?: string[] | null }>;
-}
 
 /** A version's state in words: ready ones say nothing more. */
 function versionState(v: { state: string; reason: string | null }): string {
@@ -32,7 +27,7 @@ function versionState(v: { state: string; reason: string | null }): string {
  */
 export function AlertLanguages(props: { data: AlertDetail; names: LanguageNames }) {
   const { data, names } = props;
-  const report = useApi<ReportSites>(`/api/alerts/${encodeURIComponent(data.alert.id)}/report?format=json`);
+  const report = useApi<AlertReport>(`/api/alerts/${encodeURIComponent(data.alert.id)}/report?format=json`);
   // The tracker reloads on the alert's live events; the report (a line per site, a province's thousands) follows
   // at most every few seconds, keeping what it showed meanwhile.
   const reloadReport = useThrottled(report.reload, REPORT_REFRESH_MS);
