@@ -5,7 +5,7 @@
  * the retained alert_start again does not play a finished alert twice, while
  * one it was interrupted in (no outcome yet) is played again.
  */
-import { isMainLanguage, MAX_ALERT_VERSIONS, type AlertCancel, type AlertStart, type AlertVersion } from '../../protocol/index.ts';
+import type { AlertCancel, AlertStart } from '../../protocol/index.ts';
 
 export type AlertOutcome = 'playing' | 'completed' | 'failed' | 'stopped' | 'expired';
 
@@ -144,41 +144,4 @@ export function messageFetchDecision(failure: FetchFailure | null, attemptsBefor
   }
   if (serverNow >= deadline) return { action: 'give_up', detail: `audio ${mediaId} not in the cache in time${failure ? `; last attempt: ${error}` : ''}` };
   return { action: 'wait' };
-}
-
-// ------------------------------------------------------------ languages ----
-
-/**
- * The language versions a site plays after the Vietnamese message, in the
- * order of its languages (site configuration `languages`): one per language
- * of the site that the alert has a version in; the site's Vietnamese is the
- * message itself, and a version in a language the site does not speak is
- * not played here.
- */
-export function versionsToPlay(versions: readonly AlertVersion[] | undefined, siteLanguages: readonly string[]): AlertVersion[] {
-  if (!versions || versions.length === 0) return [];
-  const out: AlertVersion[] = [];
-  for (const lang of new Set(siteLanguages)) {
-    if (isMainLanguage(lang)) continue;
-    const v = versions.find((x) => x.language === lang);
-    if (v && out.length < MAX_ALERT_VERSIONS) out.push(v);
-  }
-  return out;
-}
-
-/**
- * The versions of one revision as they stand after another copy of it:
- * within a revision versions only accumulate (a version is added while the
- * alert plays; a copy without it, meant for agents that do not take
- * versions, takes nothing away). A language already held keeps its media.
- */
-export function mergeVersions(held: readonly AlertVersion[] | undefined, incoming: readonly AlertVersion[] | undefined): AlertVersion[] {
-  const out = [...(held ?? [])];
-  for (const v of incoming ?? []) if (!out.some((x) => x.language === v.language) && out.length < MAX_ALERT_VERSIONS) out.push(v);
-  return out;
-}
-
-/** Whether a copy brings a version in a language not held yet. */
-export function bringsVersions(held: readonly AlertVersion[] | undefined, incoming: readonly AlertVersion[] | undefined): boolean {
-  return (incoming ?? []).some((v) => !(held ?? []).some((x) => x.language === v.language));
 }

@@ -1,11 +1,11 @@
 /**
- * The language versions of one alert running at one site (`versions`), the
- * shell between decide.ts and the alert source's turns: which versions play
- * after the Vietnamese message in each repeat — those of the site's
- * languages (its delivered configuration), in the site's order (decide.ts
- * versionsToPlay) — their files watched for in the cache, opened as they come
- * in and handed to the source for their next turn, and what every
- * alert_status says of them.
+ * The language versions of one alert running at one site (`versions`): the
+ * agent's decisions about them, pure, and the shell that feeds them to the
+ * alert source's turns. Which versions play after the Vietnamese message in
+ * each repeat — those of the site's languages (its delivered configuration),
+ * in the site's order (versionsToPlay) — their files watched for in the
+ * cache, opened as they come in and handed to the source for their next
+ * turn, and what every alert_status says of them.
  *
  * A version not in the cache when its turn comes is skipped for that repeat
  * (alert-source.ts), never waited for: the village hears the message on time
@@ -15,10 +15,44 @@
  * out, every status says `languagesPlayed` (in the order first heard) and
  * `languagesMissed` (its turn came, its file never in time).
  */
-import type { AlertStatusEvent, AlertVersion } from '../../protocol/index.ts';
+import { isMainLanguage, MAX_ALERT_VERSIONS, type AlertStatusEvent, type AlertVersion } from '../../protocol/index.ts';
 import type { MediaRef } from '../media-cache/types.ts';
 import type { AlertSource, MessageFrames } from './alert-source.ts';
-import { bringsVersions, mergeVersions, versionsToPlay } from './decide.ts';
+
+/**
+ * The language versions a site plays after the Vietnamese message, in the
+ * order of its languages (site configuration `languages`): one per language
+ * of the site that the alert has a version in; the site's Vietnamese is the
+ * message itself, and a version in a language the site does not speak is
+ * not played here.
+ */
+export function versionsToPlay(versions: readonly AlertVersion[] | undefined, siteLanguages: readonly string[]): AlertVersion[] {
+  if (!versions || versions.length === 0) return [];
+  const out: AlertVersion[] = [];
+  for (const lang of new Set(siteLanguages)) {
+    if (isMainLanguage(lang)) continue;
+    const v = versions.find((x) => x.language === lang);
+    if (v && out.length < MAX_ALERT_VERSIONS) out.push(v);
+  }
+  return out;
+}
+
+/**
+ * The versions of one revision as they stand after another copy of it:
+ * within a revision versions only accumulate (a version is added while the
+ * alert plays; a copy without it, meant for agents that do not take
+ * versions, takes nothing away). A language already held keeps its media.
+ */
+export function mergeVersions(held: readonly AlertVersion[] | undefined, incoming: readonly AlertVersion[] | undefined): AlertVersion[] {
+  const out = [...(held ?? [])];
+  for (const v of incoming ?? []) if (!out.some((x) => x.language === v.language) && out.length < MAX_ALERT_VERSIONS) out.push(v);
+  return out;
+}
+
+/** Whether a copy brings a version in a language not held yet. */
+export function bringsVersions(held: readonly AlertVersion[] | undefined, incoming: readonly AlertVersion[] | undefined): boolean {
+  return (incoming ?? []).some((v) => !(held ?? []).some((x) => x.language === v.language));
+}
 
 /** The silence before each version in a repeat (alert-source.ts: 50 frames of 20 ms). */
 const GAP_MS = 1000;

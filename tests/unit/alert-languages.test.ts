@@ -10,8 +10,18 @@ import { describe, expect, it } from 'vitest';
 import { decodeAlertControl, type AlertStart, type AlertVersion } from '../../protocol/index.ts';
 import { FRAME_SAMPLES } from '../../edge-agent/audio/types.ts';
 import { AlertSource, type MessageFrames } from '../../edge-agent/alerts/alert-source.ts';
-import { bringsVersions, decideStart, mergeVersions, versionsToPlay, type Remembered } from '../../edge-agent/alerts/decide.ts';
-import { languagesStatus, VersionTurn, versionsMsPerRepeat, versionsToOpen, type VersionFiles, type VersionTurnOptions } from '../../edge-agent/alerts/version-turn.ts';
+import { decideStart, type Remembered } from '../../edge-agent/alerts/decide.ts';
+import {
+  bringsVersions,
+  languagesStatus,
+  mergeVersions,
+  VersionTurn,
+  versionsMsPerRepeat,
+  versionsToOpen,
+  versionsToPlay,
+  type VersionFiles,
+  type VersionTurnOptions,
+} from '../../edge-agent/alerts/version-turn.ts';
 
 const media = (n: number) => ({ mediaId: `med-${n}`, sha256: String(n % 10).repeat(64), bytes: 1000 + n, durationMs: 2000 + n });
 const version = (language: string, n: number): AlertVersion => ({ language, media: media(n) });
