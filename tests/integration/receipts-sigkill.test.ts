@@ -111,9 +111,11 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
       100,
     );
     expect(receipts).toHaveLength(1);
-    expect(receipts[0]).toMatchObject({ entryId, outcome: 'played', frames: FRAMES });
+    // Played whole from the cache; on a loaded machine its start may miss the 100 ms mark (late), which is not what this test is about.
+    expect(receipts[0]).toMatchObject({ entryId, frames: FRAMES });
+    expect(['played', 'late']).toContain(receipts[0]!.outcome);
     const line = (await t.api('GET', `/api/as-run?area=${COMMUNE}&from=${at - 60_000}&to=${at + 60_000}&site=${s.id}`)).body.lines;
-    expect(line).toEqual([expect.objectContaining({ entryId, status: 'played', source: 'agent' })]);
+    expect(line).toEqual([expect.objectContaining({ entryId, status: receipts[0]!.outcome, source: 'agent' })]);
 
     // Later reconnects and restarts change nothing: the journal knows the server stored it.
     await waitFor('the acknowledged mark in the journal', () => fs.readFileSync(path.join(s.stateDir, 'asrun.journal'), 'utf8').includes(`{"s":"r/${entryId}"}`), 10_000, 100);

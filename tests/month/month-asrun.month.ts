@@ -47,6 +47,7 @@ import path from 'node:path';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AsRunLine } from '../../api/as-run.ts';
+import { numberWords } from '../../api/words/reasons.ts';
 import { which } from '../../server/media/tools.ts';
 import { capitalise, faultKindWords, skipReasonWords, STATUS_HEADINGS } from '../../server/reports/labels.ts';
 import { UNSPECIFIED_REASON } from '../../server/reports/model.ts';
@@ -391,7 +392,8 @@ async function checkReport(area: string, period: string, from: number, to: numbe
   const text = execFileSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' });
   // The province's name is in the heading's capitals (UBND TỈNH LÀO CAI).
   expect(text.toLocaleLowerCase('vi')).toContain(name.toLocaleLowerCase('vi'));
-  expect(text).toMatch(new RegExp(`Bản tin theo kế hoạch\\s+${log.summary.lines.toLocaleString('en').replaceAll(',', '[.,]')}\\b`));
+  // Written as the report writes numbers (numberWords: grouped with a dot from 10.000 on, so 6340 but 10.340).
+  expect(text).toMatch(new RegExp(`Bản tin theo kế hoạch\\s+${numberWords('vi', log.summary.lines).replaceAll('.', '\\.')}\\b`));
   return { log, wb, figures };
 }
 
