@@ -17,9 +17,10 @@ import { applyStatus, playedOf } from '../../server/alerts/delivery-status.ts';
 import { pendingDelivery, type Alert, type Delivery } from '../../server/alerts/model.ts';
 import { reportLines } from '../../server/alerts/report.ts';
 import { reasonDetailOf, wordReason } from '../../api/words/reasons.ts';
+import { ALERT_T0, alertFixture } from '../helpers/alert-fixture.ts';
 
 const TZ = 'Asia/Ho_Chi_Minh';
-const T0 = Date.UTC(2026, 10, 27, 23, 10, 0);
+const T0 = ALERT_T0;
 const ALERT_ID = 'alr-0123456789abcdef';
 const SIGNAL_MS = 4000;
 const PASS_MS = 5000;
@@ -109,34 +110,7 @@ function reportsOf(t: Truth): AlertStatusEvent[] {
   return out;
 }
 
-const alert: Alert = {
-  id: ALERT_ID,
-  revision: 1,
-  state: 'active',
-  test: false,
-  priority: 'emergency',
-  origin: 'api',
-  title: 'Lũ quét',
-  targetAreas: ['2025.02683'],
-  areas: ['2025.02683'],
-  sites: null,
-  polygon: null,
-  media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: PASS_MS },
-  message: { kind: 'media', mediaId: 'med-1' },
-  messageState: 'ready',
-  messageReason: null,
-  attention: 'siren',
-  repeats: REPEATS,
-  volume: null,
-  validUntil: T0 + 3600_000,
-  createdBy: 1,
-  createdByName: 'khan-cap',
-  createdAt: T0,
-  revisedAt: T0,
-  endedAt: null,
-  endedByName: null,
-  cap: null,
-};
+const alert: Alert = alertFixture({ id: ALERT_ID, media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: PASS_MS }, repeats: REPEATS });
 
 const operational = (siteId: string): SiteVerdict => ({ siteId, condition: 'operational', reasons: [] });
 

@@ -7,16 +7,17 @@ import type { SiteVerdict } from '../../server/coverage/model.ts';
 import type { AreaNode } from '../../server/registry/model.ts';
 import { deliveryState, percentile } from '../../server/alerts/delivery.ts';
 import { applyStatus, confirmedPlaying, heardVerdict, playedOf } from '../../server/alerts/delivery-status.ts';
-import { pendingDelivery, type Alert, type Delivery } from '../../server/alerts/model.ts';
+import { pendingDelivery, type Delivery } from '../../server/alerts/model.ts';
 import { outsideScope, resolveTargets, sitesInPolygon, type TargetSite } from '../../server/alerts/targets.ts';
 import { retainedPlan, slotChanges } from '../../server/alerts/retained.ts';
 import { capAck, capDateTime } from '../../server/alerts/cap-ack.ts';
 import { parseCap } from '../../server/alerts/cap/parse.ts';
 import { reportCsv, reportLines } from '../../server/alerts/report.ts';
 import { wordReason, type ReasonLike } from '../../api/words/reasons.ts';
+import { ALERT_T0, alertFixture } from '../helpers/alert-fixture.ts';
 
 const TZ = 'Asia/Ho_Chi_Minh';
-const T0 = Date.UTC(2026, 10, 27, 23, 10, 0); // 06:10 on 28/11 in Lào Cai
+const T0 = ALERT_T0; // 06:10 on 28/11 in Lào Cai
 /** A reason as the console words it in Vietnamese (a day after T0: times show their date). */
 const vi = (r: ReasonLike) => wordReason('vi', r, T0 + 86_400_000);
 
@@ -41,37 +42,7 @@ const SITES: TargetSite[] = [
   { siteId: 'cd-1', areaId: 3, lat: 22.43, lon: 104.0 },
 ];
 
-function alert(over: Partial<Alert> = {}): Alert {
-  return {
-    id: 'alr-0123456789abcdef',
-    revision: 1,
-    state: 'active',
-    test: false,
-    priority: 'emergency',
-    origin: 'api',
-    title: 'Lũ quét',
-    targetAreas: ['2025.02683'],
-    areas: ['2025.02683'],
-    sites: null,
-    polygon: null,
-    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 },
-    message: { kind: 'media', mediaId: 'med-1' },
-    messageState: 'ready',
-    messageReason: null,
-    attention: 'siren',
-    repeats: 3,
-    volume: null,
-    validUntil: T0 + 3600_000,
-    createdBy: 1,
-    createdByName: 'khan-cap',
-    createdAt: T0,
-    revisedAt: T0,
-    endedAt: null,
-    endedByName: null,
-    cap: null,
-    ...over,
-  };
-}
+const alert = alertFixture;
 
 const ev = (status: AlertStatusEvent['status'], at: number, more: Partial<AlertStatusEvent> = {}): AlertStatusEvent => ({
   v: 1,

@@ -4,40 +4,11 @@ import { decodeAlertControl, encodeJson } from '../../protocol/index.ts';
 import { pendingDelivery, type Alert, type Delivery } from '../../server/alerts/model.ts';
 import { alertStartMessage, announcementsOwed, type LiveAlertView } from '../../server/alerts/publisher.ts';
 import type { RetainedPlan } from '../../server/alerts/retained.ts';
+import { ALERT_T0, alertFixture } from '../helpers/alert-fixture.ts';
 
-const T0 = Date.UTC(2026, 10, 27, 23, 10, 0);
+const T0 = ALERT_T0;
 
-function alert(over: Partial<Alert> = {}): Alert {
-  return {
-    id: 'alr-0123456789abcdef',
-    revision: 1,
-    state: 'active',
-    test: false,
-    priority: 'emergency',
-    origin: 'api',
-    title: 'Lũ quét',
-    targetAreas: ['2025.02683'],
-    areas: ['2025.02683'],
-    sites: null,
-    polygon: null,
-    media: { mediaId: 'med-1', sha256: 'a'.repeat(64), bytes: 1000, durationMs: 5000 },
-    message: { kind: 'media', mediaId: 'med-1' },
-    messageState: 'ready',
-    messageReason: null,
-    attention: 'siren',
-    repeats: 3,
-    volume: null,
-    validUntil: T0 + 3600_000,
-    createdBy: 1,
-    createdByName: 'khan-cap',
-    createdAt: T0,
-    revisedAt: T0,
-    endedAt: null,
-    endedByName: null,
-    cap: null,
-    ...over,
-  };
-}
+const alert = alertFixture;
 
 function live(a: Alert, rows: Delivery[]): LiveAlertView {
   return { alert: a, rows: new Map(rows.map((r) => [r.siteId, r])) };

@@ -7,42 +7,12 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageOutcome, PreparedMessage, PreparedVersion } from '../../server/alerts/message.ts';
 import type { Alert, AlertVersionRecord } from '../../server/alerts/model.ts';
+import { alertFixture } from '../helpers/alert-fixture.ts';
 import { revisedVersions, settledForRevision, stoppedByRestart, versionsAudit, withVersionSettled, withVersionsAdded } from '../../server/alerts/versions.ts';
 
-const T0 = Date.UTC(2026, 10, 27, 23, 10, 0);
 const media = (n: number) => ({ mediaId: `med-${n}`, sha256: String(n % 10).repeat(64), bytes: 1000 + n, durationMs: 2000 + n });
 
-function alert(over: Partial<Alert> = {}): Alert {
-  return {
-    id: 'alr-0123456789abcdef',
-    revision: 1,
-    state: 'active',
-    test: false,
-    priority: 'emergency',
-    origin: 'api',
-    title: 'Lũ quét',
-    targetAreas: ['2025.02683'],
-    areas: ['2025.02683'],
-    sites: null,
-    polygon: null,
-    media: media(1),
-    message: { kind: 'media', mediaId: 'med-1' },
-    messageState: 'ready',
-    messageReason: null,
-    attention: 'siren',
-    repeats: 3,
-    volume: null,
-    validUntil: T0 + 3600_000,
-    createdBy: 1,
-    createdByName: 'khan-cap',
-    createdAt: T0,
-    revisedAt: T0,
-    endedAt: null,
-    endedByName: null,
-    cap: null,
-    ...over,
-  };
-}
+const alert = (over: Partial<Alert> = {}): Alert => alertFixture({ media: media(1), ...over });
 
 const ready = (language: string, n: number): AlertVersionRecord => ({ language, source: 'media', mediaId: `med-${n}`, media: media(n), state: 'ready', reason: null });
 const preparing = (language: string, n: number): AlertVersionRecord => ({ language, source: 'tts', mediaId: `med-${n}`, media: null, state: 'preparing', reason: null });
