@@ -3,11 +3,14 @@
  * would: a password and ACL file holding only the server's own user (the
  * server then serves the full files), and a config on a free loopback port.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import mqtt from 'mqtt';
 import { mosquittoAclFile, mosquittoLimitsConf, mosquittoPasswdFile, mosquittoPasswordHash } from '../../server/fleet/mosquitto-files.ts';
+import { waitFor } from './wait.ts';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 export const HAVE_MOSQUITTO = fs.existsSync(MOSQUITTO);
@@ -48,4 +51,73 @@ export function writeMosquittoBootstrap(dir: string, opts: { port: number; serve
     ].join('\n'),
   );
   return conf;
+}
+
+export interface RunningMosquitto {
+  port: number;
+  child: ChildProcess;
+  /** Sends `signal` (SIGTERM unless told) and resolves once the broker has exited; at once if it already has. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts Mosquitto on `dir`'s mosquitto.conf (as writeMosquittoBootstrap wrote it for `port`) and resolves once
+ * the port accepts a connection. Called again with the same folder and port, it is the same broker restarted.
+ * Its stderr goes nowhere unless `onStderr` wants it.
+ */
+export async function startMosquitto(dir: string, opts: { port: number; onStderr?: (text: string) => void; timeoutMs?: number }): Promise<RunningMosquitto> {
+  const { port, onStderr } = opts;
+  const child = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', onStderr ? 'pipe' : 'ignore'] });
+  if (onStderr) child.stderr!.on('data', (d: Buffer) => onStderr(d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (!running()) return;
+    child.kill(signal);
+    await exited;
+  };
+  const listening = () =>
+    new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+  try {
+    await waitFor(
+      `mosquitto listening on ${port}`,
+      async () => {
+        if (!running()) throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode}) before listening on ${port}`);
+        return listening();
+      },
+      opts.timeoutMs ?? 15_000,
+    );
+  } catch (e) {
+    await stop('SIGKILL');
+    throw e;
+  }
+  return { port, child, stop };
+}
+
+/**
+ * Resolves once the broker on `port` lets this site in (after its passwd was replaced and reloaded);
+ * refused (error) or dropped before CONNACK (close) is not yet. The deadline only bounds a hang.
+ */
+export async function waitForBrokerLogin(port: number, site: { id: string; secret: string }, opts: { what?: string; timeoutMs?: number; everyMs?: number } = {}): Promise<void> {
+  await waitFor(
+    opts.what ?? `mosquitto lets ${site.id} in`,
+    async () => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+        clientId: site.id,
+        username: site.id,
+        password: site.secret,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 2000,
+      });
+      const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false)), c.once('close', () => resolve(false))));
+      c.end(true);
+      return ok;
+    },
+    opts.timeoutMs ?? 15_000,
+    opts.everyMs ?? 100,
+  );
 }

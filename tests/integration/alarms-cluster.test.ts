@@ -18,16 +18,14 @@
  * process (the one killed), server B in this process, sites as raw MQTT
  * clients publishing telemetry as their agent does.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, siteTopic } from '../../protocol/index.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
@@ -54,7 +52,7 @@ const DELAY_S = 12;
 let dir: string;
 let shared: string;
 let port: number;
-let mosquitto: ChildProcess | undefined;
+let mosquitto: RunningMosquitto | undefined;
 let dbName: string;
 let dbUrl: string;
 let db: pg.Client;
@@ -97,13 +95,6 @@ async function call(base: string, token: string, method: string, url: string, bo
     /* not JSON */
   }
   return { status: r.status, body: parsed };
-}
-
-function listening(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
 }
 
 function publishTelemetry(s: SimSite): void {
@@ -173,8 +164,7 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
     shared = tempDir('loanet-alarms-cluster-shared-');
     port = await freePort();
     writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_a', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000 });
-    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor('mosquitto listening', listening, 15_000);
+    mosquitto = await startMosquitto(dir, { port });
 
     a = await startServerProcess(tempDir('loanet-alarms-cluster-a-'), env('loanet_a'));
     const imported = await fetch(`${a.base}/api/areas/import?version=2025`, {
@@ -223,7 +213,7 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
       const r = await fetch(`${a.base}/api/broker/mosquitto/${f}`, { headers: { authorization: `Bearer ${a.token}` } });
       fs.writeFileSync(path.join(dir, f), await r.text());
     }
-    process.kill(mosquitto.pid!, 'SIGHUP');
+    process.kill(mosquitto.child.pid!, 'SIGHUP');
 
     b = await startTestServer(env('loanet_b'));
     for (const s of sites) await connectSite(s);
@@ -243,7 +233,7 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
     }
     await b?.stop();
     await db?.end();
-    if (mosquitto && mosquitto.exitCode === null) mosquitto.kill('SIGKILL');
+    await mosquitto?.stop('SIGKILL');
     if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(shared, { recursive: true, force: true });

@@ -15,16 +15,14 @@
  * retained start of the live stream still on air on the commune's audio
  * channel.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RETAINED_CANARY_TOPIC, siteTopic, type AlertStart, type AudioStreamStart, type PlaylistMessage, type RetainedCanary } from '../../protocol/index.ts';
 import { mosquittoPasswordHash } from '../../server/fleet/mosquitto-files.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
@@ -36,33 +34,13 @@ const SITES = 20;
 
 let dir: string;
 let port: number;
-let conf: string;
-let mosquitto: ChildProcess | undefined;
+let mosquitto: RunningMosquitto | undefined;
 let t: TestServer;
 const sites: Array<{ siteId: string; secret: string }> = [];
 const clients: MqttClient[] = [];
 let mediaId: string;
 /** Long enough to stay on air across a broker crash and the server's reconnect. */
 let liveMediaId: string;
-
-function startMosquitto(): ChildProcess {
-  const p = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  p.stderr!.on('data', () => {}); // drained; its errors are not this test's verdict
-  return p;
-}
-
-const listening = () =>
-  new Promise<boolean>((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
-
-async function kill9(): Promise<void> {
-  const p = mosquitto!;
-  const exited = new Promise((r) => p.once('exit', r));
-  p.kill('SIGKILL');
-  await exited;
-}
 
 /** What a fresh subscriber gets from the broker now: retained playlists by site, retained alert starts by topic, the server's canary. */
 async function retainedNow(): Promise<{
@@ -120,12 +98,11 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
   beforeAll(async () => {
     dir = tempDir('loanet-broker-restart-');
     port = await freePort();
-    conf = writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
+    const conf = writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
     // Persistence on, as in production, but no autosave during the test: what a crash finds on disk is only what the test put there.
     const text = fs.readFileSync(conf, 'utf8').replace('persistence false', `persistence true\npersistence_location ${dir}/\nautosave_interval 86400`);
     fs.writeFileSync(conf, text);
-    mosquitto = startMosquitto();
-    await waitFor('mosquitto listening', listening, 15_000);
+    mosquitto = await startMosquitto(dir, { port });
     t = await startTestServer({ LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
     await importLaoCai2025(t);
     for (let i = 0; i < SITES; i++) {
@@ -142,25 +119,8 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
       path.join(dir, 'acl'),
       `${(await t.api('GET', '/api/broker/mosquitto/acl')).body as string}\nuser ${OBSERVER.user}\ntopic read loanet/v1/#\ntopic read la/#\n`,
     );
-    process.kill(mosquitto.pid!, 'SIGHUP');
-    await waitFor(
-      'mosquitto knows the sites',
-      async () => {
-        const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-          clientId: sites[0]!.siteId,
-          username: sites[0]!.siteId,
-          password: sites[0]!.secret,
-          protocolVersion: 4,
-          reconnectPeriod: 0,
-          connectTimeout: 2000,
-        });
-        const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false))));
-        c.end(true);
-        return ok;
-      },
-      10_000,
-      100,
-    );
+    process.kill(mosquitto.child.pid!, 'SIGHUP');
+    await waitForBrokerLogin(port, { id: sites[0]!.siteId, secret: sites[0]!.secret }, { what: 'mosquitto knows the sites', timeoutMs: 10_000 });
 
     const wav = path.join(dir, 'b.wav');
     ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=500:duration=2', '-ac', '1', wav);
@@ -180,7 +140,7 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
   afterAll(async () => {
     for (const c of clients) c.end(true);
     await t?.stop();
-    if (mosquitto && mosquitto.exitCode === null && mosquitto.signalCode === null) await kill9();
+    await mosquitto?.stop('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
@@ -208,11 +168,10 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
     );
     expect([...before.liveStarts.values()][0]!.streamId).toBe(stream.body.id);
 
-    await kill9();
+    await mosquitto!.stop('SIGKILL');
     // Nothing was flushed: the broker comes back with no retained messages and no sessions.
     expect(fs.existsSync(path.join(dir, 'mosquitto.db'))).toBe(false);
-    mosquitto = startMosquitto();
-    await waitFor('mosquitto listening again', listening, 15_000);
+    mosquitto = await startMosquitto(dir, { port });
 
     // The deadline only bounds a hang: the server's reconnect back-off is at most 30 s, the republish a few seconds.
     const after = await waitFor(
@@ -276,7 +235,7 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
     // The broker saves its state now (SIGUSR1), like an autosave; then the playlists change.
     const db = path.join(dir, 'mosquitto.db');
     fs.rmSync(db, { force: true });
-    process.kill(mosquitto!.pid!, 'SIGUSR1');
+    process.kill(mosquitto!.child.pid!, 'SIGUSR1');
     await waitFor('the snapshot written', () => fs.existsSync(db) && fs.statSync(db).size > 0, 10_000);
     const snapshotCanary = (await retainedNow()).canary;
     expect(snapshotCanary).toBeDefined();
@@ -293,9 +252,8 @@ describe.skipIf(!canRun)('an external Mosquitto killed with SIGKILL', () => {
       200,
     );
 
-    await kill9();
-    mosquitto = startMosquitto();
-    await waitFor('mosquitto listening again', listening, 15_000);
+    await mosquitto!.stop('SIGKILL');
+    mosquitto = await startMosquitto(dir, { port });
     await waitFor(
       "the newer playlists retained again, not the snapshot's",
       async () => {
