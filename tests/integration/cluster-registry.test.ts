@@ -10,16 +10,13 @@
  * A works on B, and a password change or a disabled user on A ends it on B.
  * How long each change took to reach B is printed (no timing is asserted).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { admin, testDatabaseUrl } from '../helpers/store.ts';
@@ -40,7 +37,7 @@ const COMMUNE = '2025.02683';
 
 let dir: string;
 let port: number;
-let mosquitto: ChildProcess | undefined;
+let mosquitto: RunningMosquitto | undefined;
 let dbName: string;
 let dbUrl: string;
 let shared: string;
@@ -100,22 +97,7 @@ async function brokerFilesFromA(): Promise<void> {
     const r = await fetch(`${a.base}/api/broker/mosquitto/${f}`, { headers: { authorization: `Bearer ${a.token}` } });
     fs.writeFileSync(path.join(dir, f), await r.text());
   }
-  process.kill(mosquitto!.pid!, 'SIGHUP');
-}
-
-/** Whether Mosquitto lets this user in now: refused (error) or dropped before CONNACK (close) is not yet. */
-async function mosquittoLetsIn(username: string, password: string): Promise<boolean> {
-  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: username, username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 });
-  const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false)), c.once('close', () => resolve(false))));
-  c.end(true);
-  return ok;
-}
-
-function listening(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
+  process.kill(mosquitto!.child.pid!, 'SIGHUP');
 }
 
 describe.skipIf(!canRun)('two servers, one registry', () => {
@@ -130,11 +112,10 @@ describe.skipIf(!canRun)('two servers, one registry', () => {
     shared = tempDir('loanet-registry-shared-');
     port = await freePort();
     writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_a', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000 });
-    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor('mosquitto listening', listening, 15_000);
+    mosquitto = await startMosquitto(dir, { port });
     a = await startServerProcess(tempDir('loanet-registry-a-'), env('loanet_a'));
     await brokerFilesFromA();
-    await waitFor('mosquitto knows the second server', () => mosquittoLetsIn('loanet_b', SERVER_PASSWORD), 15_000, 100);
+    await waitForBrokerLogin(port, { id: 'loanet_b', secret: SERVER_PASSWORD }, { what: 'mosquitto knows the second server' });
     // B before anything is registered: all it knows of the registry must come from A's changes.
     b = await startTestServer(env('loanet_b'));
   }, 180_000);
@@ -147,7 +128,7 @@ describe.skipIf(!canRun)('two servers, one registry', () => {
       await new Promise((r) => a.child.once('exit', r));
     }
     await b?.stop();
-    if (mosquitto && mosquitto.exitCode === null) mosquitto.kill('SIGKILL');
+    await mosquitto?.stop('SIGKILL');
     if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(shared, { recursive: true, force: true });
@@ -181,7 +162,7 @@ describe.skipIf(!canRun)('two servers, one registry', () => {
     expect(b.server.ctx.sites.entry(first)).toMatchObject({ retired: false });
     // Mosquitto's files as A serves them now; then the agents connect.
     await brokerFilesFromA();
-    await waitFor('mosquitto knows the sites', () => mosquittoLetsIn(first, prepared[0]!.secret), 15_000, 100);
+    await waitForBrokerLogin(port, { id: first, secret: prepared[0]!.secret }, { what: 'mosquitto knows the sites' });
     await fleet.start(prepared);
     await waitFor('B hears both sites', () => b.server.ctx.fleet.isOnline(first) && b.server.ctx.fleet.isOnline(second), 60_000);
     await waitFor(

@@ -13,18 +13,15 @@
  * process (`node --import tsx server/main.ts`, the one killed), one in this
  * process (its leases read directly), and simulated agents over MQTT.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LEASE_NAMES } from '../../server/cluster/lease-policy.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { download, uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
@@ -47,7 +44,7 @@ const SERVER_PASSWORD = 'test-mqtt-server-password';
 
 let dir: string;
 let port: number;
-let mosquitto: ChildProcess | undefined;
+let mosquitto: RunningMosquitto | undefined;
 let dbName: string;
 let dbUrl: string;
 let db: pg.Client;
@@ -114,13 +111,6 @@ function repeated(changes: string[]): string[] {
   return changes.filter((c, i) => i > 0 && changes[i - 1] === c);
 }
 
-function listening(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
-}
-
 describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () => {
   beforeAll(async () => {
     const base = testDatabaseUrl()!;
@@ -136,8 +126,7 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     shared = tempDir('loanet-cluster-shared-');
     port = await freePort();
     writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_a', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000 });
-    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor('mosquitto listening', listening, 15_000);
+    mosquitto = await startMosquitto(dir, { port });
 
     a = await startServerProcess(tempDir('loanet-cluster-a-'), env('loanet_a'));
     const api = new LoanetClient(a.base, a.token);
@@ -155,27 +144,9 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
       const r = await fetch(`${a.base}/api/broker/mosquitto/${f}`, { headers: { authorization: `Bearer ${a.token}` } });
       fs.writeFileSync(path.join(dir, f), await r.text());
     }
-    process.kill(mosquitto.pid!, 'SIGHUP');
+    process.kill(mosquitto.child.pid!, 'SIGHUP');
     const first = prepared[0]!;
-    await waitFor(
-      'mosquitto knows the sites',
-      async () => {
-        const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-          clientId: first.plan.id,
-          username: first.plan.id,
-          password: first.secret,
-          protocolVersion: 4,
-          reconnectPeriod: 0,
-          connectTimeout: 2000,
-        });
-        // Refused (error) or dropped before CONNACK (close): not yet.
-        const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false)), c.once('close', () => resolve(false))));
-        c.end(true);
-        return ok;
-      },
-      15_000,
-      100,
-    );
+    await waitForBrokerLogin(port, { id: first.plan.id, secret: first.secret }, { what: 'mosquitto knows the sites' });
 
     // The second server, started once the sites exist (it reads the registry at start).
     b = await startTestServer(env('loanet_b'));
@@ -190,7 +161,7 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     }
     await b?.stop();
     await db?.end();
-    if (mosquitto && mosquitto.exitCode === null) mosquitto.kill('SIGKILL');
+    await mosquitto?.stop('SIGKILL');
     if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(shared, { recursive: true, force: true });

@@ -18,9 +18,7 @@
  * server down nothing answers the agent's clock requests, while Mosquitto
  * hands it the retained playlist.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +27,7 @@ import { siteTopic } from '../../protocol/index.ts';
 import { startServer } from '../../server/server.ts';
 import { holdsPlaylist, makeAgentSite, scheduleOnce, type AgentSite } from '../helpers/agent-site.ts';
 import { uploadTone } from '../helpers/media.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { agentCli, stopAllProcesses, stopProcess } from '../helpers/process.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
@@ -44,7 +42,7 @@ const SKEW_MS = 11 * 60_000;
 
 let dir: string;
 let port: number;
-let mosquitto: ChildProcess | undefined;
+let mosquitto: RunningMosquitto | undefined;
 let t: TestServer;
 let serverUp = false;
 let mediaId: string;
@@ -104,15 +102,7 @@ beforeAll(async () => {
   dir = tempDir('loanet-dropped-restarts-');
   port = await freePort();
   writeMosquittoBootstrap(dir, { port, serverUser: SERVER_USER, serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
-  mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-  await waitFor(
-    'mosquitto listening',
-    () =>
-      new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-        s.on('error', () => resolve(false));
-      }),
-  );
+  mosquitto = await startMosquitto(dir, { port });
   t = await startTestServer({ LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
   // The same server again, with a clock the test can move.
   await t.server.stop();
@@ -124,11 +114,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopAllProcesses();
   if (serverUp) await t?.server.stop();
-  if (mosquitto && mosquitto.exitCode === null) {
-    const exited = new Promise((r) => mosquitto!.once('exit', r));
-    mosquitto.kill('SIGTERM');
-    await exited;
-  }
+  await mosquitto?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -146,26 +132,8 @@ describe.skipIf(!canRun)('an occurrence missed while the agent was dead, the age
       expect(r.status).toBe(200);
       fs.writeFileSync(path.join(dir, f), await r.text());
     }
-    process.kill(mosquitto!.pid!, 'SIGHUP');
-    await waitFor(
-      'mosquitto knows the site',
-      () =>
-        new Promise<boolean>((resolve) => {
-          const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-            clientId: site.id,
-            username: site.id,
-            password: site.secret,
-            protocolVersion: 4,
-            reconnectPeriod: 0,
-            connectTimeout: 2000,
-          });
-          c.once('connect', () => (c.end(true), resolve(true)));
-          c.once('error', () => (c.end(true), resolve(false)));
-          c.once('close', () => resolve(false));
-        }),
-      20_000,
-      200,
-    );
+    process.kill(mosquitto!.child.pid!, 'SIGHUP');
+    await waitForBrokerLogin(port, site, { what: 'mosquitto knows the site', timeoutMs: 20_000, everyMs: 200 });
 
     // First run: it holds the bulletin and is killed before it.
     let agent = agentCli('--config', s.config);

@@ -8,13 +8,11 @@
  * acknowledged), then killed with SIGKILL; the server's own ExternalBroker
  * talks to it over TCP.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { ExternalBroker } from '../../server/fleet/external-broker.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { tempDir } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -25,29 +23,8 @@ const PASSWORD = 'inflight-test-password';
 
 let dir: string;
 let port: number;
-let conf: string;
-let mosquitto: ChildProcess | undefined;
+let mosquitto: RunningMosquitto | undefined;
 let link: ExternalBroker | undefined;
-
-const listening = () =>
-  new Promise<boolean>((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
-
-async function startMosquitto(): Promise<void> {
-  mosquitto = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  mosquitto.stderr!.on('data', () => {});
-  await waitFor('mosquitto listening', listening, 15_000);
-}
-
-async function kill9(): Promise<void> {
-  const p = mosquitto!;
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  p.kill('SIGKILL');
-  await exited;
-}
 
 /** Settles to what happened to a promise, without waiting for it. */
 function track<T>(p: Promise<T>): { state: 'pending' | 'resolved' | 'rejected'; error?: Error } {
@@ -75,15 +52,16 @@ describe.skipIf(!canRun)('publishes in flight to an external Mosquitto that stal
 
   beforeEach(async () => {
     port = await freePort();
-    conf = writeMosquittoBootstrap(dir, { port, serverUser: USER, serverPassword: PASSWORD, maxQueuedMessages: 1000 });
-    await startMosquitto();
+    writeMosquittoBootstrap(dir, { port, serverUser: USER, serverPassword: PASSWORD, maxQueuedMessages: 1000 });
+    mosquitto = await startMosquitto(dir, { port });
   });
 
   afterEach(async () => {
-    if (mosquitto?.pid && mosquitto.exitCode === null && mosquitto.signalCode === null) process.kill(mosquitto.pid, 'SIGCONT');
+    const p = mosquitto?.child;
+    if (p?.pid && p.exitCode === null && p.signalCode === null) process.kill(p.pid, 'SIGCONT');
     await link?.stop();
     link = undefined;
-    await kill9();
+    await mosquitto?.stop('SIGKILL');
   });
 
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -94,19 +72,19 @@ describe.skipIf(!canRun)('publishes in flight to an external Mosquitto that stal
     link.onRetainedLost(async (why) => void lost.push(why));
     await link.publish('loanet/v1/test/before', Buffer.from('ok'), { qos: 1, retain: true });
 
-    process.kill(mosquitto!.pid!, 'SIGSTOP');
+    process.kill(mosquitto!.child.pid!, 'SIGSTOP');
     const retained = track(link.publish('loanet/v1/test/retained', Buffer.from('r'), { qos: 1, retain: true }));
     const command = track(link.publish('loanet/v1/test/command', Buffer.from('c'), { qos: 1 }));
     // Frozen, the broker holds the socket open and acknowledges nothing.
     expect(retained.state).toBe('pending');
 
-    await kill9();
+    await mosquitto!.stop('SIGKILL');
     await waitFor('both publishes settled', () => retained.state !== 'pending' && command.state !== 'pending', 15_000);
     expect(retained).toMatchObject({ state: 'rejected' });
     expect(command).toMatchObject({ state: 'rejected' });
     expect(command.error!.message).toMatch(/did not acknowledge loanet\/v1\/test\/command/);
 
-    await startMosquitto();
+    mosquitto = await startMosquitto(dir, { port });
     await waitFor('the server back on the broker', () => link!.status().up, 15_000);
     // A new session, and a retained publish known to have failed: its owners publish their retained state again.
     await waitFor('the retained state asked for again', () => lost.length > 0, 15_000);
@@ -115,7 +93,7 @@ describe.skipIf(!canRun)('publishes in flight to an external Mosquitto that stal
 
   it('stop() returns when the broker is frozen with a publish in flight, and that publish fails', async () => {
     link = await connectLink({ stopGraceMs: 300 });
-    process.kill(mosquitto!.pid!, 'SIGSTOP');
+    process.kill(mosquitto!.child.pid!, 'SIGSTOP');
     const pending = track(link.publish('loanet/v1/test/frozen', Buffer.from('x'), { qos: 1, retain: true }));
     const l = link;
     link = undefined;
@@ -126,9 +104,9 @@ describe.skipIf(!canRun)('publishes in flight to an external Mosquitto that stal
 
   it('stop() returns while the broker is down and the server is between reconnects', async () => {
     link = await connectLink();
-    process.kill(mosquitto!.pid!, 'SIGSTOP');
+    process.kill(mosquitto!.child.pid!, 'SIGSTOP');
     const pending = track(link.publish('loanet/v1/test/down', Buffer.from('x'), { qos: 1 }));
-    await kill9();
+    await mosquitto!.stop('SIGKILL');
     await waitFor('the link seen down', () => !link!.status().up, 15_000);
     const l = link;
     link = undefined;
