@@ -8,8 +8,7 @@
  * files are regenerated (with the real CLI) and Mosquitto is sent SIGHUP,
  * and only then do the agents connect.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +19,7 @@ import { LoanetClient } from '../../tools/api-client.ts';
 import { loadConfig } from '../../server/config.ts';
 import { startServer } from '../../server/server.ts';
 import { StartupError } from '../../server/errors.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { PROTOCOL_VERSION, siteTopic } from '../../protocol/index.ts';
 import type { CoverageReport } from '../../server/coverage/model.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -35,8 +34,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 
 let dir: string;
 let port: number;
-let mosquitto: ChildProcess | undefined;
-let mosquittoLog = '';
+let mosquitto: RunningMosquitto | undefined;
 let t: TestServer;
 let fleet: FleetRunner;
 let forger: { id: string; secret: string };
@@ -48,26 +46,6 @@ function connectRaw(username: string, password: string): Promise<mqtt.MqttClient
     c.once('connect', () => resolve(c));
     c.once('error', (err) => (c.end(true), reject(err)));
   });
-}
-
-async function startMosquitto(): Promise<void> {
-  mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  mosquitto.stderr!.on('data', (d: Buffer) => (mosquittoLog = (mosquittoLog + d.toString()).slice(-20_000)));
-  await waitFor(
-    'mosquitto listening',
-    () =>
-      new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-        s.on('error', () => resolve(false));
-      }),
-  );
-}
-
-async function stopMosquitto(): Promise<void> {
-  if (!mosquitto || mosquitto.exitCode !== null) return;
-  const exited = new Promise((resolve) => mosquitto!.once('exit', resolve));
-  mosquitto.kill('SIGTERM');
-  await exited;
 }
 
 /** Runs the real `npm run broker-files` CLI into the test's folder; answers what it printed. */
@@ -87,7 +65,7 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
     port = await freePort();
     // Bootstrap, as an operator would with mosquitto_passwd: only the server's own user.
     writeMosquittoBootstrap(dir, { port, serverUser: SERVER_USER, serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000, logNotice: true });
-    await startMosquitto();
+    mosquitto = await startMosquitto(dir, { port });
 
     t = await startTestServer({
       LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`,
@@ -111,27 +89,15 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
     const out = await regenerate();
     expect(out).toMatch(new RegExp(`wrote .*passwd \\(${SITES + 2} site users \\+ the server user\\)`));
     expect(out).toMatch(/kill -HUP/);
-    process.kill(mosquitto!.pid!, 'SIGHUP');
-    await waitFor(
-      'mosquitto knows the sites',
-      async () => {
-        try {
-          (await connectRaw(forger.id, forger.secret)).end(true);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      10_000,
-      100,
-    );
+    process.kill(mosquitto!.child.pid!, 'SIGHUP');
+    await waitForBrokerLogin(port, forger, { what: 'mosquitto knows the sites', timeoutMs: 10_000 });
     await fleet.start(prepared);
   }, 60_000);
 
   afterAll(async () => {
     await fleet?.stop();
     await t?.stop();
-    await stopMosquitto();
+    await mosquitto?.stop();
   });
 
   it('says it runs on an external broker, connected', async () => {
@@ -223,7 +189,7 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
     expect(agent().connected).toBe(true);
 
     expect(await regenerate()).toMatch(/kill -HUP/);
-    process.kill(mosquitto!.pid!, 'SIGHUP');
+    process.kill(mosquitto!.child.pid!, 'SIGHUP');
     // Mosquitto (2.0) re-checks connected clients on reload: the agent is dropped, and its old secret refused.
     await waitFor('the agent refused with its old secret', () => agent().refusedConnects > 0, 10_000, 50);
     expect(agent().connects).toBe(connectsBefore);
@@ -242,9 +208,9 @@ describe.skipIf(!haveMosquitto)('loanet on an external Mosquitto broker', () => 
   }, 40_000);
 
   it('rides out a Mosquitto restart: the server reconnects, subscribes again (the broker kept no session) and commands flow', async () => {
-    await stopMosquitto();
+    await mosquitto?.stop();
     await waitFor('the server sees its link down', () => !t.server.ctx.broker.status().up, 10_000, 50);
-    await startMosquitto();
+    mosquitto = await startMosquitto(dir, { port });
     await waitFor('the server reconnected', () => t.server.ctx.broker.status().up, 40_000, 100);
     await waitFor('every agent back', () => fleet.stats().connected === SITES, 20_000, 100);
     const id = fleet.ids()[1]!;

@@ -15,9 +15,7 @@
  * Every playlist the village's agent accepts after the restart is recorded
  * (the executor's accept, spied on) and must carry the bulletin's parts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
@@ -25,7 +23,7 @@ import { FleetRunner as Runner } from '../../firmware-sim/fleet-runner.ts';
 import type { PlaylistMessage } from '../../protocol/index.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { BAT_XAT, communeSites, scheduleBulletin, setVillageLanguages, uploadLanguageTone } from '../helpers/language-villages.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
@@ -126,19 +124,12 @@ describe.skipIf(!haveTools('ffmpeg'))('features learned again after a restart: e
 describe.skipIf(!haveTools('ffmpeg', 'mosquitto'))('features learned again after a restart: external Mosquitto', () => {
   let s: Setup;
   let dir: string;
-  let mosquitto: ChildProcess | undefined;
+  let mosquitto: RunningMosquitto | undefined;
   beforeAll(async () => {
     dir = tempDir('loanet-features-mosquitto-');
     const port = await freePort();
-    const conf = writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
-    mosquitto = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    mosquitto.stderr!.on('data', () => {});
-    const listening = () =>
-      new Promise<boolean>((resolve) => {
-        const c = net.connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
-        c.on('error', () => resolve(false));
-      });
-    await waitFor('mosquitto listening', listening, 15_000, 100);
+    writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
+    mosquitto = await startMosquitto(dir, { port });
     const t = await startTestServer({ LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD, LOANET_SCHEDULE_RECOMPUTE_S: '5' });
     await importLaoCai2025(t);
     // Sites registered first, then the broker's files as loanet serves them (SIGHUP), then the agents connect.
@@ -153,7 +144,7 @@ describe.skipIf(!haveTools('ffmpeg', 'mosquitto'))('features learned again after
     }).prepare();
     fs.writeFileSync(path.join(dir, 'passwd'), (await t.api('GET', '/api/broker/mosquitto/passwd')).body as string);
     fs.writeFileSync(path.join(dir, 'acl'), (await t.api('GET', '/api/broker/mosquitto/acl')).body as string);
-    process.kill(mosquitto.pid!, 'SIGHUP');
+    process.kill(mosquitto.child.pid!, 'SIGHUP');
     const fleet = await waitFor(
       'the agents connected to mosquitto',
       () => startPlayoutFleet(t, { sites: 2, area: COMMUNE, dir, idPrefix: 'feat', mqtt: { host: '127.0.0.1', port }, prepared, connectTimeoutMs: 10_000 }).catch(() => undefined),
@@ -165,7 +156,7 @@ describe.skipIf(!haveTools('ffmpeg', 'mosquitto'))('features learned again after
   afterAll(async () => {
     await s?.fleet.stop();
     await s?.t.stop();
-    mosquitto?.kill('SIGKILL');
+    await mosquitto?.stop('SIGKILL');
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -15,9 +15,7 @@ import { connectPacket as connectBytes, publishPacket, str, subscribePacket, var
 import { encodeJson, siteTopic, PROTOCOL_VERSION, MAX_JSON_PAYLOAD_BYTES } from '../../protocol/index.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir, waitFor } from '../helpers/server.ts';
 import fs from 'node:fs';
-import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { MOSQUITTO, freePort, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { MOSQUITTO_MAX_PACKET_SIZE } from '../../server/fleet/mosquitto-files.ts';
 import { MAX_PLAYLIST_BYTES } from '../../protocol/index.ts';
 import { haveTools } from '../helpers/require-tool.ts';
@@ -369,7 +367,7 @@ describe('MQTT connections per address', () => {
 });
 
 describe.skipIf(!haveTools('mosquitto'))('the generated Mosquitto limits (a real Mosquitto with the test bootstrap config)', () => {
-  let mosquitto: ChildProcess | undefined;
+  let mosquitto: RunningMosquitto | undefined;
   let port = 0;
   const user = 'loanet_server';
   const password = 'mosquitto-limits-test-password';
@@ -379,24 +377,10 @@ describe.skipIf(!haveTools('mosquitto'))('the generated Mosquitto limits (a real
     port = await freePort();
     const conf = writeMosquittoBootstrap(dir, { port, serverUser: user, serverPassword: password, maxQueuedMessages: 1000 });
     expect(fs.readFileSync(conf, 'utf8')).toContain(`max_packet_size ${MOSQUITTO_MAX_PACKET_SIZE}`);
-    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor(
-      'mosquitto listening',
-      () =>
-        new Promise<boolean>((resolve) => {
-          const c = net.connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
-          c.on('error', () => resolve(false));
-        }),
-      10_000,
-      50,
-    );
+    mosquitto = await startMosquitto(dir, { port });
   });
   afterAll(async () => {
-    if (mosquitto && mosquitto.exitCode === null) {
-      const exited = new Promise((r) => mosquitto!.once('exit', r));
-      mosquitto.kill('SIGTERM');
-      await exited;
-    }
+    await mosquitto?.stop();
   });
 
   async function loggedInMosquitto(): Promise<Raw> {

@@ -5,15 +5,13 @@
  * approval gets it), and a receipt sent through Mosquitto lands in the
  * as-run log once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { siteTopic, type AsRunEvent, type PlaylistMessage } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
@@ -22,7 +20,7 @@ const SERVER_PASSWORD = 'test-mqtt-server-password';
 
 let dir: string;
 let port: number;
-let mosquitto: ChildProcess | undefined;
+let mosquitto: RunningMosquitto | undefined;
 let t: TestServer;
 let site: { siteId: string; secret: string };
 let client: MqttClient | undefined;
@@ -32,50 +30,20 @@ describe.skipIf(!canRun)('schedule over an external Mosquitto', () => {
     dir = tempDir('loanet-schedule-mosquitto-');
     port = await freePort();
     writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
-    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    const listening = () =>
-      new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-        s.on('error', () => resolve(false));
-      });
-    await waitFor('mosquitto listening', listening);
+    mosquitto = await startMosquitto(dir, { port });
     t = await startTestServer({ LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
     await importLaoCai2025(t);
     site = (await t.api('POST', '/api/sites', { name: 'Cụm loa Bát Xát', kind: 'cluster', area: '02683' })).body.credential;
     // The files an operator would install, as loanet serves them; then SIGHUP.
     for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(dir, f), (await t.api('GET', `/api/broker/mosquitto/${f}`)).body as string);
-    process.kill(mosquitto.pid!, 'SIGHUP');
-    await waitFor(
-      'mosquitto knows the site',
-      async () => {
-        const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-          clientId: site.siteId,
-          username: site.siteId,
-          password: site.secret,
-          protocolVersion: 4,
-          reconnectPeriod: 0,
-          connectTimeout: 2000,
-        });
-        const ok = await new Promise<boolean>((resolve) => {
-          c.once('connect', () => resolve(true));
-          c.once('error', () => resolve(false));
-        });
-        c.end(true);
-        return ok;
-      },
-      10_000,
-      100,
-    );
+    process.kill(mosquitto.child.pid!, 'SIGHUP');
+    await waitForBrokerLogin(port, { id: site.siteId, secret: site.secret }, { what: 'mosquitto knows the site', timeoutMs: 10_000 });
   }, 60_000);
 
   afterAll(async () => {
     client?.end(true);
     await t?.stop();
-    if (mosquitto && mosquitto.exitCode === null) {
-      const exited = new Promise((r) => mosquitto!.once('exit', r));
-      mosquitto.kill('SIGTERM');
-      await exited;
-    }
+    await mosquitto?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

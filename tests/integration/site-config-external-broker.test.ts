@@ -7,15 +7,14 @@
  * Only the lost-retained path republishes an unchanged configuration (the
  * periodic pass publishes only what changed), so this is that path's proof.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSiteConfig, siteTopic, type SiteConfigMessage } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { ROOT } from '../helpers/process.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
@@ -25,27 +24,8 @@ const SERVER_PASSWORD = 'site-config-mqtt-server-password';
 
 let dir: string;
 let port: number;
-let mosquitto: ChildProcess | undefined;
+let mosquitto: RunningMosquitto | undefined;
 let t: TestServer;
-
-async function startMosquitto(): Promise<void> {
-  mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'ignore'] });
-  await waitFor(
-    'mosquitto listening',
-    () =>
-      new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-        s.on('error', () => resolve(false));
-      }),
-  );
-}
-
-async function stopMosquitto(): Promise<void> {
-  if (!mosquitto || mosquitto.exitCode !== null) return;
-  const exited = new Promise((resolve) => mosquitto!.once('exit', resolve));
-  mosquitto.kill('SIGTERM');
-  await exited;
-}
 
 /** Logged in as the site, subscribed to its config topic: every configuration it receives (retained at subscribe, or published later). */
 async function watchConfig(siteId: string, secret: string): Promise<{ seen: SiteConfigMessage[]; close: () => Promise<void> }> {
@@ -75,7 +55,7 @@ describe.skipIf(!haveMosquitto)('site configuration on an external Mosquitto', (
     dir = tempDir('loanet-site-config-mosquitto-');
     port = await freePort();
     writeMosquittoBootstrap(dir, { port, serverUser: SERVER_USER, serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
-    await startMosquitto();
+    mosquitto = await startMosquitto(dir, { port });
     t = await startTestServer({ LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
     await importLaoCai2025(t);
     const r = await t.api('POST', '/api/sites', { id: 'lc-cfg-ext-01', name: 'Cụm loa thôn (broker ngoài)', kind: 'cluster', area: '02683' });
@@ -86,12 +66,12 @@ describe.skipIf(!haveMosquitto)('site configuration on an external Mosquitto', (
       cwd: ROOT,
       env: { ...process.env, LOANET_URL: t.baseUrl, LOANET_TOKEN: t.token },
     });
-    process.kill(mosquitto!.pid!, 'SIGHUP');
+    process.kill(mosquitto!.child.pid!, 'SIGHUP');
   }, 90_000);
 
   afterAll(async () => {
     await t?.stop();
-    await stopMosquitto();
+    await mosquitto?.stop();
   });
 
   it('a restarted Mosquitto lost the retained configuration; the server publishes it again, the same revision', async () => {
@@ -101,9 +81,9 @@ describe.skipIf(!haveMosquitto)('site configuration on an external Mosquitto', (
     expect(before).toMatchObject({ siteId: site.id, revision: 1 });
     expect(before.areaChannels).toContain('2025.02683');
 
-    await stopMosquitto();
+    await mosquitto?.stop();
     await waitFor('the server sees its link down', () => !t.server.ctx.broker.status().up, 10_000, 50);
-    await startMosquitto();
+    mosquitto = await startMosquitto(dir, { port });
     // Retained at once if the server already published it again, else published to us when it does.
     const second = await waitFor('the site logged in again', () => watchConfig(site.id, site.secret).catch(() => undefined), 30_000, 200);
     try {
