@@ -15,7 +15,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +23,7 @@ import { LoanetClient } from '../../tools/api-client.ts';
 import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { defaultTestDialect } from '../helpers/store.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { listenAsSite, sinePcm, type Heard } from '../helpers/live.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
@@ -38,7 +37,7 @@ const AUDIO_TOPIC = `la/${BAT_XAT}`;
 let dir: string;
 let dataDir: string;
 let port: number;
-let mosquitto: ChildProcess | undefined;
+let mosquitto: RunningMosquitto | undefined;
 let child: ChildProcess | undefined;
 let childOutput = '';
 let t: TestServer | undefined;
@@ -102,15 +101,7 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     dataDir = path.join(dir, 'data');
     port = await freePort();
     writeMosquittoBootstrap(dir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 1000 });
-    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor(
-      'mosquitto listening',
-      () =>
-        new Promise<boolean>((resolve) => {
-          const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-          s.on('error', () => resolve(false));
-        }),
-    );
+    mosquitto = await startMosquitto(dir, { port });
   }, 30_000);
 
   afterAll(async () => {
@@ -119,11 +110,7 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     await fleet?.stop().catch(() => {});
     await t?.stop().catch(() => {});
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    if (mosquitto && mosquitto.exitCode === null) {
-      const exited = new Promise((r) => mosquitto!.once('exit', r));
-      mosquitto.kill('SIGTERM');
-      await exited;
-    }
+    await mosquitto?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -146,17 +133,8 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     const prepared = await fleet.prepare();
     // The files an operator installs, as loanet serves them; then SIGHUP.
     for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(dir, f), await call(first.base, first.token, 'GET', `/api/broker/mosquitto/${f}`));
-    process.kill(mosquitto!.pid!, 'SIGHUP');
-    await waitFor(
-      'mosquitto knows the sites',
-      () =>
-        listenAsSite(mqttUrl(), listener, [BAT_XAT]).then(
-          (h) => (h.close(), true),
-          () => false,
-        ),
-      10_000,
-      100,
-    );
+    process.kill(mosquitto!.child.pid!, 'SIGHUP');
+    await waitForBrokerLogin(port, { id: listener.siteId, secret: listener.secret }, { what: 'mosquitto knows the sites', timeoutMs: 10_000 });
     await fleet.start(prepared);
     const siteId = fleet.ids()[0]!;
     await waitFor('the agent connected', () => fleet!.stats().connected === 1, 30_000, 100);

@@ -19,13 +19,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import mqtt from 'mqtt';
 import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { uploadTone } from '../helpers/media.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
@@ -211,7 +209,7 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
   let childOutput = '';
   let fleet: FleetRunner | undefined;
   let next: TestServer | undefined;
-  let mosquitto: ChildProcess | undefined;
+  let mosquitto: RunningMosquitto | undefined;
 
   beforeAll(() => {
     burstDir = tempDir('loanet-receipts-server-kill-');
@@ -220,11 +218,7 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
     await fleet?.stop().catch(() => {});
     await next?.stop().catch(() => {});
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    if (mosquitto && mosquitto.exitCode === null) {
-      const exited = new Promise((r) => mosquitto!.once('exit', r));
-      mosquitto.kill('SIGTERM');
-      await exited;
-    }
+    await mosquitto?.stop();
     fs.rmSync(burstDir, { recursive: true, force: true });
   });
 
@@ -415,15 +409,7 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
       const confDir = path.join(burstDir, 'mosquitto');
       fs.mkdirSync(confDir, { recursive: true });
       writeMosquittoBootstrap(confDir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 100 });
-      mosquitto = spawn(MOSQUITTO, ['-c', path.join(confDir, 'mosquitto.conf')], { stdio: 'ignore' });
-      await waitFor(
-        'mosquitto listening',
-        () =>
-          new Promise<boolean>((resolve) => {
-            const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-            s.on('error', () => resolve(false));
-          }),
-      );
+      mosquitto = await startMosquitto(confDir, { port });
       const first = await startServerProcess(dataDir, { LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
       const burst = await burstAndKill(first, port, BURSTS.external, async () => {
         // The files an operator installs, as loanet serves them; then SIGHUP, and wait until a site may log in.
@@ -432,26 +418,8 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
           secret: string;
         };
         for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(confDir, f), await call(first.base, first.token, 'GET', `/api/broker/mosquitto/${f}`));
-        process.kill(mosquitto!.pid!, 'SIGHUP');
-        await waitFor(
-          'mosquitto knows the sites',
-          () =>
-            new Promise<boolean>((resolve) => {
-              const c = mqtt.connect(mqttUrl, {
-                clientId: probe.siteId,
-                username: probe.siteId,
-                password: probe.secret,
-                protocolVersion: 4,
-                reconnectPeriod: 0,
-                connectTimeout: 2000,
-              });
-              c.once('connect', () => (c.end(true), resolve(true)));
-              c.once('error', () => (c.end(true), resolve(false)));
-              c.once('close', () => resolve(false));
-            }),
-          20_000,
-          200,
-        );
+        process.kill(mosquitto!.child.pid!, 'SIGHUP');
+        await waitForBrokerLogin(port, { id: probe.siteId, secret: probe.secret }, { what: 'mosquitto knows the sites', timeoutMs: 20_000, everyMs: 200 });
       });
       next = await startTestServer({ LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD }, dataDir);
       await allStoredOnce(burst);
