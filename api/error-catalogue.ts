@@ -247,7 +247,7 @@ export interface ErrorParams {
   LOANET_WORK_ORDER_ALARM_HAS_ORDER: { alarmId: string };
   LOANET_WORK_ORDER_NOTE_REQUIRED: { id: number; field: string };
   // ---- the server itself
-  LOANET_UNAVAILABLE: { reason: 'busy' | 'tool_missing' | 'hooks_off' | 'check_failed' | 'stream_owner'; text: string };
+  LOANET_UNAVAILABLE: { reason: 'busy' | 'tool_missing' | 'hooks_off' | 'check_failed' | 'stream_owner' | 'store'; text: string };
   LOANET_DISK_LOW: { state: string; freeBytes: number; text: string };
   LOANET_DISK_FULL: { state?: string };
   LOANET_STORE_GONE: { file: string };

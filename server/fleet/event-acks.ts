@@ -42,56 +42,6 @@ export interface EventAckStats {
   syncFailures: number;
 }
 
-/**
- * An error from the store itself (a full disk, an I/O error, a locked or
- * read-only database; on PostgreSQL a lost connection, a timeout, a database
- * out of room or shutting down): the event was not stored and must not be
- * acknowledged, so the site keeps it and sends it again. Anything else thrown
- * while applying an event is a refusal of that event (it breaks an invariant:
- * an unknown alert, a site not targeted), which sending again cannot change.
- * A constraint the row breaks on PostgreSQL (SQLSTATE class 23) is such a
- * refusal: the same row breaks it every time.
- */
-export function isStoreFailure(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') {
-    if (code.startsWith('SQLITE_') || SYSTEM_FAILURES.has(code)) return true;
-    // A PostgreSQL SQLSTATE: five characters, the first two its class.
-    if (/^[0-9A-Z]{5}$/.test(code)) return POSTGRES_FAILURE_CLASSES.has(code.slice(0, 2)) || POSTGRES_FAILURES.has(code);
-    return false;
-  }
-  // pg's pool and client say these without a code.
-  return err instanceof Error && POSTGRES_CLIENT_FAILURE.test(err.message);
-}
-
-/** The disk or the network between the server and its database. */
-const SYSTEM_FAILURES = new Set([
-  'ENOSPC',
-  'EIO',
-  'EROFS',
-  'EDQUOT',
-  'EMFILE',
-  'ENFILE',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-]);
-/**
- * SQLSTATE classes that say the database could not do it now, not that the
- * row is wrong: 08 connection, 40 transaction rollback (serialization,
- * deadlock), 53 insufficient resources (disk full, out of memory), 57
- * operator intervention (a shutdown, a statement timeout), 58 system error,
- * XX internal error.
- */
-const POSTGRES_FAILURE_CLASSES = new Set(['08', '40', '53', '57', '58', 'XX']);
-/** 25006: a read-only transaction (a standby); 55P03: a lock not available in time. */
-const POSTGRES_FAILURES = new Set(['25006', '55P03']);
-const POSTGRES_CLIENT_FAILURE = /timeout exceeded when trying to connect|Connection terminated|connection error|Client was closed|not queryable/i;
-
 export class EventAcker {
   private pending = new Map<string, Batch>();
   private scheduled = false;

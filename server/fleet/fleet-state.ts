@@ -20,7 +20,7 @@ import type { SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../..
 import type { CoveragePolicy, ExpectedSiteConfig, SiteCondition, SiteObservation, SiteVerdict, SoundCheckRecord } from '../coverage/model.ts';
 import { classifySite, mayHaveWorsened } from '../coverage/site-condition.ts';
 import type { Site } from '../registry/sites.ts';
-import { isStoreFailure } from './event-acks.ts';
+import { isStoreFailure } from '../store/failure.ts';
 import type { IngestSink } from './ingest.ts';
 
 export { MAX_PENDING_EVENTS } from './fleet-writer.ts';

@@ -21,7 +21,8 @@ import { decodeClockRequest, decodeEvent, decodeState, decodeTelemetry, eventAck
 import type { ClockRequest, SiteEventMessage, SiteStateMessage, TelemetryMessage } from '../../protocol/index.ts';
 import type { Logger, SiteMessage } from './broker.ts';
 import { logSafe } from '../log-safe.ts';
-import { isStoreFailure, type EventAcker } from './event-acks.ts';
+import type { EventAcker } from './event-acks.ts';
+import { isStoreFailure } from '../store/failure.ts';
 
 export type RejectCode = DecodeErrorCode | 'site_mismatch' | 'unknown_site' | 'not_accepted' | 'store_failed';
 

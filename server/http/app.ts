@@ -13,7 +13,8 @@ import addFormats from 'ajv-formats';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../context.ts';
 import { isErrorCode } from '../../api/error-catalogue.ts';
-import { LoanetError } from '../errors.ts';
+import { Errors, LoanetError } from '../errors.ts';
+import { isStoreUnavailable } from '../store/failure.ts';
 import { registerAuth } from './auth.ts';
 import { registerCompression } from './compress.ts';
 import { installConnectionGuards } from './connection-guards.ts';
@@ -21,6 +22,9 @@ import { nodeServerTimeouts } from './limits.ts';
 import { registerDiskGuard, replyDiskFull } from './disk.ts';
 import { ErrorBody } from '../../api/errors.ts';
 import { REQUEST_ID_HEADER, requestIdOf } from '../metrics/request-id.ts';
+
+/** How long a request the database could not answer is told to wait before trying again. */
+const STORE_RETRY_AFTER_S = 5;
 
 export type App = FastifyInstance;
 
@@ -116,6 +120,15 @@ export async function buildApp(ctx: AppDeps, routes: readonly FastifyPluginAsync
     // ENOSPC / SQLITE_FULL from any route: 507 saying what is full, not "internal error".
     const full = replyDiskFull(ctx.disk, err, reply);
     if (full) return full;
+    // The database busy, its connection lost or not to be had in time: it passes, so the caller is told to come back, not "internal error".
+    if (isStoreUnavailable(err)) {
+      req.log.warn({ err: err.message, code: err.code }, 'the database could not answer this request now');
+      const e = Errors.unavailable('store', 'the database could not answer in time (busy, or its connection was lost); try again in a few seconds');
+      return reply
+        .status(e.statusCode)
+        .header('retry-after', String(STORE_RETRY_AFTER_S))
+        .send({ ...e.details, error: e.code, message: e.message, params: e.params });
+    }
     const status = err.statusCode ?? 500;
     if (status >= 500) req.log.error(err);
     return reply.status(status).send({ error: err.code ?? 'LOANET_INTERNAL', message: status >= 500 ? 'internal error' : err.message });

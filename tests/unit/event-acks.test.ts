@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventAcker, isStoreFailure } from '../../server/fleet/event-acks.ts';
+import { EventAcker } from '../../server/fleet/event-acks.ts';
 import { openDatabase, walSync } from '../../server/store/db.ts';
 import { SiteMessageIngest, type IngestSink } from '../../server/fleet/ingest.ts';
 import { decodeEventAck, encodeJson, eventAckKey, MAX_ACK_KEYS, PROTOCOL_VERSION, siteTopic, type AsRunEvent, type EventAck, type SiteEventMessage } from '../../protocol/index.ts';
@@ -42,32 +42,6 @@ function sinkThat(apply: (e: SiteEventMessage) => void): IngestSink {
 
 const opened = (a: EventAcker): EventAcker => (a.open(), a);
 const event = (e: SiteEventMessage) => ({ siteId: e.siteId, channel: 'event' as const, payload: encodeJson(e), retain: false });
-
-describe('isStoreFailure', () => {
-  it('is a store error (the event was not stored) for SQLite and disk codes, a refusal for anything else', () => {
-    expect(isStoreFailure(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }))).toBe(true);
-    expect(isStoreFailure(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_WRITE' }))).toBe(true);
-    expect(isStoreFailure(Object.assign(new Error('no space'), { code: 'ENOSPC' }))).toBe(true);
-    expect(isStoreFailure(new Error('alert alr-x is not known'))).toBe(false);
-    expect(isStoreFailure(undefined)).toBe(false);
-  });
-
-  it('on PostgreSQL: a database that cannot do it now is a store error, a row that breaks a constraint a refusal', () => {
-    const pgError = (code: string, message = 'pg') => Object.assign(new Error(message), { code });
-    expect(isStoreFailure(pgError('53100', 'could not extend file: No space left on device'))).toBe(true);
-    expect(isStoreFailure(pgError('08006', 'connection failure'))).toBe(true);
-    expect(isStoreFailure(pgError('57014', 'canceling statement due to statement timeout'))).toBe(true);
-    expect(isStoreFailure(pgError('57P01', 'terminating connection due to administrator command'))).toBe(true);
-    expect(isStoreFailure(pgError('40001', 'could not serialize access'))).toBe(true);
-    expect(isStoreFailure(pgError('25006', 'cannot execute INSERT in a read-only transaction'))).toBe(true);
-    expect(isStoreFailure(pgError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432'))).toBe(true);
-    expect(isStoreFailure(new Error('timeout exceeded when trying to connect'))).toBe(true);
-    expect(isStoreFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
-    expect(isStoreFailure(pgError('23505', 'duplicate key value violates unique constraint'))).toBe(false);
-    expect(isStoreFailure(pgError('23503', 'insert or update violates foreign key constraint'))).toBe(false);
-    expect(isStoreFailure(pgError('22P02', 'invalid input syntax'))).toBe(false);
-  });
-});
 
 describe('EventAcker', () => {
   it('sends one ack per site per turn, each under the message limit', async () => {

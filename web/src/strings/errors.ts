@@ -554,7 +554,9 @@ export const vi: ErrorWords = {
         ? 'Máy chủ thiếu công cụ xử lý âm thanh; hãy báo quản trị viên.'
         : p.reason === 'stream_owner'
           ? 'Máy chủ đang phát luồng này chưa dừng kịp; luồng sẽ được đóng khi xác định máy chủ đó đã ngừng. Hãy thử lại sau ít giây.'
-          : 'Máy chủ tạm thời không làm được việc này.',
+          : p.reason === 'store'
+            ? 'Cơ sở dữ liệu của máy chủ chưa trả lời kịp (đang bận hoặc mất kết nối); hãy thử lại sau vài giây.'
+            : 'Máy chủ tạm thời không làm được việc này.',
   LOANET_DISK_LOW: () => 'Ổ đĩa của máy chủ sắp đầy: tạm dừng các thay đổi này để dành chỗ cho đăng nhập, cảnh báo và xác nhận phát.',
   LOANET_DISK_FULL: () => 'Chưa lưu: ổ đĩa dữ liệu của máy chủ đã đầy; dữ liệu cũ không mất. Hãy gỡ bớt tệp âm thanh cũ rồi thử lại.',
   LOANET_STORE_GONE: () =>

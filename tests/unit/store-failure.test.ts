@@ -1,0 +1,62 @@
+/** Which errors come from the store, and which of those pass by themselves (server/store/failure.ts), pure. */
+import { describe, expect, it } from 'vitest';
+import { isStoreFailure, isStoreUnavailable } from '../../server/store/failure.ts';
+
+const pgError = (code: string, message = 'pg') => Object.assign(new Error(message), { code });
+
+describe('isStoreFailure', () => {
+  it('is a store error (the event was not stored) for SQLite and disk codes, a refusal for anything else', () => {
+    expect(isStoreFailure(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }))).toBe(true);
+    expect(isStoreFailure(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_WRITE' }))).toBe(true);
+    expect(isStoreFailure(Object.assign(new Error('no space'), { code: 'ENOSPC' }))).toBe(true);
+    expect(isStoreFailure(new Error('alert alr-x is not known'))).toBe(false);
+    expect(isStoreFailure(undefined)).toBe(false);
+  });
+
+  it('on PostgreSQL: a database that cannot do it now is a store error, a row that breaks a constraint a refusal', () => {
+    expect(isStoreFailure(pgError('53100', 'could not extend file: No space left on device'))).toBe(true);
+    expect(isStoreFailure(pgError('08006', 'connection failure'))).toBe(true);
+    expect(isStoreFailure(pgError('57014', 'canceling statement due to statement timeout'))).toBe(true);
+    expect(isStoreFailure(pgError('57P01', 'terminating connection due to administrator command'))).toBe(true);
+    expect(isStoreFailure(pgError('40001', 'could not serialize access'))).toBe(true);
+    expect(isStoreFailure(pgError('25006', 'cannot execute INSERT in a read-only transaction'))).toBe(true);
+    expect(isStoreFailure(pgError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432'))).toBe(true);
+    expect(isStoreFailure(new Error('timeout exceeded when trying to connect'))).toBe(true);
+    expect(isStoreFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isStoreFailure(pgError('23505', 'duplicate key value violates unique constraint'))).toBe(false);
+    expect(isStoreFailure(pgError('23503', 'insert or update violates foreign key constraint'))).toBe(false);
+    expect(isStoreFailure(pgError('22P02', 'invalid input syntax'))).toBe(false);
+  });
+});
+
+describe('isStoreUnavailable', () => {
+  it('a database that will answer again soon: busy, locked, its connection lost or not to be had, a cancelled statement, a restart, a standby', () => {
+    expect(isStoreUnavailable(pgError('SQLITE_BUSY', 'database is locked'))).toBe(true);
+    expect(isStoreUnavailable(pgError('SQLITE_BUSY_SNAPSHOT'))).toBe(true);
+    expect(isStoreUnavailable(pgError('SQLITE_LOCKED'))).toBe(true);
+    expect(isStoreUnavailable(new Error('timeout exceeded when trying to connect'))).toBe(true);
+    expect(isStoreUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isStoreUnavailable(pgError('57014', 'canceling statement due to statement timeout'))).toBe(true);
+    expect(isStoreUnavailable(pgError('57P01', 'terminating connection due to administrator command'))).toBe(true);
+    expect(isStoreUnavailable(pgError('57P03', 'the database system is starting up'))).toBe(true);
+    expect(isStoreUnavailable(pgError('08006', 'connection failure'))).toBe(true);
+    expect(isStoreUnavailable(pgError('40P01', 'deadlock detected'))).toBe(true);
+    expect(isStoreUnavailable(pgError('53300', 'sorry, too many clients already'))).toBe(true);
+    expect(isStoreUnavailable(pgError('25006', 'cannot execute INSERT in a read-only transaction'))).toBe(true);
+    expect(isStoreUnavailable(pgError('55P03', 'could not obtain lock'))).toBe(true);
+  });
+
+  it('not a full disk, a broken or deleted database, an I/O error, a wrong row, nor an error from elsewhere', () => {
+    expect(isStoreUnavailable(pgError('SQLITE_FULL', 'database or disk is full'))).toBe(false);
+    expect(isStoreUnavailable(pgError('53100', 'could not extend file: No space left on device'))).toBe(false);
+    expect(isStoreUnavailable(pgError('SQLITE_CORRUPT', 'database disk image is malformed'))).toBe(false);
+    expect(isStoreUnavailable(pgError('SQLITE_IOERR_WRITE', 'disk I/O error'))).toBe(false);
+    expect(isStoreUnavailable(pgError('XX001', 'invalid page in block'))).toBe(false);
+    expect(isStoreUnavailable(pgError('ENOSPC', 'no space'))).toBe(false);
+    // A socket of something else a route talks to: not the database.
+    expect(isStoreUnavailable(pgError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:8080'))).toBe(false);
+    expect(isStoreUnavailable(pgError('23505', 'duplicate key value violates unique constraint'))).toBe(false);
+    expect(isStoreUnavailable(new Error('alert alr-x is not known'))).toBe(false);
+    expect(isStoreUnavailable(undefined)).toBe(false);
+  });
+});
