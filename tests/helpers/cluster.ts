@@ -15,13 +15,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import mqtt from 'mqtt';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LEASE_NAMES } from '../../server/cluster/lease-policy.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
-import { freePort, MOSQUITTO, writeMosquittoBootstrap } from './mosquitto.ts';
+import { freePort, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap, type RunningMosquitto } from './mosquitto.ts';
 import { startPlayoutFleet } from './playout-fleet.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, type TestServer } from './server.ts';
 import { admin } from './store.ts';
@@ -79,13 +77,6 @@ export interface Cluster {
   stopBroker(): Promise<void>;
   startBroker(): Promise<void>;
   stop(): Promise<void>;
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
 }
 
 /**
@@ -154,18 +145,11 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const mqttPort = await freePort();
   const heartbeatS = o.heartbeatS ?? 2;
   writeMosquittoBootstrap(dir, { port: mqttPort, serverUser: 'loanet_a', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000 });
-  let mosquitto: ChildProcess | undefined;
+  let mosquitto: RunningMosquitto | undefined;
   const startBroker = async () => {
-    mosquitto = spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor('mosquitto listening', () => listening(mqttPort), 15_000);
+    mosquitto = await startMosquitto(dir, { port: mqttPort });
   };
-  const stopBroker = async () => {
-    const m = mosquitto;
-    if (!m || m.exitCode !== null || m.signalCode !== null) return;
-    const exited = new Promise((r) => m.once('exit', r));
-    m.kill('SIGKILL');
-    await exited;
-  };
+  const stopBroker = () => mosquitto?.stop('SIGKILL') ?? Promise.resolve();
   await startBroker();
 
   const env = (user: 'loanet_a' | 'loanet_b'): Record<string, string> => ({
@@ -229,26 +213,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       const r = await fetch(`${base}/api/broker/mosquitto/${f}`, { headers: { authorization: `Bearer ${token}` } });
       fs.writeFileSync(path.join(dir, f), await r.text());
     }
-    process.kill(mosquitto!.pid!, 'SIGHUP');
+    process.kill(mosquitto!.child.pid!, 'SIGHUP');
     const site = prepared[0]!;
-    await waitFor(
-      'mosquitto knows the sites',
-      async () => {
-        const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
-          clientId: site.plan.id,
-          username: site.plan.id,
-          password: site.secret,
-          protocolVersion: 4,
-          reconnectPeriod: 0,
-          connectTimeout: 2000,
-        });
-        const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false)), c.once('close', () => resolve(false))));
-        c.end(true);
-        return ok;
-      },
-      15_000,
-      100,
-    );
+    await waitForBrokerLogin(mqttPort, { id: site.plan.id, secret: site.secret }, { what: 'mosquitto knows the sites' });
     // B on the same data folder (the shared media), started once the sites exist.
     const startB = () => startTestServer({ ...env('loanet_b'), LOANET_HTTP_PORT: String(bHttpPort) }, shared);
     b = await startB();
