@@ -142,8 +142,9 @@ describe.skipIf(!run)('software updates from the console', { timeout: 900_000 },
     await page.click('[data-testid=release-upload] button[type=submit]');
     await page.locator('[data-testid=upload-log] li.ok', { hasText: 'Đã tải lên đủ bản phát hành agent-99-1-0' }).waitFor();
     const row = page.locator('[data-testid=releases] tr[data-release="agent-99-1-0"]');
+    // The list reloads once the upload ends: until its answer comes the row may still be the one read mid-upload.
+    await row.locator('[data-testid=release-state]', { hasText: 'đủ tệp' }).waitFor();
     expect(await row.locator('[data-testid=release-signature]').innerText()).toBe(`đã xác minh bằng khoá ${key.keyId}`);
-    expect(await row.locator('[data-testid=release-state]').innerText()).toContain('đủ tệp');
     expect(await row.locator('[data-testid=release-files]').innerText()).toMatch(/^2\/2 tệp/);
     const stored = (await t.api('GET', '/api/releases/agent-99-1-0')).body;
     expect(stored).toMatchObject({ complete: true, verifiedKeyId: key.keyId, manifestSha256: release.manifestSha256 });
