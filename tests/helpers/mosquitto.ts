@@ -96,27 +96,57 @@ export async function startMosquitto(dir: string, opts: { port: number; timeoutM
   return { port, child, stop };
 }
 
+/** Logs in to the broker on `port` as this site, once (no reconnect); undefined when refused (error) or dropped before CONNACK (close). */
+async function loginAsSite(port: number, site: { id: string; secret: string }): Promise<mqtt.MqttClient | undefined> {
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    clientId: site.id,
+    username: site.id,
+    password: site.secret,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 2000,
+  });
+  const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false)), c.once('close', () => resolve(false))));
+  if (ok) return c;
+  c.end(true);
+  return undefined;
+}
+
 /**
  * Resolves once the broker on `port` lets this site in (after its passwd was replaced and reloaded);
- * refused (error) or dropped before CONNACK (close) is not yet. The deadline only bounds a hang.
+ * refused or dropped before CONNACK is not yet. The deadline only bounds a hang.
  */
 export async function waitForBrokerLogin(port: number, site: { id: string; secret: string }, opts: { what?: string; timeoutMs?: number; everyMs?: number } = {}): Promise<void> {
   await waitFor(
     opts.what ?? `mosquitto lets ${site.id} in`,
     async () => {
-      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-        clientId: site.id,
-        username: site.id,
-        password: site.secret,
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-        connectTimeout: 2000,
-      });
-      const ok = await new Promise<boolean>((resolve) => (c.once('connect', () => resolve(true)), c.once('error', () => resolve(false)), c.once('close', () => resolve(false))));
-      c.end(true);
-      return ok;
+      const c = await loginAsSite(port, site);
+      c?.end(true);
+      return c !== undefined;
     },
     opts.timeoutMs ?? 15_000,
     opts.everyMs ?? 100,
   );
+}
+
+/**
+ * What the broker on `port` holds retained on `topic`, as this site sees it on subscribing (as an agent does on
+ * connecting): the payload, or undefined when nothing is retained there or the site is not let in. No timer
+ * decides it: the broker sends a subscription's retained message before it answers the client's next packet,
+ * so once it has acknowledged the unsubscription that follows, a retained message not seen was not there.
+ */
+export async function retainedFor(port: number, site: { id: string; secret: string }, topic: string): Promise<Buffer | undefined> {
+  const c = await loginAsSite(port, site);
+  if (!c) return undefined;
+  try {
+    let retained: Buffer | undefined;
+    c.on('message', (t, payload, packet) => {
+      if (t === topic && packet.retain) retained = payload;
+    });
+    await c.subscribeAsync(topic, { qos: 1 });
+    await c.unsubscribeAsync(topic);
+    return retained;
+  } finally {
+    c.end(true);
+  }
 }

@@ -20,14 +20,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStateFile } from '../../edge-agent/state-file.ts';
 import { siteTopic } from '../../protocol/index.ts';
 import { startServer } from '../../server/server.ts';
 import { holdsPlaylist, makeAgentSite, scheduleOnce, type AgentSite } from '../helpers/agent-site.ts';
 import { uploadTone } from '../helpers/media.ts';
-import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
+import { freePort, retainedFor, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { agentCli, stopAllProcesses, stopProcess } from '../helpers/process.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
@@ -64,23 +63,10 @@ async function stopServer(): Promise<void> {
   await t.server.stop();
 }
 
-/** What a client of the site sees retained on its playlist topic, as the agent does on connecting. */
-function retainedPlaylist(site: { id: string; secret: string }): Promise<{ version: string; entries: Array<{ id: string }> } | undefined> {
-  return new Promise((resolve) => {
-    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-      clientId: site.id,
-      username: site.id,
-      password: site.secret,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      connectTimeout: 3000,
-    });
-    const done = (v: { version: string; entries: Array<{ id: string }> } | undefined) => (clearTimeout(timer), c.end(true), resolve(v));
-    const timer = setTimeout(() => done(undefined), 3000);
-    c.once('connect', () => c.subscribe(siteTopic(site.id, 'playlist'), { qos: 1 }));
-    c.on('message', (_topic, payload) => done(JSON.parse(payload.toString('utf8'))));
-    c.once('error', () => done(undefined));
-  });
+/** The playlist retained for the site, as its agent is handed it on connecting. */
+async function retainedPlaylist(site: { id: string; secret: string }): Promise<{ version: string; entries: Array<{ id: string }> } | undefined> {
+  const payload = await retainedFor(port, site, siteTopic(site.id, 'playlist'));
+  return payload && (JSON.parse(payload.toString('utf8')) as { version: string; entries: Array<{ id: string }> });
 }
 
 const journalHasReceipt = (s: AgentSite, entryId: string) => {
