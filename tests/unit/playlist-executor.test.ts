@@ -107,6 +107,21 @@ function setup(dir?: string, gate?: () => 'ok' | 'hold') {
   return { engine, cache, journal, executor, opened };
 }
 
+/**
+ * A first run on `dir` that held a@1 (a minute on) and b@1 (13 h on) and was killed before a@1: a@1 is the
+ * occurrence the next runs missed and owe a receipt. Answers b@1's start.
+ */
+async function killedBeforeMissed(dir: string): Promise<number> {
+  const first = setup(dir);
+  await first.journal.open();
+  await first.executor.start();
+  const nextAt = T0 + 13 * 3600_000;
+  await first.executor.accept(playlist('v1', [entry('a@1', T0 + 60_000), entry('b@1', nextAt)]));
+  first.executor.stop();
+  await first.journal.close();
+  return nextAt;
+}
+
 beforeEach(() => {
   vi.useFakeTimers({ now: T0 });
 });
@@ -270,13 +285,7 @@ describe('PlaylistExecutor', () => {
 
   it('back from an outage, given a playlist without the entry it missed (the server drops ended entries): that entry still gets its receipt, skipped expired, once the clock is verified', async () => {
     const dir = stateDir();
-    const first = setup(dir);
-    await first.journal.open();
-    await first.executor.start();
-    const nextAt = T0 + 13 * 3600_000;
-    await first.executor.accept(playlist('v1', [entry('a@1', T0 + 60_000), entry('b@1', nextAt)]));
-    first.executor.stop(); // killed before a@1
-    await first.journal.close();
+    const nextAt = await killedBeforeMissed(dir);
     await vi.advanceTimersByTimeAsync(nextAt - 30_000 - T0); // back 30 s before b@1
 
     let gate: 'ok' | 'hold' = 'hold';
@@ -300,13 +309,7 @@ describe('PlaylistExecutor', () => {
 
   it('killed again during the start-up clock hold after a playlist dropped the entry it missed: the restart still owes it and writes its receipt once the clock is verified', async () => {
     const dir = stateDir();
-    const first = setup(dir);
-    await first.journal.open();
-    await first.executor.start();
-    const nextAt = T0 + 13 * 3600_000;
-    await first.executor.accept(playlist('v1', [entry('a@1', T0 + 60_000), entry('b@1', nextAt)]));
-    first.executor.stop(); // killed before a@1
-    await first.journal.close();
+    const nextAt = await killedBeforeMissed(dir);
     await vi.advanceTimersByTimeAsync(nextAt - 60_000 - T0);
 
     const second = setup(dir, () => 'hold');
