@@ -22,6 +22,7 @@ import { nodeServerTimeouts } from './limits.ts';
 import { registerDiskGuard, replyDiskFull } from './disk.ts';
 import { ErrorBody } from '../../api/errors.ts';
 import { REQUEST_ID_HEADER, requestIdOf } from '../metrics/request-id.ts';
+import { cachedSerializerFactory } from './serializer-cache.ts';
 
 /** How long a request the database could not answer is told to wait before trying again. */
 const STORE_RETRY_AFTER_S = 5;
@@ -52,6 +53,8 @@ export async function buildApp(ctx: AppDeps, routes: readonly FastifyPluginAsync
     ...nodeServerTimeouts(ctx.config.http),
     // Every log line of a request carries its id (reqId), and the answer names it (x-request-id): a caller's safe one, else ours.
     genReqId: requestIdOf,
+    // One serialiser per distinct response schema, not per route and status (serializer-cache.ts).
+    schemaController: { compilersFactory: { buildSerializer: cachedSerializerFactory } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.addHook('onRequest', async (req, reply) => {
     reply.header(REQUEST_ID_HEADER, req.id);
