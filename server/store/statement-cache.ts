@@ -7,6 +7,18 @@
  * side by side). Kysely compiles the same builder chain to the same SQL text, so the text is
  * the key; parameters are bound at run time.
  *
+ * A kept statement holds SQLite's compiled program outside the JavaScript
+ * heap, about 25 bytes per character of its SQL for a multi-row insert
+ * (a 100-row site_status upsert: 4,900 characters, ~110 KiB; 500 rows:
+ * ~540 KiB). Every batch size is its own SQL text, so a count bound alone let
+ * the fleet's and the alarms' batch inserts fill the cache with hundreds of
+ * such programs: at the end of the 3,000-site heartbeat benchmark's window it
+held 240 statements, 620,000 characters (~15 MiB), 65 of them site_status
+upserts of as many sizes, and the count bound alone allowed several hundred
+MiB once batches reach 500 rows. The characters kept are bounded too, which
+bounds that memory (an evicted statement's program is freed when the
+collector finalizes it).
+ *
  * A statement may be reused because the dialect runs one query at a time on
  * the connection (its own mutex). One still being iterated (a streamed query)
  * is busy: a fresh one is prepared for that call instead.
@@ -23,12 +35,27 @@ import type { Db } from './db.ts';
 
 /** Enough for every query shape the stores have, a few times over; least recently used shapes go first. */
 export const STATEMENT_CACHE_SIZE = 1_000;
+/**
+ * SQL characters kept in all, ~6 MiB of compiled programs at the ratio above.
+ * The ordinary queries' shapes take a few tens of thousands; the rest is room
+ * for the batch inserts' recent sizes.
+ */
+export const STATEMENT_CACHE_CHARS = 250_000;
 
-export function cachingSqliteDatabase(sqlite: Db, max = STATEMENT_CACHE_SIZE): SqliteDatabase {
+export interface StatementCacheBounds {
+  /** Statements kept at most. */
+  statements: number;
+  /** SQL characters kept at most, all statements together; a longer statement is not kept. */
+  chars: number;
+}
+
+export function cachingSqliteDatabase(sqlite: Db, bounds: StatementCacheBounds = { statements: STATEMENT_CACHE_SIZE, chars: STATEMENT_CACHE_CHARS }): SqliteDatabase {
   const cache = new Map<string, ReturnType<Db['prepare']>>();
+  let chars = 0;
   return {
     close: () => {
       cache.clear();
+      chars = 0;
       sqlite.close();
     },
     prepare(sql: string): SqliteStatement {
@@ -41,9 +68,14 @@ export function cachingSqliteDatabase(sqlite: Db, max = STATEMENT_CACHE_SIZE): S
         return hit as unknown as SqliteStatement;
       }
       const stmt = sqlite.prepare(sql);
-      if (!hit) {
+      if (!hit && sql.length <= bounds.chars) {
         cache.set(sql, stmt);
-        if (cache.size > max) cache.delete(cache.keys().next().value as string);
+        chars += sql.length;
+        while (cache.size > bounds.statements || chars > bounds.chars) {
+          const oldest = cache.keys().next().value as string;
+          cache.delete(oldest);
+          chars -= oldest.length;
+        }
       }
       return stmt as unknown as SqliteStatement;
     },

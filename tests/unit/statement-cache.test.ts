@@ -38,13 +38,28 @@ describe('the SQLite connection Kysely runs on keeps its prepared statements', (
   });
 
   it('keeps at most its bound, the least recently used going first', () => {
-    const c = cachingSqliteDatabase(db(), 2);
+    const c = cachingSqliteDatabase(db(), { statements: 2, chars: 1_000 });
     const q1 = c.prepare('SELECT 1');
     const q2 = c.prepare('SELECT 2');
     expect(c.prepare('SELECT 1')).toBe(q1); // q1 now most recent
     c.prepare('SELECT 3'); // evicts q2
     expect(c.prepare('SELECT 1')).toBe(q1);
     expect(c.prepare('SELECT 2')).not.toBe(q2);
+  });
+
+  it('keeps at most its bound in SQL characters: a batch insert of each size does not pile up', () => {
+    // 'SELECT 1' .. 'SELECT 3' are 8 characters each: two fit in 20, not three.
+    const c = cachingSqliteDatabase(db(), { statements: 100, chars: 20 });
+    const q1 = c.prepare('SELECT 1');
+    const q2 = c.prepare('SELECT 2');
+    expect(c.prepare('SELECT 1')).toBe(q1); // q1 now most recent
+    c.prepare('SELECT 3'); // evicts q2
+    expect(c.prepare('SELECT 1')).toBe(q1);
+    expect(c.prepare('SELECT 2')).not.toBe(q2);
+    // A statement longer than the whole bound is prepared each time and keeps nothing out.
+    const long = `SELECT 1 ${' '.repeat(20)}`;
+    expect(c.prepare(long)).not.toBe(c.prepare(long));
+    expect(c.prepare('SELECT 1')).toBe(q1);
   });
 
   it('Kysely reads and writes through it with each query’s own values; closing closes the connection', async () => {
