@@ -16,6 +16,7 @@ import { type AlarmEffect, type AlarmEngineState, restoreAlarmState } from './al
 import type { Incident, IncidentKind, IncidentMember } from './incidents.ts';
 import type { Alarm, AlarmHistoryEvent, AlarmKind, AlarmReason, AlarmSeverity, AlarmState, ClearCause } from './model.ts';
 import type { SiteKind } from '../registry/model.ts';
+import { inBatches } from '../store/batches.ts';
 
 type AlarmRow = Database['alarms'];
 type IncidentRow = Database['incidents'];
@@ -333,11 +334,7 @@ export function storeWrites(effects: readonly AlarmEffect[]): StoreWrites {
 /** Rows per statement: 24 columns × 400 stays well under SQLite's 32,766 bound parameters (PostgreSQL's 65,535). */
 const ROWS_PER_STATEMENT = 400;
 
-function chunks<T>(xs: readonly T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += ROWS_PER_STATEMENT) out.push(xs.slice(i, i + ROWS_PER_STATEMENT));
-  return out;
-}
+const chunks = <T>(xs: readonly T[]): T[][] => inBatches(xs, ROWS_PER_STATEMENT);
 
 /** Alarms first (history rows reference them), then the dropped, incidents, history: multi-row statements, upserts taking the new row's values. */
 async function write(trx: Transaction<Database>, w: StoreWrites): Promise<void> {

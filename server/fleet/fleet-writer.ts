@@ -18,6 +18,7 @@ import type { Insertable, Kysely } from 'kysely';
 import type { Database, SiteEventsTable, SiteStatusTable } from '../store/schema.ts';
 import type { SiteCondition } from '../coverage/model.ts';
 import type { Logger } from './broker.ts';
+import { inBatches } from '../store/batches.ts';
 
 /** How the writes behind the memory are doing (the metrics and the fleet's page show it). */
 export interface FleetWriteStats {
@@ -57,7 +58,7 @@ export interface FleetWriterOptions {
  * newest say most about the sites now.
  */
 export const MAX_PENDING_EVENTS = 50_000;
-/** Rows per INSERT: well under either dialect's limit on bound parameters (13 columns × 500). */
+/** Rows per INSERT at most: well under either dialect's limit on bound parameters (13 columns × 500); smaller in sizes that repeat (inBatches). */
 const STATUS_ROWS_PER_INSERT = 500;
 const EVENT_ROWS_PER_INSERT = 1000;
 
@@ -165,10 +166,10 @@ export class FleetWriter {
     if (rows.length === 0) return 0;
     try {
       await this.db.transaction().execute(async (trx) => {
-        for (let i = 0; i < rows.length; i += STATUS_ROWS_PER_INSERT) {
+        for (const batch of inBatches(rows, STATUS_ROWS_PER_INSERT)) {
           await trx
             .insertInto('site_status')
-            .values(rows.slice(i, i + STATUS_ROWS_PER_INSERT))
+            .values(batch)
             .onConflict((oc) =>
               oc.column('site_id').doUpdateSet((eb) => ({
                 first_seen_at: eb.ref('excluded.first_seen_at'),
@@ -228,12 +229,7 @@ export class FleetWriter {
     }
     try {
       await this.db.transaction().execute(async (trx) => {
-        for (let i = 0; i < rows.length; i += EVENT_ROWS_PER_INSERT) {
-          await trx
-            .insertInto('site_events')
-            .values(rows.slice(i, i + EVENT_ROWS_PER_INSERT))
-            .execute();
-        }
+        for (const batch of inBatches(rows, EVENT_ROWS_PER_INSERT)) await trx.insertInto('site_events').values(batch).execute();
       });
     } catch (err) {
       // Rolled back as a whole: put back in front of what came meanwhile, so the order stays, within the bound.

@@ -15,6 +15,7 @@ import type { SitePlan } from './conflicts.ts';
 import type { Priority } from './model.ts';
 import type { PlannedLanguages, SitePlaylist } from './playlist.ts';
 import { LANGUAGE_FALLBACKS, type LanguageFallback } from './language-plan.ts';
+import { inBatches } from '../store/batches.ts';
 
 export interface SentEntry {
   siteId: string;
@@ -165,10 +166,10 @@ export class SentEntryStore {
       }
     }
     const all = [...rows.values()];
-    for (let i = 0; i < all.length; i += ROWS_PER_INSERT) {
+    for (const batch of inBatches(all, ROWS_PER_INSERT)) {
       await this.db
         .insertInto('playlist_entries')
-        .values(all.slice(i, i + ROWS_PER_INSERT))
+        .values(batch)
         .onConflict((oc) =>
           oc.columns(['site_id', 'entry_id']).doUpdateSet((eb) => ({
             start_at: eb.ref('excluded.start_at'),
