@@ -3,8 +3,10 @@
  * device firmware: the amplifier's mains relay on a GPIO line via libgpiod's
  * `gpioset`, the test tone generated here as a WAV and piped to `aplay`,
  * optional hardware volume via `amixer`, the SoC temperature from sysfs.
- * There is no line sensing and no microphone, so lines are 'unknown' and a
- * sound check is refused.
+ * With a monitoring microphone (`mic`, captured by arecord in board-mic.ts) it
+ * answers sound checks and alerts' delivery proof; without one a sound check
+ * is refused. A speaker line with a current-sense input (`lines[].sense`,
+ * read by `gpioget`) is supervised; one without reads 'unknown'.
  *
  * Every external command goes through an injected CommandRunner, so the
  * command lines are unit-tested and the real spawn path is tested against a
@@ -24,6 +26,8 @@ import {
   type ToneRequest,
 } from './gateway.ts';
 import { AlsaSink } from '../audio/sinks/alsa.ts';
+import { heardToneDb } from '../audio/tone-level.ts';
+import { BoardMic, type MicConfig } from './board-mic.ts';
 
 // ---------------------------------------------------------- commands ----
 
@@ -56,17 +60,20 @@ export interface CommandRunner {
   run(spec: CommandSpec): Promise<CommandResult>;
   /** Start a long-running process (a gpioset holding a line). */
   start(spec: CommandSpec): RunningCommand;
+  /** Start a process whose stdout is handed over as it comes (arecord), never buffered here. */
+  stream(spec: CommandSpec, onStdout: (chunk: Buffer) => void): RunningCommand;
 }
 
 const MAX_CAPTURE = 16 * 1024;
 
-function launch(spec: CommandSpec): { exited: Promise<CommandResult>; kill: (signal: NodeJS.Signals) => void } {
+function launch(spec: CommandSpec, onStdout?: (chunk: Buffer) => void): { exited: Promise<CommandResult>; kill: (signal: NodeJS.Signals) => void } {
   const child = spawn(spec.file, [...spec.args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let spawnError: string | undefined;
   child.stdout.on('data', (d: Buffer) => {
-    if (stdout.length < MAX_CAPTURE) stdout += d.toString('utf8');
+    if (onStdout) onStdout(d);
+    else if (stdout.length < MAX_CAPTURE) stdout += d.toString('utf8');
   });
   child.stderr.on('data', (d: Buffer) => {
     if (stderr.length < MAX_CAPTURE) stderr += d.toString('utf8');
@@ -100,6 +107,10 @@ export const spawnRunner: CommandRunner = {
     const { exited, kill } = launch(spec);
     return { exited, stop: () => (kill('SIGTERM'), exited) };
   },
+  stream(spec, onStdout) {
+    const { exited, kill } = launch(spec, onStdout);
+    return { exited, stop: () => (kill('SIGTERM'), exited) };
+  },
 };
 
 // ------------------------------------------------------------ config ----
@@ -123,6 +134,19 @@ export interface GpioLineConfig {
   command?: string;
 }
 
+/** A digital input that reads active while current flows in a speaker line (hardware/boards.md). */
+export interface SenseInputConfig {
+  chip: string;
+  /** Offset (v1 takes offsets only) or, with v2, a line name. */
+  line: number | string;
+  /** The input is low while current flows (an open-collector comparator output with a pull-up). */
+  activeLow?: boolean;
+  /** libgpiod tools version, as for gpioset. Default 'v2'. */
+  syntax?: 'v1' | 'v2';
+  /** Path of gpioget; default 'gpioget'. */
+  command?: string;
+}
+
 export interface BoardDriverConfig {
   deviceId?: string;
   amplifier?: { gpio: GpioLineConfig; warmupMs?: number; holdMs?: number };
@@ -138,8 +162,10 @@ export interface BoardDriverConfig {
   mixer?: { card?: string; control: string };
   /** Default /sys/class/thermal/thermal_zone0/temp (millidegrees C). */
   thermalPath?: string;
-  /** The speaker lines wired to this board, reported 'unknown' (a plain board cannot sense them). */
-  lines?: readonly { id: number; nominalOhm?: number | null }[];
+  /** The speaker lines wired to this board; 'unknown' unless the line has a current-sense input. */
+  lines?: readonly { id: number; nominalOhm?: number | null; sense?: SenseInputConfig }[];
+  /** The monitoring microphone; without it a sound check is refused and micLevel answers null. */
+  mic?: MicConfig;
   power?: { source: PowerSourceKind; mainsOk?: boolean | null };
   link?: { type: LinkKind };
   /** e.g. ['sudo', 'systemctl', 'reboot']; without it reboot() is refused. */
@@ -151,6 +177,8 @@ export interface BoardDriverConfig {
 export interface BoardDriverDeps {
   runner?: CommandRunner;
   sleep?: (ms: number) => Promise<void>;
+  /** The playout engine's local clock, which micLevel windows are on. Default: monotonic epoch ms, as the agent's. */
+  now?: () => number;
 }
 
 /** The gpioset command line that drives `gpio` to `value` (logical: 1 = relay on). */
@@ -164,6 +192,25 @@ export function gpiosetCommand(gpio: GpioLineConfig, value: 0 | 1): CommandSpec 
       : // v2 holds by default; -t0 = "toggle period 0": set and exit.
         [...activeLow, ...(hold ? [] : ['-t0']), '-c', gpio.chip, target];
   return { file: gpio.command ?? 'gpioset', args };
+}
+
+/** The gpioget command line that reads a sense input; it prints 1 (active) or 0. */
+export function gpiogetCommand(sense: SenseInputConfig): CommandSpec {
+  const activeLow = sense.activeLow ? ['--active-low'] : [];
+  const args =
+    (sense.syntax ?? 'v2') === 'v1'
+      ? [...activeLow, sense.chip, String(sense.line)]
+      : // v2 prints "LINE"=active unless asked for numbers.
+        [...activeLow, '--numeric', '-c', sense.chip, String(sense.line)];
+  return { file: sense.command ?? 'gpioget', args };
+}
+
+/** gpioget's answer: true (active), false, or undefined when it is not one (v2 without --numeric prints "17"=active). */
+export function parseGpioValue(stdout: string): boolean | undefined {
+  const t = stdout.trim();
+  if (t === '1' || /=active$/.test(t)) return true;
+  if (t === '0' || /=inactive$/.test(t)) return false;
+  return undefined;
 }
 
 /** The playback command for a WAV on stdin. */
@@ -211,6 +258,9 @@ export function toneWav(tone: ToneRequest, sampleRate = 48000, gain = 1): Buffer
 
 // ------------------------------------------------------------ driver ----
 
+/** A sound check captures this much beyond the tone: aplay's start and ALSA's buffers on both sides. */
+const SOUND_CHECK_MARGIN_MS = 750;
+
 export class BoardDriver implements DeviceGateway {
   private readonly runner: CommandRunner;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -221,6 +271,9 @@ export class BoardDriver implements DeviceGateway {
   private volume = 70;
   private holder: RunningCommand | undefined;
   private heldValue: 0 | 1 | undefined;
+  private readonly mic: BoardMic | undefined;
+  /** Per sensed line, what the last test tone (or current since) showed: a silent line says nothing new. */
+  private readonly sensed = new Map<number, 'ok' | 'open'>();
 
   constructor(
     private readonly config: BoardDriverConfig,
@@ -230,6 +283,15 @@ export class BoardDriver implements DeviceGateway {
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.deviceId = config.deviceId ?? 'board';
     this.timeoutMs = config.commandTimeoutMs ?? 10_000;
+    if (config.mic) {
+      this.mic = new BoardMic(config.mic, {
+        runner: this.runner,
+        // The agent's engine clock (monotonicEpochMs): micLevel windows come on it.
+        now: deps.now ?? (() => performance.timeOrigin + performance.now()),
+        fail: (spec, r, code) => this.commandError(spec, r, code),
+        timeoutMs: this.timeoutMs,
+      });
+    }
   }
 
   async start(): Promise<void> {
@@ -241,18 +303,19 @@ export class BoardDriver implements DeviceGateway {
     const holder = this.holder;
     this.holder = undefined;
     if (holder) await holder.stop();
+    await this.mic?.close();
   }
 
   async status(): Promise<DeviceStatus> {
     const { config } = this;
     return {
       amplifier: config.amplifier ? { on: this.ampOn, volume: this.volume, fault: 'none', temperatureC: null } : null,
-      lines: (config.lines ?? []).map((l) => ({ id: l.id, status: 'unknown', impedanceOhm: null, nominalOhm: l.nominalOhm ?? null })),
+      lines: await Promise.all((config.lines ?? []).map(async (l) => ({ id: l.id, status: await this.lineStatus(l), impedanceOhm: null, nominalOhm: l.nominalOhm ?? null }))),
       power: { source: config.power?.source ?? 'unknown', mainsOk: config.power?.mainsOk ?? null, batteryPct: null },
       // No modem telemetry on a plain board; the link is up as far as we know (we are running).
       link: { type: config.link?.type ?? 'unknown', signalDbm: null, up: true },
       boardTemperatureC: await this.readTemperature(),
-      monitorMic: false,
+      monitorMic: this.mic !== undefined,
       devices: [{ id: this.deviceId, kind: 'board', reachable: true }],
     };
   }
@@ -275,10 +338,16 @@ export class BoardDriver implements DeviceGateway {
   }
 
   async setAmplifier(on: boolean): Promise<void> {
-    if (!this.config.amplifier) throw new DeviceError('not_supported', 'no amplifier relay configured (set amplifier.gpio)');
+    // The engine switches the amplifier around every programme, relay or not: the microphone listens while it is on.
+    if (!this.config.amplifier) {
+      await this.listen(on);
+      throw new DeviceError('not_supported', 'no amplifier relay configured (set amplifier.gpio)');
+    }
     const wasOn = this.ampOn;
+    if (!on) await this.listen(false);
     await this.driveRelay(on ? 1 : 0);
     this.ampOn = on;
+    if (on) await this.listen(true);
     // Power sequencing: the amplifier's output is not stable (and thumps) until it has warmed up.
     if (on && !wasOn) await this.sleep(this.config.amplifier.warmupMs ?? 2000);
   }
@@ -287,19 +356,33 @@ export class BoardDriver implements DeviceGateway {
     if (this.config.amplifier && !this.ampOn) throw new DeviceError('amp_off', 'amplifier is off; switch it on before a test tone');
     const gain = this.config.mixer ? 1 : this.volume / 100;
     const wav = toneWav(tone, this.config.audio?.sampleRate ?? 48000, gain);
-    await this.exec({ ...playbackCommand(this.config.audio), stdin: wav, timeoutMs: tone.durationMs + this.timeoutMs }, 'playback_failed');
-  }
-
-  async soundCheck(_tone: ToneRequest): Promise<SoundCheckResult> {
-    throw new DeviceError('no_monitor_mic', `${this.deviceId} has no monitoring microphone; a sound check needs a device with one`);
+    const played = this.exec({ ...playbackCommand(this.config.audio), stdin: wav, timeoutMs: tone.durationMs + this.timeoutMs }, 'playback_failed');
+    // Halfway through the tone the sense inputs show whether current flows in each line.
+    const sensed = this.senseDuringTone(tone.durationMs / 2);
+    await Promise.all([played, sensed]);
   }
 
   /**
-   * No capture device is driven yet (as for soundCheck): an alert's delivery
-   * proof from a board says "no microphone" (null) rather than a made-up level.
+   * The tone played while the microphone captures it (tone + margin), and the
+   * tone's own frequency measured in what was heard: dBFS (RMS), compared by
+   * the agent with the site's threshold.
    */
-  async micLevel(_from: number, _to: number): Promise<number | null> {
-    return null;
+  async soundCheck(tone: ToneRequest): Promise<SoundCheckResult> {
+    const mic = this.mic;
+    if (!mic) throw new DeviceError('no_monitor_mic', `${this.deviceId} has no monitoring microphone; a sound check needs a device with one`);
+    if (this.config.amplifier && !this.ampOn) throw new DeviceError('amp_off', 'amplifier is off; switch it on before a sound check');
+    const samples = await mic.capture(tone.durationMs + SOUND_CHECK_MARGIN_MS, () => this.playTestTone(tone));
+    const db = heardToneDb(samples, { hz: tone.hz, sampleRate: mic.sampleRate, toneMs: tone.durationMs });
+    return { levelDb: Math.round(db * 10) / 10 };
+  }
+
+  /**
+   * The loudest second the microphone heard in [from, to) (engine clock): it
+   * listens while the amplifier is on, so an alert's window is covered.
+   * null without a microphone or when no capture covered the window.
+   */
+  async micLevel(from: number, to: number): Promise<number | null> {
+    return this.mic ? this.mic.level(from, to) : null;
   }
 
   async reboot(): Promise<void> {
@@ -322,6 +405,38 @@ export class BoardDriver implements DeviceGateway {
       ...(options.bufferMs !== undefined ? { bufferMs: options.bufferMs } : {}),
       ...(options.now ? { now: options.now } : {}),
     });
+  }
+
+  private async listen(on: boolean): Promise<void> {
+    if (!this.mic) return;
+    if (on) this.mic.startMonitor();
+    else await this.mic.stopMonitor();
+  }
+
+  /** A sensed line: current flowing now is 'ok'; no current says only what the last tone showed. */
+  private async lineStatus(l: NonNullable<BoardDriverConfig['lines']>[number]): Promise<'ok' | 'open' | 'unknown'> {
+    if (!l.sense) return 'unknown';
+    const flowing = await this.readSense(l.sense);
+    if (flowing) this.sensed.set(l.id, 'ok');
+    return flowing === undefined ? 'unknown' : (this.sensed.get(l.id) ?? 'unknown');
+  }
+
+  private async senseDuringTone(afterMs: number): Promise<void> {
+    const lines = (this.config.lines ?? []).filter((l) => l.sense);
+    if (lines.length === 0) return;
+    await this.sleep(afterMs);
+    await Promise.all(
+      lines.map(async (l) => {
+        const flowing = await this.readSense(l.sense!);
+        if (flowing !== undefined) this.sensed.set(l.id, flowing ? 'ok' : 'open');
+      }),
+    );
+  }
+
+  /** true while current flows; undefined when gpioget fails (status never throws). */
+  private async readSense(sense: SenseInputConfig): Promise<boolean | undefined> {
+    const r = await this.runner.run({ ...gpiogetCommand(sense), timeoutMs: this.timeoutMs });
+    return r.spawnError || r.code !== 0 ? undefined : parseGpioValue(r.stdout);
   }
 
   private async driveRelay(value: 0 | 1): Promise<void> {
@@ -350,7 +465,14 @@ export class BoardDriver implements DeviceGateway {
 
   private commandError(spec: CommandSpec, r: CommandResult, code: string): DeviceError {
     if (r.spawnError === 'ENOENT') {
-      const hint = spec.file === 'aplay' ? 'install alsa-utils or set audio.command' : spec.file === 'gpioset' ? 'install gpiod' : 'check the path';
+      const hint =
+        spec.file === 'aplay'
+          ? 'install alsa-utils or set audio.command'
+          : spec.file === 'arecord'
+            ? 'install alsa-utils'
+            : /^gpio(set|get)$/.test(spec.file)
+              ? 'install gpiod'
+              : 'check the path';
       return new DeviceError('command_not_found', `${spec.file} not found: ${hint}`);
     }
     const how = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`);

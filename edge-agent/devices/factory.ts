@@ -69,10 +69,35 @@ export const BoardGatewayConfig = Type.Object(
     ),
     mixer: Type.Optional(Type.Object({ card: Type.Optional(Type.String({ minLength: 1 })), control: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
     thermalPath: Type.Optional(Type.String({ minLength: 1 })),
+    mic: Type.Optional(
+      Type.Object(
+        {
+          device: Type.String({ minLength: 1 }),
+          sampleRate: Type.Optional(Type.Integer({ minimum: 8000, maximum: 192_000 })),
+          command: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     lines: Type.Optional(
       Type.Array(
         Type.Object(
-          { id: Type.Integer({ minimum: 1, maximum: 64 }), nominalOhm: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.Null()])) },
+          {
+            id: Type.Integer({ minimum: 1, maximum: 64 }),
+            nominalOhm: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.Null()])),
+            sense: Type.Optional(
+              Type.Object(
+                {
+                  chip: Type.String({ minLength: 1 }),
+                  line: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1 })]),
+                  activeLow: Type.Optional(Type.Boolean()),
+                  syntax: Type.Optional(Type.Union([Type.Literal('v1'), Type.Literal('v2')])),
+                  command: Type.Optional(Type.String({ minLength: 1 })),
+                },
+                { additionalProperties: false },
+              ),
+            ),
+          },
           { additionalProperties: false },
         ),
         { maxItems: 64 },
@@ -130,6 +155,13 @@ export function parseDeviceGatewayConfig(raw: unknown): SimGatewayConfig | Board
   }
   const first = Value.Errors(schema, raw).First();
   if (first) throw new DeviceConfigError(first.path.replace(/^\//, '').replace(/\//g, '.'), first.message);
+  if (driver === 'board') {
+    const lines = (raw as BoardGatewayConfig).lines ?? [];
+    lines.forEach((l, i) => {
+      // libgpiod v1's gpioget takes offsets only (a name needs gpiofind first).
+      if (l.sense?.syntax === 'v1' && typeof l.sense.line === 'string') throw new DeviceConfigError(`lines.${i}.sense.line`, 'libgpiod v1 gpioget takes a line offset, not a name');
+    });
+  }
   return raw as SimGatewayConfig | BoardGatewayConfig;
 }
 

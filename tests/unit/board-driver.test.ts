@@ -34,6 +34,9 @@ function recorder(result: Partial<CommandResult> = {}) {
       const exited = new Promise<CommandResult>((resolve) => (finish = resolve));
       return { exited, stop: async () => (stopped++, finish({ ...ok, signal: 'SIGTERM', code: null }), exited) };
     },
+    stream: () => {
+      throw new Error('no capture in these tests');
+    },
   };
   return { runner, runs, starts, stopped: () => stopped };
 }
