@@ -56,6 +56,28 @@ function sh(cmd: string, args: readonly string[], opts: { input?: string } = {})
   return r.stdout;
 }
 
+/**
+ * sh() without blocking this process, for commands run while the test server
+ * lives in it: a chrooted dpkg under qemu takes well over the server's 10 s
+ * keep-alive, and after such a block the server's idle-socket timer and the
+ * next request fire together, so the request goes out on a socket being
+ * closed (fetch failed: ECONNRESET).
+ */
+function shAsync(cmd: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', (e) => reject(new Error(`${cmd} ${args.join(' ')}: ${e.message}`)));
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${cmd} ${args.join(' ')}: exit ${code ?? signal}\n${stdout + stderr}`.trimEnd()));
+    });
+  });
+}
+
 /** The Debian mirror apt uses here (deb822 sources or sources.list), else deb.debian.org. */
 function debianMirror(): string {
   const files = [
@@ -237,7 +259,7 @@ async function main(): Promise<void> {
       const m = /^\/bin\/sh -c '(.*)'$/.exec(pre);
       if (!m) throw new Error(`unexpected ExecStartPre: ${pre}`);
       // systemd's specifier escape: %% is a literal %.
-      say(sh('unshare', chrootArgs(root, undefined, ['/bin/sh', '-c', m[1]!.replace(/%%/g, '%')])).trim());
+      say((await shAsync('unshare', chrootArgs(root, undefined, ['/bin/sh', '-c', m[1]!.replace(/%%/g, '%')]))).trim());
       if (fs.existsSync(inRoot('/boot/firmware/loanet-enrol.txt'))) throw new Error('the boot file is still there');
       const moved = fs.statSync(inRoot('/var/lib/loanet-agent/enrol.txt'));
       if (moved.uid !== uid || (moved.mode & 0o777) !== 0o600) throw new Error('enrol.txt is not loanet-only');
@@ -255,7 +277,8 @@ async function main(): Promise<void> {
       return start('unshare', chrootArgs(root, `${unitValue(unit, 'Service', 'User')}:${unitValue(unit, 'Service', 'Group')}`, words), env);
     };
     const fail = (what: string) => async (e: unknown) => {
-      throw new Error(`${what}: ${(e as Error).message}\nthe agent said:\n${agent?.lines.join('\n')}`);
+      const cause = (e as Error).cause;
+      throw new Error(`${what}: ${(e as Error).message}${cause instanceof Error ? ` (${cause.message})` : ''}\nthe agent said:\n${agent?.lines.join('\n')}`);
     };
 
     agent = startAgent();
@@ -275,8 +298,10 @@ async function main(): Promise<void> {
       if (check.body.status !== 'succeeded') throw new Error(`sound check: ${JSON.stringify(check.body)}`);
       await waitFor('operational', async () => (await site()).status?.condition === 'operational', 60_000, 500).catch(fail('operational'));
     });
+    // The agent's group also holds its systemd-notify children (a watchdog ping, slow to run under qemu): an `if`, so one of them
+    // listed last, or gone meanwhile, does not become the loop's exit status.
     const rss = /VmRSS:\s+(\d+) kB/.exec(
-      sh('sh', ['-c', `for p in $(pgrep -g ${agent.child.pid}); do grep -l main.mjs /proc/$p/cmdline >/dev/null 2>&1 && cat /proc/$p/status; done`]),
+      sh('sh', ['-c', `for p in $(pgrep -g ${agent.child.pid}); do if grep -q main.mjs /proc/$p/cmdline 2>/dev/null; then cat /proc/$p/status; fi; done`]),
     )?.[1];
     say(`the agent's RSS under qemu-user (the emulator's own memory included, not a board's figure): ${rss ? (Number(rss) / 1024).toFixed(1) : '?'} MiB`);
 
@@ -314,8 +339,8 @@ async function main(): Promise<void> {
       await kill(agent!, 'SIGTERM');
       const newer = await packageAgent({ arch: 'arm64', compression: 'none', version: `${built.version}+upgrade1`, outDir: work, log: (l) => say(l) });
       fs.copyFileSync(newer.file, inRoot(`/tmp/${path.basename(newer.file)}`));
-      sh('unshare', chrootArgs(root, undefined, ['dpkg', '-i', `/tmp/${path.basename(newer.file)}`]));
-      const installed = sh('unshare', chrootArgs(root, undefined, ['dpkg-query', '-W', '-f', '\x24{Version}', 'loanet-agent'])).trim();
+      await shAsync('unshare', chrootArgs(root, undefined, ['dpkg', '-i', `/tmp/${path.basename(newer.file)}`]));
+      const installed = (await shAsync('unshare', chrootArgs(root, undefined, ['dpkg-query', '-W', '-f', '\x24{Version}', 'loanet-agent']))).trim();
       if (installed !== newer.version) throw new Error(`installed ${installed}, want ${newer.version}`);
       if (fs.readFileSync(inRoot('/var/lib/loanet-agent/agent.json'), 'utf8') !== config) throw new Error('the configuration changed');
       if (fs.readdirSync(inRoot('/var/lib/loanet-agent/media-cache')).sort().join(',') !== cached) throw new Error('the media cache changed');
