@@ -32,8 +32,13 @@ function fakeRunner(gpio: Record<string, string> = {}) {
       if (spec.file === 'gpioget') return { ...ok, stdout: `${gpio[spec.args.at(-1)!] ?? '0'}\n` };
       return ok;
     },
-    start: () => {
-      throw new Error('no relay in these tests');
+    // A gpioset holding the relay line until stopped; chip gpiochip9 fails at once.
+    start: (spec) => {
+      runs.push(spec);
+      if (spec.args.includes('gpiochip9')) return { exited: Promise.resolve({ ...ok, code: 1, stderr: 'unable to open chip' }), stop: async () => ok };
+      let finish: (r: CommandResult) => void = () => undefined;
+      const exited = new Promise<CommandResult>((resolve) => (finish = resolve));
+      return { exited, stop: async () => (finish({ ...ok, code: null, signal: 'SIGTERM' }), exited) };
     },
     stream: (spec, onStdout) => {
       let finish: (r: CommandResult) => void = () => undefined;
@@ -177,6 +182,22 @@ describe('board driver with a microphone (fed by hand)', () => {
     expect(await board.micLevel(11_000, 12_000)).toBeCloseTo(-30, 0);
     expect(await board.micLevel(10_000, 12_000)).toBeCloseTo(-30, 0);
     expect(await board.micLevel(20_000, 30_000)).toBeNull();
+  });
+
+  it('with a relay: listens once the relay is on, stops before it goes off; a relay that fails leaves it deaf', async () => {
+    const f = fakeRunner();
+    const gpio = { chip: 'gpiochip0', line: 26 };
+    const board = new BoardDriver({ mic: { device: 'mic' }, amplifier: { gpio, warmupMs: 0 } }, { runner: f.runner, sleep: noSleep });
+    await board.setAmplifier(true);
+    expect(f.runs.map((r) => r.file)).toEqual(['gpioset']);
+    expect(f.streams).toHaveLength(1);
+    await board.setAmplifier(false);
+    expect(f.streams[0]!.stopped).toBe(true);
+    expect(f.runs.map((r) => r.file)).toEqual(['gpioset', 'gpioset']);
+    const broken = new BoardDriver({ mic: { device: 'mic' }, amplifier: { gpio: { ...gpio, chip: 'gpiochip9' }, warmupMs: 0 } }, { runner: f.runner, sleep: noSleep });
+    expect((await rejection(broken.setAmplifier(true))).code).toBe('gpio_failed');
+    expect(f.streams).toHaveLength(1);
+    await board.stop();
   });
 
   it('a sound check while the amplifier is on copies from the running capture instead of opening the device twice', async () => {
