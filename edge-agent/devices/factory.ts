@@ -133,6 +133,8 @@ export interface DeviceGatewayDeps {
   /** For the board driver's external commands (tests inject a recorder). */
   runner?: CommandRunner;
   sleep?: (ms: number) => Promise<void>;
+  /** The playout engine's local clock, for the board microphone's micLevel windows (default: the agent's monotonic epoch ms). */
+  now?: () => number;
 }
 
 export class DeviceConfigError extends Error {
