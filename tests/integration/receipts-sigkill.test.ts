@@ -260,7 +260,7 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
       body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
     });
     // A refused login would surface later as a 401 on the first call, far from its cause: say it here.
-    if (login.status !== 200) throw new Error(`login to the server on ${base}: ${login.status} ${await login.text()}`);
+    if (login.status !== 200) throw new Error(`login to the server on ${base}: ${login.status} ${await login.text()}; its output: ${childOutput.slice(-3000)}`);
     return { base, token: ((await login.json()) as { token: string }).token };
   }
 
