@@ -13,11 +13,12 @@
  * ~540 KiB). Every batch size is its own SQL text, so a count bound alone let
  * the fleet's and the alarms' batch inserts fill the cache with hundreds of
  * such programs: at the end of the 3,000-site heartbeat benchmark's window it
-held 240 statements, 620,000 characters (~15 MiB), 65 of them site_status
-upserts of as many sizes, and the count bound alone allowed several hundred
-MiB once batches reach 500 rows. The characters kept are bounded too, which
-bounds that memory (an evicted statement's program is freed when the
-collector finalizes it).
+ * held 240 statements, 620,000 characters (~15 MiB), 65 of them site_status
+ * upserts of as many sizes, and the count bound alone allowed several hundred
+ * MiB once batches reach 500 rows. The characters kept are bounded too, which
+ * bounds that memory (an evicted statement's program is freed when the
+ * collector finalizes it); the writers now also batch in sizes that repeat
+ * (batches.ts), so few such texts are made at all.
  *
  * A statement may be reused because the dialect runs one query at a time on
  * the connection (its own mutex). One still being iterated (a streamed query)
