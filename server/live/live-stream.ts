@@ -141,9 +141,17 @@ export class LiveStream {
     return this.delayMs;
   }
 
-  /** Begin pacing. The source may already be pushing. */
+  /**
+   * Begin pacing. The source may already be pushing: a relay hands over, as
+   * it is adopted, what it decoded while the stream was being recorded
+   * (seconds on a slow store), which may already be above the high-water
+   * mark. That pause is passed on now: dropped, it would leave the stream
+   * marked paused with the source reading on, faster than real time and
+   * into memory without a bound, since nothing would ask it again.
+   */
   start(source: PcmSource): void {
     this.source = source;
+    if (this.paused) source.pause();
     this.timer = setInterval(() => this.tick(), this.o.tickMs ?? 10);
   }
 

@@ -108,12 +108,16 @@ export async function probeRelay(o: RelayProbeOptions): Promise<ProbedRelay> {
         if (bytes >= PROBE_AUDIO_BYTES && !settled) {
           settled = true;
           clearTimeout(timer);
+          // Until the stream takes it (after its record is stored), a source faster than real time would decode into
+          // this buffer without a bound: it waits, and reads on once adopted (the stream then paces it).
+          source.pause();
           resolve({
             target,
             adopt: (h) => {
               onEnd = h.end;
               for (const b of buffered.splice(0)) h.data(b);
               onData = h.data;
+              source.resume();
               if (endedEarly) queueMicrotask(() => h.end(endedEarly!));
               return source;
             },

@@ -80,7 +80,18 @@ type View = {
   } | null;
   siteReports: SiteReport[];
   skew: { p99Ms: number | null };
+  server: { slots: number; queueMs: number; sourceBytes: number };
 };
+/** Decoded PCM a second: 48 kHz mono s16le. */
+const PCM_BYTES_PER_S = 96_000;
+/**
+ * How far ahead of the stream's timeline the server may have read its source: the pacing's high-water mark (2 s)
+ * and what the pipes from ffmpeg hold when it is paused. A source read without that bound (a tone file decodes at
+ * hundreds of times real time) fills the server's memory and stalls its event loop, and every site's link then
+ * measures the stalls.
+ */
+const READ_AHEAD_BOUND_MS = 4000;
+const readAheadMs = (v: View) => (v.server.sourceBytes / PCM_BYTES_PER_S) * 1000 - v.server.slots * 20;
 
 const view = async (id: number): Promise<View> => (await t.api('GET', `/api/live/streams/${id}`)).body as View;
 /** The stream's view once the jittery site has sent `n` more reports (each a measure of its link): a settle step that waits for the site, not the clock. */
@@ -200,6 +211,7 @@ describe.skipIf(!canRun)('live audio to a site behind a 300 ms + 0–1000 ms lin
       250,
     );
 
+    expect(readAheadMs(done), JSON.stringify(done.server)).toBeLessThan(READ_AHEAD_BOUND_MS);
     const j = reportOf(done, jitteryId())!;
     const loss = unconcealedLoss(from, j);
     const lossAll = unconcealedLoss(undefined, j);
@@ -268,6 +280,7 @@ describe.skipIf(!canRun)('live audio to a site behind a 300 ms + 0–1000 ms lin
       250,
     );
     expect(done.delayMs).toBe(500);
+    expect(readAheadMs(done), JSON.stringify(done.server)).toBeLessThan(READ_AHEAD_BOUND_MS);
     expect(done.adaptive!.raises).toEqual([]);
     const loss = unconcealedLoss(undefined, reportOf(done, jitteryId())!);
     console.log(`live jitter, fixed 500 ms: jittery site loss after concealment ${(loss * 100).toFixed(1)} %`);
@@ -281,6 +294,7 @@ describe.skipIf(!canRun)('live audio to a site behind a 300 ms + 0–1000 ms lin
       sites: Array<{ siteId: string; neededMs: number; withinCeiling: boolean }>;
       beyondCeiling: number;
     };
+    console.log(`live jitter, the next stream's preview: ${JSON.stringify(preview)}`);
     expect(preview.delayMs).toBeGreaterThan(1000);
     expect(preview).toMatchObject({ ceilingMs: 3000, adaptive: true, beyondCeiling: 0 });
     expect(preview.sites[0]!.siteId).toBe(jitteryId());

@@ -54,6 +54,30 @@ describe('LiveStream pacing', () => {
     expect(sent.every((f, i) => i === 0 || f.playAtUs - sent[i - 1]!.playAtUs === 60_000)).toBe(true);
   });
 
+  it('audio above the high-water mark pushed before the stream starts (a relay adopted after a slow insert) pauses the source at the start', () => {
+    let now = T0;
+    const calls: string[] = [];
+    const source: PcmSource = { pause: () => calls.push('pause'), resume: () => calls.push('resume'), close: () => calls.push('close') };
+    const s = new LiveStream(
+      { streamId: 6, createdAtMs: T0, delayMs: 500, packetsPerMessage: 3, encoder: { bitrate: 24000 }, paced: true, highWaterMs: 2000, lowWaterMs: 1000 },
+      { now: () => now, publish: () => {}, ended: () => {} },
+    );
+    s.push(sinePcm(440, 13_000));
+    expect(calls).toEqual([]);
+    s.start(source);
+    expect(calls).toEqual(['pause']);
+    // It reads on only once the queue has drained below the low-water mark.
+    for (let t = 20; t <= 11_980; t += 20) {
+      now = T0 + t;
+      s.tick();
+    }
+    expect(calls).toEqual(['pause']);
+    now = T0 + 12_020;
+    s.tick();
+    expect(calls).toEqual(['pause', 'resume']);
+    s.finish();
+  });
+
   it('slots the server reaches after their play-at are skipped, not sent late; a live voice that falls behind leaves silence', () => {
     const { s, sent, at } = setup(false);
     at(60);
