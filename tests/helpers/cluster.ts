@@ -12,20 +12,18 @@
  * Mosquitto can be restarted (same port, same files) and the database may be
  * any PostgreSQL URL (the test's private instance, so it can be stopped).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LEASE_NAMES } from '../../server/cluster/lease-policy.ts';
-import { LoanetClient } from '../../tools/api-client.ts';
 import { freePort, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap, type RunningMosquitto } from './mosquitto.ts';
 import { startPlayoutFleet } from './playout-fleet.ts';
-import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, type TestServer } from './server.ts';
+import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from './server.ts';
+import { type ServerProcess, startServerProcess } from './server-process.ts';
 import { admin } from './store.ts';
 import { waitFor } from './wait.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVER_PASSWORD = 'test-mqtt-server-password';
 
 export interface ClusterOptions {
@@ -43,14 +41,6 @@ export interface ClusterOptions {
   /** When the agents send again what no server acknowledged (playout-fleet.ts). */
   journalResend?: { ackTimeoutMs: number; retry: { baseMs: number; capMs: number } };
   log?: (line: string) => void;
-}
-
-export interface ServerProcess {
-  child: ChildProcess;
-  base: string;
-  token: string;
-  api: LoanetClient;
-  output(): string;
 }
 
 export interface Cluster {
@@ -77,59 +67,6 @@ export interface Cluster {
   stopBroker(): Promise<void>;
   startBroker(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/**
- * A loanet server as its own process (`node --import tsx server/main.ts`) on
- * `dataDir` with `env` over the test defaults, answering and with the admin
- * logged in. The admin is written once the server listens (the auth feature
- * starts after it), so /api/health may answer before a login can: the login
- * is waited for too. `onSpawn` gets the process at once, so a caller can kill
- * it should the start hang.
- */
-export async function startServerProcess(dataDir: string, env: Record<string, string>, o: { name?: string; onSpawn?: (p: ServerProcess) => void } = {}): Promise<ServerProcess> {
-  const name = o.name ?? 'the server process';
-  const httpPort = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: serverProcessEnv(dataDir, { NODE_NO_WARNINGS: '1', LOANET_HTTP_PORT: String(httpPort), LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD, LOANET_LOG_LEVEL: 'warn', ...env }),
-  });
-  const keep = (b: Buffer) => (output = (output + b.toString('utf8')).slice(-20_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const base = `http://127.0.0.1:${httpPort}`;
-  const p: ServerProcess = { child, base, token: '', api: new LoanetClient(base, undefined), output: () => output };
-  o.onSpawn?.(p);
-  await waitFor(
-    `${name} answering`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited: ${output}`);
-      return fetch(`${base}/api/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-    },
-    120_000,
-    200,
-  );
-  await waitFor(
-    `the admin logging in to ${name}`,
-    async () => {
-      const r = await fetch(`${base}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-      });
-      if (r.status === 200) p.token = ((await r.json()) as { token: string }).token;
-      return p.token !== '';
-    },
-    30_000,
-    100,
-  );
-  p.api = new LoanetClient(base, p.token);
-  return p;
 }
 
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {

@@ -30,7 +30,7 @@ import { haveTools } from '../helpers/require-tool.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
 import { admin, testDatabaseUrl } from '../helpers/store.ts';
-import { type ServerProcess, startServerProcess } from '../helpers/cluster.ts';
+import { type ServerProcess, startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const canRun =
@@ -227,10 +227,7 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
   afterAll(async () => {
     if (beat) clearInterval(beat);
     for (const s of sites) await s.client?.endAsync().catch(() => undefined);
-    if (a && a.child.exitCode === null && a.child.signalCode === null) {
-      a.child.kill('SIGKILL');
-      await new Promise((r) => a.child.once('exit', r));
-    }
+    await stopServerProcesses();
     await b?.stop();
     await db?.end();
     await mosquitto?.stop('SIGKILL');

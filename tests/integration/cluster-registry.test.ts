@@ -20,7 +20,7 @@ import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, wr
 import { haveTools } from '../helpers/require-tool.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { admin, testDatabaseUrl } from '../helpers/store.ts';
-import { type ServerProcess, startServerProcess } from '../helpers/cluster.ts';
+import { type ServerProcess, startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const canRun =
@@ -123,10 +123,7 @@ describe.skipIf(!canRun)('two servers, one registry', () => {
   afterAll(async () => {
     if (reached.length > 0) console.log(`cluster-registry: a change on A reached B in\n  ${reached.join('\n  ')}`);
     await fleet?.stop();
-    if (a && a.child.exitCode === null && a.child.signalCode === null) {
-      a.child.kill('SIGKILL');
-      await new Promise((r) => a.child.once('exit', r));
-    }
+    await stopServerProcesses();
     await b?.stop();
     await mosquitto?.stop('SIGKILL');
     if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);

@@ -26,7 +26,7 @@ import { download, uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { admin, testDatabaseUrl } from '../helpers/store.ts';
-import { type ServerProcess, startServerProcess } from '../helpers/cluster.ts';
+import { type ServerProcess, startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const canRun =
@@ -155,10 +155,7 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
 
   afterAll(async () => {
     await fleet?.stop();
-    if (a && a.child.exitCode === null && a.child.signalCode === null) {
-      a.child.kill('SIGKILL');
-      await new Promise((r) => a.child.once('exit', r));
-    }
+    await stopServerProcesses();
     await b?.stop();
     await db?.end();
     await mosquitto?.stop('SIGKILL');

@@ -13,7 +13,7 @@
  * the same data folder; a real agent (the fleet runner's, playout engine on
  * a simulated amplifier) connected to Mosquitto throughout; a WebSocket voice.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -21,15 +21,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
-import { ADMIN_PASSWORD, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { defaultTestDialect } from '../helpers/store.ts';
 import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { listenAsSite, sinePcm, type Heard } from '../helpers/live.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import { startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 
 const haveMosquitto = haveTools('mosquitto');
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVER_PASSWORD = 'test-mqtt-server-password';
 const BAT_XAT = '2025.02683';
 const AUDIO_TOPIC = `la/${BAT_XAT}`;
@@ -39,47 +39,19 @@ let dataDir: string;
 let port: number;
 let mosquitto: RunningMosquitto | undefined;
 let child: ChildProcess | undefined;
-let childOutput = '';
 let t: TestServer | undefined;
 let fleet: FleetRunner | undefined;
 let voice: WebSocket | undefined;
 const heard: Heard[] = [];
 
-/** The first server, as `npm start` runs it, on the external broker. */
-async function startChildServer(httpPort: number): Promise<{ base: string; token: string }> {
-  child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: serverProcessEnv(dataDir, {
-      NODE_NO_WARNINGS: '1',
-      LOANET_HTTP_PORT: String(httpPort),
-      LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`,
-      LOANET_MQTT_PASSWORD: SERVER_PASSWORD,
-      LOANET_LOG_LEVEL: 'warn',
-    }),
-  });
-  child.stdout!.on('data', (b: Buffer) => (childOutput += b.toString('utf8')));
-  child.stderr!.on('data', (b: Buffer) => (childOutput += b.toString('utf8')));
-  const base = `http://127.0.0.1:${httpPort}`;
-  await waitFor(
-    `the first server answering (output: ${childOutput.slice(-500)})`,
-    async () => {
-      if (child!.exitCode !== null) throw new Error(`the first server exited: ${childOutput}`);
-      return fetch(`${base}/api/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-    },
-    60_000,
-    200,
+/** The first server, as `npm start` runs it, on the external broker: answering, its admin logged in (server-process.ts). */
+async function startChildServer(): Promise<{ base: string; token: string }> {
+  const p = await startServerProcess(
+    dataDir,
+    { LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD },
+    { name: 'the first server', onSpawn: (sp) => (child = sp.child) },
   );
-  const login = await fetch(`${base}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-  });
-  return { base, token: ((await login.json()) as { token: string }).token };
+  return { base: p.base, token: p.token };
 }
 
 async function call(base: string, token: string, method: string, url: string, body?: string, contentType = 'application/json'): Promise<any> {
@@ -109,13 +81,13 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     for (const h of heard) await h.close().catch(() => {});
     await fleet?.stop().catch(() => {});
     await t?.stop().catch(() => {});
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await stopServerProcesses();
     await mosquitto?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('the next server ends the stream (server_restart; on PostgreSQL server_lost), clears its retained start, and the agent goes silent', async () => {
-    const first = await startChildServer(await freePort());
+    const first = await startChildServer();
     await call(first.base, first.token, 'POST', '/api/areas/import?version=2025', fs.readFileSync(LAO_CAI_2025, 'utf8'), 'text/csv');
     const listener = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Cụm loa thôn Nghe', kind: 'cluster', area: '02683' }))).credential as {
       siteId: string;

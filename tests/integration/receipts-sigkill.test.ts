@@ -17,11 +17,11 @@
  *
  * The server (acknowledged means stored): see the last describe block.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, importLaoCai2025, LAO_CAI_2025, serverProcessEnv, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { importLaoCai2025, LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { uploadTone } from '../helpers/media.ts';
 import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
@@ -32,8 +32,8 @@ import { holdsPlaylist as agentHoldsPlaylist, makeAgentSite, scheduleOnce, type 
 import { agentCli, stopAllProcesses, stopProcess } from '../helpers/process.ts';
 import { openStore } from '../../server/store/database.ts';
 import { serverDatabaseUrl } from '../helpers/suite-database.ts';
+import { startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const canRun = haveTools('ffmpeg');
 const COMMUNE = '02683';
 const BULLETIN_S = 2;
@@ -206,7 +206,6 @@ const SERVER_PASSWORD = 'test-mqtt-server-password';
 describe('receipts when the SERVER is SIGKILLed during a burst', () => {
   let burstDir: string;
   let child: ChildProcess | undefined;
-  let childOutput = '';
   let fleet: FleetRunner | undefined;
   let next: TestServer | undefined;
   let mosquitto: RunningMosquitto | undefined;
@@ -217,51 +216,19 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
   afterAll(async () => {
     await fleet?.stop().catch(() => {});
     await next?.stop().catch(() => {});
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await stopServerProcesses();
     await mosquitto?.stop();
     fs.rmSync(burstDir, { recursive: true, force: true });
   });
 
-  async function startServerProcess(dataDir: string, env: Record<string, string>): Promise<{ base: string; token: string }> {
-    const httpPort = await freePort();
-    childOutput = '';
-    child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: serverProcessEnv(dataDir, {
-        NODE_NO_WARNINGS: '1',
-        LOANET_HTTP_PORT: String(httpPort),
-        LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD,
-        LOANET_LOG_LEVEL: 'warn',
-        LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '50000',
-        LOANET_MQTT_CONNECT_BURST: '50000',
-        LOANET_MQTT_CONNECT_RATE: '50000',
-        ...env,
-      }),
-    });
-    child.stdout!.on('data', (b: Buffer) => (childOutput = (childOutput + b.toString('utf8')).slice(-20_000)));
-    child.stderr!.on('data', (b: Buffer) => (childOutput = (childOutput + b.toString('utf8')).slice(-20_000)));
-    const base = `http://127.0.0.1:${httpPort}`;
-    await waitFor(
-      'the server process answering',
-      async () => {
-        if (child!.exitCode !== null) throw new Error(`the server process exited: ${childOutput}`);
-        return fetch(`${base}/api/health`).then(
-          (r) => r.ok,
-          () => false,
-        );
-      },
-      60_000,
-      200,
+  /** The first server, as `npm start` runs it: answering, its admin logged in (server-process.ts). */
+  async function startFirstServer(dataDir: string, env: Record<string, string>): Promise<{ base: string; token: string }> {
+    const p = await startServerProcess(
+      dataDir,
+      { LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '50000', LOANET_MQTT_CONNECT_BURST: '50000', LOANET_MQTT_CONNECT_RATE: '50000', ...env },
+      { name: 'the first server', onSpawn: (sp) => (child = sp.child) },
     );
-    const login = await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-    });
-    // A refused login would surface later as a 401 on the first call, far from its cause: say it here.
-    if (login.status !== 200) throw new Error(`login to the server on ${base}: ${login.status} ${await login.text()}; its output: ${childOutput.slice(-3000)}`);
-    return { base, token: ((await login.json()) as { token: string }).token };
+    return { base: p.base, token: p.token };
   }
 
   async function call(base: string, token: string, method: string, url: string, body?: string, contentType = 'application/json'): Promise<any> {
@@ -382,7 +349,7 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
   it('embedded broker: what the agents took as acknowledged is in the store at the moment of the kill', async () => {
     const dataDir = path.join(burstDir, 'embedded');
     const mqttPort = await freePort();
-    const first = await startServerProcess(dataDir, { LOANET_MQTT_PORT: String(mqttPort), LOANET_MQTT_HOST: '127.0.0.1' });
+    const first = await startFirstServer(dataDir, { LOANET_MQTT_PORT: String(mqttPort), LOANET_MQTT_HOST: '127.0.0.1' });
     const burst = await burstAndKill(first, mqttPort, BURSTS.embedded);
     const { ackedAtKill, at } = burst;
 
@@ -412,7 +379,7 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
       fs.mkdirSync(confDir, { recursive: true });
       writeMosquittoBootstrap(confDir, { port, serverUser: 'loanet_server', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 100 });
       mosquitto = await startMosquitto(confDir, { port });
-      const first = await startServerProcess(dataDir, { LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
+      const first = await startFirstServer(dataDir, { LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
       const burst = await burstAndKill(first, port, BURSTS.external, async () => {
         // The files an operator installs, as loanet serves them; then SIGHUP, and wait until a site may log in.
         const probe = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Đầu dò', kind: 'cluster', area: COMMUNE }))).credential as {

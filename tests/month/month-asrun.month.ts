@@ -54,7 +54,7 @@ import { UNSPECIFIED_REASON } from '../../server/reports/model.ts';
 import { hoursOf, lineAirtimeMs } from '../../server/reports/report-model.ts';
 import { HEADER_ROW } from '../../server/reports/xlsx.ts';
 import { wallTimeToEpoch } from '../../server/time/zone.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/cluster.ts';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { ffmpeg } from '../helpers/media.ts';
 import { type Proc, startProcess, stopAllProcesses, stopProcess } from '../helpers/process.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir, waitFor } from '../helpers/server.ts';
