@@ -228,18 +228,33 @@ describe.skipIf(!canRun)('live streams (server)', () => {
     ws.on('message', (d, binary) => !binary && msgs.push(JSON.parse(d.toString())));
     const started = await waitFor('started', () => msgs.find((m) => m.type === 'started'));
     expect(started.stream.source).toMatchObject({ kind: 'browser', format: 'webm' });
-    // MediaRecorder hands out chunks every few hundred ms.
+    // MediaRecorder hands out a chunk every few hundred ms, in real time: 250 ms of a 32 kb/s voice is ~1,000 bytes.
+    // A live voice cannot wait, so the server keeps at most 200 ms of it queued: chunks that a busy machine delivers
+    // in a burst lose their oldest audio (by design), and how much of the 2 s comes through depends on the load.
+    // What must hold on any machine: audio comes through, and it is the voice's 1 kHz tone.
     const bytes = fs.readFileSync(webm);
-    for (let i = 0; i < bytes.length; i += 4000) {
-      ws.send(bytes.subarray(i, i + 4000));
-      await new Promise((res) => setTimeout(res, 50));
-    }
-    await waitFor('webm voice frames', () => a.frames.filter((f) => f.frame.streamId === started.stream.id).length >= 25, 15_000);
+    const sending = (async () => {
+      for (let i = 0; i < bytes.length && ws.readyState === ws.OPEN; i += 1000) {
+        ws.send(bytes.subarray(i, i + 1000));
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    })();
+    const heard = () => decodeFrames(a.frames.filter((f) => f.frame.streamId === started.stream.id).map((f) => f.frame));
+    // Each 20 ms packet that carries the tone (ffmpeg's sine: amplitude 1/8 of full scale, RMS ~2,900; silence is 0).
+    const voiced = (pcm: Int16Array) => {
+      const out: Int16Array[] = [];
+      for (let i = 0; i + 960 <= pcm.length; i += 960) if (rms(pcm, i, i + 960) > 1000) out.push(pcm.subarray(i, i + 960));
+      return out;
+    };
+    await waitFor('200 ms of the voice heard at the site', () => voiced(heard()).length >= 10, 20_000, 100);
+    await sending;
     ws.send(JSON.stringify({ type: 'stop' }));
     await waitFor('stopped', () => a.control.find((c) => c.msg.type === 'stream_stop' && c.msg.streamId === started.stream.id));
-    const pcm = decodeFrames(a.frames.filter((f) => f.frame.streamId === started.stream.id).map((f) => f.frame));
-    expect(dominantOf(pcm, [440, 1000])).toBe(1000);
-    expect(rms(pcm)).toBeGreaterThan(500);
+    const loud = voiced(heard());
+    const tone = new Int16Array(loud.length * 960);
+    loud.forEach((p, i) => tone.set(p, i * 960));
+    expect(dominantOf(tone, [440, 1000])).toBe(1000);
+    expect(rms(tone)).toBeGreaterThan(2000);
     ws.terminate();
     await a.close();
   }, 30_000);
