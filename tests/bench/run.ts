@@ -58,6 +58,7 @@ import { runReconnectAfterOutageBench } from './reconnect-after-outage.ts';
 import { runDataUsageBench } from './data-usage.ts';
 import { runLiveFramingBench } from './live-framing.ts';
 import { runFailoverBench } from './failover.ts';
+import { runResponseSerializersBench } from './response-serializers.ts';
 import { stopAll } from './lib/proc.ts';
 import { inStackPool, removeTempDirs, shareStacks, stopSharedStacks } from './lib/stack.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
@@ -101,6 +102,8 @@ const SCENARIOS: Scenario[] = [
   { name: 'live-framing', run: runLiveFramingBench, lane: 'own' },
   // Its own server: the streams' delays adapt to the links the server has measured, which must be only these.
   { name: 'live-jitter', run: runLiveJitterBench, lane: 'own' },
+  // Its own server, stopped before it measures: the heap figures are this process's.
+  { name: 'response-serializers', run: runResponseSerializersBench, lane: 'own' },
 ];
 
 /**
