@@ -20,8 +20,8 @@
  * NotifyAccess=all so it accepts them from the unit's other processes;
  * systemd-notify waits until the manager has read the message unless given
  * --no-block (bookworm's, 252, does), so none is lost to the child exiting
- * before systemd could tell which unit it belonged to). One at a time: a ping due while
- * the previous child still runs is skipped, not queued.
+ * before systemd could tell which unit it belonged to). One at a time, in order: a ping due
+ * while an earlier notification is still on its way is skipped, not queued.
  *
  * Outside systemd (no NOTIFY_SOCKET) nothing is sent and nothing is spawned.
  */
@@ -118,7 +118,9 @@ export class SystemdNotifier {
   private readonly send: NotifySender;
   private readonly log: SystemdNotifierOptions['log'];
   private timer: NodeJS.Timeout | undefined;
-  private inFlight = false;
+  /** Notifications made and not yet delivered (or failed), and the last of them: the next goes after it. */
+  private queued = 0;
+  private tail: Promise<void> = Promise.resolve();
   private withheld = false;
   /** Pings sent and withheld: for tests and the log. */
   readonly stats = { pings: 0, withheld: 0, failed: 0 };
@@ -155,7 +157,7 @@ export class SystemdNotifier {
       return;
     }
     this.withheld = false;
-    if (this.inFlight) return;
+    if (this.queued > 0) return;
     this.stats.pings++;
     this.notify(['WATCHDOG=1'], 'WATCHDOG');
   }
@@ -177,15 +179,21 @@ export class SystemdNotifier {
     if (this.enabled) this.notify(['STOPPING=1'], 'STOPPING');
   }
 
+  /**
+   * Sent one after the other, in the order made: each is a child process, and two started at once may reach
+   * systemd in either order. A start extension that arrived after the next one would replace it: "trying again
+   * in 300 s" undone by the older "enrolling" (30 s), and systemd would kill a board that was only waiting.
+   */
   private notify(assignments: string[], what: string): void {
-    this.inFlight = true;
-    this.send(assignments)
+    this.queued++;
+    this.tail = this.tail
+      .then(() => this.send(assignments))
       .catch((e: unknown) => {
         this.stats.failed++;
         this.log.warn(`systemd ${what} notification failed: ${(e as Error).message}`);
       })
       .finally(() => {
-        this.inFlight = false;
+        this.queued--;
       });
   }
 }

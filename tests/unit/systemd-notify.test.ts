@@ -93,6 +93,33 @@ describe('SystemdNotifier', () => {
     ]);
   });
 
+  it('sends each notification after the one before has been delivered, in the order made (a slow child never lets an older word overtake a newer one)', async () => {
+    const releases: Array<() => void> = [];
+    const sent: string[][] = [];
+    const n = new SystemdNotifier({
+      env: { NOTIFY_SOCKET: '/run/x' },
+      pid: 7,
+      send: (a) => {
+        sent.push([...a]);
+        return new Promise<void>((r) => releases.push(r));
+      },
+      ...quiet(),
+    });
+    const settle = () => new Promise<void>((r) => setImmediate(r));
+    n.starting('enrolling with /boot/loanet-enrol.txt', 30_000);
+    n.starting('enrolment: cannot reach http://x; trying again in 300 s', 330_000);
+    n.ready('site lc-01', new WatchdogGate(HB), () => sample(0));
+    await settle();
+    expect(sent.map((a) => a[0])).toEqual(['EXTEND_TIMEOUT_USEC=30000000']);
+    releases.shift()!();
+    await settle();
+    expect(sent.map((a) => a[0])).toEqual(['EXTEND_TIMEOUT_USEC=30000000', 'EXTEND_TIMEOUT_USEC=330000000']);
+    releases.shift()!();
+    await settle();
+    expect(sent.at(-1)).toEqual(['READY=1', 'STATUS=site lc-01']);
+    releases.shift()!();
+  });
+
   it('says READY with a status, pings while alive, withholds (saying why once) while hung, and says STOPPING', async () => {
     const sent: string[][] = [];
     const { lines, log } = quiet();
@@ -136,6 +163,7 @@ describe('SystemdNotifier', () => {
     const gate = new WatchdogGate(HB);
     n.ready('s', gate, () => sample(0));
     n.tick(gate, sample(1, { heartbeatsSent: 1 }));
+    await new Promise<void>((r) => setImmediate(r));
     expect(sent).toEqual([['READY=1', 'STATUS=s']]);
     release();
     await new Promise<void>((r) => setImmediate(r));
