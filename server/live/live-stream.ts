@@ -159,7 +159,10 @@ export class LiveStream {
   push(chunk: Buffer): void {
     if (this.closed) return;
     this.queue.push(chunk);
-    if (this.o.paced && !this.paused && this.queue.levelMs > this.highWaterMs) {
+    // Asked again at every chunk above the mark, not only when crossing it: a source that reads on though asked
+    // to wait (a child swapped in by a reconnect, a pause that found no source yet) is asked again at once.
+    // Pausing a paused source costs nothing.
+    if (this.o.paced && this.queue.levelMs > this.highWaterMs) {
       this.paused = true;
       this.source?.pause();
     }

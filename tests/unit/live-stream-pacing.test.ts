@@ -66,15 +66,18 @@ describe('LiveStream pacing', () => {
     expect(calls).toEqual([]);
     s.start(source);
     expect(calls).toEqual(['pause']);
+    // A source that reads on all the same (a child swapped in by a reconnect) is asked again at its next chunk.
+    s.push(sinePcm(440, 100));
+    expect(calls).toEqual(['pause', 'pause']);
     // It reads on only once the queue has drained below the low-water mark.
-    for (let t = 20; t <= 11_980; t += 20) {
+    for (let t = 20; t <= 12_080; t += 20) {
       now = T0 + t;
       s.tick();
     }
-    expect(calls).toEqual(['pause']);
-    now = T0 + 12_020;
+    expect(calls).toEqual(['pause', 'pause']);
+    now = T0 + 12_120;
     s.tick();
-    expect(calls).toEqual(['pause', 'resume']);
+    expect(calls).toEqual(['pause', 'pause', 'resume']);
     s.finish();
   });
 
