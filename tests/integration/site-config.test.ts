@@ -123,15 +123,19 @@ async function siteStatus(
   return (await t.api('GET', `/api/sites/${id}`)).body.status;
 }
 
-/** Waits until the board's heartbeat says it holds the revision the server delivers; returns that revision. */
-async function applied(id: string, what: string): Promise<number> {
+/**
+ * Waits until the board's heartbeat says it holds the revision the server delivers, that revision at least
+ * `atLeast`; returns it. A change through the API makes the new revision after its answer (the site's
+ * configuration follows the registry's event): until then board and server still agree on the old one.
+ */
+async function applied(id: string, what: string, atLeast = 1): Promise<number> {
   return waitFor(
     `${id} to report ${what}`,
     async () => {
       const held = (await siteStatus(id))?.telemetry?.config;
       // Under load the server may not have made the site's configuration yet: keep polling, do not fail.
       const want = delivering(id);
-      return held && want && held.revision === want.revision && held.hash === want.hash ? held.revision : undefined;
+      return held && want && want.revision >= atLeast && held.revision === want.revision && held.hash === want.hash ? held.revision : undefined;
     },
     30_000,
     100,
@@ -212,7 +216,7 @@ describe.skipIf(!canRun)('the server configures the site', () => {
   it("moved to another commune through the API, with no local change: it follows the new commune's alerts and no longer hears the old one's", async () => {
     const moved = await t.api('PATCH', `/api/sites/${board.id}`, { area: NEW_COMMUNE });
     expect(moved.status, JSON.stringify(moved.body)).toBe(200);
-    expect(await applied(board.id, 'the configuration of its new commune')).toBe(2);
+    expect(await applied(board.id, 'the configuration of its new commune', 2)).toBe(2);
     const newKey = await channelsOf(NEW_COMMUNE);
     const kept = (await readStateFile(path.join(board.stateDir, SITE_CONFIG_FILE), 'site configuration', () => {})).value as SiteConfigMessage;
     expect(kept.areaChannels[0]).toBe(newKey);
@@ -256,7 +260,7 @@ describe.skipIf(!canRun)('the server configures the site', () => {
     await t.restart();
     // The revision survived the server's restart: same content, same revision, not 1 again.
     expect(expected(board.id).revision).toBe(2);
-    await applied(board.id, 'revision 2 after the server restarted');
+    await applied(board.id, 'revision 2 after the server restarted', 2);
     const before = heardFrames();
     const again = await alert(NEW_COMMUNE, 'Lũ quét (sau khi khởi động lại)');
     await completedAt(again, board, agent);
