@@ -23,7 +23,8 @@ export default defineConfig({
     // With LOANET_TEST_DATABASE_URL (npm run test:postgres) test servers store in PostgreSQL: one database per data folder, dropped at the end.
     globalSetup: ['./tests/helpers/console-build.ts', './tests/helpers/suite-database.ts'],
     // Property tests draw the same cases in every CI run (see the file).
-    setupFiles: ['./tests/helpers/fast-check-seed.ts'],
+    // After each file, the data folders the helpers made for its test servers are removed.
+    setupFiles: ['./tests/helpers/fast-check-seed.ts', './tests/helpers/temp-dirs-cleanup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration tests open real sockets and SQLite files; forks keep them apart.

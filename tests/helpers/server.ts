@@ -9,6 +9,7 @@ import path from 'node:path';
 import { loadConfig, type ServerConfig } from '../../server/config.ts';
 import { serverDatabaseUrl } from './suite-database.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
+import { removeAfterFile } from './temp-dirs.ts';
 
 export const ADMIN_PASSWORD = 'test-admin-password';
 export const LAO_CAI_2025 = path.resolve(import.meta.dirname, '../../server/registry/vn-admin/lao-cai-2025.csv');
@@ -36,8 +37,11 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+/** A new folder under the system's temp folder, removed after the test file (temp-dirs.ts). */
 export function tempDir(prefix = 'loanet-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  removeAfterFile(dir);
+  return dir;
 }
 
 /**
