@@ -19,14 +19,13 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../tools/api-client.ts';
 import type { EngineEvent } from '../../edge-agent/playout/engine.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 import { defaultTestDialect } from '../helpers/store.ts';
 import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { listenAsSite, sinePcm, type Heard } from '../helpers/live.ts';
 import { haveTools } from '../helpers/require-tool.ts';
-import { startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
+import { type ServerProcess, startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 
 const haveMosquitto = haveTools('mosquitto');
 
@@ -45,24 +44,12 @@ let voice: WebSocket | undefined;
 const heard: Heard[] = [];
 
 /** The first server, as `npm start` runs it, on the external broker: answering, its admin logged in (server-process.ts). */
-async function startChildServer(): Promise<{ base: string; token: string }> {
-  const p = await startServerProcess(
+async function startChildServer(): Promise<ServerProcess> {
+  return startServerProcess(
     dataDir,
     { LOANET_MQTT_URL: `mqtt://127.0.0.1:${port}`, LOANET_MQTT_PASSWORD: SERVER_PASSWORD },
     { name: 'the first server', onSpawn: (sp) => (child = sp.child) },
   );
-  return { base: p.base, token: p.token };
-}
-
-async function call(base: string, token: string, method: string, url: string, body?: string, contentType = 'application/json'): Promise<any> {
-  const res = await fetch(`${base}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
-    ...(body !== undefined ? { body } : {}),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text.startsWith('{') ? JSON.parse(text) : text;
 }
 
 const mqttUrl = () => `mqtt://127.0.0.1:${port}`;
@@ -88,13 +75,11 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
 
   it('the next server ends the stream (server_restart; on PostgreSQL server_lost), clears its retained start, and the agent goes silent', async () => {
     const first = await startChildServer();
-    await call(first.base, first.token, 'POST', '/api/areas/import?version=2025', fs.readFileSync(LAO_CAI_2025, 'utf8'), 'text/csv');
-    const listener = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Cụm loa thôn Nghe', kind: 'cluster', area: '02683' }))).credential as {
-      siteId: string;
-      secret: string;
-    };
+    await first.api.request('POST', '/api/areas/import?version=2025', fs.readFileSync(LAO_CAI_2025, 'utf8'), 'text/csv');
+    const listener = (await first.api.post<{ credential: { siteId: string; secret: string } }>('/api/sites', { name: 'Cụm loa thôn Nghe', kind: 'cluster', area: '02683' }))
+      .credential;
     fleet = new FleetRunner({
-      api: new LoanetClient(first.base, first.token),
+      api: first.api,
       mqtt: { host: '127.0.0.1', port },
       sites: 1,
       heartbeatS: 2,
@@ -104,7 +89,7 @@ describe.skipIf(!haveMosquitto)('a live stream across a server crash, with an ex
     });
     const prepared = await fleet.prepare();
     // The files an operator installs, as loanet serves them; then SIGHUP.
-    for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(dir, f), await call(first.base, first.token, 'GET', `/api/broker/mosquitto/${f}`));
+    for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(dir, f), await first.api.get<string>(`/api/broker/mosquitto/${f}`));
     process.kill(mosquitto!.child.pid!, 'SIGHUP');
     await waitForBrokerLogin(port, { id: listener.siteId, secret: listener.secret }, { what: 'mosquitto knows the sites', timeoutMs: 10_000 });
     await fleet.start(prepared);

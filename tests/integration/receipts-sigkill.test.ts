@@ -25,14 +25,13 @@ import { importLaoCai2025, LAO_CAI_2025, startTestServer, tempDir, waitFor, type
 import { uploadTone } from '../helpers/media.ts';
 import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
-import { LoanetClient } from '../../tools/api-client.ts';
 import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { holdsPlaylist as agentHoldsPlaylist, makeAgentSite, scheduleOnce, type AgentSite } from '../helpers/agent-site.ts';
 import { agentCli, stopAllProcesses, stopProcess } from '../helpers/process.ts';
 import { openStore } from '../../server/store/database.ts';
 import { serverDatabaseUrl } from '../helpers/suite-database.ts';
-import { startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
+import { type ServerProcess, startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 
 const canRun = haveTools('ffmpeg');
 const COMMUNE = '02683';
@@ -222,24 +221,12 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
   });
 
   /** The first server, as `npm start` runs it: answering, its admin logged in (server-process.ts). */
-  async function startFirstServer(dataDir: string, env: Record<string, string>): Promise<{ base: string; token: string }> {
-    const p = await startServerProcess(
+  async function startFirstServer(dataDir: string, env: Record<string, string>): Promise<ServerProcess> {
+    return startServerProcess(
       dataDir,
       { LOANET_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '50000', LOANET_MQTT_CONNECT_BURST: '50000', LOANET_MQTT_CONNECT_RATE: '50000', ...env },
       { name: 'the first server', onSpawn: (sp) => (child = sp.child) },
     );
-    return { base: p.base, token: p.token };
-  }
-
-  async function call(base: string, token: string, method: string, url: string, body?: string, contentType = 'application/json'): Promise<any> {
-    const res = await fetch(`${base}${url}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
-      ...(body !== undefined ? { body } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-    return text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text;
   }
 
   function receiptOf(siteId: string, n: number, at: number): AsRunEvent {
@@ -282,15 +269,15 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
    * Answers what the agents took as acknowledged at the kill, and everything recorded.
    */
   async function burstAndKill(
-    first: { base: string; token: string },
+    first: ServerProcess,
     mqttPort: number,
     burst: { sites: number; perSite: number; journalResend?: { ackTimeoutMs: number; retry: { baseMs: number; capMs: number } } },
     beforeFleet?: () => Promise<void>,
   ): Promise<{ ackedAtKill: Set<string>; recorded: Map<string, AsRunEvent[]>; at: number; total: number }> {
     const total = burst.sites * burst.perSite;
-    await call(first.base, first.token, 'POST', '/api/areas/import?version=2025', fs.readFileSync(LAO_CAI_2025, 'utf8'), 'text/csv');
+    await first.api.request('POST', '/api/areas/import?version=2025', fs.readFileSync(LAO_CAI_2025, 'utf8'), 'text/csv');
     fleet = new FleetRunner({
-      api: new LoanetClient(first.base, first.token),
+      api: first.api,
       mqtt: { host: '127.0.0.1', port: mqttPort },
       sites: burst.sites,
       heartbeatS: 2,
@@ -382,11 +369,8 @@ describe('receipts when the SERVER is SIGKILLed during a burst', () => {
       const first = await startFirstServer(dataDir, { LOANET_MQTT_URL: mqttUrl, LOANET_MQTT_PASSWORD: SERVER_PASSWORD });
       const burst = await burstAndKill(first, port, BURSTS.external, async () => {
         // The files an operator installs, as loanet serves them; then SIGHUP, and wait until a site may log in.
-        const probe = (await call(first.base, first.token, 'POST', '/api/sites', JSON.stringify({ name: 'Đầu dò', kind: 'cluster', area: COMMUNE }))).credential as {
-          siteId: string;
-          secret: string;
-        };
-        for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(confDir, f), await call(first.base, first.token, 'GET', `/api/broker/mosquitto/${f}`));
+        const probe = (await first.api.post<{ credential: { siteId: string; secret: string } }>('/api/sites', { name: 'Đầu dò', kind: 'cluster', area: COMMUNE })).credential;
+        for (const f of ['passwd', 'acl']) fs.writeFileSync(path.join(confDir, f), await first.api.get<string>(`/api/broker/mosquitto/${f}`));
         process.kill(mosquitto!.child.pid!, 'SIGHUP');
         await waitForBrokerLogin(port, { id: probe.siteId, secret: probe.secret }, { what: 'mosquitto knows the sites', timeoutMs: 20_000, everyMs: 200 });
       });
