@@ -24,10 +24,11 @@ import { loadProfile, type DeviceProfile } from '../hardware/profiles.ts';
 import { SimDevice, type FaultSpec } from './device.ts';
 import { DeviceServer, createDevicePair } from './device-server.ts';
 import { SimulatedLink, type LinkMode } from './link.ts';
-import { planFleet, pickFaulty, type CommuneInfo, type PlannedSite } from './fleet-plan.ts';
+import { planFleet, pickFaulty, type CommuneInfo, type PlannedSite, type PlannedVillage } from './fleet-plan.ts';
 import { liveReceiverBehind, type LiveAudioLink } from './live-link.ts';
 import { ApiError, type LoanetClient } from '../tools/api-client.ts';
 import { simulatedPlayout } from './fleet-playout.ts';
+import { csvDocument } from '../server/csv.ts';
 
 export interface FleetRunnerOptions {
   api: LoanetClient;
@@ -180,21 +181,10 @@ export class FleetRunner {
     const plan = planFleet(communes, this.opts.sites, this.opts.idPrefix ?? 'sim');
 
     const villages = new Set((await api.get<{ areas: AreaView[] }>('/api/areas?level=village')).areas.map((a) => a.key));
-    let createdVillages = 0;
-    for (const s of plan) {
-      if (!s.village || villages.has(s.area)) continue;
-      await api.post('/api/areas', {
-        code: s.village.code,
-        name: s.village.name,
-        level: 'village',
-        kind: 'thôn',
-        parent: s.village.parentKey,
-        lat: s.village.lat,
-        lon: s.village.lon,
-      });
-      villages.add(s.area);
-      createdVillages++;
-    }
+    const createdVillages = await importVillages(
+      api,
+      plan.flatMap((s) => (s.village && !villages.has(s.area) ? [s.village] : [])),
+    );
 
     await this.loadAreas();
     const saved = this.readCredentials();
@@ -571,4 +561,36 @@ export { ApiError };
 /** A site clock `errorMs` off real time, on the monotonic time base (what the agent and its sink share). */
 function skewedClock(errorMs: number): { now(): number } {
   return { now: () => monotonicEpochMs() + errorMs };
+}
+
+/** Villages per import request: one transaction each, so a large province does not hold the store for one long write. */
+const VILLAGES_PER_IMPORT = 5000;
+
+/**
+ * Registers the simulated villages through the area import (loanet's own
+ * CSV layout), as a province loads its village list: a request per
+ * VILLAGES_PER_IMPORT villages of one structure version, where one
+ * `POST /api/areas` each would re-read the whole area tree per village (30k
+ * villages took hours). Answers how many were created.
+ */
+async function importVillages(api: LoanetClient, villages: readonly PlannedVillage[]): Promise<number> {
+  const byVersion = new Map<string, PlannedVillage[]>();
+  for (const v of villages) {
+    const version = v.parentKey.slice(0, v.parentKey.indexOf('.'));
+    let list = byVersion.get(version);
+    if (!list) byVersion.set(version, (list = []));
+    list.push(v);
+  }
+  let created = 0;
+  for (const [version, list] of byVersion) {
+    for (let i = 0; i < list.length; i += VILLAGES_PER_IMPORT) {
+      const csv = csvDocument(
+        ['code', 'name', 'level', 'parent_code', 'kind', 'lat', 'lon'],
+        list.slice(i, i + VILLAGES_PER_IMPORT).map((v) => [v.code, v.name, 'village', v.parentKey.slice(version.length + 1), 'thôn', v.lat, v.lon]),
+      );
+      const r = await api.request<{ created: number }>('POST', `/api/areas/import?version=${encodeURIComponent(version)}`, csv, 'text/csv');
+      created += r.created;
+    }
+  }
+  return created;
 }
