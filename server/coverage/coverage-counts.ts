@@ -13,7 +13,11 @@
  *
  * Sites are also kept in one set per condition, so the lists a request
  * returns (failing and unverified sites) are gathered from the sites in those
- * conditions, not from every site.
+ * conditions, not from every site; and, once asked for, in list order
+ * (Vietnamese name, then site id), kept until a site joins or leaves the
+ * condition or one of its sites is renamed or moved. A province answer then
+ * reads the first `limit` of 15,000 unverified sites instead of sorting them
+ * all per request (36 of the 40 ms a request took at 30,000 sites).
  *
  * A site whose area is not in the index (retired or unknown) is remembered but
  * counted nowhere, as in coverageOf.
@@ -34,6 +38,16 @@ export interface CountedSite {
   obs?: SiteObservation;
 }
 
+/** A site with its sort key, in a condition's list order. */
+interface OrderedSite {
+  site: CountedSite;
+  key: string;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const inListOrder = (a: OrderedSite, b: OrderedSite) => cmp(a.key, b.key) || cmp(a.site.siteId, b.site.siteId);
+const ordered = (site: CountedSite): OrderedSite => ({ site, key: vietnameseSortKey(site.name) });
+
 const COND_INDEX: Record<SiteCondition, number> = { operational: 0, degraded: 1, faulty: 2, offline: 3, unverified: 4 };
 /** Village status: 0 covered, 1 failing (clusters, none operational), 2 without cluster. */
 type VillageStatus = 0 | 1 | 2;
@@ -53,6 +67,10 @@ export class CoverageCounts {
   private readonly vil: Int32Array;
   private readonly clusters: Int32Array;
   private readonly opClusters: Int32Array;
+  /** Per condition, its recorded sites in list order; dropped when a site of it is added, removed, renamed or moved. */
+  private readonly listOrder: Partial<Record<SiteCondition, OrderedSite[]>> = {};
+  /** Inside withConditions: the sites replaced, by id, with their recorded entry. */
+  private readonly recorded = new Map<string, CountedSite>();
 
   constructor(readonly index: AreaIndex) {
     const n = index.size;
@@ -106,28 +124,24 @@ export class CoverageCounts {
    * counts keep mirroring the recorded verdicts, whatever `fn` throws.
    */
   withConditions<T>(overrides: ReadonlyArray<{ siteId: string; condition: SiteCondition }>, fn: () => T): T {
-    const undo: CountedSite[] = [];
+    if (this.recorded.size > 0) throw new Error('CoverageCounts.withConditions: already inside one');
     try {
       for (const o of overrides) {
         const prev = this.sites.get(o.siteId);
-        if (!prev || prev.condition === o.condition) continue;
-        undo.push(prev);
+        if (!prev || prev.condition === o.condition || this.recorded.has(o.siteId)) continue;
+        this.recorded.set(o.siteId, prev);
         this.upsert({ ...prev, condition: o.condition });
       }
       return fn();
     } finally {
-      for (let i = undo.length - 1; i >= 0; i--) this.upsert(undo[i]!);
+      for (const prev of [...this.recorded.values()].reverse()) this.upsert(prev);
+      this.recorded.clear();
     }
   }
 
   /** Every site, in no particular order. */
   all(): IterableIterator<CountedSite> {
     return this.sites.values();
-  }
-
-  /** Sites in a condition, in no particular order. */
-  *inCondition(condition: SiteCondition): Generator<CountedSite> {
-    for (const id of this.byCondition[condition]) yield this.sites.get(id)!;
   }
 
   /** Number of sites (anywhere, counted or not) in a condition. */
@@ -175,9 +189,63 @@ export class CoverageCounts {
     return this.opClusters[p]! > 0 ? 0 : this.clusters[p]! > 0 ? 1 : 2;
   }
 
+  /**
+   * The sites in `condition` (with any withConditions replacement) whose area
+   * is at preorder positions [start, end], in list order: at most `limit`.
+   * The recorded order is kept between calls; the few sites a replacement
+   * moved in are sorted apart and merged in.
+   */
+  sitesInRange(condition: SiteCondition, start: number, end: number, limit: number): CountedSite[] {
+    const out: CountedSite[] = [];
+    if (limit <= 0) return out;
+    const inRange = (s: CountedSite) => {
+      const p = this.index.tin(s.areaId);
+      return p !== undefined && p >= start && p <= end;
+    };
+    const base = this.recordedOrder(condition);
+    const movedIn: OrderedSite[] = [];
+    for (const id of this.recorded.keys()) {
+      const s = this.sites.get(id)!;
+      if (s.condition === condition && inRange(s)) movedIn.push(ordered(s));
+    }
+    movedIn.sort(inListOrder);
+    let i = 0;
+    let j = 0;
+    while (out.length < limit && (i < base.length || j < movedIn.length)) {
+      const b = base[i];
+      if (b && (this.recorded.has(b.site.siteId) || !inRange(b.site))) {
+        i++; // replaced (it is in another condition now), or elsewhere in the tree
+        continue;
+      }
+      const m = movedIn[j];
+      if (b && (!m || inListOrder(b, m) <= 0)) {
+        out.push(b.site);
+        i++;
+      } else {
+        out.push(m!.site);
+        j++;
+      }
+    }
+    return out;
+  }
+
+  /** The recorded sites of a condition in list order, sorted once until they change. */
+  private recordedOrder(condition: SiteCondition): readonly OrderedSite[] {
+    const kept = this.listOrder[condition];
+    if (kept) return kept;
+    const list: OrderedSite[] = [];
+    for (const id of this.byCondition[condition]) if (!this.recorded.has(id)) list.push(ordered(this.sites.get(id)!));
+    for (const prev of this.recorded.values()) if (prev.condition === condition) list.push(ordered(prev));
+    list.sort(inListOrder);
+    this.listOrder[condition] = list;
+    return list;
+  }
+
   private apply(site: CountedSite, sign: 1 | -1): void {
     if (sign > 0) this.byCondition[site.condition].add(site.siteId);
     else this.byCondition[site.condition].delete(site.siteId);
+    // A replacement inside withConditions leaves the recorded order as it is: sitesInRange accounts for it.
+    if (this.recorded.size === 0) delete this.listOrder[site.condition];
     const pos = this.index.tin(site.areaId);
     if (pos === undefined) return;
     const k = COND_INDEX[site.condition];
@@ -224,19 +292,6 @@ export function timeOverrides(counts: CoverageCounts, now: number, policy: Cover
 /** Order of failing sites: worst first (as in coverageOf). */
 const FAIL_ORDER: readonly SiteCondition[] = ['offline', 'faulty', 'degraded'];
 
-const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/** The sites of one condition in positions [start, end], by name (Vietnamese order), then siteId. */
-function sitesInRange(counts: CoverageCounts, condition: SiteCondition, start: number, end: number): CountedSite[] {
-  const keyed: Array<{ s: CountedSite; k: string }> = [];
-  for (const s of counts.inCondition(condition)) {
-    const p = counts.index.tin(s.areaId);
-    if (p !== undefined && p >= start && p <= end) keyed.push({ s, k: vietnameseSortKey(s.name) });
-  }
-  keyed.sort((a, b) => cmp(a.k, b.k) || cmp(a.s.siteId, b.s.siteId));
-  return keyed.map((x) => x.s);
-}
-
 export interface BoundedCoverageReport extends CoverageReport {
   failingTotal: number;
   unverifiedTotal: number;
@@ -263,8 +318,7 @@ export function coverageFromCounts(counts: CoverageCounts, rootKey: string, now:
   for (const condition of FAIL_ORDER) {
     if (failing.length >= limit) break;
     if (head[condition] === 0) continue;
-    for (const s of sitesInRange(counts, condition, start, end)) {
-      if (failing.length >= limit) break;
+    for (const s of counts.sitesInRange(condition, start, end, limit - failing.length)) {
       const v = verdictOf(s.siteId);
       failing.push({ siteId: s.siteId, condition, reasons: v.reasons, name: s.name, areaKey: index.order[index.tin(s.areaId)!]!.key });
     }
@@ -272,8 +326,7 @@ export function coverageFromCounts(counts: CoverageCounts, rootKey: string, now:
 
   const unverifiedSites: CoverageReport['unverifiedSites'] = [];
   if (limit > 0 && head.unverified > 0) {
-    for (const s of sitesInRange(counts, 'unverified', start, end)) {
-      if (unverifiedSites.length >= limit) break;
+    for (const s of counts.sitesInRange('unverified', start, end, limit)) {
       unverifiedSites.push({ siteId: s.siteId, name: s.name, areaKey: index.order[index.tin(s.areaId)!]!.key });
     }
   }

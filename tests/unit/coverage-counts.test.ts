@@ -113,7 +113,9 @@ describe('CoverageCounts', () => {
     c.upsert(site('a', 'cluster', V1, 'offline'));
     const k = c.countsAt(index.tin(P.id)!);
     expect([k.operational, k.offline, k.villagesCovered, k.villagesFailing, k.villagesWithoutCluster]).toEqual([0, 1, 0, 1, 4]);
-    expect([...c.inCondition('offline')].map((s) => s.siteId)).toEqual(['a']);
+    const all = index.size - 1;
+    expect(c.sitesInRange('offline', 0, all, 10).map((s) => s.siteId)).toEqual(['a']);
+    expect(c.sitesInRange('operational', 0, all, 10)).toEqual([]);
     expect(c.countIn('operational')).toBe(0);
   });
 
@@ -201,7 +203,7 @@ describe('CoverageCounts', () => {
     expectSameAsRecompute(c, sites, P.key, 2);
   });
 
-  it('after any sequence of adds, moves, condition changes and removals the counts equal a full recompute', () => {
+  it('after any sequence of adds, moves, renames, condition changes and removals the counts and lists equal a full recompute', () => {
     const areas = [...NODES, { id: RETIRED_AREA } as AreaNode];
     const op = fc.oneof(
       fc.record({
@@ -213,12 +215,19 @@ describe('CoverageCounts', () => {
         name: fc.constantFrom('Ấp', 'Bình', 'an', 'Ă', 'Đồng 2', 'Đồng 10'),
       }),
       fc.record({ t: fc.constant('remove' as const), i: fc.integer({ min: 0, max: 11 }) }),
+      // A report between changes: the list order kept from it must follow the changes after it.
+      fc.record({ t: fc.constant('report' as const), area: fc.integer({ min: 0, max: NODES.length - 1 }), limit: fc.integer({ min: 0, max: 6 }) }),
     );
+    const replacement = fc.array(fc.record({ i: fc.integer({ min: 0, max: 11 }), condition: fc.constantFrom(...SITE_CONDITIONS) }), { maxLength: 5 });
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 0, max: 6 }), (ops, limit) => {
+      fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 0, max: 6 }), replacement, (ops, limit, replaced) => {
         const c = new CoverageCounts(index);
         const sites = new Map<string, CountedSite>();
         for (const o of ops) {
+          if (o.t === 'report') {
+            expectSameAsRecompute(c, sites, NODES[o.area]!.key, o.limit);
+            continue;
+          }
           const siteId = `s${o.i}`;
           if (o.t === 'remove') {
             c.remove(siteId);
@@ -231,6 +240,16 @@ describe('CoverageCounts', () => {
         }
         for (const n of NODES) expectSameAsRecompute(c, sites, n.key);
         expectSameAsRecompute(c, sites, P.key, limit);
+        // Conditions replaced for one answer (what time alone changed): the answer of those conditions, then the recorded ones again.
+        const overrides = replaced.filter((r) => sites.has(`s${r.i}`)).map((r) => ({ siteId: `s${r.i}`, condition: r.condition }));
+        const during = new Map(sites);
+        for (const o of overrides)
+          if (!new Set(overrides.slice(0, overrides.indexOf(o)).map((x) => x.siteId)).has(o.siteId)) during.set(o.siteId, { ...during.get(o.siteId)!, condition: o.condition });
+        c.withConditions(overrides, () => {
+          for (const n of NODES) expectSameAsRecompute(c, during, n.key);
+          expectSameAsRecompute(c, during, P.key, limit);
+        });
+        for (const n of NODES) expectSameAsRecompute(c, sites, n.key);
         const all = new Set<AreaLevel>(['province', 'district', 'commune', 'village']);
         expect(snapshotRowsFromCounts(c, NOW, all)).toEqual(snapshotFull([...sites.values()], all));
         // Built at once from the final sites: the same counts.
