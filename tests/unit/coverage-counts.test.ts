@@ -218,7 +218,11 @@ describe('CoverageCounts', () => {
       // A report between changes: the list order kept from it must follow the changes after it.
       fc.record({ t: fc.constant('report' as const), area: fc.integer({ min: 0, max: NODES.length - 1 }), limit: fc.integer({ min: 0, max: 6 }) }),
     );
-    const replacement = fc.array(fc.record({ i: fc.integer({ min: 0, max: 11 }), condition: fc.constantFrom(...SITE_CONDITIONS) }), { maxLength: 5 });
+    // One replacement per site at most, as timeOverrides gives them.
+    const replacement = fc.uniqueArray(fc.record({ i: fc.integer({ min: 0, max: 11 }), condition: fc.constantFrom(...SITE_CONDITIONS) }), {
+      maxLength: 5,
+      selector: (r) => r.i,
+    });
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 0, max: 6 }), replacement, (ops, limit, replaced) => {
         const c = new CoverageCounts(index);
@@ -243,8 +247,7 @@ describe('CoverageCounts', () => {
         // Conditions replaced for one answer (what time alone changed): the answer of those conditions, then the recorded ones again.
         const overrides = replaced.filter((r) => sites.has(`s${r.i}`)).map((r) => ({ siteId: `s${r.i}`, condition: r.condition }));
         const during = new Map(sites);
-        for (const o of overrides)
-          if (!new Set(overrides.slice(0, overrides.indexOf(o)).map((x) => x.siteId)).has(o.siteId)) during.set(o.siteId, { ...during.get(o.siteId)!, condition: o.condition });
+        for (const o of overrides) during.set(o.siteId, { ...during.get(o.siteId)!, condition: o.condition });
         c.withConditions(overrides, () => {
           for (const n of NODES) expectSameAsRecompute(c, during, n.key);
           expectSameAsRecompute(c, during, P.key, limit);
