@@ -61,7 +61,12 @@ export function isValidAreaKey(key: string): boolean {
 
 export function siteTopic(siteId: string, channel: SiteChannel): string {
   if (!isValidSiteId(siteId)) throw new Error(`invalid site id "${siteId}": use a-z, 0-9 and -`);
-  return `${TOPIC_ROOT}/sites/${siteId}/${channel}`;
+  return siteTopicWith(siteId, channel);
+}
+
+/** A site topic with `placeholder` where the id goes, unchecked: for a broker's ACL patterns (Mosquitto's `%u`). */
+export function siteTopicWith(placeholder: string, channel: SiteChannel): string {
+  return `${TOPIC_ROOT}/sites/${placeholder}/${channel}`;
 }
 
 /** The root of the area audio channels: short, since every live message carries it (see above). */

@@ -1,14 +1,25 @@
 /**
  * Who may publish and subscribe to what: one pure function, used by the
  * embedded broker's hooks and the EMQX authorization hook, and (through
- * `sitePublications`/`siteSubscriptions`) to generate Mosquitto's ACL file.
+ * `SITE_TOPIC_PATTERNS` and `areaSubscriptions`) to generate Mosquitto's ACL
+ * file.
  *
  * A site publishes only its own state, telemetry, events and clock requests,
  * and subscribes only to its own command, time (clock response), playlist and
  * ack (what the server stored) topics and the audio and control channels of
  * its area and every ancestor area. No wildcards for sites: a site never needs to hear another.
  */
-import { AUDIO_TOPIC_ROOT, TOPIC_ROOT, AREA_CHANNELS, areaTopic, parseTopic, siteTopic, SITE_DOWNLINK_CHANNELS, SITE_UPLINK_CHANNELS } from '../../protocol/index.ts';
+import {
+  AUDIO_TOPIC_ROOT,
+  TOPIC_ROOT,
+  AREA_CHANNELS,
+  areaTopic,
+  parseTopic,
+  siteTopic,
+  siteTopicWith,
+  SITE_DOWNLINK_CHANNELS,
+  SITE_UPLINK_CHANNELS,
+} from '../../protocol/index.ts';
 
 export type Actor = { kind: 'site'; siteId: string; areaKeys: readonly string[] } | { kind: 'server' };
 export type AclAction = 'publish' | 'subscribe';
@@ -48,12 +59,17 @@ function siteSubscribe(actor: { siteId: string; areaKeys: readonly string[] }, f
   return { allow: false, reason: `site ${actor.siteId} may not subscribe to ${filter}` };
 }
 
-/** The exact topics a site may publish on (for generated broker ACL files). */
-export function sitePublications(siteId: string): string[] {
-  return SITE_UPLINK_CHANNELS.map((c) => siteTopic(siteId, c));
-}
+/**
+ * A site's own topics with `%u` for the site id: the same rule for every
+ * site, for a broker that substitutes the client's username (a site logs in
+ * with its id), as Mosquitto's `pattern` lines do.
+ */
+export const SITE_TOPIC_PATTERNS: { publish: readonly string[]; subscribe: readonly string[] } = {
+  publish: SITE_UPLINK_CHANNELS.map((c) => siteTopicWith('%u', c)),
+  subscribe: SITE_DOWNLINK_CHANNELS.map((c) => siteTopicWith('%u', c)),
+};
 
-/** The exact topics a site may subscribe to (for generated broker ACL files). */
-export function siteSubscriptions(siteId: string, areaKeys: readonly string[]): string[] {
-  return [...SITE_DOWNLINK_CHANNELS.map((c) => siteTopic(siteId, c)), ...areaKeys.flatMap((k) => AREA_CHANNELS.map((c) => areaTopic(k, c)))];
+/** The area channels (audio and control) of a site's area and its ancestors: what differs from site to site. */
+export function areaSubscriptions(areaKeys: readonly string[]): string[] {
+  return areaKeys.flatMap((k) => AREA_CHANNELS.map((c) => areaTopic(k, c)));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authorize, siteSubscriptions, type Actor } from '../../server/fleet/acl.ts';
+import { areaSubscriptions, authorize, SITE_TOPIC_PATTERNS, type Actor } from '../../server/fleet/acl.ts';
 import { areaAudioTopic, siteTopic } from '../../protocol/index.ts';
 
 const site: Actor = { kind: 'site', siteId: 'sim-02683-v01', areaKeys: ['2025.02683-01', '2025.02683', '2025.15'] };
@@ -39,7 +39,9 @@ describe('ACL: what a site may publish', () => {
 
 describe('ACL: what a site may subscribe to', () => {
   it('its own command, time, playlist, ack, config and update topics and the audio and control channels of its area and every ancestor', () => {
-    expect(siteSubscriptions('sim-02683-v01', [])).toEqual([
+    // What a broker substituting the username (the site id) for %u makes of the patterns.
+    const own = (patterns: readonly string[]) => patterns.map((p) => p.replace('%u', 'sim-02683-v01'));
+    expect(own(SITE_TOPIC_PATTERNS.subscribe)).toEqual([
       siteTopic('sim-02683-v01', 'cmd'),
       siteTopic('sim-02683-v01', 'time'),
       siteTopic('sim-02683-v01', 'playlist'),
@@ -47,8 +49,11 @@ describe('ACL: what a site may subscribe to', () => {
       siteTopic('sim-02683-v01', 'config'),
       siteTopic('sim-02683-v01', 'update'),
     ]);
-    expect(siteSubscriptions('sim-02683-v01', ['2025.02683'])).toContain('loanet/v1/areas/2025.02683/control');
-    for (const t of siteSubscriptions('sim-02683-v01', site.kind === 'site' ? site.areaKeys : [])) expect(authorize(site, 'subscribe', t), t).toEqual({ allow: true });
+    expect(areaSubscriptions(['2025.02683'])).toEqual(['la/2025.02683', 'loanet/v1/areas/2025.02683/control']);
+    for (const t of [...own(SITE_TOPIC_PATTERNS.subscribe), ...areaSubscriptions(site.kind === 'site' ? site.areaKeys : [])]) {
+      expect(authorize(site, 'subscribe', t), t).toEqual({ allow: true });
+    }
+    for (const t of own(SITE_TOPIC_PATTERNS.publish)) expect(authorize(site, 'publish', t), t).toEqual({ allow: true });
   });
   it("not another site's commands, another area's audio, or any wildcard", () => {
     for (const filter of [

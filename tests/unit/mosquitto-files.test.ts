@@ -85,14 +85,18 @@ describe('the Mosquitto password file', () => {
 describe('the Mosquitto ACL file', () => {
   const text = mosquittoAclFile([CLUSTER, STATION], 'loanet_server', AT);
   const sections = new Map<string, string[]>();
+  const patterns: string[] = [];
   let current = '';
   for (const line of text.split('\n')) {
     if (line.startsWith('user ')) sections.set((current = line.slice(5)), []);
+    else if (line.startsWith('pattern ')) patterns.push(line);
     else if (line.startsWith('topic ')) {
       expect(current, 'no topic line before the first user (anonymous)').not.toBe('');
       sections.get(current)!.push(line);
     }
   }
+  /** What Mosquitto makes of the file for one user: its own lines and every pattern with %u as its username. */
+  const rulesOf = (user: string) => [...patterns.map((p) => p.replace(/^pattern /, 'topic ').replace('%u', user)), ...(sections.get(user) ?? [])];
 
   it('gives the server readwrite on loanet/v1/# and la/#', () => {
     expect(sections.get('loanet_server')).toEqual(['topic readwrite loanet/v1/#', 'topic readwrite la/#']);
@@ -107,7 +111,7 @@ describe('the Mosquitto ACL file', () => {
   });
 
   it("lets a site write its own uplink topics and read its cmd, time, playlist, ack, config and update topics and its area and ancestors' audio and control, nothing else", () => {
-    expect(sections.get('sim-02683-v01')).toEqual([
+    expect(rulesOf('sim-02683-v01')).toEqual([
       'topic write loanet/v1/sites/sim-02683-v01/state',
       'topic write loanet/v1/sites/sim-02683-v01/telemetry',
       'topic write loanet/v1/sites/sim-02683-v01/event',
@@ -127,10 +131,20 @@ describe('the Mosquitto ACL file', () => {
     ]);
   });
 
+  it("lists under a site's user only its area channels; its own topics are one set of patterns for every site", () => {
+    expect(sections.get('sim-02683-v01')).toHaveLength(6);
+    expect(patterns).toHaveLength(10);
+    expect(
+      mosquittoAclFile([CLUSTER, STATION, OLD], 'loanet_server', AT)
+        .split('\n')
+        .filter((l) => l.startsWith('pattern ')),
+    ).toEqual(patterns);
+  });
+
   it('agrees with the pure ACL the embedded broker enforces', () => {
     for (const s of [CLUSTER, STATION]) {
       const actor = { kind: 'site' as const, siteId: s.siteId, areaKeys: s.areaKeys };
-      for (const line of sections.get(s.siteId)!) {
+      for (const line of rulesOf(s.siteId)) {
         const [, access, topic] = line.split(' ') as [string, 'write' | 'read', string];
         expect(authorize(actor, access === 'write' ? 'publish' : 'subscribe', topic), line).toEqual({ allow: true });
       }
