@@ -80,7 +80,7 @@ const FULL: Sizes = {
   rates: [500, 1000, 2000, 4000, 8000, 12_000, 16_000, 22_000, 30_000, 40_000],
   // 15,000 at 15 s = 1,000 heartbeats/s = 30,000 at 30 s; 4 heartbeat periods.
   // rampLimitS: measure with whatever has connected by then (the embedded broker's ramp slows down as it fills: docs/BENCHMARKS.md).
-  x10: { registered: 30_000, connected: 15_000, heartbeatS: 15, settleS: 15, windowS: 60, queries: 50, rampLimitS: Number(process.env.LOANET_BENCH_X10_RAMP_S ?? 300) },
+  x10: { registered: 30_000, connected: 15_000, heartbeatS: 15, settleS: 15, windowS: 60, queries: 200, rampLimitS: Number(process.env.LOANET_BENCH_X10_RAMP_S ?? 300) },
 };
 // Quick: a smoke run. Heartbeats every 1 s so that a 2 s window sees some (an agent's first
 // periodic beat comes 75-100% of an interval after it connects).
@@ -187,6 +187,11 @@ async function coverageQueries(
 async function provinceX10(big: Province, broker: BrokerKind, x: NonNullable<Sizes['x10']>, earlier: readonly BenchResult[], log: (s: string) => void): Promise<BenchResult> {
   log(`heartbeat-ingest [${broker}]: province ×10: ${big.sites.length} sites registered, starting server${broker === 'mosquitto' ? ' and Mosquitto' : ''}`);
   const stack = await startStack(big, broker);
+  if (stack.mosquittoFiles) {
+    log(
+      `heartbeat-ingest [${broker}]: Mosquitto read loanet's files (ACL ${(stack.mosquittoFiles.aclBytes / 1024 / 1024).toFixed(1)} MiB) in ${stack.mosquittoFiles.reloadS.toFixed(1)} s after SIGHUP`,
+    );
+  }
   let fleet: Tracked | undefined;
   try {
     await sleep(5000);
@@ -262,6 +267,7 @@ async function provinceX10(big: Province, broker: BrokerKind, x: NonNullable<Siz
       coverageSites: q.cov.sites,
       sitesOnline: q.cov.operational + q.cov.degraded + q.cov.faulty,
       rejected: a1.rejected - a0.rejected,
+      ...(stack.mosquittoFiles ? { mosquittoReloadS: stack.mosquittoFiles.reloadS, mosquittoAclKiB: stack.mosquittoFiles.aclBytes / 1024 } : {}),
     };
     if (at3k) figures.serverRssPerConnVs3kKiB = ((serverRss - at3k.figures.serverRssMiB!) * 1024) / (connected - (at3k.params.sites as number));
     log(

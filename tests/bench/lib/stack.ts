@@ -52,6 +52,8 @@ export interface Stack {
   dir: string;
   /** The fleet runner's credentials file, pointing at this server. */
   credentialsFile: string;
+  /** On Mosquitto: seconds from the SIGHUP with loanet's files to a site's first accepted login, and the ACL file's size. */
+  mosquittoFiles?: { reloadS: number; aclBytes: number };
   /** Stops the server (and Mosquitto) and removes its folder; a shared stack's does nothing (see shareStacks). */
   stop(): Promise<void>;
   stopForReal(): Promise<void>;
@@ -245,6 +247,7 @@ async function startOwnStack(p: Province, broker: BrokerKind, env: Record<string
   let mosquitto: Tracked | undefined;
   let mosquittoPort = 0;
   let started: Awaited<ReturnType<typeof startServerProcess>> | undefined;
+  let mosquittoFiles: Stack['mosquittoFiles'];
   try {
     if (broker === 'mosquitto') {
       if (!HAVE_MOSQUITTO) throw new Error(`${MOSQUITTO} is missing (apt-get install mosquitto)`);
@@ -263,10 +266,12 @@ async function startOwnStack(p: Province, broker: BrokerKind, env: Record<string
       const acl = await started.api.request<string>('GET', '/api/broker/mosquitto/acl');
       fs.writeFileSync(path.join(dir, 'passwd'), passwd);
       fs.writeFileSync(path.join(dir, 'acl'), acl);
+      const sighupAt = performance.now();
       process.kill(mosquitto!.pid, 'SIGHUP');
       const probe = p.sites[0]!;
-      // Mosquitto reloads the password file on SIGHUP: seconds for 30,000 sites.
+      // Mosquitto reloads both files on SIGHUP, serving nobody meanwhile: seconds for 30,000 sites.
       await waitFor('mosquitto knows the sites', () => canConnect(port, probe.id, probe.secret), Math.max(15_000, p.sites.length * 4), 100);
+      mosquittoFiles = { reloadS: (performance.now() - sighupAt) / 1000, aclBytes: Buffer.byteLength(acl) };
     }
     const credentialsFile = path.join(dir, 'credentials.json');
     fs.writeFileSync(credentialsFile, JSON.stringify({ server: started.baseUrl, sites: Object.fromEntries(p.sites.map((s) => [s.id, s.secret])) }), { mode: 0o600 });
@@ -286,6 +291,7 @@ async function startOwnStack(p: Province, broker: BrokerKind, env: Record<string
       mosquitto,
       dir,
       credentialsFile,
+      ...(mosquittoFiles ? { mosquittoFiles } : {}),
       stop: stopForReal,
       stopForReal,
     };
