@@ -216,10 +216,10 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
     directory: async () =>
       new SiteDirectory(
         coverage.areaIndex(),
-        (await registrySites()).map((s) => ({
+        (await sites.placements()).map((s) => ({
           siteId: s.id,
           areaId: s.areaId,
-          retired: s.retiredAt !== null,
+          retired: s.retired,
           canPlayParts: fleet.features(s.id).includes(PLAYLIST_PARTS_FEATURE),
         })),
       ),

@@ -212,6 +212,17 @@ export class SiteRepository {
   }
 
   /**
+   * Where every site is, retired ones included, and nothing else: what the
+   * playlist distributor resolves its targets against at each refresh. Three
+   * columns, no join: at 30,000 sites the full `list()` read holds the event
+   * loop ~150 ms on SQLite (one synchronous read), this a fraction of it.
+   */
+  async placements(): Promise<Array<{ id: string; areaId: number; retired: boolean }>> {
+    const rows = await this.db.selectFrom('sites').select(['id', 'area_id', 'retired_at']).execute();
+    return rows.map((r) => ({ id: r.id, areaId: r.area_id, retired: r.retired_at !== null }));
+  }
+
+  /**
    * Register a site and issue its first credential. The credential's scrypt
    * hash is computed on libuv's thread pool, so registering sites does not
    * hold the event loop; the checks run again after it, in the transaction

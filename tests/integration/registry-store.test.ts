@@ -151,6 +151,11 @@ describe.each(storeDialects())('the registry on %s', (dialect) => {
       await sites.retire('bx-a');
       expect(await ids({})).toEqual(['02683-cl1', '02683-st1']);
       expect(await ids({ includeRetired: true })).toEqual(['02683-cl1', '02683-st1', 'bx-a']);
+      // Where each site is, for the playlist distributor: the same sites as the full list, retired ones marked.
+      const full = await sites.list({ includeRetired: true });
+      const placed = (await sites.placements()).sort((x, y) => (x.id < y.id ? -1 : 1));
+      expect(placed).toEqual(full.map((s) => ({ id: s.id, areaId: s.areaId, retired: s.retiredAt !== null })));
+      expect(placed.find((p) => p.id === 'bx-a')?.retired).toBe(true);
     });
 
     it('refuse a retired area, a bad or taken id; an update moves a site, and a retired site stays retired', async () => {
