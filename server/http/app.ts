@@ -4,7 +4,7 @@
  * shape, OpenAPI at /docs), then each feature's routes (its routes.ts), whose
  * TypeBox schemas give validation, serialisation and OpenAPI from one source.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError, LogController } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -44,7 +44,9 @@ export interface AppLogging {
 
 export async function buildApp(ctx: AppDeps, routes: readonly FastifyPluginAsync[], opts: AppLogging = {}): Promise<App> {
   const app = Fastify({
-    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance, disableRequestLogging: !opts.accessLog } : { logger: opts.logger ?? false }),
+    ...(opts.loggerInstance
+      ? { loggerInstance: opts.loggerInstance, logController: new LogController({ disableRequestLogging: !opts.accessLog }) }
+      : { logger: opts.logger ?? false }),
     bodyLimit: 1024 * 1024,
     // req.ip is the TCP peer unless LOANET_TRUST_PROXY names the proxy in front:
     // a client's own X-Forwarded-For must not choose the address it is limited by.
