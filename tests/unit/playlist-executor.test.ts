@@ -104,8 +104,11 @@ function setup(dir?: string, gate?: () => 'ok' | 'hold') {
     prepareAheadMs: 5000,
     ...(gate ? { clock: { state: () => ({ synced: gate() === 'ok', offsetMs: 0, uncertaintyMs: 2.5, stepPending: false }), gate, check: () => {}, confirm: async () => {} } } : {}),
   });
+  made.push({ journal, executor });
   return { engine, cache, journal, executor, opened };
 }
+/** Every executor and journal `setup` made: each test's are stopped and closed after it, so no file handle outlives its test. */
+const made: Array<{ journal: ReceiptJournal; executor: PlaylistExecutor }> = [];
 
 /**
  * A first run on `dir` that held a@1 (a minute on) and b@1 (13 h on) and was killed before a@1: a@1 is the
@@ -125,7 +128,11 @@ async function killedBeforeMissed(dir: string): Promise<number> {
 beforeEach(() => {
   vi.useFakeTimers({ now: T0 });
 });
-afterEach(() => {
+afterEach(async () => {
+  for (const { journal, executor } of made.splice(0)) {
+    executor.stop();
+    await journal.close();
+  }
   vi.useRealTimers();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
