@@ -39,6 +39,7 @@ import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } 
 import { ffmpeg, uploadFile } from '../helpers/media.ts';
 import { haveTools, type ToolCheck } from '../helpers/require-tool.ts';
 import { NOTIFY_LISTENER_SCRIPT } from '../helpers/systemd-notify-listener.ts';
+import { expectHeardOnceInOrder } from '../helpers/heard.ts';
 
 const COMMUNE = '02683';
 const BULLETIN_S = 2;
@@ -284,18 +285,16 @@ describe.skipIf(!canRun)('the amd64 package, unpacked into a temporary root', ()
           status: string;
           source: string;
         }>;
-        return l.some((x) => x.status === 'played') ? l : undefined;
+        return l.some((x) => x.status === 'played' || x.status === 'late') ? l : undefined;
       },
       at - Date.now() + 30_000,
       200,
     );
-    expect(lines).toEqual([expect.objectContaining({ entryId, status: 'played', source: 'agent' })]);
-    expect(
-      device
-        .playedAudio()
-        .runs.filter((r) => r.heardFrames > 0)
-        .map((r) => r.heardFrames),
-    ).toEqual([FRAMES]);
+    // Played whole from its cache. On a loaded machine its start may miss the 100 ms mark (late), and a starved
+    // agent may leave a gap inside it: timing, which the timing group and the playout bench hold, not this test.
+    expect(lines).toEqual([expect.objectContaining({ entryId, source: 'agent' })]);
+    expect(['played', 'late']).toContain(lines[0]!.status);
+    expectHeardOnceInOrder(device.playedAudio(), FRAMES);
   });
 
   it('plays an alert to its commune and the server sees it completed', async () => {
