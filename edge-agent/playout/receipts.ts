@@ -139,6 +139,8 @@ export class ReceiptJournal {
   private readonly sending: JournalSender;
   private counters = { sent: 0, refused: 0, duplicates: 0 };
   private opened = false;
+  /** close() was called: later writes open the file for themselves only. */
+  private closed = false;
 
   constructor(o: ReceiptJournalOptions = {}) {
     this.file = o.file;
@@ -343,11 +345,20 @@ export class ReceiptJournal {
     return this.writing;
   }
 
+  /**
+   * Stop sending and close the file, in the order of the writes. A record
+   * made after this (a bulletin that ends while the agent stops, an ack that
+   * was already on its way) is still written and fsync'ed, through a handle
+   * opened and closed for that one write: durable, and no handle is left open.
+   */
   async close(): Promise<void> {
     this.detach();
+    this.closed = true;
+    this.writing = this.writing.then(async () => {
+      await this.handle?.close().catch(() => {});
+      this.handle = undefined;
+    });
     await this.writing;
-    await this.handle?.close().catch(() => {});
-    this.handle = undefined;
   }
 
   // --------------------------------------------------------------- inside ----
@@ -396,6 +407,16 @@ export class ReceiptJournal {
     const text = `${encodeRecord(line)}\n`;
     this.writing = this.writing.then(async () => {
       try {
+        if (this.closed) {
+          const once = await open(this.file!, 'a');
+          try {
+            await once.write(text);
+            if (sync) await once.sync();
+          } finally {
+            await once.close();
+          }
+          return;
+        }
         if (!this.handle) this.handle = await open(this.file!, 'a');
         await this.handle.write(text);
         if (sync) await this.handle.sync();

@@ -237,6 +237,38 @@ describe('ReceiptJournal: acknowledged means stored', () => {
     await again.close();
   });
 
+  it('a receipt recorded while the agent stops is still on disk, and leaves no file handle open', async () => {
+    const file = journalFile();
+    // Open descriptors naming the journal (Linux): a handle left open is closed by the collector, which Node deprecates.
+    const handles = () =>
+      fs.existsSync('/proc/self/fd')
+        ? fs.readdirSync('/proc/self/fd').filter((fd) => {
+            try {
+              return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
+            } catch {
+              return false;
+            }
+          }).length
+        : 0;
+    const j = new ReceiptJournal({ file, now: () => T0 });
+    await j.open();
+    await j.markStarted('a@1', T0, 'v1');
+    const closing = j.close();
+    // The bulletin ends as the agent stops: its receipt comes after close() began, and an ack after it ended.
+    const recorded = j.record(receipt('a@1'));
+    await closing;
+    expect(await recorded).toBe(true);
+    j.acknowledge({ stored: ['r/a@1'] });
+    await j.flushed();
+    if (fs.existsSync('/proc/self/fd')) expect(handles()).toBe(0);
+    const again = new ReceiptJournal({ file, now: () => T0 });
+    await again.open();
+    expect(again.get('a@1')?.outcome).toBe('played');
+    expect(again.interrupted()).toEqual([]);
+    await again.close();
+    expect(handles()).toBe(0);
+  });
+
   it('compacts: acknowledged receipts older than the retention leave, unacknowledged ones stay whatever their age', async () => {
     const file = journalFile();
     const j = new ReceiptJournal({ file, compactLines: 3, retainMs: 1000, now: () => T0 + 10_000 });
