@@ -251,6 +251,7 @@ export interface ErrorParams {
   LOANET_DISK_LOW: { state: string; freeBytes: number; text: string };
   LOANET_DISK_FULL: { state?: string };
   LOANET_STORE_GONE: { file: string };
+  LOANET_DATABASE_DISK_FULL: Record<string, never>;
   LOANET_REQUEST_TIMEOUT: Text;
   LOANET_TOO_MANY_CONNECTIONS: Text;
   LOANET_INTERNAL: Record<string, never>;
@@ -494,6 +495,11 @@ export const ERROR_CATALOGUE: { readonly [C in ErrorCode]: ErrorSpec<ErrorParams
     status: 503,
     en: (p) =>
       `not saved: the database file ${p.file} was deleted or replaced while the server runs, so nothing more can be stored; an admin must stop loanet and restore the data folder`,
+  },
+  LOANET_DATABASE_DISK_FULL: {
+    status: 507,
+    en: () =>
+      "not saved: the database server's disk is full (PostgreSQL: no space left on device); nothing stored before was lost. Free space on the database server's disk (its data and WAL folders) and try again; the server's own data folder is not the one that is full",
   },
   LOANET_REQUEST_TIMEOUT: { status: 408, en: text },
   LOANET_TOO_MANY_CONNECTIONS: { status: 429, en: text },

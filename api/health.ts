@@ -32,7 +32,16 @@ export const Health = Type.Object({
       { description: "What the embedded MQTT broker refused since start, by reason; null with an external broker (see that broker's log)." },
     ),
   }),
-  store: Type.Object({ kind: Type.String(), up: Type.Boolean(), schemaVersion: Type.Number(), problem: Type.Optional(Type.String({ description: 'why the store is not up' })) }),
+  store: Type.Object({
+    kind: Type.String(),
+    up: Type.Boolean(),
+    schemaVersion: Type.Number(),
+    diskFullAt: Type.Union([Type.Number(), Type.Null()], {
+      description:
+        'when the database server last refused a write because its own disk is full (PostgreSQL only; epoch ms); null since start. Health is degraded for 5 minutes after it',
+    }),
+    problem: Type.Optional(Type.String({ description: 'why the store is not up, or cannot store now' })),
+  }),
   sites: Type.Object({ registered: Type.Number() }),
   disk: Type.Object(
     {

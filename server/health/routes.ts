@@ -8,6 +8,9 @@ import type { BrokerRefusals } from '../fleet/broker.ts';
 /** What these routes use of the server, and nothing else. */
 export type RouteDeps = Pick<ServerContext, 'broker' | 'store' | 'disk' | 'fleet' | 'now' | 'startedAt' | 'versions'>;
 
+/** How long health stays degraded after the database server refused a write for its full disk (none refused since: ok again). */
+const DATABASE_FULL_SHOWN_MS = 5 * 60_000;
+
 type RefusalKey = keyof BrokerRefusals;
 // The health answer (api/health.ts) names every refusal the broker counts (this assignment) and only those (the next).
 const described: Record<RefusalKey, string> = BROKER_REFUSALS;
@@ -43,7 +46,10 @@ export const healthRoutes =
         const disk = ctx.disk.status();
         const gone = ctx.disk.storeGone();
         if (gone !== null) storeUp = false;
-        const status = broker.up && storeUp && disk.state === 'ok' ? ('ok' as const) : ('degraded' as const);
+        // Reads still work on a database whose disk is full, so only its refusals tell: degraded while they are recent.
+        const dbFullAt = ctx.disk.lastDatabaseFullAt();
+        const dbFull = dbFullAt !== null && ctx.now() - dbFullAt < DATABASE_FULL_SHOWN_MS;
+        const status = broker.up && storeUp && !dbFull && disk.state === 'ok' ? ('ok' as const) : ('degraded' as const);
         if (!req.principal) return { status, more: 'sign in (bearer token or the console) for versions, broker, store, sites and disk' as const };
         return {
           status,
@@ -60,7 +66,12 @@ export const healthRoutes =
             kind: ctx.store.dialect,
             up: storeUp,
             schemaVersion: schema,
-            ...(gone !== null ? { problem: `the database file ${gone} was deleted or replaced while the server runs` } : {}),
+            diskFullAt: dbFullAt,
+            ...(gone !== null
+              ? { problem: `the database file ${gone} was deleted or replaced while the server runs` }
+              : dbFull
+                ? { problem: `the database server's disk is full: it refused a write at ${new Date(dbFullAt).toISOString()}; free space on the database server` }
+                : {}),
           },
           sites: { registered: ctx.fleet.observations().length },
           disk,

@@ -14,7 +14,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../context.ts';
 import { isErrorCode } from '../../api/error-catalogue.ts';
 import { Errors, LoanetError } from '../errors.ts';
-import { isStoreUnavailable } from '../store/failure.ts';
+import { isDatabaseDiskFull, isStoreUnavailable } from '../store/failure.ts';
 import { registerAuth } from './auth.ts';
 import { registerCompression } from './compress.ts';
 import { installConnectionGuards } from './connection-guards.ts';
@@ -121,6 +121,13 @@ export async function buildApp(ctx: AppDeps, routes: readonly FastifyPluginAsync
       // Name the limit: the route's own, else the server's (the content-type parsers of larger bodies set theirs on the route too).
       const limit = req.routeOptions.bodyLimit;
       return reply.status(413).send({ error: 'LOANET_BODY_TOO_LARGE', message: `body: larger than the ${limit} bytes this request accepts`, field: 'body', limit });
+    }
+    // The database server's own disk full (PostgreSQL): 507 naming that disk, not the data folder's, whose reserve stays.
+    if (isDatabaseDiskFull(err)) {
+      ctx.disk.noteDatabaseFull();
+      req.log.error({ err: err.message, code: err.code }, "the database server's disk is full: this write was refused and nothing of it kept");
+      const e = Errors.databaseDiskFull();
+      return reply.status(e.statusCode).send({ ...e.details, error: e.code, message: e.message, params: e.params });
     }
     // ENOSPC / SQLITE_FULL from any route: 507 saying what is full, not "internal error".
     const full = replyDiskFull(ctx.disk, err, reply);

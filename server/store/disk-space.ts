@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { DiskConfig } from '../config.ts';
 import { Errors, fail } from '../errors.ts';
 import type { Logger } from '../fleet/broker.ts';
+import { isDatabaseDiskFull, isDatabaseServerError } from './failure.ts';
 import { decideDisk, mb, refusalMessage, refuses, type DeferrableWrite, type DiskDecision, type DiskState } from './disk-policy.ts';
 
 export const RESERVE_FILE = 'disk-reserve';
@@ -46,9 +47,14 @@ const FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
 // What ffmpeg / espeak-ng print and SQLite says when the code is lost on the way.
 const FULL_TEXT = /no space left on device|disk quota exceeded|database or disk is full/i;
 
-/** ENOSPC, EDQUOT or SQLITE_FULL, on the error or any error it was caused by. */
+/**
+ * ENOSPC, EDQUOT or SQLITE_FULL, on the error or any error it was caused by:
+ * the data folder's disk. What a PostgreSQL server says of its own disk is not
+ * (failure.ts isDatabaseDiskFull): giving up the reserve here would not help it.
+ */
 export function isDiskFullError(e: unknown): boolean {
   for (let x: unknown = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    if (isDatabaseServerError(x)) return false;
     const code = (x as { code?: unknown }).code;
     if (typeof code === 'string' && FULL_CODES.has(code)) return true;
     const message = (x as { message?: unknown }).message;
@@ -63,6 +69,7 @@ export class DiskSpace {
   private last: DiskDecision | undefined;
   private totalBytes = 0;
   private lastFullAt: number | null = null;
+  private databaseFullAt: number | null = null;
   /** performance.now() of the last measurement (the server's `now` may be frozen in tests). */
   private measuredAt = -Infinity;
   private restoring: { done: Promise<void>; cancelled: boolean } | undefined;
@@ -194,12 +201,30 @@ export class DiskSpace {
     return refuses((this.last ?? this.check()).state, w);
   }
 
-  /** A write failed: when the disk was full, give up the reserve now and say so (true). */
+  /**
+   * A write failed: when the data folder's disk was full, give up the reserve
+   * now and say so (true). The database server's own full disk is remembered
+   * for health (databaseFullAt) and is not this one: false, the reserve kept.
+   */
   noteWriteFailure(err: unknown): boolean {
+    if (isDatabaseDiskFull(err)) {
+      this.noteDatabaseFull();
+      return false;
+    }
     if (!isDiskFullError(err)) return false;
     this.lastFullAt = this.now();
     this.check(true);
     return true;
+  }
+
+  /** The database server refused a write because its own disk is full (PostgreSQL 53100). */
+  noteDatabaseFull(): void {
+    this.databaseFullAt = this.now();
+  }
+
+  /** When the database server last refused a write for its full disk (epoch ms); null since start. */
+  lastDatabaseFullAt(): number | null {
+    return this.databaseFullAt;
   }
 
   status(): DiskStatus {

@@ -45,6 +45,26 @@ export function isStoreUnavailable(err: unknown): boolean {
   return isPostgresClientFailure(err);
 }
 
+/**
+ * The database server's own disk is full (PostgreSQL SQLSTATE 53100: a table,
+ * an index or a temporary file could not grow). Not the data folder's disk:
+ * the server's reserve there does not help, and what must be freed is on the
+ * database server.
+ */
+export function isDatabaseDiskFull(err: unknown): boolean {
+  return codeOf(err) === '53100';
+}
+
+/**
+ * An error the database server reported (pg's DatabaseError: a SQLSTATE and
+ * a severity), whatever its wording: a "No space left on device" in it is the
+ * database server's disk, not this machine's.
+ */
+export function isDatabaseServerError(err: unknown): boolean {
+  const code = codeOf(err);
+  return code !== undefined && isSqlState(code) && typeof (err as { severity?: unknown }).severity === 'string';
+}
+
 const codeOf = (err: unknown): string | undefined => {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;

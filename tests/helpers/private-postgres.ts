@@ -37,11 +37,12 @@ export interface PrivatePostgres {
   destroy(): Promise<void>;
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/** `under`: the folder its files go in (a tmpfs the test fills, say); the machine's temp folder by default. */
+export async function startPrivatePostgres(place: { under?: string } = {}): Promise<PrivatePostgres> {
   const bin = postgresBin();
   if (!bin) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql (apt-get install postgresql)');
   const asRoot = process.getuid?.() === 0;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loanet-pg-'));
+  const dir = fs.mkdtempSync(path.join(place.under ?? os.tmpdir(), 'loanet-pg-'));
   const data = path.join(dir, 'data');
   if (asRoot) await exec('chown', ['postgres:postgres', dir]);
   fs.chmodSync(dir, 0o755);

@@ -15,13 +15,12 @@
  *   receipt until the server, once space returns, stores and acknowledges it.
  * Needs root for mount (CI runs as root here); elsewhere it is skipped loudly.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeAlertControl, decodeEventAck, eventAckKey, siteTopic, type AlertStart, type AsRunEvent } from '../../protocol/index.ts';
+import { decodeAlertControl, eventAckKey, siteTopic, type AlertStart } from '../../protocol/index.ts';
 import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { type Cluster, fillDisk, freeOf, HANG_MS, listen, MB, mountTmpfs, receipt, report, TMPFS, timed, unmount } from '../helpers/full-disk.ts';
 import { libraryFiles, makeInputs, postMultipart, uploadFile } from '../helpers/media.ts';
 import { RESERVE_FILE } from '../../server/store/disk-space.ts';
 import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
@@ -29,114 +28,15 @@ import { startPlayoutFleet } from '../helpers/playout-fleet.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { sqliteOnly } from '../helpers/suite-database.ts';
 
-const MB = 1024 * 1024;
-
-/** A tmpfs of `sizeMb` at a fresh folder, or why not. */
-function mountTmpfs(sizeMb: number): { dir: string } | { why: string } {
-  const dir = tempDir('loanet-disk-full-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=0700`, 'tmpfs', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-    return { dir };
-  } catch (e) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    return { why: (e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message };
-  }
-}
-
-function unmount(dir: string): void {
-  execFileSync('umount', ['-l', dir]);
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-
 // The store's writes fail on the data folder's full tmpfs only when the store is that folder's SQLite file: a
 // PostgreSQL store keeps its files on the database server's disk, so receipts would be stored and acknowledged.
 const onSqlite = !sqliteOnly(
   "the data folder on a full tmpfs: SQLite_FULL from loanet.db and its WAL; a PostgreSQL store writes to the database server's own disk (a full PostgreSQL disk is not tested)",
 );
-const run =
-  onSqlite &&
-  haveTools('ffmpeg', 'espeak-ng', {
-    name: 'a tmpfs mount (a disk that can be filled)',
-    install: 'run the tests as root (CI does), or where mount -t tmpfs is allowed',
-    present: () => {
-      const probe = mountTmpfs(1);
-      if (!('dir' in probe)) return probe.why;
-      unmount(probe.dir);
-      return true;
-    },
-  });
-
-/** Write `file` until the kernel says ENOSPC (1 MiB, then 4 KiB steps): the disk is then full to the last block. */
-function fillDisk(file: string, leaveBytes = 0): void {
-  const fd = fs.openSync(file, 'a');
-  try {
-    for (const step of [MB, 4096]) {
-      const buf = Buffer.alloc(step, 0x55);
-      for (;;) {
-        if (leaveBytes > 0 && fs.statfsSync(path.dirname(file)).bavail * fs.statfsSync(path.dirname(file)).bsize - step < leaveBytes) break;
-        try {
-          fs.writeSync(fd, buf);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw e;
-        }
-      }
-    }
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-const freeOf = (dir: string) => {
-  const s = fs.statfsSync(dir);
-  return s.bavail * s.bsize;
-};
+const run = onSqlite && haveTools('ffmpeg', 'espeak-ng', TMPFS);
 
 /** The store's WAL emptied, as after a checkpoint: the next write needs new blocks, so a full disk cannot hide behind reused WAL pages. */
 const truncateWal = (t: TestServer) => t.server.ctx.store.sqlite!.pragma('wal_checkpoint(TRUNCATE)');
-
-/**
- * A refusal must not hang (say, behind SQLite's 5 s busy wait on a write that cannot succeed): how fast it came is
- * printed (a figure: on a busy machine any request may take seconds); HANG_MS only catches a hang, with the request named.
- */
-const HANG_MS = 30_000;
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ r: T; ms: number }> {
-  const t0 = performance.now();
-  const r = await fn();
-  return { r, ms: performance.now() - t0 };
-}
-
-interface Cluster {
-  client: MqttClient;
-  got: Array<{ topic: string; text: string }>;
-  /** Keys the server acknowledged as stored, and as refused for good (protocol/event-ack.ts). */
-  acked: Set<string>;
-  refused: Set<string>;
-}
-
-/** A cluster as a plain MQTT client: what arrives on its area control channels, and the acks of what it reported. */
-async function listen(t: TestServer, s: { siteId: string; secret: string }, channels: string[]): Promise<Cluster> {
-  const client = await mqtt.connectAsync(t.mqttUrl, { clientId: s.siteId, username: s.siteId, password: s.secret, protocolVersion: 4, reconnectPeriod: 0 });
-  const got: Array<{ topic: string; text: string }> = [];
-  const acked = new Set<string>();
-  const refused = new Set<string>();
-  const ackTopic = siteTopic(s.siteId, 'ack');
-  client.on('message', (topic, payload) => {
-    if (topic !== ackTopic) return void got.push({ topic, text: payload.toString('utf8') });
-    const d = decodeEventAck.decode(payload);
-    if (d.ok) for (const k of d.value.stored) acked.add(k);
-    if (d.ok) for (const r of d.value.refused ?? []) refused.add(r.key);
-  });
-  await client.subscribeAsync([...channels.map((k) => `loanet/v1/areas/${k}/control`), ackTopic], { qos: 1 });
-  return { client, got, acked, refused };
-}
-
-/** What the site's journal does: send each receipt (again) over QoS 1. */
-async function report(c: Cluster, siteId: string, receipts: AsRunEvent[]): Promise<void> {
-  for (const r of receipts) await c.client.publishAsync(siteTopic(siteId, 'event'), JSON.stringify(r), { qos: 1 });
-}
 
 const starts = (got: Array<{ text: string }>): AlertStart[] =>
   got.flatMap((m) => {
@@ -144,26 +44,6 @@ const starts = (got: Array<{ text: string }>): AlertStart[] =>
     const d = decodeAlertControl.decode(m.text);
     return d.ok && d.value.type === 'alert_start' ? [d.value] : [];
   });
-
-function receipt(siteId: string, i: number, at: number): AsRunEvent {
-  const scheduledAt = at - 60_000 + i * 1000;
-  return {
-    v: 1,
-    siteId,
-    at,
-    type: 'as_run',
-    entryId: `itm-disk@${scheduledAt}`,
-    kind: 'bulletin',
-    itemId: 'itm-disk',
-    mediaId: 'med-disk',
-    scheduledAt,
-    outcome: 'played',
-    startedAt: scheduledAt,
-    endedAt: scheduledAt + 900,
-    startErrorMs: 0,
-    frames: 45,
-  };
-}
 
 describe.skipIf(!run)('a full disk with the reserve (tmpfs of 32 MB, reserve 4 MB)', () => {
   let dir: string;

@@ -13,6 +13,7 @@ import { decodeEventAck, eventAckKey, siteTopic, type AsRunEvent } from '../../p
 import { importLaoCai2025, startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { sqliteOnly } from '../helpers/suite-database.ts';
+import { receipt as diskReceipt } from '../helpers/full-disk.ts';
 
 let t: TestServer;
 let client: MqttClient;
@@ -21,26 +22,7 @@ const acked = new Set<string>();
 let clockReplies = 0;
 const logged: string[] = [];
 
-function receipt(i: number): AsRunEvent {
-  const at = Date.now();
-  const scheduledAt = at - 60_000 + i * 1000;
-  return {
-    v: 1,
-    siteId: site.siteId,
-    at,
-    type: 'as_run',
-    entryId: `itm-gone@${scheduledAt}`,
-    kind: 'bulletin',
-    itemId: 'itm-gone',
-    mediaId: 'med-gone',
-    scheduledAt,
-    outcome: 'played',
-    startedAt: scheduledAt,
-    endedAt: scheduledAt + 900,
-    startErrorMs: 0,
-    frames: 45,
-  };
-}
+const receipt = (i: number): AsRunEvent => diskReceipt(site.siteId, i, Date.now(), 'gone');
 
 const why = 'the SQLite file deleted under the server (DiskSpace.storeGone watches loanet.db); a PostgreSQL store lives outside the data folder';
 

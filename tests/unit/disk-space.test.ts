@@ -105,6 +105,10 @@ describe('disk watch', () => {
     expect(isDiskFullError(new Error('wrapped', { cause: Object.assign(new Error('inner'), { code: 'SQLITE_FULL' }) }))).toBe(true);
     expect(isDiskFullError(new Error('ffmpeg could not encode: av_interleaved_write_frame(): No space left on device'))).toBe(true);
     expect(isDiskFullError(Object.assign(new Error('busy'), { code: 'SQLITE_BUSY' }))).toBe(false);
+    // The database server's disk, in its own words: not the data folder's (no reserve to give up for it).
+    const fromPostgres = Object.assign(new Error('could not extend file "base/5/16390": No space left on device'), { code: '53100', severity: 'ERROR' });
+    expect(isDiskFullError(fromPostgres)).toBe(false);
+    expect(isDiskFullError(new Error('transaction failed', { cause: fromPostgres }))).toBe(false);
     expect(isDiskFullError(new Error('not audio'))).toBe(false);
     expect(isDiskFullError(undefined)).toBe(false);
   });

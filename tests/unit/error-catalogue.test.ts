@@ -137,6 +137,7 @@ const SAMPLE: { [C in ErrorCode]: ErrorParams[C] } = {
   LOANET_DISK_LOW: { state: 'low', freeBytes: 1000, text: 'uploads and text to speech are paused' },
   LOANET_DISK_FULL: { state: 'full' },
   LOANET_STORE_GONE: { file: '/var/lib/loanet/loanet.db' },
+  LOANET_DATABASE_DISK_FULL: {},
   LOANET_REQUEST_TIMEOUT: { text: 'the request body did not arrive within 30 s' },
   LOANET_TOO_MANY_CONNECTIONS: { text: 'too many connections' },
   LOANET_INTERNAL: {},

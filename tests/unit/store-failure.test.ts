@@ -1,6 +1,6 @@
 /** Which errors come from the store, and which of those pass by themselves (server/store/failure.ts), pure. */
 import { describe, expect, it } from 'vitest';
-import { isStoreFailure, isStoreUnavailable } from '../../server/store/failure.ts';
+import { isDatabaseDiskFull, isDatabaseServerError, isStoreFailure, isStoreUnavailable } from '../../server/store/failure.ts';
 
 const pgError = (code: string, message = 'pg') => Object.assign(new Error(message), { code });
 
@@ -58,5 +58,28 @@ describe('isStoreUnavailable', () => {
     expect(isStoreUnavailable(pgError('23505', 'duplicate key value violates unique constraint'))).toBe(false);
     expect(isStoreUnavailable(new Error('alert alr-x is not known'))).toBe(false);
     expect(isStoreUnavailable(undefined)).toBe(false);
+  });
+});
+
+describe("the database server's own disk", () => {
+  // What pg's DatabaseError carries: the SQLSTATE and the severity the server sent.
+  const fromServer = (code: string, message: string) => Object.assign(pgError(code, message), { severity: 'ERROR' });
+
+  it('full is SQLSTATE 53100, whatever the words; not the data folder disk codes', () => {
+    expect(isDatabaseDiskFull(fromServer('53100', 'could not extend file "base/5/16390": No space left on device'))).toBe(true);
+    expect(isDatabaseDiskFull(fromServer('53100', 'could not write to file "base/pgsql_tmp/pgsql_tmp1.0": No space left on device'))).toBe(true);
+    expect(isDatabaseDiskFull(fromServer('53200', 'out of memory'))).toBe(false);
+    expect(isDatabaseDiskFull(pgError('SQLITE_FULL', 'database or disk is full'))).toBe(false);
+    expect(isDatabaseDiskFull(pgError('ENOSPC', 'no space left on device'))).toBe(false);
+    expect(isDatabaseDiskFull(undefined)).toBe(false);
+  });
+
+  it("an error the database server reported has a SQLSTATE and a severity; a local socket's or file's error has neither", () => {
+    expect(isDatabaseServerError(fromServer('53100', 'could not extend file: No space left on device'))).toBe(true);
+    expect(isDatabaseServerError(fromServer('23505', 'duplicate key value'))).toBe(true);
+    // EPIPE has five capitals too: without the severity it is this machine's.
+    expect(isDatabaseServerError(pgError('EPIPE', 'write EPIPE'))).toBe(false);
+    expect(isDatabaseServerError(pgError('ENOSPC', 'no space left on device'))).toBe(false);
+    expect(isDatabaseServerError(new Error('Connection terminated unexpectedly'))).toBe(false);
   });
 });

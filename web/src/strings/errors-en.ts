@@ -337,6 +337,8 @@ export const en: ErrorWords = {
   LOANET_DISK_FULL: () => "Not saved: the server's data disk is full; nothing stored before was lost. Retire old media and try again.",
   LOANET_STORE_GONE: () =>
     "Not saved: the server's database file was deleted or replaced while it runs, so nothing more can be stored. Ask an admin to stop loanet and restore the data folder.",
+  LOANET_DATABASE_DISK_FULL: () =>
+    "Not saved: the database server's disk is full; nothing stored before was lost. Ask an admin to free space on the database server, then try again.",
   LOANET_REQUEST_TIMEOUT: (p) => p.text,
   LOANET_TOO_MANY_CONNECTIONS: (p) => p.text,
   LOANET_INTERNAL: () => 'The server failed; try again, and tell an admin if it persists.',

@@ -398,6 +398,8 @@ export const vi: ErrorWords = {
   LOANET_DISK_FULL: () => 'Chưa lưu: ổ đĩa dữ liệu của máy chủ đã đầy; dữ liệu cũ không mất. Hãy gỡ bớt tệp âm thanh cũ rồi thử lại.',
   LOANET_STORE_GONE: () =>
     'Chưa lưu: tệp cơ sở dữ liệu của máy chủ đã bị xóa hoặc thay thế khi máy chủ đang chạy, nên không lưu được gì nữa. Hãy báo quản trị viên dừng loanet và khôi phục thư mục dữ liệu.',
+  LOANET_DATABASE_DISK_FULL: () =>
+    'Chưa lưu: ổ đĩa của máy chủ cơ sở dữ liệu đã đầy; dữ liệu cũ không mất. Hãy báo quản trị viên giải phóng dung lượng trên máy chủ cơ sở dữ liệu rồi thử lại.',
   LOANET_REQUEST_TIMEOUT: () => 'Dữ liệu gửi lên đến quá chậm; hãy thử lại.',
   LOANET_TOO_MANY_CONNECTIONS: () => 'Quá nhiều kết nối từ máy này; hãy thử lại sau.',
   LOANET_INTERNAL: () => 'Máy chủ gặp lỗi; hãy thử lại, nếu vẫn lỗi thì báo quản trị viên.',
