@@ -25,8 +25,9 @@ export default defineConfig({
     // Property tests draw the same cases in every CI run (see the file).
     // After each file, the data folders the helpers made for its test servers are removed.
     setupFiles: ['./tests/helpers/fast-check-seed.ts', './tests/helpers/temp-dirs-cleanup.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Deadlines that only bound a hang: under `npm run test:stress` an upload of three files through ffmpeg took over 60 s.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // Integration tests open real sockets and SQLite files; forks keep them apart.
     pool: 'forks',
     reporters: ['default', './tests/helpers/summary-reporter.ts'],

@@ -4,8 +4,12 @@
  * from server.ts so unit tests can wait without loading the server.
  */
 
-/** Poll until `fn` returns a truthy value or the timeout passes; fails with the last value seen. */
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+/**
+ * Poll until `fn` returns a truthy value or the timeout passes; fails with the last value seen.
+ * The default deadline is generous on purpose: under the stress load (two spinning processes beside three test
+ * files on two cores) text to speech took over 10 s, and a condition that comes late is not a failure.
+ */
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000, everyMs = 50): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   for (;;) {

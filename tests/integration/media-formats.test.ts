@@ -116,7 +116,8 @@ describe.skipIf(!canRun)('uploads ffmpeg must not follow', () => {
     expect(answer(concat)).toEqual({ status: 415, error: 'LOANET_MEDIA_FORMAT', message: expect.stringContaining('"concat"') });
     expect(await rowCount()).toBe(before.rows);
     expect(libraryFiles(t.dataDir)).toEqual({ stored: before.files, tmp: [] });
-  }, 120_000);
+    // 66 uploads, each probed by ffmpeg: over 120 s under the stress load.
+  }, 300_000);
 
   it('property: no generated playlist or list is ever stored, fetched, or answered differently for a missing target', async () => {
     const before = { rows: await rowCount(), files: libraryFiles(t.dataDir).stored };

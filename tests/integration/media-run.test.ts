@@ -10,6 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { waitFor } from '../helpers/wait.ts';
 
 // Count every child_process call made on this (the main) thread: run() must make none.
 const mainThreadSpawns = vi.hoisted(() => ({ count: 0 }));
@@ -33,16 +34,6 @@ vi.mock('node:child_process', async (importOriginal) => {
 const { run, runState, stopRunThread, withProcessPriority } = await import('../../server/media/tools.ts');
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-
-async function waitFor<T>(what: string, f: () => T | undefined | false, deadlineMs = 20_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** The fields of /proc/<pid>/stat after the command name: [state, ppid, …]; undefined once the process is gone. */
 function procStat(pid: number): string[] | undefined {
