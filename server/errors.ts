@@ -107,9 +107,9 @@ export const Errors = {
   /** A write the server paused to keep room for logins, alerts and receipts (server/store/disk-policy.ts). */
   diskLow: (text: string, state: string, freeBytes: number) => fail('LOANET_DISK_LOW', { state, freeBytes, text }, { field: 'disk', state, freeBytes }),
   /** A write that failed because the data folder's disk is full (ENOSPC, SQLITE_FULL): nothing of it was kept. */
+  diskFull: (state?: string) => fail('LOANET_DISK_FULL', state === undefined ? {} : { state }, { field: 'disk', ...(state === undefined ? {} : { state }) }),
   /** A write the database server refused because its own disk is full (PostgreSQL 53100): nothing of it was kept. */
   databaseDiskFull: () => fail('LOANET_DATABASE_DISK_FULL', {}, { field: 'database' }),
-  diskFull: (state?: string) => fail('LOANET_DISK_FULL', state === undefined ? {} : { state }, { field: 'disk', ...(state === undefined ? {} : { state }) }),
 } as const;
 
 /** A start-up problem: printed as one line naming what is wrong and which variable to change. */
