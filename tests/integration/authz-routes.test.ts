@@ -389,7 +389,7 @@ beforeAll(async () => {
       scopedB[role] = await makeUser(`${role}-b`, role, COMMUNE_B);
     }),
   );
-  const media = await t.api('POST', '/api/media/tts?waitMs=60000', { title: 'Bản tin thử', text: 'Thông báo của Ủy ban nhân dân xã.' });
+  const media = await t.api('POST', '/api/media/tts', { title: 'Bản tin thử', text: 'Thông báo của Ủy ban nhân dân xã.' });
   expect(media.status, JSON.stringify(media.body)).toBe(201);
   fx.mediaId = media.body.id;
   const stream = await t.api('POST', '/api/live/streams', { source: { kind: 'media', mediaId: fx.mediaId }, areas: [COMMUNE_A] });
