@@ -10,7 +10,7 @@ import { StartupError } from '../errors.ts';
 import type { Logger } from '../fleet/broker.ts';
 import { openDatabase, schemaVersion, walSync, type Db } from './db.ts';
 import { MIGRATIONS, type Migration } from './migrations.ts';
-import { migratePostgres, postgresPool, postgresSchemaVersion, redactUrl } from './postgres.ts';
+import { closingLostConnections, migratePostgres, postgresPool, postgresSchemaVersion, redactUrl } from './postgres.ts';
 import type { Database } from './schema.ts';
 import { cachingSqliteDatabase } from './statement-cache.ts';
 
@@ -86,7 +86,7 @@ export async function openPostgresStore(
   // transaction, between its statements) would emit 'error' with no listener and end the process. Its query
   // fails on its own; this only keeps the process up (the database restarted, or the connection ended under it).
   pool.on('connect', (client) => client.on('error', (e) => opts.onIdleError?.(e)));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: closingLostConnections(pool) }) });
   try {
     const c = await pool.connect();
     c.release();

@@ -65,6 +65,20 @@ export function isDatabaseServerError(err: unknown): boolean {
   return code !== undefined && isSqlState(code) && typeof (err as { severity?: unknown }).severity === 'string';
 }
 
+/**
+ * The statement failed because its connection is gone: the database ended
+ * the session (a FATAL or PANIC error: terminated, shut down, restarting),
+ * the link broke (SQLSTATE class 08, a socket error), or pg found the
+ * connection closed. That connection must not serve another statement.
+ */
+export function isConnectionLost(err: unknown): boolean {
+  const severity = (err as { severity?: unknown } | null)?.severity;
+  if (severity === 'FATAL' || severity === 'PANIC') return true;
+  const code = codeOf(err);
+  if (code !== undefined) return code.startsWith('08') || CONNECTION_ERRORS.has(code);
+  return err instanceof Error && POSTGRES_CONNECTION_LOST.test(err.message);
+}
+
 const codeOf = (err: unknown): string | undefined => {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -102,4 +116,8 @@ const POSTGRES_FAILURE_CLASSES = new Set(['08', '40', '53', '57', '58', 'XX']);
 const PASSING_CLASSES = new Set(['08', '40', '53', '57']);
 /** 25006: a read-only transaction (a standby); 55P03: a lock not available in time. */
 const POSTGRES_FAILURES = new Set(['25006', '55P03']);
+/** Socket errors of a connection that was open. */
+const CONNECTION_ERRORS = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** pg's words for a connection it found ended or broken. */
+const POSTGRES_CONNECTION_LOST = /Connection terminated|connection error|Client was closed|not queryable/i;
 const POSTGRES_CLIENT_FAILURE = /timeout exceeded when trying to connect|Connection terminated|connection error|Client was closed|not queryable/i;

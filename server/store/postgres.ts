@@ -2,9 +2,10 @@
  * The PostgreSQL side of the store: a bounded connection pool whose BIGINT
  * columns read back as numbers, and the migrations run under a lock.
  */
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type PostgresCursor, type PostgresPool, type PostgresPoolClient, type PostgresQueryResult, sql } from 'kysely';
 import pg from 'pg';
 import { StartupError } from '../errors.ts';
+import { isConnectionLost } from './failure.ts';
 import type { Migration } from './migrations.ts';
 import { POSTGRES_BASELINE, POSTGRES_BASELINE_VERSION } from './postgres-baseline.ts';
 import type { Database } from './schema.ts';
@@ -49,6 +50,45 @@ export function postgresPool(url: string, opts: PostgresPoolOptions): pg.Pool {
     types: { getTypeParser: typeParser as pg.CustomTypesConfig['getTypeParser'] },
     ...(opts.searchPath ? { options: `-c search_path=${opts.searchPath}` } : {}),
   });
+}
+
+/**
+ * The pool as Kysely uses it, with one difference: a connection whose
+ * statement failed because the connection itself is gone (terminated by the
+ * database, a restart, a broken link) is closed on release instead of going
+ * back to the pool. pg marks such a connection unusable only once it reads
+ * the socket's end, which may come after the statement has already failed
+ * and been released: the next request would then get the dead connection and
+ * fail too, although the database is answering again.
+ */
+export function closingLostConnections(pool: pg.Pool): PostgresPool {
+  return {
+    Client: pg.Client,
+    options: pool.options,
+    connect: async (): Promise<PostgresPoolClient> => {
+      const client = await pool.connect();
+      let lost = false;
+      const noteLoss = (e: unknown) => {
+        if (isConnectionLost(e)) lost = true;
+        throw e;
+      };
+      function query<R>(sqlText: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
+      function query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+      function query<R>(first: string | PostgresCursor<R>, parameters?: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+        // A cursor (streamed rows) is not used by loanet: passed on as it is.
+        if (typeof first !== 'string') return client.query(first as unknown as pg.Submittable) as unknown as PostgresCursor<R>;
+        return (client.query(first, parameters as unknown[]) as unknown as Promise<PostgresQueryResult<R>>).catch(noteLoss);
+      }
+      return {
+        get processID() {
+          return (client as { processID?: number }).processID;
+        },
+        query,
+        release: (destroy?: boolean) => client.release(destroy === true || lost),
+      };
+    },
+    end: () => pool.end(),
+  };
 }
 
 /** The URL as it may be logged or shown: its password replaced. */

@@ -6,6 +6,7 @@
  * a live stream on air, reported on, ended, and read back after a restart.
  */
 import { sql } from 'kysely';
+import pg from 'pg';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
@@ -117,6 +118,38 @@ describe.skipIf(!storeDialects().includes('postgres'))('PostgreSQL store', () =>
       expect(e.code).toBe('LOANET_STORE_TOO_NEW');
     } finally {
       await store.close();
+    }
+  });
+
+  it('a connection lost under a statement is closed, not handed to the next one: the statement right after it is served', async () => {
+    // One connection in the pool, so a lost one put back would be the very one the next statement gets.
+    const schema = await openTestStore('postgres');
+    const store = await openPostgresStore(url, { max: 1, searchPath: schema.where });
+    try {
+      const before = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(store.db)).rows[0]!.pid;
+      // The next statement goes out as soon as the lost one has failed, before the socket's end is read: as the next request of a busy server does.
+      const next = sql`SELECT pg_sleep(60)`.execute(store.db).then(
+        () => {
+          throw new Error('pg_sleep ended normally, though its connection was terminated');
+        },
+        () => sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(store.db),
+      );
+      await waitFor('the statement running on the pool connection', async () => {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        try {
+          const r = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep%' AND state = 'active'", [before]);
+          return r.rows[0]!.n === 1 || undefined;
+        } finally {
+          await c.end();
+        }
+      });
+      await admin(url, `SELECT pg_terminate_backend(${before})`);
+      const after = await next;
+      expect(after.rows[0]!.pid).not.toBe(before);
+    } finally {
+      await store.close();
+      await schema.close();
     }
   });
 

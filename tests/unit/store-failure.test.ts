@@ -1,6 +1,6 @@
 /** Which errors come from the store, and which of those pass by themselves (server/store/failure.ts), pure. */
 import { describe, expect, it } from 'vitest';
-import { isDatabaseDiskFull, isDatabaseServerError, isStoreFailure, isStoreUnavailable } from '../../server/store/failure.ts';
+import { isConnectionLost, isDatabaseDiskFull, isDatabaseServerError, isStoreFailure, isStoreUnavailable } from '../../server/store/failure.ts';
 
 const pgError = (code: string, message = 'pg') => Object.assign(new Error(message), { code });
 
@@ -81,5 +81,30 @@ describe("the database server's own disk", () => {
     expect(isDatabaseServerError(pgError('EPIPE', 'write EPIPE'))).toBe(false);
     expect(isDatabaseServerError(pgError('ENOSPC', 'no space left on device'))).toBe(false);
     expect(isDatabaseServerError(new Error('Connection terminated unexpectedly'))).toBe(false);
+  });
+});
+
+describe('isConnectionLost', () => {
+  const withSeverity = (code: string, severity: string, message: string) => Object.assign(pgError(code, message), { severity });
+
+  it('the session ended (FATAL or PANIC from the database), the link broke, or pg found the connection closed', () => {
+    expect(isConnectionLost(withSeverity('57P01', 'FATAL', 'terminating connection due to administrator command'))).toBe(true);
+    expect(isConnectionLost(withSeverity('57P02', 'FATAL', 'terminating connection because of crash of another server process'))).toBe(true);
+    expect(isConnectionLost(withSeverity('25P03', 'FATAL', 'terminating connection due to idle-in-transaction timeout'))).toBe(true);
+    expect(isConnectionLost(withSeverity('XX000', 'PANIC', 'could not write to file "pg_wal/xlogtemp"'))).toBe(true);
+    expect(isConnectionLost(pgError('08006', 'connection failure'))).toBe(true);
+    expect(isConnectionLost(pgError('ECONNRESET', 'read ECONNRESET'))).toBe(true);
+    expect(isConnectionLost(pgError('EPIPE', 'write EPIPE'))).toBe(true);
+    expect(isConnectionLost(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isConnectionLost(new Error('Client has encountered a connection error and is not queryable'))).toBe(true);
+  });
+
+  it('not a statement the database refused on a connection that stays open', () => {
+    expect(isConnectionLost(withSeverity('57014', 'ERROR', 'canceling statement due to statement timeout'))).toBe(false);
+    expect(isConnectionLost(withSeverity('40P01', 'ERROR', 'deadlock detected'))).toBe(false);
+    expect(isConnectionLost(withSeverity('53100', 'ERROR', 'could not extend file: No space left on device'))).toBe(false);
+    expect(isConnectionLost(withSeverity('23505', 'ERROR', 'duplicate key value violates unique constraint'))).toBe(false);
+    expect(isConnectionLost(new Error('timeout exceeded when trying to connect'))).toBe(false);
+    expect(isConnectionLost(undefined)).toBe(false);
   });
 });
