@@ -348,8 +348,9 @@ export class ReceiptJournal {
   /**
    * Stop sending and close the file, in the order of the writes. A record
    * made after this (a bulletin that ends while the agent stops, an ack that
-   * was already on its way) is still written and fsync'ed, through a handle
-   * opened and closed for that one write: durable, and no handle is left open.
+   * was already on its way) is still written, and fsync'ed when it must be,
+   * through a handle opened and closed for that one write: as durable as
+   * before, and no handle is left open.
    */
   async close(): Promise<void> {
     this.detach();
@@ -407,19 +408,14 @@ export class ReceiptJournal {
     const text = `${encodeRecord(line)}\n`;
     this.writing = this.writing.then(async () => {
       try {
-        if (this.closed) {
-          const once = await open(this.file!, 'a');
-          try {
-            await once.write(text);
-            if (sync) await once.sync();
-          } finally {
-            await once.close();
-          }
-          return;
+        // After close() a write gets a handle of its own, closed again at once.
+        const handle = this.closed ? await open(this.file!, 'a') : (this.handle ??= await open(this.file!, 'a'));
+        try {
+          await handle.write(text);
+          if (sync) await handle.sync();
+        } finally {
+          if (handle !== this.handle) await handle.close();
         }
-        if (!this.handle) this.handle = await open(this.file!, 'a');
-        await this.handle.write(text);
-        if (sync) await this.handle.sync();
       } catch (e) {
         this.log.error(`cannot write event journal ${this.file}: ${(e as Error).message}`);
       }
