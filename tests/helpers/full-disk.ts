@@ -112,7 +112,7 @@ export async function report(c: Cluster, siteId: string, receipts: AsRunEvent[])
   for (const r of receipts) await c.client.publishAsync(siteTopic(siteId, 'event'), JSON.stringify(r), { qos: 1 });
 }
 
-/** The i-th receipt of a site's bulletin (item `itm-<tag>`) played a second a time a minute before `at`. */
+/** The i-th receipt of a site's bulletin (item `itm-<tag>`): one a second, the first scheduled a minute before `at`. */
 export function receipt(siteId: string, i: number, at: number, tag = 'disk'): AsRunEvent {
   const scheduledAt = at - 60_000 + i * 1000;
   return {

@@ -31,7 +31,7 @@ import { sqliteOnly } from '../helpers/suite-database.ts';
 // The store's writes fail on the data folder's full tmpfs only when the store is that folder's SQLite file: a
 // PostgreSQL store keeps its files on the database server's disk, so receipts would be stored and acknowledged.
 const onSqlite = !sqliteOnly(
-  "the data folder on a full tmpfs: SQLite_FULL from loanet.db and its WAL; a PostgreSQL store writes to the database server's own disk (a full PostgreSQL disk is not tested)",
+  "the data folder on a full tmpfs: SQLite_FULL from loanet.db and its WAL; a PostgreSQL store writes to the database server's own disk, filled in postgres-disk-full.test.ts",
 );
 const run = onSqlite && haveTools('ffmpeg', 'espeak-ng', TMPFS);
 

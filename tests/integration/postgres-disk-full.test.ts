@@ -102,8 +102,8 @@ describe.skipIf(!run)("the database server's disk full (a private PostgreSQL on 
     const at = Date.now();
     const receipts = Array.from({ length: RECEIPTS }, (_, i) => receipt(site.siteId, i, at));
     const keys = receipts.map((r) => eventAckKey(r)!);
-    const failed = () => (t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0) - failedBefore;
     const failedBefore = t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0;
+    const failed = () => (t.server.ctx.ingest.stats().rejectedByCode.store_failed ?? 0) - failedBefore;
     await report(cluster, site.siteId, receipts);
     await waitFor('every receipt stored and acknowledged, or refused by the full database', () => keys.filter((k) => cluster.acked.has(k)).length + failed() === RECEIPTS);
     const ackedWhileFull = keys.filter((k) => cluster.acked.has(k));
