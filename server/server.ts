@@ -157,7 +157,11 @@ export async function startServer(config: ServerConfig, opts: ServerOptions = {}
   // Receipts, alert statuses and command results are acknowledged to the site once stored, not on the broker's PUBACK.
   // ... and made durable (the WAL synced once per batch, off the event loop), so a power cut cannot take what a site was told is stored.
   const acks = new EventAcker(broker, log, now, store.durable);
-  const ingest = new SiteMessageIngest(fleet, log, now, new ClockResponder(broker, log), acks);
+  const ingest = new SiteMessageIngest(fleet, log, now, {
+    clock: new ClockResponder(broker, log),
+    acks,
+    onStoreFailure: (err) => disk.noteWriteFailure(err),
+  });
   broker.onSiteMessage((m) => {
     // Receipts, alert statuses and command results cannot wait: a disk that filled gives up its reserve before they are stored.
     if (m.channel === 'event') {

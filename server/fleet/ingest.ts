@@ -53,6 +53,15 @@ export interface IngestStats {
 
 const MAX_TRACKED_SITES = 10_000;
 
+export interface IngestOptions {
+  /** Answers clock requests; without it they are dropped. */
+  clock?: ClockSink;
+  /** Acknowledges stored events to their site; without it nothing is acknowledged. */
+  acks?: EventAcker;
+  /** An event the store failed on (a full disk, a lost database): told here, as every other failed write is (health, the disk's reserve). */
+  onStoreFailure?: (err: unknown) => void;
+}
+
 export class SiteMessageIngest {
   private accepted = 0;
   private readonly byChannel = new Map<SiteMessage['channel'], number>();
@@ -64,12 +73,11 @@ export class SiteMessageIngest {
     private readonly sink: IngestSink,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-    private readonly clock?: ClockSink,
-    private readonly acks?: EventAcker,
+    private readonly opts: IngestOptions = {},
   ) {}
 
   handle(m: SiteMessage): void {
-    const t1 = m.channel === 'clock' && this.clock ? this.clock.stamp() : 0;
+    const t1 = m.channel === 'clock' && this.opts.clock ? this.opts.clock.stamp() : 0;
     if (!this.sink.isKnownSite(m.siteId)) {
       // Possible with an external broker or a stale retained message after a site was retired.
       return this.reject(m, 'unknown_site', `site ${m.siteId} is not registered or is retired`);
@@ -85,7 +93,7 @@ export class SiteMessageIngest {
         return this.accept(m, d, (v) => this.sink.applyEvent(m.siteId, v), key);
       }
       case 'clock': {
-        const clock = this.clock;
+        const clock = this.opts.clock;
         return this.accept(m, decodeClockRequest.decode(m.payload), (v) => clock?.answer(m.siteId, v, t1));
       }
       case 'cmd':
@@ -142,16 +150,17 @@ export class SiteMessageIngest {
   private applied(m: SiteMessage, ackKey: string | undefined): void {
     this.accepted++;
     this.byChannel.set(m.channel, (this.byChannel.get(m.channel) ?? 0) + 1);
-    if (ackKey) this.acks?.stored(m.siteId, ackKey);
+    if (ackKey) this.opts.acks?.stored(m.siteId, ackKey);
   }
 
   private notApplied(m: SiteMessage, err: unknown, ackKey: string | undefined): void {
     if (isStoreFailure(err)) {
+      this.opts.onStoreFailure?.(err);
       // Not stored, so not acknowledged: the site keeps it and sends it again later.
       return this.reject(m, 'store_failed', `not stored, the site will send it again: ${(err as Error).message}`, 'error');
     }
     // A message that passes the schema but breaks an invariant (or a bug of ours): count, log, go on.
-    if (ackKey) this.acks?.refused(m.siteId, { key: ackKey, code: 'not_accepted', reason: (err as Error).message });
+    if (ackKey) this.opts.acks?.refused(m.siteId, { key: ackKey, code: 'not_accepted', reason: (err as Error).message });
     return this.reject(m, 'not_accepted', (err as Error).message);
   }
 

@@ -174,8 +174,7 @@ describe('SiteMessageIngest acknowledges what the store committed', () => {
       }),
       quiet,
       () => T0,
-      undefined,
-      opened(new EventAcker(broker, quiet, () => T0)),
+      { acks: opened(new EventAcker(broker, quiet, () => T0)) },
     );
     ingest.handle(event(receipt('a@1')));
     ingest.handle(event(receipt('a@1')));
@@ -199,8 +198,7 @@ describe('SiteMessageIngest acknowledges what the store committed', () => {
       }),
       quiet,
       () => T0,
-      undefined,
-      opened(new EventAcker(broker, quiet, () => T0)),
+      { acks: opened(new EventAcker(broker, quiet, () => T0)) },
     );
     const status = { v: PROTOCOL_VERSION, siteId: SITE, at: T0, type: 'alert_status', alertId: 'alr-0123456789abcdef', revision: 1, status: 'received' } as const;
     ingest.handle(event(status));
@@ -229,7 +227,7 @@ describe('SiteMessageIngest waits for an asynchronous store before acknowledging
   it('acks each event once its commit resolves, in the order they commit; none before', async () => {
     const broker = stubBroker();
     const { sink, commits } = asyncSink();
-    const ingest = new SiteMessageIngest(sink, quiet, () => T0, undefined, opened(new EventAcker(broker, quiet, () => T0)));
+    const ingest = new SiteMessageIngest(sink, quiet, () => T0, { acks: opened(new EventAcker(broker, quiet, () => T0)) });
     ingest.handle(event(receipt('a@1')));
     ingest.handle(event(receipt('b@1')));
     await turn();
@@ -251,7 +249,11 @@ describe('SiteMessageIngest waits for an asynchronous store before acknowledging
   it('a commit that fails in the store is not acknowledged; one refused for good is acknowledged as refused', async () => {
     const broker = stubBroker();
     const { sink, commits } = asyncSink();
-    const ingest = new SiteMessageIngest(sink, quiet, () => T0, undefined, opened(new EventAcker(broker, quiet, () => T0)));
+    const storeFailures: unknown[] = [];
+    const ingest = new SiteMessageIngest(sink, quiet, () => T0, {
+      acks: opened(new EventAcker(broker, quiet, () => T0)),
+      onStoreFailure: (err) => storeFailures.push(err),
+    });
     ingest.handle(event(receipt('a@1')));
     ingest.handle(event(receipt('b@1')));
     commits[0]!.fail(Object.assign(new Error('could not extend file: No space left on device'), { code: '53100' }));
@@ -262,5 +264,7 @@ describe('SiteMessageIngest waits for an asynchronous store before acknowledging
       { v: 1, siteId: SITE, at: T0, stored: [], refused: [{ key: 'r/b@1', code: 'not_accepted', reason: 'the entry b@1 was never sent to this site' }] },
     ]);
     expect(ingest.stats()).toMatchObject({ accepted: 0, rejectedByCode: { store_failed: 1, not_accepted: 1 } });
+    // The store's failure is told on (health, the disk), the refusal is not: it is the event's, not the store's.
+    expect(storeFailures.map((e) => (e as { code?: string }).code)).toEqual(['53100']);
   });
 });
