@@ -120,4 +120,5 @@ const POSTGRES_FAILURES = new Set(['25006', '55P03']);
 const CONNECTION_ERRORS = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
 /** pg's words for a connection it found ended or broken. */
 const POSTGRES_CONNECTION_LOST = /Connection terminated|connection error|Client was closed|not queryable/i;
-const POSTGRES_CLIENT_FAILURE = /timeout exceeded when trying to connect|Connection terminated|connection error|Client was closed|not queryable/i;
+/** pg's pool and client failing without a code: no connection to be had in time, or one lost. */
+const POSTGRES_CLIENT_FAILURE = new RegExp(`timeout exceeded when trying to connect|${POSTGRES_CONNECTION_LOST.source}`, 'i');
