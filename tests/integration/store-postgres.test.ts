@@ -125,29 +125,30 @@ describe.skipIf(!storeDialects().includes('postgres'))('PostgreSQL store', () =>
     // One connection in the pool, so a lost one put back would be the very one the next statement gets.
     const schema = await openTestStore('postgres');
     const store = await openPostgresStore(url, { max: 1, searchPath: schema.where });
+    const locker = new pg.Client({ connectionString: url, options: `-c search_path=${schema.where}` });
     try {
       const before = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(store.db)).rows[0]!.pid;
+      // The pool's statement waits on a lock the test holds, until its connection is terminated: no time involved.
+      await locker.connect();
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE');
       // The next statement goes out as soon as the lost one has failed, before the socket's end is read: as the next request of a busy server does.
-      const next = sql`SELECT pg_sleep(60)`.execute(store.db).then(
+      const next = sql`SELECT count(*) FROM audit_log`.execute(store.db).then(
         () => {
-          throw new Error('pg_sleep ended normally, though its connection was terminated');
+          throw new Error('the statement was answered, though its connection was terminated');
         },
         () => sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(store.db),
       );
-      await waitFor('the statement running on the pool connection', async () => {
-        const c = new pg.Client({ connectionString: url });
-        await c.connect();
-        try {
-          const r = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep%' AND state = 'active'", [before]);
-          return r.rows[0]!.n === 1 || undefined;
-        } finally {
-          await c.end();
-        }
+      await waitFor('the statement on the pool connection waiting on the lock', async () => {
+        const r = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [before]);
+        return r.rows[0]!.n === 1 || undefined;
       });
-      await admin(url, `SELECT pg_terminate_backend(${before})`);
+      await locker.query('SELECT pg_terminate_backend($1)', [before]);
+      await locker.query('ROLLBACK');
       const after = await next;
       expect(after.rows[0]!.pid).not.toBe(before);
     } finally {
+      await locker.end().catch(() => undefined);
       await store.close();
       await schema.close();
     }
