@@ -16,6 +16,9 @@ const TIMING = [
   'tests/integration/acoustic-delay.test.ts',
 ];
 
+/** How many test files run at once outside the timing group (LOANET_TEST_WORKERS overrides). */
+const WORKERS = Number(process.env.LOANET_TEST_WORKERS ?? 5);
+
 export default defineConfig({
   test: {
     exclude: ['tests/bench/**', 'node_modules/**'],
@@ -38,10 +41,11 @@ export default defineConfig({
           name: 'suite',
           include: ['tests/**/*.test.ts'],
           exclude: ['tests/bench/**', 'node_modules/**', 'tests/unit/**', ...TIMING],
-          // Three files at once, whatever the cores: most files wait on sockets, timers and child processes rather
+          // Five files at once, whatever the cores: most files wait on sockets, timers and child processes rather
           // than compute, and vitest's default (cores − 1) ran one file at a time on a 2-core machine, leaving it idle.
-          // Measured on 2 cores: 2,085 s → 1,126 s for the whole suite. Every test must pass on a loaded machine anyway.
-          maxWorkers: Number(process.env.LOANET_TEST_WORKERS ?? 3),
+          // Measured on 2 cores: 2,085 s (1 file) → 1,126 s (3 files) for the whole suite; under test:stress's load
+          // 3 files took ~50 min a run. Every test must pass on a loaded machine anyway.
+          maxWorkers: WORKERS,
           sequence: { groupOrder: 1 },
         },
       },
@@ -55,7 +59,7 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
           isolate: false,
-          maxWorkers: Number(process.env.LOANET_TEST_WORKERS ?? 3),
+          maxWorkers: WORKERS,
           sequence: { groupOrder: 0 },
         },
       },
