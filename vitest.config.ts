@@ -26,8 +26,8 @@ export default defineConfig({
     // With LOANET_TEST_DATABASE_URL (npm run test:postgres) test servers store in PostgreSQL: one database per data folder, dropped at the end.
     globalSetup: ['./tests/helpers/console-build.ts', './tests/helpers/suite-database.ts'],
     // Property tests draw the same cases in every CI run (see the file).
-    // After each file, the data folders the helpers made for its test servers are removed.
-    setupFiles: ['./tests/helpers/fast-check-seed.ts', './tests/helpers/temp-dirs-cleanup.ts'],
+    // After each file, the data folders the helpers made for its test servers are removed, and its CPU is counted.
+    setupFiles: ['./tests/helpers/fast-check-seed.ts', './tests/helpers/temp-dirs-cleanup.ts', './tests/helpers/file-cpu.ts'],
     // Deadlines that only bound a hang: under `npm run test:stress` an upload of three files through ffmpeg took over 60 s.
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -35,6 +35,7 @@ export default class SummaryReporter implements Reporter {
     failed += unhandledErrors.length;
     process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
     process.stdout.write(slowest(modules));
+    process.stdout.write(costliest(modules));
   }
 }
 
@@ -51,4 +52,21 @@ function slowest(modules: ReadonlyArray<TestModule>): string {
     return `${s(ms)} ${s(d.collectDuration + d.setupDuration)} ${s(d.duration)}  ${m.project.name ? `[${m.project.name}] ` : ''}${m.relativeModuleId}`;
   });
   return `\n${rows.length} slowest test files, seconds:\n${'    all'} ${' import'} ${'  tests'}\n${lines.join('\n')}\n`;
+}
+
+/** The files that cost the most CPU (file-cpu.ts), seconds each, and the whole run's: where a loaded machine's cores go. */
+function costliest(modules: ReadonlyArray<TestModule>): string {
+  const rows = modules
+    .map((m) => ({ m, cpu: m.meta().cpu }))
+    .filter((r): r is { m: TestModule; cpu: { ownMs: number; childrenMs: number } } => r.cpu !== undefined)
+    .map((r) => ({ ...r, ms: r.cpu.ownMs + r.cpu.childrenMs }))
+    .sort((a, b) => b.ms - a.ms);
+  if (rows.length < 2) return '';
+  const s = (ms: number) => (ms / 1000).toFixed(1).padStart(7);
+  const total = rows.reduce((sum, r) => sum + r.ms, 0);
+  const children = rows.reduce((sum, r) => sum + r.cpu.childrenMs, 0);
+  const lines = rows
+    .slice(0, SLOWEST)
+    .map(({ m, cpu, ms }) => `${s(ms)} ${s(cpu.ownMs)} ${s(cpu.childrenMs)}  ${m.project.name ? `[${m.project.name}] ` : ''}${m.relativeModuleId}`);
+  return `\nCPU of the ${rows.length} test files: ${(total / 1000).toFixed(0)} s (child processes ${(children / 1000).toFixed(0)} s); the ${lines.length} costliest, seconds:\n${'    all'} ${'    own'} ${'  child'}\n${lines.join('\n')}\n`;
 }
