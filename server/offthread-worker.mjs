@@ -9,14 +9,22 @@ import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { moduleUrl, fn, input, nice } = workerData;
-if (nice > 0) {
-  // On Linux setpriority() given a thread id renices that thread alone; /proc/thread-self names ours.
+/** This thread's id on Linux (/proc/thread-self names it), else null: the parent reads its CPU time by it. */
+let tid = null;
+try {
+  tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+} catch {
+  // not Linux, or no /proc
+}
+// First, before the task's module loads: the parent counts the task's CPU time from here.
+parentPort.postMessage({ started: true, tid });
+if (nice > 0 && tid !== null) {
+  // On Linux setpriority() given a thread id renices that thread alone.
   // Lowering one's own priority is always allowed; elsewhere the task simply runs at the server's.
   try {
-    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
     if (os.getPriority(tid) < nice) os.setPriority(tid, nice);
   } catch {
-    // not Linux, or no /proc
+    // the priority cannot be read or set here
   }
 }
 try {

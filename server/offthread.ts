@@ -15,6 +15,7 @@
  * error it throws comes back as `OffThreadError` with its `code`, `statusCode`
  * and `details` when it had them.
  */
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { serverScript } from './files.ts';
 
@@ -31,8 +32,36 @@ export const LANES = { alert: 2, media: 1 } as const;
 export const LANE_NICE: Record<keyof typeof LANES, number> = { alert: 0, media: 10 };
 export type Lane = keyof typeof LANES;
 
+/** A task's wall-clock bound, as a multiple of its CPU allowance: whatever the load, a task ends. */
+export const WALL_FACTOR = 10;
+/** How often a running task's CPU time is read. */
+const CPU_CHECK_MS = 250;
+
+/**
+ * CPU time (ms) a thread of this process has used: utime + stime of
+ * /proc/self/task/TID/stat, in USER_HZ ticks (100 a second on Linux).
+ * Undefined where there is no such file.
+ */
+export function threadCpuMs(tid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // Fields are counted after the command name's closing parenthesis (it may hold spaces), from field 3.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]);
+    return Number.isFinite(ticks) ? ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface OffThreadOptions {
-  /** Wall-clock deadline of the task, from when it starts running (ms). */
+  /**
+   * CPU time the task may use (ms): its worker thread's own, read from /proc
+   * on Linux, so a task the scheduler starves on a busy server (the media lane
+   * runs at nice 10) is not refused for the server's load, only for its own
+   * work. Elsewhere it is wall-clock time from when the task starts. Either
+   * way the task is stopped after WALL_FACTOR times this in wall-clock time.
+   */
   timeoutMs: number;
   /** Heap limit of the worker (MB of V8 old generation). */
   maxHeapMb: number;
@@ -110,20 +139,35 @@ export async function runOffThread<T>(moduleUrl: string | URL, fn: string, input
       const settle = (f: () => void) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        clearInterval(check);
         f();
         void worker.terminate();
       };
-      const timer = setTimeout(
-        () =>
-          settle(() =>
-            reject(new OffThreadError(`processing took longer than ${Math.round(o.timeoutMs / 1000)} s`, 'LOANET_OFFTHREAD_TIMEOUT', undefined, { limitMs: o.timeoutMs })),
-          ),
-        o.timeoutMs,
-      );
-      worker.once('message', (m: { ok: true; result: T } | { ok: false; error: { message: string; code?: string; statusCode?: number; details?: Record<string, unknown> } }) =>
-        settle(() => (m.ok ? resolve(m.result) : reject(failure(m.error, moduleUrl, fn)))),
-      );
+      const stop = (message: string, params: Record<string, unknown>) => settle(() => reject(new OffThreadError(message, 'LOANET_OFFTHREAD_TIMEOUT', undefined, params)));
+      const startedAt = performance.now();
+      /** The worker's thread, once it has said which: its CPU time is what counts (null: it cannot be read here). */
+      let tid: number | null | undefined;
+      /** Its CPU time at the last reading (a thread that has just ended has no file left to read). */
+      let cpuMs = 0;
+      const check = setInterval(() => {
+        const wallMs = performance.now() - startedAt;
+        if (tid !== undefined && tid !== null) cpuMs = threadCpuMs(tid) ?? cpuMs;
+        // Nothing counts before the worker has started; where its thread's CPU time cannot be read, wall-clock time stands for it.
+        const usedMs = tid === undefined ? 0 : tid === null ? wallMs : cpuMs;
+        if (usedMs > o.timeoutMs) {
+          stop(`processing took longer than ${Math.round(o.timeoutMs / 1000)} s`, { limitMs: o.timeoutMs });
+        } else if (wallMs > o.timeoutMs * WALL_FACTOR) {
+          stop(`processing did not finish within ${Math.round((o.timeoutMs * WALL_FACTOR) / 1000)} s`, { limitMs: o.timeoutMs * WALL_FACTOR });
+        }
+      }, CPU_CHECK_MS);
+      type Answer = { ok: true; result: T } | { ok: false; error: { message: string; code?: string; statusCode?: number; details?: Record<string, unknown> } };
+      worker.on('message', (m: { started: true; tid: number | null } | Answer) => {
+        if ('started' in m) {
+          tid = m.tid;
+          return;
+        }
+        settle(() => (m.ok ? resolve(m.result) : reject(failure(m.error, moduleUrl, fn))));
+      });
       worker.once('error', (e: Error & { code?: string }) =>
         settle(() =>
           reject(
