@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PlaylistExecutor } from '../../edge-agent/playout/playlist-executor.ts';
 import { ReceiptJournal } from '../../edge-agent/playout/receipts.ts';
 import { DROPPED_FILE, MAX_DROPPED } from '../../edge-agent/playout/dropped-entries.ts';
-import { decodeState } from '../../edge-agent/state-file.ts';
+import { readStateFile } from '../../edge-agent/state-file.ts';
 import type { AddResult, EngineEvent, Programme, PlayoutFailure } from '../../edge-agent/playout/engine.ts';
 import type { MediaCacheReport, MediaRef } from '../../edge-agent/media-cache/types.ts';
 import { PROTOCOL_VERSION, type PlaylistEntryMessage, type PlaylistMessage } from '../../protocol/index.ts';
@@ -78,12 +78,13 @@ function stateDir() {
 }
 
 /** The ids `stateDir/playlist-dropped.json` holds (dropped entries still owed a receipt). */
-function droppedOnDisk(dir: string): string[] {
-  const file = path.join(dir, DROPPED_FILE);
-  if (!fs.existsSync(file)) return [];
-  const d = decodeState(fs.readFileSync(file));
-  if (!d.ok) throw new Error(`${DROPPED_FILE}: ${d.why}`);
-  return (d.value as { entries: Array<{ entry: { id: string } }> }).entries.map((e) => e.entry.id);
+async function droppedOnDisk(dir: string): Promise<string[]> {
+  // Read as the agent's next start reads it (the newest good copy, else the previous one): a save renames
+  // the file aside before it puts the new one in its place, and a moment with neither is not "none kept".
+  const read = await readStateFile(path.join(dir, DROPPED_FILE), 'dropped entries', () => {});
+  if (read.damaged) throw new Error(`${DROPPED_FILE} is damaged`);
+  if (read.absent) return [];
+  return (read.value as { entries: Array<{ entry: { id: string } }> }).entries.map((e) => e.entry.id);
 }
 
 /** `gate`: the agent's clock gate (absent: the clock counts as verified). */
@@ -311,7 +312,7 @@ describe('PlaylistExecutor', () => {
     expect(second.journal.get('a@1')!.detail).toContain('not running');
     await vi.advanceTimersByTimeAsync(30_000);
     expect(second.engine.added.map((p) => p.id)).toEqual(['b@1']);
-    await vi.waitFor(() => expect(droppedOnDisk(dir), 'settled, so no longer kept on disk').toEqual([]));
+    await vi.waitFor(async () => expect(await droppedOnDisk(dir), 'settled, so no longer kept on disk').toEqual([]));
   });
 
   it('killed again during the start-up clock hold after a playlist dropped the entry it missed: the restart still owes it and writes its receipt once the clock is verified', async () => {
@@ -326,7 +327,7 @@ describe('PlaylistExecutor', () => {
     await vi.advanceTimersByTimeAsync(1000);
     await second.journal.flushed();
     expect(second.journal.get('a@1')).toBeUndefined();
-    expect(droppedOnDisk(dir), 'kept beside the playlist that no longer names it').toEqual(['a@1']);
+    expect(await droppedOnDisk(dir), 'kept beside the playlist that no longer names it').toEqual(['a@1']);
     second.executor.stop(); // killed again within the hold
     await second.journal.close();
     await vi.advanceTimersByTimeAsync(5000);
@@ -345,7 +346,7 @@ describe('PlaylistExecutor', () => {
     await vi.advanceTimersByTimeAsync(1000);
     await third.journal.flushed();
     expect(third.journal.get('a@1')).toMatchObject({ outcome: 'skipped', reason: 'expired', playlistVersion: 'v1', scheduledAt: T0 + 60_000 });
-    await vi.waitFor(() => expect(droppedOnDisk(dir), 'settled, so no longer kept on disk').toEqual([]));
+    await vi.waitFor(async () => expect(await droppedOnDisk(dir), 'settled, so no longer kept on disk').toEqual([]));
     await vi.advanceTimersByTimeAsync(60_000);
     expect(third.engine.added.map((p) => p.id)).toEqual(['b@1']);
     expect(third.executor.stats.droppedForgotten).toBe(0);
@@ -362,12 +363,12 @@ describe('PlaylistExecutor', () => {
     await executor.accept(playlist('v2', batch('b', T0 - 2 * 3600_000)));
     await executor.accept(playlist('v3', [])); // drops every b@; the a@ were dropped by v2: 800 owed
     expect(executor.stats.droppedForgotten).toBe(800 - MAX_DROPPED);
-    const kept = droppedOnDisk(dir);
+    const kept = await droppedOnDisk(dir);
     expect(kept).toHaveLength(MAX_DROPPED);
     expect(kept).not.toContain('a@0'); // the oldest by start
     expect(kept).toContain('a@399');
     gate = 'ok';
-    await vi.waitFor(() => expect(droppedOnDisk(dir)).toEqual([]), { timeout: 20_000 });
+    await vi.waitFor(async () => expect(await droppedOnDisk(dir)).toEqual([]), { timeout: 20_000 });
     await journal.flushed();
     expect(journal.get('a@0')).toBeUndefined();
     expect(journal.get('a@399')).toMatchObject({ outcome: 'skipped', reason: 'expired', playlistVersion: 'v1' });
