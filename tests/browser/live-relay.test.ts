@@ -19,6 +19,8 @@ import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/brow
 import { ffmpeg } from '../helpers/media.ts';
 import { startKillableRadio } from '../helpers/live.ts';
 import { haveTools } from '../helpers/require-tool.ts';
+import mqtt from 'mqtt';
+import { encodeJson, PROTOCOL_VERSION, siteTopic, type StreamStatsEvent } from '../../protocol/index.ts';
 
 const run = haveTools('chromium', 'ffmpeg');
 
@@ -143,5 +145,55 @@ describe.skipIf(!run)('relaying a station from the console on a phone, in Vietna
     await expect(page.locator('[data-testid=on-air]').textContent()).resolves.toBe('Chưa phát');
     await page.screenshot({ path: screenshotPath('live-relay-390'), fullPage: true });
     await noSidewaysScroll();
+  });
+
+  it("an ended stream's card still shows each site's end when its last report comes after the end", async () => {
+    // A cluster of the commune, as a test that acts as its agent over MQTT.
+    const reg = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn Tả Phìn', kind: 'cluster', area: '02683', lat: 22.52, lon: 103.85 });
+    expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+    const { siteId, secret } = reg.body.credential as { siteId: string; secret: string };
+    const site = await mqtt.connectAsync(t.mqttUrl, { clientId: siteId, username: siteId, password: secret, protocolVersion: 4, reconnectPeriod: 0 });
+    try {
+      const started = await t.api('POST', '/api/live/streams', { source: { kind: 'relay', url: radio.url }, areas: ['2025.02683'], priority: 'normal' });
+      expect(started.status, JSON.stringify(started.body)).toBe(201);
+      const id = started.body.id as number;
+      const report = (over: Partial<StreamStatsEvent>) =>
+        site.publishAsync(
+          siteTopic(siteId, 'event'),
+          encodeJson({
+            v: PROTOCOL_VERSION,
+            siteId,
+            at: Date.now(),
+            type: 'stream_stats',
+            streamId: id,
+            received: 50,
+            late: 0,
+            lost: 0,
+            concealed: 0,
+            fecRecovered: 0,
+            played: 50,
+            bufferLevelMs: 500,
+            marks: [],
+            clockUncertaintyMs: 2,
+            final: false,
+            ...over,
+          } satisfies StreamStatsEvent),
+          { qos: 1 },
+        );
+      await report({});
+      await page.click(`[data-testid=streams] tr[data-stream="${id}"]`);
+      const siteRow = page.locator(`[data-testid=stream-sites] tr[data-site="${siteId}"]`);
+      await siteRow.waitFor();
+      expect(await siteRow.locator('td[data-end]').getAttribute('data-end')).toBe('');
+      // Ended by the server; the card shows it ended before the site's last report has come.
+      expect((await t.api('POST', `/api/live/streams/${id}/stop`)).status).toBe(200);
+      await page.locator('[data-testid=stream-detail][data-state=ended]').waitFor();
+      await report({ final: true, end: { reason: 'stopped' }, received: 60, played: 60 });
+      // The card keeps reading until the site's last report is in, and says why it ended there.
+      await siteRow.locator('td[data-end=stopped]').waitFor();
+      await expect(siteRow.locator('td[data-end=stopped]').textContent()).resolves.not.toBe('');
+    } finally {
+      await site.endAsync();
+    }
   });
 });

@@ -37,6 +37,13 @@ const priorityText = (p: Priority): string => t(PRIORITIES.find((x) => x.value =
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '–' : formatNumber(v, v < 10 ? 2 : 0, 'ms'));
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : formatNumber(v * 100, 2, '%'));
 
+/**
+ * How long an ended stream's card keeps refreshing while a site's last report
+ * is still to come: a site sends it when the stop reaches it or its
+ * end-of-stream message has played, seconds after the server ended the stream.
+ */
+const LAST_REPORTS_WAIT_MS = 120_000;
+
 /** Refresh `reload` every `everyMs` while `active`: a stream on air changes by the second. */
 function usePoll(active: boolean, reload: () => void, everyMs: number): void {
   useEffect(() => {
@@ -94,7 +101,11 @@ function startError(e: unknown): string {
  */
 function StreamDetailCard(props: { id: number; onClose: () => void }) {
   const d = useApi<StreamDetail>(`/api/live/streams/${props.id}`);
-  usePoll(d.data?.state === 'live', d.reload, 3000);
+  // When the card first saw the stream ended: the sites' last reports (why it ended there) come after the end.
+  const endSeenAt = useRef<number | null>(null);
+  if (d.data && d.data.state !== 'live' && endSeenAt.current === null) endSeenAt.current = Date.now();
+  const awaitingLastReports = endSeenAt.current !== null && Date.now() - endSeenAt.current < LAST_REPORTS_WAIT_MS && (d.data?.siteReports.some((r) => !r.final) ?? false);
+  usePoll(d.data?.state === 'live' || awaitingLastReports, d.reload, 3000);
   if (d.error) return <p class="error">{d.error}</p>;
   const s = d.data;
   if (!s) return <p class="muted">…</p>;
