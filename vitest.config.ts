@@ -17,7 +17,7 @@ const TIMING = [
 ];
 
 /** How many test files run at once outside the timing group (LOANET_TEST_WORKERS overrides). */
-const WORKERS = Number(process.env.LOANET_TEST_WORKERS ?? 5);
+const WORKERS = Number(process.env.LOANET_TEST_WORKERS ?? 3);
 
 export default defineConfig({
   test: {
@@ -41,11 +41,12 @@ export default defineConfig({
           name: 'suite',
           include: ['tests/**/*.test.ts'],
           exclude: ['tests/bench/**', 'node_modules/**', 'tests/unit/**', ...TIMING],
-          // Five files at once, whatever the cores: most files wait on sockets, timers and child processes rather
+          // Three files at once, whatever the cores: most files wait on sockets, timers and child processes rather
           // than compute, and vitest's default (cores − 1) ran one file at a time on a 2-core machine, leaving it idle.
           // Measured on 2 cores: 2,085 s (1 file) → 1,126 s (3 files) for the whole suite; on a quiet machine 3 files
-          // used 57 % of the cores (2,165 CPU-s of the files in a 1,909 s run). Under test:stress's load a run took
-          // ~50 min with 3 files, 45 min with 5. Every test must pass on a loaded machine anyway.
+          // used 57 % of the cores (2,165 CPU-s of the files in a 1,909 s run). Five gained little where it matters:
+          // under test:stress's load a run took ~50 min with 3 files and 45 with 5, the cores being the limit there.
+          // Every test must pass on a loaded machine anyway.
           maxWorkers: WORKERS,
           sequence: { groupOrder: 1 },
         },

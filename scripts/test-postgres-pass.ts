@@ -24,8 +24,6 @@ if (!url) {
 const args = process.argv.slice(2);
 const r = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...(args.length > 0 ? args : ['tests/integration', 'tests/browser'])], {
   stdio: 'inherit',
-  // Three files at once here, not the first pass's five: each test server's pool may hold 10 connections, a
-  // failover or cluster file runs two or three servers, and a stock PostgreSQL allows 100 connections in all.
-  env: { ...process.env, LOANET_TEST_DATABASE_URL: url, LOANET_TEST_WORKERS: process.env.LOANET_TEST_WORKERS ?? '3' },
+  env: { ...process.env, LOANET_TEST_DATABASE_URL: url },
 });
 process.exit(r.status ?? 1);
