@@ -19,6 +19,8 @@ import { screenshotPath, startConsole, type ConsoleSetup } from '../helpers/brow
 import { uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { wallTimeAt } from '../../server/time/zone.ts';
+import type { AsRunLanguagesSite, AsRunVersionOutcome } from '../../api/index.ts';
+import * as siteWords from '../../api/words/site-words.ts';
 
 const COMMUNE = '02683'; // Xã Bát Xát
 const COMMUNE_KEY = `2025.${COMMUNE}`;
@@ -40,6 +42,14 @@ let t: TestServer;
 let page: Page;
 let itemId: string;
 let at: number;
+/** What Thôn 01's receipt says of each version: played, or late when a loaded machine started it late. */
+let village1: AsRunVersionOutcome[];
+
+/** Thôn 01's versions as the page words them, in `words`' language (Hmong first, then Vietnamese). */
+const village1Words = (words: typeof siteWords.vi, names: Record<string, string>) =>
+  village1
+    .map((v) => `${names[v.language]}: ${words[`asRun_${v.outcome}` as keyof typeof words]}${v.reason ? ` (${words[`why_${v.reason}` as keyof typeof words]})` : ''}`)
+    .join('; ');
 
 async function fitsTheScreen(): Promise<void> {
   const w = await page.evaluate<{ doc: number; body: number; view: number }>(
@@ -117,6 +127,8 @@ beforeAll(async () => {
         60_000,
         200,
       );
+      const r = await server.api('GET', `/api/as-run/languages?item=${itemId}&entry=${encodeURIComponent(entryId)}&area=${COMMUNE}`);
+      village1 = (r.body.sites as AsRunLanguagesSite[]).find((x) => x.siteId === site(1))!.versions;
     },
   });
   t = c.t;
@@ -145,7 +157,8 @@ describe.skipIf(!run)('which villages heard the bulletin in their own language, 
 
     const h1 = await row(site(1)).innerText();
     expect(h1).toContain("Tiếng H'Mông, Tiếng Việt");
-    expect(h1).toMatch(/Tiếng H'Mông: Đã phát; Tiếng Việt: Đã phát/);
+    expect(village1.map((v) => v.language)).toEqual(['hmn', 'vi']);
+    expect(h1).toContain(village1Words(siteWords.vi, { hmn: "Tiếng H'Mông", vi: 'Tiếng Việt' }));
     // Thôn 04 speaks Tày only: it heard the Vietnamese version, and the page says so in plain Vietnamese.
     const h4 = await row(site(4)).innerText();
     expect(h4).toContain('Không: chưa có bản tiếng Tày, đã phát bản tiếng Việt');
@@ -163,7 +176,7 @@ describe.skipIf(!run)('which villages heard the bulletin in their own language, 
     const h4 = await view.locator(`tr[data-site="${site(4)}"]`).innerText();
     expect(h4).toContain('No: no Tày version, the Vietnamese version played');
     const h1 = await view.locator(`tr[data-site="${site(1)}"]`).innerText();
-    expect(h1).toContain('Hmong: played; Vietnamese: played');
+    expect(h1).toContain(village1Words(siteWords.en, { hmn: 'Hmong', vi: 'Vietnamese' }));
     const text = await view.innerText();
     for (const vi of ['Đã phát', 'Không:', 'chưa có', 'Tiếng ', 'trạm']) expect(text, `"${vi}" in the English view`).not.toContain(vi);
     await fitsTheScreen();
