@@ -14,6 +14,13 @@ const found = findMediaTools({});
 export const tools = 'tools' in found ? found.tools : undefined;
 export const espeak = which('espeak-ng');
 
+/**
+ * The bound on a set-up hook that uploads media: each upload waits on ffmpeg
+ * in the server's bulk lane at nice 10, which a loaded machine starves first
+ * (two uploads passed 60 s under test:stress). It only bounds a hang.
+ */
+export const UPLOAD_HOOK_TIMEOUT_MS = 180_000;
+
 export function ffmpeg(...args: string[]): void {
   execFileSync(tools!.ffmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 }

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStateFile } from '../../edge-agent/state-file.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { uploadTone } from '../helpers/media.ts';
+import { uploadTone, UPLOAD_HOOK_TIMEOUT_MS } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { holdsPlaylist as agentHoldsPlaylist, makeAgentSite, scheduleOnce, type AgentSite } from '../helpers/agent-site.ts';
 import { agentCli, stopAllProcesses, stopProcess, tsNode } from '../helpers/process.ts';
@@ -71,7 +71,7 @@ beforeAll(async () => {
   t = await startTestServer();
   await importLaoCai2025(t);
   mediaId = await uploadTone(t, dir, { title: 'Bản tin thử', seconds: BULLETIN_S });
-}, 60_000);
+}, UPLOAD_HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
   await stopAllProcesses();

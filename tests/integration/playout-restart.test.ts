@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { uploadTone } from '../helpers/media.ts';
+import { uploadTone, UPLOAD_HOOK_TIMEOUT_MS } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { holdsPlaylist, scheduleOnce } from '../helpers/agent-site.ts';
 import { type Proc, startProcess, stopAllProcesses, stopProcess } from '../helpers/process.ts';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   t = await startTestServer();
   await importLaoCai2025(t);
   mediaId = await uploadTone(t, dir, { title: 'Bản tin sáng', seconds: BULLETIN_S });
-}, 60_000);
+}, UPLOAD_HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
   await stopAllProcesses();

@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importLaoCai2025, LAO_CAI_2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { uploadTone } from '../helpers/media.ts';
+import { uploadTone, UPLOAD_HOOK_TIMEOUT_MS } from '../helpers/media.ts';
 import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { PROTOCOL_VERSION, type AsRunEvent } from '../../protocol/index.ts';
@@ -72,7 +72,7 @@ beforeAll(async () => {
   await importLaoCai2025(t);
   mediaId = await uploadTone(t, dir, { title: 'Bản tin thử', seconds: BULLETIN_S });
   longMediaId = await uploadTone(t, dir, { title: 'Bản tin dài', seconds: LONG_S, hz: 330 });
-}, 60_000);
+}, UPLOAD_HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
   await stopAllProcesses();

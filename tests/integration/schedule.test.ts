@@ -12,7 +12,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTelemetry, siteTopic, type AsRunEvent, type PlaylistMessage, type TelemetryMessage } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { uploadTone } from '../helpers/media.ts';
+import { uploadTone, UPLOAD_HOOK_TIMEOUT_MS } from '../helpers/media.ts';
 import { localIso, startOfLocalDay } from '../../server/schedule/times.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
@@ -77,7 +77,7 @@ beforeAll(async () => {
   tokens.opB = await userToken('op-b-batxat', 'operator', '02683');
   tokens.opCd = await userToken('op-camduong', 'operator', '02671');
   tokens.viewer = await userToken('viewer-province', 'viewer');
-}, 60_000);
+}, UPLOAD_HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
   for (const c of clients) c.end(true);

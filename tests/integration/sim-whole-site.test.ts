@@ -16,7 +16,7 @@ import type { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
 import { simFleet } from '../../firmware-sim/main.ts';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { uploadTone } from '../helpers/media.ts';
+import { uploadTone, UPLOAD_HOOK_TIMEOUT_MS } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 
 const canRun = haveTools('ffmpeg');
@@ -48,7 +48,7 @@ beforeAll(async () => {
   await whole.start();
   await light.start();
   await waitFor('every agent connected', () => whole.stats().connected === WHOLE && light.stats().connected === 1, 30_000, 50);
-}, 60_000);
+}, UPLOAD_HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
   await whole?.stop();

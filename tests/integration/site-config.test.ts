@@ -34,7 +34,7 @@ import { SITE_CONFIG_FILE } from '../../edge-agent/site-config.ts';
 import { ALERT_MEMORY_FILE } from '../../edge-agent/alerts/memory.ts';
 import { decodeSiteConfig, PROTOCOL_VERSION, siteTopic, type SiteConfigMessage, type TelemetryMessage } from '../../protocol/index.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { ffmpeg, uploadFile } from '../helpers/media.ts';
+import { ffmpeg, uploadFile, UPLOAD_HOOK_TIMEOUT_MS } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { agentCli, stopAllProcesses, stopProcess, type Proc } from '../helpers/process.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
@@ -63,7 +63,7 @@ beforeAll(async () => {
   // A site that stays in the old commune (no board runs for it): an alert there has a target after the move.
   const stays = await t.api('POST', '/api/sites', { name: 'Cụm loa thôn (ở lại xã cũ)', kind: 'cluster', area: OLD_COMMUNE });
   expect(stays.status, JSON.stringify(stays.body)).toBe(201);
-}, 60_000);
+}, UPLOAD_HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
   await stopAllProcesses();
