@@ -10,7 +10,7 @@ import { OffThreadError, runOffThread } from '../offthread.ts';
 import { offThreadTask } from '../files.ts';
 import { MediaRejected } from './analysis.ts';
 
-/** Time allowed for one document (a maximal one takes about a second). */
+/** CPU time allowed for one document (a maximal one takes about a second); runOffThread bounds its wall time at ten times this. */
 export const DOCX_TIMEOUT_MS = 30_000;
 /** Heap of the worker (MB): the inflated XML is at most 32 MiB and the text 50,000 characters. Uploads run one at a time (the media lane of offthread.ts). */
 export const DOCX_WORKER_HEAP_MB = 256;
