@@ -15,9 +15,9 @@
  * error it throws comes back as `OffThreadError` with its `code`, `statusCode`
  * and `details` when it had them.
  */
-import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { serverScript } from './files.ts';
+import { STAT_FIELD, statCpuMs } from './proc-stat.ts';
 
 const ENTRY = serverScript(new URL('./offthread-worker.mjs', import.meta.url));
 
@@ -37,21 +37,9 @@ export const WALL_FACTOR = 10;
 /** How often a running task's CPU time is read. */
 const CPU_CHECK_MS = 250;
 
-/**
- * CPU time (ms) a thread of this process has used: utime + stime of
- * /proc/self/task/TID/stat, in USER_HZ ticks (100 a second on Linux).
- * Undefined where there is no such file.
- */
+/** CPU time (ms) a thread of this process has used, or undefined where it cannot be read (gone, or not Linux). */
 export function threadCpuMs(tid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    // Fields are counted after the command name's closing parenthesis (it may hold spaces), from field 3.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(f[11]) + Number(f[12]);
-    return Number.isFinite(ticks) ? ticks * 10 : undefined;
-  } catch {
-    return undefined;
-  }
+  return statCpuMs(`/proc/self/task/${tid}/stat`, STAT_FIELD.utime, STAT_FIELD.stime);
 }
 
 export interface OffThreadOptions {

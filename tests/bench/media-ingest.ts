@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startTestServer, tempDir } from '../helpers/server.ts';
 import { findMediaTools, which } from '../../server/media/tools.ts';
+import { procStatFields, STAT_FIELD } from '../../server/proc-stat.ts';
 import { printTable, type BenchResult } from './lib/result.ts';
 
 const TEXT =
@@ -35,10 +36,8 @@ const ticks = (() => {
 
 /** CPU seconds of waited-for child processes (cutime + cstime). */
 function childCpuS(): number {
-  const f = fs.readFileSync('/proc/self/stat', 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  // Fields 16 and 17 of stat (1-based), i.e. 14 and 15 after pid and comm.
-  return (Number(rest[13]) + Number(rest[14])) / ticks;
+  const f = procStatFields('/proc/self/stat')!;
+  return (Number(f[STAT_FIELD.cutime]) + Number(f[STAT_FIELD.cstime])) / ticks;
 }
 
 /**

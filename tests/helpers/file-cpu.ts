@@ -10,8 +10,8 @@
  * that of the child processes it waited for (agents, ffmpeg, the browser and
  * theirs), from /proc on Linux; elsewhere only the process's own.
  */
-import fs from 'node:fs';
 import { afterAll } from 'vitest';
+import { STAT_FIELD, statCpuMs } from '../../server/proc-stat.ts';
 
 declare module 'vitest' {
   interface TaskMeta {
@@ -20,17 +20,8 @@ declare module 'vitest' {
   }
 }
 
-/** cutime + cstime of /proc/self/stat (fields 16 and 17, in USER_HZ ticks, 100 a second on Linux). */
-function childrenMs(): number {
-  try {
-    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-    // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis, from field 3.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[13]) + Number(f[14])) * 10;
-  } catch {
-    return 0;
-  }
-}
+/** CPU time of the children this process waited for (cutime + cstime). */
+const childrenMs = () => statCpuMs('/proc/self/stat', STAT_FIELD.cutime, STAT_FIELD.cstime) ?? 0;
 
 const ownMs = () => {
   const u = process.cpuUsage();

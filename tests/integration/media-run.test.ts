@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { waitFor } from '../helpers/wait.ts';
+import { procStatFields } from '../../server/proc-stat.ts';
 
 // Count every child_process call made on this (the main) thread: run() must make none.
 const mainThreadSpawns = vi.hoisted(() => ({ count: 0 }));
@@ -36,17 +37,7 @@ const { run, runState, stopRunThread, withProcessPriority } = await import('../.
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** The fields of /proc/<pid>/stat after the command name: [state, ppid, …]; undefined once the process is gone. */
-function procStat(pid: number): string[] | undefined {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s
-      .slice(s.lastIndexOf(')') + 2)
-      .trim()
-      .split(' ');
-  } catch {
-    return undefined;
-  }
-}
+const procStat = (pid: number) => procStatFields(`/proc/${pid}/stat`);
 
 /** Alive: exists and is not a zombie waiting to be reaped. */
 function alive(pid: number): boolean {

@@ -10,6 +10,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { procStatFields, STAT_FIELD } from '../../../server/proc-stat.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
 /** Clock ticks per second of /proc/<pid>/stat utime and stime (USER_HZ: 100 on every Linux we run on). */
@@ -159,14 +160,8 @@ interface Stat {
 }
 
 function readStat(pid: number): Stat | undefined {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces: fields after its closing parenthesis.
-    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
-  } catch {
-    return undefined;
-  }
+  const f = procStatFields(`/proc/${pid}/stat`);
+  return f ? { ppid: Number(f[STAT_FIELD.ppid]), ticks: Number(f[STAT_FIELD.utime]) + Number(f[STAT_FIELD.stime]) } : undefined;
 }
 
 /** The pid and every descendant still alive. */
