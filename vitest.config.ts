@@ -31,7 +31,8 @@ export default defineConfig({
     exclude: ['tests/bench/**', 'node_modules/**'],
     // The server under test serves the console from web/dist: build it once per run when web/ changed.
     // With LOANET_TEST_DATABASE_URL (npm run test:postgres) test servers store in PostgreSQL: one database per data folder, dropped at the end.
-    globalSetup: ['./tests/helpers/console-build.ts', './tests/helpers/suite-database.ts'],
+    // The agent and the server that tests start as processes of their own run from bundles built once per run.
+    globalSetup: ['./tests/helpers/console-build.ts', './tests/helpers/suite-database.ts', './tests/helpers/programs-build.ts'],
     // Property tests draw the same cases in every CI run (see the file).
     // After each file, the data folders the helpers made for its test servers are removed, and its CPU is counted.
     setupFiles: ['./tests/helpers/fast-check-seed.ts', './tests/helpers/temp-dirs-cleanup.ts', './tests/helpers/file-cpu.ts'],

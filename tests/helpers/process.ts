@@ -1,16 +1,34 @@
 /**
  * A command-line program of the project as a test runs it: its own OS
  * process, its stdout and stderr kept line by line, its exit awaited. The
- * TypeScript entry points run as `node --import tsx FILE`, what `npx tsx FILE`
- * ends up running: npx and the tsx launcher are parent processes that do not
- * pass SIGTERM/SIGKILL on (killing them orphans the real process), and several
- * tests are about those signals.
+ * agent and the server run from the bundles built for the run
+ * (programs-build.ts), as a board and `npm start` run them; other TypeScript
+ * entry points as `node --import tsx FILE`, what `npx tsx FILE` ends up
+ * running. Either way `node` is the process itself: npx and the tsx launcher
+ * are parent processes that do not pass SIGTERM/SIGKILL on (killing them
+ * orphans the real process), and several tests are about those signals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { waitFor } from './wait.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** The programs built once per run, by their sources. */
+const PROGRAM_SOURCES = { agent: 'edge-agent/main.ts', server: 'server/main.ts' } as const;
+export type Program = keyof typeof PROGRAM_SOURCES;
+
+/** Where the global set-up (programs-build.ts) tells the test files each built program's main.mjs is. */
+export const BUILT_PROGRAM_ENV: Record<Program, string> = { agent: 'LOANET_TEST_BUILT_AGENT', server: 'LOANET_TEST_BUILT_SERVER' };
+
+/**
+ * Node's arguments that run `program`: its bundle built for this run, or — where no run built one (a
+ * bench, a script outside vitest) — its sources through tsx.
+ */
+export function programArgs(program: Program): string[] {
+  const built = process.env[BUILT_PROGRAM_ENV[program]];
+  return built ? [built] : ['--import', 'tsx', PROGRAM_SOURCES[program]];
+}
 
 export interface Exit {
   code: number | null;
@@ -62,7 +80,8 @@ export function startProcess(command: string, args: string[], o: ProcessOptions 
       resolve({ code, signal });
     });
   });
-  const name = path.basename(args.find((a) => a.endsWith('.ts')) ?? command);
+  const script = args.find((a) => a.endsWith('.ts') || a.endsWith('.mjs'));
+  const name = script ? path.relative(ROOT, script) : path.basename(command);
   const proc: Proc = {
     child,
     lines,
@@ -98,9 +117,14 @@ export function tsNode(script: string, ...args: string[]): Proc {
   return startProcess(process.execPath, ['--import', 'tsx', script, ...args]);
 }
 
-/** The edge agent's command line (edge-agent/main.ts), as `npm run agent -- ARGS…` runs it. */
+/** The edge agent's command line (edge-agent/main.ts, built), as a board's service runs it. */
 export function agentCli(...args: string[]): Proc {
-  return tsNode('edge-agent/main.ts', ...args);
+  return agentProcess(args, {});
+}
+
+/** agentCli with options (an environment of its own). */
+export function agentProcess(args: string[], o: ProcessOptions): Proc {
+  return startProcess(process.execPath, [...programArgs('agent'), ...args], o);
 }
 
 /** A simulated device on TCP (firmware-sim/device-main.ts, `npm run device -- ARGS…`); faults are injected on its stdin. */

@@ -1,6 +1,6 @@
 /**
- * A loanet server as its own OS process (`node --import tsx server/main.ts`),
- * as `npm start` runs it: for the tests that kill one with SIGKILL, or run two
+ * A loanet server as its own OS process (its bundle built for the run,
+ * process.ts programArgs), as `npm start` runs it: for the tests that kill one with SIGKILL, or run two
  * side by side. `startServerProcess` answers once the server answers AND its
  * admin can log in: the admin is written when the auth feature starts, after
  * the server listens, so /api/health answers a moment before a login can. A
@@ -16,6 +16,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { LoanetClient } from '../../tools/api-client.ts';
 import { freePort } from './mosquitto.ts';
+import { programArgs } from './process.ts';
 import { ADMIN_PASSWORD, serverProcessEnv } from './server.ts';
 import { waitFor } from './wait.ts';
 
@@ -42,7 +43,7 @@ export async function startServerProcess(dataDir: string, env: Record<string, st
   const name = o.name ?? 'the server process';
   const httpPort = await freePort();
   let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const child = spawn(process.execPath, programArgs('server'), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: serverProcessEnv(dataDir, { NODE_NO_WARNINGS: '1', LOANET_HTTP_PORT: String(httpPort), LOANET_ADMIN_PASSWORD: ADMIN_PASSWORD, LOANET_LOG_LEVEL: 'warn', ...env }),

@@ -4,11 +4,13 @@
  * `edge-agent/main.ts --config FILE` reading a JSON config from disk — each
  * its own OS process, talking over real sockets.
  *
- * The children run as `node --import tsx FILE`, which is what `npx tsx FILE`
- * ends up running: npx and the tsx launcher are parent processes that do not
- * pass SIGTERM/SIGKILL on (killing them orphans the real process), and the
- * signals are what this test is about. One bad-config case runs through
- * `npx tsx` to show the exit code survives the wrapper.
+ * The agent runs from its bundle, as a board runs it, and the device as
+ * `node --import tsx FILE`, which is what `npx tsx FILE` ends up running:
+ * node is the process itself, where npx and the tsx launcher are parent
+ * processes that do not pass SIGTERM/SIGKILL on (killing them orphans the
+ * real process), and the signals are what this test is about. One
+ * bad-config case runs the sources through `npx tsx` (`npm run agent`) to
+ * show the exit code survives the wrapper.
  */
 import fs from 'node:fs';
 import path from 'node:path';

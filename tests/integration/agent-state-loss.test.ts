@@ -1,7 +1,7 @@
 /**
  * The agent's state lost or damaged, as a power cut or a failing flash card
  * leaves it (issue 13, item 6): real agent processes
- * (`node --import tsx edge-agent/main.ts --config FILE`), a real server
+ * (the built agent, `--config FILE`), a real server
  * (HTTP, embedded broker on TCP, SQLite, ffmpeg-made media), the simulated
  * amplifier over the device protocol on TCP (in this process, so what it
  * played can be read), and a TCP relay in front of the broker that the test

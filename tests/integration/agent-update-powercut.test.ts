@@ -41,7 +41,7 @@ import { boardArch } from '../../edge-agent/update/updater.ts';
 import { PROTOCOL_VERSION, siteTopic, type TelemetryMessage, type UpdateOrder, type UpdateReport } from '../../protocol/index.ts';
 import { buildAgent } from '../../scripts/build.ts';
 import { makeAgentSite, type AgentSite } from '../helpers/agent-site.ts';
-import { startProcess, stopAllProcesses, stopProcess, type Exit, type Proc } from '../helpers/process.ts';
+import { agentProcess, stopAllProcesses, stopProcess, type Exit, type Proc } from '../helpers/process.ts';
 import { ReleaseServer, makeRelease, makeSigningKey, type TestRelease } from '../helpers/release-server.ts';
 import { importLaoCai2025, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
 
@@ -72,7 +72,7 @@ class Supervisor {
   start(): void {
     if (this.stopped) return;
     this.starts++;
-    const p = startProcess(process.execPath, ['--import', 'tsx', 'edge-agent/main.ts', '--config', this.config], { env: this.env });
+    const p = agentProcess(['--config', this.config], { env: this.env });
     this.proc = p;
     void p.exited.then((e) => {
       this.exits.push(e);

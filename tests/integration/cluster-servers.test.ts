@@ -10,7 +10,7 @@
  *
  * Real parts: Mosquitto (Debian) on a free loopback port, PostgreSQL (a
  * database of this test's own, dropped at the end), one server as its own
- * process (`node --import tsx server/main.ts`, the one killed), one in this
+ * process (the built server, the one killed), one in this
  * process (its leases read directly), and simulated agents over MQTT.
  */
 import { randomBytes } from 'node:crypto';

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import { ADMIN_PASSWORD, LAO_CAI_2025, tempDir } from '../helpers/server.ts';
-import { agentCli, deviceCli, startProcess, stopAllProcesses, type Proc } from '../helpers/process.ts';
+import { agentCli, agentProcess, deviceCli, stopAllProcesses, type Proc } from '../helpers/process.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { notifications, startNotifyListener } from '../helpers/systemd-notify-listener.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -202,7 +202,7 @@ describe('enrolment of a board with a one-time code', () => {
         const bootFile = path.join(board, 'loanet-enrol.txt');
         fs.writeFileSync(bootFile, `server=${server}\ncode=${made.code}\n`);
         const listener = await startNotifyListener(path.join(board, 'notify.sock'));
-        const agent = startProcess(process.execPath, ['--import', 'tsx', 'edge-agent/main.ts', '--config', config, '--enrol-file', bootFile], {
+        const agent = agentProcess(['--config', config, '--enrol-file', bootFile], {
           env: { NOTIFY_SOCKET: path.join(board, 'notify.sock') },
         });
         // The first try, then the wait after it failed: each extends the start past the try's or the wait's own bound.

@@ -8,7 +8,7 @@
  * its amplifier off, and a site connecting afterwards gets no stale start.
  *
  * Real parts: Mosquitto configured with the files loanet serves; the first
- * server a child process (`node --import tsx server/main.ts`) killed with
+ * server a child process (the built server) killed with
  * SIGKILL, so nothing of its clean stop runs; the second in this process on
  * the same data folder; a real agent (the fleet runner's, playout engine on
  * a simulated amplifier) connected to Mosquitto throughout; a WebSocket voice.

@@ -2,7 +2,7 @@
  * As-run receipts survive the agent being killed, and the server being killed.
  *
  * The agent (issue 3): a real agent
- * process (`node --import tsx edge-agent/main.ts --config FILE`) plays a
+ * process (the built agent, `--config FILE`) plays a
  * scheduled bulletin while its link to the broker is down, writes the
  * receipt to its journal, is SIGKILLed before the link comes back, and is
  * started again: the receipt reaches the server once — not lost, not
@@ -170,7 +170,7 @@ describe.skipIf(!canRun)('receipts when the agent is SIGKILLed', () => {
 // ------------------------------------------------------------------------------------------------
 
 /**
- * A real server process (`node --import tsx server/main.ts`) takes a burst of
+ * A real server process (the built server) takes a burst of
  * receipts from real agents (the fleet runner's EdgeAgents, journals on disk)
  * and is SIGKILLed in the middle of it; the next server starts on the same
  * data folder. Every receipt an agent took as acknowledged when the server

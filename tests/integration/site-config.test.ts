@@ -1,7 +1,7 @@
 /**
  * The server configures each site (issue 16, item 4), end to end: a real
  * server (HTTP, embedded broker on TCP, SQLite, ffmpeg-made alert audio), the
- * agent as its own process (`node --import tsx edge-agent/main.ts`) with the
+ * agent as its own process (the built agent) with the
  * simulated amplifier over the device protocol on TCP (in this process, so
  * what it played can be read), and, for the stale board, a plain MQTT client
  * speaking for a site.
