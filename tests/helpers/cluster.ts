@@ -12,7 +12,6 @@
  * Mosquitto can be restarted (same port, same files) and the database may be
  * any PostgreSQL URL (the test's private instance, so it can be stopped).
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FleetRunner } from '../../firmware-sim/fleet-runner.ts';
@@ -21,13 +20,13 @@ import { freePort, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap, 
 import { startPlayoutFleet } from './playout-fleet.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from './server.ts';
 import { type ServerProcess, startServerProcess } from './server-process.ts';
-import { admin } from './store.ts';
+import { createTestDatabase } from './suite-database.ts';
 import { waitFor } from './wait.ts';
 
 const SERVER_PASSWORD = 'test-mqtt-server-password';
 
 export interface ClusterOptions {
-  /** A PostgreSQL server URL (its database is the admin one); a database of the cluster's own is made on it and dropped at the end. */
+  /** A PostgreSQL server URL (its database is the admin one); a database of the cluster's own is made on it (suite-database.ts createTestDatabase). */
   postgresUrl: string;
   sites: number;
   /** The commune the sites are in. */
@@ -74,11 +73,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const dir = tempDir('loanet-failover-');
   const shared = path.join(dir, 'data');
   fs.mkdirSync(shared);
-  const dbName = `loanet_failover_${randomBytes(4).toString('hex')}`;
-  await admin(o.postgresUrl, `CREATE DATABASE ${dbName}`);
-  const u = new URL(o.postgresUrl);
-  u.pathname = `/${dbName}`;
-  const dbUrl = u.toString();
+  const database = await createTestDatabase(o.postgresUrl, 'failover');
+  const dbUrl = database.url;
   const mqttPort = await freePort();
   const heartbeatS = o.heartbeatS ?? 2;
   writeMosquittoBootstrap(dir, { port: mqttPort, serverUser: 'loanet_a', serverPassword: SERVER_PASSWORD, maxQueuedMessages: 10_000 });
@@ -126,7 +122,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     await killA();
     await b?.stop().catch(() => undefined);
     await stopBroker();
-    await admin(o.postgresUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await database.drop().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {

@@ -17,7 +17,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { defaultTestDialect, testDatabaseUrl } from './store.ts';
+import { admin, defaultTestDialect, testDatabaseUrl } from './store.ts';
 
 const PREFIX = 'loanet_s_';
 
@@ -27,8 +27,8 @@ function runId(): string {
   return id ?? (process.env.LOANET_TEST_RUN_ID = randomBytes(4).toString('hex'));
 }
 
-function psql(url: string, sql: string): string {
-  return execFileSync('psql', ['--no-psqlrc', '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], { encoding: 'utf8', timeout: 60_000 }).trim();
+function psql(url: string, sql: string, timeoutMs = 60_000): string {
+  return execFileSync('psql', ['--no-psqlrc', '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], { encoding: 'utf8', timeout: timeoutMs }).trim();
 }
 
 /** The database URL a test server on `dataDir` uses, creating its database on first use; undefined when servers run on SQLite. */
@@ -43,19 +43,45 @@ export function serverDatabaseUrl(dataDir: string): string | undefined {
   return u.toString();
 }
 
+/** Set by the global set-up for the workers: the run's teardown drops its databases. */
+const TEARDOWN_DROPS = 'LOANET_TEST_RUN_DROPS_DATABASES';
+
+/**
+ * A database of a test's own (two servers sharing one, a server whose database is made to fail), named after
+ * this run. `drop()` leaves it to the run's teardown when there is one: a DROP DATABASE waits for an immediate
+ * checkpoint, which syncs every file written since the last, and a suite creates hundreds of databases. Under
+ * test:stress one took 88 s (35,777 files), past the after-hooks' bound of the three files dropping theirs at once.
+ */
+export async function createTestDatabase(base: string, label: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `${PREFIX}${runId()}_${label}_${randomBytes(4).toString('hex')}`;
+  await admin(base, `CREATE DATABASE ${name}`);
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return {
+    name,
+    url: u.toString(),
+    drop: async () => {
+      if (process.env[TEARDOWN_DROPS] !== '1') await admin(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
 /** vitest globalSetup: names this run, and drops the run's databases at its end. */
 export default function setup(): (() => void) | undefined {
-  if (defaultTestDialect() !== 'postgres') return undefined;
   const base = testDatabaseUrl();
   if (!base) return undefined;
   // vitest runs a globalSetup once per project: the first names the run and drops its databases at the end.
   if (process.env.LOANET_TEST_RUN_ID) return undefined;
   const id = randomBytes(4).toString('hex');
   process.env.LOANET_TEST_RUN_ID = id;
-  console.log(`test servers store in PostgreSQL at ${new URL(base).host}, one database per data folder (${PREFIX}${id}_*)`);
+  process.env[TEARDOWN_DROPS] = '1';
+  if (defaultTestDialect() === 'postgres') {
+    console.log(`test servers store in PostgreSQL at ${new URL(base).host}, one database per data folder (${PREFIX}${id}_*)`);
+  }
   return () => {
     const names = psql(base, `SELECT datname FROM pg_database WHERE datname LIKE '${PREFIX}${id}\\_%'`).split('\n').filter(Boolean);
-    for (const n of names) psql(base, `DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
+    // The first drop waits for that checkpoint (see createTestDatabase): bounded for a hang, not for a busy disk.
+    for (const n of names) psql(base, `DROP DATABASE IF EXISTS ${n} WITH (FORCE)`, 600_000);
   };
 }
 

@@ -18,7 +18,6 @@
  * process (the one killed), server B in this process, sites as raw MQTT
  * clients publishing telemetry as their agent does.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -29,7 +28,8 @@ import { freePort, type RunningMosquitto, startMosquitto, writeMosquittoBootstra
 import { haveTools } from '../helpers/require-tool.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { healthyTelemetry } from '../helpers/site-telemetry.ts';
-import { admin, testDatabaseUrl } from '../helpers/store.ts';
+import { testDatabaseUrl } from '../helpers/store.ts';
+import { createTestDatabase } from '../helpers/suite-database.ts';
 import { type ServerProcess, startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -53,7 +53,7 @@ let dir: string;
 let shared: string;
 let port: number;
 let mosquitto: RunningMosquitto | undefined;
-let dbName: string;
+let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
 let dbUrl: string;
 let db: pg.Client;
 let a: ServerProcess;
@@ -152,11 +152,8 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
 
   beforeAll(async () => {
     const base = testDatabaseUrl()!;
-    dbName = `loanet_alarms_cluster_${randomBytes(4).toString('hex')}`;
-    await admin(base, `CREATE DATABASE ${dbName}`);
-    const u = new URL(base);
-    u.pathname = `/${dbName}`;
-    dbUrl = u.toString();
+    database = await createTestDatabase(base, 'alarms');
+    dbUrl = database.url;
     db = new pg.Client({ connectionString: dbUrl });
     await db.connect();
 
@@ -231,7 +228,7 @@ describe.skipIf(!canRun)('alarms and notifications on two servers', () => {
     await b?.stop();
     await db?.end();
     await mosquitto?.stop('SIGKILL');
-    if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await database?.drop();
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(shared, { recursive: true, force: true });
   }, 60_000);

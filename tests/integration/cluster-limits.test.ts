@@ -17,13 +17,13 @@
  * front is trusted so each test guesses from an address of its own
  * (X-Forwarded-For).
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEventStream, type EventStream } from '../helpers/event-stream.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { ADMIN_PASSWORD, importLaoCai2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
-import { admin, testDatabaseUrl } from '../helpers/store.ts';
+import { testDatabaseUrl } from '../helpers/store.ts';
+import { createTestDatabase } from '../helpers/suite-database.ts';
 
 const canRun = haveTools({
   name: 'PostgreSQL for two servers on one database',
@@ -36,7 +36,7 @@ const PER_USER_ADDRESS = 5;
 const ENROL_PER_ADDRESS = 4;
 
 let dir: string;
-let dbName: string;
+let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
 let a: TestServer;
 let b: TestServer;
 const streams: EventStream[] = [];
@@ -57,12 +57,9 @@ const login = (t: TestServer, username: string, password: string, from: string) 
 describe.skipIf(!canRun)('two servers on one PostgreSQL database share the guessing limits and the work order changes', () => {
   beforeAll(async () => {
     dir = tempDir('loanet-cluster-limits-');
-    dbName = `loanet_limits_${randomBytes(4).toString('hex')}`;
-    await admin(testDatabaseUrl()!, `CREATE DATABASE ${dbName}`);
-    const u = new URL(testDatabaseUrl()!);
-    u.pathname = `/${dbName}`;
+    database = await createTestDatabase(testDatabaseUrl()!, 'limits');
     const env = {
-      LOANET_DATABASE_URL: u.toString(),
+      LOANET_DATABASE_URL: database.url,
       LOANET_TRUST_PROXY: 'loopback',
       LOANET_LOGIN_FAILURES_ADDRESS: String(PER_ADDRESS),
       LOANET_LOGIN_FAILURES_USER_ADDRESS: String(PER_USER_ADDRESS),
@@ -78,7 +75,7 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL database share the guess
     for (const s of streams) s.close();
     await b?.stop().catch(() => undefined);
     await a?.stop().catch(() => undefined);
-    if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await database?.drop().catch(() => undefined);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 

@@ -10,7 +10,6 @@
  * A works on B, and a password change or a disabled user on A ends it on B.
  * How long each change took to reach B is printed (no timing is asserted).
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +18,8 @@ import { LoanetClient } from '../../tools/api-client.ts';
 import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, writeMosquittoBootstrap } from '../helpers/mosquitto.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
-import { admin, testDatabaseUrl } from '../helpers/store.ts';
+import { testDatabaseUrl } from '../helpers/store.ts';
+import { createTestDatabase } from '../helpers/suite-database.ts';
 import { type ServerProcess, startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -38,7 +38,7 @@ const COMMUNE = '2025.02683';
 let dir: string;
 let port: number;
 let mosquitto: RunningMosquitto | undefined;
-let dbName: string;
+let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
 let dbUrl: string;
 let shared: string;
 let a: ServerProcess;
@@ -103,11 +103,8 @@ async function brokerFilesFromA(): Promise<void> {
 describe.skipIf(!canRun)('two servers, one registry', () => {
   beforeAll(async () => {
     const base = testDatabaseUrl()!;
-    dbName = `loanet_registry_${randomBytes(4).toString('hex')}`;
-    await admin(base, `CREATE DATABASE ${dbName}`);
-    const u = new URL(base);
-    u.pathname = `/${dbName}`;
-    dbUrl = u.toString();
+    database = await createTestDatabase(base, 'registry');
+    dbUrl = database.url;
     dir = tempDir('loanet-registry-');
     shared = tempDir('loanet-registry-shared-');
     port = await freePort();
@@ -126,7 +123,7 @@ describe.skipIf(!canRun)('two servers, one registry', () => {
     await stopServerProcesses();
     await b?.stop();
     await mosquitto?.stop('SIGKILL');
-    if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await database?.drop();
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(shared, { recursive: true, force: true });
   }, 60_000);

@@ -13,7 +13,6 @@
  * process (the built server, the one killed), one in this
  * process (its leases read directly), and simulated agents over MQTT.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -25,7 +24,8 @@ import { freePort, type RunningMosquitto, startMosquitto, waitForBrokerLogin, wr
 import { download, uploadTone } from '../helpers/media.ts';
 import { haveTools } from '../helpers/require-tool.ts';
 import { LAO_CAI_2025, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
-import { admin, testDatabaseUrl } from '../helpers/store.ts';
+import { testDatabaseUrl } from '../helpers/store.ts';
+import { createTestDatabase } from '../helpers/suite-database.ts';
 import { type ServerProcess, startServerProcess, stopServerProcesses } from '../helpers/server-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -45,7 +45,7 @@ const SERVER_PASSWORD = 'test-mqtt-server-password';
 let dir: string;
 let port: number;
 let mosquitto: RunningMosquitto | undefined;
-let dbName: string;
+let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
 let dbUrl: string;
 let db: pg.Client;
 /** The server in its own process: the lease holder, killed with SIGKILL. */
@@ -114,11 +114,8 @@ function repeated(changes: string[]): string[] {
 describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () => {
   beforeAll(async () => {
     const base = testDatabaseUrl()!;
-    dbName = `loanet_cluster_${randomBytes(4).toString('hex')}`;
-    await admin(base, `CREATE DATABASE ${dbName}`);
-    const u = new URL(base);
-    u.pathname = `/${dbName}`;
-    dbUrl = u.toString();
+    database = await createTestDatabase(base, 'cluster');
+    dbUrl = database.url;
     db = new pg.Client({ connectionString: dbUrl });
     await db.connect();
 
@@ -159,7 +156,7 @@ describe.skipIf(!canRun)('two servers on one PostgreSQL and one Mosquitto', () =
     await b?.stop();
     await db?.end();
     await mosquitto?.stop('SIGKILL');
-    if (dbName) await admin(testDatabaseUrl()!, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await database?.drop();
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(shared, { recursive: true, force: true });
   }, 60_000);

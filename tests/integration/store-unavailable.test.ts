@@ -9,12 +9,11 @@
  * a connection lost under a request, as a database restart or a failover
  * does it.
  */
-import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveTools } from '../helpers/require-tool.ts';
 import { testDatabaseUrl } from '../helpers/store.ts';
+import { createTestDatabase } from '../helpers/suite-database.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const base = testDatabaseUrl();
@@ -24,23 +23,20 @@ const canRun = haveTools({
   present: () => base !== undefined || 'LOANET_TEST_DATABASE_URL is not set',
 });
 
-const name = `loanet_unavail_${randomBytes(4).toString('hex')}`;
+let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
 let url = '';
 let t: TestServer;
-const psql = (sql: string) => execFileSync('psql', ['--no-psqlrc', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', base!, '-c', sql], { encoding: 'utf8', timeout: 60_000 });
 
 beforeAll(async () => {
   if (!canRun) return;
-  psql(`CREATE DATABASE ${name}`);
-  const u = new URL(base!);
-  u.pathname = `/${name}`;
-  url = u.toString();
+  database = await createTestDatabase(base!, 'unavail');
+  url = database.url;
   t = await startTestServer({ LOANET_DATABASE_URL: url });
 }, 120_000);
 
 afterAll(async () => {
   await t?.stop();
-  if (canRun) psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await database?.drop();
 });
 
 describe.skipIf(!canRun)('a database that cannot answer now', () => {
