@@ -34,7 +34,7 @@ export default defineConfig({
     // The agent and the server that tests start as processes of their own run from bundles built once per run.
     globalSetup: ['./tests/helpers/console-build.ts', './tests/helpers/suite-database.ts', './tests/helpers/programs-build.ts'],
     // Property tests draw the same cases in every CI run (see the file).
-    // After each file, the data folders the helpers made for its test servers are removed, and its CPU is counted.
+    // After each file, the test servers it left running are stopped, the data folders the helpers made for them removed, and its CPU counted.
     setupFiles: ['./tests/helpers/fast-check-seed.ts', './tests/helpers/temp-dirs-cleanup.ts', './tests/helpers/file-cpu.ts'],
     // Deadlines that only bound a hang: under `npm run test:stress` an upload of three files through ffmpeg took over 60 s.
     testTimeout: 120_000,

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { loadConfig, type ServerConfig } from '../../server/config.ts';
 import { serverDatabaseUrl } from './suite-database.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
+import { runningUntilStopped, stopped } from './leftovers.ts';
 import { removeAfterFile } from './temp-dirs.ts';
 
 export const ADMIN_PASSWORD = 'test-admin-password';
@@ -150,7 +151,15 @@ export async function startTestServer(env: Record<string, string> = {}, existing
 }
 
 async function boot(t: TestServer, config: ServerConfig): Promise<void> {
-  t.server = await startServer(config);
+  const server = await startServer(config);
+  // Stopped by the file, through t.stop() or t.server.stop(); else after the file (leftovers.ts).
+  const stop = server.stop;
+  server.stop = () => {
+    stopped(server);
+    return stop();
+  };
+  runningUntilStopped(server, `the test server on ${config.dataDir}`, stop);
+  t.server = server;
   t.baseUrl = `http://127.0.0.1:${t.server.httpPort}`;
   t.mqttUrl = `mqtt://127.0.0.1:${t.server.mqttPort}`;
   const login = await t.api<{ token: string }>('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD }, { token: null });
